@@ -1,0 +1,82 @@
+"""Content-addressed store of raw captures: exact bytes, named by their sha256.
+
+A capture is written once to ``captures/ab/cd/<sha256>`` through a temporary file and
+an atomic rename, then made read-only. Re-adding the same bytes is a no-op, so a crash
+at any point leaves either no file or a complete, correct one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["CaptureStore", "sha256_file"]
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(_CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class CaptureStore:
+    """Immutable raw bytes addressed by sha256 under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, sha256: str) -> Path:
+        """Where the capture with this hash lives (whether or not it exists)."""
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def __contains__(self, sha256: str) -> bool:
+        return self.path_for(sha256).exists()
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store ``data``; return its sha256."""
+        digest = hashlib.sha256(data).hexdigest()
+        if digest not in self:
+            self._write(digest, lambda fh: fh.write(data))
+        return digest
+
+    def put_file(self, path: Path) -> str:
+        """Copy the file at ``path`` into the store; return its sha256."""
+        digest = sha256_file(path)
+        if digest not in self:
+            def copy(fh: BinaryIO) -> None:
+                with open(path, "rb") as src:
+                    for block in iter(lambda: src.read(_CHUNK), b""):
+                        fh.write(block)
+            self._write(digest, copy)
+            if sha256_file(self.path_for(digest)) != digest:  # file changed while copying
+                self.path_for(digest).unlink()
+                raise OSError(f"{path}: file changed while it was being captured")
+        return digest
+
+    def read_bytes(self, sha256: str) -> bytes:
+        """The exact bytes of a capture."""
+        return self.path_for(sha256).read_bytes()
+
+    def verify(self, sha256: str) -> bool:
+        """True when the stored bytes still hash to their name."""
+        return sha256_file(self.path_for(sha256)) == sha256
+
+    def _write(self, digest: str, writer: "callable[[BinaryIO], object]") -> None:  # type: ignore[valid-type]
+        final = self.path_for(digest)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f".{digest}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            writer(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        os.replace(tmp, final)

@@ -1,0 +1,1 @@
+"""Collection: the ingest pipeline, dataset importers, seized dumps, the crawler."""

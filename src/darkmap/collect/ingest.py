@@ -1,0 +1,233 @@
+"""The ingest pipeline: capture every file, pick its importer, store its records.
+
+Each file is one transaction: its records and its ``processed`` row commit together, so a
+run killed at any moment leaves every file either fully stored or not at all, and a rerun
+skips what is done. Counts reconcile per *unit* (a page, a CSV row, a SQL row): the
+part of a record's ``locator`` before ``#`` names its unit, and every unit read is
+stored, quarantined or skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from darkmap.model.records import QuarantineRecord, SkipRecord
+from darkmap.plugins import Importer, SourceFile, best_importer, importers
+from darkmap.store.writer import Provenance, RecordWriter
+from darkmap.workspace import Workspace, utcnow
+
+__all__ = ["FileResult", "IngestSummary", "ingest", "iter_files"]
+
+_HEAD = 64 * 1024
+_IGNORED_NAMES = {"LICENSE", "README", "README.md", ".DS_Store"}
+
+
+@dataclass
+class FileResult:
+    """What happened to one file."""
+
+    source: str
+    sha256: str
+    importer: str | None
+    market_id: str | None = None
+    read: int = 0
+    stored: int = 0
+    quarantined: int = 0
+    skipped: int = 0
+    already: bool = False
+    records: Counter[str] = field(default_factory=Counter)
+    skip_reasons: Counter[str] = field(default_factory=Counter)
+    error: str | None = None
+
+
+@dataclass
+class IngestSummary:
+    """Totals of a run, overall and by market."""
+
+    run_id: str
+    files: list[FileResult] = field(default_factory=list)
+
+    def by_market(self) -> dict[str, dict[str, int]]:
+        """read / stored / quarantined / skipped units and files, per market."""
+        out: dict[str, Counter[str]] = defaultdict(Counter)
+        for f in self.files:
+            c = out[f.market_id or "(none)"]
+            c["files"] += 1
+            c["already_ingested"] += int(f.already)
+            for k in ("read", "stored", "quarantined", "skipped"):
+                c[k] += getattr(f, k)
+        return {m: dict(c) for m, c in sorted(out.items())}
+
+    def skipped_by_page_type(self) -> dict[str, int]:
+        """Skipped units by the page type and reason that caused the skip."""
+        total: Counter[str] = Counter()
+        for f in self.files:
+            total.update(f.skip_reasons)
+        return dict(total.most_common())
+
+    def totals(self) -> dict[str, int]:
+        """Overall read / stored / quarantined / skipped, plus records by type."""
+        t: Counter[str] = Counter()
+        for f in self.files:
+            t["files"] += 1
+            t["files_already_ingested"] += int(f.already)
+            t["files_failed"] += int(f.error is not None)
+            for k in ("read", "stored", "quarantined", "skipped"):
+                t[k] += getattr(f, k)
+        return dict(t)
+
+    def records(self) -> dict[str, int]:
+        """Stored records by type (listings, feedback, identifiers, ...)."""
+        t: Counter[str] = Counter()
+        for f in self.files:
+            t.update(f.records)
+        return dict(sorted(t.items()))
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready summary."""
+        return {
+            "run_id": self.run_id,
+            "totals": self.totals(),
+            "by_market": self.by_market(),
+            "skipped_by_page_type": self.skipped_by_page_type(),
+            "records": self.records(),
+            "errors": [{"source": f.source, "error": f.error} for f in self.files if f.error],
+        }
+
+
+def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """Every regular file under ``paths``, in a stable order, hidden files skipped."""
+    for p in paths:
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if not name.startswith(".") and name not in _IGNORED_NAMES:
+                        yield Path(root) / name
+        elif p.is_file():
+            yield p
+        else:
+            raise FileNotFoundError(f"{p}: no such file or folder")
+
+
+def _unit(locator: str) -> str:
+    return locator.split("#", 1)[0]
+
+
+def _file_time(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).replace(tzinfo=None)
+
+
+def ingest(
+    ws: Workspace,
+    paths: Iterable[Path],
+    importer_name: str | None = None,
+    progress: Callable[[FileResult], None] | None = None,
+) -> IngestSummary:
+    """Ingest files and folders into ``ws``; return the run's summary."""
+    run_id = uuid.uuid4().hex[:12]
+    ws.con.execute("INSERT INTO ingest_runs (run_id, started_at, args) VALUES (?, ?, ?)",
+                   [run_id, utcnow(), json.dumps([str(p) for p in paths])])
+    summary = IngestSummary(run_id)
+    forced = importers()[importer_name] if importer_name else None
+    for path in iter_files(list(paths)):
+        result = ingest_file(ws, path, run_id, forced)
+        summary.files.append(result)
+        if progress:
+            progress(result)
+    ws.con.execute("UPDATE ingest_runs SET finished_at = ?, summary = ? WHERE run_id = ?",
+                   [utcnow(), json.dumps(summary.as_dict()), run_id])
+    return summary
+
+
+def ingest_file(ws: Workspace, path: Path, run_id: str,
+                forced: Importer | None = None) -> FileResult:
+    """Capture one file and store what its importer reads from it, atomically."""
+    sha = ws.captures.put_file(path)
+    source = str(path)
+    with open(ws.captures.path_for(sha), "rb") as fh:
+        head = fh.read(_HEAD)
+    src = SourceFile(path=ws.captures.path_for(sha), source=source, sha256=sha, head=head)
+    imp = forced or best_importer(src)
+    result = FileResult(source=source, sha256=sha, importer=imp.name if imp else None)
+    name = imp.name if imp else "unrecognised"
+    done = ws.con.execute(
+        "SELECT market_id, read_count, stored_count, quarantined, skipped FROM processed"
+        " WHERE sha256 = ? AND importer = ?", [sha, name]).fetchone()
+    if done:
+        result.market_id, result.read, result.stored, result.quarantined, result.skipped = done
+        result.already = True
+        return result
+    method = f"{imp.name}@{imp.version}" if imp else "ingest"
+    prov = Provenance(sha, source, method, _file_time(path), run_id)
+    ws.con.execute("BEGIN TRANSACTION")
+    try:
+        _record_capture(ws, sha, path, source)
+        writer = RecordWriter(ws.con)
+        if imp is None:
+            recs: Iterable = [SkipRecord(page_type="unknown", locator="file",
+                                         reason="no importer recognises this file")]
+        else:
+            recs = imp.read(src)
+        _consume(recs, writer, prov, result)
+        writer.flush()
+        ws.con.execute(
+            "INSERT INTO processed VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [sha, name, run_id, source, result.read, result.stored, result.quarantined,
+             result.skipped, result.market_id, None, utcnow()])
+        ws.con.execute("COMMIT")
+    except Exception as exc:  # a failing importer must not stop the run
+        ws.con.execute("ROLLBACK")
+        result.error = f"{source}: {type(exc).__name__}: {exc}"
+        _quarantine_file(ws, prov, result, exc)
+    return result
+
+
+def _consume(recs: Iterable, writer: RecordWriter, prov: Provenance, result: FileResult) -> None:
+    units: dict[str, str] = {}
+    markets: Counter[str] = Counter()
+    for rec in recs:
+        unit = _unit(getattr(rec, "locator", "") or "")
+        outcome = writer.add(rec, prov)
+        mid = getattr(rec, "market_id", None)
+        if mid:
+            markets[mid] += 1
+        if isinstance(rec, SkipRecord):
+            result.skip_reasons[f"{rec.page_type}: {rec.reason}"] += 1
+        prior = units.get(unit)
+        # a unit is stored if anything of it was stored; quarantined/skipped only otherwise
+        if prior != "stored":
+            units[unit] = outcome if prior is None or outcome == "stored" else prior
+        if outcome == "stored":
+            result.records[type(rec).__name__.removesuffix("Record").lower()] += 1
+    result.read = len(units)
+    counts = Counter(units.values())
+    result.stored, result.quarantined, result.skipped = (
+        counts["stored"], counts["quarantined"], counts["skipped"])
+    result.market_id = markets.most_common(1)[0][0] if markets else None
+
+
+def _record_capture(ws: Workspace, sha: str, path: Path, source: str) -> None:
+    ws.con.execute(
+        "INSERT OR IGNORE INTO captures VALUES (?, ?, ?, ?, ?)",
+        [sha, path.stat().st_size, source, None, utcnow()])
+
+
+def _quarantine_file(ws: Workspace, prov: Provenance, result: FileResult,
+                     exc: Exception) -> None:
+    """Record a file whose importer crashed as one quarantined unit, with the reason."""
+    ws.con.execute("BEGIN TRANSACTION")
+    _record_capture(ws, prov.capture_sha256, Path(prov.source), prov.source)
+    writer = RecordWriter(ws.con)
+    writer.add(QuarantineRecord(locator="file", reason=f"importer failed: {exc}"[:500]), prov)
+    writer.flush()
+    ws.con.execute("COMMIT")
+    result.read, result.quarantined = 1, 1
+    result.stored = result.skipped = 0

@@ -1,0 +1,178 @@
+"""Typed records that extractors and importers yield and the store persists.
+
+Every importer, market template and chain reader produces these plain records; the
+store (``darkmap.store``) attaches provenance (capture sha256, source, method,
+observed_at) and writes them. Keeping the contract here lets extractors stay free of
+any database code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Union
+
+__all__ = [
+    "AccountRecord",
+    "FeedbackRecord",
+    "IdentifierRecord",
+    "ListingRecord",
+    "MarketRecord",
+    "PgpKeyRecord",
+    "QuarantineRecord",
+    "Record",
+    "SkipRecord",
+]
+
+
+@dataclass(slots=True)
+class MarketRecord:
+    """A market seen in a source (``market_id`` is a lower-case slug, e.g. ``dream``)."""
+
+    market_id: str
+    name: str
+    onion: str | None = None
+    observed_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class AccountRecord:
+    """One observation of an account on a market.
+
+    ``role`` is ``vendor`` or ``buyer``. Counts and dates are what the page showed
+    at ``observed_at``; ``None`` means "not shown", never zero.
+    """
+
+    market_id: str
+    handle: str
+    role: str = "vendor"
+    joined_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    rating: float | None = None
+    level: str | None = None
+    feedback_count: int | None = None
+    sales_count: int | None = None
+    profile_text: str | None = None
+    terms_text: str | None = None
+    ships_from: str | None = None
+    url: str | None = None
+    observed_at: datetime | None = None
+    locator: str = ""
+
+
+@dataclass(slots=True)
+class ListingRecord:
+    """One observation of a listing (an offer) by a vendor account.
+
+    ``listing_ref`` is the market's own listing id (or URL when no id is shown).
+    ``price`` is in ``currency`` as displayed (``USD``, ``EUR``, ``BTC``, ...).
+    """
+
+    market_id: str
+    listing_ref: str
+    vendor_handle: str | None
+    title: str
+    description: str | None = None
+    price: float | None = None
+    currency: str | None = None
+    price_text: str | None = None
+    quantity_text: str | None = None
+    stock: int | None = None
+    ships_from: str | None = None
+    ships_to: list[str] = field(default_factory=list)
+    category_path: list[str] = field(default_factory=list)
+    feedback_count: int | None = None
+    sales_count: int | None = None
+    url: str | None = None
+    observed_at: datetime | None = None
+    locator: str = ""
+
+
+@dataclass(slots=True)
+class FeedbackRecord:
+    """One feedback (review) left by a buyer about a vendor or a listing."""
+
+    market_id: str
+    vendor_handle: str | None
+    text: str
+    listing_ref: str | None = None
+    listing_title: str | None = None
+    rating: float | None = None
+    rating_scale: float | None = None
+    buyer_masked: str | None = None
+    left_at: datetime | None = None
+    amount: float | None = None
+    currency: str | None = None
+    observed_at: datetime | None = None
+    locator: str = ""
+
+
+@dataclass(slots=True)
+class IdentifierRecord:
+    """An identifier that can link people: PGP fingerprint, crypto address, contact.
+
+    ``kind`` is one of ``pgp_fingerprint``, ``btc_address``, ``xmr_address``,
+    ``email``, ``wickr``, ``telegram``, ``session``, ``jabber``, ``signal``,
+    ``onion``. ``value`` is normalised (see ``darkmap.model.values``).
+    ``field`` names where it was seen (``description``, ``profile``, ``pgp``...).
+    """
+
+    kind: str
+    value: str
+    market_id: str | None = None
+    account_handle: str | None = None
+    listing_ref: str | None = None
+    field: str = ""
+    context: str = ""
+    locator: str = ""
+
+
+@dataclass(slots=True)
+class PgpKeyRecord:
+    """A parsed OpenPGP public key (transferable key) and who published it."""
+
+    fingerprint: str
+    key_id: str
+    algorithm: str
+    bits: int | None
+    created_at: datetime | None
+    user_ids: list[str]
+    subkeys: list[dict[str, object]]
+    armored: str
+    market_id: str | None = None
+    account_handle: str | None = None
+    field: str = ""
+    locator: str = ""
+
+
+@dataclass(slots=True)
+class SkipRecord:
+    """A page deliberately not extracted (login, CAPTCHA, anti-DDoS, error...)."""
+
+    page_type: str
+    reason: str
+    market_id: str | None = None
+    locator: str = ""
+
+
+@dataclass(slots=True)
+class QuarantineRecord:
+    """A record that could not be read; kept with where and why."""
+
+    locator: str
+    reason: str
+    field: str | None = None
+    excerpt: str = ""
+    market_id: str | None = None
+
+
+Record = Union[
+    MarketRecord,
+    AccountRecord,
+    ListingRecord,
+    FeedbackRecord,
+    IdentifierRecord,
+    PgpKeyRecord,
+    SkipRecord,
+    QuarantineRecord,
+]

@@ -1,0 +1,137 @@
+"""Extension points: importers, market templates and exporters are registered here.
+
+Every reader of investigator data (saved pages, CSV datasets, seized SQL dumps, chain
+data) is an :class:`Importer`. The pipeline never special-cases a format: it asks each
+registered importer how well it recognises a file (``sniff``) and hands the file to
+the best one. Built-in importers register themselves when :func:`load_builtin` runs;
+third-party packages can register through the ``darkmap.importers`` entry point group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib import import_module
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from darkmap.model.records import Record
+
+__all__ = [
+    "Exporter",
+    "Importer",
+    "SourceFile",
+    "best_importer",
+    "exporters",
+    "importers",
+    "load_builtin",
+    "register_exporter",
+    "register_importer",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A file handed to an importer: where it came from and its capture hash.
+
+    ``head`` holds the first 64 KiB for sniffing; ``path`` is the immutable capture
+    on disk (read it, never write it); ``source`` is the path or URL the investigator
+    gave.
+    """
+
+    path: Path
+    source: str
+    sha256: str
+    head: bytes
+
+
+@runtime_checkable
+class Importer(Protocol):
+    """Reads one kind of source file into evidence records."""
+
+    name: str
+    version: str
+
+    def sniff(self, src: SourceFile) -> float:
+        """How sure this importer is that it can read ``src``: 0 (no) to 1 (certain)."""
+        ...
+
+    def read(self, src: SourceFile) -> Iterator[Record]:
+        """Yield records; a bad record becomes a ``QuarantineRecord``, never an exception."""
+        ...
+
+
+class Exporter(Protocol):
+    """Writes the evidence store in another tool's format."""
+
+    name: str
+
+    def export(self, workspace: object, out: Path) -> dict[str, int]:
+        """Write to ``out``; return counts of what was written."""
+        ...
+
+
+_IMPORTERS: dict[str, Importer] = {}
+_EXPORTERS: dict[str, Exporter] = {}
+_BUILTIN_MODULES = (
+    "darkmap.extract.pages",
+    "darkmap.collect.csv_mapped",
+    "darkmap.collect.sqldump",
+    "darkmap.chain.importer",
+    "darkmap.export.ftm",
+)
+_loaded = False
+
+
+def register_importer(importer: Importer) -> Importer:
+    """Register an importer instance under its ``name`` (last registration wins)."""
+    _IMPORTERS[importer.name] = importer
+    return importer
+
+
+def register_exporter(exporter: Exporter) -> Exporter:
+    """Register an exporter instance under its ``name``."""
+    _EXPORTERS[exporter.name] = exporter
+    return exporter
+
+
+def load_builtin() -> None:
+    """Import the built-in plug-in modules and any entry-point plug-ins, once."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for mod in _BUILTIN_MODULES:
+        try:
+            import_module(mod)
+        except ModuleNotFoundError as exc:  # a stage not built yet must not break others
+            if exc.name != mod:
+                raise
+    for ep in entry_points(group="darkmap.importers"):
+        register_importer(ep.load()())
+
+
+def importers() -> dict[str, Importer]:
+    """All registered importers by name."""
+    load_builtin()
+    return dict(_IMPORTERS)
+
+
+def exporters() -> dict[str, Exporter]:
+    """All registered exporters by name."""
+    load_builtin()
+    return dict(_EXPORTERS)
+
+
+def best_importer(src: SourceFile, threshold: float = 0.5) -> Importer | None:
+    """The importer most sure it can read ``src``, or ``None`` below ``threshold``."""
+    scored = [(imp.sniff(src), imp.name, imp) for imp in importers().values()]
+    scored = [s for s in scored if s[0] >= threshold]
+    if not scored:
+        return None
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    return scored[0][2]
+
+
+SniffFn = Callable[[SourceFile], float]

@@ -1,0 +1,1 @@
+"""The evidence store: DuckDB schema, migrations and the provenance-stamping writer."""

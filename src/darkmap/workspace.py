@@ -1,0 +1,144 @@
+"""A workspace is a folder: one DuckDB file plus a content-addressed capture store.
+
+>>> ws = Workspace.init(Path("case-42"))      # doctest: +SKIP
+>>> ws.con.sql("select count(*) from listings").fetchone()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+
+import duckdb
+
+from darkmap.capture.store import CaptureStore
+
+__all__ = ["DEFAULT_WORKSPACE", "Workspace", "WorkspaceError", "default_path", "utcnow"]
+
+DEFAULT_WORKSPACE = "darkmap-workspace"
+DB_NAME = "darkmap.duckdb"
+_MIGRATION_RE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+class WorkspaceError(Exception):
+    """A workspace that is missing, not a workspace, or newer than this darkmap."""
+
+
+def utcnow() -> datetime:
+    """Naive UTC now: the store keeps every timestamp in UTC without a zone."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def default_path() -> Path:
+    """``$DARKMAP_WORKSPACE`` if set, else ``./darkmap-workspace``."""
+    return Path(os.environ.get("DARKMAP_WORKSPACE") or DEFAULT_WORKSPACE)
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """All schema migrations shipped with darkmap as (version, name, sql), in order."""
+    found = []
+    for entry in resources.files("darkmap.store").joinpath("migrations").iterdir():
+        m = _MIGRATION_RE.match(entry.name)
+        if m:
+            found.append((int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+class Workspace:
+    """An open workspace: ``con`` (DuckDB) and ``captures`` (raw bytes by sha256)."""
+
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection) -> None:
+        self.path = path
+        self.con = con
+        self.captures = CaptureStore(path / "captures")
+
+    @classmethod
+    def init(cls, path: Path) -> "Workspace":
+        """Create the workspace at ``path`` (or open it if it exists) and migrate it."""
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "captures").mkdir(exist_ok=True)
+        return cls.open(path)
+
+    @classmethod
+    def open(cls, path: Path, read_only: bool = False) -> "Workspace":
+        """Open an existing workspace, applying any pending forward migrations."""
+        db = path / DB_NAME
+        if not db.exists() and not (path / "captures").is_dir():
+            raise WorkspaceError(
+                f"{path}: not a darkmap workspace (run `darkmap init {path}` first)"
+            )
+        ext_dir = path / ".duckdb-extensions"
+        ext_dir.mkdir(exist_ok=True)
+        con = duckdb.connect(
+            str(db), read_only=read_only, config={"extension_directory": str(ext_dir)}
+        )
+        con.execute("SET TimeZone = 'UTC'")
+        ws = cls(path, con)
+        if not read_only:
+            ws.migrate()
+        return ws
+
+    def schema_version(self) -> int:
+        """Highest applied migration, 0 for an empty database."""
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
+        )
+        row = self.con.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations in order, each in its own transaction."""
+        current = self.schema_version()
+        shipped = migrations()
+        newest = shipped[-1][0] if shipped else 0
+        if current > newest:
+            raise WorkspaceError(
+                f"{self.path}: schema version {current} is newer than this darkmap ({newest})"
+            )
+        applied = []
+        for version, name, sql in shipped:
+            if version <= current:
+                continue
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                self.con.execute(sql)
+                self.con.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, utcnow()]
+                )
+                self.con.execute("COMMIT")
+            except Exception:
+                self.con.execute("ROLLBACK")
+                raise
+            applied.append(name)
+        return applied
+
+    def table_counts(self) -> dict[str, int]:
+        """Row count of every table in the workspace."""
+        names = [r[0] for r in self.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema='main'"
+            " ORDER BY table_name").fetchall()]
+        return {n: int(self.con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0]) for n in names}
+
+    def close(self) -> None:
+        """Checkpoint and close the database."""
+        try:
+            self.con.execute("CHECKPOINT")
+        except duckdb.Error:
+            pass
+        self.con.close()
+
+    def __enter__(self) -> "Workspace":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
