@@ -1,0 +1,1 @@
+"""Exporters: FollowTheMoney, graph formats, STIX 2.1, CSV/Parquet."""

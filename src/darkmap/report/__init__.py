@@ -1,0 +1,1 @@
+"""HTML reports: a registry of sections, each drawn from one stage's tables."""

@@ -1,0 +1,80 @@
+"""Kill an ingest with SIGKILL midway; a rerun must equal a clean run exactly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from darkmap.collect.ingest import ingest
+from darkmap.workspace import Workspace
+
+# Columns that legitimately differ between runs (run ids, wall-clock times).
+VOLATILE = {"run_id", "processed_at", "captured_at", "started_at", "finished_at",
+            "summary", "args", "applied_at"}
+SKIP_TABLES = {"ingest_runs", "schema_migrations"}
+
+CHILD = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from darkmap.collect.ingest import ingest
+    from darkmap.workspace import Workspace
+    ws = Workspace.init(Path(sys.argv[1]))
+    def tick(res):
+        print(res.source, flush=True)
+    ingest(ws, [Path(p) for p in sys.argv[2:]], progress=tick)
+    print("DONE", flush=True)
+""")
+
+
+def snapshot(path: Path) -> dict[str, list[tuple]]:
+    ws = Workspace.open(path)
+    out = {}
+    for table in ws.table_counts():
+        if table in SKIP_TABLES:
+            continue
+        cols = [r[0] for r in ws.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+            "ORDER BY ordinal_position", [table]).fetchall() if r[0] not in VOLATILE]
+        if not cols:
+            continue
+        col_sql = ", ".join(f'"{c}"::VARCHAR' for c in cols)
+        out[table] = ws.con.execute(f'SELECT {col_sql} FROM "{table}" ORDER BY ALL').fetchall()
+    ws.close()
+    return out
+
+
+def test_sigkill_midway_then_rerun_equals_clean_run(tmp_path: Path, data_dir: Path) -> None:
+    inputs = [data_dir / "pages", data_dir / "listings", data_dir / "seized"]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(killed), *map(str, inputs)],
+                            stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    seen = 0
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        seen += 1
+        if seen == 40:  # well into the run, with files still to go
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.stdout.close()
+    proc.wait(timeout=120)
+    assert proc.returncode == -signal.SIGKILL, "the child finished before it was killed"
+
+    partial = Workspace.open(killed)
+    done_before = partial.con.execute("SELECT count(*) FROM processed").fetchone()[0]
+    partial.close()
+    assert 0 < done_before
+
+    ws = Workspace.open(killed)
+    ingest(ws, inputs)
+    ws.close()
+    clean = Workspace.init(tmp_path / "clean")
+    ingest(clean, inputs)
+    clean.close()
+    a, b = snapshot(killed), snapshot(tmp_path / "clean")
+    assert a.keys() == b.keys()
+    for table in a:
+        assert a[table] == b[table], f"{table} differs after kill + rerun"

@@ -1,0 +1,57 @@
+"""Workspace: creation, migrations, capture store."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from darkmap.capture.store import CaptureStore
+from darkmap.workspace import Workspace, WorkspaceError, migrations
+
+
+def test_init_creates_db_and_capture_store(tmp_path: Path) -> None:
+    ws = Workspace.init(tmp_path / "case")
+    assert (tmp_path / "case" / "darkmap.duckdb").exists()
+    assert (tmp_path / "case" / "captures").is_dir()
+    assert ws.schema_version() == migrations()[-1][0]
+    assert {"captures", "listings", "accounts", "quarantine"} <= set(ws.table_counts())
+    ws.close()
+
+
+def test_reopen_applies_no_migration_twice(tmp_path: Path) -> None:
+    Workspace.init(tmp_path / "w").close()
+    ws = Workspace.open(tmp_path / "w")
+    assert ws.migrate() == []
+    n = ws.con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0]
+    assert n == len(migrations())
+    ws.close()
+
+
+def test_open_missing_workspace_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(WorkspaceError, match="not a darkmap workspace"):
+        Workspace.open(tmp_path / "nope")
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    ws = Workspace.init(tmp_path / "w")
+    ws.con.execute("INSERT INTO schema_migrations VALUES (999, '999_future.sql', now())")
+    ws.close()
+    with pytest.raises(WorkspaceError, match="newer than this darkmap"):
+        Workspace.open(tmp_path / "w")
+
+
+def test_capture_store_is_content_addressed_and_read_only(tmp_path: Path,
+                                                          data_dir: Path) -> None:
+    store = CaptureStore(tmp_path / "cap")
+    src = data_dir / "pages" / "hansa" / "listing_42171_.htm"
+    raw = src.read_bytes()
+    sha = store.put_file(src)
+    assert sha == hashlib.sha256(raw).hexdigest()
+    assert store.read_bytes(sha) == raw
+    assert store.put_bytes(raw) == sha  # same bytes, same capture, no second copy
+    files = [p for p in (tmp_path / "cap").rglob("*") if p.is_file()]
+    assert len(files) == 1
+    assert not files[0].stat().st_mode & 0o222  # immutable on disk
+    assert store.verify(sha)
