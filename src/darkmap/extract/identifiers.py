@@ -1,0 +1,214 @@
+"""Find identifiers that can link people in free text (descriptions, profiles, contacts).
+
+Runs on every listing description, so it is built for speed: cheap substring tests
+decide which patterns to try, and every candidate must pass the validator in
+:mod:`darkmap.model.values` (checksums for Bitcoin, Monero and v3 onions), so random
+words in the right alphabet are not reported. Messenger handles (Wickr, Telegram,
+Jabber, Signal) have no syntax of their own and are only taken after a cue such as
+``wickr: name``, ``telegram @name``, ``t.me/name`` or ``jabber - a@b.im``.
+
+Armored PGP public keys become :class:`PgpKeyRecord` (the store also records their
+fingerprint as an identifier); blocks that cannot be parsed are reported by
+:func:`scan_text` in ``pgp_failures``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field as dc_field
+
+from darkmap.extract.pgp import PgpBlock, normalise_armor_text, parse_armored
+from darkmap.model.records import IdentifierRecord, PgpKeyRecord
+from darkmap.model.values import (
+    clean_btc_address,
+    clean_email,
+    clean_jabber,
+    clean_onion,
+    clean_session,
+    clean_signal,
+    clean_telegram,
+    clean_wickr,
+    clean_xmr_address,
+)
+
+__all__ = ["ScanResult", "extract_identifiers", "scan_text"]
+
+_CONTEXT = 40
+_B58 = "1-9A-HJ-NP-Za-km-z"
+_BTC_RE = re.compile(rf"(?<![{_B58}])[13][{_B58}]{{25,34}}(?![{_B58}])")
+_BECH_RE = re.compile(r"(?<![0-9a-zA-Z])(?:bc1|BC1)[02-9ac-hj-np-zAC-HJ-NP-Z]{6,87}(?![0-9a-zA-Z])")
+_XMR_RE = re.compile(rf"(?<![{_B58}])[48][{_B58}]{{94}}(?:[{_B58}]{{11}})?(?![{_B58}])")
+_EMAIL_RE = re.compile(
+    r"(?<![\w.%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}\b")
+_ONION_RE = re.compile(r"(?<![a-z2-7])(?:[a-z2-7]{56}|[a-z2-7]{16})\.onion\b", re.I)
+_SESSION_RE = re.compile(r"(?<![0-9a-fA-F])05[0-9a-fA-F]{64}(?![0-9a-fA-F])")
+_SEP = r"\s*(?:[:=>\-–|]+|\bis\b|\bat\b|\bon\b)?\s*"
+_WICKR_RE = re.compile(
+    r"\bwickr(?:\s*me)?(?:\s*(?:id|name|user(?:name)?|handle))?" + _SEP
+    + r"@?([A-Za-z0-9][A-Za-z0-9_.\-]{2,31})", re.I)
+_TG_RE = re.compile(
+    r"(?:\b(?:telegram|tg)(?:\s*(?:id|name|user(?:name)?|handle|channel))?" + _SEP
+    + r"@?|(?:https?://)?(?:www\.)?(?:t|telegram)\.me/)([A-Za-z][A-Za-z0-9_]{4,31})\b", re.I)
+_JID_CUE_RE = re.compile(
+    r"\b(?:jabber|xmpp|jid|omemo|otr)(?:\s*(?:id|address|contact))?" + _SEP
+    + r"(?:xmpp:)?([^\s@\"'<>:,;()]{1,64}@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24})", re.I)
+_SIGNAL_RE = re.compile(
+    r"\bsignal(?:\s*(?:id|number|no\.?|user(?:name)?|messenger))?" + _SEP
+    + r"(\+?\d[\d\s().\-]{6,20}\d|@?[A-Za-z_][A-Za-z0-9_]{2,31}\.\d{2,9})", re.I)
+_SPACE_RE = re.compile(r"\s+")
+
+# Words that follow a cue in prose ("wickr is down") and are never the handle.
+_STOPWORDS = frozenset("""
+    the and for you your our only now not are was will can any all via with please
+    contact message msg add here there this that same also available upon request
+    down app account user username name handle channel group below above ask me us
+    id number only. offline online
+""".split())
+
+# Servers that host XMPP accounts rather than mailboxes: an address on them is a JID.
+_XMPP_DOMAINS = frozenset("""
+    jabber.org jabber.de jabber.ru jabber.cz jabber.at jabber.fr jabber.me jabber.calyxinstitute.org
+    jabber.ccc.de jabber.systemli.org jabber.hot-chilli.net jabbim.com jabbim.cz jabb.im
+    xmpp.jp xmpp.is xmpp.co xmpp.zone exploit.im creep.im blah.im sure.im thesecure.biz
+    darkness.su 404.city securejabber.me dukgo.com jabber.sk jabber.dk xmpp.net
+    jabberes.org jabber.space jabber.cat jabber.no xmpp.ru default.rs yax.im
+""".split())
+
+
+@dataclass(slots=True)
+class ScanResult:
+    """All identifier records found in a text, plus PGP blocks that could not be read."""
+
+    records: list[IdentifierRecord | PgpKeyRecord] = dc_field(default_factory=list)
+    pgp_blocks: list[PgpBlock] = dc_field(default_factory=list)
+
+    @property
+    def pgp_failures(self) -> list[PgpBlock]:
+        """Armored blocks that yielded no key (``error`` says why)."""
+        return [b for b in self.pgp_blocks if b.error]
+
+
+def _context(text: str, start: int, end: int) -> str:
+    lo, hi = max(0, start - _CONTEXT), min(len(text), end + _CONTEXT)
+    return _SPACE_RE.sub(" ", text[lo:hi]).strip()
+
+
+def scan_text(text: str, *, market_id: str | None, account_handle: str | None,
+              listing_ref: str | None = None, field: str, locator: str) -> ScanResult:
+    """Like :func:`extract_identifiers`, also returning every PGP block found."""
+    out = ScanResult()
+    if not text:
+        return out
+    if "&" in text:
+        text = html.unescape(text)
+    if "\\n" in text:
+        text = text.replace("\\r\\n", "\n").replace("\\n", "\n")
+    seen: set[tuple[str, str]] = set()
+    recs = out.records
+
+    def add(kind: str, value: str | None, start: int, end: int) -> None:
+        if value is None or (kind, value) in seen:
+            return
+        seen.add((kind, value))
+        recs.append(IdentifierRecord(
+            kind=kind, value=value, market_id=market_id, account_handle=account_handle,
+            listing_ref=listing_ref, field=field, context=_context(text, start, end),
+            locator=locator))
+
+    if "PGP" in text or "pgp" in text:
+        low = text.upper()
+        if "BEGIN PGP PUBLIC KEY BLOCK" in low:
+            blocks = parse_armored(text)
+            out.pgp_blocks = blocks
+            fprs: set[str] = set()
+            for b in blocks:
+                for k in b.keys:
+                    if k.fingerprint in fprs:
+                        continue
+                    fprs.add(k.fingerprint)
+                    recs.append(k.to_record(market_id=market_id,
+                                            account_handle=account_handle, field=field,
+                                            locator=locator))
+            if blocks:
+                # the key's base64 must not be scanned for addresses and handles
+                text = _blank_blocks(text, blocks)
+    _scan_crypto(text, add)
+    _scan_contacts(text, add)
+    return out
+
+
+def _blank_blocks(text: str, blocks: list[PgpBlock]) -> str:
+    norm = normalise_armor_text(text)  # the text the block offsets refer to
+    parts, pos = [], 0
+    for b in blocks:
+        parts.append(norm[pos:b.start])
+        parts.append(" ")
+        pos = b.end
+    parts.append(norm[pos:])
+    return "".join(parts)
+
+
+def _scan_crypto(text: str, add) -> None:  # type: ignore[no-untyped-def]
+    for m in _BTC_RE.finditer(text):
+        add("btc_address", clean_btc_address(m.group()), m.start(), m.end())
+    if "bc1" in text or "BC1" in text:
+        for m in _BECH_RE.finditer(text):
+            add("btc_address", clean_btc_address(m.group()), m.start(), m.end())
+    for m in _XMR_RE.finditer(text):
+        add("xmr_address", clean_xmr_address(m.group()), m.start(), m.end())
+    if ".onion" in text or ".ONION" in text or ".Onion" in text:
+        for m in _ONION_RE.finditer(text):
+            add("onion", clean_onion(m.group()), m.start(), m.end())
+    if "05" in text:
+        for m in _SESSION_RE.finditer(text):
+            add("session", clean_session(m.group()), m.start(), m.end())
+
+
+def _handle(value: str, cleaner) -> str | None:  # type: ignore[no-untyped-def]
+    v = value.rstrip(".-_")
+    if v.casefold() in _STOPWORDS:
+        return None
+    return cleaner(v)
+
+
+def _scan_contacts(text: str, add) -> None:  # type: ignore[no-untyped-def]
+    low = text.lower()
+    jids: set[tuple[int, int]] = set()
+    if any(c in low for c in ("jabber", "xmpp", "jid", "omemo", "otr")):
+        for m in _JID_CUE_RE.finditer(text):
+            add("jabber", clean_jabber(m.group(1)), m.start(1), m.end(1))
+            jids.add(m.span(1))
+    if "@" in text:
+        for m in _EMAIL_RE.finditer(text):
+            if m.span() in jids:
+                continue
+            domain = m.group().rsplit("@", 1)[1].lower()
+            if domain in _XMPP_DOMAINS or domain.startswith(("jabber.", "xmpp.")):
+                add("jabber", clean_jabber(m.group()), m.start(), m.end())
+            else:
+                add("email", clean_email(m.group()), m.start(), m.end())
+    if "wickr" in low:
+        for m in _WICKR_RE.finditer(text):
+            add("wickr", _handle(m.group(1), clean_wickr), m.start(1), m.end(1))
+    if "telegram" in low or "tg" in low or ".me/" in low:
+        for m in _TG_RE.finditer(text):
+            add("telegram", _handle(m.group(1), clean_telegram), m.start(1), m.end(1))
+    if "signal" in low:
+        for m in _SIGNAL_RE.finditer(text):
+            add("signal", clean_signal(m.group(1)), m.start(1), m.end(1))
+
+
+def extract_identifiers(text: str, *, market_id: str | None, account_handle: str | None,
+                        listing_ref: str | None = None, field: str,
+                        locator: str) -> list[IdentifierRecord | PgpKeyRecord]:
+    """Every linking identifier in ``text``, normalised, each with a context snippet.
+
+    Finds armored PGP public keys (as :class:`PgpKeyRecord`), checksum-valid Bitcoin
+    and Monero addresses, e-mails, onion hosts, Session ids, and Wickr / Telegram /
+    Jabber / Signal handles introduced by a cue. Each (kind, value) is reported once.
+    ``field`` and ``locator`` are copied onto every record; never raises on bad text.
+    """
+    return scan_text(text, market_id=market_id, account_handle=account_handle,
+                     listing_ref=listing_ref, field=field, locator=locator).records

@@ -1,0 +1,503 @@
+"""OpenPGP public keys from hostile text: armor, packets, fingerprints (RFC 4880/9580).
+
+Vendors paste their keys into profiles, descriptions and database fields, and the text
+arrives damaged: HTML-escaped, with ``\\n`` literals from SQL, re-wrapped or indented
+lines, a missing CRC line or END marker, junk after the key, several keys in one block.
+This module finds every ``BEGIN PGP PUBLIC KEY BLOCK`` in a text, repairs what can be
+repaired, and parses the packets itself (no gpg needed), returning for each block either
+the keys it holds or a reason it could not be read.
+
+Fingerprints: v4 = SHA-1(0x99 || len16 || key packet body), key id = its low 64 bits;
+v5 = SHA-256(0x9A || len32 || body), v6 = SHA-256(0x9B || len32 || body), key id = the
+high 64 bits; v3 = MD5(n || e), key id = low 64 bits of n.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from darkmap.model.records import PgpKeyRecord
+
+__all__ = [
+    "ALGORITHMS",
+    "CURVES",
+    "ArmorError",
+    "PgpBlock",
+    "PgpKey",
+    "PgpSubkey",
+    "crc24",
+    "dearmor",
+    "find_armor_blocks",
+    "normalise_armor_text",
+    "parse_armored",
+    "parse_key_packets",
+    "parse_packets",
+]
+
+ALGORITHMS: dict[int, str] = {
+    1: "RSA", 2: "RSA-E", 3: "RSA-S", 16: "ElGamal", 17: "DSA", 18: "ECDH",
+    19: "ECDSA", 20: "ElGamal-SE", 22: "EdDSA", 25: "X25519", 26: "X448",
+    27: "Ed25519", 28: "Ed448",
+}
+
+# curve OID (hex of the OID body) -> (name, bits)
+CURVES: dict[str, tuple[str, int]] = {
+    "2a8648ce3d030107": ("nistp256", 256),
+    "2b81040022": ("nistp384", 384),
+    "2b81040023": ("nistp521", 521),
+    "2b8104000a": ("secp256k1", 256),
+    "2b2403030208010107": ("brainpoolP256r1", 256),
+    "2b240303020801010b": ("brainpoolP384r1", 384),
+    "2b240303020801010d": ("brainpoolP512r1", 512),
+    "2b06010401da470f01": ("ed25519", 255),
+    "2b060104019755010501": ("cv25519", 255),
+    "2b6570": ("ed25519", 255),
+    "2b6571": ("ed448", 448),
+    "2b656e": ("cv25519", 255),
+    "2b656f": ("x448", 448),
+}
+_FIXED_KEY_BITS = {25: ("cv25519", 255, 32), 26: ("x448", 448, 56),
+                   27: ("ed25519", 255, 32), 28: ("ed448", 448, 57)}
+
+_TAG_PUBKEY, _TAG_PUBSUBKEY, _TAG_USERID = 6, 14, 13
+_TAG_SECKEY, _TAG_SECSUBKEY = 5, 7
+
+
+class ArmorError(ValueError):
+    """Raised when an armored block or its packets cannot be read; the message is the reason."""
+
+
+@dataclass(slots=True)
+class PgpSubkey:
+    """A public subkey (encryption or signing) bound to a primary key."""
+
+    fingerprint: str
+    key_id: str
+    version: int
+    algorithm: str
+    bits: int | None
+    curve: str | None
+    created_at: datetime | None
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form used in ``PgpKeyRecord.subkeys``."""
+        return {"fingerprint": self.fingerprint, "key_id": self.key_id,
+                "version": self.version, "algorithm": self.algorithm, "bits": self.bits,
+                "curve": self.curve,
+                "created_at": self.created_at.isoformat() if self.created_at else None}
+
+
+@dataclass(slots=True)
+class PgpKey:
+    """A transferable public key: primary key, user ids, subkeys."""
+
+    fingerprint: str
+    key_id: str
+    version: int
+    algorithm: str
+    bits: int | None
+    curve: str | None
+    created_at: datetime | None
+    user_ids: list[str] = field(default_factory=list)
+    subkeys: list[PgpSubkey] = field(default_factory=list)
+    armored: str = ""
+
+    def to_record(self, *, market_id: str | None = None, account_handle: str | None = None,
+                  field: str = "pgp", locator: str = "") -> PgpKeyRecord:
+        """The store record for this key as published by ``account_handle``."""
+        return PgpKeyRecord(
+            fingerprint=self.fingerprint, key_id=self.key_id, algorithm=self.algorithm,
+            bits=self.bits, created_at=self.created_at, user_ids=list(self.user_ids),
+            subkeys=[s.as_dict() for s in self.subkeys], armored=self.armored,
+            market_id=market_id, account_handle=account_handle, field=field,
+            locator=locator)
+
+
+@dataclass(slots=True)
+class PgpBlock:
+    """One armored block found in a text: its keys, or why none could be read.
+
+    ``start``/``end`` are offsets in the (normalised) text that was searched.
+    ``warnings`` note repaired damage (missing CRC, trailing bytes...).
+    """
+
+    index: int
+    start: int
+    end: int
+    armored: str
+    keys: list[PgpKey] = field(default_factory=list)
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- armor
+
+_BEGIN_RE = re.compile(r"-{2,}\s*BEGIN PGP PUBLIC KEY BLOCK\s*-{0,}", re.I)
+_END_RE = re.compile(r"-{0,}\s*END PGP PUBLIC KEY BLOCK\s*-{0,}", re.I)
+_HEADER_RE = re.compile(r"^\s*(Version|Comment|Charset|Hash|MessageID|[A-Z][A-Za-z-]{1,30}):\s")
+_B64_LINE_RE = re.compile(r"^[A-Za-z0-9+/]+=*$")
+_CRC_RE = re.compile(r"^=[A-Za-z0-9+/]{4}$")
+_TAG_RE = re.compile(r"<\s*(br|/?p|/?div|/?pre|/?li)\b[^>]*>", re.I)
+_ANY_TAG_RE = re.compile(r"<[^>]{0,200}>")
+_ARMOR_CHARS_RE = re.compile(r"[^A-Za-z0-9+/]")
+
+
+def crc24(data: bytes) -> int:
+    """The OpenPGP armor checksum (CRC-24, init 0xB704CE, poly 0x1864CFB)."""
+    crc = 0xB704CE
+    for b in data:
+        crc ^= b << 16
+        for _ in range(8):
+            crc <<= 1
+            if crc & 0x1000000:
+                crc ^= 0x1864CFB
+    return crc & 0xFFFFFF
+
+
+def normalise_armor_text(text: str) -> str:
+    """Undo the usual transport damage: HTML, ``\\n`` literals, CR line ends."""
+    if "&" in text:
+        text = html.unescape(text)
+    if "\\" in text:
+        text = text.replace("\\r\\n", "\n").replace("\\n", "\n").replace("\\r", "\n")
+    if "<" in text:
+        text = _TAG_RE.sub("\n", text)
+        text = _ANY_TAG_RE.sub("", text)
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
+
+
+def find_armor_blocks(text: str) -> list[tuple[int, int, str]]:
+    """Locate armored public key blocks: ``(start, end, block_text)`` in normalised text.
+
+    A block ends at its END marker; without one, at the next BEGIN or where the lines
+    stop looking like armor.
+    """
+    out = []
+    starts = [m for m in _BEGIN_RE.finditer(text)]
+    for i, m in enumerate(starts):
+        limit = starts[i + 1].start() if i + 1 < len(starts) else len(text)
+        end_m = _END_RE.search(text, m.end(), limit)
+        if end_m:
+            end = end_m.end()
+        else:
+            end = _armor_extent(text, m.end(), limit)
+        out.append((m.start(), end, text[m.start():end]))
+    return out
+
+
+def _armor_extent(text: str, pos: int, limit: int) -> int:
+    """Where an un-terminated block stops: after its CRC, or at the first non-armor line."""
+    seen_data = False
+    off = pos
+    for line in text[pos:limit].split("\n"):
+        s = line.strip()
+        nxt = off + len(line) + 1
+        if not s:
+            off = nxt
+            continue
+        if _CRC_RE.match(s):
+            return min(off + len(line), limit)
+        if _B64_LINE_RE.match(s) and (len(s) >= 16 or seen_data):
+            seen_data = True
+        elif not seen_data and _HEADER_RE.match(line):
+            pass
+        elif seen_data:
+            return off
+        off = nxt
+    return limit
+
+
+def dearmor(block: str) -> tuple[bytes, list[str]]:
+    """Decode one armored block to packet bytes, checking the CRC when present.
+
+    Tolerates missing blank line after headers, indented/re-wrapped lines and a
+    missing CRC (noted in the returned warnings). Raises :class:`ArmorError` with the
+    reason when the block holds no decodable data or its CRC does not match.
+    """
+    warnings: list[str] = []
+    b = _BEGIN_RE.search(block)
+    body = block[b.end():] if b else block
+    e = _END_RE.search(body)
+    if e:
+        body = body[:e.start()]
+    else:
+        warnings.append("no END marker")
+    tokens: list[str] = []
+    crc_text = None
+    in_headers = True
+    for line in body.split("\n"):
+        if in_headers:
+            if not line.strip():
+                if tokens:
+                    in_headers = False
+                continue
+            if _HEADER_RE.match(line) and not _B64_LINE_RE.match(line.strip()):
+                continue
+            in_headers = False
+        for tok in line.split():
+            if _CRC_RE.match(tok):
+                crc_text = tok
+                break
+            tokens.append(tok)
+        if crc_text:
+            break
+    data = "".join(tokens)
+    data = data.split("=", 1)[0]
+    junk = len(_ARMOR_CHARS_RE.findall(data))
+    if junk:
+        warnings.append(f"{junk} non-base64 characters dropped")
+        data = _ARMOR_CHARS_RE.sub("", data)
+    if len(data) % 4 == 1:
+        data = data[:-1]
+        warnings.append("dangling base64 character dropped")
+    data += "=" * (-len(data) % 4)
+    if not data:
+        raise ArmorError("armored block holds no base64 data")
+    try:
+        raw = base64.b64decode(data)
+    except (binascii.Error, ValueError) as exc:
+        raise ArmorError(f"base64 decoding failed: {exc}") from None
+    if crc_text is None:
+        warnings.append("no CRC24 line")
+    else:
+        want = int.from_bytes(base64.b64decode(crc_text[1:]), "big")
+        got = crc24(raw)
+        if want != got:
+            raise ArmorError(f"armor CRC24 mismatch: block says {want:06X}, data gives {got:06X}"
+                             f" ({len(raw)} bytes decoded)")
+    return raw, warnings
+
+
+# ----------------------------------------------------------------------------- packets
+
+
+@dataclass(slots=True)
+class _Packet:
+    tag: int
+    body: bytes
+    offset: int
+
+
+def parse_packets(data: bytes) -> tuple[list[_Packet], str | None]:
+    """Split OpenPGP packet bytes (old and new formats); returns packets and an error.
+
+    Parsing stops at the first malformed packet; the error names its number, offset and
+    why. Packets before it are returned.
+    """
+    packets: list[_Packet] = []
+    pos, n = 0, len(data)
+    while pos < n:
+        start = pos
+        ctb = data[pos]
+        num = len(packets) + 1
+        if not ctb & 0x80:
+            return packets, f"packet {num} at byte {start}: bad header byte 0x{ctb:02X}"
+        pos += 1
+        if ctb & 0x40:  # new format
+            tag = ctb & 0x3F
+            chunks = []
+            while True:
+                if pos >= n:
+                    return packets, f"packet {num} (tag {tag}) at byte {start}: truncated length"
+                o1 = data[pos]
+                if o1 < 192:
+                    ln, pos = o1, pos + 1
+                    partial = False
+                elif o1 < 224:
+                    if pos + 1 >= n:
+                        return packets, f"packet {num} (tag {tag}): truncated length"
+                    ln, pos = ((o1 - 192) << 8) + data[pos + 1] + 192, pos + 2
+                    partial = False
+                elif o1 == 255:
+                    if pos + 5 > n:
+                        return packets, f"packet {num} (tag {tag}): truncated length"
+                    ln, pos = int.from_bytes(data[pos + 1:pos + 5], "big"), pos + 5
+                    partial = False
+                else:
+                    ln, pos = 1 << (o1 & 0x1F), pos + 1
+                    partial = True
+                if pos + ln > n:
+                    return packets, (f"packet {num} (tag {tag}) at byte {start}: truncated, "
+                                     f"needs {ln} bytes, {n - pos} left")
+                chunks.append(data[pos:pos + ln])
+                pos += ln
+                if not partial:
+                    break
+            body = b"".join(chunks)
+        else:
+            tag = (ctb >> 2) & 0x0F
+            ltype = ctb & 3
+            if ltype == 3:
+                ln = n - pos
+            else:
+                size = (1, 2, 4)[ltype]
+                if pos + size > n:
+                    return packets, f"packet {num} (tag {tag}): truncated length"
+                ln = int.from_bytes(data[pos:pos + size], "big")
+                pos += size
+            if pos + ln > n:
+                return packets, (f"packet {num} (tag {tag}) at byte {start}: truncated, "
+                                 f"needs {ln} bytes, {n - pos} left")
+            body = data[pos:pos + ln]
+            pos += ln
+        packets.append(_Packet(tag, body, start))
+    return packets, None
+
+
+def _mpi(body: bytes, pos: int) -> tuple[int, bytes, int]:
+    if pos + 2 > len(body):
+        raise ArmorError("key material truncated (MPI length)")
+    bits = int.from_bytes(body[pos:pos + 2], "big")
+    ln = (bits + 7) // 8
+    if pos + 2 + ln > len(body):
+        raise ArmorError(f"key material truncated (MPI of {bits} bits)")
+    raw = body[pos + 2:pos + 2 + ln]
+    return int.from_bytes(raw, "big").bit_length(), raw, pos + 2 + ln
+
+
+def _oid(body: bytes, pos: int) -> tuple[str | None, int, int]:
+    if pos >= len(body):
+        raise ArmorError("key material truncated (curve OID)")
+    ln = body[pos]
+    if ln in (0, 0xFF) or pos + 1 + ln > len(body):
+        raise ArmorError("bad curve OID length")
+    oid = body[pos + 1:pos + 1 + ln].hex()
+    name, bits = CURVES.get(oid, (None, 0))
+    return name or f"oid:{oid}", bits, pos + 1 + ln
+
+
+def _key_material(algo: int, body: bytes, pos: int) -> tuple[int | None, str | None,
+                                                               bytes | None]:
+    """Bits, curve name and (for RSA) the modulus bytes of the key material."""
+    if algo in (1, 2, 3):
+        bits, n_raw, pos = _mpi(body, pos)
+        _, e_raw, pos = _mpi(body, pos)
+        return bits, None, n_raw + b"\x00" + e_raw
+    if algo in (16, 20):
+        bits, _, pos = _mpi(body, pos)
+        return bits, None, None
+    if algo == 17:
+        bits, _, pos = _mpi(body, pos)
+        return bits, None, None
+    if algo in (18, 19, 22):
+        curve, bits, pos = _oid(body, pos)
+        _mpi(body, pos)
+        return bits or None, curve, None
+    if algo in _FIXED_KEY_BITS:
+        curve, bits, size = _FIXED_KEY_BITS[algo]
+        if pos + size > len(body):
+            raise ArmorError(f"key material truncated ({curve})")
+        return bits, curve, None
+    return None, None, None
+
+
+def _utc(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def _parse_key_body(body: bytes) -> PgpSubkey:
+    """Parse a public (sub)key packet body into its identity and parameters."""
+    if not body:
+        raise ArmorError("empty key packet")
+    ver = body[0]
+    if ver in (2, 3):
+        if len(body) < 8:
+            raise ArmorError(f"v{ver} key packet truncated")
+        created = int.from_bytes(body[1:5], "big")
+        algo = body[7]
+        if algo not in (1, 2, 3):
+            raise ArmorError(f"v3 key with non-RSA algorithm {algo}")
+        bits, n_raw, pos = _mpi(body, 8)
+        _, e_raw, pos = _mpi(body, pos)
+        fpr = hashlib.md5(n_raw + e_raw, usedforsecurity=False).hexdigest().upper()
+        return PgpSubkey(fpr, n_raw[-8:].hex().upper().rjust(16, "0"), ver,
+                         ALGORITHMS[algo], bits, None, _utc(created))
+    if ver == 4:
+        if len(body) < 6:
+            raise ArmorError("v4 key packet truncated")
+        created = int.from_bytes(body[1:5], "big")
+        algo = body[5]
+        bits, curve, _ = _key_material(algo, body, 6)
+        fpr = hashlib.sha1(b"\x99" + len(body).to_bytes(2, "big") + body,
+                           usedforsecurity=False).hexdigest().upper()
+        return PgpSubkey(fpr, fpr[-16:], 4, ALGORITHMS.get(algo, f"unknown-{algo}"), bits,
+                         curve, _utc(created))
+    if ver in (5, 6):
+        if len(body) < 10:
+            raise ArmorError(f"v{ver} key packet truncated")
+        created = int.from_bytes(body[1:5], "big")
+        algo = body[5]
+        bits, curve, _ = _key_material(algo, body, 10)
+        prefix = b"\x9a" if ver == 5 else b"\x9b"
+        fpr = hashlib.sha256(prefix + len(body).to_bytes(4, "big") + body).hexdigest().upper()
+        return PgpSubkey(fpr, fpr[:16], ver, ALGORITHMS.get(algo, f"unknown-{algo}"), bits,
+                         curve, _utc(created))
+    raise ArmorError(f"unsupported key packet version {ver}")
+
+
+def parse_key_packets(data: bytes) -> tuple[list[PgpKey], list[str]]:
+    """Transferable public keys in a packet stream; returns keys and warnings.
+
+    Each public-key packet (tag 6) starts a key; user ids (13) and subkeys (14) that
+    follow belong to it. Raises :class:`ArmorError` when no key could be read.
+    """
+    packets, err = parse_packets(data)
+    warnings = [err] if err else []
+    keys: list[PgpKey] = []
+    secret = False
+    for p in packets:
+        if p.tag == _TAG_PUBKEY:
+            try:
+                k = _parse_key_body(p.body)
+            except ArmorError as exc:
+                raise ArmorError(f"primary key packet at byte {p.offset}: {exc}") from None
+            keys.append(PgpKey(k.fingerprint, k.key_id, k.version, k.algorithm, k.bits,
+                               k.curve, k.created_at))
+        elif p.tag in (_TAG_SECKEY, _TAG_SECSUBKEY):
+            secret = True
+        elif not keys:
+            continue
+        elif p.tag == _TAG_USERID:
+            keys[-1].user_ids.append(p.body.decode("utf-8", "replace"))
+        elif p.tag == _TAG_PUBSUBKEY:
+            try:
+                keys[-1].subkeys.append(_parse_key_body(p.body))
+            except ArmorError as exc:
+                warnings.append(f"subkey at byte {p.offset} skipped: {exc}")
+    if not keys:
+        if secret:
+            raise ArmorError("block holds secret-key packets, not a public key")
+        if err:
+            raise ArmorError(f"no public key packet before damage: {err}")
+        raise ArmorError(f"no public key packet among {len(packets)} packets")
+    return keys, warnings
+
+
+def parse_armored(text: str) -> list[PgpBlock]:
+    """Every armored public key block in ``text``, each parsed or with its error.
+
+    Never raises on bad input: damage is reported per block in ``error``/``warnings``.
+    """
+    norm = normalise_armor_text(text)
+    blocks = []
+    for i, (start, end, block) in enumerate(find_armor_blocks(norm)):
+        res = PgpBlock(index=i, start=start, end=end, armored=block.strip())
+        try:
+            raw, res.warnings = dearmor(block)
+            keys, more = parse_key_packets(raw)
+            res.warnings.extend(more)
+            for k in keys:
+                k.armored = res.armored
+            res.keys = keys
+        except ArmorError as exc:
+            res.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - hostile input must never crash a reader
+            res.error = f"unexpected {type(exc).__name__}: {exc}"
+        blocks.append(res)
+    return blocks
