@@ -96,16 +96,12 @@ def status(workspace: Path | None, as_json: bool) -> None:
 
 def _register_subcommands() -> None:
     """Attach the command modules that live beside their library code."""
-    from importlib import import_module
+    from darkmap.plugins import import_optional
 
     for mod in ("darkmap.cli_ingest", "darkmap.cli_simulate", "darkmap.cli_report",
                 "darkmap.cli_link", "darkmap.cli_drugs", "darkmap.cli_chain",
                 "darkmap.cli_eval"):
-        try:
-            import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
+        import_optional(mod)
 
 
 _register_subcommands()

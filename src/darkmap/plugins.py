@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import ModuleType
 from typing import Protocol, runtime_checkable
 
 from darkmap.model.records import Record
@@ -25,6 +26,7 @@ __all__ = [
     "best_importer",
     "exporters",
     "importers",
+    "import_optional",
     "load_builtin",
     "register_exporter",
     "register_importer",
@@ -96,6 +98,20 @@ def register_exporter(exporter: Exporter) -> Exporter:
     return exporter
 
 
+def import_optional(module: str) -> ModuleType | None:
+    """Import ``module`` if it (and its package) exists; ``None`` if it is not built.
+
+    An import error raised *inside* an existing module still propagates: a broken
+    stage must fail loudly, only an absent one is skipped.
+    """
+    try:
+        return import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
+            return None
+        raise
+
+
 def load_builtin() -> None:
     """Import the built-in plug-in modules and any entry-point plug-ins, once."""
     global _loaded
@@ -103,11 +119,7 @@ def load_builtin() -> None:
         return
     _loaded = True
     for mod in _BUILTIN_MODULES:
-        try:
-            import_module(mod)
-        except ModuleNotFoundError as exc:  # a stage not built yet must not break others
-            if exc.name != mod:
-                raise
+        import_optional(mod)
     for ep in entry_points(group="darkmap.importers"):
         register_importer(ep.load()())
 

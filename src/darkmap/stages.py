@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
 from darkmap.collect.ingest import ingest
+from darkmap.plugins import import_optional
 from darkmap.pipeline import DemoContext, StageSkipped, register_stage
 from darkmap.workspace import Workspace
 
@@ -13,12 +13,10 @@ __all__: list[str] = []
 
 
 def _module(name: str) -> Any:
-    try:
-        return import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name == name:
-            raise StageSkipped(f"{name} is not available") from exc
-        raise
+    mod = import_optional(name)
+    if mod is None:
+        raise StageSkipped(f"{name} is not available")
+    return mod
 
 
 @register_stage(10, "simulate")

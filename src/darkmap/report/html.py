@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import html
 from datetime import datetime
-from importlib import import_module
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from darkmap.plugins import import_optional
 from darkmap.report.sections import Figure, Section, sections
 from darkmap.workspace import Workspace, utcnow
 
@@ -24,11 +24,7 @@ _SECTION_MODULES = (
 
 def _load_section_modules() -> None:
     for mod in _SECTION_MODULES:
-        try:
-            import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
+        import_optional(mod)
 
 
 def svg_bars(fig: Figure, width: int = 640) -> Markup:
