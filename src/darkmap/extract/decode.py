@@ -1,0 +1,156 @@
+"""Turn the bytes of a saved page into text, whatever the page claims about itself.
+
+Saved market pages come with BOMs, wrong or missing charset declarations, UTF-8 that
+was decoded as cp1252 and re-encoded (mojibake such as ``QualitÃ¤t``), and even Python
+``bytes`` reprs written by scrapers (``b'<html>\\n...'``). Decoding never fails: the
+worst case is a replacement character.
+"""
+
+from __future__ import annotations
+
+import ast
+import codecs
+import re
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_MAX_BYTES", "DecodedPage", "decode_page", "fix_mojibake", "looks_like_html"]
+
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+"""Pages larger than this are cut (market pages are well under 1 MB)."""
+
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_CHARSET_RE = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
+_BYTES_REPR_RE = re.compile(r"""^\s*b(['"])""")
+_MOJIBAKE_RE = re.compile(r"[\u00c2-\u00f4][\u0080-\u00bf\u2018-\u203a\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc]")
+_HTML_HINT_RE = re.compile(rb"<\s*(!doctype\s+html|html|head|body|title|meta|div|table|p|a)\b", re.I)
+
+
+@dataclass(slots=True)
+class DecodedPage:
+    """Decoded text of a page and how it was obtained."""
+
+    text: str
+    encoding: str
+    truncated: bool = False
+    size: int = 0
+    notes: tuple[str, ...] = ()
+
+
+def looks_like_html(head: bytes) -> bool:
+    """True when the first bytes look like an HTML document (or a repr of one)."""
+    sample = head[:4096]
+    for bom, enc in _BOMS:
+        if sample.startswith(bom):
+            try:
+                sample = sample.decode(enc, "replace").encode("utf-8", "replace")
+            except LookupError:
+                pass
+            break
+    return bool(_HTML_HINT_RE.search(sample))
+
+
+def _declared(data: bytes) -> str | None:
+    m = _CHARSET_RE.search(data[:4096])
+    if not m:
+        return None
+    name = m.group(1).decode("ascii", "replace").lower()
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def _decode_mixed(data: bytes) -> str:
+    """UTF-8 where the bytes are UTF-8, cp1252 for the stray bytes in between."""
+    out: list[str] = []
+    pos = 0
+    while pos < len(data):
+        try:
+            out.append(data[pos:].decode("utf-8"))
+            break
+        except UnicodeDecodeError as exc:
+            out.append(data[pos:pos + exc.start].decode("utf-8"))
+            bad = data[pos + exc.start:pos + exc.end]
+            out.append(bad.decode("cp1252", "replace"))
+            pos = pos + exc.end
+    return "".join(out)
+
+
+def fix_mojibake(text: str) -> str:
+    """Repair UTF-8 that was read as cp1252/latin-1 (``Ã¤`` -> ``ä``), piece by piece."""
+    if not _MOJIBAKE_RE.search(text):
+        return text
+
+    def repair(m: re.Match[str]) -> str:
+        chunk = m.group(0)
+        for enc in ("cp1252", "latin-1"):
+            try:
+                return chunk.encode(enc).decode("utf-8")
+            except (UnicodeEncodeError, UnicodeDecodeError):
+                continue
+        return chunk
+
+    return re.sub(r"(?:[\u00c2-\u00f4][\u0080-\u00bf\u2018-\u203a\u0152\u0153\u0160\u0161"
+                  r"\u0178\u017d\u017e\u0192\u02c6\u02dc]{1,3})+", repair, text)
+
+
+def _unrepr(text: str) -> str | None:
+    """The content of a Python ``b'...'`` repr that a scraper wrote instead of the page."""
+    if not _BYTES_REPR_RE.match(text):
+        return None
+    body = text.strip()
+    try:
+        value = ast.literal_eval(body)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if not isinstance(value, bytes):
+        return None
+    return decode_page(value).text
+
+
+def decode_page(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> DecodedPage:
+    """Decode ``data`` (at most ``max_bytes`` of it) into text, never raising."""
+    size = len(data)
+    truncated = size > max_bytes
+    if truncated:
+        data = data[:max_bytes]
+    notes: list[str] = []
+    text: str | None = None
+    encoding = "utf-8"
+    for bom, enc in _BOMS:
+        if data.startswith(bom):
+            text = data[len(bom):].decode(enc, "replace")
+            encoding = enc
+            notes.append("bom")
+            break
+    if text is None:
+        declared = _declared(data)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            if declared and declared not in ("utf-8", "ascii"):
+                text = data.decode(declared, "replace")
+                encoding = declared
+            else:
+                text = _decode_mixed(data)
+                encoding = "utf-8+cp1252"
+                notes.append("mixed encodings")
+    text = text.replace("\x00", "")
+    inner = _unrepr(text) if text[:4].lstrip().startswith("b") else None
+    if inner is not None:
+        text = inner
+        notes.append("python bytes repr")
+    fixed = fix_mojibake(text)
+    if fixed != text:
+        notes.append("mojibake repaired")
+        text = fixed
+    if truncated:
+        notes.append(f"truncated at {max_bytes} bytes")
+    return DecodedPage(text=text, encoding=encoding, truncated=truncated, size=size,
+                       notes=tuple(notes))

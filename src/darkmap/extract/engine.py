@@ -1,0 +1,806 @@
+"""The page-template engine: one engine, one declarative YAML template per market layout.
+
+A template (``templates/<market>.yaml``, format in ``docs/adding-a-market.md``) says how
+to recognise the market, which of its pages to skip and why, and for each page type
+which CSS selectors, label look-ups and regexes give each record field. The engine
+applies templates to decoded, script-free HTML and returns plain records; it knows no
+market by name. Adding a market is a new YAML file, never code here.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import MISSING, dataclass, field, fields
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from darkmap.extract.decode import DEFAULT_MAX_BYTES, decode_page
+from darkmap.extract.parse import clean_text, parse_date, parse_float, parse_int, parse_price
+from darkmap.model.records import (
+    AccountRecord,
+    FeedbackRecord,
+    ListingRecord,
+    MarketRecord,
+    QuarantineRecord,
+    Record,
+    SkipRecord,
+)
+
+__all__ = [
+    "Page",
+    "PageResult",
+    "Template",
+    "TemplateError",
+    "detect_market",
+    "extract_page",
+    "load_templates",
+    "template_dir",
+]
+
+_STRIP_TAGS = ["script", "style", "noscript", "iframe", "template", "object", "embed"]
+_SECTION_RECORDS: dict[str, type] = {"listing": ListingRecord, "account": AccountRecord}
+_ROW_RECORDS: dict[str, type] = {"listings": ListingRecord, "feedback": FeedbackRecord}
+_SECTIONS = ("listing", "account", "pgp", "feedback", "listings")
+_RULE_SOURCES = ("css", "label", "source", "ref", "const", "text_regex")
+_COND_KEYS = {"css", "title", "text", "html", "domain", "source", "all", "any", "not"}
+_MAX_FIELD_CHARS = 200_000
+_LITERAL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 &/'-]*[A-Za-z0-9]|[A-Za-z0-9]")
+_LABEL_TRIM = " \t\r\n:|-–—\u00a0"
+
+
+class TemplateError(ValueError):
+    """A template file that cannot be used; the message names the file and the problem."""
+
+
+# -- templates ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class PageSpec:
+    """One page type of a template: when it applies and what it yields."""
+
+    type: str
+    when: Any
+    required: list[str]
+    sections: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Template:
+    """A market layout: detection rules, skip rules and page types."""
+
+    market: str
+    name: str
+    path: str
+    version: str = "1"
+    onion: str | None = None
+    threshold: float = 1.0
+    detect: list[dict[str, Any]] = field(default_factory=list)
+    observed_at: list[dict[str, Any]] = field(default_factory=list)
+    skip: list[dict[str, Any]] = field(default_factory=list)
+    pages: list[PageSpec] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str) -> "Template":
+        """Validate a parsed YAML template; raise :class:`TemplateError` naming the problem."""
+        if not isinstance(data, dict):
+            raise TemplateError(f"{path}: a template must be a mapping")
+        for key in ("market", "name", "pages"):
+            if key not in data:
+                raise TemplateError(f"{path}: missing '{key}'")
+        market = str(data["market"])
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,40}", market):
+            raise TemplateError(f"{path}: market '{market}' must be a lower-case slug")
+        detect = data.get("detect") or {}
+        rules = detect.get("rules") or []
+        if not rules:
+            raise TemplateError(f"{path}: detect.rules must list at least one rule")
+        for r in rules:
+            _check_cond({k: v for k, v in r.items() if k != "weight"}, f"{path}: detect")
+        skips = data.get("skip") or []
+        for s in skips:
+            if not isinstance(s, dict) or "type" not in s or "reason" not in s or "when" not in s:
+                raise TemplateError(f"{path}: every skip entry needs type, reason and when")
+            _check_cond(s["when"], f"{path}: skip {s['type']}")
+        pages: list[PageSpec] = []
+        for p in data["pages"] or []:
+            if not isinstance(p, dict) or "type" not in p or "when" not in p:
+                raise TemplateError(f"{path}: every page entry needs type and when")
+            where = f"{path}: page {p['type']}"
+            _check_cond(p["when"], where)
+            sections = {k: p[k] for k in _SECTIONS if p.get(k) is not None}
+            unknown = set(p) - set(_SECTIONS) - {"type", "when", "required"}
+            if unknown:
+                raise TemplateError(f"{where}: unknown keys {sorted(unknown)}")
+            for name, sec in sections.items():
+                _check_section(name, sec, where)
+            pages.append(PageSpec(type=str(p["type"]), when=p["when"],
+                                  required=list(p.get("required") or []), sections=sections))
+        obs = data.get("observed_at") or []
+        for r in _as_rules(obs, f"{path}: observed_at"):
+            _check_rule(r, f"{path}: observed_at")
+        return cls(market=market, name=str(data["name"]), path=path,
+                   version=str(data.get("version", "1")), onion=data.get("onion"),
+                   threshold=float(detect.get("threshold", 1)), detect=rules,
+                   observed_at=_as_rules(obs, path), skip=skips, pages=pages)
+
+
+def _as_rules(spec: Any, where: str) -> list[dict[str, Any]]:
+    if spec is None:
+        return []
+    rules = spec if isinstance(spec, list) else [spec]
+    for r in rules:
+        if not isinstance(r, dict):
+            raise TemplateError(f"{where}: a field rule must be a mapping, got {r!r}")
+    return rules
+
+
+def _check_rule(rule: dict[str, Any], where: str) -> None:
+    if not any(k in rule for k in _RULE_SOURCES):
+        raise TemplateError(f"{where}: rule {rule!r} needs one of {', '.join(_RULE_SOURCES)}")
+    for key in ("regex", "split"):
+        if key in rule:
+            try:
+                re.compile(rule[key])
+            except re.error as exc:
+                raise TemplateError(f"{where}: bad {key} {rule[key]!r}: {exc}") from exc
+    if "label" in rule:
+        try:
+            re.compile(rule["label"])
+        except re.error as exc:
+            raise TemplateError(f"{where}: bad label regex {rule['label']!r}: {exc}") from exc
+
+
+def _check_section(name: str, sec: Any, where: str) -> None:
+    if name == "pgp":
+        for r in _as_rules(sec, f"{where}.pgp"):
+            _check_rule(r, f"{where}.pgp")
+        return
+    if not isinstance(sec, dict):
+        raise TemplateError(f"{where}.{name}: must be a mapping")
+    if name in _ROW_RECORDS:
+        if "rows" not in sec or "fields" not in sec:
+            raise TemplateError(f"{where}.{name}: needs 'rows' (css) and 'fields'")
+        if "when" in sec:
+            _check_cond(sec["when"], f"{where}.{name}")
+        sec_fields = sec["fields"]
+    else:
+        sec_fields = sec
+    for fname, rules in sec_fields.items():
+        for r in _as_rules(rules, f"{where}.{name}.{fname}"):
+            _check_rule(r, f"{where}.{name}.{fname}")
+
+
+def _check_cond(cond: Any, where: str) -> None:
+    if isinstance(cond, list):
+        for c in cond:
+            _check_cond(c, where)
+        return
+    if not isinstance(cond, dict) or not cond:
+        raise TemplateError(f"{where}: condition must be a non-empty mapping, got {cond!r}")
+    for k, v in cond.items():
+        if k not in _COND_KEYS:
+            raise TemplateError(f"{where}: unknown condition '{k}'")
+        if k in ("all", "any"):
+            _check_cond(list(v), where)
+        elif k == "not":
+            _check_cond(v, where)
+        elif k != "css":
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise TemplateError(f"{where}: bad regex {v!r}: {exc}") from exc
+
+
+def template_dir() -> Path:
+    """The folder of built-in templates."""
+    return Path(__file__).resolve().parent / "templates"
+
+
+@lru_cache(maxsize=8)
+def _load(dirs: tuple[str, ...]) -> tuple[Template, ...]:
+    out: list[Template] = []
+    seen: set[str] = set()
+    for d in dirs:
+        for path in sorted(Path(d).glob("*.y*ml")):
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except yaml.YAMLError as exc:
+                raise TemplateError(f"{path}: not valid YAML: {exc}") from exc
+            tpl = Template.from_dict(data, str(path))
+            key = f"{tpl.market}/{path.stem}"
+            if key not in seen:
+                seen.add(key)
+                out.append(tpl)
+    return tuple(out)
+
+
+def load_templates(extra_dirs: Iterable[Path | str] = ()) -> tuple[Template, ...]:
+    """All templates: the built-in folder first, then ``extra_dirs`` (cached)."""
+    dirs = (str(template_dir()), *(str(Path(d)) for d in extra_dirs))
+    return _load(dirs)
+
+
+# -- the page ------------------------------------------------------------------------------
+
+
+class Page:
+    """A parsed page with scripts, styles and tracking pixels removed."""
+
+    def __init__(self, raw: str, source: str = "") -> None:
+        self.raw = raw
+        self.source = source
+        self.tree = LexborHTMLParser(raw)
+        self.tree.strip_tags(_STRIP_TAGS)
+        for img in self.tree.css("img[width='1'], img[height='1'], img[width='0']"):
+            img.decompose()
+        node = self.tree.css_first("title")
+        self.title = clean_text(node.text()) if node is not None else ""
+        self._text: str | None = None
+        self.observed_at: datetime | None = None
+
+    @property
+    def root(self) -> LexborNode:
+        """The node every page-level selector starts from."""
+        return self.tree.body or self.tree.root  # type: ignore[return-value]
+
+    @property
+    def text(self) -> str:
+        """Visible text of the page (computed once)."""
+        if self._text is None:
+            root = self.tree.body or self.tree.root
+            self._text = root.text(separator="\n") if root is not None else ""
+        return self._text
+
+
+def _search(pattern: str, text: str) -> bool:
+    return _rx(pattern).search(text) is not None
+
+
+@lru_cache(maxsize=4096)
+def _rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _css(scope: LexborNode | None, selector: str) -> list[LexborNode]:
+    if scope is None:
+        return []
+    try:
+        return scope.css(selector)
+    except Exception:  # a selector lexbor rejects is a template bug; treat as no match
+        return []
+
+
+def _holds(cond: Any, page: Page, scope: LexborNode | None = None) -> bool:
+    """Evaluate a condition (see docs/adding-a-market.md) against ``page``."""
+    if isinstance(cond, list):
+        return all(_holds(c, page, scope) for c in cond)
+    for key, val in cond.items():
+        if key == "weight":
+            continue
+        if key == "css":
+            ok = bool(_css(scope if scope is not None else page.tree.root, val))
+        elif key == "title":
+            ok = _search(val, page.title)
+        elif key == "text":
+            ok = _search(val, scope.text(separator="\n") if scope is not None else page.text)
+        elif key in ("html", "domain"):
+            ok = _search(val, page.raw)
+        elif key == "source":
+            ok = _search(val, page.source)
+        elif key == "all":
+            ok = all(_holds(c, page, scope) for c in val)
+        elif key == "any":
+            ok = any(_holds(c, page, scope) for c in val)
+        elif key == "not":
+            ok = not _holds(val, page, scope)
+        else:
+            ok = False
+        if not ok:
+            return False
+    return True
+
+
+def detect_market(page: Page, templates: Iterable[Template]) -> Template | None:
+    """The template whose detection rules score highest, at or above its threshold."""
+    best: tuple[float, Template] | None = None
+    for tpl in templates:
+        score = 0.0
+        for rule in tpl.detect:
+            if _holds(rule, page):
+                score += float(rule.get("weight", 1))
+        if score >= tpl.threshold and (best is None or score > best[0]):
+            best = (score, tpl)
+    return best[1] if best else None
+
+
+# -- field rules -----------------------------------------------------------------------------
+
+
+def _node_text(node: LexborNode, own: bool = False, multiline: bool = False) -> str:
+    if own:
+        return clean_text(node.text(deep=False))
+    if multiline:
+        return clean_text(node.text(separator="\n"), multiline=True)
+    return clean_text(node.text(separator=" "))
+
+
+def _after(node: LexborNode) -> str:
+    """Text that follows ``node``: its following siblings, then its parent's (2 levels)."""
+    cur: LexborNode | None = node
+    for _ in range(3):
+        if cur is None:
+            return ""
+        sib = cur.next
+        while sib is not None:
+            txt = clean_text(sib.text(deep=True, separator=" ")).strip(_LABEL_TRIM)
+            if txt:
+                return txt
+            sib = sib.next
+        cur = cur.parent
+    return ""
+
+
+def _label_values(rule: dict[str, Any], page: Page, scope: LexborNode) -> list[str]:
+    pattern = rule["label"]
+    rx = _rx(pattern if pattern.startswith("(?") else "(?i)" + pattern)
+    literals = _LITERAL_RE.findall(re.sub(r"\\.|\[.*?\]|\(\?[a-z]+\)", " ", pattern))
+    literal = max(literals, key=len, default="").replace('"', "").strip()
+    if literal:
+        candidates = _css(scope, f'*:lexbor-contains("{literal}" i)')
+    else:
+        candidates = [n for n in scope.traverse(include_text=False)]
+    out: list[str] = []
+    for node in candidates:
+        own = clean_text(node.text(deep=False))
+        if len(own) > 300:
+            continue
+        m = rx.search(own)
+        if not m:
+            continue
+        rest = own[m.end():].strip(_LABEL_TRIM)
+        out.append(rest if rest else _after(node))
+    return [v for v in out if v]
+
+
+def _raw_values(rule: dict[str, Any], page: Page, scope: LexborNode,
+                ctx: dict[str, dict[str, Any]]) -> list[Any]:
+    """The candidate values a rule's source gives, before regex and typing."""
+    if "const" in rule:
+        return [rule["const"]]
+    if "ref" in rule:
+        sec, _, name = str(rule["ref"]).partition(".")
+        val = ctx.get(sec, {}).get(name)
+        return [] if val is None or val == "" or val == [] else [val]
+    if "text_regex" in rule:
+        rule = {**rule, "source": "page_text", "regex": rule["text_regex"]}
+    if "source" in rule:
+        src = rule["source"]
+        val = {"title": page.title, "url": page.source, "page_text": page.text}.get(src, "")
+        return [val] if val else []
+    base = page.root if rule.get("page") else scope
+    if "within" in rule:
+        inner = _css(base, rule["within"])
+        if not inner:
+            return []
+        base = inner[0]
+    if "label" in rule:
+        return _label_values(rule, page, base)
+    nodes = _css(base, rule["css"])
+    if rule.get("pick") == "count":
+        return [len(nodes)]
+    if "nth" in rule:
+        n = int(rule["nth"])
+        nodes = nodes[n:n + 1] if -len(nodes) <= n < len(nodes) else []
+    multiline = rule.get("type") == "text"
+    vals: list[Any] = []
+    for node in nodes:
+        if "attr" in rule:
+            v = node.attributes.get(rule["attr"])
+            v = clean_text(v) if v else ""
+        else:
+            v = _node_text(node, own=bool(rule.get("own")), multiline=multiline)
+        if v:
+            vals.append(v)
+    return vals
+
+
+def _apply_rule(rule: dict[str, Any], page: Page, scope: LexborNode,
+                ctx: dict[str, dict[str, Any]]) -> Any:
+    vals = _raw_values(rule, page, scope, ctx)
+    pick = rule.get("pick", "first")
+    if pick == "last":
+        vals = vals[-1:]
+    out: list[Any] = []
+    for v in vals:
+        if isinstance(v, str):
+            v = v[:_MAX_FIELD_CHARS]
+            if "regex" in rule:
+                m = _rx(rule["regex"]).search(v)
+                if not m:
+                    continue
+                v = next((g for g in m.groups() if g is not None), m.group(0)) if m.groups() \
+                    else m.group(0)
+                v = v.strip()
+            if "map" in rule:
+                v = rule["map"].get(v, v)
+        out.append(v)
+        if pick != "all" and "join" not in rule:
+            break
+    if not out:
+        return None
+    if "join" in rule:
+        return _typed(str(rule["join"]).join(str(v) for v in out), rule, page)
+    if "split" in rule:
+        parts: list[str] = []
+        for v in out:
+            parts.extend(p.strip() for p in _rx(rule["split"]).split(str(v)))
+        return _dedup([p for p in parts if p])
+    if pick == "all" or rule.get("type") == "list":
+        return _dedup([str(v) for v in out if v != ""])
+    return _typed(out[0], rule, page)
+
+
+def _dedup(items: list[str]) -> list[str]:
+    seen: set[str] = set()
+    return [x for x in items if not (x in seen or seen.add(x))]  # type: ignore[func-returns-value]
+
+
+def _typed(value: Any, rule: dict[str, Any], page: Page) -> Any:
+    kind = rule.get("type", "str")
+    if kind == "int":
+        return parse_int(value)
+    if kind == "float":
+        return parse_float(value)
+    if kind == "price":
+        amount, cur = parse_price(str(value))
+        if amount is None:
+            return None
+        return {"amount": amount, "currency": cur, "text": clean_text(str(value))}
+    if kind == "date":
+        d = parse_date(value, page.observed_at, tuple(rule.get("formats") or ()))
+        return d
+    if kind == "text":
+        return str(value)
+    return clean_text(str(value)) if isinstance(value, str) else value
+
+
+def _field(rules: Any, page: Page, scope: LexborNode, ctx: dict[str, dict[str, Any]]) -> Any:
+    for rule in _as_rules(rules, "field"):
+        try:
+            val = _apply_rule(rule, page, scope, ctx)
+        except (ValueError, TypeError, OverflowError, re.error):
+            val = None
+        if val is not None and val != "" and val != []:
+            return val
+    return None
+
+
+# -- records -----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=16)
+def _field_kinds(cls: type) -> dict[str, str]:
+    kinds: dict[str, str] = {}
+    for f in fields(cls):
+        t = str(f.type)
+        kinds[f.name] = ("list" if t.startswith("list") else "int" if t.startswith("int")
+                         else "float" if t.startswith("float")
+                         else "date" if t.startswith("datetime") else "str")
+    return kinds
+
+
+def _coerce(cls: type, values: dict[str, Any], page: Page) -> dict[str, Any]:
+    kinds = _field_kinds(cls)
+    out: dict[str, Any] = {}
+    for name, val in values.items():
+        if isinstance(val, dict) and "amount" in val:  # a parsed price
+            target = "price" if name == "price" else "amount"
+            if target in kinds:
+                out[target] = val["amount"]
+                out.setdefault("currency", val["currency"])
+                if "price_text" in kinds and target == "price":
+                    out.setdefault("price_text", val["text"])
+            continue
+        if name not in kinds or val is None:
+            continue
+        kind = kinds[name]
+        if kind == "int":
+            val = parse_int(val)
+        elif kind == "float":
+            val = parse_float(val)
+        elif kind == "date":
+            val = val if isinstance(val, datetime) else parse_date(val, page.observed_at)
+        elif kind == "list":
+            val = [str(v) for v in val] if isinstance(val, list) else [str(val)]
+        else:
+            val = val if isinstance(val, str) else str(val)
+        if val is not None:
+            out[name] = val
+    return out
+
+
+def _section_values(spec: dict[str, Any], page: Page, scope: LexborNode,
+                    ctx: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    vals: dict[str, Any] = {}
+    ctx[name] = vals
+    for fname, rules in spec.items():
+        v = _field(rules, page, scope, ctx)
+        if v is not None:
+            vals[fname] = v
+    return vals
+
+
+# -- identifiers ----------------------------------------------------------------------------
+
+_FREE_TEXT = {("listing", "description"): "description", ("account", "profile_text"): "profile",
+              ("account", "terms_text"): "terms"}
+
+
+def _identifiers(text: Any, *, market_id: str, handle: str | None, listing_ref: str | None,
+                 field_name: str, locator: str) -> list[Record]:
+    if not text or not isinstance(text, str):
+        return []
+    try:
+        from darkmap.extract.identifiers import extract_identifiers
+    except ImportError:  # the identifiers module is optional until it is installed
+        return []
+    try:
+        return list(extract_identifiers(text, market_id=market_id, account_handle=handle,
+                                        listing_ref=listing_ref, field=field_name,
+                                        locator=locator))
+    except Exception as exc:  # hostile text must not lose the page's other records
+        return [QuarantineRecord(locator=locator, reason=f"identifier extraction failed on "
+                                 f"{field_name}: {type(exc).__name__}: {exc}"[:400],
+                                 field=field_name, excerpt=text[:200], market_id=market_id)]
+
+
+# -- skip recognisers ----------------------------------------------------------------------
+
+_GENERIC_SKIPS: tuple[tuple[str, str, Any], ...] = (
+    ("redirect", "meta refresh redirect",
+     {"all": [{"css": "meta[http-equiv='refresh' i]"}, {"not": {"text": r"\S[\s\S]{600}"}}]}),
+    ("anti_ddos", "anti-DDoS challenge",
+     {"any": [{"title": r"(?i)ddos|checking your browser|just a moment"},
+              {"text": r"(?i)ddos protection|checking your browser|verify (?:that )?you are human"}]}),
+    ("captcha", "CAPTCHA challenge",
+     {"all": [{"any": [{"css": "img[alt*='captcha' i], img[src*='captcha' i], "
+                              "input[name*='captcha' i]"},
+                       {"title": r"(?i)captcha"}]},
+              {"not": {"text": r"\S[\s\S]{3000}"}}]}),
+    ("login", "login page",
+     {"any": [{"title": r"(?i)\blog ?in\b|sign ?in"},
+              {"all": [{"css": "input[type='password' i]"}, {"not": {"text": r"\S[\s\S]{6000}"}}]}]}),
+    ("not_found", "page not found",
+     {"any": [{"title": r"(?i)\b404\b|not found"},
+              {"all": [{"text": r"(?i)\b(?:404|not found|no longer exists|does not exist)\b"},
+                       {"not": {"text": r"\S[\s\S]{12000}"}}]}]}),
+    ("error", "server error page",
+     {"any": [{"title": r"(?i)\berror\b|\b50[0-4]\b"},
+              {"all": [{"text": r"(?i)internal server error|bad gateway|service unavailable"},
+                       {"not": {"text": r"\S[\s\S]{3000}"}}]}]}),
+    ("home", "main/home page",
+     {"any": [{"title": r"(?i)\bhome\b|welcome"}, {"text": r"(?i)^\s*welcome\b"}]}),
+    ("empty", "page has no visible text", {"not": {"text": r"\S"}}),
+)
+
+
+def _generic_skip(page: Page) -> tuple[str, str] | None:
+    for ptype, reason, cond in _GENERIC_SKIPS:
+        if _holds(cond, page):
+            return ptype, reason
+    return None
+
+
+# -- extraction -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class PageResult:
+    """What one page gave: its market, page type and records (all locators ``page...``)."""
+
+    market_id: str | None
+    page_type: str
+    records: list[Record]
+    notes: tuple[str, ...] = ()
+
+
+def _missing(required: list[str], ctx: dict[str, dict[str, Any]]) -> str | None:
+    for req in required:
+        sec, _, name = req.partition(".")
+        v = ctx.get(sec, {}).get(name)
+        if v is None or v == "" or v == []:
+            return req
+    return None
+
+
+def _rows(spec: dict[str, Any], page: Page) -> list[LexborNode]:
+    rows = _css(page.tree.root, spec["rows"])
+    if "when" in spec:
+        rows = [r for r in rows if _holds(spec["when"], page, r)]
+    return rows
+
+
+def _build(page: Page, tpl: Template, spec: PageSpec, where: str) -> list[Record]:
+    ctx: dict[str, dict[str, Any]] = {"page": {"type": spec.type, "title": page.title,
+                                               "url": page.source}}
+    root = page.root
+    secs = spec.sections
+    for name in ("listing", "account"):
+        if name in secs:
+            _section_values(secs[name], page, root, ctx, name)
+    missing = _missing(spec.required, ctx)
+    if missing:
+        return [QuarantineRecord(
+            locator="page", field=missing, market_id=tpl.market,
+            reason=f"{where}: {tpl.market} {spec.type} page: required field '{missing}' "
+                   f"not found", excerpt=page.title[:200])]
+    recs: list[Record] = []
+    mid = tpl.market
+    listing_vals = ctx.get("listing", {})
+    account_vals = ctx.get("account", {})
+    listing_ref = listing_vals.get("listing_ref")
+    handle = account_vals.get("handle") or listing_vals.get("vendor_handle")
+    if listing_vals:
+        vals = _coerce(ListingRecord, listing_vals, page)
+        if not vals.get("listing_ref") and vals.get("url"):
+            vals["listing_ref"] = vals["url"]
+        if vals.get("listing_ref") and vals.get("title"):
+            vals.setdefault("vendor_handle", handle)
+            recs.append(ListingRecord(market_id=mid, observed_at=page.observed_at,
+                                      locator="page", **vals))
+            recs += _identifiers(vals.get("description"), market_id=mid, handle=handle,
+                                 listing_ref=vals["listing_ref"], field_name="description",
+                                 locator="page")
+        else:
+            recs.append(QuarantineRecord(
+                locator="page", market_id=mid, field="listing.title",
+                reason=f"{where}: {mid} {spec.type} page: listing without "
+                       f"{'listing_ref' if vals.get('title') else 'title'}"))
+    if account_vals.get("handle"):
+        vals = _coerce(AccountRecord, account_vals, page)
+        recs.append(AccountRecord(market_id=mid, observed_at=page.observed_at,
+                                  locator="page#vendor", **vals))
+        for key, fname in (("profile_text", "profile"), ("terms_text", "terms")):
+            recs += _identifiers(vals.get(key), market_id=mid, handle=vals["handle"],
+                                 listing_ref=None, field_name=fname, locator="page#vendor")
+    if "pgp" in secs:
+        blocks = _field(secs["pgp"], page, root, ctx)
+        blocks = blocks if isinstance(blocks, list) else [blocks] if blocks else []
+        for block in blocks:
+            recs += _identifiers(str(block), market_id=mid, handle=handle, listing_ref=None,
+                                 field_name="pgp", locator="page#pgp")
+        if blocks and not any(isinstance(r, (ListingRecord, AccountRecord)) for r in recs) \
+                and handle:
+            recs.append(AccountRecord(market_id=mid, handle=handle, observed_at=page.observed_at,
+                                      locator="page#vendor"))
+    for name, cls, unit in (("feedback", FeedbackRecord, "feedback"),
+                            ("listings", ListingRecord, "row")):
+        if name not in secs:
+            continue
+        spec_rows = secs[name]
+        for i, row in enumerate(_rows(spec_rows, page), start=1):
+            loc = f"page#{unit} {i}"
+            row_ctx = dict(ctx)
+            vals = _coerce(cls, _section_values(spec_rows["fields"], page, row, row_ctx, "row"),
+                           page)
+            recs += _row_record(cls, vals, mid, page, loc, where, spec.type, handle,
+                                listing_ref)
+    return recs
+
+
+def _row_record(cls: type, vals: dict[str, Any], mid: str, page: Page, loc: str, where: str,
+                ptype: str, handle: str | None, listing_ref: str | None) -> list[Record]:
+    if cls is FeedbackRecord:
+        vals.setdefault("vendor_handle", handle)
+        vals.setdefault("listing_ref", listing_ref)
+        vals.setdefault("text", "")
+        if not (vals["text"] or vals.get("rating") is not None or vals.get("buyer_masked")):
+            return [QuarantineRecord(locator=loc, market_id=mid, field="feedback.text",
+                                     reason=f"{where}: {mid} {ptype} page: {loc} has no text,"
+                                            f" rating or buyer")]
+        out: list[Record] = [FeedbackRecord(market_id=mid, observed_at=page.observed_at,
+                                            locator=loc, **vals)]
+        return out + _identifiers(vals["text"], market_id=mid, handle=vals.get("vendor_handle"),
+                                  listing_ref=vals.get("listing_ref"), field_name="feedback",
+                                  locator=loc)
+    if not vals.get("listing_ref") and vals.get("url"):
+        vals["listing_ref"] = vals["url"]
+    if not vals.get("vendor_handle") and handle:
+        vals["vendor_handle"] = handle
+    vals.setdefault("vendor_handle", None)
+    for req in ("listing_ref", "title"):
+        if not vals.get(req):
+            return [QuarantineRecord(locator=loc, market_id=mid, field=f"listings.{req}",
+                                     reason=f"{where}: {mid} {ptype} page: {loc} has no {req}")]
+    return [ListingRecord(market_id=mid, observed_at=page.observed_at, locator=loc, **vals)]
+
+
+def extract_page(data: bytes | str, source: str = "", *,
+                 templates: Iterable[Template] | None = None,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> PageResult:
+    """Decode, recognise and extract one saved page. Never raises on page content."""
+    where = source or "page"
+    notes: tuple[str, ...] = ()
+    if isinstance(data, bytes):
+        decoded = decode_page(data, max_bytes=max_bytes)
+        raw, notes = decoded.text, decoded.notes
+    else:
+        raw = data[:max_bytes]
+    tpls = tuple(templates) if templates is not None else load_templates()
+    page = Page(raw, source)
+    tpl = detect_market(page, tpls)
+    trunc = [n for n in notes if n.startswith("truncated")]
+    result = _extract(page, tpl, where)
+    if trunc:
+        result.records.append(QuarantineRecord(
+            locator="page#truncated", market_id=result.market_id, field=None,
+            reason=f"{where}: page {trunc[0]}; content after the cap was not read"))
+    result.notes = notes
+    return result
+
+
+def _extract(page: Page, tpl: Template | None, where: str) -> PageResult:
+    if tpl is None:
+        generic = _generic_skip(page)
+        ptype, why = generic if generic else ("unknown", "no template matches")
+        if generic:
+            why = f"{why} (no template matches)"
+        return PageResult(None, ptype, [SkipRecord(page_type=ptype, reason=why, locator="page")])
+    mid = tpl.market
+    for s in tpl.skip:
+        if _holds(s["when"], page):
+            return PageResult(mid, s["type"], [SkipRecord(page_type=str(s["type"]),
+                                                          reason=str(s["reason"]),
+                                                          market_id=mid, locator="page")])
+    if tpl.observed_at:
+        obs = _field(tpl.observed_at, page, page.root, {})
+        page.observed_at = obs if isinstance(obs, datetime) else parse_date(obs) if obs else None
+    for spec in tpl.pages:
+        if not _holds(spec.when, page):
+            continue
+        recs = _build(page, tpl, spec, where)
+        if not recs:
+            return PageResult(mid, spec.type, [SkipRecord(
+                page_type=spec.type, reason="page shows no records", market_id=mid,
+                locator="page")])
+        if any(not isinstance(r, QuarantineRecord) for r in recs):
+            recs.insert(0, MarketRecord(market_id=mid, name=tpl.name, onion=tpl.onion,
+                                        observed_at=page.observed_at))
+        return PageResult(mid, spec.type, recs)
+    generic = _generic_skip(page)
+    ptype, why = generic if generic else ("unknown", f"no page type of template {mid} matches")
+    return PageResult(mid, ptype, [SkipRecord(page_type=ptype, reason=why, market_id=mid,
+                                              locator="page")])
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m darkmap.extract.engine PAGE...``: print what each page yields."""
+    for arg in argv:
+        res = extract_page(Path(arg).read_bytes(), arg)
+        print(f"== {arg}: market={res.market_id} type={res.page_type} notes={res.notes}")
+        for r in res.records:
+            d = {f.name: getattr(r, f.name) for f in fields(r)
+                 if getattr(r, f.name) not in (None, "", [], MISSING)}
+            for k in ("description", "profile_text", "terms_text", "text", "armored"):
+                if isinstance(d.get(k), str) and len(d[k]) > 80:
+                    d[k] = d[k][:80] + "..."
+            print(f"  {type(r).__name__} {d}")
+    return 0
+
+
+def iter_records(results: Iterable[PageResult]) -> Iterator[Record]:
+    """Flatten page results into records."""
+    for res in results:
+        yield from res.records
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

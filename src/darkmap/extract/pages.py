@@ -1,0 +1,59 @@
+"""The ``pages`` importer: saved market HTML pages through the template engine.
+
+``sniff`` is sure (0.9) of HTML that a market template recognises and moderately sure
+(0.55) of any other HTML, so an HTML page of an unknown market is still read and
+recorded as a ``SkipRecord`` ("no template matches") instead of vanishing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from darkmap.extract.decode import DEFAULT_MAX_BYTES, decode_page, looks_like_html
+from darkmap.extract.engine import Page, detect_market, extract_page, load_templates
+from darkmap.model.records import QuarantineRecord, Record
+from darkmap.plugins import SourceFile, register_importer
+
+__all__ = ["PagesImporter", "importer"]
+
+
+class PagesImporter:
+    """Reads one saved HTML page per file (the unit is ``page``)."""
+
+    name = "pages"
+    version = "1"
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+
+    def sniff(self, src: SourceFile) -> float:
+        """0.9 for HTML a template recognises, 0.55 for other HTML, 0 otherwise."""
+        if not looks_like_html(src.head):
+            return 0.0
+        try:
+            page = Page(decode_page(src.head).text, src.source)
+            if detect_market(page, load_templates()) is not None:
+                return 0.9
+        except Exception:  # sniffing must never break the pipeline
+            pass
+        return 0.55
+
+    def read(self, src: SourceFile) -> Iterator[Record]:
+        """Yield the page's records; an unreadable page is one ``QuarantineRecord``."""
+        try:
+            with open(src.path, "rb") as fh:
+                data = fh.read(self.max_bytes + 1)
+        except OSError as exc:
+            yield QuarantineRecord(locator="page", reason=f"{src.source}: cannot read: {exc}")
+            return
+        try:
+            result = extract_page(data, src.source, max_bytes=self.max_bytes)
+        except Exception as exc:  # hostile pages: keep the unit, say why
+            yield QuarantineRecord(locator="page", excerpt=data[:200].decode("utf-8", "replace"),
+                                   reason=f"{src.source}: page extraction failed: "
+                                          f"{type(exc).__name__}: {exc}"[:500])
+            return
+        yield from result.records
+
+
+importer = register_importer(PagesImporter())

@@ -1,0 +1,162 @@
+"""Typed values from the strings a market page shows: prices, counts, dates.
+
+Every function returns ``None`` for text it cannot read; nothing here raises on bad
+input, and nothing invents a value (a relative date without an observation time stays
+unresolved).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+__all__ = ["clean_text", "parse_date", "parse_float", "parse_int", "parse_price"]
+
+_WS_RE = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+_NL_RE = re.compile(r"\s*\n\s*(?:\n\s*)+")
+_INT_RE = re.compile(r"[-+]?\d[\d,\u00a0 ]*")
+_FLOAT_RE = re.compile(r"[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)")
+
+_SYMBOLS = {"$": "USD", "US$": "USD", "€": "EUR", "£": "GBP", "฿": "BTC", "Ƀ": "BTC",
+            "₿": "BTC", "ɱ": "XMR", "Ł": "LTC", "¥": "JPY", "A$": "AUD", "C$": "CAD",
+            "AU$": "AUD", "CA$": "CAD"}
+_CODES = {"USD", "EUR", "GBP", "BTC", "XMR", "LTC", "BCH", "AUD", "CAD", "CHF", "SEK",
+          "NOK", "DKK", "PLN", "CZK", "JPY", "CNY", "RUB", "TRY", "ZEC", "ETH", "DASH",
+          "MBTC"}
+_NUM = r"(\d{1,3}(?:[,\u00a0 ]\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+_CODE_ALT = "|".join(sorted(_CODES, key=len, reverse=True))
+_SYM_ALT = "|".join(re.escape(s) for s in sorted(_SYMBOLS, key=len, reverse=True))
+_PRICE_RES = (
+    re.compile(rf"(?<![A-Za-z])({_CODE_ALT})\s*{_NUM}", re.I),
+    re.compile(rf"(?<![\w*.,]){_NUM}\s*({_CODE_ALT})(?![A-Za-z])", re.I),
+    re.compile(rf"({_SYM_ALT})\s*{_NUM}"),
+    re.compile(rf"(?<![\w*.,]){_NUM}\s*({_SYM_ALT})"),
+)
+
+_DATE_FORMATS = (
+    "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d",
+    "%B %d, %Y %H:%M", "%B %d, %Y", "%b %d, %Y %H:%M", "%b %d, %Y", "%d %B %Y",
+    "%d %b %Y", "%d %b %Y %H:%M", "%b %d %Y", "%Y/%m/%d", "%d.%m.%Y %H:%M", "%d.%m.%Y",
+)
+_REL_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
+              "h": 3600, "hr": 3600, "hour": 3600, "d": 86400, "day": 86400,
+              "w": 604800, "week": 604800, "mo": 2592000, "month": 2592000,
+              "y": 31536000, "yr": 31536000, "year": 31536000}
+_REL_PART_RE = re.compile(r"(\d+)\s*(seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|"
+                          r"months?|years?|yrs?|mo|[smhdwy])\b", re.I)
+_REL_ONLY_RE = re.compile(r"^\s*(?:about\s+|~\s*)?(?:\d+\s*[a-z]+[\s,]*)+(?:ago)?\s*$", re.I)
+
+
+def clean_text(text: str | None, multiline: bool = False) -> str:
+    """Collapse whitespace; keep paragraph breaks when ``multiline``."""
+    if not text:
+        return ""
+    if multiline:
+        text = _WS_RE.sub(" ", text)
+        text = _NL_RE.sub("\n", text)
+        return "\n".join(line.strip() for line in text.split("\n")).strip()
+    return " ".join(text.split())
+
+
+def parse_int(text: object) -> int | None:
+    """The first integer in ``text`` (``1,067 sold`` -> 1067)."""
+    if isinstance(text, bool):
+        return None
+    if isinstance(text, int):
+        return text
+    m = _INT_RE.search(str(text or ""))
+    if not m:
+        return None
+    digits = re.sub(r"[,\u00a0 ]", "", m.group(0))
+    try:
+        value = int(digits)
+    except ValueError:
+        return None
+    return value if abs(value) < 2**31 else None
+
+
+def parse_float(text: object) -> float | None:
+    """The first decimal number in ``text`` (``4.85/5`` -> 4.85, ``99.39%`` -> 99.39)."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    m = _FLOAT_RE.search(str(text or ""))
+    if not m:
+        return None
+    try:
+        value = float(m.group(0).replace(",", ""))
+    except ValueError:
+        return None
+    return value if value == value and abs(value) < 1e15 else None
+
+
+def parse_price(text: str | None) -> tuple[float | None, str | None]:
+    """``(amount, currency)`` of the first price in ``text``; currency as an ISO code."""
+    if not text:
+        return None, None
+    best: tuple[int, float, str] | None = None
+    for i, rx in enumerate(_PRICE_RES):
+        m = rx.search(text)
+        if not m:
+            continue
+        a, b = m.group(1), m.group(2)
+        cur, num = (a, b) if i in (0, 2) else (b, a)
+        cur = _SYMBOLS.get(cur, cur.upper())
+        try:
+            amount = float(re.sub(r"[,\u00a0 ]", "", num))
+        except ValueError:
+            continue
+        best = (m.start(), amount, cur)
+        break  # patterns are in order of preference: "USD 5" before "5 USD" before "$5"
+    if best is None:
+        return parse_float(text), None
+    _, amount, cur = best
+    if cur == "MBTC":
+        return amount / 1000.0, "BTC"
+    return amount, cur
+
+
+def _relative(text: str, observed_at: datetime | None) -> datetime | None:
+    low = text.strip().lower()
+    if observed_at is None:
+        return None
+    day = observed_at.replace(hour=0, minute=0, second=0, microsecond=0)
+    if low in ("today", "just now", "now") or low.startswith("today"):
+        return day if low.startswith("today") else observed_at
+    if low.startswith("yesterday"):
+        return day - timedelta(days=1)
+    if not _REL_ONLY_RE.match(low):
+        return None
+    total = 0
+    for n, unit in _REL_PART_RE.findall(low):
+        key = unit.lower()
+        key = key if key in _REL_UNITS else key.rstrip("s")
+        if key not in _REL_UNITS:
+            return None
+        total += int(n) * _REL_UNITS[key]
+    if total == 0 and not _REL_PART_RE.search(low):
+        return None
+    try:
+        return observed_at - timedelta(seconds=total)
+    except OverflowError:
+        return None
+
+
+def parse_date(text: object, observed_at: datetime | None = None,
+               formats: tuple[str, ...] | list[str] = ()) -> datetime | None:
+    """An absolute date from ``text``, or a relative one resolved against ``observed_at``."""
+    if isinstance(text, datetime):
+        return text
+    s = clean_text(str(text or ""))
+    if not s or len(s) > 80:
+        return None
+    s = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", s)
+    for candidate in (s, re.sub(r"\s*\(.*?\)\s*", " ", s).strip(), s.split(" UTC")[0]):
+        for fmt in (*formats, *_DATE_FORMATS):
+            try:
+                return datetime.strptime(candidate, fmt)
+            except ValueError:
+                continue
+    m = re.search(r"\d{4}-\d\d-\d\d(?:[ T]\d\d:\d\d(?::\d\d)?)?", s)
+    if m:
+        return parse_date(m.group(0))
+    return _relative(s, observed_at)
