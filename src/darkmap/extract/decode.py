@@ -27,7 +27,7 @@ _BOMS = (
 )
 _CHARSET_RE = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
 _BYTES_REPR_RE = re.compile(r"""^\s*b(['"])""")
-_MOJIBAKE_RE = re.compile(r"[\u00c2-\u00f4][\u0080-\u00bf\u2018-\u203a\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc]")
+_MOJIBAKE_RE = re.compile(r"[\u00c2-\u00f4][\u0080-\u00bf\u2018-\u203a\u20ac\u2122\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc]")
 _HTML_HINT_RE = re.compile(rb"<\s*(!doctype\s+html|html|head|body|title|meta|div|table|p|a)\b", re.I)
 
 
@@ -96,7 +96,7 @@ def fix_mojibake(text: str) -> str:
                 continue
         return chunk
 
-    return re.sub(r"(?:[\u00c2-\u00f4][\u0080-\u00bf\u2018-\u203a\u0152\u0153\u0160\u0161"
+    return re.sub(r"(?:[\u00c2-\u00f4][\u0080-\u00bf\u2018-\u203a\u20ac\u2122\u0152\u0153\u0160\u0161"
                   r"\u0178\u017d\u017e\u0192\u02c6\u02dc]{1,3})+", repair, text)
 
 
