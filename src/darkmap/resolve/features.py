@@ -1,0 +1,161 @@
+"""Pairwise comparisons of two accounts: raw signal values and their agreement levels.
+
+Every signal is computed for all candidate pairs at once (arrays in, arrays out). Raw
+values are kept for explanations; the model reads the discrete *level* of each signal
+(level 0 is always "no evidence"/"not comparable", contributing nothing informative).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from rapidfuzz.distance import Levenshtein
+
+from darkmap.resolve.profiles import Profiles
+from darkmap.resolve.vectors import row_cosines
+
+__all__ = ["IDENTIFIER_SIGNALS", "SIGNALS", "PairFeatures", "compare"]
+
+# signal -> level labels; index = level code.
+SIGNALS: dict[str, tuple[str, ...]] = {
+    "pgp": ("no key on one side", "different keys", "same key"),
+    "crypto": ("no address on one side", "different addresses", "shared address"),
+    "contact": ("no contact on one side", "different contacts", "shared contact"),
+    "handle": ("unlike", "weakly alike (>=0.5)", "alike (>=0.7)", "very alike (>=0.85)",
+               "same normalised handle"),
+    "style": ("no text", "<0.2", "0.2-0.35", "0.35-0.5", "0.5-0.65", "0.65-0.8", ">=0.8"),
+    "products": ("no listings", "<0.15", "0.15-0.3", "0.3-0.5", "0.5-0.7", ">=0.7"),
+    "price": ("no comparable items", "log-diff >0.5", "0.25-0.5", "0.1-0.25", "<0.1"),
+    "ships_from": ("unknown", "different origin", "same origin"),
+    "ships_to": ("unknown", "jaccard <0.3", "0.3-0.7", ">=0.7"),
+    "timing": ("unknown", "gap >1y", "gap 90d-1y", "succession (gap <90d)",
+               "overlap >30d"),
+    "feedback": ("no feedback", "<0.15", "0.15-0.3", "0.3-0.45", ">=0.45"),
+    "market": ("different markets", "same market"),
+}
+IDENTIFIER_SIGNALS = ("pgp", "crypto", "contact")
+
+_BINS: dict[str, list[float]] = {
+    "style": [0.2, 0.35, 0.5, 0.65, 0.8],
+    "products": [0.15, 0.3, 0.5, 0.7],
+    "feedback": [0.15, 0.3, 0.45],
+    "ships_to": [0.3, 0.7],
+}
+
+
+@dataclass
+class PairFeatures:
+    """Raw values and levels of every signal for pairs ``(i[k], j[k])``."""
+
+    i: np.ndarray
+    j: np.ndarray
+    raw: dict[str, np.ndarray]
+    level: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.i)
+
+    def subset(self, mask: np.ndarray) -> "PairFeatures":
+        """The pairs where ``mask`` is true."""
+        return PairFeatures(self.i[mask], self.j[mask],
+                            {k: v[mask] for k, v in self.raw.items()},
+                            {k: v[mask] for k, v in self.level.items()})
+
+
+def _binned(values: np.ndarray, has: np.ndarray, bins: list[float]) -> np.ndarray:
+    lev = np.digitize(values, bins) + 1
+    return np.where(has, lev, 0).astype(np.int8)
+
+
+def _ident(p: Profiles, group: str, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, ...]:
+    m = p.idents[group]
+    shared = row_cosines(m, i, j)  # binary rows: dot product = shared values
+    nnz = np.diff(m.indptr)
+    both = (nnz[i] > 0) & (nnz[j] > 0)
+    lev = np.where(shared > 0, 2, np.where(both, 1, 0)).astype(np.int8)
+    return shared, lev
+
+
+def _handle(p: Profiles, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    cos = row_cosines(p.handle_grams, i, j)
+    keys = p.hkey
+    lev_sim = np.fromiter(
+        (Levenshtein.normalized_similarity(keys[a], keys[b]) for a, b in zip(i, j)),
+        dtype=np.float32, count=len(i))
+    same = np.fromiter((bool(keys[a]) and keys[a] == keys[b] for a, b in zip(i, j)),
+                       dtype=bool, count=len(i))
+    sim = np.maximum(cos, lev_sim)
+    lev = np.digitize(sim, [0.5, 0.7, 0.85]).astype(np.int8)
+    lev[same] = 4
+    sim[same] = 1.0
+    return sim, lev
+
+
+def _price(p: Profiles, i: np.ndarray, j: np.ndarray,
+           chunk: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+    diff = np.full(len(i), np.nan, dtype=np.float32)
+    if p.price_keys is None or p.price_mask is None:
+        return diff, np.zeros(len(i), np.int8)
+    for s in range(0, len(i), chunk):
+        a, b = i[s:s + chunk], j[s:s + chunk]
+        both = p.price_mask[a].multiply(p.price_mask[b])
+        n_shared = np.asarray(both.sum(axis=1)).ravel()
+        d = p.price_keys[a].multiply(both) - p.price_keys[b].multiply(both)
+        d = abs(d)
+        tot = np.asarray(d.sum(axis=1)).ravel()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            diff[s:s + chunk] = np.where(n_shared > 0, tot / np.maximum(n_shared, 1), np.nan)
+    lev = np.where(np.isnan(diff), 0, 4 - np.digitize(np.nan_to_num(diff, nan=9.0),
+                                                      [0.1, 0.25, 0.5])).astype(np.int8)
+    return diff, lev
+
+
+def _timing(p: Profiles, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    gap = np.maximum(p.start[i], p.start[j]) - np.minimum(p.end[i], p.end[j])
+    known = ~np.isnan(gap)
+    g = np.nan_to_num(gap, nan=0.0)
+    lev = np.select([~known, g < -30, g < 90, g < 365], [0, 4, 3, 2], default=1)
+    return gap.astype(np.float32), lev.astype(np.int8)
+
+
+def compare(p: Profiles, i: np.ndarray, j: np.ndarray,
+            signals: tuple[str, ...] | None = None) -> PairFeatures:
+    """Compare accounts ``i[k]`` and ``j[k]`` on every (or the named) signal."""
+    i = np.asarray(i, dtype=np.int64)
+    j = np.asarray(j, dtype=np.int64)
+    use = set(signals or SIGNALS)
+    raw: dict[str, np.ndarray] = {}
+    lev: dict[str, np.ndarray] = {}
+    for g in IDENTIFIER_SIGNALS:
+        if g in use:
+            raw[g], lev[g] = _ident(p, g, i, j)
+    if "handle" in use:
+        raw["handle"], lev["handle"] = _handle(p, i, j)
+    for name, mat, has in (("style", p.style, p.has_style),
+                           ("products", p.products, p.has_products),
+                           ("feedback", p.feedback, p.has_feedback)):
+        if name in use:
+            raw[name] = row_cosines(mat, i, j)
+            lev[name] = _binned(raw[name], has[i] & has[j], _BINS[name])
+    if "price" in use:
+        raw["price"], lev["price"] = _price(p, i, j)
+    if "ships_from" in use:
+        oi, oj = p.origin[i], p.origin[j]
+        raw["ships_from"] = (oi == oj).astype(np.float32)
+        lev["ships_from"] = np.where((oi < 0) | (oj < 0), 0,
+                                     np.where(oi == oj, 2, 1)).astype(np.int8)
+    if "ships_to" in use:
+        inter = row_cosines(p.dest, i, j)
+        cnt = np.diff(p.dest.indptr)
+        union = cnt[i] + cnt[j] - inter
+        jac = np.where(union > 0, inter / np.maximum(union, 1), 0).astype(np.float32)
+        raw["ships_to"] = jac
+        lev["ships_to"] = _binned(jac, union > 0, _BINS["ships_to"])
+    if "timing" in use:
+        raw["timing"], lev["timing"] = _timing(p, i, j)
+    if "market" in use:
+        same = p.market_code[i] == p.market_code[j]
+        raw["market"] = same.astype(np.float32)
+        lev["market"] = same.astype(np.int8)
+    return PairFeatures(i, j, raw, lev)

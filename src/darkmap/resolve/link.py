@@ -1,0 +1,281 @@
+"""`darkmap link`: score candidate account pairs, cluster them into personas, store why.
+
+Pipeline: profiles -> candidate blocks -> pairwise signals -> match model -> completion
+(every pair inside a small group of probable matches is scored too, so clustering sees
+the whole picture) -> constrained average-linkage clustering -> store personas, members
+and every link with its signals and their contributions. Analyst judgements are
+constraints throughout.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from darkmap.resolve.candidates import candidate_pairs
+from darkmap.resolve.cluster import average_linkage
+from darkmap.resolve.features import IDENTIFIER_SIGNALS, SIGNALS, PairFeatures, compare
+from darkmap.resolve.judgements import active_judgements
+from darkmap.resolve.model import LinearModel, fit_em, load_model
+from darkmap.resolve.profiles import Profiles, load_profiles
+from darkmap.store.writer import row_id
+from darkmap.workspace import Workspace, utcnow
+
+__all__ = ["LinkOptions", "LinkResult", "link", "resolve_signals", "score_pairs"]
+
+METHODS = ("logistic", "fellegi-sunter")
+
+
+@dataclass
+class LinkOptions:
+    """How to link: model, signal set, merge threshold."""
+
+    method: str = "logistic"
+    signals: tuple[str, ...] | None = None      # None: all
+    without: tuple[str, ...] = ()               # names or "identifiers"
+    threshold: float = 0.5                      # mean cross-pair probability to merge
+    complete_max: int = 60                      # score all pairs of groups up to this size
+    store_min: float = 0.1                      # keep links at least this probable
+
+
+@dataclass
+class LinkResult:
+    """What a link run did, plus in-memory results for evaluation."""
+
+    run_id: str
+    summary: dict[str, Any]
+    ids: list[str] = field(default_factory=list)
+    labels: np.ndarray | None = None
+
+
+def resolve_signals(signals: tuple[str, ...] | None, without: tuple[str, ...]) -> tuple[str, ...]:
+    """Expand aliases (``identifiers``, ``text``) and validate signal names."""
+    def expand(names: tuple[str, ...]) -> set[str]:
+        out: set[str] = set()
+        for n in names:
+            n = n.strip()
+            if n == "identifiers":
+                out.update(IDENTIFIER_SIGNALS)
+            elif n in SIGNALS:
+                out.add(n)
+            elif n:
+                raise ValueError(f"unknown signal {n!r}; known: identifiers, "
+                                 + ", ".join(SIGNALS))
+        return out
+    use = expand(signals) if signals else set(SIGNALS)
+    use -= expand(without)
+    if not use:
+        raise ValueError("no signals left to link on")
+    return tuple(s for s in SIGNALS if s in use)
+
+
+def _model_for(method: str, use: tuple[str, ...], f: PairFeatures,
+               prof: Profiles, seed: int = 0) -> LinearModel:
+    if method == "logistic":
+        variant = "all" if any(s in use for s in IDENTIFIER_SIGNALS) else "no_identifiers"
+        model = load_model(variant)
+        model.weights = {s: w for s, w in model.weights.items() if s in use}
+        return model
+    if method == "fellegi-sunter":
+        rng = np.random.default_rng(seed)
+        n = len(prof)
+        k = min(50_000, n * (n - 1) // 2)
+        a = rng.integers(0, n, k)
+        b = rng.integers(0, n, k)
+        ok = a != b
+        rand = compare(prof, a[ok], b[ok], use) if n > 1 else None
+        return fit_em(f, use, u_init=rand)
+    raise ValueError(f"unknown method {method!r}; one of {METHODS}")
+
+
+def score_pairs(prof: Profiles, pairs: np.ndarray, model: LinearModel,
+                use: tuple[str, ...]) -> tuple[PairFeatures, np.ndarray]:
+    """Compare and score pairs."""
+    f = compare(prof, pairs[:, 0], pairs[:, 1], use)
+    return f, model.probability(f)
+
+
+def _completion(n: int, pairs: np.ndarray, p: np.ndarray, must: list[tuple[int, int]],
+                limit: int) -> np.ndarray:
+    """Unscored pairs inside small components of probable links."""
+    strong = pairs[p >= 0.5]
+    if must:
+        strong = np.concatenate([strong, np.array(must, dtype=np.int64).reshape(-1, 2)])
+    if len(strong) == 0:
+        return np.zeros((0, 2), np.int64)
+    g = sp.coo_matrix((np.ones(len(strong)), (strong[:, 0], strong[:, 1])), shape=(n, n))
+    _, lab = connected_components(g, directed=False)
+    sizes = np.bincount(lab)
+    order = np.argsort(lab, kind="stable")
+    bounds = np.concatenate(([0], np.cumsum(sizes)))
+    new = []
+    for c in np.nonzero((sizes >= 3) & (sizes <= limit))[0]:
+        members = order[bounds[c]:bounds[c + 1]]
+        ti, tj = np.triu_indices(len(members), k=1)
+        new.append(np.stack([members[ti], members[tj]], axis=1))
+    if not new:
+        return np.zeros((0, 2), np.int64)
+    allp = np.sort(np.concatenate(new), axis=1)
+    have = set(map(tuple, pairs.tolist()))
+    keep = np.array([tuple(x) not in have for x in allp.tolist()], dtype=bool)
+    return allp[keep]
+
+
+def link(ws: Workspace, opts: LinkOptions | None = None) -> LinkResult:
+    """Build personas from every account in ``ws`` and store them with their links."""
+    opts = opts or LinkOptions()
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    use = resolve_signals(opts.signals, opts.without)
+    run_id = uuid.uuid4().hex[:12]
+    started = utcnow()
+    prof = load_profiles(ws.con)
+    n = len(prof)
+    timings["profiles_s"] = time.perf_counter() - t0
+    judged = active_judgements(ws)
+    must, cannot, judged_pairs = [], [], []
+    for (a, b), v in judged.items():
+        if a in prof.index and b in prof.index:
+            ia, ib = sorted((prof.index[a], prof.index[b]))
+            judged_pairs.append((ia, ib))
+            if v == "same":
+                must.append((ia, ib))
+            elif v == "different":
+                cannot.append((ia, ib))
+    pairs = candidate_pairs(prof, use_identifiers=any(s in use for s in IDENTIFIER_SIGNALS))
+    if judged_pairs:
+        pairs = np.unique(np.concatenate([pairs, np.array(judged_pairs, np.int64)]), axis=0)
+    timings["candidates_s"] = time.perf_counter() - t0 - sum(timings.values())
+    f = compare(prof, pairs[:, 0], pairs[:, 1], use)
+    model = _model_for(opts.method, use, f, prof)
+    p = model.probability(f)
+    extra = _completion(n, pairs, p, must, opts.complete_max)
+    if len(extra):
+        f2 = compare(prof, extra[:, 0], extra[:, 1], use)
+        f = _concat(f, f2)
+        p = np.concatenate([p, model.probability(f2)])
+    timings["scoring_s"] = time.perf_counter() - t0 - sum(timings.values())
+    res = average_linkage(n, f.i, f.j, p, opts.threshold, must, cannot)
+    timings["clustering_s"] = time.perf_counter() - t0 - sum(timings.values())
+    labels = res.labels
+    summary = _store(ws, run_id, started, prof, f, p, labels, model, use, opts, judged)
+    timings["store_s"] = time.perf_counter() - t0 - sum(timings.values())
+    summary.update({
+        "accounts": n, "candidate_pairs": int(len(pairs)), "completion_pairs": int(len(extra)),
+        "signals": list(use), "method": opts.method, "threshold": opts.threshold,
+        "judgement_conflicts": [[prof.ids[a], prof.ids[b]] for a, b in res.conflicts],
+        "timings": {k: round(v, 2) for k, v in timings.items()},
+        "seconds": round(time.perf_counter() - t0, 2),
+    })
+    ws.con.execute("UPDATE link_runs SET finished_at = ?, summary = ? WHERE run_id = ?",
+                   [utcnow(), json.dumps(summary), run_id])
+    return LinkResult(run_id, summary, prof.ids, labels)
+
+
+def _concat(a: PairFeatures, b: PairFeatures) -> PairFeatures:
+    return PairFeatures(np.concatenate([a.i, b.i]), np.concatenate([a.j, b.j]),
+                        {k: np.concatenate([a.raw[k], b.raw[k]]) for k in a.raw},
+                        {k: np.concatenate([a.level[k], b.level[k]]) for k in a.level})
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 4)
+
+
+def _store(ws: Workspace, run_id: str, started: Any, prof: Profiles, f: PairFeatures,
+           p: np.ndarray, labels: np.ndarray, model: LinearModel, use: tuple[str, ...],
+           opts: LinkOptions, judged: dict[tuple[str, str], str]) -> dict[str, Any]:
+    now = utcnow()
+    n = len(prof)
+    method = f"{model.name}@{model.meta.get('version', 1)}:" + ",".join(use)
+    # personas
+    order = np.argsort(labels, kind="stable")
+    sizes = np.bincount(labels, minlength=n) if n else np.zeros(0, np.int64)
+    bounds = np.concatenate(([0], np.cumsum(sizes)))
+    pid_of = np.empty(n, dtype=object)
+    persona_rows, member_rows = [], []
+    same = labels[f.i] == labels[f.j] if len(f) else np.zeros(0, bool)
+    coh_sum = np.bincount(labels[f.i][same], weights=p[same], minlength=n) if len(f) else None
+    for c in np.nonzero(sizes)[0]:
+        members = order[bounds[c]:bounds[c + 1]]
+        ids = sorted(prof.ids[m] for m in members)
+        pid = "p-" + row_id("persona", ids[0])[:12]
+        pid_of[members] = pid
+        handles = Counter(prof.handle[m] for m in members)
+        starts = prof.start[members]
+        ends = prof.end[members]
+        k = len(members)
+        cohesion = float(coh_sum[c] / (k * (k - 1) / 2)) if k > 1 and coh_sum is not None else None
+        persona_rows.append((
+            pid, handles.most_common(1)[0][0], k, len(set(prof.market[members].tolist())),
+            _ts(np.nanmin(starts) if np.isfinite(starts).any() else None),
+            _ts(np.nanmax(ends) if np.isfinite(ends).any() else None),
+            cohesion, run_id, now))
+        member_rows.extend((pid, a) for a in ids)
+    # links
+    contrib = model.contributions(f)
+    judged_idx = {(prof.index[a], prof.index[b]) for a, b in judged
+                  if a in prof.index and b in prof.index}
+    keep = (p >= opts.store_min) | same
+    if judged_idx:
+        keep |= np.array([(int(a), int(b)) in judged_idx or (int(b), int(a)) in judged_idx
+                          for a, b in zip(f.i, f.j)], dtype=bool)
+    link_rows = []
+    sig_names = list(f.level)
+    for k in np.nonzero(keep)[0].tolist():
+        sig = {"_base": {"contribution": round(model.intercept, 4)}}
+        for s in sig_names:
+            lev = int(f.level[s][k])
+            sig[s] = {"value": _num(float(f.raw[s][k])), "level": SIGNALS[s][lev],
+                      "contribution": round(float(contrib[s][k]), 4) if s in contrib else 0.0}
+        a, b = prof.ids[f.i[k]], prof.ids[f.j[k]]
+        if a > b:
+            a, b = b, a
+        link_rows.append((a, b, round(float(p[k]), 6), json.dumps(sig), method,
+                          bool(same[k]), run_id, now))
+    con = ws.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("INSERT INTO link_runs (run_id, started_at, args) VALUES (?, ?, ?)",
+                    [run_id, started, json.dumps(asdict(opts))])
+        for t in ("personas", "persona_members", "account_links"):
+            con.execute(f"DELETE FROM {t}")
+        _insert(con, "personas", ("persona_id", "label", "n_accounts", "n_markets",
+                                  "first_seen", "last_seen", "cohesion", "run_id",
+                                  "created_at"), persona_rows)
+        _insert(con, "persona_members", ("persona_id", "account_id"), member_rows)
+        _insert(con, "account_links", ("a", "b", "score", "signals", "method", "merged",
+                                       "run_id", "created_at"), link_rows)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    multi = [r for r in persona_rows if r[2] > 1]
+    return {"run_id": run_id, "personas": len(persona_rows),
+            "multi_account_personas": len(multi),
+            "cross_market_personas": sum(1 for r in multi if r[3] > 1),
+            "links_stored": len(link_rows), "model": model.name}
+
+
+def _ts(days: float | None) -> Any:
+    if days is None:
+        return None
+    return np.datetime64(int(days), "D").astype("datetime64[us]").item()
+
+
+def _insert(con: Any, table: str, cols: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    if not rows:
+        return
+    data = {c: [r[k] for r in rows] for k, c in enumerate(cols)}
+    tbl = pa.table(data)  # noqa: F841 - read by DuckDB's replacement scan
+    con.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM tbl")

@@ -1,0 +1,150 @@
+"""Match models: evidence levels in, calibrated match probability and contributions out.
+
+Both models are *additive in log-odds*: ``logit = intercept + sum_s w[s][level_s]`` with
+``w[s][0] = 0`` (no evidence contributes nothing), so every link's explanation is exact:
+each signal's contribution is the weight of its level.
+
+* ``logistic``: logistic regression on one-hot levels, trained on labelled simulated
+  worlds (``darkmap.resolve.train``) and shipped as JSON in this package.
+* ``fellegi-sunter``: m/u probabilities per level fitted by EM on the workspace's own
+  candidate pairs (no labels); weights are ``log(m/u)``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from darkmap.resolve.features import SIGNALS, PairFeatures
+
+__all__ = ["LinearModel", "fit_em", "fit_logistic", "load_model"]
+
+
+@dataclass
+class LinearModel:
+    """An additive log-odds model over signal levels."""
+
+    name: str
+    intercept: float
+    weights: dict[str, list[float]]
+    calibration: dict[str, list[float]] | None = None   # isotonic: logit x -> prob y
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def signals(self) -> tuple[str, ...]:
+        """Signals this model reads."""
+        return tuple(self.weights)
+
+    def contributions(self, f: PairFeatures) -> dict[str, np.ndarray]:
+        """Log-odds contribution of every signal for every pair."""
+        out = {}
+        for s, w in self.weights.items():
+            lev = f.level.get(s)
+            wa = np.asarray(w, dtype=np.float64)
+            out[s] = wa[lev] if lev is not None else np.zeros(len(f))
+        return out
+
+    def logit(self, f: PairFeatures) -> np.ndarray:
+        """Raw log-odds of a match."""
+        total = np.full(len(f), self.intercept, dtype=np.float64)
+        for c in self.contributions(f).values():
+            total += c
+        return total
+
+    def probability(self, f: PairFeatures) -> np.ndarray:
+        """Calibrated match probability."""
+        return self.calibrate(self.logit(f))
+
+    def calibrate(self, logit: np.ndarray) -> np.ndarray:
+        """Map log-odds to probability (isotonic table if present, else logistic)."""
+        if self.calibration:
+            x = np.asarray(self.calibration["x"])
+            y = np.asarray(self.calibration["y"])
+            return np.interp(logit, x, y)
+        return 1.0 / (1.0 + np.exp(-np.clip(logit, -40, 40)))
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"name": self.name, "intercept": self.intercept, "weights": self.weights,
+                "calibration": self.calibration, "meta": self.meta}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "LinearModel":
+        """Inverse of :meth:`to_json`."""
+        return cls(d["name"], float(d["intercept"]),
+                   {k: [float(x) for x in v] for k, v in d["weights"].items()},
+                   d.get("calibration"), d.get("meta", {}))
+
+
+def load_model(variant: str) -> LinearModel:
+    """A shipped model: ``all`` signals or ``no_identifiers``."""
+    ref = resources.files("darkmap.resolve").joinpath("models", f"linker_{variant}.json")
+    return LinearModel.from_json(json.loads(ref.read_text(encoding="utf-8")))
+
+
+def _onehot(f: PairFeatures, signals: tuple[str, ...]) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    cols: list[tuple[str, int]] = [(s, lv) for s in signals for lv in range(1, len(SIGNALS[s]))]
+    x = np.zeros((len(f), len(cols)), dtype=np.float32)
+    for c, (s, lv) in enumerate(cols):
+        x[:, c] = f.level[s] == lv
+    return x, cols
+
+
+def fit_logistic(f: PairFeatures, y: np.ndarray, signals: tuple[str, ...], name: str,
+                 c: float = 1.0) -> LinearModel:
+    """Logistic regression on one-hot levels (level 0 is the baseline)."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, cols = _onehot(f, signals)
+    lr = LogisticRegression(C=c, max_iter=2000)
+    lr.fit(x, y)
+    weights = {s: [0.0] * len(SIGNALS[s]) for s in signals}
+    for (s, lv), w in zip(cols, lr.coef_[0]):
+        weights[s][lv] = round(float(w), 4)
+    return LinearModel(name, round(float(lr.intercept_[0]), 4), weights,
+                       meta={"trained_pairs": int(len(y)), "positives": int(y.sum())})
+
+
+def fit_em(f: PairFeatures, signals: tuple[str, ...], u_init: PairFeatures | None = None,
+           prior: float = 0.05, iterations: int = 40, fix_u: bool = False) -> LinearModel:
+    """Fellegi-Sunter m/u probabilities by EM on unlabelled candidate pairs."""
+    n = len(f)
+    lam = prior
+    m: dict[str, np.ndarray] = {}
+    u: dict[str, np.ndarray] = {}
+    for s in signals:
+        k = len(SIGNALS[s])
+        src = u_init if u_init is not None and len(u_init) else f
+        cnt = np.bincount(src.level[s], minlength=k).astype(float) + 0.5
+        u[s] = cnt / cnt.sum()
+        ramp = np.arange(k, dtype=float) ** 2 + 0.5
+        ramp[0] = cnt[0] / cnt.sum() * ramp[1:].sum() if k > 2 else ramp[0]
+        m[s] = ramp / ramp.sum()
+    for _ in range(iterations):
+        lm = np.full(n, np.log(lam))
+        lu = np.full(n, np.log(1 - lam))
+        for s in signals:
+            lm += np.log(m[s][f.level[s]])
+            lu += np.log(u[s][f.level[s]])
+        post = 1.0 / (1.0 + np.exp(np.clip(lu - lm, -50, 50)))
+        lam = float(np.clip(post.mean(), 1e-4, 0.999))
+        for s in signals:
+            k = len(SIGNALS[s])
+            m[s] = np.bincount(f.level[s], weights=post, minlength=k) + 1e-3
+            m[s] /= m[s].sum()
+            if not fix_u:
+                u[s] = np.bincount(f.level[s], weights=1 - post, minlength=k) + 1e-3
+                u[s] /= u[s].sum()
+    weights = {}
+    intercept = float(np.log(lam / (1 - lam)))
+    for s in signals:
+        w = np.log(m[s] / u[s])
+        intercept += float(w[0])
+        weights[s] = [round(float(x - w[0]), 4) for x in w]
+    return LinearModel("fellegi-sunter", round(intercept, 4), weights,
+                       meta={"lambda": lam, "m": {s: m[s].round(5).tolist() for s in signals},
+                             "u": {s: u[s].round(5).tolist() for s in signals}})

@@ -1,0 +1,274 @@
+"""Per-account evidence profiles read from the store, as arrays and sparse matrices.
+
+One row per account (vendors and buyers alike; buyers simply have little evidence).
+Everything the pairwise comparisons need is built here once, vectorised: text
+profiles as TF-IDF matrices, identifiers as (kind, value) rows, activity windows as
+day numbers, price keys as a DuckDB table the pair joins read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import scipy.sparse as sp
+
+from darkmap.resolve.normalise import handle_key
+from darkmap.resolve.vectors import hashed_ngrams, tfidf
+
+__all__ = ["IDENTIFIER_GROUPS", "Profiles", "load_profiles"]
+
+# Which identifier kinds count as which signal.
+IDENTIFIER_GROUPS: dict[str, tuple[str, ...]] = {
+    "pgp": ("pgp_fingerprint",),
+    "crypto": ("btc_address", "xmr_address"),
+    "contact": ("email", "wickr", "telegram", "session", "jabber", "signal", "onion"),
+}
+_TEXT_CAP = 3000          # characters of vendor-written text per account
+_FB_CAP = 3000            # characters of feedback per account
+_PRICE_OFFSET = 50.0      # keeps stored log prices non-zero so sparsity is stable
+_FX = {"USD": 1.0, "EUR": 1.1, "GBP": 1.3, "AUD": 0.7, "CAD": 0.75, "CHF": 1.05}
+
+
+@dataclass
+class Profiles:
+    """Evidence per account, row ``i`` for ``ids[i]``."""
+
+    ids: list[str]
+    market: np.ndarray                 # object array of market ids
+    market_code: np.ndarray            # int codes of market
+    handle: list[str]
+    hkey: list[str]
+    style: sp.csr_matrix               # vendor-written text, char n-grams, L2 rows
+    products: sp.csr_matrix            # titles/categories, words, L2 rows
+    feedback: sp.csr_matrix            # buyer feedback, words, L2 rows
+    handle_grams: sp.csr_matrix        # handle key char n-grams, L2 rows
+    has_style: np.ndarray
+    has_products: np.ndarray
+    has_feedback: np.ndarray
+    start: np.ndarray                  # activity window, days since 1970 (nan unknown)
+    end: np.ndarray
+    origin: np.ndarray                 # int code of most common ships_from (-1 unknown)
+    dest: sp.csr_matrix                # ships_to set, binary
+    idents: dict[str, sp.csr_matrix] = field(default_factory=dict)  # group -> binary
+    ident_values: dict[str, list[str]] = field(default_factory=dict)
+    price_keys: sp.csr_matrix | None = None    # account x (word,unit) -> mean log unit price
+    price_mask: sp.csr_matrix | None = None    # same pattern, 1.0
+    index: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+_QTY = re.compile(r"(\d+(?:[.,]\d+)?)\s*(kg|g|gr|grams?|oz|mg|ug|mcg|ml|pills?|tabs?|"
+                  r"caps?|pcs|x|blotters?|pieces?)\b", re.I)
+_WORD = re.compile(r"[a-z][a-z0-9\-]{2,}")
+_UNIT = {"kg": ("g", 1000.0), "g": ("g", 1.0), "gr": ("g", 1.0), "gram": ("g", 1.0),
+         "grams": ("g", 1.0), "oz": ("g", 28.35), "ml": ("ml", 1.0)}
+
+
+def _price_rows(title: str, price: float, currency: str | None) -> tuple[str, float] | None:
+    """(unit, log unit price in USD) of a listing, or None when not comparable."""
+    rate = _FX.get((currency or "USD").upper())
+    if rate is None or not price or price <= 0 or not title:
+        return None
+    found = None
+    for m in _QTY.finditer(title):
+        unit = m.group(2).lower()
+        if unit in ("mg", "ug", "mcg"):
+            continue  # a dose, not a quantity
+        qty = float(m.group(1).replace(",", "."))
+        if qty <= 0:
+            continue
+        u, mult = _UNIT.get(unit, ("unit", 1.0))
+        found = (u, qty * mult)
+        break
+    if found is None:
+        return None
+    return found[0], float(np.log(price * rate / found[1]))
+
+
+def load_profiles(con: duckdb.DuckDBPyConnection,
+                  account_ids: list[str] | None = None) -> Profiles:
+    """Build the evidence profiles of every account in the store (or of ``account_ids``)."""
+    rows = con.execute(
+        "SELECT account_id, market_id, handle FROM accounts ORDER BY account_id").fetchall()
+    if account_ids is not None:
+        keep = set(account_ids)
+        rows = [r for r in rows if r[0] in keep]
+    ids = [r[0] for r in rows]
+    index = {a: i for i, a in enumerate(ids)}
+    n = len(ids)
+    market = np.array([r[1] for r in rows], dtype=object)
+    _, market_code = np.unique(market, return_inverse=True) if n else ([], np.zeros(0, int))
+    handles = [r[2] or "" for r in rows]
+    hkeys = [handle_key(h) for h in handles]
+
+    own = _texts(con, index, """
+        SELECT account_id, string_agg(t, ' \n ') FROM (
+          SELECT DISTINCT account_id, profile_text AS t FROM account_observations
+          UNION SELECT DISTINCT account_id, terms_text FROM account_observations
+          UNION SELECT DISTINCT account_id, description FROM listing_observations
+          UNION SELECT DISTINCT account_id, title FROM listing_observations
+        ) WHERE t IS NOT NULL AND account_id IS NOT NULL GROUP BY account_id""", _TEXT_CAP)
+    prod = _texts(con, index, """
+        SELECT account_id, string_agg(t, ' ; ') FROM (
+          SELECT DISTINCT account_id, title || ' ' || coalesce(array_to_string(category_path, ' '), '') AS t
+          FROM listing_observations) WHERE t IS NOT NULL AND account_id IS NOT NULL
+        GROUP BY account_id""", _TEXT_CAP)
+    fb = _texts(con, index, """
+        SELECT account_id, string_agg(text, ' \n ') FROM (
+          SELECT DISTINCT account_id, text FROM feedback)
+        WHERE text IS NOT NULL AND account_id IS NOT NULL GROUP BY account_id""", _FB_CAP)
+
+    style = tfidf(hashed_ngrams(own, (3, 4)), top_k=400)
+    products = tfidf(hashed_ngrams(prod, (4,), n_features=2**18, lowercase=True), top_k=300)
+    feedback = tfidf(hashed_ngrams(fb, (4,), n_features=2**18, lowercase=True), top_k=300)
+    hgrams = tfidf(hashed_ngrams([f"^{k}$" for k in hkeys], (2, 3), n_features=2**18))
+
+    start, end = _windows(con, index, n)
+    origin, dest = _shipping(con, index, n)
+    idents, ident_values = _identifiers(con, index, n)
+    price_keys, price_mask = _prices(con, index, n)
+    return Profiles(
+        ids=ids, market=market, market_code=np.asarray(market_code), handle=handles,
+        hkey=hkeys, style=style, products=products, feedback=feedback,
+        handle_grams=hgrams,
+        has_style=np.array([bool(t.strip()) for t in own]),
+        has_products=np.array([bool(t.strip()) for t in prod]),
+        has_feedback=np.array([bool(t.strip()) for t in fb]),
+        start=start, end=end, origin=origin, dest=dest, idents=idents,
+        ident_values=ident_values, price_keys=price_keys, price_mask=price_mask,
+        index=index)
+
+
+def _texts(con: duckdb.DuckDBPyConnection, index: dict[str, int], sql: str,
+           cap: int) -> list[str]:
+    out = [""] * len(index)
+    for aid, text in con.execute(sql).fetchall():
+        i = index.get(aid)
+        if i is not None and text:
+            out[i] = text[:cap]
+    return out
+
+
+def _days(ts: object) -> float:
+    return float(np.datetime64(ts, "D").astype(np.int64)) if ts is not None else np.nan
+
+
+def _windows(con: duckdb.DuckDBPyConnection, index: dict[str, int],
+             n: int) -> tuple[np.ndarray, np.ndarray]:
+    start = np.full(n, np.nan)
+    end = np.full(n, np.nan)
+    sql = """
+      SELECT account_id, min(t), max(t) FROM (
+        SELECT account_id, joined_at AS t FROM account_observations
+        UNION ALL SELECT account_id, last_seen_at FROM account_observations
+        UNION ALL SELECT account_id, observed_at FROM listing_observations
+        UNION ALL SELECT account_id, left_at FROM feedback
+      ) WHERE t IS NOT NULL AND account_id IS NOT NULL
+        AND t BETWEEN TIMESTAMP '2005-01-01' AND TIMESTAMP '2040-01-01'
+      GROUP BY account_id"""
+    for aid, lo, hi in con.execute(sql).fetchall():
+        i = index.get(aid)
+        if i is not None:
+            start[i], end[i] = _days(lo), _days(hi)
+    return start, end
+
+
+def _country(v: str | None) -> str:
+    return re.sub(r"[^a-z]", "", (v or "").casefold())[:40]
+
+
+def _shipping(con: duckdb.DuckDBPyConnection, index: dict[str, int],
+              n: int) -> tuple[np.ndarray, sp.csr_matrix]:
+    origin = np.full(n, -1, dtype=np.int64)
+    codes: dict[str, int] = {}
+    sql = """
+      SELECT account_id, mode(s) FROM (
+        SELECT account_id, ships_from AS s FROM account_observations
+        UNION ALL SELECT account_id, ships_from FROM listing_observations)
+      WHERE s IS NOT NULL AND trim(s) <> '' AND account_id IS NOT NULL GROUP BY account_id"""
+    for aid, s in con.execute(sql).fetchall():
+        i = index.get(aid)
+        c = _country(s)
+        if i is not None and c:
+            origin[i] = codes.setdefault(c, len(codes))
+    rows, cols = [], []
+    dcodes: dict[str, int] = {}
+    sql = """SELECT DISTINCT account_id, unnest(ships_to) FROM listing_observations
+             WHERE account_id IS NOT NULL AND ships_to IS NOT NULL"""
+    for aid, s in con.execute(sql).fetchall():
+        i = index.get(aid)
+        c = _country(s)
+        if i is not None and c:
+            rows.append(i)
+            cols.append(dcodes.setdefault(c, len(dcodes)))
+    dest = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)),
+                         shape=(n, max(1, len(dcodes))))
+    dest.data[:] = 1.0
+    return origin, dest
+
+
+def _identifiers(con: duckdb.DuckDBPyConnection, index: dict[str, int],
+                 n: int) -> tuple[dict[str, sp.csr_matrix], dict[str, list[str]]]:
+    sql = """
+      SELECT DISTINCT coalesce(i.account_id, l.account_id) AS aid, i.kind, i.value
+      FROM identifiers i LEFT JOIN listings l ON i.listing_id = l.listing_id
+      WHERE coalesce(i.account_id, l.account_id) IS NOT NULL AND i.value IS NOT NULL"""
+    by_group: dict[str, tuple[list[int], list[int], dict[str, int]]] = {
+        g: ([], [], {}) for g in IDENTIFIER_GROUPS}
+    kind_group = {k: g for g, ks in IDENTIFIER_GROUPS.items() for k in ks}
+    for aid, kind, value in con.execute(sql).fetchall():
+        i = index.get(aid)
+        g = kind_group.get(kind)
+        if i is None or g is None:
+            continue
+        v = f"{kind}:{str(value).strip().casefold()}"
+        rows, cols, vocab = by_group[g]
+        rows.append(i)
+        cols.append(vocab.setdefault(v, len(vocab)))
+    mats, values = {}, {}
+    for g, (rows, cols, vocab) in by_group.items():
+        m = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)),
+                          shape=(n, max(1, len(vocab))))
+        m.data[:] = 1.0
+        mats[g] = m
+        names = [""] * len(vocab)
+        for v, c in vocab.items():
+            names[c] = v
+        values[g] = names
+    return mats, values
+
+
+def _prices(con: duckdb.DuckDBPyConnection, index: dict[str, int],
+            n: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Mean log unit price (plus an offset) per (product word, unit) per account."""
+    sql = """SELECT DISTINCT account_id, title, price, currency FROM listing_observations
+             WHERE account_id IS NOT NULL AND price IS NOT NULL AND title IS NOT NULL"""
+    rows, cols, vals = [], [], []
+    vocab: dict[str, int] = {}
+    for aid, title, price, cur in con.execute(sql).fetchall():
+        i = index.get(aid)
+        if i is None:
+            continue
+        pr = _price_rows(title, price, cur)
+        if pr is None:
+            continue
+        unit, lp = pr
+        words = set(_WORD.findall(title.casefold())) - {"grams", "gram", "pills", "tabs"}
+        for w in words:
+            rows.append(i)
+            cols.append(vocab.setdefault(f"{w}/{unit}", len(vocab)))
+            vals.append(lp + _PRICE_OFFSET)
+    shape = (n, max(1, len(vocab)))
+    sums = sp.csr_matrix((np.array(vals, np.float64), (rows, cols)), shape=shape)
+    cnt = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
+    mean = sums.copy()
+    if cnt.nnz:
+        mean.data = sums.data / cnt.data  # same sparsity pattern after sum_duplicates
+    mask = cnt.copy()
+    mask.data[:] = 1.0
+    return mean.tocsr(), mask.tocsr()
