@@ -1,0 +1,342 @@
+"""Address clustering: named, switchable heuristics and union-find over numpy arrays.
+
+Heuristics (``HEURISTICS``), each producing merge edges ``(tx, address_a, address_b)``:
+
+- ``multi_input`` (on by default): all addresses spending in one transaction belong to
+  one wallet (Nakamoto 2008; Reid & Harrigan 2011; Meiklejohn et al. 2013). Skipped
+  for coinbases and for detected CoinJoins (see :mod:`darkmap.chain.coinjoin`).
+- ``change_one_time``: the one output address never seen before, when every other
+  output address has been seen and none pays back to an input (Meiklejohn et al. 2013).
+- ``change_address_type``: the only output whose script type matches that of all
+  inputs (Ermilov et al. 2017; Möser & Narayanan 2022 "address type").
+- ``change_round_payment``: in a two-output tx, when exactly one output is a round
+  amount (a multiple of 0.001 BTC), the other is change.
+
+Change heuristics are off by default (as Meiklejohn et al., be conservative). When
+several are enabled and they point at different outputs of a transaction, none of
+them merges there. Every merge edge is recorded with its transaction and heuristic so
+a cluster can be explained and a heuristic undone by re-clustering without it.
+Union-find is scipy's connected components over the edge list (``method="scipy"``) or
+a pure numpy hook-and-compress (``method="numpy"``); a cluster's id is its smallest
+address id.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from darkmap.chain.coinjoin import KINDS, CoinJoinFlags, detect_coinjoins
+from darkmap.chain.graph import TxArrays, load_arrays
+from darkmap.workspace import Workspace, utcnow
+
+__all__ = [
+    "DEFAULT_HEURISTICS",
+    "HEURISTICS",
+    "ClusterResult",
+    "cluster_arrays",
+    "components",
+    "explain",
+    "run_clustering",
+    "undo_heuristic",
+]
+
+HEURISTICS = ("multi_input", "change_one_time", "change_address_type", "change_round_payment")
+"""All heuristic names; codes in ClusterResult.edge_heur index into this tuple."""
+DEFAULT_HEURISTICS = ("multi_input",)
+ROUND_SATS = 100_000
+
+
+@dataclass
+class ClusterResult:
+    """Cluster id per address plus every merge edge with its reason."""
+
+    labels: np.ndarray
+    edge_tx: np.ndarray
+    edge_a: np.ndarray
+    edge_b: np.ndarray
+    edge_heur: np.ndarray
+    coinjoin: CoinJoinFlags
+    heuristics: tuple[str, ...]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n_clusters(self) -> int:
+        """Number of clusters (singletons included)."""
+        return int(len(np.unique(self.labels))) if len(self.labels) else 0
+
+
+def components(n: int, a: np.ndarray, b: np.ndarray, method: str = "scipy") -> np.ndarray:
+    """Connected components of ``n`` nodes and edges ``a-b``; label = smallest node id."""
+    if method == "numpy":
+        return _components_numpy(n, a, b)
+    if len(a) == 0:
+        return np.arange(n, dtype=np.int64)
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n)).tocsr()
+    ncomp, lab = connected_components(graph, directed=True, connection="weak")
+    minid = np.full(ncomp, n, dtype=np.int64)
+    np.minimum.at(minid, lab, np.arange(n, dtype=np.int64))
+    return minid[lab]
+
+
+def _components_numpy(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Union-find by rounds of min-hooking and full path compression (pointer jumping)."""
+    parent = np.arange(n, dtype=np.int64)
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    while len(a):
+        ra, rb = parent[a], parent[b]
+        live = ra != rb
+        if not live.any():
+            break
+        a, b, ra, rb = a[live], b[live], ra[live], rb[live]
+        lo, hi = np.minimum(ra, rb), np.maximum(ra, rb)
+        np.minimum.at(parent, hi, lo)   # hook each root under the smallest root it meets
+        while True:                      # compress: every node points at its root
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
+    return parent
+
+
+def _first_input_address(arr: TxArrays, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                    np.ndarray]:
+    """(first known input address per tx or -1, input tx, input address) of usable txs."""
+    in_tx = arr.in_tx
+    keep = (arr.in_addr >= 0) & usable[in_tx]
+    t, addr = in_tx[keep], arr.in_addr[keep]
+    first = np.full(arr.n_tx, -1, dtype=np.int64)
+    if len(t):
+        start = np.ones(len(t), dtype=bool)
+        start[1:] = t[1:] != t[:-1]
+        first[t[start]] = addr[start]
+    return first, t, addr
+
+
+def _multi_input(first: np.ndarray, t: np.ndarray, addr: np.ndarray) -> tuple[np.ndarray, ...]:
+    f = first[t]
+    m = addr != f
+    return t[m], f[m], addr[m]
+
+
+def _change_candidates(arr: TxArrays, name: str, usable: np.ndarray, first: np.ndarray,
+                       in_t: np.ndarray, in_a: np.ndarray, out_tx: np.ndarray,
+                       n_out: np.ndarray, self_change: np.ndarray) -> np.ndarray:
+    """Global output index chosen as change per tx (-1 where the heuristic is silent)."""
+    ok_tx = usable & (first >= 0) & (n_out >= 2) & ~self_change
+    choice = np.full(arr.n_tx, -1, dtype=np.int64)
+    has_addr = arr.out_addr >= 0
+    if name == "change_one_time":
+        valid = np.nonzero(has_addr)[0]
+        _, idx = np.unique(arr.out_addr[valid], return_index=True)
+        first_seen = np.full(arr.n_addr, -1, dtype=np.int64)
+        first_seen[arr.out_addr[valid[idx]]] = out_tx[valid[idx]]
+        new = has_addr & (first_seen[np.where(has_addr, arr.out_addr, 0)] == out_tx)
+        cand = new
+        counts = np.bincount(out_tx[new], minlength=arr.n_tx)
+        # every other output must have an address seen before (no unknown scripts)
+        addressed = np.bincount(out_tx[has_addr], minlength=arr.n_tx)
+        ok_tx = ok_tx & (counts == 1) & (addressed == n_out)
+    elif name == "change_address_type":
+        in_tx_all = arr.in_tx
+        known = arr.in_type > 0
+        lo = np.full(arr.n_tx, 127, dtype=np.int64)
+        hi = np.full(arr.n_tx, -1, dtype=np.int64)
+        np.minimum.at(lo, in_tx_all[known], arr.in_type[known].astype(np.int64))
+        np.maximum.at(hi, in_tx_all[known], arr.in_type[known].astype(np.int64))
+        n_known = np.bincount(in_tx_all[known], minlength=arr.n_tx)
+        same = (lo == hi) & (n_known == np.diff(arr.in_ptr))
+        cand = has_addr & (arr.out_type.astype(np.int64) == lo[out_tx])
+        counts = np.bincount(out_tx[cand], minlength=arr.n_tx)
+        ok_tx = ok_tx & same & (counts == 1)
+    elif name == "change_round_payment":
+        rnd = (arr.out_value % ROUND_SATS == 0) & (arr.out_value > 0)
+        n_round = np.bincount(out_tx[rnd], minlength=arr.n_tx)
+        cand = has_addr & ~rnd
+        counts = np.bincount(out_tx[cand], minlength=arr.n_tx)
+        ok_tx = ok_tx & (n_out == 2) & (n_round == 1) & (counts == 1)
+    else:
+        raise ValueError(f"unknown heuristic {name!r}; have {', '.join(HEURISTICS)}")
+    pick = cand & ok_tx[out_tx]
+    choice[out_tx[pick]] = np.nonzero(pick)[0]
+    return choice
+
+
+def cluster_arrays(arr: TxArrays, heuristics: tuple[str, ...] | list[str] = DEFAULT_HEURISTICS,
+                   method: str = "scipy", skip_coinjoins: bool = True) -> ClusterResult:
+    """Cluster the addresses of ``arr`` with the named heuristics."""
+    unknown = set(heuristics) - set(HEURISTICS)
+    if unknown:
+        raise ValueError(f"unknown heuristic(s) {sorted(unknown)}; have {', '.join(HEURISTICS)}")
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    out_tx = arr.out_tx
+    cj = detect_coinjoins(arr.n_tx, arr.in_ptr, arr.out_ptr, out_tx, arr.out_value)
+    usable = ~arr.tx_coinbase & (~cj.is_coinjoin if skip_coinjoins else True)
+    first, in_t, in_a = _first_input_address(arr, usable)
+    timings["coinjoin_and_prep_s"] = time.perf_counter() - t0
+    parts_tx, parts_a, parts_b, parts_h = [], [], [], []
+    if "multi_input" in heuristics:
+        t, a, b = _multi_input(first, in_t, in_a)
+        parts_tx.append(t)
+        parts_a.append(a)
+        parts_b.append(b)
+        parts_h.append(np.zeros(len(t), dtype=np.int8))
+    change = [h for h in heuristics if h.startswith("change_")]
+    if change:
+        t1 = time.perf_counter()
+        n_out = np.diff(arr.out_ptr)
+        n_addr = max(arr.n_addr, 1)
+        in_key = in_t * n_addr + in_a
+        has = arr.out_addr >= 0
+        out_key = out_tx[has] * n_addr + arr.out_addr[has]
+        self_change = np.zeros(arr.n_tx, dtype=bool)
+        self_change[out_tx[has][np.isin(out_key, in_key)]] = True
+        choices = np.stack([_change_candidates(arr, h, usable, first, in_t, in_a, out_tx, n_out,
+                                               self_change) for h in change])
+        fired = choices >= 0
+        agreed_val = np.where(fired, choices, -1).max(axis=0)
+        disagree = (fired & (choices != agreed_val)).any(axis=0)
+        for k, h in enumerate(change):
+            sel = np.nonzero(fired[k] & ~disagree)[0]
+            b = arr.out_addr[choices[k, sel]]
+            a = first[sel]
+            m = a != b
+            parts_tx.append(sel[m])
+            parts_a.append(a[m])
+            parts_b.append(b[m])
+            parts_h.append(np.full(int(m.sum()), HEURISTICS.index(h), dtype=np.int8))
+        timings["change_s"] = time.perf_counter() - t1
+    cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))
+    e_tx, e_a, e_b = cat(parts_tx, np.int64), cat(parts_a, np.int64), cat(parts_b, np.int64)
+    e_h = cat(parts_h, np.int8)
+    timings["edges_s"] = time.perf_counter() - t0
+    t2 = time.perf_counter()
+    labels = components(arr.n_addr, e_a, e_b, method)
+    timings["union_s"] = time.perf_counter() - t2
+    return ClusterResult(labels, e_tx, e_a, e_b, e_h, cj, tuple(heuristics), timings)
+
+
+def run_clustering(ws: Workspace, heuristics: tuple[str, ...] | list[str] = DEFAULT_HEURISTICS,
+                   method: str = "scipy") -> dict[str, object]:
+    """Cluster the workspace's chain; replace btc_clusters, merges and coinjoins."""
+    t0 = time.perf_counter()
+    arr = load_arrays(ws.con)
+    res = cluster_arrays(arr, tuple(heuristics), method)
+    run_id = uuid.uuid4().hex[:12]
+    con = ws.con
+    clusters = pa.table({"address_id": np.arange(arr.n_addr, dtype=np.int64),  # noqa: F841
+                         "cluster_id": res.labels})
+    merges = pa.table({"tx_id": res.edge_tx, "heuristic": pa.array(  # noqa: F841
+        [HEURISTICS[i] for i in res.edge_heur], pa.string()), "address_a": res.edge_a,
+        "address_b": res.edge_b})
+    cjm = res.coinjoin.is_coinjoin
+    cjt = pa.table({"tx_id": np.nonzero(cjm)[0].astype(np.int64),  # noqa: F841
+                    "kind": pa.array([KINDS[k] for k in res.coinjoin.kind[cjm]], pa.string()),
+                    "n_equal": res.coinjoin.n_equal[cjm].astype(np.int32),
+                    "denomination": res.coinjoin.denomination[cjm]})
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM btc_clusters")
+        con.execute("DELETE FROM btc_cluster_merges")
+        con.execute("DELETE FROM btc_coinjoins")
+        con.execute("INSERT INTO btc_clusters SELECT address_id, cluster_id FROM clusters")
+        con.execute("INSERT INTO btc_cluster_merges SELECT DISTINCT tx_id, heuristic, "
+                    "address_a, address_b, ? FROM merges", [run_id])
+        con.execute("INSERT INTO btc_coinjoins SELECT * FROM cjt")
+        seconds = time.perf_counter() - t0
+        summary = {
+            "run_id": run_id, "heuristics": list(res.heuristics), "method": method,
+            "addresses": arr.n_addr, "transactions": arr.n_tx, "clusters": res.n_clusters,
+            "non_singleton_clusters": int((np.bincount(res.labels) > 1).sum())
+            if arr.n_addr else 0,
+            "largest_cluster": int(np.bincount(res.labels).max()) if arr.n_addr else 0,
+            "merge_edges": int(len(res.edge_tx)),
+            "merge_edges_by_heuristic": {h: int((res.edge_heur == i).sum())
+                                         for i, h in enumerate(HEURISTICS) if h in heuristics},
+            "coinjoins": {k: int((res.coinjoin.kind == i).sum())
+                          for i, k in enumerate(KINDS) if i and (res.coinjoin.kind == i).any()},
+            "seconds": round(seconds, 3),
+        }
+        con.execute("INSERT INTO btc_cluster_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [run_id, utcnow(), list(res.heuristics), arr.n_addr, res.n_clusters,
+                     int(len(res.edge_tx)), int(cjm.sum()), seconds])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return summary
+
+
+def last_heuristics(ws: Workspace) -> tuple[str, ...]:
+    """Heuristics of the latest clustering run (the default when none ran)."""
+    row = ws.con.execute("SELECT heuristics FROM btc_cluster_runs ORDER BY created_at DESC "
+                         "LIMIT 1").fetchone()
+    return tuple(row[0]) if row else DEFAULT_HEURISTICS
+
+
+def explain(ws: Workspace, address_a: int, address_b: int | None = None,
+            limit: int = 1000) -> dict[str, object]:
+    """Why addresses share a cluster: the chain of merges linking ``a`` to ``b``.
+
+    Without ``b``: every merge inside ``a``'s cluster (up to ``limit``), each with the
+    transaction and heuristic that caused it.
+    """
+    con = ws.con
+    row = con.execute("SELECT cluster_id FROM btc_clusters WHERE address_id = ?",
+                      [address_a]).fetchone()
+    if row is None:
+        raise KeyError(f"address id {address_a} is not clustered (run `darkmap chain cluster`)")
+    cid = row[0]
+    edges = con.execute(
+        "SELECT m.tx_id, t.txid, m.heuristic, m.address_a, m.address_b, "
+        "aa.address, ab.address FROM btc_cluster_merges m "
+        "JOIN btc_clusters c ON c.address_id = m.address_a AND c.cluster_id = ? "
+        "JOIN btc_tx t ON t.tx_id = m.tx_id "
+        "JOIN btc_address aa ON aa.address_id = m.address_a "
+        "JOIN btc_address ab ON ab.address_id = m.address_b ORDER BY m.tx_id", [cid]).fetchall()
+    rows = [{"tx_id": e[0], "txid": e[1], "heuristic": e[2], "address_a": e[5],
+             "address_b": e[6], "address_id_a": e[3], "address_id_b": e[4]} for e in edges]
+    if address_b is None:
+        return {"cluster_id": cid, "merges": rows[:limit], "n_merges": len(rows)}
+    adj: dict[int, list[int]] = {}
+    for k, e in enumerate(edges):
+        adj.setdefault(e[3], []).append(k)
+        adj.setdefault(e[4], []).append(k)
+    prev: dict[int, int] = {address_a: -1}
+    queue = deque([address_a])
+    while queue and address_b not in prev:
+        node = queue.popleft()
+        for k in adj.get(node, ()):
+            other = edges[k][4] if edges[k][3] == node else edges[k][3]
+            if other not in prev:
+                prev[other] = k
+                queue.append(other)
+    if address_b not in prev:
+        return {"cluster_id": cid, "path": None, "same_cluster": False}
+    path, node = [], address_b
+    while prev[node] != -1:
+        k = prev[node]
+        path.append(rows[k])
+        node = edges[k][4] if edges[k][3] == node else edges[k][3]
+    return {"cluster_id": cid, "same_cluster": True, "path": list(reversed(path))}
+
+
+def undo_heuristic(ws: Workspace, heuristic: str, method: str = "scipy") -> dict[str, object]:
+    """Re-cluster without ``heuristic``; report how many clusters split."""
+    current = last_heuristics(ws)
+    if heuristic not in current:
+        raise ValueError(f"{heuristic!r} is not in the current run ({', '.join(current)})")
+    before = ws.con.execute("SELECT count(DISTINCT cluster_id) FROM btc_clusters").fetchone()[0]
+    summary = run_clustering(ws, tuple(h for h in current if h != heuristic), method)
+    summary["undone"] = heuristic
+    summary["clusters_before"] = int(before)
+    return summary

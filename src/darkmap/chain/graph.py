@@ -1,0 +1,115 @@
+"""The transaction graph as flat numpy arrays (CSR by transaction).
+
+Inputs and outputs are stored sorted by ``tx_id``; ``in_ptr[t]:in_ptr[t+1]`` are the
+inputs of transaction ``t`` and likewise for outputs, so an output's global index is
+``out_ptr[t] + n``. Unknown addresses and values are ``-1``. Clustering and tracing
+run on these arrays; strings (txids, addresses) are looked up only to report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+
+from darkmap.chain.script import SCRIPT_TYPES
+
+__all__ = ["TxArrays", "load_arrays"]
+
+
+@dataclass
+class TxArrays:
+    """Transactions, inputs and outputs as arrays; see the module docstring."""
+
+    n_tx: int
+    n_addr: int
+    tx_coinbase: np.ndarray
+    tx_time: np.ndarray
+    in_ptr: np.ndarray
+    in_addr: np.ndarray
+    in_value: np.ndarray
+    in_type: np.ndarray
+    in_prev: np.ndarray
+    out_ptr: np.ndarray
+    out_addr: np.ndarray
+    out_value: np.ndarray
+    out_type: np.ndarray
+
+    @property
+    def in_tx(self) -> np.ndarray:
+        """The transaction of each input."""
+        return np.repeat(np.arange(self.n_tx, dtype=np.int64), np.diff(self.in_ptr))
+
+    @property
+    def out_tx(self) -> np.ndarray:
+        """The transaction of each output."""
+        return np.repeat(np.arange(self.n_tx, dtype=np.int64), np.diff(self.out_ptr))
+
+    def spent_by(self) -> np.ndarray:
+        """For each output, the global index of the input spending it, or -1."""
+        spent = np.full(len(self.out_value), -1, dtype=np.int64)
+        ok = self.in_prev >= 0
+        spent[self.in_prev[ok]] = np.nonzero(ok)[0]
+        return spent
+
+    @classmethod
+    def from_edges(cls, n_tx: int, n_addr: int, in_tx: np.ndarray, in_addr: np.ndarray,
+                   out_tx: np.ndarray, out_addr: np.ndarray, out_value: np.ndarray,
+                   in_value: np.ndarray | None = None) -> "TxArrays":
+        """Build from per-row arrays already sorted by transaction (benchmarks, tests)."""
+        in_ptr = np.zeros(n_tx + 1, dtype=np.int64)
+        np.cumsum(np.bincount(in_tx, minlength=n_tx), out=in_ptr[1:])
+        out_ptr = np.zeros(n_tx + 1, dtype=np.int64)
+        np.cumsum(np.bincount(out_tx, minlength=n_tx), out=out_ptr[1:])
+        n_in, n_out = len(in_tx), len(out_tx)
+        return cls(n_tx, n_addr, np.zeros(n_tx, bool), np.full(n_tx, -1, np.int64),
+                   in_ptr, in_addr.astype(np.int64, copy=False),
+                   in_value if in_value is not None else np.full(n_in, -1, np.int64),
+                   np.zeros(n_in, np.int8), np.full(n_in, -1, np.int64), out_ptr,
+                   out_addr.astype(np.int64, copy=False), out_value.astype(np.int64, copy=False),
+                   np.zeros(n_out, np.int8))
+
+
+def _type_code_sql(col: str) -> str:
+    names = ", ".join(f"'{t}'" for t in SCRIPT_TYPES)
+    return f"coalesce(list_position([{names}], {col}), 0)::TINYINT"
+
+
+def load_arrays(con: duckdb.DuckDBPyConnection) -> TxArrays:
+    """Read the stored chain into :class:`TxArrays` (script types coded 1.. as SCRIPT_TYPES)."""
+    n_tx = int(con.execute("SELECT coalesce(max(tx_id) + 1, 0) FROM btc_tx").fetchone()[0])
+    n_addr = int(con.execute(
+        "SELECT coalesce(max(address_id) + 1, 0) FROM btc_address").fetchone()[0])
+    tx = con.execute(
+        "SELECT tx_id, is_coinbase, coalesce(epoch(block_time), -1)::BIGINT AS t "
+        "FROM btc_tx ORDER BY tx_id").fetchnumpy()
+    coinbase = np.zeros(n_tx, dtype=bool)
+    coinbase[tx["tx_id"]] = tx["is_coinbase"]
+    times = np.full(n_tx, -1, dtype=np.int64)
+    times[tx["tx_id"]] = tx["t"]
+    outs = con.execute(
+        "SELECT tx_id, coalesce(address_id, -1) AS a, value, "
+        f"{_type_code_sql('script_type')} AS st FROM btc_txout ORDER BY tx_id, n").fetchnumpy()
+    out_ptr = np.zeros(n_tx + 1, dtype=np.int64)
+    np.cumsum(np.bincount(outs["tx_id"], minlength=n_tx), out=out_ptr[1:])
+    ins = con.execute(
+        "SELECT tx_id, coalesce(address_id, -1) AS a, coalesce(value, -1) AS v, "
+        f"{_type_code_sql('script_type')} AS st, coalesce(prev_tx_id, -1) AS pt, prev_vout "
+        "FROM btc_txin ORDER BY tx_id, n").fetchnumpy()
+    in_ptr = np.zeros(n_tx + 1, dtype=np.int64)
+    np.cumsum(np.bincount(ins["tx_id"], minlength=n_tx), out=in_ptr[1:])
+    pt = np.asarray(ins["pt"], dtype=np.int64)
+    vout = np.asarray(ins["prev_vout"], dtype=np.int64)
+    prev = np.full(len(pt), -1, dtype=np.int64)
+    ok = pt >= 0
+    if ok.any():
+        n_out_of = np.diff(out_ptr)[pt[ok]]
+        valid = vout[ok] < n_out_of
+        idx = np.nonzero(ok)[0][valid]
+        prev[idx] = out_ptr[pt[idx]] + vout[idx]
+    return TxArrays(
+        n_tx, n_addr, coinbase, times, in_ptr, np.asarray(ins["a"], np.int64),
+        np.asarray(ins["v"], np.int64), np.asarray(ins["st"], np.int8), prev, out_ptr,
+        np.asarray(outs["a"], np.int64), np.asarray(outs["value"], np.int64),
+        np.asarray(outs["st"], np.int8))
