@@ -91,9 +91,12 @@ def fix_mojibake(text: str) -> str:
         chunk = m.group(0)
         for enc in ("cp1252", "latin-1"):
             try:
-                return chunk.encode(enc).decode("utf-8")
+                fixed = chunk.encode(enc).decode("utf-8")
             except (UnicodeEncodeError, UnicodeDecodeError):
                 continue
+            # a repair that yields C1 control characters was not mojibake after all
+            if not any("\x80" <= ch <= "\x9f" for ch in fixed):
+                return fixed
         return chunk
 
     return re.sub(r"(?:[\u00c2-\u00f4][\u0080-\u00bf\u2018-\u203a\u20ac\u2122\u0152\u0153\u0160\u0161"

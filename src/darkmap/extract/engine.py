@@ -414,6 +414,8 @@ def _raw_values(rule: dict[str, Any], page: Page, scope: LexborNode,
 
 def _apply_rule(rule: dict[str, Any], page: Page, scope: LexborNode,
                 ctx: dict[str, dict[str, Any]]) -> Any:
+    if "text_regex" in rule:
+        rule = {**rule, "source": "page_text", "regex": rule["text_regex"]}
     vals = _raw_values(rule, page, scope, ctx)
     pick = rule.get("pick", "first")
     if pick == "last":
