@@ -148,16 +148,28 @@ _ANY_TAG_RE = re.compile(r"<[^>]{0,200}>")
 _ARMOR_CHARS_RE = re.compile(r"[^A-Za-z0-9+/]")
 
 
-def crc24(data: bytes) -> int:
-    """The OpenPGP armor checksum (CRC-24, init 0xB704CE, poly 0x1864CFB)."""
-    crc = 0xB704CE
-    for b in data:
-        crc ^= b << 16
+def _crc24_table() -> tuple[int, ...]:
+    table = []
+    for i in range(256):
+        crc = i << 16
         for _ in range(8):
             crc <<= 1
             if crc & 0x1000000:
                 crc ^= 0x1864CFB
-    return crc & 0xFFFFFF
+        table.append(crc & 0xFFFFFF)
+    return tuple(table)
+
+
+_CRC24_TABLE = _crc24_table()
+
+
+def crc24(data: bytes) -> int:
+    """The OpenPGP armor checksum (CRC-24, init 0xB704CE, poly 0x1864CFB)."""
+    crc = 0xB704CE
+    table = _CRC24_TABLE
+    for b in data:
+        crc = ((crc << 8) & 0xFFFFFF) ^ table[((crc >> 16) ^ b) & 0xFF]
+    return crc
 
 
 def normalise_armor_text(text: str) -> str:
