@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from _pages_helpers import extract, of
+from test_pages_helpers import extract, of
 
 
 def test_listing_page() -> None:

@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 
-from _pages_helpers import extract, of
+from test_pages_helpers import extract, of
 
 
 def test_listing_page() -> None:
