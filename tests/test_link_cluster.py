@@ -1,8 +1,8 @@
-"""Clustering: average linkage resists chaining; judgements are hard constraints."""
+"""Clustering: correlation clustering resists chaining; judgements are hard constraints."""
 
 import numpy as np
 
-from darkmap.resolve.cluster import average_linkage
+from darkmap.resolve.cluster import correlation_clustering
 
 
 def _clique(members: list[int], p: float) -> list[tuple[int, int, float]]:
@@ -18,16 +18,16 @@ def test_one_strong_link_does_not_join_two_big_personas() -> None:
     a, b = list(range(10)), list(range(10, 20))
     edges = _clique(a, 0.9) + _clique(b, 0.9) + [(3, 14, 0.99)]
     i, j, p = _arrays(edges)
-    labels = average_linkage(20, i, j, p, 0.5).labels
+    labels = correlation_clustering(20, i, j, p, 0.5).labels
     assert len(set(labels[a])) == 1 and len(set(labels[b])) == 1
     assert labels[0] != labels[10]
 
 
-def test_connected_components_would_chain_but_average_linkage_splits_a_path() -> None:
+def test_connected_components_would_chain_but_correlation_clustering_splits_a_path() -> None:
     # a path of probable links: every neighbour pair 0.8, nothing else scored
     edges = [(k, k + 1, 0.8) for k in range(7)]
     i, j, p = _arrays(edges)
-    labels = average_linkage(8, i, j, p, 0.5).labels
+    labels = correlation_clustering(8, i, j, p, 0.5).labels
     assert len(set(labels)) > 1
     assert max(np.bincount(labels)) <= 2
 
@@ -35,7 +35,7 @@ def test_connected_components_would_chain_but_average_linkage_splits_a_path() ->
 def test_cannot_link_is_never_merged_and_must_link_always_is() -> None:
     edges = _clique([0, 1, 2], 0.95) + [(3, 4, 0.01)]
     i, j, p = _arrays(edges)
-    res = average_linkage(5, i, j, p, 0.5, must=[(3, 4)], cannot=[(0, 2)])
+    res = correlation_clustering(5, i, j, p, 0.5, must=[(3, 4)], cannot=[(0, 2)])
     labels = res.labels
     assert labels[0] != labels[2]
     assert labels[3] == labels[4]
@@ -44,7 +44,7 @@ def test_cannot_link_is_never_merged_and_must_link_always_is() -> None:
 
 def test_conflicting_judgements_are_reported_not_merged() -> None:
     i, j, p = _arrays([(0, 1, 0.9)])
-    res = average_linkage(3, i, j, p, 0.5, must=[(0, 1), (1, 2)], cannot=[(0, 2)])
+    res = correlation_clustering(3, i, j, p, 0.5, must=[(0, 1), (1, 2)], cannot=[(0, 2)])
     assert res.labels[0] == res.labels[1]
     assert res.labels[2] != res.labels[0]
     assert res.conflicts == [(1, 2)]

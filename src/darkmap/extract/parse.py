@@ -141,6 +141,31 @@ def _relative(text: str, observed_at: datetime | None) -> datetime | None:
         return None
 
 
+_MONTHS = {m: i for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+_MDY_RE = re.compile(r"^([A-Za-z]{3,9})\.? (\d{1,2}),? (\d{4})(?:,? (\d\d?):(\d\d)(?::(\d\d))?)?$")
+_ISO_RE = re.compile(r"^\d{4}-\d\d-\d\d(?:[ T]\d\d:\d\d(?::\d\d)?)?$")
+
+
+def _fast_date(s: str) -> datetime | None:
+    """The common shapes without strptime (which is slow): ISO and ``Nov 17, 2019 21:24``."""
+    try:
+        if _ISO_RE.match(s):
+            return datetime.fromisoformat(s)
+        m = _MDY_RE.match(s)
+        if m:
+            month = _MONTHS.get(m.group(1)[:3].lower())
+            if month is None or (len(m.group(1)) > 3 and not m.group(1).lower().startswith(
+                    ("january", "february", "march", "april", "may", "june", "july", "august",
+                     "september", "october", "november", "december", "sept"))):
+                return None
+            hh, mm, ss = (int(m.group(i)) if m.group(i) else 0 for i in (4, 5, 6))
+            return datetime(int(m.group(3)), month, int(m.group(2)), hh, mm, ss)
+    except ValueError:
+        return None
+    return None
+
+
 def parse_date(text: object, observed_at: datetime | None = None,
                formats: tuple[str, ...] | list[str] = ()) -> datetime | None:
     """An absolute date from ``text``, or a relative one resolved against ``observed_at``."""
@@ -150,8 +175,21 @@ def parse_date(text: object, observed_at: datetime | None = None,
     if not s or len(s) > 80:
         return None
     s = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", s)
-    for candidate in (s, re.sub(r"\s*\(.*?\)\s*", " ", s).strip(), s.split(" UTC")[0]):
-        for fmt in (*formats, *_DATE_FORMATS):
+    candidates = dict.fromkeys((s, re.sub(r"\s*\(.*?\)\s*", " ", s).strip(),
+                                s.split(" UTC")[0].strip()))
+    for candidate in candidates:
+        for fmt in formats:
+            try:
+                return datetime.strptime(candidate, fmt)
+            except ValueError:
+                continue
+        fast = _fast_date(candidate)
+        if fast is not None:
+            return fast
+    if not any(ch.isdigit() for ch in s) or _REL_ONLY_RE.match(s):
+        return _relative(s, observed_at)
+    for candidate in candidates:
+        for fmt in _DATE_FORMATS:
             try:
                 return datetime.strptime(candidate, fmt)
             except ValueError:
