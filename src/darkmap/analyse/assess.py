@@ -1,0 +1,94 @@
+"""One listing in, one assessment out: class, substance, flags, pack and prices in USD.
+
+:func:`assess_listing` is the pure function; :func:`assess_many` runs it over a batch.
+The workspace runner lives in :mod:`darkmap.analyse.store_drugs`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+
+from darkmap.analyse.classify import classify_words
+from darkmap.analyse.flags import assess_flags
+from darkmap.analyse.lexicon import Lexicon, load_lexicon, normalise
+from darkmap.analyse.money import FxTable, load_fx, parse_price
+from darkmap.analyse.quantity import parse_quantity
+
+__all__ = ["METHOD", "Assessment", "assess_listing"]
+
+METHOD = "darkmap.drugs-lexicon@1"
+
+
+@dataclass(slots=True)
+class Assessment:
+    """Everything ``darkmap assess`` stores for one listing."""
+
+    drug_class: str
+    substance: str
+    class_confidence: float
+    counterfeit_pill: bool
+    fentanyl_risk: bool
+    flag_evidence: str          # JSON: {"class": [...], "counterfeit_pill": [...], ...}
+    units: float | None
+    unit_kind: str
+    dose_mg: float | None
+    pack_price_usd: float | None
+    unit_price_usd: float | None
+    price_per_gram_usd: float | None
+    parse_confidence: float
+    parse_note: str
+    method: str = METHOD
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain dict (for JSON or a DataFrame row)."""
+        return asdict(self)
+
+
+def assess_listing(title: str | None, description: str | None = None,
+                   category_path: list[str] | None = None, price: float | None = None,
+                   currency: str | None = None, price_text: str | None = None,
+                   observed_at: date | datetime | None = None,
+                   lexicon: Lexicon | None = None, fx: FxTable | None = None) -> Assessment:
+    """Classify, flag and normalise one listing. Never raises on odd text."""
+    lex = lexicon or load_lexicon()
+    title = title if isinstance(title, str) else ("" if title is None else str(title))
+    description = description if isinstance(description, str) else None
+    tn = normalise(title)
+    cls = classify_words(tn.split(" ") if tn else [], tn, normalise(description),
+                         [c for c in (category_path or []) if isinstance(c, str) and c], lex)
+    q = parse_quantity(title, cls.substance)
+    flags = assess_flags(title, description, cls.substance, q.unit_kind, q.dose_mg,
+                         cls.drug_class)
+    notes = [q.note] if q.note else []
+    pack_usd = None
+    if price is None and price_text:
+        p = parse_price(price_text, currency)
+        if p is not None:
+            price, currency = p.amount, p.currency
+            if p.tiered:
+                notes.append("tiered price: first taken")
+    if price is not None and currency:
+        rate, note = (fx or load_fx()).rate(currency, observed_at)
+        if rate is not None and price >= 0:
+            pack_usd = round(price * rate, 4)
+        if note:
+            notes.append(note)
+    elif price is None:
+        notes.append("no price")
+    unit_usd = per_gram = None
+    if pack_usd is not None and q.units:
+        if q.unit_kind == "gram":
+            per_gram = round(pack_usd / q.units, 4)
+        else:
+            unit_usd = round(pack_usd / q.units, 4)
+    evidence = {"class": cls.words, **flags.evidence}
+    return Assessment(
+        drug_class=cls.drug_class, substance=cls.substance,
+        class_confidence=cls.confidence, counterfeit_pill=flags.counterfeit_pill,
+        fentanyl_risk=flags.fentanyl_risk,
+        flag_evidence=json.dumps(evidence, ensure_ascii=False),
+        units=q.units, unit_kind=q.unit_kind, dose_mg=q.dose_mg,
+        pack_price_usd=pack_usd, unit_price_usd=unit_usd, price_per_gram_usd=per_gram,
+        parse_confidence=q.confidence, parse_note="; ".join(n for n in notes if n))
