@@ -1,32 +1,37 @@
-"""Personas from scored links: constrained greedy average-linkage merging.
+"""Personas from scored links: constrained correlation clustering.
 
 Connected components over "probable match" links chain: one strong-looking link between
-two vendors' accounts would fuse two whole personas. Here two clusters merge only when the
-*mean* match probability over all their cross pairs (an unscored pair counts as 0) reaches
-the threshold, so a single link between two groups of 10 weighs 1/100. Analyst
-judgements are hard constraints: ``same`` pairs are merged first and ``different`` pairs
-are never brought into one persona.
+two vendors' accounts would fuse two whole personas. Here every pair carries a signed
+weight, ``logit(p) - logit(threshold)`` (an unscored pair counts as a fixed negative
+``missing`` weight), and clusters merge only when the *sum* of weights over all their
+cross pairs is positive (greedy additive edge contraction), followed by single-account
+moves that improve the same objective. A single link between two groups of 10 is
+outweighed by the 99 pairs that are not alike.
+
+Analyst judgements are hard constraints: ``same`` pairs are merged first and never
+separated, ``different`` pairs are never brought into one persona.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ClusterResult", "average_linkage"]
+__all__ = ["ClusterResult", "correlation_clustering"]
 
 
 @dataclass
 class ClusterResult:
-    """Cluster label per account and the constraint conflicts met on the way."""
+    """Cluster label per item and the constraint conflicts met on the way."""
 
     labels: np.ndarray
     conflicts: list[tuple[int, int]] = field(default_factory=list)
 
 
-def _find(parent: np.ndarray, x: int) -> int:
+def _find(parent: list[int], x: int) -> int:
     root = x
     while parent[root] != root:
         root = parent[root]
@@ -35,81 +40,149 @@ def _find(parent: np.ndarray, x: int) -> int:
     return root
 
 
-def average_linkage(n: int, i: np.ndarray, j: np.ndarray, p: np.ndarray,
-                    threshold: float = 0.5,
-                    must: list[tuple[int, int]] | None = None,
-                    cannot: list[tuple[int, int]] | None = None,
-                    floor: float = 0.01) -> ClusterResult:
-    """Cluster ``n`` items given scored pairs ``(i, j, p)``; see the module docstring."""
-    parent = np.arange(n)
-    size = np.ones(n, dtype=np.int64)
-    sums: dict[int, dict[int, float]] = {}
-    keep = p >= floor
-    for a, b, w in zip(i[keep].tolist(), j[keep].tolist(), p[keep].tolist()):
-        if a == b:
-            continue
-        sums.setdefault(a, {})
-        sums.setdefault(b, {})
-        sums[a][b] = sums[a].get(b, 0.0) + w
-        sums[b][a] = sums[b].get(a, 0.0) + w
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+def correlation_clustering(n: int, i: np.ndarray, j: np.ndarray, p: np.ndarray,
+                           threshold: float = 0.5,
+                           must: list[tuple[int, int]] | None = None,
+                           cannot: list[tuple[int, int]] | None = None,
+                           missing: float = -2.0, sweeps: int = 4) -> ClusterResult:
+    """Cluster ``n`` items from scored pairs ``(i, j, p)``; see the module docstring."""
+    offset = _logit(threshold)
+    w_all = np.clip(np.log(np.clip(p, 1e-6, 1 - 1e-6) / np.clip(1 - p, 1e-6, 1)) - offset,
+                    -12, 12)
+    nb: dict[int, dict[int, float]] = {}
+    for a, b, w in zip(i.tolist(), j.tolist(), w_all.tolist()):
+        if a != b:
+            nb.setdefault(a, {})[b] = w
+            nb.setdefault(b, {})[a] = w
     never: dict[int, set[int]] = {}
     for a, b in cannot or []:
         never.setdefault(a, set()).add(b)
         never.setdefault(b, set()).add(a)
-    version = np.zeros(n, dtype=np.int64)
+    parent = list(range(n))
+    members: dict[int, set[int]] = {}
     conflicts: list[tuple[int, int]] = []
+    frozen: set[int] = set()
+
+    def mem(c: int) -> set[int]:
+        return members.get(c) or {c}
+
+    def forbidden(ca: int, cb: int) -> bool:
+        small, big = (ca, cb) if len(mem(ca)) <= len(mem(cb)) else (cb, ca)
+        bigm = mem(big)
+        return any(x in bigm for v in mem(small) for x in never.get(v, ()))
+
+    # cluster-level sums and scored-pair counts between current clusters
+    sums: dict[int, dict[int, list[float]]] = {}
+    for a, d in nb.items():
+        for b, w in d.items():
+            sums.setdefault(a, {})[b] = [w, 1]
 
     def merge(a: int, b: int) -> int:
-        if size[a] < size[b]:
+        if len(mem(a)) < len(mem(b)):
             a, b = b, a
+        members[a] = mem(a) | mem(b)
+        members.pop(b, None)
         parent[b] = a
-        size[a] += size[b]
-        version[a] += 1
-        version[b] += 1
         sa = sums.setdefault(a, {})
-        for x, w in sums.pop(b, {}).items():
+        for x, (w, c) in sums.pop(b, {}).items():
             sx = sums[x]
             sx.pop(b, None)
             if x == a:
                 continue
-            sa[x] = sa.get(x, 0.0) + w
-            sx[a] = sx.get(a, 0.0) + w
+            cur = sa.setdefault(x, [0.0, 0])
+            cur[0] += w
+            cur[1] += c
+            sx[a] = cur
         sa.pop(b, None)
-        nb = never.pop(b, set())
-        if nb:
-            na = never.setdefault(a, set())
-            for x in nb:
-                na.add(x)
-                never[x].discard(b)
-                never[x].add(a)
         return a
 
     for a, b in must or []:
+        frozen.update((a, b))
         ra, rb = _find(parent, a), _find(parent, b)
         if ra == rb:
             continue
-        if rb in never.get(ra, ()):
+        if forbidden(ra, rb):
             conflicts.append((a, b))
             continue
         merge(ra, rb)
 
+    def gain(a: int, b: int) -> float:
+        w, c = sums[a][b]
+        return w + (len(mem(a)) * len(mem(b)) - c) * missing
+
     heap: list[tuple[float, int, int, int, int]] = []
 
     def push(a: int) -> None:
-        for x, w in sums.get(a, {}).items():
-            avg = w / (size[a] * size[x])
-            if avg >= threshold and x not in never.get(a, ()):
-                heapq.heappush(heap, (-avg, a, x, int(version[a]), int(version[x])))
+        for x in sums.get(a, {}):
+            g = gain(a, x)
+            if g > 0:
+                heapq.heappush(heap, (-g, a, x, len(mem(a)), len(mem(x))))
 
     for a in list(sums):
         if parent[a] == a:
             push(a)
     while heap:
-        _, a, b, va, vb = heapq.heappop(heap)
-        if parent[a] != a or parent[b] != b or version[a] != va or version[b] != vb:
+        _, a, b, sa_, sb_ = heapq.heappop(heap)
+        if parent[a] != a or parent[b] != b or b not in sums.get(a, {}):
             continue
-        if b in never.get(a, ()):
+        if len(mem(a)) != sa_ or len(mem(b)) != sb_:
+            continue  # stale: one side grew since this entry was pushed
+        if gain(a, b) <= 0 or forbidden(a, b):
             continue
         push(merge(a, b))
-    labels = np.array([_find(parent, x) for x in range(n)], dtype=np.int64)
-    return ClusterResult(labels, conflicts)
+    labels = [_find(parent, x) for x in range(n)]
+    _local_moves(labels, nb, never, frozen, missing, sweeps)
+    return ClusterResult(np.asarray(labels, dtype=np.int64), conflicts)
+
+
+def _local_moves(labels: list[int], nb: dict[int, dict[int, float]],
+                 never: dict[int, set[int]], frozen: set[int], missing: float,
+                 sweeps: int) -> None:
+    """Move single items to the cluster that most improves the objective."""
+    size: dict[int, int] = {}
+    for lab in labels:
+        size[lab] = size.get(lab, 0) + 1
+    next_label = len(labels)
+    for _ in range(sweeps):
+        moved = 0
+        for v in sorted(nb):
+            if v in frozen:
+                continue
+            own = labels[v]
+            to: dict[int, list[float]] = {}
+            for u, w in nb[v].items():
+                t = to.setdefault(labels[u], [0.0, 0])
+                t[0] += w
+                t[1] += 1
+
+            def total(c: int) -> float:
+                w, cnt = to.get(c, (0.0, 0))
+                k = size[c] - (1 if c == own else 0)
+                return w + (k - cnt) * missing
+            stay = total(own) if size[own] > 1 else 0.0
+            best, best_gain = None, 1e-9
+            for c in to:
+                if c == own:
+                    continue
+                bad = never.get(v)
+                if bad and any(labels[x] == c for x in bad):
+                    continue
+                g = total(c) - stay
+                if g > best_gain:
+                    best, best_gain = c, g
+            if best is None and size[own] > 1 and stay < -1e-9:
+                best = next_label   # better alone
+                next_label += 1
+                size[best] = 0
+            if best is not None:
+                size[own] -= 1
+                size[best] = size.get(best, 0) + 1
+                labels[v] = best
+                moved += 1
+        if not moved:
+            break

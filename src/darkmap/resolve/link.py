@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from darkmap.resolve.candidates import candidate_pairs
-from darkmap.resolve.cluster import average_linkage
+from darkmap.resolve.cluster import correlation_clustering
 from darkmap.resolve.features import IDENTIFIER_SIGNALS, SIGNALS, PairFeatures, compare
 from darkmap.resolve.judgements import active_judgements
 from darkmap.resolve.model import LinearModel, fit_em, load_model
@@ -43,7 +43,7 @@ class LinkOptions:
     method: str = "logistic"
     signals: tuple[str, ...] | None = None      # None: all
     without: tuple[str, ...] = ()               # names or "identifiers"
-    threshold: float = 0.5                      # mean cross-pair probability to merge
+    threshold: float = 0.5                      # pairs above it attract, below repel
     complete_max: int = 60                      # score all pairs of groups up to this size
     store_min: float = 0.1                      # keep links at least this probable
 
@@ -165,7 +165,7 @@ def link(ws: Workspace, opts: LinkOptions | None = None) -> LinkResult:
         f = _concat(f, f2)
         p = np.concatenate([p, model.probability(f2)])
     timings["scoring_s"] = time.perf_counter() - t0 - sum(timings.values())
-    res = average_linkage(n, f.i, f.j, p, opts.threshold, must, cannot)
+    res = correlation_clustering(n, f.i, f.j, p, opts.threshold, must, cannot)
     timings["clustering_s"] = time.perf_counter() - t0 - sum(timings.values())
     labels = res.labels
     summary = _store(ws, run_id, started, prof, f, p, labels, model, use, opts, judged)

@@ -86,27 +86,57 @@ def load_model(variant: str) -> LinearModel:
     return LinearModel.from_json(json.loads(ref.read_text(encoding="utf-8")))
 
 
-def _onehot(f: PairFeatures, signals: tuple[str, ...]) -> tuple[np.ndarray, list[tuple[str, int]]]:
-    cols: list[tuple[str, int]] = [(s, lv) for s in signals for lv in range(1, len(SIGNALS[s]))]
-    x = np.zeros((len(f), len(cols)), dtype=np.float32)
-    for c, (s, lv) in enumerate(cols):
-        x[:, c] = f.level[s] == lv
-    return x, cols
+# Signals whose levels are not ordered by agreement: no monotonicity constraint.
+_UNORDERED = {"timing", "market"}
 
 
 def fit_logistic(f: PairFeatures, y: np.ndarray, signals: tuple[str, ...], name: str,
-                 c: float = 1.0) -> LinearModel:
-    """Logistic regression on one-hot levels (level 0 is the baseline)."""
-    from sklearn.linear_model import LogisticRegression
+                 l2: float = 1.0) -> LinearModel:
+    """Logistic regression on cumulative level indicators, monotone in agreement.
 
-    x, cols = _onehot(f, signals)
-    lr = LogisticRegression(C=c, max_iter=2000)
-    lr.fit(x, y)
+    Level ``l`` of a signal scores ``sum_{k<=l} beta_k``; every step above the lowest
+    informative level is constrained to be >= 0, so more agreement never lowers the
+    score. That keeps weights sensible on worlds unlike the training ones (one-hot
+    weights fitted freely pick up a generator's quirks and flip sign between bins).
+    """
+    from scipy.optimize import minimize
+
+    cols: list[tuple[str, int]] = []
+    bounds: list[tuple[float | None, float | None]] = []
+    for s in signals:
+        for lv in range(1, len(SIGNALS[s])):
+            cols.append((s, lv))
+            free = lv == 1 or s in _UNORDERED
+            bounds.append((None, None) if free else (0.0, None))
+    x = np.zeros((len(f), len(cols)), dtype=np.float64)
+    for c, (s, lv) in enumerate(cols):
+        x[:, c] = f.level[s] >= lv if s not in _UNORDERED else f.level[s] == lv
+    yy = y.astype(np.float64)
+    n = max(1, len(yy))
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        z = x @ w[1:] + w[0]
+        pz = 1.0 / (1.0 + np.exp(-np.clip(z, -35, 35)))
+        ll = np.sum(np.logaddexp(0, z) - yy * z) / n + l2 * np.sum(w[1:] ** 2) / (2 * n)
+        g = pz - yy
+        grad = np.concatenate(([g.sum()], x.T @ g)) / n
+        grad[1:] += l2 * w[1:] / n
+        return float(ll), grad
+
+    w0 = np.zeros(len(cols) + 1)
+    res = minimize(loss, w0, jac=True, method="L-BFGS-B",
+                   bounds=[(None, None)] + bounds, options={"maxiter": 2000})
+    beta = res.x
     weights = {s: [0.0] * len(SIGNALS[s]) for s in signals}
-    for (s, lv), w in zip(cols, lr.coef_[0]):
-        weights[s][lv] = round(float(w), 4)
-    return LinearModel(name, round(float(lr.intercept_[0]), 4), weights,
-                       meta={"trained_pairs": int(len(y)), "positives": int(y.sum())})
+    for c, (s, lv) in enumerate(cols):
+        weights[s][lv] = float(beta[c + 1])
+    for s in signals:
+        if s not in _UNORDERED:
+            weights[s] = [float(v) for v in np.cumsum(weights[s])]
+        weights[s] = [round(v, 4) for v in weights[s]]
+    return LinearModel(name, round(float(beta[0]), 4), weights,
+                       meta={"trained_pairs": int(len(y)), "positives": int(y.sum()),
+                             "fit": "monotone logistic (L-BFGS-B)", "l2": l2})
 
 
 def fit_em(f: PairFeatures, signals: tuple[str, ...], u_init: PairFeatures | None = None,

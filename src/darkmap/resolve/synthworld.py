@@ -168,7 +168,8 @@ def _make_actor(rng: random.Random, params: WorldParams, a: int,
     keys = [_fp(rng)] + ([_fp(rng)] if rng.random() < 0.2 else [])
     btc = _btc(rng)
     contact = (rng.choice(["wickr", "telegram", "jabber"]), base + str(rng.randint(1, 999)))
-    ships_to = sorted(set(rng.sample(_COUNTRIES, 3)) | {country})
+    ships_to = (["Worldwide"] if rng.random() < 0.4
+                else sorted(set(rng.sample(_COUNTRIES, 3)) | {country}))
     if rng.random() < params.copycat_rate and pool:
         phrases = phrases[:3] + rng.choice(pool)[:4]
     pool.append(phrases)
@@ -186,6 +187,10 @@ def _make_actor(rng: random.Random, params: WorldParams, a: int,
         aid = account_id(mid, handle)
         start = opened + timedelta(days=rng.randint(0, max(1, (closed - opened).days // 2)))
         end = min(closed, start + timedelta(days=rng.randint(60, 700)))
+        origin = country if rng.random() < 0.85 else rng.choice(_COUNTRIES)
+        dest = list(ships_to)
+        if rng.random() < 0.4:
+            dest = sorted(set(dest[:-1]) | {rng.choice(_COUNTRIES)})
         own = [p if rng.random() >= params.style_noise else rng.choice(_PHRASES).format(
             n=rng.randint(1, 72), y=rng.randint(2011, 2016)) for p in phrases]
         styled = [rng.choice(quirks)(p) for p in own]
@@ -204,7 +209,7 @@ def _make_actor(rng: random.Random, params: WorldParams, a: int,
         if rng.random() < 0.15:
             w.add(IdentifierRecord("btc_address", btc, mid, handle, field="profile"), prov)
         w.add(AccountRecord(mid, handle, "vendor", joined_at=start, last_seen_at=end,
-                            profile_text=profile, terms_text=terms, ships_from=country,
+                            profile_text=profile, terms_text=terms, ships_from=origin,
                             observed_at=end, locator=f"acct {aid}"), prov)
         truth["accounts"][aid] = {"actor": actor, "market": mid, "handle": handle,
                                   "role": "vendor", "pgp_fingerprints": [key]}
@@ -223,7 +228,7 @@ def _make_actor(rng: random.Random, params: WorldParams, a: int,
             obs = start + timedelta(days=rng.randint(0, max(1, (end - start).days)))
             ref = f"{aid.split(':', 1)[1]}-{li}"
             w.add(ListingRecord(mid, ref, handle, title, desc, price, "USD",
-                                ships_from=country, ships_to=ships_to,
+                                ships_from=origin, ships_to=dest,
                                 category_path=["Drugs", drug], observed_at=obs,
                                 locator=f"lst {ref}"), prov)
             for fi in range(rng.randint(0, 4)):
