@@ -1,0 +1,145 @@
+"""Listing datasets through declarative mappings: real Hansa and Agora files."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from darkmap.collect.csv_mapped import MappedCsvReader, best_mapping
+from darkmap.collect.ingest import ingest
+from darkmap.collect.mappings import MappingError, load_mapping, mappings, parse_datetime
+from darkmap.model.records import FeedbackRecord, ListingRecord, QuarantineRecord
+from darkmap.plugins import SourceFile, best_importer
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+HANSA = DATA / "listings" / "hansa-2016-12.csv"
+AGORA = DATA / "listings" / "agora-2014"
+
+
+def _src(path: Path) -> SourceFile:
+    with open(path, "rb") as fh:
+        return SourceFile(path=path, source=str(path), sha256="0" * 64, head=fh.read(65536))
+
+
+def _mapping(name: str):  # type: ignore[no-untyped-def]
+    return next(m for m in mappings("csv") if m.name == name)
+
+
+def test_sniff_picks_the_mapping() -> None:
+    m, score = best_mapping(_src(HANSA))
+    assert m is not None and m.name == "hansa-2016-12" and score >= 0.85
+    m, _ = best_mapping(_src(AGORA / "Ag2014-sscSeeds.csv"))
+    assert m is not None and m.name == "agora-2014"
+    imp = best_importer(_src(HANSA))
+    assert imp is not None and imp.name == "csv"
+
+
+def test_hansa_rows_reconcile() -> None:
+    with open(HANSA, newline="", encoding="utf-8") as fh:
+        lines = sum(1 for _ in fh)
+    reader = MappedCsvReader(HANSA, _mapping("hansa-2016-12"))
+    recs = list(reader)
+    s = reader.stats
+    listings = [r for r in recs if isinstance(r, ListingRecord)]
+    quarantined = [r for r in recs if isinstance(r, QuarantineRecord)]
+    assert s.rows == lines == 14773
+    assert s.rows == s.stored_rows + s.quarantined_rows
+    assert len(listings) == s.stored_rows and len(quarantined) == s.quarantined_rows
+    # hand-checked: 17 rows with 3-4 fields, line 4690 has no title (price column = "Drugs")
+    assert s.quarantine_reasons == {"wrong field count": 17, "field: price": 1}
+    q = {r.locator: r for r in quarantined}
+    assert "hansa-2016-12.csv line 1185: expected 6-7 fields, found 3" in q["row 1185"].reason
+    assert q["row 4690"].field == "price" and "line 4690" in q["row 4690"].reason
+    # repeated listing ids are kept as observations, and counted
+    refs = [r.listing_ref for r in listings]
+    assert s.repeated_listing_rows == len(refs) - len(set(refs)) > 0
+    first = listings[0]
+    assert (first.listing_ref, first.vendor_handle, first.title, first.price, first.currency,
+            first.price_text, first.ships_from, first.category_path, first.locator) == (
+        "18365", "ALaurizen", "50gr. FUB-AKB", 340.0, "USD", "USD 340.00", "China",
+        ["Drugs"], "row 1")
+    assert first.observed_at == datetime(2016, 12, 12, 1, 13, 54, 654635, tzinfo=timezone.utc)
+    no_ship = next(r for r in listings if r.locator == "row 2")
+    assert no_ship.ships_from is None and no_ship.price == 11.99
+
+
+def test_hansa_ingest_counts(ws) -> None:  # type: ignore[no-untyped-def]
+    summary = ingest(ws, [HANSA])
+    [f] = summary.files
+    assert f.importer == "csv" and f.error is None
+    assert (f.read, f.stored, f.quarantined) == (14773, 14755, 18)
+    n_obs, n_listings = ws.con.execute(
+        "SELECT count(*), count(DISTINCT listing_id) FROM listing_observations").fetchone()
+    assert n_obs == 14755 and n_listings < n_obs
+    q = ws.con.execute("SELECT count(*) FROM quarantine WHERE source = ?", [str(HANSA)]).fetchone()
+    assert q[0] == 18
+    again = ingest(ws, [HANSA]).files[0]
+    assert again.already
+
+
+def test_agora_feedback_and_places() -> None:
+    path = AGORA / "Ag2014-sscShakeTrim.csv"
+    with open(path, newline="", encoding="utf-8") as fh:
+        n_rows = sum(1 for _ in csv.reader(fh)) - 1
+    reader = MappedCsvReader(path, _mapping("agora-2014"))
+    recs = list(reader)
+    listings = [r for r in recs if isinstance(r, ListingRecord)]
+    fbs = [r for r in recs if isinstance(r, FeedbackRecord)]
+    assert reader.stats.rows == n_rows == len(listings) == 244
+    first = listings[0]
+    assert first.listing_ref == "psiCgYGvo" and first.vendor_handle == "GucciBuds"
+    assert first.price is None and first.price_text == "[1.00e-07,1.49e+00)"
+    assert first.currency == "BTC"
+    assert first.ships_from == "USA" and first.ships_to == []  # " USA ", "NA" in the file
+    assert first.category_path == ["Drugs", "Cannabis", "Shake/trim"]
+    fb = fbs[0]
+    assert fb.locator == "row 2#feedback 1" and fb.rating == 2.0 and fb.rating_scale == 5.0
+    assert fb.text.startswith("barley smokeable at all")
+    assert fb.left_at == datetime(2014, 6, 19, tzinfo=timezone.utc)  # 117 days before 10-14
+    assert fb.vendor_handle == "GucciBuds" and fb.listing_ref == "psiCgYGvo"
+    # repeated crawls do not multiply reviews
+    assert reader.stats.map.feedback_duplicates_skipped > len(fbs)
+    keys = [(f.listing_ref, f.rating, f.text, f.left_at) for f in fbs]
+    assert len(keys) - len(set(keys)) < len(keys) // 20
+
+
+def test_parse_datetime_zones() -> None:
+    assert parse_datetime("2016-12-11 20:13:54.654635085 -0500 EST") == datetime(
+        2016, 12, 12, 1, 13, 54, 654635, tzinfo=timezone.utc)
+    assert parse_datetime("2014-01-09") == datetime(2014, 1, 9, tzinfo=timezone.utc)
+    assert parse_datetime("13/07/2016", "%d/%m/%Y") == datetime(2016, 7, 13, tzinfo=timezone.utc)
+
+
+def test_bad_mapping_is_reported(tmp_path: Path) -> None:
+    p = tmp_path / "bad.yaml"
+    p.write_text("format: csv\nname: x\nmarket: {id: x}\nrecords:\n  - type: listing\n"
+                 "    fields: {colour: {column: a}}\n")
+    with pytest.raises(MappingError, match="ListingRecord has no field 'colour'"):
+        load_mapping(p)
+
+
+_cell = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+_good = st.tuples(st.just("2016-12-11 20:13:54.1 -0500 EST"), st.integers(1, 99).map(str),
+                  _cell, _cell, st.sampled_from(["USD 1.00", "USD 1,320.31", "EUR 3", "x"]),
+                  _cell)
+
+
+@given(st.lists(st.one_of(_good.map(list), st.lists(_cell, max_size=9)), max_size=30))
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_random_rows_reconcile(tmp_path: Path, rows: list[list[str]]) -> None:
+    path = tmp_path / "rand.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh, quoting=csv.QUOTE_ALL).writerows(rows)
+    reader = MappedCsvReader(path, _mapping("hansa-2016-12"))
+    recs = list(reader)
+    s = reader.stats
+    assert s.rows == s.stored_rows + s.quarantined_rows
+    units = {r.locator.split("#")[0] for r in recs}
+    assert len(units) == s.rows
+    assert sum(isinstance(r, QuarantineRecord) for r in recs) == s.quarantined_rows
