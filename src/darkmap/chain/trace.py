@@ -1,0 +1,352 @@
+"""Follow value through the transaction graph to tagged services, with amounts.
+
+Taint methods (how a transaction passes taint from inputs to outputs):
+
+- ``poison``: any tainted input taints every output in full (upper bound, spreads fast);
+- ``haircut``: each output carries the tainted share of the inputs, pro rata by value;
+- ``fifo``: first-in-first-out: input value is laid end to end and poured into the
+  outputs in order, so taint lands where its satoshis would (Anderson et al. 2013).
+
+Forward tracing starts from every output paid to the source addresses by someone else
+and stops at tagged services (exchange, market, mixer...: ``SERVICE_CATEGORIES``),
+resolving tags at cluster level when clusters exist. Backward tracing asks where the
+money the source received came from. Peel chains (one small payment plus one large
+change, repeated) are recognised among the traced transactions, and exchange hits are
+listed as cash-out points an investigator can send a legal request to.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from darkmap.chain.graph import TxArrays, load_arrays
+from darkmap.chain.tags import SERVICE_CATEGORIES
+from darkmap.workspace import Workspace
+
+__all__ = ["METHODS", "PEEL_MIN_LENGTH", "TraceContext", "resolve_target", "trace"]
+
+METHODS = ("poison", "haircut", "fifo")
+PEEL_MIN_LENGTH = 3
+PEEL_RATIO = 3.0  # the change is at least this many times the payment
+
+
+@dataclass
+class TraceContext:
+    """Arrays and lookups a trace needs, loaded once per workspace state."""
+
+    arr: TxArrays
+    spent_by: np.ndarray
+    cluster: np.ndarray            # cluster id per address (own id when unclustered)
+    tag_of: dict[int, dict[str, Any]]  # address id -> best tag (cluster-propagated)
+
+    @classmethod
+    def load(cls, ws: Workspace, cluster_tags: bool = True) -> "TraceContext":
+        """Load arrays, clusters and tags from the workspace."""
+        arr = load_arrays(ws.con)
+        cluster = np.arange(arr.n_addr, dtype=np.int64)
+        cl = ws.con.execute("SELECT address_id, cluster_id FROM btc_clusters").fetchnumpy()
+        if len(cl["address_id"]):
+            cluster[cl["address_id"]] = cl["cluster_id"]
+        rows = ws.con.execute(
+            "SELECT a.address_id, t.label, t.category, t.actor, t.origin, t.address "
+            "FROM btc_tags t JOIN btc_address a ON a.address = t.address "
+            "ORDER BY (t.origin = 'tagpack') DESC, t.label").fetchall()
+        direct: dict[int, dict[str, Any]] = {}
+        for aid, label, cat, actor, origin, addr in rows:
+            tag = {"label": label, "category": (cat or "").lower() or None, "actor": actor,
+                   "origin": origin, "tagged_address": addr}
+            prior = direct.get(aid)
+            if prior is None or (_is_service(tag) and not _is_service(prior)):
+                direct[aid] = tag
+        tag_of = dict(direct)
+        if cluster_tags and direct:
+            by_cluster: dict[int, dict[str, Any]] = {}
+            for aid, tag in direct.items():
+                c = int(cluster[aid])
+                if c not in by_cluster or (_is_service(tag) and not _is_service(by_cluster[c])):
+                    by_cluster[c] = tag
+            members = np.nonzero(np.isin(cluster, np.fromiter(by_cluster, np.int64)))[0]
+            for aid in members.tolist():
+                tag_of.setdefault(aid, {**by_cluster[int(cluster[aid])], "via_cluster": True})
+        return cls(arr, arr.spent_by(), cluster, tag_of)
+
+
+def _is_service(tag: dict[str, Any] | None) -> bool:
+    return bool(tag) and (tag.get("category") or "") in SERVICE_CATEGORIES
+
+
+def resolve_target(ws: Workspace, target: str) -> tuple[str, list[int]]:
+    """(description, address ids) of ``target``: an address, ``cluster:N`` or a cluster id."""
+    t = target.strip()
+    if t.lower().startswith("cluster:") or t.isdigit():
+        cid = int(t.split(":", 1)[-1])
+        ids = [r[0] for r in ws.con.execute(
+            "SELECT address_id FROM btc_clusters WHERE cluster_id = ? ORDER BY address_id",
+            [cid]).fetchall()]
+        if not ids:
+            raise KeyError(f"no cluster {cid} (run `darkmap chain cluster` first)")
+        return f"cluster {cid}", ids
+    addr = t.lower() if t[:3].lower() == "bc1" else t
+    row = ws.con.execute("SELECT address_id FROM btc_address WHERE address = ?", [addr]).fetchone()
+    if row is None:
+        raise KeyError(f"address {t} does not appear in the loaded chain data")
+    return f"address {addr}", [int(row[0])]
+
+
+def _split(method: str, in_vals: np.ndarray, in_taint: np.ndarray,
+           out_vals: np.ndarray) -> np.ndarray:
+    """Taint of each output of one tx given its inputs' values and taint."""
+    if method == "poison":
+        return np.where(in_taint.sum() > 0, out_vals, 0).astype(np.float64)
+    known_in = float(np.where(in_vals >= 0, in_vals, 0).sum())
+    total = max(known_in, float(out_vals.sum()), float(in_taint.sum()), 1.0)
+    if method == "haircut":
+        return out_vals * (float(in_taint.sum()) / total)
+    # fifo: tainted intervals of the input line, poured into outputs in order
+    vals = np.where(in_vals >= 0, in_vals, in_taint).astype(np.float64)
+    starts = np.concatenate(([0.0], np.cumsum(vals)[:-1]))
+    ostarts = np.concatenate(([0.0], np.cumsum(out_vals)[:-1])).astype(np.float64)
+    oends = ostarts + out_vals
+    out = np.zeros(len(out_vals), dtype=np.float64)
+    for s, v, tnt in zip(starts, vals, in_taint):
+        if tnt <= 0:
+            continue
+        lo, hi = s, s + min(tnt, v)  # the tainted part of an input is taken as its front
+        out += np.clip(np.minimum(oends, hi) - np.maximum(ostarts, lo), 0, None)
+    return out
+
+
+def trace(ws: Workspace, target: str, direction: str = "forward", hops: int = 10,
+          method: str = "poison", ctx: TraceContext | None = None,
+          stop_at_services: bool = True) -> dict[str, Any]:
+    """Trace value from (forward) or to (backward) ``target``; see the module docstring."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; have {', '.join(METHODS)}")
+    if direction not in ("forward", "backward"):
+        raise ValueError("direction must be forward or backward")
+    ctx = ctx or TraceContext.load(ws)
+    label, ids = resolve_target(ws, target)
+    source = np.zeros(ctx.arr.n_addr, dtype=bool)
+    source[ids] = True
+    if direction == "forward":
+        hits, visited, taint_out = _forward(ctx, source, hops, method, stop_at_services)
+    else:
+        hits, visited, taint_out = _backward(ctx, source, hops, method, stop_at_services)
+    return _report(ws, ctx, label, ids, source, direction, hops, method, hits, visited,
+                   taint_out)
+
+
+def _seeds(ctx: TraceContext, source: np.ndarray) -> dict[int, float]:
+    """Outputs paid to the source by transactions the source did not fund."""
+    arr = ctx.arr
+    out_tx = arr.out_tx
+    mine = np.nonzero((arr.out_addr >= 0) & source[np.where(arr.out_addr >= 0, arr.out_addr, 0)])[0]
+    in_src = np.zeros(arr.n_tx, dtype=bool)
+    ia = arr.in_addr
+    in_src[arr.in_tx[(ia >= 0) & source[np.where(ia >= 0, ia, 0)]]] = True
+    seeds = mine[~in_src[out_tx[mine]]]
+    if len(seeds) == 0:  # only self-funded outputs (e.g. a coinbase miner): take them all
+        seeds = mine
+    return {int(o): float(arr.out_value[o]) for o in seeds}
+
+
+def _forward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
+             stop: bool) -> tuple[dict[int, dict[str, Any]], dict[int, int], dict[int, float]]:
+    arr = ctx.arr
+    taint_out: dict[int, float] = {}
+    in_taint: dict[int, float] = {}      # global input idx -> taint
+    hits: dict[int, dict[str, Any]] = {}  # output idx -> hit
+    visited: dict[int, int] = {}          # tx -> hop at first visit
+    frontier = _seeds(ctx, source)
+    for o, v in frontier.items():
+        taint_out[o] = v
+    for level in range(1, hops + 1):
+        touched: dict[int, None] = {}
+        for o, delta in frontier.items():
+            i = int(ctx.spent_by[o])
+            if i < 0 or delta <= 0:
+                continue
+            in_taint[i] = in_taint.get(i, 0.0) + delta
+            t = int(np.searchsorted(arr.in_ptr, i, side="right") - 1)
+            touched[t] = None
+        nxt: dict[int, float] = defaultdict(float)
+        for t in touched:
+            visited.setdefault(t, level)
+            i0, i1 = int(arr.in_ptr[t]), int(arr.in_ptr[t + 1])
+            o0, o1 = int(arr.out_ptr[t]), int(arr.out_ptr[t + 1])
+            tin = np.array([in_taint.get(i, 0.0) for i in range(i0, i1)])
+            new = _split(method, arr.in_value[i0:i1], tin, arr.out_value[o0:o1].astype(np.float64))
+            for k, o in enumerate(range(o0, o1)):
+                d = float(new[k]) - taint_out.get(o, 0.0)
+                if d <= 1e-9:
+                    continue
+                taint_out[o] = float(new[k])
+                a = int(arr.out_addr[o])
+                tag = ctx.tag_of.get(a) if a >= 0 else None
+                if tag and not source[a]:
+                    h = hits.setdefault(o, {"tag": tag, "amount": 0.0, "hop": level, "tx": t})
+                    h["amount"] += d
+                    if stop and _is_service(tag):
+                        continue
+                nxt[o] += d
+        frontier = nxt
+        if not frontier:
+            break
+    return hits, visited, taint_out
+
+
+def _backward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
+              stop: bool) -> tuple[dict[int, dict[str, Any]], dict[int, int], dict[int, float]]:
+    arr = ctx.arr
+    out_tx = arr.out_tx
+    explained: dict[int, float] = {}      # output idx -> amount traced back through it
+    hits: dict[int, dict[str, Any]] = {}
+    visited: dict[int, int] = {}
+    frontier = _seeds(ctx, source)
+    for level in range(1, hops + 1):
+        nxt: dict[int, float] = defaultdict(float)
+        by_tx: dict[int, np.ndarray] = {}
+        for o, amount in frontier.items():
+            t = int(out_tx[o])
+            o0, o1 = int(arr.out_ptr[t]), int(arr.out_ptr[t + 1])
+            by_tx.setdefault(t, np.zeros(o1 - o0))[o - o0] += amount
+        for t, want in by_tx.items():
+            visited.setdefault(t, level)
+            if arr.tx_coinbase[t]:
+                continue
+            i0, i1 = int(arr.in_ptr[t]), int(arr.in_ptr[t + 1])
+            vals = arr.in_value[i0:i1].astype(np.float64)
+            # reverse flow: outputs play the inputs' part, inputs the outputs'
+            got = _split(method, arr.out_value[int(arr.out_ptr[t]):int(arr.out_ptr[t + 1])],
+                         want, np.where(vals >= 0, vals, 0.0))
+            for k, i in enumerate(range(i0, i1)):
+                prev = int(arr.in_prev[i])
+                if prev < 0 or got[k] <= 1e-9:
+                    continue
+                d = float(got[k]) - explained.get(prev, 0.0)
+                if d <= 1e-9:
+                    continue
+                explained[prev] = float(got[k])
+                a = int(arr.out_addr[prev])
+                tag = ctx.tag_of.get(a) if a >= 0 else None
+                if tag and not source[a]:
+                    h = hits.setdefault(prev, {"tag": tag, "amount": 0.0, "hop": level,
+                                               "tx": int(out_tx[prev])})
+                    h["amount"] += d
+                    if stop and _is_service(tag):
+                        continue
+                nxt[prev] += d
+        frontier = nxt
+        if not frontier:
+            break
+    return hits, visited, explained
+
+
+def _peel_chains(ctx: TraceContext, visited: dict[int, int]) -> list[list[int]]:
+    """Maximal runs of peel steps (2 outputs, change >= PEEL_RATIO x payment) among visited."""
+    arr = ctx.arr
+
+    def step(t: int) -> int | None:
+        o0, o1 = int(arr.out_ptr[t]), int(arr.out_ptr[t + 1])
+        if o1 - o0 != 2 or arr.tx_coinbase[t]:
+            return None
+        v = arr.out_value[o0:o1]
+        big = int(np.argmax(v))
+        if v[big] < PEEL_RATIO * v[1 - big]:
+            return None
+        return o0 + big
+
+    nxt: dict[int, int] = {}
+    for t in visited:
+        big = step(t)
+        if big is None:
+            continue
+        i = int(ctx.spent_by[big])
+        if i < 0:
+            continue
+        t2 = int(np.searchsorted(arr.in_ptr, i, side="right") - 1)
+        if t2 in visited and step(t2) is not None:
+            nxt[t] = t2
+    heads = set(nxt) - set(nxt.values())
+    chains = []
+    for h in sorted(heads):
+        chain = [h]
+        while chain[-1] in nxt and len(chain) < 100_000:
+            chain.append(nxt[chain[-1]])
+        if len(chain) >= PEEL_MIN_LENGTH:
+            chains.append(chain)
+    return chains
+
+
+def _iso(ts: int) -> str | None:
+    if ts is None or ts < 0:
+        return None
+    return datetime.fromtimestamp(int(ts), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source: np.ndarray,
+            direction: str,
+            hops: int, method: str, hits: dict[int, dict[str, Any]], visited: dict[int, int],
+            taint_out: dict[int, float]) -> dict[str, Any]:
+    arr = ctx.arr
+    chains = _peel_chains(ctx, visited) if direction == "forward" else []
+    need_tx = {h["tx"] for h in hits.values()} | {t for c in chains for t in c}
+    need_addr = {int(arr.out_addr[o]) for o in hits} | {
+        int(arr.out_addr[o]) for c in chains for t in c
+        for o in range(int(arr.out_ptr[t]), int(arr.out_ptr[t + 1])) if arr.out_addr[o] >= 0}
+    txids = _lookup(ws, "btc_tx", "tx_id", "txid", need_tx)
+    addrs = _lookup(ws, "btc_address", "address_id", "address", need_addr)
+    hit_rows = []
+    for o, h in sorted(hits.items(), key=lambda kv: (kv[1]["hop"], kv[0])):
+        t = h["tx"]
+        tag = h["tag"]
+        hit_rows.append({
+            "service": tag["label"], "category": tag["category"], "actor": tag.get("actor"),
+            "address": addrs.get(int(arr.out_addr[o])), "amount_sat": int(round(h["amount"])),
+            "amount_btc": round(h["amount"] / 1e8, 8), "txid": txids.get(t),
+            "vout": int(o - arr.out_ptr[t]), "time": _iso(int(arr.tx_time[t])), "hop": h["hop"],
+            "tag_via_cluster": bool(tag.get("via_cluster")), "tagged_address": tag["tagged_address"],
+        })
+    cashouts = [h for h in hit_rows if h["category"] == "exchange"]
+    by_service: dict[str, int] = defaultdict(int)
+    for h in hit_rows:
+        by_service[h["service"]] += h["amount_sat"]
+    peel = []
+    for c in chains:
+        steps = []
+        for t in c:
+            o0, o1 = int(arr.out_ptr[t]), int(arr.out_ptr[t + 1])
+            v = arr.out_value[o0:o1]
+            small = o0 + int(np.argmin(v))
+            a = int(arr.out_addr[small])
+            tag = ctx.tag_of.get(a) if a >= 0 else None
+            steps.append({"txid": txids.get(t), "time": _iso(int(arr.tx_time[t])),
+                          "payment_address": addrs.get(a), "payment_sat": int(arr.out_value[small]),
+                          "payment_to": tag["label"] if tag else None,
+                          "change_sat": int(v.max())})
+        peel.append({"length": len(c), "start_txid": steps[0]["txid"],
+                     "peeled_sat": sum(s["payment_sat"] for s in steps), "steps": steps})
+    seeds = _seeds(ctx, source)
+    return {
+        "start": label, "addresses": len(ids), "direction": direction, "method": method,
+        "hops": hops, "transactions_visited": len(visited),
+        "source_received_sat": int(sum(seeds.values())),
+        "hits": hit_rows, "by_service_sat": dict(sorted(by_service.items(), key=lambda kv: -kv[1])),
+        "cashouts": cashouts, "peel_chains": peel,
+    }
+
+
+def _lookup(ws: Workspace, table: str, key: str, val: str, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    import pyarrow as pa
+
+    want = pa.table({"id": pa.array(sorted(ids), pa.int64())})  # noqa: F841 - read by SQL
+    rows = ws.con.execute(f"SELECT t.{key}, t.{val} FROM {table} t JOIN want ON want.id = t.{key}"
+                          ).fetchall()
+    return {int(k): v for k, v in rows}
