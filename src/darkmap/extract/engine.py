@@ -33,6 +33,8 @@ from darkmap.model.records import (
     SkipRecord,
 )
 
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
+
 __all__ = [
     "Page",
     "PageResult",
@@ -211,7 +213,7 @@ def _load(dirs: tuple[str, ...]) -> tuple[Template, ...]:
     for d in dirs:
         for path in sorted(Path(d).glob("*.y*ml")):
             try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+                data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)
             except yaml.YAMLError as exc:
                 raise TemplateError(f"{path}: not valid YAML: {exc}") from exc
             tpl = Template.from_dict(data, str(path))

@@ -64,6 +64,9 @@ def listing_id(market_id: str, listing_ref: str) -> str:
 
 
 _COLUMNS: dict[str, tuple[str, ...]] = {
+    "captures": ("sha256", "size", "source", "media_type", "captured_at"),
+    "processed": ("sha256", "importer", "run_id", "source", "read_count", "stored_count",
+                  "quarantined", "skipped", "market_id", "page_type", "processed_at"),
     "markets": ("market_id", "name", "onion", "capture_sha256", "source", "method", "observed_at"),
     "accounts": ("account_id", "market_id", "handle", "role", "capture_sha256", "source",
                  "method", "observed_at"),
@@ -101,6 +104,9 @@ _TYPES: dict[str, pa.DataType] = {
     "sales_count": pa.int32(), "stock": pa.int32(), "bits": pa.int32(),
     "ships_to": pa.list_(pa.string()), "category_path": pa.list_(pa.string()),
     "user_ids": pa.list_(pa.string()),
+    "size": pa.int64(), "captured_at": pa.timestamp("us"), "processed_at": pa.timestamp("us"),
+    "read_count": pa.int32(), "stored_count": pa.int32(), "quarantined": pa.int32(),
+    "skipped": pa.int32(),
 }
 
 
@@ -112,21 +118,48 @@ def _naive(ts: datetime | None) -> datetime | None:
 
 
 class RecordWriter:
-    """Buffers rows for one capture (or run) and flushes them to DuckDB."""
+    """Buffers rows (of one file or of many small files) and flushes them to DuckDB.
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, batch: int = 50_000) -> None:
+    With ``autoflush`` the buffer is written whenever it holds ``batch`` rows; without
+    it the caller decides (the ingest pipeline flushes only between files, so a file
+    whose importer fails can be dropped from the buffer with :meth:`rollback_to`).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, batch: int = 50_000,
+                 autoflush: bool = True) -> None:
         self.con = con
         self.batch = batch
+        self.autoflush = autoflush
         self._rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         self._pending = 0
+
+    @property
+    def pending(self) -> int:
+        """Rows buffered and not yet written."""
+        return self._pending
 
     def add(self, rec: Record, prov: Provenance) -> str:
         """Buffer the rows for ``rec``; return the kind of outcome (``stored``, ...)."""
         handler = _HANDLERS[type(rec)]
         outcome = handler(self, rec, prov)
-        if self._pending >= self.batch:
+        if self.autoflush and self._pending >= self.batch:
             self.flush()
         return outcome
+
+    def add_row(self, table: str, row: tuple[Any, ...]) -> None:
+        """Buffer one raw row of a bookkeeping table (``captures``, ``processed``)."""
+        self._put(table, row)
+
+    def mark(self) -> dict[str, int]:
+        """A point in the buffer to return to with :meth:`rollback_to`."""
+        return {t: len(rows) for t, rows in self._rows.items()}
+
+    def rollback_to(self, mark: dict[str, int]) -> None:
+        """Drop every row buffered since ``mark`` (only valid if no flush happened since)."""
+        for table, rows in self._rows.items():
+            keep = mark.get(table, 0)
+            self._pending -= len(rows) - keep
+            del rows[keep:]
 
     def _put(self, table: str, row: tuple[Any, ...]) -> None:
         self._rows[table].append(row)
