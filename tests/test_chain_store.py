@@ -1,0 +1,185 @@
+"""Loading chain files into the workspace: ids, prevout resolution, idempotency, JSON inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from darkmap.chain.importer import BitcoinImporter, load_files
+from darkmap.chain.parse import iter_framed_blocks, parse_block, read_utxostore
+from darkmap.chain.script import classify
+from darkmap.plugins import SourceFile, best_importer
+from darkmap.workspace import Workspace
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bitcoin"
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    w = Workspace.init(tmp_path_factory.mktemp("chainws"))
+    results = load_files(w, [DATA])
+    yield w, results
+    w.close()
+
+
+def test_every_file_loads_and_counts_reconcile(ws):
+    w, results = ws
+    by_name = {Path(r.source).name: r for r in results}
+    assert "LICENSE" not in by_name  # skipped by the shared file walker
+    for name, r in by_name.items():
+        assert r.error is None, r.error
+        assert r.quarantined == 0 and r.read == r.stored, name
+    assert by_name["blocks1-256"].fmt == "blk" and by_name["megatx.bin"].fmt == "tx"
+    assert by_name["277647.utxostore"].fmt == "utxostore"
+    assert by_name["blockheaders-mainnet-1-11.txt"].read == 11
+    n_expected = sum(len(parse_block(f.read_bytes()).txs) for f in DATA.glob("*.blk"))
+    got = w.con.execute("SELECT count(*) FROM btc_tx WHERE height IN (540107, 574200)").fetchone()
+    assert got[0] == n_expected
+
+
+def test_ids_are_dense_and_txids_unique(ws):
+    w, _ = ws
+    n, mx, distinct = w.con.execute(
+        "SELECT count(*), max(tx_id), count(DISTINCT txid) FROM btc_tx").fetchone()
+    assert mx == n - 1 and distinct == n
+    n, mx, distinct = w.con.execute(
+        "SELECT count(*), max(address_id), count(DISTINCT address) FROM btc_address").fetchone()
+    assert mx == n - 1 and distinct == n
+    # every output row exists once and outputs are numbered 0..n_out-1
+    bad = w.con.execute(
+        "SELECT count(*) FROM btc_tx t WHERE n_out <> (SELECT count(*) FROM btc_txout o "
+        "WHERE o.tx_id = t.tx_id) OR n_in <> (SELECT count(*) FROM btc_txin i "
+        "WHERE i.tx_id = t.tx_id)").fetchone()[0]
+    assert bad == 0
+
+
+def test_block_277647_inputs_filled_from_utxo_file(ws):
+    w, _ = ws
+    missing, total = w.con.execute(
+        "SELECT count(*) FILTER (WHERE i.value IS NULL OR i.address_id IS NULL), count(*) "
+        "FROM btc_txin i JOIN btc_tx t USING (tx_id) "
+        "WHERE t.height = 277647 AND NOT t.is_coinbase").fetchone()
+    assert total == 732 and missing == 0
+    # spot-check one input against the UTXO file decoded independently
+    utxos = read_utxostore((DATA / "277647.utxostore").read_bytes())
+    (txid, vout), p = next(iter(utxos.items()))
+    row = w.con.execute(
+        "SELECT i.value, a.address FROM btc_txin i JOIN btc_address a USING (address_id) "
+        "WHERE i.prev_txid = ? AND i.prev_vout = ?", [txid, vout]).fetchone()
+    assert row == (p.value, classify(p.script)[1])
+
+
+def test_headers_completed_and_heights_from_genesis(ws):
+    w, _ = ws
+    n, with_tx, ok = w.con.execute(
+        "SELECT count(*), count(n_tx), count(*) FILTER (WHERE merkle_ok) FROM btc_blocks"
+    ).fetchone()
+    assert n == with_tx == ok
+    heights = dict(w.con.execute(
+        "SELECT block_hash, height FROM btc_blocks WHERE height < 300").fetchall())
+    assert heights["000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"] == 0
+    assert heights["00000000839a8e6886ab5951d76f411475428afc90947ee320161bbf18eb6048"] == 1
+
+
+def test_non_chain_file_is_refused(tmp_path, ws):
+    w, _ = ws
+    f = tmp_path / "notes.txt"
+    f.write_text("these are not the blocks you are looking for\n")
+    (r,) = load_files(w, [f, DATA / "LICENSE"])[:1]
+    assert r.error and "not a recognised Bitcoin format" in r.error
+
+
+def test_reload_is_a_noop(ws):
+    w, _ = ws
+    before = w.table_counts()
+    again = load_files(w, [DATA / "blocks1-256", DATA / "megatx.bin"])
+    assert all(r.already for r in again)
+    assert w.table_counts()["btc_tx"] == before["btc_tx"]
+
+
+def test_importer_sniffs_every_format(ws):
+    imp = BitcoinImporter()
+    for f in sorted(DATA.iterdir()):
+        head = f.read_bytes()[:65536]
+        src = SourceFile(path=f, source=str(f), sha256="x", head=head)
+        fmt, score = imp.detect(src)
+        if f.name == "LICENSE":
+            assert score == 0
+        else:
+            assert fmt is not None and score >= 0.8, f.name
+            assert best_importer(src) is not None and best_importer(src).name == "bitcoin"
+
+
+def test_getblock_json_is_checked_and_fills_prevouts(tmp_path):
+    raw = next(iter_framed_blocks((DATA / "277647.dat").read_bytes()))[1]
+    b = parse_block(raw)
+    utxos = read_utxostore((DATA / "277647.utxostore").read_bytes())
+    from darkmap.chain.parse import serialize_tx
+
+    def vin(i):
+        p = utxos.get((i.prev_txid, i.prev_vout))
+        d = {"txid": i.prev_txid, "vout": i.prev_vout}
+        if p is not None:
+            d["prevout"] = {"value": f"{p.value / 1e8:.8f}", "scriptPubKey": {"hex": p.script.hex()}}
+        return d
+
+    doc = {"hash": b.hash, "height": 277647, "version": b.version,
+           "previousblockhash": b.prev_hash, "merkleroot": b.merkle_root, "time": b.time,
+           "bits": f"{b.bits:08x}", "nonce": b.nonce,
+           "tx": [{"txid": t.txid, "hash": t.wtxid, "hex": serialize_tx(t).hex(),
+                   "vin": [vin(i) for i in t.inputs]} for t in b.txs]}
+    good = tmp_path / "block.json"
+    good.write_text(json.dumps(doc))
+    doc["tx"][5]["txid"] = "00" * 32  # a JSON that lies about an id
+    bad = tmp_path / "liar.json"
+    bad.write_text(json.dumps(doc))
+    w = Workspace.init(tmp_path / "ws")
+    r_good, r_bad = load_files(w, [good, bad])
+    assert r_good.fmt == "getblock_json" and r_good.stored == 1 and r_good.quarantined == 0
+    assert r_bad.quarantined == 1 and "hashes to" in r_bad.reasons[0]
+    filled = w.con.execute("SELECT count(value) FROM btc_txin").fetchone()[0]
+    assert filled == 732  # every prevout came with the JSON
+    in_block = w.con.execute("SELECT count(*) FROM btc_txin WHERE prev_tx_id IS NOT NULL"
+                             ).fetchone()[0]
+    spent_here = sum(1 for t in b.txs for i in t.inputs
+                     if i.prev_txid in {x.txid for x in b.txs})
+    assert in_block == spent_here > 0
+    w.close()
+
+
+def test_esplora_json_recomputes_txid(tmp_path):
+    from darkmap.chain.parse import parse_tx
+
+    tx, _ = parse_tx(bytes.fromhex((DATA / "bip69-2.hex").read_text().strip()))
+    doc = {"txid": tx.txid, "version": tx.version, "locktime": tx.locktime,
+           "vin": [{"txid": i.prev_txid, "vout": i.prev_vout, "scriptsig": i.script_sig.hex(),
+                    "sequence": i.sequence, "is_coinbase": False,
+                    "prevout": {"scriptpubkey": tx.outputs[0].script.hex(), "value": 12345}}
+                   for i in tx.inputs],
+           "vout": [{"scriptpubkey": o.script.hex(), "value": o.value} for o in tx.outputs],
+           "status": {"confirmed": True, "block_height": 100, "block_time": 1_300_000_000}}
+    f = tmp_path / "esplora.json"
+    f.write_text(json.dumps([doc, {**doc, "locktime": 7}]))
+    w = Workspace.init(tmp_path / "ws")
+    (r,) = load_files(w, [f])
+    assert r.fmt == "esplora_json" and r.stored == 1 and r.quarantined == 1
+    assert w.con.execute("SELECT sum(value) FROM btc_txin").fetchone()[0] == 12345 * 2
+    w.close()
+
+
+def test_corrupted_block_is_quarantined(tmp_path):
+    data = bytearray((DATA / "blk_0_to_4.dat").read_bytes())
+    # flip one byte inside the second block's coinbase script: merkle root no longer matches
+    second = list(iter_framed_blocks(bytes(data)))[1][0]
+    data[second + 8 + 80 + 1 + 4 + 1 + 36 + 2] ^= 0xFF
+    f = tmp_path / "blk00000.dat"
+    f.write_bytes(bytes(data))
+    w = Workspace.init(tmp_path / "ws")
+    (r,) = load_files(w, [f])
+    assert r.read == 5 and r.stored == 4 and r.quarantined == 1
+    assert "merkle root" in r.reasons[0]
+    q = w.con.execute("SELECT locator, field FROM quarantine").fetchall()
+    assert q == [(f"block @{second}", "merkle_root")]
+    w.close()
