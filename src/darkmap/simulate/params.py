@@ -43,8 +43,8 @@ class SimParams:
     def __post_init__(self) -> None:
         if self.vendors < 1:
             raise ValueError("vendors must be at least 1")
-        if self.markets < 4:
-            raise ValueError("markets must be at least 4")
+        if not 4 <= self.markets <= 8:
+            raise ValueError("markets must be within 4..8 (the simulator's market roster)")
         for f in fields(self):
             v = getattr(self, f.name)
             if f.name.endswith("_rate") or f.name in ("style_noise", "price_noise"):

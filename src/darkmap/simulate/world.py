@@ -35,11 +35,19 @@ __all__ = [
     "day_ts",
     "usd_per_btc",
     "eur_per_usd",
+    "market_onion",
+    "MARKET_ROSTER",
+    "CSV_MARKETS",
+    "COUNTRY_NAMES",
 ]
 
-_MARKET_NAMES = ("Nightshade", "Atlas Bazaar", "Cerberus", "Ozymandias", "Velvet Road",
-                 "Kestrel", "Monolith", "Bluebird", "Styx", "Quarry", "Lumen", "Parallax",
-                 "Halcyon", "Vesper", "Obsidian", "Tarragon")
+# A fixed roster: market i always has the same id, name, layout and onion, whatever the
+# seed, so the shipped page templates and dataset mappings (sim_*.yaml) recognise it.
+MARKET_ROSTER = (("nightshade", "Nightshade Market"), ("atlas", "Atlas Bazaar"),
+                 ("cerberus", "Cerberus Market"), ("velvet", "Velvet Road"),
+                 ("monolith", "Monolith Market"), ("kestrel", "Kestrel Market"),
+                 ("ozymandias", "Ozymandias Market"), ("bluebird", "Bluebird Bazaar"))
+CSV_MARKETS = (2, 4, 6)  # roster indexes that also get a scraped listings CSV
 _COUNTRIES = (("US", 30), ("GB", 10), ("DE", 12), ("NL", 12), ("CA", 5), ("AU", 5), ("FR", 4),
               ("ES", 4), ("PL", 3), ("CN", 3), ("IN", 3), ("BE", 2), ("IT", 2), ("SE", 2),
               ("CZ", 2), ("CO", 1))
@@ -213,17 +221,15 @@ class World:
         return style.buyer_handle(stream(self.seed, "buyer", b)) + f"{b % 97:02d}"
 
 
-def _onion(seed: int, idx: int) -> str:
-    """A syntactically valid v3 onion address (pubkey || checksum || version)."""
-    pub = hashlib.sha256(f"{seed}:onion:{idx}".encode()).digest()
+def market_onion(market_id: str) -> str:
+    """The market's (fixed) v3 onion address: pubkey || checksum || version, base32."""
+    pub = hashlib.sha256(f"darkmap-sim:onion:{market_id}".encode()).digest()
     chk = hashlib.sha3_256(b".onion checksum" + pub + b"\x03").digest()[:2]
     return base64.b32encode(pub + chk + b"\x03").decode().lower() + ".onion"
 
 
 def _make_markets(seed: int, n: int) -> list[Market]:
     rng = stream(seed, "markets")
-    names = rng.sample(_MARKET_NAMES, n) if n <= len(_MARKET_NAMES) else \
-        [f"{rng.choice(_MARKET_NAMES)} {i}" for i in range(n)]
     plan: list[tuple[int, int | None, str]] = [
         (-400, rng.randrange(220, 400), "takedown"),
         (-200, rng.randrange(600, 800), "exit_scam"),
@@ -240,22 +246,15 @@ def _make_markets(seed: int, n: int) -> list[Market]:
             c, fate = None, "open"
         plan.append((o, c, fate))
     out = []
-    used: set[str] = set()
     for i in range(n):
         o, c, fate = plan[i]
-        slug = "".join(ch for ch in names[i].split()[0].lower() if ch.isalnum())
-        while slug in used:
-            slug += str(i)
-        used.add(slug)
+        mid, name = MARKET_ROSTER[i]
         out.append(Market(
-            idx=i, market_id=slug, name=names[i] + ("" if " " in names[i] else " Market"),
-            layout="classic" if i % 2 == 0 else "modern", opened=o, closed=c, fate=fate,
-            onion=_onion(seed, i), currency=("USD", "EUR", "USD", "BTC")[i % 4],
+            idx=i, market_id=mid, name=name, layout="classic" if i % 2 == 0 else "modern",
+            opened=o, closed=c, fate=fate, onion=market_onion(mid),
+            currency=("USD", "EUR", "USD", "BTC")[i % 4],
             commission=rng.choice((0.03, 0.04, 0.05)), next_ref=rng.randrange(1000, 60000),
-        ))
-    out[0].seized = True
-    for m in out:
-        m.csv = m.idx % 2 == 0
+            seized=i == 0, csv=i in CSV_MARKETS))
     return out
 
 
