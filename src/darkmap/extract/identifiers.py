@@ -58,6 +58,10 @@ _SIGNAL_RE = re.compile(
     r"\bsignal(?:\s*(?:id|number|no\.?|user(?:name)?|messenger))?" + _SEP
     + r"(\+?\d[\d\s().\-]{6,20}\d|@?[A-Za-z_][A-Za-z0-9_]{2,31}\.\d{2,9})", re.I)
 _SPACE_RE = re.compile(r"\s+")
+# One cheap search decides whether a text can hold anything at all (most titles cannot).
+_ANY_RE = re.compile(
+    rf"[13][{_B58}]{{25}}|bc1|[48][{_B58}]{{94}}|\.onion|05[0-9a-f]{{64}}|@|wickr|telegram"
+    r"|\btg\b|\.me/|jabber|xmpp|\bjid\b|\botr\b|omemo|signal|PGP", re.I)
 
 # Words that follow a cue in prose ("wickr is down") and are never the handle.
 _STOPWORDS = frozenset("""
@@ -99,8 +103,9 @@ def scan_text(text: str, *, market_id: str | None, account_handle: str | None,
               listing_ref: str | None = None, field: str, locator: str) -> ScanResult:
     """Like :func:`extract_identifiers`, also returning every PGP block found."""
     out = ScanResult()
-    if not text:
-        return out
+    if not text or not _ANY_RE.search(text):
+        if not text or "&" not in text and "\\" not in text:
+            return out
     if "&" in text:
         text = html.unescape(text)
     if "\\n" in text:
