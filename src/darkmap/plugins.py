@@ -15,7 +15,7 @@ from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from darkmap.model.records import Record
 
@@ -23,6 +23,7 @@ __all__ = [
     "Exporter",
     "Importer",
     "SourceFile",
+    "TableImporter",
     "best_importer",
     "exporters",
     "importers",
@@ -61,6 +62,20 @@ class Importer(Protocol):
 
     def read(self, src: SourceFile) -> Iterator[Record]:
         """Yield records; a bad record becomes a ``QuarantineRecord``, never an exception."""
+        ...
+
+
+@runtime_checkable
+class TableImporter(Importer, Protocol):
+    """An importer whose data has tables of its own (e.g. Bitcoin blocks).
+
+    ``read_into`` writes with ``con`` inside the pipeline's open transaction (the file
+    gets a transaction to itself, so a failure rolls back all of it) and yields a
+    ``UnitRecord`` per stored unit and a ``QuarantineRecord`` per bad one.
+    """
+
+    def read_into(self, src: SourceFile, con: Any, prov: Any) -> Iterator[Record]:
+        """Write ``src``'s rows with ``con``; yield unit and quarantine records."""
         ...
 
 

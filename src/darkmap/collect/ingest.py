@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from darkmap.model.records import MarketRecord, QuarantineRecord, SkipRecord
-from darkmap.plugins import Importer, SourceFile, best_importer, importers
+from darkmap.plugins import Importer, SourceFile, TableImporter, best_importer, importers
 from darkmap.store.writer import Provenance, RecordWriter
 from darkmap.workspace import Workspace, utcnow
 
@@ -227,11 +227,15 @@ def _ingest_one(ws: Workspace, batch: _Batch, path: Path, run_id: str,
         return result
     method = f"{imp.name}@{imp.version}" if imp else "ingest"
     prov = Provenance(sha, source, method, _file_time(path), run_id)
-    recs: Iterable = ([SkipRecord(page_type="unknown", locator="file",
-                                  reason="no importer recognises this file")]
-                      if imp is None else imp.read(src))
     size = path.stat().st_size
-    if size > _BIG_FILE:
+    if imp is None:
+        recs: Iterable = [SkipRecord(page_type="unknown", locator="file",
+                                     reason="no importer recognises this file")]
+    elif isinstance(imp, TableImporter):
+        recs = _lazy(lambda: imp.read_into(src, ws.con, prov))
+    else:
+        recs = _lazy(lambda: imp.read(src))
+    if size > _BIG_FILE or isinstance(imp, TableImporter):
         _ingest_big(ws, batch, recs, prov, result)
     else:
         batch.begin()
@@ -248,9 +252,14 @@ def _ingest_one(ws: Workspace, batch: _Batch, path: Path, run_id: str,
     return result
 
 
+def _lazy(make: Callable[[], Iterable]) -> Iterator:
+    """Defer an importer call so that even its first line runs inside the error guard."""
+    yield from make()
+
+
 def _ingest_big(ws: Workspace, batch: _Batch, recs: Iterable, prov: Provenance,
                 result: FileResult) -> None:
-    """A large file gets a transaction of its own, flushed as it streams."""
+    """A large file (or one writing its own tables) gets a transaction of its own."""
     batch.commit()
     batch.begin()
     batch.writer.autoflush = True

@@ -22,6 +22,7 @@ __all__ = [
     "QuarantineRecord",
     "Record",
     "SkipRecord",
+    "UnitRecord",
 ]
 
 
@@ -156,6 +157,19 @@ class SkipRecord:
 
 
 @dataclass(slots=True)
+class UnitRecord:
+    """A unit an importer stored in its stage's own tables (e.g. a Bitcoin block).
+
+    Importers that write with ``read_into`` yield one per stored unit so that the
+    pipeline's counts still reconcile (read = stored + quarantined + skipped).
+    """
+
+    locator: str
+    kind: str = ""
+    market_id: str | None = None
+
+
+@dataclass(slots=True)
 class QuarantineRecord:
     """A record that could not be read; kept with where and why."""
 
@@ -174,5 +188,6 @@ Record = Union[
     IdentifierRecord,
     PgpKeyRecord,
     SkipRecord,
+    UnitRecord,
     QuarantineRecord,
 ]

@@ -28,6 +28,7 @@ from darkmap.model.records import (
     QuarantineRecord,
     Record,
     SkipRecord,
+    UnitRecord,
 )
 
 __all__ = ["Provenance", "RecordWriter", "account_id", "listing_id", "row_id"]
@@ -264,7 +265,12 @@ class RecordWriter:
         return "quarantined"
 
 
+def _unit_stored(writer: RecordWriter, rec: UnitRecord, prov: Provenance) -> str:
+    return "stored"  # the importer already wrote its own tables
+
+
 _HANDLERS = {
+    UnitRecord: _unit_stored,
     MarketRecord: RecordWriter._market,
     AccountRecord: RecordWriter._account,
     ListingRecord: RecordWriter._listing,
