@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from darkmap.collect.mappings import FieldError, Mapping, MapStats, RowMapper, mappings
-from darkmap.model.records import QuarantineRecord, Record
+from darkmap.model.records import MarketRecord, QuarantineRecord, Record
 from darkmap.plugins import SourceFile, register_importer
 
 __all__ = ["CsvImporter", "CsvStats", "MappedCsvReader", "best_mapping", "score_mapping"]
@@ -91,6 +91,7 @@ class MappedCsvReader:
         m = self.mapping
         header = bool(m.csv.get("header", True))
         enc = m.csv.get("encoding", "utf-8")
+        yield MarketRecord(market_id=m.market_id, name=m.market_name)
         with open(self.path, encoding=enc, errors="replace", newline="") as fh:
             reader = csv.reader(fh, **_dialect(m))
             names: list[str] | None = None if header else list(m.csv.get("columns") or [])

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from darkmap.collect.mappings import FieldError, Mapping, MapStats, RowMapper, mappings
-from darkmap.model.records import QuarantineRecord, Record, SkipRecord
+from darkmap.model.records import MarketRecord, QuarantineRecord, Record, SkipRecord
 from darkmap.plugins import SourceFile, register_importer
 
 __all__ = [
@@ -519,7 +519,11 @@ def _insert(stmt: Statement, st: SqlStats, unit: str, where: str, name: str,
     if table not in mappers:
         mappers[table] = _mapper_for(table, name, maps)
         if mappers[table] is not None:
+            m = mappers[table].mapping  # type: ignore[union-attr]
             st.map[table] = mappers[table].stats  # type: ignore[union-attr]
+            if all(x is None or x.mapping.market_id != m.market_id
+                   for t, x in mappers.items() if t != table):
+                yield MarketRecord(market_id=m.market_id, name=m.market_name)
     mapper = mappers[table]
     if mapper is None:
         st.skipped_statements += 1
