@@ -100,7 +100,8 @@ def _register_subcommands() -> None:
 
     for mod in ("darkmap.cli_ingest", "darkmap.cli_simulate", "darkmap.cli_report",
                 "darkmap.cli_link", "darkmap.cli_drugs", "darkmap.cli_chain",
-                "darkmap.cli_eval"):
+                "darkmap.cli_eval", "darkmap.cli_team",
+                "darkmap.cli_keys"):
         import_optional(mod)
 
 
