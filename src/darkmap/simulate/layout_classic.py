@@ -100,9 +100,6 @@ def vendor_page(m: Market, v: VendorView, listings: list[ListingView], ts: datet
              _row("Ships from", e(v.ships_from)),
              "</table>\n<h3>About</h3>\n",
              f"<div class=\"about\"><pre>{e(v.profile)}</pre></div>\n"]
-    if v.btc_address:
-        parts.append(f"<p class=\"direct\">Direct deals (trusted buyers only): BTC "
-                     f"{v.btc_address}</p>\n")
     parts.append(f"<h3>Terms</h3>\n<div class=\"terms\"><pre>{e(v.terms)}</pre></div>\n")
     parts.append("<h3>PGP public key</h3>\n")
     for i, key in enumerate(reversed(v.pgp)):

@@ -109,9 +109,6 @@ def vendor_page(m: Market, v: VendorView, listings: list[ListingView], ts: datet
              f"{e(v.ships_from)}</span></div></div>\n",
              "<div class=\"tab about\"><h2>About</h2>"
              + "".join(f"<p>{e(line)}</p>" for line in v.profile.split("\n")) + "</div>\n"]
-    if v.btc_address:
-        parts.append(f"<div class=\"tab direct\"><p>Direct orders: send BTC to {v.btc_address}"
-                     " and message me.</p></div>\n")
     parts.append(f"<div class=\"tab terms\"><h2>Terms</h2><p>{e(v.terms)}</p></div>\n"
                  "<div class=\"tab pgp\"><h2>PGP</h2>")
     for key in reversed(v.pgp):

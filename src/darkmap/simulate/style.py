@@ -244,7 +244,7 @@ def describe_listing(style: Style, handle: str, what: str, tiers: list[str],
     parts = []
     if style.greeting:
         parts.append(style.greeting.format(shop=handle))
-    parts.append(_finish(body + "!", style, rng))
+    parts.append(_finish(body if body[-1:] in ".!?" else body + "!", style, rng))
     parts.append("Prices:\n" + "\n".join(tiers))
     parts.append(_finish(_ship_text(style, rng), style, rng))
     sig = _signature(style, handle)

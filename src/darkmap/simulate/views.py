@@ -187,12 +187,15 @@ def vendor_view(world: World, acc: Account, btc_address: str | None,
     ratings = [f.rating for f in feedback]
     sales = acc.true_orders
     level = 1 + (sales >= 10) + (sales >= 50) + (sales >= 200) + (sales >= 1000)
+    profile = style.profile_text(acc.style, acc.handle, specialties,
+                                 COUNTRY_NAMES[actor.country], rng)
+    if btc_address:
+        profile += f"\nDirect deals (trusted buyers only): BTC {btc_address}"
     return VendorView(
         handle=acc.handle, uid=acc.uid, joined=day_date(acc.start), last_seen=day_date(acc.end),
         level=level, sales=sales, feedback=len(feedback),
         rating=round(sum(ratings) / len(ratings), 2) if ratings else None,
         ships_from=COUNTRY_NAMES[actor.country],
-        profile=style.profile_text(acc.style, acc.handle, specialties,
-                                   COUNTRY_NAMES[actor.country], rng),
+        profile=profile,
         terms=style.terms_text(acc.style, rng),
         pgp=[world.keys[k].armored for k in acc.keys], btc_address=btc_address)
