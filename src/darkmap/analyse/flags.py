@@ -25,7 +25,7 @@ _IMPRINT = re.compile(r"(?<![a-z0-9])(m\s?-?30|a\s?-?215|m\s?box\s?30|m\s?box|bl
                       r"fake\s?(?:oxy|roxy|roxi|perc)\w*|press(?:ed)?\s?(?:m30|oxy|roxi|perc)\w*)(?![a-z0-9])")
 _PRESS = re.compile(r"(?<![a-z])(press|pressed|presses|pressing|replica|replicas|fake|fakes|"
                     r"counterfeit|bootleg|bootlegs|knock\s?off|clone|clones|imitation|"
-                    r"homemade|home\s?made|dupe|dupes|nachgepresst|gepresst)(?![a-z])")
+                    r"dupe|dupes|nachgepresst|gepresst)(?![a-z])")
 _NEGATION = re.compile(r"(don\W?t buy fake|dont buy fake|no fakes?|not (?:a )?(?:fake|press|pressed|replica)|"
                        r"beware|avoid (?:fakes?|press)|(?:fake|press)\w* (?:is|are) \w+ beware|"
                        r"not pressed|no press|real not|100% real|authentic|legit pharmacy)")

@@ -50,7 +50,7 @@ _FORM_WORDS = {
     "tabs": "pill", "tablet": "pill", "tablets": "pill", "tb": "pill", "caps": "pill",
     "cap": "pill", "capsule": "pill", "capsules": "pill", "bar": "pill", "bars": "pill",
     "pcs": "pill", "pieces": "pill", "piece": "pill", "pc": "pill", "units": "pill",
-    "unit": "pill", "pillen": "pill", "teile": "pill", "comprimidos": "pill",
+    "unit": "pill", "pillen": "pill", "st": "pill", "stk": "pill", "stück": "pill", "teile": "pill", "comprimidos": "pill",
     "pastillas": "pill", "roxies": "pill", "xtc": "pill", "hulks": "pill",
     "blotter": "blotter", "blotters": "blotter", "hits": "blotter", "hit": "blotter",
     "microdots": "blotter", "paper": "blotter", "papers": "blotter",
@@ -69,6 +69,8 @@ _SLANG_GRAMS = {"qp": 113.398, "quarter pound": 113.398, "hp": 226.796,
                 "an eighth": 3.5, "1 8th": 3.5, "8th": 3.5, "half kilo": 500.0,
                 "half a kilo": 500.0, "half key": 500.0, "key": 1000.0, "half zip": 14.1748}
 
+_SLANG_RE = re.compile(r"(?<![a-z])(?:(\d+(?:\.\d+)?)\s*)?(" + "|".join(
+    re.escape(p) for p in sorted(_SLANG_GRAMS, key=len, reverse=True)) + r")(?![a-z])")
 _FRACTION = re.compile(r"(?<![\d.])(\d+)\s*/\s*(\d+)\s*(oz|ounce|ounces|lb|lbs|pound|g|gr|gram|grams|kg|kilo)\b")
 _MASS = re.compile(r"(?<!\d)(?<!\d\.)" + _NUM + r"\s*\)?\s*(kilograms?|kilos?|kgs?|grams?|gramm|grammes?|grammi|gramos|grs?|gms?|g|ounces?|onz|oz|zips?|pounds?|lbs?|k|p)(?![a-z0-9µμ])")
 _DOSE = re.compile(r"(?<!\d)(?<!\d\.)" + _NUM + r"(?:\s*(?:-|–|to)\s*" + _NUM + r")?\s*\+?\s*(milligrams?|mgs?|micrograms?|mcg|mcu|ug|µg|μg|mic|y)(?![a-z])")
@@ -162,10 +164,10 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
         if v is None or (unit in ("k", "p") and v > 10):
             continue
         grams.append((v * _MASS_UNITS[unit], unit, m.start()))
-    for phrase, g in _SLANG_GRAMS.items():
-        for m in re.finditer(r"(?<![a-z])(?:(\d+(?:\.\d+)?)\s*)?" + re.escape(phrase) + r"(?![a-z])", t):
-            k = _num(m.group(1)) if m.group(1) else 1.0
-            grams.append(((k or 1.0) * g, phrase, m.start()))
+    for m in _SLANG_RE.finditer(t):
+        k = _num(m.group(1)) if m.group(1) else 1.0
+        phrase = re.sub(r"\s+", " ", m.group(2))
+        grams.append(((k or 1.0) * _SLANG_GRAMS[phrase], phrase, m.start()))
     # ---- counts ---------------------------------------------------------------
     count: float | None = None
     kind: str | None = None
