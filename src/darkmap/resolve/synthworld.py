@@ -96,7 +96,8 @@ _FB = ["great {p}, fast shipping", "stealth was perfect", "arrived in {n} days",
 def _pick_handle(rng: random.Random) -> str:
     r = rng.random()
     if r < 0.45:
-        return rng.choice(_WORDS) + rng.choice(_WORDS)
+        return rng.choice(_WORDS) + rng.choice(_WORDS) + "".join(
+            rng.choice(_SYL) for _ in range(rng.randint(0, 2)))
     if r < 0.75:
         return "".join(rng.choice(_SYL) for _ in range(rng.randint(2, 4)))
     return rng.choice(_WORDS) + "".join(rng.choice(_SYL) for _ in range(rng.randint(1, 2)))
