@@ -43,29 +43,43 @@ class CoinJoinFlags:
         return self.kind > 0
 
 
-def equal_output_stats(n_tx: int, out_tx: np.ndarray,
-                       out_value: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per tx: size of the largest equal-value output group, its value, outputs in groups."""
+def equal_output_stats(n_tx: int, out_tx: np.ndarray, out_value: np.ndarray,
+                       min_outputs: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per tx: size of the largest equal-value output group, its value, outputs in groups.
+
+    Only transactions with at least ``min_outputs`` outputs are examined (no rule needs
+    fewer), which skips most of a real chain. ``out_tx`` must be sorted.
+    """
     n_equal = np.zeros(n_tx, dtype=np.int64)
     denom = np.zeros(n_tx, dtype=np.int64)
     grouped = np.zeros(n_tx, dtype=np.int64)
     if len(out_tx) == 0:
         return n_equal, denom, grouped
-    order = np.lexsort((out_value, out_tx))
-    t, v = out_tx[order], out_value[order]
+    n_out = np.bincount(out_tx, minlength=n_tx)
+    sel = n_out[out_tx] >= min_outputs
+    tx_sel, val_sel = out_tx[sel], out_value[sel]
+    if len(tx_sel) == 0:
+        return n_equal, denom, grouped
+    # one sort on a mixed 64-bit key groups equal (tx, value) pairs together; a hash
+    # collision between different pairs can only split a group (undercount), and runs
+    # below are cut wherever tx or value differ, so no group is ever invented
+    key = (tx_sel.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ val_sel.astype(np.uint64)
+    order = np.argsort(key, kind="quicksort")
+    t, v = tx_sel[order], val_sel[order]
     start = np.ones(len(t), dtype=bool)
     start[1:] = (t[1:] != t[:-1]) | (v[1:] != v[:-1])
     starts = np.nonzero(start)[0]
     lengths = np.diff(np.append(starts, len(t)))
     run_tx, run_val = t[starts], v[starts]
-    np.add.at(grouped, run_tx[lengths >= 2], lengths[lengths >= 2])
-    # the longest run per tx: sort runs by (tx, length) and keep the last of each tx
-    o = np.lexsort((lengths, run_tx))
-    last = np.ones(len(o), dtype=bool)
-    last[:-1] = run_tx[o][1:] != run_tx[o][:-1]
-    keep = o[last]
-    n_equal[run_tx[keep]] = lengths[keep]
-    denom[run_tx[keep]] = run_val[keep]
+    multi = lengths >= 2
+    grouped += np.bincount(run_tx[multi], weights=lengths[multi], minlength=n_tx).astype(np.int64)
+    # the longest run per tx (ties: the largest value)
+    best = np.zeros(n_tx, dtype=np.int64)
+    np.maximum.at(best, run_tx[multi], lengths[multi])
+    top = multi & (lengths == best[run_tx])
+    n_equal[:] = np.where(n_out > 0, 1, 0)
+    n_equal[run_tx[top]] = lengths[top]
+    np.maximum.at(denom, run_tx[top], run_val[top])
     return n_equal, denom, grouped
 
 
