@@ -14,6 +14,8 @@ reach             0.10  0.7 * log10(1 + distinct buyers) / 3 + 0.3 * markets / 3
 duration          0.05  active days / 730
 ==============  ======  =====================================================
 
+Volume, revenue, reach and duration are multiplied by the persona's share of drug
+listings (a vendor of stolen cards scores 0 however busy), then
 ``harm = 100 * Σ weight * component``. Fentanyl and counterfeit pills weigh most because
 they drive overdose deaths; volume, reach and duration then separate large, long-lived
 operations from small ones. A persona selling no drugs scores 0 on the first three
@@ -41,9 +43,10 @@ def _clip(x: float) -> float:
 
 def harm_components(n_fentanyl: int, n_counterfeit: int, n_drug: int, n_opioid_sedative: int,
                     orders: float, revenue_usd: float, buyers: int, markets: int,
-                    active_days: int) -> dict[str, float]:
+                    active_days: int, n_listings: int | None = None) -> dict[str, float]:
     """The seven 0..1 components of the harm score."""
-    return {
+    share = _clip(n_drug / n_listings) if n_listings else (1.0 if n_drug else 0.0)
+    comp = {
         "fentanyl": _clip(n_fentanyl / 3),
         "counterfeit": _clip(n_counterfeit / 3),
         "opioid_share": _clip(n_opioid_sedative / n_drug) if n_drug else 0.0,
@@ -52,6 +55,9 @@ def harm_components(n_fentanyl: int, n_counterfeit: int, n_drug: int, n_opioid_s
         "reach": _clip(0.7 * math.log10(1 + max(0, buyers)) / 3 + 0.3 * markets / 3),
         "duration": _clip(active_days / 730),
     }
+    for k in ("volume", "revenue", "reach", "duration"):
+        comp[k] *= share
+    return comp
 
 
 def harm_score(components: dict[str, float]) -> float:
@@ -104,7 +110,7 @@ def rank_targets(ws: Any, country: str | None = None, limit: int | None = 20) ->
             continue
         comp = harm_components(s["n_fentanyl"], s["n_counterfeit"], s["n_drug"],
                                s["n_opioid_sedative"], orders or 0.0, rev or 0.0,
-                               buyers or 0, n_mk or 1, days or 0)
+                               buyers or 0, n_mk or 1, days or 0, s["n_listings"])
         top_subs = sorted(s["substances"].items(), key=lambda kv: -kv[1])[:5]
         rows.append({
             "persona_id": pid, "label": labels.get(pid) or labels.get(members[pid][0] if members[pid] else pid, pid),

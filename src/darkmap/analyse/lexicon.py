@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -32,7 +33,12 @@ def normalise(text: str | None) -> str:
         return ""
     if "&" in text:
         text = html.unescape(text)
-    return _NON_WORD.sub(" ", text.casefold()).strip()
+    text = text.casefold()
+    if not text.isascii():
+        # "cocaína" -> "cocaina", "heroïne" -> "heroine"; µ stays a letter
+        text = "".join(ch for ch in unicodedata.normalize("NFKD", text)
+                       if not unicodedata.combining(ch))
+    return _NON_WORD.sub(" ", text).strip()
 
 
 def tokens(text: str | None) -> list[str]:

@@ -75,14 +75,14 @@ _FRACTION = re.compile(r"(?<![\d.])(\d+)\s*/\s*(\d+)\s*(oz|ounce|ounces|lb|lbs|p
 _MASS = re.compile(r"(?<!\d)(?<!\d\.)" + _NUM + r"\s*\)?\s*(kilograms?|kilos?|kgs?|grams?|gramm|grammes?|grammi|gramos|grs?|gms?|g|ounces?|onz|oz|zips?|pounds?|lbs?|k|p)(?![a-z0-9µμ])")
 _DOSE = re.compile(r"(?<!\d)(?<!\d\.)" + _NUM + r"(?:\s*(?:-|–|to)\s*" + _NUM + r")?\s*\+?\s*(milligrams?|mgs?|micrograms?|mcg|mcu|ug|µg|μg|mic|y)(?![a-z])")
 _VOLUME = re.compile(_NUM + r"\s*(ml|millilit(?:er|re)s?|cl|l)(?![a-z])")
-_COUNT_FORM = re.compile(r"(?<![\d.,/a-z])(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x\s*)?(?:-\s*)?"
+_COUNT_FORM = re.compile(r"(?<![\d./a-z])(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x\s*)?(?:-\s*)?"
                          r"(?:(?!mgs?\b|ug\b|mcg\b|g\b|grs?\b|ml\b|of\b)[a-z]+\s+)?(" + "|".join(
     sorted(_FORM_WORDS, key=len, reverse=True)) + r")(?![a-z])")
-_COUNT_X = re.compile(r"(?<![\d.,/a-z])(\d{1,6})\s*(?:x|pcs|qty)(?![a-z])|(?<![a-z])x\s*(\d{1,6})(?![\d.,]*\s*(?:mg|g|ug|mcg|ml|gr|%))")
+_COUNT_X = re.compile(r"(?<![\d.,/a-z])(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x|pcs|qty)(?![a-z])|(?<![a-z])x\s*(\d{1,6})(?![\d.,]*\s*(?:mg|g|ug|mcg|ml|gr|%))")
 _QTY = re.compile(r"(?:qty|quantity|menge|anzahl)\s*[#:]?\s*0*(\d{1,6})(?!\d)|^\s*[\[(]\s*(\d{1,6})\s*x?\s*[\])]")
 _LEADING = re.compile(r"^\W*(\d{1,6})(?![\d.,]|\s*%|[a-z]|\s*-?\s*(?:mgs?|ug|µg|mcg|g|grs?|grams?|ml|kgs?|kilos?|oz|lbs?|x)\b)")
 _WORD_COUNT = re.compile(r"\b(" + "|".join(_WORD_NUMBERS) + r")\b\s*(?:\(\w+\)\s*)?(?:x\b|" + "|".join(
-    sorted(_FORM_WORDS, key=len, reverse=True)) + r"|[a-z]+\s+\d)")
+    sorted(_FORM_WORDS, key=len, reverse=True)) + r"|\d|[a-z]+\s+\d)")
 _POWDER_CUES = re.compile(r"hcl|powder|pulver|crystals?|uncut|citrate|\bbase\b|\braw\b|\d\s*%|purity|\bpure\b")
 _TIERS = re.compile(_NUM + r"\s*(?:g|gr|grams?|oz)\s*(?:/|\||or|-)\s*" + _NUM + r"\s*(?:g|gr|grams?|oz)\b")
 
@@ -151,13 +151,15 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
         doses.append((v * f, m.start(), m.end(), b is not None))
     # ---- masses ---------------------------------------------------------------
     grams: list[tuple[float, str, int]] = []
+    fractions: list[tuple[int, int]] = []
     for m in _FRACTION.finditer(t):
         n, d = _num(m.group(1)), _num(m.group(2))
         if n and d:
             unit = m.group(3)
             grams.append((n / d * _MASS_UNITS.get(unit, 1.0), unit, m.start()))
+            fractions.append((m.start(), m.end()))
     for m in _MASS.finditer(t):
-        if any(g[2] <= m.start() < g[2] + 8 for g in grams):
+        if any(a <= m.start() < b for a, b in fractions):
             continue
         v = _num(m.group(1))
         unit = m.group(2)
@@ -186,9 +188,9 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
     if count is None:
         qm = _QTY.search(t)
         if qm:
-            count = float(qm.group(1) or qm.group(2))
+            count = _num(qm.group(1) or qm.group(2))
         elif xm:
-            count = float(xm.group(1) or xm.group(2))
+            count = _num(xm.group(1) or xm.group(2))
         else:
             wm = _WORD_COUNT.search(t)
             if wm:

@@ -1,0 +1,80 @@
+"""Price parsing and USD conversion with the shipped and a dropped-in fx table."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from darkmap.analyse.assess import assess_listing
+from darkmap.analyse.money import load_fx, parse_price, to_usd
+
+
+@pytest.mark.parametrize("text,amount,ccy", [
+    ("USD 340.00", 340.0, "USD"), ("USD 1,500.00", 1500.0, "USD"), ("$1,000", 1000.0, "USD"),
+    ("52.50 EUR", 52.5, "EUR"), ("€ 235", 235.0, "EUR"), ("0.0523 BTC", 0.0523, "BTC"),
+    ("£40", 40.0, "GBP"), ("BTC 0,5", 0.5, "BTC"), ("12 mBTC", 0.012, "BTC"),
+])
+def test_parse_price(text: str, amount: float, ccy: str) -> None:
+    p = parse_price(text)
+    assert p is not None and p.currency == ccy and p.amount == pytest.approx(amount)
+
+
+def test_unreadable_or_tiered_prices() -> None:
+    assert parse_price("") is None and parse_price("call me") is None
+    assert parse_price("42") is None            # no currency, no default
+    assert parse_price("42", "EUR").currency == "EUR"
+    tiered = parse_price("1g $60 / 3.5g $180")
+    assert tiered.amount == 60 and tiered.tiered
+
+
+def test_shipped_table_covers_market_era_and_is_plausible() -> None:
+    fx = load_fx()
+    assert fx.first_day <= date(2011, 6, 1) and fx.last_day >= date(2025, 1, 1)
+    # Hansa scrape day: BTC was in the high hundreds, EUR about 1.05-1.06 USD
+    btc, _ = fx.rate("BTC", date(2016, 12, 11))
+    eur, _ = fx.rate("EUR", date(2016, 12, 11))
+    assert 650 < btc < 900 and 1.0 < eur < 1.1
+    # the 2017 bubble and the 2021 peak are in the table
+    assert fx.rate("BTC", date(2017, 12, 15))[0] > 10_000
+    assert fx.rate("BTC", date(2021, 4, 15))[0] > 50_000
+    assert fx.rate("USD", None) == (1.0, "")
+
+
+def test_conversion_notes_out_of_range_and_unknown() -> None:
+    usd, note = to_usd(2.0, "BTC", datetime(2030, 1, 1))
+    assert usd is not None and "after fx table" in note
+    assert to_usd(5.0, "XYZ", date(2016, 1, 1))[0] is None
+    assert to_usd(5.0, "EUR", None) == (None, "listing has no date")
+
+
+def test_dropped_in_table_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = tmp_path / "fx_daily.csv"
+    table.write_text("# my exchange's closes\ndate,btc_usd,eur_usd,gbp_usd\n"
+                     "2016-12-10,1000,2.0,1.25\n2016-12-12,1100,2.0,1.25\nbad-row,x,y,z\n",
+                     encoding="utf-8")
+    fx = load_fx(table)
+    assert fx.rate("BTC", date(2016, 12, 11))[0] == 1000
+    assert fx.rate("GBP", date(2016, 12, 12))[0] == 1.25
+    monkeypatch.setenv("DARKMAP_FX_TABLE", str(table))
+    assert load_fx().source == str(table)
+    monkeypatch.delenv("DARKMAP_FX_TABLE")
+    assert load_fx(workspace=tmp_path).source == str(table)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("day,rate\n1,2\n", encoding="utf-8")
+    with pytest.raises(ValueError):
+        load_fx(bad)
+
+
+def test_listing_prices_per_unit_and_per_gram() -> None:
+    a = assess_listing("10gr. Fentanyl HCL", None, ["Drugs"], price_text="USD 500.00",
+                       observed_at=datetime(2016, 12, 11))
+    assert a.pack_price_usd == 500 and a.price_per_gram_usd == 50 and a.unit_price_usd is None
+    b = assess_listing("20x OxyContin 30mg", None, ["Drugs"], price=170.0, currency="EUR",
+                       observed_at=datetime(2016, 12, 11))
+    eur = load_fx().rate("EUR", date(2016, 12, 11))[0]
+    assert b.pack_price_usd == pytest.approx(170 * eur) and b.unit_price_usd == pytest.approx(
+        170 * eur / 20)
+    c = assess_listing("1g coke", price=0.1, currency="BTC", observed_at=None)
+    assert c.pack_price_usd is None and "no date" in c.parse_note

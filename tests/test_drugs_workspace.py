@@ -1,0 +1,171 @@
+"""assess / sales / jurisdiction / targets on a small real workspace (DuckDB, no mocks)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from darkmap.analyse.assess_store import assess_workspace
+from darkmap.analyse.harm import harm_components, harm_score, rank_targets
+from darkmap.analyse.sales import SalesParams, correct_orders, informative_mask
+from darkmap.cli import main
+from darkmap.model.records import AccountRecord, FeedbackRecord, ListingRecord
+from darkmap.store.writer import Provenance, RecordWriter
+from darkmap.workspace import Workspace
+
+T0 = datetime(2016, 10, 1)
+
+
+def _fill(ws: Workspace) -> None:
+    w = RecordWriter(ws.con)
+    prov = Provenance("0" * 64, "test-fixture", "test@1", T0)
+
+    def listing(mkt: str, ref: str, vendor: str, title: str, price: float, ships: str,
+                cat: str = "Drugs") -> None:
+        w.add(ListingRecord(market_id=mkt, listing_ref=ref, vendor_handle=vendor, title=title,
+                            price=price, currency="USD", ships_from=ships,
+                            category_path=[cat], observed_at=T0, locator=f"row {ref}"), prov)
+
+    def feedback(mkt: str, vendor: str, ref: str, n: int, masks: list[str],
+                 amount: float | None = None, cur: str | None = None) -> None:
+        for i in range(n):
+            w.add(FeedbackRecord(market_id=mkt, vendor_handle=vendor, listing_ref=ref,
+                                 text=f"great stealth, parcel from usa #{i}",
+                                 buyer_masked=masks[i % len(masks)],
+                                 left_at=T0 + timedelta(days=3 * i), amount=amount,
+                                 currency=cur, locator=f"fb {vendor} {ref} {i}"), prov)
+
+    listing("alpha", "1", "FentKing", "100x M30 blues pressed 30mg", 1500.0, "United States")
+    listing("alpha", "2", "FentKing", "1g Fentanyl HCL 99% USA to USA", 300.0, "United States")
+    listing("beta", "9", "FentKing_v2", "10gr. Carfentanil", 800.0, "USA")
+    listing("alpha", "3", "Weedy", "Amnesia Haze 10g", 100.0, "Netherlands")
+    listing("alpha", "4", "Weedy", "OG Kush 28g", 250.0, "Netherlands")
+    listing("alpha", "5", "Carder", "Fresh CVV fullz USA", 20.0, "United States", "Fraud")
+    feedback("alpha", "FentKing", "1", 20, ["a***1", "a***1", "b***2", "***", "anon"])
+    feedback("alpha", "Weedy", "3", 60, ["c***3", "d***4", "e***5"])
+    feedback("alpha", "Carder", "5", 200, ["f***6"], amount=0.05, cur="BTC")
+    w.add(AccountRecord(market_id="alpha", handle="Weedy", feedback_count=150,
+                        profile_text="Wir versenden aus den Niederlanden, schnell und sicher "
+                                     "und diskret, die Ware ist nicht gestreckt",
+                        observed_at=T0, locator="profile weedy"), prov)
+    w.flush()
+    ws.con.execute("INSERT INTO personas (persona_id, label, n_accounts, created_at) "
+                   "VALUES ('p-fent', 'FentKing', 2, now())")
+    ws.con.execute("INSERT INTO persona_members VALUES ('p-fent', 'alpha:fentking'), "
+                   "('p-fent', 'beta:fentking_v2')")
+
+
+@pytest.fixture
+def filled(ws: Workspace) -> Workspace:
+    _fill(ws)
+    assess_workspace(ws)
+    return ws
+
+
+def test_correction_factor_and_range() -> None:
+    est, low, high = correct_orders(100)
+    assert (est, low, high) == pytest.approx((125.0, 100.0, 160.0))
+    p = SalesParams(rate=0.5, rate_low=0.25, rate_high=1.0)
+    assert correct_orders(10, p) == pytest.approx((20.0, 10.0, 40.0))
+    with pytest.raises(ValueError):
+        SalesParams(rate=0.9, rate_low=0.95, rate_high=1.0)
+
+
+def test_buyer_masks() -> None:
+    assert informative_mask("a***1") and informative_mask("bu***er9")
+    assert not informative_mask("***") and not informative_mask("anon")
+    assert not informative_mask(None) and not informative_mask("a***")
+
+
+def test_assess_is_idempotent_and_complete(filled: Workspace) -> None:
+    first = filled.con.execute("SELECT * EXCLUDE (assessed_at) FROM listing_assessments "
+                               "ORDER BY listing_id").fetchall()
+    assess_workspace(filled)
+    again = filled.con.execute("SELECT * EXCLUDE (assessed_at) FROM listing_assessments "
+                               "ORDER BY listing_id").fetchall()
+    assert first == again and len(first) == 6
+    row = filled.con.execute("SELECT substance, counterfeit_pill, fentanyl_risk, units, "
+                             "unit_price_usd FROM listing_assessments "
+                             "WHERE listing_id='alpha:1'").fetchone()
+    assert row == ("oxycodone", True, True, 100.0, 15.0)
+
+
+def test_sales_account_and_persona(filled: Workspace) -> None:
+    con = filled.con
+    fb, est, lo, hi, rev, buyers, note, days, ev = con.execute(
+        "SELECT feedback_count, orders_est, orders_low, orders_high, revenue_usd, "
+        "buyers_distinct_min, buyers_note, active_days, evidence FROM sales_summary "
+        "WHERE entity_kind='account' AND entity_id='alpha:fentking'").fetchone()
+    assert fb == 20 and (est, lo, hi) == pytest.approx((25, 20, 32))
+    assert rev == pytest.approx(20 * 1500 * 1.25)          # valued at the listing price
+    assert buyers == 2 and "lower bound" in note and "8 feedback" in note
+    assert days == 57
+    # the profile shows 150 feedback although only 60 were read: the total wins
+    fb_w, est_w, ev_w = con.execute(
+        "SELECT feedback_count, orders_est, evidence FROM sales_summary "
+        "WHERE entity_id='alpha:weedy' AND entity_kind='account'").fetchone()
+    assert fb_w == 150 and est_w == pytest.approx(187.5)
+    assert json.loads(ev_w)["feedback_basis"] == "shown on pages"
+    # persona p-fent joins both FentKing accounts across markets
+    n_acc, n_mk, n_lst = con.execute(
+        "SELECT n_accounts, n_markets, n_listings FROM sales_summary "
+        "WHERE entity_kind='persona' AND entity_id='p-fent'").fetchone()
+    assert (n_acc, n_mk, n_lst) == (2, 2, 3)
+    months = con.execute("SELECT month, feedback_count FROM sales_monthly WHERE "
+                         "entity_id='alpha:fentking' ORDER BY month").fetchall()
+    assert [m[1] for m in months] == [11, 9] and sum(m[1] for m in months) == 20
+    # feedback with its own BTC amount is valued at the fx rate of its day
+    rev_c = con.execute("SELECT revenue_usd FROM sales_summary WHERE "
+                        "entity_id='alpha:carder' AND entity_kind='account'").fetchone()[0]
+    assert 200 * 0.05 * 500 < rev_c < 200 * 0.05 * 900 * 1.25
+
+
+def test_jurisdiction(filled: Workspace) -> None:
+    j = dict((e, (c, conf)) for e, c, conf in filled.con.execute(
+        "SELECT entity_id, country, confidence FROM jurisdictions WHERE entity_kind='persona'"
+    ).fetchall())
+    assert j["p-fent"][0] == "US" and j["p-fent"][1] > 0.5
+    assert j["alpha:weedy"][0] == "NL"
+
+
+def test_harm_ranking_order(filled: Workspace) -> None:
+    rows = rank_targets(filled, limit=None)
+    order = [r["persona_id"] for r in rows]
+    assert order[:3] == ["p-fent", "alpha:weedy", "alpha:carder"]
+    top = rows[0]
+    assert top["fentanyl_listings"] == 3 and top["counterfeit_listings"] == 1
+    assert top["evidence"]["flagged_listings"] and top["country"] == "US"
+    assert rows[-1]["harm_score"] == 0.0            # fraud-only vendor
+    assert [r["persona_id"] for r in rank_targets(filled, country="NL")] == ["alpha:weedy"]
+
+
+def test_harm_components_weigh_fentanyl_most() -> None:
+    fent = harm_score(harm_components(3, 0, 3, 3, 10, 1000, 5, 1, 30, 3))
+    busy_weed = harm_score(harm_components(0, 0, 50, 0, 5000, 500_000, 800, 2, 700, 50))
+    assert fent > busy_weed > 0
+
+
+def test_cli_assess_targets_and_eval(filled: Workspace, tmp_path: Path) -> None:
+    path = filled.path
+    filled.close()
+    runner = CliRunner()
+    res = runner.invoke(main, ["assess", "-w", str(path), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["listings_assessed"] == 6
+    res = runner.invoke(main, ["targets", "-w", str(path), "--csv", "--limit", "2"])
+    assert res.exit_code == 0 and res.output.splitlines()[1].split(",")[1] == "p-fent"
+    res = runner.invoke(main, ["targets", "-w", str(path), "--json", "--country", "US"])
+    assert [r["persona_id"] for r in json.loads(res.output)][0] == "p-fent"
+    labels = tmp_path / "labels.csv"
+    labels.write_text("listing_id,drug_class,substance,counterfeit_pill,fentanyl_risk,units,"
+                      "unit_kind,dose_mg\nalpha:1,opioid,oxycodone,true,true,100,pill,30\n"
+                      "3,cannabis,cannabis_flower,false,false,10,gram,\n", encoding="utf-8")
+    res = runner.invoke(main, ["eval-drugs", "--labels", str(labels), "-w", str(path), "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.output)
+    assert rep["n"] == 2 and rep["drug_class"]["accuracy"] == 1.0
+    Workspace.open(path).close()
