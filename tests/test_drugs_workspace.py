@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from darkmap.analyse.assess_store import assess_workspace
+from darkmap.analyse.money import load_fx
 from darkmap.analyse.harm import harm_components, harm_score, rank_targets
 from darkmap.analyse.sales import SalesParams, correct_orders, informative_mask
 from darkmap.cli import main
@@ -121,7 +122,9 @@ def test_sales_account_and_persona(filled: Workspace) -> None:
     # feedback with its own BTC amount is valued at the fx rate of its day
     rev_c = con.execute("SELECT revenue_usd FROM sales_summary WHERE "
                         "entity_id='alpha:carder' AND entity_kind='account'").fetchone()[0]
-    assert 200 * 0.05 * 500 < rev_c < 200 * 0.05 * 900 * 1.25
+    fx = load_fx()
+    expected = sum(0.05 * fx.rate("BTC", T0 + timedelta(days=3 * i))[0] for i in range(200))
+    assert rev_c == pytest.approx(expected * 1.25)
 
 
 def test_jurisdiction(filled: Workspace) -> None:
