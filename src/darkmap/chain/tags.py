@@ -33,6 +33,7 @@ __all__ = [
     "normalise_address",
     "read_tagpack",
     "sync_evidence_tags",
+    "tags_by_address_id",
 ]
 
 _TAG_FIELDS = ("address", "label", "category", "confidence", "source", "actor", "currency")
