@@ -183,3 +183,15 @@ def test_corrupted_block_is_quarantined(tmp_path):
     q = w.con.execute("SELECT locator, field FROM quarantine").fetchall()
     assert q == [(f"block @{second}", "merkle_root")]
     w.close()
+
+
+def test_darkmap_ingest_uses_the_table_hook(tmp_path):
+    from darkmap.collect.ingest import ingest
+
+    w = Workspace.init(tmp_path / "ws")
+    summary = ingest(w, [DATA / "blk_0_to_4.dat", DATA / "bip69-1.hex"])
+    t = summary.totals()
+    assert t["read"] == t["stored"] == 6 and t.get("files_failed", 0) == 0
+    assert w.con.execute("SELECT count(*) FROM btc_blocks").fetchone()[0] == 5
+    assert w.con.execute("SELECT count(*) FROM btc_tx").fetchone()[0] == 9 + 1
+    w.close()

@@ -1,10 +1,10 @@
 """The ``bitcoin`` importer: chain files into the btc_* tables, inside ingest's transaction.
 
-Chain data is not evidence-record shaped, so the importer writes its own tables. The
-pipeline calls :meth:`BitcoinImporter.read_into` with its open connection when it
-supports that hook (see docs/chain.md, "Ingest hook"); until then ``darkmap chain load``
-runs the same code through :func:`load_files`, with the same capture, provenance,
-``processed`` bookkeeping and one transaction per file.
+Chain data is not evidence-record shaped, so this is a ``TableImporter``: ``darkmap
+ingest`` calls :meth:`BitcoinImporter.read_into` with its open connection, and the
+importer yields a ``UnitRecord`` per stored unit so counts reconcile. ``darkmap chain
+load`` runs the same code through :func:`load_files` (same capture, provenance,
+``processed`` bookkeeping, one transaction per file) and reports chain-specific counts.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import duckdb
 from darkmap.chain.load import read_into_batch, sniff_format
 from darkmap.chain.store import write_batch
 from darkmap.chain.tables import ChainBatch
-from darkmap.model.records import QuarantineRecord, Record
+from darkmap.model.records import QuarantineRecord, Record, UnitRecord
 from darkmap.plugins import SourceFile, register_importer
 from darkmap.store.writer import Provenance, RecordWriter
 from darkmap.workspace import Workspace, utcnow
@@ -52,20 +52,17 @@ class BitcoinImporter:
         return sniff_format(src.head, size, whole)
 
     def read(self, src: SourceFile) -> Iterator[Record]:
-        """Chain files need a database connection; see :meth:`read_into`.
-
-        Raised so the file is quarantined but *not* marked processed: once ingest
-        passes its connection (or via ``darkmap chain load``) the same file loads.
-        """
+        """Chain files need a connection: the pipeline calls :meth:`read_into` instead."""
         raise NotImplementedError(
-            f"{src.source}: Bitcoin data is written to the chain tables; load it with "
-            "`darkmap chain load` (ingest does not hand importers its connection yet)")
+            f"{src.source}: Bitcoin data is written to the chain tables through read_into "
+            "(`darkmap ingest` or `darkmap chain load`)")
 
     def read_into(self, src: SourceFile, con: duckdb.DuckDBPyConnection,
                   prov: Provenance) -> Iterator[Record]:
         """Write the file's chain rows with ``con`` (the caller's open transaction).
 
-        Yields one ``QuarantineRecord`` per bad unit; ``self.last`` holds the counts.
+        Yields a ``UnitRecord`` per stored unit (block, tx, header line, UTXO file) and a
+        ``QuarantineRecord`` per bad unit; ``self.last`` holds the load counts.
         """
         fmt, _ = self.detect(src)
         if fmt is None:
@@ -77,6 +74,9 @@ class BitcoinImporter:
                                      "stored_units": res.stored_units}
         if len(batch) or batch.cols["prevouts"]["vout"] or batch.cols["blocks"]["block_hash"]:
             self.last.update(write_batch(con, batch, prov))
+        kind = f"btc_{fmt}"
+        for loc in res.stored:
+            yield UnitRecord(locator=loc, kind=kind)
         yield from res.quarantined
 
 
@@ -142,7 +142,8 @@ def _load_one(ws: Workspace, imp: BitcoinImporter, path: Path, run_id: str) -> L
         ws.con.execute("INSERT OR IGNORE INTO captures VALUES (?, ?, ?, ?, ?)",
                        [sha, path.stat().st_size, str(path), None, utcnow()])
         writer = RecordWriter(ws.con)
-        bad = list(imp.read_into(src, ws.con, prov))
+        recs = list(imp.read_into(src, ws.con, prov))
+        bad = [r for r in recs if isinstance(r, QuarantineRecord)]
         for q in bad:
             writer.add(q, prov)
         writer.flush()

@@ -43,6 +43,7 @@ class ReadResult:
     units: int = 0
     stored_units: int = 0
     quarantined: list[QuarantineRecord] = field(default_factory=list)
+    stored: list[str] = field(default_factory=list)
 
     def bad(self, locator: str, reason: str, fld: str | None = None, excerpt: str = "") -> None:
         """Quarantine one unit."""
@@ -50,10 +51,11 @@ class ReadResult:
         self.quarantined.append(QuarantineRecord(locator=locator, reason=reason[:500],
                                                  field=fld, excerpt=excerpt[:200]))
 
-    def ok(self) -> None:
+    def ok(self, locator: str) -> None:
         """Count one stored unit."""
         self.units += 1
         self.stored_units += 1
+        self.stored.append(locator)
 
 
 def _looks_like_block(buf: bytes) -> bool:
@@ -167,7 +169,7 @@ def _add_checked_block(raw: bytes, offset: int, locator: str, batch: ChainBatch,
                 "witness_commitment")
         return
     batch.add_block(block, locator)
-    res.ok()
+    res.ok(locator)
 
 
 def _read_blk(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
@@ -196,7 +198,7 @@ def _read_tx(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
         res.bad("tx", f"transaction does not parse: {exc}")
         return
     batch.add_tx(tx, "tx")
-    res.ok()
+    res.ok("tx")
 
 
 def _read_hex(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
@@ -213,7 +215,7 @@ def _read_hex(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
         if len(raw) == 80:
             hdr = parse_header(raw)
             batch.add_block(hdr, locator, header_only=True)
-            res.ok()
+            res.ok(locator)
             continue
         if _looks_like_block(raw):
             _add_checked_block(raw, 0, locator, batch, res)
@@ -226,7 +228,7 @@ def _read_hex(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
             res.bad(locator, f"transaction does not parse: {exc}", excerpt=line[:80])
             continue
         batch.add_tx(tx, locator)
-        res.ok()
+        res.ok(locator)
 
 
 def _read_getblock(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
@@ -247,7 +249,7 @@ def _read_getblock(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
                              "or witness commitment", "merkleroot")
             continue
         batch.add_block(block, locator)
-        res.ok()
+        res.ok(locator)
 
 
 def _read_esplora(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
@@ -267,7 +269,7 @@ def _read_esplora(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
         when = status.get("block_time") if isinstance(status.get("block_time"), int) else None
         bh = status.get("block_hash") if isinstance(status.get("block_hash"), str) else None
         batch.add_tx(tx, locator, bh, height, when, None)
-        res.ok()
+        res.ok(locator)
 
 
 def _read_utxo(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
@@ -277,5 +279,5 @@ def _read_utxo(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
         res.bad("utxo file", f"UTXO file does not parse: {exc}")
         return
     batch.add_prevouts(prevouts)
-    res.ok()
+    res.ok("utxo file")
 
