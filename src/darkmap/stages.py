@@ -27,7 +27,7 @@ def simulate_world(ws: Workspace, ctx: DemoContext) -> Any:
     if (ctx.world / "truth.json").exists():
         return {"world": str(ctx.world), "reused": True}
     sim = _module("darkmap.simulate")
-    return sim.simulate(seed=ctx.seed, vendors=ctx.vendors, out=ctx.world)
+    return sim.simulate(ctx.world, ctx.seed, sim.SimParams(vendors=ctx.vendors))
 
 
 @register_stage(20, "ingest")
@@ -37,3 +37,62 @@ def ingest_all(ws: Workspace, ctx: DemoContext) -> Any:
     if not paths:
         raise StageSkipped("nothing to ingest")
     return ingest(ws, paths).as_dict()["totals"]
+
+
+@register_stage(30, "link")
+def link_personas(ws: Workspace, ctx: DemoContext) -> Any:
+    """Link accounts into personas with every signal."""
+    mod = _module("darkmap.resolve.link")
+    res = mod.link(ws, mod.LinkOptions())
+    s = res.summary
+    return {k: s.get(k) for k in ("accounts", "personas", "multi_account_personas",
+                                  "cross_market_personas", "seconds")}
+
+
+@register_stage(40, "assess")
+def assess_listings(ws: Workspace, ctx: DemoContext) -> Any:
+    """Classify and normalise listings; sales, customers and jurisdiction."""
+    mod = _module("darkmap.analyse.assess_store")
+    s = mod.assess_workspace(ws)
+    return {k: s.get(k) for k in ("listings_assessed", "fentanyl_risk", "counterfeit_pill")}
+
+
+@register_stage(50, "money")
+def follow_the_money(ws: Workspace, ctx: DemoContext) -> Any:
+    """Import the world's TagPacks, cluster addresses, tie evidence addresses to wallets."""
+    tags = _module("darkmap.chain.tags")
+    cluster = _module("darkmap.chain.cluster")
+    imported = 0
+    tag_dir = ctx.world / "tags" if ctx.world else None
+    if tag_dir and tag_dir.is_dir():
+        for pack in sorted(tag_dir.glob("*.yaml")):
+            imported += int(tags.import_tagpack(ws, pack)["tags"])
+    summary = cluster.run_clustering(ws)
+    evidence = tags.sync_evidence_tags(ws)
+    return {"tagpack_tags": imported, "evidence_tags": evidence,
+            **{k: summary.get(k) for k in ("clusters", "merge_edges", "coinjoins")}}
+
+
+@register_stage(60, "evaluate")
+def evaluate_against_truth(ws: Workspace, ctx: DemoContext) -> Any:
+    """Score linking and clustering against the simulated world's truth."""
+    import json
+
+    truth_path = ctx.world / "truth.json" if ctx.world else None
+    if truth_path is None or not truth_path.exists():
+        raise StageSkipped("no simulated truth")
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    out: dict[str, Any] = {}
+    linking = import_optional("darkmap.resolve.evaluate")
+    if linking is not None:
+        out["linking"] = linking.eval_linking(ws, truth)
+    chain = import_optional("darkmap.chain.evaluate")
+    if chain is not None:
+        out["chain"] = chain.eval_chain(ws, truth)
+    ws.con.execute("CREATE TABLE IF NOT EXISTS demo_evaluation (key VARCHAR PRIMARY KEY, "
+                   "result JSON)")
+    for key, value in out.items():
+        ws.con.execute("INSERT OR REPLACE INTO demo_evaluation VALUES (?, ?)",
+                       [key, json.dumps(value, default=str)])
+    return {k: {m: v for m, v in val.items() if isinstance(v, (int, float))}
+            for k, val in out.items()}
