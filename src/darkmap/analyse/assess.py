@@ -30,7 +30,7 @@ class Assessment:
     class_confidence: float
     counterfeit_pill: bool
     fentanyl_risk: bool
-    flag_evidence: str          # JSON: {"class": [...], "counterfeit_pill": [...], ...}
+    evidence: dict[str, list[str]]  # {"class": [...], "counterfeit_pill": [...], ...}
     units: float | None
     unit_kind: str
     dose_mg: float | None
@@ -41,9 +41,16 @@ class Assessment:
     parse_note: str
     method: str = METHOD
 
+    @property
+    def flag_evidence(self) -> str:
+        """The evidence as JSON (serialised only when stored or shown)."""
+        return json.dumps(self.evidence, ensure_ascii=False)
+
     def as_dict(self) -> dict[str, object]:
-        """Plain dict (for JSON or a DataFrame row)."""
-        return asdict(self)
+        """Plain dict (for JSON or a DataFrame row), evidence as JSON text."""
+        d = asdict(self)
+        d["flag_evidence"] = json.dumps(d.pop("evidence"), ensure_ascii=False)
+        return d
 
 
 def assess_listing(title: str | None, description: str | None = None,
@@ -83,12 +90,12 @@ def assess_listing(title: str | None, description: str | None = None,
             per_gram = round(pack_usd / q.units, 4)
         else:
             unit_usd = round(pack_usd / q.units, 4)
-    evidence = {"class": cls.words, **flags.evidence}
+    evidence = {"class": cls.words, **flags.evidence} if flags.evidence else {"class": cls.words}
     return Assessment(
         drug_class=cls.drug_class, substance=cls.substance,
         class_confidence=cls.confidence, counterfeit_pill=flags.counterfeit_pill,
         fentanyl_risk=flags.fentanyl_risk,
-        flag_evidence=json.dumps(evidence, ensure_ascii=False),
+        evidence=evidence,
         units=q.units, unit_kind=q.unit_kind, dose_mg=q.dose_mg,
         pack_price_usd=pack_usd, unit_price_usd=unit_usd, price_per_gram_usd=per_gram,
         parse_confidence=q.confidence, parse_note="; ".join(n for n in notes if n))

@@ -34,6 +34,7 @@ _FENT = re.compile(r"(?<![a-z])(fent\w*|\w*fentan\w*|carfent\w*|\w*nitazen\w*|is
 _FENT_NEGATION = re.compile(r"(test(?:ing)?\s?(?:strip|kit)s?|fent\w*\s?(?:-|\s)?free|no fent\w*|"
                             r"without fent\w*|fent\w* tested|tested for fent\w*|not fent\w*|"
                             r"0% fent\w*|zero fent\w*)")
+_PRESS_HINT = re.compile(r"pres|repli|fake|counterf|bootleg|knock|clone|imitat|dupe|gepresst")
 _ODD_ALPRAZOLAM_MG = (3.0, 3.5, 4.0, 5.0, 6.0, 10.0)
 _PRESS_WHITELIST = re.compile(r"express|wordpress|press id|pressure|presseausweis|paladin press|"
                               r"compressed|press association|espresso|nespresso")
@@ -55,8 +56,12 @@ def assess_flags(title: str | None, description: str | None, substance: str,
     out = Flags()
     if substance == "non_drug":
         return out
-    t = html.unescape(title or "").casefold()
-    d = html.unescape((description or "")[:4000]).casefold()
+    t = (title or "").casefold()
+    if "&" in t:
+        t = html.unescape(t)
+    d = (description or "")[:4000].casefold()
+    if "&" in d:
+        d = html.unescape(d)
     cls = drug_class or SUBSTANCE_CLASS.get(substance, "non_drug")
     pharma = substance in PHARMA_PILL_SUBSTANCES or substance == "mixed"
     cf: list[str] = []
@@ -67,10 +72,10 @@ def assess_flags(title: str | None, description: str | None, substance: str,
             if w == "blues" and cls != "opioid":
                 continue
             cf.append(w)
-    text_for_press = _PRESS_WHITELIST.sub(" ", t + " \n " + d)
-    negated = bool(_NEGATION.search(t + " " + d))
-    if pharma and unit_kind in ("pill", "unknown") and cls != "empathogen" and not negated:
-        cf.extend(m.group(1) for m in _PRESS.finditer(text_for_press))
+    if pharma and unit_kind in ("pill", "unknown") and cls != "empathogen" and _PRESS_HINT.search(t + d):
+        text_for_press = _PRESS_WHITELIST.sub(" ", t + " \n " + d)
+        if not _NEGATION.search(t + " " + d):
+            cf.extend(m.group(1) for m in _PRESS.finditer(text_for_press))
     if substance == "alprazolam" and unit_kind == "pill" and dose_mg in _ODD_ALPRAZOLAM_MG:
         cf.append(f"alprazolam {dose_mg:g} mg (no such tablet)")
     if substance == "alprazolam" and dose_mg is None and re.search(r"(?<![\d.])(3|3\.5|4|10)\s*mg", t) \
@@ -83,7 +88,8 @@ def assess_flags(title: str | None, description: str | None, substance: str,
     fr: list[str] = []
     if substance in FENTANYL_SUBSTANCES:
         fr.append(f"substance={substance}")
-    if not _FENT_NEGATION.search(t):
+    if ("fent" in t or "nitaz" in t or "china white" in t or "fu" in t or "u-4" in t) \
+            and not _FENT_NEGATION.search(t):
         fr.extend(m.group(1) for m in _FENT.finditer(t))
     if out.counterfeit_pill and cls == "opioid":
         fr.append("counterfeit opioid pill")

@@ -59,18 +59,30 @@ class Match:
 
 @dataclass(slots=True)
 class Lexicon:
-    """Phrase table (up to ``max_len`` words) plus a stem regex."""
+    """Phrase table (up to ``max_len`` words) plus stems matched inside words."""
 
     phrases: dict[str, tuple[str, float]]
     stems: dict[str, tuple[str, float]]
     categories: dict[str, tuple[str, float]]
     max_len: int = 1
-    _stem_re: re.Pattern[str] | None = field(default=None, repr=False)
+    _heads: dict[str, int] = field(default_factory=dict, repr=False)
+    _stem_index: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _spaced_stems: list[str] = field(default_factory=list, repr=False)
+    _cat_cache: dict[tuple[str, ...], list[Match]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        if self.stems:
-            alts = sorted(self.stems, key=len, reverse=True)
-            self._stem_re = re.compile("|".join(re.escape(s) for s in alts))
+        # stems indexed by their first three characters: a stem search costs a few
+        # dict lookups per word instead of one regex scan per stem
+        for stem in sorted(self.stems, key=len, reverse=True):
+            if " " in stem:
+                self._spaced_stems.append(stem)
+            else:
+                self._stem_index.setdefault(stem[:3], []).append(stem)
+        # first word of a phrase -> longest phrase starting with it (skips useless joins)
+        for key in self.phrases:
+            if " " in key:
+                head = key.split(" ", 1)[0]
+                self._heads[head] = max(self._heads.get(head, 1), key.count(" ") + 1)
 
     def find(self, words: list[str]) -> list[Match]:
         """Longest-phrase-first matches over ``words``; each word is used at most once."""
@@ -78,9 +90,11 @@ class Lexicon:
         phrases = self.phrases
         n = len(words)
         i = 0
+        heads = self._heads
         while i < n:
             hit = None
-            for k in range(min(self.max_len, n - i), 0, -1):
+            top = min(heads.get(words[i], 1), n - i)
+            for k in range(top, 0, -1):
                 key = words[i] if k == 1 else " ".join(words[i:i + k])
                 got = phrases.get(key)
                 if got is not None:
@@ -105,16 +119,35 @@ class Lexicon:
 
     def find_stems(self, norm: str) -> list[Match]:
         """Stem matches inside words of an already normalised text."""
-        if self._stem_re is None:
+        if not self.stems:
             return []
-        out = []
-        for m in self._stem_re.finditer(norm):
-            target, weight = self.stems[m.group(0)]
-            out.append(Match("~" + m.group(0), target, weight, -1))
+        index = self._stem_index
+        out = [Match("~" + st, *self.stems[st], -1) for st in self._spaced_stems if st in norm]
+        phrases = self.phrases
+        for word in norm.split(" "):
+            if len(word) < 4 or word in phrases or word.isdigit():
+                continue
+            for i in range(len(word) - 2):
+                cands = index.get(word[i:i + 3])
+                if cands is None:
+                    continue
+                for stem in cands:
+                    if word.startswith(stem, i):
+                        target, weight = self.stems[stem]
+                        out.append(Match("~" + stem, target, weight, -1))
         return out
 
     def category(self, segments: list[str]) -> list[Match]:
         """Matches of whole category-path segments (e.g. "Guides & Tutorials")."""
+        key = tuple(segments)
+        hit = self._cat_cache.get(key)
+        if hit is None:
+            hit = self._category(segments)
+            if len(self._cat_cache) < 4096:
+                self._cat_cache[key] = hit
+        return hit
+
+    def _category(self, segments: list[str]) -> list[Match]:
         out = []
         for seg in segments:
             key = normalise(seg)

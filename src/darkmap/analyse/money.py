@@ -49,6 +49,21 @@ def parse_price(text: str | None, default_currency: str | None = None) -> Price 
 
     A text with several prices (tiers) gives the first and ``tiered=True``.
     """
+    if not text or len(text) > 200:
+        return _parse_price(text[:200] if text else text, default_currency)
+    return _parse_price_cached(text, default_currency)
+
+
+@lru_cache(maxsize=65536)
+def _parse_price_cached(text: str, default_currency: str | None) -> Price | None:
+    return _parse_price(text, default_currency)
+
+
+def _parse_price(text: str | None, default_currency: str | None = None) -> Price | None:
+    """Read "USD 340.00", "$1,500", "0.05 BTC", "52.50 EUR"; ``None`` when unreadable.
+
+    A text with several prices (tiers) gives the first and ``tiered=True``.
+    """
     if not text:
         return None
     found = []
@@ -81,6 +96,7 @@ class FxTable:
         self.days = days            # int64 days since 1970-01-01, sorted
         self.rates = rates          # currency -> USD per unit, aligned with days
         self.source = source
+        self._cache: dict[tuple[str, date], tuple[float | None, str]] = {}
 
     @property
     def first_day(self) -> date:
@@ -103,6 +119,15 @@ class FxTable:
         if when is None:
             return None, "listing has no date"
         d = when.date() if isinstance(when, datetime) else when
+        key = (currency, d)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._lookup(arr, d)
+            if len(self._cache) < 200_000:
+                self._cache[key] = hit
+        return hit
+
+    def _lookup(self, arr: np.ndarray, d: date) -> tuple[float | None, str]:
         day = d.toordinal() - 719163
         i = int(np.searchsorted(self.days, day, side="right")) - 1
         note = ""

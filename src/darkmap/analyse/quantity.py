@@ -71,6 +71,9 @@ _SLANG_GRAMS = {"qp": 113.398, "quarter pound": 113.398, "hp": 226.796,
 
 _SLANG_RE = re.compile(r"(?<![a-z])(?:(\d+(?:\.\d+)?)\s*)?(" + "|".join(
     re.escape(p) for p in sorted(_SLANG_GRAMS, key=len, reverse=True)) + r")(?![a-z])")
+_DIGIT = re.compile(r"\d")
+_SLANG_HINT = re.compile(r"qp|hp|half|quarter|eighth|8th|key|zip")
+_WORD_HINT = re.compile(r"single|one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty|fifty|hundred")
 _FRACTION = re.compile(r"(?<![\d.])(\d+)\s*/\s*(\d+)\s*(oz|ounce|ounces|lb|lbs|pound|g|gr|gram|grams|kg|kilo)\b")
 _MASS = re.compile(r"(?<!\d)(?<!\d\.)" + _NUM + r"\s*\)?\s*(kilograms?|kilos?|kgs?|grams?|gramm|grammes?|grammi|gramos|grs?|gms?|g|ounces?|onz|oz|zips?|pounds?|lbs?|k|p)(?![a-z0-9µμ])")
 _DOSE = re.compile(r"(?<!\d)(?<!\d\.)" + _NUM + r"(?:\s*(?:-|–|to)\s*" + _NUM + r")?\s*\+?\s*(milligrams?|mgs?|micrograms?|mcg|mcu|ug|µg|μg|mic|y)(?![a-z])")
@@ -141,7 +144,8 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
 
     # ---- doses (mg / µg) --------------------------------------------------------
     doses: list[tuple[float, int, int, bool]] = []  # (mg, start, end, ranged)
-    for m in _DOSE.finditer(t):
+    has_digit = _DIGIT.search(t) is not None
+    for m in (_DOSE.finditer(t) if has_digit and ("g" in t or "mc" in t or "µ" in t or "μ" in t) else ()):
         a = _num(m.group(1))
         if a is None:
             continue
@@ -152,13 +156,13 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
     # ---- masses ---------------------------------------------------------------
     grams: list[tuple[float, str, int]] = []
     fractions: list[tuple[int, int]] = []
-    for m in _FRACTION.finditer(t):
+    for m in (_FRACTION.finditer(t) if "/" in t else ()):
         n, d = _num(m.group(1)), _num(m.group(2))
         if n and d:
             unit = m.group(3)
             grams.append((n / d * _MASS_UNITS.get(unit, 1.0), unit, m.start()))
             fractions.append((m.start(), m.end()))
-    for m in _MASS.finditer(t):
+    for m in (_MASS.finditer(t) if has_digit else ()):
         if any(a <= m.start() < b for a, b in fractions):
             continue
         v = _num(m.group(1))
@@ -166,15 +170,15 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
         if v is None or (unit in ("k", "p") and v > 10):
             continue
         grams.append((v * _MASS_UNITS[unit], unit, m.start()))
-    for m in _SLANG_RE.finditer(t):
+    for m in (_SLANG_RE.finditer(t) if _SLANG_HINT.search(t) else ()):
         k = _num(m.group(1)) if m.group(1) else 1.0
         phrase = re.sub(r"\s+", " ", m.group(2))
         grams.append(((k or 1.0) * _SLANG_GRAMS[phrase], phrase, m.start()))
     # ---- counts ---------------------------------------------------------------
     count: float | None = None
     kind: str | None = None
-    cm = _COUNT_FORM.search(t)
-    xm = _COUNT_X.search(t)
+    cm = _COUNT_FORM.search(t) if has_digit else None
+    xm = _COUNT_X.search(t) if has_digit and ("x" in t or "pcs" in t or "qty" in t) else None
     if cm and xm and xm.start() < cm.start() and not cm.group(1) == (xm.group(1) or xm.group(2)):
         cm = None  # "50x2mg Xanax (GG249 Bars)": the x-count comes first
     if cm:
@@ -186,13 +190,14 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
             form_word = _FORM_WORDS[w]
             break
     if count is None:
-        qm = _QTY.search(t)
+        qm = _QTY.search(t) if has_digit and ("q" in t or "menge" in t or "anzahl" in t
+                                              or t.lstrip()[:1] in "([") else None
         if qm:
             count = _num(qm.group(1) or qm.group(2))
         elif xm:
             count = _num(xm.group(1) or xm.group(2))
         else:
-            wm = _WORD_COUNT.search(t)
+            wm = _WORD_COUNT.search(t) if _WORD_HINT.search(t) else None
             if wm:
                 count = float(_WORD_NUMBERS[wm.group(1)])
             else:
@@ -208,7 +213,6 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
         kind = "blotter"
     elif kind == "pill" and substance == "cannabis_edible" and not re.search(r"caps|capsules?|pills?|tabs?|tablets?", t):
         kind = "piece"
-    powder = bool(_POWDER_CUES.search(t)) and not form_word
 
     # ---- dose choice: "90mg Klonopin 90x 2mg" -> 2; "45x 2mg" binds to the count ----
     dose = None
@@ -229,13 +233,13 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
 
     # ---- volume ---------------------------------------------------------------
     vol = None
-    vm = _VOLUME.search(t)
+    vm = _VOLUME.search(t) if has_digit and ("ml" in t or "cl" in t or "lit" in t) else None
     if vm:
         v = _num(vm.group(1))
         if v is not None:
             vol = v * {"ml": 1.0, "cl": 10.0, "l": 1000.0}.get(vm.group(2)[:2] if vm.group(2).startswith("mi") else vm.group(2), 1.0)
 
-    tiers = _TIERS.search(t)
+    tiers = _TIERS.search(t) if has_digit and ("/" in t or "|" in t or " or " in t) else None
     if tiers:
         notes.append("tiered pack sizes: first tier taken")
 
@@ -264,6 +268,7 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
     if count is not None:
         return Quantity(count, kind or "pill", dose, 0.6, _join(notes))
     if dose is not None:
+        powder = (not form_word) and bool(_POWDER_CUES.search(t))
         if not powder and (substance in PHARMA_PILL_SUBSTANCES or substance == "cannabis_edible"
                            or (form_word and form_word != "piece") or substance is None):
             return Quantity(None, form_word or "unknown", dose, 0.6,
