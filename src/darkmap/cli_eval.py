@@ -79,3 +79,32 @@ def eval_chain_cmd(truth: Path, workspace: Path | None, as_json: bool) -> None:
     metrics = fn(ws, _load_truth(truth))
     ws.close()
     emit_json(metrics) if as_json else _print_metrics("chain", metrics)
+
+
+@eval_group.command("drugs")
+@click.option("--labels", type=click.Path(path_type=Path, exists=True), required=True,
+              help="Label CSV: listing_id, drug_class, substance, counterfeit_pill, "
+                   "fentanyl_risk, units, unit_kind, dose_mg.")
+@click.option("--listings", type=click.Path(path_type=Path, exists=True), default=None,
+              help="Source listings file or folder; without it the workspace is used.")
+@workspace_option
+@click.option("--split", default=None, help="Only label rows whose `split` column equals this.")
+@click.option("--json", "as_json", is_flag=True)
+@library_errors
+def eval_drugs_cmd(labels: Path, listings: Path | None, workspace: Path | None,
+                   split: str | None, as_json: bool) -> None:
+    """Accuracy/macro-F1 of drug class and substance, flag precision/recall, units and dose.
+
+    Example: darkmap eval drugs --labels labels.csv --listings hansa-2016-12.csv
+    """
+    fn = _need("darkmap.analyse.evaluate", "eval_drugs")
+    if listings is not None:
+        report = fn(labels, listings, split=split)
+    else:
+        ws = open_ws(workspace)
+        try:
+            report = fn(labels, workspace=ws, split=split)
+        finally:
+            ws.close()
+    emit_json(report) if as_json else _print_metrics("drugs", {
+        k: v for k, v in report.items() if k != "missing"})
