@@ -14,11 +14,12 @@ from darkmap.analyse.classify import classify_words
 from darkmap.analyse.flags import assess_flags
 from darkmap.analyse.lexicon import Lexicon, load_lexicon, normalise
 from darkmap.analyse.money import FxTable, load_fx, parse_price
-from darkmap.analyse.quantity import parse_quantity
+from darkmap.analyse.quantity import Quantity, parse_quantity
 
 __all__ = ["METHOD", "Assessment", "assess_listing"]
 
 METHOD = "darkmap.drugs-lexicon@1"
+_NO_PACK = Quantity(None, "unknown", None, 0.0, "not a drug: no pack parsed")
 
 
 @dataclass(slots=True)
@@ -65,7 +66,7 @@ def assess_listing(title: str | None, description: str | None = None,
     tn = normalise(title)
     cls = classify_words(tn.split(" ") if tn else [], tn, normalise(description),
                          [c for c in (category_path or []) if isinstance(c, str) and c], lex)
-    q = parse_quantity(title, cls.substance)
+    q = parse_quantity(title, cls.substance) if cls.substance != "non_drug" else _NO_PACK
     flags = assess_flags(title, description, cls.substance, q.unit_kind, q.dose_mg,
                          cls.drug_class)
     notes = [q.note] if q.note else []

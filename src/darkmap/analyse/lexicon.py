@@ -159,7 +159,7 @@ class Lexicon:
                         key = part
                         break
             if got is not None:
-                out.append(Match("category:" + key, got[0], got[1], -1))
+                out.append(Match(key, got[0], got[1], -1))
         return out
 
 
