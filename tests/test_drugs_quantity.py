@@ -45,6 +45,10 @@ CASES = [
     ("10000x Pfizer Xanax Replica&#039;s 3.0 mgs", "alprazolam", 10000, "pill", 3),
     ("XTC - 7500x - GREY - HEISENBERGS - 140MG", "mdma", 7500, "pill", 140),
     ("1,000 x Xanax 2mg", "alprazolam", 1000, "pill", 2),
+    ("15 - 2mg Pfizer Xanax X/2 Replica Bars", "alprazolam", 15, "pill", 2),
+    ("5 Oc 40mg(Oxycodone)--Usa to Usa--", "oxycodone", 5, "pill", 40),
+    ("★5 x 100ug ★Blotters Anonymouse", "lsd", 5, "blotter", 0.1),
+    ("115*G* TOP SHELF ***BUD***", "cannabis_flower", 115, "gram", None),
 ]
 
 

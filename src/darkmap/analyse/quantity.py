@@ -151,8 +151,10 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
             continue
         b = _num(m.group(2)) if m.group(2) else None
         f = _DOSE_UNITS[m.group(3).rstrip("s") if m.group(3) not in _DOSE_UNITS else m.group(3)]
-        v = (a + b) / 2 if b is not None and b > a else a
-        doses.append((v * f, m.start(), m.end(), b is not None))
+        ranged = b is not None and b > a
+        # "15 - 2mg": a count, a dash, then the dose; not a range
+        v = (a + b) / 2 if ranged else (b if b is not None else a)
+        doses.append((v * f, m.start(), m.end(), ranged))
     # ---- masses ---------------------------------------------------------------
     grams: list[tuple[float, str, int]] = []
     fractions: list[tuple[int, int]] = []
