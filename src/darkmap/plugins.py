@@ -152,13 +152,31 @@ def exporters() -> dict[str, Exporter]:
 
 
 def best_importer(src: SourceFile, threshold: float = 0.5) -> Importer | None:
-    """The importer most sure it can read ``src``, or ``None`` below ``threshold``."""
-    scored = [(imp.sniff(src), imp.name, imp) for imp in importers().values()]
-    scored = [s for s in scored if s[0] >= threshold]
-    if not scored:
-        return None
-    scored.sort(key=lambda s: (-s[0], s[1]))
-    return scored[0][2]
+    """The importer most sure it can read ``src``, or ``None`` below ``threshold``.
+
+    Ties go to the importer whose name sorts first. An importer may also offer
+    ``sniff_range(src) -> (low, high)``, a cheap bound on what ``sniff`` would return;
+    its full ``sniff`` then runs only when the bound leaves the winner open, so the
+    choice is always the one full sniffs would make.
+    """
+    cands: list[list[Any]] = []
+    for imp in importers().values():
+        bound = getattr(imp, "sniff_range", None)
+        rng = bound(src) if bound is not None else None
+        if rng is None:
+            s = imp.sniff(src)
+            rng = (s, s)
+        cands.append([float(rng[0]), float(rng[1]), imp.name, imp])
+    while True:
+        live = [c for c in cands if c[1] >= threshold]
+        if not live:
+            return None
+        live.sort(key=lambda c: (-c[0], c[2]))
+        top = live[0]
+        if top[0] >= threshold and all((-top[0], top[2]) < (-c[1], c[2]) for c in live[1:]):
+            return top[3]  # wins even at its lowest against every rival at its highest
+        c = max((c for c in live if c[0] != c[1]), key=lambda c: c[1] - c[0])
+        c[0] = c[1] = float(c[3].sniff(src))
 
 
 SniffFn = Callable[[SourceFile], float]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from darkmap.model.records import MarketRecord, QuarantineRecord, SkipRecord
+from darkmap.model.records import ListingBatch, MarketRecord, QuarantineRecord, SkipRecord
 from darkmap.plugins import Importer, SourceFile, TableImporter, best_importer, importers
 from darkmap.store.writer import Provenance, RecordWriter
 from darkmap.workspace import Workspace, utcnow
@@ -122,10 +122,6 @@ def _unit(locator: str) -> str:
     return locator.split("#", 1)[0]
 
 
-def _file_time(path: Path) -> datetime:
-    return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).replace(tzinfo=None)
-
-
 class _Batch:
     """One open transaction holding the records of many small files (group commit).
 
@@ -212,10 +208,18 @@ def ingest(
 def _ingest_one(ws: Workspace, batch: _Batch, path: Path, run_id: str,
                 forced: Importer | None, done: dict[tuple[str, str], list]) -> FileResult:
     """Capture one file and buffer what its importer reads from it."""
-    sha = ws.captures.put_file(path)
+    st = path.stat()
     source = str(path)
-    with open(ws.captures.path_for(sha), "rb") as fh:
-        head = fh.read(_HEAD)
+    if st.st_size <= _BIG_FILE:
+        # one read serves the hash, the capture and the sniffing head
+        data = path.read_bytes()
+        sha, size, head = ws.captures.put_bytes(data), len(data), data[:_HEAD]
+        del data
+    else:
+        sha = ws.captures.put_file(path)
+        size = path.stat().st_size
+        with open(ws.captures.path_for(sha), "rb") as fh:
+            head = fh.read(_HEAD)
     src = SourceFile(path=ws.captures.path_for(sha), source=source, sha256=sha, head=head)
     imp = forced or best_importer(src)
     name = imp.name if imp else "unrecognised"
@@ -226,16 +230,17 @@ def _ingest_one(ws: Workspace, batch: _Batch, path: Path, run_id: str,
         result.already = True
         return result
     method = f"{imp.name}@{imp.version}" if imp else "ingest"
-    prov = Provenance(sha, source, method, _file_time(path), run_id)
-    size = path.stat().st_size
+    observed = datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).replace(tzinfo=None)
+    prov = Provenance(sha, source, method, observed, run_id)
+    own_tables = imp is not None and _writes_own_tables(imp)
     if imp is None:
         recs: Iterable = [SkipRecord(page_type="unknown", locator="file",
                                      reason="no importer recognises this file")]
-    elif isinstance(imp, TableImporter):
-        recs = _lazy(lambda: imp.read_into(src, ws.con, prov))
+    elif own_tables:
+        recs = _lazy(lambda: imp.read_into(src, ws.con, prov))  # type: ignore[attr-defined]
     else:
         recs = _lazy(lambda: imp.read(src))
-    if size > _BIG_FILE or isinstance(imp, TableImporter):
+    if size > _BIG_FILE or own_tables:
         _ingest_big(ws, batch, recs, prov, result)
     else:
         batch.begin()
@@ -250,6 +255,17 @@ def _ingest_one(ws: Workspace, batch: _Batch, path: Path, run_id: str,
     done[(sha, name)] = [result.market_id, result.read, result.stored, result.quarantined,
                          result.skipped]
     return result
+
+
+_OWN_TABLES: dict[int, bool] = {}
+
+
+def _writes_own_tables(imp: Importer) -> bool:
+    """``isinstance(imp, TableImporter)``, remembered (protocol checks are slow)."""
+    key = id(imp)
+    if key not in _OWN_TABLES:
+        _OWN_TABLES[key] = isinstance(imp, TableImporter)
+    return _OWN_TABLES[key]
 
 
 def _lazy(make: Callable[[], Iterable]) -> Iterator:
@@ -288,8 +304,16 @@ def _finish(ws: Workspace, batch: _Batch, prov: Provenance, result: FileResult,
 def _consume(recs: Iterable, writer: RecordWriter, prov: Provenance, result: FileResult) -> None:
     units: dict[str, str] = {}
     markets: Counter[str] = Counter()
+    add = writer.add
     for rec in recs:
-        outcome = writer.add(rec, prov)
+        if type(rec) is ListingBatch:  # many listing rows, each a unit stored
+            add(rec, prov)
+            if rec.market_id:
+                markets[rec.market_id] += len(rec)
+            units.update(dict.fromkeys(map(_unit, rec.locators), "stored"))
+            result.records["listing"] += len(rec)
+            continue
+        outcome = add(rec, prov)
         mid = getattr(rec, "market_id", None)
         if mid:
             markets[mid] += 1

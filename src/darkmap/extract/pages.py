@@ -38,6 +38,14 @@ class PagesImporter:
             pass
         return 0.55
 
+    def sniff_range(self, src: SourceFile) -> tuple[float, float]:
+        """Bounds of :meth:`sniff` from the bytes alone: (0.55, 0.9) for HTML, else 0.
+
+        Lets :func:`darkmap.plugins.best_importer` skip parsing the page when no other
+        importer scores within that range (the usual case), so a page is parsed once.
+        """
+        return (0.55, 0.9) if looks_like_html(src.head) else (0.0, 0.0)
+
     def read(self, src: SourceFile) -> Iterator[Record]:
         """Yield the page's records; an unreadable page is one ``QuarantineRecord``."""
         try:

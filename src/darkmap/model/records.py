@@ -8,14 +8,16 @@ any database code.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Union
+from typing import Any, Union
 
 __all__ = [
     "AccountRecord",
     "FeedbackRecord",
     "IdentifierRecord",
+    "ListingBatch",
     "ListingRecord",
     "MarketRecord",
     "PgpKeyRecord",
@@ -87,6 +89,53 @@ class ListingRecord:
     url: str | None = None
     observed_at: datetime | None = None
     locator: str = ""
+
+
+@dataclass(slots=True)
+class ListingBatch:
+    """Many listing observations of one market, in columns (a bulk importer's output).
+
+    Stands for one :class:`ListingRecord` per row, in row order (see :meth:`records`),
+    so the store writes the same rows either way; it lets a CSV of 100,000 listings
+    reach the store without 100,000 record objects. ``columns`` maps ListingRecord
+    field names to equal-length sequences (lists, or Arrow arrays with ``to_pylist``);
+    a field that is absent takes its ListingRecord default. Datetimes are UTC
+    (aware ``datetime`` values, or a naive UTC timestamp array). ``locators`` gives
+    each row's locator, so the pipeline counts one unit per row.
+    """
+
+    market_id: str
+    locators: list[str]
+    columns: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.locators)
+
+    def column(self, name: str) -> list[Any]:
+        """One field as a Python list (``None`` where the row has no value)."""
+        col = self.columns.get(name)
+        if col is None:
+            return [None] * len(self.locators)
+        return col.to_pylist() if hasattr(col, "to_pylist") else list(col)
+
+    def records(self) -> Iterator[ListingRecord]:
+        """The equivalent ListingRecords, one per row."""
+        from datetime import timezone
+
+        names = list(self.columns)
+        cols = [self.column(n) for n in names]
+        for i, loc in enumerate(self.locators):
+            kw: dict[str, Any] = {}
+            for n, col in zip(names, cols):
+                v = col[i]
+                if isinstance(v, datetime) and v.tzinfo is None:
+                    v = v.replace(tzinfo=timezone.utc)
+                elif isinstance(v, list):
+                    v = list(v)
+                elif v is None and n in ("ships_to", "category_path"):
+                    continue  # the record's default: an empty list
+                kw[n] = v
+            yield ListingRecord(market_id=self.market_id, locator=loc, **kw)
 
 
 @dataclass(slots=True)
@@ -184,6 +233,7 @@ Record = Union[
     MarketRecord,
     AccountRecord,
     ListingRecord,
+    ListingBatch,
     FeedbackRecord,
     IdentifierRecord,
     PgpKeyRecord,

@@ -3,7 +3,10 @@
 Row ids are hashes of what identifies the fact plus the capture it came from, and every
 insert is ``INSERT OR IGNORE``: re-reading the same capture writes nothing new, which is
 what makes ingestion idempotent. Rows are buffered per table and flushed through Arrow,
-so a CSV of 100,000 listings costs a handful of inserts, not 100,000.
+so a CSV of 100,000 listings costs a handful of inserts, not 100,000. A
+:class:`~darkmap.model.records.ListingBatch` goes in as columns, without a tuple per
+row; its rows keep their place in each table's order, so the same rows win every
+``INSERT OR IGNORE`` as if they had come one record at a time.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from darkmap.model.records import (
     AccountRecord,
     FeedbackRecord,
     IdentifierRecord,
+    ListingBatch,
     ListingRecord,
     MarketRecord,
     PgpKeyRecord,
@@ -31,7 +36,7 @@ from darkmap.model.records import (
     UnitRecord,
 )
 
-__all__ = ["Provenance", "RecordWriter", "account_id", "listing_id", "row_id"]
+__all__ = ["Provenance", "RecordWriter", "account_id", "listing_id", "row_id", "row_ids"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,18 @@ def row_id(*parts: object) -> str:
         h.update(str(p).encode("utf-8", "surrogatepass"))
         h.update(b"\x1f")
     return h.hexdigest()
+
+
+def row_ids(*columns: object) -> list[str]:
+    """:func:`row_id` for many rows at once: each column is a list, or one value for all.
+
+    ``row_ids("lst", lids, sha, locators)[i] == row_id("lst", lids[i], sha, locators[i])``.
+    """
+    n = max((len(c) for c in columns if isinstance(c, list)), default=1)
+    cols = [c if isinstance(c, list) else [c] * n for c in columns]
+    blake = hashlib.blake2b
+    return [blake(("\x1f".join(map(str, parts)) + "\x1f").encode("utf-8", "surrogatepass"),
+                  digest_size=16).hexdigest() for parts in zip(*cols)]
 
 
 def account_id(market_id: str, handle: str) -> str:
@@ -132,6 +149,8 @@ class RecordWriter:
         self.batch = batch
         self.autoflush = autoflush
         self._rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        # Arrow tables of a table's earlier rows (batches, and the tuples before them)
+        self._chunks: dict[str, list[pa.Table]] = defaultdict(list)
         self._pending = 0
 
     @property
@@ -151,35 +170,60 @@ class RecordWriter:
         """Buffer one raw row of a bookkeeping table (``captures``, ``processed``)."""
         self._put(table, row)
 
-    def mark(self) -> dict[str, int]:
+    def mark(self) -> dict[str, tuple[int, int]]:
         """A point in the buffer to return to with :meth:`rollback_to`."""
-        return {t: len(rows) for t, rows in self._rows.items()}
+        tables = set(self._rows) | set(self._chunks)
+        return {t: (len(self._chunks.get(t, ())), len(self._rows.get(t, ()))) for t in tables}
 
-    def rollback_to(self, mark: dict[str, int]) -> None:
+    def rollback_to(self, mark: dict[str, tuple[int, int]]) -> None:
         """Drop every row buffered since ``mark`` (only valid if no flush happened since)."""
-        for table, rows in self._rows.items():
-            keep = mark.get(table, 0)
-            self._pending -= len(rows) - keep
-            del rows[keep:]
+        for table in set(self._rows) | set(self._chunks):
+            n_chunks, n_rows = mark.get(table, (0, 0))
+            chunks, rows = self._chunks[table], self._rows[table]
+            self._pending -= sum(c.num_rows for c in chunks) + len(rows)
+            if len(chunks) > n_chunks:
+                # the rows buffered at the mark were turned into chunk n_chunks since
+                first = chunks[n_chunks].slice(0, n_rows)
+                del chunks[n_chunks:]
+                if n_rows:
+                    chunks.append(first)
+                rows.clear()
+            else:
+                del rows[n_rows:]
+            self._pending += sum(c.num_rows for c in chunks) + len(rows)
 
     def _put(self, table: str, row: tuple[Any, ...]) -> None:
         self._rows[table].append(row)
         self._pending += 1
 
+    def _put_columns(self, table: str, columns: dict[str, Any]) -> None:
+        """Buffer many rows of ``table`` at once, after the rows already buffered."""
+        rows = self._rows.get(table)
+        if rows:
+            self._chunks[table].append(_rows_table(table, rows))
+            rows.clear()
+        tbl = _columns_table(table, columns)
+        self._chunks[table].append(tbl)
+        self._pending += tbl.num_rows
+
     def flush(self) -> None:
         """Write every buffered row (``INSERT OR IGNORE``: duplicates are no-ops)."""
-        for table, rows in self._rows.items():
-            if not rows:
+        tables = list(self._chunks) + [t for t in self._rows if t not in self._chunks]
+        for table in tables:
+            parts = list(self._chunks.get(table, ()))
+            rows = self._rows.get(table)
+            if rows:
+                parts.append(_rows_table(table, rows))
+            if not parts:
                 continue
             cols = _COLUMNS[table]
-            arrays = {c: pa.array([r[i] for r in rows], type=_TYPES.get(c, pa.string()))
-                      for i, c in enumerate(cols)}
-            tbl = pa.table(arrays)  # noqa: F841 - read by DuckDB's replacement scan
-            self.con.execute(
+            tbl = parts[0] if len(parts) == 1 else pa.concat_tables(parts)  # noqa: F841
+            self.con.execute(  # ``tbl`` is read by DuckDB's replacement scan
                 f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) "
                 f"SELECT {', '.join(cols)} FROM tbl"
             )
         self._rows.clear()
+        self._chunks.clear()
         self._pending = 0
 
     # -- one method per record type -------------------------------------------------
@@ -216,6 +260,42 @@ class RecordWriter:
             r.quantity_text, r.stock, r.ships_from, list(r.ships_to), list(r.category_path),
             r.feedback_count, r.sales_count, r.url, r.locator, p.capture_sha256, p.source,
             p.method, obs))
+        return "stored"
+
+    def _listing_batch(self, b: ListingBatch, p: Provenance) -> str:
+        """The rows of ``_listing`` for every row of ``b``, as columns."""
+        n = len(b)
+        if not n:
+            return "stored"
+        m = b.market_id
+        refs = [r.strip() for r in b.column("listing_ref")]
+        handles = b.column("vendor_handle")
+        lids = [f"{m}:{r}" for r in refs]
+        aids = [f"{m}:{h.strip().casefold()}" if h else None for h in handles]
+        obs = _observed(b.columns.get("observed_at"), n, p)
+        prov = {"capture_sha256": p.capture_sha256, "source": p.source, "method": p.method}
+        have = [i for i, a in enumerate(aids) if a is not None]
+        if have:
+            every = len(have) == n
+            self._put_columns("accounts", {
+                "account_id": aids if every else [aids[i] for i in have], "market_id": m,
+                "handle": [h.strip() for h in (handles if every else
+                                               [handles[i] for i in have])],
+                "role": "vendor", **prov,
+                "observed_at": obs if every else obs.take(pa.array(have, pa.int64()))})
+        self._put_columns("listings", {"listing_id": lids, "market_id": m,
+                                       "listing_ref": refs, "account_id": aids, **prov,
+                                       "observed_at": obs})
+        cols: dict[str, Any] = {
+            "obs_id": row_ids("lst", lids, p.capture_sha256, b.locators),
+            "listing_id": lids, "account_id": aids, "locator": b.locators, **prov,
+            "observed_at": obs}
+        for name in _BATCH_FIELDS:
+            col = b.columns.get(name)
+            if name in ("ships_to", "category_path"):
+                col = [list(v) if v is not None else [] for v in b.column(name)]
+            cols[name] = col
+        self._put_columns("listing_observations", cols)
         return "stored"
 
     def _feedback(self, r: FeedbackRecord, p: Provenance) -> str:
@@ -265,6 +345,46 @@ class RecordWriter:
         return "quarantined"
 
 
+_BATCH_FIELDS = ("title", "description", "price", "currency", "price_text", "quantity_text",
+                 "stock", "ships_from", "ships_to", "category_path", "feedback_count",
+                 "sales_count", "url")
+
+
+def _array(col: str, values: Any, n: int) -> pa.Array:
+    """``values`` (a list, an Arrow array, one value for all rows, or None) as ``col``."""
+    typ = _TYPES.get(col, pa.string())
+    if values is None or isinstance(values, (str, int, float)):
+        return pa.array([values] * n, type=typ)
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values if values.type == typ else values.cast(typ)
+    return pa.array(values, type=typ)
+
+
+def _columns_table(table: str, columns: dict[str, Any]) -> pa.Table:
+    n = next(len(v) for v in columns.values()
+             if isinstance(v, (list, pa.Array, pa.ChunkedArray)))
+    return pa.table({c: _array(c, columns.get(c), n) for c in _COLUMNS[table]})
+
+
+def _rows_table(table: str, rows: list[tuple[Any, ...]]) -> pa.Table:
+    return pa.table({c: pa.array([r[i] for r in rows], type=_TYPES.get(c, pa.string()))
+                     for i, c in enumerate(_COLUMNS[table])})
+
+
+def _observed(col: Any, n: int, p: Provenance) -> pa.Array:
+    """``_naive(observed_at or p.observed_at)`` for a column of UTC datetimes."""
+    default = _naive(p.observed_at)
+    if col is None:
+        return pa.array([default] * n, type=pa.timestamp("us"))
+    if isinstance(col, (pa.Array, pa.ChunkedArray)):
+        arr = col.cast(pa.timestamp("us"))
+    else:
+        arr = pa.array([_naive(v) for v in col], type=pa.timestamp("us"))
+    if default is not None and arr.null_count:
+        arr = pc.fill_null(arr, pa.scalar(default, pa.timestamp("us")))
+    return arr
+
+
 def _unit_stored(writer: RecordWriter, rec: UnitRecord, prov: Provenance) -> str:
     return "stored"  # the importer already wrote its own tables
 
@@ -274,6 +394,7 @@ _HANDLERS = {
     MarketRecord: RecordWriter._market,
     AccountRecord: RecordWriter._account,
     ListingRecord: RecordWriter._listing,
+    ListingBatch: RecordWriter._listing_batch,
     FeedbackRecord: RecordWriter._feedback,
     IdentifierRecord: RecordWriter._identifier,
     PgpKeyRecord: RecordWriter._pgp,
