@@ -1,0 +1,2 @@
+"""Analysis of the evidence: drug classification, pack and price normalisation, sales,
+jurisdiction and harm ranking (see docs/drugs.md)."""

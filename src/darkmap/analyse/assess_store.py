@@ -22,6 +22,7 @@ from darkmap.analyse.lexicon import load_lexicon
 from darkmap.analyse.money import load_fx
 from darkmap.analyse.personas import persona_map
 from darkmap.analyse.sales import SalesParams, compute_sales
+from darkmap.store.writer import row_id
 from darkmap.workspace import utcnow
 
 __all__ = ["assess_workspace", "compute_jurisdictions"]
@@ -37,9 +38,10 @@ def assess_workspace(ws: Any, params: SalesParams = SalesParams()) -> dict[str, 
     t0 = time.perf_counter()
     con = ws.con
     lex, fx = load_lexicon(), load_fx(workspace=getattr(ws, "path", None))
+    _require_tables(con)
     rows = con.execute("""
         SELECT listing_id, obs_id, account_id, title, description, category_path, price,
-               currency, price_text, observed_at
+               currency, price_text, observed_at, locator, capture_sha256, source
         FROM listing_observations
         QUALIFY row_number() OVER (PARTITION BY listing_id
                                    ORDER BY observed_at DESC NULLS LAST, obs_id) = 1
@@ -47,9 +49,18 @@ def assess_workspace(ws: Any, params: SalesParams = SalesParams()) -> dict[str, 
     now = utcnow()
     out: dict[str, list[Any]] = {c: [] for c in _COLS}
     counts: dict[str, int] = defaultdict(int)
-    for lid, oid, aid, title, desc, cats, price, cur, ptext, obs in rows:
-        a = assess_listing(title, desc, list(cats or []), price, cur, ptext, obs,
-                           lexicon=lex, fx=fx)
+    failed: list[tuple[Any, ...]] = []
+    for lid, oid, aid, title, desc, cats, price, cur, ptext, obs, loc, sha, src in rows:
+        try:
+            a = assess_listing(title, desc, list(cats or []), price, cur, ptext, obs,
+                               lexicon=lex, fx=fx)
+        except Exception as exc:  # hostile text must not stop the run: quarantine it
+            failed.append((row_id("assess", lid, oid), lid.split(":", 1)[0],
+                           f"{loc or lid}#listing {lid}", "title",
+                           f"{src}: listing {lid}: assessment failed: "
+                           f"{type(exc).__name__}: {exc}"[:500],
+                           (title or "")[:200], sha, src, METHOD, None))
+            continue
         counts[a.drug_class] += 1
         counts["fentanyl_risk"] += a.fentanyl_risk
         counts["counterfeit_pill"] += a.counterfeit_pill
@@ -69,19 +80,36 @@ def assess_workspace(ws: Any, params: SalesParams = SalesParams()) -> dict[str, 
             con.execute(f"INSERT INTO listing_assessments ({', '.join(_COLS)}) "
                         f"SELECT {', '.join(_COLS)} FROM _assess_batch")
             con.unregister("_assess_batch")
+        if failed:
+            con.execute("DELETE FROM quarantine WHERE method = ?", [METHOD])
+            insert_rows(con, "quarantine", ("quarantine_id", "market_id", "locator", "field",
+                                            "reason", "excerpt", "capture_sha256", "source",
+                                            "method", "run_id"), failed)
         sales = compute_sales(ws, params, fx, now)
         juris = compute_jurisdictions(ws, now)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
-    return {"listings_assessed": len(rows), "by_class": {k: v for k, v in counts.items()
+    return {"listings_assessed": len(rows) - len(failed), "quarantined": len(failed),
+            "by_class": {k: v for k, v in counts.items()
                                                          if k not in ("fentanyl_risk",
                                                                       "counterfeit_pill")},
             "fentanyl_risk": counts["fentanyl_risk"],
             "counterfeit_pill": counts["counterfeit_pill"],
             "listings_per_second": round(len(rows) / elapsed, 1) if elapsed > 0 else None,
             **sales, **juris, "fx_table": fx.source, "method": METHOD}
+
+
+def _require_tables(con: Any) -> None:
+    have = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema='main'").fetchall()}
+    missing = {"listing_assessments", "sales_monthly", "sales_summary", "jurisdictions"} - have
+    if missing:
+        raise ValueError(
+            f"workspace lacks the drug tables ({', '.join(sorted(missing))}): it was migrated "
+            "past version 4 before migration 004_drugs.sql existed; re-create the workspace "
+            "(darkmap init + ingest) to get them")
 
 
 def compute_jurisdictions(ws: Any, now: Any = None) -> dict[str, int]:

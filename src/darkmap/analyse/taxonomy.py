@@ -16,6 +16,7 @@ __all__ = [
     "SUBSTANCES",
     "SUBSTANCE_CLASS",
     "class_of",
+    "most_harmful_class",
 ]
 
 DRUG_CLASSES: tuple[str, ...] = (
