@@ -59,40 +59,55 @@ def base58check(payload: bytes) -> str:
     return "1" * pad + "".join(reversed(out))
 
 
-def _polymod(values: list[int]) -> int:
-    gen = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
-    chk = 1
-    for v in values:
-        top = chk >> 25
-        chk = (chk & 0x1FFFFFF) << 5 ^ v
-        for i in range(5):
+_GEN = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+
+
+def _gen_table() -> tuple[int, ...]:
+    """XOR of the generator terms selected by each 5-bit "top": one lookup per step."""
+    out = []
+    for top in range(32):
+        acc = 0
+        for i, g in enumerate(_GEN):
             if (top >> i) & 1:
-                chk ^= gen[i]
+                acc ^= g
+        out.append(acc)
+    return tuple(out)
+
+
+_GEN_TABLE = _gen_table()
+
+
+def _polymod(values: list[int], chk: int = 1) -> int:
+    table = _GEN_TABLE
+    for v in values:
+        chk = ((chk & 0x1FFFFFF) << 5) ^ v ^ table[chk >> 25]
     return chk
 
 
+def _hrp_state(hrp: str) -> int:
+    return _polymod([ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp])
+
+
+_BC_STATE = _hrp_state("bc")
+
+
 def _convertbits(data: bytes) -> list[int]:
-    acc = bits = 0
-    out = []
-    for b in data:
-        acc = (acc << 8) | b
-        bits += 8
-        while bits >= 5:
-            bits -= 5
-            out.append((acc >> bits) & 31)
-    if bits:
-        out.append((acc << (5 - bits)) & 31)
-    return out
+    """8-bit bytes to 5-bit groups, zero-padded at the end (BIP 173)."""
+    nbits = len(data) * 8
+    pad = (-nbits) % 5
+    n = int.from_bytes(data, "big") << pad
+    groups = (nbits + pad) // 5
+    return [(n >> (5 * (groups - 1 - i))) & 31 for i in range(groups)]
 
 
 def bech32_address(witver: int, program: bytes, hrp: str = "bc") -> str:
     """Segwit address: bech32 for version 0 (BIP 173), bech32m for 1+ (BIP 350)."""
     data = [witver] + _convertbits(program)
     const = 1 if witver == 0 else _BECH32M_CONST
-    expanded = [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
-    pm = _polymod(expanded + data + [0] * 6) ^ const
+    state = _BC_STATE if hrp == "bc" else _hrp_state(hrp)
+    pm = _polymod(data + [0] * 6, state) ^ const
     checksum = [(pm >> 5 * (5 - i)) & 31 for i in range(6)]
-    return hrp + "1" + "".join(_BECH32[d] for d in data + checksum)
+    return hrp + "1" + "".join([_BECH32[d] for d in data + checksum])
 
 
 def output_script(kind: str, key: bytes) -> bytes:

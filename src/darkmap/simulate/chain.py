@@ -280,7 +280,7 @@ def _run(ch: _Chain) -> ChainResult:
     deposits: dict[int, list[tuple[bytes, int, int, Address]]] = defaultdict(list)
     ex_deposit_addr: dict[tuple[int, str], Address] = {}
     ex_pending: list[list[tuple[bytes, int, int, Address]]] = [[] for _ in ex_wallets]
-    last_cashout = [0] * len(w.actors)
+    last_cashout = [min(w.accounts[a].start for a in actor.accounts) for actor in w.actors]
     buyer_wallets: dict[int, Wallet] = {}
     holding: set[int] = set()
     mix_pool = [ch.wallet(f"coinjoin:{k:03d}", "mixer", f"coinjoin-participant-{k:03d}",
@@ -382,10 +382,9 @@ def _run(ch: _Chain) -> ChainResult:
             if not vw.utxos:
                 holding.discard(ai)
                 continue
-            bal = vw.balance()
-            if bal * btc_usd / _COIN < 1500 and day - last_cashout[actor.idx] < 45:
-                continue
-            if day - last_cashout[actor.idx] < 7:
+            usd = vw.balance() * btc_usd / _COIN
+            since = day - last_cashout[actor.idx]
+            if not ((usd >= 5000 and since >= 14) or (usd >= 300 and since >= 60)):
                 continue
             last_cashout[actor.idx] = day
             mix = mix_pool if actor.coinjoin else None
@@ -457,7 +456,7 @@ def _cashout(ch: _Chain, vw: Wallet, owner: str, day: int, exchange: int,
     if dep is None:
         ex = ex_wallets[exchange]
         dep = ex_deposit_addr[key] = ch.new_address(ex, "p2sh" if rng.random() < 0.4 else None)
-    hops = rng.randrange(2, 7)
+    hops = rng.randrange(2, 6)
     for h in range(hops):
         sp = ch.spends_of([cur])
         value = cur[2]
