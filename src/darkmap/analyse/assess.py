@@ -7,6 +7,7 @@ The workspace runner lives in :mod:`darkmap.analyse.store_drugs`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
@@ -19,6 +20,7 @@ from darkmap.analyse.quantity import Quantity, parse_quantity
 __all__ = ["METHOD", "Assessment", "assess_listing"]
 
 METHOD = "darkmap.drugs-lexicon@1"
+_PILL_WORD = re.compile(r"\b(?:pills?|tabs?|tablets?|xtc|teile|pillen)\b")
 _NO_PACK = Quantity(None, "unknown", None, 0.0, "not a drug: no pack parsed")
 
 
@@ -66,7 +68,18 @@ def assess_listing(title: str | None, description: str | None = None,
     tn = normalise(title)
     cls = classify_words(tn.split(" ") if tn else [], tn, normalise(description),
                          [c for c in (category_path or []) if isinstance(c, str) and c], lex)
-    q = parse_quantity(title, cls.substance) if cls.substance != "non_drug" else _NO_PACK
+    unnamed = cls.confidence <= 0.3 and (not cls.words or cls.words[0].startswith("("))
+    if cls.substance != "non_drug" or unnamed:
+        q = parse_quantity(title, None if unnamed else cls.substance)
+        if unnamed and q.unit_kind == "pill" and q.units and q.dose_mg \
+                and 60 <= q.dose_mg <= 350 and _PILL_WORD.search(tn):
+            # "Tomorrowland pills x50 (300mg)": a branded pill of an ecstasy-sized dose
+            cls.drug_class, cls.substance, cls.confidence = "empathogen", "mdma", 0.3
+            cls.words = [f"(unnamed pill brand at {q.dose_mg:g} mg: ecstasy pattern)"]
+        elif cls.substance == "non_drug":
+            q = _NO_PACK
+    else:
+        q = _NO_PACK
     flags = assess_flags(title, description, cls.substance, q.unit_kind, q.dose_mg,
                          cls.drug_class)
     notes = [q.note] if q.note else []
