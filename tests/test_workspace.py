@@ -55,3 +55,23 @@ def test_capture_store_is_content_addressed_and_read_only(tmp_path: Path,
     assert len(files) == 1
     assert not files[0].stat().st_mode & 0o222  # immutable on disk
     assert store.verify(sha)
+
+
+def test_a_migration_added_later_below_the_newest_is_still_applied(tmp_path: Path) -> None:
+    ws = Workspace.init(tmp_path / "w")
+    newest = migrations()[-1]
+    middle = migrations()[1]
+    assert middle[0] < newest[0]
+    # a workspace created before `middle` shipped: its version and tables are absent
+    ws.con.execute("DELETE FROM schema_migrations WHERE version = ?", [middle[0]])
+    dropped = [name for (name,) in ws.con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+    ).fetchall() if f"CREATE TABLE {name} (" in middle[2]]
+    assert dropped
+    for name in dropped:
+        ws.con.execute(f"DROP TABLE {name}")
+    ws.close()
+    ws = Workspace.open(tmp_path / "w")
+    assert middle[0] in ws.applied_versions()
+    assert set(dropped) <= set(ws.table_counts())
+    ws.close()

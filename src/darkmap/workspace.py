@@ -91,18 +91,31 @@ class Workspace:
         row = self.con.execute("SELECT max(version) FROM schema_migrations").fetchone()
         return int(row[0] or 0) if row else 0
 
+    def applied_versions(self) -> set[int]:
+        """Versions of every migration already applied."""
+        self.schema_version()  # creates the bookkeeping table when missing
+        return {int(r[0]) for r in self.con.execute(
+            "SELECT version FROM schema_migrations").fetchall()}
+
     def migrate(self) -> list[str]:
-        """Apply pending migrations in order, each in its own transaction."""
-        current = self.schema_version()
+        """Apply every shipped migration not yet applied, in order, each in one transaction.
+
+        A version missing below the newest applied one (a stage added later to a
+        workspace created earlier) is applied too; a workspace whose newest version is
+        unknown to this darkmap is refused.
+        """
         shipped = migrations()
-        newest = shipped[-1][0] if shipped else 0
-        if current > newest:
+        known = {v for v, _, _ in shipped}
+        applied = self.applied_versions()
+        unknown = sorted(applied - known)
+        if unknown and unknown[-1] > max(known, default=0):
             raise WorkspaceError(
-                f"{self.path}: schema version {current} is newer than this darkmap ({newest})"
+                f"{self.path}: schema version {unknown[-1]} is newer than this darkmap "
+                f"({max(known, default=0)})"
             )
-        applied = []
+        done = []
         for version, name, sql in shipped:
-            if version <= current:
+            if version in applied:
                 continue
             self.con.execute("BEGIN TRANSACTION")
             try:
@@ -114,8 +127,8 @@ class Workspace:
             except Exception:
                 self.con.execute("ROLLBACK")
                 raise
-            applied.append(name)
-        return applied
+            done.append(name)
+        return done
 
     def table_counts(self) -> dict[str, int]:
         """Row count of every table in the workspace."""
