@@ -1,25 +1,36 @@
 """Candidate blocking: which account pairs are worth scoring at all.
 
-All pairs of 100,000 accounts are 5e9; the blocks below keep a few per account:
-shared identifier values (small groups only: a market hot wallet shown on every
-profile links nobody), equal normalised handles, nearest neighbours of handle n-grams
-(sparse products), and nearest neighbours of writing style and product profiles on
-reduced dense vectors (chunked matrix products with a top-k per row). Same-market pairs
-are kept: vendors run several accounts on one market.
+All pairs of 100,000 accounts are 5e9; the blocks below keep a few per account and
+none of them costs time quadratic in the number of accounts:
+
+* shared identifier values and equal normalised handles, in groups of 2..30 accounts
+  only (a market hot wallet shown on every profile links nobody);
+* handle n-gram neighbours: sparse products over the n-grams that are *rare enough to
+  be specific* (an n-gram shared by more than ``max_df`` handles is left out, which
+  bounds the work by ``n * max_df``), top-k per account;
+* neighbours in three separate text spaces (writing style, products, buyer feedback),
+  each reduced to dense vectors by a truncated SVD of its informative columns and
+  searched with an inverted-file index: accounts are bucketed by k-means into about
+  ``2 sqrt(n)`` cells and every cell is compared only with the accounts of its nearest
+  cells (exact search below a few thousand accounts). Separate spaces matter: a vendor
+  who rewrites their descriptions still sells the same products, and vice versa.
+
+Same-market pairs are kept: vendors run several accounts on one market.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.decomposition import TruncatedSVD
+from sklearn.cluster import MiniBatchKMeans
 
 from darkmap.resolve.profiles import Profiles
 
-__all__ = ["candidate_pairs", "knn_dense", "knn_sparse"]
+__all__ = ["candidate_pairs", "knn_dense", "knn_ivf", "knn_sparse"]
 
 MAX_GROUP = 30        # identifier/handle groups larger than this are not specific
 _CHUNK = 2048
+_EXACT_MAX = 6000     # exact dense search up to this many accounts, IVF above
 
 
 def _pairs_from_groups(groups: sp.csr_matrix, max_group: int) -> np.ndarray:
@@ -34,60 +45,156 @@ def _pairs_from_groups(groups: sp.csr_matrix, max_group: int) -> np.ndarray:
     return np.stack([co.row, co.col], axis=1).astype(np.int64)
 
 
-def knn_sparse(m: sp.csr_matrix, k: int, min_sim: float) -> np.ndarray:
-    """Top-``k`` neighbours per row by sparse dot product, at least ``min_sim``."""
+def _top_k_sparse(sims: sp.csr_matrix, k: int, offset: int) -> np.ndarray:
+    counts = np.diff(sims.indptr)
+    row = np.repeat(np.arange(sims.shape[0]), counts)
+    order = np.lexsort((-sims.data, row))
+    rank = np.arange(len(order)) - sims.indptr[row[order]]
+    sel = order[rank < k + 1]
+    a = row[sel] + offset
+    b = sims.indices[sel]
+    ok = a != b
+    return np.stack([a[ok], b[ok]], axis=1)
+
+
+def knn_sparse(m: sp.csr_matrix, k: int, min_sim: float, max_df: int | None = None) -> np.ndarray:
+    """Top-``k`` neighbours per row by sparse dot product, at least ``min_sim``.
+
+    With ``max_df``, columns present in more than ``max_df`` rows take no part in the
+    search (they are not specific, and they are what makes sparse products quadratic);
+    similarities are then computed on the remaining columns only.
+    """
+    m = sp.csr_matrix(m)
+    if max_df is not None:
+        df = np.bincount(m.indices, minlength=m.shape[1])
+        m = sp.csr_matrix(m @ sp.diags((df <= max_df).astype(np.float32)))
+        m.eliminate_zeros()
     out = []
     mt = sp.csr_matrix(m.T)
     for s in range(0, m.shape[0], _CHUNK):
         sims = sp.csr_matrix(m[s:s + _CHUNK] @ mt)
         sims.data[sims.data < min_sim] = 0
         sims.eliminate_zeros()
-        counts = np.diff(sims.indptr)
-        row = np.repeat(np.arange(sims.shape[0]), counts)
-        order = np.lexsort((-sims.data, row))
-        rank = np.arange(len(order)) - sims.indptr[row[order]]
-        sel = order[rank < k + 1]
-        a = row[sel] + s
-        b = sims.indices[sel]
-        ok = a != b
-        out.append(np.stack([a[ok], b[ok]], axis=1))
+        out.append(_top_k_sparse(sims, k, s))
     return np.concatenate(out) if out else np.zeros((0, 2), np.int64)
 
 
+def _top_k_dense(q: np.ndarray, c: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
+    sims = q @ c.T
+    kk = min(kk, c.shape[0])
+    part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+    return part, np.take_along_axis(sims, part, axis=1)
+
+
 def knn_dense(x: np.ndarray, k: int, min_sim: float, valid: np.ndarray) -> np.ndarray:
-    """Top-``k`` cosine neighbours per row of L2-normalised dense ``x``."""
+    """Exact top-``k`` cosine neighbours per row of L2-normalised dense ``x``."""
     idx = np.nonzero(valid)[0]
     if idx.size < 2:
         return np.zeros((0, 2), np.int64)
     xv = np.ascontiguousarray(x[idx], dtype=np.float32)
-    kk = min(k + 1, idx.size)
     out = []
     for s in range(0, idx.size, _CHUNK):
-        sims = xv[s:s + _CHUNK] @ xv.T
-        part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-        vals = np.take_along_axis(sims, part, axis=1)
-        rows = np.repeat(np.arange(s, s + sims.shape[0]), kk)
+        part, vals = _top_k_dense(xv[s:s + _CHUNK], xv, k + 1)
+        rows = np.repeat(np.arange(s, s + part.shape[0]), part.shape[1])
         cols = part.ravel()
         ok = (vals.ravel() >= min_sim) & (rows != cols)
         out.append(np.stack([idx[rows[ok]], idx[cols[ok]]], axis=1))
     return np.concatenate(out)
 
 
+def knn_ivf(x: np.ndarray, k: int, min_sim: float, valid: np.ndarray, probes: int = 12,
+            seed: int = 0) -> np.ndarray:
+    """Approximate top-``k`` cosine neighbours (inverted file over k-means cells).
+
+    Cost about ``n * probes * n / cells`` dot products with ``cells ~ 2 sqrt(n)``, i.e.
+    ``O(n^1.5)``, against ``O(n^2)`` for the exact search; below ``_EXACT_MAX`` rows the
+    exact search is used.
+    """
+    idx = np.nonzero(valid)[0]
+    if idx.size <= _EXACT_MAX:
+        return knn_dense(x, k, min_sim, valid)
+    xv = np.ascontiguousarray(x[idx], dtype=np.float32)
+    cells = int(2 * np.sqrt(idx.size))
+    km = MiniBatchKMeans(n_clusters=cells, batch_size=4096, n_init=1, max_iter=20,
+                         random_state=seed)
+    cell = km.fit_predict(xv)
+    cent = km.cluster_centers_.astype(np.float32)
+    cent /= np.maximum(np.linalg.norm(cent, axis=1, keepdims=True), 1e-9)
+    near = np.argsort(-(cent @ cent.T), axis=1)[:, :probes]
+    order = np.argsort(cell, kind="stable")
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(cell, minlength=cells))))
+    out = []
+    for c in range(cells):
+        q = order[bounds[c]:bounds[c + 1]]
+        if q.size == 0:
+            continue
+        cand = np.concatenate([order[bounds[d]:bounds[d + 1]] for d in near[c]])
+        part, vals = _top_k_dense(xv[q], xv[cand], k + 1)
+        rows = np.repeat(q, part.shape[1])
+        cols = cand[part.ravel()]
+        ok = (vals.ravel() >= min_sim) & (rows != cols)
+        out.append(np.stack([idx[rows[ok]], idx[cols[ok]]], axis=1))
+    return np.concatenate(out) if out else np.zeros((0, 2), np.int64)
+
+
+def _orth(y: np.ndarray) -> np.ndarray:
+    """Orthonormal basis of ``y``'s columns via its small Gram matrix (no tall QR)."""
+    w, v = np.linalg.eigh(y.T.astype(np.float64) @ y)
+    keep = w > w.max() * 1e-10 if w.size else w > 0
+    return (y @ (v[:, keep] / np.sqrt(w[keep]))).astype(np.float32)
+
+
+def _svd_rows(m: sp.csr_matrix, dims: int, power: int = 2, seed: int = 0) -> np.ndarray:
+    """Rows of ``U S`` of a rank-``dims`` randomized SVD of sparse ``m``.
+
+    Only small ``l x l`` eigenproblems are solved (``l = dims + 8``): LAPACK QR/SVD on
+    the tall and the wide sides cost more than the sparse products on a loaded machine.
+    """
+    rng = np.random.default_rng(seed)
+    m = sp.csr_matrix(m, dtype=np.float32)
+    mt = sp.csr_matrix(m.T)
+    y = m @ rng.standard_normal((m.shape[1], dims + 8)).astype(np.float32)
+    for _ in range(power):
+        y = m @ (mt @ _orth(y))
+    q = _orth(y)
+    z = mt @ q
+    w, v = np.linalg.eigh(z.T.astype(np.float64) @ z)
+    top = np.argsort(w)[::-1][:dims]
+    return (q @ (v[:, top] * np.sqrt(np.maximum(w[top], 0)))).astype(np.float32)
+
+
 def _reduce(m: sp.csr_matrix, dims: int, seed: int = 0) -> np.ndarray:
-    # hashed spaces are wide and mostly empty: drop unused columns before the SVD,
-    # whose random projection is dense in the number of columns
-    used = np.unique(m.indices)
+    """L2-normalised truncated-SVD vectors of ``m``'s rows.
+
+    Only columns present in at least two rows (and at most half of them) can make two
+    accounts neighbours; dropping the rest shrinks hashed n-gram spaces from ~10^6
+    columns to a few 10^4, which is what the randomized SVD's cost depends on.
+    """
+    df = np.bincount(m.indices, minlength=m.shape[1])
+    used = np.nonzero((df >= 2) & (df <= max(2, m.shape[0] // 2)))[0]
+    if used.size < 2:
+        return np.zeros((m.shape[0], 1), np.float32)
     m = sp.csr_matrix(m[:, used])
     n_comp = max(1, min(dims, m.shape[0] - 1, m.shape[1] - 1))
-    svd = TruncatedSVD(n_components=n_comp, n_iter=4, random_state=seed)
-    x = svd.fit_transform(m).astype(np.float32)
+    x = _svd_rows(m, n_comp, seed=seed)
     norms = np.linalg.norm(x, axis=1)
     norms[norms == 0] = 1.0
     return x / norms[:, None]
 
 
-def candidate_pairs(p: Profiles, use_identifiers: bool = True, k_style: int = 10,
-                    k_handle: int = 8, dims: int = 96) -> np.ndarray:
+def _text_block(m: sp.csr_matrix, has: np.ndarray, k: int, dims: int,
+                min_sim: float) -> np.ndarray:
+    n = m.shape[0]
+    if has.sum() <= 2:
+        return np.zeros((0, 2), np.int64)
+    x = _reduce(sp.csr_matrix(m[has]), dims)
+    full = np.zeros((n, x.shape[1]), np.float32)
+    full[has] = x
+    return knn_ivf(full, k, min_sim, has)
+
+
+def candidate_pairs(p: Profiles, use_identifiers: bool = True, k_text: int = 10,
+                    k_handle: int = 8, dims: int = 64) -> np.ndarray:
     """Unique candidate pairs ``(i, j)`` with ``i < j`` as an (n, 2) int array."""
     n = len(p)
     blocks = []
@@ -105,14 +212,11 @@ def candidate_pairs(p: Profiles, use_identifiers: bool = True, k_style: int = 10
                           shape=(n, len(codes)))
         blocks.append(_pairs_from_groups(g, MAX_GROUP))
     if n > 1:
-        blocks.append(knn_sparse(p.handle_grams, k_handle, 0.5))
-        both = sp.hstack([p.style, p.products * 0.5, p.feedback * 0.5], format="csr")
-        has = p.has_style | p.has_products | p.has_feedback
-        if has.sum() > 2:
-            x = _reduce(both[has], dims)
-            full = np.zeros((n, x.shape[1]), np.float32)
-            full[has] = x
-            blocks.append(knn_dense(full, k_style, 0.3, has))
+        blocks.append(knn_sparse(p.handle_grams, k_handle, 0.5,
+                                 max_df=max(200, int(4 * np.sqrt(n)))))
+        for m, has in ((p.style, p.has_style), (p.products, p.has_products),
+                       (p.feedback, p.has_feedback)):
+            blocks.append(_text_block(m, has, k_text, dims, 0.3))
     if not blocks:
         return np.zeros((0, 2), np.int64)
     pairs = np.concatenate(blocks).astype(np.int64)
