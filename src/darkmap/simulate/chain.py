@@ -88,6 +88,7 @@ class ChainResult:
     cashouts: list[dict[str, str]]
     blocks: int = 0
     transactions: int = 0
+    unpaid_orders: int = 0  # orders an exchange could not fund (0 unless reserves ran dry)
     files: list[str] = field(default_factory=list)
 
 
@@ -143,6 +144,9 @@ class _Chain:
     def emit(self, spends: list[Spend], outs: list[tuple[int, Address, Wallet | None]],
              fee: int) -> RawTx:
         """Serialise a tx and credit each output to its wallet (``None``: not tracked)."""
+        if not spends or not outs or min(v for v, _, _ in outs) < 0:
+            raise RuntimeError("simulator bug: a transaction without inputs, outputs or "
+                               "with a negative output")
         tx = build_tx(spends, [TxOut(v, a.script) for v, a, _ in outs], fee)
         for vout, (value, addr, w) in enumerate(outs):
             if w is not None:
@@ -258,7 +262,8 @@ def _run(ch: _Chain) -> ChainResult:
     # exchange reserves: block 0 pays each exchange enough to fund every order 1.6 times
     o = w.orders
     rate = np.array([usd_per_btc(d) for d in range(SIM_DAYS)])
-    need_btc = float((o.usd / rate[o.day]).sum()) * 1.6 + 50.0
+    # every order is funded once, CoinJoin participants are funded by exchanges too
+    need_btc = float((o.usd / rate[o.day]).sum()) * (2.0 + 14 * w.params.coinjoin_rate) + 50.0
     per_ex = int(need_btc * _COIN / len(EXCHANGES) / 20) + _COIN
     outs = []
     for x, hot in zip(ex_wallets, ex_hot):
@@ -271,9 +276,8 @@ def _run(ch: _Chain) -> ChainResult:
 
     order_payment: dict[int, tuple[str, str]] = {}
     seized = next(m.idx for m in w.markets if m.seized)
-    listing_market = np.fromiter((lst.market for lst in w.listings), np.int32, len(w.listings))
-    listing_account = np.fromiter((lst.account for lst in w.listings), np.int32,
-                                  len(w.listings))
+    listing_market = [lst.market for lst in w.listings]
+    listing_account = [lst.account for lst in w.listings]
     by_day = np.argsort(o.day, kind="stable")
     day_bounds = np.searchsorted(o.day[by_day], np.arange(SIM_DAYS + 1))
     payouts_due: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
@@ -283,6 +287,7 @@ def _run(ch: _Chain) -> ChainResult:
     last_cashout = [min(w.accounts[a].start for a in actor.accounts) for actor in w.actors]
     buyer_wallets: dict[int, Wallet] = {}
     holding: set[int] = set()
+    unpaid = 0
     mix_pool = [ch.wallet(f"coinjoin:{k:03d}", "mixer", f"coinjoin-participant-{k:03d}",
                           "p2wpkh") for k in range(40)]
 
@@ -295,31 +300,46 @@ def _run(ch: _Chain) -> ChainResult:
 
     for day in range(SIM_DAYS):
         btc_usd = usd_per_btc(day)
-        idx = by_day[day_bounds[day]:day_bounds[day + 1]]
+        sl = by_day[day_bounds[day]:day_bounds[day + 1]]
+        todays = list(zip(sl.tolist(), o.buyer[sl].tolist(), o.listing[sl].tolist(),
+                          o.usd[sl].tolist()))
         # 1. exchanges fund buyers who lack coins (one batched withdrawal per exchange)
+        need: dict[int, int] = defaultdict(int)
+        for _, b, _, usd in todays:
+            need[b] += int(round(usd / btc_usd * _COIN)) + 60_000
         withdrawals: dict[int, list[tuple[int, Address, Wallet]]] = defaultdict(list)
-        for oi in idx:
-            bw = buyer_wallet(int(o.buyer[oi]))
-            sats = int(round(float(o.usd[oi]) / btc_usd * _COIN))
-            if bw.balance() < sats + 20_000:
-                extra = int(sats * rng.choice((0.05, 0.1, 0.3, 0.8))) + 30_000
-                withdrawals[int(o.buyer[oi]) % len(ex_wallets)].append(
-                    (sats + extra, ch.new_address(bw), bw))
+        for b, amount in need.items():
+            bw = buyer_wallet(b)
+            short = amount - bw.balance()
+            if short > 0:
+                extra = int(short * rng.choice((0.05, 0.1, 0.3, 0.8))) + 30_000
+                withdrawals[b % len(ex_wallets)].append((short + extra, ch.new_address(bw), bw))
         for e, outs_w in sorted(withdrawals.items()):
             for k in range(0, len(outs_w), 200):
                 _pay_from(ch, ex_wallets[e], outs_w[k:k + 200], day, ex_hot[e])
         # 2. buyers pay market deposit addresses
-        for oi in idx:
-            b = int(o.buyer[oi])
+        for oi, b, lid, usd in todays:
             bw = buyer_wallets[b]
-            lid = int(o.listing[oi])
-            m = int(listing_market[lid])
-            sats = int(round(float(o.usd[oi]) / btc_usd * _COIN))
+            m = listing_market[lid]
+            sats = int(round(usd / btc_usd * _COIN))
             coins, bw.utxos = bw.utxos, []
             spends = ch.spends_of(coins)
             fee = ch.fee(spends, 2, day)
-            dep = ch.new_address(mk_wallets[m])
             change = sum(c[2] for c in coins) - sats - fee
+            if change < 0:  # an unusually expensive day (or a dry exchange): top up
+                bw.utxos = coins
+                _pay_from(ch, ex_wallets[b % len(ex_wallets)],
+                          [(-change + 100_000, ch.new_address(bw), bw)], day,
+                          ex_hot[b % len(ex_wallets)])
+                coins, bw.utxos = bw.utxos, []
+                spends = ch.spends_of(coins)
+                fee = ch.fee(spends, 2, day)
+                change = sum(c[2] for c in coins) - sats - fee
+                if change < 0:  # still unfunded: this order is not paid on chain
+                    bw.utxos = coins
+                    unpaid += 1
+                    continue
+            dep = ch.new_address(mk_wallets[m])
             outs_p: list[tuple[int, Address, Wallet | None]] = [(sats, dep, None)]
             if change > _DUST:
                 outs_p.append((change, ch.new_address(bw), bw))
@@ -331,7 +351,7 @@ def _run(ch: _Chain) -> ChainResult:
             vout = next(i for i, (_, a, _) in enumerate(outs_p) if a is dep)
             deposits[m].append((tx.txid, vout, sats, dep))
             if m == seized:
-                order_payment[int(oi)] = (dep.text, tx.txid[::-1].hex())
+                order_payment[oi] = (dep.text, tx.txid[::-1].hex())
                 if rng.random() < 0.3:
                     ch.tagged[dep.text] = (w.markets[m].market_id, "market", "forensic",
                                            "seized market server")
@@ -339,7 +359,7 @@ def _run(ch: _Chain) -> ChainResult:
             due = day + rng.randrange(3, 15)
             if mk.closed is None or due < mk.closed:
                 net = int(sats * (1 - mk.commission))
-                payouts_due[due].append((m, int(listing_account[lid]), net))
+                payouts_due[due].append((m, listing_account[lid], net))
         # 3. markets sweep the day's deposits into their hot wallet
         for m in sorted(deposits):
             coins = deposits.pop(m)
@@ -408,13 +428,14 @@ def _run(ch: _Chain) -> ChainResult:
         payout_address=[a.text for a in payout], order_payment=order_payment,
         wallets={k: (v.kind, v.owner) for k, v in ch.wallets.items()},
         cashouts=ch.cashouts, blocks=ch.height, transactions=ch.n_tx + ch.height,
+        unpaid_orders=unpaid,
         files=list(ch.files))
     _write_tags(ch)
     return res
 
 
 def _pay_from(ch: _Chain, src: Wallet, outs: list[tuple[int, Address, Wallet]], day: int,
-              change_addrs: list[Address]) -> None:
+              change_addrs: list[Address]) -> bool:
     """A batched payment from ``src`` with change back to one of ``change_addrs``."""
     total = sum(v for v, _, _ in outs)
     est = ch.fee([Spend(b"", 0, src.script_kind, b"")] * 2, len(outs) + 1, day)
@@ -422,7 +443,7 @@ def _pay_from(ch: _Chain, src: Wallet, outs: list[tuple[int, Address, Wallet]], 
     have = sum(c[2] for c in coins)
     if have < total + est:  # not enough funds (a drained market): pay nothing
         src.utxos.extend(coins)
-        return
+        return False
     spends = ch.spends_of(coins)
     fee = ch.fee(spends, len(outs) + 1, day)
     change = have - total - fee
@@ -432,6 +453,7 @@ def _pay_from(ch: _Chain, src: Wallet, outs: list[tuple[int, Address, Wallet]], 
     else:
         fee += max(change, 0)
     ch.emit(spends, full, fee)
+    return True
 
 
 def _cashout(ch: _Chain, vw: Wallet, owner: str, day: int, exchange: int,
@@ -493,7 +515,8 @@ def _coinjoin(ch: _Chain, vw: Wallet, cur: tuple[bytes, int, int, Address], pool
         need = denom + rng.randrange(20_000, max(20_001, denom // 3))
         funding.append((need, ch.new_address(p), p))
     e = rng.randrange(len(ex_wallets))
-    _pay_from(ch, ex_wallets[e], funding, day, [ch.new_address(ex_wallets[e])])
+    if not _pay_from(ch, ex_wallets[e], funding, day, [ch.new_address(ex_wallets[e])]):
+        return cur
     inputs = [cur]
     owners: list[Wallet] = [vw]
     for p in parts:

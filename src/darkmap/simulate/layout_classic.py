@@ -82,7 +82,19 @@ def listing_page(m: Market, v: ListingView, ts: datetime) -> str:
             + _row("Feedback", f"<a href=\"feedback.php?id={v.vendor_uid}\">{v.feedback}"
                                " ratings</a>", "fbcount")
             + "</table>\n<h3>Description</h3>\n<table class=\"desc\"><tr><td>"
-            f"<pre class=\"description\">{e(v.description)}</pre></td></tr></table>\n" + _FOOT)
+            f"<pre class=\"description\">{e(v.description)}</pre></td></tr></table>\n"
+            + _recent(v) + _FOOT)
+
+
+def _recent(v: ListingView) -> str:
+    if not v.recent:
+        return ""
+    rows = "".join(f"<tr class=\"fb\"><td class=\"rating\">{f.rating}/5</td>"
+                   f"<td class=\"comment\">{e(f.text)}</td><td class=\"buyer\">{e(f.buyer)}</td>"
+                   f"<td class=\"date\">{f.day:%Y-%m-%d}</td></tr>\n" for f in v.recent)
+    return ("<h3>Recent feedback</h3>\n<table class=\"lfeedback\" cellpadding=\"3\">\n"
+            f"<tr><th>Rating</th><th>Comment</th><th>Buyer</th><th>Date</th></tr>\n{rows}"
+            "</table>\n")
 
 
 def vendor_page(m: Market, v: VendorView, listings: list[ListingView], ts: datetime) -> str:

@@ -86,7 +86,25 @@ def listing_page(m: Market, v: ListingView, ts: datetime) -> str:
             f"<dt>Ships to</dt><dd class=\"to\">{e(', '.join(v.ships_to))}</dd>"
             f"<dt>Listed</dt><dd><time datetime=\"{v.created:%Y-%m-%d}\">{_d(v.created)}</time>"
             "</dd></dl>\n"
-            f"<div class=\"product-description\">{paras}</div>\n</section>\n" + _FOOT)
+            f"<div class=\"product-description\">{paras}</div>\n</section>\n"
+            + _recent(v) + _FOOT)
+
+
+def _card(f: FeedbackView, product: bool) -> str:
+    link = (f" · <a class=\"product\" href=\"/product/{e(f.listing_ref)}\">"
+            f"{e(f.listing_title)}</a>") if product else ""
+    return (f"<div class=\"review-card\"><div class=\"stars\" data-rating=\"{f.rating}\">"
+            f"{_stars(f.rating)}</div><p class=\"review-text\">{e(f.text)}</p>"
+            f"<div class=\"review-meta\"><span class=\"buyer\">{e(f.buyer)}</span>{link} · "
+            f"<time datetime=\"{f.day:%Y-%m-%d}\">{_d(f.day)}</time> · "
+            f"<span class=\"amount\">{e(f.amount)}</span></div></div>\n")
+
+
+def _recent(v: ListingView) -> str:
+    if not v.recent:
+        return ""
+    return ("<section class=\"recent-reviews\"><h2>Latest reviews</h2>\n"
+            + "".join(_card(f, product=False) for f in v.recent) + "</section>\n")
 
 
 def vendor_page(m: Market, v: VendorView, listings: list[ListingView], ts: datetime) -> str:
@@ -129,14 +147,7 @@ def feedback_page(m: Market, handle: str, uid: int, rows: list[FeedbackView], pa
              f"<section class=\"reviews\" data-vendor=\"{e(handle)}\">\n"
              f"<h1 class=\"reviews-title\">Reviews of <a class=\"vendor-link\" href=\"/vendor/"
              f"{quote(handle)}\">{e(handle)}</a></h1>\n<div class=\"pager\">{page} / {pages}</div>\n"]
-    for f in rows:
-        parts.append(f"<div class=\"review-card\"><div class=\"stars\" data-rating=\"{f.rating}\">"
-                     f"{_stars(f.rating)}</div><p class=\"review-text\">{e(f.text)}</p>"
-                     f"<div class=\"review-meta\"><span class=\"buyer\">{e(f.buyer)}</span> · "
-                     f"<a class=\"product\" href=\"/product/{e(f.listing_ref)}\">"
-                     f"{e(f.listing_title)}</a> · <time datetime=\"{f.day:%Y-%m-%d}\">"
-                     f"{_d(f.day)}</time> · <span class=\"amount\">{e(f.amount)}</span></div>"
-                     "</div>\n")
+    parts.extend(_card(f, product=True) for f in rows)
     parts.append("</section>\n" + _FOOT)
     return "".join(parts)
 

@@ -60,6 +60,7 @@ def simulate(out: Path, seed: int, params: SimParams, force: bool = False) -> di
         wallets, cashouts, payments = res.wallets, res.cashouts, res.order_payment
         summary.update(blocks=res.blocks, transactions=res.transactions,
                        cashouts=len(res.cashouts), wallets=len(res.wallets),
+                       unpaid_orders=res.unpaid_orders,
                        blk_files=res.files)
     else:
         plan_payout_addresses(world)  # keeps random streams identical either way

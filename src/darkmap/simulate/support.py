@@ -69,6 +69,25 @@ pages:
     account:
       handle:
         - {ref: listing.vendor_handle}
+    feedback:
+      rows: "table.lfeedback tr.fb"
+      fields:
+        rating:
+          - {css: "td.rating", regex: "^(\\d)", type: float}
+        rating_scale:
+          - {const: 5}
+        text:
+          - {css: "td.comment", type: text}
+        buyer_masked:
+          - {css: "td.buyer"}
+        left_at:
+          - {css: "td.date", type: date}
+        vendor_handle:
+          - {ref: listing.vendor_handle}
+        listing_ref:
+          - {ref: listing.listing_ref}
+        listing_title:
+          - {ref: listing.title}
 
   - type: vendor
     when: {css: "table.profile"}
@@ -200,6 +219,27 @@ pages:
     account:
       handle:
         - {ref: listing.vendor_handle}
+    feedback:
+      rows: "section.recent-reviews div.review-card"
+      fields:
+        rating:
+          - {css: "div.stars", attr: data-rating, type: float}
+        rating_scale:
+          - {const: 5}
+        text:
+          - {css: "p.review-text", type: text}
+        buyer_masked:
+          - {css: "span.buyer"}
+        left_at:
+          - {css: "time", attr: datetime, type: date}
+        amount:
+          - {css: "span.amount", type: price}
+        vendor_handle:
+          - {ref: listing.vendor_handle}
+        listing_ref:
+          - {ref: listing.listing_ref}
+        listing_title:
+          - {ref: listing.title}
 
   - type: vendor
     when: {css: "section.vendor-profile"}

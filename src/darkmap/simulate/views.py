@@ -49,6 +49,7 @@ _CLASS_NAMES = {
 _UNIT_LABEL = {"pill": "pills", "gram": "g", "tab": "tabs", "blotter": "blotters", "ml": "ml",
                "seed": "seeds", "strip": "strips", "item": "x"}
 _REGIONS = {"EU": "European Union", "Worldwide": "Worldwide"}
+_RECENT = 3  # feedback rows a listing page repeats from the vendor's feedback
 
 
 def price_in_currency(market: Market, usd: float, day: int) -> tuple[float, str]:
@@ -99,6 +100,7 @@ class ListingView:
     sales: int
     feedback: int
     created: date
+    recent: tuple["FeedbackView", ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,13 +150,26 @@ def listing_view(world: World, lst: Listing) -> ListingView:
     o = world.orders
     s, e = int(o.starts[lst.idx]), int(o.starts[lst.idx + 1])
     fb = int((o.rating[s:e] > 0).sum())
+    rated = sorted((oi for oi in range(s, e) if o.rating[oi]),
+                   key=lambda oi: (int(o.fb_day[oi]), oi), reverse=True)[:_RECENT]
     return ListingView(
         ref=lst.ref, title=lst.title, handle=acc.handle, vendor_uid=acc.uid,
         price=money(m, lst.price_usd, crawl), quantity=f"{_qty(lst.units)} {unit}",
         ships_from=COUNTRY_NAMES[actor.country],
         ships_to=[_REGIONS.get(t, COUNTRY_NAMES.get(t, t)) for t in actor.ships_to],
         category=category_path(m, lst), description=desc, sales=lst.true_orders, feedback=fb,
-        created=day_date(lst.start))
+        created=day_date(lst.start),
+        recent=tuple(_feedback_row(world, m, lst, oi) for oi in rated))
+
+
+def _feedback_row(world: World, m: Market, lst: Listing, oi: int) -> FeedbackView:
+    o = world.orders
+    r = int(o.rating[oi])
+    return FeedbackView(
+        order=oi, buyer=style.mask_handle(world.buyer_handle(int(o.buyer[oi]))),
+        rating=r, text=style.feedback_text(r, stream(world.seed, "fb", oi)),
+        day=day_date(int(o.fb_day[oi])), listing_ref=lst.ref, listing_title=lst.title,
+        amount=money(m, float(o.usd[oi]), int(o.day[oi])))
 
 
 def feedback_views(world: World, acc: Account) -> list[FeedbackView]:
@@ -168,12 +183,7 @@ def feedback_views(world: World, acc: Account) -> list[FeedbackView]:
             r = int(o.rating[oi])
             if not r:
                 continue
-            rng = stream(world.seed, "fb", oi)
-            rows.append(FeedbackView(
-                order=oi, buyer=style.mask_handle(world.buyer_handle(int(o.buyer[oi]))),
-                rating=r, text=style.feedback_text(r, rng), day=day_date(int(o.fb_day[oi])),
-                listing_ref=lst.ref, listing_title=lst.title,
-                amount=money(m, float(o.usd[oi]), int(o.day[oi]))))
+            rows.append(_feedback_row(world, m, lst, oi))
     rows.sort(key=lambda f: (f.day, f.order), reverse=True)
     return rows
 
