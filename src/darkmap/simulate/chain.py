@@ -287,6 +287,7 @@ def _run(ch: _Chain) -> ChainResult:
     last_cashout = [min(w.accounts[a].start for a in actor.accounts) for actor in w.actors]
     buyer_wallets: dict[int, Wallet] = {}
     holding: set[int] = set()
+    next_check = [0] * len(w.actors)
     unpaid = 0
     mix_pool = [ch.wallet(f"coinjoin:{k:03d}", "mixer", f"coinjoin-participant-{k:03d}",
                           "p2wpkh") for k in range(40)]
@@ -402,9 +403,12 @@ def _run(ch: _Chain) -> ChainResult:
             if not vw.utxos:
                 holding.discard(ai)
                 continue
+            since = day - last_cashout[ai]
+            if since < 14 or day < next_check[ai]:
+                continue
             usd = vw.balance() * btc_usd / _COIN
-            since = day - last_cashout[actor.idx]
-            if not ((usd >= 5000 and since >= 14) or (usd >= 300 and since >= 60)):
+            if not (usd >= 5000 or (usd >= 300 and since >= 60)):
+                next_check[ai] = day + 5  # balances move slowly: look again in a few days
                 continue
             last_cashout[actor.idx] = day
             mix = mix_pool if actor.coinjoin else None
