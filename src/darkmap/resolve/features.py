@@ -24,7 +24,8 @@ SIGNALS: dict[str, tuple[str, ...]] = {
     "contact": ("no contact on one side", "different contacts", "shared contact"),
     "handle": ("unlike", "weakly alike (>=0.5)", "alike (>=0.7)", "very alike (>=0.85)",
                "same normalised handle"),
-    "style": ("no text", "<0.2", "0.2-0.35", "0.35-0.5", "0.5-0.65", "0.65-0.8", ">=0.8"),
+    "style": ("no text", "<0.25", "0.25-0.35", "0.35-0.4", "0.4-0.45", "0.45-0.5",
+              "0.5-0.6", "0.6-0.7", "0.7-0.8", ">=0.8"),
     "products": ("no listings", "<0.15", "0.15-0.3", "0.3-0.5", "0.5-0.7", ">=0.7"),
     "price": ("no comparable items", "log-diff >0.5", "0.25-0.5", "0.1-0.25", "<0.1"),
     "ships_from": ("unknown", "different origin", "same origin"),
@@ -37,7 +38,7 @@ SIGNALS: dict[str, tuple[str, ...]] = {
 IDENTIFIER_SIGNALS = ("pgp", "crypto", "contact")
 
 _BINS: dict[str, list[float]] = {
-    "style": [0.2, 0.35, 0.5, 0.65, 0.8],
+    "style": [0.25, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8],
     "products": [0.15, 0.3, 0.5, 0.7],
     "feedback": [0.15, 0.3, 0.45],
     "ships_to": [0.3, 0.7],

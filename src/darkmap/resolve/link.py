@@ -94,7 +94,10 @@ def _model_for(method: str, use: tuple[str, ...], f: PairFeatures,
         b = rng.integers(0, n, k)
         ok = a != b
         rand = compare(prof, a[ok], b[ok], use) if n > 1 else None
-        return fit_em(f, use, u_init=rand)
+        start = load_model("all" if any(s in use for s in IDENTIFIER_SIGNALS)
+                           else "no_identifiers")
+        start.weights = {s: w for s, w in start.weights.items() if s in use}
+        return fit_em(f, use, u_init=rand, init_post=start.probability(f))
     raise ValueError(f"unknown method {method!r}; one of {METHODS}")
 
 

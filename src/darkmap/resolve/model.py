@@ -140,8 +140,15 @@ def fit_logistic(f: PairFeatures, y: np.ndarray, signals: tuple[str, ...], name:
 
 
 def fit_em(f: PairFeatures, signals: tuple[str, ...], u_init: PairFeatures | None = None,
-           prior: float = 0.05, iterations: int = 40, fix_u: bool = False) -> LinearModel:
-    """Fellegi-Sunter m/u probabilities by EM on unlabelled candidate pairs."""
+           prior: float = 0.05, iterations: int = 40, fix_u: bool = False,
+           init_post: np.ndarray | None = None) -> LinearModel:
+    """Fellegi-Sunter m/u probabilities by EM on unlabelled candidate pairs.
+
+    ``init_post`` (a match probability per pair, e.g. from the shipped logistic model)
+    starts EM from that partition instead of from a generic agreement ramp: blocked
+    pairs are all alike in some respect, and from the ramp EM can settle on "sells
+    the same products" as its match class.
+    """
     n = len(f)
     lam = prior
     m: dict[str, np.ndarray] = {}
@@ -154,6 +161,16 @@ def fit_em(f: PairFeatures, signals: tuple[str, ...], u_init: PairFeatures | Non
         ramp = np.arange(k, dtype=float) ** 2 + 0.5
         ramp[0] = cnt[0] / cnt.sum() * ramp[1:].sum() if k > 2 else ramp[0]
         m[s] = ramp / ramp.sum()
+    if init_post is not None and n:
+        post = np.clip(np.asarray(init_post, dtype=np.float64), 1e-6, 1 - 1e-6)
+        lam = float(np.clip(post.mean(), 1e-4, 0.999))
+        for s in signals:
+            k = len(SIGNALS[s])
+            m[s] = np.bincount(f.level[s], weights=post, minlength=k) + 1e-3
+            m[s] /= m[s].sum()
+            if not fix_u:
+                u[s] = np.bincount(f.level[s], weights=1 - post, minlength=k) + 1e-3
+                u[s] /= u[s].sum()
     for _ in range(iterations):
         lm = np.full(n, np.log(lam))
         lu = np.full(n, np.log(1 - lam))

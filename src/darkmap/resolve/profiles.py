@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from darkmap.resolve.normalise import handle_key
-from darkmap.resolve.vectors import hashed_ngrams, tfidf
+from darkmap.resolve.vectors import hashed_ngrams, hashed_words, tfidf
 
 __all__ = ["IDENTIFIER_GROUPS", "Profiles", "load_profiles"]
 
@@ -41,7 +41,7 @@ class Profiles:
     market_code: np.ndarray            # int codes of market
     handle: list[str]
     hkey: list[str]
-    style: sp.csr_matrix               # vendor-written text, char n-grams, L2 rows
+    style: sp.csr_matrix               # vendor-written text, word tokens, L2 rows
     products: sp.csr_matrix            # titles/categories, words, L2 rows
     feedback: sp.csr_matrix            # buyer feedback, words, L2 rows
     handle_grams: sp.csr_matrix        # handle key char n-grams, L2 rows
@@ -123,7 +123,11 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
           SELECT DISTINCT account_id, text FROM feedback)
         WHERE text IS NOT NULL AND account_id IS NOT NULL GROUP BY account_id""", _FB_CAP)
 
-    style = tfidf(hashed_ngrams(own, (3, 4)), top_k=400)
+    # word and punctuation tokens, case-folded: on held-out worlds of two different
+    # generators they separate same-vendor from other pairs better than character
+    # 3-4-grams (ROC AUC 0.95 vs 0.90 and 0.91 vs 0.87 on pairs without a shared handle
+    # or key), and they are cheaper
+    style = tfidf(hashed_words(own), top_k=400)
     products = tfidf(hashed_ngrams(prod, (4,), n_features=2**18, lowercase=True), top_k=300)
     feedback = tfidf(hashed_ngrams(fb, (4,), n_features=2**18, lowercase=True), top_k=300)
     hgrams = tfidf(hashed_ngrams([f"^{k}$" for k in hkeys], (2, 3), n_features=2**18))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["hashed_ngrams", "row_cosines", "tfidf", "top_k_rows"]
+__all__ = ["hashed_ngrams", "hashed_words", "row_cosines", "tfidf", "top_k_rows"]
 
 _MULT = np.uint64(0x100000001B3)
 
@@ -40,6 +40,68 @@ def hashed_ngrams(texts: list[str], ns: tuple[int, ...] = (3, 4), n_features: in
         r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
         c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
         m = sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(part), n_features))
+        m.sum_duplicates()
+        mats.append(m)
+    if not mats:
+        return sp.csr_matrix((0, n_features), dtype=np.float32)
+    return sp.csr_matrix(sp.vstack(mats, format="csr"), dtype=np.float32)
+
+
+def _word_bytes() -> np.ndarray:
+    table = np.zeros(256, dtype=bool)
+    for c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789":
+        table[c] = True
+    table[128:] = True  # UTF-8 multi-byte letters (and emoji) belong to words
+    return table
+
+
+_IS_WORD = _word_bytes()
+_IS_SPACE = np.zeros(256, dtype=bool)
+_IS_SPACE[list(b" \t\r\n\x0b\x0c")] = True
+
+
+def hashed_words(texts: list[str], n_features: int = 2**20, max_len: int = 24,
+                 chunk: int = 5000) -> sp.csr_matrix:
+    """Counts of hashed case-folded word tokens per text, as a CSR matrix.
+
+    A token is a maximal run of letters/digits (non-ASCII bytes count as letters) or a
+    single punctuation character; words are truncated to ``max_len`` bytes. Tokenised
+    and hashed with numpy over the UTF-8 bytes (no Python loop over tokens).
+    """
+    pw = np.ones(max_len, dtype=np.uint64)
+    for k in range(1, max_len):
+        pw[k:k + 1] = pw[k - 1:k] * _MULT  # array ops wrap modulo 2**64 silently
+    mats = []
+    for s in range(0, len(texts), chunk):
+        part = texts[s:s + chunk]
+        enc = [t.casefold().encode("utf-8", "replace") + b" " for t in part]
+        lens = np.fromiter((len(e) for e in enc), dtype=np.int64, count=len(enc))
+        raw = np.frombuffer(b"".join(enc), dtype=np.uint8)
+        doc = np.repeat(np.arange(len(part), dtype=np.int64), lens)
+        word = _IS_WORD[raw]
+        punct = ~word & ~_IS_SPACE[raw]
+        prev_word = np.concatenate(([False], word[:-1]))
+        new_doc = np.concatenate(([True], doc[1:] != doc[:-1]))
+        start = (word & (~prev_word | new_doc)) | punct
+        in_tok = word | punct
+        tok = np.cumsum(start) - 1
+        pos = np.nonzero(in_tok)[0]
+        t_id = tok[pos]
+        first = np.nonzero(start)[0]
+        off = pos - first[t_id]
+        keep = off < max_len
+        pos, t_id, off = pos[keep], t_id[keep], off[keep]
+        vals = (raw[pos].astype(np.uint64) + np.uint64(1)) * pw[off]
+        h = np.zeros(len(first), dtype=np.uint64)
+        if len(t_id):
+            bounds = np.nonzero(np.concatenate(([True], t_id[1:] != t_id[:-1])))[0]
+            h[t_id[bounds]] = np.add.reduceat(vals, bounds)
+        h ^= h >> np.uint64(29)
+        h *= _MULT
+        h ^= h >> np.uint64(32)
+        m = sp.csr_matrix((np.ones(len(first), np.float32),
+                           (doc[first], (h % np.uint64(n_features)).astype(np.int64))),
+                          shape=(len(part), n_features))
         m.sum_duplicates()
         mats.append(m)
     if not mats:
