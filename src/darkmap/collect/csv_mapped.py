@@ -20,11 +20,23 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from darkmap.collect.mappings import FieldError, Mapping, MapStats, RowMapper, mappings
-from darkmap.model.records import MarketRecord, QuarantineRecord, Record
+import numpy as np
+import pyarrow as pa
+
+from darkmap.collect.mappings import (
+    ColumnMapper,
+    FieldError,
+    Mapping,
+    MapStats,
+    RowMapper,
+    mappings,
+)
+from darkmap.model.records import ListingBatch, MarketRecord, QuarantineRecord, Record
 from darkmap.plugins import SourceFile, register_importer
 
 __all__ = ["CsvImporter", "CsvStats", "MappedCsvReader", "best_mapping", "score_mapping"]
@@ -68,9 +80,17 @@ def _dialect(mapping: Mapping) -> dict[str, Any]:
 
 
 class MappedCsvReader:
-    """Iterate the records of one CSV file through one mapping; fills :attr:`stats`."""
+    """Iterate the records of one CSV file through one mapping; fills :attr:`stats`.
 
-    def __init__(self, path: Path, mapping: Mapping, source_name: str | None = None) -> None:
+    With ``columnar`` (and a mapping :class:`ColumnMapper` can serve), well-formed rows
+    come out as :class:`ListingBatch` blocks instead of one ListingRecord each, with
+    the same content; broken rows are still QuarantineRecords, in file order.
+    """
+
+    BLOCK = 16_384
+
+    def __init__(self, path: Path, mapping: Mapping, source_name: str | None = None,
+                 columnar: bool = False) -> None:
         self.path = Path(path)
         self.mapping = mapping
         self.name = source_name or self.path.name
@@ -78,6 +98,8 @@ class MappedCsvReader:
         assert mapping.rows is not None
         self.mapper = RowMapper(mapping, mapping.rows)
         self.stats.map = self.mapper.stats
+        self.columns = (ColumnMapper(self.mapper)
+                        if columnar and ColumnMapper.eligible(mapping.rows) else None)
 
     def _quarantine(self, line: int, reason: str, kind: str, excerpt: str,
                     fld: str | None) -> QuarantineRecord:
@@ -87,64 +109,185 @@ class MappedCsvReader:
                                 reason=f"{self.name} line {line}: {reason}"[:500],
                                 excerpt=excerpt[:1000], market_id=self.mapping.market_id)
 
-    def __iter__(self) -> Iterator[Record]:
+    def _wrong_count(self, line: int, fields: list[str], names: list[str],
+                     allowed: set[int] | None) -> QuarantineRecord:
+        n = len(fields)
+        expect = (f"{min(allowed)}-{max(allowed)}" if allowed and len(allowed) > 1
+                  else str(next(iter(allowed)) if allowed else len(names)))
+        missing = names[n] if n < len(names) else None
+        what = f" (field '{missing}' missing)" if missing else f" ({n - len(names)} extra)"
+        return self._quarantine(line, f"expected {expect} fields, found {n}{what}",
+                                "wrong field count", ", ".join(fields)[:1000], missing)
+
+    def _blocks(self) -> Iterator[tuple[list[str], list[Any]]]:
+        """(column names, block) pairs; a block lists ``(line, fields)`` rows of the right
+        field count and QuarantineRecords for the others, in file order."""
         m = self.mapping
         header = bool(m.csv.get("header", True))
         enc = m.csv.get("encoding", "utf-8")
-        yield MarketRecord(market_id=m.market_id, name=m.market_name)
+        size = self.BLOCK
         with open(self.path, encoding=enc, errors="replace", newline="") as fh:
             reader = csv.reader(fh, **_dialect(m))
-            names: list[str] | None = None if header else list(m.csv.get("columns") or [])
+            names: list[str] = [] if header else list(m.csv.get("columns") or [])
             allowed: set[int] | None = set(m.recognise.get("field_counts") or []) or None
+            counts = allowed or {len(names)}
+            need_header = header
             prev_line = 0
-            mapper = self.mapper
+            block: list[Any] = []
             while True:
                 try:
-                    fields = next(reader)
-                except StopIteration:
+                    for fields in reader:
+                        line = prev_line + 1
+                        prev_line = reader.line_num
+                        if not fields or (len(fields) == 1 and not fields[0].strip()):
+                            continue
+                        if need_header:
+                            names = [f.strip().strip("\ufeff").strip() for f in fields]
+                            counts = allowed or {len(names)}
+                            need_header = False
+                            continue
+                        if len(fields) in counts:
+                            block.append((line, fields))
+                        else:
+                            block.append(self._wrong_count(line, fields, names, allowed))
+                        if len(block) >= size:
+                            self.stats.rows += len(block)
+                            yield names, block
+                            block = []
                     break
                 except csv.Error as exc:
                     # a malformed quote: quarantine and carry on from the next line
                     line = prev_line + 1
                     prev_line = reader.line_num
-                    self.stats.rows += 1
-                    yield self._quarantine(line, f"CSV syntax error: {exc}", "csv syntax",
-                                           "", None)
-                    continue
-                line = prev_line + 1
-                prev_line = reader.line_num
-                if not fields or (len(fields) == 1 and not fields[0].strip()):
-                    continue
-                if names is None:
-                    names = [f.strip().strip("\ufeff").strip() for f in fields]
-                    continue
-                self.stats.rows += 1
-                n = len(fields)
-                ok = n in allowed if allowed else n == len(names)
-                if not ok:
-                    expect = (f"{min(allowed)}-{max(allowed)}" if allowed and len(allowed) > 1
-                              else str(next(iter(allowed)) if allowed else len(names)))
-                    missing = names[n] if n < len(names) else None
-                    what = (f" (field '{missing}' missing)" if missing else
-                            f" ({n - len(names)} extra)")
-                    yield self._quarantine(
-                        line, f"expected {expect} fields, found {n}{what}",
-                        "wrong field count", ", ".join(fields)[:1000], missing)
-                    continue
-                row = dict(zip(names, fields))
-                try:
-                    recs = mapper.map_row(row, f"row {line}")
-                except FieldError as exc:
-                    fld = re.search(r"field '([^']+)'", str(exc))
-                    yield self._quarantine(line, str(exc), "field: " + (fld.group(1) if fld
-                                                                        else "?"),
-                                           ", ".join(fields), fld.group(1) if fld else None)
-                    continue
-                self.stats.stored_rows += 1
-                yield from recs
-        refs = mapper.stats.listing_refs
+                    block.append(self._quarantine(line, f"CSV syntax error: {exc}",
+                                                  "csv syntax", "", None))
+            if block:
+                self.stats.rows += len(block)
+                yield names, block
+
+    def _map_one(self, names: list[str], line: int, fields: list[str]) -> list[Record]:
+        """The records of one row through the row mapper (a quarantine if it fails)."""
+        try:
+            recs = self.mapper.map_row(dict(zip(names, fields)), f"row {line}")
+        except FieldError as exc:
+            fld = re.search(r"field '([^']+)'", str(exc))
+            return [self._quarantine(line, str(exc), "field: " + (fld.group(1) if fld else "?"),
+                                     ", ".join(fields), fld.group(1) if fld else None)]
+        self.stats.stored_rows += 1
+        return recs
+
+    def __iter__(self) -> Iterator[Record]:
+        m = self.mapping
+        yield MarketRecord(market_id=m.market_id, name=m.market_name)
+        for names, block in self._blocks():
+            if self.columns is not None:
+                yield from self._columnar(names, block)
+                continue
+            for item in block:
+                if isinstance(item, QuarantineRecord):
+                    yield item
+                else:
+                    yield from self._map_one(names, *item)
+        refs = self.mapper.stats.listing_refs
         self.stats.distinct_listings = len(refs)
         self.stats.repeated_listing_rows = sum(v - 1 for v in refs.values() if v > 1)
+
+    def _columnar(self, names: list[str], block: list[Any]) -> Iterator[Record]:
+        """One block through the column mapper: its mapped rows become a ListingBatch.
+
+        Rows the column mapper does not map go through the row mapper. Should one of
+        them still yield a listing, the batch is cut there so that every table gets its
+        rows in file order.
+        """
+        cm = self.columns
+        assert cm is not None
+        rows = [item for item in block if type(item) is tuple]
+        n = len(rows)
+        lines = [r[0] for r in rows]
+        fields = [r[1] for r in rows]
+        shortest = min(map(len, fields), default=0)
+        where = {name: j for j, name in enumerate(names)}  # a repeated name: the last wins
+        cols: dict[str, list[str | None]] = {}
+        for c in cm.columns():
+            j = where.get(c)
+            if j is None:
+                cols[c] = [None] * n
+            elif j < shortest:
+                cols[c] = list(map(itemgetter(j), fields))
+            else:
+                cols[c] = [f[j] if len(f) > j else None for f in fields]
+        units = [f"row {x}" for x in lines]
+        found = self.mapper.stats.identifiers
+        try:
+            attrs, ok = cm.map_block(cols, n)
+            refs = attrs["listing_ref"]
+            handles = attrs.get("vendor_handle") or [None] * n
+            mapped = np.flatnonzero(ok)
+            idents = cm.identifier_records(cols, mapped, refs, handles, units)
+        except (pa.ArrowException, UnicodeError):  # text Arrow cannot hold (lone surrogates)
+            self.mapper.stats.identifiers = found
+            for item in block:
+                yield from ([item] if type(item) is QuarantineRecord else
+                            self._map_one(names, *item))
+            return
+        self.mapper.stats.listing_refs.update(
+            refs if len(mapped) == n else [refs[i] for i in mapped.tolist()])
+        # rows the column mapper left to the row mapper; they normally fail (quarantine)
+        redo = {k: self._map_one(names, *rows[k]) for k in np.flatnonzero(~ok).tolist()}
+        if all(type(r) is QuarantineRecord for recs in redo.values() for r in recs):
+            # nothing but the batch reaches the listing tables: quarantines first, then
+            # every mapped row of the block in one batch (same rows, same table order)
+            k = 0
+            for item in block:
+                if type(item) is tuple:
+                    if k in redo:
+                        yield from redo[k]
+                    k += 1
+                else:
+                    yield item
+            yield from self._batch(attrs, units, ok, idents)
+            return
+        k = start = 0  # rows[start:k] is the current run of mapped rows
+        for item in block:
+            if type(item) is tuple:
+                if ok[k]:
+                    k += 1
+                    continue
+                yield from self._batch(attrs, units, self._run(n, start, k), idents)
+                yield from redo[k]
+                k += 1
+                start = k
+            else:
+                yield from self._batch(attrs, units, self._run(n, start, k), idents)
+                start = k
+                yield item
+        yield from self._batch(attrs, units, self._run(n, start, k), idents)
+
+    @staticmethod
+    def _run(n: int, a: int, b: int) -> Any:
+        sel = np.zeros(n, dtype=bool)
+        sel[a:b] = True
+        return sel
+
+    def _batch(self, attrs: dict[str, Any], units: list[str], sel: Any,
+               idents: dict[int, list[Record]]) -> Iterator[Record]:
+        """The rows ``sel`` (a numpy mask) as one ListingBatch, then their identifiers."""
+        count = int(sel.sum())
+        if not count:
+            return
+        self.stats.stored_rows += count
+        if count == len(units):
+            cols, locs = attrs, units
+        else:
+            mask = sel.tolist()
+            keep = pa.array(mask, pa.bool_())
+            cols = {k: (list(compress(v, mask)) if isinstance(v, list) else v.filter(keep))
+                    for k, v in attrs.items()}
+            locs = list(compress(units, mask))
+        yield ListingBatch(market_id=self.mapping.market_id, locators=locs, columns=cols)
+        for i in sorted(idents):
+            if sel[i]:
+                yield from idents[i]
 
 
 # ------------------------------------------------------------------------------ sniff
@@ -223,7 +366,7 @@ class CsvImporter:
             yield QuarantineRecord(locator="file", reason=f"{src.source}: no CSV mapping "
                                    "recognises this file")
             return
-        yield from MappedCsvReader(src.path, mapping, Path(src.source).name)
+        yield from MappedCsvReader(src.path, mapping, Path(src.source).name, columnar=True)
 
 
 register_importer(CsvImporter())

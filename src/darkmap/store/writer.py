@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -65,10 +66,14 @@ def row_ids(*columns: object) -> list[str]:
     ``row_ids("lst", lids, sha, locators)[i] == row_id("lst", lids[i], sha, locators[i])``.
     """
     n = max((len(c) for c in columns if isinstance(c, list)), default=1)
-    cols = [c if isinstance(c, list) else [c] * n for c in columns]
+    cols = [c if isinstance(c, list) else [str(c)] * n for c in columns]
     blake = hashlib.blake2b
-    return [blake(("\x1f".join(map(str, parts)) + "\x1f").encode("utf-8", "surrogatepass"),
-                  digest_size=16).hexdigest() for parts in zip(*cols)]
+    try:
+        texts = ["\x1f".join(parts) for parts in zip(*cols)]
+    except TypeError:  # not all text: the same as row_id's str() of every part
+        texts = ["\x1f".join(map(str, parts)) for parts in zip(*cols)]
+    return [blake((t + "\x1f").encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+            for t in texts]
 
 
 def account_id(market_id: str, handle: str) -> str:
@@ -217,14 +222,37 @@ class RecordWriter:
             if not parts:
                 continue
             cols = _COLUMNS[table]
-            tbl = parts[0] if len(parts) == 1 else pa.concat_tables(parts)  # noqa: F841
+            tbl = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+            verb = "INSERT" if self._no_conflict(table, tbl) else "INSERT OR IGNORE"
+            if verb != "INSERT" and len(parts) > 1:
+                # one Arrow chunk is scanned in order; several may be scanned in parallel,
+                # and the first row of a key must be the one INSERT OR IGNORE keeps
+                tbl = tbl.combine_chunks()
             self.con.execute(  # ``tbl`` is read by DuckDB's replacement scan
-                f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) "
-                f"SELECT {', '.join(cols)} FROM tbl"
+                f"{verb} INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM tbl"
             )
         self._rows.clear()
         self._chunks.clear()
         self._pending = 0
+
+    def _no_conflict(self, table: str, tbl: pa.Table) -> bool:
+        """True when no row of ``tbl`` can collide with a stored row or with another.
+
+        Observation ids hash the capture they come from, so if no stored observation
+        has any of ``tbl``'s captures and ``tbl``'s ids are distinct, a plain
+        ``INSERT`` (much cheaper with a primary key) stores exactly what ``INSERT OR
+        IGNORE`` would. Only worth asking for big flushes.
+        """
+        if table not in _CAPTURE_KEYED or tbl.num_rows < _PLAIN_INSERT_ROWS:
+            return False
+        key = _COLUMNS[table][0]
+        if pc.count_distinct(tbl.column(key)).as_py() != tbl.num_rows:
+            return False
+        caps = pa.table({"c": pc.unique(tbl.column("capture_sha256"))})  # noqa: F841
+        found = self.con.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM {table} "
+            "WHERE capture_sha256 IN (SELECT c FROM caps) LIMIT 1)").fetchone()
+        return found is not None and found[0] == 0
 
     # -- one method per record type -------------------------------------------------
 
@@ -263,7 +291,11 @@ class RecordWriter:
         return "stored"
 
     def _listing_batch(self, b: ListingBatch, p: Provenance) -> str:
-        """The rows of ``_listing`` for every row of ``b``, as columns."""
+        """The rows of ``_listing`` for every row of ``b``, as columns.
+
+        A batch's repeats of one account or listing are left out before the insert:
+        ``INSERT OR IGNORE`` keeps only the first row of a key anyway.
+        """
         n = len(b)
         if not n:
             return "stored"
@@ -274,26 +306,30 @@ class RecordWriter:
         aids = [f"{m}:{h.strip().casefold()}" if h else None for h in handles]
         obs = _observed(b.columns.get("observed_at"), n, p)
         prov = {"capture_sha256": p.capture_sha256, "source": p.source, "method": p.method}
-        have = [i for i, a in enumerate(aids) if a is not None]
-        if have:
-            every = len(have) == n
+        aid_arr = pa.array(aids, pa.string())
+        first = _first_rows(aid_arr)
+        if len(first):
+            pick = pa.array(first, pa.int64())
             self._put_columns("accounts", {
-                "account_id": aids if every else [aids[i] for i in have], "market_id": m,
-                "handle": [h.strip() for h in (handles if every else
-                                               [handles[i] for i in have])],
-                "role": "vendor", **prov,
-                "observed_at": obs if every else obs.take(pa.array(have, pa.int64()))})
-        self._put_columns("listings", {"listing_id": lids, "market_id": m,
-                                       "listing_ref": refs, "account_id": aids, **prov,
-                                       "observed_at": obs})
+                "account_id": aid_arr.take(pick), "market_id": m,
+                "handle": [handles[i].strip() for i in first.tolist()],
+                "role": "vendor", **prov, "observed_at": obs.take(pick)})
+        lid_arr = pa.array(lids, pa.string())
+        first = _first_rows(lid_arr)
+        pick = pa.array(first, pa.int64()) if len(first) < n else None
+        self._put_columns("listings", {
+            "listing_id": lid_arr if pick is None else lid_arr.take(pick), "market_id": m,
+            "listing_ref": refs if pick is None else [refs[i] for i in first.tolist()],
+            "account_id": aid_arr if pick is None else aid_arr.take(pick), **prov,
+            "observed_at": obs if pick is None else obs.take(pick)})
         cols: dict[str, Any] = {
             "obs_id": row_ids("lst", lids, p.capture_sha256, b.locators),
-            "listing_id": lids, "account_id": aids, "locator": b.locators, **prov,
+            "listing_id": lid_arr, "account_id": aid_arr, "locator": b.locators, **prov,
             "observed_at": obs}
         for name in _BATCH_FIELDS:
             col = b.columns.get(name)
             if name in ("ships_to", "category_path"):
-                col = [list(v) if v is not None else [] for v in b.column(name)]
+                col = _lists(col, n)
             cols[name] = col
         self._put_columns("listing_observations", cols)
         return "stored"
@@ -345,6 +381,10 @@ class RecordWriter:
         return "quarantined"
 
 
+# tables whose ids hash the capture (see RecordWriter._listing): see _no_conflict
+_CAPTURE_KEYED = {"listing_observations"}
+_PLAIN_INSERT_ROWS = 1000
+
 _BATCH_FIELDS = ("title", "description", "price", "currency", "price_text", "quantity_text",
                  "stock", "ships_from", "ships_to", "category_path", "feedback_count",
                  "sales_count", "url")
@@ -353,8 +393,8 @@ _BATCH_FIELDS = ("title", "description", "price", "currency", "price_text", "qua
 def _array(col: str, values: Any, n: int) -> pa.Array:
     """``values`` (a list, an Arrow array, one value for all rows, or None) as ``col``."""
     typ = _TYPES.get(col, pa.string())
-    if values is None or isinstance(values, (str, int, float)):
-        return pa.array([values] * n, type=typ)
+    if values is None or isinstance(values, (str, int, float, datetime)):
+        return pa.repeat(pa.scalar(values, type=typ), n)
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         return values if values.type == typ else values.cast(typ)
     return pa.array(values, type=typ)
@@ -369,6 +409,25 @@ def _columns_table(table: str, columns: dict[str, Any]) -> pa.Table:
 def _rows_table(table: str, rows: list[tuple[Any, ...]]) -> pa.Table:
     return pa.table({c: pa.array([r[i] for r in rows], type=_TYPES.get(c, pa.string()))
                      for i, c in enumerate(_COLUMNS[table])})
+
+
+def _first_rows(keys: pa.Array) -> np.ndarray:
+    """Positions of the first row of each distinct non-null key, in row order."""
+    idx = pa.array(np.arange(len(keys), dtype=np.int64))
+    tbl = pa.table({"k": keys, "i": idx}).filter(pc.is_valid(keys))
+    firsts = tbl.group_by("k", use_threads=False).aggregate([("i", "min")])
+    return np.sort(firsts.column("i_min").to_numpy())
+
+
+def _lists(col: Any, n: int) -> pa.Array:
+    """A list column with absent values as empty lists (what a ListingRecord holds)."""
+    typ = pa.list_(pa.string())
+    if col is None:
+        return pa.repeat(pa.scalar([], typ), n)
+    arr = col if isinstance(col, (pa.Array, pa.ChunkedArray)) else pa.array(col, typ)
+    if arr.null_count:
+        arr = pc.if_else(pc.is_null(arr), pa.scalar([], typ), arr)
+    return arr
 
 
 def _observed(col: Any, n: int, p: Provenance) -> pa.Array:

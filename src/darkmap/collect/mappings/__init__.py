@@ -21,6 +21,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 
 from darkmap.extract.identifiers import scan_text
@@ -35,6 +38,7 @@ from darkmap.model.records import (
 )
 
 __all__ = [
+    "ColumnMapper",
     "FieldError",
     "Mapping",
     "MappingError",
@@ -669,3 +673,275 @@ def iter_columns(rows: Iterable[RowMapping]) -> set[str]:
     for r in rows:
         out |= r.columns()
     return out
+
+
+# --------------------------------------------------------------------- column mapper
+#
+# The row mapper above is the reference. The column mapper maps a block of rows at
+# once and must give exactly the records the row mapper would: every column kernel
+# either computes a cell the way the row rule does (memoised per distinct cell, so the
+# same Python code runs) or, for the few high-volume rules, decides with Arrow that a
+# cell is in a shape whose result is known (an ASCII id, a clean title, a plain
+# timestamp) and leaves every other cell to the row rule. A row with any required
+# field empty or failing is not mapped here at all: the row mapper redoes it, which
+# also gives its exact quarantine reason.
+
+_ERR = object()  # a cell whose parse rule failed (FieldError)
+_COLUMN_PARSES = {"text", "line", "int", "int_text", "float", "bool", "price", "price_range",
+                  "datetime", "date", "list", "place", "places"}
+_DICT_PARSES = {"price": ("price", "currency", "price_text"),
+                "price_range": ("price", "currency", "price_text")}
+# Python's str.isspace() characters among ASCII; ``\s`` in a str pattern matches these
+_PY_ASCII_WS = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
+_RE2_WS = r"[\t\n\x0b\x0c\r\x1c-\x1f ]"
+_IDENTITY_SAFE = {  # ASCII cells matching these are returned unchanged by the rule
+    "text": rf"^[^\t\n\x0b\x0c\r\x1c-\x1f ](?:.*[^\t\n\x0b\x0c\r\x1c-\x1f ])?$",
+    "line": r"^[^\t\n\x0b\x0c\r\x1c-\x1f ](?:[^\t\n\x0b\x0c\r\x1c-\x1f ]| [^\t\n\x0b\x0c\r\x1c-\x1f ])*$",
+    "int_text": r"^[0-9]+$",
+}
+_FAST_DT = (r"^(?P<y>(?:19|2[01])[0-9]{2})-(?P<mo>0[1-9]|1[0-2])-(?P<d>0[1-9]|[12][0-9]|3[01])"
+            r"[T ](?P<h>[01][0-9]|2[0-3]):(?P<mi>[0-5][0-9])(?::(?P<s>[0-5][0-9]))?"
+            r"(?:[.,](?P<f>[0-9]{1,30}))?"
+            r"(?: ?(?P<z>Z|UTC|GMT)| ?(?P<oh>[+-](?:[01][0-9]|2[0-3])):?(?P<om>[0-5][0-9])"
+            r"(?: [A-Z]{2,5})?)?$")
+
+
+def _np_bool(arr: Any) -> Any:
+    """An Arrow boolean array as a numpy bool array, nulls as False."""
+    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+class ColumnMapper:
+    """Maps a block of rows column by column, for mappings of one plain listing per row.
+
+    :meth:`eligible` says whether a row mapping can be mapped this way (one ``listing``
+    record, no feedback split, no PGP columns, single-column fields with column-safe
+    parse rules, no two fields setting the same attribute). :meth:`map_block` returns
+    the listing attributes as columns and which rows it mapped; the others must go
+    through :meth:`RowMapper.map_row`.
+    """
+
+    def __init__(self, mapper: RowMapper) -> None:
+        if not self.eligible(mapper.rows):
+            raise MappingError(f"{mapper.mapping.name}: not mappable column by column")
+        self.mapper = mapper
+        self.nulls = mapper.nulls
+        self.market_id = mapper.market_id
+        self.fields = mapper.rows.records[0].fields
+        self._conv = {id(f): mapper._converter(f) for f in self.fields if f.column}
+        self._ident_rx: str | None = None
+
+    @staticmethod
+    def eligible(rows: RowMapping) -> bool:
+        """True when :meth:`map_block` gives the same records as the row mapper."""
+        if len(rows.records) != 1 or rows.pgp:
+            return False
+        spec = rows.records[0]
+        if spec.type != "listing" or spec.split is not None:
+            return False
+        seen: set[str] = set()
+        for f in spec.fields:
+            if f.const is None and not (f.column and f.parse in _COLUMN_PARSES):
+                return False
+            if f.target in ("market_id", "locator"):
+                return False
+            attrs = _DICT_PARSES.get(f.parse, (f.target,)) if f.const is None else (f.target,)
+            if seen & set(attrs):
+                return False
+            seen |= set(attrs)
+        return True
+
+    def columns(self) -> set[str]:
+        """The source columns a block needs."""
+        return {f.column for f in self.fields if f.column} | {
+            c for c, _ in self.mapper.rows.identifiers}
+
+    # -- kernels ------------------------------------------------------------------------
+
+    def _one(self, f: _FieldSpec) -> Callable[[str | None], Any]:
+        """The row rule for one cell: None when null, ``_ERR`` when it fails."""
+        nulls, conv = self.nulls, self._conv[id(f)]
+
+        def one(v: str | None) -> Any:
+            if v is None or v in nulls or v.strip() in nulls:
+                return None
+            try:
+                return conv(v, None)
+            except FieldError:
+                return _ERR
+        return one
+
+    def _memo(self, f: _FieldSpec, col: list[str | None]) -> tuple[list[Any], Any]:
+        """The row rule once per distinct cell; (values, numpy mask of absent cells)."""
+        one = self._one(f)
+        table = {v: one(v) for v in set(col)}
+        vals = list(map(table.__getitem__, col))
+        bad = {k for k, v in table.items() if v is None or v is _ERR}
+        if not bad:
+            return vals, np.zeros(len(col), dtype=bool)
+        absent = np.fromiter((v in bad for v in col), dtype=bool, count=len(col))
+        if any(table[k] is _ERR for k in bad):
+            vals = [None if v is _ERR else v for v in vals]
+        return vals, absent
+
+    def _identity(self, f: _FieldSpec, col: list[str | None]) -> tuple[list[Any], Any]:
+        """Cells in the rule's identity-safe shape stay as they are; the rest run the rule."""
+        arr = pa.array(col, pa.string())
+        safe = _np_bool(pc.and_(pc.string_is_ascii(arr),
+                                pc.match_substring_regex(arr, _IDENTITY_SAFE[f.parse])))
+        absent = np.zeros(len(col), dtype=bool)
+        out = list(col)
+        if self.nulls:
+            is_null = _np_bool(pc.is_in(arr, value_set=pa.array(sorted(self.nulls),
+                                                                pa.string())))
+            for i in np.flatnonzero(safe & is_null).tolist():
+                out[i] = None
+                absent[i] = True
+        one = self._one(f)
+        for i in np.flatnonzero(~safe).tolist():
+            v = one(col[i])
+            if v is None or v is _ERR:
+                out[i] = None
+                absent[i] = True
+            else:
+                out[i] = v
+        return out, absent
+
+    def _datetime(self, f: _FieldSpec, col: list[str | None]) -> tuple[Any, Any]:
+        """Plain timestamps with Arrow and numpy, every other cell by the row rule.
+
+        Returns (naive UTC timestamp array, numpy mask of absent cells).
+        """
+        n = len(col)
+        arr = pa.array(col, pa.string())
+        parts = pc.extract_regex(arr, _FAST_DT)
+        matched = _np_bool(pc.and_(pc.is_valid(parts), pc.string_is_ascii(arr)))
+
+        def text(name: str) -> Any:
+            return pc.fill_null(parts.field(name), "")
+
+        def num(name: str, default: str = "0") -> Any:
+            v = text(name)
+            v = pc.if_else(pc.equal(v, ""), default, v)
+            return pc.cast(v, pa.int64()).to_numpy(zero_copy_only=False)
+
+        y, mo, d = num("y", "1970"), num("mo", "1"), num("d", "1")
+        month = (y - 1970) * 12 + (mo - 1)
+        days = month.astype("datetime64[M]").astype("datetime64[D]") + (d - 1)
+        # a day past the end of its month (2016-02-30) rolls over: the row rule rejects it
+        matched &= days.astype("datetime64[M]").astype(np.int64) == month
+        frac = pc.utf8_rpad(pc.utf8_slice_codeunits(text("f"), 0, 6), width=6, padding="0")
+        micros = pc.cast(frac, pa.int64()).to_numpy(zero_copy_only=False)
+        secs = days.astype(np.int64) * 86400 + num("h") * 3600 + num("mi") * 60 + num("s")
+        oh = text("oh")
+        off_h = pc.cast(pc.if_else(pc.equal(oh, ""), "0", pc.utf8_slice_codeunits(oh, 1, 3)),
+                        pa.int64()).to_numpy(zero_copy_only=False)
+        sign = np.where(_np_bool(pc.starts_with(oh, "-")), -1, 1)
+        tz = f.opts.get("tz", timezone.utc)
+        naive = int(tz.utcoffset(None).total_seconds())  # offset of zone-less values
+        off = np.where(_np_bool(pc.not_equal(oh, "")), sign * (off_h * 3600 + num("om") * 60),
+                       np.where(_np_bool(pc.not_equal(text("z"), "")), 0, naive))
+        us = (secs - off) * 1_000_000 + micros
+        valid = matched.copy()
+        if self.nulls:
+            valid &= ~_np_bool(pc.is_in(arr, value_set=pa.array(sorted(self.nulls),
+                                                                pa.string())))
+        one = self._one(f)
+        epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+        step = timedelta(microseconds=1)
+        for i in np.flatnonzero(~matched).tolist():
+            v = one(col[i])
+            if v is not None and v is not _ERR:
+                us[i] = (v - epoch) // step
+                valid[i] = True
+        return pa.array(us, type=pa.timestamp("us"), mask=~valid), ~valid
+
+    # -- blocks -------------------------------------------------------------------------
+
+    def map_block(self, cols: dict[str, list[str | None]], n: int) -> tuple[dict[str, Any], Any]:
+        """Listing attributes of ``n`` rows as columns, and a numpy mask of mapped rows.
+
+        ``cols`` holds each source column's cells (None where the row has no such
+        field). Unmapped rows (a required field empty or failing, or the record lacking
+        ``listing_ref`` or ``title``) must be redone by :meth:`RowMapper.map_row`.
+        """
+        ok = np.ones(n, dtype=bool)
+        out: dict[str, Any] = {}
+        absent: dict[str, Any] = {}
+        for f in self.fields:
+            if f.const is not None:
+                out[f.target] = [f.const] * n
+                absent[f.target] = np.zeros(n, dtype=bool)
+                continue
+            col = cols[f.column]  # type: ignore[index]
+            if f.parse == "datetime" and not f.opts.get("format"):
+                vals, gone = self._datetime(f, col)
+            elif f.parse in _IDENTITY_SAFE:
+                vals, gone = self._identity(f, col)
+            else:
+                vals, gone = self._memo(f, col)
+            if f.required:
+                ok &= ~gone
+            if f.parse in _DICT_PARSES:
+                for key in _DICT_PARSES[f.parse]:
+                    out[key] = [v[key] if v is not None else None for v in vals]
+            else:
+                out[f.target] = vals
+                absent[f.target] = gone
+        for name in ("listing_ref", "title"):  # ListingRecord's required attributes
+            ok &= ~absent[name] if name in absent else np.zeros(n, dtype=bool)
+        return out, ok
+
+    def identifier_records(self, cols: dict[str, list[str | None]], rows: Any,
+                           refs: list[Any], handles: list[Any],
+                           units: list[str]) -> dict[int, list[Record]]:
+        """Identifier records of the given rows (indices), by row, as the row mapper finds.
+
+        A cell is scanned only if it could hold something: a cheap Arrow test, taken
+        from the scanner's own prefilter, rules out most cells (titles) at once.
+        """
+
+        out: dict[int, list[Record]] = {}
+        wanted = np.zeros(len(refs), dtype=bool)
+        wanted[rows] = True
+        nulls = self.nulls
+        for col_name, fld in self.mapper.rows.identifiers:
+            col = cols.get(col_name)
+            if col is None:
+                continue
+            arr = pa.array(col, pa.string())
+            rx = self._identifier_prefilter()
+            cand = (np.ones(len(col), dtype=bool) if rx is None else
+                    _np_bool(pc.match_substring_regex(arr, rx, ignore_case=True)))
+            for i in np.flatnonzero(cand & wanted).tolist():
+                v = col[i]
+                if v is None or v in nulls or v.strip() in nulls:
+                    continue
+                res = scan_text(v, market_id=self.market_id, account_handle=handles[i],
+                                listing_ref=refs[i], field=fld, locator=units[i])
+                for r in res.records:
+                    if not isinstance(r, PgpKeyRecord):
+                        out.setdefault(i, []).append(r)
+                        self.mapper.stats.identifiers += 1
+        return out
+
+    def _identifier_prefilter(self) -> str | None:
+        """An RE2 pattern true for every text in which the scanner may find anything.
+
+        The scanner returns nothing unless its prefilter ``_ANY_RE`` (case-insensitive)
+        matches or the text holds ``&`` or ``\\``. RE2 with ``ignore_case`` matches
+        wherever Python does, except that Python also folds U+0130 and U+0131 onto
+        ``i`` (RE2's ``\\b`` is ASCII-only, which only widens it); those two are added.
+        """
+        if self._ident_rx is None:
+            from darkmap.extract import identifiers as ident
+
+            # the scanner's own first test (private, read so the two cannot drift apart)
+            rx = getattr(ident, "_ANY_RE", None)
+            pattern = f"(?:{rx.pattern})|[&\\\\\u0130\u0131]" if rx is not None else ""
+            try:
+                pc.match_substring_regex(pa.array(["x"]), pattern, ignore_case=True)
+            except Exception:  # noqa: BLE001 - not RE2 syntax: scan every cell
+                pattern = ""
+            self._ident_rx = pattern
+        return self._ident_rx or None
