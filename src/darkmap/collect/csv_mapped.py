@@ -20,7 +20,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import chain, compress, islice
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -121,49 +121,103 @@ class MappedCsvReader:
 
     def _blocks(self) -> Iterator[tuple[list[str], list[Any]]]:
         """(column names, block) pairs; a block lists ``(line, fields)`` rows of the right
-        field count and QuarantineRecords for the others, in file order."""
+        field count and QuarantineRecords for the others, in file order.
+
+        Lines are read a block at a time and parsed in one call; while every record
+        sits on one line, record k of a block is on the block's line k. A block with a
+        record over several lines (a quoted line break) or a CSV syntax error is parsed
+        again record by record, as is the rest of the file after it.
+        """
         m = self.mapping
         header = bool(m.csv.get("header", True))
         enc = m.csv.get("encoding", "utf-8")
-        size = self.BLOCK
+        dialect = _dialect(m)
+        self._names: list[str] = [] if header else list(m.csv.get("columns") or [])
+        self._need_header = header
         with open(self.path, encoding=enc, errors="replace", newline="") as fh:
-            reader = csv.reader(fh, **_dialect(m))
-            names: list[str] = [] if header else list(m.csv.get("columns") or [])
-            allowed: set[int] | None = set(m.recognise.get("field_counts") or []) or None
-            counts = allowed or {len(names)}
-            need_header = header
-            prev_line = 0
-            block: list[Any] = []
+            base = 0  # lines before the current block
             while True:
+                lines = list(islice(fh, self.BLOCK))
+                if not lines:
+                    return
                 try:
-                    for fields in reader:
-                        line = prev_line + 1
-                        prev_line = reader.line_num
-                        if not fields or (len(fields) == 1 and not fields[0].strip()):
-                            continue
-                        if need_header:
-                            names = [f.strip().strip("\ufeff").strip() for f in fields]
-                            counts = allowed or {len(names)}
-                            need_header = False
-                            continue
-                        if len(fields) in counts:
-                            block.append((line, fields))
-                        else:
-                            block.append(self._wrong_count(line, fields, names, allowed))
-                        if len(block) >= size:
-                            self.stats.rows += len(block)
-                            yield names, block
-                            block = []
-                    break
-                except csv.Error as exc:
-                    # a malformed quote: quarantine and carry on from the next line
-                    line = prev_line + 1
+                    recs = list(csv.reader(lines, **dialect))
+                except csv.Error:
+                    recs = None
+                if (recs is None or len(recs) != len(lines)
+                        or any("\n" in f or "\r" in f for f in (recs[-1] if recs else ()))):
+                    yield from self._careful(chain(lines, fh), dialect, base)
+                    return
+                block = self._fast_block(recs, base)
+                base += len(lines)
+                if block:
+                    self.stats.rows += len(block)
+                    yield self._names, block
+
+    def _counts(self) -> set[int]:
+        allowed = set(self.mapping.recognise.get("field_counts") or [])
+        return allowed or {len(self._names)}
+
+    def _fast_block(self, recs: list[list[str]], base: int) -> list[Any]:
+        """A block whose record k is on line ``base + k + 1``."""
+        lens = np.fromiter(map(len, recs), dtype=np.int64, count=len(recs))
+        odd = lens <= 1
+        if self._need_header or odd.any():
+            out: list[Any] = []
+            for k, fields in enumerate(recs):
+                self._row(out, base + k + 1, fields)
+            return out
+        good = np.isin(lens, list(self._counts()))
+        if good.all():
+            return list(zip(range(base + 1, base + len(recs) + 1), recs))
+        out = []
+        for k in range(len(recs)):
+            if good[k]:
+                out.append((base + k + 1, recs[k]))
+            else:
+                self._row(out, base + k + 1, recs[k])
+        return out
+
+    def _row(self, out: list[Any], line: int, fields: list[str]) -> None:
+        """Sort one record into ``out``: skipped if blank, the header, a row or a quarantine."""
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            return
+        if self._need_header:
+            self._names = [f.strip().strip("\ufeff").strip() for f in fields]
+            self._need_header = False
+            return
+        if len(fields) in self._counts():
+            out.append((line, fields))
+        else:
+            allowed = set(self.mapping.recognise.get("field_counts") or []) or None
+            out.append(self._wrong_count(line, fields, self._names, allowed))
+
+    def _careful(self, lines: Iterator[str], dialect: dict[str, Any],
+                 base: int) -> Iterator[tuple[list[str], list[Any]]]:
+        """Record by record, with each record's first line, from line ``base + 1`` on."""
+        reader = csv.reader(lines, **dialect)
+        prev_line = 0
+        block: list[Any] = []
+        while True:
+            try:
+                for fields in reader:
+                    line = base + prev_line + 1
                     prev_line = reader.line_num
-                    block.append(self._quarantine(line, f"CSV syntax error: {exc}",
-                                                  "csv syntax", "", None))
-            if block:
-                self.stats.rows += len(block)
-                yield names, block
+                    self._row(block, line, fields)
+                    if len(block) >= self.BLOCK:
+                        self.stats.rows += len(block)
+                        yield self._names, block
+                        block = []
+                break
+            except csv.Error as exc:
+                # a malformed quote: quarantine and carry on from the next line
+                line = base + prev_line + 1
+                prev_line = reader.line_num
+                block.append(self._quarantine(line, f"CSV syntax error: {exc}",
+                                              "csv syntax", "", None))
+        if block:
+            self.stats.rows += len(block)
+            yield self._names, block
 
     def _map_one(self, names: list[str], line: int, fields: list[str]) -> list[Record]:
         """The records of one row through the row mapper (a quarantine if it fails)."""

@@ -711,6 +711,14 @@ def _np_bool(arr: Any) -> Any:
     return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def _take(values: list[Any], idx: Any) -> Any:
+    """``[values[i] for i in idx]``, as an Arrow array when Arrow can type the values."""
+    try:
+        return pa.array(values).take(idx)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        return [values[i] for i in idx.to_pylist()]
+
+
 class ColumnMapper:
     """Maps a block of rows column by column, for mappings of one plain listing per row.
 
@@ -771,18 +779,23 @@ class ColumnMapper:
                 return _ERR
         return one
 
-    def _memo(self, f: _FieldSpec, col: list[str | None]) -> tuple[list[Any], Any]:
-        """The row rule once per distinct cell; (values, numpy mask of absent cells)."""
+    def _memo(self, f: _FieldSpec, col: list[str | None]) -> tuple[list[Any], Any, Any]:
+        """The row rule once per distinct cell.
+
+        Returns (result per distinct cell, Arrow indices of each row's cell in it,
+        numpy mask of rows whose cell is absent or failed); failures become None.
+        """
         one = self._one(f)
-        table = {v: one(v) for v in set(col)}
-        vals = list(map(table.__getitem__, col))
-        bad = {k for k, v in table.items() if v is None or v is _ERR}
-        if not bad:
-            return vals, np.zeros(len(col), dtype=bool)
-        absent = np.fromiter((v in bad for v in col), dtype=bool, count=len(col))
-        if any(table[k] is _ERR for k in bad):
-            vals = [None if v is _ERR else v for v in vals]
-        return vals, absent
+        pos: dict[str | None, int] = {}
+        for v in col:
+            if v not in pos:
+                pos[v] = len(pos)
+        results = [one(v) for v in pos]
+        idx = np.fromiter(map(pos.__getitem__, col), dtype=np.int64, count=len(col))
+        gone = np.fromiter((r is None or r is _ERR for r in results), dtype=bool,
+                           count=len(results))
+        results = [None if r is _ERR else r for r in results]
+        return results, pa.array(idx), gone[idx] if gone.any() else np.zeros(len(col), bool)
 
     def _identity(self, f: _FieldSpec, col: list[str | None]) -> tuple[list[Any], Any]:
         """Cells in the rule's identity-safe shape stay as they are; the rest run the rule."""
@@ -879,13 +892,17 @@ class ColumnMapper:
             elif f.parse in _IDENTITY_SAFE:
                 vals, gone = self._identity(f, col)
             else:
-                vals, gone = self._memo(f, col)
+                results, idx, gone = self._memo(f, col)
+                if f.parse in _DICT_PARSES:
+                    for key in _DICT_PARSES[f.parse]:
+                        out[key] = _take([r[key] if r is not None else None
+                                          for r in results], idx)
+                    vals = None
+                else:
+                    vals = _take(results, idx)
             if f.required:
                 ok &= ~gone
-            if f.parse in _DICT_PARSES:
-                for key in _DICT_PARSES[f.parse]:
-                    out[key] = [v[key] if v is not None else None for v in vals]
-            else:
+            if vals is not None:
                 out[f.target] = vals
                 absent[f.target] = gone
         for name in ("listing_ref", "title"):  # ListingRecord's required attributes
