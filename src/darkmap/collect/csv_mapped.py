@@ -347,13 +347,31 @@ class MappedCsvReader:
 # ------------------------------------------------------------------------------ sniff
 
 
+_HEADS: dict[tuple[Any, ...], list[list[str]]] = {}
+_HEAD_OF: list[bytes] = []  # the head whose rows _HEADS holds
+
+
 def _head_rows(head: bytes, mapping: Mapping) -> list[list[str]]:
-    text = head.decode(mapping.csv.get("encoding", "utf-8"), "replace")
+    """The first rows of ``head`` in ``mapping``'s dialect (parsed once per dialect)."""
+    enc = mapping.csv.get("encoding", "utf-8")
+    dialect = _dialect(mapping)
+    if not _HEAD_OF or _HEAD_OF[0] is not head:
+        _HEADS.clear()
+        _HEAD_OF[:] = [head]
+    key = (enc, *sorted(dialect.items()))
+    rows = _HEADS.get(key)
+    if rows is None:
+        rows = _HEADS[key] = _parse_head(head, enc, dialect)
+    return rows
+
+
+def _parse_head(head: bytes, enc: str, dialect: dict[str, Any]) -> list[list[str]]:
+    text = head.decode(enc, "replace")
     if len(head) >= 64 * 1024 and "\n" in text:
         text = text[:text.rfind("\n")]  # drop a row cut by the 64 KiB head
     try:
         return [r for _, r in zip(range(_SNIFF_ROWS), csv.reader(io.StringIO(text, newline=""),
-                                                               **_dialect(mapping))) if r]
+                                                               **dialect)) if r]
     except csv.Error:
         return []
 

@@ -246,6 +246,7 @@ class Page:
         node = self.tree.css_first("title")
         self.title = clean_text(node.text()) if node is not None else ""
         self._text: str | None = None
+        self._queries: dict[tuple[int, str], list[LexborNode]] = {}
         self.observed_at: datetime | None = None
 
     @property
@@ -271,13 +272,26 @@ def _rx(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-def _css(scope: LexborNode | None, selector: str) -> list[LexborNode]:
+def _css(scope: LexborNode | None, selector: str, page: Page | None = None) -> list[LexborNode]:
+    """``scope.css(selector)``; with ``page``, each (node, selector) is queried once.
+
+    Templates ask the same question of the same node again and again (several fields
+    of one row cell, detection and skip rules); the tree does not change once parsed.
+    """
     if scope is None:
         return []
+    key = (scope.mem_id, selector) if page is not None else None
+    if key is not None:
+        hit = page._queries.get(key)  # type: ignore[union-attr]
+        if hit is not None:
+            return hit
     try:
-        return scope.css(selector)
+        found = scope.css(selector)
     except Exception:  # a selector lexbor rejects is a template bug; treat as no match
-        return []
+        found = []
+    if key is not None:
+        page._queries[key] = found  # type: ignore[union-attr]
+    return found
 
 
 def _holds(cond: Any, page: Page, scope: LexborNode | None = None) -> bool:
@@ -288,7 +302,7 @@ def _holds(cond: Any, page: Page, scope: LexborNode | None = None) -> bool:
         if key == "weight":
             continue
         if key == "css":
-            ok = bool(_css(scope if scope is not None else page.tree.root, val))
+            ok = bool(_css(scope if scope is not None else page.tree.root, val, page))
         elif key == "title":
             ok = _search(val, page.title)
         elif key == "text":
@@ -311,16 +325,60 @@ def _holds(cond: Any, page: Page, scope: LexborNode | None = None) -> bool:
 
 
 def detect_market(page: Page, templates: Iterable[Template]) -> Template | None:
-    """The template whose detection rules score highest, at or above its threshold."""
+    """The template whose detection rules score highest, at or above its threshold.
+
+    A template's score is the sum of the weights of its rules that hold, so the rules
+    can be tried cheapest first, and a template stops being tried as soon as its
+    remaining rules could no longer lift it to its threshold or past the best score so
+    far (the first template with the best score wins, as if every rule were tried).
+    """
     best: tuple[float, Template] | None = None
     for tpl in templates:
+        rules = _detect_plan(tpl)
         score = 0.0
-        for rule in tpl.detect:
+        up = sum(w for w, _ in rules if w > 0)  # most the untried rules can still add
+        for weight, rule in rules:
+            if weight > 0:
+                up -= weight
             if _holds(rule, page):
-                score += float(rule.get("weight", 1))
-        if score >= tpl.threshold and (best is None or score > best[0]):
-            best = (score, tpl)
+                score += weight
+            if score + up < tpl.threshold or (best is not None and score + up <= best[0]):
+                break
+        else:
+            if score >= tpl.threshold and (best is None or score > best[0]):
+                best = (score, tpl)
     return best[1] if best else None
+
+
+_COND_COST = {"source": 0, "title": 1, "domain": 4, "html": 4, "css": 2, "text": 3}
+
+
+def _cond_cost(cond: Any) -> int:
+    """Rough cost of evaluating a condition (title regex < CSS query < text < raw HTML)."""
+    if isinstance(cond, list):
+        return sum(_cond_cost(c) for c in cond)
+    cost = 0
+    for key, val in cond.items():
+        if key in ("all", "any"):
+            cost += _cond_cost(list(val))
+        elif key == "not":
+            cost += _cond_cost(val)
+        else:
+            cost += _COND_COST.get(key, 5)
+    return cost
+
+
+_PLANS: dict[int, tuple[Template, list[tuple[float, dict[str, Any]]]]] = {}
+
+
+def _detect_plan(tpl: Template) -> list[tuple[float, dict[str, Any]]]:
+    """``tpl``'s detection rules as (weight, rule), cheapest first, negative weights last."""
+    plan = _PLANS.get(id(tpl))
+    if plan is None or plan[0] is not tpl:
+        rules = [(float(r.get("weight", 1)), r) for r in tpl.detect]
+        rules.sort(key=lambda wr: (wr[0] < 0, _cond_cost(wr[1])))
+        plan = _PLANS[id(tpl)] = (tpl, rules)
+    return plan[1]
 
 
 # -- field rules -----------------------------------------------------------------------------
@@ -356,7 +414,7 @@ def _label_values(rule: dict[str, Any], page: Page, scope: LexborNode) -> list[s
     literals = _LITERAL_RE.findall(re.sub(r"\\.|\[.*?\]|\(\?[a-z]+\)", " ", pattern))
     literal = max(literals, key=len, default="").replace('"', "").strip()
     if literal:
-        candidates = _css(scope, f'*:lexbor-contains("{literal}" i)')
+        candidates = _css(scope, f'*:lexbor-contains("{literal}" i)', page)
     else:
         candidates = [n for n in scope.traverse(include_text=False)]
     out: list[str] = []
@@ -389,13 +447,13 @@ def _raw_values(rule: dict[str, Any], page: Page, scope: LexborNode,
         return [val] if val else []
     base = page.root if rule.get("page") else scope
     if "within" in rule:
-        inner = _css(base, rule["within"])
+        inner = _css(base, rule["within"], page)
         if not inner:
             return []
         base = inner[0]
     if "label" in rule:
         return _label_values(rule, page, base)
-    nodes = _css(base, rule["css"])
+    nodes = _css(base, rule["css"], page)
     if rule.get("pick") == "count":
         return [len(nodes)]
     if "nth" in rule:
@@ -626,7 +684,7 @@ def _missing(required: list[str], ctx: dict[str, dict[str, Any]]) -> str | None:
 
 
 def _rows(spec: dict[str, Any], page: Page) -> list[LexborNode]:
-    rows = _css(page.tree.root, spec["rows"])
+    rows = _css(page.tree.root, spec["rows"], page)
     if "when" in spec:
         rows = [r for r in rows if _holds(spec["when"], page, r)]
     return rows
