@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import MISSING, dataclass, field, fields
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -132,6 +132,17 @@ class Template:
                    version=str(data.get("version", "1")), onion=data.get("onion"),
                    threshold=float(detect.get("threshold", 1)), detect=rules,
                    observed_at=_as_rules(obs, path), skip=skips, pages=pages)
+
+
+_RULE_LISTS: dict[int, tuple[Any, list[dict[str, Any]]]] = {}
+
+
+def _rule_list(spec: Any) -> list[dict[str, Any]]:
+    """``_as_rules(spec)`` for a template's field spec, remembered per spec object."""
+    hit = _RULE_LISTS.get(id(spec))
+    if hit is None or hit[0] is not spec:
+        hit = _RULE_LISTS[id(spec)] = (spec, _as_rules(spec, "field"))
+    return hit[1]
 
 
 def _as_rules(spec: Any, where: str) -> list[dict[str, Any]]:
@@ -408,11 +419,16 @@ def _after(node: LexborNode) -> str:
     return ""
 
 
-def _label_values(rule: dict[str, Any], page: Page, scope: LexborNode) -> list[str]:
-    pattern = rule["label"]
+@lru_cache(maxsize=1024)
+def _label_plan(pattern: str) -> tuple[re.Pattern[str], str]:
+    """A label rule's regex and the longest literal in it (to find candidate nodes)."""
     rx = _rx(pattern if pattern.startswith("(?") else "(?i)" + pattern)
     literals = _LITERAL_RE.findall(re.sub(r"\\.|\[.*?\]|\(\?[a-z]+\)", " ", pattern))
-    literal = max(literals, key=len, default="").replace('"', "").strip()
+    return rx, max(literals, key=len, default="").replace('"', "").strip()
+
+
+def _label_values(rule: dict[str, Any], page: Page, scope: LexborNode) -> list[str]:
+    rx, literal = _label_plan(rule["label"])
     if literal:
         candidates = _css(scope, f'*:lexbor-contains("{literal}" i)', page)
     else:
@@ -527,15 +543,25 @@ def _typed(value: Any, rule: dict[str, Any], page: Page) -> Any:
             return None
         return {"amount": amount, "currency": cur, "text": clean_text(str(value))}
     if kind == "date":
-        d = parse_date(value, page.observed_at, tuple(rule.get("formats") or ()))
-        return d
+        formats = tuple(rule.get("formats") or ())
+        obs = page.observed_at
+        if isinstance(value, str) and (obs is None or obs.tzinfo in (None, timezone.utc)):
+            return _parse_date_text(value, obs, formats)
+        return parse_date(value, page.observed_at, formats)
     if kind == "text":
         return str(value)
     return clean_text(str(value)) if isinstance(value, str) else value
 
 
+@lru_cache(maxsize=8192)
+def _parse_date_text(value: str, observed_at: datetime | None,
+                     formats: tuple[str, ...]) -> datetime | None:
+    """``parse_date`` of a text (pages repeat dates such as "2 days ago" row after row)."""
+    return parse_date(value, observed_at, formats)
+
+
 def _field(rules: Any, page: Page, scope: LexborNode, ctx: dict[str, dict[str, Any]]) -> Any:
-    for rule in _as_rules(rules, "field"):
+    for rule in _rule_list(rules):
         try:
             val = _apply_rule(rule, page, scope, ctx)
         except (ValueError, TypeError, OverflowError, re.error):
