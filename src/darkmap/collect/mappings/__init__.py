@@ -711,10 +711,27 @@ def _np_bool(arr: Any) -> Any:
     return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
+_ARROW_TYPES = {str: pa.string(), float: pa.float64(), int: pa.int64(), bool: pa.bool_()}
+
+
+def _arrow_type(values: list[Any]) -> pa.DataType | None:
+    """The Arrow type of plain values (text, numbers, lists of text); None if unsure.
+
+    Saying it spares pyarrow's type inference, which retries optional imports each call.
+    """
+    kinds = {type(v) for v in values if v is not None}
+    if len(kinds) != 1:
+        return pa.string() if not kinds else None
+    kind = kinds.pop()
+    if kind is list and all(type(x) is str for v in values if v is not None for x in v):
+        return pa.list_(pa.string())
+    return _ARROW_TYPES.get(kind)
+
+
 def _take(values: list[Any], idx: Any) -> Any:
     """``[values[i] for i in idx]``, as an Arrow array when Arrow can type the values."""
     try:
-        return pa.array(values).take(idx)
+        return pa.array(values, type=_arrow_type(values)).take(idx)
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         return [values[i] for i in idx.to_pylist()]
 
@@ -738,6 +755,14 @@ class ColumnMapper:
         self.fields = mapper.rows.records[0].fields
         self._conv = {id(f): mapper._converter(f) for f in self.fields if f.column}
         self._ident_rx: str | None = None
+        self._arrays: dict[int, tuple[list[Any], Any]] = {}  # this block's columns in Arrow
+
+    def _arrow(self, col: list[str | None]) -> Any:
+        """``col`` as an Arrow string array, converted once per block."""
+        hit = self._arrays.get(id(col))
+        if hit is None or hit[0] is not col:
+            hit = self._arrays[id(col)] = (col, pa.array(col, pa.string()))
+        return hit[1]
 
     @staticmethod
     def eligible(rows: RowMapping) -> bool:
@@ -799,7 +824,7 @@ class ColumnMapper:
 
     def _identity(self, f: _FieldSpec, col: list[str | None]) -> tuple[list[Any], Any]:
         """Cells in the rule's identity-safe shape stay as they are; the rest run the rule."""
-        arr = pa.array(col, pa.string())
+        arr = self._arrow(col)
         safe = _np_bool(pc.and_(pc.string_is_ascii(arr),
                                 pc.match_substring_regex(arr, _IDENTITY_SAFE[f.parse])))
         absent = np.zeros(len(col), dtype=bool)
@@ -826,16 +851,20 @@ class ColumnMapper:
         Returns (naive UTC timestamp array, numpy mask of absent cells).
         """
         n = len(col)
-        arr = pa.array(col, pa.string())
+        arr = self._arrow(col)
         parts = pc.extract_regex(arr, _FAST_DT)
         matched = _np_bool(pc.and_(pc.is_valid(parts), pc.string_is_ascii(arr)))
 
+        # Arrow scalars, not Python ones: converting a Python scalar makes pyarrow retry
+        # an optional import (dateutil) on every call
+        empty = pa.scalar("", pa.string())
+
         def text(name: str) -> Any:
-            return pc.fill_null(parts.field(name), "")
+            return pc.fill_null(parts.field(name), empty)
 
         def num(name: str, default: str = "0") -> Any:
             v = text(name)
-            v = pc.if_else(pc.equal(v, ""), default, v)
+            v = pc.if_else(pc.equal(v, empty), pa.scalar(default, pa.string()), v)
             return pc.cast(v, pa.int64()).to_numpy(zero_copy_only=False)
 
         y, mo, d = num("y", "1970"), num("mo", "1"), num("d", "1")
@@ -847,13 +876,15 @@ class ColumnMapper:
         micros = pc.cast(frac, pa.int64()).to_numpy(zero_copy_only=False)
         secs = days.astype(np.int64) * 86400 + num("h") * 3600 + num("mi") * 60 + num("s")
         oh = text("oh")
-        off_h = pc.cast(pc.if_else(pc.equal(oh, ""), "0", pc.utf8_slice_codeunits(oh, 1, 3)),
+        has_oh = pc.not_equal(oh, empty)
+        off_h = pc.cast(pc.if_else(has_oh, pc.utf8_slice_codeunits(oh, 1, 3),
+                                   pa.scalar("0", pa.string())),
                         pa.int64()).to_numpy(zero_copy_only=False)
         sign = np.where(_np_bool(pc.starts_with(oh, "-")), -1, 1)
         tz = f.opts.get("tz", timezone.utc)
         naive = int(tz.utcoffset(None).total_seconds())  # offset of zone-less values
-        off = np.where(_np_bool(pc.not_equal(oh, "")), sign * (off_h * 3600 + num("om") * 60),
-                       np.where(_np_bool(pc.not_equal(text("z"), "")), 0, naive))
+        off = np.where(_np_bool(has_oh), sign * (off_h * 3600 + num("om") * 60),
+                       np.where(_np_bool(pc.not_equal(text("z"), empty)), 0, naive))
         us = (secs - off) * 1_000_000 + micros
         valid = matched.copy()
         if self.nulls:
@@ -878,6 +909,7 @@ class ColumnMapper:
         field). Unmapped rows (a required field empty or failing, or the record lacking
         ``listing_ref`` or ``title``) must be redone by :meth:`RowMapper.map_row`.
         """
+        self._arrays.clear()
         ok = np.ones(n, dtype=bool)
         out: dict[str, Any] = {}
         absent: dict[str, Any] = {}
@@ -926,7 +958,7 @@ class ColumnMapper:
             col = cols.get(col_name)
             if col is None:
                 continue
-            arr = pa.array(col, pa.string())
+            arr = self._arrow(col)
             rx = self._identifier_prefilter()
             cand = (np.ones(len(col), dtype=bool) if rx is None else
                     _np_bool(pc.match_substring_regex(arr, rx, ignore_case=True)))
