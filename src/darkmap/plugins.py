@@ -96,6 +96,7 @@ _BUILTIN_MODULES = (
     "darkmap.collect.csv_mapped",
     "darkmap.collect.sqldump",
     "darkmap.chain.importer",
+    "darkmap.chain.tagpack_importer",
     "darkmap.export.ftm",
 )
 _loaded = False

@@ -33,7 +33,9 @@ def simulate_world(ws: Workspace, ctx: DemoContext) -> Any:
 @register_stage(20, "ingest")
 def ingest_all(ws: Workspace, ctx: DemoContext) -> Any:
     """Ingest the simulated world and the real data folder."""
-    paths = [p for p in (ctx.world, ctx.real_data) if p is not None and p.exists()]
+    world = ([ctx.world / d for d in ("pages", "listings", "seized", "chain", "tags")]
+             if ctx.world else [])  # truth.json is the answer key, never evidence
+    paths = [p for p in (*world, ctx.real_data) if p is not None and p.exists()]
     if not paths:
         raise StageSkipped("nothing to ingest")
     return ingest(ws, paths).as_dict()["totals"]
@@ -59,16 +61,13 @@ def assess_listings(ws: Workspace, ctx: DemoContext) -> Any:
 
 @register_stage(50, "money")
 def follow_the_money(ws: Workspace, ctx: DemoContext) -> Any:
-    """Import the world's TagPacks, cluster addresses, tie evidence addresses to wallets."""
+    """Cluster addresses; tie addresses published in the evidence to wallets and personas."""
     tags = _module("darkmap.chain.tags")
     cluster = _module("darkmap.chain.cluster")
-    imported = 0
-    tag_dir = ctx.world / "tags" if ctx.world else None
-    if tag_dir and tag_dir.is_dir():
-        for pack in sorted(tag_dir.glob("*.yaml")):
-            imported += int(tags.import_tagpack(ws, pack)["tags"])
     summary = cluster.run_clustering(ws)
     evidence = tags.sync_evidence_tags(ws)
+    imported = ws.con.execute("SELECT count(*) FROM btc_tags WHERE origin = 'tagpack'"
+                              ).fetchone()[0]
     return {"tagpack_tags": imported, "evidence_tags": evidence,
             **{k: summary.get(k) for k in ("clusters", "merge_edges", "coinjoins")}}
 

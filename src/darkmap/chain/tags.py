@@ -30,6 +30,7 @@ __all__ = [
     "TagProblem",
     "export_tagpack",
     "import_tagpack",
+    "tagpack_rows",
     "normalise_address",
     "read_tagpack",
     "sync_evidence_tags",
@@ -108,18 +109,31 @@ def _s(v: object) -> str | None:
     return None if v is None else str(v)[:500]
 
 
-def import_tagpack(ws: Workspace, path: Path) -> dict[str, Any]:
-    """Import one TagPack file (captured for provenance); return counts and problems."""
-    sha = ws.captures.put_file(path)
-    text = ws.captures.path_for(sha).read_bytes().decode("utf-8", "replace")
-    header, tags, problems = read_tagpack(text, path.name)
+def tagpack_rows(text: str, name: str, sha: str) -> tuple[dict[str, Any],
+                                                      list[tuple[Any, ...]], list[TagProblem]]:
+    """(header, btc_tags rows, problems) of a TagPack text captured as ``sha``."""
+    header, tags, problems = read_tagpack(text, name)
     now = utcnow()
     rows = [(row_id("tag", sha, t["address"], t["label"], t["category"], t["actor"]),
              t["address"], t["label"], t["category"], t["confidence"], t["source"], t["actor"],
              t["currency"], _s(header.get("title")), _s(header.get("creator")), "tagpack",
              None, None, sha, now) for t in tags]
-    _insert_tags(ws, rows)
-    return {"file": str(path), "title": header.get("title"), "tags": len(tags),
+    return header, rows, problems
+
+
+def import_tagpack(ws: Workspace, path: Path) -> dict[str, Any]:
+    """Import one TagPack file through the ingest pipeline (captured, with provenance).
+
+    Returns the file's counts and the problems of tags that were not imported.
+    """
+    from darkmap.collect.ingest import ingest  # the pipeline imports the chain importers
+
+    summary = ingest(ws, [path], importer_name="tagpack")
+    sha = summary.files[0].sha256
+    text = ws.captures.path_for(sha).read_bytes().decode("utf-8", "replace")
+    header, rows, problems = tagpack_rows(text, path.name, sha)
+    return {"file": str(path), "title": header.get("title"), "tags": len(rows),
+            "already_imported": summary.files[0].already,
             "problems": [p.__dict__ for p in problems]}
 
 
@@ -128,14 +142,16 @@ _TAG_COLS = ("tag_id", "address", "label", "category", "confidence", "source", "
              "ident_id", "capture_sha256", "imported_at")
 
 
-def _insert_tags(ws: Workspace, rows: list[tuple[Any, ...]]) -> None:
+def _insert_tags(ws: Workspace | Any, rows: list[tuple[Any, ...]]) -> None:
+    """Insert btc_tags rows with ``ws.con`` or a bare connection."""
     if not rows:
         return
+    con = ws.con if isinstance(ws, Workspace) else ws
     tbl = pa.table({c: pa.array([r[i] for r in rows],  # noqa: F841 - read by SQL
                                 pa.timestamp("us") if c == "imported_at" else pa.string())
                     for i, c in enumerate(_TAG_COLS)})
-    ws.con.execute(f"INSERT OR IGNORE INTO btc_tags ({', '.join(_TAG_COLS)}) "
-                   f"SELECT {', '.join(_TAG_COLS)} FROM tbl")
+    con.execute(f"INSERT OR IGNORE INTO btc_tags ({', '.join(_TAG_COLS)}) "
+                f"SELECT {', '.join(_TAG_COLS)} FROM tbl")
 
 
 def _has_table(ws: Workspace, name: str) -> bool:

@@ -110,12 +110,17 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
             for root, dirs, files in os.walk(p):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
-                    if not name.startswith(".") and name not in _IGNORED_NAMES:
+                    if not name.startswith(".") and not _ignored(name):
                         yield Path(root) / name
         elif p.is_file():
             yield p
         else:
             raise FileNotFoundError(f"{p}: no such file or folder")
+
+
+def _ignored(name: str) -> bool:
+    """Licence and read-me files that travel with data sets are not evidence."""
+    return name in _IGNORED_NAMES or name.upper().startswith(("LICENSE", "LICENCE", "COPYING"))
 
 
 def _unit(locator: str) -> str:
