@@ -232,14 +232,18 @@ class RecordWriter:
                 continue
             cols = _COLUMNS[table]
             tbl = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
-            verb = "INSERT" if self._no_conflict(table, tbl) else "INSERT OR IGNORE"
-            if verb != "INSERT" and len(parts) > 1:
-                # one Arrow chunk is scanned in order; several may be scanned in parallel,
-                # and the first row of a key must be the one INSERT OR IGNORE keeps
-                tbl = tbl.combine_chunks()
             # an explicitly registered view: about half the cost of a replacement scan
             self.con.register(_VIEW, tbl)
             try:
+                if self._no_conflict(table, tbl):
+                    verb = "INSERT"
+                else:
+                    verb = "INSERT OR IGNORE"
+                    if len(parts) > 1:
+                        # one Arrow chunk is scanned in order, several maybe in parallel,
+                        # and the first row of a key must be the one INSERT OR IGNORE keeps
+                        self.con.unregister(_VIEW)
+                        self.con.register(_VIEW, tbl.combine_chunks())
                 self.con.execute(f"{verb} INTO {table} ({', '.join(cols)}) "
                                  f"SELECT {', '.join(cols)} FROM {_VIEW}")
             finally:
@@ -249,12 +253,12 @@ class RecordWriter:
         self._pending = 0
 
     def _no_conflict(self, table: str, tbl: pa.Table) -> bool:
-        """True when no row of ``tbl`` can collide with a stored row or with another.
+        """True when no row of ``tbl`` (registered as the view) can meet another's key.
 
-        Observation ids hash the capture they come from, so if no stored observation
-        has any of ``tbl``'s captures and ``tbl``'s ids are distinct, a plain
-        ``INSERT`` (much cheaper with a primary key) stores exactly what ``INSERT OR
-        IGNORE`` would. Only worth asking for big flushes.
+        Observation ids hash the capture they come from, so only stored rows of the
+        same captures can share an id with ``tbl``'s rows: if none does and ``tbl``'s
+        ids are distinct, a plain ``INSERT`` (much cheaper with a primary key) stores
+        exactly what ``INSERT OR IGNORE`` would. Only worth asking for big flushes.
         """
         if table not in _CAPTURE_KEYED or tbl.num_rows < _PLAIN_INSERT_ROWS:
             return False
@@ -262,10 +266,10 @@ class RecordWriter:
         if pc.count_distinct(tbl.column(key)).as_py() != tbl.num_rows:
             return False
         caps = pc.unique(tbl.column("capture_sha256")).to_pylist()
-        test = "capture_sha256 = ?" if len(caps) == 1 else "list_contains(?, capture_sha256)"
         found = self.con.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {test} LIMIT 1)",
-            [caps[0] if len(caps) == 1 else caps]).fetchone()
+            f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE list_contains(?, "
+            f"capture_sha256) AND {key} IN (SELECT {key} FROM {_VIEW}) LIMIT 1)",
+            [caps]).fetchone()
         return found is not None and found[0] == 0
 
     # -- one method per record type -------------------------------------------------
