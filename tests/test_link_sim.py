@@ -51,8 +51,8 @@ def test_simulated_world_without_identifiers_runs_and_scores(sim_world) -> None:
     res = link(ws, LinkOptions(without=("identifiers",)))
     assert not {"pgp", "crypto", "contact"} & set(res.summary["signals"])
     ev = eval_linking(ws, truth)
-    # measured on this world: pairwise F1 0.839 (P 0.992, R 0.726), B-cubed F1 0.955
-    assert ev["pairwise_f1"] >= 0.80 and ev["bcubed_f1"] >= 0.94, ev
+    # measured on this world: pairwise F1 0.822 (P 1.0, R 0.698), B-cubed F1 0.951
+    assert ev["pairwise_f1"] >= 0.79 and ev["bcubed_f1"] >= 0.935, ev
     sig = json.loads(ws.con.execute("SELECT signals FROM account_links WHERE merged LIMIT 1"
                                     ).fetchone()[0])
     assert "pgp" not in sig and "style" in sig

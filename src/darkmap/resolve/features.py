@@ -23,7 +23,9 @@ SIGNALS: dict[str, tuple[str, ...]] = {
     "crypto": ("no address on one side", "different addresses", "shared address"),
     "contact": ("no contact on one side", "different contacts", "shared contact"),
     "handle": ("unlike", "weakly alike (>=0.5)", "alike (>=0.7)", "very alike (>=0.85)",
-               "same normalised handle"),
+               "same normalised handle, common (>3 accounts)",
+               "same normalised handle, rare (<=3 accounts)",
+               "same handle, common (>3 accounts)", "same handle, rare (<=3 accounts)"),
     "style": ("no text", "<0.25", "0.25-0.35", "0.35-0.4", "0.4-0.45", "0.45-0.5",
               "0.5-0.6", "0.6-0.7", "0.7-0.8", ">=0.8"),
     "products": ("no listings", "<0.15", "0.15-0.3", "0.3-0.5", "0.5-0.7", ">=0.7"),
@@ -78,7 +80,19 @@ def _ident(p: Profiles, group: str, i: np.ndarray, j: np.ndarray) -> tuple[np.nd
     return shared, lev
 
 
+_RARE = 3  # a handle (key) held by at most this many accounts of the workspace
+
+
 def _handle(p: Profiles, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Handle similarity, with agreement weighted by how common the name is.
+
+    As in frequency-based record linkage (agreeing on a rare surname says more than
+    agreeing on "Smith"), two accounts with the same normalised handle are told apart
+    by how many accounts of the workspace carry it: names built from common words
+    collide by chance more and more as the workspace grows. Exact handles (up to
+    case and separators) rank above handles equal only after digits, leetspeak and
+    affixes are stripped.
+    """
     cos = row_cosines(p.handle_grams, i, j)
     keys = p.hkey
     lev_sim = np.fromiter(
@@ -86,9 +100,15 @@ def _handle(p: Profiles, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.n
         dtype=np.float32, count=len(i))
     same = np.fromiter((bool(keys[a]) and keys[a] == keys[b] for a, b in zip(i, j)),
                        dtype=bool, count=len(i))
+    skel = p.skeleton or keys
+    exact = same & np.fromiter((skel[a] == skel[b] for a, b in zip(i, j)),
+                               dtype=bool, count=len(i))
+    n_key = p.hkey_count[i] if p.hkey_count is not None else np.ones(len(i), np.int64)
+    n_skel = p.skeleton_count[i] if p.skeleton_count is not None else n_key
     sim = np.maximum(cos, lev_sim)
     lev = np.digitize(sim, [0.5, 0.7, 0.85]).astype(np.int8)
-    lev[same] = 4
+    lev[same] = np.where(n_key[same] <= _RARE, 5, 4)
+    lev[exact] = np.where(n_skel[exact] <= _RARE, 7, 6)
     sim[same] = 1.0
     return sim, lev
 

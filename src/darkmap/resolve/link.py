@@ -97,7 +97,8 @@ def _model_for(method: str, use: tuple[str, ...], f: PairFeatures,
         start = load_model("all" if any(s in use for s in IDENTIFIER_SIGNALS)
                            else "no_identifiers")
         start.weights = {s: w for s, w in start.weights.items() if s in use}
-        return fit_em(f, use, u_init=rand, init_post=start.probability(f))
+        return fit_em(f, use, u_init=rand, init_post=start.probability(f), fix_u=True,
+                      iterations=8)
     raise ValueError(f"unknown method {method!r}; one of {METHODS}")
 
 

@@ -168,9 +168,8 @@ def fit_em(f: PairFeatures, signals: tuple[str, ...], u_init: PairFeatures | Non
             k = len(SIGNALS[s])
             m[s] = np.bincount(f.level[s], weights=post, minlength=k) + 1e-3
             m[s] /= m[s].sum()
-            if not fix_u:
-                u[s] = np.bincount(f.level[s], weights=1 - post, minlength=k) + 1e-3
-                u[s] /= u[s].sum()
+            u[s] = np.bincount(f.level[s], weights=1 - post, minlength=k) + 1e-3
+            u[s] /= u[s].sum()
     for _ in range(iterations):
         lm = np.full(n, np.log(lam))
         lu = np.full(n, np.log(1 - lam))

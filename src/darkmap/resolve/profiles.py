@@ -15,7 +15,7 @@ import duckdb
 import numpy as np
 import scipy.sparse as sp
 
-from darkmap.resolve.normalise import handle_key
+from darkmap.resolve.normalise import handle_key, handle_skeleton
 from darkmap.resolve.vectors import hashed_ngrams, hashed_words, tfidf
 
 __all__ = ["IDENTIFIER_GROUPS", "Profiles", "load_profiles"]
@@ -57,6 +57,9 @@ class Profiles:
     price_keys: sp.csr_matrix | None = None    # account x (word,unit) -> mean log unit price
     price_mask: sp.csr_matrix | None = None    # same pattern, 1.0
     index: dict[str, int] = field(default_factory=dict)
+    skeleton: list[str] = field(default_factory=list)          # handle_skeleton
+    hkey_count: np.ndarray | None = None    # accounts sharing this account's handle key
+    skeleton_count: np.ndarray | None = None  # ... and its exact (skeleton) handle
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -105,6 +108,7 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
     _, market_code = np.unique(market, return_inverse=True) if n else ([], np.zeros(0, int))
     handles = [r[2] or "" for r in rows]
     hkeys = [handle_key(h) for h in handles]
+    skels = [handle_skeleton(h) for h in handles]
 
     own = _texts(con, index, """
         SELECT account_id, string_agg(t, ' \n ') FROM (
@@ -145,7 +149,16 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
         has_feedback=np.array([bool(t.strip()) for t in fb]),
         start=start, end=end, origin=origin, dest=dest, idents=idents,
         ident_values=ident_values, price_keys=price_keys, price_mask=price_mask,
-        index=index)
+        index=index, skeleton=skels, hkey_count=_group_counts(hkeys),
+        skeleton_count=_group_counts(skels))
+
+
+def _group_counts(values: list[str]) -> np.ndarray:
+    """How many accounts share each account's value (empty values count as unique)."""
+    cnt: dict[str, int] = {}
+    for v in values:
+        cnt[v] = cnt.get(v, 0) + 1
+    return np.array([cnt[v] if v else 1 for v in values], dtype=np.int64)
 
 
 def _texts(con: duckdb.DuckDBPyConnection, index: dict[str, int], sql: str,
