@@ -365,7 +365,10 @@ def _run(ch: _Chain) -> ChainResult:
         for m in sorted(deposits):
             coins = deposits.pop(m)
             for k in range(0, len(coins), 60):
-                chunk = coins[k:k + 60]
+                # the wallet spends a hot coin along with the deposits, as service
+                # wallets do: every deposit address joins the hot wallet's cluster
+                chunk = coins[k:k + 60] + ([mk_wallets[m].utxos.pop()]
+                                           if mk_wallets[m].utxos else [])
                 spends = ch.spends_of(chunk)
                 fee = ch.fee(spends, 1, day)
                 ch.emit(spends, [(sum(c[2] for c in chunk) - fee,
@@ -382,6 +385,12 @@ def _run(ch: _Chain) -> ChainResult:
             holding.update(w.accounts[a].actor for a, v in items if v > _DUST)
             for k in range(0, len(pay), 150):
                 _pay_from(ch, mk_wallets[m], pay[k:k + 150], day, mk_hot[m])
+        # weekly housekeeping: hot wallets consolidate their coins (links them on chain)
+        if day % 7 == 6:
+            for mw, hot in zip(mk_wallets, mk_hot):
+                _consolidate(ch, mw, hot, day)
+            for xw, hot in zip(ex_wallets, ex_hot):
+                _consolidate(ch, xw, hot, day)
         # 5. exit scams: the operator empties the hot wallet on the closing day
         for mk in w.markets:
             if mk.closed == day and mk.fate == "exit_scam":
@@ -418,7 +427,8 @@ def _run(ch: _Chain) -> ChainResult:
         if day % 3 == 2:
             for e, pend in enumerate(ex_pending):
                 for k in range(0, len(pend), 80):
-                    chunk = pend[k:k + 80]
+                    chunk = pend[k:k + 80] + ([ex_wallets[e].utxos.pop()]
+                                              if ex_wallets[e].utxos else [])
                     spends = ch.spends_of(chunk)
                     fee = ch.fee(spends, 1, day)
                     ch.emit(spends, [(sum(c[2] for c in chunk) - fee, ex_hot[e][rng.randrange(3)],
@@ -458,6 +468,23 @@ def _pay_from(ch: _Chain, src: Wallet, outs: list[tuple[int, Address, Wallet]], 
         fee += max(change, 0)
     ch.emit(spends, full, fee)
     return True
+
+
+def _consolidate(ch: _Chain, w: Wallet, hot: list[Address], day: int) -> None:
+    """Merge all of ``w``'s coins into one hot-wallet output, 100 inputs per transaction
+    (each later transaction also spends the previous one's output)."""
+    if len(w.utxos) < 2:
+        return
+    coins, w.utxos = w.utxos, []
+    carry: list[tuple[bytes, int, int, Address]] = []
+    while coins:
+        chunk, coins = carry + coins[:100 - len(carry)], coins[100 - len(carry):]
+        spends = ch.spends_of(chunk)
+        fee = ch.fee(spends, 1, day)
+        ch.emit(spends, [(sum(c[2] for c in chunk) - fee, hot[ch.rng.randrange(len(hot))], w)],
+                fee)
+        carry = [w.utxos.pop()]
+    w.utxos.extend(carry)
 
 
 def _cashout(ch: _Chain, vw: Wallet, owner: str, day: int, exchange: int,
