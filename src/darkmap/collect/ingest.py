@@ -262,15 +262,15 @@ def _ingest_one(ws: Workspace, batch: _Batch, path: Path, run_id: str,
     return result
 
 
-_OWN_TABLES: dict[int, bool] = {}
+_OWN_TABLES: dict[int, tuple[Importer, bool]] = {}
 
 
 def _writes_own_tables(imp: Importer) -> bool:
     """``isinstance(imp, TableImporter)``, remembered (protocol checks are slow)."""
-    key = id(imp)
-    if key not in _OWN_TABLES:
-        _OWN_TABLES[key] = isinstance(imp, TableImporter)
-    return _OWN_TABLES[key]
+    hit = _OWN_TABLES.get(id(imp))
+    if hit is None or hit[0] is not imp:
+        hit = _OWN_TABLES[id(imp)] = (imp, isinstance(imp, TableImporter))
+    return hit[1]
 
 
 def _lazy(make: Callable[[], Iterable]) -> Iterator:

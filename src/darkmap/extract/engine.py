@@ -141,6 +141,8 @@ def _rule_list(spec: Any) -> list[dict[str, Any]]:
     """``_as_rules(spec)`` for a template's field spec, remembered per spec object."""
     hit = _RULE_LISTS.get(id(spec))
     if hit is None or hit[0] is not spec:
+        if len(_RULE_LISTS) > 50_000:  # specs come from templates; this only bounds misuse
+            _RULE_LISTS.clear()
         hit = _RULE_LISTS[id(spec)] = (spec, _as_rules(spec, "field"))
     return hit[1]
 
