@@ -26,11 +26,11 @@ def test_ingest_reads_a_simulated_world_and_matches_truth(tmp_path: Path) -> Non
         assert by_importer[("csv", "listings")] == len(list((out / "listings").glob("*.csv")))
         assert by_importer[("sqldump", "seized")] == 1
         assert by_importer[("bitcoin", "chain")] == len(list((out / "chain").glob("blk*.dat")))
-        # only truth.json (the answer key) and TagPacks (no importer: loaded with the
-        # chain tag tools) are not ingested as evidence
+        # only truth.json (the answer key) is not ingested as evidence
         unread = sorted(str(Path(f.source).relative_to(out)) for f in summary.files
                         if f.importer is None)
-        assert all(u == "truth.json" or u.startswith("tags/") for u in unread), unread
+        assert unread == ["truth.json"]
+        assert by_importer[("tagpack", "tags")] == len(list((out / "tags").glob("*.yaml")))
         assert [f.error for f in summary.files if f.error] == []
         totals = summary.totals()
         assert totals["quarantined"] == 0
