@@ -33,6 +33,14 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def _usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), for DuckDB's thread pool."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def default_path() -> Path:
     """``$DARKMAP_WORKSPACE`` if set, else ``./darkmap-workspace``."""
     return Path(os.environ.get("DARKMAP_WORKSPACE") or DEFAULT_WORKSPACE)
@@ -77,6 +85,7 @@ class Workspace:
             str(db), read_only=read_only, config={"extension_directory": str(ext_dir)}
         )
         con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET threads = {_usable_cores()}")
         ws = cls(path, con)
         if not read_only:
             ws.migrate()

@@ -603,6 +603,15 @@ class SqlDumpImporter:
     name = "sqldump"
     version = "1"
 
+    def sniff_range(self, src: SourceFile) -> tuple[float, float] | None:
+        """(0, 0) when the head holds none of the words a dump must start with."""
+        head = src.head.lower()
+        if b"create table" in head or b"insert into" in head or b"mysql dump" in head:
+            return None
+        if b"create" in head or b"insert" in head:  # odd whitespace: let sniff decide
+            return None
+        return (0.0, 0.0)
+
     def sniff(self, src: SourceFile) -> float:
         """0.9+ when a mapping names a table in the dump, 0.6 for other dumps."""
         try:

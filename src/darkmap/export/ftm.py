@@ -12,13 +12,13 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from followthemoney.proxy import EntityProxy
-
-from darkmap.model.ftm import load_model
 from darkmap.plugins import register_exporter
 from darkmap.workspace import Workspace
+
+if TYPE_CHECKING:  # followthemoney loads slowly: import it only when exporting
+    from followthemoney.proxy import EntityProxy
 
 __all__ = ["FtmExporter", "iter_entities"]
 
@@ -35,6 +35,13 @@ def _source_url(source: str) -> str:
 
 def _date(ts: datetime | None) -> str | None:
     return ts.strftime("%Y-%m-%dT%H:%M:%S") if ts else None
+
+
+def load_model() -> Any:
+    """The FtM model with darkmap's schemata (imported lazily)."""
+    from darkmap.model.ftm import load_model as _load
+
+    return _load()
 
 
 def _make(schema: str, ent_id: str, **props: Any) -> EntityProxy:
