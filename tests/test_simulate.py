@@ -180,12 +180,12 @@ def test_counterfeit_pills_and_drug_classes(truth: dict, world_dir: Path) -> Non
     classes = Counter(x["drug_class"] for x in lst)
     assert len(classes) >= 7
     m30 = [(lid, x) for lid, x in truth["listings"].items()
-           if x["counterfeit_pill"] and x["substance"] == "fentanyl"]
+           if x["counterfeit_pill"] and x["substance"] == "oxycodone"]
     assert m30 and all(x["unit_kind"] == "pill" and x["dose_mg"] == 30.0 and x["fentanyl_risk"]
                        for _, x in m30)
     bars = [x for x in lst if x["counterfeit_pill"] and x["substance"] == "alprazolam"]
     assert bars
-    # the page of a counterfeit M30 listing advertises oxycodone-style slang, not fentanyl
+    # a counterfeit M30 is sold as oxycodone; its fentanyl shows only in the risk flag
     lid, _ = m30[0]
     market, ref = lid.split(":", 1)
     page = next((world_dir / "pages" / market).rglob(f"{ref}.html")).read_text(encoding="utf-8")
@@ -476,3 +476,12 @@ def test_cli_writes_a_world_and_prints_counts(tmp_path: Path) -> None:
     again = CliRunner().invoke(main, ["simulate", "--seed", "5", "--vendors", "30", "--out",
                                       str(out)])
     assert again.exit_code != 0 and "--force" in again.output
+
+
+def test_catalogue_speaks_the_controlled_vocabulary() -> None:
+    from darkmap.analyse.taxonomy import DRUG_CLASSES, SUBSTANCES
+    from darkmap.simulate.catalog import LINES
+
+    for line in LINES:
+        assert line.drug_class in DRUG_CLASSES, line
+        assert line.substance in SUBSTANCES, line

@@ -4,6 +4,11 @@ Each :class:`ProductLine` is one kind of offer a vendor can list (e.g. counterfe
 pills pressed with fentanyl). Titles are written in market slang from several templates
 per line, so a classifier has to read the text, not match one phrase. The ground truth a
 line carries (class, substance, counterfeit, fentanyl risk) is what goes into truth.json.
+
+Classes and substances come from darkmap's controlled vocabulary
+(``darkmap.analyse.taxonomy``); the substance is what the listing is sold as, so a
+counterfeit "M30" is ``oxycodone`` with ``counterfeit_pill`` and ``fentanyl_risk`` set
+(its real content, fentanyl, is what the risk flag stands for).
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ def _l(*args: object, **kw: object) -> ProductLine:
 
 
 LINES: tuple[ProductLine, ...] = (
-    _l("m30", "opioid", "fentanyl", "pill", (10, 25, 50, 100, 250, 500), (30.0,), 14.0,
+    _l("m30", "opioid", "oxycodone", "pill", (10, 25, 50, 100, 250, 500), (30.0,), 14.0,
        ("{n}x M30 blues 30mg", "{n} x Blue M30 Oxy 30mg (pressed)", "M30s x{n} - perc 30 blues",
         "{n} Pressed M30 'Blues' - fast & stealth", "Oxycodone 30mg M box 30 x {n}",
         "{n}x blues M30 - fetty pressed"), "Oxycodone", True, 1.0, 2.0),
@@ -96,19 +101,19 @@ LINES: tuple[ProductLine, ...] = (
     _l("xtc", "empathogen", "mdma", "pill", (10, 25, 50, 100, 500), (150.0, 200.0, 250.0, 300.0),
        7.0, ("{n}x {brand} {dose}mg XTC", "{n} pills - {brand} ecstasy {dose}mg MDMA",
              "{brand} pills x{n} ({dose}mg)"), "Ecstasy", False, 0.0, 1.5),
-    _l("flower", "cannabis", "cannabis", "gram", (3.5, 7, 14, 28, 112, 224, 448), (), 10.0,
+    _l("flower", "cannabis", "cannabis_flower", "gram", (3.5, 7, 14, 28, 112, 224, 448), (), 10.0,
        ("{n}g {strain} (indoor)", "{n}g {strain} AAA+ buds", "{strain} - {n} grams top shelf"),
        "Weed", False, 0.0, 3.0),
-    _l("hash", "cannabis", "cannabis", "gram", (5, 10, 25, 50, 100), (), 9.0,
+    _l("hash", "cannabis", "cannabis_resin", "gram", (5, 10, 25, 50, 100), (), 9.0,
        ("{n}g Moroccan hash", "{n}g dry sift hash - {strain}", "Charas {n}g",
         "{n}g Afghan hash"), "Hash", False, 0.0, 1.0),
-    _l("wax", "cannabis", "cannabis", "gram", (1, 3.5, 7, 28), (), 30.0,
+    _l("wax", "cannabis", "cannabis_concentrate", "gram", (1, 3.5, 7, 28), (), 30.0,
        ("{n}g {strain} shatter", "{n}g live resin - {strain}", "{strain} wax {n}g"),
        "Concentrates", False, 0.0, 0.7),
-    _l("carts", "cannabis", "cannabis", "ml", (5, 10, 25, 50), (), 25.0,
+    _l("carts", "cannabis", "cannabis_concentrate", "ml", (5, 10, 25, 50), (), 25.0,
        ("{n}x {strain} THC vape carts 1ml", "THC carts 1ml x{n} - {strain}"),
        "Concentrates", False, 0.0, 0.7),
-    _l("seeds", "cannabis", "cannabis", "seed", (3, 5, 10, 25), (), 8.0,
+    _l("seeds", "cannabis", "cannabis_seed", "seed", (3, 5, 10, 25), (), 8.0,
        ("{n} feminized seeds - {strain}", "{strain} auto-flower seeds x{n}"),
        "Seeds", False, 0.0, 0.5),
     _l("lsd", "psychedelic", "lsd", "blotter", (5, 10, 25, 50, 100, 500), (0.1, 0.15, 0.2, 0.25),
@@ -119,7 +124,7 @@ LINES: tuple[ProductLine, ...] = (
         "Psilocybe cubensis {n}g dried"), "Mushrooms", False, 0.0, 1.2),
     _l("dmt", "psychedelic", "dmt", "gram", (0.5, 1, 2, 5), (), 90.0,
        ("{n}g DMT freebase crystal", "N,N-DMT {n} gram"), "DMT", False, 0.0, 0.5),
-    _l("2cb", "psychedelic", "2c-b", "pill", (5, 10, 25, 50), (15.0, 20.0, 25.0), 9.0,
+    _l("2cb", "psychedelic", "2c", "pill", (5, 10, 25, 50), (15.0, 20.0, 25.0), 9.0,
        ("{n}x 2C-B {dose}mg pills", "2cb {dose}mg x {n}"), "2C-B", False, 0.0, 0.4),
     _l("ketamine", "dissociative", "ketamine", "gram", (1, 5, 10, 25, 50, 100), (), 30.0,
        ("{n}g Ketamine shards S-iso", "K {n}g needles", "{n}g ketamine crystal - no rocks",
@@ -141,17 +146,17 @@ LINES: tuple[ProductLine, ...] = (
        ("GHB {n}ml", "{n}ml G / GHB liquid"), "GHB", False, 0.0, 0.3),
     _l("modafinil", "other_medicine", "modafinil", "pill", (10, 30, 100), (200.0,), 1.5,
        ("{n}x Modafinil 200mg (Modalert)", "Modvigil 200mg x {n}"), "Nootropics", False, 0.0, 1.0),
-    _l("viagra", "other_medicine", "sildenafil", "pill", (10, 20, 50), (100.0,), 2.0,
+    _l("viagra", "other_medicine", "erectile", "pill", (10, 20, 50), (100.0,), 2.0,
        ("{n}x Viagra 100mg", "Sildenafil 100mg x{n} (Kamagra)"), "Erectile", False, 0.0, 0.8),
-    _l("testo", "other_medicine", "testosterone", "ml", (10, 30, 50), (250.0,), 4.0,
+    _l("testo", "other_medicine", "steroid", "ml", (10, 30, 50), (250.0,), 4.0,
        ("Testosterone Enanthate 250mg/ml {n}ml", "Test E 250 - {n}ml"), "Steroids", False,
        0.0, 1.0),
-    _l("lyrica", "other_medicine", "pregabalin", "pill", (14, 56, 100), (300.0,), 1.5,
+    _l("lyrica", "other_medicine", "other_medicine", "pill", (14, 56, 100), (300.0,), 1.5,
        ("{n}x Lyrica 300mg", "Pregabalin 300mg x {n}"), "Prescription", False, 0.0, 0.6),
-    _l("guide", "non_drug", None, "item", (1,), (), 15.0,
+    _l("guide", "non_drug", "non_drug", "item", (1,), (), 15.0,
        ("Ultimate stealth shipping guide", "Opsec guide for buyers (PDF)",
         "How to test your pills - reagent guide"), "Guides", False, 0.0, 1.0),
-    _l("scales", "non_drug", None, "item", (1, 2, 5), (), 20.0,
+    _l("scales", "non_drug", "non_drug", "item", (1, 2, 5), (), 20.0,
        ("{n}x digital scales 0.01g", "Vacuum sealer + {n} rolls"), "Supplies", False, 0.0, 0.6),
 )
 
