@@ -72,6 +72,20 @@ def follow_the_money(ws: Workspace, ctx: DemoContext) -> Any:
             **{k: summary.get(k) for k in ("clusters", "merge_edges", "coinjoins")}}
 
 
+def _labels_from_truth(truth: dict[str, Any], out: Any) -> Any:
+    """Write the world's listing truth as a label CSV for ``eval_drugs``."""
+    import csv
+
+    cols = ("listing_id", "drug_class", "substance", "counterfeit_pill", "fentanyl_risk",
+            "units", "unit_kind", "dose_mg")
+    with open(out, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for lid, x in sorted(truth["listings"].items()):
+            w.writerow([lid, *("" if x.get(c) is None else x.get(c) for c in cols[1:])])
+    return out
+
+
 @register_stage(60, "evaluate")
 def evaluate_against_truth(ws: Workspace, ctx: DemoContext) -> Any:
     """Score linking and clustering against the simulated world's truth."""
@@ -88,6 +102,11 @@ def evaluate_against_truth(ws: Workspace, ctx: DemoContext) -> Any:
     chain = import_optional("darkmap.chain.evaluate")
     if chain is not None:
         out["chain"] = chain.eval_chain(ws, truth)
+    drugs = import_optional("darkmap.analyse.evaluate")
+    if drugs is not None and truth.get("listings"):
+        labels = _labels_from_truth(truth, ws.path / "truth-labels.csv")
+        report = drugs.eval_drugs(labels, workspace=ws)
+        out["drugs"] = {k: v for k, v in report.items() if k not in ("errors", "missing")}
     ws.con.execute("CREATE TABLE IF NOT EXISTS demo_evaluation (key VARCHAR PRIMARY KEY, "
                    "result JSON)")
     for key, value in out.items():
