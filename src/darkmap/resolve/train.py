@@ -5,6 +5,16 @@ package's own generator, with varied realism knobs, plus ``darkmap simulate`` ou
 folders given with ``--sim``), takes the candidate pairs the linker would score, labels
 them from the truth and fits one model per signal set. Held-out worlds are scored
 separately by :func:`reliability` to check calibration.
+
+The shipped models were trained on own-generator seeds 101-106 (400 actors, realism
+knobs varied per seed) plus ``darkmap simulate`` seeds 201-204 (2,000 vendors) and 205
+(10,000 vendors) at default knobs, all generated with ``--no-chain``::
+
+    for s in 201 202 203 204; do darkmap simulate --seed $s --vendors 2000 --no-chain --out sim/$s; done
+    darkmap simulate --seed 205 --vendors 10000 --no-chain --out sim/205
+    python -m darkmap.resolve.train --out src/darkmap/resolve/models --sim sim/20?
+
+Simulator seeds 200-299 are the *training range*: evaluate only on other seeds.
 """
 
 from __future__ import annotations
@@ -99,7 +109,7 @@ def train_models(worlds: list[tuple[Workspace, dict[str, Any]]]) -> dict[str, Li
             feats.append(f)
             ys.append(y)
         model = fit_logistic(_concat(feats), np.concatenate(ys), use, "logistic")
-        model.meta.update({"variant": variant, "version": 1, "worlds": len(worlds)})
+        model.meta.update({"variant": variant, "version": 2, "worlds": len(worlds)})
         models[variant] = model
     return models
 
