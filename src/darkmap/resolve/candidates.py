@@ -3,7 +3,7 @@
 All pairs of 100,000 accounts are 5e9; the blocks below keep a few per account and
 none of them costs time quadratic in the number of accounts:
 
-* shared identifier values and equal normalised handles, in groups of 2..30 accounts
+* shared identifier values, equal handles and equal normalised handles, in groups of 2..30 accounts
   only (a market hot wallet shown on every profile links nobody);
 * handle n-gram neighbours: sparse products over the n-grams that are *rare enough to
   be specific* (an n-gram shared by more than ``max_df`` handles is left out, which
@@ -202,15 +202,18 @@ def candidate_pairs(p: Profiles, use_identifiers: bool = True, k_text: int = 10,
         for m in p.idents.values():
             if m.nnz:
                 blocks.append(_pairs_from_groups(m, MAX_GROUP))
-    # equal normalised handles
-    codes: dict[str, int] = {}
-    key_col = np.array([codes.setdefault(k, len(codes)) if k else -1 for k in p.hkey],
+    # equal handles (up to case and separators), and equal normalised handles; in a
+    # large workspace a normalised key can be shared by dozens of accounts while the
+    # exact handle is still specific, so both are blocks of their own
+    for values in (p.skeleton, p.hkey):
+        codes: dict[str, int] = {}
+        col = np.array([codes.setdefault(k, len(codes)) if k else -1 for k in values],
                        dtype=np.int64)
-    ok = key_col >= 0
-    if ok.any():
-        g = sp.csr_matrix((np.ones(ok.sum(), np.float32), (np.nonzero(ok)[0], key_col[ok])),
-                          shape=(n, len(codes)))
-        blocks.append(_pairs_from_groups(g, MAX_GROUP))
+        ok = col >= 0
+        if ok.any():
+            g = sp.csr_matrix((np.ones(ok.sum(), np.float32), (np.nonzero(ok)[0], col[ok])),
+                              shape=(n, len(codes)))
+            blocks.append(_pairs_from_groups(g, MAX_GROUP))
     if n > 1:
         blocks.append(knn_sparse(p.handle_grams, k_handle, 0.5,
                                  max_df=max(200, int(4 * np.sqrt(n)))))
