@@ -167,7 +167,7 @@ def test_cli_assess_targets_and_eval(filled: Workspace, tmp_path: Path) -> None:
     labels.write_text("listing_id,drug_class,substance,counterfeit_pill,fentanyl_risk,units,"
                       "unit_kind,dose_mg\nalpha:1,opioid,oxycodone,true,true,100,pill,30\n"
                       "3,cannabis,cannabis_flower,false,false,10,gram,\n", encoding="utf-8")
-    res = runner.invoke(main, ["eval-drugs", "--labels", str(labels), "-w", str(path), "--json"])
+    res = runner.invoke(main, ["eval", "drugs", "--labels", str(labels), "-w", str(path), "--json"])
     assert res.exit_code == 0, res.output
     rep = json.loads(res.output)
     assert rep["n"] == 2 and rep["drug_class"]["accuracy"] == 1.0

@@ -1,5 +1,5 @@
 """`darkmap chain ...`, `darkmap tags ...`, `darkmap trace`, `darkmap wallet show`,
-`darkmap eval-chain`: Bitcoin loading, clustering, attribution and tracing."""
+`darkmap eval chain`: Bitcoin loading, clustering, attribution and tracing."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from darkmap.cli import emit_json, library_errors, main, open_ws, workspace_option
+from darkmap.cli_eval import eval_group
 
 __all__: list[str] = []
 
@@ -249,14 +250,17 @@ def wallet_show(ident: str, workspace: Path | None, as_json: bool) -> None:
         click.echo(f"  merged by {h}: {n['edges']} edges in {n['transactions']} transactions")
 
 
-@main.command("eval-chain")
+@eval_group.command("chain")
 @click.option("--truth", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--hops", type=click.IntRange(1, 1000), default=10, show_default=True)
 @workspace_option
 @click.option("--json", "as_json", is_flag=True)
 @library_errors
 def eval_chain_cmd(truth: Path, hops: int, workspace: Path | None, as_json: bool) -> None:
-    """Score clustering and cash-out tracing against a simulator truth.json."""
+    """Score clustering and cash-out tracing against a simulator truth.json.
+
+    Example: darkmap eval chain --truth world/truth.json
+    """
     from darkmap.chain.evaluate import eval_chain
 
     ws = open_ws(workspace)

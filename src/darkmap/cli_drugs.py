@@ -1,4 +1,4 @@
-"""`darkmap assess`, `darkmap targets` and `darkmap eval-drugs`."""
+"""`darkmap assess`, `darkmap targets` and `darkmap eval drugs`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from darkmap.analyse.evaluate import eval_drugs
 from darkmap.analyse.harm import rank_targets
 from darkmap.analyse.sales import FEEDBACK_RATE, FEEDBACK_RATE_RANGE, SalesParams
 from darkmap.cli import emit_json, library_errors, main, open_ws, workspace_option
+from darkmap.cli_eval import eval_group
 
 
 @main.command("assess")
@@ -105,7 +106,7 @@ def targets_cmd(workspace: Path | None, country: str | None, limit: int, as_json
                        f"{r['counterfeit_listings']:4d} {r['orders_est']:9,.0f} {rev:>13s}  {subs}")
 
 
-@main.command("eval-drugs")
+@eval_group.command("drugs")
 @click.option("--labels", type=click.Path(path_type=Path, exists=True), required=True,
               help="Label CSV (listing_id, drug_class, substance, counterfeit_pill, ...).")
 @click.option("--listings", type=click.Path(path_type=Path, exists=True), default=None,
@@ -119,7 +120,7 @@ def eval_drugs_cmd(labels: Path, listings: Path | None, workspace: Path | None,
                    split: str | None, as_json: bool) -> None:
     """Score drug classes, flags and quantities against hand labels.
 
-    Example: darkmap eval-drugs --labels tests/data/labels/hansa_sample.csv
+    Example: darkmap eval drugs --labels tests/data/labels/hansa_sample.csv
              --listings ../shared/data/listings/hansa-2016-12.csv
     """
     if listings is None:
