@@ -1,6 +1,6 @@
 """`darkmap link` end to end on a small generated world: accuracy floor, explanations,
 judgements, search. The world comes from the linker's own generator (through the real
-store writer); tests on `darkmap simulate` worlds live in test_link_simulated.py."""
+store writer); tests on `darkmap simulate` worlds live in test_link_sim.py."""
 
 from __future__ import annotations
 

@@ -24,7 +24,8 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
 @main.command("link")
 @workspace_option
 @click.option("--method", type=click.Choice(METHODS), default="logistic", show_default=True,
-              help="logistic: shipped trained model; fellegi-sunter: EM on this workspace.")
+              help="logistic: shipped trained model (better calibrated on held-out worlds); "
+              "fellegi-sunter: EM on this workspace, started from it.")
 @click.option("--signals", multiple=True,
               help="Only these signals (comma list; 'identifiers' = pgp,crypto,contact).")
 @click.option("--without", multiple=True,
