@@ -97,7 +97,10 @@ def chain_cluster(workspace: Path | None, heuristics: tuple[str, ...], all_heuri
 @library_errors
 def chain_explain(address: str, other: str | None, workspace: Path | None,
                   as_json: bool) -> None:
-    """Why ADDRESS is in its cluster (or how it is linked to OTHER): merges with reasons."""
+    """Why ADDRESS is in its cluster (or how it is linked to OTHER): merges with reasons.
+
+    Example: darkmap chain explain 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa
+    """
     from darkmap.chain.cluster import explain
 
     ws = open_ws(workspace)
@@ -161,7 +164,10 @@ def tags_import(files: tuple[Path, ...], workspace: Path | None, as_json: bool) 
 @click.option("--origin", type=click.Choice(["tagpack", "evidence"]), default=None)
 @library_errors
 def tags_export(file: Path, workspace: Path | None, origin: str | None) -> None:
-    """Write the workspace's tags as a TagPack YAML file."""
+    """Write the workspace's tags as a TagPack YAML file.
+
+    Example: darkmap tags export case-42-tags.yaml --origin evidence
+    """
     from darkmap.chain.tags import export_tagpack, sync_evidence_tags
 
     ws = open_ws(workspace)

@@ -73,7 +73,10 @@ def _print_summary(summary: IngestSummary) -> None:
 
 @main.command("importers")
 def importers_cmd() -> None:
-    """List the registered importers (market templates, datasets, dumps, chain data)."""
+    """List the registered importers (market templates, datasets, dumps, chain data).
+
+    Example: darkmap importers
+    """
     for name, imp in sorted(importers().items()):
         click.echo(f"{name:24s} {imp.version:8s} {(imp.__doc__ or '').strip().splitlines()[0]}")
 

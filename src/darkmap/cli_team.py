@@ -30,7 +30,10 @@ def team_group() -> None:
 @team_group.command("init")
 @click.option("--server", default=None, help="PostgreSQL URL [default: $DARKMAP_SERVER].")
 def team_init(server: str | None) -> None:
-    """Create the team tables on the server (safe to repeat)."""
+    """Create the team tables on the server (safe to repeat).
+
+    Example: darkmap team init --server postgresql://analyst@db.internal/darkmap
+    """
     try:
         init_server(_server(server))
     except TeamServerError as exc:
