@@ -3,8 +3,10 @@
 All pairs of 100,000 accounts are 5e9; the blocks below keep a few per account and
 none of them costs time quadratic in the number of accounts:
 
-* shared identifier values, equal handles and equal normalised handles, in groups of 2..30 accounts
-  only (a market hot wallet shown on every profile links nobody);
+* shared identifier values, equal handles and equal normalised handles, in groups of
+  2..30 accounts only (a market hot wallet shown on every profile links nobody);
+  inside larger normalised-handle groups (up to 300 accounts, common at 100,000
+  accounts) each account is paired with its 5 nearest group-mates in text only;
 * handle n-gram neighbours: sparse products over the n-grams that are *rare enough to
   be specific* (an n-gram shared by more than ``max_df`` handles is left out, which
   bounds the work by ``n * max_df``), top-k per account;
@@ -43,6 +45,28 @@ def _pairs_from_groups(groups: sp.csr_matrix, max_group: int) -> np.ndarray:
     sub = sp.csr_matrix(g[:, keep])
     co = sp.triu(sub @ sub.T, k=1).tocoo()
     return np.stack([co.row, co.col], axis=1).astype(np.int64)
+
+
+def _nearest_in_large_groups(values: list[str], m: sp.csr_matrix, k: int,
+                             lo: int, hi: int) -> np.ndarray:
+    """In every group of ``lo..hi`` accounts sharing a value, each account's ``k``
+    nearest group-mates by the rows of ``m`` (all pairs of such a group would be too
+    many, none too few)."""
+    groups: dict[str, list[int]] = {}
+    for idx, v in enumerate(values):
+        if v:
+            groups.setdefault(v, []).append(idx)
+    out = []
+    for members in groups.values():
+        if not lo <= len(members) <= hi:
+            continue
+        ids = np.asarray(members, dtype=np.int64)
+        sims = (m[ids] @ m[ids].T).toarray()
+        np.fill_diagonal(sims, -1.0)
+        kk = min(k, len(ids) - 1)
+        part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+        out.append(np.stack([np.repeat(ids, kk), ids[part.ravel()]], axis=1))
+    return np.concatenate(out) if out else np.zeros((0, 2), np.int64)
 
 
 def _top_k_sparse(sims: sp.csr_matrix, k: int, offset: int) -> np.ndarray:
@@ -214,6 +238,8 @@ def candidate_pairs(p: Profiles, use_identifiers: bool = True, k_text: int = 10,
             g = sp.csr_matrix((np.ones(ok.sum(), np.float32), (np.nonzero(ok)[0], col[ok])),
                               shape=(n, len(codes)))
             blocks.append(_pairs_from_groups(g, MAX_GROUP))
+    text = sp.hstack([p.style, p.products], format="csr")
+    blocks.append(_nearest_in_large_groups(p.hkey, text, 5, MAX_GROUP + 1, 10 * MAX_GROUP))
     if n > 1:
         blocks.append(knn_sparse(p.handle_grams, k_handle, 0.5,
                                  max_df=max(200, int(4 * np.sqrt(n)))))
