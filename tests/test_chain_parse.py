@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from darkmap.chain.encoding import (
+from darkmap.model.encoding import (
     b58check_decode,
     b58check_encode,
     bech32_decode,

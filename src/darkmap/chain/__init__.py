@@ -1,11 +1,11 @@
 """Bitcoin data: parse blocks and transactions, cluster addresses, tag, trace value.
 
-Modules: ``encoding`` (hashes, base58, bech32), ``script`` (script types and
-addresses), ``parse`` (raw blocks, blk*.dat, getblock JSON, Esplora JSON, btcd UTXO
-files), ``store`` (columnar load into the workspace), ``cluster`` (union-find with
-named, switchable heuristics), ``tags`` (GraphSense TagPacks), ``trace`` (taint
-tracing, peel chains, cash-outs), ``wallet`` (cluster summaries), ``evaluate``
-(scores against simulator truth).
+Modules: ``script`` (script types and addresses), ``parse`` (raw blocks, blk*.dat,
+getblock JSON, Esplora JSON, btcd UTXO files), ``store`` (columnar load into the
+workspace), ``cluster`` (union-find with named, switchable heuristics), ``tags``
+(GraphSense TagPacks), ``trace`` (taint tracing, peel chains, cash-outs), ``wallet``
+(cluster summaries), ``evaluate`` (scores against simulator truth). Hashes, base58 and
+bech32 are in ``darkmap.model.encoding``.
 """
 
 __all__: list[str] = []

@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from darkmap.chain.encoding import decompress_pubkey, sha256d
+from darkmap.model.encoding import decompress_pubkey, sha256d
 
 __all__ = [
     "GENESIS_HASH",

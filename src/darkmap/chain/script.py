@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from darkmap.chain.encoding import b58check_encode, bech32_encode, hash160
+from darkmap.model.encoding import (
+    b58check_decode,
+    b58check_encode,
+    bech32_decode,
+    bech32_encode,
+    hash160,
+)
 
 __all__ = [
     "SCRIPT_TYPES",
@@ -129,8 +135,6 @@ def address_script_type(address: str) -> str:
 
 def script_for_address(address: str) -> bytes:
     """The output script paying ``address`` (inverse of :func:`classify`)."""
-    from darkmap.chain.encoding import b58check_decode, bech32_decode
-
     if address.lower().startswith("bc1"):
         _, ver, prog = bech32_decode(address)
         return bytes([0 if ver == 0 else _OP_1 + ver - 1, len(prog)]) + prog

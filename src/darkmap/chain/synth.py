@@ -13,7 +13,7 @@ import random
 import struct
 from dataclasses import dataclass, field
 
-from darkmap.chain.encoding import b58check_encode, bech32_encode, hash160, sha256d
+from darkmap.model.encoding import b58check_encode, bech32_encode, hash160, sha256d
 from darkmap.chain.parse import Tx, TxIn, TxOut, merkle_root, parse_tx, serialize_tx
 
 __all__ = ["Coin", "SynthChain", "demo_market_chain"]

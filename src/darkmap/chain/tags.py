@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-from darkmap.chain.encoding import b58check_decode, bech32_decode
+from darkmap.model.encoding import b58check_decode, bech32_decode
 from darkmap.store.writer import row_id
 from darkmap.workspace import Workspace, utcnow
 

@@ -5,7 +5,8 @@ arrives damaged: HTML-escaped, with ``\\n`` literals from SQL, re-wrapped or ind
 lines, a missing CRC line or END marker, junk after the key, several keys in one block.
 This module finds every ``BEGIN PGP PUBLIC KEY BLOCK`` in a text, repairs what can be
 repaired, and parses the packets itself (no gpg needed), returning for each block either
-the keys it holds or a reason it could not be read.
+the keys it holds or a reason it could not be read. The wire format itself (CRC-24,
+packet framing) is ``darkmap.model.openpgp``, shared with the simulator's key writer.
 
 Fingerprints: v4 = SHA-1(0x99 || len16 || key packet body), key id = its low 64 bits;
 v5 = SHA-256(0x9A || len32 || body), v6 = SHA-256(0x9B || len32 || body), key id = the
@@ -22,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from darkmap.model.openpgp import crc24, parse_packets
 from darkmap.model.records import PgpKeyRecord
 
 __all__ = [
@@ -148,30 +150,6 @@ _ANY_TAG_RE = re.compile(r"<[^>]{0,200}>")
 _ARMOR_CHARS_RE = re.compile(r"[^A-Za-z0-9+/]")
 
 
-def _crc24_table() -> tuple[int, ...]:
-    table = []
-    for i in range(256):
-        crc = i << 16
-        for _ in range(8):
-            crc <<= 1
-            if crc & 0x1000000:
-                crc ^= 0x1864CFB
-        table.append(crc & 0xFFFFFF)
-    return tuple(table)
-
-
-_CRC24_TABLE = _crc24_table()
-
-
-def crc24(data: bytes) -> int:
-    """The OpenPGP armor checksum (CRC-24, init 0xB704CE, poly 0x1864CFB)."""
-    crc = 0xB704CE
-    table = _CRC24_TABLE
-    for b in data:
-        crc = ((crc << 8) & 0xFFFFFF) ^ table[((crc >> 16) ^ b) & 0xFF]
-    return crc
-
-
 def normalise_armor_text(text: str) -> str:
     """Undo the usual transport damage: HTML, ``\\n`` literals, CR line ends."""
     if "&" in text:
@@ -287,79 +265,6 @@ def dearmor(block: str) -> tuple[bytes, list[str]]:
 
 
 # ----------------------------------------------------------------------------- packets
-
-
-@dataclass(slots=True)
-class _Packet:
-    tag: int
-    body: bytes
-    offset: int
-
-
-def parse_packets(data: bytes) -> tuple[list[_Packet], str | None]:
-    """Split OpenPGP packet bytes (old and new formats); returns packets and an error.
-
-    Parsing stops at the first malformed packet; the error names its number, offset and
-    why. Packets before it are returned.
-    """
-    packets: list[_Packet] = []
-    pos, n = 0, len(data)
-    while pos < n:
-        start = pos
-        ctb = data[pos]
-        num = len(packets) + 1
-        if not ctb & 0x80:
-            return packets, f"packet {num} at byte {start}: bad header byte 0x{ctb:02X}"
-        pos += 1
-        if ctb & 0x40:  # new format
-            tag = ctb & 0x3F
-            chunks = []
-            while True:
-                if pos >= n:
-                    return packets, f"packet {num} (tag {tag}) at byte {start}: truncated length"
-                o1 = data[pos]
-                if o1 < 192:
-                    ln, pos = o1, pos + 1
-                    partial = False
-                elif o1 < 224:
-                    if pos + 1 >= n:
-                        return packets, f"packet {num} (tag {tag}): truncated length"
-                    ln, pos = ((o1 - 192) << 8) + data[pos + 1] + 192, pos + 2
-                    partial = False
-                elif o1 == 255:
-                    if pos + 5 > n:
-                        return packets, f"packet {num} (tag {tag}): truncated length"
-                    ln, pos = int.from_bytes(data[pos + 1:pos + 5], "big"), pos + 5
-                    partial = False
-                else:
-                    ln, pos = 1 << (o1 & 0x1F), pos + 1
-                    partial = True
-                if pos + ln > n:
-                    return packets, (f"packet {num} (tag {tag}) at byte {start}: truncated, "
-                                     f"needs {ln} bytes, {n - pos} left")
-                chunks.append(data[pos:pos + ln])
-                pos += ln
-                if not partial:
-                    break
-            body = b"".join(chunks)
-        else:
-            tag = (ctb >> 2) & 0x0F
-            ltype = ctb & 3
-            if ltype == 3:
-                ln = n - pos
-            else:
-                size = (1, 2, 4)[ltype]
-                if pos + size > n:
-                    return packets, f"packet {num} (tag {tag}): truncated length"
-                ln = int.from_bytes(data[pos:pos + size], "big")
-                pos += size
-            if pos + ln > n:
-                return packets, (f"packet {num} (tag {tag}) at byte {start}: truncated, "
-                                 f"needs {ln} bytes, {n - pos} left")
-            body = data[pos:pos + ln]
-            pos += ln
-        packets.append(_Packet(tag, body, start))
-    return packets, None
 
 
 def _mpi(body: bytes, pos: int) -> tuple[int, bytes, int]:

@@ -30,6 +30,9 @@ import hashlib
 import re
 from collections.abc import Callable
 
+from darkmap.model import encoding as _enc
+from darkmap.model.encoding import b58encode, monero_b58decode
+
 __all__ = [
     "CLEANERS",
     "KINDS",
@@ -54,38 +57,17 @@ __all__ = [
     "xmr_address_kind",
 ]
 
-# --------------------------------------------------------------------------- base58
-
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_B58_INDEX = {c: i for i, c in enumerate(_B58)}
+# --------------------------------------------------------------------------- bitcoin
+# The encodings live in darkmap.model.encoding; these wrappers give them the cleaners'
+# None-for-invalid convention.
 
 
 def b58decode(text: str) -> bytes | None:
     """Decode Bitcoin-style base58 (leading ``1`` = zero byte); ``None`` if invalid."""
-    n = 0
-    for ch in text:
-        v = _B58_INDEX.get(ch)
-        if v is None:
-            return None
-        n = n * 58 + v
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
-    pad = len(text) - len(text.lstrip("1"))
-    return b"\x00" * pad + body
-
-
-def b58encode(data: bytes) -> str:
-    """Encode bytes as Bitcoin-style base58."""
-    n = int.from_bytes(data, "big")
-    out = []
-    while n:
-        n, r = divmod(n, 58)
-        out.append(_B58[r])
-    pad = len(data) - len(data.lstrip(b"\x00"))
-    return "1" * pad + "".join(reversed(out))
-
-
-def _sha256d(data: bytes) -> bytes:
-    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
+    try:
+        return _enc.b58decode(text)
+    except ValueError:
+        return None
 
 
 def base58check_decode(text: str) -> bytes | None:
@@ -93,37 +75,16 @@ def base58check_decode(text: str) -> bytes | None:
 
     Returns the payload (version byte + data) or ``None``.
     """
-    raw = b58decode(text)
-    if raw is None or len(raw) < 5:
+    try:
+        version, payload = _enc.b58check_decode(text)
+    except ValueError:
         return None
-    payload, check = raw[:-4], raw[-4:]
-    if _sha256d(payload)[:4] != check:
-        return None
-    return payload
+    return bytes([version]) + payload
 
 
-# --------------------------------------------------------------------------- bech32
-
-_BECH32_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-_BECH32_INDEX = {c: i for i, c in enumerate(_BECH32_CHARSET)}
-_BECH32_CONST = 1
-_BECH32M_CONST = 0x2BC830A3
-_GEN = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
-
-
-def _polymod(values: list[int]) -> int:
-    chk = 1
-    for v in values:
-        top = chk >> 25
-        chk = (chk & 0x1FFFFFF) << 5 ^ v
-        for i in range(5):
-            if (top >> i) & 1:
-                chk ^= _GEN[i]
-    return chk
-
-
-def _hrp_expand(hrp: str) -> list[int]:
-    return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+def _printable(text: str) -> bool:
+    # BIP173 allows only US-ASCII 33-126 anywhere in the string, the prefix included.
+    return all(32 < ord(c) < 127 for c in text)
 
 
 def bech32_decode(text: str) -> tuple[str, list[int], str] | None:
@@ -132,49 +93,12 @@ def bech32_decode(text: str) -> tuple[str, list[int], str] | None:
     ``variant`` is ``"bech32"`` or ``"bech32m"``; ``None`` when the string is not
     valid (mixed case, bad characters, bad length or checksum).
     """
-    if len(text) > 90 or text.lower() != text and text.upper() != text:
+    if len(text) > 90 or not _printable(text):
         return None
-    if any(ord(c) < 33 or ord(c) > 126 for c in text):
+    try:
+        return _enc.bech32_parse(text)
+    except ValueError:
         return None
-    text = text.lower()
-    pos = text.rfind("1")
-    if pos < 1 or pos + 7 > len(text):
-        return None
-    hrp = text[:pos]
-    data = []
-    for c in text[pos + 1:]:
-        v = _BECH32_INDEX.get(c)
-        if v is None:
-            return None
-        data.append(v)
-    const = _polymod(_hrp_expand(hrp) + data)
-    if const == _BECH32_CONST:
-        variant = "bech32"
-    elif const == _BECH32M_CONST:
-        variant = "bech32m"
-    else:
-        return None
-    return hrp, data[:-6], variant
-
-
-def _convertbits(data: list[int], frombits: int, tobits: int, pad: bool) -> list[int] | None:
-    acc = bits = 0
-    out = []
-    maxv = (1 << tobits) - 1
-    for v in data:
-        if v >> frombits:
-            return None
-        acc = (acc << frombits) | v
-        bits += frombits
-        while bits >= tobits:
-            bits -= tobits
-            out.append((acc >> bits) & maxv)
-    if pad:
-        if bits:
-            out.append((acc << (tobits - bits)) & maxv)
-    elif bits >= frombits or ((acc << (tobits - bits)) & maxv):
-        return None
-    return out
 
 
 def segwit_decode(hrp: str, addr: str) -> tuple[int, bytes] | None:
@@ -183,19 +107,12 @@ def segwit_decode(hrp: str, addr: str) -> tuple[int, bytes] | None:
     Enforces BIP350: version 0 must use bech32 with a 20- or 32-byte program,
     versions 1-16 must use bech32m with a 2-40 byte program.
     """
-    dec = bech32_decode(addr)
-    if dec is None or dec[0] != hrp or not dec[1]:
+    if len(addr) > 90 or not _printable(addr):
         return None
-    _, data, variant = dec
-    ver = data[0]
-    prog = _convertbits(data[1:], 5, 8, False)
-    if prog is None or ver > 16 or not 2 <= len(prog) <= 40:
+    try:
+        return _enc.segwit_decode(hrp, addr)
+    except ValueError:
         return None
-    if ver == 0 and (len(prog) not in (20, 32) or variant != "bech32"):
-        return None
-    if ver > 0 and variant != "bech32m":
-        return None
-    return ver, bytes(prog)
 
 
 # --------------------------------------------------------------------------- keccak
@@ -256,31 +173,8 @@ def keccak256(data: bytes) -> bytes:
 
 # --------------------------------------------------------------------------- monero
 
-# encoded length of a final block of n bytes (Monero's base58 works in 8-byte blocks)
-_XMR_ENC_SIZES = (0, 2, 3, 5, 6, 7, 9, 10, 11)
-_XMR_DEC_SIZES = {e: d for d, e in enumerate(_XMR_ENC_SIZES)}
 _XMR_PREFIXES = {18: "standard", 19: "integrated", 42: "subaddress"}
 _XMR_LENGTHS = {95: (18, 42), 106: (19,)}
-
-
-def monero_b58decode(text: str) -> bytes | None:
-    """Decode Monero's block base58 (11 chars per 8 bytes); ``None`` if invalid."""
-    out = bytearray()
-    for off in range(0, len(text), 11):
-        chunk = text[off:off + 11]
-        size = _XMR_DEC_SIZES.get(len(chunk))
-        if not size:
-            return None
-        n = 0
-        for ch in chunk:
-            v = _B58_INDEX.get(ch)
-            if v is None:
-                return None
-            n = n * 58 + v
-        if n >> (8 * size):
-            return None
-        out += n.to_bytes(size, "big")
-    return bytes(out)
 
 
 def _xmr_kind(text: str) -> str | None:

@@ -12,13 +12,14 @@ import hashlib
 import struct
 from dataclasses import dataclass, field
 
+from darkmap.model.encoding import b58check_encode, bech32_encode, hash160, sha256d
+
 __all__ = [
     "MAINNET_MAGIC",
     "RawTx",
     "Spend",
     "TxOut",
     "address_for",
-    "base58check",
     "bech32_address",
     "block_bytes",
     "build_tx",
@@ -32,82 +33,14 @@ __all__ = [
 ]
 
 MAINNET_MAGIC = bytes.fromhex("f9beb4d9")
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-_BECH32M_CONST = 0x2BC830A3
-
-
-def sha256d(data: bytes) -> bytes:
-    """Double SHA-256."""
-    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
-
-
-def hash160(data: bytes) -> bytes:
-    """RIPEMD-160 of SHA-256."""
-    return hashlib.new("ripemd160", hashlib.sha256(data).digest()).digest()
-
-
-def base58check(payload: bytes) -> str:
-    """Base58Check encoding (version byte included in ``payload``)."""
-    data = payload + sha256d(payload)[:4]
-    n = int.from_bytes(data, "big")
-    out = []
-    while n:
-        n, r = divmod(n, 58)
-        out.append(_B58[r])
-    pad = len(data) - len(data.lstrip(b"\x00"))
-    return "1" * pad + "".join(reversed(out))
-
-
-_GEN = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
-
-
-def _gen_table() -> tuple[int, ...]:
-    """XOR of the generator terms selected by each 5-bit "top": one lookup per step."""
-    out = []
-    for top in range(32):
-        acc = 0
-        for i, g in enumerate(_GEN):
-            if (top >> i) & 1:
-                acc ^= g
-        out.append(acc)
-    return tuple(out)
-
-
-_GEN_TABLE = _gen_table()
-
-
-def _polymod(values: list[int], chk: int = 1) -> int:
-    table = _GEN_TABLE
-    for v in values:
-        chk = ((chk & 0x1FFFFFF) << 5) ^ v ^ table[chk >> 25]
-    return chk
-
-
-def _hrp_state(hrp: str) -> int:
-    return _polymod([ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp])
-
-
-_BC_STATE = _hrp_state("bc")
-
-
-def _convertbits(data: bytes) -> list[int]:
-    """8-bit bytes to 5-bit groups, zero-padded at the end (BIP 173)."""
-    nbits = len(data) * 8
-    pad = (-nbits) % 5
-    n = int.from_bytes(data, "big") << pad
-    groups = (nbits + pad) // 5
-    return [(n >> (5 * (groups - 1 - i))) & 31 for i in range(groups)]
 
 
 def bech32_address(witver: int, program: bytes, hrp: str = "bc") -> str:
-    """Segwit address: bech32 for version 0 (BIP 173), bech32m for 1+ (BIP 350)."""
-    data = [witver] + _convertbits(program)
-    const = 1 if witver == 0 else _BECH32M_CONST
-    state = _BC_STATE if hrp == "bc" else _hrp_state(hrp)
-    pm = _polymod(data + [0] * 6, state) ^ const
-    checksum = [(pm >> 5 * (5 - i)) & 31 for i in range(6)]
-    return hrp + "1" + "".join([_BECH32[d] for d in data + checksum])
+    """Segwit address: bech32 for version 0 (BIP 173), bech32m for 1+ (BIP 350).
+
+    The simulator's name for :func:`darkmap.model.encoding.bech32_encode`.
+    """
+    return bech32_encode(hrp, witver, program)
 
 
 def output_script(kind: str, key: bytes) -> bytes:
@@ -129,13 +62,13 @@ def output_script(kind: str, key: bytes) -> bytes:
 def address_for(kind: str, script: bytes) -> str:
     """The main-net address that encodes ``script`` (as built by :func:`output_script`)."""
     if kind == "p2pkh":
-        return base58check(b"\x00" + script[3:23])
+        return b58check_encode(0x00, script[3:23])
     if kind == "p2sh":
-        return base58check(b"\x05" + script[2:22])
+        return b58check_encode(0x05, script[2:22])
     if kind == "p2wpkh":
-        return bech32_address(0, script[2:22])
+        return bech32_encode("bc", 0, script[2:22])
     if kind == "p2tr":
-        return bech32_address(1, script[2:34])
+        return bech32_encode("bc", 1, script[2:34])
     raise ValueError(f"unknown script kind {kind!r}")
 
 

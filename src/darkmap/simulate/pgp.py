@@ -8,7 +8,6 @@ always yields the same bytes, fingerprint and armor; GnuPG imports them as valid
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import struct
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from darkmap.model.openpgp import armor, crc24, packet
 
 __all__ = ["PgpKey", "armor", "crc24", "make_key"]
 
@@ -44,19 +45,6 @@ def _mpi(data: bytes) -> bytes:
     return struct.pack(">H", int.from_bytes(data, "big").bit_length()) + data
 
 
-def _packet(tag: int, body: bytes) -> bytes:
-    """A new-format packet header (RFC 4880 4.2.2) followed by ``body``."""
-    n = len(body)
-    if n < 192:
-        head = bytes([n])
-    elif n < 8384:
-        n2 = n - 192
-        head = bytes([(n2 >> 8) + 192, n2 & 0xFF])
-    else:
-        head = b"\xff" + struct.pack(">I", n)
-    return bytes([0xC0 | tag]) + head + body
-
-
 def _subpacket(kind: int, data: bytes) -> bytes:
     return bytes([len(data) + 1, kind]) + data  # every subpacket here is < 192 bytes
 
@@ -81,42 +69,6 @@ def _key_hash_prefix(body: bytes) -> bytes:
     return b"\x99" + struct.pack(">H", len(body)) + body
 
 
-def _crc24_table() -> tuple[int, ...]:
-    table = []
-    for i in range(256):
-        crc = i << 16
-        for _ in range(8):
-            crc <<= 1
-            if crc & 0x1000000:
-                crc ^= 0x1864CFB
-        table.append(crc & 0xFFFFFF)
-    return tuple(table)
-
-
-_CRC24 = _crc24_table()
-
-
-def crc24(data: bytes) -> int:
-    """The OpenPGP armor checksum (RFC 4880 6.1), table-driven."""
-    crc = 0xB704CE
-    table = _CRC24
-    for byte in data:
-        crc = ((crc << 8) & 0xFFFFFF) ^ table[((crc >> 16) ^ byte) & 0xFF]
-    return crc
-
-
-def armor(packets: bytes, headers: tuple[tuple[str, str], ...] = ()) -> str:
-    """ASCII-armor a public key block with its CRC24 line."""
-    b64 = base64.b64encode(packets).decode("ascii")
-    lines = ["-----BEGIN PGP PUBLIC KEY BLOCK-----"]
-    lines += [f"{k}: {v}" for k, v in headers]
-    lines.append("")
-    lines += [b64[i:i + 64] for i in range(0, len(b64), 64)]
-    lines.append("=" + base64.b64encode(crc24(packets).to_bytes(3, "big")).decode("ascii"))
-    lines.append("-----END PGP PUBLIC KEY BLOCK-----")
-    return "\n".join(lines) + "\n"
-
-
 def make_key(secret: bytes, user_id: str, created: int, with_subkey: bool = True,
              headers: tuple[tuple[str, str], ...] = ()) -> PgpKey:
     """Build a key from a 32+ byte ``secret`` (the same secret gives the same key)."""
@@ -136,7 +88,7 @@ def make_key(secret: bytes, user_id: str, created: int, with_subkey: bool = True
     unhashed = _subpacket(16, fpr[-8:])
     self_sig = _signature(sk, 0x13, _key_hash_prefix(body) + b"\xb4"
                           + struct.pack(">I", len(uid)) + uid, hashed, unhashed)
-    out = _packet(6, body) + _packet(13, uid) + _packet(2, self_sig)
+    out = packet(6, body) + packet(13, uid) + packet(2, self_sig)
     if with_subkey:
         xsk = X25519PrivateKey.from_private_bytes(hashlib.sha256(b"subkey" + secret).digest())
         xpub = xsk.public_key().public_bytes(*_RAW)
@@ -146,7 +98,7 @@ def make_key(secret: bytes, user_id: str, created: int, with_subkey: bool = True
                       + _subpacket(27, b"\x0c"))  # encrypt communications + storage
         bind = _signature(sk, 0x18, _key_hash_prefix(body) + _key_hash_prefix(sub_body),
                           sub_hashed, unhashed)
-        out += _packet(14, sub_body) + _packet(2, bind)
+        out += packet(14, sub_body) + packet(2, bind)
     hexfpr = fpr.hex().upper()
     return PgpKey(fingerprint=hexfpr, key_id=hexfpr[-16:], user_id=user_id, created=created,
                   packets=out, armored=armor(out, headers))
