@@ -214,9 +214,12 @@ def _check_cond(cond: Any, where: str) -> None:
                 raise TemplateError(f"{where}: bad regex {v!r}: {exc}") from exc
 
 
+_TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+
+
 def template_dir() -> Path:
     """The folder of built-in templates."""
-    return Path(__file__).resolve().parent / "templates"
+    return _TEMPLATE_DIR
 
 
 @lru_cache(maxsize=8)
@@ -239,8 +242,13 @@ def _load(dirs: tuple[str, ...]) -> tuple[Template, ...]:
 
 def load_templates(extra_dirs: Iterable[Path | str] = ()) -> tuple[Template, ...]:
     """All templates: the built-in folder first, then ``extra_dirs`` (cached)."""
+    if extra_dirs == ():  # the usual call, once per page: no paths to build
+        return _load((_TEMPLATE_DIR_STR,))
     dirs = (str(template_dir()), *(str(Path(d)) for d in extra_dirs))
     return _load(dirs)
+
+
+_TEMPLATE_DIR_STR = str(_TEMPLATE_DIR)
 
 
 # -- the page ------------------------------------------------------------------------------
