@@ -1,0 +1,70 @@
+"""Fast paths give exactly what the slow definitions they replace give.
+
+Each shortcut (a substring pre-check before a regex, a numpy scan instead of a regex
+scan) is checked against the plain definition on the real data and on generated text
+that mixes the characters the shortcuts reason about.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from darkmap.extract import decode, identifiers
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# pieces the shortcuts treat specially: cue words, case folds, long alphanumeric runs
+_PIECES = ["bc1", "BC1", ".onion", ".ONION", "@", "wickr", "TeLeGram", "tg", "TG", ".me/",
+           "Jabber", "XMPP", "jid", "OTR", "omemo", "SIGNAL", "pgp", "PGP", "&amp;", "\\n",
+           "\u017f", "\u212a", "\u0130", "\u0131", "\u00e9", "\u03a3", "\ud800", "\U0001f600",
+           "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy",
+           "05" + "a" * 64, "abcdefghijklmnopqrstuvwxyz234567.onion", "x@y.com",
+           "wickr: bob99", "telegram @alice_b", "t.me/carol_c", "signal +1 555 123 4567",
+           "\u00c3\u00a4", "\u00c3", "\u00e2\u20ac\u2122", "\u00c2\u00a0", "\u00f4\u0080",
+           " ", "-", "\n", "a", "Z", "7"]
+_TEXT = st.lists(st.one_of(st.sampled_from(_PIECES), st.text(max_size=8),
+                           st.text("13458abcdefXYZ0", min_size=20, max_size=110)),
+                 max_size=8).map("".join)
+
+_OLD_REPAIR = (r"(?:[\u00c2-\u00f4][\u0080-\u00bf\u2018-\u203a\u20ac\u2122\u0152\u0153"
+               r"\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc]{1,3})+")
+
+
+def _fix_by_regex(text: str) -> str:
+    """The definition of mojibake repair: a regex substitution over the whole text."""
+    if not decode._MOJIBAKE_RE.search(text):
+        return text
+    return re.sub(_OLD_REPAIR, lambda m: decode._repair(m.group(0)), text)
+
+
+def _real_texts() -> list[str]:
+    return [p.read_bytes()[:2_000_000].decode("utf-8", "replace")
+            for p in sorted(DATA.rglob("*")) if p.is_file() and p.stat().st_size]
+
+
+def test_prefilters_on_real_data() -> None:
+    texts = _real_texts()
+    assert len(texts) > 100
+    changed = 0
+    for t in texts:
+        assert decode.fix_mojibake(t) == _fix_by_regex(t)
+        changed += decode.fix_mojibake(t) != t
+        for line in t.splitlines()[:400]:
+            assert identifiers._may_hold(line) == bool(identifiers._ANY_RE.search(line))
+    assert changed > 0  # the real pages do hold mojibake
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXT)
+def test_identifier_prefilter_is_the_regex(text: str) -> None:
+    assert identifiers._may_hold(text) == bool(identifiers._ANY_RE.search(text))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXT)
+def test_mojibake_scan_is_the_regex(text: str) -> None:
+    assert decode.fix_mojibake(text) == _fix_by_regex(text)
