@@ -98,13 +98,17 @@ class Style:
 
 
 def _contact(kind: str, base: str, rng: random.Random) -> str:
+    # A contact names one person: two actors who picked the same handle must not share
+    # a JID or a Telegram name, so every contact carries a number of its own.
+    tag = str(rng.randrange(100, 1000))
     if kind == "telegram":
-        return "@" + base + rng.choice(("", "_shop", "official", str(rng.randrange(10, 99))))
+        return "@" + base + rng.choice(("", "_shop", "official", "_")) + tag
     if kind == "jabber":
-        return f"{base}@{rng.choice(('jabber.calyxinstitute.org', 'xmpp.jp', 'exploit.im'))}"
+        server = rng.choice(("jabber.calyxinstitute.org", "xmpp.jp", "exploit.im"))
+        return f"{base}{tag}@{server}"
     if kind == "session":
         return "05" + "".join(rng.choice("0123456789abcdef") for _ in range(64))
-    return base + rng.choice(("", "_w", "1", "x"))
+    return base + rng.choice(("", "_w", "x")) + tag
 
 
 def random_style(rng: random.Random, base_handle: str, contact_rate: float) -> Style:
