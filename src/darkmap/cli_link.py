@@ -1,20 +1,18 @@
-"""`darkmap link`, `darkmap persona show|search`, `darkmap judge`, `darkmap eval-linking`."""
+"""`darkmap link`, `darkmap persona show|search`, `darkmap judge`."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
 from darkmap.cli import emit_json, library_errors, main, open_ws, workspace_option
-from darkmap.resolve.evaluate import eval_linking
 from darkmap.resolve.judgements import judge, withdraw
 from darkmap.resolve.link import METHODS, LinkOptions, link
 from darkmap.resolve.personas import search_personas, show_persona
 
-__all__ = ["eval_linking_cmd", "judge_cmd", "link_cmd", "persona"]
+__all__ = ["judge_cmd", "link_cmd", "persona"]
 
 
 def _split(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -176,26 +174,3 @@ def judge_cmd(a: str, b: str, workspace: Path | None, verdict: str | None, withd
     else:
         click.echo(f"{out['a']} ~ {out['b']}: {out['verdict']} (by {out['author']}); "
                    "re-run `darkmap link` to apply")
-
-
-@main.command("eval-linking")
-@workspace_option
-@click.option("--truth", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              required=True, help="truth.json written by `darkmap simulate`.")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@library_errors
-def eval_linking_cmd(workspace: Path | None, truth: Path, as_json: bool) -> None:
-    """Pairwise and B-cubed precision/recall/F1 of the personas against truth.json.
-
-    Example: darkmap eval-linking -w sim-ws --truth sim/truth.json
-    """
-    ws = open_ws(workspace)
-    try:
-        out = eval_linking(ws, json.loads(truth.read_text(encoding="utf-8")))
-    finally:
-        ws.close()
-    if as_json:
-        emit_json(out)
-        return
-    for k, v in out.items():
-        click.echo(f"{k:26s} {v}")

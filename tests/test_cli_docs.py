@@ -1,0 +1,32 @@
+"""The CLI is documented: every command is in the user guide and has an example."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from darkmap.cli import main
+
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "user-guide.md"
+
+
+def _commands(cmd: click.Command, path: list[str]) -> Iterator[tuple[str, click.Command]]:
+    if isinstance(cmd, click.Group):
+        for name, sub in sorted(cmd.commands.items()):
+            yield from _commands(sub, [*path, name])
+    else:
+        yield " ".join(path), cmd
+
+
+def test_every_command_is_in_the_user_guide() -> None:
+    guide = GUIDE.read_text(encoding="utf-8")
+    missing = [name for name, _ in _commands(main, []) if f"darkmap {name}" not in guide]
+    assert not missing, f"commands not described in docs/user-guide.md: {missing}"
+
+
+def test_every_command_help_has_an_example() -> None:
+    bare = [name for name, cmd in _commands(main, [])
+            if "example" not in (cmd.help or "").lower()]
+    assert not bare, f"commands whose --help has no example: {bare}"
