@@ -68,3 +68,57 @@ def test_identifier_prefilter_is_the_regex(text: str) -> None:
 @given(_TEXT)
 def test_mojibake_scan_is_the_regex(text: str) -> None:
     assert decode.fix_mojibake(text) == _fix_by_regex(text)
+
+
+def _template_patterns() -> list[str]:
+    from darkmap.extract import engine
+
+    pats: set[str] = set()
+
+    def walk(cond: object) -> None:
+        if isinstance(cond, list):
+            for c in cond:
+                walk(c)
+        elif isinstance(cond, dict):
+            for k, v in cond.items():
+                if k in ("title", "text", "html", "domain", "source"):
+                    pats.add(v)
+                elif k in ("all", "any", "not"):
+                    walk(v)
+
+    for tpl in engine.load_templates():
+        walk(tpl.detect)
+        for s in tpl.skip:
+            walk(s["when"])
+        for spec in tpl.pages:
+            walk(spec.when)
+    for _, _, cond in engine._GENERIC_SKIPS:
+        walk(cond)
+    return sorted(pats)
+
+
+def test_condition_search_on_real_pages() -> None:
+    from darkmap.extract import engine
+
+    pats = _template_patterns()
+    assert sum(engine._literal_plan(p) is not None for p in pats) >= 10
+    paths = [p for p in sorted((DATA / "pages").rglob("*"))
+             if p.is_file() and not p.name.startswith("LICENSE")]
+    assert len(paths) > 100
+    for path in paths[::2]:
+        page = engine.Page(decode.decode_page(path.read_bytes()).text, str(path))
+        for text in (page.text, page.title, page.raw):
+            for p in pats:
+                assert engine._search(p, text, page) == bool(re.search(p, text)), (path, p)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["login to empire market", "LOGIN TO EMPIRE MARKET", "Error 404",
+                                 "not found", "NOT FOUND", "ddos", "\u017f", "\u212a", "\u0130",
+                                 "\u0131", "\u00c9", "Apollon Market", "hansa market", " ", "x"]),
+                max_size=6).map("".join))
+def test_condition_search_is_the_regex(text: str) -> None:
+    from darkmap.extract import engine
+
+    for p in _template_patterns() + [r"(?i)a\.b|c d", "(?i)sk", "(?i)kill|is"]:
+        assert engine._search(p, text) == bool(re.search(p, text)), p

@@ -97,7 +97,11 @@ def _mojibake_starts(text: str) -> list[int]:
     A regex scan costs tens of nanoseconds per character; a page with a handful of
     repairs would pay that over all of its text.
     """
-    cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    units = text.encode("utf-16-le", "surrogatepass")  # much faster than UTF-32
+    if len(units) == 2 * len(text):  # no character outside the BMP: one unit each
+        cp: np.ndarray = np.frombuffer(units, dtype="<u2")
+    else:
+        cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
     lead = (cp[:-1] >= 0xC2) & (cp[:-1] <= 0xF4)
     if not lead.any():
         return []
@@ -184,7 +188,8 @@ def decode_page(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> DecodedPage:
                 text = _decode_mixed(data)
                 encoding = "utf-8+cp1252"
                 notes.append("mixed encodings")
-    text = text.replace("\x00", "")
+    if "\x00" in text:
+        text = text.replace("\x00", "")
     inner = _unrepr(text) if text[:4].lstrip().startswith("b") else None
     if inner is not None:
         text = inner
