@@ -188,12 +188,15 @@ def ingest(
     done = {(sha, imp): row for sha, imp, *row in ws.con.execute(
         "SELECT sha256, importer, market_id, read_count, stored_count, quarantined, skipped "
         "FROM processed").fetchall()}
+    # captures with a processed row under some importer: only the others are fresh
+    # (no stored row carries them: a capture's rows commit with its processed row)
+    seen = {sha for sha, _ in done}
     batch = _Batch(ws)
     batch.max_files = batch_files
     ws.captures.durable = False  # one sync per commit instead of one fsync per file
     try:
         for path in iter_files(paths):
-            result = _ingest_one(ws, batch, path, run_id, forced, done)
+            result = _ingest_one(ws, batch, path, run_id, forced, done, seen)
             summary.files.append(result)
             if batch.full():
                 batch.commit()
@@ -211,7 +214,8 @@ def ingest(
 
 
 def _ingest_one(ws: Workspace, batch: _Batch, path: Path, run_id: str,
-                forced: Importer | None, done: dict[tuple[str, str], list]) -> FileResult:
+                forced: Importer | None, done: dict[tuple[str, str], list],
+                seen: set[str]) -> FileResult:
     """Capture one file and buffer what its importer reads from it."""
     st = path.stat()
     source = str(path)
@@ -234,6 +238,8 @@ def _ingest_one(ws: Workspace, batch: _Batch, path: Path, run_id: str,
         result.market_id, result.read, result.stored, result.quarantined, result.skipped = prior
         result.already = True
         return result
+    fresh = sha not in seen
+    seen.add(sha)
     method = f"{imp.name}@{imp.version}" if imp else "ingest"
     observed = datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).replace(tzinfo=None)
     prov = Provenance(sha, source, method, observed, run_id)
@@ -246,9 +252,11 @@ def _ingest_one(ws: Workspace, batch: _Batch, path: Path, run_id: str,
     else:
         recs = _lazy(lambda: imp.read(src))
     if size > _BIG_FILE or own_tables:
-        _ingest_big(ws, batch, recs, prov, result)
+        _ingest_big(ws, batch, recs, prov, result, fresh)
     else:
         batch.begin()
+        if fresh:
+            batch.writer.fresh.add(sha)
         mark = batch.writer.mark()
         try:
             _consume(recs, batch.writer, prov, result)
@@ -279,10 +287,12 @@ def _lazy(make: Callable[[], Iterable]) -> Iterator:
 
 
 def _ingest_big(ws: Workspace, batch: _Batch, recs: Iterable, prov: Provenance,
-                result: FileResult) -> None:
+                result: FileResult, fresh: bool) -> None:
     """A large file (or one writing its own tables) gets a transaction of its own."""
     batch.commit()
     batch.begin()
+    if fresh:
+        batch.writer.fresh.add(prov.capture_sha256)
     batch.writer.autoflush = True
     try:
         _consume(recs, batch.writer, prov, result)

@@ -166,6 +166,9 @@ class RecordWriter:
         # Arrow tables of a table's earlier rows (batches, and the tuples before them)
         self._chunks: dict[str, list[pa.Table]] = defaultdict(list)
         self._pending = 0
+        #: Captures the caller vouches no stored row carries yet (see :meth:`flush`);
+        #: emptied by every flush, since the flushed rows are stored from then on.
+        self.fresh: set[str] = set()
 
     @property
     def pending(self) -> int:
@@ -221,7 +224,12 @@ class RecordWriter:
         self._pending += tbl.num_rows
 
     def flush(self) -> None:
-        """Write every buffered row (``INSERT OR IGNORE``: duplicates are no-ops)."""
+        """Write every buffered row (``INSERT OR IGNORE``: duplicates are no-ops).
+
+        A table's rows go in with a plain ``INSERT`` (about half the cost with a
+        primary key) when that provably stores the same rows: their keys are distinct
+        and none can be stored already (see :meth:`_no_conflict`).
+        """
         tables = list(self._chunks) + [t for t in self._rows if t not in self._chunks]
         for table in tables:
             parts = list(self._chunks.get(table, ()))
@@ -251,25 +259,48 @@ class RecordWriter:
         self._rows.clear()
         self._chunks.clear()
         self._pending = 0
+        self.fresh.clear()
 
     def _no_conflict(self, table: str, tbl: pa.Table) -> bool:
         """True when no row of ``tbl`` (registered as the view) can meet another's key.
 
-        Observation ids hash the capture they come from, so only stored rows of the
-        same captures can share an id with ``tbl``'s rows: if none does and ``tbl``'s
-        ids are distinct, a plain ``INSERT`` (much cheaper with a primary key) stores
-        exactly what ``INSERT OR IGNORE`` would. Only worth asking for big flushes.
+        Then a plain ``INSERT`` stores exactly what ``INSERT OR IGNORE`` would. Rows
+        must have distinct keys, and no stored row may share one:
+
+        * ids of capture-keyed tables hash the capture they come from, so only stored
+          rows of the same captures can share an id with ``tbl``'s rows. None can
+          when every capture of ``tbl`` is in :attr:`fresh` (the ingest pipeline
+          vouches for captures that have no ``processed`` row under any importer: a
+          capture's rows commit with its ``processed`` row), else a query decides
+          for a big flush;
+        * for a big flush of an entity table (first seen wins), a query of the
+          stored keys decides, while the table is small enough for that to pay.
         """
-        if table not in _CAPTURE_KEYED or tbl.num_rows < _PLAIN_INSERT_ROWS:
+        n = tbl.num_rows
+        cap = _CAPTURE_COLUMN.get(table)
+        if cap is not None and self.fresh:
+            caps = pc.unique(tbl.column(cap)).to_pylist()
+            if self.fresh.issuperset(caps):
+                return _distinct(tbl, _COLUMNS[table][0])
+        if n < _PLAIN_INSERT_ROWS or table not in _CHECKED:
             return False
         key = _COLUMNS[table][0]
-        if pc.count_distinct(tbl.column(key)).as_py() != tbl.num_rows:
+        if not _distinct(tbl, key):
             return False
-        caps = pc.unique(tbl.column("capture_sha256")).to_pylist()
+        if cap is not None:
+            caps = pc.unique(tbl.column(cap)).to_pylist()
+            found = self.con.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE list_contains(?, "
+                f"{cap}) AND {key} IN (SELECT {key} FROM {_VIEW}) LIMIT 1)",
+                [caps]).fetchone()
+            return found is not None and found[0] == 0
+        size = self.con.execute("SELECT estimated_size FROM duckdb_tables() "
+                                "WHERE table_name = ?", [table]).fetchone()
+        if size is None or size[0] > _SCAN_RATIO * n:  # the scan would cost more
+            return False
         found = self.con.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE list_contains(?, "
-            f"capture_sha256) AND {key} IN (SELECT {key} FROM {_VIEW}) LIMIT 1)",
-            [caps]).fetchone()
+            f"SELECT count(*) FROM (SELECT 1 FROM {table} "
+            f"WHERE {key} IN (SELECT {key} FROM {_VIEW}) LIMIT 1)").fetchone()
         return found is not None and found[0] == 0
 
     # -- one method per record type -------------------------------------------------
@@ -400,9 +431,21 @@ class RecordWriter:
 
 
 _VIEW = "_darkmap_writer_rows"
-# tables whose ids hash the capture (see RecordWriter._listing): see _no_conflict
-_CAPTURE_KEYED = {"listing_observations"}
+# tables whose keys hash (or are) the capture a row comes from, and the column naming
+# that capture: see RecordWriter._no_conflict
+_CAPTURE_COLUMN = {
+    "captures": "sha256", "processed": "sha256", "account_observations": "capture_sha256",
+    "listing_observations": "capture_sha256", "feedback": "capture_sha256",
+    "identifiers": "capture_sha256", "skipped_pages": "capture_sha256",
+    "quarantine": "capture_sha256"}
+# tables a big flush asks the store about (the others keep INSERT OR IGNORE)
+_CHECKED = {"listing_observations", "listings", "accounts"}
 _PLAIN_INSERT_ROWS = 1000
+_SCAN_RATIO = 20  # scan stored keys only while the table holds < 20 rows per new row
+
+
+def _distinct(tbl: pa.Table, key: str) -> bool:
+    return tbl.num_rows < 2 or pc.count_distinct(tbl.column(key)).as_py() == tbl.num_rows
 
 _BATCH_FIELDS = ("title", "description", "price", "currency", "price_text", "quantity_text",
                  "stock", "ships_from", "ships_to", "category_path", "feedback_count",
