@@ -356,7 +356,7 @@ class RecordWriter:
         obs = _observed(b.columns.get("observed_at"), n, p)
         prov = {"capture_sha256": p.capture_sha256, "source": p.source, "method": p.method}
         aid_arr = pa.array(aids, pa.string())
-        first = _first_rows(aid_arr)
+        first = _first_rows(aids)
         if len(first):
             pick = pa.array(first, pa.int64())
             self._put_columns("accounts", {
@@ -364,7 +364,7 @@ class RecordWriter:
                 "handle": [handles[i].strip() for i in first.tolist()],
                 "role": "vendor", **prov, "observed_at": obs.take(pick)})
         lid_arr = pa.array(lids, pa.string())
-        first = _first_rows(lid_arr)
+        first = _first_rows(lids)
         pick = pa.array(first, pa.int64()) if len(first) < n else None
         self._put_columns("listings", {
             "listing_id": lid_arr if pick is None else lid_arr.take(pick), "market_id": m,
@@ -473,19 +473,21 @@ def _rows_table(table: str, rows: list[tuple[Any, ...]]) -> pa.Table:
                      for i, c in enumerate(_COLUMNS[table])})
 
 
-def _first_rows(keys: pa.Array) -> np.ndarray:
+def _first_rows(keys: list[str | None]) -> np.ndarray:
     """Positions of the first row of each distinct non-null key, in row order."""
-    idx = pa.array(np.arange(len(keys), dtype=np.int64))
-    tbl = pa.table({"k": keys, "i": idx}).filter(pc.is_valid(keys))
-    firsts = tbl.group_by("k", use_threads=False).aggregate([("i", "min")])
-    return np.sort(firsts.column("i_min").to_numpy())
+    n = len(keys)
+    # built from the last row back, a dict keeps each key's first position
+    first = dict(zip(reversed(keys), range(n - 1, -1, -1)))
+    first.pop(None, None)
+    return np.sort(np.fromiter(first.values(), dtype=np.int64, count=len(first)))
 
 
 def _lists(col: Any, n: int) -> pa.Array:
     """A list column with absent values as empty lists (what a ListingRecord holds)."""
     typ = pa.list_(pa.string())
-    if col is None:
-        return pa.repeat(pa.scalar([], typ), n)
+    if col is None:  # n empty lists: all offsets zero (pa.repeat of [] is much slower)
+        return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)),
+                                        pa.array([], pa.string()))
     arr = col if isinstance(col, (pa.Array, pa.ChunkedArray)) else pa.array(col, typ)
     if arr.null_count:
         arr = pc.if_else(pc.is_null(arr), pa.scalar([], typ), arr)
