@@ -81,15 +81,25 @@ _RUN = b"a" * 26
 
 def _may_hold(text: str) -> bool:
     """``_ANY_RE.search(text) is not None``, mostly without running it."""
-    if text.isascii() or not any(c in text for c in _FOLDS):
+    if text.isascii() or _no_folds(text):
         low = text.lower()
-        if any(c in low for c in _LITERAL_CUES):
-            return True
-        if not any(w in low for w in _REST_WORDS) and _RUN not in text.encode(
-                "ascii", "replace").translate(_ALNUM_RUN):
+        for cue in _LITERAL_CUES:  # a loop, not any(): this runs for every text
+            if cue in low:
+                return True
+        for word in _REST_WORDS:
+            if word in low:
+                return _REST_RE.search(text) is not None
+        if _RUN not in text.encode("ascii", "replace").translate(_ALNUM_RUN):
             return False
         return _REST_RE.search(text) is not None
     return _ANY_RE.search(text) is not None
+
+
+def _no_folds(text: str) -> bool:
+    for c in _FOLDS:
+        if c in text:
+            return False
+    return True
 
 
 # Words that follow a cue in prose ("wickr is down") and are never the handle.
@@ -215,7 +225,8 @@ def _handle(value: str, cleaner) -> str | None:  # type: ignore[no-untyped-def]
 def _scan_contacts(text: str, add) -> None:  # type: ignore[no-untyped-def]
     low = text.lower()
     jids: set[tuple[int, int]] = set()
-    if any(c in low for c in ("jabber", "xmpp", "jid", "omemo", "otr")):
+    if ("jabber" in low or "xmpp" in low or "jid" in low or "omemo" in low
+            or "otr" in low):
         for m in _JID_CUE_RE.finditer(text):
             add("jabber", clean_jabber(m.group(1)), m.start(1), m.end(1))
             jids.add(m.span(1))
