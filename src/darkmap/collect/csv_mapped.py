@@ -376,26 +376,23 @@ def _parse_head(head: bytes, enc: str, dialect: dict[str, Any]) -> list[list[str
         return []
 
 
-def score_mapping(src: SourceFile, mapping: Mapping) -> float:
+def score_mapping(src: SourceFile, mapping: Mapping, name: str | None = None) -> float:
     """How well ``mapping`` fits ``src`` (0-1), from its first rows and file name."""
     if b"\x00" in src.head[:4096]:
         return 0.0
     rec = mapping.recognise
     name_pat = rec.get("filename")
-    name_ok = bool(name_pat and re.search(name_pat, Path(src.source).name))
+    if name is None:
+        name = Path(src.source).name
+    name_ok = bool(name_pat and re.search(name_pat, name))
     rows = _head_rows(src.head, mapping)
     score = 0.0
     if rows and mapping.csv.get("header", True):
-        want = {str(c).strip().lower() for c in rec.get("header") or []}
-        have = {c.strip().strip("\ufeff").lower() for c in rows[0]}
-        if want and want <= have:
+        want = _wanted_header(mapping)
+        if want and want <= {c.strip().strip("\ufeff").lower() for c in rows[0]}:
             score = 0.9
     elif rows:
-        counts = set(rec.get("field_counts") or [])
-        cols = list(mapping.csv.get("columns") or [])
-        pats = {(cols.index(k) if isinstance(k, str) else int(k)): re.compile(p)
-                for k, p in (rec.get("patterns") or {}).items()
-                if isinstance(k, int) or k in cols}
+        counts, pats = _row_tests(mapping)
         good = 0
         for r in rows:
             if counts and len(r) not in counts:
@@ -409,9 +406,40 @@ def score_mapping(src: SourceFile, mapping: Mapping) -> float:
     return score
 
 
+_PLANS: dict[tuple[int, str], tuple[Mapping, Any]] = {}
+
+
+def _plan(mapping: Mapping, kind: str, make: Any) -> Any:
+    """What ``make(mapping)`` gives, remembered per mapping object (mappings are fixed)."""
+    key = (id(mapping), kind)
+    hit = _PLANS.get(key)
+    if hit is None or hit[0] is not mapping:
+        if len(_PLANS) > 1000:  # mappings are few; this only bounds misuse
+            _PLANS.clear()
+        hit = _PLANS[key] = (mapping, make(mapping))
+    return hit[1]
+
+
+def _wanted_header(mapping: Mapping) -> set[str]:
+    return _plan(mapping, "header", lambda m: {
+        str(c).strip().lower() for c in m.recognise.get("header") or []})
+
+
+def _row_tests(mapping: Mapping) -> tuple[set[int], dict[int, re.Pattern[str]]]:
+    def make(m: Mapping) -> tuple[set[int], dict[int, re.Pattern[str]]]:
+        rec = m.recognise
+        cols = list(m.csv.get("columns") or [])
+        return (set(rec.get("field_counts") or []),
+                {(cols.index(k) if isinstance(k, str) else int(k)): re.compile(p)
+                 for k, p in (rec.get("patterns") or {}).items()
+                 if isinstance(k, int) or k in cols})
+    return _plan(mapping, "rows", make)
+
+
 def best_mapping(src: SourceFile) -> tuple[Mapping | None, float]:
     """The CSV mapping that fits ``src`` best, and its score."""
-    scored = [(score_mapping(src, m), m.name, m) for m in mappings("csv")]
+    name = Path(src.source).name
+    scored = [(score_mapping(src, m, name), m.name, m) for m in mappings("csv")]
     scored.sort(key=lambda s: (-s[0], s[1]))
     if not scored or scored[0][0] <= 0:
         return None, 0.0
