@@ -122,3 +122,23 @@ def test_condition_search_is_the_regex(text: str) -> None:
 
     for p in _template_patterns() + [r"(?i)a\.b|c d", "(?i)sk", "(?i)kill|is"]:
         assert engine._search(p, text) == bool(re.search(p, text)), p
+
+
+def test_row_queries_answered_from_the_page_equal_row_queries() -> None:
+    from darkmap.extract import engine
+
+    paths = [p for p in sorted((DATA / "pages").rglob("*"))
+             if p.is_file() and not p.name.startswith("LICENSE")]
+    checked = 0
+    for path in paths:
+        page = engine.Page(decode.decode_page(path.read_bytes()).text, str(path))
+        engine._extract(page, engine.detect_market(page, engine.load_templates()), str(path))
+        if not page._row_of:
+            continue
+        nodes = {n.mem_id: n for n in page.tree.root.traverse(include_text=False)}
+        for (mid, selector), found in page._queries.items():
+            if mid in page._row_of:
+                want = nodes[mid].css(selector)
+                assert [n.mem_id for n in found] == [n.mem_id for n in want], (path, selector)
+                checked += 1
+    assert checked > 5000

@@ -268,6 +268,11 @@ class Page:
         self.title = clean_text(node.text()) if node is not None else ""
         self._text: str | None = None
         self._queries: dict[tuple[int, str], list[LexborNode]] = {}
+        # rows of repeated sections (see _register_rows): row -> its set, and per set
+        # the row ids, the ids of every node above a row, and queries asked so far
+        self._row_of: dict[int, int] = {}
+        self._row_sets: list[tuple[set[int], set[int]]] = []
+        self._row_asks: dict[tuple[int, str], int] = {}
         self._lows: dict[int, tuple[str, str | None]] = {}
         self.observed_at: datetime | None = None
 
@@ -355,6 +360,9 @@ def _css(scope: LexborNode | None, selector: str, page: Page | None = None) -> l
         hit = page._queries.get(key)  # type: ignore[union-attr]
         if hit is not None:
             return hit
+        rows = page._row_of.get(key[0])  # type: ignore[union-attr]
+        if rows is not None and _rows_query(page, rows, selector):  # type: ignore[arg-type]
+            return page._queries[key]  # type: ignore[union-attr]
     try:
         found = scope.css(selector)
     except Exception:  # a selector lexbor rejects is a template bug; treat as no match
@@ -362,6 +370,60 @@ def _css(scope: LexborNode | None, selector: str, page: Page | None = None) -> l
     if key is not None:
         page._queries[key] = found  # type: ignore[union-attr]
     return found
+
+
+def _register_rows(page: Page, rows: list[LexborNode]) -> None:
+    """Let the rows of a repeated section share their queries (see :func:`_rows_query`)."""
+    if len(rows) < 3:
+        return
+    ids = {r.mem_id for r in rows}
+    above: set[int] = set()
+    for r in rows:
+        node = r.parent
+        while node is not None:
+            mid = node.mem_id
+            if mid in ids:  # a row inside a row: leave such sets to per-row queries
+                return
+            if mid in above:
+                break
+            above.add(mid)
+            node = node.parent
+    n = len(page._row_sets)
+    page._row_sets.append((ids, above))
+    for mid in ids:
+        page._row_of[mid] = n
+
+
+def _rows_query(page: Page, rows: int, selector: str) -> bool:
+    """Answer ``selector`` for every row of set ``rows`` with one query of the page.
+
+    ``node.css(selector)`` gives the nodes of ``node``'s subtree (``node`` included)
+    that match ``selector`` in the whole document, in document order; so each row's
+    answer is the page's answer cut down to the nodes under that row, found by
+    walking up from each matching node until a row, or a node above the rows. Asked
+    of the second row only, so that a selector asked of one row costs one small query.
+    """
+    ask = (rows, selector)
+    count = page._row_asks.get(ask, 0)
+    page._row_asks[ask] = count + 1
+    if count != 1:
+        return False
+    ids, above = page._row_sets[rows]
+    found: dict[int, list[LexborNode]] = {mid: [] for mid in ids}
+    for hit in _css(page.tree.root, selector, page):
+        node: LexborNode | None = hit
+        while node is not None:
+            mid = node.mem_id
+            if mid in ids:
+                found[mid].append(hit)
+                break
+            if mid in above:
+                break
+            node = node.parent
+    queries = page._queries
+    for mid, nodes in found.items():
+        queries.setdefault((mid, selector), nodes)
+    return True
 
 
 def _holds(cond: Any, page: Page, scope: LexborNode | None = None) -> bool:
@@ -771,6 +833,7 @@ def _missing(required: list[str], ctx: dict[str, dict[str, Any]]) -> str | None:
 
 def _rows(spec: dict[str, Any], page: Page) -> list[LexborNode]:
     rows = _css(page.tree.root, spec["rows"], page)
+    _register_rows(page, rows)
     if "when" in spec:
         rows = [r for r in rows if _holds(spec["when"], page, r)]
     return rows
