@@ -273,6 +273,7 @@ class Page:
         self._row_of: dict[int, int] = {}
         self._row_sets: list[tuple[set[int], set[int]]] = []
         self._row_asks: dict[tuple[int, str], int] = {}
+        self._row_done: set[tuple[int, str]] = set()
         self._lows: dict[int, tuple[str, str | None]] = {}
         self.observed_at: datetime | None = None
 
@@ -361,8 +362,11 @@ def _css(scope: LexborNode | None, selector: str, page: Page | None = None) -> l
         if hit is not None:
             return hit
         rows = page._row_of.get(key[0])  # type: ignore[union-attr]
-        if rows is not None and _rows_query(page, rows, selector):  # type: ignore[arg-type]
-            return page._queries[key]  # type: ignore[union-attr]
+        if rows is not None:
+            if (rows, selector) in page._row_done:  # type: ignore[union-attr]
+                return []  # the page query found nothing under this row
+            if _rows_query(page, rows, selector):  # type: ignore[arg-type]
+                return page._queries.get(key) or []  # type: ignore[union-attr]
     try:
         found = scope.css(selector)
     except Exception:  # a selector lexbor rejects is a template bug; treat as no match
@@ -409,13 +413,13 @@ def _rows_query(page: Page, rows: int, selector: str) -> bool:
     if count != 1:
         return False
     ids, above = page._row_sets[rows]
-    found: dict[int, list[LexborNode]] = {mid: [] for mid in ids}
+    found: dict[int, list[LexborNode]] = {}
     for hit in _css(page.tree.root, selector, page):
         node: LexborNode | None = hit
         while node is not None:
             mid = node.mem_id
             if mid in ids:
-                found[mid].append(hit)
+                found.setdefault(mid, []).append(hit)
                 break
             if mid in above:
                 break
@@ -423,6 +427,7 @@ def _rows_query(page: Page, rows: int, selector: str) -> bool:
     queries = page._queries
     for mid, nodes in found.items():
         queries.setdefault((mid, selector), nodes)
+    page._row_done.add(ask)  # rows not in ``found`` have no match
     return True
 
 
@@ -610,40 +615,128 @@ def _raw_values(rule: dict[str, Any], page: Page, scope: LexborNode,
     return vals
 
 
+@dataclass(slots=True, frozen=True)
+class _RulePlan:
+    """What a field rule asks for, read from its mapping once (rules are applied per row)."""
+
+    css_only: bool  # a CSS rule (no const, ref, source, text_regex or label)
+    css: Any
+    page: bool
+    within: bool
+    count: bool
+    nth: bool
+    multiline: bool
+    attr: bool
+    own: bool
+    pick: Any
+    text_regex: bool
+    has_regex: bool
+    regex: Any
+    map: bool
+    join: bool
+    split: bool
+    listed: bool
+
+
+def _make_plan(rule: dict[str, Any]) -> _RulePlan:
+    text_regex = "text_regex" in rule
+    return _RulePlan(
+        css_only="css" in rule and not any(k in rule for k in (
+            "const", "ref", "source", "text_regex", "label")),
+        css=rule.get("css"), page=bool(rule.get("page")), within="within" in rule,
+        count=rule.get("pick") == "count", nth="nth" in rule,
+        multiline=rule.get("type") == "text", attr="attr" in rule, own=bool(rule.get("own")),
+        pick=rule.get("pick", "first"), text_regex=text_regex,
+        has_regex=text_regex or "regex" in rule,
+        regex=rule["text_regex"] if text_regex else rule.get("regex"),
+        map="map" in rule, join="join" in rule, split="split" in rule,
+        listed=rule.get("type") == "list")
+
+
+_RULE_PLANS: dict[int, tuple[dict[str, Any], _RulePlan]] = {}
+
+
+def _rule_plan(rule: dict[str, Any]) -> _RulePlan:
+    """``_make_plan(rule)``, remembered per rule object (rules come from templates)."""
+    hit = _RULE_PLANS.get(id(rule))
+    if hit is None or hit[0] is not rule:
+        if len(_RULE_PLANS) > 50_000:  # only bounds misuse
+            _RULE_PLANS.clear()
+        hit = _RULE_PLANS[id(rule)] = (rule, _make_plan(rule))
+    return hit[1]
+
+
+def _css_values(plan: _RulePlan, rule: dict[str, Any], page: Page,
+                scope: LexborNode) -> list[Any]:
+    """:func:`_raw_values` of a CSS rule, from its plan."""
+    base = page.root if plan.page else scope
+    if plan.within:
+        inner = _css(base, rule["within"], page)
+        if not inner:
+            return []
+        base = inner[0]
+    nodes = _css(base, plan.css, page)
+    if plan.count:
+        return [len(nodes)]
+    if plan.nth:
+        n = int(rule["nth"])
+        nodes = nodes[n:n + 1] if -len(nodes) <= n < len(nodes) else []
+    vals: list[Any] = []
+    if plan.attr:
+        attr = rule["attr"]
+        for node in nodes:
+            v = node.attributes.get(attr)
+            v = clean_text(v) if v else ""
+            if v:
+                vals.append(v)
+    else:
+        own, multiline = plan.own, plan.multiline
+        for node in nodes:
+            v = _node_text(node, own=own, multiline=multiline)
+            if v:
+                vals.append(v)
+    return vals
+
+
 def _apply_rule(rule: dict[str, Any], page: Page, scope: LexborNode,
                 ctx: dict[str, dict[str, Any]]) -> Any:
-    if "text_regex" in rule:
-        rule = {**rule, "source": "page_text", "regex": rule["text_regex"]}
-    vals = _raw_values(rule, page, scope, ctx)
-    pick = rule.get("pick", "first")
+    plan = _rule_plan(rule)
+    if plan.css_only:
+        vals = _css_values(plan, rule, page, scope)
+    else:
+        if plan.text_regex:
+            rule = {**rule, "source": "page_text", "regex": rule["text_regex"]}
+        vals = _raw_values(rule, page, scope, ctx)
+    pick = plan.pick
     if pick == "last":
         vals = vals[-1:]
     out: list[Any] = []
+    one = pick != "all" and not plan.join
     for v in vals:
         if isinstance(v, str):
             v = v[:_MAX_FIELD_CHARS]
-            if "regex" in rule:
-                m = _rx(rule["regex"]).search(v)
+            if plan.has_regex:
+                m = _rx(plan.regex).search(v)
                 if not m:
                     continue
                 v = next((g for g in m.groups() if g is not None), m.group(0)) if m.groups() \
                     else m.group(0)
                 v = v.strip()
-            if "map" in rule:
+            if plan.map:
                 v = rule["map"].get(v, v)
         out.append(v)
-        if pick != "all" and "join" not in rule:
+        if one:
             break
     if not out:
         return None
-    if "join" in rule:
+    if plan.join:
         return _typed(str(rule["join"]).join(str(v) for v in out), rule, page)
-    if "split" in rule:
+    if plan.split:
         parts: list[str] = []
         for v in out:
             parts.extend(p.strip() for p in _rx(rule["split"]).split(str(v)))
         return _dedup([p for p in parts if p])
-    if pick == "all" or rule.get("type") == "list":
+    if pick == "all" or plan.listed:
         return _dedup([str(v) for v in out if v != ""])
     return _typed(out[0], rule, page)
 
