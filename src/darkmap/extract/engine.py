@@ -488,7 +488,7 @@ def detect_market(page: Page, templates: Iterable[Template]) -> Template | None:
     return best[1] if best else None
 
 
-_COND_COST = {"source": 0, "title": 1, "domain": 4, "html": 4, "css": 2, "text": 3}
+_COND_COST = {"source": 0, "title": 1, "domain": 2, "html": 2, "text": 3, "css": 4}
 
 
 def _cond_cost(cond: Any) -> int:
