@@ -325,7 +325,10 @@ def _consume(recs: Iterable, writer: RecordWriter, prov: Provenance, result: Fil
             add(rec, prov)
             if rec.market_id:
                 markets[rec.market_id] += len(rec)
-            units.update(dict.fromkeys(map(_unit, rec.locators), "stored"))
+            locs = rec.locators
+            # batch locators rarely name a sub-record: then each is its own unit
+            units.update(dict.fromkeys(locs if "#" not in "".join(locs) else
+                                       map(_unit, locs), "stored"))
             result.records["listing"] += len(rec)
             continue
         outcome = add(rec, prov)
