@@ -145,3 +145,14 @@ def test_row_queries_answered_from_the_page_equal_row_queries() -> None:
             assert [n.mem_id for n in found] == [n.mem_id for n in want], (path, selector)
             checked += 1
     assert checked > 5000
+
+
+_SPACES = [c for c in map(chr, range(0x3100)) if c.isspace()] + ["\u3000", "\ud800", "a", "\u00e9"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_SPACES), max_size=10).map("".join))
+def test_squash_is_the_whitespace_regex(text: str) -> None:
+    from darkmap.collect import mappings
+
+    assert mappings._squash(text) == mappings._WS_RE.sub(" ", text).strip()

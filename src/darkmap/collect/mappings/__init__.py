@@ -86,6 +86,12 @@ _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
 
 
+def _squash(text: str) -> str:
+    """``_WS_RE.sub(" ", text).strip()``: for str patterns ``\\s`` is ``str.isspace``,
+    which is what ``split`` and ``strip`` use; this is several times faster."""
+    return " ".join(text.split())
+
+
 def _tz(spec: str | None) -> timezone:
     if not spec or spec.upper() in ("UTC", "Z"):
         return timezone.utc
@@ -162,7 +168,7 @@ def _float(text: str) -> float:
 
 
 def _place(text: str) -> str | None:
-    s = _PREFIX_RE.sub("", _WS_RE.sub(" ", text).strip())
+    s = _PREFIX_RE.sub("", _squash(text))
     return s or None
 
 
@@ -425,7 +431,7 @@ class RowMapper:
             sep = o.get("sep", " / " if p == "join" else None)
 
             def multi(row: dict[str, Any]) -> Any:
-                parts = [_WS_RE.sub(" ", v).strip() for c in cols
+                parts = [_squash(v) for c in cols
                          if (v := cell(row, c)) is not None]
                 parts = [x for x in parts if x and x not in nulls]
                 if p == "join":
@@ -450,7 +456,7 @@ class RowMapper:
         if p == "text":
             return lambda v, row: v.strip()
         if p == "line":
-            return lambda v, row: _WS_RE.sub(" ", v).strip()
+            return lambda v, row: _squash(v)
         if p == "int":
             return lambda v, row: _int(v)
         if p == "int_text":
@@ -499,7 +505,7 @@ class RowMapper:
             return lambda v, row: parse_datetime(v, fmt, tz)
         if p == "list":
             sep = o.get("sep", ",")
-            return lambda v, row: [x for x in (_WS_RE.sub(" ", s).strip()
+            return lambda v, row: [x for x in (_squash(s)
                                                for s in v.split(sep)) if x]
         if p == "place":
             return lambda v, row: _place(v)
@@ -590,7 +596,7 @@ class RowMapper:
         text = self._cell(row, spec.column or "")
         if not text:
             return []
-        text = _WS_RE.sub(" ", text).strip()
+        text = _squash(text)
         if spec.strip_prefix and text.startswith(spec.strip_prefix):
             text = text[len(spec.strip_prefix):].strip()
         out: list[Record] = []
