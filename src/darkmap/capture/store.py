@@ -34,6 +34,7 @@ class CaptureStore:
         self.root = root
         self.durable = durable
         self._unsynced = False
+        self._dirs: set[Path] = set()
         root.mkdir(parents=True, exist_ok=True)
 
     def sync(self) -> None:
@@ -85,7 +86,9 @@ class CaptureStore:
 
     def _write(self, digest: str, writer: "callable[[BinaryIO], object]") -> None:  # type: ignore[valid-type]
         final = self.path_for(digest)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.parent not in self._dirs:  # one mkdir per fan-out folder, not per file
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(final.parent)
         tmp = final.with_name(f".{digest}.{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
             writer(fh)

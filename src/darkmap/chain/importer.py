@@ -38,6 +38,12 @@ class BitcoinImporter:
     name = "bitcoin"
     version = "1.0"
 
+    def sniff_range(self, src: SourceFile) -> tuple[float, float] | None:
+        """(0, 0) for markup (saved pages), without reading the file; else full sniff."""
+        if src.head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<":
+            return (0.0, 0.0)
+        return None
+
     def sniff(self, src: SourceFile) -> float:
         """Confidence that ``src`` is chain data (magic bytes, hex shape, JSON shape)."""
         return self.detect(src)[1]

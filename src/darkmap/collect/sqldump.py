@@ -604,7 +604,9 @@ class SqlDumpImporter:
     version = "1"
 
     def sniff_range(self, src: SourceFile) -> tuple[float, float] | None:
-        """(0, 0) when the head holds none of the words a dump must start with."""
+        """(0, 0) for markup, or when the head holds none of the words a dump starts with."""
+        if src.head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<":  # a dump never opens with a tag
+            return (0.0, 0.0)
         head = src.head.lower()
         if b"create table" in head or b"insert into" in head or b"mysql dump" in head:
             return None
