@@ -25,6 +25,9 @@ from darkmap.model.encoding import b58check_decode, bech32_decode
 from darkmap.store.writer import row_id
 from darkmap.workspace import Workspace, utcnow
 
+# libyaml's safe loader when present (same documents, about 6x faster)
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 __all__ = [
     "SERVICE_CATEGORIES",
     "TagProblem",
@@ -72,7 +75,7 @@ def read_tagpack(text: str, name: str = "tagpack") -> tuple[dict[str, Any], list
                                                                list[TagProblem]]:
     """(header, valid tags, problems) of a TagPack YAML text; hostile input tolerated."""
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         return {}, [], [TagProblem(name, "yaml", f"not YAML: {exc}"[:300])]
     if not isinstance(doc, dict) or not isinstance(doc.get("tags"), list):

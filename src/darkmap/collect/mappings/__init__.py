@@ -37,6 +37,9 @@ from darkmap.model.records import (
     Record,
 )
 
+# libyaml's safe loader when present (same documents, about 6x faster)
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 __all__ = [
     "ColumnMapper",
     "FieldError",
@@ -300,7 +303,7 @@ def _row_mapping(where: str, raw: dict[str, Any]) -> RowMapping:
 def load_mapping(path: Path) -> Mapping:
     """Read and validate one mapping file (raises :class:`MappingError`)."""
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except (OSError, yaml.YAMLError) as exc:
         raise MappingError(f"{path}: cannot read mapping: {exc}") from exc
     where = str(path)
