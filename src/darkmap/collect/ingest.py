@@ -59,7 +59,7 @@ class IngestSummary:
         """read / stored / quarantined / skipped units and files, per market."""
         out: dict[str, Counter[str]] = defaultdict(Counter)
         for f in self.files:
-            c = out[f.market_id or "(none)"]
+            c = out[f.market_id or f"({f.importer or 'unrecognised'})"]
             c["files"] += 1
             c["already_ingested"] += int(f.already)
             for k in ("read", "stored", "quarantined", "skipped"):
