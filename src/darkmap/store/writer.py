@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import duckdb
@@ -143,9 +143,9 @@ _TYPES: dict[str, pa.DataType] = {
 
 
 def _naive(ts: datetime | None) -> datetime | None:
+    """UTC without a zone, as the store keeps every timestamp."""
     if ts is None or ts.tzinfo is None:
         return ts
-    from datetime import timezone
     return ts.astimezone(timezone.utc).replace(tzinfo=None)
 
 
