@@ -17,6 +17,15 @@ none of them costs time quadratic in the number of accounts:
   cells (exact search below a few thousand accounts). Separate spaces matter: a vendor
   who rewrites their descriptions still sells the same products, and vice versa.
 
+* migrations across a market closure: a market whose activity stops (its last
+  observation, from the data) well before the data's end is taken as closed; each
+  account active up to that closure is paired with its ``k`` nearest accounts, by
+  products, among those of the same shipping origin on *other* markets whose activity
+  starts within ``MIGRATION_WINDOW`` days after it (bounded k per account, products
+  compared only inside one closure and one origin, so far below quadratic). A vendor
+  who loses a market to a takedown or an exit scam reappears elsewhere, often under a
+  new name and a new key, selling the same things from the same country.
+
 Same-market pairs are kept: vendors run several accounts on one market.
 """
 
@@ -28,11 +37,20 @@ from sklearn.cluster import MiniBatchKMeans
 
 from darkmap.resolve.profiles import Profiles
 
-__all__ = ["candidate_pairs", "knn_dense", "knn_ivf", "knn_sparse"]
+__all__ = ["MIGRATION_WINDOW", "candidate_pairs", "knn_dense", "knn_ivf", "knn_sparse",
+           "market_closures", "migration_pairs", "migration_successor",
+           "mutual_best_successors"]
 
 MAX_GROUP = 30        # identifier/handle groups larger than this are not specific
 _CHUNK = 2048
 _EXACT_MAX = 6000     # exact dense search up to this many accounts, IVF above
+# Days: a market is "closed" when its last observation is this long before the data's
+# end; an account "ends at" a closure when its own last activity is within this many
+# days before it, and "starts after" it when its first activity is within this many
+# days after it. A quarter of a year: wide enough for vendors who wait out a takedown
+# before moving, narrow enough that most vendors of the other markets fall outside.
+MIGRATION_WINDOW = 90.0
+_MIGRATION_EARLY = 30.0   # a successor account may be opened shortly before the closure
 
 
 def _pairs_from_groups(groups: sp.csr_matrix, max_group: int) -> np.ndarray:
@@ -79,6 +97,17 @@ def _top_k_sparse(sims: sp.csr_matrix, k: int, offset: int) -> np.ndarray:
     b = sims.indices[sel]
     ok = a != b
     return np.stack([a[ok], b[ok]], axis=1)
+
+
+def _top_k_rows(sims: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of each row's ``k`` largest stored entries (rows and columns
+    index different sets, so nothing is dropped as a self-match)."""
+    counts = np.diff(sims.indptr)
+    row = np.repeat(np.arange(sims.shape[0]), counts)
+    order = np.lexsort((-sims.data, row))
+    rank = np.arange(len(order)) - sims.indptr[row[order]]
+    sel = order[rank < k]
+    return row[sel], sims.indices[sel]
 
 
 def knn_sparse(m: sp.csr_matrix, k: int, min_sim: float, max_df: int | None = None) -> np.ndarray:
@@ -217,6 +246,138 @@ def _text_block(m: sp.csr_matrix, has: np.ndarray, k: int, dims: int,
     return knn_ivf(full, k, min_sim, has)
 
 
+def _market_last(p: Profiles) -> dict[int, float]:
+    """Market code -> its last day of activity, robust to a few absurd dates.
+
+    Market text and timestamps are written by the people under investigation: one
+    feedback dated years after a takedown must not keep a market "open". The 99th
+    percentile of its accounts' last activity is used instead of the maximum.
+    """
+    # a market's end is read from activity proper (feedback) where it has any: the
+    # capture date of a page or a seized dump is when *we* looked, not when it traded
+    end = p.active_end if p.active_end is not None else p.end
+    out = {}
+    for m in np.unique(p.market_code):
+        mine = p.market_code == m
+        vals = end[mine & np.isfinite(end)]
+        if vals.size == 0:
+            vals = p.end[mine & np.isfinite(p.end)]
+        if vals.size:
+            out[int(m)] = float(np.quantile(vals, 0.99))
+    return out
+
+
+def _activity(p: Profiles) -> tuple[np.ndarray, np.ndarray]:
+    """Activity window per account: joined/feedback dates where known, else observed."""
+    if p.active_start is None or p.active_end is None:
+        return p.start, p.end
+    return (np.where(np.isfinite(p.active_start), p.active_start, p.start),
+            np.where(np.isfinite(p.active_end), p.active_end, p.end))
+
+
+def market_closures(p: Profiles, window: float = MIGRATION_WINDOW) -> dict[int, float]:
+    """Market code -> day of its last observed activity, for markets that went quiet.
+
+    Derived from the workspace only: a market whose last activity is at least ``window``
+    days before the latest activity of any market is taken to have closed then.
+    """
+    last = _market_last(p)
+    if not last:
+        return {}
+    data_end = max(last.values())
+    return {m: d for m, d in last.items() if d <= data_end - window}
+
+
+def _clipped_activity(p: Profiles, closures: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
+    act_start, act_end = _activity(p)
+    end = act_end.copy()
+    for m, close in closures.items():
+        # nothing happens on a market after it closed: later dates are noise
+        mine = p.market_code == m
+        end[mine] = np.minimum(end[mine], close)
+    return act_start, end
+
+
+def migration_successor(p: Profiles, i: np.ndarray, j: np.ndarray,
+                        window: float = MIGRATION_WINDOW) -> np.ndarray:
+    """Days from a market closure to the successor's start, per pair (nan: no such pattern).
+
+    A pair qualifies when one account's market closed (see :func:`market_closures`), that
+    account was active within ``window`` days before the closure, and the other account,
+    on another market, started between ``_MIGRATION_EARLY`` days before and ``window``
+    days after it. Either order of the pair is checked.
+    """
+    i = np.asarray(i, dtype=np.int64)
+    j = np.asarray(j, dtype=np.int64)
+    out = np.full(len(i), np.nan)
+    closures = market_closures(p, window)
+    if not closures or not len(i):
+        return out
+    start, end = _clipped_activity(p, closures)
+    close = np.array([closures.get(int(m), np.nan) for m in range(int(p.market_code.max()) + 1)])
+    for a, b in ((i, j), (j, i)):
+        c = close[p.market_code[a]]
+        with np.errstate(invalid="ignore"):
+            ok = (np.isfinite(c) & (p.market_code[a] != p.market_code[b])
+                  & (end[a] >= c - window) & (start[b] >= c - _MIGRATION_EARLY)
+                  & (start[b] <= c + window))
+        d = start[b] - c
+        out = np.where(ok & ~(np.abs(d) >= np.abs(np.nan_to_num(out, nan=np.inf))), d, out)
+    return out
+
+
+def migration_pairs(p: Profiles, k: int = 5, window: float = MIGRATION_WINDOW,
+                    min_sim: float = 0.05) -> np.ndarray:
+    """Pairs (old account, successor candidate) across every market closure.
+
+    For each closed market, accounts whose activity ends within ``window`` days before
+    the closure are compared, by product cosine, with accounts of other markets that
+    start between ``_MIGRATION_EARLY`` days before and ``window`` days after it and
+    ship from the same origin (unknown origins only meet unknown origins); each side
+    keeps its ``k`` nearest of the other side.
+    """
+    out = []
+    closures = market_closures(p, window)
+    act_start, act_end = _clipped_activity(p, closures)
+    start = np.nan_to_num(act_start, nan=-1e9)
+    end = np.nan_to_num(act_end, nan=-1e9)
+    for m, close in closures.items():
+        old = (p.market_code == m) & (end >= close - window) & p.has_products
+        new = ((p.market_code != m) & (start >= close - _MIGRATION_EARLY)
+               & (start <= close + window) & p.has_products)
+        if not old.any() or not new.any():
+            continue
+        for o in np.unique(p.origin[old]):
+            a = np.nonzero(old & (p.origin == o))[0]
+            b = np.nonzero(new & (p.origin == o))[0]
+            if a.size == 0 or b.size == 0:
+                continue
+            sims = sp.csr_matrix(p.products[a] @ p.products[b].T)
+            sims.data[sims.data < min_sim] = 0
+            sims.eliminate_zeros()
+            if not sims.nnz:
+                continue
+            for mat, rows_idx, cols_idx in ((sims, a, b), (sp.csr_matrix(sims.T), b, a)):
+                r, c = _top_k_rows(mat, k)
+                out.append(np.stack([rows_idx[r], cols_idx[c]], axis=1))
+    return np.concatenate(out) if out else np.zeros((0, 2), np.int64)
+
+
+def mutual_best_successors(p: Profiles, window: float = MIGRATION_WINDOW) -> np.ndarray:
+    """Pairs ``(i, j)``, ``i < j``, each the other's nearest by products across a closure.
+
+    A one-to-one reading of a closure: among the accounts that ended at it and those
+    that started after it (same origin), two that pick each other as best product match
+    are far likelier one vendor than two that are merely among each other's top ``k``.
+    """
+    pr = migration_pairs(p, k=1, window=window)
+    if not len(pr):
+        return np.zeros((0, 2), np.int64)
+    pr = np.sort(pr, axis=1)
+    uniq, cnt = np.unique(pr, axis=0, return_counts=True)
+    return uniq[cnt >= 2]
+
+
 def candidate_pairs(p: Profiles, use_identifiers: bool = True, k_text: int = 10,
                     k_handle: int = 8, dims: int = 64) -> np.ndarray:
     """Unique candidate pairs ``(i, j)`` with ``i < j`` as an (n, 2) int array."""
@@ -246,6 +407,7 @@ def candidate_pairs(p: Profiles, use_identifiers: bool = True, k_text: int = 10,
         for m, has in ((p.style, p.has_style), (p.products, p.has_products),
                        (p.feedback, p.has_feedback)):
             blocks.append(_text_block(m, has, k_text, dims, 0.3))
+        blocks.append(migration_pairs(p))
     if not blocks:
         return np.zeros((0, 2), np.int64)
     pairs = np.concatenate(blocks).astype(np.int64)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
+from darkmap.resolve.candidates import migration_successor, mutual_best_successors
 from darkmap.resolve.profiles import Profiles
 from darkmap.resolve.vectors import row_cosines
 
@@ -36,6 +37,8 @@ SIGNALS: dict[str, tuple[str, ...]] = {
                "overlap >30d"),
     "feedback": ("no feedback", "<0.15", "0.15-0.3", "0.3-0.45", ">=0.45"),
     "market": ("different markets", "same market"),
+    "migration": ("no closure between them", "successor across a closure (<=90d)",
+                  "successor, mutual best product match across the closure"),
 }
 IDENTIFIER_SIGNALS = ("pgp", "crypto", "contact")
 
@@ -133,7 +136,13 @@ def _price(p: Profiles, i: np.ndarray, j: np.ndarray,
 
 
 def _timing(p: Profiles, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    gap = np.maximum(p.start[i], p.start[j]) - np.minimum(p.end[i], p.end[j])
+    # activity proper (joined, feedback) where known: every account of a page capture or
+    # a seized dump "ends" on the capture date, which says nothing about the vendor
+    start, end = p.start, p.end
+    if p.active_start is not None and p.active_end is not None:
+        start = np.where(np.isfinite(p.active_start), p.active_start, p.start)
+        end = np.where(np.isfinite(p.active_end), p.active_end, p.end)
+    gap = np.maximum(start[i], start[j]) - np.minimum(end[i], end[j])
     known = ~np.isnan(gap)
     g = np.nan_to_num(gap, nan=0.0)
     lev = np.select([~known, g < -30, g < 90, g < 365], [0, 4, 3, 2], default=1)
@@ -175,6 +184,15 @@ def compare(p: Profiles, i: np.ndarray, j: np.ndarray,
         lev["ships_to"] = _binned(jac, union > 0, _BINS["ships_to"])
     if "timing" in use:
         raw["timing"], lev["timing"] = _timing(p, i, j)
+    if "migration" in use:
+        gap = migration_successor(p, i, j)
+        raw["migration"] = gap.astype(np.float32)
+        best = mutual_best_successors(p)
+        n = max(len(p), 1)
+        lo, hi = np.minimum(i, j), np.maximum(i, j)
+        mutual = np.isin(lo * n + hi, best[:, 0] * n + best[:, 1])
+        lev["migration"] = (np.isfinite(gap).astype(np.int8)
+                            + (np.isfinite(gap) & mutual).astype(np.int8))
     if "market" in use:
         same = p.market_code[i] == p.market_code[j]
         raw["market"] = same.astype(np.float32)

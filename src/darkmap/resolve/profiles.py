@@ -60,6 +60,10 @@ class Profiles:
     skeleton: list[str] = field(default_factory=list)          # handle_skeleton
     hkey_count: np.ndarray | None = None    # accounts sharing this account's handle key
     skeleton_count: np.ndarray | None = None  # ... and its exact (skeleton) handle
+    # activity proper (joined date, buyer feedback), days since 1970, nan unknown:
+    # unlike ``start``/``end`` it ignores when a page was captured or a dump ingested
+    active_start: np.ndarray | None = None
+    active_end: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -137,6 +141,7 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
     hgrams = tfidf(hashed_ngrams([f"^{k}$" for k in hkeys], (2, 3), n_features=2**18))
 
     start, end = _windows(con, index, n)
+    active_start, active_end = _activity(con, index, n)
     origin, dest = _shipping(con, index, n)
     idents, ident_values = _identifiers(con, index, n)
     price_keys, price_mask = _prices(con, index, n)
@@ -150,7 +155,8 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
         start=start, end=end, origin=origin, dest=dest, idents=idents,
         ident_values=ident_values, price_keys=price_keys, price_mask=price_mask,
         index=index, skeleton=skels, hkey_count=_group_counts(hkeys),
-        skeleton_count=_group_counts(skels))
+        skeleton_count=_group_counts(skels), active_start=active_start,
+        active_end=active_end)
 
 
 def _group_counts(values: list[str]) -> np.ndarray:
@@ -187,6 +193,26 @@ def _windows(con: duckdb.DuckDBPyConnection, index: dict[str, int],
         UNION ALL SELECT account_id, left_at FROM feedback
       ) WHERE t IS NOT NULL AND account_id IS NOT NULL
         AND t BETWEEN TIMESTAMP '2005-01-01' AND TIMESTAMP '2040-01-01'
+      GROUP BY account_id"""
+    for aid, lo, hi in con.execute(sql).fetchall():
+        i = index.get(aid)
+        if i is not None:
+            start[i], end[i] = _days(lo), _days(hi)
+    return start, end
+
+
+def _activity(con: duckdb.DuckDBPyConnection, index: dict[str, int],
+              n: int) -> tuple[np.ndarray, np.ndarray]:
+    """First (joined or first feedback) and last (last feedback) day of activity."""
+    start = np.full(n, np.nan)
+    end = np.full(n, np.nan)
+    sql = """
+      SELECT account_id, min(t), max(f) FROM (
+        SELECT account_id, joined_at AS t, NULL::TIMESTAMP AS f FROM account_observations
+        UNION ALL SELECT account_id, left_at, left_at FROM feedback
+      ) WHERE account_id IS NOT NULL
+        AND (t IS NULL OR t BETWEEN TIMESTAMP '2005-01-01' AND TIMESTAMP '2040-01-01')
+        AND (f IS NULL OR f BETWEEN TIMESTAMP '2005-01-01' AND TIMESTAMP '2040-01-01')
       GROUP BY account_id"""
     for aid, lo, hi in con.execute(sql).fetchall():
         i = index.get(aid)

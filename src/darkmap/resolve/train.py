@@ -14,7 +14,9 @@ knobs varied per seed) plus ``darkmap simulate`` seeds 201-204 (2,000 vendors) a
     darkmap simulate --seed 205 --vendors 10000 --no-chain --out sim/205
     python -m darkmap.resolve.train --out src/darkmap/resolve/models --sim sim/20?
 
-Simulator seeds 200-299 are the *training range*: evaluate only on other seeds.
+Simulator seeds 200-299 are the *training range*: evaluate only on other seeds. The
+models were last retrained on exactly these worlds when the ``migration`` signal was
+added (and ``timing`` moved to activity windows).
 """
 
 from __future__ import annotations
