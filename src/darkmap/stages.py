@@ -7,7 +7,7 @@ from typing import Any
 from darkmap.collect.ingest import ingest
 from darkmap.plugins import import_optional
 from darkmap.pipeline import DemoContext, StageSkipped, register_stage
-from darkmap.workspace import Workspace
+from darkmap.workspace import Workspace, utcnow
 
 __all__: list[str] = []
 
@@ -107,10 +107,8 @@ def evaluate_against_truth(ws: Workspace, ctx: DemoContext) -> Any:
         labels = _labels_from_truth(truth, ws.path / "truth-labels.csv")
         report = drugs.eval_drugs(labels, workspace=ws)
         out["drugs"] = {k: v for k, v in report.items() if k not in ("errors", "missing")}
-    ws.con.execute("CREATE TABLE IF NOT EXISTS demo_evaluation (key VARCHAR PRIMARY KEY, "
-                   "result JSON)")
     for key, value in out.items():
-        ws.con.execute("INSERT OR REPLACE INTO demo_evaluation VALUES (?, ?)",
-                       [key, json.dumps(value, default=str)])
+        ws.con.execute("INSERT OR REPLACE INTO evaluations VALUES (?, ?, ?, ?)",
+                       [key, json.dumps(value, default=str), str(truth_path), utcnow()])
     return {k: {m: v for m, v in val.items() if isinstance(v, (int, float))}
             for k, val in out.items()}

@@ -199,9 +199,9 @@ def money_section(ws: Workspace) -> Section | None:
 @register_section(90, "evaluation")
 def evaluation_section(ws: Workspace) -> Section | None:
     """How the stages score against the simulated world's ground truth."""
-    if not table_exists(ws, "demo_evaluation"):
+    rows = ws.con.execute("SELECT key, result FROM evaluations ORDER BY key").fetchall()
+    if not rows:
         return None
-    rows = ws.con.execute("SELECT key, result FROM demo_evaluation ORDER BY key").fetchall()
     sec = Section("evaluation", "Evaluation against the simulated ground truth",
                   summary="The demo's simulated world comes with truth.json (who is behind "
                           "each account, who owns each address); these figures measure the "
