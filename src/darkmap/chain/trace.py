@@ -186,13 +186,8 @@ def _forward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
                 if d <= 1e-9:
                     continue
                 taint_out[o] = float(new[k])
-                a = int(arr.out_addr[o])
-                tag = ctx.tag_of.get(a) if a >= 0 else None
-                if tag and not source[a]:
-                    h = hits.setdefault(o, {"tag": tag, "amount": 0.0, "hop": level, "tx": t})
-                    h["amount"] += d
-                    if stop and _is_service(tag):
-                        continue
+                if _hit(ctx, source, hits, o, t, level, d) and stop:
+                    continue
                 nxt[o] += d
         frontier = nxt
         if not frontier:
@@ -232,19 +227,26 @@ def _backward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
                 if d <= 1e-9:
                     continue
                 explained[prev] = float(got[k])
-                a = int(arr.out_addr[prev])
-                tag = ctx.tag_of.get(a) if a >= 0 else None
-                if tag and not source[a]:
-                    h = hits.setdefault(prev, {"tag": tag, "amount": 0.0, "hop": level,
-                                               "tx": int(out_tx[prev])})
-                    h["amount"] += d
-                    if stop and _is_service(tag):
-                        continue
+                if _hit(ctx, source, hits, prev, int(out_tx[prev]), level, d) and stop:
+                    continue
                 nxt[prev] += d
         frontier = nxt
         if not frontier:
             break
     return hits, visited, explained
+
+
+def _hit(ctx: TraceContext, source: np.ndarray, hits: dict[int, dict[str, Any]], out: int,
+         tx: int, level: int, amount: float) -> bool:
+    """Record ``amount`` reaching output ``out`` if its address is tagged (and not a
+    source address); True when that tag is a service, where a trace may stop."""
+    a = int(ctx.arr.out_addr[out])
+    tag = ctx.tag_of.get(a) if a >= 0 else None
+    if not tag or source[a]:
+        return False
+    h = hits.setdefault(out, {"tag": tag, "amount": 0.0, "hop": level, "tx": tx})
+    h["amount"] += amount
+    return _is_service(tag)
 
 
 def _peel_chains(ctx: TraceContext, visited: dict[int, int]) -> list[list[int]]:

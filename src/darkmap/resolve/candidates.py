@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.cluster import MiniBatchKMeans
 
 from darkmap.resolve.profiles import Profiles
 
@@ -168,6 +167,8 @@ def knn_ivf(x: np.ndarray, k: int, min_sim: float, valid: np.ndarray, probes: in
         return knn_dense(x, k, min_sim, valid)
     xv = np.ascontiguousarray(x[idx], dtype=np.float32)
     cells = int(2 * np.sqrt(idx.size))
+    from sklearn.cluster import MiniBatchKMeans  # imported here: 0.6 s off every CLI start
+
     km = MiniBatchKMeans(n_clusters=cells, batch_size=4096, n_init=1, max_iter=20,
                          random_state=seed)
     cell = km.fit_predict(xv)
