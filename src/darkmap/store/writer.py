@@ -1,8 +1,10 @@
 """Turn extracted records into store rows, stamped with provenance, in batches.
 
 Row ids are hashes of what identifies the fact plus the capture it came from, and every
-insert is ``INSERT OR IGNORE``: re-reading the same capture writes nothing new, which is
-what makes ingestion idempotent. Rows are buffered per table and flushed through Arrow,
+insert stores what ``INSERT OR IGNORE`` would: re-reading the same capture writes nothing
+new, which is what makes ingestion idempotent. Entity tables keep a primary key for that;
+the append-only evidence tables (:data:`KEYLESS`, migration 007) have none, and the
+writer itself leaves out repeated and already stored ids of a capture. Rows are buffered per table and flushed through Arrow,
 so a CSV of 100,000 listings costs a handful of inserts, not 100,000. A
 :class:`~darkmap.model.records.ListingBatch` goes in as columns, without a tuple per
 row; its rows keep their place in each table's order, so the same rows win every
@@ -37,7 +39,7 @@ from darkmap.model.records import (
     UnitRecord,
 )
 
-__all__ = ["Provenance", "RecordWriter", "account_id", "listing_id", "row_id", "row_ids"]
+__all__ = ["KEYLESS", "Provenance", "RecordWriter", "account_id", "listing_id", "row_id", "row_ids"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +242,9 @@ class RecordWriter:
                 continue
             cols = _COLUMNS[table]
             tbl = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+            if table in KEYLESS:
+                self._insert_keyless(table, tbl)
+                continue
             # an explicitly registered view: about half the cost of a replacement scan
             self.con.register(_VIEW, tbl)
             try:
@@ -260,6 +265,31 @@ class RecordWriter:
         self._chunks.clear()
         self._pending = 0
         self.fresh.clear()
+
+    def _insert_keyless(self, table: str, tbl: pa.Table) -> None:
+        """Store ``tbl`` in a table without a primary key as ``INSERT OR IGNORE`` would.
+
+        Its id hashes the row's capture, so only rows of the same captures can repeat
+        one: a repeated id within ``tbl`` keeps its first row, and unless
+        :meth:`_no_conflict` vouches that none of the captures has stored rows, the ids
+        already stored for those captures are left out.
+        """
+        key, cap = _COLUMNS[table][0], _CAPTURE_COLUMN[table]
+        if not _distinct(tbl, key):
+            keys = tbl.column(key).to_pylist()
+            tbl = tbl.take(pa.array(_first_rows(keys), pa.int64()))
+        cols = ", ".join(_COLUMNS[table])
+        sql = f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {_VIEW}"
+        self.con.register(_VIEW, tbl)
+        try:
+            if self._no_conflict(table, tbl):
+                self.con.execute(sql)
+            else:
+                caps = pc.unique(tbl.column(cap)).to_pylist()
+                self.con.execute(f"{sql} WHERE {key} NOT IN (SELECT {key} FROM {table} "
+                                 f"WHERE list_contains(?, {cap}))", [caps])
+        finally:
+            self.con.unregister(_VIEW)
 
     def _no_conflict(self, table: str, tbl: pa.Table) -> bool:
         """True when no row of ``tbl`` (registered as the view) can meet another's key.
@@ -438,6 +468,10 @@ _CAPTURE_COLUMN = {
     "listing_observations": "capture_sha256", "feedback": "capture_sha256",
     "identifiers": "capture_sha256", "skipped_pages": "capture_sha256",
     "quarantine": "capture_sha256"}
+#: append-only evidence tables without a primary key (migration 007): each row comes
+#: from one capture and its id hashes that capture; see RecordWriter._insert_keyless
+KEYLESS = frozenset({"account_observations", "listing_observations", "feedback",
+                     "identifiers", "skipped_pages", "quarantine"})
 # tables a big flush asks the store about (the others keep INSERT OR IGNORE)
 _CHECKED = {"listing_observations", "listings", "accounts"}
 _PLAIN_INSERT_ROWS = 1000

@@ -1,0 +1,125 @@
+"""Migration 007: evidence tables without primary keys keep every id unique and upgrade."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from darkmap import workspace as workspace_mod
+from darkmap.collect.ingest import ingest
+from darkmap.model.records import IdentifierRecord, QuarantineRecord
+from darkmap.store.writer import KEYLESS, Provenance, RecordWriter, _COLUMNS
+from darkmap.workspace import Workspace
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+VOLATILE = {"run_id", "processed_at", "captured_at", "started_at", "finished_at", "summary",
+            "args", "applied_at"}
+
+
+def _snapshot(ws: Workspace) -> dict[str, list[tuple]]:
+    out = {}
+    for table in ws.table_counts():
+        if table in ("ingest_runs", "schema_migrations"):
+            continue
+        cols = [r[0] for r in ws.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+            "ORDER BY ordinal_position", [table]).fetchall() if r[0] not in VOLATILE]
+        if cols:
+            col_sql = ", ".join(f'"{c}"::VARCHAR' for c in cols)
+            out[table] = ws.con.execute(f'SELECT {col_sql} FROM "{table}" ORDER BY ALL').fetchall()
+    return out
+
+
+def _columns(ws: Workspace, table: str) -> list[tuple]:
+    return ws.con.execute("SELECT column_name, data_type, is_nullable FROM "
+                          "information_schema.columns WHERE table_name = ? "
+                          "ORDER BY ordinal_position", [table]).fetchall()
+
+
+def _keyed(ws: Workspace) -> set[str]:
+    return {r[0] for r in ws.con.execute(
+        "SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'"
+    ).fetchall()}
+
+
+def _assert_ids_unique(ws: Workspace) -> None:
+    for table in KEYLESS:
+        key = _COLUMNS[table][0]
+        n, distinct = ws.con.execute(
+            f"SELECT count(*), count(DISTINCT {key}) FROM {table}").fetchone()
+        assert n == distinct, f"{table}: {n - distinct} repeated {key}"
+
+
+def test_workspace_at_006_with_data_upgrades_to_007_with_the_same_rows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    inputs = [DATA / "pages", DATA / "listings" / "hansa-2016-12.csv"]
+    shipped = workspace_mod.migrations()
+    assert shipped[-1][0] == 7
+    monkeypatch.setattr(workspace_mod, "migrations", lambda: [m for m in shipped if m[0] <= 6])
+    old = Workspace.init(tmp_path / "old")
+    assert old.schema_version() == 6 and KEYLESS <= _keyed(old)
+    ingest(old, inputs)
+    before = _snapshot(old)
+    old.close()
+    assert len(before["listing_observations"]) > 14_000 and len(before["feedback"]) > 1000
+
+    monkeypatch.setattr(workspace_mod, "migrations", lambda: shipped)
+    ws = Workspace.open(tmp_path / "old")
+    assert ws.schema_version() == 7
+    assert not (KEYLESS & _keyed(ws))
+    assert {"accounts", "listings", "markets", "pgp_keys", "captures", "processed"} <= _keyed(ws)
+    assert _snapshot(ws) == before
+    ingest(ws, inputs)  # a rerun on the upgraded store adds nothing
+    assert _snapshot(ws) == before
+    fresh = Workspace.init(tmp_path / "fresh")
+    for table in KEYLESS:  # same columns, types and NOT NULLs as a workspace born at 007
+        assert _columns(ws, table) == _columns(fresh, table)
+    ingest(fresh, inputs)
+    assert _snapshot(fresh) == before
+    ws.close()
+    fresh.close()
+
+
+def test_writer_keeps_the_first_row_of_an_id_within_and_across_flushes(tmp_path: Path) -> None:
+    ws = Workspace.init(tmp_path / "ws")
+    prov = Provenance("a" * 64, "case/file.html", "test@1", datetime(2020, 1, 1), "run")
+    rec = IdentifierRecord(kind="email", value="x@example.org", market_id="m",
+                           account_handle="h", field="profile", context="first",
+                           locator="page")
+    again = IdentifierRecord(kind="email", value="x@example.org", market_id="m",
+                             account_handle="h", field="profile", context="second",
+                             locator="page")
+    w = RecordWriter(ws.con, autoflush=False)
+    w.fresh.add(prov.capture_sha256)  # vouched fresh: the in-batch repeat is still dropped
+    w.add(rec, prov)
+    w.add(again, prov)
+    w.flush()
+    # a later part of the same capture (no longer fresh) repeating the id adds nothing
+    w.add(again, prov)
+    w.add(QuarantineRecord(locator="row 2", reason="bad"), prov)
+    w.flush()
+    # the same fact from another capture is another observation
+    w.add(again, Provenance("b" * 64, "case/other.html", "test@1", None, "run"))
+    w.flush()
+    rows = ws.con.execute("SELECT capture_sha256, context FROM identifiers "
+                          "ORDER BY capture_sha256").fetchall()
+    assert rows == [("a" * 64, "first"), ("b" * 64, "second")]
+    assert ws.table_counts()["quarantine"] == 1
+    _assert_ids_unique(ws)
+    ws.close()
+
+
+def test_real_data_twice_and_under_another_importer_leaves_ids_unique(tmp_path: Path) -> None:
+    ws = Workspace.init(tmp_path / "ws")
+    inputs = [DATA / "pages", DATA / "listings", DATA / "seized"]
+    ingest(ws, inputs)
+    first = _snapshot(ws)
+    ingest(ws, inputs)
+    assert _snapshot(ws) == first
+    page = next(p for p in sorted((DATA / "pages" / "dream").rglob("*")) if p.is_file())
+    res = ingest(ws, [page], importer_name="csv")  # same bytes, another importer
+    assert res.files[0].quarantined == 1
+    _assert_ids_unique(ws)
+    ws.close()
