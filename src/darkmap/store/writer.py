@@ -248,8 +248,18 @@ class RecordWriter:
             # an explicitly registered view: about half the cost of a replacement scan
             self.con.register(_VIEW, tbl)
             try:
+                where = ""
                 if self._no_conflict(table, tbl):
                     verb = "INSERT"
+                elif table in _ENTITY and self._stored_rows(table) <= _SCAN_RATIO * len(tbl):
+                    # a small stored table: leaving out its keys by one scan costs less
+                    # than INSERT OR IGNORE's conflict handling (same rows: the first of
+                    # each key in the batch, none already stored)
+                    self.con.unregister(_VIEW)
+                    tbl = _first_of_each(tbl, cols[0])
+                    self.con.register(_VIEW, tbl)
+                    verb = "INSERT"
+                    where = f" WHERE {cols[0]} NOT IN (SELECT {cols[0]} FROM {table})"
                 else:
                     verb = "INSERT OR IGNORE"
                     if len(parts) > 1:
@@ -258,7 +268,7 @@ class RecordWriter:
                         self.con.unregister(_VIEW)
                         self.con.register(_VIEW, tbl.combine_chunks())
                 self.con.execute(f"{verb} INTO {table} ({', '.join(cols)}) "
-                                 f"SELECT {', '.join(cols)} FROM {_VIEW}")
+                                 f"SELECT {', '.join(cols)} FROM {_VIEW}{where}")
             finally:
                 self.con.unregister(_VIEW)
         self._rows.clear()
@@ -275,9 +285,7 @@ class RecordWriter:
         already stored for those captures are left out.
         """
         key, cap = _COLUMNS[table][0], _CAPTURE_COLUMN[table]
-        if not _distinct(tbl, key):
-            keys = tbl.column(key).to_pylist()
-            tbl = tbl.take(pa.array(_first_rows(keys), pa.int64()))
+        tbl = _first_of_each(tbl, key)
         cols = ", ".join(_COLUMNS[table])
         sql = f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {_VIEW}"
         self.con.register(_VIEW, tbl)
@@ -290,6 +298,11 @@ class RecordWriter:
                                  f"WHERE list_contains(?, {cap}))", [caps])
         finally:
             self.con.unregister(_VIEW)
+
+    def _stored_rows(self, table: str) -> int:
+        """Rows ``table`` holds (DuckDB counts them from its metadata, no scan)."""
+        row = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()
+        return int(row[0]) if row else 0
 
     def _no_conflict(self, table: str, tbl: pa.Table) -> bool:
         """True when no row of ``tbl`` (registered as the view) can meet another's key.
@@ -324,9 +337,7 @@ class RecordWriter:
                 f"{cap}) AND {key} IN (SELECT {key} FROM {_VIEW}) LIMIT 1)",
                 [caps]).fetchone()
             return found is not None and found[0] == 0
-        size = self.con.execute("SELECT estimated_size FROM duckdb_tables() "
-                                "WHERE table_name = ?", [table]).fetchone()
-        if size is None or size[0] > _SCAN_RATIO * n:  # the scan would cost more
+        if self._stored_rows(table) > _SCAN_RATIO * n:  # the scan would cost more
             return False
         found = self.con.execute(
             f"SELECT count(*) FROM (SELECT 1 FROM {table} "
@@ -476,6 +487,17 @@ KEYLESS = frozenset({"account_observations", "listing_observations", "feedback",
 _CHECKED = {"listing_observations", "listings", "accounts"}
 _PLAIN_INSERT_ROWS = 1000
 _SCAN_RATIO = 20  # scan stored keys only while the table holds < 20 rows per new row
+
+
+# entity tables: first seen wins, kept by their primary key
+_ENTITY = {"markets", "accounts", "listings", "pgp_keys"}
+
+
+def _first_of_each(tbl: pa.Table, key: str) -> pa.Table:
+    """``tbl`` with only the first row of each ``key`` value, in row order."""
+    if _distinct(tbl, key):
+        return tbl
+    return tbl.take(pa.array(_first_rows(tbl.column(key).to_pylist()), pa.int64()))
 
 
 def _distinct(tbl: pa.Table, key: str) -> bool:
