@@ -347,12 +347,61 @@ class MappedCsvReader:
 # ------------------------------------------------------------------------------ sniff
 
 
-_HEADS: dict[tuple[Any, ...], list[list[str]]] = {}
+class _HeadRows:
+    """The first non-empty rows of a head in one dialect, parsed only as far as asked.
+
+    Sniffing stops reading a head once its score is decided (an HTML page fails a
+    headerless mapping within a few rows), so most heads are never parsed to the end.
+    :meth:`rows` is what parsing the first ``_SNIFF_ROWS`` records gives: their
+    non-empty rows, or none at all when the CSV syntax fails within them.
+    """
+
+    __slots__ = ("_reader", "_seen", "found", "failed", "done")
+
+    def __init__(self, head: bytes, enc: str, dialect: dict[str, Any]) -> None:
+        text = head.decode(enc, "replace")
+        if len(head) >= 64 * 1024 and "\n" in text:
+            text = text[:text.rfind("\n")]  # drop a row cut by the 64 KiB head
+        self._reader = csv.reader(io.StringIO(text, newline=""), **dialect)
+        self._seen = 0
+        self.found: list[list[str]] = []
+        self.failed = False
+        self.done = False
+
+    def upto(self, k: int) -> list[list[str]]:
+        """At least ``k`` non-empty rows when the first records hold that many."""
+        while len(self.found) < k and not self.done:
+            if self._seen >= _SNIFF_ROWS:
+                self.done = True
+                break
+            try:
+                row = next(self._reader)
+            except StopIteration:
+                self.done = True
+                break
+            except csv.Error:
+                self.failed = self.done = True
+                break
+            self._seen += 1
+            if row:
+                self.found.append(row)
+        return self.found
+
+    def rows(self) -> list[list[str]]:
+        """Every row sniffing may look at (none when the syntax fails)."""
+        self.upto(_SNIFF_ROWS)
+        return [] if self.failed else self.found
+
+
+_HEADS: dict[tuple[Any, ...], _HeadRows] = {}
 _HEAD_OF: list[bytes] = []  # the head whose rows _HEADS holds
+# a headerless mapping needs >= 80% good rows among at most _SNIFF_ROWS: this many bad
+# ones decide that it fails, whatever follows
+_BAD_ROWS_DECIDE = _SNIFF_ROWS - int(0.8 * _SNIFF_ROWS) + 1
 
 
-def _head_rows(head: bytes, mapping: Mapping) -> list[list[str]]:
-    """The first rows of ``head`` in ``mapping``'s dialect (parsed once per dialect)."""
+def _head_rows(head: bytes, mapping: Mapping) -> _HeadRows:
+    """The rows of ``head`` in ``mapping``'s dialect (parsed once per dialect, lazily)."""
     enc = mapping.csv.get("encoding", "utf-8")
     dialect = _dialect(mapping)
     if not _HEAD_OF or _HEAD_OF[0] is not head:
@@ -361,19 +410,32 @@ def _head_rows(head: bytes, mapping: Mapping) -> list[list[str]]:
     key = (enc, *sorted(dialect.items()))
     rows = _HEADS.get(key)
     if rows is None:
-        rows = _HEADS[key] = _parse_head(head, enc, dialect)
+        rows = _HEADS[key] = _HeadRows(head, enc, dialect)
     return rows
 
 
-def _parse_head(head: bytes, enc: str, dialect: dict[str, Any]) -> list[list[str]]:
-    text = head.decode(enc, "replace")
-    if len(head) >= 64 * 1024 and "\n" in text:
-        text = text[:text.rfind("\n")]  # drop a row cut by the 64 KiB head
-    try:
-        return [r for _, r in zip(range(_SNIFF_ROWS), csv.reader(io.StringIO(text, newline=""),
-                                                               **dialect)) if r]
-    except csv.Error:
-        return []
+def _headerless_fits(head: _HeadRows, mapping: Mapping) -> bool:
+    """>= 80% of the head's rows have an allowed field count and match the patterns."""
+    counts, pats = _row_tests(mapping)
+    if not (counts or pats):
+        return False
+    good = bad = 0
+    k = 0
+    while True:
+        found = head.upto(k + 1)
+        if k >= len(found):
+            break
+        r = found[k]
+        k += 1
+        if (not counts or len(r) in counts) and all(
+                i < len(r) and p.search(r[i].strip()) for i, p in pats.items()):
+            good += 1
+        else:
+            bad += 1
+            if bad >= _BAD_ROWS_DECIDE:
+                return False
+    rows = head.rows()
+    return bool(rows) and good / len(rows) >= 0.8
 
 
 def score_mapping(src: SourceFile, mapping: Mapping, name: str | None = None) -> float:
@@ -385,22 +447,17 @@ def score_mapping(src: SourceFile, mapping: Mapping, name: str | None = None) ->
     if name is None:
         name = Path(src.source).name
     name_ok = bool(name_pat and re.search(name_pat, name))
-    rows = _head_rows(src.head, mapping)
+    head = _head_rows(src.head, mapping)
     score = 0.0
-    if rows and mapping.csv.get("header", True):
+    if mapping.csv.get("header", True):
         want = _wanted_header(mapping)
-        if want and want <= {c.strip().strip("\ufeff").lower() for c in rows[0]}:
+        first = head.upto(1)
+        if (want and first
+                and want <= {c.strip().strip("\ufeff").lower() for c in first[0]}
+                and head.rows()):
             score = 0.9
-    elif rows:
-        counts, pats = _row_tests(mapping)
-        good = 0
-        for r in rows:
-            if counts and len(r) not in counts:
-                continue
-            if all(i < len(r) and p.search(r[i].strip()) for i, p in pats.items()):
-                good += 1
-        if (counts or pats) and good / len(rows) >= 0.8:
-            score = 0.85
+    elif _headerless_fits(head, mapping):
+        score = 0.85
     if name_ok:
         score = min(1.0, score + 0.05) if score else 0.3
     return score
