@@ -27,13 +27,24 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+_FSYNC_FILES = 8  # more unsynced captures than this: one os.sync() instead of fsyncs
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class CaptureStore:
     """Immutable raw bytes addressed by sha256 under ``root``."""
 
     def __init__(self, root: Path, durable: bool = True) -> None:
         self.root = root
         self.durable = durable
-        self._unsynced = False
+        self._unsynced: list[Path] = []
         self._dirs: set[Path] = set()
         root.mkdir(parents=True, exist_ok=True)
 
@@ -44,9 +55,16 @@ class CaptureStore:
         refers to a capture that a power cut could still take away, without paying one
         fsync per file.
         """
-        if self._unsynced:
-            os.sync()
-            self._unsynced = False
+        if len(self._unsynced) > _FSYNC_FILES:
+            os.sync()  # one call for many files
+        else:
+            # a few files (a big CSV, a dump): flush just those and their folders rather
+            # than every dirty page of the machine
+            for path in self._unsynced:
+                _fsync(path)
+            for folder in {p.parent for p in self._unsynced}:
+                _fsync(folder)
+        self._unsynced = []
 
     def path_for(self, sha256: str) -> Path:
         """Where the capture with this hash lives (whether or not it exists)."""
@@ -96,6 +114,6 @@ class CaptureStore:
             if self.durable:
                 os.fsync(fh.fileno())
             else:
-                self._unsynced = True
+                self._unsynced.append(final)
         os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
         os.replace(tmp, final)
