@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import replace
+from datetime import timezone
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -55,6 +56,11 @@ _CELLS = [
     "\u00e9migr\u00e9", "\u0130stanbul wickr: dealer99", "\u017ftuff", "a&amp;b", "back\\slash",
     "jabber me@jabber.de", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT", "Drugs/Cannabis/ Weed ",
     "Ships from: Germany", "\x1ccontrol", "\u00a0nbsp\u00a0", "DE, NL,NA", "7", "1,200",
+    # the fixed-offset timestamp shape, and near misses of it
+    "2016-02-30 10:00:00.123456789 +0100 CET", "2016-12-11T23:59:59.999999999 +2359",
+    "2100-01-01 00:00:00.000000500 -0000 UTC", "2016-12-11 20:13:54.65463508 -0500 EST",
+    "2016-12-11 20:13:54.654635085 -0500 ESTXYZ", "2016-12-11 20:13:54.654635085 -0500",
+    "2016-12-11 20:13:54.654635085 -05:00 EST", "2016-12-11 24:13:54.654635085 -0500 EST",
 ]
 
 
@@ -229,3 +235,41 @@ def test_row_ids_equal_row_id(rows: list[tuple], const: str) -> None:  # type: i
     b = [r[1] for r in rows]
     assert row_ids("lst", a, const, b) == [row_id("lst", x, const, y) for x, y in rows]
     assert row_ids(a, "k") == [row_id(x, "k") for x in a]
+
+
+_FIXED_PARTS = st.tuples(
+    st.integers(1890, 2230), st.integers(0, 13), st.integers(0, 32), st.sampled_from("T "),
+    st.integers(0, 24), st.integers(0, 60), st.integers(0, 60), st.integers(0, 10**9 - 1),
+    st.sampled_from("+-"), st.integers(0, 24), st.integers(0, 60),
+    st.sampled_from(["", " EST", " UTC", " CEST", " X", " ABCDEF"]))
+
+
+@given(st.lists(_FIXED_PARTS, min_size=1, max_size=30), st.sampled_from(["+00:00", "+02:00"]))
+@settings(max_examples=80, deadline=None)
+def test_fixed_offset_timestamps_equal_the_row_rule(parts: list[tuple], tz: str) -> None:
+    """Cells cut at fixed offsets give the row rule's instant, or fail where it fails."""
+    from darkmap.collect.mappings import RowMapper
+
+    cells = [f"{y:04d}-{mo:02d}-{d:02d}{sep}{h:02d}:{mi:02d}:{s:02d}.{f:09d} "
+             f"{sg}{oh:02d}{om:02d}{zone}"
+             for y, mo, d, sep, h, mi, s, f, sg, oh, om, zone in parts]
+    m = load_mapping_text(_MAPPING.replace('timezone: "+02:00"', f'timezone: "{tz}"'))
+    cm = ColumnMapper(RowMapper(m, m.rows))
+    spec = next(f for f in cm.fields if f.target == "observed_at")
+    got, gone = cm._datetime(spec, cells)
+    one = cm._one(spec)
+    for cell, value, absent in zip(cells, got.to_pylist(), gone.tolist()):
+        want = one(cell)
+        if want is None or type(want) is object:
+            assert absent, cell
+        else:
+            assert not absent and value == want.astimezone(timezone.utc).replace(tzinfo=None), cell
+
+
+def load_mapping_text(text: str):  # type: ignore[no-untyped-def]
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / "test-columnar.yaml"
+        p.write_text(text, encoding="utf-8")
+        return load_mapping(p)
