@@ -897,12 +897,10 @@ class ColumnMapper:
         numpy mask of rows whose cell is absent or failed); failures become None.
         """
         one = self._one(f)
-        pos: dict[str | None, int] = {}
-        for v in col:
-            if v not in pos:
-                pos[v] = len(pos)
-        results = [one(v) for v in pos]
-        idx = np.fromiter(map(pos.__getitem__, col), dtype=np.int64, count=len(col))
+        # Arrow finds the distinct cells (a null cell is one of them)
+        enc = pc.dictionary_encode(self._arrow(col), null_encoding="encode")
+        results = [one(v) for v in enc.dictionary.to_pylist()]
+        idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         gone = np.fromiter((r is None or r is _ERR for r in results), dtype=bool,
                            count=len(results))
         results = [None if r is _ERR else r for r in results]
