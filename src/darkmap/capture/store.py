@@ -30,7 +30,7 @@ def sha256_file(path: Path) -> str:
 _FSYNC_FILES = 8  # more unsynced captures than this: one os.sync() instead of fsyncs
 
 
-def _fsync(path: Path) -> None:
+def _fsync(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -44,8 +44,9 @@ class CaptureStore:
     def __init__(self, root: Path, durable: bool = True) -> None:
         self.root = root
         self.durable = durable
-        self._unsynced: list[Path] = []
-        self._dirs: set[Path] = set()
+        self._root = str(root)
+        self._unsynced: list[str] = []
+        self._dirs: set[str] = set()
         root.mkdir(parents=True, exist_ok=True)
 
     def sync(self) -> None:
@@ -62,7 +63,7 @@ class CaptureStore:
             # than every dirty page of the machine
             for path in self._unsynced:
                 _fsync(path)
-            for folder in {p.parent for p in self._unsynced}:
+            for folder in {os.path.dirname(p) for p in self._unsynced}:
                 _fsync(folder)
         self._unsynced = []
 
@@ -70,8 +71,13 @@ class CaptureStore:
         """Where the capture with this hash lives (whether or not it exists)."""
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
+    def _where(self, sha256: str) -> tuple[str, str]:
+        """(folder, file) of :meth:`path_for` as plain strings (cheaper than Paths)."""
+        folder = os.path.join(self._root, sha256[:2], sha256[2:4])
+        return folder, os.path.join(folder, sha256)
+
     def __contains__(self, sha256: str) -> bool:
-        return self.path_for(sha256).exists()
+        return os.path.exists(self._where(sha256)[1])
 
     def put_bytes(self, data: bytes) -> str:
         """Store ``data``; return its sha256."""
@@ -103,11 +109,11 @@ class CaptureStore:
         return sha256_file(self.path_for(sha256)) == sha256
 
     def _write(self, digest: str, writer: "callable[[BinaryIO], object]") -> None:  # type: ignore[valid-type]
-        final = self.path_for(digest)
-        if final.parent not in self._dirs:  # one mkdir per fan-out folder, not per file
-            final.parent.mkdir(parents=True, exist_ok=True)
-            self._dirs.add(final.parent)
-        tmp = final.with_name(f".{digest}.{os.getpid()}.tmp")
+        folder, final = self._where(digest)
+        if folder not in self._dirs:  # mkdir once per fan-out folder, not per file
+            self._mkdir(os.path.dirname(folder))
+            self._mkdir(folder)
+        tmp = os.path.join(folder, f".{digest}.{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
             writer(fh)
             fh.flush()
@@ -115,5 +121,13 @@ class CaptureStore:
                 os.fsync(fh.fileno())
             else:
                 self._unsynced.append(final)
-        os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            os.fchmod(fh.fileno(), stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
         os.replace(tmp, final)
+
+    def _mkdir(self, folder: str) -> None:
+        if folder not in self._dirs:
+            try:
+                os.mkdir(folder)
+            except FileExistsError:
+                pass
+            self._dirs.add(folder)

@@ -181,8 +181,6 @@ def ingest(
     """
     paths = list(paths)
     run_id = uuid.uuid4().hex[:12]
-    ws.con.execute("INSERT INTO ingest_runs (run_id, started_at, args) VALUES (?, ?, ?)",
-                   [run_id, utcnow(), json.dumps([str(p) for p in paths])])
     summary = IngestSummary(run_id)
     forced = importers()[importer_name] if importer_name else None
     done = {(sha, imp): row for sha, imp, *row in ws.con.execute(
@@ -195,6 +193,12 @@ def ingest(
     batch.max_files = batch_files
     ws.captures.durable = False  # one sync per commit instead of one fsync per file
     try:
+        # the run's row commits with its first files and its summary with its last ones
+        # (a commit of its own costs a WAL sync each); a run killed before its first
+        # commit left nothing, a later kill leaves the row without finished_at
+        batch.begin()
+        ws.con.execute("INSERT INTO ingest_runs (run_id, started_at, args) VALUES (?, ?, ?)",
+                       [run_id, utcnow(), json.dumps([str(p) for p in paths])])
         for path in iter_files(paths):
             result = _ingest_one(ws, batch, path, run_id, forced, done, seen)
             summary.files.append(result)
@@ -202,14 +206,15 @@ def ingest(
                 batch.commit()
             if progress:
                 progress(result)
+        batch.begin()
+        ws.con.execute("UPDATE ingest_runs SET finished_at = ?, summary = ? WHERE run_id = ?",
+                       [utcnow(), json.dumps(summary.as_dict()), run_id])
         batch.commit()
     except BaseException:
         batch.rollback()
         raise
     finally:
         ws.captures.durable = True
-    ws.con.execute("UPDATE ingest_runs SET finished_at = ?, summary = ? WHERE run_id = ?",
-                   [utcnow(), json.dumps(summary.as_dict()), run_id])
     return summary
 
 

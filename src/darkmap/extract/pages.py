@@ -7,6 +7,7 @@ recorded as a ``SkipRecord`` ("no template matches") instead of vanishing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 from darkmap.extract.decode import DEFAULT_MAX_BYTES, decode_page, looks_like_html
@@ -46,11 +47,19 @@ class PagesImporter:
         """
         return (0.55, 0.9) if looks_like_html(src.head) else (0.0, 0.0)
 
+    def _bytes(self, src: SourceFile) -> bytes:
+        """The page's bytes (up to ``max_bytes + 1``): the sniffing head when that
+        already holds the whole capture (most pages), else read from the store."""
+        head = src.head
+        if len(head) <= self.max_bytes and os.stat(src.path).st_size == len(head):
+            return head
+        with open(src.path, "rb") as fh:
+            return fh.read(self.max_bytes + 1)
+
     def read(self, src: SourceFile) -> Iterator[Record]:
         """Yield the page's records; an unreadable page is one ``QuarantineRecord``."""
         try:
-            with open(src.path, "rb") as fh:
-                data = fh.read(self.max_bytes + 1)
+            data = self._bytes(src)
         except OSError as exc:
             yield QuarantineRecord(locator="page", reason=f"{src.source}: cannot read: {exc}")
             return
