@@ -123,3 +123,16 @@ def test_real_data_twice_and_under_another_importer_leaves_ids_unique(tmp_path: 
     assert res.files[0].quarantined == 1
     _assert_ids_unique(ws)
     ws.close()
+
+
+def test_writer_without_replacement_scans_stores_the_same(tmp_path: Path) -> None:
+    """The writer's fallback (a registered view) when DuckDB may not read its locals."""
+    inputs = [DATA / "pages" / "dream", DATA / "listings" / "hansa-2016-12.csv"]
+    a = Workspace.init(tmp_path / "a")
+    ingest(a, inputs)
+    b = Workspace.init(tmp_path / "b")
+    b.con.execute("SET python_enable_replacements = false")
+    ingest(b, inputs)
+    assert _snapshot(a) == _snapshot(b)
+    a.close()
+    b.close()
