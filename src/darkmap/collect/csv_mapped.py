@@ -13,6 +13,7 @@ kept as further observations of the same listing and counted in :class:`CsvStats
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -359,10 +360,7 @@ class _HeadRows:
     __slots__ = ("_reader", "_seen", "found", "failed", "done")
 
     def __init__(self, head: bytes, enc: str, dialect: dict[str, Any]) -> None:
-        text = head.decode(enc, "replace")
-        if len(head) >= 64 * 1024 and "\n" in text:
-            text = text[:text.rfind("\n")]  # drop a row cut by the 64 KiB head
-        self._reader = csv.reader(io.StringIO(text, newline=""), **dialect)
+        self._reader = csv.reader(_head_lines(head, enc), **dialect)
         self._seen = 0
         self.found: list[list[str]] = []
         self.failed = False
@@ -391,6 +389,52 @@ class _HeadRows:
         """Every row sniffing may look at (none when the syntax fails)."""
         self.upto(_SNIFF_ROWS)
         return [] if self.failed else self.found
+
+
+def _head_lines(head: bytes, enc: str) -> Iterator[str]:
+    """The lines of ``head.decode(enc, "replace")`` as ``io.StringIO(text, newline="")``
+    gives them, the text cut before its last ``\\n`` when the head is a full 64 KiB
+    (its last row may be torn), decoded only as far as the lines are read.
+
+    Text is split up to its last ``\\n`` so far, which splits lines exactly as in the
+    whole text; the last complete line waits, as the cut may still shorten it.
+    """
+    cut = len(head) >= 64 * 1024
+    if codecs.lookup(enc).name not in _INCREMENTAL_SAFE:
+        text = head.decode(enc, "replace")
+        if cut and "\n" in text:
+            text = text[:text.rfind("\n")]
+        yield from io.StringIO(text, newline="")
+        return
+    dec = codecs.getincrementaldecoder(enc)(errors="replace")
+    pending: str | None = None  # the last line ending in \n, held back
+    rest = ""
+    start, size = 0, 4096
+    while True:
+        final = start >= len(head)
+        rest += dec.decode(b"", final=True) if final else dec.decode(head[start:start + size])
+        start += size
+        size *= 2
+        end = rest.rfind("\n") + 1
+        if end:
+            for line in io.StringIO(rest[:end], newline=""):
+                if pending is not None:
+                    yield pending
+                pending = line
+            rest = rest[end:]
+        if final:
+            break
+    if pending is not None:
+        if cut:  # the text ends before the last \n: that line loses it, the rest goes
+            if pending[:-1]:
+                yield pending[:-1]
+            return
+        yield pending
+    yield from io.StringIO(rest, newline="")
+
+
+# codecs whose incremental decoder gives exactly what one decode() call gives
+_INCREMENTAL_SAFE = {"utf-8", "ascii", "latin-1", "iso8859-1", "cp1252", "iso8859-15"}
 
 
 _HEADS: dict[tuple[Any, ...], _HeadRows] = {}
