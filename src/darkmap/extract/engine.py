@@ -47,6 +47,8 @@ __all__ = [
 ]
 
 _STRIP_TAGS = ["script", "style", "noscript", "iframe", "template", "object", "embed"]
+# stripped tags and tracking pixels, removed from every page after parsing
+_DROP_QUERY = ", ".join([*_STRIP_TAGS, "img[width='1']", "img[height='1']", "img[width='0']"])
 _SECTION_RECORDS: dict[str, type] = {"listing": ListingRecord, "account": AccountRecord}
 _ROW_RECORDS: dict[str, type] = {"listings": ListingRecord, "feedback": FeedbackRecord}
 _SECTIONS = ("listing", "account", "pgp", "feedback", "listings")
@@ -261,9 +263,10 @@ class Page:
         self.raw = raw
         self.source = source
         self.tree = LexborHTMLParser(raw)
-        self.tree.strip_tags(_STRIP_TAGS)
-        for img in self.tree.css("img[width='1'], img[height='1'], img[width='0']"):
-            img.decompose()
+        # one pass over the tree instead of one per stripped tag and one for the pixels:
+        # the same nodes leave the tree (a pixel inside a stripped tag goes either way)
+        for node in self.tree.css(_DROP_QUERY):
+            node.decompose(recursive=node.tag == "img")
         node = self.tree.css_first("title")
         self.title = clean_text(node.text()) if node is not None else ""
         self._text: str | None = None
