@@ -10,7 +10,7 @@ import pytest
 from darkmap import workspace as workspace_mod
 from darkmap.collect.ingest import ingest
 from darkmap.model.records import IdentifierRecord, QuarantineRecord
-from darkmap.store.writer import KEYLESS, Provenance, RecordWriter, _COLUMNS
+from darkmap.store.writer import KEYLESS, UNKEYED_ENTITIES, Provenance, RecordWriter, _COLUMNS
 from darkmap.workspace import Workspace
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -45,7 +45,7 @@ def _keyed(ws: Workspace) -> set[str]:
 
 
 def _assert_ids_unique(ws: Workspace) -> None:
-    for table in KEYLESS:
+    for table in KEYLESS | UNKEYED_ENTITIES:
         key = _COLUMNS[table][0]
         n, distinct = ws.con.execute(
             f"SELECT count(*), count(DISTINCT {key}) FROM {table}").fetchone()
@@ -59,7 +59,7 @@ def test_workspace_at_006_with_data_upgrades_to_007_with_the_same_rows(
     assert shipped[-1][0] == 7
     monkeypatch.setattr(workspace_mod, "migrations", lambda: [m for m in shipped if m[0] <= 6])
     old = Workspace.init(tmp_path / "old")
-    assert old.schema_version() == 6 and KEYLESS <= _keyed(old)
+    assert old.schema_version() == 6 and KEYLESS | UNKEYED_ENTITIES <= _keyed(old)
     ingest(old, inputs)
     before = _snapshot(old)
     old.close()
@@ -68,13 +68,13 @@ def test_workspace_at_006_with_data_upgrades_to_007_with_the_same_rows(
     monkeypatch.setattr(workspace_mod, "migrations", lambda: shipped)
     ws = Workspace.open(tmp_path / "old")
     assert ws.schema_version() == 7
-    assert not (KEYLESS & _keyed(ws))
-    assert {"accounts", "listings", "markets", "pgp_keys", "captures", "processed"} <= _keyed(ws)
+    assert not ((KEYLESS | UNKEYED_ENTITIES) & _keyed(ws))
+    assert {"markets", "pgp_keys", "captures", "processed"} <= _keyed(ws)
     assert _snapshot(ws) == before
     ingest(ws, inputs)  # a rerun on the upgraded store adds nothing
     assert _snapshot(ws) == before
     fresh = Workspace.init(tmp_path / "fresh")
-    for table in KEYLESS:  # same columns, types and NOT NULLs as a workspace born at 007
+    for table in KEYLESS | UNKEYED_ENTITIES:  # same columns, types, NOT NULLs as born at 007
         assert _columns(ws, table) == _columns(fresh, table)
     ingest(fresh, inputs)
     assert _snapshot(fresh) == before
@@ -136,3 +136,30 @@ def test_writer_without_replacement_scans_stores_the_same(tmp_path: Path) -> Non
     assert _snapshot(a) == _snapshot(b)
     a.close()
     b.close()
+
+
+def test_entities_keep_the_first_row_seen_of_each_key(tmp_path: Path) -> None:
+    """Accounts and listings without a key: first seen wins, within and across flushes."""
+    from darkmap.model.records import ListingRecord
+
+    ws = Workspace.init(tmp_path / "ws")
+    w = RecordWriter(ws.con, autoflush=False)
+
+    def listing(title: str, handle: str) -> ListingRecord:
+        return ListingRecord(market_id="m", listing_ref="L1", title=title,
+                             vendor_handle=handle, locator="page")
+
+    first = Provenance("a" * 64, "one.html", "test@1", datetime(2020, 1, 1), "run")
+    w.add(listing("first", "Vendor"), first)
+    w.add(listing("second", "VENDOR"), first)  # same account (case-folded), same listing
+    w.flush()
+    w.add(listing("third", "vendor"), Provenance("b" * 64, "two.html", "test@1",
+                                                   datetime(2021, 1, 1), "run"))
+    w.flush()
+    assert ws.con.execute("SELECT handle, source FROM accounts").fetchall() == [
+        ("Vendor", "one.html")]
+    assert ws.con.execute("SELECT listing_id, source FROM listings").fetchall() == [
+        ("m:L1", "one.html")]
+    assert ws.table_counts()["listing_observations"] == 2  # one per capture
+    _assert_ids_unique(ws)
+    ws.close()

@@ -2,9 +2,10 @@
 
 Row ids are hashes of what identifies the fact plus the capture it came from, and every
 insert stores what ``INSERT OR IGNORE`` would: re-reading the same capture writes nothing
-new, which is what makes ingestion idempotent. Entity tables keep a primary key for that;
-the append-only evidence tables (:data:`KEYLESS`, migration 007) have none, and the
-writer itself leaves out repeated and already stored ids of a capture. Rows are buffered per table and flushed through Arrow,
+new, which is what makes ingestion idempotent. Markets and PGP keys keep a primary key for
+that; the append-only evidence tables (:data:`KEYLESS`) and the accounts and listings
+(:data:`UNKEYED_ENTITIES`) have none since migration 007, and the writer itself leaves
+out repeated and already stored ids. Rows are buffered per table and flushed through Arrow,
 so a CSV of 100,000 listings costs a handful of inserts, not 100,000. A
 :class:`~darkmap.model.records.ListingBatch` goes in as columns, without a tuple per
 row; its rows keep their place in each table's order, so the same rows win every
@@ -39,7 +40,7 @@ from darkmap.model.records import (
     UnitRecord,
 )
 
-__all__ = ["KEYLESS", "Provenance", "RecordWriter", "account_id", "listing_id", "row_id", "row_ids"]
+__all__ = ["KEYLESS", "UNKEYED_ENTITIES", "Provenance", "RecordWriter", "account_id", "listing_id", "row_id", "row_ids"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +246,9 @@ class RecordWriter:
             if table in KEYLESS:
                 self._insert_keyless(table, tbl)
                 continue
+            if table in UNKEYED_ENTITIES:
+                self._insert_unkeyed_entity(table, tbl)
+                continue
             where = ""
             if self._no_conflict(table, tbl):
                 verb = "INSERT"
@@ -287,6 +291,26 @@ class RecordWriter:
             _run(self.con, f"{sql} WHERE {key} NOT IN (SELECT {key} FROM {table} "
                            f"WHERE list_contains(?, {cap}))", tbl, [caps])
 
+    def _insert_unkeyed_entity(self, table: str, tbl: pa.Table) -> None:
+        """Store ``tbl`` in an entity table without a key as ``INSERT OR IGNORE`` would:
+        the first row of each key in ``tbl``, none whose key is stored already.
+
+        The stored keys are found by joining ``tbl`` with the table (DuckDB builds its
+        hash table on the smaller side, so a flush costs one scan of the key column and
+        memory for the flush only).
+        """
+        key = _COLUMNS[table][0]
+        tbl = _first_of_each(tbl, key)
+        if self._stored_rows(table):
+            hits = _run(self.con, f"SELECT v.{key} FROM {_VIEW} v JOIN {table} t "
+                                  f"ON t.{key} = v.{key}", tbl)
+            if hits:
+                stored = pa.array([h[0] for h in hits], pa.string())
+                tbl = tbl.filter(pc.invert(pc.is_in(tbl.column(key), value_set=stored)))
+        if tbl.num_rows:
+            cols = ", ".join(_COLUMNS[table])
+            _run(self.con, f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {_VIEW}", tbl)
+
     def _stored_rows(self, table: str) -> int:
         """Rows ``table`` holds (DuckDB counts them from its metadata, no scan)."""
         row = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()
@@ -296,20 +320,18 @@ class RecordWriter:
         """True when no row of ``tbl`` can meet another's key (of ``tbl`` or stored).
 
         Then a plain ``INSERT`` stores exactly what ``INSERT OR IGNORE`` would. Rows
-        must have distinct keys, and no stored row may share one:
-
-        * ids of capture-keyed tables hash the capture they come from, so only stored
-          rows of the same captures can share an id with ``tbl``'s rows. None can
-          when every capture of ``tbl`` is in :attr:`fresh` (the ingest pipeline
-          vouches for captures that have no ``processed`` row under any importer: a
-          capture's rows commit with its ``processed`` row), else a query decides
-          for a big flush;
-        * for a big flush of an entity table (first seen wins), a query of the
-          stored keys decides, while the table is small enough for that to pay.
+        must have distinct keys, and no stored row may share one. Ids of capture-keyed
+        tables hash the capture they come from, so only stored rows of the same
+        captures can share an id with ``tbl``'s rows. None can when every capture of
+        ``tbl`` is in :attr:`fresh` (the ingest pipeline vouches for captures that have
+        no ``processed`` row under any importer: a capture's rows commit with its
+        ``processed`` row), else a query decides for a big flush.
         """
         n = tbl.num_rows
         cap = _CAPTURE_COLUMN.get(table)
-        if cap is not None and self.fresh:
+        if cap is None:
+            return False
+        if self.fresh:
             caps = pc.unique(tbl.column(cap)).to_pylist()
             if self.fresh.issuperset(caps):
                 return _distinct(tbl, _COLUMNS[table][0])
@@ -318,21 +340,11 @@ class RecordWriter:
         key = _COLUMNS[table][0]
         if not _distinct(tbl, key):
             return False
-        if cap is not None:
-            caps = pc.unique(tbl.column(cap)).to_pylist()
-            found = _run(self.con,
-                         f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE list_contains(?, "
-                         f"{cap}) AND {key} IN (SELECT {key} FROM {_VIEW}) LIMIT 1)",
-                         tbl, [caps])
-            return found[0][0] == 0
-        stored = self._stored_rows(table)
-        if stored == 0:
-            return True
-        if stored > _SCAN_RATIO * n:  # the scan would cost more
-            return False
-        found = _run(self.con, f"SELECT count(*) FROM (SELECT 1 FROM {table} "
-                               f"WHERE {key} IN (SELECT {key} FROM {_VIEW}) LIMIT 1)",
-                     tbl)
+        caps = pc.unique(tbl.column(cap)).to_pylist()
+        found = _run(self.con,
+                     f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE list_contains(?, "
+                     f"{cap}) AND {key} IN (SELECT {key} FROM {_VIEW}) LIMIT 1)",
+                     tbl, [caps])
         return found[0][0] == 0
 
     # -- one method per record type -------------------------------------------------
@@ -495,14 +507,17 @@ _CAPTURE_COLUMN = {
 #: from one capture and its id hashes that capture; see RecordWriter._insert_keyless
 KEYLESS = frozenset({"account_observations", "listing_observations", "feedback",
                      "identifiers", "skipped_pages", "quarantine"})
-# tables a big flush asks the store about (the others keep INSERT OR IGNORE)
-_CHECKED = {"listing_observations", "listings", "accounts"}
+#: entity tables without a primary key (migration 007), kept unique by the writer; see
+#: RecordWriter._insert_unkeyed_entity
+UNKEYED_ENTITIES = frozenset({"accounts", "listings"})
+# capture-keyed tables a big flush asks the store about (the others check every id)
+_CHECKED = {"listing_observations"}
 _PLAIN_INSERT_ROWS = 1000
 _SCAN_RATIO = 20  # scan stored keys only while the table holds < 20 rows per new row
 
 
-# entity tables: first seen wins, kept by their primary key
-_ENTITY = {"markets", "accounts", "listings", "pgp_keys"}
+# entity tables with a primary key (first seen wins; a handful of rows each)
+_ENTITY = {"markets", "pgp_keys"}
 
 
 def _first_of_each(tbl: pa.Table, key: str) -> pa.Table:

@@ -1,19 +1,22 @@
--- Append-only evidence tables without PRIMARY KEY (issue #3, ingest speed).
+-- Tables without PRIMARY KEY (issue #3, ingest speed): the append-only evidence tables
+-- and the two entity tables whose rows grow with the data (accounts, listings).
 --
--- Every row of these tables comes from exactly one capture, and its id hashes that
--- capture (plus the unit locator and content). A capture's rows are written in the same
--- transaction as its `processed` row, and ingest skips a (capture, importer) already in
+-- Evidence rows come from exactly one capture and their id hashes that capture (plus
+-- the unit locator and content). A capture's rows are written in the same transaction
+-- as its `processed` row, and ingest skips a (capture, importer) already in
 -- `processed`; the writer drops repeated ids of one capture itself (first row wins, as
 -- INSERT OR IGNORE did) and, when a capture may already have stored rows (a rerun under
--- another importer, a big file flushed in several parts), leaves out ids it finds stored.
--- So the ids stay unique without an ART index, whose upkeep was about half the insert
--- and commit time of a large CSV. Entity tables (markets, accounts, listings, pgp_keys)
--- and the bookkeeping tables (captures, processed) keep their keys: rows from many
--- captures meet there and "first seen wins" relies on the key.
+-- another importer, a big file flushed in several parts), leaves out ids it finds
+-- stored. Accounts and listings are "first seen wins" entities: the writer keeps the
+-- first row of each key in a flush and leaves out keys already stored (found by a join
+-- of the flush with the stored keys). So the ids stay unique without an ART index,
+-- whose upkeep was about half the insert and commit time of a large CSV. Markets and
+-- PGP keys (a handful of rows) and the bookkeeping tables (captures, processed) keep
+-- their keys.
 --
 -- DuckDB cannot drop a constraint, so each table is rebuilt: same columns in the same
--- order, same rows. No secondary index is added: every query joins or filters these
--- tables by scan (hash joins), none looks up one id.
+-- order, same rows, the key column NOT NULL. No secondary index is added: every query
+-- joins or filters these tables by scan (hash joins), none looks up one id.
 
 CREATE TABLE account_observations__keyless (
     obs_id        VARCHAR NOT NULL,      -- hash of content + capture: idempotent
@@ -136,3 +139,31 @@ CREATE TABLE quarantine__keyless (
 INSERT INTO quarantine__keyless SELECT * FROM quarantine;
 DROP TABLE quarantine;
 ALTER TABLE quarantine__keyless RENAME TO quarantine;
+
+CREATE TABLE accounts__keyless (
+    account_id    VARCHAR NOT NULL,      -- market_id + ':' + lower(handle)
+    market_id     VARCHAR NOT NULL,
+    handle        VARCHAR NOT NULL,
+    role          VARCHAR NOT NULL,
+    capture_sha256 VARCHAR NOT NULL,        -- first capture that showed it
+    source        VARCHAR NOT NULL,
+    method        VARCHAR NOT NULL,
+    observed_at   TIMESTAMP
+);
+INSERT INTO accounts__keyless SELECT * FROM accounts;
+DROP TABLE accounts;
+ALTER TABLE accounts__keyless RENAME TO accounts;
+
+CREATE TABLE listings__keyless (
+    listing_id    VARCHAR NOT NULL,      -- market_id + ':' + listing_ref
+    market_id     VARCHAR NOT NULL,
+    listing_ref   VARCHAR NOT NULL,
+    account_id    VARCHAR,
+    capture_sha256 VARCHAR NOT NULL,
+    source        VARCHAR NOT NULL,
+    method        VARCHAR NOT NULL,
+    observed_at   TIMESTAMP
+);
+INSERT INTO listings__keyless SELECT * FROM listings;
+DROP TABLE listings;
+ALTER TABLE listings__keyless RENAME TO listings;
