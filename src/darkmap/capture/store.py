@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -28,6 +30,19 @@ def sha256_file(path: Path) -> str:
 
 
 _FSYNC_FILES = 8  # more unsynced captures than this: one os.sync() instead of fsyncs
+
+
+def _sync_paths(paths: list[str]) -> None:
+    """Flush written captures (and their folders) to disk."""
+    if len(paths) > _FSYNC_FILES:
+        os.sync()  # one call for many files
+    else:
+        # a few files (a big CSV, a dump): flush just those and their folders rather
+        # than every dirty page of the machine
+        for path in paths:
+            _fsync(path)
+        for folder in {os.path.dirname(p) for p in paths}:
+            _fsync(folder)
 
 
 def _fsync(path: str) -> None:
@@ -56,16 +71,35 @@ class CaptureStore:
         refers to a capture that a power cut could still take away, without paying one
         fsync per file.
         """
-        if len(self._unsynced) > _FSYNC_FILES:
-            os.sync()  # one call for many files
-        else:
-            # a few files (a big CSV, a dump): flush just those and their folders rather
-            # than every dirty page of the machine
-            for path in self._unsynced:
-                _fsync(path)
-            for folder in {os.path.dirname(p) for p in self._unsynced}:
-                _fsync(folder)
-        self._unsynced = []
+        paths, self._unsynced = self._unsynced, []
+        _sync_paths(paths)
+
+    def sync_started(self) -> Callable[[], None]:
+        """Start :meth:`sync` in a thread; return the function that waits for it.
+
+        The caller does other work (building its inserts) while the disk catches up,
+        and waits before its commit: the same guarantee as :meth:`sync`. The wait
+        raises what the sync raised.
+        """
+        paths, self._unsynced = self._unsynced, []
+        if not paths:
+            return lambda: None
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                _sync_paths(paths)
+            except BaseException as exc:  # handed to the waiting caller
+                failed.append(exc)
+
+        worker = threading.Thread(target=run, name="darkmap-capture-sync", daemon=True)
+        worker.start()
+
+        def wait() -> None:
+            worker.join()
+            if failed:
+                raise failed[0]
+        return wait
 
     def path_for(self, sha256: str) -> Path:
         """Where the capture with this hash lives (whether or not it exists)."""

@@ -152,8 +152,13 @@ class _Batch:
 
     def commit(self) -> None:
         if self.open:
-            self.writer.flush()
-            self.ws.captures.sync()
+            # the disk takes the captures while the rows are flushed; both are done
+            # before the commit that refers to them
+            synced = self.ws.captures.sync_started()
+            try:
+                self.writer.flush()
+            finally:
+                synced()
             self.ws.con.execute("COMMIT")
             self.open = False
             self.files = 0
