@@ -277,7 +277,7 @@ class Page:
         self._row_sets: list[tuple[set[int], set[int]]] = []
         self._row_asks: dict[tuple[int, str], int] = {}
         self._row_done: set[tuple[int, str]] = set()
-        self._lows: dict[int, tuple[str, str | None]] = {}
+        self._lows: dict[int, tuple[str, bytes | None]] = {}
         self.observed_at: datetime | None = None
 
     @property
@@ -318,12 +318,13 @@ _LITERAL_ALT_RE = re.compile(r"(?:[A-Za-z0-9 ,:;!#%&'\"<=>@_~`-]|\\[ .\-/#&~:])+
 
 
 @lru_cache(maxsize=4096)
-def _literal_plan(pattern: str) -> tuple[bool, tuple[str, ...]] | None:
+def _literal_plan(pattern: str) -> tuple[bool, tuple[Any, ...]] | None:
     """(case-insensitive, words) when ``pattern`` only matches one of some ASCII words.
 
-    Case-insensitive words are lower-cased; they are then found exactly in the
-    lower-cased text of any text without ``_FOLDS`` (lower-casing works per
-    character, and no other character lowers to ASCII or matches ASCII letters).
+    Case-insensitive words are lower-cased UTF-8 bytes; they are then found exactly in
+    the ASCII-lower-cased UTF-8 of any text without ``_FOLDS`` (lower-casing works per
+    character, and no other character lowers to ASCII or matches ASCII letters, so a
+    match of ASCII words lies on ASCII characters, which bytes.lower() lowers alike).
     """
     fold = pattern.startswith("(?i)")
     body = pattern[4:] if fold else pattern
@@ -331,15 +332,17 @@ def _literal_plan(pattern: str) -> tuple[bool, tuple[str, ...]] | None:
     if not all(_LITERAL_ALT_RE.fullmatch(a) for a in alts):
         return None
     words = tuple(re.sub(r"\\(.)", r"\1", a) for a in alts)
-    return fold, tuple(w.lower() for w in words) if fold else words
+    return fold, tuple(w.lower().encode("ascii") for w in words) if fold else words
 
 
-def _lowered(text: str, page: Page | None) -> str | None:
-    """``text.lower()`` (remembered per page), or None if ``text`` holds a ``_FOLDS``."""
+def _lowered(text: str, page: Page | None) -> bytes | None:
+    """``text`` in UTF-8 with ASCII letters lower-cased (remembered per page), or None
+    if ``text`` holds a ``_FOLDS``. Several times cheaper than ``str.lower()``."""
     key = id(text)
     hit = page._lows.get(key) if page is not None else None
     if hit is None or hit[0] is not text:
-        low = None if any(c in text for c in _FOLDS) else text.lower()
+        low = (None if any(c in text for c in _FOLDS)
+               else text.encode("utf-8", "surrogatepass").lower())
         hit = (text, low)
         if page is not None:
             page._lows[key] = hit
