@@ -102,13 +102,14 @@ def _mojibake_starts(text: str) -> list[int]:
         cp: np.ndarray = np.frombuffer(units, dtype="<u2")
     else:
         cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
-    lead = (cp[:-1] >= 0xC2) & (cp[:-1] <= 0xF4)
-    if not lead.any():
+    head = cp[:-1]
+    lead = np.flatnonzero((head >= 0xC2) & (head <= 0xF4))
+    if not len(lead):
         return []
-    nxt = cp[1:]
+    nxt = cp[lead + 1]  # only the characters after a lead are tested as trails
     trail = (((nxt >= 0x80) & (nxt <= 0xBF)) | ((nxt >= 0x2018) & (nxt <= 0x203A))
              | np.isin(nxt, _TRAIL_SINGLES))
-    return np.flatnonzero(lead & trail).tolist()
+    return lead[trail].tolist()
 
 
 def _repair(chunk: str) -> str:
