@@ -1,9 +1,13 @@
-"""A page's scripts, styles and tracking pixels go in one pass, as tag by tag."""
+"""Cheaper page handling, same answers: one pass strips scripts, styles and tracking
+pixels as tag-by-tag stripping does; a literal pre-check answers as the regex does."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
 from darkmap.extract.decode import decode_page
@@ -40,3 +44,22 @@ def test_one_pass_leaves_the_tree_tag_by_tag_stripping_leaves() -> None:
         assert (page.tree.html or "") == want
         stripped += want != (LexborHTMLParser(raw).html or "")
     assert stripped > 50  # most real pages had something to strip
+
+
+_PATTERNS = [r"apollon[a-z2-7]{0,56}\.onion", r"marketstyle\.css", r"(?i)Apollon Markets?",
+             r"(?i)login to", r"abcde+f", r"hansamkt", r"Dream Market\s*$"]
+_BITS = ["apollon", "APOLLON", "apollonxyz.onion", "apollo", "marketstyle.css", "marketstyle",
+         "Apollon Market", "apollon marke", "LOGIN TO", "login  to", "abcdeeef", "abcdf",
+         "hansamkt", "\u0130", "\u212a", "\u00e9", "\ud800", "Dream Market", " ", "x" * 700]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_BITS), max_size=30).map("".join))
+def test_prefix_precheck_gives_the_regex_answer(text: str) -> None:
+    """Long texts (where the literal pre-check runs) answer as the regex does."""
+    from darkmap.extract import engine
+
+    page = Page("<p>x</p>")
+    long = text + "y" * 5000
+    for p in _PATTERNS:
+        assert engine._search(p, long, page) == bool(re.search(p, long)), p

@@ -278,6 +278,7 @@ class Page:
         self._row_asks: dict[tuple[int, str], int] = {}
         self._row_done: set[tuple[int, str]] = set()
         self._lows: dict[int, tuple[str, bytes | None]] = {}
+        self._utf8: dict[int, tuple[str, bytes]] = {}
         self.observed_at: datetime | None = None
 
     @property
@@ -309,7 +310,52 @@ def _search(pattern: str, text: str, page: Page | None = None) -> bool:
         low = _lowered(text, page)
         if low is not None:
             return any(w in low for w in words)
+    need = _required_prefix(pattern) if page is not None and len(text) > 4096 else None
+    if need is not None:
+        # every match begins with this ASCII literal: where the text (as UTF-8 bytes,
+        # whose byte search is far quicker than a str's) lacks it, there is no match
+        fold, word = need
+        hay = _lowered(text, page) if fold else _utf8(text, page)
+        if hay is not None and word not in hay:
+            return False
     return _rx(pattern).search(text) is not None
+
+
+_PREFIX_RE = re.compile(r"[A-Za-z0-9 ,:;!%&'\"<=>@_~`/-]+")
+
+
+@lru_cache(maxsize=4096)
+def _required_prefix(pattern: str) -> tuple[bool, bytes] | None:
+    """(case-insensitive, literal) that every match of ``pattern`` begins with, if any.
+
+    Only for patterns without alternation or inline flags (but a leading ``(?i)``)
+    whose first item is a run of plain ASCII characters: ``apollon[a-z2-7]{0,56}\\.onion``
+    begins with ``apollon``. A quantifier after the run (``*``, ``?``, ``{``) may drop its
+    last character, so that one is left out. Case-insensitive literals are lower-cased,
+    to be found in :func:`_lowered` text.
+    """
+    fold = pattern.startswith("(?i)")
+    body = pattern[4:] if fold else pattern
+    if "|" in body or "(?" in body:
+        return None
+    m = _PREFIX_RE.match(body)
+    if m is None:
+        return None
+    word = m.group(0)
+    if body[m.end():m.end() + 1] in ("*", "?", "{"):
+        word = word[:-1]
+    if len(word) < 4:
+        return None
+    return fold, (word.lower() if fold else word).encode("ascii")
+
+
+def _utf8(text: str, page: Page) -> bytes:
+    """``text`` as UTF-8 (remembered per page)."""
+    key = id(text)
+    hit = page._utf8.get(key)
+    if hit is None or hit[0] is not text:
+        hit = page._utf8[key] = (text, text.encode("utf-8", "surrogatepass"))
+    return hit[1]
 
 
 # The only non-ASCII characters a case-insensitive regex matches to ASCII letters.
