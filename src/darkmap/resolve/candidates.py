@@ -10,6 +10,8 @@ none of them costs time quadratic in the number of accounts:
 * handle n-gram neighbours: sparse products over the n-grams that are *rare enough to
   be specific* (an n-gram shared by more than ``max_df`` handles is left out, which
   bounds the work by ``n * max_df``), top-k per account;
+* writing-style neighbours by sparse products over the style shingles held by at
+  most ``max(200, 4 sqrt n)`` accounts (top-k per account), like the handle n-grams;
 * neighbours in three separate text spaces (writing style, products, buyer feedback),
   each reduced to dense vectors by a truncated SVD of its informative columns and
   searched with an inverted-file index: accounts are bucketed by k-means into about
@@ -380,7 +382,7 @@ def mutual_best_successors(p: Profiles, window: float = MIGRATION_WINDOW) -> np.
 
 
 def candidate_pairs(p: Profiles, use_identifiers: bool = True, k_text: int = 10,
-                    k_handle: int = 8, dims: int = 64) -> np.ndarray:
+                    k_handle: int = 8, dims: int = 64, k_style: int = 20) -> np.ndarray:
     """Unique candidate pairs ``(i, j)`` with ``i < j`` as an (n, 2) int array."""
     n = len(p)
     blocks = []
@@ -408,6 +410,12 @@ def candidate_pairs(p: Profiles, use_identifiers: bool = True, k_text: int = 10,
         for m, has in ((p.style, p.has_style), (p.products, p.has_products),
                        (p.feedback, p.has_feedback)):
             blocks.append(_text_block(m, has, k_text, dims, 0.3))
+        # writing style also on its specific phrases directly: 64 SVD dimensions blur
+        # the rare shingles that tell two writers apart (of the true pairs no block
+        # found on a 10,000-vendor world, half were among each other's ten nearest by
+        # exact style cosine)
+        blocks.append(knn_sparse(p.phrasing, k_style, 0.05,
+                                 max_df=max(200, int(4 * np.sqrt(n)))))
         blocks.append(migration_pairs(p))
     if not blocks:
         return np.zeros((0, 2), np.int64)

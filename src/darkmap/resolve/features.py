@@ -18,6 +18,10 @@ from darkmap.resolve.vectors import row_cosines
 
 __all__ = ["IDENTIFIER_SIGNALS", "SIGNALS", "PairFeatures", "compare"]
 
+_COS_LEVELS = ("no text", "<0.1", "0.1-0.15", "0.15-0.2", "0.2-0.25", "0.25-0.3",
+               "0.3-0.35", "0.35-0.4", "0.4-0.5", "0.5-0.6", ">=0.6")
+_COS_BINS = [0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6]
+
 # signal -> level labels; index = level code.
 SIGNALS: dict[str, tuple[str, ...]] = {
     "pgp": ("no key on one side", "different keys", "same key"),
@@ -27,8 +31,8 @@ SIGNALS: dict[str, tuple[str, ...]] = {
                "same normalised handle, common (>3 accounts)",
                "same normalised handle, rare (<=3 accounts)",
                "same handle, common (>3 accounts)", "same handle, rare (<=3 accounts)"),
-    "style": ("no text", "<0.25", "0.25-0.35", "0.35-0.4", "0.4-0.45", "0.45-0.5",
-              "0.5-0.6", "0.6-0.7", "0.7-0.8", ">=0.8"),
+    "style": _COS_LEVELS,
+    "phrasing": _COS_LEVELS,
     "products": ("no listings", "<0.15", "0.15-0.3", "0.3-0.5", "0.5-0.7", ">=0.7"),
     "price": ("no comparable items", "log-diff >0.5", "0.25-0.5", "0.1-0.25", "<0.1"),
     "ships_from": ("unknown", "different origin", "same origin"),
@@ -43,7 +47,8 @@ SIGNALS: dict[str, tuple[str, ...]] = {
 IDENTIFIER_SIGNALS = ("pgp", "crypto", "contact")
 
 _BINS: dict[str, list[float]] = {
-    "style": [0.25, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8],
+    "style": _COS_BINS,
+    "phrasing": _COS_BINS,
     "products": [0.15, 0.3, 0.5, 0.7],
     "feedback": [0.15, 0.3, 0.45],
     "ships_to": [0.3, 0.7],
@@ -163,6 +168,7 @@ def compare(p: Profiles, i: np.ndarray, j: np.ndarray,
     if "handle" in use:
         raw["handle"], lev["handle"] = _handle(p, i, j)
     for name, mat, has in (("style", p.style, p.has_style),
+                           ("phrasing", p.phrasing, p.has_style),
                            ("products", p.products, p.has_products),
                            ("feedback", p.feedback, p.has_feedback)):
         if name in use:

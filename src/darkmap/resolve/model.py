@@ -88,6 +88,9 @@ def load_model(variant: str) -> LinearModel:
 
 # Signals whose levels are not ordered by agreement: no monotonicity constraint.
 _UNORDERED = {"timing", "market"}
+# A second view of evidence another signal already reads (phrasing: the same text as
+# style): it may add agreement, never count the same disagreement twice.
+_POSITIVE_ONLY = {"phrasing"}
 
 
 def fit_logistic(f: PairFeatures, y: np.ndarray, signals: tuple[str, ...], name: str,
@@ -106,7 +109,7 @@ def fit_logistic(f: PairFeatures, y: np.ndarray, signals: tuple[str, ...], name:
     for s in signals:
         for lv in range(1, len(SIGNALS[s])):
             cols.append((s, lv))
-            free = lv == 1 or s in _UNORDERED
+            free = (lv == 1 and s not in _POSITIVE_ONLY) or s in _UNORDERED
             bounds.append((None, None) if free else (0.0, None))
     x = np.zeros((len(f), len(cols)), dtype=np.float64)
     for c, (s, lv) in enumerate(cols):

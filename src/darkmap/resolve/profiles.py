@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from darkmap.resolve.normalise import handle_key, handle_skeleton
-from darkmap.resolve.vectors import hashed_ngrams, hashed_words, tfidf
+from darkmap.resolve.vectors import hashed_ngrams, hashed_shingles, tfidf
 
 __all__ = ["IDENTIFIER_GROUPS", "Profiles", "load_profiles"]
 
@@ -28,6 +28,9 @@ IDENTIFIER_GROUPS: dict[str, tuple[str, ...]] = {
 }
 _TEXT_CAP = 3000          # characters of vendor-written text per account
 _FB_CAP = 3000            # characters of feedback per account
+# Below about 25 words two texts' shingle cosine is noise, not style: such an account
+# has "no text" for the style signals (a two-line profile must not outvote a shared key)
+_MIN_STYLE_TEXT = 150
 _PRICE_OFFSET = 50.0      # keeps stored log prices non-zero so sparsity is stable
 _FX = {"USD": 1.0, "EUR": 1.1, "GBP": 1.3, "AUD": 0.7, "CAD": 0.75, "CHF": 1.05}
 
@@ -41,7 +44,8 @@ class Profiles:
     market_code: np.ndarray            # int codes of market
     handle: list[str]
     hkey: list[str]
-    style: sp.csr_matrix               # vendor-written text, word tokens, L2 rows
+    style: sp.csr_matrix               # vendor-written text, word 1-2-grams, L2 rows
+    phrasing: sp.csr_matrix            # same text, 1-3-grams with numbers folded
     products: sp.csr_matrix            # titles/categories, words, L2 rows
     feedback: sp.csr_matrix            # buyer feedback, words, L2 rows
     handle_grams: sp.csr_matrix        # handle key char n-grams, L2 rows
@@ -131,11 +135,16 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
           SELECT DISTINCT account_id, text FROM feedback)
         WHERE text IS NOT NULL AND account_id IS NOT NULL GROUP BY account_id""", _FB_CAP)
 
-    # word and punctuation tokens, case-folded: on held-out worlds of two different
-    # generators they separate same-vendor from other pairs better than character
-    # 3-4-grams (ROC AUC 0.95 vs 0.90 and 0.91 vs 0.87 on pairs without a shared handle
-    # or key), and they are cheaper
-    style = tfidf(hashed_words(own), top_k=400)
+    # Two views of the same vendor-written text (profile, terms, descriptions, titles),
+    # both as *presence* of shingles (a vendor pastes the same boilerplate into every
+    # listing; counting it would let the number of listings decide the profile);
+    # docs/linking.md, "Writing style". `style`: words and word pairs, numbers kept
+    # ("ships within 36 hours"); `phrasing`: runs of one to three tokens with every
+    # number folded to one symbol (boilerplate whose prices and quantities change).
+    # Which view separates writers better depends on how they write (phrasing on the
+    # simulator, words on the linker's own generator): the model weighs both.
+    style = tfidf(hashed_shingles(own, (1, 2), digits="split"), top_k=600)
+    phrasing = tfidf(hashed_shingles(own, (1, 2, 3), digits="fold"), top_k=1000)
     products = tfidf(hashed_ngrams(prod, (4,), n_features=2**18, lowercase=True), top_k=300)
     feedback = tfidf(hashed_ngrams(fb, (4,), n_features=2**18, lowercase=True), top_k=300)
     hgrams = tfidf(hashed_ngrams([f"^{k}$" for k in hkeys], (2, 3), n_features=2**18))
@@ -147,9 +156,9 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
     price_keys, price_mask = _prices(con, index, n)
     return Profiles(
         ids=ids, market=market, market_code=np.asarray(market_code), handle=handles,
-        hkey=hkeys, style=style, products=products, feedback=feedback,
+        hkey=hkeys, style=style, phrasing=phrasing, products=products, feedback=feedback,
         handle_grams=hgrams,
-        has_style=np.array([bool(t.strip()) for t in own]),
+        has_style=np.array([len(t.strip()) >= _MIN_STYLE_TEXT for t in own]),
         has_products=np.array([bool(t.strip()) for t in prod]),
         has_feedback=np.array([bool(t.strip()) for t in fb]),
         start=start, end=end, origin=origin, dest=dest, idents=idents,

@@ -94,9 +94,13 @@ def sim_worlds(dirs: list[Path], base: Path) -> list[tuple[Workspace, dict[str, 
 
     out = []
     for d in dirs:
-        ws = Workspace.init(base / f"sim-{d.name}")
-        parts = [d / x for x in ("pages", "listings", "seized") if (d / x).exists()]
-        ingest(ws, parts)
+        path = base / f"sim-{d.name}"
+        if (path / "darkmap.duckdb").exists():  # ingested by an earlier run (--cache)
+            ws = Workspace.open(path)
+        else:
+            ws = Workspace.init(path)
+            parts = [d / x for x in ("pages", "listings", "seized") if (d / x).exists()]
+            ingest(ws, parts)
         out.append((ws, json.loads((d / "truth.json").read_text(encoding="utf-8"))))
     return out
 
@@ -123,10 +127,14 @@ def main() -> None:
     ap.add_argument("--seeds", default="101,102,103,104,105,106")
     ap.add_argument("--actors", type=int, default=400)
     ap.add_argument("--sim", type=Path, nargs="*", default=[])
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="keep the simulated worlds' workspaces here and reuse them")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         worlds = training_worlds([int(s) for s in a.seeds.split(",") if s], a.actors, Path(tmp))
-        worlds += sim_worlds(a.sim, Path(tmp))
+        if a.cache:
+            a.cache.mkdir(parents=True, exist_ok=True)
+        worlds += sim_worlds(a.sim, a.cache or Path(tmp))
         models = train_models(worlds)
         for ws, _ in worlds:
             ws.close()

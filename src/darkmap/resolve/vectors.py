@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["hashed_ngrams", "hashed_words", "row_cosines", "tfidf", "top_k_rows"]
+__all__ = ["hashed_ngrams", "hashed_shingles", "hashed_words", "row_cosines", "tfidf",
+           "top_k_rows"]
 
 _MULT = np.uint64(0x100000001B3)
 
@@ -58,6 +59,57 @@ def _word_bytes() -> np.ndarray:
 _IS_WORD = _word_bytes()
 _IS_SPACE = np.zeros(256, dtype=bool)
 _IS_SPACE[list(b" \t\r\n\x0b\x0c")] = True
+_IS_DIGIT = np.zeros(256, dtype=bool)
+_IS_DIGIT[list(b"0123456789")] = True
+_DIGITS_HASH = np.uint64(0x5DEECE66D)
+
+
+def _token_hashes(part: list[str], max_len: int,
+                  digits: str = "keep") -> tuple[np.ndarray, np.ndarray]:
+    """(document, hash) of every token of ``part``, in text order.
+
+    A token is a maximal run of letters/digits (non-ASCII bytes count as letters) or a
+    single punctuation character, case-folded and truncated to ``max_len`` bytes.
+    ``digits``: ``keep`` leaves digits inside words ("24h" is one token); ``split``
+    makes every digit run a token of its own ("24", "h"); ``fold`` also hashes every
+    digit run alike (prices and quantities change from listing to listing, where they
+    stand in the sentence does not).
+    """
+    pw = np.ones(max_len, dtype=np.uint64)
+    for k in range(1, max_len):
+        pw[k:k + 1] = pw[k - 1:k] * _MULT  # array ops wrap modulo 2**64 silently
+    enc = [t.casefold().encode("utf-8", "replace") + b" " for t in part]
+    lens = np.fromiter((len(e) for e in enc), dtype=np.int64, count=len(enc))
+    raw = np.frombuffer(b"".join(enc), dtype=np.uint8)
+    doc = np.repeat(np.arange(len(part), dtype=np.int64), lens)
+    word = _IS_WORD[raw]
+    punct = ~word & ~_IS_SPACE[raw]
+    prev_word = np.concatenate(([False], word[:-1]))
+    new_doc = np.concatenate(([True], doc[1:] != doc[:-1]))
+    start = (word & (~prev_word | new_doc)) | punct
+    if digits != "keep":  # "14:00", "x2", "24h": digits and letters become separate tokens
+        digit = _IS_DIGIT[raw]
+        prev_digit = np.concatenate(([False], digit[:-1]))
+        start |= word & prev_word & (digit != prev_digit)
+    in_tok = word | punct
+    tok = np.cumsum(start) - 1
+    pos = np.nonzero(in_tok)[0]
+    t_id = tok[pos]
+    first = np.nonzero(start)[0]
+    h = np.zeros(len(first), dtype=np.uint64)
+    if len(t_id):
+        off = pos - first[t_id]
+        keep = off < max_len
+        vals = (raw[pos[keep]].astype(np.uint64) + np.uint64(1)) * pw[off[keep]]
+        tk = t_id[keep]
+        bounds = np.nonzero(np.concatenate(([True], tk[1:] != tk[:-1])))[0]
+        h[tk[bounds]] = np.add.reduceat(vals, bounds)
+        if digits == "fold":  # a token is all digits or has none
+            h[_IS_DIGIT[raw[first]]] = _DIGITS_HASH
+    h ^= h >> np.uint64(29)
+    h *= _MULT
+    h ^= h >> np.uint64(32)
+    return doc[first], h
 
 
 def hashed_words(texts: list[str], n_features: int = 2**20, max_len: int = 24,
@@ -68,41 +120,49 @@ def hashed_words(texts: list[str], n_features: int = 2**20, max_len: int = 24,
     single punctuation character; words are truncated to ``max_len`` bytes. Tokenised
     and hashed with numpy over the UTF-8 bytes (no Python loop over tokens).
     """
-    pw = np.ones(max_len, dtype=np.uint64)
-    for k in range(1, max_len):
-        pw[k:k + 1] = pw[k - 1:k] * _MULT  # array ops wrap modulo 2**64 silently
     mats = []
     for s in range(0, len(texts), chunk):
         part = texts[s:s + chunk]
-        enc = [t.casefold().encode("utf-8", "replace") + b" " for t in part]
-        lens = np.fromiter((len(e) for e in enc), dtype=np.int64, count=len(enc))
-        raw = np.frombuffer(b"".join(enc), dtype=np.uint8)
-        doc = np.repeat(np.arange(len(part), dtype=np.int64), lens)
-        word = _IS_WORD[raw]
-        punct = ~word & ~_IS_SPACE[raw]
-        prev_word = np.concatenate(([False], word[:-1]))
-        new_doc = np.concatenate(([True], doc[1:] != doc[:-1]))
-        start = (word & (~prev_word | new_doc)) | punct
-        in_tok = word | punct
-        tok = np.cumsum(start) - 1
-        pos = np.nonzero(in_tok)[0]
-        t_id = tok[pos]
-        first = np.nonzero(start)[0]
-        off = pos - first[t_id]
-        keep = off < max_len
-        pos, t_id, off = pos[keep], t_id[keep], off[keep]
-        vals = (raw[pos].astype(np.uint64) + np.uint64(1)) * pw[off]
-        h = np.zeros(len(first), dtype=np.uint64)
-        if len(t_id):
-            bounds = np.nonzero(np.concatenate(([True], t_id[1:] != t_id[:-1])))[0]
-            h[t_id[bounds]] = np.add.reduceat(vals, bounds)
-        h ^= h >> np.uint64(29)
-        h *= _MULT
-        h ^= h >> np.uint64(32)
-        m = sp.csr_matrix((np.ones(len(first), np.float32),
-                           (doc[first], (h % np.uint64(n_features)).astype(np.int64))),
+        doc, h = _token_hashes(part, max_len)
+        m = sp.csr_matrix((np.ones(len(h), np.float32),
+                           (doc, (h % np.uint64(n_features)).astype(np.int64))),
                           shape=(len(part), n_features))
         m.sum_duplicates()
+        mats.append(m)
+    if not mats:
+        return sp.csr_matrix((0, n_features), dtype=np.float32)
+    return sp.csr_matrix(sp.vstack(mats, format="csr"), dtype=np.float32)
+
+
+def hashed_shingles(texts: list[str], ns: tuple[int, ...] = (1, 2, 3),
+                    digits: str = "fold", n_features: int = 2**21, max_len: int = 24,
+                    chunk: int = 5000) -> sp.csr_matrix:
+    """Binary presence of hashed word n-grams (shingles) per text.
+
+    Presence, not counts: a vendor pastes the same boilerplate into every listing, and
+    counting it would let the number of listings, not the wording, decide the profile.
+    ``digits`` as in :func:`_token_hashes` (``fold`` or ``split``).
+    """
+    mats = []
+    for s in range(0, len(texts), chunk):
+        part = texts[s:s + chunk]
+        doc, h = _token_hashes(part, max_len, digits)
+        rows, cols = [], []
+        for n in ns:
+            if len(h) < n:
+                continue
+            k = np.nonzero(doc[:len(h) - n + 1] == doc[n - 1:])[0]
+            g = np.full(len(k), np.uint64(n) * np.uint64(0x9E3779B1), dtype=np.uint64)
+            for t in range(n):
+                g = (g ^ h[k + t]) * _MULT
+            g ^= g >> np.uint64(31)
+            rows.append(doc[k])
+            cols.append((g % np.uint64(n_features)).astype(np.int64))
+        r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+        m = sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(part), n_features))
+        m.sum_duplicates()
+        m.data[:] = 1.0
         mats.append(m)
     if not mats:
         return sp.csr_matrix((0, n_features), dtype=np.float32)
