@@ -41,7 +41,7 @@ def test_simulated_world_all_evidence_above_measured_floor(sim_world) -> None:
     res = link(ws)
     ev = eval_linking(ws, truth)
     assert ev["accounts_in_workspace"] == ev["accounts"] == res.summary["accounts"]
-    # measured on this world: pairwise F1 0.928 (P 1.0, R 0.866), B-cubed F1 0.977
+    # measured on this world: pairwise F1 0.926 (P 1.0, R 0.862), B-cubed F1 0.977
     assert ev["pairwise_f1"] >= 0.90 and ev["bcubed_f1"] >= 0.96, ev
     assert ev["pairwise_precision"] >= 0.95, ev
 
@@ -51,11 +51,11 @@ def test_simulated_world_without_identifiers_runs_and_scores(sim_world) -> None:
     res = link(ws, LinkOptions(without=("identifiers",)))
     assert not {"pgp", "crypto", "contact"} & set(res.summary["signals"])
     ev = eval_linking(ws, truth)
-    # measured on this world: pairwise F1 0.822 (P 1.0, R 0.698), B-cubed F1 0.951
-    assert ev["pairwise_f1"] >= 0.79 and ev["bcubed_f1"] >= 0.935, ev
+    # measured on this world: pairwise F1 0.843 (P 1.0, R 0.728), B-cubed F1 0.954
+    assert ev["pairwise_f1"] >= 0.81 and ev["bcubed_f1"] >= 0.94, ev
     sig = json.loads(ws.con.execute("SELECT signals FROM account_links WHERE merged LIMIT 1"
                                     ).fetchone()[0])
-    assert "pgp" not in sig and "style" in sig
+    assert "pgp" not in sig and "style" in sig and "phrasing" in sig
 
 
 @pytest.fixture(scope="module")

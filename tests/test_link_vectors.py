@@ -41,3 +41,14 @@ def test_word_order_matters_beyond_unigrams() -> None:
     uni = hashed_shingles(["we ship fast", "fast we ship"], (1,))
     assert _shared(uni, 0, 1) == 3
     assert _shared(m, 0, 1) < m[0].nnz
+
+
+def test_shipped_models_count_text_disagreement_once() -> None:
+    from darkmap.resolve.model import load_model
+
+    for variant in ("all", "no_identifiers"):
+        w = load_model(variant).weights
+        # phrasing reads the same text as style: it may add agreement only
+        assert min(w["phrasing"]) >= 0.0 and max(w["phrasing"]) > 1.0, w["phrasing"]
+        assert w["style"][1] < 0 < w["style"][-1], w["style"]
+        assert all(a <= b for a, b in zip(w["style"][1:], w["style"][2:]))
