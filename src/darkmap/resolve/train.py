@@ -6,17 +6,17 @@ folders given with ``--sim``), takes the candidate pairs the linker would score,
 them from the truth and fits one model per signal set. Held-out worlds are scored
 separately by :func:`reliability` to check calibration.
 
-The shipped models were trained on own-generator seeds 101-106 (400 actors, realism
+The shipped models were trained on own-generator seeds 101-106 (800 actors, realism
 knobs varied per seed) plus ``darkmap simulate`` seeds 201-204 (2,000 vendors) and 205
 (10,000 vendors) at default knobs, all generated with ``--no-chain``::
 
     for s in 201 202 203 204; do darkmap simulate --seed $s --vendors 2000 --no-chain --out sim/$s; done
     darkmap simulate --seed 205 --vendors 10000 --no-chain --out sim/205
-    python -m darkmap.resolve.train --out src/darkmap/resolve/models --sim sim/20?
+    python -m darkmap.resolve.train --out src/darkmap/resolve/models --sim sim/20? --cache ws/
 
 Simulator seeds 200-299 are the *training range*: evaluate only on other seeds. The
-models were last retrained on exactly these worlds when the ``migration`` signal was
-added (and ``timing`` moved to activity windows).
+models were last retrained on exactly these worlds when writing style became two
+signals (``style`` and ``phrasing``, docs/linking.md).
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--seeds", default="101,102,103,104,105,106")
-    ap.add_argument("--actors", type=int, default=400)
+    ap.add_argument("--actors", type=int, default=800)
     ap.add_argument("--sim", type=Path, nargs="*", default=[])
     ap.add_argument("--cache", type=Path, default=None,
                     help="keep the simulated worlds' workspaces here and reuse them")
