@@ -10,8 +10,8 @@ none of them costs time quadratic in the number of accounts:
 * handle n-gram neighbours: sparse products over the n-grams that are *rare enough to
   be specific* (an n-gram shared by more than ``max_df`` handles is left out, which
   bounds the work by ``n * max_df``), top-k per account;
-* writing-style neighbours by sparse products over the style shingles held by at
-  most ``max(200, 4 sqrt n)`` accounts (top-k per account), like the handle n-grams;
+* writing-style neighbours by sparse products over the phrasing shingles held by at
+  most 400 accounts (top-k per account), like the handle n-grams;
 * neighbours in three separate text spaces (writing style, products, buyer feedback),
   each reduced to dense vectors by a truncated SVD of its informative columns and
   searched with an inverted-file index: accounts are bucketed by k-means into about
@@ -43,6 +43,10 @@ __all__ = ["MIGRATION_WINDOW", "candidate_pairs", "knn_dense", "knn_ivf", "knn_s
            "mutual_best_successors"]
 
 MAX_GROUP = 30        # identifier/handle groups larger than this are not specific
+# phrasing shingles held by more accounts than this take no part in the phrasing block:
+# they are boilerplate of a market or a genre, and they are what makes the sparse
+# product cost grow faster than the number of accounts
+_PHRASE_MAX_DF = 400
 _CHUNK = 2048
 _EXACT_MAX = 6000     # exact dense search up to this many accounts, IVF above
 # Days: a market is "closed" when its last observation is this long before the data's
@@ -414,8 +418,7 @@ def candidate_pairs(p: Profiles, use_identifiers: bool = True, k_text: int = 10,
         # the rare shingles that tell two writers apart (of the true pairs no block
         # found on a 10,000-vendor world, half were among each other's ten nearest by
         # exact style cosine)
-        blocks.append(knn_sparse(p.phrasing, k_style, 0.05,
-                                 max_df=max(200, int(4 * np.sqrt(n)))))
+        blocks.append(knn_sparse(p.phrasing, k_style, 0.05, max_df=_PHRASE_MAX_DF))
         blocks.append(migration_pairs(p))
     if not blocks:
         return np.zeros((0, 2), np.int64)

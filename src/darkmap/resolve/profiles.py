@@ -143,10 +143,10 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
     # number folded to one symbol (boilerplate whose prices and quantities change).
     # Which view separates writers better depends on how they write (phrasing on the
     # simulator, words on the linker's own generator): the model weighs both.
-    style = tfidf(hashed_shingles(own, (1, 2), digits="split"), top_k=600)
-    phrasing = tfidf(hashed_shingles(own, (1, 2, 3), digits="fold"), top_k=1000)
-    products = tfidf(hashed_ngrams(prod, (4,), n_features=2**18, lowercase=True), top_k=300)
-    feedback = tfidf(hashed_ngrams(fb, (4,), n_features=2**18, lowercase=True), top_k=300)
+    style = tfidf(hashed_shingles(own, (1, 2), digits="split"), top_k=300)
+    phrasing = tfidf(hashed_shingles(own, (1, 2, 3), digits="fold"), top_k=600)
+    products = tfidf(hashed_ngrams(prod, (4,), n_features=2**18, lowercase=True), top_k=600)
+    feedback = tfidf(hashed_ngrams(fb, (4,), n_features=2**18, lowercase=True), top_k=600)
     hgrams = tfidf(hashed_ngrams([f"^{k}$" for k in hkeys], (2, 3), n_features=2**18))
 
     start, end = _windows(con, index, n)
