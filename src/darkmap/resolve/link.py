@@ -80,25 +80,22 @@ def resolve_signals(signals: tuple[str, ...] | None, without: tuple[str, ...]) -
 
 
 def _model_for(method: str, use: tuple[str, ...], f: PairFeatures,
-               prof: Profiles, seed: int = 0) -> LinearModel:
+               prof: Profiles) -> LinearModel:
     if method == "logistic":
         variant = "all" if any(s in use for s in IDENTIFIER_SIGNALS) else "no_identifiers"
         model = load_model(variant)
         model.weights = {s: w for s, w in model.weights.items() if s in use}
         return model
     if method == "fellegi-sunter":
-        rng = np.random.default_rng(seed)
-        n = len(prof)
-        k = min(50_000, n * (n - 1) // 2)
-        a = rng.integers(0, n, k)
-        b = rng.integers(0, n, k)
-        ok = a != b
-        rand = compare(prof, a[ok], b[ok], use) if n > 1 else None
         start = load_model("all" if any(s in use for s in IDENTIFIER_SIGNALS)
                            else "no_identifiers")
         start.weights = {s: w for s, w in start.weights.items() if s in use}
-        return fit_em(f, use, u_init=rand, init_post=start.probability(f), fix_u=True,
-                      iterations=8)
+        # one M-step: m and u per level from this workspace's candidate pairs, weighted
+        # by the shipped model's posteriors. Further EM steps drift: signals that are
+        # not independent (two views of one text) inflate each other's posteriors and
+        # the match class grows (seed 511: pairwise F1 0.903 / 0.889 / 0.867 / 0.796
+        # after 0 / 1 / 3 / 8 further steps)
+        return fit_em(f, use, init_post=start.probability(f), fix_u=True, iterations=0)
     raise ValueError(f"unknown method {method!r}; one of {METHODS}")
 
 
