@@ -13,6 +13,30 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("DARKMAP_DATA", REPO.parent / "shared" / "data"))
 
 
+# Columns that legitimately differ between two ingests of the same data (run ids,
+# wall-clock times), and bookkeeping tables of a run.
+VOLATILE = {"run_id", "processed_at", "captured_at", "started_at", "finished_at",
+            "summary", "args", "applied_at"}
+SKIP_TABLES = {"ingest_runs", "schema_migrations"}
+
+
+def table_snapshot(ws: Workspace) -> dict[str, list[tuple]]:
+    """Every table's rows (volatile columns left out), sorted, values as text: two
+    workspaces holding the same evidence compare equal."""
+    out = {}
+    for table in ws.table_counts():
+        if table in SKIP_TABLES:
+            continue
+        cols = [r[0] for r in ws.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+            "ORDER BY ordinal_position", [table]).fetchall() if r[0] not in VOLATILE]
+        if cols:
+            col_sql = ", ".join(f'"{c}"::VARCHAR' for c in cols)
+            out[table] = ws.con.execute(
+                f'SELECT {col_sql} FROM "{table}" ORDER BY ALL').fetchall()
+    return out
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The real data in ../shared/data (see its README)."""

@@ -12,10 +12,7 @@ from pathlib import Path
 from darkmap.collect.ingest import ingest
 from darkmap.workspace import Workspace
 
-# Columns that legitimately differ between runs (run ids, wall-clock times).
-VOLATILE = {"run_id", "processed_at", "captured_at", "started_at", "finished_at",
-            "summary", "args", "applied_at"}
-SKIP_TABLES = {"ingest_runs", "schema_migrations"}
+from conftest import table_snapshot
 
 CHILD = textwrap.dedent("""
     import sys
@@ -32,19 +29,10 @@ CHILD = textwrap.dedent("""
 
 def snapshot(path: Path) -> dict[str, list[tuple]]:
     ws = Workspace.open(path)
-    out = {}
-    for table in ws.table_counts():
-        if table in SKIP_TABLES:
-            continue
-        cols = [r[0] for r in ws.con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-            "ORDER BY ordinal_position", [table]).fetchall() if r[0] not in VOLATILE]
-        if not cols:
-            continue
-        col_sql = ", ".join(f'"{c}"::VARCHAR' for c in cols)
-        out[table] = ws.con.execute(f'SELECT {col_sql} FROM "{table}" ORDER BY ALL').fetchall()
-    ws.close()
-    return out
+    try:
+        return table_snapshot(ws)
+    finally:
+        ws.close()
 
 
 def test_sigkill_midway_then_rerun_equals_clean_run(tmp_path: Path, data_dir: Path) -> None:

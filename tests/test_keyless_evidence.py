@@ -13,23 +13,9 @@ from darkmap.model.records import IdentifierRecord, QuarantineRecord
 from darkmap.store.writer import KEYLESS, UNKEYED_ENTITIES, Provenance, RecordWriter, _COLUMNS
 from darkmap.workspace import Workspace
 
+from conftest import table_snapshot
+
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-VOLATILE = {"run_id", "processed_at", "captured_at", "started_at", "finished_at", "summary",
-            "args", "applied_at"}
-
-
-def _snapshot(ws: Workspace) -> dict[str, list[tuple]]:
-    out = {}
-    for table in ws.table_counts():
-        if table in ("ingest_runs", "schema_migrations"):
-            continue
-        cols = [r[0] for r in ws.con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-            "ORDER BY ordinal_position", [table]).fetchall() if r[0] not in VOLATILE]
-        if cols:
-            col_sql = ", ".join(f'"{c}"::VARCHAR' for c in cols)
-            out[table] = ws.con.execute(f'SELECT {col_sql} FROM "{table}" ORDER BY ALL').fetchall()
-    return out
 
 
 def _columns(ws: Workspace, table: str) -> list[tuple]:
@@ -61,7 +47,7 @@ def test_workspace_at_006_with_data_upgrades_to_007_with_the_same_rows(
     old = Workspace.init(tmp_path / "old")
     assert old.schema_version() == 6 and KEYLESS | UNKEYED_ENTITIES <= _keyed(old)
     ingest(old, inputs)
-    before = _snapshot(old)
+    before = table_snapshot(old)
     old.close()
     assert len(before["listing_observations"]) > 14_000 and len(before["feedback"]) > 1000
 
@@ -70,14 +56,14 @@ def test_workspace_at_006_with_data_upgrades_to_007_with_the_same_rows(
     assert ws.schema_version() == 7
     assert not ((KEYLESS | UNKEYED_ENTITIES) & _keyed(ws))
     assert {"markets", "pgp_keys", "captures", "processed"} <= _keyed(ws)
-    assert _snapshot(ws) == before
+    assert table_snapshot(ws) == before
     ingest(ws, inputs)  # a rerun on the upgraded store adds nothing
-    assert _snapshot(ws) == before
+    assert table_snapshot(ws) == before
     fresh = Workspace.init(tmp_path / "fresh")
     for table in KEYLESS | UNKEYED_ENTITIES:  # same columns, types, NOT NULLs as born at 007
         assert _columns(ws, table) == _columns(fresh, table)
     ingest(fresh, inputs)
-    assert _snapshot(fresh) == before
+    assert table_snapshot(fresh) == before
     ws.close()
     fresh.close()
 
@@ -115,9 +101,9 @@ def test_real_data_twice_and_under_another_importer_leaves_ids_unique(tmp_path: 
     ws = Workspace.init(tmp_path / "ws")
     inputs = [DATA / "pages", DATA / "listings", DATA / "seized"]
     ingest(ws, inputs)
-    first = _snapshot(ws)
+    first = table_snapshot(ws)
     ingest(ws, inputs)
-    assert _snapshot(ws) == first
+    assert table_snapshot(ws) == first
     page = next(p for p in sorted((DATA / "pages" / "dream").rglob("*")) if p.is_file())
     res = ingest(ws, [page], importer_name="csv")  # same bytes, another importer
     assert res.files[0].quarantined == 1
@@ -133,7 +119,7 @@ def test_writer_without_replacement_scans_stores_the_same(tmp_path: Path) -> Non
     b = Workspace.init(tmp_path / "b")
     b.con.execute("SET python_enable_replacements = false")
     ingest(b, inputs)
-    assert _snapshot(a) == _snapshot(b)
+    assert table_snapshot(a) == table_snapshot(b)
     a.close()
     b.close()
 

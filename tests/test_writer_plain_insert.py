@@ -10,24 +10,9 @@ from darkmap.collect.ingest import ingest
 from darkmap.store import writer as writer_mod
 from darkmap.workspace import Workspace
 
+from conftest import table_snapshot
+
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-VOLATILE = {"run_id", "processed_at", "captured_at", "started_at", "finished_at", "summary",
-            "args", "applied_at"}
-
-
-def _snapshot(ws: Workspace) -> dict[str, list[tuple]]:
-    out = {}
-    for table in ws.table_counts():
-        if table in ("ingest_runs", "schema_migrations"):
-            continue
-        cols = [r[0] for r in ws.con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-            "ORDER BY ordinal_position", [table]).fetchall() if r[0] not in VOLATILE]
-        if not cols:
-            continue
-        col_sql = ", ".join(f'"{c}"::VARCHAR' for c in cols)
-        out[table] = ws.con.execute(f'SELECT {col_sql} FROM "{table}" ORDER BY ALL').fetchall()
-    return out
 
 
 def test_same_store_as_insert_or_ignore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,7 +40,7 @@ def test_same_store_as_insert_or_ignore(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(writer_mod.RecordWriter, "_no_conflict", lambda self, t, tbl: False)
     monkeypatch.setattr(writer_mod.RecordWriter, "_stored_rows", lambda self, t: 1 << 62)
     ingest(slow, inputs)
-    got, want = _snapshot(fast), _snapshot(slow)
+    got, want = table_snapshot(fast), table_snapshot(slow)
     assert got == want
     assert len(want["listing_observations"]) > 10_000 and len(want["feedback"]) > 1000
 
