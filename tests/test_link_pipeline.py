@@ -71,9 +71,11 @@ def test_judgements_hold_on_relink_and_withdraw_restores(world) -> None:
     ws, truth = world
     link(ws)
     a, b = ws.con.execute(
-        "SELECT a, b FROM account_links WHERE merged ORDER BY score DESC LIMIT 1").fetchone()
+        "SELECT a, b FROM account_links WHERE merged ORDER BY score DESC, a, b LIMIT 1"
+    ).fetchone()
     x, y = ws.con.execute(
-        "SELECT a, b FROM account_links WHERE NOT merged ORDER BY score LIMIT 1").fetchone()
+        "SELECT a, b FROM account_links WHERE NOT merged ORDER BY score, a, b LIMIT 1"
+    ).fetchone()
     assert _persona(ws, a) == _persona(ws, b) and _persona(ws, x) != _persona(ws, y)
     judge(ws, a, b, "different", author="tester", note="distinct shipping habits")
     judge(ws, x, y, "same", author="tester")
@@ -116,3 +118,18 @@ def test_show_and_search_a_persona(world) -> None:
     hits = search_personas(ws, fp[-16:])
     assert [h["persona_id"] for h in hits] == [pid]
     assert search_personas(ws, "zzzz-no-such-vendor") == []
+
+
+def test_personas_do_not_depend_on_duckdb_threads(world) -> None:
+    """Texts are cut at a length cap after aggregation: with unordered aggregates the
+    cut (and so the personas) changed with DuckDB's parallel scans."""
+    ws, _ = world
+    runs = []
+    for threads in (1, 4, 1, 4):
+        ws.con.execute(f"SET threads = {threads}")
+        link(ws)
+        runs.append((
+            ws.con.execute("SELECT list(account_id ORDER BY account_id) FROM persona_members"
+                           " GROUP BY persona_id ORDER BY 1").fetchall(),
+            ws.con.execute("SELECT a, b, score FROM account_links ORDER BY a, b").fetchall()))
+    assert all(r == runs[0] for r in runs[1:])

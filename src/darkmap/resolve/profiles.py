@@ -118,20 +118,26 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
     hkeys = [handle_key(h) for h in handles]
     skels = [handle_skeleton(h) for h in handles]
 
+    # Every aggregate is ordered: the texts are cut at a length cap, and DuckDB's
+    # parallel scans would otherwise concatenate them in a different order from run to
+    # run, and personas would change with the number of threads. Profile and terms come
+    # first, then the (short) titles, then descriptions.
     own = _texts(con, index, """
-        SELECT account_id, string_agg(t, ' \n ') FROM (
-          SELECT DISTINCT account_id, profile_text AS t FROM account_observations
-          UNION SELECT DISTINCT account_id, terms_text FROM account_observations
-          UNION SELECT DISTINCT account_id, description FROM listing_observations
-          UNION SELECT DISTINCT account_id, title FROM listing_observations
-        ) WHERE t IS NOT NULL AND account_id IS NOT NULL GROUP BY account_id""", _TEXT_CAP)
+        SELECT account_id, string_agg(t, ' \n ' ORDER BY k, t) FROM (
+          SELECT account_id, t, min(k) AS k FROM (
+            SELECT account_id, profile_text AS t, 0 AS k FROM account_observations
+            UNION ALL SELECT account_id, terms_text, 1 FROM account_observations
+            UNION ALL SELECT account_id, title, 2 FROM listing_observations
+            UNION ALL SELECT account_id, description, 3 FROM listing_observations)
+          WHERE t IS NOT NULL AND account_id IS NOT NULL GROUP BY account_id, t)
+        GROUP BY account_id""", _TEXT_CAP)
     prod = _texts(con, index, """
-        SELECT account_id, string_agg(t, ' ; ') FROM (
+        SELECT account_id, string_agg(t, ' ; ' ORDER BY t) FROM (
           SELECT DISTINCT account_id, title || ' ' || coalesce(array_to_string(category_path, ' '), '') AS t
           FROM listing_observations) WHERE t IS NOT NULL AND account_id IS NOT NULL
         GROUP BY account_id""", _TEXT_CAP)
     fb = _texts(con, index, """
-        SELECT account_id, string_agg(text, ' \n ') FROM (
+        SELECT account_id, string_agg(text, ' \n ' ORDER BY text) FROM (
           SELECT DISTINCT account_id, text FROM feedback)
         WHERE text IS NOT NULL AND account_id IS NOT NULL GROUP BY account_id""", _FB_CAP)
 
@@ -239,10 +245,14 @@ def _shipping(con: duckdb.DuckDBPyConnection, index: dict[str, int],
     origin = np.full(n, -1, dtype=np.int64)
     codes: dict[str, int] = {}
     sql = """
-      SELECT account_id, mode(s) FROM (
-        SELECT account_id, ships_from AS s FROM account_observations
-        UNION ALL SELECT account_id, ships_from FROM listing_observations)
-      WHERE s IS NOT NULL AND trim(s) <> '' AND account_id IS NOT NULL GROUP BY account_id"""
+      SELECT account_id, s FROM (
+        SELECT account_id, s, count(*) AS c FROM (
+          SELECT account_id, ships_from AS s FROM account_observations
+          UNION ALL SELECT account_id, ships_from FROM listing_observations)
+        WHERE s IS NOT NULL AND trim(s) <> '' AND account_id IS NOT NULL
+        GROUP BY account_id, s)
+      QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY c DESC, s) = 1
+      ORDER BY account_id"""  # the most frequent origin; ties by name, not by chance
     for aid, s in con.execute(sql).fetchall():
         i = index.get(aid)
         c = _country(s)
@@ -251,7 +261,7 @@ def _shipping(con: duckdb.DuckDBPyConnection, index: dict[str, int],
     rows, cols = [], []
     dcodes: dict[str, int] = {}
     sql = """SELECT DISTINCT account_id, unnest(ships_to) FROM listing_observations
-             WHERE account_id IS NOT NULL AND ships_to IS NOT NULL"""
+             WHERE account_id IS NOT NULL AND ships_to IS NOT NULL ORDER BY ALL"""
     for aid, s in con.execute(sql).fetchall():
         i = index.get(aid)
         c = _country(s)
@@ -269,7 +279,8 @@ def _identifiers(con: duckdb.DuckDBPyConnection, index: dict[str, int],
     sql = """
       SELECT DISTINCT coalesce(i.account_id, l.account_id) AS aid, i.kind, i.value
       FROM identifiers i LEFT JOIN listings l ON i.listing_id = l.listing_id
-      WHERE coalesce(i.account_id, l.account_id) IS NOT NULL AND i.value IS NOT NULL"""
+      WHERE coalesce(i.account_id, l.account_id) IS NOT NULL AND i.value IS NOT NULL
+      ORDER BY ALL"""
     by_group: dict[str, tuple[list[int], list[int], dict[str, int]]] = {
         g: ([], [], {}) for g in IDENTIFIER_GROUPS}
     kind_group = {k: g for g, ks in IDENTIFIER_GROUPS.items() for k in ks}
@@ -299,7 +310,8 @@ def _prices(con: duckdb.DuckDBPyConnection, index: dict[str, int],
             n: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Mean log unit price (plus an offset) per (product word, unit) per account."""
     sql = """SELECT DISTINCT account_id, title, price, currency FROM listing_observations
-             WHERE account_id IS NOT NULL AND price IS NOT NULL AND title IS NOT NULL"""
+             WHERE account_id IS NOT NULL AND price IS NOT NULL AND title IS NOT NULL
+             ORDER BY ALL"""
     rows, cols, vals = [], [], []
     vocab: dict[str, int] = {}
     for aid, title, price, cur in con.execute(sql).fetchall():
