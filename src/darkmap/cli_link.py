@@ -23,7 +23,8 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
 @workspace_option
 @click.option("--method", type=click.Choice(METHODS), default="logistic", show_default=True,
               help="logistic: shipped trained model (better calibrated on held-out worlds); "
-              "fellegi-sunter: EM on this workspace, started from it.")
+              "fellegi-sunter: m/u weights fitted on this workspace's own pairs, "
+              "weighted by the shipped model (docs/linking.md).")
 @click.option("--signals", multiple=True,
               help="Only these signals (comma list; 'identifiers' = pgp,crypto,contact).")
 @click.option("--without", multiple=True,
