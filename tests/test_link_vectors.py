@@ -52,3 +52,48 @@ def test_shipped_models_count_text_disagreement_once() -> None:
         assert min(w["phrasing"]) >= 0.0 and max(w["phrasing"]) > 1.0, w["phrasing"]
         assert w["style"][1] < 0 < w["style"][-1], w["style"]
         assert all(a <= b for a, b in zip(w["style"][1:], w["style"][2:]))
+
+
+def _texts_world(ws, texts: dict[tuple[str, str], str]) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+    from datetime import datetime
+
+    from darkmap.model.records import AccountRecord, MarketRecord
+    from darkmap.store.writer import Provenance, RecordWriter
+
+    prov = Provenance(hashlib.sha256(b"phrasing-block").hexdigest(), "test", "test@1",
+                      datetime(2020, 1, 1))
+    w = RecordWriter(ws.con)
+    for mid in sorted({m for m, _ in texts}):
+        w.add(MarketRecord(mid, mid), prov)
+    for (mid, handle), text in texts.items():
+        w.add(AccountRecord(mid, handle, profile_text=text, locator=f"acct {handle}"), prov)
+    w.flush()
+
+
+def test_phrasing_block_pairs_writers_of_a_rare_phrase(ws) -> None:  # type: ignore[no-untyped-def]
+    """Two accounts with unrelated handles on different markets and one odd sentence in
+    common become a candidate pair, among 80 accounts that share another sentence."""
+    import random
+
+    from darkmap.resolve.candidates import candidate_pairs, knn_sparse
+    from darkmap.resolve.profiles import load_profiles
+
+    rng = random.Random(5)
+    words = ("quality", "stealth", "fast", "shipping", "vacuum", "sealed", "product", "best",
+             "market", "reship", "tracking", "order", "weekend", "discount", "bulk")
+    common = "Welcome to our shop, please read the terms before you order."
+    texts = {}
+    for k in range(80):
+        body = " ".join(rng.choice(words) for _ in range(40))
+        texts[(f"m{k % 3}", f"vendor{k:03d}")] = f"{common} {body}."
+    odd = "Parcels leave the lighthouse every second Tuesday wrapped in 3 layers of kelp."
+    texts[("m0", "northernsun")] = f"{common} {odd} " + " ".join(rng.choice(words) for _ in range(40))
+    texts[("m2", "quietriver")] = f"{odd} {common} " + " ".join(rng.choice(words) for _ in range(40))
+    _texts_world(ws, texts)
+    prof = load_profiles(ws.con)
+    a, b = prof.index["m0:northernsun"], prof.index["m2:quietriver"]
+    # each is the other's single nearest account by shingles held by at most 5 accounts
+    found = {tuple(p) for p in knn_sparse(prof.phrasing, 1, 0.05, max_df=5).tolist()}
+    assert (a, b) in found and (b, a) in found
+    assert (min(a, b), max(a, b)) in {tuple(p) for p in candidate_pairs(prof).tolist()}
