@@ -40,7 +40,8 @@ from darkmap.model.records import (
     UnitRecord,
 )
 
-__all__ = ["KEYLESS", "UNKEYED_ENTITIES", "Provenance", "RecordWriter", "account_id", "listing_id", "row_id", "row_ids"]
+__all__ = ["KEYLESS", "UNKEYED_ENTITIES", "Provenance", "RecordWriter", "account_id",
+           "listing_id", "row_id", "row_ids"]
 
 
 @dataclass(frozen=True, slots=True)
