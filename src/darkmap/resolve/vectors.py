@@ -1,4 +1,5 @@
-"""Fast, vectorised text profiles: hashed character n-gram TF-IDF and row-wise cosines.
+"""Fast, vectorised text profiles: hashed character n-grams and word shingles, TF-IDF,
+row-wise cosines.
 
 scikit-learn's analyzers build n-grams in Python, which costs minutes at 100,000
 accounts; here the n-grams of a whole batch of texts are hashed at once with numpy
@@ -10,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["hashed_ngrams", "hashed_shingles", "hashed_words", "row_cosines", "tfidf",
-           "top_k_rows"]
+__all__ = ["hashed_ngrams", "hashed_shingles", "row_cosines", "tfidf", "top_k_rows"]
 
 _MULT = np.uint64(0x100000001B3)
 
@@ -110,28 +110,6 @@ def _token_hashes(part: list[str], max_len: int,
     h *= _MULT
     h ^= h >> np.uint64(32)
     return doc[first], h
-
-
-def hashed_words(texts: list[str], n_features: int = 2**20, max_len: int = 24,
-                 chunk: int = 5000) -> sp.csr_matrix:
-    """Counts of hashed case-folded word tokens per text, as a CSR matrix.
-
-    A token is a maximal run of letters/digits (non-ASCII bytes count as letters) or a
-    single punctuation character; words are truncated to ``max_len`` bytes. Tokenised
-    and hashed with numpy over the UTF-8 bytes (no Python loop over tokens).
-    """
-    mats = []
-    for s in range(0, len(texts), chunk):
-        part = texts[s:s + chunk]
-        doc, h = _token_hashes(part, max_len)
-        m = sp.csr_matrix((np.ones(len(h), np.float32),
-                           (doc, (h % np.uint64(n_features)).astype(np.int64))),
-                          shape=(len(part), n_features))
-        m.sum_duplicates()
-        mats.append(m)
-    if not mats:
-        return sp.csr_matrix((0, n_features), dtype=np.float32)
-    return sp.csr_matrix(sp.vstack(mats, format="csr"), dtype=np.float32)
 
 
 def hashed_shingles(texts: list[str], ns: tuple[int, ...] = (1, 2, 3),
