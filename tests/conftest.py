@@ -37,6 +37,21 @@ def table_snapshot(ws: Workspace) -> dict[str, list[tuple]]:
     return out
 
 
+def simulated_workspace(base: Path, seed: int, vendors: int) -> tuple[Workspace, dict]:
+    """A ``darkmap simulate`` world (no chain) ingested through the real importers into
+    ``base / "ws"``; the workspace and the world's truth."""
+    import json
+
+    from darkmap.collect.ingest import ingest
+    from darkmap.simulate import SimParams, simulate
+
+    out = base / "world"
+    simulate(out, seed, SimParams(vendors=vendors, chain=False))
+    ws = Workspace.init(base / "ws")
+    ingest(ws, [out / "pages", out / "listings", out / "seized"])
+    return ws, json.loads((out / "truth.json").read_text(encoding="utf-8"))
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The real data in ../shared/data (see its README)."""

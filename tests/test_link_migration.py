@@ -7,29 +7,22 @@ what the linker derived without it.
 
 from __future__ import annotations
 
-import json
 from datetime import date
 
 import numpy as np
 import pytest
 
-from darkmap.collect.ingest import ingest
 from darkmap.resolve.candidates import (MIGRATION_WINDOW, candidate_pairs, market_closures,
                                         migration_pairs, migration_successor)
 from darkmap.resolve.features import compare
 from darkmap.resolve.profiles import load_profiles
-from darkmap.simulate import SimParams, simulate
-from darkmap.workspace import Workspace
+
+from conftest import simulated_workspace
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory):
-    base = tmp_path_factory.mktemp("migration")
-    out = base / "world"
-    simulate(out, 43, SimParams(vendors=400, chain=False))
-    truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))
-    ws = Workspace.init(base / "ws")
-    ingest(ws, [out / "pages", out / "listings", out / "seized"])
+    ws, truth = simulated_workspace(tmp_path_factory.mktemp("migration"), 43, 400)
     prof = load_profiles(ws.con)
     yield ws, prof, truth
     ws.close()

@@ -18,20 +18,16 @@ from darkmap.collect.ingest import ingest
 from darkmap.resolve.evaluate import eval_linking
 from darkmap.resolve.link import LinkOptions, link
 from darkmap.resolve.personas import show_persona
-from darkmap.simulate import SimParams, simulate
 from darkmap.workspace import Workspace
+
+from conftest import simulated_workspace
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture(scope="module")
 def sim_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, dict]:
-    base = tmp_path_factory.mktemp("simlink")
-    out = base / "world"
-    simulate(out, 41, SimParams(vendors=400, chain=False))
-    truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))
-    ws = Workspace.init(base / "ws")
-    ingest(ws, [out / "pages", out / "listings", out / "seized"])
+    ws, truth = simulated_workspace(tmp_path_factory.mktemp("simlink"), 41, 400)
     yield ws, truth
     ws.close()
 

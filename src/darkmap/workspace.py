@@ -17,7 +17,8 @@ import duckdb
 
 from darkmap.capture.store import CaptureStore
 
-__all__ = ["DEFAULT_WORKSPACE", "Workspace", "WorkspaceError", "default_path", "utcnow"]
+__all__ = ["DEFAULT_WORKSPACE", "Workspace", "WorkspaceError", "default_path", "table_exists",
+           "table_has_rows", "utcnow"]
 
 DEFAULT_WORKSPACE = "darkmap-workspace"
 DB_NAME = "darkmap.duckdb"
@@ -39,6 +40,19 @@ def _usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """True when the store has table ``name`` (the migration of its stage ran)."""
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
+        "AND table_name = ?", [name]).fetchone()[0])
+
+
+def table_has_rows(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """True when table ``name`` exists and holds at least one row (its stage has run)."""
+    return table_exists(con, name) and con.execute(
+        f'SELECT count(*) FROM (SELECT 1 FROM "{name}" LIMIT 1)').fetchone()[0] > 0
 
 
 def default_path() -> Path:

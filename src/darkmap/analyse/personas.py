@@ -9,14 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from darkmap.workspace import table_has_rows
+
 __all__ = ["persona_labels", "persona_map"]
-
-
-def _has_rows(con: Any, table: str) -> bool:
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema='main' "
-        "AND table_name = ?", [table]).fetchone()[0]
-    return bool(exists) and bool(con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0])
 
 
 def persona_map(con: Any) -> dict[str, str]:
@@ -26,7 +21,7 @@ def persona_map(con: Any) -> dict[str, str]:
         "SELECT DISTINCT account_id FROM listing_observations WHERE account_id IS NOT NULL"
     ).fetchall()]
     out = {a: a for a in accounts}
-    if _has_rows(con, "persona_members"):
+    if table_has_rows(con, "persona_members"):
         for pid, aid in con.execute("SELECT persona_id, account_id FROM persona_members").fetchall():
             out[aid] = pid
     return out
@@ -36,7 +31,7 @@ def persona_labels(con: Any) -> dict[str, str]:
     """persona_id -> label (the personas table's label, else the account handle)."""
     out = {aid: handle for aid, handle in con.execute(
         "SELECT account_id, handle FROM accounts").fetchall()}
-    if _has_rows(con, "personas"):
+    if table_has_rows(con, "personas"):
         for pid, label in con.execute("SELECT persona_id, label FROM personas").fetchall():
             if label:
                 out[pid] = label

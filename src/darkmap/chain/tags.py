@@ -23,7 +23,7 @@ import yaml
 
 from darkmap.model.encoding import b58check_decode, bech32_decode
 from darkmap.store.writer import row_id
-from darkmap.workspace import Workspace, utcnow
+from darkmap.workspace import Workspace, table_exists, utcnow
 
 # libyaml's safe loader when present (same documents, about 6x faster)
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -157,14 +157,9 @@ def _insert_tags(ws: Workspace | Any, rows: list[tuple[Any, ...]]) -> None:
                 f"SELECT {', '.join(_TAG_COLS)} FROM tbl")
 
 
-def _has_table(ws: Workspace, name: str) -> bool:
-    return bool(ws.con.execute("SELECT count(*) FROM information_schema.tables "
-                               "WHERE table_name = ?", [name]).fetchone()[0])
-
-
 def sync_evidence_tags(ws: Workspace) -> int:
     """Rebuild the ``evidence`` tags from ``identifiers``; return how many exist now."""
-    persona = _has_table(ws, "persona_members")
+    persona = table_exists(ws.con, "persona_members")
     rows = ws.con.execute(
         "SELECT i.ident_id, i.value, i.account_id, i.market_id, i.listing_id, i.field, "
         "i.capture_sha256, i.source, "

@@ -7,7 +7,7 @@ from typing import Any
 
 from darkmap.chain.cluster import explain
 from darkmap.chain.tags import sync_evidence_tags
-from darkmap.workspace import Workspace
+from darkmap.workspace import Workspace, table_exists
 
 __all__ = ["wallet_summary"]
 
@@ -122,9 +122,7 @@ def _cluster_tags(ws: Workspace, cluster_ids: set[int]) -> dict[int, list[str]]:
 def _personas(ws: Workspace, accounts: list[str]) -> list[dict[str, Any]]:
     if not accounts:
         return []
-    has = ws.con.execute("SELECT count(*) FROM information_schema.tables "
-                         "WHERE table_name IN ('personas', 'persona_members')").fetchone()[0]
-    if has < 2:
+    if not (table_exists(ws.con, "personas") and table_exists(ws.con, "persona_members")):
         return []
     rows = ws.con.execute(
         "SELECT p.persona_id, p.label, p.n_accounts, list(DISTINCT m.account_id) "

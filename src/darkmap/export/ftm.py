@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from darkmap.plugins import register_exporter
-from darkmap.workspace import Workspace
+from darkmap.workspace import Workspace, table_exists
 
 if TYPE_CHECKING:  # followthemoney loads slowly: import it only when exporting
     from followthemoney.proxy import EntityProxy
@@ -56,12 +56,6 @@ def _make(schema: str, ent_id: str, **props: Any) -> EntityProxy:
     return ent
 
 
-def _table_exists(ws: Workspace, name: str) -> bool:
-    return bool(ws.con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-    ).fetchone()[0])
-
-
 def iter_entities(ws: Workspace) -> Iterator[EntityProxy]:
     """Every exportable fact in the workspace as an FtM entity proxy."""
     load_model()
@@ -92,7 +86,7 @@ def _markets(ws: Workspace) -> Iterator[EntityProxy]:
 
 
 def _personas(ws: Workspace) -> Iterator[EntityProxy]:
-    if not _table_exists(ws, "personas"):
+    if not table_exists(ws.con, "personas"):
         return
     rows = ws.con.execute(
         "SELECT p.persona_id, list(a.handle ORDER BY a.handle) FROM personas p "
@@ -107,7 +101,7 @@ def _personas(ws: Workspace) -> Iterator[EntityProxy]:
 def _accounts(ws: Workspace) -> Iterator[EntityProxy]:
     owner_sql = ("(SELECT persona_id FROM persona_members m WHERE m.account_id = a.account_id"
                  " AND (SELECT count(*) FROM persona_members m2 WHERE m2.persona_id ="
-                 " m.persona_id) > 1 LIMIT 1)" if _table_exists(ws, "persona_members")
+                 " m.persona_id) > 1 LIMIT 1)" if table_exists(ws.con, "persona_members")
                  else "NULL")
     sql = (f"SELECT a.account_id, a.handle, a.role, m.name, a.source, a.capture_sha256, "
            f"a.observed_at, {owner_sql} FROM accounts a LEFT JOIN markets m USING (market_id) "
@@ -166,7 +160,7 @@ def _wallets(ws: Workspace) -> Iterator[EntityProxy]:
 
 
 def _links(ws: Workspace) -> Iterator[EntityProxy]:
-    if not _table_exists(ws, "account_links"):
+    if not table_exists(ws.con, "account_links"):
         return
     for a, b, score, signals in ws.con.execute(
             "SELECT a, b, score, signals FROM account_links ORDER BY 1, 2").fetchall():

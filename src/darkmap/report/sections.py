@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from darkmap.workspace import Workspace
+from darkmap.workspace import table_exists as _table_exists
 
 __all__ = ["Section", "Table", "register_section", "sections", "table_exists"]
 
@@ -68,6 +69,4 @@ def sections() -> list[tuple[int, str, SectionFn]]:
 
 def table_exists(ws: Workspace, name: str) -> bool:
     """True when the workspace has table ``name`` (a stage's migration ran)."""
-    return bool(ws.con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-    ).fetchone()[0])
+    return _table_exists(ws.con, name)

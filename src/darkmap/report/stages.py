@@ -10,8 +10,8 @@ import json
 from typing import Any
 
 from darkmap.plugins import import_optional
-from darkmap.report.sections import Figure, Section, Table, register_section, table_exists
-from darkmap.workspace import Workspace
+from darkmap.report.sections import Figure, Section, Table, register_section
+from darkmap.workspace import Workspace, table_has_rows
 
 __all__ = ["evaluation_section", "money_section", "personas_section", "targets_section"]
 
@@ -38,8 +38,7 @@ def _short(v: Any) -> str:
 @register_section(30, "personas")
 def personas_section(ws: Workspace) -> Section | None:
     """The largest and most cross-market personas, with the links that made them."""
-    if not table_exists(ws, "personas") or not ws.con.execute(
-            "SELECT count(*) FROM personas").fetchone()[0]:
+    if not table_has_rows(ws.con, "personas"):
         return None
     con = ws.con
     n, multi, cross = con.execute(
@@ -79,8 +78,7 @@ def personas_section(ws: Workspace) -> Section | None:
 def targets_section(ws: Workspace) -> Section | None:
     """Harm-ranked personas, flagged listings and orders per month."""
     harm = import_optional("darkmap.analyse.harm")
-    if harm is None or not table_exists(ws, "listing_assessments") or not ws.con.execute(
-            "SELECT count(*) FROM listing_assessments").fetchone()[0]:
+    if harm is None or not table_has_rows(ws.con, "listing_assessments"):
         return None
     con = ws.con
     rows = harm.rank_targets(ws, limit=20)
@@ -155,8 +153,7 @@ def money_section(ws: Workspace) -> Section | None:
     """Each top persona's wallets, flows and cash-out points."""
     trace_mod = import_optional("darkmap.chain.trace")
     harm = import_optional("darkmap.analyse.harm")
-    if trace_mod is None or not table_exists(ws, "btc_clusters") or not ws.con.execute(
-            "SELECT count(*) FROM btc_clusters").fetchone()[0]:
+    if trace_mod is None or not table_has_rows(ws.con, "btc_clusters"):
         return None
     con = ws.con
     n_tx, n_addr, n_clusters = con.execute(

@@ -198,9 +198,7 @@ def _days(ts: object) -> float:
 
 def _windows(con: duckdb.DuckDBPyConnection, index: dict[str, int],
              n: int) -> tuple[np.ndarray, np.ndarray]:
-    start = np.full(n, np.nan)
-    end = np.full(n, np.nan)
-    sql = """
+    return _day_ranges(con, index, n, """
       SELECT account_id, min(t), max(t) FROM (
         SELECT account_id, joined_at AS t FROM account_observations
         UNION ALL SELECT account_id, last_seen_at FROM account_observations
@@ -208,27 +206,27 @@ def _windows(con: duckdb.DuckDBPyConnection, index: dict[str, int],
         UNION ALL SELECT account_id, left_at FROM feedback
       ) WHERE t IS NOT NULL AND account_id IS NOT NULL
         AND t BETWEEN TIMESTAMP '2005-01-01' AND TIMESTAMP '2040-01-01'
-      GROUP BY account_id"""
-    for aid, lo, hi in con.execute(sql).fetchall():
-        i = index.get(aid)
-        if i is not None:
-            start[i], end[i] = _days(lo), _days(hi)
-    return start, end
+      GROUP BY account_id""")
 
 
 def _activity(con: duckdb.DuckDBPyConnection, index: dict[str, int],
               n: int) -> tuple[np.ndarray, np.ndarray]:
     """First (joined or first feedback) and last (last feedback) day of activity."""
-    start = np.full(n, np.nan)
-    end = np.full(n, np.nan)
-    sql = """
+    return _day_ranges(con, index, n, """
       SELECT account_id, min(t), max(f) FROM (
         SELECT account_id, joined_at AS t, NULL::TIMESTAMP AS f FROM account_observations
         UNION ALL SELECT account_id, left_at, left_at FROM feedback
       ) WHERE account_id IS NOT NULL
         AND (t IS NULL OR t BETWEEN TIMESTAMP '2005-01-01' AND TIMESTAMP '2040-01-01')
         AND (f IS NULL OR f BETWEEN TIMESTAMP '2005-01-01' AND TIMESTAMP '2040-01-01')
-      GROUP BY account_id"""
+      GROUP BY account_id""")
+
+
+def _day_ranges(con: duckdb.DuckDBPyConnection, index: dict[str, int], n: int,
+                sql: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per account, the (first, last) day of ``sql``'s ``(account_id, lo, hi)`` rows."""
+    start = np.full(n, np.nan)
+    end = np.full(n, np.nan)
     for aid, lo, hi in con.execute(sql).fetchall():
         i = index.get(aid)
         if i is not None:

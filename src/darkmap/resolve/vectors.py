@@ -8,6 +8,8 @@ over the UTF-8 bytes, so building the profiles is a few array passes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -16,12 +18,32 @@ __all__ = ["hashed_ngrams", "hashed_shingles", "row_cosines", "tfidf", "top_k_ro
 _MULT = np.uint64(0x100000001B3)
 
 
-def hashed_ngrams(texts: list[str], ns: tuple[int, ...] = (3, 4), n_features: int = 2**20,
-                  lowercase: bool = False, chunk: int = 5000) -> sp.csr_matrix:
-    """Counts of hashed byte n-grams (n in ``ns``) per text, as a CSR matrix."""
+def _hashed_matrix(texts: list[str], n_features: int, chunk: int, binary: bool,
+                   grams: Callable[[list[str]], tuple[list[np.ndarray], list[np.ndarray]]]
+                   ) -> sp.csr_matrix:
+    """CSR counts (or presence) of the hashed features ``grams`` finds in each chunk of
+    texts: ``grams(part)`` returns (document, feature hash) arrays per n."""
     mats = []
     for s in range(0, len(texts), chunk):
         part = texts[s:s + chunk]
+        rows, hashes = grams(part)
+        r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        c = (np.concatenate(hashes) % np.uint64(n_features)).astype(np.int64) if hashes \
+            else np.zeros(0, np.int64)
+        m = sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(part), n_features))
+        m.sum_duplicates()
+        if binary:
+            m.data[:] = 1.0
+        mats.append(m)
+    if not mats:
+        return sp.csr_matrix((0, n_features), dtype=np.float32)
+    return sp.csr_matrix(sp.vstack(mats, format="csr"), dtype=np.float32)
+
+
+def hashed_ngrams(texts: list[str], ns: tuple[int, ...] = (3, 4), n_features: int = 2**20,
+                  lowercase: bool = False, chunk: int = 5000) -> sp.csr_matrix:
+    """Counts of hashed byte n-grams (n in ``ns``) per text, as a CSR matrix."""
+    def grams(part: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         enc = [(t.casefold() if lowercase else t).encode("utf-8", "replace") for t in part]
         lens = np.fromiter((len(e) for e in enc), dtype=np.int64, count=len(enc))
         buf = np.frombuffer(b"".join(enc), dtype=np.uint8).astype(np.uint64)
@@ -29,7 +51,7 @@ def hashed_ngrams(texts: list[str], ns: tuple[int, ...] = (3, 4), n_features: in
         starts = np.concatenate(([0], np.cumsum(lens)[:-1])).astype(np.int64)
         doc = np.repeat(np.arange(len(part), dtype=np.int64), lens)
         pos = np.arange(total, dtype=np.int64) - starts[doc] if total else np.zeros(0, np.int64)
-        rows, cols = [], []
+        rows, hashes = [], []
         for n in ns:
             ok = np.nonzero(pos <= lens[doc] - n)[0] if total else np.zeros(0, np.int64)
             h = np.full(ok.shape, np.uint64(n) * np.uint64(0x9E3779B1), dtype=np.uint64)
@@ -37,15 +59,10 @@ def hashed_ngrams(texts: list[str], ns: tuple[int, ...] = (3, 4), n_features: in
                 h = (h ^ buf[ok + k]) * _MULT
             h ^= h >> np.uint64(29)
             rows.append(doc[ok])
-            cols.append((h % np.uint64(n_features)).astype(np.int64))
-        r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-        c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
-        m = sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(part), n_features))
-        m.sum_duplicates()
-        mats.append(m)
-    if not mats:
-        return sp.csr_matrix((0, n_features), dtype=np.float32)
-    return sp.csr_matrix(sp.vstack(mats, format="csr"), dtype=np.float32)
+            hashes.append(h)
+        return rows, hashes
+
+    return _hashed_matrix(texts, n_features, chunk, False, grams)
 
 
 def _word_bytes() -> np.ndarray:
@@ -121,11 +138,9 @@ def hashed_shingles(texts: list[str], ns: tuple[int, ...] = (1, 2, 3),
     counting it would let the number of listings, not the wording, decide the profile.
     ``digits`` as in :func:`_token_hashes` (``fold`` or ``split``).
     """
-    mats = []
-    for s in range(0, len(texts), chunk):
-        part = texts[s:s + chunk]
+    def grams(part: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         doc, h = _token_hashes(part, max_len, digits)
-        rows, cols = [], []
+        rows, hashes = [], []
         for n in ns:
             if len(h) < n:
                 continue
@@ -135,16 +150,10 @@ def hashed_shingles(texts: list[str], ns: tuple[int, ...] = (1, 2, 3),
                 g = (g ^ h[k + t]) * _MULT
             g ^= g >> np.uint64(31)
             rows.append(doc[k])
-            cols.append((g % np.uint64(n_features)).astype(np.int64))
-        r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-        c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
-        m = sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(part), n_features))
-        m.sum_duplicates()
-        m.data[:] = 1.0
-        mats.append(m)
-    if not mats:
-        return sp.csr_matrix((0, n_features), dtype=np.float32)
-    return sp.csr_matrix(sp.vstack(mats, format="csr"), dtype=np.float32)
+            hashes.append(g)
+        return rows, hashes
+
+    return _hashed_matrix(texts, n_features, chunk, True, grams)
 
 
 def top_k_rows(m: sp.csr_matrix, k: int) -> sp.csr_matrix:

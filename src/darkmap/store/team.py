@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from darkmap.workspace import Workspace
+from darkmap.workspace import Workspace, table_exists
 
 __all__ = ["SyncResult", "TeamServerError", "default_server", "init_server", "sync_judgements"]
 
@@ -68,15 +68,9 @@ def init_server(dsn: str) -> None:
         pg.execute(_SCHEMA)
 
 
-def _has_judgements(ws: Workspace) -> bool:
-    return bool(ws.con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'judgements'"
-    ).fetchone()[0])
-
-
 def sync_judgements(ws: Workspace, dsn: str) -> SyncResult:
     """Push this workspace's judgements to the server, then pull everyone's."""
-    if not _has_judgements(ws):
+    if not table_exists(ws.con, "judgements"):
         raise TeamServerError("this workspace has no judgements table (run `darkmap link`)")
     local = ws.con.execute(f"SELECT {', '.join(_COLS)} FROM judgements").fetchall()
     with _connect(dsn) as pg:
