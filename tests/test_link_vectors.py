@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkmap.resolve.vectors import hashed_shingles, row_cosines, tfidf
+from darkmap.resolve.vectors import (hashed_shingles, row_cosines, symbol_runs, tfidf,
+                                     token_vocabulary, word_shapes)
 
 
 def _shared(m, a: int, b: int) -> float:
@@ -41,6 +42,51 @@ def test_word_order_matters_beyond_unigrams() -> None:
     uni = hashed_shingles(["we ship fast", "fast we ship"], (1,))
     assert _shared(uni, 0, 1) == 3
     assert _shared(m, 0, 1) < m[0].nnz
+
+
+def test_masked_product_words_leave_the_writing() -> None:
+    titles = ["MDMA crystal 5g", "mdma pills 100x", "Ketamine 10g", "ketamine needles",
+              "MDMA 84%", "ketamine shards"]
+    vocab = token_vocabulary(titles, min_docs=3)
+    # "mdma" and "ketamine" are in three titles each; "crystal", "pills", "g" are not
+    assert len(vocab) == 2
+    texts = ["Selling MDMA at the best prices, vacuum sealed!",
+             "Selling ketamine at the best prices, vacuum sealed!"]
+    masked = hashed_shingles(texts, (1, 2, 3), mask=vocab)
+    plain = hashed_shingles(texts, (1, 2, 3))
+    assert _shared(masked, 0, 1) == masked[0].nnz
+    assert _shared(plain, 0, 1) < plain[0].nnz
+    # punctuation and numbers are never product words, however common in titles
+    assert len(token_vocabulary(["a - 5", "b - 5", "c - 5"], min_docs=3)) == 0
+
+
+def test_features_of_one_row_only_are_dropped() -> None:
+    m = hashed_shingles(["stealth fire", "stealth", "zzqx"], (1,))
+    kept = tfidf(m, min_df=2)
+    assert np.diff(kept.indptr).tolist() == [1, 1, 0]
+    # both rows now consist of what they share alone
+    assert row_cosines(kept, np.array([0]), np.array([1]))[0] > 0.99
+    assert row_cosines(tfidf(m), np.array([0]), np.array([1]))[0] < 0.8
+
+
+def test_word_shapes_read_capitalisation() -> None:
+    s = word_shapes(["WELCOME TO THE SHOP", "welcome to the shop", "Welcome To The Shop",
+                     "McDonald iPhone", "", "5g :) !!"])
+    assert s[:4].argmax(axis=1).tolist() == [0, 1, 2, 3]
+    assert np.allclose(s[:4].sum(axis=1), 1.0)
+    assert s[4].sum() == 0 and s[5].sum() == 0  # no words of two letters or more
+    mixed = word_shapes(["WELCOME!! We are the BEST shop, eBay style"])[0]
+    assert np.allclose(mixed, [2 / 8, 4 / 8, 1 / 8, 1 / 8])
+
+
+def test_symbol_runs_read_punctuation_and_emoji_habits() -> None:
+    m = symbol_runs(["Best shop!!! 🔥🔥 :)", "Best shop!!!!! 🔥 :)", "Best shop. ok.",
+                     "no symbols at all"])
+    # "!!!" and "!!!!!" are one habit, "🔥🔥" differs from "🔥"; ":)" is ":", ")" and
+    # the pair ":)"
+    assert np.diff(m.indptr).tolist() == [5, 5, 1, 0]
+    assert _shared(m, 0, 1) == 4
+    assert _shared(m, 0, 2) == 0
 
 
 def test_shipped_models_count_text_disagreement_once() -> None:

@@ -21,6 +21,11 @@ __all__ = ["IDENTIFIER_SIGNALS", "SIGNALS", "PairFeatures", "compare"]
 _COS_LEVELS = ("no text", "<0.1", "0.1-0.15", "0.15-0.2", "0.2-0.25", "0.25-0.3",
                "0.3-0.35", "0.35-0.4", "0.4-0.5", "0.5-0.6", ">=0.6")
 _COS_BINS = [0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6]
+# writing style: shared shingles as a multiple of what two random accounts share
+_RATIO_BINS = [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0]
+_RATIO_LEVELS = ("no text", "<1x chance", "1-1.5x chance", "1.5-2x chance", "2-2.5x chance",
+                 "2.5-3x chance", "3-3.5x chance", "3.5-4x chance", "4-5x chance",
+                 "5-6x chance", ">=6x chance")
 
 # signal -> level labels; index = level code.
 SIGNALS: dict[str, tuple[str, ...]] = {
@@ -31,8 +36,11 @@ SIGNALS: dict[str, tuple[str, ...]] = {
                "same normalised handle, common (>3 accounts)",
                "same normalised handle, rare (<=3 accounts)",
                "same handle, common (>3 accounts)", "same handle, rare (<=3 accounts)"),
-    "style": _COS_LEVELS,
-    "phrasing": _COS_LEVELS,
+    "style": _RATIO_LEVELS,
+    "phrasing": _RATIO_LEVELS,
+    "capitals": ("no text", "<0.5", "0.5-0.7", "0.7-0.8", "0.8-0.9", "0.9-0.95", ">=0.95"),
+    "symbols": ("no text", "<0.2", "0.2-0.3", "0.3-0.4", "0.4-0.5", "0.5-0.6", "0.6-0.7",
+                "0.7-0.8", ">=0.8"),
     "products": ("no listings", "<0.15", "0.15-0.3", "0.3-0.5", "0.5-0.7", ">=0.7"),
     "price": ("no comparable items", "log-diff >0.5", "0.25-0.5", "0.1-0.25", "<0.1"),
     "ships_from": ("unknown", "different origin", "same origin"),
@@ -47,8 +55,10 @@ SIGNALS: dict[str, tuple[str, ...]] = {
 IDENTIFIER_SIGNALS = ("pgp", "crypto", "contact")
 
 _BINS: dict[str, list[float]] = {
-    "style": _COS_BINS,
-    "phrasing": _COS_BINS,
+    "style": _RATIO_BINS,
+    "phrasing": _RATIO_BINS,
+    "capitals": [0.5, 0.7, 0.8, 0.9, 0.95],
+    "symbols": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
     "products": [0.15, 0.3, 0.5, 0.7],
     "feedback": [0.15, 0.3, 0.45],
     "ships_to": [0.3, 0.7],
@@ -167,13 +177,25 @@ def compare(p: Profiles, i: np.ndarray, j: np.ndarray,
             raw[g], lev[g] = _ident(p, g, i, j)
     if "handle" in use:
         raw["handle"], lev["handle"] = _handle(p, i, j)
-    for name, mat, has in (("style", p.style, p.has_style),
-                           ("phrasing", p.phrasing, p.has_style),
-                           ("products", p.products, p.has_products),
+    for name, mat, has, ev in (("style", p.style, p.has_style, p.style_evidence),
+                               ("phrasing", p.phrasing, p.has_style, p.phrasing_evidence)):
+        if name in use and ev is not None:
+            raw[name] = ev.ratio(mat, i, j)
+            lev[name] = _binned(raw[name], has[i] & has[j], _BINS[name])
+    for name, mat, has in (("products", p.products, p.has_products),
                            ("feedback", p.feedback, p.has_feedback)):
         if name in use:
             raw[name] = row_cosines(mat, i, j)
             lev[name] = _binned(raw[name], has[i] & has[j], _BINS[name])
+    texts = p.has_style[i] & p.has_style[j]
+    if "capitals" in use and p.capitals is not None:
+        # 1 - total variation distance between the two word-shape distributions
+        raw["capitals"] = (1.0 - 0.5 * np.abs(p.capitals[i] - p.capitals[j]).sum(axis=1)
+                           ).astype(np.float32)
+        lev["capitals"] = _binned(raw["capitals"], texts, _BINS["capitals"])
+    if "symbols" in use and p.symbols is not None:
+        raw["symbols"] = row_cosines(p.symbols, i, j)
+        lev["symbols"] = _binned(raw["symbols"], texts, _BINS["symbols"])
     if "price" in use:
         raw["price"], lev["price"] = _price(p, i, j)
     if "ships_from" in use:

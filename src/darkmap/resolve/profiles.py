@@ -16,7 +16,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from darkmap.resolve.normalise import handle_key, handle_skeleton
-from darkmap.resolve.vectors import hashed_ngrams, hashed_shingles, tfidf
+from darkmap.resolve.vectors import (SharedEvidence, evidence_profile, hashed_ngrams,
+                                     hashed_shingles, symbol_runs, tfidf, token_vocabulary,
+                                     word_shapes)
 
 __all__ = ["IDENTIFIER_GROUPS", "Profiles", "load_profiles"]
 
@@ -31,6 +33,7 @@ _FB_CAP = 3000            # characters of feedback per account
 # Below about 25 words two texts' shingle cosine is noise, not style: such an account
 # has "no text" for the style signals (a two-line profile must not outvote a shared key)
 _MIN_STYLE_TEXT = 150
+_TOPIC_MIN_ACCOUNTS = 3   # a title word of this many accounts is a product word
 _PRICE_OFFSET = 50.0      # keeps stored log prices non-zero so sparsity is stable
 _FX = {"USD": 1.0, "EUR": 1.1, "GBP": 1.3, "AUD": 0.7, "CAD": 0.75, "CHF": 1.05}
 
@@ -45,7 +48,7 @@ class Profiles:
     handle: list[str]
     hkey: list[str]
     style: sp.csr_matrix               # vendor-written text, word 1-2-grams, L2 rows
-    phrasing: sp.csr_matrix            # same text, 1-3-grams with numbers folded
+    phrasing: sp.csr_matrix            # same text, 1-3-grams, numbers and product words masked
     products: sp.csr_matrix            # titles/categories, words, L2 rows
     feedback: sp.csr_matrix            # buyer feedback, words, L2 rows
     handle_grams: sp.csr_matrix        # handle key char n-grams, L2 rows
@@ -68,6 +71,13 @@ class Profiles:
     # unlike ``start``/``end`` it ignores when a page was captured or a dump ingested
     active_start: np.ndarray | None = None
     active_end: np.ndarray | None = None
+    # writing habits of the same vendor-written text: share of ALL CAPS / lower /
+    # Capitalised / mixed words (n x 4), and punctuation, symbol and emoji runs (L2 rows)
+    capitals: np.ndarray | None = None
+    symbols: sp.csr_matrix | None = None
+    # shared-versus-chance weights of `style` and `phrasing` (vectors.SharedEvidence)
+    style_evidence: SharedEvidence | None = None
+    phrasing_evidence: SharedEvidence | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -146,11 +156,16 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
     # listing; counting it would let the number of listings decide the profile);
     # docs/linking.md, "Writing style". `style`: words and word pairs, numbers kept
     # ("ships within 36 hours"); `phrasing`: runs of one to three tokens with every
-    # number folded to one symbol (boilerplate whose prices and quantities change).
-    # Which view separates writers better depends on how they write (phrasing on the
-    # simulator, words on the linker's own generator): the model weighs both.
-    style = tfidf(hashed_shingles(own, (1, 2), digits="split"), top_k=300)
-    phrasing = tfidf(hashed_shingles(own, (1, 2, 3), digits="fold"), top_k=600)
+    # number and every product word (a word in the titles or categories of at least
+    # three accounts) masked, so it reads how a vendor writes, not what they sell
+    # ("Selling # at the best prices"). Shingles of one account only are dropped: they
+    # can match nothing and would crowd out the ones that can. Both are compared as
+    # shared evidence against chance (vectors.SharedEvidence), not as cosines.
+    topic = token_vocabulary(prod, min_docs=_TOPIC_MIN_ACCOUNTS)
+    style, style_ev = evidence_profile(hashed_shingles(own, (1, 2), digits="split"),
+                                       top_k=300)
+    phrasing, phrasing_ev = evidence_profile(
+        hashed_shingles(own, (1, 2, 3), digits="fold", mask=topic), top_k=600)
     products = tfidf(hashed_ngrams(prod, (4,), n_features=2**18, lowercase=True), top_k=600)
     feedback = tfidf(hashed_ngrams(fb, (4,), n_features=2**18, lowercase=True), top_k=600)
     hgrams = tfidf(hashed_ngrams([f"^{k}$" for k in hkeys], (2, 3), n_features=2**18))
@@ -171,7 +186,9 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
         ident_values=ident_values, price_keys=price_keys, price_mask=price_mask,
         index=index, skeleton=skels, hkey_count=_group_counts(hkeys),
         skeleton_count=_group_counts(skels), active_start=active_start,
-        active_end=active_end)
+        active_end=active_end, capitals=word_shapes(own),
+        symbols=tfidf(symbol_runs(own), min_df=2), style_evidence=style_ev,
+        phrasing_evidence=phrasing_ev)
 
 
 def _group_counts(values: list[str]) -> np.ndarray:

@@ -9,11 +9,13 @@ over the UTF-8 bytes, so building the profiles is a few array passes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["hashed_ngrams", "hashed_shingles", "row_cosines", "tfidf", "top_k_rows"]
+__all__ = ["SharedEvidence", "evidence_profile", "hashed_ngrams", "hashed_shingles", "row_cosines", "symbol_runs", "tfidf",
+           "token_vocabulary", "top_k_rows", "word_shapes"]
 
 _MULT = np.uint64(0x100000001B3)
 
@@ -79,11 +81,14 @@ _IS_SPACE[list(b" \t\r\n\x0b\x0c")] = True
 _IS_DIGIT = np.zeros(256, dtype=bool)
 _IS_DIGIT[list(b"0123456789")] = True
 _DIGITS_HASH = np.uint64(0x5DEECE66D)
+_MASK_HASH = np.uint64(0x2545F4914F6CDD1D)
+_IS_ASCII_LETTER = np.zeros(256, dtype=bool)
+_IS_ASCII_LETTER[list(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")] = True
 
 
 def _token_hashes(part: list[str], max_len: int,
-                  digits: str = "keep") -> tuple[np.ndarray, np.ndarray]:
-    """(document, hash) of every token of ``part``, in text order.
+                  digits: str = "keep") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(document, hash, first byte) of every token of ``part``, in text order.
 
     A token is a maximal run of letters/digits (non-ASCII bytes count as letters) or a
     single punctuation character, case-folded and truncated to ``max_len`` bytes.
@@ -126,20 +131,42 @@ def _token_hashes(part: list[str], max_len: int,
     h ^= h >> np.uint64(29)
     h *= _MULT
     h ^= h >> np.uint64(32)
-    return doc[first], h
+    return doc[first], h, raw[first]
+
+
+def token_vocabulary(texts: list[str], min_docs: int = 3, max_len: int = 24,
+                     chunk: int = 5000) -> np.ndarray:
+    """Sorted hashes of the words (tokens starting with an ASCII letter) that occur in
+    at least ``min_docs`` of ``texts``, hashed as :func:`hashed_shingles` hashes them."""
+    found = []
+    for s in range(0, len(texts), chunk):
+        doc, h, lead = _token_hashes(texts[s:s + chunk], max_len, "fold")
+        word = _IS_ASCII_LETTER[lead]
+        pairs = np.unique(np.stack([doc[word].astype(np.uint64) + np.uint64(s), h[word]]),
+                          axis=1)
+        found.append(pairs[1])
+    if not found:
+        return np.zeros(0, np.uint64)
+    vals, counts = np.unique(np.concatenate(found), return_counts=True)
+    return vals[counts >= min_docs]
 
 
 def hashed_shingles(texts: list[str], ns: tuple[int, ...] = (1, 2, 3),
                     digits: str = "fold", n_features: int = 2**21, max_len: int = 24,
-                    chunk: int = 5000) -> sp.csr_matrix:
+                    chunk: int = 5000, mask: np.ndarray | None = None) -> sp.csr_matrix:
     """Binary presence of hashed word n-grams (shingles) per text.
 
     Presence, not counts: a vendor pastes the same boilerplate into every listing, and
     counting it would let the number of listings, not the wording, decide the profile.
-    ``digits`` as in :func:`_token_hashes` (``fold`` or ``split``).
+    ``digits`` as in :func:`_token_hashes` (``fold`` or ``split``). Tokens whose hash is
+    in ``mask`` (a sorted array, e.g. from :func:`token_vocabulary`) all become one
+    placeholder token: the shingles keep the words around them ("Selling # at the best
+    prices") and lose what they are about (text distortion, Stamatatos 2017).
     """
     def grams(part: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        doc, h = _token_hashes(part, max_len, digits)
+        doc, h, _ = _token_hashes(part, max_len, digits)
+        if mask is not None and len(mask) and len(h):
+            h[np.isin(h, mask)] = _MASK_HASH
         rows, hashes = [], []
         for n in ns:
             if len(h) < n:
@@ -152,6 +179,87 @@ def hashed_shingles(texts: list[str], ns: tuple[int, ...] = (1, 2, 3),
             rows.append(doc[k])
             hashes.append(g)
         return rows, hashes
+
+    return _hashed_matrix(texts, n_features, chunk, True, grams)
+
+
+def word_shapes(texts: list[str]) -> np.ndarray:
+    """Share of each text's words (ASCII letter runs of two or more) written ALL CAPS,
+    lower case, Capitalised and in any other mix: an ``(n, 4)`` float32 array whose
+    rows sum to 1 (0 for a text without words). Capitalisation is a habit
+    (Writeprints' character features), and the shingles are case-folded."""
+    out = np.zeros((len(texts), 4), dtype=np.float32)
+    if not texts:
+        return out
+    enc = [t.encode("utf-8", "replace") + b" " for t in texts]
+    lens = np.fromiter((len(e) for e in enc), dtype=np.int64, count=len(enc))
+    raw = np.frombuffer(b"".join(enc), dtype=np.uint8)
+    doc = np.repeat(np.arange(len(texts), dtype=np.int64), lens)
+    letter = _IS_ASCII_LETTER[raw]
+    upper = (raw >= 65) & (raw <= 90)
+    prev = np.concatenate(([False], letter[:-1]))
+    start = letter & ~prev  # every text ends in a space, so runs never cross texts
+    run = np.cumsum(start) - 1
+    pos = np.nonzero(letter)[0]
+    if not len(pos):
+        return out
+    r = run[pos]
+    length = np.bincount(r)
+    n_up = np.bincount(r, weights=upper[pos]).astype(np.int64)
+    first = np.nonzero(start)[0]
+    first_up = upper[first]
+    shape = np.select([n_up == length, n_up == 0, (n_up == 1) & first_up], [0, 1, 2], 3)
+    ok = length >= 2
+    cnt = np.bincount(doc[first[ok]] * 4 + shape[ok], minlength=4 * len(texts))
+    cnt = cnt.reshape(len(texts), 4).astype(np.float32)
+    tot = cnt.sum(axis=1, keepdims=True)
+    np.divide(cnt, tot, out=out, where=tot > 0)
+    return out
+
+
+def _is_symbol(cp: np.ndarray) -> np.ndarray:
+    """Which code points are neither letters, digits, marks nor white space."""
+    import unicodedata
+    sym = np.zeros(len(cp), dtype=bool)
+    ascii_ = cp < 128
+    a = cp[ascii_].astype(np.uint8)
+    sym[ascii_] = ~(_IS_WORD[a] | _IS_SPACE[a])
+    other = np.nonzero(~ascii_)[0]
+    if len(other):
+        uniq, inv = np.unique(cp[other], return_inverse=True)
+        is_sym = np.array([unicodedata.category(chr(int(c)))[0] in "PSC" for c in uniq]
+                          + [False])[:len(uniq)]
+        sym[other] = is_sym[inv]
+    return sym
+
+
+def symbol_runs(texts: list[str], n_features: int = 2**18,
+                chunk: int = 5000) -> sp.csr_matrix:
+    """Binary presence of each text's punctuation, symbol and emoji habits: runs of one
+    symbol (``!``, ``!!``, ``!!!`` and longer alike) and pairs of different symbols
+    written together (``:)``, ``!?``, ``*~``)."""
+    def grams(part: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        cps = [np.frombuffer(t.encode("utf-32-le", "replace"), dtype=np.uint32) for t in part]
+        lens = np.fromiter((len(c) + 1 for c in cps), dtype=np.int64, count=len(cps))
+        cp = np.concatenate([np.append(c, np.uint32(32)) for c in cps]).astype(np.uint64) \
+            if cps else np.zeros(0, np.uint64)
+        doc = np.repeat(np.arange(len(part), dtype=np.int64), lens)
+        sym = _is_symbol(cp)
+        same_prev = np.concatenate(([False], (cp[1:] == cp[:-1]) & sym[1:] & sym[:-1]))
+        run_start = sym & ~same_prev
+        starts = np.nonzero(run_start)[0]
+        if not len(starts):
+            return [], []
+        run_id = np.cumsum(run_start) - 1
+        run_len = np.bincount(run_id[sym], minlength=len(starts))
+        code = cp[starts]
+        h_run = (code * np.uint64(4) + np.minimum(run_len, 3).astype(np.uint64)) * _MULT
+        # two different symbols written together: the end of one run touches the next
+        ends = starts + run_len
+        touch = np.nonzero(ends[:-1] == starts[1:])[0]
+        h_pair = ((code[touch] * _MULT) ^ code[touch + 1]) * _MULT + np.uint64(7)
+        return [doc[starts], doc[starts[touch]]], [h_run ^ (h_run >> np.uint64(29)),
+                                                    h_pair ^ (h_pair >> np.uint64(29))]
 
     return _hashed_matrix(texts, n_features, chunk, True, grams)
 
@@ -170,16 +278,72 @@ def top_k_rows(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
     return out
 
 
-def tfidf(counts: sp.csr_matrix, top_k: int | None = None) -> sp.csr_matrix:
-    """Sublinear TF-IDF with L2-normalised rows, optionally pruned to ``top_k`` per row."""
+def tfidf(counts: sp.csr_matrix, top_k: int | None = None,
+          min_df: int = 1) -> sp.csr_matrix:
+    """Sublinear TF-IDF with L2-normalised rows, optionally pruned to ``top_k`` per row.
+
+    ``min_df=2`` drops the features only one row has: they can match nothing, yet as
+    the rarest they weigh most, fill the ``top_k`` and shrink every cosine.
+    """
     m = sp.csr_matrix(counts, dtype=np.float32, copy=True)
     n = max(1, m.shape[0])
     df = np.bincount(m.indices, minlength=m.shape[1]).astype(np.float32)
     idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
     m.data = (1.0 + np.log(m.data)) * idf[m.indices]
+    if min_df > 1:
+        m.data[df[m.indices] < min_df] = 0.0
+        m.eliminate_zeros()
     if top_k:
         m = top_k_rows(m, top_k)
     return normalise_rows(m)
+
+
+@dataclass
+class SharedEvidence:
+    """How much two rows of a presence profile share, against what chance would give.
+
+    Every feature weighs ``w = min(log(N / df), log(cap))`` (a shingle a quarter of the
+    accounts use is worth log 4; one that two accounts share is worth the cap, so the
+    weights do not grow with the size of the workspace). Two accounts *share* the sum
+    of the weights of their common features; *by chance* an account shares
+    ``sum(w * df / N)`` of its features with a random account of average size. The
+    ratio of the two is what a likelihood-ratio reader of two texts asks ("they share
+    five times what two strangers share"), and, unlike a cosine, it grows with the
+    amount of common text: twenty shared habits are more than two.
+    """
+
+    total: np.ndarray    # sum of w over each row's features
+    chance: np.ndarray   # sum of w * df / N over each row's features
+    size: np.ndarray     # features of each row over the mean (rows with features)
+
+    def ratio(self, m: sp.csr_matrix, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """``(shared + 1) / (chance + 1)`` for the pairs ``(i[k], j[k])`` of ``m``
+        (the L2-normalised rows of sqrt(w) :func:`evidence_profile` returns)."""
+        shared = row_cosines(m, i, j) * np.sqrt(self.total[i] * self.total[j])
+        chance = 0.5 * (self.chance[i] * self.size[j] + self.chance[j] * self.size[i])
+        return ((shared + 1.0) / (chance + 1.0)).astype(np.float32)
+
+
+def evidence_profile(presence: sp.csr_matrix, top_k: int | None = None,
+                     cap: float = 100.0) -> tuple[sp.csr_matrix, SharedEvidence]:
+    """Rows of sqrt(w) over the features at least two rows have (a feature of one row
+    can match nothing), pruned to the ``top_k`` heaviest per row and L2-normalised, so
+    :func:`row_cosines` gives the weighted cosine; and the :class:`SharedEvidence`
+    that turns the same dot products into shared-versus-chance ratios."""
+    m = sp.csr_matrix(presence, dtype=np.float32, copy=True)
+    n = max(1, m.shape[0])
+    df = np.bincount(m.indices, minlength=m.shape[1]).astype(np.float64)
+    w = np.minimum(np.log(n / np.maximum(df, 1.0)), np.log(cap))
+    m.data = np.where(df[m.indices] >= 2, np.sqrt(w[m.indices]), 0.0).astype(np.float32)
+    m.eliminate_zeros()
+    if top_k:
+        m = top_k_rows(m, top_k)
+    total = np.asarray(m.multiply(m).sum(axis=1), dtype=np.float64).ravel()
+    p = sp.csr_matrix((m.data ** 2 * (df[m.indices] / n), m.indices, m.indptr), shape=m.shape)
+    chance = np.asarray(p.sum(axis=1), dtype=np.float64).ravel()
+    size = np.diff(m.indptr).astype(np.float64)
+    mean = size[size > 0].mean() if (size > 0).any() else 1.0
+    return normalise_rows(m), SharedEvidence(total, chance, size / mean)
 
 
 def normalise_rows(m: sp.csr_matrix) -> sp.csr_matrix:
