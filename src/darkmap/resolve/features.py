@@ -43,7 +43,8 @@ SIGNALS: dict[str, tuple[str, ...]] = {
                 "0.7-0.8", ">=0.8"),
     "products": ("no listings", "<0.15", "0.15-0.3", "0.3-0.5", "0.5-0.7", ">=0.7"),
     "price": ("no comparable items", "log-diff >0.5", "0.25-0.5", "0.1-0.25", "<0.1"),
-    "ships_from": ("unknown", "different origin", "same origin"),
+    "ships_from": ("unknown", "different origin", "same origin, common (>=20% of accounts)",
+                   "same origin, 5-20% of accounts", "same origin, rare (<5% of accounts)"),
     "ships_to": ("unknown", "jaccard <0.3", "0.3-0.7", ">=0.7"),
     "timing": ("unknown", "gap >1y", "gap 90d-1y", "succession (gap <90d)",
                "overlap >30d"),
@@ -201,8 +202,12 @@ def compare(p: Profiles, i: np.ndarray, j: np.ndarray,
     if "ships_from" in use:
         oi, oj = p.origin[i], p.origin[j]
         raw["ships_from"] = (oi == oj).astype(np.float32)
+        # as a rare surname says more than "Smith", a shared origin says more the fewer
+        # accounts ship from it (frequency-based agreement)
+        share = p.origin_share[i] if p.origin_share is not None else np.ones(len(i))
+        same_lev = 4 - np.digitize(np.nan_to_num(share, nan=1.0), [0.05, 0.2])
         lev["ships_from"] = np.where((oi < 0) | (oj < 0), 0,
-                                     np.where(oi == oj, 2, 1)).astype(np.int8)
+                                     np.where(oi == oj, same_lev, 1)).astype(np.int8)
     if "ships_to" in use:
         inter = row_cosines(p.dest, i, j)
         cnt = np.diff(p.dest.indptr)

@@ -78,6 +78,7 @@ class Profiles:
     # shared-versus-chance weights of `style` and `phrasing` (vectors.SharedEvidence)
     style_evidence: SharedEvidence | None = None
     phrasing_evidence: SharedEvidence | None = None
+    origin_share: np.ndarray | None = None  # share of accounts with this origin (nan unknown)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -188,7 +189,18 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
         skeleton_count=_group_counts(skels), active_start=active_start,
         active_end=active_end, capitals=word_shapes(own),
         symbols=tfidf(symbol_runs(own), min_df=2), style_evidence=style_ev,
-        phrasing_evidence=phrasing_ev)
+        phrasing_evidence=phrasing_ev, origin_share=_value_shares(origin))
+
+
+def _value_shares(codes: np.ndarray) -> np.ndarray:
+    """Share of the accounts with a known value (code >= 0) that have each account's
+    value; nan where unknown."""
+    known = codes >= 0
+    out = np.full(len(codes), np.nan)
+    if known.any():
+        cnt = np.bincount(codes[known])
+        out[known] = cnt[codes[known]] / known.sum()
+    return out
 
 
 def _group_counts(values: list[str]) -> np.ndarray:
