@@ -9,7 +9,7 @@ import click
 
 from darkmap.cli import emit_json, library_errors, main, open_ws, workspace_option
 from darkmap.resolve.judgements import judge, withdraw
-from darkmap.resolve.link import METHODS, LinkOptions, link
+from darkmap.resolve.link import DEFAULT_THRESHOLD, METHODS, LinkOptions, link
 from darkmap.resolve.personas import search_personas, show_persona
 
 __all__ = ["judge_cmd", "link_cmd", "persona"]
@@ -29,8 +29,9 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
               help="Only these signals (comma list; 'identifiers' = pgp,crypto,contact).")
 @click.option("--without", multiple=True,
               help="Leave signals out, e.g. --without identifiers (text and behaviour alone).")
-@click.option("--threshold", type=float, default=0.5, show_default=True,
-              help="Mean match probability over all cross pairs needed to merge two groups.")
+@click.option("--threshold", type=float, default=DEFAULT_THRESHOLD, show_default=True,
+              help="Mean match log-odds over all cross pairs needed to merge two groups, as "
+                   "a probability (higher: fewer, surer merges).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @library_errors
 def link_cmd(workspace: Path | None, method: str, signals: tuple[str, ...],
