@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from darkmap.resolve.vectors import (hashed_shingles, row_cosines, symbol_runs, tfidf,
-                                     token_vocabulary, word_shapes)
+from darkmap.resolve.profiles import strip_blobs
+from darkmap.resolve.vectors import (evidence_profile, hashed_shingles, language_groups,
+                                     row_cosines, symbol_runs, tfidf, token_vocabulary,
+                                     word_shapes)
 
 
 def _shared(m, a: int, b: int) -> float:
@@ -87,6 +89,50 @@ def test_symbol_runs_read_punctuation_and_emoji_habits() -> None:
     assert np.diff(m.indptr).tolist() == [5, 5, 1, 0]
     assert _shared(m, 0, 1) == 4
     assert _shared(m, 0, 2) == 0
+
+
+def test_shared_evidence_grows_with_rare_common_text() -> None:
+    filler = [f"generic listing text number {k} with words" for k in range(40)]
+    texts = ["vacuum sealed stealth, reship policy, ships from holland",
+             "vacuum sealed stealth, reship policy, ships from holland",
+             "ships from holland"] + filler
+    m, ev = evidence_profile(hashed_shingles(texts, (1, 2), digits="split"))
+    r = ev.ratio(m, np.array([0, 0, 0]), np.array([1, 2, 3]))
+    # two identical rare texts share many times what chance gives; sharing only
+    # "ships from holland" is less; a stranger shares nothing
+    assert r[0] > r[1] > 1.0 >= r[2], r
+    # without a partner a feature weighs nothing: rows 3.. keep only "generic ..." words
+    assert m[3].nnz < hashed_shingles([texts[3]], (1, 2), digits="split").nnz
+
+
+def test_language_groups_and_per_language_weights() -> None:
+    de = ["Hallo, ich bin der Krautling und bitte lest euch mein Profil durch",
+          "Wir sind ein Team und ich versende mit DHL, bitte nicht auf Rechnung"]
+    en = [f"we ship {k} orders with tracking and you will get your order" for k in range(30)]
+    nl = ["Wij zijn een team en wij verzenden naar heel Europa met de post van het land"]
+    groups = language_groups(de + en + nl + ["ok"])
+    assert groups.tolist() == [1, 1] + [0] * 30 + [2, 0]
+    shingles = hashed_shingles(de + en, (1,))
+    m1, ev1 = evidence_profile(shingles)
+    m2, ev2 = evidence_profile(shingles, groups=groups[:32])
+    one = (np.array([0]), np.array([1]))
+    # "ich", "und", "bitte" are rare in the workspace but common among German texts:
+    # weighed within the language, two German writers share far less evidence
+    assert ev2.ratio(m2, *one)[0] < ev1.ratio(m1, *one)[0]
+    # English pairs are weighed as before (their group is nearly the whole workspace)
+    en_pair = (np.array([2]), np.array([3]))
+    assert abs(ev2.ratio(m2, *en_pair)[0] / ev1.ratio(m1, *en_pair)[0] - 1) < 0.2
+
+
+def test_pgp_blocks_and_base64_runs_are_not_writing() -> None:
+    key = ("-----BEGIN PGP PUBLIC KEY BLOCK-----\nVersion: GnuPG v2\n\nmQENBFeYI6oBCAC5BLxBt"
+           "XvI2KHLqfgSLq10gwjZLRFrd9GQ\n=abcd\n-----END PGP PUBLIC KEY BLOCK-----")
+    assert strip_blobs(f"Hello friends. {key} Ship fast.").split() == [
+        "Hello", "friends.", "Ship", "fast."]
+    assert "BEGIN" not in strip_blobs("About me\n-----BEGIN PGP PUBLIC KEY BLOCK-----\nxyz")
+    assert strip_blobs("pay bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh now").split() == [
+        "pay", "now"]
+    assert strip_blobs("plain text stays") == "plain text stays"
 
 
 def test_shipped_models_count_text_disagreement_once() -> None:

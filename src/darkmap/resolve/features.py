@@ -188,7 +188,8 @@ def compare(p: Profiles, i: np.ndarray, j: np.ndarray,
         if name in use:
             raw[name] = row_cosines(mat, i, j)
             lev[name] = _binned(raw[name], has[i] & has[j], _BINS[name])
-    texts = p.has_style[i] & p.has_style[j]
+    prose = p.has_prose if p.has_prose is not None else p.has_style
+    texts = prose[i] & prose[j]
     if "capitals" in use and p.capitals is not None:
         # 1 - total variation distance between the two word-shape distributions
         raw["capitals"] = (1.0 - 0.5 * np.abs(p.capitals[i] - p.capitals[j]).sum(axis=1)

@@ -17,8 +17,8 @@ import scipy.sparse as sp
 
 from darkmap.resolve.normalise import handle_key, handle_skeleton
 from darkmap.resolve.vectors import (SharedEvidence, evidence_profile, hashed_ngrams,
-                                     hashed_shingles, symbol_runs, tfidf, token_vocabulary,
-                                     word_shapes)
+                                     hashed_shingles, language_groups, symbol_runs, tfidf,
+                                     token_vocabulary, word_shapes)
 
 __all__ = ["IDENTIFIER_GROUPS", "Profiles", "load_profiles"]
 
@@ -33,7 +33,18 @@ _FB_CAP = 3000            # characters of feedback per account
 # Below about 25 words two texts' shingle cosine is noise, not style: such an account
 # has "no text" for the style signals (a two-line profile must not outvote a shared key)
 _MIN_STYLE_TEXT = 150
-_TOPIC_MIN_ACCOUNTS = 3   # a title word of this many accounts is a product word
+_TOPIC_MIN_ACCOUNTS = 3
+# vendor-written text per account: profile and terms first, then the (short) titles,
+# then descriptions, each distinct text once
+_OWN_TEXT_SQL = """
+    SELECT account_id, string_agg(t, ' \n ' ORDER BY k, t) FROM (
+      SELECT account_id, t, min(k) AS k FROM (
+        SELECT account_id, profile_text AS t, 0 AS k FROM account_observations
+        UNION ALL SELECT account_id, terms_text, 1 FROM account_observations{titles}
+        UNION ALL SELECT account_id, description, 3 FROM listing_observations)
+      WHERE t IS NOT NULL AND account_id IS NOT NULL GROUP BY account_id, t)
+    GROUP BY account_id"""
+_TITLES_SQL = "\n        UNION ALL SELECT account_id, title, 2 FROM listing_observations"   # a title word of this many accounts is a product word
 _PRICE_OFFSET = 50.0      # keeps stored log prices non-zero so sparsity is stable
 _FX = {"USD": 1.0, "EUR": 1.1, "GBP": 1.3, "AUD": 0.7, "CAD": 0.75, "CHF": 1.05}
 
@@ -75,6 +86,7 @@ class Profiles:
     # Capitalised / mixed words (n x 4), and punctuation, symbol and emoji runs (L2 rows)
     capitals: np.ndarray | None = None
     symbols: sp.csr_matrix | None = None
+    has_prose: np.ndarray | None = None  # enough text besides titles for the two above
     # shared-versus-chance weights of `style` and `phrasing` (vectors.SharedEvidence)
     style_evidence: SharedEvidence | None = None
     phrasing_evidence: SharedEvidence | None = None
@@ -133,15 +145,11 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
     # parallel scans would otherwise concatenate them in a different order from run to
     # run, and personas would change with the number of threads. Profile and terms come
     # first, then the (short) titles, then descriptions.
-    own = _texts(con, index, """
-        SELECT account_id, string_agg(t, ' \n ' ORDER BY k, t) FROM (
-          SELECT account_id, t, min(k) AS k FROM (
-            SELECT account_id, profile_text AS t, 0 AS k FROM account_observations
-            UNION ALL SELECT account_id, terms_text, 1 FROM account_observations
-            UNION ALL SELECT account_id, title, 2 FROM listing_observations
-            UNION ALL SELECT account_id, description, 3 FROM listing_observations)
-          WHERE t IS NOT NULL AND account_id IS NOT NULL GROUP BY account_id, t)
-        GROUP BY account_id""", _TEXT_CAP)
+    own = _texts(con, index, _OWN_TEXT_SQL.format(titles=_TITLES_SQL), _TEXT_CAP, clean=True)
+    # the same without titles: capitalisation and punctuation are habits of free text
+    # (titles are Title Case by custom, and a dataset of titles alone must not look
+    # like a different writer from the same vendor's profile pages)
+    prose = _texts(con, index, _OWN_TEXT_SQL.format(titles=""), _TEXT_CAP, clean=True)
     prod = _texts(con, index, """
         SELECT account_id, string_agg(t, ' ; ' ORDER BY t) FROM (
           SELECT DISTINCT account_id, title || ' ' || coalesce(array_to_string(category_path, ' '), '') AS t
@@ -163,14 +171,17 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
     # can match nothing and would crowd out the ones that can. Both are compared as
     # shared evidence against chance (vectors.SharedEvidence), not as cosines.
     topic = token_vocabulary(prod, min_docs=_TOPIC_MIN_ACCOUNTS)
+    # shingles weigh by their frequency among texts of the same language
+    lang = language_groups(own)
     style, style_ev = evidence_profile(hashed_shingles(own, (1, 2), digits="split"),
-                                       top_k=300)
+                                       top_k=300, groups=lang)
     phrasing, phrasing_ev = evidence_profile(
-        hashed_shingles(own, (1, 2, 3), digits="fold", mask=topic), top_k=600)
+        hashed_shingles(own, (1, 2, 3), digits="fold", mask=topic), top_k=600, groups=lang)
     products = tfidf(hashed_ngrams(prod, (4,), n_features=2**18, lowercase=True), top_k=600)
     feedback = tfidf(hashed_ngrams(fb, (4,), n_features=2**18, lowercase=True), top_k=600)
     hgrams = tfidf(hashed_ngrams([f"^{k}$" for k in hkeys], (2, 3), n_features=2**18))
 
+    has_prose = np.array([len(t.strip()) >= _MIN_STYLE_TEXT for t in prose])
     start, end = _windows(con, index, n)
     active_start, active_end = _activity(con, index, n)
     origin, dest = _shipping(con, index, n)
@@ -180,15 +191,18 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
         ids=ids, market=market, market_code=np.asarray(market_code), handle=handles,
         hkey=hkeys, style=style, phrasing=phrasing, products=products, feedback=feedback,
         handle_grams=hgrams,
-        has_style=np.array([len(t.strip()) >= _MIN_STYLE_TEXT for t in own]),
+        # style needs free text: titles alone are product names (the products signal
+        # reads them), and lists of titles look alike whoever typed them
+        has_style=has_prose,
         has_products=np.array([bool(t.strip()) for t in prod]),
         has_feedback=np.array([bool(t.strip()) for t in fb]),
         start=start, end=end, origin=origin, dest=dest, idents=idents,
         ident_values=ident_values, price_keys=price_keys, price_mask=price_mask,
         index=index, skeleton=skels, hkey_count=_group_counts(hkeys),
         skeleton_count=_group_counts(skels), active_start=active_start,
-        active_end=active_end, capitals=word_shapes(own),
-        symbols=tfidf(symbol_runs(own), min_df=2), style_evidence=style_ev,
+        active_end=active_end, capitals=word_shapes(prose),
+        symbols=tfidf(symbol_runs(prose), min_df=2),
+        has_prose=has_prose, style_evidence=style_ev,
         phrasing_evidence=phrasing_ev, origin_share=_value_shares(origin))
 
 
@@ -211,13 +225,30 @@ def _group_counts(values: list[str]) -> np.ndarray:
     return np.array([cnt[v] if v else 1 for v in values], dtype=np.int64)
 
 
+# Text that is not writing: armoured PGP blocks (many vendors paste their public key
+# into the profile) and other base64 or hex runs (keys, signatures, addresses). Their
+# fragments match other keys' fragments by chance and would read as shared style.
+_BLOBS = re.compile(r"-----BEGIN PGP[^\n]*-----.*?(?:-----END PGP[^\n]*?-----|\Z)"
+                    r"|[A-Za-z0-9+/]{40,}={0,2}", re.S)
+
+
+def strip_blobs(text: str) -> str:
+    """``text`` without PGP blocks and long base64/hex runs."""
+    if "-----BEGIN" not in text and not _LONG_RUN.search(text):
+        return text
+    return _BLOBS.sub(" ", text)
+
+
+_LONG_RUN = re.compile(r"[A-Za-z0-9+/]{40}")
+
+
 def _texts(con: duckdb.DuckDBPyConnection, index: dict[str, int], sql: str,
-           cap: int) -> list[str]:
+           cap: int, clean: bool = False) -> list[str]:
     out = [""] * len(index)
     for aid, text in con.execute(sql).fetchall():
         i = index.get(aid)
         if i is not None and text:
-            out[i] = text[:cap]
+            out[i] = (strip_blobs(text) if clean else text)[:cap]
     return out
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["SharedEvidence", "evidence_profile", "hashed_ngrams", "hashed_shingles", "row_cosines", "symbol_runs", "tfidf",
+__all__ = ["SharedEvidence", "evidence_profile", "hashed_ngrams", "language_groups", "hashed_shingles", "row_cosines", "symbol_runs", "tfidf",
            "token_vocabulary", "top_k_rows", "word_shapes"]
 
 _MULT = np.uint64(0x100000001B3)
@@ -324,22 +324,78 @@ class SharedEvidence:
         return ((shared + 1.0) / (chance + 1.0)).astype(np.float32)
 
 
+# Function words of the languages vendors write in besides English: enough to tell
+# which language a text is mostly in, no model needed.
+_FUNCTION_WORDS = {
+    "en": "the and you for with are is we our to of in it this your will not have be on",
+    "de": "und ich die der das nicht ist wir sie mit für auf bitte euch ein eine zu den "
+          "von bei auch",
+    "nl": "het een en van ik je niet met voor op wij zijn dat bij ook naar jullie onze",
+    "fr": "le la les et des un une pour vous nous est pas avec sur du je votre nos",
+    "es": "el los las y que para con por es su nosotros una muy del al envío",
+    "it": "il di che per non sono siamo della gli con una nostro spedizione",
+}
+_MIN_FUNCTION_WORDS = 5
+
+
+def language_groups(texts: list[str], chunk: int = 5000) -> np.ndarray:
+    """A language code per text (0 = English or undecided, 1.. in the order of
+    ``_FUNCTION_WORDS``): the language whose function words the text uses most, when
+    it uses at least five of them and more than English ones."""
+    langs = list(_FUNCTION_WORDS)
+    vocab = [np.unique(_token_hashes(_FUNCTION_WORDS[k].split(), 24, "fold")[1]) for k in langs]
+    out = np.zeros(len(texts), dtype=np.int64)
+    for s in range(0, len(texts), chunk):
+        part = texts[s:s + chunk]
+        doc, h, _ = _token_hashes(part, 24, "fold")
+        counts = np.stack([np.bincount(doc[np.isin(h, v)], minlength=len(part))
+                           for v in vocab], axis=1)
+        best = counts.argmax(axis=1)
+        ok = (counts.max(axis=1) >= _MIN_FUNCTION_WORDS) & (counts[:, 1:].max(axis=1)
+                                                            > counts[:, 0])
+        out[s:s + len(part)] = np.where(ok, best, 0)
+    return out
+
+
 def evidence_profile(presence: sp.csr_matrix, top_k: int | None = None,
-                     cap: float = 100.0) -> tuple[sp.csr_matrix, SharedEvidence]:
+                     cap: float = 100.0, groups: np.ndarray | None = None,
+                     prior: float = 50.0) -> tuple[sp.csr_matrix, SharedEvidence]:
     """Rows of sqrt(w) over the features at least two rows have (a feature of one row
     can match nothing), pruned to the ``top_k`` heaviest per row and L2-normalised, so
     :func:`row_cosines` gives the weighted cosine; and the :class:`SharedEvidence`
-    that turns the same dot products into shared-versus-chance ratios."""
-    m = sp.csr_matrix(presence, dtype=np.float32, copy=True)
+    that turns the same dot products into shared-versus-chance ratios.
+
+    ``groups`` (e.g. :func:`language_groups`): a feature's frequency is taken among
+    the rows of the row's own group, shrunk towards the overall frequency by ``prior``
+    pseudo-rows. Two German texts share "ich" and "bitte" because they are German;
+    weighed by their rarity in a mostly English workspace, every pair of German
+    writers would look like one person.
+    """
+    m = sp.csr_matrix(presence, dtype=np.float32)
     n = max(1, m.shape[0])
     df = np.bincount(m.indices, minlength=m.shape[1]).astype(np.float64)
-    w = np.minimum(np.log(n / np.maximum(df, 1.0)), np.log(cap))
-    m.data = np.where(df[m.indices] >= 2, np.sqrt(w[m.indices]), 0.0).astype(np.float32)
-    m.eliminate_zeros()
+    freq = (df / n)[m.indices]
+    if groups is not None and len(np.unique(groups)) > 1:
+        g = np.repeat(np.asarray(groups, dtype=np.int64), np.diff(m.indptr))
+        n_g = np.bincount(groups).astype(np.float64)
+        _, inv, cnt = np.unique(g * m.shape[1] + m.indices, return_inverse=True,
+                                return_counts=True)
+        freq = (cnt[inv] + prior * freq) / (n_g[g] + prior)
+    w = np.minimum(-np.log(np.maximum(freq, 1.0 / n)), np.log(cap))
+    keep = (df[m.indices] >= 2) & (w > 0)
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[keep]
+    cols = m.indices[keep]
+    m = sp.csr_matrix((np.sqrt(w[keep]).astype(np.float32), (rows, cols)), shape=m.shape)
+    # the frequency each entry was weighed with, in a matrix of the same pattern
+    fm = sp.csr_matrix((freq[keep], (rows, cols)), shape=m.shape)
     if top_k:
         m = top_k_rows(m, top_k)
+        fm = sp.csr_matrix(fm.multiply(m.astype(bool)))
+    m.sort_indices()
+    fm.sort_indices()
     total = np.asarray(m.multiply(m).sum(axis=1), dtype=np.float64).ravel()
-    p = sp.csr_matrix((m.data ** 2 * (df[m.indices] / n), m.indices, m.indptr), shape=m.shape)
+    p = sp.csr_matrix((m.data.astype(np.float64) ** 2 * fm.data, m.indices, m.indptr),
+                      shape=m.shape)
     chance = np.asarray(p.sum(axis=1), dtype=np.float64).ravel()
     size = np.diff(m.indptr).astype(np.float64)
     mean = size[size > 0].mean() if (size > 0).any() else 1.0
