@@ -105,3 +105,20 @@ def test_persona_show_explains_real_pgp_link(real_ws: Workspace) -> None:
         assert pgp and pgp[0]["level"] == "same key" and pgp[0]["contribution"] > 3, lk[0]
         assert any(i["kind"] == "pgp_fingerprint" and {a, b} <= set(i["accounts"])
                    for i in d["identifiers"])
+
+
+def test_real_personas_do_not_grow_from_language_or_pasted_keys(real_ws: Workspace) -> None:
+    # Once text was compared as shared evidence against chance, Dream sellers whose
+    # profile is their pasted PGP key (key fragments match other keys' fragments) and
+    # German-writing sellers (German words are rare in an English workspace) fell into
+    # personas of 8-28 accounts. Key blocks are not writing, words weigh within their
+    # language: the largest real persona is small again and those pairs stay apart.
+    persona = dict(real_ws.con.execute(
+        "SELECT account_id, persona_id FROM persona_members").fetchall())
+    largest = real_ws.con.execute("SELECT max(n_accounts) FROM personas").fetchone()[0]
+    assert largest <= 5, largest
+    for a, b in (("dream:amelia77", "dream:troycapo185"),
+                 ("dream:germanapotheke", "dream:kraut_ling"),
+                 ("dream:germanapotheke", "dream:greenroad")):
+        assert a in persona and b in persona, (a, b)
+        assert persona[a] != persona[b], (a, b)

@@ -34,6 +34,7 @@ _FB_CAP = 3000            # characters of feedback per account
 # has "no text" for the style signals (a two-line profile must not outvote a shared key)
 _MIN_STYLE_TEXT = 150
 _TOPIC_MIN_ACCOUNTS = 3
+_MAX_IDENT_HOLDERS = 5    # an identifier on more accounts than this is not compared
 # vendor-written text per account: profile and terms first, then the (short) titles,
 # then descriptions, each distinct text once
 _OWN_TEXT_SQL = """
@@ -226,15 +227,21 @@ def _group_counts(values: list[str]) -> np.ndarray:
 
 
 # Text that is not writing: armoured PGP blocks (many vendors paste their public key
-# into the profile) and other base64 or hex runs (keys, signatures, addresses). Their
-# fragments match other keys' fragments by chance and would read as shared style.
+# into the profile), other base64 or hex runs (keys, signatures, addresses) and links
+# (market invite and shop URLs are the market's wording, copied). Key fragments match
+# other keys' fragments by chance, and URL paths match everyone who links the same
+# market: both would read as shared style.
 _BLOBS = re.compile(r"-----BEGIN PGP[^\n]*-----.*?(?:-----END PGP[^\n]*?-----|\Z)"
-                    r"|[A-Za-z0-9+/]{40,}={0,2}", re.S)
+                    r"|[A-Za-z0-9+/]{40,}={0,2}"
+                    r"|(?:https?://|www\.)\S+|\S*\b[a-z2-7]{16}(?:[a-z2-7]{40})?\.onion\S*",
+                    re.S | re.I)
 
 
 def strip_blobs(text: str) -> str:
-    """``text`` without PGP blocks and long base64/hex runs."""
-    if "-----BEGIN" not in text and not _LONG_RUN.search(text):
+    """``text`` without PGP blocks, long base64/hex runs and links."""
+    low = text.lower()
+    if ("-----begin" not in low and ".onion" not in low and "http" not in low
+            and "www." not in low and not _LONG_RUN.search(text)):
         return text
     return _BLOBS.sub(" ", text)
 
@@ -356,6 +363,11 @@ def _identifiers(con: duckdb.DuckDBPyConnection, index: dict[str, int],
         m = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)),
                           shape=(n, max(1, len(vocab))))
         m.data[:] = 1.0
+        # a value on many accounts is not one person's: a market's onion or invite
+        # link, a search engine, a hot wallet. It is kept for display, not compared.
+        holders = np.bincount(m.indices, minlength=m.shape[1])
+        m.data[holders[m.indices] > _MAX_IDENT_HOLDERS] = 0.0
+        m.eliminate_zeros()
         mats[g] = m
         names = [""] * len(vocab)
         for v, c in vocab.items():
