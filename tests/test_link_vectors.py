@@ -110,7 +110,7 @@ def test_language_groups_and_per_language_weights() -> None:
           "Wir sind ein Team und ich versende mit DHL, bitte nicht auf Rechnung"]
     en = [f"we ship {k} orders with tracking and you will get your order" for k in range(30)]
     nl = ["Wij zijn een team en wij verzenden naar heel Europa met de post van het land"]
-    groups = language_groups(de + en + nl + ["ok"])
+    groups = language_groups(hashed_shingles(de + en + nl + ["ok"], (1, 2), digits="split"))
     assert groups.tolist() == [1, 1] + [0] * 30 + [2, 0]
     shingles = hashed_shingles(de + en, (1,))
     m1, ev1 = evidence_profile(shingles)

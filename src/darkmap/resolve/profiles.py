@@ -173,9 +173,9 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
     # shared evidence against chance (vectors.SharedEvidence), not as cosines.
     topic = token_vocabulary(prod, min_docs=_TOPIC_MIN_ACCOUNTS)
     # shingles weigh by their frequency among texts of the same language
-    lang = language_groups(own)
-    style, style_ev = evidence_profile(hashed_shingles(own, (1, 2), digits="split"),
-                                       top_k=300, groups=lang)
+    style_shingles = hashed_shingles(own, (1, 2), digits="split")
+    lang = language_groups(style_shingles)
+    style, style_ev = evidence_profile(style_shingles, top_k=300, groups=lang)
     phrasing, phrasing_ev = evidence_profile(
         hashed_shingles(own, (1, 2, 3), digits="fold", mask=topic), top_k=600, groups=lang)
     products = tfidf(hashed_ngrams(prod, (4,), n_features=2**18, lowercase=True), top_k=600)

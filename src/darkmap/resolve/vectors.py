@@ -183,34 +183,39 @@ def hashed_shingles(texts: list[str], ns: tuple[int, ...] = (1, 2, 3),
     return _hashed_matrix(texts, n_features, chunk, True, grams)
 
 
-def word_shapes(texts: list[str]) -> np.ndarray:
+def word_shapes(texts: list[str], chunk: int = 5000) -> np.ndarray:
     """Share of each text's words (ASCII letter runs of two or more) written ALL CAPS,
     lower case, Capitalised and in any other mix: an ``(n, 4)`` float32 array whose
     rows sum to 1 (0 for a text without words). Capitalisation is a habit
     (Writeprints' character features), and the shingles are case-folded."""
+    out = np.zeros((len(texts), 4), dtype=np.float32)
+    for s in range(0, len(texts), chunk):
+        out[s:s + chunk] = _word_shapes(texts[s:s + chunk])
+    return out
+
+
+def _word_shapes(texts: list[str]) -> np.ndarray:
     out = np.zeros((len(texts), 4), dtype=np.float32)
     if not texts:
         return out
     enc = [t.encode("utf-8", "replace") + b" " for t in texts]
     lens = np.fromiter((len(e) for e in enc), dtype=np.int64, count=len(enc))
     raw = np.frombuffer(b"".join(enc), dtype=np.uint8)
-    doc = np.repeat(np.arange(len(texts), dtype=np.int64), lens)
     letter = _IS_ASCII_LETTER[raw]
     upper = (raw >= 65) & (raw <= 90)
-    prev = np.concatenate(([False], letter[:-1]))
-    start = letter & ~prev  # every text ends in a space, so runs never cross texts
-    run = np.cumsum(start) - 1
-    pos = np.nonzero(letter)[0]
-    if not len(pos):
+    start = letter.copy()
+    start[1:] &= ~letter[:-1]  # every text ends in a space: runs never cross texts
+    first = np.flatnonzero(start)
+    if not len(first):
         return out
-    r = run[pos]
-    length = np.bincount(r)
-    n_up = np.bincount(r, weights=upper[pos]).astype(np.int64)
-    first = np.nonzero(start)[0]
-    first_up = upper[first]
-    shape = np.select([n_up == length, n_up == 0, (n_up == 1) & first_up], [0, 1, 2], 3)
+    end = np.flatnonzero(letter & ~np.concatenate((letter[1:], [False]))) + 1
+    length = end - first
+    cum_up = np.concatenate(([0], np.cumsum(upper, dtype=np.int64)))
+    n_up = cum_up[end] - cum_up[first]
+    shape = np.select([n_up == length, n_up == 0, (n_up == 1) & upper[first]], [0, 1, 2], 3)
     ok = length >= 2
-    cnt = np.bincount(doc[first[ok]] * 4 + shape[ok], minlength=4 * len(texts))
+    doc = np.searchsorted(np.cumsum(lens), first[ok], side="right")
+    cnt = np.bincount(doc * 4 + shape[ok], minlength=4 * len(texts))
     cnt = cnt.reshape(len(texts), 4).astype(np.float32)
     tot = cnt.sum(axis=1, keepdims=True)
     np.divide(cnt, tot, out=out, where=tot > 0)
@@ -264,18 +269,32 @@ def symbol_runs(texts: list[str], n_features: int = 2**18,
     return _hashed_matrix(texts, n_features, chunk, True, grams)
 
 
+def _top_k_positions(indptr: np.ndarray, data: np.ndarray, k: int) -> np.ndarray | None:
+    """Positions (sorted) of the ``k`` largest entries of every CSR row, or ``None``
+    when no row has more than ``k``."""
+    counts = np.diff(indptr)
+    if counts.size == 0 or counts.max() <= k:
+        return None
+    row = np.repeat(np.arange(len(counts)), counts)
+    order = np.lexsort((-data, row))
+    rank = np.arange(len(order)) - indptr[row[order]]
+    return np.sort(order[rank < k])
+
+
+def _csr_subset(m: sp.csr_matrix, keep: np.ndarray, data: np.ndarray | None = None
+                ) -> sp.csr_matrix:
+    """The entries of ``m`` at positions ``keep`` (sorted), row order preserved."""
+    row = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[keep]
+    indptr = np.concatenate(([0], np.cumsum(np.bincount(row, minlength=m.shape[0]))))
+    vals = (m.data if data is None else data)[keep]
+    return sp.csr_matrix((vals, m.indices[keep], indptr), shape=m.shape)
+
+
 def top_k_rows(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
     """Keep the ``k`` largest entries of every row (vectorised)."""
     m = sp.csr_matrix(m)
-    counts = np.diff(m.indptr)
-    if counts.size == 0 or counts.max() <= k:
-        return m
-    row = np.repeat(np.arange(m.shape[0]), counts)
-    order = np.lexsort((-m.data, row))
-    rank = np.arange(len(order)) - m.indptr[row[order]]
-    keep = np.sort(order[rank < k])
-    out = sp.csr_matrix((m.data[keep], (row[keep], m.indices[keep])), shape=m.shape)
-    return out
+    keep = _top_k_positions(m.indptr, m.data, k)
+    return m if keep is None else _csr_subset(m, keep)
 
 
 def tfidf(counts: sp.csr_matrix, top_k: int | None = None,
@@ -338,23 +357,28 @@ _FUNCTION_WORDS = {
 _MIN_FUNCTION_WORDS = 5
 
 
-def language_groups(texts: list[str], chunk: int = 5000) -> np.ndarray:
-    """A language code per text (0 = English or undecided, 1.. in the order of
-    ``_FUNCTION_WORDS``): the language whose function words the text uses most, when
-    it uses at least five of them and more than English ones."""
-    langs = list(_FUNCTION_WORDS)
-    vocab = [np.unique(_token_hashes(_FUNCTION_WORDS[k].split(), 24, "fold")[1]) for k in langs]
-    out = np.zeros(len(texts), dtype=np.int64)
-    for s in range(0, len(texts), chunk):
-        part = texts[s:s + chunk]
-        doc, h, _ = _token_hashes(part, 24, "fold")
-        counts = np.stack([np.bincount(doc[np.isin(h, v)], minlength=len(part))
-                           for v in vocab], axis=1)
-        best = counts.argmax(axis=1)
-        ok = (counts.max(axis=1) >= _MIN_FUNCTION_WORDS) & (counts[:, 1:].max(axis=1)
-                                                            > counts[:, 0])
-        out[s:s + len(part)] = np.where(ok, best, 0)
-    return out
+def language_groups(shingles: sp.csr_matrix, digits: str = "split") -> np.ndarray:
+    """A language code per row of a :func:`hashed_shingles` presence matrix that holds
+    unigrams (0 = English or undecided, 1.. in the order of ``_FUNCTION_WORDS``): the
+    language of which the text uses the most distinct function words, when that is at
+    least five and more than English ones. Read off the shingles already built, so
+    the texts are not tokenised again."""
+    m = sp.csr_matrix(shingles)
+    cols = []
+    for words in _FUNCTION_WORDS.values():
+        w = words.split()
+        cols.append(np.unique(hashed_shingles(w, (1,), digits=digits,
+                                              n_features=m.shape[1]).indices))
+    counts = np.stack([np.asarray((m[:, c] > 0).sum(axis=1)).ravel() for c in cols], axis=1)
+    best = counts.argmax(axis=1)
+    ok = (counts.max(axis=1) >= _MIN_FUNCTION_WORDS) & (counts[:, 1:].max(axis=1)
+                                                        > counts[:, 0])
+    return np.where(ok, best, 0).astype(np.int64)
+
+
+def _kept_indptr(m: sp.csr_matrix, keep: np.ndarray) -> np.ndarray:
+    row = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[keep]
+    return np.concatenate(([0], np.cumsum(np.bincount(row, minlength=m.shape[0]))))
 
 
 def evidence_profile(presence: sp.csr_matrix, top_k: int | None = None,
@@ -372,6 +396,7 @@ def evidence_profile(presence: sp.csr_matrix, top_k: int | None = None,
     writers would look like one person.
     """
     m = sp.csr_matrix(presence, dtype=np.float32)
+    m.sort_indices()  # in place; the hashed matrices are built sorted already
     n = max(1, m.shape[0])
     df = np.bincount(m.indices, minlength=m.shape[1]).astype(np.float64)
     freq = (df / n)[m.indices]
@@ -382,19 +407,16 @@ def evidence_profile(presence: sp.csr_matrix, top_k: int | None = None,
                                 return_counts=True)
         freq = (cnt[inv] + prior * freq) / (n_g[g] + prior)
     w = np.minimum(-np.log(np.maximum(freq, 1.0 / n)), np.log(cap))
-    keep = (df[m.indices] >= 2) & (w > 0)
-    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[keep]
-    cols = m.indices[keep]
-    m = sp.csr_matrix((np.sqrt(w[keep]).astype(np.float32), (rows, cols)), shape=m.shape)
-    # the frequency each entry was weighed with, in a matrix of the same pattern
-    fm = sp.csr_matrix((freq[keep], (rows, cols)), shape=m.shape)
+    keep = np.flatnonzero((df[m.indices] >= 2) & (w > 0))
+    root = np.sqrt(w).astype(np.float32)
     if top_k:
-        m = top_k_rows(m, top_k)
-        fm = sp.csr_matrix(fm.multiply(m.astype(bool)))
-    m.sort_indices()
-    fm.sort_indices()
+        sub = _top_k_positions(_kept_indptr(m, keep), root[keep], top_k)
+        if sub is not None:
+            keep = keep[sub]
+    freq = freq[keep]
+    m = _csr_subset(m, keep, root)
     total = np.asarray(m.multiply(m).sum(axis=1), dtype=np.float64).ravel()
-    p = sp.csr_matrix((m.data.astype(np.float64) ** 2 * fm.data, m.indices, m.indptr),
+    p = sp.csr_matrix((m.data.astype(np.float64) ** 2 * freq, m.indices, m.indptr),
                       shape=m.shape)
     chance = np.asarray(p.sum(axis=1), dtype=np.float64).ravel()
     size = np.diff(m.indptr).astype(np.float64)
