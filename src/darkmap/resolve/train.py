@@ -15,8 +15,9 @@ knobs varied per seed) plus ``darkmap simulate`` seeds 201-204 (2,000 vendors) a
     python -m darkmap.resolve.train --out src/darkmap/resolve/models --sim sim/20? --cache ws/
 
 Simulator seeds 200-299 are the *training range*: evaluate only on other seeds. The
-models were last retrained on exactly these worlds when writing style became two
-signals (``style`` and ``phrasing``, docs/linking.md).
+models were last retrained on exactly these worlds when the style signals became
+shared evidence against chance and ``capitals``/``symbols`` were added (docs/linking.md,
+"Writing habits and shared evidence").
 """
 
 from __future__ import annotations
