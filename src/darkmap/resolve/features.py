@@ -18,9 +18,6 @@ from darkmap.resolve.vectors import row_cosines
 
 __all__ = ["IDENTIFIER_SIGNALS", "SIGNALS", "PairFeatures", "compare"]
 
-_COS_LEVELS = ("no text", "<0.1", "0.1-0.15", "0.15-0.2", "0.2-0.25", "0.25-0.3",
-               "0.3-0.35", "0.35-0.4", "0.4-0.5", "0.5-0.6", ">=0.6")
-_COS_BINS = [0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6]
 # writing style: shared shingles as a multiple of what two random accounts share
 _RATIO_BINS = [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0]
 _RATIO_LEVELS = ("no text", "<1x chance", "1-1.5x chance", "1.5-2x chance", "2-2.5x chance",
@@ -188,8 +185,7 @@ def compare(p: Profiles, i: np.ndarray, j: np.ndarray,
         if name in use:
             raw[name] = row_cosines(mat, i, j)
             lev[name] = _binned(raw[name], has[i] & has[j], _BINS[name])
-    prose = p.has_prose if p.has_prose is not None else p.has_style
-    texts = prose[i] & prose[j]
+    texts = p.has_style[i] & p.has_style[j]  # free text on both sides
     if "capitals" in use and p.capitals is not None:
         # 1 - total variation distance between the two word-shape distributions
         raw["capitals"] = (1.0 - 0.5 * np.abs(p.capitals[i] - p.capitals[j]).sum(axis=1)

@@ -30,10 +30,11 @@ IDENTIFIER_GROUPS: dict[str, tuple[str, ...]] = {
 }
 _TEXT_CAP = 3000          # characters of vendor-written text per account
 _FB_CAP = 3000            # characters of feedback per account
-# Below about 25 words two texts' shingle cosine is noise, not style: such an account
-# has "no text" for the style signals (a two-line profile must not outvote a shared key)
+# Below about 25 words of free text (titles not counted) two texts' shingles are noise,
+# not style: such an account has "no text" for the style and habit signals (a two-line
+# profile must not outvote a shared key)
 _MIN_STYLE_TEXT = 150
-_TOPIC_MIN_ACCOUNTS = 3
+_TOPIC_MIN_ACCOUNTS = 3   # a title word of this many accounts is a product word
 _MAX_IDENT_HOLDERS = 5    # an identifier on more accounts than this is not compared
 # vendor-written text per account: profile and terms first, then the (short) titles,
 # then descriptions, each distinct text once
@@ -45,7 +46,7 @@ _OWN_TEXT_SQL = """
         UNION ALL SELECT account_id, description, 3 FROM listing_observations)
       WHERE t IS NOT NULL AND account_id IS NOT NULL GROUP BY account_id, t)
     GROUP BY account_id"""
-_TITLES_SQL = "\n        UNION ALL SELECT account_id, title, 2 FROM listing_observations"   # a title word of this many accounts is a product word
+_TITLES_SQL = "\n        UNION ALL SELECT account_id, title, 2 FROM listing_observations"
 _PRICE_OFFSET = 50.0      # keeps stored log prices non-zero so sparsity is stable
 _FX = {"USD": 1.0, "EUR": 1.1, "GBP": 1.3, "AUD": 0.7, "CAD": 0.75, "CHF": 1.05}
 
@@ -87,7 +88,6 @@ class Profiles:
     # Capitalised / mixed words (n x 4), and punctuation, symbol and emoji runs (L2 rows)
     capitals: np.ndarray | None = None
     symbols: sp.csr_matrix | None = None
-    has_prose: np.ndarray | None = None  # enough text besides titles for the two above
     # shared-versus-chance weights of `style` and `phrasing` (vectors.SharedEvidence)
     style_evidence: SharedEvidence | None = None
     phrasing_evidence: SharedEvidence | None = None
@@ -182,7 +182,7 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
     feedback = tfidf(hashed_ngrams(fb, (4,), n_features=2**18, lowercase=True), top_k=600)
     hgrams = tfidf(hashed_ngrams([f"^{k}$" for k in hkeys], (2, 3), n_features=2**18))
 
-    has_prose = np.array([len(t.strip()) >= _MIN_STYLE_TEXT for t in prose])
+    has_free_text = np.array([len(t.strip()) >= _MIN_STYLE_TEXT for t in prose])
     start, end = _windows(con, index, n)
     active_start, active_end = _activity(con, index, n)
     origin, dest = _shipping(con, index, n)
@@ -194,7 +194,7 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
         handle_grams=hgrams,
         # style needs free text: titles alone are product names (the products signal
         # reads them), and lists of titles look alike whoever typed them
-        has_style=has_prose,
+        has_style=has_free_text,
         has_products=np.array([bool(t.strip()) for t in prod]),
         has_feedback=np.array([bool(t.strip()) for t in fb]),
         start=start, end=end, origin=origin, dest=dest, idents=idents,
@@ -203,7 +203,7 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
         skeleton_count=_group_counts(skels), active_start=active_start,
         active_end=active_end, capitals=word_shapes(prose),
         symbols=tfidf(symbol_runs(prose), min_df=2),
-        has_prose=has_prose, style_evidence=style_ev,
+        style_evidence=style_ev,
         phrasing_evidence=phrasing_ev, origin_share=_value_shares(origin))
 
 
