@@ -133,3 +133,11 @@ def test_personas_do_not_depend_on_duckdb_threads(world) -> None:
                            " GROUP BY persona_id ORDER BY 1").fetchall(),
             ws.con.execute("SELECT a, b, score FROM account_links ORDER BY a, b").fetchall()))
     assert all(r == runs[0] for r in runs[1:])
+
+
+def test_link_on_an_empty_workspace_makes_no_personas(ws: Workspace) -> None:
+    # the first thing an analyst may run on a fresh workspace (crashed before: the
+    # "has text" flags of zero accounts were float arrays)
+    res = link(ws)
+    assert res.summary["accounts"] == 0 and res.summary["personas"] == 0
+    assert ws.con.execute("SELECT count(*) FROM personas").fetchone()[0] == 0

@@ -182,7 +182,7 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
     feedback = tfidf(hashed_ngrams(fb, (4,), n_features=2**18, lowercase=True), top_k=600)
     hgrams = tfidf(hashed_ngrams([f"^{k}$" for k in hkeys], (2, 3), n_features=2**18))
 
-    has_free_text = np.array([len(t.strip()) >= _MIN_STYLE_TEXT for t in prose])
+    has_free_text = np.array([len(t.strip()) >= _MIN_STYLE_TEXT for t in prose], dtype=bool)
     start, end = _windows(con, index, n)
     active_start, active_end = _activity(con, index, n)
     origin, dest = _shipping(con, index, n)
@@ -195,8 +195,8 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
         # style needs free text: titles alone are product names (the products signal
         # reads them), and lists of titles look alike whoever typed them
         has_style=has_free_text,
-        has_products=np.array([bool(t.strip()) for t in prod]),
-        has_feedback=np.array([bool(t.strip()) for t in fb]),
+        has_products=np.array([bool(t.strip()) for t in prod], dtype=bool),
+        has_feedback=np.array([bool(t.strip()) for t in fb], dtype=bool),
         start=start, end=end, origin=origin, dest=dest, idents=idents,
         ident_values=ident_values, price_keys=price_keys, price_mask=price_mask,
         index=index, skeleton=skels, hkey_count=_group_counts(hkeys),
