@@ -8,14 +8,16 @@ over the UTF-8 bytes, so building the profiles is a few array passes.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["SharedEvidence", "evidence_profile", "hashed_ngrams", "language_groups", "hashed_shingles", "row_cosines", "symbol_runs", "tfidf",
-           "token_vocabulary", "top_k_rows", "word_shapes"]
+__all__ = ["SharedEvidence", "evidence_profile", "hashed_ngrams", "hashed_shingles",
+           "language_groups", "row_cosines", "symbol_runs", "tfidf", "token_vocabulary",
+           "top_k_rows", "word_shapes"]
 
 _MULT = np.uint64(0x100000001B3)
 
@@ -224,7 +226,6 @@ def _word_shapes(texts: list[str]) -> np.ndarray:
 
 def _is_symbol(cp: np.ndarray) -> np.ndarray:
     """Which code points are neither letters, digits, marks nor white space."""
-    import unicodedata
     sym = np.zeros(len(cp), dtype=bool)
     ascii_ = cp < 128
     a = cp[ascii_].astype(np.uint8)
@@ -232,8 +233,8 @@ def _is_symbol(cp: np.ndarray) -> np.ndarray:
     other = np.nonzero(~ascii_)[0]
     if len(other):
         uniq, inv = np.unique(cp[other], return_inverse=True)
-        is_sym = np.array([unicodedata.category(chr(int(c)))[0] in "PSC" for c in uniq]
-                          + [False])[:len(uniq)]
+        is_sym = np.fromiter((unicodedata.category(chr(int(c)))[0] in "PSC" for c in uniq),
+                             dtype=bool, count=len(uniq))
         sym[other] = is_sym[inv]
     return sym
 
@@ -284,10 +285,14 @@ def _top_k_positions(indptr: np.ndarray, data: np.ndarray, k: int) -> np.ndarray
 def _csr_subset(m: sp.csr_matrix, keep: np.ndarray, data: np.ndarray | None = None
                 ) -> sp.csr_matrix:
     """The entries of ``m`` at positions ``keep`` (sorted), row order preserved."""
-    row = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[keep]
-    indptr = np.concatenate(([0], np.cumsum(np.bincount(row, minlength=m.shape[0]))))
     vals = (m.data if data is None else data)[keep]
-    return sp.csr_matrix((vals, m.indices[keep], indptr), shape=m.shape)
+    return sp.csr_matrix((vals, m.indices[keep], _kept_indptr(m, keep)), shape=m.shape)
+
+
+def _kept_indptr(m: sp.csr_matrix, keep: np.ndarray) -> np.ndarray:
+    """The CSR row pointer of ``m`` restricted to the entry positions ``keep``."""
+    row = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[keep]
+    return np.concatenate(([0], np.cumsum(np.bincount(row, minlength=m.shape[0]))))
 
 
 def top_k_rows(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
@@ -374,11 +379,6 @@ def language_groups(shingles: sp.csr_matrix, digits: str = "split") -> np.ndarra
     ok = (counts.max(axis=1) >= _MIN_FUNCTION_WORDS) & (counts[:, 1:].max(axis=1)
                                                         > counts[:, 0])
     return np.where(ok, best, 0).astype(np.int64)
-
-
-def _kept_indptr(m: sp.csr_matrix, keep: np.ndarray) -> np.ndarray:
-    row = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[keep]
-    return np.concatenate(([0], np.cumsum(np.bincount(row, minlength=m.shape[0]))))
 
 
 def evidence_profile(presence: sp.csr_matrix, top_k: int | None = None,
