@@ -36,17 +36,18 @@ _FB_CAP = 3000            # characters of feedback per account
 _MIN_STYLE_TEXT = 150
 _TOPIC_MIN_ACCOUNTS = 3   # a title word of this many accounts is a product word
 _MAX_IDENT_HOLDERS = 5    # an identifier on more accounts than this is not compared
-# vendor-written text per account: profile and terms first, then the (short) titles,
-# then descriptions, each distinct text once
+# vendor-written text per account, with and without titles: profile and terms first,
+# then the (short) titles, then descriptions, each distinct text once; one scan
 _OWN_TEXT_SQL = """
-    SELECT account_id, string_agg(t, ' \n ' ORDER BY k, t) FROM (
+    SELECT account_id, string_agg(t, ' \n ' ORDER BY k, t),
+           string_agg(t, ' \n ' ORDER BY k, t) FILTER (WHERE k <> 2) FROM (
       SELECT account_id, t, min(k) AS k FROM (
         SELECT account_id, profile_text AS t, 0 AS k FROM account_observations
-        UNION ALL SELECT account_id, terms_text, 1 FROM account_observations{titles}
+        UNION ALL SELECT account_id, terms_text, 1 FROM account_observations
+        UNION ALL SELECT account_id, title, 2 FROM listing_observations
         UNION ALL SELECT account_id, description, 3 FROM listing_observations)
       WHERE t IS NOT NULL AND account_id IS NOT NULL GROUP BY account_id, t)
     GROUP BY account_id"""
-_TITLES_SQL = "\n        UNION ALL SELECT account_id, title, 2 FROM listing_observations"
 _PRICE_OFFSET = 50.0      # keeps stored log prices non-zero so sparsity is stable
 _FX = {"USD": 1.0, "EUR": 1.1, "GBP": 1.3, "AUD": 0.7, "CAD": 0.75, "CHF": 1.05}
 
@@ -146,11 +147,10 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
     # parallel scans would otherwise concatenate them in a different order from run to
     # run, and personas would change with the number of threads. Profile and terms come
     # first, then the (short) titles, then descriptions.
-    own = _texts(con, index, _OWN_TEXT_SQL.format(titles=_TITLES_SQL), _TEXT_CAP, clean=True)
-    # the same without titles: capitalisation and punctuation are habits of free text
-    # (titles are Title Case by custom, and a dataset of titles alone must not look
-    # like a different writer from the same vendor's profile pages)
-    prose = _texts(con, index, _OWN_TEXT_SQL.format(titles=""), _TEXT_CAP, clean=True)
+    # `prose` is the same without titles: capitalisation and punctuation are habits of
+    # free text (titles are Title Case by custom, and a dataset of titles alone must
+    # not look like a different writer from the same vendor's profile pages)
+    own, prose = _own_texts(con, index)
     prod = _texts(con, index, """
         SELECT account_id, string_agg(t, ' ; ' ORDER BY t) FROM (
           SELECT DISTINCT account_id, title || ' ' || coalesce(array_to_string(category_path, ' '), '') AS t
@@ -250,13 +250,26 @@ _LONG_RUN = re.compile(r"[A-Za-z0-9+/]{40}")
 
 
 def _texts(con: duckdb.DuckDBPyConnection, index: dict[str, int], sql: str,
-           cap: int, clean: bool = False) -> list[str]:
+           cap: int) -> list[str]:
     out = [""] * len(index)
     for aid, text in con.execute(sql).fetchall():
         i = index.get(aid)
         if i is not None and text:
-            out[i] = (strip_blobs(text) if clean else text)[:cap]
+            out[i] = text[:cap]
     return out
+
+
+def _own_texts(con: duckdb.DuckDBPyConnection,
+               index: dict[str, int]) -> tuple[list[str], list[str]]:
+    """Each account's vendor-written text with titles and without, keys and links
+    stripped, cut at ``_TEXT_CAP``."""
+    own, prose = [""] * len(index), [""] * len(index)
+    for aid, text, free in con.execute(_OWN_TEXT_SQL).fetchall():
+        i = index.get(aid)
+        if i is not None:
+            own[i] = strip_blobs(text or "")[:_TEXT_CAP]
+            prose[i] = strip_blobs(free or "")[:_TEXT_CAP]
+    return own, prose
 
 
 def _days(ts: object) -> float:

@@ -44,6 +44,16 @@ def _hashed_matrix(texts: list[str], n_features: int, chunk: int, binary: bool,
     return sp.csr_matrix(sp.vstack(mats, format="csr"), dtype=np.float32)
 
 
+def _gram_hashes(seq: np.ndarray, at: np.ndarray, n: int, shift: int) -> np.ndarray:
+    """Hash of the ``n`` items of ``seq`` (bytes or token hashes) starting at each
+    position in ``at`` (FNV-style, seeded by ``n``, folded by ``shift`` bits)."""
+    g = np.full(len(at), np.uint64(n) * np.uint64(0x9E3779B1), dtype=np.uint64)
+    for t in range(n):
+        g = (g ^ seq[at + t].astype(np.uint64, copy=False)) * _MULT
+    g ^= g >> np.uint64(shift)
+    return g
+
+
 def hashed_ngrams(texts: list[str], ns: tuple[int, ...] = (3, 4), n_features: int = 2**20,
                   lowercase: bool = False, chunk: int = 5000) -> sp.csr_matrix:
     """Counts of hashed byte n-grams (n in ``ns``) per text, as a CSR matrix."""
@@ -58,12 +68,8 @@ def hashed_ngrams(texts: list[str], ns: tuple[int, ...] = (3, 4), n_features: in
         rows, hashes = [], []
         for n in ns:
             ok = np.nonzero(pos <= lens[doc] - n)[0] if total else np.zeros(0, np.int64)
-            h = np.full(ok.shape, np.uint64(n) * np.uint64(0x9E3779B1), dtype=np.uint64)
-            for k in range(n):
-                h = (h ^ buf[ok + k]) * _MULT
-            h ^= h >> np.uint64(29)
             rows.append(doc[ok])
-            hashes.append(h)
+            hashes.append(_gram_hashes(buf, ok, n, 29))
         return rows, hashes
 
     return _hashed_matrix(texts, n_features, chunk, False, grams)
@@ -174,12 +180,8 @@ def hashed_shingles(texts: list[str], ns: tuple[int, ...] = (1, 2, 3),
             if len(h) < n:
                 continue
             k = np.nonzero(doc[:len(h) - n + 1] == doc[n - 1:])[0]
-            g = np.full(len(k), np.uint64(n) * np.uint64(0x9E3779B1), dtype=np.uint64)
-            for t in range(n):
-                g = (g ^ h[k + t]) * _MULT
-            g ^= g >> np.uint64(31)
             rows.append(doc[k])
-            hashes.append(g)
+            hashes.append(_gram_hashes(h, k, n, 31))
         return rows, hashes
 
     return _hashed_matrix(texts, n_features, chunk, True, grams)
