@@ -37,8 +37,8 @@ def test_simulated_world_all_evidence_above_measured_floor(sim_world) -> None:
     res = link(ws)
     ev = eval_linking(ws, truth)
     assert ev["accounts_in_workspace"] == ev["accounts"] == res.summary["accounts"]
-    # measured on this world: pairwise F1 0.937 (P 1.0, R 0.882), B-cubed F1 0.981
-    assert ev["pairwise_f1"] >= 0.92 and ev["bcubed_f1"] >= 0.97, ev
+    # measured on this world: pairwise F1 0.940 (P 1.0, R 0.887), B-cubed F1 0.982
+    assert ev["pairwise_f1"] >= 0.93 and ev["bcubed_f1"] >= 0.975, ev
     assert ev["pairwise_precision"] >= 0.95, ev
 
 
@@ -47,8 +47,8 @@ def test_simulated_world_without_identifiers_runs_and_scores(sim_world) -> None:
     res = link(ws, LinkOptions(without=("identifiers",)))
     assert not {"pgp", "crypto", "contact"} & set(res.summary["signals"])
     ev = eval_linking(ws, truth)
-    # measured on this world: pairwise F1 0.879 (P 1.0, R 0.785), B-cubed F1 0.964
-    assert ev["pairwise_f1"] >= 0.86 and ev["bcubed_f1"] >= 0.95, ev
+    # measured on this world: pairwise F1 0.892 (P 1.0, R 0.805), B-cubed F1 0.968
+    assert ev["pairwise_f1"] >= 0.87 and ev["bcubed_f1"] >= 0.955, ev
     sig = json.loads(ws.con.execute("SELECT signals FROM account_links WHERE merged LIMIT 1"
                                     ).fetchone()[0])
     assert "pgp" not in sig and {"style", "phrasing", "capitals", "symbols"} <= set(sig)
@@ -59,7 +59,7 @@ def test_simulated_world_fellegi_sunter_above_measured_floor(sim_world) -> None:
     res = link(ws, LinkOptions(method="fellegi-sunter"))
     assert res.summary["method"] == "fellegi-sunter"
     ev = eval_linking(ws, truth)
-    # measured on this world: pairwise F1 0.971 (P 0.984, R 0.959), B-cubed F1 0.990;
+    # measured on this world: pairwise F1 0.971 (P 0.995, R 0.949), B-cubed F1 0.990;
     # with further EM steps it fell to 0.80 on a 10,000-vendor world (docs/linking.md)
     assert ev["pairwise_f1"] >= 0.93 and ev["bcubed_f1"] >= 0.97, ev
     model = json.loads(ws.con.execute(
@@ -70,7 +70,7 @@ def test_simulated_world_fellegi_sunter_above_measured_floor(sim_world) -> None:
 @pytest.fixture(scope="module")
 def real_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     ws = Workspace.init(tmp_path_factory.mktemp("reallink") / "ws")
-    ingest(ws, [DATA / "pages", DATA / "seized"])
+    ingest(ws, [DATA / "pages", DATA / "listings", DATA / "seized"])
     link(ws)
     yield ws
     ws.close()
@@ -122,3 +122,19 @@ def test_real_personas_do_not_grow_from_language_or_pasted_keys(real_ws: Workspa
                  ("dream:germanapotheke", "dream:greenroad")):
         assert a in persona and b in persona, (a, b)
         assert persona[a] != persona[b], (a, b)
+
+
+def test_accounts_without_text_do_not_merge_on_shipping_alone(real_ws: Workspace) -> None:
+    # Agora's listings are titles: no free text. Fitted only on worlds where every
+    # account writes, "no text" weighed nothing while every known text level started
+    # near -2.3, and seven Australian Agora vendors with seven handles became one
+    # persona on "ships from Australia to Australia". Unknown evidence is now fitted
+    # as unknown (train.with_missing_evidence).
+    persona = dict(real_ws.con.execute(
+        "SELECT account_id, persona_id FROM persona_members").fetchall())
+    aus = ["agora:aneaglemum", "agora:ozmarket", "agora:ozalpha", "agora:omooq",
+           "agora:bubbleboy", "agora:thelittleguys", "agora:prostudioetlabore"]
+    assert all(a in persona for a in aus), [a for a in aus if a not in persona]
+    assert len({persona[a] for a in aus}) == len(aus)
+    # a handle kept across markets with nothing against it is still one vendor
+    assert persona["agora:klosterbier"] == persona["dream:klosterbier"]

@@ -6,8 +6,8 @@ import numpy as np
 
 from darkmap.resolve.profiles import strip_blobs
 from darkmap.resolve.vectors import (evidence_profile, hashed_shingles, language_groups,
-                                     row_cosines, symbol_runs, tfidf, token_vocabulary,
-                                     word_shapes)
+                                     product_vocabulary, row_cosines, symbol_runs, tfidf,
+                                     token_vocabulary, word_shapes)
 
 
 def _shared(m, a: int, b: int) -> float:
@@ -60,6 +60,42 @@ def test_masked_product_words_leave_the_writing() -> None:
     assert _shared(plain, 0, 1) < plain[0].nnz
     # punctuation and numbers are never product words, however common in titles
     assert len(token_vocabulary(["a - 5", "b - 5", "c - 5"], min_docs=3)) == 0
+
+
+def test_product_words_are_what_is_sold_not_how_it_is_praised() -> None:
+    titles = ["Pure MDMA crystal", "pure mdma pills", "PURE cocaine", "MDMA 84%",
+              "cocaine fishscale", "Cocaine 90%"] + [""] * 6
+    # "pure" is in three titles, but twelve vendors write it in their own words too;
+    # "mdma" and "cocaine" are written where they are sold
+    prose = ([f"Only pure product, vendor {k}" for k in range(12)]
+             + ["we sell mdma", "our cocaine is the best"])
+    vocab = product_vocabulary(titles, prose, min_docs=3, max_prose_ratio=2.0)
+    masked = hashed_shingles(["pure mdma", "pure cocaine"], (1,), mask=vocab)
+    plain = hashed_shingles(["pure mdma", "pure cocaine"], (1,))
+    # both product words become one placeholder; "pure" stays a word of its own
+    assert masked[0].nnz == 2 and _shared(masked, 0, 1) == 2
+    assert _shared(plain, 0, 1) == 1
+    assert len(vocab) == 2
+    # with no free text at all the rule is the title count alone
+    assert np.array_equal(product_vocabulary(titles, [""] * len(titles), 3),
+                          token_vocabulary(titles, 3))
+
+
+def test_rare_share_keeps_the_phrases_strangers_do_not_share() -> None:
+    common = [f"fast shipping, vacuum sealed, account {k}" for k in range(60)]
+    texts = ["fast shipping, vacuum sealed, stealth is our middle name",
+             "fast shipping, vacuum sealed, stealth is our middle name",
+             "fast shipping, vacuum sealed"] + common
+    shingles = hashed_shingles(texts, (1, 2, 3))
+    full, ev_full = evidence_profile(shingles)
+    rare, ev_rare = evidence_profile(shingles, max_share=0.1)
+    # the rare profile holds the pet phrase only: what 60 accounts write is gone
+    assert 0 < rare[0].nnz < full[0].nnz and rare[2].nnz == 0 and rare[3].nnz == 0
+    i, j = np.array([0, 0]), np.array([1, 2])
+    r_full, r_rare = ev_full.ratio(full, i, j), ev_rare.ratio(rare, i, j)
+    assert r_rare[0] > r_full[0] > 1.0, (r_rare, r_full)
+    # boilerplate every account writes is no evidence at all (it weighs log 1 = 0)
+    assert r_rare[1] == r_full[1] == 1.0
 
 
 def test_features_of_one_row_only_are_dropped() -> None:
@@ -142,6 +178,8 @@ def test_shipped_models_count_text_disagreement_once() -> None:
         w = load_model(variant).weights
         # phrasing reads the same text as style: it may add agreement only
         assert min(w["phrasing"]) >= 0.0 and max(w["phrasing"]) > 1.0, w["phrasing"]
+        assert min(w["rare_phrases"]) >= 0.0 and max(w["rare_phrases"]) > 0.5, w
+        assert all(a <= b for a, b in zip(w["rare_phrases"], w["rare_phrases"][1:]))
         assert w["style"][1] < 0 < w["style"][-1], w["style"]
         assert all(a <= b for a, b in zip(w["style"][1:], w["style"][2:]))
 

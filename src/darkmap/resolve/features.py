@@ -23,6 +23,11 @@ _RATIO_BINS = [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0]
 _RATIO_LEVELS = ("no text", "<1x chance", "1-1.5x chance", "1.5-2x chance", "2-2.5x chance",
                  "2.5-3x chance", "3-3.5x chance", "3.5-4x chance", "4-5x chance",
                  "5-6x chance", ">=6x chance")
+# rare phrases: strangers share almost none, so the multiples run much higher
+_RARE_BINS = [1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 30.0]
+_RARE_LEVELS = ("no text", "<1x chance", "1-1.5x chance", "1.5-2x chance", "2-3x chance",
+                "3-5x chance", "5-8x chance", "8-12x chance", "12-20x chance",
+                "20-30x chance", ">=30x chance")
 
 # signal -> level labels; index = level code.
 SIGNALS: dict[str, tuple[str, ...]] = {
@@ -35,6 +40,7 @@ SIGNALS: dict[str, tuple[str, ...]] = {
                "same handle, common (>3 accounts)", "same handle, rare (<=3 accounts)"),
     "style": _RATIO_LEVELS,
     "phrasing": _RATIO_LEVELS,
+    "rare_phrases": _RARE_LEVELS,
     "capitals": ("no text", "<0.5", "0.5-0.7", "0.7-0.8", "0.8-0.9", "0.9-0.95", ">=0.95"),
     "symbols": ("no text", "<0.2", "0.2-0.3", "0.3-0.4", "0.4-0.5", "0.5-0.6", "0.6-0.7",
                 "0.7-0.8", ">=0.8"),
@@ -55,6 +61,7 @@ IDENTIFIER_SIGNALS = ("pgp", "crypto", "contact")
 _BINS: dict[str, list[float]] = {
     "style": _RATIO_BINS,
     "phrasing": _RATIO_BINS,
+    "rare_phrases": _RARE_BINS,
     "capitals": [0.5, 0.7, 0.8, 0.9, 0.95],
     "symbols": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
     "products": [0.15, 0.3, 0.5, 0.7],
@@ -176,7 +183,9 @@ def compare(p: Profiles, i: np.ndarray, j: np.ndarray,
     if "handle" in use:
         raw["handle"], lev["handle"] = _handle(p, i, j)
     for name, mat, has, ev in (("style", p.style, p.has_style, p.style_evidence),
-                               ("phrasing", p.phrasing, p.has_style, p.phrasing_evidence)):
+                               ("phrasing", p.phrasing, p.has_style, p.phrasing_evidence),
+                               ("rare_phrases", p.rare_phrases, p.has_style,
+                                p.rare_evidence)):
         if name in use and ev is not None:
             raw[name] = ev.ratio(mat, i, j)
             lev[name] = _binned(raw[name], has[i] & has[j], _BINS[name])
@@ -211,7 +220,9 @@ def compare(p: Profiles, i: np.ndarray, j: np.ndarray,
         union = cnt[i] + cnt[j] - inter
         jac = np.where(union > 0, inter / np.maximum(union, 1), 0).astype(np.float32)
         raw["ships_to"] = jac
-        lev["ships_to"] = _binned(jac, union > 0, _BINS["ships_to"])
+        # known on both sides: an account whose pages never list destinations has not
+        # disagreed with one that ships to the USA
+        lev["ships_to"] = _binned(jac, (cnt[i] > 0) & (cnt[j] > 0), _BINS["ships_to"])
     if "timing" in use:
         raw["timing"], lev["timing"] = _timing(p, i, j)
     if "migration" in use:

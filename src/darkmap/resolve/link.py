@@ -37,7 +37,7 @@ __all__ = ["DEFAULT_THRESHOLD", "LinkOptions", "LinkResult", "link", "resolve_si
 METHODS = ("logistic", "fellegi-sunter")
 
 
-DEFAULT_THRESHOLD = 0.35
+DEFAULT_THRESHOLD = 0.3
 
 
 @dataclass

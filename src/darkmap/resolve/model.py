@@ -88,13 +88,13 @@ def load_model(variant: str) -> LinearModel:
 
 # Signals whose levels are not ordered by agreement: no monotonicity constraint.
 _UNORDERED = {"timing", "market"}
-# A second view of evidence another signal already reads (phrasing: the same text as
-# style): it may add agreement, never count the same disagreement twice.
-_POSITIVE_ONLY = {"phrasing"}
+# Further views of evidence another signal already reads (phrasing, rare phrases: the
+# same text as style): they may add agreement, never count the same disagreement twice.
+_POSITIVE_ONLY = {"phrasing", "rare_phrases"}
 
 
 def fit_logistic(f: PairFeatures, y: np.ndarray, signals: tuple[str, ...], name: str,
-                 l2: float = 1.0) -> LinearModel:
+                 l2: float = 1.0, sample_weight: np.ndarray | None = None) -> LinearModel:
     """Logistic regression on cumulative level indicators, monotone in agreement.
 
     Level ``l`` of a signal scores ``sum_{k<=l} beta_k``; every step above the lowest
@@ -115,13 +115,14 @@ def fit_logistic(f: PairFeatures, y: np.ndarray, signals: tuple[str, ...], name:
     for c, (s, lv) in enumerate(cols):
         x[:, c] = f.level[s] >= lv if s not in _UNORDERED else f.level[s] == lv
     yy = y.astype(np.float64)
-    n = max(1, len(yy))
+    sw = np.ones(len(yy)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    n = max(1.0, float(sw.sum()))
 
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
         z = x @ w[1:] + w[0]
         pz = 1.0 / (1.0 + np.exp(-np.clip(z, -35, 35)))
-        ll = np.sum(np.logaddexp(0, z) - yy * z) / n + l2 * np.sum(w[1:] ** 2) / (2 * n)
-        g = pz - yy
+        ll = np.sum(sw * (np.logaddexp(0, z) - yy * z)) / n + l2 * np.sum(w[1:] ** 2) / (2 * n)
+        g = sw * (pz - yy)
         grad = np.concatenate(([g.sum()], x.T @ g)) / n
         grad[1:] += l2 * w[1:] / n
         return float(ll), grad

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import duckdb
 import numpy as np
 import scipy.sparse as sp
 
+from darkmap.analyse.jurisdiction import country_code
 from darkmap.resolve.normalise import handle_key, handle_skeleton
 from darkmap.resolve.vectors import (SharedEvidence, evidence_profile, hashed_ngrams,
-                                     hashed_shingles, language_groups, symbol_runs, tfidf,
-                                     token_vocabulary, word_shapes)
+                                     hashed_shingles, language_groups, product_vocabulary,
+                                     symbol_runs, tfidf, word_shapes)
 
 __all__ = ["IDENTIFIER_GROUPS", "Profiles", "load_profiles"]
 
@@ -34,7 +36,9 @@ _FB_CAP = 3000            # characters of feedback per account
 # not style: such an account has "no text" for the style and habit signals (a two-line
 # profile must not outvote a shared key)
 _MIN_STYLE_TEXT = 150
-_TOPIC_MIN_ACCOUNTS = 3   # a title word of this many accounts is a product word
+_TOPIC_MIN_ACCOUNTS = 3   # a title word of this many accounts is a product word ...
+_TOPIC_MAX_PROSE = 2.0    # ... unless free text of more than twice as many uses it
+_RARE_SHARE = 0.01        # `rare_phrases`: shingles of fewer than 1% of the accounts
 _MAX_IDENT_HOLDERS = 5    # an identifier on more accounts than this is not compared
 # vendor-written text per account, with and without titles: profile and terms first,
 # then the (short) titles, then descriptions, each distinct text once; one scan
@@ -89,9 +93,12 @@ class Profiles:
     # Capitalised / mixed words (n x 4), and punctuation, symbol and emoji runs (L2 rows)
     capitals: np.ndarray | None = None
     symbols: sp.csr_matrix | None = None
-    # shared-versus-chance weights of `style` and `phrasing` (vectors.SharedEvidence)
+    rare_phrases: sp.csr_matrix | None = None  # the phrasing shingles of <1% of accounts
+    # shared-versus-chance weights of `style`, `phrasing`, `rare_phrases`
+    # (vectors.SharedEvidence)
     style_evidence: SharedEvidence | None = None
     phrasing_evidence: SharedEvidence | None = None
+    rare_evidence: SharedEvidence | None = None
     origin_share: np.ndarray | None = None  # share of accounts with this origin (nan unknown)
 
     def __len__(self) -> int:
@@ -166,18 +173,25 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
     # listing; counting it would let the number of listings decide the profile);
     # docs/linking.md, "Writing style". `style`: words and word pairs, numbers kept
     # ("ships within 36 hours"); `phrasing`: runs of one to three tokens with every
-    # number and every product word (a word in the titles or categories of at least
-    # three accounts) masked, so it reads how a vendor writes, not what they sell
-    # ("Selling # at the best prices"). Shingles of one account only are dropped: they
+    # number and every product word masked (a word in the titles or categories of at
+    # least three accounts, unless the free text of more than twice as many uses it:
+    # "alprazolam" is masked, "pure" and "stealth" are not; vectors.product_vocabulary),
+    # so it reads how a vendor writes, not what they sell ("Selling # at the best
+    # prices"). Shingles of one account only are dropped: they
     # can match nothing and would crowd out the ones that can. Both are compared as
     # shared evidence against chance (vectors.SharedEvidence), not as cosines.
-    topic = token_vocabulary(prod, min_docs=_TOPIC_MIN_ACCOUNTS)
+    topic = product_vocabulary(prod, prose, _TOPIC_MIN_ACCOUNTS, _TOPIC_MAX_PROSE)
     # shingles weigh by their frequency among texts of the same language
     style_shingles = hashed_shingles(own, (1, 2), digits="split")
     lang = language_groups(style_shingles)
     style, style_ev = evidence_profile(style_shingles, top_k=300, groups=lang)
-    phrasing, phrasing_ev = evidence_profile(
-        hashed_shingles(own, (1, 2, 3), digits="fold", mask=topic), top_k=600, groups=lang)
+    phrase_shingles = hashed_shingles(own, (1, 2, 3), digits="fold", mask=topic)
+    phrasing, phrasing_ev = evidence_profile(phrase_shingles, top_k=600, groups=lang)
+    # the same shingles held by fewer than 1% of the accounts, on their own: a pet
+    # phrase, a habitual misspelling, boilerplate with its own carrier and hours. In
+    # `phrasing` they are a small part of a large shared mass that strangers share too
+    rare, rare_ev = evidence_profile(phrase_shingles, top_k=600, groups=lang,
+                                     max_share=_RARE_SHARE)
     products = tfidf(hashed_ngrams(prod, (4,), n_features=2**18, lowercase=True), top_k=600)
     feedback = tfidf(hashed_ngrams(fb, (4,), n_features=2**18, lowercase=True), top_k=600)
     hgrams = tfidf(hashed_ngrams([f"^{k}$" for k in hkeys], (2, 3), n_features=2**18))
@@ -190,7 +204,8 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
     price_keys, price_mask = _prices(con, index, n)
     return Profiles(
         ids=ids, market=market, market_code=np.asarray(market_code), handle=handles,
-        hkey=hkeys, style=style, phrasing=phrasing, products=products, feedback=feedback,
+        hkey=hkeys, style=style, phrasing=phrasing, rare_phrases=rare, products=products,
+        feedback=feedback,
         handle_grams=hgrams,
         # style needs free text: titles alone are product names (the products signal
         # reads them), and lists of titles look alike whoever typed them
@@ -204,7 +219,8 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
         active_end=active_end, capitals=word_shapes(prose),
         symbols=tfidf(symbol_runs(prose), min_df=2),
         style_evidence=style_ev,
-        phrasing_evidence=phrasing_ev, origin_share=_value_shares(origin))
+        phrasing_evidence=phrasing_ev, rare_evidence=rare_ev,
+        origin_share=_value_shares(origin))
 
 
 def _value_shares(codes: np.ndarray) -> np.ndarray:
@@ -314,8 +330,23 @@ def _day_ranges(con: duckdb.DuckDBPyConnection, index: dict[str, int], n: int,
     return start, end
 
 
+_WORLDWIDE = frozenset({"worldwide", "world", "ww", "worlwide", "international",
+                        "internationalworldwide", "everywhere", "allcountries", "global"})
+_EUROPE = frozenset({"eu", "europe", "europeanunion"})
+_ONLY = re.compile(r"\bonly\b", re.IGNORECASE)
+
+
+@lru_cache(maxsize=4096)
 def _country(v: str | None) -> str:
-    return re.sub(r"[^a-z]", "", (v or "").casefold())[:40]
+    """One name per place, whichever way a market or a vendor wrote it: an ISO code
+    ("USA", "United States", "USA only" -> "US"), "worldwide", "eu", else the letters."""
+    code = country_code(_ONLY.sub(" ", v or "").strip())
+    if code:
+        return code
+    key = re.sub(r"[^a-z]", "", (v or "").casefold())[:40]
+    if key in _WORLDWIDE:
+        return "worldwide"
+    return "eu" if key in _EUROPE else key
 
 
 def _shipping(con: duckdb.DuckDBPyConnection, index: dict[str, int],

@@ -37,7 +37,8 @@ from darkmap.resolve.profiles import load_profiles
 from darkmap.resolve.synthworld import WorldParams, make_world
 from darkmap.workspace import Workspace
 
-__all__ = ["labelled_pairs", "reliability", "train_models"]
+__all__ = ["MISSING_GROUPS", "generator_weights", "labelled_pairs", "reliability", "train_models",
+           "with_missing_evidence"]
 
 VARIANTS = {"all": tuple(SIGNALS),
             "no_identifiers": tuple(s for s in SIGNALS if s not in IDENTIFIER_SIGNALS)}
@@ -106,8 +107,68 @@ def sim_worlds(dirs: list[Path], base: Path) -> list[tuple[Workspace, dict[str, 
     return out
 
 
-def train_models(worlds: list[tuple[Workspace, dict[str, Any]]]) -> dict[str, LinearModel]:
-    """Fit one logistic model per signal-set variant."""
+def generator_weights(groups: list[np.ndarray], shares: list[float]) -> np.ndarray:
+    """Per-pair weights giving each generator's *matches* the share ``shares[g]`` of the
+    fit, with a mean weight of one (so the L2 penalty keeps its strength).
+
+    Pooled as they come, the generator with more labelled matches would decide every
+    weight; its quirks would become the model's.
+    """
+    pos = [max(1.0, float(y.sum())) for y in groups]
+    w = np.concatenate([np.full(len(y), sh / p) for y, sh, p in zip(groups, shares, pos)])
+    return w * (len(w) / w.sum()) if w.sum() > 0 else w
+
+
+# Evidence a real workspace often lacks and the training worlds always have: a dataset
+# of titles has no free text, a seized table no listings, a page no shipping line or
+# dates. Each group goes missing together, as it does in real data.
+MISSING_GROUPS: dict[str, tuple[str, ...]] = {
+    "no free text": ("style", "phrasing", "rare_phrases", "capitals", "symbols"),
+    "no listings": ("products", "price"),
+    "no shipping": ("ships_from", "ships_to"),
+    "no dates": ("timing", "migration"),
+    "no key": ("pgp",),
+    "no feedback": ("feedback",),
+}
+
+
+def with_missing_evidence(f: PairFeatures, y: np.ndarray, weights: np.ndarray | None,
+                          share: float = 0.1, seed: int = 0
+                          ) -> tuple[PairFeatures, np.ndarray, np.ndarray | None]:
+    """``f`` plus, per :data:`MISSING_GROUPS` group, a random ``share`` of its pairs
+    again with that group's signals at level 0 ("not known").
+
+    Without them the weight of "not known" is never fitted: it stays 0 while every
+    known level of a text signal starts near -2.3, so two title-only accounts would
+    score as if their texts had agreed. With them it is fitted to what an unknown
+    value is worth: the average of the levels it hides.
+    """
+    rng = np.random.default_rng(seed)
+    parts, ys, ws = [f], [y], [weights]
+    for group in MISSING_GROUPS.values():
+        names = [s for s in group if s in f.level]
+        if not names or not len(f):
+            continue
+        k = np.sort(rng.choice(len(f), size=max(1, int(share * len(f))), replace=False))
+        sub = f.subset(np.isin(np.arange(len(f)), k))
+        for s in names:
+            sub.level[s] = np.zeros(len(sub), dtype=np.int8)
+        parts.append(sub)
+        ys.append(y[k])
+        ws.append(None if weights is None else weights[k])
+    w = None if weights is None else np.concatenate(ws)
+    return _concat(parts), np.concatenate(ys), w
+
+
+def train_models(worlds: list[tuple[Workspace, dict[str, Any]]],
+                 sim_share: float | None = None,
+                 n_own: int = 0) -> dict[str, LinearModel]:
+    """Fit one logistic model per signal-set variant.
+
+    The first ``n_own`` worlds are this package's generator, the rest ``darkmap
+    simulate`` worlds; with ``sim_share`` the simulator's matches carry that share of
+    the fit (:func:`generator_weights`), otherwise every pair weighs the same.
+    """
     models = {}
     for variant, use in VARIANTS.items():
         feats, ys = [], []
@@ -115,8 +176,16 @@ def train_models(worlds: list[tuple[Workspace, dict[str, Any]]]) -> dict[str, Li
             f, y = labelled_pairs(ws, truth, use)
             feats.append(f)
             ys.append(y)
-        model = fit_logistic(_concat(feats), np.concatenate(ys), use, "logistic")
-        model.meta.update({"variant": variant, "version": 2, "worlds": len(worlds)})
+        weights = None
+        if sim_share is not None and 0 < n_own < len(worlds):
+            own, sim = np.concatenate(ys[:n_own]), np.concatenate(ys[n_own:])
+            weights = generator_weights([own, sim], [1.0 - sim_share, sim_share])
+        f_all, y_all, weights = with_missing_evidence(_concat(feats), np.concatenate(ys),
+                                                      weights)
+        model = fit_logistic(f_all, y_all, use, "logistic", sample_weight=weights)
+        model.meta.update({"variant": variant, "version": 3, "worlds": len(worlds),
+                           "simulator_share": sim_share,
+                           "missing_groups": list(MISSING_GROUPS)})
         models[variant] = model
     return models
 
@@ -128,15 +197,18 @@ def main() -> None:
     ap.add_argument("--seeds", default="101,102,103,104,105,106")
     ap.add_argument("--actors", type=int, default=800)
     ap.add_argument("--sim", type=Path, nargs="*", default=[])
+    ap.add_argument("--sim-share", type=float, default=0.75,
+                    help="share of the fit carried by the --sim worlds' matches")
     ap.add_argument("--cache", type=Path, default=None,
                     help="keep the simulated worlds' workspaces here and reuse them")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         worlds = training_worlds([int(s) for s in a.seeds.split(",") if s], a.actors, Path(tmp))
+        n_own = len(worlds)
         if a.cache:
             a.cache.mkdir(parents=True, exist_ok=True)
         worlds += sim_worlds(a.sim, a.cache or Path(tmp))
-        models = train_models(worlds)
+        models = train_models(worlds, a.sim_share, n_own)
         for ws, _ in worlds:
             ws.close()
     a.out.mkdir(parents=True, exist_ok=True)

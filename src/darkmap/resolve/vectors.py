@@ -16,8 +16,8 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = ["SharedEvidence", "evidence_profile", "hashed_ngrams", "hashed_shingles",
-           "language_groups", "row_cosines", "symbol_runs", "tfidf", "token_vocabulary",
-           "top_k_rows", "word_shapes"]
+           "language_groups", "product_vocabulary", "row_cosines", "symbol_runs", "tfidf",
+           "token_vocabulary", "top_k_rows", "word_document_counts", "word_shapes"]
 
 _MULT = np.uint64(0x100000001B3)
 
@@ -146,6 +146,14 @@ def token_vocabulary(texts: list[str], min_docs: int = 3, max_len: int = 24,
                      chunk: int = 5000) -> np.ndarray:
     """Sorted hashes of the words (tokens starting with an ASCII letter) that occur in
     at least ``min_docs`` of ``texts``, hashed as :func:`hashed_shingles` hashes them."""
+    vals, counts = word_document_counts(texts, max_len, chunk)
+    return vals[counts >= min_docs]
+
+
+def word_document_counts(texts: list[str], max_len: int = 24,
+                         chunk: int = 5000) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted word hashes, number of ``texts`` holding each): words are tokens starting
+    with an ASCII letter, hashed as :func:`hashed_shingles` hashes them."""
     found = []
     for s in range(0, len(texts), chunk):
         doc, h, lead = _token_hashes(texts[s:s + chunk], max_len, "fold")
@@ -154,9 +162,32 @@ def token_vocabulary(texts: list[str], min_docs: int = 3, max_len: int = 24,
                           axis=1)
         found.append(pairs[1])
     if not found:
-        return np.zeros(0, np.uint64)
-    vals, counts = np.unique(np.concatenate(found), return_counts=True)
-    return vals[counts >= min_docs]
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    return np.unique(np.concatenate(found), return_counts=True)
+
+
+def product_vocabulary(titles: list[str], prose: list[str], min_docs: int = 3,
+                       max_prose_ratio: float = 2.0) -> np.ndarray:
+    """Sorted hashes of the *product words*: words in ``titles`` of at least ``min_docs``
+    rows that the free text (``prose``) of at most ``max_prose_ratio`` times as many
+    rows uses.
+
+    A drug name is written where the drug is offered, in titles and in the sentence of
+    the description that names it. "pure", "quality", "stealth" or "best" are in
+    titles too ("Pure Colombian cocaine"), but vendors use them everywhere else in
+    far more accounts: they are the vendor's language, the very habits the phrasing
+    signals read, and masking them would erase a vendor's pet phrases.
+    """
+    t_vals, t_counts = word_document_counts(titles)
+    keep = t_counts >= min_docs
+    t_vals, t_counts = t_vals[keep], t_counts[keep]
+    p_vals, p_counts = word_document_counts(prose)
+    pos = np.searchsorted(p_vals, t_vals)
+    pos_ok = np.minimum(pos, max(len(p_vals) - 1, 0))
+    in_prose = (pos < len(p_vals)) & (p_vals[pos_ok] == t_vals) if len(p_vals) else \
+        np.zeros(len(t_vals), bool)
+    prose_docs = np.where(in_prose, p_counts[pos_ok] if len(p_vals) else 0, 0)
+    return t_vals[prose_docs <= max_prose_ratio * t_counts]
 
 
 def hashed_shingles(texts: list[str], ns: tuple[int, ...] = (1, 2, 3),
@@ -385,7 +416,8 @@ def language_groups(shingles: sp.csr_matrix, digits: str = "split") -> np.ndarra
 
 def evidence_profile(presence: sp.csr_matrix, top_k: int | None = None,
                      cap: float = 100.0, groups: np.ndarray | None = None,
-                     prior: float = 50.0) -> tuple[sp.csr_matrix, SharedEvidence]:
+                     prior: float = 50.0, max_share: float | None = None
+                     ) -> tuple[sp.csr_matrix, SharedEvidence]:
     """Rows of sqrt(w) over the features at least two rows have (a feature of one row
     can match nothing), pruned to the ``top_k`` heaviest per row and L2-normalised, so
     :func:`row_cosines` gives the weighted cosine; and the :class:`SharedEvidence`
@@ -396,6 +428,10 @@ def evidence_profile(presence: sp.csr_matrix, top_k: int | None = None,
     pseudo-rows. Two German texts share "ich" and "bitte" because they are German;
     weighed by their rarity in a mostly English workspace, every pair of German
     writers would look like one person.
+
+    ``max_share``: only the features fewer than this share of all rows hold (the rare
+    ones: a pet phrase, a habitual misspelling, a template with its own carrier),
+    so that their evidence is not drowned by the common ones.
     """
     m = sp.csr_matrix(presence, dtype=np.float32)
     m.sort_indices()  # in place; the hashed matrices are built sorted already
@@ -409,7 +445,10 @@ def evidence_profile(presence: sp.csr_matrix, top_k: int | None = None,
                                 return_counts=True)
         freq = (cnt[inv] + prior * freq) / (n_g[g] + prior)
     w = np.minimum(-np.log(np.maximum(freq, 1.0 / n)), np.log(cap))
-    keep = np.flatnonzero((df[m.indices] >= 2) & (w > 0))
+    ok = (df[m.indices] >= 2) & (w > 0)
+    if max_share is not None:
+        ok &= df[m.indices] < max_share * n
+    keep = np.flatnonzero(ok)
     root = np.sqrt(w).astype(np.float32)
     if top_k:
         sub = _top_k_positions(_kept_indptr(m, keep), root[keep], top_k)

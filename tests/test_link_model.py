@@ -1,0 +1,89 @@
+"""The logistic match model's fit: weights per pair, generator balance, monotone levels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from darkmap.resolve.features import SIGNALS, PairFeatures
+from darkmap.resolve.model import fit_logistic
+from darkmap.resolve.train import generator_weights, with_missing_evidence
+
+
+def _pairs(n: int, seed: int) -> tuple[PairFeatures, np.ndarray]:
+    """Pairs whose match odds grow with the phrasing level and fall across markets."""
+    rng = np.random.default_rng(seed)
+    phr = rng.integers(0, len(SIGNALS["phrasing"]), n).astype(np.int8)
+    mkt = rng.integers(0, 2, n).astype(np.int8)
+    logit = -4.0 + 0.8 * phr - 1.0 * mkt
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int8)
+    idx = np.arange(n)
+    f = PairFeatures(idx, idx + n, {"phrasing": phr.astype(np.float32),
+                                     "market": mkt.astype(np.float32)},
+                     {"phrasing": phr, "market": mkt})
+    return f, y
+
+
+def _take(f: PairFeatures, k: np.ndarray) -> PairFeatures:
+    return PairFeatures(f.i[k], f.j[k], {s: v[k] for s, v in f.raw.items()},
+                        {s: v[k] for s, v in f.level.items()})
+
+
+def test_a_weight_of_two_fits_like_the_pair_given_twice() -> None:
+    f, y = _pairs(4000, 1)
+    twice = np.arange(1000)
+    dup = np.concatenate([np.arange(len(y)), twice])
+    sw = np.ones(len(y))
+    sw[twice] = 2.0
+    a = fit_logistic(f, y, ("phrasing", "market"), "w", sample_weight=sw)
+    b = fit_logistic(_take(f, dup), y[dup], ("phrasing", "market"), "d")
+    assert abs(a.intercept - b.intercept) < 0.01
+    for s in a.weights:
+        assert np.allclose(a.weights[s], b.weights[s], atol=0.01), (s, a.weights, b.weights)
+    plain = fit_logistic(f, y, ("phrasing", "market"), "p")
+    assert not np.allclose(plain.weights["phrasing"], a.weights["phrasing"], atol=1e-3)
+
+
+def test_fitted_levels_are_monotone_and_recover_the_direction() -> None:
+    f, y = _pairs(6000, 2)
+    m = fit_logistic(f, y, ("phrasing", "market"), "m")
+    w = m.weights["phrasing"]
+    assert all(b >= a - 1e-9 for a, b in zip(w[1:], w[2:])), w
+    assert w[-1] - w[1] > 4.0, w          # true slope 0.8 per level over 9 steps
+    assert m.weights["market"][1] < -0.5, m.weights  # unordered: free sign
+
+
+def test_generator_weights_give_each_generator_its_share_of_the_matches() -> None:
+    own = np.array([1] * 30 + [0] * 970, dtype=np.int8)
+    sim = np.array([1] * 10 + [0] * 4990, dtype=np.int8)
+    w = generator_weights([own, sim], [0.25, 0.75])
+    assert len(w) == len(own) + len(sim)
+    assert abs(w.mean() - 1.0) < 1e-9
+    w_own = w[:len(own)][own.astype(bool)].sum()
+    w_sim = w[len(own):][sim.astype(bool)].sum()
+    assert abs(w_sim / (w_own + w_sim) - 0.75) < 1e-9
+    # within a generator every pair weighs the same: only the balance changes
+    assert len(set(w[:len(own)].round(12))) == 1 and len(set(w[len(own):].round(12))) == 1
+
+
+def test_unknown_evidence_is_fitted_as_the_average_of_what_it_hides() -> None:
+    # every training pair knows its style level: "unknown" (level 0) is then never
+    # seen, and its weight of 0 is an artefact of where the scale starts
+    f0, y = _pairs(20000, 3)
+    lev = np.maximum(f0.level["phrasing"], 1).astype(np.int8)
+    f = PairFeatures(f0.i, f0.j, {"style": lev.astype(np.float32), "market": f0.raw["market"]},
+                     {"style": lev, "market": f0.level["market"]})
+    plain = fit_logistic(f, y, ("style", "market"), "plain")
+    fa, ya, wa = with_missing_evidence(f, y, None, share=0.2)
+    k = int(0.2 * len(y))
+    assert len(fa) == len(ya) == len(y) + k  # only the free-text group is present
+    assert wa is None and (fa.level["style"][len(y):] == 0).all()
+    assert (fa.level["market"][len(y):] > 0).any()  # the other signals are kept
+    fitted = fit_logistic(fa, ya, ("style", "market"), "fitted")
+    hidden = _take(f, np.arange(len(y)))
+    hidden.level["style"] = np.zeros(len(y), np.int8)
+    rate = float(y.mean())
+    # hiding the level leaves the average match probability where it was ...
+    assert abs(fitted.probability(hidden).mean() / rate - 1) < 0.2
+    # ... where the unfitted "unknown" lands far off it
+    ratio = plain.probability(hidden).mean() / rate
+    assert ratio > 1.5 or ratio < 0.67, ratio
