@@ -6,8 +6,8 @@ import numpy as np
 
 from darkmap.resolve.profiles import strip_blobs
 from darkmap.resolve.vectors import (evidence_profile, hashed_shingles, language_groups,
-                                     product_vocabulary, row_cosines, symbol_runs, tfidf,
-                                     token_vocabulary, word_shapes)
+                                     market_dialects, product_vocabulary, row_cosines,
+                                     symbol_runs, tfidf, token_vocabulary, word_shapes)
 
 
 def _shared(m, a: int, b: int) -> float:
@@ -96,6 +96,24 @@ def test_rare_share_keeps_the_phrases_strangers_do_not_share() -> None:
     assert r_rare[0] > r_full[0] > 1.0, (r_rare, r_full)
     # boilerplate every account writes is no evidence at all (it weighs log 1 = 0)
     assert r_rare[1] == r_full[1] == 1.0
+
+
+def test_markets_that_write_alike_share_one_dialect() -> None:
+    # markets 0 and 1: one community's boilerplate; market 2 writes otherwise
+    a = [f"vacuum sealed stealth, reship policy, order {k} ships today" for k in range(12)]
+    b = [f"vacuum sealed stealth, reship policy, parcel {k} ships today" for k in range(12)]
+    c = [f"wir versenden diskret aus deutschland, paket {k} kommt morgen" for k in range(12)]
+    m = hashed_shingles(a + b + c, (1, 2), digits="split")
+    market = np.repeat([0, 1, 2], 12)
+    d = market_dialects(m, market)
+    assert d[0] == d[12] != d[24] and len(set(d[:24])) == 1 and len(set(d[24:])) == 1
+    # one market, or markets that all write alike: one group, nothing changes
+    assert set(market_dialects(m[:24], market[:24])) == {0}
+    assert set(market_dialects(m, np.zeros(36, np.int64))) == {0}
+    # per-dialect frequencies: the boilerplate of two markets weighs less there
+    _, ev_all = evidence_profile(m)
+    _, ev_dia = evidence_profile(m, groups=d)
+    assert ev_dia.total[0] < ev_all.total[0]
 
 
 def test_features_of_one_row_only_are_dropped() -> None:

@@ -19,8 +19,8 @@ import scipy.sparse as sp
 from darkmap.analyse.jurisdiction import country_code
 from darkmap.resolve.normalise import handle_key, handle_skeleton
 from darkmap.resolve.vectors import (SharedEvidence, evidence_profile, hashed_ngrams,
-                                     hashed_shingles, language_groups, product_vocabulary,
-                                     symbol_runs, tfidf, word_shapes)
+                                     hashed_shingles, language_groups, market_dialects,
+                                     product_vocabulary, symbol_runs, tfidf, word_shapes)
 
 __all__ = ["IDENTIFIER_GROUPS", "Profiles", "load_profiles"]
 
@@ -183,7 +183,10 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
     topic = product_vocabulary(prod, prose, _TOPIC_MIN_ACCOUNTS, _TOPIC_MAX_PROSE)
     # shingles weigh by their frequency among texts of the same language
     style_shingles = hashed_shingles(own, (1, 2), digits="split")
-    lang = language_groups(style_shingles)
+    # ... and of the same dialect: a phrase rare in the workspace but common on a group
+    # of markets that write unlike the rest is their boilerplate, not two vendors' habit
+    dialect = market_dialects(style_shingles, np.asarray(market_code, np.int64))
+    lang = language_groups(style_shingles) * (int(dialect.max()) + 1 if n else 1) + dialect
     style, style_ev = evidence_profile(style_shingles, top_k=300, groups=lang)
     phrase_shingles = hashed_shingles(own, (1, 2, 3), digits="fold", mask=topic)
     phrasing, phrasing_ev = evidence_profile(phrase_shingles, top_k=600, groups=lang)

@@ -15,9 +15,11 @@ knobs varied per seed) plus ``darkmap simulate`` seeds 201-204 (2,000 vendors) a
     python -m darkmap.resolve.train --out src/darkmap/resolve/models --sim sim/20? --cache ws/
 
 Simulator seeds 200-299 are the *training range*: evaluate only on other seeds. The
-models were last retrained on exactly these worlds when the style signals became
-shared evidence against chance and ``capitals``/``symbols`` were added (docs/linking.md,
-"Writing habits and shared evidence").
+simulator's true pairs carry ``--sim-share`` (0.75) of the fit, the own generator's the
+rest (:func:`generator_weights`), and every evidence group real data often lacks is
+also seen as unknown (:func:`with_missing_evidence`). The models were last retrained on
+exactly these worlds when ``rare_phrases`` was added (docs/linking.md, "Rare phrases,
+product words, generator balance, unknown evidence").
 """
 
 from __future__ import annotations
