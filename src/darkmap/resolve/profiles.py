@@ -186,14 +186,14 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
     # ... and of the same dialect: a phrase rare in the workspace but common on a group
     # of markets that write unlike the rest is their boilerplate, not two vendors' habit
     dialect = market_dialects(style_shingles, np.asarray(market_code, np.int64))
-    lang = language_groups(style_shingles) * (int(dialect.max()) + 1 if n else 1) + dialect
-    style, style_ev = evidence_profile(style_shingles, top_k=300, groups=lang)
+    groups = language_groups(style_shingles) * (int(dialect.max()) + 1 if n else 1) + dialect
+    style, style_ev = evidence_profile(style_shingles, top_k=300, groups=groups)
     phrase_shingles = hashed_shingles(own, (1, 2, 3), digits="fold", mask=topic)
-    phrasing, phrasing_ev = evidence_profile(phrase_shingles, top_k=600, groups=lang)
+    phrasing, phrasing_ev = evidence_profile(phrase_shingles, top_k=600, groups=groups)
     # the same shingles held by fewer than 1% of the accounts, on their own: a pet
     # phrase, a habitual misspelling, boilerplate with its own carrier and hours. In
     # `phrasing` they are a small part of a large shared mass that strangers share too
-    rare, rare_ev = evidence_profile(phrase_shingles, top_k=600, groups=lang,
+    rare, rare_ev = evidence_profile(phrase_shingles, top_k=600, groups=groups,
                                      max_share=_RARE_SHARE)
     products = tfidf(hashed_ngrams(prod, (4,), n_features=2**18, lowercase=True), top_k=600)
     feedback = tfidf(hashed_ngrams(fb, (4,), n_features=2**18, lowercase=True), top_k=600)

@@ -39,8 +39,8 @@ from darkmap.resolve.profiles import load_profiles
 from darkmap.resolve.synthworld import WorldParams, make_world
 from darkmap.workspace import Workspace
 
-__all__ = ["MISSING_GROUPS", "generator_weights", "labelled_pairs", "reliability", "train_models",
-           "with_missing_evidence"]
+__all__ = ["MISSING_GROUPS", "generator_weights", "labelled_pairs", "reliability",
+           "train_models", "with_missing_evidence"]
 
 VARIANTS = {"all": tuple(SIGNALS),
             "no_identifiers": tuple(s for s in SIGNALS if s not in IDENTIFIER_SIGNALS)}
@@ -146,7 +146,8 @@ def with_missing_evidence(f: PairFeatures, y: np.ndarray, weights: np.ndarray | 
     value is worth: the average of the levels it hides.
     """
     rng = np.random.default_rng(seed)
-    parts, ys, ws = [f], [y], [weights]
+    parts, ys = [f], [y]
+    ws: list[np.ndarray] = [] if weights is None else [weights]
     for group in MISSING_GROUPS.values():
         names = [s for s in group if s in f.level]
         if not names or not len(f):
@@ -157,9 +158,9 @@ def with_missing_evidence(f: PairFeatures, y: np.ndarray, weights: np.ndarray | 
             sub.level[s] = np.zeros(len(sub), dtype=np.int8)
         parts.append(sub)
         ys.append(y[k])
-        ws.append(None if weights is None else weights[k])
-    w = None if weights is None else np.concatenate(ws)
-    return _concat(parts), np.concatenate(ys), w
+        if weights is not None:
+            ws.append(weights[k])
+    return _concat(parts), np.concatenate(ys), np.concatenate(ws) if ws else None
 
 
 def train_models(worlds: list[tuple[Workspace, dict[str, Any]]],

@@ -17,8 +17,8 @@ import scipy.sparse as sp
 
 __all__ = ["SharedEvidence", "evidence_profile", "hashed_ngrams", "hashed_shingles",
            "language_groups", "market_dialects", "product_vocabulary", "row_cosines",
-           "symbol_runs", "tfidf",
-           "token_vocabulary", "top_k_rows", "word_document_counts", "word_shapes"]
+           "symbol_runs", "tfidf", "token_vocabulary", "top_k_rows", "word_document_counts",
+           "word_shapes"]
 
 _MULT = np.uint64(0x100000001B3)
 
