@@ -83,7 +83,7 @@ class PairFeatures:
         return len(self.i)
 
     def subset(self, mask: np.ndarray) -> "PairFeatures":
-        """The pairs where ``mask`` is true."""
+        """The pairs where ``mask`` is true (or at the positions ``mask`` lists)."""
         return PairFeatures(self.i[mask], self.j[mask],
                             {k: v[mask] for k, v in self.raw.items()},
                             {k: v[mask] for k, v in self.level.items()})
@@ -182,19 +182,18 @@ def compare(p: Profiles, i: np.ndarray, j: np.ndarray,
             raw[g], lev[g] = _ident(p, g, i, j)
     if "handle" in use:
         raw["handle"], lev["handle"] = _handle(p, i, j)
-    for name, mat, has, ev in (("style", p.style, p.has_style, p.style_evidence),
-                               ("phrasing", p.phrasing, p.has_style, p.phrasing_evidence),
-                               ("rare_phrases", p.rare_phrases, p.has_style,
-                                p.rare_evidence)):
+    texts = p.has_style[i] & p.has_style[j]  # free text on both sides
+    for name, mat, ev in (("style", p.style, p.style_evidence),
+                          ("phrasing", p.phrasing, p.phrasing_evidence),
+                          ("rare_phrases", p.rare_phrases, p.rare_evidence)):
         if name in use and ev is not None:
             raw[name] = ev.ratio(mat, i, j)
-            lev[name] = _binned(raw[name], has[i] & has[j], _BINS[name])
+            lev[name] = _binned(raw[name], texts, _BINS[name])
     for name, mat, has in (("products", p.products, p.has_products),
                            ("feedback", p.feedback, p.has_feedback)):
         if name in use:
             raw[name] = row_cosines(mat, i, j)
             lev[name] = _binned(raw[name], has[i] & has[j], _BINS[name])
-    texts = p.has_style[i] & p.has_style[j]  # free text on both sides
     if "capitals" in use and p.capitals is not None:
         # 1 - total variation distance between the two word-shape distributions
         raw["capitals"] = (1.0 - 0.5 * np.abs(p.capitals[i] - p.capitals[j]).sum(axis=1)

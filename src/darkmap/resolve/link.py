@@ -47,9 +47,9 @@ class LinkOptions:
     method: str = "logistic"
     signals: tuple[str, ...] | None = None      # None: all
     without: tuple[str, ...] = ()               # names or "identifiers"
-    # pairs above it attract, below repel; 0.35 (not the calibrated 0.5) maximises
-    # pairwise F1 on the training worlds within 0.1 point while pairwise precision
-    # stays above 0.97 (docs/linking.md, "Merge threshold")
+    # pairs above it attract, below repel; 0.3 (not the calibrated 0.5) gave the best
+    # pairwise F1 on both development worlds with pairwise precision near 0.98
+    # (docs/linking.md, "Merge threshold")
     threshold: float = DEFAULT_THRESHOLD
     complete_max: int = 60                      # score all pairs of groups up to this size
     store_min: float = 0.1                      # keep links at least this probable

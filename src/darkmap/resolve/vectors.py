@@ -183,11 +183,9 @@ def product_vocabulary(titles: list[str], prose: list[str], min_docs: int = 3,
     keep = t_counts >= min_docs
     t_vals, t_counts = t_vals[keep], t_counts[keep]
     p_vals, p_counts = word_document_counts(prose)
-    pos = np.searchsorted(p_vals, t_vals)
-    pos_ok = np.minimum(pos, max(len(p_vals) - 1, 0))
-    in_prose = (pos < len(p_vals)) & (p_vals[pos_ok] == t_vals) if len(p_vals) else \
-        np.zeros(len(t_vals), bool)
-    prose_docs = np.where(in_prose, p_counts[pos_ok] if len(p_vals) else 0, 0)
+    _, in_t, in_p = np.intersect1d(t_vals, p_vals, assume_unique=True, return_indices=True)
+    prose_docs = np.zeros(len(t_vals), dtype=np.int64)
+    prose_docs[in_t] = p_counts[in_p]
     return t_vals[prose_docs <= max_prose_ratio * t_counts]
 
 
