@@ -14,12 +14,12 @@ import platform
 import time
 from pathlib import Path
 
-from darkmap.analyse.assess import assess_listing
-from darkmap.analyse.classify import classify
-from darkmap.analyse.evaluate import read_listings
-from darkmap.analyse.lexicon import load_lexicon
-from darkmap.analyse.money import load_fx
-from darkmap.analyse.quantity import parse_quantity
+from darkmap.assess.listing import assess_listing
+from darkmap.assess.classify import classify
+from darkmap.evaluate.drugs import read_listings
+from darkmap.assess.lexicon import load_lexicon
+from darkmap.assess.fx import load_fx
+from darkmap.assess.quantity import parse_quantity
 
 DATA = Path(os.environ.get("DARKMAP_DATA",
                            Path(__file__).resolve().parents[1].parent / "shared" / "data"))

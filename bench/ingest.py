@@ -42,9 +42,9 @@ def _startup() -> float:
     """Import and load everything a first ingest needs; return the seconds it took."""
     t0 = time.perf_counter()
     from darkmap.collect.ingest import ingest
-    from darkmap.collect.mappings import mappings
+    from darkmap.importers.mappings import mappings
     from darkmap.plugins import importers
-    from darkmap.workspace import Workspace
+    from darkmap.store.workspace import Workspace
 
     importers()
     mappings()
@@ -77,7 +77,7 @@ def _timed_ingests(paths: list[Path], rounds: int, threads: int | None,
                    after: Callable[[Any, Any], dict[str, Any]]) -> dict[str, Any]:
     """Ingest ``paths`` into a fresh workspace ``rounds`` times; best and median times."""
     from darkmap.collect.ingest import ingest
-    from darkmap.workspace import Workspace
+    from darkmap.store.workspace import Workspace
 
     walls, cpus, info = [], [], {}
     for _ in range(rounds):

@@ -22,11 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from darkmap.collect.csv_mapped import MappedCsvReader
+from darkmap.importers.csv_mapped import MappedCsvReader
 from darkmap.collect.ingest import ingest
-from darkmap.collect.mappings import mappings
-from darkmap.collect.sqldump import SqlStats, read_dump
-from darkmap.workspace import Workspace
+from darkmap.importers.mappings import mappings
+from darkmap.importers.sqldump import SqlStats, read_dump
+from darkmap.store.workspace import Workspace
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 HANSA = DATA / "listings" / "hansa-2016-12.csv"

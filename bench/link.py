@@ -34,7 +34,7 @@ from typing import Any
 
 def _link_and_score(ws: Any, truth: dict[str, Any] | None, method: str,
                     without: str) -> dict[str, Any]:
-    from darkmap.resolve.evaluate import eval_linking
+    from darkmap.evaluate.linking import eval_linking
     from darkmap.resolve.link import LinkOptions, link
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -56,8 +56,8 @@ def _link_and_score(ws: Any, truth: dict[str, Any] | None, method: str,
 
 
 def _child_synth(accounts: int, seed: int, without: str, method: str) -> dict[str, Any]:
-    from darkmap.resolve.synthworld import WorldParams, make_world
-    from darkmap.workspace import Workspace
+    from darkmap.training.synthworld import WorldParams, make_world
+    from darkmap.store.workspace import Workspace
 
     with tempfile.TemporaryDirectory() as tmp:
         ws = Workspace.init(Path(tmp) / "ws")
@@ -71,7 +71,7 @@ def _child_synth(accounts: int, seed: int, without: str, method: str) -> dict[st
 
 
 def _child_ws(path: str, truth_path: str, without: str, method: str) -> dict[str, Any]:
-    from darkmap.workspace import Workspace
+    from darkmap.store.workspace import Workspace
 
     truth = json.loads(Path(truth_path).read_text(encoding="utf-8")) if truth_path else None
     ws = Workspace.open(Path(path))

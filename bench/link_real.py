@@ -27,7 +27,7 @@ from darkmap.resolve.features import compare
 from darkmap.resolve.link import LinkOptions, _model_for, link, resolve_signals
 from darkmap.resolve.personas import show_persona
 from darkmap.resolve.profiles import load_profiles
-from darkmap.workspace import Workspace
+from darkmap.store.workspace import Workspace
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from darkmap.workspace import Workspace
+from darkmap.store.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("DARKMAP_DATA", REPO.parent / "shared" / "data"))

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from darkmap.chain.importer import BitcoinImporter, load_files
+from darkmap.importers.bitcoin import BitcoinImporter, load_files
 from darkmap.chain.parse import iter_framed_blocks, parse_block, read_utxostore
 from darkmap.chain.script import classify
 from darkmap.plugins import SourceFile, best_importer
-from darkmap.workspace import Workspace
+from darkmap.store.workspace import Workspace
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bitcoin"
 

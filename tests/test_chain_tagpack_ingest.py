@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from darkmap.collect.ingest import ingest
-from darkmap.workspace import Workspace
+from darkmap.store.workspace import Workspace
 
 TAGPACK = """\
 title: Exchange deposit addresses seen in case 42

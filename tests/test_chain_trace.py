@@ -8,13 +8,13 @@ import pytest
 import yaml
 
 from darkmap.chain.cluster import run_clustering
-from darkmap.chain.evaluate import cluster_scores, eval_chain
-from darkmap.chain.importer import load_files
-from darkmap.chain.synth import demo_market_chain
+from darkmap.evaluate.clustering import cluster_scores, eval_chain
+from darkmap.importers.bitcoin import load_files
+from darkmap.simulate.market_chain import demo_market_chain
 from darkmap.chain.tags import export_tagpack, import_tagpack, read_tagpack, sync_evidence_tags
 from darkmap.chain.trace import trace
 from darkmap.chain.wallet import wallet_summary
-from darkmap.workspace import Workspace
+from darkmap.store.workspace import Workspace
 
 
 @pytest.fixture(scope="module")

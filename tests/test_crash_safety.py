@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 from darkmap.collect.ingest import ingest
-from darkmap.workspace import Workspace
+from darkmap.store.workspace import Workspace
 
 from conftest import table_snapshot
 
@@ -18,7 +18,7 @@ CHILD = textwrap.dedent("""
     import sys
     from pathlib import Path
     from darkmap.collect.ingest import ingest
-    from darkmap.workspace import Workspace
+    from darkmap.store.workspace import Workspace
     ws = Workspace.init(Path(sys.argv[1]))
     def tick(res):
         print(res.source, flush=True)

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from darkmap.collect.csv_mapped import MappedCsvReader, best_mapping
+from darkmap.importers.csv_mapped import MappedCsvReader, best_mapping
 from darkmap.collect.ingest import ingest
-from darkmap.collect.mappings import MappingError, load_mapping, mappings, parse_datetime
+from darkmap.importers.mappings import MappingError, load_mapping, mappings, parse_datetime
 from darkmap.model.records import FeedbackRecord, ListingRecord, MarketRecord, QuarantineRecord
 from darkmap.plugins import SourceFile, best_importer
 

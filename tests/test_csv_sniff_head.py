@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from darkmap.collect.csv_mapped import _SNIFF_ROWS, _head_lines, _HeadRows, best_mapping
+from darkmap.importers.csv_mapped import _SNIFF_ROWS, _head_lines, _HeadRows, best_mapping
 from darkmap.plugins import SourceFile
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

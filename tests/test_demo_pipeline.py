@@ -6,7 +6,7 @@ from pathlib import Path
 
 from darkmap.pipeline import DemoContext, run_stages
 from darkmap.report.html import write_report
-from darkmap.workspace import Workspace
+from darkmap.store.workspace import Workspace
 
 
 def test_every_stage_runs_and_the_report_shows_it(tmp_path: Path) -> None:

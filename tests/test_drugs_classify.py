@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from darkmap.analyse.assess import assess_listing
-from darkmap.analyse.classify import classify
-from darkmap.analyse.flags import assess_flags
-from darkmap.analyse.taxonomy import SUBSTANCE_CLASS
+from darkmap.assess.listing import assess_listing
+from darkmap.assess.classify import classify
+from darkmap.assess.flags import assess_flags
+from darkmap.assess.taxonomy import SUBSTANCE_CLASS
 
 SLANG = [
     ("100x M30 blues", "oxycodone"), ("china white 1g", "fentanyl"), ("1g ice shards", "methamphetamine"),

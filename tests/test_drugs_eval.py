@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from darkmap.analyse.evaluate import eval_drugs, read_listings
+from darkmap.evaluate.drugs import eval_drugs, read_listings
 
 LABELS = Path(__file__).resolve().parent / "data" / "labels"
 LISTINGS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "listings"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from darkmap.analyse.quantity import parse_quantity
+from darkmap.assess.quantity import parse_quantity
 
 CASES = [
     # title, substance, units, unit_kind, dose_mg

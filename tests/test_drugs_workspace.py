@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from darkmap.analyse.assess_store import assess_workspace
-from darkmap.analyse.money import load_fx
-from darkmap.analyse.harm import harm_components, harm_score, rank_targets
-from darkmap.analyse.sales import SalesParams, correct_orders, informative_mask
+from darkmap.assess.stage import assess_workspace
+from darkmap.assess.fx import load_fx
+from darkmap.assess.harm import harm_components, harm_score, rank_targets
+from darkmap.assess.sales import SalesParams, correct_orders, informative_mask
 from darkmap.cli import main
 from darkmap.model.records import AccountRecord, FeedbackRecord, ListingRecord
 from darkmap.store.writer import Provenance, RecordWriter
-from darkmap.workspace import Workspace
+from darkmap.store.workspace import Workspace
 
 T0 = datetime(2016, 10, 1)
 

@@ -11,7 +11,7 @@ from followthemoney.model import Model
 from darkmap.collect.ingest import ingest
 from darkmap.export.ftm import FtmExporter
 from darkmap.model.ftm import load_model
-from darkmap.workspace import Workspace
+from darkmap.store.workspace import Workspace
 
 
 def test_export_reads_back_and_validates(ws: Workspace, data_dir: Path,

@@ -153,6 +153,6 @@ _SPACES = [c for c in map(chr, range(0x3100)) if c.isspace()] + ["\u3000", "\ud8
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(_SPACES), max_size=10).map("".join))
 def test_squash_is_the_whitespace_regex(text: str) -> None:
-    from darkmap.collect import mappings
+    from darkmap.importers import mappings
 
     assert mappings._squash(text) == mappings._WS_RE.sub(" ", text).strip()

@@ -11,11 +11,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from darkmap.collect.csv_mapped import MappedCsvReader
-from darkmap.collect.mappings import ColumnMapper, load_mapping, mappings
+from darkmap.importers.csv_mapped import MappedCsvReader
+from darkmap.importers.mappings import ColumnMapper, load_mapping, mappings
 from darkmap.model.records import ListingBatch, MarketRecord, QuarantineRecord
 from darkmap.store.writer import Provenance, RecordWriter, row_id, row_ids
-from darkmap.workspace import Workspace
+from darkmap.store.workspace import Workspace
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 HANSA = DATA / "listings" / "hansa-2016-12.csv"
@@ -248,7 +248,7 @@ _FIXED_PARTS = st.tuples(
 @settings(max_examples=80, deadline=None)
 def test_fixed_offset_timestamps_equal_the_row_rule(parts: list[tuple], tz: str) -> None:
     """Cells cut at fixed offsets give the row rule's instant, or fail where it fails."""
-    from darkmap.collect.mappings import RowMapper
+    from darkmap.importers.mappings import RowMapper
 
     cells = [f"{y:04d}-{mo:02d}-{d:02d}{sep}{h:02d}:{mi:02d}:{s:02d}.{f:09d} "
              f"{sg}{oh:02d}{om:02d}{zone}"

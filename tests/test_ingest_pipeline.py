@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from darkmap.collect.ingest import ingest
-from darkmap.workspace import Workspace
+from darkmap.store.workspace import Workspace
 
 EVIDENCE_TABLES = ("markets", "accounts", "account_observations", "listings",
                    "listing_observations", "feedback", "pgp_keys", "identifiers",

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from darkmap import workspace as workspace_mod
+from darkmap.store import workspace as workspace_mod
 from darkmap.collect.ingest import ingest
 from darkmap.model.records import IdentifierRecord, QuarantineRecord
 from darkmap.store.writer import KEYLESS, UNKEYED_ENTITIES, Provenance, RecordWriter, _COLUMNS
-from darkmap.workspace import Workspace
+from darkmap.store.workspace import Workspace
 
 from conftest import table_snapshot
 

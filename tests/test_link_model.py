@@ -6,7 +6,7 @@ import numpy as np
 
 from darkmap.resolve.features import SIGNALS, PairFeatures
 from darkmap.resolve.model import fit_logistic
-from darkmap.resolve.train import generator_weights, with_missing_evidence
+from darkmap.training.linker import generator_weights, with_missing_evidence
 
 
 def _pairs(n: int, seed: int) -> tuple[PairFeatures, np.ndarray]:

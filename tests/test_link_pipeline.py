@@ -9,12 +9,12 @@ import math
 
 import pytest
 
-from darkmap.resolve.evaluate import eval_linking
+from darkmap.evaluate.linking import eval_linking
 from darkmap.resolve.judgements import judge, withdraw
 from darkmap.resolve.link import LinkOptions, link
 from darkmap.resolve.personas import search_personas, show_persona
-from darkmap.resolve.synthworld import WorldParams, make_world
-from darkmap.workspace import Workspace
+from darkmap.training.synthworld import WorldParams, make_world
+from darkmap.store.workspace import Workspace
 
 
 @pytest.fixture

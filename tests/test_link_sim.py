@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from darkmap.collect.ingest import ingest
-from darkmap.resolve.evaluate import eval_linking
+from darkmap.evaluate.linking import eval_linking
 from darkmap.resolve.link import LinkOptions, link
 from darkmap.resolve.personas import show_persona
-from darkmap.workspace import Workspace
+from darkmap.store.workspace import Workspace
 
 from conftest import simulated_workspace
 

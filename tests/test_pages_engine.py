@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from darkmap.extract.decode import decode_page, fix_mojibake
 from darkmap.extract.engine import Template, TemplateError, extract_page, load_templates
-from darkmap.extract.pages import PagesImporter
+from darkmap.importers.pages import PagesImporter
 from darkmap.extract.parse import parse_date, parse_price
 from darkmap.model.records import (
     ListingRecord,
@@ -240,7 +240,7 @@ def test_sniff_is_sure_of_market_pages_and_moderate_for_other_html(tmp_path: Pat
 
 def test_ingest_stores_with_provenance_and_is_idempotent(tmp_path: Path) -> None:
     from darkmap.collect.ingest import ingest
-    from darkmap.workspace import Workspace
+    from darkmap.store.workspace import Workspace
 
     pages = tmp_path / "pages"
     for rel in ("hansa/listing_80539_feedback_.htm", "hansa/vendor_tramapro_pgp_.htm",

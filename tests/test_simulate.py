@@ -479,7 +479,7 @@ def test_cli_writes_a_world_and_prints_counts(tmp_path: Path) -> None:
 
 
 def test_catalogue_speaks_the_controlled_vocabulary() -> None:
-    from darkmap.analyse.taxonomy import DRUG_CLASSES, SUBSTANCES
+    from darkmap.assess.taxonomy import DRUG_CLASSES, SUBSTANCES
     from darkmap.simulate.catalog import LINES
 
     for line in LINES:

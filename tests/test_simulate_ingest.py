@@ -10,7 +10,7 @@ from pathlib import Path
 
 from darkmap.collect.ingest import ingest
 from darkmap.simulate import SimParams, simulate
-from darkmap.workspace import Workspace
+from darkmap.store.workspace import Workspace
 
 
 def test_ingest_reads_a_simulated_world_and_matches_truth(tmp_path: Path) -> None:

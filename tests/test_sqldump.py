@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from darkmap.collect.ingest import ingest
-from darkmap.collect.sqldump import (
+from darkmap.importers.sqldump import (
     SqlStats,
     iter_insert_rows,
     iter_statements,
@@ -90,7 +90,7 @@ def test_dream_ingest_and_keys_command(ws, tmp_path: Path) -> None:  # type: ign
     assert f.importer == "sqldump" and f.error is None
     assert (f.read, f.stored, f.quarantined) == (690, 690, 0)
     ws.close()
-    import darkmap.cli_keys  # noqa: F401 - registers `keys` (not yet in darkmap.cli's list)
+    import darkmap.cli.keys  # noqa: F401 - registers `keys` (not yet in darkmap.cli's list)
     from darkmap.cli import main
 
     res = CliRunner().invoke(main, ["keys", "-w", str(tmp_path / "ws"), "--json"])

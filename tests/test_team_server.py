@@ -14,7 +14,7 @@ import pytest
 from darkmap.collect.ingest import ingest
 from darkmap.resolve.judgements import judge, withdraw
 from darkmap.store.team import TeamServerError, sync_judgements
-from darkmap.workspace import Workspace
+from darkmap.store.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
 

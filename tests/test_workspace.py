@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from darkmap.capture.store import CaptureStore
-from darkmap.workspace import Workspace, WorkspaceError, migrations
+from darkmap.store.workspace import Workspace, WorkspaceError, migrations
 
 
 def test_init_creates_db_and_capture_store(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from darkmap.collect.ingest import ingest
 from darkmap.store import writer as writer_mod
-from darkmap.workspace import Workspace
+from darkmap.store.workspace import Workspace
 
 from conftest import table_snapshot
 

@@ -1,8 +1,9 @@
-"""The main job, end to end: simulate → ingest → every analysis stage → report.
+"""The main job, end to end: simulate → ingest → link → assess → money → evaluate.
 
-Stages are registered in order; each is a function of the workspace (and the demo's
-context) that reads what earlier stages stored and writes its own tables. A stage whose
-module is not installed is reported as skipped, never faked.
+:data:`STAGES` is the job as a plain ordered tuple; each stage is a function of the
+workspace (and the demo's context) that reads what earlier stages stored and writes its
+own tables. A stage that has nothing to work on (no world, no truth) says so and is
+reported as skipped, never faked. The report is drawn after the stages (``darkmap demo``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from darkmap.workspace import Workspace
+from darkmap.assess.stage import assess_workspace
+from darkmap.chain.cluster import run_clustering
+from darkmap.chain.tags import sync_evidence_tags
+from darkmap.collect.ingest import ingest
+from darkmap.evaluate.clustering import eval_chain
+from darkmap.evaluate.drugs import eval_drugs
+from darkmap.evaluate.linking import eval_linking
+from darkmap.resolve.link import LinkOptions, link
+from darkmap.simulate import SimParams, simulate
+from darkmap.store.workspace import Workspace, utcnow
 
-__all__ = ["DemoContext", "StageResult", "register_stage", "run_stages", "stages"]
+__all__ = ["STAGES", "DemoContext", "StageResult", "StageSkipped", "run_stages"]
 
 
 @dataclass
@@ -39,25 +49,7 @@ class StageResult:
     detail: Any = None
 
 
-StageFn = Callable[[Workspace, DemoContext], Any]
-_STAGES: list[tuple[int, str, StageFn]] = []
-
-
-def register_stage(order: int, name: str) -> Callable[[StageFn], StageFn]:
-    """Decorator: add a stage to the main job at position ``order``."""
-    def deco(fn: StageFn) -> StageFn:
-        _STAGES[:] = [s for s in _STAGES if s[1] != name]
-        _STAGES.append((order, name, fn))
-        _STAGES.sort(key=lambda s: (s[0], s[1]))
-        return fn
-    return deco
-
-
-def stages() -> list[tuple[int, str, StageFn]]:
-    """The registered stages in running order."""
-    from darkmap import stages as _builtin  # noqa: F401  (registers the built-in stages)
-
-    return list(_STAGES)
+StageFn = Callable[[Workspace, "DemoContext"], Any]
 
 
 class StageSkipped(Exception):
@@ -68,7 +60,7 @@ def run_stages(ws: Workspace, ctx: DemoContext,
                on_stage: Callable[[StageResult], None] | None = None) -> list[StageResult]:
     """Run every stage in order; a failing stage stops the job (and is reported)."""
     results = []
-    for _, name, fn in stages():
+    for name, fn in STAGES:
         t0 = time.perf_counter()
         try:
             detail = fn(ws, ctx)
@@ -80,3 +72,92 @@ def run_stages(ws: Workspace, ctx: DemoContext,
         if on_stage:
             on_stage(res)
     return results
+
+
+def simulate_world(ws: Workspace, ctx: DemoContext) -> Any:
+    """Generate the synthetic world (skipped when the context already has one)."""
+    if ctx.world is None:
+        raise StageSkipped("no world folder given")
+    if (ctx.world / "truth.json").exists():
+        return {"world": str(ctx.world), "reused": True}
+    return simulate(ctx.world, ctx.seed, SimParams(vendors=ctx.vendors))
+
+
+def ingest_all(ws: Workspace, ctx: DemoContext) -> Any:
+    """Ingest the simulated world and the real data folder."""
+    world = ([ctx.world / d for d in ("pages", "listings", "seized", "chain", "tags")]
+             if ctx.world else [])  # truth.json is the answer key, never evidence
+    paths = [p for p in (*world, ctx.real_data) if p is not None and p.exists()]
+    if not paths:
+        raise StageSkipped("nothing to ingest")
+    return ingest(ws, paths).as_dict()["totals"]
+
+
+def link_personas(ws: Workspace, ctx: DemoContext) -> Any:
+    """Link accounts into personas with every signal."""
+    res = link(ws, LinkOptions())
+    s = res.summary
+    return {k: s.get(k) for k in ("accounts", "personas", "multi_account_personas",
+                                  "cross_market_personas", "seconds")}
+
+
+def assess_listings(ws: Workspace, ctx: DemoContext) -> Any:
+    """Classify and normalise listings; sales, customers and jurisdiction."""
+    s = assess_workspace(ws)
+    return {k: s.get(k) for k in ("listings_assessed", "fentanyl_risk", "counterfeit_pill")}
+
+
+def follow_the_money(ws: Workspace, ctx: DemoContext) -> Any:
+    """Cluster addresses; tie addresses published in the evidence to wallets and personas."""
+    summary = run_clustering(ws)
+    evidence = sync_evidence_tags(ws)
+    imported = ws.con.execute("SELECT count(*) FROM btc_tags WHERE origin = 'tagpack'"
+                              ).fetchone()[0]
+    return {"tagpack_tags": imported, "evidence_tags": evidence,
+            **{k: summary.get(k) for k in ("clusters", "merge_edges", "coinjoins")}}
+
+
+def _labels_from_truth(truth: dict[str, Any], out: Any) -> Any:
+    """Write the world's listing truth as a label CSV for ``eval_drugs``."""
+    import csv
+
+    cols = ("listing_id", "drug_class", "substance", "counterfeit_pill", "fentanyl_risk",
+            "units", "unit_kind", "dose_mg")
+    with open(out, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for lid, x in sorted(truth["listings"].items()):
+            w.writerow([lid, *("" if x.get(c) is None else x.get(c) for c in cols[1:])])
+    return out
+
+
+def evaluate_against_truth(ws: Workspace, ctx: DemoContext) -> Any:
+    """Score linking and clustering against the simulated world's truth."""
+    import json
+
+    truth_path = ctx.world / "truth.json" if ctx.world else None
+    if truth_path is None or not truth_path.exists():
+        raise StageSkipped("no simulated truth")
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    out: dict[str, Any] = {}
+    out["linking"] = eval_linking(ws, truth)
+    out["chain"] = eval_chain(ws, truth)
+    if truth.get("listings"):
+        labels = _labels_from_truth(truth, ws.path / "truth-labels.csv")
+        report = eval_drugs(labels, workspace=ws)
+        out["drugs"] = {k: v for k, v in report.items() if k not in ("errors", "missing")}
+    for key, value in out.items():
+        ws.con.execute("INSERT OR REPLACE INTO evaluations VALUES (?, ?, ?, ?)",
+                       [key, json.dumps(value, default=str), str(truth_path), utcnow()])
+    return {k: {m: v for m, v in val.items() if isinstance(v, (int, float))}
+            for k, val in out.items()}
+
+
+STAGES: tuple[tuple[str, StageFn], ...] = (
+    ("simulate", simulate_world),
+    ("ingest", ingest_all),
+    ("link", link_personas),
+    ("assess", assess_listings),
+    ("money", follow_the_money),
+    ("evaluate", evaluate_against_truth),
+)

@@ -3,8 +3,9 @@
 Every reader of investigator data (saved pages, CSV datasets, seized SQL dumps, chain
 data) is an :class:`Importer`. The pipeline never special-cases a format: it asks each
 registered importer how well it recognises a file (``sniff``) and hands the file to
-the best one. Built-in importers register themselves when :func:`load_builtin` runs;
-third-party packages can register through the ``darkmap.importers`` entry point group.
+the best one. Importers and exporters, built-in or third-party, are declared as entry
+points (groups ``darkmap.importers`` and ``darkmap.exporters``, see pyproject.toml) and
+registered when :func:`load_builtin` first runs; :func:`register_importer` adds one by hand.
 """
 
 from __future__ import annotations
@@ -91,14 +92,6 @@ class Exporter(Protocol):
 
 _IMPORTERS: dict[str, Importer] = {}
 _EXPORTERS: dict[str, Exporter] = {}
-_BUILTIN_MODULES = (
-    "darkmap.extract.pages",
-    "darkmap.collect.csv_mapped",
-    "darkmap.collect.sqldump",
-    "darkmap.chain.importer",
-    "darkmap.chain.tagpack_importer",
-    "darkmap.export.ftm",
-)
 _loaded = False
 
 
@@ -129,15 +122,17 @@ def import_optional(module: str) -> ModuleType | None:
 
 
 def load_builtin() -> None:
-    """Import the built-in plug-in modules and any entry-point plug-ins, once."""
+    """Register every importer and exporter declared as an entry point, once."""
     global _loaded
     if _loaded:
         return
     _loaded = True
-    for mod in _BUILTIN_MODULES:
-        import_optional(mod)
     for ep in entry_points(group="darkmap.importers"):
-        register_importer(ep.load()())
+        imp = ep.load()()
+        _IMPORTERS.setdefault(imp.name, imp)  # one registered by hand wins
+    for ep in entry_points(group="darkmap.exporters"):
+        exp = ep.load()()
+        _EXPORTERS.setdefault(exp.name, exp)
 
 
 def importers() -> dict[str, Importer]:

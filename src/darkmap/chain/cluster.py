@@ -35,7 +35,7 @@ from scipy.sparse.csgraph import connected_components
 
 from darkmap.chain.coinjoin import KINDS, CoinJoinFlags, detect_coinjoins
 from darkmap.chain.graph import TxArrays, load_arrays
-from darkmap.workspace import Workspace, utcnow
+from darkmap.store.workspace import Workspace, utcnow
 
 __all__ = [
     "DEFAULT_HEURISTICS",

@@ -23,7 +23,7 @@ import yaml
 
 from darkmap.model.encoding import b58check_decode, bech32_decode
 from darkmap.store.writer import row_id
-from darkmap.workspace import Workspace, table_exists, utcnow
+from darkmap.store.workspace import Workspace, table_exists, utcnow
 
 # libyaml's safe loader when present (same documents, about 6x faster)
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -26,7 +26,7 @@ import numpy as np
 
 from darkmap.chain.graph import TxArrays, load_arrays
 from darkmap.chain.tags import SERVICE_CATEGORIES
-from darkmap.workspace import Workspace
+from darkmap.store.workspace import Workspace
 
 __all__ = ["METHODS", "PEEL_MIN_LENGTH", "TraceContext", "resolve_target", "trace"]
 

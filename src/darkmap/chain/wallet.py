@@ -7,7 +7,7 @@ from typing import Any
 
 from darkmap.chain.cluster import explain
 from darkmap.chain.tags import sync_evidence_tags
-from darkmap.workspace import Workspace, table_exists
+from darkmap.store.workspace import Workspace, table_exists
 
 __all__ = ["wallet_summary"]
 

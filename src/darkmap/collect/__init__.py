@@ -1,1 +1,1 @@
-"""Collection: the ingest pipeline, dataset importers, seized dumps, the crawler."""
+"""Collection: the one ingest pipeline (walk → capture → importer → store)."""

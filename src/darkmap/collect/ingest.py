@@ -21,7 +21,7 @@ from pathlib import Path
 from darkmap.model.records import ListingBatch, MarketRecord, QuarantineRecord, SkipRecord
 from darkmap.plugins import Importer, SourceFile, TableImporter, best_importer, importers
 from darkmap.store.writer import Provenance, RecordWriter
-from darkmap.workspace import Workspace, utcnow
+from darkmap.store.workspace import Workspace, utcnow
 
 __all__ = ["FileResult", "IngestSummary", "ingest", "iter_files"]
 

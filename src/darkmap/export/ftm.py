@@ -14,8 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from darkmap.plugins import register_exporter
-from darkmap.workspace import Workspace, table_exists
+from darkmap.store.workspace import Workspace, table_exists
 
 if TYPE_CHECKING:  # followthemoney loads slowly: import it only when exporting
     from followthemoney.proxy import EntityProxy
@@ -186,5 +185,3 @@ class FtmExporter:
                 counts[ent.schema.name] = counts.get(ent.schema.name, 0) + 1
         return counts
 
-
-register_exporter(FtmExporter())

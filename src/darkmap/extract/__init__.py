@@ -1,3 +1,3 @@
-"""Reading saved market pages: decoding, templates, the engine and the pages importer."""
+"""Reading saved market pages: decoding, templates, the engine, identifiers and PGP keys."""
 
 __all__: list[str] = []

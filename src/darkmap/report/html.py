@@ -9,22 +9,12 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from darkmap.plugins import import_optional
+from darkmap.report import overview, stages  # noqa: F401  (register their sections)
 from darkmap.report.sections import Figure, Section, sections
-from darkmap.workspace import Workspace, utcnow
+from darkmap.store.workspace import Workspace, utcnow
 
 __all__ = ["build_sections", "render_report", "write_report"]
 
-# Stage modules that contribute report sections; a stage not built yet is skipped.
-_SECTION_MODULES = (
-    "darkmap.report.overview",
-    "darkmap.report.stages",
-)
-
-
-def _load_section_modules() -> None:
-    for mod in _SECTION_MODULES:
-        import_optional(mod)
 
 
 def svg_bars(fig: Figure, width: int = 640) -> Markup:
@@ -51,7 +41,6 @@ def svg_bars(fig: Figure, width: int = 640) -> Markup:
 
 def build_sections(ws: Workspace) -> list[Section]:
     """Run every registered section function; skip those whose stage has not run."""
-    _load_section_modules()
     out = []
     for _, _, fn in sections():
         sec = fn(ws)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from darkmap.report.sections import Figure, Section, Table, register_section
-from darkmap.workspace import Workspace
+from darkmap.store.workspace import Workspace
 
 __all__ = ["collection_section", "markets_section"]
 

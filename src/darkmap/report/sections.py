@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from darkmap.workspace import Workspace
-from darkmap.workspace import table_exists as _table_exists
+from darkmap.store.workspace import Workspace
+from darkmap.store.workspace import table_exists as _table_exists
 
 __all__ = ["Section", "Table", "register_section", "sections", "table_exists"]
 

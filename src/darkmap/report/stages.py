@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from darkmap.plugins import import_optional
+from darkmap.assess import harm
+from darkmap.chain import trace as trace_mod
 from darkmap.report.sections import Figure, Section, Table, register_section
-from darkmap.workspace import Workspace, table_has_rows
+from darkmap.store.workspace import Workspace, table_has_rows
 
 __all__ = ["evaluation_section", "money_section", "personas_section", "targets_section"]
 
@@ -77,8 +78,7 @@ def personas_section(ws: Workspace) -> Section | None:
 @register_section(40, "targets")
 def targets_section(ws: Workspace) -> Section | None:
     """Harm-ranked personas, flagged listings and orders per month."""
-    harm = import_optional("darkmap.analyse.harm")
-    if harm is None or not table_has_rows(ws.con, "listing_assessments"):
+    if not table_has_rows(ws.con, "listing_assessments"):
         return None
     con = ws.con
     rows = harm.rank_targets(ws, limit=20)
@@ -151,9 +151,7 @@ def _monthly_figures(ws: Workspace, sec: Section, persona_ids: list[str]) -> Non
 @register_section(50, "money")
 def money_section(ws: Workspace) -> Section | None:
     """Each top persona's wallets, flows and cash-out points."""
-    trace_mod = import_optional("darkmap.chain.trace")
-    harm = import_optional("darkmap.analyse.harm")
-    if trace_mod is None or not table_has_rows(ws.con, "btc_clusters"):
+    if not table_has_rows(ws.con, "btc_clusters"):
         return None
     con = ws.con
     n_tx, n_addr, n_clusters = con.execute(

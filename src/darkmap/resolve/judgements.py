@@ -10,7 +10,7 @@ import getpass
 import os
 
 from darkmap.store.writer import row_id
-from darkmap.workspace import Workspace, utcnow
+from darkmap.store.workspace import Workspace, utcnow
 
 __all__ = ["VERDICTS", "active_judgements", "judge", "ordered", "withdraw"]
 

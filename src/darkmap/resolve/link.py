@@ -29,7 +29,7 @@ from darkmap.resolve.judgements import active_judgements
 from darkmap.resolve.model import LinearModel, fit_em, load_model
 from darkmap.resolve.profiles import Profiles, load_profiles
 from darkmap.store.writer import row_id
-from darkmap.workspace import Workspace, utcnow
+from darkmap.store.workspace import Workspace, utcnow
 
 __all__ = ["DEFAULT_THRESHOLD", "LinkOptions", "LinkResult", "link", "resolve_signals",
            "score_pairs"]

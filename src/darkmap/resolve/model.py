@@ -5,7 +5,7 @@ Both models are *additive in log-odds*: ``logit = intercept + sum_s w[s][level_s
 each signal's contribution is the weight of its level.
 
 * ``logistic``: logistic regression on one-hot levels, trained on labelled simulated
-  worlds (``darkmap.resolve.train``) and shipped as JSON in this package.
+  worlds (``darkmap.training.linker``) and shipped as JSON in this package.
 * ``fellegi-sunter``: m/u probabilities per level fitted by EM on the workspace's own
   candidate pairs (no labels); weights are ``log(m/u)``.
 """

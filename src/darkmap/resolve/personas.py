@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from darkmap.resolve.normalise import handle_key
-from darkmap.workspace import Workspace
+from darkmap.store.workspace import Workspace
 
 __all__ = ["persona_of", "search_personas", "show_persona"]
 

@@ -16,7 +16,7 @@ import duckdb
 import numpy as np
 import scipy.sparse as sp
 
-from darkmap.analyse.jurisdiction import country_code
+from darkmap.model.countries import country_code
 from darkmap.resolve.normalise import handle_key, handle_skeleton
 from darkmap.resolve.vectors import (SharedEvidence, evidence_profile, hashed_ngrams,
                                      hashed_shingles, language_groups, market_dialects,

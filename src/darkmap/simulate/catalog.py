@@ -6,7 +6,7 @@ per line, so a classifier has to read the text, not match one phrase. The ground
 line carries (class, substance, counterfeit, fentanyl risk) is what goes into truth.json.
 
 Classes and substances come from darkmap's controlled vocabulary
-(``darkmap.analyse.taxonomy``); the substance is what the listing is sold as, so a
+(``darkmap.assess.taxonomy``); the substance is what the listing is sold as, so a
 counterfeit "M30" is ``oxycodone`` with ``counterfeit_pill`` and ``fentanyl_risk`` set
 (its real content, fentanyl, is what the risk flag stands for).
 """

@@ -3,7 +3,7 @@
 The page engine binds one template to one market id, and each dataset mapping to one
 market, so every market of the roster gets its own ``sim_<market>.yaml`` built here
 from one description per layout. The files are shipped in
-``darkmap/extract/templates`` and ``darkmap/collect/mappings``; a test checks they match
+``darkmap/extract/templates`` and ``darkmap/importers/mappings``; a test checks they match
 what this module generates (``python -m darkmap.simulate.support`` rewrites them).
 """
 
@@ -440,9 +440,9 @@ def expected_files(src_root: Path) -> dict[Path, str]:
     for i, (mid, _) in enumerate(MARKET_ROSTER):
         out[src_root / "extract" / "templates" / f"sim_{mid}.yaml"] = template(i)
         if i in CSV_MARKETS:
-            out[src_root / "collect" / "mappings" / f"sim_{mid}_csv.yaml"] = csv_mapping(i)
+            out[src_root / "importers" / "mappings" / f"sim_{mid}_csv.yaml"] = csv_mapping(i)
         if i == 0:
-            out[src_root / "collect" / "mappings" / f"sim_{mid}_sql.yaml"] = sql_mapping(i)
+            out[src_root / "importers" / "mappings" / f"sim_{mid}_sql.yaml"] = sql_mapping(i)
     return out
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from darkmap.workspace import Workspace, table_exists
+from darkmap.store.workspace import Workspace, table_exists
 
 __all__ = ["SyncResult", "TeamServerError", "default_server", "init_server", "sync_judgements"]
 

@@ -1,0 +1,150 @@
+"""Drug class and substance of a listing, from its title, description and category.
+
+A transparent weighted-lexicon classifier: every term found adds its weight to the
+substance (or ``non_drug``) it points to; the title counts fully, the category path by
+its own table and the description at a third (descriptions are long and often list
+other products). Words right after "free", "bonus", "similar to", "stronger than"...
+count a quarter (a free Xanax with an Adderall order does not make it a Xanax
+listing). The class with the highest total wins against ``non_drug``; the substance
+is the best within that class. A "mix"/"combo"/"raffle" listing naming two or more
+substances becomes ``mixed`` with the class of its most harmful part.
+
+Each decision keeps the words that raised it (``Classification.words``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from darkmap.assess.lexicon import Lexicon, Match, load_lexicon, normalise
+from darkmap.assess.taxonomy import SUBSTANCE_CLASS, most_harmful_class
+
+__all__ = ["Classification", "classify", "classify_words"]
+
+TITLE_WEIGHT = 1.0
+DESCRIPTION_WEIGHT = 0.33
+DISCOUNT = 0.25
+_DISCOUNT_WORDS = frozenset({
+    "free", "bonus", "gift", "plus", "similar", "cousin", "alternative", "equivalent",
+    "than", "replacement", "instead", "without", "vs", "versus", "no", "not", "non",
+    "gratis", "extra"})
+_MIX_WORDS = frozenset({
+    "mix", "mixed", "combo", "combination", "raffle", "sampler", "variety", "assorted",
+    "assortment", "mixpack", "starter"})
+
+
+@dataclass(slots=True)
+class Classification:
+    """The decision for one listing, with the words that support it."""
+
+    drug_class: str
+    substance: str
+    confidence: float
+    words: list[str] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+_NOT_A_DISCOUNT_AFTER_FREE = frozenset({
+    "sample", "samples", "shipping", "delivery", "postage", "tracking", "express",
+    "reship", "reships", "priority", "domestic", "worldwide", "fast", "ship"})
+
+
+def _discounted(words: list[str], matches: list[Match]) -> list[tuple[Match, float]]:
+    out = []
+    for m in matches:
+        factor = 1.0
+        for j in range(max(0, m.position - 3), max(0, m.position)):
+            w = words[j]
+            if w in _DISCOUNT_WORDS and not (
+                    w == "free" and j + 1 < len(words)
+                    and words[j + 1] in _NOT_A_DISCOUNT_AFTER_FREE):
+                factor = DISCOUNT
+                break
+        if m.target == "non_drug" and m.position >= 0 and "tested" in words[m.position + 1:m.position + 4]:
+            factor = 0.1   # "Marquis/Mecke tested MDMA": a tested drug, not a test kit
+        out.append((m, factor))
+    return out
+
+
+def classify_words(title_words: list[str], title_norm: str, desc_norm: str,
+                   category: list[str], lex: Lexicon) -> Classification:
+    """Classify already-normalised text (the fast path used by :func:`classify`)."""
+    scores: dict[str, float] = defaultdict(float)
+    why: dict[str, list[str]] = defaultdict(list)
+    seen: set[tuple[str, str]] = set()
+
+    def add(m: Match, w: float, field_name: str) -> None:
+        if m.target == "@none" or (field_name, m.term) in seen:
+            return
+        seen.add((field_name, m.term))
+        scores[m.target] += m.weight * w
+        why[m.target].append(m.term if field_name == "title" else f"{field_name}:{m.term}")
+
+    title_hits = lex.find(title_words) + lex.find_stems(title_norm)
+    for m, f in _discounted(title_words, title_hits):
+        add(m, TITLE_WEIGHT * f, "title")
+    for m in lex.category(category):
+        add(m, 1.0, "category")
+    if desc_norm:
+        dw = desc_norm.split(" ")
+        for m, f in _discounted(dw, lex.find(dw) + lex.find_stems(desc_norm)):
+            add(m, DESCRIPTION_WEIGHT * f, "description")
+
+    drug_prior = scores.pop("@drug", 0.0)
+    non = max(0.0, scores.pop("non_drug", 0.0) - drug_prior)
+    by_class: dict[str, float] = defaultdict(float)
+    for sub, v in scores.items():
+        by_class[SUBSTANCE_CLASS.get(sub, "non_drug")] += v
+    if not by_class or max(by_class.values()) <= 0:
+        if non > 0 or drug_prior <= 0:
+            conf = 0.5 + 0.5 * non / (non + 2.0) if non > 0 else 0.3
+            return Classification("non_drug", "non_drug", round(conf, 3),
+                                  why.get("non_drug", []), {"non_drug": non})
+        return Classification("other_medicine", "other_medicine", 0.15,
+                               ["(category says drug; no substance named)"],
+                               {"@drug": drug_prior})
+    best_class = max(by_class, key=lambda c: by_class[c])
+    best = by_class[best_class]
+    if non >= best:
+        conf = non / (non + best + 1.0)
+        return Classification("non_drug", "non_drug", round(conf, 3),
+                              why.get("non_drug", []), {"non_drug": non, best_class: best})
+    subs = {s: v for s, v in scores.items() if SUBSTANCE_CLASS.get(s) == best_class}
+    substance = max(subs, key=lambda s: subs[s])
+    if substance.startswith("other_"):
+        # a named substance beats the class's catch-all ("Valium ... benzo")
+        named = {s: v for s, v in subs.items() if not s.startswith("other_") and v >= 2.0}
+        if named:
+            substance = max(named, key=lambda s: named[s])
+    if best_class == "cannabis":
+        # the form decides: hash brownies are edibles, Kush seeds are seeds
+        for form in ("cannabis_seed", "cannabis_edible"):
+            if subs.get(form, 0.0) >= 3.0:
+                substance = form
+                break
+    words = list(why[substance])
+    strong = [s for s, v in scores.items() if v >= 2.5]
+    if len(strong) >= 2 and any(w in _MIX_WORDS for w in title_words):
+        best_class = most_harmful_class([SUBSTANCE_CLASS[s] for s in strong])
+        substance = "mixed"
+        words = [w for s in strong for w in why[s]] + [
+            w for w in title_words if w in _MIX_WORDS]
+    rest = sum(by_class.values()) - best + non
+    conf = best / (best + rest + 1.0)
+    return Classification(best_class, substance, round(conf, 3), words,
+                          {k: round(v, 3) for k, v in scores.items()})
+
+
+def classify(title: str | None, description: str | None = None,
+             category_path: list[str] | None = None,
+             lexicon: Lexicon | None = None) -> Classification:
+    """Classify one listing.
+
+    >>> classify("100x M30 blues pressed").substance
+    'oxycodone'
+    """
+    lex = lexicon or load_lexicon()
+    tn = normalise(title)
+    return classify_words(tn.split(" ") if tn else [], tn, normalise(description),
+                          [c for c in (category_path or []) if c], lex)

@@ -1,0 +1,99 @@
+"""Harm flags: ``counterfeit_pill`` and ``fentanyl_risk``, each with the words that raised it.
+
+* ``counterfeit_pill``: a pressed pill imitating a pharmaceutical. Raised by an imprint
+  that is the classic counterfeit ("M30", "A215" oxycodone), by "press/pressed/replica/
+  fake/counterfeit/bootleg" next to a pharmaceutical pill (not an ecstasy pill: those are
+  pressed but imitate no medicine), or by a dose that no manufacturer makes (alprazolam
+  3, 3.5, 4 or 10 mg "bars", "hulks"). "Don't buy fake", "not pressed", "beware of
+  presses" cancel the press/fake words (they are the vendor's claim of genuineness).
+* ``fentanyl_risk``: fentanyl, an analogue (carfentanil, acetylfentanyl,
+  furanylfentanyl...) or a nitazene named, or a counterfeit opioid pill. "Fentanyl test
+  strip", "fentanyl free", "no fent" do not count.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+
+from darkmap.assess.taxonomy import FENTANYL_SUBSTANCES, PHARMA_PILL_SUBSTANCES, SUBSTANCE_CLASS
+
+__all__ = ["Flags", "assess_flags"]
+
+_IMPRINT = re.compile(r"(?<![a-z0-9])(m\s?-?30|a\s?-?215|m\s?box\s?30|m\s?box|blues|blue\s?30s?|"
+                      r"fake\s?(?:oxy|roxy|roxi|perc)\w*|press(?:ed)?\s?(?:m30|oxy|roxi|perc)\w*)(?![a-z0-9])")
+_PRESS = re.compile(r"(?<![a-z])(press|pressed|presses|pressing|replica|replicas|fake|fakes|"
+                    r"counterfeit|bootleg|bootlegs|knock\s?off|clone|clones|imitation|"
+                    r"dupe|dupes|nachgepresst|gepresst)(?![a-z])")
+_NEGATION = re.compile(r"(don\W?t buy fake|dont buy fake|no fakes?|not (?:a )?(?:fake|press|pressed|replica)|"
+                       r"beware|avoid (?:fakes?|press)|(?:fake|press)\w* (?:is|are) \w+ beware|"
+                       r"not pressed|no press|real not|100% real|authentic|legit pharmacy)")
+_FENT = re.compile(r"(?<![a-z])(fent\w*|\w*fentan\w*|carfent\w*|\w*nitazen\w*|isotonitazene|"
+                   r"china white|fu-?f|acetyl\s?fent\w*|u-?4tt)(?![a-z])")
+_FENT_NEGATION = re.compile(r"(test(?:ing)?\s?(?:strip|kit)s?|fent\w*\s?(?:-|\s)?free|no fent\w*|"
+                            r"without fent\w*|fent\w* tested|tested for fent\w*|not fent\w*|"
+                            r"0% fent\w*|zero fent\w*)")
+_PRESS_HINT = re.compile(r"pres|repli|fake|counterf|bootleg|knock|clone|imitat|dupe|gepresst")
+_ODD_ALPRAZOLAM_MG = (3.0, 3.5, 4.0, 5.0, 6.0, 10.0)
+_PRESS_WHITELIST = re.compile(r"express|wordpress|press id|pressure|presseausweis|paladin press|"
+                              r"compressed|press association|espresso|nespresso")
+
+
+@dataclass(slots=True)
+class Flags:
+    """The two flags and, for each, the words or rule that raised it."""
+
+    counterfeit_pill: bool = False
+    fentanyl_risk: bool = False
+    evidence: dict[str, list[str]] = field(default_factory=dict)
+
+
+def assess_flags(title: str | None, description: str | None, substance: str,
+                 unit_kind: str = "unknown", dose_mg: float | None = None,
+                 drug_class: str | None = None) -> Flags:
+    """Compute both flags for one listing (after classification and quantity parsing)."""
+    out = Flags()
+    if substance == "non_drug":
+        return out
+    t = (title or "").casefold()
+    if "&" in t:
+        t = html.unescape(t)
+    d = (description or "")[:4000].casefold()
+    if "&" in d:
+        d = html.unescape(d)
+    cls = drug_class or SUBSTANCE_CLASS.get(substance, "non_drug")
+    pharma = substance in PHARMA_PILL_SUBSTANCES or substance == "mixed"
+    cf: list[str] = []
+
+    if cls == "opioid" or substance in ("mixed", "fentanyl", "oxycodone"):
+        for m in _IMPRINT.finditer(t):
+            w = m.group(1)
+            if w == "blues" and cls != "opioid":
+                continue
+            cf.append(w)
+    if pharma and unit_kind in ("pill", "unknown") and cls != "empathogen" and _PRESS_HINT.search(t + d):
+        text_for_press = _PRESS_WHITELIST.sub(" ", t + " \n " + d)
+        if not _NEGATION.search(t + " " + d):
+            cf.extend(m.group(1) for m in _PRESS.finditer(text_for_press))
+    if substance == "alprazolam" and unit_kind == "pill" and dose_mg in _ODD_ALPRAZOLAM_MG:
+        cf.append(f"alprazolam {dose_mg:g} mg (no such tablet)")
+    if substance == "alprazolam" and dose_mg is None and re.search(r"(?<![\d.])(3|3\.5|4|10)\s*mg", t) \
+            and re.search(r"bars?|hulks?|pills?|tabs?", t):
+        cf.append("alprazolam bar at a dose no manufacturer makes")
+    if cf:
+        out.counterfeit_pill = True
+        out.evidence["counterfeit_pill"] = list(dict.fromkeys(cf))
+
+    fr: list[str] = []
+    if substance in FENTANYL_SUBSTANCES:
+        fr.append(f"substance={substance}")
+    if ("fent" in t or "nitaz" in t or "china white" in t or "fu" in t or "u-4" in t) \
+            and not _FENT_NEGATION.search(t):
+        fr.extend(m.group(1) for m in _FENT.finditer(t))
+    if out.counterfeit_pill and cls == "opioid":
+        fr.append("counterfeit opioid pill")
+    if fr:
+        out.fentanyl_risk = True
+        out.evidence["fentanyl_risk"] = list(dict.fromkeys(fr))
+    return out

@@ -1,0 +1,204 @@
+"""The weighted term lexicon behind the drug classifier, and the text normaliser.
+
+Terms live in ``data/lexicon.tsv`` (term, target, weight) and ``data/category.tsv``
+(category segment, target, weight). A target is a substance from the taxonomy,
+``non_drug``, ``@drug`` (evidence that the item is a drug without saying which) or
+``@none`` (a phrase that only consumes its words, e.g. "coca cola" in an MDMA title).
+Terms are matched on whole words after normalisation, longest phrase first; a term
+written ``~stem`` matches inside words (``~furanyl`` finds "Furanylfentanyl").
+
+Nothing is fetched at run time: the lexicon is data shipped with the package, and a
+user can point ``DARKMAP_LEXICON`` at an extended copy.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["Lexicon", "Match", "load_lexicon", "normalise", "tokens"]
+
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def normalise(text: str | None) -> str:
+    """Lower-case, HTML-unescaped text with every run of non-word characters as one space."""
+    if not text:
+        return ""
+    if "&" in text:
+        text = html.unescape(text)
+    text = text.casefold()
+    if not text.isascii():
+        # "cocaína" -> "cocaina", "heroïne" -> "heroine"; µ stays a letter
+        text = "".join(ch for ch in unicodedata.normalize("NFKD", text)
+                       if not unicodedata.combining(ch))
+    return _NON_WORD.sub(" ", text).strip()
+
+
+def tokens(text: str | None) -> list[str]:
+    """The words of ``text`` after :func:`normalise`."""
+    n = normalise(text)
+    return n.split(" ") if n else []
+
+
+@dataclass(slots=True, frozen=True)
+class Match:
+    """One lexicon term found in a text: the words, what they point to, their weight."""
+
+    term: str
+    target: str
+    weight: float
+    position: int
+
+
+@dataclass(slots=True)
+class Lexicon:
+    """Phrase table (up to ``max_len`` words) plus stems matched inside words."""
+
+    phrases: dict[str, tuple[str, float]]
+    stems: dict[str, tuple[str, float]]
+    categories: dict[str, tuple[str, float]]
+    max_len: int = 1
+    _heads: dict[str, int] = field(default_factory=dict, repr=False)
+    _stem_index: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _spaced_stems: list[str] = field(default_factory=list, repr=False)
+    _cat_cache: dict[tuple[str, ...], list[Match]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        # stems indexed by their first three characters: a stem search costs a few
+        # dict lookups per word instead of one regex scan per stem
+        for stem in sorted(self.stems, key=len, reverse=True):
+            if " " in stem:
+                self._spaced_stems.append(stem)
+            else:
+                self._stem_index.setdefault(stem[:3], []).append(stem)
+        # first word of a phrase -> longest phrase starting with it (skips useless joins)
+        for key in self.phrases:
+            if " " in key:
+                head = key.split(" ", 1)[0]
+                self._heads[head] = max(self._heads.get(head, 1), key.count(" ") + 1)
+
+    def find(self, words: list[str]) -> list[Match]:
+        """Longest-phrase-first matches over ``words``; each word is used at most once."""
+        out: list[Match] = []
+        phrases = self.phrases
+        n = len(words)
+        i = 0
+        heads = self._heads
+        while i < n:
+            hit = None
+            top = min(heads.get(words[i], 1), n - i)
+            for k in range(top, 0, -1):
+                key = words[i] if k == 1 else " ".join(words[i:i + k])
+                got = phrases.get(key)
+                if got is not None:
+                    hit = (key, got, k)
+                    break
+            if hit is None:
+                w = words[i]
+                # "50xtc", "100mg": a number glued to a word; try the word alone
+                if w[:1].isdigit() and not w.isdigit():
+                    j = 1
+                    while j < len(w) and (w[j].isdigit() or w[j] == "."):
+                        j += 1
+                    got = phrases.get(w[j:]) if len(w) - j > 1 else None
+                    if got is not None:
+                        out.append(Match(w[j:], got[0], got[1], i))
+                i += 1
+                continue
+            key, (target, weight), k = hit
+            out.append(Match(key, target, weight, i))
+            i += k
+        return out
+
+    def find_stems(self, norm: str) -> list[Match]:
+        """Stem matches inside words of an already normalised text."""
+        if not self.stems:
+            return []
+        index = self._stem_index
+        out = [Match("~" + st, *self.stems[st], -1) for st in self._spaced_stems if st in norm]
+        phrases = self.phrases
+        for word in norm.split(" "):
+            if len(word) < 4 or word in phrases or word.isdigit():
+                continue
+            for i in range(len(word) - 2):
+                cands = index.get(word[i:i + 3])
+                if cands is None:
+                    continue
+                for stem in cands:
+                    if word.startswith(stem, i):
+                        target, weight = self.stems[stem]
+                        out.append(Match("~" + stem, target, weight, -1))
+        return out
+
+    def category(self, segments: list[str]) -> list[Match]:
+        """Matches of whole category-path segments (e.g. "Guides & Tutorials")."""
+        key = tuple(segments)
+        hit = self._cat_cache.get(key)
+        if hit is None:
+            hit = self._category(segments)
+            if len(self._cat_cache) < 4096:
+                self._cat_cache[key] = hit
+        return hit
+
+    def _category(self, segments: list[str]) -> list[Match]:
+        out = []
+        for seg in segments:
+            key = normalise(seg)
+            got = self.categories.get(key)
+            if got is None and " " in key:
+                for part in key.split(" "):
+                    got = self.categories.get(part)
+                    if got is not None:
+                        key = part
+                        break
+            if got is not None:
+                out.append(Match(key, got[0], got[1], -1))
+        return out
+
+
+def _read_table(text: str) -> list[tuple[str, str, float]]:
+    rows = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) < 3:
+            continue
+        try:
+            rows.append((parts[0].strip(), parts[1].strip(), float(parts[2])))
+        except ValueError:
+            continue
+    return rows
+
+
+def _data_text(name: str) -> str:
+    return resources.files("darkmap.assess").joinpath("data", name).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=4)
+def load_lexicon(path: str | None = None) -> Lexicon:
+    """The shipped lexicon, or the one at ``path`` / ``$DARKMAP_LEXICON`` if given."""
+    path = path or os.environ.get("DARKMAP_LEXICON")
+    text = Path(path).read_text(encoding="utf-8") if path else _data_text("lexicon.tsv")
+    phrases: dict[str, tuple[str, float]] = {}
+    stems: dict[str, tuple[str, float]] = {}
+    max_len = 1
+    for term, target, weight in _read_table(text):
+        if term.startswith("~"):
+            stems.setdefault(normalise(term[1:]), (target, weight))
+            continue
+        key = normalise(term)
+        # a lone letter or number ("b+" -> "b") would match everywhere
+        if not key or (" " not in key and (len(key) < 2 or key.isdigit())):
+            continue
+        phrases.setdefault(key, (target, weight))
+        max_len = max(max_len, key.count(" ") + 1)
+    cats = {normalise(t): (tg, w) for t, tg, w in _read_table(_data_text("category.tsv"))}
+    return Lexicon(phrases=phrases, stems=stems, categories=cats, max_len=max_len)

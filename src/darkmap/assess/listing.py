@@ -1,0 +1,115 @@
+"""One listing in, one assessment out: class, substance, flags, pack and prices in USD.
+
+:func:`assess_listing` is the pure function; :func:`assess_many` runs it over a batch.
+The workspace runner lives in :mod:`darkmap.assess.store_drugs`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+
+from darkmap.assess.classify import classify_words
+from darkmap.assess.flags import assess_flags
+from darkmap.assess.lexicon import Lexicon, load_lexicon, normalise
+from darkmap.assess.fx import FxTable, load_fx, parse_price
+from darkmap.assess.quantity import Quantity, parse_quantity
+
+__all__ = ["METHOD", "Assessment", "assess_listing"]
+
+METHOD = "darkmap.drugs-lexicon@1"
+_PILL_WORD = re.compile(r"\b(?:pills?|tabs?|tablets?|xtc|teile|pillen)\b")
+_NO_PACK = Quantity(None, "unknown", None, 0.0, "not a drug: no pack parsed")
+
+
+@dataclass(slots=True)
+class Assessment:
+    """Everything ``darkmap assess`` stores for one listing."""
+
+    drug_class: str
+    substance: str
+    class_confidence: float
+    counterfeit_pill: bool
+    fentanyl_risk: bool
+    evidence: dict[str, list[str]]  # {"class": [...], "counterfeit_pill": [...], ...}
+    units: float | None
+    unit_kind: str
+    dose_mg: float | None
+    pack_price_usd: float | None
+    unit_price_usd: float | None
+    price_per_gram_usd: float | None
+    parse_confidence: float
+    parse_note: str
+    method: str = METHOD
+
+    @property
+    def flag_evidence(self) -> str:
+        """The evidence as JSON (serialised only when stored or shown)."""
+        return json.dumps(self.evidence, ensure_ascii=False)
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain dict (for JSON or a DataFrame row), evidence as JSON text."""
+        d = asdict(self)
+        d["flag_evidence"] = json.dumps(d.pop("evidence"), ensure_ascii=False)
+        return d
+
+
+def assess_listing(title: str | None, description: str | None = None,
+                   category_path: list[str] | None = None, price: float | None = None,
+                   currency: str | None = None, price_text: str | None = None,
+                   observed_at: date | datetime | None = None,
+                   lexicon: Lexicon | None = None, fx: FxTable | None = None) -> Assessment:
+    """Classify, flag and normalise one listing. Never raises on odd text."""
+    lex = lexicon or load_lexicon()
+    title = title if isinstance(title, str) else ("" if title is None else str(title))
+    description = description if isinstance(description, str) else None
+    tn = normalise(title)
+    cls = classify_words(tn.split(" ") if tn else [], tn, normalise(description),
+                         [c for c in (category_path or []) if isinstance(c, str) and c], lex)
+    unnamed = cls.confidence <= 0.3 and (not cls.words or cls.words[0].startswith("("))
+    if cls.substance != "non_drug" or unnamed:
+        q = parse_quantity(title, None if unnamed else cls.substance)
+        if unnamed and q.unit_kind == "pill" and q.units and q.dose_mg \
+                and 60 <= q.dose_mg <= 350 and _PILL_WORD.search(tn):
+            # "Tomorrowland pills x50 (300mg)": a branded pill of an ecstasy-sized dose
+            cls.drug_class, cls.substance, cls.confidence = "empathogen", "mdma", 0.3
+            cls.words = [f"(unnamed pill brand at {q.dose_mg:g} mg: ecstasy pattern)"]
+        elif cls.substance == "non_drug":
+            q = _NO_PACK
+    else:
+        q = _NO_PACK
+    flags = assess_flags(title, description, cls.substance, q.unit_kind, q.dose_mg,
+                         cls.drug_class)
+    notes = [q.note] if q.note else []
+    pack_usd = None
+    if price is None and price_text:
+        p = parse_price(price_text, currency)
+        if p is not None:
+            price, currency = p.amount, p.currency
+            if p.tiered:
+                notes.append("tiered price: first taken")
+    if price is not None and currency:
+        rate, note = (fx or load_fx()).rate(currency, observed_at)
+        if rate is not None and price >= 0:
+            pack_usd = round(price * rate, 4)
+        if note:
+            notes.append(note)
+    elif price is None:
+        notes.append("no price")
+    unit_usd = per_gram = None
+    if pack_usd is not None and q.units:
+        if q.unit_kind == "gram":
+            per_gram = round(pack_usd / q.units, 4)
+        else:
+            unit_usd = round(pack_usd / q.units, 4)
+    evidence = {"class": cls.words, **flags.evidence} if flags.evidence else {"class": cls.words}
+    return Assessment(
+        drug_class=cls.drug_class, substance=cls.substance,
+        class_confidence=cls.confidence, counterfeit_pill=flags.counterfeit_pill,
+        fentanyl_risk=flags.fentanyl_risk,
+        evidence=evidence,
+        units=q.units, unit_kind=q.unit_kind, dose_mg=q.dose_mg,
+        pack_price_usd=pack_usd, unit_price_usd=unit_usd, price_per_gram_usd=per_gram,
+        parse_confidence=q.confidence, parse_note="; ".join(n for n in notes if n))

@@ -1,0 +1,286 @@
+"""Pack size and dose from a listing title: "100x 30mg", "3.5g", "QP", "10 tabs 150ug".
+
+Grammar (case-insensitive, on the HTML-unescaped title):
+
+* **mass** ``N (kg|kilo|g|gr|gram|oz|ounce|lb|lbs|pound)`` and the words ``QP`` (quarter
+  pound, 113.4 g), ``HP`` (half pound), ``zip``/``ounce``, ``eighth`` (3.5 g), fractions
+  ``1/2 oz``; an explicit gram figure wins over an ounce figure ("1OZ (28g)" is 28 g).
+* **dose** ``N (mg|µg|ug|mcg|mcu)`` converted to mg; ranges ``260-270mg`` take the
+  middle; ``8mg/2mg`` takes the first.
+* **count** ``N x``, ``x N``, ``N (pills|tabs|caps|blotters|seeds|patches|bars|pcs...)``,
+  ``(N)`` or ``(QTY N)``, a number written as a word ("ten"), or a number opening the title
+  when a dose or a pill word follows ("10 Valium 10mg").
+* **volume** ``N ml``.
+
+The unit kind comes from the form word (pill, blotter, seed, patch, piece, ml) or, for a
+count without one, from the substance (LSD -> blotter, seeds -> seed, edibles -> piece,
+otherwise pill). A lone "250mg" is a *dose* for pharmaceutical pills and edibles and an
+*amount* (0.25 g) for substances sold by weight. Tiered titles ("1g/3.5g/7g") take the
+first tier and say so. Anything else is ``unit_kind="unknown"`` with a reason: never a
+silent guess. Every parse carries a confidence.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+from darkmap.assess.taxonomy import PHARMA_PILL_SUBSTANCES
+
+__all__ = ["Quantity", "UNIT_KINDS", "parse_quantity"]
+
+UNIT_KINDS = ("pill", "blotter", "gram", "ml", "seed", "patch", "piece", "unknown")
+
+_NUM = r"(\d{1,3}(?:,\d{3})+|\d+(?:[.,]\d+)?|(?<![a-z\d])\.\d+)"
+_MASS_UNITS = {
+    "kg": 1000.0, "kgs": 1000.0, "kilo": 1000.0, "kilos": 1000.0, "kilogram": 1000.0,
+    "kilograms": 1000.0, "k": 1000.0,
+    "g": 1.0, "gr": 1.0, "grs": 1.0, "gram": 1.0, "grams": 1.0, "gramm": 1.0, "gramos": 1.0,
+    "grammes": 1.0, "gramme": 1.0, "grammi": 1.0, "gm": 1.0, "gms": 1.0,
+    "oz": 28.3495, "ounce": 28.3495, "ounces": 28.3495, "onz": 28.3495, "zip": 28.3495,
+    "zips": 28.3495,
+    "lb": 453.592, "lbs": 453.592, "pound": 453.592, "pounds": 453.592, "p": 453.592,
+}
+_DOSE_UNITS = {"mg": 1.0, "mgs": 1.0, "milligram": 1.0, "milligrams": 1.0,
+               "ug": 0.001, "µg": 0.001, "μg": 0.001, "mcg": 0.001, "mcu": 0.001,
+               "microgram": 0.001, "micrograms": 0.001, "mic": 0.001, "y": 0.001}
+_FORM_WORDS = {
+    "pill": "pill", "pills": "pill", "pils": "pill", "pil": "pill", "tab": "pill",
+    "tabs": "pill", "tablet": "pill", "tablets": "pill", "tb": "pill", "caps": "pill",
+    "cap": "pill", "capsule": "pill", "capsules": "pill", "bar": "pill", "bars": "pill",
+    "pcs": "pill", "pieces": "pill", "piece": "pill", "pc": "pill", "units": "pill",
+    "unit": "pill", "pillen": "pill", "st": "pill", "stk": "pill", "stück": "pill", "teile": "pill", "comprimidos": "pill",
+    "pastillas": "pill", "roxies": "pill", "xtc": "pill", "hulks": "pill",
+    "blotter": "blotter", "blotters": "blotter", "hits": "blotter", "hit": "blotter",
+    "microdots": "blotter", "paper": "blotter", "papers": "blotter",
+    "seed": "seed", "seeds": "seed", "samen": "seed",
+    "patch": "patch", "patches": "patch", "pflaster": "patch",
+    "pops": "piece", "chews": "piece", "candies": "piece", "tarts": "piece", "lollipops": "piece", "suckers": "piece", "gummies": "piece",
+    "brownies": "piece", "cookies": "piece", "chocolates": "piece", "pack": "piece",
+    "ampoule": "ml", "ampul": "ml", "ampoules": "ml", "vial": "ml", "vials": "ml",
+}
+_WORD_NUMBERS = {"single": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+                 "seven": 7, "eight": 8, "nine": 9, "ten": 10, "twelve": 12,
+                 "fifteen": 15, "twenty": 20, "thirty": 30, "fifty": 50, "hundred": 100}
+_SLANG_GRAMS = {"qp": 113.398, "quarter pound": 113.398, "hp": 226.796,
+                "half pound": 226.796, "half oz": 14.1748, "half ounce": 14.1748,
+                "quarter oz": 7.0874, "quarter ounce": 7.0874, "eighth": 3.5,
+                "an eighth": 3.5, "1 8th": 3.5, "8th": 3.5, "half kilo": 500.0,
+                "half a kilo": 500.0, "half key": 500.0, "key": 1000.0, "half zip": 14.1748}
+
+_SLANG_RE = re.compile(r"(?<![a-z])(?:(\d+(?:\.\d+)?)\s*)?(" + "|".join(
+    re.escape(p) for p in sorted(_SLANG_GRAMS, key=len, reverse=True)) + r")(?![a-z])")
+_DIGIT = re.compile(r"\d")
+_SLANG_HINT = re.compile(r"qp|hp|half|quarter|eighth|8th|key|zip")
+_WORD_HINT = re.compile(r"single|one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty|fifty|hundred")
+_FRACTION = re.compile(r"(?<![\d.])(\d+)\s*/\s*(\d+)\s*(oz|ounce|ounces|lb|lbs|pound|g|gr|gram|grams|kg|kilo)\b")
+_MASS = re.compile(r"(?<!\d)(?<!\d\.)" + _NUM + r"\s*[)*\]]?\s*(kilograms?|kilos?|kgs?|grams?|gramm|grammes?|grammi|gramos|grs?|gms?|g|ounces?|onz|oz|zips?|pounds?|lbs?|k|p)(?![a-z0-9µμ])")
+_DOSE = re.compile(r"(?<!\d)(?<!\d\.)" + _NUM + r"(?:\s*(?:-|–|to)\s*" + _NUM + r")?\s*\+?\s*(milligrams?|mgs?|micrograms?|mcg|mcu|ug|µg|μg|mic|y)(?![a-z])")
+_VOLUME = re.compile(_NUM + r"\s*(ml|millilit(?:er|re)s?|cl|l)(?![a-z])")
+_COUNT_FORM = re.compile(r"(?<![\d./a-z])(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x\s*)?(?:-\s*)?"
+                         r"(?:(?!mgs?\b|ug\b|mcg\b|g\b|grs?\b|ml\b|of\b)[a-z]+\s+)?(" + "|".join(
+    sorted(_FORM_WORDS, key=len, reverse=True)) + r")(?![a-z])")
+_COUNT_X = re.compile(r"(?<![\d.,/a-z])(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x|pcs|qty)(?![a-z])|(?<![a-z])x\s*(\d{1,6})(?![\d.,]*\s*(?:mg|g|ug|mcg|ml|gr|%))")
+_QTY = re.compile(r"(?:qty|quantity|menge|anzahl)\s*[#:]?\s*0*(\d{1,6})(?!\d)|^\s*[\[(]\s*(\d{1,6})\s*x?\s*[\])]")
+_LEADING = re.compile(r"^\W*(\d{1,6})(?![\d.,]|\s*%|[a-z]|\s*-?\s*(?:mgs?|ug|µg|mcg|g|grs?|grams?|ml|kgs?|kilos?|oz|lbs?|x)\b)")
+_WORD_COUNT = re.compile(r"\b(" + "|".join(_WORD_NUMBERS) + r")\b\s*(?:\(\w+\)\s*)?(?:x\b|" + "|".join(
+    sorted(_FORM_WORDS, key=len, reverse=True)) + r"|\d|[a-z]+\s+\d)")
+_POWDER_CUES = re.compile(r"hcl|powder|pulver|crystals?|uncut|citrate|\bbase\b|\braw\b|\d\s*%|purity|\bpure\b")
+_TIERS = re.compile(_NUM + r"\s*(?:g|gr|grams?|oz)\s*(?:/|\||or|-)\s*" + _NUM + r"\s*(?:g|gr|grams?|oz)\b")
+
+
+@dataclass(slots=True)
+class Quantity:
+    """A parsed pack: ``units`` of ``unit_kind``, each of ``dose_mg`` (when stated)."""
+
+    units: float | None
+    unit_kind: str
+    dose_mg: float | None
+    confidence: float
+    note: str = ""
+
+    @property
+    def grams(self) -> float | None:
+        """Pack weight in grams when the pack is sold by weight."""
+        return self.units if self.unit_kind == "gram" else None
+
+
+def _num(s: str) -> float | None:
+    s = s.strip()
+    if re.fullmatch(r"\d{1,3}(,\d{3})+", s):
+        s = s.replace(",", "")
+    else:
+        s = s.replace(",", ".")
+    try:
+        v = float(s)
+    except ValueError:
+        return None
+    return v if v == v and v < 1e9 else None
+
+
+def _default_kind(substance: str | None) -> str:
+    if substance == "lsd":
+        return "blotter"
+    if substance == "cannabis_seed":
+        return "seed"
+    if substance == "cannabis_edible":
+        return "piece"
+    return "pill"
+
+
+def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
+    """Parse pack size, unit kind and dose from a title (``substance`` guides defaults).
+
+    >>> q = parse_quantity("100x 30mg Roxy-Oxycodone", "oxycodone")
+    >>> (q.units, q.unit_kind, q.dose_mg)
+    (100.0, 'pill', 30.0)
+    """
+    if not title:
+        return Quantity(None, "unknown", None, 0.0, "no title")
+    t = html.unescape(title).casefold() if "&" in title else title.casefold()
+    t = t.replace("×", "x").replace("\u00a0", " ")
+    notes: list[str] = []
+
+    # ---- doses (mg / µg) --------------------------------------------------------
+    doses: list[tuple[float, int, int, bool]] = []  # (mg, start, end, ranged)
+    has_digit = _DIGIT.search(t) is not None
+    for m in (_DOSE.finditer(t) if has_digit and ("g" in t or "mc" in t or "µ" in t or "μ" in t) else ()):
+        a = _num(m.group(1))
+        if a is None:
+            continue
+        b = _num(m.group(2)) if m.group(2) else None
+        f = _DOSE_UNITS[m.group(3).rstrip("s") if m.group(3) not in _DOSE_UNITS else m.group(3)]
+        ranged = b is not None and b > a
+        # "15 - 2mg": a count, a dash, then the dose; not a range
+        v = (a + b) / 2 if ranged else (b if b is not None else a)
+        doses.append((v * f, m.start(), m.end(), ranged))
+    # ---- masses ---------------------------------------------------------------
+    grams: list[tuple[float, str, int]] = []
+    fractions: list[tuple[int, int]] = []
+    for m in (_FRACTION.finditer(t) if "/" in t else ()):
+        n, d = _num(m.group(1)), _num(m.group(2))
+        if n and d:
+            unit = m.group(3)
+            grams.append((n / d * _MASS_UNITS.get(unit, 1.0), unit, m.start()))
+            fractions.append((m.start(), m.end()))
+    for m in (_MASS.finditer(t) if has_digit else ()):
+        if any(a <= m.start() < b for a, b in fractions):
+            continue
+        v = _num(m.group(1))
+        unit = m.group(2)
+        if v is None or (unit in ("k", "p") and v > 10):
+            continue
+        grams.append((v * _MASS_UNITS[unit], unit, m.start()))
+    for m in (_SLANG_RE.finditer(t) if _SLANG_HINT.search(t) else ()):
+        k = _num(m.group(1)) if m.group(1) else 1.0
+        phrase = re.sub(r"\s+", " ", m.group(2))
+        grams.append(((k or 1.0) * _SLANG_GRAMS[phrase], phrase, m.start()))
+    # ---- counts ---------------------------------------------------------------
+    count: float | None = None
+    kind: str | None = None
+    cm = _COUNT_FORM.search(t) if has_digit else None
+    xm = _COUNT_X.search(t) if has_digit and ("x" in t or "pcs" in t or "qty" in t) else None
+    if cm and xm and xm.start() < cm.start() and not cm.group(1) == (xm.group(1) or xm.group(2)):
+        cm = None  # "50x2mg Xanax (GG249 Bars)": the x-count comes first
+    if cm:
+        count = _num(cm.group(1))
+        kind = _FORM_WORDS[cm.group(2)]
+    form_word = None
+    for w in re.findall(r"[a-z]+", t):
+        if w in _FORM_WORDS:
+            form_word = _FORM_WORDS[w]
+            break
+    if count is None:
+        qm = _QTY.search(t) if has_digit and ("q" in t or "menge" in t or "anzahl" in t
+                                              or t.lstrip()[:1] in "([") else None
+        if qm:
+            count = _num(qm.group(1) or qm.group(2))
+        elif xm:
+            count = _num(xm.group(1) or xm.group(2))
+        else:
+            wm = _WORD_COUNT.search(t) if _WORD_HINT.search(t) else None
+            if wm:
+                count = float(_WORD_NUMBERS[wm.group(1)])
+            else:
+                lm = _LEADING.match(t)
+                if lm and (doses or form_word) and not grams:
+                    count = float(lm.group(1))
+                    notes.append("leading number read as count")
+        if count is not None:
+            kind = form_word or _default_kind(substance)
+    if count is not None and count <= 0:
+        count = None
+    if kind == "pill" and substance == "lsd":
+        kind = "blotter"
+    elif kind == "pill" and substance == "cannabis_edible" and not re.search(r"caps|capsules?|pills?|tabs?|tablets?", t):
+        kind = "piece"
+
+    # ---- dose choice: "90mg Klonopin 90x 2mg" -> 2; "45x 2mg" binds to the count ----
+    dose = None
+    if doses:
+        vals = [d[0] for d in doses]
+        dose = vals[0]
+        if len(vals) > 1:
+            if count:
+                for v in vals:
+                    if any(abs(o - v * count) < 1e-6 for o in vals if o != v):
+                        dose = v
+                        break
+            if cm:
+                after = [d for d in doses if d[1] >= cm.start()]
+                dose = after[0][0] if after and dose == vals[0] else dose
+        if any(d[3] for d in doses):
+            notes.append("dose range: middle taken")
+
+    # ---- volume ---------------------------------------------------------------
+    vol = None
+    vm = _VOLUME.search(t) if has_digit and ("ml" in t or "cl" in t or "lit" in t) else None
+    if vm:
+        v = _num(vm.group(1))
+        if v is not None:
+            vol = v * {"ml": 1.0, "cl": 10.0, "l": 1000.0}.get(vm.group(2)[:2] if vm.group(2).startswith("mi") else vm.group(2), 1.0)
+
+    tiers = _TIERS.search(t) if has_digit and ("/" in t or "|" in t or " or " in t) else None
+    if tiers:
+        notes.append("tiered pack sizes: first tier taken")
+
+    # ---- decide ---------------------------------------------------------------
+    if count is not None and kind not in ("ml",):
+        conf = 0.9 if cm else 0.75
+        if "leading number read as count" in notes:
+            conf = 0.6
+        if kind == "pill" and dose is None and grams and not cm:
+            # "10 x 1g": a count of gram packs -> total weight
+            g = grams[0][0]
+            return Quantity(round(count * g, 4), "gram", None, 0.6,
+                            _join(notes + ["count x weight summed"]))
+        return Quantity(count, kind or "pill", dose, conf if not tiers else 0.5, _join(notes))
+    if grams:
+        explicit = [g for g in grams if g[1] in ("g", "gr", "grs", "gram", "grams", "gramm",
+                                                   "gms", "gm", "grammes", "gramme")]
+        g = (explicit or grams)[0][0]
+        conf = 0.9 if len({round(x[0], 1) for x in grams}) == 1 or explicit else 0.7
+        if tiers:
+            conf = 0.5
+        return Quantity(round(g, 4), "gram", None, conf, _join(notes))
+    if vol is not None and (substance not in ("cannabis_concentrate",) or not doses):
+        per_ml = dose if dose is not None else None
+        return Quantity(vol, "ml", per_ml, 0.7, _join(notes + ["volume"]))
+    if count is not None:
+        return Quantity(count, kind or "pill", dose, 0.6, _join(notes))
+    if dose is not None:
+        powder = (not form_word) and bool(_POWDER_CUES.search(t))
+        if not powder and (substance in PHARMA_PILL_SUBSTANCES or substance == "cannabis_edible"
+                           or (form_word and form_word != "piece") or substance is None):
+            return Quantity(None, form_word or "unknown", dose, 0.6,
+                            _join(notes + ["dose stated, pack count not stated"]))
+        return Quantity(round(dose / 1000.0, 6), "gram", None, 0.6,
+                        _join(notes + ["mg read as an amount of powder"]))
+    if form_word in ("seed", "patch"):
+        return Quantity(None, form_word, None, 0.4, "form stated, count not stated")
+    return Quantity(None, "unknown", None, 0.0, "no quantity found")
+
+
+def _join(notes: list[str]) -> str:
+    return "; ".join(dict.fromkeys(notes))

@@ -1,0 +1,22 @@
+"""The command line: thin commands over the library, one library call each.
+
+``darkmap.cli.common`` holds the ``darkmap`` group; each module below adds the commands of
+one area to it when imported. The list is explicit: a missing module is an error.
+"""
+
+from __future__ import annotations
+
+from darkmap.cli import (  # noqa: F401  (each module registers its commands on `main`)
+    assess,
+    chain,
+    evaluate,
+    ingest,
+    keys,
+    link,
+    report,
+    simulate,
+    team,
+)
+from darkmap.cli.common import main
+
+__all__ = ["main"]

@@ -1,0 +1,149 @@
+"""`darkmap assess`, `darkmap targets` and `darkmap eval drugs`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import click
+
+from darkmap.assess.stage import assess_workspace
+from darkmap.evaluate.drugs import eval_drugs
+from darkmap.assess.harm import rank_targets
+from darkmap.assess.sales import FEEDBACK_RATE, FEEDBACK_RATE_RANGE, SalesParams
+from darkmap.cli.common import emit_json, library_errors, main, open_ws, workspace_option
+from darkmap.cli.evaluate import eval_group
+
+
+@main.command("assess")
+@workspace_option
+@click.option("--feedback-rate", type=float, default=FEEDBACK_RATE, show_default=True,
+              help="Share of orders that leave feedback (orders = feedback / rate).")
+@click.option("--feedback-rate-range", type=(float, float), default=FEEDBACK_RATE_RANGE,
+              show_default=True, help="Low and high feedback rate for the order range.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@library_errors
+def assess_cmd(workspace: Path | None, feedback_rate: float,
+               feedback_rate_range: tuple[float, float], as_json: bool) -> None:
+    """Classify and normalise every listing; estimate sales and jurisdictions.
+
+    Idempotent: a rerun rebuilds the same assessments.
+
+    Example: darkmap assess -w case-42
+    """
+    params = SalesParams(feedback_rate, feedback_rate_range[0], feedback_rate_range[1])
+    ws = open_ws(workspace)
+    try:
+        summary = assess_workspace(ws, params)
+    finally:
+        ws.close()
+    if as_json:
+        emit_json(summary)
+        return
+    click.echo(f"assessed {summary['listings_assessed']:,} listings "
+               f"({summary['listings_per_second'] or 0:,.0f}/s); "
+               f"fentanyl risk {summary['fentanyl_risk']}, "
+               f"counterfeit pills {summary['counterfeit_pill']}")
+    for cls, n in sorted(summary["by_class"].items(), key=lambda kv: -kv[1]):
+        click.echo(f"  {cls:16s} {n:>8,d}")
+
+
+_CSV_FIELDS = ("rank", "persona_id", "label", "harm_score", "country", "country_confidence",
+               "listings", "drug_listings", "fentanyl_listings", "counterfeit_listings",
+               "orders_est", "orders_low", "orders_high", "revenue_usd", "revenue_usd_low",
+               "revenue_usd_high", "buyers_distinct_min", "active_from", "active_to",
+               "top_substances", "accounts", "evidence")
+
+
+@main.command("targets")
+@workspace_option
+@click.option("--country", default=None, help="Only personas operating from this ISO country.")
+@click.option("--limit", type=int, default=20, show_default=True, help="How many rows (0 = all).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@library_errors
+def targets_cmd(workspace: Path | None, country: str | None, limit: int, as_json: bool,
+                as_csv: bool) -> None:
+    """Rank personas by harm score (fentanyl and counterfeit pills weigh most).
+
+    Runs `darkmap assess` first if the workspace has no assessments yet.
+
+    Example: darkmap targets -w case-42 --country US --limit 10
+    """
+    ws = open_ws(workspace)
+    try:
+        if not ws.con.execute("SELECT count(*) FROM listing_assessments").fetchone()[0]:
+            assess_workspace(ws)
+        rows = rank_targets(ws, country, limit or None)
+    finally:
+        ws.close()
+    if as_json:
+        emit_json(rows)
+    elif as_csv:
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(_CSV_FIELDS)
+        for i, r in enumerate(rows, 1):
+            w.writerow([i, r["persona_id"], r["label"], r["harm_score"], r["country"] or "",
+                        r["country_confidence"], r["listings"], r["drug_listings"],
+                        r["fentanyl_listings"], r["counterfeit_listings"], r["orders_est"],
+                        r["orders_range"][0], r["orders_range"][1], r["revenue_usd"] or "",
+                        r["revenue_usd_range"][0] or "", r["revenue_usd_range"][1] or "",
+                        r["buyers_distinct_min"], r["active_from"] or "", r["active_to"] or "",
+                        json.dumps(r["top_substances"]), ";".join(r["accounts"]),
+                        json.dumps(r["evidence"], default=str, ensure_ascii=False)])
+        click.echo(buf.getvalue(), nl=False)
+    else:
+        click.echo(f"{'#':>3s} {'harm':>6s} {'cc':3s} {'persona':28s} {'fent':>4s} {'cfp':>4s} "
+                   f"{'orders':>9s} {'revenue USD':>13s}  top substances")
+        for i, r in enumerate(rows, 1):
+            subs = ", ".join(list(r["top_substances"])[:3])
+            rev = f"{r['revenue_usd']:,.0f}" if r["revenue_usd"] else "-"
+            click.echo(f"{i:3d} {r['harm_score']:6.1f} {(r['country'] or '--'):3s} "
+                       f"{str(r['label'])[:28]:28s} {r['fentanyl_listings']:4d} "
+                       f"{r['counterfeit_listings']:4d} {r['orders_est']:9,.0f} {rev:>13s}  {subs}")
+
+
+@eval_group.command("drugs")
+@click.option("--labels", type=click.Path(path_type=Path, exists=True), required=True,
+              help="Label CSV (listing_id, drug_class, substance, counterfeit_pill, ...).")
+@click.option("--listings", type=click.Path(path_type=Path, exists=True), default=None,
+              help="Source listings (Hansa CSV, Agora CSV or folder, or a CSV with "
+                   "listing_id,title). Without it the workspace is used.")
+@workspace_option
+@click.option("--split", default=None, help="Only label rows whose `split` column equals this.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+@library_errors
+def eval_drugs_cmd(labels: Path, listings: Path | None, workspace: Path | None,
+                   split: str | None, as_json: bool) -> None:
+    """Score drug classes, flags and quantities against hand labels.
+
+    Example: darkmap eval drugs --labels tests/data/labels/hansa_sample.csv
+             --listings ../shared/data/listings/hansa-2016-12.csv
+    """
+    if listings is None:
+        ws = open_ws(workspace)
+        try:
+            report = eval_drugs(labels, workspace=ws, split=split)
+        finally:
+            ws.close()
+    else:
+        report = eval_drugs(labels, listings, split=split)
+    if as_json:
+        emit_json(report)
+        return
+    fmt = (lambda v: "-" if v is None else f"{v:.3f}")
+    click.echo(f"{report['n']} labelled listings ({len(report['missing'])} not found)")
+    click.echo(f"drug_class  accuracy {fmt(report['drug_class']['accuracy'])}  "
+               f"macro-F1 {fmt(report['drug_class']['macro_f1'])}")
+    click.echo(f"substance   accuracy {fmt(report['substance']['accuracy'])}  "
+               f"macro-F1 {fmt(report['substance']['macro_f1'])}")
+    for flag in ("counterfeit_pill", "fentanyl_risk"):
+        f = report[flag]
+        click.echo(f"{flag:16s} precision {fmt(f['precision'])}  recall {fmt(f['recall'])}  "
+                   f"(positives {f['positives']})")
+    click.echo(f"units exact {fmt(report['units']['exact_match'])}  "
+               f"dose exact {fmt(report['dose_mg']['exact_match'])}  "
+               f"unit_kind {fmt(report['unit_kind']['accuracy'])}")

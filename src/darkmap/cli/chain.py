@@ -1,0 +1,283 @@
+"""`darkmap chain ...`, `darkmap tags ...`, `darkmap trace`, `darkmap wallet show`,
+`darkmap eval chain`: Bitcoin loading, clustering, attribution and tracing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from darkmap.cli.common import emit_json, library_errors, main, open_ws, workspace_option
+from darkmap.cli.evaluate import eval_group
+
+__all__: list[str] = []
+
+
+def _btc(sat: int | float | None) -> str:
+    return "-" if sat is None else f"{sat / 1e8:,.8f} BTC"
+
+
+@main.group("chain")
+def chain_group() -> None:
+    """Bitcoin data: load blocks and transactions, cluster addresses, explain merges."""
+
+
+@chain_group.command("load")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@workspace_option
+@click.option("--json", "as_json", is_flag=True, help="Print per-file results as JSON.")
+@library_errors
+def chain_load(paths: tuple[Path, ...], workspace: Path | None, as_json: bool) -> None:
+    """Load blk*.dat files, raw blocks, tx hex, getblock/Esplora JSON, UTXO files.
+
+    Every txid and merkle root is recomputed and checked; bad units are quarantined.
+
+    Example: darkmap chain load -w case-42 ../shared/data/bitcoin
+    """
+    from darkmap.importers.bitcoin import load_files
+
+    ws = open_ws(workspace, create=True)
+    results = load_files(ws, list(paths))
+    ws.close()
+    if as_json:
+        emit_json([r.__dict__ for r in results])
+        return
+    for r in results:
+        state = "already loaded" if r.already else (r.error or r.fmt)
+        click.echo(f"{Path(r.source).name[:48]:48s} {state:12s} units {r.read:6d} "
+                   f"stored {r.stored:6d} quarantined {r.quarantined:4d} "
+                   f"txs {r.counts.get('txs', 0):7d}")
+        for reason in r.reasons:
+            click.echo(f"    quarantined: {reason}")
+
+
+@chain_group.command("cluster")
+@workspace_option
+@click.option("--heuristic", "-H", "heuristics", multiple=True,
+              help="Heuristic to use (repeatable): multi_input, change_one_time, "
+                   "change_address_type, change_round_payment. Default: multi_input.")
+@click.option("--all-heuristics", is_flag=True, help="Use every heuristic.")
+@click.option("--without", "undo", default=None,
+              help="Re-cluster with the current heuristics minus this one.")
+@click.option("--method", type=click.Choice(["scipy", "numpy"]), default="scipy",
+              help="Union-find implementation.")
+@click.option("--json", "as_json", is_flag=True)
+@library_errors
+def chain_cluster(workspace: Path | None, heuristics: tuple[str, ...], all_heuristics: bool,
+                  undo: str | None, method: str, as_json: bool) -> None:
+    """Cluster addresses into wallets; every merge is recorded with its reason.
+
+    Example: darkmap chain cluster -H multi_input -H change_one_time
+    """
+    from darkmap.chain.cluster import DEFAULT_HEURISTICS, HEURISTICS, run_clustering, undo_heuristic
+    from darkmap.chain.tags import sync_evidence_tags
+
+    ws = open_ws(workspace)
+    if undo:
+        summary = undo_heuristic(ws, undo, method)
+    else:
+        chosen = HEURISTICS if all_heuristics else (heuristics or DEFAULT_HEURISTICS)
+        summary = run_clustering(ws, tuple(chosen), method)
+    summary["evidence_tags"] = sync_evidence_tags(ws)
+    ws.close()
+    if as_json:
+        emit_json(summary)
+        return
+    for k, v in summary.items():
+        click.echo(f"{k:26s} {v}")
+
+
+@chain_group.command("explain")
+@click.argument("address")
+@click.argument("other", required=False)
+@workspace_option
+@click.option("--json", "as_json", is_flag=True)
+@library_errors
+def chain_explain(address: str, other: str | None, workspace: Path | None,
+                  as_json: bool) -> None:
+    """Why ADDRESS is in its cluster (or how it is linked to OTHER): merges with reasons.
+
+    Example: darkmap chain explain 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa
+    """
+    from darkmap.chain.cluster import explain
+
+    ws = open_ws(workspace)
+    ids = [_address_id(ws, a) for a in (address, other) if a]
+    out = explain(ws, ids[0], ids[1] if len(ids) > 1 else None)
+    ws.close()
+    if as_json:
+        emit_json(out)
+        return
+    rows = out.get("path") if other else out.get("merges")
+    if other and rows is None:
+        click.echo("not in the same cluster")
+        return
+    for m in rows or []:
+        click.echo(f"{m['heuristic']:22s} {m['txid']}  {m['address_a']} + {m['address_b']}")
+
+
+def _address_id(ws: Any, address: str) -> int:
+    a = address.strip()
+    a = a.lower() if a[:3].lower() == "bc1" else a
+    row = ws.con.execute("SELECT address_id FROM btc_address WHERE address = ?", [a]).fetchone()
+    if row is None:
+        raise KeyError(f"address {address} is not in the loaded chain data")
+    return int(row[0])
+
+
+@main.group("tags")
+def tags_group() -> None:
+    """Attribution tags (GraphSense TagPack YAML)."""
+
+
+@tags_group.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@workspace_option
+@click.option("--json", "as_json", is_flag=True)
+@library_errors
+def tags_import(files: tuple[Path, ...], workspace: Path | None, as_json: bool) -> None:
+    """Import TagPack YAML files (invalid tags are reported, not imported).
+
+    Example: darkmap tags import tags/exchanges.yaml
+    """
+    from darkmap.chain.tags import import_tagpack, sync_evidence_tags
+
+    ws = open_ws(workspace, create=True)
+    out = [import_tagpack(ws, f) for f in files]
+    evidence = sync_evidence_tags(ws)
+    ws.close()
+    if as_json:
+        emit_json({"files": out, "evidence_tags": evidence})
+        return
+    for r in out:
+        click.echo(f"{r['file']}: {r['tags']} tags, {len(r['problems'])} rejected")
+        for p in r["problems"][:20]:
+            click.echo(f"    {p['locator']} [{p['field']}]: {p['reason']}")
+    click.echo(f"evidence tags (addresses published on markets): {evidence}")
+
+
+@tags_group.command("export")
+@click.argument("file", type=click.Path(path_type=Path))
+@workspace_option
+@click.option("--origin", type=click.Choice(["tagpack", "evidence"]), default=None)
+@library_errors
+def tags_export(file: Path, workspace: Path | None, origin: str | None) -> None:
+    """Write the workspace's tags as a TagPack YAML file.
+
+    Example: darkmap tags export case-42-tags.yaml --origin evidence
+    """
+    from darkmap.chain.tags import export_tagpack, sync_evidence_tags
+
+    ws = open_ws(workspace)
+    sync_evidence_tags(ws)
+    out = export_tagpack(ws, file, origin=origin)
+    ws.close()
+    click.echo(f"{file}: {out['tags']} tags")
+
+
+@main.command("trace")
+@click.argument("target")
+@click.option("--forward/--backward", default=True, help="Follow value out of / into TARGET.")
+@click.option("--hops", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--method", type=click.Choice(["poison", "haircut", "fifo"]), default="poison",
+              show_default=True)
+@workspace_option
+@click.option("--json", "as_json", is_flag=True)
+@library_errors
+def trace_cmd(target: str, forward: bool, hops: int, method: str, workspace: Path | None,
+              as_json: bool) -> None:
+    """Follow the money from an ADDRESS or CLUSTER (cluster:N) to tagged services.
+
+    Example: darkmap trace cluster:1234 --forward --hops 8 --method haircut
+    """
+    from darkmap.chain.tags import sync_evidence_tags
+    from darkmap.chain.trace import trace
+
+    ws = open_ws(workspace)
+    sync_evidence_tags(ws)
+    out = trace(ws, target, "forward" if forward else "backward", hops, method)
+    ws.close()
+    if as_json:
+        emit_json(out)
+        return
+    click.echo(f"{out['direction']} trace from {out['start']} ({out['method']}, {hops} hops): "
+               f"{out['transactions_visited']} transactions")
+    for svc, amount in out["by_service_sat"].items():
+        click.echo(f"  {svc:32s} {_btc(amount)}")
+    if out["cashouts"]:
+        click.echo("cash-out points (exchange, address, amount, txid, time):")
+        for c in out["cashouts"]:
+            click.echo(f"  {c['service']:20s} {c['address']}  {_btc(c['amount_sat'])}  "
+                       f"{c['txid']}:{c['vout']}  {c['time']}")
+    for p in out["peel_chains"]:
+        click.echo(f"peel chain of {p['length']} steps from {p['start_txid']}, "
+                   f"peeled {_btc(p['peeled_sat'])}")
+
+
+@main.group("wallet")
+def wallet_group() -> None:
+    """Clusters seen as wallets."""
+
+
+@wallet_group.command("show")
+@click.argument("ident")
+@workspace_option
+@click.option("--json", "as_json", is_flag=True)
+@library_errors
+def wallet_show(ident: str, workspace: Path | None, as_json: bool) -> None:
+    """Summarise a cluster: addresses, flows, counterparties, tags, accounts, merge reasons.
+
+    Example: darkmap wallet show 1234   (or an address in it)
+    """
+    from darkmap.chain.wallet import wallet_summary
+
+    ws = open_ws(workspace)
+    out = wallet_summary(ws, ident)
+    ws.close()
+    if as_json:
+        emit_json(out)
+        return
+    click.echo(f"cluster {out['cluster_id']}: {out['n_addresses']} addresses, "
+               f"{out['transactions']} transactions, received {_btc(out['received_sat'])}, "
+               f"sent {_btc(out['sent_sat'])}")
+    for t in out["tags"]:
+        click.echo(f"  tag: {t['label']} [{t['category']}] {t['address']} ({t['origin']})")
+    for a in out["linked_accounts"]:
+        click.echo(f"  linked account: {a}")
+    for p in out["linked_personas"]:
+        click.echo(f"  linked persona: {p['persona_id']} {p['label']}")
+    for m in out["by_month"]:
+        click.echo(f"  {m['month']}: in {_btc(m['received_sat'])} out {_btc(m['sent_sat'])}")
+    for c in out["paid_to"][:10]:
+        click.echo(f"  paid cluster {c['cluster_id']} {_btc(c['sent_sat'])} {c['tags']}")
+    for h, n in out["merge_reasons"].items():
+        click.echo(f"  merged by {h}: {n['edges']} edges in {n['transactions']} transactions")
+
+
+@eval_group.command("chain")
+@click.option("--truth", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--hops", type=click.IntRange(1, 1000), default=10, show_default=True)
+@workspace_option
+@click.option("--json", "as_json", is_flag=True)
+@library_errors
+def eval_chain_cmd(truth: Path, hops: int, workspace: Path | None, as_json: bool) -> None:
+    """Score clustering and cash-out tracing against a simulator truth.json.
+
+    Example: darkmap eval chain --truth world/truth.json
+    """
+    from darkmap.evaluate.clustering import eval_chain
+
+    ws = open_ws(workspace)
+    out = eval_chain(ws, json.loads(truth.read_text(encoding="utf-8")), hops=hops)
+    ws.close()
+    if as_json:
+        emit_json(out)
+        return
+    c = out["clustering"]
+    click.echo(f"clustering: precision {c.get('pairwise_precision')} recall "
+               f"{c.get('pairwise_recall')} purity {c.get('purity')}")
+    co = out["cashouts"]
+    click.echo(f"cash-outs traced to deposit: {co.get('traced_to_deposit', 0)}/{co['total']}, "
+               f"to the right exchange: {co.get('traced_to_exchange', 0)}/{co['total']}")

@@ -1,0 +1,93 @@
+"""The CLI's shared parts: the ``darkmap`` command group, options and error handling."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from darkmap.store.workspace import Workspace, WorkspaceError, default_path
+
+__all__ = ["DarkmapError", "emit_json", "library_errors", "main", "open_ws", "workspace_option"]
+
+
+class DarkmapError(click.ClickException):
+    """A user-facing error: printed without a traceback, exit code 1."""
+
+
+def workspace_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--workspace`` (default ``$DARKMAP_WORKSPACE`` or ./darkmap-workspace)."""
+    return click.option(
+        "--workspace", "-w", type=click.Path(path_type=Path), default=None,
+        help="Workspace folder [default: $DARKMAP_WORKSPACE or ./darkmap-workspace].",
+    )(f)
+
+
+def open_ws(path: Path | None, create: bool = False) -> Workspace:
+    """Open the workspace, turning a library error into a clean CLI error."""
+    path = path or default_path()
+    try:
+        return Workspace.init(path) if create else Workspace.open(path)
+    except WorkspaceError as exc:
+        raise DarkmapError(str(exc)) from exc
+
+
+def library_errors(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn expected library errors into one-line messages."""
+    @wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except (WorkspaceError, FileNotFoundError, ValueError, KeyError) as exc:
+            raise DarkmapError(str(exc)) from exc
+    return wrapper
+
+
+def emit_json(data: Any) -> None:
+    """Print JSON to stdout."""
+    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="darkmap")
+def main() -> None:
+    """darkmap: investigation workbench for darknet drug markets.
+
+    \b
+    Example:
+      darkmap init case-42 && darkmap ingest -w case-42 saved-pages/
+    """
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+def init(path: Path) -> None:
+    """Create a workspace folder (DuckDB file + capture store).
+
+    Example: darkmap init case-42
+    """
+    ws = open_ws(path, create=True)
+    click.echo(f"workspace ready: {path} (schema version {ws.schema_version()})")
+    ws.close()
+
+
+@main.command()
+@workspace_option
+@click.option("--json", "as_json", is_flag=True, help="Print the table counts as JSON.")
+def status(workspace: Path | None, as_json: bool) -> None:
+    """Row counts of every table in the workspace.
+
+    Example: darkmap status -w case-42
+    """
+    ws = open_ws(workspace)
+    counts = ws.table_counts()
+    ws.close()
+    if as_json:
+        emit_json(counts)
+        return
+    for name, n in counts.items():
+        click.echo(f"{name:28s} {n:>10,d}")

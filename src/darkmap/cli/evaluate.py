@@ -1,0 +1,56 @@
+"""`darkmap eval linking|drugs|chain`: score results against ground truth or labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from darkmap.cli.common import DarkmapError, emit_json, library_errors, main, open_ws, workspace_option
+from darkmap.evaluate.linking import eval_linking
+
+__all__ = ["eval_group"]
+
+
+def _load_truth(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DarkmapError(f"{path}: cannot read truth file: {exc}") from exc
+
+
+def _print_metrics(title: str, metrics: dict[str, Any]) -> None:
+    click.echo(title)
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            click.echo(f"  {key:32s} {value:.4f}")
+        elif isinstance(value, (int, str)) or value is None:
+            click.echo(f"  {key:32s} {value}")
+        else:
+            click.echo(f"  {key:32s} {json.dumps(value, default=str)[:200]}")
+
+
+@main.group("eval")
+def eval_group() -> None:
+    """Score results against a simulated world's truth or a label file.
+
+    Example: darkmap eval linking --truth world/truth.json
+    """
+
+
+@eval_group.command("linking")
+@click.option("--truth", type=click.Path(path_type=Path, exists=True), required=True)
+@workspace_option
+@click.option("--json", "as_json", is_flag=True)
+@library_errors
+def eval_linking_cmd(truth: Path, workspace: Path | None, as_json: bool) -> None:
+    """Pairwise and B-cubed precision/recall/F1 of personas against truth.json.
+
+    Example: darkmap eval linking --truth world/truth.json --json
+    """
+    ws = open_ws(workspace)
+    metrics = eval_linking(ws, _load_truth(truth))
+    ws.close()
+    emit_json(metrics) if as_json else _print_metrics("linking", metrics)

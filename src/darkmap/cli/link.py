@@ -1,0 +1,178 @@
+"""`darkmap link`, `darkmap persona show|search`, `darkmap judge`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from darkmap.cli.common import emit_json, library_errors, main, open_ws, workspace_option
+from darkmap.resolve.judgements import judge, withdraw
+from darkmap.resolve.link import DEFAULT_THRESHOLD, METHODS, LinkOptions, link
+from darkmap.resolve.personas import search_personas, show_persona
+
+__all__ = ["judge_cmd", "link_cmd", "persona"]
+
+
+def _split(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(x.strip() for v in values for x in v.split(",") if x.strip())
+
+
+@main.command("link")
+@workspace_option
+@click.option("--method", type=click.Choice(METHODS), default="logistic", show_default=True,
+              help="logistic: shipped trained model (better calibrated on held-out worlds); "
+              "fellegi-sunter: m/u weights fitted on this workspace's own pairs, "
+              "weighted by the shipped model (docs/linking.md).")
+@click.option("--signals", multiple=True,
+              help="Only these signals (comma list; 'identifiers' = pgp,crypto,contact).")
+@click.option("--without", multiple=True,
+              help="Leave signals out, e.g. --without identifiers (text and behaviour alone).")
+@click.option("--threshold", type=float, default=DEFAULT_THRESHOLD, show_default=True,
+              help="Mean match log-odds over all cross pairs needed to merge two groups, as "
+                   "a probability (higher: fewer, surer merges).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@library_errors
+def link_cmd(workspace: Path | None, method: str, signals: tuple[str, ...],
+             without: tuple[str, ...], threshold: float, as_json: bool) -> None:
+    """Link accounts into personas (across and within markets), with explanations.
+
+    Re-running replaces personas and links; analyst judgements always hold.
+
+    Example: darkmap link -w case-42 --without identifiers
+    """
+    ws = open_ws(workspace)
+    try:
+        res = link(ws, LinkOptions(method=method, signals=_split(signals) or None,
+                                   without=_split(without), threshold=threshold))
+    finally:
+        ws.close()
+    s = res.summary
+    if as_json:
+        emit_json(s)
+        return
+    click.echo(f"run {s['run_id']}: {s['accounts']:,} accounts -> {s['personas']:,} personas "
+               f"({s['multi_account_personas']:,} with several accounts, "
+               f"{s['cross_market_personas']:,} across markets) in {s['seconds']} s")
+    click.echo(f"scored {s['candidate_pairs'] + s['completion_pairs']:,} pairs, stored "
+               f"{s['links_stored']:,} links; model {s['model']}")
+    for a, b in s["judgement_conflicts"]:
+        click.echo(f"warning: 'same' judgement {a} ~ {b} conflicts with a 'different' one; "
+                   "not merged", err=True)
+
+
+@main.group("persona")
+def persona() -> None:
+    """Inspect personas built by `darkmap link`."""
+
+
+@persona.command("show")
+@click.argument("ref")
+@workspace_option
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@library_errors
+def persona_show(ref: str, workspace: Path | None, as_json: bool) -> None:
+    """Show a persona (by persona id or any member account id) and why it holds.
+
+    Example: darkmap persona show dream:frostking -w case-42
+    """
+    ws = open_ws(workspace)
+    try:
+        d = show_persona(ws, ref)
+    finally:
+        ws.close()
+    if as_json:
+        emit_json(d)
+        return
+    _print_persona(d)
+
+
+def _print_persona(d: dict[str, Any]) -> None:
+    coh = f"{d['cohesion']:.2f}" if d["cohesion"] is not None else "-"
+    click.echo(f"{d['persona_id']}  {d['label']}  accounts={d['n_accounts']} "
+               f"markets={d['n_markets']} cohesion={coh}")
+    click.echo("accounts:")
+    for a in d["accounts"]:
+        click.echo(f"  {a['account_id']:40s} {a['role']:7s} {str(a['active_from'])[:10]} .. "
+                   f"{str(a['active_to'])[:10]}  listings={a['listings']}")
+    if d["identifiers"]:
+        click.echo("identifiers:")
+        for i in d["identifiers"]:
+            click.echo(f"  {i['kind']:16s} {i['value']}  ({', '.join(i['accounts'])})")
+    if d["links"]:
+        click.echo("links:")
+    for lk in d["links"]:
+        click.echo(f"  {lk['a']} ~ {lk['b']}  p={lk['score']:.3f}"
+                   f"{'' if lk['merged'] else '  (not merged)'}")
+        for s in lk["signals"]:
+            if s.get("contribution"):
+                click.echo(f"      {s['signal']:10s} {s['contribution']:+6.2f}  {s['level']}"
+                           f"  (value {s['value']})")
+    for j in d["judgements"]:
+        click.echo(f"judgement: {j['a']} ~ {j['b']}: {j['verdict']} by {j['author']} "
+                   f"{str(j['created_at'])[:19]} {j['note'] or ''}")
+
+
+@persona.command("search")
+@click.argument("text")
+@workspace_option
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@library_errors
+def persona_search(text: str, workspace: Path | None, as_json: bool) -> None:
+    """Find personas by handle (or fragment), PGP fingerprint, address or contact.
+
+    Example: darkmap persona search 3A1F9C -w case-42
+    """
+    ws = open_ws(workspace)
+    try:
+        hits = search_personas(ws, text)
+    finally:
+        ws.close()
+    if as_json:
+        emit_json(hits)
+        return
+    if not hits:
+        click.echo("no persona matches")
+    for h in hits:
+        how = "; ".join(f"{m['account_id']} ({m['matched']}: {m['value']})"
+                        for m in h["matches"][:5])
+        click.echo(f"{h['persona_id']}  {h['label']}  accounts={h['n_accounts']} "
+                   f"markets={h['n_markets']}  {how}")
+
+
+@main.command("judge")
+@click.argument("a")
+@click.argument("b")
+@workspace_option
+@click.option("--same", "verdict", flag_value="same", help="The two accounts are one vendor.")
+@click.option("--different", "verdict", flag_value="different", help="They are not.")
+@click.option("--unsure", "verdict", flag_value="unsure", help="Record doubt, no constraint.")
+@click.option("--withdraw", "withdraw_", is_flag=True, help="Withdraw standing judgements.")
+@click.option("--note", default=None, help="Why.")
+@click.option("--author", default=None, help="Who [default: $USER].")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@library_errors
+def judge_cmd(a: str, b: str, workspace: Path | None, verdict: str | None, withdraw_: bool,
+              note: str | None, author: str | None, as_json: bool) -> None:
+    """Record an analyst verdict on two accounts; `darkmap link` always respects it.
+
+    Example: darkmap judge dream:frostking agora:fr0stk1ng --same --note "same PGP key"
+    """
+    if withdraw_ == bool(verdict):
+        raise click.UsageError("give exactly one of --same, --different, --unsure, --withdraw")
+    ws = open_ws(workspace)
+    try:
+        if withdraw_:
+            out: dict[str, Any] = {"withdrawn": withdraw(ws, a, b)}
+        else:
+            out = judge(ws, a, b, str(verdict), author=author, note=note)
+    finally:
+        ws.close()
+    if as_json:
+        emit_json(out)
+    elif withdraw_:
+        click.echo(f"withdrew {out['withdrawn']} judgement(s) on {a} ~ {b}")
+    else:
+        click.echo(f"{out['a']} ~ {out['b']}: {out['verdict']} (by {out['author']}); "
+                   "re-run `darkmap link` to apply")

@@ -1,0 +1,129 @@
+"""Score clustering and tracing against the simulator's truth (``truth.json`` ``chain``).
+
+- Pairwise precision / recall over addresses: a pair is predicted linked when both
+  addresses share a cluster, truly linked when one wallet owns both. Computed from the
+  contingency table (cluster x wallet), never by enumerating pairs.
+- Purity: the share of addresses whose cluster's majority wallet is their own; and
+  inverse purity (how whole each wallet is kept).
+- Cash-outs: for each vendor cash-out, trace forward from the vendor's wallet (its
+  largest predicted cluster, as an investigator would start from a known address) and
+  count it traced when a hit lands on the deposit address labelled with the right
+  exchange (``exact``), or anywhere on the right exchange (``exchange``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from darkmap.chain.trace import TraceContext, trace
+from darkmap.store.workspace import Workspace
+
+__all__ = ["cluster_scores", "eval_chain"]
+
+
+def _pairs(counts: np.ndarray) -> int:
+    c = counts.astype(np.int64)
+    return int((c * (c - 1) // 2).sum())
+
+
+def cluster_scores(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """Pairwise precision/recall/F1, purity and inverse purity of integer labelings."""
+    if len(pred) == 0:
+        return {"addresses": 0}
+    _, p = np.unique(pred, return_inverse=True)
+    _, t = np.unique(true, return_inverse=True)
+    joint = p.astype(np.int64) * (int(t.max()) + 1) + t
+    _, cell = np.unique(joint, return_counts=True)
+    tp = _pairs(cell)
+    pp = _pairs(np.bincount(p))
+    tt = _pairs(np.bincount(t))
+    prec = tp / pp if pp else 1.0
+    rec = tp / tt if tt else 1.0
+    cells_p = np.unique(joint) // (int(t.max()) + 1)
+    cells_t = np.unique(joint) % (int(t.max()) + 1)
+    best_p = np.zeros(int(p.max()) + 1, dtype=np.int64)
+    np.maximum.at(best_p, cells_p, cell)
+    best_t = np.zeros(int(t.max()) + 1, dtype=np.int64)
+    np.maximum.at(best_t, cells_t, cell)
+    return {
+        "addresses": int(len(pred)), "clusters": int(p.max()) + 1, "wallets": int(t.max()) + 1,
+        "pairwise_precision": round(prec, 6), "pairwise_recall": round(rec, 6),
+        "pairwise_f1": round(2 * prec * rec / (prec + rec), 6) if prec + rec else 0.0,
+        "purity": round(float(best_p.sum()) / len(pred), 6),
+        "inverse_purity": round(float(best_t.sum()) / len(pred), 6),
+    }
+
+
+def _norm(name: object) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(name or "").casefold())
+
+
+def eval_chain(ws: Workspace, truth: dict[str, Any], hops: int = 10,
+               method: str = "poison") -> dict[str, Any]:
+    """Cluster precision/recall/purity and the share of cash-outs traced to the right exchange.
+
+    ``truth`` is the whole truth.json document or its ``chain`` section.
+    """
+    chain = truth.get("chain", truth)
+    owner = chain.get("address_owner") or {}
+    wallets = chain.get("wallets") or {}
+    rows = ws.con.execute(
+        "SELECT a.address, coalesce(c.cluster_id, a.address_id) FROM btc_address a "
+        "LEFT JOIN btc_clusters c USING (address_id)").fetchall()
+    cluster_of = {addr: int(cid) for addr, cid in rows}
+    known = [a for a in owner if a in cluster_of]
+    wallet_ids = {w: i for i, w in enumerate(sorted(set(owner.values())))}
+    pred = np.array([cluster_of[a] for a in known], dtype=np.int64)
+    true = np.array([wallet_ids[owner[a]] for a in known], dtype=np.int64)
+    result: dict[str, Any] = {
+        "addresses_in_truth": len(owner), "addresses_on_chain": len(known),
+        "clustering": cluster_scores(pred, true),
+    }
+    by_kind: dict[str, Any] = {}
+    for kind in sorted({str(w.get("kind")) for w in wallets.values()}):
+        sel = np.array([str(wallets.get(owner[a], {}).get("kind")) == kind for a in known])
+        if sel.any():
+            by_kind[kind] = cluster_scores(pred[sel], true[sel])
+    result["clustering_by_wallet_kind"] = by_kind
+    result["cashouts"] = _score_cashouts(ws, chain, owner, cluster_of, hops, method)
+    return result
+
+
+def _score_cashouts(ws: Workspace, chain: dict[str, Any], owner: dict[str, str],
+                    cluster_of: dict[str, int], hops: int, method: str) -> dict[str, Any]:
+    cashouts = chain.get("cashouts") or []
+    if not cashouts:
+        return {"total": 0}
+    ctx = TraceContext.load(ws)
+    traces: dict[str, dict[str, Any]] = {}
+    exact = exchange = 0
+    details = []
+    for co in cashouts:
+        wallet = co.get("wallet")
+        addrs = [a for a, w in owner.items() if w == wallet and a in cluster_of]
+        if not addrs:
+            details.append({"wallet": wallet, "traced": False, "why": "wallet not on chain"})
+            continue
+        ids, counts = np.unique([cluster_of[a] for a in addrs], return_counts=True)
+        start = f"cluster:{int(ids[np.argmax(counts)])}"
+        if start not in traces:
+            try:
+                traces[start] = trace(ws, start, "forward", hops, method, ctx)
+            except KeyError:  # not clustered: the cluster id is the address id
+                addr = next(a for a in addrs if cluster_of[a] == int(ids[np.argmax(counts)]))
+                traces[start] = trace(ws, addr, "forward", hops, method, ctx)
+        hits = traces[start]["hits"]
+        want = _norm(co.get("exchange"))
+        right = [h for h in hits if want and want in (_norm(h["service"]), _norm(h["actor"]))]
+        hit_exact = any(h["address"] == co.get("deposit_address") for h in right)
+        exact += hit_exact
+        exchange += bool(right)
+        details.append({"wallet": wallet, "exchange": co.get("exchange"), "start": start,
+                        "deposit_hit": hit_exact, "exchange_hit": bool(right)})
+    n = len(cashouts)
+    return {"total": n, "traced_to_deposit": exact, "traced_to_exchange": exchange,
+            "share_traced": round(exact / n, 6), "share_right_exchange": round(exchange / n, 6),
+            "hops": hops, "method": method, "details": details[:200]}

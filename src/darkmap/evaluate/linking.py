@@ -1,0 +1,75 @@
+"""Evaluate personas against a simulator's truth: pairwise and B-cubed scores.
+
+Only vendor accounts named in the truth count. A truth account the workspace never saw
+is scored as a singleton persona (it costs recall, as it should); accounts the truth
+does not know are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from darkmap.store.workspace import Workspace
+
+__all__ = ["eval_linking", "score_clusters"]
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def score_clusters(pred: dict[str, str], true: dict[str, str]) -> dict[str, float]:
+    """Pairwise and B-cubed precision/recall/F1 of ``pred`` against ``true`` labels."""
+    items = list(true)
+    cells = Counter((pred.get(a, "single:" + a), true[a]) for a in items)
+    psize = Counter()
+    tsize = Counter()
+    for (pc, tc), c in cells.items():
+        psize[pc] += c
+        tsize[tc] += c
+
+    def pairs(c: int) -> int:
+        return c * (c - 1) // 2
+
+    tp = sum(pairs(c) for c in cells.values())
+    pp = sum(pairs(c) for c in psize.values())
+    tt = sum(pairs(c) for c in tsize.values())
+    prec = tp / pp if pp else 1.0
+    rec = tp / tt if tt else 1.0
+    n = len(items) or 1
+    bp = sum(c * c / psize[pc] for (pc, _), c in cells.items()) / n
+    br = sum(c * c / tsize[tc] for (_, tc), c in cells.items()) / n
+    return {"pairwise_precision": round(prec, 4), "pairwise_recall": round(rec, 4),
+            "pairwise_f1": round(_f1(prec, rec), 4), "bcubed_precision": round(bp, 4),
+            "bcubed_recall": round(br, 4), "bcubed_f1": round(_f1(bp, br), 4),
+            "accounts": len(items), "true_pairs": tt, "predicted_pairs": pp,
+            "true_positive_pairs": tp}
+
+
+def eval_linking(ws: Workspace, truth: dict[str, Any] | str | Path) -> dict[str, Any]:
+    """Score the workspace's personas against ``truth`` (a dict or a truth.json path)."""
+    if not isinstance(truth, dict):
+        truth = json.loads(Path(truth).read_text(encoding="utf-8"))
+    accounts = truth.get("accounts", {})
+    true = {a: str(v.get("actor")) for a, v in accounts.items()
+            if isinstance(v, dict) and v.get("role", "vendor") == "vendor" and v.get("actor")}
+    pred = dict(ws.con.execute("SELECT account_id, persona_id FROM persona_members").fetchall())
+    out: dict[str, Any] = score_clusters(pred, true)
+    out["accounts_in_workspace"] = sum(1 for a in true if a in pred)
+    out["cross_market_true_pairs"] = _cross_market_pairs(accounts, true)
+    return out
+
+
+def _cross_market_pairs(accounts: dict[str, Any], true: dict[str, str]) -> int:
+    by_actor: dict[str, list[str]] = {}
+    for a, actor in true.items():
+        by_actor.setdefault(actor, []).append(str(accounts[a].get("market")))
+    total = 0
+    for markets in by_actor.values():
+        c = Counter(markets)
+        k = len(markets)
+        total += k * (k - 1) // 2 - sum(v * (v - 1) // 2 for v in c.values())
+    return total

@@ -1,0 +1,602 @@
+"""Listing datasets (CSV) read through declarative column mappings.
+
+One importer, ``csv``, serves every CSV mapping in :mod:`darkmap.importers.mappings`:
+``sniff`` scores each mapping against the file's first rows (header names, or field
+counts and value patterns for headerless files, plus an optional file-name pattern) and
+``read`` streams the file with the ``csv`` module through the best one.
+
+Units are rows, located as ``row N`` where N is the line on which the record starts.
+A row with the wrong number of fields, or whose required field fails its parse rule,
+is quarantined with a reason naming the file, line and field; repeated listing ids are
+kept as further observations of the same listing and counted in :class:`CsvStats`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gc
+import io
+import re
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import chain, compress, islice
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from darkmap.importers.mappings import (
+    ColumnMapper,
+    FieldError,
+    Mapping,
+    MapStats,
+    RowMapper,
+    mappings,
+)
+from darkmap.model.records import ListingBatch, MarketRecord, QuarantineRecord, Record
+from darkmap.plugins import SourceFile
+
+__all__ = ["CsvImporter", "CsvStats", "MappedCsvReader", "best_mapping", "gc_paused",
+           "score_mapping"]
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cycle collector for a block of work that creates no cycles.
+
+    Objects without cycles are still freed by reference counting; the collector runs
+    again afterwards (if it was on before) and catches anything left.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+_SNIFF_ROWS = 40
+
+
+@dataclass(slots=True)
+class CsvStats:
+    """What a read found: units, outcomes and repairs (for reports and benchmarks)."""
+
+    rows: int = 0
+    stored_rows: int = 0
+    quarantined_rows: int = 0
+    quarantine_reasons: Counter[str] = field(default_factory=Counter)
+    repeated_listing_rows: int = 0
+    distinct_listings: int = 0
+    mapping: str = ""
+    map: MapStats = field(default_factory=MapStats)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready counts."""
+        m = self.map
+        return {"mapping": self.mapping, "rows": self.rows, "stored_rows": self.stored_rows,
+                "quarantined_rows": self.quarantined_rows,
+                "quarantine_reasons": dict(self.quarantine_reasons),
+                "repeated_listing_rows": self.repeated_listing_rows,
+                "distinct_listings": self.distinct_listings, "feedback": m.feedback,
+                "feedback_duplicates_skipped": m.feedback_duplicates_skipped,
+                "feedback_fragments_dropped": m.feedback_fragments_dropped,
+                "identifiers": m.identifiers, "pgp_keys": m.pgp_keys,
+                "pgp_failures": m.pgp_failures}
+
+
+def _dialect(mapping: Mapping) -> dict[str, Any]:
+    c = mapping.csv
+    return {"delimiter": c.get("delimiter", ","), "quotechar": c.get("quotechar", '"'),
+            "skipinitialspace": bool(c.get("skipinitialspace", False)),
+            "escapechar": c.get("escapechar"), "doublequote": bool(c.get("doublequote", True))}
+
+
+class MappedCsvReader:
+    """Iterate the records of one CSV file through one mapping; fills :attr:`stats`.
+
+    With ``columnar`` (and a mapping :class:`ColumnMapper` can serve), well-formed rows
+    come out as :class:`ListingBatch` blocks instead of one ListingRecord each, with
+    the same content; broken rows are still QuarantineRecords, in file order.
+    """
+
+    BLOCK = 16_384
+
+    def __init__(self, path: Path, mapping: Mapping, source_name: str | None = None,
+                 columnar: bool = False) -> None:
+        self.path = Path(path)
+        self.mapping = mapping
+        self.name = source_name or self.path.name
+        self.stats = CsvStats(mapping=mapping.name)
+        assert mapping.rows is not None
+        self.mapper = RowMapper(mapping, mapping.rows)
+        self.stats.map = self.mapper.stats
+        self.columns = (ColumnMapper(self.mapper)
+                        if columnar and ColumnMapper.eligible(mapping.rows) else None)
+
+    def _quarantine(self, line: int, reason: str, kind: str, excerpt: str,
+                    fld: str | None) -> QuarantineRecord:
+        self.stats.quarantined_rows += 1
+        self.stats.quarantine_reasons[kind] += 1
+        return QuarantineRecord(locator=f"row {line}", field=fld,
+                                reason=f"{self.name} line {line}: {reason}"[:500],
+                                excerpt=excerpt[:1000], market_id=self.mapping.market_id)
+
+    def _wrong_count(self, line: int, fields: list[str], names: list[str],
+                     allowed: set[int] | None) -> QuarantineRecord:
+        n = len(fields)
+        expect = (f"{min(allowed)}-{max(allowed)}" if allowed and len(allowed) > 1
+                  else str(next(iter(allowed)) if allowed else len(names)))
+        missing = names[n] if n < len(names) else None
+        what = f" (field '{missing}' missing)" if missing else f" ({n - len(names)} extra)"
+        return self._quarantine(line, f"expected {expect} fields, found {n}{what}",
+                                "wrong field count", ", ".join(fields)[:1000], missing)
+
+    def _blocks(self) -> Iterator[tuple[list[str], list[Any]]]:
+        """(column names, block) pairs; a block lists ``(line, fields)`` rows of the right
+        field count and QuarantineRecords for the others, in file order.
+
+        Lines are read a block at a time and parsed in one call; while every record
+        sits on one line, record k of a block is on the block's line k. A block with a
+        record over several lines (a quoted line break) or a CSV syntax error is parsed
+        again record by record, as is the rest of the file after it.
+        """
+        m = self.mapping
+        header = bool(m.csv.get("header", True))
+        enc = m.csv.get("encoding", "utf-8")
+        dialect = _dialect(m)
+        self._names: list[str] = [] if header else list(m.csv.get("columns") or [])
+        self._need_header = header
+        with open(self.path, encoding=enc, errors="replace", newline="") as fh:
+            base = 0  # lines before the current block
+            while True:
+                lines = list(islice(fh, self.BLOCK))
+                if not lines:
+                    return
+                try:
+                    recs = list(csv.reader(lines, **dialect))
+                except csv.Error:
+                    recs = None
+                if (recs is None or len(recs) != len(lines)
+                        or any("\n" in f or "\r" in f for f in (recs[-1] if recs else ()))):
+                    yield from self._careful(chain(lines, fh), dialect, base)
+                    return
+                block = self._fast_block(recs, base)
+                base += len(lines)
+                del recs, lines  # held by this frame while suspended otherwise
+                if block:
+                    self.stats.rows += len(block)
+                    out = [block]
+                    del block
+                    yield self._names, out.pop()
+
+    def _counts(self) -> set[int]:
+        allowed = set(self.mapping.recognise.get("field_counts") or [])
+        return allowed or {len(self._names)}
+
+    def _fast_block(self, recs: list[list[str]], base: int) -> list[Any]:
+        """A block whose record k is on line ``base + k + 1``."""
+        lens = np.fromiter(map(len, recs), dtype=np.int64, count=len(recs))
+        odd = lens <= 1
+        if self._need_header or odd.any():
+            out: list[Any] = []
+            for k, fields in enumerate(recs):
+                self._row(out, base + k + 1, fields)
+            return out
+        good = np.isin(lens, list(self._counts()))
+        if good.all():
+            return list(zip(range(base + 1, base + len(recs) + 1), recs))
+        out = []
+        for k in range(len(recs)):
+            if good[k]:
+                out.append((base + k + 1, recs[k]))
+            else:
+                self._row(out, base + k + 1, recs[k])
+        return out
+
+    def _row(self, out: list[Any], line: int, fields: list[str]) -> None:
+        """Sort one record into ``out``: skipped if blank, the header, a row or a quarantine."""
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            return
+        if self._need_header:
+            self._names = [f.strip().strip("\ufeff").strip() for f in fields]
+            self._need_header = False
+            return
+        if len(fields) in self._counts():
+            out.append((line, fields))
+        else:
+            allowed = set(self.mapping.recognise.get("field_counts") or []) or None
+            out.append(self._wrong_count(line, fields, self._names, allowed))
+
+    def _careful(self, lines: Iterator[str], dialect: dict[str, Any],
+                 base: int) -> Iterator[tuple[list[str], list[Any]]]:
+        """Record by record, with each record's first line, from line ``base + 1`` on."""
+        reader = csv.reader(lines, **dialect)
+        prev_line = 0
+        block: list[Any] = []
+        while True:
+            try:
+                for fields in reader:
+                    line = base + prev_line + 1
+                    prev_line = reader.line_num
+                    self._row(block, line, fields)
+                    if len(block) >= self.BLOCK:
+                        self.stats.rows += len(block)
+                        yield self._names, block
+                        block = []
+                break
+            except csv.Error as exc:
+                # a malformed quote: quarantine and carry on from the next line
+                line = base + prev_line + 1
+                prev_line = reader.line_num
+                block.append(self._quarantine(line, f"CSV syntax error: {exc}",
+                                              "csv syntax", "", None))
+        if block:
+            self.stats.rows += len(block)
+            yield self._names, block
+
+    def _map_one(self, names: list[str], line: int, fields: list[str]) -> list[Record]:
+        """The records of one row through the row mapper (a quarantine if it fails)."""
+        try:
+            recs = self.mapper.map_row(dict(zip(names, fields)), f"row {line}")
+        except FieldError as exc:
+            fld = re.search(r"field '([^']+)'", str(exc))
+            return [self._quarantine(line, str(exc), "field: " + (fld.group(1) if fld else "?"),
+                                     ", ".join(fields), fld.group(1) if fld else None)]
+        self.stats.stored_rows += 1
+        return recs
+
+    def __iter__(self) -> Iterator[Record]:
+        m = self.mapping
+        yield MarketRecord(market_id=m.market_id, name=m.market_name)
+        blocks = self._blocks()
+        while self.columns is not None:
+            # a block is parsed and mapped with the cycle collector paused: it builds tens
+            # of thousands of lists and tuples (no cycles among them) that would otherwise
+            # trigger collections walking them all, about 5% of a large CSV's ingest
+            with gc_paused():
+                got = next(blocks, None)
+                if got is None:
+                    break
+                recs = list(self._columnar(*got))
+                del got  # the block's rows die here, uncollected and untraversed
+            yield from recs
+        for names, block in blocks:
+            for item in block:
+                if isinstance(item, QuarantineRecord):
+                    yield item
+                else:
+                    yield from self._map_one(names, *item)
+        refs = self.mapper.stats.listing_refs
+        self.stats.distinct_listings = len(refs)
+        self.stats.repeated_listing_rows = sum(v - 1 for v in refs.values() if v > 1)
+
+    def _columnar(self, names: list[str], block: list[Any]) -> Iterator[Record]:
+        """One block through the column mapper: its mapped rows become a ListingBatch.
+
+        Rows the column mapper does not map go through the row mapper. Should one of
+        them still yield a listing, the batch is cut there so that every table gets its
+        rows in file order.
+        """
+        cm = self.columns
+        assert cm is not None
+        rows = [item for item in block if type(item) is tuple]
+        n = len(rows)
+        lines = [r[0] for r in rows]
+        fields = [r[1] for r in rows]
+        shortest = min(map(len, fields), default=0)
+        where = {name: j for j, name in enumerate(names)}  # a repeated name: the last wins
+        cols: dict[str, list[str | None]] = {}
+        for c in cm.columns():
+            j = where.get(c)
+            if j is None:
+                cols[c] = [None] * n
+            elif j < shortest:
+                cols[c] = list(map(itemgetter(j), fields))
+            else:
+                cols[c] = [f[j] if len(f) > j else None for f in fields]
+        units = [f"row {x}" for x in lines]
+        found = self.mapper.stats.identifiers
+        try:
+            attrs, ok = cm.map_block(cols, n)
+            refs = attrs["listing_ref"]
+            handles = attrs.get("vendor_handle") or [None] * n
+            mapped = np.flatnonzero(ok)
+            idents = cm.identifier_records(cols, mapped, refs, handles, units)
+        except (pa.ArrowException, UnicodeError):  # text Arrow cannot hold (lone surrogates)
+            self.mapper.stats.identifiers = found
+            for item in block:
+                yield from ([item] if type(item) is QuarantineRecord else
+                            self._map_one(names, *item))
+            return
+        self.mapper.stats.listing_refs.update(
+            refs if len(mapped) == n else [refs[i] for i in mapped.tolist()])
+        # rows the column mapper left to the row mapper; they normally fail (quarantine)
+        redo = {k: self._map_one(names, *rows[k]) for k in np.flatnonzero(~ok).tolist()}
+        if all(type(r) is QuarantineRecord for recs in redo.values() for r in recs):
+            # nothing but the batch reaches the listing tables: quarantines first, then
+            # every mapped row of the block in one batch (same rows, same table order)
+            k = 0
+            for item in block:
+                if type(item) is tuple:
+                    if k in redo:
+                        yield from redo[k]
+                    k += 1
+                else:
+                    yield item
+            yield from self._batch(attrs, units, ok, idents)
+            return
+        k = start = 0  # rows[start:k] is the current run of mapped rows
+        for item in block:
+            if type(item) is tuple:
+                if ok[k]:
+                    k += 1
+                    continue
+                yield from self._batch(attrs, units, self._run(n, start, k), idents)
+                yield from redo[k]
+                k += 1
+                start = k
+            else:
+                yield from self._batch(attrs, units, self._run(n, start, k), idents)
+                start = k
+                yield item
+        yield from self._batch(attrs, units, self._run(n, start, k), idents)
+
+    @staticmethod
+    def _run(n: int, a: int, b: int) -> Any:
+        sel = np.zeros(n, dtype=bool)
+        sel[a:b] = True
+        return sel
+
+    def _batch(self, attrs: dict[str, Any], units: list[str], sel: Any,
+               idents: dict[int, list[Record]]) -> Iterator[Record]:
+        """The rows ``sel`` (a numpy mask) as one ListingBatch, then their identifiers."""
+        count = int(sel.sum())
+        if not count:
+            return
+        self.stats.stored_rows += count
+        if count == len(units):
+            cols, locs = attrs, units
+        else:
+            mask = sel.tolist()
+            keep = pa.array(mask, pa.bool_())
+            cols = {k: (list(compress(v, mask)) if isinstance(v, list) else v.filter(keep))
+                    for k, v in attrs.items()}
+            locs = list(compress(units, mask))
+        yield ListingBatch(market_id=self.mapping.market_id, locators=locs, columns=cols)
+        for i in sorted(idents):
+            if sel[i]:
+                yield from idents[i]
+
+
+# ------------------------------------------------------------------------------ sniff
+
+
+class _HeadRows:
+    """The first non-empty rows of a head in one dialect, parsed only as far as asked.
+
+    Sniffing stops reading a head once its score is decided (an HTML page fails a
+    headerless mapping within a few rows), so most heads are never parsed to the end.
+    :meth:`rows` is what parsing the first ``_SNIFF_ROWS`` records gives: their
+    non-empty rows, or none at all when the CSV syntax fails within them.
+    """
+
+    __slots__ = ("_reader", "_seen", "found", "failed", "done")
+
+    def __init__(self, head: bytes, enc: str, dialect: dict[str, Any]) -> None:
+        self._reader = csv.reader(_head_lines(head, enc), **dialect)
+        self._seen = 0
+        self.found: list[list[str]] = []
+        self.failed = False
+        self.done = False
+
+    def upto(self, k: int) -> list[list[str]]:
+        """At least ``k`` non-empty rows when the first records hold that many."""
+        while len(self.found) < k and not self.done:
+            if self._seen >= _SNIFF_ROWS:
+                self.done = True
+                break
+            try:
+                row = next(self._reader)
+            except StopIteration:
+                self.done = True
+                break
+            except csv.Error:
+                self.failed = self.done = True
+                break
+            self._seen += 1
+            if row:
+                self.found.append(row)
+        return self.found
+
+    def rows(self) -> list[list[str]]:
+        """Every row sniffing may look at (none when the syntax fails)."""
+        self.upto(_SNIFF_ROWS)
+        return [] if self.failed else self.found
+
+
+def _head_lines(head: bytes, enc: str) -> Iterator[str]:
+    """The lines of ``head.decode(enc, "replace")`` as ``io.StringIO(text, newline="")``
+    gives them, the text cut before its last ``\\n`` when the head is a full 64 KiB
+    (its last row may be torn), decoded only as far as the lines are read.
+
+    Text is split up to its last ``\\n`` so far, which splits lines exactly as in the
+    whole text; the last complete line waits, as the cut may still shorten it.
+    """
+    cut = len(head) >= 64 * 1024
+    if codecs.lookup(enc).name not in _INCREMENTAL_SAFE:
+        text = head.decode(enc, "replace")
+        if cut and "\n" in text:
+            text = text[:text.rfind("\n")]
+        yield from io.StringIO(text, newline="")
+        return
+    dec = codecs.getincrementaldecoder(enc)(errors="replace")
+    pending: str | None = None  # the last line ending in \n, held back
+    rest = ""
+    start, size = 0, 4096
+    while True:
+        final = start >= len(head)
+        rest += dec.decode(b"", final=True) if final else dec.decode(head[start:start + size])
+        start += size
+        size *= 2
+        end = rest.rfind("\n") + 1
+        if end:
+            for line in io.StringIO(rest[:end], newline=""):
+                if pending is not None:
+                    yield pending
+                pending = line
+            rest = rest[end:]
+        if final:
+            break
+    if pending is not None:
+        if cut:  # the text ends before the last \n: that line loses it, the rest goes
+            if pending[:-1]:
+                yield pending[:-1]
+            return
+        yield pending
+    yield from io.StringIO(rest, newline="")
+
+
+# codecs whose incremental decoder gives exactly what one decode() call gives
+_INCREMENTAL_SAFE = {"utf-8", "ascii", "latin-1", "iso8859-1", "cp1252", "iso8859-15"}
+
+
+_HEADS: dict[tuple[Any, ...], _HeadRows] = {}
+_HEAD_OF: list[bytes] = []  # the head whose rows _HEADS holds
+# a headerless mapping needs >= 80% good rows among at most _SNIFF_ROWS: this many bad
+# ones decide that it fails, whatever follows
+_BAD_ROWS_DECIDE = _SNIFF_ROWS - int(0.8 * _SNIFF_ROWS) + 1
+
+
+def _head_rows(head: bytes, mapping: Mapping) -> _HeadRows:
+    """The rows of ``head`` in ``mapping``'s dialect (parsed once per dialect, lazily)."""
+    enc = mapping.csv.get("encoding", "utf-8")
+    dialect = _dialect(mapping)
+    if not _HEAD_OF or _HEAD_OF[0] is not head:
+        _HEADS.clear()
+        _HEAD_OF[:] = [head]
+    key = (enc, *sorted(dialect.items()))
+    rows = _HEADS.get(key)
+    if rows is None:
+        rows = _HEADS[key] = _HeadRows(head, enc, dialect)
+    return rows
+
+
+def _headerless_fits(head: _HeadRows, mapping: Mapping) -> bool:
+    """>= 80% of the head's rows have an allowed field count and match the patterns."""
+    counts, pats = _row_tests(mapping)
+    if not (counts or pats):
+        return False
+    good = bad = 0
+    k = 0
+    while True:
+        found = head.upto(k + 1)
+        if k >= len(found):
+            break
+        r = found[k]
+        k += 1
+        if (not counts or len(r) in counts) and all(
+                i < len(r) and p.search(r[i].strip()) for i, p in pats.items()):
+            good += 1
+        else:
+            bad += 1
+            if bad >= _BAD_ROWS_DECIDE:
+                return False
+    rows = head.rows()
+    return bool(rows) and good / len(rows) >= 0.8
+
+
+def score_mapping(src: SourceFile, mapping: Mapping, name: str | None = None) -> float:
+    """How well ``mapping`` fits ``src`` (0-1), from its first rows and file name."""
+    if b"\x00" in src.head[:4096]:
+        return 0.0
+    rec = mapping.recognise
+    name_pat = rec.get("filename")
+    if name is None:
+        name = Path(src.source).name
+    name_ok = bool(name_pat and re.search(name_pat, name))
+    head = _head_rows(src.head, mapping)
+    score = 0.0
+    if mapping.csv.get("header", True):
+        want = _wanted_header(mapping)
+        first = head.upto(1)
+        if (want and first
+                and want <= {c.strip().strip("\ufeff").lower() for c in first[0]}
+                and head.rows()):
+            score = 0.9
+    elif _headerless_fits(head, mapping):
+        score = 0.85
+    if name_ok:
+        score = min(1.0, score + 0.05) if score else 0.3
+    return score
+
+
+_PLANS: dict[tuple[int, str], tuple[Mapping, Any]] = {}
+
+
+def _plan(mapping: Mapping, kind: str, make: Any) -> Any:
+    """What ``make(mapping)`` gives, remembered per mapping object (mappings are fixed)."""
+    key = (id(mapping), kind)
+    hit = _PLANS.get(key)
+    if hit is None or hit[0] is not mapping:
+        if len(_PLANS) > 1000:  # mappings are few; this only bounds misuse
+            _PLANS.clear()
+        hit = _PLANS[key] = (mapping, make(mapping))
+    return hit[1]
+
+
+def _wanted_header(mapping: Mapping) -> set[str]:
+    return _plan(mapping, "header", lambda m: {
+        str(c).strip().lower() for c in m.recognise.get("header") or []})
+
+
+def _row_tests(mapping: Mapping) -> tuple[set[int], dict[int, re.Pattern[str]]]:
+    def make(m: Mapping) -> tuple[set[int], dict[int, re.Pattern[str]]]:
+        rec = m.recognise
+        cols = list(m.csv.get("columns") or [])
+        return (set(rec.get("field_counts") or []),
+                {(cols.index(k) if isinstance(k, str) else int(k)): re.compile(p)
+                 for k, p in (rec.get("patterns") or {}).items()
+                 if isinstance(k, int) or k in cols})
+    return _plan(mapping, "rows", make)
+
+
+def best_mapping(src: SourceFile) -> tuple[Mapping | None, float]:
+    """The CSV mapping that fits ``src`` best, and its score."""
+    name = Path(src.source).name
+    scored = [(score_mapping(src, m, name), m.name, m) for m in mappings("csv")]
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    if not scored or scored[0][0] <= 0:
+        return None, 0.0
+    return scored[0][2], scored[0][0]
+
+
+class CsvImporter:
+    """Listing datasets in CSV, read through the declarative mappings."""
+
+    name = "csv"
+    version = "1"
+
+    def sniff(self, src: SourceFile) -> float:
+        """The best mapping's score (0.85-1 when its header or patterns match)."""
+        try:
+            return best_mapping(src)[1]
+        except Exception:  # noqa: BLE001 - sniffing must never break the pipeline
+            return 0.0
+
+    def read(self, src: SourceFile) -> Iterator[Record]:
+        """Yield the records of every row; bad rows become QuarantineRecords."""
+        mapping, score = best_mapping(src)
+        if mapping is None or score < 0.5:
+            yield QuarantineRecord(locator="file", reason=f"{src.source}: no CSV mapping "
+                                   "recognises this file")
+            return
+        yield from MappedCsvReader(src.path, mapping, Path(src.source).name, columnar=True)
+

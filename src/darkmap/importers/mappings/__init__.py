@@ -1,0 +1,1060 @@
+"""Declarative dataset mappings: load the YAML files and turn rows into records.
+
+A mapping file (see docs/data-formats.md) says how to recognise a dataset, which market
+it belongs to, and how each column becomes a field of a record. The CSV importer
+(:mod:`darkmap.importers.csv_mapped`) and the SQL dump importer
+(:mod:`darkmap.importers.sqldump`) both hand each row, as a dict of column -> cell text,
+to a :class:`RowMapper` compiled from the mapping. Field specs are compiled once into
+small closures so mapping a row costs a handful of function calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import yaml
+
+from darkmap.extract.identifiers import scan_text
+from darkmap.model.records import (
+    AccountRecord,
+    FeedbackRecord,
+    ListingRecord,
+    MarketRecord,
+    PgpKeyRecord,
+    QuarantineRecord,
+    Record,
+)
+
+# libyaml's safe loader when present (same documents, about 6x faster)
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+__all__ = [
+    "ColumnMapper",
+    "FieldError",
+    "Mapping",
+    "MappingError",
+    "RowMapper",
+    "RowMapping",
+    "add_mapping_dir",
+    "load_mapping",
+    "mappings",
+    "parse_datetime",
+    "parse_price",
+]
+
+_BUILTIN_DIR = Path(__file__).resolve().parent
+_EXTRA_DIRS: list[Path] = []
+_RECORD_TYPES: dict[str, type] = {
+    "account": AccountRecord, "listing": ListingRecord, "feedback": FeedbackRecord,
+    "market": MarketRecord,
+}
+
+
+class MappingError(ValueError):
+    """A mapping file is invalid; the message names the file and the key."""
+
+
+class FieldError(ValueError):
+    """A cell could not be parsed by its rule; the message says why."""
+
+
+# ------------------------------------------------------------------------ parse rules
+
+_WS_RE = re.compile(r"\s+")
+_NUM_RE = re.compile(r"[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?")
+_PRICE_RE = re.compile(
+    r"^\s*(?:(?P<c1>[A-Za-z]{3}|[$€£฿Ƀ])\s*)?(?P<num>[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+))"
+    r"\s*(?P<c2>[A-Za-z]{3}|[$€£฿Ƀ])?\s*$")
+_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "฿": "BTC", "Ƀ": "BTC"}
+_RANGE_RE = re.compile(
+    r"^\s*[\[(]\s*(?P<lo>[-+]?[\d.]+(?:[eE][-+]?\d+)?)\s*,\s*"
+    r"(?P<hi>[-+]?[\d.]+(?:[eE][-+]?\d+)?)\s*[\])]\s*$")
+_DT_RE = re.compile(
+    r"^\s*(?P<date>\d{4}-\d{2}-\d{2})(?:[T ](?P<time>\d{2}:\d{2}(?::\d{2})?)(?:[.,](?P<frac>\d+))?)?"
+    r"\s*(?:(?P<z>Z|UTC|GMT)|(?P<oh>[+-]\d{2}):?(?P<om>\d{2}))?(?:\s+[A-Z]{2,5})?\s*$")
+_PREFIX_RE = re.compile(r"^(?:from|to|ships? (?:from|to))\s*:\s*", re.I)
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+
+
+def _squash(text: str) -> str:
+    """``_WS_RE.sub(" ", text).strip()``: for str patterns ``\\s`` is ``str.isspace``,
+    which is what ``split`` and ``strip`` use; this is several times faster."""
+    return " ".join(text.split())
+
+
+def _tz(spec: str | None) -> timezone:
+    if not spec or spec.upper() in ("UTC", "Z"):
+        return timezone.utc
+    m = re.fullmatch(r"([+-])(\d{2}):?(\d{2})", spec.strip())
+    if not m:
+        raise MappingError(f"bad timezone {spec!r} (use +HH:MM)")
+    delta = timedelta(hours=int(m.group(2)), minutes=int(m.group(3)))
+    return timezone(delta if m.group(1) == "+" else -delta)
+
+
+@lru_cache(maxsize=4096)
+def _parse_dt_cached(text: str, fmt: str | None, tz: timezone) -> datetime:
+    if fmt:
+        try:
+            dt = datetime.strptime(text.strip(), fmt)
+        except ValueError as exc:
+            raise FieldError(f"not a date in format {fmt}") from exc
+    else:
+        m = _DT_RE.match(text)
+        if not m:
+            raise FieldError("not a recognised date/time")
+        iso = m.group("date")
+        if m.group("time"):
+            t = m.group("time")
+            iso += "T" + (t if len(t) == 8 else t + ":00")
+            if m.group("frac"):
+                iso += "." + m.group("frac")[:6].ljust(6, "0")
+        if m.group("oh"):
+            iso += f"{m.group('oh')}:{m.group('om')}"
+        elif m.group("z"):
+            iso += "+00:00"
+        try:
+            dt = datetime.fromisoformat(iso)
+        except ValueError as exc:
+            raise FieldError(f"invalid date/time: {exc}") from exc
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz)
+    return dt.astimezone(timezone.utc)
+
+
+def parse_datetime(text: str, fmt: str | None = None, tz: timezone = timezone.utc) -> datetime:
+    """Parse a timestamp to an aware UTC datetime.
+
+    Handles ``2016-12-11 20:13:54.654635085 -0500 EST`` (Go's time format: nanoseconds
+    truncated, the numeric offset wins over the zone abbreviation), ISO 8601, and an
+    explicit ``strptime`` format. Naive values are taken to be in ``tz``.
+    """
+    return _parse_dt_cached(text, fmt, tz)
+
+
+def parse_price(text: str, default_currency: str | None = None) -> tuple[float, str | None]:
+    """``"USD 340.00"`` / ``"$1,320.31"`` / ``"0.05 BTC"`` -> (amount, currency)."""
+    m = _PRICE_RE.match(text)
+    if not m:
+        raise FieldError("not a price")
+    cur = m.group("c1") or m.group("c2")
+    cur = _SYMBOLS.get(cur, cur.upper()) if cur else default_currency
+    return float(m.group("num").replace(",", "")), cur
+
+
+def _int(text: str) -> int:
+    s = text.strip().replace(",", "")
+    m = _NUM_RE.match(s)
+    if not m or "." in m.group() or "e" in m.group().lower():
+        raise FieldError("not an integer")
+    return int(m.group())
+
+
+def _float(text: str) -> float:
+    m = _NUM_RE.match(text.strip())
+    if not m:
+        raise FieldError("not a number")
+    return float(m.group().replace(",", ""))
+
+
+def _place(text: str) -> str | None:
+    s = _PREFIX_RE.sub("", _squash(text))
+    return s or None
+
+
+# ------------------------------------------------------------------------- mappings
+
+
+@dataclass(slots=True)
+class _FieldSpec:
+    target: str
+    column: str | None
+    columns: list[str] | None
+    group: str | None
+    const: Any
+    parse: str
+    required: bool
+    opts: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _RecordSpec:
+    type: str
+    fields: list[_FieldSpec]
+    column: str | None = None
+    split: re.Pattern[str] | None = None
+    strip_prefix: str | None = None
+    dedupe: str | None = None
+
+
+@dataclass(slots=True)
+class RowMapping:
+    """How one row (CSV line or SQL table row) becomes records."""
+
+    records: list[_RecordSpec]
+    identifiers: list[tuple[str, str]]
+    pgp: list[tuple[str, str]]
+
+    def columns(self) -> set[str]:
+        """Every column this mapping reads."""
+        cols: set[str] = set()
+        for r in self.records:
+            if r.column:
+                cols.add(r.column)
+            for f in r.fields:
+                if f.column:
+                    cols.add(f.column)
+                cols.update(f.columns or [])
+        cols.update(c for c, _ in self.identifiers)
+        cols.update(c for c, _ in self.pgp)
+        return cols
+
+
+@dataclass(slots=True)
+class Mapping:
+    """A parsed mapping file."""
+
+    format: str
+    name: str
+    market_id: str
+    market_name: str
+    null_values: frozenset[str]
+    recognise: dict[str, Any]
+    csv: dict[str, Any]
+    rows: RowMapping | None
+    tables: dict[str, RowMapping]
+    path: Path | None = None
+    description: str = ""
+
+
+_PARSES = {"text", "line", "int", "int_text", "float", "sum_int", "price", "price_range",
+           "datetime", "date", "list", "place", "places", "bool", "days_before_observed",
+           "join"}
+
+
+def _field_spec(where: str, target: str, raw: Any) -> _FieldSpec:
+    if isinstance(raw, str):
+        raw = {"column": raw}
+    if not isinstance(raw, dict):
+        raise MappingError(f"{where}: field {target!r} must be a column name or a mapping")
+    parse = raw.get("parse", "text")
+    if parse not in _PARSES:
+        raise MappingError(f"{where}: field {target!r}: unknown parse rule {parse!r}")
+    srcs = [k for k in ("column", "columns", "group", "value") if k in raw]
+    if len(srcs) != 1:
+        raise MappingError(f"{where}: field {target!r} needs exactly one of "
+                           "column / columns / group / value")
+    opts = {k: v for k, v in raw.items()
+            if k not in ("column", "columns", "group", "value", "parse", "required")}
+    if "timezone" in opts:
+        opts["tz"] = _tz(opts["timezone"])
+    if "format" in opts:
+        _ = str(opts["format"])
+    cols = raw.get("columns")
+    if cols is not None and not (isinstance(cols, list) and all(isinstance(c, str) for c in cols)):
+        raise MappingError(f"{where}: field {target!r}: columns must be a list of names")
+    return _FieldSpec(target, raw.get("column"), cols, raw.get("group"), raw.get("value"),
+                      parse, bool(raw.get("required", False)), opts)
+
+
+def _row_mapping(where: str, raw: dict[str, Any]) -> RowMapping:
+    recs = []
+    for i, r in enumerate(raw.get("records") or []):
+        w = f"{where}: records[{i}]"
+        rtype = r.get("type")
+        if rtype not in _RECORD_TYPES:
+            raise MappingError(f"{w}: type must be one of {sorted(_RECORD_TYPES)}")
+        cls = _RECORD_TYPES[rtype]
+        fields = []
+        for target, spec in (r.get("fields") or {}).items():
+            if target not in cls.__slots__:
+                raise MappingError(f"{w}: {cls.__name__} has no field {target!r}")
+            fields.append(_field_spec(w, target, spec))
+        split = None
+        if r.get("split"):
+            try:
+                split = re.compile(r["split"], re.S)
+            except re.error as exc:
+                raise MappingError(f"{w}: bad split regex: {exc}") from exc
+            if not r.get("column"):
+                raise MappingError(f"{w}: split needs the column it applies to")
+        recs.append(_RecordSpec(rtype, fields, r.get("column"), split, r.get("strip_prefix"),
+                                r.get("dedupe")))
+    idents = [(d["column"], d.get("field", d["column"])) for d in raw.get("identifiers") or []]
+    pgp = [(d["column"], d.get("field", "pgp")) for d in raw.get("pgp") or []]
+    if not recs:
+        raise MappingError(f"{where}: no records defined")
+    return RowMapping(recs, idents, pgp)
+
+
+def load_mapping(path: Path) -> Mapping:
+    """Read and validate one mapping file (raises :class:`MappingError`)."""
+    try:
+        raw = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+    except (OSError, yaml.YAMLError) as exc:
+        raise MappingError(f"{path}: cannot read mapping: {exc}") from exc
+    where = str(path)
+    if not isinstance(raw, dict):
+        raise MappingError(f"{where}: not a YAML mapping")
+    fmt = raw.get("format")
+    if fmt not in ("csv", "sql"):
+        raise MappingError(f"{where}: format must be csv or sql")
+    market = raw.get("market") or {}
+    if not market.get("id") or not raw.get("name"):
+        raise MappingError(f"{where}: name and market.id are required")
+    nulls = frozenset(str(v) for v in raw.get("null_values", ["", "NULL"]))
+    rows, tables = None, {}
+    if fmt == "csv":
+        rows = _row_mapping(where, raw)
+    else:
+        for t, spec in (raw.get("tables") or {}).items():
+            tables[t] = _row_mapping(f"{where}: tables.{t}", spec or {})
+        if not tables:
+            raise MappingError(f"{where}: a sql mapping needs tables")
+    return Mapping(fmt, str(raw["name"]), str(market["id"]),
+                   str(market.get("name", market["id"])), nulls, raw.get("recognise") or {},
+                   raw.get("csv") or {}, rows, tables, Path(path),
+                   str(raw.get("description", "")).strip())
+
+
+def add_mapping_dir(path: Path) -> None:
+    """Also load mappings from ``path`` (later folders override earlier names)."""
+    p = Path(path)
+    if p not in _EXTRA_DIRS:
+        _EXTRA_DIRS.append(p)
+    _load_all.cache_clear()
+
+
+@lru_cache(maxsize=8)
+def _load_all(env: str) -> tuple[Mapping, ...]:
+    dirs = [_BUILTIN_DIR, *(Path(d) for d in env.split(os.pathsep) if d), *_EXTRA_DIRS]
+    by_name: dict[str, Mapping] = {}
+    for d in dirs:
+        for f in sorted(d.glob("*.y*ml")):
+            m = load_mapping(f)
+            by_name[m.name] = m
+    return tuple(by_name.values())
+
+
+def mappings(fmt: str | None = None) -> list[Mapping]:
+    """Every known mapping (built-in, ``$DARKMAP_MAPPINGS``, added folders), by format."""
+    return [m for m in _load_all(os.environ.get("DARKMAP_MAPPINGS", "")) if
+            fmt is None or m.format == fmt]
+
+
+# ------------------------------------------------------------------------ row mapper
+
+_NULLABLE = {"vendor_handle"}
+
+
+@lru_cache(maxsize=16)
+def _required_fields(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls)
+                 if f.default is dataclasses.MISSING
+                 and f.default_factory is dataclasses.MISSING)
+
+
+Getter = Callable[[dict[str, Any]], Any]
+
+
+@dataclass(slots=True)
+class MapStats:
+    """Counts a row mapper keeps while it maps (reported by readers and benchmarks)."""
+
+    feedback: int = 0
+    feedback_duplicates_skipped: int = 0
+    feedback_fragments_dropped: int = 0
+    identifiers: int = 0
+    pgp_blocks: int = 0
+    pgp_keys: int = 0
+    pgp_failures: int = 0
+    pgp_cells_without_block: int = 0
+    listing_refs: Counter[str] = field(default_factory=Counter)
+
+
+class RowMapper:
+    """Maps rows (dict column -> text or None) to records for one mapping.
+
+    ``map_row`` returns the records of one unit or raises :class:`FieldError` naming
+    the field; the reader turns that into a QuarantineRecord.
+    """
+
+    def __init__(self, mapping: Mapping, rows: RowMapping) -> None:
+        self.mapping = mapping
+        self.rows = rows
+        self.market_id = mapping.market_id
+        self.nulls = mapping.null_values
+        self.stats = MapStats()
+        self._seen_feedback: dict[str, Counter[tuple[Any, ...]]] = defaultdict(Counter)
+        self._compiled = [(spec, _RECORD_TYPES[spec.type],
+                           [(f.target, f, self._getter(f)) for f in spec.fields])
+                          for spec in rows.records]
+
+    # -- compilation ------------------------------------------------------------------
+
+    def _cell(self, row: dict[str, Any], col: str) -> str | None:
+        v = row.get(col)
+        if v is None:
+            return None
+        s = v.strip()
+        return None if s in self.nulls or v in self.nulls else v
+
+    def _getter(self, f: _FieldSpec) -> Getter:
+        """A function row -> parsed value (or a dict of several attributes)."""
+        nulls, cell, p, o = self.nulls, self._cell, f.parse, f.opts
+        if f.const is not None:
+            return lambda row: f.const
+        if f.columns:
+            cols = f.columns
+            if p == "sum_int":
+                def sum_int(row: dict[str, Any]) -> int | None:
+                    vals = []
+                    for c in cols:
+                        v = cell(row, c)
+                        if v is not None:
+                            try:
+                                vals.append(_int(v))
+                            except FieldError:
+                                pass
+                    return sum(vals) if vals else None
+                return sum_int
+            sep = o.get("sep", " / " if p == "join" else None)
+
+            def multi(row: dict[str, Any]) -> Any:
+                parts = [_squash(v) for c in cols
+                         if (v := cell(row, c)) is not None]
+                parts = [x for x in parts if x and x not in nulls]
+                if p == "join":
+                    return sep.join(parts) if parts else None
+                return parts
+            return multi
+        key = f.column or f.group
+        assert key is not None
+        conv = self._converter(f)
+
+        def get(row: dict[str, Any]) -> Any:
+            v = row.get(key)
+            if v is None or v in nulls:
+                return None
+            if v.strip() in nulls:
+                return None
+            return conv(v, row)
+        return get
+
+    def _converter(self, f: _FieldSpec) -> Callable[[str, dict[str, Any]], Any]:
+        p, o = f.parse, f.opts
+        if p == "text":
+            return lambda v, row: v.strip()
+        if p == "line":
+            return lambda v, row: _squash(v)
+        if p == "int":
+            return lambda v, row: _int(v)
+        if p == "int_text":
+            def int_text(v: str, row: dict[str, Any]) -> str:
+                s = v.strip()
+                if not s.isdigit():
+                    raise FieldError("not a numeric id")
+                return s
+            return int_text
+        if p == "float":
+            return lambda v, row: _float(v)
+        if p == "bool":
+            def boolean(v: str, row: dict[str, Any]) -> bool:
+                s = v.strip().lower()
+                if s in _TRUE:
+                    return True
+                if s in _FALSE:
+                    return False
+                raise FieldError("not a boolean")
+            return boolean
+        if p == "price":
+            cur = o.get("currency")
+
+            def price(v: str, row: dict[str, Any]) -> dict[str, Any]:
+                amount, c = parse_price(v, cur)
+                return {"price": amount, "currency": c, "price_text": v.strip()}
+            return price
+        if p == "price_range":
+            cur, mid = o.get("currency"), bool(o.get("midpoint", False))
+
+            def price_range(v: str, row: dict[str, Any]) -> dict[str, Any]:
+                m = _RANGE_RE.match(v)
+                if not m:
+                    raise FieldError("not a price range like [a,b)")
+                lo, hi = float(m.group("lo")), float(m.group("hi"))
+                return {"price": (lo + hi) / 2 if mid else None, "currency": cur,
+                        "price_text": v.strip()}
+            return price_range
+        if p in ("datetime", "date"):
+            fmt, tz = o.get("format"), o.get("tz", timezone.utc)
+            if p == "date" and not fmt:
+                def date(v: str, row: dict[str, Any]) -> datetime:
+                    dt = parse_datetime(v.strip()[:10], None, tz)
+                    return dt
+                return date
+            return lambda v, row: parse_datetime(v, fmt, tz)
+        if p == "list":
+            sep = o.get("sep", ",")
+            return lambda v, row: [x for x in (_squash(s)
+                                               for s in v.split(sep)) if x]
+        if p == "place":
+            return lambda v, row: _place(v)
+        if p == "places":
+            sep = o.get("sep", ",")
+            nulls = self.nulls
+
+            def places(v: str, row: dict[str, Any]) -> list[str]:
+                out = []
+                for s in v.split(sep):
+                    pl = _place(s)
+                    if pl and pl not in nulls:
+                        out.append(pl)
+                return out
+            return places
+        if p == "days_before_observed":
+            def days(v: str, row: dict[str, Any]) -> datetime | None:
+                obs = row.get("__observed_at__")
+                return obs - timedelta(days=_int(v)) if obs else None
+            return days
+        raise MappingError(f"parse rule {p!r} not usable here")
+
+    # -- mapping ----------------------------------------------------------------------
+
+    def _build(self, cls: type, fields: list[tuple[str, _FieldSpec, Getter]],
+               row: dict[str, Any], base: dict[str, Any]) -> Any:
+        kw = dict(base)
+        for target, spec, get in fields:
+            try:
+                val = get(row)
+            except FieldError as exc:
+                if spec.required:
+                    raise FieldError(f"field '{target}' (column '{spec.column or spec.group}')"
+                                     f": {exc}: {str(row.get(spec.column or spec.group))[:80]!r}"
+                                     ) from None
+                val = None
+            if val is None:
+                if spec.required:
+                    raise FieldError(f"field '{target}' (column '{spec.column or spec.group}')"
+                                     " is empty")
+                continue
+            if isinstance(val, dict):
+                for k, x in val.items():
+                    if x is not None or k not in kw:
+                        kw[k] = x
+            else:
+                kw[target] = val
+        for name in _required_fields(cls):
+            if kw.get(name) is None and name not in _NULLABLE:
+                raise FieldError(f"{cls.__name__} needs field '{name}', which is not mapped "
+                                 "or empty")
+            kw.setdefault(name, None)
+        return cls(**kw)
+
+    def map_row(self, row: dict[str, Any], unit: str) -> list[Record]:
+        """Records for one row; raises :class:`FieldError` if a required field fails."""
+        out: list[Record] = []
+        handle: str | None = None
+        ref: str | None = None
+        title: str | None = None
+        observed: datetime | None = None
+        for spec, cls, fields in self._compiled:
+            if spec.split is not None:
+                continue
+            rec = self._build(cls, fields, row, {"market_id": self.market_id, "locator": unit}
+                              if cls is not MarketRecord else {"market_id": self.market_id})
+            out.append(rec)
+            if cls is AccountRecord and handle is None:
+                handle = rec.handle
+                observed = observed or rec.observed_at
+            elif cls is ListingRecord:
+                ref = ref or rec.listing_ref
+                title = title or rec.title
+                if handle is None:
+                    handle = rec.vendor_handle
+                observed = observed or rec.observed_at
+                self.stats.listing_refs[rec.listing_ref] += 1
+        for spec, cls, fields in self._compiled:
+            if spec.split is not None:
+                out.extend(self._split_feedback(spec, fields, row, unit, handle, ref, title,
+                                                observed))
+        self._identifiers(row, unit, handle, ref, out)
+        return out
+
+    def _split_feedback(self, spec: _RecordSpec, fields: list[tuple[str, _FieldSpec, Getter]],
+                        row: dict[str, Any], unit: str, handle: str | None, ref: str | None,
+                        title: str | None, observed: datetime | None) -> list[Record]:
+        text = self._cell(row, spec.column or "")
+        if not text:
+            return []
+        text = _squash(text)
+        if spec.strip_prefix and text.startswith(spec.strip_prefix):
+            text = text[len(spec.strip_prefix):].strip()
+        out: list[Record] = []
+        seen_here: Counter[tuple[Any, ...]] = Counter()
+        prior = self._seen_feedback[ref or ""] if spec.dedupe == "listing" else None
+        end = 0
+        base = {"market_id": self.market_id, "vendor_handle": handle, "listing_ref": ref,
+                "listing_title": title, "text": ""}
+        for m in spec.split.finditer(text):  # type: ignore[union-attr]
+            end = m.end()
+            groups = m.groupdict()
+            groups["__observed_at__"] = observed
+            try:
+                fb = self._build(FeedbackRecord, fields, groups, base)
+            except FieldError:
+                self.stats.feedback_fragments_dropped += 1
+                continue
+            if fb.rating is not None and fb.rating_scale is None:
+                fb.rating_scale = next((float(f.opts["scale"]) for _, f, _ in fields
+                                        if f.target == "rating" and "scale" in f.opts), None)
+            if prior is not None:
+                key = (fb.rating, fb.text, fb.buyer_masked)
+                seen_here[key] += 1
+                if seen_here[key] <= prior[key]:
+                    self.stats.feedback_duplicates_skipped += 1
+                    continue
+            fb.observed_at = observed
+            fb.locator = f"{unit}#feedback {len(out) + 1}"
+            out.append(fb)
+        if prior is not None:
+            for key, n in seen_here.items():
+                if n > prior[key]:
+                    prior[key] = n
+        if text[end:].strip():
+            self.stats.feedback_fragments_dropped += 1
+        self.stats.feedback += len(out)
+        return out
+
+    def _identifiers(self, row: dict[str, Any], unit: str, handle: str | None,
+                     ref: str | None, out: list[Record]) -> None:
+        k = 0
+        for cols, is_pgp in ((self.rows.pgp, True), (self.rows.identifiers, False)):
+            for col, fld in cols:
+                text = self._cell(row, col)
+                if not text:
+                    continue
+                res = scan_text(text, market_id=self.market_id, account_handle=handle,
+                                listing_ref=ref, field=fld, locator=unit)
+                for r in res.records:
+                    if not isinstance(r, PgpKeyRecord):
+                        out.append(r)
+                        self.stats.identifiers += 1
+                if is_pgp and not res.pgp_blocks:
+                    self.stats.pgp_cells_without_block += 1
+                    k += 1
+                    out.append(QuarantineRecord(
+                        locator=f"{unit}#pgp {k}", field=col, market_id=self.market_id,
+                        reason=f"PGP column '{col}' holds no armored public key block",
+                        excerpt=text[:200]))
+                for b in res.pgp_blocks:
+                    k += 1
+                    self.stats.pgp_blocks += 1
+                    if b.error:
+                        self.stats.pgp_failures += 1
+                        out.append(QuarantineRecord(
+                            locator=f"{unit}#pgp {k}", field=col, market_id=self.market_id,
+                            reason=f"PGP key block {k} in column '{col}': {b.error}",
+                            excerpt=b.armored[:300]))
+                        continue
+                    for key in b.keys:
+                        self.stats.pgp_keys += 1
+                        out.append(key.to_record(market_id=self.market_id,
+                                                 account_handle=handle, field=fld,
+                                                 locator=f"{unit}#pgp {k}"))
+
+
+def iter_columns(rows: Iterable[RowMapping]) -> set[str]:
+    """Union of the columns a set of row mappings reads."""
+    out: set[str] = set()
+    for r in rows:
+        out |= r.columns()
+    return out
+
+
+# --------------------------------------------------------------------- column mapper
+#
+# The row mapper above is the reference. The column mapper maps a block of rows at
+# once and must give exactly the records the row mapper would: every column kernel
+# either computes a cell the way the row rule does (memoised per distinct cell, so the
+# same Python code runs) or, for the few high-volume rules, decides with Arrow that a
+# cell is in a shape whose result is known (an ASCII id, a clean title, a plain
+# timestamp) and leaves every other cell to the row rule. A row with any required
+# field empty or failing is not mapped here at all: the row mapper redoes it, which
+# also gives its exact quarantine reason.
+
+_ERR = object()  # a cell whose parse rule failed (FieldError)
+_COLUMN_PARSES = {"text", "line", "int", "int_text", "float", "bool", "price", "price_range",
+                  "datetime", "date", "list", "place", "places"}
+_DICT_PARSES = {"price": ("price", "currency", "price_text"),
+                "price_range": ("price", "currency", "price_text")}
+# Python's str.isspace() characters among ASCII; ``\s`` in a str pattern matches these
+_PY_ASCII_WS = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
+_RE2_WS = r"[\t\n\x0b\x0c\r\x1c-\x1f ]"
+_IDENTITY_SAFE = {  # ASCII cells matching these are returned unchanged by the rule
+    "text": rf"^[^\t\n\x0b\x0c\r\x1c-\x1f ](?:.*[^\t\n\x0b\x0c\r\x1c-\x1f ])?$",
+    "line": r"^[^\t\n\x0b\x0c\r\x1c-\x1f ](?:[^\t\n\x0b\x0c\r\x1c-\x1f ]| [^\t\n\x0b\x0c\r\x1c-\x1f ])*$",
+    "int_text": r"^[0-9]+$",
+}
+_FAST_DT = (r"^(?P<y>(?:19|2[01])[0-9]{2})-(?P<mo>0[1-9]|1[0-2])-(?P<d>0[1-9]|[12][0-9]|3[01])"
+            r"[T ](?P<h>[01][0-9]|2[0-3]):(?P<mi>[0-5][0-9])(?::(?P<s>[0-5][0-9]))?"
+            r"(?:[.,](?P<f>[0-9]{1,30}))?"
+            r"(?: ?(?P<z>Z|UTC|GMT)| ?(?P<oh>[+-](?:[01][0-9]|2[0-3])):?(?P<om>[0-5][0-9])"
+            r"(?: [A-Z]{2,5})?)?$")
+
+
+# One shape of _FAST_DT at fixed offsets (every field in place, 9 fraction digits, a
+# numeric offset): what Go writes, and what the Hansa scrape holds. ASCII only.
+_FIXED_DT = (r"^(?:19|2[01])[0-9]{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+             r"[T ](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{9}"
+             r" [+-](?:[01][0-9]|2[0-3])[0-5][0-9](?: [A-Z]{2,5})?$")
+
+
+def _civil_micros(y: Any, mo: Any, d: Any, h: Any, mi: Any, sec: Any, micros: Any,
+                  off: Any) -> tuple[Any, Any]:
+    """Microseconds since the epoch (UTC) from civil fields and a UTC offset in seconds,
+    and whether the day exists in its month (2016-02-30 does not: the row rule rejects
+    it, and numpy would roll it over)."""
+    month = (y - 1970) * 12 + (mo - 1)
+    days = month.astype("datetime64[M]").astype("datetime64[D]") + (d - 1)
+    ok = days.astype("datetime64[M]").astype(np.int64) == month
+    secs = days.astype(np.int64) * 86400 + h * 3600 + mi * 60 + sec
+    return (secs - off) * 1_000_000 + micros, ok
+
+
+def _fixed_dt_micros(arr: Any) -> tuple[Any, Any]:
+    """:func:`_civil_micros` of cells that all match ``_FIXED_DT`` (no nulls).
+
+    The shape is ASCII at fixed offsets, so the digits are read straight from the
+    string array's bytes.
+    """
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    _, offsets, data = arr.buffers()
+    start = np.frombuffer(offsets, dtype=np.int32)[arr.offset:arr.offset + len(arr)]
+    raw = np.frombuffer(data, dtype=np.uint8)
+
+    def num(a: int, b: int) -> Any:
+        v = np.zeros(len(start), dtype=np.int64)
+        for k in range(a, b):
+            v = v * 10 + (raw[start + k].astype(np.int64) - 48)
+        return v
+
+    sign = np.where(raw[start + 30] == ord("-"), -1, 1)
+    off = sign * (num(31, 33) * 3600 + num(33, 35) * 60)
+    # the fraction's first six digits are its microseconds, as on the general path
+    return _civil_micros(num(0, 4), num(5, 7), num(8, 10), num(11, 13), num(14, 16),
+                         num(17, 19), num(20, 26), off)
+
+
+def _plain_dt_micros(arr: Any, naive: int) -> tuple[Any, Any]:
+    """:func:`_civil_micros` of cells split by ``_FAST_DT``, and which cells matched it.
+
+    ``naive`` is the offset (seconds) of values without a zone.
+    """
+    parts = pc.extract_regex(arr, _FAST_DT)
+    matched = _np_bool(pc.and_(pc.is_valid(parts), pc.string_is_ascii(arr)))
+    # Arrow scalars, not Python ones: converting a Python scalar makes pyarrow retry
+    # an optional import (dateutil) on every call
+    empty = pa.scalar("", pa.string())
+
+    def text(name: str) -> Any:
+        return pc.fill_null(parts.field(name), empty)
+
+    def num(name: str, default: str = "0") -> Any:
+        v = text(name)
+        v = pc.if_else(pc.equal(v, empty), pa.scalar(default, pa.string()), v)
+        return pc.cast(v, pa.int64()).to_numpy(zero_copy_only=False)
+
+    frac = pc.utf8_rpad(pc.utf8_slice_codeunits(text("f"), 0, 6), width=6, padding="0")
+    micros = pc.cast(frac, pa.int64()).to_numpy(zero_copy_only=False)
+    oh = text("oh")
+    has_oh = pc.not_equal(oh, empty)
+    off_h = pc.cast(pc.if_else(has_oh, pc.utf8_slice_codeunits(oh, 1, 3),
+                               pa.scalar("0", pa.string())),
+                    pa.int64()).to_numpy(zero_copy_only=False)
+    sign = np.where(_np_bool(pc.starts_with(oh, "-")), -1, 1)
+    off = np.where(_np_bool(has_oh), sign * (off_h * 3600 + num("om") * 60),
+                   np.where(_np_bool(pc.not_equal(text("z"), empty)), 0, naive))
+    us, ok = _civil_micros(num("y", "1970"), num("mo", "1"), num("d", "1"), num("h"),
+                           num("mi"), num("s"), micros, off)
+    return us, matched & ok
+
+
+def _np_bool(arr: Any) -> Any:
+    """An Arrow boolean array as a numpy bool array, nulls as False."""
+    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+_ARROW_TYPES = {str: pa.string(), float: pa.float64(), int: pa.int64(), bool: pa.bool_()}
+
+
+def _arrow_type(values: list[Any]) -> pa.DataType | None:
+    """The Arrow type of plain values (text, numbers, lists of text); None if unsure.
+
+    Saying it spares pyarrow's type inference, which retries optional imports each call.
+    """
+    kinds = {type(v) for v in values if v is not None}
+    if len(kinds) != 1:
+        return pa.string() if not kinds else None
+    kind = kinds.pop()
+    if kind is list and all(type(x) is str for v in values if v is not None for x in v):
+        return pa.list_(pa.string())
+    return _ARROW_TYPES.get(kind)
+
+
+def _take(values: list[Any], idx: Any) -> Any:
+    """``[values[i] for i in idx]``, as an Arrow array when Arrow can type the values."""
+    try:
+        return pa.array(values, type=_arrow_type(values)).take(idx)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        return [values[i] for i in idx.to_pylist()]
+
+
+class ColumnMapper:
+    """Maps a block of rows column by column, for mappings of one plain listing per row.
+
+    :meth:`eligible` says whether a row mapping can be mapped this way (one ``listing``
+    record, no feedback split, no PGP columns, single-column fields with column-safe
+    parse rules, no two fields setting the same attribute). :meth:`map_block` returns
+    the listing attributes as columns and which rows it mapped; the others must go
+    through :meth:`RowMapper.map_row`.
+    """
+
+    def __init__(self, mapper: RowMapper) -> None:
+        if not self.eligible(mapper.rows):
+            raise MappingError(f"{mapper.mapping.name}: not mappable column by column")
+        self.mapper = mapper
+        self.nulls = mapper.nulls
+        self.market_id = mapper.market_id
+        self.fields = mapper.rows.records[0].fields
+        self._conv = {id(f): mapper._converter(f) for f in self.fields if f.column}
+        self._ident_rx: str | None = None
+        self._arrays: dict[int, tuple[list[Any], Any]] = {}  # this block's columns in Arrow
+
+    def _arrow(self, col: list[str | None]) -> Any:
+        """``col`` as an Arrow string array, converted once per block."""
+        hit = self._arrays.get(id(col))
+        if hit is None or hit[0] is not col:
+            hit = self._arrays[id(col)] = (col, pa.array(col, pa.string()))
+        return hit[1]
+
+    @staticmethod
+    def eligible(rows: RowMapping) -> bool:
+        """True when :meth:`map_block` gives the same records as the row mapper."""
+        if len(rows.records) != 1 or rows.pgp:
+            return False
+        spec = rows.records[0]
+        if spec.type != "listing" or spec.split is not None:
+            return False
+        seen: set[str] = set()
+        for f in spec.fields:
+            if f.const is None and not (f.column and f.parse in _COLUMN_PARSES):
+                return False
+            if f.target in ("market_id", "locator"):
+                return False
+            attrs = _DICT_PARSES.get(f.parse, (f.target,)) if f.const is None else (f.target,)
+            if seen & set(attrs):
+                return False
+            seen |= set(attrs)
+        return True
+
+    def columns(self) -> set[str]:
+        """The source columns a block needs."""
+        return {f.column for f in self.fields if f.column} | {
+            c for c, _ in self.mapper.rows.identifiers}
+
+    # -- kernels ------------------------------------------------------------------------
+
+    def _one(self, f: _FieldSpec) -> Callable[[str | None], Any]:
+        """The row rule for one cell: None when null, ``_ERR`` when it fails."""
+        nulls, conv = self.nulls, self._conv[id(f)]
+
+        def one(v: str | None) -> Any:
+            if v is None or v in nulls or v.strip() in nulls:
+                return None
+            try:
+                return conv(v, None)
+            except FieldError:
+                return _ERR
+        return one
+
+    def _memo(self, f: _FieldSpec, col: list[str | None]) -> tuple[list[Any], Any, Any]:
+        """The row rule once per distinct cell.
+
+        Returns (result per distinct cell, Arrow indices of each row's cell in it,
+        numpy mask of rows whose cell is absent or failed); failures become None.
+        """
+        one = self._one(f)
+        # Arrow finds the distinct cells (a null cell is one of them)
+        enc = pc.dictionary_encode(self._arrow(col), null_encoding="encode")
+        results = [one(v) for v in enc.dictionary.to_pylist()]
+        idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        gone = np.fromiter((r is None or r is _ERR for r in results), dtype=bool,
+                           count=len(results))
+        results = [None if r is _ERR else r for r in results]
+        return results, pa.array(idx), gone[idx] if gone.any() else np.zeros(len(col), bool)
+
+    def _identity(self, f: _FieldSpec, col: list[str | None]) -> tuple[list[Any], Any]:
+        """Cells in the rule's identity-safe shape stay as they are; the rest run the rule."""
+        arr = self._arrow(col)
+        safe = _np_bool(pc.and_(pc.string_is_ascii(arr),
+                                pc.match_substring_regex(arr, _IDENTITY_SAFE[f.parse])))
+        absent = np.zeros(len(col), dtype=bool)
+        out = list(col)
+        if self.nulls:
+            is_null = _np_bool(pc.is_in(arr, value_set=pa.array(sorted(self.nulls),
+                                                                pa.string())))
+            for i in np.flatnonzero(safe & is_null).tolist():
+                out[i] = None
+                absent[i] = True
+        one = self._one(f)
+        for i in np.flatnonzero(~safe).tolist():
+            v = one(col[i])
+            if v is None or v is _ERR:
+                out[i] = None
+                absent[i] = True
+            else:
+                out[i] = v
+        return out, absent
+
+    def _datetime(self, f: _FieldSpec, col: list[str | None]) -> tuple[Any, Any]:
+        """Plain timestamps with Arrow and numpy, every other cell by the row rule.
+
+        Cells of one fixed-width shape (Go's ``2016-12-11 20:13:54.654635085 -0500
+        EST``) are cut at fixed offsets; other plain ones are split by the
+        ``_FAST_DT`` pattern (an Arrow regex extract, several times slower).
+        Returns (naive UTC timestamp array, numpy mask of absent cells).
+        """
+        n = len(col)
+        arr = self._arrow(col)
+        tz = f.opts.get("tz", timezone.utc)
+        naive = int(tz.utcoffset(None).total_seconds())  # offset of zone-less values
+        fixed = _np_bool(pc.match_substring_regex(arr, _FIXED_DT))
+        us = np.zeros(n, dtype=np.int64)
+        matched = np.zeros(n, dtype=bool)
+        if fixed.any():
+            at = np.flatnonzero(fixed)
+            us[at], matched[at] = _fixed_dt_micros(arr.take(pa.array(at)))
+        if not fixed.all():
+            at = np.flatnonzero(~fixed)
+            us[at], matched[at] = _plain_dt_micros(arr.take(pa.array(at)), naive)
+        valid = matched.copy()
+        if self.nulls:
+            valid &= ~_np_bool(pc.is_in(arr, value_set=pa.array(sorted(self.nulls),
+                                                                pa.string())))
+        one = self._one(f)
+        epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+        step = timedelta(microseconds=1)
+        for i in np.flatnonzero(~matched).tolist():
+            v = one(col[i])
+            if v is not None and v is not _ERR:
+                us[i] = (v - epoch) // step
+                valid[i] = True
+        return pa.array(us, type=pa.timestamp("us"), mask=~valid), ~valid
+
+    # -- blocks -------------------------------------------------------------------------
+
+    def map_block(self, cols: dict[str, list[str | None]], n: int) -> tuple[dict[str, Any], Any]:
+        """Listing attributes of ``n`` rows as columns, and a numpy mask of mapped rows.
+
+        ``cols`` holds each source column's cells (None where the row has no such
+        field). Unmapped rows (a required field empty or failing, or the record lacking
+        ``listing_ref`` or ``title``) must be redone by :meth:`RowMapper.map_row`.
+        """
+        self._arrays.clear()
+        ok = np.ones(n, dtype=bool)
+        out: dict[str, Any] = {}
+        absent: dict[str, Any] = {}
+        for f in self.fields:
+            if f.const is not None:
+                out[f.target] = [f.const] * n
+                absent[f.target] = np.zeros(n, dtype=bool)
+                continue
+            col = cols[f.column]  # type: ignore[index]
+            if f.parse == "datetime" and not f.opts.get("format"):
+                vals, gone = self._datetime(f, col)
+            elif f.parse in _IDENTITY_SAFE:
+                vals, gone = self._identity(f, col)
+            else:
+                results, idx, gone = self._memo(f, col)
+                if f.parse in _DICT_PARSES:
+                    for key in _DICT_PARSES[f.parse]:
+                        out[key] = _take([r[key] if r is not None else None
+                                          for r in results], idx)
+                    vals = None
+                else:
+                    vals = _take(results, idx)
+            if f.required:
+                ok &= ~gone
+            if vals is not None:
+                out[f.target] = vals
+                absent[f.target] = gone
+        for name in ("listing_ref", "title"):  # ListingRecord's required attributes
+            ok &= ~absent[name] if name in absent else np.zeros(n, dtype=bool)
+        return out, ok
+
+    def identifier_records(self, cols: dict[str, list[str | None]], rows: Any,
+                           refs: list[Any], handles: list[Any],
+                           units: list[str]) -> dict[int, list[Record]]:
+        """Identifier records of the given rows (indices), by row, as the row mapper finds.
+
+        A cell is scanned only if it could hold something: a cheap Arrow test, taken
+        from the scanner's own prefilter, rules out most cells (titles) at once.
+        """
+
+        out: dict[int, list[Record]] = {}
+        wanted = np.zeros(len(refs), dtype=bool)
+        wanted[rows] = True
+        nulls = self.nulls
+        for col_name, fld in self.mapper.rows.identifiers:
+            col = cols.get(col_name)
+            if col is None:
+                continue
+            arr = self._arrow(col)
+            rx = self._identifier_prefilter()
+            cand = (np.ones(len(col), dtype=bool) if rx is None else
+                    _np_bool(pc.match_substring_regex(arr, rx, ignore_case=True)))
+            for i in np.flatnonzero(cand & wanted).tolist():
+                v = col[i]
+                if v is None or v in nulls or v.strip() in nulls:
+                    continue
+                res = scan_text(v, market_id=self.market_id, account_handle=handles[i],
+                                listing_ref=refs[i], field=fld, locator=units[i])
+                for r in res.records:
+                    if not isinstance(r, PgpKeyRecord):
+                        out.setdefault(i, []).append(r)
+                        self.mapper.stats.identifiers += 1
+        return out
+
+    def _identifier_prefilter(self) -> str | None:
+        """An RE2 pattern true for every text in which the scanner may find anything.
+
+        The scanner returns nothing unless its prefilter ``_ANY_RE`` (case-insensitive)
+        matches or the text holds ``&`` or ``\\``. RE2 with ``ignore_case`` matches
+        wherever Python does, except that Python also folds U+0130 and U+0131 onto
+        ``i`` (RE2's ``\\b`` is ASCII-only, which only widens it); those two are added.
+        """
+        if self._ident_rx is None:
+            from darkmap.extract import identifiers as ident
+
+            # the scanner's own first test (private, read so the two cannot drift apart)
+            rx = getattr(ident, "_ANY_RE", None)
+            pattern = f"(?:{rx.pattern})|[&\\\\\u0130\u0131]" if rx is not None else ""
+            try:
+                pc.match_substring_regex(pa.array(["x"]), pattern, ignore_case=True)
+            except Exception:  # noqa: BLE001 - not RE2 syntax: scan every cell
+                pattern = ""
+            self._ident_rx = pattern
+        return self._ident_rx or None

@@ -1,0 +1,74 @@
+"""The ``pages`` importer: saved market HTML pages through the template engine.
+
+``sniff`` is sure (0.9) of HTML that a market template recognises and moderately sure
+(0.55) of any other HTML, so an HTML page of an unknown market is still read and
+recorded as a ``SkipRecord`` ("no template matches") instead of vanishing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+from darkmap.extract.decode import DEFAULT_MAX_BYTES, decode_page, looks_like_html
+from darkmap.extract.engine import Page, detect_market, extract_page, load_templates
+from darkmap.model.records import QuarantineRecord, Record
+from darkmap.plugins import SourceFile
+
+__all__ = ["PagesImporter"]
+
+
+class PagesImporter:
+    """Reads one saved HTML page per file (the unit is ``page``)."""
+
+    name = "pages"
+    version = "1"
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+
+    def sniff(self, src: SourceFile) -> float:
+        """0.9 for HTML a template recognises, 0.55 for other HTML, 0 otherwise."""
+        if not looks_like_html(src.head):
+            return 0.0
+        try:
+            page = Page(decode_page(src.head).text, src.source)
+            if detect_market(page, load_templates()) is not None:
+                return 0.9
+        except Exception:  # sniffing must never break the pipeline
+            pass
+        return 0.55
+
+    def sniff_range(self, src: SourceFile) -> tuple[float, float]:
+        """Bounds of :meth:`sniff` from the bytes alone: (0.55, 0.9) for HTML, else 0.
+
+        Lets :func:`darkmap.plugins.best_importer` skip parsing the page when no other
+        importer scores within that range (the usual case), so a page is parsed once.
+        """
+        return (0.55, 0.9) if looks_like_html(src.head) else (0.0, 0.0)
+
+    def _bytes(self, src: SourceFile) -> bytes:
+        """The page's bytes (up to ``max_bytes + 1``): the sniffing head when that
+        already holds the whole capture (most pages), else read from the store."""
+        head = src.head
+        if len(head) <= self.max_bytes and os.stat(src.path).st_size == len(head):
+            return head
+        with open(src.path, "rb") as fh:
+            return fh.read(self.max_bytes + 1)
+
+    def read(self, src: SourceFile) -> Iterator[Record]:
+        """Yield the page's records; an unreadable page is one ``QuarantineRecord``."""
+        try:
+            data = self._bytes(src)
+        except OSError as exc:
+            yield QuarantineRecord(locator="page", reason=f"{src.source}: cannot read: {exc}")
+            return
+        try:
+            result = extract_page(data, src.source, max_bytes=self.max_bytes)
+        except Exception as exc:  # hostile pages: keep the unit, say why
+            yield QuarantineRecord(locator="page", excerpt=data[:200].decode("utf-8", "replace"),
+                                   reason=f"{src.source}: page extraction failed: "
+                                          f"{type(exc).__name__}: {exc}"[:500])
+            return
+        yield from result.records
+
