@@ -10,13 +10,26 @@ from typing import Any
 
 import click
 
-from darkmap.store.workspace import Workspace, WorkspaceError, default_path
+from darkmap.errors import DarkmapError as LibraryError
+from darkmap.store.workspace import Workspace, default_path
 
 __all__ = ["DarkmapError", "emit_json", "library_errors", "main", "open_ws", "workspace_option"]
 
 
 class DarkmapError(click.ClickException):
-    """A user-facing error: printed without a traceback, exit code 1."""
+    """A user-facing error raised by the CLI itself: printed as one line, exit code 1."""
+
+
+class _Group(click.Group):
+    """The ``darkmap`` group: an error darkmap raises on purpose (``darkmap.errors``)
+    becomes one line on stderr and exit code 1. Anything else is a bug: its traceback
+    shows."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LibraryError as exc:
+            raise DarkmapError(str(exc)) from exc
 
 
 def workspace_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -27,22 +40,24 @@ def workspace_option(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
-def open_ws(path: Path | None, create: bool = False) -> Workspace:
-    """Open the workspace, turning a library error into a clean CLI error."""
+def open_ws(path: Path | None, create: bool = False, read_only: bool = False) -> Workspace:
+    """Open (``create``: create) the workspace at ``path`` or the default one.
+
+    ``read_only`` is for commands that only answer questions: they work while another
+    process reads the workspace too, and can never change it.
+    """
     path = path or default_path()
-    try:
-        return Workspace.init(path) if create else Workspace.open(path)
-    except WorkspaceError as exc:
-        raise DarkmapError(str(exc)) from exc
+    return Workspace.init(path) if create else Workspace.open(path, read_only=read_only)
 
 
 def library_errors(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn expected library errors into one-line messages."""
+    """Turn darkmap's own errors into one-line messages (outside the ``darkmap`` group,
+    e.g. a command invoked directly in a test; inside it the group does this)."""
     @wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return f(*args, **kwargs)
-        except (WorkspaceError, FileNotFoundError, ValueError, KeyError) as exc:
+        except LibraryError as exc:
             raise DarkmapError(str(exc)) from exc
     return wrapper
 
@@ -52,7 +67,7 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="darkmap")
 def main() -> None:
     """darkmap: investigation workbench for darknet drug markets.

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from darkmap.errors import BadInputError
 from darkmap.extract.decode import DEFAULT_MAX_BYTES, decode_page
 from darkmap.extract.parse import clean_text, parse_date, parse_float, parse_int, parse_price
 from darkmap.model.records import (
@@ -59,7 +60,7 @@ _LITERAL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 &/'-]*[A-Za-z0-9]|[A-Za-z0-9]")
 _LABEL_TRIM = " \t\r\n:|-–—\u00a0"
 
 
-class TemplateError(ValueError):
+class TemplateError(BadInputError):
     """A template file that cannot be used; the message names the file and the problem."""
 
 

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from darkmap.errors import BadInputError
 from darkmap.model.openpgp import crc24, parse_packets
 from darkmap.model.records import PgpKeyRecord
 
@@ -71,7 +72,7 @@ _TAG_PUBKEY, _TAG_PUBSUBKEY, _TAG_USERID = 6, 14, 13
 _TAG_SECKEY, _TAG_SECSUBKEY = 5, 7
 
 
-class ArmorError(ValueError):
+class ArmorError(BadInputError):
     """Raised when an armored block or its packets cannot be read; the message is the reason."""
 
 

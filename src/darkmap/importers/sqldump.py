@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from darkmap.errors import BadInputError
 from darkmap.importers.mappings import FieldError, Mapping, MapStats, RowMapper, mappings
 from darkmap.model.records import MarketRecord, QuarantineRecord, Record, SkipRecord
 from darkmap.plugins import SourceFile
@@ -52,7 +53,7 @@ _SPECIAL = re.compile(r"[;'\"`#]|--(?=\s)|/\*")
 _STR_STOP = {"'": re.compile(r"['\\\n]"), '"': re.compile(r"[\"\\\n]"), "`": re.compile(r"[`\n]")}
 
 
-class SqlSyntaxError(ValueError):
+class SqlSyntaxError(BadInputError):
     """A statement could not be parsed; ``row`` is the row tuple where it failed (1-based)."""
 
     def __init__(self, message: str, row: int = 0) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from darkmap.errors import DarkmapError
 from darkmap.store.workspace import Workspace, table_exists
 
 __all__ = ["SyncResult", "TeamServerError", "default_server", "init_server", "sync_judgements"]
@@ -36,7 +37,7 @@ CREATE INDEX IF NOT EXISTS team_judgements_pair ON team_judgements (a, b);
 _COLS = ("judgement_id", "a", "b", "verdict", "author", "note", "created_at", "withdrawn_at")
 
 
-class TeamServerError(Exception):
+class TeamServerError(DarkmapError):
     """The team server cannot be reached or refused the operation."""
 
 

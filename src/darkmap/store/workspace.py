@@ -16,6 +16,7 @@ from types import TracebackType
 import duckdb
 
 from darkmap.capture.store import CaptureStore
+from darkmap.errors import WorkspaceStateError
 
 __all__ = ["DEFAULT_WORKSPACE", "Workspace", "WorkspaceError", "default_path", "table_exists",
            "table_has_rows", "utcnow"]
@@ -25,8 +26,8 @@ DB_NAME = "darkmap.duckdb"
 _MIGRATION_RE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
-class WorkspaceError(Exception):
-    """A workspace that is missing, not a workspace, or newer than this darkmap."""
+class WorkspaceError(WorkspaceStateError):
+    """A workspace that is missing, not a workspace, in use, or newer than this darkmap."""
 
 
 def utcnow() -> datetime:
@@ -55,6 +56,27 @@ def table_has_rows(con: duckdb.DuckDBPyConnection, name: str) -> bool:
         f'SELECT count(*) FROM (SELECT 1 FROM "{name}" LIMIT 1)').fetchone()[0] > 0
 
 
+def _connect(db: Path, path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB file: UTC, one thread per usable core, and no extension is ever
+    downloaded (darkmap is offline; the extensions it uses ship as Python packages)."""
+    ext_dir = path / ".duckdb-extensions"
+    if not read_only:
+        ext_dir.mkdir(exist_ok=True)
+    config = {"extension_directory": str(ext_dir), "autoinstall_known_extensions": False,
+              "allow_community_extensions": False}
+    try:
+        con = duckdb.connect(str(db), read_only=read_only, config=config)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise WorkspaceError(
+                f"{path}: the workspace is in use by another darkmap process (an ingest or "
+                "link still running?); wait for it to finish and try again") from exc
+        raise WorkspaceError(f"{path}: cannot open {db.name}: {exc}") from exc
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET threads = {_usable_cores()}")
+    return con
+
+
 def default_path() -> Path:
     """``$DARKMAP_WORKSPACE`` if set, else ``./darkmap-workspace``."""
     return Path(os.environ.get("DARKMAP_WORKSPACE") or DEFAULT_WORKSPACE)
@@ -81,25 +103,32 @@ class Workspace:
     @classmethod
     def init(cls, path: Path) -> "Workspace":
         """Create the workspace at ``path`` (or open it if it exists) and migrate it."""
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "captures").mkdir(exist_ok=True)
+        if path.exists() and not path.is_dir():
+            raise WorkspaceError(f"{path}: exists and is not a folder; choose another path")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            (path / "captures").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise WorkspaceError(f"{path}: cannot create the workspace: {exc.strerror}") from exc
         return cls.open(path)
 
     @classmethod
     def open(cls, path: Path, read_only: bool = False) -> "Workspace":
-        """Open an existing workspace, applying any pending forward migrations."""
+        """Open an existing workspace, applying any pending forward migrations.
+
+        ``read_only`` opens the DuckDB file without write access (no migration runs): for
+        commands that only answer questions. A workspace another process is writing (an
+        ingest running) cannot be opened until that process ends; the error says so.
+        """
+        if not path.is_dir():
+            raise WorkspaceError(
+                f"{path}: not a darkmap workspace (run `darkmap init {path}` first)")
         db = path / DB_NAME
         if not db.exists() and not (path / "captures").is_dir():
             raise WorkspaceError(
                 f"{path}: not a darkmap workspace (run `darkmap init {path}` first)"
             )
-        ext_dir = path / ".duckdb-extensions"
-        ext_dir.mkdir(exist_ok=True)
-        con = duckdb.connect(
-            str(db), read_only=read_only, config={"extension_directory": str(ext_dir)}
-        )
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"SET threads = {_usable_cores()}")
+        con = _connect(db, path, read_only)
         ws = cls(path, con)
         if not read_only:
             ws.migrate()

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
+from darkmap.errors import BadInputError
 from darkmap.extract.identifiers import scan_text
 from darkmap.model.records import (
     AccountRecord,
@@ -62,11 +63,11 @@ _RECORD_TYPES: dict[str, type] = {
 }
 
 
-class MappingError(ValueError):
+class MappingError(BadInputError):
     """A mapping file is invalid; the message names the file and the key."""
 
 
-class FieldError(ValueError):
+class FieldError(BadInputError):
     """A cell could not be parsed by its rule; the message says why."""
 
 
