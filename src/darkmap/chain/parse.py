@@ -6,20 +6,38 @@ commitment is recomputed from those ids and compared with the header. JSON sourc
 (Bitcoin Core ``getblock`` verbosity 2/3, Esplora) are re-serialised and checked the
 same way, so a JSON file that lies about an id is caught.
 
-Parsers raise :class:`ParseError` (a ``ValueError``) naming the byte offset; callers
-turn that into a quarantined unit, never a crash.
+Parsers raise :class:`ParseError` (a ``BadInputError``, so a ``ValueError``) naming the
+byte offset; callers turn that into a quarantined unit, never a crash. The wire format
+itself (transactions, varints, merkle roots, headers) is :mod:`darkmap.model.bitcoin`;
+its names are re-exported here.
 """
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
+from darkmap.model.bitcoin import (
+    GENESIS_HASH,
+    MAINNET_MAGIC,
+    WITNESS_COMMITMENT_PREFIX,
+    ParseError,
+    Prevout,
+    Tx,
+    TxIn,
+    TxOut,
+    block_header,
+    display_hex,
+    merkle_root,
+    parse_tx,
+    read_varint,
+    serialize_tx,
+    take_bytes,
+    witness_commitment,
+)
 from darkmap.model.encoding import decompress_pubkey, sha256d
 
 __all__ = [
@@ -44,80 +62,14 @@ __all__ = [
 ]
 
 MAGICS = {
-    bytes.fromhex("f9beb4d9"): "main",
+    MAINNET_MAGIC: "main",
     bytes.fromhex("0b110907"): "test",
     bytes.fromhex("0a03cf40"): "signet",
     bytes.fromhex("fabfb5da"): "regtest",
 }
 """Network magic of Bitcoin Core's blk*.dat framing."""
 
-GENESIS_HASH = "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"
-_COINBASE_PREV = b"\x00" * 32
-_WITNESS_MAGIC = bytes.fromhex("6a24aa21a9ed")
 _SATS = Decimal(100_000_000)
-
-
-class ParseError(ValueError):
-    """Bytes or JSON that are not what they claim; the message names where."""
-
-
-@dataclass(slots=True)
-class TxOut:
-    """An output: value in satoshis and its locking script."""
-
-    value: int
-    script: bytes
-
-
-@dataclass(slots=True)
-class Prevout:
-    """What an input spends, when the source says so (JSON prevout, UTXO file)."""
-
-    value: int
-    script: bytes
-    height: int | None = None
-    coinbase: bool | None = None
-
-
-@dataclass(slots=True)
-class TxIn:
-    """An input: the outpoint it spends (txid in display hex), scriptSig, witness."""
-
-    prev_txid: str
-    prev_vout: int
-    script_sig: bytes
-    sequence: int
-    witness: list[bytes] = field(default_factory=list)
-    prevout: Prevout | None = None
-
-    @property
-    def is_coinbase(self) -> bool:
-        """True for the coinbase input (null outpoint)."""
-        return self.prev_vout == 0xFFFFFFFF and self.prev_txid == "00" * 32
-
-
-@dataclass(slots=True)
-class Tx:
-    """A parsed transaction with its recomputed ids (display hex)."""
-
-    version: int
-    inputs: list[TxIn]
-    outputs: list[TxOut]
-    locktime: int
-    txid: str
-    wtxid: str
-    size: int
-    weight: int
-
-    @property
-    def is_coinbase(self) -> bool:
-        """True when the only input is the coinbase input."""
-        return len(self.inputs) == 1 and self.inputs[0].is_coinbase
-
-    @property
-    def segwit(self) -> bool:
-        """True when any input carries a witness."""
-        return any(i.witness for i in self.inputs)
 
 
 @dataclass(slots=True)
@@ -140,129 +92,6 @@ class Block:
     offset: int = 0
 
 
-def _rev_hex(b: bytes) -> str:
-    return b[::-1].hex()
-
-
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    if pos >= len(buf):
-        raise ParseError(f"offset {pos}: truncated varint")
-    first = buf[pos]
-    if first < 0xFD:
-        return first, pos + 1
-    width = {0xFD: 2, 0xFE: 4, 0xFF: 8}[first]
-    if pos + 1 + width > len(buf):
-        raise ParseError(f"offset {pos}: truncated varint")
-    return int.from_bytes(buf[pos + 1:pos + 1 + width], "little"), pos + 1 + width
-
-
-def _write_varint(n: int) -> bytes:
-    if n < 0xFD:
-        return bytes([n])
-    if n <= 0xFFFF:
-        return b"\xfd" + n.to_bytes(2, "little")
-    if n <= 0xFFFFFFFF:
-        return b"\xfe" + n.to_bytes(4, "little")
-    return b"\xff" + n.to_bytes(8, "little")
-
-
-def _take(buf: bytes, pos: int, n: int, what: str) -> tuple[bytes, int]:
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise ParseError(f"offset {pos}: truncated {what} ({n} bytes wanted)")
-    return buf[pos:end], end
-
-
-def parse_tx(buf: bytes, pos: int = 0) -> tuple[Tx, int]:
-    """Parse one serialized transaction at ``pos``; return it and the end offset."""
-    start = pos
-    if pos + 10 > len(buf):
-        raise ParseError(f"offset {pos}: truncated transaction")
-    version = struct.unpack_from("<i", buf, pos)[0]
-    pos += 4
-    segwit = buf[pos] == 0 and buf[pos + 1] == 1
-    if segwit:
-        pos += 2
-    body_start = pos
-    n_in, pos = _varint(buf, pos)
-    if n_in * 41 > len(buf) - pos:
-        raise ParseError(f"offset {start}: {n_in} inputs cannot fit")
-    inputs = []
-    for _ in range(n_in):
-        prev, pos = _take(buf, pos, 36, "outpoint")
-        slen, pos = _varint(buf, pos)
-        sig, pos = _take(buf, pos, slen, "scriptSig")
-        seq, pos = _take(buf, pos, 4, "sequence")
-        inputs.append(TxIn(_rev_hex(prev[:32]), int.from_bytes(prev[32:], "little"), sig,
-                           int.from_bytes(seq, "little")))
-    n_out, pos = _varint(buf, pos)
-    if n_out * 9 > len(buf) - pos:
-        raise ParseError(f"offset {start}: {n_out} outputs cannot fit")
-    outputs = []
-    for _ in range(n_out):
-        val, pos = _take(buf, pos, 8, "value")
-        slen, pos = _varint(buf, pos)
-        spk, pos = _take(buf, pos, slen, "scriptPubKey")
-        outputs.append(TxOut(int.from_bytes(val, "little", signed=True), spk))
-    body_end = pos
-    if segwit:
-        for txin in inputs:
-            n_items, pos = _varint(buf, pos)
-            if n_items > len(buf) - pos:
-                raise ParseError(f"offset {pos}: {n_items} witness items cannot fit")
-            for _ in range(n_items):
-                ilen, pos = _varint(buf, pos)
-                item, pos = _take(buf, pos, ilen, "witness item")
-                txin.witness.append(item)
-    lock, pos = _take(buf, pos, 4, "locktime")
-    raw = buf[start:pos]
-    if segwit:
-        stripped = buf[start:start + 4] + buf[body_start:body_end] + lock
-        txid = _rev_hex(sha256d(stripped))
-        wtxid = _rev_hex(sha256d(raw))
-        base = len(stripped)
-    else:
-        txid = wtxid = _rev_hex(sha256d(raw))
-        base = len(raw)
-    tx = Tx(version, inputs, outputs, int.from_bytes(lock, "little"), txid, wtxid, len(raw),
-            base * 3 + len(raw))
-    return tx, pos
-
-
-def serialize_tx(tx: Tx, witness: bool = True) -> bytes:
-    """Serialize ``tx`` (with witnesses when it has any and ``witness`` is true)."""
-    seg = witness and tx.segwit
-    parts = [struct.pack("<i", tx.version)]
-    if seg:
-        parts.append(b"\x00\x01")
-    parts.append(_write_varint(len(tx.inputs)))
-    for i in tx.inputs:
-        parts += [bytes.fromhex(i.prev_txid)[::-1], struct.pack("<I", i.prev_vout),
-                  _write_varint(len(i.script_sig)), i.script_sig, struct.pack("<I", i.sequence)]
-    parts.append(_write_varint(len(tx.outputs)))
-    for o in tx.outputs:
-        parts += [struct.pack("<q", o.value), _write_varint(len(o.script)), o.script]
-    if seg:
-        for i in tx.inputs:
-            parts.append(_write_varint(len(i.witness)))
-            for item in i.witness:
-                parts += [_write_varint(len(item)), item]
-    parts.append(struct.pack("<I", tx.locktime))
-    return b"".join(parts)
-
-
-def merkle_root(hashes: list[bytes]) -> bytes:
-    """Merkle root (internal byte order) of ids in internal byte order."""
-    if not hashes:
-        raise ParseError("merkle root of no transactions")
-    level = list(hashes)
-    while len(level) > 1:
-        if len(level) % 2:
-            level.append(level[-1])
-        level = [sha256d(level[i] + level[i + 1]) for i in range(0, len(level), 2)]
-    return level[0]
-
-
 def parse_header(raw: bytes) -> Block:
     """A block from its 80-byte header alone (no transactions)."""
     if len(raw) < 80:
@@ -273,7 +102,7 @@ def parse_header(raw: bytes) -> Block:
     digest = sha256d(hdr)
     exp, mant = bits >> 24, bits & 0x7FFFFF
     target = mant << (8 * (exp - 3)) if exp > 3 else mant >> (8 * (3 - exp))
-    return Block(_rev_hex(digest), version, _rev_hex(hdr[4:36]), _rev_hex(hdr[36:68]),
+    return Block(display_hex(digest), version, display_hex(hdr[4:36]), display_hex(hdr[36:68]),
                  time, bits, nonce, [], pow_ok=int.from_bytes(digest, "little") <= target)
 
 
@@ -290,20 +119,20 @@ def _check_witness(block: Block) -> bool | None:
         return None
     commit = None
     for out in block.txs[0].outputs:  # the last matching output wins (BIP141)
-        if len(out.script) >= 38 and out.script[:6] == _WITNESS_MAGIC:
+        if len(out.script) >= 38 and out.script[:6] == WITNESS_COMMITMENT_PREFIX:
             commit = out.script[6:38]
     wit = block.txs[0].inputs[0].witness
     if commit is None or len(wit) != 1 or len(wit[0]) != 32:
         return False
-    ids = [b"\x00" * 32] + [bytes.fromhex(t.wtxid)[::-1] for t in block.txs[1:]]
-    return sha256d(merkle_root(ids) + wit[0]) == commit
+    wtxids = [bytes.fromhex(t.wtxid)[::-1] for t in block.txs[1:]]
+    return witness_commitment(wtxids, wit[0]) == commit
 
 
 def parse_block(raw: bytes, offset: int = 0) -> Block:
     """Parse a serialized block; recompute and check its merkle root and witness root."""
     block = parse_header(raw)
     block.offset = offset
-    n_tx, pos = _varint(raw, 80)
+    n_tx, pos = read_varint(raw, 80)
     if n_tx == 0 or n_tx * 60 > len(raw):
         raise ParseError(f"offset {offset}: block claims {n_tx} transactions")
     for i in range(n_tx):
@@ -315,7 +144,7 @@ def parse_block(raw: bytes, offset: int = 0) -> Block:
     if pos != len(raw):
         raise ParseError(f"block {block.hash}: {len(raw) - pos} trailing bytes")
     root = merkle_root([bytes.fromhex(t.txid)[::-1] for t in block.txs])
-    block.merkle_ok = _rev_hex(root) == block.merkle_root
+    block.merkle_ok = display_hex(root) == block.merkle_root
     block.witness_ok = _check_witness(block)
     if block.hash == GENESIS_HASH:
         block.height = 0
@@ -404,16 +233,16 @@ def block_from_getblock_json(doc: dict[str, Any]) -> tuple[Block, list[ParseErro
                   int(doc.get("nonce", 0)), txs,
                   height=doc.get("height") if isinstance(doc.get("height"), int) else None)
     if all(k in doc for k in hdr_fields):
-        header = (struct.pack("<i", block.version) + bytes.fromhex(block.prev_hash)[::-1]
-                  + bytes.fromhex(block.merkle_root)[::-1]
-                  + struct.pack("<III", block.time, block.bits, block.nonce))
+        header = block_header(block.version, bytes.fromhex(block.prev_hash)[::-1],
+                              bytes.fromhex(block.merkle_root)[::-1], block.time, block.bits,
+                              block.nonce)
         check = parse_header(header)
         block.pow_ok = check.pow_ok and check.hash == block.hash
         if check.hash != block.hash:
             problems.append(ParseError(f"block {block.hash}: header hashes to {check.hash}"))
     if txs and not problems:
         root = merkle_root([bytes.fromhex(t.txid)[::-1] for t in txs])
-        block.merkle_ok = _rev_hex(root) == block.merkle_root
+        block.merkle_ok = display_hex(root) == block.merkle_root
         block.witness_ok = _check_witness(block)
     return block, problems
 
@@ -453,11 +282,6 @@ def tx_from_esplora_json(doc: dict[str, Any]) -> tuple[Tx, dict[str, Any]]:
     return parsed, status
 
 
-def load_json(data: bytes) -> Any:
-    """Parse JSON bytes (UTF-8, BOM tolerated)."""
-    return json.loads(data.decode("utf-8-sig"))
-
-
 # -- btcd UTXO test files -----------------------------------------------------------
 
 def _vlq(buf: bytes, pos: int) -> tuple[int, int]:
@@ -489,18 +313,18 @@ def _decompress_amount(x: int) -> int:
 def _decompress_script(buf: bytes, pos: int) -> tuple[bytes, int]:
     kind, pos = _vlq(buf, pos)
     if kind == 0:
-        h, pos = _take(buf, pos, 20, "P2PKH hash")
+        h, pos = take_bytes(buf, pos, 20, "P2PKH hash")
         return b"\x76\xa9\x14" + h + b"\x88\xac", pos
     if kind == 1:
-        h, pos = _take(buf, pos, 20, "P2SH hash")
+        h, pos = take_bytes(buf, pos, 20, "P2SH hash")
         return b"\xa9\x14" + h + b"\x87", pos
     if kind in (2, 3):
-        x, pos = _take(buf, pos, 32, "pubkey")
+        x, pos = take_bytes(buf, pos, 32, "pubkey")
         return b"\x21" + bytes([kind]) + x + b"\xac", pos
     if kind in (4, 5):
-        x, pos = _take(buf, pos, 32, "pubkey")
+        x, pos = take_bytes(buf, pos, 32, "pubkey")
         return b"\x41" + decompress_pubkey(bytes([kind - 2]) + x) + b"\xac", pos
-    script, pos = _take(buf, pos, kind - 6, "script")
+    script, pos = take_bytes(buf, pos, kind - 6, "script")
     return script, pos
 
 
@@ -515,19 +339,14 @@ def read_utxostore(data: bytes) -> dict[tuple[str, int], Prevout]:
     out: dict[tuple[str, int], Prevout] = {}
     pos = 0
     while pos < len(data):
-        head, pos = _take(data, pos, 40, "utxo entry header")
+        head, pos = take_bytes(data, pos, 40, "utxo entry header")
         size = int.from_bytes(head[36:40], "little")
-        body, pos = _take(data, pos, size, "utxo entry")
+        body, pos = take_bytes(data, pos, size, "utxo entry")
         code, p = _vlq(body, 0)
         amount, p = _vlq(body, p)
         script, p = _decompress_script(body, p)
         if p != len(body):
             raise ParseError(f"offset {pos - size}: {len(body) - p} stray bytes in utxo entry")
-        key = (_rev_hex(head[:32]), int.from_bytes(head[32:36], "little"))
+        key = (display_hex(head[:32]), int.from_bytes(head[32:36], "little"))
         out[key] = Prevout(_decompress_amount(amount), script, code >> 1, bool(code & 1))
     return out
-
-
-def read_path(path: Path) -> bytes:
-    """Bytes of a file (a thin seam so callers never keep file handles open)."""
-    return path.read_bytes()

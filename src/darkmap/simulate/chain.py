@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import struct
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +26,10 @@ from typing import IO
 
 import numpy as np
 
+from darkmap.model.bitcoin import TxOut, frame_block
 from darkmap.simulate.bitcoin import (
-    MAINNET_MAGIC,
     RawTx,
     Spend,
-    TxOut,
     address_for,
     block_bytes,
     build_tx,
@@ -193,7 +191,7 @@ class _Chain:
             self.files.append(name)
             self.blk = open(self.out / name, "wb")
             self.blk_size = 0
-        self.blk.write(MAINNET_MAGIC + struct.pack("<I", len(raw)) + raw)
+        self.blk.write(frame_block(raw))
         self.blk_size += len(raw) + 8
         self.prev = bhash
         self.height += 1

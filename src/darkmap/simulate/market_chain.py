@@ -10,11 +10,24 @@ builder records who owns every address, which is the truth tests score against.
 from __future__ import annotations
 
 import random
-import struct
 from dataclasses import dataclass, field
 
+from darkmap.chain.script import script_for_address
+from darkmap.model.bitcoin import (
+    NULL_HASH,
+    WITNESS_COMMITMENT_PREFIX,
+    Tx,
+    TxIn,
+    TxOut,
+    block_header,
+    frame_block,
+    merkle_root,
+    parse_tx,
+    serialize_block,
+    serialize_tx,
+    witness_commitment,
+)
 from darkmap.model.encoding import b58check_encode, bech32_encode, hash160, sha256d
-from darkmap.chain.parse import Tx, TxIn, TxOut, merkle_root, parse_tx, serialize_tx
 
 __all__ = ["Coin", "SynthChain", "demo_market_chain"]
 
@@ -68,8 +81,6 @@ class SynthChain:
     @staticmethod
     def script_for(addr: str, kind: str) -> bytes:
         """Output script paying ``addr``."""
-        from darkmap.chain.script import script_for_address
-
         return script_for_address(addr)
 
     def _sig(self) -> bytes:
@@ -123,25 +134,21 @@ class SynthChain:
         segwit = any(t.segwit for t in self.pending)
         outs = [TxOut(reward, self.script_for(miner, self.keys[miner].kind))]
         if segwit:
-            wids = [b"\x00" * 32] + [bytes.fromhex(t.wtxid)[::-1] for t in self.pending]
-            commit = sha256d(merkle_root(wids) + b"\x00" * 32)
-            outs.append(TxOut(0, bytes.fromhex("6a24aa21a9ed") + commit))
+            commit = witness_commitment([bytes.fromhex(t.wtxid)[::-1] for t in self.pending])
+            outs.append(TxOut(0, WITNESS_COMMITMENT_PREFIX + commit))
         cb_in = TxIn("00" * 32, 0xFFFFFFFF, bytes([4]) + hpush + b"\x00", 0xFFFFFFFF,
-                     [b"\x00" * 32] if segwit else [])
+                     [NULL_HASH] if segwit else [])
         cb, _ = parse_tx(serialize_tx(Tx(2, [cb_in], outs, 0, "", "", 0, 0)))
         self._last_coinbase = Coin(cb.txid, 0, reward, miner, self.address_owner[miner])
         txs = [cb] + self.pending
         root = merkle_root([bytes.fromhex(t.txid)[::-1] for t in txs])
         when = self.start_time + 600 * height
         for nonce in range(1 << 20):
-            header = (struct.pack("<i", 0x20000000) + self.prev_hash + root
-                      + struct.pack("<III", when, _REGTEST_BITS, nonce))
+            header = block_header(0x20000000, self.prev_hash, root, when, _REGTEST_BITS, nonce)
             digest = sha256d(header)
             if int.from_bytes(digest, "little") <= 0x7FFFFF << (8 * (0x20 - 3)):
                 break
-        body = header + bytes([len(txs)]) if len(txs) < 0xFD else header + b"\xfd" + \
-            len(txs).to_bytes(2, "little")
-        raw = body + b"".join(serialize_tx(t) for t in txs)
+        raw = serialize_block(header, [serialize_tx(t) for t in txs])
         self.prev_hash = digest
         self.blocks.append(raw)
         self.pending = []
@@ -149,8 +156,7 @@ class SynthChain:
 
     def blk_file(self) -> bytes:
         """All mined blocks in Bitcoin Core's magic-framed blk*.dat format."""
-        magic = bytes.fromhex("f9beb4d9")
-        return b"".join(magic + len(b).to_bytes(4, "little") + b for b in self.blocks)
+        return b"".join(frame_block(b) for b in self.blocks)
 
 
 def demo_market_chain(seed: int = 7, peel_steps: int = 4) -> tuple[SynthChain, dict, str]:

@@ -1,0 +1,301 @@
+"""Bitcoin's wire format: transactions, varints, merkle roots, block headers, blk framing.
+
+The one implementation of the serialisation in darkmap. The chain reader
+(:mod:`darkmap.chain.parse`) parses transactions here and checks every txid, merkle root
+and witness commitment against what these functions compute; the simulators
+(:mod:`darkmap.simulate.bitcoin`, :mod:`darkmap.simulate.market_chain`) build their
+blocks with the same functions, so what they write is exactly what the reader accepts.
+
+Byte order: ids are hashed and serialised in *internal* byte order; people and JSON show
+them reversed (:func:`display_hex`). Hashes, base58 and bech32 are in
+:mod:`darkmap.model.encoding`.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from darkmap.errors import BadInputError
+from darkmap.model.encoding import sha256d
+
+__all__ = [
+    "GENESIS_HASH",
+    "MAINNET_MAGIC",
+    "NULL_HASH",
+    "WITNESS_COMMITMENT_PREFIX",
+    "ParseError",
+    "Prevout",
+    "RawInput",
+    "Tx",
+    "TxIn",
+    "TxOut",
+    "block_header",
+    "display_hex",
+    "frame_block",
+    "merkle_root",
+    "parse_tx",
+    "push_data",
+    "read_varint",
+    "serialize_block",
+    "serialize_parts",
+    "serialize_tx",
+    "take_bytes",
+    "witness_commitment",
+    "write_varint",
+]
+
+MAINNET_MAGIC = bytes.fromhex("f9beb4d9")
+"""Network magic that frames each block of a main-net ``blk*.dat`` file."""
+GENESIS_HASH = "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"
+"""Hash of the main-net genesis block (height 0), display hex."""
+NULL_HASH = b"\x00" * 32
+"""The null txid of a coinbase outpoint (and the coinbase's wtxid in a witness root)."""
+WITNESS_COMMITMENT_PREFIX = bytes.fromhex("6a24aa21a9ed")
+"""OP_RETURN, push 36, and the BIP 141 commitment header, before the 32-byte commitment."""
+
+
+class ParseError(BadInputError):
+    """Bytes or JSON that are not what they claim; the message names where."""
+
+
+@dataclass(slots=True)
+class TxOut:
+    """An output: value in satoshis and its locking script."""
+
+    value: int
+    script: bytes
+
+
+@dataclass(slots=True)
+class Prevout:
+    """What an input spends, when the source says so (JSON prevout, UTXO file)."""
+
+    value: int
+    script: bytes
+    height: int | None = None
+    coinbase: bool | None = None
+
+
+@dataclass(slots=True)
+class TxIn:
+    """An input: the outpoint it spends (txid in display hex), scriptSig, witness."""
+
+    prev_txid: str
+    prev_vout: int
+    script_sig: bytes
+    sequence: int
+    witness: list[bytes] = field(default_factory=list)
+    prevout: Prevout | None = None
+
+    @property
+    def is_coinbase(self) -> bool:
+        """True for the coinbase input (null outpoint)."""
+        return self.prev_vout == 0xFFFFFFFF and self.prev_txid == "00" * 32
+
+
+@dataclass(slots=True)
+class Tx:
+    """A parsed transaction with its recomputed ids (display hex)."""
+
+    version: int
+    inputs: list[TxIn]
+    outputs: list[TxOut]
+    locktime: int
+    txid: str
+    wtxid: str
+    size: int
+    weight: int
+
+    @property
+    def is_coinbase(self) -> bool:
+        """True when the only input is the coinbase input."""
+        return len(self.inputs) == 1 and self.inputs[0].is_coinbase
+
+    @property
+    def segwit(self) -> bool:
+        """True when any input carries a witness."""
+        return any(i.witness for i in self.inputs)
+
+
+RawInput = tuple[bytes, int, bytes, int, Sequence[bytes]]
+"""An input to serialise: (prev txid in internal order, vout, scriptSig, sequence, witness)."""
+
+
+def display_hex(internal: bytes) -> str:
+    """A txid or block hash as people and JSON show it (byte-reversed hex)."""
+    return internal[::-1].hex()
+
+
+def write_varint(n: int) -> bytes:
+    """Bitcoin's CompactSize encoding of ``n``."""
+    if n < 0xFD:
+        return bytes([n])
+    if n <= 0xFFFF:
+        return b"\xfd" + struct.pack("<H", n)
+    if n <= 0xFFFFFFFF:
+        return b"\xfe" + struct.pack("<I", n)
+    return b"\xff" + struct.pack("<Q", n)
+
+
+def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    """(value, offset after it) of the CompactSize at ``pos``; :class:`ParseError` if cut."""
+    if pos >= len(buf):
+        raise ParseError(f"offset {pos}: truncated varint")
+    first = buf[pos]
+    if first < 0xFD:
+        return first, pos + 1
+    width = {0xFD: 2, 0xFE: 4, 0xFF: 8}[first]
+    if pos + 1 + width > len(buf):
+        raise ParseError(f"offset {pos}: truncated varint")
+    return int.from_bytes(buf[pos + 1:pos + 1 + width], "little"), pos + 1 + width
+
+
+def push_data(data: bytes) -> bytes:
+    """The script opcode(s) that push ``data`` (direct, PUSHDATA1 or PUSHDATA2)."""
+    n = len(data)
+    if n < 0x4C:
+        return bytes([n]) + data
+    if n <= 0xFF:
+        return b"\x4c" + bytes([n]) + data
+    return b"\x4d" + struct.pack("<H", n) + data
+
+
+def take_bytes(buf: bytes, pos: int, n: int, what: str) -> tuple[bytes, int]:
+    """(``n`` bytes at ``pos``, offset after them); :class:`ParseError` naming ``what``
+    if the buffer ends first."""
+    end = pos + n
+    if n < 0 or end > len(buf):
+        raise ParseError(f"offset {pos}: truncated {what} ({n} bytes wanted)")
+    return buf[pos:end], end
+
+
+def parse_tx(buf: bytes, pos: int = 0) -> tuple[Tx, int]:
+    """Parse one serialized transaction at ``pos``; return it and the end offset.
+
+    The txid (and wtxid when it has witnesses) is recomputed from the bytes.
+    """
+    start = pos
+    if pos + 10 > len(buf):
+        raise ParseError(f"offset {pos}: truncated transaction")
+    version = struct.unpack_from("<i", buf, pos)[0]
+    pos += 4
+    segwit = buf[pos] == 0 and buf[pos + 1] == 1
+    if segwit:
+        pos += 2
+    body_start = pos
+    n_in, pos = read_varint(buf, pos)
+    if n_in * 41 > len(buf) - pos:
+        raise ParseError(f"offset {start}: {n_in} inputs cannot fit")
+    inputs = []
+    for _ in range(n_in):
+        prev, pos = take_bytes(buf, pos, 36, "outpoint")
+        slen, pos = read_varint(buf, pos)
+        sig, pos = take_bytes(buf, pos, slen, "scriptSig")
+        seq, pos = take_bytes(buf, pos, 4, "sequence")
+        inputs.append(TxIn(display_hex(prev[:32]), int.from_bytes(prev[32:], "little"), sig,
+                           int.from_bytes(seq, "little")))
+    n_out, pos = read_varint(buf, pos)
+    if n_out * 9 > len(buf) - pos:
+        raise ParseError(f"offset {start}: {n_out} outputs cannot fit")
+    outputs = []
+    for _ in range(n_out):
+        val, pos = take_bytes(buf, pos, 8, "value")
+        slen, pos = read_varint(buf, pos)
+        spk, pos = take_bytes(buf, pos, slen, "scriptPubKey")
+        outputs.append(TxOut(int.from_bytes(val, "little", signed=True), spk))
+    body_end = pos
+    if segwit:
+        for txin in inputs:
+            n_items, pos = read_varint(buf, pos)
+            if n_items > len(buf) - pos:
+                raise ParseError(f"offset {pos}: {n_items} witness items cannot fit")
+            for _ in range(n_items):
+                ilen, pos = read_varint(buf, pos)
+                item, pos = take_bytes(buf, pos, ilen, "witness item")
+                txin.witness.append(item)
+    lock, pos = take_bytes(buf, pos, 4, "locktime")
+    raw = buf[start:pos]
+    if segwit:
+        stripped = buf[start:start + 4] + buf[body_start:body_end] + lock
+        txid = display_hex(sha256d(stripped))
+        wtxid = display_hex(sha256d(raw))
+        base = len(stripped)
+    else:
+        txid = wtxid = display_hex(sha256d(raw))
+        base = len(raw)
+    tx = Tx(version, inputs, outputs, int.from_bytes(lock, "little"), txid, wtxid, len(raw),
+            base * 3 + len(raw))
+    return tx, pos
+
+
+def serialize_parts(version: int, inputs: Sequence[RawInput], outputs: Sequence[TxOut],
+                    locktime: int = 0) -> tuple[bytes, bytes]:
+    """(full serialisation, serialisation without witness) of a transaction.
+
+    The full form is BIP 144's (marker, flag, witnesses) when any input has a witness;
+    otherwise both are the same ``bytes`` object, so ``full is stripped`` tells a
+    transaction without witnesses.
+    """
+    ins = b"".join(txid + struct.pack("<I", vout) + write_varint(len(ss)) + ss
+                   + struct.pack("<I", seq) for txid, vout, ss, seq, _ in inputs)
+    body = (write_varint(len(inputs)) + ins + write_varint(len(outputs))
+            + b"".join(struct.pack("<q", o.value) + write_varint(len(o.script)) + o.script
+                       for o in outputs))
+    ver = struct.pack("<i", version)
+    lock = struct.pack("<I", locktime)
+    stripped = ver + body + lock
+    if not any(w for *_, w in inputs):
+        return stripped, stripped
+    wit = b"".join(write_varint(len(w)) + b"".join(write_varint(len(item)) + item for item in w)
+                   for *_, w in inputs)
+    return ver + b"\x00\x01" + body + wit + lock, stripped
+
+
+def serialize_tx(tx: Tx, witness: bool = True) -> bytes:
+    """Serialize ``tx`` (with witnesses when it has any and ``witness`` is true)."""
+    full, stripped = serialize_parts(
+        tx.version, [(bytes.fromhex(i.prev_txid)[::-1], i.prev_vout, i.script_sig, i.sequence,
+                      i.witness) for i in tx.inputs], tx.outputs, tx.locktime)
+    return full if witness else stripped
+
+
+def merkle_root(hashes: Sequence[bytes]) -> bytes:
+    """Merkle root (internal byte order) of ids in internal byte order.
+
+    The last hash of an odd level is paired with itself, as Bitcoin does.
+    """
+    if not hashes:
+        raise ParseError("merkle root of no transactions")
+    level = list(hashes)
+    while len(level) > 1:
+        if len(level) % 2:
+            level.append(level[-1])
+        level = [sha256d(level[i] + level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0]
+
+
+def witness_commitment(wtxids: Sequence[bytes], reserved: bytes = NULL_HASH) -> bytes:
+    """BIP 141 commitment to the wtxids of a block's non-coinbase transactions.
+
+    The coinbase counts as the null hash; ``reserved`` is the coinbase's witness value.
+    """
+    return sha256d(merkle_root([NULL_HASH, *wtxids]) + reserved)
+
+
+def block_header(version: int, prev_hash: bytes, root: bytes, time: int, bits: int,
+                 nonce: int) -> bytes:
+    """The 80-byte header (hashes in internal byte order); its sha256d is the block hash."""
+    return (struct.pack("<i", version) + prev_hash + root
+            + struct.pack("<III", time, bits, nonce))
+
+
+def serialize_block(header: bytes, raw_txs: Sequence[bytes]) -> bytes:
+    """A block: its header, the transaction count and the serialised transactions."""
+    return header + write_varint(len(raw_txs)) + b"".join(raw_txs)
+
+
+def frame_block(raw: bytes, magic: bytes = MAINNET_MAGIC) -> bytes:
+    """``raw`` as Bitcoin Core stores it in ``blk*.dat``: magic, length, block."""
+    return magic + struct.pack("<I", len(raw)) + raw
