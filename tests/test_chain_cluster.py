@@ -8,7 +8,7 @@ import pytest
 from darkmap.chain.cluster import HEURISTICS, cluster_arrays, components, explain, run_clustering, undo_heuristic
 from darkmap.chain.coinjoin import KINDS, detect_coinjoins
 from darkmap.chain.graph import TxArrays
-from darkmap.importers.bitcoin import load_files
+from darkmap.collect.ingest import load_files
 from darkmap.simulate.market_chain import demo_market_chain
 from darkmap.store.workspace import Workspace
 

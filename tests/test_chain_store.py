@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from darkmap.importers.bitcoin import BitcoinImporter, load_files
+from darkmap.collect.ingest import load_files
+from darkmap.importers.bitcoin import BitcoinImporter
 from darkmap.chain.parse import iter_framed_blocks, parse_block, read_utxostore
 from darkmap.chain.script import classify
 from darkmap.plugins import SourceFile, best_importer
 from darkmap.store.workspace import Workspace
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bitcoin"
+from conftest import DATA as DATA_ROOT
+
+DATA = DATA_ROOT / "bitcoin"
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +90,14 @@ def test_non_chain_file_is_refused(tmp_path, ws):
     w, _ = ws
     f = tmp_path / "notes.txt"
     f.write_text("these are not the blocks you are looking for\n")
+    before = w.table_counts()
     (r,) = load_files(w, [f, DATA / "LICENSE"])[:1]
     assert r.error and "not a recognised Bitcoin format" in r.error
+    # one quarantined unit, with its reason; no chain row
+    assert (r.read, r.stored, r.quarantined, r.fmt) == (1, 0, 1, None)
+    assert r.reasons == ["file: not a recognised Bitcoin format"]
+    after = w.table_counts()
+    assert all(after[t] == before[t] for t in after if t.startswith("btc_"))
 
 
 def test_reload_is_a_noop(ws):
@@ -195,3 +204,33 @@ def test_darkmap_ingest_uses_the_table_hook(tmp_path):
     assert w.con.execute("SELECT count(*) FROM btc_blocks").fetchone()[0] == 5
     assert w.con.execute("SELECT count(*) FROM btc_tx").fetchone()[0] == 9 + 1
     w.close()
+
+
+def test_chain_load_is_ingest_with_the_bitcoin_importer(tmp_path):
+    """`darkmap chain load` and `darkmap ingest` store the same tables; the CLI prints the
+    chain counts the importer returned through the pipeline."""
+    from click.testing import CliRunner
+
+    from conftest import table_snapshot
+    from darkmap.cli import main
+    from darkmap.collect.ingest import ingest
+
+    files = [DATA / "blk_0_to_4.dat", DATA / "bip69-1.hex", DATA / "277647.utxostore"]
+    a = Workspace.init(tmp_path / "a")
+    results = load_files(a, files)
+    assert [r.fmt for r in results] == ["blk", "hex", "utxostore"]
+    assert results[0].counts["blocks"] == 5 and results[0].counts["format"] == "blk"
+    b = Workspace.init(tmp_path / "b")
+    ingest(b, files)
+    assert table_snapshot(a) == table_snapshot(b)
+    a.close()
+    b.close()
+    res = CliRunner().invoke(main, ["chain", "load", "-w", str(tmp_path / "c"),
+                                    *map(str, files)])
+    assert res.exit_code == 0, res.output
+    first = res.output.splitlines()[0].split()
+    assert first[:2] == ["blk_0_to_4.dat", "blk"] and first[-2:] == ["txs", "9"]
+    again = CliRunner().invoke(main, ["chain", "load", "-w", str(tmp_path / "c"), "--json",
+                                      str(files[0])])
+    (r,) = json.loads(again.output)
+    assert r["already"] and r["stored"] == 5 and r["counts"] == {}

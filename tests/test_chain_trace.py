@@ -9,9 +9,10 @@ import yaml
 
 from darkmap.chain.cluster import run_clustering
 from darkmap.evaluate.clustering import cluster_scores, eval_chain
-from darkmap.importers.bitcoin import load_files
+from darkmap.collect.ingest import load_files
 from darkmap.simulate.market_chain import demo_market_chain
-from darkmap.chain.tags import export_tagpack, import_tagpack, read_tagpack, sync_evidence_tags
+from darkmap.chain.tags import export_tagpack, read_tagpack, sync_evidence_tags
+from darkmap.collect.ingest import import_tagpack
 from darkmap.chain.trace import trace
 from darkmap.chain.wallet import wallet_summary
 from darkmap.store.workspace import Workspace

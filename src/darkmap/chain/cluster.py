@@ -27,6 +27,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from typing import NotRequired, TypedDict
 
 import numpy as np
 import pyarrow as pa
@@ -35,15 +36,23 @@ from scipy.sparse.csgraph import connected_components
 
 from darkmap.chain.coinjoin import KINDS, CoinJoinFlags, detect_coinjoins
 from darkmap.chain.graph import TxArrays, load_arrays
-from darkmap.store.workspace import Workspace, utcnow
+from darkmap.errors import BadInputError, NotFoundError
+from darkmap.model.values import btc_address_key
+from darkmap.store import chain as store
+from darkmap.store.chain import MergeEdge
+from darkmap.store.workspace import Workspace
 
 __all__ = [
     "DEFAULT_HEURISTICS",
     "HEURISTICS",
     "ClusterResult",
+    "ClusterSummary",
+    "ExplainResult",
     "cluster_arrays",
     "components",
     "explain",
+    "explain_addresses",
+    "last_heuristics",
     "run_clustering",
     "undo_heuristic",
 ]
@@ -164,7 +173,7 @@ def _change_candidates(arr: TxArrays, name: str, usable: np.ndarray, first: np.n
         counts = np.bincount(out_tx[cand], minlength=arr.n_tx)
         ok_tx = ok_tx & (n_out == 2) & (n_round == 1) & (counts == 1)
     else:
-        raise ValueError(f"unknown heuristic {name!r}; have {', '.join(HEURISTICS)}")
+        raise BadInputError(f"unknown heuristic {name!r}; have {', '.join(HEURISTICS)}")
     pick = cand & ok_tx[out_tx]
     choice[out_tx[pick]] = np.nonzero(pick)[0]
     return choice
@@ -175,7 +184,8 @@ def cluster_arrays(arr: TxArrays, heuristics: tuple[str, ...] | list[str] = DEFA
     """Cluster the addresses of ``arr`` with the named heuristics."""
     unknown = set(heuristics) - set(HEURISTICS)
     if unknown:
-        raise ValueError(f"unknown heuristic(s) {sorted(unknown)}; have {', '.join(HEURISTICS)}")
+        raise BadInputError(
+            f"unknown heuristic(s) {sorted(unknown)}; have {', '.join(HEURISTICS)}")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     out_tx = arr.out_tx
@@ -225,117 +235,149 @@ def cluster_arrays(arr: TxArrays, heuristics: tuple[str, ...] | list[str] = DEFA
     return ClusterResult(labels, e_tx, e_a, e_b, e_h, cj, tuple(heuristics), timings)
 
 
+class ClusterSummary(TypedDict):
+    """What a clustering run did (``darkmap chain cluster`` prints it)."""
+
+    run_id: str
+    heuristics: list[str]
+    method: str
+    addresses: int
+    transactions: int
+    clusters: int
+    non_singleton_clusters: int
+    largest_cluster: int
+    merge_edges: int
+    merge_edges_by_heuristic: dict[str, int]
+    coinjoins: dict[str, int]
+    seconds: float
+    undone: NotRequired[str]
+    clusters_before: NotRequired[int]
+    evidence_tags: NotRequired[int]
+
+
+class ExplainResult(TypedDict):
+    """Why addresses share a cluster: every merge in it, or the path between two."""
+
+    cluster_id: int
+    merges: NotRequired[list[MergeEdge]]
+    n_merges: NotRequired[int]
+    same_cluster: NotRequired[bool]
+    path: NotRequired[list[MergeEdge] | None]
+
+
 def run_clustering(ws: Workspace, heuristics: tuple[str, ...] | list[str] = DEFAULT_HEURISTICS,
-                   method: str = "scipy") -> dict[str, object]:
+                   method: str = "scipy") -> ClusterSummary:
     """Cluster the workspace's chain; replace btc_clusters, merges and coinjoins."""
     t0 = time.perf_counter()
     arr = load_arrays(ws.con)
     res = cluster_arrays(arr, tuple(heuristics), method)
     run_id = uuid.uuid4().hex[:12]
-    con = ws.con
-    clusters = pa.table({"address_id": np.arange(arr.n_addr, dtype=np.int64),  # noqa: F841
+    clusters = pa.table({"address_id": np.arange(arr.n_addr, dtype=np.int64),
                          "cluster_id": res.labels})
-    merges = pa.table({"tx_id": res.edge_tx, "heuristic": pa.array(  # noqa: F841
+    merges = pa.table({"tx_id": res.edge_tx, "heuristic": pa.array(
         [HEURISTICS[i] for i in res.edge_heur], pa.string()), "address_a": res.edge_a,
         "address_b": res.edge_b})
     cjm = res.coinjoin.is_coinjoin
-    cjt = pa.table({"tx_id": np.nonzero(cjm)[0].astype(np.int64),  # noqa: F841
+    cjt = pa.table({"tx_id": np.nonzero(cjm)[0].astype(np.int64),
                     "kind": pa.array([KINDS[k] for k in res.coinjoin.kind[cjm]], pa.string()),
                     "n_equal": res.coinjoin.n_equal[cjm].astype(np.int32),
                     "denomination": res.coinjoin.denomination[cjm]})
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("DELETE FROM btc_clusters")
-        con.execute("DELETE FROM btc_cluster_merges")
-        con.execute("DELETE FROM btc_coinjoins")
-        con.execute("INSERT INTO btc_clusters SELECT address_id, cluster_id FROM clusters")
-        con.execute("INSERT INTO btc_cluster_merges SELECT DISTINCT tx_id, heuristic, "
-                    "address_a, address_b, ? FROM merges", [run_id])
-        con.execute("INSERT INTO btc_coinjoins SELECT * FROM cjt")
-        seconds = time.perf_counter() - t0
-        summary = {
-            "run_id": run_id, "heuristics": list(res.heuristics), "method": method,
-            "addresses": arr.n_addr, "transactions": arr.n_tx, "clusters": res.n_clusters,
-            "non_singleton_clusters": int((np.bincount(res.labels) > 1).sum())
-            if arr.n_addr else 0,
-            "largest_cluster": int(np.bincount(res.labels).max()) if arr.n_addr else 0,
-            "merge_edges": int(len(res.edge_tx)),
-            "merge_edges_by_heuristic": {h: int((res.edge_heur == i).sum())
-                                         for i, h in enumerate(HEURISTICS) if h in heuristics},
-            "coinjoins": {k: int((res.coinjoin.kind == i).sum())
-                          for i, k in enumerate(KINDS) if i and (res.coinjoin.kind == i).any()},
-            "seconds": round(seconds, 3),
-        }
-        con.execute("INSERT INTO btc_cluster_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [run_id, utcnow(), list(res.heuristics), arr.n_addr, res.n_clusters,
-                     int(len(res.edge_tx)), int(cjm.sum()), seconds])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    return summary
+    seconds = time.perf_counter() - t0
+    store.replace_clusters(ws.con, clusters, merges, cjt, store.ClusterRun(
+        run_id, res.heuristics, arr.n_addr, res.n_clusters, int(len(res.edge_tx)),
+        int(cjm.sum()), seconds))
+    return {
+        "run_id": run_id, "heuristics": list(res.heuristics), "method": method,
+        "addresses": arr.n_addr, "transactions": arr.n_tx, "clusters": res.n_clusters,
+        "non_singleton_clusters": int((np.bincount(res.labels) > 1).sum())
+        if arr.n_addr else 0,
+        "largest_cluster": int(np.bincount(res.labels).max()) if arr.n_addr else 0,
+        "merge_edges": int(len(res.edge_tx)),
+        "merge_edges_by_heuristic": {h: int((res.edge_heur == i).sum())
+                                     for i, h in enumerate(HEURISTICS) if h in heuristics},
+        "coinjoins": {k: int((res.coinjoin.kind == i).sum())
+                      for i, k in enumerate(KINDS) if i and (res.coinjoin.kind == i).any()},
+        "seconds": round(seconds, 3),
+    }
 
 
 def last_heuristics(ws: Workspace) -> tuple[str, ...]:
     """Heuristics of the latest clustering run (the default when none ran)."""
-    row = ws.con.execute("SELECT heuristics FROM btc_cluster_runs ORDER BY created_at DESC "
-                         "LIMIT 1").fetchone()
-    return tuple(row[0]) if row else DEFAULT_HEURISTICS
+    return store.last_cluster_heuristics(ws.con) or DEFAULT_HEURISTICS
 
 
 def explain(ws: Workspace, address_a: int, address_b: int | None = None,
-            limit: int = 1000) -> dict[str, object]:
+            limit: int = 1000) -> ExplainResult:
     """Why addresses share a cluster: the chain of merges linking ``a`` to ``b``.
 
     Without ``b``: every merge inside ``a``'s cluster (up to ``limit``), each with the
-    transaction and heuristic that caused it.
+    transaction and heuristic that caused it. Address ids are those of ``btc_address``;
+    a cluster's id is its smallest address id, so a cluster id names an address of it.
     """
-    con = ws.con
-    row = con.execute("SELECT cluster_id FROM btc_clusters WHERE address_id = ?",
-                      [address_a]).fetchone()
-    if row is None:
-        raise KeyError(f"address id {address_a} is not clustered (run `darkmap chain cluster`)")
-    cid = row[0]
-    edges = con.execute(
-        "SELECT m.tx_id, t.txid, m.heuristic, m.address_a, m.address_b, "
-        "aa.address, ab.address FROM btc_cluster_merges m "
-        "JOIN btc_clusters c ON c.address_id = m.address_a AND c.cluster_id = ? "
-        "JOIN btc_tx t ON t.tx_id = m.tx_id "
-        "JOIN btc_address aa ON aa.address_id = m.address_a "
-        "JOIN btc_address ab ON ab.address_id = m.address_b ORDER BY m.tx_id", [cid]).fetchall()
-    rows = [{"tx_id": e[0], "txid": e[1], "heuristic": e[2], "address_a": e[5],
-             "address_b": e[6], "address_id_a": e[3], "address_id_b": e[4]} for e in edges]
+    cid = store.cluster_of_address_id(ws.con, address_a)
+    if cid is None:
+        raise NotFoundError(
+            f"address id {address_a} is not clustered (run `darkmap chain cluster`)")
+    rows = store.cluster_merges(ws.con, cid)
     if address_b is None:
         return {"cluster_id": cid, "merges": rows[:limit], "n_merges": len(rows)}
+    path = _merge_path(rows, address_a, address_b)
+    if path is None:
+        return {"cluster_id": cid, "path": None, "same_cluster": False}
+    return {"cluster_id": cid, "same_cluster": True, "path": path}
+
+
+def _merge_path(rows: list[MergeEdge], start: int, goal: int) -> list[MergeEdge] | None:
+    """The merges on a shortest path from address id ``start`` to ``goal`` (breadth first),
+    None when no merge chain joins them."""
     adj: dict[int, list[int]] = {}
-    for k, e in enumerate(edges):
-        adj.setdefault(e[3], []).append(k)
-        adj.setdefault(e[4], []).append(k)
-    prev: dict[int, int] = {address_a: -1}
-    queue = deque([address_a])
-    while queue and address_b not in prev:
+    for k, e in enumerate(rows):
+        adj.setdefault(e["address_id_a"], []).append(k)
+        adj.setdefault(e["address_id_b"], []).append(k)
+
+    def other(k: int, node: int) -> int:
+        e = rows[k]
+        return e["address_id_b"] if e["address_id_a"] == node else e["address_id_a"]
+
+    prev: dict[int, int] = {start: -1}
+    queue = deque([start])
+    while queue and goal not in prev:
         node = queue.popleft()
         for k in adj.get(node, ()):
-            other = edges[k][4] if edges[k][3] == node else edges[k][3]
-            if other not in prev:
-                prev[other] = k
-                queue.append(other)
-    if address_b not in prev:
-        return {"cluster_id": cid, "path": None, "same_cluster": False}
-    path, node = [], address_b
+            nxt = other(k, node)
+            if nxt not in prev:
+                prev[nxt] = k
+                queue.append(nxt)
+    if goal not in prev:
+        return None
+    path, node = [], goal
     while prev[node] != -1:
         k = prev[node]
         path.append(rows[k])
-        node = edges[k][4] if edges[k][3] == node else edges[k][3]
-    return {"cluster_id": cid, "same_cluster": True, "path": list(reversed(path))}
+        node = other(k, node)
+    return list(reversed(path))
 
 
-def undo_heuristic(ws: Workspace, heuristic: str, method: str = "scipy") -> dict[str, object]:
+def explain_addresses(ws: Workspace, address: str, other: str | None = None,
+                      limit: int = 1000) -> ExplainResult:
+    """:func:`explain` for address strings (``darkmap chain explain``)."""
+    ids = [_address_id(ws, a) for a in (address, other) if a]
+    return explain(ws, ids[0], ids[1] if len(ids) > 1 else None, limit)
+
+
+def _address_id(ws: Workspace, address: str) -> int:
+    found = store.address_id(ws.con, btc_address_key(address))
+    if found is None:
+        raise NotFoundError(f"address {address} is not in the loaded chain data")
+    return found
+
+
+def undo_heuristic(ws: Workspace, heuristic: str, method: str = "scipy") -> ClusterSummary:
     """Re-cluster without ``heuristic``; report how many clusters split."""
     current = last_heuristics(ws)
     if heuristic not in current:
-        raise ValueError(f"{heuristic!r} is not in the current run ({', '.join(current)})")
-    before = ws.con.execute("SELECT count(DISTINCT cluster_id) FROM btc_clusters").fetchone()[0]
+        raise BadInputError(f"{heuristic!r} is not in the current run ({', '.join(current)})")
+    before = store.cluster_count(ws.con)
     summary = run_clustering(ws, tuple(h for h in current if h != heuristic), method)
     summary["undone"] = heuristic
     summary["clusters_before"] = int(before)

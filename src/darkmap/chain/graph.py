@@ -3,7 +3,8 @@
 Inputs and outputs are stored sorted by ``tx_id``; ``in_ptr[t]:in_ptr[t+1]`` are the
 inputs of transaction ``t`` and likewise for outputs, so an output's global index is
 ``out_ptr[t] + n``. Unknown addresses and values are ``-1``. Clustering and tracing
-run on these arrays; strings (txids, addresses) are looked up only to report.
+run on these arrays; strings (txids, addresses) are looked up only to report. The
+columns are read by :func:`darkmap.store.chain.graph_columns`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import duckdb
 import numpy as np
 
 from darkmap.chain.script import SCRIPT_TYPES
+from darkmap.store.chain import graph_columns
 
 __all__ = ["TxArrays", "load_arrays"]
 
@@ -71,32 +73,16 @@ class TxArrays:
                    np.zeros(n_out, np.int8))
 
 
-def _type_code_sql(col: str) -> str:
-    names = ", ".join(f"'{t}'" for t in SCRIPT_TYPES)
-    return f"coalesce(list_position([{names}], {col}), 0)::TINYINT"
-
-
 def load_arrays(con: duckdb.DuckDBPyConnection) -> TxArrays:
     """Read the stored chain into :class:`TxArrays` (script types coded 1.. as SCRIPT_TYPES)."""
-    n_tx = int(con.execute("SELECT coalesce(max(tx_id) + 1, 0) FROM btc_tx").fetchone()[0])
-    n_addr = int(con.execute(
-        "SELECT coalesce(max(address_id) + 1, 0) FROM btc_address").fetchone()[0])
-    tx = con.execute(
-        "SELECT tx_id, is_coinbase, coalesce(epoch(block_time), -1)::BIGINT AS t "
-        "FROM btc_tx ORDER BY tx_id").fetchnumpy()
+    cols = graph_columns(con, SCRIPT_TYPES)
+    n_tx, tx, outs, ins = cols.n_tx, cols.tx, cols.outputs, cols.inputs
     coinbase = np.zeros(n_tx, dtype=bool)
     coinbase[tx["tx_id"]] = tx["is_coinbase"]
     times = np.full(n_tx, -1, dtype=np.int64)
     times[tx["tx_id"]] = tx["t"]
-    outs = con.execute(
-        "SELECT tx_id, coalesce(address_id, -1) AS a, value, "
-        f"{_type_code_sql('script_type')} AS st FROM btc_txout ORDER BY tx_id, n").fetchnumpy()
     out_ptr = np.zeros(n_tx + 1, dtype=np.int64)
     np.cumsum(np.bincount(outs["tx_id"], minlength=n_tx), out=out_ptr[1:])
-    ins = con.execute(
-        "SELECT tx_id, coalesce(address_id, -1) AS a, coalesce(value, -1) AS v, "
-        f"{_type_code_sql('script_type')} AS st, coalesce(prev_tx_id, -1) AS pt, prev_vout "
-        "FROM btc_txin ORDER BY tx_id, n").fetchnumpy()
     in_ptr = np.zeros(n_tx + 1, dtype=np.int64)
     np.cumsum(np.bincount(ins["tx_id"], minlength=n_tx), out=in_ptr[1:])
     pt = np.asarray(ins["pt"], dtype=np.int64)
@@ -109,7 +95,7 @@ def load_arrays(con: duckdb.DuckDBPyConnection) -> TxArrays:
         idx = np.nonzero(ok)[0][valid]
         prev[idx] = out_ptr[pt[idx]] + vout[idx]
     return TxArrays(
-        n_tx, n_addr, coinbase, times, in_ptr, np.asarray(ins["a"], np.int64),
+        n_tx, cols.n_addr, coinbase, times, in_ptr, np.asarray(ins["a"], np.int64),
         np.asarray(ins["v"], np.int64), np.asarray(ins["st"], np.int8), prev, out_ptr,
         np.asarray(outs["a"], np.int64), np.asarray(outs["value"], np.int64),
         np.asarray(outs["st"], np.int8))

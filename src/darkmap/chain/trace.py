@@ -20,19 +20,77 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
 from darkmap.chain.graph import TxArrays, load_arrays
 from darkmap.chain.tags import SERVICE_CATEGORIES
+from darkmap.errors import BadInputError, NotFoundError
+from darkmap.model.values import btc_address_key
+from darkmap.store import chain as store
 from darkmap.store.workspace import Workspace
 
-__all__ = ["METHODS", "PEEL_MIN_LENGTH", "TraceContext", "resolve_target", "trace"]
+__all__ = ["METHODS", "PEEL_MIN_LENGTH", "PeelChain", "PeelStep", "TraceContext", "TraceHit",
+           "TraceResult", "resolve_target", "trace"]
 
 METHODS = ("poison", "haircut", "fifo")
 PEEL_MIN_LENGTH = 3
 PEEL_RATIO = 3.0  # the change is at least this many times the payment
+
+
+class TraceHit(TypedDict):
+    """Traced value reaching a tagged address (``tag_via_cluster``: the tag is on another
+    address of the same cluster)."""
+
+    service: str
+    category: str | None
+    actor: str | None
+    address: str | None
+    amount_sat: int
+    amount_btc: float
+    txid: str | None
+    vout: int
+    time: str | None
+    hop: int
+    tag_via_cluster: bool
+    tagged_address: str
+
+
+class PeelStep(TypedDict):
+    """One step of a peel chain: a small payment out, the large change on."""
+
+    txid: str | None
+    time: str | None
+    payment_address: str | None
+    payment_sat: int
+    payment_to: str | None
+    change_sat: int
+
+
+class PeelChain(TypedDict):
+    """A run of peel steps among the traced transactions."""
+
+    length: int
+    start_txid: str | None
+    peeled_sat: int
+    steps: list[PeelStep]
+
+
+class TraceResult(TypedDict):
+    """What a trace found (``darkmap trace --json`` prints it)."""
+
+    start: str
+    addresses: int
+    direction: str
+    method: str
+    hops: int
+    transactions_visited: int
+    source_received_sat: int
+    hits: list[TraceHit]
+    by_service_sat: dict[str, int]
+    cashouts: list[TraceHit]
+    peel_chains: list[PeelChain]
 
 
 @dataclass
@@ -49,15 +107,11 @@ class TraceContext:
         """Load arrays, clusters and tags from the workspace."""
         arr = load_arrays(ws.con)
         cluster = np.arange(arr.n_addr, dtype=np.int64)
-        cl = ws.con.execute("SELECT address_id, cluster_id FROM btc_clusters").fetchnumpy()
+        cl = store.cluster_labels(ws.con)
         if len(cl["address_id"]):
             cluster[cl["address_id"]] = cl["cluster_id"]
-        rows = ws.con.execute(
-            "SELECT a.address_id, t.label, t.category, t.actor, t.origin, t.address "
-            "FROM btc_tags t JOIN btc_address a ON a.address = t.address "
-            "ORDER BY (t.origin = 'tagpack') DESC, t.label").fetchall()
         direct: dict[int, dict[str, Any]] = {}
-        for aid, label, cat, actor, origin, addr in rows:
+        for aid, label, cat, actor, origin, addr in store.trace_tags(ws.con):
             tag = {"label": label, "category": (cat or "").lower() or None, "actor": actor,
                    "origin": origin, "tagged_address": addr}
             prior = direct.get(aid)
@@ -84,18 +138,19 @@ def resolve_target(ws: Workspace, target: str) -> tuple[str, list[int]]:
     """(description, address ids) of ``target``: an address, ``cluster:N`` or a cluster id."""
     t = target.strip()
     if t.lower().startswith("cluster:") or t.isdigit():
-        cid = int(t.split(":", 1)[-1])
-        ids = [r[0] for r in ws.con.execute(
-            "SELECT address_id FROM btc_clusters WHERE cluster_id = ? ORDER BY address_id",
-            [cid]).fetchall()]
+        num = t.split(":", 1)[-1].strip()
+        if not num.isdigit():
+            raise BadInputError(f"{target!r}: a cluster is named cluster:N (N a number)")
+        cid = int(num)
+        ids = store.cluster_address_ids(ws.con, cid)
         if not ids:
-            raise KeyError(f"no cluster {cid} (run `darkmap chain cluster` first)")
+            raise NotFoundError(f"no cluster {cid} (run `darkmap chain cluster` first)")
         return f"cluster {cid}", ids
-    addr = t.lower() if t[:3].lower() == "bc1" else t
-    row = ws.con.execute("SELECT address_id FROM btc_address WHERE address = ?", [addr]).fetchone()
-    if row is None:
-        raise KeyError(f"address {t} does not appear in the loaded chain data")
-    return f"address {addr}", [int(row[0])]
+    addr = btc_address_key(t)
+    found = store.address_id(ws.con, addr)
+    if found is None:
+        raise NotFoundError(f"address {t} does not appear in the loaded chain data")
+    return f"address {addr}", [found]
 
 
 def _split(method: str, in_vals: np.ndarray, in_taint: np.ndarray,
@@ -123,12 +178,12 @@ def _split(method: str, in_vals: np.ndarray, in_taint: np.ndarray,
 
 def trace(ws: Workspace, target: str, direction: str = "forward", hops: int = 10,
           method: str = "poison", ctx: TraceContext | None = None,
-          stop_at_services: bool = True) -> dict[str, Any]:
+          stop_at_services: bool = True) -> TraceResult:
     """Trace value from (forward) or to (backward) ``target``; see the module docstring."""
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; have {', '.join(METHODS)}")
+        raise BadInputError(f"unknown method {method!r}; have {', '.join(METHODS)}")
     if direction not in ("forward", "backward"):
-        raise ValueError("direction must be forward or backward")
+        raise BadInputError("direction must be forward or backward")
     ctx = ctx or TraceContext.load(ws)
     label, ids = resolve_target(ws, target)
     source = np.zeros(ctx.arr.n_addr, dtype=bool)
@@ -285,7 +340,7 @@ def _peel_chains(ctx: TraceContext, visited: dict[int, int]) -> list[list[int]]:
     return chains
 
 
-def _iso(ts: int) -> str | None:
+def _iso(ts: int | None) -> str | None:
     if ts is None or ts < 0:
         return None
     return datetime.fromtimestamp(int(ts), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -294,16 +349,16 @@ def _iso(ts: int) -> str | None:
 def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source: np.ndarray,
             direction: str,
             hops: int, method: str, hits: dict[int, dict[str, Any]], visited: dict[int, int],
-            taint_out: dict[int, float]) -> dict[str, Any]:
+            taint_out: dict[int, float]) -> TraceResult:
     arr = ctx.arr
     chains = _peel_chains(ctx, visited) if direction == "forward" else []
     need_tx = {h["tx"] for h in hits.values()} | {t for c in chains for t in c}
     need_addr = {int(arr.out_addr[o]) for o in hits} | {
         int(arr.out_addr[o]) for c in chains for t in c
         for o in range(int(arr.out_ptr[t]), int(arr.out_ptr[t + 1])) if arr.out_addr[o] >= 0}
-    txids = _lookup(ws, "btc_tx", "tx_id", "txid", need_tx)
-    addrs = _lookup(ws, "btc_address", "address_id", "address", need_addr)
-    hit_rows = []
+    txids = store.txids_by_id(ws.con, need_tx)
+    addrs = store.addresses_by_id(ws.con, need_addr)
+    hit_rows: list[TraceHit] = []
     for o, h in sorted(hits.items(), key=lambda kv: (kv[1]["hop"], kv[0])):
         t = h["tx"]
         tag = h["tag"]
@@ -318,9 +373,9 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
     by_service: dict[str, int] = defaultdict(int)
     for h in hit_rows:
         by_service[h["service"]] += h["amount_sat"]
-    peel = []
+    peel: list[PeelChain] = []
     for c in chains:
-        steps = []
+        steps: list[PeelStep] = []
         for t in c:
             o0, o1 = int(arr.out_ptr[t]), int(arr.out_ptr[t + 1])
             v = arr.out_value[o0:o1]
@@ -341,14 +396,3 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
         "hits": hit_rows, "by_service_sat": dict(sorted(by_service.items(), key=lambda kv: -kv[1])),
         "cashouts": cashouts, "peel_chains": peel,
     }
-
-
-def _lookup(ws: Workspace, table: str, key: str, val: str, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    import pyarrow as pa
-
-    want = pa.table({"id": pa.array(sorted(ids), pa.int64())})  # noqa: F841 - read by SQL
-    rows = ws.con.execute(f"SELECT t.{key}, t.{val} FROM {table} t JOIN want ON want.id = t.{key}"
-                          ).fetchall()
-    return {int(k): v for k, v in rows}

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -32,17 +32,18 @@ def chain_group() -> None:
 def chain_load(paths: tuple[Path, ...], workspace: Path | None, as_json: bool) -> None:
     """Load blk*.dat files, raw blocks, tx hex, getblock/Esplora JSON, UTXO files.
 
+    The same as `darkmap ingest --importer bitcoin`, reporting chain counts per file.
     Every txid and merkle root is recomputed and checked; bad units are quarantined.
 
     Example: darkmap chain load -w case-42 ../shared/data/bitcoin
     """
-    from darkmap.importers.bitcoin import load_files
+    from darkmap.collect.ingest import load_files
 
     ws = open_ws(workspace, create=True)
     results = load_files(ws, list(paths))
     ws.close()
     if as_json:
-        emit_json([r.__dict__ for r in results])
+        emit_json([dataclasses.asdict(r) for r in results])
         return
     for r in results:
         state = "already loaded" if r.already else (r.error or r.fmt)
@@ -101,11 +102,10 @@ def chain_explain(address: str, other: str | None, workspace: Path | None,
 
     Example: darkmap chain explain 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa
     """
-    from darkmap.chain.cluster import explain
+    from darkmap.chain.cluster import explain_addresses
 
-    ws = open_ws(workspace)
-    ids = [_address_id(ws, a) for a in (address, other) if a]
-    out = explain(ws, ids[0], ids[1] if len(ids) > 1 else None)
+    ws = open_ws(workspace, read_only=True)
+    out = explain_addresses(ws, address, other)
     ws.close()
     if as_json:
         emit_json(out)
@@ -116,15 +116,6 @@ def chain_explain(address: str, other: str | None, workspace: Path | None,
         return
     for m in rows or []:
         click.echo(f"{m['heuristic']:22s} {m['txid']}  {m['address_a']} + {m['address_b']}")
-
-
-def _address_id(ws: Any, address: str) -> int:
-    a = address.strip()
-    a = a.lower() if a[:3].lower() == "bc1" else a
-    row = ws.con.execute("SELECT address_id FROM btc_address WHERE address = ?", [a]).fetchone()
-    if row is None:
-        raise KeyError(f"address {address} is not in the loaded chain data")
-    return int(row[0])
 
 
 @main.group("tags")
@@ -142,7 +133,8 @@ def tags_import(files: tuple[Path, ...], workspace: Path | None, as_json: bool) 
 
     Example: darkmap tags import tags/exchanges.yaml
     """
-    from darkmap.chain.tags import import_tagpack, sync_evidence_tags
+    from darkmap.chain.tags import sync_evidence_tags
+    from darkmap.collect.ingest import import_tagpack
 
     ws = open_ws(workspace, create=True)
     out = [import_tagpack(ws, f) for f in files]
@@ -168,10 +160,9 @@ def tags_export(file: Path, workspace: Path | None, origin: str | None) -> None:
 
     Example: darkmap tags export case-42-tags.yaml --origin evidence
     """
-    from darkmap.chain.tags import export_tagpack, sync_evidence_tags
+    from darkmap.chain.tags import export_tagpack
 
-    ws = open_ws(workspace)
-    sync_evidence_tags(ws)
+    ws = open_ws(workspace, read_only=True)
     out = export_tagpack(ws, file, origin=origin)
     ws.close()
     click.echo(f"{file}: {out['tags']} tags")
@@ -192,11 +183,9 @@ def trace_cmd(target: str, forward: bool, hops: int, method: str, workspace: Pat
 
     Example: darkmap trace cluster:1234 --forward --hops 8 --method haircut
     """
-    from darkmap.chain.tags import sync_evidence_tags
     from darkmap.chain.trace import trace
 
-    ws = open_ws(workspace)
-    sync_evidence_tags(ws)
+    ws = open_ws(workspace, read_only=True)
     out = trace(ws, target, "forward" if forward else "backward", hops, method)
     ws.close()
     if as_json:
@@ -233,7 +222,7 @@ def wallet_show(ident: str, workspace: Path | None, as_json: bool) -> None:
     """
     from darkmap.chain.wallet import wallet_summary
 
-    ws = open_ws(workspace)
+    ws = open_ws(workspace, read_only=True)
     out = wallet_summary(ws, ident)
     ws.close()
     if as_json:

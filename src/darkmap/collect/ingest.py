@@ -5,34 +5,55 @@ files are grouped, large ones get their own), so a run killed at any moment leav
 file either fully stored or not at all, and a rerun skips what is done. Counts reconcile per *unit* (a page, a CSV row, a SQL row): the
 part of a record's ``locator`` before ``#`` names its unit, and every unit read is
 stored, quarantined or skipped.
+
+Chain data and TagPacks go through the same pipeline: :func:`load_files` (``darkmap
+chain load``) is :func:`ingest` restricted to the ``bitcoin`` importer, reporting the
+chain counts the importer returns; :func:`import_tagpack` (``darkmap tags import``) is
+:func:`ingest` restricted to the ``tagpack`` importer.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, TypedDict
 
-from darkmap.model.records import ListingBatch, MarketRecord, QuarantineRecord, SkipRecord
+from darkmap.chain.tags import read_tagpack
+from darkmap.errors import NotFoundError
+from darkmap.model.records import (
+    ListingBatch,
+    MarketRecord,
+    QuarantineRecord,
+    Record,
+    SkipRecord,
+)
 from darkmap.plugins import Importer, SourceFile, TableImporter, best_importer, importers
-from darkmap.store.writer import Provenance, RecordWriter
+from darkmap.store.runs import ProcessedCounts, finish_run, processed_files, start_run
 from darkmap.store.workspace import Workspace, utcnow
+from darkmap.store.writer import Provenance, RecordWriter, begin, commit, rollback
 
-__all__ = ["FileResult", "IngestSummary", "ingest", "iter_files"]
+__all__ = ["FileResult", "IngestSummary", "LoadResult", "SummaryDict", "TagImportResult",
+           "import_tagpack", "ingest", "iter_files", "load_files"]
 
 _HEAD = 64 * 1024
 _BIG_FILE = 8 * 1024 * 1024
 _IGNORED_NAMES = {"LICENSE", "README", "README.md", ".DS_Store"}
+_PROBLEMS_KEPT = 20  # quarantine reasons a FileResult keeps for the reader
 
 
 @dataclass
 class FileResult:
-    """What happened to one file."""
+    """What happened to one file.
+
+    ``problems`` holds the first quarantined units as ``"locator: reason"``; ``details``
+    what an importer that writes its own tables returned (the ``bitcoin`` importer: the
+    format and chain counts).
+    """
 
     source: str
     sha256: str
@@ -46,6 +67,26 @@ class FileResult:
     records: Counter[str] = field(default_factory=Counter)
     skip_reasons: Counter[str] = field(default_factory=Counter)
     error: str | None = None
+    problems: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class ErrorEntry(TypedDict):
+    """A file whose importer failed."""
+
+    source: str
+    error: str | None
+
+
+class SummaryDict(TypedDict):
+    """A run's summary as JSON (``darkmap ingest --json``; kept in ``ingest_runs``)."""
+
+    run_id: str
+    totals: dict[str, int]
+    by_market: dict[str, dict[str, int]]
+    skipped_by_page_type: dict[str, int]
+    records: dict[str, int]
+    errors: list[ErrorEntry]
 
 
 @dataclass
@@ -91,7 +132,7 @@ class IngestSummary:
             t.update(f.records)
         return dict(sorted(t.items()))
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> SummaryDict:
         """JSON-ready summary."""
         return {
             "run_id": self.run_id,
@@ -115,7 +156,7 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
         elif p.is_file():
             yield p
         else:
-            raise FileNotFoundError(f"{p}: no such file or folder")
+            raise NotFoundError(f"{p}: no such file or folder")
 
 
 def _ignored(name: str) -> bool:
@@ -147,7 +188,7 @@ class _Batch:
 
     def begin(self) -> None:
         if not self.open:
-            self.ws.con.execute("BEGIN TRANSACTION")
+            begin(self.ws.con)
             self.open = True
 
     def commit(self) -> None:
@@ -159,13 +200,13 @@ class _Batch:
                 self.writer.flush()
             finally:
                 synced()
-            self.ws.con.execute("COMMIT")
+            commit(self.ws.con)
             self.open = False
             self.files = 0
 
     def rollback(self) -> None:
         if self.open:
-            self.ws.con.execute("ROLLBACK")
+            rollback(self.ws.con)
             self.open = False
             self.files = 0
 
@@ -188,9 +229,7 @@ def ingest(
     run_id = uuid.uuid4().hex[:12]
     summary = IngestSummary(run_id)
     forced = importers()[importer_name] if importer_name else None
-    done = {(sha, imp): row for sha, imp, *row in ws.con.execute(
-        "SELECT sha256, importer, market_id, read_count, stored_count, quarantined, skipped "
-        "FROM processed").fetchall()}
+    done = processed_files(ws.con)
     # captures with a processed row under some importer: only the others are fresh
     # (no stored row carries them: a capture's rows commit with its processed row)
     seen = {sha for sha, _ in done}
@@ -202,8 +241,7 @@ def ingest(
         # (a commit of its own costs a WAL sync each); a run killed before its first
         # commit left nothing, a later kill leaves the row without finished_at
         batch.begin()
-        ws.con.execute("INSERT INTO ingest_runs (run_id, started_at, args) VALUES (?, ?, ?)",
-                       [run_id, utcnow(), json.dumps([str(p) for p in paths])])
+        start_run(ws.con, run_id, [str(p) for p in paths])
         for path in iter_files(paths):
             result = _ingest_one(ws, batch, path, run_id, forced, done, seen)
             summary.files.append(result)
@@ -212,8 +250,7 @@ def ingest(
             if progress:
                 progress(result)
         batch.begin()
-        ws.con.execute("UPDATE ingest_runs SET finished_at = ?, summary = ? WHERE run_id = ?",
-                       [utcnow(), json.dumps(summary.as_dict()), run_id])
+        finish_run(ws.con, run_id, dict(summary.as_dict()))
         batch.commit()
     except BaseException:
         batch.rollback()
@@ -224,7 +261,7 @@ def ingest(
 
 
 def _ingest_one(ws: Workspace, batch: _Batch, path: Path, run_id: str,
-                forced: Importer | None, done: dict[tuple[str, str], list],
+                forced: Importer | None, done: dict[tuple[str, str], ProcessedCounts],
                 seen: set[str]) -> FileResult:
     """Capture one file and buffer what its importer reads from it."""
     st = path.stat()
@@ -245,7 +282,8 @@ def _ingest_one(ws: Workspace, batch: _Batch, path: Path, run_id: str,
     result = FileResult(source=source, sha256=sha, importer=imp.name if imp else None)
     prior = done.get((sha, name))
     if prior is not None:
-        result.market_id, result.read, result.stored, result.quarantined, result.skipped = prior
+        result.market_id, result.read, result.stored = prior.market_id, prior.read, prior.stored
+        result.quarantined, result.skipped = prior.quarantined, prior.skipped
         result.already = True
         return result
     fresh = sha not in seen
@@ -255,12 +293,13 @@ def _ingest_one(ws: Workspace, batch: _Batch, path: Path, run_id: str,
     prov = Provenance(sha, source, method, observed, run_id)
     own_tables = imp is not None and _writes_own_tables(imp)
     if imp is None:
-        recs: Iterable = [SkipRecord(page_type="unknown", locator="file",
-                                     reason="no importer recognises this file")]
+        recs: Iterable[Record] = [SkipRecord(page_type="unknown", locator="file",
+                                             reason="no importer recognises this file")]
     elif own_tables:
-        recs = _lazy(lambda: imp.read_into(src, ws.con, prov))  # type: ignore[attr-defined]
+        recs = _lazy(lambda: imp.read_into(src, ws.con, prov),  # type: ignore[attr-defined]
+                     result.details)
     else:
-        recs = _lazy(lambda: imp.read(src))
+        recs = _lazy(lambda: imp.read(src), result.details)
     if size > _BIG_FILE or own_tables:
         _ingest_big(ws, batch, recs, prov, result, fresh)
     else:
@@ -275,8 +314,8 @@ def _ingest_one(ws: Workspace, batch: _Batch, path: Path, run_id: str,
             _fail(batch.writer, prov, result, exc)
         batch.files += 1
     _finish(ws, batch, prov, result, size, name)
-    done[(sha, name)] = [result.market_id, result.read, result.stored, result.quarantined,
-                         result.skipped]
+    done[(sha, name)] = ProcessedCounts(result.market_id, result.read, result.stored,
+                                        result.quarantined, result.skipped)
     return result
 
 
@@ -291,9 +330,16 @@ def _writes_own_tables(imp: Importer) -> bool:
     return hit[1]
 
 
-def _lazy(make: Callable[[], Iterable]) -> Iterator:
-    """Defer an importer call so that even its first line runs inside the error guard."""
-    yield from make()
+def _lazy(make: Callable[[], Iterable[Record]],
+          details: dict[str, Any]) -> Generator[Record, None, None]:
+    """Defer an importer call so that even its first line runs inside the error guard.
+
+    What the importer's generator returns (a dict of counts of its own, e.g. the
+    ``bitcoin`` importer's chain counts) goes into ``details``.
+    """
+    ret = yield from make()
+    if isinstance(ret, dict):
+        details.update(ret)
 
 
 def _ingest_big(ws: Workspace, batch: _Batch, recs: Iterable, prov: Provenance,
@@ -350,6 +396,9 @@ def _consume(recs: Iterable, writer: RecordWriter, prov: Provenance, result: Fil
         unit = _unit(getattr(rec, "locator", "") or "")
         if isinstance(rec, SkipRecord):
             result.skip_reasons[f"{rec.page_type}: {rec.reason}"] += 1
+        elif outcome == "quarantined" and isinstance(rec, QuarantineRecord) \
+                and len(result.problems) < _PROBLEMS_KEPT:
+            result.problems.append(f"{rec.locator}: {rec.reason}")
         prior = units.get(unit)
         # a unit is stored if anything of it was stored; quarantined/skipped only otherwise
         if prior != "stored":
@@ -366,7 +415,87 @@ def _consume(recs: Iterable, writer: RecordWriter, prov: Provenance, result: Fil
 def _fail(writer: RecordWriter, prov: Provenance, result: FileResult, exc: Exception) -> None:
     """Record a file whose importer crashed as one quarantined unit, with the reason."""
     result.error = f"{prov.source}: {type(exc).__name__}: {exc}"
-    writer.add(QuarantineRecord(locator="file", reason=f"importer failed: {exc}"[:500]), prov)
+    failed = QuarantineRecord(locator="file", reason=f"importer failed: {exc}"[:500])
+    writer.add(failed, prov)
     result.read, result.quarantined = 1, 1
     result.stored = result.skipped = 0
     result.records.clear()
+    result.details.clear()
+    result.problems[:] = [f"{failed.locator}: {failed.reason}"]
+
+
+# -- the pipeline restricted to one importer: chain files and TagPacks ------------------
+
+
+@dataclass
+class LoadResult:
+    """One chain file as ``darkmap chain load`` reports it (from its :class:`FileResult`).
+
+    ``fmt`` is the format the ``bitcoin`` importer recognised; ``counts`` what it stored
+    (new blocks, transactions, addresses, prevouts, script types...); ``reasons`` the
+    first quarantined units. A file already loaded keeps its counts from ``processed``.
+    """
+
+    source: str
+    sha256: str
+    fmt: str | None = None
+    read: int = 0
+    stored: int = 0
+    quarantined: int = 0
+    already: bool = False
+    counts: dict[str, Any] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @classmethod
+    def from_file(cls, f: FileResult) -> "LoadResult":
+        """The chain view of one file the pipeline ingested with the ``bitcoin`` importer."""
+        fmt = f.details.get("format")
+        error = f.error
+        if error is None and not f.already and fmt is None:
+            error = f"{f.source}: not a recognised Bitcoin format"
+        return cls(f.source, f.sha256, fmt, f.read, f.stored, f.quarantined, f.already,
+                   dict(f.details), list(f.problems), error)
+
+
+def load_files(ws: Workspace, paths: Iterable[Path]) -> list[LoadResult]:
+    """Load chain files (or folders of them): :func:`ingest` with the ``bitcoin`` importer.
+
+    Each file is captured and its rows commit with its ``processed`` row, so a rerun
+    skips it and a crash leaves it fully loaded or not at all. A file that is not chain
+    data is one quarantined unit.
+    """
+    summary = ingest(ws, list(paths), importer_name="bitcoin")
+    return [LoadResult.from_file(f) for f in summary.files]
+
+
+class TagProblemEntry(TypedDict):
+    """A tag that was not imported (``locator`` names file and tag index)."""
+
+    locator: str
+    field: str
+    reason: str
+
+
+class TagImportResult(TypedDict):
+    """One TagPack file as ``darkmap tags import`` reports it."""
+
+    file: str
+    title: Any
+    tags: int
+    already_imported: bool
+    problems: list[TagProblemEntry]
+
+
+def import_tagpack(ws: Workspace, path: Path) -> TagImportResult:
+    """Import one TagPack file: :func:`ingest` with the ``tagpack`` importer (captured,
+    with provenance). Returns the file's tag count and the problems of tags that were
+    not imported (also when the file was imported before)."""
+    summary = ingest(ws, [path], importer_name="tagpack")
+    first = summary.files[0]
+    text = ws.captures.path_for(first.sha256).read_bytes().decode("utf-8", "replace")
+    header, tags, problems = read_tagpack(text, path.name)
+    return {"file": str(path), "title": header.get("title"), "tags": len(tags),
+            "already_imported": first.already,
+            "problems": [{"locator": p.locator, "field": p.field, "reason": p.reason}
+                         for p in problems]}

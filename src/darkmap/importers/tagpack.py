@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from darkmap.chain.tags import _insert_tags, tagpack_rows
+import duckdb
+
+from darkmap.chain.tags import tagpack_rows
 from darkmap.model.records import QuarantineRecord, Record, UnitRecord
 from darkmap.plugins import SourceFile
+from darkmap.store.chain import insert_tags
+from darkmap.store.writer import Provenance
 
 __all__ = ["TagPackImporter"]
 
@@ -40,15 +43,15 @@ class TagPackImporter:
         """Tags live in their own table; the pipeline calls :meth:`read_into`."""
         raise NotImplementedError("tagpack files are read with read_into")
 
-    def read_into(self, src: SourceFile, con: Any, prov: Any) -> Iterator[Record]:
+    def read_into(self, src: SourceFile, con: duckdb.DuckDBPyConnection,
+                  prov: Provenance) -> Iterator[Record]:
         """Insert the file's tags with ``con``; one unit per tag."""
         text = src.path.read_bytes().decode("utf-8", "replace")
         name = Path(src.source).name
         _, rows, problems = tagpack_rows(text, name, src.sha256)
-        _insert_tags(con, rows)
+        insert_tags(con, rows)
         for i, row in enumerate(rows):
             yield UnitRecord(locator=f"tag {row[1]} {i}", kind="btc_tag")
         for p in problems:
             yield QuarantineRecord(locator=p.locator.replace(f"{name}#", "", 1) or "file",
                                    field=p.field, reason=f"{src.source}: {p.reason}")
-

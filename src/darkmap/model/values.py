@@ -40,6 +40,7 @@ __all__ = [
     "b58encode",
     "base58check_decode",
     "bech32_decode",
+    "btc_address_key",
     "clean",
     "clean_btc_address",
     "clean_email",
@@ -196,16 +197,28 @@ def _strip(text: object) -> str:
     return str(text).strip().strip("<>\"'()[]{},;.").strip() if text is not None else ""
 
 
+def btc_address_key(text: str) -> str:
+    """The normal form of a Bitcoin address, without validating it: surrounding spaces
+    dropped, bech32 lower-cased, base58 as written (case matters there).
+
+    What a lookup of a stored address (``btc_address.address``) compares; the valid
+    addresses :func:`clean_btc_address` returns are in this form.
+    """
+    s = text.strip()
+    return s.lower() if s[:3].lower() == "bc1" else s
+
+
 def clean_btc_address(text: object) -> str | None:
     """A Bitcoin mainnet address (P2PKH ``1``, P2SH ``3``, segwit ``bc1``), checksum-verified.
 
-    bech32/bech32m addresses are returned lower-case; base58 ones unchanged.
+    bech32/bech32m addresses are returned lower-case; base58 ones unchanged
+    (:func:`btc_address_key`).
     """
     s = _strip(text)
     if not 14 <= len(s) <= 90:
         return None
     if s[:3].lower() == "bc1":
-        return s.lower() if segwit_decode("bc", s) else None
+        return btc_address_key(s) if segwit_decode("bc", s) else None
     if s[0] not in "13" or not 25 <= len(s) <= 35:
         return None
     payload = base58check_decode(s)

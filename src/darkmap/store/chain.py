@@ -1,23 +1,101 @@
-"""Bulk-load a :class:`~darkmap.chain.tables.ChainBatch` into the workspace.
+"""The chain tables (every ``btc_*`` table): the one module that holds their SQL.
 
-All work is set-based SQL over Arrow tables: new txids get the next dense ``tx_id``s,
-new address strings the next ``address_id``s, inputs are joined to the outputs they
-spend (in this batch, already stored, or known from a UTXO set), and inputs stored
-earlier whose spent output arrives now are filled in. A txid already stored is skipped,
-so loading a file twice, or two files that overlap, is harmless.
+Writes: :func:`write_batch` bulk-loads parsed blocks and transactions (set-based SQL over
+Arrow tables: new txids get the next dense ``tx_id``s, new address strings the next
+``address_id``s, inputs are joined to the outputs they spend, in this batch, already
+stored, or known from a UTXO set, and inputs stored earlier whose spent output arrives now
+are filled in; a txid already stored is skipped, so loading a file twice, or two files that
+overlap, is harmless). :func:`replace_clusters` stores a clustering run,
+:func:`insert_tags` attribution tags and :func:`sync_evidence_tags` the tags derived from
+addresses the evidence published.
+
+Reads answer the chain stage's questions with typed results: the transaction graph as
+numpy columns (:func:`graph_columns`), clusters and their merges, tags, and the facts of
+one wallet (:func:`wallet_facts`). None of them writes. The logic (union-find,
+heuristics, tracing) is in :mod:`darkmap.chain`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypedDict
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 
-from darkmap.chain.parse import GENESIS_HASH
-from darkmap.chain.tables import ChainBatch
-from darkmap.store.writer import Provenance
+from darkmap.model.bitcoin import GENESIS_HASH
+from darkmap.model.values import clean_btc_address
+from darkmap.store.workspace import table_exists, utcnow
+from darkmap.store.writer import (
+    ARROW_ROWS,
+    Provenance,
+    arrow_views,
+    insert_arrow,
+    query_arrow,
+    row_id,
+    transaction,
+)
 
-__all__ = ["fill_heights", "write_batch"]
+__all__ = [
+    "TAG_COLUMNS",
+    "AddressTag",
+    "ChainCounts",
+    "ChainRows",
+    "ClusterRun",
+    "GraphColumns",
+    "LinkedPersona",
+    "MergeCount",
+    "MergeEdge",
+    "MonthFlow",
+    "PaidBy",
+    "PaidTo",
+    "WalletAddress",
+    "WalletFacts",
+    "WalletTag",
+    "address_clusters",
+    "address_id",
+    "addresses_by_id",
+    "chain_counts",
+    "cluster_address_ids",
+    "cluster_count",
+    "cluster_exists",
+    "cluster_labels",
+    "cluster_merges",
+    "cluster_of_address",
+    "cluster_of_address_id",
+    "evidence_wallets",
+    "fill_heights",
+    "graph_columns",
+    "insert_tags",
+    "last_cluster_heuristics",
+    "replace_clusters",
+    "sync_evidence_tags",
+    "tag_count",
+    "tags_by_address_id",
+    "tags_for_export",
+    "trace_tags",
+    "txids_by_id",
+    "wallet_facts",
+    "write_batch",
+]
+
+
+# -- loading parsed chain data --------------------------------------------------------
+
+
+class ChainRows(Protocol):
+    """Parsed chain data ready for :func:`write_batch` (``darkmap.chain.tables.ChainBatch``)."""
+
+    script_types: dict[str, int]
+
+    def arrow(self) -> dict[str, pa.Table]:
+        """One Arrow table per chain table: blocks, tx, txin, txout, prevouts."""
+        ...
+
+
+_BATCH_VIEWS = ("_b_blocks", "_b_tx", "_b_in", "_b_out", "_b_pre")
 
 
 def _next_id(con: duckdb.DuckDBPyConnection, table: str, col: str) -> int:
@@ -25,105 +103,130 @@ def _next_id(con: duckdb.DuckDBPyConnection, table: str, col: str) -> int:
     return int(row[0]) if row else 0
 
 
-def write_batch(con: duckdb.DuckDBPyConnection, batch: ChainBatch,
-                prov: Provenance) -> dict[str, int]:
-    """Insert the batch; return counts of new blocks, txs, addresses, prevouts."""
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> int:
+    row = con.execute(sql, list(params)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def write_batch(con: duckdb.DuckDBPyConnection, batch: ChainRows,
+                prov: Provenance) -> dict[str, Any]:
+    """Insert the batch; return counts of new blocks, txs, addresses, prevouts.
+
+    Runs in the caller's transaction (the ingest pipeline's, with the file's
+    ``processed`` row).
+    """
     tabs = batch.arrow()
-    b_blocks, b_tx, b_in, b_out, b_pre = (tabs["blocks"], tabs["tx"], tabs["txin"],
-                                         tabs["txout"], tabs["prevouts"])
-    for name, tbl in (("_b_blocks", b_blocks), ("_b_tx", b_tx), ("_b_in", b_in),
-                      ("_b_out", b_out), ("_b_pre", b_pre)):
-        con.register(name, tbl)
+    views = dict(zip(_BATCH_VIEWS, (tabs["blocks"], tabs["tx"], tabs["txin"], tabs["txout"],
+                                    tabs["prevouts"])))
     prov_args = [prov.capture_sha256, prov.source, prov.method]
     counts: dict[str, Any] = {}
     try:
-        n0 = con.execute("SELECT count(*) FROM btc_blocks").fetchone()[0]
-        con.execute(
-            "INSERT INTO btc_blocks SELECT b.*, ?, ?, ? FROM (SELECT * FROM _b_blocks "
-            "QUALIFY row_number() OVER (PARTITION BY block_hash) = 1) b "
-            "WHERE NOT EXISTS (SELECT 1 FROM btc_blocks x WHERE x.block_hash = b.block_hash)",
-            prov_args)
-        counts["blocks"] = con.execute("SELECT count(*) FROM btc_blocks").fetchone()[0] - n0
-        # a header stored alone earlier (headers file) gains its transactions now
-        counts["headers_completed"] = con.execute(
-            "UPDATE btc_blocks AS x SET n_tx = b.n_tx, merkle_ok = b.merkle_ok, "
-            "witness_ok = b.witness_ok, height = coalesce(x.height, b.height) "
-            "FROM _b_blocks b WHERE x.block_hash = b.block_hash AND x.n_tx IS NULL "
-            "AND b.n_tx IS NOT NULL").fetchone()[0]
-
-        base = _next_id(con, "btc_tx", "tx_id")
-        con.execute("DROP TABLE IF EXISTS _new_tx")
-        con.execute(
-            "CREATE TEMP TABLE _new_tx AS SELECT seq, txid, "
-            f"{base} + row_number() OVER (ORDER BY seq) - 1 AS tx_id FROM ("
-            "  SELECT seq, txid FROM _b_tx t"
-            "  WHERE NOT EXISTS (SELECT 1 FROM btc_tx x WHERE x.txid = t.txid)"
-            "  QUALIFY row_number() OVER (PARTITION BY txid ORDER BY seq) = 1)")
-        counts["txs"] = con.execute("SELECT count(*) FROM _new_tx").fetchone()[0]
-        counts["txs_already_stored"] = len(b_tx) - counts["txs"]
-
-        abase = _next_id(con, "btc_address", "address_id")
-        n0 = con.execute("SELECT count(*) FROM btc_address").fetchone()[0]
-        con.execute(
-            "INSERT INTO btc_address "
-            f"SELECT {abase} + row_number() OVER (ORDER BY first, address) - 1, address, st FROM ("
-            "  SELECT address, any_value(script_type) AS st, min(seq) AS first FROM ("
-            "    SELECT address, script_type, seq FROM _b_out"
-            "    UNION ALL SELECT address, script_type, seq FROM _b_in"
-            "    UNION ALL SELECT address, script_type, -1 FROM _b_pre)"
-            "  WHERE address IS NOT NULL GROUP BY address) a "
-            "WHERE NOT EXISTS (SELECT 1 FROM btc_address x WHERE x.address = a.address)")
-        counts["addresses"] = con.execute("SELECT count(*) FROM btc_address").fetchone()[0] - n0
-
-        con.execute(
-            "INSERT INTO btc_tx SELECT n.tx_id, t.txid, t.wtxid, t.block_hash, t.height, "
-            "t.block_time, t.position, t.version, t.locktime, t.size, t.weight, t.n_in, "
-            "t.n_out, t.is_coinbase, t.segwit, t.bip69, t.locator, ?, ?, ? "
-            "FROM _b_tx t JOIN _new_tx n ON n.seq = t.seq ORDER BY n.tx_id", prov_args)
-        con.execute(
-            "INSERT INTO btc_txout SELECT n.tx_id, o.n, o.value, o.script_type, a.address_id, "
-            "o.script_hex FROM _b_out o JOIN _new_tx n ON n.seq = o.seq "
-            "LEFT JOIN btc_address a ON a.address = o.address ORDER BY n.tx_id, o.n")
-
-        n0 = con.execute("SELECT count(*) FROM btc_prevouts").fetchone()[0]
-        con.execute(
-            "INSERT INTO btc_prevouts SELECT p.prev_txid, p.vout, p.value, p.script_type, "
-            "a.address_id, p.height, p.coinbase, ?, ? FROM _b_pre p "
-            "LEFT JOIN btc_address a ON a.address = p.address "
-            "WHERE NOT EXISTS (SELECT 1 FROM btc_prevouts x "
-            "  WHERE x.prev_txid = p.prev_txid AND x.vout = p.vout)", prov_args[:2])
-        counts["prevouts"] = con.execute("SELECT count(*) FROM btc_prevouts").fetchone()[0] - n0
-
-        con.execute(
-            "INSERT INTO btc_txin SELECT n.tx_id, i.n, i.prev_txid, i.prev_vout, p.tx_id, "
-            "coalesce(i.value, o.value, x.value), "
-            "coalesce(CASE WHEN i.addr_inferred THEN NULL ELSE a.address_id END, "
-            "         o.address_id, x.address_id, a.address_id), "
-            "coalesce(CASE WHEN i.addr_inferred THEN NULL ELSE i.script_type END, "
-            "         o.script_type, x.script_type, i.script_type), "
-            "CASE WHEN i.value IS NOT NULL OR o.tx_id IS NOT NULL OR x.prev_txid IS NOT NULL "
-            "     THEN false ELSE i.addr_inferred END, i.sequence "
-            "FROM _b_in i JOIN _new_tx n ON n.seq = i.seq "
-            "LEFT JOIN btc_tx p ON p.txid = i.prev_txid "
-            "LEFT JOIN btc_txout o ON o.tx_id = p.tx_id AND o.n = i.prev_vout "
-            "LEFT JOIN btc_prevouts x ON x.prev_txid = i.prev_txid AND x.vout = i.prev_vout "
-            "LEFT JOIN btc_address a ON a.address = i.address "
-            "ORDER BY n.tx_id, i.n")
-        counts["inputs_resolved_later"] = _resolve_pending(con)
-        fill_heights(con)
+        with arrow_views(con, views):
+            counts["blocks"] = _insert_blocks(con, prov_args)
+            # a header stored alone earlier (headers file) gains its transactions now
+            counts["headers_completed"] = _count(con, (
+                "UPDATE btc_blocks AS x SET n_tx = b.n_tx, merkle_ok = b.merkle_ok, "
+                "witness_ok = b.witness_ok, height = coalesce(x.height, b.height) "
+                "FROM _b_blocks b WHERE x.block_hash = b.block_hash AND x.n_tx IS NULL "
+                "AND b.n_tx IS NOT NULL"))
+            counts["txs"] = _number_new_txs(con)
+            counts["txs_already_stored"] = len(tabs["tx"]) - counts["txs"]
+            counts["addresses"] = _insert_addresses(con)
+            _insert_txs_and_outputs(con, prov_args)
+            counts["prevouts"] = _insert_prevouts(con, prov_args[:2])
+            _insert_inputs(con)
+            counts["inputs_resolved_later"] = _resolve_pending(con)
+            fill_heights(con)
     finally:
-        for name in ("_b_blocks", "_b_tx", "_b_in", "_b_out", "_b_pre"):
-            con.unregister(name)
         con.execute("DROP TABLE IF EXISTS _new_tx")
     counts["script_types"] = dict(sorted(batch.script_types.items()))
     return counts
 
 
+def _insert_blocks(con: duckdb.DuckDBPyConnection, prov_args: list[str]) -> int:
+    n0 = _count(con, "SELECT count(*) FROM btc_blocks")
+    con.execute(
+        "INSERT INTO btc_blocks SELECT b.*, ?, ?, ? FROM (SELECT * FROM _b_blocks "
+        "QUALIFY row_number() OVER (PARTITION BY block_hash) = 1) b "
+        "WHERE NOT EXISTS (SELECT 1 FROM btc_blocks x WHERE x.block_hash = b.block_hash)",
+        prov_args)
+    return _count(con, "SELECT count(*) FROM btc_blocks") - n0
+
+
+def _number_new_txs(con: duckdb.DuckDBPyConnection) -> int:
+    """Give the batch's txids not stored yet the next dense ids (temp table ``_new_tx``)."""
+    base = _next_id(con, "btc_tx", "tx_id")
+    con.execute("DROP TABLE IF EXISTS _new_tx")
+    con.execute(
+        "CREATE TEMP TABLE _new_tx AS SELECT seq, txid, "
+        f"{base} + row_number() OVER (ORDER BY seq) - 1 AS tx_id FROM ("
+        "  SELECT seq, txid FROM _b_tx t"
+        "  WHERE NOT EXISTS (SELECT 1 FROM btc_tx x WHERE x.txid = t.txid)"
+        "  QUALIFY row_number() OVER (PARTITION BY txid ORDER BY seq) = 1)")
+    return _count(con, "SELECT count(*) FROM _new_tx")
+
+
+def _insert_addresses(con: duckdb.DuckDBPyConnection) -> int:
+    abase = _next_id(con, "btc_address", "address_id")
+    n0 = _count(con, "SELECT count(*) FROM btc_address")
+    con.execute(
+        "INSERT INTO btc_address "
+        f"SELECT {abase} + row_number() OVER (ORDER BY first, address) - 1, address, st FROM ("
+        "  SELECT address, any_value(script_type) AS st, min(seq) AS first FROM ("
+        "    SELECT address, script_type, seq FROM _b_out"
+        "    UNION ALL SELECT address, script_type, seq FROM _b_in"
+        "    UNION ALL SELECT address, script_type, -1 FROM _b_pre)"
+        "  WHERE address IS NOT NULL GROUP BY address) a "
+        "WHERE NOT EXISTS (SELECT 1 FROM btc_address x WHERE x.address = a.address)")
+    return _count(con, "SELECT count(*) FROM btc_address") - n0
+
+
+def _insert_txs_and_outputs(con: duckdb.DuckDBPyConnection, prov_args: list[str]) -> None:
+    con.execute(
+        "INSERT INTO btc_tx SELECT n.tx_id, t.txid, t.wtxid, t.block_hash, t.height, "
+        "t.block_time, t.position, t.version, t.locktime, t.size, t.weight, t.n_in, "
+        "t.n_out, t.is_coinbase, t.segwit, t.bip69, t.locator, ?, ?, ? "
+        "FROM _b_tx t JOIN _new_tx n ON n.seq = t.seq ORDER BY n.tx_id", prov_args)
+    con.execute(
+        "INSERT INTO btc_txout SELECT n.tx_id, o.n, o.value, o.script_type, a.address_id, "
+        "o.script_hex FROM _b_out o JOIN _new_tx n ON n.seq = o.seq "
+        "LEFT JOIN btc_address a ON a.address = o.address ORDER BY n.tx_id, o.n")
+
+
+def _insert_prevouts(con: duckdb.DuckDBPyConnection, prov_args: list[str]) -> int:
+    n0 = _count(con, "SELECT count(*) FROM btc_prevouts")
+    con.execute(
+        "INSERT INTO btc_prevouts SELECT p.prev_txid, p.vout, p.value, p.script_type, "
+        "a.address_id, p.height, p.coinbase, ?, ? FROM _b_pre p "
+        "LEFT JOIN btc_address a ON a.address = p.address "
+        "WHERE NOT EXISTS (SELECT 1 FROM btc_prevouts x "
+        "  WHERE x.prev_txid = p.prev_txid AND x.vout = p.vout)", prov_args)
+    return _count(con, "SELECT count(*) FROM btc_prevouts") - n0
+
+
+def _insert_inputs(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "INSERT INTO btc_txin SELECT n.tx_id, i.n, i.prev_txid, i.prev_vout, p.tx_id, "
+        "coalesce(i.value, o.value, x.value), "
+        "coalesce(CASE WHEN i.addr_inferred THEN NULL ELSE a.address_id END, "
+        "         o.address_id, x.address_id, a.address_id), "
+        "coalesce(CASE WHEN i.addr_inferred THEN NULL ELSE i.script_type END, "
+        "         o.script_type, x.script_type, i.script_type), "
+        "CASE WHEN i.value IS NOT NULL OR o.tx_id IS NOT NULL OR x.prev_txid IS NOT NULL "
+        "     THEN false ELSE i.addr_inferred END, i.sequence "
+        "FROM _b_in i JOIN _new_tx n ON n.seq = i.seq "
+        "LEFT JOIN btc_tx p ON p.txid = i.prev_txid "
+        "LEFT JOIN btc_txout o ON o.tx_id = p.tx_id AND o.n = i.prev_vout "
+        "LEFT JOIN btc_prevouts x ON x.prev_txid = i.prev_txid AND x.vout = i.prev_vout "
+        "LEFT JOIN btc_address a ON a.address = i.address "
+        "ORDER BY n.tx_id, i.n")
+
+
 def _resolve_pending(con: duckdb.DuckDBPyConnection) -> int:
     """Fill inputs stored before the output they spend (or its UTXO entry) arrived."""
-    pending = con.execute(
-        "SELECT count(*) FROM btc_txin WHERE value IS NULL AND prev_vout <> 4294967295"
-    ).fetchone()[0]
+    pending_sql = ("SELECT count(*) FROM btc_txin WHERE value IS NULL "
+                   "AND prev_vout <> 4294967295")
+    pending = _count(con, pending_sql)
     if not pending:
         return 0
     con.execute(
@@ -137,10 +240,7 @@ def _resolve_pending(con: duckdb.DuckDBPyConnection) -> int:
         "UPDATE btc_txin AS i SET value = x.value, address_id = x.address_id, "
         "script_type = x.script_type, addr_inferred = false FROM btc_prevouts x "
         "WHERE i.value IS NULL AND i.prev_txid = x.prev_txid AND i.prev_vout = x.vout")
-    after = con.execute(
-        "SELECT count(*) FROM btc_txin WHERE value IS NULL AND prev_vout <> 4294967295"
-    ).fetchone()[0]
-    return int(pending - after)
+    return pending - _count(con, pending_sql)
 
 
 def fill_heights(con: duckdb.DuckDBPyConnection) -> int:
@@ -152,6 +252,20 @@ def fill_heights(con: duckdb.DuckDBPyConnection) -> int:
     rows = con.execute("SELECT block_hash, prev_hash, height FROM btc_blocks").fetchall()
     if not rows or all(r[2] is not None for r in rows):
         return 0
+    updates = _heights_from_links(rows)
+    if updates:
+        upd = pa.table({"block_hash": [u[0] for u in updates],
+                        "height": pa.array([u[1] for u in updates], pa.int32())})
+        query_arrow(con, f"UPDATE btc_blocks AS b SET height = u.height FROM {ARROW_ROWS} u "
+                         "WHERE b.block_hash = u.block_hash", upd)
+        con.execute("UPDATE btc_tx AS t SET height = b.height FROM btc_blocks b "
+                    "WHERE t.block_hash = b.block_hash AND t.height IS NULL "
+                    "AND b.height IS NOT NULL")
+    return len(updates)
+
+
+def _heights_from_links(rows: list[tuple[str, str, int | None]]) -> list[tuple[str, int]]:
+    """(block hash, height) for blocks without a height that link to one with a height."""
     height = {h: ht for h, _, ht in rows if ht is not None}
     height.setdefault(GENESIS_HASH, 0)
     children: dict[str, list[str]] = {}
@@ -159,25 +273,526 @@ def fill_heights(con: duckdb.DuckDBPyConnection) -> int:
         if ht is None and prev == "00" * 32:
             height[h] = 0
         children.setdefault(prev, []).append(h)
-    filled: list[tuple[str, int]] = []
-    stack = [h for h in height]
+    stack = list(height)
     while stack:
         h = stack.pop()
         for c in children.get(h, ()):
             if c not in height:
                 height[c] = height[h] + 1
-                filled.append((c, height[c]))
                 stack.append(c)
     missing = {h for h, _, ht in rows if ht is None}
-    updates = [(h, ht) for h, ht in height.items() if h in missing]
-    if updates:
-        import pyarrow as pa
+    return [(h, ht) for h, ht in height.items() if h in missing]
 
-        upd = pa.table({"block_hash": [u[0] for u in updates],  # noqa: F841 - used by SQL
-                        "height": pa.array([u[1] for u in updates], pa.int32())})
-        con.execute("UPDATE btc_blocks AS b SET height = u.height FROM upd u "
-                    "WHERE b.block_hash = u.block_hash")
-        con.execute("UPDATE btc_tx AS t SET height = b.height FROM btc_blocks b "
-                    "WHERE t.block_hash = b.block_hash AND t.height IS NULL "
-                    "AND b.height IS NOT NULL")
-    return len(updates)
+
+# -- the transaction graph ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GraphColumns:
+    """The stored chain as numpy columns, ordered by ``tx_id`` (inputs/outputs by ``n``).
+
+    ``tx``: ``tx_id``, ``is_coinbase``, ``t`` (block time, epoch seconds, -1 unknown);
+    ``outputs``: ``tx_id``, ``a`` (address id, -1 none), ``value``, ``st`` (script type
+    code); ``inputs``: ``tx_id``, ``a``, ``v`` (value, -1 unknown), ``st``, ``pt``
+    (spent tx id, -1 unknown), ``prev_vout``. Script type codes are 1-based positions in
+    the ``script_types`` given to :func:`graph_columns` (0: not among them).
+    """
+
+    n_tx: int
+    n_addr: int
+    tx: dict[str, np.ndarray]
+    outputs: dict[str, np.ndarray]
+    inputs: dict[str, np.ndarray]
+
+
+def _type_code_sql(col: str, script_types: Sequence[str]) -> str:
+    names = ", ".join(f"'{t}'" for t in script_types)
+    return f"coalesce(list_position([{names}], {col}), 0)::TINYINT"
+
+
+def graph_columns(con: duckdb.DuckDBPyConnection,
+                  script_types: Sequence[str]) -> GraphColumns:
+    """Read transactions, outputs and inputs as columns; see :class:`GraphColumns`."""
+    n_tx = _count(con, "SELECT coalesce(max(tx_id) + 1, 0) FROM btc_tx")
+    n_addr = _count(con, "SELECT coalesce(max(address_id) + 1, 0) FROM btc_address")
+    tx = con.execute(
+        "SELECT tx_id, is_coinbase, coalesce(epoch(block_time), -1)::BIGINT AS t "
+        "FROM btc_tx ORDER BY tx_id").fetchnumpy()
+    outs = con.execute(
+        "SELECT tx_id, coalesce(address_id, -1) AS a, value, "
+        f"{_type_code_sql('script_type', script_types)} AS st FROM btc_txout "
+        "ORDER BY tx_id, n").fetchnumpy()
+    ins = con.execute(
+        "SELECT tx_id, coalesce(address_id, -1) AS a, coalesce(value, -1) AS v, "
+        f"{_type_code_sql('script_type', script_types)} AS st, "
+        "coalesce(prev_tx_id, -1) AS pt, prev_vout FROM btc_txin ORDER BY tx_id, n"
+    ).fetchnumpy()
+    return GraphColumns(n_tx, n_addr, tx, outs, ins)
+
+
+def txids_by_id(con: duckdb.DuckDBPyConnection, ids: Iterable[int]) -> dict[int, str]:
+    """Txid (display hex) of each ``tx_id`` in ``ids``."""
+    return _lookup(con, "btc_tx", "tx_id", "txid", ids)
+
+
+def addresses_by_id(con: duckdb.DuckDBPyConnection, ids: Iterable[int]) -> dict[int, str]:
+    """Address string of each ``address_id`` in ``ids``."""
+    return _lookup(con, "btc_address", "address_id", "address", ids)
+
+
+def _lookup(con: duckdb.DuckDBPyConnection, table: str, key: str, val: str,
+            ids: Iterable[int]) -> dict[int, str]:
+    want = sorted(set(ids))
+    if not want:
+        return {}
+    rows = query_arrow(con, f"SELECT t.{key}, t.{val} FROM {table} t JOIN "
+                            f"{ARROW_ROWS} want ON want.id = t.{key}",
+                       pa.table({"id": pa.array(want, pa.int64())}))
+    return {int(k): v for k, v in rows}
+
+
+def address_id(con: duckdb.DuckDBPyConnection, address: str) -> int | None:
+    """The ``address_id`` of ``address`` as stored, or None when the chain lacks it."""
+    row = con.execute("SELECT address_id FROM btc_address WHERE address = ?",
+                      [address]).fetchone()
+    return int(row[0]) if row else None
+
+
+@dataclass(frozen=True)
+class ChainCounts:
+    """Sizes of the stored chain."""
+
+    transactions: int
+    addresses: int
+    clusters: int
+
+
+def chain_counts(con: duckdb.DuckDBPyConnection) -> ChainCounts:
+    """Transactions, addresses and clusters stored."""
+    row = con.execute(
+        "SELECT (SELECT count(*) FROM btc_tx), (SELECT count(*) FROM btc_address), "
+        "(SELECT count(DISTINCT cluster_id) FROM btc_clusters)").fetchone()
+    assert row is not None
+    return ChainCounts(int(row[0]), int(row[1]), int(row[2]))
+
+
+# -- clusters ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClusterRun:
+    """One clustering run, as ``btc_cluster_runs`` keeps it."""
+
+    run_id: str
+    heuristics: tuple[str, ...]
+    n_addresses: int
+    n_clusters: int
+    n_edges: int
+    n_coinjoins: int
+    seconds: float
+
+
+def replace_clusters(con: duckdb.DuckDBPyConnection, clusters: pa.Table, merges: pa.Table,
+                     coinjoins: pa.Table, run: ClusterRun) -> None:
+    """Replace the stored clustering in one transaction.
+
+    ``clusters``: ``address_id``, ``cluster_id``; ``merges``: ``tx_id``, ``heuristic``,
+    ``address_a``, ``address_b`` (repeats stored once); ``coinjoins``: the
+    ``btc_coinjoins`` columns.
+    """
+    with transaction(con):
+        con.execute("DELETE FROM btc_clusters")
+        con.execute("DELETE FROM btc_cluster_merges")
+        con.execute("DELETE FROM btc_coinjoins")
+        query_arrow(con, "INSERT INTO btc_clusters SELECT address_id, cluster_id "
+                         f"FROM {ARROW_ROWS}", clusters)
+        query_arrow(con, "INSERT INTO btc_cluster_merges SELECT DISTINCT tx_id, heuristic, "
+                         f"address_a, address_b, ? FROM {ARROW_ROWS}", merges, [run.run_id])
+        query_arrow(con, f"INSERT INTO btc_coinjoins SELECT * FROM {ARROW_ROWS}", coinjoins)
+        con.execute("INSERT INTO btc_cluster_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [run.run_id, utcnow(), list(run.heuristics), run.n_addresses,
+                     run.n_clusters, run.n_edges, run.n_coinjoins, run.seconds])
+
+
+def last_cluster_heuristics(con: duckdb.DuckDBPyConnection) -> tuple[str, ...] | None:
+    """Heuristics of the latest clustering run, None when none ran."""
+    row = con.execute("SELECT heuristics FROM btc_cluster_runs ORDER BY created_at DESC "
+                      "LIMIT 1").fetchone()
+    return tuple(row[0]) if row else None
+
+
+def cluster_count(con: duckdb.DuckDBPyConnection) -> int:
+    """Clusters stored (singletons included)."""
+    return _count(con, "SELECT count(DISTINCT cluster_id) FROM btc_clusters")
+
+
+def cluster_labels(con: duckdb.DuckDBPyConnection) -> dict[str, np.ndarray]:
+    """``address_id`` and ``cluster_id`` of every clustered address, as numpy columns."""
+    return con.execute("SELECT address_id, cluster_id FROM btc_clusters").fetchnumpy()
+
+
+def cluster_exists(con: duckdb.DuckDBPyConnection, cluster_id: int) -> bool:
+    """True when a stored cluster has id ``cluster_id``."""
+    return con.execute("SELECT 1 FROM btc_clusters WHERE cluster_id = ? LIMIT 1",
+                       [cluster_id]).fetchone() is not None
+
+
+def cluster_of_address(con: duckdb.DuckDBPyConnection, address: str) -> int | None:
+    """The cluster of the address string ``address`` (as stored), None if unclustered."""
+    row = con.execute(
+        "SELECT c.cluster_id FROM btc_address a JOIN btc_clusters c USING (address_id) "
+        "WHERE a.address = ?", [address]).fetchone()
+    return int(row[0]) if row else None
+
+
+def cluster_of_address_id(con: duckdb.DuckDBPyConnection, address_id: int) -> int | None:
+    """The cluster of address id ``address_id``, None if unclustered."""
+    row = con.execute("SELECT cluster_id FROM btc_clusters WHERE address_id = ?",
+                      [address_id]).fetchone()
+    return int(row[0]) if row else None
+
+
+def cluster_address_ids(con: duckdb.DuckDBPyConnection, cluster_id: int) -> list[int]:
+    """Address ids of cluster ``cluster_id``, ascending (empty when there is none)."""
+    return [r[0] for r in con.execute(
+        "SELECT address_id FROM btc_clusters WHERE cluster_id = ? ORDER BY address_id",
+        [cluster_id]).fetchall()]
+
+
+def address_clusters(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
+    """(address, cluster id) of every stored address; an unclustered one is its own."""
+    rows = con.execute(
+        "SELECT a.address, coalesce(c.cluster_id, a.address_id) FROM btc_address a "
+        "LEFT JOIN btc_clusters c USING (address_id)").fetchall()
+    return [(a, int(c)) for a, c in rows]
+
+
+class MergeEdge(TypedDict):
+    """One merge of a cluster: the transaction and heuristic that joined two addresses."""
+
+    tx_id: int
+    txid: str
+    heuristic: str
+    address_a: str
+    address_b: str
+    address_id_a: int
+    address_id_b: int
+
+
+def cluster_merges(con: duckdb.DuckDBPyConnection, cluster_id: int) -> list[MergeEdge]:
+    """Every stored merge inside cluster ``cluster_id``, by transaction."""
+    edges = con.execute(
+        "SELECT m.tx_id, t.txid, m.heuristic, m.address_a, m.address_b, "
+        "aa.address, ab.address FROM btc_cluster_merges m "
+        "JOIN btc_clusters c ON c.address_id = m.address_a AND c.cluster_id = ? "
+        "JOIN btc_tx t ON t.tx_id = m.tx_id "
+        "JOIN btc_address aa ON aa.address_id = m.address_a "
+        "JOIN btc_address ab ON ab.address_id = m.address_b ORDER BY m.tx_id",
+        [cluster_id]).fetchall()
+    return [{"tx_id": e[0], "txid": e[1], "heuristic": e[2], "address_a": e[5],
+             "address_b": e[6], "address_id_a": e[3], "address_id_b": e[4]} for e in edges]
+
+
+# -- tags -------------------------------------------------------------------------------
+
+TAG_COLUMNS = ("tag_id", "address", "label", "category", "confidence", "source", "actor",
+               "currency", "tagpack_title", "tagpack_creator", "origin", "account_id",
+               "ident_id", "capture_sha256", "imported_at")
+"""``btc_tags`` columns, in the order of the rows :func:`insert_tags` takes."""
+
+
+def insert_tags(con: duckdb.DuckDBPyConnection, rows: Sequence[Sequence[Any]]) -> int:
+    """Store ``btc_tags`` rows (tuples in :data:`TAG_COLUMNS` order); an id stored already
+    is left out. Returns the rows given."""
+    if not rows:
+        return 0
+    tbl = pa.table({c: pa.array([r[i] for r in rows],
+                                pa.timestamp("us") if c == "imported_at" else pa.string())
+                    for i, c in enumerate(TAG_COLUMNS)})
+    insert_arrow(con, "btc_tags", tbl, TAG_COLUMNS, or_ignore=True)
+    return len(rows)
+
+
+def sync_evidence_tags(con: duckdb.DuckDBPyConnection) -> int:
+    """Rebuild the ``evidence`` tags from ``identifiers``; return how many exist now.
+
+    Every valid Bitcoin address the evidence published (``identifiers`` of kind
+    ``btc_address``) becomes a tag labelled with the account (else listing, market) that
+    published it; its actor is the account's persona when linking has run.
+    """
+    persona = table_exists(con, "persona_members")
+    rows = con.execute(
+        "SELECT i.ident_id, i.value, i.account_id, i.market_id, i.listing_id, i.field, "
+        "i.capture_sha256, i.source, "
+        + ("(SELECT min(pm.persona_id) FROM persona_members pm "
+           "WHERE pm.account_id = i.account_id)" if persona else "NULL")
+        + " FROM identifiers i WHERE i.kind = 'btc_address' ORDER BY i.ident_id").fetchall()
+    now = utcnow()
+    out = []
+    for ident, value, acct, market, listing, fld, cap, src, pers in rows:
+        addr = clean_btc_address(value)
+        if addr is None:
+            continue
+        who = acct or listing or market or "unknown"
+        out.append((row_id("evtag", ident), addr, who, "user", "evidence",
+                    f"{src} ({fld or 'field?'})"[:500], pers or acct, "BTC", None, None,
+                    "evidence", acct, ident, cap, now))
+    con.execute("DELETE FROM btc_tags WHERE origin = 'evidence'")
+    insert_tags(con, out)
+    return len(out)
+
+
+def tag_count(con: duckdb.DuckDBPyConnection, origin: str | None = None) -> int:
+    """Tags stored (of one ``origin``: ``tagpack`` or ``evidence``)."""
+    if origin is None:
+        return _count(con, "SELECT count(*) FROM btc_tags")
+    return _count(con, "SELECT count(*) FROM btc_tags WHERE origin = ?", [origin])
+
+
+def tags_for_export(con: duckdb.DuckDBPyConnection,
+                    origin: str | None = None) -> list[dict[str, Any]]:
+    """TagPack fields of every stored tag (of one ``origin``), by address and label;
+    fields without a value are left out."""
+    fields = ("address", "label", "category", "confidence", "source", "actor", "currency")
+    sql = (f"SELECT {', '.join(fields)} FROM btc_tags"
+           + (" WHERE origin = ?" if origin else "") + " ORDER BY address, label")
+    rows = con.execute(sql, [origin] if origin else []).fetchall()
+    return [{k: v for k, v in zip(fields, r) if v is not None} for r in rows]
+
+
+class AddressTag(TypedDict):
+    """A tag on an address present in the chain tables."""
+
+    label: str
+    category: str | None
+    actor: str | None
+    origin: str
+    account_id: str | None
+    address: str
+
+
+def tags_by_address_id(con: duckdb.DuckDBPyConnection) -> dict[int, list[AddressTag]]:
+    """Tags keyed by address id (only addresses present in the chain tables)."""
+    rows = con.execute(
+        "SELECT a.address_id, t.label, t.category, t.actor, t.origin, t.account_id, t.address "
+        "FROM btc_tags t JOIN btc_address a ON a.address = t.address").fetchall()
+    out: dict[int, list[AddressTag]] = {}
+    for aid, label, cat, actor, origin, acct, addr in rows:
+        out.setdefault(aid, []).append({"label": label, "category": cat, "actor": actor,
+                                        "origin": origin, "account_id": acct, "address": addr})
+    return out
+
+
+def trace_tags(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str, str | None,
+                                                             str | None, str, str]]:
+    """(address id, label, category, actor, origin, address) of every tag on a chain
+    address, TagPack tags first, then by label."""
+    return con.execute(
+        "SELECT a.address_id, t.label, t.category, t.actor, t.origin, t.address "
+        "FROM btc_tags t JOIN btc_address a ON a.address = t.address "
+        "ORDER BY (t.origin = 'tagpack') DESC, t.label").fetchall()
+
+
+def evidence_wallets(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int, str | None]]:
+    """(actor, cluster id, addresses the evidence published in it, first account) for each
+    cluster holding an address the evidence published."""
+    return con.execute("""
+        SELECT t.actor, c.cluster_id, count(DISTINCT t.address), min(t.account_id)
+        FROM btc_tags t JOIN btc_address a ON a.address = t.address
+        JOIN btc_clusters c ON c.address_id = a.address_id
+        WHERE t.origin = 'evidence' AND t.actor IS NOT NULL GROUP BY 1, 2""").fetchall()
+
+
+# -- one wallet (cluster) ----------------------------------------------------------------
+
+
+class WalletAddress(TypedDict):
+    """An address of a wallet with what it received and sent (satoshis)."""
+
+    address: str
+    script_type: str | None
+    received_sat: int
+    sent_sat: int
+
+
+class MonthFlow(TypedDict):
+    """A wallet's flows in one month (``YYYY-MM``)."""
+
+    month: str | None
+    received_sat: int
+    sent_sat: int
+
+
+class PaidTo(TypedDict):
+    """A counterparty (cluster, else lone address id) the wallet paid."""
+
+    cluster_id: int
+    sent_sat: int
+    transactions: int
+    example_address: str | None
+    tags: list[str]
+
+
+class PaidBy(TypedDict):
+    """A counterparty (cluster, else lone address id) that paid the wallet."""
+
+    cluster_id: int
+    received_sat: int
+    transactions: int
+    example_address: str | None
+    tags: list[str]
+
+
+class WalletTag(TypedDict):
+    """A tag on one of the wallet's addresses."""
+
+    address: str
+    label: str
+    category: str | None
+    confidence: str | None
+    source: str | None
+    actor: str | None
+    origin: str
+    account_id: str | None
+    tagpack: str | None
+
+
+class LinkedPersona(TypedDict):
+    """A persona whose accounts published addresses of the wallet."""
+
+    persona_id: str
+    label: str | None
+    n_accounts: int
+    via_accounts: list[str]
+
+
+class MergeCount(TypedDict):
+    """How many merge edges (and transactions) one heuristic contributed to a cluster."""
+
+    edges: int
+    transactions: int
+
+
+@dataclass
+class WalletFacts:
+    """What the store knows about one cluster; :func:`darkmap.chain.wallet.wallet_summary`
+    adds the merges and shapes it for the reader."""
+
+    n_addresses: int
+    received_sat: int
+    sent_sat: int
+    transactions: int
+    addresses: list[WalletAddress]
+    by_month: list[MonthFlow]
+    paid_to: list[PaidTo]
+    paid_by: list[PaidBy]
+    tags: list[WalletTag]
+    linked_accounts: list[str]
+    linked_personas: list[LinkedPersona]
+    merge_reasons: dict[str, MergeCount]
+
+
+def wallet_facts(con: duckdb.DuckDBPyConnection, cluster_id: int, limit: int = 50) -> WalletFacts:
+    """Addresses, totals, monthly flows, counterparties, tags, linked accounts and personas
+    and merge reasons of cluster ``cluster_id`` (lists cut at ``limit``).
+
+    The cluster's address ids are held in a connection-local temporary table while the
+    queries run (a read-only workspace allows that); the store is not changed.
+    """
+    con.execute("CREATE OR REPLACE TEMP TABLE _w AS SELECT address_id FROM btc_clusters "
+                "WHERE cluster_id = ?", [cluster_id])
+    try:
+        return _wallet_facts(con, limit)
+    finally:
+        con.execute("DROP TABLE IF EXISTS _w")
+
+
+def _wallet_facts(con: duckdb.DuckDBPyConnection, limit: int) -> WalletFacts:
+    n_addr = _count(con, "SELECT count(*) FROM _w")
+    addresses = con.execute(
+        "SELECT a.address, a.script_type, "
+        " (SELECT coalesce(sum(value), 0) FROM btc_txout o WHERE o.address_id = a.address_id),"
+        " (SELECT coalesce(sum(value), 0) FROM btc_txin i WHERE i.address_id = a.address_id) "
+        "FROM btc_address a JOIN _w USING (address_id) ORDER BY a.address_id LIMIT ?",
+        [limit]).fetchall()
+    totals = con.execute(
+        "SELECT (SELECT coalesce(sum(o.value), 0) FROM btc_txout o JOIN _w USING (address_id)),"
+        " (SELECT coalesce(sum(i.value), 0) FROM btc_txin i JOIN _w USING (address_id)),"
+        " (SELECT count(DISTINCT tx_id) FROM (SELECT tx_id FROM btc_txout JOIN _w USING (address_id)"
+        "   UNION ALL SELECT tx_id FROM btc_txin JOIN _w USING (address_id)))").fetchone()
+    assert totals is not None
+    monthly = con.execute(
+        "WITH r AS (SELECT strftime(t.block_time, '%Y-%m') m, sum(o.value) v FROM btc_txout o "
+        "  JOIN _w USING (address_id) JOIN btc_tx t USING (tx_id) GROUP BY 1), "
+        "s AS (SELECT strftime(t.block_time, '%Y-%m') m, sum(i.value) v FROM btc_txin i "
+        "  JOIN _w USING (address_id) JOIN btc_tx t USING (tx_id) GROUP BY 1) "
+        "SELECT coalesce(r.m, s.m) m, coalesce(r.v, 0), coalesce(s.v, 0) FROM r "
+        "FULL JOIN s ON r.m IS NOT DISTINCT FROM s.m ORDER BY m").fetchall()
+    # who the cluster paid (outputs of its spends to other clusters) and who paid it
+    sent_to = con.execute(
+        "WITH sp AS (SELECT DISTINCT i.tx_id FROM btc_txin i JOIN _w USING (address_id)) "
+        "SELECT coalesce(c.cluster_id, o.address_id) cp, sum(o.value), count(DISTINCT o.tx_id), "
+        " min(a.address) FROM btc_txout o JOIN sp USING (tx_id) "
+        "LEFT JOIN btc_clusters c ON c.address_id = o.address_id "
+        "LEFT JOIN btc_address a ON a.address_id = o.address_id "
+        "WHERE o.address_id IS NOT NULL AND o.address_id NOT IN (SELECT address_id FROM _w) "
+        "GROUP BY 1 ORDER BY 2 DESC LIMIT ?", [limit]).fetchall()
+    recv_from = con.execute(
+        "WITH rc AS (SELECT DISTINCT o.tx_id FROM btc_txout o JOIN _w USING (address_id)) "
+        "SELECT coalesce(c.cluster_id, i.address_id) cp, sum(i.value), count(DISTINCT i.tx_id), "
+        " min(a.address) FROM btc_txin i JOIN rc USING (tx_id) "
+        "LEFT JOIN btc_clusters c ON c.address_id = i.address_id "
+        "LEFT JOIN btc_address a ON a.address_id = i.address_id "
+        "WHERE i.address_id IS NOT NULL AND i.address_id NOT IN (SELECT address_id FROM _w) "
+        "GROUP BY 1 ORDER BY 2 DESC LIMIT ?", [limit]).fetchall()
+    cp_tags = _cluster_tag_labels(con, {r[0] for r in sent_to} | {r[0] for r in recv_from})
+    tags = con.execute(
+        "SELECT t.address, t.label, t.category, t.confidence, t.source, t.actor, t.origin, "
+        "t.account_id, t.tagpack_title FROM btc_tags t JOIN btc_address a ON a.address = t.address "
+        "JOIN _w USING (address_id) ORDER BY t.origin, t.label").fetchall()
+    accounts = sorted({t[7] for t in tags if t[7]})
+    by_heur = con.execute(
+        "SELECT m.heuristic, count(*), count(DISTINCT m.tx_id) FROM btc_cluster_merges m "
+        "JOIN _w ON _w.address_id = m.address_a GROUP BY 1 ORDER BY 1").fetchall()
+    return WalletFacts(
+        n_addresses=n_addr, received_sat=int(totals[0]), sent_sat=int(totals[1]),
+        transactions=int(totals[2]),
+        addresses=[{"address": a, "script_type": st, "received_sat": int(r), "sent_sat": int(s)}
+                   for a, st, r, s in addresses],
+        by_month=[{"month": m, "received_sat": int(r), "sent_sat": int(s)}
+                  for m, r, s in monthly],
+        paid_to=[{"cluster_id": int(r[0]), "sent_sat": int(r[1] or 0), "transactions": int(r[2]),
+                  "example_address": r[3], "tags": cp_tags.get(int(r[0]), [])}
+                 for r in sent_to],
+        paid_by=[{"cluster_id": int(r[0]), "received_sat": int(r[1] or 0),
+                  "transactions": int(r[2]), "example_address": r[3],
+                  "tags": cp_tags.get(int(r[0]), [])} for r in recv_from],
+        tags=[{"address": t[0], "label": t[1], "category": t[2], "confidence": t[3],
+               "source": t[4], "actor": t[5], "origin": t[6], "account_id": t[7],
+               "tagpack": t[8]} for t in tags],
+        linked_accounts=accounts, linked_personas=_personas(con, accounts),
+        merge_reasons={h: {"edges": int(n), "transactions": int(t)} for h, n, t in by_heur})
+
+
+def _cluster_tag_labels(con: duckdb.DuckDBPyConnection,
+                        cluster_ids: set[int]) -> dict[int, list[str]]:
+    if not cluster_ids:
+        return {}
+    rows = con.execute(
+        "SELECT c.cluster_id, list(DISTINCT t.label) FROM btc_tags t "
+        "JOIN btc_address a ON a.address = t.address JOIN btc_clusters c USING (address_id) "
+        "WHERE c.cluster_id IN (SELECT unnest(?)) GROUP BY 1", [sorted(cluster_ids)]).fetchall()
+    return {int(c): sorted(labels) for c, labels in rows}
+
+
+def _personas(con: duckdb.DuckDBPyConnection, accounts: list[str]) -> list[LinkedPersona]:
+    if not accounts:
+        return []
+    if not (table_exists(con, "personas") and table_exists(con, "persona_members")):
+        return []
+    rows = con.execute(
+        "SELECT p.persona_id, p.label, p.n_accounts, list(DISTINCT m.account_id) "
+        "FROM persona_members m JOIN personas p USING (persona_id) "
+        "WHERE m.account_id IN (SELECT unnest(?)) GROUP BY 1, 2, 3", [accounts]).fetchall()
+    return [{"persona_id": p, "label": lab, "n_accounts": n, "via_accounts": sorted(acc)}
+            for p, lab, n, acc in rows]

@@ -10,6 +10,13 @@ so a CSV of 100,000 listings costs a handful of inserts, not 100,000. A
 :class:`~darkmap.model.records.ListingBatch` goes in as columns, without a tuple per
 row; its rows keep their place in each table's order, so the same rows win every
 ``INSERT OR IGNORE`` as if they had come one record at a time.
+
+This module is also darkmap's one bulk writer: :func:`insert_arrow` (an Arrow table into a
+table), :func:`insert_rows` (tuples into a table) and :func:`query_arrow` (any statement
+over an Arrow table, e.g. ``INSERT ... SELECT`` with a condition, or a join that looks rows
+up). Every store module that bulk-loads rows uses them; DuckDB's ``executemany`` goes row
+by row and is slow. The writes of a stage commit together: :func:`transaction` (or
+:func:`begin` / :func:`commit` / :func:`rollback` where a transaction spans many files).
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -40,8 +49,9 @@ from darkmap.model.records import (
     UnitRecord,
 )
 
-__all__ = ["KEYLESS", "UNKEYED_ENTITIES", "Provenance", "RecordWriter", "account_id",
-           "listing_id", "row_id", "row_ids"]
+__all__ = ["ARROW_ROWS", "KEYLESS", "UNKEYED_ENTITIES", "Provenance", "RecordWriter",
+           "account_id", "arrow_views", "begin", "commit", "insert_arrow", "insert_rows",
+           "listing_id", "query_arrow", "rollback", "row_id", "row_ids", "transaction"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,8 +276,7 @@ class RecordWriter:
                     # one Arrow chunk is scanned in order, several maybe in parallel, and
                     # the first row of a key must be the one INSERT OR IGNORE keeps
                     tbl = tbl.combine_chunks()
-            _run(self.con, f"{verb} INTO {table} ({', '.join(cols)}) "
-                           f"SELECT {', '.join(cols)} FROM {_VIEW}{where}", tbl)
+            insert_arrow(self.con, table, tbl, cols, or_ignore=verb != "INSERT", where=where)
         self._rows.clear()
         self._chunks.clear()
         self._pending = 0
@@ -283,14 +292,14 @@ class RecordWriter:
         """
         key, cap = _COLUMNS[table][0], _CAPTURE_COLUMN[table]
         tbl = _first_of_each(tbl, key)
-        cols = ", ".join(_COLUMNS[table])
-        sql = f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {_VIEW}"
+        cols = _COLUMNS[table]
         if self._no_conflict(table, tbl):
-            _run(self.con, sql, tbl)
+            insert_arrow(self.con, table, tbl, cols)
         else:
             caps = pc.unique(tbl.column(cap)).to_pylist()
-            _run(self.con, f"{sql} WHERE {key} NOT IN (SELECT {key} FROM {table} "
-                           f"WHERE list_contains(?, {cap}))", tbl, [caps])
+            insert_arrow(self.con, table, tbl, cols,
+                         where=f" WHERE {key} NOT IN (SELECT {key} FROM {table} "
+                               f"WHERE list_contains(?, {cap}))", params=[caps])
 
     def _insert_unkeyed_entity(self, table: str, tbl: pa.Table) -> None:
         """Store ``tbl`` in an entity table without a key as ``INSERT OR IGNORE`` would:
@@ -303,14 +312,13 @@ class RecordWriter:
         key = _COLUMNS[table][0]
         tbl = _first_of_each(tbl, key)
         if self._stored_rows(table):
-            hits = _run(self.con, f"SELECT v.{key} FROM {_VIEW} v JOIN {table} t "
-                                  f"ON t.{key} = v.{key}", tbl)
+            hits = query_arrow(self.con, f"SELECT v.{key} FROM {ARROW_ROWS} v JOIN {table} t "
+                                         f"ON t.{key} = v.{key}", tbl)
             if hits:
                 stored = pa.array([h[0] for h in hits], pa.string())
                 tbl = tbl.filter(pc.invert(pc.is_in(tbl.column(key), value_set=stored)))
         if tbl.num_rows:
-            cols = ", ".join(_COLUMNS[table])
-            _run(self.con, f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {_VIEW}", tbl)
+            insert_arrow(self.con, table, tbl, _COLUMNS[table])
 
     def _stored_rows(self, table: str) -> int:
         """Rows ``table`` holds (DuckDB counts them from its metadata, no scan)."""
@@ -342,10 +350,10 @@ class RecordWriter:
         if not _distinct(tbl, key):
             return False
         caps = pc.unique(tbl.column(cap)).to_pylist()
-        found = _run(self.con,
-                     f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE list_contains(?, "
-                     f"{cap}) AND {key} IN (SELECT {key} FROM {_VIEW}) LIMIT 1)",
-                     tbl, [caps])
+        found = query_arrow(self.con,
+                            f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE list_contains(?, "
+                            f"{cap}) AND {key} IN (SELECT {key} FROM {ARROW_ROWS}) LIMIT 1)",
+                            tbl, [caps])
         return found[0][0] == 0
 
     # -- one method per record type -------------------------------------------------
@@ -475,12 +483,15 @@ class RecordWriter:
         return "quarantined"
 
 
-_VIEW = "_darkmap_writer_rows"
+# -- the one bulk writer ---------------------------------------------------------
+
+ARROW_ROWS = "_darkmap_writer_rows"
+"""The name by which SQL given to :func:`query_arrow` refers to its Arrow table."""
 
 
-def _run(con: duckdb.DuckDBPyConnection, sql: str, rows: pa.Table,
-         params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    """Execute ``sql``, in which ``_darkmap_writer_rows`` names ``rows``; its result rows.
+def query_arrow(con: duckdb.DuckDBPyConnection, sql: str, rows: pa.Table,
+                params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+    """Execute ``sql``, in which :data:`ARROW_ROWS` names ``rows``; its result rows.
 
     DuckDB finds the Arrow table among the locals of the frame that calls ``execute``
     (a replacement scan): about 0.5 ms less per statement than registering and
@@ -488,15 +499,93 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, rows: pa.Table,
     connection wrapped by the caller), the table is registered as a view instead.
     """
     _darkmap_writer_rows = rows  # noqa: F841 - read by DuckDB's replacement scan
-    args = (sql, params) if params is not None else (sql,)
+    args = (sql, list(params)) if params is not None else (sql,)
     try:
         return con.execute(*args).fetchall()
     except duckdb.CatalogException:
-        con.register(_VIEW, rows)
-        try:
+        with arrow_views(con, {ARROW_ROWS: rows}):
             return con.execute(*args).fetchall()  # fetched before unregister replaces it
-        finally:
-            con.unregister(_VIEW)
+
+
+def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table,
+                 columns: Sequence[str] | None = None, *, or_ignore: bool = False,
+                 where: str = "", params: Sequence[Any] | None = None) -> int:
+    """Insert the Arrow table ``rows`` into ``table``; return the number of rows stored.
+
+    ``columns`` (default: every column of ``rows``) are matched by name. ``or_ignore``
+    leaves out rows whose primary key is stored (``INSERT OR IGNORE``); ``where`` is a SQL
+    condition on the rows (``" WHERE id NOT IN (...)"``), with ``params`` for its ``?``.
+    """
+    if not rows.num_rows:
+        return 0
+    cols = ", ".join(columns if columns is not None else rows.column_names)
+    verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
+    res = query_arrow(con, f"{verb} INTO {table} ({cols}) SELECT {cols} FROM {ARROW_ROWS}"
+                           f"{where}", rows, params)
+    return int(res[0][0]) if res else 0
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str],
+                rows: Sequence[Sequence[Any]], *, or_ignore: bool = False) -> int:
+    """Insert ``rows`` (tuples in ``columns`` order) into ``table``; return the count.
+
+    Each column's Arrow type is inferred from its values; a column whose values Arrow
+    cannot hold in one type (mixed numbers and text) goes in as text.
+    """
+    if not rows:
+        return 0
+    arrays = {}
+    for i, c in enumerate(columns):
+        vals = [r[i] for r in rows]
+        try:
+            arrays[c] = pa.array(vals)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            arrays[c] = pa.array([None if v is None else str(v) for v in vals], type=pa.string())
+    insert_arrow(con, table, pa.table(arrays), columns, or_ignore=or_ignore)
+    return len(rows)
+
+
+def begin(con: duckdb.DuckDBPyConnection) -> None:
+    """Open a transaction on ``con``."""
+    con.execute("BEGIN TRANSACTION")
+
+
+def commit(con: duckdb.DuckDBPyConnection) -> None:
+    """Commit the open transaction."""
+    con.execute("COMMIT")
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop everything written since :func:`begin`."""
+    con.execute("ROLLBACK")
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Run the block in one transaction: committed at the end, rolled back on an error."""
+    begin(con)
+    try:
+        yield
+    except BaseException:
+        rollback(con)
+        raise
+    commit(con)
+
+
+@contextmanager
+def arrow_views(con: duckdb.DuckDBPyConnection,
+                tables: Mapping[str, pa.Table]) -> Iterator[None]:
+    """Name several Arrow tables for the statements run inside (a set-based load that
+    joins them); the names are dropped on the way out, also after an error."""
+    for name, tbl in tables.items():
+        con.register(name, tbl)
+    try:
+        yield
+    finally:
+        for name in tables:
+            con.unregister(name)
+
+
 # tables whose keys hash (or are) the capture a row comes from, and the column naming
 # that capture: see RecordWriter._no_conflict
 _CAPTURE_COLUMN = {
