@@ -278,7 +278,7 @@ def tx_from_esplora_json(doc: dict[str, Any]) -> tuple[Tx, dict[str, Any]]:
         a.prevout = b.prevout
     if doc.get("txid") != parsed.txid:
         raise ParseError(f"esplora tx {doc.get('txid')}: fields hash to {parsed.txid}")
-    status = doc.get("status") if isinstance(doc.get("status"), dict) else {}
+    status: dict[str, Any] = doc["status"] if isinstance(doc.get("status"), dict) else {}
     return parsed, status
 
 

@@ -131,7 +131,7 @@ class TraceContext:
 
 
 def _is_service(tag: dict[str, Any] | None) -> bool:
-    return bool(tag) and (tag.get("category") or "") in SERVICE_CATEGORIES
+    return bool(tag) and (tag or {}).get("category") in SERVICE_CATEGORIES
 
 
 def resolve_target(ws: Workspace, target: str) -> tuple[str, list[int]]:
@@ -369,10 +369,10 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
             "vout": int(o - arr.out_ptr[t]), "time": _iso(int(arr.tx_time[t])), "hop": h["hop"],
             "tag_via_cluster": bool(tag.get("via_cluster")), "tagged_address": tag["tagged_address"],
         })
-    cashouts = [h for h in hit_rows if h["category"] == "exchange"]
+    cashouts = [row for row in hit_rows if row["category"] == "exchange"]
     by_service: dict[str, int] = defaultdict(int)
-    for h in hit_rows:
-        by_service[h["service"]] += h["amount_sat"]
+    for row in hit_rows:
+        by_service[row["service"]] += row["amount_sat"]
     peel: list[PeelChain] = []
     for c in chains:
         steps: list[PeelStep] = []

@@ -21,7 +21,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from darkmap.chain.tags import read_tagpack
 from darkmap.errors import NotFoundError
@@ -337,12 +337,13 @@ def _lazy(make: Callable[[], Iterable[Record]],
     What the importer's generator returns (a dict of counts of its own, e.g. the
     ``bitcoin`` importer's chain counts) goes into ``details``.
     """
-    ret = yield from make()
+    # an importer's read may be any iterator; only a generator can return a value
+    ret = yield from cast(Generator[Record, None, object], make())
     if isinstance(ret, dict):
         details.update(ret)
 
 
-def _ingest_big(ws: Workspace, batch: _Batch, recs: Iterable, prov: Provenance,
+def _ingest_big(ws: Workspace, batch: _Batch, recs: Iterable[Record], prov: Provenance,
                 result: FileResult, fresh: bool) -> None:
     """A large file (or one writing its own tables) gets a transaction of its own."""
     batch.commit()
@@ -372,7 +373,8 @@ def _finish(ws: Workspace, batch: _Batch, prov: Provenance, result: FileResult,
         result.quarantined, result.skipped, result.market_id, None, now))
 
 
-def _consume(recs: Iterable, writer: RecordWriter, prov: Provenance, result: FileResult) -> None:
+def _consume(recs: Iterable[Record], writer: RecordWriter, prov: Provenance,
+             result: FileResult) -> None:
     units: dict[str, str] = {}
     markets: Counter[str] = Counter()
     add = writer.add

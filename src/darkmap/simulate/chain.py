@@ -374,8 +374,8 @@ def _run(ch: _Chain) -> ChainResult:
         # 4. escrow releases: batched vendor payouts
         due_today = payouts_due.pop(day, [])
         per_market: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-        for m, acc, net in due_today:
-            per_market[m][acc] += net
+        for m, acct, net in due_today:
+            per_market[m][acct] += net
         for m in sorted(per_market):
             items = sorted(per_market[m].items())
             pay = [(v, payout[a], vendor_wallets[w.accounts[a].actor]) for a, v in items

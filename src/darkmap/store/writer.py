@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -191,8 +191,7 @@ class RecordWriter:
 
     def add(self, rec: Record, prov: Provenance) -> str:
         """Buffer the rows for ``rec``; return the kind of outcome (``stored``, ...)."""
-        handler = _HANDLERS[type(rec)]
-        outcome = handler(self, rec, prov)
+        outcome = _HANDLERS[type(rec)](self, rec, prov)
         if self.autoflush and self._pending >= self.batch:
             self.flush()
         return outcome
@@ -646,7 +645,7 @@ def _rows_table(table: str, rows: list[tuple[Any, ...]]) -> pa.Table:
                      for i, c in enumerate(_COLUMNS[table])})
 
 
-def _first_rows(keys: list[str | None]) -> np.ndarray:
+def _first_rows(keys: Sequence[str | None]) -> np.ndarray:
     """Positions of the first row of each distinct non-null key, in row order."""
     n = len(keys)
     # built from the last row back, a dict keeps each key's first position
@@ -685,7 +684,8 @@ def _unit_stored(writer: RecordWriter, rec: UnitRecord, prov: Provenance) -> str
     return "stored"  # the importer already wrote its own tables
 
 
-_HANDLERS = {
+# one method per record type; each takes that type (Any: a dict cannot say so per key)
+_HANDLERS: dict[type, Callable[[RecordWriter, Any, Provenance], str]] = {
     UnitRecord: _unit_stored,
     MarketRecord: RecordWriter._market,
     AccountRecord: RecordWriter._account,
