@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from darkmap.chain.cluster import HEURISTICS, cluster_arrays, components, explain, run_clustering, undo_heuristic
+from darkmap.chain.cluster import (
+    HEURISTICS,
+    cluster_arrays,
+    components,
+    explain,
+    run_clustering,
+    undo_heuristic,
+)
 from darkmap.chain.coinjoin import KINDS, detect_coinjoins
 from darkmap.chain.graph import TxArrays
 from darkmap.collect.ingest import load_files

@@ -131,7 +131,8 @@ def test_getblock_json_is_checked_and_fills_prevouts(tmp_path):
         p = utxos.get((i.prev_txid, i.prev_vout))
         d = {"txid": i.prev_txid, "vout": i.prev_vout}
         if p is not None:
-            d["prevout"] = {"value": f"{p.value / 1e8:.8f}", "scriptPubKey": {"hex": p.script.hex()}}
+            d["prevout"] = {"value": f"{p.value / 1e8:.8f}",
+                            "scriptPubKey": {"hex": p.script.hex()}}
         return d
 
     doc = {"hash": b.hash, "height": 277647, "version": b.version,

@@ -109,7 +109,8 @@ def test_tagpack_round_trip_and_rejects(demo, tmp_path):
     assert h2["title"] and h2["creator"] and "description" in h2
     hostile = yaml.safe_dump({"title": "x", "creator": "y", "currency": "BTC", "tags": [
         {"address": "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb", "label": "bad checksum"},
-        {"address": "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "label": "ok", "category": "exchange"},
+        {"address": "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "label": "ok",
+         "category": "exchange"},
         {"address": "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "label": "eth",
          "currency": "ETH"},
         "not a mapping"]})

@@ -89,8 +89,8 @@ def read_tagpack(text: str, name: str = "tagpack") -> tuple[dict[str, Any], list
         tag = {**defaults, **raw}
         addr = clean_btc_address(tag.get("address"))
         if addr is None:
-            problems.append(TagProblem(loc, "address",
-                                       f"not a valid Bitcoin address: {str(tag.get('address'))[:80]!r}"))
+            shown = str(tag.get("address"))[:80]
+            problems.append(TagProblem(loc, "address", f"not a valid Bitcoin address: {shown!r}"))
             continue
         currency = str(tag.get("currency", "BTC")).upper()
         if currency != "BTC":

@@ -367,7 +367,8 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
             "address": addrs.get(int(arr.out_addr[o])), "amount_sat": int(round(h["amount"])),
             "amount_btc": round(h["amount"] / 1e8, 8), "txid": txids.get(t),
             "vout": int(o - arr.out_ptr[t]), "time": _iso(int(arr.tx_time[t])), "hop": h["hop"],
-            "tag_via_cluster": bool(tag.get("via_cluster")), "tagged_address": tag["tagged_address"],
+            "tag_via_cluster": bool(tag.get("via_cluster")),
+            "tagged_address": tag["tagged_address"],
         })
     cashouts = [row for row in hit_rows if row["category"] == "exchange"]
     by_service: dict[str, int] = defaultdict(int)

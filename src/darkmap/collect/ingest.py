@@ -2,9 +2,10 @@
 
 A file's records and its ``processed`` row always commit in the same transaction (small
 files are grouped, large ones get their own), so a run killed at any moment leaves every
-file either fully stored or not at all, and a rerun skips what is done. Counts reconcile per *unit* (a page, a CSV row, a SQL row): the
-part of a record's ``locator`` before ``#`` names its unit, and every unit read is
-stored, quarantined or skipped.
+file either fully stored or not at all, and a rerun skips what is done. Counts reconcile
+per *unit* (a page, a CSV row, a SQL row): the part of a record's ``locator`` before ``#``
+names its unit, and every unit read is stored, quarantined or skipped. The SQL of the
+run's bookkeeping is in :mod:`darkmap.store.runs`.
 
 Chain data and TagPacks go through the same pipeline: :func:`load_files` (``darkmap
 chain load``) is :func:`ingest` restricted to the ``bitcoin`` importer, reporting the

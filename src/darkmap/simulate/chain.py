@@ -26,7 +26,7 @@ from typing import IO
 
 import numpy as np
 
-from darkmap.model.bitcoin import TxOut, frame_block
+from darkmap.model.bitcoin import TxOut, display_hex, frame_block
 from darkmap.simulate.bitcoin import (
     RawTx,
     Spend,
@@ -350,7 +350,7 @@ def _run(ch: _Chain) -> ChainResult:
             vout = next(i for i, (_, a, _) in enumerate(outs_p) if a is dep)
             deposits[m].append((tx.txid, vout, sats, dep))
             if m == seized:
-                order_payment[oi] = (dep.text, tx.txid[::-1].hex())
+                order_payment[oi] = (dep.text, display_hex(tx.txid))
                 if rng.random() < 0.3:
                     ch.tagged[dep.text] = (w.markets[m].market_id, "market", "forensic",
                                            "seized market server")
@@ -528,8 +528,8 @@ def _cashout(ch: _Chain, vw: Wallet, owner: str, day: int, exchange: int,
         cur = vw.utxos.pop()
     if record:
         ch.cashouts.append({"actor": vw.owner, "wallet": vw.wid,
-                            "start_txid": start.txid[::-1].hex(),
-                                            "exchange": EXCHANGES[exchange], "deposit_address": dep.text})
+                            "start_txid": display_hex(start.txid),
+                            "exchange": EXCHANGES[exchange], "deposit_address": dep.text})
 
 
 def _coinjoin(ch: _Chain, vw: Wallet, cur: tuple[bytes, int, int, Address], pool: list[Wallet],

@@ -718,7 +718,8 @@ def _wallet_facts(con: duckdb.DuckDBPyConnection, limit: int) -> WalletFacts:
     totals = con.execute(
         "SELECT (SELECT coalesce(sum(o.value), 0) FROM btc_txout o JOIN _w USING (address_id)),"
         " (SELECT coalesce(sum(i.value), 0) FROM btc_txin i JOIN _w USING (address_id)),"
-        " (SELECT count(DISTINCT tx_id) FROM (SELECT tx_id FROM btc_txout JOIN _w USING (address_id)"
+        " (SELECT count(DISTINCT tx_id) FROM ("
+        "   SELECT tx_id FROM btc_txout JOIN _w USING (address_id)"
         "   UNION ALL SELECT tx_id FROM btc_txin JOIN _w USING (address_id)))").fetchone()
     assert totals is not None
     monthly = con.execute(
