@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
@@ -32,11 +32,23 @@ from darkmap.store import chain as store
 from darkmap.store.workspace import Workspace
 
 __all__ = ["METHODS", "PEEL_MIN_LENGTH", "PeelChain", "PeelStep", "TraceContext", "TraceHit",
-           "TraceResult", "resolve_target", "trace"]
+           "TraceResult", "TraceTag", "resolve_target", "trace"]
 
 METHODS = ("poison", "haircut", "fifo")
 PEEL_MIN_LENGTH = 3
 PEEL_RATIO = 3.0  # the change is at least this many times the payment
+
+
+class TraceTag(TypedDict):
+    """The tag a trace sees on an address (``via_cluster``: it is on another address of
+    the same cluster)."""
+
+    label: str
+    category: str | None
+    actor: str | None
+    origin: str
+    tagged_address: str
+    via_cluster: NotRequired[bool]
 
 
 class TraceHit(TypedDict):
@@ -100,7 +112,7 @@ class TraceContext:
     arr: TxArrays
     spent_by: np.ndarray
     cluster: np.ndarray            # cluster id per address (own id when unclustered)
-    tag_of: dict[int, dict[str, Any]]  # address id -> best tag (cluster-propagated)
+    tag_of: dict[int, TraceTag]    # address id -> best tag (cluster-propagated)
 
     @classmethod
     def load(cls, ws: Workspace, cluster_tags: bool = True) -> "TraceContext":
@@ -110,16 +122,16 @@ class TraceContext:
         cl = store.cluster_labels(ws.con)
         if len(cl["address_id"]):
             cluster[cl["address_id"]] = cl["cluster_id"]
-        direct: dict[int, dict[str, Any]] = {}
+        direct: dict[int, TraceTag] = {}
         for aid, label, cat, actor, origin, addr in store.trace_tags(ws.con):
-            tag = {"label": label, "category": (cat or "").lower() or None, "actor": actor,
+            tag: TraceTag = {"label": label, "category": (cat or "").lower() or None, "actor": actor,
                    "origin": origin, "tagged_address": addr}
             prior = direct.get(aid)
             if prior is None or (_is_service(tag) and not _is_service(prior)):
                 direct[aid] = tag
         tag_of = dict(direct)
         if cluster_tags and direct:
-            by_cluster: dict[int, dict[str, Any]] = {}
+            by_cluster: dict[int, TraceTag] = {}
             for aid, tag in direct.items():
                 c = int(cluster[aid])
                 if c not in by_cluster or (_is_service(tag) and not _is_service(by_cluster[c])):
@@ -130,8 +142,8 @@ class TraceContext:
         return cls(arr, arr.spent_by(), cluster, tag_of)
 
 
-def _is_service(tag: dict[str, Any] | None) -> bool:
-    return bool(tag) and (tag or {}).get("category") in SERVICE_CATEGORIES
+def _is_service(tag: TraceTag | None) -> bool:
+    return tag is not None and (tag["category"] or "") in SERVICE_CATEGORIES
 
 
 def resolve_target(ws: Workspace, target: str) -> tuple[str, list[int]]:
