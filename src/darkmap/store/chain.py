@@ -696,6 +696,9 @@ def wallet_facts(con: duckdb.DuckDBPyConnection, cluster_id: int, limit: int = 5
     """Addresses, totals, monthly flows, counterparties, tags, linked accounts and personas
     and merge reasons of cluster ``cluster_id`` (lists cut at ``limit``).
 
+    Counterparties come by amount, then cluster id; tags by origin and label, then in the
+    order the store holds them.
+
     The cluster's address ids are held in a connection-local temporary table while the
     queries run (a read-only workspace allows that); the store is not changed.
     """
@@ -737,7 +740,7 @@ def _wallet_facts(con: duckdb.DuckDBPyConnection, limit: int) -> WalletFacts:
         "LEFT JOIN btc_clusters c ON c.address_id = o.address_id "
         "LEFT JOIN btc_address a ON a.address_id = o.address_id "
         "WHERE o.address_id IS NOT NULL AND o.address_id NOT IN (SELECT address_id FROM _w) "
-        "GROUP BY 1 ORDER BY 2 DESC LIMIT ?", [limit]).fetchall()
+        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?", [limit]).fetchall()
     recv_from = con.execute(
         "WITH rc AS (SELECT DISTINCT o.tx_id FROM btc_txout o JOIN _w USING (address_id)) "
         "SELECT coalesce(c.cluster_id, i.address_id) cp, sum(i.value), count(DISTINCT i.tx_id), "
@@ -745,12 +748,12 @@ def _wallet_facts(con: duckdb.DuckDBPyConnection, limit: int) -> WalletFacts:
         "LEFT JOIN btc_clusters c ON c.address_id = i.address_id "
         "LEFT JOIN btc_address a ON a.address_id = i.address_id "
         "WHERE i.address_id IS NOT NULL AND i.address_id NOT IN (SELECT address_id FROM _w) "
-        "GROUP BY 1 ORDER BY 2 DESC LIMIT ?", [limit]).fetchall()
+        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?", [limit]).fetchall()
     cp_tags = _cluster_tag_labels(con, {r[0] for r in sent_to} | {r[0] for r in recv_from})
     tags = con.execute(
         "SELECT t.address, t.label, t.category, t.confidence, t.source, t.actor, t.origin, "
         "t.account_id, t.tagpack_title FROM btc_tags t JOIN btc_address a ON a.address = t.address "
-        "JOIN _w USING (address_id) ORDER BY t.origin, t.label").fetchall()
+        "JOIN _w USING (address_id) ORDER BY t.origin, t.label, t.rowid").fetchall()
     accounts = sorted({t[7] for t in tags if t[7]})
     by_heur = con.execute(
         "SELECT m.heuristic, count(*), count(DISTINCT m.tx_id) FROM btc_cluster_merges m "
