@@ -45,7 +45,7 @@ from darkmap.resolve.link import link as _link
 from darkmap.resolve.personas import search_personas as _search_personas
 from darkmap.resolve.personas import show_persona as _show_persona
 from darkmap.simulate import SimParams, simulate
-from darkmap.store.workspace import Workspace, WorkspaceError, table_has_rows
+from darkmap.store.workspace import Workspace, table_has_rows
 
 __all__ = [
     "LinkOptions",
@@ -91,10 +91,7 @@ def init_workspace(path: PathLike) -> Workspace:
 
         ws = darkmap.init_workspace("case-42")
     """
-    try:
-        return Workspace.init(Path(path))
-    except WorkspaceError as exc:  # the store's own error, given the API's meaning
-        raise WorkspaceStateError(str(exc)) from exc
+    return Workspace.init(Path(path))
 
 
 def open_workspace(path: PathLike, read_only: bool = False) -> Workspace:
@@ -110,10 +107,7 @@ def open_workspace(path: PathLike, read_only: bool = False) -> Workspace:
         with darkmap.open_workspace("case-42", read_only=True) as ws:
             print(ws.table_counts()["personas"])
     """
-    try:
-        return Workspace.open(Path(path), read_only=read_only)
-    except WorkspaceError as exc:
-        raise WorkspaceStateError(str(exc)) from exc
+    return Workspace.open(Path(path), read_only=read_only)
 
 
 # -- collect -----------------------------------------------------------------------------
