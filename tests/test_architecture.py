@@ -439,7 +439,7 @@ def string_literals(tree: ast.AST, constants: dict[str, str] | None = None
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.Expr) and _is_str(node.value):
             return
-        if _is_str(node):
+        if isinstance(node, ast.expr) and _is_str(node):
             found.append((node.lineno, string_text(node, constants)))
             for part in _code_parts(node):  # the expressions inside: they may hold strings
                 visit(part)
