@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -32,7 +31,9 @@ from darkmap.chain.parse import (
 from darkmap.chain.script import classify, script_for_address
 from darkmap.chain.tables import is_bip69
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bitcoin"
+from conftest import DATA as REAL_DATA
+
+DATA = REAL_DATA / "bitcoin"
 
 
 def _all_blocks():

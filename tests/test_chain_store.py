@@ -13,7 +13,9 @@ from darkmap.chain.script import classify
 from darkmap.plugins import SourceFile, best_importer
 from darkmap.store.workspace import Workspace
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bitcoin"
+from conftest import DATA as REAL_DATA
+
+DATA = REAL_DATA / "bitcoin"
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ from darkmap.importers.mappings import MappingError, load_mapping, mappings, par
 from darkmap.model.records import FeedbackRecord, ListingRecord, MarketRecord, QuarantineRecord
 from darkmap.plugins import SourceFile, best_importer
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import DATA
+
 HANSA = DATA / "listings" / "hansa-2016-12.csv"
 AGORA = DATA / "listings" / "agora-2014"
 

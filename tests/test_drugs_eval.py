@@ -8,8 +8,10 @@ import pytest
 
 from darkmap.evaluate.drugs import eval_drugs, read_listings
 
+from conftest import DATA
+
 LABELS = Path(__file__).resolve().parent / "data" / "labels"
-LISTINGS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "listings"
+LISTINGS = DATA / "listings"
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from darkmap.evaluate.drugs import read_listings
 from darkmap.assess.jurisdiction import (country_code, detect_language, infer_jurisdiction,
                                           parcel_countries, shipping_countries)
 
-LISTINGS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "listings"
+from conftest import DATA
+
+LISTINGS = DATA / "listings"
 
 
 def test_country_names_and_codes() -> None:

@@ -17,7 +17,8 @@ from darkmap.model.records import ListingBatch, MarketRecord, QuarantineRecord
 from darkmap.store.writer import Provenance, RecordWriter, row_id, row_ids
 from darkmap.store.workspace import Workspace
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import DATA
+
 HANSA = DATA / "listings" / "hansa-2016-12.csv"
 AGORA = DATA / "listings" / "agora-2014"
 

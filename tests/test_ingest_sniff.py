@@ -10,7 +10,7 @@ from darkmap.extract.decode import decode_page
 from darkmap.extract.engine import Page, _holds, detect_market, load_templates
 from darkmap.plugins import SourceFile, best_importer, importers
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import DATA
 
 
 def _src(path: Path, source: str | None = None) -> SourceFile:

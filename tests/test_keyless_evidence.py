@@ -13,9 +13,7 @@ from darkmap.model.records import IdentifierRecord, QuarantineRecord
 from darkmap.store.writer import KEYLESS, UNKEYED_ENTITIES, Provenance, RecordWriter, _COLUMNS
 from darkmap.store.workspace import Workspace
 
-from conftest import table_snapshot
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import DATA, table_snapshot
 
 
 def _columns(ws: Workspace, table: str) -> list[tuple]:

@@ -20,7 +20,8 @@ from darkmap.model.records import (
 )
 from darkmap.plugins import SourceFile
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import DATA
+
 PAGES = DATA / "pages"
 MARKETS = ("empire", "cryptonia", "dream", "apollon", "hansa")
 

@@ -4,7 +4,6 @@ pixels as tag-by-tag stripping does; a literal pre-check answers as the regex do
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,7 +12,8 @@ from selectolax.lexbor import LexborHTMLParser
 from darkmap.extract.decode import decode_page
 from darkmap.extract.engine import _STRIP_TAGS, Page
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import DATA
+
 
 _HOSTILE = [
     "<noscript><img width='1' src='x'><script>a()</script></noscript><p>kept</p>",

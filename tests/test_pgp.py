@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import tempfile
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +16,8 @@ from hypothesis import strategies as st
 
 from darkmap.extract.pgp import crc24, dearmor, parse_armored, parse_key_packets
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import DATA
+
 DUMP = DATA / "seized" / "dream-2016-sellers.sql"
 
 # Computed independently: gpg --with-colons --import-options show-only --import

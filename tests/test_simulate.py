@@ -28,7 +28,8 @@ from darkmap.simulate.bitcoin import bech32_address
 from darkmap.simulate.support import expected_files
 from darkmap.simulate.world import build_world
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import DATA
+
 SRC = Path(__file__).resolve().parents[1] / "src" / "darkmap"
 SEED, VENDORS = 7, 200
 

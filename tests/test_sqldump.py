@@ -23,7 +23,8 @@ from darkmap.importers.sqldump import (
 )
 from darkmap.model.records import AccountRecord, MarketRecord, PgpKeyRecord, QuarantineRecord
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import DATA
+
 DUMP = DATA / "seized" / "dream-2016-sellers.sql"
 
 

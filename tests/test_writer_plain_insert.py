@@ -10,9 +10,7 @@ from darkmap.collect.ingest import ingest
 from darkmap.store import writer as writer_mod
 from darkmap.store.workspace import Workspace
 
-from conftest import table_snapshot
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import DATA, table_snapshot
 
 
 def test_same_store_as_insert_or_ignore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
