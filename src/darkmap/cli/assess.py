@@ -9,12 +9,15 @@ from pathlib import Path
 
 import click
 
-from darkmap.assess.stage import assess_workspace
-from darkmap.evaluate.drugs import eval_drugs
-from darkmap.assess.harm import rank_targets
+from darkmap.assess.harm import check_limit, rank_targets
 from darkmap.assess.sales import FEEDBACK_RATE, FEEDBACK_RATE_RANGE, SalesParams
+from darkmap.assess.stage import assess_workspace
 from darkmap.cli.common import emit_json, library_errors, main, open_ws, workspace_option
 from darkmap.cli.evaluate import eval_group
+from darkmap.evaluate.drugs import eval_drugs
+from darkmap.store.assessment import count_assessments
+
+__all__ = ["assess_cmd", "eval_drugs_cmd", "targets_cmd"]
 
 
 @main.command("assess")
@@ -72,9 +75,10 @@ def targets_cmd(workspace: Path | None, country: str | None, limit: int, as_json
 
     Example: darkmap targets -w case-42 --country US --limit 10
     """
+    check_limit(limit)
     ws = open_ws(workspace)
     try:
-        if not ws.con.execute("SELECT count(*) FROM listing_assessments").fetchone()[0]:
+        if not count_assessments(ws.con):
             assess_workspace(ws)
         rows = rank_targets(ws, country, limit or None)
     finally:

@@ -9,12 +9,21 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from darkmap.report import overview, stages  # noqa: F401  (register their sections)
+# the built-in sections, one module each; importing a module registers its section, and
+# the report draws sections by their registered order (10 collection ... 90 evaluation)
+from darkmap.report import (  # noqa: F401
+    section_collection,
+    section_evaluation,
+    section_markets,
+    section_money,
+    section_personas,
+    section_targets,
+)
+from darkmap.errors import NotFoundError
 from darkmap.report.sections import Figure, Section, sections
 from darkmap.store.workspace import Workspace, utcnow
 
-__all__ = ["build_sections", "render_report", "write_report"]
-
+__all__ = ["build_sections", "render_report", "svg_bars", "write_report"]
 
 
 def svg_bars(fig: Figure, width: int = 640) -> Markup:
@@ -72,7 +81,12 @@ def _fmt(value: object) -> str:
 
 
 def write_report(ws: Workspace, out: Path | None = None) -> Path:
-    """Write the report (default ``<workspace>/report.html``); return its path."""
+    """Write the report (default ``<workspace>/report.html``); return its path.
+
+    A folder of ``out`` that does not exist is a :class:`NotFoundError`.
+    """
     out = out or ws.path / "report.html"
+    if not out.parent.is_dir():
+        raise NotFoundError(f"{out.parent}: no such folder for the report")
     out.write_text(render_report(ws), encoding="utf-8")
     return out
