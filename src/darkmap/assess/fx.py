@@ -158,7 +158,8 @@ def _parse_table(text: str, source: str) -> FxTable:
     cols = [c for c in (reader.fieldnames or []) if c and c.lower().endswith("_usd")]
     if not reader.fieldnames or "date" not in reader.fieldnames or not cols:
         raise BadInputError(f"{source}: fx table needs a 'date' column and '<ccy>_usd' columns")
-    days, vals = [], {c: [] for c in cols}
+    days: list[int] = []
+    vals: dict[str, list[float]] = {c: [] for c in cols}
     for n, row in enumerate(reader, start=2):
         try:
             d = date.fromisoformat((row.get("date") or "").strip()[:10])

@@ -76,7 +76,8 @@ class SalesParams:
             raise BadInputError("feedback rates must satisfy 0 < low <= rate <= high <= 1")
 
 
-def correct_orders(feedback: float, params: SalesParams = SalesParams()) -> tuple[float, float, float]:
+def correct_orders(feedback: float,
+                   params: SalesParams = SalesParams()) -> tuple[float, float, float]:
     """(estimate, low, high) orders behind ``feedback`` feedback entries."""
     return (feedback / params.rate, feedback / params.rate_high, feedback / params.rate_low)
 

@@ -110,6 +110,11 @@ def targets_cmd(workspace: Path | None, country: str | None, limit: int, as_json
                        f"{r['counterfeit_listings']:4d} {r['orders_est']:9,.0f} {rev:>13s}  {subs}")
 
 
+def _fmt3(v: float | None) -> str:
+    """A score with three decimals, ``-`` when there is none."""
+    return "-" if v is None else f"{v:.3f}"
+
+
 @eval_group.command("drugs")
 @click.option("--labels", type=click.Path(path_type=Path, exists=True), required=True,
               help="Label CSV (listing_id, drug_class, substance, counterfeit_pill, ...).")
@@ -138,7 +143,7 @@ def eval_drugs_cmd(labels: Path, listings: Path | None, workspace: Path | None,
     if as_json:
         emit_json(report)
         return
-    fmt = (lambda v: "-" if v is None else f"{v:.3f}")
+    fmt = _fmt3
     click.echo(f"{report['n']} labelled listings ({len(report['missing'])} not found)")
     click.echo(f"drug_class  accuracy {fmt(report['drug_class']['accuracy'])}  "
                f"macro-F1 {fmt(report['drug_class']['macro_f1'])}")

@@ -309,9 +309,15 @@ def replace_quarantine(con: duckdb.DuckDBPyConnection, method: str,
     return insert_rows(con, "quarantine", QuarantineRow._fields, rows)
 
 
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    """The value of a ``SELECT count(*) ...`` query."""
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
 def count_assessments(con: duckdb.DuckDBPyConnection) -> int:
     """How many listings are assessed."""
-    return int(con.execute("SELECT count(*) FROM listing_assessments").fetchone()[0])
+    return _count(con, "SELECT count(*) FROM listing_assessments")
 
 
 # --- sales ------------------------------------------------------------------------------------
@@ -422,11 +428,8 @@ def count_by_class(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
 
 def count_flagged(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     """(fentanyl-risk listings, counterfeit-pill listings)."""
-    fent = con.execute(
-        "SELECT count(*) FROM listing_assessments WHERE fentanyl_risk").fetchone()[0]
-    cfp = con.execute(
-        "SELECT count(*) FROM listing_assessments WHERE counterfeit_pill").fetchone()[0]
-    return int(fent), int(cfp)
+    return (_count(con, "SELECT count(*) FROM listing_assessments WHERE fentanyl_risk"),
+            _count(con, "SELECT count(*) FROM listing_assessments WHERE counterfeit_pill"))
 
 
 def flagged_listings(con: duckdb.DuckDBPyConnection, limit: int = 40) -> list[FlaggedListing]:

@@ -1,10 +1,11 @@
 """Read-only queries over evidence, personas and wallets for the exporters and the report.
 
-Nothing here writes. Every query returns its rows in a total order (ties broken by ids or
-names), so an export or a report of the same workspace is the same bytes on every run. The FtM exporter reads each kind of entity (captures, markets,
-personas, accounts, listings, PGP keys, advertised wallets, account links) in a stable
-order; the report's overview sections read what was collected, from where, and the
-personas and wallets behind the accounts. A table whose stage has not run reads as empty.
+Nothing here writes. The FtM exporter reads each kind of entity (captures, markets,
+personas, accounts, listings, PGP keys, advertised wallets, account links); the report's
+overview sections read what was collected, from where, and the personas and wallets
+behind the accounts. A table whose stage has not run reads as empty. Every query returns
+its rows in a total order (ties broken by ids or names), so an export or a report of the
+same workspace is the same bytes on every run.
 """
 
 from __future__ import annotations
@@ -248,9 +249,17 @@ def quarantine_sample(con: duckdb.DuckDBPyConnection, limit: int = 30) -> list[Q
         f"ORDER BY source, locator, 3, reason LIMIT {int(limit)}").fetchall()]
 
 
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    """The one row of an aggregate query."""
+    row = con.execute(sql).fetchone()
+    if row is None:  # an aggregate without GROUP BY always has a row
+        raise RuntimeError(f"no row from {sql!r}")
+    return row
+
+
 def quarantine_count(con: duckdb.DuckDBPyConnection) -> int:
     """How many records are quarantined."""
-    return int(con.execute("SELECT count(*) FROM quarantine").fetchone()[0])
+    return int(_one(con, "SELECT count(*) FROM quarantine")[0])
 
 
 def market_overview(con: duckdb.DuckDBPyConnection) -> list[MarketOverview]:
@@ -308,9 +317,9 @@ class PersonaLink(NamedTuple):
 
 def persona_counts(con: duckdb.DuckDBPyConnection) -> PersonaCounts:
     """Counts of personas, of those with several accounts and of those across markets."""
-    return PersonaCounts._make(con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE n_accounts > 1), "
-        "count(*) FILTER (WHERE n_markets > 1) FROM personas").fetchone())
+    return PersonaCounts._make(_one(
+        con, "SELECT count(*), count(*) FILTER (WHERE n_accounts > 1), "
+             "count(*) FILTER (WHERE n_markets > 1) FROM personas"))
 
 
 def cross_market_personas(con: duckdb.DuckDBPyConnection,
@@ -360,9 +369,9 @@ class PublishedWallet(NamedTuple):
 
 def chain_counts(con: duckdb.DuckDBPyConnection) -> ChainCounts:
     """How many transactions, addresses and clusters the store holds."""
-    return ChainCounts._make(con.execute(
-        "SELECT (SELECT count(*) FROM btc_tx), (SELECT count(*) FROM btc_address), "
-        "(SELECT count(DISTINCT cluster_id) FROM btc_clusters)").fetchone())
+    return ChainCounts._make(_one(
+        con, "SELECT (SELECT count(*) FROM btc_tx), (SELECT count(*) FROM btc_address), "
+             "(SELECT count(DISTINCT cluster_id) FROM btc_clusters)"))
 
 
 def published_wallets(con: duckdb.DuckDBPyConnection) -> list[PublishedWallet]:
