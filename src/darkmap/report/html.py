@@ -9,9 +9,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-# the built-in sections, one module each; importing a module registers its section, and
-# the report draws sections by their registered order (10 collection ... 90 evaluation)
-from darkmap.report import (  # noqa: F401
+from darkmap.report import (
     section_collection,
     section_evaluation,
     section_markets,
@@ -23,7 +21,13 @@ from darkmap.errors import NotFoundError
 from darkmap.report.sections import Figure, Section, sections
 from darkmap.store.workspace import Workspace, utcnow
 
-__all__ = ["build_sections", "render_report", "svg_bars", "write_report"]
+__all__ = ["BUILTIN_SECTIONS", "build_sections", "render_report", "svg_bars", "write_report"]
+
+#: The built-in sections, one module each, in report order. Importing a module registers
+#: its section function; :func:`build_sections` draws every registered section by its
+#: order (10 collection ... 90 evaluation), plug-in sections included.
+BUILTIN_SECTIONS = (section_collection, section_markets, section_personas, section_targets,
+                    section_money, section_evaluation)
 
 
 def svg_bars(fig: Figure, width: int = 640) -> Markup:
