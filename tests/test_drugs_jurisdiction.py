@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from darkmap.assess.jurisdiction import (
+    country_code,
+    detect_language,
+    infer_jurisdiction,
+    parcel_countries,
+    shipping_countries,
+)
 from darkmap.evaluate.drugs import read_listings
-from darkmap.assess.jurisdiction import (country_code, detect_language, infer_jurisdiction,
-                                          parcel_countries, shipping_countries)
 
 LISTINGS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "listings"
 

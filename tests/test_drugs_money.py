@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from darkmap.assess.listing import assess_listing
 from darkmap.assess.fx import load_fx, parse_price, to_usd
+from darkmap.assess.listing import assess_listing
 
 
 @pytest.mark.parametrize("text,amount,ccy", [

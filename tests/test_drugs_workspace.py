@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from darkmap.assess.stage import assess_workspace
 from darkmap.assess.fx import load_fx
 from darkmap.assess.harm import harm_components, harm_score, rank_targets
 from darkmap.assess.sales import SalesParams, correct_orders, informative_mask
+from darkmap.assess.stage import assess_workspace
 from darkmap.cli import main
 from darkmap.model.records import AccountRecord, FeedbackRecord, ListingRecord
-from darkmap.store.writer import Provenance, RecordWriter
 from darkmap.store.workspace import Workspace
+from darkmap.store.writer import Provenance, RecordWriter
 
 T0 = datetime(2016, 10, 1)
 
@@ -128,9 +128,9 @@ def test_sales_account_and_persona(filled: Workspace) -> None:
 
 
 def test_jurisdiction(filled: Workspace) -> None:
-    j = dict((e, (c, conf)) for e, c, conf in filled.con.execute(
+    j = {e: (c, conf) for e, c, conf in filled.con.execute(
         "SELECT entity_id, country, confidence FROM jurisdictions WHERE entity_kind='persona'"
-    ).fetchall())
+    ).fetchall()}
     assert j["p-fent"][0] == "US" and j["p-fent"][1] > 0.5
     assert j["alpha:weedy"][0] == "NL"
 

@@ -13,14 +13,13 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import simulated_workspace
 
 from darkmap.collect.ingest import ingest
 from darkmap.evaluate.linking import eval_linking
 from darkmap.resolve.link import LinkOptions, link
 from darkmap.resolve.personas import show_persona
 from darkmap.store.workspace import Workspace
-
-from conftest import simulated_workspace
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

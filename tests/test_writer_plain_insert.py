@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import table_snapshot
 
 from darkmap.collect.ingest import ingest
 from darkmap.store import writer as writer_mod
 from darkmap.store.workspace import Workspace
-
-from conftest import table_snapshot
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
