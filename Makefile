@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 LOCKS := requirements-build.lock requirements.lock
-STAMP := $(VENV)/.installed-$(shell cat $(LOCKS) pyproject.toml | cksum | cut -d' ' -f1)
+# The install stamp hashes the locks and pyproject.toml less its [tool.ruff*]/[tool.mypy*]
+# sections: changing a lint rule does not reinstall the venv.
+INSTALL_INPUTS := cat $(LOCKS); awk '/^\[/ {skip = ($$0 ~ /^\[+tool\.(ruff|mypy)/)} !skip' pyproject.toml
+STAMP := $(VENV)/.installed-$(shell ($(INSTALL_INPUTS)) | cksum | cut -d' ' -f1)
 PIP := $(BIN)/pip --disable-pip-version-check
 PIP_TOOLS ?= pip-tools==7.7.0
 COMPILE := pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \

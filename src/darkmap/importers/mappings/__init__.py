@@ -801,7 +801,7 @@ def _plain_dt_micros(arr: Any, naive: int) -> tuple[Any, Any]:
 
 def _np_int64(arr: Any) -> np.ndarray:
     """An Arrow array of integer text (or numbers) as a numpy int64 array."""
-    ints: pa.Array = pc.cast(arr, pa.int64())
+    ints: pa.Array[Any] = pc.cast(arr, pa.int64())
     out: np.ndarray = ints.to_numpy(zero_copy_only=False)
     return out
 
