@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 LOCKS := requirements-build.lock requirements.lock
-# The install stamp hashes the locks and pyproject.toml less its [tool.ruff*]/[tool.mypy*]
-# sections: changing a lint rule does not reinstall the venv.
+# The install stamp's name hashes the locks and pyproject.toml less its [tool.ruff*] and
+# [tool.mypy*] sections: a changed dependency reinstalls, a changed lint rule does not.
 INSTALL_INPUTS := cat $(LOCKS); awk '/^\[/ {skip = ($$0 ~ /^\[+tool\.(ruff|mypy)/)} !skip' pyproject.toml
 STAMP := $(VENV)/.installed-$(shell ($(INSTALL_INPUTS)) | cksum | cut -d' ' -f1)
 PIP := $(BIN)/pip --disable-pip-version-check
@@ -22,7 +22,7 @@ install: $(STAMP)
 # Every file pip installs is checked against a sha256 in a lock (--require-hashes). The build
 # back-ends come first, so that sdists (pyicu) and darkmap itself build without isolation: an
 # isolated build would download setuptools unchecked. darkmap itself: editable, --no-deps.
-$(STAMP): $(LOCKS) pyproject.toml
+$(STAMP):  # no prerequisites: the stamp's name is the hash of what it was installed from
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --require-hashes --no-deps -r requirements-build.lock
 	$(PIP) install --quiet --require-hashes --no-build-isolation -r requirements.lock
@@ -47,11 +47,13 @@ test: lint pg-start
 bench: $(STAMP)
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
-# Fails on any finding: ruff (rules in pyproject [tool.ruff]) then mypy (config in [tool.mypy]).
-lint: ruff mypy
+# Fails on any finding of ruff (rules in pyproject [tool.ruff]) or mypy ([tool.mypy]); both run.
+lint: $(STAMP)
+	@rc=0; $(BIN)/ruff check --output-format concise src tests bench scripts || rc=1; \
+	  $(BIN)/mypy || rc=1; exit $$rc
 
 ruff: $(STAMP)
-	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff check --output-format concise src tests bench scripts
 
 mypy: $(STAMP)
 	$(BIN)/mypy
