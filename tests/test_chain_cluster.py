@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from darkmap.chain.cluster import HEURISTICS, cluster_arrays, components, explain, run_clustering, undo_heuristic
+from darkmap.chain.cluster import (
+    HEURISTICS,
+    cluster_arrays,
+    components,
+    explain,
+    run_clustering,
+    undo_heuristic,
+)
 from darkmap.chain.coinjoin import KINDS, detect_coinjoins
 from darkmap.chain.graph import TxArrays
 from darkmap.importers.bitcoin import load_files
@@ -71,7 +78,7 @@ def test_change_heuristics_named_and_conservative():
     assert base.labels[3] != base.labels[1]
     one_time = cluster_arrays(arr, ("multi_input", "change_round_payment"))
     assert one_time.labels[3] == one_time.labels[1]
-    assert set(HEURISTICS[h] for h in one_time.edge_heur) == {"change_round_payment"}
+    assert {HEURISTICS[h] for h in one_time.edge_heur} == {"change_round_payment"}
     with pytest.raises(ValueError):
         cluster_arrays(arr, ("no_such_heuristic",))
 

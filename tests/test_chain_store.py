@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from darkmap.importers.bitcoin import BitcoinImporter, load_files
 from darkmap.chain.parse import iter_framed_blocks, parse_block, read_utxostore
 from darkmap.chain.script import classify
+from darkmap.importers.bitcoin import BitcoinImporter, load_files
 from darkmap.plugins import SourceFile, best_importer
 from darkmap.store.workspace import Workspace
 
@@ -124,7 +124,8 @@ def test_getblock_json_is_checked_and_fills_prevouts(tmp_path):
         p = utxos.get((i.prev_txid, i.prev_vout))
         d = {"txid": i.prev_txid, "vout": i.prev_vout}
         if p is not None:
-            d["prevout"] = {"value": f"{p.value / 1e8:.8f}", "scriptPubKey": {"hex": p.script.hex()}}
+            d["prevout"] = {"value": f"{p.value / 1e8:.8f}",
+                            "scriptPubKey": {"hex": p.script.hex()}}
         return d
 
     doc = {"hash": b.hash, "height": 277647, "version": b.version,

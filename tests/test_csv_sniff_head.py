@@ -26,7 +26,7 @@ def _text(head: bytes, enc: str) -> str:
 def _rows(head: bytes, enc: str, dialect: dict) -> list[list[str]]:
     try:
         reader = csv.reader(io.StringIO(_text(head, enc), newline=""), **dialect)
-        return [r for _, r in zip(range(_SNIFF_ROWS), reader) if r]
+        return [r for _, r in zip(range(_SNIFF_ROWS), reader, strict=False) if r]
     except csv.Error:
         return []
 

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from darkmap.assess.jurisdiction import (
+    country_code,
+    detect_language,
+    infer_jurisdiction,
+    parcel_countries,
+    shipping_countries,
+)
 from darkmap.evaluate.drugs import read_listings
-from darkmap.assess.jurisdiction import (country_code, detect_language, infer_jurisdiction,
-                                          parcel_countries, shipping_countries)
 
 
 def test_country_names_and_codes() -> None:

@@ -133,9 +133,9 @@ def test_sales_account_and_persona(filled: Workspace) -> None:
 
 
 def test_jurisdiction(filled: Workspace) -> None:
-    j = dict((e, (c, conf)) for e, c, conf in filled.con.execute(
+    j = {e: (c, conf) for e, c, conf in filled.con.execute(
         "SELECT entity_id, country, confidence FROM jurisdictions WHERE entity_kind='persona'"
-    ).fetchall())
+    ).fetchall()}
     assert j["p-fent"][0] == "US" and j["p-fent"][1] > 0.5
     assert j["alpha:weedy"][0] == "NL"
 

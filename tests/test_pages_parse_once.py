@@ -18,8 +18,8 @@ from conftest import DATA
 _HOSTILE = [
     "<noscript><img width='1' src='x'><script>a()</script></noscript><p>kept</p>",
     "<object><embed><iframe><p>in</p></iframe></embed></object><img height='1'><b>x</b>",
-    "<template><script>x</script><p>t</p></template><style>p{}</style><img width=0>"
-    "<img width='2' alt='stays'>",
+    ("<template><script>x</script><p>t</p></template><style>p{}</style><img width=0>"
+    "<img width='2' alt='stays'>"),
     "<p>no tags at all</p>", "", "<script>never closed",
 ]
 
