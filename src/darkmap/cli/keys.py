@@ -22,7 +22,7 @@ def keys_cmd(workspace: Path | None, as_json: bool, limit: int) -> None:
 
     Example: darkmap keys -w case-42 --json
     """
-    ws = open_ws(workspace)
+    ws = open_ws(workspace, read_only=True)
     try:
         stats = key_statistics(ws.con, limit)
     finally:

@@ -82,7 +82,7 @@ def persona_show(ref: str, workspace: Path | None, as_json: bool) -> None:
 
     Example: darkmap persona show dream:frostking -w case-42
     """
-    ws = open_ws(workspace)
+    ws = open_ws(workspace, read_only=True)
     try:
         d = show_persona(ws, ref)
     finally:
@@ -130,7 +130,7 @@ def persona_search(text: str, workspace: Path | None, as_json: bool) -> None:
 
     Example: darkmap persona search 3A1F9C -w case-42
     """
-    ws = open_ws(workspace)
+    ws = open_ws(workspace, read_only=True)
     try:
         hits = search_personas(ws, text)
     finally:

@@ -159,8 +159,7 @@ def search_personas(ws: Workspace, text: str, limit: int = 50) -> list[PersonaHi
         return []
     key = handle_key(q)
     compact = q.replace(" ", "").casefold()
-    rows = search_persona_rows(ws.con, f"%{q.casefold()}%", q.casefold(), f"%{compact}%",
-                               limit * 5)
+    rows = search_persona_rows(ws.con, q.casefold(), q.casefold(), compact, limit * 5)
     if key and len(key) >= 3:
         rows += _by_key(ws, key, limit)
     out: dict[str, PersonaHit] = {}

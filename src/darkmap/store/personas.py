@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from darkmap.store.workspace import table_has_rows
+from darkmap.store.workspace import table_exists, table_has_rows
 
 __all__ = [
     "LINK_COLUMNS", "MEMBER_COLUMNS", "PERSONA_COLUMNS", "JudgementRow", "LinkRow",
@@ -64,7 +64,10 @@ def persona_labels(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 def persona_id_of(con: duckdb.DuckDBPyConnection, ref: str) -> str | None:
     """The persona id for a persona id or a member account id (``ref`` as given, or
-    case-folded when it looks like an account id), or None."""
+    case-folded when it looks like an account id), or None (also before the link
+    tables exist: a workspace opened read-only is not migrated)."""
+    if not table_exists(con, "personas"):
+        return None
     row = con.execute("SELECT persona_id FROM personas WHERE persona_id = ?",
                       [ref]).fetchone()
     if row:
@@ -180,11 +183,15 @@ def judgements_touching(con: duckdb.DuckDBPyConnection,
 # --- search -------------------------------------------------------------------------
 
 
-def search_persona_rows(con: duckdb.DuckDBPyConnection, like: str, account_id: str,
-                        compact_like: str, limit: int) -> list[PersonaHitRow]:
-    """Personas of accounts whose lower-case handle is LIKE ``like`` or whose id is
-    ``account_id``, or that hold an identifier whose lower-case value without spaces is
-    LIKE ``compact_like``; largest personas first, at most ``limit`` rows."""
+def search_persona_rows(con: duckdb.DuckDBPyConnection, handle_part: str, account_id: str,
+                        identifier_part: str, limit: int) -> list[PersonaHitRow]:
+    """Personas of accounts whose lower-case handle contains ``handle_part`` or whose id
+    is ``account_id``, or that hold an identifier whose lower-case value without spaces
+    contains ``identifier_part`` (both LIKE patterns: ``%`` and ``_`` match anything);
+    largest personas first, at most ``limit`` rows (none before the link tables
+    exist)."""
+    if not table_exists(con, "personas"):
+        return []
     return con.execute("""
         WITH hits AS (
           SELECT account_id, 'handle' AS matched, handle AS value FROM accounts
@@ -200,13 +207,15 @@ def search_persona_rows(con: duckdb.DuckDBPyConnection, like: str, account_id: s
         JOIN personas p USING (persona_id)
         WHERE h.account_id IS NOT NULL
         ORDER BY p.n_accounts DESC, m.persona_id LIMIT ?""",
-        [like, account_id, compact_like, limit]).fetchall()
+        [f"%{handle_part}%", account_id, f"%{identifier_part}%", limit]).fetchall()
 
 
 def persona_rows_with_handles(con: duckdb.DuckDBPyConnection
                               ) -> list[tuple[str, str | None, int, int | None, str, str]]:
     """``(persona_id, label, n_accounts, n_markets, account_id, handle)`` of every
-    member account."""
+    member account (none before the link tables exist)."""
+    if not table_exists(con, "personas"):
+        return []
     return con.execute(
         "SELECT m.persona_id, p.label, p.n_accounts, p.n_markets, a.account_id, a.handle"
         " FROM accounts a JOIN persona_members m USING (account_id)"
