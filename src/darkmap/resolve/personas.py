@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from darkmap.errors import NotFoundError
 from darkmap.resolve.normalise import handle_key
@@ -145,8 +145,8 @@ def _explain(r: LinkRow) -> LinkExplanation:
     """A link with its signals sorted by the size of their contribution."""
     signals: dict[str, Any] = json.loads(r.signals) if isinstance(r.signals, str) else r.signals
     base = signals.pop("_base", {}).get("contribution")
-    why: list[SignalWhy] = sorted(({"signal": s, **v} for s, v in signals.items()),
-                                  key=lambda x: -abs(x.get("contribution") or 0))
+    why = sorted((cast(SignalWhy, {"signal": s, **v}) for s, v in signals.items()),
+                 key=lambda x: -abs(x.get("contribution") or 0))
     return {"a": r.a, "b": r.b, "score": r.score, "method": r.method, "merged": r.merged,
             "base_log_odds": base, "signals": why}
 

@@ -109,12 +109,12 @@ class MemberRow:
 
 @dataclass(frozen=True)
 class LinkRow:
-    """A row of ``account_links`` (``signals`` as stored: JSON text)."""
+    """A row of ``account_links`` (``signals`` as stored: JSON text, or already parsed)."""
 
     a: str
     b: str
     score: float
-    signals: Any
+    signals: str | dict[str, Any]
     method: str
     merged: bool | None
 
