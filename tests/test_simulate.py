@@ -20,6 +20,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from darkmap.errors import BadInputError
 from darkmap.chain.script import script_for_address
 from darkmap.chain.tags import read_tagpack
 from darkmap.cli import main
@@ -90,7 +91,7 @@ def test_output_is_independent_of_hash_seed(tmp_path: Path) -> None:
 
 def test_refuses_a_non_empty_folder_without_force(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("case notes")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(BadInputError):
         simulate(tmp_path, 1, SimParams(vendors=10), force=True)
 
 
