@@ -24,7 +24,8 @@ from darkmap.store.workspace import table_exists, table_has_rows
 __all__ = [
     "LINK_COLUMNS", "MEMBER_COLUMNS", "PERSONA_COLUMNS", "JudgementRow", "LinkRow",
     "LinkTables", "MemberRow", "PersonaHead", "PersonaHitRow",
-    "active_judgements", "finish_link_run", "insert_judgement", "judgements_touching",
+    "JUDGEMENT_COLUMNS", "active_judgements", "all_judgements", "apply_shared_judgements",
+    "finish_link_run", "insert_judgement", "judgements_touching",
     "links_between", "member_accounts", "persona_head", "persona_id_of", "persona_labels",
     "persona_map", "persona_rows_with_handles", "search_persona_rows", "store_link_run",
     "withdraw_judgements",
@@ -251,6 +252,34 @@ def active_judgements(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], s
         """SELECT a, b, arg_max(verdict, created_at) FROM judgements
            WHERE withdrawn_at IS NULL GROUP BY a, b""").fetchall()
     return {(a, b): v for a, b, v in rows}
+
+
+JUDGEMENT_COLUMNS = ("judgement_id", "a", "b", "verdict", "author", "note", "created_at",
+                     "withdrawn_at")
+
+
+def all_judgements(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+    """Every judgement, withdrawn or not, as tuples in ``JUDGEMENT_COLUMNS`` order."""
+    return con.execute(f"SELECT {', '.join(JUDGEMENT_COLUMNS)} FROM judgements").fetchall()
+
+
+def apply_shared_judgements(con: duckdb.DuckDBPyConnection, new: list[tuple[Any, ...]],
+                            withdrawn: list[tuple[str, datetime]]) -> None:
+    """Add judgements made elsewhere (``JUDGEMENT_COLUMNS`` tuples) and stamp
+    ``(judgement_id, withdrawn_at)`` withdrawals, in one transaction."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if new:
+            con.executemany(
+                f"INSERT INTO judgements ({', '.join(JUDGEMENT_COLUMNS)}) VALUES "
+                f"({', '.join(['?'] * len(JUDGEMENT_COLUMNS))})", [list(r) for r in new])
+        for judgement_id, at in withdrawn:
+            con.execute("UPDATE judgements SET withdrawn_at = ? WHERE judgement_id = ?",
+                        [at, judgement_id])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
 
 
 # --- a link run ---------------------------------------------------------------------
