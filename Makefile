@@ -2,19 +2,32 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+LOCKS := requirements-build.lock requirements.lock
+# The install stamp's name hashes the locks and pyproject.toml less its [tool.ruff*] and
+# [tool.mypy*] sections: a changed dependency reinstalls, a changed lint rule does not.
+INSTALL_INPUTS := cat $(LOCKS); awk '/^\[/ {skip = ($$0 ~ /^\[+tool\.(ruff|mypy)/)} !skip' pyproject.toml
+STAMP := $(VENV)/.installed-$(shell ($(INSTALL_INPUTS)) | cksum | cut -d' ' -f1)
+PIP := $(BIN)/pip --disable-pip-version-check
+PIP_TOOLS ?= pip-tools==7.7.0
+COMPILE := pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+  --no-emit-index-url --no-emit-find-links
 DEMO_WS ?= demo-workspace
 PG_DIR ?= /tmp/darkmap-pg-$(shell id -u)
 PG_PORT ?= 55432
 
-.PHONY: install demo test test-fast pg-start pg-stop bench lint lock clean
+.PHONY: install demo test test-fast pg-start pg-stop bench lint ruff mypy lock clean
 
 install: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+# Every file pip installs is checked against a sha256 in a lock (--require-hashes). The build
+# back-ends come first, so that sdists (pyicu) and darkmap itself build without isolation: an
+# isolated build would download setuptools unchecked. darkmap itself: editable, --no-deps.
+$(STAMP):  # no prerequisites: the stamp's name is the hash of what it was installed from
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(PIP) install --quiet --require-hashes --no-deps -r requirements-build.lock
+	$(PIP) install --quiet --require-hashes --no-build-isolation -r requirements.lock
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	$(PIP) check
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -27,19 +40,31 @@ pg-start:
 pg-stop:
 	@PG_DIR=$(PG_DIR) PG_PORT=$(PG_PORT) bash scripts/pg.sh stop
 
-test: $(STAMP) pg-start
+test: lint pg-start
 	DARKMAP_TEST_PG=postgresql://postgres@127.0.0.1:$(PG_PORT)/postgres \
 	  $(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
+# Fails on any finding of ruff (rules in pyproject [tool.ruff]) or mypy ([tool.mypy]); both run.
 lint: $(STAMP)
-	$(BIN)/python -m ruff check src tests bench || true
+	@rc=0; $(BIN)/ruff check --output-format concise src tests bench scripts || rc=1; \
+	  $(BIN)/mypy || rc=1; exit $$rc
 
+ruff: $(STAMP)
+	$(BIN)/ruff check --output-format concise src tests bench scripts
+
+mypy: $(STAMP)
+	$(BIN)/mypy
+
+# Re-resolve both locks with hashes after editing requirements*.in. Existing pins are kept
+# (pip-compile prefers them); `make lock UPGRADE=--upgrade` moves everything to the newest.
 lock:
-	$(PYTHON) -m venv /tmp/darkmap-lock && /tmp/darkmap-lock/bin/pip install -q -r requirements.in \
-	  && /tmp/darkmap-lock/bin/pip freeze > requirements.lock
+	rm -rf /tmp/darkmap-lock && $(PYTHON) -m venv /tmp/darkmap-lock
+	/tmp/darkmap-lock/bin/pip install --quiet $(PIP_TOOLS)
+	/tmp/darkmap-lock/bin/$(COMPILE) $(UPGRADE) -o requirements.lock requirements.in
+	/tmp/darkmap-lock/bin/$(COMPILE) $(UPGRADE) -o requirements-build.lock requirements-build.in
 
 clean:
 	rm -rf $(VENV) $(DEMO_WS) build *.egg-info

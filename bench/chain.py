@@ -60,7 +60,7 @@ def _peak_mb() -> float:
 def _phase(name: str, n_tx: int, nx_txs: int, q: mp.Queue) -> None:
     try:
         q.put(_run_phase(name, n_tx, nx_txs))
-    except Exception as exc:  # report, never crash the benchmark
+    except Exception as exc:  # noqa: BLE001 - report, never crash the benchmark
         q.put({"error": f"{type(exc).__name__}: {exc}"})
 
 
@@ -97,7 +97,7 @@ def _run_phase(name: str, n_tx: int, nx_txs: int) -> dict:
         t = time.perf_counter()
         g = nx.Graph()
         g.add_nodes_from(range(arr.n_addr if nx_txs >= n_tx else 0))
-        g.add_edges_from(zip(a[:m].tolist(), b[:m].tolist()))
+        g.add_edges_from(zip(a[:m].tolist(), b[:m].tolist(), strict=True))
         n_comp = nx.number_connected_components(g)
         secs = time.perf_counter() - t
         scale = len(a) / max(m, 1)
@@ -111,9 +111,9 @@ def _run_phase(name: str, n_tx: int, nx_txs: int) -> dict:
 
 def parse_speed() -> dict:
     """Parse and load speed on the real blocks."""
-    from darkmap.importers.bitcoin import load_files
     from darkmap.chain.parse import iter_framed_blocks, parse_block
     from darkmap.chain.tables import ChainBatch
+    from darkmap.importers.bitcoin import load_files
     from darkmap.store.workspace import Workspace
 
     raws = [raw for name in ("blk_0_to_4.dat", "blocks1-256", "277647.dat")

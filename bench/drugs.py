@@ -14,12 +14,12 @@ import platform
 import time
 from pathlib import Path
 
-from darkmap.assess.listing import assess_listing
 from darkmap.assess.classify import classify
-from darkmap.evaluate.drugs import read_listings
-from darkmap.assess.lexicon import load_lexicon
 from darkmap.assess.fx import load_fx
+from darkmap.assess.lexicon import load_lexicon
+from darkmap.assess.listing import assess_listing
 from darkmap.assess.quantity import parse_quantity
+from darkmap.evaluate.drugs import read_listings
 
 DATA = Path(os.environ.get("DARKMAP_DATA",
                            Path(__file__).resolve().parents[1].parent / "shared" / "data"))
@@ -54,7 +54,8 @@ def main(target: int = 100_000) -> dict[str, object]:
         "quantity_per_s": round(len(work) / t_qty),
         "assess_per_s": round(len(work) / t_all),
         "assess_per_s_wall": round(len(work) / w_all),
-        "assess_cpu_seconds": round(t_all, 2), "load_average_1m": os.getloadavg()[0], "drug_share": round(n_drug / len(work), 3),
+        "assess_cpu_seconds": round(t_all, 2), "load_average_1m": os.getloadavg()[0],
+        "drug_share": round(n_drug / len(work), 3),
         "python": platform.python_version(), "machine": platform.machine(),
     }
 

@@ -8,8 +8,8 @@ threads sharing one core only contend). One-time start-up (importing the plug-in
 their libraries, loading templates and mappings, DuckDB's first Arrow scan) is timed
 once and reported as ``startup_seconds``, not charged to the per-file figures. Each
 ingest figure is the best of ``--rounds`` runs into a fresh workspace (``*_median``:
-the median run), with wall and CPU seconds; the machine's load average is reported alongside, since other processes
-on a shared machine slow the wall-clock figures.
+the median run), with wall and CPU seconds; the machine's load average is reported alongside,
+since other processes on a shared machine slow the wall-clock figures.
 
     .venv/bin/python bench/ingest.py [--rounds N] [--duckdb-threads N]
 """

@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from darkmap.importers.csv_mapped import MappedCsvReader
 from darkmap.collect.ingest import ingest
+from darkmap.importers.csv_mapped import MappedCsvReader
 from darkmap.importers.mappings import mappings
 from darkmap.importers.sqldump import SqlStats, read_dump
 from darkmap.store.workspace import Workspace

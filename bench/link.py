@@ -56,8 +56,8 @@ def _link_and_score(ws: Any, truth: dict[str, Any] | None, method: str,
 
 
 def _child_synth(accounts: int, seed: int, without: str, method: str) -> dict[str, Any]:
-    from darkmap.training.synthworld import WorldParams, make_world
     from darkmap.store.workspace import Workspace
+    from darkmap.training.synthworld import WorldParams, make_world
 
     with tempfile.TemporaryDirectory() as tmp:
         ws = Workspace.init(Path(tmp) / "ws")
@@ -104,7 +104,7 @@ def main() -> None:
     if a.workspaces:
         wss = [x for x in a.workspaces.split(",") if x]
         truths = [x for x in a.truths.split(",") if x] or [""] * len(wss)
-        jobs = list(zip(wss, truths))
+        jobs = list(zip(wss, truths, strict=True))
     else:
         jobs = [(x, "") for x in a.sizes.split(",") if x]
     runs = []

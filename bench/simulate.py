@@ -26,7 +26,8 @@ t0 = time.perf_counter()
 summary = simulate(Path(sys.argv[1]), 1, SimParams(vendors=int(sys.argv[2])))
 secs = time.perf_counter() - t0
 print(json.dumps({"seconds": round(secs, 2), "summary": summary,
-                  "maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+                  "maxrss_mb": round(
+                      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
 """
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,9 @@ import pytest
 from darkmap.store.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
+# The real data (see its README): ``DARKMAP_DATA`` when set, else ../shared/data next to the
+# repository. The one place tests locate it: modules import ``DATA`` for module-level
+# parametrisation, tests take the ``data_dir`` fixture.
 DATA = Path(os.environ.get("DARKMAP_DATA", REPO.parent / "shared" / "data"))
 
 
@@ -52,6 +56,13 @@ def simulated_workspace(base: Path, seed: int, vendors: int) -> tuple[Workspace,
     return ws, json.loads((out / "truth.json").read_text(encoding="utf-8"))
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop at once, with one clear line, when the real data folder is missing (tests
+    parametrised over its files would otherwise collect nothing and pass)."""
+    if not DATA.is_dir():
+        raise pytest.UsageError(f"real data folder {DATA} is missing; set DARKMAP_DATA")
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The real data in ../shared/data (see its README)."""
@@ -61,7 +72,7 @@ def data_dir() -> Path:
 
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
+def ws(tmp_path: Path) -> Iterator[Workspace]:
     """A fresh workspace in a temp folder."""
     w = Workspace.init(tmp_path / "ws")
     yield w

@@ -78,7 +78,7 @@ def test_change_heuristics_named_and_conservative():
     assert base.labels[3] != base.labels[1]
     one_time = cluster_arrays(arr, ("multi_input", "change_round_payment"))
     assert one_time.labels[3] == one_time.labels[1]
-    assert set(HEURISTICS[h] for h in one_time.edge_heur) == {"change_round_payment"}
+    assert {HEURISTICS[h] for h in one_time.edge_heur} == {"change_round_payment"}
     with pytest.raises(ValueError):
         cluster_arrays(arr, ("no_such_heuristic",))
 

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from itertools import pairwise
+from pathlib import Path
 
 import pytest
 
-from darkmap.model.encoding import (
-    b58check_decode,
-    b58check_encode,
-    bech32_decode,
-    bech32_encode,
-    decompress_pubkey,
-    hash160,
-    _ripemd160_pure,
-    ripemd160,
-)
 from darkmap.chain.load import sniff_format
 from darkmap.chain.parse import (
     GENESIS_HASH,
@@ -30,10 +22,20 @@ from darkmap.chain.parse import (
 )
 from darkmap.chain.script import classify, script_for_address
 from darkmap.chain.tables import is_bip69
+from darkmap.model.encoding import (
+    _ripemd160_pure,
+    b58check_decode,
+    b58check_encode,
+    bech32_decode,
+    bech32_encode,
+    decompress_pubkey,
+    hash160,
+    ripemd160,
+)
 
-from conftest import DATA as DATA_ROOT
+from conftest import DATA as REAL_DATA
 
-DATA = DATA_ROOT / "bitcoin"
+DATA = REAL_DATA / "bitcoin"
 
 
 def _all_blocks():
@@ -191,7 +193,7 @@ def test_headers_file_links_to_genesis():
     lines = (DATA / "blockheaders-mainnet-1-11.txt").read_text().split()
     hdrs = [parse_header(bytes.fromhex(x)) for x in lines]
     assert hdrs[0].prev_hash == GENESIS_HASH
-    for a, b in zip(hdrs, hdrs[1:]):
+    for a, b in pairwise(hdrs):
         assert b.prev_hash == a.hash and b.pow_ok
 
 

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from darkmap.collect.ingest import load_files
-from darkmap.importers.bitcoin import BitcoinImporter
 from darkmap.chain.parse import iter_framed_blocks, parse_block, read_utxostore
 from darkmap.chain.script import classify
+from darkmap.collect.ingest import load_files
+from darkmap.importers.bitcoin import BitcoinImporter
 from darkmap.plugins import SourceFile, best_importer
 from darkmap.store.workspace import Workspace
 
-from conftest import DATA as DATA_ROOT
+from conftest import DATA as REAL_DATA
 
-DATA = DATA_ROOT / "bitcoin"
+DATA = REAL_DATA / "bitcoin"
 
 
 @pytest.fixture(scope="module")

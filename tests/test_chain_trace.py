@@ -8,13 +8,12 @@ import pytest
 import yaml
 
 from darkmap.chain.cluster import run_clustering
-from darkmap.evaluate.clustering import cluster_scores, eval_chain
-from darkmap.collect.ingest import load_files
-from darkmap.simulate.market_chain import demo_market_chain
 from darkmap.chain.tags import export_tagpack, read_tagpack, sync_evidence_tags
-from darkmap.collect.ingest import import_tagpack
 from darkmap.chain.trace import trace
 from darkmap.chain.wallet import wallet_summary
+from darkmap.collect.ingest import import_tagpack, load_files
+from darkmap.evaluate.clustering import cluster_scores, eval_chain
+from darkmap.simulate.market_chain import demo_market_chain
 from darkmap.store.workspace import Workspace
 
 
@@ -104,7 +103,9 @@ def test_tagpack_round_trip_and_rejects(demo, tmp_path):
     export_tagpack(ws, out, origin="tagpack")
     h1, t1, p1 = read_tagpack((d / "services.yaml").read_text())
     h2, t2, p2 = read_tagpack(out.read_text())
-    key = (lambda t: sorted((x["address"], x["label"], x["category"], x["actor"]) for x in t))
+    def key(t: list[dict]) -> list[tuple]:
+        return sorted((x["address"], x["label"], x["category"], x["actor"]) for x in t)
+
     assert key(t1) == key(t2) and not p1 and not p2
     assert h2["title"] and h2["creator"] and "description" in h2
     hostile = yaml.safe_dump({"title": "x", "creator": "y", "currency": "BTC", "tags": [

@@ -9,10 +9,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+from conftest import table_snapshot
+
 from darkmap.collect.ingest import ingest
 from darkmap.store.workspace import Workspace
-
-from conftest import table_snapshot
 
 CHILD = textwrap.dedent("""
     import sys
@@ -42,7 +42,7 @@ def test_sigkill_midway_then_rerun_equals_clean_run(tmp_path: Path, data_dir: Pa
                             stdout=subprocess.PIPE, text=True, env=os.environ.copy())
     seen = 0
     assert proc.stdout is not None
-    for line in proc.stdout:
+    for _line in proc.stdout:
         seen += 1
         if seen == 40:  # well into the run, with files still to go
             proc.send_signal(signal.SIGKILL)

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from darkmap.importers.csv_mapped import MappedCsvReader, best_mapping
 from darkmap.collect.ingest import ingest
+from darkmap.importers.csv_mapped import MappedCsvReader, best_mapping
 from darkmap.importers.mappings import MappingError, load_mapping, mappings, parse_datetime
 from darkmap.model.records import FeedbackRecord, ListingRecord, MarketRecord, QuarantineRecord
 from darkmap.plugins import SourceFile, best_importer
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import DATA
+
 HANSA = DATA / "listings" / "hansa-2016-12.csv"
 AGORA = DATA / "listings" / "agora-2014"
 
@@ -63,7 +64,7 @@ def test_hansa_rows_reconcile() -> None:
             first.price_text, first.ships_from, first.category_path, first.locator) == (
         "18365", "ALaurizen", "50gr. FUB-AKB", 340.0, "USD", "USD 340.00", "China",
         ["Drugs"], "row 1")
-    assert first.observed_at == datetime(2016, 12, 12, 1, 13, 54, 654635, tzinfo=timezone.utc)
+    assert first.observed_at == datetime(2016, 12, 12, 1, 13, 54, 654635, tzinfo=UTC)
     no_ship = next(r for r in listings if r.locator == "row 2")
     assert no_ship.ships_from is None and no_ship.price == 11.99
 
@@ -100,7 +101,7 @@ def test_agora_feedback_and_places() -> None:
     fb = fbs[0]
     assert fb.locator == "row 2#feedback 1" and fb.rating == 2.0 and fb.rating_scale == 5.0
     assert fb.text.startswith("barley smokeable at all")
-    assert fb.left_at == datetime(2014, 6, 19, tzinfo=timezone.utc)  # 117 days before 10-14
+    assert fb.left_at == datetime(2014, 6, 19, tzinfo=UTC)  # 117 days before 10-14
     assert fb.vendor_handle == "GucciBuds" and fb.listing_ref == "psiCgYGvo"
     # repeated crawls do not multiply reviews
     assert reader.stats.map.feedback_duplicates_skipped > len(fbs)
@@ -110,9 +111,9 @@ def test_agora_feedback_and_places() -> None:
 
 def test_parse_datetime_zones() -> None:
     assert parse_datetime("2016-12-11 20:13:54.654635085 -0500 EST") == datetime(
-        2016, 12, 12, 1, 13, 54, 654635, tzinfo=timezone.utc)
-    assert parse_datetime("2014-01-09") == datetime(2014, 1, 9, tzinfo=timezone.utc)
-    assert parse_datetime("13/07/2016", "%d/%m/%Y") == datetime(2016, 7, 13, tzinfo=timezone.utc)
+        2016, 12, 12, 1, 13, 54, 654635, tzinfo=UTC)
+    assert parse_datetime("2014-01-09") == datetime(2014, 1, 9, tzinfo=UTC)
+    assert parse_datetime("13/07/2016", "%d/%m/%Y") == datetime(2016, 7, 13, tzinfo=UTC)
 
 
 def test_bad_mapping_is_reported(tmp_path: Path) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import pytest
+
+from darkmap.errors import NotFoundError
 from darkmap.pipeline import DemoContext, run_stages
-from darkmap.report.html import write_report
+from darkmap.report.html import render_report, write_report
 from darkmap.store.workspace import Workspace
 
 
@@ -27,4 +31,9 @@ def test_every_stage_runs_and_the_report_shows_it(tmp_path: Path) -> None:
                   "Evaluation against the simulated ground truth"):
         assert title in html, title
     assert "<script" not in html.lower()
+    # the same workspace gives the same report (only the generation time differs)
+    stamp = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
+    assert stamp.sub("", render_report(ws)) == stamp.sub("", html)
+    with pytest.raises(NotFoundError, match="no such folder"):
+        write_report(ws, tmp_path / "missing" / "report.html")
     ws.close()

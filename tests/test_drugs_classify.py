@@ -6,13 +6,14 @@ import json
 
 import pytest
 
-from darkmap.assess.listing import assess_listing
 from darkmap.assess.classify import classify
 from darkmap.assess.flags import assess_flags
+from darkmap.assess.listing import assess_listing
 from darkmap.assess.taxonomy import SUBSTANCE_CLASS
 
 SLANG = [
-    ("100x M30 blues", "oxycodone"), ("china white 1g", "fentanyl"), ("1g ice shards", "methamphetamine"),
+    ("100x M30 blues", "oxycodone"), ("china white 1g", "fentanyl"),
+    ("1g ice shards", "methamphetamine"),
     ("tina 3.5g", "methamphetamine"), ("molly 1g", "mdma"), ("10 XTC pills", "mdma"),
     ("2mg bars x 10", "alprazolam"), ("charlie 1g", "cocaine"), ("5g koks", "cocaine"),
     ("speed 10g", "amphetamine"), ("pep 5g", "amphetamine"), ("hasch 10g", "cannabis_resin"),
@@ -20,11 +21,13 @@ SLANG = [
     ("Amnesia Haze 10g", "cannabis_flower"), ("cocaína 1g", "cocaine"), ("10 Teile XTC", "mdma"),
     ("Wiet 5g", "cannabis_flower"), ("1g Kristall", "methamphetamine"),
     ("50gr. FUB-AKB", "synthetic_cannabinoid"), ("5gr. 4F-PHP", "cathinone"),
-    ("Subutex 8mg x 5", "buprenorphine"), ("2C-B 10 pills", "2c"), ("4-AcO-DMT 1g", "other_psychedelic"),
+    ("Subutex 8mg x 5", "buprenorphine"), ("2C-B 10 pills", "2c"),
+    ("4-AcO-DMT 1g", "other_psychedelic"),
     ("Isotonitazene 1g", "nitazene"), ("1g Carfentanil", "fentanyl_analogue"),
     ("Golden Teacher shrooms 28g", "psilocybin"), ("S-isomer Ketamine 10 gram", "ketamine"),
     ("GBL 500ml", "ghb"), ("Zolpidem 10mg x 30", "zdrug"), ("Etizolam pellets 1mg", "etizolam"),
-    ("Winstrol 20mg x 100", "steroid"), ("Kamagra oral jelly", "erectile"), ("Modalert 200", "modafinil"),
+    ("Winstrol 20mg x 100", "steroid"), ("Kamagra oral jelly", "erectile"),
+    ("Modalert 200", "modafinil"),
 ]
 
 
@@ -67,7 +70,8 @@ def test_counterfeit_pill_flag_and_evidence() -> None:
         a = assess_listing(title, None, ["Drugs"])
         ev = json.loads(a.flag_evidence)
         assert a.counterfeit_pill and ev["counterfeit_pill"], title
-    for title in ("4x 180 MG, MDMA ,ROLEX LOGO, HARD PRESSED", "Xanax 2mg bars by(Pfizer) 200 pills",
+    for title in ("4x 180 MG, MDMA ,ROLEX LOGO, HARD PRESSED",
+                  "Xanax 2mg bars by(Pfizer) 200 pills",
                   "DON'T BUY FAKE CRAP! 5x US PHARMA 10mg IR D-AMPHETAMINE",
                   "3.5G OF HIGH QUALITY PRESSED HASH", "100mg Alprazolam Powder - 99.3% Purity"):
         assert not assess_listing(title, None, ["Drugs"]).counterfeit_pill, title

@@ -5,21 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from darkmap.evaluate.drugs import eval_drugs, read_listings
+from darkmap.cli import main
+from darkmap.errors import BadInputError, NotFoundError
+from darkmap.evaluate.drugs import DrugEvalReport, eval_drugs, read_labels, read_listings
 
 LABELS = Path(__file__).resolve().parent / "data" / "labels"
-LISTINGS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "listings"
 
 
 @pytest.fixture(scope="module")
-def hansa() -> dict:
-    return eval_drugs(LABELS / "hansa_sample.csv", LISTINGS / "hansa-2016-12.csv")
+def hansa(data_dir: Path) -> DrugEvalReport:
+    return eval_drugs(LABELS / "hansa_sample.csv", data_dir / "listings" / "hansa-2016-12.csv")
 
 
 @pytest.fixture(scope="module")
-def agora() -> dict:
-    return eval_drugs(LABELS / "agora_sample.csv", LISTINGS / "agora-2014")
+def agora(data_dir: Path) -> DrugEvalReport:
+    return eval_drugs(LABELS / "agora_sample.csv", data_dir / "listings" / "agora-2014")
 
 
 def test_every_label_finds_its_listing(hansa: dict, agora: dict) -> None:
@@ -48,12 +50,11 @@ def test_substance_and_quantities_are_mostly_right(hansa: dict) -> None:
     assert hansa["dose_mg"]["exact_match"] >= 0.85
 
 
-def test_split_filter_and_held_out_part_exist() -> None:
-    dev = eval_drugs(LABELS / "hansa_sample.csv", LISTINGS / "hansa-2016-12.csv", split="dev")
-    held = eval_drugs(LABELS / "hansa_sample.csv", LISTINGS / "hansa-2016-12.csv",
-                      split="holdout")
-    rand = eval_drugs(LABELS / "hansa_sample.csv", LISTINGS / "hansa-2016-12.csv",
-                      split="random")
+def test_split_filter_and_held_out_part_exist(data_dir: Path) -> None:
+    hansa_csv = data_dir / "listings" / "hansa-2016-12.csv"
+    dev = eval_drugs(LABELS / "hansa_sample.csv", hansa_csv, split="dev")
+    held = eval_drugs(LABELS / "hansa_sample.csv", hansa_csv, split="holdout")
+    rand = eval_drugs(LABELS / "hansa_sample.csv", hansa_csv, split="random")
     assert dev["n"] > 0 and held["n"] > 0 and rand["n"] == 70
     assert dev["n"] + held["n"] + rand["n"] == 387
 
@@ -75,12 +76,46 @@ def test_generic_label_and_listing_files(tmp_path: Path) -> None:
     assert r["counterfeit_pill"]["recall"] == 1.0 and r["fentanyl_risk"]["precision"] == 1.0
 
 
-def test_hansa_reader_uses_second_third_and_sixth_columns() -> None:
-    rows = read_listings(LISTINGS / "hansa-2016-12.csv")
+def test_hansa_reader_uses_second_third_and_sixth_columns(data_dir: Path) -> None:
+    rows = read_listings(data_dir / "listings" / "hansa-2016-12.csv")
     assert rows["18365"]["title"] == "50gr. FUB-AKB"
     assert rows["18365"]["category_path"] == ["Drugs"]
 
 
 def test_eval_needs_a_source(tmp_path: Path) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(BadInputError, match="give the source listings"):
         eval_drugs(LABELS / "hansa_sample.csv")
+
+
+def test_label_files_that_cannot_be_read(tmp_path: Path, data_dir: Path) -> None:
+    hansa_csv = data_dir / "listings" / "hansa-2016-12.csv"
+    with pytest.raises(NotFoundError, match="label file not found"):
+        eval_drugs(tmp_path / "nope.csv", hansa_csv)
+    with pytest.raises(BadInputError, match="cannot read the label file"):
+        read_labels(tmp_path)                              # a folder, not a file
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("listing_id,drug_class,substance,counterfeit_pill,fentanyl_risk\n"
+                       "18365,cannabis,gr\u00fcn,false,false\n".encode("latin-1"))
+    with pytest.raises(BadInputError, match="cannot read the label file"):
+        eval_drugs(latin1, hansa_csv)
+    short = tmp_path / "short.csv"
+    short.write_text("listing_id,drug_class\n18365,cannabis\n", encoding="utf-8")
+    with pytest.raises(BadInputError, match="label file needs columns"):
+        eval_drugs(short, hansa_csv)
+
+
+def test_listing_sources_that_are_missing(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="listings file not found"):
+        read_listings(tmp_path / "missing.csv")
+    with pytest.raises(NotFoundError, match="no CSV listings found"):
+        read_listings(tmp_path)                            # an empty folder
+
+
+def test_cli_prints_an_unreadable_label_file_as_one_line(tmp_path: Path,
+                                                         data_dir: Path) -> None:
+    bad = tmp_path / "labels.csv"
+    bad.write_bytes(b"listing_id,drug_class\n\xff\xfe\x00broken\n")
+    res = CliRunner().invoke(main, ["eval", "drugs", "--labels", str(bad), "--listings",
+                                    str(data_dir / "listings" / "hansa-2016-12.csv")])
+    assert res.exit_code == 1
+    assert "cannot read the label file" in res.output and "Traceback" not in res.output

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from darkmap.assess.jurisdiction import (
+    country_code,
+    detect_language,
+    infer_jurisdiction,
+    parcel_countries,
+    shipping_countries,
+)
 from darkmap.evaluate.drugs import read_listings
-from darkmap.assess.jurisdiction import (country_code, detect_language, infer_jurisdiction,
-                                          parcel_countries, shipping_countries)
-
-LISTINGS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "listings"
 
 
 def test_country_names_and_codes() -> None:
@@ -45,12 +48,13 @@ def test_combined_evidence_and_confidence() -> None:
     assert none.country is None and none.confidence == 0.0
 
 
-def test_real_hansa_ship_from_column_maps_to_countries() -> None:
+def test_real_hansa_ship_from_column_maps_to_countries(data_dir: Path) -> None:
     import csv
-    with open(LISTINGS / "hansa-2016-12.csv", encoding="utf-8", errors="replace") as fh:
+    hansa_csv = data_dir / "listings" / "hansa-2016-12.csv"
+    with open(hansa_csv, encoding="utf-8", errors="replace") as fh:
         ships = [r[6] for r in csv.reader(fh, skipinitialspace=True) if len(r) > 6 and r[6]]
     codes = [country_code(s) for s in ships]
     known = [c for c in codes if c]
     assert len(known) / len(codes) > 0.7          # the rest is "Europe (EU)", "Worldwide"
     assert max(set(known), key=known.count) in ("US", "NL", "DE", "GB")
-    assert read_listings(LISTINGS / "hansa-2016-12.csv")
+    assert read_listings(hansa_csv)

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from darkmap.assess.listing import assess_listing
 from darkmap.assess.fx import load_fx, parse_price, to_usd
+from darkmap.assess.lexicon import load_lexicon
+from darkmap.assess.listing import assess_listing
+from darkmap.errors import BadInputError, NotFoundError
+from darkmap.assess.listing import assess_listing
 
 
 @pytest.mark.parametrize("text,amount,ccy", [
@@ -63,8 +66,17 @@ def test_dropped_in_table_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert load_fx(workspace=tmp_path).source == str(table)
     bad = tmp_path / "bad.csv"
     bad.write_text("day,rate\n1,2\n", encoding="utf-8")
-    with pytest.raises(ValueError):
+    with pytest.raises(BadInputError, match="needs a 'date' column"):
         load_fx(bad)
+    with pytest.raises(NotFoundError, match="fx table not found"):
+        load_fx(tmp_path / "missing.csv")
+    with pytest.raises(BadInputError, match="cannot read the fx table"):
+        load_fx(tmp_path)                                  # a folder
+
+
+def test_a_lexicon_that_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="lexicon not found"):
+        load_lexicon(str(tmp_path / "no-lexicon.tsv"))
 
 
 def test_listing_prices_per_unit_and_per_gram() -> None:

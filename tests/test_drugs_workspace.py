@@ -9,14 +9,19 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from darkmap.assess.stage import assess_workspace
 from darkmap.assess.fx import load_fx
 from darkmap.assess.harm import harm_components, harm_score, rank_targets
 from darkmap.assess.sales import SalesParams, correct_orders, informative_mask
+from darkmap.assess.stage import assess_workspace
 from darkmap.cli import main
+from darkmap.errors import BadInputError, WorkspaceStateError
+from darkmap.evaluate.drugs import eval_drugs
+from darkmap.export.ftm import FtmExporter
 from darkmap.model.records import AccountRecord, FeedbackRecord, ListingRecord
-from darkmap.store.writer import Provenance, RecordWriter
+from darkmap.report.html import render_report
+from darkmap.store import assessment, evaluations
 from darkmap.store.workspace import Workspace
+from darkmap.store.writer import Provenance, RecordWriter
 
 T0 = datetime(2016, 10, 1)
 
@@ -72,7 +77,7 @@ def test_correction_factor_and_range() -> None:
     assert (est, low, high) == pytest.approx((125.0, 100.0, 160.0))
     p = SalesParams(rate=0.5, rate_low=0.25, rate_high=1.0)
     assert correct_orders(10, p) == pytest.approx((20.0, 10.0, 40.0))
-    with pytest.raises(ValueError):
+    with pytest.raises(BadInputError):
         SalesParams(rate=0.9, rate_low=0.95, rate_high=1.0)
 
 
@@ -128,9 +133,9 @@ def test_sales_account_and_persona(filled: Workspace) -> None:
 
 
 def test_jurisdiction(filled: Workspace) -> None:
-    j = dict((e, (c, conf)) for e, c, conf in filled.con.execute(
+    j = {e: (c, conf) for e, c, conf in filled.con.execute(
         "SELECT entity_id, country, confidence FROM jurisdictions WHERE entity_kind='persona'"
-    ).fetchall())
+    ).fetchall()}
     assert j["p-fent"][0] == "US" and j["p-fent"][1] > 0.5
     assert j["alpha:weedy"][0] == "NL"
 
@@ -172,3 +177,56 @@ def test_cli_assess_targets_and_eval(filled: Workspace, tmp_path: Path) -> None:
     rep = json.loads(res.output)
     assert rep["n"] == 2 and rep["drug_class"]["accuracy"] == 1.0
     Workspace.open(path).close()
+
+
+def test_a_negative_limit_is_bad_input(filled: Workspace) -> None:
+    with pytest.raises(BadInputError, match="limit must be 0 or more"):
+        rank_targets(filled, limit=-5)
+    assert len(rank_targets(filled, limit=0)) == len(rank_targets(filled, limit=None)) == 3
+    path = filled.path
+    filled.close()
+    res = CliRunner().invoke(main, ["targets", "-w", str(path), "--limit", "-5"])
+    assert res.exit_code == 1 and "limit must be 0 or more" in res.output
+    assert "Traceback" not in res.output
+    Workspace.open(path).close()
+
+
+def test_a_workspace_without_the_drug_tables_says_so(filled: Workspace) -> None:
+    filled.con.execute("DROP TABLE sales_monthly")
+    with pytest.raises(WorkspaceStateError, match="lacks the drug tables \\(sales_monthly\\)"):
+        assess_workspace(filled)
+
+
+def test_reads_work_on_a_read_only_workspace(filled: Workspace, tmp_path: Path) -> None:
+    """Ranking, the report, the FtM export and the drug evaluation never write the store."""
+    path = filled.path
+    evaluations.save_evaluation(filled.con, "drugs", {"n": 2, "note": "x"}, "labels.csv")
+    filled.close()
+    labels = tmp_path / "labels.csv"
+    labels.write_text("listing_id,drug_class,substance,counterfeit_pill,fentanyl_risk\n"
+                      "alpha:3,cannabis,cannabis_flower,false,false\n", encoding="utf-8")
+    ro = Workspace.open(path, read_only=True)
+    try:
+        assert [r["persona_id"] for r in rank_targets(ro)][0] == "p-fent"
+        html = render_report(ro)
+        assert "Targets: what is sold" in html and "Evaluation against" in html
+        counts = FtmExporter().export(ro, tmp_path / "out.ftm.json")
+        assert counts["Listing"] == 6
+        assert eval_drugs(labels, workspace=ro)["drug_class"]["accuracy"] == 1.0
+        (stored,) = evaluations.stored_evaluations(ro.con)
+        assert (stored.key, stored.result, stored.truth_source) == (
+            "drugs", {"n": 2, "note": "x"}, "labels.csv")
+        assert assessment.count_assessments(ro.con) == 6
+    finally:
+        ro.close()
+
+
+def test_assessment_reads_are_typed_rows(filled: Workspace) -> None:
+    by_class = dict(assessment.count_by_class(filled.con))
+    assert by_class == {"opioid": 3, "cannabis": 2, "non_drug": 1}
+    assert assessment.count_flagged(filled.con) == (3, 1)
+    first = assessment.flagged_listings(filled.con, 40)[0]
+    assert first.fentanyl_risk and first.listing_id == "alpha:1"
+    months = assessment.monthly_orders(filled.con, "p-fent")
+    assert [m for m, _ in months] == ["2016-10", "2016-11"]
+    assert sum(v for _, v in months) == pytest.approx(25.0)

@@ -6,9 +6,11 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from followthemoney.model import Model
 
 from darkmap.collect.ingest import ingest
+from darkmap.errors import BadInputError
 from darkmap.export.ftm import FtmExporter
 from darkmap.model.ftm import load_model
 from darkmap.store.workspace import Workspace
@@ -49,3 +51,17 @@ def test_every_derived_entity_points_to_its_capture(ws: Workspace, data_dir: Pat
     for r in rows:
         if r["schema"] in {"UserAccount", "Listing", "PgpKey", "Organization"}:
             assert set(r["properties"]["proof"]) <= capture_ids, r["id"]
+
+
+def test_export_is_the_same_bytes_every_time(ws: Workspace, data_dir: Path,
+                                            tmp_path: Path) -> None:
+    ingest(ws, [data_dir / "pages" / "hansa", data_dir / "seized"])
+    first, again = tmp_path / "a.json", tmp_path / "b.json"
+    FtmExporter().export(ws, first)
+    FtmExporter().export(ws, again)
+    assert first.read_bytes() == again.read_bytes()
+
+
+def test_export_needs_a_workspace(tmp_path: Path) -> None:
+    with pytest.raises(BadInputError, match="needs a Workspace"):
+        FtmExporter().export(tmp_path, tmp_path / "out.json")

@@ -8,14 +8,14 @@ that mixes the characters the shortcuts reason about.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from darkmap.extract import decode, identifiers
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import DATA
+
 
 # pieces the shortcuts treat specially: cue words, case folds, long alphanumeric runs
 _PIECES = ["bc1", "BC1", ".onion", ".ONION", "@", "wickr", "TeLeGram", "tg", "TG", ".me/",

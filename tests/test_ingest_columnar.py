@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import replace
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -14,10 +14,11 @@ from hypothesis import strategies as st
 from darkmap.importers.csv_mapped import MappedCsvReader
 from darkmap.importers.mappings import ColumnMapper, load_mapping, mappings
 from darkmap.model.records import ListingBatch, MarketRecord, QuarantineRecord
-from darkmap.store.writer import Provenance, RecordWriter, row_id, row_ids
 from darkmap.store.workspace import Workspace
+from darkmap.store.writer import Provenance, RecordWriter, row_id, row_ids
 
 from conftest import DATA
+
 HANSA = DATA / "listings" / "hansa-2016-12.csv"
 AGORA = DATA / "listings" / "agora-2014"
 
@@ -258,12 +259,12 @@ def test_fixed_offset_timestamps_equal_the_row_rule(parts: list[tuple], tz: str)
     spec = next(f for f in cm.fields if f.target == "observed_at")
     got, gone = cm._datetime(spec, cells)
     one = cm._one(spec)
-    for cell, value, absent in zip(cells, got.to_pylist(), gone.tolist()):
+    for cell, value, absent in zip(cells, got.to_pylist(), gone.tolist(), strict=True):
         want = one(cell)
         if want is None or type(want) is object:
             assert absent, cell
         else:
-            assert not absent and value == want.astimezone(timezone.utc).replace(tzinfo=None), cell
+            assert not absent and value == want.astimezone(UTC).replace(tzinfo=None), cell
 
 
 def load_mapping_text(text: str):  # type: ignore[no-untyped-def]

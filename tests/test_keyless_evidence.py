@@ -7,15 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from darkmap.store import workspace as workspace_mod
 from darkmap.collect.ingest import ingest
 from darkmap.model.records import IdentifierRecord, QuarantineRecord
-from darkmap.store.writer import KEYLESS, UNKEYED_ENTITIES, Provenance, RecordWriter, _COLUMNS
+from darkmap.store import workspace as workspace_mod
 from darkmap.store.workspace import Workspace
 
-from conftest import table_snapshot
+from conftest import DATA, table_snapshot
+from darkmap.store.writer import _COLUMNS, KEYLESS, UNKEYED_ENTITIES, Provenance, RecordWriter
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def _columns(ws: Workspace, table: str) -> list[tuple]:

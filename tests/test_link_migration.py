@@ -11,13 +11,17 @@ from datetime import date
 
 import numpy as np
 import pytest
+from conftest import simulated_workspace
 
-from darkmap.resolve.candidates import (MIGRATION_WINDOW, candidate_pairs, market_closures,
-                                        migration_pairs, migration_successor)
+from darkmap.resolve.candidates import (
+    MIGRATION_WINDOW,
+    candidate_pairs,
+    market_closures,
+    migration_pairs,
+    migration_successor,
+)
 from darkmap.resolve.features import compare
 from darkmap.resolve.profiles import load_profiles
-
-from conftest import simulated_workspace
 
 
 @pytest.fixture(scope="module")

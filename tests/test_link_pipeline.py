@@ -13,8 +13,8 @@ from darkmap.evaluate.linking import eval_linking
 from darkmap.resolve.judgements import judge, withdraw
 from darkmap.resolve.link import LinkOptions, link
 from darkmap.resolve.personas import search_personas, show_persona
-from darkmap.training.synthworld import WorldParams, make_world
 from darkmap.store.workspace import Workspace
+from darkmap.training.synthworld import WorldParams, make_world
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -20,9 +19,7 @@ from darkmap.resolve.link import LinkOptions, link
 from darkmap.resolve.personas import show_persona
 from darkmap.store.workspace import Workspace
 
-from conftest import simulated_workspace
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import DATA, simulated_workspace
 
 
 @pytest.fixture(scope="module")

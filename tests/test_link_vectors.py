@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 from darkmap.resolve.profiles import strip_blobs
-from darkmap.resolve.vectors import (evidence_profile, hashed_shingles, language_groups,
-                                     market_dialects, product_vocabulary, row_cosines,
-                                     symbol_runs, tfidf, token_vocabulary, word_shapes)
+from darkmap.resolve.vectors import (
+    evidence_profile,
+    hashed_shingles,
+    language_groups,
+    market_dialects,
+    product_vocabulary,
+    row_cosines,
+    symbol_runs,
+    tfidf,
+    token_vocabulary,
+    word_shapes,
+)
 
 
 def _shared(m, a: int, b: int) -> float:
@@ -197,9 +208,9 @@ def test_shipped_models_count_text_disagreement_once() -> None:
         # phrasing reads the same text as style: it may add agreement only
         assert min(w["phrasing"]) >= 0.0 and max(w["phrasing"]) > 1.0, w["phrasing"]
         assert min(w["rare_phrases"]) >= 0.0 and max(w["rare_phrases"]) > 0.5, w
-        assert all(a <= b for a, b in zip(w["rare_phrases"], w["rare_phrases"][1:]))
+        assert all(a <= b for a, b in pairwise(w["rare_phrases"]))
         assert w["style"][1] < 0 < w["style"][-1], w["style"]
-        assert all(a <= b for a, b in zip(w["style"][1:], w["style"][2:]))
+        assert all(a <= b for a, b in pairwise(w["style"][1:]))
 
 
 def _texts_world(ws, texts: dict[tuple[str, str], str]) -> None:  # type: ignore[no-untyped-def]
@@ -236,8 +247,10 @@ def test_phrasing_block_pairs_writers_of_a_rare_phrase(ws) -> None:  # type: ign
         body = " ".join(rng.choice(words) for _ in range(40))
         texts[(f"m{k % 3}", f"vendor{k:03d}")] = f"{common} {body}."
     odd = "Parcels leave the lighthouse every second Tuesday wrapped in 3 layers of kelp."
-    texts[("m0", "northernsun")] = f"{common} {odd} " + " ".join(rng.choice(words) for _ in range(40))
-    texts[("m2", "quietriver")] = f"{odd} {common} " + " ".join(rng.choice(words) for _ in range(40))
+    texts[("m0", "northernsun")] = (f"{common} {odd} "
+                                    + " ".join(rng.choice(words) for _ in range(40)))
+    texts[("m2", "quietriver")] = (f"{odd} {common} "
+                                   + " ".join(rng.choice(words) for _ in range(40)))
     _texts_world(ws, texts)
     prof = load_profiles(ws.con)
     a, b = prof.index["m0:northernsun"], prof.index["m2:quietriver"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -11,7 +10,8 @@ from darkmap.extract.pgp import dearmor, parse_armored
 from darkmap.model.openpgp import armor, crc24, packet, parse_packets
 from darkmap.simulate.pgp import make_key
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import DATA
+
 DUMP = DATA / "seized" / "dream-2016-sellers.sql"
 
 

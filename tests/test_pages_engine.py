@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from darkmap.extract.decode import decode_page, fix_mojibake
 from darkmap.extract.engine import Template, TemplateError, extract_page, load_templates
-from darkmap.importers.pages import PagesImporter
 from darkmap.extract.parse import parse_date, parse_price
+from darkmap.importers.pages import PagesImporter
 from darkmap.model.records import (
     ListingRecord,
     QuarantineRecord,
@@ -20,7 +20,8 @@ from darkmap.model.records import (
 )
 from darkmap.plugins import SourceFile
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import DATA
+
 PAGES = DATA / "pages"
 MARKETS = ("empire", "cryptonia", "dream", "apollon", "hansa")
 
@@ -140,7 +141,7 @@ def test_prices_and_dates() -> None:
 
 
 def test_bad_templates_are_refused_with_the_file_named() -> None:
-    with pytest.raises(TemplateError, match="t.yaml"):
+    with pytest.raises(TemplateError, match=r"t\.yaml"):
         Template.from_dict({"market": "x", "name": "X", "pages": [],
                             "detect": {"rules": [{"bogus": "y"}]}}, "t.yaml")
     with pytest.raises(TemplateError, match="needs one of"):

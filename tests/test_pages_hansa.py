@@ -3,7 +3,6 @@
 from datetime import datetime
 
 import pytest
-
 from test_pages_helpers import extract, of
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from darkmap.extract.engine import PageResult, extract_page
 
-PAGES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pages"
+from conftest import DATA
+
+PAGES = DATA / "pages"
 
 
 def extract(rel: str) -> PageResult:

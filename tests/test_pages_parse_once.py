@@ -4,7 +4,6 @@ pixels as tag-by-tag stripping does; a literal pre-check answers as the regex do
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,13 +12,14 @@ from selectolax.lexbor import LexborHTMLParser
 from darkmap.extract.decode import decode_page
 from darkmap.extract.engine import _STRIP_TAGS, Page
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import DATA
+
 
 _HOSTILE = [
     "<noscript><img width='1' src='x'><script>a()</script></noscript><p>kept</p>",
     "<object><embed><iframe><p>in</p></iframe></embed></object><img height='1'><b>x</b>",
-    "<template><script>x</script><p>t</p></template><style>p{}</style><img width=0>"
-    "<img width='2' alt='stays'>",
+    ("<template><script>x</script><p>t</p></template><style>p{}</style><img width=0>"
+    "<img width='2' alt='stays'>"),
     "<p>no tags at all</p>", "", "<script>never closed",
 ]
 

@@ -8,7 +8,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from darkmap.extract.pgp import crc24, dearmor, parse_armored, parse_key_packets
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import DATA
+
 DUMP = DATA / "seized" / "dream-2016-sellers.sql"
 
 # Computed independently: gpg --with-colons --import-options show-only --import
@@ -52,7 +53,7 @@ def test_known_seller_key(armored: str) -> None:
     assert key.fingerprint == OLDAMSTERDAM_FPR
     assert key.key_id == OLDAMSTERDAM_FPR[-16:]
     assert (key.version, key.algorithm, key.bits) == (4, "RSA", 4096)
-    assert key.created_at == datetime.fromtimestamp(1439482969, tz=timezone.utc)
+    assert key.created_at == datetime.fromtimestamp(1439482969, tz=UTC)
     assert key.user_ids == ["oldamsterdam"]
     assert [s.fingerprint for s in key.subkeys] == [OLDAMSTERDAM_SUB]
     rec = key.to_record(market_id="dream", account_handle="0ldamsterdam", locator="x")
@@ -79,7 +80,7 @@ def test_fingerprints_agree_with_gpg(dump_text: str) -> None:
             out = subprocess.run(
                 ["gpg", "--homedir", home, "--batch", "--with-colons", "--import-options",
                  "show-only", "--import"], input=b.armored.encode(), capture_output=True,
-                env={**os.environ, "GNUPGHOME": home}, timeout=30).stdout.decode()
+                env={**os.environ, "GNUPGHOME": home}, timeout=30, check=False).stdout.decode()
             prev, fprs = None, []
             for line in out.splitlines():
                 f = line.split(":")
@@ -122,7 +123,8 @@ def test_clear_reasons(armored: str) -> None:
         flipped[body_line][11:]
     [b] = parse_armored("\n".join(flipped))
     assert b.error and "CRC24 mismatch" in b.error and not b.keys
-    [b] = parse_armored("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n-----END PGP PUBLIC KEY BLOCK-----")
+    [b] = parse_armored("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n"
+                        "-----END PGP PUBLIC KEY BLOCK-----")
     assert b.error == "armored block holds no base64 data"
     # truncated in the middle of the primary key packet, CRC line lost too
     cut = "\n".join(lines[:6])

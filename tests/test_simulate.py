@@ -20,6 +20,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from darkmap.errors import BadInputError
 from darkmap.chain.script import script_for_address
 from darkmap.chain.tags import read_tagpack
 from darkmap.cli import main
@@ -28,7 +29,8 @@ from darkmap.simulate.bitcoin import bech32_address
 from darkmap.simulate.support import expected_files
 from darkmap.simulate.world import build_world
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import DATA
+
 SRC = Path(__file__).resolve().parents[1] / "src" / "darkmap"
 SEED, VENDORS = 7, 200
 
@@ -89,7 +91,7 @@ def test_output_is_independent_of_hash_seed(tmp_path: Path) -> None:
 
 def test_refuses_a_non_empty_folder_without_force(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("case notes")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(BadInputError):
         simulate(tmp_path, 1, SimParams(vendors=10), force=True)
 
 
@@ -108,7 +110,8 @@ def test_truth_has_the_contract_sections(truth: dict) -> None:
     for aid, acc in truth["accounts"].items():
         assert aid == f"{acc['market']}:{acc['handle'].strip().casefold()}"
         assert aid in truth["actors"][acc["actor"]]["accounts"]
-        assert set(acc["pgp_fingerprints"]) <= set(truth["actors"][acc["actor"]]["pgp_fingerprints"])
+        actor_keys = truth["actors"][acc["actor"]]["pgp_fingerprints"]
+        assert set(acc["pgp_fingerprints"]) <= set(actor_keys)
     orders = Counter()
     for lid, lst in truth["listings"].items():
         assert lid.split(":", 1)[0] == truth["accounts"][lst["account"]]["market"]
@@ -129,7 +132,7 @@ def _page_handles(world_dir: Path, market: str) -> set[str]:
 
 def test_every_account_and_listing_appears_in_the_output(world_dir: Path, truth: dict) -> None:
     by_market = defaultdict(set)
-    for aid, acc in truth["accounts"].items():
+    for acc in truth["accounts"].values():
         by_market[acc["market"]].add(acc["handle"].casefold())
     for market, handles in by_market.items():
         assert handles <= _page_handles(world_dir, market), market
@@ -151,7 +154,7 @@ def test_every_account_and_listing_appears_in_the_output(world_dir: Path, truth:
     dump = (world_dir / "seized" / f"{seized[0]}.sql").read_text(encoding="utf-8")
     assert dump.startswith("-- MySQL dump")
     assert "CREATE TABLE `vendors`" in dump and "INSERT INTO `vendors` VALUES (" in dump
-    for aid, acc in truth["accounts"].items():
+    for acc in truth["accounts"].values():
         if acc["market"] == seized[0]:
             assert re.search(r",'" + re.escape(acc["handle"].replace("'", "\\'")) + "',", dump)
 
@@ -340,7 +343,8 @@ def _blocks(data: bytes):
 
 def test_checker_recomputes_a_real_mainnet_block() -> None:
     """The test's own txid/merkle code agrees with a real 2018 segwit block."""
-    blk = DATA / "bitcoin" / "block-00000000000000000021868c2cefc52a480d173c849412fe81c4e5ab806f94ab.blk"
+    blk = (DATA / "bitcoin"
+           / "block-00000000000000000021868c2cefc52a480d173c849412fe81c4e5ab806f94ab.blk")
     raw = blk.read_bytes()
     n, p = _varint(raw, 80)
     ids = []
@@ -396,8 +400,8 @@ def test_chain_txids_merkle_roots_and_spends_recompute(world_dir: Path, truth: d
 
 
 def test_coinjoin_inputs_belong_to_different_wallets(world_dir: Path, truth: dict) -> None:
-    from darkmap.chain.script import infer_input_address
     from darkmap.chain.parse import iter_framed_blocks, parse_block
+    from darkmap.chain.script import infer_input_address
     owner = truth["chain"]["address_owner"]
     wallets = truth["chain"]["wallets"]
     data = (world_dir / "chain" / "blk00000.dat").read_bytes()

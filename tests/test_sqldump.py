@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -23,7 +23,8 @@ from darkmap.importers.sqldump import (
 )
 from darkmap.model.records import AccountRecord, MarketRecord, PgpKeyRecord, QuarantineRecord
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import DATA
+
 DUMP = DATA / "seized" / "dream-2016-sellers.sql"
 
 
@@ -34,7 +35,8 @@ def _rows(sql: str) -> list[list[str | None]]:
 
 def test_mysql_escaping() -> None:
     sql = (r"INSERT INTO `t` VALUES (1,'it\'s','a''b','c\\d','l1\nl2\tt\r','\0\Z',NULL,"
-           r"-1.5e3,_binary 'bin',X'4142',0x4344,""'\"q\"',\"dq\"\"x\");")
+           r"-1.5e3,_binary 'bin',X'4142',0x4344,"
+           "'\"q\"',\"dq\"\"x\");")
     [row] = _rows(sql)
     assert row == ["1", "it's", "a'b", "c\\d", "l1\nl2\tt\r", "\0\x1a", None, "-1.5e3", "bin",
                    "AB", "CD", '"q"', 'dq"x']
@@ -74,7 +76,7 @@ def test_dream_sellers() -> None:
     first = accounts[0]
     assert (first.market_id, first.handle, first.role, first.locator) == (
         "dream", "0ldamsterdam", "vendor", "insert 1 row 1")
-    assert first.joined_at == datetime(2016, 7, 13, tzinfo=timezone.utc)
+    assert first.joined_at == datetime(2016, 7, 13, tzinfo=UTC)
     assert first.rating == 4.83 and first.sales_count is None and first.level is None
     assert first.profile_text and first.profile_text.startswith("-.-.-.-. OLDAMSTERDAM")
     k = next(k for k in keys if k.account_handle == "0ldamsterdam")

@@ -20,9 +20,10 @@ from darkmap.chain.tags import sync_evidence_tags
 from darkmap.collect.ingest import ingest
 from darkmap.evaluate.clustering import eval_chain
 from darkmap.evaluate.drugs import eval_drugs
-from darkmap.evaluate.linking import eval_linking
+from darkmap.evaluate.linking import eval_linking, load_truth
 from darkmap.resolve.link import LinkOptions, link
 from darkmap.simulate import SimParams, simulate
+from darkmap.store.evaluations import save_evaluation
 from darkmap.store.workspace import Workspace, utcnow
 
 __all__ = ["STAGES", "DemoContext", "StageResult", "StageSkipped", "run_stages"]
@@ -133,12 +134,10 @@ def _labels_from_truth(truth: dict[str, Any], out: Any) -> Any:
 
 def evaluate_against_truth(ws: Workspace, ctx: DemoContext) -> Any:
     """Score linking and clustering against the simulated world's truth."""
-    import json
-
     truth_path = ctx.world / "truth.json" if ctx.world else None
     if truth_path is None or not truth_path.exists():
         raise StageSkipped("no simulated truth")
-    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    truth = load_truth(truth_path)
     out: dict[str, Any] = {}
     out["linking"] = eval_linking(ws, truth)
     out["chain"] = eval_chain(ws, truth)
@@ -147,8 +146,7 @@ def evaluate_against_truth(ws: Workspace, ctx: DemoContext) -> Any:
         report = eval_drugs(labels, workspace=ws)
         out["drugs"] = {k: v for k, v in report.items() if k not in ("errors", "missing")}
     for key, value in out.items():
-        ws.con.execute("INSERT OR REPLACE INTO evaluations VALUES (?, ?, ?, ?)",
-                       [key, json.dumps(value, default=str), str(truth_path), utcnow()])
+        save_evaluation(ws.con, key, value, str(truth_path), utcnow())
     return {k: {m: v for m, v in val.items() if isinstance(v, (int, float))}
             for k, val in out.items()}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -92,7 +93,6 @@ class Exporter(Protocol):
 
 _IMPORTERS: dict[str, Importer] = {}
 _EXPORTERS: dict[str, Exporter] = {}
-_loaded = False
 
 
 def register_importer(importer: Importer) -> Importer:
@@ -121,12 +121,9 @@ def import_optional(module: str) -> ModuleType | None:
         raise
 
 
+@cache
 def load_builtin() -> None:
     """Register every importer and exporter declared as an entry point, once."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
     for ep in entry_points(group="darkmap.importers"):
         imp = ep.load()()
         _IMPORTERS.setdefault(imp.name, imp)  # one registered by hand wins
@@ -170,7 +167,8 @@ def best_importer(src: SourceFile, threshold: float = 0.5) -> Importer | None:
         live.sort(key=lambda c: (-c[0], c[2]))
         top = live[0]
         if top[0] >= threshold and all((-top[0], top[2]) < (-c[1], c[2]) for c in live[1:]):
-            return top[3]  # wins even at its lowest against every rival at its highest
+            winner: Importer = top[3]  # wins even at its lowest against every rival at its highest
+            return winner
         c = max((c for c in live if c[0] != c[1]), key=lambda c: c[1] - c[0])
         c[0] = c[1] = float(c[3].sniff(src))
 

@@ -61,7 +61,8 @@ def _discounted(words: list[str], matches: list[Match]) -> list[tuple[Match, flo
                     and words[j + 1] in _NOT_A_DISCOUNT_AFTER_FREE):
                 factor = DISCOUNT
                 break
-        if m.target == "non_drug" and m.position >= 0 and "tested" in words[m.position + 1:m.position + 4]:
+        if m.target == "non_drug" and m.position >= 0 \
+                and "tested" in words[m.position + 1:m.position + 4]:
             factor = 0.1   # "Marquis/Mecke tested MDMA": a tested drug, not a test kit
         out.append((m, factor))
     return out

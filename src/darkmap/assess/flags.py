@@ -22,11 +22,13 @@ from darkmap.assess.taxonomy import FENTANYL_SUBSTANCES, PHARMA_PILL_SUBSTANCES,
 __all__ = ["Flags", "assess_flags"]
 
 _IMPRINT = re.compile(r"(?<![a-z0-9])(m\s?-?30|a\s?-?215|m\s?box\s?30|m\s?box|blues|blue\s?30s?|"
-                      r"fake\s?(?:oxy|roxy|roxi|perc)\w*|press(?:ed)?\s?(?:m30|oxy|roxi|perc)\w*)(?![a-z0-9])")
+                      r"fake\s?(?:oxy|roxy|roxi|perc)\w*|"
+                      r"press(?:ed)?\s?(?:m30|oxy|roxi|perc)\w*)(?![a-z0-9])")
 _PRESS = re.compile(r"(?<![a-z])(press|pressed|presses|pressing|replica|replicas|fake|fakes|"
                     r"counterfeit|bootleg|bootlegs|knock\s?off|clone|clones|imitation|"
                     r"dupe|dupes|nachgepresst|gepresst)(?![a-z])")
-_NEGATION = re.compile(r"(don\W?t buy fake|dont buy fake|no fakes?|not (?:a )?(?:fake|press|pressed|replica)|"
+_NEGATION = re.compile(r"(don\W?t buy fake|dont buy fake|no fakes?|"
+                       r"not (?:a )?(?:fake|press|pressed|replica)|"
                        r"beware|avoid (?:fakes?|press)|(?:fake|press)\w* (?:is|are) \w+ beware|"
                        r"not pressed|no press|real not|100% real|authentic|legit pharmacy)")
 _FENT = re.compile(r"(?<![a-z])(fent\w*|\w*fentan\w*|carfent\w*|\w*nitazen\w*|isotonitazene|"
@@ -72,13 +74,15 @@ def assess_flags(title: str | None, description: str | None, substance: str,
             if w == "blues" and cls != "opioid":
                 continue
             cf.append(w)
-    if pharma and unit_kind in ("pill", "unknown") and cls != "empathogen" and _PRESS_HINT.search(t + d):
+    if pharma and unit_kind in ("pill", "unknown") and cls != "empathogen" \
+            and _PRESS_HINT.search(t + d):
         text_for_press = _PRESS_WHITELIST.sub(" ", t + " \n " + d)
         if not _NEGATION.search(t + " " + d):
             cf.extend(m.group(1) for m in _PRESS.finditer(text_for_press))
     if substance == "alprazolam" and unit_kind == "pill" and dose_mg in _ODD_ALPRAZOLAM_MG:
         cf.append(f"alprazolam {dose_mg:g} mg (no such tablet)")
-    if substance == "alprazolam" and dose_mg is None and re.search(r"(?<![\d.])(3|3\.5|4|10)\s*mg", t) \
+    if substance == "alprazolam" and dose_mg is None \
+            and re.search(r"(?<![\d.])(3|3\.5|4|10)\s*mg", t) \
             and re.search(r"bars?|hulks?|pills?|tabs?", t):
         cf.append("alprazolam bar at a dose no manufacturer makes")
     if cf:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from darkmap.errors import BadInputError, NotFoundError
+
 __all__ = ["FxTable", "Price", "load_fx", "parse_price", "to_usd"]
 
 _SYMBOLS = {"$": "USD", "us$": "USD", "usd": "USD", "dollar": "USD", "dollars": "USD",
@@ -155,8 +157,9 @@ def _parse_table(text: str, source: str) -> FxTable:
     reader = csv.DictReader(io.StringIO("\n".join(lines)))
     cols = [c for c in (reader.fieldnames or []) if c and c.lower().endswith("_usd")]
     if not reader.fieldnames or "date" not in reader.fieldnames or not cols:
-        raise ValueError(f"{source}: fx table needs a 'date' column and '<ccy>_usd' columns")
-    days, vals = [], {c: [] for c in cols}
+        raise BadInputError(f"{source}: fx table needs a 'date' column and '<ccy>_usd' columns")
+    days: list[int] = []
+    vals: dict[str, list[float]] = {c: [] for c in cols}
     for n, row in enumerate(reader, start=2):
         try:
             d = date.fromisoformat((row.get("date") or "").strip()[:10])
@@ -169,17 +172,28 @@ def _parse_table(text: str, source: str) -> FxTable:
             except ValueError:
                 vals[c].append(float("nan"))
     if not days:
-        raise ValueError(f"{source}: fx table has no readable rows")
+        raise BadInputError(f"{source}: fx table has no readable rows")
     order = np.argsort(np.array(days))
     d_arr = np.array(days, dtype=np.int64)[order]
     rates = {c[:-4].upper(): np.array(v, dtype=float)[order] for c, v in vals.items()}
     return FxTable(d_arr, rates, source)
 
 
+def _read_text(path: Path) -> str:
+    """A user's fx table: :class:`NotFoundError` when missing, :class:`BadInputError`
+    when it cannot be read as UTF-8 text."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise NotFoundError(f"{path}: fx table not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"{path}: cannot read the fx table: {exc}") from exc
+
+
 @lru_cache(maxsize=8)
 def _load(path: str | None) -> FxTable:
     if path:
-        return _parse_table(Path(path).read_text(encoding="utf-8"), path)
+        return _parse_table(_read_text(Path(path)), path)
     text = resources.files("darkmap.assess").joinpath("data", "fx_daily.csv").read_text(
         encoding="utf-8")
     return _parse_table(text, "darkmap:data/fx_daily.csv")

@@ -27,11 +27,18 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypedDict
 
+from darkmap.errors import BadInputError
+from darkmap.store import assessment as store
+from darkmap.store.assessment import AssessedListing, PersonaJurisdiction, PersonaSales
 from darkmap.store.personas import persona_labels, persona_map
+from darkmap.store.workspace import Workspace
 
-__all__ = ["WEIGHTS", "harm_components", "harm_score", "rank_targets"]
+__all__ = ["WEIGHTS", "FlaggedExample", "TargetEvidence", "TargetRow", "check_limit",
+           "harm_components", "harm_score", "rank_targets"]
 
 WEIGHTS = {"fentanyl": 0.30, "counterfeit": 0.20, "opioid_share": 0.10, "volume": 0.15,
            "revenue": 0.10, "reach": 0.10, "duration": 0.05}
@@ -65,69 +72,140 @@ def harm_score(components: dict[str, float]) -> float:
     return round(100 * sum(WEIGHTS[k] * components.get(k, 0.0) for k in WEIGHTS), 2)
 
 
-def rank_targets(ws: Any, country: str | None = None, limit: int | None = 20) -> list[dict[str, Any]]:
-    """Personas ranked by harm score (highest first), optionally only one country."""
+class FlaggedExample(TypedDict):
+    """A listing that raised a harm flag, with the words behind it."""
+
+    listing_id: str
+    title: str | None
+    flags: list[str]
+    evidence: dict[str, list[str]]
+
+
+class TargetEvidence(TypedDict):
+    """Why a persona ranks where it does."""
+
+    flagged_listings: list[FlaggedExample]
+    jurisdiction: list[dict[str, object]]
+
+
+class TargetRow(TypedDict):
+    """One persona of the harm-ranked target list (``darkmap targets --json``)."""
+
+    persona_id: str
+    label: str
+    harm_score: float
+    components: dict[str, float]
+    country: str | None
+    country_confidence: float
+    accounts: list[str]
+    listings: int
+    drug_listings: int
+    fentanyl_listings: int
+    counterfeit_listings: int
+    top_substances: dict[str, int]
+    feedback: int
+    orders_est: float
+    orders_range: list[float]
+    revenue_usd: float | None
+    revenue_usd_range: list[float | None]
+    buyers_distinct_min: int | None
+    active_from: datetime | None
+    active_to: datetime | None
+    active_days: int | None
+    evidence: TargetEvidence
+
+
+@dataclass
+class _ListingStats:
+    """A persona's assessed listings: counts per flag and class, substances, examples."""
+
+    n_listings: int = 0
+    n_drug: int = 0
+    n_fentanyl: int = 0
+    n_counterfeit: int = 0
+    n_opioid_sedative: int = 0
+    substances: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    examples: list[FlaggedExample] = field(default_factory=list)
+
+    def add(self, a: AssessedListing) -> None:
+        """Count one assessed listing."""
+        self.n_listings += 1
+        if a.drug_class != "non_drug":
+            self.n_drug += 1
+            self.substances[a.substance] += 1
+        fr, cf = a.fentanyl_risk, a.counterfeit_pill
+        self.n_fentanyl += bool(fr)
+        self.n_counterfeit += bool(cf)
+        self.n_opioid_sedative += a.drug_class in ("opioid", "sedative")
+        if (fr or cf) and len(self.examples) < 5:
+            flags = [f for f, on in (("fentanyl_risk", fr), ("counterfeit_pill", cf)) if on]
+            self.examples.append({"listing_id": a.listing_id, "title": a.title, "flags": flags,
+                                  "evidence": json.loads(a.flag_evidence or "{}")})
+
+
+_NO_SALES = PersonaSales(0.0, 0.0, 0.0, None, None, None, 0, 1, 0, None, None, 0)
+_NO_JURISDICTION = PersonaJurisdiction(None, 0.0, "[]")
+
+
+def check_limit(limit: int | None) -> None:
+    """Raise :class:`BadInputError` unless ``limit`` is None or a count >= 0."""
+    if limit is not None and limit < 0:
+        raise BadInputError(f"limit must be 0 or more (0 or None: all), not {limit}")
+
+
+def rank_targets(ws: Workspace, country: str | None = None,
+                 limit: int | None = 20) -> list[TargetRow]:
+    """Personas ranked by harm score (highest first), optionally only one country.
+
+    ``limit`` rows at most (0 or None: all); a negative limit is a :class:`BadInputError`.
+    """
+    check_limit(limit)
     con = ws.con
     pmap = persona_map(con)
     labels = persona_labels(con)
-    stats: dict[str, dict[str, Any]] = defaultdict(lambda: {
-        "n_listings": 0, "n_drug": 0, "n_fentanyl": 0, "n_counterfeit": 0,
-        "n_opioid_sedative": 0, "substances": defaultdict(int), "examples": []})
-    for aid, lid, cls, sub, cf, fr, title, ev in con.execute("""
-            SELECT a.account_id, a.listing_id, a.drug_class, a.substance, a.counterfeit_pill,
-                   a.fentanyl_risk, o.title, a.flag_evidence
-            FROM listing_assessments a LEFT JOIN listing_observations o USING (obs_id)
-            WHERE a.account_id IS NOT NULL""").fetchall():
-        s = stats[pmap.get(aid, aid)]
-        s["n_listings"] += 1
-        if cls != "non_drug":
-            s["n_drug"] += 1
-            s["substances"][sub] += 1
-        s["n_fentanyl"] += bool(fr)
-        s["n_counterfeit"] += bool(cf)
-        s["n_opioid_sedative"] += cls in ("opioid", "sedative")
-        if (fr or cf) and len(s["examples"]) < 5:
-            flags = [f for f, on in (("fentanyl_risk", fr), ("counterfeit_pill", cf)) if on]
-            s["examples"].append({"listing_id": lid, "title": title, "flags": flags,
-                                  "evidence": json.loads(ev or "{}")})
-    sales = {r[0]: r[1:] for r in con.execute(
-        "SELECT entity_id, orders_est, orders_low, orders_high, revenue_usd, revenue_usd_low,"
-        " revenue_usd_high, buyers_distinct_min, n_markets, active_days, first_active,"
-        " last_active, feedback_count FROM sales_summary WHERE entity_kind='persona'").fetchall()}
-    juris = {r[0]: r[1:] for r in con.execute(
-        "SELECT entity_id, country, confidence, evidence FROM jurisdictions"
-        " WHERE entity_kind='persona'").fetchall()}
+    stats: dict[str, _ListingStats] = defaultdict(_ListingStats)
+    for a in store.assessed_listings(con):
+        stats[pmap.get(a.account_id, a.account_id)].add(a)
+    sales = store.persona_sales(con)
+    juris = store.persona_jurisdictions(con)
     members: dict[str, list[str]] = defaultdict(list)
     for aid, pid in pmap.items():
         members[pid].append(aid)
     rows = []
     for pid in set(stats) | set(sales):
-        s = stats[pid]
-        (orders, o_lo, o_hi, rev, r_lo, r_hi, buyers, n_mk, days, f_act, l_act,
-         fb) = sales.get(pid, (0.0, 0.0, 0.0, None, None, None, 0, 1, 0, None, None, 0))
-        cc, cconf, cev = juris.get(pid, (None, 0.0, "[]"))
-        if country and (cc or "").upper() != country.upper():
+        j = juris.get(pid, _NO_JURISDICTION)
+        if country and (j.country or "").upper() != country.upper():
             continue
-        comp = harm_components(s["n_fentanyl"], s["n_counterfeit"], s["n_drug"],
-                               s["n_opioid_sedative"], orders or 0.0, rev or 0.0,
-                               buyers or 0, n_mk or 1, days or 0, s["n_listings"])
-        top_subs = sorted(s["substances"].items(), key=lambda kv: -kv[1])[:5]
-        rows.append({
-            "persona_id": pid, "label": labels.get(pid) or labels.get(members[pid][0] if members[pid] else pid, pid),
-            "harm_score": harm_score(comp), "components": {k: round(v, 3) for k, v in comp.items()},
-            "country": cc, "country_confidence": cconf,
-            "accounts": sorted(members.get(pid, [pid])),
-            "listings": s["n_listings"], "drug_listings": s["n_drug"],
-            "fentanyl_listings": s["n_fentanyl"], "counterfeit_listings": s["n_counterfeit"],
-            "top_substances": dict(top_subs), "feedback": fb,
-            "orders_est": round(orders or 0.0, 1),
-            "orders_range": [round(o_lo or 0.0, 1), round(o_hi or 0.0, 1)],
-            "revenue_usd": round(rev, 2) if rev else None,
-            "revenue_usd_range": [round(r_lo, 2) if r_lo else None, round(r_hi, 2) if r_hi else None],
-            "buyers_distinct_min": buyers, "active_from": f_act, "active_to": l_act,
-            "active_days": days,
-            "evidence": {"flagged_listings": s["examples"],
-                         "jurisdiction": json.loads(cev or "[]")[:5]},
-        })
+        label = labels.get(pid) or labels.get(members[pid][0] if members[pid] else pid, pid)
+        rows.append(_target_row(pid, label, stats[pid], sales.get(pid, _NO_SALES), j,
+                                sorted(members.get(pid, [pid]))))
     rows.sort(key=lambda r: (-r["harm_score"], -r["orders_est"], r["persona_id"]))
     return rows[:limit] if limit else rows
+
+
+def _target_row(pid: str, label: str, s: _ListingStats, sale: PersonaSales,
+                j: PersonaJurisdiction, accounts: list[str]) -> TargetRow:
+    """One persona's row: harm score and components, figures and evidence."""
+    orders, rev = sale.orders_est, sale.revenue_usd
+    r_lo, r_hi = sale.revenue_usd_low, sale.revenue_usd_high
+    comp = harm_components(s.n_fentanyl, s.n_counterfeit, s.n_drug, s.n_opioid_sedative,
+                           orders or 0.0, rev or 0.0, sale.buyers_distinct_min or 0,
+                           sale.n_markets or 1, sale.active_days or 0, s.n_listings)
+    top_subs = sorted(s.substances.items(), key=lambda kv: -kv[1])[:5]
+    return {
+        "persona_id": pid, "label": label,
+        "harm_score": harm_score(comp), "components": {k: round(v, 3) for k, v in comp.items()},
+        "country": j.country, "country_confidence": j.confidence,
+        "accounts": accounts,
+        "listings": s.n_listings, "drug_listings": s.n_drug,
+        "fentanyl_listings": s.n_fentanyl, "counterfeit_listings": s.n_counterfeit,
+        "top_substances": dict(top_subs), "feedback": sale.feedback_count,
+        "orders_est": round(orders or 0.0, 1),
+        "orders_range": [round(sale.orders_low or 0.0, 1), round(sale.orders_high or 0.0, 1)],
+        "revenue_usd": round(rev, 2) if rev else None,
+        "revenue_usd_range": [round(r_lo, 2) if r_lo else None, round(r_hi, 2) if r_hi else None],
+        "buyers_distinct_min": sale.buyers_distinct_min, "active_from": sale.first_active,
+        "active_to": sale.last_active, "active_days": sale.active_days,
+        "evidence": {"flagged_listings": s.examples,
+                     "jurisdiction": json.loads(j.evidence or "[]")[:5]},
+    }

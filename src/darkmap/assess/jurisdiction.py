@@ -75,7 +75,8 @@ class Jurisdiction:
 
 _SHIP_VERBS = frozenset({"ship", "ships", "shipping", "shipped", "sent", "sending", "send",
                          "posted", "post", "dispatch", "dispatched", "delivered", "mailed"})
-_DEST_WORDS = frozenset({"worldwide", "world", "europe", "eu", "all", "everywhere", "international"})
+_DEST_WORDS = frozenset({"worldwide", "world", "europe", "eu", "all", "everywhere",
+                        "international"})
 
 
 @lru_cache(maxsize=1)

@@ -22,6 +22,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from darkmap.errors import BadInputError, NotFoundError
+
 __all__ = ["Lexicon", "Match", "load_lexicon", "normalise", "tokens"]
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
@@ -182,11 +184,22 @@ def _data_text(name: str) -> str:
     return resources.files("darkmap.assess").joinpath("data", name).read_text(encoding="utf-8")
 
 
+def _read_text(path: Path) -> str:
+    """A user's lexicon: :class:`NotFoundError` when missing, :class:`BadInputError` when
+    it cannot be read as UTF-8 text."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise NotFoundError(f"{path}: lexicon not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"{path}: cannot read the lexicon: {exc}") from exc
+
+
 @lru_cache(maxsize=4)
 def load_lexicon(path: str | None = None) -> Lexicon:
     """The shipped lexicon, or the one at ``path`` / ``$DARKMAP_LEXICON`` if given."""
     path = path or os.environ.get("DARKMAP_LEXICON")
-    text = Path(path).read_text(encoding="utf-8") if path else _data_text("lexicon.tsv")
+    text = _read_text(Path(path)) if path else _data_text("lexicon.tsv")
     phrases: dict[str, tuple[str, float]] = {}
     stems: dict[str, tuple[str, float]] = {}
     max_len = 1

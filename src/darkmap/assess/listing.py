@@ -1,7 +1,7 @@
 """One listing in, one assessment out: class, substance, flags, pack and prices in USD.
 
 :func:`assess_listing` is the pure function; :func:`assess_many` runs it over a batch.
-The workspace runner lives in :mod:`darkmap.assess.store_drugs`.
+The workspace runner lives in :mod:`darkmap.assess.stage`.
 """
 
 from __future__ import annotations

@@ -50,13 +50,15 @@ _FORM_WORDS = {
     "tabs": "pill", "tablet": "pill", "tablets": "pill", "tb": "pill", "caps": "pill",
     "cap": "pill", "capsule": "pill", "capsules": "pill", "bar": "pill", "bars": "pill",
     "pcs": "pill", "pieces": "pill", "piece": "pill", "pc": "pill", "units": "pill",
-    "unit": "pill", "pillen": "pill", "st": "pill", "stk": "pill", "stück": "pill", "teile": "pill", "comprimidos": "pill",
+    "unit": "pill", "pillen": "pill", "st": "pill", "stk": "pill", "stück": "pill",
+    "teile": "pill", "comprimidos": "pill",
     "pastillas": "pill", "roxies": "pill", "xtc": "pill", "hulks": "pill",
     "blotter": "blotter", "blotters": "blotter", "hits": "blotter", "hit": "blotter",
     "microdots": "blotter", "paper": "blotter", "papers": "blotter",
     "seed": "seed", "seeds": "seed", "samen": "seed",
     "patch": "patch", "patches": "patch", "pflaster": "patch",
-    "pops": "piece", "chews": "piece", "candies": "piece", "tarts": "piece", "lollipops": "piece", "suckers": "piece", "gummies": "piece",
+    "pops": "piece", "chews": "piece", "candies": "piece", "tarts": "piece",
+    "lollipops": "piece", "suckers": "piece", "gummies": "piece",
     "brownies": "piece", "cookies": "piece", "chocolates": "piece", "pack": "piece",
     "ampoule": "ml", "ampul": "ml", "ampoules": "ml", "vial": "ml", "vials": "ml",
 }
@@ -73,21 +75,32 @@ _SLANG_RE = re.compile(r"(?<![a-z])(?:(\d+(?:\.\d+)?)\s*)?(" + "|".join(
     re.escape(p) for p in sorted(_SLANG_GRAMS, key=len, reverse=True)) + r")(?![a-z])")
 _DIGIT = re.compile(r"\d")
 _SLANG_HINT = re.compile(r"qp|hp|half|quarter|eighth|8th|key|zip")
-_WORD_HINT = re.compile(r"single|one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty|fifty|hundred")
-_FRACTION = re.compile(r"(?<![\d.])(\d+)\s*/\s*(\d+)\s*(oz|ounce|ounces|lb|lbs|pound|g|gr|gram|grams|kg|kilo)\b")
-_MASS = re.compile(r"(?<!\d)(?<!\d\.)" + _NUM + r"\s*[)*\]]?\s*(kilograms?|kilos?|kgs?|grams?|gramm|grammes?|grammi|gramos|grs?|gms?|g|ounces?|onz|oz|zips?|pounds?|lbs?|k|p)(?![a-z0-9µμ])")
-_DOSE = re.compile(r"(?<!\d)(?<!\d\.)" + _NUM + r"(?:\s*(?:-|–|to)\s*" + _NUM + r")?\s*\+?\s*(milligrams?|mgs?|micrograms?|mcg|mcu|ug|µg|μg|mic|y)(?![a-z])")
+_WORD_HINT = re.compile(r"single|one|two|three|four|five|six|seven|eight|nine|ten|twelve|"
+                        r"fifteen|twenty|thirty|fifty|hundred")
+_FRACTION = re.compile(r"(?<![\d.])(\d+)\s*/\s*(\d+)\s*"
+                       r"(oz|ounce|ounces|lb|lbs|pound|g|gr|gram|grams|kg|kilo)\b")
+_MASS = re.compile(r"(?<!\d)(?<!\d\.)" + _NUM + r"\s*[)*\]]?\s*(kilograms?|kilos?|kgs?|grams?|"
+                   r"gramm|grammes?|grammi|gramos|grs?|gms?|g|ounces?|onz|oz|zips?|pounds?|"
+                   r"lbs?|k|p)(?![a-z0-9µμ])")
+_DOSE = re.compile(r"(?<!\d)(?<!\d\.)" + _NUM + r"(?:\s*(?:-|–|to)\s*" + _NUM + r")?\s*\+?\s*"
+                   r"(milligrams?|mgs?|micrograms?|mcg|mcu|ug|µg|μg|mic|y)(?![a-z])")
 _VOLUME = re.compile(_NUM + r"\s*(ml|millilit(?:er|re)s?|cl|l)(?![a-z])")
 _COUNT_FORM = re.compile(r"(?<![\d./a-z])(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x\s*)?(?:-\s*)?"
                          r"(?:(?!mgs?\b|ug\b|mcg\b|g\b|grs?\b|ml\b|of\b)[a-z]+\s+)?(" + "|".join(
     sorted(_FORM_WORDS, key=len, reverse=True)) + r")(?![a-z])")
-_COUNT_X = re.compile(r"(?<![\d.,/a-z])(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x|pcs|qty)(?![a-z])|(?<![a-z])x\s*(\d{1,6})(?![\d.,]*\s*(?:mg|g|ug|mcg|ml|gr|%))")
-_QTY = re.compile(r"(?:qty|quantity|menge|anzahl)\s*[#:]?\s*0*(\d{1,6})(?!\d)|^\s*[\[(]\s*(\d{1,6})\s*x?\s*[\])]")
-_LEADING = re.compile(r"^\W*(\d{1,6})(?![\d.,]|\s*%|[a-z]|\s*-?\s*(?:mgs?|ug|µg|mcg|g|grs?|grams?|ml|kgs?|kilos?|oz|lbs?|x)\b)")
-_WORD_COUNT = re.compile(r"\b(" + "|".join(_WORD_NUMBERS) + r")\b\s*(?:\(\w+\)\s*)?(?:x\b|" + "|".join(
-    sorted(_FORM_WORDS, key=len, reverse=True)) + r"|\d|[a-z]+\s+\d)")
-_POWDER_CUES = re.compile(r"hcl|powder|pulver|crystals?|uncut|citrate|\bbase\b|\braw\b|\d\s*%|purity|\bpure\b")
-_TIERS = re.compile(_NUM + r"\s*(?:g|gr|grams?|oz)\s*(?:/|\||or|-)\s*" + _NUM + r"\s*(?:g|gr|grams?|oz)\b")
+_COUNT_X = re.compile(r"(?<![\d.,/a-z])(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x|pcs|qty)(?![a-z])|"
+                      r"(?<![a-z])x\s*(\d{1,6})(?![\d.,]*\s*(?:mg|g|ug|mcg|ml|gr|%))")
+_QTY = re.compile(r"(?:qty|quantity|menge|anzahl)\s*[#:]?\s*0*(\d{1,6})(?!\d)|"
+                  r"^\s*[\[(]\s*(\d{1,6})\s*x?\s*[\])]")
+_LEADING = re.compile(r"^\W*(\d{1,6})(?![\d.,]|\s*%|[a-z]|\s*-?\s*"
+                      r"(?:mgs?|ug|µg|mcg|g|grs?|grams?|ml|kgs?|kilos?|oz|lbs?|x)\b)")
+_WORD_COUNT = re.compile(r"\b(" + "|".join(_WORD_NUMBERS) + r")\b\s*(?:\(\w+\)\s*)?(?:x\b|"
+                         + "|".join(sorted(_FORM_WORDS, key=len, reverse=True))
+                         + r"|\d|[a-z]+\s+\d)")
+_POWDER_CUES = re.compile(r"hcl|powder|pulver|crystals?|uncut|citrate|\bbase\b|\braw\b|\d\s*%|"
+                          r"purity|\bpure\b")
+_TIERS = re.compile(_NUM + r"\s*(?:g|gr|grams?|oz)\s*(?:/|\||or|-)\s*" + _NUM
+                    + r"\s*(?:g|gr|grams?|oz)\b")
 
 
 @dataclass(slots=True)
@@ -145,7 +158,8 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
     # ---- doses (mg / µg) --------------------------------------------------------
     doses: list[tuple[float, int, int, bool]] = []  # (mg, start, end, ranged)
     has_digit = _DIGIT.search(t) is not None
-    for m in (_DOSE.finditer(t) if has_digit and ("g" in t or "mc" in t or "µ" in t or "μ" in t) else ()):
+    dose_hint = has_digit and ("g" in t or "mc" in t or "µ" in t or "μ" in t)
+    for m in (_DOSE.finditer(t) if dose_hint else ()):
         a = _num(m.group(1))
         if a is None:
             continue
@@ -153,7 +167,7 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
         f = _DOSE_UNITS[m.group(3).rstrip("s") if m.group(3) not in _DOSE_UNITS else m.group(3)]
         ranged = b is not None and b > a
         # "15 - 2mg": a count, a dash, then the dose; not a range
-        v = (a + b) / 2 if ranged else (b if b is not None else a)
+        v = (a + b) / 2 if ranged and b is not None else (b if b is not None else a)
         doses.append((v * f, m.start(), m.end(), ranged))
     # ---- masses ---------------------------------------------------------------
     grams: list[tuple[float, str, int]] = []
@@ -167,11 +181,11 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
     for m in (_MASS.finditer(t) if has_digit else ()):
         if any(a <= m.start() < b for a, b in fractions):
             continue
-        v = _num(m.group(1))
+        mass = _num(m.group(1))
         unit = m.group(2)
-        if v is None or (unit in ("k", "p") and v > 10):
+        if mass is None or (unit in ("k", "p") and mass > 10):
             continue
-        grams.append((v * _MASS_UNITS[unit], unit, m.start()))
+        grams.append((mass * _MASS_UNITS[unit], unit, m.start()))
     for m in (_SLANG_RE.finditer(t) if _SLANG_HINT.search(t) else ()):
         k = _num(m.group(1)) if m.group(1) else 1.0
         phrase = re.sub(r"\s+", " ", m.group(2))
@@ -213,7 +227,8 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
         count = None
     if kind == "pill" and substance == "lsd":
         kind = "blotter"
-    elif kind == "pill" and substance == "cannabis_edible" and not re.search(r"caps|capsules?|pills?|tabs?|tablets?", t):
+    elif kind == "pill" and substance == "cannabis_edible" \
+            and not re.search(r"caps|capsules?|pills?|tabs?|tablets?", t):
         kind = "piece"
 
     # ---- dose choice: "90mg Klonopin 90x 2mg" -> 2; "45x 2mg" binds to the count ----
@@ -237,9 +252,10 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
     vol = None
     vm = _VOLUME.search(t) if has_digit and ("ml" in t or "cl" in t or "lit" in t) else None
     if vm:
-        v = _num(vm.group(1))
-        if v is not None:
-            vol = v * {"ml": 1.0, "cl": 10.0, "l": 1000.0}.get(vm.group(2)[:2] if vm.group(2).startswith("mi") else vm.group(2), 1.0)
+        amount = _num(vm.group(1))
+        if amount is not None:
+            unit = vm.group(2)[:2] if vm.group(2).startswith("mi") else vm.group(2)
+            vol = amount * {"ml": 1.0, "cl": 10.0, "l": 1000.0}.get(unit, 1.0)
 
     tiers = _TIERS.search(t) if has_digit and ("/" in t or "|" in t or " or " in t) else None
     if tiers:

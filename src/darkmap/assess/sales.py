@@ -30,33 +30,37 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from statistics import median
-from typing import Any
+from typing import Any, TypedDict
 
-from darkmap.assess.dbutil import insert_rows
 from darkmap.assess.fx import FxTable, load_fx
+from darkmap.errors import BadInputError
+from darkmap.store import assessment as store
+from darkmap.store.assessment import SalesMonthlyRow, SalesSummaryRow
 from darkmap.store.personas import persona_map
+from darkmap.store.workspace import Workspace
 
-__all__ = ["FEEDBACK_RATE", "FEEDBACK_RATE_RANGE", "SalesParams", "compute_sales",
-           "correct_orders", "informative_mask"]
+__all__ = ["FEEDBACK_RATE", "FEEDBACK_RATE_RANGE", "METHOD", "SalesCounts", "SalesParams",
+           "compute_sales", "correct_orders", "informative_mask"]
 
 FEEDBACK_RATE = 0.8
 FEEDBACK_RATE_RANGE = (0.625, 1.0)
 METHOD = "darkmap.sales-feedback@1"
 _UNCERTAINTY = {"own_fiat": 0.10, "own_btc": 0.20, "listing_price": 0.30,
                 "vendor_median": 0.50}
-_MONTHLY_COLS = ("entity_kind", "entity_id", "month", "feedback_count", "orders_est",
-                 "orders_low", "orders_high", "revenue_usd", "revenue_usd_low",
-                 "revenue_usd_high", "buyers_distinct_min", "method", "computed_at")
-_SUMMARY_COLS = ("entity_kind", "entity_id", "n_accounts", "n_markets", "n_listings",
-                 "feedback_count", "orders_est", "orders_low", "orders_high", "orders_reported",
-                 "revenue_usd", "revenue_usd_low", "revenue_usd_high", "buyers_distinct_min",
-                 "buyers_note", "first_active", "last_active", "active_days", "evidence",
-                 "method", "computed_at")
 _PLACEHOLDERS = {"anon", "anonymous", "buyer", "unknown", "user", "customer", "guest",
                  "hidden", "private", "n a", "na"}
+
+Entity = tuple[str, str]  # ("account" | "persona", id)
+
+
+class SalesCounts(TypedDict):
+    """Rows written by :func:`compute_sales`."""
+
+    sales_monthly: int
+    sales_summary: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +73,11 @@ class SalesParams:
 
     def __post_init__(self) -> None:
         if not (0 < self.rate_low <= self.rate <= self.rate_high <= 1.0):
-            raise ValueError("feedback rates must satisfy 0 < low <= rate <= high <= 1")
+            raise BadInputError("feedback rates must satisfy 0 < low <= rate <= high <= 1")
 
 
-def correct_orders(feedback: float, params: SalesParams = SalesParams()) -> tuple[float, float, float]:
+def correct_orders(feedback: float,
+                   params: SalesParams = SalesParams()) -> tuple[float, float, float]:
     """(estimate, low, high) orders behind ``feedback`` feedback entries."""
     return (feedback / params.rate, feedback / params.rate_high, feedback / params.rate_low)
 
@@ -96,134 +101,172 @@ def _usd(amount: float, currency: str, when: Any, fx: FxTable) -> float | None:
     return amount * rate if rate is not None else None
 
 
-def compute_sales(ws: Any, params: SalesParams = SalesParams(), fx: FxTable | None = None,
-                  now: datetime | None = None) -> dict[str, int]:
-    """Fill ``sales_monthly`` and ``sales_summary`` for every account and persona."""
-    con = ws.con
-    fx = fx or load_fx(workspace=getattr(ws, "path", None))
-    now = now or datetime.utcnow()
-    pmap = persona_map(con)
-    prices: dict[str, float] = {}
-    per_account_prices: dict[str, list[float]] = defaultdict(list)
-    listing_dates: dict[str, list[datetime]] = defaultdict(list)
-    listing_market: dict[str, str] = {}
-    for lid, aid, usd, obs in con.execute(
-            "SELECT listing_id, account_id, pack_price_usd, observed_at FROM listing_assessments"
-    ).fetchall():
-        if usd is not None and usd > 0:
-            prices[lid] = usd
-            if aid:
-                per_account_prices[aid].append(usd)
-        if aid and obs:
-            listing_dates[aid].append(obs)
-    for lid, mid in con.execute("SELECT listing_id, market_id FROM listings").fetchall():
-        listing_market[lid] = mid
-    shown: dict[str, int] = {}
-    reported: dict[str, int] = {}
-    for aid, fb, sc in con.execute(
-            "SELECT account_id, max(feedback_count), max(sales_count) FROM account_observations"
-            " GROUP BY account_id").fetchall():
-        if fb is not None:
-            shown[aid] = int(fb)
-        if sc is not None:
-            reported[aid] = int(sc)
-    acct_market = dict(con.execute("SELECT account_id, market_id FROM accounts").fetchall())
-    n_listings: dict[str, int] = defaultdict(int)
-    for (aid,) in con.execute("SELECT account_id FROM listings WHERE account_id IS NOT NULL").fetchall():
-        n_listings[aid] += 1
+@dataclass
+class _Month:
+    """One entity's feedback in one month: count, value (mid, low, high parts), masks."""
 
-    # entity -> month -> [feedback, value_mid, value_low_part, value_high_part, masks]
-    monthly: dict[tuple[str, str], dict[date, list[Any]]] = defaultdict(dict)
-    first: dict[tuple[str, str], datetime] = {}
-    last: dict[tuple[str, str], datetime] = {}
-    sources: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    rows_per_account: dict[str, int] = defaultdict(int)
-    unmasked_missing: dict[tuple[str, str], int] = defaultdict(int)
-    masks: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for aid, lid, mask, left, obs, amount, cur in con.execute(
-            "SELECT account_id, listing_id, buyer_masked, left_at, observed_at, amount, currency"
-            " FROM feedback WHERE account_id IS NOT NULL").fetchall():
-        when = left or obs
-        rows_per_account[aid] += 1
+    feedback: int = 0
+    value: float = 0.0
+    value_low: float = 0.0
+    value_high: float = 0.0
+    masks: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Prices:
+    """What values a feedback without its own amount, and when each vendor listed."""
+
+    by_listing: dict[str, float] = field(default_factory=dict)
+    by_account: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    listing_dates: dict[str, list[datetime]] = field(default_factory=lambda: defaultdict(list))
+
+
+@dataclass
+class _Tally:
+    """Feedback of every account and persona, by month, with value sources and buyers."""
+
+    monthly: dict[Entity, dict[date, _Month]] = field(default_factory=lambda: defaultdict(dict))
+    first: dict[Entity, datetime] = field(default_factory=dict)
+    last: dict[Entity, datetime] = field(default_factory=dict)
+    sources: dict[Entity, dict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+    rows_per_account: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    unmasked_missing: dict[Entity, int] = field(default_factory=lambda: defaultdict(int))
+    masks: dict[Entity, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+
+def _prices(ws: Workspace) -> _Prices:
+    """USD pack prices per listing and per account, and listing dates per account."""
+    out = _Prices()
+    for p in store.assessed_prices(ws.con):
+        if p.pack_price_usd is not None and p.pack_price_usd > 0:
+            out.by_listing[p.listing_id] = p.pack_price_usd
+            if p.account_id:
+                out.by_account[p.account_id].append(p.pack_price_usd)
+        if p.account_id and p.observed_at:
+            out.listing_dates[p.account_id].append(p.observed_at)
+    return out
+
+
+def _tally(ws: Workspace, pmap: dict[str, str], prices: _Prices, fx: FxTable) -> _Tally:
+    """Count and value every feedback for its account and its persona."""
+    t = _Tally()
+    for fb in store.sales_feedback(ws.con):
+        aid, mask = fb.account_id, fb.buyer_masked
+        when = fb.left_at or fb.observed_at
+        t.rows_per_account[aid] += 1
         value, src = None, None
-        if amount is not None and amount > 0 and cur:
-            value = _usd(float(amount), cur, when, fx)
-            src = "own_btc" if cur.upper() in ("BTC", "XMR") else "own_fiat"
-        if value is None and lid and lid in prices:
-            value, src = prices[lid], "listing_price"
-        if value is None and per_account_prices.get(aid):
-            value, src = median(per_account_prices[aid]), "vendor_median"
+        if fb.amount is not None and fb.amount > 0 and fb.currency:
+            value = _usd(float(fb.amount), fb.currency, when, fx)
+            src = "own_btc" if fb.currency.upper() in ("BTC", "XMR") else "own_fiat"
+        if value is None and fb.listing_id and fb.listing_id in prices.by_listing:
+            value, src = prices.by_listing[fb.listing_id], "listing_price"
+        if value is None and prices.by_account.get(aid):
+            value, src = median(prices.by_account[aid]), "vendor_median"
         u = _UNCERTAINTY.get(src or "", 0.0)
         for key in (("account", aid), ("persona", pmap.get(aid, aid))):
-            sources[key][src or "unvalued"] += 1
+            t.sources[key][src or "unvalued"] += 1
             if when is None:
                 continue
-            m = monthly[key].setdefault(_month(when), [0, 0.0, 0.0, 0.0, set()])
-            m[0] += 1
+            m = t.monthly[key].setdefault(_month(when), _Month())
+            m.feedback += 1
             if value is not None:
-                m[1] += value
-                m[2] += value * (1 - u)
-                m[3] += value * (1 + u)
-            if informative_mask(mask):
-                m[4].add(mask)
-                masks[key].add(mask)
+                m.value += value
+                m.value_low += value * (1 - u)
+                m.value_high += value * (1 + u)
+            if mask is not None and informative_mask(mask):
+                m.masks.add(mask)
+                t.masks[key].add(mask)
             else:
-                unmasked_missing[key] += 1
-            first[key] = min(first.get(key, when), when)
-            last[key] = max(last.get(key, when), when)
+                t.unmasked_missing[key] += 1
+            t.first[key] = min(t.first.get(key, when), when)
+            t.last[key] = max(t.last.get(key, when), when)
+    return t
 
+
+def _monthly_rows(t: _Tally, params: SalesParams, now: datetime) -> list[SalesMonthlyRow]:
+    """One ``sales_monthly`` row per entity and month with dated feedback."""
     c_mid, c_low, c_high = 1 / params.rate, 1 / params.rate_high, 1 / params.rate_low
-    con.execute("DELETE FROM sales_monthly")
-    con.execute("DELETE FROM sales_summary")
-    mrows = []
-    for (kind, eid), months in monthly.items():
-        for mon, (n, v, vl, vh, ms) in sorted(months.items()):
-            est, lo, hi = correct_orders(n, params)
-            mrows.append((kind, eid, mon, n, est, lo, hi, v * c_mid if v else None,
-                          vl * c_low if v else None, vh * c_high if v else None,
-                          len(ms), METHOD, now))
-    insert_rows(con, "sales_monthly", _MONTHLY_COLS, mrows)
+    rows = []
+    for (kind, eid), months in t.monthly.items():
+        for mon, m in sorted(months.items()):
+            est, lo, hi = correct_orders(m.feedback, params)
+            v = m.value
+            rows.append(SalesMonthlyRow(
+                kind, eid, mon, m.feedback, est, lo, hi, v * c_mid if v else None,
+                m.value_low * c_low if v else None, m.value_high * c_high if v else None,
+                len(m.masks), METHOD, now))
+    return rows
 
+
+def compute_sales(ws: Workspace, params: SalesParams = SalesParams(),
+                  fx: FxTable | None = None, now: datetime | None = None) -> SalesCounts:
+    """Fill ``sales_monthly`` and ``sales_summary`` for every account and persona."""
+    con = ws.con
+    fx = fx or load_fx(workspace=ws.path)
+    now = now or datetime.utcnow()
+    pmap = persona_map(con)
+    prices = _prices(ws)
+    shown: dict[str, int] = {}
+    reported: dict[str, int] = {}
+    for tot in store.feedback_totals(con):
+        if tot.feedback_count is not None:
+            shown[tot.account_id] = int(tot.feedback_count)
+        if tot.sales_count is not None:
+            reported[tot.account_id] = int(tot.sales_count)
+    acct_market = store.account_markets(con)
+    n_listings = store.listings_per_account(con)
+    tally = _tally(ws, pmap, prices, fx)
+    mrows = _monthly_rows(tally, params, now)
     members: dict[str, list[str]] = defaultdict(list)
     for aid, pid in pmap.items():
         members[pid].append(aid)
-    srows = []
     entities = [("account", a, [a]) for a in pmap] + [("persona", p, accs)
                                                         for p, accs in members.items()]
-    for kind, eid, accs in entities:
-        key = (kind, eid)
-        rows_total = sum(rows_per_account.get(a, 0) for a in accs)
-        shown_total = sum(max(shown.get(a, 0), rows_per_account.get(a, 0)) for a in accs)
-        fb_total = max(rows_total, shown_total)
-        est, lo, hi = correct_orders(fb_total, params)
-        months = monthly.get(key, {})
-        v = sum(m[1] for m in months.values())
-        vl = sum(m[2] for m in months.values())
-        vh = sum(m[3] for m in months.values())
-        dated = sum(m[0] for m in months.values())
-        # feedback shown on profiles but not captured: valued at the mean captured value
-        scale = fb_total / dated if dated and fb_total > dated else 1.0
-        dates = [d for a in accs for d in listing_dates.get(a, [])]
-        f_act = first.get(key) or (min(dates) if dates else None)
-        l_act = last.get(key) or (max(dates) if dates else None)
-        rep = [reported[a] for a in accs if a in reported]
-        ev = {"feedback_rows": rows_total, "feedback_shown_on_pages": shown_total,
-              "feedback_used": fb_total,
-              "feedback_basis": "shown on pages" if shown_total > rows_total else "rows read",
-              "correction_factor": {"estimate": round(c_mid, 4), "low": round(c_low, 4),
-                                    "high": round(c_high, 4), "feedback_rate": params.rate},
-              "value_sources": dict(sources.get(key, {})),
-              "uncaptured_feedback_scale": round(scale, 4),
-              "markets": sorted({acct_market.get(a) or a.split(":", 1)[0] for a in accs})}
-        n_masked_out = unmasked_missing.get(key, 0)
-        note = ("distinct masked handles: a lower bound (masks can collide)"
-                + (f"; {n_masked_out} feedback without a usable handle not counted"
-                   if n_masked_out else ""))
-        srows.append((
-            kind, eid, len(accs), len(ev["markets"]), sum(n_listings.get(a, 0) for a in accs),
-            fb_total, est, lo, hi, max(rep) if len(rep) == 1 else (sum(rep) if rep else None),
-            v * c_mid * scale if v else None, vl * c_low * scale if v else None,
-            vh * c_high * scale if v else None, len(masks.get(key, ())), note, f_act, l_act,
-            (l_act - f_act).days if f_act and l_act else None, json.dumps(ev), METHOD, now))
-    insert_rows(con, "sales_summary", _SUMMARY_COLS, srows)
+    srows = [_summary_row(kind, eid, accs, tally, prices, shown, reported, acct_market,
+                          n_listings, params, now) for kind, eid, accs in entities]
+    store.replace_sales(con, mrows, srows)
     return {"sales_monthly": len(mrows), "sales_summary": len(srows)}
+
+
+def _summary_row(kind: str, eid: str, accs: list[str], t: _Tally, prices: _Prices,
+                 shown: dict[str, int], reported: dict[str, int], acct_market: dict[str, str],
+                 n_listings: dict[str, int], params: SalesParams,
+                 now: datetime) -> SalesSummaryRow:
+    """The ``sales_summary`` row of one account or persona (members ``accs``)."""
+    c_mid, c_low, c_high = 1 / params.rate, 1 / params.rate_high, 1 / params.rate_low
+    key = (kind, eid)
+    rows_total = sum(t.rows_per_account.get(a, 0) for a in accs)
+    shown_total = sum(max(shown.get(a, 0), t.rows_per_account.get(a, 0)) for a in accs)
+    fb_total = max(rows_total, shown_total)
+    est, lo, hi = correct_orders(fb_total, params)
+    months = t.monthly.get(key, {})
+    v = sum(m.value for m in months.values())
+    vl = sum(m.value_low for m in months.values())
+    vh = sum(m.value_high for m in months.values())
+    dated = sum(m.feedback for m in months.values())
+    # feedback shown on profiles but not captured: valued at the mean captured value
+    scale = fb_total / dated if dated and fb_total > dated else 1.0
+    dates = [d for a in accs for d in prices.listing_dates.get(a, [])]
+    f_act = t.first.get(key) or (min(dates) if dates else None)
+    l_act = t.last.get(key) or (max(dates) if dates else None)
+    rep = [reported[a] for a in accs if a in reported]
+    markets = sorted({acct_market.get(a) or a.split(":", 1)[0] for a in accs})
+    ev = {"feedback_rows": rows_total, "feedback_shown_on_pages": shown_total,
+          "feedback_used": fb_total,
+          "feedback_basis": "shown on pages" if shown_total > rows_total else "rows read",
+          "correction_factor": {"estimate": round(c_mid, 4), "low": round(c_low, 4),
+                                "high": round(c_high, 4), "feedback_rate": params.rate},
+          "value_sources": dict(t.sources.get(key, {})),
+          "uncaptured_feedback_scale": round(scale, 4),
+          "markets": markets}
+    n_masked_out = t.unmasked_missing.get(key, 0)
+    note = ("distinct masked handles: a lower bound (masks can collide)"
+            + (f"; {n_masked_out} feedback without a usable handle not counted"
+               if n_masked_out else ""))
+    return SalesSummaryRow(
+        kind, eid, len(accs), len(markets), sum(n_listings.get(a, 0) for a in accs),
+        fb_total, est, lo, hi, max(rep) if len(rep) == 1 else (sum(rep) if rep else None),
+        v * c_mid * scale if v else None, vl * c_low * scale if v else None,
+        vh * c_high * scale if v else None, len(t.masks.get(key, ())), note, f_act, l_act,
+        (l_act - f_act).days if f_act and l_act else None, json.dumps(ev), METHOD, now)

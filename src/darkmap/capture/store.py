@@ -89,7 +89,7 @@ class CaptureStore:
         def run() -> None:
             try:
                 _sync_paths(paths)
-            except BaseException as exc:  # handed to the waiting caller
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
                 failed.append(exc)
 
         worker = threading.Thread(target=run, name="darkmap-capture-sync", daemon=True)
@@ -142,7 +142,7 @@ class CaptureStore:
         """True when the stored bytes still hash to their name."""
         return sha256_file(self.path_for(sha256)) == sha256
 
-    def _write(self, digest: str, writer: "callable[[BinaryIO], object]") -> None:  # type: ignore[valid-type]
+    def _write(self, digest: str, writer: Callable[[BinaryIO], object]) -> None:
         folder, final = self._where(digest)
         if folder not in self._dirs:  # mkdir once per fan-out folder, not per file
             self._mkdir(os.path.dirname(folder))

@@ -9,12 +9,15 @@ from pathlib import Path
 
 import click
 
-from darkmap.assess.stage import assess_workspace
-from darkmap.evaluate.drugs import eval_drugs
-from darkmap.assess.harm import rank_targets
+from darkmap.assess.harm import check_limit, rank_targets
 from darkmap.assess.sales import FEEDBACK_RATE, FEEDBACK_RATE_RANGE, SalesParams
+from darkmap.assess.stage import assess_workspace
 from darkmap.cli.common import emit_json, library_errors, main, open_ws, workspace_option
 from darkmap.cli.evaluate import eval_group
+from darkmap.evaluate.drugs import eval_drugs
+from darkmap.store.assessment import count_assessments
+
+__all__ = ["assess_cmd", "eval_drugs_cmd", "targets_cmd"]
 
 
 @main.command("assess")
@@ -72,9 +75,10 @@ def targets_cmd(workspace: Path | None, country: str | None, limit: int, as_json
 
     Example: darkmap targets -w case-42 --country US --limit 10
     """
+    check_limit(limit)
     ws = open_ws(workspace)
     try:
-        if not ws.con.execute("SELECT count(*) FROM listing_assessments").fetchone()[0]:
+        if not count_assessments(ws.con):
             assess_workspace(ws)
         rows = rank_targets(ws, country, limit or None)
     finally:
@@ -106,6 +110,11 @@ def targets_cmd(workspace: Path | None, country: str | None, limit: int, as_json
                        f"{r['counterfeit_listings']:4d} {r['orders_est']:9,.0f} {rev:>13s}  {subs}")
 
 
+def _fmt3(v: float | None) -> str:
+    """A score with three decimals, ``-`` when there is none."""
+    return "-" if v is None else f"{v:.3f}"
+
+
 @eval_group.command("drugs")
 @click.option("--labels", type=click.Path(path_type=Path, exists=True), required=True,
               help="Label CSV (listing_id, drug_class, substance, counterfeit_pill, ...).")
@@ -134,7 +143,7 @@ def eval_drugs_cmd(labels: Path, listings: Path | None, workspace: Path | None,
     if as_json:
         emit_json(report)
         return
-    fmt = (lambda v: "-" if v is None else f"{v:.3f}")
+    fmt = _fmt3
     click.echo(f"{report['n']} labelled listings ({len(report['missing'])} not found)")
     click.echo(f"drug_class  accuracy {fmt(report['drug_class']['accuracy'])}  "
                f"macro-F1 {fmt(report['drug_class']['macro_f1'])}")

@@ -8,17 +8,10 @@ from typing import Any
 
 import click
 
-from darkmap.cli.common import DarkmapError, emit_json, library_errors, main, open_ws, workspace_option
-from darkmap.evaluate.linking import eval_linking
+from darkmap.cli.common import emit_json, library_errors, main, open_ws, workspace_option
+from darkmap.evaluate.linking import eval_linking, load_truth
 
-__all__ = ["eval_group"]
-
-
-def _load_truth(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DarkmapError(f"{path}: cannot read truth file: {exc}") from exc
+__all__ = ["eval_group", "eval_linking_cmd"]
 
 
 def _print_metrics(title: str, metrics: dict[str, Any]) -> None:
@@ -50,7 +43,13 @@ def eval_linking_cmd(truth: Path, workspace: Path | None, as_json: bool) -> None
 
     Example: darkmap eval linking --truth world/truth.json --json
     """
+    data = load_truth(truth)
     ws = open_ws(workspace)
-    metrics = eval_linking(ws, _load_truth(truth))
-    ws.close()
-    emit_json(metrics) if as_json else _print_metrics("linking", metrics)
+    try:
+        metrics = eval_linking(ws, data)
+    finally:
+        ws.close()
+    if as_json:
+        emit_json(metrics)
+    else:
+        _print_metrics("linking", dict(metrics))

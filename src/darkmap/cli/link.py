@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
 from darkmap.cli.common import emit_json, library_errors, main, open_ws, workspace_option
-from darkmap.resolve.judgements import judge, withdraw
-from darkmap.resolve.link import DEFAULT_THRESHOLD, METHODS, LinkOptions, link
-from darkmap.resolve.personas import search_personas, show_persona
+from darkmap.errors import BadInputError
+from darkmap.resolve.judgements import check_request, judge, withdraw
+from darkmap.resolve.link import DEFAULT_THRESHOLD, METHODS, LinkOptions, LinkSummary, link
+from darkmap.resolve.personas import PersonaDetail, PersonaHit, search_personas, show_persona
 
 __all__ = ["judge_cmd", "link_cmd", "persona"]
 
@@ -42,16 +42,21 @@ def link_cmd(workspace: Path | None, method: str, signals: tuple[str, ...],
 
     Example: darkmap link -w case-42 --without identifiers
     """
+    opts = LinkOptions(method=method, signals=_split(signals) or None,
+                       without=_split(without), threshold=threshold)
     ws = open_ws(workspace)
     try:
-        res = link(ws, LinkOptions(method=method, signals=_split(signals) or None,
-                                   without=_split(without), threshold=threshold))
+        res = link(ws, opts)
     finally:
         ws.close()
-    s = res.summary
     if as_json:
-        emit_json(s)
+        emit_json(res.summary)
         return
+    _print_summary(res.summary)
+
+
+def _print_summary(s: LinkSummary) -> None:
+    """A link run in three lines (and a warning per judgement conflict)."""
     click.echo(f"run {s['run_id']}: {s['accounts']:,} accounts -> {s['personas']:,} personas "
                f"({s['multi_account_personas']:,} with several accounts, "
                f"{s['cross_market_personas']:,} across markets) in {s['seconds']} s")
@@ -77,7 +82,7 @@ def persona_show(ref: str, workspace: Path | None, as_json: bool) -> None:
 
     Example: darkmap persona show dream:frostking -w case-42
     """
-    ws = open_ws(workspace)
+    ws = open_ws(workspace, read_only=True)
     try:
         d = show_persona(ws, ref)
     finally:
@@ -88,7 +93,8 @@ def persona_show(ref: str, workspace: Path | None, as_json: bool) -> None:
     _print_persona(d)
 
 
-def _print_persona(d: dict[str, Any]) -> None:
+def _print_persona(d: PersonaDetail) -> None:
+    """A persona as text: head line, accounts, identifiers, links with why, judgements."""
     coh = f"{d['cohesion']:.2f}" if d["cohesion"] is not None else "-"
     click.echo(f"{d['persona_id']}  {d['label']}  accounts={d['n_accounts']} "
                f"markets={d['n_markets']} cohesion={coh}")
@@ -124,7 +130,7 @@ def persona_search(text: str, workspace: Path | None, as_json: bool) -> None:
 
     Example: darkmap persona search 3A1F9C -w case-42
     """
-    ws = open_ws(workspace)
+    ws = open_ws(workspace, read_only=True)
     try:
         hits = search_personas(ws, text)
     finally:
@@ -132,6 +138,11 @@ def persona_search(text: str, workspace: Path | None, as_json: bool) -> None:
     if as_json:
         emit_json(hits)
         return
+    _print_hits(hits)
+
+
+def _print_hits(hits: list[PersonaHit]) -> None:
+    """One line per persona found, with up to five of its matches."""
     if not hits:
         click.echo("no persona matches")
     for h in hits:
@@ -159,20 +170,25 @@ def judge_cmd(a: str, b: str, workspace: Path | None, verdict: str | None, withd
 
     Example: darkmap judge dream:frostking agora:fr0stk1ng --same --note "same PGP key"
     """
-    if withdraw_ == bool(verdict):
-        raise click.UsageError("give exactly one of --same, --different, --unsure, --withdraw")
+    try:
+        check_request(verdict, withdraw_)
+    except BadInputError as exc:
+        raise click.UsageError(str(exc)) from exc
     ws = open_ws(workspace)
     try:
         if withdraw_:
-            out: dict[str, Any] = {"withdrawn": withdraw(ws, a, b)}
+            n = withdraw(ws, a, b)
         else:
             out = judge(ws, a, b, str(verdict), author=author, note=note)
     finally:
         ws.close()
-    if as_json:
+    if withdraw_:
+        if as_json:
+            emit_json({"withdrawn": n})
+        else:
+            click.echo(f"withdrew {n} judgement(s) on {a} ~ {b}")
+    elif as_json:
         emit_json(out)
-    elif withdraw_:
-        click.echo(f"withdrew {out['withdrawn']} judgement(s) on {a} ~ {b}")
     else:
         click.echo(f"{out['a']} ~ {out['b']}: {out['verdict']} (by {out['author']}); "
                    "re-run `darkmap link` to apply")

@@ -12,6 +12,8 @@ from darkmap.cli.common import library_errors, main, open_ws, workspace_option
 from darkmap.pipeline import DemoContext, StageResult, run_stages
 from darkmap.report.html import write_report
 
+__all__ = ["demo_cmd", "report_cmd"]
+
 
 @main.command("report")
 @workspace_option
@@ -24,8 +26,10 @@ def report_cmd(workspace: Path | None, out: Path | None) -> None:
     Example: darkmap report -w case-42 -o case-42.html
     """
     ws = open_ws(workspace)
-    path = write_report(ws, out)
-    ws.close()
+    try:
+        path = write_report(ws, out)
+    finally:
+        ws.close()
     click.echo(f"report: {path}")
 
 

@@ -60,10 +60,7 @@ def simulate_cmd(seed: int, vendors: int, out: Path, markets: int, style_noise: 
         migration_rate=migration_rate, price_noise=price_noise, coinjoin_rate=coinjoin_rate,
         orders_per_listing=orders_per_listing, pages=pages, chain=chain)
     t0 = time.perf_counter()
-    try:
-        summary = simulate(out, seed, params, force=force)
-    except FileExistsError as exc:
-        raise ValueError(str(exc)) from exc
+    summary = simulate(out, seed, params, force=force)
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     summary["out"] = str(out)
     emit_json(summary)

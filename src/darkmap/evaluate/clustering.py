@@ -14,14 +14,66 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Required, TypedDict
 
 import numpy as np
 
 from darkmap.chain.trace import TraceContext, trace
+from darkmap.errors import BadInputError
+from darkmap.store.evaluations import address_clusters
 from darkmap.store.workspace import Workspace
 
-__all__ = ["cluster_scores", "eval_chain"]
+__all__ = ["CashoutDetail", "CashoutScores", "ChainEvalReport", "ClusterScores",
+           "cluster_scores", "eval_chain"]
+
+
+class ClusterScores(TypedDict, total=False):
+    """Pairwise precision/recall/F1, purity and inverse purity (only ``addresses`` when
+    there is nothing to score)."""
+
+    addresses: Required[int]
+    clusters: int
+    wallets: int
+    pairwise_precision: float
+    pairwise_recall: float
+    pairwise_f1: float
+    purity: float
+    inverse_purity: float
+
+
+class CashoutDetail(TypedDict, total=False):
+    """How one cash-out of the truth was (or was not) traced."""
+
+    wallet: Required[Any]
+    traced: bool
+    why: str
+    exchange: Any
+    start: str
+    deposit_hit: bool
+    exchange_hit: bool
+
+
+class CashoutScores(TypedDict, total=False):
+    """Cash-outs traced to their deposit address and to the right exchange."""
+
+    total: Required[int]
+    traced_to_deposit: int
+    traced_to_exchange: int
+    share_traced: float
+    share_right_exchange: float
+    hops: int
+    method: str
+    details: list[CashoutDetail]
+
+
+class ChainEvalReport(TypedDict):
+    """What ``darkmap eval chain --json`` prints."""
+
+    addresses_in_truth: int
+    addresses_on_chain: int
+    clustering: ClusterScores
+    clustering_by_wallet_kind: dict[str, ClusterScores]
+    cashouts: CashoutScores
 
 
 def _pairs(counts: np.ndarray) -> int:
@@ -29,7 +81,7 @@ def _pairs(counts: np.ndarray) -> int:
     return int((c * (c - 1) // 2).sum())
 
 
-def cluster_scores(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+def cluster_scores(pred: np.ndarray, true: np.ndarray) -> ClusterScores:
     """Pairwise precision/recall/F1, purity and inverse purity of integer labelings."""
     if len(pred) == 0:
         return {"addresses": 0}
@@ -62,45 +114,41 @@ def _norm(name: object) -> str:
 
 
 def eval_chain(ws: Workspace, truth: dict[str, Any], hops: int = 10,
-               method: str = "poison") -> dict[str, Any]:
+               method: str = "poison") -> ChainEvalReport:
     """Cluster precision/recall/purity and the share of cash-outs traced to the right exchange.
 
-    ``truth`` is the whole truth.json document or its ``chain`` section.
+    ``truth`` is the whole truth.json document or its ``chain`` section (anything else is
+    a :class:`BadInputError`).
     """
+    if not isinstance(truth, dict):
+        raise BadInputError(f"truth must be a truth.json document, not {type(truth).__name__}")
     chain = truth.get("chain", truth)
     owner = chain.get("address_owner") or {}
     wallets = chain.get("wallets") or {}
-    rows = ws.con.execute(
-        "SELECT a.address, coalesce(c.cluster_id, a.address_id) FROM btc_address a "
-        "LEFT JOIN btc_clusters c USING (address_id)").fetchall()
-    cluster_of = {addr: int(cid) for addr, cid in rows}
+    cluster_of = address_clusters(ws.con)
     known = [a for a in owner if a in cluster_of]
     wallet_ids = {w: i for i, w in enumerate(sorted(set(owner.values())))}
     pred = np.array([cluster_of[a] for a in known], dtype=np.int64)
     true = np.array([wallet_ids[owner[a]] for a in known], dtype=np.int64)
-    result: dict[str, Any] = {
-        "addresses_in_truth": len(owner), "addresses_on_chain": len(known),
-        "clustering": cluster_scores(pred, true),
-    }
-    by_kind: dict[str, Any] = {}
+    by_kind: dict[str, ClusterScores] = {}
     for kind in sorted({str(w.get("kind")) for w in wallets.values()}):
         sel = np.array([str(wallets.get(owner[a], {}).get("kind")) == kind for a in known])
         if sel.any():
             by_kind[kind] = cluster_scores(pred[sel], true[sel])
-    result["clustering_by_wallet_kind"] = by_kind
-    result["cashouts"] = _score_cashouts(ws, chain, owner, cluster_of, hops, method)
-    return result
+    return {"addresses_in_truth": len(owner), "addresses_on_chain": len(known),
+            "clustering": cluster_scores(pred, true), "clustering_by_wallet_kind": by_kind,
+            "cashouts": _score_cashouts(ws, chain, owner, cluster_of, hops, method)}
 
 
 def _score_cashouts(ws: Workspace, chain: dict[str, Any], owner: dict[str, str],
-                    cluster_of: dict[str, int], hops: int, method: str) -> dict[str, Any]:
+                    cluster_of: dict[str, int], hops: int, method: str) -> CashoutScores:
     cashouts = chain.get("cashouts") or []
     if not cashouts:
         return {"total": 0}
     ctx = TraceContext.load(ws)
     traces: dict[str, dict[str, Any]] = {}
     exact = exchange = 0
-    details = []
+    details: list[CashoutDetail] = []
     for co in cashouts:
         wallet = co.get("wallet")
         addrs = [a for a, w in owner.items() if w == wallet and a in cluster_of]

@@ -20,17 +20,120 @@ from __future__ import annotations
 import csv
 import sys
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict
 
-from darkmap.assess.listing import assess_listing
-from darkmap.assess.lexicon import load_lexicon
 from darkmap.assess.fx import load_fx
+from darkmap.assess.lexicon import load_lexicon
+from darkmap.assess.listing import Assessment, assess_listing
+from darkmap.errors import BadInputError, NotFoundError
+from darkmap.store.evaluations import latest_listing_texts
+from darkmap.store.workspace import Workspace
 
-__all__ = ["eval_drugs", "read_labels", "read_listings"]
+__all__ = ["Accuracy", "ClassScores", "DrugEvalReport", "ExactMatch", "FlagScores", "Mistake",
+           "Predicted", "SourceListing", "SubstanceScores", "eval_drugs", "read_labels",
+           "read_listings"]
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+_LABEL_COLUMNS = ("drug_class", "substance", "counterfeit_pill", "fentanyl_risk", "units",
+                  "unit_kind", "dose_mg")
+
+
+class SourceListing(TypedDict):
+    """A listing as the evaluation assesses it (``price``/``currency`` from a workspace)."""
+
+    title: str | None
+    description: str | None
+    category_path: list[str]
+    price_text: str | None
+    observed_at: datetime | None
+    price: NotRequired[float | None]
+    currency: NotRequired[str | None]
+
+
+class ClassScores(TypedDict):
+    """Accuracy, macro-F1 and the confusions (``gold->predicted``: count) of drug_class."""
+
+    accuracy: float | None
+    macro_f1: float
+    confusion: dict[str, int]
+
+
+class SubstanceScores(TypedDict):
+    """Accuracy and macro-F1 of substance."""
+
+    accuracy: float | None
+    macro_f1: float
+
+
+class Accuracy(TypedDict):
+    """A share of labels predicted right (None without labels)."""
+
+    accuracy: float | None
+
+
+class FlagScores(TypedDict):
+    """Precision and recall of a flag, with the counts behind them."""
+
+    precision: float | None
+    recall: float | None
+    tp: int
+    fp: int
+    fn: int
+    positives: int
+
+
+class ExactMatch(TypedDict):
+    """Share of exact matches (2% tolerance), overall and where the label has a value."""
+
+    exact_match: float | None
+    exact_match_where_labelled: float | None
+    labelled: int
+
+
+class Predicted(TypedDict):
+    """What the assessment said about a listing."""
+
+    drug_class: str
+    substance: str
+    counterfeit_pill: bool
+    fentanyl_risk: bool
+    units: float | None
+    unit_kind: str
+    dose_mg: float | None
+
+
+class Mistake(TypedDict):
+    """A labelled listing the assessment got (partly) wrong."""
+
+    listing_id: str
+    title: str | None
+    wrong: list[str]
+    gold: dict[str, str | None]
+    predicted: Predicted
+    evidence: str
+
+
+class DrugEvalReport(TypedDict):
+    """What ``darkmap eval drugs --json`` prints."""
+
+    labels: str
+    listings: str
+    split: str
+    n: int
+    missing: list[str]
+    drug_class: ClassScores
+    drug_vs_non_drug: Accuracy
+    substance: SubstanceScores
+    counterfeit_pill: FlagScores
+    fentanyl_risk: FlagScores
+    units: ExactMatch
+    unit_kind: Accuracy
+    dose_mg: ExactMatch
+    errors: list[Mistake]
 
 
 def _date(s: str | None) -> datetime | None:
@@ -43,72 +146,94 @@ def _date(s: str | None) -> datetime | None:
 
 
 def _rows(path: Path) -> list[list[str]]:
-    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
-        return list(csv.reader(fh, skipinitialspace=True))
+    try:
+        with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+            return list(csv.reader(fh, skipinitialspace=True))
+    except (OSError, csv.Error) as exc:
+        raise BadInputError(f"{path}: cannot read the listings: {exc}") from exc
 
 
-def read_listings(path: Path) -> dict[str, dict[str, Any]]:
-    """Listings of a source file or folder keyed by listing id (first occurrence wins)."""
+def read_listings(path: Path) -> dict[str, SourceListing]:
+    """Listings of a source file or folder keyed by listing id (first occurrence wins).
+
+    A missing path or a folder without CSV files is a :class:`NotFoundError`, a file that
+    cannot be read a :class:`BadInputError`.
+    """
     path = Path(path)
+    if not path.exists():
+        raise NotFoundError(f"{path}: listings file not found")
     files = sorted(path.glob("*.csv")) if path.is_dir() else [path]
     if not files:
-        raise FileNotFoundError(f"{path}: no CSV listings found")
-    out: dict[str, dict[str, Any]] = {}
+        raise NotFoundError(f"{path}: no CSV listings found")
+    out: dict[str, SourceListing] = {}
     for f in files:
         rows = _rows(f)
         if not rows:
             continue
         head = [h.strip().casefold() for h in rows[0]]
         if "list" in head and "product" in head:
-            ix = {h: i for i, h in enumerate(head)}
-            for r in rows[1:]:
-                if len(r) <= ix["product"]:
-                    continue
-                cats = [r[ix[c]] for c in ("cat", "subcat", "subsubcat")
-                        if c in ix and len(r) > ix[c] and r[ix[c]]]
-                out.setdefault(r[ix["list"]].strip(), {
-                    "title": r[ix["product"]], "description": None, "category_path": cats,
-                    "price_text": None,
-                    "observed_at": _date(r[ix["date"]]) if "date" in ix else None})
+            _read_agora(rows, head, out)
         elif "listing_id" in head and "title" in head:
-            ix = {h: i for i, h in enumerate(head)}
-
-            def get(r: list[str], k: str) -> str | None:
-                return r[ix[k]] if k in ix and len(r) > ix[k] else None
-            for r in rows[1:]:
-                lid = (get(r, "listing_id") or "").strip()
-                if lid:
-                    cat = get(r, "category") or ""
-                    out.setdefault(lid, {
-                        "title": get(r, "title") or "", "description": get(r, "description"),
-                        "category_path": [c.strip() for c in cat.split("/") if c.strip()],
-                        "price_text": get(r, "price_text") or get(r, "price"),
-                        "observed_at": _date(get(r, "observed_at"))})
+            _read_generic(rows, head, out)
         else:  # Hansa layout, no header
-            for r in rows:
-                if len(r) < 3:
-                    continue
-                out.setdefault(r[1].strip(), {
-                    "title": r[2], "description": None,
-                    "category_path": [r[5]] if len(r) > 5 and r[5] else [],
-                    "price_text": r[4] if len(r) > 4 else None,
-                    "observed_at": _date(r[0])})
+            _read_hansa(rows, out)
     return out
 
 
-def _listings_from_workspace(ws: Any) -> dict[str, dict[str, Any]]:
-    rows = ws.con.execute("""
-        SELECT listing_id, title, description, category_path, price, currency, price_text,
-               observed_at
-        FROM listing_observations
-        QUALIFY row_number() OVER (PARTITION BY listing_id ORDER BY observed_at DESC NULLS LAST,
-                                   obs_id) = 1""").fetchall()
-    out: dict[str, dict[str, Any]] = {}
-    for lid, title, desc, cats, price, cur, ptext, obs in rows:
-        rec = {"title": title, "description": desc, "category_path": list(cats or []),
-               "price": price, "currency": cur, "price_text": ptext, "observed_at": obs}
-        out[lid] = rec
-        out.setdefault(lid.split(":", 1)[-1], rec)
+def _read_agora(rows: list[list[str]], head: list[str], out: dict[str, SourceListing]) -> None:
+    """Agora CSV rows (header ``list, date, vendor, product, price, cat, ...``) into ``out``."""
+    ix = {h: i for i, h in enumerate(head)}
+    for r in rows[1:]:
+        if len(r) <= ix["product"]:
+            continue
+        cats = [r[ix[c]] for c in ("cat", "subcat", "subsubcat")
+                if c in ix and len(r) > ix[c] and r[ix[c]]]
+        out.setdefault(r[ix["list"]].strip(), {
+            "title": r[ix["product"]], "description": None, "category_path": cats,
+            "price_text": None,
+            "observed_at": _date(r[ix["date"]]) if "date" in ix else None})
+
+
+def _read_generic(rows: list[list[str]], head: list[str],
+                  out: dict[str, SourceListing]) -> None:
+    """Rows of a CSV with ``listing_id`` and ``title`` columns into ``out``."""
+    ix = {h: i for i, h in enumerate(head)}
+
+    def get(r: list[str], k: str) -> str | None:
+        return r[ix[k]] if k in ix and len(r) > ix[k] else None
+    for r in rows[1:]:
+        lid = (get(r, "listing_id") or "").strip()
+        if lid:
+            cat = get(r, "category") or ""
+            out.setdefault(lid, {
+                "title": get(r, "title") or "", "description": get(r, "description"),
+                "category_path": [c.strip() for c in cat.split("/") if c.strip()],
+                "price_text": get(r, "price_text") or get(r, "price"),
+                "observed_at": _date(get(r, "observed_at"))})
+
+
+def _read_hansa(rows: list[list[str]], out: dict[str, SourceListing]) -> None:
+    """Hansa CSV rows (no header; id column 2, title 3, price 5, category 6) into ``out``."""
+    for r in rows:
+        if len(r) < 3:
+            continue
+        out.setdefault(r[1].strip(), {
+            "title": r[2], "description": None,
+            "category_path": [r[5]] if len(r) > 5 and r[5] else [],
+            "price_text": r[4] if len(r) > 4 else None,
+            "observed_at": _date(r[0])})
+
+
+def _listings_from_workspace(ws: Workspace) -> dict[str, SourceListing]:
+    """Latest observation of every listing, under its store id and its bare reference."""
+    out: dict[str, SourceListing] = {}
+    for r in latest_listing_texts(ws.con):
+        rec: SourceListing = {
+            "title": r.title, "description": r.description,
+            "category_path": list(r.category_path or []), "price": r.price,
+            "currency": r.currency, "price_text": r.price_text, "observed_at": r.observed_at}
+        out[r.listing_id] = rec
+        out.setdefault(r.listing_id.split(":", 1)[-1], rec)
     return out
 
 
@@ -124,13 +249,22 @@ def _float(s: str | None) -> float | None:
     return v if v == v else None
 
 
-def read_labels(path: Path, split: str | None = None) -> list[dict[str, Any]]:
-    """Label rows (optionally only those whose ``split`` column equals ``split``)."""
-    with open(path, encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+def read_labels(path: Path, split: str | None = None) -> list[dict[str, str]]:
+    """Label rows (optionally only those whose ``split`` column equals ``split``).
+
+    A missing file is a :class:`NotFoundError`; a file that cannot be read as UTF-8 CSV or
+    lacks a needed column is a :class:`BadInputError`.
+    """
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except FileNotFoundError as exc:
+        raise NotFoundError(f"{path}: label file not found") from exc
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise BadInputError(f"{path}: cannot read the label file: {exc}") from exc
     need = {"listing_id", "drug_class", "substance", "counterfeit_pill", "fentanyl_risk"}
     if rows and not need <= set(rows[0]):
-        raise ValueError(f"{path}: label file needs columns {sorted(need)}")
+        raise BadInputError(f"{path}: label file needs columns {sorted(need)}")
     if split:
         rows = [r for r in rows if (r.get("split") or "") == split]
     return rows
@@ -147,7 +281,7 @@ def _macro_f1(gold: list[str], pred: list[str]) -> float:
     return sum(f1s) / len(f1s) if f1s else 0.0
 
 
-def _pr(gold: list[bool], pred: list[bool]) -> dict[str, Any]:
+def _pr(gold: list[bool], pred: list[bool]) -> FlagScores:
     tp = sum(g and p for g, p in zip(gold, pred))
     fp = sum((not g) and p for g, p in zip(gold, pred))
     fn = sum(g and not p for g, p in zip(gold, pred))
@@ -163,25 +297,87 @@ def _same(a: float | None, b: float | None) -> bool:
     return abs(a - b) <= 0.02 * max(abs(a), abs(b), 1e-9)
 
 
-def eval_drugs(labels: Path, listings: Path | None = None, workspace: Any = None,
-               split: str | None = None, errors: int = 25) -> dict[str, Any]:
+@dataclass
+class _Scores:
+    """Gold and predicted values of every labelled listing found, and the match counts."""
+
+    g_cls: list[str] = field(default_factory=list)
+    p_cls: list[str] = field(default_factory=list)
+    g_sub: list[str] = field(default_factory=list)
+    p_sub: list[str] = field(default_factory=list)
+    g_cf: list[bool] = field(default_factory=list)
+    p_cf: list[bool] = field(default_factory=list)
+    g_fr: list[bool] = field(default_factory=list)
+    p_fr: list[bool] = field(default_factory=list)
+    units_ok: int = 0
+    kind_ok: int = 0
+    dose_ok: int = 0
+    units_lab: int = 0
+    units_lab_ok: int = 0
+    dose_lab: int = 0
+    dose_lab_ok: int = 0
+
+    def add(self, row: dict[str, str], a: Assessment) -> list[str]:
+        """Score one label row against its assessment; the fields it got wrong."""
+        self.g_cls.append(row["drug_class"].strip())
+        self.p_cls.append(a.drug_class)
+        self.g_sub.append(row["substance"].strip())
+        self.p_sub.append(a.substance)
+        self.g_cf.append(_bool(row["counterfeit_pill"]))
+        self.p_cf.append(a.counterfeit_pill)
+        self.g_fr.append(_bool(row["fentanyl_risk"]))
+        self.p_fr.append(a.fentanyl_risk)
+        gu, gd = _float(row.get("units")), _float(row.get("dose_mg"))
+        gk = (row.get("unit_kind") or "").strip() or "unknown"
+        u_ok, d_ok = _same(gu, a.units), _same(gd, a.dose_mg)
+        self.units_ok += u_ok
+        self.dose_ok += d_ok
+        self.kind_ok += gk == a.unit_kind
+        if gu is not None:
+            self.units_lab += 1
+            self.units_lab_ok += u_ok
+        if gd is not None:
+            self.dose_lab += 1
+            self.dose_lab_ok += d_ok
+        return [k for k, ok in (("drug_class", self.g_cls[-1] == a.drug_class),
+                                ("substance", self.g_sub[-1] == a.substance),
+                                ("counterfeit_pill", self.g_cf[-1] == a.counterfeit_pill),
+                                ("fentanyl_risk", self.g_fr[-1] == a.fentanyl_risk),
+                                ("units", u_ok), ("dose_mg", d_ok)) if not ok]
+
+
+def _mistake(lid: str, rec: SourceListing, row: dict[str, str], a: Assessment,
+             wrong: list[str]) -> Mistake:
+    """The record of a listing the assessment got wrong."""
+    return {"listing_id": lid, "title": rec["title"], "wrong": wrong,
+            "gold": {k: row.get(k) for k in _LABEL_COLUMNS},
+            "predicted": {"drug_class": a.drug_class, "substance": a.substance,
+                          "counterfeit_pill": a.counterfeit_pill,
+                          "fentanyl_risk": a.fentanyl_risk, "units": a.units,
+                          "unit_kind": a.unit_kind, "dose_mg": a.dose_mg},
+            "evidence": a.flag_evidence}
+
+
+def eval_drugs(labels: Path, listings: Path | None = None, workspace: Workspace | None = None,
+               split: str | None = None, errors: int = 25) -> DrugEvalReport:
     """Score assessments against ``labels``; listings from ``listings`` or ``workspace``.
 
     Returns accuracy and macro-F1 for drug_class and substance, precision/recall for both
     flags, exact-match rates for units, unit_kind and dose (2% tolerance; both empty
     counts as a match), the label ids not found, and up to ``errors`` mistakes.
+    Neither ``listings`` nor ``workspace`` given is a :class:`BadInputError`.
     """
-    if listings is None and workspace is None:
-        raise ValueError("give the source listings (--listings FILE) or a workspace")
-    src = read_listings(Path(listings)) if listings is not None else \
-        _listings_from_workspace(workspace)
+    if listings is not None:
+        src = read_listings(Path(listings))
+    elif workspace is not None:
+        src = _listings_from_workspace(workspace)
+    else:
+        raise BadInputError("give the source listings (--listings FILE) or a workspace")
     lex, fx = load_lexicon(), load_fx()
     gold_rows = read_labels(Path(labels), split)
-    g_cls, p_cls, g_sub, p_sub = [], [], [], []
-    g_cf, p_cf, g_fr, p_fr = [], [], [], []
-    units_ok = kind_ok = dose_ok = 0
-    units_lab = units_lab_ok = dose_lab = dose_lab_ok = 0
-    missing, mistakes = [], []
+    sc = _Scores()
+    missing: list[str] = []
+    mistakes: list[Mistake] = []
     for row in gold_rows:
         lid = row["listing_id"].strip()
         rec = src.get(lid)
@@ -191,63 +387,45 @@ def eval_drugs(labels: Path, listings: Path | None = None, workspace: Any = None
         a = assess_listing(rec["title"], rec.get("description"), rec.get("category_path"),
                            rec.get("price"), rec.get("currency"), rec.get("price_text"),
                            rec.get("observed_at"), lexicon=lex, fx=fx)
-        g_cls.append(row["drug_class"].strip())
-        p_cls.append(a.drug_class)
-        g_sub.append(row["substance"].strip())
-        p_sub.append(a.substance)
-        g_cf.append(_bool(row["counterfeit_pill"]))
-        p_cf.append(a.counterfeit_pill)
-        g_fr.append(_bool(row["fentanyl_risk"]))
-        p_fr.append(a.fentanyl_risk)
-        gu, gd = _float(row.get("units")), _float(row.get("dose_mg"))
-        gk = (row.get("unit_kind") or "").strip() or "unknown"
-        u_ok, d_ok = _same(gu, a.units), _same(gd, a.dose_mg)
-        units_ok += u_ok
-        dose_ok += d_ok
-        kind_ok += gk == a.unit_kind
-        if gu is not None:
-            units_lab += 1
-            units_lab_ok += u_ok
-        if gd is not None:
-            dose_lab += 1
-            dose_lab_ok += d_ok
-        wrong = [k for k, ok in (("drug_class", g_cls[-1] == a.drug_class),
-                                 ("substance", g_sub[-1] == a.substance),
-                                 ("counterfeit_pill", g_cf[-1] == a.counterfeit_pill),
-                                 ("fentanyl_risk", g_fr[-1] == a.fentanyl_risk),
-                                 ("units", u_ok), ("dose_mg", d_ok)) if not ok]
+        wrong = sc.add(row, a)
         if wrong and len(mistakes) < errors:
-            mistakes.append({"listing_id": lid, "title": rec["title"], "wrong": wrong,
-                             "gold": {k: row.get(k) for k in ("drug_class", "substance",
-                                      "counterfeit_pill", "fentanyl_risk", "units",
-                                      "unit_kind", "dose_mg")},
-                             "predicted": {"drug_class": a.drug_class,
-                                           "substance": a.substance,
-                                           "counterfeit_pill": a.counterfeit_pill,
-                                           "fentanyl_risk": a.fentanyl_risk,
-                                           "units": a.units, "unit_kind": a.unit_kind,
-                                           "dose_mg": a.dose_mg},
-                             "evidence": a.flag_evidence})
-    n = len(g_cls)
-    acc = (lambda g, p: sum(x == y for x, y in zip(g, p)) / n if n else None)
-    gold_drug = [c != "non_drug" for c in g_cls]
-    pred_drug = [c != "non_drug" for c in p_cls]
+            mistakes.append(_mistake(lid, rec, row, a, wrong))
+    return _report(sc, labels, listings, split, missing, mistakes)
+
+
+def _share(k: int, n: int) -> float | None:
+    return k / n if n else None
+
+
+def _accuracy(gold: list[str] | list[bool], pred: list[str] | list[bool]) -> float | None:
+    n = len(gold)
+    return sum(x == y for x, y in zip(gold, pred)) / n if n else None
+
+
+def _report(sc: _Scores, labels: Path, listings: Path | None, split: str | None,
+            missing: list[str], mistakes: list[Mistake]) -> DrugEvalReport:
+    """The report of :func:`eval_drugs`, keys in the order the CLI prints them."""
+    n = len(sc.g_cls)
+    gold_drug = [c != "non_drug" for c in sc.g_cls]
+    pred_drug = [c != "non_drug" for c in sc.p_cls]
     return {
         "labels": str(labels), "listings": str(listings) if listings else "workspace",
         "split": split or "all", "n": n, "missing": missing,
-        "drug_class": {"accuracy": acc(g_cls, p_cls), "macro_f1": _macro_f1(g_cls, p_cls),
-                       "confusion": dict(Counter(f"{g}->{p}" for g, p in zip(g_cls, p_cls)
+        "drug_class": {"accuracy": _accuracy(sc.g_cls, sc.p_cls),
+                       "macro_f1": _macro_f1(sc.g_cls, sc.p_cls),
+                       "confusion": dict(Counter(f"{g}->{p}" for g, p in zip(sc.g_cls, sc.p_cls)
                                                  if g != p))},
-        "drug_vs_non_drug": {"accuracy": acc(gold_drug, pred_drug)},
-        "substance": {"accuracy": acc(g_sub, p_sub), "macro_f1": _macro_f1(g_sub, p_sub)},
-        "counterfeit_pill": _pr(g_cf, p_cf),
-        "fentanyl_risk": _pr(g_fr, p_fr),
-        "units": {"exact_match": units_ok / n if n else None,
-                  "exact_match_where_labelled": units_lab_ok / units_lab if units_lab else None,
-                  "labelled": units_lab},
-        "unit_kind": {"accuracy": kind_ok / n if n else None},
-        "dose_mg": {"exact_match": dose_ok / n if n else None,
-                    "exact_match_where_labelled": dose_lab_ok / dose_lab if dose_lab else None,
-                    "labelled": dose_lab},
+        "drug_vs_non_drug": {"accuracy": _accuracy(gold_drug, pred_drug)},
+        "substance": {"accuracy": _accuracy(sc.g_sub, sc.p_sub),
+                      "macro_f1": _macro_f1(sc.g_sub, sc.p_sub)},
+        "counterfeit_pill": _pr(sc.g_cf, sc.p_cf),
+        "fentanyl_risk": _pr(sc.g_fr, sc.p_fr),
+        "units": {"exact_match": _share(sc.units_ok, n),
+                  "exact_match_where_labelled": _share(sc.units_lab_ok, sc.units_lab),
+                  "labelled": sc.units_lab},
+        "unit_kind": {"accuracy": _share(sc.kind_ok, n)},
+        "dose_mg": {"exact_match": _share(sc.dose_ok, n),
+                    "exact_match_where_labelled": _share(sc.dose_lab_ok, sc.dose_lab),
+                    "labelled": sc.dose_lab},
         "errors": mistakes,
     }

@@ -10,23 +10,47 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
+from darkmap.errors import BadInputError, NotFoundError
+from darkmap.store.evaluations import persona_assignment
 from darkmap.store.workspace import Workspace
 
-__all__ = ["eval_linking", "score_clusters"]
+__all__ = ["LinkingReport", "PersonaScores", "eval_linking", "load_truth", "score_clusters"]
+
+
+class PersonaScores(TypedDict):
+    """Pairwise and B-cubed scores of a clustering against true labels."""
+
+    pairwise_precision: float
+    pairwise_recall: float
+    pairwise_f1: float
+    bcubed_precision: float
+    bcubed_recall: float
+    bcubed_f1: float
+    accounts: int
+    true_pairs: int
+    predicted_pairs: int
+    true_positive_pairs: int
+
+
+class LinkingReport(PersonaScores):
+    """What ``darkmap eval linking --json`` prints."""
+
+    accounts_in_workspace: int
+    cross_market_true_pairs: int
 
 
 def _f1(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def score_clusters(pred: dict[str, str], true: dict[str, str]) -> dict[str, float]:
+def score_clusters(pred: dict[str, str], true: dict[str, str]) -> PersonaScores:
     """Pairwise and B-cubed precision/recall/F1 of ``pred`` against ``true`` labels."""
     items = list(true)
     cells = Counter((pred.get(a, "single:" + a), true[a]) for a in items)
-    psize = Counter()
-    tsize = Counter()
+    psize: Counter[str] = Counter()
+    tsize: Counter[str] = Counter()
     for (pc, tc), c in cells.items():
         psize[pc] += c
         tsize[tc] += c
@@ -49,18 +73,33 @@ def score_clusters(pred: dict[str, str], true: dict[str, str]) -> dict[str, floa
             "true_positive_pairs": tp}
 
 
-def eval_linking(ws: Workspace, truth: dict[str, Any] | str | Path) -> dict[str, Any]:
+def load_truth(path: str | Path) -> dict[str, Any]:
+    """A simulated world's truth.json: :class:`NotFoundError` when missing,
+    :class:`BadInputError` when it cannot be read as a JSON object."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise NotFoundError(f"{path}: truth file not found") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadInputError(f"{path}: cannot read truth file: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BadInputError(f"{path}: truth file is not a JSON object")
+    return data
+
+
+def eval_linking(ws: Workspace, truth: dict[str, Any] | str | Path) -> LinkingReport:
     """Score the workspace's personas against ``truth`` (a dict or a truth.json path)."""
     if not isinstance(truth, dict):
-        truth = json.loads(Path(truth).read_text(encoding="utf-8"))
+        truth = load_truth(truth)
     accounts = truth.get("accounts", {})
     true = {a: str(v.get("actor")) for a, v in accounts.items()
             if isinstance(v, dict) and v.get("role", "vendor") == "vendor" and v.get("actor")}
-    pred = dict(ws.con.execute("SELECT account_id, persona_id FROM persona_members").fetchall())
-    out: dict[str, Any] = score_clusters(pred, true)
-    out["accounts_in_workspace"] = sum(1 for a in true if a in pred)
-    out["cross_market_true_pairs"] = _cross_market_pairs(accounts, true)
-    return out
+    pred = persona_assignment(ws.con)
+    scores = score_clusters(pred, true)
+    return LinkingReport(**scores,
+                         accounts_in_workspace=sum(1 for a in true if a in pred),
+                         cross_market_true_pairs=_cross_market_pairs(accounts, true))
 
 
 def _cross_market_pairs(accounts: dict[str, Any], true: dict[str, str]) -> int:

@@ -1,1 +1,3 @@
 """Exporters: FollowTheMoney, graph formats, STIX 2.1, CSV/Parquet."""
+
+__all__: list[str] = []

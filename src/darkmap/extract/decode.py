@@ -27,10 +27,17 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-_CHARSET_RE = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
+_CHARSET_RE = re.compile(
+    rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I
+)
 _BYTES_REPR_RE = re.compile(r"""^\s*b(['"])""")
-_MOJIBAKE_RE = re.compile(r"[\u00c2-\u00f4][\u0080-\u00bf\u2018-\u203a\u20ac\u2122\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc]")
-_HTML_HINT_RE = re.compile(rb"<\s*(!doctype\s+html|html|head|body|title|meta|div|table|p|a)\b", re.I)
+_MOJIBAKE_RE = re.compile(
+    r"[\u00c2-\u00f4]"
+    r"[\u0080-\u00bf\u2018-\u203a\u20ac\u2122\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc]"
+)
+_HTML_HINT_RE = re.compile(
+    rb"<\s*(!doctype\s+html|html|head|body|title|meta|div|table|p|a)\b", re.I
+)
 
 
 @dataclass(slots=True)
@@ -85,7 +92,9 @@ def _decode_mixed(data: bytes) -> str:
 
 
 _LEAD = "\u00c2-\u00f4"
-_TRAIL = "\u0080-\u00bf\u2018-\u203a\u20ac\u2122\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
+_TRAIL = (
+    "\u0080-\u00bf\u2018-\u203a\u20ac\u2122\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
+)
 _REPAIR_RE = re.compile(f"(?:[{_LEAD}][{_TRAIL}]{{1,3}})+")
 _TRAIL_SINGLES = np.array([0x20AC, 0x2122, 0x152, 0x153, 0x160, 0x161, 0x178, 0x17D, 0x17E,
                            0x192, 0x2C6, 0x2DC], dtype=np.uint32)
@@ -109,7 +118,8 @@ def _mojibake_starts(text: str) -> list[int]:
     nxt = cp[lead + 1]  # only the characters after a lead are tested as trails
     trail = (((nxt >= 0x80) & (nxt <= 0xBF)) | ((nxt >= 0x2018) & (nxt <= 0x203A))
              | np.isin(nxt, _TRAIL_SINGLES))
-    return lead[trail].tolist()
+    starts: list[int] = lead[trail].tolist()
+    return starts
 
 
 def _repair(chunk: str) -> str:

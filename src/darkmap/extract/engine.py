@@ -13,16 +13,17 @@ import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import MISSING, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from darkmap.errors import BadInputError
 from darkmap.extract.decode import DEFAULT_MAX_BYTES, decode_page
+from darkmap.extract.identifiers import extract_identifiers
 from darkmap.extract.parse import clean_text, parse_date, parse_float, parse_int, parse_price
 from darkmap.model.records import (
     AccountRecord,
@@ -93,7 +94,7 @@ class Template:
     pages: list[PageSpec] = field(default_factory=list)
 
     @classmethod
-    def from_dict(cls, data: Any, path: str) -> "Template":
+    def from_dict(cls, data: Any, path: str) -> Template:
         """Validate a parsed YAML template; raise :class:`TemplateError` naming the problem."""
         if not isinstance(data, dict):
             raise TemplateError(f"{path}: a template must be a mapping")
@@ -232,7 +233,8 @@ def _load(dirs: tuple[str, ...]) -> tuple[Template, ...]:
     for d in dirs:
         for path in sorted(Path(d).glob("*.y*ml")):
             try:
-                data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)
+                text = path.read_text(encoding="utf-8")
+                data = yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader (C or Py)
             except yaml.YAMLError as exc:
                 raise TemplateError(f"{path}: not valid YAML: {exc}") from exc
             tpl = Template.from_dict(data, str(path))
@@ -268,8 +270,8 @@ class Page:
         # the same nodes leave the tree (a pixel inside a stripped tag goes either way)
         for node in self.tree.css(_DROP_QUERY):
             node.decompose(recursive=node.tag == "img")
-        node = self.tree.css_first("title")
-        self.title = clean_text(node.text()) if node is not None else ""
+        title = self.tree.css_first("title")
+        self.title = clean_text(title.text()) if title is not None else ""
         self._text: str | None = None
         self._queries: dict[tuple[int, str], list[LexborNode]] = {}
         # rows of repeated sections (see _register_rows): row -> its set, and per set
@@ -312,7 +314,7 @@ def _search(pattern: str, text: str, page: Page | None = None) -> bool:
         if low is not None:
             return any(w in low for w in words)
     need = _required_prefix(pattern) if page is not None and len(text) > 4096 else None
-    if need is not None:
+    if need is not None and page is not None:
         # every match begins with this ASCII literal: where the text (as UTF-8 bytes,
         # whose byte search is far quicker than a str's) lacks it, there is no match
         fold, word = need
@@ -422,7 +424,7 @@ def _css(scope: LexborNode | None, selector: str, page: Page | None = None) -> l
                 return page._queries.get(key) or []  # type: ignore[union-attr]
     try:
         found = scope.css(selector)
-    except Exception:  # a selector lexbor rejects is a template bug; treat as no match
+    except SelectolaxError:  # a selector lexbor rejects is a template bug; treat as no match
         found = []
     if key is not None:
         page._queries[key] = found  # type: ignore[union-attr]
@@ -612,7 +614,7 @@ def _label_values(rule: dict[str, Any], page: Page, scope: LexborNode) -> list[s
     if literal:
         candidates = _css(scope, f'*:lexbor-contains("{literal}" i)', page)
     else:
-        candidates = [n for n in scope.traverse(include_text=False)]
+        candidates = list(scope.traverse(include_text=False))
     out: list[str] = []
     for node in candidates:
         own = clean_text(node.text(deep=False))
@@ -813,7 +815,7 @@ def _typed(value: Any, rule: dict[str, Any], page: Page) -> Any:
     if kind == "date":
         formats = tuple(rule.get("formats") or ())
         obs = page.observed_at
-        if isinstance(value, str) and (obs is None or obs.tzinfo in (None, timezone.utc)):
+        if isinstance(value, str) and (obs is None or obs.tzinfo in (None, UTC)):
             return _parse_date_text(value, obs, formats)
         return parse_date(value, page.observed_at, formats)
     if kind == "text":
@@ -905,14 +907,10 @@ def _identifiers(text: Any, *, market_id: str, handle: str | None, listing_ref: 
     if not text or not isinstance(text, str):
         return []
     try:
-        from darkmap.extract.identifiers import extract_identifiers
-    except ImportError:  # the identifiers module is optional until it is installed
-        return []
-    try:
         return list(extract_identifiers(text, market_id=market_id, account_handle=handle,
                                         listing_ref=listing_ref, field=field_name,
                                         locator=locator))
-    except Exception as exc:  # hostile text must not lose the page's other records
+    except Exception as exc:  # noqa: BLE001 - hostile text must not lose the page's other records
         return [QuarantineRecord(locator=locator, reason=f"identifier extraction failed on "
                                  f"{field_name}: {type(exc).__name__}: {exc}"[:400],
                                  field=field_name, excerpt=text[:200], market_id=market_id)]
@@ -925,7 +923,8 @@ _GENERIC_SKIPS: tuple[tuple[str, str, Any], ...] = (
      {"all": [{"css": "meta[http-equiv='refresh' i]"}, {"not": {"text": r"\S[\s\S]{600}"}}]}),
     ("anti_ddos", "anti-DDoS challenge",
      {"any": [{"title": r"(?i)ddos|checking your browser|just a moment"},
-              {"text": r"(?i)ddos protection|checking your browser|verify (?:that )?you are human"}]}),
+              {"text": r"(?i)ddos protection|checking your browser|"
+                       r"verify (?:that )?you are human"}]}),
     ("captcha", "CAPTCHA challenge",
      {"all": [{"any": [{"css": "img[alt*='captcha' i], img[src*='captcha' i], "
                               "input[name*='captcha' i]"},
@@ -933,7 +932,8 @@ _GENERIC_SKIPS: tuple[tuple[str, str, Any], ...] = (
               {"not": {"text": r"\S[\s\S]{3000}"}}]}),
     ("login", "login page",
      {"any": [{"title": r"(?i)\blog ?in\b|sign ?in"},
-              {"all": [{"css": "input[type='password' i]"}, {"not": {"text": r"\S[\s\S]{6000}"}}]}]}),
+              {"all": [{"css": "input[type='password' i]"},
+                       {"not": {"text": r"\S[\s\S]{6000}"}}]}]}),
     ("not_found", "page not found",
      {"any": [{"title": r"(?i)\b404\b|not found"},
               {"all": [{"text": r"(?i)\b(?:404|not found|no longer exists|does not exist)\b"},
@@ -1142,14 +1142,14 @@ def _main(argv: list[str]) -> int:
     """``python -m darkmap.extract.engine PAGE...``: print what each page yields."""
     for arg in argv:
         res = extract_page(Path(arg).read_bytes(), arg)
-        print(f"== {arg}: market={res.market_id} type={res.page_type} notes={res.notes}")
+        print(f"== {arg}: market={res.market_id} type={res.page_type} notes={res.notes}")  # noqa: T201
         for r in res.records:
             d = {f.name: getattr(r, f.name) for f in fields(r)
                  if getattr(r, f.name) not in (None, "", [], MISSING)}
             for k in ("description", "profile_text", "terms_text", "text", "armored"):
                 if isinstance(d.get(k), str) and len(d[k]) > 80:
                     d[k] = d[k][:80] + "..."
-            print(f"  {type(r).__name__} {d}")
+            print(f"  {type(r).__name__} {d}")  # noqa: T201 - a debugging entry point
     return 0
 
 

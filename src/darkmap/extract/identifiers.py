@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass, field as dc_field
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 
 from darkmap.extract.pgp import PgpBlock, normalise_armor_text, parse_armored
 from darkmap.model.records import IdentifierRecord, PgpKeyRecord
@@ -143,7 +145,7 @@ def scan_text(text: str, *, market_id: str | None, account_handle: str | None,
     """Like :func:`extract_identifiers`, also returning every PGP block found."""
     out = ScanResult()
     if not text or not _may_hold(text):
-        if not text or "&" not in text and "\\" not in text:
+        if not text or ("&" not in text and "\\" not in text):
             return out
     if "&" in text:
         text = html.unescape(text)
@@ -215,7 +217,7 @@ def _scan_crypto(text: str, add) -> None:  # type: ignore[no-untyped-def]
             add("session", clean_session(m.group()), m.start(), m.end())
 
 
-def _handle(value: str, cleaner) -> str | None:  # type: ignore[no-untyped-def]
+def _handle(value: str, cleaner: Callable[[str], str | None]) -> str | None:
     v = value.rstrip(".-_")
     if v.casefold() in _STOPWORDS:
         return None

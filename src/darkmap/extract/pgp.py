@@ -21,7 +21,7 @@ import hashlib
 import html
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from darkmap.errors import BadInputError
 from darkmap.model.openpgp import crc24, parse_packets
@@ -170,7 +170,7 @@ def find_armor_blocks(text: str) -> list[tuple[int, int, str]]:
     stop looking like armor.
     """
     out = []
-    starts = [m for m in _BEGIN_RE.finditer(text)]
+    starts = list(_BEGIN_RE.finditer(text))
     for i, m in enumerate(starts):
         limit = starts[i + 1].start() if i + 1 < len(starts) else len(text)
         end_m = _END_RE.search(text, m.end(), limit)
@@ -316,7 +316,7 @@ def _key_material(algo: int, body: bytes, pos: int) -> tuple[int | None, str | N
 
 
 def _utc(ts: int) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    return datetime.fromtimestamp(ts, tz=UTC)
 
 
 def _parse_key_body(body: bytes) -> PgpSubkey:
@@ -324,6 +324,7 @@ def _parse_key_body(body: bytes) -> PgpSubkey:
     if not body:
         raise ArmorError("empty key packet")
     ver = body[0]
+    bits: int | None
     if ver in (2, 3):
         if len(body) < 8:
             raise ArmorError(f"v{ver} key packet truncated")

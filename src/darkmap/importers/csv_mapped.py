@@ -20,13 +20,13 @@ import io
 import re
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain, compress, islice
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pyarrow as pa
@@ -35,6 +35,7 @@ from darkmap.importers.mappings import (
     ColumnMapper,
     FieldError,
     Mapping,
+    MappingError,
     MapStats,
     RowMapper,
     mappings,
@@ -115,7 +116,8 @@ class MappedCsvReader:
         self.mapping = mapping
         self.name = source_name or self.path.name
         self.stats = CsvStats(mapping=mapping.name)
-        assert mapping.rows is not None
+        if mapping.rows is None:
+            raise MappingError(f"{mapping.name}: a CSV mapping needs a 'rows' section")
         self.mapper = RowMapper(mapping, mapping.rows)
         self.stats.map = self.mapper.stats
         self.columns = (ColumnMapper(self.mapper)
@@ -192,7 +194,7 @@ class MappedCsvReader:
             return out
         good = np.isin(lens, list(self._counts()))
         if good.all():
-            return list(zip(range(base + 1, base + len(recs) + 1), recs))
+            return list(enumerate(recs, base + 1))
         out = []
         for k in range(len(recs)):
             if good[k]:
@@ -245,7 +247,9 @@ class MappedCsvReader:
     def _map_one(self, names: list[str], line: int, fields: list[str]) -> list[Record]:
         """The records of one row through the row mapper (a quarantine if it fails)."""
         try:
-            recs = self.mapper.map_row(dict(zip(names, fields)), f"row {line}")
+            # a mapping's field_counts may allow rows shorter or longer than the header
+            row = dict(zip(names, fields, strict=False))
+            recs = self.mapper.map_row(row, f"row {line}")
         except FieldError as exc:
             fld = re.search(r"field '([^']+)'", str(exc))
             return [self._quarantine(line, str(exc), "field: " + (fld.group(1) if fld else "?"),
@@ -265,7 +269,7 @@ class MappedCsvReader:
                 got = next(blocks, None)
                 if got is None:
                     break
-                recs = list(self._columnar(*got))
+                recs = list(self._columnar(self.columns, *got))
                 del got  # the block's rows die here, uncollected and untraversed
             yield from recs
         for names, block in blocks:
@@ -278,15 +282,14 @@ class MappedCsvReader:
         self.stats.distinct_listings = len(refs)
         self.stats.repeated_listing_rows = sum(v - 1 for v in refs.values() if v > 1)
 
-    def _columnar(self, names: list[str], block: list[Any]) -> Iterator[Record]:
+    def _columnar(self, cm: ColumnMapper, names: list[str], block: list[Any]
+                  ) -> Iterator[Record]:
         """One block through the column mapper: its mapped rows become a ListingBatch.
 
         Rows the column mapper does not map go through the row mapper. Should one of
         them still yield a listing, the batch is cut there so that every table gets its
         rows in file order.
         """
-        cm = self.columns
-        assert cm is not None
         rows = [item for item in block if type(item) is tuple]
         n = len(rows)
         lines = [r[0] for r in rows]
@@ -539,9 +542,10 @@ def score_mapping(src: SourceFile, mapping: Mapping, name: str | None = None) ->
 
 
 _PLANS: dict[tuple[int, str], tuple[Mapping, Any]] = {}
+_T = TypeVar("_T")
 
 
-def _plan(mapping: Mapping, kind: str, make: Any) -> Any:
+def _plan(mapping: Mapping, kind: str, make: Callable[[Mapping], _T]) -> _T:
     """What ``make(mapping)`` gives, remembered per mapping object (mappings are fixed)."""
     key = (id(mapping), kind)
     hit = _PLANS.get(key)
@@ -549,7 +553,7 @@ def _plan(mapping: Mapping, kind: str, make: Any) -> Any:
         if len(_PLANS) > 1000:  # mappings are few; this only bounds misuse
             _PLANS.clear()
         hit = _PLANS[key] = (mapping, make(mapping))
-    return hit[1]
+    return cast(_T, hit[1])  # stored under this kind by this function only
 
 
 def _wanted_header(mapping: Mapping) -> set[str]:

@@ -35,7 +35,7 @@ class PagesImporter:
             page = Page(decode_page(src.head).text, src.source)
             if detect_market(page, load_templates()) is not None:
                 return 0.9
-        except Exception:  # sniffing must never break the pipeline
+        except Exception:  # noqa: BLE001, S110 - sniffing must never break the pipeline
             pass
         return 0.55
 
@@ -65,7 +65,7 @@ class PagesImporter:
             return
         try:
             result = extract_page(data, src.source, max_bytes=self.max_bytes)
-        except Exception as exc:  # hostile pages: keep the unit, say why
+        except Exception as exc:  # noqa: BLE001 - hostile pages: keep the unit, say why
             yield QuarantineRecord(locator="page", excerpt=data[:200].decode("utf-8", "replace"),
                                    reason=f"{src.source}: page extraction failed: "
                                           f"{type(exc).__name__}: {exc}"[:500])

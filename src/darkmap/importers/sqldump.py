@@ -221,7 +221,7 @@ class _Scanner:
 def _strip_leading_comments(text: str) -> str:
     s = text.strip()
     while s:
-        if s.startswith("--") or s.startswith("#"):
+        if s.startswith(("--", "#")):
             nl = s.find("\n")
             s = "" if nl < 0 else s[nl + 1:].lstrip()
         elif s.startswith("/*") and not s.startswith("/*!"):
@@ -347,6 +347,8 @@ def parse_insert_head(text: str) -> tuple[str, list[str] | None, int] | None:
 def _value(m: re.Match[str]) -> tuple[bool, str | None]:
     """(is a value, value) for one token; punctuation gives (False, char)."""
     g = m.lastgroup
+    if g is None:  # every alternative of _TOKEN is a named group
+        return False, m.group()
     if g == "s" or g == "s2":
         return True, _unescape(m.group(g))
     if g == "d":
@@ -376,7 +378,7 @@ def iter_insert_rows(text: str, offset: int) -> Iterator[list[str | None]]:
 
     Rows before the damage have been yielded; the error's ``row`` is the broken tuple.
     """
-    pos, n, row = offset, len(text), 0
+    pos, row = offset, 0
     tok = _TOKEN.match
     while True:
         m = tok(text, pos)
@@ -549,7 +551,7 @@ def _insert(stmt: Statement, st: SqlStats, unit: str, where: str, name: str,
                            f"{len(names)} columns")
                 continue
             try:
-                recs = mapper.map_row(dict(zip(names, vals)), runit)
+                recs = mapper.map_row(dict(zip(names, vals, strict=True)), runit)
             except FieldError as exc:
                 st.quarantined_rows += 1
                 fld = re.search(r"field '([^']+)'", str(exc))

@@ -8,6 +8,7 @@ it as that instance, so ``EntityProxy.from_dict`` reads darkmap entities back.
 from __future__ import annotations
 
 import os
+from functools import cache
 from importlib import resources
 
 from followthemoney.model import Model
@@ -17,7 +18,6 @@ __all__ = ["EXTENSION_SCHEMATA", "load_model"]
 
 EXTENSION_SCHEMATA = ("Capture", "Listing", "PgpKey", "Parcel", "ControlledBuy", "Seizure",
                       "Arrest", "CryptoTransfer")
-_MODEL: Model | None = None
 
 
 def _yaml_files(folder: str) -> list[str]:
@@ -27,11 +27,12 @@ def _yaml_files(folder: str) -> list[str]:
     )
 
 
+@cache
 def load_model() -> Model:
-    """The stock FtM model plus darkmap's schemata, installed as ``Model.instance()``."""
-    global _MODEL
-    if _MODEL is not None:
-        return _MODEL
+    """The stock FtM model plus darkmap's schemata, installed as ``Model.instance()``.
+
+    Built once per process (cached); later calls return the same model.
+    """
     ext_dir = str(resources.files("darkmap.model").joinpath("schema"))
     model = object.__new__(Model)
     model.path = MODEL_PATH
@@ -43,5 +44,4 @@ def load_model() -> Model:
         model._load(path)
     model.generate()
     Model._instance = model
-    _MODEL = model
     return model

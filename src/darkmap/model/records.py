@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Union
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
 
 __all__ = [
     "AccountRecord",
@@ -120,16 +120,14 @@ class ListingBatch:
 
     def records(self) -> Iterator[ListingRecord]:
         """The equivalent ListingRecords, one per row."""
-        from datetime import timezone
-
         names = list(self.columns)
         cols = [self.column(n) for n in names]
         for i, loc in enumerate(self.locators):
             kw: dict[str, Any] = {}
-            for n, col in zip(names, cols):
+            for n, col in zip(names, cols, strict=True):
                 v = col[i]
                 if isinstance(v, datetime) and v.tzinfo is None:
-                    v = v.replace(tzinfo=timezone.utc)
+                    v = v.replace(tzinfo=UTC)
                 elif isinstance(v, list):
                     v = list(v)
                 elif v is None and n in ("ships_to", "category_path"):
@@ -229,15 +227,15 @@ class QuarantineRecord:
     market_id: str | None = None
 
 
-Record = Union[
-    MarketRecord,
-    AccountRecord,
-    ListingRecord,
-    ListingBatch,
-    FeedbackRecord,
-    IdentifierRecord,
-    PgpKeyRecord,
-    SkipRecord,
-    UnitRecord,
-    QuarantineRecord,
-]
+Record: TypeAlias = (
+    MarketRecord
+    | AccountRecord
+    | ListingRecord
+    | ListingBatch
+    | FeedbackRecord
+    | IdentifierRecord
+    | PgpKeyRecord
+    | SkipRecord
+    | UnitRecord
+    | QuarantineRecord
+)

@@ -9,12 +9,25 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from darkmap.report import overview, stages  # noqa: F401  (register their sections)
+from darkmap.report import (
+    section_collection,
+    section_evaluation,
+    section_markets,
+    section_money,
+    section_personas,
+    section_targets,
+)
+from darkmap.errors import NotFoundError
 from darkmap.report.sections import Figure, Section, sections
 from darkmap.store.workspace import Workspace, utcnow
 
-__all__ = ["build_sections", "render_report", "write_report"]
+__all__ = ["BUILTIN_SECTIONS", "build_sections", "render_report", "svg_bars", "write_report"]
 
+#: The built-in sections, one module each, in report order. Importing a module registers
+#: its section function; :func:`build_sections` draws every registered section by its
+#: order (10 collection ... 90 evaluation), plug-in sections included.
+BUILTIN_SECTIONS = (section_collection, section_markets, section_personas, section_targets,
+                    section_money, section_evaluation)
 
 
 def svg_bars(fig: Figure, width: int = 640) -> Markup:
@@ -72,7 +85,12 @@ def _fmt(value: object) -> str:
 
 
 def write_report(ws: Workspace, out: Path | None = None) -> Path:
-    """Write the report (default ``<workspace>/report.html``); return its path."""
+    """Write the report (default ``<workspace>/report.html``); return its path.
+
+    A folder of ``out`` that does not exist is a :class:`NotFoundError`.
+    """
     out = out or ws.path / "report.html"
+    if not out.parent.is_dir():
+        raise NotFoundError(f"{out.parent}: no such folder for the report")
     out.write_text(render_report(ws), encoding="utf-8")
     return out

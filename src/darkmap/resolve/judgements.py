@@ -8,18 +8,42 @@ from __future__ import annotations
 
 import getpass
 import os
+from typing import TypedDict
 
-from darkmap.store.writer import row_id
+from darkmap.errors import BadInputError, NotFoundError
+from darkmap.store import personas as store
+from darkmap.store.evidence import account_exists
 from darkmap.store.workspace import Workspace, utcnow
+from darkmap.store.writer import row_id
 
-__all__ = ["VERDICTS", "active_judgements", "judge", "ordered", "withdraw"]
+__all__ = ["VERDICTS", "Judgement", "active_judgements", "check_request", "judge", "ordered",
+           "withdraw"]
 
 VERDICTS = ("same", "different", "unsure")
+
+
+class Judgement(TypedDict):
+    """A recorded judgement (:func:`judge`)."""
+
+    judgement_id: str
+    a: str
+    b: str
+    verdict: str
+    author: str
+    note: str | None
+    created_at: str
 
 
 def ordered(a: str, b: str) -> tuple[str, str]:
     """A pair in canonical order (``a < b``)."""
     return (a, b) if a <= b else (b, a)
+
+
+def check_request(verdict: str | None, withdraw_: bool) -> None:
+    """Refuse a request that gives both a verdict and a withdrawal, or neither, with
+    :class:`~darkmap.errors.BadInputError`."""
+    if withdraw_ == bool(verdict):
+        raise BadInputError("give exactly one of --same, --different, --unsure, --withdraw")
 
 
 def _default_author() -> str:
@@ -30,26 +54,28 @@ def _default_author() -> str:
 
 
 def _check_account(ws: Workspace, aid: str) -> None:
-    if not ws.con.execute("SELECT 1 FROM accounts WHERE account_id = ?", [aid]).fetchone():
-        raise KeyError(f"no account {aid!r} in this workspace (ids look like market:handle)")
+    if not account_exists(ws.con, aid):
+        raise NotFoundError(f"no account {aid!r} in this workspace (ids look like market:handle)")
 
 
 def judge(ws: Workspace, a: str, b: str, verdict: str, author: str | None = None,
-          note: str | None = None) -> dict[str, object]:
-    """Record a verdict on accounts ``a`` and ``b``; earlier standing ones are superseded."""
+          note: str | None = None) -> Judgement:
+    """Record a verdict on accounts ``a`` and ``b``; earlier standing ones are superseded.
+
+    Raises :class:`~darkmap.errors.BadInputError` for an unknown verdict or one account
+    judged against itself, :class:`~darkmap.errors.NotFoundError` for an unknown account.
+    """
     if verdict not in VERDICTS:
-        raise ValueError(f"verdict must be one of {VERDICTS}, not {verdict!r}")
+        raise BadInputError(f"verdict must be one of {VERDICTS}, not {verdict!r}")
     if a == b:
-        raise ValueError("a judgement needs two different accounts")
+        raise BadInputError("a judgement needs two different accounts")
     _check_account(ws, a)
     _check_account(ws, b)
     a, b = ordered(a, b)
     now = utcnow()
     author = author or _default_author()
     jid = row_id("judgement", a, b, verdict, author, now.isoformat())
-    ws.con.execute(
-        "INSERT INTO judgements VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
-        [jid, a, b, verdict, author, note, now])
+    store.insert_judgement(ws.con, jid, a, b, verdict, author, note, now)
     return {"judgement_id": jid, "a": a, "b": b, "verdict": verdict, "author": author,
             "note": note, "created_at": now.isoformat()}
 
@@ -57,18 +83,9 @@ def judge(ws: Workspace, a: str, b: str, verdict: str, author: str | None = None
 def withdraw(ws: Workspace, a: str, b: str) -> int:
     """Withdraw every standing judgement on the pair; return how many."""
     a, b = ordered(a, b)
-    n = ws.con.execute(
-        "SELECT count(*) FROM judgements WHERE a = ? AND b = ? AND withdrawn_at IS NULL",
-        [a, b]).fetchone()[0]
-    ws.con.execute(
-        "UPDATE judgements SET withdrawn_at = ? WHERE a = ? AND b = ? AND withdrawn_at IS NULL",
-        [utcnow(), a, b])
-    return int(n)
+    return store.withdraw_judgements(ws.con, a, b, utcnow())
 
 
 def active_judgements(ws: Workspace) -> dict[tuple[str, str], str]:
     """The latest standing verdict of every judged pair."""
-    rows = ws.con.execute(
-        """SELECT a, b, arg_max(verdict, created_at) FROM judgements
-           WHERE withdrawn_at IS NULL GROUP BY a, b""").fetchall()
-    return {(a, b): v for a, b, v in rows}
+    return store.active_judgements(ws.con)

@@ -15,24 +15,26 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
 import numpy as np
-import pyarrow as pa
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from darkmap.errors import BadInputError
 from darkmap.resolve.candidates import candidate_pairs
 from darkmap.resolve.cluster import correlation_clustering
 from darkmap.resolve.features import IDENTIFIER_SIGNALS, SIGNALS, PairFeatures, compare
 from darkmap.resolve.judgements import active_judgements
 from darkmap.resolve.model import LinearModel, fit_em, load_model
 from darkmap.resolve.profiles import Profiles, load_profiles
-from darkmap.store.writer import row_id
+from darkmap.store.personas import LinkTables, finish_link_run, store_link_run
 from darkmap.store.workspace import Workspace, utcnow
+from darkmap.store.writer import row_id
 
-__all__ = ["DEFAULT_THRESHOLD", "LinkOptions", "LinkResult", "link", "resolve_signals",
-           "score_pairs"]
+__all__ = ["DEFAULT_THRESHOLD", "METHODS", "LinkOptions", "LinkResult", "LinkSummary", "link",
+           "resolve_signals", "score_pairs"]
 
 METHODS = ("logistic", "fellegi-sunter")
 
@@ -54,13 +56,64 @@ class LinkOptions:
     complete_max: int = 60                      # score all pairs of groups up to this size
     store_min: float = 0.1                      # keep links at least this probable
 
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Raise :class:`~darkmap.errors.BadInputError` for an unknown method, a
+        threshold or ``store_min`` outside [0, 1] (or NaN) or a negative
+        ``complete_max``."""
+        if self.method not in METHODS:
+            raise BadInputError(f"unknown method {self.method!r}; one of {METHODS}")
+        for name in ("threshold", "store_min"):
+            value = getattr(self, name)
+            try:
+                ok = 0.0 <= float(value) <= 1.0  # False for NaN
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise BadInputError(f"{name} must be a probability in [0, 1], not {value!r}")
+        if self.complete_max < 0:
+            raise BadInputError(f"complete_max must be >= 0, not {self.complete_max!r}")
+
+
+class LinkSummary(TypedDict):
+    """What a link run did (stored in ``link_runs.summary``; ``darkmap link --json``)."""
+
+    run_id: str
+    personas: int
+    multi_account_personas: int
+    cross_market_personas: int
+    links_stored: int
+    model: str
+    accounts: int
+    candidate_pairs: int
+    completion_pairs: int
+    signals: list[str]
+    method: str
+    threshold: float
+    judgement_conflicts: list[list[str]]
+    timings: dict[str, float]
+    seconds: float
+
+
+class _Stored(TypedDict):
+    """What :func:`_store` wrote."""
+
+    run_id: str
+    personas: int
+    multi_account_personas: int
+    cross_market_personas: int
+    links_stored: int
+    model: str
+
 
 @dataclass
 class LinkResult:
     """What a link run did, plus in-memory results for evaluation."""
 
     run_id: str
-    summary: dict[str, Any]
+    summary: LinkSummary
     ids: list[str] = field(default_factory=list)
     labels: np.ndarray | None = None
 
@@ -76,13 +129,13 @@ def resolve_signals(signals: tuple[str, ...] | None, without: tuple[str, ...]) -
             elif n in SIGNALS:
                 out.add(n)
             elif n:
-                raise ValueError(f"unknown signal {n!r}; known: identifiers, "
+                raise BadInputError(f"unknown signal {n!r}; known: identifiers, "
                                  + ", ".join(SIGNALS))
         return out
     use = expand(signals) if signals else set(SIGNALS)
     use -= expand(without)
     if not use:
-        raise ValueError("no signals left to link on")
+        raise BadInputError("no signals left to link on")
     return tuple(s for s in SIGNALS if s in use)
 
 
@@ -103,7 +156,7 @@ def _model_for(method: str, use: tuple[str, ...], f: PairFeatures,
         # the match class grows (seed 511: pairwise F1 0.903 / 0.889 / 0.867 / 0.796
         # after 0 / 1 / 3 / 8 further steps)
         return fit_em(f, use, init_post=start.probability(f), fix_u=True, iterations=0)
-    raise ValueError(f"unknown method {method!r}; one of {METHODS}")
+    raise BadInputError(f"unknown method {method!r}; one of {METHODS}")
 
 
 def score_pairs(prof: Profiles, pairs: np.ndarray, model: LinearModel,
@@ -140,8 +193,12 @@ def _completion(n: int, pairs: np.ndarray, p: np.ndarray, must: list[tuple[int, 
 
 
 def link(ws: Workspace, opts: LinkOptions | None = None) -> LinkResult:
-    """Build personas from every account in ``ws`` and store them with their links."""
+    """Build personas from every account in ``ws`` and store them with their links.
+
+    Raises :class:`~darkmap.errors.BadInputError` for invalid options (unknown method or
+    signal, a threshold outside [0, 1])."""
     opts = opts or LinkOptions()
+    opts.check()
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     use = resolve_signals(opts.signals, opts.without)
@@ -176,17 +233,20 @@ def link(ws: Workspace, opts: LinkOptions | None = None) -> LinkResult:
     res = correlation_clustering(n, f.i, f.j, p, opts.threshold, must, cannot)
     timings["clustering_s"] = time.perf_counter() - t0 - sum(timings.values())
     labels = res.labels
-    summary = _store(ws, run_id, started, prof, f, p, labels, model, use, opts, judged)
+    stored = _store(ws, run_id, started, prof, f, p, labels, model, use, opts, judged)
     timings["store_s"] = time.perf_counter() - t0 - sum(timings.values())
-    summary.update({
+    summary: LinkSummary = {
+        "run_id": stored["run_id"], "personas": stored["personas"],
+        "multi_account_personas": stored["multi_account_personas"],
+        "cross_market_personas": stored["cross_market_personas"],
+        "links_stored": stored["links_stored"], "model": stored["model"],
         "accounts": n, "candidate_pairs": int(len(pairs)), "completion_pairs": int(len(extra)),
         "signals": list(use), "method": opts.method, "threshold": opts.threshold,
         "judgement_conflicts": [[prof.ids[a], prof.ids[b]] for a, b in res.conflicts],
         "timings": {k: round(v, 2) for k, v in timings.items()},
         "seconds": round(time.perf_counter() - t0, 2),
-    })
-    ws.con.execute("UPDATE link_runs SET finished_at = ?, summary = ? WHERE run_id = ?",
-                   [utcnow(), json.dumps(summary), run_id])
+    }
+    finish_link_run(ws.con, run_id, utcnow(), json.dumps(summary))
     return LinkResult(run_id, summary, prof.ids, labels)
 
 
@@ -200,9 +260,10 @@ def _num(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 4)
 
 
-def _store(ws: Workspace, run_id: str, started: Any, prof: Profiles, f: PairFeatures,
+def _store(ws: Workspace, run_id: str, started: datetime, prof: Profiles, f: PairFeatures,
            p: np.ndarray, labels: np.ndarray, model: LinearModel, use: tuple[str, ...],
-           opts: LinkOptions, judged: dict[tuple[str, str], str]) -> dict[str, Any]:
+           opts: LinkOptions, judged: dict[tuple[str, str], str]) -> _Stored:
+    """Store the run's personas, members and links (replacing the previous run's)."""
     now = utcnow()
     n = len(prof)
     method = f"{model.name}@{model.meta.get('version', 1)}:" + ",".join(use)
@@ -211,7 +272,8 @@ def _store(ws: Workspace, run_id: str, started: Any, prof: Profiles, f: PairFeat
     sizes = np.bincount(labels, minlength=n) if n else np.zeros(0, np.int64)
     bounds = np.concatenate(([0], np.cumsum(sizes)))
     pid_of = np.empty(n, dtype=object)
-    persona_rows, member_rows = [], []
+    persona_rows: list[tuple[Any, ...]] = []
+    member_rows: list[tuple[str, str]] = []
     same = labels[f.i] == labels[f.j] if len(f) else np.zeros(0, bool)
     coh_sum = np.bincount(labels[f.i][same], weights=p[same], minlength=n) if len(f) else None
     for c in np.nonzero(sizes)[0]:
@@ -238,10 +300,10 @@ def _store(ws: Workspace, run_id: str, started: Any, prof: Profiles, f: PairFeat
     if judged_idx:
         keep |= np.array([(int(a), int(b)) in judged_idx or (int(b), int(a)) in judged_idx
                           for a, b in zip(f.i, f.j)], dtype=bool)
-    link_rows = []
+    link_rows: list[tuple[Any, ...]] = []
     sig_names = list(f.level)
     for k in np.nonzero(keep)[0].tolist():
-        sig = {"_base": {"contribution": round(model.intercept, 4)}}
+        sig: dict[str, dict[str, Any]] = {"_base": {"contribution": round(model.intercept, 4)}}
         for s in sig_names:
             lev = int(f.level[s][k])
             sig[s] = {"value": _num(float(f.raw[s][k])), "level": SIGNALS[s][lev],
@@ -251,23 +313,8 @@ def _store(ws: Workspace, run_id: str, started: Any, prof: Profiles, f: PairFeat
             a, b = b, a
         link_rows.append((a, b, round(float(p[k]), 6), json.dumps(sig), method,
                           bool(same[k]), run_id, now))
-    con = ws.con
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("INSERT INTO link_runs (run_id, started_at, args) VALUES (?, ?, ?)",
-                    [run_id, started, json.dumps(asdict(opts))])
-        for t in ("personas", "persona_members", "account_links"):
-            con.execute(f"DELETE FROM {t}")
-        _insert(con, "personas", ("persona_id", "label", "n_accounts", "n_markets",
-                                  "first_seen", "last_seen", "cohesion", "run_id",
-                                  "created_at"), persona_rows)
-        _insert(con, "persona_members", ("persona_id", "account_id"), member_rows)
-        _insert(con, "account_links", ("a", "b", "score", "signals", "method", "merged",
-                                       "run_id", "created_at"), link_rows)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+    store_link_run(ws.con, run_id, started, json.dumps(asdict(opts)),
+                   LinkTables(persona_rows, member_rows, link_rows))
     multi = [r for r in persona_rows if r[2] > 1]
     return {"run_id": run_id, "personas": len(persona_rows),
             "multi_account_personas": len(multi),
@@ -275,15 +322,9 @@ def _store(ws: Workspace, run_id: str, started: Any, prof: Profiles, f: PairFeat
             "links_stored": len(link_rows), "model": model.name}
 
 
-def _ts(days: float | None) -> Any:
+def _ts(days: float | None) -> datetime | None:
+    """A day number as a (naive UTC) timestamp."""
     if days is None:
         return None
-    return np.datetime64(int(days), "D").astype("datetime64[us]").item()
-
-
-def _insert(con: Any, table: str, cols: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    if not rows:
-        return
-    data = {c: [r[k] for r in rows] for k, c in enumerate(cols)}
-    tbl = pa.table(data)  # noqa: F841 - read by DuckDB's replacement scan
-    con.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM tbl")
+    out: datetime = np.datetime64(int(days), "D").astype("datetime64[us]").item()
+    return out

@@ -3,131 +3,178 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict, cast
 
+from darkmap.errors import NotFoundError
 from darkmap.resolve.normalise import handle_key
+from darkmap.store.evidence import identifiers_of
+from darkmap.store.personas import (LinkRow, PersonaHitRow, judgements_touching, links_between,
+                                    member_accounts, persona_head, persona_id_of,
+                                    persona_rows_with_handles, search_persona_rows)
 from darkmap.store.workspace import Workspace
 
-__all__ = ["persona_of", "search_personas", "show_persona"]
+__all__ = ["IdentifierHolders", "JudgementView", "LinkExplanation", "MemberAccount",
+           "PersonaDetail", "PersonaHit", "PersonaMatch", "SignalWhy", "persona_of",
+           "search_personas", "show_persona"]
+
+
+class MemberAccount(TypedDict):
+    """A member account of a persona."""
+
+    account_id: str
+    market: str
+    handle: str | None
+    role: str | None
+    active_from: datetime | None
+    active_to: datetime | None
+    listings: int
+
+
+class IdentifierHolders(TypedDict):
+    """An identifier and the persona's accounts that show it."""
+
+    kind: str
+    value: str | None
+    accounts: list[str]
+
+
+class SignalWhy(TypedDict, total=False):
+    """One signal of a link: stored value, level and log-odds contribution."""
+
+    signal: str
+    value: float | None
+    level: str
+    contribution: float
+
+
+class LinkExplanation(TypedDict):
+    """A stored link with its signals, largest contribution first."""
+
+    a: str
+    b: str
+    score: float
+    method: str
+    merged: bool | None
+    base_log_odds: float | None
+    signals: list[SignalWhy]
+
+
+class JudgementView(TypedDict):
+    """A standing analyst judgement on a pair."""
+
+    a: str
+    b: str
+    verdict: str
+    author: str
+    note: str | None
+    created_at: datetime
+
+
+class PersonaDetail(TypedDict):
+    """What ``darkmap persona show`` prints (:func:`show_persona`)."""
+
+    persona_id: str
+    label: str | None
+    n_accounts: int
+    n_markets: int | None
+    first_seen: datetime | None
+    last_seen: datetime | None
+    cohesion: float | None
+    run_id: str | None
+    accounts: list[MemberAccount]
+    identifiers: list[IdentifierHolders]
+    links: list[LinkExplanation]
+    judgements: list[JudgementView]
+
+
+class PersonaMatch(TypedDict):
+    """Why a persona matched a search: which account, on what, with which value."""
+
+    account_id: str
+    matched: str
+    value: str | None
+
+
+class PersonaHit(TypedDict):
+    """A persona found by :func:`search_personas`."""
+
+    persona_id: str
+    label: str | None
+    n_accounts: int
+    n_markets: int | None
+    matches: list[PersonaMatch]
 
 
 def persona_of(ws: Workspace, ref: str) -> str | None:
     """The persona id for a persona id or an account id, or None."""
-    row = ws.con.execute("SELECT persona_id FROM personas WHERE persona_id = ?",
-                         [ref]).fetchone()
-    if row:
-        return str(row[0])
-    row = ws.con.execute("SELECT persona_id FROM persona_members WHERE account_id = ?",
-                         [ref.strip().casefold() if ":" in ref else ref]).fetchone()
-    return str(row[0]) if row else None
+    return persona_id_of(ws.con, ref)
 
 
-def show_persona(ws: Workspace, ref: str) -> dict[str, Any]:
-    """A persona's accounts, markets, active periods, identifiers and links with why."""
+def show_persona(ws: Workspace, ref: str) -> PersonaDetail:
+    """A persona's accounts, markets, active periods, identifiers and links with why.
+
+    Raises :class:`~darkmap.errors.NotFoundError` when ``ref`` is neither a persona nor
+    a member account (for instance before `darkmap link` ran)."""
     pid = persona_of(ws, ref)
-    if pid is None:
-        raise KeyError(f"no persona or account {ref!r} (run `darkmap link` first?)")
-    con = ws.con
-    head = con.execute(
-        "SELECT persona_id, label, n_accounts, n_markets, first_seen, last_seen, cohesion,"
-        " run_id FROM personas WHERE persona_id = ?", [pid]).fetchone()
-    members = con.execute("""
-        SELECT a.account_id, a.market_id, a.handle, a.role,
-               (SELECT min(t) FROM (SELECT joined_at t FROM account_observations o
-                    WHERE o.account_id = a.account_id UNION ALL
-                    SELECT observed_at FROM listing_observations l
-                    WHERE l.account_id = a.account_id UNION ALL
-                    SELECT left_at FROM feedback f WHERE f.account_id = a.account_id)),
-               (SELECT max(t) FROM (SELECT last_seen_at t FROM account_observations o
-                    WHERE o.account_id = a.account_id UNION ALL
-                    SELECT observed_at FROM listing_observations l
-                    WHERE l.account_id = a.account_id UNION ALL
-                    SELECT left_at FROM feedback f WHERE f.account_id = a.account_id)),
-               (SELECT count(*) FROM listings l WHERE l.account_id = a.account_id)
-        FROM persona_members m JOIN accounts a USING (account_id)
-        WHERE m.persona_id = ? ORDER BY a.market_id, a.handle""", [pid]).fetchall()
-    ids = [m[0] for m in members]
-    idents = con.execute("""
-        SELECT DISTINCT coalesce(i.account_id, l.account_id) aid, i.kind, i.value
-        FROM identifiers i LEFT JOIN listings l ON i.listing_id = l.listing_id
-        WHERE coalesce(i.account_id, l.account_id) IN (SELECT unnest(?::VARCHAR[]))
-        ORDER BY kind, value""", [ids]).fetchall()
-    by_value: dict[tuple[str, str], list[str]] = {}
-    for aid, kind, value in idents:
+    head = persona_head(ws.con, pid) if pid is not None else None
+    if head is None:
+        raise NotFoundError(f"no persona or account {ref!r} (run `darkmap link` first?)")
+    members = member_accounts(ws.con, head.persona_id)
+    ids = [m.account_id for m in members]
+    by_value: dict[tuple[str, str | None], list[str]] = {}
+    for aid, kind, value in identifiers_of(ws.con, ids):
         by_value.setdefault((kind, value), []).append(aid)
-    links = con.execute("""
-        SELECT a, b, score, signals, method, merged FROM account_links
-        WHERE a IN (SELECT unnest(?::VARCHAR[])) AND b IN (SELECT unnest(?::VARCHAR[]))
-        ORDER BY score DESC""", [ids, ids]).fetchall()
-    judged = con.execute("""
-        SELECT a, b, verdict, author, note, created_at FROM judgements
-        WHERE withdrawn_at IS NULL AND (a IN (SELECT unnest(?::VARCHAR[]))
-              OR b IN (SELECT unnest(?::VARCHAR[]))) ORDER BY created_at""",
-        [ids, ids]).fetchall()
     return {
-        "persona_id": pid, "label": head[1], "n_accounts": head[2], "n_markets": head[3],
-        "first_seen": head[4], "last_seen": head[5], "cohesion": head[6], "run_id": head[7],
-        "accounts": [{"account_id": m[0], "market": m[1], "handle": m[2], "role": m[3],
-                      "active_from": m[4], "active_to": m[5], "listings": m[6]}
-                     for m in members],
+        "persona_id": head.persona_id, "label": head.label, "n_accounts": head.n_accounts,
+        "n_markets": head.n_markets, "first_seen": head.first_seen,
+        "last_seen": head.last_seen, "cohesion": head.cohesion, "run_id": head.run_id,
+        "accounts": [{"account_id": m.account_id, "market": m.market_id, "handle": m.handle,
+                      "role": m.role, "active_from": m.active_from, "active_to": m.active_to,
+                      "listings": m.listings} for m in members],
         "identifiers": [{"kind": k, "value": v, "accounts": sorted(a)}
                         for (k, v), a in by_value.items()],
-        "links": [_link_row(r) for r in links],
-        "judgements": [{"a": r[0], "b": r[1], "verdict": r[2], "author": r[3], "note": r[4],
-                        "created_at": r[5]} for r in judged],
+        "links": [_explain(r) for r in links_between(ws.con, ids)],
+        "judgements": [{"a": j.a, "b": j.b, "verdict": j.verdict, "author": j.author,
+                        "note": j.note, "created_at": j.created_at}
+                       for j in judgements_touching(ws.con, ids)],
     }
 
 
-def _link_row(r: tuple[Any, ...]) -> dict[str, Any]:
-    signals = json.loads(r[3]) if isinstance(r[3], str) else r[3]
+def _explain(r: LinkRow) -> LinkExplanation:
+    """A link with its signals sorted by the size of their contribution."""
+    signals: dict[str, Any] = json.loads(r.signals) if isinstance(r.signals, str) else r.signals
     base = signals.pop("_base", {}).get("contribution")
-    why = sorted(({"signal": s, **v} for s, v in signals.items()),
+    why = sorted((cast(SignalWhy, {"signal": s, **v}) for s, v in signals.items()),
                  key=lambda x: -abs(x.get("contribution") or 0))
-    return {"a": r[0], "b": r[1], "score": r[2], "method": r[4], "merged": r[5],
+    return {"a": r.a, "b": r.b, "score": r.score, "method": r.method, "merged": r.merged,
             "base_log_odds": base, "signals": why}
 
 
-def search_personas(ws: Workspace, text: str, limit: int = 50) -> list[dict[str, Any]]:
+def search_personas(ws: Workspace, text: str, limit: int = 50) -> list[PersonaHit]:
     """Personas whose accounts match ``text``: handle, handle fragment, account id,
     normalised handle, PGP fingerprint (or its tail), address or contact."""
     q = text.strip()
     if not q:
         return []
-    like = f"%{q.casefold()}%"
     key = handle_key(q)
     compact = q.replace(" ", "").casefold()
-    rows = ws.con.execute("""
-        WITH hits AS (
-          SELECT account_id, 'handle' AS matched, handle AS value FROM accounts
-            WHERE lower(handle) LIKE ? OR account_id = ?
-          UNION ALL
-          SELECT coalesce(i.account_id, l.account_id), i.kind, i.value
-            FROM identifiers i LEFT JOIN listings l ON i.listing_id = l.listing_id
-            WHERE lower(replace(i.value, ' ', '')) LIKE ?
-        )
-        SELECT m.persona_id, p.label, p.n_accounts, p.n_markets, h.account_id, h.matched,
-               h.value
-        FROM hits h JOIN persona_members m USING (account_id)
-        JOIN personas p USING (persona_id)
-        WHERE h.account_id IS NOT NULL
-        ORDER BY p.n_accounts DESC, m.persona_id LIMIT ?""",
-        [like, q.casefold(), f"%{compact}%", limit * 5]).fetchall()
+    rows = search_persona_rows(ws.con, q.casefold(), q.casefold(), compact, limit * 5)
     if key and len(key) >= 3:
         rows += _by_key(ws, key, limit)
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, PersonaHit] = {}
     for pid, label, n, nm, aid, matched, value in rows:
         d = out.setdefault(pid, {"persona_id": pid, "label": label, "n_accounts": n,
                                  "n_markets": nm, "matches": []})
-        hit = {"account_id": aid, "matched": matched, "value": value}
+        hit: PersonaMatch = {"account_id": aid, "matched": matched, "value": value}
         if hit not in d["matches"]:
             d["matches"].append(hit)
     return list(out.values())[:limit]
 
 
-def _by_key(ws: Workspace, key: str, limit: int) -> list[tuple[Any, ...]]:
-    rows = ws.con.execute(
-        "SELECT m.persona_id, p.label, p.n_accounts, p.n_markets, a.account_id, a.handle"
-        " FROM accounts a JOIN persona_members m USING (account_id)"
-        " JOIN personas p USING (persona_id)").fetchall()
-    return [(r[0], r[1], r[2], r[3], r[4], "normalised handle", r[5]) for r in rows
-            if handle_key(r[5]) == key][:limit]
+def _by_key(ws: Workspace, key: str, limit: int) -> list[PersonaHitRow]:
+    """Member accounts whose normalised handle is ``key``."""
+    rows: list[PersonaHitRow] = [(r[0], r[1], r[2], r[3], r[4], "normalised handle", r[5])
+                                 for r in persona_rows_with_handles(ws.con)
+                                 if handle_key(r[5]) == key]
+    return rows[:limit]

@@ -9,7 +9,9 @@ day numbers, price keys as a DuckDB table the pair joins read.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 
 import duckdb
@@ -18,11 +20,12 @@ import scipy.sparse as sp
 
 from darkmap.model.countries import country_code
 from darkmap.resolve.normalise import handle_key, handle_skeleton
+from darkmap.store import evidence
 from darkmap.resolve.vectors import (SharedEvidence, evidence_profile, hashed_ngrams,
                                      hashed_shingles, language_groups, market_dialects,
                                      product_vocabulary, symbol_runs, tfidf, word_shapes)
 
-__all__ = ["IDENTIFIER_GROUPS", "Profiles", "load_profiles"]
+__all__ = ["IDENTIFIER_GROUPS", "Profiles", "load_profiles", "strip_blobs"]
 
 # Which identifier kinds count as which signal.
 IDENTIFIER_GROUPS: dict[str, tuple[str, ...]] = {
@@ -40,18 +43,6 @@ _TOPIC_MIN_ACCOUNTS = 3   # a title word of this many accounts is a product word
 _TOPIC_MAX_PROSE = 2.0    # ... unless free text of more than twice as many uses it
 _RARE_SHARE = 0.01        # `rare_phrases`: shingles of fewer than 1% of the accounts
 _MAX_IDENT_HOLDERS = 5    # an identifier on more accounts than this is not compared
-# vendor-written text per account, with and without titles: profile and terms first,
-# then the (short) titles, then descriptions, each distinct text once; one scan
-_OWN_TEXT_SQL = """
-    SELECT account_id, string_agg(t, ' \n ' ORDER BY k, t),
-           string_agg(t, ' \n ' ORDER BY k, t) FILTER (WHERE k <> 2) FROM (
-      SELECT account_id, t, min(k) AS k FROM (
-        SELECT account_id, profile_text AS t, 0 AS k FROM account_observations
-        UNION ALL SELECT account_id, terms_text, 1 FROM account_observations
-        UNION ALL SELECT account_id, title, 2 FROM listing_observations
-        UNION ALL SELECT account_id, description, 3 FROM listing_observations)
-      WHERE t IS NOT NULL AND account_id IS NOT NULL GROUP BY account_id, t)
-    GROUP BY account_id"""
 _PRICE_OFFSET = 50.0      # keeps stored log prices non-zero so sparsity is stable
 _FX = {"USD": 1.0, "EUR": 1.1, "GBP": 1.3, "AUD": 0.7, "CAD": 0.75, "CHF": 1.05}
 
@@ -136,8 +127,7 @@ def _price_rows(title: str, price: float, currency: str | None) -> tuple[str, fl
 def load_profiles(con: duckdb.DuckDBPyConnection,
                   account_ids: list[str] | None = None) -> Profiles:
     """Build the evidence profiles of every account in the store (or of ``account_ids``)."""
-    rows = con.execute(
-        "SELECT account_id, market_id, handle FROM accounts ORDER BY account_id").fetchall()
+    rows = evidence.account_handles(con)
     if account_ids is not None:
         keep = set(account_ids)
         rows = [r for r in rows if r[0] in keep]
@@ -158,15 +148,8 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
     # free text (titles are Title Case by custom, and a dataset of titles alone must
     # not look like a different writer from the same vendor's profile pages)
     own, prose = _own_texts(con, index)
-    prod = _texts(con, index, """
-        SELECT account_id, string_agg(t, ' ; ' ORDER BY t) FROM (
-          SELECT DISTINCT account_id, title || ' ' || coalesce(array_to_string(category_path, ' '), '') AS t
-          FROM listing_observations) WHERE t IS NOT NULL AND account_id IS NOT NULL
-        GROUP BY account_id""", _TEXT_CAP)
-    fb = _texts(con, index, """
-        SELECT account_id, string_agg(text, ' \n ' ORDER BY text) FROM (
-          SELECT DISTINCT account_id, text FROM feedback)
-        WHERE text IS NOT NULL AND account_id IS NOT NULL GROUP BY account_id""", _FB_CAP)
+    prod = _texts(evidence.product_texts(con), index, _TEXT_CAP)
+    fb = _texts(evidence.feedback_texts(con), index, _FB_CAP)
 
     # Two views of the same vendor-written text (profile, terms, descriptions, titles),
     # both as *presence* of shingles (a vendor pastes the same boilerplate into every
@@ -268,10 +251,12 @@ def strip_blobs(text: str) -> str:
 _LONG_RUN = re.compile(r"[A-Za-z0-9+/]{40}")
 
 
-def _texts(con: duckdb.DuckDBPyConnection, index: dict[str, int], sql: str,
+def _texts(rows: Iterable[tuple[str, str | None]], index: dict[str, int],
            cap: int) -> list[str]:
+    """One text per account of ``index`` from ``(account_id, text)`` rows, cut at
+    ``cap``; empty where an account has none."""
     out = [""] * len(index)
-    for aid, text in con.execute(sql).fetchall():
+    for aid, text in rows:
         i = index.get(aid)
         if i is not None and text:
             out[i] = text[:cap]
@@ -283,7 +268,7 @@ def _own_texts(con: duckdb.DuckDBPyConnection,
     """Each account's vendor-written text with titles and without, keys and links
     stripped, cut at ``_TEXT_CAP``."""
     own, prose = [""] * len(index), [""] * len(index)
-    for aid, text, free in con.execute(_OWN_TEXT_SQL).fetchall():
+    for aid, text, free in evidence.own_texts(con):
         i = index.get(aid)
         if i is not None:
             own[i] = strip_blobs(text or "")[:_TEXT_CAP]
@@ -291,42 +276,29 @@ def _own_texts(con: duckdb.DuckDBPyConnection,
     return own, prose
 
 
-def _days(ts: object) -> float:
+def _days(ts: datetime | None) -> float:
+    """Days since 1970 of a timestamp, nan for None."""
     return float(np.datetime64(ts, "D").astype(np.int64)) if ts is not None else np.nan
 
 
 def _windows(con: duckdb.DuckDBPyConnection, index: dict[str, int],
              n: int) -> tuple[np.ndarray, np.ndarray]:
-    return _day_ranges(con, index, n, """
-      SELECT account_id, min(t), max(t) FROM (
-        SELECT account_id, joined_at AS t FROM account_observations
-        UNION ALL SELECT account_id, last_seen_at FROM account_observations
-        UNION ALL SELECT account_id, observed_at FROM listing_observations
-        UNION ALL SELECT account_id, left_at FROM feedback
-      ) WHERE t IS NOT NULL AND account_id IS NOT NULL
-        AND t BETWEEN TIMESTAMP '2005-01-01' AND TIMESTAMP '2040-01-01'
-      GROUP BY account_id""")
+    """First and last day of any evidence of each account."""
+    return _day_ranges(evidence.evidence_windows(con), index, n)
 
 
 def _activity(con: duckdb.DuckDBPyConnection, index: dict[str, int],
               n: int) -> tuple[np.ndarray, np.ndarray]:
     """First (joined or first feedback) and last (last feedback) day of activity."""
-    return _day_ranges(con, index, n, """
-      SELECT account_id, min(t), max(f) FROM (
-        SELECT account_id, joined_at AS t, NULL::TIMESTAMP AS f FROM account_observations
-        UNION ALL SELECT account_id, left_at, left_at FROM feedback
-      ) WHERE account_id IS NOT NULL
-        AND (t IS NULL OR t BETWEEN TIMESTAMP '2005-01-01' AND TIMESTAMP '2040-01-01')
-        AND (f IS NULL OR f BETWEEN TIMESTAMP '2005-01-01' AND TIMESTAMP '2040-01-01')
-      GROUP BY account_id""")
+    return _day_ranges(evidence.activity_spans(con), index, n)
 
 
-def _day_ranges(con: duckdb.DuckDBPyConnection, index: dict[str, int], n: int,
-                sql: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per account, the (first, last) day of ``sql``'s ``(account_id, lo, hi)`` rows."""
+def _day_ranges(rows: Iterable[tuple[str, datetime | None, datetime | None]],
+                index: dict[str, int], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per account, the (first, last) day of ``(account_id, lo, hi)`` rows."""
     start = np.full(n, np.nan)
     end = np.full(n, np.nan)
-    for aid, lo, hi in con.execute(sql).fetchall():
+    for aid, lo, hi in rows:
         i = index.get(aid)
         if i is not None:
             start[i], end[i] = _days(lo), _days(hi)
@@ -356,25 +328,14 @@ def _shipping(con: duckdb.DuckDBPyConnection, index: dict[str, int],
               n: int) -> tuple[np.ndarray, sp.csr_matrix]:
     origin = np.full(n, -1, dtype=np.int64)
     codes: dict[str, int] = {}
-    sql = """
-      SELECT account_id, s FROM (
-        SELECT account_id, s, count(*) AS c FROM (
-          SELECT account_id, ships_from AS s FROM account_observations
-          UNION ALL SELECT account_id, ships_from FROM listing_observations)
-        WHERE s IS NOT NULL AND trim(s) <> '' AND account_id IS NOT NULL
-        GROUP BY account_id, s)
-      QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY c DESC, s) = 1
-      ORDER BY account_id"""  # the most frequent origin; ties by name, not by chance
-    for aid, s in con.execute(sql).fetchall():
+    for aid, s in evidence.main_origins(con):
         i = index.get(aid)
         c = _country(s)
         if i is not None and c:
             origin[i] = codes.setdefault(c, len(codes))
     rows, cols = [], []
     dcodes: dict[str, int] = {}
-    sql = """SELECT DISTINCT account_id, unnest(ships_to) FROM listing_observations
-             WHERE account_id IS NOT NULL AND ships_to IS NOT NULL ORDER BY ALL"""
-    for aid, s in con.execute(sql).fetchall():
+    for aid, s in evidence.destinations(con):
         i = index.get(aid)
         c = _country(s)
         if i is not None and c:
@@ -388,15 +349,12 @@ def _shipping(con: duckdb.DuckDBPyConnection, index: dict[str, int],
 
 def _identifiers(con: duckdb.DuckDBPyConnection, index: dict[str, int],
                  n: int) -> tuple[dict[str, sp.csr_matrix], dict[str, list[str]]]:
-    sql = """
-      SELECT DISTINCT coalesce(i.account_id, l.account_id) AS aid, i.kind, i.value
-      FROM identifiers i LEFT JOIN listings l ON i.listing_id = l.listing_id
-      WHERE coalesce(i.account_id, l.account_id) IS NOT NULL AND i.value IS NOT NULL
-      ORDER BY ALL"""
+    """Per identifier group, a binary account x value matrix (values on too many
+    accounts zeroed) and the value names of its columns."""
     by_group: dict[str, tuple[list[int], list[int], dict[str, int]]] = {
         g: ([], [], {}) for g in IDENTIFIER_GROUPS}
     kind_group = {k: g for g, ks in IDENTIFIER_GROUPS.items() for k in ks}
-    for aid, kind, value in con.execute(sql).fetchall():
+    for aid, kind, value in evidence.account_identifiers(con):
         i = index.get(aid)
         g = kind_group.get(kind)
         if i is None or g is None:
@@ -426,12 +384,9 @@ def _identifiers(con: duckdb.DuckDBPyConnection, index: dict[str, int],
 def _prices(con: duckdb.DuckDBPyConnection, index: dict[str, int],
             n: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Mean log unit price (plus an offset) per (product word, unit) per account."""
-    sql = """SELECT DISTINCT account_id, title, price, currency FROM listing_observations
-             WHERE account_id IS NOT NULL AND price IS NOT NULL AND title IS NOT NULL
-             ORDER BY ALL"""
     rows, cols, vals = [], [], []
     vocab: dict[str, int] = {}
-    for aid, title, price, cur in con.execute(sql).fetchall():
+    for aid, title, price, cur in evidence.priced_titles(con):
         i = index.get(aid)
         if i is None:
             continue

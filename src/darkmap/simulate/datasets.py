@@ -209,8 +209,8 @@ def write_sqldump(world: World, market: Market, out: Path, payout: list[str | No
         return "$2y$10$" + "".join(rng.choice("./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv"
                                               "wxyz0123456789") for _ in range(53))
 
-    users = [(a.uid, a.handle, pw(), "vendor", _dt(a.start, 3600), _dt(a.end, 7200))
-             for a in accs]
+    users: list[tuple[int, str, str, str, str, str | None]] = [
+        (a.uid, a.handle, pw(), "vendor", _dt(a.start, 3600), _dt(a.end, 7200)) for a in accs]
     users += [(buyer_uid[b], buyer_name[b], pw(), "buyer", _dt(0, 0), None) for b in buyers]
     users.sort(key=lambda r: r[0])
     vendors = []
@@ -238,7 +238,7 @@ def write_sqldump(world: World, market: Market, out: Path, payout: list[str | No
         _table(fh, "vendors", vendors)
         _table(fh, "listings", listings)
         orders_rows = []
-        fb_rows = []
+        fb_rows: list[tuple[int, int, int, str, str, int, str, str]] = []
         for n, oi in enumerate(sorted(order_ids, key=lambda i: (int(o.day[i]), i)), start=1):
             lst = world.listings[int(o.listing[oi])]
             a = acc_of[lst.account]

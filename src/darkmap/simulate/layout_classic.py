@@ -24,18 +24,22 @@ class paths:  # noqa: N801 - a namespace of path builders
 
     @staticmethod
     def listing(ref: str) -> str:
+        """The page of listing ``ref``."""
         return f"listing/{ref}.html"
 
     @staticmethod
     def vendor(uid: int) -> str:
+        """The profile page of user ``uid``."""
         return f"user/{uid}.html"
 
     @staticmethod
     def feedback(uid: int, page: int) -> str:
+        """Feedback page ``page`` about user ``uid``."""
         return f"feedback/{uid}_{page}.html"
 
     @staticmethod
     def index(slug: str, page: int) -> str:
+        """Page ``page`` of category ``slug``."""
         return f"category/{slug}_{page}.html"
 
     login = "login.html"
@@ -129,10 +133,10 @@ def feedback_page(m: Market, handle: str, uid: int, rows: list[FeedbackView], pa
                   pages: int, ts: datetime) -> str:
     """One page (50 rows) of a vendor's feedback."""
     parts = [_head(m, f"Feedback for {handle}", f"feedback.php?id={uid}&page={page}", ts),
-             f"<h2 class=\"fbhead\">Feedback for <a class=\"vendor\" href=\"user.php?id={uid}\">"
-             f"{e(handle)}</a></h2>\n<p class=\"pager\">Page {page} of {pages}</p>\n",
-             "<table class=\"feedback\" cellpadding=\"3\">\n<tr><th>Rating</th><th>Comment</th>"
-             "<th>Item</th><th>Buyer</th><th>Price</th><th>Date</th></tr>\n"]
+             (f"<h2 class=\"fbhead\">Feedback for <a class=\"vendor\" href=\"user.php?id={uid}\">"
+             f"{e(handle)}</a></h2>\n<p class=\"pager\">Page {page} of {pages}</p>\n"),
+             ("<table class=\"feedback\" cellpadding=\"3\">\n<tr><th>Rating</th><th>Comment</th>"
+             "<th>Item</th><th>Buyer</th><th>Price</th><th>Date</th></tr>\n")]
     for f in rows:
         parts.append(f"<tr class=\"fb\"><td class=\"rating\">{f.rating}/5</td>"
                      f"<td class=\"comment\">{e(f.text)}</td><td class=\"item\">"
@@ -147,9 +151,9 @@ def index_page(m: Market, category: str, rows: list[ListingView], page: int, pag
                ts: datetime) -> str:
     """A category page listing offers (title, vendor, price, origin)."""
     parts = [_head(m, category, f"category.php?c={category}&page={page}", ts),
-             f"<h2 class=\"cathead\">{e(category)}</h2>\n<p class=\"pager\">Page {page} of "
+             (f"<h2 class=\"cathead\">{e(category)}</h2>\n<p class=\"pager\">Page {page} of "
              f"{pages}</p>\n<table class=\"items\" cellpadding=\"3\">\n<tr><th>Item</th>"
-             "<th>Vendor</th><th>Price</th><th>Ships from</th></tr>\n"]
+             "<th>Vendor</th><th>Price</th><th>Ships from</th></tr>\n")]
     for v in rows:
         parts.append(f"<tr class=\"item\"><td class=\"title\"><a href=\"listing.php?id={e(v.ref)}"
                      f"\">{e(v.title)}</a></td><td class=\"vendor\"><a href=\"user.php?id="

@@ -24,18 +24,22 @@ class paths:  # noqa: N801 - a namespace of path builders
 
     @staticmethod
     def listing(ref: str) -> str:
+        """The page of listing ``ref``."""
         return f"product/{ref}.html"
 
     @staticmethod
     def vendor(uid: int) -> str:
+        """The profile page of user ``uid``."""
         return f"vendor/{uid}.html"
 
     @staticmethod
     def feedback(uid: int, page: int) -> str:
+        """Feedback page ``page`` about user ``uid``."""
         return f"reviews/{uid}-{page}.html"
 
     @staticmethod
     def index(slug: str, page: int) -> str:
+        """Page ``page`` of category ``slug``."""
         return f"browse/{slug}-{page}.html"
 
     login = "signin.html"
@@ -111,7 +115,7 @@ def vendor_page(m: Market, v: VendorView, listings: list[ListingView], ts: datet
     """A vendor profile: stat tiles, about and terms tabs, PGP textarea(s), product cards."""
     score = f"{v.rating:.2f}" if v.rating is not None else "new"
     parts = [_head(m, f"{v.handle} - vendor", f"/vendor/{quote(v.handle)}", ts),
-             f"<section class=\"vendor-profile\" data-vendor=\"{e(v.handle)}\">\n"
+             (f"<section class=\"vendor-profile\" data-vendor=\"{e(v.handle)}\">\n"
              f"<div class=\"vp-head\"><h1 class=\"vendor-name\">{e(v.handle)}</h1>"
              f"<span class=\"badge trust\">Trust level {v.level}</span></div>\n"
              "<div class=\"stats\">"
@@ -124,7 +128,7 @@ def vendor_page(m: Market, v: VendorView, listings: list[ListingView], ts: datet
              f"<div class=\"stat\"><span class=\"k\">Reviews</span><span class=\"v nreviews\">"
              f"{v.feedback}</span></div>"
              f"<div class=\"stat\"><span class=\"k\">Ships from</span><span class=\"v from\">"
-             f"{e(v.ships_from)}</span></div></div>\n",
+             f"{e(v.ships_from)}</span></div></div>\n"),
              "<div class=\"tab about\"><h2>About</h2>"
              + "".join(f"<p>{e(line)}</p>" for line in v.profile.split("\n")) + "</div>\n"]
     parts.append(f"<div class=\"tab terms\"><h2>Terms</h2><p>{e(v.terms)}</p></div>\n"
@@ -144,9 +148,10 @@ def feedback_page(m: Market, handle: str, uid: int, rows: list[FeedbackView], pa
                   pages: int, ts: datetime) -> str:
     """One page of review cards about a vendor."""
     parts = [_head(m, f"Reviews of {handle}", f"/vendor/{quote(handle)}/reviews?p={page}", ts),
-             f"<section class=\"reviews\" data-vendor=\"{e(handle)}\">\n"
+             (f"<section class=\"reviews\" data-vendor=\"{e(handle)}\">\n"
              f"<h1 class=\"reviews-title\">Reviews of <a class=\"vendor-link\" href=\"/vendor/"
-             f"{quote(handle)}\">{e(handle)}</a></h1>\n<div class=\"pager\">{page} / {pages}</div>\n"]
+             f"{quote(handle)}\">{e(handle)}</a></h1>\n"
+             f"<div class=\"pager\">{page} / {pages}</div>\n")]
     parts.extend(_card(f, product=True) for f in rows)
     parts.append("</section>\n" + _FOOT)
     return "".join(parts)
@@ -156,8 +161,8 @@ def index_page(m: Market, category: str, rows: list[ListingView], page: int, pag
                ts: datetime) -> str:
     """A browse page of product cards."""
     parts = [_head(m, f"{category} - page {page}", f"/browse/{quote(category)}?p={page}", ts),
-             f"<h1 class=\"browse-title\">{e(category)}</h1><div class=\"pager\">{page} / "
-             f"{pages}</div>\n<div class=\"grid\">\n"]
+             (f"<h1 class=\"browse-title\">{e(category)}</h1><div class=\"pager\">{page} / "
+             f"{pages}</div>\n<div class=\"grid\">\n")]
     for v in rows:
         parts.append(f"<div class=\"product-card-mini\" data-product=\"{e(v.ref)}\">"
                      f"<a class=\"pc-title\" href=\"/product/{e(v.ref)}\">{e(v.title)}</a>"

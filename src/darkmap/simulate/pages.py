@@ -9,9 +9,9 @@ leave it; the page also shows the server time in its header.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from collections import defaultdict
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
@@ -36,7 +36,7 @@ class _Writer:
         self.made: set[Path] = set()
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(self.ts, tz=timezone.utc)
+        return datetime.fromtimestamp(self.ts, tz=UTC)
 
     def write(self, rel: str, text: str) -> None:
         path = self.base / rel
@@ -89,8 +89,8 @@ def write_pages(world: World, out: Path, shown_btc: dict[int, str]) -> dict[str,
             rows_all = index[cat]
             pages = (len(rows_all) + _INDEX_PER_PAGE - 1) // _INDEX_PER_PAGE
             for p in range(pages):
-                rows = rows_all[p * _INDEX_PER_PAGE:(p + 1) * _INDEX_PER_PAGE]
+                cards = rows_all[p * _INDEX_PER_PAGE:(p + 1) * _INDEX_PER_PAGE]
                 w.write(lay.paths.index(_slug(cat), p + 1),
-                        lay.index_page(m, cat, rows, p + 1, pages, w.now()))
+                        lay.index_page(m, cat, cards, p + 1, pages, w.now()))
             counts["index"] += pages
     return dict(counts)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from datetime import date
 
+from darkmap.errors import BadInputError
+
 __all__ = ["SimParams", "START_DATE", "SIM_DAYS"]
 
 START_DATE = date(2017, 1, 1)
@@ -42,16 +44,16 @@ class SimParams:
 
     def __post_init__(self) -> None:
         if self.vendors < 1:
-            raise ValueError("vendors must be at least 1")
+            raise BadInputError("vendors must be at least 1")
         if not 4 <= self.markets <= 8:
-            raise ValueError("markets must be within 4..8 (the simulator's market roster)")
+            raise BadInputError("markets must be within 4..8 (the simulator's market roster)")
         for f in fields(self):
             v = getattr(self, f.name)
             if f.name.endswith("_rate") or f.name in ("style_noise", "price_noise"):
                 if not 0.0 <= float(v) <= 1.0:
-                    raise ValueError(f"{f.name} must be within 0..1, got {v}")
+                    raise BadInputError(f"{f.name} must be within 0..1, got {v}")
         if self.feedback_rate_min > self.feedback_rate_max:
-            raise ValueError("feedback_rate_min must not exceed feedback_rate_max")
+            raise BadInputError("feedback_rate_min must not exceed feedback_rate_max")
 
     def as_dict(self) -> dict[str, object]:
         """The parameters as written to truth.json."""

@@ -76,7 +76,7 @@ def make_key(secret: bytes, user_id: str, created: int, with_subkey: bool = True
     sk = Ed25519PrivateKey.from_private_bytes(seed)
     pub = sk.public_key().public_bytes(*_RAW)
     body = _key_body(created, _ALG_EDDSA, _OID_ED25519, pub)
-    fpr = hashlib.sha1(_key_hash_prefix(body)).digest()
+    fpr = hashlib.sha1(_key_hash_prefix(body), usedforsecurity=False).digest()  # RFC 4880
     issuer = _subpacket(33, b"\x04" + fpr)
     uid = user_id.encode("utf-8")
     hashed = (_subpacket(2, struct.pack(">I", created)) + issuer

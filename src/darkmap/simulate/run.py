@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from darkmap.errors import BadInputError
 from darkmap.simulate.chain import plan_payout_addresses, simulate_chain
 from darkmap.simulate.datasets import write_csv, write_sqldump
 from darkmap.simulate.pages import write_pages
@@ -31,7 +32,7 @@ def _prepare(out: Path, force: bool) -> None:
         return
     foreign = [n for n in present if n not in OUTPUT_ENTRIES and n != _ADDR_TMP]
     if not force or foreign:
-        raise FileExistsError(
+        raise BadInputError(
             f"{out}: folder is not empty ({', '.join(present[:5])}); "
             + ("use --force to replace a previous simulation" if not foreign else
                "it holds files the simulator did not write; choose another folder"))

@@ -100,7 +100,7 @@ class ListingView:
     sales: int
     feedback: int
     created: date
-    recent: tuple["FeedbackView", ...] = ()
+    recent: tuple[FeedbackView, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

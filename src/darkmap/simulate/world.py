@@ -14,7 +14,8 @@ import hashlib
 import math
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 import numpy as np
 
@@ -75,13 +76,13 @@ def day_date(day: int) -> date:
 def day_ts(day: int, seconds: int = 0) -> int:
     """Unix time of ``seconds`` after midnight UTC of ``day``."""
     d = day_date(day)
-    return int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()) + seconds
+    return int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()) + seconds
 
 
 def usd_per_btc(day: int) -> float:
     """Synthetic BTC/USD rate on ``day`` (log-linear between anchors)."""
     day = min(max(day, 0), SIM_DAYS - 1)
-    for (d0, p0), (d1, p1) in zip(_BTC_ANCHORS, _BTC_ANCHORS[1:]):
+    for (d0, p0), (d1, p1) in pairwise(_BTC_ANCHORS):
         if d0 <= day <= d1:
             f = (day - d0) / (d1 - d0)
             return round(math.exp(math.log(p0) + f * (math.log(p1) - math.log(p0))), 2)
@@ -428,7 +429,7 @@ class _Builder:
 
     def _price(self, line: catalog.ProductLine, q: float, dose: float | None, actor: Actor,
                noise: float) -> float:
-        base = line.unit_usd * (q ** 0.88)
+        base: float = line.unit_usd * (q ** 0.88)
         if dose is not None and line.doses:
             base *= (dose / line.doses[0]) ** 0.6
         noisy = base * actor.price_level * noise
@@ -460,8 +461,8 @@ def _orders(seed: int, p: SimParams, accounts: list[Account], listings: list[Lis
                       p=[0.78, 0.1, 0.05, 0.03, 0.04]).astype(np.int8)
     rating[~left] = 0
     order = np.lexsort((day, lid))
-    lid, day, buyer, usd, rating, fb_day = (a[order] for a in (lid, day, buyer, usd, rating,
-                                                               fb_day))
+    lid, day, buyer = lid[order], day[order], buyer[order]
+    usd, rating, fb_day = usd[order], rating[order], fb_day[order]
     starts = np.zeros(n_l + 1, np.int64)
     np.cumsum(counts, out=starts[1:])
     for i, lst in enumerate(listings):

@@ -1,20 +1,44 @@
-"""Which persona each account belongs to (every account is its own persona by default).
+"""The link tables: personas, their members, account links, link runs and judgements.
 
-Personas are built by ``darkmap link`` (tables ``personas`` / ``persona_members``). When
-those tables are missing or empty, or an account is not a member of any persona, the
-account stands alone and its persona id is its account id.
+This module is the only one that writes ``personas``, ``persona_members``,
+``account_links``, ``link_runs`` and ``judgements`` (``darkmap link`` and ``darkmap
+judge``), and it holds the SQL that reads them back.
+
+Which persona each account belongs to: every account is its own persona by default.
+Personas are built by ``darkmap link``. When those tables are missing or empty, or an
+account is not a member of any persona, the account stands alone and its persona id is
+its account id (:func:`persona_map`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from darkmap.store.workspace import table_has_rows
+import duckdb
+import pyarrow as pa
 
-__all__ = ["persona_labels", "persona_map"]
+from darkmap.store.workspace import table_exists, table_has_rows
+
+__all__ = [
+    "LINK_COLUMNS", "MEMBER_COLUMNS", "PERSONA_COLUMNS", "JudgementRow", "LinkRow",
+    "LinkTables", "MemberRow", "PersonaHead", "PersonaHitRow",
+    "JUDGEMENT_COLUMNS", "active_judgements", "all_judgements", "apply_shared_judgements",
+    "finish_link_run", "insert_judgement", "judgements_touching",
+    "links_between", "member_accounts", "persona_head", "persona_id_of", "persona_labels",
+    "persona_map", "persona_rows_with_handles", "search_persona_rows", "store_link_run",
+    "withdraw_judgements",
+]
+
+PersonaHitRow = tuple[str, str | None, int, int | None, str, str, str | None]
+"""``(persona_id, label, n_accounts, n_markets, account_id, matched, value)``."""
 
 
-def persona_map(con: Any) -> dict[str, str]:
+# --- persona of an account ----------------------------------------------------------
+
+
+def persona_map(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """account_id -> persona_id for every account in the store."""
     accounts = [r[0] for r in con.execute("SELECT account_id FROM accounts").fetchall()]
     accounts += [r[0] for r in con.execute(
@@ -22,12 +46,13 @@ def persona_map(con: Any) -> dict[str, str]:
     ).fetchall()]
     out = {a: a for a in accounts}
     if table_has_rows(con, "persona_members"):
-        for pid, aid in con.execute("SELECT persona_id, account_id FROM persona_members").fetchall():
+        for pid, aid in con.execute(
+                "SELECT persona_id, account_id FROM persona_members").fetchall():
             out[aid] = pid
     return out
 
 
-def persona_labels(con: Any) -> dict[str, str]:
+def persona_labels(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """persona_id -> label (the personas table's label, else the account handle)."""
     out = {aid: handle for aid, handle in con.execute(
         "SELECT account_id, handle FROM accounts").fetchall()}
@@ -36,3 +61,278 @@ def persona_labels(con: Any) -> dict[str, str]:
             if label:
                 out[pid] = label
     return out
+
+
+def persona_id_of(con: duckdb.DuckDBPyConnection, ref: str) -> str | None:
+    """The persona id for a persona id or a member account id (``ref`` as given, or
+    case-folded when it looks like an account id), or None (also before the link
+    tables exist: a workspace opened read-only is not migrated)."""
+    if not table_exists(con, "personas"):
+        return None
+    row = con.execute("SELECT persona_id FROM personas WHERE persona_id = ?",
+                      [ref]).fetchone()
+    if row:
+        return str(row[0])
+    row = con.execute("SELECT persona_id FROM persona_members WHERE account_id = ?",
+                      [ref.strip().casefold() if ":" in ref else ref]).fetchone()
+    return str(row[0]) if row else None
+
+
+# --- one persona --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PersonaHead:
+    """A row of ``personas``."""
+
+    persona_id: str
+    label: str | None
+    n_accounts: int
+    n_markets: int | None
+    first_seen: datetime | None
+    last_seen: datetime | None
+    cohesion: float | None
+    run_id: str | None
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    """A member account of a persona with its activity window and listing count."""
+
+    account_id: str
+    market_id: str
+    handle: str | None
+    role: str | None
+    active_from: datetime | None
+    active_to: datetime | None
+    listings: int
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    """A row of ``account_links`` (``signals`` as stored: JSON text, or already parsed)."""
+
+    a: str
+    b: str
+    score: float
+    signals: str | dict[str, Any]
+    method: str
+    merged: bool | None
+
+
+@dataclass(frozen=True)
+class JudgementRow:
+    """A standing row of ``judgements``."""
+
+    a: str
+    b: str
+    verdict: str
+    author: str
+    note: str | None
+    created_at: datetime
+
+
+def persona_head(con: duckdb.DuckDBPyConnection, persona_id: str) -> PersonaHead | None:
+    """The ``personas`` row of ``persona_id``, or None."""
+    row = con.execute(
+        "SELECT persona_id, label, n_accounts, n_markets, first_seen, last_seen, cohesion,"
+        " run_id FROM personas WHERE persona_id = ?", [persona_id]).fetchone()
+    return PersonaHead(*row) if row else None
+
+
+def member_accounts(con: duckdb.DuckDBPyConnection, persona_id: str) -> list[MemberRow]:
+    """The member accounts of ``persona_id`` by market and handle, each with the first
+    and last time of any evidence and its number of listings."""
+    rows = con.execute("""
+        SELECT a.account_id, a.market_id, a.handle, a.role,
+               (SELECT min(t) FROM (SELECT joined_at t FROM account_observations o
+                    WHERE o.account_id = a.account_id UNION ALL
+                    SELECT observed_at FROM listing_observations l
+                    WHERE l.account_id = a.account_id UNION ALL
+                    SELECT left_at FROM feedback f WHERE f.account_id = a.account_id)),
+               (SELECT max(t) FROM (SELECT last_seen_at t FROM account_observations o
+                    WHERE o.account_id = a.account_id UNION ALL
+                    SELECT observed_at FROM listing_observations l
+                    WHERE l.account_id = a.account_id UNION ALL
+                    SELECT left_at FROM feedback f WHERE f.account_id = a.account_id)),
+               (SELECT count(*) FROM listings l WHERE l.account_id = a.account_id)
+        FROM persona_members m JOIN accounts a USING (account_id)
+        WHERE m.persona_id = ? ORDER BY a.market_id, a.handle""", [persona_id]).fetchall()
+    return [MemberRow(*r) for r in rows]
+
+
+def links_between(con: duckdb.DuckDBPyConnection, account_ids: list[str]) -> list[LinkRow]:
+    """Stored links with both ends in ``account_ids``, highest score first."""
+    rows = con.execute("""
+        SELECT a, b, score, signals, method, merged FROM account_links
+        WHERE a IN (SELECT unnest(?::VARCHAR[])) AND b IN (SELECT unnest(?::VARCHAR[]))
+        ORDER BY score DESC""", [account_ids, account_ids]).fetchall()
+    return [LinkRow(*r) for r in rows]
+
+
+def judgements_touching(con: duckdb.DuckDBPyConnection,
+                        account_ids: list[str]) -> list[JudgementRow]:
+    """Standing judgements with either end in ``account_ids``, oldest first."""
+    rows = con.execute("""
+        SELECT a, b, verdict, author, note, created_at FROM judgements
+        WHERE withdrawn_at IS NULL AND (a IN (SELECT unnest(?::VARCHAR[]))
+              OR b IN (SELECT unnest(?::VARCHAR[]))) ORDER BY created_at""",
+        [account_ids, account_ids]).fetchall()
+    return [JudgementRow(*r) for r in rows]
+
+
+# --- search -------------------------------------------------------------------------
+
+
+def search_persona_rows(con: duckdb.DuckDBPyConnection, handle_part: str, account_id: str,
+                        identifier_part: str, limit: int) -> list[PersonaHitRow]:
+    """Personas of accounts whose lower-case handle contains ``handle_part`` or whose id
+    is ``account_id``, or that hold an identifier whose lower-case value without spaces
+    contains ``identifier_part`` (both LIKE patterns: ``%`` and ``_`` match anything);
+    largest personas first, at most ``limit`` rows (none before the link tables
+    exist)."""
+    if not table_exists(con, "personas"):
+        return []
+    return con.execute("""
+        WITH hits AS (
+          SELECT account_id, 'handle' AS matched, handle AS value FROM accounts
+            WHERE lower(handle) LIKE ? OR account_id = ?
+          UNION ALL
+          SELECT coalesce(i.account_id, l.account_id), i.kind, i.value
+            FROM identifiers i LEFT JOIN listings l ON i.listing_id = l.listing_id
+            WHERE lower(replace(i.value, ' ', '')) LIKE ?
+        )
+        SELECT m.persona_id, p.label, p.n_accounts, p.n_markets, h.account_id, h.matched,
+               h.value
+        FROM hits h JOIN persona_members m USING (account_id)
+        JOIN personas p USING (persona_id)
+        WHERE h.account_id IS NOT NULL
+        ORDER BY p.n_accounts DESC, m.persona_id LIMIT ?""",
+        [f"%{handle_part}%", account_id, f"%{identifier_part}%", limit]).fetchall()
+
+
+def persona_rows_with_handles(con: duckdb.DuckDBPyConnection
+                              ) -> list[tuple[str, str | None, int, int | None, str, str]]:
+    """``(persona_id, label, n_accounts, n_markets, account_id, handle)`` of every
+    member account (none before the link tables exist)."""
+    if not table_exists(con, "personas"):
+        return []
+    return con.execute(
+        "SELECT m.persona_id, p.label, p.n_accounts, p.n_markets, a.account_id, a.handle"
+        " FROM accounts a JOIN persona_members m USING (account_id)"
+        " JOIN personas p USING (persona_id)").fetchall()
+
+
+# --- judgements ---------------------------------------------------------------------
+
+
+def insert_judgement(con: duckdb.DuckDBPyConnection, judgement_id: str, a: str, b: str,
+                     verdict: str, author: str, note: str | None,
+                     created_at: datetime) -> None:
+    """Store a standing judgement on the pair ``a < b``."""
+    con.execute("INSERT INTO judgements VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+                [judgement_id, a, b, verdict, author, note, created_at])
+
+
+def withdraw_judgements(con: duckdb.DuckDBPyConnection, a: str, b: str,
+                        at: datetime) -> int:
+    """Stamp ``withdrawn_at`` on every standing judgement of the pair; return how many."""
+    row = con.execute(
+        "SELECT count(*) FROM judgements WHERE a = ? AND b = ? AND withdrawn_at IS NULL",
+        [a, b]).fetchone()
+    con.execute(
+        "UPDATE judgements SET withdrawn_at = ? WHERE a = ? AND b = ? AND withdrawn_at IS NULL",
+        [at, a, b])
+    return int(row[0]) if row else 0
+
+
+def active_judgements(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
+    """The latest standing verdict of every judged pair."""
+    rows = con.execute(
+        """SELECT a, b, arg_max(verdict, created_at) FROM judgements
+           WHERE withdrawn_at IS NULL GROUP BY a, b""").fetchall()
+    return {(a, b): v for a, b, v in rows}
+
+
+JUDGEMENT_COLUMNS = ("judgement_id", "a", "b", "verdict", "author", "note", "created_at",
+                     "withdrawn_at")
+
+
+def all_judgements(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+    """Every judgement, withdrawn or not, as tuples in ``JUDGEMENT_COLUMNS`` order."""
+    return con.execute(f"SELECT {', '.join(JUDGEMENT_COLUMNS)} FROM judgements").fetchall()
+
+
+def apply_shared_judgements(con: duckdb.DuckDBPyConnection, new: list[tuple[Any, ...]],
+                            withdrawn: list[tuple[str, datetime]]) -> None:
+    """Add judgements made elsewhere (``JUDGEMENT_COLUMNS`` tuples) and stamp
+    ``(judgement_id, withdrawn_at)`` withdrawals, in one transaction."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if new:
+            con.executemany(
+                f"INSERT INTO judgements ({', '.join(JUDGEMENT_COLUMNS)}) VALUES "
+                f"({', '.join(['?'] * len(JUDGEMENT_COLUMNS))})", [list(r) for r in new])
+        for judgement_id, at in withdrawn:
+            con.execute("UPDATE judgements SET withdrawn_at = ? WHERE judgement_id = ?",
+                        [at, judgement_id])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+# --- a link run ---------------------------------------------------------------------
+
+PERSONA_COLUMNS = ("persona_id", "label", "n_accounts", "n_markets", "first_seen",
+                   "last_seen", "cohesion", "run_id", "created_at")
+MEMBER_COLUMNS = ("persona_id", "account_id")
+LINK_COLUMNS = ("a", "b", "score", "signals", "method", "merged", "run_id", "created_at")
+
+
+@dataclass
+class LinkTables:
+    """The rows of one link run, as tuples in the column order of ``PERSONA_COLUMNS``,
+    ``MEMBER_COLUMNS`` and ``LINK_COLUMNS``."""
+
+    personas: list[tuple[Any, ...]]
+    members: list[tuple[Any, ...]]
+    links: list[tuple[Any, ...]]
+
+
+def store_link_run(con: duckdb.DuckDBPyConnection, run_id: str, started_at: datetime,
+                   args_json: str, rows: LinkTables) -> None:
+    """Record the run and replace personas, members and links with ``rows``, in one
+    transaction."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("INSERT INTO link_runs (run_id, started_at, args) VALUES (?, ?, ?)",
+                    [run_id, started_at, args_json])
+        for t in ("personas", "persona_members", "account_links"):
+            con.execute(f"DELETE FROM {t}")
+        _insert(con, "personas", PERSONA_COLUMNS, rows.personas)
+        _insert(con, "persona_members", MEMBER_COLUMNS, rows.members)
+        _insert(con, "account_links", LINK_COLUMNS, rows.links)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def finish_link_run(con: duckdb.DuckDBPyConnection, run_id: str, finished_at: datetime,
+                    summary_json: str) -> None:
+    """Stamp the run's end and store its summary."""
+    con.execute("UPDATE link_runs SET finished_at = ?, summary = ? WHERE run_id = ?",
+                [finished_at, summary_json, run_id])
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, cols: tuple[str, ...],
+            rows: list[tuple[Any, ...]]) -> None:
+    """Bulk insert ``rows`` (tuples in ``cols`` order) through an Arrow table.
+
+    To be replaced by the one bulk writer of :mod:`darkmap.store.writer`."""
+    if not rows:
+        return
+    data = {c: [r[k] for r in rows] for k, c in enumerate(cols)}
+    tbl = pa.table(data)  # noqa: F841 - read by DuckDB's replacement scan
+    con.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM tbl")

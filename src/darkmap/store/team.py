@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import psycopg
 
 from darkmap.errors import DarkmapError
+from darkmap.store.personas import JUDGEMENT_COLUMNS, all_judgements, apply_shared_judgements
 from darkmap.store.workspace import Workspace, table_exists
 
 __all__ = ["SyncResult", "TeamServerError", "default_server", "init_server", "sync_judgements"]
@@ -34,7 +35,7 @@ CREATE TABLE IF NOT EXISTS team_judgements (
 CREATE INDEX IF NOT EXISTS team_judgements_pair ON team_judgements (a, b);
 """
 
-_COLS = ("judgement_id", "a", "b", "verdict", "author", "note", "created_at", "withdrawn_at")
+_COLS = JUDGEMENT_COLUMNS
 
 
 class TeamServerError(DarkmapError):
@@ -73,7 +74,7 @@ def sync_judgements(ws: Workspace, dsn: str) -> SyncResult:
     """Push this workspace's judgements to the server, then pull everyone's."""
     if not table_exists(ws.con, "judgements"):
         raise TeamServerError("this workspace has no judgements table (run `darkmap link`)")
-    local = ws.con.execute(f"SELECT {', '.join(_COLS)} FROM judgements").fetchall()
+    local = all_judgements(ws.con)
     with _connect(dsn) as pg:
         pg.execute(_SCHEMA)
         with pg.cursor() as cur:
@@ -87,18 +88,6 @@ def sync_judgements(ws: Workspace, dsn: str) -> SyncResult:
     known = {r[0]: r[7] for r in local}
     new = [r for r in remote if r[0] not in known]
     withdrawn = [r for r in remote if r[0] in known and r[7] is not None and known[r[0]] is None]
-    ws.con.execute("BEGIN TRANSACTION")
-    try:
-        if new:
-            ws.con.executemany(
-                f"INSERT INTO judgements ({', '.join(_COLS)}) VALUES "
-                f"({', '.join(['?'] * len(_COLS))})", [list(r) for r in new])
-        for r in withdrawn:
-            ws.con.execute("UPDATE judgements SET withdrawn_at = ? WHERE judgement_id = ?",
-                           [r[7], r[0]])
-        ws.con.execute("COMMIT")
-    except Exception:
-        ws.con.execute("ROLLBACK")
-        raise
+    apply_shared_judgements(ws.con, new, [(r[0], r[7]) for r in withdrawn])
     return SyncResult(pushed=len(local), pulled=len(new), withdrawals_pulled=len(withdrawn),
                       server_total=len(remote))

@@ -10,7 +10,9 @@ The shipped models were trained on own-generator seeds 101-106 (800 actors, real
 knobs varied per seed) plus ``darkmap simulate`` seeds 201-204 (2,000 vendors) and 205
 (10,000 vendors) at default knobs, all generated with ``--no-chain``::
 
-    for s in 201 202 203 204; do darkmap simulate --seed $s --vendors 2000 --no-chain --out sim/$s; done
+    for s in 201 202 203 204; do
+        darkmap simulate --seed $s --vendors 2000 --no-chain --out sim/$s
+    done
     darkmap simulate --seed 205 --vendors 10000 --no-chain --out sim/205
     python -m darkmap.training.linker --out src/darkmap/resolve/models --sim sim/20? --cache ws/
 
@@ -31,19 +33,21 @@ import argparse
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
+from darkmap.collect.ingest import ingest
 from darkmap.resolve.candidates import candidate_pairs
 from darkmap.resolve.features import IDENTIFIER_SIGNALS, SIGNALS, PairFeatures, compare
 from darkmap.resolve.model import LinearModel, fit_logistic
 from darkmap.resolve.profiles import load_profiles
-from darkmap.training.synthworld import WorldParams, make_world
 from darkmap.store.workspace import Workspace
+from darkmap.training.synthworld import WorldParams, make_world
 
-__all__ = ["MISSING_GROUPS", "generator_weights", "labelled_pairs", "reliability",
-           "train_models", "with_missing_evidence"]
+__all__ = ["MISSING_GROUPS", "ReliabilityBin", "generator_weights", "labelled_pairs",
+           "reliability", "sim_worlds", "train_models", "training_worlds",
+           "with_missing_evidence"]
 
 VARIANTS = {"all": tuple(SIGNALS),
             "no_identifiers": tuple(s for s in SIGNALS if s not in IDENTIFIER_SIGNALS)}
@@ -62,10 +66,19 @@ def labelled_pairs(ws: Workspace, truth: dict[str, Any],
     return f, y
 
 
-def reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+class ReliabilityBin(TypedDict):
+    """Predicted and observed match rate of the pairs in one probability bin."""
+
+    bin: str
+    pairs: int
+    mean_predicted: float
+    observed: float
+
+
+def reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[ReliabilityBin]:
     """Predicted vs observed match rate per probability bin."""
     edges = np.linspace(0, 1, bins + 1)
-    out = []
+    out: list[ReliabilityBin] = []
     for lo, hi in zip(edges[:-1], edges[1:]):
         m = (p >= lo) & ((p < hi) if hi < 1 else (p <= hi))
         if m.sum():
@@ -76,12 +89,14 @@ def reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, 
 
 
 def _concat(parts: list[PairFeatures]) -> PairFeatures:
+    """The pairs of every part, in order."""
     return PairFeatures(np.concatenate([p.i for p in parts]), np.concatenate([p.j for p in parts]),
                         {k: np.concatenate([p.raw[k] for p in parts]) for k in parts[0].raw},
                         {k: np.concatenate([p.level[k] for p in parts]) for k in parts[0].level})
 
 
-def training_worlds(seeds: list[int], actors: int, base: Path) -> list[tuple[Workspace, dict[str, Any]]]:
+def training_worlds(seeds: list[int], actors: int,
+                    base: Path) -> list[tuple[Workspace, dict[str, Any]]]:
     """Own-generator worlds with realism knobs varied by seed."""
     out = []
     rng = np.random.default_rng(12345)
@@ -97,8 +112,6 @@ def training_worlds(seeds: list[int], actors: int, base: Path) -> list[tuple[Wor
 
 def sim_worlds(dirs: list[Path], base: Path) -> list[tuple[Workspace, dict[str, Any]]]:
     """Workspaces ingested from ``darkmap simulate`` output folders."""
-    from darkmap.collect.ingest import ingest
-
     out = []
     for d in dirs:
         path = base / f"sim-{d.name}"

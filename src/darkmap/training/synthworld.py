@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,7 +52,7 @@ _WORDS = ["green", "frost", "king", "doc", "pharma", "lab", "cartel", "ghost", "
           "tiger", "wolf", "candy", "moon", "dutch", "euro", "star", "dragon", "white",
           "shadow", "silk", "north", "coast", "chemist", "garden", "magic", "gold", "rx",
           "express", "direct", "quality", "supreme", "alpha", "toxic", "happy", "cloud"]
-_DRUGS = {
+_DRUGS: dict[str, tuple[list[str], str, list[float], float]] = {
     "cannabis": (["weed", "kush", "haze", "bud", "og"], "g", [1, 3.5, 7, 14, 28], 8.0),
     "cocaine": (["cocaine", "coke", "flake"], "g", [0.5, 1, 2, 5, 10], 80.0),
     "mdma": (["mdma", "molly", "xtc pills"], "g", [1, 5, 10, 25], 25.0),
@@ -63,8 +64,8 @@ _DRUGS = {
     "ketamine": (["ketamine", "ket", "k"], "g", [1, 5, 10, 50], 30.0),
     "fentanyl": (["fentanyl", "fent powder", "china white"], "g", [0.1, 0.5, 1], 300.0),
 }
-_DOSES = {"oxycodone": [10, 15, 30, 80], "alprazolam": [1, 2], "mdma": [120, 200, 250],
-          "lsd": [100, 150, 200, 250]}
+_DOSES: dict[str, list[int]] = {"oxycodone": [10, 15, 30, 80], "alprazolam": [1, 2],
+                                "mdma": [120, 200, 250], "lsd": [100, 150, 200, 250]}
 _ADJ = ["premium", "top", "pure", "uncut", "lab tested", "high grade", "fire", "AAA+",
         "best", "fresh", "strong", "original", "pharma grade", "quality"]
 _COUNTRIES = ["US", "NL", "DE", "UK", "CA", "AU", "ES", "FR", "CN", "IN", "BE", "PL"]
@@ -82,10 +83,11 @@ _PHRASES = [
     "orders placed after {n}pm ship next day", "read our terms before ordering",
     "custom orders possible", "we use discreet packaging", "best prices on the market",
 ]
-_QUIRKS = [lambda s: s.upper(), lambda s: s + "!!", lambda s: s + " :)", lambda s: s.replace(" you", " u"),
-           lambda s: s + "...", lambda s: s.capitalize() + ".", lambda s: "~ " + s + " ~",
-           lambda s: s.replace("and", "&"), lambda s: s + " <3", lambda s: s.lower(),
-           lambda s: "** " + s + " **", lambda s: s.replace("the", "da")]
+_QUIRKS: list[Callable[[str], str]] = [
+    lambda s: s.upper(), lambda s: s + "!!", lambda s: s + " :)",
+    lambda s: s.replace(" you", " u"), lambda s: s + "...", lambda s: s.capitalize() + ".",
+    lambda s: "~ " + s + " ~", lambda s: s.replace("and", "&"), lambda s: s + " <3",
+    lambda s: s.lower(), lambda s: "** " + s + " **", lambda s: s.replace("the", "da")]
 _FB = ["great {p}, fast shipping", "stealth was perfect", "arrived in {n} days",
        "good vendor", "{p} was top quality", "will order again", "a bit slow but legit",
        "10/10 would recommend", "smells amazing", "weight was spot on", "took {n} days",

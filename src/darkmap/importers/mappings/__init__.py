@@ -16,7 +16,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import yaml
 
 from darkmap.errors import BadInputError
+from darkmap.extract import identifiers
 from darkmap.extract.identifiers import scan_text
 from darkmap.model.records import (
     AccountRecord,
@@ -83,7 +84,8 @@ _RANGE_RE = re.compile(
     r"^\s*[\[(]\s*(?P<lo>[-+]?[\d.]+(?:[eE][-+]?\d+)?)\s*,\s*"
     r"(?P<hi>[-+]?[\d.]+(?:[eE][-+]?\d+)?)\s*[\])]\s*$")
 _DT_RE = re.compile(
-    r"^\s*(?P<date>\d{4}-\d{2}-\d{2})(?:[T ](?P<time>\d{2}:\d{2}(?::\d{2})?)(?:[.,](?P<frac>\d+))?)?"
+    r"^\s*(?P<date>\d{4}-\d{2}-\d{2})"
+    r"(?:[T ](?P<time>\d{2}:\d{2}(?::\d{2})?)(?:[.,](?P<frac>\d+))?)?"
     r"\s*(?:(?P<z>Z|UTC|GMT)|(?P<oh>[+-]\d{2}):?(?P<om>\d{2}))?(?:\s+[A-Z]{2,5})?\s*$")
 _PREFIX_RE = re.compile(r"^(?:from|to|ships? (?:from|to))\s*:\s*", re.I)
 _TRUE = {"true", "t", "yes", "y", "1"}
@@ -98,7 +100,7 @@ def _squash(text: str) -> str:
 
 def _tz(spec: str | None) -> timezone:
     if not spec or spec.upper() in ("UTC", "Z"):
-        return timezone.utc
+        return UTC
     m = re.fullmatch(r"([+-])(\d{2}):?(\d{2})", spec.strip())
     if not m:
         raise MappingError(f"bad timezone {spec!r} (use +HH:MM)")
@@ -133,10 +135,10 @@ def _parse_dt_cached(text: str, fmt: str | None, tz: timezone) -> datetime:
             raise FieldError(f"invalid date/time: {exc}") from exc
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
-    return dt.astimezone(timezone.utc)
+    return dt.astimezone(UTC)
 
 
-def parse_datetime(text: str, fmt: str | None = None, tz: timezone = timezone.utc) -> datetime:
+def parse_datetime(text: str, fmt: str | None = None, tz: timezone = UTC) -> datetime:
     """Parse a timestamp to an aware UTC datetime.
 
     Handles ``2016-12-11 20:13:54.654635085 -0500 EST`` (Go's time format: nanoseconds
@@ -281,7 +283,7 @@ def _row_mapping(where: str, raw: dict[str, Any]) -> RowMapping:
         cls = _RECORD_TYPES[rtype]
         fields = []
         for target, spec in (r.get("fields") or {}).items():
-            if target not in cls.__slots__:
+            if target not in getattr(cls, "__slots__", ()):
                 raise MappingError(f"{w}: {cls.__name__} has no field {target!r}")
             fields.append(_field_spec(w, target, spec))
         split = None
@@ -304,7 +306,8 @@ def _row_mapping(where: str, raw: dict[str, Any]) -> RowMapping:
 def load_mapping(path: Path) -> Mapping:
     """Read and validate one mapping file (raises :class:`MappingError`)."""
     try:
-        raw = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+        text = Path(path).read_text(encoding="utf-8")
+        raw = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a SafeLoader (C or Python)
     except (OSError, yaml.YAMLError) as exc:
         raise MappingError(f"{path}: cannot read mapping: {exc}") from exc
     where = str(path)
@@ -439,11 +442,12 @@ class RowMapper:
                          if (v := cell(row, c)) is not None]
                 parts = [x for x in parts if x and x not in nulls]
                 if p == "join":
-                    return sep.join(parts) if parts else None
+                    return (" / " if sep is None else sep).join(parts) if parts else None
                 return parts
             return multi
         key = f.column or f.group
-        assert key is not None
+        if key is None:  # `value: null`: nothing to read
+            raise MappingError(f"field {f.target!r}: needs a column, columns, group or value")
         conv = self._converter(f)
 
         def get(row: dict[str, Any]) -> Any:
@@ -500,7 +504,7 @@ class RowMapper:
                         "price_text": v.strip()}
             return price_range
         if p in ("datetime", "date"):
-            fmt, tz = o.get("format"), o.get("tz", timezone.utc)
+            fmt, tz = o.get("format"), o.get("tz", UTC)
             if p == "date" and not fmt:
                 def date(v: str, row: dict[str, Any]) -> datetime:
                     dt = parse_datetime(v.strip()[:10], None, tz)
@@ -542,9 +546,10 @@ class RowMapper:
                 val = get(row)
             except FieldError as exc:
                 if spec.required:
-                    raise FieldError(f"field '{target}' (column '{spec.column or spec.group}')"
-                                     f": {exc}: {str(row.get(spec.column or spec.group))[:80]!r}"
-                                     ) from None
+                    key = spec.column or spec.group
+                    cell = row.get(key) if key is not None else None
+                    raise FieldError(f"field '{target}' (column '{key}')"
+                                     f": {exc}: {str(cell)[:80]!r}") from None
                 val = None
             if val is None:
                 if spec.required:
@@ -587,7 +592,7 @@ class RowMapper:
                     handle = rec.vendor_handle
                 observed = observed or rec.observed_at
                 self.stats.listing_refs[rec.listing_ref] += 1
-        for spec, cls, fields in self._compiled:
+        for spec, _cls, fields in self._compiled:
             if spec.split is not None:
                 out.extend(self._split_feedback(spec, fields, row, unit, handle, ref, title,
                                                 observed))
@@ -697,6 +702,7 @@ def iter_columns(rows: Iterable[RowMapping]) -> set[str]:
 # also gives its exact quarantine reason.
 
 _ERR = object()  # a cell whose parse rule failed (FieldError)
+_NO_ROW: dict[str, Any] = {}  # the row argument of a converter in column mode
 _COLUMN_PARSES = {"text", "line", "int", "int_text", "float", "bool", "price", "price_range",
                   "datetime", "date", "list", "place", "places"}
 _DICT_PARSES = {"price": ("price", "currency", "price_text"),
@@ -705,8 +711,9 @@ _DICT_PARSES = {"price": ("price", "currency", "price_text"),
 _PY_ASCII_WS = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
 _RE2_WS = r"[\t\n\x0b\x0c\r\x1c-\x1f ]"
 _IDENTITY_SAFE = {  # ASCII cells matching these are returned unchanged by the rule
-    "text": rf"^[^\t\n\x0b\x0c\r\x1c-\x1f ](?:.*[^\t\n\x0b\x0c\r\x1c-\x1f ])?$",
-    "line": r"^[^\t\n\x0b\x0c\r\x1c-\x1f ](?:[^\t\n\x0b\x0c\r\x1c-\x1f ]| [^\t\n\x0b\x0c\r\x1c-\x1f ])*$",
+    "text": r"^[^\t\n\x0b\x0c\r\x1c-\x1f ](?:.*[^\t\n\x0b\x0c\r\x1c-\x1f ])?$",
+    "line": r"^[^\t\n\x0b\x0c\r\x1c-\x1f ]"
+            r"(?:[^\t\n\x0b\x0c\r\x1c-\x1f ]| [^\t\n\x0b\x0c\r\x1c-\x1f ])*$",
     "int_text": r"^[0-9]+$",
 }
 _FAST_DT = (r"^(?P<y>(?:19|2[01])[0-9]{2})-(?P<mo>0[1-9]|1[0-2])-(?P<d>0[1-9]|[12][0-9]|3[01])"
@@ -770,21 +777,21 @@ def _plain_dt_micros(arr: Any, naive: int) -> tuple[Any, Any]:
     # an optional import (dateutil) on every call
     empty = pa.scalar("", pa.string())
 
-    def text(name: str) -> Any:
-        return pc.fill_null(parts.field(name), empty)
+    def text(name: str) -> pa.StringArray:
+        filled: pa.StringArray = pc.fill_null(parts.field(name), empty)
+        return filled
 
     def num(name: str, default: str = "0") -> Any:
         v = text(name)
         v = pc.if_else(pc.equal(v, empty), pa.scalar(default, pa.string()), v)
-        return pc.cast(v, pa.int64()).to_numpy(zero_copy_only=False)
+        return _np_int64(v)
 
     frac = pc.utf8_rpad(pc.utf8_slice_codeunits(text("f"), 0, 6), width=6, padding="0")
-    micros = pc.cast(frac, pa.int64()).to_numpy(zero_copy_only=False)
+    micros = _np_int64(frac)
     oh = text("oh")
     has_oh = pc.not_equal(oh, empty)
-    off_h = pc.cast(pc.if_else(has_oh, pc.utf8_slice_codeunits(oh, 1, 3),
-                               pa.scalar("0", pa.string())),
-                    pa.int64()).to_numpy(zero_copy_only=False)
+    off_h = _np_int64(pc.if_else(has_oh, pc.utf8_slice_codeunits(oh, 1, 3),
+                                 pa.scalar("0", pa.string())))
     sign = np.where(_np_bool(pc.starts_with(oh, "-")), -1, 1)
     off = np.where(_np_bool(has_oh), sign * (off_h * 3600 + num("om") * 60),
                    np.where(_np_bool(pc.not_equal(text("z"), empty)), 0, naive))
@@ -793,12 +800,20 @@ def _plain_dt_micros(arr: Any, naive: int) -> tuple[Any, Any]:
     return us, matched & ok
 
 
+def _np_int64(arr: Any) -> np.ndarray:
+    """An Arrow array of integer text (or numbers) as a numpy int64 array."""
+    ints: pa.Array[Any] = pc.cast(arr, pa.int64())
+    out: np.ndarray = ints.to_numpy(zero_copy_only=False)
+    return out
+
+
 def _np_bool(arr: Any) -> Any:
     """An Arrow boolean array as a numpy bool array, nulls as False."""
     return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-_ARROW_TYPES = {str: pa.string(), float: pa.float64(), int: pa.int64(), bool: pa.bool_()}
+_ARROW_TYPES: dict[type, pa.DataType] = {str: pa.string(), float: pa.float64(),
+                                          int: pa.int64(), bool: pa.bool_()}
 
 
 def _arrow_type(values: list[Any]) -> pa.DataType | None:
@@ -886,7 +901,7 @@ class ColumnMapper:
             if v is None or v in nulls or v.strip() in nulls:
                 return None
             try:
-                return conv(v, None)
+                return conv(v, _NO_ROW)  # column parses never read the row
             except FieldError:
                 return _ERR
         return one
@@ -940,7 +955,7 @@ class ColumnMapper:
         """
         n = len(col)
         arr = self._arrow(col)
-        tz = f.opts.get("tz", timezone.utc)
+        tz = f.opts.get("tz", UTC)
         naive = int(tz.utcoffset(None).total_seconds())  # offset of zone-less values
         fixed = _np_bool(pc.match_substring_regex(arr, _FIXED_DT))
         us = np.zeros(n, dtype=np.int64)
@@ -956,7 +971,7 @@ class ColumnMapper:
             valid &= ~_np_bool(pc.is_in(arr, value_set=pa.array(sorted(self.nulls),
                                                                 pa.string())))
         one = self._one(f)
-        epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
         step = timedelta(microseconds=1)
         for i in np.flatnonzero(~matched).tolist():
             v = one(col[i])
@@ -1048,10 +1063,8 @@ class ColumnMapper:
         ``i`` (RE2's ``\\b`` is ASCII-only, which only widens it); those two are added.
         """
         if self._ident_rx is None:
-            from darkmap.extract import identifiers as ident
-
             # the scanner's own first test (private, read so the two cannot drift apart)
-            rx = getattr(ident, "_ANY_RE", None)
+            rx = getattr(identifiers, "_ANY_RE", None)
             pattern = f"(?:{rx.pattern})|[&\\\\\u0130\u0131]" if rx is not None else ""
             try:
                 pc.match_substring_regex(pa.array(["x"]), pattern, ignore_case=True)

@@ -1,0 +1,449 @@
+"""darkmap's Python API: the whole job as typed functions, in the order of the flow.
+
+Each function is a thin call of the library function that does the work (named in its
+docstring); the CLI commands call the same functions. Every function but
+:func:`simulate_world` takes an open :class:`~darkmap.store.workspace.Workspace` first.
+Paths may be given as ``str`` or :class:`pathlib.Path`. Errors darkmap raises on purpose
+are :class:`~darkmap.errors.DarkmapError` subclasses (see :mod:`darkmap.errors`).
+
+>>> import darkmap
+>>> ws = darkmap.init_workspace("case-42")                      # doctest: +SKIP
+>>> darkmap.ingest(ws, "../shared/data/pages").totals()         # doctest: +SKIP
+>>> darkmap.link(ws).summary["personas"]                        # doctest: +SKIP
+
+docs/python-api.md has a worked example on the real data; the tests run it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from darkmap.assess.harm import rank_targets
+from darkmap.assess.sales import SalesParams
+from darkmap.assess.stage import assess_workspace
+from darkmap.chain.cluster import DEFAULT_HEURISTICS, run_clustering
+from darkmap.chain.tags import sync_evidence_tags
+from darkmap.chain.trace import trace as _trace
+from darkmap.chain.wallet import wallet_summary
+from darkmap.collect.ingest import FileResult, IngestSummary
+from darkmap.collect.ingest import ingest as _ingest
+from darkmap.errors import BadInputError, NotFoundError, WorkspaceStateError
+from darkmap.evaluate.clustering import eval_chain
+from darkmap.evaluate.drugs import eval_drugs
+from darkmap.evaluate.linking import eval_linking
+from darkmap.pipeline import DemoContext, StageResult, run_stages
+from darkmap.plugins import exporters, importers
+from darkmap.report.html import write_report as _write_report
+from darkmap.resolve.judgements import judge as _judge
+from darkmap.resolve.judgements import withdraw
+from darkmap.resolve.link import LinkOptions, LinkResult
+from darkmap.resolve.link import link as _link
+from darkmap.resolve.personas import search_personas as _search_personas
+from darkmap.resolve.personas import show_persona as _show_persona
+from darkmap.simulate import SimParams, simulate
+from darkmap.store.workspace import Workspace, table_has_rows
+
+__all__ = [
+    "LinkOptions",
+    "PathLike",
+    "SalesParams",
+    "SimParams",
+    "assess_listings",
+    "cluster_addresses",
+    "evaluate_chain",
+    "evaluate_drugs",
+    "evaluate_linking",
+    "export_evidence",
+    "ingest",
+    "init_workspace",
+    "judge",
+    "link",
+    "open_workspace",
+    "run_demo_pipeline",
+    "search_personas",
+    "show_persona",
+    "simulate_world",
+    "targets",
+    "trace",
+    "wallet",
+    "withdraw_judgement",
+    "write_report",
+]
+
+PathLike = str | os.PathLike[str]
+"""A path given as ``str`` or :class:`pathlib.Path`."""
+
+
+# -- workspace ---------------------------------------------------------------------------
+
+
+def init_workspace(path: PathLike) -> Workspace:
+    """Create the workspace folder ``path`` (or open it if it exists) and migrate it.
+
+    A workspace is a folder holding one DuckDB file and the capture store (the exact
+    bytes of every file ingested). Close it with ``ws.close()`` or use it in ``with``.
+
+    Example::
+
+        ws = darkmap.init_workspace("case-42")
+    """
+    return Workspace.init(Path(path))
+
+
+def open_workspace(path: PathLike, read_only: bool = False) -> Workspace:
+    """Open the existing workspace ``path``, applying any pending migrations.
+
+    ``read_only=True`` opens it without writing (several readers may share it); the
+    functions that only answer questions (personas, targets, trace...) work on it.
+    Raises :class:`~darkmap.errors.WorkspaceStateError` when ``path`` is not a workspace
+    or is newer than this darkmap.
+
+    Example::
+
+        with darkmap.open_workspace("case-42", read_only=True) as ws:
+            print(ws.table_counts()["personas"])
+    """
+    return Workspace.open(Path(path), read_only=read_only)
+
+
+# -- collect -----------------------------------------------------------------------------
+
+
+def simulate_world(out: PathLike, seed: int = 7, params: SimParams | None = None,
+                   force: bool = False) -> dict[str, Any]:
+    """Write a synthetic world with ground truth into the folder ``out``; return counts.
+
+    The world holds saved market pages, listing CSVs, a seized SQL dump, Bitcoin blk
+    files and TagPacks (ingest those folders) and ``truth.json``, the answer key for the
+    ``evaluate_*`` functions (never ingest it). The same seed and ``params`` give the same
+    world. ``force=True`` replaces a previous simulation in ``out``. Calls
+    :func:`darkmap.simulate.simulate`.
+
+    Example::
+
+        darkmap.simulate_world("world", seed=7, params=darkmap.SimParams(vendors=60))
+    """
+    return simulate(Path(out), seed, params or SimParams(), force)
+
+
+def ingest(ws: Workspace, paths: PathLike | Iterable[PathLike], importer: str | None = None,
+           progress: Callable[[FileResult], None] | None = None) -> IngestSummary:
+    """Capture and read files and folders into ``ws``; return the run's summary.
+
+    Each file goes to the importer that recognises it (saved market pages, listing
+    datasets, seized SQL dumps, Bitcoin block data, GraphSense TagPacks), or to
+    ``importer`` when named. Re-ingesting a file is a no-op; every unit read is stored,
+    quarantined or skipped with its reason. ``progress`` is called after each file.
+    Calls :func:`darkmap.collect.ingest.ingest`.
+
+    Example::
+
+        summary = darkmap.ingest(ws, ["pages/hansa", "seized/dream-2016-sellers.sql"])
+        summary.totals()      # files, read, stored, quarantined, skipped
+        summary.by_market()
+    """
+    given = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    found = [Path(p) for p in given]
+    for p in found:
+        if not p.exists():
+            raise NotFoundError(f"{p}: no such file or folder")
+    if importer is not None and importer not in importers():
+        raise BadInputError(f"unknown importer {importer!r}; have: "
+                            + ", ".join(sorted(importers())))
+    return _ingest(ws, found, importer_name=importer, progress=progress)
+
+
+# -- resolve: accounts into personas ------------------------------------------------------
+
+
+def link(ws: Workspace, options: LinkOptions | None = None) -> LinkResult:
+    """Link every account of ``ws`` into personas and store them with their links.
+
+    Replaces the personas of an earlier run; analyst judgements always hold.
+    ``options`` chooses the model, the signals and the merge threshold (default:
+    every signal, the shipped logistic model, threshold 0.3). The result's ``summary``
+    counts accounts, personas, multi-account and cross-market personas. Calls
+    :func:`darkmap.resolve.link.link`.
+
+    Example::
+
+        res = darkmap.link(ws, darkmap.LinkOptions(without=("identifiers",)))
+        res.summary["cross_market_personas"]
+    """
+    return _link(ws, options)
+
+
+def judge(ws: Workspace, a: str, b: str, verdict: str, author: str | None = None,
+          note: str | None = None) -> dict[str, object]:
+    """Record an analyst verdict (``same``, ``different``, ``unsure``) on accounts ``a``, ``b``.
+
+    The next :func:`link` treats ``same`` and ``different`` as hard constraints.
+    ``author`` defaults to ``$USER``. Returns the stored judgement. Calls
+    :func:`darkmap.resolve.judgements.judge`.
+
+    Example::
+
+        darkmap.judge(ws, "dream:monoko", "cryptonia:monoko", "same", note="same PGP key")
+    """
+    return _judge(ws, a, b, verdict, author=author, note=note)
+
+
+def withdraw_judgement(ws: Workspace, a: str, b: str) -> int:
+    """Withdraw every standing judgement on accounts ``a`` and ``b``; return how many.
+
+    Judgements are never deleted, only stamped as withdrawn. Calls
+    :func:`darkmap.resolve.judgements.withdraw`.
+
+    Example::
+
+        darkmap.withdraw_judgement(ws, "dream:monoko", "cryptonia:monoko")
+    """
+    return withdraw(ws, a, b)
+
+
+def search_personas(ws: Workspace, text: str, limit: int = 50) -> list[dict[str, Any]]:
+    """Personas whose accounts match ``text``, most accounts first.
+
+    ``text`` is a handle or part of one, an account id, a PGP fingerprint (or its
+    tail), a Bitcoin address or a contact; each hit says what matched. Calls
+    :func:`darkmap.resolve.personas.search_personas`.
+
+    Example::
+
+        [p["persona_id"] for p in darkmap.search_personas(ws, "monoko")]
+    """
+    return _search_personas(ws, text, limit)
+
+
+def show_persona(ws: Workspace, ref: str) -> dict[str, Any]:
+    """One persona (by persona id or any member account id) and why it holds together.
+
+    Gives its accounts with their active periods, the identifiers they published, every
+    stored link with the signals that scored it, and the standing judgements. Raises
+    :class:`~darkmap.errors.NotFoundError` (a ``KeyError``) for an unknown ``ref``.
+    Calls :func:`darkmap.resolve.personas.show_persona`.
+
+    Example::
+
+        p = darkmap.show_persona(ws, "dream:monoko")
+        [a["account_id"] for a in p["accounts"]]
+    """
+    return _show_persona(ws, ref)
+
+
+# -- assess: what is sold, how much, by whom, from where ----------------------------------
+
+
+def assess_listings(ws: Workspace, params: SalesParams | None = None) -> dict[str, Any]:
+    """Classify every listing (drug class, substance, fentanyl and counterfeit-pill flags,
+    dose, quantity, unit price), then estimate sales and jurisdictions.
+
+    Rebuilds the assessment tables, so a rerun gives the same rows. ``params`` sets the
+    feedback rate behind the order estimates. Returns counts by drug class. Calls
+    :func:`darkmap.assess.stage.assess_workspace`.
+
+    Example::
+
+        darkmap.assess_listings(ws)["fentanyl_risk"]
+    """
+    return assess_workspace(ws, params or SalesParams())
+
+
+def targets(ws: Workspace, country: str | None = None,
+            limit: int | None = 20) -> list[dict[str, Any]]:
+    """Personas ranked by harm score (0..100, highest first), each with its evidence.
+
+    Fentanyl and counterfeit pills weigh most, then volume, revenue, reach and duration
+    (see :mod:`darkmap.assess.harm`). ``country`` keeps the personas operating from that
+    ISO country; ``limit=None`` returns all. Only reads: raises
+    :class:`~darkmap.errors.WorkspaceStateError` when listings were ingested but not yet
+    assessed. Calls :func:`darkmap.assess.harm.rank_targets`.
+
+    Example::
+
+        for t in darkmap.targets(ws, country="GB", limit=5):
+            print(t["harm_score"], t["label"], t["accounts"])
+    """
+    if (table_has_rows(ws.con, "listing_observations")
+            and not table_has_rows(ws.con, "listing_assessments")):
+        raise WorkspaceStateError("the listings are not assessed yet: run "
+                                  "assess_listings(ws) (`darkmap assess`) first")
+    return rank_targets(ws, country, limit)
+
+
+# -- follow the money ----------------------------------------------------------------------
+
+
+def cluster_addresses(ws: Workspace, heuristics: Sequence[str] = DEFAULT_HEURISTICS,
+                      method: str = "scipy") -> dict[str, Any]:
+    """Cluster the ingested Bitcoin addresses into wallets and tie in the evidence.
+
+    ``heuristics`` are named in :data:`darkmap.chain.cluster.HEURISTICS` (default:
+    multi-input only); every merge is stored with its transaction and heuristic. Then
+    the addresses that market pages and dumps published become ``evidence`` tags
+    pointing at their accounts and personas (``evidence_tags`` in the summary). Calls
+    :func:`darkmap.chain.cluster.run_clustering` and
+    :func:`darkmap.chain.tags.sync_evidence_tags`.
+
+    Example::
+
+        darkmap.cluster_addresses(ws, ["multi_input", "change_one_time"])["clusters"]
+    """
+    summary = dict(run_clustering(ws, tuple(heuristics), method))
+    summary["evidence_tags"] = sync_evidence_tags(ws)
+    return summary
+
+
+def trace(ws: Workspace, target: str, direction: str = "forward", hops: int = 10,
+          method: str = "poison") -> dict[str, Any]:
+    """Follow value from (``forward``) or into (``backward``) an address or ``cluster:N``.
+
+    Stops at tagged services and lists the amounts that reached each, exchange
+    cash-out points and peel chains. ``method`` is ``poison``, ``haircut`` or ``fifo``
+    (how a transaction passes taint to its outputs). Calls
+    :func:`darkmap.chain.trace.trace`.
+
+    Example::
+
+        t = darkmap.trace(ws, "12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S", hops=5)
+        t["transactions_visited"], t["peel_chains"]
+    """
+    return _trace(ws, target, direction, hops, method)
+
+
+def wallet(ws: Workspace, ident: str, limit: int = 50) -> dict[str, Any]:
+    """A wallet (the cluster of an address, a cluster id or ``cluster:N``) in full.
+
+    Addresses, totals received and sent, flows by month, counterparties with their
+    tags, the market accounts and personas that published its addresses, and why its
+    addresses were merged; lists hold up to ``limit`` rows. Calls
+    :func:`darkmap.chain.wallet.wallet_summary`.
+
+    Example::
+
+        w = darkmap.wallet(ws, "12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S")
+        w["received_sat"], w["paid_to"][0]["example_address"]
+    """
+    return wallet_summary(ws, ident, limit)
+
+
+# -- evaluate --------------------------------------------------------------------------------
+
+
+def _truth(truth: dict[str, Any] | PathLike) -> dict[str, Any]:
+    """A truth document given as a dict or as the path of a ``truth.json``."""
+    if isinstance(truth, dict):
+        return truth
+    path = Path(truth)
+    if not path.is_file():
+        raise NotFoundError(f"{path}: no such truth file")
+    doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return doc
+
+
+def evaluate_linking(ws: Workspace, truth: dict[str, Any] | PathLike) -> dict[str, Any]:
+    """Score the personas of ``ws`` against a simulated world's truth.
+
+    Pairwise and B-cubed precision, recall and F1 over the vendor accounts the truth
+    names. ``truth`` is ``truth.json`` as a path or a loaded dict. Calls
+    :func:`darkmap.evaluate.linking.eval_linking`.
+
+    Example::
+
+        darkmap.evaluate_linking(ws, "world/truth.json")["pairwise_f1"]
+    """
+    return eval_linking(ws, _truth(truth))
+
+
+def evaluate_drugs(ws: Workspace | None, labels: PathLike, listings: PathLike | None = None,
+                   split: str | None = None, errors: int = 25) -> dict[str, Any]:
+    """Score the listing assessor against hand labels (a CSV with ``listing_id``, ...).
+
+    The labelled listings are read from ``listings`` (a source CSV or folder) when
+    given, else from ``ws`` (which may then be ``None`` only if ``listings`` is given).
+    Gives accuracy and macro-F1 for drug class and substance, precision and recall of
+    both flags, exact-match rates for units and dose, and up to ``errors`` mistakes.
+    Calls :func:`darkmap.evaluate.drugs.eval_drugs`.
+
+    Example::
+
+        darkmap.evaluate_drugs(None, "labels.csv", listings="hansa-2016-12.csv")
+    """
+    return eval_drugs(Path(labels), Path(listings) if listings is not None else None,
+                      workspace=ws, split=split, errors=errors)
+
+
+def evaluate_chain(ws: Workspace, truth: dict[str, Any] | PathLike, hops: int = 10,
+                   method: str = "poison") -> dict[str, Any]:
+    """Score address clustering and cash-out tracing against a simulated world's truth.
+
+    Pairwise precision/recall and purity of the clusters against the true wallets, and
+    the share of vendor cash-outs that a forward trace of ``hops`` reaches at the right
+    exchange. Calls :func:`darkmap.evaluate.clustering.eval_chain`.
+
+    Example::
+
+        darkmap.evaluate_chain(ws, "world/truth.json")["cashouts"]["share_traced"]
+    """
+    return eval_chain(ws, _truth(truth), hops, method)
+
+
+# -- present ----------------------------------------------------------------------------------
+
+
+def write_report(ws: Workspace, out: PathLike | None = None) -> Path:
+    """Write the self-contained HTML report of ``ws``; return its path.
+
+    One section per stage that has run (collection, markets, personas, targets, money,
+    evaluation). Default path: ``<workspace>/report.html``. Calls
+    :func:`darkmap.report.html.write_report`.
+
+    Example::
+
+        darkmap.write_report(ws, "case-42.html")
+    """
+    return _write_report(ws, Path(out) if out is not None else None)
+
+
+def export_evidence(ws: Workspace, out: PathLike, fmt: str = "ftm") -> dict[str, int]:
+    """Export the evidence store in another tool's format; return counts written.
+
+    ``fmt`` names a registered exporter (``ftm``: FollowTheMoney entities, one JSON
+    object a line, each pointing at the capture it came from). Calls the exporter
+    registered in :func:`darkmap.plugins.exporters`.
+
+    Example::
+
+        darkmap.export_evidence(ws, "entities.ftm.json")   # {"Person": ..., ...}
+    """
+    found = exporters()
+    if fmt not in found:
+        raise BadInputError(f"unknown export format {fmt!r}; have: {', '.join(sorted(found))}")
+    return found[fmt].export(ws, Path(out))
+
+
+def run_demo_pipeline(ws: Workspace, world: PathLike | None = None,
+                      real_data: PathLike | None = None, seed: int = 7, vendors: int = 300,
+                      on_stage: Callable[[StageResult], None] | None = None
+                      ) -> list[StageResult]:
+    """Run the whole job (``darkmap demo``): simulate, ingest, link, assess, money, evaluate.
+
+    ``world`` is the folder of the simulated world (generated there unless it already
+    holds one; no world: simulation and evaluation are skipped); ``real_data`` is a
+    folder of real evidence ingested too. ``on_stage`` is called after each stage.
+    Returns how each stage went; draw the report with :func:`write_report` after. Calls
+    :func:`darkmap.pipeline.run_stages`.
+
+    Example::
+
+        for r in darkmap.run_demo_pipeline(ws, world="world", vendors=60):
+            print(r.name, r.status, round(r.seconds, 1))
+    """
+    ctx = DemoContext(world=Path(world) if world is not None else None,
+                      real_data=Path(real_data) if real_data is not None else None,
+                      seed=seed, vendors=vendors)
+    return run_stages(ws, ctx, on_stage)

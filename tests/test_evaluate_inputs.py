@@ -1,0 +1,61 @@
+"""Evaluation inputs: truth files that are missing or not truth, scored on a real
+(empty) workspace; stored evaluations round-trip through the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from darkmap.cli import main
+from darkmap.errors import BadInputError, NotFoundError
+from darkmap.evaluate.clustering import eval_chain
+from darkmap.evaluate.linking import eval_linking, load_truth
+from darkmap.store.evaluations import save_evaluation, stored_evaluations
+from darkmap.store.workspace import Workspace
+
+
+def test_truth_files_that_cannot_be_used(tmp_path: Path, ws: Workspace) -> None:
+    with pytest.raises(NotFoundError, match="truth file not found"):
+        eval_linking(ws, tmp_path / "truth.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json", encoding="utf-8")
+    with pytest.raises(BadInputError, match="cannot read truth file"):
+        load_truth(broken)
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]", encoding="utf-8")
+    with pytest.raises(BadInputError, match="not a JSON object"):
+        load_truth(listed)
+    with pytest.raises(BadInputError, match="truth.json document"):
+        eval_chain(ws, [1, 2])  # type: ignore[arg-type]
+
+
+def test_scores_on_an_empty_workspace(ws: Workspace) -> None:
+    truth = {"accounts": {"m:a": {"actor": "x", "market": "m"},
+                          "n:a": {"actor": "x", "market": "n"}}}
+    report = eval_linking(ws, truth)
+    assert report["accounts"] == 2 and report["accounts_in_workspace"] == 0
+    assert report["pairwise_recall"] == 0.0 and report["cross_market_true_pairs"] == 1
+    chain = eval_chain(ws, {"chain": {}})
+    assert chain["clustering"] == {"addresses": 0} and chain["cashouts"] == {"total": 0}
+
+
+def test_stored_evaluations_round_trip(ws: Workspace) -> None:
+    save_evaluation(ws.con, "linking", {"f1": 0.5}, "world/truth.json")
+    save_evaluation(ws.con, "linking", {"f1": 0.75}, "world/truth.json")   # replaces
+    save_evaluation(ws.con, "chain", {"purity": 1.0}, None)
+    rows = stored_evaluations(ws.con)
+    assert [(r.key, r.result, r.truth_source) for r in rows] == [
+        ("chain", {"purity": 1.0}, None), ("linking", {"f1": 0.75}, "world/truth.json")]
+
+
+def test_cli_prints_a_broken_truth_file_as_one_line(tmp_path: Path, ws: Workspace) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json", encoding="utf-8")
+    path = ws.path
+    ws.close()
+    res = CliRunner().invoke(main, ["eval", "linking", "--truth", str(broken), "-w", str(path)])
+    assert res.exit_code == 1 and "cannot read truth file" in res.output
+    assert "Traceback" not in res.output
+    Workspace.open(path).close()
