@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
+from conftest import DATA as REAL_DATA
 
 from darkmap.chain.load import sniff_format
 from darkmap.chain.parse import (
@@ -32,8 +32,6 @@ from darkmap.model.encoding import (
     hash160,
     ripemd160,
 )
-
-from conftest import DATA as REAL_DATA
 
 DATA = REAL_DATA / "bitcoin"
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import DATA as REAL_DATA
 
 from darkmap.chain.parse import iter_framed_blocks, parse_block, read_utxostore
 from darkmap.chain.script import classify
@@ -13,8 +14,6 @@ from darkmap.collect.ingest import load_files
 from darkmap.importers.bitcoin import BitcoinImporter
 from darkmap.plugins import SourceFile, best_importer
 from darkmap.store.workspace import Workspace
-
-from conftest import DATA as REAL_DATA
 
 DATA = REAL_DATA / "bitcoin"
 
@@ -211,8 +210,8 @@ def test_chain_load_is_ingest_with_the_bitcoin_importer(tmp_path):
     """`darkmap chain load` and `darkmap ingest` store the same tables; the CLI prints the
     chain counts the importer returned through the pipeline."""
     from click.testing import CliRunner
-
     from conftest import table_snapshot
+
     from darkmap.cli import main
     from darkmap.collect.ingest import ingest
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC
 from pathlib import Path
 
+from conftest import DATA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,8 +17,6 @@ from darkmap.importers.mappings import ColumnMapper, load_mapping, mappings
 from darkmap.model.records import ListingBatch, MarketRecord, QuarantineRecord
 from darkmap.store.workspace import Workspace
 from darkmap.store.writer import Provenance, RecordWriter, row_id, row_ids
-
-from conftest import DATA
 
 HANSA = DATA / "listings" / "hansa-2016-12.csv"
 AGORA = DATA / "listings" / "agora-2014"

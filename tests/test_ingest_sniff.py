@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conftest import DATA
+
 from darkmap.extract.decode import decode_page
 from darkmap.extract.engine import Page, _holds, detect_market, load_templates
 from darkmap.plugins import SourceFile, best_importer, importers
-
-from conftest import DATA
 
 
 def _src(path: Path, source: str | None = None) -> SourceFile:

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import DATA, table_snapshot
 
 from darkmap.collect.ingest import ingest
 from darkmap.store import writer as writer_mod
 from darkmap.store.workspace import Workspace
-
-from conftest import DATA, table_snapshot
 
 
 def test_same_store_as_insert_or_ignore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -225,7 +225,9 @@ def cluster_arrays(arr: TxArrays, heuristics: tuple[str, ...] | list[str] = DEFA
             parts_b.append(b[m])
             parts_h.append(np.full(int(m.sum()), HEURISTICS.index(h), dtype=np.int8))
         timings["change_s"] = time.perf_counter() - t1
-    cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))
+    def cat(xs: list[np.ndarray], dt: type[np.generic]) -> np.ndarray:
+        return np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)
+
     e_tx, e_a, e_b = cat(parts_tx, np.int64), cat(parts_a, np.int64), cat(parts_b, np.int64)
     e_h = cat(parts_h, np.int8)
     timings["edges_s"] = time.perf_counter() - t0

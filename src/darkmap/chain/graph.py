@@ -58,7 +58,7 @@ class TxArrays:
     @classmethod
     def from_edges(cls, n_tx: int, n_addr: int, in_tx: np.ndarray, in_addr: np.ndarray,
                    out_tx: np.ndarray, out_addr: np.ndarray, out_value: np.ndarray,
-                   in_value: np.ndarray | None = None) -> "TxArrays":
+                   in_value: np.ndarray | None = None) -> TxArrays:
         """Build from per-row arrays already sorted by transaction (benchmarks, tests)."""
         in_ptr = np.zeros(n_tx + 1, dtype=np.int64)
         np.cumsum(np.bincount(in_tx, minlength=n_tx), out=in_ptr[1:])

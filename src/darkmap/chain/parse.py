@@ -219,7 +219,7 @@ def block_from_getblock_json(doc: dict[str, Any]) -> tuple[Block, list[ParseErro
             problems.append(ParseError(f"tx {i}: JSON txid {jtx.get('txid')} but the hex "
                                        f"hashes to {tx.txid}"))
             continue
-        for txin, vin in zip(tx.inputs, jtx.get("vin") or []):
+        for txin, vin in zip(tx.inputs, jtx.get("vin") or [], strict=False):
             if isinstance(vin, dict):
                 try:
                     txin.prevout = _core_prevout(vin)
@@ -274,7 +274,7 @@ def tx_from_esplora_json(doc: dict[str, Any]) -> tuple[Tx, dict[str, Any]]:
         raise ParseError(f"esplora tx {doc.get('txid')}: {type(exc).__name__} {exc}") from None
     raw = serialize_tx(tx)
     parsed, _ = parse_tx(raw)
-    for a, b in zip(parsed.inputs, tx.inputs):
+    for a, b in zip(parsed.inputs, tx.inputs, strict=True):
         a.prevout = b.prevout
     if doc.get("txid") != parsed.txid:
         raise ParseError(f"esplora tx {doc.get('txid')}: fields hash to {parsed.txid}")

@@ -8,7 +8,8 @@ the integer ids in SQL, against what it already holds.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import ClassVar
 
 import pyarrow as pa
 
@@ -30,13 +31,13 @@ def is_bip69(tx: Tx) -> bool:
 def _ts(unix: int | None) -> datetime | None:
     if unix is None or unix <= 0:
         return None
-    return datetime.fromtimestamp(unix, tz=timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(unix, tz=UTC).replace(tzinfo=None)
 
 
 class ChainBatch:
     """Rows for btc_blocks, btc_tx, btc_txin, btc_txout and btc_prevouts, by column."""
 
-    _SCHEMAS: dict[str, list[tuple[str, pa.DataType]]] = {
+    _SCHEMAS: ClassVar[dict[str, list[tuple[str, pa.DataType]]]] = {
         "blocks": [("block_hash", pa.string()), ("height", pa.int32()),
                    ("version", pa.int32()), ("prev_hash", pa.string()),
                    ("merkle_root", pa.string()), ("time", pa.timestamp("us")),
@@ -72,7 +73,7 @@ class ChainBatch:
         return self.n_tx
 
     def _row(self, table: str, *values: object) -> None:
-        for col, v in zip(self.cols[table].values(), values):
+        for col, v in zip(self.cols[table].values(), values, strict=True):
             col.append(v)
 
     def add_block(self, block: Block, locator: str, header_only: bool = False) -> None:

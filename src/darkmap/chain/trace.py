@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict
 
 import numpy as np
@@ -115,7 +115,7 @@ class TraceContext:
     tag_of: dict[int, TraceTag]    # address id -> best tag (cluster-propagated)
 
     @classmethod
-    def load(cls, ws: Workspace, cluster_tags: bool = True) -> "TraceContext":
+    def load(cls, ws: Workspace, cluster_tags: bool = True) -> TraceContext:
         """Load arrays, clusters and tags from the workspace."""
         arr = load_arrays(ws.con)
         cluster = np.arange(arr.n_addr, dtype=np.int64)
@@ -124,8 +124,8 @@ class TraceContext:
             cluster[cl["address_id"]] = cl["cluster_id"]
         direct: dict[int, TraceTag] = {}
         for aid, label, cat, actor, origin, addr in store.trace_tags(ws.con):
-            tag: TraceTag = {"label": label, "category": (cat or "").lower() or None, "actor": actor,
-                   "origin": origin, "tagged_address": addr}
+            tag: TraceTag = {"label": label, "category": (cat or "").lower() or None,
+                             "actor": actor, "origin": origin, "tagged_address": addr}
             prior = direct.get(aid)
             if prior is None or (_is_service(tag) and not _is_service(prior)):
                 direct[aid] = tag
@@ -180,7 +180,7 @@ def _split(method: str, in_vals: np.ndarray, in_taint: np.ndarray,
     ostarts = np.concatenate(([0.0], np.cumsum(out_vals)[:-1])).astype(np.float64)
     oends = ostarts + out_vals
     out = np.zeros(len(out_vals), dtype=np.float64)
-    for s, v, tnt in zip(starts, vals, in_taint):
+    for s, v, tnt in zip(starts, vals, in_taint, strict=True):
         if tnt <= 0:
             continue
         lo, hi = s, s + min(tnt, v)  # the tainted part of an input is taken as its front
@@ -355,7 +355,7 @@ def _peel_chains(ctx: TraceContext, visited: dict[int, int]) -> list[list[int]]:
 def _iso(ts: int | None) -> str | None:
     if ts is None or ts < 0:
         return None
-    return datetime.fromtimestamp(int(ts), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source: np.ndarray,

@@ -9,8 +9,20 @@ from pathlib import Path
 
 import click
 
+from darkmap.chain.cluster import (
+    DEFAULT_HEURISTICS,
+    HEURISTICS,
+    explain_addresses,
+    run_clustering,
+    undo_heuristic,
+)
+from darkmap.chain.tags import export_tagpack, sync_evidence_tags
+from darkmap.chain.trace import trace
+from darkmap.chain.wallet import wallet_summary
 from darkmap.cli.common import emit_json, library_errors, main, open_ws, workspace_option
 from darkmap.cli.evaluate import eval_group
+from darkmap.collect.ingest import import_tagpack, load_files
+from darkmap.evaluate.clustering import eval_chain
 
 __all__: list[str] = []
 
@@ -37,8 +49,6 @@ def chain_load(paths: tuple[Path, ...], workspace: Path | None, as_json: bool) -
 
     Example: darkmap chain load -w case-42 ../shared/data/bitcoin
     """
-    from darkmap.collect.ingest import load_files
-
     ws = open_ws(workspace, create=True)
     results = load_files(ws, list(paths))
     ws.close()
@@ -72,9 +82,6 @@ def chain_cluster(workspace: Path | None, heuristics: tuple[str, ...], all_heuri
 
     Example: darkmap chain cluster -H multi_input -H change_one_time
     """
-    from darkmap.chain.cluster import DEFAULT_HEURISTICS, HEURISTICS, run_clustering, undo_heuristic
-    from darkmap.chain.tags import sync_evidence_tags
-
     ws = open_ws(workspace)
     if undo:
         summary = undo_heuristic(ws, undo, method)
@@ -102,8 +109,6 @@ def chain_explain(address: str, other: str | None, workspace: Path | None,
 
     Example: darkmap chain explain 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa
     """
-    from darkmap.chain.cluster import explain_addresses
-
     ws = open_ws(workspace, read_only=True)
     out = explain_addresses(ws, address, other)
     ws.close()
@@ -133,9 +138,6 @@ def tags_import(files: tuple[Path, ...], workspace: Path | None, as_json: bool) 
 
     Example: darkmap tags import tags/exchanges.yaml
     """
-    from darkmap.chain.tags import sync_evidence_tags
-    from darkmap.collect.ingest import import_tagpack
-
     ws = open_ws(workspace, create=True)
     out = [import_tagpack(ws, f) for f in files]
     evidence = sync_evidence_tags(ws)
@@ -160,8 +162,6 @@ def tags_export(file: Path, workspace: Path | None, origin: str | None) -> None:
 
     Example: darkmap tags export case-42-tags.yaml --origin evidence
     """
-    from darkmap.chain.tags import export_tagpack
-
     ws = open_ws(workspace, read_only=True)
     out = export_tagpack(ws, file, origin=origin)
     ws.close()
@@ -183,8 +183,6 @@ def trace_cmd(target: str, forward: bool, hops: int, method: str, workspace: Pat
 
     Example: darkmap trace cluster:1234 --forward --hops 8 --method haircut
     """
-    from darkmap.chain.trace import trace
-
     ws = open_ws(workspace, read_only=True)
     out = trace(ws, target, "forward" if forward else "backward", hops, method)
     ws.close()
@@ -220,8 +218,6 @@ def wallet_show(ident: str, workspace: Path | None, as_json: bool) -> None:
 
     Example: darkmap wallet show 1234   (or an address in it)
     """
-    from darkmap.chain.wallet import wallet_summary
-
     ws = open_ws(workspace, read_only=True)
     out = wallet_summary(ws, ident)
     ws.close()
@@ -256,8 +252,6 @@ def eval_chain_cmd(truth: Path, hops: int, workspace: Path | None, as_json: bool
 
     Example: darkmap eval chain --truth world/truth.json
     """
-    from darkmap.evaluate.clustering import eval_chain
-
     ws = open_ws(workspace)
     out = eval_chain(ws, json.loads(truth.read_text(encoding="utf-8")), hops=hops)
     ws.close()

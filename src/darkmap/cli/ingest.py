@@ -37,7 +37,7 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, importer: str | 
         task = bar.add_task("", total=total)
 
         def tick(res: object) -> None:
-            bar.update(task, advance=1, description=Path(getattr(res, "source")).name[:40])
+            bar.update(task, advance=1, description=Path(res.source).name[:40])
 
         summary = ingest(ws, list(paths), importer_name=importer, progress=tick)
     ws.close()

@@ -20,7 +20,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
@@ -290,7 +290,7 @@ def _ingest_one(ws: Workspace, batch: _Batch, path: Path, run_id: str,
     fresh = sha not in seen
     seen.add(sha)
     method = f"{imp.name}@{imp.version}" if imp else "ingest"
-    observed = datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).replace(tzinfo=None)
+    observed = datetime.fromtimestamp(st.st_mtime, tz=UTC).replace(tzinfo=None)
     prov = Provenance(sha, source, method, observed, run_id)
     own_tables = imp is not None and _writes_own_tables(imp)
     if imp is None:
@@ -310,7 +310,7 @@ def _ingest_one(ws: Workspace, batch: _Batch, path: Path, run_id: str,
         mark = batch.writer.mark()
         try:
             _consume(recs, batch.writer, prov, result)
-        except Exception as exc:  # a failing importer must not stop the run
+        except Exception as exc:  # noqa: BLE001 - the per-file guard: one file must not stop the run
             batch.writer.rollback_to(mark)
             _fail(batch.writer, prov, result, exc)
         batch.files += 1
@@ -354,7 +354,7 @@ def _ingest_big(ws: Workspace, batch: _Batch, recs: Iterable[Record], prov: Prov
     batch.writer.autoflush = True
     try:
         _consume(recs, batch.writer, prov, result)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the per-file guard, as in _ingest_one
         batch.rollback()
         batch.writer = RecordWriter(ws.con, autoflush=False)
         batch.begin()
@@ -451,7 +451,7 @@ class LoadResult:
     error: str | None = None
 
     @classmethod
-    def from_file(cls, f: FileResult) -> "LoadResult":
+    def from_file(cls, f: FileResult) -> LoadResult:
         """The chain view of one file the pipeline ingested with the ``bitcoin`` importer."""
         fmt = f.details.get("format")
         error = f.error

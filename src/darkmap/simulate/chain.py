@@ -211,7 +211,7 @@ def plan_payout_addresses(world: World) -> list[tuple[str, int]]:
     for actor in world.actors:
         rng = stream(world.seed, "payout", actor.idx)
         used: list[int] = []
-        for i, a in enumerate(sorted(actor.accounts, key=lambda j: world.accounts[j].start)):
+        for a in sorted(actor.accounts, key=lambda j: world.accounts[j].start):
             if used and rng.random() < world.params.payout_address_reuse:
                 out[a] = (f"vendor:{actor.actor_id}", rng.choice(used))
             else:
@@ -241,7 +241,7 @@ def _run(ch: _Chain) -> ChainResult:
     miner_addr = ch.new_address(miner)
     ex_wallets = [ch.wallet(f"exchange:{n}", "exchange", n, "p2wpkh") for n in EXCHANGES]
     ex_hot = [[ch.new_address(x) for _ in range(3)] for x in ex_wallets]
-    for x, hot in zip(ex_wallets, ex_hot):
+    for x, hot in zip(ex_wallets, ex_hot, strict=True):
         for a in hot:
             ch.tagged[a.text] = (x.owner, "exchange", "service_data", "exchange proof of reserves")
     mk_wallets = [ch.wallet(f"market:{m.market_id}", "market", m.market_id,
@@ -253,7 +253,7 @@ def _run(ch: _Chain) -> ChainResult:
     plan = plan_payout_addresses(w)
     made: dict[tuple[str, int], Address] = {}
     payout: list[Address] = []
-    for acc, (wid, n) in zip(w.accounts, plan):
+    for acc, (wid, n) in zip(w.accounts, plan, strict=True):
         if (wid, n) not in made:
             made[(wid, n)] = ch.new_address(vendor_wallets[acc.actor])
         payout.append(made[(wid, n)])
@@ -264,7 +264,7 @@ def _run(ch: _Chain) -> ChainResult:
     need_btc = float((o.usd / rate[o.day]).sum()) * (2.0 + 14 * w.params.coinjoin_rate) + 50.0
     per_ex = int(need_btc * _COIN / len(EXCHANGES) / 20) + _COIN
     outs = []
-    for x, hot in zip(ex_wallets, ex_hot):
+    for x, hot in zip(ex_wallets, ex_hot, strict=True):
         for k in range(20):
             outs.append((per_ex, hot[k % 3], x))
     cb = coinbase_tx(0, [TxOut(v, a.script) for v, a, _ in outs], None)
@@ -301,7 +301,7 @@ def _run(ch: _Chain) -> ChainResult:
         btc_usd = usd_per_btc(day)
         sl = by_day[day_bounds[day]:day_bounds[day + 1]]
         todays = list(zip(sl.tolist(), o.buyer[sl].tolist(), o.listing[sl].tolist(),
-                          o.usd[sl].tolist()))
+                          o.usd[sl].tolist(), strict=True))
         # 1. exchanges fund buyers who lack coins (one batched withdrawal per exchange)
         need: dict[int, int] = defaultdict(int)
         for _, b, _, usd in todays:
@@ -385,9 +385,9 @@ def _run(ch: _Chain) -> ChainResult:
                 _pay_from(ch, mk_wallets[m], pay[k:k + 150], day, mk_hot[m])
         # weekly housekeeping: hot wallets consolidate their coins (links them on chain)
         if day % 7 == 6:
-            for mw, hot in zip(mk_wallets, mk_hot):
+            for mw, hot in zip(mk_wallets, mk_hot, strict=True):
                 _consolidate(ch, mw, hot, day)
-            for xw, hot in zip(ex_wallets, ex_hot):
+            for xw, hot in zip(ex_wallets, ex_hot, strict=True):
                 _consolidate(ch, xw, hot, day)
         # 5. exit scams: the operator empties the hot wallet on the closing day
         for mk in w.markets:
@@ -557,7 +557,7 @@ def _coinjoin(ch: _Chain, vw: Wallet, cur: tuple[bytes, int, int, Address], pool
     fee_each = fee // len(inputs) + 1
     outs: list[tuple[int, Address, Wallet | None]] = []
     mine: Address | None = None
-    for c, own in zip(inputs, owners):
+    for c, own in zip(inputs, owners, strict=True):
         a = ch.new_address(own, "p2wpkh")
         if own is vw:
             mine = a
@@ -589,7 +589,7 @@ def _tag_sample(ch: _Chain, w: World, mk_hot: list[list[Address]],
     """What an investigator knows: market hot wallets (all for the seized market, some
     others) and a fifth of exchange deposit addresses (from subpoena returns)."""
     rng = stream(w.seed, "tags")
-    for m, hot in zip(w.markets, mk_hot):
+    for m, hot in zip(w.markets, mk_hot, strict=True):
         if m.seized or rng.random() < 0.5:
             for a in hot:
                 ch.tagged[a.text] = (m.market_id, "market",

@@ -173,7 +173,7 @@ def demo_market_chain(seed: int = 7, peel_steps: int = 4) -> tuple[SynthChain, d
     btc = 100_000_000
     ex_hot = {"ExchangeA": ch.new_address("exchange:ExchangeA"),
               "ExchangeB": ch.new_address("exchange:ExchangeB", "p2pkh")}
-    for name, hot in ex_hot.items():
+    for hot in ex_hot.values():
         ch.coinbase_to(hot, 50 * btc)
     market_hot = ch.new_address("market:alpha")
     ch.coinbase_to(market_hot, 1 * btc)
@@ -196,7 +196,7 @@ def demo_market_chain(seed: int = 7, peel_steps: int = 4) -> tuple[SynthChain, d
         ch.pay([c], [(addr, int(0.45 * btc))], change_to=ch.new_address("market:alpha"))
     ch.mine()
     # vendor consolidates: the multi-input heuristic links all payout addresses
-    vcoins = [c for c in ch.wallets[vendor]]
+    vcoins = list(ch.wallets[vendor])
     ch.pay(vcoins, [], fee=2000, change_to=ch.new_address(vendor))
     ch.mine()
     cashouts = []

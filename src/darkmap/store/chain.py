@@ -117,7 +117,7 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: ChainRows,
     """
     tabs = batch.arrow()
     views = dict(zip(_BATCH_VIEWS, (tabs["blocks"], tabs["tx"], tabs["txin"], tabs["txout"],
-                                    tabs["prevouts"])))
+                                    tabs["prevouts"]), strict=True))
     prov_args = [prov.capture_sha256, prov.source, prov.method]
     counts: dict[str, Any] = {}
     try:
@@ -369,11 +369,9 @@ class ChainCounts:
 
 def chain_counts(con: duckdb.DuckDBPyConnection) -> ChainCounts:
     """Transactions, addresses and clusters stored."""
-    row = con.execute(
-        "SELECT (SELECT count(*) FROM btc_tx), (SELECT count(*) FROM btc_address), "
-        "(SELECT count(DISTINCT cluster_id) FROM btc_clusters)").fetchone()
-    assert row is not None
-    return ChainCounts(int(row[0]), int(row[1]), int(row[2]))
+    return ChainCounts(_count(con, "SELECT count(*) FROM btc_tx"),
+                       _count(con, "SELECT count(*) FROM btc_address"),
+                       cluster_count(con))
 
 
 # -- clusters ---------------------------------------------------------------------------
@@ -557,7 +555,7 @@ def tags_for_export(con: duckdb.DuckDBPyConnection,
     sql = (f"SELECT {', '.join(fields)} FROM btc_tags"
            + (" WHERE origin = ?" if origin else "") + " ORDER BY address, label")
     rows = con.execute(sql, [origin] if origin else []).fetchall()
-    return [{k: v for k, v in zip(fields, r) if v is not None} for r in rows]
+    return [{k: v for k, v in zip(fields, r, strict=True) if v is not None} for r in rows]
 
 
 class AddressTag(TypedDict):
@@ -724,7 +722,7 @@ def _wallet_facts(con: duckdb.DuckDBPyConnection, limit: int) -> WalletFacts:
         " (SELECT count(DISTINCT tx_id) FROM ("
         "   SELECT tx_id FROM btc_txout JOIN _w USING (address_id)"
         "   UNION ALL SELECT tx_id FROM btc_txin JOIN _w USING (address_id)))").fetchone()
-    assert totals is not None
+    totals = totals or (0, 0, 0)  # an aggregate query always gives its one row
     monthly = con.execute(
         "WITH r AS (SELECT strftime(t.block_time, '%Y-%m') m, sum(o.value) v FROM btc_txout o "
         "  JOIN _w USING (address_id) JOIN btc_tx t USING (tx_id) GROUP BY 1), "

@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -87,9 +87,9 @@ def row_ids(*columns: object) -> list[str]:
         "utf-8", "surrogatepass"), digest_size=16)
     rest = [c if isinstance(c, list) else [str(c)] * n for c in columns[k:]]
     try:
-        texts = ["\x1f".join(parts) for parts in zip(*rest)] if rest else [""] * n
+        texts = ["\x1f".join(parts) for parts in zip(*rest, strict=True)] if rest else [""] * n
     except TypeError:  # not all text: the same as row_id's str() of every part
-        texts = ["\x1f".join(map(str, parts)) for parts in zip(*rest)]
+        texts = ["\x1f".join(map(str, parts)) for parts in zip(*rest, strict=True)]
     out = []
     tail = "\x1f" if rest else ""
     for t in texts:
@@ -160,7 +160,7 @@ def _naive(ts: datetime | None) -> datetime | None:
     """UTC without a zone, as the store keeps every timestamp."""
     if ts is None or ts.tzinfo is None:
         return ts
-    return ts.astimezone(timezone.utc).replace(tzinfo=None)
+    return ts.astimezone(UTC).replace(tzinfo=None)
 
 
 class RecordWriter:
@@ -497,7 +497,7 @@ def query_arrow(con: duckdb.DuckDBPyConnection, sql: str, rows: pa.Table,
     unregistering a view. Where that lookup is off or cannot see this frame (a
     connection wrapped by the caller), the table is registered as a view instead.
     """
-    _darkmap_writer_rows = rows  # noqa: F841 - read by DuckDB's replacement scan
+    _darkmap_writer_rows = rows
     args = (sql, list(params)) if params is not None else (sql,)
     try:
         return con.execute(*args).fetchall()
@@ -649,7 +649,7 @@ def _first_rows(keys: Sequence[str | None]) -> np.ndarray:
     """Positions of the first row of each distinct non-null key, in row order."""
     n = len(keys)
     # built from the last row back, a dict keeps each key's first position
-    first = dict(zip(reversed(keys), range(n - 1, -1, -1)))
+    first = dict(zip(reversed(keys), range(n - 1, -1, -1), strict=True))
     first.pop(None, None)
     return np.sort(np.fromiter(first.values(), dtype=np.int64, count=len(first)))
 
