@@ -8,20 +8,23 @@ from itertools import pairwise
 import pytest
 from conftest import DATA as REAL_DATA
 
-from darkmap.chain.load import sniff_format
-from darkmap.chain.parse import (
-    GENESIS_HASH,
-    ParseError,
+from darkmap.importers.bitcoin import sniff_format
+from darkmap.importers.bitcoin_batch import is_bip69
+from darkmap.importers.bitcoin_formats import (
     iter_framed_blocks,
-    merkle_root,
     parse_block,
     parse_header,
-    parse_tx,
     read_utxostore,
+)
+from darkmap.model.bitcoin import (
+    GENESIS_HASH,
+    ParseError,
+    classify,
+    merkle_root,
+    parse_tx,
+    script_for_address,
     serialize_tx,
 )
-from darkmap.chain.script import classify, script_for_address
-from darkmap.chain.tables import is_bip69
 from darkmap.model.encoding import (
     _ripemd160_pure,
     b58check_decode,

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import DATA as REAL_DATA
 
-from darkmap.chain.parse import iter_framed_blocks, parse_block, read_utxostore
-from darkmap.chain.script import classify
 from darkmap.collect.ingest import load_files
 from darkmap.importers.bitcoin import BitcoinImporter
+from darkmap.importers.bitcoin_formats import iter_framed_blocks, parse_block, read_utxostore
+from darkmap.model.bitcoin import classify
 from darkmap.plugins import SourceFile, best_importer
 from darkmap.store.workspace import Workspace
 
@@ -124,7 +124,7 @@ def test_getblock_json_is_checked_and_fills_prevouts(tmp_path):
     raw = next(iter_framed_blocks((DATA / "277647.dat").read_bytes()))[1]
     b = parse_block(raw)
     utxos = read_utxostore((DATA / "277647.utxostore").read_bytes())
-    from darkmap.chain.parse import serialize_tx
+    from darkmap.model.bitcoin import serialize_tx
 
     def vin(i):
         p = utxos.get((i.prev_txid, i.prev_vout))
@@ -159,7 +159,7 @@ def test_getblock_json_is_checked_and_fills_prevouts(tmp_path):
 
 
 def test_esplora_json_recomputes_txid(tmp_path):
-    from darkmap.chain.parse import parse_tx
+    from darkmap.model.bitcoin import parse_tx
 
     tx, _ = parse_tx(bytes.fromhex((DATA / "bip69-2.hex").read_text().strip()))
     doc = {"txid": tx.txid, "version": tx.version, "locktime": tx.locktime,

@@ -8,11 +8,12 @@ import pytest
 import yaml
 
 from darkmap.chain.cluster import run_clustering
-from darkmap.chain.tags import export_tagpack, read_tagpack, sync_evidence_tags
+from darkmap.chain.tags import export_tagpack, sync_evidence_tags
 from darkmap.chain.trace import trace
 from darkmap.chain.wallet import wallet_summary
 from darkmap.collect.ingest import import_tagpack, load_files
 from darkmap.evaluate.clustering import cluster_scores, eval_chain
+from darkmap.importers.tagpack import read_tagpack
 from darkmap.simulate.market_chain import demo_market_chain
 from darkmap.store.workspace import Workspace
 

@@ -19,17 +19,16 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import DATA
 
-from darkmap.errors import BadInputError
-from darkmap.chain.script import script_for_address
-from darkmap.chain.tags import read_tagpack
 from darkmap.cli import main
+from darkmap.errors import BadInputError
+from darkmap.importers.tagpack import read_tagpack
+from darkmap.model.bitcoin import script_for_address
 from darkmap.simulate import SimParams, simulate
 from darkmap.simulate.bitcoin import bech32_address
 from darkmap.simulate.support import expected_files
 from darkmap.simulate.world import build_world
-
-from conftest import DATA
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "darkmap"
 SEED, VENDORS = 7, 200
@@ -400,8 +399,8 @@ def test_chain_txids_merkle_roots_and_spends_recompute(world_dir: Path, truth: d
 
 
 def test_coinjoin_inputs_belong_to_different_wallets(world_dir: Path, truth: dict) -> None:
-    from darkmap.chain.parse import iter_framed_blocks, parse_block
-    from darkmap.chain.script import infer_input_address
+    from darkmap.importers.bitcoin_formats import iter_framed_blocks, parse_block
+    from darkmap.model.bitcoin import infer_input_address
     owner = truth["chain"]["address_owner"]
     wallets = truth["chain"]["wallets"]
     data = (world_dir / "chain" / "blk00000.dat").read_bytes()

@@ -1,15 +1,15 @@
-"""Bitcoin data: parse blocks and transactions, cluster addresses, tag, trace value.
+"""The chain stage: cluster Bitcoin addresses into wallets, tag them, trace value.
 
-Modules: ``script`` (script types and addresses), ``parse`` (raw blocks, blk*.dat,
-getblock JSON, Esplora JSON, btcd UTXO files), ``load`` (files into column batches),
-``tables`` (the column batches), ``cluster`` (union-find with named, switchable
-heuristics), ``coinjoin`` (CoinJoin detection), ``graph`` (the transaction graph as numpy
-arrays), ``tags`` (GraphSense TagPacks), ``trace`` (taint tracing, peel chains,
-cash-outs), ``wallet`` (cluster summaries). This package holds the logic; every query of
-the chain tables is in :mod:`darkmap.store.chain`. Chain files are loaded through the
-ingest pipeline (:mod:`darkmap.importers.bitcoin`, ``darkmap chain load``); scores against
-simulator truth are in :mod:`darkmap.evaluate.clustering`. The wire format is
-:mod:`darkmap.model.bitcoin`; hashes, base58 and bech32 are :mod:`darkmap.model.encoding`.
+Modules: ``graph`` (the stored transaction graph as numpy arrays), ``coinjoin``
+(CoinJoin detection), ``cluster`` (union-find with named, switchable heuristics, and why
+addresses merged), ``tags`` (service categories, tags derived from the evidence, TagPack
+export), ``trace`` (taint tracing, peel chains, cash-outs), ``wallet`` (cluster
+summaries). This package holds the logic; every query of the chain tables is in
+:mod:`darkmap.store.chain`. Chain files and TagPacks are read by the importers
+(:mod:`darkmap.importers.bitcoin`, :mod:`darkmap.importers.tagpack`) through the ingest
+pipeline (``darkmap chain load`` is ``darkmap ingest --importer bitcoin``); the wire
+format, scripts and addresses are :mod:`darkmap.model.bitcoin`; scores against simulator
+truth are in :mod:`darkmap.evaluate.clustering`.
 """
 
 __all__: list[str] = []

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 
-from darkmap.chain.script import SCRIPT_TYPES
+from darkmap.model.bitcoin import SCRIPT_TYPES
 from darkmap.store.chain import graph_columns
 
 __all__ = ["TxArrays", "load_arrays"]

@@ -8,7 +8,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from darkmap.cli.common import emit_json, library_errors, main, open_ws, workspace_option
-from darkmap.collect.ingest import IngestSummary, ingest, iter_files
+from darkmap.collect.ingest import FileResult, IngestSummary, ingest, iter_files
 from darkmap.plugins import exporters, importers
 
 
@@ -36,7 +36,7 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, importer: str | 
                   disable=quiet or as_json, transient=True) as bar:
         task = bar.add_task("", total=total)
 
-        def tick(res: object) -> None:
+        def tick(res: FileResult) -> None:
             bar.update(task, advance=1, description=Path(res.source).name[:40])
 
         summary = ingest(ws, list(paths), importer_name=importer, progress=tick)

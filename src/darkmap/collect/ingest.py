@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-from darkmap.chain.tags import read_tagpack
 from darkmap.errors import NotFoundError
+from darkmap.importers.tagpack import read_tagpack
 from darkmap.model.records import (
     ListingBatch,
     MarketRecord,

@@ -5,23 +5,46 @@ ingest`` (and ``darkmap chain load``, the same pipeline with this importer force
 :meth:`BitcoinImporter.read_into` with its open connection; the importer yields a
 ``UnitRecord`` per stored unit so counts reconcile, and returns the chain counts, which the
 pipeline keeps in the file's result (``FileResult.details``).
+
+Formats: Bitcoin Core blk*.dat (magic-framed blocks), a lone serialized block, a raw
+transaction (binary or hex), hex text (one transaction or block per line, or 80-byte
+headers), ``getblock`` verbosity 2/3 JSON, Esplora transaction JSON (one or a list), and
+btcd's UTXO test files (parsers: :mod:`darkmap.importers.bitcoin_formats`). Units for
+accounting: a block (``block @offset``), a transaction (``tx``, ``line N``, ``json tx
+N``), a header (``line N``), a UTXO file. A unit that fails its checks is quarantined
+with the reason, never stored. Parsed rows go into a
+:class:`~darkmap.importers.bitcoin_batch.ChainBatch`, which
+:func:`darkmap.store.chain.write_batch` loads.
 """
 
 from __future__ import annotations
 
+import json
+import string
 from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 
-from darkmap.chain.load import read_into_batch, sniff_format
-from darkmap.chain.tables import ChainBatch
+from darkmap.importers.bitcoin_batch import ChainBatch
+from darkmap.importers.bitcoin_formats import (
+    MAGICS,
+    ParseError,
+    block_from_getblock_json,
+    iter_framed_blocks,
+    parse_block,
+    parse_header,
+    parse_tx,
+    read_utxostore,
+    tx_from_esplora_json,
+)
 from darkmap.model.records import QuarantineRecord, Record, UnitRecord
 from darkmap.plugins import SourceFile
 from darkmap.store.chain import write_batch
 from darkmap.store.writer import Provenance
 
-__all__ = ["BitcoinImporter"]
+__all__ = ["FORMATS", "BitcoinImporter", "ReadResult", "read_into_batch", "sniff_format"]
 
 _WHOLE_LIMIT = 64 * 1024 * 1024  # JSON / raw tx files are read whole to sniff them
 
@@ -79,3 +102,256 @@ class BitcoinImporter:
             yield UnitRecord(locator=loc, kind=kind)
         yield from res.quarantined
         return counts
+
+
+FORMATS = ("blk", "block", "tx", "hex", "getblock_json", "esplora_json", "utxostore")
+_HEX = set(string.hexdigits.encode()) | set(b" \t\r\n")
+_MAX_TX = 4_000_000
+
+
+@dataclass
+class ReadResult:
+    """What reading one file produced: stored unit count and quarantined units."""
+
+    fmt: str
+    units: int = 0
+    stored_units: int = 0
+    quarantined: list[QuarantineRecord] = field(default_factory=list)
+    stored: list[str] = field(default_factory=list)
+
+    def bad(self, locator: str, reason: str, fld: str | None = None, excerpt: str = "") -> None:
+        """Quarantine one unit."""
+        self.units += 1
+        self.quarantined.append(QuarantineRecord(locator=locator, reason=reason[:500],
+                                                 field=fld, excerpt=excerpt[:200]))
+
+    def ok(self, locator: str) -> None:
+        """Count one stored unit."""
+        self.units += 1
+        self.stored_units += 1
+        self.stored.append(locator)
+
+
+def _looks_like_block(buf: bytes) -> bool:
+    """Header fields plausible and the first tx starts with a coinbase input."""
+    if len(buf) < 80 + 1 + 4 + 1 + 36:
+        return False
+    time = int.from_bytes(buf[68:72], "little")
+    if not 1_231_000_000 <= time <= 4_000_000_000:
+        return False
+    pos = 81 if buf[80] < 0xFD else 83 if buf[80] == 0xFD else 85
+    pos += 4  # tx version
+    if buf[pos:pos + 2] == b"\x00\x01":
+        pos += 2
+    return buf[pos] == 1 and buf[pos + 1:pos + 33] == b"\x00" * 32 \
+        and buf[pos + 33:pos + 37] == b"\xff\xff\xff\xff"
+
+
+def _utxo_head_ok(head: bytes) -> bool:
+    pos, seen = 0, 0
+    while pos + 40 <= len(head) and seen < 3:
+        size = int.from_bytes(head[pos + 36:pos + 40], "little")
+        if not 2 <= size <= 10_000 or pos + 40 + size > len(head):
+            break
+        try:
+            read_utxostore(head[pos:pos + 40 + size])
+        except (ParseError, ValueError):
+            return False
+        pos += 40 + size
+        seen += 1
+    return seen >= 1 and (seen >= 3 or pos == len(head))
+
+
+def sniff_format(head: bytes, size: int, whole: bytes | None = None) -> tuple[str | None, float]:
+    """(format, confidence 0..1) from a file's first bytes and size.
+
+    ``whole`` (the full bytes, for files small enough) lets raw transactions be
+    confirmed by parsing them to the last byte.
+    """
+    if not head:
+        return None, 0.0
+    if head[:4] in MAGICS and len(head) >= 8:
+        length = int.from_bytes(head[4:8], "little")
+        if 80 < length <= 32_000_000 and _looks_like_block(head[8:8 + 200]):
+            return "blk", 0.97
+    if _looks_like_block(head):
+        return "block", 0.93
+    stripped = head.lstrip()
+    if stripped[:1] in (b"{", b"[") and whole is not None:
+        try:
+            doc = json.loads(whole.decode("utf-8-sig"))
+        except (UnicodeDecodeError, ValueError):
+            return None, 0.0
+        return _json_shape(doc)
+    if stripped and all(c in _HEX for c in head[:4096]):
+        return "hex", 0.9 if len(stripped.split()[0]) >= 120 else 0.0
+    if whole is not None and 60 <= size <= _MAX_TX and head[1:4] == b"\x00\x00\x00":
+        try:
+            _, end = parse_tx(whole)
+            if end == len(whole):
+                return "tx", 0.9
+        except ParseError:
+            pass
+    if _utxo_head_ok(head):
+        return "utxostore", 0.8
+    return None, 0.0
+
+
+def _is_esplora(d: object) -> bool:
+    return isinstance(d, dict) and "txid" in d and isinstance(d.get("vin"), list) \
+        and isinstance(d.get("vout"), list) and "hex" not in d \
+        and all(isinstance(o, dict) and "scriptpubkey" in o for o in d["vout"])
+
+
+def _is_getblock(d: object) -> bool:
+    return isinstance(d, dict) and isinstance(d.get("tx"), list) and "merkleroot" in d
+
+
+def _json_shape(doc: object) -> tuple[str | None, float]:
+    if _is_getblock(doc) or (isinstance(doc, list) and doc and all(map(_is_getblock, doc))):
+        return "getblock_json", 0.95
+    if _is_esplora(doc) or (isinstance(doc, list) and doc and all(map(_is_esplora, doc))):
+        return "esplora_json", 0.95
+    return None, 0.0
+
+
+def read_into_batch(data: bytes, fmt: str, batch: ChainBatch) -> ReadResult:
+    """Parse ``data`` (format ``fmt``) into ``batch``; bad units are quarantined."""
+    res = ReadResult(fmt)
+    reader = {
+        "blk": _read_blk, "block": _read_block, "tx": _read_tx, "hex": _read_hex,
+        "getblock_json": _read_getblock, "esplora_json": _read_esplora,
+        "utxostore": _read_utxo,
+    }[fmt]
+    reader(data, batch, res)
+    return res
+
+
+def _add_checked_block(raw: bytes, offset: int, locator: str, batch: ChainBatch,
+                       res: ReadResult) -> None:
+    try:
+        block = parse_block(raw, offset)
+    except ParseError as exc:
+        res.bad(locator, f"block does not parse: {exc}")
+        return
+    if not block.merkle_ok:
+        res.bad(locator, f"block {block.hash}: merkle root {block.merkle_root} does not match "
+                         "the transactions", "merkle_root")
+        return
+    if block.witness_ok is False:
+        res.bad(locator, f"block {block.hash}: witness commitment does not match the wtxids",
+                "witness_commitment")
+        return
+    batch.add_block(block, locator)
+    res.ok(locator)
+
+
+def _read_blk(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
+    for offset, raw in iter_framed_blocks(data):
+        locator = f"block @{offset}"
+        if isinstance(raw, ParseError):
+            res.bad(locator, f"framing lost: {raw}")
+            continue
+        net = MAGICS.get(data[offset:offset + 4], "main")
+        before = len(batch.cols["blocks"]["network"])
+        _add_checked_block(raw, offset, locator, batch, res)
+        if len(batch.cols["blocks"]["network"]) > before:
+            batch.cols["blocks"]["network"][-1] = net
+
+
+def _read_block(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
+    _add_checked_block(data, 0, "block @0", batch, res)
+
+
+def _read_tx(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
+    try:
+        tx, end = parse_tx(data)
+        if end != len(data):
+            raise ParseError(f"{len(data) - end} trailing bytes after the transaction")
+    except ParseError as exc:
+        res.bad("tx", f"transaction does not parse: {exc}")
+        return
+    batch.add_tx(tx, "tx")
+    res.ok("tx")
+
+
+def _read_hex(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
+    lines = [ln.strip() for ln in data.decode("ascii", "replace").splitlines()]
+    for lineno, line in enumerate(lines, 1):
+        if not line:
+            continue
+        locator = f"line {lineno}"
+        try:
+            raw = bytes.fromhex(line)
+        except ValueError:
+            res.bad(locator, "not hex", excerpt=line[:80])
+            continue
+        if len(raw) == 80:
+            hdr = parse_header(raw)
+            batch.add_block(hdr, locator, header_only=True)
+            res.ok(locator)
+            continue
+        if _looks_like_block(raw):
+            _add_checked_block(raw, 0, locator, batch, res)
+            continue
+        try:
+            tx, end = parse_tx(raw)
+            if end != len(raw):
+                raise ParseError(f"{len(raw) - end} trailing bytes after the transaction")
+        except ParseError as exc:
+            res.bad(locator, f"transaction does not parse: {exc}", excerpt=line[:80])
+            continue
+        batch.add_tx(tx, locator)
+        res.ok(locator)
+
+
+def _read_getblock(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
+    doc = json.loads(data.decode("utf-8-sig"))
+    docs = doc if isinstance(doc, list) else [doc]
+    for k, d in enumerate(docs):
+        locator = f"json block {k}"
+        try:
+            block, problems = block_from_getblock_json(d)
+        except (ValueError, TypeError, KeyError) as exc:
+            res.bad(locator, f"getblock JSON unreadable: {type(exc).__name__} {exc}")
+            continue
+        if problems:
+            res.bad(locator, "; ".join(str(p) for p in problems[:5]))
+            continue
+        if not block.merkle_ok or block.witness_ok is False:
+            res.bad(locator, f"block {block.hash}: recomputed ids do not match its merkle root "
+                             "or witness commitment", "merkleroot")
+            continue
+        batch.add_block(block, locator)
+        res.ok(locator)
+
+
+def _read_esplora(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
+    doc = json.loads(data.decode("utf-8-sig"))
+    docs = doc if isinstance(doc, list) else [doc]
+    for k, d in enumerate(docs):
+        locator = f"json tx {k}"
+        if not isinstance(d, dict):
+            res.bad(locator, "not a transaction object")
+            continue
+        try:
+            tx, status = tx_from_esplora_json(d)
+        except ParseError as exc:
+            res.bad(locator, str(exc), "txid")
+            continue
+        height = status.get("block_height") if isinstance(status.get("block_height"), int) else None
+        when = status.get("block_time") if isinstance(status.get("block_time"), int) else None
+        bh = status.get("block_hash") if isinstance(status.get("block_hash"), str) else None
+        batch.add_tx(tx, locator, bh, height, when, None)
+        res.ok(locator)
+
+
+def _read_utxo(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
+    try:
+        prevouts = read_utxostore(data)
+    except ParseError as exc:
+        res.bad("utxo file", f"UTXO file does not parse: {exc}")
+        return
+    batch.add_prevouts(prevouts)
+    res.ok("utxo file")
+

@@ -581,7 +581,7 @@ def _round_denom(v: int) -> int:
     if v <= 0:
         return 0
     mag = 10 ** (len(str(v)) - 1)
-    return (v // mag) * mag
+    return int((v // mag) * mag)
 
 
 def _tag_sample(ch: _Chain, w: World, mk_hot: list[list[Address]],

@@ -3,7 +3,8 @@
 Keys are random 33-byte compressed-key-shaped strings and signatures dummy DER-shaped
 bytes: nothing here can sign or spend real coins. Blocks carry correct merkle roots,
 BIP34 heights, BIP141 witness commitments and a proof of work against the regtest
-target, so :mod:`darkmap.chain.parse` checks them exactly like mainnet blocks. The
+target, so :mod:`darkmap.importers.bitcoin_formats` checks them exactly like mainnet
+blocks. The
 builder records who owns every address, which is the truth tests score against.
 """
 
@@ -11,8 +12,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
-from darkmap.chain.script import script_for_address
 from darkmap.model.bitcoin import (
     NULL_HASH,
     WITNESS_COMMITMENT_PREFIX,
@@ -23,6 +24,7 @@ from darkmap.model.bitcoin import (
     frame_block,
     merkle_root,
     parse_tx,
+    script_for_address,
     serialize_block,
     serialize_tx,
     witness_commitment,
@@ -159,7 +161,8 @@ class SynthChain:
         return b"".join(frame_block(b) for b in self.blocks)
 
 
-def demo_market_chain(seed: int = 7, peel_steps: int = 4) -> tuple[SynthChain, dict, str]:
+def demo_market_chain(seed: int = 7,
+                      peel_steps: int = 4) -> tuple[SynthChain, dict[str, Any], str]:
     """A small market economy on a synthetic chain: (chain, truth ``chain`` section, TagPack).
 
     Buyers pay a market hot wallet, the market pays the vendor at fresh addresses, the

@@ -86,7 +86,8 @@ __all__ = [
 
 
 class ChainRows(Protocol):
-    """Parsed chain data ready for :func:`write_batch` (``darkmap.chain.tables.ChainBatch``)."""
+    """Parsed chain data ready for :func:`write_batch` (a ``ChainBatch`` of
+    :mod:`darkmap.importers.bitcoin_batch`)."""
 
     script_types: dict[str, int]
 

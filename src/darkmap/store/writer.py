@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import numpy as np
@@ -51,7 +51,8 @@ from darkmap.model.records import (
 
 __all__ = ["ARROW_ROWS", "KEYLESS", "UNKEYED_ENTITIES", "Provenance", "RecordWriter",
            "account_id", "arrow_views", "begin", "commit", "insert_arrow", "insert_rows",
-           "listing_id", "query_arrow", "rollback", "row_id", "row_ids", "transaction"]
+           "listing_id", "query_arrow", "replace_quarantine", "rollback", "row_id", "row_ids",
+           "transaction"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,7 +354,7 @@ class RecordWriter:
                             f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE list_contains(?, "
                             f"{cap}) AND {key} IN (SELECT {key} FROM {ARROW_ROWS}) LIMIT 1)",
                             tbl, [caps])
-        return found[0][0] == 0
+        return bool(found[0][0] == 0)
 
     # -- one method per record type -------------------------------------------------
 
@@ -417,12 +418,12 @@ class RecordWriter:
                 "role": "vendor", **prov, "observed_at": obs.take(pick)})
         lid_arr = pa.array(lids, pa.string())
         first = _first_rows(lids)
-        pick = pa.array(first, pa.int64()) if len(first) < n else None
+        lpick = pa.array(first, pa.int64()) if len(first) < n else None
         self._put_columns("listings", {
-            "listing_id": lid_arr if pick is None else lid_arr.take(pick), "market_id": m,
-            "listing_ref": refs if pick is None else [refs[i] for i in first.tolist()],
-            "account_id": aid_arr if pick is None else aid_arr.take(pick), **prov,
-            "observed_at": obs if pick is None else obs.take(pick)})
+            "listing_id": lid_arr if lpick is None else lid_arr.take(lpick), "market_id": m,
+            "listing_ref": refs if lpick is None else [refs[i] for i in first.tolist()],
+            "account_id": aid_arr if lpick is None else aid_arr.take(lpick), **prov,
+            "observed_at": obs if lpick is None else obs.take(lpick)})
         cols: dict[str, Any] = {
             "obs_id": row_ids("lst", lids, p.capture_sha256, b.locators),
             "listing_id": lid_arr, "account_id": aid_arr, "locator": b.locators, **prov,
@@ -544,6 +545,18 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[st
     return len(rows)
 
 
+def replace_quarantine(con: duckdb.DuckDBPyConnection, method: str, columns: Sequence[str],
+                       rows: Sequence[Sequence[Any]]) -> int:
+    """Replace the ``quarantine`` rows stored under ``method`` with ``rows`` (tuples in
+    ``columns`` order); return how many were stored.
+
+    For a stage after ingest that quarantines what it cannot process (the drug assessment
+    quarantines a listing it cannot assess): each run replaces its own rows.
+    """
+    con.execute("DELETE FROM quarantine WHERE method = ?", [method])
+    return insert_rows(con, "quarantine", columns, rows)
+
+
 def begin(con: duckdb.DuckDBPyConnection) -> None:
     """Open a transaction on ``con``."""
     con.execute("BEGIN TRANSACTION")
@@ -624,11 +637,15 @@ _BATCH_FIELDS = ("title", "description", "price", "currency", "price_text", "qua
                  "sales_count", "url")
 
 
-def _array(col: str, values: Any, n: int) -> pa.Array:
+# Arrow's stubs type arrays by value type; these helpers build columns of any type
+_Column = Any
+
+
+def _array(col: str, values: Any, n: int) -> _Column:
     """``values`` (a list, an Arrow array, one value for all rows, or None) as ``col``."""
     typ = _TYPES.get(col, pa.string())
     if values is None or isinstance(values, (str, int, float, datetime)):
-        return pa.repeat(pa.scalar(values, type=typ), n)
+        return pa.repeat(cast(Any, pa.scalar(values, type=typ)), n)
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         return values if values.type == typ else values.cast(typ)
     return pa.array(values, type=typ)
@@ -654,11 +671,11 @@ def _first_rows(keys: Sequence[str | None]) -> np.ndarray:
     return np.sort(np.fromiter(first.values(), dtype=np.int64, count=len(first)))
 
 
-def _lists(col: Any, n: int) -> pa.Array:
+def _lists(col: Any, n: int) -> _Column:
     """A list column with absent values as empty lists (what a ListingRecord holds)."""
     typ = pa.list_(pa.string())
     if col is None:  # n empty lists: all offsets zero (pa.repeat of [] is much slower)
-        return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)),
+        return pa.ListArray.from_arrays(cast(Any, pa.array(np.zeros(n + 1, dtype=np.int32))),
                                         pa.array([], pa.string()))
     arr = col if isinstance(col, (pa.Array, pa.ChunkedArray)) else pa.array(col, typ)
     if arr.null_count:
@@ -666,11 +683,12 @@ def _lists(col: Any, n: int) -> pa.Array:
     return arr
 
 
-def _observed(col: Any, n: int, p: Provenance) -> pa.Array:
+def _observed(col: Any, n: int, p: Provenance) -> _Column:
     """``_naive(observed_at or p.observed_at)`` for a column of UTC datetimes."""
     default = _naive(p.observed_at)
     if col is None:
         return pa.array([default] * n, type=pa.timestamp("us"))
+    arr: _Column
     if isinstance(col, (pa.Array, pa.ChunkedArray)):
         arr = col.cast(pa.timestamp("us"))
     else:

@@ -3,7 +3,8 @@
 Parsed blocks and transactions are appended column by column (plain lists, no per-row
 objects kept); :meth:`ChainBatch.arrow` hands DuckDB one Arrow table per store table.
 Rows still name transactions by txid and addresses by string here: the store assigns
-the integer ids in SQL, against what it already holds.
+the integer ids in SQL, against what it already holds
+(:func:`darkmap.store.chain.write_batch`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from darkmap.chain.parse import Block, Prevout, Tx
-from darkmap.chain.script import classify, infer_input_address
+from darkmap.importers.bitcoin_formats import Block
+from darkmap.model.bitcoin import Prevout, Tx, classify, infer_input_address
 
 __all__ = ["ChainBatch", "is_bip69"]
 

@@ -1,4 +1,4 @@
-"""Read Bitcoin data: raw transactions, raw blocks, blk*.dat files, headers, JSON.
+"""Parse Bitcoin data: raw transactions, raw blocks, blk*.dat files, headers, JSON, UTXOs.
 
 Every transaction's txid (and wtxid when it has witnesses) is recomputed with double
 SHA-256 from its bytes; every block's merkle root and (for segwit blocks) witness
@@ -7,9 +7,9 @@ commitment is recomputed from those ids and compared with the header. JSON sourc
 same way, so a JSON file that lies about an id is caught.
 
 Parsers raise :class:`ParseError` (a ``BadInputError``, so a ``ValueError``) naming the
-byte offset; callers turn that into a quarantined unit, never a crash. The wire format
-itself (transactions, varints, merkle roots, headers) is :mod:`darkmap.model.bitcoin`;
-its names are re-exported here.
+byte offset; callers (:mod:`darkmap.importers.bitcoin`) turn that into a quarantined
+unit, never a crash. The wire format itself (transactions, varints, merkle roots,
+headers) is :mod:`darkmap.model.bitcoin`; its names are re-exported here.
 """
 
 from __future__ import annotations
@@ -307,7 +307,7 @@ def _decompress_amount(x: int) -> int:
         n = x * 10 + d
     else:
         n = x + 1
-    return n * 10 ** e
+    return int(n * 10 ** e)
 
 
 def _decompress_script(buf: bytes, pos: int) -> tuple[bytes, int]:
