@@ -41,7 +41,6 @@ from darkmap.store.writer import (
 __all__ = [
     "TAG_COLUMNS",
     "AddressTag",
-    "ChainCounts",
     "ChainRows",
     "ClusterRun",
     "GraphColumns",
@@ -54,10 +53,8 @@ __all__ = [
     "WalletAddress",
     "WalletFacts",
     "WalletTag",
-    "address_clusters",
     "address_id",
     "addresses_by_id",
-    "chain_counts",
     "cluster_address_ids",
     "cluster_count",
     "cluster_exists",
@@ -65,7 +62,6 @@ __all__ = [
     "cluster_merges",
     "cluster_of_address",
     "cluster_of_address_id",
-    "evidence_wallets",
     "fill_heights",
     "graph_columns",
     "insert_tags",
@@ -359,22 +355,6 @@ def address_id(con: duckdb.DuckDBPyConnection, address: str) -> int | None:
     return int(row[0]) if row else None
 
 
-@dataclass(frozen=True)
-class ChainCounts:
-    """Sizes of the stored chain."""
-
-    transactions: int
-    addresses: int
-    clusters: int
-
-
-def chain_counts(con: duckdb.DuckDBPyConnection) -> ChainCounts:
-    """Transactions, addresses and clusters stored."""
-    return ChainCounts(_count(con, "SELECT count(*) FROM btc_tx"),
-                       _count(con, "SELECT count(*) FROM btc_address"),
-                       cluster_count(con))
-
-
 # -- clusters ---------------------------------------------------------------------------
 
 
@@ -456,14 +436,6 @@ def cluster_address_ids(con: duckdb.DuckDBPyConnection, cluster_id: int) -> list
     return [r[0] for r in con.execute(
         "SELECT address_id FROM btc_clusters WHERE cluster_id = ? ORDER BY address_id",
         [cluster_id]).fetchall()]
-
-
-def address_clusters(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
-    """(address, cluster id) of every stored address; an unclustered one is its own."""
-    rows = con.execute(
-        "SELECT a.address, coalesce(c.cluster_id, a.address_id) FROM btc_address a "
-        "LEFT JOIN btc_clusters c USING (address_id)").fetchall()
-    return [(a, int(c)) for a, c in rows]
 
 
 class MergeEdge(TypedDict):
@@ -590,16 +562,6 @@ def trace_tags(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str, str | Non
         "SELECT a.address_id, t.label, t.category, t.actor, t.origin, t.address "
         "FROM btc_tags t JOIN btc_address a ON a.address = t.address "
         "ORDER BY (t.origin = 'tagpack') DESC, t.label").fetchall()
-
-
-def evidence_wallets(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int, str | None]]:
-    """(actor, cluster id, addresses the evidence published in it, first account) for each
-    cluster holding an address the evidence published."""
-    return con.execute("""
-        SELECT t.actor, c.cluster_id, count(DISTINCT t.address), min(t.account_id)
-        FROM btc_tags t JOIN btc_address a ON a.address = t.address
-        JOIN btc_clusters c ON c.address_id = a.address_id
-        WHERE t.origin = 'evidence' AND t.actor IS NOT NULL GROUP BY 1, 2""").fetchall()
 
 
 # -- one wallet (cluster) ----------------------------------------------------------------
