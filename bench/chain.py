@@ -111,9 +111,9 @@ def _run_phase(name: str, n_tx: int, nx_txs: int) -> dict:
 
 def parse_speed() -> dict:
     """Parse and load speed on the real blocks."""
-    from darkmap.chain.parse import iter_framed_blocks, parse_block
-    from darkmap.chain.tables import ChainBatch
-    from darkmap.importers.bitcoin import load_files
+    from darkmap.collect.ingest import load_files
+    from darkmap.importers.bitcoin_batch import ChainBatch
+    from darkmap.importers.bitcoin_formats import iter_framed_blocks, parse_block
     from darkmap.store.workspace import Workspace
 
     raws = [raw for name in ("blk_0_to_4.dat", "blocks1-256", "277647.dat")

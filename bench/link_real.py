@@ -25,7 +25,7 @@ import numpy as np
 from darkmap.collect.ingest import ingest
 from darkmap.resolve.features import compare
 from darkmap.resolve.link import LinkOptions, _model_for, link, resolve_signals
-from darkmap.resolve.personas import show_persona
+from darkmap.resolve.lookup import show_persona
 from darkmap.resolve.profiles import load_profiles
 from darkmap.store.workspace import Workspace
 

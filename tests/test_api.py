@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 import darkmap
@@ -265,12 +264,7 @@ def finished_ws(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Pat
     return path
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(
-        raises=duckdb.Error, strict=False,
-        reason="chain/wallet.wallet_summary refreshes the evidence tags (a read that "
-               "writes, issue #12); remove this mark once it no longer does"))
-    if n == "wallet" else n for n in READS])
+@pytest.mark.parametrize("name", list(READS))
 def test_reads_work_on_a_read_only_workspace(finished_ws: Path, name: str) -> None:
     with darkmap.open_workspace(finished_ws, read_only=True) as ws:
         before = ws.table_counts()

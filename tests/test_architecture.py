@@ -791,13 +791,13 @@ def test_layers_place_every_unit_and_flag_upward_edges() -> None:
     assert layer_of("darkmap.store.writer") == 1
     assert layer_of("darkmap.cli.common") == 8
     assert layer_of("darkmap.newthing") is None
-    edges = [Edge("darkmap.store.team", "darkmap.resolve.personas", "s.py:3", False),
+    edges = [Edge("darkmap.store.team", "darkmap.resolve.lookup", "s.py:3", False),
              Edge("darkmap.resolve.link", "darkmap.chain.trace", "r.py:4", False),
-             Edge("darkmap.cli.link", "darkmap.store.writer", "c.py:5", False),
+             Edge("darkmap.cli.cmd_link", "darkmap.store.writer", "c.py:5", False),
              Edge("darkmap.plugins", "darkmap.export.ftm", "p.py:6", True)]
     assert layer_violations(edges) == [
         "p.py:6: darkmap.plugins (layer 2) imports darkmap.export.ftm (layer 6) (by string)",
-        "s.py:3: darkmap.store.team (layer 1) imports darkmap.resolve.personas (layer 4)"]
+        "s.py:3: darkmap.store.team (layer 1) imports darkmap.resolve.lookup (layer 4)"]
 
 
 def test_string_imports_allow_only_optional_extras() -> None:

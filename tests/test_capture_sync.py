@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from darkmap.capture.store import CaptureStore
+from darkmap.capture.content_store import CaptureStore
 
 
 def test_sync_started_flushes_and_waits(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ from itertools import pairwise
 import pytest
 from conftest import DATA as REAL_DATA
 
-from darkmap.importers.bitcoin import sniff_format
 from darkmap.importers.bitcoin_batch import is_bip69
 from darkmap.importers.bitcoin_formats import (
     iter_framed_blocks,
@@ -16,6 +15,7 @@ from darkmap.importers.bitcoin_formats import (
     parse_header,
     read_utxostore,
 )
+from darkmap.importers.blockchain import sniff_format
 from darkmap.model.bitcoin import (
     GENESIS_HASH,
     ParseError,

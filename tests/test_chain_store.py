@@ -9,8 +9,8 @@ import pytest
 from conftest import DATA as REAL_DATA
 
 from darkmap.collect.ingest import load_files
-from darkmap.importers.bitcoin import BitcoinImporter
 from darkmap.importers.bitcoin_formats import iter_framed_blocks, parse_block, read_utxostore
+from darkmap.importers.blockchain import BitcoinImporter
 from darkmap.model.bitcoin import classify
 from darkmap.plugins import SourceFile, best_importer
 from darkmap.store.workspace import Workspace

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import DATA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,8 +16,6 @@ from darkmap.importers.csv_mapped import MappedCsvReader, best_mapping
 from darkmap.importers.mappings import MappingError, load_mapping, mappings, parse_datetime
 from darkmap.model.records import FeedbackRecord, ListingRecord, MarketRecord, QuarantineRecord
 from darkmap.plugins import SourceFile, best_importer
-
-from conftest import DATA
 
 HANSA = DATA / "listings" / "hansa-2016-12.csv"
 AGORA = DATA / "listings" / "agora-2014"

@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import io
 
+from conftest import DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from darkmap.importers.csv_mapped import _SNIFF_ROWS, _head_lines, _HeadRows, best_mapping
 from darkmap.plugins import SourceFile
-
-from conftest import DATA
 
 _HEAD = 64 * 1024
 

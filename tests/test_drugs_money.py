@@ -11,7 +11,6 @@ from darkmap.assess.fx import load_fx, parse_price, to_usd
 from darkmap.assess.lexicon import load_lexicon
 from darkmap.assess.listing import assess_listing
 from darkmap.errors import BadInputError, NotFoundError
-from darkmap.assess.listing import assess_listing
 
 
 @pytest.mark.parametrize("text,amount,ccy", [

@@ -12,7 +12,7 @@ from followthemoney.model import Model
 from darkmap.collect.ingest import ingest
 from darkmap.errors import BadInputError
 from darkmap.export.ftm import FtmExporter
-from darkmap.model.ftm import load_model
+from darkmap.model.ftm_schema import load_model
 from darkmap.store.workspace import Workspace
 
 

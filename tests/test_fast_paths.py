@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import re
 
+from conftest import DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from darkmap.extract import decode, identifiers
-
-from conftest import DATA
-
 
 # pieces the shortcuts treat specially: cue words, case folds, long alphanumeric runs
 _PIECES = ["bc1", "BC1", ".onion", ".ONION", "@", "wickr", "TeLeGram", "tg", "TG", ".me/",

@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from conftest import DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from darkmap.extract.identifiers import extract_identifiers, scan_text
 from darkmap.model.records import IdentifierRecord, PgpKeyRecord
-
-from conftest import DATA
 
 DUMP = DATA / "seized" / "dream-2016-sellers.sql"
 XMR = ("44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2"

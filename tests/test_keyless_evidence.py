@@ -6,15 +6,13 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from conftest import DATA, table_snapshot
 
 from darkmap.collect.ingest import ingest
 from darkmap.model.records import IdentifierRecord, QuarantineRecord
 from darkmap.store import workspace as workspace_mod
 from darkmap.store.workspace import Workspace
-
-from conftest import DATA, table_snapshot
 from darkmap.store.writer import _COLUMNS, KEYLESS, UNKEYED_ENTITIES, Provenance, RecordWriter
-
 
 
 def _columns(ws: Workspace, table: str) -> list[tuple]:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from darkmap.resolve.cluster import correlation_clustering
+from darkmap.resolve.partition import correlation_clustering
 
 
 def _clique(members: list[int], p: float) -> list[tuple[int, int, float]]:

@@ -15,7 +15,7 @@ from darkmap.collect.ingest import ingest
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.resolve.judgements import check_request, judge, withdraw
 from darkmap.resolve.link import LinkOptions, link
-from darkmap.resolve.personas import search_personas, show_persona
+from darkmap.resolve.lookup import search_personas, show_persona
 from darkmap.store.workspace import Workspace
 
 A, B = "dream:0ldamsterdam", "dream:greygooseglobal"   # two real Dream sellers

@@ -7,7 +7,7 @@ from itertools import pairwise
 import numpy as np
 
 from darkmap.resolve.features import SIGNALS, PairFeatures
-from darkmap.resolve.model import fit_logistic
+from darkmap.resolve.match_model import fit_logistic
 from darkmap.training.linker import generator_weights, with_missing_evidence
 
 

@@ -12,7 +12,7 @@ import pytest
 from darkmap.evaluate.linking import eval_linking
 from darkmap.resolve.judgements import judge, withdraw
 from darkmap.resolve.link import LinkOptions, link
-from darkmap.resolve.personas import search_personas, show_persona
+from darkmap.resolve.lookup import search_personas, show_persona
 from darkmap.store.workspace import Workspace
 from darkmap.training.synthworld import WorldParams, make_world
 

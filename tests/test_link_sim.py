@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import DATA, simulated_workspace
 
 from darkmap.collect.ingest import ingest
 from darkmap.evaluate.linking import eval_linking
 from darkmap.resolve.link import LinkOptions, link
-from darkmap.resolve.personas import show_persona
+from darkmap.resolve.lookup import show_persona
 from darkmap.store.workspace import Workspace
-
-from conftest import DATA, simulated_workspace
 
 
 @pytest.fixture(scope="module")

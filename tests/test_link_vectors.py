@@ -201,7 +201,7 @@ def test_pgp_blocks_and_base64_runs_are_not_writing() -> None:
 
 
 def test_shipped_models_count_text_disagreement_once() -> None:
-    from darkmap.resolve.model import load_model
+    from darkmap.resolve.match_model import load_model
 
     for variant in ("all", "no_identifiers"):
         w = load_model(variant).weights

@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import DATA
 
 from darkmap.extract.pgp import dearmor, parse_armored
 from darkmap.model.openpgp import armor, crc24, packet, parse_packets
-from darkmap.simulate.pgp import make_key
-
-from conftest import DATA
+from darkmap.simulate.pgp_keys import make_key
 
 DUMP = DATA / "seized" / "dream-2016-sellers.sql"
 

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import DATA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,8 +20,6 @@ from darkmap.model.records import (
     SkipRecord,
 )
 from darkmap.plugins import SourceFile
-
-from conftest import DATA
 
 PAGES = DATA / "pages"
 MARKETS = ("empire", "cryptonia", "dream", "apollon", "hansa")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from darkmap.extract.engine import PageResult, extract_page
-
 from conftest import DATA
+
+from darkmap.extract.engine import PageResult, extract_page
 
 PAGES = DATA / "pages"
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import re
 
+from conftest import DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
 from darkmap.extract.decode import decode_page
 from darkmap.extract.engine import _STRIP_TAGS, Page
-
-from conftest import DATA
-
 
 _HOSTILE = [
     "<noscript><img width='1' src='x'><script>a()</script></noscript><p>kept</p>",

@@ -9,15 +9,13 @@ import shutil
 import subprocess
 import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
+from conftest import DATA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from darkmap.extract.pgp import crc24, dearmor, parse_armored, parse_key_packets
-
-from conftest import DATA
 
 DUMP = DATA / "seized" / "dream-2016-sellers.sql"
 

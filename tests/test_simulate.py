@@ -26,8 +26,8 @@ from darkmap.errors import BadInputError
 from darkmap.importers.tagpack import read_tagpack
 from darkmap.model.bitcoin import script_for_address
 from darkmap.simulate import SimParams, simulate
-from darkmap.simulate.bitcoin import bech32_address
 from darkmap.simulate.support import expected_files
+from darkmap.simulate.tx_builder import bech32_address
 from darkmap.simulate.world import build_world
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "darkmap"

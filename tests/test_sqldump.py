@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from click.testing import CliRunner
+from conftest import DATA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,8 +23,6 @@ from darkmap.importers.sqldump import (
     read_dump,
 )
 from darkmap.model.records import AccountRecord, MarketRecord, PgpKeyRecord, QuarantineRecord
-
-from conftest import DATA
 
 DUMP = DATA / "seized" / "dream-2016-sellers.sql"
 
@@ -92,7 +91,6 @@ def test_dream_ingest_and_keys_command(ws, tmp_path: Path) -> None:  # type: ign
     assert f.importer == "sqldump" and f.error is None
     assert (f.read, f.stored, f.quarantined) == (690, 690, 0)
     ws.close()
-    import darkmap.cli.keys  # noqa: F401 - registers `keys` (not yet in darkmap.cli's list)
     from darkmap.cli import main
 
     res = CliRunner().invoke(main, ["keys", "-w", str(tmp_path / "ws"), "--json"])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from darkmap.capture.store import CaptureStore
+from darkmap.capture.content_store import CaptureStore
 from darkmap.store.workspace import Workspace, WorkspaceError, migrations
 
 

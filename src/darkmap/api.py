@@ -42,8 +42,8 @@ from darkmap.resolve.judgements import judge as _judge
 from darkmap.resolve.judgements import withdraw
 from darkmap.resolve.link import LinkOptions, LinkResult
 from darkmap.resolve.link import link as _link
-from darkmap.resolve.personas import search_personas as _search_personas
-from darkmap.resolve.personas import show_persona as _show_persona
+from darkmap.resolve.lookup import search_personas as _search_personas
+from darkmap.resolve.lookup import show_persona as _show_persona
 from darkmap.simulate import SimParams, simulate
 from darkmap.store.workspace import Workspace, table_has_rows
 
@@ -210,7 +210,7 @@ def search_personas(ws: Workspace, text: str, limit: int = 50) -> list[dict[str,
 
     ``text`` is a handle or part of one, an account id, a PGP fingerprint (or its
     tail), a Bitcoin address or a contact; each hit says what matched. Calls
-    :func:`darkmap.resolve.personas.search_personas`.
+    :func:`darkmap.resolve.lookup.search_personas`.
 
     Example::
 
@@ -225,7 +225,7 @@ def show_persona(ws: Workspace, ref: str) -> dict[str, Any]:
     Gives its accounts with their active periods, the identifiers they published, every
     stored link with the signals that scored it, and the standing judgements. Raises
     :class:`~darkmap.errors.NotFoundError` (a ``KeyError``) for an unknown ``ref``.
-    Calls :func:`darkmap.resolve.personas.show_persona`.
+    Calls :func:`darkmap.resolve.lookup.show_persona`.
 
     Example::
 

@@ -23,6 +23,7 @@ from darkmap.evaluate.drugs import eval_drugs
 from darkmap.evaluate.linking import eval_linking, load_truth
 from darkmap.resolve.link import LinkOptions, link
 from darkmap.simulate import SimParams, simulate
+from darkmap.store.chain import tag_count
 from darkmap.store.evaluations import save_evaluation
 from darkmap.store.workspace import Workspace, utcnow
 
@@ -112,8 +113,7 @@ def follow_the_money(ws: Workspace, ctx: DemoContext) -> Any:
     """Cluster addresses; tie addresses published in the evidence to wallets and personas."""
     summary = run_clustering(ws)
     evidence = sync_evidence_tags(ws)
-    imported = ws.con.execute("SELECT count(*) FROM btc_tags WHERE origin = 'tagpack'"
-                              ).fetchone()[0]
+    imported = tag_count(ws.con, "tagpack")
     return {"tagpack_tags": imported, "evidence_tags": evidence,
             **{k: summary.get(k) for k in ("clusters", "merge_edges", "coinjoins")}}
 

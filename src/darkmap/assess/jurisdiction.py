@@ -111,7 +111,7 @@ def shipping_countries(text: str | None) -> list[str]:
         nxt = hits[n + 1] if n + 1 < len(hits) else None
         if nxt and nxt[2] == c and (nxt[0] == j or (nxt[0] == j + 1 and words[j] in ("to", "2"))):
             found.append(c)                                   # "UK to UK", "USA-USA"
-        elif j < len(words) and words[j] == "domestic" or (
+        elif (j < len(words) and words[j] == "domestic") or (
                 i > 0 and words[i - 1] == "domestic") or (
                 i > 1 and words[i - 2] == "domestic" and words[i - 1] in ("shipping", "in")):
             found.append(c)                                   # "USA domestic"

@@ -13,8 +13,8 @@ from datetime import date, datetime
 
 from darkmap.assess.classify import classify_words
 from darkmap.assess.flags import assess_flags
-from darkmap.assess.lexicon import Lexicon, load_lexicon, normalise
 from darkmap.assess.fx import FxTable, load_fx, parse_price
+from darkmap.assess.lexicon import Lexicon, load_lexicon, normalise
 from darkmap.assess.quantity import Quantity, parse_quantity
 
 __all__ = ["METHOD", "Assessment", "assess_listing"]

@@ -18,7 +18,7 @@ from typing import Any, Required, TypedDict
 
 import numpy as np
 
-from darkmap.chain.trace import TraceContext, trace
+from darkmap.chain.trace import TraceContext, TraceResult, trace
 from darkmap.errors import BadInputError
 from darkmap.store.evaluations import address_clusters
 from darkmap.store.workspace import Workspace
@@ -146,7 +146,7 @@ def _score_cashouts(ws: Workspace, chain: dict[str, Any], owner: dict[str, str],
     if not cashouts:
         return {"total": 0}
     ctx = TraceContext.load(ws)
-    traces: dict[str, dict[str, Any]] = {}
+    traces: dict[str, TraceResult] = {}
     exact = exchange = 0
     details: list[CashoutDetail] = []
     for co in cashouts:

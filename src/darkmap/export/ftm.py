@@ -41,7 +41,7 @@ def _date(ts: datetime | None) -> str | None:
 
 def load_model() -> Model:
     """The FtM model with darkmap's schemata (imported lazily)."""
-    from darkmap.model.ftm import load_model as _load
+    from darkmap.model.ftm_schema import load_model as _load
 
     return _load()
 

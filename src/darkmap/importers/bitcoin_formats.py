@@ -7,7 +7,7 @@ commitment is recomputed from those ids and compared with the header. JSON sourc
 same way, so a JSON file that lies about an id is caught.
 
 Parsers raise :class:`ParseError` (a ``BadInputError``, so a ``ValueError``) naming the
-byte offset; callers (:mod:`darkmap.importers.bitcoin`) turn that into a quarantined
+byte offset; callers (:mod:`darkmap.importers.blockchain`) turn that into a quarantined
 unit, never a crash. The wire format itself (transactions, varints, merkle roots,
 headers) is :mod:`darkmap.model.bitcoin`; its names are re-exported here.
 """

@@ -4,7 +4,7 @@ blk framing) and output scripts with their addresses.
 The one implementation of both in darkmap. The chain reader
 (:mod:`darkmap.importers.bitcoin_formats`) parses transactions here and checks every
 txid, merkle root and witness commitment against what these functions compute; the
-simulators (:mod:`darkmap.simulate.bitcoin`, :mod:`darkmap.simulate.market_chain`) build
+simulators (:mod:`darkmap.simulate.tx_builder`, :mod:`darkmap.simulate.market_chain`) build
 their blocks with the same functions, so what they write is exactly what the reader
 accepts.
 

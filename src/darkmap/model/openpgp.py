@@ -2,7 +2,7 @@
 
 The one implementation of these pieces in darkmap: the key parser
 (``darkmap.extract.pgp``, which adds the repair of damaged pasted text) and the
-simulator's key writer (``darkmap.simulate.pgp``) both use it.
+simulator's key writer (``darkmap.simulate.pgp_keys``) both use it.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from darkmap.errors import NotFoundError
 from darkmap.report import (
     section_collection,
     section_evaluation,
@@ -17,7 +18,6 @@ from darkmap.report import (
     section_personas,
     section_targets,
 )
-from darkmap.errors import NotFoundError
 from darkmap.report.sections import Figure, Section, sections
 from darkmap.store.workspace import Workspace, utcnow
 

@@ -1,7 +1,7 @@
 """Entity resolution: link vendor accounts across markets into personas.
 
 Entry points: :func:`darkmap.resolve.link.link` (build personas),
-:mod:`darkmap.resolve.judgements` (analyst verdicts), :mod:`darkmap.resolve.personas`
+:mod:`darkmap.resolve.judgements` (analyst verdicts), :mod:`darkmap.resolve.lookup`
 (show/search) and :func:`darkmap.evaluate.linking.eval_linking`.
 
 This package holds the logic (profiles, candidate blocks, signals, models, clustering);

@@ -82,7 +82,7 @@ class PairFeatures:
     def __len__(self) -> int:
         return len(self.i)
 
-    def subset(self, mask: np.ndarray) -> "PairFeatures":
+    def subset(self, mask: np.ndarray) -> PairFeatures:
         """The pairs where ``mask`` is true (or at the positions ``mask`` lists)."""
         return PairFeatures(self.i[mask], self.j[mask],
                             {k: v[mask] for k, v in self.raw.items()},

@@ -24,10 +24,10 @@ from scipy.sparse.csgraph import connected_components
 
 from darkmap.errors import BadInputError
 from darkmap.resolve.candidates import candidate_pairs
-from darkmap.resolve.cluster import correlation_clustering
 from darkmap.resolve.features import IDENTIFIER_SIGNALS, SIGNALS, PairFeatures, compare
 from darkmap.resolve.judgements import active_judgements
-from darkmap.resolve.model import LinearModel, fit_em, load_model
+from darkmap.resolve.match_model import LinearModel, fit_em, load_model
+from darkmap.resolve.partition import correlation_clustering
 from darkmap.resolve.profiles import Profiles, load_profiles
 from darkmap.store.personas import LinkTables, finish_link_run, store_link_run
 from darkmap.store.workspace import Workspace, utcnow

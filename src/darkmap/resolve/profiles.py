@@ -20,10 +20,19 @@ import scipy.sparse as sp
 
 from darkmap.model.countries import country_code
 from darkmap.resolve.normalise import handle_key, handle_skeleton
+from darkmap.resolve.vectors import (
+    SharedEvidence,
+    evidence_profile,
+    hashed_ngrams,
+    hashed_shingles,
+    language_groups,
+    market_dialects,
+    product_vocabulary,
+    symbol_runs,
+    tfidf,
+    word_shapes,
+)
 from darkmap.store import evidence
-from darkmap.resolve.vectors import (SharedEvidence, evidence_profile, hashed_ngrams,
-                                     hashed_shingles, language_groups, market_dialects,
-                                     product_vocabulary, symbol_runs, tfidf, word_shapes)
 
 __all__ = ["IDENTIFIER_GROUPS", "Profiles", "load_profiles", "strip_blobs"]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from darkmap.errors import BadInputError
-from darkmap.simulate.chain import plan_payout_addresses, simulate_chain
 from darkmap.simulate.datasets import write_csv, write_sqldump
-from darkmap.simulate.pages import write_pages
+from darkmap.simulate.money_flows import plan_payout_addresses, simulate_chain
+from darkmap.simulate.page_writer import write_pages
 from darkmap.simulate.params import SimParams
 from darkmap.simulate.rand import stream
 from darkmap.simulate.truth import write_truth

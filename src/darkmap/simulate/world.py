@@ -21,7 +21,7 @@ import numpy as np
 
 from darkmap.simulate import catalog, style
 from darkmap.simulate.params import SIM_DAYS, START_DATE, SimParams
-from darkmap.simulate.pgp import PgpKey, make_key
+from darkmap.simulate.pgp_keys import PgpKey, make_key
 from darkmap.simulate.rand import derive_seed, stream
 
 __all__ = [

@@ -20,9 +20,10 @@ from typing import Any, NamedTuple
 import duckdb
 import pyarrow as pa
 
-from darkmap.assess.dbutil import insert_rows
 from darkmap.errors import WorkspaceStateError
+from darkmap.store import writer
 from darkmap.store.workspace import table_exists
+from darkmap.store.writer import insert_arrow, insert_rows
 
 __all__ = ["ASSESSMENT_COLUMNS", "DRUG_TABLES", "AccountPlaceEvidence", "AssessedListing",
            "AssessedPrice", "FeedbackText", "FeedbackTotals", "FlaggedListing",
@@ -286,27 +287,20 @@ def replace_assessments(con: duckdb.DuckDBPyConnection,
     """Replace ``listing_assessments`` with ``columns`` (one list per column of
     :data:`ASSESSMENT_COLUMNS`, all of one length); returns the row count.
 
-    Inserted through one Arrow table (to be switched to the store's bulk writer).
+    Inserted as one Arrow table through the store's bulk writer.
     """
     con.execute("DELETE FROM listing_assessments")
-    n = len(columns[ASSESSMENT_COLUMNS[0]])
-    if not n:
+    if not len(columns[ASSESSMENT_COLUMNS[0]]):
         return 0
     table = pa.table({c: pa.array(columns[c]) for c in ASSESSMENT_COLUMNS})
-    cols = ", ".join(ASSESSMENT_COLUMNS)
-    con.register("_assess_batch", table)
-    try:
-        con.execute(f"INSERT INTO listing_assessments ({cols}) SELECT {cols} FROM _assess_batch")
-    finally:
-        con.unregister("_assess_batch")
-    return n
+    return insert_arrow(con, "listing_assessments", table, ASSESSMENT_COLUMNS)
 
 
 def replace_quarantine(con: duckdb.DuckDBPyConnection, method: str,
                        rows: Sequence[QuarantineRow]) -> int:
-    """Replace the ``quarantine`` rows written by ``method`` with ``rows``."""
-    con.execute("DELETE FROM quarantine WHERE method = ?", [method])
-    return insert_rows(con, "quarantine", QuarantineRow._fields, rows)
+    """Replace the ``quarantine`` rows written by ``method`` with ``rows`` (through the
+    writer, which owns the quarantine table)."""
+    return writer.replace_quarantine(con, method, QuarantineRow._fields, rows)
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:

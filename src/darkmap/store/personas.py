@@ -17,9 +17,9 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from darkmap.store.workspace import table_exists, table_has_rows
+from darkmap.store.writer import insert_rows
 
 __all__ = [
     "LINK_COLUMNS", "MEMBER_COLUMNS", "PERSONA_COLUMNS", "JudgementRow", "LinkRow",
@@ -308,11 +308,12 @@ def store_link_run(con: duckdb.DuckDBPyConnection, run_id: str, started_at: date
     try:
         con.execute("INSERT INTO link_runs (run_id, started_at, args) VALUES (?, ?, ?)",
                     [run_id, started_at, args_json])
-        for t in ("personas", "persona_members", "account_links"):
-            con.execute(f"DELETE FROM {t}")
-        _insert(con, "personas", PERSONA_COLUMNS, rows.personas)
-        _insert(con, "persona_members", MEMBER_COLUMNS, rows.members)
-        _insert(con, "account_links", LINK_COLUMNS, rows.links)
+        con.execute("DELETE FROM personas")
+        con.execute("DELETE FROM persona_members")
+        con.execute("DELETE FROM account_links")
+        insert_rows(con, "personas", PERSONA_COLUMNS, rows.personas)
+        insert_rows(con, "persona_members", MEMBER_COLUMNS, rows.members)
+        insert_rows(con, "account_links", LINK_COLUMNS, rows.links)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -324,15 +325,3 @@ def finish_link_run(con: duckdb.DuckDBPyConnection, run_id: str, finished_at: da
     """Stamp the run's end and store its summary."""
     con.execute("UPDATE link_runs SET finished_at = ?, summary = ? WHERE run_id = ?",
                 [finished_at, summary_json, run_id])
-
-
-def _insert(con: duckdb.DuckDBPyConnection, table: str, cols: tuple[str, ...],
-            rows: list[tuple[Any, ...]]) -> None:
-    """Bulk insert ``rows`` (tuples in ``cols`` order) through an Arrow table.
-
-    To be replaced by the one bulk writer of :mod:`darkmap.store.writer`."""
-    if not rows:
-        return
-    data = {c: [r[k] for r in rows] for k, c in enumerate(cols)}
-    tbl = pa.table(data)  # noqa: F841 - read by DuckDB's replacement scan
-    con.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM tbl")

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
 
 import duckdb
 
-from darkmap.capture.store import CaptureStore
+from darkmap.capture.content_store import CaptureStore
 from darkmap.errors import WorkspaceStateError
 
 __all__ = ["DEFAULT_WORKSPACE", "Workspace", "WorkspaceError", "default_path", "table_exists",
@@ -32,7 +32,7 @@ class WorkspaceError(WorkspaceStateError):
 
 def utcnow() -> datetime:
     """Naive UTC now: the store keeps every timestamp in UTC without a zone."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _usable_cores() -> int:
@@ -101,7 +101,7 @@ class Workspace:
         self.captures = CaptureStore(path / "captures")
 
     @classmethod
-    def init(cls, path: Path) -> "Workspace":
+    def init(cls, path: Path) -> Workspace:
         """Create the workspace at ``path`` (or open it if it exists) and migrate it."""
         if path.exists() and not path.is_dir():
             raise WorkspaceError(f"{path}: exists and is not a folder; choose another path")
@@ -113,7 +113,7 @@ class Workspace:
         return cls.open(path)
 
     @classmethod
-    def open(cls, path: Path, read_only: bool = False) -> "Workspace":
+    def open(cls, path: Path, read_only: bool = False) -> Workspace:
         """Open an existing workspace, applying any pending forward migrations.
 
         ``read_only`` opens the DuckDB file without write access (no migration runs): for
@@ -197,7 +197,7 @@ class Workspace:
             pass
         self.con.close()
 
-    def __enter__(self) -> "Workspace":
+    def __enter__(self) -> Workspace:
         return self
 
     def __exit__(

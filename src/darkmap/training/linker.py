@@ -40,7 +40,7 @@ import numpy as np
 from darkmap.collect.ingest import ingest
 from darkmap.resolve.candidates import candidate_pairs
 from darkmap.resolve.features import IDENTIFIER_SIGNALS, SIGNALS, PairFeatures, compare
-from darkmap.resolve.model import LinearModel, fit_logistic
+from darkmap.resolve.match_model import LinearModel, fit_logistic
 from darkmap.resolve.profiles import load_profiles
 from darkmap.store.workspace import Workspace
 from darkmap.training.synthworld import WorldParams, make_world

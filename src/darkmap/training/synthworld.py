@@ -24,8 +24,8 @@ from darkmap.model.records import (
     ListingRecord,
     MarketRecord,
 )
-from darkmap.store.writer import Provenance, RecordWriter, account_id
 from darkmap.store.workspace import Workspace
+from darkmap.store.writer import Provenance, RecordWriter, account_id
 
 __all__ = ["WorldParams", "make_world"]
 

@@ -27,7 +27,9 @@ from typing import IO
 import numpy as np
 
 from darkmap.model.bitcoin import TxOut, display_hex, frame_block
-from darkmap.simulate.bitcoin import (
+from darkmap.simulate.params import SIM_DAYS
+from darkmap.simulate.rand import stream
+from darkmap.simulate.tx_builder import (
     RawTx,
     Spend,
     address_for,
@@ -36,8 +38,6 @@ from darkmap.simulate.bitcoin import (
     coinbase_tx,
     output_script,
 )
-from darkmap.simulate.params import SIM_DAYS
-from darkmap.simulate.rand import stream
 from darkmap.simulate.world import World, day_ts, usd_per_btc
 
 __all__ = ["ChainResult", "EXCHANGES", "Address", "plan_payout_addresses", "simulate_chain"]

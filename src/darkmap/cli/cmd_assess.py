@@ -12,8 +12,8 @@ import click
 from darkmap.assess.harm import check_limit, rank_targets
 from darkmap.assess.sales import FEEDBACK_RATE, FEEDBACK_RATE_RANGE, SalesParams
 from darkmap.assess.stage import assess_workspace
+from darkmap.cli.cmd_evaluate import eval_group
 from darkmap.cli.common import emit_json, library_errors, main, open_ws, workspace_option
-from darkmap.cli.evaluate import eval_group
 from darkmap.evaluate.drugs import eval_drugs
 from darkmap.store.assessment import count_assessments
 

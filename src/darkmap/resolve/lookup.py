@@ -9,9 +9,17 @@ from typing import Any, TypedDict, cast
 from darkmap.errors import NotFoundError
 from darkmap.resolve.normalise import handle_key
 from darkmap.store.evidence import identifiers_of
-from darkmap.store.personas import (LinkRow, PersonaHitRow, judgements_touching, links_between,
-                                    member_accounts, persona_head, persona_id_of,
-                                    persona_rows_with_handles, search_persona_rows)
+from darkmap.store.personas import (
+    LinkRow,
+    PersonaHitRow,
+    judgements_touching,
+    links_between,
+    member_accounts,
+    persona_head,
+    persona_id_of,
+    persona_rows_with_handles,
+    search_persona_rows,
+)
 from darkmap.store.workspace import Workspace
 
 __all__ = ["IdentifierHolders", "JudgementView", "LinkExplanation", "MemberAccount",

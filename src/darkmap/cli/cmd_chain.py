@@ -19,8 +19,8 @@ from darkmap.chain.cluster import (
 from darkmap.chain.tags import export_tagpack, sync_evidence_tags
 from darkmap.chain.trace import trace
 from darkmap.chain.wallet import wallet_summary
+from darkmap.cli.cmd_evaluate import eval_group
 from darkmap.cli.common import emit_json, library_errors, main, open_ws, workspace_option
-from darkmap.cli.evaluate import eval_group
 from darkmap.collect.ingest import import_tagpack, load_files
 from darkmap.evaluate.clustering import eval_chain
 

@@ -73,7 +73,7 @@ class LinearModel:
                 "calibration": self.calibration, "meta": self.meta}
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "LinearModel":
+    def from_json(cls, d: dict[str, Any]) -> LinearModel:
         """Inverse of :meth:`to_json`."""
         return cls(d["name"], float(d["intercept"]),
                    {k: [float(x) for x in v] for k, v in d["weights"].items()},

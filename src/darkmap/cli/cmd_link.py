@@ -10,7 +10,7 @@ from darkmap.cli.common import emit_json, library_errors, main, open_ws, workspa
 from darkmap.errors import BadInputError
 from darkmap.resolve.judgements import check_request, judge, withdraw
 from darkmap.resolve.link import DEFAULT_THRESHOLD, METHODS, LinkOptions, LinkSummary, link
-from darkmap.resolve.personas import PersonaDetail, PersonaHit, search_personas, show_persona
+from darkmap.resolve.lookup import PersonaDetail, PersonaHit, search_personas, show_persona
 
 __all__ = ["judge_cmd", "link_cmd", "persona"]
 
