@@ -135,7 +135,7 @@ def test_help_lists_every_function_in_the_order_of_the_job() -> None:
                                                               "TERM": "dumb"}).stdout
     contents = out.split("PACKAGE CONTENTS")[0]
     places = [contents.find(f"    {name}(") for name in FUNCTIONS]
-    assert -1 not in places, [n for n, p in zip(FUNCTIONS, places) if p == -1]
+    assert -1 not in places, [n for n, p in zip(FUNCTIONS, places, strict=True) if p == -1]
     assert places == sorted(places), "the table of contents is not in the order of the job"
     listed = out.split("FUNCTIONS", 1)[1]
     for name in FUNCTIONS:

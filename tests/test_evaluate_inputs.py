@@ -27,7 +27,7 @@ def test_truth_files_that_cannot_be_used(tmp_path: Path, ws: Workspace) -> None:
     listed.write_text("[1, 2]", encoding="utf-8")
     with pytest.raises(BadInputError, match="not a JSON object"):
         load_truth(listed)
-    with pytest.raises(BadInputError, match="truth.json document"):
+    with pytest.raises(BadInputError, match=r"truth\.json document"):
         eval_chain(ws, [1, 2])  # type: ignore[arg-type]
 
 

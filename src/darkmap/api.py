@@ -22,26 +22,28 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from darkmap.assess.harm import rank_targets
+from darkmap.assess.harm import TargetRow, rank_targets
 from darkmap.assess.sales import SalesParams
-from darkmap.assess.stage import assess_workspace
-from darkmap.chain.cluster import DEFAULT_HEURISTICS, run_clustering
+from darkmap.assess.stage import AssessSummary, assess_workspace
+from darkmap.chain.cluster import DEFAULT_HEURISTICS, ClusterSummary, run_clustering
 from darkmap.chain.tags import sync_evidence_tags
+from darkmap.chain.trace import TraceResult
 from darkmap.chain.trace import trace as _trace
-from darkmap.chain.wallet import wallet_summary
+from darkmap.chain.wallet import WalletSummary, wallet_summary
 from darkmap.collect.ingest import FileResult, IngestSummary
 from darkmap.collect.ingest import ingest as _ingest
 from darkmap.errors import BadInputError, NotFoundError, WorkspaceStateError
-from darkmap.evaluate.clustering import eval_chain
-from darkmap.evaluate.drugs import eval_drugs
-from darkmap.evaluate.linking import eval_linking
+from darkmap.evaluate.clustering import ChainEvalReport, eval_chain
+from darkmap.evaluate.drugs import DrugEvalReport, eval_drugs
+from darkmap.evaluate.linking import LinkingReport, eval_linking
 from darkmap.pipeline import DemoContext, StageResult, run_stages
 from darkmap.plugins import exporters, importers
 from darkmap.report.html import write_report as _write_report
+from darkmap.resolve.judgements import Judgement, withdraw
 from darkmap.resolve.judgements import judge as _judge
-from darkmap.resolve.judgements import withdraw
 from darkmap.resolve.link import LinkOptions, LinkResult
 from darkmap.resolve.link import link as _link
+from darkmap.resolve.lookup import PersonaDetail, PersonaHit
 from darkmap.resolve.lookup import search_personas as _search_personas
 from darkmap.resolve.lookup import show_persona as _show_persona
 from darkmap.simulate import SimParams, simulate
@@ -178,7 +180,7 @@ def link(ws: Workspace, options: LinkOptions | None = None) -> LinkResult:
 
 
 def judge(ws: Workspace, a: str, b: str, verdict: str, author: str | None = None,
-          note: str | None = None) -> dict[str, object]:
+          note: str | None = None) -> Judgement:
     """Record an analyst verdict (``same``, ``different``, ``unsure``) on accounts ``a``, ``b``.
 
     The next :func:`link` treats ``same`` and ``different`` as hard constraints.
@@ -205,7 +207,7 @@ def withdraw_judgement(ws: Workspace, a: str, b: str) -> int:
     return withdraw(ws, a, b)
 
 
-def search_personas(ws: Workspace, text: str, limit: int = 50) -> list[dict[str, Any]]:
+def search_personas(ws: Workspace, text: str, limit: int = 50) -> list[PersonaHit]:
     """Personas whose accounts match ``text``, most accounts first.
 
     ``text`` is a handle or part of one, an account id, a PGP fingerprint (or its
@@ -219,7 +221,7 @@ def search_personas(ws: Workspace, text: str, limit: int = 50) -> list[dict[str,
     return _search_personas(ws, text, limit)
 
 
-def show_persona(ws: Workspace, ref: str) -> dict[str, Any]:
+def show_persona(ws: Workspace, ref: str) -> PersonaDetail:
     """One persona (by persona id or any member account id) and why it holds together.
 
     Gives its accounts with their active periods, the identifiers they published, every
@@ -238,7 +240,7 @@ def show_persona(ws: Workspace, ref: str) -> dict[str, Any]:
 # -- assess: what is sold, how much, by whom, from where ----------------------------------
 
 
-def assess_listings(ws: Workspace, params: SalesParams | None = None) -> dict[str, Any]:
+def assess_listings(ws: Workspace, params: SalesParams | None = None) -> AssessSummary:
     """Classify every listing (drug class, substance, fentanyl and counterfeit-pill flags,
     dose, quantity, unit price), then estimate sales and jurisdictions.
 
@@ -254,7 +256,7 @@ def assess_listings(ws: Workspace, params: SalesParams | None = None) -> dict[st
 
 
 def targets(ws: Workspace, country: str | None = None,
-            limit: int | None = 20) -> list[dict[str, Any]]:
+            limit: int | None = 20) -> list[TargetRow]:
     """Personas ranked by harm score (0..100, highest first), each with its evidence.
 
     Fentanyl and counterfeit pills weigh most, then volume, revenue, reach and duration
@@ -279,7 +281,7 @@ def targets(ws: Workspace, country: str | None = None,
 
 
 def cluster_addresses(ws: Workspace, heuristics: Sequence[str] = DEFAULT_HEURISTICS,
-                      method: str = "scipy") -> dict[str, Any]:
+                      method: str = "scipy") -> ClusterSummary:
     """Cluster the ingested Bitcoin addresses into wallets and tie in the evidence.
 
     ``heuristics`` are named in :data:`darkmap.chain.cluster.HEURISTICS` (default:
@@ -293,13 +295,13 @@ def cluster_addresses(ws: Workspace, heuristics: Sequence[str] = DEFAULT_HEURIST
 
         darkmap.cluster_addresses(ws, ["multi_input", "change_one_time"])["clusters"]
     """
-    summary = dict(run_clustering(ws, tuple(heuristics), method))
+    summary = run_clustering(ws, tuple(heuristics), method).copy()
     summary["evidence_tags"] = sync_evidence_tags(ws)
     return summary
 
 
 def trace(ws: Workspace, target: str, direction: str = "forward", hops: int = 10,
-          method: str = "poison") -> dict[str, Any]:
+          method: str = "poison") -> TraceResult:
     """Follow value from (``forward``) or into (``backward``) an address or ``cluster:N``.
 
     Stops at tagged services and lists the amounts that reached each, exchange
@@ -315,7 +317,7 @@ def trace(ws: Workspace, target: str, direction: str = "forward", hops: int = 10
     return _trace(ws, target, direction, hops, method)
 
 
-def wallet(ws: Workspace, ident: str, limit: int = 50) -> dict[str, Any]:
+def wallet(ws: Workspace, ident: str, limit: int = 50) -> WalletSummary:
     """A wallet (the cluster of an address, a cluster id or ``cluster:N``) in full.
 
     Addresses, totals received and sent, flows by month, counterparties with their
@@ -345,7 +347,7 @@ def _truth(truth: dict[str, Any] | PathLike) -> dict[str, Any]:
     return doc
 
 
-def evaluate_linking(ws: Workspace, truth: dict[str, Any] | PathLike) -> dict[str, Any]:
+def evaluate_linking(ws: Workspace, truth: dict[str, Any] | PathLike) -> LinkingReport:
     """Score the personas of ``ws`` against a simulated world's truth.
 
     Pairwise and B-cubed precision, recall and F1 over the vendor accounts the truth
@@ -360,7 +362,7 @@ def evaluate_linking(ws: Workspace, truth: dict[str, Any] | PathLike) -> dict[st
 
 
 def evaluate_drugs(ws: Workspace | None, labels: PathLike, listings: PathLike | None = None,
-                   split: str | None = None, errors: int = 25) -> dict[str, Any]:
+                   split: str | None = None, errors: int = 25) -> DrugEvalReport:
     """Score the listing assessor against hand labels (a CSV with ``listing_id``, ...).
 
     The labelled listings are read from ``listings`` (a source CSV or folder) when
@@ -378,7 +380,7 @@ def evaluate_drugs(ws: Workspace | None, labels: PathLike, listings: PathLike | 
 
 
 def evaluate_chain(ws: Workspace, truth: dict[str, Any] | PathLike, hops: int = 10,
-                   method: str = "poison") -> dict[str, Any]:
+                   method: str = "poison") -> ChainEvalReport:
     """Score address clustering and cash-out tracing against a simulated world's truth.
 
     Pairwise precision/recall and purity of the clusters against the true wallets, and

@@ -8,6 +8,7 @@ reported as skipped, never faked. The report is drawn after the stages (``darkma
 
 from __future__ import annotations
 
+import csv
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -120,8 +121,6 @@ def follow_the_money(ws: Workspace, ctx: DemoContext) -> Any:
 
 def _labels_from_truth(truth: dict[str, Any], out: Any) -> Any:
     """Write the world's listing truth as a label CSV for ``eval_drugs``."""
-    import csv
-
     cols = ("listing_id", "drug_class", "substance", "counterfeit_pill", "fentanyl_risk",
             "units", "unit_kind", "dose_mg")
     with open(out, "w", newline="", encoding="utf-8") as fh:

@@ -160,7 +160,7 @@ def _parse_table(text: str, source: str) -> FxTable:
         raise BadInputError(f"{source}: fx table needs a 'date' column and '<ccy>_usd' columns")
     days: list[int] = []
     vals: dict[str, list[float]] = {c: [] for c in cols}
-    for n, row in enumerate(reader, start=2):
+    for row in reader:
         try:
             d = date.fromisoformat((row.get("date") or "").strip()[:10])
         except ValueError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
@@ -56,6 +57,19 @@ class Assessment:
         return d
 
 
+def _text(value: object) -> str:
+    """A title as text, whatever an untyped caller passed (a number from a dataset's
+    title column goes through ``str``, ``None`` is the empty title)."""
+    if isinstance(value, str):
+        return value
+    return "" if value is None else str(value)
+
+
+def _categories(path: Iterable[object] | None) -> list[str]:
+    """The non-empty strings of a category path (untyped callers may pass ``None`` items)."""
+    return [c for c in (path or []) if isinstance(c, str) and c]
+
+
 def assess_listing(title: str | None, description: str | None = None,
                    category_path: list[str] | None = None, price: float | None = None,
                    currency: str | None = None, price_text: str | None = None,
@@ -63,11 +77,11 @@ def assess_listing(title: str | None, description: str | None = None,
                    lexicon: Lexicon | None = None, fx: FxTable | None = None) -> Assessment:
     """Classify, flag and normalise one listing. Never raises on odd text."""
     lex = lexicon or load_lexicon()
-    title = title if isinstance(title, str) else ("" if title is None else str(title))
+    title = _text(title)
     description = description if isinstance(description, str) else None
     tn = normalise(title)
     cls = classify_words(tn.split(" ") if tn else [], tn, normalise(description),
-                         [c for c in (category_path or []) if isinstance(c, str) and c], lex)
+                         _categories(category_path), lex)
     unnamed = cls.confidence <= 0.3 and (not cls.words or cls.words[0].startswith("("))
     if cls.substance != "non_drug" or unnamed:
         q = parse_quantity(title, None if unnamed else cls.substance)

@@ -33,6 +33,7 @@ JURISDICTION_METHOD = "darkmap.jurisdiction@1"
 _FLAG_COUNTS = ("fentanyl_risk", "counterfeit_pill")
 # columns taken from the Assessment, in store order (after listing_id, obs_id, account_id)
 _ASSESSED = store.ASSESSMENT_COLUMNS[3:17]
+_DEFAULT_PARAMS = SalesParams()  # frozen, so one shared default is safe
 
 
 class AssessSummary(TypedDict):
@@ -57,7 +58,7 @@ class JurisdictionCounts(TypedDict):
     jurisdictions: int
 
 
-def assess_workspace(ws: Workspace, params: SalesParams = SalesParams()) -> AssessSummary:
+def assess_workspace(ws: Workspace, params: SalesParams = _DEFAULT_PARAMS) -> AssessSummary:
     """Assess every listing of ``ws`` and recompute sales and jurisdictions."""
     t0 = time.perf_counter()
     con = ws.con
@@ -73,7 +74,7 @@ def assess_workspace(ws: Workspace, params: SalesParams = SalesParams()) -> Asse
             a = assess_listing(obs.title, obs.description, list(obs.category_path or []),
                                obs.price, obs.currency, obs.price_text, obs.observed_at,
                                lexicon=lex, fx=fx)
-        except Exception as exc:  # hostile text must not stop the run: quarantine it
+        except Exception as exc:  # noqa: BLE001 - one hostile listing must not stop the run
             failed.append(_quarantine_row(obs, exc))
             continue
         counts[a.drug_class] += 1

@@ -25,13 +25,26 @@ DRUG_CLASSES: tuple[str, ...] = (
 )
 
 SUBSTANCE_CLASS: dict[str, str] = {
-    **dict.fromkeys(("fentanyl", "fentanyl_analogue", "nitazene", "heroin", "oxycodone", "hydrocodone", "morphine", "codeine", "tramadol", "methadone", "buprenorphine", "other_opioid"), "opioid"),
-    **dict.fromkeys(("cocaine", "crack", "methamphetamine", "amphetamine", "methylphenidate", "cathinone", "other_stimulant"), "stimulant"),
+    **dict.fromkeys((
+        "fentanyl", "fentanyl_analogue", "nitazene", "heroin", "oxycodone", "hydrocodone",
+        "morphine", "codeine", "tramadol", "methadone", "buprenorphine", "other_opioid",
+    ), "opioid"),
+    **dict.fromkeys((
+        "cocaine", "crack", "methamphetamine", "amphetamine", "methylphenidate", "cathinone",
+        "other_stimulant",
+    ), "stimulant"),
     "mdma": "empathogen", "mda": "empathogen",
-    **dict.fromkeys(("cannabis_flower", "cannabis_resin", "cannabis_concentrate", "cannabis_edible", "cannabis_seed", "synthetic_cannabinoid"), "cannabis"),
-    **dict.fromkeys(("lsd", "psilocybin", "dmt", "mescaline", "2c", "other_psychedelic"), "psychedelic"),
+    **dict.fromkeys((
+        "cannabis_flower", "cannabis_resin", "cannabis_concentrate", "cannabis_edible",
+        "cannabis_seed", "synthetic_cannabinoid",
+    ), "cannabis"),
+    **dict.fromkeys(("lsd", "psilocybin", "dmt", "mescaline", "2c", "other_psychedelic"),
+                    "psychedelic"),
     **dict.fromkeys(("ketamine", "pcp", "dxm", "other_dissociative"), "dissociative"),
-    **dict.fromkeys(("alprazolam", "diazepam", "clonazepam", "etizolam", "other_benzodiazepine", "ghb", "zdrug", "other_sedative"), "sedative"),
+    **dict.fromkeys((
+        "alprazolam", "diazepam", "clonazepam", "etizolam", "other_benzodiazepine", "ghb",
+        "zdrug", "other_sedative",
+    ), "sedative"),
     **dict.fromkeys(("steroid", "erectile", "modafinil", "other_medicine"), "other_medicine"),
     "non_drug": "non_drug",
     "mixed": "mixed",

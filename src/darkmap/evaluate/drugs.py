@@ -274,17 +274,17 @@ def _macro_f1(gold: list[str], pred: list[str]) -> float:
     labels = sorted(set(gold) | set(pred))
     f1s = []
     for lab in labels:
-        tp = sum(g == lab and p == lab for g, p in zip(gold, pred))
-        fp = sum(g != lab and p == lab for g, p in zip(gold, pred))
-        fn = sum(g == lab and p != lab for g, p in zip(gold, pred))
+        tp = sum(g == lab and p == lab for g, p in zip(gold, pred, strict=True))
+        fp = sum(g != lab and p == lab for g, p in zip(gold, pred, strict=True))
+        fn = sum(g == lab and p != lab for g, p in zip(gold, pred, strict=True))
         f1s.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
     return sum(f1s) / len(f1s) if f1s else 0.0
 
 
 def _pr(gold: list[bool], pred: list[bool]) -> FlagScores:
-    tp = sum(g and p for g, p in zip(gold, pred))
-    fp = sum((not g) and p for g, p in zip(gold, pred))
-    fn = sum(g and not p for g, p in zip(gold, pred))
+    tp = sum(g and p for g, p in zip(gold, pred, strict=True))
+    fp = sum((not g) and p for g, p in zip(gold, pred, strict=True))
+    fn = sum(g and not p for g, p in zip(gold, pred, strict=True))
     prec = tp / (tp + fp) if tp + fp else None
     rec = tp / (tp + fn) if tp + fn else None
     return {"precision": prec, "recall": rec, "tp": tp, "fp": fp, "fn": fn,
@@ -399,7 +399,7 @@ def _share(k: int, n: int) -> float | None:
 
 def _accuracy(gold: list[str] | list[bool], pred: list[str] | list[bool]) -> float | None:
     n = len(gold)
-    return sum(x == y for x, y in zip(gold, pred)) / n if n else None
+    return sum(x == y for x, y in zip(gold, pred, strict=True)) / n if n else None
 
 
 def _report(sc: _Scores, labels: Path, listings: Path | None, split: str | None,
@@ -413,8 +413,9 @@ def _report(sc: _Scores, labels: Path, listings: Path | None, split: str | None,
         "split": split or "all", "n": n, "missing": missing,
         "drug_class": {"accuracy": _accuracy(sc.g_cls, sc.p_cls),
                        "macro_f1": _macro_f1(sc.g_cls, sc.p_cls),
-                       "confusion": dict(Counter(f"{g}->{p}" for g, p in zip(sc.g_cls, sc.p_cls)
-                                                 if g != p))},
+                       "confusion": dict(Counter(
+                           f"{g}->{p}" for g, p in zip(sc.g_cls, sc.p_cls, strict=True)
+                           if g != p))},
         "drug_vs_non_drug": {"accuracy": _accuracy(gold_drug, pred_drug)},
         "substance": {"accuracy": _accuracy(sc.g_sub, sc.p_sub),
                       "macro_f1": _macro_f1(sc.g_sub, sc.p_sub)},

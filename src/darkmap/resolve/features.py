@@ -119,12 +119,12 @@ def _handle(p: Profiles, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.n
     cos = row_cosines(p.handle_grams, i, j)
     keys = p.hkey
     lev_sim = np.fromiter(
-        (Levenshtein.normalized_similarity(keys[a], keys[b]) for a, b in zip(i, j)),
+        (Levenshtein.normalized_similarity(keys[a], keys[b]) for a, b in zip(i, j, strict=True)),
         dtype=np.float32, count=len(i))
-    same = np.fromiter((bool(keys[a]) and keys[a] == keys[b] for a, b in zip(i, j)),
-                       dtype=bool, count=len(i))
+    same = np.fromiter((bool(keys[a]) and keys[a] == keys[b]
+                        for a, b in zip(i, j, strict=True)), dtype=bool, count=len(i))
     skel = p.skeleton or keys
-    exact = same & np.fromiter((skel[a] == skel[b] for a, b in zip(i, j)),
+    exact = same & np.fromiter((skel[a] == skel[b] for a, b in zip(i, j, strict=True)),
                                dtype=bool, count=len(i))
     n_key = p.hkey_count[i] if p.hkey_count is not None else np.ones(len(i), np.int64)
     n_skel = p.skeleton_count[i] if p.skeleton_count is not None else n_key
@@ -186,7 +186,7 @@ def compare(p: Profiles, i: np.ndarray, j: np.ndarray,
     for name, mat, ev in (("style", p.style, p.style_evidence),
                           ("phrasing", p.phrasing, p.phrasing_evidence),
                           ("rare_phrases", p.rare_phrases, p.rare_evidence)):
-        if name in use and ev is not None:
+        if name in use and mat is not None and ev is not None:
             raw[name] = ev.ratio(mat, i, j)
             lev[name] = _binned(raw[name], texts, _BINS[name])
     for name, mat, has in (("products", p.products, p.has_products),

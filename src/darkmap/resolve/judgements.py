@@ -49,7 +49,7 @@ def check_request(verdict: str | None, withdraw_: bool) -> None:
 def _default_author() -> str:
     try:
         return os.environ.get("USER") or getpass.getuser() or "unknown"
-    except Exception:  # getpass fails without a passwd entry
+    except (ImportError, KeyError, OSError):  # no pwd module / no passwd entry (3.13: OSError)
         return "unknown"
 
 

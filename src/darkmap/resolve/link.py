@@ -189,7 +189,8 @@ def _completion(n: int, pairs: np.ndarray, p: np.ndarray, must: list[tuple[int, 
     allp = np.sort(np.concatenate(new), axis=1)
     have = set(map(tuple, pairs.tolist()))
     keep = np.array([tuple(x) not in have for x in allp.tolist()], dtype=bool)
-    return allp[keep]
+    missing: np.ndarray = allp[keep]
+    return missing
 
 
 def link(ws: Workspace, opts: LinkOptions | None = None) -> LinkResult:
@@ -257,7 +258,7 @@ def _concat(a: PairFeatures, b: PairFeatures) -> PairFeatures:
 
 
 def _num(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 4)
+    return None if math.isnan(x) else round(x, 4)
 
 
 def _store(ws: Workspace, run_id: str, started: datetime, prof: Profiles, f: PairFeatures,
@@ -299,7 +300,7 @@ def _store(ws: Workspace, run_id: str, started: datetime, prof: Profiles, f: Pai
     keep = (p >= opts.store_min) | same
     if judged_idx:
         keep |= np.array([(int(a), int(b)) in judged_idx or (int(b), int(a)) in judged_idx
-                          for a, b in zip(f.i, f.j)], dtype=bool)
+                          for a, b in zip(f.i, f.j, strict=True)], dtype=bool)
     link_rows: list[tuple[Any, ...]] = []
     sig_names = list(f.level)
     for k in np.nonzero(keep)[0].tolist():

@@ -64,8 +64,10 @@ class LinearModel:
         if self.calibration:
             x = np.asarray(self.calibration["x"])
             y = np.asarray(self.calibration["y"])
-            return np.interp(logit, x, y)
-        return 1.0 / (1.0 + np.exp(-np.clip(logit, -40, 40)))
+            isotonic: np.ndarray = np.interp(logit, x, y)
+            return isotonic
+        logistic: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(logit, -40, 40)))
+        return logistic
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -102,7 +104,7 @@ def fit_logistic(f: PairFeatures, y: np.ndarray, signals: tuple[str, ...], name:
     score. That keeps weights sensible on worlds unlike the training ones (one-hot
     weights fitted freely pick up a generator's quirks and flip sign between bins).
     """
-    from scipy.optimize import minimize
+    from scipy.optimize import minimize  # noqa: PLC0415 - ~0.2 s import off every CLI start
 
     cols: list[tuple[str, int]] = []
     bounds: list[tuple[float | None, float | None]] = []
@@ -129,7 +131,7 @@ def fit_logistic(f: PairFeatures, y: np.ndarray, signals: tuple[str, ...], name:
 
     w0 = np.zeros(len(cols) + 1)
     res = minimize(loss, w0, jac=True, method="L-BFGS-B",
-                   bounds=[(None, None)] + bounds, options={"maxiter": 2000})
+                   bounds=[(None, None), *bounds], options={"maxiter": 2000})
     beta = res.x
     weights = {s: [0.0] * len(SIGNALS[s]) for s in signals}
     for c, (s, lv) in enumerate(cols):

@@ -55,7 +55,7 @@ def correlation_clustering(n: int, i: np.ndarray, j: np.ndarray, p: np.ndarray,
     w_all = np.clip(np.log(np.clip(p, 1e-6, 1 - 1e-6) / np.clip(1 - p, 1e-6, 1)) - offset,
                     -12, 12)
     nb: dict[int, dict[int, float]] = {}
-    for a, b, w in zip(i.tolist(), j.tolist(), w_all.tolist()):
+    for a, b, w in zip(i.tolist(), j.tolist(), w_all.tolist(), strict=True):
         if a != b:
             nb.setdefault(a, {})[b] = w
             nb.setdefault(b, {})[a] = w
@@ -140,6 +140,16 @@ def correlation_clustering(n: int, i: np.ndarray, j: np.ndarray, p: np.ndarray,
     return ClusterResult(np.asarray(labels, dtype=np.int64), conflicts)
 
 
+def _fit(c: int, own: int, to: dict[int, list[float]], size: dict[int, int],
+         missing: float) -> float:
+    """How well an item (now in cluster ``own``) fits cluster ``c``: the summed weights of
+    its scored pairs into ``c`` (``to[c]`` = [weight, pairs]), plus ``missing`` for every
+    other member of ``c`` it has no scored pair with."""
+    w, cnt = to.get(c, (0.0, 0))
+    k = size[c] - (1 if c == own else 0)
+    return w + (k - cnt) * missing
+
+
 def _local_moves(labels: list[int], nb: dict[int, dict[int, float]],
                  never: dict[int, set[int]], frozen: set[int], missing: float,
                  sweeps: int) -> None:
@@ -159,12 +169,7 @@ def _local_moves(labels: list[int], nb: dict[int, dict[int, float]],
                 t = to.setdefault(labels[u], [0.0, 0])
                 t[0] += w
                 t[1] += 1
-
-            def total(c: int) -> float:
-                w, cnt = to.get(c, (0.0, 0))
-                k = size[c] - (1 if c == own else 0)
-                return w + (k - cnt) * missing
-            stay = total(own) if size[own] > 1 else 0.0
+            stay = _fit(own, own, to, size, missing) if size[own] > 1 else 0.0
             best, best_gain = None, 1e-9
             for c in to:
                 if c == own:
@@ -172,7 +177,7 @@ def _local_moves(labels: list[int], nb: dict[int, dict[int, float]],
                 bad = never.get(v)
                 if bad and any(labels[x] == c for x in bad):
                     continue
-                g = total(c) - stay
+                g = _fit(c, own, to, size, missing) - stay
                 if g > best_gain:
                     best, best_gain = c, g
             if best is None and size[own] > 1 and stay < -1e-9:

@@ -41,7 +41,7 @@ def _hashed_matrix(texts: list[str], n_features: int, chunk: int, binary: bool,
             m.data[:] = 1.0
         mats.append(m)
     if not mats:
-        return sp.csr_matrix((0, n_features), dtype=np.float32)
+        return sp.csr_matrix(np.zeros((0, n_features), dtype=np.float32))
     return sp.csr_matrix(sp.vstack(mats, format="csr"), dtype=np.float32)
 
 
@@ -377,7 +377,8 @@ class SharedEvidence:
         (the L2-normalised rows of sqrt(w) :func:`evidence_profile` returns)."""
         shared = row_cosines(m, i, j) * np.sqrt(self.total[i] * self.total[j])
         chance = 0.5 * (self.chance[i] * self.size[j] + self.chance[j] * self.size[i])
-        return ((shared + 1.0) / (chance + 1.0)).astype(np.float32)
+        ratio: np.ndarray = ((shared + 1.0) / (chance + 1.0)).astype(np.float32)
+        return ratio
 
 
 # Function words of the languages vendors write in besides English: enough to tell
@@ -453,7 +454,8 @@ def market_dialects(shingles: sp.csr_matrix, market: np.ndarray,
     code = np.zeros(n_m, dtype=np.int64)
     for g, members in enumerate(sorted(groups, key=min)):
         code[members] = g
-    return code[market]
+    dialect: np.ndarray = code[market]
+    return dialect
 
 
 def evidence_profile(presence: sp.csr_matrix, top_k: int | None = None,

@@ -253,7 +253,7 @@ def key_statistics(con: duckdb.DuckDBPyConnection, limit: int = 50) -> KeyStatis
         "accounts_sharing_a_key": len({a for _, accts, _ in shared for a in accts}),
         "shared": [{"fingerprint": f, "accounts": list(accts)} for f, accts, _ in shared],
         "failed": _count(con, f"SELECT count(*) FROM quarantine WHERE {_FAILED_WHERE}"),
-        "failed_by_reason": {r: n for r, n in by_reason},
+        "failed_by_reason": dict(by_reason),
         "failures": [{"source": s, "locator": loc, "field": f, "reason": r}
                      for s, loc, f, r in failed],
     }

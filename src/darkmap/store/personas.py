@@ -54,8 +54,8 @@ def persona_map(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 def persona_labels(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """persona_id -> label (the personas table's label, else the account handle)."""
-    out = {aid: handle for aid, handle in con.execute(
-        "SELECT account_id, handle FROM accounts").fetchall()}
+    out: dict[str, str] = dict(con.execute(
+        "SELECT account_id, handle FROM accounts").fetchall())
     if table_has_rows(con, "personas"):
         for pid, label in con.execute("SELECT persona_id, label FROM personas").fetchall():
             if label:

@@ -43,17 +43,23 @@ def _usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[str] | None = None) -> int:
+    """The number a ``SELECT count(*) ...`` query returns (0 if, impossibly, no row)."""
+    row = con.execute(sql, params).fetchone()
+    return int(row[0]) if row else 0
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     """True when the store has table ``name`` (the migration of its stage ran)."""
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
-        "AND table_name = ?", [name]).fetchone()[0])
+    return bool(_count(
+        con, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
+        "AND table_name = ?", [name]))
 
 
 def table_has_rows(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     """True when table ``name`` exists and holds at least one row (its stage has run)."""
-    return table_exists(con, name) and con.execute(
-        f'SELECT count(*) FROM (SELECT 1 FROM "{name}" LIMIT 1)').fetchone()[0] > 0
+    return table_exists(con, name) and _count(
+        con, f'SELECT count(*) FROM (SELECT 1 FROM "{name}" LIMIT 1)') > 0
 
 
 def _connect(db: Path, path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -62,8 +68,9 @@ def _connect(db: Path, path: Path, read_only: bool) -> duckdb.DuckDBPyConnection
     ext_dir = path / ".duckdb-extensions"
     if not read_only:
         ext_dir.mkdir(exist_ok=True)
-    config = {"extension_directory": str(ext_dir), "autoinstall_known_extensions": False,
-              "allow_community_extensions": False}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "extension_directory": str(ext_dir), "autoinstall_known_extensions": False,
+        "allow_community_extensions": False}
     try:
         con = duckdb.connect(str(db), read_only=read_only, config=config)
     except duckdb.IOException as exc:
@@ -187,7 +194,7 @@ class Workspace:
         names = [r[0] for r in self.con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema='main'"
             " ORDER BY table_name").fetchall()]
-        return {n: int(self.con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0]) for n in names}
+        return {n: _count(self.con, f'SELECT count(*) FROM "{n}"') for n in names}
 
     def close(self) -> None:
         """Checkpoint and close the database."""

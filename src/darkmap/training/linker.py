@@ -62,7 +62,7 @@ def labelled_pairs(ws: Workspace, truth: dict[str, Any],
     actor = {a: v.get("actor") for a, v in truth.get("accounts", {}).items()}
     lab = np.array([actor.get(x) for x in prof.ids], dtype=object)
     ai, aj = lab[f.i], lab[f.j]
-    y = np.array([a is not None and a == b for a, b in zip(ai, aj)], dtype=np.int8)
+    y = np.array([a is not None and a == b for a, b in zip(ai, aj, strict=True)], dtype=np.int8)
     return f, y
 
 
@@ -79,7 +79,7 @@ def reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[Reliabilit
     """Predicted vs observed match rate per probability bin."""
     edges = np.linspace(0, 1, bins + 1)
     out: list[ReliabilityBin] = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         m = (p >= lo) & ((p < hi) if hi < 1 else (p <= hi))
         if m.sum():
             out.append({"bin": f"{lo:.1f}-{hi:.1f}", "pairs": int(m.sum()),
@@ -133,7 +133,8 @@ def generator_weights(groups: list[np.ndarray], shares: list[float]) -> np.ndarr
     weight; its quirks would become the model's.
     """
     pos = [max(1.0, float(y.sum())) for y in groups]
-    w = np.concatenate([np.full(len(y), sh / p) for y, sh, p in zip(groups, shares, pos)])
+    w = np.concatenate([np.full(len(y), sh / p)
+                        for y, sh, p in zip(groups, shares, pos, strict=True)])
     return w * (len(w) / w.sum()) if w.sum() > 0 else w
 
 
@@ -234,7 +235,7 @@ def main() -> None:
     for variant, m in models.items():
         (a.out / f"linker_{variant}.json").write_text(
             json.dumps(m.to_json(), indent=1) + "\n", encoding="utf-8")
-        print(variant, json.dumps(m.weights))
+        print(variant, json.dumps(m.weights))  # noqa: T201 - output of this python -m entry
 
 
 if __name__ == "__main__":
