@@ -169,7 +169,7 @@ def _insert_addresses(con: duckdb.DuckDBPyConnection) -> int:
     con.execute(
         "INSERT INTO btc_address "
         f"SELECT {abase} + row_number() OVER (ORDER BY first, address) - 1, address, st FROM ("
-        "  SELECT address, any_value(script_type) AS st, min(seq) AS first FROM ("
+        "  SELECT address, min(script_type) AS st, min(seq) AS first FROM ("
         "    SELECT address, script_type, seq FROM _b_out"
         "    UNION ALL SELECT address, script_type, seq FROM _b_in"
         "    UNION ALL SELECT address, script_type, -1 FROM _b_pre)"
