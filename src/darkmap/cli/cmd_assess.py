@@ -13,7 +13,7 @@ from darkmap.assess.harm import check_limit, rank_targets
 from darkmap.assess.sales import FEEDBACK_RATE, FEEDBACK_RATE_RANGE, SalesParams
 from darkmap.assess.stage import assess_workspace
 from darkmap.cli.cmd_evaluate import eval_group
-from darkmap.cli.common import emit_json, library_errors, main, open_ws, workspace_option
+from darkmap.cli.common import emit_json, main, open_ws, workspace_option
 from darkmap.evaluate.drugs import eval_drugs
 from darkmap.store.assessment import count_assessments
 
@@ -27,7 +27,6 @@ __all__ = ["assess_cmd", "eval_drugs_cmd", "targets_cmd"]
 @click.option("--feedback-rate-range", type=(float, float), default=FEEDBACK_RATE_RANGE,
               show_default=True, help="Low and high feedback rate for the order range.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@library_errors
 def assess_cmd(workspace: Path | None, feedback_rate: float,
                feedback_rate_range: tuple[float, float], as_json: bool) -> None:
     """Classify and normalise every listing; estimate sales and jurisdictions.
@@ -66,7 +65,6 @@ _CSV_FIELDS = ("rank", "persona_id", "label", "harm_score", "country", "country_
 @click.option("--limit", type=int, default=20, show_default=True, help="How many rows (0 = all).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
-@library_errors
 def targets_cmd(workspace: Path | None, country: str | None, limit: int, as_json: bool,
                 as_csv: bool) -> None:
     """Rank personas by harm score (fentanyl and counterfeit pills weigh most).
@@ -124,7 +122,6 @@ def _fmt3(v: float | None) -> str:
 @workspace_option
 @click.option("--split", default=None, help="Only label rows whose `split` column equals this.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
-@library_errors
 def eval_drugs_cmd(labels: Path, listings: Path | None, workspace: Path | None,
                    split: str | None, as_json: bool) -> None:
     """Score drug classes, flags and quantities against hand labels.

@@ -20,7 +20,7 @@ from darkmap.chain.tags import export_tagpack, sync_evidence_tags
 from darkmap.chain.trace import trace
 from darkmap.chain.wallet import wallet_summary
 from darkmap.cli.cmd_evaluate import eval_group
-from darkmap.cli.common import emit_json, library_errors, main, open_ws, workspace_option
+from darkmap.cli.common import emit_json, main, open_ws, workspace_option
 from darkmap.collect.ingest import import_tagpack, load_files
 from darkmap.evaluate.clustering import eval_chain
 
@@ -40,7 +40,6 @@ def chain_group() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @workspace_option
 @click.option("--json", "as_json", is_flag=True, help="Print per-file results as JSON.")
-@library_errors
 def chain_load(paths: tuple[Path, ...], workspace: Path | None, as_json: bool) -> None:
     """Load blk*.dat files, raw blocks, tx hex, getblock/Esplora JSON, UTXO files.
 
@@ -75,7 +74,6 @@ def chain_load(paths: tuple[Path, ...], workspace: Path | None, as_json: bool) -
 @click.option("--method", type=click.Choice(["scipy", "numpy"]), default="scipy",
               help="Union-find implementation.")
 @click.option("--json", "as_json", is_flag=True)
-@library_errors
 def chain_cluster(workspace: Path | None, heuristics: tuple[str, ...], all_heuristics: bool,
                   undo: str | None, method: str, as_json: bool) -> None:
     """Cluster addresses into wallets; every merge is recorded with its reason.
@@ -102,7 +100,6 @@ def chain_cluster(workspace: Path | None, heuristics: tuple[str, ...], all_heuri
 @click.argument("other", required=False)
 @workspace_option
 @click.option("--json", "as_json", is_flag=True)
-@library_errors
 def chain_explain(address: str, other: str | None, workspace: Path | None,
                   as_json: bool) -> None:
     """Why ADDRESS is in its cluster (or how it is linked to OTHER): merges with reasons.
@@ -132,7 +129,6 @@ def tags_group() -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
 @workspace_option
 @click.option("--json", "as_json", is_flag=True)
-@library_errors
 def tags_import(files: tuple[Path, ...], workspace: Path | None, as_json: bool) -> None:
     """Import TagPack YAML files (invalid tags are reported, not imported).
 
@@ -156,7 +152,6 @@ def tags_import(files: tuple[Path, ...], workspace: Path | None, as_json: bool) 
 @click.argument("file", type=click.Path(path_type=Path))
 @workspace_option
 @click.option("--origin", type=click.Choice(["tagpack", "evidence"]), default=None)
-@library_errors
 def tags_export(file: Path, workspace: Path | None, origin: str | None) -> None:
     """Write the workspace's tags as a TagPack YAML file.
 
@@ -176,7 +171,6 @@ def tags_export(file: Path, workspace: Path | None, origin: str | None) -> None:
               show_default=True)
 @workspace_option
 @click.option("--json", "as_json", is_flag=True)
-@library_errors
 def trace_cmd(target: str, forward: bool, hops: int, method: str, workspace: Path | None,
               as_json: bool) -> None:
     """Follow the money from an ADDRESS or CLUSTER (cluster:N) to tagged services.
@@ -212,7 +206,6 @@ def wallet_group() -> None:
 @click.argument("ident")
 @workspace_option
 @click.option("--json", "as_json", is_flag=True)
-@library_errors
 def wallet_show(ident: str, workspace: Path | None, as_json: bool) -> None:
     """Summarise a cluster: addresses, flows, counterparties, tags, accounts, merge reasons.
 
@@ -246,7 +239,6 @@ def wallet_show(ident: str, workspace: Path | None, as_json: bool) -> None:
 @click.option("--hops", type=click.IntRange(1, 1000), default=10, show_default=True)
 @workspace_option
 @click.option("--json", "as_json", is_flag=True)
-@library_errors
 def eval_chain_cmd(truth: Path, hops: int, workspace: Path | None, as_json: bool) -> None:
     """Score clustering and cash-out tracing against a simulator truth.json.
 

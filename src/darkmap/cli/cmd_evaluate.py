@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from darkmap.cli.common import emit_json, library_errors, main, open_ws, workspace_option
+from darkmap.cli.common import emit_json, main, open_ws, workspace_option
 from darkmap.evaluate.linking import eval_linking, load_truth
 
 __all__ = ["eval_group", "eval_linking_cmd"]
@@ -37,7 +37,6 @@ def eval_group() -> None:
 @click.option("--truth", type=click.Path(path_type=Path, exists=True), required=True)
 @workspace_option
 @click.option("--json", "as_json", is_flag=True)
-@library_errors
 def eval_linking_cmd(truth: Path, workspace: Path | None, as_json: bool) -> None:
     """Pairwise and B-cubed precision/recall/F1 of personas against truth.json.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from darkmap.cli.common import emit_json, library_errors, main, open_ws, workspace_option
+from darkmap.cli.common import emit_json, main, open_ws, workspace_option
 from darkmap.collect.ingest import FileResult, IngestSummary, ingest, iter_files
 from darkmap.plugins import exporters, importers
 
@@ -18,7 +18,6 @@ from darkmap.plugins import exporters, importers
 @click.option("--importer", default=None, help="Force one importer (see `darkmap importers`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@library_errors
 def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, importer: str | None,
                as_json: bool, quiet: bool) -> None:
     """Read saved pages, datasets, seized dumps and chain data into the workspace.
@@ -86,7 +85,6 @@ def importers_cmd() -> None:
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
               help="Output file or folder.")
 @workspace_option
-@library_errors
 def export_cmd(fmt: str, out: Path, workspace: Path | None) -> None:
     """Export the evidence in another tool's format (ftm, gexf, graphml, stix, csv, parquet).
 

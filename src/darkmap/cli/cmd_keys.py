@@ -6,17 +6,16 @@ from pathlib import Path
 
 import click
 
-from darkmap.cli.common import emit_json, library_errors, main, open_ws, workspace_option
+from darkmap.cli.common import emit_json, main, open_ws, workspace_option
 from darkmap.store.evidence import KeyStatistics, key_statistics
 
-__all__ = ["key_statistics", "keys_cmd"]  # key_statistics: kept here for older callers
+__all__ = ["keys_cmd"]
 
 
 @main.command("keys")
 @workspace_option
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
 @click.option("--limit", default=50, show_default=True, help="Failures to list.")
-@library_errors
 def keys_cmd(workspace: Path | None, as_json: bool, limit: int) -> None:
     """PGP keys: parsed, distinct fingerprints, keys shared between accounts, failures.
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from darkmap.cli.common import emit_json, library_errors, main, open_ws, workspace_option
+from darkmap.cli.common import emit_json, main, open_ws, workspace_option
 from darkmap.errors import BadInputError
 from darkmap.resolve.judgements import check_request, judge, withdraw
 from darkmap.resolve.link import DEFAULT_THRESHOLD, METHODS, LinkOptions, LinkSummary, link
@@ -33,7 +33,6 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
               help="Mean match log-odds over all cross pairs needed to merge two groups, as "
                    "a probability (higher: fewer, surer merges).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
-@library_errors
 def link_cmd(workspace: Path | None, method: str, signals: tuple[str, ...],
              without: tuple[str, ...], threshold: float, as_json: bool) -> None:
     """Link accounts into personas (across and within markets), with explanations.
@@ -76,7 +75,6 @@ def persona() -> None:
 @click.argument("ref")
 @workspace_option
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@library_errors
 def persona_show(ref: str, workspace: Path | None, as_json: bool) -> None:
     """Show a persona (by persona id or any member account id) and why it holds.
 
@@ -124,7 +122,6 @@ def _print_persona(d: PersonaDetail) -> None:
 @click.argument("text")
 @workspace_option
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@library_errors
 def persona_search(text: str, workspace: Path | None, as_json: bool) -> None:
     """Find personas by handle (or fragment), PGP fingerprint, address or contact.
 
@@ -163,7 +160,6 @@ def _print_hits(hits: list[PersonaHit]) -> None:
 @click.option("--note", default=None, help="Why.")
 @click.option("--author", default=None, help="Who [default: $USER].")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@library_errors
 def judge_cmd(a: str, b: str, workspace: Path | None, verdict: str | None, withdraw_: bool,
               note: str | None, author: str | None, as_json: bool) -> None:
     """Record an analyst verdict on two accounts; `darkmap link` always respects it.

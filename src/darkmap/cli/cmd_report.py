@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from darkmap.cli.common import library_errors, main, open_ws, workspace_option
+from darkmap.cli.common import main, open_ws, workspace_option
 from darkmap.pipeline import DemoContext, StageResult, run_stages
 from darkmap.report.html import write_report
 
@@ -19,7 +19,6 @@ __all__ = ["demo_cmd", "report_cmd"]
 @workspace_option
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
               help="Output HTML file [default: <workspace>/report.html].")
-@library_errors
 def report_cmd(workspace: Path | None, out: Path | None) -> None:
     """Write the HTML report of everything in the workspace.
 
@@ -49,7 +48,6 @@ def _default_data() -> Path | None:
               help="Real data folder to ingest too [default: $DARKMAP_DATA or ../shared/data].")
 @click.option("--fresh/--keep", default=True, show_default=True,
               help="Start from an empty workspace.")
-@library_errors
 def demo_cmd(workspace: Path | None, seed: int, vendors: int, data: Path | None,
              fresh: bool) -> None:
     """Run the main job end to end: simulate, ingest, analyse, report.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from darkmap.cli.common import emit_json, library_errors, main
+from darkmap.cli.common import emit_json, main
 from darkmap.simulate import SimParams, simulate
 
 __all__ = ["simulate_cmd"]
@@ -41,7 +41,6 @@ _D = SimParams()
 @click.option("--chain/--no-chain", default=True, show_default=True,
               help="Write the Bitcoin blk files and TagPacks.")
 @click.option("--force", is_flag=True, help="Replace an earlier simulation in --out.")
-@library_errors
 def simulate_cmd(seed: int, vendors: int, out: Path, markets: int, style_noise: float,
                  handle_change_rate: float, key_reuse_rate: float, key_rotation_rate: float,
                  multi_account_rate: float, migration_rate: float, price_noise: float,

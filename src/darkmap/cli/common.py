@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import click
 from darkmap.errors import DarkmapError as LibraryError
 from darkmap.store.workspace import Workspace, default_path
 
-__all__ = ["DarkmapError", "emit_json", "library_errors", "main", "open_ws", "workspace_option"]
+__all__ = ["DarkmapError", "emit_json", "main", "open_ws", "workspace_option"]
 
 
 class DarkmapError(click.ClickException):
@@ -48,18 +47,6 @@ def open_ws(path: Path | None, create: bool = False, read_only: bool = False) ->
     """
     path = path or default_path()
     return Workspace.init(path) if create else Workspace.open(path, read_only=read_only)
-
-
-def library_errors(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn darkmap's own errors into one-line messages (outside the ``darkmap`` group,
-    e.g. a command invoked directly in a test; inside it the group does this)."""
-    @wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return f(*args, **kwargs)
-        except LibraryError as exc:
-            raise DarkmapError(str(exc)) from exc
-    return wrapper
 
 
 def emit_json(data: Any) -> None:
