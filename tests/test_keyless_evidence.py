@@ -11,6 +11,7 @@ from conftest import DATA, table_snapshot
 from darkmap.collect.ingest import ingest
 from darkmap.model.records import IdentifierRecord, QuarantineRecord
 from darkmap.store import workspace as workspace_mod
+from darkmap.store import writer as writer_mod
 from darkmap.store.workspace import Workspace
 from darkmap.store.writer import _COLUMNS, KEYLESS, UNKEYED_ENTITIES, Provenance, RecordWriter
 
@@ -38,11 +39,15 @@ def _assert_ids_unique(ws: Workspace) -> None:
 def test_workspace_at_006_with_data_upgrades_to_007_with_the_same_rows(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     inputs = [DATA / "pages", DATA / "listings" / "hansa-2016-12.csv"]
-    shipped = workspace_mod.migrations()
+    # the store and writer as they were at 007 (008 added quarantine.limit_name)
+    shipped = [m for m in workspace_mod.migrations() if m[0] <= 7]
     assert shipped[-1][0] == 7
+    monkeypatch.setitem(writer_mod._COLUMNS, "quarantine",
+                        writer_mod._COLUMNS["quarantine"][:-1])
     monkeypatch.setattr(workspace_mod, "migrations", lambda: [m for m in shipped if m[0] <= 6])
     old = Workspace.init(tmp_path / "old")
-    assert old.schema_version() == 6 and KEYLESS | UNKEYED_ENTITIES <= _keyed(old)
+    at_007 = (KEYLESS - {"field_cuts"}) | UNKEYED_ENTITIES
+    assert old.schema_version() == 6 and at_007 <= _keyed(old)
     ingest(old, inputs)
     before = table_snapshot(old)
     old.close()
@@ -51,18 +56,39 @@ def test_workspace_at_006_with_data_upgrades_to_007_with_the_same_rows(
     monkeypatch.setattr(workspace_mod, "migrations", lambda: shipped)
     ws = Workspace.open(tmp_path / "old")
     assert ws.schema_version() == 7
-    assert not ((KEYLESS | UNKEYED_ENTITIES) & _keyed(ws))
+    assert not (at_007 & _keyed(ws))
     assert {"markets", "pgp_keys", "captures", "processed"} <= _keyed(ws)
     assert table_snapshot(ws) == before
     ingest(ws, inputs)  # a rerun on the upgraded store adds nothing
     assert table_snapshot(ws) == before
     fresh = Workspace.init(tmp_path / "fresh")
-    for table in KEYLESS | UNKEYED_ENTITIES:  # same columns, types, NOT NULLs as born at 007
+    for table in at_007:  # same columns, types, NOT NULLs as born at 007
         assert _columns(ws, table) == _columns(fresh, table)
     ingest(fresh, inputs)
     assert table_snapshot(fresh) == before
     ws.close()
     fresh.close()
+
+
+def test_migration_008_adds_limit_name_and_field_cuts_keeping_rows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shipped = workspace_mod.migrations()
+    assert [m[0] for m in shipped if m[0] >= 8][:1] == [8]
+    monkeypatch.setitem(writer_mod._COLUMNS, "quarantine",
+                        writer_mod._COLUMNS["quarantine"][:-1])
+    monkeypatch.setattr(workspace_mod, "migrations", lambda: [m for m in shipped if m[0] <= 7])
+    old = Workspace.init(tmp_path / "old")
+    ingest(old, [DATA / "listings" / "hansa-2016-12.csv"])
+    rows = old.con.execute("SELECT * FROM quarantine ORDER BY quarantine_id").fetchall()
+    old.close()
+    assert rows
+    monkeypatch.undo()
+    ws = Workspace.open(tmp_path / "old")
+    assert ws.schema_version() >= 8
+    after = ws.con.execute("SELECT * FROM quarantine ORDER BY quarantine_id").fetchall()
+    assert [r[:-1] for r in after] == rows and {r[-1] for r in after} == {None}
+    assert ws.con.execute("SELECT count(*) FROM field_cuts").fetchone() == (0,)
+    ws.close()
 
 
 def test_writer_keeps_the_first_row_of_an_id_within_and_across_flushes(tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ persona p-123 is not in this workspace
 
 from __future__ import annotations
 
-__all__ = ["BadInputError", "DarkmapError", "NotFoundError", "WorkspaceStateError"]
+__all__ = ["BadInputError", "DarkmapError", "LimitExceeded", "NotFoundError",
+           "WorkspaceStateError"]
 
 
 class DarkmapError(Exception):
@@ -35,3 +36,17 @@ class BadInputError(DarkmapError, ValueError):
 class WorkspaceStateError(DarkmapError):
     """The workspace cannot do this now: missing, not a workspace, newer than this
     darkmap, locked by another process, or a stage it needs has not run."""
+
+
+class LimitExceeded(BadInputError):
+    """An input broke one of darkmap's limits on hostile input (issue #18): a file too
+    big, text nested too deep, a field too long, a parse running too long.
+
+    ``limit`` names the limit (``file_bytes``, ``nesting_depth``, ``field_chars``,
+    ``seconds``, ``yaml_aliases``...); the ingest pipeline quarantines the unit or file
+    with that name, counts it under ``limits`` in the run's summary and goes on.
+    """
+
+    def __init__(self, limit: str, message: str) -> None:
+        super().__init__(message)
+        self.limit = limit

@@ -24,9 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-from darkmap.errors import NotFoundError
+from darkmap.errors import LimitExceeded, NotFoundError
 from darkmap.importers.tagpack import read_tagpack
 from darkmap.model.records import (
+    CutRecord,
     ListingBatch,
     MarketRecord,
     QuarantineRecord,
@@ -53,7 +54,9 @@ class FileResult:
 
     ``problems`` holds the first quarantined units as ``"locator: reason"``; ``details``
     what an importer that writes its own tables returned (the ``bitcoin`` importer: the
-    format and chain counts).
+    format and chain counts). ``fields_cut`` counts free-text fields cut at their cap,
+    ``skipped_bytes`` input bytes no unit covers (an importer reports them as
+    ``details["skipped_bytes"]``), ``limits`` the quarantined units by the limit broken.
     """
 
     source: str
@@ -70,6 +73,9 @@ class FileResult:
     error: str | None = None
     problems: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    fields_cut: int = 0
+    skipped_bytes: int = 0
+    limits: Counter[str] = field(default_factory=Counter)
 
 
 class ErrorEntry(TypedDict):
@@ -87,6 +93,7 @@ class SummaryDict(TypedDict):
     by_market: dict[str, dict[str, int]]
     skipped_by_page_type: dict[str, int]
     records: dict[str, int]
+    limits: dict[str, int]
     errors: list[ErrorEntry]
 
 
@@ -116,7 +123,12 @@ class IngestSummary:
         return dict(total.most_common())
 
     def totals(self) -> dict[str, int]:
-        """Overall read / stored / quarantined / skipped, plus records by type."""
+        """Overall read / stored / quarantined / skipped units and files.
+
+        ``stored`` = ``stored_new`` (units this run stored) + ``already_stored`` (units
+        of files found already ingested); ``fields_cut`` and ``skipped_bytes`` count
+        what the caps and resynchronising parsers left out (see :class:`FileResult`).
+        """
         t: Counter[str] = Counter()
         for f in self.files:
             t["files"] += 1
@@ -124,7 +136,19 @@ class IngestSummary:
             t["files_failed"] += int(f.error is not None)
             for k in ("read", "stored", "quarantined", "skipped"):
                 t[k] += getattr(f, k)
+            t["already_stored" if f.already else "stored_new"] += f.stored
+            t["fields_cut"] += f.fields_cut
+            t["skipped_bytes"] += f.skipped_bytes
+        for k in ("stored_new", "already_stored", "fields_cut", "skipped_bytes"):
+            t.setdefault(k, 0)
         return dict(t)
+
+    def limits(self) -> dict[str, int]:
+        """Quarantined units by the limit they broke (``{"field_chars": 2, ...}``)."""
+        total: Counter[str] = Counter()
+        for f in self.files:
+            total.update(f.limits)
+        return dict(sorted(total.items()))
 
     def records(self) -> dict[str, int]:
         """Stored records by type (listings, feedback, identifiers, ...)."""
@@ -141,6 +165,7 @@ class IngestSummary:
             "by_market": self.by_market(),
             "skipped_by_page_type": self.skipped_by_page_type(),
             "records": self.records(),
+            "limits": self.limits(),
             "errors": [{"source": f.source, "error": f.error} for f in self.files if f.error],
         }
 
@@ -368,6 +393,7 @@ def _ingest_big(ws: Workspace, batch: _Batch, recs: Iterable[Record], prov: Prov
 def _finish(ws: Workspace, batch: _Batch, prov: Provenance, result: FileResult,
             size: int, importer: str) -> None:
     now = utcnow()
+    result.skipped_bytes = int(result.details.get("skipped_bytes", 0) or 0)
     batch.writer.add_row("captures", (prov.capture_sha256, size, prov.source, None, now))
     batch.writer.add_row("processed", (
         prov.capture_sha256, importer, prov.run_id, prov.source, result.read, result.stored,
@@ -380,6 +406,10 @@ def _consume(recs: Iterable[Record], writer: RecordWriter, prov: Provenance,
     markets: Counter[str] = Counter()
     add = writer.add
     for rec in recs:
+        if type(rec) is CutRecord:  # a note on a unit's field, not a unit
+            add(rec, prov)
+            result.fields_cut += 1
+            continue
         if type(rec) is ListingBatch:  # many listing rows, each a unit stored
             add(rec, prov)
             if rec.market_id:
@@ -399,9 +429,11 @@ def _consume(recs: Iterable[Record], writer: RecordWriter, prov: Provenance,
         unit = _unit(getattr(rec, "locator", "") or "")
         if isinstance(rec, SkipRecord):
             result.skip_reasons[f"{rec.page_type}: {rec.reason}"] += 1
-        elif outcome == "quarantined" and isinstance(rec, QuarantineRecord) \
-                and len(result.problems) < _PROBLEMS_KEPT:
-            result.problems.append(f"{rec.locator}: {rec.reason}")
+        elif outcome == "quarantined" and isinstance(rec, QuarantineRecord):
+            if rec.limit:
+                result.limits[rec.limit] += 1
+            if len(result.problems) < _PROBLEMS_KEPT:
+                result.problems.append(f"{rec.locator}: {rec.reason}")
         prior = units.get(unit)
         # a unit is stored if anything of it was stored; quarantined/skipped only otherwise
         if prior != "stored":
@@ -417,11 +449,14 @@ def _consume(recs: Iterable[Record], writer: RecordWriter, prov: Provenance,
 
 def _fail(writer: RecordWriter, prov: Provenance, result: FileResult, exc: Exception) -> None:
     """Record a file whose importer crashed as one quarantined unit, with the reason."""
+    limit = exc.limit if isinstance(exc, LimitExceeded) else None
     result.error = f"{prov.source}: {type(exc).__name__}: {exc}"
-    failed = QuarantineRecord(locator="file", reason=f"importer failed: {exc}"[:500])
+    failed = QuarantineRecord(locator="file", reason=f"importer failed: {exc}"[:500],
+                              limit=limit)
     writer.add(failed, prov)
     result.read, result.quarantined = 1, 1
-    result.stored = result.skipped = 0
+    result.stored = result.skipped = result.fields_cut = result.skipped_bytes = 0
+    result.limits = Counter({limit: 1} if limit else {})
     result.records.clear()
     result.details.clear()
     result.problems[:] = [f"{failed.locator}: {failed.reason}"]

@@ -15,6 +15,7 @@ from typing import Any, TypeAlias
 
 __all__ = [
     "AccountRecord",
+    "CutRecord",
     "FeedbackRecord",
     "IdentifierRecord",
     "ListingBatch",
@@ -225,6 +226,25 @@ class QuarantineRecord:
     field: str | None = None
     excerpt: str = ""
     market_id: str | None = None
+    limit: str | None = None
+    """The limit the unit broke (``field_chars``, ``file_bytes``, ``nesting_depth``,
+    ``seconds``, ``yaml_aliases``...), None when it failed for another reason."""
+
+
+@dataclass(slots=True)
+class CutRecord:
+    """A free-text field cut at its cap (issue #18): not a unit, a note on one.
+
+    The stored value keeps ``kept_chars`` of ``original_chars``; ``value_sha256`` is the
+    sha256 of the whole value (UTF-8), whose bytes stay in the immutable capture.
+    """
+
+    locator: str
+    field: str
+    original_chars: int
+    kept_chars: int
+    value_sha256: str | None = None
+    market_id: str | None = None
 
 
 Record: TypeAlias = (
@@ -238,4 +258,5 @@ Record: TypeAlias = (
     | SkipRecord
     | UnitRecord
     | QuarantineRecord
+    | CutRecord
 )

@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 
 from darkmap.model.records import (
     AccountRecord,
+    CutRecord,
     FeedbackRecord,
     IdentifierRecord,
     ListingBatch,
@@ -140,7 +141,9 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "skipped_pages": ("skip_id", "market_id", "page_type", "reason", "locator",
                       "capture_sha256", "source", "method"),
     "quarantine": ("quarantine_id", "market_id", "locator", "field", "reason", "excerpt",
-                   "capture_sha256", "source", "method", "run_id"),
+                   "capture_sha256", "source", "method", "run_id", "limit_name"),
+    "field_cuts": ("cut_id", "market_id", "locator", "field", "original_chars", "kept_chars",
+                   "value_sha256", "capture_sha256", "source", "method", "run_id"),
 }
 
 _TYPES: dict[str, pa.DataType] = {
@@ -153,7 +156,7 @@ _TYPES: dict[str, pa.DataType] = {
     "user_ids": pa.list_(pa.string()),
     "size": pa.int64(), "captured_at": pa.timestamp("us"), "processed_at": pa.timestamp("us"),
     "read_count": pa.int32(), "stored_count": pa.int32(), "quarantined": pa.int32(),
-    "skipped": pa.int32(),
+    "skipped": pa.int32(), "original_chars": pa.int64(), "kept_chars": pa.int64(),
 }
 
 
@@ -479,8 +482,15 @@ class RecordWriter:
         qid = row_id("q", p.capture_sha256, p.method, r.locator, r.field, r.reason)
         self._put("quarantine", (qid, r.market_id, r.locator, r.field, r.reason,
                                  r.excerpt[:1000], p.capture_sha256, p.source, p.method,
-                                 p.run_id))
+                                 p.run_id, r.limit))
         return "quarantined"
+
+    def _cut(self, r: CutRecord, p: Provenance) -> str:
+        cid = row_id("cut", p.capture_sha256, r.locator, r.field)
+        self._put("field_cuts", (cid, r.market_id, r.locator, r.field, r.original_chars,
+                                 r.kept_chars, r.value_sha256, p.capture_sha256, p.source,
+                                 p.method, p.run_id))
+        return "cut"
 
 
 # -- the one bulk writer ---------------------------------------------------------
@@ -604,11 +614,11 @@ _CAPTURE_COLUMN = {
     "captures": "sha256", "processed": "sha256", "account_observations": "capture_sha256",
     "listing_observations": "capture_sha256", "feedback": "capture_sha256",
     "identifiers": "capture_sha256", "skipped_pages": "capture_sha256",
-    "quarantine": "capture_sha256"}
+    "quarantine": "capture_sha256", "field_cuts": "capture_sha256"}
 #: append-only evidence tables without a primary key (migration 007): each row comes
 #: from one capture and its id hashes that capture; see RecordWriter._insert_keyless
 KEYLESS = frozenset({"account_observations", "listing_observations", "feedback",
-                     "identifiers", "skipped_pages", "quarantine"})
+                     "identifiers", "skipped_pages", "quarantine", "field_cuts"})
 #: entity tables without a primary key (migration 007), kept unique by the writer; see
 #: RecordWriter._insert_unkeyed_entity
 UNKEYED_ENTITIES = frozenset({"accounts", "listings"})
@@ -714,4 +724,5 @@ _HANDLERS: dict[type, Callable[[RecordWriter, Any, Provenance], str]] = {
     PgpKeyRecord: RecordWriter._pgp,
     SkipRecord: RecordWriter._skip,
     QuarantineRecord: RecordWriter._quarantine,
+    CutRecord: RecordWriter._cut,
 }
