@@ -8,14 +8,25 @@ from pathlib import Path
 import click
 
 from darkmap.cli.common import DarkmapError, emit_json, main, open_ws, workspace_option
-from darkmap.store.team import TeamServerError, default_server, init_server, sync_judgements
+from darkmap.model.display import for_display
+from darkmap.store.team import (
+    ANALYST_ROLE,
+    SUPERVISOR_ROLE,
+    SyncResult,
+    default_server,
+    init_server,
+    sync_judgements,
+)
+
+_SERVER_HELP = ("PostgreSQL URL [default: $DARKMAP_SERVER]; off this machine it must use "
+                "sslmode=verify-full (set when absent).")
 
 
 def _server(server: str | None) -> str:
     dsn = server or default_server()
     if not dsn:
         raise DarkmapError("no team server: pass --server or set $DARKMAP_SERVER "
-                           "(e.g. postgresql://analyst@10.0.0.5/darkmap)")
+                           "(e.g. postgresql://analyst@db.internal/darkmap)")
     return dsn
 
 
@@ -23,42 +34,76 @@ def _server(server: str | None) -> str:
 def team_group() -> None:
     """Share analyst judgements through a team PostgreSQL server.
 
+    The server records each judgement under the database role that pushed it; only its
+    author or a supervisor may withdraw it. See docs/team-server.md.
+
     Example: darkmap team sync --server postgresql://analyst@db.internal/darkmap
     """
 
 
 @team_group.command("init")
-@click.option("--server", default=None, help="PostgreSQL URL [default: $DARKMAP_SERVER].")
+@click.option("--server", default=None, help=_SERVER_HELP)
 def team_init(server: str | None) -> None:
-    """Create the team tables on the server (safe to repeat).
+    """Create the team schema on the server, or upgrade an older one (safe to repeat).
 
-    Example: darkmap team init --server postgresql://analyst@db.internal/darkmap
+    Run by an administrator (a role that may create roles). Then grant
+    darkmap_analyst to each analyst's login role, darkmap_supervisor to supervisors.
+
+    Example: darkmap team init --server postgresql://admin@db.internal/darkmap
     """
-    try:
-        init_server(_server(server))
-    except TeamServerError as exc:
-        raise DarkmapError(str(exc)) from exc
-    click.echo("team server ready")
+    res = init_server(_server(server))
+    if res.upgraded_from == 0:
+        click.echo(f"team server ready (schema {res.version})")
+    elif res.upgraded_from < res.version:
+        click.echo(f"team server upgraded from schema {res.upgraded_from} to {res.version}; "
+                   f"{res.legacy_marked} earlier judgements keep their author marked "
+                   "'unverified:'")
+    else:
+        click.echo(f"team server ready (schema {res.version}, already current)")
+    click.echo(f"analysts: GRANT {ANALYST_ROLE} TO <role>; supervisors: "
+               f"GRANT {SUPERVISOR_ROLE} TO <role>")
+    for role in res.direct_grants:
+        click.echo(f"warning: role {for_display(role, max_chars=64)} holds privileges on "
+                   f"team_judgements directly; revoke them and grant {ANALYST_ROLE} instead",
+                   err=True)
+
+
+def _print_sync(res: SyncResult) -> None:
+    click.echo(f"pushed {res.pushed} new as {for_display(res.role, max_chars=64)}, "
+               f"pulled {res.pulled} new, {res.withdrawals_pulled} withdrawals; "
+               f"server holds {res.server_total}")
+    if res.withdrawals_refused:
+        click.echo(f"{res.withdrawals_refused} withdrawals refused: only a judgement's author "
+                   "or a supervisor may withdraw it", err=True)
+    if res.quarantined or res.not_pushed:
+        click.echo(f"{res.quarantined} invalid server rows skipped (kept in team_quarantine), "
+                   f"{res.not_pushed} judgements not pushed:", err=True)
+        for line in res.problems:
+            click.echo(f"  {line}", err=True)
+        hidden = res.quarantined + res.not_pushed - len(res.problems)
+        if hidden > 0:
+            click.echo(f"  ... and {hidden} more", err=True)
 
 
 @team_group.command("sync")
-@click.option("--server", default=None, help="PostgreSQL URL [default: $DARKMAP_SERVER].")
+@click.option("--server", default=None, help=_SERVER_HELP)
 @workspace_option
 @click.option("--json", "as_json", is_flag=True)
 def team_sync(server: str | None, workspace: Path | None, as_json: bool) -> None:
     """Push this workspace's judgements and pull everyone else's.
 
+    Invalid rows on the server are skipped, counted and kept in the workspace's
+    team_quarantine table; the sync goes on.
+
     Example: darkmap team sync -w case-42
     """
+    dsn = _server(server)
     ws = open_ws(workspace)
     try:
-        res = sync_judgements(ws, _server(server))
-    except TeamServerError as exc:
-        raise DarkmapError(str(exc)) from exc
+        res = sync_judgements(ws, dsn)
     finally:
         ws.close()
     if as_json:
         emit_json(asdict(res))
     else:
-        click.echo(f"pushed {res.pushed}, pulled {res.pulled} new, "
-                   f"{res.withdrawals_pulled} withdrawals; server holds {res.server_total}")
+        _print_sync(res)
