@@ -462,3 +462,11 @@ def test_cli_init_and_sync(ready: Team, workspace_of: WorkspaceOf) -> None:
     res = runner.invoke(main, ["team", "sync", "-w", path, "--server", dsn])
     assert res.exit_code == 0, res.output
     assert res.output.startswith(f"pushed 1 new as {role}, pulled 0 new")
+
+
+def test_a_role_without_darkmap_analyst_is_told_what_to_ask(
+        ready: Team, workspace_of: WorkspaceOf) -> None:
+    role, dsn = ready.analyst("stranger")
+    ready.sql(f"REVOKE darkmap_analyst FROM {role}")
+    with pytest.raises(TeamServerError, match=r"permission denied .* grants darkmap_analyst"):
+        sync_judgements(workspace_of("stranger"), dsn)

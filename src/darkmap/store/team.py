@@ -361,6 +361,11 @@ def _newer(version: int) -> str:
 # --- rows -------------------------------------------------------------------------------
 
 
+def _quote(value: object, max_chars: int = 40) -> str:
+    """``value`` in quotes, safe to print (control and bidi characters escaped, cut)."""
+    return f"'{for_display(value, max_chars=max_chars)}'"
+
+
 def _text_problem(name: str, value: object, cap: int) -> str | None:
     if value is None:
         return f"{name} is NULL"
@@ -380,7 +385,7 @@ def _account_problem(name: str, value: object) -> str | None:
     market, sep, handle = value.partition(":")
     if not sep or not market or not handle or len(market) > _MARKET_CHARS \
             or any(c.isspace() for c in market):
-        return f"{name} {for_display(value, max_chars=40)!r} is not an account id (market:handle)"
+        return f"{name} {_quote(value)} is not an account id (market:handle)"
     return None
 
 
@@ -415,7 +420,7 @@ def check_row(row: Sequence[object]) -> str | None:
     if problem:
         return problem
     if verdict not in _VERDICTS:
-        shown = "NULL" if verdict is None else repr(for_display(verdict, max_chars=20))
+        shown = "NULL" if verdict is None else _quote(verdict, 20)
         return f"verdict {shown} is not one of {', '.join(_VERDICTS)}"
     if not str(a) < str(b):
         return "a and b are not two accounts in order (a < b)"
@@ -435,7 +440,7 @@ def _row_sha(row: Sequence[object]) -> str:
 
 
 def _where(jid: object) -> str:
-    return repr(for_display(jid, max_chars=40)) if isinstance(jid, str) else "with no id"
+    return _quote(jid) if isinstance(jid, str) else "with no id"
 
 
 # --- sync -------------------------------------------------------------------------------
@@ -550,6 +555,9 @@ def sync_judgements(ws: Workspace, dsn: str) -> SyncResult:
             role = _check_server(pg)
             pushed, withdrawals_pushed = _push(pg, own, withdrawals)
             remote = _pull(pg)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise TeamServerError(f"team server refused the sync: {_first_line(exc)} (an "
+                              f"administrator grants {ANALYST_ROLE} to your role)") from exc
     except psycopg.Error as exc:
         raise TeamServerError(f"team server refused the sync: {_first_line(exc)}") from exc
     known = {r[0]: r[7] for r in local}
