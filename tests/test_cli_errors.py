@@ -40,14 +40,15 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # (arguments with {ws} {file} {dir} {mine} {base} {bad_json} filled in, exit code)
 BAD: list[tuple[str, int]] = [
-    # values out of range, nan, wrong types: usage errors (2)
-    ("link -w {ws} --threshold -1", 2),
-    ("link -w {ws} --threshold 2", 2),
-    ("link -w {ws} --threshold nan", 2),
-    ("link -w {ws} --threshold inf", 2),
+    # values out of range or nan: the library's own check, run as the line is read (1)
+    ("link -w {ws} --threshold -1", 1),
+    ("link -w {ws} --threshold 2", 1),
+    ("link -w {ws} --threshold nan", 1),
+    ("link -w {ws} --threshold inf", 1),
+    ("targets -w {ws} --limit -5", 1),
+    # values out of range, nan, wrong types, exclusive flags: usage errors (2)
     ("link -w {ws} --threshold half", 2),
     ("link -w {ws} --method bogus", 2),
-    ("targets -w {ws} --limit -5", 2),
     ("targets -w {ws} --limit many", 2),
     ("targets -w {ws} --json --csv", 2),
     ("keys -w {ws} --limit -1", 2),
@@ -127,9 +128,13 @@ def test_messages_say_what_is_wrong(place: Path) -> None:
         return res.stderr.strip()
 
     assert err("link -w {ws} --threshold nan") == (
-        "Error: darkmap link: Invalid value for '--threshold': 'nan' is not a number; give "
-        "a value 0.0<=x<=1.0 (see `darkmap link --help`)")
-    assert "'--limit': -5 is not in the range x>=0" in err("targets -w {ws} --limit -5")
+        "Error: threshold must be a probability in [0, 1], not nan")
+    assert err("targets -w {ws} --limit -5") == (
+        "Error: limit must be 0 or more (0 or None: all), not -5")
+    assert err("simulate --out {base}/sim --style-noise nan") == (
+        "Error: darkmap simulate: Invalid value for '--style-noise': 'nan' is not a number; "
+        "give a value 0.0<=x<=1.0 (see `darkmap simulate --help`)")
+    assert "'--limit': -1 is not in the range x>=0" in err("keys -w {ws} --limit -1")
     assert "give exactly one of --same, --different" in err(
         "judge a b -w {ws} --same --different")
     folder = place / "a-folder"

@@ -13,7 +13,16 @@ from darkmap.assess.harm import TargetRow, check_limit, rank_targets
 from darkmap.assess.sales import FEEDBACK_RATE, FEEDBACK_RATE_RANGE, SalesParams
 from darkmap.assess.stage import assess_workspace
 from darkmap.cli.cmd_evaluate import eval_group
-from darkmap.cli.common import FiniteFloat, emit_json, main, open_ws, say, short, workspace_option
+from darkmap.cli.common import (
+    FiniteFloat,
+    checked,
+    emit_json,
+    main,
+    open_ws,
+    say,
+    short,
+    workspace_option,
+)
 from darkmap.evaluate.drugs import eval_drugs
 from darkmap.model.display import csv_cell
 from darkmap.store.assessment import count_assessments
@@ -65,7 +74,7 @@ _CSV_FIELDS = ("rank", "persona_id", "label", "harm_score", "country", "country_
 @main.command("targets")
 @workspace_option
 @click.option("--country", default=None, help="Only personas operating from this ISO country.")
-@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True,
+@click.option("--limit", type=int, default=20, show_default=True, callback=checked(check_limit),
               help="How many rows (0 = all).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--csv", "as_csv", is_flag=True,
@@ -80,7 +89,6 @@ def targets_cmd(workspace: Path | None, country: str | None, limit: int, as_json
     """
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
-    check_limit(limit)
     rows = _ranked(workspace, country, limit or None)
     if as_json:
         emit_json(rows)

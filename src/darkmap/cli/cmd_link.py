@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from darkmap.cli.common import (
-    FiniteFloat,
+    checked,
     emit_json,
     main,
     open_ws,
@@ -37,8 +37,8 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
               help="Only these signals (comma list; 'identifiers' = pgp,crypto,contact).")
 @click.option("--without", multiple=True,
               help="Leave signals out, e.g. --without identifiers (text and behaviour alone).")
-@click.option("--threshold", type=FiniteFloat(0.0, 1.0), default=DEFAULT_THRESHOLD,
-              show_default=True,
+@click.option("--threshold", type=float, default=DEFAULT_THRESHOLD, show_default=True,
+              callback=checked(lambda v: LinkOptions(threshold=v)),
               help="Mean match log-odds over all cross pairs needed to merge two groups, as "
                    "a probability (higher: fewer, surer merges).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")

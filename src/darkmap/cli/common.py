@@ -22,10 +22,10 @@ import click
 
 from darkmap.errors import DarkmapError as LibraryError
 from darkmap.model.display import UNSAFE_CHARS, for_display
-from darkmap.store.workspace import Workspace, default_path, environment_error
+from darkmap.store.workspace import Workspace, default_path, environment_error, storage_failure
 
-__all__ = ["ERROR_CHARS", "DarkmapError", "FiniteFloat", "UsageLine", "emit_json", "main",
-           "open_ws", "say", "short", "workspace_option"]
+__all__ = ["ERROR_CHARS", "DarkmapError", "FiniteFloat", "UsageLine", "checked", "emit_json",
+           "main", "open_ws", "say", "short", "workspace_option"]
 
 ERROR_CHARS = 2000
 """Longest error line printed (a message quoting market text is cut, never wrapped)."""
@@ -65,8 +65,9 @@ def _usage_line(exc: click.UsageError) -> click.UsageError:
 def _outside_error(exc: Exception) -> DarkmapError | None:
     """``exc`` as one line when darkmap raised it on purpose (``darkmap.errors``) or the
     machine did (a full disk, an unreadable file, a workspace in use); ``None`` for
-    anything else (a bug). The machine's error is searched from the root of the exception
-    chain: an error raised while handling a full disk does not hide it."""
+    anything else (a bug). A storage failure is searched from the root of the exception
+    chain: an error raised while handling a full disk (a rollback that found no
+    transaction) does not hide it."""
     if isinstance(exc, LibraryError):
         return DarkmapError(str(exc))
     chain: list[BaseException] = []
@@ -75,12 +76,11 @@ def _outside_error(exc: Exception) -> DarkmapError | None:
         chain.append(seen)
         seen = seen.__cause__ or seen.__context__
     for cause in reversed(chain):
-        if isinstance(cause, MemoryError):
-            return DarkmapError("out of memory")
-        message = environment_error(cause)
-        if message is not None:
-            return DarkmapError(message)
-    return None
+        failure = storage_failure(cause)
+        if failure is not None:
+            return DarkmapError(failure)
+    message = environment_error(exc)
+    return None if message is None else DarkmapError(message)
 
 
 class _Group(click.Group):
@@ -124,6 +124,18 @@ class FiniteFloat(click.FloatRange):
             self.fail(f"{value!r} is not a number; give a value {self._describe_range()}",
                       param, ctx)
         return super().convert(number, param, ctx)
+
+
+def checked(check: Callable[[Any], object]) -> Callable[[click.Context, click.Parameter, Any],
+                                                        Any]:
+    """An option callback that runs the library's own check on the value while the
+    command line is read (before any work): ``--limit -5`` fails at once with the
+    library's message, one line, exit 1."""
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is not None:
+            check(value)
+        return value
+    return callback
 
 
 def workspace_option(f: Callable[..., Any]) -> Callable[..., Any]:

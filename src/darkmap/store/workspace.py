@@ -20,7 +20,7 @@ from darkmap.capture.content_store import CaptureStore
 from darkmap.errors import WorkspaceStateError
 
 __all__ = ["DEFAULT_WORKSPACE", "Workspace", "WorkspaceError", "default_path",
-           "environment_error", "table_exists", "table_has_rows", "utcnow"]
+           "environment_error", "storage_failure", "table_exists", "table_has_rows", "utcnow"]
 
 DEFAULT_WORKSPACE = "darkmap-workspace"
 DB_NAME = "darkmap.duckdb"
@@ -105,27 +105,46 @@ def _first_line(exc: BaseException) -> str:
     return rest if sep and len(head) < 40 else text
 
 
+def storage_failure(exc: BaseException) -> str | None:
+    """One line when ``exc`` is the machine failing darkmap's storage: a full disk, a quota,
+    a read-only or failing file system, a permission, no memory (an ``OSError`` with such
+    an errno, or a DuckDB error quoting one). ``None`` otherwise."""
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    if isinstance(exc, OSError):
+        if exc.errno not in _OS_ERRNOS:
+            return None
+        where = exc.filename if exc.filename is not None else ""
+        what = exc.strerror or _first_line(exc)
+        return f"{where}: {what}" if where else what
+    if isinstance(exc, duckdb.OutOfMemoryException) or (
+            isinstance(exc, duckdb.Error) and any(m in str(exc) for m in _OS_MESSAGES)):
+        return _first_line(exc)
+    return None
+
+
 def environment_error(exc: BaseException) -> str | None:
-    """One line for an error of the machine rather than of darkmap: a full disk, a
-    permission, a file missing or unreadable (``OSError``), the database file failing to
-    be written, or a workspace locked by another process. ``None`` for anything else.
+    """One line for an error of the machine rather than of darkmap: a storage failure
+    (:func:`storage_failure`), a file missing or unreadable (any ``OSError``), the database
+    file failing to be read or written, or a workspace locked by another process. ``None``
+    for anything else.
 
     >>> environment_error(OSError(28, "No space left on device", "/ws/darkmap.duckdb.wal"))
     '/ws/darkmap.duckdb.wal: No space left on device'
     >>> environment_error(ValueError("a bug")) is None
     True
     """
+    failure = storage_failure(exc)
+    if failure is not None:
+        return failure
     if isinstance(exc, OSError):
         where = exc.filename if exc.filename is not None else ""
         what = exc.strerror or _first_line(exc)
         return f"{where}: {what}" if where else what
-    if isinstance(exc, (duckdb.IOException, duckdb.OutOfMemoryException,
-                        duckdb.PermissionException)):
+    if isinstance(exc, (duckdb.IOException, duckdb.PermissionException)):
         text = _first_line(exc)
         m = _LOCK_FILE_RE.search(text)
         return _in_use(Path(m.group(1)).parent, text) if m else text
-    if isinstance(exc, duckdb.Error) and any(m in str(exc) for m in _OS_MESSAGES):
-        return _first_line(exc)
     return None
 
 
