@@ -5,8 +5,9 @@ Every error a user meets is one line on stderr and a non-zero exit: darkmap's ow
 workspace in use) exit 1, a usage error (a bad option value) exits 2. Anything else is a
 bug and shows its traceback.
 
-Market text reaches the terminal only through :func:`say` and :func:`emit_json`, which
-show control and bidi characters as visible escapes (``\\x1b``, ``\\u202e``).
+Commands print market text through :func:`say` (and :func:`short` for a cell of a line)
+and :func:`emit_json`, which show control and bidi characters as visible escapes
+(``\\x1b``, ``\\u202e``); ``emit_json`` keeps the values exact (``\\u202e`` in JSON).
 """
 
 from __future__ import annotations
