@@ -9,22 +9,34 @@ from pathlib import Path
 
 import click
 
-from darkmap.assess.harm import check_limit, rank_targets
+from darkmap.assess.harm import TargetRow, check_limit, rank_targets
 from darkmap.assess.sales import FEEDBACK_RATE, FEEDBACK_RATE_RANGE, SalesParams
 from darkmap.assess.stage import assess_workspace
 from darkmap.cli.cmd_evaluate import eval_group
-from darkmap.cli.common import emit_json, main, open_ws, workspace_option
+from darkmap.cli.common import (
+    FiniteFloat,
+    checked,
+    emit_json,
+    main,
+    open_ws,
+    say,
+    short,
+    workspace_option,
+)
 from darkmap.evaluate.drugs import eval_drugs
+from darkmap.model.display import csv_cell
 from darkmap.store.assessment import count_assessments
 
 __all__ = ["assess_cmd", "eval_drugs_cmd", "targets_cmd"]
 
+_RATE = FiniteFloat(0.0, 1.0, min_open=True)
+
 
 @main.command("assess")
 @workspace_option
-@click.option("--feedback-rate", type=float, default=FEEDBACK_RATE, show_default=True,
+@click.option("--feedback-rate", type=_RATE, default=FEEDBACK_RATE, show_default=True,
               help="Share of orders that leave feedback (orders = feedback / rate).")
-@click.option("--feedback-rate-range", type=(float, float), default=FEEDBACK_RATE_RANGE,
+@click.option("--feedback-rate-range", type=(_RATE, _RATE), default=FEEDBACK_RATE_RANGE,
               show_default=True, help="Low and high feedback rate for the order range.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def assess_cmd(workspace: Path | None, feedback_rate: float,
@@ -44,12 +56,12 @@ def assess_cmd(workspace: Path | None, feedback_rate: float,
     if as_json:
         emit_json(summary)
         return
-    click.echo(f"assessed {summary['listings_assessed']:,} listings "
-               f"({summary['listings_per_second'] or 0:,.0f}/s); "
-               f"fentanyl risk {summary['fentanyl_risk']}, "
-               f"counterfeit pills {summary['counterfeit_pill']}")
+    say(f"assessed {summary['listings_assessed']:,} listings "
+        f"({summary['listings_per_second'] or 0:,.0f}/s); "
+        f"fentanyl risk {summary['fentanyl_risk']}, "
+        f"counterfeit pills {summary['counterfeit_pill']}")
     for cls, n in sorted(summary["by_class"].items(), key=lambda kv: -kv[1]):
-        click.echo(f"  {cls:16s} {n:>8,d}")
+        say(f"  {cls:16s} {n:>8,d}")
 
 
 _CSV_FIELDS = ("rank", "persona_id", "label", "harm_score", "country", "country_confidence",
@@ -62,9 +74,11 @@ _CSV_FIELDS = ("rank", "persona_id", "label", "harm_score", "country", "country_
 @main.command("targets")
 @workspace_option
 @click.option("--country", default=None, help="Only personas operating from this ISO country.")
-@click.option("--limit", type=int, default=20, show_default=True, help="How many rows (0 = all).")
+@click.option("--limit", type=int, default=20, show_default=True, callback=checked(check_limit),
+              help="How many rows (0 = all).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.option("--csv", "as_csv", is_flag=True,
+              help="Print CSV (safe to open in a spreadsheet: see the user guide).")
 def targets_cmd(workspace: Path | None, country: str | None, limit: int, as_json: bool,
                 as_csv: bool) -> None:
     """Rank personas by harm score (fentanyl and counterfeit pills weigh most).
@@ -73,39 +87,66 @@ def targets_cmd(workspace: Path | None, country: str | None, limit: int, as_json
 
     Example: darkmap targets -w case-42 --country US --limit 10
     """
-    check_limit(limit)
-    ws = open_ws(workspace)
-    try:
-        if not count_assessments(ws.con):
-            assess_workspace(ws)
-        rows = rank_targets(ws, country, limit or None)
-    finally:
-        ws.close()
+    if as_json and as_csv:
+        raise click.UsageError("give --json or --csv, not both")
+    rows = _ranked(workspace, country, limit or None)
     if as_json:
         emit_json(rows)
     elif as_csv:
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(_CSV_FIELDS)
-        for i, r in enumerate(rows, 1):
-            w.writerow([i, r["persona_id"], r["label"], r["harm_score"], r["country"] or "",
-                        r["country_confidence"], r["listings"], r["drug_listings"],
-                        r["fentanyl_listings"], r["counterfeit_listings"], r["orders_est"],
-                        r["orders_range"][0], r["orders_range"][1], r["revenue_usd"] or "",
-                        r["revenue_usd_range"][0] or "", r["revenue_usd_range"][1] or "",
-                        r["buyers_distinct_min"], r["active_from"] or "", r["active_to"] or "",
-                        json.dumps(r["top_substances"]), ";".join(r["accounts"]),
-                        json.dumps(r["evidence"], default=str, ensure_ascii=False)])
-        click.echo(buf.getvalue(), nl=False)
+        click.echo(targets_csv(rows), nl=False)
     else:
-        click.echo(f"{'#':>3s} {'harm':>6s} {'cc':3s} {'persona':28s} {'fent':>4s} {'cfp':>4s} "
-                   f"{'orders':>9s} {'revenue USD':>13s}  top substances")
-        for i, r in enumerate(rows, 1):
-            subs = ", ".join(list(r["top_substances"])[:3])
-            rev = f"{r['revenue_usd']:,.0f}" if r["revenue_usd"] else "-"
-            click.echo(f"{i:3d} {r['harm_score']:6.1f} {(r['country'] or '--'):3s} "
-                       f"{str(r['label'])[:28]:28s} {r['fentanyl_listings']:4d} "
-                       f"{r['counterfeit_listings']:4d} {r['orders_est']:9,.0f} {rev:>13s}  {subs}")
+        _print_targets(rows)
+
+
+def _ranked(workspace: Path | None, country: str | None, limit: int | None) -> list[TargetRow]:
+    """The ranking, read from a read-only workspace; assessed first (read-write) when the
+    workspace has no assessments yet."""
+    ws = open_ws(workspace, read_only=True)
+    try:
+        if count_assessments(ws.con):
+            return rank_targets(ws, country, limit)
+    finally:
+        ws.close()
+    ws = open_ws(workspace)
+    try:
+        assess_workspace(ws)
+        return rank_targets(ws, country, limit)
+    finally:
+        ws.close()
+
+
+def targets_csv(rows: list[TargetRow]) -> str:
+    """The target list as CSV text; every text cell through
+    :func:`~darkmap.model.display.csv_cell` (a handle starting with ``=``, ``+``, ``-`` or
+    ``@`` is text to a spreadsheet, not a formula; control and bidi characters escaped;
+    no cell over 32,000 characters)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(_CSV_FIELDS)
+    for i, r in enumerate(rows, 1):
+        cells = [i, r["persona_id"], r["label"], r["harm_score"], r["country"] or "",
+                 r["country_confidence"], r["listings"], r["drug_listings"],
+                 r["fentanyl_listings"], r["counterfeit_listings"], r["orders_est"],
+                 r["orders_range"][0], r["orders_range"][1], r["revenue_usd"] or "",
+                 r["revenue_usd_range"][0] or "", r["revenue_usd_range"][1] or "",
+                 r["buyers_distinct_min"], r["active_from"] or "", r["active_to"] or "",
+                 json.dumps(r["top_substances"]), ";".join(r["accounts"]),
+                 json.dumps(r["evidence"], default=str, ensure_ascii=False)]
+        w.writerow([csv_cell(c) for c in cells])
+    return buf.getvalue()
+
+
+def _print_targets(rows: list[TargetRow]) -> None:
+    """The target list as a text table (labels cut to 28 characters, escapes shown)."""
+    say(f"{'#':>3s} {'harm':>6s} {'cc':3s} {'persona':28s} {'fent':>4s} {'cfp':>4s} "
+        f"{'orders':>9s} {'revenue USD':>13s}  top substances")
+    for i, r in enumerate(rows, 1):
+        subs = ", ".join(list(r["top_substances"])[:3])
+        rev = f"{r['revenue_usd']:,.0f}" if r["revenue_usd"] else "-"
+        say(f"{i:3d} {r['harm_score']:6.1f} {short(r['country'] or '--', 3):3s} "
+            f"{short(r['label'], 28):28s} {r['fentanyl_listings']:4d} "
+            f"{r['counterfeit_listings']:4d} {r['orders_est']:9,.0f} {rev:>13s}  "
+            f"{short(subs, 60)}")
 
 
 def _fmt3(v: float | None) -> str:
@@ -130,7 +171,7 @@ def eval_drugs_cmd(labels: Path, listings: Path | None, workspace: Path | None,
              --listings ../shared/data/listings/hansa-2016-12.csv
     """
     if listings is None:
-        ws = open_ws(workspace)
+        ws = open_ws(workspace, read_only=True)
         try:
             report = eval_drugs(labels, workspace=ws, split=split)
         finally:
@@ -141,15 +182,15 @@ def eval_drugs_cmd(labels: Path, listings: Path | None, workspace: Path | None,
         emit_json(report)
         return
     fmt = _fmt3
-    click.echo(f"{report['n']} labelled listings ({len(report['missing'])} not found)")
-    click.echo(f"drug_class  accuracy {fmt(report['drug_class']['accuracy'])}  "
-               f"macro-F1 {fmt(report['drug_class']['macro_f1'])}")
-    click.echo(f"substance   accuracy {fmt(report['substance']['accuracy'])}  "
-               f"macro-F1 {fmt(report['substance']['macro_f1'])}")
+    say(f"{report['n']} labelled listings ({len(report['missing'])} not found)")
+    say(f"drug_class  accuracy {fmt(report['drug_class']['accuracy'])}  "
+        f"macro-F1 {fmt(report['drug_class']['macro_f1'])}")
+    say(f"substance   accuracy {fmt(report['substance']['accuracy'])}  "
+        f"macro-F1 {fmt(report['substance']['macro_f1'])}")
     for flag in ("counterfeit_pill", "fentanyl_risk"):
         f = report[flag]
-        click.echo(f"{flag:16s} precision {fmt(f['precision'])}  recall {fmt(f['recall'])}  "
-                   f"(positives {f['positives']})")
-    click.echo(f"units exact {fmt(report['units']['exact_match'])}  "
-               f"dose exact {fmt(report['dose_mg']['exact_match'])}  "
-               f"unit_kind {fmt(report['unit_kind']['accuracy'])}")
+        say(f"{flag:16s} precision {fmt(f['precision'])}  recall {fmt(f['recall'])}  "
+            f"(positives {f['positives']})")
+    say(f"units exact {fmt(report['units']['exact_match'])}  "
+        f"dose exact {fmt(report['dose_mg']['exact_match'])}  "
+        f"unit_kind {fmt(report['unit_kind']['accuracy'])}")

@@ -20,7 +20,7 @@ from darkmap.chain.tags import export_tagpack, sync_evidence_tags
 from darkmap.chain.trace import trace
 from darkmap.chain.wallet import wallet_summary
 from darkmap.cli.cmd_evaluate import eval_group
-from darkmap.cli.common import emit_json, main, open_ws, workspace_option
+from darkmap.cli.common import emit_json, main, open_ws, say, short, workspace_option
 from darkmap.collect.ingest import import_tagpack, load_files
 from darkmap.evaluate.clustering import eval_chain
 
@@ -56,11 +56,11 @@ def chain_load(paths: tuple[Path, ...], workspace: Path | None, as_json: bool) -
         return
     for r in results:
         state = "already loaded" if r.already else (r.error or r.fmt)
-        click.echo(f"{Path(r.source).name[:48]:48s} {state:12s} units {r.read:6d} "
-                   f"stored {r.stored:6d} quarantined {r.quarantined:4d} "
-                   f"txs {r.counts.get('txs', 0):7d}")
+        say(f"{short(Path(r.source).name, 48):48s} {short(state, 200):12s} units {r.read:6d} "
+            f"stored {r.stored:6d} quarantined {r.quarantined:4d} "
+            f"txs {r.counts.get('txs', 0):7d}")
         for reason in r.reasons:
-            click.echo(f"    quarantined: {reason}")
+            say(f"    quarantined: {short(reason, 400)}")
 
 
 @chain_group.command("cluster")
@@ -92,7 +92,7 @@ def chain_cluster(workspace: Path | None, heuristics: tuple[str, ...], all_heuri
         emit_json(summary)
         return
     for k, v in summary.items():
-        click.echo(f"{k:26s} {v}")
+        say(f"{k:26s} {v}")
 
 
 @chain_group.command("explain")
@@ -114,10 +114,10 @@ def chain_explain(address: str, other: str | None, workspace: Path | None,
         return
     rows = out.get("path") if other else out.get("merges")
     if other and rows is None:
-        click.echo("not in the same cluster")
+        say("not in the same cluster")
         return
     for m in rows or []:
-        click.echo(f"{m['heuristic']:22s} {m['txid']}  {m['address_a']} + {m['address_b']}")
+        say(f"{m['heuristic']:22s} {m['txid']}  {m['address_a']} + {m['address_b']}")
 
 
 @main.group("tags")
@@ -142,10 +142,10 @@ def tags_import(files: tuple[Path, ...], workspace: Path | None, as_json: bool) 
         emit_json({"files": out, "evidence_tags": evidence})
         return
     for r in out:
-        click.echo(f"{r['file']}: {r['tags']} tags, {len(r['problems'])} rejected")
+        say(f"{short(r['file'], 400)}: {r['tags']} tags, {len(r['problems'])} rejected")
         for p in r["problems"][:20]:
-            click.echo(f"    {p['locator']} [{p['field']}]: {p['reason']}")
-    click.echo(f"evidence tags (addresses published on markets): {evidence}")
+            say(f"    {short(p['locator'])} [{short(p['field'])}]: {short(p['reason'], 400)}")
+    say(f"evidence tags (addresses published on markets): {evidence}")
 
 
 @tags_group.command("export")
@@ -160,7 +160,7 @@ def tags_export(file: Path, workspace: Path | None, origin: str | None) -> None:
     ws = open_ws(workspace, read_only=True)
     out = export_tagpack(ws, file, origin=origin)
     ws.close()
-    click.echo(f"{file}: {out['tags']} tags")
+    say(f"{file}: {out['tags']} tags")
 
 
 @main.command("trace")
@@ -183,18 +183,18 @@ def trace_cmd(target: str, forward: bool, hops: int, method: str, workspace: Pat
     if as_json:
         emit_json(out)
         return
-    click.echo(f"{out['direction']} trace from {out['start']} ({out['method']}, {hops} hops): "
-               f"{out['transactions_visited']} transactions")
+    say(f"{out['direction']} trace from {out['start']} ({out['method']}, {hops} hops): "
+        f"{out['transactions_visited']} transactions")
     for svc, amount in out["by_service_sat"].items():
-        click.echo(f"  {svc:32s} {_btc(amount)}")
+        say(f"  {short(svc, 32):32s} {_btc(amount)}")
     if out["cashouts"]:
-        click.echo("cash-out points (exchange, address, amount, txid, time):")
+        say("cash-out points (exchange, address, amount, txid, time):")
         for c in out["cashouts"]:
-            click.echo(f"  {c['service']:20s} {c['address']}  {_btc(c['amount_sat'])}  "
-                       f"{c['txid']}:{c['vout']}  {c['time']}")
+            say(f"  {short(c['service'], 20):20s} {c['address']}  {_btc(c['amount_sat'])}  "
+                f"{c['txid']}:{c['vout']}  {c['time']}")
     for p in out["peel_chains"]:
-        click.echo(f"peel chain of {p['length']} steps from {p['start_txid']}, "
-                   f"peeled {_btc(p['peeled_sat'])}")
+        say(f"peel chain of {p['length']} steps from {p['start_txid']}, "
+            f"peeled {_btc(p['peeled_sat'])}")
 
 
 @main.group("wallet")
@@ -217,21 +217,21 @@ def wallet_show(ident: str, workspace: Path | None, as_json: bool) -> None:
     if as_json:
         emit_json(out)
         return
-    click.echo(f"cluster {out['cluster_id']}: {out['n_addresses']} addresses, "
-               f"{out['transactions']} transactions, received {_btc(out['received_sat'])}, "
-               f"sent {_btc(out['sent_sat'])}")
+    say(f"cluster {out['cluster_id']}: {out['n_addresses']} addresses, "
+        f"{out['transactions']} transactions, received {_btc(out['received_sat'])}, "
+        f"sent {_btc(out['sent_sat'])}")
     for t in out["tags"]:
-        click.echo(f"  tag: {t['label']} [{t['category']}] {t['address']} ({t['origin']})")
+        say(f"  tag: {short(t['label'])} [{short(t['category'])}] {t['address']} ({t['origin']})")
     for a in out["linked_accounts"]:
-        click.echo(f"  linked account: {a}")
+        say(f"  linked account: {short(a)}")
     for p in out["linked_personas"]:
-        click.echo(f"  linked persona: {p['persona_id']} {p['label']}")
+        say(f"  linked persona: {p['persona_id']} {short(p['label'])}")
     for m in out["by_month"]:
-        click.echo(f"  {m['month']}: in {_btc(m['received_sat'])} out {_btc(m['sent_sat'])}")
+        say(f"  {m['month']}: in {_btc(m['received_sat'])} out {_btc(m['sent_sat'])}")
     for c in out["paid_to"][:10]:
-        click.echo(f"  paid cluster {c['cluster_id']} {_btc(c['sent_sat'])} {c['tags']}")
+        say(f"  paid cluster {c['cluster_id']} {_btc(c['sent_sat'])} {short(c['tags'], 200)}")
     for h, n in out["merge_reasons"].items():
-        click.echo(f"  merged by {h}: {n['edges']} edges in {n['transactions']} transactions")
+        say(f"  merged by {h}: {n['edges']} edges in {n['transactions']} transactions")
 
 
 @eval_group.command("chain")
@@ -244,15 +244,15 @@ def eval_chain_cmd(truth: Path, hops: int, workspace: Path | None, as_json: bool
 
     Example: darkmap eval chain --truth world/truth.json
     """
-    ws = open_ws(workspace)
+    ws = open_ws(workspace, read_only=True)
     out = eval_chain(ws, json.loads(truth.read_text(encoding="utf-8")), hops=hops)
     ws.close()
     if as_json:
         emit_json(out)
         return
     c = out["clustering"]
-    click.echo(f"clustering: precision {c.get('pairwise_precision')} recall "
-               f"{c.get('pairwise_recall')} purity {c.get('purity')}")
+    say(f"clustering: precision {c.get('pairwise_precision')} recall "
+        f"{c.get('pairwise_recall')} purity {c.get('purity')}")
     co = out["cashouts"]
-    click.echo(f"cash-outs traced to deposit: {co.get('traced_to_deposit', 0)}/{co['total']}, "
-               f"to the right exchange: {co.get('traced_to_exchange', 0)}/{co['total']}")
+    say(f"cash-outs traced to deposit: {co.get('traced_to_deposit', 0)}/{co['total']}, "
+        f"to the right exchange: {co.get('traced_to_exchange', 0)}/{co['total']}")

@@ -8,21 +8,21 @@ from typing import Any
 
 import click
 
-from darkmap.cli.common import emit_json, main, open_ws, workspace_option
+from darkmap.cli.common import emit_json, main, open_ws, say, workspace_option
 from darkmap.evaluate.linking import eval_linking, load_truth
 
 __all__ = ["eval_group", "eval_linking_cmd"]
 
 
 def _print_metrics(title: str, metrics: dict[str, Any]) -> None:
-    click.echo(title)
+    say(title)
     for key, value in metrics.items():
         if isinstance(value, float):
-            click.echo(f"  {key:32s} {value:.4f}")
+            say(f"  {key:32s} {value:.4f}")
         elif isinstance(value, (int, str)) or value is None:
-            click.echo(f"  {key:32s} {value}")
+            say(f"  {key:32s} {value}")
         else:
-            click.echo(f"  {key:32s} {json.dumps(value, default=str)[:200]}")
+            say(f"  {key:32s} {json.dumps(value, default=str)[:200]}")
 
 
 @main.group("eval")
@@ -43,7 +43,7 @@ def eval_linking_cmd(truth: Path, workspace: Path | None, as_json: bool) -> None
     Example: darkmap eval linking --truth world/truth.json --json
     """
     data = load_truth(truth)
-    ws = open_ws(workspace)
+    ws = open_ws(workspace, read_only=True)
     try:
         metrics = eval_linking(ws, data)
     finally:

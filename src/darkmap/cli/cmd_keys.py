@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from darkmap.cli.common import emit_json, main, open_ws, workspace_option
+from darkmap.cli.common import emit_json, main, open_ws, say, short, workspace_option
 from darkmap.store.evidence import KeyStatistics, key_statistics
 
 __all__ = ["keys_cmd"]
@@ -15,7 +15,8 @@ __all__ = ["keys_cmd"]
 @main.command("keys")
 @workspace_option
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
-@click.option("--limit", default=50, show_default=True, help="Failures to list.")
+@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
+              help="Failures to list.")
 def keys_cmd(workspace: Path | None, as_json: bool, limit: int) -> None:
     """PGP keys: parsed, distinct fingerprints, keys shared between accounts, failures.
 
@@ -33,16 +34,18 @@ def keys_cmd(workspace: Path | None, as_json: bool, limit: int) -> None:
 
 
 def _print_keys(stats: KeyStatistics) -> None:
-    """The statistics as text: counts, shared keys, failures by reason, failures."""
-    click.echo(f"key blocks parsed       {stats['key_occurrences']:>8,d}")
-    click.echo(f"distinct fingerprints   {stats['distinct_fingerprints']:>8,d}")
-    click.echo(f"accounts with a key     {stats['accounts_with_keys']:>8,d}")
-    click.echo(f"keys shared by accounts {stats['shared_fingerprints']:>8,d}"
-               f"  ({stats['accounts_sharing_a_key']} accounts)")
-    click.echo(f"key blocks failed       {stats['failed']:>8,d}")
+    """The statistics as text: counts, shared keys, failures by reason, failures (file
+    names and reasons come from the evidence: escapes shown, long ones cut)."""
+    say(f"key blocks parsed       {stats['key_occurrences']:>8,d}")
+    say(f"distinct fingerprints   {stats['distinct_fingerprints']:>8,d}")
+    say(f"accounts with a key     {stats['accounts_with_keys']:>8,d}")
+    say(f"keys shared by accounts {stats['shared_fingerprints']:>8,d}"
+        f"  ({stats['accounts_sharing_a_key']} accounts)")
+    say(f"key blocks failed       {stats['failed']:>8,d}")
     for s in stats["shared"]:
-        click.echo(f"  {s['fingerprint']}  {', '.join(s['accounts'])}")
+        say(f"  {s['fingerprint']}  {short(', '.join(s['accounts']), 400)}")
     for reason, n in stats["failed_by_reason"].items():
-        click.echo(f"  failed {n:>5d}  {reason}")
+        say(f"  failed {n:>5d}  {short(reason, 200)}")
     for f in stats["failures"]:
-        click.echo(f"  {Path(f['source']).name} {f['locator']}: {f['reason']}")
+        say(f"  {short(Path(f['source']).name, 80)} {short(f['locator'], 80)}: "
+            f"{short(f['reason'], 200)}")

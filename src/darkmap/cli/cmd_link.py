@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from darkmap.cli.common import emit_json, main, open_ws, workspace_option
+from darkmap.cli.common import (
+    checked,
+    emit_json,
+    main,
+    open_ws,
+    say,
+    short,
+    workspace_option,
+)
 from darkmap.errors import BadInputError
 from darkmap.resolve.judgements import check_request, judge, withdraw
 from darkmap.resolve.link import DEFAULT_THRESHOLD, METHODS, LinkOptions, LinkSummary, link
@@ -30,6 +38,7 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--without", multiple=True,
               help="Leave signals out, e.g. --without identifiers (text and behaviour alone).")
 @click.option("--threshold", type=float, default=DEFAULT_THRESHOLD, show_default=True,
+              callback=checked(lambda v: LinkOptions(threshold=v)),
               help="Mean match log-odds over all cross pairs needed to merge two groups, as "
                    "a probability (higher: fewer, surer merges).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
@@ -56,14 +65,14 @@ def link_cmd(workspace: Path | None, method: str, signals: tuple[str, ...],
 
 def _print_summary(s: LinkSummary) -> None:
     """A link run in three lines (and a warning per judgement conflict)."""
-    click.echo(f"run {s['run_id']}: {s['accounts']:,} accounts -> {s['personas']:,} personas "
-               f"({s['multi_account_personas']:,} with several accounts, "
-               f"{s['cross_market_personas']:,} across markets) in {s['seconds']} s")
-    click.echo(f"scored {s['candidate_pairs'] + s['completion_pairs']:,} pairs, stored "
-               f"{s['links_stored']:,} links; model {s['model']}")
+    say(f"run {s['run_id']}: {s['accounts']:,} accounts -> {s['personas']:,} personas "
+        f"({s['multi_account_personas']:,} with several accounts, "
+        f"{s['cross_market_personas']:,} across markets) in {s['seconds']} s")
+    say(f"scored {s['candidate_pairs'] + s['completion_pairs']:,} pairs, stored "
+        f"{s['links_stored']:,} links; model {s['model']}")
     for a, b in s["judgement_conflicts"]:
-        click.echo(f"warning: 'same' judgement {a} ~ {b} conflicts with a 'different' one; "
-                   "not merged", err=True)
+        say(f"warning: 'same' judgement {short(a)} ~ {short(b)} conflicts with a 'different' "
+            "one; not merged", err=True)
 
 
 @main.group("persona")
@@ -92,30 +101,33 @@ def persona_show(ref: str, workspace: Path | None, as_json: bool) -> None:
 
 
 def _print_persona(d: PersonaDetail) -> None:
-    """A persona as text: head line, accounts, identifiers, links with why, judgements."""
+    """A persona as text: head line, accounts, identifiers, links with why, judgements.
+    Handles, identifiers and notes come from the evidence or analysts: escapes shown, long
+    ones cut (``--json`` prints them whole)."""
     coh = f"{d['cohesion']:.2f}" if d["cohesion"] is not None else "-"
-    click.echo(f"{d['persona_id']}  {d['label']}  accounts={d['n_accounts']} "
-               f"markets={d['n_markets']} cohesion={coh}")
-    click.echo("accounts:")
+    say(f"{d['persona_id']}  {short(d['label'])}  accounts={d['n_accounts']} "
+        f"markets={d['n_markets']} cohesion={coh}")
+    say("accounts:")
     for a in d["accounts"]:
-        click.echo(f"  {a['account_id']:40s} {a['role']:7s} {str(a['active_from'])[:10]} .. "
-                   f"{str(a['active_to'])[:10]}  listings={a['listings']}")
+        say(f"  {short(a['account_id']):40s} {a['role']:7s} {str(a['active_from'])[:10]} .. "
+            f"{str(a['active_to'])[:10]}  listings={a['listings']}")
     if d["identifiers"]:
-        click.echo("identifiers:")
+        say("identifiers:")
         for i in d["identifiers"]:
-            click.echo(f"  {i['kind']:16s} {i['value']}  ({', '.join(i['accounts'])})")
+            say(f"  {i['kind']:16s} {short(i['value'], 200)}  "
+                f"({short(', '.join(i['accounts']), 400)})")
     if d["links"]:
-        click.echo("links:")
+        say("links:")
     for lk in d["links"]:
-        click.echo(f"  {lk['a']} ~ {lk['b']}  p={lk['score']:.3f}"
-                   f"{'' if lk['merged'] else '  (not merged)'}")
+        say(f"  {short(lk['a'])} ~ {short(lk['b'])}  p={lk['score']:.3f}"
+            f"{'' if lk['merged'] else '  (not merged)'}")
         for s in lk["signals"]:
             if s.get("contribution"):
-                click.echo(f"      {s['signal']:10s} {s['contribution']:+6.2f}  {s['level']}"
-                           f"  (value {s['value']})")
+                say(f"      {s['signal']:10s} {s['contribution']:+6.2f}  {s['level']}"
+                    f"  (value {short(s['value'])})")
     for j in d["judgements"]:
-        click.echo(f"judgement: {j['a']} ~ {j['b']}: {j['verdict']} by {j['author']} "
-                   f"{str(j['created_at'])[:19]} {j['note'] or ''}")
+        say(f"judgement: {short(j['a'])} ~ {short(j['b'])}: {j['verdict']} by "
+            f"{short(j['author'])} {str(j['created_at'])[:19]} {short(j['note'] or '', 400)}")
 
 
 @persona.command("search")
@@ -141,35 +153,35 @@ def persona_search(text: str, workspace: Path | None, as_json: bool) -> None:
 def _print_hits(hits: list[PersonaHit]) -> None:
     """One line per persona found, with up to five of its matches."""
     if not hits:
-        click.echo("no persona matches")
+        say("no persona matches")
     for h in hits:
-        how = "; ".join(f"{m['account_id']} ({m['matched']}: {m['value']})"
+        how = "; ".join(f"{short(m['account_id'])} ({m['matched']}: {short(m['value'])})"
                         for m in h["matches"][:5])
-        click.echo(f"{h['persona_id']}  {h['label']}  accounts={h['n_accounts']} "
-                   f"markets={h['n_markets']}  {how}")
+        say(f"{h['persona_id']}  {short(h['label'])}  accounts={h['n_accounts']} "
+            f"markets={h['n_markets']}  {how}")
 
 
 @main.command("judge")
 @click.argument("a")
 @click.argument("b")
 @workspace_option
-@click.option("--same", "verdict", flag_value="same", help="The two accounts are one vendor.")
-@click.option("--different", "verdict", flag_value="different", help="They are not.")
-@click.option("--unsure", "verdict", flag_value="unsure", help="Record doubt, no constraint.")
+@click.option("--same", is_flag=True, help="The two accounts are one vendor.")
+@click.option("--different", is_flag=True, help="They are not.")
+@click.option("--unsure", is_flag=True, help="Record doubt, no constraint.")
 @click.option("--withdraw", "withdraw_", is_flag=True, help="Withdraw standing judgements.")
 @click.option("--note", default=None, help="Why.")
 @click.option("--author", default=None, help="Who [default: $USER].")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def judge_cmd(a: str, b: str, workspace: Path | None, verdict: str | None, withdraw_: bool,
-              note: str | None, author: str | None, as_json: bool) -> None:
+def judge_cmd(a: str, b: str, workspace: Path | None, same: bool, different: bool,
+              unsure: bool, withdraw_: bool, note: str | None, author: str | None,
+              as_json: bool) -> None:
     """Record an analyst verdict on two accounts; `darkmap link` always respects it.
+
+    Give exactly one of --same, --different, --unsure and --withdraw.
 
     Example: darkmap judge dream:frostking agora:fr0stk1ng --same --note "same PGP key"
     """
-    try:
-        check_request(verdict, withdraw_)
-    except BadInputError as exc:
-        raise click.UsageError(str(exc)) from exc
+    verdict = _verdict(same=same, different=different, unsure=unsure, withdraw_=withdraw_)
     ws = open_ws(workspace)
     try:
         if withdraw_:
@@ -182,9 +194,24 @@ def judge_cmd(a: str, b: str, workspace: Path | None, verdict: str | None, withd
         if as_json:
             emit_json({"withdrawn": n})
         else:
-            click.echo(f"withdrew {n} judgement(s) on {a} ~ {b}")
+            say(f"withdrew {n} judgement(s) on {short(a)} ~ {short(b)}")
     elif as_json:
         emit_json(out)
     else:
-        click.echo(f"{out['a']} ~ {out['b']}: {out['verdict']} (by {out['author']}); "
-                   "re-run `darkmap link` to apply")
+        say(f"{short(out['a'])} ~ {short(out['b'])}: {out['verdict']} (by "
+            f"{short(out['author'])}); re-run `darkmap link` to apply")
+
+
+def _verdict(**flags: bool) -> str | None:
+    """The one verdict flag given (``None`` for --withdraw); a usage error unless exactly
+    one of --same, --different, --unsure, --withdraw is given."""
+    given = [name for name, on in flags.items() if on]
+    verdict = next((g for g in given if g != "withdraw_"), None)
+    try:
+        if len(given) > 1:
+            raise BadInputError("give exactly one of --same, --different, --unsure, "
+                                f"--withdraw (got {len(given)})")
+        check_request(verdict, "withdraw_" in given)
+    except BadInputError as exc:
+        raise click.UsageError(str(exc)) from exc
+    return verdict

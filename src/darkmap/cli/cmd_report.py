@@ -8,11 +8,16 @@ from pathlib import Path
 
 import click
 
-from darkmap.cli.common import main, open_ws, workspace_option
+from darkmap.cli.common import DarkmapError, main, open_ws, say, short, workspace_option
 from darkmap.pipeline import DemoContext, StageResult, run_stages
 from darkmap.report.html import write_report
+from darkmap.store.workspace import utcnow
 
-__all__ = ["demo_cmd", "report_cmd"]
+__all__ = ["DEMO_MARKER", "demo_cmd", "report_cmd"]
+
+DEMO_MARKER = ".darkmap-demo"
+"""The file ``darkmap demo`` writes into a folder it creates; only a folder holding it is
+ever deleted by a later ``darkmap demo``."""
 
 
 @main.command("report")
@@ -24,12 +29,12 @@ def report_cmd(workspace: Path | None, out: Path | None) -> None:
 
     Example: darkmap report -w case-42 -o case-42.html
     """
-    ws = open_ws(workspace)
+    ws = open_ws(workspace, read_only=True)
     try:
         path = write_report(ws, out)
     finally:
         ws.close()
-    click.echo(f"report: {path}")
+    say(f"report: {path}")
 
 
 def _default_data() -> Path | None:
@@ -40,39 +45,66 @@ def _default_data() -> Path | None:
     return guess if guess.is_dir() else None
 
 
+def prepare_demo_folder(path: Path, fresh: bool) -> None:
+    """Make ``path`` ready for the demo, deleting only what an earlier demo created.
+
+    A missing or empty folder is (re)used and marked with :data:`DEMO_MARKER`; a folder
+    holding the marker is emptied first when ``fresh``; anything else (a file, a link, a
+    folder with other content, a case workspace) is refused with :class:`DarkmapError`
+    and left exactly as it was.
+    """
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise DarkmapError(f"{path}: exists and is not a folder; choose another -w for the "
+                           "demo")
+    marked = (path / DEMO_MARKER).is_file()
+    if path.is_dir() and not marked and any(path.iterdir()):
+        raise DarkmapError(
+            f"{path}: folder is not empty and was not created by `darkmap demo` (no "
+            f"{DEMO_MARKER} file); nothing was deleted: choose a new or empty folder (or delete "
+            "this one yourself)")
+    if fresh and marked:
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    marker = path / DEMO_MARKER
+    if not marker.exists():
+        marker.write_text(f"created by darkmap demo at {utcnow():%Y-%m-%d %H:%M:%S} UTC; "
+                          "a later `darkmap demo` may delete this folder\n", encoding="utf-8")
+
+
 @main.command("demo")
 @workspace_option
 @click.option("--seed", default=7, show_default=True, help="Simulator seed.")
-@click.option("--vendors", default=300, show_default=True, help="Simulated vendor accounts.")
+@click.option("--vendors", type=click.IntRange(min=1), default=300, show_default=True,
+              help="Simulated vendor accounts.")
 @click.option("--data", type=click.Path(path_type=Path), default=None,
               help="Real data folder to ingest too [default: $DARKMAP_DATA or ../shared/data].")
 @click.option("--fresh/--keep", default=True, show_default=True,
-              help="Start from an empty workspace.")
+              help="Start from an empty workspace (only a folder an earlier demo created is "
+                   "emptied).")
 def demo_cmd(workspace: Path | None, seed: int, vendors: int, data: Path | None,
              fresh: bool) -> None:
     """Run the main job end to end: simulate, ingest, analyse, report.
 
+    The demo works in a folder of its own: a new or empty one (it marks it with a
+    .darkmap-demo file) or one an earlier demo created. It refuses any other folder and
+    deletes nothing there.
+
     Example: darkmap demo -w demo-workspace
     """
     path = workspace or Path("demo-workspace")
-    if fresh and path.exists():
-        shutil.rmtree(path)
+    prepare_demo_folder(path, fresh)
     ws = open_ws(path, create=True)
     ctx = DemoContext(world=path / "world", real_data=data or _default_data(), seed=seed,
                       vendors=vendors)
 
     def show(res: StageResult) -> None:
-        click.echo(f"  {res.name:12s} {res.status:8s} {res.seconds:7.1f}s  "
-                   f"{_short(res.detail)}")
+        say(f"  {res.name:12s} {res.status:8s} {res.seconds:7.1f}s  {short(res.detail, 110)}")
 
-    click.echo(f"darkmap demo in {path} (seed {seed}, {vendors} vendors, "
-               f"real data: {ctx.real_data or 'none'})")
-    run_stages(ws, ctx, show)
-    report = write_report(ws)
-    ws.close()
-    click.echo(f"report: {report.resolve()}")
-
-
-def _short(detail: object) -> str:
-    text = str(detail) if detail is not None else ""
-    return text if len(text) < 110 else text[:107] + "..."
+    say(f"darkmap demo in {path} (seed {seed}, {vendors} vendors, "
+        f"real data: {ctx.real_data or 'none'})")
+    try:
+        run_stages(ws, ctx, show)
+        report = write_report(ws)
+    finally:
+        ws.close()
+    say(f"report: {report.resolve()}")

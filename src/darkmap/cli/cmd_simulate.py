@@ -7,34 +7,35 @@ from pathlib import Path
 
 import click
 
-from darkmap.cli.common import emit_json, main
+from darkmap.cli.common import DarkmapError, FiniteFloat, emit_json, main
 from darkmap.simulate import SimParams, simulate
 
 __all__ = ["simulate_cmd"]
 
 _D = SimParams()
+_SHARE = FiniteFloat(0.0, 1.0)
 
 
 @main.command("simulate")
 @click.option("--seed", type=int, default=1, show_default=True, help="World seed.")
-@click.option("--vendors", type=int, default=_D.vendors, show_default=True,
+@click.option("--vendors", type=click.IntRange(min=1), default=_D.vendors, show_default=True,
               help="Number of vendor accounts.")
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True,
               help="Output folder (must be empty, or an earlier simulation with --force).")
-@click.option("--markets", type=int, default=_D.markets, show_default=True,
+@click.option("--markets", type=click.IntRange(4, 8), default=_D.markets, show_default=True,
               help="Number of markets (4-8).")
-@click.option("--style-noise", type=float, default=_D.style_noise, show_default=True)
-@click.option("--handle-change-rate", type=float, default=_D.handle_change_rate,
+@click.option("--style-noise", type=_SHARE, default=_D.style_noise, show_default=True)
+@click.option("--handle-change-rate", type=_SHARE, default=_D.handle_change_rate,
               show_default=True)
-@click.option("--key-reuse-rate", type=float, default=_D.key_reuse_rate, show_default=True)
-@click.option("--key-rotation-rate", type=float, default=_D.key_rotation_rate,
+@click.option("--key-reuse-rate", type=_SHARE, default=_D.key_reuse_rate, show_default=True)
+@click.option("--key-rotation-rate", type=_SHARE, default=_D.key_rotation_rate,
               show_default=True)
-@click.option("--multi-account-rate", type=float, default=_D.multi_account_rate,
+@click.option("--multi-account-rate", type=_SHARE, default=_D.multi_account_rate,
               show_default=True)
-@click.option("--migration-rate", type=float, default=_D.migration_rate, show_default=True)
-@click.option("--price-noise", type=float, default=_D.price_noise, show_default=True)
-@click.option("--coinjoin-rate", type=float, default=_D.coinjoin_rate, show_default=True)
-@click.option("--orders-per-listing", type=float, default=_D.orders_per_listing,
+@click.option("--migration-rate", type=_SHARE, default=_D.migration_rate, show_default=True)
+@click.option("--price-noise", type=_SHARE, default=_D.price_noise, show_default=True)
+@click.option("--coinjoin-rate", type=_SHARE, default=_D.coinjoin_rate, show_default=True)
+@click.option("--orders-per-listing", type=FiniteFloat(min=0.0), default=_D.orders_per_listing,
               show_default=True)
 @click.option("--pages/--no-pages", default=True, show_default=True,
               help="Write the saved HTML pages.")
@@ -52,6 +53,8 @@ def simulate_cmd(seed: int, vendors: int, out: Path, markets: int, style_noise: 
 
     Example: darkmap simulate --seed 1 --vendors 300 --out world-1
     """
+    if out.exists() and not out.is_dir():
+        raise DarkmapError(f"{out}: exists and is not a folder; choose another --out")
     params = SimParams(
         vendors=vendors, markets=markets, style_noise=style_noise,
         handle_change_rate=handle_change_rate, key_reuse_rate=key_reuse_rate,

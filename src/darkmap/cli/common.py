@@ -1,8 +1,20 @@
-"""The CLI's shared parts: the ``darkmap`` command group, options and error handling."""
+"""The CLI's shared parts: the ``darkmap`` command group, options, output and errors.
+
+Every error a user meets is one line on stderr and a non-zero exit: darkmap's own errors
+(``darkmap.errors``) and the machine's (a full disk, a file that cannot be read, a
+workspace in use) exit 1, a usage error (a bad option value) exits 2. Anything else is a
+bug and shows its traceback.
+
+Commands print market text through :func:`say` (and :func:`short` for a cell of a line)
+and :func:`emit_json`, which show control and bidi characters as visible escapes
+(``\\x1b``, ``\\u202e``); ``emit_json`` keeps the values exact (``\\u202e`` in JSON).
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,25 +22,121 @@ from typing import Any
 import click
 
 from darkmap.errors import DarkmapError as LibraryError
-from darkmap.store.workspace import Workspace, default_path
+from darkmap.model.display import UNSAFE_CHARS, for_display
+from darkmap.store.workspace import Workspace, default_path, environment_error, storage_failure
 
-__all__ = ["DarkmapError", "emit_json", "main", "open_ws", "workspace_option"]
+__all__ = ["ERROR_CHARS", "DarkmapError", "FiniteFloat", "UsageLine", "checked", "emit_json",
+           "main", "open_ws", "say", "short", "workspace_option"]
+
+ERROR_CHARS = 2000
+"""Longest error line printed (a message quoting market text is cut, never wrapped)."""
+
+
+def _one_line(message: object) -> str:
+    """``message`` as one safe line: newlines, control and bidi characters escaped."""
+    return for_display(str(message).strip(), max_chars=ERROR_CHARS)
 
 
 class DarkmapError(click.ClickException):
     """A user-facing error raised by the CLI itself: printed as one line, exit code 1."""
 
+    def format_message(self) -> str:
+        """The message on one line, escapes shown."""
+        return _one_line(self.message)
+
+
+class UsageLine(click.UsageError):
+    """A usage error (a bad option value, a missing argument) as one line, exit code 2:
+    ``Error: darkmap link: Invalid value for '--threshold' ... (see `darkmap link -h`)``."""
+
+    def show(self, file: Any = None) -> None:
+        """Print the one line (no usage block)."""
+        where = self.ctx.command_path if self.ctx is not None else "darkmap"
+        click.echo(f"Error: {where}: {_one_line(self.message)} (see `{where} --help`)",
+                   file=file, err=file is None)
+
+
+def _usage_line(exc: click.UsageError) -> click.UsageError:
+    """``exc`` printed on one line (help asked for by running a group bare is kept)."""
+    if isinstance(exc, (UsageLine, click.exceptions.NoArgsIsHelpError)):
+        return exc
+    return UsageLine(exc.format_message(), exc.ctx)
+
+
+def _outside_error(exc: Exception) -> DarkmapError | None:
+    """``exc`` as one line when darkmap raised it on purpose (``darkmap.errors``) or the
+    machine did (a full disk, an unreadable file, a workspace in use); ``None`` for
+    anything else (a bug). A storage failure is searched from the root of the exception
+    chain: an error raised while handling a full disk (a rollback that found no
+    transaction) does not hide it."""
+    if isinstance(exc, LibraryError):
+        return DarkmapError(str(exc))
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    for cause in reversed(chain):
+        failure = storage_failure(cause)
+        if failure is not None:
+            return DarkmapError(failure)
+    message = environment_error(exc)
+    return None if message is None else DarkmapError(message)
+
 
 class _Group(click.Group):
-    """The ``darkmap`` group: an error darkmap raises on purpose (``darkmap.errors``)
-    becomes one line on stderr and exit code 1. Anything else is a bug: its traceback
-    shows."""
+    """The ``darkmap`` group: an error darkmap raises on purpose (``darkmap.errors``) or
+    the machine raises (:func:`~darkmap.store.workspace.environment_error`) becomes one
+    line on stderr and exit code 1; a usage error one line and exit code 2. Anything else
+    is a bug: its traceback shows."""
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise _usage_line(exc) from exc
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except LibraryError as exc:
-            raise DarkmapError(str(exc)) from exc
+        except click.UsageError as exc:
+            raise _usage_line(exc) from exc
+        except (click.ClickException, BrokenPipeError):
+            raise  # click prints the first, and quietly ends on the second (`| head`)
+        except Exception as exc:
+            err = _outside_error(exc)
+            if err is None:
+                raise
+            raise err from exc
+
+
+class FiniteFloat(click.FloatRange):
+    """A float within a range that is a number: ``nan`` and ``inf`` are refused (a
+    ``click.FloatRange`` lets ``nan`` through, every comparison with it being false)."""
+
+    name = "finite float"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        """The number, or a usage error naming the range."""
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a number; give a value {self._describe_range()}",
+                      param, ctx)
+        return super().convert(number, param, ctx)
+
+
+def checked(check: Callable[[Any], object]) -> Callable[[click.Context, click.Parameter, Any],
+                                                        Any]:
+    """An option callback that runs the library's own check on the value while the
+    command line is read (before any work): ``--limit -5`` fails at once with the
+    library's message, one line, exit 1."""
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is not None:
+            check(value)
+        return value
+    return callback
 
 
 def workspace_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -49,9 +157,27 @@ def open_ws(path: Path | None, create: bool = False, read_only: bool = False) ->
     return Workspace.init(path) if create else Workspace.open(path, read_only=read_only)
 
 
+def say(text: str, err: bool = False) -> None:
+    """Print one line with every control and bidi character shown as an escape: a vendor
+    handle holding ``ESC [2J`` or U+202E cannot rewrite or reverse the analyst's
+    terminal."""
+    click.echo(for_display(text), err=err)
+
+
+def short(text: object, max_chars: int = 80) -> str:
+    """Market text cut to ``max_chars`` for a table-like line (``…`` marks the cut)."""
+    return for_display("" if text is None else text, max_chars=max_chars)
+
+
+def _json_escape(m: re.Match[str]) -> str:
+    return f"\\u{ord(m.group()):04x}"
+
+
 def emit_json(data: Any) -> None:
-    """Print JSON to stdout."""
-    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    """Print JSON to stdout; control and bidi characters written as ``\\uXXXX`` escapes
+    (the same JSON value, but inert on a terminal)."""
+    text = json.dumps(data, indent=2, default=str, ensure_ascii=False)
+    click.echo(UNSAFE_CHARS.sub(_json_escape, text))
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,7 +199,7 @@ def init(path: Path) -> None:
     Example: darkmap init case-42
     """
     ws = open_ws(path, create=True)
-    click.echo(f"workspace ready: {path} (schema version {ws.schema_version()})")
+    say(f"workspace ready: {path} (schema version {ws.schema_version()})")
     ws.close()
 
 
@@ -85,11 +211,14 @@ def status(workspace: Path | None, as_json: bool) -> None:
 
     Example: darkmap status -w case-42
     """
-    ws = open_ws(workspace)
-    counts = ws.table_counts()
-    ws.close()
+    ws = open_ws(workspace, read_only=True)
+    try:
+        counts = ws.table_counts()
+    finally:
+        ws.close()
     if as_json:
         emit_json(counts)
         return
     for name, n in counts.items():
-        click.echo(f"{name:28s} {n:>10,d}")
+        say(f"{name:28s} {n:>10,d}")
+

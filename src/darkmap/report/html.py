@@ -1,15 +1,26 @@
-"""Render the registered report sections into one self-contained HTML file."""
+"""Render the registered report sections into one self-contained HTML file.
+
+Market text is written by the people under investigation. Jinja2's autoescape keeps it
+from scripting the analyst's browser; on top of that every string is shown through
+:func:`~darkmap.model.display.for_display` (control and bidi characters as visible escapes:
+a right-to-left override cannot reverse what a cell appears to say) and cut: a table cell
+shows :data:`CELL_CHARS` characters, and a longer value opens (``<details>``) on its first
+:data:`FULL_CHARS` characters with its length stated, so a 200,000-character title can
+neither bloat the report nor stall the browser, and the analyst still reads it.
+"""
 
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from darkmap.errors import NotFoundError
+from darkmap.errors import BadInputError, NotFoundError
+from darkmap.model.display import for_display
 from darkmap.report import (
     section_collection,
     section_evaluation,
@@ -21,7 +32,17 @@ from darkmap.report import (
 from darkmap.report.sections import Figure, Section, sections
 from darkmap.store.workspace import Workspace, utcnow
 
-__all__ = ["BUILTIN_SECTIONS", "build_sections", "render_report", "svg_bars", "write_report"]
+__all__ = ["BUILTIN_SECTIONS", "CELL_CHARS", "FULL_CHARS", "LABEL_CHARS", "TITLE_CHARS", "Shown",
+           "build_sections", "display", "render_report", "shown", "svg_bars", "write_report"]
+
+CELL_CHARS = 300
+"""Characters a table cell shows; a longer value is cut (and opens on its full text)."""
+FULL_CHARS = 20_000
+"""Characters of a cut value the report holds (the part shown when the cell is opened)."""
+TITLE_CHARS = 200
+"""Characters of a heading, a chart's title, a fact's name."""
+LABEL_CHARS = 40
+"""Characters of a chart's bar label."""
 
 #: The built-in sections, one module each, in report order. Importing a module registers
 #: its section function; :func:`build_sections` draws every registered section by its
@@ -39,17 +60,53 @@ def svg_bars(fig: Figure, width: int = 640) -> Markup:
     bar_h, gap, label_w = 18, 4, 240
     height = n * (bar_h + gap) + 10
     parts = [(f'<svg class="chart" width="{width}" height="{height}" role="img" '
-              f'aria-label="{html.escape(fig.title)}">')]
+              f'aria-label="{html.escape(display(fig.title, TITLE_CHARS))}">')]
     for i, (label, value) in enumerate(zip(fig.labels, fig.values, strict=True)):
         y = i * (bar_h + gap) + 5
         w = max(1.0, (width - label_w - 70) * value / top)
         parts.append(
             f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">'
-            f'{html.escape(str(label)[:40])}</text>'
+            f'{html.escape(display(label, LABEL_CHARS))}</text>'
             f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}"></rect>'
             f'<text x="{label_w + w + 4:.1f}" y="{y + 13}">{value:,.6g}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - built here, every label and title escaped
+
+
+def display(value: object, max_chars: int = TITLE_CHARS) -> str:
+    """``value`` as report text: formatted (:func:`_fmt`), control and bidi characters
+    shown as escapes (newlines and tabs kept: HTML folds them), cut to ``max_chars``."""
+    return for_display(_fmt(value), max_chars=max_chars, newlines=True)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A table cell's value as shown: ``text`` (cut to :data:`CELL_CHARS`); when cut,
+    ``full`` holds the value's first :data:`FULL_CHARS` characters and ``chars`` its
+    length."""
+
+    text: str
+    full: str = ""
+    chars: int = 0
+
+    @property
+    def cut(self) -> bool:
+        """True when ``text`` is not the whole value."""
+        return bool(self.full)
+
+    @property
+    def complete(self) -> bool:
+        """True when ``full`` is the whole value."""
+        return self.chars <= FULL_CHARS
+
+
+def shown(value: object, max_chars: int = CELL_CHARS) -> Shown:
+    """A table cell: ``value`` safe to show, cut when longer than ``max_chars``."""
+    text = _fmt(value)
+    if len(text) <= max_chars:
+        return Shown(for_display(text, newlines=True))
+    return Shown(for_display(text, max_chars=max_chars, newlines=True),
+                 for_display(text, max_chars=FULL_CHARS, newlines=True), len(text))
 
 
 def build_sections(ws: Workspace) -> list[Section]:
@@ -67,9 +124,11 @@ def render_report(ws: Workspace, title: str = "darkmap report") -> str:
     env = Environment(loader=PackageLoader("darkmap.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
     env.filters["bars"] = svg_bars
+    env.filters["display"] = display
     tmpl = env.get_template("report.html.j2")
     return tmpl.render(title=title, generated_at=utcnow(), workspace=str(ws.path),
-                       sections=build_sections(ws), fmt=_fmt)
+                       sections=build_sections(ws), fmt=_fmt, cell=shown,
+                       full_chars=FULL_CHARS)
 
 
 def _fmt(value: object) -> str:
@@ -87,9 +146,13 @@ def _fmt(value: object) -> str:
 def write_report(ws: Workspace, out: Path | None = None) -> Path:
     """Write the report (default ``<workspace>/report.html``); return its path.
 
-    A folder of ``out`` that does not exist is a :class:`NotFoundError`.
+    A folder of ``out`` that does not exist is a :class:`NotFoundError`; ``out`` naming a
+    folder is a :class:`BadInputError`.
     """
     out = out or ws.path / "report.html"
+    if out.is_dir():
+        raise BadInputError(f"{out}: is a folder; give the report a file name, e.g. "
+                            f"{out / 'report.html'}")
     if not out.parent.is_dir():
         raise NotFoundError(f"{out.parent}: no such folder for the report")
     out.write_text(render_report(ws), encoding="utf-8")

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from datetime import UTC, datetime
@@ -18,12 +19,18 @@ import duckdb
 from darkmap.capture.content_store import CaptureStore
 from darkmap.errors import WorkspaceStateError
 
-__all__ = ["DEFAULT_WORKSPACE", "Workspace", "WorkspaceError", "default_path", "table_exists",
-           "table_has_rows", "utcnow"]
+__all__ = ["DEFAULT_WORKSPACE", "Workspace", "WorkspaceError", "default_path",
+           "environment_error", "storage_failure", "table_exists", "table_has_rows", "utcnow"]
 
 DEFAULT_WORKSPACE = "darkmap-workspace"
 DB_NAME = "darkmap.duckdb"
 _MIGRATION_RE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+_LOCK_PID_RE = re.compile(r"\(PID (\d{1,10})\)")
+_LOCK_FILE_RE = re.compile(r'Could not set lock on file "([^"\n]{1,4096})"')
+_OS_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM,
+              errno.EFBIG, errno.ENOMEM, errno.EMFILE)
+_OS_MESSAGES = tuple(os.strerror(e) for e in _OS_ERRNOS)
+"""The machine's errors as DuckDB quotes them inside its own messages."""
 
 
 class WorkspaceError(WorkspaceStateError):
@@ -75,13 +82,70 @@ def _connect(db: Path, path: Path, read_only: bool) -> duckdb.DuckDBPyConnection
         con = duckdb.connect(str(db), read_only=read_only, config=config)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
-            raise WorkspaceError(
-                f"{path}: the workspace is in use by another darkmap process (an ingest or "
-                "link still running?); wait for it to finish and try again") from exc
-        raise WorkspaceError(f"{path}: cannot open {db.name}: {exc}") from exc
+            raise WorkspaceError(_in_use(path, str(exc))) from exc
+        raise WorkspaceError(f"{path}: cannot open {db.name}: {_first_line(exc)}") from exc
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"SET threads = {_usable_cores()}")
     return con
+
+
+def _in_use(path: Path, message: str) -> str:
+    """The one line for a workspace another process holds (DuckDB names its pid)."""
+    m = _LOCK_PID_RE.search(message)
+    who = f" (pid {m.group(1)})" if m else ""
+    return (f"workspace {path} is in use by another darkmap process{who}; try again when it "
+            "finishes (one process may write to a workspace, or several read it, never both)")
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's message, first line, without DuckDB's ``IO Error: `` prefix."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    head, sep, rest = text.partition(" Error: ")
+    return rest if sep and len(head) < 40 else text
+
+
+def storage_failure(exc: BaseException) -> str | None:
+    """One line when ``exc`` is the machine failing darkmap's storage: a full disk, a quota,
+    a read-only or failing file system, a permission, no memory (an ``OSError`` with such
+    an errno, or a DuckDB error quoting one). ``None`` otherwise."""
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    if isinstance(exc, OSError):
+        if exc.errno not in _OS_ERRNOS:
+            return None
+        where = exc.filename if exc.filename is not None else ""
+        what = exc.strerror or _first_line(exc)
+        return f"{where}: {what}" if where else what
+    if isinstance(exc, duckdb.OutOfMemoryException) or (
+            isinstance(exc, duckdb.Error) and any(m in str(exc) for m in _OS_MESSAGES)):
+        return _first_line(exc)
+    return None
+
+
+def environment_error(exc: BaseException) -> str | None:
+    """One line for an error of the machine rather than of darkmap: a storage failure
+    (:func:`storage_failure`), a file missing or unreadable (any ``OSError``), the database
+    file failing to be read or written, or a workspace locked by another process. ``None``
+    for anything else.
+
+    >>> environment_error(OSError(28, "No space left on device", "/ws/darkmap.duckdb.wal"))
+    '/ws/darkmap.duckdb.wal: No space left on device'
+    >>> environment_error(ValueError("a bug")) is None
+    True
+    """
+    failure = storage_failure(exc)
+    if failure is not None:
+        return failure
+    if isinstance(exc, OSError):
+        where = exc.filename if exc.filename is not None else ""
+        what = exc.strerror or _first_line(exc)
+        return f"{where}: {what}" if where else what
+    if isinstance(exc, (duckdb.IOException, duckdb.PermissionException)):
+        text = _first_line(exc)
+        m = _LOCK_FILE_RE.search(text)
+        return _in_use(Path(m.group(1)).parent, text) if m else text
+    return None
 
 
 def default_path() -> Path:
@@ -139,7 +203,21 @@ class Workspace:
         ws = cls(path, con)
         if not read_only:
             ws.migrate()
+        elif ws.pending_migrations():
+            # a workspace an older darkmap wrote: migrated once, then opened read-only
+            ws.con.close()
+            cls.open(path).close()
+            ws = cls(path, _connect(db, path, read_only))
         return ws
+
+    def pending_migrations(self) -> list[str]:
+        """Names of the shipped migrations this workspace has not applied yet (works on a
+        read-only connection)."""
+        applied: set[int] = set()
+        if table_exists(self.con, "schema_migrations"):
+            applied = {int(r[0]) for r in self.con.execute(
+                "SELECT version FROM schema_migrations").fetchall()}
+        return [name for version, name, _ in migrations() if version not in applied]
 
     def schema_version(self) -> int:
         """Highest applied migration, 0 for an empty database."""

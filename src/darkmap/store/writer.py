@@ -578,8 +578,18 @@ def commit(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def rollback(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop everything written since :func:`begin`."""
-    con.execute("ROLLBACK")
+    """Drop everything written since :func:`begin`.
+
+    A transaction DuckDB already ended (a ``COMMIT`` that failed on a full disk ends it)
+    has nothing left to drop: that is not an error, and raising one here would hide the
+    error being handled (``No space left on device`` behind ``cannot rollback - no
+    transaction is active``).
+    """
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.TransactionException as exc:
+        if "no transaction is active" not in str(exc):
+            raise
 
 
 @contextmanager

@@ -1,0 +1,280 @@
+"""Every CLI error is one clear line and a non-zero exit, never a traceback (issue #18).
+
+Bad values are refused before any work (ranges, ``nan``, flags that exclude each other);
+a workspace held by a running ingest is named with the pid holding it; commands that
+only read open the workspace read-only (several run side by side); a full disk says
+"No space left on device", not what a rollback said afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from darkmap.cli import main
+from darkmap.store.workspace import Workspace
+
+DARKMAP = Path(sys.executable).with_name("darkmap")
+
+
+@pytest.fixture(scope="module")
+def place(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding an empty workspace ``ws``, a file, a folder and a user's folder."""
+    base = tmp_path_factory.mktemp("bad")
+    Workspace.init(base / "ws").close()
+    (base / "a-file.txt").write_text("not a workspace\n", encoding="utf-8")
+    (base / "a-folder").mkdir()
+    (base / "mine").mkdir()
+    (base / "mine" / "notes.txt").write_text("my case notes\n", encoding="utf-8")
+    (base / "bad.json").write_text("{not json", encoding="utf-8")
+    return base
+
+
+# (arguments with {ws} {file} {dir} {mine} {base} {bad_json} filled in, exit code)
+BAD: list[tuple[str, int]] = [
+    # values out of range or nan: the library's own check, run as the line is read (1)
+    ("link -w {ws} --threshold -1", 1),
+    ("link -w {ws} --threshold 2", 1),
+    ("link -w {ws} --threshold nan", 1),
+    ("link -w {ws} --threshold inf", 1),
+    ("targets -w {ws} --limit -5", 1),
+    # values out of range, nan, wrong types, exclusive flags: usage errors (2)
+    ("link -w {ws} --threshold half", 2),
+    ("link -w {ws} --method bogus", 2),
+    ("targets -w {ws} --limit many", 2),
+    ("targets -w {ws} --json --csv", 2),
+    ("keys -w {ws} --limit -1", 2),
+    ("judge a b -w {ws} --same --different", 2),
+    ("judge a b -w {ws} --different --unsure", 2),
+    ("judge a b -w {ws}", 2),
+    ("judge a b -w {ws} --same --withdraw", 2),
+    ("assess -w {ws} --feedback-rate 0", 2),
+    ("assess -w {ws} --feedback-rate 1.5", 2),
+    ("assess -w {ws} --feedback-rate nan", 2),
+    ("assess -w {ws} --feedback-rate-range 0.5 nan", 2),
+    ("simulate --out {base}/sim --vendors 0", 2),
+    ("simulate --out {base}/sim --markets 9", 2),
+    ("simulate --out {base}/sim --coinjoin-rate -0.1", 2),
+    ("simulate --out {base}/sim --orders-per-listing nan", 2),
+    ("simulate --out {base}/sim --price-noise inf", 2),
+    ("simulate --seed 1", 2),
+    ("demo -w {base}/demo --vendors 0", 2),
+    ("trace 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa -w {ws} --hops 0", 2),
+    ("trace 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa -w {ws} --method bogus", 2),
+    ("eval chain --truth {base}/missing.json -w {ws}", 2),
+    ("chain cluster -w {ws} --method bogus", 2),
+    ("tags import {base}/missing.yaml -w {ws}", 2),
+    ("persona show", 2),
+    ("report --bogus", 2),
+    ("no-such-command", 2),
+    ("--no-such-option", 2),
+    # the machine, the workspace, the evidence: errors (1)
+    ("init {file}", 1),
+    ("ingest -w {file} {dir}", 1),
+    ("status -w {file}", 1),
+    ("status -w {base}/missing", 1),
+    ("keys -w {dir}", 1),
+    ("report -w {ws} -o {dir}", 1),
+    ("report -w {ws} -o {base}/missing/report.html", 1),
+    ("persona show dream:nobody -w {ws}", 1),
+    ("judge dream:a dream:b --same -w {ws}", 1),
+    ("demo -w {mine}", 1),
+    ("demo -w {file}", 1),
+    ("simulate --out {file}", 1),
+    ("simulate --out {mine}", 1),
+    ("eval linking --truth {bad_json} -w {ws}", 1),
+    ("tags export {dir} -w {ws}", 1),
+]
+
+
+def _args(template: str, base: Path) -> list[str]:
+    names = {"ws": base / "ws", "file": base / "a-file.txt", "dir": base / "a-folder",
+             "mine": base / "mine", "base": base, "bad_json": base / "bad.json"}
+    return template.format(**{k: str(v) for k, v in names.items()}).split()
+
+
+@pytest.mark.parametrize(("template", "code"), BAD, ids=[t for t, _ in BAD])
+def test_a_bad_invocation_is_one_line(place: Path, template: str, code: int) -> None:
+    res = CliRunner().invoke(main, _args(template, place))
+    assert isinstance(res.exception, SystemExit), res.exception  # not a crash
+    assert res.exit_code == code, (res.exit_code, res.stderr)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), res.stderr
+    assert "Traceback" not in res.output
+
+
+def test_the_bad_invocations_change_nothing(place: Path) -> None:
+    """The user's folder and file are as they were; nothing was created."""
+    for template, _ in BAD:
+        CliRunner().invoke(main, _args(template, place))
+    assert (place / "mine" / "notes.txt").read_text(encoding="utf-8") == "my case notes\n"
+    assert sorted(p.name for p in (place / "mine").iterdir()) == ["notes.txt"]
+    assert (place / "a-file.txt").read_text(encoding="utf-8") == "not a workspace\n"
+    assert not any((place / "a-folder").iterdir())
+    assert not (place / "sim").exists() and not (place / "demo").exists()
+
+
+def test_messages_say_what_is_wrong(place: Path) -> None:
+    def err(template: str) -> str:
+        res = CliRunner().invoke(main, _args(template, place), prog_name="darkmap")
+        return res.stderr.strip()
+
+    assert err("link -w {ws} --threshold nan") == (
+        "Error: threshold must be a probability in [0, 1], not nan")
+    assert err("targets -w {ws} --limit -5") == (
+        "Error: limit must be 0 or more (0 or None: all), not -5")
+    assert err("simulate --out {base}/sim --style-noise nan") == (
+        "Error: darkmap simulate: Invalid value for '--style-noise': 'nan' is not a number; "
+        "give a value 0.0<=x<=1.0 (see `darkmap simulate --help`)")
+    assert "'--limit': -1 is not in the range x>=0" in err("keys -w {ws} --limit -1")
+    assert "give exactly one of --same, --different" in err(
+        "judge a b -w {ws} --same --different")
+    folder = place / "a-folder"
+    assert err("report -w {ws} -o {dir}") == (
+        f"Error: {folder}: is a folder; give the report a file name, e.g. "
+        f"{folder / 'report.html'}")
+    assert err("demo -w {mine}").startswith(f"Error: {place / 'mine'}: folder is not empty "
+                                            "and was not created by `darkmap demo`")
+
+
+def test_a_message_quoting_market_text_stays_one_safe_line(place: Path) -> None:
+    """A path or id taken from the evidence may hold newlines, escape sequences and bidi
+    overrides: the error shows them as escapes, on one line."""
+    evil = "evil\u202egnp\n\x1b[2Jx"
+    res = CliRunner().invoke(main, ["status", "-w", str(place / evil)])
+    assert res.exit_code == 1
+    assert res.stderr.count("\n") == 1 and "\x1b" not in res.stderr and "\u202e" not in res.stderr
+    assert "evil\\u202egnp\\x0a\\x1b[2Jx: not a darkmap workspace" in res.stderr
+    res = CliRunner().invoke(main, ["persona", "show", f"dream:{evil}", "-w", str(place / "ws")])
+    assert res.exit_code == 1 and res.stderr.count("\n") == 1
+    assert "\x1b" not in res.stderr and "\u202e" not in res.stderr
+
+
+# ------------------------------------------------------------------ a workspace in use
+
+
+def _holds_lock(pid: int, db: Path) -> bool:
+    """True when process ``pid`` holds a POSIX lock on file ``db`` (``/proc/locks``)."""
+    try:
+        ino = db.stat().st_ino
+    except OSError:
+        return False
+    for line in Path("/proc/locks").read_text(encoding="ascii").splitlines():
+        parts = line.split()
+        if "POSIX" in parts and str(pid) in parts and any(
+                p.endswith(f":{ino}") for p in parts):
+            return True
+    return False
+
+
+def _stop_once_locked(proc: subprocess.Popen[bytes], db: Path) -> None:
+    """Stop ``proc`` (SIGSTOP) at a moment it holds the lock on ``db``: it then holds it,
+    deterministically, until continued."""
+    while proc.poll() is None:
+        os.kill(proc.pid, signal.SIGSTOP)
+        if _holds_lock(proc.pid, db):
+            return
+        os.kill(proc.pid, signal.SIGCONT)
+        time.sleep(0.005)
+    raise AssertionError("the ingest ended before it held the workspace")
+
+
+def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(DARKMAP), *args], capture_output=True, text=True, timeout=300,
+                          check=False, cwd=cwd)
+
+
+@pytest.mark.skipif(not Path("/proc/locks").is_file(), reason="needs /proc/locks")
+def test_a_workspace_held_by_a_running_ingest(tmp_path: Path, data_dir: Path) -> None:
+    """While an ingest writes, every other command (reading or writing) gets one line
+    naming the ingest's pid; once it finishes, they all run."""
+    ws = tmp_path / "case"
+    proc = subprocess.Popen([str(DARKMAP), "ingest", "-q", "-w", str(ws),
+                             str(data_dir / "listings"), str(data_dir / "pages")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _stop_once_locked(proc, ws / "darkmap.duckdb")
+        for args in (["keys"], ["persona", "search", "frost"], ["status"], ["report"],
+                     ["link"], ["ingest", str(data_dir / "pages")]):
+            res = _run(*args, "-w", str(ws))
+            assert res.returncode == 1, (args, res.stderr)
+            assert res.stderr.strip().splitlines() == [(
+                f"Error: workspace {ws} is in use by another darkmap process (pid {proc.pid}); "
+                "try again when it finishes (one process may write to a workspace, or "
+                "several read it, never both)")], args
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+        _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    res = _run("keys", "-w", str(ws))
+    assert res.returncode == 0 and "key blocks parsed" in res.stdout
+
+
+def test_reading_commands_open_read_only(tmp_path: Path, data_dir: Path) -> None:
+    """With another process holding the workspace read-only, every command that only
+    reads runs (it opened read-only too); one that writes is told the workspace is in
+    use."""
+    ws = tmp_path / "case"
+    assert _run("ingest", "-q", "-w", str(ws), str(data_dir / "pages" / "dream")).returncode == 0
+    assert _run("link", "-w", str(ws)).returncode == 0
+    assert _run("assess", "-w", str(ws)).returncode == 0
+    code = ("import sys; from pathlib import Path; "
+            "from darkmap.store.workspace import Workspace; "
+            f"ws = Workspace.open(Path({str(ws)!r}), read_only=True); print('open', flush=True); "
+            "sys.stdin.readline()")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        for args in (["status"], ["keys"], ["persona", "search", "a"], ["targets"],
+                     ["report", "-o", str(tmp_path / "r.html")],
+                     ["tags", "export", str(tmp_path / "t.yaml")]):
+            res = _run(*args, "-w", str(ws))
+            assert res.returncode == 0, (args, res.stderr)
+        res = _run("link", "-w", str(ws))
+        assert res.returncode == 1 and "is in use by another darkmap process" in res.stderr
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(timeout=30)
+        if holder.stdout is not None:
+            holder.stdout.close()
+
+
+# ------------------------------------------------------------------------- a full disk
+
+
+def _can_mount_tmpfs() -> bool:
+    if not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs tmpfs /mnt"],
+                           capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _can_mount_tmpfs(), reason="needs unshare and a tmpfs mount")
+@pytest.mark.parametrize("size", ["3m", "20m"])
+def test_a_full_disk_says_so(tmp_path: Path, data_dir: Path, size: str) -> None:
+    """An ingest onto a small tmpfs (in a private mount namespace) fills it: at 3 MB while
+    writing a capture, at 20 MB while DuckDB commits. Either way the one line says "No
+    space left on device" (not "cannot rollback - no transaction is active")."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    script = (f"mount -t tmpfs -o size={size} tmpfs {mnt} && exec {DARKMAP} ingest -q "
+              f"-w {mnt}/ws {data_dir / 'listings'} {data_dir / 'pages'}")
+    res = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True,
+                         text=True, timeout=300, check=False, env=os.environ)
+    assert res.returncode == 1, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), res.stderr
+    assert lines[0].endswith("No space left on device"), lines
