@@ -258,19 +258,28 @@ def scan_blk(data: bytes) -> Iterator[BlkChunk]:
     tail = _padding_start(data)
     pos = 0
     budget = n  # bytes that failing trial parses may still read
+    magics = MAGICS
     while pos < tail:
-        if data[pos] == 0:
+        # the common case first: a frame that ends where the next one (or the padding) starts
+        if data[pos:pos + 4] in magics:
+            length = int.from_bytes(data[pos + 4:pos + 8], "little")
+            end = pos + 8 + length
+            if _MIN_BLOCK_BYTES <= length <= MAX_BLOCK_BYTES and end <= n \
+                    and (end >= tail or data[end:end + 4] in magics):
+                yield BlkChunk(pos, data[pos + 8:end])
+                pos = end
+                continue
+        elif data[pos] == 0:
             q = _NONZERO.search(data, pos, tail)
             nz = q.start() if q is not None else tail
-            if data[nz:nz + 4] in MAGICS:
+            if data[nz:nz + 4] in magics:
                 yield BlkChunk(pos, skipped=nz - pos)
                 pos = nz
                 continue
         size = _frame_head(data, pos)
         if size is not None and pos + 8 + size <= n:
             end = pos + 8 + size
-            boundary = end >= tail or data[end:end + 4] in MAGICS
-            if boundary or (size <= budget and _parses(data[pos + 8:end])):
+            if size <= budget and _parses(data[pos + 8:end]):
                 yield BlkChunk(pos, data[pos + 8:end])
                 pos = end
                 continue
@@ -279,7 +288,9 @@ def scan_blk(data: bytes) -> Iterator[BlkChunk]:
                   "do not parse as one block"
         elif size is not None:
             why = f"block length {size} runs past the end of the file ({n - pos - 8} bytes left)"
-        elif pos + 8 <= n and data[pos:pos + 4] in MAGICS:
+        elif pos + 8 > n and data[pos:pos + 4] in MAGICS:
+            why = "a block magic where the file ends"
+        elif data[pos:pos + 4] in MAGICS:
             length = int.from_bytes(data[pos + 4:pos + 8], "little")
             why = (f"block length {length} is too short for a block" if length < _MIN_BLOCK_BYTES
                    else f"block length {length:,} is over the {MAX_BLOCK_BYTES:,}-byte limit")

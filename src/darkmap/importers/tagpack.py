@@ -64,7 +64,9 @@ _TEXT_CHARS = 500
 _ALIAS_FACTOR, _ALIAS_SLACK = 10, 100_000
 """A document whose aliases expand it to more than 10 x its own nodes + 100,000 is an
 alias bomb (a few hundred bytes that expand to billions of nodes) and is refused."""
-_MAYBE_ANCHOR = re.compile(r"(?:^|[\s\[{,])&[^\s\[\]{},]")
+_MAYBE_ANCHOR = re.compile(r"(?:^|[\s\[{,:?\-\ufeff])&[^\s\[\]{},]")
+"""Where an anchor may be defined (a ``&`` starting a node); a text without one has no
+aliases to expand ("A & B" in a label does not match)."""
 _INDENT = re.compile(r"^[ \t]*(?:[-?:][ \t]+)*", re.M)
 _SHOW = reprlib.Repr()
 _SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother, _SHOW.maxlong = 4, 500, 200, 200
