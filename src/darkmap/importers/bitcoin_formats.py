@@ -159,9 +159,12 @@ def parse_block(raw: bytes, offset: int = 0) -> Block:
 
 
 MAX_BLOCK_BYTES = 32_000_000
-"""Largest block length a blk frame may claim (Bitcoin Core's ``MAX_SIZE`` for messages)."""
+"""Largest block length a blk frame may claim (Bitcoin Core's ``MAX_SIZE`` for messages;
+under 2**25, which ``_MAGIC_RE`` relies on)."""
 _MIN_BLOCK_BYTES = 81  # a header and a transaction count
-_MAGIC_RE = re.compile(b"|".join(re.escape(m) for m in MAGICS))
+_MAGIC_RE = re.compile(b"(?:" + b"|".join(re.escape(m) for m in MAGICS) + b")(?=...[\x00\x01])",
+                       re.DOTALL)
+"""A magic followed by a length under 2**25 (so a flood of magics is skipped in C)."""
 _NONZERO = re.compile(rb"[^\x00]")
 
 
