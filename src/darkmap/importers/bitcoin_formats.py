@@ -14,6 +14,7 @@ headers) is :mod:`darkmap.model.bitcoin`; its names are re-exported here.
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ from darkmap.model.encoding import decompress_pubkey, sha256d
 __all__ = [
     "GENESIS_HASH",
     "MAGICS",
+    "MAX_BLOCK_BYTES",
+    "BlkChunk",
     "Block",
     "ParseError",
     "Prevout",
@@ -52,11 +55,13 @@ __all__ = [
     "bip34_height",
     "block_from_getblock_json",
     "iter_framed_blocks",
+    "looks_like_block",
     "merkle_root",
     "parse_block",
     "parse_header",
     "parse_tx",
     "read_utxostore",
+    "scan_blk",
     "serialize_tx",
     "tx_from_esplora_json",
 ]
@@ -153,29 +158,166 @@ def parse_block(raw: bytes, offset: int = 0) -> Block:
     return block
 
 
+MAX_BLOCK_BYTES = 32_000_000
+"""Largest block length a blk frame may claim (Bitcoin Core's ``MAX_SIZE`` for messages;
+under 2**25, which ``_MAGIC_RE`` relies on)."""
+_MIN_BLOCK_BYTES = 81  # a header and a transaction count
+_MAGIC_RE = re.compile(b"(?:" + b"|".join(re.escape(m) for m in MAGICS) + b")(?=...[\x00\x01])",
+                       re.DOTALL)
+"""A magic followed by a length under 2**25 (so a flood of magics is skipped in C)."""
+_NONZERO = re.compile(rb"[^\x00]")
+
+
+@dataclass(slots=True)
+class BlkChunk:
+    """One stretch of a blk*.dat file, as :func:`scan_blk` walks it.
+
+    A frame (``raw`` the block's bytes, not yet parsed), or framing lost at ``offset``
+    (``raw`` None, ``error`` says why and where the scan went on), or a run of zero bytes
+    between blocks (``raw`` and ``error`` None). ``skipped`` counts the bytes jumped over
+    to reach the next block magic (0 for a frame).
+    """
+
+    offset: int
+    raw: bytes | None = None
+    error: ParseError | None = None
+    skipped: int = 0
+
+
+def looks_like_block(buf: bytes) -> bool:
+    """Header fields plausible and the first tx starts with a coinbase input."""
+    if len(buf) < 80 + 1 + 4 + 1 + 36:
+        return False
+    time = int.from_bytes(buf[68:72], "little")
+    if not 1_231_000_000 <= time <= 4_000_000_000:
+        return False
+    pos = 81 if buf[80] < 0xFD else 83 if buf[80] == 0xFD else 85
+    pos += 4  # tx version
+    if buf[pos:pos + 2] == b"\x00\x01":
+        pos += 2
+    return buf[pos] == 1 and buf[pos + 1:pos + 33] == b"\x00" * 32 \
+        and buf[pos + 33:pos + 37] == b"\xff\xff\xff\xff"
+
+
+def _frame_head(data: bytes, pos: int) -> int | None:
+    """The length a frame at ``pos`` claims, if its magic is known and it is plausible."""
+    if data[pos:pos + 4] not in MAGICS or pos + 8 > len(data):
+        return None
+    size = int.from_bytes(data[pos + 4:pos + 8], "little")
+    return size if _MIN_BLOCK_BYTES <= size <= MAX_BLOCK_BYTES else None
+
+
+def _next_block(data: bytes, start: int, tail: int) -> int:
+    """Offset of the next plausible frame (known magic, plausible length, a block header
+    and coinbase after it) at or after ``start``; else ``tail`` (where the zero bytes
+    that end the file begin), or ``start`` if that is past it. Each magic found is
+    checked once, in constant time."""
+    for m in _MAGIC_RE.finditer(data, start, tail):
+        q = m.start()
+        if _frame_head(data, q) is not None and looks_like_block(data[q + 8:q + 208]):
+            return q
+    return max(start, tail)
+
+
+def _padding_start(data: bytes) -> int:
+    """Where the zero bytes that end ``data`` begin (``len(data)`` if it ends otherwise);
+    reads backwards in 64 KiB steps, so only the padding is read."""
+    end = len(data)
+    while end > 0:
+        lo = max(0, end - 65_536)
+        kept = len(data[lo:end].rstrip(b"\x00"))
+        if kept:
+            return lo + kept
+        end = lo
+    return 0
+
+
+def _parses(raw: bytes) -> bool:
+    try:
+        parse_block(raw)
+    except ParseError:
+        return False
+    return True
+
+
+def scan_blk(data: bytes) -> Iterator[BlkChunk]:
+    """Walk blk*.dat bytes: every frame, and every stretch where framing was lost.
+
+    A frame is a known magic, a 4-byte length and that many bytes of block. When the
+    bytes at the scan position are not a frame (a bad magic, a length too short, too
+    long or past the end of the file, garbage between blocks, a block cut short), the
+    scan yields one :class:`BlkChunk` with the error and resynchronises at the next
+    plausible frame (a magic, a plausible length, a block header and a coinbase), the
+    bytes jumped over counted in ``skipped``. A frame whose length does not end at a
+    frame boundary (the end of the file, a magic, the zero padding) is kept only if its
+    bytes parse as exactly one block; else its length is what was damaged. Zero bytes
+    that end the file are Bitcoin Core's preallocation and end the scan quietly; a run
+    of zero bytes followed by a magic is skipped and counted.
+
+    Linear in the file: the scan only moves forward, and the trial parses of frames that
+    fail read at most as many bytes as the file holds.
+    """
+    n = len(data)
+    tail = _padding_start(data)
+    pos = 0
+    budget = n  # bytes that failing trial parses may still read
+    magics = MAGICS
+    while pos < tail:
+        # the common case first: a frame that ends where the next one (or the padding) starts
+        if data[pos:pos + 4] in magics:
+            length = int.from_bytes(data[pos + 4:pos + 8], "little")
+            end = pos + 8 + length
+            if _MIN_BLOCK_BYTES <= length <= MAX_BLOCK_BYTES and end <= n \
+                    and (end >= tail or data[end:end + 4] in magics):
+                yield BlkChunk(pos, data[pos + 8:end])
+                pos = end
+                continue
+        elif data[pos] == 0:
+            q = _NONZERO.search(data, pos, tail)
+            nz = q.start() if q is not None else tail
+            if data[nz:nz + 4] in magics:
+                yield BlkChunk(pos, skipped=nz - pos)
+                pos = nz
+                continue
+        size = _frame_head(data, pos)
+        if size is not None and pos + 8 + size <= n:
+            end = pos + 8 + size
+            if size <= budget and _parses(data[pos + 8:end]):
+                yield BlkChunk(pos, data[pos + 8:end])
+                pos = end
+                continue
+            budget -= min(size, budget)
+            why = f"block length {size} does not end at a block boundary and its bytes " \
+                  "do not parse as one block"
+        elif size is not None:
+            why = f"block length {size} runs past the end of the file ({n - pos - 8} bytes left)"
+        elif pos + 8 > n and data[pos:pos + 4] in MAGICS:
+            why = "a block magic where the file ends"
+        elif data[pos:pos + 4] in MAGICS:
+            length = int.from_bytes(data[pos + 4:pos + 8], "little")
+            why = (f"block length {length} is too short for a block" if length < _MIN_BLOCK_BYTES
+                   else f"block length {length:,} is over the {MAX_BLOCK_BYTES:,}-byte limit")
+        else:
+            why = f"no block magic (found {data[pos:pos + 4].hex()})"
+        nxt = _next_block(data, pos + 1, tail)
+        to = (f"the next block at offset {nxt}" if nxt < tail else
+              "the end of the file" if nxt >= n else f"the zero padding at offset {nxt}")
+        yield BlkChunk(pos, None, ParseError(f"offset {pos}: {why}; {nxt - pos} bytes skipped "
+                                             f"to {to}"), nxt - pos)
+        pos = nxt
+
+
 def iter_framed_blocks(data: bytes) -> Iterator[tuple[int, bytes | ParseError]]:
     """(offset, raw block or the error) for each magic-framed block in blk*.dat bytes.
 
-    Zero padding (Bitcoin Core preallocates blk files) ends the scan quietly; a bad
-    magic or a length past the end yields one error and stops, since framing is lost.
+    :func:`scan_blk` without the zero runs: where framing was lost it yields the error
+    and goes on at the next block.
     """
-    pos = 0
-    n = len(data)
-    while pos + 8 <= n:
-        magic = data[pos:pos + 4]
-        if magic == b"\x00\x00\x00\x00":
-            rest = data[pos:pos + 4096]
-            if rest.count(0) == len(rest):
-                return
-        if magic not in MAGICS:
-            yield pos, ParseError(f"offset {pos}: bad magic {magic.hex()}")
-            return
-        size = int.from_bytes(data[pos + 4:pos + 8], "little")
-        if size < 81 or pos + 8 + size > n:
-            yield pos, ParseError(f"offset {pos}: block length {size} runs past the file")
-            return
-        yield pos, data[pos + 8:pos + 8 + size]
-        pos += 8 + size
+    for chunk in scan_blk(data):
+        if chunk.raw is not None:
+            yield chunk.offset, chunk.raw
+        elif chunk.error is not None:
+            yield chunk.offset, chunk.error
 
 
 # -- JSON sources -------------------------------------------------------------------

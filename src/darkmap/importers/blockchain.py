@@ -12,7 +12,9 @@ headers), ``getblock`` verbosity 2/3 JSON, Esplora transaction JSON (one or a li
 btcd's UTXO test files (parsers: :mod:`darkmap.importers.bitcoin_formats`). Units for
 accounting: a block (``block @offset``), a transaction (``tx``, ``line N``, ``json tx
 N``), a header (``line N``), a UTXO file. A unit that fails its checks is quarantined
-with the reason, never stored. Parsed rows go into a
+with the reason, never stored. Where a blk file's framing is lost, the stretch up to the
+next plausible frame is one quarantined unit and its bytes are counted (``skipped_bytes``
+in the returned counts); the sniff never raises on what a file holds. Parsed rows go into a
 :class:`~darkmap.importers.bitcoin_batch.ChainBatch`, which
 :func:`darkmap.store.chain.write_batch` loads.
 """
@@ -21,24 +23,29 @@ from __future__ import annotations
 
 import json
 import string
+import struct
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 
+from darkmap.errors import LimitExceeded
 from darkmap.importers.bitcoin_batch import ChainBatch
 from darkmap.importers.bitcoin_formats import (
     MAGICS,
+    MAX_BLOCK_BYTES,
     ParseError,
     block_from_getblock_json,
-    iter_framed_blocks,
+    looks_like_block,
     parse_block,
     parse_header,
     parse_tx,
     read_utxostore,
+    scan_blk,
     tx_from_esplora_json,
 )
+from darkmap.model.limits import check_nesting
 from darkmap.model.records import QuarantineRecord, Record, UnitRecord
 from darkmap.plugins import SourceFile
 from darkmap.store.chain import write_batch
@@ -62,17 +69,24 @@ class BitcoinImporter:
         return None
 
     def sniff(self, src: SourceFile) -> float:
-        """Confidence that ``src`` is chain data (magic bytes, hex shape, JSON shape)."""
-        return self.detect(src)[1]
+        """Confidence that ``src`` is chain data (magic bytes, hex shape, JSON shape).
 
-    def detect(self, src: SourceFile) -> tuple[str | None, float]:
-        """(format, confidence) of ``src``."""
+        Never raises on what the file holds: a file it cannot read, or JSON nested too
+        deep to parse safely, is "not mine" (0.0).
+        """
+        try:
+            return self.detect(src)[1]
+        except (OSError, ValueError, RecursionError):
+            return 0.0
+
+    def detect(self, src: SourceFile, strict: bool = False) -> tuple[str | None, float]:
+        """(format, confidence) of ``src``; ``strict``: see :func:`sniff_format`."""
         size = src.path.stat().st_size
         whole = None
         head = src.head.lstrip()[:1]
         if size <= _WHOLE_LIMIT and (head in (b"{", b"[") or size <= 4_000_000):
             whole = src.path.read_bytes()
-        return sniff_format(src.head, size, whole)
+        return sniff_format(src.head, size, whole, strict)
 
     def read(self, src: SourceFile) -> Iterator[Record]:
         """Chain files need a connection: the pipeline calls :meth:`read_into` instead."""
@@ -88,13 +102,15 @@ class BitcoinImporter:
         ``QuarantineRecord`` per bad unit; returns the ``format`` and the load counts of
         :func:`darkmap.store.chain.write_batch` (``format`` None: not chain data).
         """
-        fmt, _ = self.detect(src)
+        fmt, _ = self.detect(src, strict=True)
         if fmt is None:
             yield QuarantineRecord(locator="file", reason="not a recognised Bitcoin format")
             return {"format": None}
         batch = ChainBatch()
         res = read_into_batch(src.path.read_bytes(), fmt, batch)
         counts: dict[str, Any] = {"format": fmt}
+        if fmt == "blk":
+            counts["skipped_bytes"] = res.skipped_bytes
         if len(batch) or batch.cols["prevouts"]["vout"] or batch.cols["blocks"]["block_hash"]:
             counts.update(write_batch(con, batch, prov))
         kind = f"btc_{fmt}"
@@ -105,19 +121,31 @@ class BitcoinImporter:
 
 
 FORMATS = ("blk", "block", "tx", "hex", "getblock_json", "esplora_json", "utxostore")
-_HEX = set(string.hexdigits.encode()) | set(b" \t\r\n")
+_HEX_CHARS = bytes(string.hexdigits + " \t\r", "ascii")  # what a hex line may hold
+_HEX_SNIFF = 4096
 _MAX_TX = 4_000_000
+_MAX_HEX_LINE = 2 * 4_000_000
+"""Longest hex line read: the hex of the largest block Bitcoin's weight limit allows."""
+_BAD_JSON_UNIT = (ParseError, KeyError, TypeError, ValueError, AttributeError, IndexError,
+                  OverflowError, struct.error)
+"""What a JSON block or transaction of the wrong shape or types can raise while read:
+that unit is quarantined, the file goes on."""
 
 
 @dataclass
 class ReadResult:
-    """What reading one file produced: stored unit count and quarantined units."""
+    """What reading one file produced: stored and quarantined units, bytes skipped.
+
+    ``skipped_bytes`` counts the bytes of a blk file jumped over to resynchronise at the
+    next block magic after framing was lost (and zero runs between blocks).
+    """
 
     fmt: str
     units: int = 0
     stored_units: int = 0
     quarantined: list[QuarantineRecord] = field(default_factory=list)
     stored: list[str] = field(default_factory=list)
+    skipped_bytes: int = 0
 
     def bad(self, locator: str, reason: str, fld: str | None = None, excerpt: str = "") -> None:
         """Quarantine one unit."""
@@ -130,21 +158,6 @@ class ReadResult:
         self.units += 1
         self.stored_units += 1
         self.stored.append(locator)
-
-
-def _looks_like_block(buf: bytes) -> bool:
-    """Header fields plausible and the first tx starts with a coinbase input."""
-    if len(buf) < 80 + 1 + 4 + 1 + 36:
-        return False
-    time = int.from_bytes(buf[68:72], "little")
-    if not 1_231_000_000 <= time <= 4_000_000_000:
-        return False
-    pos = 81 if buf[80] < 0xFD else 83 if buf[80] == 0xFD else 85
-    pos += 4  # tx version
-    if buf[pos:pos + 2] == b"\x00\x01":
-        pos += 2
-    return buf[pos] == 1 and buf[pos + 1:pos + 33] == b"\x00" * 32 \
-        and buf[pos + 33:pos + 37] == b"\xff\xff\xff\xff"
 
 
 def _utxo_head_ok(head: bytes) -> bool:
@@ -162,29 +175,39 @@ def _utxo_head_ok(head: bytes) -> bool:
     return seen >= 1 and (seen >= 3 or pos == len(head))
 
 
-def sniff_format(head: bytes, size: int, whole: bytes | None = None) -> tuple[str | None, float]:
+def _hex_confidence(head: bytes) -> float | None:
+    """0.9 if the head is hex lines (one damaged line in nine tolerated) whose first
+    token is at least 60 bytes long, 0.0 if hex but shorter; None if not hex text."""
+    lines = [ln for ln in (x.strip() for x in head[:_HEX_SNIFF].split(b"\n")) if ln]
+    good = [ln for ln in lines if not ln.translate(None, _HEX_CHARS)]
+    if not good or (len(lines) - len(good)) * 8 > len(good):
+        return None
+    return 0.9 if len(good[0].split()[0]) >= 120 else 0.0
+
+
+def sniff_format(head: bytes, size: int, whole: bytes | None = None,
+                 strict: bool = False) -> tuple[str | None, float]:
     """(format, confidence 0..1) from a file's first bytes and size.
 
     ``whole`` (the full bytes, for files small enough) lets raw transactions be
-    confirmed by parsing them to the last byte.
+    confirmed by parsing them to the last byte. JSON nested deeper than
+    :data:`~darkmap.model.limits.MAX_NESTING` is not parsed: not recognised, or with
+    ``strict`` (reading a file, not sniffing it) :class:`LimitExceeded` is raised.
     """
     if not head:
         return None, 0.0
     if head[:4] in MAGICS and len(head) >= 8:
         length = int.from_bytes(head[4:8], "little")
-        if 80 < length <= 32_000_000 and _looks_like_block(head[8:8 + 200]):
+        if 80 < length <= MAX_BLOCK_BYTES and looks_like_block(head[8:8 + 200]):
             return "blk", 0.97
-    if _looks_like_block(head):
+    if looks_like_block(head):
         return "block", 0.93
     stripped = head.lstrip()
     if stripped[:1] in (b"{", b"[") and whole is not None:
-        try:
-            doc = json.loads(whole.decode("utf-8-sig"))
-        except (UnicodeDecodeError, ValueError):
-            return None, 0.0
-        return _json_shape(doc)
-    if stripped and all(c in _HEX for c in head[:4096]):
-        return "hex", 0.9 if len(stripped.split()[0]) >= 120 else 0.0
+        return _sniff_json(whole, strict)
+    hexc = _hex_confidence(stripped) if stripped else None
+    if hexc is not None:
+        return "hex", hexc
     if whole is not None and 60 <= size <= _MAX_TX and head[1:4] == b"\x00\x00\x00":
         try:
             _, end = parse_tx(whole)
@@ -195,6 +218,24 @@ def sniff_format(head: bytes, size: int, whole: bytes | None = None) -> tuple[st
     if _utxo_head_ok(head):
         return "utxostore", 0.8
     return None, 0.0
+
+
+def _sniff_json(whole: bytes, strict: bool) -> tuple[str | None, float]:
+    try:
+        doc = _load_json(whole)
+    except LimitExceeded:
+        if strict:
+            raise
+        return None, 0.0
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None, 0.0
+    return _json_shape(doc)
+
+
+def _load_json(data: bytes) -> Any:
+    """``json.loads`` after checking nesting depth (the parser recurses)."""
+    check_nesting(data, "[{", "]}", what="JSON arrays and objects")
+    return json.loads(data.decode("utf-8-sig"))
 
 
 def _is_esplora(d: object) -> bool:
@@ -247,14 +288,17 @@ def _add_checked_block(raw: bytes, offset: int, locator: str, batch: ChainBatch,
 
 
 def _read_blk(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
-    for offset, raw in iter_framed_blocks(data):
+    for chunk in scan_blk(data):
+        res.skipped_bytes += chunk.skipped
+        offset = chunk.offset
         locator = f"block @{offset}"
-        if isinstance(raw, ParseError):
-            res.bad(locator, f"framing lost: {raw}")
+        if chunk.raw is None:
+            if chunk.error is not None:
+                res.bad(locator, f"framing lost: {chunk.error}")
             continue
         net = MAGICS.get(data[offset:offset + 4], "main")
         before = len(batch.cols["blocks"]["network"])
-        _add_checked_block(raw, offset, locator, batch, res)
+        _add_checked_block(chunk.raw, offset, locator, batch, res)
         if len(batch.cols["blocks"]["network"]) > before:
             batch.cols["blocks"]["network"][-1] = net
 
@@ -276,22 +320,26 @@ def _read_tx(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
 
 
 def _read_hex(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
-    lines = [ln.strip() for ln in data.decode("ascii", "replace").splitlines()]
-    for lineno, line in enumerate(lines, 1):
+    for lineno, text in enumerate(data.splitlines(), 1):
+        line = text.strip()
         if not line:
             continue
         locator = f"line {lineno}"
+        if len(line) > _MAX_HEX_LINE:
+            res.bad(locator, f"{len(line):,} characters: longer than the hex of the largest "
+                             f"block ({_MAX_HEX_LINE:,}), not read", excerpt=_excerpt(line))
+            continue
         try:
-            raw = bytes.fromhex(line)
+            raw = bytes.fromhex(line.decode("ascii"))
         except ValueError:
-            res.bad(locator, "not hex", excerpt=line[:80])
+            res.bad(locator, "not hex", excerpt=_excerpt(line))
             continue
         if len(raw) == 80:
             hdr = parse_header(raw)
             batch.add_block(hdr, locator, header_only=True)
             res.ok(locator)
             continue
-        if _looks_like_block(raw):
+        if looks_like_block(raw):
             _add_checked_block(raw, 0, locator, batch, res)
             continue
         try:
@@ -299,20 +347,27 @@ def _read_hex(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
             if end != len(raw):
                 raise ParseError(f"{len(raw) - end} trailing bytes after the transaction")
         except ParseError as exc:
-            res.bad(locator, f"transaction does not parse: {exc}", excerpt=line[:80])
+            res.bad(locator, f"transaction does not parse: {exc}", excerpt=_excerpt(line))
             continue
         batch.add_tx(tx, locator)
         res.ok(locator)
 
 
+def _excerpt(line: bytes) -> str:
+    return line[:80].decode("ascii", "replace")
+
+
+def _json_units(data: bytes) -> list[Any]:
+    doc = _load_json(data)
+    return doc if isinstance(doc, list) else [doc]
+
+
 def _read_getblock(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
-    doc = json.loads(data.decode("utf-8-sig"))
-    docs = doc if isinstance(doc, list) else [doc]
-    for k, d in enumerate(docs):
+    for k, d in enumerate(_json_units(data)):
         locator = f"json block {k}"
         try:
             block, problems = block_from_getblock_json(d)
-        except (ValueError, TypeError, KeyError) as exc:
+        except _BAD_JSON_UNIT as exc:
             res.bad(locator, f"getblock JSON unreadable: {type(exc).__name__} {exc}")
             continue
         if problems:
@@ -327,17 +382,17 @@ def _read_getblock(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
 
 
 def _read_esplora(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
-    doc = json.loads(data.decode("utf-8-sig"))
-    docs = doc if isinstance(doc, list) else [doc]
-    for k, d in enumerate(docs):
+    for k, d in enumerate(_json_units(data)):
         locator = f"json tx {k}"
         if not isinstance(d, dict):
             res.bad(locator, "not a transaction object")
             continue
         try:
             tx, status = tx_from_esplora_json(d)
-        except ParseError as exc:
-            res.bad(locator, str(exc), "txid")
+        except _BAD_JSON_UNIT as exc:
+            reason = str(exc) if isinstance(exc, ParseError) else \
+                f"esplora tx: {type(exc).__name__} {exc}"
+            res.bad(locator, reason, "txid")
             continue
         height = status.get("block_height") if isinstance(status.get("block_height"), int) else None
         when = status.get("block_time") if isinstance(status.get("block_time"), int) else None

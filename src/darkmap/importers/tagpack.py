@@ -8,33 +8,69 @@ header, where it is the default for every tag (GraphSense's rule). Each tag is a
 stored in ``btc_tags`` pointing at the capture, or quarantined with the field that is
 wrong (an address that is not a valid Bitcoin main-net address, checksum included, a
 currency other than BTC, no label).
+
+TagPacks are hostile input too (issue 18): only YAML's safe types are built; a file over
+:data:`MAX_TAGPACK_BYTES` or :data:`MAX_TAGPACK_NODES`, nested deeper than
+:data:`~darkmap.model.limits.MAX_NESTING` or whose aliases expand it manyfold (an alias
+bomb) is one quarantined unit with the limit named; a label is cut at 300 characters and
+other fields at 500, each cut recorded (a ``CutRecord``).
 """
 
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
 import duckdb
 import yaml
 
-from darkmap.model.records import QuarantineRecord, Record, UnitRecord
+from darkmap.errors import LimitExceeded
+from darkmap.model.limits import (
+    FILE_BYTES,
+    MAX_NESTING,
+    NESTING_DEPTH,
+    YAML_ALIASES,
+    cap_text,
+    check_nesting,
+)
+from darkmap.model.records import CutRecord, QuarantineRecord, Record, UnitRecord
 from darkmap.model.values import clean_btc_address
 from darkmap.plugins import SourceFile
 from darkmap.store.chain import insert_tags
 from darkmap.store.workspace import utcnow
 from darkmap.store.writer import Provenance, row_id
 
-__all__ = ["Tag", "TagPackImporter", "TagProblem", "read_tagpack", "tagpack_rows"]
+__all__ = ["MAX_TAGPACK_BYTES", "MAX_TAGPACK_NODES", "Tag", "TagPackImporter", "TagProblem",
+           "read_tagpack", "tagpack_rows"]
 
 _TAGS_KEY = re.compile(rb"^tags\s*:", re.M)
 _HEADER_KEY = re.compile(rb"^(title|creator|description|is_public)\s*:", re.M)
 # libyaml's safe loader when present (same documents, about 6x faster)
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TAG_FIELDS = ("address", "label", "category", "confidence", "source", "actor", "currency")
+
+MAX_TAGPACK_BYTES = 32 * 1024 * 1024
+"""Largest TagPack read, in bytes."""
+MAX_TAGPACK_NODES = 150_000
+"""Most lines plus commas (a bound on the YAML nodes) in a TagPack read: 30,000 to 75,000
+tags, read in a few seconds and under 300 MB (the composed YAML costs about 1 KB and
+20 µs per node). A larger file is quarantined with the ``file_bytes`` limit: split it."""
+_LABEL_CHARS = 300
+_TEXT_CHARS = 500
+_ALIAS_FACTOR, _ALIAS_SLACK = 10, 100_000
+"""A document whose aliases expand it to more than 10 x its own nodes + 100,000 is an
+alias bomb (a few hundred bytes that expand to billions of nodes) and is refused."""
+_MAYBE_ANCHOR = re.compile(r"(?:^|[\s\[{,:?\-\ufeff])&[^\s\[\]{},]")
+"""Where an anchor may be defined (a ``&`` starting a node); a text without one has no
+aliases to expand ("A & B" in a label does not match)."""
+_INDENT = re.compile(r"^[ \t]*(?:[-?:][ \t]+)*", re.M)
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother, _SHOW.maxlong = 4, 500, 200, 200
+_SHOW.maxlist = _SHOW.maxtuple = _SHOW.maxdict = _SHOW.maxset = 50
 
 
 class TagPackImporter:
@@ -57,25 +93,44 @@ class TagPackImporter:
 
     def read_into(self, src: SourceFile, con: duckdb.DuckDBPyConnection,
                   prov: Provenance) -> Iterator[Record]:
-        """Insert the file's tags with ``con``; one unit per tag."""
-        text = src.path.read_bytes().decode("utf-8", "replace")
+        """Insert the file's tags with ``con``; one unit per tag.
+
+        A tag field cut at its cap is reported as a ``CutRecord`` after its tag; a file
+        over :data:`MAX_TAGPACK_BYTES`, nested too deep or an alias bomb is one
+        quarantined unit with the limit named.
+        """
+        size = src.path.stat().st_size
+        data = b"" if size > MAX_TAGPACK_BYTES else src.path.read_bytes()
+        too_big = _too_big(size, data)
+        if too_big:
+            yield QuarantineRecord(locator="file", limit=FILE_BYTES,
+                                   reason=f"{src.source}: {too_big}")
+            return
+        text = data.decode("utf-8", "replace")
         name = Path(src.source).name
-        _, rows, problems = tagpack_rows(text, name, src.sha256)
+        pack = _read(text, name)
+        rows = _rows(pack, src.sha256)
         insert_tags(con, rows)
+        cuts = pack.cuts
         for i, row in enumerate(rows):
-            yield UnitRecord(locator=f"tag {row[1]} {i}", kind="btc_tag")
-        for p in problems:
+            yield UnitRecord(locator=_unit(row[1], i), kind="btc_tag")
+            yield from cuts.get(i, ())
+        yield from cuts.get(-1, ())
+        for p in pack.problems:
             yield QuarantineRecord(locator=p.locator.replace(f"{name}#", "", 1) or "file",
-                                   field=p.field, reason=f"{src.source}: {p.reason}")
+                                   field=p.field, reason=f"{src.source}: {p.reason}",
+                                   limit=p.limit)
 
 
 @dataclass(frozen=True)
 class TagProblem:
-    """A tag that was not imported, and why."""
+    """A tag (or the whole file) that was not imported, and why; ``limit`` names the
+    limit on hostile input it broke, if any."""
 
     locator: str
     field: str
     reason: str
+    limit: str | None = None
 
 
 class Tag(TypedDict):
@@ -90,46 +145,218 @@ class Tag(TypedDict):
     currency: str
 
 
+@dataclass
+class _Pack:
+    """A TagPack read: header, valid tags, problems, and the cuts by tag index (-1: the
+    header's)."""
+
+    header: dict[str, Any] = field(default_factory=dict)
+    tags: list[Tag] = field(default_factory=list)
+    problems: list[TagProblem] = field(default_factory=list)
+    cuts: dict[int, list[CutRecord]] = field(default_factory=dict)
+
+
 def read_tagpack(text: str, name: str = "tagpack") -> tuple[dict[str, Any], list[Tag],
                                                                list[TagProblem]]:
-    """(header, valid tags, problems) of a TagPack YAML text; hostile input tolerated."""
+    """(header, valid tags, problems) of a TagPack YAML text; hostile input tolerated.
+
+    A text longer than :data:`MAX_TAGPACK_BYTES` or :data:`MAX_TAGPACK_NODES`, nested deeper than
+    :data:`~darkmap.model.limits.MAX_NESTING`, or whose aliases expand it manyfold (an
+    alias bomb) is one problem with the limit named, never parsed in full; tags of
+    unexpected types are problems; labels are cut at 300 characters, other fields at 500.
+    """
+    pack = _read(text, name)
+    return pack.header, pack.tags, pack.problems
+
+
+def _read(text: str, name: str) -> _Pack:
+    too_big = _too_big(len(text), text)
+    if too_big:
+        return _Pack(problems=[TagProblem(name, "file", too_big, FILE_BYTES)])
     try:
-        doc = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader (C or Python)
-    except yaml.YAMLError as exc:
-        return {}, [], [TagProblem(name, "yaml", f"not YAML: {exc}"[:300])]
+        doc = _load_yaml(text)
+    except LimitExceeded as exc:
+        return _Pack(problems=[TagProblem(name, "yaml", str(exc), exc.limit)])
+    except (yaml.YAMLError, RecursionError) as exc:
+        why = " ".join(str(exc).split())  # one line
+        return _Pack(problems=[TagProblem(name, "yaml", f"not YAML: {why}"[:300])])
     if not isinstance(doc, dict) or not isinstance(doc.get("tags"), list):
-        return {}, [], [TagProblem(name, "tags", "no `tags` list: not a TagPack")]
-    header = {k: v for k, v in doc.items() if k != "tags"}
-    defaults = {k: header[k] for k in _TAG_FIELDS if k in header}
-    tags: list[Tag] = []
-    problems = []
+        return _Pack(problems=[TagProblem(name, "tags", "no `tags` list: not a TagPack")])
+    pack = _Pack(header={k: v for k, v in doc.items() if k != "tags"})
+    defaults = {k: pack.header[k] for k in _TAG_FIELDS if k in pack.header}
     for i, raw in enumerate(doc["tags"]):
-        loc = f"{name}#tag {i}"
-        if not isinstance(raw, dict):
-            problems.append(TagProblem(loc, "tag", "not a mapping"))
-            continue
-        tag = {**defaults, **raw}
-        addr = clean_btc_address(tag.get("address"))
-        if addr is None:
-            shown = str(tag.get("address"))[:80]
-            problems.append(TagProblem(loc, "address", f"not a valid Bitcoin address: {shown!r}"))
-            continue
-        currency = str(tag.get("currency", "BTC")).upper()
-        if currency != "BTC":
-            problems.append(TagProblem(loc, "currency", f"currency {currency} is not BTC"))
-            continue
-        if not isinstance(tag.get("label"), str) or not tag["label"].strip():
-            problems.append(TagProblem(loc, "label", "missing label"))
-            continue
-        tags.append({"address": addr, "label": tag["label"].strip()[:300],
-                     "category": _s(tag.get("category")), "confidence": _s(tag.get("confidence")),
-                     "source": _s(tag.get("source")), "actor": _s(tag.get("actor")),
-                     "currency": "BTC"})
-    return header, tags, problems
+        problem = _read_tag(pack, defaults, raw, f"{name}#tag {i}")
+        if problem is not None:
+            pack.problems.append(problem)
+    return pack
 
 
-def _s(v: object) -> str | None:
-    return None if v is None else str(v)[:500]
+def _read_tag(pack: _Pack, defaults: dict[str, Any], raw: object, loc: str) -> TagProblem | None:
+    """Add one tag to ``pack`` (with its cuts), or the problem that stops it."""
+    if not isinstance(raw, dict):
+        return TagProblem(loc, "tag", "not a mapping")
+    tag = {**defaults, **raw}
+    addr = clean_btc_address(_show(tag.get("address")))
+    if addr is None:
+        shown = _show(tag.get("address"))[:80]
+        return TagProblem(loc, "address", f"not a valid Bitcoin address: {shown!r}")
+    currency = _show(tag.get("currency", "BTC")).upper()
+    if currency != "BTC":
+        return TagProblem(loc, "currency", f"currency {currency[:80]} is not BTC")
+    if not isinstance(tag.get("label"), str) or not tag["label"].strip():
+        return TagProblem(loc, "label", "missing label")
+    k = len(pack.tags)
+    cuts: list[CutRecord] = []
+    label = _cap(tag["label"].strip(), "label", _unit(addr, k), cuts, _LABEL_CHARS)
+    opt = {f: _cap(_text(tag.get(f)), f, _unit(addr, k), cuts) for f in
+           ("category", "confidence", "source", "actor")}
+    pack.tags.append({"address": addr, "label": label or "", "category": opt["category"],
+                      "confidence": opt["confidence"], "source": opt["source"],
+                      "actor": opt["actor"], "currency": "BTC"})
+    if cuts:
+        pack.cuts[k] = cuts
+    return None
+
+
+def _unit(address: str, k: int) -> str:
+    """The locator of a stored tag's unit (``k``: its index among the file's valid tags)."""
+    return f"tag {address} {k}"
+
+
+def _too_big(size: int, text: str | bytes) -> str:
+    """Why a TagPack of ``size`` bytes (or characters) and ``text`` is too big to read
+    ("" if it is not); ``text`` is not looked at when ``size`` is over the limit."""
+    if size > MAX_TAGPACK_BYTES:
+        return (f"TagPack of {size:,} bytes is over the {MAX_TAGPACK_BYTES:,}-byte limit: "
+                "split it into smaller files")
+    if isinstance(text, str):
+        nodes = text.count("\n") + text.count(",")
+    else:
+        nodes = text.count(b"\n") + text.count(b",")
+    if nodes > MAX_TAGPACK_NODES:
+        return (f"TagPack of {nodes:,} lines and commas is over the {MAX_TAGPACK_NODES:,} "
+                "limit: split it into smaller files")
+    return ""
+
+
+def _show(v: object) -> str:
+    """``str(v)``, bounded for lists and mappings (whatever their size or aliases)."""
+    if isinstance(v, (list, dict, tuple, set)):
+        return _SHOW.repr(v)
+    return str(v)
+
+
+def _text(v: object) -> str | None:
+    return None if v is None else _show(v)
+
+
+def _cap(value: str | None, fld: str, locator: str, cuts: list[CutRecord],
+         cap: int = _TEXT_CHARS) -> str | None:
+    """``value`` cut at ``cap`` characters, the cut recorded in ``cuts``."""
+    if value is None:
+        return None
+    kept, cut = cap_text(value, fld, locator, cap=cap)
+    if cut is not None:
+        cuts.append(cut)
+    return kept
+
+
+# -- YAML on hostile input --------------------------------------------------------------
+
+def _load_yaml(text: str) -> Any:
+    """The YAML document of ``text`` with the safe loader, after the limits are checked:
+    nesting (libyaml's composer recurses in C, so a deep document crashes the process)
+    and alias expansion (checked on the composed node graph, before anything walks it)."""
+    _check_depth(text)
+    loader = _YAML_LOADER(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _MAYBE_ANCHOR.search(text):
+            _check_aliases(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _check_depth(text: str) -> None:
+    """Raise :class:`LimitExceeded` if the YAML nests deeper than ``MAX_NESTING``.
+
+    A linear bound from the text first (flow brackets; block indentation, which a deeper
+    block level must exceed); only a text beyond that bound has its parse events counted
+    (libyaml's parser keeps its own stack, so that is safe).
+    """
+    try:
+        check_nesting(text, "[{", "]}", what="YAML flow collections")
+        column = max((m.end() - m.start() for m in _INDENT.finditer(text)), default=0)
+        if column <= MAX_NESTING // 2:
+            return
+    except LimitExceeded:
+        pass
+    depth = 0
+    for event in yaml.parse(text, Loader=_YAML_LOADER):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise LimitExceeded(NESTING_DEPTH, f"YAML nested deeper than {MAX_NESTING}")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _check_aliases(root: yaml.Node) -> None:
+    """Raise :class:`LimitExceeded` (``yaml_aliases``) if aliases expand the document to
+    more than ``_ALIAS_FACTOR`` times its distinct nodes (plus ``_ALIAS_SLACK``), or an
+    alias refers to a node that contains it. Iterative, linear in distinct nodes."""
+    size: dict[int, int] = {}
+    open_: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            open_.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in _children(node))
+            continue
+        if key in size:
+            continue
+        if key in open_:
+            raise LimitExceeded(YAML_ALIASES, "YAML alias refers to a node that contains it")
+        open_.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            cid = id(child)
+            if cid in open_:
+                raise LimitExceeded(YAML_ALIASES, "YAML alias refers to a node that contains it")
+            if cid not in size:
+                stack.append((child, False))
+    expanded, distinct = size[id(root)], len(size)
+    if expanded > _ALIAS_FACTOR * distinct + _ALIAS_SLACK:
+        raise LimitExceeded(YAML_ALIASES, f"YAML aliases expand {distinct:,} nodes to "
+                                          f"{expanded:,} (an alias bomb): refused")
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _rows(pack: _Pack, sha: str) -> list[tuple[Any, ...]]:
+    """The pack's ``btc_tags`` rows, in :data:`darkmap.store.chain.TAG_COLUMNS` order;
+    the header's title and creator cuts go to ``pack.cuts[-1]``."""
+    now = utcnow()
+    head_cuts: list[CutRecord] = []
+    title = _cap(_text(pack.header.get("title")), "title", "header", head_cuts)
+    creator = _cap(_text(pack.header.get("creator")), "creator", "header", head_cuts)
+    if head_cuts:
+        pack.cuts[-1] = head_cuts
+    return [(row_id("tag", sha, t["address"], t["label"], t["category"], t["actor"]),
+             t["address"], t["label"], t["category"], t["confidence"], t["source"], t["actor"],
+             t["currency"], title, creator, "tagpack", None, None, sha, now)
+            for t in pack.tags]
 
 
 def tagpack_rows(text: str, name: str, sha: str) -> tuple[dict[str, Any],
@@ -139,10 +366,5 @@ def tagpack_rows(text: str, name: str, sha: str) -> tuple[dict[str, Any],
     Rows are in :data:`darkmap.store.chain.TAG_COLUMNS` order, for
     :func:`darkmap.store.chain.insert_tags`.
     """
-    header, tags, problems = read_tagpack(text, name)
-    now = utcnow()
-    rows = [(row_id("tag", sha, t["address"], t["label"], t["category"], t["actor"]),
-             t["address"], t["label"], t["category"], t["confidence"], t["source"], t["actor"],
-             t["currency"], _s(header.get("title")), _s(header.get("creator")), "tagpack",
-             None, None, sha, now) for t in tags]
-    return header, rows, problems
+    pack = _read(text, name)
+    return pack.header, _rows(pack, sha), pack.problems
