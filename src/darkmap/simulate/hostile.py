@@ -1915,7 +1915,7 @@ def _tagpack_cases(data: Path) -> list[HostileCase]:
             "tagpack_1m_tags", "tagpack", _b_tagpack_1m,
             lambda b: (Expect(read=1_000_000, stored=1_000_000, quarantined=0, skipped=0,
                               label="all stored"),
-                       Expect(read=1, stored=0, quarantined=1, skipped=0, limit=r"size|time|memory",
+                       Expect(read=1, stored=0, quarantined=1, skipped=0, limit=r"size|time|memory|bytes|seconds",
                               label="file quarantined, limit named")), None,
             fix="isolation"),
         HostileCase(
@@ -2139,7 +2139,7 @@ def _fs_cases(data: Path) -> list[HostileCase]:
                     lambda b: (_plus(b, s=1, records=_rec(b),
                                      label="not recognised"),
                                _plus(b, q=1, records=_rec(b),
-                                     limit=r"size|time", label="quarantined, limit named")),
+                                     limit=r"size|time|bytes|seconds", label="quarantined, limit named")),
                     "dream_pages", fix="isolation"),
         HostileCase("fs_random_binary_1mb", "fs",
                     partial(fc, lambda d, f: _write(f / "blob.html",
