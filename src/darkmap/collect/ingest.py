@@ -667,7 +667,9 @@ def _ingest_big(run: _Run, recs: Iterable[Record], prov: Provenance, result: Fil
                 fresh: bool, step: _Clock) -> None:
     """A large file (or one writing its own tables) gets a transaction of its own.
 
-    The commit of the files before it runs before the time budget is armed again.
+    The commit of the files before it runs before the time budget is armed again; the
+    flush of its own last rows runs inside the guard, so a store error on them (DuckDB
+    out of memory on a huge field) fails this file, not the run.
     """
     batch = run.batch
     t0 = time.monotonic()
@@ -680,6 +682,7 @@ def _ingest_big(run: _Run, recs: Iterable[Record], prov: Provenance, result: Fil
     try:
         with step:
             _consume(recs, batch.writer, prov, result)
+            batch.writer.flush()
     except BaseException as exc:
         if not _guarded(exc):  # the per-file guard, as in _import
             raise
