@@ -236,10 +236,14 @@ def _old_iter_files(root: Path) -> Iterator[str]:
                 yield str(Path(top) / name)
 
 
-def test_the_walk_reads_the_real_data_in_the_same_order_as_before(data_dir: Path) -> None:
+def test_the_walk_reads_the_real_data_in_the_same_order_as_before(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     entries = list(walk([data_dir]))
     read = [e.source for e in entries if not e.refused]
     assert read == list(_old_iter_files(data_dir))
+    monkeypatch.chdir(data_dir)  # the same paths, as Path(".") / name writes them
+    for root in (Path("."), Path("pages")):
+        assert [e.source for e in walk([root]) if not e.refused] == list(_old_iter_files(root))
     assert sorted(Path(e.source).name for e in entries if e.refused) == [
         "LICENSE", "LICENSE-empire-cryptonia-dream-apollon", "README.md"]
     assert all(e.ignored for e in entries if e.refused)

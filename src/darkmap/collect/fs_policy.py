@@ -291,7 +291,10 @@ def _link(name: str, frame: _Frame, source: str, roots: _Roots) -> Entry:
 
 
 def _join(folder_source: str, name: str) -> str:
-    """The stored path of ``name`` in a folder whose stored path is ``folder_source``."""
+    """The stored path of ``name`` in a folder whose stored path is ``folder_source``
+    (as ``str(Path(folder) / name)`` writes it)."""
+    if folder_source == ".":
+        return storable_path(name)
     return (folder_source if folder_source.endswith("/") else folder_source + "/") \
         + storable_path(name)
 
