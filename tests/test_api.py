@@ -29,7 +29,7 @@ SRC = Path(darkmap.__file__).resolve().parents[1]
 # The API functions in the order of the job (the order of help(darkmap)'s table of contents).
 FUNCTIONS = [
     "init_workspace", "open_workspace",
-    "simulate_world", "ingest",
+    "simulate_world", "ingest", "verify_captures",
     "link", "judge", "withdraw_judgement", "search_personas", "show_persona",
     "assess_listings", "targets",
     "cluster_addresses", "trace", "wallet",
@@ -40,7 +40,7 @@ CLASSES = ["LinkOptions", "SalesParams", "SimParams", "Workspace"]
 ERRORS = ["DarkmapError", "NotFoundError", "BadInputError", "WorkspaceStateError"]
 PUBLIC = [
     "init_workspace", "open_workspace",
-    "simulate_world", "ingest",
+    "simulate_world", "ingest", "verify_captures",
     "link", "judge", "withdraw_judgement", "search_personas", "show_persona",
     "assess_listings", "targets",
     "cluster_addresses", "trace", "wallet",

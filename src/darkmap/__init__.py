@@ -12,6 +12,7 @@ Collect
     simulate_world(out, seed)       write a synthetic world with ground truth (SimParams)
     ingest(ws, paths)               capture and read pages, datasets, seized dumps,
                                     Bitcoin blocks and TagPacks; returns the run summary
+    verify_captures(ws)             re-hash every capture: changed or missing ones
 
 Resolve: accounts into personas
     link(ws, options)               link accounts into personas, every link explained
@@ -80,6 +81,7 @@ if TYPE_CHECKING:  # the names the lazy loader below provides, for type checkers
         simulate_world,
         targets,
         trace,
+        verify_captures,
         wallet,
         withdraw_judgement,
         write_report,
@@ -91,7 +93,7 @@ __version__ = "0.1.0"
 # this file. The names of the API (the first block) are loaded by __getattr__ below.
 __all__ = [
     "init_workspace", "open_workspace",
-    "simulate_world", "ingest",
+    "simulate_world", "ingest", "verify_captures",
     "link", "judge", "withdraw_judgement", "search_personas", "show_persona",
     "assess_listings", "targets",
     "cluster_addresses", "trace", "wallet",

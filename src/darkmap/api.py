@@ -32,6 +32,8 @@ from darkmap.chain.trace import trace as _trace
 from darkmap.chain.wallet import WalletSummary, wallet_summary
 from darkmap.collect.ingest import FileResult, IngestSummary
 from darkmap.collect.ingest import ingest as _ingest
+from darkmap.collect.verify import VerifyReport
+from darkmap.collect.verify import verify_captures as _verify_captures
 from darkmap.errors import BadInputError, NotFoundError, WorkspaceStateError
 from darkmap.evaluate.clustering import ChainEvalReport, eval_chain
 from darkmap.evaluate.drugs import DrugEvalReport, eval_drugs
@@ -71,6 +73,7 @@ __all__ = [
     "simulate_world",
     "targets",
     "trace",
+    "verify_captures",
     "wallet",
     "withdraw_judgement",
     "write_report",
@@ -157,6 +160,24 @@ def ingest(ws: Workspace, paths: PathLike | Iterable[PathLike], importer: str | 
         raise BadInputError(f"unknown importer {importer!r}; have: "
                             + ", ".join(sorted(importers())))
     return _ingest(ws, found, importer_name=importer, progress=progress)
+
+
+def verify_captures(ws: Workspace,
+                    progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+    """Re-hash every capture of ``ws``; report the ones changed on disk or missing.
+
+    Every stored fact points to a capture (the exact bytes of a file ingested, named by
+    their SHA-256); a capture edited or deleted after ingest is no longer evidence. The
+    report's ``changed`` and ``missing`` list them (``intact`` when neither has any);
+    nothing is written. ``progress(done_bytes, total_bytes)`` is called as it goes.
+    Calls :func:`darkmap.collect.verify.verify_captures`.
+
+    Example::
+
+        report = darkmap.verify_captures(ws)
+        report.intact, [p.sha256 for p in report.changed]
+    """
+    return _verify_captures(ws, progress)
 
 
 # -- resolve: accounts into personas ------------------------------------------------------

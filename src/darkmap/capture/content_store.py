@@ -1,8 +1,12 @@
 """Content-addressed store of raw captures: exact bytes, named by their sha256.
 
 A capture is written once to ``captures/ab/cd/<sha256>`` through a temporary file and
-an atomic rename, then made read-only. Re-adding the same bytes is a no-op, so a crash
-at any point leaves either no file or a complete, correct one.
+an atomic rename, then made read-only. Re-adding the same bytes writes nothing, so a
+crash at any point leaves either no file or a complete, correct one; but it first checks
+that the stored capture still holds those bytes, and raises :class:`CaptureChangedError`
+when it does not (a capture edited after ingest is never trusted again). A capture
+deleted from the store is written again from the same bytes. :meth:`CaptureStore.check`
+is what ``darkmap verify`` asks of every capture.
 """
 
 from __future__ import annotations
@@ -13,20 +17,42 @@ import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
-__all__ = ["CaptureStore", "sha256_file"]
+from darkmap.errors import WorkspaceStateError
+
+__all__ = ["CaptureChangedError", "CaptureState", "CaptureStore", "sha256_file",
+           "sha256_stream"]
 
 _CHUNK = 1 << 20
+
+CaptureState = Literal["ok", "missing", "changed"]
+"""What :meth:`CaptureStore.check` finds: the bytes hash to their name, the file is gone,
+or its bytes hash to something else."""
+
+
+class CaptureChangedError(WorkspaceStateError):
+    """A stored capture no longer holds the bytes its name promises (edited on disk)."""
+
+    def __init__(self, sha256: str, found: str) -> None:
+        super().__init__(f"capture {sha256} changed on disk since it was stored (its bytes "
+                         f"now hash to {found[:16]}...): not trusted; see `darkmap verify`")
+        self.sha256 = sha256
+        self.found = found
+
+
+def sha256_stream(fh: BinaryIO) -> str:
+    """Hex sha256 of what is left to read in ``fh``, read in chunks."""
+    h = hashlib.sha256()
+    for block in iter(lambda: fh.read(_CHUNK), b""):
+        h.update(block)
+    return h.hexdigest()
 
 
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
+        return sha256_stream(fh)
 
 
 _FSYNC_FILES = 8  # more unsynced captures than this: one os.sync() instead of fsyncs
@@ -114,33 +140,74 @@ class CaptureStore:
         return os.path.exists(self._where(sha256)[1])
 
     def put_bytes(self, data: bytes) -> str:
-        """Store ``data``; return its sha256."""
+        """Store ``data``; return its sha256.
+
+        Raises :class:`CaptureChangedError` when a capture of that name is stored but no
+        longer holds ``data``.
+        """
         digest = hashlib.sha256(data).hexdigest()
-        if digest not in self:
+        final = self._where(digest)[1]
+        try:
+            with open(final, "rb") as fh:
+                same = os.fstat(fh.fileno()).st_size == len(data) and fh.read() == data
+        except FileNotFoundError:
             self._write(digest, lambda fh: fh.write(data))
+            return digest
+        if not same:
+            raise CaptureChangedError(digest, sha256_file(Path(final)))
+        return digest
+
+    def put_stream(self, src: BinaryIO) -> str:
+        """Copy the whole of ``src`` (a seekable binary file) into the store; return its
+        sha256.
+
+        ``src`` is read twice (hash, then copy while hashing again): bytes that change in
+        between raise ``OSError``, so the store never keeps a capture under a wrong
+        name. A stored capture of that name is checked as in :meth:`put_bytes`.
+        """
+        src.seek(0)
+        digest = sha256_stream(src)
+        state, found = self._state(digest)
+        if state == "changed":
+            raise CaptureChangedError(digest, found)
+        if state == "ok":
+            return digest
+
+        def copy(fh: BinaryIO) -> None:
+            h = hashlib.sha256()
+            src.seek(0)
+            for block in iter(lambda: src.read(_CHUNK), b""):
+                h.update(block)
+                fh.write(block)
+            if h.hexdigest() != digest:
+                raise OSError("file changed while it was being captured")
+        self._write(digest, copy)
         return digest
 
     def put_file(self, path: Path) -> str:
-        """Copy the file at ``path`` into the store; return its sha256."""
-        digest = sha256_file(path)
-        if digest not in self:
-            def copy(fh: BinaryIO) -> None:
-                with open(path, "rb") as src:
-                    for block in iter(lambda: src.read(_CHUNK), b""):
-                        fh.write(block)
-            self._write(digest, copy)
-            if sha256_file(self.path_for(digest)) != digest:  # file changed while copying
-                self.path_for(digest).unlink()
-                raise OSError(f"{path}: file changed while it was being captured")
-        return digest
+        """Copy the file at ``path`` into the store; return its sha256 (see
+        :meth:`put_stream`)."""
+        with open(path, "rb") as src:
+            return self.put_stream(src)
 
     def read_bytes(self, sha256: str) -> bytes:
         """The exact bytes of a capture."""
         return self.path_for(sha256).read_bytes()
 
+    def check(self, sha256: str) -> CaptureState:
+        """Whether the capture named ``sha256`` is stored and still hashes to its name."""
+        return self._state(sha256)[0]
+
+    def _state(self, sha256: str) -> tuple[CaptureState, str]:
+        try:
+            found = sha256_file(Path(self._where(sha256)[1]))
+        except FileNotFoundError:
+            return "missing", ""
+        return ("ok" if found == sha256 else "changed"), found
+
     def verify(self, sha256: str) -> bool:
         """True when the stored bytes still hash to their name."""
-        return sha256_file(self.path_for(sha256)) == sha256
+        return self.check(sha256) == "ok"
 
     def _write(self, digest: str, writer: Callable[[BinaryIO], object]) -> None:
         folder, final = self._where(digest)
@@ -148,15 +215,24 @@ class CaptureStore:
             self._mkdir(os.path.dirname(folder))
             self._mkdir(folder)
         tmp = os.path.join(folder, f".{digest}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            writer(fh)
-            fh.flush()
-            if self.durable:
-                os.fsync(fh.fileno())
-            else:
-                self._unsynced.append(final)
-            os.fchmod(fh.fileno(), stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-        os.replace(tmp, final)
+        try:
+            with open(tmp, "wb") as fh:
+                writer(fh)
+                fh.flush()
+                if self.durable:
+                    os.fsync(fh.fileno())
+                os.fchmod(fh.fileno(), stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            os.replace(tmp, final)
+        except BaseException:
+            # a failed or interrupted write (a full disk, a file changing under it, a
+            # time limit) leaves no temporary file behind
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        if not self.durable:
+            self._unsynced.append(final)
 
     def _mkdir(self, folder: str) -> None:
         if folder not in self._dirs:

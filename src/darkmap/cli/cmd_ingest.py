@@ -1,47 +1,95 @@
-"""`darkmap ingest` and `darkmap export`."""
+"""`darkmap ingest`, `darkmap verify` and `darkmap export`.
+
+File names and reasons come from the folders under investigation: everything printed
+about them goes through :func:`~darkmap.model.display.for_display` (control and bidi
+characters shown as escapes) and the JSON summary is pure ASCII.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
-from darkmap.cli.common import emit_json, main, open_ws, workspace_option
-from darkmap.collect.ingest import FileResult, IngestSummary, ingest, iter_files
+from darkmap.cli.common import DarkmapError, emit_json, main, open_ws, workspace_option
+from darkmap.collect.fs_policy import walk
+from darkmap.collect.ingest import FileResult, IngestSummary, ingest
+from darkmap.collect.verify import VerifyReport, verify_captures
+from darkmap.model.display import for_display
 from darkmap.plugins import exporters, importers
+from darkmap.store.workspace import Workspace, default_path
+
+_NAME_CHARS = 40  # of a file name in the progress line
+_LINE_CHARS = 300  # of an error or reason line
+
+
+def _ascii_json(data: Any) -> None:
+    """Print JSON with every non-ASCII and control character escaped."""
+    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=True))
+
+
+def _workspace_for_ingest(path: Path | None, create: bool) -> Workspace:
+    """The workspace ingest writes to: it must exist, unless ``--init`` asks for it.
+
+    A mistyped ``-w`` would otherwise start a new, empty workspace and put the evidence
+    there.
+    """
+    where = path or default_path()
+    if not create and not where.exists():
+        raise DarkmapError(f"{for_display(where)}: no workspace there; create it with "
+                           f"`darkmap init {for_display(where)}` or add --init")
+    return open_ws(where, create=create)
 
 
 @main.command("ingest")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @workspace_option
+@click.option("--init", "create", is_flag=True,
+              help="Create the workspace if it does not exist yet (else it must exist).")
 @click.option("--importer", default=None, help="Force one importer (see `darkmap importers`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, importer: str | None,
-               as_json: bool, quiet: bool) -> None:
+def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
+               importer: str | None, as_json: bool, quiet: bool) -> None:
     """Read saved pages, datasets, seized dumps and chain data into the workspace.
 
-    Formats are detected per file; re-running is a no-op for files already read.
+    Formats are detected per file; re-running is a no-op for files already read. Only
+    regular files inside the folders given are read: links leaving them, FIFOs, devices,
+    hidden and licence files are counted as skipped, with the reason.
 
     Example: darkmap ingest -w case-42 ../shared/data/pages ../shared/data/listings
     """
-    ws = open_ws(workspace, create=True)
     if importer and importer not in importers():
         raise click.BadParameter(f"unknown importer {importer!r}; see `darkmap importers`")
-    total = sum(1 for _ in iter_files(list(paths)))
-    with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TextColumn("{task.description}"),
-                  disable=quiet or as_json, transient=True) as bar:
-        task = bar.add_task("", total=total)
+    ws = _workspace_for_ingest(workspace, create)
+    try:
+        total = sum(1 for _ in walk(list(paths)))
+        with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), TextColumn("{task.description}"),
+                      disable=quiet or as_json, transient=True) as bar:
+            task = bar.add_task("", total=total)
 
-        def tick(res: FileResult) -> None:
-            bar.update(task, advance=1, description=Path(res.source).name[:40])
+            def tick(res: FileResult) -> None:
+                name = res.source.rsplit("/", 1)[-1]
+                bar.update(task, advance=1,
+                           description=escape(for_display(name, max_chars=_NAME_CHARS)))
 
-        summary = ingest(ws, list(paths), importer_name=importer, progress=tick)
-    ws.close()
+            summary = ingest(ws, list(paths), importer_name=importer, progress=tick)
+    finally:
+        ws.close()
     if as_json:
-        emit_json(summary.as_dict())
+        _ascii_json(summary.as_dict())
     else:
         _print_summary(summary)
 
@@ -54,20 +102,65 @@ def _print_summary(summary: IngestSummary) -> None:
     click.echo(f"{'market':14s} {'files':>6s} {'read':>8s} {'stored':>8s} "
                f"{'quarant.':>8s} {'skipped':>8s}")
     for market, c in summary.by_market().items():
-        click.echo(f"{market:14s} {c.get('files', 0):6d} {c.get('read', 0):8d} "
-                   f"{c.get('stored', 0):8d} {c.get('quarantined', 0):8d} "
-                   f"{c.get('skipped', 0):8d}")
+        click.echo(f"{for_display(market, max_chars=40):14s} {c.get('files', 0):6d} "
+                   f"{c.get('read', 0):8d} {c.get('stored', 0):8d} "
+                   f"{c.get('quarantined', 0):8d} {c.get('skipped', 0):8d}")
+    click.echo(f"units stored: {t.get('stored_new', 0)} new, {t.get('already_stored', 0)} "
+               f"already stored")
     skipped = summary.skipped_by_page_type()
     if skipped:
         click.echo("skipped, by page type:")
         for reason, n in skipped.items():
-            click.echo(f"  {n:6d}  {reason}")
+            click.echo(f"  {n:6d}  {for_display(reason, max_chars=_LINE_CHARS)}")
+    limits = summary.limits()
+    if limits or t.get("fields_cut") or t.get("skipped_bytes"):
+        parts = [f"{name} {n}" for name, n in limits.items()]
+        click.echo(f"limits: {', '.join(parts) or 'none'}; fields cut {t.get('fields_cut', 0)}"
+                   f", bytes skipped {t.get('skipped_bytes', 0)}")
     recs = summary.records()
     if recs:
         click.echo("records stored: " + ", ".join(f"{k} {v}" for k, v in recs.items()))
     for f in summary.files:
         if f.error:
-            click.echo(f"error: {f.error}", err=True)
+            click.echo(f"error: {for_display(f.error, max_chars=_LINE_CHARS)}", err=True)
+
+
+@main.command("verify")
+@workspace_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def verify_cmd(workspace: Path | None, as_json: bool, quiet: bool) -> None:
+    """Re-hash every capture: report those changed on disk or missing (exit 1 if any).
+
+    Example: darkmap verify -w case-42
+    """
+    ws = open_ws(workspace, read_only=True)
+    try:
+        with Progress(TextColumn("[bold]verify"), BarColumn(), DownloadColumn(),
+                      TimeElapsedColumn(), disable=quiet or as_json, transient=True) as bar:
+            task = bar.add_task("", total=None)
+
+            def tick(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            report = verify_captures(ws, progress=tick)
+    finally:
+        ws.close()
+    if as_json:
+        _ascii_json(report.as_dict())
+    else:
+        _print_verify(report)
+    if not report.intact:
+        raise click.exceptions.Exit(1)
+
+
+def _print_verify(report: VerifyReport) -> None:
+    click.echo(f"{report.checked} captures checked ({report.bytes:,} bytes): {report.ok} "
+               f"intact, {len(report.changed)} changed, {len(report.missing)} missing"
+               + (f", {report.not_read} paths not read" if report.not_read else ""))
+    for p in report.problems:
+        click.echo(f"{p.problem}: {p.sha256}  {for_display(p.source, max_chars=_LINE_CHARS)}",
+                   err=True)
 
 
 @main.command("importers")

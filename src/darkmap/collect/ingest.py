@@ -7,6 +7,29 @@ per *unit* (a page, a CSV row, a SQL row): the part of a record's ``locator`` be
 names its unit, and every unit read is stored, quarantined or skipped. The SQL of the
 run's bookkeeping is in :mod:`darkmap.store.runs`.
 
+One hostile file never stops the run (issue #18). Which paths are read at all is the
+file-system policy of :mod:`darkmap.collect.fs_policy` (regular files inside the folders
+given; links leaving them, FIFOs, devices... are skipped with the reason). Each file is
+then handled inside one guard, from its ``open`` and ``fstat`` through its capture, the
+sniffing of its format and its import: whatever one file raises (an importer's bug, a
+``RecursionError``, a ``MemoryError``, a limit of :mod:`darkmap.model.limits`) quarantines
+that file with the limit named, and the run goes on. Each file also has a time budget
+(:func:`file_budget`: :data:`~darkmap.model.limits.MAX_FILE_SECONDS`, more for big files),
+enforced in the main thread with ``SIGALRM``; the alarm is armed only around the
+capture, the sniffing and the import, never around a commit, and a file stopped by it is
+rolled back like any failed file.
+
+A path that is not read (refused by the policy, unreadable, too big for no importer)
+has no capture. Its skip still points to a ``captures`` row, as every stored fact does:
+a row whose ``media_type`` is :data:`NOT_READ_MEDIA_TYPE`, size 0, and whose ``sha256``
+is :func:`not_read_sha256` of the path (``sha256("darkmap:not-read\\0" + path)``, UTF-8),
+so ``darkmap verify`` can check it without bytes; the skip's method is
+:data:`NOT_READ_METHOD`. No file is written to the capture store for it.
+
+Before trusting a capture already stored, ingest checks that it still holds the bytes
+just read (:class:`~darkmap.capture.content_store.CaptureChangedError`): a capture edited
+after ingest is reported as an error for that file, never called already ingested.
+
 Chain data and TagPacks go through the same pipeline: :func:`load_files` (``darkmap
 chain load``) is :func:`ingest` restricted to the ``bitcoin`` importer, reporting the
 chain counts the importer returns; :func:`import_tagpack` (``darkmap tags import``) is
@@ -15,17 +38,25 @@ chain counts the importer returns; :func:`import_tagpack` (``darkmap tags import
 
 from __future__ import annotations
 
+import hashlib
 import os
+import signal
+import threading
+import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType, TracebackType
 from typing import Any, TypedDict, cast
 
-from darkmap.errors import LimitExceeded, NotFoundError
+from darkmap.capture.content_store import CaptureChangedError
+from darkmap.collect.fs_policy import Entry, open_entry, storable_path, walk
+from darkmap.errors import BadInputError, LimitExceeded
 from darkmap.importers.tagpack import read_tagpack
+from darkmap.model.limits import FILE_SECONDS, MAX_FILE_SECONDS, NESTING_DEPTH
 from darkmap.model.records import (
     CutRecord,
     ListingBatch,
@@ -39,24 +70,54 @@ from darkmap.store.runs import ProcessedCounts, finish_run, processed_files, sta
 from darkmap.store.workspace import Workspace, utcnow
 from darkmap.store.writer import Provenance, RecordWriter, begin, commit, rollback
 
-__all__ = ["FileResult", "IngestSummary", "LoadResult", "SummaryDict", "TagImportResult",
-           "import_tagpack", "ingest", "iter_files", "load_files"]
+__all__ = ["FILE_SECONDS_PER_MB", "MEMORY", "NOT_READ_MEDIA_TYPE", "NOT_READ_METHOD",
+           "FileResult", "IngestSummary", "LoadResult", "SummaryDict", "TagImportResult",
+           "file_budget", "import_tagpack", "ingest", "load_files", "not_read_sha256"]
 
 _HEAD = 64 * 1024
 _BIG_FILE = 8 * 1024 * 1024
-_IGNORED_NAMES = {"LICENSE", "README", "README.md", ".DS_Store"}
+"""Files up to this size are read whole (one read for hash, capture and sniffing head);
+bigger ones are streamed, and captured only when an importer recognises them."""
 _PROBLEMS_KEPT = 20  # quarantine reasons a FileResult keeps for the reader
+
+FILE_SECONDS_PER_MB = 0.5
+"""Seconds of time budget per MiB of a file, on top of ``MAX_FILE_SECONDS``.
+
+The slowest legitimate path measured is about 10 MiB/s of wall time on this project's
+two-core machine (a 128 MiB blk file of real mainnet blocks: 12.6 s through ingest; the
+Hansa CSV 6.4 MiB/s, the saved pages 7-10 MiB/s, bench/ingest.py), so 2 MiB/s leaves a
+five-fold margin for a loaded machine and chain data with more new transactions: a
+128 MiB blk file gets 74 s, a 4 MiB dump 12 s, any page 10-14 s."""
+MEMORY = "memory"
+"""The limit named when one file's import runs out of memory (``MemoryError``)."""
+NOT_READ_METHOD = "ingest:fs-policy"
+"""Method of the records of paths ingest did not read (see the module docstring)."""
+NOT_READ_MEDIA_TYPE = "x-darkmap/not-read"
+"""``captures.media_type`` of the row standing for a path that was not read."""
+_NOT_READ_IMPORTER = "fs-policy"  # the importer name of their ``processed`` rows
+
+
+def not_read_sha256(source: str) -> str:
+    """The name of the ``captures`` row of a path that was not read (no bytes kept)."""
+    return hashlib.sha256(b"darkmap:not-read\0" + source.encode("utf-8", "surrogatepass")
+                          ).hexdigest()
+
+
+def file_budget(size: int) -> float:
+    """Wall-clock seconds one file of ``size`` bytes may take to capture, sniff and import."""
+    return MAX_FILE_SECONDS + FILE_SECONDS_PER_MB * size / (1 << 20)
 
 
 @dataclass
 class FileResult:
-    """What happened to one file.
+    """What happened to one file (or one path that was not read).
 
     ``problems`` holds the first quarantined units as ``"locator: reason"``; ``details``
     what an importer that writes its own tables returned (the ``bitcoin`` importer: the
     format and chain counts). ``fields_cut`` counts free-text fields cut at their cap,
     ``skipped_bytes`` input bytes no unit covers (an importer reports them as
     ``details["skipped_bytes"]``), ``limits`` the quarantined units by the limit broken.
+    ``ignored`` marks a path skipped as not evidence (hidden, licence, read-me).
     """
 
     source: str
@@ -76,6 +137,7 @@ class FileResult:
     fields_cut: int = 0
     skipped_bytes: int = 0
     limits: Counter[str] = field(default_factory=Counter)
+    ignored: bool = False
 
 
 class ErrorEntry(TypedDict):
@@ -170,26 +232,6 @@ class IngestSummary:
         }
 
 
-def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
-    """Every regular file under ``paths``, in a stable order, hidden files skipped."""
-    for p in paths:
-        if p.is_dir():
-            for root, dirs, files in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if not name.startswith(".") and not _ignored(name):
-                        yield Path(root) / name
-        elif p.is_file():
-            yield p
-        else:
-            raise NotFoundError(f"{p}: no such file or folder")
-
-
-def _ignored(name: str) -> bool:
-    """Licence and read-me files that travel with data sets are not evidence."""
-    return name in _IGNORED_NAMES or name.upper().startswith(("LICENSE", "LICENCE", "COPYING"))
-
-
 def _unit(locator: str) -> str:
     return locator.split("#", 1)[0]
 
@@ -240,6 +282,106 @@ class _Batch:
         return self.files >= self.max_files or self.writer.pending >= self.MAX_ROWS
 
 
+class _Timeout(BaseException):
+    """One file's time is up (raised by the alarm; a ``BaseException`` so that an
+    importer's ``except Exception`` cannot swallow it)."""
+
+
+class _Clock:
+    """The per-file time budget: ``with clock.limit(deadline):`` arms ``SIGALRM``.
+
+    Installed for one run, in the main thread only, and only when no one else uses
+    ``SIGALRM`` (else the budget is checked at the start of each step only). The
+    handler raises only while a step is armed, so an alarm arriving just after a step
+    ended is ignored; system calls interrupted by it restart. ``fired`` tells that the
+    step's time ran out even when a library turned the alarm into an error of its own
+    (DuckDB answers it with "Query interrupted").
+    """
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.armed = False
+        self.fired = False
+        self.deadline = 0.0
+        self.seconds = 0.0
+        self._old: Any = None
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        old = signal.getsignal(signal.SIGALRM)
+        if old not in (signal.SIG_DFL, None) or signal.getitimer(signal.ITIMER_REAL)[0]:
+            return  # someone else's alarm: leave it alone
+        signal.signal(signal.SIGALRM, self._ring)
+        signal.siginterrupt(signal.SIGALRM, False)
+        self._old, self.enabled = old, True
+
+    def uninstall(self) -> None:
+        if self.enabled:
+            self.armed = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._old if self._old is not None else signal.SIG_DFL)
+            self.enabled = False
+
+    def _ring(self, signum: int, frame: FrameType | None) -> None:
+        if self.armed:
+            self.armed = False
+            self.fired = True
+            raise _Timeout
+
+    def limit(self, deadline: float, seconds: float) -> _Clock:
+        """Arm for one step ending at ``deadline`` (``seconds``: the file's budget)."""
+        self.deadline, self.seconds = deadline, seconds
+        return self
+
+    def __enter__(self) -> None:
+        self.fired = False
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            self.fired = True
+            raise _Timeout
+        if self.enabled:
+            self.armed = True
+            signal.setitimer(signal.ITIMER_REAL, left)
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self.enabled:
+            self.armed = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _guarded(exc: BaseException) -> bool:
+    """What the per-file guard turns into a quarantined file (not ^C, not an exit)."""
+    return isinstance(exc, (Exception, _Timeout))
+
+
+def _as_error(exc: BaseException, clock: _Clock) -> Exception:
+    """``exc`` as the error the quarantine records, the limit named where one was hit."""
+    if isinstance(exc, _Timeout) or clock.fired:
+        return LimitExceeded(FILE_SECONDS, f"took longer than its {clock.seconds:.0f} s "
+                                           f"budget (limit {FILE_SECONDS})")
+    if isinstance(exc, RecursionError):
+        return LimitExceeded(NESTING_DEPTH, f"nested too deep to parse ({exc}; limit "
+                                            f"{NESTING_DEPTH})")
+    if isinstance(exc, MemoryError):
+        return LimitExceeded(MEMORY, f"ran out of memory (limit {MEMORY})")
+    return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+
+
+@dataclass
+class _Run:
+    """What every file of one run needs."""
+
+    ws: Workspace
+    batch: _Batch
+    run_id: str
+    forced: Importer | None
+    done: dict[tuple[str, str], ProcessedCounts]
+    seen: set[str]
+    clock: _Clock
+
+
 def ingest(
     ws: Workspace,
     paths: Iterable[Path],
@@ -249,27 +391,29 @@ def ingest(
 ) -> IngestSummary:
     """Ingest files and folders into ``ws``; return the run's summary.
 
-    ``batch_files`` small files share one transaction (group commit).
+    ``batch_files`` small files share one transaction (group commit). Every path the
+    walk meets is one :class:`FileResult` (see :mod:`darkmap.collect.fs_policy`).
     """
     paths = list(paths)
     run_id = uuid.uuid4().hex[:12]
     summary = IngestSummary(run_id)
     forced = importers()[importer_name] if importer_name else None
     done = processed_files(ws.con)
-    # captures with a processed row under some importer: only the others are fresh
-    # (no stored row carries them: a capture's rows commit with its processed row)
-    seen = {sha for sha, _ in done}
     batch = _Batch(ws)
     batch.max_files = batch_files
+    # captures with a processed row under some importer: only the others are fresh
+    # (no stored row carries them: a capture's rows commit with its processed row)
+    run = _Run(ws, batch, run_id, forced, done, {sha for sha, _ in done}, _Clock())
     ws.captures.durable = False  # one sync per commit instead of one fsync per file
+    run.clock.install()
     try:
         # the run's row commits with its first files and its summary with its last ones
         # (a commit of its own costs a WAL sync each); a run killed before its first
         # commit left nothing, a later kill leaves the row without finished_at
         batch.begin()
-        start_run(ws.con, run_id, [str(p) for p in paths])
-        for path in iter_files(paths):
-            result = _ingest_one(ws, batch, path, run_id, forced, done, seen)
+        start_run(ws.con, run_id, [storable_path(p) for p in paths])
+        for entry in walk(paths):
+            result = _ingest_one(run, entry)
             summary.files.append(result)
             if batch.full():
                 batch.commit()
@@ -282,41 +426,124 @@ def ingest(
         batch.rollback()
         raise
     finally:
+        run.clock.uninstall()
         ws.captures.durable = True
     return summary
 
 
-def _ingest_one(ws: Workspace, batch: _Batch, path: Path, run_id: str,
-                forced: Importer | None, done: dict[tuple[str, str], ProcessedCounts],
-                seen: set[str]) -> FileResult:
-    """Capture one file and buffer what its importer reads from it."""
-    st = path.stat()
-    source = str(path)
-    if st.st_size <= _BIG_FILE:
-        # one read serves the hash, the capture and the sniffing head
-        data = path.read_bytes()
-        sha, size, head = ws.captures.put_bytes(data), len(data), data[:_HEAD]
-        del data
-    else:
-        sha = ws.captures.put_file(path)
-        size = path.stat().st_size
-        with open(ws.captures.path_for(sha), "rb") as fh:
-            head = fh.read(_HEAD)
-    src = SourceFile(path=ws.captures.path_for(sha), source=source, sha256=sha, head=head)
-    imp = forced or best_importer(src)
+def _ingest_one(run: _Run, entry: Entry) -> FileResult:
+    """One path: not read (with the reason), or opened, captured and imported."""
+    if entry.refused:
+        return _not_read(run, entry.source, entry.refused, ignored=entry.ignored)
+    try:
+        fd, st = open_entry(entry)
+    except OSError as exc:  # Refused: a link, a FIFO swapped in, permission denied...
+        return _not_read(run, entry.source, str(exc))
+    try:
+        return _ingest_open(run, entry.source, fd, st)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class _Taken:
+    """How far one file got: its capture, sniffing head and importer."""
+
+    size: int
+    sha: str | None = None
+    head: bytes = b""
+    imp: Importer | None = None
+
+
+def _ingest_open(run: _Run, source: str, fd: int, st: os.stat_result) -> FileResult:
+    """Capture, sniff and import one opened regular file, inside the per-file guard."""
+    seconds = file_budget(st.st_size)
+    deadline = time.monotonic() + seconds
+    taken = _Taken(st.st_size)
+    try:
+        with run.clock.limit(deadline, seconds):
+            _take(run, fd, source, taken)
+    except CaptureChangedError as exc:
+        return _capture_changed(source, exc)
+    except BaseException as exc:
+        if not _guarded(exc):
+            raise
+        err = _as_error(exc, run.clock)
+        if taken.sha is None:
+            if isinstance(err, OSError):
+                return _not_read(run, source, f"cannot read: {err.strerror or err}")
+            return _not_read(run, source, f"cannot capture: {err}", quarantine=True,
+                             limit=getattr(err, "limit", None))
+        return _sniff_failed(run, source, taken, err)
+    if taken.sha is None:
+        return _not_read(run, source, f"no importer recognises this file (over "
+                                      f"{_BIG_FILE >> 20} MiB: not captured)",
+                         page_type="unknown")
+    return _import(run, source, taken, st, deadline, seconds)
+
+
+def _take(run: _Run, fd: int, source: str, taken: _Taken) -> None:
+    """Read and capture the file, and choose its importer (fills ``taken`` as it goes).
+
+    A file up to ``_BIG_FILE`` is read once for hash, capture and head. A bigger one is
+    sniffed from its head first and captured by streaming only when an importer takes
+    it (or one is forced): a huge file nothing reads is never copied.
+    """
+    captures = run.ws.captures
+    if taken.size <= _BIG_FILE:
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(taken.size + 1)
+            if len(data) > taken.size:  # it grew since fstat: read on, up to the threshold
+                data += fh.read(_BIG_FILE + 1 - len(data))
+        if len(data) <= _BIG_FILE:
+            taken.sha = captures.put_bytes(data)
+            taken.size, taken.head = len(data), data[:_HEAD]
+            del data
+            taken.imp = run.forced or best_importer(SourceFile(
+                captures.path_for(taken.sha), source, taken.sha, taken.head))
+            return
+        del data  # grew past the threshold while being read: stream it
+    imp = run.forced
+    probe = _fd_path(fd)
+    if imp is None and probe is not None:
+        imp = best_importer(SourceFile(probe, source, "", os.pread(fd, _HEAD, 0)))
+        if imp is None:
+            return
+    with os.fdopen(fd, "rb", closefd=False) as fh:
+        sha = captures.put_stream(fh)
+    taken.sha = sha
+    path = captures.path_for(sha)
+    taken.size = path.stat().st_size
+    with open(path, "rb") as fh:
+        taken.head = fh.read(_HEAD)
+    taken.imp = imp if imp is not None or probe is not None else best_importer(
+        SourceFile(path, source, sha, taken.head))
+
+
+def _fd_path(fd: int) -> Path | None:
+    """A path naming the open file ``fd`` itself (Linux ``/proc``), for sniffing a big
+    file before it is captured; None where there is no such path."""
+    path = Path(f"/proc/self/fd/{fd}")
+    return path if path.exists() else None
+
+
+def _import(run: _Run, source: str, taken: _Taken, st: os.stat_result, deadline: float,
+            seconds: float) -> FileResult:
+    """Import a captured file (or find it done): the records buffered or written."""
+    sha, imp, size = cast(str, taken.sha), taken.imp, taken.size
+    ws, batch = run.ws, run.batch
+    src = SourceFile(path=ws.captures.path_for(sha), source=source, sha256=sha,
+                     head=taken.head)
     name = imp.name if imp else "unrecognised"
     result = FileResult(source=source, sha256=sha, importer=imp.name if imp else None)
-    prior = done.get((sha, name))
+    prior = run.done.get((sha, name))
     if prior is not None:
-        result.market_id, result.read, result.stored = prior.market_id, prior.read, prior.stored
-        result.quarantined, result.skipped = prior.quarantined, prior.skipped
-        result.already = True
-        return result
-    fresh = sha not in seen
-    seen.add(sha)
+        return _already(result, prior)
+    fresh = sha not in run.seen
+    run.seen.add(sha)
     method = f"{imp.name}@{imp.version}" if imp else "ingest"
     observed = datetime.fromtimestamp(st.st_mtime, tz=UTC).replace(tzinfo=None)
-    prov = Provenance(sha, source, method, observed, run_id)
+    prov = Provenance(sha, source, method, observed, run.run_id)
     own_tables = imp is not None and _writes_own_tables(imp)
     if imp is None:
         recs: Iterable[Record] = [SkipRecord(page_type="unknown", locator="file",
@@ -326,22 +553,89 @@ def _ingest_one(ws: Workspace, batch: _Batch, path: Path, run_id: str,
                      result.details)
     else:
         recs = _lazy(lambda: imp.read(src), result.details)
+    step = run.clock.limit(deadline, seconds)
     if size > _BIG_FILE or own_tables:
-        _ingest_big(ws, batch, recs, prov, result, fresh)
+        _ingest_big(run, recs, prov, result, fresh, step)
     else:
         batch.begin()
         if fresh:
             batch.writer.fresh.add(sha)
         mark = batch.writer.mark()
         try:
-            _consume(recs, batch.writer, prov, result)
-        except Exception as exc:  # noqa: BLE001 - the per-file guard: one file must not stop the run
+            with step:
+                _consume(recs, batch.writer, prov, result)
+        except BaseException as exc:
+            if not _guarded(exc):  # the per-file guard: one file must not stop the run
+                raise
             batch.writer.rollback_to(mark)
-            _fail(batch.writer, prov, result, exc)
+            _fail(batch.writer, prov, result, _as_error(exc, run.clock))
         batch.files += 1
-    _finish(ws, batch, prov, result, size, name)
-    done[(sha, name)] = ProcessedCounts(result.market_id, result.read, result.stored,
-                                        result.quarantined, result.skipped)
+    _finish(run, prov, result, size, name)
+    return result
+
+
+def _already(result: FileResult, prior: ProcessedCounts) -> FileResult:
+    """A file whose capture this importer has processed: its counts from then."""
+    result.market_id, result.read, result.stored = prior.market_id, prior.read, prior.stored
+    result.quarantined, result.skipped = prior.quarantined, prior.skipped
+    result.already = True
+    return result
+
+
+def _sniff_failed(run: _Run, source: str, taken: _Taken, err: Exception) -> FileResult:
+    """A captured file whose format could not be sniffed: quarantined with its capture."""
+    sha = cast(str, taken.sha)
+    result = FileResult(source=source, sha256=sha, importer=None)
+    prior = run.done.get((sha, "unrecognised"))
+    if prior is not None:
+        return _already(result, prior)
+    prov = Provenance(sha, source, "ingest", None, run.run_id)
+    run.batch.begin()
+    if sha not in run.seen:
+        run.batch.writer.fresh.add(sha)
+        run.seen.add(sha)
+    _fail(run.batch.writer, prov, result, err, what="sniffing failed")
+    run.batch.files += 1
+    _finish(run, prov, result, taken.size, "unrecognised")
+    return result
+
+
+def _not_read(run: _Run, source: str, reason: str, *, ignored: bool = False,
+              quarantine: bool = False, limit: str | None = None,
+              page_type: str = "file") -> FileResult:
+    """A path not read: one unit, skipped (or quarantined) with ``reason``.
+
+    Its provenance is the ``captures`` row of :func:`not_read_sha256` (no bytes kept);
+    a rerun finds it in ``processed`` like any file.
+    """
+    sha = not_read_sha256(source)
+    result = FileResult(source=source, sha256=sha, importer=None, ignored=ignored)
+    prior = run.done.get((sha, _NOT_READ_IMPORTER))
+    if prior is not None:
+        return _already(result, prior)
+    prov = Provenance(sha, source, NOT_READ_METHOD, None, run.run_id)
+    rec: Record = (QuarantineRecord(locator="file", reason=reason[:500], limit=limit)
+                   if quarantine else
+                   SkipRecord(page_type=page_type, locator="file", reason=reason))
+    batch = run.batch
+    batch.begin()
+    if sha not in run.seen:
+        batch.writer.fresh.add(sha)
+        run.seen.add(sha)
+    _consume([rec], batch.writer, prov, result)
+    if quarantine:
+        result.error = f"{source}: {reason}"
+    batch.files += 1
+    _finish(run, prov, result, 0, _NOT_READ_IMPORTER, NOT_READ_MEDIA_TYPE)
+    return result
+
+
+def _capture_changed(source: str, exc: CaptureChangedError) -> FileResult:
+    """A file whose stored capture was edited after ingest: one quarantined unit, an
+    error, nothing stored (the workspace is not trusted with it until verified)."""
+    result = FileResult(source=source, sha256=exc.sha256, importer=None, read=1,
+                        quarantined=1, error=f"{source}: {exc}")
+    result.problems.append(f"file: {exc}")
     return result
 
 
@@ -369,35 +663,50 @@ def _lazy(make: Callable[[], Iterable[Record]],
         details.update(ret)
 
 
-def _ingest_big(ws: Workspace, batch: _Batch, recs: Iterable[Record], prov: Provenance,
-                result: FileResult, fresh: bool) -> None:
-    """A large file (or one writing its own tables) gets a transaction of its own."""
+def _ingest_big(run: _Run, recs: Iterable[Record], prov: Provenance, result: FileResult,
+                fresh: bool, step: _Clock) -> None:
+    """A large file (or one writing its own tables) gets a transaction of its own.
+
+    The commit of the files before it runs before the time budget is armed again; the
+    flush of its own last rows runs inside the guard, so a store error on them (DuckDB
+    out of memory on a huge field) fails this file, not the run.
+    """
+    batch = run.batch
+    t0 = time.monotonic()
     batch.commit()
+    step.deadline += time.monotonic() - t0  # the commit of other files is not this file's time
     batch.begin()
     if fresh:
         batch.writer.fresh.add(prov.capture_sha256)
     batch.writer.autoflush = True
     try:
-        _consume(recs, batch.writer, prov, result)
-    except Exception as exc:  # noqa: BLE001 - the per-file guard, as in _ingest_one
+        with step:
+            _consume(recs, batch.writer, prov, result)
+            batch.writer.flush()
+    except BaseException as exc:
+        if not _guarded(exc):  # the per-file guard, as in _import
+            raise
         batch.rollback()
-        batch.writer = RecordWriter(ws.con, autoflush=False)
+        batch.writer = RecordWriter(run.ws.con, autoflush=False)
         batch.begin()
         result.records.clear()
-        _fail(batch.writer, prov, result, exc)
+        _fail(batch.writer, prov, result, _as_error(exc, run.clock))
     finally:
         batch.writer.autoflush = False
     batch.files += 1
 
 
-def _finish(ws: Workspace, batch: _Batch, prov: Provenance, result: FileResult,
-            size: int, importer: str) -> None:
+def _finish(run: _Run, prov: Provenance, result: FileResult, size: int, importer: str,
+            media_type: str | None = None) -> None:
     now = utcnow()
     result.skipped_bytes = int(result.details.get("skipped_bytes", 0) or 0)
-    batch.writer.add_row("captures", (prov.capture_sha256, size, prov.source, None, now))
-    batch.writer.add_row("processed", (
+    run.batch.writer.add_row("captures", (prov.capture_sha256, size, prov.source, media_type,
+                                          now))
+    run.batch.writer.add_row("processed", (
         prov.capture_sha256, importer, prov.run_id, prov.source, result.read, result.stored,
         result.quarantined, result.skipped, result.market_id, None, now))
+    run.done[(prov.capture_sha256, importer)] = ProcessedCounts(
+        result.market_id, result.read, result.stored, result.quarantined, result.skipped)
 
 
 def _consume(recs: Iterable[Record], writer: RecordWriter, prov: Provenance,
@@ -447,12 +756,12 @@ def _consume(recs: Iterable[Record], writer: RecordWriter, prov: Provenance,
     result.market_id = markets.most_common(1)[0][0] if markets else None
 
 
-def _fail(writer: RecordWriter, prov: Provenance, result: FileResult, exc: Exception) -> None:
+def _fail(writer: RecordWriter, prov: Provenance, result: FileResult, exc: Exception,
+          what: str = "importer failed") -> None:
     """Record a file whose importer crashed as one quarantined unit, with the reason."""
     limit = exc.limit if isinstance(exc, LimitExceeded) else None
     result.error = f"{prov.source}: {type(exc).__name__}: {exc}"
-    failed = QuarantineRecord(locator="file", reason=f"importer failed: {exc}"[:500],
-                              limit=limit)
+    failed = QuarantineRecord(locator="file", reason=f"{what}: {exc}"[:500], limit=limit)
     writer.add(failed, prov)
     result.read, result.quarantined = 1, 1
     result.stored = result.skipped = result.fields_cut = result.skipped_bytes = 0
@@ -490,7 +799,9 @@ class LoadResult:
         """The chain view of one file the pipeline ingested with the ``bitcoin`` importer."""
         fmt = f.details.get("format")
         error = f.error
-        if error is None and not f.already and fmt is None:
+        if error is None and not f.already and f.importer is None and f.skip_reasons:
+            error = f"{f.source}: " + next(iter(f.skip_reasons)).split(": ", 1)[-1]
+        elif error is None and not f.already and fmt is None:
             error = f"{f.source}: not a recognised Bitcoin format"
         return cls(f.source, f.sha256, fmt, f.read, f.stored, f.quarantined, f.already,
                    dict(f.details), list(f.problems), error)
@@ -501,10 +812,12 @@ def load_files(ws: Workspace, paths: Iterable[Path]) -> list[LoadResult]:
 
     Each file is captured and its rows commit with its ``processed`` row, so a rerun
     skips it and a crash leaves it fully loaded or not at all. A file that is not chain
-    data is one quarantined unit.
+    data is one quarantined unit; a path the file-system policy refuses (a FIFO, a link
+    leaving the folder) is listed with the reason as its error. Hidden, licence and
+    read-me files in a folder are counted in the run's summary, not listed.
     """
     summary = ingest(ws, list(paths), importer_name="bitcoin")
-    return [LoadResult.from_file(f) for f in summary.files]
+    return [LoadResult.from_file(f) for f in summary.files if not f.ignored]
 
 
 class TagProblemEntry(TypedDict):
@@ -531,7 +844,11 @@ def import_tagpack(ws: Workspace, path: Path) -> TagImportResult:
     not imported (also when the file was imported before)."""
     summary = ingest(ws, [path], importer_name="tagpack")
     first = summary.files[0]
-    text = ws.captures.path_for(first.sha256).read_bytes().decode("utf-8", "replace")
+    capture = ws.captures.path_for(first.sha256)
+    if first.importer is None or not capture.is_file():  # not read (a FIFO...) or changed
+        why = first.error or ", ".join(first.skip_reasons) or "not read"
+        raise BadInputError(f"{storable_path(path)}: {why}")
+    text = capture.read_bytes().decode("utf-8", "replace")
     header, tags, problems = read_tagpack(text, path.name)
     return {"file": str(path), "title": header.get("title"), "tags": len(tags),
             "already_imported": first.already,

@@ -1,0 +1,91 @@
+"""Issue 18: a capture edited or deleted after ingest is found (`darkmap verify`), and a
+rerun of ingest never calls an edited capture "already ingested"."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import darkmap
+from darkmap.cli import main
+from darkmap.store.workspace import Workspace
+
+
+@pytest.fixture
+def pages(data_dir: Path, tmp_path: Path) -> Path:
+    """The real Dream pages, and a FIFO (a path ingest does not read)."""
+    folder = tmp_path / "pages"
+    shutil.copytree(data_dir / "pages" / "dream", folder)
+    os.mkfifo(folder / "pipe.html")
+    return folder
+
+
+def _tamper(path: Path) -> None:
+    """What an editor does to a capture: make it writable, change it, put the mode back."""
+    mode = path.stat().st_mode
+    os.chmod(path, mode | stat.S_IWUSR)
+    with open(path, "r+b") as fh:
+        fh.seek(100)
+        fh.write(b"EDITED")
+    os.chmod(path, mode)
+
+
+def _verify_cli(path: Path, *args: str) -> tuple[int, str, str]:
+    res = CliRunner().invoke(main, ["verify", "-w", str(path), "-q", *args])
+    return res.exit_code, res.stdout, res.stderr
+
+
+def test_verify_reports_exactly_the_changed_and_the_missing_capture(
+        tmp_path: Path, pages: Path) -> None:
+    path = tmp_path / "ws"
+    with darkmap.init_workspace(path) as ws:
+        summary = darkmap.ingest(ws, pages)
+        clean = darkmap.verify_captures(ws)
+    assert clean.intact and clean.ok == len({f.sha256 for f in summary.files}) - 1
+    assert clean.not_read == 1  # the FIFO: its row checked against its path
+    assert _verify_cli(path)[0] == 0
+
+    read = sorted({f.sha256: f.source for f in summary.files if f.importer}.items())
+    (edited, edited_source), (deleted, deleted_source) = read[0], read[1]
+    with darkmap.open_workspace(path, read_only=True) as ws:
+        _tamper(ws.captures.path_for(edited))
+        ws.captures.path_for(deleted).unlink()
+        report = darkmap.verify_captures(ws)
+    assert [(p.sha256, p.source) for p in report.changed] == [(edited, edited_source)]
+    assert [(p.sha256, p.source) for p in report.missing] == [(deleted, deleted_source)]
+    assert report.ok == clean.ok - 2 and not report.intact
+
+    code, out, err = _verify_cli(path, "--json")
+    doc = json.loads(out)
+    assert code == 1
+    assert [c["sha256"] for c in doc["changed"]] == [edited]
+    assert [m["sha256"] for m in doc["missing"]] == [deleted]
+    code, out, err = _verify_cli(path)
+    assert code == 1 and "1 changed, 1 missing" in out
+    assert f"changed: {edited}" in err and f"missing: {deleted}" in err
+
+
+def test_reingest_detects_the_changed_capture_and_restores_the_missing_one(
+        ws: Workspace, pages: Path) -> None:
+    first = darkmap.ingest(ws, pages)
+    read = sorted({f.sha256 for f in first.files if f.importer})
+    edited, deleted = read[0], read[1]
+    _tamper(ws.captures.path_for(edited))
+    ws.captures.path_for(deleted).unlink()
+
+    again = darkmap.ingest(ws, pages)
+    by_sha = {f.sha256: f for f in again.files}
+    changed = by_sha[edited]
+    assert not changed.already and changed.stored == 0 and changed.quarantined == 1
+    assert changed.error and f"capture {edited} changed on disk" in changed.error
+    assert again.totals()["files_failed"] == 1
+    # the deleted capture was written again from the same bytes; its file is done
+    assert by_sha[deleted].already and ws.captures.check(deleted) == "ok"
+    report = darkmap.verify_captures(ws)
+    assert [p.sha256 for p in report.changed] == [edited] and not report.missing
