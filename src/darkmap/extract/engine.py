@@ -941,20 +941,23 @@ _CAPPED: dict[type, tuple[str, ...]] = {
 def _cap_fields(rec: Record, cls: type) -> list[CutRecord]:
     """Cut ``rec``'s text fields longer than the cap (in place); the cuts made."""
     cuts: list[CutRecord] = []
-    mid = getattr(rec, "market_id", None)
-    loc = getattr(rec, "locator", "")
     for name in _CAPPED[cls]:
         value = getattr(rec, name)
-        if isinstance(value, str):
-            value, cut = cap_text(value, name, loc, market_id=mid)
-            if cut is not None:
+        if not value:
+            continue
+        if type(value) is str:
+            if len(value) > MAX_FIELD_CHARS:
+                value, cut = cap_text(value, name, getattr(rec, "locator", ""),
+                                      market_id=getattr(rec, "market_id", None))
                 setattr(rec, name, value)
-                cuts.append(cut)
-        elif isinstance(value, list) and any(isinstance(v, str) and len(v) > MAX_FIELD_CHARS
-                                             for v in value):
+                if cut is not None:
+                    cuts.append(cut)
+        elif type(value) is list and any(len(v) > MAX_FIELD_CHARS for v in value
+                                         if type(v) is str):
             kept = []
             for v in value:
-                v, cut = cap_text(v, name, loc, market_id=mid)
+                v, cut = cap_text(v, name, getattr(rec, "locator", ""),
+                                  market_id=getattr(rec, "market_id", None))
                 kept.append(v)
                 if cut is not None:
                     cuts.append(cut)

@@ -522,6 +522,8 @@ def check_page_nesting(text: str, low: bytes | None = None) -> None:
     """
     if low is None:
         low = text.encode("utf-8", "surrogatepass").lower()
-    if low.count(b"<") <= FAST_TAGS and _formatting_with_attributes(low) <= FAST_FORMATTING:
+    tags = low.count(b"<")
+    if tags <= FAST_FORMATTING or (tags <= FAST_TAGS
+                                   and _formatting_with_attributes(low) <= FAST_FORMATTING):
         return
     check_html_nesting(text)

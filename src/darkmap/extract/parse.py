@@ -13,10 +13,11 @@ from datetime import datetime, timedelta
 __all__ = ["clean_text", "parse_date", "parse_float", "parse_int", "parse_price"]
 
 _WS_RE = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
-# A whitespace run holding two or more line breaks, taken whole from its first character:
-# what ``\s*\n\s*(?:\n\s*)+`` matches, without trying every start inside a long run
-# (quadratic on 40,000 U+2028, which are whitespace but not collapsed by ``_WS_RE``).
-_NL_RE = re.compile(r"(?<!\s)[^\S\n]*+\n[^\S\n]*+\n\s*+")
+# Two or more line breaks in a whitespace run become one: from the run's first line break to
+# its end (the blanks before it end a line, which is stripped anyway). Led by a literal
+# "\n", each run is read once (``\s*\n\s*(?:\n\s*)+`` tried every start inside a run:
+# quadratic on 40,000 U+2028, which are whitespace but not collapsed by ``_WS_RE``).
+_NL_RE = re.compile(r"\n[^\S\n]*+\n\s*+")
 _INT_RE = re.compile(r"[-+]?\d[\d,\u00a0 ]*")
 _FLOAT_RE = re.compile(r"[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)")
 
