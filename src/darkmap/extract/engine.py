@@ -60,6 +60,9 @@ _SECTIONS = ("listing", "account", "pgp", "feedback", "listings")
 _RULE_SOURCES = ("css", "label", "source", "ref", "const", "text_regex")
 _COND_KEYS = {"css", "title", "text", "html", "domain", "source", "all", "any", "not"}
 _MAX_REGEX_CHARS = 200_000  # a field rule's regex reads at most this much of a value
+# a rule stops reading the nodes it matched past this many characters: nested matches
+# (<pre> in <pre> in <pre>...) each repeat the text of everything inside them
+_MAX_RULE_CHARS = 2 * MAX_FIELD_CHARS
 _LITERAL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 &/'-]*[A-Za-z0-9]|[A-Za-z0-9]")
 _LABEL_TRIM = " \t\r\n:|-–—\u00a0"
 
@@ -666,6 +669,7 @@ def _raw_values(rule: dict[str, Any], page: Page, scope: LexborNode,
         nodes = nodes[n:n + 1] if -len(nodes) <= n < len(nodes) else []
     multiline = rule.get("type") == "text"
     vals: list[Any] = []
+    total = 0
     for node in nodes:
         if "attr" in rule:
             v = node.attributes.get(rule["attr"])
@@ -674,6 +678,9 @@ def _raw_values(rule: dict[str, Any], page: Page, scope: LexborNode,
             v = _node_text(node, own=bool(rule.get("own")), multiline=multiline)
         if v:
             vals.append(v)
+            total += len(v)
+            if total > _MAX_RULE_CHARS:
+                break
     return vals
 
 
@@ -744,6 +751,7 @@ def _css_values(plan: _RulePlan, rule: dict[str, Any], page: Page,
         n = int(rule["nth"])
         nodes = nodes[n:n + 1] if -len(nodes) <= n < len(nodes) else []
     vals: list[Any] = []
+    total = 0
     if plan.attr:
         attr = rule["attr"]
         for node in nodes:
@@ -751,12 +759,18 @@ def _css_values(plan: _RulePlan, rule: dict[str, Any], page: Page,
             v = clean_text(v) if v else ""
             if v:
                 vals.append(v)
+                total += len(v)
+                if total > _MAX_RULE_CHARS:
+                    break
     else:
         own, multiline = plan.own, plan.multiline
         for node in nodes:
             v = _node_text(node, own=own, multiline=multiline)
             if v:
                 vals.append(v)
+                total += len(v)
+                if total > _MAX_RULE_CHARS:  # nested matches repeat their subtree's text
+                    break
     return vals
 
 
