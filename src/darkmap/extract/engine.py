@@ -60,8 +60,7 @@ _SECTIONS = ("listing", "account", "pgp", "feedback", "listings")
 _RULE_SOURCES = ("css", "label", "source", "ref", "const", "text_regex")
 _COND_KEYS = {"css", "title", "text", "html", "domain", "source", "all", "any", "not"}
 _MAX_REGEX_CHARS = 200_000  # a field rule's regex reads at most this much of a value
-# a rule stops reading the nodes it matched past this many characters: nested matches
-# (<pre> in <pre> in <pre>...) each repeat the text of everything inside them
+# past this many characters, a rule skips the nodes it matched inside nodes it read
 _MAX_RULE_CHARS = 2 * MAX_FIELD_CHARS
 _LITERAL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 &/'-]*[A-Za-z0-9]|[A-Za-z0-9]")
 _LABEL_TRIM = " \t\r\n:|-–—\u00a0"
@@ -668,20 +667,15 @@ def _raw_values(rule: dict[str, Any], page: Page, scope: LexborNode,
         n = int(rule["nth"])
         nodes = nodes[n:n + 1] if -len(nodes) <= n < len(nodes) else []
     multiline = rule.get("type") == "text"
-    vals: list[Any] = []
-    total = 0
-    for node in nodes:
-        if "attr" in rule:
+    if "attr" in rule:
+        vals: list[Any] = []
+        for node in nodes:
             v = node.attributes.get(rule["attr"])
             v = clean_text(v) if v else ""
-        else:
-            v = _node_text(node, own=bool(rule.get("own")), multiline=multiline)
-        if v:
-            vals.append(v)
-            total += len(v)
-            if total > _MAX_RULE_CHARS:
-                break
-    return vals
+            if v:
+                vals.append(v)
+        return vals
+    return _texts(nodes, bool(rule.get("own")), multiline)
 
 
 @dataclass(slots=True, frozen=True)
@@ -750,28 +744,45 @@ def _css_values(plan: _RulePlan, rule: dict[str, Any], page: Page,
     if plan.nth:
         n = int(rule["nth"])
         nodes = nodes[n:n + 1] if -len(nodes) <= n < len(nodes) else []
-    vals: list[Any] = []
-    total = 0
     if plan.attr:
         attr = rule["attr"]
+        vals: list[Any] = []
         for node in nodes:
             v = node.attributes.get(attr)
             v = clean_text(v) if v else ""
             if v:
                 vals.append(v)
-                total += len(v)
-                if total > _MAX_RULE_CHARS:
-                    break
-    else:
-        own, multiline = plan.own, plan.multiline
-        for node in nodes:
-            v = _node_text(node, own=own, multiline=multiline)
-            if v:
-                vals.append(v)
-                total += len(v)
-                if total > _MAX_RULE_CHARS:  # nested matches repeat their subtree's text
-                    break
+        return vals
+    return _texts(nodes, plan.own, plan.multiline)
+
+
+def _texts(nodes: list[LexborNode], own: bool, multiline: bool) -> list[str]:
+    """The non-empty texts of ``nodes``; past :data:`_MAX_RULE_CHARS` characters, nodes
+    inside a node already read are skipped (nested matches, ``<pre>`` in ``<pre>`` in
+    ``<pre>``..., would each repeat the text of everything inside them)."""
+    vals: list[str] = []
+    total = 0
+    taken: set[int] = set()
+    for node in nodes:
+        if total > _MAX_RULE_CHARS and _inside(node, taken):
+            continue
+        v = _node_text(node, own=own, multiline=multiline)
+        if v:
+            vals.append(v)
+            total += len(v)
+            taken.add(node.mem_id)
     return vals
+
+
+def _inside(node: LexborNode, ids: set[int]) -> bool:
+    """True when an ancestor of ``node`` is one of ``ids`` (the page's nesting is bounded:
+    see :mod:`darkmap.extract.nesting`)."""
+    parent = node.parent
+    while parent is not None:
+        if parent.mem_id in ids:
+            return True
+        parent = parent.parent
+    return False
 
 
 def _apply_rule(rule: dict[str, Any], page: Page, scope: LexborNode,
