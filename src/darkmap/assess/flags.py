@@ -31,7 +31,10 @@ _NEGATION = re.compile(r"(don\W?t buy fake|dont buy fake|no fakes?|"
                        r"not (?:a )?(?:fake|press|pressed|replica)|"
                        r"beware|avoid (?:fakes?|press)|(?:fake|press)\w* (?:is|are) \w+ beware|"
                        r"not pressed|no press|real not|100% real|authentic|legit pharmacy)")
-_FENT = re.compile(r"(?<![a-z])(fent\w*|\w*fentan\w*|carfent\w*|\w*nitazen\w*|isotonitazene|"
+# at most 40 word characters before "fentan"/"nitazen": the match may start at every digit
+# of a run, and an unbounded \w* re-read the rest of the run from each (quadratic)
+_FENT = re.compile(r"(?<![a-z])(fent\w*|\w{0,40}fentan\w*|carfent\w*|\w{0,40}nitazen\w*|"
+                   r"isotonitazene|"
                    r"china white|fu-?f|acetyl\s?fent\w*|u-?4tt)(?![a-z])")
 _FENT_NEGATION = re.compile(r"(test(?:ing)?\s?(?:strip|kit)s?|fent\w*\s?(?:-|\s)?free|no fent\w*|"
                             r"without fent\w*|fent\w* tested|tested for fent\w*|not fent\w*|"

@@ -71,7 +71,9 @@ _SLANG_GRAMS = {"qp": 113.398, "quarter pound": 113.398, "hp": 226.796,
                 "an eighth": 3.5, "1 8th": 3.5, "8th": 3.5, "half kilo": 500.0,
                 "half a kilo": 500.0, "half key": 500.0, "key": 1000.0, "half zip": 14.1748}
 
-_SLANG_RE = re.compile(r"(?<![a-z])(?:(\d+(?:\.\d+)?)\s*)?(" + "|".join(
+# Numbers of at most 9 digits: the match may start at every digit of a run, and an
+# unbounded number re-read the rest of the run from each (quadratic on 10,000 digits).
+_SLANG_RE = re.compile(r"(?<![a-z])(?:(\d{1,9}(?:\.\d{1,9})?)\s*)?(" + "|".join(
     re.escape(p) for p in sorted(_SLANG_GRAMS, key=len, reverse=True)) + r")(?![a-z])")
 _DIGIT = re.compile(r"\d")
 _SLANG_HINT = re.compile(r"qp|hp|half|quarter|eighth|8th|key|zip")
@@ -79,28 +81,35 @@ _WORD_HINT = re.compile(r"single|one|two|three|four|five|six|seven|eight|nine|te
                         r"fifteen|twenty|thirty|fifty|hundred")
 _FRACTION = re.compile(r"(?<![\d.])(\d+)\s*/\s*(\d+)\s*"
                        r"(oz|ounce|ounces|lb|lbs|pound|g|gr|gram|grams|kg|kilo)\b")
-_MASS = re.compile(r"(?<!\d)(?<!\d\.)" + _NUM + r"\s*[)*\]]?\s*(kilograms?|kilos?|kgs?|grams?|"
+# spaces around an optional bracket or dash are possessive (\s*X?\s* splits a run of
+# spaces every way before failing: quadratic on "1" and 10,000 spaces)
+_MASS = re.compile(r"(?<!\d)(?<!\d\.)" + _NUM + r"\s*+[)*\]]?\s*+(kilograms?|kilos?|kgs?|grams?|"
                    r"gramm|grammes?|grammi|gramos|grs?|gms?|g|ounces?|onz|oz|zips?|pounds?|"
                    r"lbs?|k|p)(?![a-z0-9µμ])")
-_DOSE = re.compile(r"(?<!\d)(?<!\d\.)" + _NUM + r"(?:\s*(?:-|–|to)\s*" + _NUM + r")?\s*\+?\s*"
+_DOSE = re.compile(r"(?<!\d)(?<!\d\.)" + _NUM + r"(?:\s*+(?:-|–|to)\s*+" + _NUM + r")?\s*+\+?\s*+"
                    r"(milligrams?|mgs?|micrograms?|mcg|mcu|ug|µg|μg|mic|y)(?![a-z])")
-_VOLUME = re.compile(_NUM + r"\s*(ml|millilit(?:er|re)s?|cl|l)(?![a-z])")
+# _VOLUME and _TIERS may start at every digit of a run (no look-behind): their numbers
+# are bounded (a number of more than 20 digits is no quantity: ``_num`` refuses it), or
+# each start would re-read the rest of the run (quadratic on 10,000 digits).
+_NUM_BOUNDED = (r"(\d{1,3}(?:,\d{3}){1,8}|\d{1,20}(?:[.,]\d{1,20})?"
+                r"|(?<![a-z\d])\.\d{1,20})")
+_VOLUME = re.compile(_NUM_BOUNDED + r"\s*(ml|millilit(?:er|re)s?|cl|l)(?![a-z])")
 _COUNT_FORM = re.compile(r"(?<![\d./a-z])(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x\s*)?(?:-\s*)?"
                          r"(?:(?!mgs?\b|ug\b|mcg\b|g\b|grs?\b|ml\b|of\b)[a-z]+\s+)?(" + "|".join(
     sorted(_FORM_WORDS, key=len, reverse=True)) + r")(?![a-z])")
 _COUNT_X = re.compile(r"(?<![\d.,/a-z])(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x|pcs|qty)(?![a-z])|"
                       r"(?<![a-z])x\s*(\d{1,6})(?![\d.,]*\s*(?:mg|g|ug|mcg|ml|gr|%))")
-_QTY = re.compile(r"(?:qty|quantity|menge|anzahl)\s*[#:]?\s*0*(\d{1,6})(?!\d)|"
-                  r"^\s*[\[(]\s*(\d{1,6})\s*x?\s*[\])]")
-_LEADING = re.compile(r"^\W*(\d{1,6})(?![\d.,]|\s*%|[a-z]|\s*-?\s*"
+_QTY = re.compile(r"(?:qty|quantity|menge|anzahl)\s*+[#:]?\s*+0*(\d{1,6})(?!\d)|"
+                  r"^\s*+[\[(]\s*+(\d{1,6})\s*+x?\s*+[\])]")  # possessive: no split of a run
+_LEADING = re.compile(r"^\W*(\d{1,6})(?![\d.,]|\s*+%|[a-z]|\s*+-?\s*+"
                       r"(?:mgs?|ug|µg|mcg|g|grs?|grams?|ml|kgs?|kilos?|oz|lbs?|x)\b)")
 _WORD_COUNT = re.compile(r"\b(" + "|".join(_WORD_NUMBERS) + r")\b\s*(?:\(\w+\)\s*)?(?:x\b|"
                          + "|".join(sorted(_FORM_WORDS, key=len, reverse=True))
                          + r"|\d|[a-z]+\s+\d)")
 _POWDER_CUES = re.compile(r"hcl|powder|pulver|crystals?|uncut|citrate|\bbase\b|\braw\b|\d\s*%|"
                           r"purity|\bpure\b")
-_TIERS = re.compile(_NUM + r"\s*(?:g|gr|grams?|oz)\s*(?:/|\||or|-)\s*" + _NUM
-                    + r"\s*(?:g|gr|grams?|oz)\b")
+_TIERS = re.compile(_NUM_BOUNDED + r"\s*(?:g|gr|grams?|oz)\s*(?:/|\||or|-)\s*"
+                    + _NUM_BOUNDED + r"\s*(?:g|gr|grams?|oz)\b")
 
 
 @dataclass(slots=True)

@@ -21,12 +21,15 @@ from typing import Any
 import yaml
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
-from darkmap.errors import BadInputError
+from darkmap.errors import BadInputError, LimitExceeded
 from darkmap.extract.decode import DEFAULT_MAX_BYTES, decode_page
-from darkmap.extract.identifiers import extract_identifiers
+from darkmap.extract.identifiers import scan_text
+from darkmap.extract.nesting import check_page_nesting
 from darkmap.extract.parse import clean_text, parse_date, parse_float, parse_int, parse_price
+from darkmap.model.limits import MAX_FIELD_CHARS, cap_text
 from darkmap.model.records import (
     AccountRecord,
+    CutRecord,
     FeedbackRecord,
     ListingRecord,
     MarketRecord,
@@ -56,7 +59,9 @@ _ROW_RECORDS: dict[str, type] = {"listings": ListingRecord, "feedback": Feedback
 _SECTIONS = ("listing", "account", "pgp", "feedback", "listings")
 _RULE_SOURCES = ("css", "label", "source", "ref", "const", "text_regex")
 _COND_KEYS = {"css", "title", "text", "html", "domain", "source", "all", "any", "not"}
-_MAX_FIELD_CHARS = 200_000
+_MAX_REGEX_CHARS = 200_000  # a field rule's regex reads at most this much of a value
+# past this many characters, a rule skips the nodes it matched inside nodes it read
+_MAX_RULE_CHARS = 2 * MAX_FIELD_CHARS
 _LITERAL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 &/'-]*[A-Za-z0-9]|[A-Za-z0-9]")
 _LABEL_TRIM = " \t\r\n:|-–—\u00a0"
 
@@ -263,8 +268,13 @@ class Page:
     """A parsed page with scripts, styles and tracking pixels removed."""
 
     def __init__(self, raw: str, source: str = "") -> None:
+        """Parse ``raw``; raise :class:`~darkmap.errors.LimitExceeded` (``nesting_depth``)
+        instead when its elements would nest too deep for the parser (see
+        :mod:`darkmap.extract.nesting`)."""
         self.raw = raw
         self.source = source
+        self._lows: dict[int, tuple[str, bytes | None]] = {}
+        check_page_nesting(raw, _lowered(raw, self))
         self.tree = LexborHTMLParser(raw)
         # one pass over the tree instead of one per stripped tag and one for the pixels:
         # the same nodes leave the tree (a pixel inside a stripped tag goes either way)
@@ -280,7 +290,6 @@ class Page:
         self._row_sets: list[tuple[set[int], set[int]]] = []
         self._row_asks: dict[tuple[int, str], int] = {}
         self._row_done: set[tuple[int, str]] = set()
-        self._lows: dict[int, tuple[str, bytes | None]] = {}
         self._utf8: dict[int, tuple[str, bytes]] = {}
         self.observed_at: datetime | None = None
 
@@ -658,16 +667,15 @@ def _raw_values(rule: dict[str, Any], page: Page, scope: LexborNode,
         n = int(rule["nth"])
         nodes = nodes[n:n + 1] if -len(nodes) <= n < len(nodes) else []
     multiline = rule.get("type") == "text"
-    vals: list[Any] = []
-    for node in nodes:
-        if "attr" in rule:
+    if "attr" in rule:
+        vals: list[Any] = []
+        for node in nodes:
             v = node.attributes.get(rule["attr"])
             v = clean_text(v) if v else ""
-        else:
-            v = _node_text(node, own=bool(rule.get("own")), multiline=multiline)
-        if v:
-            vals.append(v)
-    return vals
+            if v:
+                vals.append(v)
+        return vals
+    return _texts(nodes, bool(rule.get("own")), multiline)
 
 
 @dataclass(slots=True, frozen=True)
@@ -736,21 +744,45 @@ def _css_values(plan: _RulePlan, rule: dict[str, Any], page: Page,
     if plan.nth:
         n = int(rule["nth"])
         nodes = nodes[n:n + 1] if -len(nodes) <= n < len(nodes) else []
-    vals: list[Any] = []
     if plan.attr:
         attr = rule["attr"]
+        vals: list[Any] = []
         for node in nodes:
             v = node.attributes.get(attr)
             v = clean_text(v) if v else ""
             if v:
                 vals.append(v)
-    else:
-        own, multiline = plan.own, plan.multiline
-        for node in nodes:
-            v = _node_text(node, own=own, multiline=multiline)
-            if v:
-                vals.append(v)
+        return vals
+    return _texts(nodes, plan.own, plan.multiline)
+
+
+def _texts(nodes: list[LexborNode], own: bool, multiline: bool) -> list[str]:
+    """The non-empty texts of ``nodes``; past :data:`_MAX_RULE_CHARS` characters, nodes
+    inside a node already read are skipped (nested matches, ``<pre>`` in ``<pre>`` in
+    ``<pre>``..., would each repeat the text of everything inside them)."""
+    vals: list[str] = []
+    total = 0
+    taken: set[int] = set()
+    for node in nodes:
+        if total > _MAX_RULE_CHARS and _inside(node, taken):
+            continue
+        v = _node_text(node, own=own, multiline=multiline)
+        if v:
+            vals.append(v)
+            total += len(v)
+            taken.add(node.mem_id)
     return vals
+
+
+def _inside(node: LexborNode, ids: set[int]) -> bool:
+    """True when an ancestor of ``node`` is one of ``ids`` (the page's nesting is bounded:
+    see :mod:`darkmap.extract.nesting`)."""
+    parent = node.parent
+    while parent is not None:
+        if parent.mem_id in ids:
+            return True
+        parent = parent.parent
+    return False
 
 
 def _apply_rule(rule: dict[str, Any], page: Page, scope: LexborNode,
@@ -769,9 +801,8 @@ def _apply_rule(rule: dict[str, Any], page: Page, scope: LexborNode,
     one = pick != "all" and not plan.join
     for v in vals:
         if isinstance(v, str):
-            v = v[:_MAX_FIELD_CHARS]
             if plan.has_regex:
-                m = _rx(plan.regex).search(v)
+                m = _rx(plan.regex).search(v[:_MAX_REGEX_CHARS])
                 if not m:
                     continue
                 v = next((g for g in m.groups() if g is not None), m.group(0)) if m.groups() \
@@ -903,17 +934,71 @@ _FREE_TEXT = {("listing", "description"): "description", ("account", "profile_te
 
 
 def _identifiers(text: Any, *, market_id: str, handle: str | None, listing_ref: str | None,
-                 field_name: str, locator: str) -> list[Record]:
+                 field_name: str, locator: str, tally: list[int]) -> list[Record]:
+    """The identifiers in ``text`` and a ``QuarantineRecord`` per PGP block that could not
+    be read (``page#pgp N``: ``tally`` numbers the page's blocks, read or not)."""
     if not text or not isinstance(text, str):
         return []
     try:
-        return list(extract_identifiers(text, market_id=market_id, account_handle=handle,
-                                        listing_ref=listing_ref, field=field_name,
-                                        locator=locator))
+        res = scan_text(text, market_id=market_id, account_handle=handle,
+                        listing_ref=listing_ref, field=field_name, locator=locator)
     except Exception as exc:  # noqa: BLE001 - hostile text must not lose the page's other records
         return [QuarantineRecord(locator=locator, reason=f"identifier extraction failed on "
                                  f"{field_name}: {type(exc).__name__}: {exc}"[:400],
                                  field=field_name, excerpt=text[:200], market_id=market_id)]
+    out: list[Record] = list(res.records)
+    for block in res.pgp_blocks:
+        tally[0] += 1
+        if block.error:
+            out.append(QuarantineRecord(
+                locator=f"page#pgp {tally[0]}", field=field_name, market_id=market_id,
+                reason=f"PGP key block {tally[0]} in field '{field_name}': "
+                       f"{block.error}"[:500], excerpt=block.armored[:300]))
+    return out
+
+
+# every str field of these records is capped at MAX_FIELD_CHARS, the cut recorded
+_CAPPED: dict[type, tuple[str, ...]] = {
+    cls: tuple(f.name for f in fields(cls) if str(f.type).startswith(("str", "list")))
+    for cls in (ListingRecord, AccountRecord, FeedbackRecord)}
+
+
+def _cap_fields(rec: Record, cls: type) -> list[CutRecord]:
+    """Cut ``rec``'s text fields longer than the cap (in place); the cuts made."""
+    cuts: list[CutRecord] = []
+    for name in _CAPPED[cls]:
+        value = getattr(rec, name)
+        if not value:
+            continue
+        if type(value) is str:
+            if len(value) > MAX_FIELD_CHARS:
+                value, cut = cap_text(value, name, getattr(rec, "locator", ""),
+                                      market_id=getattr(rec, "market_id", None))
+                setattr(rec, name, value)
+                if cut is not None:
+                    cuts.append(cut)
+        elif type(value) is list and any(len(v) > MAX_FIELD_CHARS for v in value
+                                         if type(v) is str):
+            kept = []
+            for v in value:
+                v, cut = cap_text(v, name, getattr(rec, "locator", ""),
+                                  market_id=getattr(rec, "market_id", None))
+                kept.append(v)
+                if cut is not None:
+                    cuts.append(cut)
+            setattr(rec, name, kept)
+    return cuts
+
+
+def _with_cuts(recs: list[Record]) -> list[Record]:
+    """``recs`` with a ``CutRecord`` after each record whose text fields were cut."""
+    out: list[Record] = []
+    for r in recs:
+        out.append(r)
+        cls = type(r)
+        if cls in _CAPPED:
+            out += _cap_fields(r, cls)
+    return out
 
 
 # -- skip recognisers ----------------------------------------------------------------------
@@ -986,8 +1071,15 @@ def _rows(spec: dict[str, Any], page: Page) -> list[LexborNode]:
 
 
 def _build(page: Page, tpl: Template, spec: PageSpec, where: str) -> list[Record]:
+    """The records of one page of type ``spec``, free-text fields capped (the cuts
+    recorded), and a quarantine record per PGP block that could not be read."""
+    return _with_cuts(_records(page, tpl, spec, where))
+
+
+def _records(page: Page, tpl: Template, spec: PageSpec, where: str) -> list[Record]:
     ctx: dict[str, dict[str, Any]] = {"page": {"type": spec.type, "title": page.title,
                                                "url": page.source}}
+    tally = [0]
     root = page.root
     secs = spec.sections
     for name in ("listing", "account"):
@@ -1015,7 +1107,7 @@ def _build(page: Page, tpl: Template, spec: PageSpec, where: str) -> list[Record
                                       locator="page", **vals))
             recs += _identifiers(vals.get("description"), market_id=mid, handle=handle,
                                  listing_ref=vals["listing_ref"], field_name="description",
-                                 locator="page")
+                                 locator="page", tally=tally)
         else:
             recs.append(QuarantineRecord(
                 locator="page", market_id=mid, field="listing.title",
@@ -1027,13 +1119,14 @@ def _build(page: Page, tpl: Template, spec: PageSpec, where: str) -> list[Record
                                   locator="page#vendor", **vals))
         for key, fname in (("profile_text", "profile"), ("terms_text", "terms")):
             recs += _identifiers(vals.get(key), market_id=mid, handle=vals["handle"],
-                                 listing_ref=None, field_name=fname, locator="page#vendor")
+                                 listing_ref=None, field_name=fname, locator="page#vendor",
+                                 tally=tally)
     if "pgp" in secs:
         blocks = _field(secs["pgp"], page, root, ctx)
         blocks = blocks if isinstance(blocks, list) else [blocks] if blocks else []
         for block in blocks:
             recs += _identifiers(str(block), market_id=mid, handle=handle, listing_ref=None,
-                                 field_name="pgp", locator="page#pgp")
+                                 field_name="pgp", locator="page#pgp", tally=tally)
         if blocks and not any(isinstance(r, (ListingRecord, AccountRecord)) for r in recs) \
                 and handle:
             recs.append(AccountRecord(market_id=mid, handle=handle, observed_at=page.observed_at,
@@ -1049,12 +1142,13 @@ def _build(page: Page, tpl: Template, spec: PageSpec, where: str) -> list[Record
             vals = _coerce(cls, _section_values(spec_rows["fields"], page, row, row_ctx, "row"),
                            page)
             recs += _row_record(cls, vals, mid, page, loc, where, spec.type, handle,
-                                listing_ref)
+                                listing_ref, tally)
     return recs
 
 
 def _row_record(cls: type, vals: dict[str, Any], mid: str, page: Page, loc: str, where: str,
-                ptype: str, handle: str | None, listing_ref: str | None) -> list[Record]:
+                ptype: str, handle: str | None, listing_ref: str | None,
+                tally: list[int]) -> list[Record]:
     if cls is FeedbackRecord:
         vals.setdefault("vendor_handle", handle)
         vals.setdefault("listing_ref", listing_ref)
@@ -1067,7 +1161,7 @@ def _row_record(cls: type, vals: dict[str, Any], mid: str, page: Page, loc: str,
                                             locator=loc, **vals)]
         return out + _identifiers(vals["text"], market_id=mid, handle=vals.get("vendor_handle"),
                                   listing_ref=vals.get("listing_ref"), field_name="feedback",
-                                  locator=loc)
+                                  locator=loc, tally=tally)
     if not vals.get("listing_ref") and vals.get("url"):
         vals["listing_ref"] = vals["url"]
     if not vals.get("vendor_handle") and handle:
@@ -1092,7 +1186,12 @@ def extract_page(data: bytes | str, source: str = "", *,
     else:
         raw = data[:max_bytes]
     tpls = tuple(templates) if templates is not None else load_templates()
-    page = Page(raw, source)
+    try:
+        page = Page(raw, source)
+    except LimitExceeded as exc:  # too deep to parse: the page is quarantined, not read
+        return PageResult(None, "unparsed", [QuarantineRecord(
+            locator="page", reason=f"{where}: {exc}", excerpt=raw[:200], limit=exc.limit)],
+            notes)
     tpl = detect_market(page, tpls)
     trunc = [n for n in notes if n.startswith("truncated")]
     result = _extract(page, tpl, where)

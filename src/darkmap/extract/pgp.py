@@ -141,14 +141,75 @@ class PgpBlock:
 
 # ----------------------------------------------------------------------------- armor
 
-_BEGIN_RE = re.compile(r"-{2,}\s*BEGIN PGP PUBLIC KEY BLOCK\s*-{0,}", re.I)
-_END_RE = re.compile(r"-{0,}\s*END PGP PUBLIC KEY BLOCK\s*-{0,}", re.I)
+# Armor markers are found from their words, never by a pattern that starts at every dash or
+# space (``-{2,}\s*BEGIN`` scanned from each of 50,000 dashes is quadratic): the literal is
+# found first, then the dashes and spaces before it are walked back over (C-level rstrip)
+# and those after it taken by a possessive pattern. Each marker costs its own length.
+_BEGIN_WORDS_RE = re.compile(r"BEGIN PGP PUBLIC KEY BLOCK", re.I)
+_END_WORDS_RE = re.compile(r"END PGP PUBLIC KEY BLOCK", re.I)
+_MARKER_TAIL_RE = re.compile(r"\s*+-*+")
 _HEADER_RE = re.compile(r"^\s*(Version|Comment|Charset|Hash|MessageID|[A-Z][A-Za-z-]{1,30}):\s")
 _B64_LINE_RE = re.compile(r"^[A-Za-z0-9+/]+=*$")
 _CRC_RE = re.compile(r"^=[A-Za-z0-9+/]{4}$")
-_TAG_RE = re.compile(r"<\s*(br|/?p|/?div|/?pre|/?li)\b[^>]*>", re.I)
+_TAG_RE = re.compile(r"<\s*+(br|/?p|/?div|/?pre|/?li)\b[^>]*+>", re.I)
 _ANY_TAG_RE = re.compile(r"<[^>]{0,200}>")
 _ARMOR_CHARS_RE = re.compile(r"[^A-Za-z0-9+/]")
+
+
+def _marker_start(text: str, lo: int, words_at: int, min_dashes: int) -> int | None:
+    """Start of ``-{min_dashes,}\\s*`` ending at ``words_at`` (not before ``lo``), or None.
+
+    The leftmost start a regex ``-*\\s*WORDS`` would find: the whitespace just before the
+    words, then the run of dashes before that.
+    """
+    before = text[lo:words_at]
+    spaced = before.rstrip()
+    dashed = spaced.rstrip("-")
+    if len(spaced) - len(dashed) < min_dashes:
+        return None
+    return lo + len(dashed)
+
+
+def _marker_end(text: str, pos: int) -> int:
+    """End of the ``\\s*-*`` run that follows a marker's words at ``pos``."""
+    m = _MARKER_TAIL_RE.match(text, pos)
+    return m.end() if m else pos
+
+
+def _find_begin(text: str, pos: int = 0) -> tuple[int, int] | None:
+    """``(start, end)`` of the first BEGIN marker at or after ``pos``, like the regex
+    ``-{2,}\\s*BEGIN PGP PUBLIC KEY BLOCK\\s*-*`` (case-insensitive), in linear time."""
+    lo = pos
+    for m in _BEGIN_WORDS_RE.finditer(text, pos):
+        start = _marker_start(text, lo, m.start(), 2)
+        if start is not None:
+            return start, _marker_end(text, m.end())
+        lo = m.end()  # the dashes before a later marker cannot reach back past this one
+    return None
+
+
+def _find_end(text: str, pos: int = 0, limit: int | None = None) -> tuple[int, int] | None:
+    """``(start, end)`` of the first END marker in ``text[pos:limit]``, like the regex
+    ``-*\\s*END PGP PUBLIC KEY BLOCK\\s*-*`` searched there, in linear time."""
+    limit = len(text) if limit is None else limit
+    m = _END_WORDS_RE.search(text, pos, limit)
+    if m is None:
+        return None
+    start = _marker_start(text, pos, m.start(), 0)
+    tail = _MARKER_TAIL_RE.match(text, m.end(), limit)
+    return (start if start is not None else m.start()), (tail.end() if tail else m.end())
+
+
+def _strip_tags(text: str) -> str:
+    """``<br>``/``<p>``/... become line breaks and other tags go, as two regex passes would
+    do, but only over the text up to the last ``>``: every tag ends with one, and a tag
+    opener after it (``<br`` repeated with no ``>``) would otherwise rescan to the end."""
+    last = text.rfind(">")
+    if last < 0:
+        return text
+    head, tail = text[:last + 1], text[last + 1:]
+    head = _TAG_RE.sub("\n", head)
+    return _ANY_TAG_RE.sub("", head) + tail
 
 
 def normalise_armor_text(text: str) -> str:
@@ -158,8 +219,7 @@ def normalise_armor_text(text: str) -> str:
     if "\\" in text:
         text = text.replace("\\r\\n", "\n").replace("\\n", "\n").replace("\\r", "\n")
     if "<" in text:
-        text = _TAG_RE.sub("\n", text)
-        text = _ANY_TAG_RE.sub("", text)
+        text = _strip_tags(text)
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
 
 
@@ -167,18 +227,19 @@ def find_armor_blocks(text: str) -> list[tuple[int, int, str]]:
     """Locate armored public key blocks: ``(start, end, block_text)`` in normalised text.
 
     A block ends at its END marker; without one, at the next BEGIN or where the lines
-    stop looking like armor.
+    stop looking like armor. Linear in the length of ``text``.
     """
+    starts: list[tuple[int, int]] = []
+    pos = 0
+    while (found := _find_begin(text, pos)) is not None:
+        starts.append(found)
+        pos = found[1]
     out = []
-    starts = list(_BEGIN_RE.finditer(text))
-    for i, m in enumerate(starts):
-        limit = starts[i + 1].start() if i + 1 < len(starts) else len(text)
-        end_m = _END_RE.search(text, m.end(), limit)
-        if end_m:
-            end = end_m.end()
-        else:
-            end = _armor_extent(text, m.end(), limit)
-        out.append((m.start(), end, text[m.start():end]))
+    for i, (b_start, b_end) in enumerate(starts):
+        limit = starts[i + 1][0] if i + 1 < len(starts) else len(text)
+        end_m = _find_end(text, b_end, limit)
+        end = end_m[1] if end_m else _armor_extent(text, b_end, limit)
+        out.append((b_start, end, text[b_start:end]))
     return out
 
 
@@ -212,11 +273,11 @@ def dearmor(block: str) -> tuple[bytes, list[str]]:
     reason when the block holds no decodable data or its CRC does not match.
     """
     warnings: list[str] = []
-    b = _BEGIN_RE.search(block)
-    body = block[b.end():] if b else block
-    e = _END_RE.search(body)
+    b = _find_begin(block)
+    body = block[b[1]:] if b else block
+    e = _find_end(body)
     if e:
-        body = body[:e.start()]
+        body = body[:e[0]]
     else:
         warnings.append("no END marker")
     tokens: list[str] = []

@@ -36,18 +36,24 @@ def handle_skeleton(handle: str) -> str:
 
 
 def _strip_affixes(s: str) -> str:
+    """``s`` without its decorating prefixes and suffixes, one of each per round.
+
+    Works on two offsets and slices once: slicing each round copied the rest of the
+    handle every time (quadratic on "the" repeated 300,000 times).
+    """
+    start, end = 0, len(s)
     changed = True
-    while changed and len(s) > 3:
+    while changed and end - start > 3:
         changed = False
         for p in _PREFIXES:
-            if s.startswith(p) and len(s) - len(p) >= 3:
-                s, changed = s[len(p):], True
+            if s.startswith(p, start, end) and end - start - len(p) >= 3:
+                start, changed = start + len(p), True
                 break
         for suf in _SUFFIXES:
-            if s.endswith(suf) and len(s) - len(suf) >= 3:
-                s, changed = s[: -len(suf)], True
+            if s.endswith(suf, start, end) and end - start - len(suf) >= 3:
+                end, changed = end - len(suf), True
                 break
-    return s
+    return s[start:end]
 
 
 def handle_key(handle: str) -> str:

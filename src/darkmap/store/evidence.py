@@ -224,7 +224,9 @@ def key_statistics(con: duckdb.DuckDBPyConnection, limit: int = 50) -> KeyStatis
     ``key_occurrences``: published key blocks parsed (one per block and key, from the
     ``pgp_fingerprint`` identifiers); ``distinct_fingerprints``: rows of ``pgp_keys``;
     ``shared``: fingerprints published by more than one account, with the accounts;
-    ``failed``: key blocks quarantined with their reasons (the first ``limit`` listed).
+    ``failed``: key blocks quarantined with their reasons (the first ``limit`` listed): a
+    block of a dump's PGP column or of a page's field (``page#pgp N``) that could not be
+    read, or a PGP column without a block.
     """
     occ = con.execute(
         "SELECT count(*), count(DISTINCT value), count(DISTINCT account_id) FROM identifiers "
@@ -241,7 +243,8 @@ def key_statistics(con: duckdb.DuckDBPyConnection, limit: int = 50) -> KeyStatis
         f"SELECT source, locator, field, reason FROM quarantine WHERE {_FAILED_WHERE} "
         "ORDER BY source, locator LIMIT ?", [limit]).fetchall()
     by_reason = con.execute(
-        f"SELECT regexp_replace(reason, '^.*?PGP key block \\d+ in column ''[^'']*'': ', '')"
+        "SELECT regexp_replace(reason, "
+        "'^.*?PGP key block \\d+ in (column|field) ''[^'']*'': ', '')"
         f" AS r, count(*) FROM quarantine WHERE {_FAILED_WHERE} GROUP BY r ORDER BY 2 DESC"
     ).fetchall()
     return {
