@@ -366,3 +366,18 @@ def test_long_value_is_streamed_and_cut(tmp_path: Path) -> None:
     alice = next(r for r in recs if isinstance(r, AccountRecord) and r.handle == "alice")
     assert alice.profile_text == whole[:MAX_FIELD_CHARS].strip()
     assert (st_.stored_rows, st_.fields_cut) == (2, 1)
+
+
+def test_resync_stops_at_the_next_statement_on_the_same_line() -> None:
+    sql = ("INSERT INTO t VALUES (1,'a'b'),(2,'ok');INSERT INTO t VALUES (3,'c'),(4,'d; use me');\n"
+           "INSERT INTO t VALUES (5,'e'\n")
+    got = {}
+    for n, s in enumerate((s for s in iter_statements(io.BytesIO(sql.encode()), chunk=7)
+                           if isinstance(s, InsertStatement)), 1):
+        for r in s.rows(2):
+            got[f"insert {n} row {r.number}"] = r.values if r.values is not None else r.error
+    assert got["insert 1 row 2"] == ["2", "ok"]
+    assert "found \"b')" in got["insert 1 row 1"]
+    assert got["insert 2 row 1"] == ["3", "c"] and got["insert 2 row 2"] == ["4", "d; use me"]
+    assert "row tuple not closed at end of file" in got["insert 3 row 1"]
+    assert len(got) == 5

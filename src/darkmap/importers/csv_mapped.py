@@ -69,7 +69,7 @@ __all__ = ["PIECE", "RECORD_CHARS", "CsvImporter", "CsvStats", "MappedCsvReader"
 # fields are bounded by the readers below (line pieces, record budget), not by the module
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
-PIECE = 1 << 16
+PIECE = 1 << 13
 """Characters read from a line at a time; a block with a longer line is read carefully."""
 RECORD_CHARS = 4 * MAX_FIELD_CHARS
 """Most characters one record may span over several lines before its first line is
@@ -140,16 +140,18 @@ def _dialect(mapping: Mapping) -> dict[str, Any]:
 
 
 def _read_block(pieces: Iterator[str], n: int) -> list[str]:
-    """Up to ``n`` line pieces, fewer once they hold :data:`_BLOCK_CHARS` characters."""
-    lines = list(islice(pieces, min(n, 1024)))
-    if len(lines) < 1024:
-        return lines
-    total = sum(map(len, lines))
+    """Up to ``n`` line pieces: fewer once they hold :data:`_BLOCK_CHARS` characters, or
+    soon after a piece of a long line (the careful reader takes over there)."""
+    lines: list[str] = []
+    total = 0
     while len(lines) < n and total < _BLOCK_CHARS:
-        more = list(islice(pieces, min(1024, n - len(lines))))
+        more = list(islice(pieces, min(2048, n - len(lines))))
         if not more:
             break
         lines += more
+        longest = max(map(len, more))
+        if longest >= PIECE:
+            break
         total += sum(map(len, more))
     return lines
 

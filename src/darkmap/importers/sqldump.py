@@ -105,8 +105,8 @@ _FAST_VALUES = re.compile(f"({_FAST_VALUE})", re.S)
 _RESYNC = re.compile(
     r"\)[ \t\r\n]{0,8}[,;]?[ \t\r\n]{0,8}(?P<row>\()"
     r"|(?P<nl>\n)(?=[ \t]*" + _KW + ")"
-    r"|(?P<semi>;)(?=[ \t]*(?-i:INSERT INTO|REPLACE INTO|CREATE TABLE|DROP TABLE|LOCK TABLES"
-    r"|UNLOCK TABLES|/\*!\d{5}))", re.I)
+    r"|(?P<semi>;)(?=[ \t]*(?-i:INSERT[ ]INTO|REPLACE[ ]INTO|CREATE[ ]TABLE|DROP[ ]TABLE"
+    r"|LOCK[ ]TABLES|UNLOCK[ ]TABLES|/\*!\d{5}))", re.I)
 _VALUE_START = (r"(?:'(?:[^'\\\n]|\\.){0,256}'"
                 r'|"(?:[^"\\\n]|\\.){0,256}"'
                 r"|[-+]?\d{1,40}(?:\.\d{1,40})?|NULL)")

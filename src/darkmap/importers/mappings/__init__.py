@@ -696,10 +696,22 @@ def split_cell(spec: _RecordSpec, text: str) -> Iterator[re.Match[str]]:
         return iter(())
     endpos = len(text)
     if spec.split_end is not None:
-        endpos = 0
-        for m in spec.split_end.finditer(text):
-            endpos = m.end()
+        endpos = _last_end(spec.split_end, text)
     return spec.split.finditer(text, 0, endpos)
+
+
+def _last_end(rx: re.Pattern[str], text: str) -> int:
+    """The end of the last match of ``rx`` in ``text`` (0 if none), searched in windows
+    from the end of the text that grow fourfold (linear for a linear ``rx``)."""
+    n, width = len(text), 64
+    while True:
+        start = max(0, n - width)
+        last = 0
+        for m in rx.finditer(text, start):
+            last = m.end()
+        if last or not start:
+            return last
+        width *= 4
 
 
 def iter_columns(rows: Iterable[RowMapping]) -> set[str]:
