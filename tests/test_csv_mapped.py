@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import hashlib
+import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import DATA
@@ -12,9 +16,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from darkmap.collect.ingest import ingest
-from darkmap.importers.csv_mapped import MappedCsvReader, best_mapping
+from darkmap.importers.csv_mapped import MappedCsvReader, _cap_line, best_mapping
 from darkmap.importers.mappings import MappingError, load_mapping, mappings, parse_datetime
-from darkmap.model.records import FeedbackRecord, ListingRecord, MarketRecord, QuarantineRecord
+from darkmap.importers.mappings import split_cell as mapping_split
+from darkmap.model.limits import MAX_FIELD_CHARS
+from darkmap.model.records import (
+    CutRecord,
+    FeedbackRecord,
+    ListingBatch,
+    ListingRecord,
+    MarketRecord,
+    QuarantineRecord,
+)
 from darkmap.plugins import SourceFile, best_importer
 
 HANSA = DATA / "listings" / "hansa-2016-12.csv"
@@ -144,3 +157,121 @@ def test_random_rows_reconcile(tmp_path: Path, rows: list[list[str]]) -> None:
     assert isinstance(recs[0], MarketRecord) and recs[0].market_id == "hansa"
     assert len(units) == s.rows
     assert sum(isinstance(r, QuarantineRecord) for r in recs) == s.quarantined_rows
+
+
+# ---------------------------------------------------------------- hostile files (issue 18)
+
+HANSA_HEAD = HANSA.read_bytes().splitlines(keepends=True)[:300]
+
+
+def _read_hansa(path: Path) -> tuple[MappedCsvReader, list[Any]]:
+    reader = MappedCsvReader(path, _mapping("hansa-2016-12"), columnar=True)
+    return reader, list(reader)
+
+
+def _units(recs: list[Any]) -> tuple[set[str], set[str]]:
+    """Units stored (listings) and quarantined."""
+    stored: set[str] = set()
+    for r in recs:
+        if isinstance(r, ListingBatch):
+            stored.update(r.locators)
+        elif isinstance(r, ListingRecord):
+            stored.add(r.locator)
+    return stored, {r.locator for r in recs if isinstance(r, QuarantineRecord)}
+
+
+def test_byte_order_marks_are_read(tmp_path: Path) -> None:
+    plain = tmp_path / "plain-hansa.csv"
+    plain.write_bytes(b"".join(HANSA_HEAD))
+    want = _units(_read_hansa(plain)[1])
+    text = b"".join(HANSA_HEAD).decode()
+    for name, data in (("bom8-hansa.csv", codecs.BOM_UTF8 + text.encode()),
+                       ("bom16-hansa.csv", codecs.BOM_UTF16_LE + text.encode("utf-16-le"))):
+        p = tmp_path / name
+        p.write_bytes(data)
+        m, score = best_mapping(_src(p))
+        assert m is not None and m.name == "hansa-2016-12" and score >= 0.85
+        assert _units(_read_hansa(p)[1]) == want
+
+
+def test_long_field_is_cut_not_held(tmp_path: Path) -> None:
+    line = HANSA_HEAD[4].decode()
+    cells = line.rstrip("\n").split('", "')
+    long = 'x""' * 1_000_000  # a quoted field of 2,000,000 characters once read
+    cells[2] = long
+    p = tmp_path / "long-hansa.csv"
+    p.write_text("".join(x.decode() for x in HANSA_HEAD[:4]) + '", "'.join(cells) + "\n"
+                 + "".join(x.decode() for x in HANSA_HEAD[5:]), encoding="utf-8")
+    reader, recs = _read_hansa(p)
+    [cut] = [r for r in recs if isinstance(r, CutRecord)]
+    whole = 'x"' * 1_000_000
+    assert (cut.locator, cut.field, cut.market_id) == ("row 5", "title", "hansa")
+    assert (cut.original_chars, cut.kept_chars) == (2_000_000, MAX_FIELD_CHARS)
+    assert cut.value_sha256 == hashlib.sha256(whole.encode()).hexdigest()
+    stored, quarantined = _units(recs)
+    assert "row 5" in stored and len(stored) + len(quarantined) == 300
+    assert reader.stats.rows == 300
+
+
+def test_stray_quote_costs_one_row(tmp_path: Path) -> None:
+    plain = tmp_path / "plain-hansa.csv"
+    plain.write_bytes(b"".join(HANSA_HEAD))
+    want, _ = _units(_read_hansa(plain)[1])
+    lines = list(HANSA_HEAD)
+    lines[99] = lines[99].rstrip(b'"\n') + b"\n"  # line 100 loses its last closing quote
+    p = tmp_path / "quote-hansa.csv"
+    p.write_bytes(b"".join(lines))
+    reader, recs = _read_hansa(p)
+    stored, quarantined = _units(recs)
+    assert quarantined == {"row 100"} and stored == want - {"row 100"}
+    q = next(r for r in recs if isinstance(r, QuarantineRecord))
+    assert "a quote is probably missing" in q.reason
+    # a quote never closed: the rest of the file is read again, line by line
+    lines = list(HANSA_HEAD)
+    lines[99] = b'"' + lines[99]
+    lines[100:] = [x.replace(b'"', b"") for x in lines[100:]]
+    p.write_bytes(b"".join(lines))
+    reader, recs = _read_hansa(p)
+    stored, quarantined = _units(recs)
+    assert "row 100" in quarantined and len(stored) + len(quarantined) == 300
+    assert stored >= want - {f"row {n}" for n in range(100, 301)}
+    assert reader.stats.rows == 300
+
+
+def test_agora_feedback_split_is_linear_and_unchanged() -> None:
+    """The split stops at the last record end: the same matches as the plain pattern."""
+    m = _mapping("agora-2014")
+    spec = next(r for r in m.rows.records if r.split is not None)
+    plain = re.compile(spec.split.pattern.replace("(?<!\\d)", "").replace(
+        "(?:[^ \\d]++|\\d++| )*?", ".*?"), re.S)
+    assert ".*?" in plain.pattern and "(?<!" not in plain.pattern  # the pattern of issue 18
+    with open(AGORA / "Ag2014-sscSynth.csv", newline="", encoding="utf-8") as fh:
+        cells = [row[8] for row in csv.reader(fh)][1:]
+    assert sum(1 for c in cells if "days ago" in c) > 100
+    for cell in cells:
+        assert [x.groupdict() for x in mapping_split(spec, cell)] == \
+            [x.groupdict() for x in plain.finditer(cell)]
+    hostile_cell = "5/5 x " * 20_000 + "1" * 50_000 + " 3 day ago"
+    assert list(mapping_split(spec, hostile_cell)) == []
+
+
+_DIALECTS = [{"delimiter": ",", "quotechar": '"', "skipinitialspace": s, "escapechar": e,
+              "doublequote": dq}
+             for s in (False, True) for e in (None, "\\") for dq in (True, False) if dq or e]
+_DIALECTS.append({"delimiter": ";", "quotechar": "'", "skipinitialspace": False,
+                  "escapechar": "\\", "doublequote": False})
+
+
+@given(st.text(alphabet="ab,;\"'\\ ", max_size=24), st.sampled_from(["\n", "\r\n", "\r", ""]),
+       st.sampled_from(_DIALECTS), st.integers(0, 30))
+@settings(max_examples=400, deadline=None)
+def test_long_line_fields_split_as_the_csv_module_splits(
+        text: str, end: str, dialect: dict[str, Any], cut: int) -> None:
+    """A long line is rewritten field by field: the csv module reads it back the same."""
+    line = text + end
+    parts = [line[:cut], line[cut:]] if 0 < cut < len(line) else [line]
+    if not line:
+        return
+    rewritten, cuts = _cap_line(1, parts, lambda: "", dialect)
+    assert list(csv.reader([rewritten], **dialect)) == list(csv.reader([line], **dialect))
+    assert cuts == []

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import codecs
+import hashlib
 import io
 import re
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from conftest import DATA
 from hypothesis import HealthCheck, given, settings
@@ -15,21 +19,33 @@ from hypothesis import strategies as st
 
 from darkmap.collect.ingest import ingest
 from darkmap.importers.sqldump import (
+    InsertStatement,
     SqlStats,
+    dump_encoding,
     iter_insert_rows,
     iter_statements,
     parse_create_table,
     parse_insert_head,
     read_dump,
+    sniff_dump,
 )
-from darkmap.model.records import AccountRecord, MarketRecord, PgpKeyRecord, QuarantineRecord
+from darkmap.model.limits import MAX_FIELD_CHARS
+from darkmap.model.records import (
+    AccountRecord,
+    CutRecord,
+    MarketRecord,
+    PgpKeyRecord,
+    QuarantineRecord,
+)
+from darkmap.plugins import SourceFile
+from darkmap.simulate import hostile
 
 DUMP = DATA / "seized" / "dream-2016-sellers.sql"
 
 
-def _rows(sql: str) -> list[list[str | None]]:
-    table, cols, off = parse_insert_head(sql)  # type: ignore[misc]
-    return list(iter_insert_rows(sql, off))
+def _rows(sql: str) -> list[list[str | None] | None]:
+    assert parse_insert_head(sql) is not None
+    return [r.values for r in iter_insert_rows(sql)]
 
 
 def test_mysql_escaping() -> None:
@@ -52,11 +68,21 @@ def test_create_table_columns() -> None:
 def test_statements_stream_in_small_chunks() -> None:
     sizes = {}
     for chunk in (1 << 20, 997, 64):
+        seen = []
         with open(DUMP, "rb") as fh:
-            stmts = list(iter_statements(fh, chunk=chunk))
-        sizes[chunk] = [(s.number, s.line, len(s.text), s.error) for s in stmts]
+            for s in iter_statements(fh, chunk=chunk):
+                if isinstance(s, InsertStatement):
+                    rows = [(r.number, r.error, len(r.values or ())) for r in s.rows(11)]
+                    seen.append((s.number, s.line, s.table, s.columns, rows))
+                else:
+                    seen.append((s.number, s.line, len(s.text), s.error))
+        sizes[chunk] = seen
     assert sizes[1 << 20] == sizes[997] == sizes[64]
-    assert sum(1 for s in sizes[64] if s[3] is None) == len(sizes[64]) == 33
+    inserts = [s for s in sizes[64] if len(s) == 5]
+    assert len(sizes[64]) == 33 and len(inserts) == 4
+    assert all(s[3] is None for s in sizes[64] if len(s) == 4)
+    assert sum(len(s[4]) for s in inserts) == 690
+    assert all(r[1] is None and r[2] == 11 for s in inserts for r in s[4])
 
 
 def test_dream_sellers() -> None:
@@ -125,18 +151,20 @@ def test_broken_statements_resynchronise(tmp_path: Path) -> None:
         "(1,'alice','01/01/2016',NULL,'hi wickr: alice99')",
         "(2,'bob','01/01/2016',NULL,'lost quote)",             # quote never closed
         "(3,'carol','x',NULL,'ok'),(4,'dave')",                # 2 values for 5 columns
-        "(5,'eve','01/01/2016',NULL,'ok') junk",
+        "(5,'eve','01/01/2016',NULL,'ok') junk",               # junk: the row is not whole
         "(6,'-','01/01/2016',NULL,'no handle')",
     ])
     st_, recs = _read(data, tmp_path)
     handles = [r.handle for r in recs if isinstance(r, AccountRecord)]
-    assert handles == ["alice", "carol", "eve"]
+    assert handles == ["alice", "carol"]
     q = {r.locator: r.reason for r in recs if isinstance(r, QuarantineRecord)}
-    assert "unterminated ' string" in q["insert 2"]
-    assert "2 values, table `dnm_dream` has 5 columns" in q["insert 3 row 2"]
-    assert "expected ',' between rows" in q["insert 4 row 2"]
+    assert set(q) == {"insert 2 row 1", "insert 3 row 2", "insert 4 row 1", "insert 5 row 1"}
+    assert "found \"carol'" in q["insert 2 row 1"]  # the string ran into insert 3
+    assert "the statement ends there" in q["insert 2 row 1"]
+    assert "2 values, the table has 5 columns" in q["insert 3 row 2"]
+    assert "row 1 is followed by 'junk;'" in q["insert 4 row 1"]
     assert "field 'handle'" in q["insert 5 row 1"]
-    assert st_.rows == st_.stored_rows + st_.quarantined_rows
+    assert st_.rows == st_.stored_rows + st_.quarantined_rows == 6
 
 
 _value = st.one_of(st.none(), st.integers().map(str),
@@ -180,5 +208,176 @@ def test_mangled_dumps_never_crash(tmp_path: Path, data: st.DataObject) -> None:
 
 def test_iter_statements_on_bytes() -> None:
     fh = io.BytesIO(b"SET a=1;\n-- c;\n/* x; */ INSERT INTO t VALUES ('a;b');")
-    stmts = list(iter_statements(fh, chunk=3))
-    assert [s.text for s in stmts] == ["SET a=1", "INSERT INTO t VALUES ('a;b')"]
+    got = []
+    for s in iter_statements(fh, chunk=3):
+        if isinstance(s, InsertStatement):
+            got.append((s.table, s.line, [r.values for r in s.rows()]))
+        else:
+            got.append((s.text, s.line))
+    assert got == [("SET a=1", 1), ("t", 3, [["a;b"]])]
+
+
+# ------------------------------------------------------------- hostile dumps (issue 18)
+
+RAW = DUMP.read_bytes()
+LAYOUT = hostile.dump_rows(RAW)
+
+
+def _row(statement: int, row: int) -> hostile.DumpRow:
+    return next(r for r in LAYOUT if r.statement == statement and r.row == row)
+
+
+def _in_value(statement: int, row: int, col: int, edit: Callable[[bytes], bytes]) -> bytes:
+    """The dump with value ``col`` of a row (quotes included) rewritten by ``edit``."""
+    r = _row(statement, row)
+    a, b = hostile.tuple_value_spans(RAW[r.start:r.end])[col]
+    return RAW[:r.start + a] + edit(RAW[r.start + a:r.start + b]) + RAW[r.start + b:]
+
+
+def _after_row(statement: int, row: int, sep: bytes) -> bytes:
+    """The dump with the ',' after a row replaced by ``sep``."""
+    r = _row(statement, row)
+    assert RAW[r.end:r.end + 1] == b","
+    return RAW[:r.end] + sep + RAW[r.end + 1:]
+
+
+def _quote_in_description(data: bytes, statement: int, row: int) -> bytes:
+    """``data`` with the 10th byte of a row's description replaced by a quote."""
+    r = _row(statement, row)
+    a, _b = hostile.tuple_value_spans(RAW[r.start:r.end])[7]
+    pos = r.start + a + 10
+    return data[:pos] + b"'" + data[pos + 1:]
+
+
+def _parsed(data: bytes, chunk: int = 1 << 16) -> tuple[set[str], dict[str, str]]:
+    """Units of the rows read, and of those lost (with why), parsing only."""
+    good: set[str] = set()
+    lost: dict[str, str] = {}
+    inserts = 0
+    for s in iter_statements(io.BytesIO(data), chunk=chunk):
+        if isinstance(s, InsertStatement):
+            inserts += 1
+            for r in s.rows(11):
+                unit = f"insert {inserts} row {r.number}"
+                if r.values is None:
+                    lost[unit] = r.error or ""
+                else:
+                    good.add(unit)
+        else:
+            assert s.error is None, s.error
+    return good, lost
+
+
+ALL = {r.unit for r in LAYOUT}
+
+
+@pytest.mark.parametrize(("damage", "lost"), [
+    (lambda: _in_value(2, 57, 1, lambda v: v[:-2] + b"\\'"), {"insert 2 row 57"}),
+    (lambda: _in_value(3, 33, 7, lambda v: v[:10] + b"'" + v[11:]), {"insert 3 row 33"}),
+    (lambda: _in_value(1, 2, 0, lambda v: b")"), {"insert 1 row 2"}),
+    (lambda: _in_value(2, 10, 10, lambda v: v[:-1] + b"("), {"insert 2 row 10"}),
+    (lambda: _after_row(2, 60, b""), {"insert 2 row 60"}),
+    (lambda: _after_row(2, 60, b";"), {"insert 2 row 60"}),
+    (lambda: _after_row(2, 60, b",/* a ; ' comment */\n"), set()),
+    (lambda: _in_value(2, 45, 7, lambda v: v[:20] + b"\nINSERT INTO `x` VALUES (1);" + v[20:]),
+     set()),
+    (lambda: _in_value(3, 1, 1, lambda v: v + b",'extra'"), {"insert 3 row 1"}),
+    # two rows in a row: the second starts like a row, so it is counted too
+    (lambda: _quote_in_description(_quote_in_description(RAW, 2, 11), 2, 10),
+     {"insert 2 row 10", "insert 2 row 11"}),
+], ids=["stray-backslash", "stray-quote", "paren-for-number", "paren-for-quote",
+        "comma-dropped", "semicolon", "comment-between", "newline-keyword-in-string",
+        "extra-value", "two-rows"])
+def test_damage_loses_only_the_rows_touched(damage: Callable[[], bytes], lost: set[str]) -> None:
+    good, gone = _parsed(damage())
+    assert set(gone) == lost, gone
+    assert good == ALL - lost
+
+
+def test_damaged_row_is_quarantined_by_name(tmp_path: Path) -> None:
+    p = tmp_path / "dream-2016-sellers.sql"
+    p.write_bytes(_in_value(2, 57, 1, lambda v: v[:-2] + b"\\'"))
+    st_ = SqlStats()
+    recs = list(read_dump(p, stats=st_))
+    [q] = [r for r in recs if isinstance(r, QuarantineRecord) and "#" not in r.locator]
+    assert q.locator == "insert 2 row 57" and q.market_id == "dream"
+    assert "row 57: expected ',' or ')' at char" in q.reason
+    assert "resynchronised at the next row tuple" in q.reason
+    assert (st_.rows, st_.stored_rows, st_.quarantined_rows) == (690, 689, 1)
+    assert sum(isinstance(r, AccountRecord) for r in recs) == 689
+
+
+def test_truncated_dump_keeps_the_rows_before_the_cut() -> None:
+    r = _row(4, 50)
+    a, b = hostile.tuple_value_spans(RAW[r.start:r.end])[7]
+    good, lost = _parsed(RAW[:r.start + (a + b) // 2], chunk=997)
+    assert set(lost) == {"insert 4 row 50"}
+    assert "unterminated string at end of file" in lost["insert 4 row 50"]
+    assert good == {x.unit for x in LAYOUT[:LAYOUT.index(r)]}
+
+
+def test_deep_parens_are_one_row() -> None:
+    good, lost = _parsed(RAW + b"\nINSERT INTO `dnm_dream` VALUES " + b"(" * 100_000
+                         + b")" * 100_000 + b";\n")
+    assert good == ALL and set(lost) == {"insert 5 row 1"}
+
+
+def test_utf16_and_bom_dumps_read_as_utf8(tmp_path: Path) -> None:
+    plain = _parsed(RAW)
+    for name, data in (("utf16.sql", codecs.BOM_UTF16_LE + RAW.decode().encode("utf-16-le")),
+                       ("bom.sql", codecs.BOM_UTF8 + RAW)):
+        p = tmp_path / name
+        p.write_bytes(data)
+        st_ = SqlStats()
+        head = data[:65536]
+        assert sniff_dump(SourceFile(path=p, source=str(p), sha256="0" * 64, head=head))[0] >= 0.9
+        with open(p, "rb") as fh:
+            enc = dump_encoding(fh.read(4))
+            fh.seek(0)
+            rows = [r.values for s in iter_statements(fh, encoding=enc)
+                    if isinstance(s, InsertStatement) for r in s.rows(11)]
+        assert len(rows) == 690 and all(v is not None for v in rows)
+        assert len(plain[0]) == 690
+        list(read_dump(p, stats=st_))
+        assert st_.stored_rows == 690
+
+
+def test_sniff_takes_a_stray_nul_not_a_binary_file(tmp_path: Path) -> None:
+    def score(data: bytes) -> float:
+        return sniff_dump(SourceFile(path=tmp_path / "d.sql", source="dream-2016-sellers.sql",
+                                     sha256="0" * 64, head=data[:65536]))[0]
+    assert score(RAW.replace(b"-- Host:", b"-- \x00Host:", 1)) >= 0.9
+    assert score(b"\x00\x01" * 100 + RAW) == 0.0
+
+
+def test_long_value_is_streamed_and_cut(tmp_path: Path) -> None:
+    long = ("x" * 999 + "\\n") * 3000  # 3,000,000 characters once unescaped
+    data = _dump(["(1,'alice','01/01/2016',NULL,'" + long + "')",
+                  "(2,'bob','01/01/2016',NULL,'short')"])
+    p = tmp_path / "d.sql"
+    p.write_bytes(data)
+    st_ = SqlStats()
+    recs = list(read_dump(p, stats=st_, chunk=4096))
+    [cut] = [r for r in recs if isinstance(r, CutRecord)]
+    whole = ("x" * 999 + "\n") * 3000
+    assert (cut.locator, cut.field, cut.market_id) == ("insert 1 row 1", "description", "dream")
+    assert (cut.original_chars, cut.kept_chars) == (3_000_000, MAX_FIELD_CHARS)
+    assert cut.value_sha256 == hashlib.sha256(whole.encode()).hexdigest()
+    alice = next(r for r in recs if isinstance(r, AccountRecord) and r.handle == "alice")
+    assert alice.profile_text == whole[:MAX_FIELD_CHARS].strip()
+    assert (st_.stored_rows, st_.fields_cut) == (2, 1)
+
+
+def test_resync_stops_at_the_next_statement_on_the_same_line() -> None:
+    sql = ("INSERT INTO t VALUES (1,'a'b'),(2,'ok');INSERT INTO t VALUES (3,'c'),(4,'d; use me');\n"
+           "INSERT INTO t VALUES (5,'e'\n")
+    got = {}
+    for n, s in enumerate((s for s in iter_statements(io.BytesIO(sql.encode()), chunk=7)
+                           if isinstance(s, InsertStatement)), 1):
+        for r in s.rows(2):
+            got[f"insert {n} row {r.number}"] = r.values if r.values is not None else r.error
+    assert got["insert 1 row 2"] == ["2", "ok"]
+    assert "found \"b')" in got["insert 1 row 1"]
+    assert got["insert 2 row 1"] == ["3", "c"] and got["insert 2 row 2"] == ["4", "d; use me"]
+    assert "row tuple not closed at end of file" in got["insert 3 row 1"]
+    assert len(got) == 5

@@ -9,6 +9,17 @@ Units are rows, located as ``row N`` where N is the line on which the record sta
 A row with the wrong number of fields, or whose required field fails its parse rule,
 is quarantined with a reason naming the file, line and field; repeated listing ids are
 kept as further observations of the same listing and counted in :class:`CsvStats`.
+
+Hostile files are read in bounded memory and counted line by line. The text is UTF-8
+unless a byte-order mark says UTF-8 or UTF-16 (as Excel and PowerShell write), and the
+mark never stays on the first field. Lines are read in pieces of at most
+:data:`PIECE` characters: a physical line longer than
+:data:`~darkmap.model.limits.MAX_FIELD_CHARS` is never held whole, each of its fields
+is cut at the cap (a :class:`~darkmap.model.records.CutRecord`). A record that runs
+over several lines (a quoted line break) and then has the wrong number of fields most
+likely lost a quote: its first line is quarantined and the lines after it are read
+again, as are those of a record running over :data:`RECORD_CHARS` characters, so one
+stray quote costs one row, never the rest of the file.
 """
 
 from __future__ import annotations
@@ -19,10 +30,11 @@ import gc
 import io
 import re
 import sys
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import chain, compress, islice
 from operator import itemgetter
 from pathlib import Path
@@ -31,6 +43,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 import pyarrow as pa
 
+from darkmap.importers.capped import CappedText
 from darkmap.importers.mappings import (
     ColumnMapper,
     FieldError,
@@ -40,13 +53,29 @@ from darkmap.importers.mappings import (
     RowMapper,
     mappings,
 )
-from darkmap.model.records import ListingBatch, MarketRecord, QuarantineRecord, Record
+from darkmap.model.limits import FIELD_CHARS, MAX_FIELD_CHARS, cap_text
+from darkmap.model.records import (
+    CutRecord,
+    ListingBatch,
+    MarketRecord,
+    QuarantineRecord,
+    Record,
+)
 from darkmap.plugins import SourceFile
 
-__all__ = ["CsvImporter", "CsvStats", "MappedCsvReader", "best_mapping", "gc_paused",
-           "score_mapping"]
+__all__ = ["PIECE", "RECORD_CHARS", "CsvImporter", "CsvStats", "MappedCsvReader",
+           "best_mapping", "csv_encoding", "gc_paused", "score_mapping"]
 
+# fields are bounded by the readers below (line pieces, record budget), not by the module
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+PIECE = 1 << 13
+"""Characters read from a line at a time; a block with a longer line is read carefully."""
+RECORD_CHARS = 4 * MAX_FIELD_CHARS
+"""Most characters one record may span over several lines before its first line is
+quarantined (a quote is missing) and the lines after it are read again."""
+_BLOCK_CHARS = 8 << 20
+"""Most characters of lines parsed in one block on the fast path."""
 
 
 @contextmanager
@@ -93,11 +122,265 @@ class CsvStats:
                 "pgp_failures": m.pgp_failures}
 
 
+def csv_encoding(head: bytes, encoding: str = "utf-8") -> str:
+    """The encoding to read a file in: a byte-order mark's (UTF-16, or UTF-8 without the
+    mark), else ``encoding``."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if head.startswith(codecs.BOM_UTF8) and codecs.lookup(encoding).name == "utf-8":
+        return "utf-8-sig"
+    return encoding
+
+
 def _dialect(mapping: Mapping) -> dict[str, Any]:
     c = mapping.csv
     return {"delimiter": c.get("delimiter", ","), "quotechar": c.get("quotechar", '"'),
             "skipinitialspace": bool(c.get("skipinitialspace", False)),
             "escapechar": c.get("escapechar"), "doublequote": bool(c.get("doublequote", True))}
+
+
+def _read_block(pieces: Iterator[str], n: int) -> list[str]:
+    """Up to ``n`` line pieces: fewer once they hold :data:`_BLOCK_CHARS` characters, or
+    soon after a piece of a long line (the careful reader takes over there)."""
+    lines: list[str] = []
+    total = 0
+    while len(lines) < n and total < _BLOCK_CHARS:
+        more = list(islice(pieces, min(2048, n - len(lines))))
+        if not more:
+            break
+        lines += more
+        longest = max(map(len, more))
+        if longest >= PIECE:
+            break
+        total += sum(map(len, more))
+    return lines
+
+
+_Line = tuple[int, str, "list[tuple[int, CutRecord]] | None"]
+"""A physical line for the careful reader: its number, text (long lines capped) and the
+cuts made in it (field index in the line, cut)."""
+
+
+class _Runaway(Exception):
+    """A record ran over :data:`RECORD_CHARS` characters across lines."""
+
+
+class _TooLong(Exception):
+    """A line whose fields, each cut at the cap, are still too long together."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+class _Feed:
+    """Physical lines for ``csv.reader`` in careful mode.
+
+    Pieces of one line are joined; a line over the cap is capped field by field as it
+    is read (:func:`_cap_line`). The lines of the record being read are kept
+    (:meth:`take`) so that they can be read again (:meth:`again`); a record that runs
+    over :data:`RECORD_CHARS` characters stops the reader (:class:`_Runaway`).
+    """
+
+    def __init__(self, pieces: Iterator[str], base: int, dialect: dict[str, Any]) -> None:
+        self.pieces = pieces
+        self.next_line = base + 1
+        self.dialect = dialect
+        self.replay: deque[_Line] = deque()
+        self.taken: list[_Line] = []
+        self.chars = 0
+        self.pushed = ""
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> str:
+        item = self.replay.popleft() if self.replay else self._fresh()
+        self.taken.append(item)
+        self.chars += len(item[1])
+        if self.chars > RECORD_CHARS and len(self.taken) > 1:
+            raise _Runaway
+        return item[1]
+
+    def _piece(self) -> str:
+        if self.pushed:
+            p, self.pushed = self.pushed, ""
+            return p
+        return next(self.pieces, "")
+
+    def _fresh(self) -> _Line:
+        piece = self._piece()
+        if not piece:
+            raise StopIteration
+        n = self.next_line
+        self.next_line += 1
+        if len(piece) < PIECE or piece[-1] == "\n":
+            return n, piece, None
+        parts, total = [piece], len(piece)
+        while parts[-1][-1] != "\n" and len(parts[-1]) >= PIECE:
+            if parts[-1][-1] == "\r":  # a \r\n may be split between two pieces
+                nxt = self._piece()
+                if nxt.startswith("\n"):
+                    parts[-1] += "\n"
+                    nxt = nxt[1:]
+                self.pushed = nxt
+                break
+            if total > MAX_FIELD_CHARS:
+                text, cuts = _cap_line(n, parts, self._piece, self.dialect)
+                return n, text, cuts
+            p = self._piece()
+            if not p:
+                break
+            parts.append(p)
+            total += len(p)
+        return n, "".join(parts), None
+
+    def take(self) -> list[_Line]:
+        """The lines of the record just read (and forget them)."""
+        lines, self.taken, self.chars = self.taken, [], 0
+        return lines
+
+    def again(self, lines: list[_Line]) -> None:
+        """Read ``lines`` again before any new line."""
+        self.replay.extendleft(reversed(lines))
+
+
+def _cap_line(n: int, parts: list[str], more: Callable[[], str], dialect: dict[str, Any]
+              ) -> tuple[str, list[tuple[int, CutRecord]]]:
+    """Line ``n``, given as ``parts`` and then read piece by piece from ``more``, with
+    each field cut at the cap: the line rewritten (every field quoted) and the cuts.
+
+    Fields are split as the ``csv`` module splits them (quotes, doubled quotes, an
+    escape character, spaces after the delimiter); a field still open at the end of the
+    line stays open, so the record goes on over the next line as it would have.
+    Raises :class:`_TooLong` if the cut fields still hold over :data:`RECORD_CHARS`.
+    """
+    d, q = dialect["delimiter"], dialect["quotechar"] or ""
+    esc, skip = dialect["escapechar"] or "", dialect["skipinitialspace"]
+    double = dialect["doublequote"]
+    plain = re.compile("[" + re.escape(d + esc) + "\r\n]")
+    quoted = re.compile("[" + re.escape(q + esc) + "]") if q else None
+    fields: list[tuple[str, CutRecord | None]] = []
+    kept = 0
+    # begin (of the line), start (of a field), field, quoted, quote (a quote in a quoted
+    # field), esc and qesc (after an escape character), end (of the line)
+    state = "begin"
+    cur = CappedText()
+
+    def close() -> None:
+        nonlocal cur, kept
+        fields.append(cur.result())
+        kept += min(cur.chars, cur.cap)
+        cur = CappedText()
+
+    def feed(text: str) -> None:
+        nonlocal state
+        i, end = 0, len(text)
+        while i < end:
+            c = text[i]
+            if state in ("esc", "qesc"):
+                cur.add(c)
+                state = "field" if state == "esc" else "quoted"
+                i += 1
+            elif state == "quoted" and quoted is not None:
+                m = quoted.search(text, i)
+                j = end if m is None else m.start()
+                cur.add(text[i:j])
+                if m is not None:
+                    state = "qesc" if m.group() == esc else ("quote" if double else "field")
+                    j += 1
+                i = j
+            elif state == "quote":
+                if c == q:
+                    cur.add(c)
+                    state = "quoted"
+                elif c == d:
+                    close()
+                    state = "start"
+                elif c in "\r\n":
+                    close()
+                    state = "end"
+                else:
+                    cur.add(c)
+                    state = "field"
+                i += 1
+            elif state == "start" and c == q and q:
+                state = "quoted"
+                i += 1
+            elif state == "start" and c == " " and skip:
+                i += 1
+            elif state == "begin" and c in "\r\n":
+                state = "end"  # an empty line: no record
+            elif state == "begin":
+                state = "start"
+            elif state == "end":
+                i = end
+            else:  # start or field: up to the next delimiter, escape or line end
+                m = plain.search(text, i)
+                j = end if m is None else m.start()
+                cur.add(text[i:j])
+                state = "field"
+                if m is not None:
+                    g = m.group()
+                    if g == d:
+                        close()
+                        state = "start"
+                    elif g == esc:
+                        state = "esc"
+                    else:
+                        close()
+                        state = "end"
+                    j += 1
+                i = j
+
+    pieces: Iterable[str] = parts
+    last = ""
+    while True:
+        for p in pieces:
+            feed(p)
+            last = p
+        if last.endswith(("\n", "\r")) or len(last) < PIECE:
+            break
+        p = more()
+        if not p:
+            break
+        pieces = (p,)
+    if state in ("esc", "qesc"):  # an escape character before the end of file
+        cur.add("\n")
+        state = "field" if state == "esc" else "quoted"
+    open_quote = state == "quoted"
+    if not open_quote and state not in ("end", "begin"):  # the end of file ends the field
+        close()
+    if kept > RECORD_CHARS:
+        raise _TooLong(n, f"a line of {len(fields)} fields still holds {kept} characters "
+                       f"with each cut at {MAX_FIELD_CHARS}")
+    out, cuts = [], []
+    for i, (text, cut) in enumerate(fields):
+        out.append(_quote(text, q, esc, double))
+        if cut is not None:
+            cuts.append((i, cut))
+    line = d.join(out)
+    ending = "\r\n" if last.endswith("\r\n") else last[-1:] if last[-1:] in ("\r", "\n") else ""
+    if open_quote:  # the line ending is in the field, which goes on over the next line
+        head, cut = cur.result()
+        line += (d if fields else "") + q + _escape_quotes(head, q, esc, double)
+        if cut is not None:
+            cuts.append((len(fields), cut))
+        return line if line.endswith(ending) else line + ending, cuts
+    return line + ending, cuts
+
+
+def _escape_quotes(text: str, q: str, esc: str, double: bool) -> str:
+    if not q or (q not in text and not (esc and esc in text)):
+        return text
+    if esc:
+        text = text.replace(esc, esc + esc)
+    return text.replace(q, q + q if double or not esc else esc + q)
+
+
+def _quote(text: str, q: str, esc: str, double: bool) -> str:
+    """``text`` as one quoted field (read back as ``text`` by the same dialect)."""
+    return q + _escape_quotes(text, q, esc, double) + q if q else text
 
 
 class MappedCsvReader:
@@ -124,12 +407,13 @@ class MappedCsvReader:
                         if columnar and ColumnMapper.eligible(mapping.rows) else None)
 
     def _quarantine(self, line: int, reason: str, kind: str, excerpt: str,
-                    fld: str | None) -> QuarantineRecord:
+                    fld: str | None, limit: str | None = None) -> QuarantineRecord:
         self.stats.quarantined_rows += 1
         self.stats.quarantine_reasons[kind] += 1
         return QuarantineRecord(locator=f"row {line}", field=fld,
                                 reason=f"{self.name} line {line}: {reason}"[:500],
-                                excerpt=excerpt[:1000], market_id=self.mapping.market_id)
+                                excerpt=excerpt[:1000], market_id=self.mapping.market_id,
+                                limit=limit)
 
     def _wrong_count(self, line: int, fields: list[str], names: list[str],
                      allowed: set[int] | None) -> QuarantineRecord:
@@ -139,36 +423,41 @@ class MappedCsvReader:
         missing = names[n] if n < len(names) else None
         what = f" (field '{missing}' missing)" if missing else f" ({n - len(names)} extra)"
         return self._quarantine(line, f"expected {expect} fields, found {n}{what}",
-                                "wrong field count", ", ".join(fields)[:1000], missing)
+                                "wrong field count", ", ".join(fields[:50])[:1000], missing)
 
     def _blocks(self) -> Iterator[tuple[list[str], list[Any]]]:
         """(column names, block) pairs; a block lists ``(line, fields)`` rows of the right
-        field count and QuarantineRecords for the others, in file order.
+        field count, QuarantineRecords for the others and CutRecords, in file order.
 
-        Lines are read a block at a time and parsed in one call; while every record
-        sits on one line, record k of a block is on the block's line k. A block with a
-        record over several lines (a quoted line break) or a CSV syntax error is parsed
-        again record by record, as is the rest of the file after it.
+        Lines are read a block at a time (in pieces of at most :data:`PIECE`
+        characters) and parsed in one call; while every record sits on one short
+        line, record k of a block is on the block's line k. A block with a record over
+        several lines (a quoted line break), a long line or a CSV syntax error is
+        parsed again record by record, as is the rest of the file after it.
         """
         m = self.mapping
         header = bool(m.csv.get("header", True))
-        enc = m.csv.get("encoding", "utf-8")
         dialect = _dialect(m)
         self._names: list[str] = [] if header else list(m.csv.get("columns") or [])
         self._need_header = header
+        with open(self.path, "rb") as raw:
+            enc = csv_encoding(raw.read(4), m.csv.get("encoding", "utf-8"))
         with open(self.path, encoding=enc, errors="replace", newline="") as fh:
+            pieces = iter(partial(fh.readline, PIECE), "")
             base = 0  # lines before the current block
             while True:
-                lines = list(islice(fh, self.BLOCK))
+                lines = _read_block(pieces, self.BLOCK)
                 if not lines:
                     return
-                try:
-                    recs = list(csv.reader(lines, **dialect))
-                except csv.Error:
-                    recs = None
+                recs = None
+                if max(map(len, lines)) < PIECE:
+                    try:
+                        recs = list(csv.reader(lines, **dialect))
+                    except csv.Error:
+                        recs = None
                 if (recs is None or len(recs) != len(lines)
                         or any("\n" in f or "\r" in f for f in (recs[-1] if recs else ()))):
-                    yield from self._careful(chain(lines, fh), dialect, base)
+                    yield from self._careful(chain(lines, pieces), dialect, base)
                     return
                 block = self._fast_block(recs, base)
                 base += len(lines)
@@ -217,32 +506,102 @@ class MappedCsvReader:
             allowed = set(self.mapping.recognise.get("field_counts") or []) or None
             out.append(self._wrong_count(line, fields, self._names, allowed))
 
-    def _careful(self, lines: Iterator[str], dialect: dict[str, Any],
+    def _fits(self, fields: list[str]) -> bool:
+        """Whether ``_row`` would keep ``fields`` (blank, the header, or a right count)."""
+        return (self._need_header or not fields
+                or (len(fields) == 1 and not fields[0].strip())
+                or len(fields) in self._counts())
+
+    def _careful(self, pieces: Iterator[str], dialect: dict[str, Any],
                  base: int) -> Iterator[tuple[list[str], list[Any]]]:
-        """Record by record, with each record's first line, from line ``base + 1`` on."""
-        reader = csv.reader(lines, **dialect)
-        prev_line = 0
+        """Record by record, with each record's first line, from line ``base + 1`` on.
+
+        A record that fails after running over several lines is quarantined on its first
+        line only, and the lines after it are read again (see the module's docstring).
+        """
+        feed = _Feed(pieces, base, dialect)
+        reader = csv.reader(feed, **dialect)
         block: list[Any] = []
+        rows = 0
         while True:
             try:
-                for fields in reader:
-                    line = base + prev_line + 1
-                    prev_line = reader.line_num
-                    self._row(block, line, fields)
-                    if len(block) >= self.BLOCK:
-                        self.stats.rows += len(block)
-                        yield self._names, block
-                        block = []
+                fields = next(reader)
+            except StopIteration:
                 break
-            except csv.Error as exc:
-                # a malformed quote: quarantine and carry on from the next line
-                line = base + prev_line + 1
-                prev_line = reader.line_num
-                block.append(self._quarantine(line, f"CSV syntax error: {exc}",
-                                              "csv syntax", "", None))
+            except (csv.Error, _Runaway, _TooLong) as exc:
+                rows += self._broken(block, feed, exc)
+                reader = csv.reader(feed, **dialect)
+                continue
+            lines = feed.take()
+            line = lines[0][0]
+            if len(lines) > 1 and not self._fits(fields):
+                block.append(self._quarantine(
+                    line, f"a record over lines {line}-{lines[-1][0]} has {len(fields)} "
+                    "fields: a quote is probably missing; the lines after this one are read "
+                    "again", "wrong field count", "".join(x[1] for x in lines)[:1000], None))
+                rows += 1
+                feed.again(lines[1:])
+                reader = csv.reader(feed, **dialect)
+                continue
+            before = len(block)
+            block.extend(self._cuts(line, fields, lines))
+            self._row(block, line, fields)
+            if len(block) > before and type(block[-1]) is not CutRecord:
+                rows += 1
+            if len(block) >= self.BLOCK:
+                self.stats.rows += rows
+                yield self._names, block
+                block, rows = [], 0
         if block:
-            self.stats.rows += len(block)
+            self.stats.rows += rows
             yield self._names, block
+
+    def _broken(self, block: list[Any], feed: _Feed, exc: Exception) -> int:
+        """Quarantine the first line of a record the reader could not finish; the lines
+        after it are read again (a long line's rest is dropped). Returns 1 (the row)."""
+        lines = feed.take()
+        if isinstance(exc, _TooLong):
+            if lines:  # the long line went on a record begun above it: that one fails too
+                block.append(self._quarantine(
+                    lines[0][0], f"the record goes on over line {exc.line}, which is too "
+                    "long; the lines after this one are read again", "record too long", "",
+                    None, FIELD_CHARS))
+                feed.again(lines[1:])
+            block.append(self._quarantine(exc.line, str(exc), "record too long", "", None,
+                                          FIELD_CHARS))
+            return 1 + bool(lines)
+        if isinstance(exc, _Runaway):
+            line, limit = lines[0][0], FIELD_CHARS
+            why = (f"a record runs over {RECORD_CHARS} characters (lines {line}-"
+                   f"{lines[-1][0]}): a quote is probably missing; the lines after this one "
+                   "are read again")
+        else:
+            line, limit = (lines[0][0] if lines else feed.next_line - 1), None
+            why = f"CSV syntax error: {exc}"
+        block.append(self._quarantine(line, why, "csv syntax" if limit is None else
+                                      "record too long", "", None, limit))
+        feed.again(lines[1:])
+        return 1
+
+    def _cuts(self, line: int, fields: list[str], lines: list[_Line]) -> list[CutRecord]:
+        """The cuts of a record's fields: those of its long lines, and any field still
+        over the cap (one that ran over several lines) cut here."""
+        names = self._names
+        out = []
+        for _n, _text, cuts in lines:
+            for i, cut in cuts or ():
+                cut.locator, cut.market_id = f"row {line}", self.mapping.market_id
+                cut.field = names[i] if i < len(names) else f"field {i + 1}"
+                out.append(cut)
+        if max(map(len, fields), default=0) > MAX_FIELD_CHARS:
+            for i, f in enumerate(fields):
+                if len(f) > MAX_FIELD_CHARS:
+                    fields[i], one = cap_text(f, names[i] if i < len(names) else
+                                              f"field {i + 1}", f"row {line}",
+                                              market_id=self.mapping.market_id)
+                    if one is not None:
+                        out.append(one)
+        return out
 
     def _map_one(self, names: list[str], line: int, fields: list[str]) -> list[Record]:
         """The records of one row through the row mapper (a quarantine if it fails)."""
@@ -274,7 +633,7 @@ class MappedCsvReader:
             yield from recs
         for names, block in blocks:
             for item in block:
-                if isinstance(item, QuarantineRecord):
+                if type(item) is not tuple:
                     yield item
                 else:
                     yield from self._map_one(names, *item)
@@ -316,7 +675,7 @@ class MappedCsvReader:
         except (pa.ArrowException, UnicodeError):  # text Arrow cannot hold (lone surrogates)
             self.mapper.stats.identifiers = found
             for item in block:
-                yield from ([item] if type(item) is QuarantineRecord else
+                yield from ([item] if type(item) is not tuple else
                             self._map_one(names, *item))
             return
         self.mapper.stats.listing_refs.update(
@@ -468,7 +827,8 @@ def _head_lines(head: bytes, enc: str) -> Iterator[str]:
 
 
 # codecs whose incremental decoder gives exactly what one decode() call gives
-_INCREMENTAL_SAFE = {"utf-8", "ascii", "latin-1", "iso8859-1", "cp1252", "iso8859-15"}
+_INCREMENTAL_SAFE = {"utf-8", "utf-8-sig", "ascii", "latin-1", "iso8859-1", "cp1252",
+                     "iso8859-15"}
 
 
 _HEADS: dict[tuple[Any, ...], _HeadRows] = {}
@@ -485,6 +845,7 @@ def _head_rows(head: bytes, mapping: Mapping) -> _HeadRows:
     if not _HEAD_OF or _HEAD_OF[0] is not head:
         _HEADS.clear()
         _HEAD_OF[:] = [head]
+    enc = csv_encoding(head[:4], enc)
     key = (enc, *sorted(dialect.items()))
     rows = _HEADS.get(key)
     if rows is None:
@@ -518,7 +879,7 @@ def _headerless_fits(head: _HeadRows, mapping: Mapping) -> bool:
 
 def score_mapping(src: SourceFile, mapping: Mapping, name: str | None = None) -> float:
     """How well ``mapping`` fits ``src`` (0-1), from its first rows and file name."""
-    if b"\x00" in src.head[:4096]:
+    if b"\x00" in src.head[:4096] and csv_encoding(src.head[:4]) != "utf-16":
         return 0.0
     rec = mapping.recognise
     name_pat = rec.get("filename")

@@ -1,16 +1,27 @@
 """Seized MySQL dumps (mysqldump text), streamed and mapped declaratively.
 
-The reader never holds the dump in memory: it decodes the file in chunks and splits it
-into statements at ``;`` outside strings and comments. ``CREATE TABLE`` teaches it each
-table's column names; ``INSERT INTO ... VALUES (...),(...);`` rows are decoded with
-MySQL's escaping rules and handed to the table's row mapping (YAML files in
-:mod:`darkmap.importers.mappings`, ``format: sql``).
+The reader never holds the dump in memory: it decodes the file in chunks (UTF-8, or
+UTF-8 / UTF-16 with a byte-order mark, as PowerShell writes a redirected dump) and
+reads it statement by statement, quote- and comment-aware. ``CREATE TABLE`` teaches it
+each table's column names; the row tuples of ``INSERT INTO ... VALUES (...),(...);``
+are read one at a time with MySQL's escaping rules and handed to the table's row
+mapping (YAML files in :mod:`darkmap.importers.mappings`, ``format: sql``).
 
-Damage is expected. A statement that cannot be parsed, or a row with the wrong number of
-values, becomes a :class:`QuarantineRecord` (``insert S row R`` or ``statement N``) with
-the reason; scanning resynchronises at the next statement. mysqldump escapes newlines
-inside strings, so a raw newline followed by a statement keyword inside a "string" means
-a quote was lost: the broken statement is cut there instead of swallowing the file.
+Damage is expected, and every row is counted. A row tuple that cannot be read (a lost
+quote or separator, a stray backslash, junk, the wrong number of values) is
+quarantined as ``insert S row R`` with the reason, and reading resynchronises at the
+next row tuple: the first later ``(`` after a ``)`` (and an optional ``,`` or ``;``)
+from which a whole tuple of the table's column count reads, followed by ``,`` or the
+statement's end. Should the damage hide further row tuples, each one in it that starts
+like a row of the table counts as one more quarantined row. Resynchronising stops at
+the end of the statement: a line (or a ``;``) followed by a statement keyword, since
+mysqldump escapes line breaks inside strings. Other statements that cannot be read
+become ``statement N`` quarantines; an unreadable INSERT head, ``insert S``.
+
+A quoted value longer than :data:`~darkmap.model.limits.MAX_FIELD_CHARS` is streamed,
+never held whole, and cut to the cap: the row yields a
+:class:`~darkmap.model.records.CutRecord` (the whole value's length and sha256) next
+to its records.
 
 Units: ``insert S row R`` (S counts INSERT statements from 1, R the row tuple in it).
 """
@@ -18,6 +29,7 @@ Units: ``insert S row R`` (S counts INSERT statements from 1, R the row tuple in
 from __future__ import annotations
 
 import codecs
+import io
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -26,35 +38,84 @@ from pathlib import Path
 from typing import IO, Any
 
 from darkmap.errors import BadInputError
+from darkmap.importers.capped import CappedText
 from darkmap.importers.mappings import FieldError, Mapping, MapStats, RowMapper, mappings
-from darkmap.model.records import MarketRecord, QuarantineRecord, Record, SkipRecord
+from darkmap.model.limits import MAX_FIELD_CHARS, cap_text
+from darkmap.model.records import (
+    CutRecord,
+    MarketRecord,
+    QuarantineRecord,
+    Record,
+    SkipRecord,
+)
 from darkmap.plugins import SourceFile
 
 __all__ = [
+    "InsertStatement",
     "SqlDumpImporter",
+    "SqlRow",
     "SqlStats",
     "SqlSyntaxError",
     "Statement",
+    "dump_encoding",
     "iter_insert_rows",
     "iter_statements",
     "parse_create_table",
     "parse_insert_head",
     "read_dump",
+    "sniff_dump",
 ]
 
 CHUNK = 1 << 20
-MAX_STATEMENT = 512 << 20
+MAX_STATEMENT = 16 << 20
+"""Longest statement other than an INSERT that is held (INSERTs stream row by row); a
+longer one is skipped to the next statement line and quarantined."""
+MAX_TOKEN = 1 << 16
+"""Longest unquoted token (number, word, hex literal) read in a row tuple."""
+MAX_VALUES = 1 << 16
+"""Most values one row tuple may hold when the table's columns are unknown."""
+_HOLD = 4 * MAX_FIELD_CHARS
+"""Most text kept behind the read position for a row that may still fail."""
+_HEAD = 1 << 16
+"""Lookahead for an INSERT head (table name and column list)."""
 
-_KEYWORD_LINE = re.compile(
-    r"[ \t]*(?:INSERT\s+(?:IGNORE\s+)?INTO\s|REPLACE\s+INTO\s|CREATE\s+TABLE\s|DROP\s+TABLE\s"
-    r"|LOCK\s+TABLES\s|UNLOCK\s+TABLES|/\*!\d{5}|--\s|SET\s+[@\w]|USE\s|CREATE\s+DATABASE\s)",
-    re.I)
+_KW = (r"(?:INSERT\s+(?:IGNORE\s+)?INTO\s|REPLACE\s+INTO\s|CREATE\s+TABLE\s|DROP\s+TABLE\s"
+       r"|LOCK\s+TABLES\s|UNLOCK\s+TABLES|/\*!\d{5}|--\s|SET\s+[@\w]|USE\s|CREATE\s+DATABASE\s)")
+_KEYWORD_LINE = re.compile(r"[ \t]*" + _KW, re.I)
 _SPECIAL = re.compile(r"[;'\"`#]|--(?=\s)|/\*")
 _STR_STOP = {"'": re.compile(r"['\\\n]"), '"': re.compile(r"[\"\\\n]"), "`": re.compile(r"[`\n]")}
+_QSTOP = {"'": re.compile(r"['\\]"), '"': re.compile(r"[\"\\]")}
+_QFAST = {"'": re.compile(r"'((?:[^'\\]++|\\.|'')*+)'", re.S),
+          '"': re.compile(r'"((?:[^"\\]++|\\.|"")*+)"', re.S)}
+_WS = re.compile(r"\s*+")
+_SPACES = re.compile(r"[ \t\r]*+")
+_BLANK = re.compile(r"(?:\s++|;)+")
+_BARE = re.compile(r"""
+      [xX]'(?P<hex>[0-9a-fA-F]*)'
+    | 0x(?P<hex2>[0-9a-fA-F]+)
+    | [bB]'(?P<bits>[01]*)'
+    | (?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
+    | (?P<cs>_\w+)\s*+(?=['"])
+    | (?P<word>[A-Za-z_]\w*)
+    """, re.X)
+_FAST_VALUE = r"(?:'(?:[^'\\]++|\\.|'')*+'|NULL|-?\d++(?:\.\d++)?+(?:[eE][-+]?\d++)?+)"
+_FAST_TUPLE = re.compile(r"\(\s*+" + _FAST_VALUE + r"\s*+(?:,\s*+" + _FAST_VALUE
+                         + r"\s*+)*+\)", re.S)
+_FAST_VALUES = re.compile(f"({_FAST_VALUE})", re.S)
+_RESYNC = re.compile(
+    r"\)[ \t\r\n]{0,8}[,;]?[ \t\r\n]{0,8}(?P<row>\()"
+    r"|(?P<nl>\n)(?=[ \t]*" + _KW + ")"
+    r"|(?P<semi>;)(?=[ \t]*(?-i:INSERT[ ]INTO|REPLACE[ ]INTO|CREATE[ ]TABLE|DROP[ ]TABLE"
+    r"|LOCK[ ]TABLES|UNLOCK[ ]TABLES|/\*!\d{5}))", re.I)
+_VALUE_START = (r"(?:'(?:[^'\\\n]|\\.){0,256}'"
+                r'|"(?:[^"\\\n]|\\.){0,256}"'
+                r"|[-+]?\d{1,40}(?:\.\d{1,40})?|NULL)")
+_ROW_START = re.compile(r"\(\s{0,8}(" + _VALUE_START + r")\s{0,8}[,)]\s{0,8}(" + _VALUE_START
+                        + r")?", re.I)
 
 
 class SqlSyntaxError(BadInputError):
-    """A statement could not be parsed; ``row`` is the row tuple where it failed (1-based)."""
+    """A row tuple could not be read; ``row`` is its number in the statement (1-based)."""
 
     def __init__(self, message: str, row: int = 0) -> None:
         super().__init__(message)
@@ -63,7 +124,8 @@ class SqlSyntaxError(BadInputError):
 
 @dataclass(slots=True)
 class Statement:
-    """One SQL statement: its number (1-based), first line, text, or why it is broken."""
+    """One SQL statement other than a readable INSERT: its number (1-based), first line,
+    text, or why it is broken."""
 
     number: int
     line: int
@@ -71,176 +133,708 @@ class Statement:
     error: str | None = None
 
 
-class _Scanner:
-    """Splits text decoded chunk by chunk into statements (quote- and comment-aware).
+@dataclass(slots=True)
+class SqlRow:
+    """One row tuple of an INSERT: its number, its values (None when it could not be
+    read), why not, an excerpt, and the values cut at their cap (column index, cut)."""
 
-    ``start`` is where the current statement began in ``buf``; text before it is
-    dropped whenever more input is read, so memory holds one statement plus a chunk.
+    number: int
+    values: list[str | None] | None
+    error: str | None = None
+    excerpt: str = ""
+    cuts: list[tuple[int, CutRecord]] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------ text
+
+
+class _Text:
+    """The dump's text, decoded chunk by chunk and addressed by absolute offsets.
+
+    ``buf`` holds the text from offset ``base``; :meth:`fill` reads one more chunk and
+    drops the text before ``keep``, which no reader needs any more.
     """
+
+    __slots__ = ("fh", "chunk", "dec", "buf", "base", "keep", "eof", "lines")
 
     def __init__(self, fh: IO[bytes], chunk: int, encoding: str) -> None:
         self.fh = fh
         self.chunk = chunk
         self.dec = codecs.getincrementaldecoder(encoding)("replace")
         self.buf = ""
-        self.start = 0
+        self.base = 0
+        self.keep = 0
         self.eof = False
-        self.line = 1
-        self.number = 0
+        self.lines = 1  # the line number of buf[0]
 
-    def _fill(self) -> int:
-        """Read a chunk, dropping text before ``start``; return how far indices moved."""
+    @property
+    def end(self) -> int:
+        """Offset after the last character read so far."""
+        return self.base + len(self.buf)
+
+    def fill(self) -> bool:
+        """Read one more chunk; False once the file is exhausted."""
+        if self.eof:
+            return False
         data = self.fh.read(self.chunk)
         if data:
             tail = self.dec.decode(data)
         else:
             self.eof = True
             tail = self.dec.decode(b"", final=True)
-        shift = self.start
-        self.buf = self.buf[shift:] + tail
-        self.start = 0
-        return shift
+        drop = self.keep - self.base
+        if drop > 0:
+            self.lines += self.buf.count("\n", 0, drop)
+            self.buf = self.buf[drop:] + tail
+            self.base = self.keep
+        elif tail:
+            self.buf += tail
+        return True
 
-    def _emit(self, end: int, error: str | None = None) -> Statement | None:
-        text = self.buf[self.start:end]
-        first = self.line + text[:len(text) - len(text.lstrip())].count("\n")
-        self.line += text.count("\n")
-        body = _strip_leading_comments(text)
-        if not body:
-            return None
-        self.number += 1
-        return Statement(self.number, first, body, error)
+    def ensure(self, pos: int, n: int) -> bool:
+        """Have ``n`` characters from ``pos`` in the buffer if the file holds them;
+        True when they are all there."""
+        while self.end - pos < n:
+            if not self.fill():
+                return False
+        return True
 
-    def __iter__(self) -> Iterator[Statement]:
-        i = 0
+    def line_at(self, pos: int) -> int:
+        """The line number of offset ``pos`` (still in the buffer)."""
+        return self.lines + self.buf.count("\n", 0, max(0, pos - self.base))
+
+    def snippet(self, pos: int, n: int = 30) -> str:
+        """Up to ``n`` characters from ``pos`` (what is in the buffer), to the line end."""
+        i = max(0, pos - self.base)
+        return self.buf[i:i + n].split("\n", 1)[0]
+
+
+_ESC = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a", "%": "\\%",
+        "_": "\\_"}
+_ESC_S = re.compile(r"\\(.)|''", re.S)
+_ESC_D = re.compile(r'\\(.)|""', re.S)
+
+
+def _esc(m: re.Match[str]) -> str:
+    c = m.group(1)
+    if c is None:
+        return m.group()[0]
+    return _ESC.get(c, c)
+
+
+def _unescape(s: str, dq: bool = False) -> str:
+    if "\\" not in s and ("''" not in s if not dq else '""' not in s):
+        return s
+    return (_ESC_D if dq else _ESC_S).sub(_esc, s)
+
+
+class _Fail(Exception):
+    """A row tuple does not read: why, and where."""
+
+    def __init__(self, message: str, at: int) -> None:
+        super().__init__(message)
+        self.at = at
+
+
+class _Accept(Exception):
+    """A candidate row tuple read far enough to be taken (a value over the cap)."""
+
+
+# -------------------------------------------------------------------------- the reader
+
+
+class InsertStatement:
+    """An ``INSERT ... VALUES`` statement whose row tuples are read on demand.
+
+    Iterate :meth:`rows` once, or call :meth:`skip` (a quick scan to its end); the
+    reader skips whatever is left before it goes on to the next statement.
+    """
+
+    def __init__(self, reader: _Reader, number: int, line: int, table: str,
+                 columns: list[str] | None, start: int) -> None:
+        self.number = number
+        self.line = line
+        self.table = table
+        self.columns = columns
+        self._reader = reader
+        self._start = start
+        self._state = "new"  # new, rows (being read), done (skipped)
+        self._end = start
+        self._done: list[Any] = [False, start]  # the rows reached the end; where it is
+
+    def rows(self, ncols: int | None = None) -> Iterator[SqlRow]:
+        """The row tuples, each read or quarantined; ``ncols`` the table's column count."""
+        if self._state != "new":
+            raise RuntimeError("the rows of an INSERT statement are read once")
+        self._state = "rows"
+        yield from self._reader.rows(self._start, ncols, self._done)
+        self._end = self._done[1]
+
+    def skip(self) -> None:
+        """Pass over the statement without reading its rows."""
+        if self._state == "new":
+            self._end = self._reader.skip_statement(self._start)
+            self._state = "done"
+
+    def _finish(self) -> int:
+        """The statement's end, reading (and dropping) any rows left unread."""
+        if self._state == "new":
+            self.skip()
+        elif not self._done[0]:
+            for _ in self._reader.rows(self._done[1], None, self._done):
+                pass
+            self._end = self._done[1]
+        return self._end
+
+
+class _Reader:
+    """Statements and row tuples of one dump (see :func:`iter_statements`)."""
+
+    def __init__(self, fh: IO[bytes], chunk: int, encoding: str) -> None:
+        self.t = _Text(fh, chunk, encoding)
+        self.number = 0
+        self.held = True  # the current row's start is still in the buffer
+
+    # -- statements -------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Statement | InsertStatement]:
+        pos = 0
         while True:
-            if len(self.buf) - self.start > MAX_STATEMENT:
-                yield from self._oversized()
-                i = 0
-                continue
-            m = _SPECIAL.search(self.buf, i)
-            if m is None:
-                if self.eof:
-                    st = self._emit(len(self.buf))
-                    if st is not None:
-                        st.error = "statement not terminated by ';' at end of file"
-                        yield st
-                    return
-                resume = max(i, len(self.buf) - 2)
-                i = resume - self._fill()
-                continue
-            tok = m.group()
-            if tok == ";":
-                st = self._emit(m.start())
-                self.start = i = m.end()
-                if st is not None:
-                    yield st
-                continue
-            if tok in ("--", "#", "/*"):
-                close = "*/" if tok == "/*" else "\n"
-                j = self.buf.find(close, m.end())
-                if j < 0:
-                    if self.eof:
-                        i = len(self.buf)
-                    else:
-                        i = m.start() - self._fill()
-                    continue
-                i = j + len(close)
-                continue
-            res = self._string(m.start(), tok)
-            if isinstance(res, Statement):
-                yield res
-                i = self.start
-            elif res is None:
+            s = self._skip_blank(pos)
+            if s is None:
                 return
-            else:
-                i = res
-
-    def _string(self, qpos: int, q: str) -> int | Statement | None:
-        """Skip the string opened at ``qpos``: its end, a broken Statement, or None at EOF."""
-        stop = _STR_STOP[q]
-        j = qpos + 1
-        while True:
-            k_m = stop.search(self.buf, j)
-            if (k_m is None or k_m.start() + 64 > len(self.buf)) and not self.eof:
-                if len(self.buf) - self.start > MAX_STATEMENT:
-                    return qpos + 1  # let the caller's size check give up on it
-                shift = self._fill()
-                j -= shift
-                qpos -= shift
+            self.number += 1
+            line = self.t.line_at(s)
+            ins = self._insert_head(s, line)
+            if ins is not None:
+                yield ins
+                pos = ins._finish()
                 continue
-            if k_m is None:
-                st = self._emit(len(self.buf), f"unterminated {q} string at end of file")
-                self.start = len(self.buf)
-                return st
-            k = k_m.start()
-            c = self.buf[k]
-            if c == "\\" and q != "`":
+            end, text, error = self._statement(s)
+            yield Statement(self.number, line, text, error)
+            pos = end
+
+    def _skip_blank(self, pos: int) -> int | None:
+        """Offset of the next statement's first character after blanks, ``;`` and
+        comments (not ``/*!`` ones, which are statements); None at the end of file."""
+        t = self.t
+        while True:
+            t.keep = pos
+            if not t.ensure(pos, 3):
+                if pos >= t.end:
+                    return None
+            b = pos - t.base
+            m = _BLANK.match(t.buf, b)
+            if m is not None and m.end() > b:
+                pos = t.base + m.end()
+                continue
+            c2 = t.buf[b:b + 2]
+            if (c2 == "--" and (b + 2 >= len(t.buf) or t.buf[b + 2].isspace())) or c2[:1] == "#":
+                pos = self._find(pos, "\n")
+                continue
+            if c2 == "/*" and t.buf[b + 2:b + 3] != "!":
+                pos = self._find(pos + 2, "*/")
+                continue
+            return pos
+
+    def _find(self, pos: int, what: str, drop: bool = True) -> int:
+        """Offset after the next ``what`` from ``pos``, or the end of file; ``drop``: the
+        text before ``pos`` is not needed any more."""
+        t = self.t
+        while True:
+            if drop:
+                t.keep = max(t.keep, pos)
+            j = t.buf.find(what, pos - t.base)
+            if j >= 0:
+                return t.base + j + len(what)
+            pos = max(pos, t.end - len(what) + 1)
+            if not t.fill():
+                return t.end
+
+    def _insert_head(self, s: int, line: int) -> InsertStatement | None:
+        t = self.t
+        t.ensure(s, _HEAD)
+        b = s - t.base
+        if not t.buf[b:b + 7].upper().startswith(("INSERT", "REPLACE")):
+            return None
+        m = _INSERT_RE.match(t.buf, b, b + _HEAD)
+        if m is None:
+            return None
+        cols = None
+        if m.group("cols") is not None:
+            cols = [_unquote_name(c) for c in m.group("cols").split(",") if c.strip()]
+        return InsertStatement(self, self.number, line, _unquote_name(m.group("name")), cols,
+                               t.base + m.end())
+
+    def _statement(self, s: int, hold: bool = True) -> tuple[int, str, str | None]:
+        """Scan the statement at ``s`` to its ``;``: (offset after it, text, error).
+
+        When ``hold`` is false the text is dropped as the scan goes (and not returned).
+        """
+        t = self.t
+        t.keep = s
+        i = s
+        while True:
+            if hold and t.end - s > MAX_STATEMENT:
+                return self._oversized(s)
+            if not hold:
+                t.keep = max(s, i - 2)
+            m = _SPECIAL.search(t.buf, i - t.base)
+            if m is None:
+                i = max(i, t.end - 2)
+                if not t.fill():
+                    return t.end, self._text(s, t.end, hold), \
+                        "statement not terminated by ';' at end of file"
+                continue
+            tok, k = m.group(), t.base + m.start()
+            if tok == ";":
+                return k + 1, self._text(s, k, hold), None
+            if tok in ("--", "#", "/*"):
+                i = self._find(k + len(tok), "*/" if tok == "/*" else "\n", drop=not hold)
+                continue
+            j, error = self._skip_string(s, k, tok, hold)
+            if error is not None:
+                return j, self._text(s, j, hold), error
+            i = j
+
+    def _text(self, s: int, e: int, hold: bool) -> str:
+        if not hold:
+            return ""
+        t = self.t
+        return t.buf[s - t.base:e - t.base].rstrip()
+
+    def _skip_string(self, s: int, q_at: int, q: str, hold: bool) -> tuple[int, str | None]:
+        """Pass the string opened at ``q_at``: (offset after it, None), or where the
+        statement must be cut and why (a quote lost, or the end of file)."""
+        t = self.t
+        stop = _STR_STOP[q]
+        j = q_at + 1
+        while True:
+            if not hold:
+                t.keep = max(s, j - 1)
+            m = stop.search(t.buf, j - t.base)
+            if (m is None or m.start() + 64 > len(t.buf)) and not t.eof:
+                if hold and t.end - s > MAX_STATEMENT:
+                    return j, None  # the caller's size check gives up on it
+                if m is None:
+                    j = max(j, t.end - 1)
+                t.fill()
+                continue
+            if m is None:
+                return t.end, f"unterminated {q} string at end of file"
+            k = t.base + m.start()
+            c = m.group()
+            if c == "\\":
                 j = k + 2
                 continue
             if c == "\n":
-                if _KEYWORD_LINE.match(self.buf, k + 1):
-                    st = self._emit(k, f"unterminated {q} string opened at char "
-                                    f"{qpos - self.start} (a quote is missing); "
-                                    "resynchronised at the next statement")
-                    self.start = k
-                    if st is None:  # pragma: no cover - a string start is never blank
-                        return k + 1
-                    return st
+                if _KEYWORD_LINE.match(t.buf, m.start() + 1):
+                    return k, (f"unterminated {q} string opened at char {q_at - s} (a quote "
+                               "is missing); resynchronised at the next statement")
                 j = k + 1
                 continue
-            if self.buf[k + 1:k + 2] == q:
+            if t.buf[m.start() + 1:m.start() + 2] == q:
                 j = k + 2  # doubled quote
                 continue
-            return k + 1
+            return k + 1, None
 
-    def _oversized(self) -> Iterator[Statement]:
-        """Give up on a statement over MAX_STATEMENT and skip to the next statement line."""
-        self.number += 1
-        st = Statement(self.number, self.line, self.buf[self.start:self.start + 1000],
-                       f"statement longer than {MAX_STATEMENT} characters; skipped")
-        pos = self.start
+    def _oversized(self, s: int) -> tuple[int, str, str]:
+        """Give up on a statement over MAX_STATEMENT: skip to the next statement line."""
+        t = self.t
+        text = t.buf[s - t.base:s - t.base + 1000]
+        error = f"statement longer than {MAX_STATEMENT} characters; skipped"
+        pos = s
         while True:
-            for nl in re.finditer("\n", self.buf[pos:]):
-                at = pos + nl.end()
-                if _KEYWORD_LINE.match(self.buf, at):
-                    self.line += self.buf.count("\n", self.start, at)
-                    self.start = at
-                    yield st
-                    return
-            if self.eof:
-                self.start = len(self.buf)
-                yield st
+            t.keep = max(s, pos - 1)
+            b = pos - t.base
+            for nl in re.finditer("\n", t.buf[b:len(t.buf) - 64] if not t.eof else t.buf[b:]):
+                if _KEYWORD_LINE.match(t.buf, b + nl.end()):
+                    return b + nl.end() + t.base, text, error
+            pos = max(pos, t.end - 64) if not t.eof else t.end
+            if not t.fill():
+                return t.end, text, error
+
+    def skip_statement(self, s: int) -> int:
+        """Offset after the INSERT statement at ``s``, scanned without reading rows."""
+        return self._statement(s, hold=False)[0]
+
+    # -- row tuples -------------------------------------------------------------------
+
+    def rows(self, pos: int, ncols: int | None, box: list[Any]) -> Iterator[SqlRow]:
+        """Read row tuples from ``pos``. ``box`` is ``[done, offset]``: where to go on
+        from, and once the statement's end is reached, True and the offset after it."""
+        t = self.t
+        row = 0
+        want = ncols  # values a candidate tuple must hold when resynchronising
+        kinds: tuple[str, ...] | None = None
+        while True:
+            pos = self._gap(pos)
+            t.keep = pos
+            self.held = True
+            row += 1
+            if pos >= t.end:  # end of file
+                box[:] = [True, t.end]
+                if row == 1:
+                    yield SqlRow(row, None, "INSERT without any row tuple at end of file")
                 return
-            self.line += self.buf.count("\n", self.start, max(self.start, len(self.buf) - 64))
-            self.start = max(self.start, len(self.buf) - 64)
-            self._fill()
-            pos = 0
+            try:
+                if t.buf[pos - t.base] != "(":
+                    raise _Fail(f"expected '(' at char {pos}, found "
+                                f"{t.snippet(pos).strip()!r}", pos)
+                vals, cuts, end, first = self._tuple(pos, ncols, validating=False)
+                nxt, done = self._after(end, row)
+            except _Fail as exc:
+                start = pos if self.held else exc.at
+                excerpt = t.buf[start - t.base:start - t.base + 300] if self.held else ""
+                nxt_row, extra, stop = self._resync(start + 1 if self.held else exc.at,
+                                                    want, kinds)
+                where = (f"resynchronised at the next row tuple (char {nxt_row})"
+                         if nxt_row is not None else "the statement ends there")
+                box[:] = [nxt_row is None, stop]
+                yield SqlRow(row, None, f"{exc}; {where}", excerpt)
+                first_lost = row
+                for _ in range(extra):
+                    row += 1
+                    yield SqlRow(row, None, f"lost in the damage that starts in row "
+                                 f"{first_lost} (a row tuple that does not read; {where})")
+                if nxt_row is None:
+                    return
+                pos = nxt_row
+                continue
+            if kinds is None:
+                kinds, want = first, want or len(vals)
+            box[:] = [done, nxt]
+            yield SqlRow(row, vals, cuts=cuts)
+            if done:
+                return
+            pos = nxt
+
+    def _gap(self, pos: int) -> int:
+        """Offset after blanks and comments from ``pos`` (between row tuples)."""
+        t = self.t
+        while True:
+            if t.end - pos < 3:
+                t.ensure(pos, 3)
+            b = pos - t.base
+            e = _end_of(_WS, t.buf, b)
+            if e > b:
+                pos = t.base + e
+                if e == len(t.buf) and t.fill():
+                    continue
+            b = pos - t.base
+            c2 = t.buf[b:b + 2]
+            if c2 == "/*":
+                pos = self._find(pos + 2, "*/")
+            elif (c2 == "--" and (b + 2 >= len(t.buf) or t.buf[b + 2].isspace())) or c2[:1] == "#":
+                pos = self._find(pos, "\n")
+            else:
+                return pos
+
+    def _after(self, end: int, row: int) -> tuple[int, bool]:
+        """What follows the row tuple ending at ``end``: (where the next row or statement
+        starts, whether the statement ends); raises :class:`_Fail` on anything but a
+        ``,`` or a ``;`` that ends the line or precedes another statement."""
+        t = self.t
+        p = self._gap(end)
+        if p >= t.end:
+            return p, True  # end of file: the rows read are whole
+        c = t.buf[p - t.base]
+        if c == ",":
+            return p + 1, False
+        if c == ";":
+            t.ensure(p, 80)
+            b = p + 1 - t.base
+            q = _end_of(_SPACES, t.buf, b)
+            if t.buf[q:q + 1] != "(":
+                return p + 1, True
+        raise _Fail(f"row {row} is followed by {t.snippet(p).strip()!r} at char {p}, "
+                    "not by ',' or the statement's end", p)
+
+    def _tuple(self, pos: int, ncols: int | None, validating: bool
+               ) -> tuple[list[str | None], list[tuple[int, CutRecord]], int, tuple[str, ...]]:
+        """Read the row tuple opened at ``pos``: (values, cuts, offset after ``)``, kinds of
+        its first two values). Raises :class:`_Fail`; when ``validating``, also
+        :class:`_Accept` once a value runs over the cap."""
+        t = self.t
+        b = pos - t.base
+        m = _FAST_TUPLE.match(t.buf, b)
+        if m is not None and (m.end() < len(t.buf) or t.eof):
+            return self._fast(b, m.end(), ncols)
+        i = pos + 1
+        vals: list[str | None] = []
+        cuts: list[tuple[int, CutRecord]] = []
+        kinds: list[str] = []
+        most = ncols if ncols else MAX_VALUES
+        while True:
+            i = self._ws(i, pos, validating)
+            if i >= t.end:
+                raise _Fail("row tuple not closed at end of file", i)
+            b = i - t.base
+            c = t.buf[b]
+            if c == ")" and not vals:
+                break
+            cut: CutRecord | None = None
+            v: str | None
+            if c == "'" or c == '"':
+                v, cut, i = self._string(i, c, pos, validating)
+                kind = "s"
+            else:
+                v, i, kind = self._bare(i, pos, validating)
+            if len(kinds) < 2:
+                kinds.append(kind)
+            vals.append(v)
+            if cut is not None:
+                cuts.append((len(vals) - 1, cut))
+            if len(vals) > most:
+                has = f" (the table has {ncols} columns)" if ncols else ""
+                raise _Fail(f"more than {most} values{has} at char {i}", i)
+            i = self._ws(i, pos, validating)
+            if i >= t.end:
+                raise _Fail("row tuple not closed at end of file", i)
+            c = t.buf[i - t.base]
+            if c == ",":
+                i += 1
+                continue
+            if c == ")":
+                break
+            raise _Fail(f"expected ',' or ')' at char {i}, found {t.snippet(i).strip()!r}", i)
+        if ncols and len(vals) != ncols:
+            raise _Fail(f"{len(vals)} values, the table has {ncols} columns", i)
+        return vals, cuts, i + 1, tuple(kinds)
+
+    def _fast(self, b: int, e: int, ncols: int | None
+              ) -> tuple[list[str | None], list[tuple[int, CutRecord]], int, tuple[str, ...]]:
+        """The values of a tuple of plain strings, numbers and NULLs at ``buf[b:e]``."""
+        t = self.t
+        toks = _FAST_VALUES.findall(t.buf, b + 1, e)
+        if ncols and len(toks) != ncols:
+            raise _Fail(f"{len(toks)} values, the table has {ncols} columns", t.base + e)
+        vals: list[str | None] = [
+            None if x == "NULL" else _unescape(x[1:-1]) if x[0] == "'" else x for x in toks]
+        cuts: list[tuple[int, CutRecord]] = []
+        if e - b > MAX_FIELD_CHARS:
+            for k, v in enumerate(vals):
+                if v is not None and len(v) > MAX_FIELD_CHARS:
+                    vals[k], cut = cap_text(v, "", "")
+                    if cut is not None:
+                        cuts.append((k, cut))
+        kinds = tuple("s" if x[0] == "'" else "null" if x == "NULL" else "n" for x in toks[:2])
+        return vals, cuts, t.base + e, kinds
+
+    def _room(self, at: int, start: int, validating: bool) -> bool:
+        """Read one more chunk while scanning at ``at`` a tuple opened at ``start``.
+
+        A candidate (``validating``) that runs longer than the cap is taken
+        (:class:`_Accept`); a row read for real lets its start go once too much text
+        is held behind it (it can then only resynchronise from where it failed).
+        """
+        t = self.t
+        if validating:
+            if at - start > MAX_FIELD_CHARS:
+                raise _Accept
+        elif t.end - t.keep > _HOLD:
+            t.keep = max(t.keep, at)
+            self.held = False
+        return t.fill()
+
+    def _ws(self, i: int, start: int, validating: bool) -> int:
+        t = self.t
+        while True:
+            b = i - t.base
+            e = _end_of(_WS, t.buf, b)
+            if e < len(t.buf) or t.eof:
+                return t.base + e
+            i = t.base + e
+            self._room(i, start, validating)
+
+    def _bare(self, i: int, start: int, validating: bool) -> tuple[str | None, int, str]:
+        """An unquoted token at ``i``: (value, offset after it, kind)."""
+        t = self.t
+        while True:
+            b = i - t.base
+            m = _BARE.match(t.buf, b)
+            if m is not None and (m.end() < len(t.buf) or t.eof):
+                break
+            if t.eof or t.end - i > MAX_TOKEN:
+                if m is None:
+                    raise _Fail(f"cannot read a value at char {i}: "
+                                f"{t.snippet(i).strip()!r}", i)
+                break
+            self._room(i, start, validating)
+        g = m.lastgroup
+        end = t.base + m.end()
+        if g == "num":
+            return m.group(g), end, "n"
+        if g == "word":
+            w = m.group(g).upper()
+            if w == "NULL":
+                return None, end, "null"
+            if w in ("TRUE", "FALSE"):
+                return ("1" if w == "TRUE" else "0"), end, "n"
+            if w in ("DEFAULT", "CURRENT_TIMESTAMP", "NOW"):
+                return None, end, "w"
+            raise _Fail(f"unexpected word {m.group(g)[:30]!r} at char {i}", i)
+        if g == "cs":  # _charset 'string'
+            q = t.buf[m.end()]
+            v, _cut, end = self._string(end, q, start, validating)
+            return v, end, "s"
+        if g in ("hex", "hex2"):
+            h = m.group(g)
+            return (bytes.fromhex(h if len(h) % 2 == 0 else "0" + h).decode("utf-8", "replace"),
+                    end, "x")
+        b_ = m.group("bits") or "0"
+        return str(int(b_, 2)), end, "n"
+
+    def _string(self, q_at: int, q: str, start: int, validating: bool
+                ) -> tuple[str, CutRecord | None, int]:
+        """The quoted value opened at ``q_at``: (value, its cut or None, offset after it).
+
+        One regex reads a string that closes within the buffer; a longer one is read
+        stop by stop, and past the cap streamed into a :class:`CappedText`.
+        """
+        t = self.t
+        dq = q == '"'
+        b = q_at - t.base
+        m = _QFAST[q].match(t.buf, b)
+        if m is not None and (m.end() < len(t.buf) or t.eof):
+            v = _unescape(m.group(1), dq)
+            if len(v) > MAX_FIELD_CHARS:
+                v, cut = cap_text(v, "", "")
+                return v, cut, t.base + m.end()
+            return v, None, t.base + m.end()
+        stop = _QSTOP[q]
+        j = c0 = q_at + 1  # scanned up to j; content from c0 is still in the buffer
+        long: CappedText | None = None
+        while True:
+            m2 = stop.search(t.buf, j - t.base)
+            if m2 is None or m2.start() + 1 >= len(t.buf):
+                if t.eof:
+                    if m2 is None or m2.group() == "\\":
+                        raise _Fail(f"unterminated string at end of file (opened at char "
+                                    f"{q_at})", t.end)
+                else:
+                    j = t.end if m2 is None else t.base + m2.start()
+                    if validating:
+                        if j - q_at > MAX_FIELD_CHARS:
+                            raise _Accept
+                    elif j - c0 > MAX_FIELD_CHARS:
+                        long = long or CappedText()
+                        long.add(_unescape(t.buf[c0 - t.base:j - t.base], dq))
+                        c0 = j
+                        t.keep = max(t.keep, j)
+                        self.held = False
+                    self._room(j, start, validating)
+                    continue
+            k = t.base + m2.start()
+            if m2.group() == "\\":
+                j = k + 2
+                continue
+            if t.buf[k + 1 - t.base:k + 2 - t.base] == q:
+                j = k + 2  # a doubled quote
+                continue
+            piece = _unescape(t.buf[c0 - t.base:k - t.base], dq)
+            if long is None:
+                if len(piece) > MAX_FIELD_CHARS:
+                    piece, cut = cap_text(piece, "", "")
+                    return piece, cut, k + 1
+                return piece, None, k + 1
+            long.add(piece)
+            v, cut = long.result()
+            return v, cut, k + 1
+
+    # -- resynchronising --------------------------------------------------------------
+
+    def _resync(self, pos: int, want: int | None, kinds: tuple[str, ...] | None
+                ) -> tuple[int | None, int, int]:
+        """From ``pos`` on, the next row tuple that reads: (its offset or None at the
+        statement's end, further row starts passed in the damage, the statement's end)."""
+        t = self.t
+        extra = 0
+        while True:
+            t.keep = max(t.keep, pos)
+            m = _RESYNC.search(t.buf, pos - t.base)
+            if (m is None or m.start() + 80 > len(t.buf)) and not t.eof:
+                pos = max(pos, t.end - 80)
+                t.fill()
+                continue
+            if m is None:
+                return None, extra, t.end
+            k = t.base + m.start()
+            if m.group("row") is not None:
+                c = t.base + m.start("row")
+                if self._candidate(c, want):
+                    return c, extra, c
+                if kinds and self._starts_like(c, kinds):
+                    extra += 1
+                pos = c
+                continue
+            if m.group("nl") is not None:
+                return None, extra, k
+            return None, extra, k + 1
+
+    def _candidate(self, c: int, want: int | None) -> bool:
+        """Whether a whole row tuple (``want`` values) reads at ``c`` and is followed by
+        ``,`` or the statement's end."""
+        try:
+            _vals, _cuts, end, _k = self._tuple(c, want, validating=True)
+            self._after(end, 0)
+        except _Accept:
+            return True
+        except _Fail:
+            return False
+        return True
+
+    def _starts_like(self, c: int, kinds: tuple[str, ...]) -> bool:
+        """Whether the text at ``c`` starts like a row: its first values of the kinds of
+        the statement's first row's."""
+        t = self.t
+        t.ensure(c, 1200)
+        m = _ROW_START.match(t.buf, c - t.base)
+        if m is None:
+            return False
+        got = tuple(_kind(g) for g in m.groups() if g is not None)
+        return got == kinds[:len(got)] and len(got) == min(2, len(kinds))
 
 
-def _strip_leading_comments(text: str) -> str:
-    s = text.strip()
-    while s:
-        if s.startswith(("--", "#")):
-            nl = s.find("\n")
-            s = "" if nl < 0 else s[nl + 1:].lstrip()
-        elif s.startswith("/*") and not s.startswith("/*!"):
-            end = s.find("*/")
-            s = "" if end < 0 else s[end + 2:].lstrip()
-        else:
-            break
-    return s
+def _end_of(rx: re.Pattern[str], text: str, i: int) -> int:
+    """Where a pattern that may match empty text, matched at ``i``, ends."""
+    m = rx.match(text, i)
+    return i if m is None else m.end()
 
 
-def _only_comments(text: str) -> bool:
-    return not re.sub(r"(?m)^\s*(--\s.*|#.*)$", "", re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-                      ).strip()
+def _kind(token: str) -> str:
+    if token[:1] in "'\"":
+        return "s"
+    return "null" if token.upper() == "NULL" else "n"
+
+
+def dump_encoding(head: bytes, default: str = "utf-8") -> str:
+    """The text encoding of a dump from its first bytes: a byte-order mark's, or
+    ``default``."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return default
 
 
 def iter_statements(fh: IO[bytes], chunk: int = CHUNK,
-                    encoding: str = "utf-8") -> Iterator[Statement]:
-    """Statements of a dump read from a binary file object, ``chunk`` bytes at a time."""
-    return iter(_Scanner(fh, chunk, encoding))
+                    encoding: str = "utf-8") -> Iterator[Statement | InsertStatement]:
+    """Statements of a dump read from a binary file object, ``chunk`` bytes at a time.
+
+    A readable INSERT comes as an :class:`InsertStatement` whose rows are read (or
+    skipped) before the next statement is; every other statement as a
+    :class:`Statement`.
+    """
+    return iter(_Reader(fh, chunk, encoding))
+
+
+def iter_insert_rows(sql: str, ncols: int | None = None) -> Iterator[SqlRow]:
+    """The row tuples of the INSERT statements in ``sql`` (for tests and tools)."""
+    for st in iter_statements(io.BytesIO(sql.encode("utf-8", "surrogatepass")), 1 << 16,
+                              "utf-8"):
+        if isinstance(st, InsertStatement):
+            yield from st.rows(ncols)
 
 
 # ------------------------------------------------------------------------- statements
@@ -255,40 +849,11 @@ _CREATE_RE = re.compile(
     rf"(?P<name>{_NAME}(?:\s*\.\s*{_NAME})?)\s*\(", re.I | re.S)
 _NOT_COLUMNS = {"PRIMARY", "KEY", "UNIQUE", "INDEX", "CONSTRAINT", "FOREIGN", "FULLTEXT",
                 "SPATIAL", "CHECK"}
-_TOKEN = re.compile(
-    r"""\s*(?:
-      '(?P<s>(?:[^'\\]++|\\.|'')*+)'
-    | "(?P<d>(?:[^"\\]++|\\.|"")*+)"
-    | _\w+\s*'(?P<s2>(?:[^'\\]++|\\.|'')*+)'
-    | [xX]'(?P<hex>[0-9a-fA-F]*)'
-    | 0x(?P<hex2>[0-9a-fA-F]+)
-    | [bB]'(?P<bits>[01]*)'
-    | (?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
-    | (?P<word>[A-Za-z_]\w*)
-    | (?P<p>[(),;])
-    )""", re.S | re.X)
-_ESC = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a", "%": "\\%",
-        "_": "\\_"}
-_ESC_S = re.compile(r"\\(.)|''", re.S)
-_ESC_D = re.compile(r'\\(.)|""', re.S)
 
 
 def _unquote_name(name: str) -> str:
     last = re.split(r"\s*\.\s*(?=[`\w$])", name.strip())[-1]
     return last[1:-1].replace("``", "`") if last.startswith("`") else last
-
-
-def _esc(m: re.Match[str]) -> str:
-    c = m.group(1)
-    if c is None:
-        return m.group()[0]
-    return _ESC.get(c, c)
-
-
-def _unescape(s: str, dq: bool = False) -> str:
-    if "\\" not in s and ("''" not in s if not dq else '""' not in s):
-        return s
-    return (_ESC_D if dq else _ESC_S).sub(_esc, s)
 
 
 def parse_create_table(text: str) -> tuple[str, list[str]] | None:
@@ -344,93 +909,6 @@ def parse_insert_head(text: str) -> tuple[str, list[str] | None, int] | None:
     return _unquote_name(m.group("name")), cols, m.end()
 
 
-def _value(m: re.Match[str]) -> tuple[bool, str | None]:
-    """(is a value, value) for one token; punctuation gives (False, char)."""
-    g = m.lastgroup
-    if g is None:  # every alternative of _TOKEN is a named group
-        return False, m.group()
-    if g == "s" or g == "s2":
-        return True, _unescape(m.group(g))
-    if g == "d":
-        return True, _unescape(m.group(g), dq=True)
-    if g == "num":
-        return True, m.group(g)
-    if g == "word":
-        w = m.group(g).upper()
-        if w == "NULL":
-            return True, None
-        if w in ("TRUE", "FALSE"):
-            return True, "1" if w == "TRUE" else "0"
-        if w in ("DEFAULT", "CURRENT_TIMESTAMP", "NOW"):
-            return True, None
-        raise SqlSyntaxError(f"unexpected word {m.group(g)[:30]!r}")
-    if g in ("hex", "hex2"):
-        h = m.group(g)
-        return True, bytes.fromhex(h if len(h) % 2 == 0 else "0" + h).decode("utf-8", "replace")
-    if g == "bits":
-        b = m.group(g) or "0"
-        return True, str(int(b, 2))
-    return False, m.group(g)
-
-
-def iter_insert_rows(text: str, offset: int) -> Iterator[list[str | None]]:
-    """Row tuples of an INSERT from ``offset``; raises :class:`SqlSyntaxError` on damage.
-
-    Rows before the damage have been yielded; the error's ``row`` is the broken tuple.
-    """
-    pos, row = offset, 0
-    tok = _TOKEN.match
-    while True:
-        m = tok(text, pos)
-        if m is None or m.group("p") != "(":
-            if m is None and not text[pos:].strip():
-                if row == 0:
-                    raise SqlSyntaxError("INSERT without any row", 1)
-                return
-            got = text[pos:pos + 30].strip()
-            raise SqlSyntaxError(f"expected '(' at char {pos}, found {got!r}", row + 1)
-        row += 1
-        pos = m.end()
-        vals: list[str | None] = []
-        while True:
-            m = tok(text, pos)
-            if m is None:
-                raise SqlSyntaxError(f"cannot read a value at char {pos}: "
-                                     f"{text[pos:pos + 30].strip()!r}", row)
-            pos = m.end()
-            try:
-                is_val, v = _value(m)
-            except SqlSyntaxError as exc:
-                raise SqlSyntaxError(f"{exc} at char {m.start()}", row) from None
-            if not is_val:
-                if v == ")" and not vals:
-                    break
-                raise SqlSyntaxError(f"expected a value at char {m.start()}, found {v!r}", row)
-            vals.append(v)
-            m = tok(text, pos)
-            if m is None or m.group("p") not in (",", ")"):
-                found = text[pos:pos + 30].strip()
-                raise SqlSyntaxError(f"expected ',' or ')' at char {pos}, found {found!r}", row)
-            pos = m.end()
-            if m.group("p") == ")":
-                break
-        yield vals
-        m = tok(text, pos)
-        if m is None:
-            if text[pos:].strip():
-                raise SqlSyntaxError(f"junk after row at char {pos}: "
-                                     f"{text[pos:pos + 30].strip()!r}", row + 1)
-            return
-        p = m.group("p")
-        if p == ",":
-            pos = m.end()
-            continue
-        if p == ";" and not text[m.end():].strip():
-            return
-        raise SqlSyntaxError(f"expected ',' between rows at char {pos}, found "
-                             f"{text[pos:pos + 30].strip()!r}", row + 1)
-
-
 # ----------------------------------------------------------------------------- reader
 
 
@@ -445,6 +923,7 @@ class SqlStats:
     quarantined_rows: int = 0
     broken_statements: int = 0
     skipped_statements: int = 0
+    fields_cut: int = 0
     tables: dict[str, list[str]] = field(default_factory=dict)
     rows_by_table: Counter[str] = field(default_factory=Counter)
     quarantine_reasons: Counter[str] = field(default_factory=Counter)
@@ -454,7 +933,7 @@ class SqlStats:
         """JSON-ready counts."""
         out: dict[str, Any] = {k: getattr(self, k) for k in (
             "statements", "inserts", "rows", "stored_rows", "quarantined_rows",
-            "broken_statements", "skipped_statements")}
+            "broken_statements", "skipped_statements", "fields_cut")}
         out["rows_by_table"] = dict(self.rows_by_table)
         out["quarantine_reasons"] = dict(self.quarantine_reasons)
         out["pgp"] = {t: {"blocks": s.pgp_blocks, "keys": s.pgp_keys,
@@ -477,48 +956,48 @@ def _mapper_for(table: str, source_name: str, candidates: list[Mapping]) -> RowM
 
 def read_dump(path: Path, source_name: str | None = None, stats: SqlStats | None = None,
               candidates: list[Mapping] | None = None, chunk: int = CHUNK,
-              encoding: str = "utf-8") -> Iterator[Record]:
+              encoding: str | None = None) -> Iterator[Record]:
     """Yield the records of a mysqldump file through the SQL mappings.
 
-    Rows of tables no mapping names give one SkipRecord per INSERT statement.
+    ``encoding`` defaults to the one a byte-order mark names, else UTF-8. Rows of
+    tables no mapping names give one SkipRecord per INSERT statement.
     """
     name = source_name or Path(path).name
     st = stats if stats is not None else SqlStats()
     maps = candidates if candidates is not None else mappings("sql")
     mappers: dict[str, RowMapper | None] = {}
     with open(path, "rb") as fh:
-        for stmt in iter_statements(fh, chunk, encoding):
+        enc = encoding or dump_encoding(fh.read(4))
+        fh.seek(0)
+        for stmt in iter_statements(fh, chunk, enc):
             st.statements += 1
+            where = f"{name} statement {stmt.number} (line {stmt.line})"
+            if isinstance(stmt, InsertStatement):
+                st.inserts += 1
+                yield from _insert(stmt, st, f"insert {st.inserts}", where, name, maps,
+                                   mappers)
+                continue
             head = stmt.text[:40].lstrip("( \t\n").upper()
             is_insert = head.startswith(("INSERT", "REPLACE"))
             if is_insert:
                 st.inserts += 1
-            where = f"{name} statement {stmt.number} (line {stmt.line})"
             unit = f"insert {st.inserts}" if is_insert else f"statement {stmt.number}"
-            if stmt.error:
+            if stmt.error or is_insert:
                 st.broken_statements += 1
-                st.quarantine_reasons["broken statement"] += 1
-                yield QuarantineRecord(locator=unit, reason=f"{where}: {stmt.error}"[:500],
+                kind = "broken statement" if stmt.error else "unreadable INSERT"
+                st.quarantine_reasons[kind] += 1
+                why = stmt.error or "cannot read INSERT head"
+                yield QuarantineRecord(locator=unit, reason=f"{where}: {why}"[:500],
                                        excerpt=stmt.text[:1000])
                 continue
-            if not is_insert:
-                ct = parse_create_table(stmt.text) if "CREATE" in head else None
-                if ct:
-                    st.tables[ct[0]] = ct[1]
-                continue
-            yield from _insert(stmt, st, unit, where, name, maps, mappers)
+            ct = parse_create_table(stmt.text) if "CREATE" in head else None
+            if ct:
+                st.tables[ct[0]] = ct[1]
 
 
-def _insert(stmt: Statement, st: SqlStats, unit: str, where: str, name: str,
+def _insert(stmt: InsertStatement, st: SqlStats, unit: str, where: str, name: str,
             maps: list[Mapping], mappers: dict[str, RowMapper | None]) -> Iterator[Record]:
-    parsed = parse_insert_head(stmt.text)
-    if parsed is None:
-        st.broken_statements += 1
-        st.quarantine_reasons["unreadable INSERT"] += 1
-        yield QuarantineRecord(locator=unit, reason=f"{where}: cannot read INSERT head",
-                               excerpt=stmt.text[:1000])
-        return
-    table, cols, offset = parsed
+    table = stmt.table
     if table not in mappers:
         mappers[table] = _mapper_for(table, name, maps)
         if mappers[table] is not None:
@@ -530,47 +1009,44 @@ def _insert(stmt: Statement, st: SqlStats, unit: str, where: str, name: str,
     mapper = mappers[table]
     if mapper is None:
         st.skipped_statements += 1
+        stmt.skip()
         yield SkipRecord(page_type="sql_table", locator=unit,
                          reason=f"table `{table}` is not in any SQL mapping")
         return
-    cols = cols or st.tables.get(table)
+    cols = stmt.columns or st.tables.get(table)
     market = mapper.market_id
-    r = 0
-    try:
-        for r, vals in enumerate(iter_insert_rows(stmt.text, offset), 1):
-            st.rows += 1
-            st.rows_by_table[table] += 1
-            runit = f"{unit} row {r}"
-            names = cols or [f"c{i + 1}" for i in range(len(vals))]
-            if len(vals) != len(names):
-                st.quarantined_rows += 1
-                st.quarantine_reasons["wrong value count"] += 1
-                yield QuarantineRecord(
-                    locator=runit, market_id=market, excerpt=repr(vals)[:1000],
-                    reason=f"{where} row {r}: {len(vals)} values, table `{table}` has "
-                           f"{len(names)} columns")
-                continue
-            try:
-                recs = mapper.map_row(dict(zip(names, vals, strict=True)), runit)
-            except FieldError as exc:
-                st.quarantined_rows += 1
-                fld = re.search(r"field '([^']+)'", str(exc))
-                st.quarantine_reasons["field: " + (fld.group(1) if fld else "?")] += 1
-                yield QuarantineRecord(locator=runit, market_id=market,
-                                       field=fld.group(1) if fld else None,
-                                       reason=f"{where} row {r}: {exc}"[:500],
-                                       excerpt=repr(vals)[:1000])
-                continue
-            st.stored_rows += 1
-            yield from recs
-    except SqlSyntaxError as exc:
+    for row in stmt.rows(len(cols) if cols else None):
+        r = row.number
         st.rows += 1
-        st.quarantined_rows += 1
-        st.quarantine_reasons["syntax error in row"] += 1
-        yield QuarantineRecord(
-            locator=f"{unit} row {exc.row}", market_id=market,
-            reason=f"{where} row {exc.row}: {exc}; rest of the statement skipped"[:500],
-            excerpt=stmt.text[:300])
+        st.rows_by_table[table] += 1
+        runit = f"{unit} row {r}"
+        vals = row.values
+        names = cols or [f"c{i + 1}" for i in range(len(vals or ()))]
+        for i, cut in row.cuts:
+            cut.locator, cut.market_id = runit, market
+            cut.field = names[i] if i < len(names) else f"c{i + 1}"
+            st.fields_cut += 1
+            yield cut
+        if vals is None:
+            st.quarantined_rows += 1
+            st.quarantine_reasons["syntax error in row"] += 1
+            yield QuarantineRecord(locator=runit, market_id=market,
+                                   reason=f"{where} row {r}: {row.error}"[:500],
+                                   excerpt=row.excerpt[:300])
+            continue
+        try:
+            recs = mapper.map_row(dict(zip(names, vals, strict=True)), runit)
+        except FieldError as exc:
+            st.quarantined_rows += 1
+            fld = re.search(r"field '([^']+)'", str(exc))
+            st.quarantine_reasons["field: " + (fld.group(1) if fld else "?")] += 1
+            yield QuarantineRecord(locator=runit, market_id=market,
+                                   field=fld.group(1) if fld else None,
+                                   reason=f"{where} row {r}: {exc}"[:500],
+                                   excerpt=repr(vals)[:1000])
+            continue
+        st.stored_rows += 1
+        yield from recs
 
 
 # ----------------------------------------------------------------------------- importer
@@ -578,13 +1054,23 @@ def _insert(stmt: Statement, st: SqlStats, unit: str, where: str, name: str,
 _DUMP_HINT = re.compile(r"(?:^|\n)\s*(?:--\s*MySQL dump|CREATE\s+TABLE\s|INSERT\s+INTO\s)", re.I)
 _TABLE_NAMES = re.compile(rf"(?:CREATE\s+TABLE(?:\s+IF\s+NOT\s+EXISTS)?|INSERT\s+INTO)\s+"
                           rf"({_NAME}(?:\s*\.\s*{_NAME})?)", re.I)
+_MAX_NULS = 16
+"""NULs a dump's first 4 KiB may hold (a stray one is damage; many, a binary file)."""
+
+
+def _head_text(head: bytes) -> str:
+    """The sniffing head decoded the way :func:`read_dump` will decode the file."""
+    enc = dump_encoding(head)
+    if enc == "utf-16" and len(head) % 2:
+        head = head[:-1]
+    return head.decode(enc, "replace")
 
 
 def sniff_dump(src: SourceFile) -> tuple[float, Mapping | None]:
     """How sure we are ``src`` is a dump, and the mapping that names its tables."""
-    if b"\x00" in src.head[:4096]:
+    text = _head_text(src.head)
+    if text[:4096].count("\0") > _MAX_NULS:
         return 0.0, None
-    text = src.head.decode("utf-8", "replace")
     if not _DUMP_HINT.search(text):
         return 0.0, None
     tables = {_unquote_name(n) for n in _TABLE_NAMES.findall(text)}
@@ -608,9 +1094,12 @@ class SqlDumpImporter:
 
     def sniff_range(self, src: SourceFile) -> tuple[float, float] | None:
         """(0, 0) for markup, or when the head holds none of the words a dump starts with."""
-        if src.head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<":  # a dump never opens with a tag
+        head = src.head
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return None  # let sniff decode it
+        if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<":  # a dump never opens with a tag
             return (0.0, 0.0)
-        head = src.head.lower()
+        head = head.lower()
         if b"create table" in head or b"insert into" in head or b"mysql dump" in head:
             return None
         if b"create" in head or b"insert" in head:  # odd whitespace: let sniff decide

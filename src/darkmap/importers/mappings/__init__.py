@@ -14,7 +14,7 @@ import dataclasses
 import os
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
@@ -54,6 +54,7 @@ __all__ = [
     "mappings",
     "parse_datetime",
     "parse_price",
+    "split_cell",
 ]
 
 _BUILTIN_DIR = Path(__file__).resolve().parent
@@ -201,6 +202,7 @@ class _RecordSpec:
     split: re.Pattern[str] | None = None
     strip_prefix: str | None = None
     dedupe: str | None = None
+    split_end: re.Pattern[str] | None = None
 
 
 @dataclass(slots=True)
@@ -286,16 +288,17 @@ def _row_mapping(where: str, raw: dict[str, Any]) -> RowMapping:
             if target not in getattr(cls, "__slots__", ()):
                 raise MappingError(f"{w}: {cls.__name__} has no field {target!r}")
             fields.append(_field_spec(w, target, spec))
-        split = None
+        split = split_end = None
         if r.get("split"):
             try:
                 split = re.compile(r["split"], re.S)
+                split_end = re.compile(r["split_end"], re.S) if r.get("split_end") else None
             except re.error as exc:
                 raise MappingError(f"{w}: bad split regex: {exc}") from exc
             if not r.get("column"):
                 raise MappingError(f"{w}: split needs the column it applies to")
         recs.append(_RecordSpec(rtype, fields, r.get("column"), split, r.get("strip_prefix"),
-                                r.get("dedupe")))
+                                r.get("dedupe"), split_end))
     idents = [(d["column"], d.get("field", d["column"])) for d in raw.get("identifiers") or []]
     pgp = [(d["column"], d.get("field", "pgp")) for d in raw.get("pgp") or []]
     if not recs:
@@ -614,7 +617,7 @@ class RowMapper:
         end = 0
         base = {"market_id": self.market_id, "vendor_handle": handle, "listing_ref": ref,
                 "listing_title": title, "text": ""}
-        for m in spec.split.finditer(text):  # type: ignore[union-attr]
+        for m in split_cell(spec, text):
             end = m.end()
             groups = m.groupdict()
             groups["__observed_at__"] = observed
@@ -680,6 +683,35 @@ class RowMapper:
                         out.append(key.to_record(market_id=self.market_id,
                                                  account_handle=handle, field=fld,
                                                  locator=f"{unit}#pgp {k}"))
+
+
+def split_cell(spec: _RecordSpec, text: str) -> Iterator[re.Match[str]]:
+    """The matches of ``spec.split`` in ``text``, up to the last match of ``split_end``.
+
+    A split pattern whose text part is lazy (``(?P<text>.*?) END``) is tried from every
+    start to the end of the cell when no END follows: quadratic on hostile text.
+    Matching only up to the end of the last END gives the same matches in linear time.
+    """
+    if spec.split is None:
+        return iter(())
+    endpos = len(text)
+    if spec.split_end is not None:
+        endpos = _last_end(spec.split_end, text)
+    return spec.split.finditer(text, 0, endpos)
+
+
+def _last_end(rx: re.Pattern[str], text: str) -> int:
+    """The end of the last match of ``rx`` in ``text`` (0 if none), searched in windows
+    from the end of the text that grow fourfold (linear for a linear ``rx``)."""
+    n, width = len(text), 64
+    while True:
+        start = max(0, n - width)
+        last = 0
+        for m in rx.finditer(text, start):
+            last = m.end()
+        if last or not start:
+            return last
+        width *= 4
 
 
 def iter_columns(rows: Iterable[RowMapping]) -> set[str]:
