@@ -467,7 +467,8 @@ TABLES: dict[str, TableSpec] = {
     "account_links": TableSpec(
         "SELECT * FROM account_links", "a, b",
         "a IN (SELECT id FROM sel) AND b IN (SELECT id FROM sel)"),
-    "judgements": TableSpec("SELECT * FROM judgements", "judgement_id",
+    "judgements": TableSpec("SELECT *, 'analyst judgement by ' || author AS method "
+                            "FROM judgements", "judgement_id",
                             "a IN (SELECT id FROM sel) AND b IN (SELECT id FROM sel)"),
     "listing_assessments": TableSpec(
         "SELECT la.*, o.capture_sha256, o.source, o.method AS evidence_method "
@@ -479,7 +480,8 @@ TABLES: dict[str, TableSpec] = {
                                _ENTITY),
     "jurisdictions": TableSpec("SELECT * FROM jurisdictions", "entity_kind, entity_id",
                                _ENTITY),
-    "btc_tags": TableSpec("SELECT * FROM btc_tags", "tag_id", _ACCOUNT),
+    "btc_tags": TableSpec("SELECT *, origin || coalesce(': ' || tagpack_title, '') AS method "
+                          "FROM btc_tags", "tag_id", _ACCOUNT),
     "btc_clusters": TableSpec(
         "SELECT c.cluster_id, a.address, a.script_type, r.run_id, r.created_at, "
         "array_to_string(r.heuristics, ',') AS method FROM btc_clusters c "
