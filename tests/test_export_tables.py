@@ -155,3 +155,6 @@ def test_the_cli_offers_exactly_the_formats_that_work(
         assert (tmp_path / fmt).exists()
     done = runner.invoke(main, ["export", "nope", "-w", str(ws), "-o", str(tmp_path / "n")])
     assert done.exit_code == 2 and "'nope' is not one of" in done.output
+    done = runner.invoke(main, ["export", "gexf", "-w", str(ws), "-o", str(tmp_path / "n"),
+                                "--table", "accounts"])
+    assert done.exit_code == 1 and "gexf exporter does not take --table/--all" in done.output

@@ -17,14 +17,27 @@ from darkmap.plugins import Exporter
 __all__ = ["ExportOptions", "run_export"]
 
 
+def _format_options(options: ExportOptions) -> set[str]:
+    """The format options ``options`` asks for (``extended``, ``tables``)."""
+    return ({"extended"} if options.extended else set()) | (
+        {"tables"} if options.tables or options.all_tables else set())
+
+
 def run_export(exporter: Exporter, workspace: object, out: Path,
                options: ExportOptions | None = None) -> dict[str, int]:
     """Run ``exporter`` on ``workspace`` into ``out`` with ``options``.
 
-    An exporter whose ``export`` takes no options (a plug-in written for the two-argument
-    protocol) runs without them; asking it for options is a :class:`BadInputError`.
+    A format option the exporter does not take (its ``format_options``: ``extended``,
+    ``tables``) is a :class:`BadInputError`. An exporter whose ``export`` takes no options
+    (a plug-in written for the two-argument protocol) runs without them; asking it for
+    any is a :class:`BadInputError`.
     """
     options = options or ExportOptions()
+    extra = _format_options(options) - set(getattr(exporter, "format_options", ()))
+    if extra:
+        flags = {"extended": "--extended", "tables": "--table/--all"}
+        raise BadInputError(f"the {exporter.name} exporter does not take "
+                            f"{', '.join(flags[x] for x in sorted(extra))}")
     if len(inspect.signature(exporter.export).parameters) >= 3:
         return exporter.export(workspace, out, options)  # type: ignore[call-arg]
     if options != ExportOptions():

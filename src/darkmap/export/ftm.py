@@ -384,6 +384,7 @@ class FtmExporter:
     darkmap's extension schemata for captures, listings and keys)."""
 
     name = "ftm"
+    format_options = frozenset({"extended"})
 
     def export(self, workspace: object, out: Path,
                options: ExportOptions | None = None) -> dict[str, int]:

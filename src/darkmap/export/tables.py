@@ -119,6 +119,7 @@ class _TableExporter:
 
     name = ""
     suffix = ""
+    format_options = frozenset({"tables"})
 
     def _write(self, batches: pa.RecordBatchReader, path: Path) -> int:
         raise NotImplementedError
