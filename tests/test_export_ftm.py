@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import followthemoney
+import networkx as nx
 import pytest
 from export_workspaces import HOSTILE_HANDLE, built, open_ro
 from followthemoney.model import Model
@@ -128,6 +129,12 @@ def test_stock_export_passes_ftm_validate_unchanged(
     assert counts.get("CryptoWallet", 0) == n["wallets"]
     by_schema = Counter(r["schema"] for r in rows)
     assert by_schema["Document"] == n["captures"] + n["keys"]
+    if name == "demo":  # the other stock tool: ftm export-gexf reads it too
+        gexf = tmp_path / "ftm.gexf"
+        done = subprocess.run([FTM, "export-gexf", "-i", str(out), "-o", str(gexf)],
+                              capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert nx.read_gexf(gexf).number_of_nodes() > counts["UserAccount"]
     captures = [r for r in rows if r["id"].startswith("dm-capture-")]
     assert all(re.fullmatch("[0-9a-f]{40}", r["properties"]["contentHash"][0])
                for r in captures)  # FtM's contentHash is a SHA-1
