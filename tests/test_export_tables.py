@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from export_workspaces import HOSTILE_TITLE, built, open_ro
 
 from darkmap.cli import main
-from darkmap.errors import BadInputError
+from darkmap.errors import BadInputError, NotFoundError
 from darkmap.export.options import ExportOptions
 from darkmap.export.tables import CsvExporter, ParquetExporter, csv_value
 from darkmap.plugins import exporters
@@ -121,6 +121,10 @@ def test_table_choice_and_narrowing(tmp_path_factory: pytest.TempPathFactory,
     with pytest.raises(BadInputError, match="no exportable table 'nope'"):
         _run(CsvExporter(), "demo", tmp_path_factory, data_dir, tmp_path / "x",
              ExportOptions(tables=("nope",)))
+    with pytest.raises(NotFoundError, match="no account of this workspace matches "
+                                           "--country ZZ"):
+        _run(CsvExporter(), "real", tmp_path_factory, data_dir, tmp_path / "x",
+             ExportOptions(tables=("accounts",), countries=("ZZ",)))
     with pytest.raises(BadInputError, match="cannot be narrowed"):
         _run(CsvExporter(), "real", tmp_path_factory, data_dir, tmp_path / "x",
              ExportOptions(tables=("captures",), countries=("GB",)))

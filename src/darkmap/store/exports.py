@@ -63,7 +63,7 @@ def select_accounts(con: duckdb.DuckDBPyConnection, personas: Sequence[str] = ()
     ``personas``: persona ids or member account ids; all members of each. ``countries``:
     ISO codes; the accounts whose persona (or, unlinked, the account itself) the
     jurisdiction estimate places there. Several values of one option add up; the two
-    options together keep the accounts both select.
+    options together keep the accounts both select. NotFoundError when none is left.
     """
     if not personas and not countries:
         return None
@@ -92,7 +92,11 @@ def select_accounts(con: duckdb.DuckDBPyConnection, personas: Sequence[str] = ()
             [codes]).fetchall()
         by_country = {r[0] for r in rows}
         chosen = by_country if chosen is None else chosen & by_country
-    return sorted(chosen or ())
+    if not chosen:
+        asked = ", ".join([*(f"--persona {p}" for p in personas),
+                           *(f"--country {c}" for c in countries)])
+        raise NotFoundError(f"no account of this workspace matches {asked}")
+    return sorted(chosen)
 
 
 # --- entities ---------------------------------------------------------------------------------
