@@ -10,19 +10,23 @@ moved it). Every node and edge has ``kind``; nodes have ``label`` and, where the
 knows them, ``market``, scores, evidence counts and ``first_seen`` / ``last_seen`` (ISO
 text). Attribute types are fixed per name, so GraphML keys are declared once each.
 
-Market text is written by the people under investigation: the XML is written by
-networkx (ElementTree escapes ``<``, ``&`` and quotes), and characters XML 1.0 cannot hold
-at all (most C0 controls, lone surrogates, U+FFFE/U+FFFF) are written as visible escapes
-(``\\x07``, ``\\ud800``).
+Market text is written by the people under investigation: the XML is written by an XML
+library (GraphML: networkx; GEXF: the standard library's streaming ``XMLGenerator``), which
+escapes ``<``, ``&`` and quotes, and characters XML 1.0 cannot hold at all (most C0
+controls, lone surrogates, U+FFFE/U+FFFF) are written as visible escapes (``\\x07``,
+``\\ud800``).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import XMLGenerator
+from xml.sax.xmlreader import AttributesImpl
 
 from darkmap.errors import BadInputError
 from darkmap.export import dataset
@@ -208,6 +212,81 @@ def _counts(g: nx.DiGraph) -> dict[str, int]:  # type: ignore[type-arg]
             **{f"edge:{k}": v for k, v in sorted(edges.items())}}
 
 
+_GEXF_TYPES = {bool: "boolean", int: "long", float: "double", str: "string"}
+
+
+def _declare(items: Iterable[dict[str, Any]], skip: set[str]) -> dict[str, tuple[str, str]]:
+    """name -> (GEXF attribute id, GEXF type) of the attributes of ``items``."""
+    out: dict[str, tuple[str, str]] = {}
+    for attrs in items:
+        for name, value in attrs.items():
+            if name not in skip and name not in out:
+                out[name] = (str(len(out)), _GEXF_TYPES[type(value)])
+    return out
+
+
+def _gexf_value(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _open(xml: XMLGenerator, name: str, attrs: dict[str, str]) -> None:
+    xml.startElement(name, AttributesImpl(attrs))
+
+
+def _write_attvalues(xml: XMLGenerator, attrs: dict[str, Any],
+                     declared: dict[str, tuple[str, str]], skip: set[str]) -> None:
+    values = [(declared[k][0], v) for k, v in attrs.items() if k not in skip]
+    if values:
+        _open(xml, "attvalues", {})
+        for aid, v in values:
+            _open(xml, "attvalue", {"for": aid, "value": _gexf_value(v)})
+            xml.endElement("attvalue")
+        xml.endElement("attvalues")
+
+
+def write_gexf(g: nx.DiGraph, out: Path) -> None:  # type: ignore[type-arg]
+    """Write ``g`` as GEXF 1.3, streamed element by element (the XML library escapes
+    every value; networkx's writer builds the whole document in memory first, about
+    three times the graph's size)."""
+    node_attrs = _declare((d for _, d in g.nodes(data=True)), {"label"})
+    edge_attrs = _declare((d for _, _, d in g.edges(data=True)), set())
+    with open(out, "w", encoding="utf-8") as fh:
+        xml = XMLGenerator(fh, encoding="utf-8", short_empty_elements=True)
+        xml.startDocument()
+        _open(xml, "gexf", {"xmlns": "http://gexf.net/1.3", "version": "1.3",
+                                  "xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance",
+                                  "xsi:schemaLocation": "http://gexf.net/1.3 "
+                                                        "http://gexf.net/1.3/gexf.xsd"})
+        _open(xml, "meta", {})
+        _open(xml, "creator", {})
+        xml.characters("darkmap")
+        xml.endElement("creator")
+        xml.endElement("meta")
+        _open(xml, "graph", {"defaultedgetype": "directed", "mode": "static"})
+        for cls, declared in (("node", node_attrs), ("edge", edge_attrs)):
+            _open(xml, "attributes", {"class": cls, "mode": "static"})
+            for name, (aid, kind) in declared.items():
+                _open(xml, "attribute", {"id": aid, "title": name, "type": kind})
+                xml.endElement("attribute")
+            xml.endElement("attributes")
+        _open(xml, "nodes", {})
+        for node, attrs in g.nodes(data=True):
+            _open(xml, "node", {"id": node, "label": str(attrs.get("label", node))})
+            _write_attvalues(xml, attrs, node_attrs, {"label"})
+            xml.endElement("node")
+        xml.endElement("nodes")
+        _open(xml, "edges", {})
+        for n, (u, v, attrs) in enumerate(g.edges(data=True)):
+            _open(xml, "edge", {"id": str(n), "source": u, "target": v})
+            _write_attvalues(xml, attrs, edge_attrs, set())
+            xml.endElement("edge")
+        xml.endElement("edges")
+        xml.endElement("graph")
+        xml.endElement("gexf")
+        xml.endDocument()
+        fh.write("\n")
+
+
 class GexfExporter:
     """The link graph as GEXF 1.3 for Gephi (nodes, edges and their attributes)."""
 
@@ -218,9 +297,7 @@ class GexfExporter:
         """Write the graph to ``out``; return node and edge counts by kind."""
         g = _graph(workspace, options, "GEXF")
         out.parent.mkdir(parents=True, exist_ok=True)
-        import networkx as nx  # noqa: PLC0415 - slow import, see TYPE_CHECKING above
-
-        nx.write_gexf(g, out, version="1.3")
+        write_gexf(g, out)
         return _counts(g)
 
 
