@@ -111,6 +111,7 @@ class _Mapper:
         self.extended = extended
         self.cut = 0
         self.invalid = 0
+        self._dates: dict[str, str | None] = {}  # the same times recur on many entities
 
     def make(self, schema: str, ent_id: str, **props: Any) -> EntityProxy:
         """An entity of ``schema`` with id ``ent_id`` and the given property values
@@ -130,8 +131,13 @@ class _Mapper:
     def _add(self, ent: EntityProxy, prop: Any, value: Any) -> None:
         if isinstance(value, datetime):
             value = _date(value)
-        cleaned = prop.type.clean(value if isinstance(value, str) else str(value),
-                                  proxy=ent)
+        text = value if isinstance(value, str) else str(value)
+        if prop.type.name == "date":
+            if text not in self._dates:
+                self._dates[text] = prop.type.clean(text)
+            cleaned = self._dates[text]
+        else:
+            cleaned = prop.type.clean(text, proxy=ent)
         if cleaned is None:
             # a derived value (an e-mail read out of a PGP user id, a country read out
             # of "ships from") whose raw text is kept elsewhere is not counted
