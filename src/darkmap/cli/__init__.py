@@ -10,6 +10,7 @@ from darkmap.cli import (  # noqa: F401  (each module registers its commands on 
     cmd_assess,
     cmd_chain,
     cmd_evaluate,
+    cmd_export,
     cmd_ingest,
     cmd_keys,
     cmd_link,

@@ -27,7 +27,7 @@ from darkmap.collect.fs_policy import walk
 from darkmap.collect.ingest import FileResult, IngestSummary, ingest
 from darkmap.collect.verify import VerifyReport, verify_captures
 from darkmap.model.display import for_display
-from darkmap.plugins import exporters, importers
+from darkmap.plugins import importers
 from darkmap.store.workspace import Workspace, default_path
 
 _NAME_CHARS = 40  # of a file name in the progress line
@@ -171,22 +171,3 @@ def importers_cmd() -> None:
     """
     for name, imp in sorted(importers().items()):
         click.echo(f"{name:24s} {imp.version:8s} {(imp.__doc__ or '').strip().splitlines()[0]}")
-
-
-@main.command("export")
-@click.argument("fmt")
-@click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
-              help="Output file or folder.")
-@workspace_option
-def export_cmd(fmt: str, out: Path, workspace: Path | None) -> None:
-    """Export the evidence in another tool's format (ftm, gexf, graphml, stix, csv, parquet).
-
-    Example: darkmap export ftm -o entities.ftm.json
-    """
-    exps = exporters()
-    if fmt not in exps:
-        raise click.BadParameter(f"unknown format {fmt!r}; have: {', '.join(sorted(exps))}")
-    ws = open_ws(workspace)
-    counts = exps[fmt].export(ws, out)
-    ws.close()
-    emit_json({"format": fmt, "out": str(out), "written": counts})

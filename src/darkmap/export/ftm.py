@@ -1,46 +1,69 @@
 """Export the evidence store as FollowTheMoney entities (JSON lines).
 
-Markets become Organization, accounts UserAccount, personas Person (owner of their
-accounts), listings Listing, PGP keys PgpKey, crypto addresses CryptoWallet, account
-links Similar, and every raw capture a Capture (a Document carrying the SHA-256). Each
-derived entity names its Capture in ``proof`` and its source in ``sourceUrl``.
+By default only the schemata of the pinned followthemoney release are used, so Aleph, the
+``ftm`` tools and anything else that reads FtM load the file as it is (the mapping table is
+in docs/exports.md): captures become ``Document`` (``contentHash`` = SHA-256), markets
+``Organization``, accounts ``UserAccount``, personas ``Person`` (owner of their accounts,
+with ``Similar`` entities for the scored account pairs), listings ``Asset`` (linked to the
+vendor by ``UnknownLink``), PGP keys ``Document`` (the armored key, linked to the accounts
+that published it by ``Documentation``), crypto addresses ``CryptoWallet`` and contact
+handles and onions ``UserAccount`` (each linked to the accounts that advertised it by
+``UnknownLink``); e-mail addresses are the accounts' ``email``. Facts that a stock schema
+has no property for are written as ``key: value`` lines in ``summary``.
+
+``extended`` keeps darkmap's own schemata (``Capture``, ``Listing``, ``PgpKey``; the model
+is ``darkmap/model/schema``, loaded by :func:`darkmap.model.ftm_schema.load_model`) for
+captures, listings and keys. Every derived entity names the capture it came from in
+``proof``. A value longer than its FtM type allows is cut to that length (counted as
+``values_cut``; the whole text stays in the capture).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterator
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from darkmap.errors import BadInputError
-from darkmap.store import entities as store
+from darkmap.export import dataset
+from darkmap.export.options import ExportOptions
+from darkmap.model.countries import country_code
 from darkmap.store.workspace import Workspace
 
 if TYPE_CHECKING:  # followthemoney loads slowly: import it only when exporting
     from followthemoney.model import Model
     from followthemoney.proxy import EntityProxy
 
-__all__ = ["FtmExporter", "iter_entities", "load_model"]
+__all__ = ["DRUG_TOPIC", "FtmExporter", "entity_id", "iter_entities", "load_model",
+           "stock_model"]
 
-_NS = "dm"
-
-
-def _id(*parts: object) -> str:
-    return "-".join([_NS, *(str(p).replace(":", "-").replace(" ", "_") for p in parts)])[:200]
-
-
-def _source_url(source: str) -> str:
-    return source if "://" in source else Path(source).resolve().as_uri()
+DRUG_TOPIC = "crime.traffick.drug"
+"""FtM topic put on markets, vendor accounts, personas and drug listings."""
+_CONTACT_SERVICES = {"onion": "Tor onion service", "jabber": "Jabber/XMPP", "wickr": "Wickr",
+                     "telegram": "Telegram", "session": "Session", "signal": "Signal"}
+_DERIVED = frozenset({"emailMentioned", "country", "shipsFrom"})
+_SLUG = re.compile(r"[^0-9a-z]+")
 
 
-def _date(ts: datetime | None) -> str | None:
-    return ts.strftime("%Y-%m-%dT%H:%M:%S") if ts else None
+def entity_id(kind: str, key: str) -> str:
+    """A stable FtM entity id for ``kind`` / ``key``: ``dm-<kind>-<readable>-<hash>``.
+
+    Valid for FtM whatever ``key`` holds (market handles hold any character): a readable
+    ASCII slug of the key plus 12 hex digits of its SHA-1 (unique in practice)."""
+    slug = _SLUG.sub("-", key.casefold()).strip("-")[:40].strip("-")
+    digest = hashlib.sha1(f"{kind}\x00{key}".encode(), usedforsecurity=False).hexdigest()[:12]
+    return "-".join(p for p in ("dm", kind, slug, digest) if p)
 
 
 def load_model() -> Model:
-    """The FtM model with darkmap's schemata (imported lazily)."""
+    """The FtM model with darkmap's extension schemata (imported lazily)."""
     # Imported here, measured: followthemoney takes ~0.9 s to import, and every ingest
     # loads every exporter (plugins.load_builtin).
     from darkmap.model.ftm_schema import load_model as _load  # noqa: PLC0415 - see above
@@ -48,121 +71,344 @@ def load_model() -> Model:
     return _load()
 
 
-def _make(schema: str, ent_id: str, **props: Any) -> EntityProxy:
-    model = load_model()
-    ent = model.make_entity(schema)
-    ent.id = ent_id
-    for prop, value in props.items():
+@cache
+def stock_model() -> Model:
+    """The model of the installed followthemoney release alone (its own schema folder,
+    whatever ``FTM_MODEL_PATH`` says), built once."""
+    import followthemoney  # noqa: PLC0415 - slow import, see load_model
+    from followthemoney.model import Model  # noqa: PLC0415 - slow import, see load_model
+
+    return Model(os.path.join(os.path.dirname(followthemoney.__file__), "schema"))
+
+
+def _date(ts: datetime | None) -> str | None:
+    return ts.strftime("%Y-%m-%dT%H:%M:%S") if ts else None
+
+
+def _is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def _lines(**facts: Any) -> str | None:
+    """``key: value`` lines for the facts that are set (the stock schemata's summary)."""
+    out = []
+    for key, value in facts.items():
         if value is None or value == "" or value == []:
             continue
-        for v in value if isinstance(value, list) else [value]:
-            ent.add(prop, v, quiet=True)
-    return ent
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        elif isinstance(value, datetime):
+            value = _date(value)
+        out.append(f"{key.replace('_', ' ')}: {value}")
+    return "\n".join(out) or None
 
 
-def iter_entities(ws: Workspace) -> Iterator[EntityProxy]:
-    """Every exportable fact in the workspace as an FtM entity proxy."""
-    load_model()
-    yield from _captures(ws)
-    yield from _markets(ws)
-    yield from _personas(ws)
-    yield from _accounts(ws)
-    yield from _listings(ws)
-    yield from _pgp_keys(ws)
-    yield from _wallets(ws)
-    yield from _links(ws)
+class _Mapper:
+    """Makes entities on one model and counts what it had to cut or drop."""
+
+    def __init__(self, model: Model, extended: bool) -> None:
+        self.model = model
+        self.extended = extended
+        self.cut = 0
+        self.invalid = 0
+        self._dates: dict[str, str | None] = {}  # the same times recur on many entities
+
+    def make(self, schema: str, ent_id: str, **props: Any) -> EntityProxy:
+        """An entity of ``schema`` with id ``ent_id`` and the given property values
+        (None, empty strings and lists skipped; lists give several values)."""
+        ent = self.model.make_entity(schema)
+        ent.id = ent_id
+        for name, value in props.items():
+            if value is None or value == "" or value == []:
+                continue
+            prop = ent.schema.get(name)
+            if prop is None:
+                raise KeyError(f"{schema} has no property {name!r}")
+            for v in value if isinstance(value, list) else [value]:
+                self._add(ent, prop, v)
+        return ent
+
+    def _add(self, ent: EntityProxy, prop: Any, value: Any) -> None:
+        if isinstance(value, datetime):
+            value = _date(value)
+        text = value if isinstance(value, str) else str(value)
+        if prop.type.name == "date":
+            if text not in self._dates:
+                self._dates[text] = prop.type.clean(text)
+            cleaned = self._dates[text]
+        else:
+            cleaned = prop.type.clean(text, proxy=ent)
+        if cleaned is None:
+            # a derived value (an e-mail read out of a PGP user id, a country read out
+            # of "ships from") whose raw text is kept elsewhere is not counted
+            self.invalid += prop.name not in _DERIVED
+            return
+        limit = prop.max_length or prop.type.max_length
+        if len(cleaned) > limit:
+            cleaned = cleaned[:limit]
+            self.cut += 1
+        if ent.unsafe_add(prop, cleaned, cleaned=True) is None:
+            self.cut += 1  # over the entity's total size for this type
 
 
-def _captures(ws: Workspace) -> Iterator[EntityProxy]:
-    for c in store.captures(ws.con):
-        yield _make("Capture", _id("capture", c.sha256), fileName=Path(c.source).name or c.sha256,
-                    sha256=c.sha256, fileSize=c.size, sourceUrl=_source_url(c.source),
-                    retrievedAt=_date(c.captured_at))
+def _proof(sha: str | None) -> str | None:
+    return entity_id("capture", sha) if sha else None
 
 
-def _markets(ws: Workspace) -> Iterator[EntityProxy]:
-    for m in store.markets(ws.con):
-        yield _make("Organization", _id("market", m.market_id), name=m.name, website=m.onion,
-                    topics="crime", proof=_id("capture", m.capture_sha256),
-                    notes="darknet market")
+def iter_entities(ws: Workspace, options: ExportOptions | None = None,
+                  mapper: _Mapper | None = None) -> Iterator[EntityProxy]:
+    """Every exportable fact of ``ws`` (narrowed to ``options``) as an FtM entity."""
+    options = options or ExportOptions()
+    if mapper is None:
+        mapper = _Mapper(load_model() if options.extended else stock_model(),
+                         options.extended)
+    data = dataset.load(ws, options)
+    yield from _captures(mapper, data, ws)
+    yield from _markets(mapper, data)
+    yield from _personas(mapper, data)
+    yield from _accounts(mapper, data)
+    yield from _listings(mapper, data)
+    yield from _pgp_keys(mapper, data)
+    yield from _selectors(mapper, data)
+    yield from _links(mapper, data)
 
 
-def _personas(ws: Workspace) -> Iterator[EntityProxy]:
-    for p in store.multi_account_personas(ws.con):
-        yield _make("Person", _id("persona", p.persona_id), name=p.handles[0],
-                    alias=p.handles[1:],
-                    notes="darkmap persona: accounts linked by evidence; a hypothesis, "
-                          "not an identified person")
+def sha1_of_capture(ws: Workspace, sha256: str) -> str | None:
+    """The SHA-1 of a capture's bytes (FtM's ``contentHash`` is a SHA-1, as Aleph's
+    archive uses), or None when the capture store does not hold it."""
+    path = ws.captures.path_for(sha256)
+    if not path.is_file():
+        return None
+    digest = hashlib.sha1(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
-def _accounts(ws: Workspace) -> Iterator[EntityProxy]:
-    for a in store.accounts(ws.con):
-        yield _make("UserAccount", _id("account", a.account_id), username=a.handle,
-                    name=a.handle, service=a.market_name or a.account_id.split(":")[0],
-                    summary=a.role, owner=_id("persona", a.owner) if a.owner else None,
-                    sourceUrl=_source_url(a.source), retrievedAt=_date(a.observed_at),
-                    proof=_id("capture", a.capture_sha256))
+def _captures(m: _Mapper, data: dataset.ExportData, ws: Workspace) -> Iterator[EntityProxy]:
+    for c in data.captures:
+        url = c.source if _is_url(c.source) else None
+        yield m.make("Capture" if m.extended else "Document", entity_id("capture", c.sha256),
+                     fileName=c.source if url is None else Path(url).name or c.sha256,
+                     title=c.source, contentHash=sha1_of_capture(ws, c.sha256),
+                     keywords=f"sha256:{c.sha256}", fileSize=c.size, mimeType=c.media_type,
+                     sourceUrl=url, retrievedAt=c.captured_at, crawler="darkmap",
+                     summary=_lines(sha256=c.sha256, source=c.source),
+                     **({"sha256": c.sha256} if m.extended else {}))
 
 
-def _listings(ws: Workspace) -> Iterator[EntityProxy]:
-    for x in store.latest_listings(ws.con):
-        yield _make("Listing", _id("listing", x.listing_id), name=x.title or x.listing_ref,
-                    listingId=x.listing_ref,
-                    vendor=_id("account", x.account_id) if x.account_id else None,
-                    market=_id("market", x.market_id), price=x.price, currency=x.currency,
-                    shipsFrom=x.ships_from, shipsTo=list(x.ships_to or []),
-                    category=" > ".join(x.category_path or []) or None,
-                    observedAt=_date(x.observed_at), sourceUrl=_source_url(x.source),
-                    proof=_id("capture", x.capture_sha256))
+def _source_url(source: str) -> str | None:
+    return source if _is_url(source) else None
 
 
-def _pgp_keys(ws: Workspace) -> Iterator[EntityProxy]:
-    for k in store.pgp_keys(ws.con):
-        yield _make("PgpKey", _id("pgp", k.fingerprint), name=k.fingerprint,
-                    fingerprint=k.fingerprint, keyId=k.key_id, algorithm=k.algorithm,
-                    userId=list(k.user_ids or []), creationDate=_date(k.created_at),
-                    publishedBy=[_id("account", a) for a in k.accounts or []],
-                    proof=_id("capture", k.capture_sha256))
+def _markets(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
+    for x in data.markets:
+        yield m.make("Organization", entity_id("market", x.market_id), name=x.name or x.market_id,
+                     website=f"http://{x.onion}/" if x.onion else None, topics=DRUG_TOPIC,
+                     description="darknet market", keywords=x.market_id,
+                     sourceUrl=_source_url(x.source), retrievedAt=x.observed_at,
+                     proof=_proof(x.capture_sha256))
 
 
-def _wallets(ws: Workspace) -> Iterator[EntityProxy]:
-    for w in store.advertised_wallets(ws.con):
-        symbol = "BTC" if w.kind == "btc_address" else "XMR"
-        wallet = _id("wallet", w.address)
-        proof = _id("capture", w.capture_sha256)
-        yield _make("CryptoWallet", wallet, publicKey=w.address, currencySymbol=symbol,
-                    name=w.address, proof=proof)
-        for aid in w.accounts or []:
-            yield _make("UnknownLink", _id("advertised", aid, w.address),
-                        subject=_id("account", aid), object=wallet,
-                        role="address advertised by the account", proof=proof)
+def _personas(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
+    handles: dict[str, str] = {a.account_id: a.handle for a in data.accounts}
+    for p in data.personas:
+        names = sorted({handles.get(a, a.split(":", 1)[-1]) for a in p.accounts})
+        harm = data.harm.get(p.persona_id)
+        yield m.make(
+            "Person", entity_id("persona", p.persona_id), name=p.label or names[0],
+            alias=[n for n in names if n != p.label], country=p.country, topics=DRUG_TOPIC,
+            keywords=p.persona_id,
+            notes="darkmap persona: accounts linked by evidence; a hypothesis, "
+                  "not an identified person",
+            summary=_lines(persona_id=p.persona_id, accounts=p.accounts,
+                           markets=p.n_markets, cohesion=p.cohesion,
+                           country_confidence=p.country_confidence,
+                           first_seen=p.first_seen, last_seen=p.last_seen,
+                           harm_score=harm.score if harm else None,
+                           link_run=p.run_id))
 
 
-def _links(ws: Workspace) -> Iterator[EntityProxy]:
-    for link in store.account_links(ws.con):
-        crit = link.signals if isinstance(link.signals, str) else json.dumps(link.signals)
-        yield _make("Similar", _id("similar", link.a, link.b), candidate=_id("account", link.a),
-                    match=_id("account", link.b), confidenceScore=link.score,
-                    criteria=crit[:4000], matcher="darkmap link")
+def _accounts(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
+    persona_ids = {p.persona_id for p in data.personas}
+    emails: dict[str, list[str]] = {}
+    for s in data.selectors:
+        if s.kind == "email":
+            for aid in s.accounts:
+                emails.setdefault(aid, []).append(s.value)
+    for a in data.accounts:
+        owner = a.persona_id if a.persona_id in persona_ids else None
+        harm = data.harm_of(a)
+        yield m.make(
+            "UserAccount", entity_id("account", a.account_id), username=a.handle,
+            name=a.handle, service=a.market_name or a.market_id,
+            owner=entity_id("persona", owner) if owner else None,
+            email=emails.get(a.account_id, []),
+            country=a.country or country_code(a.ships_from),
+            createdAt=a.joined_at, modifiedAt=a.last_seen_at, description=a.profile_text,
+            topics=DRUG_TOPIC if a.role == "vendor" else None, keywords=a.account_id,
+            summary=_lines(role=a.role, account_id=a.account_id, level=a.level,
+                           rating=a.rating, feedback_count=a.feedback_count,
+                           sales_count=a.sales_count, ships_from=a.ships_from,
+                           country_confidence=a.country_confidence if a.country else None,
+                           first_seen=a.first_seen, last_seen=a.last_seen,
+                           listings=a.n_listings, feedback_rows=a.n_feedback,
+                           harm_score=harm.score if harm else None, profile_url=a.url),
+            sourceUrl=_source_url(a.source), retrievedAt=a.observed_at,
+            proof=_proof(a.capture_sha256))
+
+
+def _listing_summary(x: Any) -> str | None:
+    flags = [f for f, on in (("fentanyl risk", x.fentanyl_risk),
+                             ("counterfeit pill", x.counterfeit_pill)) if on]
+    return _lines(listing_id=x.listing_id, market=x.market_id, price_text=x.price_text,
+                  ships_from=x.ships_from, ships_to=x.ships_to,
+                  category=" > ".join(x.category_path or []) or None,
+                  drug_class=x.drug_class, substance=x.substance,
+                  class_confidence=x.class_confidence, harm_flags=flags,
+                  unit_kind=x.unit_kind, dose_mg=x.dose_mg, unit_price_usd=x.unit_price_usd,
+                  first_seen=x.first_seen, last_seen=x.last_seen,
+                  observations=x.n_observations, url=x.url)
+
+
+def _listings(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
+    for x in data.listings:
+        lid, proof = entity_id("listing", x.listing_id), _proof(x.capture_sha256)
+        drug = x.drug_class is not None and x.drug_class != "non_drug"
+        vendor = entity_id("account", x.account_id) if x.account_id else None
+        if m.extended:
+            yield m.make("Listing", lid, name=x.title or x.listing_ref, listingId=x.listing_ref,
+                         vendor=vendor, market=entity_id("market", x.market_id),
+                         price=x.price, currency=x.currency, shipsFrom=country_code(x.ships_from),
+                         shipsTo=x.ships_to or [],
+                         category=" > ".join(x.category_path or []) or None,
+                         drugClass=x.drug_class, substance=x.substance,
+                         observedAt=x.observed_at, description=x.description,
+                         summary=_listing_summary(x), sourceUrl=_source_url(x.source),
+                         proof=proof)
+        else:
+            yield m.make("Asset", lid, name=x.title or x.listing_ref, amount=x.price,
+                         currency=x.currency, country=country_code(x.ships_from),
+                         description=x.description, publisher=x.market_id,
+                         keywords=[k for k in (x.listing_id, x.drug_class, x.substance)
+                                   if k and k != "non_drug"],
+                         topics=DRUG_TOPIC if drug else None, summary=_listing_summary(x),
+                         createdAt=x.first_seen, modifiedAt=x.last_seen,
+                         sourceUrl=_source_url(x.source), retrievedAt=x.observed_at,
+                         proof=proof)
+        if vendor and not m.extended:
+            yield m.make("UnknownLink", entity_id("vendor-of", x.listing_id), subject=vendor,
+                         object=lid, role="vendor of the listing", proof=proof,
+                         startDate=x.first_seen, endDate=x.last_seen)
+
+
+def _pgp_keys(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
+    for k in data.pgp_keys:
+        kid, proof = entity_id("pgp", k.fingerprint), _proof(k.capture_sha256)
+        if m.extended:
+            yield m.make("PgpKey", kid, name=k.fingerprint, fingerprint=k.fingerprint,
+                         keyId=k.key_id, algorithm=k.algorithm,
+                         userId=[u for u in k.user_ids or [] if u],
+                         creationDate=k.created_at,
+                         publishedBy=[entity_id("account", a) for a in k.accounts],
+                         proof=proof)
+            continue
+        emails = [u[u.rfind("<") + 1:u.rfind(">")] for u in k.user_ids or []
+                  if "<" in u and u.endswith(">")]
+        yield m.make("Document", kid, fileName=f"{k.fingerprint}.asc",
+                     title=f"OpenPGP key {k.fingerprint}", mimeType="application/pgp-keys",
+                     bodyText=k.armored, keywords=[k.fingerprint, k.key_id],
+                     emailMentioned=emails, createdAt=k.created_at,
+                     summary=_lines(fingerprint=k.fingerprint, key_id=k.key_id,
+                                    algorithm=k.algorithm, bits=k.bits,
+                                    user_ids=k.user_ids or []),
+                     sourceUrl=_source_url(k.source), retrievedAt=k.observed_at, proof=proof)
+        for a in k.accounts:
+            yield m.make("Documentation", entity_id("published", f"{a}\x00{k.fingerprint}"),
+                         document=kid, entity=entity_id("account", a),
+                         role="published this OpenPGP key", proof=proof)
+
+
+def _holders(data: dataset.ExportData) -> dict[str, str]:
+    """account id -> persona id, for personas exported as Person."""
+    return {a: p.persona_id for p in data.personas for a in p.accounts}
+
+
+def _selectors(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
+    holders = _holders(data)
+    for s in data.selectors:
+        proof = _proof(s.capture_sha256)
+        if s.kind in dataset.WALLET_KINDS:
+            symbol, chain = dataset.WALLET_KINDS[s.kind]
+            sid = entity_id("wallet", s.value)
+            persons = sorted({holders[a] for a in s.accounts if a in holders})
+            yield m.make("CryptoWallet", sid, name=s.value, publicKey=s.value,
+                         currencySymbol=symbol, blockchain=chain,
+                         holder=[entity_id("persona", p) for p in persons],
+                         summary=_lines(seen=s.n_evidence, first_seen=s.first_seen,
+                                        last_seen=s.last_seen), proof=proof)
+            role = "address advertised by the account"
+        elif s.kind in _CONTACT_SERVICES:
+            sid = entity_id(s.kind, s.value)
+            yield m.make("UserAccount", sid, username=s.value, name=s.value,
+                         service=_CONTACT_SERVICES[s.kind],
+                         summary=_lines(kind=s.kind, seen=s.n_evidence,
+                                        first_seen=s.first_seen, last_seen=s.last_seen),
+                         proof=proof)
+            role = f"{s.kind} contact advertised by the account"
+        else:  # e-mail: a property of the accounts
+            continue
+        for a in s.accounts:
+            yield m.make("UnknownLink", entity_id("advertised", f"{a}\x00{s.kind}\x00{s.value}"),
+                         subject=entity_id("account", a), object=sid, role=role, proof=proof,
+                         startDate=s.first_seen, endDate=s.last_seen)
+
+
+def _links(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
+    for link in data.links:
+        yield m.make("Similar", entity_id("similar", f"{link.a}\x00{link.b}"),
+                     candidate=entity_id("account", link.a),
+                     match=entity_id("account", link.b), confidenceScore=link.score,
+                     criteria=dataset.link_criteria(link.signals),
+                     matcher=f"darkmap link ({link.method})"
+                             + (", merged into one persona" if link.merged else ""))
+
+
+def write_lines(entities: Iterable[EntityProxy], out: Path) -> dict[str, int]:
+    """Write one entity per line to ``out``; counts per schema."""
+    counts: Counter[str] = Counter()
+    with open(out, "w", encoding="utf-8") as fh:
+        for ent in entities:
+            fh.write(json.dumps(ent.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
+            counts[ent.schema.name] += 1
+    return dict(sorted(counts.items()))
 
 
 class FtmExporter:
-    """FollowTheMoney entity JSON lines (darkmap extension schemata included)."""
+    """FollowTheMoney entities, one JSON object a line (stock schemata; ``--extended``:
+    darkmap's extension schemata for captures, listings and keys)."""
 
     name = "ftm"
+    format_options = frozenset({"extended"})
 
-    def export(self, workspace: object, out: Path) -> dict[str, int]:
-        """Write one entity per line to ``out``; return counts per schema.
+    def export(self, workspace: object, out: Path,
+               options: ExportOptions | None = None) -> dict[str, int]:
+        """Write the entities to ``out``; return counts per schema (and ``values_cut``,
+        ``values_invalid`` when a value was cut to its FtM length or could not be held).
 
         ``workspace`` must be a :class:`Workspace` (else :class:`BadInputError`).
         """
         if not isinstance(workspace, Workspace):
             raise BadInputError(f"the FtM exporter needs a Workspace, not "
                                 f"{type(workspace).__name__}")
-        counts: dict[str, int] = {}
+        options = options or ExportOptions()
+        mapper = _Mapper(load_model() if options.extended else stock_model(),
+                         options.extended)
         out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "w", encoding="utf-8") as fh:
-            for ent in iter_entities(workspace):
-                fh.write(json.dumps(ent.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
-                counts[ent.schema.name] = counts.get(ent.schema.name, 0) + 1
+        counts = write_lines(iter_entities(workspace, options, mapper), out)
+        if mapper.cut:
+            counts["values_cut"] = mapper.cut
+        if mapper.invalid:
+            counts["values_invalid"] = mapper.invalid
         return counts

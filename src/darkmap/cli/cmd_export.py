@@ -1,0 +1,65 @@
+"""``darkmap export``: the evidence in another tool's format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from darkmap.cli.common import emit_json, main, open_ws, workspace_option
+from darkmap.export import ExportOptions, run_export
+from darkmap.plugins import exporters
+
+__all__ = ["export_cmd"]
+
+
+class _Formats(click.Choice):  # type: ignore[type-arg]
+    """The registered export formats, read when the command runs or shows its help (so
+    the help lists exactly the formats that are installed)."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+
+    @property  # type: ignore[override]
+    def choices(self) -> list[str]:
+        """The names of the registered exporters."""
+        return sorted(exporters())
+
+    @choices.setter
+    def choices(self, _value: Any) -> None:
+        """Ignored: the choices are the registry's."""
+
+
+@main.command("export")
+@click.argument("fmt", type=_Formats())
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
+              help="Output file (csv/parquet: a folder for several tables).")
+@workspace_option
+@click.option("--persona", "personas", multiple=True,
+              help="Only this persona (id or member account id) and what hangs off it; "
+                   "repeat for more.")
+@click.option("--country", "countries", multiple=True,
+              help="Only the personas the jurisdiction estimate places in this ISO country; "
+                   "repeat for more.")
+@click.option("--extended", is_flag=True,
+              help="ftm: use darkmap's extension schemata (Capture, Listing, PgpKey).")
+@click.option("--table", "tables", multiple=True,
+              help="csv/parquet: the table to write; repeat for more.")
+@click.option("--all", "all_tables", is_flag=True, help="csv/parquet: every analytical table.")
+def export_cmd(fmt: str, out: Path, workspace: Path | None, personas: tuple[str, ...],
+               countries: tuple[str, ...], extended: bool, tables: tuple[str, ...],
+               all_tables: bool) -> None:
+    """Export the evidence in another tool's format: one of those in braces above, the
+    installed exporters (docs/exports.md: what maps to what, how to open the result).
+
+    Example: darkmap export ftm -o entities.ftm.json --country GB
+    """
+    options = ExportOptions(personas=personas, countries=countries, extended=extended,
+                            tables=tables, all_tables=all_tables)
+    ws = open_ws(workspace, read_only=True)
+    try:
+        counts = run_export(exporters()[fmt], ws, out, options)
+    finally:
+        ws.close()
+    emit_json({"format": fmt, "out": str(out), "written": counts})

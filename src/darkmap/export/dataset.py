@@ -1,0 +1,109 @@
+"""The facts every exporter maps: read once from the store, narrowed to a selection.
+
+:func:`load` reads markets, accounts, personas, listings, PGP keys, selectors
+(crypto addresses, e-mail addresses, onions, contact handles), account links and the
+captures behind them, plus each persona's harm score when the listings are assessed.
+With a selection (:class:`~darkmap.export.options.ExportOptions`), only the selected
+accounts and what hangs off them, and only the captures those facts cite.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from darkmap.export.options import ExportOptions
+from darkmap.store import exports as store
+from darkmap.store.workspace import Workspace, table_has_rows
+
+__all__ = ["WALLET_KINDS", "ExportData", "Harm", "link_criteria", "load"]
+
+WALLET_KINDS = {"btc_address": ("BTC", "Bitcoin"), "xmr_address": ("XMR", "Monero")}
+"""Selector kinds that are cryptocurrency addresses: (currency symbol, chain name)."""
+
+
+@dataclass(frozen=True)
+class Harm:
+    """A persona's (or lone account's) harm score and the counts behind it."""
+
+    score: float
+    fentanyl_listings: int
+    counterfeit_listings: int
+    drug_listings: int
+    top_substances: dict[str, int]
+
+
+@dataclass
+class ExportData:
+    """Everything an exporter writes, each list in a stable order."""
+
+    markets: list[store.MarketFacts]
+    accounts: list[store.AccountFacts]
+    personas: list[store.PersonaFacts]
+    listings: list[store.ListingFacts]
+    pgp_keys: list[store.PgpKeyFacts]
+    selectors: list[store.IdentifierFacts]
+    links: list[store.LinkFacts]
+    uses: list[store.SelectorUse]
+    captures: list[store.CaptureFacts]
+    harm: dict[str, Harm] = field(default_factory=dict)
+    selection: list[str] | None = None
+
+    @property
+    def wallets(self) -> list[store.IdentifierFacts]:
+        """The selectors that are cryptocurrency addresses."""
+        return [s for s in self.selectors if s.kind in WALLET_KINDS]
+
+    def harm_of(self, account: store.AccountFacts) -> Harm | None:
+        """The harm score of the account's persona (or of the account alone)."""
+        return self.harm.get(account.persona_id or account.account_id)
+
+
+def _harm(ws: Workspace) -> dict[str, Harm]:
+    """Harm per persona id (and per account id of unlinked accounts), once assessed."""
+    if not table_has_rows(ws.con, "listing_assessments"):
+        return {}
+    # Imported here, measured: ~30 ms, and every ingest loads every exporter.
+    from darkmap.assess.harm import rank_targets  # noqa: PLC0415 - see above
+
+    return {t["persona_id"]: Harm(t["harm_score"], t["fentanyl_listings"],
+                                  t["counterfeit_listings"], t["drug_listings"],
+                                  dict(t["top_substances"]))
+            for t in rank_targets(ws, None, None)}
+
+
+def load(ws: Workspace, options: ExportOptions | None = None) -> ExportData:
+    """Read the facts of ``ws`` (narrowed to ``options``' selection) for an exporter."""
+    options = options or ExportOptions()
+    con = ws.con
+    sel = store.select_accounts(con, options.personas, options.countries)
+    data = ExportData(
+        markets=store.markets(con, sel), accounts=store.accounts(con, sel),
+        personas=store.personas(con, sel), listings=store.listings(con, sel),
+        pgp_keys=store.pgp_keys(con, sel), selectors=store.identifiers(con, sel),
+        links=store.account_links(con, sel), uses=store.selector_uses(con, sel),
+        captures=[], harm=_harm(ws), selection=sel)
+    if sel is None:
+        data.captures = store.captures(con)
+    else:
+        cited = {m.capture_sha256 for m in data.markets}
+        cited.update(a.capture_sha256 for a in data.accounts)
+        cited.update(x.capture_sha256 for x in data.listings)
+        cited.update(k.capture_sha256 for k in data.pgp_keys)
+        cited.update(c for s in data.selectors for c in s.captures)
+        data.captures = store.captures(con, sorted(cited))
+    return data
+
+
+def link_criteria(signals: str) -> str:
+    """The signals that moved a link score, strongest first (``handle: same handle...``)."""
+    try:
+        parsed = json.loads(signals)
+    except ValueError:
+        return signals
+    if not isinstance(parsed, dict):
+        return signals
+    rows = [(abs(float(v.get("contribution") or 0)), k, v.get("level"))
+            for k, v in parsed.items() if isinstance(v, dict) and k != "_base"]
+    rows.sort(key=lambda r: (-r[0], r[1]))
+    return "; ".join(f"{k}: {lvl}" for c, k, lvl in rows if c > 0) or "no signal"

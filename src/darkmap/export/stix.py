@@ -1,0 +1,313 @@
+"""A STIX 2.1 bundle (JSON) for threat-intelligence platforms (OpenCTI, MISP, TAXII feeds).
+
+Each actor (a persona, or an account no link joined to another) becomes a
+``threat-actor`` (criminal, personal gain; aliases, first and last seen, harm score and
+substances in its description) ``attributed-to`` an ``identity`` (an individual: the
+hypothesis that one person is behind the accounts), ``located-at`` a ``location`` when
+the jurisdiction estimate names a country (confidence from the estimate). Observables:
+``user-account`` per market account and contact handle, ``email-addr`` (an address of a
+form the OASIS validator rejects, such as ``=x@example.com``, becomes a ``user-account``),
+``url`` for onions and ``cryptocurrency-wallet`` for BTC/XMR addresses (a new SCO type
+declared by an ``extension-definition``, as OpenCTI names it). Relationships carry
+``confidence`` (0-100): the linker's score between accounts, the persona's cohesion between an actor
+and its accounts, 100 for a selector the evidence shows an account advertising. Every
+wallet, e-mail address and onion an actor advertised gets an ``indicator`` (a STIX
+pattern to watch for) that ``indicates`` the actor. Threat actors, indicators and
+relationships cite the captures behind them as ``external_references`` (SHA-256, source).
+
+Ids are stable across exports: observables use the UUIDv5 of their id-contributing
+properties (STIX 2.1 section 2.9), other objects a UUID (version 4 layout) derived from a
+hash of what they stand for; ``created``/``modified`` are the time of the newest capture
+exported. The JSON is written by :mod:`json` from dicts, never by string concatenation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from darkmap.errors import BadInputError
+from darkmap.export import dataset
+from darkmap.export.options import ExportOptions
+from darkmap.store import exports as store
+from darkmap.store.workspace import Workspace
+
+__all__ = ["StixExporter", "build_bundle", "pattern_literal", "sco_id", "sdo_id"]
+
+STIX_NAMESPACE = uuid.UUID("00abedb4-aa42-466c-9c01-fed23315a9b7")
+"""The namespace STIX 2.1 fixes for the UUIDv5 ids of cyber-observable objects."""
+_CONTACTS = {"jabber": "Jabber/XMPP", "wickr": "Wickr", "telegram": "Telegram",
+             "session": "Session", "signal": "Signal"}
+_PLAIN_EMAIL = re.compile(r"[a-z0-9_.+\-]{1,64}@[a-z0-9\-]{1,63}(?:\.[a-z0-9\-]{1,63}){1,8}")
+"""The e-mail addresses the OASIS validator accepts as ``email-addr`` (a narrower form
+than RFC 5322: ``=x@y.z`` is valid mail but not there); others become user accounts."""
+_WATCHED = ("btc_address", "xmr_address", "email", "onion")
+_WALLET_EXTENSION = {"name": "cryptocurrency-wallet", "version": "1.0",
+                     "description": "A cryptocurrency address (wallet) as an observable: "
+                                    "value, currency symbol.",
+                     "schema": "https://docs.opencti.io/latest/usage/exploring-observations/"}
+
+
+def sdo_id(kind: str, key: str) -> str:
+    """A stable id for a STIX domain or relationship object: ``kind--`` + a UUID in the
+    version 4 layout taken from SHA-256(kind, key)."""
+    raw = bytearray(hashlib.sha256(f"darkmap\x00{kind}\x00{key}".encode()).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return f"{kind}--{uuid.UUID(bytes=bytes(raw))}"
+
+
+def sco_id(kind: str, contributing: dict[str, str]) -> str:
+    """The UUIDv5 id STIX 2.1 gives an observable from its id-contributing properties."""
+    canonical = json.dumps(contributing, sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False)
+    return f"{kind}--{uuid.uuid5(STIX_NAMESPACE, canonical)}"
+
+
+def pattern_literal(value: str) -> str:
+    """``value`` as a STIX pattern string literal (quotes and backslashes escaped)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _ts(ts: datetime | None) -> str | None:
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.000Z") if ts else None
+
+
+class _Bundle:
+    """Collects the objects of one bundle (each id once) with shared created/modified."""
+
+    def __init__(self, created: str) -> None:
+        self.created = created
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.producer = sdo_id("identity", "darkmap")
+        self.add({"type": "identity", "id": self.producer, "name": "darkmap",
+                  "identity_class": "system",
+                  "description": "darkmap investigation workbench: facts read from market "
+                                 "captures; personas and scores are hypotheses"})
+        self.sources: dict[str, str] = {}
+
+    def add(self, obj: dict[str, Any], sdo: bool = True) -> str:
+        """Add ``obj`` (None and empty values dropped) and return its id."""
+        obj = {k: v for k, v in obj.items() if v is not None and v != [] and v != ""}
+        obj["spec_version"] = "2.1"
+        if sdo:
+            obj.setdefault("created", self.created)
+            obj.setdefault("modified", self.created)
+            if obj["id"] != self.producer:
+                obj["created_by_ref"] = self.producer
+        self.objects.setdefault(obj["id"], obj)
+        return str(obj["id"])
+
+    def evidence(self, shas: Iterable[str | None]) -> list[dict[str, Any]]:
+        """External references to the captures ``shas`` (each once, by hash)."""
+        refs = []
+        for sha in sorted({s for s in shas if s}):
+            source = self.sources.get(sha, "")
+            ref: dict[str, Any] = {"source_name": "darkmap capture", "external_id": sha,
+                                   "hashes": {"SHA-256": sha}}
+            if source.startswith(("http://", "https://")):
+                ref["url"] = source
+            elif source:
+                ref["description"] = f"captured from {source}"
+            refs.append(ref)
+        return refs
+
+    def relate(self, source: str, rel: str, target: str, confidence: int | None = None,
+               description: str | None = None,
+               evidence: Iterable[str | None] = ()) -> str:
+        """A relationship ``source`` -``rel``-> ``target``."""
+        return self.add({"type": "relationship", "id": sdo_id("relationship",
+                                                              f"{source}|{rel}|{target}"),
+                         "relationship_type": rel, "source_ref": source, "target_ref": target,
+                         "confidence": confidence, "description": description,
+                         "external_references": self.evidence(evidence)})
+
+
+def _confidence(x: float | None) -> int | None:
+    return None if x is None else max(0, min(100, round(x * 100)))
+
+
+def _actors(data: dataset.ExportData) -> dict[str, list[store.AccountFacts]]:
+    """Actor key (persona id, or account id of an unlinked account) -> its accounts."""
+    out: dict[str, list[store.AccountFacts]] = defaultdict(list)
+    for a in data.accounts:
+        out[a.persona_id or a.account_id].append(a)
+    return dict(out)
+
+
+def build_bundle(data: dataset.ExportData) -> dict[str, Any]:
+    """The STIX 2.1 bundle of ``data`` as a dict (objects ordered by id)."""
+    newest = max((c.captured_at for c in data.captures if c.captured_at), default=None)
+    b = _Bundle(_ts(newest) or "1970-01-01T00:00:00.000Z")
+    b.sources = {c.sha256: c.source for c in data.captures}
+    accounts = _account_objects(b, data)
+    actor_of = _actor_objects(b, data, accounts)
+    _link_objects(b, data, accounts)
+    _selector_objects(b, data, accounts, actor_of)
+    objects = [b.objects[k] for k in sorted(b.objects)]
+    return {"type": "bundle", "id": sdo_id("bundle", "|".join(sorted(b.objects))),
+            "objects": objects}
+
+
+def _account_objects(b: _Bundle, data: dataset.ExportData) -> dict[str, str]:
+    """user-account observables for the market accounts; account id -> STIX id."""
+    out = {}
+    for a in data.accounts:
+        contributing = {"user_id": a.account_id, "account_login": a.handle}
+        out[a.account_id] = b.add({
+            "type": "user-account", "id": sco_id("user-account", contributing),
+            **contributing, "display_name": f"{a.handle} ({a.market_name or a.market_id})",
+            "account_created": _ts(a.joined_at), "account_last_login": _ts(a.last_seen_at)},
+            sdo=False)
+    return out
+
+
+def _actor_description(accounts: list[store.AccountFacts], harm: dataset.Harm | None,
+                       persona: store.PersonaFacts | None) -> str:
+    lines = [f"darkmap actor of {len(accounts)} market account(s): "
+             + ", ".join(a.account_id for a in accounts)]
+    if persona is not None:
+        lines.append("A persona: accounts linked by evidence (a hypothesis, not an identified "
+                     f"person); cohesion {persona.cohesion or 0:.2f}.")
+    if harm is not None:
+        subs = ", ".join(f"{k} ({v})" for k, v in harm.top_substances.items())
+        lines.append(f"Harm score {harm.score:g}/100; drug listings {harm.drug_listings}, "
+                     f"fentanyl risk {harm.fentanyl_listings}, counterfeit pills "
+                     f"{harm.counterfeit_listings}" + (f"; substances: {subs}" if subs else ""))
+    return "\n".join(lines)
+
+
+def _actor_objects(b: _Bundle, data: dataset.ExportData,
+                   accounts: dict[str, str]) -> dict[str, str]:
+    """threat-actor, identity, location per actor; account id -> threat-actor id."""
+    personas = {p.persona_id: p for p in data.personas}
+    actor_of: dict[str, str] = {}
+    for key, members in sorted(_actors(data).items()):
+        persona = personas.get(key)
+        handles = sorted({a.handle for a in members})
+        name = persona.label if persona and persona.label else handles[0]
+        first = min((a.first_seen for a in members if a.first_seen), default=None)
+        last = max((a.last_seen for a in members if a.last_seen), default=None)
+        evidence = [a.capture_sha256 for a in members]
+        harm = data.harm.get(key)
+        ta = b.add({"type": "threat-actor", "id": sdo_id("threat-actor", key), "name": name,
+                    "aliases": [h for h in handles if h != name],
+                    "threat_actor_types": ["criminal"], "primary_motivation": "personal-gain",
+                    "first_seen": _ts(first), "last_seen": _ts(last),
+                    "description": _actor_description(members, harm, persona),
+                    "labels": ["darknet-vendor"] + (["fentanyl-risk"] if harm and
+                                                    harm.fentanyl_listings else []),
+                    "external_references": b.evidence(evidence)})
+        ident = b.add({"type": "identity", "id": sdo_id("identity", key), "name": name,
+                       "identity_class": "individual",
+                       "description": "the person or group behind the actor's accounts "
+                                      "(unidentified)"})
+        cohesion = _confidence(persona.cohesion) if persona else 100
+        b.relate(ta, "attributed-to", ident, cohesion, evidence=evidence)
+        country = persona.country if persona else members[0].country
+        confidence = persona.country_confidence if persona else members[0].country_confidence
+        if country:
+            loc = b.add({"type": "location", "id": sdo_id("location", country),
+                         "name": country, "country": country})
+            b.relate(ta, "located-at", loc, _confidence(confidence),
+                     "jurisdiction estimate (ships-from, language, contact evidence)")
+        for a in members:
+            actor_of[a.account_id] = ta
+            b.relate(ta, "related-to", accounts[a.account_id], cohesion,
+                     f"the actor operates the {a.market_name or a.market_id} account "
+                     f"{a.handle}", [a.capture_sha256])
+    return actor_of
+
+
+def _link_objects(b: _Bundle, data: dataset.ExportData, accounts: dict[str, str]) -> None:
+    for link in data.links:
+        if link.a in accounts and link.b in accounts:
+            b.relate(accounts[link.a], "related-to", accounts[link.b],
+                     _confidence(link.score),
+                     f"darkmap link score {link.score:.3f}"
+                     + (" (merged into one persona)" if link.merged else "")
+                     + f": {dataset.link_criteria(link.signals)}")
+
+
+def _selector_object(b: _Bundle, s: store.IdentifierFacts) -> tuple[str, str | None]:
+    """The observable for a selector and the STIX pattern that watches for it (if any)."""
+    if s.kind in dataset.WALLET_KINDS:
+        ext = sdo_id("extension-definition", "cryptocurrency-wallet")
+        b.add({"type": "extension-definition", "id": ext, **_WALLET_EXTENSION,
+               "extension_types": ["new-sco"]})
+        oid = b.add({"type": "cryptocurrency-wallet",
+                     "id": sco_id("cryptocurrency-wallet", {"value": s.value}),
+                     "value": s.value, "currency": dataset.WALLET_KINDS[s.kind][0],
+                     "extensions": {ext: {"extension_type": "new-sco"}}}, sdo=False)
+        return oid, f"[cryptocurrency-wallet:value = {pattern_literal(s.value)}]"
+    if s.kind == "email" and _PLAIN_EMAIL.fullmatch(s.value):
+        oid = b.add({"type": "email-addr", "id": sco_id("email-addr", {"value": s.value}),
+                     "value": s.value}, sdo=False)
+        return oid, f"[email-addr:value = {pattern_literal(s.value)}]"
+    if s.kind == "onion":
+        url = f"http://{s.value}/"
+        oid = b.add({"type": "url", "id": sco_id("url", {"value": url}), "value": url},
+                    sdo=False)
+        return oid, f"[url:value = {pattern_literal(url)}]"
+    service = _CONTACTS.get(s.kind, "e-mail address" if s.kind == "email" else s.kind)
+    contributing = {"user_id": f"{s.kind}:{s.value}", "account_login": s.value}
+    oid = b.add({"type": "user-account", "id": sco_id("user-account", contributing),
+                 **contributing, "display_name": f"{s.value} ({service})"}, sdo=False)
+    return oid, None
+
+
+def _selector_objects(b: _Bundle, data: dataset.ExportData, accounts: dict[str, str],
+                      actor_of: dict[str, str]) -> None:
+    uses = {(u.kind, u.value, u.account_id): u for u in data.uses}
+    for s in data.selectors:
+        oid, pattern = _selector_object(b, s)
+        for aid in s.accounts:
+            if aid not in accounts:
+                continue
+            u = uses.get((s.kind, s.value, aid))
+            seen = f" ({u.n_evidence} time(s))" if u else ""
+            b.relate(accounts[aid], "related-to", oid, 100,
+                     f"{s.kind} advertised by the account{seen}", s.captures)
+        actors = sorted({actor_of[a] for a in s.accounts if a in actor_of})
+        if pattern is None or s.kind not in _WATCHED or not actors:
+            continue
+        ind = b.add({"type": "indicator", "id": sdo_id("indicator", f"{s.kind}:{s.value}"),
+                     "name": f"{s.kind} {s.value}", "pattern": pattern, "pattern_type": "stix",
+                     "indicator_types": ["attribution"],
+                     "description": f"{s.kind} advertised on darknet markets by "
+                                    f"{len(s.accounts)} account(s); seen {s.n_evidence} "
+                                    "time(s). Watch for it in payments, mail or traffic.",
+                     "valid_from": _ts(s.first_seen) or b.created,
+                     "external_references": b.evidence(s.captures)})
+        for ta in actors:
+            b.relate(ind, "indicates", ta, 100, evidence=s.captures)
+
+
+class StixExporter:
+    """A STIX 2.1 bundle: threat actors and identities for personas, observables for
+    accounts, wallets, e-mail addresses and onions, indicators, relationships."""
+
+    name = "stix"
+
+    def export(self, workspace: object, out: Path,
+               options: ExportOptions | None = None) -> dict[str, int]:
+        """Write the bundle to ``out``; return object counts by STIX type."""
+        if not isinstance(workspace, Workspace):
+            raise BadInputError(f"the STIX exporter needs a Workspace, not "
+                                f"{type(workspace).__name__}")
+        bundle = build_bundle(dataset.load(workspace, options))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "w", encoding="utf-8") as fh:
+            json.dump(bundle, fh, ensure_ascii=False, indent=1, sort_keys=True)
+            fh.write("\n")
+        counts: dict[str, int] = defaultdict(int)
+        for obj in bundle["objects"]:
+            counts[obj["type"]] += 1
+        return dict(sorted(counts.items()))

@@ -1,0 +1,147 @@
+"""GEXF 1.3 and GraphML: read back with networkx, nodes and edges compared with the store,
+hostile text survives as (escaped) data, narrowed exports are subgraphs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import pytest
+from export_workspaces import HOSTILE_HANDLE, HOSTILE_TITLE, built, open_ro
+
+from darkmap.export.graph import GexfExporter, GraphmlExporter, xml_text
+from darkmap.export.options import ExportOptions
+
+FORMATS = {"gexf": (GexfExporter, nx.read_gexf), "graphml": (GraphmlExporter, nx.read_graphml)}
+
+
+def _export(fmt: str, name: str, factory: pytest.TempPathFactory, data: Path, out: Path,
+            options: ExportOptions | None = None) -> tuple[dict[str, int], Any]:
+    exporter, reader = FORMATS[fmt]
+    ws = open_ro(built(name, factory, data))
+    try:
+        counts = exporter().export(ws, out, options)
+    finally:
+        ws.close()
+    return counts, reader(out)
+
+
+def _store_counts(name: str, factory: pytest.TempPathFactory, data: Path) -> dict[str, int]:
+    ws = open_ro(built(name, factory, data))
+    try:
+        return dict(ws.con.execute("""
+            SELECT 'node:account', count(*) FROM accounts UNION ALL
+            SELECT 'node:listing', count(*) FROM listings UNION ALL
+            SELECT 'node:persona', count(*) FROM personas WHERE n_accounts > 1 UNION ALL
+            SELECT 'node:wallet', count(DISTINCT value) FROM identifiers
+                WHERE kind IN ('btc_address', 'xmr_address') UNION ALL
+            SELECT 'node:identifier', count(DISTINCT (kind, value)) FROM identifiers
+                WHERE kind NOT IN ('btc_address', 'xmr_address', 'pgp_fingerprint') UNION ALL
+            SELECT 'node:pgp_key', count(*) FROM (SELECT fingerprint FROM pgp_keys UNION
+                SELECT value FROM identifiers WHERE kind = 'pgp_fingerprint'
+                AND account_id IN (SELECT account_id FROM accounts)) UNION ALL
+            SELECT 'edge:similar', count(*) FROM account_links UNION ALL
+            SELECT 'edge:member_of', count(*) FROM persona_members m JOIN personas p
+                USING (persona_id) WHERE p.n_accounts > 1 UNION ALL
+            SELECT 'edge:sells', count(*) FROM listings
+                WHERE account_id IN (SELECT account_id FROM accounts) UNION ALL
+            SELECT 'edge:advertised', count(DISTINCT (kind, value, account_id))
+                FROM identifiers WHERE kind <> 'pgp_fingerprint'
+                AND account_id IN (SELECT account_id FROM accounts) UNION ALL
+            SELECT 'edge:published', count(DISTINCT (value, account_id)) FROM identifiers
+                WHERE kind = 'pgp_fingerprint'
+                AND account_id IN (SELECT account_id FROM accounts)""").fetchall())
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("name", ["demo", "real"])
+def test_graph_reads_back_and_matches_the_store(
+        fmt: str, name: str, tmp_path_factory: pytest.TempPathFactory, data_dir: Path,
+        tmp_path: Path) -> None:
+    counts, g = _export(fmt, name, tmp_path_factory, data_dir, tmp_path / f"g.{fmt}")
+    expected = {k: v for k, v in _store_counts(name, tmp_path_factory, data_dir).items() if v}
+    assert counts == expected
+    assert Counter(f"node:{k}" for _, k in g.nodes(data="kind")) + Counter(
+        f"edge:{d['kind']}" for _, _, d in g.edges(data=True)) == Counter(expected)
+    assert g.is_directed()
+    ws = open_ro(built(name, tmp_path_factory, data_dir))
+    try:
+        account_id, handle, market, n_listings = ws.con.execute(
+            "SELECT a.account_id, a.handle, a.market_id, count(l.listing_id) FROM accounts a "
+            "JOIN listings l USING (account_id) GROUP BY ALL ORDER BY 4 DESC, 1 LIMIT 1"
+        ).fetchone()
+        pid, label, n_accounts, cohesion = ws.con.execute(
+            "SELECT persona_id, label, n_accounts, cohesion FROM personas "
+            "WHERE n_accounts > 1 ORDER BY n_accounts DESC, 1 LIMIT 1").fetchone()
+        a, b, score = ws.con.execute(
+            "SELECT a, b, score FROM account_links ORDER BY score DESC, a, b LIMIT 1"
+        ).fetchone()
+    finally:
+        ws.close()
+    node = g.nodes[f"account:{account_id}"]
+    label_key = "label"
+    assert node[label_key] == xml_text(handle) and node["market"] == market
+    assert node["kind"] == "account" and node["listings"] == n_listings
+    assert g.out_degree(f"account:{account_id}") >= n_listings
+    persona = g.nodes[f"persona:{pid}"]
+    assert persona["label"] == label and persona["n_accounts"] == n_accounts
+    assert persona["cohesion"] == pytest.approx(cohesion)
+    edge = g.edges[f"account:{a}", f"account:{b}"]
+    assert edge["kind"] == "similar" and edge["score"] == pytest.approx(score)
+    assert isinstance(edge["merged"], bool)
+
+
+def test_gexf_is_version_1_3_and_graphml_declares_keys(
+        tmp_path_factory: pytest.TempPathFactory, data_dir: Path, tmp_path: Path) -> None:
+    _export("gexf", "demo", tmp_path_factory, data_dir, tmp_path / "g.gexf")
+    head = (tmp_path / "g.gexf").read_text(encoding="utf-8")[:600]
+    assert 'xmlns="http://gexf.net/1.3"' in head and 'version="1.3"' in head
+    _export("graphml", "demo", tmp_path_factory, data_dir, tmp_path / "g.graphml")
+    text = (tmp_path / "g.graphml").read_text(encoding="utf-8")
+    for key in ("kind", "label", "harm_score", "first_seen", "score", "evidence"):
+        assert f'attr.name="{key}"' in text, key
+    # one key per attribute name and scope: types never disagree
+    g = nx.read_graphml(tmp_path / "g.graphml")
+    for attr in ("rating", "harm_score", "price"):
+        types = {type(d[attr]) for _, d in g.nodes(data=True) if attr in d}
+        assert len(types) <= 1, (attr, types)
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_hostile_text_is_data(fmt: str, tmp_path_factory: pytest.TempPathFactory,
+                              data_dir: Path, tmp_path: Path) -> None:
+    counts, g = _export(fmt, "hostile", tmp_path_factory, data_dir, tmp_path / f"h.{fmt}")
+    assert counts["node:account"] == 3 and counts["node:listing"] == 3
+    labels = {d["label"] for _, d in g.nodes(data=True)}
+    assert xml_text(HOSTILE_HANDLE) in labels  # bidi, <, &, quotes kept; BEL escaped
+    assert "\\x07" in xml_text(HOSTILE_HANDLE) and "\u202e" in xml_text(HOSTILE_HANDLE)
+    assert xml_text(HOSTILE_TITLE) in labels
+    assert "</node>" in xml_text(HOSTILE_HANDLE)  # the text, not markup
+    assert g.number_of_nodes() == sum(v for k, v in counts.items() if k.startswith("node:"))
+
+
+def test_a_country_export_is_a_subgraph(tmp_path_factory: pytest.TempPathFactory,
+                                        data_dir: Path, tmp_path: Path) -> None:
+    _, full = _export("graphml", "real", tmp_path_factory, data_dir, tmp_path / "all.graphml")
+    counts, part = _export("graphml", "real", tmp_path_factory, data_dir,
+                           tmp_path / "nl.graphml", ExportOptions(countries=("nl",)))
+    assert 0 < part.number_of_nodes() < full.number_of_nodes()
+    assert set(part.nodes) <= set(full.nodes)
+    assert set(part.edges) <= set(full.edges)
+    ws = open_ro(built("real", tmp_path_factory, data_dir))
+    try:
+        nl = {r[0] for r in ws.con.execute(
+            "SELECT m.account_id FROM persona_members m JOIN jurisdictions j ON "
+            "j.entity_kind = 'persona' AND j.entity_id = m.persona_id WHERE j.country = 'NL'"
+        ).fetchall()}
+    finally:
+        ws.close()
+    accounts = {d["account_id"] for _, d in part.nodes(data=True) if d["kind"] == "account"}
+    assert accounts == nl
+    for _, d in part.nodes(data=True):
+        if d["kind"] == "persona":
+            assert d["country"] == "NL"
