@@ -35,6 +35,7 @@ FUNCTIONS = [
     "cluster_addresses", "trace", "wallet",
     "evaluate_linking", "evaluate_drugs", "evaluate_chain",
     "write_report", "export_evidence", "run_demo_pipeline",
+    "ops_records", "operation_report", "verify_audit",
 ]
 CLASSES = ["LinkOptions", "SalesParams", "SimParams", "Workspace"]
 ERRORS = ["DarkmapError", "NotFoundError", "BadInputError", "WorkspaceStateError"]
@@ -46,6 +47,7 @@ PUBLIC = [
     "cluster_addresses", "trace", "wallet",
     "evaluate_linking", "evaluate_drugs", "evaluate_chain",
     "write_report", "export_evidence", "run_demo_pipeline",
+    "ops_records", "operation_report", "verify_audit",
     "LinkOptions", "SalesParams", "SimParams",
     "Workspace",
     "DarkmapError", "NotFoundError", "BadInputError", "WorkspaceStateError",
