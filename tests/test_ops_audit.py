@@ -169,3 +169,21 @@ def test_cli_show_is_for_admins_and_filters(ws_path: Path) -> None:
     assert entries and all(e["actor"] == "ben" for e in entries)
     code, out = _run("audit", "show", "--as", "ben", "-w", str(ws_path))
     assert code == 1 and "only an admin" in out
+
+
+def test_export_for_a_court_verifies_and_shows_tampering(ws_path: Path, tmp_path: Path
+                                                         ) -> None:
+    out = tmp_path / "trail.jsonl"
+    code, text = _run("audit", "export", "--out", str(out), "--as", "ana", "-w", str(ws_path))
+    assert code == 0 and "audit entries written" in text
+    code, text = _run("audit", "verify", "--file", str(out))
+    assert code == 0 and "intact" in text
+    lines = out.read_text(encoding="utf-8").splitlines()
+    row = json.loads(lines[2])
+    row["entry"] = row["entry"].replace('"ana"', '"eve"').replace('"ben"', '"eve"')
+    lines[2] = json.dumps(row)
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, text = _run("audit", "verify", "--file", str(out))
+    assert code == 1 and "audit entry 3:" in text
+    code, text = _run("audit", "export", "--out", str(out), "--as", "ben", "-w", str(ws_path))
+    assert code == 1 and "only an admin" in text

@@ -501,20 +501,47 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option("--file", "export", type=click.Path(path_type=Path, dir_okay=False,
+              exists=True), default=None, help="Check an exported trail instead.")
 @workspace_option
-def audit_verify(workspace: Path | None) -> None:
+def audit_verify(export: Path | None, workspace: Path | None) -> None:
     """Check the hash chain; name the first bad entry (exit 1) if it does not hold.
 
     Example: darkmap audit verify -w case-42
     """
-    ws = open_ws(workspace, read_only=True)
-    try:
-        n, problem = audit.verify(ws.con)
-    finally:
-        ws.close()
+    if export is not None:
+        rows, head = audit.read_export(export)
+        n, problem = len(rows), audit.verify_chain(rows, head)
+    else:
+        ws = open_ws(workspace, read_only=True)
+        try:
+            n, problem = audit.verify(ws.con)
+        finally:
+            ws.close()
     if problem is not None:
         raise DarkmapError(f"audit trail broken at {problem} ({n} entries)")
     say(f"audit trail intact: {n} entries")
+
+
+@audit_group.command("export")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@_AS
+@workspace_option
+def audit_export(out: Path, by: str, workspace: Path | None) -> None:
+    """Export the whole trail with its hashes and head (JSON lines), for a court or an
+    archive; `darkmap audit verify --file` checks it (an admin; audited).
+
+    Example: darkmap audit export --out trail-2026-12.jsonl --as ana
+    """
+    def run(ws: Workspace) -> int:
+        actor = access.acting(ws.con, by)
+        if actor.role != "admin":
+            audit.log(ws.con, by, "audit.export", "denied")
+            raise access.AccessDenied(f"{by} is {actor.role}: only an admin exports the audit")
+        audit.log(ws.con, by, "audit.export", file=out.name)
+        return audit.export_trail(ws.con, out)
+    n = _run(workspace, run)
+    say(f"{n} audit entries written to {out}")
 
 
 @audit_group.command("show")

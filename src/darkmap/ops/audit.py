@@ -18,14 +18,16 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from darkmap.errors import BadInputError
 from darkmap.store.audit import AuditRow, append_entry, audit_head, audit_rows
 
-__all__ = ["GENESIS", "AuditProblem", "canonical", "chain_hash", "log", "show", "stamp",
-           "verify", "verify_chain"]
+__all__ = ["GENESIS", "AuditProblem", "canonical", "chain_hash", "export_trail", "log",
+           "read_export", "show", "stamp", "verify", "verify_chain"]
 
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first entry."""
@@ -125,3 +127,40 @@ def show(con: duckdb.DuckDBPyConnection, actor: str | None = None,
         entry["hash"] = row.hash
         out.append(entry)
     return out
+
+
+def export_trail(con: duckdb.DuckDBPyConnection, out: Path) -> int:
+    """Write the whole trail for a court or an archive: one JSON object a line (seq,
+    entry, prev_hash, hash), then the head; :func:`read_export` and
+    :func:`verify_chain` check it anywhere, without darkmap's database. Entries written."""
+    rows = audit_rows(con)
+    head = audit_head(con)
+    with out.open("w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r._asdict(), ensure_ascii=False) + "\n")
+        f.write(json.dumps({"head": None if head is None else
+                            {"seq": head[0], "hash": head[1]}}) + "\n")
+    return len(rows)
+
+
+def read_export(path: Path) -> tuple[list[AuditRow], tuple[int, str] | None]:
+    """The entries and head of an exported trail (a line that is not an entry is an
+    error naming the line)."""
+    rows: list[AuditRow] = []
+    head: tuple[int, str] | None = None
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"{path}: cannot read the exported trail: {exc}") from exc
+    for n, line in enumerate(lines, start=1):
+        try:
+            obj = json.loads(line)
+            if "head" in obj:
+                h = obj["head"]
+                head = None if h is None else (int(h["seq"]), str(h["hash"]))
+            else:
+                rows.append(AuditRow(int(obj["seq"]), str(obj["entry"]),
+                                     str(obj["prev_hash"]), str(obj["hash"])))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise BadInputError(f"{path}: line {n}: not an audit entry ({exc})") from exc
+    return rows, head

@@ -401,9 +401,20 @@ def insert_notice(con: duckdb.DuckDBPyConnection, row: NoticeRow) -> None:
 
 def insert_notices(con: duckdb.DuckDBPyConnection, rows: Sequence[NoticeRow]) -> None:
     """Add notices in one statement (those already sent are kept)."""
-    if rows:
-        con.executemany("INSERT OR IGNORE INTO ops_notices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [list(r) for r in rows])
+    if not rows:
+        return
+    table = pa.table({
+        **{f: pa.array([getattr(r, f) for r in rows], pa.string())
+           for f in ("notice_id", "kind", "to_agency", "other_agency", "other_contact",
+                     "subject")},
+        "created_at": pa.array([r.created_at for r in rows], pa.timestamp("us")),
+        "acked_by": pa.array([r.acked_by for r in rows], pa.string()),
+        "acked_at": pa.array([r.acked_at for r in rows], pa.timestamp("us"))})
+    con.register("_ops_new_notices", table)   # one statement: executemany is per row
+    try:
+        con.execute("INSERT OR IGNORE INTO ops_notices SELECT * FROM _ops_new_notices")
+    finally:
+        con.unregister("_ops_new_notices")
 
 
 def notices_for(con: duckdb.DuckDBPyConnection, agency_id: str) -> list[NoticeRow]:
