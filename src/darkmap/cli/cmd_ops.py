@@ -27,7 +27,7 @@ from darkmap.cli.common import (
     workspace_option,
 )
 from darkmap.errors import BadInputError
-from darkmap.ops import access, audit, deconflict, records, totals
+from darkmap.ops import access, audit, deconflict, package, records, totals
 from darkmap.ops.records import Arrest, Buy, Case, CryptoItem, LabResult, Parcel, Seizure
 from darkmap.store.workspace import Workspace
 
@@ -693,3 +693,21 @@ def ack_cmd(notice_id: str, by: str, workspace: Path | None) -> None:
     _run(workspace, lambda ws: deconflict.acknowledge(ws, by, notice_id))
     say(f"notice {notice_id} acknowledged")
 
+
+
+@main.command("package")
+@click.option("--country", required=True, help="ISO 3166 two-letter code.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="A new or empty folder.")
+@_AS
+@workspace_option
+def package_cmd(country: str, out: Path, by: str, workspace: Path | None) -> None:
+    """A country's package: personas attributed there (with the evidence), accounts,
+    listings and drug assessments, the operational records you may read, fentanyl marks,
+    deconfliction contacts; package.json and package.html (audited).
+
+    Example: darkmap package --country DE --out pkg-de --as ana
+    """
+    counts = _run(workspace, lambda ws: package.build_package(ws, by, country, out))
+    say(f"package for {country.upper()} in {out}: " +
+        ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items()))

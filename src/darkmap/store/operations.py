@@ -21,12 +21,13 @@ import pyarrow as pa
 
 __all__ = [
     "AgencyRow", "CompartmentRow", "EventRow", "GrantRow", "NoticeRow", "RecordRow",
-    "SelectorMatch", "UserRow", "ack_notice", "access_level", "agencies", "agency",
-    "any_user", "compartment", "delete_grant", "events_in_window", "fentanyl_evidence",
+    "SelectorMatch", "UserRow", "access_level", "ack_notice", "agencies", "agency", "any_user",
+    "compartment", "country_personas", "delete_grant", "events_in_window", "fentanyl_evidence",
     "grants_of", "insert_agency", "insert_compartment", "insert_event", "insert_notice",
-    "insert_notices", "insert_record", "insert_selectors", "insert_user", "lab_results", "links_of",
-    "notices_for", "put_grant", "readable_records", "replace_reported", "reported",
-    "seizure_items", "selector_matches", "transaction", "user", "users",
+    "insert_notices", "insert_record", "insert_selectors", "insert_user", "lab_results",
+    "links_of", "notices_for", "persona_listings", "put_grant", "readable_records",
+    "replace_reported", "reported", "seizure_items", "selector_matches", "transaction", "user",
+    "users",
 ]
 
 READABLE = ("compartment_id IN (SELECT compartment_id FROM ops_grants WHERE "
@@ -450,3 +451,29 @@ def reported(con: duckdb.DuckDBPyConnection, operation: str) -> list[tuple[Any, 
     return con.execute("SELECT metric, low, high, text, source FROM ops_reported "
                        "WHERE operation = ? ORDER BY metric, source, low", [operation]
                        ).fetchall()
+
+
+# -- reference data for a country's package ------------------------------------------------
+
+
+def country_personas(con: duckdb.DuckDBPyConnection, country: str) -> list[tuple[Any, ...]]:
+    """(persona id, label, confidence, evidence JSON, method) of the personas attributed
+    to ``country`` (shared reference data: the assess stage's jurisdictions)."""
+    return con.execute(
+        "SELECT j.entity_id, p.label, j.confidence, j.evidence, j.method FROM jurisdictions j "
+        "LEFT JOIN personas p ON p.persona_id = j.entity_id "
+        "WHERE j.entity_kind = 'persona' AND j.country = ? ORDER BY j.confidence DESC, 1",
+        [country]).fetchall()
+
+
+def persona_listings(con: duckdb.DuckDBPyConnection, persona_ids: Sequence[str]
+                     ) -> list[tuple[Any, ...]]:
+    """(persona, account, listing, substance, drug class, fentanyl risk, capture sha256,
+    source) of the personas' accounts' listings with their drug assessment."""
+    return con.execute(
+        "SELECT pm.persona_id, pm.account_id, l.listing_id, a.substance, a.drug_class, "
+        "a.fentanyl_risk, l.capture_sha256, l.source FROM persona_members pm "
+        "LEFT JOIN listings l ON l.account_id = pm.account_id "
+        "LEFT JOIN listing_assessments a ON a.listing_id = l.listing_id "
+        "WHERE list_contains($ids, pm.persona_id) ORDER BY 1, 2, 3",
+        {"ids": list(persona_ids)}).fetchall()
