@@ -1,8 +1,8 @@
 """The access matrix (issue #13): users of three agencies in two countries × records in
 each compartment kind × every read path (library list, library show, fentanyl marks,
-operation totals, CLI list, CLI show): what each user sees is what the grants give, and
-nothing else (0 leaks). Writes are checked the same way. DuckDB only (see
-docs/operations.md for what is not built yet)."""
+operation totals, CLI list, CLI show, CLI report, per-country package): what each user
+sees is what the grants give, and nothing else (0 leaks). Writes are checked the same
+way. DuckDB only (see docs/operations.md for what is not built yet)."""
 
 from __future__ import annotations
 
@@ -236,3 +236,27 @@ def test_no_read_of_records_without_a_user() -> None:
     for fn in (records.add_record, records.read_records, records.show_record,
                records.fentanyl_marks, totals.recorded_totals, totals.operation_report):
         assert list(inspect.signature(fn).parameters)[1] == "by", fn.__name__
+
+
+@pytest.mark.parametrize("user", sorted(USERS))
+def test_packages_match_the_grants(world: World, user: str, tmp_path: Path) -> None:
+    """The package read path: each country's package holds the matrix records the user
+    may read in that country, and nothing the user may not read."""
+    from darkmap.ops.package import build_package
+
+    visible = _visible(user)
+    matrix_ids = {rid for rids in world.ids.values() for rid in rids}
+    with Workspace.open(world.path) as ws:
+        readable = {r.row.record_id for r in records.read_records(ws, user)}
+        for country in sorted(set(AGENCIES.values())):
+            out = tmp_path / f"pkg-{country}"
+            build_package(ws, user, country, out)
+            bundle = json.loads((out / "package.json").read_text(encoding="utf-8"))
+            got = {r["record_id"] for r in bundle["records"]}
+            expected = {rid for comp in COMPARTMENTS if comp.cid in visible
+                        and AGENCIES[USERS[comp.owner][0]] == country
+                        for rid in world.ids[comp.cid]}
+            assert got & matrix_ids == expected, (user, country)
+            assert got <= readable
+            page = (out / "package.html").read_text(encoding="utf-8")
+            assert not any(rid in page for rid in matrix_ids - readable)
