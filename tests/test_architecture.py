@@ -54,7 +54,7 @@ LAYERS: dict[str, int] = {
     "darkmap.capture": 1, "darkmap.store": 1,
     "darkmap.plugins": 2, "darkmap.extract": 2,
     "darkmap.importers": 3, "darkmap.collect": 3,
-    "darkmap.resolve": 4, "darkmap.assess": 4, "darkmap.chain": 4,
+    "darkmap.resolve": 4, "darkmap.assess": 4, "darkmap.chain": 4, "darkmap.ops": 4,
     "darkmap.simulate": 5, "darkmap.training": 5, "darkmap.evaluate": 5,
     "darkmap.report": 6, "darkmap.export": 6,
     "darkmap.pipeline": 7, "darkmap.api": 7,
@@ -84,6 +84,11 @@ OWNERS: dict[str, frozenset[str]] = {
     **dict.fromkeys(("listing_assessments", "jurisdictions", "sales_monthly",
                      "sales_summary"), frozenset({"darkmap.store.assessment"})),
     "evaluations": frozenset({"darkmap.store.evaluations"}),
+    **dict.fromkeys(("ops_agencies", "ops_users", "ops_compartments", "ops_grants",
+                     "ops_records", "ops_links", "ops_seizure_items", "ops_lab_results",
+                     "ops_selectors", "ops_events", "ops_notices", "ops_reported"),
+                    frozenset({"darkmap.store.operations"})),
+    **dict.fromkeys(("ops_audit", "ops_audit_head"), frozenset({"darkmap.store.audit"})),
     "schema_migrations": frozenset({"darkmap.store.workspace"}),
 }
 PREFIX_OWNERS: dict[str, frozenset[str]] = {"btc_": frozenset({"darkmap.store.chain"})}

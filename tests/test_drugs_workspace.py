@@ -211,7 +211,7 @@ def test_reads_work_on_a_read_only_workspace(filled: Workspace, tmp_path: Path) 
         html = render_report(ro)
         assert "Targets: what is sold" in html and "Evaluation against" in html
         counts = FtmExporter().export(ro, tmp_path / "out.ftm.json")
-        assert counts["Listing"] == 6
+        assert counts["Asset"] == 6
         assert eval_drugs(labels, workspace=ro)["drug_class"]["accuracy"] == 1.0
         (stored,) = evaluations.stored_evaluations(ro.con)
         assert (stored.key, stored.result, stored.truth_source) == (

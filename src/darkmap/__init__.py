@@ -42,6 +42,11 @@ Present
     export_evidence(ws, out, fmt)   FollowTheMoney entities (fmt="ftm")
     run_demo_pipeline(ws, world)    the whole job in one call (``darkmap demo``)
 
+Operations (every read and write as a user, audited; docs/operations.md)
+    ops_records(ws, user)           the operational records the user may read
+    operation_report(ws, user, op)  recorded and reported totals of an operation
+    verify_audit(ws)                check the hash-chained audit trail
+
 Errors: DarkmapError is the root; NotFoundError (a KeyError), BadInputError (a
 ValueError) and WorkspaceStateError say what went wrong.
 
@@ -75,12 +80,15 @@ if TYPE_CHECKING:  # the names the lazy loader below provides, for type checkers
         judge,
         link,
         open_workspace,
+        operation_report,
+        ops_records,
         run_demo_pipeline,
         search_personas,
         show_persona,
         simulate_world,
         targets,
         trace,
+        verify_audit,
         verify_captures,
         wallet,
         withdraw_judgement,
@@ -99,6 +107,7 @@ __all__ = [
     "cluster_addresses", "trace", "wallet",
     "evaluate_linking", "evaluate_drugs", "evaluate_chain",
     "write_report", "export_evidence", "run_demo_pipeline",
+    "ops_records", "operation_report", "verify_audit",
     "LinkOptions", "SalesParams", "SimParams",
     "Workspace",
     "DarkmapError", "NotFoundError", "BadInputError", "WorkspaceStateError",

@@ -38,6 +38,9 @@ from darkmap.errors import BadInputError, NotFoundError, WorkspaceStateError
 from darkmap.evaluate.clustering import ChainEvalReport, eval_chain
 from darkmap.evaluate.drugs import DrugEvalReport, eval_drugs
 from darkmap.evaluate.linking import LinkingReport, eval_linking
+from darkmap.ops import audit as _audit
+from darkmap.ops.records import Record, read_records
+from darkmap.ops.totals import operation_report as _operation_report
 from darkmap.pipeline import DemoContext, StageResult, run_stages
 from darkmap.plugins import exporters, importers
 from darkmap.report.html import write_report as _write_report
@@ -67,12 +70,15 @@ __all__ = [
     "judge",
     "link",
     "open_workspace",
+    "operation_report",
+    "ops_records",
     "run_demo_pipeline",
     "search_personas",
     "show_persona",
     "simulate_world",
     "targets",
     "trace",
+    "verify_audit",
     "verify_captures",
     "wallet",
     "withdraw_judgement",
@@ -470,3 +476,48 @@ def run_demo_pipeline(ws: Workspace, world: PathLike | None = None,
                       real_data=Path(real_data) if real_data is not None else None,
                       seed=seed, vendors=vendors)
     return run_stages(ws, ctx, on_stage)
+
+
+# -- operations (issue #13) -----------------------------------------------------------------
+
+
+def ops_records(ws: Workspace, user: str, kind: str | None = None,
+                operation: str | None = None, case: str | None = None) -> list[Record]:
+    """The operational records ``user`` may read (cases, buys, parcels, seizures,
+    arrests), optionally of one kind, operation or case; the read is audited.
+
+    Only what the user's grants reach is returned (docs/operations.md). Calls
+    :func:`darkmap.ops.records.read_records`.
+
+    Example::
+
+        for r in darkmap.ops_records(ws, "ana", kind="buy"):
+            print(r.row.record_id, r.lab)
+    """
+    return read_records(ws, user, kind, operation, case)
+
+
+def operation_report(ws: Workspace, user: str, operation: str) -> dict[str, Any]:
+    """Totals of an operation as a press release gives them: recorded (from the seizures
+    and arrests ``user`` may read) and reported (imported figures, each with its source,
+    ranges where sources disagree), side by side. Calls
+    :func:`darkmap.ops.totals.operation_report`.
+
+    Example::
+
+        darkmap.operation_report(ws, "ana", "SpecTor")["recorded"]["fentanyl_kg"]
+    """
+    return _operation_report(ws, user, operation)
+
+
+def verify_audit(ws: Workspace) -> tuple[int, str | None]:
+    """Check the hash-chained audit trail: (entries checked, the first bad entry and why,
+    or ``None`` when it holds). Calls :func:`darkmap.ops.audit.verify`.
+
+    Example::
+
+        n, problem = darkmap.verify_audit(ws)
+        assert problem is None, problem
+    """
+    n, problem = _audit.verify(ws.con)
+    return n, None if problem is None else str(problem)

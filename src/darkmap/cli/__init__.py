@@ -14,6 +14,7 @@ from darkmap.cli import (  # noqa: F401  (each module registers its commands on 
     cmd_ingest,
     cmd_keys,
     cmd_link,
+    cmd_ops,
     cmd_report,
     cmd_simulate,
     cmd_team,

@@ -325,7 +325,8 @@ def _kill_group(pid: int) -> None:
 
 def run_ingest(paths: list[Path], workspace: Path, **kw: Any) -> Run:
     """``darkmap ingest -w WORKSPACE --json PATHS`` through :func:`run_cli`."""
-    return run_cli(["ingest", "-w", str(workspace), "--json", *map(str, paths)], **kw)
+    return run_cli(["ingest", "-w", str(workspace), "--init", "--json", *map(str, paths)],
+                   **kw)
 
 
 def regular_file_shas(root: Path) -> frozenset[str]:

@@ -1,0 +1,89 @@
+"""Benchmark the operational layer; prints JSON figures (never pass/fail).
+
+A task force of three agencies in two countries with ``--cases`` cases (default 1,000,
+each a record in a case compartment, audited) holding ``--selectors`` selectors (default
+100,000, spread over the cases' compartments of two agencies); then a third agency
+submits ``--submission`` new selectors (default 10,000, 1% of them already held) and the
+deconfliction (keyed hashes, match, notices to both sides, audit) is timed: seconds, peak
+Python memory of the submission (tracemalloc) and the process's peak resident memory.
+The issue's target is under 2 s. DuckDB only (the PostgreSQL store is not built).
+
+Usage: .venv/bin/python bench/operations.py [--cases 1000] [--selectors 100000]
+       [--submission 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+from darkmap.ops import access, audit, deconflict, records
+from darkmap.ops.records import Case
+from darkmap.store.workspace import Workspace
+
+
+def build(path: Path, cases: int, selectors: int) -> tuple[Workspace, list[str], float]:
+    """The task force, its cases and their selectors; (workspace, compartments, seconds)."""
+    t0 = time.perf_counter()
+    ws = Workspace.init(path)
+    for agency, country in (("bka", "DE"), ("lka", "DE"), ("fbi", "US")):
+        access.add_agency(ws.con, "setup" if agency == "bka" else "bka-admin", agency,
+                          agency.upper(), country, f"{agency} desk")
+        access.add_user(ws.con, "setup" if agency == "bka" else "bka-admin",
+                        f"{agency}-admin", agency, "admin")
+    comps = []
+    for i in range(cases):
+        user = ("bka-admin", "fbi-admin")[i % 2]
+        row = records.add_record(ws, user, Case(f"case {i}"), provenance=f"bench {i}")
+        comps.append((user, row.compartment_id))
+    per_case = selectors // cases
+    batch: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for i in range(cases * per_case):
+        batch.setdefault(comps[i // per_case], []).append(("handle", f"mkt:vendor{i}"))
+    for (user, comp), sel in batch.items():
+        deconflict.submit(ws, user, comp, sel)
+    return ws, [c for _, c in comps], time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", type=int, default=1000)
+    ap.add_argument("--selectors", type=int, default=100_000)
+    ap.add_argument("--submission", type=int, default=10_000)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        ws, _comps, setup_s = build(Path(tmp) / "ws", args.cases, args.selectors)
+        access.add_compartment(ws.con, "lka-admin", "agency", "lka", compartment_id="lka-own")
+        overlap = args.submission // 100
+        held = args.cases * (args.selectors // args.cases)
+        new = [("handle", f"mkt:vendor{i * (held // max(overlap, 1))}") for i in range(overlap)]
+        new += [("handle", f"mkt:other{i}") for i in range(args.submission - overlap)]
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        out = deconflict.submit(ws, "lka-admin", "lka-own", new)
+        seconds = time.perf_counter() - t0
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        t1 = time.perf_counter()
+        n, problem = audit.verify(ws.con)
+        verify_s = time.perf_counter() - t1
+        ws.close()
+    print(json.dumps({
+        "store": "duckdb", "cases": args.cases, "selectors_held": held,
+        "submission": args.submission, "matches_expected": overlap,
+        "notices_sent": out.notices, "deconflict_seconds": round(seconds, 3),
+        "deconflict_python_peak_mb": round(peak / 2**20, 1),
+        "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                                     / 1024, 1),
+        "setup_seconds": round(setup_s, 1), "audit_entries": n,
+        "audit_verify_seconds": round(verify_s, 3), "audit_intact": problem is None,
+        "target_seconds": 2.0}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

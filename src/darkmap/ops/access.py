@@ -1,0 +1,220 @@
+"""Who may do what: agencies, users, compartments and grants, enforced in the library.
+
+A user belongs to an agency (of a country) and has a role: ``admin`` (manages the users
+and compartments of the agency and grants on them), ``officer`` (reads and writes records
+through grants) or ``reader`` (reads only). Every compartment is created with the grants
+of its kind:
+
+- ``agency``: the owning agency, write;
+- ``group``: each agency of the named sharing group, write;
+- ``taskforce``: every agency of the task force (``*``), write;
+- ``case``: the named users of the case team (the creator at least), write.
+
+Further grants (to a user or an agency, read or write) are added by an admin of the
+owning agency. Every change here is audited (:mod:`darkmap.ops.audit`); a refused one
+too, with the outcome ``denied``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import duckdb
+
+from darkmap.errors import BadInputError, DarkmapError, NotFoundError
+from darkmap.ops.audit import log
+from darkmap.store import operations as store
+from darkmap.store.operations import AgencyRow, CompartmentRow, GrantRow, UserRow
+from darkmap.store.workspace import utcnow
+
+__all__ = ["COMPARTMENT_KINDS", "ROLES", "AccessDenied", "acting", "add_agency",
+           "add_compartment", "add_user", "check_access", "grant", "revoke", "unit"]
+
+ROLES = ("admin", "officer", "reader")
+COMPARTMENT_KINDS = ("agency", "group", "taskforce", "case")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+_COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+
+
+class AccessDenied(DarkmapError):
+    """The acting user holds no grant (or no role) for what was asked."""
+
+
+@contextmanager
+def unit(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction for a change and its audit entry; a refusal keeps its entry."""
+    with store.transaction(con, keep=(AccessDenied,)):
+        yield
+
+
+def _check_id(value: str, what: str) -> str:
+    """An identifier: letters, digits, ``_ . @ -``, at most 64."""
+    if not _ID_RE.match(value):
+        raise BadInputError(f"{what} {value!r}: use letters, digits, _ . @ - (at most 64)")
+    return value
+
+
+def acting(con: duckdb.DuckDBPyConnection, user_id: str) -> UserRow:
+    """The acting user; an unknown one is refused (and audited)."""
+    found = store.user(con, user_id)
+    if found is None:
+        log(con, user_id, "authenticate", "denied")
+        raise AccessDenied(f"unknown user {user_id!r}: ask an admin of your agency "
+                           "(`darkmap ops user add`)")
+    return found
+
+
+def _setup_actor(con: duckdb.DuckDBPyConnection, user_id: str) -> UserRow | None:
+    """The acting admin; ``None`` during set-up (no user yet: the first agency and its
+    first admin are created by whoever runs the set-up, named in the audit)."""
+    if not store.any_user(con):
+        return None
+    actor = acting(con, user_id)
+    if actor.role != "admin":
+        log(con, user_id, "admin", "denied")
+        raise AccessDenied(f"{user_id} is {actor.role}, not admin")
+    return actor
+
+
+def add_agency(con: duckdb.DuckDBPyConnection, by: str, agency_id: str, name: str,
+               country: str, contact: str) -> AgencyRow:
+    """Add an agency of the task force (by an admin, or anyone during set-up)."""
+    _check_id(agency_id, "agency")
+    country = country.upper()
+    if not _COUNTRY_RE.match(country):
+        raise BadInputError(f"country {country!r}: give an ISO 3166 two-letter code")
+    if not contact.strip():
+        raise BadInputError("an agency needs a deconfliction contact")
+    with unit(con):
+        _setup_actor(con, by)
+        if store.agency(con, agency_id) is not None:
+            raise BadInputError(f"agency {agency_id} exists already")
+        row = AgencyRow(agency_id, name or agency_id, country, contact)
+        store.insert_agency(con, row, by, utcnow())
+        log(con, by, "agency.add", agency=agency_id, country=country)
+    return row
+
+
+def add_user(con: duckdb.DuckDBPyConnection, by: str, user_id: str, agency_id: str,
+             role: str) -> UserRow:
+    """Add a user to an agency: by an admin of that agency; the first user of a new
+    agency by an admin of any agency (onboarding a partner); anyone during set-up."""
+    _check_id(user_id, "user")
+    if role not in ROLES:
+        raise BadInputError(f"role {role!r}: one of {', '.join(ROLES)}")
+    with unit(con):
+        actor = _setup_actor(con, by)
+        ag = store.agency(con, agency_id)
+        if ag is None:
+            raise NotFoundError(f"no agency {agency_id!r}")
+        onboarding = not any(u.agency_id == agency_id for u in store.users(con))
+        if actor is not None and actor.agency_id != agency_id and not onboarding:
+            log(con, by, "user.add", "denied", user=user_id, agency=agency_id)
+            raise AccessDenied(f"{by} is an admin of {actor.agency_id}, not of {agency_id}")
+        if store.user(con, user_id) is not None:
+            raise BadInputError(f"user {user_id} exists already")
+        store.insert_user(con, user_id, agency_id, role, by, utcnow())
+        log(con, by, "user.add", user=user_id, agency=agency_id, role=role)
+    return UserRow(user_id, agency_id, role, ag.country)
+
+
+def add_compartment(con: duckdb.DuckDBPyConnection, by: str, kind: str, name: str,
+                    members: Sequence[str] = (), compartment_id: str | None = None
+                    ) -> CompartmentRow:
+    """Create a compartment owned by the actor's agency with the grants of its kind
+    (``members``: the agencies of a sharing group, or the users of a case team). Any
+    officer or admin may create one."""
+    if kind not in COMPARTMENT_KINDS:
+        raise BadInputError(f"compartment kind {kind!r}: one of {', '.join(COMPARTMENT_KINDS)}")
+    cid = _check_id(compartment_id or f"{kind}-{uuid.uuid4().hex[:10]}", "compartment")
+    with unit(con):
+        actor = acting(con, by)
+        if actor.role == "reader":
+            log(con, by, "compartment.add", "denied", compartment=cid)
+            raise AccessDenied(f"{by} is a reader and may not create compartments")
+        if store.compartment(con, cid) is not None:
+            raise BadInputError(f"compartment {cid} exists already")
+        grants = _initial_grants(con, actor, kind, cid, members)
+        row = CompartmentRow(cid, kind, name or cid, actor.agency_id)
+        now = utcnow()
+        store.insert_compartment(con, row, by, now)
+        for g in grants:
+            store.put_grant(con, g, by, now)
+        log(con, by, "compartment.add", compartment=cid, kind=kind,
+            grants=[f"{g.grantee_kind}:{g.grantee}:{g.access}" for g in grants])
+    return row
+
+
+def _initial_grants(con: duckdb.DuckDBPyConnection, actor: UserRow, kind: str, cid: str,
+                    members: Sequence[str]) -> list[GrantRow]:
+    """The grants a new compartment of ``kind`` starts with."""
+    if kind == "agency":
+        return [GrantRow(cid, "agency", actor.agency_id, "write")]
+    if kind == "taskforce":
+        return [GrantRow(cid, "taskforce", "*", "write")]
+    if kind == "group":
+        agencies = sorted({actor.agency_id, *members})
+        for a in agencies:
+            if store.agency(con, a) is None:
+                raise NotFoundError(f"no agency {a!r}")
+        return [GrantRow(cid, "agency", a, "write") for a in agencies]
+    team = sorted({actor.user_id, *members})
+    for u in team:
+        if store.user(con, u) is None:
+            raise NotFoundError(f"no user {u!r}")
+    return [GrantRow(cid, "user", u, "write") for u in team]
+
+
+def _owner_admin(con: duckdb.DuckDBPyConnection, by: str, cid: str,
+                 action: str) -> CompartmentRow:
+    """The compartment, when ``by`` is an admin of its owning agency (else refused)."""
+    actor = acting(con, by)
+    comp = store.compartment(con, cid)
+    if comp is None or actor.role != "admin" or actor.agency_id != comp.owner_agency:
+        log(con, by, action, "denied", compartment=cid)
+        raise AccessDenied(f"{by} may not change the grants of compartment {cid!r} "
+                           "(an admin of its owning agency may)")
+    return comp
+
+
+def grant(con: duckdb.DuckDBPyConnection, by: str, compartment_id: str, grantee_kind: str,
+          grantee: str, access: str = "read") -> GrantRow:
+    """Grant a user, an agency or the whole task force (``*``) read or write access."""
+    if grantee_kind not in ("user", "agency", "taskforce") or access not in ("read", "write"):
+        raise BadInputError("grant to user|agency|taskforce, access read|write")
+    with unit(con):
+        _owner_admin(con, by, compartment_id, "grant.add")
+        known = (store.user(con, grantee) if grantee_kind == "user" else
+                 store.agency(con, grantee) if grantee_kind == "agency" else grantee == "*")
+        if not known:
+            raise NotFoundError(f"no {grantee_kind} {grantee!r}")
+        row = GrantRow(compartment_id, grantee_kind, grantee, access)
+        store.put_grant(con, row, by, utcnow())
+        log(con, by, "grant.add", compartment=compartment_id,
+            grant=f"{grantee_kind}:{grantee}:{access}")
+    return row
+
+
+def revoke(con: duckdb.DuckDBPyConnection, by: str, compartment_id: str, grantee_kind: str,
+           grantee: str) -> bool:
+    """Remove a grant; True if there was one."""
+    with unit(con):
+        _owner_admin(con, by, compartment_id, "grant.revoke")
+        n = store.delete_grant(con, compartment_id, grantee_kind, grantee)
+        log(con, by, "grant.revoke", "ok" if n else "not_found",
+            compartment=compartment_id, grant=f"{grantee_kind}:{grantee}")
+    return bool(n)
+
+
+def check_access(con: duckdb.DuckDBPyConnection, actor: UserRow, compartment_id: str,
+                 need: str) -> None:
+    """Refuse (and audit) unless ``actor`` holds ``need`` ('read' or 'write') on the
+    compartment; a reader never writes."""
+    level = store.access_level(con, actor.user_id, actor.agency_id, compartment_id)
+    ok = level is not None and (need == "read" or (level == "write" and actor.role != "reader"))
+    if not ok:
+        log(con, actor.user_id, f"{need}.compartment", "denied", compartment=compartment_id)
+        raise AccessDenied(f"{actor.user_id} may not {need} compartment {compartment_id!r}")

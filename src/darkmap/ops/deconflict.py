@@ -1,0 +1,290 @@
+"""Deconfliction as a pointer system: keyed-hash selectors and planned events.
+
+*Target deconfliction.* A selector (persona, PGP fingerprint, wallet cluster, address,
+market handle, tracking number, phone, email, postal address) is normalised
+(:func:`normalise`) and kept only as ``HMAC-SHA256(task-force key, kind NUL value)``;
+the key is a file in the workspace, created once (:func:`taskforce_key`). When a
+compartment of one agency holds a selector that a compartment of another agency holds
+too, both agencies get a notice naming the other agency and its contact, and the kind of
+selector with a prefix of its hash: no case detail crosses. A partner that may not share
+raw selectors submits hashed ones (:func:`submit`, ``hashed=True``).
+
+*Event deconfliction.* A planned action (search warrant, controlled delivery, arrest,
+surveillance) has a place (coordinates or a postal area) and a time window; two events of
+different agencies closer than a distance (haversine, default 1 km) or in the same postal
+area, with overlapping windows, raise a notice to both at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import os
+import re
+import unicodedata
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from darkmap.errors import BadInputError, NotFoundError
+from darkmap.ops.access import acting, check_access, unit
+from darkmap.ops.audit import log
+from darkmap.store import operations as store
+from darkmap.store.operations import EventRow, NoticeRow, RecordRow, UserRow
+from darkmap.store.workspace import Workspace, utcnow
+
+__all__ = ["DEFAULT_DISTANCE_M", "EVENT_KINDS", "KEY_FILE", "SELECTOR_KINDS", "Conflict",
+           "acknowledge", "add_event", "haversine_m", "hash_selector", "normalise",
+           "notices", "record_selectors", "submit", "taskforce_key"]
+
+KEY_FILE = "taskforce.key"
+SELECTOR_KINDS = ("persona", "pgp", "wallet", "address", "handle", "tracking", "phone",
+                  "email", "postal")
+EVENT_KINDS = ("search_warrant", "controlled_delivery", "arrest", "surveillance")
+DEFAULT_DISTANCE_M = 1000.0
+_HEX = re.compile(r"^[0-9a-f]{64}$")
+_NON_ALNUM = re.compile(r"[^0-9A-Za-z]+")
+_SPACES = re.compile(r"[\s,.;]+")
+_LINK_SELECTOR = {"persona": "persona", "account": "handle", "wallet": "wallet",
+                  "address": "address"}
+
+
+def taskforce_key(ws: Workspace) -> bytes:
+    """The task force's HMAC key: 32 random bytes in ``taskforce.key`` of the workspace,
+    created once (mode 0600) and read thereafter."""
+    path: Path = ws.path / KEY_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_bytes()
+        if len(key) != 32:
+            raise BadInputError(f"{path}: not a task-force key (32 bytes)") from None
+        return key
+    key = os.urandom(32)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    return key
+
+
+def normalise(kind: str, value: str) -> str:
+    """A selector in the one form every agency writes it in.
+
+    >>> normalise("phone", "0049 (30) 1234-567")
+    '+49301234567'
+    >>> normalise("pgp", "ab12 CD34 ef56 7890 ab12  cd34 ef56 7890 ab12 cd34")
+    'AB12CD34EF567890AB12CD34EF567890AB12CD34'
+    >>> normalise("postal", "  Hauptstraße 5,  10115 Berlin ")
+    'hauptstrasse 5 10115 berlin'
+    """
+    if kind not in SELECTOR_KINDS:
+        raise BadInputError(f"selector kind {kind!r}: one of {', '.join(SELECTOR_KINDS)}")
+    text = unicodedata.normalize("NFKC", value).strip()
+    if kind == "pgp":
+        out = _NON_ALNUM.sub("", text).upper().removeprefix("0X")
+    elif kind == "tracking":
+        out = _NON_ALNUM.sub("", text).upper()
+    elif kind == "phone":
+        digits = "".join(c for c in text if c.isdigit())
+        out = "+" + (digits[2:] if digits.startswith("00") else digits) \
+            if text.startswith(("+", "00")) else digits
+    elif kind == "address":
+        out = text.lower() if text.lower().startswith(("bc1", "tb1", "ltc1")) else text
+    elif kind == "postal":
+        out = " ".join(_SPACES.split(text.casefold())).strip()
+    else:  # persona, wallet, handle, email
+        out = text.casefold()
+    if not out:
+        raise BadInputError(f"empty {kind} selector")
+    return out
+
+
+def hash_selector(key: bytes, kind: str, value: str) -> str:
+    """HMAC-SHA256 of the normalised selector, as hex."""
+    msg = f"{kind}\x00{normalise(kind, value)}".encode()
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+def _notice_id(kind: str, subject: str, to: str, other: str) -> str:
+    """The same notice is sent once."""
+    return hashlib.sha256(f"{kind}|{subject}|{to}|{other}".encode()).hexdigest()[:16]
+
+
+def _selector_table(hashes: Sequence[tuple[str, str]], compartment: str, agency: str,
+                    record_id: str | None, by: str, at: datetime) -> pa.Table:
+    """The rows of ``ops_selectors`` for (kind, hmac) pairs."""
+    n = len(hashes)
+    return pa.table({
+        "selector_hmac": [h for _, h in hashes], "kind": [k for k, _ in hashes],
+        "compartment_id": [compartment] * n, "agency_id": [agency] * n,
+        "record_id": pa.array([record_id] * n, pa.string()), "submitted_by": [by] * n,
+        "submitted_at": pa.array([at] * n, pa.timestamp("us"))})
+
+
+def _register(con: duckdb.DuckDBPyConnection, actor: UserRow, compartment: str,
+              hashes: Sequence[tuple[str, str]], record_id: str | None) -> int:
+    """Store the selectors, notify both sides of every match; the notices sent."""
+    table = _selector_table(hashes, compartment, actor.agency_id, record_id, actor.user_id,
+                            utcnow())
+    matches = store.selector_matches(con, table)
+    store.insert_selectors(con, table)
+    now = utcnow()
+    contacts = {a.agency_id: a.contact for a in store.agencies(con)}
+    notices: dict[str, NoticeRow] = {}
+    pairs = sorted({(m.selector_hmac, m.kind, m.agency_id, m.other_agency) for m in matches})
+    for hmac_hex, kind, mine, theirs in pairs:
+        subject = f"{kind} {hmac_hex[:12]}"
+        for to, other in ((mine, theirs), (theirs, mine)):
+            nid = _notice_id("selector", subject, to, other)
+            notices[nid] = NoticeRow(nid, "selector", to, other, contacts.get(other, ""),
+                                     subject, now, None, None)
+    store.insert_notices(con, list(notices.values()))
+    if pairs:
+        log(con, actor.user_id, "deconflict.match",
+            agencies=sorted({a for p in pairs for a in p[2:]}),
+            subjects=sorted({f"{p[1]} {p[0][:12]}" for p in pairs}))
+    return len(notices)
+
+
+def record_selectors(con: duckdb.DuckDBPyConnection, key: bytes, actor: UserRow,
+                     row: RecordRow, links: Iterable[tuple[str, str]]) -> int:
+    """Register the selectors of a new record (its links, a parcel's tracking number and
+    addresses); the notices sent."""
+    raw = [(_LINK_SELECTOR[k], v) for k, v in links if k in _LINK_SELECTOR]
+    if row.kind == "parcel":
+        raw += [("tracking", row.data.get("tracking", ""))]
+        raw += [("postal", row.data.get(f, "")) for f in ("sender", "return_address")]
+    hashes = sorted({(k, hash_selector(key, k, v)) for k, v in raw if v.strip()})
+    return _register(con, actor, row.compartment_id, hashes, row.record_id) if hashes else 0
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The outcome of a submission: selectors taken and notices sent."""
+
+    selectors: int
+    notices: int
+
+
+def submit(ws: Workspace, by: str, compartment: str, selectors: Iterable[tuple[str, str]],
+           hashed: bool = False) -> Submission:
+    """Submit selectors (kind, value) for a compartment the user may write; with
+    ``hashed`` the values are already ``hash_selector`` hex digests (a partner that may
+    not share raw selectors). Matches notify both agencies."""
+    key = b"" if hashed else taskforce_key(ws)
+    pairs: set[tuple[str, str]] = set()
+    for kind, value in selectors:
+        if kind not in SELECTOR_KINDS:
+            raise BadInputError(f"selector kind {kind!r}: one of {', '.join(SELECTOR_KINDS)}")
+        if hashed:
+            value = value.strip().lower()
+            if not _HEX.match(value):
+                raise BadInputError(f"{kind} selector {value[:80]!r}: not an HMAC-SHA256 hex")
+            pairs.add((kind, value))
+        else:
+            pairs.add((kind, hash_selector(key, kind, value)))
+    con = ws.con
+    actor = acting(con, by)
+    with unit(con):
+        check_access(con, actor, compartment, "write")
+        sent = _register(con, actor, compartment, sorted(pairs), None) if pairs else 0
+        log(con, by, "deconflict.submit", compartment=compartment, selectors=len(pairs),
+            hashed=hashed, notices=sent)
+    return Submission(len(pairs), sent)
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres (mean Earth radius 6,371,008.8 m).
+
+    >>> round(haversine_m(52.52, 13.405, 52.52, 13.405))
+    0
+    """
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(a)))
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A clash with another agency's event: its agency, contact and distance (m)."""
+
+    other_agency: str
+    other_contact: str
+    distance_m: float | None
+
+
+def _clash(a: EventRow, b: EventRow, within_m: float) -> tuple[bool, float | None]:
+    """Whether two events clash in place, and their distance in metres (``None`` when
+    compared by postal area)."""
+    if a.lat is not None and a.lon is not None and b.lat is not None and b.lon is not None:
+        d = haversine_m(a.lat, a.lon, b.lat, b.lon)
+        return d <= within_m, d
+    if a.postal_area and b.postal_area:
+        return normalise("postal", a.postal_area) == normalise("postal", b.postal_area), None
+    return False, None
+
+
+def add_event(ws: Workspace, by: str, kind: str, compartment: str, starts_at: datetime,
+              ends_at: datetime, lat: float | None = None, lon: float | None = None,
+              postal_area: str | None = None, within_m: float = DEFAULT_DISTANCE_M
+              ) -> tuple[str, list[Conflict]]:
+    """Plan an action; every event of another agency within ``within_m`` metres (or in the
+    same postal area) with an overlapping window is a conflict, notified to both now."""
+    if kind not in EVENT_KINDS:
+        raise BadInputError(f"event kind {kind!r}: one of {', '.join(EVENT_KINDS)}")
+    if ends_at < starts_at:
+        raise BadInputError("the event ends before it starts")
+    if (lat is None) != (lon is None) or (lat is None and not postal_area):
+        raise BadInputError("give coordinates (lat and lon) or a postal area")
+    if lat is not None and lon is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise BadInputError(f"coordinates {lat}, {lon} out of range")
+    con = ws.con
+    actor = acting(con, by)
+    event = EventRow(f"event-{uuid.uuid4().hex[:12]}", kind, compartment, actor.agency_id,
+                     lat, lon, postal_area, starts_at, ends_at)
+    found: list[Conflict] = []
+    with unit(con):
+        check_access(con, actor, compartment, "write")
+        now = utcnow()
+        store.insert_event(con, event, by, now)
+        for other in store.events_in_window(con, starts_at, ends_at, actor.agency_id):
+            clash, distance = _clash(event, other, within_m)
+            if not clash:
+                continue
+            for to, mine, theirs in ((actor.agency_id, event, other),
+                                     (other.agency_id, other, event)):
+                contact = store.agency(con, theirs.agency_id)
+                subject = f"event {mine.event_id} overlaps in time and place"
+                store.insert_notice(con, NoticeRow(
+                    _notice_id("event", subject, to, theirs.agency_id), "event", to,
+                    theirs.agency_id, contact.contact if contact else "", subject, now,
+                    None, None))
+            own = store.agency(con, other.agency_id)
+            found.append(Conflict(other.agency_id, own.contact if own else "", distance))
+        log(con, by, "event.add", record=event.event_id, compartment=compartment,
+            conflicts=[c.other_agency for c in found])
+    return event.event_id, found
+
+
+def notices(ws: Workspace, by: str) -> list[NoticeRow]:
+    """The notices to the user's agency (audited)."""
+    actor = acting(ws.con, by)
+    out = store.notices_for(ws.con, actor.agency_id)
+    log(ws.con, by, "notice.list", notices=[n.notice_id for n in out])
+    return out
+
+
+def acknowledge(ws: Workspace, by: str, notice_id: str) -> None:
+    """Acknowledge a notice to the user's agency."""
+    actor = acting(ws.con, by)
+    with unit(ws.con):
+        n = store.ack_notice(ws.con, notice_id, actor.agency_id, by, utcnow())
+        log(ws.con, by, "notice.ack", "ok" if n else "not_found", notice=notice_id)
+    if not n:
+        raise NotFoundError(f"no open notice {notice_id!r} to {actor.agency_id}")

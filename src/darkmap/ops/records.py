@@ -1,0 +1,301 @@
+"""Operational records: cases, controlled buys (with the lab result), parcels, seizures
+and arrests, each with its author, agency, UTC time, compartment and provenance, and
+pointers into the analytical store (personas, accounts, listings, wallets, addresses).
+
+Every function takes the acting user's id: a write needs a write grant on the target
+compartment, a read returns only what the user's grants reach, and both are audited.
+A buy whose lab result shows fentanyl marks its listing and persona
+(:func:`fentanyl_marks`).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any
+
+import duckdb
+
+from darkmap.errors import BadInputError, NotFoundError
+from darkmap.ops.access import acting, add_compartment, check_access, unit
+from darkmap.ops.audit import log
+from darkmap.ops.deconflict import record_selectors, taskforce_key
+from darkmap.store import operations as store
+from darkmap.store.operations import RecordRow
+from darkmap.store.workspace import Workspace, utcnow
+
+__all__ = ["LINK_KINDS", "RECORD_KINDS", "Arrest", "Buy", "Case", "CryptoItem", "Detail",
+           "LabResult", "Parcel", "Record", "Seizure", "add_record", "fentanyl_marks",
+           "fentanyl_marks_of", "is_fentanyl", "read_records", "show_record"]
+
+RECORD_KINDS = ("case", "buy", "parcel", "seizure", "arrest")
+LINK_KINDS = ("persona", "account", "listing", "wallet", "address")
+
+
+def is_fentanyl(substance: str) -> bool:
+    """True for fentanyl and its analogues (carfentanil, acetylfentanyl...), by name."""
+    return "fentanyl" in substance.lower() or "fentanil" in substance.lower()
+
+
+def _positive(value: float | None, what: str) -> None:
+    """Refuse a negative or non-finite number."""
+    if value is not None and (not math.isfinite(value) or value < 0):
+        raise BadInputError(f"{what}: {value} is not a non-negative number")
+
+
+@dataclass(frozen=True)
+class Case:
+    """A case: title and summary (its compartment holds the case team)."""
+
+    title: str
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class LabResult:
+    """The laboratory's finding on what a controlled buy delivered."""
+
+    substance: str
+    purity_pct: float | None = None
+    net_weight_g: float | None = None
+    pill_count: int | None = None
+    imprint: str | None = None
+
+    def __post_init__(self) -> None:
+        _positive(self.net_weight_g, "net weight")
+        _positive(self.pill_count, "pill count")
+        if self.purity_pct is not None and not 0 <= self.purity_pct <= 100:
+            raise BadInputError(f"purity {self.purity_pct}: a percentage from 0 to 100")
+
+
+@dataclass(frozen=True)
+class Buy:
+    """A controlled (undercover) buy: listing, account used, price paid, txid, parcel."""
+
+    listing: str
+    account: str = ""
+    price: float | None = None
+    currency: str = "USD"
+    txid: str = ""
+    parcel: str = ""
+    lab: LabResult | None = None
+
+    def __post_init__(self) -> None:
+        _positive(self.price, "price")
+
+
+@dataclass(frozen=True)
+class Parcel:
+    """A parcel: carrier, tracking number, addresses as written, origin, weight, postage."""
+
+    carrier: str = ""
+    tracking: str = ""
+    sender: str = ""
+    return_address: str = ""
+    origin_postal: str = ""
+    destination: str = ""
+    weight_g: float | None = None
+    postage: str = ""
+    photo_sha256: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _positive(self.weight_g, "weight")
+
+
+@dataclass(frozen=True)
+class CryptoItem:
+    """Crypto seized: asset, amount, the address or cluster it came from, USD value."""
+
+    asset: str
+    amount: float
+    address: str = ""
+    usd: float | None = None
+
+
+@dataclass(frozen=True)
+class Seizure:
+    """What a seizure took: drugs (substance -> g), pills, firearms, cash (currency ->
+    (amount, USD value)), crypto."""
+
+    drugs_g: Mapping[str, float] = field(default_factory=dict)
+    pills: int = 0
+    firearms: int = 0
+    cash: Mapping[str, tuple[float, float | None]] = field(default_factory=dict)
+    crypto: tuple[CryptoItem, ...] = ()
+    place: str = ""
+
+    def __post_init__(self) -> None:
+        for s, g in self.drugs_g.items():
+            _positive(g, f"drug {s}")
+        _positive(self.pills, "pills")
+        _positive(self.firearms, "firearms")
+        for cur, (amount, usd) in self.cash.items():
+            _positive(amount, f"cash {cur}")
+            _positive(usd, f"cash {cur} in USD")
+        for c in self.crypto:
+            _positive(c.amount, f"crypto {c.asset}")
+            _positive(c.usd, f"crypto {c.asset} in USD")
+
+    def items(self) -> list[tuple[Any, ...]]:
+        """Rows of ``ops_seizure_items``: item, substance, grams, count, currency, amount,
+        usd, address."""
+        out: list[tuple[Any, ...]] = [("drug", s, g, None, None, None, None, None)
+                                      for s, g in sorted(self.drugs_g.items())]
+        if self.pills:
+            out.append(("pills", None, None, self.pills, None, None, None, None))
+        if self.firearms:
+            out.append(("firearms", None, None, self.firearms, None, None, None, None))
+        for cur, (amount, usd) in sorted(self.cash.items()):
+            usd = amount if usd is None and cur.upper() == "USD" else usd
+            out.append(("cash", None, None, None, cur.upper(), amount, usd, None))
+        out += [("crypto", None, None, None, c.asset.upper(), c.amount, c.usd, c.address or None)
+                for c in self.crypto]
+        return out
+
+
+@dataclass(frozen=True)
+class Arrest:
+    """An arrest: person, place, agency (the author's), charges."""
+
+    person: str
+    place: str = ""
+    charges: tuple[str, ...] = ()
+
+
+Detail = Case | Buy | Parcel | Seizure | Arrest
+_KIND_OF: dict[type, str] = {Case: "case", Buy: "buy", Parcel: "parcel", Seizure: "seizure",
+                             Arrest: "arrest"}
+
+
+@dataclass(frozen=True)
+class Record:
+    """A record as a user reads it: the stored row, its links and its lab result."""
+
+    row: RecordRow
+    links: tuple[tuple[str, str], ...] = ()
+    lab: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (for JSON)."""
+        d = self.row._asdict()
+        d["links"] = [f"{k}:{v}" for k, v in self.links]
+        d["lab"] = self.lab
+        return d
+
+
+def _check_links(links: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Links of known kinds with non-empty ids."""
+    for kind, ref in links:
+        if kind not in LINK_KINDS or not ref:
+            raise BadInputError(f"link {kind}:{ref}: kind one of {', '.join(LINK_KINDS)}")
+    return list(links)
+
+
+def add_record(ws: Workspace, by: str, detail: Detail, *,
+               compartment: str | None = None, case_id: str | None = None,
+               operation: str | None = None, occurred_on: date | None = None,
+               country: str | None = None, provenance: str = "",
+               links: Sequence[tuple[str, str]] = (), members: Sequence[str] = ()
+               ) -> RecordRow:
+    """Record ``detail`` in ``compartment`` (by default the case's compartment; a new case
+    without one gets a new case compartment for its team ``members`` and the author).
+    Needs a write grant; the selectors it holds are registered for deconfliction."""
+    con = ws.con
+    kind = _KIND_OF[type(detail)]
+    if not provenance.strip():
+        raise BadInputError("every record needs its provenance (where the fact comes from)")
+    links = _check_links(links)
+    if isinstance(detail, Buy) and ("listing", detail.listing) not in links:
+        links.append(("listing", detail.listing))  # a buy always concerns its listing
+    actor = acting(con, by)
+    if compartment is None and case_id is not None:
+        case = _readable_one(con, actor.user_id, actor.agency_id, case_id)
+        if case.kind != "case":
+            raise BadInputError(f"{case_id} is a {case.kind}, not a case")
+        compartment = case.compartment_id
+    if compartment is None and kind == "case":
+        compartment = add_compartment(con, by, "case", getattr(detail, "title", ""),
+                                      members).compartment_id
+    if compartment is None:
+        raise BadInputError("give the compartment (or the case) the record goes in")
+    data = asdict(detail)
+    lab = data.pop("lab", None)
+    row = RecordRow(f"{kind}-{uuid.uuid4().hex[:12]}", kind, compartment, actor.agency_id,
+                    actor.user_id, utcnow(), case_id, operation, occurred_on,
+                    (country or actor.country).upper(), provenance, data)
+    lab_row = None if lab is None else (
+        lab["substance"], lab["purity_pct"], lab["net_weight_g"], lab["pill_count"],
+        lab["imprint"], is_fentanyl(lab["substance"]))
+    if lab is not None:
+        row.data["lab"] = lab
+    items = detail.items() if isinstance(detail, Seizure) else ()
+    with unit(con):
+        check_access(con, actor, compartment, "write")
+        store.insert_record(con, row, links, items, lab_row)
+        log(con, by, "record.add", record=row.record_id, kind=kind, compartment=compartment)
+        record_selectors(con, taskforce_key(ws), actor, row, links)
+    return row
+
+
+def _readable_one(con: duckdb.DuckDBPyConnection, user_id: str, agency_id: str,
+                  record_id: str) -> RecordRow:
+    """One record the user may read, else NotFoundError (audited)."""
+    rows = store.readable_records(con, user_id, agency_id, record_id=record_id)
+    if not rows:
+        log(con, user_id, "record.read", "not_found", record=record_id)
+        raise NotFoundError(f"no record {record_id!r} that {user_id} may read")
+    return rows[0]
+
+
+def read_records(ws: Workspace, by: str, kind: str | None = None,
+                 operation: str | None = None, case_id: str | None = None) -> list[Record]:
+    """The records ``by`` may read (optionally of one kind, operation or case); audited
+    with the ids returned."""
+    con = ws.con
+    actor = acting(con, by)
+    rows = store.readable_records(con, actor.user_id, actor.agency_id, kind=kind,
+                                  operation=operation, case_id=case_id)
+    out = _with_details(con, actor.user_id, actor.agency_id, rows)
+    log(con, by, "record.list", records=[r.record_id for r in rows],
+        filter={"kind": kind, "operation": operation, "case": case_id})
+    return out
+
+
+def show_record(ws: Workspace, by: str, record_id: str) -> Record:
+    """One record ``by`` may read (NotFoundError otherwise); audited."""
+    con = ws.con
+    actor = acting(con, by)
+    row = _readable_one(con, actor.user_id, actor.agency_id, record_id)
+    log(con, by, "record.read", record=record_id)
+    return _with_details(con, actor.user_id, actor.agency_id, [row])[0]
+
+
+def _with_details(con: duckdb.DuckDBPyConnection, user_id: str, agency_id: str,
+                  rows: Sequence[RecordRow]) -> list[Record]:
+    """Attach links and lab results."""
+    ids = [r.record_id for r in rows]
+    links = store.links_of(con, user_id, agency_id, ids)
+    labs = store.lab_results(con, user_id, agency_id, ids)
+    keys = ("substance", "purity_pct", "net_weight_g", "pill_count", "imprint", "fentanyl")
+    return [Record(r, tuple(links.get(r.record_id, ())),
+                   dict(zip(keys, labs[r.record_id], strict=True))
+                   if r.record_id in labs else None) for r in rows]
+
+
+def fentanyl_marks(ws: Workspace, by: str) -> list[dict[str, str]]:
+    """The listings, accounts and personas a buy ``by`` may read has shown to sell
+    fentanyl: one mark per (ref, buy) with the evidence (the buy and the substance)."""
+    con = ws.con
+    actor = acting(con, by)
+    rows = store.fentanyl_evidence(con, actor.user_id, actor.agency_id)
+    log(con, by, "record.fentanyl_marks", records=sorted({r[2] for r in rows}))
+    return [{"ref_kind": k, "ref_id": ref, "buy": buy, "substance": sub}
+            for k, ref, buy, sub in rows]
+
+
+def fentanyl_marks_of(ws: Workspace, by: str, buy_id: str) -> list[dict[str, str]]:
+    """The marks one buy's lab result puts on listings, accounts and personas."""
+    return [m for m in fentanyl_marks(ws, by) if m["buy"] == buy_id]

@@ -1,0 +1,262 @@
+"""The access matrix (issue #13): users of three agencies in two countries × records in
+each compartment kind × every read path (library list, library show, fentanyl marks,
+operation totals, CLI list, CLI show, CLI report, per-country package): what each user
+sees is what the grants give, and nothing else (0 leaks). Writes are checked the same
+way. DuckDB only (see docs/operations.md for what is not built yet)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from darkmap.cli import main
+from darkmap.errors import NotFoundError
+from darkmap.ops import access, records, totals
+from darkmap.ops.access import AccessDenied
+from darkmap.ops.records import Arrest, Buy, Case, LabResult, Parcel, Seizure
+from darkmap.store.workspace import Workspace
+
+AGENCIES = {"bka": "DE", "lka-bw": "DE", "fbi": "US"}
+ROLES = ("admin", "officer", "reader")
+USERS = {f"{a}-{r}": (a, r) for a in AGENCIES for r in ROLES}
+KINDS = ("case", "buy", "parcel", "seizure", "arrest")
+
+
+@dataclass(frozen=True)
+class Compartment:
+    """A compartment of the matrix and the grants it should end up with."""
+
+    cid: str
+    kind: str
+    owner: str          # the creating user
+    members: tuple[str, ...] = ()
+    extra: tuple[tuple[str, str, str], ...] = ()   # (grantee kind, grantee, access)
+
+
+COMPARTMENTS = (
+    Compartment("own-bka", "agency", "bka-officer"),
+    Compartment("own-fbi", "agency", "fbi-officer",
+                extra=(("user", "lka-bw-reader", "read"),)),
+    Compartment("own-lka", "agency", "lka-bw-admin"),
+    Compartment("grp-de-us", "group", "bka-admin", members=("fbi",)),
+    Compartment("grp-de", "group", "lka-bw-officer", members=("bka",),
+                extra=(("agency", "fbi", "read"),)),
+    Compartment("tf", "taskforce", "fbi-admin"),
+    Compartment("case-lka", "case", "lka-bw-officer", members=("bka-officer",)),
+)
+
+
+def expected_access(user: str, comp: Compartment) -> str | None:
+    """The grants, computed independently of the library: 'write', 'read' or None."""
+    agency, role = USERS[user]
+    owner_agency = USERS[comp.owner][0]
+    levels = []
+    if comp.kind == "agency" and agency == owner_agency:
+        levels.append("write")
+    if comp.kind == "group" and agency in {owner_agency, *comp.members}:
+        levels.append("write")
+    if comp.kind == "taskforce":
+        levels.append("write")
+    if comp.kind == "case" and user in {comp.owner, *comp.members}:
+        levels.append("write")
+    for kind, who, level in comp.extra:
+        if (kind == "user" and who == user) or (kind == "agency" and who == agency):
+            levels.append(level)
+    if not levels:
+        return None
+    return "write" if "write" in levels else "read"
+
+
+def can_write(user: str, comp: Compartment) -> bool:
+    """A write grant and a role that writes."""
+    return expected_access(user, comp) == "write" and USERS[user][1] != "reader"
+
+
+@dataclass
+class World:
+    """The workspace path and the record ids by compartment."""
+
+    path: Path
+    ids: dict[str, list[str]]
+
+
+def _details(cid: str) -> list[records.Detail]:
+    """One record of each kind (the buy with a fentanyl lab result, the seizure and
+    arrest in the operation)."""
+    return [Case(f"case in {cid}"),
+            Buy(f"mkt:{cid}-listing", lab=LabResult("fentanyl", 10.0, 1.0)),
+            Parcel("DHL", f"TRK-{cid}"),
+            Seizure({"heroin": 1000.0}, firearms=1, cash={"USD": (100.0, None)}),
+            Arrest(f"person of {cid}")]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    path = tmp_path_factory.mktemp("ops") / "ws"
+    ws = Workspace.init(path)
+    for agency, country in AGENCIES.items():
+        access.add_agency(ws.con, "setup", agency, agency.upper(), country, f"{agency} desk")
+    access.add_user(ws.con, "setup", "bka-admin", "bka", "admin")    # set-up
+    for agency in ("fbi", "lka-bw"):                                   # onboarding
+        access.add_user(ws.con, "bka-admin", f"{agency}-admin", agency, "admin")
+    for user, (agency, role) in USERS.items():
+        if role != "admin":
+            access.add_user(ws.con, f"{agency}-admin", user, agency, role)
+    ids: dict[str, list[str]] = {}
+    for comp in COMPARTMENTS:
+        access.add_compartment(ws.con, comp.owner, comp.kind, comp.cid, comp.members, comp.cid)
+        admin = f"{USERS[comp.owner][0]}-admin"
+        for kind, who, level in comp.extra:
+            access.grant(ws.con, admin, comp.cid, kind, who, level)
+        ids[comp.cid] = [records.add_record(
+            ws, comp.owner, d, compartment=comp.cid, operation="Matrix",
+            provenance=f"test {comp.cid}", links=[("persona", f"p-{comp.cid}")]).record_id
+            for d in _details(comp.cid)]
+    ws.close()
+    yield World(path, ids)
+
+
+def _visible(user: str) -> set[str]:
+    """The record ids ``user`` should read."""
+    return {cid for comp in COMPARTMENTS if expected_access(user, comp) for cid in [comp.cid]}
+
+
+def test_the_matrix_has_every_case() -> None:
+    """Each user sees some compartments and misses others; all kinds are in it."""
+    assert {c.kind for c in COMPARTMENTS} == set(access.COMPARTMENT_KINDS)
+    assert len(set(AGENCIES.values())) == 2 and len(AGENCIES) == 3
+    for user in USERS:
+        assert 0 < len(_visible(user)) < len(COMPARTMENTS), user
+
+
+@pytest.mark.parametrize("user", sorted(USERS))
+def test_library_reads_match_the_grants(world: World, user: str) -> None:
+    visible = _visible(user)
+    with Workspace.open(world.path) as ws:
+        listed = records.read_records(ws, user)
+        assert sorted(r.row.record_id for r in listed) == sorted(
+            rid for cid in visible for rid in world.ids[cid])
+        assert {r.row.compartment_id for r in listed} == visible
+        for cid, rids in world.ids.items():
+            for rid in rids:
+                if cid in visible:
+                    assert records.show_record(ws, user, rid).row.record_id == rid
+                else:
+                    with pytest.raises(NotFoundError):
+                        records.show_record(ws, user, rid)
+        marks = records.fentanyl_marks(ws, user)
+        assert {m["ref_id"] for m in marks} == (
+            {f"mkt:{c}-listing" for c in visible} | {f"p-{c}" for c in visible})
+        rec = totals.recorded_totals(ws, user, "Matrix")
+        assert rec["arrests"] == len(visible)
+        assert rec["firearms"] == len(visible)
+        assert rec["drugs_kg"] == pytest.approx(1.0 * len(visible))
+        assert rec["cash_usd"] == pytest.approx(100.0 * len(visible))
+
+
+@pytest.mark.parametrize("user", sorted(USERS))
+def test_library_writes_match_the_grants(world: World, user: str) -> None:
+    with Workspace.open(world.path) as ws:
+        for comp in COMPARTMENTS:
+            if can_write(user, comp):
+                row = records.add_record(ws, user, Case("w"), compartment=comp.cid,
+                                         provenance="write test")
+                assert row.compartment_id == comp.cid
+            else:
+                with pytest.raises(AccessDenied):
+                    records.add_record(ws, user, Case("w"), compartment=comp.cid,
+                                       provenance="write test")
+
+
+@pytest.mark.parametrize("user", sorted(USERS))
+def test_cli_reads_match_the_grants(world: World, user: str) -> None:
+    visible = _visible(user)
+    hidden = {rid for cid, rids in world.ids.items() if cid not in visible for rid in rids}
+    runner = CliRunner()
+    res = runner.invoke(main, ["ops", "show", "--json", "--kind", "buy", "--as", user,
+                               "-w", str(world.path)])
+    assert res.exit_code == 0, res.output
+    shown = json.loads(res.output)
+    assert {r["compartment_id"] for r in shown} == visible
+    assert not any(rid in res.output for rid in hidden)
+    text = runner.invoke(main, ["ops", "show", "--as", user, "-w", str(world.path)])
+    assert text.exit_code == 0 and not any(rid in text.output for rid in hidden)
+    assert not any(f"p-{cid}" in text.output for cid in world.ids if cid not in visible)
+    for cid, rids in world.ids.items():
+        one = runner.invoke(main, ["ops", "show", rids[1], "--as", user, "-w",
+                                   str(world.path)])
+        assert (one.exit_code == 0) == (cid in visible), (cid, one.output)
+        if cid not in visible:
+            assert "lab" not in one.output and "fentanyl" not in one.output
+    rep = runner.invoke(main, ["ops", "report", "Matrix", "--json", "--as", user, "-w",
+                               str(world.path)])
+    assert json.loads(rep.output)["recorded"]["arrests"] == len(visible)
+
+
+def test_an_unknown_user_sees_nothing_and_is_audited(world: World) -> None:
+    with Workspace.open(world.path) as ws:
+        with pytest.raises(AccessDenied):
+            records.read_records(ws, "mallory")
+        from darkmap.ops import audit
+        assert audit.show(ws.con, "mallory")[-1]["outcome"] == "denied"
+
+
+def test_grant_changes_need_the_owning_agencys_admin(world: World) -> None:
+    with Workspace.open(world.path) as ws:
+        for user in ("bka-officer", "fbi-admin", "lka-bw-reader"):
+            with pytest.raises(AccessDenied):
+                access.grant(ws.con, user, "own-bka", "agency", "fbi", "read")
+        access.grant(ws.con, "bka-admin", "own-bka", "user", "fbi-reader", "read")
+        assert len(records.read_records(ws, "fbi-reader", kind="case")) >= 1
+        assert any(r.row.compartment_id == "own-bka"
+                   for r in records.read_records(ws, "fbi-reader"))
+        assert access.revoke(ws.con, "bka-admin", "own-bka", "user", "fbi-reader")
+        assert not any(r.row.compartment_id == "own-bka"
+                       for r in records.read_records(ws, "fbi-reader"))
+        from darkmap.ops import audit
+        actions = [e["action"] for e in audit.show(ws.con, "bka-admin")]
+        assert "grant.add" in actions and "grant.revoke" in actions
+
+
+def test_no_read_of_records_without_a_user() -> None:
+    """Every store function that returns operational records or what hangs off them
+    takes the user and agency; every ops function takes the acting user."""
+    import inspect
+
+    from darkmap.store import operations as store
+    for name in ("readable_records", "links_of", "seizure_items", "lab_results",
+                 "fentanyl_evidence"):
+        params = list(inspect.signature(getattr(store, name)).parameters)
+        assert params[1:3] == ["user_id", "agency_id"], name
+    for fn in (records.add_record, records.read_records, records.show_record,
+               records.fentanyl_marks, totals.recorded_totals, totals.operation_report):
+        assert list(inspect.signature(fn).parameters)[1] == "by", fn.__name__
+
+
+@pytest.mark.parametrize("user", sorted(USERS))
+def test_packages_match_the_grants(world: World, user: str, tmp_path: Path) -> None:
+    """The package read path: each country's package holds the matrix records the user
+    may read in that country, and nothing the user may not read."""
+    from darkmap.ops.package import build_package
+
+    visible = _visible(user)
+    matrix_ids = {rid for rids in world.ids.values() for rid in rids}
+    with Workspace.open(world.path) as ws:
+        readable = {r.row.record_id for r in records.read_records(ws, user)}
+        for country in sorted(set(AGENCIES.values())):
+            out = tmp_path / f"pkg-{country}"
+            build_package(ws, user, country, out)
+            bundle = json.loads((out / "package.json").read_text(encoding="utf-8"))
+            got = {r["record_id"] for r in bundle["records"]}
+            expected = {rid for comp in COMPARTMENTS if comp.cid in visible
+                        and AGENCIES[USERS[comp.owner][0]] == country
+                        for rid in world.ids[comp.cid]}
+            assert got & matrix_ids == expected, (user, country)
+            assert got <= readable
+            page = (out / "package.html").read_text(encoding="utf-8")
+            assert not any(rid in page for rid in matrix_ids - readable)

@@ -1,0 +1,188 @@
+"""Deconfliction (issue #13): the same selector in compartments of two agencies (raw or
+hashed) -> a notice to both naming the other agency's contact, no case detail crossing;
+events 300 m and 2 h apart -> conflict, 30 km apart -> none."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from darkmap.cli import main
+from darkmap.errors import BadInputError
+from darkmap.ops import access, deconflict, records
+from darkmap.ops.access import AccessDenied
+from darkmap.ops.records import Case, Parcel
+from darkmap.store.workspace import Workspace
+
+CASE_TITLE = "Operation Nightjar: informant K. says vendor ships Tuesdays"
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    ws = Workspace.init(tmp_path / "ws")
+    access.add_agency(ws.con, "setup", "bka", "BKA", "DE", "BKA SO41 +49 611 55-0")
+    access.add_user(ws.con, "setup", "ana", "bka", "admin")
+    access.add_agency(ws.con, "ana", "politie", "Politie", "NL", "Team HTC +31 88 1234")
+    access.add_user(ws.con, "ana", "piet", "politie", "admin")
+    access.add_compartment(ws.con, "ana", "agency", "bka-own", compartment_id="de")
+    access.add_compartment(ws.con, "piet", "agency", "nl-own", compartment_id="nl")
+    return ws
+
+
+def _no_details(ws: Workspace, agency: str, forbidden: list[str]) -> None:
+    for n in ws.con.execute("SELECT * FROM ops_notices WHERE to_agency = ?",
+                            [agency]).fetchall():
+        text = json.dumps(n, default=str)
+        assert not any(f in text for f in forbidden), text
+
+
+def test_normalisation_makes_writings_equal() -> None:
+    key = b"k" * 32
+    h = deconflict.hash_selector
+    assert h(key, "tracking", "jjd 0012-3") == h(key, "tracking", "JJD00123")
+    assert h(key, "email", " Vendor@Mail.ORG") == h(key, "email", "vendor@mail.org")
+    assert h(key, "phone", "+49 30 1234") == h(key, "phone", "0049301234")
+    assert h(key, "handle", "dream:CandyMan") == h(key, "handle", "dream:candyman")
+    assert h(key, "pgp", "0xab12 cd34") == h(key, "pgp", "AB12CD34")
+    assert h(key, "tracking", "JJD1") != h(key, "email", "JJD1")   # kinds stay apart
+    assert h(key, "tracking", "JJD1") != h(b"x" * 32, "tracking", "JJD1")  # keyed
+
+
+def test_the_key_is_created_once_and_private(ws: Workspace) -> None:
+    key = deconflict.taskforce_key(ws)
+    assert len(key) == 32 and deconflict.taskforce_key(ws) == key
+    assert (ws.path / deconflict.KEY_FILE).stat().st_mode & 0o077 == 0
+
+
+def test_same_selector_raw_in_two_compartments_notifies_both(ws: Workspace) -> None:
+    records.add_record(ws, "ana", Case(CASE_TITLE), compartment="de",
+                       provenance="informant file 9", links=[("persona", "p-77")])
+    records.add_record(ws, "ana", Parcel("DHL", "JJD 0012 3", sender="Hauptstr. 5"),
+                       compartment="de", provenance="exhibit 4")
+    assert deconflict.notices(ws, "piet") == []
+    out = deconflict.submit(ws, "piet", "nl", [("tracking", "jjd00123"),
+                                               ("email", "x@y.nl")])
+    assert out.selectors == 2 and out.notices == 2
+    de, nl = deconflict.notices(ws, "ana"), deconflict.notices(ws, "piet")
+    assert len(de) == len(nl) == 1
+    assert de[0].other_agency == "politie" and de[0].other_contact == "Team HTC +31 88 1234"
+    assert nl[0].other_agency == "bka" and nl[0].other_contact == "BKA SO41 +49 611 55-0"
+    assert de[0].subject.startswith("tracking ") and de[0].subject == nl[0].subject
+    forbidden = [CASE_TITLE, "informant", "Hauptstr", "JJD", "jjd", "exhibit", "p-77",
+                 "x@y.nl"]
+    _no_details(ws, "bka", forbidden)
+    _no_details(ws, "politie", forbidden)
+    # the same submission again sends nothing new
+    deconflict.submit(ws, "piet", "nl", [("tracking", "JJD00123")])
+    assert len(deconflict.notices(ws, "piet")) == 1
+    deconflict.acknowledge(ws, "piet", nl[0].notice_id)
+    assert deconflict.notices(ws, "piet")[0].acked_by == "piet"
+
+
+def test_same_selector_hashed_via_the_cli_notifies_both(ws: Workspace, tmp_path: Path
+                                                        ) -> None:
+    records.add_record(ws, "ana", Case(CASE_TITLE), compartment="de",
+                       provenance="informant file 9", links=[("address", "bc1QXYZabc")])
+    ws.close()
+    raw = tmp_path / "raw.csv"
+    raw.write_text("kind,value\naddress,bc1qxyzABC\nphone,+31 6 1234 5678\n",
+                   encoding="utf-8")
+    key = ws.path / deconflict.KEY_FILE
+    runner = CliRunner()
+    hashed = runner.invoke(main, ["deconflict", "hash", str(raw), "--key", str(key)])
+    assert hashed.exit_code == 0 and "bc1q" not in hashed.output
+    sub = tmp_path / "hashed.csv"
+    sub.write_text(hashed.output, encoding="utf-8")
+    res = runner.invoke(main, ["deconflict", "submit", "--hashed", str(sub), "--compartment",
+                               "nl", "--as", "piet", "-w", str(ws.path)])
+    assert res.exit_code == 0 and "2 selectors taken, 2 notices sent" in res.output
+    for user, other in (("ana", "politie"), ("piet", "bka")):
+        out = runner.invoke(main, ["deconflict", "notices", "--json", "--as", user, "-w",
+                                   str(ws.path)])
+        notices = json.loads(out.output)
+        assert [n["other_agency"] for n in notices] == [other]
+        assert CASE_TITLE not in out.output and "bc1q" not in out.output.lower()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("address,bc1qnotahash\n", encoding="utf-8")
+    res = runner.invoke(main, ["deconflict", "submit", "--hashed", str(bad), "--compartment",
+                               "nl", "--as", "piet", "-w", str(ws.path)])
+    assert res.exit_code == 1 and "not an HMAC-SHA256" in res.output
+
+
+def test_selectors_of_one_agency_never_conflict_with_themselves(ws: Workspace) -> None:
+    access.add_compartment(ws.con, "ana", "agency", "second", compartment_id="de2")
+    deconflict.submit(ws, "ana", "de", [("email", "a@b.c")])
+    assert deconflict.submit(ws, "ana", "de2", [("email", "a@b.c")]).notices == 0
+
+
+def test_submitting_needs_a_write_grant(ws: Workspace) -> None:
+    with pytest.raises(AccessDenied):
+        deconflict.submit(ws, "piet", "de", [("email", "a@b.c")])
+
+
+T0 = datetime(2026, 5, 1, 6, 0)
+AMSTERDAM = (52.3730, 4.8924)
+
+
+def _offset(lat: float, lon: float, north_m: float) -> tuple[float, float]:
+    return lat + north_m / 111_195.0, lon
+
+
+def test_events_300_m_and_2_h_apart_conflict(ws: Workspace) -> None:
+    lat, lon = AMSTERDAM
+    _, none = deconflict.add_event(ws, "ana", "search_warrant", "de", T0,
+                                   T0 + timedelta(hours=3), lat, lon)
+    assert none == []
+    lat2, lon2 = _offset(lat, lon, 300)
+    assert deconflict.haversine_m(lat, lon, lat2, lon2) == pytest.approx(300, abs=1)
+    start = T0 + timedelta(hours=2)
+    _, found = deconflict.add_event(ws, "piet", "controlled_delivery", "nl", start,
+                                    start + timedelta(hours=2), lat2, lon2)
+    assert [c.other_agency for c in found] == ["bka"]
+    assert found[0].distance_m == pytest.approx(300, abs=1)
+    assert [n.other_agency for n in deconflict.notices(ws, "ana")] == ["politie"]
+    assert [n.other_agency for n in deconflict.notices(ws, "piet")] == ["bka"]
+
+
+def test_events_30_km_apart_do_not_conflict(ws: Workspace) -> None:
+    lat, lon = AMSTERDAM
+    deconflict.add_event(ws, "ana", "search_warrant", "de", T0, T0 + timedelta(hours=3),
+                         lat, lon)
+    lat2, lon2 = _offset(lat, lon, 30_000)
+    _, found = deconflict.add_event(ws, "piet", "arrest", "nl", T0, T0 + timedelta(hours=3),
+                                    lat2, lon2)
+    assert found == []
+    assert deconflict.notices(ws, "ana") == deconflict.notices(ws, "piet") == []
+
+
+def test_events_apart_in_time_or_by_postal_area(ws: Workspace) -> None:
+    deconflict.add_event(ws, "ana", "surveillance", "de", T0, T0 + timedelta(hours=1),
+                         postal_area="1012 AB")
+    _, later = deconflict.add_event(ws, "piet", "arrest", "nl", T0 + timedelta(hours=2),
+                                    T0 + timedelta(hours=3), postal_area="1012 ab")
+    assert later == []
+    _, same = deconflict.add_event(ws, "piet", "arrest", "nl", T0 + timedelta(minutes=30),
+                                   T0 + timedelta(hours=3), postal_area="1012  AB")
+    assert [(c.other_agency, c.distance_m) for c in same] == [("bka", None)]
+    with pytest.raises(BadInputError):
+        deconflict.add_event(ws, "piet", "arrest", "nl", T0, T0 - timedelta(hours=1),
+                             postal_area="1012")
+
+
+def test_cli_event_reports_the_conflict(ws: Workspace) -> None:
+    ws.close()
+    base = ["-w", str(ws.path)]
+    runner = CliRunner()
+    a = runner.invoke(main, ["deconflict", "event", "--kind", "search_warrant",
+                             "--compartment", "de", "--start", "2026-05-01T06:00:00",
+                             "--end", "2026-05-01T09:00:00", "--lat", "52.373", "--lon",
+                             "4.8924", "--as", "ana", *base])
+    assert a.exit_code == 0 and "0 conflicts" in a.output
+    b = runner.invoke(main, ["deconflict", "event", "--kind", "arrest", "--compartment", "nl",
+                             "--start", "2026-05-01T08:00:00", "--end", "2026-05-01T10:00:00",
+                             "--lat", "52.3757", "--lon", "4.8924", "--as", "piet", *base])
+    assert b.exit_code == 0 and "1 conflicts" in b.output and "BKA SO41" in b.output
