@@ -197,7 +197,7 @@ def test_a_workspace_held_by_a_running_ingest(tmp_path: Path, data_dir: Path) ->
     """While an ingest writes, every other command (reading or writing) gets one line
     naming the ingest's pid; once it finishes, they all run."""
     ws = tmp_path / "case"
-    proc = subprocess.Popen([str(DARKMAP), "ingest", "-q", "-w", str(ws),
+    proc = subprocess.Popen([str(DARKMAP), "ingest", "-q", "--init", "-w", str(ws),
                              str(data_dir / "listings"), str(data_dir / "pages")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -224,7 +224,8 @@ def test_reading_commands_open_read_only(tmp_path: Path, data_dir: Path) -> None
     reads runs (it opened read-only too); one that writes is told the workspace is in
     use."""
     ws = tmp_path / "case"
-    assert _run("ingest", "-q", "-w", str(ws), str(data_dir / "pages" / "dream")).returncode == 0
+    assert _run("ingest", "-q", "--init", "-w", str(ws),
+                str(data_dir / "pages" / "dream")).returncode == 0
     assert _run("link", "-w", str(ws)).returncode == 0
     assert _run("assess", "-w", str(ws)).returncode == 0
     code = ("import sys; from pathlib import Path; "
@@ -270,7 +271,7 @@ def test_a_full_disk_says_so(tmp_path: Path, data_dir: Path, size: str) -> None:
     space left on device" (not "cannot rollback - no transaction is active")."""
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    script = (f"mount -t tmpfs -o size={size} tmpfs {mnt} && exec {DARKMAP} ingest -q "
+    script = (f"mount -t tmpfs -o size={size} tmpfs {mnt} && exec {DARKMAP} ingest -q --init "
               f"-w {mnt}/ws {data_dir / 'listings'} {data_dir / 'pages'}")
     res = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True,
                          text=True, timeout=300, check=False, env=os.environ)

@@ -22,7 +22,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from darkmap.cli.common import DarkmapError, emit_json, main, open_ws, workspace_option
+from darkmap.cli.common import DarkmapError, main, open_ws, workspace_option
 from darkmap.collect.fs_policy import walk
 from darkmap.collect.ingest import FileResult, IngestSummary, ingest
 from darkmap.collect.verify import VerifyReport, verify_captures

@@ -425,7 +425,9 @@ def captures(con: duckdb.DuckDBPyConnection,
     where, params = _in("sha256", shas)
     return [CaptureFacts._make(r) for r in con.execute(
         "SELECT sha256, size, source, media_type, captured_at FROM captures "
-        f"WHERE true{where} ORDER BY 1", params).fetchall()]
+        # paths ingest refused (links, FIFOs...) have a row but no bytes: not documents
+        "WHERE coalesce(media_type, '') <> 'x-darkmap/not-read'"
+        f"{where} ORDER BY 1", params).fetchall()]
 
 
 # --- analytical tables ------------------------------------------------------------------------
