@@ -14,6 +14,7 @@ COMPILE := pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 DEMO_WS ?= demo-workspace
 PG_DIR ?= /tmp/darkmap-pg-$(shell id -u)
 PG_PORT ?= 55432
+LOCK_VENV ?= /tmp/darkmap-lock
 
 .PHONY: install demo test test-fast pg-start pg-stop bench lint ruff mypy lock clean
 
@@ -61,10 +62,10 @@ mypy: $(STAMP)
 # Re-resolve both locks with hashes after editing requirements*.in. Existing pins are kept
 # (pip-compile prefers them); `make lock UPGRADE=--upgrade` moves everything to the newest.
 lock:
-	rm -rf /tmp/darkmap-lock && $(PYTHON) -m venv /tmp/darkmap-lock
-	/tmp/darkmap-lock/bin/pip install --quiet $(PIP_TOOLS)
-	/tmp/darkmap-lock/bin/$(COMPILE) $(UPGRADE) -o requirements.lock requirements.in
-	/tmp/darkmap-lock/bin/$(COMPILE) $(UPGRADE) -o requirements-build.lock requirements-build.in
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet $(PIP_TOOLS)
+	$(LOCK_VENV)/bin/$(COMPILE) $(UPGRADE) -o requirements.lock requirements.in
+	$(LOCK_VENV)/bin/$(COMPILE) $(UPGRADE) -o requirements-build.lock requirements-build.in
 
 clean:
 	rm -rf $(VENV) $(DEMO_WS) build *.egg-info
