@@ -1,7 +1,7 @@
 """Benchmark: the hostile corpus of issue 18, worst case per kind of input.
 
 Builds every case of :mod:`darkmap.simulate.hostile` once in a temp folder, ingests each
-one as ``tests/test_hostile.py`` does (the CLI in a subprocess, 2 GiB address-space cap,
+one as ``tests/test_hostile.py`` does (the CLI in a subprocess, 4 GiB address-space cap,
 timeout), and prints JSON: per case kind the worst-case wall seconds and peak memory (MB)
 and the cases they come from, the cases over 10 s, every abort and hang, and each case's
 problems against its expectation (counts and proposed summary fields; quarantine rows

@@ -87,8 +87,12 @@ MAX_SECONDS = 10.0
 """Issue 18: no file over 10 s."""
 MAX_MB = 512
 """Default bound on a case's peak resident memory (an empty ingest peaks near 240 MB)."""
-MEM_CAP = 2 << 30
-"""RLIMIT_AS of the ingest child (2 GiB): a runaway allocation fails instead of swapping."""
+MEM_CAP = 4 << 30
+"""RLIMIT_AS of the ingest child (4 GiB): a runaway allocation fails instead of swapping.
+This caps address space, not memory: the child reserves about 2 GiB it never touches
+(OpenBLAS buffers, one malloc arena and stack per thread, DuckDB's allocator), and under a
+2 GiB cap DuckDB could not start a thread. What a case may really use is bounded by its
+resident peak (:data:`MAX_MB`)."""
 FSIZE_CAP = 2 << 30
 """RLIMIT_FSIZE of the child: a runaway capture cannot fill the shared disk."""
 TIMEOUT = 60.0

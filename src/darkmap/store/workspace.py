@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import resource
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -86,7 +87,23 @@ def _connect(db: Path, path: Path, read_only: bool) -> duckdb.DuckDBPyConnection
         raise WorkspaceError(f"{path}: cannot open {db.name}: {_first_line(exc)}") from exc
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"SET threads = {_usable_cores()}")
+    limit = _memory_limit_mb()
+    if limit is not None:
+        con.execute(f"SET memory_limit = '{limit}MB'")
     return con
+
+
+def _memory_limit_mb() -> int | None:
+    """DuckDB's buffer limit when the process runs under an address-space cap (``ulimit -v``,
+    RLIMIT_AS): a quarter of the cap, so that DuckDB spills or evicts before ``malloc`` fails
+    (its default, 80% of physical memory, knows nothing of the cap). ``None``: no cap."""
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (OSError, ValueError):
+        return None
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return None
+    return max(64, soft // 4 // (1 << 20))
 
 
 def _in_use(path: Path, message: str) -> str:
