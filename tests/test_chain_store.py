@@ -225,7 +225,11 @@ def test_chain_load_is_ingest_with_the_bitcoin_importer(tmp_path):
     assert table_snapshot(a) == table_snapshot(b)
     a.close()
     b.close()
-    res = CliRunner().invoke(main, ["chain", "load", "-w", str(tmp_path / "c"),
+    refused = CliRunner().invoke(main, ["chain", "load", "-w", str(tmp_path / "c"),
+                                        *map(str, files)])
+    assert refused.exit_code == 1 and "no workspace there" in refused.output
+    assert not (tmp_path / "c").exists()
+    res = CliRunner().invoke(main, ["chain", "load", "--init", "-w", str(tmp_path / "c"),
                                     *map(str, files)])
     assert res.exit_code == 0, res.output
     first = res.output.splitlines()[0].split()

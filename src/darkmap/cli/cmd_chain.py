@@ -20,7 +20,16 @@ from darkmap.chain.tags import export_tagpack, sync_evidence_tags
 from darkmap.chain.trace import trace
 from darkmap.chain.wallet import wallet_summary
 from darkmap.cli.cmd_evaluate import eval_group
-from darkmap.cli.common import emit_json, main, open_ws, say, short, workspace_option
+from darkmap.cli.common import (
+    emit_json,
+    init_option,
+    main,
+    open_ws,
+    open_ws_to_write,
+    say,
+    short,
+    workspace_option,
+)
 from darkmap.collect.ingest import import_tagpack, load_files
 from darkmap.evaluate.clustering import eval_chain
 
@@ -39,8 +48,10 @@ def chain_group() -> None:
 @chain_group.command("load")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @workspace_option
+@init_option
 @click.option("--json", "as_json", is_flag=True, help="Print per-file results as JSON.")
-def chain_load(paths: tuple[Path, ...], workspace: Path | None, as_json: bool) -> None:
+def chain_load(paths: tuple[Path, ...], workspace: Path | None, init: bool,
+               as_json: bool) -> None:
     """Load blk*.dat files, raw blocks, tx hex, getblock/Esplora JSON, UTXO files.
 
     The same as `darkmap ingest --importer bitcoin`, reporting chain counts per file.
@@ -48,7 +59,7 @@ def chain_load(paths: tuple[Path, ...], workspace: Path | None, as_json: bool) -
 
     Example: darkmap chain load -w case-42 ../shared/data/bitcoin
     """
-    ws = open_ws(workspace, create=True)
+    ws = open_ws_to_write(workspace, init)
     results = load_files(ws, list(paths))
     ws.close()
     if as_json:
@@ -128,13 +139,15 @@ def tags_group() -> None:
 @tags_group.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
 @workspace_option
+@init_option
 @click.option("--json", "as_json", is_flag=True)
-def tags_import(files: tuple[Path, ...], workspace: Path | None, as_json: bool) -> None:
+def tags_import(files: tuple[Path, ...], workspace: Path | None, init: bool,
+                as_json: bool) -> None:
     """Import TagPack YAML files (invalid tags are reported, not imported).
 
     Example: darkmap tags import tags/exchanges.yaml
     """
-    ws = open_ws(workspace, create=True)
+    ws = open_ws_to_write(workspace, init)
     out = [import_tagpack(ws, f) for f in files]
     evidence = sync_evidence_tags(ws)
     ws.close()

@@ -22,13 +22,13 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from darkmap.cli.common import DarkmapError, main, open_ws, workspace_option
+from darkmap.cli.common import main, open_ws, open_ws_to_write, workspace_option
 from darkmap.collect.fs_policy import walk
 from darkmap.collect.ingest import FileResult, IngestSummary, ingest
 from darkmap.collect.verify import VerifyReport, verify_captures
 from darkmap.model.display import for_display
 from darkmap.plugins import importers
-from darkmap.store.workspace import Workspace, default_path
+from darkmap.store.workspace import Workspace
 
 _NAME_CHARS = 40  # of a file name in the progress line
 _LINE_CHARS = 300  # of an error or reason line
@@ -45,11 +45,7 @@ def _workspace_for_ingest(path: Path | None, create: bool) -> Workspace:
     A mistyped ``-w`` would otherwise start a new, empty workspace and put the evidence
     there.
     """
-    where = path or default_path()
-    if not create and not where.exists():
-        raise DarkmapError(f"{for_display(where)}: no workspace there; create it with "
-                           f"`darkmap init {for_display(where)}` or add --init")
-    return open_ws(where, create=create)
+    return open_ws_to_write(path, create)
 
 
 @main.command("ingest")

@@ -157,6 +157,22 @@ def open_ws(path: Path | None, create: bool = False, read_only: bool = False) ->
     return Workspace.init(path) if create else Workspace.open(path, read_only=read_only)
 
 
+def open_ws_to_write(path: Path | None, init: bool) -> Workspace:
+    """The workspace a loading command writes to: it must exist, unless ``--init`` asks
+    for it. A mistyped ``-w`` would otherwise start a new, empty workspace and put the
+    evidence there."""
+    where = path or default_path()
+    if not init and not where.exists():
+        raise DarkmapError(f"{for_display(where)}: no workspace there; create it with "
+                           f"`darkmap init {for_display(where)}` or add --init")
+    return open_ws(where, create=init)
+
+
+init_option = click.option(
+    "--init", "init", is_flag=True,
+    help="Create the workspace if it does not exist yet (else it must exist).")
+
+
 def say(text: str, err: bool = False) -> None:
     """Print one line with every control and bidi character shown as an escape: a vendor
     handle holding ``ESC [2J`` or U+202E cannot rewrite or reverse the analyst's
