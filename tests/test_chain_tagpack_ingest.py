@@ -5,23 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from darkmap.collect.ingest import ingest
+from darkmap.simulate.hostile import TAGPACK
 from darkmap.store.workspace import Workspace
-
-TAGPACK = """\
-title: Exchange deposit addresses seen in case 42
-creator: analyst@example.org
-category: exchange
-confidence: ownership
-tags:
-  - address: 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa
-    label: Genesis (test)
-    source: block explorer
-  - address: bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq
-    label: Example exchange hot wallet
-    source: subpoena return
-  - address: 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb
-    label: mistyped address
-"""
 
 
 def test_tagpack_ingest_reconciles_and_keeps_provenance(ws: Workspace, tmp_path: Path) -> None:
