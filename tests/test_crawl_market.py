@@ -120,7 +120,7 @@ class MarketSite:
         self.session = session
         self.expire_after = expire_after
         self.captcha_at, self.queue_at = captcha_at, queue_at
-        self.faults = dict(faults or {})
+        self.faults = {_key(*(u.split("?", 1) + [""])[:2]): f for u, f in (faults or {}).items()}
         self.lock = threading.Lock()
         self.requests = 0
         self.session_uses: Counter[str] = Counter()
@@ -205,7 +205,7 @@ class MarketSite:
             body = self.pages.get(_key(parts.path, parts.query))
             if body is None:
                 return "missing", None
-            fault = self.faults.get(url)
+            fault = self.faults.get(_key(parts.path, parts.query))
             if fault and url not in self.faulted:
                 self.faulted.add(url)
                 self.injected[fault] += 1

@@ -73,7 +73,7 @@ class WarcLog:
             ("Host", mirror)]
         path = got.target.split(mirror, 1)[-1] or "/"
         req = self._writer.create_warc_record(
-            got.target, "request", payload=BytesIO(b""), warc_headers_dict=dict(common),
+            got.target, "request", payload=BytesIO(b""), length=0, warc_headers_dict=dict(common),
             http_headers=StatusAndHeaders(f"GET {path} HTTP/1.1", req_headers,
                                           is_http_request=True))
         self._writer.write_record(req)
@@ -85,7 +85,8 @@ class WarcLog:
             if got.outcome in ("truncated", "too_big"):
                 extra["WARC-Truncated"] = "length" if got.outcome == "too_big" else "disconnect"
             resp = self._writer.create_warc_record(
-                got.target, "response", payload=BytesIO(got.body), warc_headers_dict=extra,
+                got.target, "response", payload=BytesIO(got.body), length=len(got.body),
+                warc_headers_dict=extra,
                 http_headers=StatusAndHeaders(f"{got.status} {got.reason}", headers,
                                               protocol=got.http_version))
             self._writer.write_record(resp)
@@ -93,7 +94,7 @@ class WarcLog:
             note = (f"outcome: {got.outcome}\nerror: {got.error}\nseconds: {got.seconds:.3f}\n"
                     ).encode("utf-8", "replace")
             meta = self._writer.create_warc_record(
-                got.target, "metadata", payload=BytesIO(note),
+                got.target, "metadata", payload=BytesIO(note), length=len(note),
                 warc_headers_dict={**common, "WARC-Concurrent-To": req_id,
                                    "Content-Type": "text/plain; charset=utf-8"})
             self._writer.write_record(meta)

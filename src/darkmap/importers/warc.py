@@ -21,7 +21,6 @@ crawler, are quarantined.
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
 import zlib
 from collections import Counter
@@ -32,7 +31,6 @@ from typing import Any, BinaryIO
 
 import duckdb
 from warcio.archiveiterator import ArchiveIterator
-from warcio.exceptions import ArchiveLoadFailed
 
 from darkmap.capture.content_store import CaptureStore
 from darkmap.extract.decode import DEFAULT_MAX_BYTES, looks_like_html
@@ -131,7 +129,7 @@ def store_page(writer: RecordWriter, captures: CaptureStore, done: set[str], bod
     now = utcnow()
     writer.add_row("captures", (sha, len(body), source, "text/html", now))
     writer.add_row("processed", (sha, _PAGES, run_id, source, out.read, out.stored,
-                                 out.quarantined, out.skipped, market_id, page_type, now))
+                                 out.quarantined, out.skipped, market_id, None, now))
     return out
 
 
@@ -187,6 +185,10 @@ def _responses(fh: BinaryIO) -> Generator[_Response | QuarantineRecord | SkipRec
         for rec in it:
             n += 1
             loc = f"record {n}"
+            if not rec.rec_type or not rec.rec_headers.get_header("WARC-Record-ID"):
+                yield QuarantineRecord(locator=loc, reason=f"WARC cut short in record {n} "
+                                                           "(no type or record id)")
+                return
             if rec.rec_type != "response":
                 yield SkipRecord(page_type=f"warc_{rec.rec_type}", locator=loc,
                                  reason=f"WARC {rec.rec_type} record (not a response)")
@@ -201,8 +203,8 @@ def _responses(fh: BinaryIO) -> Generator[_Response | QuarantineRecord | SkipRec
                             _warc_time(head.get_header("WARC-Date")),
                             head.get_header("WARC-Payload-Digest"), body,
                             head.get_header("WARC-Truncated"))
-    except (ArchiveLoadFailed, OSError, EOFError, zlib.error, gzip.BadGzipFile,
-            ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - warcio on a cut record raises anything
+        # (ArchiveLoadFailed, zlib.error, EOFError, AttributeError on a header cut off...)
         yield QuarantineRecord(locator=f"record {n + 1}", limit=None,
                                reason=f"WARC cut short or unreadable after record {n}: "
                                       f"{type(exc).__name__}: {exc}"[:500])

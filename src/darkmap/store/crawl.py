@@ -111,13 +111,13 @@ def apply_batch(con: duckdb.DuckDBPyConnection, batch: CrawlBatch) -> None:
     if batch.new:
         con.executemany("INSERT OR IGNORE INTO crawl_frontier VALUES "
                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch.new)
+    if batch.attempts:  # before the URLs finished in the same batch
+        con.executemany("UPDATE crawl_frontier SET attempts = ? WHERE crawl_id = ? AND url = ?",
+                        batch.attempts)
     if batch.finished:
         con.executemany("UPDATE crawl_frontier SET state = ?, attempts = ?, http_status = ?, "
                         "sha256 = ?, fetched_at = ?, error = ? WHERE crawl_id = ? AND url = ?",
                         batch.finished)
-    if batch.attempts:
-        con.executemany("UPDATE crawl_frontier SET attempts = ? WHERE crawl_id = ? AND url = ?",
-                        batch.attempts)
     if batch.fetches:
         con.executemany("INSERT INTO crawl_fetches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         batch.fetches)
