@@ -170,8 +170,9 @@ class _Crawl:
         cookies = load_cookies(opts.cookies, hosts) if opts.cookies else None
         self.fetcher = Fetcher(opts.proxy, cookies, timeout=opts.timeout)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        name = f"{stamp}-{os.getpid()}-{self.run_id[:6]}.warc.gz"
         self.warc = WarcLog(
-            ws.path / "crawl" / job.market_id / job.crawl_id / f"{stamp}-{os.getpid()}.warc.gz",
+            ws.path / "crawl" / job.market_id / job.crawl_id / name,
             proxy_label(opts.proxy),
             {"crawl-id": job.crawl_id, "market": job.market_id, "start-url": job.start_url,
              "plan": job.plan, "proxy": proxy_label(opts.proxy)})
