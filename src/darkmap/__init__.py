@@ -13,8 +13,6 @@ Collect
     ingest(ws, paths)               capture and read pages, datasets, seized dumps,
                                     Bitcoin blocks and TagPacks; returns the run summary
     verify_captures(ws)             re-hash every capture: changed or missing ones
-    crawl_market(ws, options)       crawl a market through Tor, resumable, kept as WARC
-                                    and captures (CrawlOptions); crawl_status(ws, market)
 
 Resolve: accounts into personas
     link(ws, options)               link accounts into personas, every link explained
@@ -68,15 +66,11 @@ from darkmap.store.workspace import Workspace
 
 if TYPE_CHECKING:  # the names the lazy loader below provides, for type checkers
     from darkmap.api import (
-        CrawlOptions,
-        CrawlReport,
         LinkOptions,
         SalesParams,
         SimParams,
         assess_listings,
         cluster_addresses,
-        crawl_market,
-        crawl_status,
         evaluate_chain,
         evaluate_drugs,
         evaluate_linking,
@@ -107,14 +101,14 @@ __version__ = "0.1.0"
 # this file. The names of the API (the first block) are loaded by __getattr__ below.
 __all__ = [
     "init_workspace", "open_workspace",
-    "simulate_world", "ingest", "verify_captures", "crawl_market", "crawl_status",
+    "simulate_world", "ingest", "verify_captures",
     "link", "judge", "withdraw_judgement", "search_personas", "show_persona",
     "assess_listings", "targets",
     "cluster_addresses", "trace", "wallet",
     "evaluate_linking", "evaluate_drugs", "evaluate_chain",
     "write_report", "export_evidence", "run_demo_pipeline",
     "ops_records", "operation_report", "verify_audit",
-    "LinkOptions", "SalesParams", "SimParams", "CrawlOptions", "CrawlReport",
+    "LinkOptions", "SalesParams", "SimParams",
     "Workspace",
     "DarkmapError", "NotFoundError", "BadInputError", "WorkspaceStateError",
     "__version__",
