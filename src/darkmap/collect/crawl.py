@@ -151,7 +151,9 @@ class _Crawl:
         self.ws, self.opts, self.plan, self.job = ws, opts, plan, job
         self.host = hosts[0]
         self.hosts = hosts
-        self.mirror = 0
+        start_host = (urlsplit(opts.start_url or "").hostname or "").lower()
+        # requests go first to the onion the analyst gave; records name the canonical one
+        self.mirror = hosts.index(start_host) if start_host in hosts else 0
         self.rng = random.Random(opts.seed)
         self.run_id = uuid.uuid4().hex[:12]
         self.report = CrawlReport(job.crawl_id, job.market_id, "running", None)
