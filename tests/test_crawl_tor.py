@@ -15,6 +15,7 @@ descriptor), so it runs only when ``DARKMAP_TEST_TOR=1`` (``make test-tor`` sets
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -197,7 +198,6 @@ def test_crawl_through_a_private_tor_network(tornet: tuple[TorNet, MarketSite, P
         ).fetchall())
         mirrors = {m for (m,) in ws.con.execute(
             "SELECT DISTINCT target FROM crawl_fetches WHERE outcome = 'ok'").fetchall()}
-    import hashlib
     assert stored == sorted(hashlib.sha256(p.read_bytes()).hexdigest()
                             for p in page_files(pages, "nightshade"))
     assert all(m.startswith(f"http://{net.onion}/") for m in mirrors)
