@@ -343,6 +343,66 @@ def test_max_pages_then_resume(world: Path, tmp_path: Path) -> None:
             assert len(_rows(ws, "SELECT * FROM crawl_jobs")) == 2
 
 
+def test_recrawl_adds_observations_of_what_changed(world: Path, tmp_path: Path) -> None:
+    """A re-crawl after a price change: the changed page is a new capture and a new
+    observation of the listing; unchanged pages add nothing."""
+    import re as _re
+    with market(world) as (site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            assert crawl(ws, _opts(site, proxy)).status == "done"
+            before = _rows(ws, "SELECT count(*) FROM listing_observations")[0][0]
+            key = next(k for k in site.pages if k[0] == "listing.php")
+            site.pages[key] = _re.sub(rb'(class="value price">)USD [0-9.,]+',
+                                      rb"\g<1>USD 999.00", site.pages[key], count=1)
+            again = crawl(ws, _opts(site, proxy))
+            assert again.status == "done" and again.pages == len(site.pages) + 1
+            rows = _rows(ws, "SELECT listing_id, price FROM listing_observations "
+                             "WHERE locator = 'page'")
+            after = _rows(ws, "SELECT count(*) FROM listing_observations")[0][0]
+    assert after == before + 1
+    ref = dict(key[1])["id"]
+    prices = [p for lid, p in rows if lid == f"{CLASSIC}:{ref}"]
+    # (the page's server time did not change here, so the two observations share it)
+    assert len(prices) == 2 and 999.0 in prices and len(set(prices)) == 2
+
+
+def test_rate_and_concurrency_caps(world: Path, tmp_path: Path) -> None:
+    """At most N requests at once (counted by the server); the gaps between requests add
+    up to at least half of 1/rate each (a lower bound: load only makes it longer)."""
+    with market(world) as (site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            t0 = time.monotonic()
+            rep = crawl(ws, _opts(site, proxy, rate=20.0, concurrency=2, max_pages=12))
+            took = time.monotonic() - t0
+    assert rep.fetched >= 12
+    assert took >= (rep.fetched - 1) * 0.5 / 20.0
+    assert 1 <= site.max_inflight <= 2
+
+
+def test_cli_status_and_audit_trail(world: Path, tmp_path: Path) -> None:
+    """`darkmap crawl` through the library call; `--status`; the run is in the audit trail."""
+    from click.testing import CliRunner
+
+    from darkmap.api import verify_audit
+    from darkmap.cli import main
+    ws_path = tmp_path / "ws"
+    with market(world) as (site, proxy, _):
+        res = CliRunner().invoke(main, ["crawl", CLASSIC, "-w", str(ws_path), "--start",
+                                        f"http://{site.onion}/", "--proxy", proxy, "--rate",
+                                        "0", "--max-pages", "3", "--json"])
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.output)["status"] == "stopped"
+    res = CliRunner().invoke(main, ["crawl", CLASSIC, "-w", str(ws_path), "--status", "--json"])
+    assert res.exit_code == 0, res.output
+    status = json.loads(res.output)
+    assert status["status"] == "stopped" and status["frontier"]["done"] == 3
+    with Workspace.open(ws_path) as ws:
+        entries = [json.loads(e) for (e,) in _rows(ws, "SELECT entry FROM ops_audit")]
+        assert verify_audit(ws)[1] is None
+    assert [(e["action"], e["outcome"], e["market"], e["pages"]) for e in entries] == [
+        ("crawl", "stopped", CLASSIC, 3)]
+
+
 def test_refuses_local_resolution() -> None:
     with pytest.raises(BadInputError, match="socks5h"):
         Fetcher("socks5://127.0.0.1:9050")

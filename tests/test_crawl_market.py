@@ -130,6 +130,7 @@ class MarketSite:
         self.faulted: set[str] = set()
         self.hosts_seen: Counter[str] = Counter()
         self.posts = 0
+        self.inflight = self.max_inflight = 0
         self.server: ThreadingHTTPServer | None = None
 
     def _home(self) -> bytes:
@@ -214,7 +215,17 @@ class MarketSite:
             return "page", body
 
     def handle(self, req: BaseHTTPRequestHandler) -> None:
-        """Answer one GET."""
+        """Answer one GET (and count how many are answered at once)."""
+        with self.lock:
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+        try:
+            self._answer(req)
+        finally:
+            with self.lock:
+                self.inflight -= 1
+
+    def _answer(self, req: BaseHTTPRequestHandler) -> None:
         what, body = self._verdict(req)
         if what == "timeout":
             # no answer at all until the client gives up and closes
