@@ -280,6 +280,17 @@ def test_session_pages_pause_and_a_new_session_resumes(world: Path, tmp_path: Pa
                for _, _, h, _ in requests)
 
 
+def test_forbidden_pauses_too(world: Path, tmp_path: Path) -> None:
+    """A 403 (the market refusing the session) pauses the crawl like a login page."""
+    with market(world, forbid_at=frozenset({3})) as (site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            first = crawl(ws, _opts(site, proxy, concurrency=1))
+            assert first.status == "paused" and "HTTP 403" in (first.reason or "")
+            assert fetch_outcomes(ws)["refused"] == 1
+            assert crawl(ws, _opts(site, proxy, start_url=None)).status == "done"
+            assert_every_page_once(ws, world, CLASSIC)
+
+
 def test_cookie_files() -> None:
     """Netscape files keep the market's cookies; a header line applies as given."""
     hosts = ["abc.onion", "mirror.onion"]

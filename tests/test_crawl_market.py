@@ -97,7 +97,7 @@ class MarketSite:
 
     def __init__(self, pages: Path, market: str, *, session: str | None = None,
                  expire_after: int | None = None, captcha_at: frozenset[int] = frozenset(),
-                 queue_at: frozenset[int] = frozenset(),
+                 queue_at: frozenset[int] = frozenset(), forbid_at: frozenset[int] = frozenset(),
                  faults: dict[str, str] | None = None) -> None:
         self.market = market
         self.onion = market_onion(market)
@@ -119,7 +119,7 @@ class MarketSite:
         self.home = self._home()
         self.session = session
         self.expire_after = expire_after
-        self.captcha_at, self.queue_at = captcha_at, queue_at
+        self.captcha_at, self.queue_at, self.forbid_at = captcha_at, queue_at, forbid_at
         self.faults = {_key(*(u.split("?", 1) + [""])[:2]): f for u, f in (faults or {}).items()}
         self.lock = threading.Lock()
         self.requests = 0
@@ -201,6 +201,8 @@ class MarketSite:
                 return "captcha", self.captcha
             if n in self.queue_at:
                 return "queue", self.queue_page
+            if n in self.forbid_at:
+                return "403", b"<html><head><title>Forbidden</title></head></html>"
             if parts.path in ("/", "/index.php"):
                 return "page", self.home
             body = self.pages.get(_key(parts.path, parts.query))
@@ -242,6 +244,8 @@ class MarketSite:
         elif what == "5xx":
             self._send(req, 503, b"<html><head><title>503 Service Unavailable</title></head>"
                                  b"</html>")
+        elif what == "403":
+            self._send(req, 403, body)
         elif what == "429":
             self._send(req, 429, b"slow down", {"Retry-After": "0"})
         elif what == "truncated":

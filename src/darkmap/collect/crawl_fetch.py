@@ -137,6 +137,7 @@ class Fetcher:
         t0 = time.monotonic()
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} \
             if self.cookies else {}
+        chunks: list[bytes] = []  # what came, kept when the body is cut short
         try:
             with self.client.stream("GET", url, headers=headers) as resp:
                 out.request_headers = list(resp.request.headers.items())
@@ -144,12 +145,14 @@ class Fetcher:
                 out.http_version = resp.http_version
                 out.headers = list(resp.headers.items())
                 self._keep_cookies(resp)
-                out.body = self._read(resp, out)
+                out.body = self._read(resp, out, chunks)
         except httpx.TimeoutException as exc:
             out.outcome, out.error = "timeout", f"{type(exc).__name__}: {exc}"
+            out.body = b"".join(chunks)
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
             out.outcome = "truncated" if out.status is not None else "connect"
             out.error = f"{type(exc).__name__}: {exc}"
+            out.body = b"".join(chunks)
         except (httpx.TransportError, OSError) as exc:  # refused, proxy said no, unreachable
             out.outcome, out.error = "connect", f"{type(exc).__name__}: {exc}"
         out.seconds = time.monotonic() - t0
@@ -157,9 +160,8 @@ class Fetcher:
             out.outcome = _status_outcome(out.status)
         return out
 
-    def _read(self, resp: httpx.Response, out: Fetched) -> bytes:
+    def _read(self, resp: httpx.Response, out: Fetched, chunks: list[bytes]) -> bytes:
         """The body, at most ``max_body`` bytes; a short body is ``truncated``."""
-        chunks: list[bytes] = []
         size = 0
         for chunk in resp.iter_bytes():
             chunks.append(chunk)
