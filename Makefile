@@ -16,7 +16,7 @@ PG_DIR ?= /tmp/darkmap-pg-$(shell id -u)
 PG_PORT ?= 55432
 LOCK_VENV ?= /tmp/darkmap-lock
 
-.PHONY: install demo test test-fast pg-start pg-stop bench lint ruff mypy lock clean
+.PHONY: install demo test test-fast test-tor pg-start pg-stop bench lint ruff mypy lock clean
 
 install: $(STAMP)
 
@@ -44,6 +44,14 @@ pg-stop:
 test: lint pg-start
 	DARKMAP_TEST_PG=postgresql://postgres@127.0.0.1:$(PG_PORT)/postgres \
 	  $(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The crawler end to end over real Tor software: a private Tor network on loopback (tor's
+# TestingTorNetwork: 3 authorities, 2 relays, the test market as a v3 onion service, a
+# client). Debian's tor is installed where missing. About a minute.
+test-tor: $(STAMP)
+	@command -v tor >/dev/null && command -v tor-gencert >/dev/null || \
+	  apt-get install -y --no-install-recommends tor
+	DARKMAP_TEST_TOR=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_crawl_tor.py
 
 bench: $(STAMP)
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done

@@ -90,6 +90,8 @@ OWNERS: dict[str, frozenset[str]] = {
                     frozenset({"darkmap.store.operations"})),
     **dict.fromkeys(("ops_audit", "ops_audit_head"), frozenset({"darkmap.store.audit"})),
     "schema_migrations": frozenset({"darkmap.store.workspace"}),
+    **dict.fromkeys(("crawl_jobs", "crawl_frontier", "crawl_fetches"),
+                    frozenset({"darkmap.store.crawl"})),
 }
 PREFIX_OWNERS: dict[str, frozenset[str]] = {"btc_": frozenset({"darkmap.store.chain"})}
 # The one bulk writer: it writes the table its caller names, so its SQL may name the

@@ -16,6 +16,7 @@ docs/python-api.md has a worked example on the real data; the tests run it.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -30,6 +31,9 @@ from darkmap.chain.tags import sync_evidence_tags
 from darkmap.chain.trace import TraceResult
 from darkmap.chain.trace import trace as _trace
 from darkmap.chain.wallet import WalletSummary, wallet_summary
+from darkmap.collect.crawl import CrawlOptions, CrawlReport
+from darkmap.collect.crawl import crawl as _crawl
+from darkmap.collect.crawl import crawl_status as _crawl_status
 from darkmap.collect.ingest import FileResult, IngestSummary
 from darkmap.collect.ingest import ingest as _ingest
 from darkmap.collect.verify import VerifyReport
@@ -55,12 +59,16 @@ from darkmap.simulate import SimParams, simulate
 from darkmap.store.workspace import Workspace, table_has_rows
 
 __all__ = [
+    "CrawlOptions",
+    "CrawlReport",
     "LinkOptions",
     "PathLike",
     "SalesParams",
     "SimParams",
     "assess_listings",
     "cluster_addresses",
+    "crawl_market",
+    "crawl_status",
     "evaluate_chain",
     "evaluate_drugs",
     "evaluate_linking",
@@ -166,6 +174,33 @@ def ingest(ws: Workspace, paths: PathLike | Iterable[PathLike], importer: str | 
         raise BadInputError(f"unknown importer {importer!r}; have: "
                             + ", ".join(sorted(importers())))
     return _ingest(ws, found, importer_name=importer, progress=progress)
+
+
+def crawl_market(ws: Workspace, options: CrawlOptions) -> CrawlReport:
+    """Crawl (or resume the crawl of) one market through Tor; return the run's report.
+
+    Every request and response is kept as WARC under ``<workspace>/crawl/``, every page
+    captured and extracted like a saved page; a login, CAPTCHA, queue or expired-session
+    page pauses the crawl (``report.status == "paused"``, ``report.reason`` says what to
+    do). The run is logged to the audit trail. Calls :func:`darkmap.collect.crawl.crawl`
+    (docs/crawling.md).
+
+    Example::
+
+        rep = darkmap.crawl_market(ws, CrawlOptions("nightshade", start_url="http://...onion/",
+                                                    proxy="socks5h://127.0.0.1:9050"))
+    """
+    rep = _crawl(ws, options)
+    _audit.log(ws.con, f"crawler:{getpass.getuser()}", "crawl", rep.status,
+               market=rep.market_id, crawl_id=rep.crawl_id, requests=rep.fetched,
+               pages=rep.pages, reason=rep.reason)
+    return rep
+
+
+def crawl_status(ws: Workspace, market: str) -> dict[str, Any]:
+    """The market's latest crawl: status, reason, frontier and request counts.
+    Calls :func:`darkmap.collect.crawl.crawl_status`."""
+    return _crawl_status(ws, market)
 
 
 def verify_captures(ws: Workspace,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from darkmap.cli import (  # noqa: F401  (each module registers its commands on `main`)
     cmd_assess,
     cmd_chain,
+    cmd_crawl,
     cmd_evaluate,
     cmd_export,
     cmd_ingest,

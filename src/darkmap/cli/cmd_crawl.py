@@ -1,0 +1,88 @@
+"""`darkmap crawl`: crawl a market through Tor (one library call: ``crawl_market``).
+
+Everything printed about the market (URLs, reasons) goes through ``say`` (control and
+bidi characters escaped); ``--json`` prints pure ASCII.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from darkmap.api import CrawlOptions, crawl_market, crawl_status
+from darkmap.cli.common import main, open_ws, say, workspace_option
+from darkmap.collect.crawl_plan import KINDS
+
+
+def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in value.split(",") if k.strip())
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise click.BadParameter(f"unknown kind {bad[0] if bad else '(none)'!r}; "
+                                 f"have {','.join(KINDS)}")
+    return kinds
+
+
+@main.command("crawl")
+@click.argument("market")
+@workspace_option
+@click.option("--start", "start", default=None, help="URL the crawl starts from (a new crawl).")
+@click.option("--proxy", default="socks5h://127.0.0.1:9050", show_default=True,
+              help="Tor SOCKS port; socks5h only (names are resolved by Tor, never locally).")
+@click.option("--cookies", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="The analyst's session: a Netscape cookie file or one `Cookie:` line.")
+@click.option("--plan", default=",".join(KINDS), show_default=True, callback=_kinds,
+              help="Kinds of page to follow (comma-separated).")
+@click.option("--max-pages", type=int, default=None, help="Stop after storing this many pages.")
+@click.option("--rate", type=float, default=0.5, show_default=True,
+              help="Requests per second (random gaps around it); 0: no limit.")
+@click.option("--concurrency", type=int, default=2, show_default=True,
+              help="Requests at once, at most.")
+@click.option("--retries", type=int, default=4, show_default=True,
+              help="Tries after the first on timeouts, 5xx, 429 and cut bodies.")
+@click.option("--max-failures", type=int, default=20, show_default=True,
+              help="Consecutive failures that stop the crawl (resumable).")
+@click.option("--backoff", type=float, default=5.0, show_default=True,
+              help="Seconds before the first retry (doubling, with jitter).")
+@click.option("--timeout", type=float, default=60.0, show_default=True,
+              help="Seconds to wait for a connection or for data.")
+@click.option("--mirror", "mirrors", multiple=True, help="Another onion of the market (repeat).")
+@click.option("--new", is_flag=True, help="Start a new crawl (a re-crawl) even if one is open.")
+@click.option("--status", "status_only", is_flag=True, help="Show the latest crawl; fetch nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def crawl_cmd(market: str, workspace: Path | None, start: str | None, proxy: str,
+              cookies: Path | None, plan: tuple[str, ...], max_pages: int | None, rate: float,
+              concurrency: int, retries: int, max_failures: int, backoff: float,
+              timeout: float, mirrors: tuple[str, ...], new: bool, status_only: bool,
+              as_json: bool) -> None:
+    """Crawl MARKET through Tor: every page captured, extracted, kept as WARC; resumable.
+
+    A login, CAPTCHA, queue or expired-session page pauses the crawl: log in with Tor
+    Browser, export the session's cookies and run the same command with --cookies.
+
+    Example: darkmap crawl nightshade --start http://...onion/ --cookies session.txt
+    """
+    if status_only:
+        with open_ws(workspace, read_only=True) as ws:
+            _print(crawl_status(ws, market), as_json)
+        return
+    opts = CrawlOptions(market, start_url=start, proxy=proxy or None, cookies=cookies,
+                        plan=plan, max_pages=max_pages, rate=rate, concurrency=concurrency,
+                        retries=retries, max_failures=max_failures, backoff=backoff,
+                        timeout=timeout, mirrors=mirrors, new=new)
+    with open_ws(workspace, create=True) as ws:
+        rep = crawl_market(ws, opts)
+    _print(rep.as_dict(), as_json)
+
+
+def _print(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=True))
+        return
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items()) or "-"
+        say(f"{key:>13}: {value}")

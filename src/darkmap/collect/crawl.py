@@ -1,0 +1,475 @@
+"""The crawler: a polite, resumable crawl of one market through Tor, kept as evidence.
+
+``crawl(ws, CrawlOptions(...))`` runs one crawl job of one market (``darkmap crawl``):
+
+* **Frontier.** Starting from the start URL, it follows the links the market's crawl
+  plan (:mod:`darkmap.collect.crawl_plan`) names for the kinds asked for (categories,
+  listings, vendors, feedback, and their next pages), breadth first, each canonical URL
+  once. The frontier and every request's outcome live in the workspace
+  (:mod:`darkmap.store.crawl`); a group of fetched pages commits in one transaction
+  with their captures, records and the URLs they linked to, so a crawl killed at any
+  point resumes where it stopped: what was stored is not fetched again, no queued URL
+  is lost (a page fetched but not committed is fetched again).
+* **Evidence.** Every request and response goes to WARC (:mod:`darkmap.collect.crawl_warc`),
+  every 2xx HTML body into the capture store by sha256, extracted by the market
+  templates exactly as a saved page (:func:`darkmap.importers.warc.store_page`).
+* **Politeness.** At most ``rate`` requests per second (each gap drawn at random
+  between half and one and a half times ``1/rate``), at most ``concurrency`` at once;
+  timeouts, refused connections, 5xx, 429 (``Retry-After`` honoured) and truncated bodies
+  are retried with exponential backoff and jitter up to ``retries`` times; a failure to
+  reach the market moves to the next of its mirrors; ``max_failures`` consecutive
+  failures stop the crawl (status ``stopped``) with the frontier intact.
+* **Sessions.** A login, CAPTCHA, anti-DDoS queue or session-expired page (found by the
+  page-type detection of the templates), or a 401/403, pauses the job (status
+  ``paused``, the reason says what the analyst must do); the URL stays queued. Running
+  the crawl again with a fresh session (``--cookies``) resumes it. The crawler never
+  posts a form, solves a CAPTCHA, buys or messages: it only sends GET requests for the
+  links of the plan.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import random
+import re
+import time
+import uuid
+from collections import Counter, deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from darkmap.collect.crawl_fetch import RETRYABLE, Fetched, Fetcher, load_cookies, proxy_label
+from darkmap.collect.crawl_plan import KINDS, CrawlPlan, Link, plans
+from darkmap.collect.crawl_warc import WarcLog
+from darkmap.errors import BadInputError, NotFoundError
+from darkmap.extract.decode import decode_page, looks_like_html
+from darkmap.extract.engine import load_templates
+from darkmap.importers.warc import processed_pages, store_page
+from darkmap.store import crawl as db
+from darkmap.store.runs import finish_run, start_run
+from darkmap.store.workspace import Workspace, utcnow
+from darkmap.store.writer import RecordWriter, begin, commit, rollback
+
+__all__ = ["INTERSTITIALS", "CrawlOptions", "CrawlReport", "crawl", "crawl_status"]
+
+INTERSTITIALS = {
+    "login": "a login page: the session is missing or expired; log in with Tor Browser "
+             "and run the crawl again with --cookies",
+    "captcha": "a CAPTCHA page: solve it in Tor Browser (the crawler never does), then "
+               "run the crawl again with the session's --cookies",
+    "anti_ddos": "an anti-DDoS queue: pass it in Tor Browser, then run the crawl again "
+                 "with the session's --cookies",
+    "session_expired": "the market says the session expired: log in again with Tor "
+                       "Browser and run the crawl again with --cookies",
+}
+"""Page types that pause a crawl, and what the analyst is told to do."""
+_EXPIRED = re.compile(r"(?i)session (?:has )?(?:expired|timed out)")
+_COMMIT_PAGES = 25
+_COMMIT_SECONDS = 2.0
+_MAX_RETRY_AFTER = 600.0
+
+
+@dataclass
+class CrawlOptions:
+    """What ``darkmap crawl`` was asked (see :mod:`darkmap.collect.crawl`)."""
+
+    market_id: str
+    start_url: str | None = None
+    proxy: str | None = None
+    cookies: Path | None = None
+    plan: tuple[str, ...] = KINDS
+    max_pages: int | None = None
+    rate: float = 0.5
+    concurrency: int = 2
+    retries: int = 4
+    max_failures: int = 20
+    backoff: float = 5.0
+    timeout: float = 60.0
+    mirrors: tuple[str, ...] = ()
+    new: bool = False
+    plan_dirs: tuple[Path, ...] = ()
+    seed: int | None = None
+
+    def check(self) -> None:
+        """Raise ``BadInputError`` naming the first option out of range."""
+        bad = [k for k in self.plan if k not in KINDS]
+        if bad:
+            raise BadInputError(f"--plan: unknown kind {bad[0]!r} (have {', '.join(KINDS)})")
+        if self.rate < 0:
+            raise BadInputError("--rate must be 0 (no limit) or more requests per second")
+        if self.concurrency < 1 or self.retries < 0 or self.max_failures < 1:
+            raise BadInputError("--concurrency and --max-failures must be at least 1, "
+                                "--retries at least 0")
+        if self.max_pages is not None and self.max_pages < 0:
+            raise BadInputError("--max-pages must be 0 or more")
+
+
+@dataclass
+class CrawlReport:
+    """What one crawl run did and where the job stands."""
+
+    crawl_id: str
+    market_id: str
+    status: str
+    reason: str | None
+    fetched: int = 0
+    pages: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    frontier: dict[str, int] = field(default_factory=dict)
+    warc: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready values."""
+        return {"crawl_id": self.crawl_id, "market": self.market_id, "status": self.status,
+                "reason": self.reason, "requests": self.fetched, "pages_stored": self.pages,
+                "outcomes": dict(sorted(self.outcomes.items())), "frontier": self.frontier,
+                "warc": self.warc}
+
+
+@dataclass(order=True)
+class _Item:
+    """A URL to fetch (ordered by when it may be fetched, then discovery order)."""
+
+    ready: float
+    seq: int
+    url: str = field(compare=False)
+    kind: str = field(compare=False)
+    depth: int = field(compare=False)
+    attempts: int = field(compare=False, default=0)
+
+
+class _Crawl:
+    """The state of one crawl run (one process)."""
+
+    def __init__(self, ws: Workspace, opts: CrawlOptions, plan: CrawlPlan, job: db.Job,
+                 hosts: list[str]) -> None:
+        self.ws, self.opts, self.plan, self.job = ws, opts, plan, job
+        self.host = hosts[0]
+        self.hosts = hosts
+        start_host = (urlsplit(opts.start_url or "").hostname or "").lower()
+        # requests go first to the onion the analyst gave; records name the canonical one
+        self.mirror = hosts.index(start_host) if start_host in hosts else 0
+        self.rng = random.Random(opts.seed)
+        self.run_id = uuid.uuid4().hex[:12]
+        self.report = CrawlReport(job.crawl_id, job.market_id, "running", None)
+        self.batch = db.CrawlBatch()
+        self.writer = RecordWriter(ws.con, autoflush=False)
+        self.done = processed_pages(ws.con)
+        self.queue: deque[_Item] = deque()
+        self.delayed: list[_Item] = []
+        self.seen: set[str] = set()
+        self.seq = db.max_seq(ws.con, job.crawl_id)
+        self.failures = 0
+        self.stop: tuple[str, str] | None = None
+        self.next_at = 0.0
+        self.pending_pages = 0
+        self.last_commit = time.monotonic()
+        cookies = load_cookies(opts.cookies, hosts) if opts.cookies else None
+        self.fetcher = Fetcher(opts.proxy, cookies, timeout=opts.timeout)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        name = f"{stamp}-{os.getpid()}-{self.run_id[:6]}.warc.gz"
+        self.warc = WarcLog(
+            ws.path / "crawl" / job.market_id / job.crawl_id / name,
+            proxy_label(opts.proxy),
+            {"crawl-id": job.crawl_id, "market": job.market_id, "start-url": job.start_url,
+             "plan": job.plan, "proxy": proxy_label(opts.proxy)})
+        self.report.warc = str(self.warc.path)
+
+    # -- frontier ------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """The job's frontier from the workspace: what is queued, what is known."""
+        for row in db.frontier(self.ws.con, self.job.crawl_id):
+            self.seen.add(row.url)
+            if row.state == "queued":
+                self.queue.append(_Item(0.0, row.seq, row.url, row.kind, row.depth, row.attempts))
+
+    def add(self, links: list[Link], depth: int) -> None:
+        """Queue the links not seen before (their rows commit with the page that had them)."""
+        for link in links:
+            if link.url in self.seen:
+                continue
+            self.seen.add(link.url)
+            self.seq += 1
+            self.batch.new.append((self.job.crawl_id, link.url, link.kind, depth, self.seq,
+                                   "queued", 0, None, None, None, None))
+            self.queue.append(_Item(0.0, self.seq, link.url, link.kind, depth))
+
+    def finish(self, item: _Item, state: str, got: Fetched | None, sha: str | None,
+               error: str | None = None) -> None:
+        """The URL is done (stored, gone or failed for good)."""
+        self.batch.finished.append((state, item.attempts, got.status if got else None, sha,
+                                    got.started_at if got else None, error, self.job.crawl_id,
+                                    item.url))
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Fetch until the frontier is empty, the job pauses or stops, or the page cap."""
+        pool = ThreadPoolExecutor(max_workers=self.opts.concurrency,
+                                  thread_name_prefix="darkmap-crawl")
+        inflight: dict[Future[Fetched], tuple[_Item, str]] = {}
+        try:
+            while True:
+                now = time.monotonic()
+                while self.delayed and self.delayed[0].ready <= now:
+                    self.queue.appendleft(heapq.heappop(self.delayed))
+                if self.stop is None and not self._cap_reached(len(inflight)):
+                    while self.queue and len(inflight) < self.opts.concurrency:
+                        if self.opts.rate > 0 and now < self.next_at:
+                            break
+                        item = self.queue.popleft()
+                        target = self._target(item.url)
+                        inflight[pool.submit(self.fetcher.fetch, target)] = (item, target)
+                        if self.opts.rate > 0:
+                            gap = self.rng.uniform(0.5, 1.5) / self.opts.rate
+                            self.next_at = max(now, self.next_at) + gap
+                if not inflight:
+                    if self.stop is not None or self._cap_reached(0):
+                        break
+                    if not self.queue and not self.delayed:
+                        break
+                    wake = ([self.next_at] if self.queue else []) + [
+                        d.ready for d in self.delayed[:1]]
+                    pause = min(wake) - now
+                    time.sleep(min(max(pause, 0.01), 1.0))
+                    continue
+                timeout = max(self.next_at - now, 0.0) if self.queue and self.stop is None \
+                    else None
+                finished, _ = wait(list(inflight), timeout=timeout, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    item, target = inflight.pop(fut)
+                    self.handle(item, target, fut.result())
+                self._maybe_commit()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self.commit()
+
+    def _cap_reached(self, inflight: int) -> bool:
+        cap = self.opts.max_pages
+        return cap is not None and self.report.pages + inflight >= cap
+
+    def _target(self, url: str) -> str:
+        """``url`` on the mirror in use."""
+        mirror = self.hosts[self.mirror % len(self.hosts)]
+        if mirror == self.host:
+            return url
+        p = urlsplit(url)
+        return urlunsplit((p.scheme, mirror, p.path, p.query, ""))
+
+    def handle(self, item: _Item, target: str, got: Fetched) -> None:
+        """Log and keep one response (or failure), and decide what follows from it."""
+        mirror = urlsplit(target).hostname or ""
+        offset = self.warc.write(got, item.url, mirror)
+        self.report.fetched += 1
+        item.attempts += 1
+        sha = None
+        outcome = got.outcome
+        if outcome == "ok":
+            sha, outcome = self._page(item, got)
+        elif outcome in RETRYABLE:
+            self._retry(item, got)
+        elif outcome == "redirect":
+            self.failures = 0
+            where = got.header("Location") or ""
+            canon = self.plan.resolve(where, target, self.hosts, self.host) if where else None
+            self.add([Link(canon, item.kind)] if canon else [], item.depth)
+            self.finish(item, "done", got, None, f"redirect to {where[:200]}")
+        elif outcome == "refused":
+            self._pause(item, f"HTTP {got.status}: the market refused the session; log in "
+                              "with Tor Browser and run the crawl again with --cookies")
+        else:  # gone, other 4xx, too big: the URL is finished without a page
+            self.failures = 0
+            self.finish(item, "gone" if outcome == "gone" else "failed", got, None,
+                        got.error or f"HTTP {got.status}")
+        self.batch.fetches.append((
+            self.job.crawl_id, item.url, target, item.attempts, got.started_at, got.seconds,
+            got.status, outcome, len(got.body), sha, self.warc.path.name, offset))
+        self.report.outcomes[outcome] += 1
+
+    def _page(self, item: _Item, got: Fetched) -> tuple[str | None, str]:
+        """A 2xx response: store it (HTML) and follow its links, or pause on a session page."""
+        self.failures = 0
+        ctype = (got.header("Content-Type") or "").lower()
+        if "html" not in ctype and not looks_like_html(got.body[:65536]):
+            self.finish(item, "done", got, None, f"not HTML ({ctype[:60]})")
+            return None, "not_html"
+        page = store_page(self.writer, self.ws.captures, self.done, got.body, item.url,
+                          got.started_at, self.run_id)
+        ptype = page.page_type
+        if ptype == "login" and _EXPIRED.search(decode_page(got.body[:65536]).text):
+            ptype = "session_expired"
+        if ptype in INTERSTITIALS:
+            self._pause(item, f"{item.url} answered with {INTERSTITIALS[ptype]}")
+            return page.sha256, f"interstitial_{ptype}"
+        links = self.plan.links_of(got.body, got.target, item.kind, self.opts.plan,
+                                   self.hosts, self.host)
+        self.add(links, item.depth + 1)
+        self.finish(item, "done", got, page.sha256)
+        self.report.pages += 1
+        self.pending_pages += 1
+        return page.sha256, "ok"
+
+    def _retry(self, item: _Item, got: Fetched) -> None:
+        """A failure worth another try: back off (or give up on the URL), maybe rotate."""
+        self.failures += 1
+        if got.outcome in ("connect", "timeout") and len(self.hosts) > 1:
+            self.mirror += 1  # the next of the market's onions
+        if self.failures >= self.opts.max_failures:
+            self._halt("stopped", f"{self.failures} consecutive failures (last: "
+                                  f"{got.outcome}: {(got.error or '')[:200]}); the frontier "
+                                  "is kept: run the crawl again to resume")
+        if item.attempts > self.opts.retries:
+            self.finish(item, "failed", got, None, f"{got.outcome} after {item.attempts} tries: "
+                                                   f"{(got.error or '')[:300]}")
+            return
+        self.batch.attempts.append((item.attempts, self.job.crawl_id, item.url))
+        wait_s = self.opts.backoff * (2 ** (item.attempts - 1)) * self.rng.uniform(0.5, 1.5)
+        after = got.header("Retry-After")
+        if got.outcome == "http_429" and after and after.strip().isdigit():
+            wait_s = max(wait_s, min(float(after), _MAX_RETRY_AFTER))
+        item.ready = time.monotonic() + wait_s
+        heapq.heappush(self.delayed, item)
+
+    def _pause(self, item: _Item, reason: str) -> None:
+        """Stop sending requests; the URL stays queued for the resumed crawl."""
+        item.attempts -= 1  # a session page is not a failed try of the URL
+        self.queue.appendleft(item)
+        self._halt("paused", reason)
+
+    def _halt(self, status: str, reason: str) -> None:
+        if self.stop is None:
+            self.stop = (status, reason)
+
+    # -- commits -------------------------------------------------------------------------
+
+    def _maybe_commit(self) -> None:
+        if self.pending_pages >= _COMMIT_PAGES or (
+                len(self.batch) and time.monotonic() - self.last_commit >= _COMMIT_SECONDS):
+            self.commit()
+
+    def commit(self) -> None:
+        """WARC and captures to disk, then the pages, records and frontier in one commit."""
+        self.warc.sync()
+        self.ws.captures.sync()
+        con = self.ws.con
+        begin(con)
+        try:
+            self.writer.flush()
+            db.apply_batch(con, self.batch)
+            commit(con)
+        except BaseException:
+            rollback(con)
+            raise
+        self.batch = db.CrawlBatch()
+        self.pending_pages = 0
+        self.last_commit = time.monotonic()
+
+    def close(self) -> None:
+        self.fetcher.close()
+        self.warc.close()
+
+
+def _hosts(opts: CrawlOptions, start: str) -> list[str]:
+    """The market's onions: the canonical one (its template's, else the start URL's),
+    then the mirrors."""
+    tpl = next((t for t in load_templates() if t.market == opts.market_id), None)
+    start_host = (urlsplit(start).hostname or "").lower()
+    first = (tpl.onion or start_host) if tpl is not None else start_host
+    if not first:
+        raise BadInputError(f"--start {start!r}: not an http URL with a host")
+    out = [first.lower()]
+    for h in (start_host, *opts.mirrors):
+        h = ((urlsplit(h).hostname or "") if "//" in h else h).lower().strip("/")
+        if h and h not in out:
+            out.append(h)
+    return out
+
+
+def _job(ws: Workspace, opts: CrawlOptions, plan: CrawlPlan) -> tuple[db.Job, bool]:
+    """The job to run: the market's unfinished one (resumed), else a new one."""
+    last = db.latest_job(ws.con, opts.market_id)
+    if last is not None and last.status != "done" and not opts.new:
+        return last, False
+    if not opts.start_url:
+        raise BadInputError(f"{opts.market_id}: no crawl to resume; give --start URL")
+    canon = plan.canonical(opts.start_url, _hosts(opts, opts.start_url)[0])
+    if canon is None:
+        raise BadInputError(f"--start {opts.start_url!r}: not an http(s) URL")
+    crawl_id = f"{opts.market_id}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    return db.Job(crawl_id, opts.market_id, canon, ",".join(opts.plan), "running", None), True
+
+
+def crawl(ws: Workspace, opts: CrawlOptions) -> CrawlReport:
+    """Run (or resume) the crawl of ``opts.market_id``; return the run's report."""
+    opts.check()
+    plan = plans(opts.plan_dirs).get(opts.market_id)
+    if plan is None:
+        raise NotFoundError(f"{opts.market_id}: no crawl plan (see docs/crawling.md: "
+                            "adding a market's crawl plan)")
+    job, new = _job(ws, opts, plan)
+    if not new:
+        opts.plan = tuple(job.plan.split(",")) if job.plan else opts.plan
+    hosts = _hosts(opts, opts.start_url or job.start_url)
+    state = _Crawl(ws, opts, plan, job, hosts)
+    try:
+        begin(ws.con)
+        try:
+            db.save_job(ws.con, job._replace(status="running", reason=None), utcnow())
+            start_run(ws.con, state.run_id, [f"crawl {job.market_id}", job.crawl_id])
+            if new:
+                state.add([Link(job.start_url, "start")], 0)
+                db.apply_batch(ws.con, state.batch)
+                state.batch = db.CrawlBatch()
+            commit(ws.con)
+        except BaseException:
+            rollback(ws.con)
+            raise
+        if not new:
+            state.load()
+        else:
+            state.seen.add(job.start_url)
+        state.run()
+    finally:
+        state.close()
+    return _conclude(ws, state)
+
+
+def _conclude(ws: Workspace, state: _Crawl) -> CrawlReport:
+    """Save the job's status after the run and fill in the report."""
+    rep = state.report
+    counts = db.frontier_counts(ws.con, state.job.crawl_id)
+    if state.stop is not None:
+        rep.status, rep.reason = state.stop
+    elif counts.get("queued", 0):
+        rep.status, rep.reason = "stopped", f"--max-pages {state.opts.max_pages} reached"
+    else:
+        rep.status = "done"
+    rep.frontier = counts
+    begin(ws.con)
+    try:
+        db.save_job(ws.con, state.job._replace(status=rep.status, reason=rep.reason), utcnow(),
+                    finished=rep.status == "done")
+        finish_run(ws.con, state.run_id, rep.as_dict())
+        commit(ws.con)
+    except BaseException:
+        rollback(ws.con)
+        raise
+    return rep
+
+
+def crawl_status(ws: Workspace, market_id: str) -> dict[str, Any]:
+    """The market's latest crawl job: status, reason, frontier and request counts."""
+    job = db.latest_job(ws.con, market_id)
+    if job is None:
+        raise NotFoundError(f"{market_id}: never crawled in this workspace")
+    return {"crawl_id": job.crawl_id, "market": job.market_id, "start_url": job.start_url,
+            "plan": job.plan, "status": job.status, "reason": job.reason,
+            "frontier": db.frontier_counts(ws.con, job.crawl_id),
+            "requests": db.fetch_counts(ws.con, job.crawl_id)}
+

@@ -1,0 +1,221 @@
+"""A market's crawl plan: which links of its pages lead where, and canonical URLs.
+
+One YAML file per market layout in ``collect/crawl_plans/`` (docs/crawling.md shows how
+to write one) names the markets it covers (the ``market`` ids of their page templates)
+and, per kind of page the crawl can follow (``categories``, ``listings``, ``vendors``,
+``feedback``), the CSS selectors of the links that lead to such pages. ``pager`` rules
+turn a page's "Page 2 of 7" into the URL of its next page (the same kind as the page);
+``derive`` rules add a URL the market builds from the page's own URL (a vendor's review
+pages). The crawl follows only the kinds its ``--plan`` names, and only links to the
+market's own onion addresses: never a form, a log-out, an order or a message link.
+
+URLs are made canonical before they enter the frontier (:meth:`CrawlPlan.canonical`):
+the market's canonical onion for every mirror, lower-case scheme and host, no fragment,
+query parameters sorted, session and tracking parameters dropped, a parameter at its
+default value (``page=1``) dropped; so a page is fetched once whatever link reached it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
+
+import yaml
+from selectolax.lexbor import LexborHTMLParser
+
+from darkmap.errors import BadInputError, LimitExceeded
+from darkmap.extract.decode import decode_page
+from darkmap.extract.nesting import check_page_nesting
+
+__all__ = ["KINDS", "CrawlPlan", "Link", "load_plan", "plan_dir", "plans"]
+
+KINDS = ("categories", "listings", "vendors", "feedback")
+"""The kinds of page a plan may follow, in the order ``--plan`` lists them."""
+_MAX_URL = 2048  # characters of a URL taken from a page
+_MAX_LINKS = 5000  # links read from one page
+_MAX_PAGES = 100_000  # a pager's "of N" above this is not believed
+
+
+@dataclass(frozen=True)
+class Link:
+    """A URL found on a page: canonical form, kind of page it leads to."""
+
+    url: str
+    kind: str
+
+
+@dataclass
+class CrawlPlan:
+    """The crawl plan of one or more markets (see the module docstring)."""
+
+    markets: tuple[str, ...]
+    links: dict[str, list[str]]
+    pager: list[dict[str, Any]] = field(default_factory=list)
+    derive: list[dict[str, Any]] = field(default_factory=list)
+    drop_params: frozenset[str] = frozenset()
+    default_params: dict[str, str] = field(default_factory=dict)
+    path: str = ""
+
+    def canonical(self, url: str, host: str) -> str | None:
+        """``url`` in canonical form with ``host`` as its host; None when not http(s)."""
+        parts = urlsplit(url.strip())
+        if parts.scheme.lower() not in ("http", "https"):
+            return None
+        query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                       if k.lower() not in self.drop_params
+                       and self.default_params.get(k) != v)
+        path = quote(_dot_segments(parts.path) or "/", safe="/%:@!$&'()*+,;=-._~")
+        return urlunsplit(("http", host.lower(), path, urlencode(query), ""))
+
+    def resolve(self, raw: str, page_url: str, hosts: Iterable[str], host: str) -> str | None:
+        """The canonical URL of a link ``raw`` on ``page_url``; None when it leaves the
+        market's ``hosts`` (or is too long, or not http)."""
+        if len(raw) > _MAX_URL:
+            return None
+        absolute = urljoin(page_url, raw.strip())
+        if (urlsplit(absolute).hostname or "").lower() not in {h.lower() for h in hosts}:
+            return None
+        return self.canonical(absolute, host)
+
+    def links_of(self, body: bytes, page_url: str, kind: str, follow: Iterable[str],
+                 hosts: Iterable[str], host: str) -> list[Link]:
+        """The links of a page (fetched as ``page_url``, of ``kind``) the crawl follows.
+
+        ``follow``: the kinds the crawl's plan names; ``hosts``: every onion of the
+        market (links elsewhere are ignored); ``host``: the canonical one.
+        """
+        wanted = set(follow)
+        own = {h.lower() for h in hosts}
+        text = decode_page(body).text
+        try:
+            check_page_nesting(text)
+        except LimitExceeded:
+            return []  # the engine quarantines such a page; no links are read from it
+        tree = LexborHTMLParser(text)
+        out: dict[str, Link] = {}
+
+        def add(raw: str, to: str) -> None:
+            if len(out) >= _MAX_LINKS:
+                return
+            canon = self.resolve(raw, page_url, own, host)
+            if canon is not None and canon not in out:
+                out[canon] = Link(canon, to)
+
+        for to, selectors in self.links.items():
+            if to not in wanted:
+                continue
+            for sel in selectors:
+                for node in tree.css(sel):
+                    href = node.attributes.get("href")
+                    if href:
+                        add(href, to)
+        if kind in wanted or kind == "start":
+            for url in self._pages_after(tree, page_url):
+                add(url, kind)
+        for rule in self.derive:
+            if rule["from"] == kind and rule["kind"] in wanted and _holds(rule, tree):
+                add(page_url.split("?", 1)[0].rstrip("/") + rule["append"], rule["kind"])
+        return list(out.values())
+
+    def _pages_after(self, tree: LexborHTMLParser, page_url: str) -> list[str]:
+        """The next page's URL when a pager rule reads "page N of M" with N < M."""
+        urls = []
+        for rule in self.pager:
+            node = tree.css_first(rule["css"])
+            if node is None:
+                continue
+            m = re.search(rule["regex"], node.text(deep=True)[:200])
+            if m is None:
+                continue
+            page, pages = int(m.group(1)), int(m.group(2))
+            if page < pages <= _MAX_PAGES:
+                urls.append(_with_param(page_url, rule["param"], str(page + 1)))
+        return urls
+
+
+def _holds(rule: dict[str, Any], tree: LexborHTMLParser) -> bool:
+    """A derive rule's condition: its ``css`` element's text matches its ``regex``."""
+    if "css" not in rule:
+        return True
+    node = tree.css_first(rule["css"])
+    return node is not None and re.search(rule.get("regex", "."), node.text()[:200]) is not None
+
+
+def _with_param(url: str, name: str, value: str) -> str:
+    """``url`` with query parameter ``name`` set to ``value``."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
+    query.append((name, value))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+
+
+def _dot_segments(path: str) -> str:
+    """``path`` with ``.`` and ``..`` segments resolved (RFC 3986, 5.2.4)."""
+    out: list[str] = []
+    for seg in path.split("/"):
+        if seg == "..":
+            if len(out) > 1:
+                out.pop()
+        elif seg != ".":
+            out.append(seg)
+    return "/".join(out)
+
+
+def plan_dir() -> Path:
+    """The folder of the shipped crawl plans."""
+    return Path(__file__).with_name("crawl_plans")
+
+
+def _selectors(spec: Any, where: str) -> list[str]:
+    items = spec if isinstance(spec, list) else [spec]
+    out = []
+    for it in items:
+        css = it.get("css") if isinstance(it, dict) else it
+        if not isinstance(css, str) or not css:
+            raise BadInputError(f"{where}: a link rule needs a css selector")
+        out.append(css)
+    return out
+
+
+def load_plan(path: Path) -> CrawlPlan:
+    """Read one plan file; a malformed one raises ``BadInputError`` naming the field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise BadInputError(f"{path}: cannot read crawl plan: {exc}") from exc
+    if not isinstance(raw, dict) or not raw.get("markets"):
+        raise BadInputError(f"{path}: a crawl plan needs `markets` (template market ids)")
+    links = {k: _selectors(v, f"{path}: links.{k}") for k, v in (raw.get("links") or {}).items()}
+    unknown = sorted(set(links) - set(KINDS))
+    if unknown:
+        raise BadInputError(f"{path}: links: unknown kind {unknown[0]!r} (have {', '.join(KINDS)})")
+    for i, rule in enumerate(raw.get("pager") or []):
+        for key in ("css", "regex", "param"):
+            if key not in rule:
+                raise BadInputError(f"{path}: pager[{i}] needs `{key}`")
+    for i, rule in enumerate(raw.get("derive") or []):
+        for key in ("from", "kind", "append"):
+            if key not in rule:
+                raise BadInputError(f"{path}: derive[{i}] needs `{key}`")
+    canon = raw.get("canonical") or {}
+    return CrawlPlan(
+        markets=tuple(str(m) for m in raw["markets"]), links=links,
+        pager=list(raw.get("pager") or []), derive=list(raw.get("derive") or []),
+        drop_params=frozenset(str(p).lower() for p in canon.get("drop_params") or ()),
+        default_params={str(k): str(v) for k, v in (canon.get("default_params") or {}).items()},
+        path=str(path))
+
+
+def plans(extra_dirs: Iterable[Path] = ()) -> dict[str, CrawlPlan]:
+    """Every plan by market id: the shipped ones, then those of ``extra_dirs``."""
+    out: dict[str, CrawlPlan] = {}
+    for folder in (plan_dir(), *extra_dirs):
+        for path in sorted(Path(folder).glob("*.yaml")):
+            plan = load_plan(path)
+            for m in plan.markets:
+                out[m] = plan
+    return out

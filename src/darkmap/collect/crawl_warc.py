@@ -1,0 +1,120 @@
+"""The crawl's WARC files (ISO 28500, WARC/1.1, one gzip member per record; ``warcio``).
+
+Each crawler process writes a new file (``<crawl>/<UTC time>-<pid>.warc.gz``) that opens
+with a ``warcinfo`` record and holds, per request made: the ``request`` record (the
+``Cookie`` value replaced by a note: the session is the analyst's secret, not evidence),
+then the ``response`` record as received, or a ``metadata`` record naming the error
+when no response came (a timeout, a refused connection). Every record carries the UTC
+time of the request (``WARC-Date``, microseconds), the URL requested (the mirror used,
+``WARC-Target-URI``), the canonical URL (``WARC-X-Canonical-URI``), the mirror and the
+proxy (``WARC-X-Mirror``, ``WARC-X-Proxy``), and SHA-256 block and payload digests; a
+response cut short is marked ``WARC-Truncated``. A body whose content encoding was
+undone by the client is stored decoded (the original header kept as
+``X-Archive-Orig-Content-Encoding``), so the payload digest is the sha256 of the
+capture.
+
+:meth:`WarcLog.sync` flushes and fsyncs the file; the crawler calls it before each commit
+of the frontier, so the database never records a fetch whose WARC records could still
+be lost.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from io import BytesIO
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.utils import Digester
+from warcio.warcwriter import WARCWriter
+
+from darkmap.collect.crawl_fetch import Fetched
+from darkmap.importers.warc import CANONICAL_HEADER, MIRROR_HEADER, PROXY_HEADER
+
+__all__ = ["WarcLog", "warc_date"]
+
+_HOP_BY_HOP = frozenset({"transfer-encoding", "content-encoding"})
+
+
+class _Sha256Writer(WARCWriter):  # type: ignore[misc]  # warcio has no type hints
+    """``warcio``'s writer with SHA-256 digests (it defaults to SHA-1)."""
+
+    @staticmethod
+    def _create_digester() -> Digester:
+        return Digester("sha256")
+
+
+def warc_date(at: datetime) -> str:
+    """``WARC-Date`` of a naive UTC time: ISO 8601 with microseconds and ``Z``."""
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class WarcLog:
+    """Appends the records of one crawler process to one new WARC file."""
+
+    def __init__(self, path: Path, proxy: str, info: dict[str, str]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.proxy = proxy
+        self._fh: BinaryIO = open(path, "xb")
+        self._writer = _Sha256Writer(self._fh, gzip=True, warc_version="WARC/1.1")
+        fields = {"software": "darkmap crawl", "format": "WARC File Format 1.1", **info}
+        rec = self._writer.create_warcinfo_record(path.name, fields)
+        self._writer.write_record(rec)
+
+    def write(self, got: Fetched, canonical: str, mirror: str) -> int:
+        """Write the records of one request; return the offset of its first record."""
+        offset = self._fh.tell()
+        common = {"WARC-Date": warc_date(got.started_at), CANONICAL_HEADER: canonical,
+                  MIRROR_HEADER: mirror, PROXY_HEADER: self.proxy}
+        req_headers = [(k, _redact(k, v)) for k, v in got.request_headers] or [
+            ("Host", mirror)]
+        path = got.target.split(mirror, 1)[-1] or "/"
+        req = self._writer.create_warc_record(
+            got.target, "request", payload=BytesIO(b""), length=0, warc_headers_dict=dict(common),
+            http_headers=StatusAndHeaders(f"GET {path} HTTP/1.1", req_headers,
+                                          is_http_request=True))
+        self._writer.write_record(req)
+        req_id = req.rec_headers.get_header("WARC-Record-ID")
+        if got.status is not None:
+            headers = [(f"X-Archive-Orig-{k}" if k.lower() in _HOP_BY_HOP else k, v)
+                       for k, v in got.headers]
+            extra: dict[str, Any] = {**common, "WARC-Concurrent-To": req_id}
+            if got.outcome in ("truncated", "too_big"):
+                extra["WARC-Truncated"] = "length" if got.outcome == "too_big" else "disconnect"
+            resp = self._writer.create_warc_record(
+                got.target, "response", payload=BytesIO(got.body), length=len(got.body),
+                warc_headers_dict=extra,
+                http_headers=StatusAndHeaders(f"{got.status} {got.reason}", headers,
+                                              protocol=got.http_version))
+            self._writer.write_record(resp)
+        else:
+            note = (f"outcome: {got.outcome}\nerror: {got.error}\nseconds: {got.seconds:.3f}\n"
+                    ).encode("utf-8", "replace")
+            meta = self._writer.create_warc_record(
+                got.target, "metadata", payload=BytesIO(note), length=len(note),
+                warc_headers_dict={**common, "WARC-Concurrent-To": req_id,
+                                   "Content-Type": "text/plain; charset=utf-8"})
+            self._writer.write_record(meta)
+        return offset
+
+    def sync(self) -> None:
+        """Flush the file to disk (before the frontier that refers to it commits)."""
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        """Sync and close the file."""
+        if not self._fh.closed:
+            self.sync()
+            self._fh.close()
+
+
+def _redact(name: str, value: str) -> str:
+    """A request header as written to WARC: the session cookie's value left out."""
+    if name.lower() == "cookie":
+        names = [p.split("=", 1)[0].strip() for p in value.split(";")]
+        return "[redacted session: " + ", ".join(n for n in names if n) + "]"
+    return value

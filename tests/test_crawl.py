@@ -1,0 +1,579 @@
+"""The crawler against the test market (tests/test_crawl_market.py): the simulator's
+world on a real HTTP server, reached through a real SOCKS5 proxy on loopback.
+
+What is checked: every page of the market stored exactly once and extracted to the same
+records as the simulator's saved pages; faults retried and counted; sessions (login,
+CAPTCHA, anti-DDoS queue, expiry) pause the crawl and a new session resumes it; mirror
+rotation; the stop after consecutive failures; WARC records with digests, times, proxy
+and mirror, the session cookie left out; a WARC re-ingested gives the crawl's records;
+SIGKILL at random points (real subprocesses) leaves a store equal to an uninterrupted
+crawl; no ``.onion`` name reaches the system resolver.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_crawl_market import HTTPCORE_SOCKS_LEAK, MarketSite, SocksProxy, make_world, page_files
+from warcio.archiveiterator import ArchiveIterator
+
+from darkmap.api import ingest
+from darkmap.collect.crawl import CrawlOptions, CrawlReport, crawl
+from darkmap.collect.crawl_fetch import Fetcher, load_cookies
+from darkmap.collect.crawl_plan import plans
+from darkmap.errors import BadInputError
+from darkmap.importers.warc import WarcImporter, payload_digest
+from darkmap.plugins import importers, register_importer
+from darkmap.store.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSIC = "nightshade"
+MODERN = "atlas"
+OBSERVATIONS = ("account_observations", "listing_observations", "feedback", "identifiers",
+                "skipped_pages", "quarantine", "field_cuts")
+ENTITY_KEYS = {"markets": "market_id, name, onion",
+               "accounts": "account_id, market_id, handle, role",
+               "listings": "listing_id, market_id, listing_ref, account_id",
+               "pgp_keys": "fingerprint, key_id, algorithm, bits, created_at, armored"}
+VOLATILE = {"run_id", "processed_at", "captured_at"}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_world(tmp_path_factory.mktemp("crawl-world") / "world")
+
+
+@pytest.fixture(autouse=True)
+def _warc_importer() -> None:
+    # the shared test venv may hold darkmap's entry points from before this importer
+    # existed; pyproject declares it (test_warc_importer_is_declared) as installs see it
+    if "warc" not in importers():
+        register_importer(WarcImporter())
+
+
+@contextmanager
+def market(world: Path, name: str = CLASSIC, routes: dict[str, str] | None = None,
+           **site_kw: Any) -> Iterator[tuple[MarketSite, str, SocksProxy]]:
+    """The market site and a SOCKS5 proxy to it; yields (site, proxy URL, proxy)."""
+    site = MarketSite(world, name, **site_kw)
+    port = site.start()
+    closed = _closed_port()
+    table = {"site": port, "closed": closed}
+    mapping = routes or {"onion": "site"}
+    names = {"onion": site.onion, "mirror": site.mirror}
+    proxy = SocksProxy({names[k]: table[v] for k, v in mapping.items()})
+    try:
+        yield site, f"socks5h://127.0.0.1:{proxy.start()}", proxy
+    finally:
+        proxy.stop()
+        site.stop()
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = int(s.getsockname()[1])
+    s.close()
+    return port
+
+
+def _opts(site: MarketSite, proxy: str, **kw: Any) -> CrawlOptions:
+    base: dict[str, Any] = {"start_url": f"http://{site.onion}/", "proxy": proxy, "rate": 0.0,
+                            "concurrency": 2, "backoff": 0.01, "timeout": 3.0, "seed": 1}
+    base.update(kw)
+    return CrawlOptions(site.market, **base)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _rows(ws: Workspace, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    return ws.con.execute(sql, params or []).fetchall()
+
+
+def _columns(ws: Workspace, table: str, leave_out: set[str]) -> str:
+    cols = [r[0] for r in _rows(ws, "SELECT column_name FROM information_schema.columns "
+                                     "WHERE table_name = ? ORDER BY ordinal_position", [table])]
+    return ", ".join(f'"{c}"' for c in cols if c not in leave_out)
+
+
+def evidence(ws: Workspace, shas: set[str], leave_out: set[str]) -> dict[str, list[Any]]:
+    """Sorted rows of every evidence table, of the captures ``shas`` only."""
+    out: dict[str, list[Any]] = {}
+    for table in OBSERVATIONS:
+        cols = _columns(ws, table, leave_out | VOLATILE)
+        rows = _rows(ws, f"SELECT {cols}, capture_sha256 FROM {table}")
+        out[table] = sorted((r[:-1] for r in rows if r[-1] in shas), key=repr)
+    for table, cols in ENTITY_KEYS.items():
+        out[table] = sorted(_rows(ws, f"SELECT DISTINCT {cols} FROM {table}"), key=repr)
+    return out
+
+
+def done_pages(ws: Workspace) -> dict[str, str]:
+    """URL -> sha256 of every page the market's latest crawl stored."""
+    return dict(_rows(ws, "SELECT url, sha256 FROM crawl_frontier WHERE state = 'done' "
+                          "AND kind <> 'start' AND sha256 IS NOT NULL"))
+
+
+def fetch_outcomes(ws: Workspace) -> Counter[str]:
+    return Counter(dict(_rows(ws, "SELECT outcome, count(*) FROM crawl_fetches GROUP BY 1")))
+
+
+def assert_every_page_once(ws: Workspace, world: Path, name: str) -> None:
+    """The crawl stored each saved page of the market once, and nothing else."""
+    expected = sorted(_sha(p) for p in page_files(world, name))
+    stored = done_pages(ws)
+    assert sorted(stored.values()) == expected
+    ok = _rows(ws, "SELECT url, count(*) FROM crawl_fetches WHERE outcome = 'ok' GROUP BY 1")
+    assert ok and all(n == 1 for _, n in ok), [u for u, n in ok if n != 1]
+
+
+def warc_records(ws: Workspace) -> list[Any]:
+    """(type, headers, payload) of every record of the workspace's WARC files."""
+    out = []
+    for path in sorted((ws.path / "crawl").rglob("*.warc.gz")):
+        with open(path, "rb") as fh:
+            for rec in ArchiveIterator(fh):
+                out.append((rec.rec_type, rec.rec_headers, rec.http_headers,
+                            rec.content_stream().read()))
+    return out
+
+
+# -- the whole market, with faults ---------------------------------------------------------
+
+FAULTS = ("timeout", "5xx", "429", "truncated", "slow")
+
+
+def test_crawl_stores_every_page_once_like_the_saved_pages(world: Path, tmp_path: Path) -> None:
+    rng = random.Random(19)
+    urls = sorted(MarketSite(world, CLASSIC).urls)
+    faults = {u: FAULTS[i % len(FAULTS)] for i, u in enumerate(rng.sample(urls, 10))}
+    with market(world, faults=faults) as (site, proxy, socks):
+        with Workspace.init(tmp_path / "crawl") as ws:
+            rep = crawl(ws, _opts(site, proxy))
+            assert rep.status == "done" and rep.reason is None
+            assert_every_page_once(ws, world, CLASSIC)
+            outcomes = fetch_outcomes(ws)
+            # every injected fault was seen, counted under its outcome and retried
+            assert site.injected == Counter(dict.fromkeys(FAULTS, 2))
+            for fault, outcome in (("timeout", "timeout"), ("5xx", "http_5xx"),
+                                   ("429", "http_429"), ("truncated", "truncated")):
+                assert outcomes[outcome] == site.injected[fault], outcome
+            assert outcomes["ok"] == len(urls) + 1  # the pages and the home page
+            assert rep.outcomes == outcomes
+            assert _rows(ws, "SELECT count(*) FROM crawl_frontier WHERE state <> 'done'") == [(0,)]
+            retried = _rows(ws, "SELECT max(attempts) FROM crawl_frontier")[0][0]
+            assert retried == 2
+            assert site.posts == 0
+            assert all(atyp == 3 for atyp, _ in socks.asked)  # names, resolved by the proxy
+            page_shas = set(done_pages(ws).values())
+            crawled = evidence(ws, page_shas, {"source", "observed_at"})
+            crawled_full = evidence(ws, page_shas, set())
+            warcs = warc_records(ws)
+            warc_files = sorted((ws.path / "crawl").rglob("*.warc.gz"))
+            sources = {r[0] for r in _rows(ws, "SELECT DISTINCT source FROM listing_observations")}
+    assert all(s.startswith(f"http://{site.onion}/") for s in sources)
+
+    # the same records as the simulator's saved pages read by `darkmap ingest`
+    with Workspace.init(tmp_path / "saved") as saved:
+        ingest(saved, page_files(world, CLASSIC))
+        shas = {_sha(p) for p in page_files(world, CLASSIC)}
+        assert evidence(saved, shas, {"source", "observed_at"}) == crawled
+        assert sum(len(v) for v in crawled.values()) > 500
+
+    # WARC: every response with its sha256 payload digest, UTC time, proxy and mirror
+    responses = [r for r in warcs if r[0] == "response"]
+    assert len(responses) == sum(outcomes[o] for o in ("ok", "http_5xx", "http_429",
+                                                       "truncated"))
+    for _, head, _http, body in responses:
+        assert head.get_header("WARC-Date").endswith("Z")
+        assert head.get_header("WARC-X-Proxy") == proxy
+        assert head.get_header("WARC-X-Mirror") == site.onion
+        if not head.get_header("WARC-Truncated"):
+            assert head.get_header("WARC-Payload-Digest") == payload_digest(body)
+    assert {r[0] for r in warcs} == {"warcinfo", "request", "response", "metadata"}
+
+    # `darkmap ingest` of the WARC files gives the crawl's records without fetching
+    with Workspace.init(tmp_path / "fromwarc") as again:
+        summary = ingest(again, warc_files)
+        assert summary.totals()["quarantined"] == 0
+        assert evidence(again, page_shas, set()) == crawled_full
+
+
+def test_modern_market_plan_reaches_every_page(world: Path, tmp_path: Path) -> None:
+    """The modern layout: clean URLs, review pages derived from the vendor URL, p=N."""
+    with market(world, MODERN) as (site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            rep = crawl(ws, _opts(site, proxy, concurrency=3))
+            assert rep.status == "done"
+            assert_every_page_once(ws, world, MODERN)
+            kinds = dict(_rows(ws, "SELECT kind, count(*) FROM crawl_frontier GROUP BY 1"))
+            assert kinds["feedback"] == len(list((world / MODERN / "reviews").glob("*.html")))
+
+
+def test_plan_limits_what_is_followed(world: Path, tmp_path: Path) -> None:
+    """--plan categories,listings: no vendor or feedback page is requested."""
+    with market(world) as (site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            rep = crawl(ws, _opts(site, proxy, plan=("categories", "listings")))
+            assert rep.status == "done"
+            kinds = dict(_rows(ws, "SELECT kind, count(*) FROM crawl_frontier GROUP BY 1"))
+    assert set(kinds) == {"start", "categories", "listings"}
+    assert kinds["listings"] == len(list((world / CLASSIC / "listing").glob("*.html")))
+    assert not any(u.startswith(("user.php", "feedback.php")) for u in site.served)
+
+
+# -- sessions --------------------------------------------------------------------------------
+
+SECRET = "tok3n-analyst-secret"  # noqa: S105 - a test session, not a credential
+
+
+def test_session_pages_pause_and_a_new_session_resumes(world: Path, tmp_path: Path) -> None:
+    with market(world, session=SECRET, expire_after=40, captcha_at=frozenset({10}),
+                queue_at=frozenset({20})) as (site, proxy, _):
+        netscape = tmp_path / "cookies.txt"
+        netscape.write_text("# Netscape HTTP Cookie File\n"
+                            f"{site.onion}\tFALSE\t/\tFALSE\t0\tsid\t{SECRET}\n"
+                            f"other.onion\tFALSE\t/\tFALSE\t0\tsid\tnot-this-one\n")
+        with Workspace.init(tmp_path / "ws") as ws:
+            seen: list[CrawlReport] = [crawl(ws, _opts(site, proxy, concurrency=1))]
+            for _ in range(3):
+                seen.append(crawl(ws, _opts(site, proxy, concurrency=1, cookies=netscape,
+                                            start_url=None)))
+            header = tmp_path / "header.txt"
+            header.write_text(f"Cookie: sid={site.new_session()}; theme=dark\n")
+            seen.append(crawl(ws, _opts(site, proxy, concurrency=1, cookies=header,
+                                        start_url=None)))
+            assert [r.status for r in seen] == ["paused"] * 4 + ["done"]
+            assert "login page" in (seen[0].reason or "")
+            assert "CAPTCHA" in (seen[1].reason or "")
+            assert "anti-DDoS" in (seen[2].reason or "")
+            assert "session expired" in (seen[3].reason or "")
+            assert len({r.crawl_id for r in seen}) == 1  # one job, resumed
+            assert_every_page_once(ws, world, CLASSIC)
+            outcomes = fetch_outcomes(ws)
+            assert outcomes["interstitial_login"] == 1
+            assert outcomes["interstitial_captcha"] == 1
+            assert outcomes["interstitial_anti_ddos"] == 1
+            assert outcomes["interstitial_session_expired"] == 1
+            warc = b"".join(p.read_bytes() for p in (ws.path / "crawl").rglob("*.warc.gz"))
+            requests = [r for r in warc_records(ws) if r[0] == "request"]
+    assert site.posts == 0
+    assert SECRET.encode() not in gzip.decompress(warc)
+    assert any("[redacted session: sid" in (h.get_header("Cookie") or "")
+               for _, _, h, _ in requests)
+
+
+def test_forbidden_pauses_too(world: Path, tmp_path: Path) -> None:
+    """A 403 (the market refusing the session) pauses the crawl like a login page."""
+    with market(world, forbid_at=frozenset({3})) as (site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            first = crawl(ws, _opts(site, proxy, concurrency=1))
+            assert first.status == "paused" and "HTTP 403" in (first.reason or "")
+            assert fetch_outcomes(ws)["refused"] == 1
+            assert crawl(ws, _opts(site, proxy, start_url=None)).status == "done"
+            assert_every_page_once(ws, world, CLASSIC)
+
+
+def test_cookie_files() -> None:
+    """Netscape files keep the market's cookies; a header line applies as given."""
+    hosts = ["abc.onion", "mirror.onion"]
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "c.txt"
+        p.write_text("# Netscape HTTP Cookie File\n#HttpOnly_.abc.onion\tTRUE\t/\tFALSE\t0\t"
+                     "sid\tA\nx.onion\tFALSE\t/\tFALSE\t0\tsid\tB\n")
+        assert load_cookies(p, hosts) == {"sid": "A"}
+        p.write_text("Cookie: sid=A; lang=en\n")
+        assert load_cookies(p, hosts) == {"sid": "A", "lang": "en"}
+        p.write_text("# Netscape HTTP Cookie File\nx.onion\tFALSE\t/\tFALSE\t0\tsid\tB\n")
+        with pytest.raises(BadInputError, match=r"no cookie for abc\.onion"):
+            load_cookies(p, hosts)
+
+
+# -- robustness ------------------------------------------------------------------------------
+
+@HTTPCORE_SOCKS_LEAK
+def test_mirror_rotation(world: Path, tmp_path: Path) -> None:
+    """The canonical onion refuses connections: the crawl moves to the mirror; records
+    keep the canonical URL, WARC names the mirror used."""
+    with market(world, routes={"onion": "closed", "mirror": "site"}) as (site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            rep = crawl(ws, _opts(site, proxy, mirrors=(site.mirror,), concurrency=1))
+            assert rep.status == "done"
+            assert_every_page_once(ws, world, CLASSIC)
+            assert fetch_outcomes(ws)["connect"] == 1
+            mirrors = {h.get_header("WARC-X-Mirror") for t, h, _, _ in warc_records(ws)
+                       if t == "response"}
+            sources = {s for (s,) in _rows(ws, "SELECT DISTINCT source FROM feedback")}
+    assert mirrors == {site.mirror}
+    assert set(site.hosts_seen) == {site.mirror}
+    assert sources and all(s.startswith(f"http://{site.onion}/") for s in sources)
+
+
+@HTTPCORE_SOCKS_LEAK
+def test_stops_after_consecutive_failures_and_resumes(world: Path, tmp_path: Path) -> None:
+    with market(world, routes={"mirror": "site"}) as (site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            rep = crawl(ws, _opts(site, proxy, max_failures=3))
+            assert rep.status == "stopped" and "3 consecutive failures" in (rep.reason or "")
+            assert _rows(ws, "SELECT state, attempts FROM crawl_frontier") == [("queued", 3)]
+            rep = crawl(ws, _opts(site, proxy, start_url=None, mirrors=(site.mirror,)))
+            assert rep.status == "done"
+            assert_every_page_once(ws, world, CLASSIC)
+
+
+def test_max_pages_then_resume(world: Path, tmp_path: Path) -> None:
+    with market(world) as (site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            first = crawl(ws, _opts(site, proxy, max_pages=5))
+            assert (first.status, first.pages) == ("stopped", 5)
+            assert "--max-pages 5" in (first.reason or "")
+            rest = crawl(ws, _opts(site, proxy, start_url=None))
+            assert rest.status == "done" and rest.crawl_id == first.crawl_id
+            assert first.pages + rest.pages == len(page_files(world, CLASSIC)) + 1
+            assert_every_page_once(ws, world, CLASSIC)
+            again = crawl(ws, _opts(site, proxy))  # finished: the next run is a re-crawl
+            assert again.crawl_id != first.crawl_id and again.status == "done"
+            assert len(_rows(ws, "SELECT * FROM crawl_jobs")) == 2
+
+
+def test_recrawl_adds_observations_of_what_changed(world: Path, tmp_path: Path) -> None:
+    """A re-crawl after a price change: the changed page is a new capture and a new
+    observation of the listing; unchanged pages add nothing."""
+    import re as _re
+    with market(world) as (site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            assert crawl(ws, _opts(site, proxy)).status == "done"
+            before = _rows(ws, "SELECT count(*) FROM listing_observations")[0][0]
+            key = next(k for k in site.pages if k[0] == "listing.php")
+            site.pages[key] = _re.sub(rb'(class="value price">)USD [0-9.,]+',
+                                      rb"\g<1>USD 999.00", site.pages[key], count=1)
+            again = crawl(ws, _opts(site, proxy))
+            assert again.status == "done" and again.pages == len(site.pages) + 1
+            rows = _rows(ws, "SELECT listing_id, price FROM listing_observations "
+                             "WHERE locator = 'page'")
+            after = _rows(ws, "SELECT count(*) FROM listing_observations")[0][0]
+    assert after == before + 1
+    ref = dict(key[1])["id"]
+    prices = [p for lid, p in rows if lid == f"{CLASSIC}:{ref}"]
+    # (the page's server time did not change here, so the two observations share it)
+    assert len(prices) == 2 and 999.0 in prices and len(set(prices)) == 2
+
+
+def test_rate_and_concurrency_caps(world: Path, tmp_path: Path) -> None:
+    """At most N requests at once (counted by the server); the gaps between requests add
+    up to at least half of 1/rate each (a lower bound: load only makes it longer)."""
+    with market(world) as (site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            t0 = time.monotonic()
+            rep = crawl(ws, _opts(site, proxy, rate=20.0, concurrency=2, max_pages=12))
+            took = time.monotonic() - t0
+    assert rep.fetched >= 12
+    assert took >= (rep.fetched - 1) * 0.5 / 20.0
+    assert 1 <= site.max_inflight <= 2
+
+
+def test_cli_status_and_audit_trail(world: Path, tmp_path: Path) -> None:
+    """`darkmap crawl` through the library call; `--status`; the run is in the audit trail."""
+    from click.testing import CliRunner
+
+    from darkmap.api import verify_audit
+    from darkmap.cli import main
+    ws_path = tmp_path / "ws"
+    with market(world) as (site, proxy, _):
+        res = CliRunner().invoke(main, ["crawl", CLASSIC, "-w", str(ws_path), "--start",
+                                        f"http://{site.onion}/", "--proxy", proxy, "--rate",
+                                        "0", "--max-pages", "3", "--json"])
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.output)["status"] == "stopped"
+    res = CliRunner().invoke(main, ["crawl", CLASSIC, "-w", str(ws_path), "--status", "--json"])
+    assert res.exit_code == 0, res.output
+    status = json.loads(res.output)
+    assert status["status"] == "stopped" and status["frontier"]["done"] == 3
+    with Workspace.open(ws_path) as ws:
+        entries = [json.loads(e) for (e,) in _rows(ws, "SELECT entry FROM ops_audit")]
+        assert verify_audit(ws)[1] is None
+    assert [(e["action"], e["outcome"], e["market"], e["pages"]) for e in entries] == [
+        ("crawl", "stopped", CLASSIC, 3)]
+
+
+def test_refuses_local_resolution() -> None:
+    with pytest.raises(BadInputError, match="socks5h"):
+        Fetcher("socks5://127.0.0.1:9050")
+    with pytest.raises(BadInputError, match="needs --proxy"):
+        Fetcher(None).fetch("http://abcdef.onion/")
+
+
+def test_canonical_urls() -> None:
+    plan = plans()[CLASSIC]
+    canon = plan.canonical
+    host = "abc.onion"
+    assert canon("http://MIRROR.onion/feedback.php?page=1&id=5#x", host) == \
+        "http://abc.onion/feedback.php?id=5"
+    assert canon("http://m.onion/a/../listing.php?sid=XYZ&id=7", host) == \
+        "http://abc.onion/listing.php?id=7"
+    assert canon("javascript:alert(1)", host) is None
+    assert plan.resolve("http://elsewhere.onion/listing.php?id=1", "http://abc.onion/",
+                        ["abc.onion"], host) is None
+
+
+# -- WARC ------------------------------------------------------------------------------------
+
+def test_warc_importer_is_declared() -> None:
+    text = (ROOT / "pyproject.toml").read_text()
+    assert 'warc = "darkmap.importers.warc:WarcImporter"' in text
+
+
+def test_cut_warc_is_quarantined_not_lost(world: Path, tmp_path: Path) -> None:
+    """A WARC cut short (a crawler killed mid-write): the whole records are read, the
+    tail is one quarantined unit."""
+    with market(world) as (site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            crawl(ws, _opts(site, proxy, max_pages=6))
+            path = next((ws.path / "crawl").rglob("*.warc.gz"))
+    cut = tmp_path / "cut.warc.gz"
+    data = path.read_bytes()
+    cut.write_bytes(data[:int(len(data) * 0.7)])
+    with Workspace.init(tmp_path / "again") as ws:
+        summary = ingest(ws, [cut])
+        t = summary.totals()
+        assert t["quarantined"] in (1, 2) and t["stored"] >= 3  # 2: a body cut in two
+        problems = summary.files[0].problems
+        assert any("cut short" in p for p in problems)
+
+
+# -- processes: SIGKILL and the resolver -----------------------------------------------------
+
+def _cli(ws: Path, site: MarketSite, proxy: str, *extra: str, hook: Path | None = None
+         ) -> list[str]:
+    code = "from darkmap.cli import main; main()"
+    if hook is not None:
+        code = f"exec(open({str(hook)!r}).read()); " + code
+    return [sys.executable, "-c", code, "crawl", site.market, "-w", str(ws), "--start",
+            f"http://{site.onion}/", "--proxy", proxy, "--backoff", "0.01", "--timeout", "5",
+            "--concurrency", "1", "--json", *extra]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT / "src")
+    return env
+
+
+def _store(ws_path: Path) -> dict[str, Any]:
+    """What a finished crawl stored, volatile columns and fetch times left out."""
+    with Workspace.open(ws_path, read_only=True) as ws:
+        shas = set(done_pages(ws).values())
+        out: dict[str, Any] = evidence(ws, shas, {"observed_at"})
+        out["frontier"] = sorted(_rows(ws, "SELECT url, kind, depth, state, http_status, "
+                                           "sha256 FROM crawl_frontier"))
+        out["captures"] = sorted(_rows(ws, "SELECT sha256, size, source FROM captures"))
+        out["processed"] = sorted(_rows(ws, "SELECT sha256, importer, source, read_count, "
+                                            "stored_count, quarantined, skipped, market_id "
+                                            "FROM processed"))
+        out["jobs"] = _rows(ws, "SELECT market_id, start_url, plan, status FROM crawl_jobs")
+    return out
+
+
+def _warc_bytes(ws_path: Path) -> int:
+    return sum(p.stat().st_size for p in (ws_path / "crawl").rglob("*.warc.gz")) \
+        if (ws_path / "crawl").exists() else 0
+
+
+def _kill_after(proc: subprocess.Popen[bytes], ws_path: Path, grown: int) -> bool:
+    """SIGKILL ``proc`` once its WARC files grew by ``grown`` bytes (a point in the crawl's
+    progress, not in time); False when it ended before."""
+    start = _warc_bytes(ws_path)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if _warc_bytes(ws_path) - start >= grown:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    proc.wait()
+    return proc.returncode == -signal.SIGKILL
+
+
+def test_sigkill_at_random_points_then_resume_equals_one_crawl(world: Path,
+                                                                tmp_path: Path) -> None:
+    rng = random.Random(1919)
+    with market(world) as (site, proxy, _):
+        clean = tmp_path / "clean"
+        done = subprocess.run(_cli(clean, site, proxy, "--rate", "25"), env=_env(),
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["status"] == "done"
+        total = _warc_bytes(clean)
+        killed = tmp_path / "killed"
+        for _ in range(5):
+            proc = subprocess.Popen(_cli(killed, site, proxy, "--rate", "25"), env=_env(),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            # at most 5 x 15% of a whole crawl's WARC: every kill lands mid-crawl
+            assert _kill_after(proc, killed, int(total * rng.uniform(0.02, 0.15)))
+            with Workspace.open(killed, read_only=True) as ws:
+                assert _rows(ws, "SELECT count(*) FROM crawl_frontier WHERE state = 'queued'"
+                             )[0][0] > 0
+        final = subprocess.run(_cli(killed, site, proxy, "--rate", "0"), env=_env(),
+                               capture_output=True, text=True, timeout=300, check=False)
+        assert final.returncode == 0, final.stderr
+    assert json.loads(final.stdout)["status"] == "done"
+    assert _store(killed) == _store(clean)
+    with Workspace.open(killed, read_only=True) as ws:
+        assert_every_page_once(ws, world, CLASSIC)
+
+
+_HOOK = """
+import socket as _s
+_log = open({log!r}, "a", buffering=1)
+def _wrap(name, fn):
+    def hooked(host, *a, **k):
+        _log.write(name + " " + str(host) + "\\n")
+        return fn(host, *a, **k)
+    return hooked
+for _n in ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "getnameinfo"):
+    setattr(_s, _n, _wrap(_n, getattr(_s, _n)))
+"""
+
+
+def test_no_onion_name_reaches_the_system_resolver(world: Path, tmp_path: Path) -> None:
+    """Every resolver entry point of the crawler process is watched: the proxy's address
+    is looked up, no .onion name ever is; the proxy is asked for the names."""
+    log = tmp_path / "resolver.log"
+    hook = tmp_path / "hook.py"
+    hook.write_text(_HOOK.format(log=str(log)))
+    with market(world) as (site, proxy, socks):
+        res = subprocess.run(_cli(tmp_path / "ws", site, proxy, "--rate", "0",
+                                  "--max-pages", "8", hook=hook),
+                             env=_env(), capture_output=True, text=True, timeout=300,
+                             check=False)
+        assert res.returncode == 0, res.stderr
+    looked_up = log.read_text().splitlines()
+    assert any(line.endswith(" 127.0.0.1") for line in looked_up)  # the hook sees lookups
+    assert not [line for line in looked_up if ".onion" in line.lower()]
+    assert json.loads(res.stdout)["pages_stored"] == 8
+    assert (3, site.onion) in socks.asked
+    # the control: the same hook records an .onion lookup when one is made
+    control = subprocess.run(
+        [sys.executable, "-c", (f"exec(open({str(hook)!r}).read())\nimport socket\n"
+                                "try:\n    socket.getaddrinfo('control.onion', 80)\n"
+                                "except OSError:\n    pass")],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert control.returncode == 0, control.stderr
+    assert "getaddrinfo control.onion" in log.read_text()
