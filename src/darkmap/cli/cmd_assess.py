@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from darkmap.assess.harm import TargetRow, check_limit, rank_targets
-from darkmap.assess.sales import FEEDBACK_RATE, FEEDBACK_RATE_RANGE, SalesParams
+from darkmap.assess.sales import SalesParams
 from darkmap.assess.stage import assess_workspace
 from darkmap.cli.cmd_evaluate import eval_group
 from darkmap.cli.common import (
@@ -34,20 +34,22 @@ _RATE = FiniteFloat(0.0, 1.0, min_open=True)
 
 @main.command("assess")
 @workspace_option
-@click.option("--feedback-rate", type=_RATE, default=FEEDBACK_RATE, show_default=True,
-              help="Share of orders that leave feedback (orders = feedback / rate).")
-@click.option("--feedback-rate-range", type=(_RATE, _RATE), default=FEEDBACK_RATE_RANGE,
-              show_default=True, help="Low and high feedback rate for the order range.")
+@click.option("--feedback-rate", type=_RATE, default=None,
+              help="Fixed share of orders that leave feedback, for markets that show no "
+                   "counters (default: borrowed from the markets that do).")
+@click.option("--feedback-rate-range", type=(_RATE, _RATE), default=None,
+              help="Low and high of that fixed rate (its 90% range).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def assess_cmd(workspace: Path | None, feedback_rate: float,
-               feedback_rate_range: tuple[float, float], as_json: bool) -> None:
+def assess_cmd(workspace: Path | None, feedback_rate: float | None,
+               feedback_rate_range: tuple[float, float] | None, as_json: bool) -> None:
     """Classify and normalise every listing; estimate sales and jurisdictions.
 
     Idempotent: a rerun rebuilds the same assessments.
 
     Example: darkmap assess -w case-42
     """
-    params = SalesParams(feedback_rate, feedback_rate_range[0], feedback_rate_range[1])
+    rng = feedback_rate_range or (None, None)
+    params = SalesParams(feedback_rate, rng[0], rng[1])
     ws = open_ws(workspace)
     try:
         summary = assess_workspace(ws, params)
