@@ -5,17 +5,20 @@ feedback is not seen at all. Per account:
 
 * **lower bound** = distinct informative masks seen (each is at least one buyer);
 * **estimate**: the feedback rows are a thinned sample of the orders (each order leaves a
-  visible row with the market's feedback rate, and a partial capture keeps a time window,
-  which is another random thinning when orders are spread over time), so the number of
-  buyers behind them is a species-richness problem. darkmap uses the bias-corrected
-  Chao1 estimator on the mask frequencies (``S + f1(f1-1) / (2(f2+1))``, Chao 1987) with its
-  log-normal interval, then undoes mask collisions: with ``p_k`` the share of mask ``k``
-  among the market's (vendor, mask) pairs, ``D`` buyers show on average
-  ``sum_k 1 - (1 - p_k)^D`` distinct masks; darkmap inverts that for ``D``;
-* the estimate never exceeds the orders (each customer placed at least one order).
+  visible row with the market's feedback rate; a partial capture keeps a time window,
+  another random thinning when orders are spread over time). darkmap first undoes mask
+  collisions among the rows: masks are modelled as independent first and last characters
+  whose shares ``p_first``, ``p_last`` come from the market's distinct masks, so ``D``
+  buyers show on average ``sum_k 1 - (1 - p_k)^D`` distinct masks (``p_k`` over every
+  first x last pair); inverting that gives the buyers behind the rows, ``D_rows``. The
+  share ``D_rows / rows`` (buyers per order among the rows) is carried to every order
+  draw: ``customers = orders x D_rows / rows``, with the binomial uncertainty of the share;
+* the estimate never exceeds the orders and never falls below the masks seen.
 
-Chao1 is a lower-bound estimator under heterogeneous buying (a few heavy buyers): the
-evaluation on the simulator (docs/sales.md) says how far that carries.
+The share carried to all orders assumes the rows show repeat buying as often as the
+orders do; a vendor whose buyers come back often is overestimated (more orders, more
+repeats). The bias-corrected Chao1 (``S + f1(f1-1) / (2(f2+1))``, Chao 1987) is kept in the
+evidence as the species-richness view. docs/sales.md has the simulator's figures.
 """
 
 from __future__ import annotations
@@ -80,16 +83,23 @@ def _invert(curve: np.ndarray, masks: np.ndarray) -> np.ndarray:
 
 def estimate_customers(counts: Counter[str], curve: np.ndarray | None,
                        orders: np.ndarray, rng: np.random.Generator) -> CustomerEstimate:
-    """Customers of one account from its mask counts, as draws capped by ``orders`` draws."""
+    """Customers of one account from its mask counts, as draws capped by ``orders`` draws.
+
+    The buyers behind the ``n`` rows are the distinct masks with collisions undone
+    (``D_rows``); each order draw ``N`` then has ``N x D_rows / n`` customers (the rows'
+    share of first-time buyers carried to all orders), with the binomial uncertainty of
+    that share. Chao1 (kept in the evidence) is the lower side when it is larger.
+    """
     s = len(counts)
+    n_rows = sum(counts.values())
     est, low, high, f1, f2 = chao1(counts)
     n = orders.shape[0]
-    if est > s:
-        sigma = math.log((high - s) / (est - s)) / _Z if high > est else 0.0
-        masks = s + (est - s) * np.exp(rng.normal(0.0, sigma, n))
-    else:
-        masks = np.full(n, float(s))
-    buyers = _invert(curve, masks) if curve is not None and curve.size > 1 else masks
-    buyers = np.maximum(buyers, float(s))
+    d_rows = float(_invert(curve, np.array([float(s)]))[0]) if curve is not None and \
+        curve.size > 1 else float(s)
+    d_rows = min(max(d_rows, float(s)), float(n_rows))
+    share = d_rows / n_rows if n_rows else 1.0
+    sd = math.sqrt(max(share * (1 - share), 0.25 / n_rows) / n_rows) if n_rows else 0.0
+    shares = np.clip(share + rng.normal(0.0, sd, n), 1e-3, 1.0)
+    buyers = np.maximum(orders * shares, float(s))
     return CustomerEstimate(s, np.minimum(buyers, np.maximum(orders, float(s))), f1, f2,
                             est, (low, high))

@@ -18,7 +18,9 @@ change when the store gains more counters (per-polarity totals, sales beside the
   pooled over markets, ``m_j`` the precision-weighted mean of its accounts, with its
   standard error;
 * markets differ: ``m_j ~ N(mu, tau^2)``; ``mu`` and ``tau`` come from the markets with
-  counters (DerSimonian-Laird again), and a market **without** counters borrows
+  counters (DerSimonian-Laird again; ``mu`` shrunk towards ``PRIOR_MU``, the middle of the
+  real markets' rates, with the weight of ``PRIOR_WEIGHT`` markets), and a market
+  **without** counters borrows
   ``N(mu, tau_b^2)`` with the spread widened: ``tau_b = max(tau, TAU_FLOOR) * WIDEN`` plus the
   standard error of ``mu`` (with fewer than two calibrated markets, the prior
   ``PRIOR_MU``/``PRIOR_TAU``).
@@ -37,13 +39,14 @@ from dataclasses import dataclass, field
 
 from darkmap.store.sales import AccountCounters, FeedbackRow
 
-__all__ = ["COVERAGE", "PRIOR_MU", "PRIOR_TAU", "TAU_FLOOR", "WIDEN", "CounterPair",
+__all__ = ["COVERAGE", "PRIOR_MU", "PRIOR_TAU", "PRIOR_WEIGHT", "TAU_FLOOR", "WIDEN", "CounterPair",
            "MarketRate", "Population", "calibrate", "counter_pairs", "level_sales", "logit",
            "sigmoid"]
 
 COVERAGE = 0.9
 Z = 1.6448536269514722  # two-sided 90%
-PRIOR_MU = 0.6  # logit of about 0.65: the middle of the rates markets show
+PRIOR_MU = 0.94  # logit of 0.72: the middle of the real markets' rates (docs/sales.md)
+PRIOR_WEIGHT = 2.0  # the prior counts as this many calibrated markets
 PRIOR_TAU = 0.9  # logit spread between markets when too few markets show counters
 TAU_FLOOR = 0.6  # the least between-market spread a borrowed rate is given
 WIDEN = 1.25  # how much a borrowed rate's spread is widened
@@ -209,6 +212,8 @@ def _population(rates: dict[str, MarketRate], sigma_v: float) -> Population:
     ys = [r.mean for r in rates.values()]
     vs = [max(r.sd, 1e-3) ** 2 for r in rates.values()]
     mu, se, tau2 = _dl(ys, vs)
+    n = len(ys)
+    mu = (n * mu + PRIOR_WEIGHT * PRIOR_MU) / (n + PRIOR_WEIGHT)  # shrunk to the real markets
     # few markets: tau is uncertain; never below the spread of the prior's half
     tau = max(math.sqrt(tau2), PRIOR_TAU / 2) if len(rates) < 5 else math.sqrt(tau2)
     return Population(mu, se, tau, sigma_v, len(rates))

@@ -495,20 +495,23 @@ def _prices(ws: Workspace) -> tuple[dict[str, float], dict[str, float],
 
 
 def _mask_curves(accts: dict[str, _Acct]) -> dict[str, np.ndarray]:
-    """Per market, the expected distinct masks of 0..N buyers (mask collisions)."""
-    pairs: dict[str, Counter[str]] = defaultdict(Counter)
+    """Per market, the expected distinct masks of 0..N buyers (mask collisions), with
+    masks modelled as independent first and last characters of the distinct masks."""
+    distinct: dict[str, set[str]] = defaultdict(set)
     biggest: dict[str, int] = defaultdict(int)
     for a in accts.values():
-        for mask in a.masks:
-            pairs[a.market_id][mask.casefold()] += 1
-        biggest[a.market_id] = max(biggest[a.market_id], a.rows + a.order_rows)
+        distinct[a.market_id].update(m.casefold() for m in a.masks)
+        biggest[a.market_id] = max(biggest[a.market_id], sum(a.masks.values()))
     out = {}
-    for mid, cnt in pairs.items():
-        total = sum(cnt.values())
-        if total < 30:  # too few masks to know the mask space: no collision correction
+    for mid, masks in distinct.items():
+        ends = [e for e in (_ends(m) for m in masks) if e is not None]
+        if len(ends) < 30:  # too few masks to know the mask space: no collision correction
             continue
-        p = np.array(sorted(cnt.values()), dtype=np.float64) / total
-        out[mid] = collision_curve(p, max(50, 40 * biggest[mid]))
+        first = Counter(e[0] for e in ends)
+        last = Counter(e[1] for e in ends)
+        pf = np.array(list(first.values()), dtype=np.float64) / len(ends)
+        pl = np.array(list(last.values()), dtype=np.float64) / len(ends)
+        out[mid] = collision_curve(np.outer(pf, pl).ravel(), max(50, 2 * biggest[mid]))
     return out
 
 

@@ -28,7 +28,8 @@ from darkmap.store.personas import persona_map
 from darkmap.store.sales import EstimateRow, estimates
 from darkmap.store.workspace import Workspace
 
-__all__ = ["MEASURES", "Score", "SalesEvalReport", "eval_sales", "score"]
+__all__ = ["MEASURES", "Pairs", "SalesEvalReport", "Score", "eval_sales", "sales_pairs",
+           "score"]
 
 MEASURES = ("orders", "customers", "pills", "counterfeit_pills", "fentanyl_risk_pills",
             "grams_total")
@@ -81,8 +82,26 @@ def _persona_truth(accts: list[dict[str, Any]], measure: str) -> float | None:
     return None if any(v is None for v in vals) else sum(v or 0.0 for v in vals)
 
 
+Pairs = dict[str, list[tuple[float, float, float, float]]]
+
+
 def eval_sales(ws: Workspace, truth: dict[str, Any] | str | Path) -> SalesEvalReport:
     """Score the workspace's sales estimates against ``truth`` (a dict or truth.json)."""
+    p = sales_pairs(ws, truth)
+    return {"coverage_stated": p["coverage_stated"],
+            "accounts": {m: score(p["accounts"][m]) for m in MEASURES},
+            "personas": {m: score(p["personas"][m]) for m in MEASURES},
+            "accounts_orders_by_basis": {b: score(v)
+                                         for b, v in sorted(p["account_basis"].items())},
+            "personas_orders_by_basis": {b: score(v)
+                                         for b, v in sorted(p["persona_basis"].items())},
+            "accounts_scored": p["accounts_scored"], "personas_scored": p["personas_scored"]}
+
+
+def sales_pairs(ws: Workspace, truth: dict[str, Any] | str | Path) -> dict[str, Any]:
+    """The (estimate, low, high, true) tuples :func:`eval_sales` scores, by entity kind and
+    measure (``accounts``, ``personas``) and by basis of the orders estimate (pooling the
+    tuples of several worlds gives one score over all of them)."""
     if not isinstance(truth, dict):
         truth = load_truth(truth)
     t_acc: dict[str, Any] = truth.get("accounts", {})
@@ -95,10 +114,10 @@ def eval_sales(ws: Workspace, truth: dict[str, Any] | str | Path) -> SalesEvalRe
     members: dict[str, list[str]] = defaultdict(list)
     for aid, pid in pmap.items():
         members[pid].append(aid)
-    acc_pairs: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
-    per_pairs: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
-    acc_basis: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
-    per_basis: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
+    acc_pairs: Pairs = defaultdict(list)
+    per_pairs: Pairs = defaultdict(list)
+    acc_basis: Pairs = defaultdict(list)
+    per_basis: Pairs = defaultdict(list)
     scored_acc = scored_per = 0
     for aid, entry in t_acc.items():
         est = by.get(("account", aid))
@@ -121,18 +140,13 @@ def eval_sales(ws: Workspace, truth: dict[str, Any] | str | Path) -> SalesEvalRe
                                   "true_customers": (t_act[next(iter(actors))].get(
                                       "true_customers") if whole else None)}
         _add(est, merged, per_pairs, per_basis)
-    stated = rows[0].coverage if rows else None
-    return {"coverage_stated": stated,
-            "accounts": {m: score(acc_pairs[m]) for m in MEASURES},
-            "personas": {m: score(per_pairs[m]) for m in MEASURES},
-            "accounts_orders_by_basis": {b: score(v) for b, v in sorted(acc_basis.items())},
-            "personas_orders_by_basis": {b: score(v) for b, v in sorted(per_basis.items())},
+    return {"coverage_stated": rows[0].coverage if rows else None, "accounts": acc_pairs,
+            "personas": per_pairs, "account_basis": acc_basis, "persona_basis": per_basis,
             "accounts_scored": scored_acc, "personas_scored": scored_per}
 
 
-def _add(est: dict[str, EstimateRow], entry: dict[str, Any],
-         pairs: dict[str, list[tuple[float, float, float, float]]],
-         basis: dict[str, list[tuple[float, float, float, float]]]) -> None:
+def _add(est: dict[str, EstimateRow], entry: dict[str, Any], pairs: Pairs,
+         basis: Pairs) -> None:
     """Add one entity's (estimate, low, high, true) per measure."""
     for m in MEASURES:
         true = _true_value(entry, m)
