@@ -78,7 +78,8 @@ def _invert(curve: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """Buyers whose expected distinct masks equal ``masks`` (linear interpolation)."""
     top = float(curve[-1])
     m = np.minimum(masks, top)
-    return np.interp(m, curve, np.arange(curve.size, dtype=np.float64))
+    out: np.ndarray = np.interp(m, curve, np.arange(curve.size, dtype=np.float64))
+    return out
 
 
 def estimate_customers(counts: Counter[str], curve: np.ndarray | None,

@@ -361,7 +361,8 @@ def _orders_draws(p: _Plan, market: np.ndarray, sigma_v: float,
         base = np.full(n, float(p.counter))
         if p.rounding > 1:
             base = base + rng.uniform(-p.rounding / 2, p.rounding / 2, n)
-        return np.maximum(base, float(p.min_orders))
+        counted: np.ndarray = np.maximum(base, float(p.min_orders))
+        return counted
     f = np.full(n, float(p.feedback))
     if p.extrapolation > 1.0:
         f = np.round(f * p.extrapolation ** rng.uniform(0.5, 1.0, n))
@@ -549,11 +550,12 @@ def _sum_draws(ds: list[_Draws], accs: list[_Acct]) -> _Draws:
     customers = sum(with_c, np.zeros_like(orders)) if with_c else None
     units: dict[str, np.ndarray] = {}
     for d in ds:
-        for m, v in d.units.items():
-            units[m] = units.get(m, np.zeros_like(orders)) + v
+        for measure, v in d.units.items():
+            units[measure] = units.get(measure, np.zeros_like(orders)) + v
     months: dict[date, float] = defaultdict(float)
-    total = float(np.median(orders)) or 1.0
-    for d in ds:
+    dated = [d for d in ds if d.months]  # accounts without dated rows spread like the rest
+    total = sum(float(np.median(d.orders)) for d in dated) or 1.0
+    for d in dated:
         share_of_persona = float(np.median(d.orders)) / total
         for m, s in d.months.items():
             months[m] += s * share_of_persona

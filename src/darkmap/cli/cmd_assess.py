@@ -70,7 +70,9 @@ _CSV_FIELDS = ("rank", "persona_id", "label", "harm_score", "country", "country_
                "listings", "drug_listings", "fentanyl_listings", "counterfeit_listings",
                "orders_est", "orders_low", "orders_high", "revenue_usd", "revenue_usd_low",
                "revenue_usd_high", "buyers_distinct_min", "active_from", "active_to",
-               "top_substances", "accounts", "evidence")
+               "top_substances", "accounts", "evidence", "pills_est", "pills_low",
+               "pills_high", "counterfeit_pills_est", "fentanyl_risk_pills_est",
+               "customers_est", "customers_low", "customers_high", "sales_basis")
 
 
 @main.command("targets")
@@ -133,9 +135,21 @@ def targets_csv(rows: list[TargetRow]) -> str:
                  r["revenue_usd_range"][0] or "", r["revenue_usd_range"][1] or "",
                  r["buyers_distinct_min"], r["active_from"] or "", r["active_to"] or "",
                  json.dumps(r["top_substances"]), ";".join(r["accounts"]),
-                 json.dumps(r["evidence"], default=str, ensure_ascii=False)]
+                 json.dumps(r["evidence"], default=str, ensure_ascii=False),
+                 *_triple(r["pills"]), _first(r["counterfeit_pills"]),
+                 _first(r["fentanyl_risk_pills"]), *_triple(r["customers"]),
+                 r["sales_basis"] or ""]
         w.writerow([csv_cell(c) for c in cells])
     return buf.getvalue()
+
+
+def _triple(v: list[float] | None) -> list[float | str]:
+    """[estimate, low, high], or three empty cells."""
+    return list(v) if v else ["", "", ""]
+
+
+def _first(v: list[float] | None) -> float | str:
+    return v[0] if v else ""
 
 
 def _print_targets(rows: list[TargetRow]) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from darkmap.cli.common import emit_json, open_ws, say, workspace_option
 from darkmap.cli.cmd_evaluate import eval_group
+from darkmap.cli.common import emit_json, open_ws, say, workspace_option
 from darkmap.evaluate.linking import load_truth
 from darkmap.evaluate.sales import eval_sales
 
@@ -45,7 +45,7 @@ def eval_sales_cmd(truth: Path, workspace: Path | None, as_json: bool) -> None:
         f"{report['accounts_scored']} accounts, {report['personas_scored']} personas")
     say(f"{'entity':9s} {'measure':22s} {'n':>5s} {'med.err':>7s} {'cover':>6s} {'bias':>6s}")
     for kind in ("accounts", "personas"):
-        rows = dict(report[kind])  # type: ignore[literal-required]
+        rows = dict(report[kind])  # type: ignore[literal-required,unused-ignore]
         by_basis = report[f"{kind}_orders_by_basis"]  # type: ignore[literal-required]
         rows.update({f"orders ({b})": s for b, s in by_basis.items()})
         for m, s in rows.items():

@@ -71,8 +71,8 @@ def account_sales_truth(world: World, acc: Account) -> dict[str, Any]:
         fb += int(rated.sum())
         shown += int((rated & ~o.hidden[s:e]).sum()) if o.hidden is not None else int(rated.sum())
     return {"true_feedback": fb, "feedback_rows_shown": shown,
-            "true_customers": len(_buyers(world, acc)), "feedback_rate": round(acc.feedback_rate, 4),
-            "units": units_of(world, acc)}
+            "true_customers": len(_buyers(world, acc)),
+            "feedback_rate": round(acc.feedback_rate, 4), "units": units_of(world, acc)}
 
 
 def actor_sales_truth(world: World, actor_idx: int) -> dict[str, Any]:

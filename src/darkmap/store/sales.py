@@ -19,7 +19,8 @@ from darkmap.store.writer import insert_rows
 
 __all__ = ["AccountCounters", "EstimateRow", "FeedbackRateRow", "FeedbackRow", "ListingPack",
            "account_counters", "estimates", "feedback_rates", "feedback_rows", "has_tables",
-           "listing_packs", "replace_estimates", "replace_feedback_rates"]
+           "listing_packs", "persona_bases", "persona_measures", "replace_estimates",
+           "replace_feedback_rates"]
 
 _NO_FEEDBACK_MARK = "no feedback left%"  # Cryptonia lists every order, with this when none
 
@@ -169,3 +170,26 @@ def estimates(con: duckdb.DuckDBPyConnection, entity_kind: str | None = None,
         args.append(period)
     return [EstimateRow._make(r) for r in con.execute(
         sql + " ORDER BY entity_kind, entity_id, measure, period", args).fetchall()]
+
+
+def persona_measures(con: duckdb.DuckDBPyConnection, measures: Sequence[str],
+                     ) -> dict[str, dict[str, tuple[float, float, float]]]:
+    """persona_id -> measure -> (estimate, low, high) over the whole period."""
+    if not has_tables(con) or not measures:
+        return {}
+    out: dict[str, dict[str, tuple[float, float, float]]] = {}
+    for pid, m, est, lo, hi in con.execute(
+            "SELECT entity_id, measure, estimate, low, high FROM sales_estimates "
+            "WHERE entity_kind = 'persona' AND period = 'all' AND list_contains(?, measure)",
+            [list(measures)]).fetchall():
+        out.setdefault(pid, {})[m] = (float(est), float(lo), float(hi))
+    return out
+
+
+def persona_bases(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """persona_id -> the basis of its orders estimate (counter, feedback ..., mixed)."""
+    if not has_tables(con):
+        return {}
+    return {pid: basis or "" for pid, basis in con.execute(
+        "SELECT entity_id, basis FROM sales_estimates WHERE entity_kind = 'persona' "
+        "AND measure = 'orders' AND period = 'all'").fetchall()}
