@@ -13,7 +13,10 @@ show, in this order (``basis`` in the evidence):
 3. ``extrapolated``: no total is shown and the rows are a partial capture (whole pages of
    rows starting well after the vendor joined): F = rows x (active span / span the rows
    cover)^u, u uniform in 0.5..1 (between a square-root and a linear extrapolation);
-4. ``feedback rows``: the rows read.
+4. ``feedback rows``: the rows read;
+5. ``not captured``: no profile, no feedback and no counter of the account was captured
+   (an account seen only in a listings dataset): orders 0, no range, and the evidence
+   says so; the report shows "-".
 
 For 2-4, ``orders = F + NegBin(F, r)`` (the orders behind F successes at rate r), with the
 account's rate ``r = sigmoid(m + e)``: ``m`` the market's logit rate drawn from its
@@ -330,6 +333,9 @@ def _plan(a: _Acct, rounded: set[str]) -> _Plan:
         return _Plan("counter", counter, max(a.rows, (c.feedback_shown or 0) if c else 0),
                      1.0, min_orders, step)
     shown = c.feedback_shown if c is not None else None
+    if shown is None and not min_orders and (c is None or c.observed_at is None):
+        # no profile, no feedback page, no counter: its sales were not captured at all
+        return _Plan("not captured", None, 0, 1.0, 0, 1)
     if shown is not None:
         return _Plan("feedback total shown", None, max(shown, a.rows), 1.0, min_orders, 1)
     ratio = _partial_ratio(a)
@@ -357,6 +363,8 @@ def _orders_draws(p: _Plan, market: np.ndarray, sigma_v: float,
                   rng: np.random.Generator) -> np.ndarray:
     """Monte Carlo draws of one account's orders."""
     n = market.shape[0]
+    if p.basis == "not captured":
+        return np.zeros(n)
     if p.counter is not None:
         base = np.full(n, float(p.counter))
         if p.rounding > 1:
@@ -524,7 +532,8 @@ def _account_draws(a: _Acct, ctx: _Ctx) -> _Draws:
     cust: CustomerEstimate | None = None
     if a.masks:
         cust = estimate_customers(a.masks, ctx.curves.get(a.market_id), orders, rng)
-    units, no_pack = allocate_units(orders, ctx.packs.get(a.account_id, []), a.by_listing, rng)
+    units, no_pack = allocate_units(orders, ctx.packs.get(a.account_id, []), a.by_listing,
+                                    rng) if plan.basis != "not captured" else ({}, 0)
     dated = sum(a.by_month.values())
     months = {m: n / dated for m, n in a.by_month.items()} if dated else {}
     return _Draws(orders, cust.draws if cust else None, cust.lower_bound if cust else 0,

@@ -153,16 +153,25 @@ def _first(v: list[float] | None) -> float | str:
 
 
 def _print_targets(rows: list[TargetRow]) -> None:
-    """The target list as a text table (labels cut to 28 characters, escapes shown)."""
+    """The target list as a text table (labels cut to 28 characters, escapes shown);
+    orders, pills and customers as "estimate (90% range)", "-" when not captured."""
     say(f"{'#':>3s} {'harm':>6s} {'cc':3s} {'persona':28s} {'fent':>4s} {'cfp':>4s} "
-        f"{'orders':>9s} {'revenue USD':>13s}  top substances")
+        f"{'orders (90%)':>20s} {'pills (90%)':>24s} {'customers (90%)':>18s} "
+        f"{'revenue USD':>13s}  top substances")
     for i, r in enumerate(rows, 1):
         subs = ", ".join(list(r["top_substances"])[:3])
         rev = f"{r['revenue_usd']:,.0f}" if r["revenue_usd"] else "-"
+        orders = "-" if r["sales_basis"] == "not captured" else _span(
+            [r["orders_est"], *r["orders_range"]])
         say(f"{i:3d} {r['harm_score']:6.1f} {short(r['country'] or '--', 3):3s} "
             f"{short(r['label'], 28):28s} {r['fentanyl_listings']:4d} "
-            f"{r['counterfeit_listings']:4d} {r['orders_est']:9,.0f} {rev:>13s}  "
-            f"{short(subs, 60)}")
+            f"{r['counterfeit_listings']:4d} {orders:>20s} {_span(r['pills']):>24s} "
+            f"{_span(r['customers']):>18s} {rev:>13s}  {short(subs, 60)}")
+
+
+def _span(v: list[float] | None) -> str:
+    """"est (low-high)" or "-"."""
+    return f"{v[0]:,.0f} ({v[1]:,.0f}-{v[2]:,.0f})" if v else "-"
 
 
 def _fmt3(v: float | None) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from darkmap.assess.harm import TargetRow, rank_targets
 from darkmap.report.sections import Figure, Section, Table, register_section
 from darkmap.store import assessment as store
+from darkmap.store.sales import feedback_rates
 from darkmap.store.workspace import Workspace, table_has_rows
 
 __all__ = ["targets_section"]
@@ -43,6 +44,15 @@ def targets_section(ws: Workspace) -> Section | None:
          "customers (range)", "revenue USD (range)", "orders rest on", "accounts",
          "evidence"],
         [_target_cells(i, r) for i, r in enumerate(rows)], "Harm-ranked target list"))
+    rates = feedback_rates(ws.con)
+    if rates:
+        sec.tables.append(Table(
+            ["market", "feedback rate", "90% interval", "from", "accounts with counters",
+             "orders shown", "feedback shown"],
+            [(r.market_id, f"{r.rate:.2f}", f"{r.rate_low:.2f}-{r.rate_high:.2f}", r.source,
+              r.n_accounts, r.n_orders, r.n_feedback) for r in rates],
+            "Share of orders that leave feedback, per market (from the counters markets "
+            "display; 'borrowed': none shown, taken from the others with a wider range)"))
     sec.figures.append(Figure("Listings by drug class", [c for c, _ in by_class],
                               [float(n) for _, n in by_class]))
     flagged = store.flagged_listings(ws.con, 40)
@@ -59,6 +69,7 @@ def _target_cells(i: int, r: TargetRow) -> tuple[Any, ...]:
     """One row of the target table (rank ``i + 1``)."""
     return (i + 1, r["persona_id"], r["label"], r["harm_score"], r["country"],
             r["fentanyl_listings"], r["counterfeit_listings"],
+            "-" if r["sales_basis"] == "not captured" else
             f"{r['orders_est']:.0f} ({r['orders_range'][0]:.0f}-{r['orders_range'][1]:.0f})",
             _range(r["pills"]), " / ".join(_range(r[k]) or "-" for k in
                                            ("counterfeit_pills", "fentanyl_risk_pills")),
