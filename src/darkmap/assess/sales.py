@@ -10,9 +10,10 @@ show, in this order (``basis`` in the evidence):
    where the market rounds its counters, e.g. Dream's "5800");
 2. ``feedback total shown``: the profile shows a feedback total F (larger than the rows
    read when only the newest pages were saved);
-3. ``extrapolated``: no total is shown and the rows are a partial capture (whole pages of
-   rows starting well after the vendor joined): F = rows x (active span / span the rows
-   cover)^u, u uniform in 0.5..1 (between a square-root and a linear extrapolation);
+3. ``extrapolated``: no total is shown and the rows are a partial capture (a page holding
+   a whole page size of rows, the rows starting well after the vendor joined):
+   F = rows x (active span / span the page covers)^u, u uniform in 0.5..1 (between a
+   square-root and a linear extrapolation);
 4. ``feedback rows``: the rows read;
 5. ``not captured``: no profile, no feedback and no counter of the account was captured
    (an account seen only in a listings dataset): orders 0, no range, and the evidence
@@ -45,7 +46,7 @@ import zlib
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from statistics import median
 from typing import Any, TypedDict
 
@@ -89,6 +90,7 @@ _UNCERTAINTY = {"own_fiat": 0.10, "own_btc": 0.20, "listing_price": 0.30,
 _PLACEHOLDERS = {"anon", "anonymous", "buyer", "unknown", "user", "customer", "guest",
                  "hidden", "private", "n a", "na"}
 _PAGE_SIZES = (10, 20, 25, 30, 40, 50, 100)
+_DAY = timedelta(days=1)
 _PARTIAL_SPAN = 1.25  # rows covering less than 1/1.25 of the active span: partial
 _MONTHLY_MEASURES = ("orders",) + UNIT_MEASURES
 _Q = ((1 - COVERAGE) / 2 * 100, 50.0, (1 + COVERAGE) / 2 * 100)
@@ -182,10 +184,12 @@ def dedupe_rows(rows: Sequence[FeedbackRow]) -> list[FeedbackRow]:
         day = r.left_at.date() if r.left_at else None
         key = (r.account_id, _ends(r.buyer_masked), day, r.no_feedback)
         groups[key][r.capture_sha256].append(r)
+    size = Counter((r.account_id, r.capture_sha256) for r in rows)
     out: list[FeedbackRow] = []
     for by_capture in groups.values():
-        best = max(by_capture.values(), key=lambda rs: (len(rs), sum(
-            r.listing_id is not None for r in rs)))
+        # ties go to the capture with the most rows of the account (its feedback page)
+        best = max(by_capture.items(), key=lambda kv: (len(kv[1]), size[(
+            kv[1][0].account_id, kv[0])], kv[0]))[1]
         out.extend(best)
     return out
 
@@ -216,6 +220,8 @@ class _Acct:
     masks: Counter[str] = field(default_factory=Counter)
     unmasked: int = 0
     by_listing: Counter[str] = field(default_factory=Counter)
+    per_capture: Counter[str] = field(default_factory=Counter)  # feedback rows per page
+    capture_first: dict[str, datetime] = field(default_factory=dict)  # oldest row per page
     by_month: Counter[date] = field(default_factory=Counter)
     masks_by_month: dict[date, set[str]] = field(default_factory=lambda: defaultdict(set))
     value: dict[date, list[float]] = field(default_factory=dict)  # month: [v, v_lo, v_hi]
@@ -258,6 +264,7 @@ def _collect(inputs: SalesInputs, acct_market: dict[str, str], fx: FxTable,
             a.order_rows += 1
         else:
             a.rows += 1
+            a.per_capture[r.capture_sha256] += 1
             if r.buyer_masked is not None and informative_mask(r.buyer_masked):
                 a.masks[r.buyer_masked] += 1
             else:
@@ -271,6 +278,8 @@ def _collect(inputs: SalesInputs, acct_market: dict[str, str], fx: FxTable,
             continue
         if not r.no_feedback and (a.first_row is None or when < a.first_row):
             a.first_row = when
+        if not r.no_feedback and when < a.capture_first.get(r.capture_sha256, when + _DAY):
+            a.capture_first[r.capture_sha256] = when
         if a.last_row is None or when > a.last_row:
             a.last_row = when
         mon = _month(when)
@@ -345,15 +354,19 @@ def _plan(a: _Acct, rounded: set[str]) -> _Plan:
 
 
 def _partial_ratio(a: _Acct) -> float:
-    """Active span / span the rows cover, when the rows look like whole pages of a partial
-    capture (else 1.0)."""
-    n = a.rows
-    if n < 20 or not any(n % pg == 0 for pg in _PAGE_SIZES):
+    """Active span / span the rows cover, when the rows look like a partial capture (one
+    page holds a whole page size of rows, and the rows start well after the vendor
+    joined), else 1.0."""
+    if not a.per_capture:
+        return 1.0
+    cap, page = max(a.per_capture.items(), key=lambda kv: (kv[1], kv[0]))  # fullest page
+    if page < 20 or not any(page % pg == 0 for pg in _PAGE_SIZES):
         return 1.0
     joined = a.counters.joined_at if a.counters else None
-    if joined is None or a.first_row is None or a.crawl is None:
+    first = a.capture_first.get(cap)
+    if joined is None or first is None or a.crawl is None:
         return 1.0
-    covered = max((a.crawl - a.first_row).days, 1)
+    covered = max((a.crawl - first).days, 1)
     active = max((a.crawl - joined).days, 1)
     ratio = active / covered
     return ratio if ratio > _PARTIAL_SPAN else 1.0
