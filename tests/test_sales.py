@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +18,12 @@ from darkmap.assess.feedback_rate import CounterPair, calibrate, counter_pairs, 
 from darkmap.assess.sales import dedupe_rows
 from darkmap.cli import main
 from darkmap.errors import BadInputError
+from darkmap.model.records import AccountRecord, FeedbackRecord, ListingRecord
 from darkmap.simulate import SimParams, simulate
 from darkmap.simulate.world import build_world
 from darkmap.store.sales import AccountCounters, FeedbackRow, feedback_rates
 from darkmap.store.workspace import Workspace
+from darkmap.store.writer import Provenance, RecordWriter
 
 KNOBS = {"market_feedback_rate_min": 0.3, "market_feedback_rate_max": 0.95,
          "feedback_pages_kept": 1, "feedback_totals_shown": 0.7, "hidden_feedback_rate": 0.05,
@@ -244,3 +246,39 @@ def test_real_pages_rates_from_displayed_counters(data_dir: Path, tmp_path: Path
     assert rates["hansa"].source == rates["empire"].source == "borrowed"
     assert rates["hansa"].rate_high - rates["hansa"].rate_low > \
         rates["cryptonia"].rate_high - rates["cryptonia"].rate_low
+
+
+def test_partial_capture_is_extrapolated_and_levels_count(ws: Workspace) -> None:
+    """A profile with no total and one full page of recent feedback: orders extrapolated
+    over the vendor's active span; a level with the sales in brackets is a counter."""
+    crawl = datetime(2021, 12, 31)
+    w = RecordWriter(ws.con)
+    profile = Provenance("1" * 64, "profile.html", "test@1", crawl)
+    page = Provenance("2" * 64, "feedback_1.html", "test@1", crawl)
+    w.add(AccountRecord(market_id="mk", handle="Big", joined_at=crawl - timedelta(days=730),
+                        observed_at=crawl, locator="profile"), profile)
+    w.add(AccountRecord(market_id="mk", handle="Leveled", level="Seller Level 4 (767)",
+                        feedback_count=433, observed_at=crawl, locator="profile 2"), profile)
+    w.add(ListingRecord(market_id="mk", listing_ref="1", vendor_handle="Big",
+                        title="100x Xanax bars 2mg (pressed)", price=150.0, currency="USD",
+                        observed_at=crawl, locator="listing"), profile)
+    for i in range(50):  # one full page: the newest 50 feedback, over the last 100 days
+        w.add(FeedbackRecord(market_id="mk", vendor_handle="Big", listing_ref="1",
+                             text="good", buyer_masked=f"{'abcdefgh'[i % 8]}***{i % 10}",
+                             left_at=crawl - timedelta(days=2 * i), locator=f"fb {i}"), page)
+    w.flush()
+    darkmap.assess_listings(ws)
+    rows = {(e, m): (est, lo, hi, basis, ev) for e, m, est, lo, hi, basis, ev in ws.con.execute(
+        "SELECT entity_id, measure, estimate, low, high, basis, evidence FROM sales_estimates "
+        "WHERE entity_kind = 'account' AND period = 'all'").fetchall()}
+    est, lo, hi, basis, ev = rows[("mk:big", "orders")]
+    assert basis == "extrapolated" and json.loads(ev)["extrapolation"]["mk:big"] > 5
+    assert lo > 50 and est > 50 * 2.5 and hi > est  # 50 rows over 100 of 730 active days
+    est, lo, hi, basis, _ = rows[("mk:leveled", "orders")]
+    assert basis == "counter" and est == lo == hi == 767
+    # the level pair (767 orders, 433 feedback) calibrates the market's rate
+    rate = {r.market_id: r for r in feedback_rates(ws.con)}["mk"]
+    assert rate.source == "counters" and rate.n_accounts == 1
+    assert rate.rate_low < 433 / 767 < rate.rate_high
+    pills = rows[("mk:big", "counterfeit_pills")]
+    assert pills[0] == pytest.approx(100 * rows[("mk:big", "orders")][0], rel=0.02)
