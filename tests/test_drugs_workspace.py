@@ -159,8 +159,11 @@ def test_sales_estimates_units_and_customers(filled: Workspace) -> None:
     # monthly figures of a persona sum to its total
     monthly = filled.con.execute(
         "SELECT sum(estimate) FROM sales_estimates WHERE entity_id = 'p-fent' AND "
-        "measure = 'orders' AND period <> 'all'").fetchone()[0]
-    assert monthly == pytest.approx(rows[("persona", "p-fent", "orders")][0], rel=1e-3)
+        "measure = 'pills' AND period <> 'all'").fetchone()[0]
+    assert monthly == pytest.approx(rows[("persona", "p-fent", "pills")][0], rel=1e-3)
+    orders_m = filled.con.execute("SELECT sum(orders_est) FROM sales_monthly WHERE "
+                                  "entity_id = 'p-fent'").fetchone()[0]
+    assert orders_m == pytest.approx(rows[("persona", "p-fent", "orders")][0], rel=1e-3)
     rates = {r[0]: r for r in filled.con.execute(
         "SELECT market_id, rate, rate_low, rate_high, source FROM feedback_rates").fetchall()}
     assert set(rates) == {"alpha", "beta"} and rates["alpha"][4] == "borrowed"

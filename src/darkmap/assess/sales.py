@@ -92,7 +92,7 @@ _PLACEHOLDERS = {"anon", "anonymous", "buyer", "unknown", "user", "customer", "g
 _PAGE_SIZES = (10, 20, 25, 30, 40, 50, 100)
 _DAY = timedelta(days=1)
 _PARTIAL_SPAN = 1.25  # rows covering less than 1/1.25 of the active span: partial
-_MONTHLY_MEASURES = ("orders",) + UNIT_MEASURES
+_MONTHLY_MEASURES = UNIT_MEASURES  # monthly orders are in sales_monthly
 _Q = ((1 - COVERAGE) / 2 * 100, 50.0, (1 + COVERAGE) / 2 * 100)
 
 
@@ -658,7 +658,8 @@ def _rate_ev(r: MarketRate) -> dict[str, Any]:
 
 
 def _monthly(out: _Out, kind: str, eid: str, accs: list[_Acct], d: _Draws, ctx: _Ctx) -> None:
-    """``sales_monthly`` rows, and monthly estimates of orders and units (personas)."""
+    """``sales_monthly`` rows (orders, revenue), and monthly estimates of the units a
+    persona sold (pills, counterfeit and fentanyl-risk pills, grams)."""
     est, lo, hi = _q(d.orders)
     n_dated = sum(sum(a.by_month.values()) for a in accs)
     for mon, share in sorted(d.months.items()):
@@ -676,8 +677,8 @@ def _monthly(out: _Out, kind: str, eid: str, accs: list[_Acct], d: _Draws, ctx: 
             continue
         period = f"{mon:%Y-%m}"
         for m in _MONTHLY_MEASURES:
-            v = d.orders if m == "orders" else d.units.get(m)
-            if v is None:
+            v = d.units.get(m)
+            if v is None or not v.any():
                 continue
             q = _q(v)
             out.estimates.append(_est_row(kind, eid, m, period,
