@@ -273,8 +273,10 @@ def assess_listings(ws: Workspace, params: SalesParams | None = None) -> AssessS
     """Classify every listing (drug class, substance, fentanyl and counterfeit-pill flags,
     dose, quantity, unit price), then estimate sales and jurisdictions.
 
-    Rebuilds the assessment tables, so a rerun gives the same rows. ``params`` sets the
-    feedback rate behind the order estimates. Returns counts by drug class. Calls
+    Rebuilds the assessment tables, so a rerun gives the same rows. Orders, units and
+    customers get 90% intervals (docs/sales.md); ``params`` may fix the feedback rate of
+    markets that show no sales counters (default: borrowed from those that do) and the
+    Monte Carlo size and seed. Returns counts by drug class. Calls
     :func:`darkmap.assess.stage.assess_workspace`.
 
     Example::
