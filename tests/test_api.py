@@ -34,6 +34,7 @@ FUNCTIONS = [
     "assess_listings", "targets",
     "cluster_addresses", "trace", "wallet",
     "evaluate_linking", "evaluate_drugs", "evaluate_chain",
+    "evaluate_sales",
     "write_report", "export_evidence", "run_demo_pipeline",
     "ops_records", "operation_report", "verify_audit",
 ]
@@ -46,6 +47,7 @@ PUBLIC = [
     "assess_listings", "targets",
     "cluster_addresses", "trace", "wallet",
     "evaluate_linking", "evaluate_drugs", "evaluate_chain",
+    "evaluate_sales",
     "write_report", "export_evidence", "run_demo_pipeline",
     "ops_records", "operation_report", "verify_audit",
     "LinkOptions", "SalesParams", "SimParams",

@@ -89,6 +89,7 @@ OWNERS: dict[str, frozenset[str]] = {
                      "ops_selectors", "ops_events", "ops_notices", "ops_reported"),
                     frozenset({"darkmap.store.operations"})),
     **dict.fromkeys(("ops_audit", "ops_audit_head"), frozenset({"darkmap.store.audit"})),
+    **dict.fromkeys(("feedback_rates", "sales_estimates"), frozenset({"darkmap.store.sales"})),
     "schema_migrations": frozenset({"darkmap.store.workspace"}),
     **dict.fromkeys(("crawl_jobs", "crawl_frontier", "crawl_fetches"),
                     frozenset({"darkmap.store.crawl"})),

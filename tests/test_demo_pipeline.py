@@ -22,13 +22,14 @@ def test_every_stage_runs_and_the_report_shows_it(tmp_path: Path) -> None:
         "evaluate": "ok"}
     assert results["ingest"].detail["files_failed"] == 0
     keys = {k for (k,) in ws.con.execute("SELECT key FROM evaluations").fetchall()}
-    assert keys == {"linking", "chain", "drugs"}
+    assert keys == {"linking", "chain", "drugs", "sales"}
     # truth.json is the answer key: it must never be ingested as evidence
     assert not ws.con.execute(
         "SELECT count(*) FROM captures WHERE source LIKE '%truth.json'").fetchone()[0]
     html = write_report(ws).read_text(encoding="utf-8")
     for title in ("Collection and provenance", "Personas", "Targets", "Follow the money",
-                  "Evaluation against the simulated ground truth"):
+                  "Evaluation against the simulated ground truth", "pills (range)",
+                  "customers (range)", "accounts.orders.coverage"):
         assert title in html, title
     assert "<script" not in html.lower()
     # the same workspace gives the same report (only the generation time differs)

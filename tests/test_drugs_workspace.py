@@ -75,10 +75,11 @@ def filled(ws: Workspace) -> Workspace:
 def test_correction_factor_and_range() -> None:
     est, low, high = correct_orders(100)
     assert (est, low, high) == pytest.approx((125.0, 100.0, 160.0))
-    p = SalesParams(rate=0.5, rate_low=0.25, rate_high=1.0)
-    assert correct_orders(10, p) == pytest.approx((20.0, 10.0, 40.0))
+    assert correct_orders(10, 0.5, (0.25, 1.0)) == pytest.approx((20.0, 10.0, 40.0))
     with pytest.raises(BadInputError):
         SalesParams(rate=0.9, rate_low=0.95, rate_high=1.0)
+    with pytest.raises(BadInputError):
+        SalesParams(rate_low=0.5)
 
 
 def test_buyer_masks() -> None:
@@ -106,30 +107,67 @@ def test_sales_account_and_persona(filled: Workspace) -> None:
         "SELECT feedback_count, orders_est, orders_low, orders_high, revenue_usd, "
         "buyers_distinct_min, buyers_note, active_days, evidence FROM sales_summary "
         "WHERE entity_kind='account' AND entity_id='alpha:fentking'").fetchone()
-    assert fb == 20 and (est, lo, hi) == pytest.approx((25, 20, 32))
-    assert rev == pytest.approx(20 * 1500 * 1.25)          # valued at the listing price
+    ev = json.loads(ev)
+    # no market here shows counters: the rate is borrowed (the real markets' middle, 0.72)
+    assert fb == 20 and ev["basis"] == {"feedback rows": 1}
+    assert ev["feedback_rates"]["alpha"]["source"] == "borrowed"
+    assert 20 <= lo < est < hi and 20 / 0.8 < est < 20 / 0.65 and hi > 2 * est
+    assert rev == pytest.approx(1500 * est)               # 20 rows at the listing price
     assert buyers == 2 and "lower bound" in note and "8 feedback" in note
     assert days == 57
     # the profile shows 150 feedback although only 60 were read: the total wins
     fb_w, est_w, ev_w = con.execute(
         "SELECT feedback_count, orders_est, evidence FROM sales_summary "
         "WHERE entity_id='alpha:weedy' AND entity_kind='account'").fetchone()
-    assert fb_w == 150 and est_w == pytest.approx(187.5)
-    assert json.loads(ev_w)["feedback_basis"] == "shown on pages"
+    assert fb_w == 150 and 150 / 0.8 < est_w < 150 / 0.65
+    assert json.loads(ev_w)["basis"] == {"feedback total shown": 1}
     # persona p-fent joins both FentKing accounts across markets
-    n_acc, n_mk, n_lst = con.execute(
-        "SELECT n_accounts, n_markets, n_listings FROM sales_summary "
+    n_acc, n_mk, n_lst, p_est = con.execute(
+        "SELECT n_accounts, n_markets, n_listings, orders_est FROM sales_summary "
         "WHERE entity_kind='persona' AND entity_id='p-fent'").fetchone()
-    assert (n_acc, n_mk, n_lst) == (2, 2, 3)
+    assert (n_acc, n_mk, n_lst) == (2, 2, 3) and p_est >= est
     months = con.execute("SELECT month, feedback_count FROM sales_monthly WHERE "
                          "entity_id='alpha:fentking' ORDER BY month").fetchall()
     assert [m[1] for m in months] == [11, 9] and sum(m[1] for m in months) == 20
     # feedback with its own BTC amount is valued at the fx rate of its day
-    rev_c = con.execute("SELECT revenue_usd FROM sales_summary WHERE "
-                        "entity_id='alpha:carder' AND entity_kind='account'").fetchone()[0]
+    rev_c, est_c = con.execute("SELECT revenue_usd, orders_est FROM sales_summary WHERE "
+                               "entity_id='alpha:carder' AND entity_kind='account'").fetchone()
     fx = load_fx()
     expected = sum(0.05 * fx.rate("BTC", T0 + timedelta(days=3 * i))[0] for i in range(200))
-    assert rev_c == pytest.approx(expected * 1.25)
+    assert rev_c == pytest.approx(expected * est_c / 200)
+
+
+def test_sales_estimates_units_and_customers(filled: Workspace) -> None:
+    """Orders, pills (counterfeit, fentanyl-risk), grams and customers with intervals."""
+    rows = {(k, e, m): (est, lo, hi, lb) for k, e, m, est, lo, hi, lb in filled.con.execute(
+        "SELECT entity_kind, entity_id, measure, estimate, low, high, lower_bound "
+        "FROM sales_estimates WHERE period = 'all'").fetchall()}
+    est, lo, hi, lb = rows[("account", "alpha:fentking", "orders")]
+    assert lb == 20 and lo <= est <= hi
+    # every order of alpha:1 is a pack of 100 counterfeit M30s: pills = 100 x its orders
+    pills = rows[("account", "alpha:fentking", "pills")]
+    assert rows[("account", "alpha:fentking", "counterfeit_pills")] == pills
+    assert rows[("account", "alpha:fentking", "fentanyl_risk_pills")] == pills
+    assert 100 * lo <= pills[0] <= 100 * hi and pills[1] < pills[0] < pills[2]
+    # grams by substance: Weedy sells 10 g and 28 g packs of cannabis flower
+    g = rows[("account", "alpha:weedy", "grams:cannabis_flower")]
+    assert rows[("account", "alpha:weedy", "grams_total")] == g and g[1] < g[0] < g[2]
+    # customers: at least the 3 masks seen; at most the orders
+    c_est, c_lo, c_hi, c_lb = rows[("account", "alpha:weedy", "customers")]
+    w_est, _, w_hi, _ = rows[("account", "alpha:weedy", "orders")]
+    assert c_lb == 3 and 3 <= c_lo <= c_est <= c_hi <= w_hi
+    # monthly figures of a persona sum to its total
+    monthly = filled.con.execute(
+        "SELECT sum(estimate) FROM sales_estimates WHERE entity_id = 'p-fent' AND "
+        "measure = 'pills' AND period <> 'all'").fetchone()[0]
+    assert monthly == pytest.approx(rows[("persona", "p-fent", "pills")][0], rel=1e-3)
+    orders_m = filled.con.execute("SELECT sum(orders_est) FROM sales_monthly WHERE "
+                                  "entity_id = 'p-fent'").fetchone()[0]
+    assert orders_m == pytest.approx(rows[("persona", "p-fent", "orders")][0], rel=1e-3)
+    rates = {r[0]: r for r in filled.con.execute(
+        "SELECT market_id, rate, rate_low, rate_high, source FROM feedback_rates").fetchall()}
+    assert set(rates) == {"alpha", "beta"} and rates["alpha"][4] == "borrowed"
+    assert rates["alpha"][2] < rates["alpha"][1] < rates["alpha"][3]
 
 
 def test_jurisdiction(filled: Workspace) -> None:
@@ -229,4 +267,6 @@ def test_assessment_reads_are_typed_rows(filled: Workspace) -> None:
     assert first.fentanyl_risk and first.listing_id == "alpha:1"
     months = assessment.monthly_orders(filled.con, "p-fent")
     assert [m for m, _ in months] == ["2016-10", "2016-11"]
-    assert sum(v for _, v in months) == pytest.approx(25.0)
+    p_est = filled.con.execute("SELECT orders_est FROM sales_summary WHERE "
+                               "entity_id = 'p-fent' AND entity_kind = 'persona'").fetchone()[0]
+    assert sum(v for _, v in months) == pytest.approx(p_est)

@@ -36,6 +36,7 @@ Evaluate (against a simulated world's truth or hand labels)
     evaluate_linking(ws, truth)     pairwise and B-cubed scores of the personas
     evaluate_drugs(ws, labels)      accuracy of the listing assessor
     evaluate_chain(ws, truth)       clustering scores and cash-outs traced
+    evaluate_sales(ws, truth)       error and interval coverage of orders, units, customers
 
 Present
     write_report(ws, out)           the self-contained HTML report
@@ -74,6 +75,7 @@ if TYPE_CHECKING:  # the names the lazy loader below provides, for type checkers
         evaluate_chain,
         evaluate_drugs,
         evaluate_linking,
+        evaluate_sales,
         export_evidence,
         ingest,
         init_workspace,
@@ -106,6 +108,7 @@ __all__ = [
     "assess_listings", "targets",
     "cluster_addresses", "trace", "wallet",
     "evaluate_linking", "evaluate_drugs", "evaluate_chain",
+    "evaluate_sales",
     "write_report", "export_evidence", "run_demo_pipeline",
     "ops_records", "operation_report", "verify_audit",
     "LinkOptions", "SalesParams", "SimParams",

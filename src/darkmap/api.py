@@ -42,6 +42,7 @@ from darkmap.errors import BadInputError, NotFoundError, WorkspaceStateError
 from darkmap.evaluate.clustering import ChainEvalReport, eval_chain
 from darkmap.evaluate.drugs import DrugEvalReport, eval_drugs
 from darkmap.evaluate.linking import LinkingReport, eval_linking
+from darkmap.evaluate.sales import SalesEvalReport, eval_sales
 from darkmap.ops import audit as _audit
 from darkmap.ops.records import Record, read_records
 from darkmap.ops.totals import operation_report as _operation_report
@@ -72,6 +73,7 @@ __all__ = [
     "evaluate_chain",
     "evaluate_drugs",
     "evaluate_linking",
+    "evaluate_sales",
     "export_evidence",
     "ingest",
     "init_workspace",
@@ -306,8 +308,10 @@ def assess_listings(ws: Workspace, params: SalesParams | None = None) -> AssessS
     """Classify every listing (drug class, substance, fentanyl and counterfeit-pill flags,
     dose, quantity, unit price), then estimate sales and jurisdictions.
 
-    Rebuilds the assessment tables, so a rerun gives the same rows. ``params`` sets the
-    feedback rate behind the order estimates. Returns counts by drug class. Calls
+    Rebuilds the assessment tables, so a rerun gives the same rows. Orders, units and
+    customers get 90% intervals (docs/sales.md); ``params`` may fix the feedback rate of
+    markets that show no sales counters (default: borrowed from those that do) and the
+    Monte Carlo size and seed. Returns counts by drug class. Calls
     :func:`darkmap.assess.stage.assess_workspace`.
 
     Example::
@@ -454,6 +458,21 @@ def evaluate_chain(ws: Workspace, truth: dict[str, Any] | PathLike, hops: int = 
         darkmap.evaluate_chain(ws, "world/truth.json")["cashouts"]["share_traced"]
     """
     return eval_chain(ws, _truth(truth), hops, method)
+
+
+def evaluate_sales(ws: Workspace, truth: dict[str, Any] | PathLike) -> SalesEvalReport:
+    """Score the sales estimates of ``ws`` against a simulated world's truth.
+
+    Median relative error, coverage of the stated (90%) intervals and bias of orders,
+    customers and units (pills, counterfeit pills, fentanyl-risk pills, grams) per account
+    and per persona, and orders by the basis of the estimate. Calls
+    :func:`darkmap.evaluate.sales.eval_sales`.
+
+    Example::
+
+        darkmap.evaluate_sales(ws, "world/truth.json")["accounts"]["orders"]["coverage"]
+    """
+    return eval_sales(ws, _truth(truth))
 
 
 # -- present ----------------------------------------------------------------------------------

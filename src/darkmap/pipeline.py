@@ -22,6 +22,7 @@ from darkmap.collect.ingest import ingest
 from darkmap.evaluate.clustering import eval_chain
 from darkmap.evaluate.drugs import eval_drugs
 from darkmap.evaluate.linking import eval_linking, load_truth
+from darkmap.evaluate.sales import eval_sales
 from darkmap.resolve.link import LinkOptions, link
 from darkmap.simulate import SimParams, simulate
 from darkmap.store.chain import tag_count
@@ -144,6 +145,11 @@ def evaluate_against_truth(ws: Workspace, ctx: DemoContext) -> Any:
         labels = _labels_from_truth(truth, ws.path / "truth-labels.csv")
         report = eval_drugs(labels, workspace=ws)
         out["drugs"] = {k: v for k, v in report.items() if k not in ("errors", "missing")}
+    if truth.get("accounts"):
+        sales = eval_sales(ws, truth)
+        out["sales"] = {f"{kind}.{m}.{k}": v for kind in ("accounts", "personas")
+                        for m, score in sales[kind].items()  # type: ignore[literal-required,unused-ignore]
+                        for k, v in score.items() if m in ("orders", "pills", "customers")}
     for key, value in out.items():
         save_evaluation(ws.con, key, value, str(truth_path), utcnow())
     return {k: {m: v for m, v in val.items() if isinstance(v, (int, float))}

@@ -35,6 +35,7 @@ from darkmap.errors import BadInputError
 from darkmap.store import assessment as store
 from darkmap.store.assessment import AssessedListing, PersonaJurisdiction, PersonaSales
 from darkmap.store.personas import persona_labels, persona_map
+from darkmap.store.sales import persona_bases, persona_measures
 from darkmap.store.workspace import Workspace
 
 __all__ = ["WEIGHTS", "FlaggedExample", "TargetEvidence", "TargetRow", "check_limit",
@@ -113,6 +114,11 @@ class TargetRow(TypedDict):
     active_to: datetime | None
     active_days: int | None
     evidence: TargetEvidence
+    pills: list[float] | None  # [estimate, low, high] of the 90% interval (docs/sales.md)
+    counterfeit_pills: list[float] | None
+    fentanyl_risk_pills: list[float] | None
+    customers: list[float] | None
+    sales_basis: str | None  # what the orders rest on: counter, feedback ..., mixed
 
 
 @dataclass
@@ -143,6 +149,7 @@ class _ListingStats:
                                   "evidence": json.loads(a.flag_evidence or "{}")})
 
 
+_MEASURES = ("pills", "counterfeit_pills", "fentanyl_risk_pills", "customers")
 _NO_SALES = PersonaSales(0.0, 0.0, 0.0, None, None, None, 0, 1, 0, None, None, 0)
 _NO_JURISDICTION = PersonaJurisdiction(None, 0.0, "[]")
 
@@ -167,6 +174,8 @@ def rank_targets(ws: Workspace, country: str | None = None,
     for a in store.assessed_listings(con):
         stats[pmap.get(a.account_id, a.account_id)].add(a)
     sales = store.persona_sales(con)
+    extra = persona_measures(con, _MEASURES)
+    bases = persona_bases(con)
     juris = store.persona_jurisdictions(con)
     members: dict[str, list[str]] = defaultdict(list)
     for aid, pid in pmap.items():
@@ -177,8 +186,14 @@ def rank_targets(ws: Workspace, country: str | None = None,
         if country and (j.country or "").upper() != country.upper():
             continue
         label = labels.get(pid) or labels.get(members[pid][0] if members[pid] else pid, pid)
-        rows.append(_target_row(pid, label, stats[pid], sales.get(pid, _NO_SALES), j,
-                                sorted(members.get(pid, [pid]))))
+        row = _target_row(pid, label, stats[pid], sales.get(pid, _NO_SALES), j,
+                          sorted(members.get(pid, [pid])))
+        got = extra.get(pid, {})
+        for m in _MEASURES:
+            v = got.get(m)
+            row[m] = [round(x, 1) for x in v] if v else None  # type: ignore[literal-required]
+        row["sales_basis"] = bases.get(pid)
+        rows.append(row)
     rows.sort(key=lambda r: (-r["harm_score"], -r["orders_est"], r["persona_id"]))
     return rows[:limit] if limit else rows
 
@@ -208,4 +223,6 @@ def _target_row(pid: str, label: str, s: _ListingStats, sale: PersonaSales,
         "active_to": sale.last_active, "active_days": sale.active_days,
         "evidence": {"flagged_listings": s.examples,
                      "jurisdiction": json.loads(j.evidence or "[]")[:5]},
+        "pills": None, "counterfeit_pills": None, "fentanyl_risk_pills": None,
+        "customers": None, "sales_basis": None,
     }

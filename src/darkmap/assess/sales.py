@@ -1,59 +1,99 @@
-"""Orders, revenue, buyers and active period per account and per persona, by month.
+"""Orders, units, customers and revenue per account and persona, with intervals that hold.
 
 **Orders.** Feedback is the standard proxy for sales on darknet markets (Soska &
-Christin, USENIX Security 2015): every feedback is one completed order, and because not
-every buyer leaves feedback, counts are a *lower bound*. darkmap corrects them with
-``orders = feedback / r`` where ``r`` is the share of orders that leave feedback. Its
-default ``r = 0.8`` (correction factor ``c = 1.25``) with a range ``r = 0.625 .. 1.0``
-(``c = 1.0 .. 1.6``) are darkmap's working assumptions for markets where feedback is
-mandatory or strongly prompted, not figures quoted from the paper; change them with
-``feedback_rate=`` / ``--feedback-rate``. The low estimate assumes every order left
-feedback (c = 1.0).
+Christin, USENIX Security 2015), but not every order leaves feedback, and how many do
+differs by market. darkmap estimates orders per account from the best evidence its pages
+show, in this order (``basis`` in the evidence):
 
-**Revenue.** Each feedback is valued at the amount it shows (converted to USD at its
-date), else at the USD pack price of the listing it names, else at the vendor's median
-pack price. Each source carries a relative uncertainty (own USD/EUR amount 10%, own BTC
-amount 20% because of the approximate fx table, listing price 30%, vendor median 50%);
-``revenue_low = Σ v(1-u) * c_low`` and ``revenue_high = Σ v(1+u) * c_high``.
+1. ``counter``: the market displays the vendor's sales ("Sales 767", "Successful
+   transactions (680)", "Seller Level 4 (767)"): orders = the counter (an interval only
+   where the market rounds its counters, e.g. Dream's "5800");
+2. ``feedback total shown``: the profile shows a feedback total F (larger than the rows
+   read when only the newest pages were saved);
+3. ``extrapolated``: no total is shown and the rows are a partial capture (a page holding
+   a whole page size of rows, the rows starting well after the vendor joined):
+   F = rows x (active span / span the page covers)^u, u uniform in 0.5..1 (between a
+   square-root and a linear extrapolation);
+4. ``feedback rows``: the rows read;
+5. ``not captured``: no profile, no feedback and no counter of the account was captured
+   (an account seen only in a listings dataset): orders 0, no range, and the evidence
+   says so; the report shows "-".
 
-**Buyers.** Markets mask buyer handles ("a***b"). Two buyers can share a mask, so the
-number of distinct masks is a *lower bound* on distinct buyers; fully masked or missing
-handles ("anon", "***") cannot be counted at all and are reported as such.
+For 2-4, ``orders = F + NegBin(F, r)`` (the orders behind F successes at rate r), with the
+account's rate ``r = sigmoid(m + e)``: ``m`` the market's logit rate drawn from its
+calibration (:mod:`darkmap.assess.feedback_rate`: the market's own counters, or borrowed
+from the other markets with a widened spread), ``e ~ N(0, sigma_v)`` the vendor's own
+deviation. Everything is a Monte Carlo of ``draws`` joint draws (market rates shared by
+all accounts of a market), so a persona's interval is the quantile of the sum of its
+accounts' draws. The estimate is the median draw; the stated interval is the central
+``COVERAGE`` (90%) of the draws.
 
-**Feedback shown vs feedback read.** A profile often shows a total ("Feedback: 1,203")
-while only recent feedback pages were captured. The summary uses the larger of the two
-totals and says which; monthly figures use the dated feedback rows only.
+**Units** (:mod:`darkmap.assess.units`) and **customers** (:mod:`darkmap.assess.customers`)
+use the same order draws. **Revenue** values each row (its own amount, else its listing's
+USD pack price, else the vendor's median; relative uncertainty 10/20/30/50%) and scales
+the rows' value to the orders: ``revenue = value(rows) x orders / rows``.
+
+Rows are deduplicated before counting: the same feedback shown on a listing page and on a
+feedback page (two captures) is one feedback; rows repeated within one capture are kept.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections import defaultdict
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from statistics import median
 from typing import Any, TypedDict
 
+import numpy as np
+
+from darkmap.assess.customers import CustomerEstimate, collision_curve, estimate_customers
+from darkmap.assess.feedback_rate import (
+    COVERAGE,
+    MarketRate,
+    Population,
+    calibrate,
+    counter_pairs,
+    level_sales,
+    logit,
+)
 from darkmap.assess.fx import FxTable, load_fx
+from darkmap.assess.units import UNIT_MEASURES, allocate_units
 from darkmap.errors import BadInputError
 from darkmap.store import assessment as store
+from darkmap.store import sales as sales_store
 from darkmap.store.assessment import SalesMonthlyRow, SalesSummaryRow
 from darkmap.store.personas import persona_map
+from darkmap.store.sales import (
+    AccountCounters,
+    EstimateRow,
+    FeedbackRateRow,
+    FeedbackRow,
+    ListingPack,
+)
 from darkmap.store.workspace import Workspace
 
-__all__ = ["FEEDBACK_RATE", "FEEDBACK_RATE_RANGE", "METHOD", "SalesCounts", "SalesParams",
-           "compute_sales", "correct_orders", "informative_mask"]
+__all__ = ["COVERAGE", "FEEDBACK_RATE", "FEEDBACK_RATE_RANGE", "METHOD", "SalesCounts",
+           "SalesInputs", "SalesParams", "compute_sales", "correct_orders", "dedupe_rows",
+           "informative_mask", "sales_inputs"]
 
-FEEDBACK_RATE = 0.8
+FEEDBACK_RATE = 0.8  # the fixed assumption of darkmap before issue #22 (correct_orders)
 FEEDBACK_RATE_RANGE = (0.625, 1.0)
-METHOD = "darkmap.sales-feedback@1"
+METHOD = "darkmap.sales-mc@2"
 _UNCERTAINTY = {"own_fiat": 0.10, "own_btc": 0.20, "listing_price": 0.30,
                 "vendor_median": 0.50}
 _PLACEHOLDERS = {"anon", "anonymous", "buyer", "unknown", "user", "customer", "guest",
                  "hidden", "private", "n a", "na"}
-
-Entity = tuple[str, str]  # ("account" | "persona", id)
+_PAGE_SIZES = (10, 20, 25, 30, 40, 50, 100)
+_DAY = timedelta(days=1)
+_PARTIAL_SPAN = 1.25  # rows covering less than 1/1.25 of the active span: partial
+_MONTHLY_MEASURES = UNIT_MEASURES  # monthly orders are in sales_monthly
+_Q = ((1 - COVERAGE) / 2 * 100, 50.0, (1 + COVERAGE) / 2 * 100)
 
 
 class SalesCounts(TypedDict):
@@ -61,25 +101,48 @@ class SalesCounts(TypedDict):
 
     sales_monthly: int
     sales_summary: int
+    sales_estimates: int
+    feedback_rates: int
 
 
 @dataclass(frozen=True, slots=True)
 class SalesParams:
-    """The feedback rate r (share of orders leaving feedback) and its range."""
+    """Monte Carlo size and seed; optionally a fixed feedback rate (with its range) for the
+    markets that show no counters (instead of borrowing from the markets that do)."""
 
-    rate: float = FEEDBACK_RATE
-    rate_low: float = FEEDBACK_RATE_RANGE[0]
-    rate_high: float = FEEDBACK_RATE_RANGE[1]
+    rate: float | None = None
+    rate_low: float | None = None
+    rate_high: float | None = None
+    draws: int = 2000
+    seed: int = 22
 
     def __post_init__(self) -> None:
-        if not (0 < self.rate_low <= self.rate <= self.rate_high <= 1.0):
-            raise BadInputError("feedback rates must satisfy 0 < low <= rate <= high <= 1")
+        if self.rate is None:
+            if self.rate_low is not None or self.rate_high is not None:
+                raise BadInputError("a feedback rate range needs a feedback rate")
+        else:
+            lo = self.rate if self.rate_low is None else self.rate_low
+            hi = self.rate if self.rate_high is None else self.rate_high
+            if not 0 < lo <= self.rate <= hi <= 1.0:
+                raise BadInputError("feedback rates must satisfy 0 < low <= rate <= high <= 1")
+        if self.draws < 100:
+            raise BadInputError("draws must be at least 100")
+
+    def fixed(self, market_id: str) -> MarketRate | None:
+        """The analyst's fixed rate as a market calibration, when one was given."""
+        if self.rate is None:
+            return None
+        lo = self.rate if self.rate_low is None else self.rate_low
+        hi = self.rate if self.rate_high is None else self.rate_high
+        sd = max((logit(hi) - logit(lo)) / (2 * 1.6448536269514722), 1e-6)
+        return MarketRate(market_id, logit(self.rate), sd, "analyst")
 
 
-def correct_orders(feedback: float,
-                   params: SalesParams = SalesParams()) -> tuple[float, float, float]:
-    """(estimate, low, high) orders behind ``feedback`` feedback entries."""
-    return (feedback / params.rate, feedback / params.rate_high, feedback / params.rate_low)
+def correct_orders(feedback: float, rate: float = FEEDBACK_RATE,
+                   rate_range: tuple[float, float] = FEEDBACK_RATE_RANGE,
+                   ) -> tuple[float, float, float]:
+    """(estimate, low, high) orders behind ``feedback`` at a fixed rate and range."""
+    return feedback / rate, feedback / rate_range[1], feedback / rate_range[0]
 
 
 def informative_mask(mask: str | None) -> bool:
@@ -92,181 +155,548 @@ def informative_mask(mask: str | None) -> bool:
     return re.sub(r"[^a-z]+", " ", mask.casefold()).strip() not in _PLACEHOLDERS
 
 
+@dataclass(frozen=True, slots=True)
+class SalesInputs:
+    """Everything the estimate reads from the store (see :func:`sales_inputs`)."""
+
+    counters: list[AccountCounters]
+    rows: list[FeedbackRow]
+    packs: list[ListingPack]
+
+
+def sales_inputs(ws: Workspace) -> SalesInputs:
+    """The estimator's inputs: displayed counters per account, deduplicated feedback rows,
+    listing packs. The one function to change when the store gains new counters
+    (per-polarity feedback totals, sales beside a level)."""
+    con = ws.con
+    return SalesInputs(sales_store.account_counters(con),
+                       dedupe_rows(sales_store.feedback_rows(con)),
+                       sales_store.listing_packs(con))
+
+
+def dedupe_rows(rows: Sequence[FeedbackRow]) -> list[FeedbackRow]:
+    """One row per feedback: rows with the same account, buyer (first and last character),
+    day and order/feedback kind seen in several captures count once (as often as the
+    capture showing them most often)."""
+    groups: dict[tuple[Any, ...], dict[str, list[FeedbackRow]]] = defaultdict(
+        lambda: defaultdict(list))
+    for r in rows:
+        day = r.left_at.date() if r.left_at else None
+        key = (r.account_id, _ends(r.buyer_masked), day, r.no_feedback)
+        groups[key][r.capture_sha256].append(r)
+    size = Counter((r.account_id, r.capture_sha256) for r in rows)
+    out: list[FeedbackRow] = []
+    for by_capture in groups.values():
+        # ties go to the capture with the most rows of the account (its feedback page)
+        best = max(by_capture.items(), key=lambda kv: (len(kv[1]), size[(
+            kv[1][0].account_id, kv[0])], kv[0]))[1]
+        out.extend(best)
+    return out
+
+
+def _ends(buyer: str | None) -> tuple[str, str] | None:
+    """First and last letter or digit of a buyer name: a full name ("jake_1234", a seized
+    database) and its mask ("j***4", a page) give the same pair."""
+    if not buyer:
+        return None
+    chars = [c for c in buyer[:200].casefold() if c.isalnum()]
+    return (chars[0], chars[-1]) if chars else None
+
+
+# --- per-account evidence --------------------------------------------------------------------
+
+@dataclass
+class _Acct:
+    """One account's rows, summarised."""
+
+    account_id: str
+    market_id: str
+    counters: AccountCounters | None
+    rows: int = 0  # rows with feedback
+    order_rows: int = 0  # rows marked "no feedback left" (orders)
+    first_row: datetime | None = None
+    last_row: datetime | None = None
+    crawl: datetime | None = None
+    masks: Counter[str] = field(default_factory=Counter)
+    unmasked: int = 0
+    by_listing: Counter[str] = field(default_factory=Counter)
+    per_capture: Counter[str] = field(default_factory=Counter)  # feedback rows per page
+    capture_first: dict[str, datetime] = field(default_factory=dict)  # oldest row per page
+    by_month: Counter[date] = field(default_factory=Counter)
+    masks_by_month: dict[date, set[str]] = field(default_factory=lambda: defaultdict(set))
+    value: dict[date, list[float]] = field(default_factory=dict)  # month: [v, v_lo, v_hi]
+    sources: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How an account's orders are estimated."""
+
+    basis: str
+    counter: int | None
+    feedback: int
+    extrapolation: float
+    min_orders: int
+    rounding: int
+
+
 def _month(ts: datetime | date) -> date:
     return date(ts.year, ts.month, 1)
 
 
-def _usd(amount: float, currency: str, when: Any, fx: FxTable) -> float | None:
-    rate, _ = fx.rate(currency, when)
-    return amount * rate if rate is not None else None
+def _collect(inputs: SalesInputs, acct_market: dict[str, str], fx: FxTable,
+             prices: dict[str, float], vendor_median: dict[str, float]) -> dict[str, _Acct]:
+    """Summarise every account's rows (counts, masks, months, values)."""
+    counters = {c.account_id: c for c in inputs.counters}
+    accts: dict[str, _Acct] = {}
 
+    def get(aid: str) -> _Acct:
+        if aid not in accts:
+            accts[aid] = _Acct(aid, acct_market.get(aid) or aid.split(":", 1)[0],
+                               counters.get(aid))
+        return accts[aid]
 
-@dataclass
-class _Month:
-    """One entity's feedback in one month: count, value (mid, low, high parts), masks."""
-
-    feedback: int = 0
-    value: float = 0.0
-    value_low: float = 0.0
-    value_high: float = 0.0
-    masks: set[str] = field(default_factory=set)
-
-
-@dataclass
-class _Prices:
-    """What values a feedback without its own amount, and when each vendor listed."""
-
-    by_listing: dict[str, float] = field(default_factory=dict)
-    by_account: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    listing_dates: dict[str, list[datetime]] = field(default_factory=lambda: defaultdict(list))
-
-
-@dataclass
-class _Tally:
-    """Feedback of every account and persona, by month, with value sources and buyers."""
-
-    monthly: dict[Entity, dict[date, _Month]] = field(default_factory=lambda: defaultdict(dict))
-    first: dict[Entity, datetime] = field(default_factory=dict)
-    last: dict[Entity, datetime] = field(default_factory=dict)
-    sources: dict[Entity, dict[str, int]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(int)))
-    rows_per_account: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    unmasked_missing: dict[Entity, int] = field(default_factory=lambda: defaultdict(int))
-    masks: dict[Entity, set[str]] = field(default_factory=lambda: defaultdict(set))
-
-
-def _prices(ws: Workspace) -> _Prices:
-    """USD pack prices per listing and per account, and listing dates per account."""
-    out = _Prices()
-    for p in store.assessed_prices(ws.con):
-        if p.pack_price_usd is not None and p.pack_price_usd > 0:
-            out.by_listing[p.listing_id] = p.pack_price_usd
-            if p.account_id:
-                out.by_account[p.account_id].append(p.pack_price_usd)
-        if p.account_id and p.observed_at:
-            out.listing_dates[p.account_id].append(p.observed_at)
-    return out
-
-
-def _tally(ws: Workspace, pmap: dict[str, str], prices: _Prices, fx: FxTable) -> _Tally:
-    """Count and value every feedback for its account and its persona."""
-    t = _Tally()
-    for fb in store.sales_feedback(ws.con):
-        aid, mask = fb.account_id, fb.buyer_masked
-        when = fb.left_at or fb.observed_at
-        t.rows_per_account[aid] += 1
-        value, src = None, None
-        if fb.amount is not None and fb.amount > 0 and fb.currency:
-            value = _usd(float(fb.amount), fb.currency, when, fx)
-            src = "own_btc" if fb.currency.upper() in ("BTC", "XMR") else "own_fiat"
-        if value is None and fb.listing_id and fb.listing_id in prices.by_listing:
-            value, src = prices.by_listing[fb.listing_id], "listing_price"
-        if value is None and prices.by_account.get(aid):
-            value, src = median(prices.by_account[aid]), "vendor_median"
-        u = _UNCERTAINTY.get(src or "", 0.0)
-        for key in (("account", aid), ("persona", pmap.get(aid, aid))):
-            t.sources[key][src or "unvalued"] += 1
-            if when is None:
-                continue
-            m = t.monthly[key].setdefault(_month(when), _Month())
-            m.feedback += 1
-            if value is not None:
-                m.value += value
-                m.value_low += value * (1 - u)
-                m.value_high += value * (1 + u)
-            if mask is not None and informative_mask(mask):
-                m.masks.add(mask)
-                t.masks[key].add(mask)
+    for aid in acct_market:
+        get(aid)
+    for r in inputs.rows:
+        a = get(r.account_id)
+        if r.no_feedback:
+            a.order_rows += 1
+        else:
+            a.rows += 1
+            a.per_capture[r.capture_sha256] += 1
+            if r.buyer_masked is not None and informative_mask(r.buyer_masked):
+                a.masks[r.buyer_masked] += 1
             else:
-                t.unmasked_missing[key] += 1
-            t.first[key] = min(t.first.get(key, when), when)
-            t.last[key] = max(t.last.get(key, when), when)
-    return t
+                a.unmasked += 1
+        if r.listing_id:
+            a.by_listing[r.listing_id] += 1
+        when = r.left_at or r.observed_at
+        if r.observed_at and (a.crawl is None or r.observed_at > a.crawl):
+            a.crawl = r.observed_at
+        if when is None:
+            continue
+        if not r.no_feedback and (a.first_row is None or when < a.first_row):
+            a.first_row = when
+        if not r.no_feedback and when < a.capture_first.get(r.capture_sha256, when + _DAY):
+            a.capture_first[r.capture_sha256] = when
+        if a.last_row is None or when > a.last_row:
+            a.last_row = when
+        mon = _month(when)
+        a.by_month[mon] += 1
+        if r.buyer_masked and informative_mask(r.buyer_masked) and not r.no_feedback:
+            a.masks_by_month[mon].add(r.buyer_masked)
+        v, src = _value(r, fx, prices, vendor_median)
+        a.sources[src or "unvalued"] += 1
+        if v is not None:
+            u = _UNCERTAINTY.get(src or "", 0.0)
+            acc = a.value.setdefault(mon, [0.0, 0.0, 0.0])
+            acc[0] += v
+            acc[1] += v * (1 - u)
+            acc[2] += v * (1 + u)
+    return accts
 
 
-def _monthly_rows(t: _Tally, params: SalesParams, now: datetime) -> list[SalesMonthlyRow]:
-    """One ``sales_monthly`` row per entity and month with dated feedback."""
-    c_mid, c_low, c_high = 1 / params.rate, 1 / params.rate_high, 1 / params.rate_low
-    rows = []
-    for (kind, eid), months in t.monthly.items():
-        for mon, m in sorted(months.items()):
-            est, lo, hi = correct_orders(m.feedback, params)
-            v = m.value
-            rows.append(SalesMonthlyRow(
-                kind, eid, mon, m.feedback, est, lo, hi, v * c_mid if v else None,
-                m.value_low * c_low if v else None, m.value_high * c_high if v else None,
-                len(m.masks), METHOD, now))
-    return rows
+def _value(r: FeedbackRow, fx: FxTable, prices: dict[str, float],
+           vendor_median: dict[str, float]) -> tuple[float | None, str | None]:
+    """USD value of one row and its source."""
+    if r.amount is not None and r.amount > 0 and r.currency:
+        rate, _ = fx.rate(r.currency, r.left_at or r.observed_at)
+        if rate is not None:
+            return float(r.amount) * rate, ("own_btc" if r.currency.upper() in ("BTC", "XMR")
+                                             else "own_fiat")
+    if r.listing_id and r.listing_id in prices:
+        return prices[r.listing_id], "listing_price"
+    if r.account_id in vendor_median:
+        return vendor_median[r.account_id], "vendor_median"
+    return None, None
+
+
+def _rounded_markets(counters: list[AccountCounters]) -> set[str]:
+    """Markets that round their sales counters (most counters of 100+ end in 0)."""
+    big: dict[str, list[int]] = defaultdict(list)
+    for c in counters:
+        if c.sales_shown is not None and c.sales_shown >= 100:
+            big[c.market_id].append(c.sales_shown)
+    return {m for m, v in big.items()
+            if len(v) >= 3 and sum(x % 10 == 0 for x in v) >= 0.8 * len(v)}
+
+
+def _rounding(n: int) -> int:
+    """The step a rounded counter was rounded to (5800 -> 100)."""
+    step = 1
+    while n >= 100 and n % (step * 10) == 0 and step < n // 10:
+        step *= 10
+    return step
+
+
+def _plan(a: _Acct, rounded: set[str]) -> _Plan:
+    """Which evidence estimates the account's orders."""
+    c = a.counters
+    min_orders = a.rows + a.order_rows
+    counter = None
+    if c is not None:
+        counter = c.sales_shown if c.sales_shown is not None else level_sales(c.level)
+    if counter is not None:
+        step = _rounding(counter) if a.market_id in rounded else 1
+        return _Plan("counter", counter, max(a.rows, (c.feedback_shown or 0) if c else 0),
+                     1.0, min_orders, step)
+    shown = c.feedback_shown if c is not None else None
+    if shown is None and not min_orders and (c is None or c.observed_at is None):
+        # no profile, no feedback page, no counter: its sales were not captured at all
+        return _Plan("not captured", None, 0, 1.0, 0, 1)
+    if shown is not None:
+        return _Plan("feedback total shown", None, max(shown, a.rows), 1.0, min_orders, 1)
+    ratio = _partial_ratio(a)
+    if ratio > 1.0:
+        return _Plan("extrapolated", None, a.rows, ratio, min_orders, 1)
+    return _Plan("feedback rows", None, a.rows, 1.0, min_orders, 1)
+
+
+def _partial_ratio(a: _Acct) -> float:
+    """Active span / span the rows cover, when the rows look like a partial capture (one
+    page holds a whole page size of rows, and the rows start well after the vendor
+    joined), else 1.0."""
+    if not a.per_capture:
+        return 1.0
+    cap, page = max(a.per_capture.items(), key=lambda kv: (kv[1], kv[0]))  # fullest page
+    if page < 20 or not any(page % pg == 0 for pg in _PAGE_SIZES):
+        return 1.0
+    joined = a.counters.joined_at if a.counters else None
+    first = a.capture_first.get(cap)
+    if joined is None or first is None or a.crawl is None:
+        return 1.0
+    covered = max((a.crawl - first).days, 1)
+    active = max((a.crawl - joined).days, 1)
+    ratio = active / covered
+    return ratio if ratio > _PARTIAL_SPAN else 1.0
+
+
+def _orders_draws(p: _Plan, market: np.ndarray, sigma_v: float,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Monte Carlo draws of one account's orders."""
+    n = market.shape[0]
+    if p.basis == "not captured":
+        return np.zeros(n)
+    if p.counter is not None:
+        base = np.full(n, float(p.counter))
+        if p.rounding > 1:
+            base = base + rng.uniform(-p.rounding / 2, p.rounding / 2, n)
+        counted: np.ndarray = np.maximum(base, float(p.min_orders))
+        return counted
+    f = np.full(n, float(p.feedback))
+    if p.extrapolation > 1.0:
+        f = np.round(f * p.extrapolation ** rng.uniform(0.5, 1.0, n))
+    r = 1 / (1 + np.exp(-(market + rng.normal(0.0, sigma_v, n))))
+    r = np.clip(r, 1e-3, 1.0 - 1e-9)
+    orders = f + rng.negative_binomial(np.maximum(f, 1.0), r)
+    orders = np.where(f > 0, orders, rng.negative_binomial(1.0, r))
+    return np.maximum(orders.astype(np.float64), float(p.min_orders))
+
+
+# --- the stage ---------------------------------------------------------------------------------
+
+@dataclass
+class _Draws:
+    """One entity's Monte Carlo draws and what they rest on."""
+
+    orders: np.ndarray
+    customers: np.ndarray | None
+    lower_customers: int
+    units: dict[str, np.ndarray]
+    months: dict[date, float]  # month -> share of the entity's orders
+    no_pack: int = 0
+    revenue: tuple[float, float, float] | None = None
+    plan: _Plan | None = None
+    cust: CustomerEstimate | None = None
+
+
+@dataclass
+class _Out:
+    """Rows being built."""
+
+    monthly: list[SalesMonthlyRow] = field(default_factory=list)
+    summary: list[SalesSummaryRow] = field(default_factory=list)
+    estimates: list[EstimateRow] = field(default_factory=list)
+
+
+def _q(draws: np.ndarray) -> tuple[float, float, float]:
+    """(estimate, low, high): median and the central COVERAGE interval of ``draws``."""
+    lo, mid, hi = np.percentile(draws, _Q)
+    return float(mid), float(lo), float(hi)
+
+
+def _rng(seed: int, key: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(key.encode("utf-8"))])
 
 
 def compute_sales(ws: Workspace, params: SalesParams = SalesParams(),
                   fx: FxTable | None = None, now: datetime | None = None) -> SalesCounts:
-    """Fill ``sales_monthly`` and ``sales_summary`` for every account and persona."""
+    """Fill ``feedback_rates``, ``sales_estimates``, ``sales_monthly`` and ``sales_summary``
+    for every account and persona."""
     con = ws.con
     fx = fx or load_fx(workspace=ws.path)
     now = now or datetime.utcnow()
+    inputs = sales_inputs(ws)
     pmap = persona_map(con)
-    prices = _prices(ws)
-    shown: dict[str, int] = {}
-    reported: dict[str, int] = {}
-    for tot in store.feedback_totals(con):
-        if tot.feedback_count is not None:
-            shown[tot.account_id] = int(tot.feedback_count)
-        if tot.sales_count is not None:
-            reported[tot.account_id] = int(tot.sales_count)
     acct_market = store.account_markets(con)
+    for aid in pmap:
+        acct_market.setdefault(aid, aid.split(":", 1)[0])
+    prices, vendor_median, listing_dates = _prices(ws)
+    accts = _collect(inputs, acct_market, fx, prices, vendor_median)
+    markets = sorted({a.market_id for a in accts.values()})
+    rates, pop = calibrate(markets, counter_pairs(inputs.counters, inputs.rows))
+    for mid, mr in list(rates.items()):
+        fixed = params.fixed(mid) if mr.source == "borrowed" else None
+        if fixed is not None:
+            rates[mid] = fixed
+    market_draws = {m: _rng(params.seed, "market:" + m).normal(r.mean, r.sd, params.draws)
+                    for m, r in rates.items()}
+    curves = _mask_curves(accts)
+    packs: dict[str, list[ListingPack]] = defaultdict(list)
+    for p in inputs.packs:
+        if p.account_id:
+            packs[p.account_id].append(p)
+    rounded = _rounded_markets(inputs.counters)
     n_listings = store.listings_per_account(con)
-    tally = _tally(ws, pmap, prices, fx)
-    mrows = _monthly_rows(tally, params, now)
     members: dict[str, list[str]] = defaultdict(list)
-    for aid, pid in pmap.items():
+    for aid, pid in sorted(pmap.items()):
         members[pid].append(aid)
-    entities = [("account", a, [a]) for a in pmap] + [("persona", p, accs)
-                                                        for p, accs in members.items()]
-    srows = [_summary_row(kind, eid, accs, tally, prices, shown, reported, acct_market,
-                          n_listings, params, now) for kind, eid, accs in entities]
-    store.replace_sales(con, mrows, srows)
-    return {"sales_monthly": len(mrows), "sales_summary": len(srows)}
+    out = _Out()
+    ctx = _Ctx(params, rates, pop, market_draws, curves, packs, rounded, n_listings,
+               listing_dates, now)
+    for pid, accs in sorted(members.items()):
+        drawn = []
+        for aid in accs:
+            a = accts[aid]
+            d = _account_draws(a, ctx)
+            drawn.append((a, d))
+            _emit(out, "account", aid, [a], d, ctx)
+        _emit(out, "persona", pid, [a for a, _ in drawn], _sum_draws([d for _, d in drawn],
+                                                                      [a for a, _ in drawn]),
+              ctx)
+    rate_rows = _rate_rows(rates, pop, now)
+    # the caller (assess.stage) holds the transaction that makes the rebuild atomic
+    store.replace_sales(con, out.monthly, out.summary)
+    sales_store.replace_estimates(con, out.estimates)
+    sales_store.replace_feedback_rates(con, rate_rows)
+    return {"sales_monthly": len(out.monthly), "sales_summary": len(out.summary),
+            "sales_estimates": len(out.estimates), "feedback_rates": len(rate_rows)}
 
 
-def _summary_row(kind: str, eid: str, accs: list[str], t: _Tally, prices: _Prices,
-                 shown: dict[str, int], reported: dict[str, int], acct_market: dict[str, str],
-                 n_listings: dict[str, int], params: SalesParams,
-                 now: datetime) -> SalesSummaryRow:
-    """The ``sales_summary`` row of one account or persona (members ``accs``)."""
-    c_mid, c_low, c_high = 1 / params.rate, 1 / params.rate_high, 1 / params.rate_low
-    key = (kind, eid)
-    rows_total = sum(t.rows_per_account.get(a, 0) for a in accs)
-    shown_total = sum(max(shown.get(a, 0), t.rows_per_account.get(a, 0)) for a in accs)
-    fb_total = max(rows_total, shown_total)
-    est, lo, hi = correct_orders(fb_total, params)
-    months = t.monthly.get(key, {})
-    v = sum(m.value for m in months.values())
-    vl = sum(m.value_low for m in months.values())
-    vh = sum(m.value_high for m in months.values())
-    dated = sum(m.feedback for m in months.values())
-    # feedback shown on profiles but not captured: valued at the mean captured value
-    scale = fb_total / dated if dated and fb_total > dated else 1.0
-    dates = [d for a in accs for d in prices.listing_dates.get(a, [])]
-    f_act = t.first.get(key) or (min(dates) if dates else None)
-    l_act = t.last.get(key) or (max(dates) if dates else None)
-    rep = [reported[a] for a in accs if a in reported]
-    markets = sorted({acct_market.get(a) or a.split(":", 1)[0] for a in accs})
-    ev = {"feedback_rows": rows_total, "feedback_shown_on_pages": shown_total,
-          "feedback_used": fb_total,
-          "feedback_basis": "shown on pages" if shown_total > rows_total else "rows read",
-          "correction_factor": {"estimate": round(c_mid, 4), "low": round(c_low, 4),
-                                "high": round(c_high, 4), "feedback_rate": params.rate},
-          "value_sources": dict(t.sources.get(key, {})),
-          "uncaptured_feedback_scale": round(scale, 4),
-          "markets": markets}
-    n_masked_out = t.unmasked_missing.get(key, 0)
+@dataclass(frozen=True, slots=True)
+class _Ctx:
+    """What every entity's estimate shares."""
+
+    params: SalesParams
+    rates: dict[str, MarketRate]
+    pop: Population
+    market_draws: dict[str, np.ndarray]
+    curves: dict[str, np.ndarray]
+    packs: dict[str, list[ListingPack]]
+    rounded: set[str]
+    n_listings: dict[str, int]
+    listing_dates: dict[str, list[datetime]]
+    now: datetime
+
+
+def _prices(ws: Workspace) -> tuple[dict[str, float], dict[str, float],
+                                    dict[str, list[datetime]]]:
+    """USD pack price per listing, median per account, listing dates per account."""
+    by_listing: dict[str, float] = {}
+    by_account: dict[str, list[float]] = defaultdict(list)
+    dates: dict[str, list[datetime]] = defaultdict(list)
+    for p in store.assessed_prices(ws.con):
+        if p.pack_price_usd is not None and p.pack_price_usd > 0:
+            by_listing[p.listing_id] = p.pack_price_usd
+            if p.account_id:
+                by_account[p.account_id].append(p.pack_price_usd)
+        if p.account_id and p.observed_at:
+            dates[p.account_id].append(p.observed_at)
+    return by_listing, {a: median(v) for a, v in by_account.items()}, dates
+
+
+def _mask_curves(accts: dict[str, _Acct]) -> dict[str, np.ndarray]:
+    """Per market, the expected distinct masks of 0..N buyers (mask collisions), with
+    masks modelled as independent first and last characters of the distinct masks."""
+    distinct: dict[str, set[str]] = defaultdict(set)
+    biggest: dict[str, int] = defaultdict(int)
+    for a in accts.values():
+        distinct[a.market_id].update(m.casefold() for m in a.masks)
+        biggest[a.market_id] = max(biggest[a.market_id], sum(a.masks.values()))
+    out = {}
+    for mid, masks in distinct.items():
+        ends = [e for e in (_ends(m) for m in masks) if e is not None]
+        if len(ends) < 30:  # too few masks to know the mask space: no collision correction
+            continue
+        first = Counter(e[0] for e in ends)
+        last = Counter(e[1] for e in ends)
+        pf = np.array(list(first.values()), dtype=np.float64) / len(ends)
+        pl = np.array(list(last.values()), dtype=np.float64) / len(ends)
+        out[mid] = collision_curve(np.outer(pf, pl).ravel(), max(50, 2 * biggest[mid]))
+    return out
+
+
+def _account_draws(a: _Acct, ctx: _Ctx) -> _Draws:
+    """Orders, customers and units draws of one account."""
+    rng = _rng(ctx.params.seed, "account:" + a.account_id)
+    plan = _plan(a, ctx.rounded)
+    orders = _orders_draws(plan, ctx.market_draws[a.market_id], ctx.pop.sigma_v, rng)
+    cust: CustomerEstimate | None = None
+    if a.masks:
+        cust = estimate_customers(a.masks, ctx.curves.get(a.market_id), orders, rng)
+    units, no_pack = allocate_units(orders, ctx.packs.get(a.account_id, []), a.by_listing,
+                                    rng) if plan.basis != "not captured" else ({}, 0)
+    dated = sum(a.by_month.values())
+    months = {m: n / dated for m, n in a.by_month.items()} if dated else {}
+    return _Draws(orders, cust.draws if cust else None, cust.lower_bound if cust else 0,
+                  units, months, no_pack, _revenue(a, orders), plan, cust)
+
+
+def _revenue(a: _Acct, orders: np.ndarray) -> tuple[float, float, float] | None:
+    """Revenue (est, low, high): the rows' value scaled to the orders."""
+    n = sum(a.by_month.values())
+    if not n or not a.value:
+        return None
+    v = [sum(x[i] for x in a.value.values()) for i in range(3)]
+    valued = sum(a.sources.values()) - a.sources.get("unvalued", 0)
+    est, lo, hi = _q(orders)
+    per = 1 / max(valued, 1)
+    return v[0] * est * per, v[1] * lo * per, v[2] * hi * per
+
+
+def _sum_draws(ds: list[_Draws], accs: list[_Acct]) -> _Draws:
+    """A persona's draws: the sum of its accounts' (same draw index: shared market rates)."""
+    orders = sum((d.orders for d in ds), np.zeros_like(ds[0].orders))
+    with_c = [d.customers for d in ds if d.customers is not None]
+    customers = sum(with_c, np.zeros_like(orders)) if with_c else None
+    units: dict[str, np.ndarray] = {}
+    for d in ds:
+        for measure, v in d.units.items():
+            units[measure] = units.get(measure, np.zeros_like(orders)) + v
+    months: dict[date, float] = defaultdict(float)
+    dated = [d for d in ds if d.months]  # accounts without dated rows spread like the rest
+    total = sum(float(np.median(d.orders)) for d in dated) or 1.0
+    for d in dated:
+        share_of_persona = float(np.median(d.orders)) / total
+        for m, s in d.months.items():
+            months[m] += s * share_of_persona
+    revs = [d.revenue for d in ds if d.revenue is not None]
+    revenue = (sum(r[0] for r in revs), sum(r[1] for r in revs), sum(r[2] for r in revs)) \
+        if revs else None
+    return _Draws(orders, customers, sum(d.lower_customers for d in ds), units, dict(months),
+                  sum(d.no_pack for d in ds), revenue)
+
+
+def _est_row(kind: str, eid: str, measure: str, period: str, q: tuple[float, float, float],
+             lower: float | None, basis: str | None, evidence: dict[str, Any] | None,
+             now: datetime) -> EstimateRow:
+    return EstimateRow(kind, eid, measure, period, round(q[0], 3), round(q[1], 3),
+                       round(q[2], 3), lower, COVERAGE, basis,
+                       json.dumps(evidence, default=str) if evidence is not None else None,
+                       METHOD, now)
+
+
+def _emit(out: _Out, kind: str, eid: str, accs: list[_Acct], d: _Draws, ctx: _Ctx) -> None:
+    """Summary, monthly and estimate rows of one account or persona."""
+    now = ctx.now
+    est, lo, hi = _q(d.orders)
+    plans = [_plan(a, ctx.rounded) for a in accs] if d.plan is None else [d.plan]
+    rows = sum(a.rows for a in accs)
+    fb_used = sum(p.feedback for p in plans)
+    counters = [p.counter for p in plans if p.counter is not None]
+    markets = sorted({a.market_id for a in accs})
+    bases = Counter(p.basis for p in plans)
+    basis = next(iter(bases)) if len(bases) == 1 else "mixed"
+    ev = {"basis": dict(bases), "feedback_rows": rows, "feedback_used": fb_used,
+          "order_rows": sum(a.order_rows for a in accs),
+          "counters_shown": counters, "markets": markets,
+          "feedback_rates": {m: _rate_ev(ctx.rates[m]) for m in markets},
+          "extrapolation": {a.account_id: round(p.extrapolation, 3)
+                            for a, p in zip(accs, plans, strict=True) if p.extrapolation > 1},
+          "coverage": COVERAGE, "draws": int(d.orders.shape[0]),
+          "value_sources": dict(sum((a.sources for a in accs), Counter()))}
+    masks = d.lower_customers
+    unmasked = sum(a.unmasked for a in accs)
     note = ("distinct masked handles: a lower bound (masks can collide)"
-            + (f"; {n_masked_out} feedback without a usable handle not counted"
-               if n_masked_out else ""))
-    return SalesSummaryRow(
-        kind, eid, len(accs), len(markets), sum(n_listings.get(a, 0) for a in accs),
-        fb_total, est, lo, hi, max(rep) if len(rep) == 1 else (sum(rep) if rep else None),
-        v * c_mid * scale if v else None, vl * c_low * scale if v else None,
-        vh * c_high * scale if v else None, len(t.masks.get(key, ())), note, f_act, l_act,
-        (l_act - f_act).days if f_act and l_act else None, json.dumps(ev), METHOD, now)
+            + (f"; {unmasked} feedback without a usable handle not counted" if unmasked else ""))
+    firsts = [a.first_row for a in accs if a.first_row]
+    lasts = [a.last_row for a in accs if a.last_row]
+    dates = [x for a in accs for x in ctx.listing_dates.get(a.account_id, [])]
+    f_act = min(firsts) if firsts else (min(dates) if dates else None)
+    l_act = max(lasts) if lasts else (max(dates) if dates else None)
+    rev = d.revenue
+    out.summary.append(SalesSummaryRow(
+        kind, eid, len(accs), len(markets), sum(ctx.n_listings.get(a.account_id, 0)
+                                                for a in accs),
+        fb_used, est, lo, hi,
+        (counters[0] if len(counters) == 1 else sum(counters)) if counters else None,
+        rev[0] if rev else None, rev[1] if rev else None, rev[2] if rev else None, masks,
+        note, f_act, l_act, (l_act - f_act).days if f_act and l_act else None,
+        json.dumps(ev, default=str), METHOD, now))
+    out.estimates.append(_est_row(kind, eid, "orders", "all", (est, lo, hi),
+                                  float(sum(p.min_orders for p in plans)), basis, ev, now))
+    if d.customers is not None:
+        cev: dict[str, Any] = {"masks_seen": masks, "method": "chao1 + mask collisions",
+                               "note": note}
+        if d.cust is not None:
+            cev.update(f1=d.cust.f1, f2=d.cust.f2, chao1=round(d.cust.chao1, 2))
+        if kind == "persona" and len(accs) > 1:
+            cev["persona"] = "sum over accounts (a buyer of two accounts counts twice)"
+        out.estimates.append(_est_row(kind, eid, "customers", "all", _q(d.customers),
+                                      float(masks), "masked buyers", cev, now))
+    for m, v in sorted(d.units.items()):
+        out.estimates.append(_est_row(kind, eid, m, "all", _q(v), None, basis,
+                                      {"listings_without_pack": d.no_pack}, now))
+    _monthly(out, kind, eid, accs, d, ctx)
+
+
+def _rate_ev(r: MarketRate) -> dict[str, Any]:
+    lo, hi = r.interval
+    return {"rate": round(r.rate, 4), "low": round(lo, 4), "high": round(hi, 4),
+            "source": r.source, "accounts_with_counters": r.n_accounts}
+
+
+def _monthly(out: _Out, kind: str, eid: str, accs: list[_Acct], d: _Draws, ctx: _Ctx) -> None:
+    """``sales_monthly`` rows (orders, revenue), and monthly estimates of the units a
+    persona sold (pills, counterfeit and fentanyl-risk pills, grams)."""
+    est, lo, hi = _q(d.orders)
+    n_dated = sum(sum(a.by_month.values()) for a in accs)
+    for mon, share in sorted(d.months.items()):
+        fb = sum(a.by_month.get(mon, 0) for a in accs)
+        val = [sum(a.value.get(mon, [0.0, 0.0, 0.0])[i] for a in accs) for i in range(3)]
+        scale = (est / n_dated) if n_dated else 0.0
+        buyers = len(set().union(*(a.masks_by_month.get(mon, set()) for a in accs)))
+        out.monthly.append(SalesMonthlyRow(
+            kind, eid, mon, fb, est * share, lo * share, hi * share,
+            val[0] * scale if val[0] else None,
+            val[1] * (lo / n_dated) if val[0] and n_dated else None,
+            val[2] * (hi / n_dated) if val[0] and n_dated else None,
+            buyers, METHOD, ctx.now))
+        if kind != "persona":
+            continue
+        period = f"{mon:%Y-%m}"
+        for m in _MONTHLY_MEASURES:
+            v = d.units.get(m)
+            if v is None or not v.any():
+                continue
+            q = _q(v)
+            out.estimates.append(_est_row(kind, eid, m, period,
+                                          (q[0] * share, q[1] * share, q[2] * share), None,
+                                          "monthly share of dated feedback", None, ctx.now))
+
+
+def _rate_rows(rates: dict[str, MarketRate], pop: Population,
+               now: datetime) -> list[FeedbackRateRow]:
+    """``feedback_rates`` rows."""
+    rows = []
+    for mid, r in sorted(rates.items()):
+        lo, hi = r.interval
+        ev = {"logit_mean": round(r.mean, 4), "logit_sd": round(r.sd, 4),
+              "pairs": r.pairs[:50], "population": {
+                  "mu_rate": round(1 / (1 + math.exp(-pop.mu)), 4), "tau": round(pop.tau, 4),
+                  "sigma_vendor": round(pop.sigma_v, 4), "markets_calibrated": pop.n_markets}}
+        rows.append(FeedbackRateRow(mid, round(r.rate, 4), round(lo, 4), round(hi, 4),
+                                    COVERAGE, r.source, r.n_accounts, r.n_orders, r.n_feedback,
+                                    json.dumps(ev), METHOD, now))
+    return rows

@@ -17,6 +17,7 @@ from darkmap.cli import (  # noqa: F401  (each module registers its commands on 
     cmd_link,
     cmd_ops,
     cmd_report,
+    cmd_sales,
     cmd_simulate,
     cmd_team,
 )

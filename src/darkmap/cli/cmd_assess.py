@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from darkmap.assess.harm import TargetRow, check_limit, rank_targets
-from darkmap.assess.sales import FEEDBACK_RATE, FEEDBACK_RATE_RANGE, SalesParams
+from darkmap.assess.sales import SalesParams
 from darkmap.assess.stage import assess_workspace
 from darkmap.cli.cmd_evaluate import eval_group
 from darkmap.cli.common import (
@@ -34,20 +34,22 @@ _RATE = FiniteFloat(0.0, 1.0, min_open=True)
 
 @main.command("assess")
 @workspace_option
-@click.option("--feedback-rate", type=_RATE, default=FEEDBACK_RATE, show_default=True,
-              help="Share of orders that leave feedback (orders = feedback / rate).")
-@click.option("--feedback-rate-range", type=(_RATE, _RATE), default=FEEDBACK_RATE_RANGE,
-              show_default=True, help="Low and high feedback rate for the order range.")
+@click.option("--feedback-rate", type=_RATE, default=None,
+              help="Fixed share of orders that leave feedback, for markets that show no "
+                   "counters (default: borrowed from the markets that do).")
+@click.option("--feedback-rate-range", type=(_RATE, _RATE), default=None,
+              help="Low and high of that fixed rate (its 90% range).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def assess_cmd(workspace: Path | None, feedback_rate: float,
-               feedback_rate_range: tuple[float, float], as_json: bool) -> None:
+def assess_cmd(workspace: Path | None, feedback_rate: float | None,
+               feedback_rate_range: tuple[float, float] | None, as_json: bool) -> None:
     """Classify and normalise every listing; estimate sales and jurisdictions.
 
     Idempotent: a rerun rebuilds the same assessments.
 
     Example: darkmap assess -w case-42
     """
-    params = SalesParams(feedback_rate, feedback_rate_range[0], feedback_rate_range[1])
+    rng = feedback_rate_range or (None, None)
+    params = SalesParams(feedback_rate, rng[0], rng[1])
     ws = open_ws(workspace)
     try:
         summary = assess_workspace(ws, params)
@@ -68,7 +70,9 @@ _CSV_FIELDS = ("rank", "persona_id", "label", "harm_score", "country", "country_
                "listings", "drug_listings", "fentanyl_listings", "counterfeit_listings",
                "orders_est", "orders_low", "orders_high", "revenue_usd", "revenue_usd_low",
                "revenue_usd_high", "buyers_distinct_min", "active_from", "active_to",
-               "top_substances", "accounts", "evidence")
+               "top_substances", "accounts", "evidence", "pills_est", "pills_low",
+               "pills_high", "counterfeit_pills_est", "fentanyl_risk_pills_est",
+               "customers_est", "customers_low", "customers_high", "sales_basis")
 
 
 @main.command("targets")
@@ -131,22 +135,43 @@ def targets_csv(rows: list[TargetRow]) -> str:
                  r["revenue_usd_range"][0] or "", r["revenue_usd_range"][1] or "",
                  r["buyers_distinct_min"], r["active_from"] or "", r["active_to"] or "",
                  json.dumps(r["top_substances"]), ";".join(r["accounts"]),
-                 json.dumps(r["evidence"], default=str, ensure_ascii=False)]
+                 json.dumps(r["evidence"], default=str, ensure_ascii=False),
+                 *_triple(r["pills"]), _first(r["counterfeit_pills"]),
+                 _first(r["fentanyl_risk_pills"]), *_triple(r["customers"]),
+                 r["sales_basis"] or ""]
         w.writerow([csv_cell(c) for c in cells])
     return buf.getvalue()
 
 
+def _triple(v: list[float] | None) -> list[float | str]:
+    """[estimate, low, high], or three empty cells."""
+    return list(v) if v else ["", "", ""]
+
+
+def _first(v: list[float] | None) -> float | str:
+    return v[0] if v else ""
+
+
 def _print_targets(rows: list[TargetRow]) -> None:
-    """The target list as a text table (labels cut to 28 characters, escapes shown)."""
+    """The target list as a text table (labels cut to 28 characters, escapes shown);
+    orders, pills and customers as "estimate (90% range)", "-" when not captured."""
     say(f"{'#':>3s} {'harm':>6s} {'cc':3s} {'persona':28s} {'fent':>4s} {'cfp':>4s} "
-        f"{'orders':>9s} {'revenue USD':>13s}  top substances")
+        f"{'orders (90%)':>20s} {'pills (90%)':>24s} {'customers (90%)':>18s} "
+        f"{'revenue USD':>13s}  top substances")
     for i, r in enumerate(rows, 1):
         subs = ", ".join(list(r["top_substances"])[:3])
         rev = f"{r['revenue_usd']:,.0f}" if r["revenue_usd"] else "-"
+        orders = "-" if r["sales_basis"] == "not captured" else _span(
+            [r["orders_est"], *r["orders_range"]])
         say(f"{i:3d} {r['harm_score']:6.1f} {short(r['country'] or '--', 3):3s} "
             f"{short(r['label'], 28):28s} {r['fentanyl_listings']:4d} "
-            f"{r['counterfeit_listings']:4d} {r['orders_est']:9,.0f} {rev:>13s}  "
-            f"{short(subs, 60)}")
+            f"{r['counterfeit_listings']:4d} {orders:>20s} {_span(r['pills']):>24s} "
+            f"{_span(r['customers']):>18s} {rev:>13s}  {short(subs, 60)}")
+
+
+def _span(v: list[float] | None) -> str:
+    """"est (low-high)" or "-"."""
+    return f"{v[0]:,.0f} ({v[1]:,.0f}-{v[2]:,.0f})" if v else "-"
 
 
 def _fmt3(v: float | None) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from darkmap.assess.harm import TargetRow, rank_targets
 from darkmap.report.sections import Figure, Section, Table, register_section
 from darkmap.store import assessment as store
+from darkmap.store.sales import feedback_rates
 from darkmap.store.workspace import Workspace, table_has_rows
 
 __all__ = ["targets_section"]
@@ -28,16 +29,30 @@ def targets_section(ws: Workspace) -> Section | None:
     n_fentanyl, n_counterfeit = store.count_flagged(ws.con)
     sec = Section("targets", "Targets: what is sold, how much, by whom",
                   summary="Personas ranked by harm score (fentanyl and counterfeit pills "
-                          "weigh most; then volume, reach and duration). Orders are feedback "
-                          "counts corrected for orders that leave none; ranges show the "
-                          "uncertainty of that correction.",
+                          "weigh most; then volume, reach and duration). Orders come from the "
+                          "sales counters markets display, else from feedback divided by the "
+                          "market's feedback rate (calibrated on the counters markets show); "
+                          "pills are orders times the pack each listing sells; customers "
+                          "are estimated from masked buyer names. Ranges are 90% intervals "
+                          "(docs/sales.md says how often they held on simulated worlds).",
                   facts={"listings assessed": sum(n for _, n in by_class),
                          "fentanyl-risk listings": n_fentanyl,
                          "counterfeit-pill listings": n_counterfeit})
     sec.tables.append(Table(
         ["rank", "persona", "label", "harm", "country", "fentanyl", "counterfeit",
-         "orders (range)", "revenue USD (range)", "accounts", "evidence"],
+         "orders (90% range)", "pills (range)", "counterfeit / fentanyl-risk pills",
+         "customers (range)", "revenue USD (range)", "orders rest on", "accounts",
+         "evidence"],
         [_target_cells(i, r) for i, r in enumerate(rows)], "Harm-ranked target list"))
+    rates = feedback_rates(ws.con)
+    if rates:
+        sec.tables.append(Table(
+            ["market", "feedback rate", "90% interval", "from", "accounts with counters",
+             "orders shown", "feedback shown"],
+            [(r.market_id, f"{r.rate:.2f}", f"{r.rate_low:.2f}-{r.rate_high:.2f}", r.source,
+              r.n_accounts, r.n_orders, r.n_feedback) for r in rates],
+            "Share of orders that leave feedback, per market (from the counters markets "
+            "display; 'borrowed': none shown, taken from the others with a wider range)"))
     sec.figures.append(Figure("Listings by drug class", [c for c, _ in by_class],
                               [float(n) for _, n in by_class]))
     flagged = store.flagged_listings(ws.con, 40)
@@ -54,10 +69,21 @@ def _target_cells(i: int, r: TargetRow) -> tuple[Any, ...]:
     """One row of the target table (rank ``i + 1``)."""
     return (i + 1, r["persona_id"], r["label"], r["harm_score"], r["country"],
             r["fentanyl_listings"], r["counterfeit_listings"],
+            "-" if r["sales_basis"] == "not captured" else
             f"{r['orders_est']:.0f} ({r['orders_range'][0]:.0f}-{r['orders_range'][1]:.0f})",
-            _money_range(r), ", ".join(r["accounts"][:4]),
+            _range(r["pills"]), " / ".join(_range(r[k]) or "-" for k in
+                                           ("counterfeit_pills", "fentanyl_risk_pills")),
+            _range(r["customers"]), _money_range(r), r["sales_basis"] or "",
+            ", ".join(r["accounts"][:4]),
             "; ".join(f"{e['title']} [{', '.join(e['flags'])}]"
                       for e in r["evidence"]["flagged_listings"][:2]))
+
+
+def _range(v: list[float] | None) -> str:
+    """"est (low-high)" of a [estimate, low, high] triple, "" when there is none."""
+    if not v:
+        return ""
+    return f"{v[0]:,.0f} ({v[1]:,.0f}-{v[2]:,.0f})"
 
 
 def _money_range(r: TargetRow) -> str:

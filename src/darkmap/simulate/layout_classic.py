@@ -103,8 +103,8 @@ def _recent(v: ListingView) -> str:
 
 def vendor_page(m: Market, v: VendorView, listings: list[ListingView], ts: datetime) -> str:
     """A vendor profile: stats, about, terms, PGP key(s), the vendor's listings."""
-    rating = f"{v.rating:.2f}/5 ({v.feedback} ratings)" if v.rating is not None else \
-        "no ratings yet"
+    shown = f" ({v.feedback} ratings)" if v.feedback is not None else ""
+    rating = f"{v.rating:.2f}/5{shown}" if v.rating is not None else "no ratings yet"
     parts = [_head(m, f"Profile of {v.handle}", f"user.php?id={v.uid}", ts),
              "<table class=\"profile\" cellpadding=\"4\">\n",
              f"<tr><th colspan=\"2\" class=\"uname\">{e(v.handle)}</th></tr>\n",

@@ -125,9 +125,9 @@ def vendor_page(m: Market, v: VendorView, listings: list[ListingView], ts: datet
              f"{_d(v.last_seen)}</span></div>"
              f"<div class=\"stat\"><span class=\"k\">Score</span><span class=\"v score\">{score}"
              f"</span></div>"
-             f"<div class=\"stat\"><span class=\"k\">Reviews</span><span class=\"v nreviews\">"
-             f"{v.feedback}</span></div>"
-             f"<div class=\"stat\"><span class=\"k\">Ships from</span><span class=\"v from\">"
+             + (f"<div class=\"stat\"><span class=\"k\">Reviews</span><span class=\"v "
+                f"nreviews\">{v.feedback}</span></div>" if v.feedback is not None else "")
+             + f"<div class=\"stat\"><span class=\"k\">Ships from</span><span class=\"v from\">"
              f"{e(v.ships_from)}</span></div></div>\n"),
              "<div class=\"tab about\"><h2>About</h2>"
              + "".join(f"<p>{e(line)}</p>" for line in v.profile.split("\n")) + "</div>\n"]

@@ -1,7 +1,8 @@
 """Write the saved HTML pages of every market, one file at a time (memory stays flat).
 
 Per market: one page per listing, one profile per vendor, paginated feedback pages per
-vendor with feedback, paginated category pages, and a login and a CAPTCHA page. Each
+vendor with feedback (only the newest ``feedback_pages_kept`` when that knob is set, as a
+crawl that stopped early), paginated category pages, and a login and a CAPTCHA page. Each
 file's modification time is set to its (deterministic) crawl time, as a crawler would
 leave it; the page also shows the server time in its header.
 """
@@ -80,11 +81,12 @@ def write_pages(world: World, out: Path, shown_btc: dict[int, str]) -> dict[str,
             w.write(lay.paths.vendor(acc.uid), lay.vendor_page(m, vv, views, w.now()))
             counts["vendor"] += 1
             pages = (len(fb) + _FEEDBACK_PER_PAGE - 1) // _FEEDBACK_PER_PAGE
-            for p in range(pages):
+            kept = min(pages, world.params.feedback_pages_kept or pages)
+            for p in range(kept):  # the newest pages first: a partial crawl keeps these
                 rows = fb[p * _FEEDBACK_PER_PAGE:(p + 1) * _FEEDBACK_PER_PAGE]
                 w.write(lay.paths.feedback(acc.uid, p + 1),
                         lay.feedback_page(m, acc.handle, acc.uid, rows, p + 1, pages, w.now()))
-            counts["feedback"] += pages
+            counts["feedback"] += kept
         for cat in sorted(index):
             rows_all = index[cat]
             pages = (len(rows_all) + _INDEX_PER_PAGE - 1) // _INDEX_PER_PAGE

@@ -37,6 +37,14 @@ class SimParams:
     buyers_per_vendor: float = 3.0
     feedback_rate_min: float = 0.5
     feedback_rate_max: float = 0.8
+    market_feedback_rate_min: float | None = None
+    market_feedback_rate_max: float | None = None
+    vendor_feedback_sigma: float = 0.1
+    removed_feedback_rate: float = 0.0
+    hidden_feedback_rate: float = 0.0
+    multi_order_review_rate: float = 0.0
+    feedback_pages_kept: int = 0
+    feedback_totals_shown: float = 1.0
     payout_address_reuse: float = 0.5
     coinjoin_rate: float = 0.15
     pages: bool = True
@@ -54,6 +62,19 @@ class SimParams:
                     raise BadInputError(f"{f.name} must be within 0..1, got {v}")
         if self.feedback_rate_min > self.feedback_rate_max:
             raise BadInputError("feedback_rate_min must not exceed feedback_rate_max")
+        self._check_sales_knobs()
+
+    def _check_sales_knobs(self) -> None:
+        """The feedback and capture knobs (docs/simulator.md, "Sales knobs")."""
+        lo, hi = self.market_feedback_rate_min, self.market_feedback_rate_max
+        if (lo is None) != (hi is None):
+            raise BadInputError("market_feedback_rate_min and _max are set together or not at all")
+        if lo is not None and hi is not None and not 0.0 < lo <= hi <= 1.0:
+            raise BadInputError("market feedback rates must satisfy 0 < min <= max <= 1")
+        if not 0.0 <= self.feedback_totals_shown <= 1.0:
+            raise BadInputError("feedback_totals_shown must be within 0..1")
+        if self.feedback_pages_kept < 0 or self.vendor_feedback_sigma < 0:
+            raise BadInputError("feedback_pages_kept and vendor_feedback_sigma must be >= 0")
 
     def as_dict(self) -> dict[str, object]:
         """The parameters as written to truth.json."""

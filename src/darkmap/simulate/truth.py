@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 from typing import IO
 
+from darkmap.simulate.sales_truth import account_sales_truth, actor_sales_truth
 from darkmap.simulate.world import World, day_date
 
 __all__ = ["write_truth"]
@@ -40,11 +41,14 @@ def write_truth(world: World, path: Path, address_owner_file: Path | None,
             "opened": f"{day_date(m.opened):%Y-%m-%d}",
             "closed": f"{day_date(m.closed):%Y-%m-%d}" if m.closed is not None else None,
             "fate": m.fate, "onion": m.onion, "seized_dump": m.seized, "listings_csv": m.csv,
+            "feedback_rate": (round(w.market_feedback_rates[m.idx], 4)
+                              if m.idx in w.market_feedback_rates else None),
         }) for m in w.markets))
         _section(fh, "actors", ((a.actor_id, {
             "country": a.country,
             "accounts": [w.account_id(w.accounts[i]) for i in a.accounts],
             "pgp_fingerprints": list(dict.fromkeys(w.keys[k].fingerprint for k in a.keys)),
+            **actor_sales_truth(w, a.idx),
         }) for a in w.actors))
         _section(fh, "accounts", ((w.account_id(acc), {
             "actor": w.actors[acc.actor].actor_id,
@@ -53,6 +57,7 @@ def write_truth(world: World, path: Path, address_owner_file: Path | None,
             "pgp_fingerprints": [w.keys[k].fingerprint for k in acc.keys],
             "true_orders": acc.true_orders,
             "active": [f"{day_date(acc.start):%Y-%m-%d}", f"{day_date(acc.end):%Y-%m-%d}"],
+            **account_sales_truth(w, acc),
         }) for acc in w.accounts))
         _section(fh, "listings", ((w.listing_id(lst), {
             "account": w.account_id(w.accounts[lst.account]),

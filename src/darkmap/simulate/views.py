@@ -29,10 +29,12 @@ __all__ = [
     "ListingView",
     "VendorView",
     "category_path",
+    "feedback_total",
     "feedback_views",
     "listing_view",
     "money",
     "price_in_currency",
+    "total_shown",
     "vendor_view",
 ]
 
@@ -113,7 +115,7 @@ class VendorView:
     last_seen: date
     level: int
     sales: int
-    feedback: int
+    feedback: int | None  # None: the profile shows no feedback total
     rating: float | None
     ships_from: str
     profile: str
@@ -150,7 +152,7 @@ def listing_view(world: World, lst: Listing) -> ListingView:
     o = world.orders
     s, e = int(o.starts[lst.idx]), int(o.starts[lst.idx + 1])
     fb = int((o.rating[s:e] > 0).sum())
-    rated = sorted((oi for oi in range(s, e) if o.rating[oi]),
+    rated = sorted((oi for oi in range(s, e) if o.shown(oi)),
                    key=lambda oi: (int(o.fb_day[oi]), oi), reverse=True)[:_RECENT]
     return ListingView(
         ref=lst.ref, title=lst.title, handle=acc.handle, vendor_uid=acc.uid,
@@ -180,12 +182,25 @@ def feedback_views(world: World, acc: Account) -> list[FeedbackView]:
     for li in acc.listings:
         lst = world.listings[li]
         for oi in range(int(o.starts[li]), int(o.starts[li + 1])):
-            r = int(o.rating[oi])
-            if not r:
+            if not o.shown(oi):
                 continue
             rows.append(_feedback_row(world, m, lst, oi))
     rows.sort(key=lambda f: (f.day, f.order), reverse=True)
     return rows
+
+
+def feedback_total(world: World, acc: Account) -> int:
+    """Feedback left for ``acc`` (hidden rows included): the total a profile shows."""
+    o = world.orders
+    return sum(int((o.rating[int(o.starts[li]):int(o.starts[li + 1])] > 0).sum())
+               for li in acc.listings)
+
+
+def total_shown(world: World, acc: Account) -> bool:
+    """Whether the profile of ``acc`` shows its feedback total (knob
+    ``feedback_totals_shown``; an own random stream, so other draws are unchanged)."""
+    p = world.params.feedback_totals_shown
+    return p >= 1.0 or stream(world.seed, "fb-total-shown", acc.idx).random() < p
 
 
 def vendor_view(world: World, acc: Account, btc_address: str | None,
@@ -203,7 +218,9 @@ def vendor_view(world: World, acc: Account, btc_address: str | None,
         profile += f"\nDirect deals (trusted buyers only): BTC {btc_address}"
     return VendorView(
         handle=acc.handle, uid=acc.uid, joined=day_date(acc.start), last_seen=day_date(acc.end),
-        level=level, sales=sales, feedback=len(feedback),
+        level=level, sales=sales,
+        feedback=(feedback_total(world, acc) if world.orders.hidden is not None
+                  else len(feedback)) if total_shown(world, acc) else None,
         rating=round(sum(ratings) / len(ratings), 2) if ratings else None,
         ships_from=COUNTRY_NAMES[actor.country],
         profile=profile,

@@ -190,6 +190,11 @@ class Orders:
     rating: np.ndarray  # 0 = no feedback left, else 1..5
     fb_day: np.ndarray
     starts: np.ndarray  # starts[i]:starts[i+1] are the orders of listing i
+    hidden: np.ndarray | None = None  # feedback counted in totals but not shown as a row
+
+    def shown(self, oi: int) -> bool:
+        """Whether order ``oi`` has a feedback row on the pages."""
+        return bool(self.rating[oi]) and not (self.hidden is not None and self.hidden[oi])
 
     def __len__(self) -> int:
         return int(self.listing.shape[0])
@@ -208,6 +213,7 @@ class World:
     keys: list[PgpKey]
     n_buyers: int
     orders: Orders
+    market_feedback_rates: dict[int, float] = field(default_factory=dict)
 
     def account_id(self, acc: Account) -> str:
         """The store id ``market:handle-casefolded``."""
@@ -436,6 +442,43 @@ class _Builder:
         return round(max(noisy, 1.0), 2)
 
 
+def _market_feedback_rates(seed: int, p: SimParams, markets: list[Market],
+                           accounts: list[Account]) -> dict[int, float]:
+    """Per-market feedback rates (knob ``market_feedback_rate_min/max``): each market's rate
+    is uniform in the range, each account's a log-normal variation of it (sigma
+    ``vendor_feedback_sigma``). Own random streams: the default world is unchanged."""
+    if p.market_feedback_rate_min is None or p.market_feedback_rate_max is None:
+        return {}
+    lo, hi = p.market_feedback_rate_min, p.market_feedback_rate_max
+    rates = {m.idx: stream(seed, "market-feedback", m.idx).uniform(lo, hi) for m in markets}
+    for acc in accounts:
+        g = stream(seed, "vendor-feedback", acc.idx).gauss(0.0, p.vendor_feedback_sigma)
+        acc.feedback_rate = min(1.0, max(0.02, rates[acc.market] * math.exp(g)))
+    return rates
+
+
+def _feedback_knobs(seed: int, p: SimParams, acct_of_order: np.ndarray, buyer: np.ndarray,
+                    day: np.ndarray, left: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Multi-order reviews, removed and hidden feedback (knobs; own random stream)."""
+    if not (p.multi_order_review_rate or p.removed_feedback_rate or p.hidden_feedback_rate):
+        return left, None
+    g = np.random.Generator(np.random.PCG64(derive_seed(seed, "feedback-knobs")))
+    n = left.shape[0]
+    u_multi, u_removed, u_hidden = g.random(n), g.random(n), g.random(n)
+    left = left.copy()
+    if p.multi_order_review_rate and n:
+        order = np.lexsort((day, buyer, acct_of_order))
+        same = np.zeros(n, bool)
+        same[1:] = (acct_of_order[order][1:] == acct_of_order[order][:-1]) & \
+            (buyer[order][1:] == buyer[order][:-1])
+        repeat = np.zeros(n, bool)
+        repeat[order] = same  # a repeat order of a buyer with this vendor
+        left &= ~(repeat & (u_multi < p.multi_order_review_rate))
+    left &= ~(u_removed < p.removed_feedback_rate)
+    hidden = left & (u_hidden < p.hidden_feedback_rate)
+    return left, hidden
+
+
 def _orders(seed: int, p: SimParams, accounts: list[Account], listings: list[Listing],
             markets: list[Market], n_buyers: int) -> Orders:
     g = np.random.Generator(np.random.PCG64(derive_seed(seed, "orders")))
@@ -459,17 +502,19 @@ def _orders(seed: int, p: SimParams, accounts: list[Account], listings: list[Lis
     left = (g.random(total) < fb_rate[acct[lid]]) & (fb_day <= crawl[lid])
     rating = g.choice(np.array([5, 4, 3, 2, 1], np.int8), total,
                       p=[0.78, 0.1, 0.05, 0.03, 0.04]).astype(np.int8)
+    left, hidden = _feedback_knobs(seed, p, acct[lid], buyer, day, left)
     rating[~left] = 0
     order = np.lexsort((day, lid))
     lid, day, buyer = lid[order], day[order], buyer[order]
     usd, rating, fb_day = usd[order], rating[order], fb_day[order]
+    hidden = hidden[order] if hidden is not None else None
     starts = np.zeros(n_l + 1, np.int64)
     np.cumsum(counts, out=starts[1:])
     for i, lst in enumerate(listings):
         lst.true_orders = int(counts[i])
         accounts[lst.account].true_orders += int(counts[i])
     return Orders(lid.astype(np.int32), day.astype(np.int32), buyer.astype(np.int32), usd,
-                  rating, fb_day.astype(np.int32), starts)
+                  rating, fb_day.astype(np.int32), starts, hidden)
 
 
 def build_world(seed: int, params: SimParams) -> World:
@@ -480,6 +525,7 @@ def build_world(seed: int, params: SimParams) -> World:
         b.add_actor(i, params.vendors - len(b.accounts))
         i += 1
     n_buyers = max(50, int(params.vendors * params.buyers_per_vendor))
+    rates = _market_feedback_rates(seed, params, b.markets, b.accounts)
     orders = _orders(seed, params, b.accounts, b.listings, b.markets, n_buyers)
     return World(seed, params, b.markets, b.actors, b.accounts, b.listings, b.keys, n_buyers,
-                 orders)
+                 orders, rates)

@@ -1,0 +1,70 @@
+"""Units sold: orders x the pack each order bought, per listing, as Monte Carlo draws.
+
+An order buys one pack of the listing it names (the listing's assessed ``units`` in its
+``unit_kind``). The account's orders are spread over its listings:
+
+* a listing whose page shows its own sales counter ("Sold 40 since ...") has that many
+  orders;
+* the rest share the remaining orders in proportion to the feedback rows that name them,
+  with Dirichlet uncertainty (``rows + 1/2`` per listing, so a listing without rows still
+  gets a share).
+
+Measures: ``pills`` (unit_kind pill), ``counterfeit_pills`` and ``fentanyl_risk_pills``
+(pills of listings with those flags), ``grams_total`` and ``grams:<substance>``. A listing
+whose pack was not parsed sells orders but no units; their number is in the evidence.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from darkmap.store.sales import ListingPack
+
+__all__ = ["UNIT_MEASURES", "allocate_units", "pack_measures"]
+
+UNIT_MEASURES = ("pills", "counterfeit_pills", "fentanyl_risk_pills", "grams_total")
+
+
+def pack_measures(pack: ListingPack) -> list[tuple[str, float]]:
+    """(measure, quantity per order) of one listing's pack."""
+    if pack.units is None or pack.units <= 0:
+        return []
+    q = float(pack.units)
+    if pack.unit_kind == "pill":
+        out = [("pills", q)]
+        if pack.counterfeit_pill:
+            out.append(("counterfeit_pills", q))
+        if pack.fentanyl_risk:
+            out.append(("fentanyl_risk_pills", q))
+        return out
+    if pack.unit_kind == "gram":
+        return [("grams_total", q), (f"grams:{pack.substance}", q)]
+    return []
+
+
+def allocate_units(orders: np.ndarray, packs: Sequence[ListingPack], rows: Counter[str],
+                   rng: np.random.Generator) -> tuple[dict[str, np.ndarray], int]:
+    """Units drawn per measure for one account's order draws; and listings without a pack."""
+    out: dict[str, np.ndarray] = {}
+    if not packs:
+        return out, 0
+    n = orders.shape[0]
+    counted = [p for p in packs if p.sales_shown is not None]
+    rest = [p for p in packs if p.sales_shown is None]
+    per_listing: list[tuple[ListingPack, np.ndarray]] = [
+        (p, np.full(n, float(p.sales_shown or 0))) for p in counted]
+    if rest:
+        left = np.maximum(orders - sum(float(p.sales_shown or 0) for p in counted), 0.0)
+        alpha = np.array([rows.get(p.listing_id, 0) + 0.5 for p in rest])
+        shares = rng.dirichlet(alpha, n) if len(rest) > 1 else np.ones((n, 1))
+        per_listing += [(p, left * shares[:, i]) for i, p in enumerate(rest)]
+    no_pack = 0
+    for p, o in per_listing:
+        measures = pack_measures(p)
+        no_pack += not measures
+        for m, q in measures:
+            out[m] = out.get(m, np.zeros(n)) + o * q
+    return out, no_pack
