@@ -16,6 +16,7 @@ from darkmap.cli import (  # noqa: F401  (each module registers its commands on 
     cmd_link,
     cmd_ops,
     cmd_report,
+    cmd_serve,
     cmd_simulate,
     cmd_team,
 )
