@@ -19,10 +19,10 @@ from web_support import (
     FakeClock,
     Served,
     World,
-    build_world,
     csrf_of,
     login,
     serving,
+    shared_world,
 )
 
 from darkmap.ops.audit import verify
@@ -64,7 +64,7 @@ def test_totp_step_accepted_once_and_within_one_step() -> None:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return build_world(tmp_path_factory.mktemp("web-auth"))
+    return shared_world(tmp_path_factory)
 
 
 _T0 = [datetime(2026, 12, 1, 9, 0, 0)]

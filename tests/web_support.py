@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 import uvicorn
 
 import darkmap
@@ -86,6 +87,17 @@ def build_world(base: Path, vendors: int = 40) -> World:
     finally:
         ws.close()
     return World(path, secrets, top, case_a, seizure_b)
+
+
+_SHARED: list[World] = []
+
+
+def shared_world(factory: pytest.TempPathFactory) -> World:
+    """One :func:`build_world` per test session (the web tests share it; each test that
+    signs in moves its own clock, so TOTP steps never repeat)."""
+    if not _SHARED:
+        _SHARED.append(build_world(factory.mktemp("web-world")))
+    return _SHARED[0]
 
 
 def free_port() -> int:
