@@ -10,7 +10,6 @@ import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -29,6 +28,8 @@ from darkmap.ops.audit import verify
 from darkmap.store.workspace import Workspace
 from darkmap.web.app import CSP
 from darkmap.web.auth import hotp, totp, verify_totp
+
+WRONG = "not the password"
 
 # RFC 6238 appendix B: the SHA-1 seed is the ASCII string "12345678901234567890", 8 digits.
 RFC6238_SHA1 = [(59, "94287082"), (1111111109, "07081804"), (1111111111, "14050471"),
@@ -96,7 +97,7 @@ def test_login_with_totp_sets_strict_httponly_cookie(live, world: World) -> None
 def test_wrong_password_and_wrong_code_refused(live, world: World) -> None:
     client, clock, srv = live
     assert login(client, "alice", world.secrets["alice"], clock,
-                 password="not the password").status_code == 401
+                 password=WRONG).status_code == 401
     assert login(client, "alice", world.secrets["alice"], clock, code="000000").status_code == 401
     assert client.get("/", follow_redirects=False).status_code == 303
 
@@ -116,7 +117,7 @@ def test_lockout_after_five_failures_in_fifteen_minutes(live, world: World) -> N
     client, clock, srv = live
     for _ in range(5):
         assert login(client, "rita", world.secrets["rita"], clock,
-                     password="wrong password!").status_code == 401
+                     password=WRONG).status_code == 401
         clock.advance(minutes=2)
     # the right password and code are refused now: locked out
     r = login(client, "rita", world.secrets["rita"], clock)
@@ -135,7 +136,7 @@ def test_four_failures_spread_over_more_than_fifteen_minutes_do_not_lock(live,
                                                                          world: World) -> None:
     client, clock, srv = live
     for _ in range(6):
-        login(client, "ana", world.secrets["ana"], clock, password="wrong password!")
+        login(client, "ana", world.secrets["ana"], clock, password=WRONG)
         clock.advance(minutes=4)          # never 5 inside one 15-minute window
     assert login(client, "ana", world.secrets["ana"], clock).status_code == 303
 

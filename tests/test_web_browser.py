@@ -32,7 +32,6 @@ from web_support import PASSWORD, FakeClock, Served, World, serving, shared_worl
 import darkmap
 from darkmap.model.records import FeedbackRecord
 from darkmap.ops.access import add_agency, add_user
-from darkmap.store.workspace import Workspace
 from darkmap.store.writer import Provenance, RecordWriter
 from darkmap.web.auth import create_login, totp
 
@@ -79,8 +78,9 @@ class Watch:
         self.fired: list[str] = []
         self.csp: list[str] = []
         self.errors: list[str] = []
-        page.expose_function("__pwned_py", lambda x: self.fired.append(x))
-        page.expose_function("__csp_py", lambda x: self.csp.append(x))
+        # playwright cannot wrap a builtin method: the lambdas are needed
+        page.expose_function("__pwned_py", lambda x: self.fired.append(x))  # noqa: PLW0108
+        page.expose_function("__csp_py", lambda x: self.csp.append(x))  # noqa: PLW0108
         page.add_init_script(SENTINEL)
         page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(str(e)))

@@ -18,14 +18,14 @@ import uvicorn
 
 import darkmap
 from darkmap.ops.access import add_agency, add_compartment, add_user, grant
+from darkmap.ops.audit import show
 from darkmap.ops.records import Arrest, Case, Seizure, add_record
 from darkmap.pipeline import DemoContext, run_stages
 from darkmap.store.workspace import Workspace
-from darkmap.ops.audit import show
 from darkmap.web.app import Workbench, create_app
 from darkmap.web.auth import create_login, totp
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "correct horse battery staple"  # noqa: S105 - the test users' password
 
 
 @dataclass

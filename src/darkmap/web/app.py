@@ -118,7 +118,8 @@ class Workbench:
 
     def __init__(self, ws: Workspace, clock: Clock = utc_clock, tls: bool = False) -> None:
         self.ws = ws
-        self.lock = threading.RLock()
+        self.lock = views.OPS_LOCK
+        self._local = threading.local()
         self.clock = clock
         self.sessions = Sessions(clock)
         self.tls = tls
@@ -131,9 +132,20 @@ class Workbench:
         self.csp_reports: list[dict[str, Any]] = []
 
     def call(self, fn: Callable[[], T]) -> T:
-        """Run library calls under the workspace lock."""
+        """Run library calls that write (sign-in, judgements, audit) under the one lock."""
         with self.lock:
             return fn()
+
+    def read(self, fn: Callable[[Workspace], T]) -> T:
+        """Run a page's library calls on this thread's own cursor of the workspace, so
+        pages are read concurrently; the operational calls inside them (which append to
+        the audit trail) take :data:`views.OPS_LOCK`, the same lock as :meth:`call`."""
+        ws = getattr(self._local, "ws", None)
+        if ws is None:
+            with self.lock:
+                ws = Workspace(self.ws.path, self.ws.con.cursor())
+            self._local.ws = ws
+        return fn(ws)
 
     def render(self, name: str, session: Session | None, status: int = 200,
                **ctx: Any) -> HTMLResponse:
@@ -275,49 +287,51 @@ def _auth_routes(app: FastAPI, wb: Workbench) -> None:
 
 def _pages(app: FastAPI, wb: Workbench) -> None:
     """The HTML pages."""
-    ws = wb.ws
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request) -> Response:
         s = wb.session(request)
-        return wb.render("dashboard.html", s, d=wb.call(lambda: views.dashboard(ws, s.user)))
+        return wb.render("dashboard.html", s, d=wb.read(lambda w: views.dashboard(w, s.user)))
 
     @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
     def search(request: Request, q: str = "", market: str | None = None,
                drug_class: str | None = None) -> Response:
         s = wb.session(request)
-        d = wb.call(lambda: views.search_page(ws, q, market or None, drug_class or None))
+        d = wb.read(lambda w: views.search_page(w, q, market or None, drug_class or None))
         return wb.render("search.html", s, d=d)
 
     @app.get("/persona/{ref:path}", response_class=HTMLResponse, include_in_schema=False)
     def persona(request: Request, ref: str) -> Response:
         s = wb.session(request)
-        return wb.render("persona.html", s, p=wb.call(lambda: views.persona_page(ws, s.user, ref)))
+        p = wb.read(lambda w: views.persona_page(w, s.user, ref))
+        return wb.render("persona.html", s, p=p)
 
     @app.get("/account/{ref:path}", response_class=HTMLResponse, include_in_schema=False)
     def account(request: Request, ref: str) -> Response:
         s = wb.session(request)
-        return wb.render("account.html", s, d=wb.call(lambda: views.account_page(ws, s.user, ref)))
+        d = wb.read(lambda w: views.account_page(w, s.user, ref))
+        return wb.render("account.html", s, d=d)
 
     @app.get("/listing/{ref:path}", response_class=HTMLResponse, include_in_schema=False)
     def listing(request: Request, ref: str) -> Response:
         s = wb.session(request)
-        return wb.render("listing.html", s, d=wb.call(lambda: views.listing_page(ws, s.user, ref)))
+        d = wb.read(lambda w: views.listing_page(w, s.user, ref))
+        return wb.render("listing.html", s, d=d)
 
     @app.get("/capture/{sha}", response_class=HTMLResponse, include_in_schema=False)
     def capture(request: Request, sha: str) -> Response:
         s = wb.session(request)
-        return wb.render("capture.html", s, c=wb.call(lambda: views.raw_capture(ws, sha)))
+        return wb.render("capture.html", s, c=wb.read(lambda w: views.raw_capture(w, sha)))
 
     @app.get("/targets", response_class=HTMLResponse, include_in_schema=False)
     def targets(request: Request, country: str = "") -> Response:
         s = wb.session(request)
-        return wb.render("targets.html", s, d=wb.call(lambda: views.targets_page(ws, country)))
+        return wb.render("targets.html", s, d=wb.read(lambda w: views.targets_page(w, country)))
 
     @app.get("/review", response_class=HTMLResponse, include_in_schema=False)
     def review(request: Request, done: str = "") -> Response:
         s = wb.session(request)
-        return wb.render("review.html", s, d=wb.call(lambda: views.review_page(ws)), done=done)
+        return wb.render("review.html", s, d=wb.read(views.review_page), done=done)
 
     @app.post("/review", include_in_schema=False)
     async def review_post(request: Request) -> Response:
@@ -331,12 +345,12 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
     @app.get("/wallet/{ident}", response_class=HTMLResponse, include_in_schema=False)
     def wallet(request: Request, ident: str) -> Response:
         s = wb.session(request)
-        return wb.render("wallet.html", s, w=wb.call(lambda: views.wallet_page(ws, ident)))
+        return wb.render("wallet.html", s, w=wb.read(lambda w: views.wallet_page(w, ident)))
 
     @app.get("/cases", response_class=HTMLResponse, include_in_schema=False)
     def cases(request: Request, kind: str = "") -> Response:
         s = wb.session(request)
-        d = wb.call(lambda: views.cases_page(ws, s.user, kind or None))
+        d = wb.read(lambda w: views.cases_page(w, s.user, kind or None))
         return wb.render("cases.html", s, d=d)
 
     @app.get("/graph", response_class=HTMLResponse, include_in_schema=False)
@@ -382,56 +396,55 @@ def _judge(wb: Workbench, user: UserRow, a: str, b: str, verdict: str,
 
 def _api(app: FastAPI, wb: Workbench) -> None:
     """The JSON API: the pages' data, same access control."""
-    ws = wb.ws
 
     @app.get("/api/search")
     def api_search(request: Request, q: str, market: str | None = None,
                    drug_class: str | None = None) -> Any:
         """Personas, listings and feedback matching ``q``."""
         wb.api_user(request)
-        return _jsonable(wb.call(lambda: views.search_page(ws, q, market, drug_class)))
+        return _jsonable(wb.read(lambda w: views.search_page(w, q, market, drug_class)))
 
     @app.get("/api/persona/{ref:path}")
     def api_persona(request: Request, ref: str) -> Any:
         """A persona with its evidence and the cases the caller may read."""
         user, _ = wb.api_user(request)
-        return _jsonable(wb.call(lambda: views.persona_page(ws, user, ref)))
+        return _jsonable(wb.read(lambda w: views.persona_page(w, user, ref)))
 
     @app.get("/api/account/{ref:path}")
     def api_account(request: Request, ref: str) -> Any:
         """An account."""
         user, _ = wb.api_user(request)
-        return _jsonable(wb.call(lambda: views.account_page(ws, user, ref)))
+        return _jsonable(wb.read(lambda w: views.account_page(w, user, ref)))
 
     @app.get("/api/listing/{ref:path}")
     def api_listing(request: Request, ref: str) -> Any:
         """A listing."""
         user, _ = wb.api_user(request)
-        return _jsonable(wb.call(lambda: views.listing_page(ws, user, ref)))
+        return _jsonable(wb.read(lambda w: views.listing_page(w, user, ref)))
 
     @app.get("/api/targets")
     def api_targets(request: Request, country: str = "") -> Any:
         """The harm-ranked targets."""
         wb.api_user(request)
-        return _jsonable(wb.call(lambda: views.targets_page(ws, country)))
+        return _jsonable(wb.read(lambda w: views.targets_page(w, country)))
 
     @app.get("/api/records")
     def api_records(request: Request, kind: str = "") -> Any:
         """Operational records the caller may read (audited)."""
         user, _ = wb.api_user(request)
-        return _jsonable(wb.call(lambda: views.cases_page(ws, user, kind or None)))
+        return _jsonable(wb.read(lambda w: views.cases_page(w, user, kind or None)))
 
     @app.get("/api/dashboard")
     def api_dashboard(request: Request) -> Any:
         """The case and operation dashboard."""
         user, _ = wb.api_user(request)
-        return _jsonable(wb.call(lambda: views.dashboard(ws, user)))
+        return _jsonable(wb.read(lambda w: views.dashboard(w, user)))
 
     @app.get("/api/review")
     def api_review(request: Request) -> Any:
         """The review queue."""
         wb.api_user(request)
-        return _jsonable(wb.call(lambda: views.review_page(ws)))
+        return _jsonable(wb.read(views.review_page))
 
     @app.post("/api/judge")
     def api_judge(request: Request, a: str, b: str, verdict: str, note: str = "") -> Any:
@@ -443,10 +456,10 @@ def _api(app: FastAPI, wb: Workbench) -> None:
     def api_wallet(request: Request, ident: str) -> Any:
         """A wallet cluster."""
         wb.api_user(request)
-        return _jsonable(wb.call(lambda: views.wallet_page(ws, ident)))
+        return _jsonable(wb.read(lambda w: views.wallet_page(w, ident)))
 
     @app.get("/api/graph/expand")
     def api_graph(request: Request, node: str) -> Any:
         """The neighbours of one node of the link chart."""
         user, _ = wb.api_user(request)
-        return _jsonable(wb.call(lambda: views.graph_expand(ws, user, node)))
+        return _jsonable(wb.read(lambda w: views.graph_expand(w, user, node)))

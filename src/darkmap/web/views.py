@@ -9,6 +9,7 @@ the read.
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from typing import Any
 
@@ -20,10 +21,13 @@ from darkmap.store import web as store
 from darkmap.store.operations import UserRow
 from darkmap.store.workspace import Workspace
 
-__all__ = ["REVIEW_BAND", "account_page", "cases_page", "dashboard", "graph_expand",
+__all__ = ["OPS_LOCK", "REVIEW_BAND", "account_page", "cases_page", "dashboard", "graph_expand",
            "listing_page", "persona_page", "raw_capture", "records_touching",
            "review_page", "search_page", "targets_page", "wallet_page"]
 
+OPS_LOCK = threading.RLock()
+"""Held around every call that writes the workspace (operational reads append to the
+audit trail, whose hash chain needs one writer at a time)."""
 REVIEW_BAND = (0.2, 0.8)
 """Scores of proposed links the review queue shows (the linker merges at 0.3)."""
 RAW_CAP = 256 * 1024
@@ -42,7 +46,9 @@ def records_touching(ws: Workspace, user: UserRow,
     """The operational records ``user`` may read that link to any of ``refs``
     (``(kind, id)``); the read is audited by the library."""
     out = []
-    for r in api.ops_records(ws, user.user_id):
+    with OPS_LOCK:
+        recs = api.ops_records(ws, user.user_id)
+    for r in recs:
         if any(link in refs for link in r.links):
             out.append(_record(r))
     return out
@@ -51,7 +57,9 @@ def records_touching(ws: Workspace, user: UserRow,
 def dashboard(ws: Workspace, user: UserRow) -> dict[str, Any]:
     """The case and operation dashboard: the user's readable records by kind and by
     country (arrests and seizures), top targets, deconfliction notices."""
-    recs = api.ops_records(ws, user.user_id)
+    with OPS_LOCK:
+        recs = api.ops_records(ws, user.user_id)
+        notes = notices(ws, user.user_id)
     by_kind = Counter(r.row.kind for r in recs)
     countries: dict[str, dict[str, int]] = {}
     for r in recs:
@@ -68,7 +76,7 @@ def dashboard(ws: Workspace, user: UserRow) -> dict[str, Any]:
             "cases": [_record(r) for r in recs if r.row.kind == "case"],
             "targets": [{"persona_id": t["persona_id"], "label": t["label"],
                          "harm_score": t["harm_score"]} for t in top],
-            "notices": [n._asdict() for n in notices(ws, user.user_id)]}
+            "notices": [n._asdict() for n in notes]}
 
 
 def search_page(ws: Workspace, q: str, market: str | None = None,
@@ -160,8 +168,9 @@ def wallet_page(ws: Workspace, ident: str) -> dict[str, Any]:
 
 def cases_page(ws: Workspace, user: UserRow, kind: str | None = None) -> dict[str, Any]:
     """The operational records the user may read (audited)."""
-    return {"kind": kind,
-            "records": [_record(r) for r in api.ops_records(ws, user.user_id, kind=kind)]}
+    with OPS_LOCK:
+        recs = api.ops_records(ws, user.user_id, kind=kind)
+    return {"kind": kind, "records": [_record(r) for r in recs]}
 
 
 def _node(kind: str, ref: str, label: str | None = None) -> dict[str, Any]:
