@@ -12,7 +12,16 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from web_support import FakeClock, Served, World, csrf_of, login, serving, shared_world
+from web_support import (
+    FakeClock,
+    Served,
+    World,
+    csrf_of,
+    login,
+    next_clock,
+    serving,
+    shared_world,
+)
 
 from darkmap.web.auth import create_token
 
@@ -24,7 +33,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 @pytest.fixture(scope="module")
 def srv(world: World) -> Iterator[tuple[Served, FakeClock]]:
-    clock = FakeClock()
+    clock = next_clock()
     with serving(world.path, clock) as s:
         yield s, clock
 

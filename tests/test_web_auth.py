@@ -20,6 +20,7 @@ from web_support import (
     World,
     csrf_of,
     login,
+    next_clock,
     serving,
     shared_world,
 )
@@ -68,14 +69,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     return shared_world(tmp_path_factory)
 
 
-_T0 = [datetime(2026, 12, 1, 9, 0, 0)]
-
-
 @pytest.fixture
 def live(world: World) -> Iterator[tuple[httpx.Client, FakeClock, Served]]:
     """A served workbench whose clock starts an hour after the previous test's."""
-    _T0[0] += timedelta(days=1)
-    clock = FakeClock(_T0[0])
+    clock = next_clock()
     with serving(world.path, clock) as srv, httpx.Client(base_url=srv.url) as client:
         yield client, clock, srv
 
@@ -156,6 +153,7 @@ def test_idle_lock_after_thirty_minutes(live, world: World) -> None:
 
 def test_reauthentication_after_twelve_hours(live, world: World) -> None:
     client, clock, srv = live
+    start = clock.now
     assert login(client, "alice", world.secrets["alice"], clock).status_code == 303
     for _ in range(25):                   # active all along: every 29 minutes
         clock.advance(minutes=29)
@@ -163,7 +161,7 @@ def test_reauthentication_after_twelve_hours(live, world: World) -> None:
         if r.status_code != 200:
             break
     assert r.status_code == 303 and r.headers["location"] == "/login?why=reauth"
-    assert clock.now - _T0[0] >= timedelta(hours=12)
+    assert clock.now - start >= timedelta(hours=12)
 
 
 def test_csrf_refused_on_every_state_change(live, world: World) -> None:

@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
-from web_support import PASSWORD, FakeClock, Served, World, serving, shared_world
+from web_support import PASSWORD, FakeClock, Served, World, next_clock, serving, shared_world
 
 import darkmap
 from darkmap.model.records import FeedbackRecord
@@ -237,7 +237,7 @@ def _flow(page: Page, srv: Served, world: World, clock: FakeClock,
 
 def test_analyst_flow_in_chromium(browser: Browser, flow_world: World,
                                   tmp_path: Path) -> None:
-    clock = FakeClock(datetime(2027, 3, 1, 9, 0, 0))
+    clock = next_clock()
     with serving(flow_world.path, clock) as srv:
         ctx = browser.new_context(accept_downloads=True, viewport={"width": 1280,
                                                                    "height": 900})

@@ -41,6 +41,16 @@ class FakeClock:
         self.now += timedelta(**kw)
 
 
+_LAST_START = [datetime(2026, 12, 1, 9, 0, 0)]
+
+
+def next_clock() -> FakeClock:
+    """A clock starting a day after the previous one handed out in this session: the
+    web tests share users, whose newest TOTP step is stored, so time never goes back."""
+    _LAST_START[0] += timedelta(days=1)
+    return FakeClock(_LAST_START[0])
+
+
 @dataclass
 class World:
     """The workspace and what the tests need to know about it."""

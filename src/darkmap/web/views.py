@@ -28,8 +28,9 @@ __all__ = ["OPS_LOCK", "REVIEW_BAND", "account_page", "cases_page", "dashboard",
 OPS_LOCK = threading.RLock()
 """Held around every call that writes the workspace (operational reads append to the
 audit trail, whose hash chain needs one writer at a time)."""
-REVIEW_BAND = (0.2, 0.8)
-"""Scores of proposed links the review queue shows (the linker merges at 0.3)."""
+REVIEW_BAND = (0.2, 0.95)
+"""Scores of proposed links the review queue shows (the linker merges at 0.3; links up
+to 0.95 still deserve a look), most uncertain first."""
 RAW_CAP = 256 * 1024
 """Bytes of a raw capture shown (as text)."""
 
