@@ -13,15 +13,15 @@ from typing import Any, NamedTuple
 
 import duckdb
 
-from darkmap.store.workspace import table_exists
+from darkmap.store.workspace import Workspace, table_exists
 
 __all__ = [
-    "LoginRow", "account_head", "account_listings", "account_observations",
+    "LoginRow", "account_head", "any_record_links", "account_listings", "account_observations",
     "clear_failures", "count_failures", "feedback_of", "identifier_holders",
     "identifiers_of_accounts", "insert_failure", "insert_login", "insert_token",
     "latest_lockout",
     "listing_head", "listing_observations", "login", "persona_sales", "review_queue",
-    "search_feedback", "search_listings", "set_totp_step", "token_user",
+    "search_feedback", "search_listings", "set_totp_step", "thread_cursor", "token_user",
 ]
 
 
@@ -106,6 +106,24 @@ def token_user(con: duckdb.DuckDBPyConnection, token_sha256: str) -> str | None:
 
 
 # -- reads for the pages --------------------------------------------------------------
+
+
+def thread_cursor(ws: Workspace) -> Workspace:
+    """The workspace on a new cursor of its connection: one per server thread, so
+    pages read concurrently (DuckDB cursors of one database share its transactions)."""
+    return Workspace(ws.path, ws.con.cursor())
+
+
+def any_record_links(con: duckdb.DuckDBPyConnection, refs: list[tuple[str, str]]) -> bool:
+    """Whether any operational record (of anyone) links to one of ``refs`` (kind, id).
+    Says only whether a grant-filtered, audited read is worth making; returns no
+    record."""
+    if not refs or not table_exists(con, "ops_links"):
+        return False
+    r = con.execute("SELECT EXISTS (SELECT 1 FROM ops_links WHERE (ref_kind, ref_id) IN "
+                    "(SELECT unnest(?), unnest(?)))",
+                    [[k for k, _ in refs], [v for _, v in refs]]).fetchone()
+    return bool(r and r[0])
 
 
 def account_head(con: duckdb.DuckDBPyConnection, account_id: str) -> dict[str, Any] | None:

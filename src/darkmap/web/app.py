@@ -39,6 +39,7 @@ from darkmap.model.display import for_display
 from darkmap.ops.access import AccessDenied
 from darkmap.ops.audit import log, show
 from darkmap.store.operations import UserRow
+from darkmap.store.web import thread_cursor
 from darkmap.store.workspace import Workspace
 from darkmap.web import views
 from darkmap.web.auth import Clock, LoginFailed, Session, Sessions, sign_in, token_user, utc_clock
@@ -143,7 +144,7 @@ class Workbench:
         ws = getattr(self._local, "ws", None)
         if ws is None:
             with self.lock:
-                ws = Workspace(self.ws.path, self.ws.con.cursor())
+                ws = thread_cursor(self.ws)
             self._local.ws = ws
         return fn(ws)
 

@@ -45,7 +45,10 @@ def _record(r: Record) -> dict[str, Any]:
 def records_touching(ws: Workspace, user: UserRow,
                      refs: set[tuple[str, str]]) -> list[dict[str, Any]]:
     """The operational records ``user`` may read that link to any of ``refs``
-    (``(kind, id)``); the read is audited by the library."""
+    (``(kind, id)``); the read is audited by the library. When no record of anyone
+    links to them, nothing is read (and nothing audited)."""
+    if not store.any_record_links(ws.con, sorted(refs)):
+        return []
     out = []
     with OPS_LOCK:
         recs = api.ops_records(ws, user.user_id)
