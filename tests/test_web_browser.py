@@ -5,7 +5,8 @@ Playwright's own browser download is never used).
 - Hostile content: listings whose vendor handles, titles and categories carry script
   payloads (``<script>``, ``<img onerror>``, ``javascript:`` URLs, attribute-breaking
   quotes, ``</style>``, bidi overrides) are ingested from a CSV through the real importer,
-  feedback with the same payloads is stored through the writer, and every page that
+  feedback and PGP keys (user ids) with the same payloads are stored through the writer,
+  and every page that
   shows them is browsed: a payload that ran would call the sentinel ``__pwned`` or set
   ``document.title``; any Content-Security-Policy violation fails the test too.
 - The analyst's flow: sign in with TOTP, search, open a persona, confirm a link in the
@@ -30,7 +31,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from web_support import PASSWORD, FakeClock, Served, World, next_clock, serving, shared_world
 
 import darkmap
-from darkmap.model.records import FeedbackRecord
+from darkmap.model.records import FeedbackRecord, PgpKeyRecord
 from darkmap.ops.access import add_agency, add_user
 from darkmap.store.writer import Provenance, RecordWriter
 from darkmap.web.auth import create_login, totp
@@ -114,7 +115,12 @@ def _hostile_world(base: Path) -> tuple[Path, str]:
         prov = Provenance(sha, "hostile-feedback.txt", "test@1", datetime(2026, 1, 2))
         handles = [r[0] for r in ws.con.execute(
             "SELECT handle FROM accounts ORDER BY handle").fetchall()]
-        for h, p in zip(handles, PAYLOADS, strict=False):
+        for i, (h, p) in enumerate(zip(handles, PAYLOADS, strict=False)):
+            writer.add(PgpKeyRecord(fingerprint=f"{i:040X}", key_id=f"{i:016X}",
+                                    algorithm="RSA", bits=4096, created_at=None,
+                                    user_ids=[f"{p} <x@example.org>", p], subkeys=[],
+                                    armored=p, market_id="cerberus", account_handle=h,
+                                    field="pgp", locator=f"pgp {h}"), prov)
             writer.add(FeedbackRecord(market_id="cerberus", vendor_handle=h,
                                       text=f"great {p}", buyer_masked=p, rating=5.0,
                                       left_at=datetime(2026, 1, 3), locator=f"fb {h}"), prov)
@@ -172,7 +178,9 @@ def test_hostile_content_never_executes(browser: Browser,
         urls += [f"/persona/{quote(p, safe='')}" for (p,) in personas]
         for u in urls:
             _browse(page, srv.url + u, watch, u)
-        # the payload text is on screen, as text
+        # the payload text is on screen, as text (PGP user ids too)
+        page.goto(srv.url + f"/account/{quote(accounts[0][0], safe='')}")
+        assert "x@example.org" in page.inner_text("ul.pgp")
         page.goto(srv.url + "/search?q=pills")
         body = page.inner_text("body")
         assert "<script>window.__pwned(\"script\")</script>" in body
@@ -182,6 +190,7 @@ def test_hostile_content_never_executes(browser: Browser,
         page.wait_for_selector("#cy[data-expanded='1']")
         watch.clean("graph")
         ctx.close()
+        assert srv.wb.csp_reports == []           # nor did the server get a CSP report
 
 
 @pytest.fixture(scope="module")

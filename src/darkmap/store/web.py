@@ -20,7 +20,7 @@ __all__ = [
     "clear_failures", "count_failures", "feedback_of", "identifier_holders",
     "identifiers_of_accounts", "insert_failure", "insert_login", "insert_token",
     "latest_lockout",
-    "listing_head", "listing_observations", "login", "persona_sales", "review_queue",
+    "listing_head", "listing_observations", "login", "persona_sales", "pgp_keys_of", "review_queue",
     "search_feedback", "search_listings", "set_totp_step", "thread_cursor", "token_user",
 ]
 
@@ -207,6 +207,17 @@ def identifiers_of_accounts(con: duckdb.DuckDBPyConnection,
         return []
     return _rows(con, "SELECT DISTINCT account_id, kind, value FROM identifiers WHERE "
                  "account_id IN (SELECT unnest(?)) ORDER BY kind, value", [account_ids])
+
+
+def pgp_keys_of(con: duckdb.DuckDBPyConnection,
+                account_ids: list[str]) -> list[dict[str, Any]]:
+    """The PGP keys the accounts published: fingerprint, algorithm, bits, user ids."""
+    if not account_ids:
+        return []
+    return _rows(con, "SELECT DISTINCT k.fingerprint, k.algorithm, k.bits, k.created_at, "
+                 "k.user_ids FROM pgp_keys k JOIN identifiers i ON i.kind = "
+                 "'pgp_fingerprint' AND i.value = k.fingerprint WHERE i.account_id IN "
+                 "(SELECT unnest(?)) ORDER BY k.fingerprint", [account_ids])
 
 
 def identifier_holders(con: duckdb.DuckDBPyConnection, kind: str, value: str,

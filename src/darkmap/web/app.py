@@ -282,7 +282,8 @@ def _auth_routes(app: FastAPI, wb: Workbench) -> None:
             report = json.loads(body[:20000] or b"{}")
         except ValueError:
             report = {"unreadable": True}
-        wb.csp_reports.append(report)
+        if len(wb.csp_reports) < 1000:          # kept for the operator, bounded
+            wb.csp_reports.append(report)
         return Response(status_code=204)
 
 

@@ -103,6 +103,7 @@ def persona_page(ws: Workspace, user: UserRow, ref: str) -> dict[str, Any]:
     p: dict[str, Any] = dict(api.show_persona(ws, ref))
     ids = [a["account_id"] for a in p["accounts"]]
     p["listings"] = store.account_listings(ws.con, ids)
+    p["pgp_keys"] = store.pgp_keys_of(ws.con, ids)
     p["sales"] = store.persona_sales(ws.con, p["persona_id"])
     peak = max((s["orders_est"] for s in p["sales"]), default=0.0)
     p["sales_peak"] = peak or 1.0
@@ -122,6 +123,7 @@ def account_page(ws: Workspace, user: UserRow, account_id: str) -> dict[str, Any
             "observations": store.account_observations(ws.con, account_id),
             "listings": store.account_listings(ws.con, [account_id]),
             "identifiers": store.identifiers_of_accounts(ws.con, [account_id]),
+            "pgp_keys": store.pgp_keys_of(ws.con, [account_id]),
             "feedback": store.feedback_of(ws.con, "account_id", account_id),
             "cases": records_touching(ws, user, {("account", account_id)})}
 
