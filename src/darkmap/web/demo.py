@@ -28,6 +28,8 @@ __all__ = ["DEMO_AGENCY", "DEMO_USER", "PID_FILE", "DemoLogin", "current_code", 
 DEMO_AGENCY = "demo-agency"
 DEMO_USER = "demo-analyst"
 PID_FILE = ".workbench.pid"
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
+"""Servers this process started (kept, so they are reaped, never left as zombies)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ def start_background(workspace: Path, host: str, port: int, log: Path) -> int:
              "-w", str(workspace), "--host", host, "--port", str(port)],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
+    _STARTED[proc.pid] = proc
     (workspace / PID_FILE).write_text(str(proc.pid), encoding="ascii")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -90,12 +93,15 @@ def stop_previous(workspace: Path) -> int | None:
     pid = int(pid_file.read_text(encoding="ascii").strip() or 0)
     pid_file.unlink()
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return None
-    if b"darkmap" not in cmdline or b"serve" not in cmdline:
+    if b"darkmap" not in raw or b"serve" not in raw.split(b"\0"):
         return None
     os.kill(pid, signal.SIGTERM)
+    if pid in _STARTED:                  # our own child: reap it
+        _STARTED.pop(pid).wait(30)
+        return pid
     for _ in range(100):
         if not Path(f"/proc/{pid}").exists():
             break
