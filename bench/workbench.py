@@ -4,13 +4,16 @@ Builds the demo pipeline on a simulated world (``--vendors``, no real data) unle
 ``--workspace`` names one, gives ``--analysts`` users a sign-in, starts ``darkmap serve``
 in its own process, signs every analyst in with password and TOTP, then for ``--seconds``
 each analyst loops over a realistic mix (searches 40 %, persona pages 30 %, graph
-expansions 20 %, review queue 10 %; reads only, so runs compare) with no think time.
+expansions 20 %, review queue 10 %; reads only, so runs compare), pausing ``--think``
+seconds on average between requests (default 0: a closed loop at saturation, where by
+Little's law latency is analysts / throughput).
 Reports requests/s, p50/p95/p99 latency per kind and overall, and errors (any status
 but 200).
 
 Only DuckDB: the workbench does not run on the PostgreSQL team server yet.
 
 Usage: .venv/bin/python bench/workbench.py [--analysts 50] [--seconds 60] [--vendors 120]
+       [--think 0] [--workspace WS]
 """
 
 from __future__ import annotations
@@ -102,11 +105,14 @@ async def sign_in(client: httpx.AsyncClient, uid: str, secret: str) -> None:
 
 
 async def analyst(client: httpx.AsyncClient, rng: random.Random, personas: list[str],
-                  terms: list[str], until: float,
+                  terms: list[str], until: float, think: float,
                   out: list[tuple[str, float, int]]) -> None:
-    """One analyst's loop until ``until``: (kind, seconds, status) per request."""
+    """One analyst's loop until ``until``: (kind, seconds, status) per request, with an
+    exponential pause of mean ``think`` seconds between requests (0: none)."""
     kinds = [k for k, w in MIX for _ in range(w)]
     while time.perf_counter() < until:
+        if think > 0:
+            await asyncio.sleep(rng.expovariate(1 / think))
         kind = rng.choice(kinds)
         pid = rng.choice(personas)
         url = {"search": f"/search?q={quote(rng.choice(terms))}",
@@ -128,7 +134,7 @@ def pct(xs: list[float], q: float) -> float:
 
 
 async def run(url: str, secrets: dict[str, str], personas: list[str], terms: list[str],
-              seconds: float) -> list[tuple[str, float, int]]:
+              seconds: float, think: float) -> list[tuple[str, float, int]]:
     """Sign everyone in, then run the analysts concurrently."""
     limits = httpx.Limits(max_connections=len(secrets) + 5)
     clients = [httpx.AsyncClient(base_url=url, limits=limits, timeout=30)
@@ -137,7 +143,7 @@ async def run(url: str, secrets: dict[str, str], personas: list[str], terms: lis
         await sign_in(c, uid, secret)
     out: list[tuple[str, float, int]] = []
     until = time.perf_counter() + seconds
-    await asyncio.gather(*(analyst(c, random.Random(i), personas, terms, until, out)
+    await asyncio.gather(*(analyst(c, random.Random(i), personas, terms, until, think, out)
                            for i, c in enumerate(clients)))
     for c in clients:
         await c.aclose()
@@ -151,6 +157,8 @@ def main() -> None:
     ap.add_argument("--vendors", type=int, default=120)
     ap.add_argument("--workspace", type=Path, default=None)
     ap.add_argument("--port", type=int, default=8699)
+    ap.add_argument("--think", type=float, default=0.0,
+                    help="mean seconds an analyst reads a page before the next (0: none)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="darkmap-bench-web-") as tmp:
         path = args.workspace or build(Path(tmp), args.vendors)
@@ -159,7 +167,7 @@ def main() -> None:
         try:
             t0 = time.perf_counter()
             out = asyncio.run(run(f"http://127.0.0.1:{args.port}", secrets, personas,
-                                  terms, args.seconds))
+                                  terms, args.seconds, args.think))
             wall = time.perf_counter() - t0
         finally:
             proc.terminate()
@@ -169,7 +177,8 @@ def main() -> None:
                for k, _ in MIX for xs in [[s for kk, s, _ in out if kk == k]]}
     print(json.dumps({
         "bench": "workbench", "store": "duckdb", "analysts": args.analysts,
-        "seconds": args.seconds, "personas": len(personas), "requests": len(out),
+        "seconds": args.seconds, "think_s": args.think, "personas": len(personas),
+        "requests": len(out),
         "requests_per_s": round(len(out) / args.seconds, 1),
         "p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "p99_ms": pct(lat, 99),
         "errors": sum(1 for *_, st in out if st != 200), "wall_s": round(wall, 1),
