@@ -91,6 +91,22 @@ def test_login_with_totp_sets_strict_httponly_cookie(live, world: World) -> None
     assert home.headers["cache-control"] == "no-store"
 
 
+def test_cookies_secure_and_host_prefixed_behind_tls(world: World) -> None:
+    clock = next_clock()
+    with serving(world.path, clock, tls=True) as srv, httpx.Client(base_url=srv.url) as c:
+        form = c.get("/login")
+        pre = form.headers["set-cookie"]
+        token = csrf_of(form.text)
+        # httpx keeps Secure cookies off plain HTTP: send the pre-session cookie by hand
+        r = c.post("/login", headers={"Cookie": f"dm_pre={token}"}, data={
+            "user": "bob", "password": PASSWORD, "csrf": token,
+            "code": totp(world.secrets["bob"], clock())})
+    assert "Secure" in pre and "HttpOnly" in pre
+    cookie = r.headers["set-cookie"]
+    assert r.status_code == 303 and cookie.startswith("__Host-dm_session=")
+    assert "Secure" in cookie and "HttpOnly" in cookie and "Path=/" in cookie
+
+
 def test_wrong_password_and_wrong_code_refused(live, world: World) -> None:
     client, clock, srv = live
     assert login(client, "alice", world.secrets["alice"], clock,

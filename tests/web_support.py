@@ -133,10 +133,11 @@ class Served:
 
 
 @contextmanager
-def serving(path: Path, clock: FakeClock | None = None) -> Iterator[Served]:
-    """The workbench on ``path`` served by uvicorn on loopback."""
+def serving(path: Path, clock: FakeClock | None = None, tls: bool = False) -> Iterator[Served]:
+    """The workbench on ``path`` served by uvicorn on loopback (``tls``: cookies marked
+    as behind a TLS proxy)."""
     ws = Workspace.open(path)
-    app = create_app(ws, clock=clock) if clock is not None else create_app(ws)
+    app = create_app(ws, clock=clock, tls=tls) if clock is not None else create_app(ws, tls=tls)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="off"))
