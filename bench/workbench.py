@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
@@ -181,7 +182,10 @@ def main() -> None:
         "requests": len(out),
         "requests_per_s": round(len(out) / args.seconds, 1),
         "p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "p99_ms": pct(lat, 99),
-        "errors": sum(1 for *_, st in out if st != 200), "wall_s": round(wall, 1),
+        "errors": sum(1 for *_, st in out if st != 200),
+        "error_statuses": {f"{k} {st}": n for (k, st), n in sorted(Counter(
+            (k, st) for k, _, st in out if st != 200).items())},
+        "wall_s": round(wall, 1),
         "by_kind": by_kind}, indent=2))
 
 
