@@ -16,7 +16,7 @@ PG_DIR ?= /tmp/darkmap-pg-$(shell id -u)
 PG_PORT ?= 55432
 LOCK_VENV ?= /tmp/darkmap-lock
 
-.PHONY: install demo test test-fast test-tor pg-start pg-stop bench lint ruff mypy lock clean
+.PHONY: install demo test test-fast test-tor pg-start pg-stop bench lint ruff mypy lock clean browser vendor-web
 
 install: $(STAMP)
 
@@ -33,7 +33,16 @@ $(STAMP):  # no prerequisites: the stamp's name is the hash of what it was insta
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/darkmap demo --workspace $(DEMO_WS)
+	$(BIN)/darkmap demo --workspace $(DEMO_WS) --serve
+
+# The web workbench's browser tests drive Debian's chromium (Playwright's own browser
+# download is never used): install the package where it is missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
+
+# Re-vendor cytoscape.js from the npm registry, integrity-checked (scripts/vendor_web.sh).
+vendor-web:
+	sh scripts/vendor_web.sh
 
 pg-start:
 	@PG_DIR=$(PG_DIR) PG_PORT=$(PG_PORT) bash scripts/pg.sh start
@@ -41,7 +50,7 @@ pg-start:
 pg-stop:
 	@PG_DIR=$(PG_DIR) PG_PORT=$(PG_PORT) bash scripts/pg.sh stop
 
-test: lint pg-start
+test: lint pg-start browser
 	DARKMAP_TEST_PG=postgresql://postgres@127.0.0.1:$(PG_PORT)/postgres \
 	  $(BIN)/python -m pytest -q -p no:cacheprovider
 

@@ -58,7 +58,7 @@ LAYERS: dict[str, int] = {
     "darkmap.simulate": 5, "darkmap.training": 5, "darkmap.evaluate": 5,
     "darkmap.report": 6, "darkmap.export": 6,
     "darkmap.pipeline": 7, "darkmap.api": 7,
-    "darkmap.cli": 8, "darkmap": 8,
+    "darkmap.cli": 8, "darkmap.web": 8, "darkmap": 8,
 }
 
 # The only packages a module may import by string: optional extras that are not installed
@@ -90,6 +90,8 @@ OWNERS: dict[str, frozenset[str]] = {
                     frozenset({"darkmap.store.operations"})),
     **dict.fromkeys(("ops_audit", "ops_audit_head"), frozenset({"darkmap.store.audit"})),
     **dict.fromkeys(("feedback_rates", "sales_estimates"), frozenset({"darkmap.store.sales"})),
+    **dict.fromkeys(("web_logins", "web_failures", "web_tokens"),
+                    frozenset({"darkmap.store.web"})),
     "schema_migrations": frozenset({"darkmap.store.workspace"}),
     **dict.fromkeys(("crawl_jobs", "crawl_frontier", "crawl_fetches"),
                     frozenset({"darkmap.store.crawl"})),

@@ -18,6 +18,7 @@ from darkmap.cli import (  # noqa: F401  (each module registers its commands on 
     cmd_ops,
     cmd_report,
     cmd_sales,
+    cmd_serve,
     cmd_simulate,
     cmd_team,
 )

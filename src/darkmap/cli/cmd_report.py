@@ -12,6 +12,7 @@ from darkmap.cli.common import DarkmapError, main, open_ws, say, short, workspac
 from darkmap.pipeline import DemoContext, StageResult, run_stages
 from darkmap.report.html import write_report
 from darkmap.store.workspace import utcnow
+from darkmap.web.demo import current_code, demo_login, start_background, stop_previous
 
 __all__ = ["DEMO_MARKER", "demo_cmd", "report_cmd"]
 
@@ -81,8 +82,13 @@ def prepare_demo_folder(path: Path, fresh: bool) -> None:
 @click.option("--fresh/--keep", default=True, show_default=True,
               help="Start from an empty workspace (only a folder an earlier demo created is "
                    "emptied).")
+@click.option("--serve", is_flag=True,
+              help="Then start the web workbench on it in the background and print its URL, "
+                   "a demo user's password and TOTP secret (`make demo` does).")
+@click.option("--port", default=8600, show_default=True, type=click.IntRange(1, 65535),
+              help="Port of the workbench (with --serve).")
 def demo_cmd(workspace: Path | None, seed: int, vendors: int, data: Path | None,
-             fresh: bool) -> None:
+             fresh: bool, serve: bool, port: int) -> None:
     """Run the main job end to end: simulate, ingest, analyse, report.
 
     The demo works in a folder of its own: a new or empty one (it marks it with a
@@ -92,6 +98,8 @@ def demo_cmd(workspace: Path | None, seed: int, vendors: int, data: Path | None,
     Example: darkmap demo -w demo-workspace
     """
     path = workspace or Path("demo-workspace")
+    if serve and stop_previous(path) is not None:
+        say("stopped the workbench of the previous demo")
     prepare_demo_folder(path, fresh)
     ws = open_ws(path, create=True)
     ctx = DemoContext(world=path / "world", real_data=data or _default_data(), seed=seed,
@@ -108,3 +116,20 @@ def demo_cmd(workspace: Path | None, seed: int, vendors: int, data: Path | None,
     finally:
         ws.close()
     say(f"report: {report.resolve()}")
+    if serve:
+        _serve_demo(path, port)
+
+
+def _serve_demo(path: Path, port: int) -> None:
+    """The last step of ``demo --serve``: a demo user, then the workbench in the
+    background; print how to sign in."""
+    ws = open_ws(path)
+    try:
+        login = demo_login(ws)
+    finally:
+        ws.close()
+    pid = start_background(path, "127.0.0.1", port, path / "workbench.log")
+    say(f"workbench: http://127.0.0.1:{port}/  (pid {pid}; stop it with: kill {pid})")
+    say(f"  user {login.user}  password {login.password}")
+    say(f"  TOTP secret {login.totp_secret} (RFC 6238: add it to an authenticator app, "
+        f"or `oathtool --totp -b {login.totp_secret}`); code now: {current_code(login)}")

@@ -1,0 +1,193 @@
+"""Benchmark the web workbench: concurrent analysts on loopback; prints JSON figures.
+
+Builds the demo pipeline on a simulated world (``--vendors``, no real data) unless
+``--workspace`` names one, gives ``--analysts`` users a sign-in, starts ``darkmap serve``
+in its own process, signs every analyst in with password and TOTP, then for ``--seconds``
+each analyst loops over a realistic mix (searches 40 %, persona pages 30 %, graph
+expansions 20 %, review queue 10 %; reads only, so runs compare), pausing ``--think``
+seconds on average between requests (default 0: a closed loop at saturation, where by
+Little's law latency is analysts / throughput).
+Reports requests/s, p50/p95/p99 latency per kind and overall, and errors (any status
+but 200).
+
+Only DuckDB: the workbench does not run on the PostgreSQL team server yet.
+
+Usage: .venv/bin/python bench/workbench.py [--analysts 50] [--seconds 60] [--vendors 120]
+       [--think 0] [--workspace WS]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+
+PASSWORD = "bench password 123"  # noqa: S105 - the bench users' password
+MIX = (("search", 40), ("persona", 30), ("graph", 20), ("review", 10))
+
+
+def build(base: Path, vendors: int) -> Path:
+    """The demo pipeline on a simulated world of ``vendors`` vendors."""
+    from darkmap.pipeline import DemoContext, run_stages
+    from darkmap.store.workspace import Workspace
+
+    path = base / "ws"
+    ws = Workspace.init(path)
+    try:
+        run_stages(ws, DemoContext(world=base / "world", real_data=None, seed=7,
+                                   vendors=vendors))
+    finally:
+        ws.close()
+    return path
+
+
+def prepare(path: Path, analysts: int) -> tuple[dict[str, str], list[str], list[str]]:
+    """Users with sign-ins (their TOTP secrets), persona ids and search terms."""
+    from darkmap.ops.access import add_agency, add_user
+    from darkmap.store.operations import user
+    from darkmap.store.workspace import Workspace
+    from darkmap.web.auth import create_login
+
+    with Workspace.open(path) as ws:
+        if user(ws.con, "bench-admin") is None:
+            add_agency(ws.con, "bench-admin", "bench", "Bench agency", "GB", "desk")
+            add_user(ws.con, "bench-admin", "bench-admin", "bench", "admin")
+        secrets = {}
+        for i in range(analysts):
+            uid = f"analyst-{i:03d}"
+            if user(ws.con, uid) is None:
+                add_user(ws.con, "bench-admin", uid, "bench", "officer")
+            secrets[uid] = create_login(ws, "bench-admin", uid, PASSWORD)
+        personas = [r[0] for r in ws.con.execute(
+            "SELECT persona_id FROM personas ORDER BY n_accounts DESC, persona_id "
+            "LIMIT 200").fetchall()]
+        terms = [r[0] for r in ws.con.execute(
+            "SELECT label FROM personas WHERE label IS NOT NULL ORDER BY persona_id "
+            "LIMIT 100").fetchall()]
+    return secrets, personas, [*terms, "pills", "mdma", "cocaine", "lsd"]
+
+
+def serve(path: Path, port: int) -> subprocess.Popen[bytes]:
+    """``darkmap serve`` in its own process, once it listens."""
+    proc = subprocess.Popen([sys.executable, "-c", "from darkmap.cli import main; main()",
+                             "serve", "-w", str(path), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/login", timeout=1)
+            return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the workbench did not start")
+
+
+async def sign_in(client: httpx.AsyncClient, uid: str, secret: str) -> None:
+    """Sign one analyst in through the form."""
+    from darkmap.web.auth import totp, utc_clock
+
+    form = (await client.get("/login")).text
+    csrf = form.split('name="csrf" value="')[1].split('"')[0]
+    r = await client.post("/login", data={"user": uid, "password": PASSWORD, "csrf": csrf,
+                                          "code": totp(secret, utc_clock())})
+    if r.status_code != 303:
+        raise SystemExit(f"{uid} could not sign in: {r.status_code}")
+
+
+async def analyst(client: httpx.AsyncClient, rng: random.Random, personas: list[str],
+                  terms: list[str], until: float, think: float,
+                  out: list[tuple[str, float, int]]) -> None:
+    """One analyst's loop until ``until``: (kind, seconds, status) per request, with an
+    exponential pause of mean ``think`` seconds between requests (0: none)."""
+    kinds = [k for k, w in MIX for _ in range(w)]
+    while time.perf_counter() < until:
+        if think > 0:
+            await asyncio.sleep(rng.expovariate(1 / think))
+        kind = rng.choice(kinds)
+        pid = rng.choice(personas)
+        url = {"search": f"/search?q={quote(rng.choice(terms))}",
+               "persona": f"/persona/{quote(pid, safe='')}",
+               "graph": f"/api/graph/expand?node={quote('persona:' + pid)}",
+               "review": "/review"}[kind]
+        t0 = time.perf_counter()
+        try:
+            status = (await client.get(url)).status_code
+        except httpx.HTTPError:
+            status = 0
+        out.append((kind, time.perf_counter() - t0, status))
+
+
+def pct(xs: list[float], q: float) -> float:
+    """The q-quantile in milliseconds."""
+    return round(statistics.quantiles(xs, n=100, method="inclusive")[int(q) - 1] * 1000, 1) \
+        if len(xs) > 1 else round((xs or [0.0])[0] * 1000, 1)
+
+
+async def run(url: str, secrets: dict[str, str], personas: list[str], terms: list[str],
+              seconds: float, think: float) -> list[tuple[str, float, int]]:
+    """Sign everyone in, then run the analysts concurrently."""
+    limits = httpx.Limits(max_connections=len(secrets) + 5)
+    clients = [httpx.AsyncClient(base_url=url, limits=limits, timeout=30)
+               for _ in secrets]
+    for c, (uid, secret) in zip(clients, secrets.items(), strict=True):
+        await sign_in(c, uid, secret)
+    out: list[tuple[str, float, int]] = []
+    until = time.perf_counter() + seconds
+    await asyncio.gather(*(analyst(c, random.Random(i), personas, terms, until, think, out)
+                           for i, c in enumerate(clients)))
+    for c in clients:
+        await c.aclose()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--analysts", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--vendors", type=int, default=120)
+    ap.add_argument("--workspace", type=Path, default=None)
+    ap.add_argument("--port", type=int, default=8699)
+    ap.add_argument("--think", type=float, default=0.0,
+                    help="mean seconds an analyst reads a page before the next (0: none)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="darkmap-bench-web-") as tmp:
+        path = args.workspace or build(Path(tmp), args.vendors)
+        secrets, personas, terms = prepare(path, args.analysts)
+        proc = serve(path, args.port)
+        try:
+            t0 = time.perf_counter()
+            out = asyncio.run(run(f"http://127.0.0.1:{args.port}", secrets, personas,
+                                  terms, args.seconds, args.think))
+            wall = time.perf_counter() - t0
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    lat = [s for _, s, _ in out]
+    by_kind = {k: {"requests": len(xs), "p50_ms": pct(xs, 50), "p95_ms": pct(xs, 95)}
+               for k, _ in MIX for xs in [[s for kk, s, _ in out if kk == k]]}
+    print(json.dumps({
+        "bench": "workbench", "store": "duckdb", "analysts": args.analysts,
+        "seconds": args.seconds, "think_s": args.think, "personas": len(personas),
+        "requests": len(out),
+        "requests_per_s": round(len(out) / args.seconds, 1),
+        "p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "p99_ms": pct(lat, 99),
+        "errors": sum(1 for *_, st in out if st != 200),
+        "error_statuses": {f"{k} {st}": n for (k, st), n in sorted(Counter(
+            (k, st) for k, _, st in out if st != 200).items())},
+        "wall_s": round(wall, 1),
+        "by_kind": by_kind}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,289 @@
+"""The SQL of the web workbench (issue #14): sign-in credentials, failed sign-ins, API
+tokens (the ``web_`` tables, written only here), and the reads its pages need beyond the
+library's (an account, a listing, free-text search over listings and feedback, the
+review queue of proposed links, graph neighbours).
+
+Sessions are not stored: they live in the server process (:mod:`darkmap.web.auth`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import duckdb
+
+from darkmap.store.workspace import Workspace, table_exists
+
+__all__ = [
+    "LoginRow", "account_head", "any_record_links", "account_listings", "account_observations",
+    "clear_failures", "count_failures", "feedback_of", "identifier_holders",
+    "identifiers_of_accounts", "insert_failure", "insert_login", "insert_token",
+    "latest_lockout",
+    "listing_head", "listing_observations", "login", "persona_sales", "pgp_keys_of", "review_queue",
+    "search_feedback", "search_listings", "set_totp_step", "thread_cursor", "token_user",
+]
+
+
+class LoginRow(NamedTuple):
+    """Sign-in credentials of a user."""
+
+    user_id: str
+    web_role: str
+    password_hash: str
+    totp_secret: str
+    totp_last_step: int | None
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str,
+          params: list[Any] | dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Rows as dicts keyed by column name."""
+    cur = con.execute(sql, params or [])
+    cols = [d[0] for d in cur.description or ()]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+# -- credentials ----------------------------------------------------------------------
+
+
+def insert_login(con: duckdb.DuckDBPyConnection, row: LoginRow, by: str,
+                 at: datetime) -> None:
+    """Store (or replace) a user's sign-in credentials."""
+    con.execute("DELETE FROM web_logins WHERE user_id = ?", [row.user_id])
+    con.execute("INSERT INTO web_logins VALUES (?, ?, ?, ?, ?, ?, ?)", [*row, by, at])
+
+
+def login(con: duckdb.DuckDBPyConnection, user_id: str) -> LoginRow | None:
+    """A user's credentials, or None."""
+    r = con.execute("SELECT user_id, web_role, password_hash, totp_secret, totp_last_step "
+                    "FROM web_logins WHERE user_id = ?", [user_id]).fetchone()
+    return None if r is None else LoginRow(*r)
+
+
+def set_totp_step(con: duckdb.DuckDBPyConnection, user_id: str, step: int) -> None:
+    """Remember the newest TOTP time step accepted for ``user_id``."""
+    con.execute("UPDATE web_logins SET totp_last_step = ? WHERE user_id = ?", [step, user_id])
+
+
+def insert_failure(con: duckdb.DuckDBPyConnection, user_id: str, at: datetime,
+                   reason: str) -> None:
+    """Record one failed sign-in."""
+    con.execute("INSERT INTO web_failures VALUES (?, ?, ?)", [user_id, at, reason])
+
+
+def count_failures(con: duckdb.DuckDBPyConnection, user_id: str,
+                   since: datetime) -> tuple[int, datetime | None]:
+    """Failed sign-ins of ``user_id`` at or after ``since``: (count, newest)."""
+    r = con.execute("SELECT count(*), max(failed_at) FROM web_failures WHERE user_id = ? "
+                    "AND failed_at >= ? AND reason <> 'lockout'", [user_id, since]).fetchone()
+    return (0, None) if r is None else (int(r[0]), r[1])
+
+
+def latest_lockout(con: duckdb.DuckDBPyConnection, user_id: str) -> datetime | None:
+    """When ``user_id`` was last locked out (a ``lockout`` row), or None."""
+    r = con.execute("SELECT max(failed_at) FROM web_failures WHERE user_id = ? AND "
+                    "reason = 'lockout'", [user_id]).fetchone()
+    return None if r is None else r[0]
+
+
+def clear_failures(con: duckdb.DuckDBPyConnection, user_id: str) -> None:
+    """Forget the failed sign-ins of ``user_id`` (after a successful one)."""
+    con.execute("DELETE FROM web_failures WHERE user_id = ?", [user_id])
+
+
+def insert_token(con: duckdb.DuckDBPyConnection, token_sha256: str, user_id: str,
+                 label: str, at: datetime) -> None:
+    """Store an API token's hash."""
+    con.execute("INSERT INTO web_tokens VALUES (?, ?, ?, ?, NULL)",
+                [token_sha256, user_id, label, at])
+
+
+def token_user(con: duckdb.DuckDBPyConnection, token_sha256: str) -> str | None:
+    """The user of an unrevoked API token, or None."""
+    r = con.execute("SELECT user_id FROM web_tokens WHERE token_sha256 = ? AND "
+                    "revoked_at IS NULL", [token_sha256]).fetchone()
+    return None if r is None else str(r[0])
+
+
+# -- reads for the pages --------------------------------------------------------------
+
+
+def thread_cursor(ws: Workspace) -> Workspace:
+    """The workspace on a new cursor of its connection: one per server thread, so
+    pages read concurrently (DuckDB cursors of one database share its transactions)."""
+    return Workspace(ws.path, ws.con.cursor())
+
+
+def any_record_links(con: duckdb.DuckDBPyConnection, refs: list[tuple[str, str]]) -> bool:
+    """Whether any operational record (of anyone) links to one of ``refs`` (kind, id).
+    Says only whether a grant-filtered, audited read is worth making; returns no
+    record."""
+    if not refs or not table_exists(con, "ops_links"):
+        return False
+    r = con.execute("SELECT EXISTS (SELECT 1 FROM ops_links WHERE (ref_kind, ref_id) IN "
+                    "(SELECT unnest(?), unnest(?)))",
+                    [[k for k, _ in refs], [v for _, v in refs]]).fetchone()
+    return bool(r and r[0])
+
+
+def account_head(con: duckdb.DuckDBPyConnection, account_id: str) -> dict[str, Any] | None:
+    """An account: market, handle, role, first capture and its persona."""
+    rows = _rows(con, "SELECT a.account_id, a.market_id, a.handle, a.role, a.capture_sha256, "
+                 "a.source, a.method, a.observed_at, m.persona_id FROM accounts a "
+                 "LEFT JOIN persona_members m USING (account_id) WHERE a.account_id = ?",
+                 [account_id])
+    return rows[0] if rows else None
+
+
+def account_observations(con: duckdb.DuckDBPyConnection, account_id: str,
+                         limit: int = 20) -> list[dict[str, Any]]:
+    """What the captures showed of an account, newest first."""
+    return _rows(con, "SELECT joined_at, last_seen_at, rating, level, feedback_count, "
+                 "sales_count, profile_text, ships_from, url, capture_sha256, source, "
+                 "observed_at FROM account_observations WHERE account_id = ? "
+                 "ORDER BY observed_at DESC NULLS LAST LIMIT ?", [account_id, limit])
+
+
+def account_listings(con: duckdb.DuckDBPyConnection, account_ids: list[str],
+                     limit: int = 200) -> list[dict[str, Any]]:
+    """The listings of the accounts with their latest title and assessment."""
+    if not account_ids:
+        return []
+    assessed = table_exists(con, "listing_assessments")
+    cols = ("a.drug_class, a.substance, a.dose_mg, a.fentanyl_risk, a.counterfeit_pill"
+            if assessed else "NULL AS drug_class, NULL AS substance, NULL AS dose_mg, "
+            "NULL AS fentanyl_risk, NULL AS counterfeit_pill")
+    join = "LEFT JOIN listing_assessments a USING (listing_id)" if assessed else ""
+    return _rows(con, "SELECT l.listing_id, l.market_id, l.account_id, o.title, o.price, "
+                 f"o.currency, o.ships_from, {cols} FROM listings l "
+                 "LEFT JOIN (SELECT listing_id, arg_max(title, observed_at) AS title, "
+                 "arg_max(price, observed_at) AS price, arg_max(currency, observed_at) AS "
+                 "currency, arg_max(ships_from, observed_at) AS ships_from FROM "
+                 "listing_observations GROUP BY listing_id) o USING (listing_id) "
+                 f"{join} WHERE l.account_id IN (SELECT unnest(?)) "
+                 "ORDER BY l.listing_id LIMIT ?", [account_ids, limit])
+
+
+def listing_head(con: duckdb.DuckDBPyConnection, listing_id: str) -> dict[str, Any] | None:
+    """A listing: market, vendor account, first capture, assessment if any."""
+    rows = _rows(con, "SELECT listing_id, market_id, listing_ref, account_id, capture_sha256, "
+                 "source, method, observed_at FROM listings WHERE listing_id = ?",
+                 [listing_id])
+    if not rows:
+        return None
+    head = rows[0]
+    if table_exists(con, "listing_assessments"):
+        a = _rows(con, "SELECT drug_class, substance, dose_mg, units, unit_kind, "
+                  "fentanyl_risk, counterfeit_pill FROM listing_assessments "
+                  "WHERE listing_id = ?", [listing_id])
+        head["assessment"] = a[0] if a else None
+    return head
+
+
+def listing_observations(con: duckdb.DuckDBPyConnection, listing_id: str,
+                         limit: int = 20) -> list[dict[str, Any]]:
+    """What the captures showed of a listing, newest first, each with its capture."""
+    return _rows(con, "SELECT title, description, price, currency, price_text, "
+                 "quantity_text, ships_from, ships_to, category_path, feedback_count, "
+                 "capture_sha256, source, method, observed_at FROM listing_observations "
+                 "WHERE listing_id = ? ORDER BY observed_at DESC NULLS LAST LIMIT ?",
+                 [listing_id, limit])
+
+
+def feedback_of(con: duckdb.DuckDBPyConnection, column: str, ref: str,
+                limit: int = 50) -> list[dict[str, Any]]:
+    """Feedback about an account (``column='account_id'``) or a listing (``listing_id``)."""
+    if column not in ("account_id", "listing_id"):
+        raise ValueError(column)
+    return _rows(con, "SELECT listing_id, listing_title, buyer_masked, rating, rating_scale, "
+                 "text, left_at, amount, currency, capture_sha256 FROM feedback "
+                 f"WHERE {column} = ? ORDER BY left_at DESC NULLS LAST LIMIT ?", [ref, limit])
+
+
+def identifiers_of_accounts(con: duckdb.DuckDBPyConnection,
+                            account_ids: list[str]) -> list[dict[str, Any]]:
+    """Distinct identifiers (kind, value) the accounts published, with the account."""
+    if not account_ids:
+        return []
+    return _rows(con, "SELECT DISTINCT account_id, kind, value FROM identifiers WHERE "
+                 "account_id IN (SELECT unnest(?)) ORDER BY kind, value", [account_ids])
+
+
+def pgp_keys_of(con: duckdb.DuckDBPyConnection,
+                account_ids: list[str]) -> list[dict[str, Any]]:
+    """The PGP keys the accounts published: fingerprint, algorithm, bits, user ids."""
+    if not account_ids:
+        return []
+    return _rows(con, "SELECT DISTINCT k.fingerprint, k.algorithm, k.bits, k.created_at, "
+                 "k.user_ids FROM pgp_keys k JOIN identifiers i ON i.kind = "
+                 "'pgp_fingerprint' AND i.value = k.fingerprint WHERE i.account_id IN "
+                 "(SELECT unnest(?)) ORDER BY k.fingerprint", [account_ids])
+
+
+def identifier_holders(con: duckdb.DuckDBPyConnection, kind: str, value: str,
+                       limit: int = 100) -> list[str]:
+    """The accounts that published an identifier."""
+    return [str(r[0]) for r in con.execute(
+        "SELECT DISTINCT account_id FROM identifiers WHERE kind = ? AND value = ? AND "
+        "account_id IS NOT NULL ORDER BY 1 LIMIT ?", [kind, value, limit]).fetchall()]
+
+
+def search_listings(con: duckdb.DuckDBPyConnection, text: str, market: str | None,
+                    drug_class: str | None, limit: int = 50) -> tuple[list[dict[str, Any]],
+                                                                     dict[str, Any]]:
+    """Listings whose title or description contains ``text`` (case-folded), optionally of
+    one market and drug class: (hits, facets by market and drug class)."""
+    assessed = table_exists(con, "listing_assessments")
+    cls = "a.drug_class" if assessed else "NULL"
+    join = "LEFT JOIN listing_assessments a USING (listing_id)" if assessed else ""
+    base = ("WITH hits AS (SELECT DISTINCT o.listing_id FROM listing_observations o WHERE "
+            "contains(lower(coalesce(o.title, '')), $q) OR "
+            "contains(lower(coalesce(o.description, '')), $q)) "
+            f"SELECT l.listing_id, l.market_id, l.account_id, {cls} AS drug_class "
+            f"FROM hits JOIN listings l USING (listing_id) {join}")
+    params = {"q": text.casefold()}
+    everything = _rows(con, base, params)
+    facets: dict[str, Any] = {"market": {}, "drug_class": {}}
+    for r in everything:
+        facets["market"][r["market_id"]] = facets["market"].get(r["market_id"], 0) + 1
+        c = r["drug_class"] or "unassessed"
+        facets["drug_class"][c] = facets["drug_class"].get(c, 0) + 1
+    keep = [r for r in everything if (market is None or r["market_id"] == market)
+            and (drug_class is None or (r["drug_class"] or "unassessed") == drug_class)]
+    ids = [r["listing_id"] for r in keep[:limit]]
+    titles = dict(con.execute(
+        "SELECT listing_id, arg_max(title, observed_at) FROM listing_observations "
+        "WHERE listing_id IN (SELECT unnest(?)) GROUP BY listing_id", [ids]).fetchall())
+    for r in keep[:limit]:
+        r["title"] = titles.get(r["listing_id"])
+    return keep[:limit], facets
+
+
+def search_feedback(con: duckdb.DuckDBPyConnection, text: str,
+                    limit: int = 30) -> list[dict[str, Any]]:
+    """Feedback whose text contains ``text`` (case-folded)."""
+    return _rows(con, "SELECT feedback_id, market_id, account_id, listing_id, text, left_at "
+                 "FROM feedback WHERE contains(lower(coalesce(text, '')), ?) "
+                 "ORDER BY left_at DESC NULLS LAST LIMIT ?", [text.casefold(), limit])
+
+
+def review_queue(con: duckdb.DuckDBPyConnection, low: float, high: float,
+                 limit: int = 50) -> list[dict[str, Any]]:
+    """Proposed links an analyst should look at: scored pairs with ``low <= score <
+    high`` and no standing judgement, the most uncertain first."""
+    if not table_exists(con, "account_links"):
+        return []
+    return _rows(con, "SELECT l.a, l.b, l.score, l.signals, l.method, l.merged FROM "
+                 "account_links l WHERE l.score >= ? AND l.score < ? AND NOT EXISTS ("
+                 "SELECT 1 FROM judgements j WHERE j.a = l.a AND j.b = l.b AND "
+                 "j.withdrawn_at IS NULL) ORDER BY abs(l.score - 0.5), l.a, l.b LIMIT ?",
+                 [low, high, limit])
+
+
+def persona_sales(con: duckdb.DuckDBPyConnection, persona_id: str) -> list[dict[str, Any]]:
+    """Estimated orders and revenue per month of a persona (empty before assessment)."""
+    if not table_exists(con, "sales_monthly"):
+        return []
+    return _rows(con, "SELECT month, feedback_count, orders_est, orders_low, orders_high, "
+                 "revenue_usd FROM sales_monthly WHERE entity_kind = 'persona' AND "
+                 "entity_id = ? ORDER BY month", [persona_id])

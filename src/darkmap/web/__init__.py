@@ -1,0 +1,10 @@
+"""The web workbench (issue #14): a multi-user ASGI application over the library API.
+
+:mod:`.auth` holds sign-in (argon2id, TOTP), lockout and sessions; :mod:`.views` what each
+page shows; :mod:`.app` the FastAPI application (pages, ``/api/``, security headers);
+:mod:`.demo` the demo user of ``darkmap demo --serve``. docs/workbench.md describes it.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

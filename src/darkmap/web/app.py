@@ -1,0 +1,467 @@
+"""The workbench's ASGI application (FastAPI): server-rendered pages, the JSON API under
+``/api/`` and the local static assets.
+
+Security, for every response: a strict Content-Security-Policy (:data:`CSP`: scripts,
+styles, images and fetches from this origin only, no inline script or style, no frames,
+no plug-ins), ``nosniff``, no referrer, no caching. Every page is a Jinja2 template with
+autoescape on, and every string that came from a market is passed through
+``for_display`` (controls and bidi overrides shown as escapes). Raw captures are shown
+as text in a ``<pre>``, never as markup.
+
+Sessions: an opaque cookie (HttpOnly, SameSite=Strict, Secure and ``__Host-`` prefixed
+when ``tls``); every POST carries the session's CSRF token. ``/api/`` takes a bearer
+token (``darkmap serve token``) or, for reads only, the session cookie.
+
+One DuckDB connection (DuckDB allows one writing process): the server holds it and
+runs each request's library calls under one lock.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections.abc import Callable
+from datetime import date, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import jinja2
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+import darkmap.api as api
+from darkmap.errors import BadInputError, DarkmapError, NotFoundError
+from darkmap.model.display import for_display
+from darkmap.ops.access import AccessDenied
+from darkmap.ops.audit import log, show
+from darkmap.store.operations import UserRow
+from darkmap.store.web import thread_cursor
+from darkmap.store.workspace import Workspace
+from darkmap.web import views
+from darkmap.web.auth import Clock, LoginFailed, Session, Sessions, sign_in, token_user, utc_clock
+
+__all__ = ["CSP", "Workbench", "create_app"]
+
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+       "connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+       "frame-src 'none'; object-src 'none'; base-uri 'none'; report-uri /csp-report")
+VERDICTS = {"confirm": "same", "reject": "different", "unsure": "unsure"}
+T = TypeVar("T")
+
+
+class _Redirect(Exception):
+    """Send the browser elsewhere (to sign in)."""
+
+    def __init__(self, to: str) -> None:
+        super().__init__(to)
+        self.to = to
+
+
+class _Refused(Exception):
+    """Answer with an HTTP error status and one line."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class _Headers(BaseHTTPMiddleware):
+    """The security headers of every response."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        """Add CSP, nosniff, no referrer, no framing, no caching."""
+        resp = await call_next(request)
+        resp.headers["Content-Security-Policy"] = CSP
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Referrer-Policy"] = "no-referrer"
+        resp.headers["X-Frame-Options"] = "DENY"
+        resp.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        resp.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+        resp.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+        if not request.url.path.startswith("/static/"):
+            resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+
+def _fmt(value: Any, max_chars: int | None = 400) -> str:
+    """A value as safe display text (Jinja2 escapes it for HTML afterwards)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        value = ", ".join(str(v) for v in value)
+    return for_display(value, max_chars=max_chars)
+
+
+def _pre(value: Any, max_chars: int | None = None) -> str:
+    """Multi-line attacker text for a ``<pre>``: newlines kept, controls and bidi
+    overrides shown as escapes."""
+    return "" if value is None else for_display(value, max_chars=max_chars, newlines=True)
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values (times as ISO text, tuples as lists)."""
+    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+
+
+class Workbench:
+    """The state of one server: workspace (and its lock), sessions, templates, clock."""
+
+    def __init__(self, ws: Workspace, clock: Clock = utc_clock, tls: bool = False) -> None:
+        self.ws = ws
+        self.lock = views.OPS_LOCK
+        self._local = threading.local()
+        self.clock = clock
+        self.sessions = Sessions(clock)
+        self.tls = tls
+        self.cookie = "__Host-dm_session" if tls else "dm_session"
+        self.env = jinja2.Environment(
+            loader=jinja2.PackageLoader("darkmap.web", "templates"),
+            autoescape=True, undefined=jinja2.StrictUndefined)
+        self.env.filters["d"] = _fmt
+        self.env.filters["pre"] = _pre
+        self.csp_reports: list[dict[str, Any]] = []
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run library calls that write (sign-in, judgements, audit) under the one lock."""
+        with self.lock:
+            return fn()
+
+    def read(self, fn: Callable[[Workspace], T]) -> T:
+        """Run a page's library calls on this thread's own cursor of the workspace, so
+        pages are read concurrently; the operational calls inside them (which append to
+        the audit trail) take :data:`views.OPS_LOCK`, the same lock as :meth:`call`."""
+        ws = getattr(self._local, "ws", None)
+        if ws is None:
+            with self.lock:
+                ws = thread_cursor(self.ws)
+            self._local.ws = ws
+        return fn(ws)
+
+    def render(self, name: str, session: Session | None, status: int = 200,
+               **ctx: Any) -> HTMLResponse:
+        """A page from its template."""
+        html = self.env.get_template(name).render(
+            me=session.user if session else None, role=session.web_role if session else None,
+            csrf=session.csrf if session else "", **ctx)
+        return HTMLResponse(html, status_code=status)
+
+    def session(self, request: Request) -> Session:
+        """The live session of the request, else redirect to sign in (saying why)."""
+        s, why = self.sessions.get(request.cookies.get(self.cookie))
+        if s is None:
+            raise _Redirect("/login" + ("" if why == "none" else f"?why={why}"))
+        return s
+
+    def check_csrf(self, s: Session, given: str | None) -> None:
+        """Refuse a state change without the session's CSRF token (audited)."""
+        if not Sessions.csrf_ok(s, given):
+            self.call(lambda: log(self.ws.con, s.user.user_id, "web.csrf", "denied"))
+            raise _Refused(403, "refused: missing or wrong CSRF token")
+
+    def api_user(self, request: Request, write: bool = False) -> tuple[UserRow, str]:
+        """The user of an API request: bearer token, or the session cookie for reads."""
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            found = self.call(lambda: token_user(self.ws, auth[7:].strip()))
+            if found is None:
+                raise _Refused(401, "invalid API token")
+            return found
+        if not write:
+            s, _ = self.sessions.get(request.cookies.get(self.cookie))
+            if s is not None:
+                return s.user, s.web_role
+        raise _Refused(401, "give an API token: Authorization: Bearer <token>")
+
+
+def create_app(ws: Workspace, clock: Clock = utc_clock, tls: bool = False) -> FastAPI:
+    """The workbench over the open workspace ``ws`` (the server holds its connection).
+    ``clock`` (naive UTC) is injectable for tests; ``tls`` marks cookies Secure."""
+    wb = Workbench(ws, clock, tls)
+    app = FastAPI(title="darkmap workbench API", docs_url=None, redoc_url=None,
+                  openapi_url="/api/openapi.json")
+    app.state.wb = wb
+    app.add_middleware(_Headers)
+    static = Path(str(resources.files("darkmap.web").joinpath("static")))
+    app.mount("/static", StaticFiles(directory=static), name="static")
+    _errors(app, wb)
+    _auth_routes(app, wb)
+    _pages(app, wb)
+    _api(app, wb)
+    return app
+
+
+def _errors(app: FastAPI, wb: Workbench) -> None:
+    """Library errors as pages (HTML) or JSON (under /api/)."""
+
+    def answer(request: Request, status: int, message: str) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": message}, status_code=status)
+        s, _ = wb.sessions.get(request.cookies.get(wb.cookie))
+        return wb.render("error.html", s, status, status_code=status, message=message)
+
+    @app.exception_handler(_Redirect)
+    async def redirect(request: Request, exc: _Redirect) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": "sign in again"}, status_code=401)
+        return RedirectResponse(exc.to, status_code=303)
+
+    @app.exception_handler(_Refused)
+    async def refused(request: Request, exc: _Refused) -> Response:
+        return answer(request, exc.status, exc.message)
+
+    @app.exception_handler(NotFoundError)
+    async def not_found(request: Request, exc: NotFoundError) -> Response:
+        return answer(request, 404, str(exc.args[0] if exc.args else exc))
+
+    @app.exception_handler(AccessDenied)
+    async def denied(request: Request, exc: AccessDenied) -> Response:
+        return answer(request, 403, str(exc))
+
+    @app.exception_handler(DarkmapError)
+    async def bad(request: Request, exc: DarkmapError) -> Response:
+        return answer(request, 400, str(exc))
+
+
+def _auth_routes(app: FastAPI, wb: Workbench) -> None:
+    """Sign in, sign out, CSP reports."""
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_form(request: Request, why: str = "") -> Response:
+        pre = secrets.token_urlsafe(24)
+        resp = wb.render("login.html", None, why=why, pre=pre, error="")
+        resp.set_cookie("dm_pre", pre, httponly=True, samesite="strict", secure=wb.tls,
+                        path="/login")
+        return resp
+
+    @app.post("/login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        user = str(form.get("user", ""))[:64]
+        pre_cookie = request.cookies.get("dm_pre")
+        pre = str(form.get("csrf", ""))
+        if not pre_cookie or not secrets.compare_digest(pre_cookie.encode(), pre.encode()):
+            raise _Refused(403, "refused: missing or wrong CSRF token")
+        try:
+            found = wb.call(lambda: sign_in(wb.ws, user, str(form.get("password", "")),
+                                            str(form.get("code", "")), wb.clock))
+        except LoginFailed as exc:
+            return wb.render("login.html", None, 401, why="", pre=pre, error=str(exc))
+        sid = wb.sessions.start(*found)
+        resp = RedirectResponse("/", status_code=303)
+        resp.set_cookie(wb.cookie, sid, httponly=True, samesite="strict", secure=wb.tls,
+                        path="/")
+        resp.delete_cookie("dm_pre", path="/login")
+        return resp
+
+    @app.post("/logout", include_in_schema=False)
+    async def logout(request: Request) -> Response:
+        s = wb.session(request)
+        form = await request.form()
+        wb.check_csrf(s, str(form.get("csrf", "")))
+        wb.sessions.end(request.cookies.get(wb.cookie))
+        wb.call(lambda: log(wb.ws.con, s.user.user_id, "web.logoff"))
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie(wb.cookie, path="/")
+        return resp
+
+    @app.post("/csp-report", include_in_schema=False)
+    async def csp_report(request: Request) -> Response:
+        body = await request.body()
+        try:
+            report = json.loads(body[:20000] or b"{}")
+        except ValueError:
+            report = {"unreadable": True}
+        if len(wb.csp_reports) < 1000:          # kept for the operator, bounded
+            wb.csp_reports.append(report)
+        return Response(status_code=204)
+
+
+def _pages(app: FastAPI, wb: Workbench) -> None:
+    """The HTML pages."""
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def home(request: Request) -> Response:
+        s = wb.session(request)
+        return wb.render("dashboard.html", s, d=wb.read(lambda w: views.dashboard(w, s.user)))
+
+    @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
+    def search(request: Request, q: str = "", market: str | None = None,
+               drug_class: str | None = None) -> Response:
+        s = wb.session(request)
+        d = wb.read(lambda w: views.search_page(w, q, market or None, drug_class or None))
+        return wb.render("search.html", s, d=d)
+
+    @app.get("/persona/{ref:path}", response_class=HTMLResponse, include_in_schema=False)
+    def persona(request: Request, ref: str) -> Response:
+        s = wb.session(request)
+        p = wb.read(lambda w: views.persona_page(w, s.user, ref))
+        return wb.render("persona.html", s, p=p)
+
+    @app.get("/account/{ref:path}", response_class=HTMLResponse, include_in_schema=False)
+    def account(request: Request, ref: str) -> Response:
+        s = wb.session(request)
+        d = wb.read(lambda w: views.account_page(w, s.user, ref))
+        return wb.render("account.html", s, d=d)
+
+    @app.get("/listing/{ref:path}", response_class=HTMLResponse, include_in_schema=False)
+    def listing(request: Request, ref: str) -> Response:
+        s = wb.session(request)
+        d = wb.read(lambda w: views.listing_page(w, s.user, ref))
+        return wb.render("listing.html", s, d=d)
+
+    @app.get("/capture/{sha}", response_class=HTMLResponse, include_in_schema=False)
+    def capture(request: Request, sha: str) -> Response:
+        s = wb.session(request)
+        return wb.render("capture.html", s, c=wb.read(lambda w: views.raw_capture(w, sha)))
+
+    @app.get("/targets", response_class=HTMLResponse, include_in_schema=False)
+    def targets(request: Request, country: str = "") -> Response:
+        s = wb.session(request)
+        return wb.render("targets.html", s, d=wb.read(lambda w: views.targets_page(w, country)))
+
+    @app.get("/review", response_class=HTMLResponse, include_in_schema=False)
+    def review(request: Request, done: str = "") -> Response:
+        s = wb.session(request)
+        return wb.render("review.html", s, d=wb.read(views.review_page), done=done)
+
+    @app.post("/review", include_in_schema=False)
+    async def review_post(request: Request) -> Response:
+        s = wb.session(request)
+        form = await request.form()
+        wb.check_csrf(s, str(form.get("csrf", "")))
+        a, b = str(form.get("a", "")), str(form.get("b", ""))
+        _judge(wb, s.user, a, b, str(form.get("verdict", "")), str(form.get("note", "")))
+        return RedirectResponse("/review?done=1", status_code=303)
+
+    @app.get("/wallet/{ident}", response_class=HTMLResponse, include_in_schema=False)
+    def wallet(request: Request, ident: str) -> Response:
+        s = wb.session(request)
+        return wb.render("wallet.html", s, w=wb.read(lambda w: views.wallet_page(w, ident)))
+
+    @app.get("/cases", response_class=HTMLResponse, include_in_schema=False)
+    def cases(request: Request, kind: str = "") -> Response:
+        s = wb.session(request)
+        d = wb.read(lambda w: views.cases_page(w, s.user, kind or None))
+        return wb.render("cases.html", s, d=d)
+
+    @app.get("/graph", response_class=HTMLResponse, include_in_schema=False)
+    def graph(request: Request, node: str = "") -> Response:
+        s = wb.session(request)
+        return wb.render("graph.html", s, node=node)
+
+    @app.get("/audit", response_class=HTMLResponse, include_in_schema=False)
+    def audit(request: Request, actor: str = "") -> Response:
+        s = wb.session(request)
+        if s.web_role not in ("supervisor", "admin"):
+            raise _Refused(403, f"{s.user.user_id} is {s.web_role}: the audit trail is for "
+                           "supervisors and admins")
+        d = wb.call(lambda: _audit_view(wb, s.user, actor or None))
+        return wb.render("audit.html", s, d=d)
+
+
+def _audit_view(wb: Workbench, user: UserRow, actor: str | None) -> dict[str, Any]:
+    """The newest audit entries (of one actor), and whether the chain holds."""
+    n, problem = api.verify_audit(wb.ws)
+    log(wb.ws.con, user.user_id, "audit.read", of_actor=actor)
+    entries = show(wb.ws.con, actor=actor)[-200:]
+    return {"checked": n, "problem": problem, "entries": list(reversed(entries))}
+
+
+def _judge(wb: Workbench, user: UserRow, a: str, b: str, verdict: str,
+           note: str) -> dict[str, Any]:
+    """Confirm, reject or mark unsure a proposed link (feeds ``judge``); a reader may not."""
+    if verdict not in VERDICTS:
+        raise BadInputError(f"verdict {verdict!r}: one of {', '.join(VERDICTS)}")
+    if user.role == "reader":
+        wb.call(lambda: log(wb.ws.con, user.user_id, "web.judge", "denied", a=a, b=b))
+        raise AccessDenied(f"{user.user_id} is a reader and may not judge links")
+
+    def run() -> dict[str, Any]:
+        j = api.judge(wb.ws, a, b, VERDICTS[verdict], author=user.user_id,
+                      note=note[:500] or None)
+        log(wb.ws.con, user.user_id, "web.judge", a=a, b=b, verdict=VERDICTS[verdict])
+        return dict(j)
+
+    return wb.call(run)
+
+
+def _api(app: FastAPI, wb: Workbench) -> None:
+    """The JSON API: the pages' data, same access control."""
+
+    @app.get("/api/search")
+    def api_search(request: Request, q: str, market: str | None = None,
+                   drug_class: str | None = None) -> Any:
+        """Personas, listings and feedback matching ``q``."""
+        wb.api_user(request)
+        return _jsonable(wb.read(lambda w: views.search_page(w, q, market, drug_class)))
+
+    @app.get("/api/persona/{ref:path}")
+    def api_persona(request: Request, ref: str) -> Any:
+        """A persona with its evidence and the cases the caller may read."""
+        user, _ = wb.api_user(request)
+        return _jsonable(wb.read(lambda w: views.persona_page(w, user, ref)))
+
+    @app.get("/api/account/{ref:path}")
+    def api_account(request: Request, ref: str) -> Any:
+        """An account."""
+        user, _ = wb.api_user(request)
+        return _jsonable(wb.read(lambda w: views.account_page(w, user, ref)))
+
+    @app.get("/api/listing/{ref:path}")
+    def api_listing(request: Request, ref: str) -> Any:
+        """A listing."""
+        user, _ = wb.api_user(request)
+        return _jsonable(wb.read(lambda w: views.listing_page(w, user, ref)))
+
+    @app.get("/api/targets")
+    def api_targets(request: Request, country: str = "") -> Any:
+        """The harm-ranked targets."""
+        wb.api_user(request)
+        return _jsonable(wb.read(lambda w: views.targets_page(w, country)))
+
+    @app.get("/api/records")
+    def api_records(request: Request, kind: str = "") -> Any:
+        """Operational records the caller may read (audited)."""
+        user, _ = wb.api_user(request)
+        return _jsonable(wb.read(lambda w: views.cases_page(w, user, kind or None)))
+
+    @app.get("/api/dashboard")
+    def api_dashboard(request: Request) -> Any:
+        """The case and operation dashboard."""
+        user, _ = wb.api_user(request)
+        return _jsonable(wb.read(lambda w: views.dashboard(w, user)))
+
+    @app.get("/api/review")
+    def api_review(request: Request) -> Any:
+        """The review queue."""
+        wb.api_user(request)
+        return _jsonable(wb.read(views.review_page))
+
+    @app.post("/api/judge")
+    def api_judge(request: Request, a: str, b: str, verdict: str, note: str = "") -> Any:
+        """Confirm / reject / unsure a proposed link (token only)."""
+        user, _ = wb.api_user(request, write=True)
+        return _jsonable(_judge(wb, user, a, b, verdict, note))
+
+    @app.get("/api/wallet/{ident}")
+    def api_wallet(request: Request, ident: str) -> Any:
+        """A wallet cluster."""
+        wb.api_user(request)
+        return _jsonable(wb.read(lambda w: views.wallet_page(w, ident)))
+
+    @app.get("/api/graph/expand")
+    def api_graph(request: Request, node: str) -> Any:
+        """The neighbours of one node of the link chart."""
+        user, _ = wb.api_user(request)
+        return _jsonable(wb.read(lambda w: views.graph_expand(w, user, node)))

@@ -1,0 +1,267 @@
+"""Sign-in and sessions of the web workbench, to the CJIS Security Policy figures.
+
+- Passwords are hashed with argon2id (``argon2-cffi``, its default RFC 9106 parameters).
+- Every user has a TOTP second factor (RFC 6238: HMAC-SHA-1, 30 s steps, 6 digits; one
+  step of clock drift either way). A code's time step is accepted once only: the newest
+  step used is stored and an older or equal one is refused (no replay).
+- :data:`LOCKOUT_FAILURES` failed sign-ins within :data:`LOCKOUT_WINDOW` lock the user
+  out for :data:`LOCKOUT_WINDOW` from the last of them (sign-ins during the lock are
+  refused without being checked).
+- A session is locked after :data:`IDLE_LIMIT` without a request and must be signed in
+  again after :data:`REAUTH_LIMIT` whatever the activity.
+- Every state change carries the session's CSRF token (compared in constant time).
+
+Logons, failures and lockouts go to the hash-chained audit trail
+(:mod:`darkmap.ops.audit`). The clock is injectable (``clock``: naive UTC ``datetime``),
+so the tests move time instead of waiting. Sessions live in this process's memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from darkmap.errors import BadInputError, NotFoundError
+from darkmap.ops.access import AccessDenied, acting
+from darkmap.ops.audit import log
+from darkmap.store import web as store
+from darkmap.store.operations import UserRow
+from darkmap.store.workspace import Workspace
+
+__all__ = ["IDLE_LIMIT", "LOCKOUT_FAILURES", "LOCKOUT_WINDOW", "REAUTH_LIMIT", "WEB_ROLES",
+           "Clock", "LoginFailed", "Session", "Sessions", "create_login", "create_token",
+           "hotp", "new_totp_secret", "sign_in", "token_user", "totp", "utc_clock",
+           "verify_totp"]
+
+LOCKOUT_FAILURES = 5
+LOCKOUT_WINDOW = timedelta(minutes=15)
+IDLE_LIMIT = timedelta(minutes=30)
+REAUTH_LIMIT = timedelta(hours=12)
+TOTP_STEP = 30
+WEB_ROLES = ("analyst", "supervisor", "admin")
+
+Clock = Callable[[], datetime]
+_HASHER = PasswordHasher()  # argon2id
+
+
+def utc_clock() -> datetime:
+    """Now, naive UTC (how darkmap stores times)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class LoginFailed(AccessDenied):
+    """A sign-in was refused (the message never says which factor was wrong)."""
+
+
+# -- TOTP (RFC 4226 / RFC 6238) -----------------------------------------------------------
+
+
+def new_totp_secret() -> str:
+    """A fresh 160-bit TOTP secret in base32 (what authenticator apps take)."""
+    return base64.b32encode(secrets.token_bytes(20)).decode("ascii")
+
+
+def _key(secret_b32: str) -> bytes:
+    """The secret's bytes (base32, padding optional, case-insensitive)."""
+    s = secret_b32.strip().replace(" ", "").upper()
+    return base64.b32decode(s + "=" * (-len(s) % 8))
+
+
+def hotp(key: bytes, counter: int, digits: int = 6,
+         digest: str = "sha1") -> str:
+    """RFC 4226 HOTP of ``counter`` (dynamic truncation, ``digits`` decimal digits)."""
+    mac = hmac.new(key, struct.pack(">Q", counter), digest).digest()
+    offset = mac[-1] & 0x0F
+    code = struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF
+    return str(code % 10 ** digits).zfill(digits)
+
+
+def totp(secret_b32: str, at: datetime, digits: int = 6) -> str:
+    """RFC 6238 TOTP (SHA-1, 30 s) of the base32 secret at the naive-UTC time ``at``."""
+    return hotp(_key(secret_b32), _step(at), digits)
+
+
+def _step(at: datetime) -> int:
+    """The 30 s time step of a naive-UTC time."""
+    return int(at.replace(tzinfo=UTC).timestamp()) // TOTP_STEP
+
+
+def verify_totp(secret_b32: str, code: str, at: datetime,
+                last_step: int | None) -> int | None:
+    """The time step ``code`` matches (now or one step either side) that is newer than
+    ``last_step``, else None."""
+    code = code.strip()
+    if not (code.isascii() and code.isdigit() and len(code) == 6):
+        return None
+    key, now = _key(secret_b32), _step(at)
+    for step in (now - 1, now, now + 1):
+        if (last_step is None or step > last_step) and hmac.compare_digest(
+                hotp(key, step), code):
+            return step
+    return None
+
+
+# -- credentials and sign-in ---------------------------------------------------------------
+
+
+def create_login(ws: Workspace, by: str, user_id: str, password: str,
+                 web_role: str = "analyst", clock: Clock = utc_clock) -> str:
+    """Give the operational user ``user_id`` a password and a new TOTP secret (returned,
+    to show once). ``by`` must be an admin of the user's agency (or anyone while the
+    user is the only one, during set-up); audited."""
+    if web_role not in WEB_ROLES:
+        raise BadInputError(f"web role {web_role!r}: one of {', '.join(WEB_ROLES)}")
+    if len(password) < 12:
+        raise BadInputError("a password needs at least 12 characters")
+    con = ws.con
+    target = acting(con, user_id)
+    actor = acting(con, by)
+    if by != user_id and (actor.role != "admin" or actor.agency_id != target.agency_id):
+        log(con, by, "web.login.set", "denied", user=user_id)
+        raise AccessDenied(f"{by} may not set the sign-in of {user_id} "
+                           "(an admin of the user's agency may)")
+    secret = new_totp_secret()
+    store.insert_login(con, store.LoginRow(user_id, web_role, _HASHER.hash(password), secret,
+                                           None), by, clock())
+    log(con, by, "web.login.set", user=user_id, web_role=web_role)
+    return secret
+
+
+def _locked_until(ws: Workspace, user_id: str, now: datetime) -> datetime | None:
+    """When the lockout of ``user_id`` ends, if it is locked out now."""
+    since = store.latest_lockout(ws.con, user_id)
+    if since is not None and now < since + LOCKOUT_WINDOW:
+        return since + LOCKOUT_WINDOW
+    return None
+
+
+def _fail(ws: Workspace, user_id: str, now: datetime, reason: str) -> LoginFailed:
+    """Record and audit a failed sign-in; audit the lockout it causes."""
+    store.insert_failure(ws.con, user_id, now, reason)
+    log(ws.con, user_id, "web.logon", "denied", reason=reason)
+    n, _ = store.count_failures(ws.con, user_id, now - LOCKOUT_WINDOW)
+    if n >= LOCKOUT_FAILURES:
+        store.insert_failure(ws.con, user_id, now, "lockout")
+        log(ws.con, user_id, "web.lockout", "denied", failures=n,
+            window_minutes=int(LOCKOUT_WINDOW.total_seconds() // 60))
+    return LoginFailed("sign-in refused: wrong user, password or code")
+
+
+def sign_in(ws: Workspace, user_id: str, password: str, code: str,
+            clock: Clock = utc_clock) -> tuple[UserRow, str]:
+    """Check password and TOTP code: the operational user and web role, or
+    :class:`LoginFailed` (counted towards the lockout, audited)."""
+    now = clock()
+    until = _locked_until(ws, user_id, now)
+    if until is not None:
+        log(ws.con, user_id, "web.logon", "denied", reason="locked out")
+        raise LoginFailed(f"sign-in refused: locked out until {until:%H:%M} UTC "
+                          f"after {LOCKOUT_FAILURES} failures")
+    row = store.login(ws.con, user_id)
+    if row is None:
+        raise _fail(ws, user_id, now, "unknown user")
+    try:
+        _HASHER.verify(row.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        raise _fail(ws, user_id, now, "password") from None
+    step = verify_totp(row.totp_secret, code, now, row.totp_last_step)
+    if step is None:
+        raise _fail(ws, user_id, now, "totp")
+    store.set_totp_step(ws.con, user_id, step)
+    store.clear_failures(ws.con, user_id)
+    user = acting(ws.con, user_id)
+    log(ws.con, user_id, "web.logon", agency=user.agency_id)
+    return user, row.web_role
+
+
+def create_token(ws: Workspace, user_id: str, label: str = "api",
+                 clock: Clock = utc_clock) -> str:
+    """A new API token for ``user_id`` (shown once; only its SHA-256 is stored)."""
+    acting(ws.con, user_id)
+    if store.login(ws.con, user_id) is None:
+        raise NotFoundError(f"{user_id} has no sign-in (`darkmap serve user` first)")
+    token = "dm_" + secrets.token_urlsafe(32)
+    store.insert_token(ws.con, hashlib.sha256(token.encode()).hexdigest(), user_id, label,
+                       clock())
+    log(ws.con, user_id, "web.token.add", label=label)
+    return token
+
+
+def token_user(ws: Workspace, token: str) -> tuple[UserRow, str] | None:
+    """The user and web role an API token stands for, or None."""
+    uid = store.token_user(ws.con, hashlib.sha256(token.encode()).hexdigest())
+    if uid is None:
+        return None
+    row = store.login(ws.con, uid)
+    return (acting(ws.con, uid), row.web_role) if row is not None else None
+
+
+# -- sessions --------------------------------------------------------------------------
+
+
+@dataclass
+class Session:
+    """A signed-in browser: who, since when, last seen, CSRF token."""
+
+    user: UserRow
+    web_role: str
+    signed_in: datetime
+    last_seen: datetime
+    csrf: str
+
+
+class Sessions:
+    """The sessions of this server, by opaque cookie value."""
+
+    def __init__(self, clock: Clock = utc_clock) -> None:
+        self.clock = clock
+        self._by_id: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    def start(self, user: UserRow, web_role: str) -> str:
+        """A new session (its cookie value)."""
+        sid = secrets.token_urlsafe(32)
+        now = self.clock()
+        with self._lock:
+            self._by_id[sid] = Session(user, web_role, now, now, secrets.token_urlsafe(24))
+        return sid
+
+    def get(self, sid: str | None) -> tuple[Session | None, str]:
+        """The live session of ``sid`` (touched), or None and why: ``none``, ``idle``
+        (30 min without a request) or ``reauth`` (12 h since sign-in)."""
+        if not sid:
+            return None, "none"
+        now = self.clock()
+        with self._lock:
+            s = self._by_id.get(sid)
+            if s is None:
+                return None, "none"
+            if now - s.signed_in >= REAUTH_LIMIT:
+                del self._by_id[sid]
+                return None, "reauth"
+            if now - s.last_seen >= IDLE_LIMIT:
+                del self._by_id[sid]
+                return None, "idle"
+            s.last_seen = now
+            return s, "ok"
+
+    def end(self, sid: str | None) -> None:
+        """Sign out."""
+        with self._lock:
+            self._by_id.pop(sid or "", None)
+
+    @staticmethod
+    def csrf_ok(session: Session, given: str | None) -> bool:
+        """Whether ``given`` is the session's CSRF token (constant-time)."""
+        return given is not None and hmac.compare_digest(session.csrf.encode(),
+                                                         given.encode())

@@ -1,0 +1,102 @@
+/* darkmap link chart: cytoscape.js (served from /static/vendor), no inline script.
+   Click a node to expand it (GET /api/graph/expand), double-click to open its page,
+   filter edges by evidence kind, pin nodes, export the view as PNG or GraphML.
+   Labels are drawn on a canvas: market text never becomes markup. */
+(function () {
+  "use strict";
+  var box = document.getElementById("cy");
+  if (!box || typeof cytoscape !== "function") { return; }
+  var status = document.getElementById("graph-status");
+  var colours = { persona: "#2b5d8a", account: "#4f8a3c", "case": "#a32020" };
+  var cy = cytoscape({
+    container: box,
+    style: [
+      { selector: "node", style: { "label": "data(label)", "font-size": 10, "text-wrap": "ellipsis",
+        "text-max-width": 140, "background-color": function (n) { return colours[n.data("kind")] || "#8a6d2b"; } } },
+      { selector: "node.expanded", style: { "border-width": 3, "border-color": "#222" } },
+      { selector: "node:locked", style: { "shape": "round-rectangle" } },
+      { selector: "edge", style: { "width": 1.5, "curve-style": "bezier", "line-color": "#9aa3ad" } },
+      { selector: "edge[kind = 'case']", style: { "line-color": "#a32020", "line-style": "dashed" } },
+      { selector: "edge[kind = 'identifier']", style: { "line-color": "#c0a050" } }
+    ]
+  });
+  window.darkmapGraph = cy;
+
+  function say(text) { if (status) { status.textContent = text; } }
+
+  function expand(id) {
+    say("expanding " + id + "…");
+    return fetch("/api/graph/expand?node=" + encodeURIComponent(id), { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); })
+      .then(function (data) {
+        var fresh = data.elements.filter(function (e) { return cy.getElementById(e.data.id).empty(); });
+        cy.add(fresh);
+        cy.getElementById(id).addClass("expanded");
+        applyFilters();
+        cy.layout({ name: "cose", animate: false, fit: true }).run();
+        say(cy.nodes().length + " nodes, " + cy.edges().length + " edges");
+        box.setAttribute("data-expanded", String(cy.nodes(".expanded").length));
+      })
+      .catch(function (err) { say("could not expand " + id + ": " + err.message); });
+  }
+
+  function applyFilters() {
+    var boxes = document.querySelectorAll(".kind-filter");
+    Array.prototype.forEach.call(boxes, function (b) {
+      cy.edges("[kind = '" + b.value + "']").style("display", b.checked ? "element" : "none");
+    });
+  }
+
+  function download(blob, name) {
+    var a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = name;
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+  }
+
+  function xml(s) {
+    return String(s).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&apos;" }[c];
+    }).replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, "");
+  }
+
+  function graphml() {
+    var out = ['<?xml version="1.0" encoding="UTF-8"?>',
+      '<graphml xmlns="http://graphml.graphdrawing.org/xmlns">',
+      '<key id="kind" for="all" attr.name="kind" attr.type="string"/>',
+      '<key id="label" for="node" attr.name="label" attr.type="string"/>',
+      '<graph id="darkmap" edgedefault="undirected">'];
+    cy.nodes(":visible").forEach(function (n) {
+      out.push('<node id="' + xml(n.id()) + '"><data key="kind">' + xml(n.data("kind")) +
+        '</data><data key="label">' + xml(n.data("label")) + "</data></node>");
+    });
+    cy.edges(":visible").forEach(function (e) {
+      out.push('<edge source="' + xml(e.data("source")) + '" target="' + xml(e.data("target")) +
+        '"><data key="kind">' + xml(e.data("kind")) + "</data></edge>");
+    });
+    out.push("</graph>", "</graphml>");
+    return out.join("\n");
+  }
+
+  cy.on("tap", "node", function (evt) { expand(evt.target.id()); });
+  cy.on("dbltap", "node", function (evt) {
+    var id = evt.target.id(), k = evt.target.data("kind"), ref = id.slice(k.length + 1);
+    if (k === "persona" || k === "account") { window.location.assign("/" + k + "/" + encodeURIComponent(ref)); }
+  });
+  Array.prototype.forEach.call(document.querySelectorAll(".kind-filter"), function (b) {
+    b.addEventListener("change", applyFilters);
+  });
+  document.getElementById("pin").addEventListener("click", function () {
+    cy.nodes(":selected").forEach(function (n) { if (n.locked()) { n.unlock(); } else { n.lock(); } });
+  });
+  document.getElementById("export-png").addEventListener("click", function () {
+    download(cy.png({ output: "blob", full: true, bg: "#ffffff" }), "darkmap-graph.png");
+  });
+  document.getElementById("export-graphml").addEventListener("click", function () {
+    download(new Blob([graphml()], { type: "application/xml" }), "darkmap-graph.graphml");
+  });
+  var start = box.getAttribute("data-node");
+  if (start) { expand(start); }
+}());

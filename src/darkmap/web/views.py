@@ -1,0 +1,235 @@
+"""What each page and each ``/api/`` endpoint shows, as plain dicts: one function per
+page, used by both the HTML page and its JSON twin, so both inherit the same access
+control. Analytical facts (personas, accounts, listings, wallets) come from the library
+(:mod:`darkmap.api`) and :mod:`darkmap.store.web`; operational records only through
+:func:`darkmap.api.ops_records`, which returns what the user's grants reach and audits
+the read.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from typing import Any
+
+import darkmap.api as api
+from darkmap.errors import NotFoundError, WorkspaceStateError
+from darkmap.ops.deconflict import notices
+from darkmap.ops.records import Record
+from darkmap.store import web as store
+from darkmap.store.operations import UserRow
+from darkmap.store.workspace import Workspace
+
+__all__ = ["OPS_LOCK", "REVIEW_BAND", "account_page", "cases_page", "dashboard", "graph_expand",
+           "listing_page", "persona_page", "raw_capture", "records_touching",
+           "review_page", "search_page", "targets_page", "wallet_page"]
+
+OPS_LOCK = threading.RLock()
+"""Held around every call that writes the workspace (operational reads append to the
+audit trail, whose hash chain needs one writer at a time)."""
+REVIEW_BAND = (0.2, 0.95)
+"""Scores of proposed links the review queue shows (the linker merges at 0.3; links up
+to 0.95 still deserve a look), most uncertain first."""
+RAW_CAP = 256 * 1024
+"""Bytes of a raw capture shown (as text)."""
+
+
+def _record(r: Record) -> dict[str, Any]:
+    """A record as the pages show it."""
+    d = r.as_dict()
+    d["data"] = json.dumps(r.row.data, ensure_ascii=False, default=str, sort_keys=True)
+    return d
+
+
+def records_touching(ws: Workspace, user: UserRow,
+                     refs: set[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The operational records ``user`` may read that link to any of ``refs``
+    (``(kind, id)``); the read is audited by the library. When no record of anyone
+    links to them, nothing is read (and nothing audited)."""
+    if not store.any_record_links(ws.con, sorted(refs)):
+        return []
+    out = []
+    with OPS_LOCK:
+        recs = api.ops_records(ws, user.user_id)
+    for r in recs:
+        if any(link in refs for link in r.links):
+            out.append(_record(r))
+    return out
+
+
+def dashboard(ws: Workspace, user: UserRow) -> dict[str, Any]:
+    """The case and operation dashboard: the user's readable records by kind and by
+    country (arrests and seizures), top targets, deconfliction notices."""
+    with OPS_LOCK:
+        recs = api.ops_records(ws, user.user_id)
+        notes = notices(ws, user.user_id)
+    by_kind = Counter(r.row.kind for r in recs)
+    countries: dict[str, dict[str, int]] = {}
+    for r in recs:
+        if r.row.kind in ("arrest", "seizure"):
+            c = countries.setdefault(r.row.country or "??", {"arrest": 0, "seizure": 0})
+            c[r.row.kind] += 1
+    try:
+        top = api.targets(ws, limit=10)
+    except (NotFoundError, WorkspaceStateError):
+        top = []
+    return {"user": user.user_id, "agency": user.agency_id,
+            "records_by_kind": dict(sorted(by_kind.items())),
+            "countries": dict(sorted(countries.items())),
+            "cases": [_record(r) for r in recs if r.row.kind == "case"],
+            "targets": [{"persona_id": t["persona_id"], "label": t["label"],
+                         "harm_score": t["harm_score"]} for t in top],
+            "notices": [n._asdict() for n in notes]}
+
+
+def search_page(ws: Workspace, q: str, market: str | None = None,
+                drug_class: str | None = None) -> dict[str, Any]:
+    """Global search: personas by handle, fingerprint, address or contact; listings
+    and feedback by free text (with facets by market and drug class)."""
+    q = q.strip()[:200]
+    if not q:
+        return {"q": q, "personas": [], "listings": [], "feedback": [], "facets": {}}
+    listings, facets = store.search_listings(ws.con, q, market, drug_class)
+    return {"q": q, "market": market, "drug_class": drug_class,
+            "personas": list(api.search_personas(ws, q, limit=50)),
+            "listings": listings, "facets": facets,
+            "feedback": store.search_feedback(ws.con, q)}
+
+
+def persona_page(ws: Workspace, user: UserRow, ref: str) -> dict[str, Any]:
+    """A persona: accounts, identifiers, links with their signals, judgements, listings
+    with drugs and doses, orders and revenue per month, wallets, readable cases."""
+    p: dict[str, Any] = dict(api.show_persona(ws, ref))
+    ids = [a["account_id"] for a in p["accounts"]]
+    p["listings"] = store.account_listings(ws.con, ids)
+    p["pgp_keys"] = store.pgp_keys_of(ws.con, ids)
+    p["sales"] = store.persona_sales(ws.con, p["persona_id"])
+    peak = max((s["orders_est"] for s in p["sales"]), default=0.0)
+    p["sales_peak"] = peak or 1.0
+    p["wallets"] = sorted({i["value"] for i in p["identifiers"]
+                           if i["kind"] == "btc_address" and i["value"]})
+    refs = {("persona", p["persona_id"])} | {("account", a) for a in ids}
+    p["cases"] = records_touching(ws, user, refs)
+    return p
+
+
+def account_page(ws: Workspace, user: UserRow, account_id: str) -> dict[str, Any]:
+    """An account: what the captures showed, its listings, identifiers and feedback."""
+    head = store.account_head(ws.con, account_id)
+    if head is None:
+        raise NotFoundError(f"no account {account_id!r}")
+    return {"account": head,
+            "observations": store.account_observations(ws.con, account_id),
+            "listings": store.account_listings(ws.con, [account_id]),
+            "identifiers": store.identifiers_of_accounts(ws.con, [account_id]),
+            "pgp_keys": store.pgp_keys_of(ws.con, [account_id]),
+            "feedback": store.feedback_of(ws.con, "account_id", account_id),
+            "cases": records_touching(ws, user, {("account", account_id)})}
+
+
+def listing_page(ws: Workspace, user: UserRow, listing_id: str) -> dict[str, Any]:
+    """A listing: its observations with their captures, assessment and feedback."""
+    head = store.listing_head(ws.con, listing_id)
+    if head is None:
+        raise NotFoundError(f"no listing {listing_id!r}")
+    return {"listing": head,
+            "observations": store.listing_observations(ws.con, listing_id),
+            "feedback": store.feedback_of(ws.con, "listing_id", listing_id),
+            "cases": records_touching(ws, user, {("listing", listing_id)})}
+
+
+def raw_capture(ws: Workspace, sha256: str) -> dict[str, Any]:
+    """A capture's bytes decoded as text (never as markup), cut at :data:`RAW_CAP`."""
+    if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+        raise NotFoundError(f"no capture {sha256!r}")
+    if sha256 not in ws.captures:
+        raise NotFoundError(f"no capture {sha256}")
+    data = ws.captures.read_bytes(sha256)
+    return {"sha256": sha256, "size": len(data), "cut": len(data) > RAW_CAP,
+            "text": data[:RAW_CAP].decode("utf-8", errors="replace")}
+
+
+def targets_page(ws: Workspace, country: str | None = None) -> dict[str, Any]:
+    """The harm-ranked target list."""
+    return {"country": country,
+            "targets": list(api.targets(ws, country=country or None, limit=100))}
+
+
+def review_page(ws: Workspace) -> dict[str, Any]:
+    """Proposed links to confirm or reject, most uncertain first."""
+    rows = store.review_queue(ws.con, *REVIEW_BAND)
+    for r in rows:
+        sig = json.loads(r["signals"]) if isinstance(r["signals"], str) else r["signals"]
+        sig.pop("_base", None)
+        r["signals"] = sorted(((k, v.get("contribution")) for k, v in sig.items()),
+                              key=lambda kv: -abs(kv[1] or 0))
+    return {"band": REVIEW_BAND, "links": rows}
+
+
+def wallet_page(ws: Workspace, ident: str) -> dict[str, Any]:
+    """A wallet cluster: addresses, why merged, flows, counterparties and cash-outs."""
+    return dict(api.wallet(ws, ident, limit=50))
+
+
+def cases_page(ws: Workspace, user: UserRow, kind: str | None = None) -> dict[str, Any]:
+    """The operational records the user may read (audited)."""
+    with OPS_LOCK:
+        recs = api.ops_records(ws, user.user_id, kind=kind)
+    return {"kind": kind, "records": [_record(r) for r in recs]}
+
+
+def _node(kind: str, ref: str, label: str | None = None) -> dict[str, Any]:
+    """A graph node."""
+    return {"data": {"id": f"{kind}:{ref}", "kind": kind, "label": label or ref}}
+
+
+def _edge(a: str, b: str, kind: str) -> dict[str, Any]:
+    """A graph edge."""
+    return {"data": {"id": f"{a}|{b}|{kind}", "source": a, "target": b, "kind": kind}}
+
+
+def graph_expand(ws: Workspace, user: UserRow, node: str) -> dict[str, Any]:
+    """The neighbours of one node of the link chart (``persona:ID``, ``account:ID``,
+    ``pgp_fingerprint:FPR``, ``btc_address:ADDR``, ...): nodes and edges, each edge of a
+    kind (member, identifier, case) so the chart can filter by evidence kind."""
+    kind, _, ref = node.partition(":")
+    nodes: list[dict[str, Any]] = []
+    edges: list[dict[str, Any]] = []
+    if kind == "persona":
+        p = api.show_persona(ws, ref)
+        pid = f"persona:{p['persona_id']}"
+        nodes.append(_node("persona", p["persona_id"], p["label"]))
+        accounts = [a["account_id"] for a in p["accounts"]]
+        for a in p["accounts"]:
+            nodes.append(_node("account", a["account_id"], a["account_id"]))
+            edges.append(_edge(pid, f"account:{a['account_id']}", "member"))
+        refs = {("persona", p["persona_id"])} | {("account", a) for a in accounts}
+        for rec in records_touching(ws, user, refs):
+            nodes.append(_node("case", rec["record_id"], f"{rec['kind']} {rec['record_id']}"))
+            edges.append(_edge(pid, f"case:{rec['record_id']}", "case"))
+    elif kind == "account":
+        head = store.account_head(ws.con, ref)
+        if head is None:
+            raise NotFoundError(f"no account {ref!r}")
+        aid = f"account:{ref}"
+        nodes.append(_node("account", ref))
+        if head["persona_id"]:
+            nodes.append(_node("persona", head["persona_id"]))
+            edges.append(_edge(f"persona:{head['persona_id']}", aid, "member"))
+        for i in store.identifiers_of_accounts(ws.con, [ref])[:60]:
+            nid = f"{i['kind']}:{i['value']}"
+            nodes.append(_node(i["kind"], i["value"]))
+            edges.append(_edge(aid, nid, "identifier"))
+    else:
+        holders = store.identifier_holders(ws.con, kind, ref)
+        if not holders:
+            raise NotFoundError(f"no identifier {node!r}")
+        nodes.append(_node(kind, ref))
+        for holder in holders:
+            nodes.append(_node("account", holder))
+            edges.append(_edge(f"account:{holder}", node, "identifier"))
+    uniq: dict[str, dict[str, Any]] = {}
+    for n in nodes:
+        uniq.setdefault(n["data"]["id"], n)
+    return {"node": node, "elements": [*uniq.values(), *edges]}

@@ -1,0 +1,163 @@
+"""Access through the workbench (issue #14): users of two agencies see only the
+operational records their grants allow, page by page and through ``/api/``; every page
+renders for a signed-in analyst; the review queue feeds ``judge``; a reader may not
+judge. Against the real application served by uvicorn on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from urllib.parse import quote
+
+import httpx
+import pytest
+from web_support import (
+    FakeClock,
+    Served,
+    World,
+    csrf_of,
+    login,
+    next_clock,
+    serving,
+    shared_world,
+)
+
+from darkmap.web.auth import create_token
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    return shared_world(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def srv(world: World) -> Iterator[tuple[Served, FakeClock]]:
+    clock = next_clock()
+    with serving(world.path, clock) as s:
+        yield s, clock
+
+
+@contextmanager
+def _client(srv: tuple[Served, FakeClock], world: World, user: str) -> Iterator[httpx.Client]:
+    served, clock = srv
+    clock.advance(seconds=31)                 # a fresh TOTP step for every sign-in
+    with httpx.Client(base_url=served.url) as c:
+        assert login(c, user, world.secrets[user], clock).status_code == 303
+        yield c
+
+
+def _token(srv: tuple[Served, FakeClock], user: str) -> dict[str, str]:
+    wb = srv[0].wb
+    return {"Authorization": "Bearer " + wb.call(lambda: create_token(wb.ws, user))}
+
+
+def _pages(world: World) -> list[str]:
+    p = quote(world.persona, safe="")
+    return [f"/persona/{p}", "/", "/cases", "/cases?kind=case", "/cases?kind=seizure"]
+
+
+def test_each_agency_sees_only_its_records_page_by_page(srv, world: World) -> None:
+    with _client(srv, world, "alice") as alice, _client(srv, world, "bob") as bob:
+        for page in _pages(world):
+            a, b = alice.get(page), bob.get(page)
+            assert a.status_code == b.status_code == 200, page
+            if "seizure" not in page:
+                assert world.case_a in a.text, page
+            assert world.seizure_b not in a.text, page
+            assert world.case_a not in b.text, page
+        assert world.seizure_b in bob.get(_pages(world)[0]).text
+        assert world.seizure_b in bob.get("/cases").text
+        # the dashboard's country table counts only readable arrests and seizures
+        assert "DE" in bob.get("/").text.split('id="countries"')[1].split("</table>")[0]
+        assert "DE" not in alice.get("/").text.split('id="countries"')[1].split("</table>")[0]
+
+
+def test_each_agency_sees_only_its_records_through_the_api(srv, world: World) -> None:
+    pid = quote(world.persona, safe="")
+    with httpx.Client(base_url=srv[0].url) as api:
+        ha, hb = _token(srv, "alice"), _token(srv, "bob")
+        ids_a = {r["record_id"] for r in api.get("/api/records", headers=ha).json()["records"]}
+        ids_b = {r["record_id"] for r in api.get("/api/records", headers=hb).json()["records"]}
+        assert world.case_a in ids_a and world.seizure_b not in ids_a
+        assert world.seizure_b in ids_b and world.case_a not in ids_b
+        pa = api.get(f"/api/persona/{pid}", headers=ha).json()
+        pb = api.get(f"/api/persona/{pid}", headers=hb).json()
+        assert [c["record_id"] for c in pa["cases"]] == [world.case_a]
+        assert [c["record_id"] for c in pb["cases"]] == [world.seizure_b]
+        da = api.get("/api/dashboard", headers=ha).json()
+        assert "DE" not in da["countries"] and da["records_by_kind"] == {"case": 1}
+        # no token, a wrong token: refused
+        assert api.get("/api/records").status_code == 401
+        assert api.get("/api/records",
+                       headers={"Authorization": "Bearer dm_forged"}).status_code == 401
+    # every read of records went to the audit trail, with the ids returned
+    entries = srv[0].audit("bob")
+    assert any(e["action"] == "record.list" and world.seizure_b in e["records"]
+               for e in entries)
+
+
+def test_every_page_renders_for_an_analyst(srv, world: World) -> None:
+    served, _ = srv
+    acc, lst, sha, addr = served.sql(
+        "SELECT l.account_id, l.listing_id, l.capture_sha256, i.value FROM listings l, "
+        "identifiers i WHERE i.kind = 'btc_address' AND l.account_id IS NOT NULL "
+        "ORDER BY l.listing_id LIMIT 1")[0]
+    handle = served.sql(f"SELECT handle FROM accounts WHERE account_id = '{acc}'")[0][0]
+    with _client(srv, world, "alice") as c:
+        for url, expect in [
+                (f"/search?q={quote(handle)}", "persona-hits"),
+                (f"/account/{quote(acc, safe='')}", "Observations"),
+                (f"/listing/{quote(lst, safe='')}", "Provenance"),
+                (f"/capture/{sha}", 'id="raw"'),
+                ("/targets", 'id="targets"'),
+                ("/review", 'id="queue"'),
+                (f"/wallet/{addr}", "Wallet cluster"),
+                (f"/graph?node=persona:{quote(world.persona)}", 'id="cy"')]:
+            r = c.get(url)
+            assert r.status_code == 200 and expect in r.text, url
+        assert c.get("/persona/no-such-persona").status_code == 404
+        assert c.get("/capture/" + "0" * 64).status_code == 404
+        assert c.get("/audit").status_code == 403          # analysts do not read the trail
+        graph = c.get(f"/api/graph/expand?node=persona:{world.persona}").json()
+        kinds = {e["data"].get("kind") for e in graph["elements"]}
+        assert {"persona", "account", "member", "case"} <= kinds
+
+
+def test_review_queue_confirm_feeds_judge_and_a_reader_may_not(srv, world: World) -> None:
+    served, _ = srv
+    with _client(srv, world, "alice") as c:
+        page = c.get("/review").text
+        a = page.split('name="a" value="')[1].split('"')[0]
+        b = page.split('name="b" value="')[1].split('"')[0]
+        r = c.post("/review", data={"csrf": csrf_of(page), "a": a, "b": b,
+                                    "verdict": "confirm", "note": "same PGP key"})
+        assert r.status_code == 303
+        assert f'name="a" value="{a}"><input type="hidden" name="b" value="{b}"' in page
+        assert f'name="a" value="{a}"><input type="hidden" name="b" value="{b}"' \
+            not in c.get("/review").text        # judged: off the queue
+    rows = served.sql(f"SELECT verdict, author, note FROM judgements WHERE a = '{a}' "
+                      f"AND b = '{b}' AND withdrawn_at IS NULL")
+    assert rows == [("same", "alice", "same PGP key")]
+    with _client(srv, world, "rita") as r:
+        page = r.get("/review").text
+        a2, b2 = served.sql("SELECT a, b FROM account_links ORDER BY score DESC LIMIT 1")[0]
+        resp = r.post("/review", data={"csrf": csrf_of(page), "a": a2, "b": b2,
+                                       "verdict": "reject"})
+        assert resp.status_code == 403 and "reader" in resp.text
+    assert served.sql(f"SELECT count(*) FROM judgements WHERE a = '{a2}' AND b = '{b2}'") \
+        == [(0,)]
+
+
+def test_supervisor_reads_the_audit_trail(srv, world: World) -> None:
+    with _client(srv, world, "ana") as c:
+        r = c.get("/audit")
+        assert r.status_code == 200 and "the hash chain holds" in r.text
+        assert "web.logon" in r.text
+
+
+def test_sessions_expire_on_the_server_clock(srv, world: World) -> None:
+    served, clock = srv
+    with _client(srv, world, "bob") as c:
+        clock.now += timedelta(minutes=31)
+        assert c.get("/", follow_redirects=False).headers["location"] == "/login?why=idle"
