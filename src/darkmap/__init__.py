@@ -64,7 +64,6 @@ from typing import TYPE_CHECKING
 from darkmap.errors import BadInputError, DarkmapError, NotFoundError, WorkspaceStateError
 
 if TYPE_CHECKING:  # the names the lazy loader below provides, for type checkers
-    from darkmap.store.workspace import Workspace
     from darkmap.api import (
         LinkOptions,
         SalesParams,
@@ -94,6 +93,7 @@ if TYPE_CHECKING:  # the names the lazy loader below provides, for type checkers
         withdraw_judgement,
         write_report,
     )
+    from darkmap.store.workspace import Workspace
 
 __version__ = "0.1.0"
 

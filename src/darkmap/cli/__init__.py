@@ -65,45 +65,45 @@ def _team() -> None:
 
 
 COMMANDS: dict[str, tuple[Callable[[], None], str]] = {
-    "assess": (_assess, "Classify and normalise every listing; estimate sales and "
-                        "jurisdictions."),
-    "targets": (_assess, "Rank personas by harm score (fentanyl and counterfeit pills weigh "
-                         "most)."),
-    "chain": (_chain, "Bitcoin data: load blocks and transactions, cluster addresses, "
-                      "explain merges."),
+    "assess": (_assess, "Classify and normalise every listing; estimate sales and jurisdictions."),
+    "targets": (_assess, (
+        "Rank personas by harm score (fentanyl and counterfeit pills weigh most).")),
+    "chain": (_chain, (
+        "Bitcoin data: load blocks and transactions, cluster addresses, explain merges.")),
     "tags": (_chain, "Attribution tags (GraphSense TagPack YAML)."),
-    "trace": (_chain, "Follow the money from an ADDRESS or CLUSTER (cluster:N) to tagged "
-                      "services."),
+    "trace": (_chain, (
+        "Follow the money from an ADDRESS or CLUSTER (cluster:N) to tagged services.")),
     "wallet": (_chain, "Clusters seen as wallets."),
     "eval": (_evaluate, "Score results against a simulated world's truth or a label file."),
-    "export": (_export, "Export the evidence in another tool's format: one of those in "
-                        "braces above, the installed exporters (docs/exports.md: what maps "
-                        "to what, how to open the result)."),
-    "importers": (_ingest, "List the registered importers (market templates, datasets, "
-                           "dumps, chain data) and the dataset mappings loaded."),
-    "ingest": (_ingest, "Read saved pages, datasets, seized dumps and chain data into the "
-                        "workspace."),
-    "verify": (_ingest, "Re-hash every capture: report those changed on disk or missing "
-                        "(exit 1 if any)."),
-    "keys": (_keys, "PGP keys: parsed, distinct fingerprints, keys shared between accounts, "
-                    "failures."),
-    "judge": (_link, "Record an analyst verdict on two accounts; `darkmap link` always "
-                     "respects it."),
-    "link": (_link, "Link accounts into personas (across and within markets), with "
-                    "explanations."),
+    "export": (_export, (
+        "Export the evidence in another tool's format: one of those in braces above, the "
+        "installed exporters (docs/exports.md: what maps to what, how to open the result).")),
+    "importers": (_ingest, (
+        "List the registered importers (market templates, datasets, dumps, chain data) and the "
+        "dataset mappings loaded.")),
+    "ingest": (_ingest, (
+        "Read saved pages, datasets, seized dumps and chain data into the workspace.")),
+    "verify": (_ingest, (
+        "Re-hash every capture: report those changed on disk or missing (exit 1 if any).")),
+    "keys": (_keys, (
+        "PGP keys: parsed, distinct fingerprints, keys shared between accounts, failures.")),
+    "judge": (_link, (
+        "Record an analyst verdict on two accounts; `darkmap link` always respects it.")),
+    "link": (_link, "Link accounts into personas (across and within markets), with explanations."),
     "persona": (_link, "Inspect personas built by `darkmap link`."),
     "audit": (_ops, "The audit trail of operational records."),
     "deconflict": (_ops, "Target and event deconfliction."),
-    "ops": (_ops, "Operational records: agencies, users, compartments, cases, buys, parcels, "
-                  "seizures, arrests; every command acts as a user (--as) and is audited."),
-    "package": (_ops, "A country's package: personas attributed there (with the evidence), "
-                      "accounts, listings and drug assessments, the operational records you "
-                      "may read, fentanyl marks, deconfliction contacts; package.json and "
-                      "package.html (audited)."),
+    "ops": (_ops, (
+        "Operational records: agencies, users, compartments, cases, buys, parcels, seizures, "
+        "arrests; every command acts as a user (--as) and is audited.")),
+    "package": (_ops, (
+        "A country's package: personas attributed there (with the evidence), accounts, listings"
+        " and drug assessments, the operational records you may read, fentanyl marks, "
+        "deconfliction contacts; package.json and package.html (audited).")),
     "demo": (_report, "Run the main job end to end: simulate, ingest, analyse, report."),
     "report": (_report, "Write the HTML report of everything in the workspace."),
-    "simulate": (_simulate, "Generate a synthetic multi-market world with ground truth "
-                            "(truth.json)."),
+    "simulate": (_simulate, (
+        "Generate a synthetic multi-market world with ground truth (truth.json).")),
     "team": (_team, "Share analyst judgements through a team PostgreSQL server."),
 }
 """Top-level command -> (loader of its module, first sentence of its help)."""

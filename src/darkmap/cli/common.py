@@ -107,8 +107,8 @@ class _Group(click.Group):
         self._lazy: dict[str, tuple[Callable[[], object], str]] = {}
         super().__init__(*args, **kwargs)
 
-    @property
-    def commands(self) -> dict[str, click.Command]:  # type: ignore[override]
+    @property  # type: ignore[override]
+    def commands(self) -> dict[str, click.Command]:
         """Every command, each lazy one loaded first."""
         for name in list(self._lazy):
             self._load(name)

@@ -51,6 +51,7 @@ __all__ = [
     "RowMapping",
     "add_mapping_dir",
     "add_mapping_file",
+    "forget_added_mappings",
     "load_mapping",
     "market_key",
     "mappings",
@@ -404,6 +405,14 @@ def add_mapping_file(path: Path) -> Mapping:
         _EXTRA_FILES.append(p)
     _load_all.cache_clear()
     return m
+
+
+def forget_added_mappings() -> None:
+    """Stop using the folders and files added by :func:`add_mapping_dir` and
+    :func:`add_mapping_file` (a long-lived process ingesting for several cases)."""
+    _EXTRA_DIRS.clear()
+    _EXTRA_FILES.clear()
+    _load_all.cache_clear()
 
 
 @lru_cache(maxsize=8)
