@@ -285,6 +285,7 @@ class _Batch:
     def rollback(self) -> None:
         if self.open:
             rollback(self.ws.con)
+            self.writer.forget_stored()  # its flushes since the commit are undone
             self.open = False
             self.files = 0
 
