@@ -58,3 +58,34 @@ def test_filtered_detection_equals_the_rules_on_every_transaction(seed: int) -> 
     assert not got.denomination[~cand].any()
     # and no rule could have flagged one of them
     assert not want[~cand].any()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_multi_input_edges_without_the_input_column_are_the_same(seed: int) -> None:
+    """The default clustering (multi-input only) takes each tx's first known input
+    address from its first input and spreads it over the tx's inputs; the edges are
+    those of the general path (first known input per usable tx), in the same order."""
+    from darkmap.chain import cluster as cl
+
+    arr = _chain(seed)
+    rng = np.random.default_rng(seed)
+    in_addr = arr.in_addr.copy()
+    in_addr[rng.random(len(in_addr)) < 0.25] = -1  # inputs of unknown scripts, first ones too
+    arr = TxArrays.from_edges(arr.n_tx, arr.n_addr, arr.in_tx, in_addr, arr.out_tx,
+                              arr.out_addr, arr.out_value)
+    usable = rng.random(arr.n_tx) > 0.1  # coinbases and CoinJoins left out
+    first, t, a = cl._first_input_address(arr, usable)
+    assert np.array_equal(cl._first_known_input(arr, usable), first)
+    want = cl._multi_input(first, t, a)
+    got = cl._multi_input_fast(arr, first)
+    assert len(want[0]) > 1000
+    for x, y in zip(got, want, strict=True):
+        assert np.array_equal(x, y)
+    # the default clustering (fast path) gives the multi-input edges of a run that also
+    # asks for a change heuristic (general path)
+    fast = cl.cluster_arrays(arr)
+    general = cl.cluster_arrays(arr, ("multi_input", "change_round_payment"))
+    mi = general.edge_heur == 0
+    for x, y in ((fast.edge_tx, general.edge_tx[mi]), (fast.edge_a, general.edge_a[mi]),
+                 (fast.edge_b, general.edge_b[mi])):
+        assert np.array_equal(x, y)

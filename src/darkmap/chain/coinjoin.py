@@ -137,13 +137,13 @@ def _candidate_groups(cand: np.ndarray, out_ptr: np.ndarray, out_value: np.ndarr
     return k, denom, grouped
 
 
-def detect_coinjoins(n_tx: int, in_ptr: np.ndarray, out_ptr: np.ndarray, out_tx: np.ndarray,
-                     out_value: np.ndarray) -> CoinJoinFlags:
+def detect_coinjoins(n_tx: int, in_ptr: np.ndarray, out_ptr: np.ndarray,
+                     out_tx: np.ndarray | None, out_value: np.ndarray) -> CoinJoinFlags:
     """Flag CoinJoins by the rules in the module docstring.
 
     The rules run on the candidates only (>= :data:`MIN_INPUTS` inputs and >=
     :data:`MIN_OUTPUTS` outputs); ``out_tx`` is not read (the outputs of a transaction
-    are its range in ``out_ptr``), it stays in the signature for callers.
+    are its range in ``out_ptr``; None is fine), it stays in the signature for callers.
     """
     n_in = np.diff(in_ptr)
     n_out = np.diff(out_ptr)
