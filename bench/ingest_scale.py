@@ -55,8 +55,13 @@ def _peak_mb() -> float:
 
 
 def _darkmap(path: str, q: Any) -> None:
+    from darkmap.collect import ingest as ingest_mod
     from darkmap.collect.ingest import ingest
     from darkmap.store.workspace import Workspace
+
+    # the per-file time budget guards against hostile input; on a shared, loaded machine
+    # a big honest file may need more, and this measures throughput, not the guard
+    ingest_mod.FILE_SECONDS_PER_MB = 120.0
 
     with tempfile.TemporaryDirectory(dir=os.path.dirname(path)) as d:
         ws = Workspace.init(Path(d) / "ws")
@@ -129,6 +134,7 @@ def main() -> None:
                 "darkmap_peak_mb": round(max(r["peak_mb"] for r in dm)),
                 "darkmap_read_stored_quarantined": [dm[0]["read"], dm[0]["stored"],
                                                     dm[0]["quarantined"]],
+                "darkmap_error": dm[0].get("error"),
                 "duckdb_typed_load_s": round(bsec, 2),
                 "duckdb_rows_per_s": round(size / bsec),
                 "duckdb_peak_mb": round(max(r["peak_mb"] for r in db)),

@@ -151,7 +151,9 @@ def ingest(ws: Workspace, paths: PathLike | Iterable[PathLike], importer: str | 
     ``importer`` when named. Re-ingesting a file is a no-op; every unit read is stored,
     quarantined or skipped with its reason. ``progress`` is called after each file.
     ``mappings`` are dataset mapping files (YAML, docs/data-formats.md) to use besides
-    the built-in ones; ``summary.unrecognised()`` lists the files no importer took.
+    the built-in ones (they stay loaded in this process until
+    ``darkmap.importers.mappings.forget_added_mappings()``); ``summary.unrecognised()``
+    lists the files no importer took.
     Calls :func:`darkmap.collect.ingest.ingest`.
 
     Example::
