@@ -848,17 +848,25 @@ def _key_halves(con: duckdb.DuckDBPyConnection, sql: str, key: str,
     """MD5 of column ``key`` (two uint64 halves) of ``sql``'s rows, computed by DuckDB;
     ``sql`` has ``{f}`` where the select list goes (and names :data:`ARROW_ROWS` when
     ``rows`` are given)."""
-    q = sql.format(f=f"md5_number_upper({key}), md5_number_lower({key})")
     if rows is None:
+        q = sql.format(f=f"md5_number_upper({key}), md5_number_lower({key})")
         res = con.execute(q).fetchnumpy()
-    else:
-        _darkmap_writer_rows = rows
-        try:
+        hi, lo = (np.asarray(v, dtype=np.uint64) for v in res.values())
+        return hi, lo
+    # a parallel scan may return rows in any order: each comes back with its position
+    q = sql.format(f=f"_darkmap_pos, md5_number_upper({key}), md5_number_lower({key})")
+    _darkmap_writer_rows = rows.select([key]).append_column(
+        "_darkmap_pos", pa.array(np.arange(rows.num_rows, dtype=np.int64)))
+    try:
+        res = con.execute(q).fetchnumpy()
+    except duckdb.CatalogException:
+        with arrow_views(con, {ARROW_ROWS: _darkmap_writer_rows}):
             res = con.execute(q).fetchnumpy()
-        except duckdb.CatalogException:
-            with arrow_views(con, {ARROW_ROWS: rows}):
-                res = con.execute(q).fetchnumpy()
-    hi, lo = (np.asarray(v, dtype=np.uint64) for v in res.values())
+    pos, up, down = (np.asarray(v) for v in res.values())
+    hi = np.empty(rows.num_rows, dtype=np.uint64)
+    lo = np.empty(rows.num_rows, dtype=np.uint64)
+    hi[pos] = up.astype(np.uint64)
+    lo[pos] = down.astype(np.uint64)
     return hi, lo
 
 
