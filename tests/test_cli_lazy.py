@@ -28,7 +28,8 @@ def _modules_after(args: list[str]) -> tuple[str, list[str]]:
             "except SystemExit:\n"
             "    pass\n"
             "sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)))\n")
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(SRC), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, check=True, timeout=120)
     mods = json.loads(out.stderr.rsplit("MODULES ", 1)[1])
