@@ -83,7 +83,7 @@ def hostile_ws(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path
     assert len(folders) == 4
     _crafted_hansa(data_dir, base / "input" / "crafted")
     ws = base / "ws"
-    _cli("ingest", "-q", "--init", "-w", str(ws), *map(str, folders),
+    _cli("ingest", "-q", "--init", "--allow-unrecognised", "-w", str(ws), *map(str, folders),
          str(base / "input" / "crafted"))
     _cli("assess", "-w", str(ws))
     _cli("link", "-w", str(ws))

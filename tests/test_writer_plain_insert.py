@@ -16,6 +16,7 @@ def test_same_store_as_insert_or_ignore(tmp_path: Path, monkeypatch: pytest.Monk
     inputs = [DATA / "pages", DATA / "listings"]
     plain: list[str] = []
     real = writer_mod.RecordWriter._no_conflict
+    real_mem = writer_mod.RecordWriter._remembered
 
     def spy(self, table, tbl):  # type: ignore[no-untyped-def]
         ok = real(self, table, tbl)
@@ -23,7 +24,14 @@ def test_same_store_as_insert_or_ignore(tmp_path: Path, monkeypatch: pytest.Monk
             plain.append(table)
         return ok
 
+    def spy_mem(self, table, tbl, caps):  # type: ignore[no-untyped-def]
+        ok = real_mem(self, table, tbl, caps)
+        if ok:
+            plain.append(table)
+        return ok
+
     monkeypatch.setattr(writer_mod.RecordWriter, "_no_conflict", spy)
+    monkeypatch.setattr(writer_mod.RecordWriter, "_remembered", spy_mem)
     fast = Workspace.init(tmp_path / "fast")
     ingest(fast, inputs)
     assert {"captures", "processed", "listing_observations", "feedback",
@@ -33,7 +41,9 @@ def test_same_store_as_insert_or_ignore(tmp_path: Path, monkeypatch: pytest.Monk
     assert plain == []
     slow = Workspace.init(tmp_path / "slow")
     # the slow run proves nothing: INSERT OR IGNORE for entity tables (no anti-join), and
-    # for the keyless evidence tables a check of every id against the stored rows
+    # for the keyless evidence tables a check of every id against the stored rows; the
+    # writer remembers nothing of what it stored (every flush asks the store)
+    monkeypatch.setattr(writer_mod.RecordWriter, "remember_stored", False)
     monkeypatch.setattr(writer_mod.RecordWriter, "_no_conflict", lambda self, t, tbl: False)
     monkeypatch.setattr(writer_mod.RecordWriter, "_stored_rows", lambda self, t: 1 << 62)
     ingest(slow, inputs)
@@ -63,3 +73,47 @@ def test_capture_known_under_another_importer_is_not_fresh(tmp_path: Path,
     assert ("captures", False) in verbs and ("captures", True) not in verbs
     counts = ws.table_counts()
     assert counts["captures"] == 1 and counts["processed"] == 2
+
+
+def test_many_flushes_of_one_file_store_what_the_store_checked_paths_store(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big file flushed in many parts (listing ids, feedback and identifiers repeated
+    across parts, as in the Agora crawls): the writer leaves out what it stored itself
+    from memory (no scan of the store per flush) and stores exactly what the reference
+    stores, which asks the store at every flush; a rerun and a second importer add
+    nothing wrong."""
+    from darkmap.collect import ingest as ingest_mod
+
+    monkeypatch.setattr(ingest_mod, "_BIG_FILE", 0)  # every file: autoflush in parts
+    monkeypatch.setattr(writer_mod.RecordWriter.__init__, "__defaults__", (2_000, True))
+    inputs = [DATA / "listings", DATA / "seized"]
+    queries: list[str] = []
+    real_query = writer_mod.query_arrow
+
+    def spy_query(con, sql, rows, params=None):  # type: ignore[no-untyped-def]
+        queries.append(sql)
+        return real_query(con, sql, rows, params)
+
+    monkeypatch.setattr(writer_mod, "query_arrow", spy_query)
+    fast = Workspace.init(tmp_path / "fast")
+    ingest(fast, inputs)
+    # no flush asked the store which ids or keys of the growing tables it holds (the
+    # markets and PGP keys, a handful of rows, are still checked by a NOT IN)
+    big = ("listing_observations", "listings", "accounts", "feedback", "identifiers",
+           "quarantine")
+    asked = [q for q in queries if ("NOT IN" in q or " JOIN " in q or "LIMIT 1" in q)
+             and any(f" {t} " in q or f" {t})" in q for t in big)]
+    assert not asked
+    assert len(queries) > 100  # many flushes
+    ingest(fast, inputs)
+    monkeypatch.setattr(writer_mod.RecordWriter, "remember_stored", False)
+    slow = Workspace.init(tmp_path / "slow")
+    ingest(slow, inputs)
+    got, want = table_snapshot(fast), table_snapshot(slow)
+    assert got == want
+    assert len(want["listing_observations"]) > 25_000 and len(want["feedback"]) > 5_000
+    ids = fast.con.execute("SELECT count(*), count(DISTINCT obs_id) FROM listing_observations"
+                           ).fetchone()
+    assert ids is not None and ids[0] == ids[1]
+    fast.close()
+    slow.close()

@@ -63,7 +63,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from darkmap.errors import BadInputError, DarkmapError, NotFoundError, WorkspaceStateError
-from darkmap.store.workspace import Workspace
 
 if TYPE_CHECKING:  # the names the lazy loader below provides, for type checkers
     from darkmap.api import (
@@ -96,6 +95,7 @@ if TYPE_CHECKING:  # the names the lazy loader below provides, for type checkers
         withdraw_judgement,
         write_report,
     )
+    from darkmap.store.workspace import Workspace
 
 __version__ = "0.1.0"
 
@@ -117,17 +117,22 @@ __all__ = [
     "__version__",
 ]
 
-# The public names bound by this file itself; every other one comes from darkmap.api.
+# The public names bound by this file itself; Workspace comes from darkmap.store.workspace
+# (DuckDB's import is half of `darkmap --help`), every other one from darkmap.api.
 _EAGER = frozenset({
-    "Workspace",
     "DarkmapError", "NotFoundError", "BadInputError", "WorkspaceStateError",
     "__version__",
 })
-_API = frozenset(__all__) - _EAGER
+_API = frozenset(__all__) - _EAGER - {"Workspace"}
 
 
 def __getattr__(name: str) -> object:
     """Load the API on first use of one of its names (PEP 562)."""
+    if name == "Workspace":
+        from darkmap.store.workspace import Workspace  # noqa: PLC0415 - deferred, see above
+
+        globals()[name] = Workspace
+        return Workspace
     if name not in _API:
         raise AttributeError(f"module 'darkmap' has no attribute {name!r}")
     from darkmap import api  # noqa: PLC0415 - deferred: 0.5 s and 90 MB, see the docstring

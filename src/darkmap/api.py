@@ -152,13 +152,18 @@ def simulate_world(out: PathLike, seed: int = 7, params: SimParams | None = None
 
 
 def ingest(ws: Workspace, paths: PathLike | Iterable[PathLike], importer: str | None = None,
-           progress: Callable[[FileResult], None] | None = None) -> IngestSummary:
+           progress: Callable[[FileResult], None] | None = None,
+           mappings: Iterable[PathLike] = ()) -> IngestSummary:
     """Capture and read files and folders into ``ws``; return the run's summary.
 
     Each file goes to the importer that recognises it (saved market pages, listing
     datasets, seized SQL dumps, Bitcoin block data, GraphSense TagPacks), or to
     ``importer`` when named. Re-ingesting a file is a no-op; every unit read is stored,
     quarantined or skipped with its reason. ``progress`` is called after each file.
+    ``mappings`` are dataset mapping files (YAML, docs/data-formats.md) to use besides
+    the built-in ones (they stay loaded in this process until
+    ``darkmap.importers.mappings.forget_added_mappings()``); ``summary.unrecognised()``
+    lists the files no importer took.
     Calls :func:`darkmap.collect.ingest.ingest`.
 
     Example::
@@ -175,7 +180,8 @@ def ingest(ws: Workspace, paths: PathLike | Iterable[PathLike], importer: str | 
     if importer is not None and importer not in importers():
         raise BadInputError(f"unknown importer {importer!r}; have: "
                             + ", ".join(sorted(importers())))
-    return _ingest(ws, found, importer_name=importer, progress=progress)
+    return _ingest(ws, found, importer_name=importer, progress=progress,
+                   mapping_files=[Path(m) for m in mappings])
 
 
 def crawl_market(ws: Workspace, options: CrawlOptions) -> CrawlReport:

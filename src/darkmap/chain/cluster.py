@@ -130,6 +130,44 @@ def _first_input_address(arr: TxArrays, usable: np.ndarray) -> tuple[np.ndarray,
     return first, t, addr
 
 
+def _first_known_input(arr: TxArrays, usable: np.ndarray) -> np.ndarray:
+    """The first input address (>= 0) of each usable tx, else -1: what
+    :func:`_first_input_address` gives, from each tx's first input (one gather) and a
+    scan of the inputs only of the txs whose first input has no address."""
+    n_in = np.diff(arr.in_ptr)
+    first = np.full(arr.n_tx, -1, dtype=np.int64)
+    has = usable & (n_in > 0)
+    first[has] = arr.in_addr[arr.in_ptr[:-1][has]]
+    late = np.flatnonzero(has & (first < 0) & (n_in > 1))
+    if len(late):
+        lens = n_in[late]
+        ends = np.cumsum(lens)
+        idx = np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(
+            arr.in_ptr[late] - (ends - lens), lens)
+        who = np.repeat(late, lens)
+        addr = arr.in_addr[idx]
+        ok = addr >= 0
+        who, addr = who[ok], addr[ok]
+        start = np.ones(len(who), dtype=bool)
+        start[1:] = who[1:] != who[:-1]
+        first[who[start]] = addr[start]
+    return first
+
+
+def _multi_input_fast(arr: TxArrays, first: np.ndarray) -> tuple[np.ndarray, ...]:
+    """:func:`_multi_input` of :func:`_first_input_address`'s arrays (the same edges in
+    the same order), without building the input-to-tx column: each input is compared
+    with its tx's first known address spread over the tx's inputs."""
+    n_in = np.diff(arr.in_ptr)
+    f = np.repeat(first, n_in)
+    addr = arr.in_addr
+    m = (f >= 0) & (addr >= 0) & (addr != f)
+    hits = np.concatenate([[0], np.cumsum(m, dtype=np.int64)])
+    per_tx = hits[arr.in_ptr[1:]] - hits[arr.in_ptr[:-1]]
+    t = np.repeat(np.arange(arr.n_tx, dtype=np.int64), per_tx)
+    return t, f[m], addr[m]
+
+
 def _multi_input(first: np.ndarray, t: np.ndarray, addr: np.ndarray) -> tuple[np.ndarray, ...]:
     f = first[t]
     m = addr != f
@@ -188,19 +226,23 @@ def cluster_arrays(arr: TxArrays, heuristics: tuple[str, ...] | list[str] = DEFA
             f"unknown heuristic(s) {sorted(unknown)}; have {', '.join(HEURISTICS)}")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    out_tx = arr.out_tx
-    cj = detect_coinjoins(arr.n_tx, arr.in_ptr, arr.out_ptr, out_tx, arr.out_value)
+    cj = detect_coinjoins(arr.n_tx, arr.in_ptr, arr.out_ptr, None, arr.out_value)
     usable = ~arr.tx_coinbase & (~cj.is_coinjoin if skip_coinjoins else True)
-    first, in_t, in_a = _first_input_address(arr, usable)
+    change = [h for h in heuristics if h.startswith("change_")]
+    if change:  # the change heuristics read the input and output columns
+        out_tx = arr.out_tx
+        first, in_t, in_a = _first_input_address(arr, usable)
+    else:
+        first = _first_known_input(arr, usable)
     timings["coinjoin_and_prep_s"] = time.perf_counter() - t0
     parts_tx, parts_a, parts_b, parts_h = [], [], [], []
     if "multi_input" in heuristics:
-        t, a, b = _multi_input(first, in_t, in_a)
+        t, a, b = (_multi_input(first, in_t, in_a) if change else
+                   _multi_input_fast(arr, first))
         parts_tx.append(t)
         parts_a.append(a)
         parts_b.append(b)
         parts_h.append(np.zeros(len(t), dtype=np.int8))
-    change = [h for h in heuristics if h.startswith("change_")]
     if change:
         t1 = time.perf_counter()
         n_out = np.diff(arr.out_ptr)

@@ -26,12 +26,17 @@ from darkmap.cli.common import main, open_ws, open_ws_to_write, workspace_option
 from darkmap.collect.fs_policy import walk
 from darkmap.collect.ingest import FileResult, IngestSummary, ingest
 from darkmap.collect.verify import VerifyReport, verify_captures
+from darkmap.importers.mappings import add_mapping_file, mappings
 from darkmap.model.display import for_display
 from darkmap.plugins import importers
 from darkmap.store.workspace import Workspace
 
 _NAME_CHARS = 40  # of a file name in the progress line
 _LINE_CHARS = 300  # of an error or reason line
+_UNRECOGNISED_SHOWN = 20  # files listed by name in the summary
+UNRECOGNISED_EXIT = 3
+"""Exit status of ``darkmap ingest`` when files were recognised by no importer (1 is an
+error, 2 a usage error)."""
 
 
 def _ascii_json(data: Any) -> None:
@@ -54,20 +59,31 @@ def _workspace_for_ingest(path: Path | None, create: bool) -> Workspace:
 @click.option("--init", "create", is_flag=True,
               help="Create the workspace if it does not exist yet (else it must exist).")
 @click.option("--importer", default=None, help="Force one importer (see `darkmap importers`).")
+@click.option("--mapping", "mapping_files", multiple=True,
+              type=click.Path(path_type=Path, dir_okay=False),
+              help="A dataset mapping file (YAML, docs/data-formats.md) to use besides the "
+                   "built-in ones; may be given several times.")
+@click.option("--allow-unrecognised", is_flag=True,
+              help="Exit 0 even when some files were recognised by no importer (they are "
+                   "listed and counted as skipped either way).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
-               importer: str | None, as_json: bool, quiet: bool) -> None:
+               importer: str | None, mapping_files: tuple[Path, ...],
+               allow_unrecognised: bool, as_json: bool, quiet: bool) -> None:
     """Read saved pages, datasets, seized dumps and chain data into the workspace.
 
     Formats are detected per file; re-running is a no-op for files already read. Only
     regular files inside the folders given are read: links leaving them, FIFOs, devices,
-    hidden and licence files are counted as skipped, with the reason.
+    hidden and licence files are counted as skipped, with the reason. A file no importer
+    recognises is listed and the exit status is 3, unless --allow-unrecognised.
 
     Example: darkmap ingest -w case-42 ../shared/data/pages ../shared/data/listings
     """
     if importer and importer not in importers():
         raise click.BadParameter(f"unknown importer {importer!r}; see `darkmap importers`")
+    for mf in mapping_files:  # a bad mapping stops the run before anything is read
+        add_mapping_file(mf)
     ws = _workspace_for_ingest(workspace, create)
     try:
         total = sum(1 for _ in walk(list(paths)))
@@ -88,6 +104,12 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
         _ascii_json(summary.as_dict())
     else:
         _print_summary(summary)
+    missed = summary.unrecognised()
+    if missed and not allow_unrecognised:
+        click.echo(f"error: {len(missed)} file(s) recognised by no importer (see `darkmap "
+                   "importers`, give a mapping with --mapping, or add --allow-unrecognised)",
+                   err=True)
+        raise click.exceptions.Exit(UNRECOGNISED_EXIT)
 
 
 def _print_summary(summary: IngestSummary) -> None:
@@ -116,6 +138,13 @@ def _print_summary(summary: IngestSummary) -> None:
     recs = summary.records()
     if recs:
         click.echo("records stored: " + ", ".join(f"{k} {v}" for k, v in recs.items()))
+    missed = summary.unrecognised()
+    if missed:
+        click.echo(f"not recognised by any importer: {len(missed)} file(s)")
+        for source in missed[:_UNRECOGNISED_SHOWN]:
+            click.echo(f"  {for_display(source, max_chars=_LINE_CHARS)}")
+        if len(missed) > _UNRECOGNISED_SHOWN:
+            click.echo(f"  ... and {len(missed) - _UNRECOGNISED_SHOWN} more (--json lists all)")
     for f in summary.files:
         if f.error:
             click.echo(f"error: {for_display(f.error, max_chars=_LINE_CHARS)}", err=True)
@@ -160,10 +189,24 @@ def _print_verify(report: VerifyReport) -> None:
 
 
 @main.command("importers")
-def importers_cmd() -> None:
-    """List the registered importers (market templates, datasets, dumps, chain data).
+@click.option("--mapping", "mapping_files", multiple=True,
+              type=click.Path(path_type=Path, dir_okay=False),
+              help="Also load this mapping file (checked, then listed with the others).")
+def importers_cmd(mapping_files: tuple[Path, ...]) -> None:
+    """List the registered importers (market templates, datasets, dumps, chain data) and the
+    dataset mappings loaded.
 
-    Example: darkmap importers
+    Mappings come from the built-in folder, the folders in $DARKMAP_MAPPINGS and --mapping.
+
+    Example: darkmap importers --mapping my-dataset.yaml
     """
+    for mf in mapping_files:
+        add_mapping_file(mf)
     for name, imp in sorted(importers().items()):
         click.echo(f"{name:24s} {imp.version:8s} {(imp.__doc__ or '').strip().splitlines()[0]}")
+    click.echo("")
+    click.echo("dataset mappings (importer csv or sqldump):")
+    for m in sorted(mappings(), key=lambda m: (m.format, m.name)):
+        where = for_display(m.path if m.path is not None else "?", max_chars=_LINE_CHARS)
+        click.echo(f"  {m.format:4s} {for_display(m.name, max_chars=40):28s} market "
+                   f"{for_display(m.market_text(), max_chars=40):20s} {where}")

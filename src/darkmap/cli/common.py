@@ -17,13 +17,15 @@ import math
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from darkmap.errors import DarkmapError as LibraryError
 from darkmap.model.display import UNSAFE_CHARS, for_display
-from darkmap.store.workspace import Workspace, default_path, environment_error, storage_failure
+
+if TYPE_CHECKING:
+    from darkmap.store.workspace import Workspace
 
 __all__ = ["ERROR_CHARS", "DarkmapError", "FiniteFloat", "UsageLine", "checked", "emit_json",
            "main", "open_ws", "say", "short", "workspace_option"]
@@ -71,6 +73,9 @@ def _outside_error(exc: Exception) -> DarkmapError | None:
     transaction) does not hide it."""
     if isinstance(exc, LibraryError):
         return DarkmapError(str(exc))
+    # loaded when an error is shown, not on every start (DuckDB's import is 0.1 s)
+    from darkmap.store.workspace import environment_error, storage_failure  # noqa: PLC0415
+
     chain: list[BaseException] = []
     seen: BaseException | None = exc
     while seen is not None and seen not in chain:
@@ -88,7 +93,80 @@ class _Group(click.Group):
     """The ``darkmap`` group: an error darkmap raises on purpose (``darkmap.errors``) or
     the machine raises (:func:`~darkmap.store.workspace.environment_error`) becomes one
     line on stderr and exit code 1; a usage error one line and exit code 2. Anything else
-    is a bug: its traceback shows."""
+    is a bug: its traceback shows.
+
+    Commands are loaded lazily: :meth:`add_lazy` names a command with the function that
+    imports its module (which registers it) and its help summary. ``darkmap --help``
+    lists the summaries without importing any command module; running a command imports
+    its module only. Reading :attr:`commands` (tests, documentation checks) loads every
+    command.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._commands: dict[str, click.Command] = {}
+        self._lazy: dict[str, tuple[Callable[[], object], str]] = {}
+        super().__init__(*args, **kwargs)
+
+    @property  # type: ignore[override]
+    def commands(self) -> dict[str, click.Command]:
+        """Every command, each lazy one loaded first."""
+        for name in list(self._lazy):
+            self._load(name)
+        return self._commands
+
+    @commands.setter
+    def commands(self, value: dict[str, click.Command]) -> None:
+        self._commands = dict(value)
+
+    def add_lazy(self, name: str, load: Callable[[], object], summary: str) -> None:
+        """Name command ``name``: ``load()`` imports the module that registers it;
+        ``summary`` is its help's first sentence, shown by ``--help``."""
+        if name not in self._commands:
+            self._lazy[name] = (load, summary)
+
+    def lazy_summaries(self) -> dict[str, str]:
+        """The help summaries given to :meth:`add_lazy`, by command (checked by a test)."""
+        return {name: summary for name, (_, summary) in self._lazy.items()}
+
+    def _load(self, name: str) -> None:
+        entry = self._lazy.pop(name, None)
+        if entry is not None:
+            entry[0]()
+            if name not in self._commands:
+                raise RuntimeError(f"loading command {name!r} did not register it")
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        """Register ``cmd`` (without loading the lazy commands)."""
+        name = name or cmd.name
+        if name is None:
+            raise TypeError("Command has no name.")
+        self._lazy.pop(name, None)
+        self._commands[name] = cmd
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command named ``cmd_name``, its module imported if need be."""
+        if cmd_name not in self._commands:
+            self._load(cmd_name)
+        return self._commands.get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command name, loaded or not."""
+        return sorted(set(self._commands) | set(self._lazy))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of ``--help``: lazy commands by their summaries, unloaded."""
+        rows: list[tuple[str, click.Command]] = []
+        for name in self.list_commands(ctx):
+            cmd = self._commands.get(name)
+            if cmd is None:
+                cmd = click.Command(name, help=self._lazy[name][1])
+            if not cmd.hidden:
+                rows.append((name, cmd))
+        if rows:
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, cmd.get_short_help_str(limit))
+                                    for name, cmd in rows])
 
     def make_context(self, info_name: str | None, args: list[str],
                      parent: click.Context | None = None, **extra: Any) -> click.Context:
@@ -153,6 +231,8 @@ def open_ws(path: Path | None, create: bool = False, read_only: bool = False) ->
     ``read_only`` is for commands that only answer questions: they work while another
     process reads the workspace too, and can never change it.
     """
+    from darkmap.store.workspace import Workspace, default_path  # noqa: PLC0415 - see above
+
     path = path or default_path()
     return Workspace.init(path) if create else Workspace.open(path, read_only=read_only)
 
@@ -161,6 +241,8 @@ def open_ws_to_write(path: Path | None, init: bool) -> Workspace:
     """The workspace a loading command writes to: it must exist, unless ``--init`` asks
     for it. A mistyped ``-w`` would otherwise start a new, empty workspace and put the
     evidence there."""
+    from darkmap.store.workspace import default_path  # noqa: PLC0415 - see open_ws
+
     where = path or default_path()
     if not init and not where.exists():
         raise DarkmapError(f"{for_display(where)}: no workspace there; create it with "

@@ -55,6 +55,7 @@ from typing import Any, TypedDict, cast
 from darkmap.capture.content_store import CaptureChangedError
 from darkmap.collect.fs_policy import Entry, open_entry, storable_path, walk
 from darkmap.errors import BadInputError, LimitExceeded
+from darkmap.importers.mappings import add_mapping_file
 from darkmap.importers.tagpack import read_tagpack
 from darkmap.model.limits import FILE_SECONDS, MAX_FILE_SECONDS, NESTING_DEPTH
 from darkmap.model.records import (
@@ -117,7 +118,9 @@ class FileResult:
     format and chain counts). ``fields_cut`` counts free-text fields cut at their cap,
     ``skipped_bytes`` input bytes no unit covers (an importer reports them as
     ``details["skipped_bytes"]``), ``limits`` the quarantined units by the limit broken.
-    ``ignored`` marks a path skipped as not evidence (hidden, licence, read-me).
+    ``ignored`` marks a path skipped as not evidence (hidden, licence, read-me);
+    ``unrecognised`` a file read but recognised by no importer (``darkmap ingest`` fails
+    unless told to allow them).
     """
 
     source: str
@@ -138,6 +141,7 @@ class FileResult:
     skipped_bytes: int = 0
     limits: Counter[str] = field(default_factory=Counter)
     ignored: bool = False
+    unrecognised: bool = False
 
 
 class ErrorEntry(TypedDict):
@@ -157,6 +161,7 @@ class SummaryDict(TypedDict):
     records: dict[str, int]
     limits: dict[str, int]
     errors: list[ErrorEntry]
+    unrecognised: list[str]
 
 
 @dataclass
@@ -229,7 +234,12 @@ class IngestSummary:
             "records": self.records(),
             "limits": self.limits(),
             "errors": [{"source": f.source, "error": f.error} for f in self.files if f.error],
+            "unrecognised": self.unrecognised(),
         }
+
+    def unrecognised(self) -> list[str]:
+        """The files no importer recognised (skipped, nothing read from them)."""
+        return [f.source for f in self.files if f.unrecognised]
 
 
 def _unit(locator: str) -> str:
@@ -275,6 +285,7 @@ class _Batch:
     def rollback(self) -> None:
         if self.open:
             rollback(self.ws.con)
+            self.writer.forget_stored()  # its flushes since the commit are undone
             self.open = False
             self.files = 0
 
@@ -388,13 +399,18 @@ def ingest(
     importer_name: str | None = None,
     progress: Callable[[FileResult], None] | None = None,
     batch_files: int = 500,
+    mapping_files: Iterable[Path] = (),
 ) -> IngestSummary:
     """Ingest files and folders into ``ws``; return the run's summary.
 
     ``batch_files`` small files share one transaction (group commit). Every path the
     walk meets is one :class:`FileResult` (see :mod:`darkmap.collect.fs_policy`).
+    ``mapping_files`` are dataset mappings to use besides the loaded ones (checked
+    before anything is read; see :func:`~darkmap.importers.mappings.add_mapping_file`).
     """
     paths = list(paths)
+    for mf in mapping_files:
+        add_mapping_file(mf)
     run_id = uuid.uuid4().hex[:12]
     summary = IngestSummary(run_id)
     forced = importers()[importer_name] if importer_name else None
@@ -476,9 +492,11 @@ def _ingest_open(run: _Run, source: str, fd: int, st: os.stat_result) -> FileRes
                              limit=getattr(err, "limit", None))
         return _sniff_failed(run, source, taken, err)
     if taken.sha is None:
-        return _not_read(run, source, f"no importer recognises this file (over "
-                                      f"{_BIG_FILE >> 20} MiB: not captured)",
-                         page_type="unknown")
+        result = _not_read(run, source, f"no importer recognises this file (over "
+                                        f"{_BIG_FILE >> 20} MiB: not captured)",
+                           page_type="unknown")
+        result.unrecognised = True
+        return result
     return _import(run, source, taken, st, deadline, seconds)
 
 
@@ -535,14 +553,18 @@ def _import(run: _Run, source: str, taken: _Taken, st: os.stat_result, deadline:
     src = SourceFile(path=ws.captures.path_for(sha), source=source, sha256=sha,
                      head=taken.head)
     name = imp.name if imp else "unrecognised"
-    result = FileResult(source=source, sha256=sha, importer=imp.name if imp else None)
+    result = FileResult(source=source, sha256=sha, importer=imp.name if imp else None,
+                        unrecognised=imp is None)
     prior = run.done.get((sha, name))
     if prior is not None:
         return _already(result, prior)
     fresh = sha not in run.seen
     run.seen.add(sha)
     method = f"{imp.name}@{imp.version}" if imp else "ingest"
-    observed = datetime.fromtimestamp(st.st_mtime, tz=UTC).replace(tzinfo=None)
+    # the file's time stands for a fact's observation time only where the importer says
+    # so; datasets state their times in their rows (none stated: unknown, NULL)
+    observed = (None if getattr(imp, "times_from_source", False) else
+                datetime.fromtimestamp(st.st_mtime, tz=UTC).replace(tzinfo=None))
     prov = Provenance(sha, source, method, observed, run.run_id)
     own_tables = imp is not None and _writes_own_tables(imp)
     if imp is None:

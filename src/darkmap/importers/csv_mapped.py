@@ -403,8 +403,11 @@ class MappedCsvReader:
             raise MappingError(f"{mapping.name}: a CSV mapping needs a 'rows' section")
         self.mapper = RowMapper(mapping, mapping.rows)
         self.stats.map = self.mapper.stats
+        # a market per row (a market column) goes through the row mapper
         self.columns = (ColumnMapper(self.mapper)
-                        if columnar and ColumnMapper.eligible(mapping.rows) else None)
+                        if columnar and ColumnMapper.eligible(mapping.rows)
+                        and not mapping.market_column else None)
+        self.market = mapping.market_id or None  # None: each row names its market
 
     def _quarantine(self, line: int, reason: str, kind: str, excerpt: str,
                     fld: str | None, limit: str | None = None) -> QuarantineRecord:
@@ -412,7 +415,7 @@ class MappedCsvReader:
         self.stats.quarantine_reasons[kind] += 1
         return QuarantineRecord(locator=f"row {line}", field=fld,
                                 reason=f"{self.name} line {line}: {reason}"[:500],
-                                excerpt=excerpt[:1000], market_id=self.mapping.market_id,
+                                excerpt=excerpt[:1000], market_id=self.market,
                                 limit=limit)
 
     def _wrong_count(self, line: int, fields: list[str], names: list[str],
@@ -590,7 +593,7 @@ class MappedCsvReader:
         out = []
         for _n, _text, cuts in lines:
             for i, cut in cuts or ():
-                cut.locator, cut.market_id = f"row {line}", self.mapping.market_id
+                cut.locator, cut.market_id = f"row {line}", self.market
                 cut.field = names[i] if i < len(names) else f"field {i + 1}"
                 out.append(cut)
         if max(map(len, fields), default=0) > MAX_FIELD_CHARS:
@@ -598,7 +601,7 @@ class MappedCsvReader:
                 if len(f) > MAX_FIELD_CHARS:
                     fields[i], one = cap_text(f, names[i] if i < len(names) else
                                               f"field {i + 1}", f"row {line}",
-                                              market_id=self.mapping.market_id)
+                                              market_id=self.market)
                     if one is not None:
                         out.append(one)
         return out
@@ -618,7 +621,8 @@ class MappedCsvReader:
 
     def __iter__(self) -> Iterator[Record]:
         m = self.mapping
-        yield MarketRecord(market_id=m.market_id, name=m.market_name)
+        if not m.market_column:  # else the row mapper announces each market it meets
+            yield MarketRecord(market_id=m.market_id, name=m.market_name)
         blocks = self._blocks()
         while self.columns is not None:
             # a block is parsed and mapped with the cycle collector paused: it builds tens
@@ -948,6 +952,9 @@ class CsvImporter:
 
     name = "csv"
     version = "1"
+    times_from_source = True
+    """A fact's observation time is the time its row states (a mapped date column);
+    where none is stated it is unknown (NULL), never the file's modification time."""
 
     def sniff(self, src: SourceFile) -> float:
         """The best mapping's score (0.85-1 when its header or patterns match)."""

@@ -1091,6 +1091,9 @@ class SqlDumpImporter:
 
     name = "sqldump"
     version = "1"
+    times_from_source = True
+    """A fact's observation time is the time its row states (a mapped date column);
+    where none is stated it is unknown (NULL), never the file's modification time."""
 
     def sniff_range(self, src: SourceFile) -> tuple[float, float] | None:
         """(0, 0) for markup, or when the head holds none of the words a dump starts with."""

@@ -328,9 +328,10 @@ def _kill_group(pid: int) -> None:
 
 
 def run_ingest(paths: list[Path], workspace: Path, **kw: Any) -> Run:
-    """``darkmap ingest -w WORKSPACE --json PATHS`` through :func:`run_cli`."""
-    return run_cli(["ingest", "-w", str(workspace), "--init", "--json", *map(str, paths)],
-                   **kw)
+    """``darkmap ingest -w WORKSPACE --json --allow-unrecognised PATHS`` through
+    :func:`run_cli` (hostile folders hold files no importer recognises on purpose)."""
+    return run_cli(["ingest", "-w", str(workspace), "--init", "--json",
+                    "--allow-unrecognised", *map(str, paths)], **kw)
 
 
 def regular_file_shas(root: Path) -> frozenset[str]:

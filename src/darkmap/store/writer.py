@@ -50,7 +50,8 @@ from darkmap.model.records import (
     UnitRecord,
 )
 
-__all__ = ["ARROW_ROWS", "KEYLESS", "UNKEYED_ENTITIES", "Provenance", "RecordWriter",
+__all__ = ["ARROW_ROWS", "KEYLESS", "UNKEYED_ENTITIES", "Fingerprints", "Provenance",
+           "RecordWriter",
            "account_id", "arrow_views", "begin", "commit", "insert_arrow", "insert_rows",
            "listing_id", "query_arrow", "replace_quarantine", "rollback", "row_id", "row_ids",
            "transaction"]
@@ -175,6 +176,11 @@ class RecordWriter:
     whose importer fails can be dropped from the buffer with :meth:`rollback_to`).
     """
 
+    remember_stored = True
+    """Leave out stored ids and keys from what this writer remembers (one scan of an
+    entity table per writer, none per flush); False asks the store at every flush (the
+    reference the tests compare with)."""
+
     def __init__(self, con: duckdb.DuckDBPyConnection, batch: int = 50_000,
                  autoflush: bool = True) -> None:
         self.con = con
@@ -187,6 +193,14 @@ class RecordWriter:
         #: Captures the caller vouches no stored row carries yet (see :meth:`flush`);
         #: emptied by every flush, since the flushed rows are stored from then on.
         self.fresh: set[str] = set()
+        # captures whose stored evidence rows were all written by this writer, which
+        # remembers their ids (:attr:`_ids`): a later flush of the same capture (a big
+        # file in parts) leaves out stored ids without asking the store
+        self._tracked: set[str] = set()
+        self._untracked: set[str] = set()  # captures not to follow (see _insert_keyless)
+        self._ids: dict[str, Fingerprints] = defaultdict(Fingerprints)
+        # every key stored in an unkeyed entity table, loaded once (see _insert_unkeyed_entity)
+        self._keys: dict[str, Fingerprints] = {}
 
     @property
     def pending(self) -> int:
@@ -283,6 +297,16 @@ class RecordWriter:
         self._rows.clear()
         self._chunks.clear()
         self._pending = 0
+        self._tracked |= self.fresh - self._untracked
+        self.fresh.clear()
+
+    def forget_stored(self) -> None:
+        """Forget what this writer knows of the store (after a rollback undid flushes):
+        later flushes ask the store again."""
+        self._tracked.clear()
+        self._untracked.clear()
+        self._ids.clear()
+        self._keys.clear()
         self.fresh.clear()
 
     def _insert_keyless(self, table: str, tbl: pa.Table) -> None:
@@ -296,13 +320,43 @@ class RecordWriter:
         key, cap = _COLUMNS[table][0], _CAPTURE_COLUMN[table]
         tbl = _first_of_each(tbl, key)
         cols = _COLUMNS[table]
-        if self._no_conflict(table, tbl):
+        caps = pc.unique(tbl.column(cap)).to_pylist()
+        if self._remembered(table, tbl, caps):
+            pass  # stored from memory of this writer's own rows
+        elif self._no_conflict(table, tbl):
             insert_arrow(self.con, table, tbl, cols)
         else:
             caps = pc.unique(tbl.column(cap)).to_pylist()
             insert_arrow(self.con, table, tbl, cols,
                          where=f" WHERE {key} NOT IN (SELECT {key} FROM {table} "
                                f"WHERE list_contains(?, {cap}))", params=[caps])
+
+    def _remembered(self, table: str, tbl: pa.Table, caps: list[Any]) -> bool:
+        """Insert the rows of ``tbl`` (first of each id) whose ids are not stored, when
+        every stored row of its captures came from this writer (so their ids are known,
+        :attr:`_ids`); False (nothing done) otherwise.
+
+        A flush that mixes followed captures with others goes to the store, and those
+        captures are not followed from then on (their ids there are not remembered).
+        """
+        if not self.remember_stored:
+            return False
+        known_caps = self.fresh | self._tracked
+        if not known_caps.issuperset(caps) or not self._untracked.isdisjoint(caps):
+            if not known_caps.isdisjoint(caps):
+                self._untracked.update(caps)
+                self._tracked.difference_update(caps)
+            return False
+        key = _COLUMNS[table][0]
+        hi, lo = _id_halves(tbl.column(key).to_pylist())
+        known = self._ids[table]
+        stored = known.contains(hi, lo)
+        if stored.any():
+            tbl = tbl.filter(pa.array(~stored))
+            hi, lo = hi[~stored], lo[~stored]
+        insert_arrow(self.con, table, tbl, _COLUMNS[table])
+        known.add(hi, lo)
+        return True
 
     def _insert_unkeyed_entity(self, table: str, tbl: pa.Table) -> None:
         """Store ``tbl`` in an entity table without a key as ``INSERT OR IGNORE`` would:
@@ -314,14 +368,29 @@ class RecordWriter:
         """
         key = _COLUMNS[table][0]
         tbl = _first_of_each(tbl, key)
-        if self._stored_rows(table):
-            hits = query_arrow(self.con, f"SELECT v.{key} FROM {ARROW_ROWS} v JOIN {table} t "
-                                         f"ON t.{key} = v.{key}", tbl)
-            if hits:
-                stored = pa.array([h[0] for h in hits], pa.string())
-                tbl = tbl.filter(pc.invert(pc.is_in(tbl.column(key), value_set=stored)))
+        if not self.remember_stored:  # the reference path: one join with the table
+            if self._stored_rows(table):
+                hits = query_arrow(self.con, f"SELECT v.{key} FROM {ARROW_ROWS} v JOIN {table} "
+                                             f"t ON t.{key} = v.{key}", tbl)
+                if hits:
+                    old = pa.array([h[0] for h in hits], pa.string())
+                    tbl = tbl.filter(pc.invert(pc.is_in(tbl.column(key), value_set=old)))
+            if tbl.num_rows:
+                insert_arrow(self.con, table, tbl, _COLUMNS[table])
+            return
+        known = self._keys.get(table)
+        if known is None:  # the keys stored before this writer's first flush, once
+            known = self._keys[table] = Fingerprints()
+            if self._stored_rows(table):
+                known.add(*_key_halves(self.con, f"SELECT {{f}} FROM {table}", key))
+        hi, lo = _key_halves(self.con, f"SELECT {{f}} FROM {ARROW_ROWS}", key, tbl)
+        stored = known.contains(hi, lo)
+        if stored.any():
+            tbl = tbl.filter(pa.array(~stored))
+            hi, lo = hi[~stored], lo[~stored]
         if tbl.num_rows:
             insert_arrow(self.con, table, tbl, _COLUMNS[table])
+            known.add(hi, lo)
 
     def _stored_rows(self, table: str) -> int:
         """Rows ``table`` holds (DuckDB counts them from its metadata, no scan)."""
@@ -716,6 +785,89 @@ def _observed(col: Any, n: int, p: Provenance) -> _Column:
     if default is not None and arr.null_count:
         arr = pc.fill_null(arr, pa.scalar(default, pa.timestamp("us")))
     return arr
+
+
+class Fingerprints:
+    """A set of 128-bit fingerprints (two uint64 halves), kept as a few sorted numpy
+    runs merged as they grow (amortised O(n log n) to build, O(log n) per lookup,
+    16 bytes per member).
+
+    The writer keeps the ids (themselves 128-bit hashes) of the evidence rows it stored
+    and the MD5 of every key of the unkeyed entity tables here, so that a flush never
+    scans what is stored: a row id and a 128-bit key fingerprint are identities in the
+    same sense (a collision among 10 million keys has odds near 1e-25).
+    """
+
+    def __init__(self) -> None:
+        self._runs: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def __len__(self) -> int:
+        return sum(len(h) for h, _ in self._runs)
+
+    def add(self, hi: np.ndarray, lo: np.ndarray) -> None:
+        """Add members (the caller adds each at most once)."""
+        if not len(hi):
+            return
+        order = np.lexsort((lo, hi))
+        self._runs.append((hi[order], lo[order]))
+        while len(self._runs) > 1 and len(self._runs[-2][0]) <= 2 * len(self._runs[-1][0]):
+            (h1, l1), (h2, l2) = self._runs.pop(), self._runs.pop()
+            h, lo_ = np.concatenate([h2, h1]), np.concatenate([l2, l1])
+            order = np.lexsort((lo_, h))
+            self._runs.append((h[order], lo_[order]))
+
+    def contains(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+        """Boolean mask: which of the given fingerprints are members."""
+        found = np.zeros(len(hi), dtype=bool)
+        for h, lo_run in self._runs:
+            at = np.searchsorted(h, hi, side="left")
+            end = np.searchsorted(h, hi, side="right")
+            one = end - at == 1  # the usual case: one member with that upper half
+            pick = np.minimum(at, len(h) - 1)
+            found |= one & (lo_run[pick] == lo)
+            for i in np.flatnonzero(end - at > 1).tolist():  # equal upper halves
+                found[i] |= bool((lo_run[at[i]:end[i]] == lo[i]).any())
+        return found
+
+
+def _id_halves(ids: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The two 64-bit halves of 32-hex row ids (of a BLAKE2b-128 of any other id)."""
+    try:
+        data = bytes.fromhex("".join(ids))
+        if len(data) != 16 * len(ids):
+            raise ValueError("not 32-hex ids")
+    except ValueError:
+        data = b"".join(hashlib.blake2b(str(i).encode("utf-8", "surrogatepass"),
+                                        digest_size=16).digest() for i in ids)
+    raw = np.frombuffer(data, dtype=">u8").astype(np.uint64)
+    return raw[0::2].copy(), raw[1::2].copy()
+
+
+def _key_halves(con: duckdb.DuckDBPyConnection, sql: str, key: str,
+                rows: pa.Table | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """MD5 of column ``key`` (two uint64 halves) of ``sql``'s rows, computed by DuckDB;
+    ``sql`` has ``{f}`` where the select list goes (and names :data:`ARROW_ROWS` when
+    ``rows`` are given)."""
+    if rows is None:
+        q = sql.format(f=f"md5_number_upper({key}), md5_number_lower({key})")
+        res = con.execute(q).fetchnumpy()
+        hi, lo = (np.asarray(v, dtype=np.uint64) for v in res.values())
+        return hi, lo
+    # a parallel scan may return rows in any order: each comes back with its position
+    q = sql.format(f=f"_darkmap_pos, md5_number_upper({key}), md5_number_lower({key})")
+    _darkmap_writer_rows = rows.select([key]).append_column(
+        "_darkmap_pos", pa.array(np.arange(rows.num_rows, dtype=np.int64)))
+    try:
+        res = con.execute(q).fetchnumpy()
+    except duckdb.CatalogException:
+        with arrow_views(con, {ARROW_ROWS: _darkmap_writer_rows}):
+            res = con.execute(q).fetchnumpy()
+    pos, up, down = (np.asarray(v) for v in res.values())
+    hi = np.empty(rows.num_rows, dtype=np.uint64)
+    lo = np.empty(rows.num_rows, dtype=np.uint64)
+    hi[pos] = up.astype(np.uint64)
+    lo[pos] = down.astype(np.uint64)
+    return hi, lo
 
 
 def _unit_stored(writer: RecordWriter, rec: UnitRecord, prov: Provenance) -> str:

@@ -50,7 +50,10 @@ __all__ = [
     "RowMapper",
     "RowMapping",
     "add_mapping_dir",
+    "add_mapping_file",
+    "forget_added_mappings",
     "load_mapping",
+    "market_key",
     "mappings",
     "parse_datetime",
     "parse_price",
@@ -59,6 +62,7 @@ __all__ = [
 
 _BUILTIN_DIR = Path(__file__).resolve().parent
 _EXTRA_DIRS: list[Path] = []
+_EXTRA_FILES: list[Path] = []
 _RECORD_TYPES: dict[str, type] = {
     "account": AccountRecord, "listing": ListingRecord, "feedback": FeedbackRecord,
     "market": MarketRecord,
@@ -243,11 +247,30 @@ class Mapping:
     tables: dict[str, RowMapping]
     path: Path | None = None
     description: str = ""
+    market_column: str | None = None
+    """The column naming each row's market (``market: {column: ...}``); ``market_id`` is
+    then empty and every row's market is its cell (see :func:`market_key`)."""
+    market_name_column: str | None = None
+    """The column holding each row's market name (default: the market column's cell)."""
+
+    def market_text(self) -> str:
+        """The market as a person reads it: ``hansa`` or ``column 'market'``."""
+        return self.market_id or f"column {self.market_column!r}"
+
+
+def market_key(text: str) -> str:
+    """A market id from a cell naming the market: spaces squashed to ``-``, case-folded
+    (``Dream Market`` -> ``dream-market``)."""
+    return "-".join(text.split()).casefold()
 
 
 _PARSES = {"text", "line", "int", "int_text", "float", "sum_int", "price", "price_range",
            "datetime", "date", "list", "place", "places", "bool", "days_before_observed",
-           "join"}
+           "join", "day_number", "unix_time"}
+_UNIX_UNITS = {"s": 1, "ms": 1_000, "us": 1_000_000}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# day numbers and unix times outside year 1..9999 cannot be a datetime
+_MAX_DAYS = 3_000_000
 
 
 def _field_spec(where: str, target: str, raw: Any) -> _FieldSpec:
@@ -267,7 +290,24 @@ def _field_spec(where: str, target: str, raw: Any) -> _FieldSpec:
     if "timezone" in opts:
         opts["tz"] = _tz(opts["timezone"])
     if "format" in opts:
-        _ = str(opts["format"])
+        fmts = opts["format"]
+        if isinstance(fmts, list):
+            if not fmts or not all(isinstance(f, str) for f in fmts):
+                raise MappingError(f"{where}: field {target!r}: format must be a text or a "
+                                   "list of texts")
+            opts["format"] = tuple(fmts)
+        else:
+            opts["format"] = str(fmts)
+    if parse == "day_number":
+        epoch = raw.get("epoch")
+        try:
+            opts["epoch"] = _parse_dt_cached(str(epoch), None, opts.get("tz", UTC))
+        except FieldError as exc:
+            raise MappingError(f"{where}: field {target!r}: day_number needs an epoch date "
+                               f"(epoch: 1970-01-01), not {epoch!r}") from exc
+    if parse == "unix_time" and str(opts.get("unit", "s")) not in _UNIX_UNITS:
+        raise MappingError(f"{where}: field {target!r}: unix_time unit must be one of "
+                           f"{sorted(_UNIX_UNITS)}")
     cols = raw.get("columns")
     if cols is not None and not (isinstance(cols, list) and all(isinstance(c, str) for c in cols)):
         raise MappingError(f"{where}: field {target!r}: columns must be a list of names")
@@ -320,8 +360,15 @@ def load_mapping(path: Path) -> Mapping:
     if fmt not in ("csv", "sql"):
         raise MappingError(f"{where}: format must be csv or sql")
     market = raw.get("market") or {}
-    if not market.get("id") or not raw.get("name"):
-        raise MappingError(f"{where}: name and market.id are required")
+    if not isinstance(market, dict):
+        raise MappingError(f"{where}: market must be {{id: ..., name: ...}} or "
+                           "{column: ...}")
+    column = market.get("column")
+    if not raw.get("name") or bool(market.get("id")) == bool(column):
+        raise MappingError(f"{where}: name and one of market.id or market.column are required")
+    if column and fmt != "csv":
+        raise MappingError(f"{where}: market.column is for csv mappings (a sql mapping names "
+                           "its market with market.id)")
     nulls = frozenset(str(v) for v in raw.get("null_values", ["", "NULL"]))
     rows, tables = None, {}
     if fmt == "csv":
@@ -331,10 +378,12 @@ def load_mapping(path: Path) -> Mapping:
             tables[t] = _row_mapping(f"{where}: tables.{t}", spec or {})
         if not tables:
             raise MappingError(f"{where}: a sql mapping needs tables")
-    return Mapping(fmt, str(raw["name"]), str(market["id"]),
-                   str(market.get("name", market["id"])), nulls, raw.get("recognise") or {},
-                   raw.get("csv") or {}, rows, tables, Path(path),
-                   str(raw.get("description", "")).strip())
+    mid = str(market.get("id") or "")
+    return Mapping(fmt, str(raw["name"]), mid, str(market.get("name", mid)), nulls,
+                   raw.get("recognise") or {}, raw.get("csv") or {}, rows, tables, Path(path),
+                   str(raw.get("description", "")).strip(),
+                   str(column) if column else None,
+                   str(market["name_column"]) if market.get("name_column") else None)
 
 
 def add_mapping_dir(path: Path) -> None:
@@ -345,14 +394,35 @@ def add_mapping_dir(path: Path) -> None:
     _load_all.cache_clear()
 
 
+def add_mapping_file(path: Path) -> Mapping:
+    """Also use the mapping file ``path`` (checked now: a bad file raises
+    :class:`MappingError` naming it); it overrides a loaded mapping of the same name."""
+    p = Path(path).resolve()
+    if not p.is_file():
+        raise MappingError(f"{path}: no such mapping file")
+    m = load_mapping(p)
+    if p not in _EXTRA_FILES:
+        _EXTRA_FILES.append(p)
+    _load_all.cache_clear()
+    return m
+
+
+def forget_added_mappings() -> None:
+    """Stop using the folders and files added by :func:`add_mapping_dir` and
+    :func:`add_mapping_file` (a long-lived process ingesting for several cases)."""
+    _EXTRA_DIRS.clear()
+    _EXTRA_FILES.clear()
+    _load_all.cache_clear()
+
+
 @lru_cache(maxsize=8)
 def _load_all(env: str) -> tuple[Mapping, ...]:
     dirs = [_BUILTIN_DIR, *(Path(d) for d in env.split(os.pathsep) if d), *_EXTRA_DIRS]
     by_name: dict[str, Mapping] = {}
-    for d in dirs:
-        for f in sorted(d.glob("*.y*ml")):
-            m = load_mapping(f)
-            by_name[m.name] = m
+    files = [f for d in dirs for f in sorted(d.glob("*.y*ml"))] + _EXTRA_FILES
+    for f in files:
+        m = load_mapping(f)
+        by_name[m.name] = m
     return tuple(by_name.values())
 
 
@@ -405,6 +475,7 @@ class RowMapper:
         self.market_id = mapping.market_id
         self.nulls = mapping.null_values
         self.stats = MapStats()
+        self._markets: set[str] = set()  # markets met in a market column
         self._seen_feedback: dict[str, Counter[tuple[Any, ...]]] = defaultdict(Counter)
         self._compiled = [(spec, _RECORD_TYPES[spec.type],
                            [(f.target, f, self._getter(f)) for f in spec.fields])
@@ -506,6 +577,41 @@ class RowMapper:
                 return {"price": (lo + hi) / 2 if mid else None, "currency": cur,
                         "price_text": v.strip()}
             return price_range
+        if p == "day_number":
+            epoch: datetime = o["epoch"]
+
+            def day_number(v: str, row: dict[str, Any]) -> datetime:
+                n = _float(v)
+                if not abs(n) < _MAX_DAYS:
+                    raise FieldError("day number out of range")
+                try:
+                    return epoch + timedelta(days=n)
+                except OverflowError as exc:
+                    raise FieldError("day number out of range") from exc
+            return day_number
+        if p == "unix_time":
+            per = _UNIX_UNITS[str(o.get("unit", "s"))]
+
+            def unix_time(v: str, row: dict[str, Any]) -> datetime:
+                n = _float(v) / per
+                if not abs(n) < _MAX_DAYS * 86400:
+                    raise FieldError("unix time out of range")
+                try:
+                    return _EPOCH + timedelta(seconds=n)
+                except OverflowError as exc:
+                    raise FieldError("unix time out of range") from exc
+            return unix_time
+        if p in ("datetime", "date") and isinstance(o.get("format"), tuple):
+            fmts, tz = o["format"], o.get("tz", UTC)
+
+            def any_format(v: str, row: dict[str, Any]) -> datetime:
+                for fmt in fmts:
+                    try:
+                        return parse_datetime(v, fmt, tz)
+                    except FieldError:
+                        continue
+                raise FieldError(f"not a date in any of the formats {', '.join(fmts)}")
+            return any_format
         if p in ("datetime", "date"):
             fmt, tz = o.get("format"), o.get("tz", UTC)
             if p == "date" and not fmt:
@@ -572,9 +678,26 @@ class RowMapper:
             kw.setdefault(name, None)
         return cls(**kw)
 
+    def _row_market(self, row: dict[str, Any], out: list[Record]) -> None:
+        """Set :attr:`market_id` from the row's market column; a market met for the
+        first time is announced by a MarketRecord in ``out``."""
+        col = self.mapping.market_column or ""
+        text = self._cell(row, col)
+        mid = market_key(text) if text else ""
+        if not mid:
+            raise FieldError(f"field 'market' (column '{col}') is empty")
+        self.market_id = mid
+        if mid not in self._markets:
+            self._markets.add(mid)
+            name_col = self.mapping.market_name_column
+            name = (self._cell(row, name_col) if name_col else None) or text or mid
+            out.append(MarketRecord(market_id=mid, name=_squash(name)))
+
     def map_row(self, row: dict[str, Any], unit: str) -> list[Record]:
         """Records for one row; raises :class:`FieldError` if a required field fails."""
         out: list[Record] = []
+        if self.mapping.market_column:
+            self._row_market(row, out)
         handle: str | None = None
         ref: str | None = None
         title: str | None = None
@@ -736,7 +859,7 @@ def iter_columns(rows: Iterable[RowMapping]) -> set[str]:
 _ERR = object()  # a cell whose parse rule failed (FieldError)
 _NO_ROW: dict[str, Any] = {}  # the row argument of a converter in column mode
 _COLUMN_PARSES = {"text", "line", "int", "int_text", "float", "bool", "price", "price_range",
-                  "datetime", "date", "list", "place", "places"}
+                  "datetime", "date", "list", "place", "places", "day_number", "unix_time"}
 _DICT_PARSES = {"price": ("price", "currency", "price_text"),
                 "price_range": ("price", "currency", "price_text")}
 # Python's str.isspace() characters among ASCII; ``\s`` in a str pattern matches these
