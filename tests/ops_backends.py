@@ -26,6 +26,9 @@ from darkmap.store.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
 BACKENDS = ("duckdb", "postgres")
+OPS_TABLES = ("ops_agencies", "ops_users", "ops_compartments", "ops_grants", "ops_records",
+              "ops_links", "ops_seizure_items", "ops_lab_results", "ops_selectors",
+              "ops_events", "ops_notices", "ops_reported", "ops_audit", "ops_audit_head")
 
 
 def server_dsn() -> str:
@@ -110,6 +113,11 @@ class Backend:
             with open_ops_server(dsn or self.dsn, ws) as ops:
                 yield ops
 
+    def reset(self) -> None:
+        """Empty the server's operational tables (the key and schema stay)."""
+        if self.db is not None:
+            self.db.sql("TRUNCATE " + ", ".join(t for t in OPS_TABLES))
+
     def close(self) -> None:
         """Drop the server database, if any."""
         if self.db is not None:
@@ -122,3 +130,14 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     b = Backend(request.param)
     yield b
     b.close()
+
+
+@pytest.fixture
+def space(backend: Backend, tmp_path: Path) -> Iterator[Space]:
+    """A new workspace at ``tmp_path / 'ws'`` and, on the server, empty operational
+    tables: what the ops functions act on."""
+    backend.reset()
+    path = tmp_path / "ws"
+    Workspace.init(path).close()
+    with backend.open(path) as s:
+        yield s

@@ -59,7 +59,7 @@ def taskforce_key(ws: Space) -> bytes:
     ``taskforce.key`` of the workspace (mode 0600), or on the team server (one key for
     every agency that connects to it)."""
     if isinstance(ws.con, store.PgOps):
-        return store.server_key(ws.con, os.urandom(32))
+        return store.server_key(ws.con)
     if ws.path is None:
         raise BadInputError("no workspace to keep the task-force key in")
     path: Path = ws.path / KEY_FILE

@@ -21,6 +21,7 @@ Access decisions and their audit live in :mod:`darkmap.ops`.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -38,7 +39,7 @@ from darkmap.store.workspace import Workspace
 __all__ = [
     "OPS_LOCK", "OPS_SCHEMA_VERSION", "PG_SCHEMA", "AgencyRow", "CompartmentRow", "Con",
     "EventRow", "GrantRow", "NoticeRow", "OpsServer", "PgOps", "RecordRow", "SelectorMatch", "Space",
-    "UserRow", "access_level", "acts_for", "is_server", "reference", "server_key", "session_role", "ack_notice", "agencies", "agency", "any_user",
+    "UserRow", "access_level", "acts_for", "install_server_schema", "is_server", "reference", "server_key", "session_role", "ack_notice", "agencies", "agency", "any_user",
     "compartment", "country_personas", "delete_grant", "events_in_window", "fentanyl_evidence",
     "grants_of", "insert_agency", "insert_compartment", "insert_event", "insert_notice",
     "insert_notices", "insert_record", "insert_selectors", "insert_user", "lab_results",
@@ -239,11 +240,21 @@ def acts_for(con: Con, user_id: str) -> bool:
     return bool(row and row[0])
 
 
-def server_key(con: PgOps, new_key: bytes) -> bytes:
-    """The task force's HMAC key kept on the server (``new_key`` stored if none yet)."""
-    con.execute("INSERT INTO ops_server_key VALUES (1, ?) ON CONFLICT DO NOTHING", [new_key])
+def install_server_schema(pg: psycopg.Connection[Any]) -> None:
+    """Create (or complete) the operational tables on the server, with the task force's
+    HMAC key (32 random bytes, made once). The caller holds the transaction."""
+    pg.execute(PG_SCHEMA)
+    pg.execute("INSERT INTO ops_server_key VALUES (1, %s) ON CONFLICT DO NOTHING",
+               [os.urandom(32)])
+
+
+def server_key(con: PgOps) -> bytes:
+    """The task force's HMAC key kept on the server (made by ``team init``)."""
     row = con.execute("SELECT key FROM ops_server_key WHERE id = 1").fetchone()
-    return bytes(row[0]) if row else new_key
+    if not row:
+        raise psycopg.errors.UndefinedObject("the server has no task-force key: "
+                                             "run `darkmap team init`")
+    return bytes(row[0])
 
 
 class AgencyRow(NamedTuple):

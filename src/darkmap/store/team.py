@@ -43,7 +43,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from darkmap.errors import DarkmapError
 from darkmap.model.display import for_display
-from darkmap.store.operations import OPS_SCHEMA_VERSION, PG_SCHEMA, OpsServer, PgOps
+from darkmap.store.operations import OPS_SCHEMA_VERSION, OpsServer, PgOps, install_server_schema
 from darkmap.store.personas import JUDGEMENT_COLUMNS, all_judgements, apply_shared_judgements
 from darkmap.store.workspace import Workspace, table_exists, utcnow
 
@@ -349,7 +349,7 @@ def init_server(dsn: str) -> ServerInit:
             if 0 < before < 2:
                 marked = pg.execute(_MARK_LEGACY).rowcount
             pg.execute(_SCHEMA_V2)
-            pg.execute(PG_SCHEMA)
+            install_server_schema(pg)
             grants = [r[0] for r in pg.execute(_DIRECT_GRANTS).fetchall()]
     except psycopg.Error as exc:
         raise TeamServerError(f"team server refused init: {_first_line(exc)}") from exc
