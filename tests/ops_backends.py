@@ -1,6 +1,8 @@
 """The two homes of the operational records, for the ops tests: a workspace (DuckDB) and
 the team server (a real PostgreSQL on loopback, a throw-away database per test module).
 
+The fixtures ``backend`` (each backend in turn, module-scoped) and ``space`` (a new
+workspace, and empty operational tables on the server) are in tests/conftest.py.
 ``Backend.open(path)`` gives what :mod:`darkmap.ops` acts on: the workspace itself, or
 the server with that workspace as its reference data. ``Backend.env`` is what the CLI
 needs to reach the same records (``DARKMAP_OPS_SERVER``).
@@ -16,7 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from darkmap.cli.cmd_ops import SERVER_ENV
@@ -122,22 +123,3 @@ class Backend:
         """Drop the server database, if any."""
         if self.db is not None:
             self.db.drop()
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    """Each backend in turn (the server's database lives as long as the module)."""
-    b = Backend(request.param)
-    yield b
-    b.close()
-
-
-@pytest.fixture
-def space(backend: Backend, tmp_path: Path) -> Iterator[Space]:
-    """A new workspace at ``tmp_path / 'ws'`` and, on the server, empty operational
-    tables: what the ops functions act on."""
-    backend.reset()
-    path = tmp_path / "ws"
-    Workspace.init(path).close()
-    with backend.open(path) as s:
-        yield s

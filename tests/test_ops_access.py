@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from ops_backends import Backend, backend  # noqa: F401 (the fixture)
+from ops_backends import Backend
 
 from darkmap.cli import main
 from darkmap.errors import NotFoundError

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from ops_backends import Backend, backend  # noqa: F401 (the fixture)
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ops_backends import Backend
 
 from darkmap.cli import main
 from darkmap.ops import access, audit, records

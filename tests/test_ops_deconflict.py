@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from ops_backends import Backend, backend, space  # noqa: F401 (fixtures)
+from ops_backends import Backend
 
 from darkmap.cli import main
 from darkmap.errors import BadInputError

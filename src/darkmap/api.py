@@ -52,6 +52,7 @@ from darkmap.resolve.lookup import PersonaDetail, PersonaHit
 from darkmap.resolve.lookup import search_personas as _search_personas
 from darkmap.resolve.lookup import show_persona as _show_persona
 from darkmap.simulate import SimParams, simulate
+from darkmap.store.operations import Space
 from darkmap.store.workspace import Workspace, table_has_rows
 
 __all__ = [
@@ -459,7 +460,8 @@ def run_demo_pipeline(ws: Workspace, world: PathLike | None = None,
                       real_data: PathLike | None = None, seed: int = 7, vendors: int = 300,
                       on_stage: Callable[[StageResult], None] | None = None
                       ) -> list[StageResult]:
-    """Run the whole job (``darkmap demo``): simulate, ingest, link, assess, money, evaluate.
+    """Run the whole job (``darkmap demo``): simulate, ingest, link, assess, money, evaluate,
+    and an operation of two agencies on a simulated persona (docs/operations.md).
 
     ``world`` is the folder of the simulated world (generated there unless it already
     holds one; no world: simulation and evaluation are skipped); ``real_data`` is a
@@ -481,7 +483,7 @@ def run_demo_pipeline(ws: Workspace, world: PathLike | None = None,
 # -- operations (issue #13) -----------------------------------------------------------------
 
 
-def ops_records(ws: Workspace, user: str, kind: str | None = None,
+def ops_records(ws: Space, user: str, kind: str | None = None,
                 operation: str | None = None, case: str | None = None) -> list[Record]:
     """The operational records ``user`` may read (cases, buys, parcels, seizures,
     arrests), optionally of one kind, operation or case; the read is audited.
@@ -497,7 +499,7 @@ def ops_records(ws: Workspace, user: str, kind: str | None = None,
     return read_records(ws, user, kind, operation, case)
 
 
-def operation_report(ws: Workspace, user: str, operation: str) -> dict[str, Any]:
+def operation_report(ws: Space, user: str, operation: str) -> dict[str, Any]:
     """Totals of an operation as a press release gives them: recorded (from the seizures
     and arrests ``user`` may read) and reported (imported figures, each with its source,
     ranges where sources disagree), side by side. Calls
@@ -510,7 +512,7 @@ def operation_report(ws: Workspace, user: str, operation: str) -> dict[str, Any]
     return _operation_report(ws, user, operation)
 
 
-def verify_audit(ws: Workspace) -> tuple[int, str | None]:
+def verify_audit(ws: Space) -> tuple[int, str | None]:
     """Check the hash-chained audit trail: (entries checked, the first bad entry and why,
     or ``None`` when it holds). Calls :func:`darkmap.ops.audit.verify`.
 

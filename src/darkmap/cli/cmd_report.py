@@ -24,14 +24,16 @@ ever deleted by a later ``darkmap demo``."""
 @workspace_option
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
               help="Output HTML file [default: <workspace>/report.html].")
-def report_cmd(workspace: Path | None, out: Path | None) -> None:
+@click.option("--as", "by", default=None, metavar="USER",
+              help="Add the operations section as this user may see it (audited).")
+def report_cmd(workspace: Path | None, out: Path | None, by: str | None) -> None:
     """Write the HTML report of everything in the workspace.
 
     Example: darkmap report -w case-42 -o case-42.html
     """
-    ws = open_ws(workspace, read_only=True)
+    ws = open_ws(workspace, read_only=by is None)
     try:
-        path = write_report(ws, out)
+        path = write_report(ws, out, by)
     finally:
         ws.close()
     say(f"report: {path}")
@@ -104,7 +106,9 @@ def demo_cmd(workspace: Path | None, seed: int, vendors: int, data: Path | None,
         f"real data: {ctx.real_data or 'none'})")
     try:
         run_stages(ws, ctx, show)
-        report = write_report(ws)
+        operation = ctx.results.get("operation")
+        report = write_report(ws, user=operation.get("lead")
+                              if isinstance(operation, dict) else None)
     finally:
         ws.close()
     say(f"report: {report.resolve()}")

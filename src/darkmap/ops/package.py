@@ -23,7 +23,7 @@ from darkmap.ops.access import acting
 from darkmap.ops.audit import log
 from darkmap.ops.records import fentanyl_marks, read_records
 from darkmap.store import operations as store
-from darkmap.store.operations import Con, Space
+from darkmap.store.operations import Space
 from darkmap.store.workspace import utcnow
 
 __all__ = ["build_package"]

@@ -17,14 +17,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
-
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.ops.access import acting, add_compartment, check_access, unit
 from darkmap.ops.audit import log
 from darkmap.ops.deconflict import record_selectors, taskforce_key
 from darkmap.store import operations as store
-from darkmap.store.operations import RecordRow
-from darkmap.store.operations import Con, Space
+from darkmap.store.operations import Con, RecordRow, Space
 from darkmap.store.workspace import utcnow
 
 __all__ = ["LINK_KINDS", "RECORD_KINDS", "Arrest", "Buy", "Case", "CryptoItem", "Detail",

@@ -13,11 +13,32 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from darkmap.store.operations import OPS_LOCK, Con, PgOps
+import psycopg
 
-__all__ = ["AuditRow", "append_entry", "appending", "audit_head", "audit_rows"]
+from darkmap.store.operations import OPS_LOCK, OPS_ROLE, Con, PgOps
+
+__all__ = ["PG_AUDIT_SCHEMA", "AuditRow", "append_entry", "appending", "audit_head",
+           "audit_rows", "install_server_audit"]
+
+PG_AUDIT_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS ops_audit (
+    seq BIGINT PRIMARY KEY, entry TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ops_audit_head (
+    id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL);
+REVOKE ALL ON ops_audit, ops_audit_head FROM PUBLIC;
+GRANT SELECT, INSERT ON ops_audit, ops_audit_head TO {OPS_ROLE};
+GRANT UPDATE (seq, hash) ON ops_audit_head TO {OPS_ROLE};
+"""
+"""The trail on the team server: members of ``darkmap_ops`` append entries and move the
+head; no one but the owner may change or delete an entry."""
+
+
+def install_server_audit(pg: psycopg.Connection[Any]) -> None:
+    """Create (or complete) the trail's tables on the server (after the operational
+    schema, which makes the role); the caller holds the transaction."""
+    pg.execute(PG_AUDIT_SCHEMA)
 
 
 class AuditRow(NamedTuple):

@@ -37,15 +37,17 @@ import pyarrow as pa
 from darkmap.store.workspace import Workspace
 
 __all__ = [
-    "OPS_LOCK", "OPS_SCHEMA_VERSION", "PG_SCHEMA", "AgencyRow", "CompartmentRow", "Con",
-    "EventRow", "GrantRow", "NoticeRow", "OpsServer", "PgOps", "RecordRow", "SelectorMatch", "Space",
-    "UserRow", "access_level", "acts_for", "install_server_schema", "is_server", "reference", "server_key", "session_role", "ack_notice", "agencies", "agency", "any_user",
-    "compartment", "country_personas", "delete_grant", "events_in_window", "fentanyl_evidence",
-    "grants_of", "insert_agency", "insert_compartment", "insert_event", "insert_notice",
-    "insert_notices", "insert_record", "insert_selectors", "insert_user", "lab_results",
-    "links_of", "notices_for", "persona_listings", "put_grant", "readable_records",
-    "replace_reported", "reported", "seizure_items", "selector_matches", "transaction", "user",
-    "users",
+    "OPS_LOCK", "OPS_ROLE", "OPS_SCHEMA_VERSION", "PG_SCHEMA", "SERVICE_ROLE", "AgencyRow",
+    "CompartmentRow", "Con",
+    "EventRow", "GrantRow", "NoticeRow", "OpsServer", "PgOps", "RecordRow", "SelectorMatch",
+    "Space", "UserRow", "access_level", "ack_notice", "acts_for", "agencies", "agency",
+    "any_user", "compartment", "country_personas", "delete_grant", "demo_target",
+    "events_in_window", "fentanyl_evidence", "grants_of", "insert_agency", "insert_compartment",
+    "insert_event", "insert_notice", "insert_notices", "insert_record", "insert_selectors",
+    "insert_user", "install_server_schema", "is_server", "lab_results", "links_of",
+    "notices_for", "persona_addresses", "persona_listings", "put_grant", "readable_records",
+    "reference", "replace_reported", "reported", "reported_operations", "seizure_items",
+    "selector_matches", "server_key", "session_role", "transaction", "user", "users"
 ]
 
 READABLE = ("compartment_id IN (SELECT compartment_id FROM ops_grants WHERE "
@@ -64,8 +66,7 @@ SERVICE_ROLE = "darkmap_ops_service"
 """Grant to a front end that authenticates users itself: it may act for any user."""
 _TABLE_NAMES = ("ops_agencies", "ops_users", "ops_compartments", "ops_grants", "ops_records",
                 "ops_links", "ops_seizure_items", "ops_lab_results", "ops_selectors",
-                "ops_events", "ops_notices", "ops_reported", "ops_audit", "ops_audit_head",
-                "ops_server_key", "ops_schema")
+                "ops_events", "ops_notices", "ops_reported", "ops_server_key", "ops_schema")
 
 PG_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS ops_agencies (
@@ -114,10 +115,6 @@ CREATE TABLE IF NOT EXISTS ops_notices (
 CREATE TABLE IF NOT EXISTS ops_reported (
     operation TEXT NOT NULL, metric TEXT NOT NULL, low DOUBLE PRECISION,
     high DOUBLE PRECISION, text TEXT NOT NULL, source TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS ops_audit (
-    seq BIGINT PRIMARY KEY, entry TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS ops_audit_head (
-    id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ops_server_key (
     id INTEGER PRIMARY KEY CHECK (id = 1), key BYTEA NOT NULL);
 CREATE TABLE IF NOT EXISTS ops_schema (version INTEGER NOT NULL);
@@ -140,13 +137,13 @@ GRANT SELECT, INSERT ON {", ".join(_TABLE_NAMES[:-2])} TO {OPS_ROLE};
 GRANT SELECT ON ops_server_key, ops_schema TO {OPS_ROLE};
 GRANT UPDATE (access, granted_by, granted_at), DELETE ON ops_grants TO {OPS_ROLE};
 GRANT UPDATE (acked_by, acked_at) ON ops_notices TO {OPS_ROLE};
-GRANT UPDATE (seq, hash) ON ops_audit_head TO {OPS_ROLE};
 GRANT DELETE ON ops_reported TO {OPS_ROLE};
 DELETE FROM ops_schema;
 INSERT INTO ops_schema VALUES ({OPS_SCHEMA_VERSION});
 """
 """The operational tables on the team server: the workspace's (migration 009) in
-PostgreSQL types, plus the task force's key and the schema version. Members of
+PostgreSQL types, plus the task force's key and the schema version (the audit trail's
+are :data:`darkmap.store.audit.PG_AUDIT_SCHEMA`). Members of
 ``darkmap_ops`` add rows; they never update or delete an audit entry, a record or a
 selector (the trail is append-only on the server too)."""
 
@@ -754,3 +751,40 @@ def persona_listings(con: Con, persona_ids: Sequence[str]
         "LEFT JOIN listing_assessments a ON a.listing_id = l.listing_id "
         "WHERE list_contains($ids, pm.persona_id) ORDER BY 1, 2, 3",
         {"ids": list(persona_ids)}).fetchall()
+
+
+def demo_target(con: Con, markets: Sequence[str]) -> tuple[Any, ...] | None:
+    """(persona, account, listing, substance, pack price USD, country) of the persona on
+    one of ``markets`` the demo operation goes after: one selling a fentanyl-risk listing
+    if any, one with a jurisdiction if any (reference data only)."""
+    ref = reference(con)
+    if ref is None or not markets:
+        return None
+    row = ref.execute(
+        "SELECT pm.persona_id, a.account_id, l.listing_id, coalesce(la.substance, ''), "
+        "la.pack_price_usd, j.country FROM persona_members pm "
+        "JOIN accounts a ON a.account_id = pm.account_id "
+        "JOIN listings l ON l.account_id = a.account_id "
+        "LEFT JOIN listing_assessments la ON la.listing_id = l.listing_id "
+        "LEFT JOIN jurisdictions j ON j.entity_kind = 'persona' AND j.entity_id = pm.persona_id "
+        "WHERE a.market_id = ANY($markets) "
+        "ORDER BY coalesce(la.fentanyl_risk, false) DESC, j.country IS NULL, "
+        "pm.persona_id, l.listing_id LIMIT 1", {"markets": list(markets)}).fetchone()
+    return tuple(row) if row else None
+
+
+def persona_addresses(con: Con, persona_id: str, limit: int = 3) -> list[str]:
+    """Bitcoin addresses the persona's accounts published (reference data)."""
+    ref = reference(con)
+    if ref is None:
+        return []
+    return [r[0] for r in ref.execute(
+        "SELECT DISTINCT i.value FROM identifiers i JOIN persona_members pm "
+        "ON pm.account_id = i.account_id WHERE pm.persona_id = ? AND i.kind = 'btc_address' "
+        "ORDER BY 1 LIMIT ?", [persona_id, limit]).fetchall()]
+
+
+def reported_operations(con: Con) -> list[str]:
+    """The operations whose reported figures were imported (public figures)."""
+    return [str(r[0]) for r in con.execute(
+        "SELECT DISTINCT operation FROM ops_reported ORDER BY 1").fetchall()]

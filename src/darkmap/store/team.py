@@ -43,6 +43,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from darkmap.errors import DarkmapError
 from darkmap.model.display import for_display
+from darkmap.store.audit import install_server_audit
 from darkmap.store.operations import OPS_SCHEMA_VERSION, OpsServer, PgOps, install_server_schema
 from darkmap.store.personas import JUDGEMENT_COLUMNS, all_judgements, apply_shared_judgements
 from darkmap.store.workspace import Workspace, table_exists, utcnow
@@ -350,6 +351,7 @@ def init_server(dsn: str) -> ServerInit:
                 marked = pg.execute(_MARK_LEGACY).rowcount
             pg.execute(_SCHEMA_V2)
             install_server_schema(pg)
+            install_server_audit(pg)
             grants = [r[0] for r in pg.execute(_DIRECT_GRANTS).fetchall()]
     except psycopg.Error as exc:
         raise TeamServerError(f"team server refused init: {_first_line(exc)}") from exc
