@@ -1,14 +1,15 @@
 """The access matrix (issue #13): users of three agencies in two countries × records in
 each compartment kind × every read path (library list, library show, fentanyl marks,
-operation totals, CLI list, CLI show, CLI report, per-country package): what each user
-sees is what the grants give, and nothing else (0 leaks). Writes are checked the same
-way. Every test runs on both homes of the records: the workspace (DuckDB) and the team
+operation totals, CLI list, CLI show, CLI ops report, per-country package, HTML
+report): what each user sees is what the grants give, and nothing else (0 leaks).
+Writes are checked the same way. Every test runs on both homes of the records: the workspace (DuckDB) and the team
 server (a real PostgreSQL, tests/ops_backends.py). The export read path is in
 tests/test_ops_export.py."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from collections.abc import Iterator as _Iterator
 from contextlib import contextmanager
@@ -283,3 +284,32 @@ def test_packages_match_the_grants(world: World, user: str, tmp_path: Path) -> N
             assert got <= readable
             page = (out / "package.html").read_text(encoding="utf-8")
             assert not any(rid in page for rid in matrix_ids - readable)
+
+
+@pytest.mark.parametrize("user", sorted(USERS))
+def test_report_reads_match_the_grants(world: World, user: str, tmp_path: Path) -> None:
+    """The report read path (`darkmap report --as USER`): the operations section counts
+    what the user may read, names none of the records or personas the user may not read;
+    a report written without a reader holds nothing operational."""
+    visible = _visible(user)
+    every = {rid for rids in world.ids.values() for rid in rids}
+    hidden = {rid for cid, rids in world.ids.items() if cid not in visible for rid in rids}
+    out = tmp_path / "report.html"
+    res = CliRunner().invoke(main, ["report", "--as", user, "-o", str(out), "-w",
+                                    str(world.path)], env=world.env)
+    assert res.exit_code == 0, res.output
+    page = out.read_text(encoding="utf-8")
+    assert f"Operations (as {user} may see them)" in page
+    with world.open() as ws:   # the matrix records and any the write test added
+        readable = len(records.read_records(ws, user))
+    assert re.search(rf"<b>{readable:,}</b>records readable<", page), readable
+    assert "Operation Matrix" in page
+    assert not any(rid in page for rid in hidden)
+    assert not any(f"p-{cid}" in page for cid in world.ids if cid not in visible)
+    assert any(rid in page for rid in every - hidden)   # the marks name the readable buys
+    plain = tmp_path / "plain.html"
+    res = CliRunner().invoke(main, ["report", "-o", str(plain), "-w", str(world.path)],
+                             env=world.env)
+    assert res.exit_code == 0, res.output
+    text = plain.read_text(encoding="utf-8")
+    assert "Operations (as" not in text and not any(rid in text for rid in every)

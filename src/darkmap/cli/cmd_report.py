@@ -11,6 +11,7 @@ import click
 from darkmap.cli.common import DarkmapError, main, open_ws, say, short, workspace_option
 from darkmap.pipeline import DemoContext, StageResult, run_stages
 from darkmap.report.html import write_report
+from darkmap.store.team import open_ops_server
 from darkmap.store.workspace import utcnow
 
 __all__ = ["DEMO_MARKER", "demo_cmd", "report_cmd"]
@@ -33,7 +34,12 @@ def report_cmd(workspace: Path | None, out: Path | None, by: str | None) -> None
     """
     ws = open_ws(workspace, read_only=by is None)
     try:
-        path = write_report(ws, out, by)
+        server = os.environ.get("DARKMAP_OPS_SERVER") if by else None
+        if server:
+            with open_ops_server(server, ws) as ops:
+                path = write_report(ws, out, by, ops)
+        else:
+            path = write_report(ws, out, by)
     finally:
         ws.close()
     say(f"report: {path}")

@@ -31,6 +31,7 @@ from darkmap.report import (
     section_targets,
 )
 from darkmap.report.sections import Figure, Section, sections
+from darkmap.store.operations import Space
 from darkmap.store.workspace import Workspace, utcnow
 
 __all__ = ["BUILTIN_SECTIONS", "CELL_CHARS", "FULL_CHARS", "LABEL_CHARS", "TITLE_CHARS", "Shown",
@@ -144,10 +145,12 @@ def _fmt(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def write_report(ws: Workspace, out: Path | None = None, user: str | None = None) -> Path:
+def write_report(ws: Workspace, out: Path | None = None, user: str | None = None,
+                 ops: Space | None = None) -> Path:
     """Write the report (default ``<workspace>/report.html``); return its path. With
     ``user``, the operations section shows what that user may read (audited; the
-    workspace must be open for writing); without, the report holds nothing operational.
+    workspace must be open for writing) of the records in ``ops`` (the team server) or
+    the workspace; without, the report holds nothing operational.
 
     A folder of ``out`` that does not exist is a :class:`NotFoundError`; ``out`` naming a
     folder is a :class:`BadInputError`.
@@ -158,7 +161,7 @@ def write_report(ws: Workspace, out: Path | None = None, user: str | None = None
                             f"{out / 'report.html'}")
     if not out.parent.is_dir():
         raise NotFoundError(f"{out.parent}: no such folder for the report")
-    with section_operations.reading_as(user):
+    with section_operations.reading_as(user, ops):
         text = render_report(ws)
     out.write_text(text, encoding="utf-8")
     return out

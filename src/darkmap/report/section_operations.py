@@ -20,19 +20,22 @@ from typing import Any
 from darkmap.ops import records, totals
 from darkmap.report.sections import Section, Table, register_section
 from darkmap.store import operations as store
+from darkmap.store.operations import Space, is_server
 from darkmap.store.workspace import Workspace, table_has_rows
 
 __all__ = ["operations_section", "reading_as"]
 
-_READER: ContextVar[str | None] = ContextVar("darkmap_report_reader", default=None)
+_READER: ContextVar[tuple[str, Space | None] | None] = ContextVar("darkmap_report_reader",
+                                                                  default=None)
 _TOTALS = ("arrests", "drugs_kg", "fentanyl_kg", "pills", "firearms", "cash_usd",
            "crypto_usd", "cash_crypto_usd", "seizures")
 
 
 @contextmanager
-def reading_as(user: str | None) -> Iterator[None]:
-    """Draw the report's operational section as ``user`` (``None``: leave it out)."""
-    token = _READER.set(user)
+def reading_as(user: str | None, ops: Space | None = None) -> Iterator[None]:
+    """Draw the report's operational section as ``user`` (``None``: leave it out), from
+    ``ops`` (the team server) or else the workspace's own records."""
+    token = _READER.set(None if user is None else (user, ops))
     try:
         yield
     finally:
@@ -56,10 +59,13 @@ def _range(low: Any, high: Any) -> str:
 @register_section(80, "operations")
 def operations_section(ws: Workspace) -> Section | None:
     """Operation totals, fentanyl marks and reported figures, as the reader sees them."""
-    user = _READER.get()
-    if user is None or not table_has_rows(ws.con, "ops_users"):
+    reader = _READER.get()
+    if reader is None:
         return None
-    readable = records.read_records(ws, user)
+    user, ops = reader[0], reader[1] or ws
+    if not is_server(ops.con) and not table_has_rows(ws.con, "ops_users"):
+        return None
+    readable = records.read_records(ops, user)
     operations = sorted({r.row.operation for r in readable if r.row.operation})
     sec = Section("operations", f"Operations (as {user} may see them)",
                   summary="Totals computed from the seizures and arrests this reader may "
@@ -69,21 +75,21 @@ def operations_section(ws: Workspace) -> Section | None:
                   facts={"records readable": len(readable),
                          "operations": len(operations)})
     for op in operations:
-        t = totals.recorded_totals(ws, user, op)
+        t = totals.recorded_totals(ops, user, op)
         rows: list[tuple[Any, ...]] = [(m, t[m]) for m in _TOTALS]
         rows += [(f"arrests in {cc}", n) for cc, n in t["arrests_by_country"].items()]
         rows += [(f"{s} kg", kg) for s, kg in t["drugs_kg_by_substance"].items()]
         rows += [(f"{k} without a USD value", n)
                  for k, n in t["items_without_usd_value"].items()]
         sec.tables.append(Table(["total", "recorded"], rows, f"Operation {op}"))
-    marks = records.fentanyl_marks(ws, user)
+    marks = records.fentanyl_marks(ops, user)
     if marks:
         sec.tables.append(Table(
             ["marked", "id", "lab result", "evidence (buy)"],
             [(m["ref_kind"], m["ref_id"], m["substance"], m["buy"]) for m in marks],
             "Listings and personas a controlled buy's lab result shows selling fentanyl"))
-    for op in store.reported_operations(ws.con):
-        summary = totals.operation_report(ws, user, op)["reported"]
+    for op in store.reported_operations(ops.con):
+        summary = totals.operation_report(ops, user, op)["reported"]
         sec.tables.append(Table(
             ["metric", "reported", "sources disagree", "sources"],
             [(m, _range(v["low"], v["high"]), "yes" if v["sources_disagree"] else "",
