@@ -3,8 +3,8 @@ each compartment kind × every read path (library list, library show, fentanyl m
 operation totals, CLI list, CLI show, CLI ops report, per-country package, HTML
 report): what each user sees is what the grants give, and nothing else (0 leaks).
 Writes are checked the same way. Every test runs on both homes of the records: the
-workspace (DuckDB) and the team server (a real PostgreSQL, tests/ops_backends.py). The export read path is in
-tests/test_ops_export.py."""
+workspace (DuckDB) and the team server (a real PostgreSQL, tests/ops_backends.py). The
+export read path is in tests/test_ops_export.py."""
 
 from __future__ import annotations
 
