@@ -161,3 +161,33 @@ def test_a_server_without_the_ops_schema_is_refused(server: ServerDb) -> None:
     finally:
         with psycopg.connect(server.server, autocommit=True) as pg:
             pg.execute(f"DROP DATABASE {db} WITH (FORCE)")
+
+
+def test_row_level_security_repeats_the_grants(server: ServerDb, two: dict[str, str]) -> None:
+    """Straight to the server with psql-like SQL, bypassing darkmap: a role reads the
+    records (and their links, items, lab results) its grants give and its own agency's
+    notices, nothing else."""
+    alice, bob = sorted(two)
+    with open_ops_server(two[bob]) as ops:
+        secret = records.add_record(ops, bob, Case("bob only"), compartment="own-fbi",
+                                    provenance="rls test", links=[("persona", "p-secret")])
+    counts = dict(server.sql("SELECT compartment_id, count(*) FROM ops_records GROUP BY 1"))
+    for me, own in ((alice, "own-bka"), (bob, "own-fbi")):
+        with psycopg.connect(two[me], autocommit=True) as pg:
+            seen = dict(pg.execute("SELECT compartment_id, count(*) FROM ops_records "
+                                   "GROUP BY 1").fetchall())
+            assert seen == {own: counts[own]}
+            links = {r[0] for r in pg.execute("SELECT ref_id FROM ops_links").fetchall()}
+            assert ("p-secret" in links) == (me == bob)
+            agencies = {r[0] for r in pg.execute("SELECT to_agency FROM ops_notices")}
+            assert agencies == {"bka" if me == alice else "fbi"}
+    with psycopg.connect(two[alice], autocommit=True) as pg:
+        assert pg.execute("SELECT count(*) FROM ops_records WHERE record_id = %s",
+                          [secret.record_id]).fetchone() == (0,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):   # forging an author
+            pg.execute("INSERT INTO ops_records VALUES ('r-x', 'case', 'own-bka', 'bka', "
+                       "%s, now(), NULL, NULL, NULL, 'DE', 'p', '{}')", [bob])
+    _, web = server.role("web2", service=True)
+    with psycopg.connect(web, autocommit=True) as pg:
+        assert pg.execute("SELECT count(*) FROM ops_records").fetchone()[0] == sum(
+            counts.values())

@@ -138,14 +138,59 @@ GRANT SELECT ON ops_server_key, ops_schema TO {OPS_ROLE};
 GRANT UPDATE (access, granted_by, granted_at), DELETE ON ops_grants TO {OPS_ROLE};
 GRANT UPDATE (acked_by, acked_at) ON ops_notices TO {OPS_ROLE};
 GRANT DELETE ON ops_reported TO {OPS_ROLE};
+
+CREATE OR REPLACE FUNCTION ops_may_read(compartment TEXT) RETURNS BOOLEAN
+LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
+    SELECT pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER') OR EXISTS (
+        SELECT 1 FROM ops_grants g WHERE g.compartment_id = compartment AND (
+            (g.grantee_kind = 'user' AND g.grantee = session_user::text)
+            OR (g.grantee_kind = 'agency' AND g.grantee = (
+                SELECT u.agency_id FROM ops_users u WHERE u.user_id = session_user::text))
+            OR g.grantee_kind = 'taskforce'))
+$$;
+CREATE OR REPLACE FUNCTION ops_my_agency() RETURNS TEXT
+LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
+    SELECT u.agency_id FROM ops_users u WHERE u.user_id = session_user::text
+$$;
+ALTER TABLE ops_records ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS ops_read ON ops_records;
+CREATE POLICY ops_read ON ops_records FOR SELECT USING (ops_may_read(compartment_id));
+DROP POLICY IF EXISTS ops_add ON ops_records;
+CREATE POLICY ops_add ON ops_records FOR INSERT WITH CHECK (
+    author = session_user::text OR pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER'));
+ALTER TABLE ops_links ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ops_seizure_items ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ops_lab_results ENABLE ROW LEVEL SECURITY;
+DO $$ DECLARE t TEXT; BEGIN
+    FOREACH t IN ARRAY ARRAY['ops_links', 'ops_seizure_items', 'ops_lab_results'] LOOP
+        EXECUTE format('DROP POLICY IF EXISTS ops_read ON %I', t);
+        EXECUTE format('CREATE POLICY ops_read ON %I FOR SELECT USING (EXISTS (SELECT 1 '
+                       'FROM ops_records r WHERE r.record_id = %I.record_id))', t, t);
+        EXECUTE format('DROP POLICY IF EXISTS ops_add ON %I', t);
+        EXECUTE format('CREATE POLICY ops_add ON %I FOR INSERT WITH CHECK (true)', t);
+    END LOOP;
+END $$;
+ALTER TABLE ops_notices ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS ops_read ON ops_notices;
+CREATE POLICY ops_read ON ops_notices FOR SELECT USING (
+    to_agency = ops_my_agency() OR pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER'));
+DROP POLICY IF EXISTS ops_add ON ops_notices;
+CREATE POLICY ops_add ON ops_notices FOR INSERT WITH CHECK (true);
+DROP POLICY IF EXISTS ops_ack ON ops_notices;
+CREATE POLICY ops_ack ON ops_notices FOR UPDATE USING (
+    to_agency = ops_my_agency() OR pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER'));
 DELETE FROM ops_schema;
 INSERT INTO ops_schema VALUES ({OPS_SCHEMA_VERSION});
 """
 """The operational tables on the team server: the workspace's (migration 009) in
 PostgreSQL types, plus the task force's key and the schema version (the audit trail's
-are :data:`darkmap.store.audit.PG_AUDIT_SCHEMA`). Members of
-``darkmap_ops`` add rows; they never update or delete an audit entry, a record or a
-selector (the trail is append-only on the server too)."""
+are :data:`darkmap.store.audit.PG_AUDIT_SCHEMA`). Members of ``darkmap_ops`` add rows;
+they never update or delete an audit entry, a record or a selector (the trail is
+append-only on the server too). Row-level security repeats the grants on the server: a
+login role reads only the records (and their links, seizure items and lab results) of
+compartments its user holds a grant on, and only its agency's notices, even in ``psql``;
+a member of ``darkmap_ops_service`` (a front end that authenticates users itself) reads
+all and the library filters for the user it acts for."""
 
 
 class PgOps:
