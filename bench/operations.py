@@ -6,7 +6,8 @@ each a record in a case compartment, audited) holding ``--selectors`` selectors 
 submits ``--submission`` new selectors (default 10,000, 1% of them already held) and the
 deconfliction (keyed hashes, match, notices to both sides, audit) is timed: seconds, peak
 Python memory of the submission (tracemalloc) and the process's peak resident memory.
-The issue's target is under 2 s. ``--store postgres`` runs the same on the team server
+The issue's target is under 2 s. DuckDB writes the set-up's backlog to the database file
+(``CHECKPOINT``) before the timing, so the submission's commit pays for itself only. ``--store postgres`` runs the same on the team server
 (a throw-away database made on ``--server``, default ``$DARKMAP_TEST_PG`` or the local
 test server, dropped afterwards).
 
@@ -97,6 +98,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, \
             space(args.store, Path(tmp) / "ws", args.server) as ws:
         _comps, setup_s = build(ws, args.cases, args.selectors)
+        if args.store == "duckdb":   # the set-up's backlog is written now, not in the timing
+            ws.con.execute("CHECKPOINT")
         access.add_compartment(ws.con, "lka-admin", "agency", "lka", compartment_id="lka-own")
         overlap = args.submission // 100
         held = args.cases * (args.selectors // args.cases)

@@ -636,9 +636,8 @@ def fentanyl_evidence(con: Con, user_id: str,
 
 _SELECTOR_COLUMNS = ("selector_hmac", "kind", "compartment_id", "agency_id", "record_id",
                      "submitted_by", "submitted_at")
-_PG_SELECTORS = ("SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], "
-                 "?::text[], ?::timestamp[]) AS s(selector_hmac, kind, compartment_id, "
-                 "agency_id, record_id, submitted_by, submitted_at)")
+_PG_SELECTOR_TYPES = ("selector_hmac TEXT, kind TEXT, compartment_id TEXT, agency_id TEXT, "
+                      "record_id TEXT, submitted_by TEXT, submitted_at TIMESTAMP")
 
 
 def _columns(rows: pa.Table, names: Sequence[str]) -> list[list[Any]]:
@@ -646,11 +645,34 @@ def _columns(rows: pa.Table, names: Sequence[str]) -> list[list[Any]]:
     return [rows.column(n).to_pylist() for n in names]
 
 
+def _copy_value(value: Any) -> str:
+    """One value in PostgreSQL's COPY text format."""
+    if value is None:
+        return "\\N"
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    return (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+            .replace("\r", "\\r"))
+
+
+def _pg_load(con: PgOps, name: str, rows: pa.Table, names: Sequence[str],
+             types: str) -> None:
+    """``rows`` (the columns ``names``) into a new temporary table ``name`` by COPY: one
+    stream, where arrays of parameters cost a Python call per value."""
+    con.pg.execute(f"DROP TABLE IF EXISTS {name}")
+    con.pg.execute(f"CREATE TEMP TABLE {name} ({types})")
+    lines = ["\t".join(_copy_value(v) for v in row) + "\n"
+             for row in zip(*_columns(rows, names), strict=True)]
+    with con.pg.cursor() as cur, cur.copy(f"COPY {name} FROM STDIN") as copy:
+        copy.write("".join(lines))
+
+
 def insert_selectors(con: Con, rows: pa.Table) -> None:
     """Add selectors (columns as ``ops_selectors``); one already held is kept as is."""
     if isinstance(con, PgOps):
-        con.execute(f"INSERT INTO ops_selectors {_PG_SELECTORS} ON CONFLICT DO NOTHING",
-                    _columns(rows, _SELECTOR_COLUMNS))
+        _pg_load(con, "_ops_new_selectors", rows, _SELECTOR_COLUMNS, _PG_SELECTOR_TYPES)
+        con.execute("INSERT INTO ops_selectors SELECT * FROM _ops_new_selectors "
+                    "ON CONFLICT DO NOTHING")
+        con.execute("DROP TABLE _ops_new_selectors")
         return
     con.register("_ops_new_selectors", rows)
     try:
@@ -673,10 +695,10 @@ def selector_matches(con: Con, rows: pa.Table) -> list[SelectorMatch]:
     """The selectors of ``rows`` (hmac, kind, compartment, agency) that a compartment of
     another agency holds already."""
     if isinstance(con, PgOps):
-        probe = ("(SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) "
-                 "AS u(selector_hmac, kind, compartment_id, agency_id))")
-        found = con.execute(_MATCHES.format(probe=probe), _columns(rows, _SELECTOR_COLUMNS[:4])
-                            ).fetchall()
+        _pg_load(con, "_ops_probe", rows, _SELECTOR_COLUMNS[:4],
+                 "selector_hmac TEXT, kind TEXT, compartment_id TEXT, agency_id TEXT")
+        found = con.execute(_MATCHES.format(probe="_ops_probe")).fetchall()
+        con.execute("DROP TABLE _ops_probe")
         return [SelectorMatch(*r) for r in found]
     con.register("_ops_probe", rows)
     try:
