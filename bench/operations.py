@@ -7,7 +7,8 @@ submits ``--submission`` new selectors (default 10,000, 1% of them already held)
 deconfliction (keyed hashes, match, notices to both sides, audit) is timed: seconds, peak
 Python memory of the submission (tracemalloc) and the process's peak resident memory.
 The issue's target is under 2 s. DuckDB writes the set-up's backlog to the database file
-(``CHECKPOINT``) before the timing, so the submission's commit pays for itself only. ``--store postgres`` runs the same on the team server
+(``CHECKPOINT``) before the timing, so the submission's commit pays for itself only.
+``--store postgres`` runs the same on the team server
 (a throw-away database made on ``--server``, default ``$DARKMAP_TEST_PG`` or the local
 test server, dropped afterwards).
 

@@ -425,18 +425,20 @@ def evaluate_chain(ws: Workspace, truth: dict[str, Any] | PathLike, hops: int = 
 # -- present ----------------------------------------------------------------------------------
 
 
-def write_report(ws: Workspace, out: PathLike | None = None) -> Path:
+def write_report(ws: Workspace, out: PathLike | None = None, user: str | None = None,
+                 ops: Space | None = None) -> Path:
     """Write the self-contained HTML report of ``ws``; return its path.
 
     One section per stage that has run (collection, markets, personas, targets, money,
-    evaluation). Default path: ``<workspace>/report.html``. Calls
-    :func:`darkmap.report.html.write_report`.
+    evaluation); with ``user``, the operations section as that user may see it (of the
+    records in ``ops``, the team server, or else the workspace; audited). Default path:
+    ``<workspace>/report.html``. Calls :func:`darkmap.report.html.write_report`.
 
     Example::
 
-        darkmap.write_report(ws, "case-42.html")
+        darkmap.write_report(ws, "case-42.html", user="ana")
     """
-    return _write_report(ws, Path(out) if out is not None else None)
+    return _write_report(ws, Path(out) if out is not None else None, user, ops)
 
 
 def export_evidence(ws: Workspace, out: PathLike, fmt: str = "ftm") -> dict[str, int]:
