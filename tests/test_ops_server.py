@@ -191,3 +191,29 @@ def test_row_level_security_repeats_the_grants(server: ServerDb, two: dict[str, 
     with psycopg.connect(web, autocommit=True) as pg:
         assert pg.execute("SELECT count(*) FROM ops_records").fetchone()[0] == sum(
             counts.values())
+
+
+def test_a_large_submission_goes_by_copy_and_matches(server: ServerDb,
+                                                     two: dict[str, str]) -> None:
+    """From 1,000 selectors on, the server gets them by COPY: the same matches, every
+    selector kept, and text with tabs, newlines and backslashes arrives as written."""
+    import pyarrow as pa
+
+    from darkmap.ops import deconflict
+    from darkmap.store.operations import _pg_load
+    alice, bob = sorted(two)
+    with open_ops_server(two[alice]) as ops:
+        deconflict.submit(ops, alice, "own-bka", [("phone", "+49 30 777")])
+    many = [("email", f"v{i}@example.org") for i in range(1500)] + [("phone", "0049 30 777")]
+    count = ("SELECT count(*) FROM ops_selectors WHERE compartment_id = 'own-fbi' "
+             "AND kind = 'email'")
+    before = server.sql(count)[0][0]
+    with open_ops_server(two[bob]) as ops:
+        out = deconflict.submit(ops, bob, "own-fbi", many)
+        assert out.selectors == 1501 and out.notices == 2
+        odd = ["tab\there", "new\nline", "back\\slash", "cr\rx", "\\N", "plain"]
+        ops.con.execute("BEGIN")
+        _pg_load(ops.con, "_t", pa.table({"v": odd}), ["v"], "v TEXT")
+        assert [r[0] for r in ops.con.execute("SELECT v FROM _t").fetchall()] == odd
+        ops.con.execute("ROLLBACK")
+    assert server.sql(count)[0][0] == before + 1500

@@ -244,6 +244,7 @@ class OpsServer:
 Space = Workspace | OpsServer
 """What the ops functions act on: a workspace (DuckDB) or the team server."""
 
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 _NAMED = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]{0,40})")
 
 
@@ -650,8 +651,22 @@ def _copy_value(value: Any) -> str:
     if value is None:
         return "\\N"
     text = value.isoformat() if isinstance(value, datetime) else str(value)
+    if _COPY_SPECIAL.search(text) is None:
+        return text
     return (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
             .replace("\r", "\\r"))
+
+
+def _copy_column(values: list[Any]) -> list[str]:
+    """A column in COPY text format (each distinct value escaped once)."""
+    seen: dict[Any, str] = {}
+    out = []
+    for v in values:
+        text = seen.get(v)
+        if text is None:
+            text = seen[v] = _copy_value(v)
+        out.append(text)
+    return out
 
 
 def _pg_load(con: PgOps, name: str, rows: pa.Table, names: Sequence[str],
@@ -660,14 +675,26 @@ def _pg_load(con: PgOps, name: str, rows: pa.Table, names: Sequence[str],
     stream, where arrays of parameters cost a Python call per value."""
     con.pg.execute(f"DROP TABLE IF EXISTS {name}")
     con.pg.execute(f"CREATE TEMP TABLE {name} ({types})")
-    lines = ["\t".join(_copy_value(v) for v in row) + "\n"
-             for row in zip(*_columns(rows, names), strict=True)]
+    columns = [_copy_column(c) for c in _columns(rows, names)]
+    text = "".join("\t".join(row) + "\n" for row in zip(*columns, strict=True))
     with con.pg.cursor() as cur, cur.copy(f"COPY {name} FROM STDIN") as copy:
-        copy.write("".join(lines))
+        copy.write(text)
+
+
+_PG_SELECTORS = ("SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], "
+                 "?::text[], ?::timestamp[]) AS s(selector_hmac, kind, compartment_id, "
+                 "agency_id, record_id, submitted_by, submitted_at)")
+_COPY_ROWS = 1000
+"""From this many rows on, the server gets them by COPY (a temporary table costs more
+than arrays of parameters on small batches)."""
 
 
 def insert_selectors(con: Con, rows: pa.Table) -> None:
     """Add selectors (columns as ``ops_selectors``); one already held is kept as is."""
+    if isinstance(con, PgOps) and rows.num_rows < _COPY_ROWS:
+        con.execute(f"INSERT INTO ops_selectors {_PG_SELECTORS} ON CONFLICT DO NOTHING",
+                    _columns(rows, _SELECTOR_COLUMNS))
+        return
     if isinstance(con, PgOps):
         _pg_load(con, "_ops_new_selectors", rows, _SELECTOR_COLUMNS, _PG_SELECTOR_TYPES)
         con.execute("INSERT INTO ops_selectors SELECT * FROM _ops_new_selectors "
@@ -694,6 +721,12 @@ _MATCHES = """
 def selector_matches(con: Con, rows: pa.Table) -> list[SelectorMatch]:
     """The selectors of ``rows`` (hmac, kind, compartment, agency) that a compartment of
     another agency holds already."""
+    if isinstance(con, PgOps) and rows.num_rows < _COPY_ROWS:
+        probe = ("(SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) "
+                 "AS u(selector_hmac, kind, compartment_id, agency_id))")
+        found = con.execute(_MATCHES.format(probe=probe),
+                            _columns(rows, _SELECTOR_COLUMNS[:4])).fetchall()
+        return [SelectorMatch(*r) for r in found]
     if isinstance(con, PgOps):
         _pg_load(con, "_ops_probe", rows, _SELECTOR_COLUMNS[:4],
                  "selector_hmac TEXT, kind TEXT, compartment_id TEXT, agency_id TEXT")
