@@ -93,14 +93,20 @@ def test_same_selector_hashed_via_the_cli_notifies_both(ws: Space, tmp_path: Pat
                                                         backend: Backend) -> None:
     records.add_record(ws, "ana", Case(CASE_TITLE), compartment="de",
                        provenance="informant file 9", links=[("address", "bc1QXYZabc")])
-    key = tmp_path / "partner.key"   # what the task force hands the partner
-    key.write_bytes(deconflict.taskforce_key(ws))
     ws.close()
     assert ws.path is not None
+    key = tmp_path / "partner.key"   # what the task force hands the partner
+    runner = CliRunner()
+    got = runner.invoke(main, ["deconflict", "key", "--out", str(key), "--as", "piet", "-w",
+                               str(ws.path)], env=backend.env)
+    assert got.exit_code == 0, got.output
+    assert key.stat().st_mode & 0o077 == 0 and len(key.read_bytes()) == 32
+    refused = runner.invoke(main, ["deconflict", "key", "--out", str(tmp_path / "k2"),
+                                   "--as", "nobody", "-w", str(ws.path)], env=backend.env)
+    assert refused.exit_code == 1 and not (tmp_path / "k2").exists()
     raw = tmp_path / "raw.csv"
     raw.write_text("kind,value\naddress,bc1qxyzABC\nphone,+31 6 1234 5678\n",
                    encoding="utf-8")
-    runner = CliRunner()
     hashed = runner.invoke(main, ["deconflict", "hash", str(raw), "--key", str(key)])
     assert hashed.exit_code == 0 and "bc1q" not in hashed.output
     sub = tmp_path / "hashed.csv"

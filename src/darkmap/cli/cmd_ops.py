@@ -647,6 +647,21 @@ def hash_cmd(file: Path, key_file: Path) -> None:
         say(f"{kind},{deconflict.hash_selector(key, kind, value)}")
 
 
+@deconflict_group.command("key")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="A new file (written with mode 0600).")
+@_AS
+@workspace_option
+def key_cmd(out: Path, by: str, workspace: Path | None) -> None:
+    """Write the task-force key (the workspace's, or the team server's) for a partner
+    that submits hashed selectors; admins only, audited.
+
+    Example: darkmap deconflict key --out partner.key --as ana
+    """
+    _run(workspace, lambda ws: deconflict.write_key(ws, by, out))
+    say(f"task-force key written to {out}: hand it over in person or sealed")
+
+
 @deconflict_group.command("event")
 @click.option("--kind", type=click.Choice(deconflict.EVENT_KINDS), required=True)
 @click.option("--compartment", required=True)

@@ -32,7 +32,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from darkmap.errors import BadInputError, NotFoundError
-from darkmap.ops.access import acting, check_access, unit
+from darkmap.ops.access import AccessDenied, acting, check_access, unit
 from darkmap.ops.audit import log
 from darkmap.store import operations as store
 from darkmap.store.operations import Con, EventRow, NoticeRow, RecordRow, Space, UserRow
@@ -40,7 +40,7 @@ from darkmap.store.workspace import utcnow
 
 __all__ = ["DEFAULT_DISTANCE_M", "EVENT_KINDS", "KEY_FILE", "SELECTOR_KINDS", "Conflict",
            "acknowledge", "add_event", "haversine_m", "hash_selector", "normalise",
-           "notices", "record_selectors", "submit", "taskforce_key"]
+           "notices", "record_selectors", "submit", "taskforce_key", "write_key"]
 
 KEY_FILE = "taskforce.key"
 SELECTOR_KINDS = ("persona", "pgp", "wallet", "address", "handle", "tracking", "phone",
@@ -74,6 +74,24 @@ def taskforce_key(ws: Space) -> bytes:
     with os.fdopen(fd, "wb") as f:
         f.write(key)
     return key
+
+
+def write_key(ws: Space, by: str, out: Path) -> None:
+    """Write the task force's key to a new file ``out`` (mode 0600) for a partner that
+    submits hashed selectors: an admin only, audited."""
+    actor = acting(ws.con, by)
+    if actor.role != "admin":
+        log(ws.con, by, "deconflict.key", "denied")
+        raise AccessDenied(f"{by} is {actor.role}: only an admin hands out the key")
+    key = taskforce_key(ws)
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise BadInputError(f"{out}: cannot create the key file ({exc.strerror}); give a "
+                            "new file name") from exc
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    log(ws.con, by, "deconflict.key", file=out.name)
 
 
 def normalise(kind: str, value: str) -> str:
