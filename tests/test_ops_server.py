@@ -213,7 +213,8 @@ def test_a_large_submission_goes_by_copy_and_matches(server: ServerDb,
         assert out.selectors == 1501 and out.notices == 2
         odd = ["tab\there", "new\nline", "back\\slash", "cr\rx", "\\N", "plain"]
         ops.con.execute("BEGIN")
-        _pg_load(ops.con, "_t", pa.table({"v": odd}), ["v"], "v TEXT")
+        _pg_load(ops.con, ["CREATE TEMP TABLE _t (v TEXT)"], "COPY _t FROM STDIN",
+                 pa.table({"v": odd}), ["v"])
         assert [r[0] for r in ops.con.execute("SELECT v FROM _t").fetchall()] == odd
         ops.con.execute("ROLLBACK")
     assert server.sql(count)[0][0] == before + 1500

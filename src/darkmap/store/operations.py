@@ -637,8 +637,6 @@ def fentanyl_evidence(con: Con, user_id: str,
 
 _SELECTOR_COLUMNS = ("selector_hmac", "kind", "compartment_id", "agency_id", "record_id",
                      "submitted_by", "submitted_at")
-_PG_SELECTOR_TYPES = ("selector_hmac TEXT, kind TEXT, compartment_id TEXT, agency_id TEXT, "
-                      "record_id TEXT, submitted_by TEXT, submitted_at TIMESTAMP")
 
 
 def _columns(rows: pa.Table, names: Sequence[str]) -> list[list[Any]]:
@@ -669,15 +667,16 @@ def _copy_column(values: list[Any]) -> list[str]:
     return out
 
 
-def _pg_load(con: PgOps, name: str, rows: pa.Table, names: Sequence[str],
-             types: str) -> None:
-    """``rows`` (the columns ``names``) into a new temporary table ``name`` by COPY: one
-    stream, where arrays of parameters cost a Python call per value."""
-    con.pg.execute(f"DROP TABLE IF EXISTS {name}")
-    con.pg.execute(f"CREATE TEMP TABLE {name} ({types})")
+def _pg_load(con: PgOps, create: Sequence[str], copy_sql: str, rows: pa.Table,
+             names: Sequence[str]) -> None:
+    """``rows`` (the columns ``names``) into a new temporary table by COPY (``create``:
+    the statements that make it): one stream, where arrays of parameters cost a Python
+    call per value."""
+    for statement in create:
+        con.pg.execute(statement)
     columns = [_copy_column(c) for c in _columns(rows, names)]
     text = "".join("\t".join(row) + "\n" for row in zip(*columns, strict=True))
-    with con.pg.cursor() as cur, cur.copy(f"COPY {name} FROM STDIN") as copy:
+    with con.pg.cursor() as cur, cur.copy(copy_sql) as copy:
         copy.write(text)
 
 
@@ -696,7 +695,11 @@ def insert_selectors(con: Con, rows: pa.Table) -> None:
                     _columns(rows, _SELECTOR_COLUMNS))
         return
     if isinstance(con, PgOps):
-        _pg_load(con, "_ops_new_selectors", rows, _SELECTOR_COLUMNS, _PG_SELECTOR_TYPES)
+        _pg_load(con, ("DROP TABLE IF EXISTS _ops_new_selectors",
+                       ("CREATE TEMP TABLE _ops_new_selectors (selector_hmac TEXT, kind TEXT, "
+                        "compartment_id TEXT, agency_id TEXT, record_id TEXT, "
+                        "submitted_by TEXT, submitted_at TIMESTAMP)")),
+                 "COPY _ops_new_selectors FROM STDIN", rows, _SELECTOR_COLUMNS)
         con.execute("INSERT INTO ops_selectors SELECT * FROM _ops_new_selectors "
                     "ON CONFLICT DO NOTHING")
         con.execute("DROP TABLE _ops_new_selectors")
@@ -728,8 +731,10 @@ def selector_matches(con: Con, rows: pa.Table) -> list[SelectorMatch]:
                             _columns(rows, _SELECTOR_COLUMNS[:4])).fetchall()
         return [SelectorMatch(*r) for r in found]
     if isinstance(con, PgOps):
-        _pg_load(con, "_ops_probe", rows, _SELECTOR_COLUMNS[:4],
-                 "selector_hmac TEXT, kind TEXT, compartment_id TEXT, agency_id TEXT")
+        _pg_load(con, ("DROP TABLE IF EXISTS _ops_probe",
+                       ("CREATE TEMP TABLE _ops_probe (selector_hmac TEXT, kind TEXT, "
+                        "compartment_id TEXT, agency_id TEXT)")),
+                 "COPY _ops_probe FROM STDIN", rows, _SELECTOR_COLUMNS[:4])
         found = con.execute(_MATCHES.format(probe="_ops_probe")).fetchall()
         con.execute("DROP TABLE _ops_probe")
         return [SelectorMatch(*r) for r in found]
