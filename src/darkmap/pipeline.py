@@ -165,6 +165,8 @@ def record_operation(ws: Workspace, ctx: DemoContext) -> Any:
     reported = (ctx.real_data / "operations" / "jcode-operations.csv"
                 if ctx.real_data else None)
     markets = sorted(load_truth(truth_path).get("markets", {}))
+    if ops_store.demo_target(ws.con, markets) is None:
+        raise StageSkipped("no persona with a listing on the simulated markets")
     return run_demo_operation(ws, markets, ws.path / "packages", reported).summary()
 
 
