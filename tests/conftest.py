@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,3 +78,24 @@ def ws(tmp_path: Path) -> Iterator[Workspace]:
     w = Workspace.init(tmp_path / "ws")
     yield w
     w.close()
+
+
+@pytest.fixture(scope="module", params=("duckdb", "postgres"))
+def backend(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The operational records' home under test (tests/ops_backends.py): the workspace
+    (DuckDB), then the team server (a throw-away PostgreSQL database for the module)."""
+    from ops_backends import Backend
+    b = Backend(request.param)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def space(backend: Any, tmp_path: Path) -> Iterator[Any]:
+    """A new workspace at ``tmp_path / 'ws'`` and, on the server, empty operational
+    tables: what the ops functions act on."""
+    backend.reset()
+    path = tmp_path / "ws"
+    Workspace.init(path).close()
+    with backend.open(path) as s:
+        yield s

@@ -19,7 +19,7 @@ def test_every_stage_runs_and_the_report_shows_it(tmp_path: Path) -> None:
     results = {r.name: r for r in run_stages(ws, ctx)}
     assert {n: r.status for n, r in results.items()} == {
         "simulate": "ok", "ingest": "ok", "link": "ok", "assess": "ok", "money": "ok",
-        "evaluate": "ok"}
+        "evaluate": "ok", "operation": "ok"}
     assert results["ingest"].detail["files_failed"] == 0
     keys = {k for (k,) in ws.con.execute("SELECT key FROM evaluations").fetchall()}
     assert keys == {"linking", "chain", "drugs", "sales"}
@@ -37,4 +37,27 @@ def test_every_stage_runs_and_the_report_shows_it(tmp_path: Path) -> None:
     assert stamp.sub("", render_report(ws)) == stamp.sub("", html)
     with pytest.raises(NotFoundError, match="no such folder"):
         write_report(ws, tmp_path / "missing" / "report.html")
+    _the_operation(ws, results["operation"].detail, html)
     ws.close()
+
+
+def _the_operation(ws: Workspace, op: dict[str, object], plain_html: str) -> None:
+    """The demo's operation: two agencies of two countries, five records tied to a
+    simulated persona, notices to both, a package per country, the totals in the report
+    of the lead officer only, an intact audit trail."""
+    from darkmap.ops import audit, deconflict, records
+    lead, partner = str(op["lead"]), str(op["partner"])
+    assert len(set(op["countries"])) == 2 and op["records"] == 5   # type: ignore[arg-type]
+    kinds = sorted(r.row.kind for r in records.read_records(ws, lead))
+    assert kinds == ["arrest", "buy", "case", "parcel", "seizure"]
+    marks = {(m["ref_kind"], m["ref_id"]) for m in records.fentanyl_marks(ws, lead)}
+    assert ("persona", op["persona"]) in marks and any(k == "listing" for k, _ in marks)
+    for user in (lead, partner):
+        assert deconflict.notices(ws, user)
+    for cc in op["countries"]:  # type: ignore[attr-defined]
+        assert (ws.path / "packages" / cc / "package.json").is_file()
+    assert "Operations (as" not in plain_html
+    html = write_report(ws, ws.path / "ops.html", user=lead).read_text(encoding="utf-8")
+    assert f"Operations (as {lead}" in html and "Operation Demo-Nightjar" in html
+    assert "0.640" in html and "fentanyl" in html     # 640 g of fentanyl seized
+    assert audit.verify(ws.con)[1] is None

@@ -1,24 +1,31 @@
 """The access matrix (issue #13): users of three agencies in two countries × records in
 each compartment kind × every read path (library list, library show, fentanyl marks,
-operation totals, CLI list, CLI show, CLI report, per-country package): what each user
-sees is what the grants give, and nothing else (0 leaks). Writes are checked the same
-way. DuckDB only (see docs/operations.md for what is not built yet)."""
+operation totals, CLI list, CLI show, CLI ops report, per-country package, HTML
+report): what each user sees is what the grants give, and nothing else (0 leaks).
+Writes are checked the same way. Every test runs on both homes of the records: the
+workspace (DuckDB) and the team server (a real PostgreSQL, tests/ops_backends.py). The
+export read path is in tests/test_ops_export.py."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from collections.abc import Iterator as _Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from ops_backends import Backend
 
 from darkmap.cli import main
 from darkmap.errors import NotFoundError
 from darkmap.ops import access, records, totals
 from darkmap.ops.access import AccessDenied
 from darkmap.ops.records import Arrest, Buy, Case, LabResult, Parcel, Seizure
+from darkmap.store.operations import Space
 from darkmap.store.workspace import Workspace
 
 AGENCIES = {"bka": "DE", "lka-bw": "DE", "fbi": "US"}
@@ -79,10 +86,22 @@ def can_write(user: str, comp: Compartment) -> bool:
 
 @dataclass
 class World:
-    """The workspace path and the record ids by compartment."""
+    """The workspace path, the backend and the record ids by compartment."""
 
     path: Path
     ids: dict[str, list[str]]
+    backend: Backend
+
+    @contextmanager
+    def open(self) -> _Iterator[Space]:
+        """What the ops functions act on (the workspace, or the server)."""
+        with self.backend.open(self.path) as ws:
+            yield ws
+
+    @property
+    def env(self) -> dict[str, str | None]:
+        """The CLI's environment for the same records."""
+        return self.backend.env
 
 
 def _details(cid: str) -> list[records.Detail]:
@@ -96,9 +115,16 @@ def _details(cid: str) -> list[records.Detail]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[World]:
     path = tmp_path_factory.mktemp("ops") / "ws"
-    ws = Workspace.init(path)
+    Workspace.init(path).close()
+    with backend.open(path) as ws:
+        _populate(ws, ids := {})
+    yield World(path, ids, backend)
+
+
+def _populate(ws: Space, ids: dict[str, list[str]]) -> None:
+    """Agencies, users, the compartments with their grants and five records in each."""
     for agency, country in AGENCIES.items():
         access.add_agency(ws.con, "setup", agency, agency.upper(), country, f"{agency} desk")
     access.add_user(ws.con, "setup", "bka-admin", "bka", "admin")    # set-up
@@ -107,7 +133,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     for user, (agency, role) in USERS.items():
         if role != "admin":
             access.add_user(ws.con, f"{agency}-admin", user, agency, role)
-    ids: dict[str, list[str]] = {}
     for comp in COMPARTMENTS:
         access.add_compartment(ws.con, comp.owner, comp.kind, comp.cid, comp.members, comp.cid)
         admin = f"{USERS[comp.owner][0]}-admin"
@@ -117,8 +142,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             ws, comp.owner, d, compartment=comp.cid, operation="Matrix",
             provenance=f"test {comp.cid}", links=[("persona", f"p-{comp.cid}")]).record_id
             for d in _details(comp.cid)]
-    ws.close()
-    yield World(path, ids)
 
 
 def _visible(user: str) -> set[str]:
@@ -137,7 +160,7 @@ def test_the_matrix_has_every_case() -> None:
 @pytest.mark.parametrize("user", sorted(USERS))
 def test_library_reads_match_the_grants(world: World, user: str) -> None:
     visible = _visible(user)
-    with Workspace.open(world.path) as ws:
+    with world.open() as ws:
         listed = records.read_records(ws, user)
         assert sorted(r.row.record_id for r in listed) == sorted(
             rid for cid in visible for rid in world.ids[cid])
@@ -161,7 +184,7 @@ def test_library_reads_match_the_grants(world: World, user: str) -> None:
 
 @pytest.mark.parametrize("user", sorted(USERS))
 def test_library_writes_match_the_grants(world: World, user: str) -> None:
-    with Workspace.open(world.path) as ws:
+    with world.open() as ws:
         for comp in COMPARTMENTS:
             if can_write(user, comp):
                 row = records.add_record(ws, user, Case("w"), compartment=comp.cid,
@@ -179,27 +202,28 @@ def test_cli_reads_match_the_grants(world: World, user: str) -> None:
     hidden = {rid for cid, rids in world.ids.items() if cid not in visible for rid in rids}
     runner = CliRunner()
     res = runner.invoke(main, ["ops", "show", "--json", "--kind", "buy", "--as", user,
-                               "-w", str(world.path)])
+                               "-w", str(world.path)], env=world.env)
     assert res.exit_code == 0, res.output
     shown = json.loads(res.output)
     assert {r["compartment_id"] for r in shown} == visible
     assert not any(rid in res.output for rid in hidden)
-    text = runner.invoke(main, ["ops", "show", "--as", user, "-w", str(world.path)])
+    text = runner.invoke(main, ["ops", "show", "--as", user, "-w", str(world.path)],
+                         env=world.env)
     assert text.exit_code == 0 and not any(rid in text.output for rid in hidden)
     assert not any(f"p-{cid}" in text.output for cid in world.ids if cid not in visible)
     for cid, rids in world.ids.items():
         one = runner.invoke(main, ["ops", "show", rids[1], "--as", user, "-w",
-                                   str(world.path)])
+                                   str(world.path)], env=world.env)
         assert (one.exit_code == 0) == (cid in visible), (cid, one.output)
         if cid not in visible:
             assert "lab" not in one.output and "fentanyl" not in one.output
     rep = runner.invoke(main, ["ops", "report", "Matrix", "--json", "--as", user, "-w",
-                               str(world.path)])
+                               str(world.path)], env=world.env)
     assert json.loads(rep.output)["recorded"]["arrests"] == len(visible)
 
 
 def test_an_unknown_user_sees_nothing_and_is_audited(world: World) -> None:
-    with Workspace.open(world.path) as ws:
+    with world.open() as ws:
         with pytest.raises(AccessDenied):
             records.read_records(ws, "mallory")
         from darkmap.ops import audit
@@ -207,7 +231,7 @@ def test_an_unknown_user_sees_nothing_and_is_audited(world: World) -> None:
 
 
 def test_grant_changes_need_the_owning_agencys_admin(world: World) -> None:
-    with Workspace.open(world.path) as ws:
+    with world.open() as ws:
         for user in ("bka-officer", "fbi-admin", "lka-bw-reader"):
             with pytest.raises(AccessDenied):
                 access.grant(ws.con, user, "own-bka", "agency", "fbi", "read")
@@ -246,7 +270,7 @@ def test_packages_match_the_grants(world: World, user: str, tmp_path: Path) -> N
 
     visible = _visible(user)
     matrix_ids = {rid for rids in world.ids.values() for rid in rids}
-    with Workspace.open(world.path) as ws:
+    with world.open() as ws:
         readable = {r.row.record_id for r in records.read_records(ws, user)}
         for country in sorted(set(AGENCIES.values())):
             out = tmp_path / f"pkg-{country}"
@@ -260,3 +284,32 @@ def test_packages_match_the_grants(world: World, user: str, tmp_path: Path) -> N
             assert got <= readable
             page = (out / "package.html").read_text(encoding="utf-8")
             assert not any(rid in page for rid in matrix_ids - readable)
+
+
+@pytest.mark.parametrize("user", sorted(USERS))
+def test_report_reads_match_the_grants(world: World, user: str, tmp_path: Path) -> None:
+    """The report read path (`darkmap report --as USER`): the operations section counts
+    what the user may read, names none of the records or personas the user may not read;
+    a report written without a reader holds nothing operational."""
+    visible = _visible(user)
+    every = {rid for rids in world.ids.values() for rid in rids}
+    hidden = {rid for cid, rids in world.ids.items() if cid not in visible for rid in rids}
+    out = tmp_path / "report.html"
+    res = CliRunner().invoke(main, ["report", "--as", user, "-o", str(out), "-w",
+                                    str(world.path)], env=world.env)
+    assert res.exit_code == 0, res.output
+    page = out.read_text(encoding="utf-8")
+    assert f"Operations (as {user} may see them)" in page
+    with world.open() as ws:   # the matrix records and any the write test added
+        readable = len(records.read_records(ws, user))
+    assert re.search(rf"<b>{readable:,}</b>records readable<", page), readable
+    assert "Operation Matrix" in page
+    assert not any(rid in page for rid in hidden)
+    assert not any(f"p-{cid}" in page for cid in world.ids if cid not in visible)
+    assert any(rid in page for rid in every - hidden)   # the marks name the readable buys
+    plain = tmp_path / "plain.html"
+    res = CliRunner().invoke(main, ["report", "-o", str(plain), "-w", str(world.path)],
+                             env=world.env)
+    assert res.exit_code == 0, res.output
+    text = plain.read_text(encoding="utf-8")
+    assert "Operations (as" not in text and not any(rid in text for rid in every)

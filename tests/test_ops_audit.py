@@ -1,7 +1,8 @@
 """The audit trail (issue #13): every read and write of operational records and every
 grant change is appended, hash-chained; any single edit, deletion, insertion or swap of
 entries is detected and the first bad entry named (property-based), by the library and by
-`darkmap audit verify`."""
+`darkmap audit verify`; the trails on both homes of the records (workspace and team
+server)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ops_backends import Backend
 
 from darkmap.cli import main
 from darkmap.ops import access, audit, records
@@ -102,9 +104,11 @@ def test_stamp_is_utc_to_the_hundredth() -> None:
 
 
 @pytest.fixture
-def ws_path(tmp_path: Path) -> Path:
+def ws_path(tmp_path: Path, backend: Backend) -> Path:
     path = tmp_path / "ws"
-    with Workspace.init(path) as ws:
+    Workspace.init(path).close()
+    backend.reset()
+    with backend.open(path) as ws:
         access.add_agency(ws.con, "setup", "bka", "BKA", "DE", "desk")
         access.add_user(ws.con, "setup", "ana", "bka", "admin")
         access.add_user(ws.con, "ana", "ben", "bka", "officer")
@@ -119,8 +123,8 @@ def ws_path(tmp_path: Path) -> Path:
     return path
 
 
-def test_every_access_is_logged(ws_path: Path) -> None:
-    with Workspace.open(ws_path) as ws:
+def test_every_access_is_logged(ws_path: Path, backend: Backend) -> None:
+    with backend.open(ws_path) as ws:
         entries = audit.show(ws.con)
         actions = [(e["actor"], e["action"], e["outcome"]) for e in entries]
         assert ("setup", "agency.add", "ok") in actions
@@ -137,24 +141,34 @@ def test_every_access_is_logged(ws_path: Path) -> None:
         assert audit.verify(ws.con) == (len(entries), None)
 
 
+_ENV: dict[str, str | None] = {}
+
+
 def _run(*args: str) -> tuple[int, str]:
-    res = CliRunner().invoke(main, list(args))
+    res = CliRunner().invoke(main, list(args), env=_ENV)
     return res.exit_code, res.output
 
 
-def test_cli_verify_names_the_first_bad_entry(ws_path: Path) -> None:
+@pytest.fixture(autouse=True)
+def _cli_backend(backend: Backend) -> None:
+    """The CLI reaches the records of the backend under test."""
+    _ENV.clear()
+    _ENV.update(backend.env)
+
+
+def test_cli_verify_names_the_first_bad_entry(ws_path: Path, backend: Backend) -> None:
     code, out = _run("audit", "verify", "-w", str(ws_path))
     assert code == 0 and "intact" in out
-    with Workspace.open(ws_path) as ws:
+    with backend.open(ws_path) as ws:
         n = len(audit.show(ws.con))
         from darkmap.store.audit import audit_rows
         victim = audit_rows(ws.con)[3]
         forged = victim.entry.replace('"ok"', '"denied"')
-        # a tampering made outside darkmap, straight in the database file
+        # a tampering made outside darkmap, straight in the database (file or server)
         ws.con.execute("UPDATE ops_audit SET entry = ? WHERE seq = 4", [forged])
     code, out = _run("audit", "verify", "-w", str(ws_path))
     assert code == 1 and "audit entry 4:" in out and f"{n} entries" in out
-    with Workspace.open(ws_path) as ws:
+    with backend.open(ws_path) as ws:
         ws.con.execute("UPDATE ops_audit SET entry = ? WHERE seq = 4", [victim.entry])
         ws.con.execute("DELETE FROM ops_audit WHERE seq = (SELECT max(seq) FROM ops_audit)")
     code, out = _run("audit", "verify", "-w", str(ws_path))

@@ -1,6 +1,7 @@
 """Deconfliction (issue #13): the same selector in compartments of two agencies (raw or
 hashed) -> a notice to both naming the other agency's contact, no case detail crossing;
-events 300 m and 2 h apart -> conflict, 30 km apart -> none."""
+events 300 m and 2 h apart -> conflict, 30 km apart -> none. On both homes of the
+records: the workspace (DuckDB) and the team server (PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,20 +11,21 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from ops_backends import Backend
 
 from darkmap.cli import main
 from darkmap.errors import BadInputError
 from darkmap.ops import access, deconflict, records
 from darkmap.ops.access import AccessDenied
 from darkmap.ops.records import Case, Parcel
-from darkmap.store.workspace import Workspace
+from darkmap.store.operations import Space, is_server
 
 CASE_TITLE = "Operation Nightjar: informant K. says vendor ships Tuesdays"
 
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    ws = Workspace.init(tmp_path / "ws")
+def ws(space: Space) -> Space:
+    ws = space
     access.add_agency(ws.con, "setup", "bka", "BKA", "DE", "BKA SO41 +49 611 55-0")
     access.add_user(ws.con, "setup", "ana", "bka", "admin")
     access.add_agency(ws.con, "ana", "politie", "Politie", "NL", "Team HTC +31 88 1234")
@@ -33,7 +35,7 @@ def ws(tmp_path: Path) -> Workspace:
     return ws
 
 
-def _no_details(ws: Workspace, agency: str, forbidden: list[str]) -> None:
+def _no_details(ws: Space, agency: str, forbidden: list[str]) -> None:
     for n in ws.con.execute("SELECT * FROM ops_notices WHERE to_agency = ?",
                             [agency]).fetchall():
         text = json.dumps(n, default=str)
@@ -52,13 +54,17 @@ def test_normalisation_makes_writings_equal() -> None:
     assert h(key, "tracking", "JJD1") != h(b"x" * 32, "tracking", "JJD1")  # keyed
 
 
-def test_the_key_is_created_once_and_private(ws: Workspace) -> None:
+def test_the_key_is_created_once_and_private(ws: Space) -> None:
     key = deconflict.taskforce_key(ws)
     assert len(key) == 32 and deconflict.taskforce_key(ws) == key
-    assert (ws.path / deconflict.KEY_FILE).stat().st_mode & 0o077 == 0
+    assert ws.path is not None
+    if is_server(ws.con):   # one key for every agency on the server, none in a file
+        assert not (ws.path / deconflict.KEY_FILE).exists()
+    else:
+        assert (ws.path / deconflict.KEY_FILE).stat().st_mode & 0o077 == 0
 
 
-def test_same_selector_raw_in_two_compartments_notifies_both(ws: Workspace) -> None:
+def test_same_selector_raw_in_two_compartments_notifies_both(ws: Space) -> None:
     records.add_record(ws, "ana", Case(CASE_TITLE), compartment="de",
                        provenance="informant file 9", links=[("persona", "p-77")])
     records.add_record(ws, "ana", Parcel("DHL", "JJD 0012 3", sender="Hauptstr. 5"),
@@ -83,43 +89,53 @@ def test_same_selector_raw_in_two_compartments_notifies_both(ws: Workspace) -> N
     assert deconflict.notices(ws, "piet")[0].acked_by == "piet"
 
 
-def test_same_selector_hashed_via_the_cli_notifies_both(ws: Workspace, tmp_path: Path
-                                                        ) -> None:
+def test_same_selector_hashed_via_the_cli_notifies_both(ws: Space, tmp_path: Path,
+                                                        backend: Backend) -> None:
     records.add_record(ws, "ana", Case(CASE_TITLE), compartment="de",
                        provenance="informant file 9", links=[("address", "bc1QXYZabc")])
     ws.close()
+    assert ws.path is not None
+    key = tmp_path / "partner.key"   # what the task force hands the partner
+    runner = CliRunner()
+    got = runner.invoke(main, ["deconflict", "key", "--out", str(key), "--as", "piet", "-w",
+                               str(ws.path)], env=backend.env)
+    assert got.exit_code == 0, got.output
+    assert key.stat().st_mode & 0o077 == 0 and len(key.read_bytes()) == 32
+    refused = runner.invoke(main, ["deconflict", "key", "--out", str(tmp_path / "k2"),
+                                   "--as", "nobody", "-w", str(ws.path)], env=backend.env)
+    assert refused.exit_code == 1 and not (tmp_path / "k2").exists()
     raw = tmp_path / "raw.csv"
     raw.write_text("kind,value\naddress,bc1qxyzABC\nphone,+31 6 1234 5678\n",
                    encoding="utf-8")
-    key = ws.path / deconflict.KEY_FILE
-    runner = CliRunner()
     hashed = runner.invoke(main, ["deconflict", "hash", str(raw), "--key", str(key)])
     assert hashed.exit_code == 0 and "bc1q" not in hashed.output
     sub = tmp_path / "hashed.csv"
     sub.write_text(hashed.output, encoding="utf-8")
     res = runner.invoke(main, ["deconflict", "submit", "--hashed", str(sub), "--compartment",
-                               "nl", "--as", "piet", "-w", str(ws.path)])
+                               "nl", "--as", "piet", "-w", str(ws.path)],
+                        env=backend.env)
     assert res.exit_code == 0 and "2 selectors taken, 2 notices sent" in res.output
     for user, other in (("ana", "politie"), ("piet", "bka")):
         out = runner.invoke(main, ["deconflict", "notices", "--json", "--as", user, "-w",
-                                   str(ws.path)])
+                                   str(ws.path)], env=backend.env)
         notices = json.loads(out.output)
         assert [n["other_agency"] for n in notices] == [other]
         assert CASE_TITLE not in out.output and "bc1q" not in out.output.lower()
     bad = tmp_path / "bad.csv"
     bad.write_text("address,bc1qnotahash\n", encoding="utf-8")
     res = runner.invoke(main, ["deconflict", "submit", "--hashed", str(bad), "--compartment",
-                               "nl", "--as", "piet", "-w", str(ws.path)])
+                               "nl", "--as", "piet", "-w", str(ws.path)],
+                        env=backend.env)
     assert res.exit_code == 1 and "not an HMAC-SHA256" in res.output
 
 
-def test_selectors_of_one_agency_never_conflict_with_themselves(ws: Workspace) -> None:
+def test_selectors_of_one_agency_never_conflict_with_themselves(ws: Space) -> None:
     access.add_compartment(ws.con, "ana", "agency", "second", compartment_id="de2")
     deconflict.submit(ws, "ana", "de", [("email", "a@b.c")])
     assert deconflict.submit(ws, "ana", "de2", [("email", "a@b.c")]).notices == 0
 
 
-def test_submitting_needs_a_write_grant(ws: Workspace) -> None:
+def test_submitting_needs_a_write_grant(ws: Space) -> None:
     with pytest.raises(AccessDenied):
         deconflict.submit(ws, "piet", "de", [("email", "a@b.c")])
 
@@ -132,7 +148,7 @@ def _offset(lat: float, lon: float, north_m: float) -> tuple[float, float]:
     return lat + north_m / 111_195.0, lon
 
 
-def test_events_300_m_and_2_h_apart_conflict(ws: Workspace) -> None:
+def test_events_300_m_and_2_h_apart_conflict(ws: Space) -> None:
     lat, lon = AMSTERDAM
     _, none = deconflict.add_event(ws, "ana", "search_warrant", "de", T0,
                                    T0 + timedelta(hours=3), lat, lon)
@@ -148,7 +164,7 @@ def test_events_300_m_and_2_h_apart_conflict(ws: Workspace) -> None:
     assert [n.other_agency for n in deconflict.notices(ws, "piet")] == ["bka"]
 
 
-def test_events_30_km_apart_do_not_conflict(ws: Workspace) -> None:
+def test_events_30_km_apart_do_not_conflict(ws: Space) -> None:
     lat, lon = AMSTERDAM
     deconflict.add_event(ws, "ana", "search_warrant", "de", T0, T0 + timedelta(hours=3),
                          lat, lon)
@@ -159,7 +175,7 @@ def test_events_30_km_apart_do_not_conflict(ws: Workspace) -> None:
     assert deconflict.notices(ws, "ana") == deconflict.notices(ws, "piet") == []
 
 
-def test_events_apart_in_time_or_by_postal_area(ws: Workspace) -> None:
+def test_events_apart_in_time_or_by_postal_area(ws: Space) -> None:
     deconflict.add_event(ws, "ana", "surveillance", "de", T0, T0 + timedelta(hours=1),
                          postal_area="1012 AB")
     _, later = deconflict.add_event(ws, "piet", "arrest", "nl", T0 + timedelta(hours=2),
@@ -173,16 +189,18 @@ def test_events_apart_in_time_or_by_postal_area(ws: Workspace) -> None:
                              postal_area="1012")
 
 
-def test_cli_event_reports_the_conflict(ws: Workspace) -> None:
+def test_cli_event_reports_the_conflict(ws: Space, backend: Backend) -> None:
     ws.close()
+    assert ws.path is not None
     base = ["-w", str(ws.path)]
     runner = CliRunner()
     a = runner.invoke(main, ["deconflict", "event", "--kind", "search_warrant",
                              "--compartment", "de", "--start", "2026-05-01T06:00:00",
                              "--end", "2026-05-01T09:00:00", "--lat", "52.373", "--lon",
-                             "4.8924", "--as", "ana", *base])
+                             "4.8924", "--as", "ana", *base], env=backend.env)
     assert a.exit_code == 0 and "0 conflicts" in a.output
     b = runner.invoke(main, ["deconflict", "event", "--kind", "arrest", "--compartment", "nl",
                              "--start", "2026-05-01T08:00:00", "--end", "2026-05-01T10:00:00",
-                             "--lat", "52.3757", "--lon", "4.8924", "--as", "piet", *base])
+                             "--lat", "52.3757", "--lon", "4.8924", "--as", "piet", *base],
+                      env=backend.env)
     assert b.exit_code == 0 and "1 conflicts" in b.output and "BKA SO41" in b.output

@@ -57,6 +57,7 @@ from darkmap.resolve.lookup import PersonaDetail, PersonaHit
 from darkmap.resolve.lookup import search_personas as _search_personas
 from darkmap.resolve.lookup import show_persona as _show_persona
 from darkmap.simulate import SimParams, simulate
+from darkmap.store.operations import Space
 from darkmap.store.workspace import Workspace, table_has_rows
 
 __all__ = [
@@ -484,18 +485,20 @@ def evaluate_sales(ws: Workspace, truth: dict[str, Any] | PathLike) -> SalesEval
 # -- present ----------------------------------------------------------------------------------
 
 
-def write_report(ws: Workspace, out: PathLike | None = None) -> Path:
+def write_report(ws: Workspace, out: PathLike | None = None, user: str | None = None,
+                 ops: Space | None = None) -> Path:
     """Write the self-contained HTML report of ``ws``; return its path.
 
     One section per stage that has run (collection, markets, personas, targets, money,
-    evaluation). Default path: ``<workspace>/report.html``. Calls
-    :func:`darkmap.report.html.write_report`.
+    evaluation); with ``user``, the operations section as that user may see it (of the
+    records in ``ops``, the team server, or else the workspace; audited). Default path:
+    ``<workspace>/report.html``. Calls :func:`darkmap.report.html.write_report`.
 
     Example::
 
-        darkmap.write_report(ws, "case-42.html")
+        darkmap.write_report(ws, "case-42.html", user="ana")
     """
-    return _write_report(ws, Path(out) if out is not None else None)
+    return _write_report(ws, Path(out) if out is not None else None, user, ops)
 
 
 def export_evidence(ws: Workspace, out: PathLike, fmt: str = "ftm") -> dict[str, int]:
@@ -519,7 +522,8 @@ def run_demo_pipeline(ws: Workspace, world: PathLike | None = None,
                       real_data: PathLike | None = None, seed: int = 7, vendors: int = 300,
                       on_stage: Callable[[StageResult], None] | None = None
                       ) -> list[StageResult]:
-    """Run the whole job (``darkmap demo``): simulate, ingest, link, assess, money, evaluate.
+    """Run the whole job (``darkmap demo``): simulate, ingest, link, assess, money, evaluate,
+    and an operation of two agencies on a simulated persona (docs/operations.md).
 
     ``world`` is the folder of the simulated world (generated there unless it already
     holds one; no world: simulation and evaluation are skipped); ``real_data`` is a
@@ -541,7 +545,7 @@ def run_demo_pipeline(ws: Workspace, world: PathLike | None = None,
 # -- operations (issue #13) -----------------------------------------------------------------
 
 
-def ops_records(ws: Workspace, user: str, kind: str | None = None,
+def ops_records(ws: Space, user: str, kind: str | None = None,
                 operation: str | None = None, case: str | None = None) -> list[Record]:
     """The operational records ``user`` may read (cases, buys, parcels, seizures,
     arrests), optionally of one kind, operation or case; the read is audited.
@@ -557,7 +561,7 @@ def ops_records(ws: Workspace, user: str, kind: str | None = None,
     return read_records(ws, user, kind, operation, case)
 
 
-def operation_report(ws: Workspace, user: str, operation: str) -> dict[str, Any]:
+def operation_report(ws: Space, user: str, operation: str) -> dict[str, Any]:
     """Totals of an operation as a press release gives them: recorded (from the seizures
     and arrests ``user`` may read) and reported (imported figures, each with its source,
     ranges where sources disagree), side by side. Calls
@@ -570,7 +574,7 @@ def operation_report(ws: Workspace, user: str, operation: str) -> dict[str, Any]
     return _operation_report(ws, user, operation)
 
 
-def verify_audit(ws: Workspace) -> tuple[int, str | None]:
+def verify_audit(ws: Space) -> tuple[int, str | None]:
     """Check the hash-chained audit trail: (entries checked, the first bad entry and why,
     or ``None`` when it holds). Calls :func:`darkmap.ops.audit.verify`.
 

@@ -1,4 +1,5 @@
-"""The main job, end to end: simulate → ingest → link → assess → money → evaluate.
+"""The main job, end to end: simulate → ingest → link → assess → money → evaluate →
+operation.
 
 :data:`STAGES` is the job as a plain ordered tuple; each stage is a function of the
 workspace (and the demo's context) that reads what earlier stages stored and writes its
@@ -23,8 +24,10 @@ from darkmap.evaluate.clustering import eval_chain
 from darkmap.evaluate.drugs import eval_drugs
 from darkmap.evaluate.linking import eval_linking, load_truth
 from darkmap.evaluate.sales import eval_sales
+from darkmap.ops.demo import run_demo_operation
 from darkmap.resolve.link import LinkOptions, link
 from darkmap.simulate import SimParams, simulate
+from darkmap.store import operations as ops_store
 from darkmap.store.chain import tag_count
 from darkmap.store.evaluations import save_evaluation
 from darkmap.store.workspace import Workspace, utcnow
@@ -156,6 +159,23 @@ def evaluate_against_truth(ws: Workspace, ctx: DemoContext) -> Any:
             for k, val in out.items()}
 
 
+def record_operation(ws: Workspace, ctx: DemoContext) -> Any:
+    """Two agencies act on a simulated persona: a case, a controlled buy with a fentanyl
+    lab result, its parcel, a seizure, an arrest, a deconfliction notice, a package per
+    country (``<workspace>/packages/CC``) and the reported figures of past operations."""
+    truth_path = ctx.world / "truth.json" if ctx.world else None
+    if truth_path is None or not truth_path.exists():
+        raise StageSkipped("no simulated world")
+    if ops_store.any_user(ws.con):
+        raise StageSkipped("the workspace holds an operation already")
+    reported = (ctx.real_data / "operations" / "jcode-operations.csv"
+                if ctx.real_data else None)
+    markets = sorted(load_truth(truth_path).get("markets", {}))
+    if ops_store.demo_target(ws.con, markets) is None:
+        raise StageSkipped("no persona with a listing on the simulated markets")
+    return run_demo_operation(ws, markets, ws.path / "packages", reported).summary()
+
+
 STAGES: tuple[tuple[str, StageFn], ...] = (
     ("simulate", simulate_world),
     ("ingest", ingest_all),
@@ -163,4 +183,5 @@ STAGES: tuple[tuple[str, StageFn], ...] = (
     ("assess", assess_listings),
     ("money", follow_the_money),
     ("evaluate", evaluate_against_truth),
+    ("operation", record_operation),
 )

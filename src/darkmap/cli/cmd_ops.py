@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -29,18 +30,28 @@ from darkmap.cli.common import (
 from darkmap.errors import BadInputError
 from darkmap.ops import access, audit, deconflict, package, records, totals
 from darkmap.ops.records import Arrest, Buy, Case, CryptoItem, LabResult, Parcel, Seizure
-from darkmap.store.workspace import Workspace
+from darkmap.store.operations import Space
+from darkmap.store.team import open_ops_server
 
-__all__ = ["audit_group", "deconflict_group", "ops_group"]
+__all__ = ["SERVER_ENV", "audit_group", "deconflict_group", "ops_group"]
+
+SERVER_ENV = "DARKMAP_OPS_SERVER"
+"""Set to the team server's URL to keep the operational records there."""
 
 _AS = click.option("--as", "by", required=True, metavar="USER",
                    help="The user acting (their grants decide what they see and write).")
 
 
-def _run(workspace: Path | None, fn: Callable[[Workspace], Any]) -> Any:
-    """Open the workspace (read-write: every access is audited), run, close."""
+def _run(workspace: Path | None, fn: Callable[[Space], Any]) -> Any:
+    """Open the workspace (read-write: every access is audited), run, close. With
+    ``$DARKMAP_OPS_SERVER`` (a PostgreSQL URL) the operational records are the team
+    server's, the workspace gives the reference data."""
     ws = open_ws(workspace)
     try:
+        server = os.environ.get(SERVER_ENV)
+        if server:
+            with open_ops_server(server, ws) as ops:
+                return fn(ops)
         return fn(ws)
     finally:
         ws.close()
@@ -380,7 +391,7 @@ def show_cmd(record_id: str | None, kind: str | None, operation: str | None,
 
     Example: darkmap ops show --kind buy --as ben
     """
-    def read(ws: Workspace) -> Any:
+    def read(ws: Space) -> Any:
         if fentanyl:
             return records.fentanyl_marks(ws, by)
         if record_id:
@@ -512,6 +523,8 @@ def audit_verify(export: Path | None, workspace: Path | None) -> None:
     if export is not None:
         rows, head = audit.read_export(export)
         n, problem = len(rows), audit.verify_chain(rows, head)
+    elif os.environ.get(SERVER_ENV):
+        n, problem = _run(workspace, lambda ws: audit.verify(ws.con))
     else:
         ws = open_ws(workspace, read_only=True)
         try:
@@ -533,7 +546,7 @@ def audit_export(out: Path, by: str, workspace: Path | None) -> None:
 
     Example: darkmap audit export --out trail-2026-12.jsonl --as ana
     """
-    def run(ws: Workspace) -> int:
+    def run(ws: Space) -> int:
         actor = access.acting(ws.con, by)
         if actor.role != "admin":
             audit.log(ws.con, by, "audit.export", "denied")
@@ -556,7 +569,7 @@ def audit_show(user: str | None, record: str | None, as_json: bool, by: str,
 
     Example: darkmap audit show --user ben --as ana
     """
-    def read(ws: Workspace) -> list[dict[str, Any]]:
+    def read(ws: Space) -> list[dict[str, Any]]:
         actor = access.acting(ws.con, by)
         if actor.role != "admin":
             audit.log(ws.con, by, "audit.show", "denied")
@@ -632,6 +645,21 @@ def hash_cmd(file: Path, key_file: Path) -> None:
     say("kind,value")
     for kind, value in _read_selectors(file):
         say(f"{kind},{deconflict.hash_selector(key, kind, value)}")
+
+
+@deconflict_group.command("key")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="A new file (written with mode 0600).")
+@_AS
+@workspace_option
+def key_cmd(out: Path, by: str, workspace: Path | None) -> None:
+    """Write the task-force key (the workspace's, or the team server's) for a partner
+    that submits hashed selectors; admins only, audited.
+
+    Example: darkmap deconflict key --out partner.key --as ana
+    """
+    _run(workspace, lambda ws: deconflict.write_key(ws, by, out))
+    say(f"task-force key written to {out}: hand it over in person or sealed")
 
 
 @deconflict_group.command("event")

@@ -11,6 +11,7 @@ import click
 from darkmap.cli.common import DarkmapError, main, open_ws, say, short, workspace_option
 from darkmap.pipeline import DemoContext, StageResult, run_stages
 from darkmap.report.html import write_report
+from darkmap.store.team import open_ops_server
 from darkmap.store.workspace import utcnow
 from darkmap.web.demo import current_code, demo_login, start_background, stop_previous
 
@@ -25,14 +26,21 @@ ever deleted by a later ``darkmap demo``."""
 @workspace_option
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
               help="Output HTML file [default: <workspace>/report.html].")
-def report_cmd(workspace: Path | None, out: Path | None) -> None:
+@click.option("--as", "by", default=None, metavar="USER",
+              help="Add the operations section as this user may see it (audited).")
+def report_cmd(workspace: Path | None, out: Path | None, by: str | None) -> None:
     """Write the HTML report of everything in the workspace.
 
     Example: darkmap report -w case-42 -o case-42.html
     """
-    ws = open_ws(workspace, read_only=True)
+    ws = open_ws(workspace, read_only=by is None)
     try:
-        path = write_report(ws, out)
+        server = os.environ.get("DARKMAP_OPS_SERVER") if by else None
+        if server:
+            with open_ops_server(server, ws) as ops:
+                path = write_report(ws, out, by, ops)
+        else:
+            path = write_report(ws, out, by)
     finally:
         ws.close()
     say(f"report: {path}")
@@ -112,7 +120,9 @@ def demo_cmd(workspace: Path | None, seed: int, vendors: int, data: Path | None,
         f"real data: {ctx.real_data or 'none'})")
     try:
         run_stages(ws, ctx, show)
-        report = write_report(ws)
+        operation = ctx.results.get("operation")
+        report = write_report(ws, user=operation.get("lead")
+                              if isinstance(operation, dict) else None)
     finally:
         ws.close()
     say(f"report: {report.resolve()}")

@@ -22,12 +22,10 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-import duckdb
-
 from darkmap.errors import BadInputError, DarkmapError, NotFoundError
 from darkmap.ops.audit import log
 from darkmap.store import operations as store
-from darkmap.store.operations import AgencyRow, CompartmentRow, GrantRow, UserRow
+from darkmap.store.operations import AgencyRow, CompartmentRow, Con, GrantRow, UserRow
 from darkmap.store.workspace import utcnow
 
 __all__ = ["COMPARTMENT_KINDS", "ROLES", "AccessDenied", "acting", "add_agency",
@@ -44,7 +42,7 @@ class AccessDenied(DarkmapError):
 
 
 @contextmanager
-def unit(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def unit(con: Con) -> Iterator[None]:
     """One transaction for a change and its audit entry; a refusal keeps its entry."""
     with store.transaction(con, keep=(AccessDenied,)):
         yield
@@ -57,8 +55,16 @@ def _check_id(value: str, what: str) -> str:
     return value
 
 
-def acting(con: duckdb.DuckDBPyConnection, user_id: str) -> UserRow:
-    """The acting user; an unknown one is refused (and audited)."""
+def acting(con: Con, user_id: str) -> UserRow:
+    """The acting user; an unknown one is refused (and audited). On the team server the
+    user is the database role the server authenticated: a connection acts only as its
+    own role, unless that role is a front end trusted to authenticate users
+    (``darkmap_ops_service``)."""
+    if not store.acts_for(con, user_id):
+        role = store.session_role(con)
+        log(con, user_id, "authenticate", "denied", role=role)
+        raise AccessDenied(f"the server authenticated role {role!r}, which may not act as "
+                           f"{user_id!r}")
     found = store.user(con, user_id)
     if found is None:
         log(con, user_id, "authenticate", "denied")
@@ -67,7 +73,7 @@ def acting(con: duckdb.DuckDBPyConnection, user_id: str) -> UserRow:
     return found
 
 
-def _setup_actor(con: duckdb.DuckDBPyConnection, user_id: str) -> UserRow | None:
+def _setup_actor(con: Con, user_id: str) -> UserRow | None:
     """The acting admin; ``None`` during set-up (no user yet: the first agency and its
     first admin are created by whoever runs the set-up, named in the audit)."""
     if not store.any_user(con):
@@ -79,7 +85,7 @@ def _setup_actor(con: duckdb.DuckDBPyConnection, user_id: str) -> UserRow | None
     return actor
 
 
-def add_agency(con: duckdb.DuckDBPyConnection, by: str, agency_id: str, name: str,
+def add_agency(con: Con, by: str, agency_id: str, name: str,
                country: str, contact: str) -> AgencyRow:
     """Add an agency of the task force (by an admin, or anyone during set-up)."""
     _check_id(agency_id, "agency")
@@ -98,7 +104,7 @@ def add_agency(con: duckdb.DuckDBPyConnection, by: str, agency_id: str, name: st
     return row
 
 
-def add_user(con: duckdb.DuckDBPyConnection, by: str, user_id: str, agency_id: str,
+def add_user(con: Con, by: str, user_id: str, agency_id: str,
              role: str) -> UserRow:
     """Add a user to an agency: by an admin of that agency; the first user of a new
     agency by an admin of any agency (onboarding a partner); anyone during set-up."""
@@ -121,7 +127,7 @@ def add_user(con: duckdb.DuckDBPyConnection, by: str, user_id: str, agency_id: s
     return UserRow(user_id, agency_id, role, ag.country)
 
 
-def add_compartment(con: duckdb.DuckDBPyConnection, by: str, kind: str, name: str,
+def add_compartment(con: Con, by: str, kind: str, name: str,
                     members: Sequence[str] = (), compartment_id: str | None = None
                     ) -> CompartmentRow:
     """Create a compartment owned by the actor's agency with the grants of its kind
@@ -148,7 +154,7 @@ def add_compartment(con: duckdb.DuckDBPyConnection, by: str, kind: str, name: st
     return row
 
 
-def _initial_grants(con: duckdb.DuckDBPyConnection, actor: UserRow, kind: str, cid: str,
+def _initial_grants(con: Con, actor: UserRow, kind: str, cid: str,
                     members: Sequence[str]) -> list[GrantRow]:
     """The grants a new compartment of ``kind`` starts with."""
     if kind == "agency":
@@ -168,7 +174,7 @@ def _initial_grants(con: duckdb.DuckDBPyConnection, actor: UserRow, kind: str, c
     return [GrantRow(cid, "user", u, "write") for u in team]
 
 
-def _owner_admin(con: duckdb.DuckDBPyConnection, by: str, cid: str,
+def _owner_admin(con: Con, by: str, cid: str,
                  action: str) -> CompartmentRow:
     """The compartment, when ``by`` is an admin of its owning agency (else refused)."""
     actor = acting(con, by)
@@ -180,7 +186,7 @@ def _owner_admin(con: duckdb.DuckDBPyConnection, by: str, cid: str,
     return comp
 
 
-def grant(con: duckdb.DuckDBPyConnection, by: str, compartment_id: str, grantee_kind: str,
+def grant(con: Con, by: str, compartment_id: str, grantee_kind: str,
           grantee: str, access: str = "read") -> GrantRow:
     """Grant a user, an agency or the whole task force (``*``) read or write access."""
     if grantee_kind not in ("user", "agency", "taskforce") or access not in ("read", "write"):
@@ -198,7 +204,7 @@ def grant(con: duckdb.DuckDBPyConnection, by: str, compartment_id: str, grantee_
     return row
 
 
-def revoke(con: duckdb.DuckDBPyConnection, by: str, compartment_id: str, grantee_kind: str,
+def revoke(con: Con, by: str, compartment_id: str, grantee_kind: str,
            grantee: str) -> bool:
     """Remove a grant; True if there was one."""
     with unit(con):
@@ -209,7 +215,7 @@ def revoke(con: duckdb.DuckDBPyConnection, by: str, compartment_id: str, grantee
     return bool(n)
 
 
-def check_access(con: duckdb.DuckDBPyConnection, actor: UserRow, compartment_id: str,
+def check_access(con: Con, actor: UserRow, compartment_id: str,
                  need: str) -> None:
     """Refuse (and audit) unless ``actor`` holds ``need`` ('read' or 'write') on the
     compartment; a reader never writes."""

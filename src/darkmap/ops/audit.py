@@ -21,10 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from darkmap.errors import BadInputError
-from darkmap.store.audit import AuditRow, append_entry, audit_head, audit_rows
+from darkmap.store.audit import AuditRow, append_entry, appending, audit_head, audit_rows
+from darkmap.store.operations import Con
 
 __all__ = ["GENESIS", "AuditProblem", "canonical", "chain_hash", "export_trail", "log",
            "read_export", "show", "stamp", "verify", "verify_chain"]
@@ -57,16 +56,19 @@ def _where() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def log(con: duckdb.DuckDBPyConnection, actor: str, action: str, outcome: str = "ok",
+def log(con: Con, actor: str, action: str, outcome: str = "ok",
         **what: Any) -> AuditRow:
-    """Append one entry (the caller's transaction, if any, holds it with the change)."""
-    head = audit_head(con)
-    seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
-    entry = {"seq": seq, "at": stamp(), "actor": actor, "action": action,
-             "outcome": outcome, "from": _where(), **what}
-    text = canonical(entry)
-    row = AuditRow(seq, text, prev, chain_hash(prev, text))
-    append_entry(con, row)
+    """Append one entry (the caller's transaction, if any, holds it with the change; on
+    the server the append holds the operational lock, so concurrent users chain in one
+    order)."""
+    with appending(con):
+        head = audit_head(con)
+        seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
+        entry = {"seq": seq, "at": stamp(), "actor": actor, "action": action,
+                 "outcome": outcome, "from": _where(), **what}
+        text = canonical(entry)
+        row = AuditRow(seq, text, prev, chain_hash(prev, text))
+        append_entry(con, row)
     return row
 
 
@@ -112,13 +114,13 @@ def verify_chain(rows: Sequence[AuditRow],
     return None
 
 
-def verify(con: duckdb.DuckDBPyConnection) -> tuple[int, AuditProblem | None]:
+def verify(con: Con) -> tuple[int, AuditProblem | None]:
     """Check the workspace's trail: (entries checked, first problem or ``None``)."""
     rows = audit_rows(con)
     return len(rows), verify_chain(rows, audit_head(con))
 
 
-def show(con: duckdb.DuckDBPyConnection, actor: str | None = None,
+def show(con: Con, actor: str | None = None,
          record: str | None = None) -> list[dict[str, Any]]:
     """The entries (decoded) of one user and/or naming one record, with their hashes."""
     out = []
@@ -129,7 +131,7 @@ def show(con: duckdb.DuckDBPyConnection, actor: str | None = None,
     return out
 
 
-def export_trail(con: duckdb.DuckDBPyConnection, out: Path) -> int:
+def export_trail(con: Con, out: Path) -> int:
     """Write the whole trail for a court or an archive: one JSON object a line (seq,
     entry, prev_hash, hash), then the head; :func:`read_export` and
     :func:`verify_chain` check it anywhere, without darkmap's database. Entries written."""

@@ -29,19 +29,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
 from darkmap.errors import BadInputError, NotFoundError
-from darkmap.ops.access import acting, check_access, unit
+from darkmap.ops.access import AccessDenied, acting, check_access, unit
 from darkmap.ops.audit import log
 from darkmap.store import operations as store
-from darkmap.store.operations import EventRow, NoticeRow, RecordRow, UserRow
-from darkmap.store.workspace import Workspace, utcnow
+from darkmap.store.operations import Con, EventRow, NoticeRow, RecordRow, Space, UserRow
+from darkmap.store.workspace import utcnow
 
 __all__ = ["DEFAULT_DISTANCE_M", "EVENT_KINDS", "KEY_FILE", "SELECTOR_KINDS", "Conflict",
            "acknowledge", "add_event", "haversine_m", "hash_selector", "normalise",
-           "notices", "record_selectors", "submit", "taskforce_key"]
+           "notices", "record_selectors", "submit", "taskforce_key", "write_key"]
 
 KEY_FILE = "taskforce.key"
 SELECTOR_KINDS = ("persona", "pgp", "wallet", "address", "handle", "tracking", "phone",
@@ -55,9 +54,14 @@ _LINK_SELECTOR = {"persona": "persona", "account": "handle", "wallet": "wallet",
                   "address": "address"}
 
 
-def taskforce_key(ws: Workspace) -> bytes:
-    """The task force's HMAC key: 32 random bytes in ``taskforce.key`` of the workspace,
-    created once (mode 0600) and read thereafter."""
+def taskforce_key(ws: Space) -> bytes:
+    """The task force's HMAC key: 32 random bytes, created once and read thereafter: in
+    ``taskforce.key`` of the workspace (mode 0600), or on the team server (one key for
+    every agency that connects to it)."""
+    if isinstance(ws.con, store.PgOps):
+        return store.server_key(ws.con)
+    if ws.path is None:
+        raise BadInputError("no workspace to keep the task-force key in")
     path: Path = ws.path / KEY_FILE
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -70,6 +74,24 @@ def taskforce_key(ws: Workspace) -> bytes:
     with os.fdopen(fd, "wb") as f:
         f.write(key)
     return key
+
+
+def write_key(ws: Space, by: str, out: Path) -> None:
+    """Write the task force's key to a new file ``out`` (mode 0600) for a partner that
+    submits hashed selectors: an admin only, audited."""
+    actor = acting(ws.con, by)
+    if actor.role != "admin":
+        log(ws.con, by, "deconflict.key", "denied")
+        raise AccessDenied(f"{by} is {actor.role}: only an admin hands out the key")
+    key = taskforce_key(ws)
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise BadInputError(f"{out}: cannot create the key file ({exc.strerror}); give a "
+                            "new file name") from exc
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    log(ws.con, by, "deconflict.key", file=out.name)
 
 
 def normalise(kind: str, value: str) -> str:
@@ -126,7 +148,7 @@ def _selector_table(hashes: Sequence[tuple[str, str]], compartment: str, agency:
         "submitted_at": pa.array([at] * n, pa.timestamp("us"))})
 
 
-def _register(con: duckdb.DuckDBPyConnection, actor: UserRow, compartment: str,
+def _register(con: Con, actor: UserRow, compartment: str,
               hashes: Sequence[tuple[str, str]], record_id: str | None) -> int:
     """Store the selectors, notify both sides of every match; the notices sent."""
     table = _selector_table(hashes, compartment, actor.agency_id, record_id, actor.user_id,
@@ -151,7 +173,7 @@ def _register(con: duckdb.DuckDBPyConnection, actor: UserRow, compartment: str,
     return len(notices)
 
 
-def record_selectors(con: duckdb.DuckDBPyConnection, key: bytes, actor: UserRow,
+def record_selectors(con: Con, key: bytes, actor: UserRow,
                      row: RecordRow, links: Iterable[tuple[str, str]]) -> int:
     """Register the selectors of a new record (its links, a parcel's tracking number and
     addresses); the notices sent."""
@@ -171,7 +193,7 @@ class Submission:
     notices: int
 
 
-def submit(ws: Workspace, by: str, compartment: str, selectors: Iterable[tuple[str, str]],
+def submit(ws: Space, by: str, compartment: str, selectors: Iterable[tuple[str, str]],
            hashed: bool = False) -> Submission:
     """Submit selectors (kind, value) for a compartment the user may write; with
     ``hashed`` the values are already ``hash_selector`` hex digests (a partner that may
@@ -230,7 +252,7 @@ def _clash(a: EventRow, b: EventRow, within_m: float) -> tuple[bool, float | Non
     return False, None
 
 
-def add_event(ws: Workspace, by: str, kind: str, compartment: str, starts_at: datetime,
+def add_event(ws: Space, by: str, kind: str, compartment: str, starts_at: datetime,
               ends_at: datetime, lat: float | None = None, lon: float | None = None,
               postal_area: str | None = None, within_m: float = DEFAULT_DISTANCE_M
               ) -> tuple[str, list[Conflict]]:
@@ -272,7 +294,7 @@ def add_event(ws: Workspace, by: str, kind: str, compartment: str, starts_at: da
     return event.event_id, found
 
 
-def notices(ws: Workspace, by: str) -> list[NoticeRow]:
+def notices(ws: Space, by: str) -> list[NoticeRow]:
     """The notices to the user's agency (audited)."""
     actor = acting(ws.con, by)
     out = store.notices_for(ws.con, actor.agency_id)
@@ -280,7 +302,7 @@ def notices(ws: Workspace, by: str) -> list[NoticeRow]:
     return out
 
 
-def acknowledge(ws: Workspace, by: str, notice_id: str) -> None:
+def acknowledge(ws: Space, by: str, notice_id: str) -> None:
     """Acknowledge a notice to the user's agency."""
     actor = acting(ws.con, by)
     with unit(ws.con):

@@ -23,12 +23,13 @@ from darkmap.ops.access import acting
 from darkmap.ops.audit import log
 from darkmap.ops.records import fentanyl_marks, read_records
 from darkmap.store import operations as store
-from darkmap.store.workspace import Workspace, utcnow
+from darkmap.store.operations import Space
+from darkmap.store.workspace import utcnow
 
 __all__ = ["build_package"]
 
 
-def _personas(ws: Workspace, country: str) -> list[dict[str, Any]]:
+def _personas(ws: Space, country: str) -> list[dict[str, Any]]:
     """The personas attributed to ``country`` with accounts and listings."""
     found = store.country_personas(ws.con, country)
     listings = store.persona_listings(ws.con, [r[0] for r in found])
@@ -50,7 +51,7 @@ def _personas(ws: Workspace, country: str) -> list[dict[str, Any]]:
     return out
 
 
-def build_package(ws: Workspace, by: str, country: str, out: Path) -> dict[str, int]:
+def build_package(ws: Space, by: str, country: str, out: Path) -> dict[str, int]:
     """Write the package of ``country`` as ``by`` sees it into the folder ``out``."""
     country = country.upper()
     if len(country) != 2 or not country.isalpha():

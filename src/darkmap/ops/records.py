@@ -17,15 +17,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
-import duckdb
-
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.ops.access import acting, add_compartment, check_access, unit
 from darkmap.ops.audit import log
 from darkmap.ops.deconflict import record_selectors, taskforce_key
 from darkmap.store import operations as store
-from darkmap.store.operations import RecordRow
-from darkmap.store.workspace import Workspace, utcnow
+from darkmap.store.operations import Con, RecordRow, Space
+from darkmap.store.workspace import utcnow
 
 __all__ = ["LINK_KINDS", "RECORD_KINDS", "Arrest", "Buy", "Case", "CryptoItem", "Detail",
            "LabResult", "Parcel", "Record", "Seizure", "add_record", "fentanyl_marks",
@@ -194,7 +192,7 @@ def _check_links(links: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     return list(links)
 
 
-def add_record(ws: Workspace, by: str, detail: Detail, *,
+def add_record(ws: Space, by: str, detail: Detail, *,
                compartment: str | None = None, case_id: str | None = None,
                operation: str | None = None, occurred_on: date | None = None,
                country: str | None = None, provenance: str = "",
@@ -240,7 +238,7 @@ def add_record(ws: Workspace, by: str, detail: Detail, *,
     return row
 
 
-def _readable_one(con: duckdb.DuckDBPyConnection, user_id: str, agency_id: str,
+def _readable_one(con: Con, user_id: str, agency_id: str,
                   record_id: str) -> RecordRow:
     """One record the user may read, else NotFoundError (audited)."""
     rows = store.readable_records(con, user_id, agency_id, record_id=record_id)
@@ -250,7 +248,7 @@ def _readable_one(con: duckdb.DuckDBPyConnection, user_id: str, agency_id: str,
     return rows[0]
 
 
-def read_records(ws: Workspace, by: str, kind: str | None = None,
+def read_records(ws: Space, by: str, kind: str | None = None,
                  operation: str | None = None, case_id: str | None = None) -> list[Record]:
     """The records ``by`` may read (optionally of one kind, operation or case); audited
     with the ids returned."""
@@ -264,7 +262,7 @@ def read_records(ws: Workspace, by: str, kind: str | None = None,
     return out
 
 
-def show_record(ws: Workspace, by: str, record_id: str) -> Record:
+def show_record(ws: Space, by: str, record_id: str) -> Record:
     """One record ``by`` may read (NotFoundError otherwise); audited."""
     con = ws.con
     actor = acting(con, by)
@@ -273,7 +271,7 @@ def show_record(ws: Workspace, by: str, record_id: str) -> Record:
     return _with_details(con, actor.user_id, actor.agency_id, [row])[0]
 
 
-def _with_details(con: duckdb.DuckDBPyConnection, user_id: str, agency_id: str,
+def _with_details(con: Con, user_id: str, agency_id: str,
                   rows: Sequence[RecordRow]) -> list[Record]:
     """Attach links and lab results."""
     ids = [r.record_id for r in rows]
@@ -285,7 +283,7 @@ def _with_details(con: duckdb.DuckDBPyConnection, user_id: str, agency_id: str,
                    if r.record_id in labs else None) for r in rows]
 
 
-def fentanyl_marks(ws: Workspace, by: str) -> list[dict[str, str]]:
+def fentanyl_marks(ws: Space, by: str) -> list[dict[str, str]]:
     """The listings, accounts and personas a buy ``by`` may read has shown to sell
     fentanyl: one mark per (ref, buy) with the evidence (the buy and the substance)."""
     con = ws.con
@@ -296,6 +294,6 @@ def fentanyl_marks(ws: Workspace, by: str) -> list[dict[str, str]]:
             for k, ref, buy, sub in rows]
 
 
-def fentanyl_marks_of(ws: Workspace, by: str, buy_id: str) -> list[dict[str, str]]:
+def fentanyl_marks_of(ws: Space, by: str, buy_id: str) -> list[dict[str, str]]:
     """The marks one buy's lab result puts on listings, accounts and personas."""
     return [m for m in fentanyl_marks(ws, by) if m["buy"] == buy_id]

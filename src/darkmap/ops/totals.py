@@ -26,7 +26,7 @@ from darkmap.ops.access import acting, unit
 from darkmap.ops.audit import log
 from darkmap.ops.records import is_fentanyl
 from darkmap.store import operations as store
-from darkmap.store.workspace import Workspace
+from darkmap.store.operations import Space
 
 __all__ = ["COUNTRY_CODES", "SIDE_BY_SIDE", "Figure", "import_reported", "operation_report",
            "parse_row", "recorded_totals"]
@@ -224,7 +224,7 @@ def _drugs(text: str, source: str) -> list[Figure]:
     return out
 
 
-def import_reported(ws: Workspace, by: str, path: Path) -> dict[str, int]:
+def import_reported(ws: Space, by: str, path: Path) -> dict[str, int]:
     """Import the reported figures of the operations in a CSV (jcode-operations.csv's
     columns), replacing those imported before; figures per operation."""
     actor = acting(ws.con, by)
@@ -266,7 +266,7 @@ def _metric_summary(figs: Iterable[Sequence[Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def recorded_totals(ws: Workspace, by: str, operation: str) -> dict[str, Any]:
+def recorded_totals(ws: Space, by: str, operation: str) -> dict[str, Any]:
     """The totals of the operation's seizures and arrests that ``by`` may read."""
     actor = acting(ws.con, by)
     arrests = store.readable_records(ws.con, actor.user_id, actor.agency_id, kind="arrest",
@@ -306,7 +306,7 @@ def recorded_totals(ws: Workspace, by: str, operation: str) -> dict[str, Any]:
     }
 
 
-def operation_report(ws: Workspace, by: str, operation: str) -> dict[str, Any]:
+def operation_report(ws: Space, by: str, operation: str) -> dict[str, Any]:
     """Recorded totals (what ``by`` may read) and reported figures, side by side."""
     recorded = recorded_totals(ws, by, operation)
     reported = _metric_summary(store.reported(ws.con, operation))

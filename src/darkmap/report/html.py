@@ -26,10 +26,12 @@ from darkmap.report import (
     section_evaluation,
     section_markets,
     section_money,
+    section_operations,
     section_personas,
     section_targets,
 )
 from darkmap.report.sections import Figure, Section, sections
+from darkmap.store.operations import Space
 from darkmap.store.workspace import Workspace, utcnow
 
 __all__ = ["BUILTIN_SECTIONS", "CELL_CHARS", "FULL_CHARS", "LABEL_CHARS", "TITLE_CHARS", "Shown",
@@ -48,7 +50,7 @@ LABEL_CHARS = 40
 #: its section function; :func:`build_sections` draws every registered section by its
 #: order (10 collection ... 90 evaluation), plug-in sections included.
 BUILTIN_SECTIONS = (section_collection, section_markets, section_personas, section_targets,
-                    section_money, section_evaluation)
+                    section_money, section_operations, section_evaluation)
 
 
 def svg_bars(fig: Figure, width: int = 640) -> Markup:
@@ -143,8 +145,12 @@ def _fmt(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def write_report(ws: Workspace, out: Path | None = None) -> Path:
-    """Write the report (default ``<workspace>/report.html``); return its path.
+def write_report(ws: Workspace, out: Path | None = None, user: str | None = None,
+                 ops: Space | None = None) -> Path:
+    """Write the report (default ``<workspace>/report.html``); return its path. With
+    ``user``, the operations section shows what that user may read (audited; the
+    workspace must be open for writing) of the records in ``ops`` (the team server) or
+    the workspace; without, the report holds nothing operational.
 
     A folder of ``out`` that does not exist is a :class:`NotFoundError`; ``out`` naming a
     folder is a :class:`BadInputError`.
@@ -155,5 +161,7 @@ def write_report(ws: Workspace, out: Path | None = None) -> Path:
                             f"{out / 'report.html'}")
     if not out.parent.is_dir():
         raise NotFoundError(f"{out.parent}: no such folder for the report")
-    out.write_text(render_report(ws), encoding="utf-8")
+    with section_operations.reading_as(user, ops):
+        text = render_report(ws)
+    out.write_text(text, encoding="utf-8")
     return out

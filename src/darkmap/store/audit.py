@@ -3,15 +3,42 @@
 Only this module writes them, and only by appending: an entry is inserted with its
 sequence number, the previous entry's hash and its own; the head row names the newest
 entry. Hashing and checking are done by :mod:`darkmap.ops.audit`.
+
+Both backends (a workspace's DuckDB, the team server): on the server an append happens
+under the operational lock (:data:`darkmap.store.operations.OPS_LOCK`, :func:`appending`),
+so concurrent users extend one chain, never two branches of it.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NamedTuple
 
-import duckdb
+import psycopg
 
-__all__ = ["AuditRow", "append_entry", "audit_head", "audit_rows"]
+from darkmap.store.operations import OPS_LOCK, OPS_ROLE, Con, PgOps
+
+__all__ = ["PG_AUDIT_SCHEMA", "AuditRow", "append_entry", "appending", "audit_head",
+           "audit_rows", "install_server_audit"]
+
+PG_AUDIT_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS ops_audit (
+    seq BIGINT PRIMARY KEY, entry TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ops_audit_head (
+    id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL);
+REVOKE ALL ON ops_audit, ops_audit_head FROM PUBLIC;
+GRANT SELECT, INSERT ON ops_audit, ops_audit_head TO {OPS_ROLE};
+GRANT UPDATE (seq, hash) ON ops_audit_head TO {OPS_ROLE};
+"""
+"""The trail on the team server: members of ``darkmap_ops`` append entries and move the
+head; no one but the owner may change or delete an entry."""
+
+
+def install_server_audit(pg: psycopg.Connection[Any]) -> None:
+    """Create (or complete) the trail's tables on the server (after the operational
+    schema, which makes the role); the caller holds the transaction."""
+    pg.execute(PG_AUDIT_SCHEMA)
 
 
 class AuditRow(NamedTuple):
@@ -23,28 +50,55 @@ class AuditRow(NamedTuple):
     hash: str
 
 
-def audit_head(con: duckdb.DuckDBPyConnection) -> tuple[int, str] | None:
+def audit_head(con: Con) -> tuple[int, str] | None:
     """(seq, hash) of the newest entry, ``None`` while the trail is empty."""
     row = con.execute("SELECT seq, hash FROM ops_audit_head WHERE id = 1").fetchone()
     return (int(row[0]), str(row[1])) if row else None
 
 
-def append_entry(con: duckdb.DuckDBPyConnection, row: AuditRow) -> None:
+def append_entry(con: Con, row: AuditRow) -> None:
     """Append one entry and move the head to it (the caller holds the transaction)."""
     con.execute("INSERT INTO ops_audit VALUES (?, ?, ?, ?)", list(row))
-    con.execute("INSERT OR REPLACE INTO ops_audit_head VALUES (1, ?, ?)", [row.seq, row.hash])
+    con.execute("INSERT INTO ops_audit_head VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE "
+                "SET seq = EXCLUDED.seq, hash = EXCLUDED.hash", [row.seq, row.hash])
 
 
-def audit_rows(con: duckdb.DuckDBPyConnection, actor: str | None = None,
+@contextmanager
+def appending(con: Con) -> Iterator[None]:
+    """Hold what an append needs: on the server, the operational lock inside a
+    transaction (the caller's, or one of its own around the block). Nothing in a
+    workspace (one process writes it)."""
+    if not isinstance(con, PgOps):
+        yield
+        return
+    own = not con.in_transaction()
+    if own:
+        con.execute("BEGIN")
+    try:
+        con.execute("SELECT pg_advisory_xact_lock(?)", [OPS_LOCK])
+        yield
+    except BaseException:
+        if own:
+            con.execute("ROLLBACK")
+        raise
+    if own:
+        con.execute("COMMIT")
+
+
+def audit_rows(con: Con, actor: str | None = None,
                record: str | None = None) -> list[AuditRow]:
     """The entries in order; only those of ``actor`` and/or naming ``record`` if given."""
     sql = "SELECT seq, entry, prev_hash, hash FROM ops_audit WHERE 1 = 1"
     params: list[str] = []
+    server = isinstance(con, PgOps)
     if actor is not None:
-        sql += " AND json_extract_string(entry, '$.actor') = ?"
+        sql += (" AND entry::jsonb ->> 'actor' = ?" if server
+                else " AND json_extract_string(entry, '$.actor') = ?")
         params.append(actor)
     if record is not None:
-        sql += (" AND (json_extract_string(entry, '$.record') = ?"
+        sql += (" AND (entry::jsonb ->> 'record' = ?"
+                " OR jsonb_exists(coalesce(entry::jsonb -> 'records', '[]'), ?))" if server
+                else " AND (json_extract_string(entry, '$.record') = ?"
                 " OR list_contains(CAST(json_extract(entry, '$.records') AS VARCHAR[]), ?))")
         params += [record, record]
     rows = con.execute(sql + " ORDER BY seq", params).fetchall()

@@ -2,6 +2,16 @@
 records and what hangs off them, deconfliction selectors, events and notices, and the
 reported figures of past operations.
 
+Two backends, one set of functions: the embedded workspace (a DuckDB connection) and the
+task force's PostgreSQL server (:class:`PgOps`, a psycopg connection in the subset of
+DuckDB's interface used here: ``?`` and ``$name`` parameters are rewritten for psycopg,
+and the few statements whose dialects differ are written twice). :data:`PG_SCHEMA` is
+the server's schema (installed by :func:`darkmap.store.team.init_server`). On the server
+every write transaction takes one advisory lock first (:func:`transaction`), so the audit
+chain and deconfliction see the writes of concurrent users in one order and nothing is
+lost. Reference data (listings, personas, jurisdictions) stays in the analyst's DuckDB
+workspace: :func:`reference` gives the connection that holds it.
+
 Only this module writes the ``ops_`` tables (the audit trail aside: :mod:`.audit`).
 Every read of operational records takes the acting user's id and agency and filters by
 the grants in SQL (:data:`READABLE`): no function here returns a record without them.
@@ -11,23 +21,33 @@ Access decisions and their audit live in :mod:`darkmap.ops`.
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import duckdb
+import psycopg
 import pyarrow as pa
 
+from darkmap.store.workspace import Workspace
+
 __all__ = [
-    "AgencyRow", "CompartmentRow", "EventRow", "GrantRow", "NoticeRow", "RecordRow",
-    "SelectorMatch", "UserRow", "access_level", "ack_notice", "agencies", "agency", "any_user",
-    "compartment", "country_personas", "delete_grant", "events_in_window", "fentanyl_evidence",
-    "grants_of", "insert_agency", "insert_compartment", "insert_event", "insert_notice",
-    "insert_notices", "insert_record", "insert_selectors", "insert_user", "lab_results",
-    "links_of", "notices_for", "persona_listings", "put_grant", "readable_records",
-    "replace_reported", "reported", "seizure_items", "selector_matches", "transaction", "user",
-    "users",
+    "OPS_LOCK", "OPS_ROLE", "OPS_SCHEMA_VERSION", "PG_SCHEMA", "SERVICE_ROLE", "AgencyRow",
+    "CompartmentRow", "Con",
+    "EventRow", "GrantRow", "NoticeRow", "OpsServer", "PgOps", "RecordRow", "SelectorMatch",
+    "Space", "UserRow", "access_level", "ack_notice", "acts_for", "agencies", "agency",
+    "any_user", "compartment", "country_personas", "delete_grant", "demo_target",
+    "events_in_window", "fentanyl_evidence", "grants_of", "insert_agency", "insert_compartment",
+    "insert_event", "insert_notice", "insert_notices", "insert_record", "insert_selectors",
+    "insert_user", "install_server_schema", "is_server", "lab_results", "links_of",
+    "notices_for", "persona_addresses", "persona_listings", "put_grant", "readable_records",
+    "reference", "replace_reported", "reported", "reported_operations", "seizure_items",
+    "selector_matches", "server_key", "session_role", "transaction", "user", "users"
 ]
 
 READABLE = ("compartment_id IN (SELECT compartment_id FROM ops_grants WHERE "
@@ -35,6 +55,249 @@ READABLE = ("compartment_id IN (SELECT compartment_id FROM ops_grants WHERE "
             "(grantee_kind = 'agency' AND grantee = $agency) OR grantee_kind = 'taskforce')")
 """The grant filter: a record's compartment is readable by the user ``$user`` of agency
 ``$agency`` (any grant, read or write)."""
+
+OPS_SCHEMA_VERSION = 1
+"""The operational schema on the team server (table ``ops_schema``)."""
+OPS_LOCK = 0x6F707331
+"""The advisory lock every write transaction on the server takes first (``ops1``)."""
+OPS_ROLE = "darkmap_ops"
+"""Grant to the login role of every operational user on the server."""
+SERVICE_ROLE = "darkmap_ops_service"
+"""Grant to a front end that authenticates users itself: it may act for any user."""
+_TABLE_NAMES = ("ops_agencies", "ops_users", "ops_compartments", "ops_grants", "ops_records",
+                "ops_links", "ops_seizure_items", "ops_lab_results", "ops_selectors",
+                "ops_events", "ops_notices", "ops_reported", "ops_server_key", "ops_schema")
+
+PG_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS ops_agencies (
+    agency_id TEXT PRIMARY KEY, name TEXT NOT NULL, country TEXT NOT NULL,
+    contact TEXT NOT NULL, created_by TEXT NOT NULL, created_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS ops_users (
+    user_id TEXT PRIMARY KEY, agency_id TEXT NOT NULL, role TEXT NOT NULL,
+    created_by TEXT NOT NULL, created_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS ops_compartments (
+    compartment_id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL,
+    owner_agency TEXT NOT NULL, created_by TEXT NOT NULL, created_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS ops_grants (
+    compartment_id TEXT NOT NULL, grantee_kind TEXT NOT NULL, grantee TEXT NOT NULL,
+    access TEXT NOT NULL, granted_by TEXT NOT NULL, granted_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (compartment_id, grantee_kind, grantee));
+CREATE TABLE IF NOT EXISTS ops_records (
+    record_id TEXT PRIMARY KEY, kind TEXT NOT NULL, compartment_id TEXT NOT NULL,
+    agency_id TEXT NOT NULL, author TEXT NOT NULL, created_at TIMESTAMP NOT NULL,
+    case_id TEXT, operation TEXT, occurred_on DATE, country TEXT, provenance TEXT NOT NULL,
+    data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS ops_records_compartment ON ops_records (compartment_id);
+CREATE TABLE IF NOT EXISTS ops_links (
+    record_id TEXT NOT NULL, ref_kind TEXT NOT NULL, ref_id TEXT NOT NULL,
+    PRIMARY KEY (record_id, ref_kind, ref_id));
+CREATE TABLE IF NOT EXISTS ops_seizure_items (
+    record_id TEXT NOT NULL, item TEXT NOT NULL, substance TEXT, grams DOUBLE PRECISION,
+    count BIGINT, currency TEXT, amount DOUBLE PRECISION, usd DOUBLE PRECISION,
+    address TEXT);
+CREATE INDEX IF NOT EXISTS ops_seizure_items_record ON ops_seizure_items (record_id);
+CREATE TABLE IF NOT EXISTS ops_lab_results (
+    record_id TEXT PRIMARY KEY, substance TEXT NOT NULL, purity_pct DOUBLE PRECISION,
+    net_weight_g DOUBLE PRECISION, pill_count BIGINT, imprint TEXT, fentanyl BOOLEAN NOT NULL);
+CREATE TABLE IF NOT EXISTS ops_selectors (
+    selector_hmac TEXT NOT NULL, kind TEXT NOT NULL, compartment_id TEXT NOT NULL,
+    agency_id TEXT NOT NULL, record_id TEXT, submitted_by TEXT NOT NULL,
+    submitted_at TIMESTAMP NOT NULL, PRIMARY KEY (selector_hmac, kind, compartment_id));
+CREATE TABLE IF NOT EXISTS ops_events (
+    event_id TEXT PRIMARY KEY, kind TEXT NOT NULL, compartment_id TEXT NOT NULL,
+    agency_id TEXT NOT NULL, lat DOUBLE PRECISION, lon DOUBLE PRECISION, postal_area TEXT,
+    starts_at TIMESTAMP NOT NULL, ends_at TIMESTAMP NOT NULL, created_by TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS ops_notices (
+    notice_id TEXT PRIMARY KEY, kind TEXT NOT NULL, to_agency TEXT NOT NULL,
+    other_agency TEXT NOT NULL, other_contact TEXT NOT NULL, subject TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL, acked_by TEXT, acked_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS ops_reported (
+    operation TEXT NOT NULL, metric TEXT NOT NULL, low DOUBLE PRECISION,
+    high DOUBLE PRECISION, text TEXT NOT NULL, source TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ops_server_key (
+    id INTEGER PRIMARY KEY CHECK (id = 1), key BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS ops_schema (version INTEGER NOT NULL);
+
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{OPS_ROLE}') THEN
+        BEGIN CREATE ROLE {OPS_ROLE} NOLOGIN;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{SERVICE_ROLE}') THEN
+        BEGIN CREATE ROLE {SERVICE_ROLE} NOLOGIN;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END;
+    END IF;
+    IF NOT pg_has_role('{SERVICE_ROLE}', '{OPS_ROLE}', 'MEMBER') THEN
+        GRANT {OPS_ROLE} TO {SERVICE_ROLE};
+    END IF;
+END $$;
+REVOKE ALL ON {", ".join(_TABLE_NAMES)} FROM PUBLIC;
+GRANT SELECT, INSERT ON {", ".join(_TABLE_NAMES[:-2])} TO {OPS_ROLE};
+GRANT SELECT ON ops_server_key, ops_schema TO {OPS_ROLE};
+GRANT UPDATE (access, granted_by, granted_at), DELETE ON ops_grants TO {OPS_ROLE};
+GRANT UPDATE (acked_by, acked_at) ON ops_notices TO {OPS_ROLE};
+GRANT DELETE ON ops_reported TO {OPS_ROLE};
+
+CREATE OR REPLACE FUNCTION ops_may_read(compartment TEXT) RETURNS BOOLEAN
+LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
+    SELECT pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER') OR EXISTS (
+        SELECT 1 FROM ops_grants g WHERE g.compartment_id = compartment AND (
+            (g.grantee_kind = 'user' AND g.grantee = session_user::text)
+            OR (g.grantee_kind = 'agency' AND g.grantee = (
+                SELECT u.agency_id FROM ops_users u WHERE u.user_id = session_user::text))
+            OR g.grantee_kind = 'taskforce'))
+$$;
+CREATE OR REPLACE FUNCTION ops_my_agency() RETURNS TEXT
+LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
+    SELECT u.agency_id FROM ops_users u WHERE u.user_id = session_user::text
+$$;
+ALTER TABLE ops_records ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS ops_read ON ops_records;
+CREATE POLICY ops_read ON ops_records FOR SELECT USING (ops_may_read(compartment_id));
+DROP POLICY IF EXISTS ops_add ON ops_records;
+CREATE POLICY ops_add ON ops_records FOR INSERT WITH CHECK (
+    author = session_user::text OR pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER'));
+ALTER TABLE ops_links ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ops_seizure_items ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ops_lab_results ENABLE ROW LEVEL SECURITY;
+DO $$ DECLARE t TEXT; BEGIN
+    FOREACH t IN ARRAY ARRAY['ops_links', 'ops_seizure_items', 'ops_lab_results'] LOOP
+        EXECUTE format('DROP POLICY IF EXISTS ops_read ON %I', t);
+        EXECUTE format('CREATE POLICY ops_read ON %I FOR SELECT USING (EXISTS (SELECT 1 '
+                       'FROM ops_records r WHERE r.record_id = %I.record_id))', t, t);
+        EXECUTE format('DROP POLICY IF EXISTS ops_add ON %I', t);
+        EXECUTE format('CREATE POLICY ops_add ON %I FOR INSERT WITH CHECK (true)', t);
+    END LOOP;
+END $$;
+ALTER TABLE ops_notices ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS ops_read ON ops_notices;
+CREATE POLICY ops_read ON ops_notices FOR SELECT USING (
+    to_agency = ops_my_agency() OR pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER'));
+DROP POLICY IF EXISTS ops_add ON ops_notices;
+CREATE POLICY ops_add ON ops_notices FOR INSERT WITH CHECK (true);
+DROP POLICY IF EXISTS ops_ack ON ops_notices;
+CREATE POLICY ops_ack ON ops_notices FOR UPDATE USING (
+    to_agency = ops_my_agency() OR pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER'));
+DELETE FROM ops_schema;
+INSERT INTO ops_schema VALUES ({OPS_SCHEMA_VERSION});
+"""
+"""The operational tables on the team server: the workspace's (migration 009) in
+PostgreSQL types, plus the task force's key and the schema version (the audit trail's
+are :data:`darkmap.store.audit.PG_AUDIT_SCHEMA`). Members of ``darkmap_ops`` add rows;
+they never update or delete an audit entry, a record or a selector (the trail is
+append-only on the server too). Row-level security repeats the grants on the server: a
+login role reads only the records (and their links, seizure items and lab results) of
+compartments its user holds a grant on, and only its agency's notices, even in ``psql``;
+a member of ``darkmap_ops_service`` (a front end that authenticates users itself) reads
+all and the library filters for the user it acts for."""
+
+
+class PgOps:
+    """A connection to the team server in the subset of DuckDB's interface the ops store
+    uses (``execute(sql, params).fetchall()``). ``ref`` is the analyst's workspace that
+    holds the reference data (listings, personas), if any."""
+
+    def __init__(self, pg: psycopg.Connection[Any],
+                 ref: duckdb.DuckDBPyConnection | None = None) -> None:
+        pg.autocommit = True  # transactions are explicit (:func:`transaction`)
+        self.pg = pg
+        self.ref = ref
+
+    def execute(self, sql: str, params: Any = None) -> psycopg.Cursor[Any]:
+        """Run DuckDB-style SQL (``?`` and ``$name`` parameters) on the server."""
+        return self.pg.execute(_pg_sql(sql), params)
+
+    def in_transaction(self) -> bool:
+        """True inside an explicit transaction."""
+        return bool(self.pg.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
+
+    def close(self) -> None:
+        """Close the server connection (not the reference workspace)."""
+        self.pg.close()
+
+
+Con = duckdb.DuckDBPyConnection | PgOps
+"""Where the operational records live: a workspace's DuckDB or the team server."""
+
+
+class OpsServer:
+    """The team server in the place of a workspace for :mod:`darkmap.ops`: ``con`` holds
+    the operational records, ``workspace`` (if given) the reference data."""
+
+    def __init__(self, con: PgOps, workspace: Workspace | None = None) -> None:
+        self.con = con
+        self.workspace = workspace
+        self.path: Path | None = workspace.path if workspace is not None else None
+
+    def close(self) -> None:
+        """Close the server connection (the workspace is the caller's to close)."""
+        self.con.close()
+
+    def __enter__(self) -> OpsServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+Space = Workspace | OpsServer
+"""What the ops functions act on: a workspace (DuckDB) or the team server."""
+
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+_NAMED = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]{0,40})")
+
+
+@lru_cache(maxsize=256)
+def _pg_sql(sql: str) -> str:
+    """DuckDB's placeholders as psycopg's: ``?`` -> ``%s``, ``$name`` -> ``%(name)s``."""
+    return _NAMED.sub(r"%(\1)s", sql.replace("?", "%s"))
+
+
+def is_server(con: Con) -> bool:
+    """True when ``con`` is the team server."""
+    return isinstance(con, PgOps)
+
+
+def reference(con: Con) -> duckdb.DuckDBPyConnection | None:
+    """The connection holding the reference data (the workspace), ``None`` if none."""
+    return con.ref if isinstance(con, PgOps) else con
+
+
+def session_role(con: Con) -> str | None:
+    """The database role the server authenticated (``None`` in a workspace)."""
+    if not isinstance(con, PgOps):
+        return None
+    row = con.execute("SELECT session_user::text").fetchone()
+    return str(row[0]) if row else None
+
+
+def acts_for(con: Con, user_id: str) -> bool:
+    """On the server: whether the connection's role is ``user_id``'s own login role, or a
+    member of ``darkmap_ops_service`` (a front end that authenticated the user). Always
+    true in a workspace (one analyst's files)."""
+    if not isinstance(con, PgOps):
+        return True
+    row = con.execute(f"SELECT session_user::text = ? OR pg_has_role(session_user, "
+                      f"'{SERVICE_ROLE}', 'MEMBER')", [user_id]).fetchone()
+    return bool(row and row[0])
+
+
+def install_server_schema(pg: psycopg.Connection[Any]) -> None:
+    """Create (or complete) the operational tables on the server, with the task force's
+    HMAC key (32 random bytes, made once). The caller holds the transaction."""
+    pg.execute(PG_SCHEMA)
+    pg.execute("INSERT INTO ops_server_key VALUES (1, %s) ON CONFLICT DO NOTHING",
+               [os.urandom(32)])
+
+
+def server_key(con: PgOps) -> bytes:
+    """The task force's HMAC key kept on the server (made by ``team init``)."""
+    row = con.execute("SELECT key FROM ops_server_key WHERE id = 1").fetchone()
+    if not row:
+        raise psycopg.errors.UndefinedObject("the server has no task-force key: "
+                                             "run `darkmap team init`")
+    return bytes(row[0])
 
 
 class AgencyRow(NamedTuple):
@@ -130,12 +393,19 @@ class NoticeRow(NamedTuple):
 
 
 @contextmanager
-def transaction(con: duckdb.DuckDBPyConnection,
-                keep: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+def transaction(con: Con, keep: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
     """Run the block in one transaction: a record and its audit entry land together. An
     exception of a type in ``keep`` commits what was done before it (a refusal's audit
-    entry), any other rolls everything back."""
+    entry), any other rolls everything back. On the server the transaction first takes
+    :data:`OPS_LOCK`: writers go one after the other, so none is lost and the audit
+    chain stays one chain."""
     con.execute("BEGIN TRANSACTION")
+    if isinstance(con, PgOps):
+        try:
+            con.execute("SELECT pg_advisory_xact_lock(?)", [OPS_LOCK])
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
     try:
         yield
     except keep:
@@ -144,7 +414,7 @@ def transaction(con: duckdb.DuckDBPyConnection,
     except BaseException:
         try:
             con.execute("ROLLBACK")
-        except duckdb.TransactionException:
+        except (duckdb.Error, psycopg.Error):
             pass
         raise
     con.execute("COMMIT")
@@ -153,34 +423,34 @@ def transaction(con: duckdb.DuckDBPyConnection,
 # -- agencies, users, compartments, grants ----------------------------------------------
 
 
-def insert_agency(con: duckdb.DuckDBPyConnection, row: AgencyRow, by: str,
+def insert_agency(con: Con, row: AgencyRow, by: str,
                   at: datetime) -> None:
     """Add an agency."""
     con.execute("INSERT INTO ops_agencies VALUES (?, ?, ?, ?, ?, ?)", [*row, by, at])
 
 
-def agency(con: duckdb.DuckDBPyConnection, agency_id: str) -> AgencyRow | None:
+def agency(con: Con, agency_id: str) -> AgencyRow | None:
     """One agency, ``None`` if unknown."""
     row = con.execute("SELECT agency_id, name, country, contact FROM ops_agencies "
                       "WHERE agency_id = ?", [agency_id]).fetchone()
     return AgencyRow(*row) if row else None
 
 
-def agencies(con: duckdb.DuckDBPyConnection) -> list[AgencyRow]:
+def agencies(con: Con) -> list[AgencyRow]:
     """Every agency (the task force's directory: names, countries and contacts)."""
     return [AgencyRow(*r) for r in con.execute(
         "SELECT agency_id, name, country, contact FROM ops_agencies ORDER BY agency_id"
     ).fetchall()]
 
 
-def insert_user(con: duckdb.DuckDBPyConnection, user_id: str, agency_id: str, role: str,
+def insert_user(con: Con, user_id: str, agency_id: str, role: str,
                 by: str, at: datetime) -> None:
     """Add a user."""
     con.execute("INSERT INTO ops_users VALUES (?, ?, ?, ?, ?)",
                 [user_id, agency_id, role, by, at])
 
 
-def user(con: duckdb.DuckDBPyConnection, user_id: str) -> UserRow | None:
+def user(con: Con, user_id: str) -> UserRow | None:
     """One user with the agency's country, ``None`` if unknown."""
     row = con.execute("SELECT u.user_id, u.agency_id, u.role, a.country FROM ops_users u "
                       "JOIN ops_agencies a USING (agency_id) WHERE u.user_id = ?",
@@ -188,37 +458,40 @@ def user(con: duckdb.DuckDBPyConnection, user_id: str) -> UserRow | None:
     return UserRow(*row) if row else None
 
 
-def users(con: duckdb.DuckDBPyConnection) -> list[UserRow]:
+def users(con: Con) -> list[UserRow]:
     """Every user."""
     return [UserRow(*r) for r in con.execute(
         "SELECT u.user_id, u.agency_id, u.role, a.country FROM ops_users u "
         "JOIN ops_agencies a USING (agency_id) ORDER BY u.user_id").fetchall()]
 
 
-def any_user(con: duckdb.DuckDBPyConnection) -> bool:
+def any_user(con: Con) -> bool:
     """True once the task force has a user (before that, set-up is open)."""
     return con.execute("SELECT count(*) FROM ops_users").fetchone() != (0,)
 
 
-def insert_compartment(con: duckdb.DuckDBPyConnection, row: CompartmentRow, by: str,
+def insert_compartment(con: Con, row: CompartmentRow, by: str,
                        at: datetime) -> None:
     """Add a compartment."""
     con.execute("INSERT INTO ops_compartments VALUES (?, ?, ?, ?, ?, ?)", [*row, by, at])
 
 
-def compartment(con: duckdb.DuckDBPyConnection, compartment_id: str) -> CompartmentRow | None:
+def compartment(con: Con, compartment_id: str) -> CompartmentRow | None:
     """One compartment, ``None`` if unknown."""
     row = con.execute("SELECT compartment_id, kind, name, owner_agency FROM ops_compartments "
                       "WHERE compartment_id = ?", [compartment_id]).fetchone()
     return CompartmentRow(*row) if row else None
 
 
-def put_grant(con: duckdb.DuckDBPyConnection, row: GrantRow, by: str, at: datetime) -> None:
+def put_grant(con: Con, row: GrantRow, by: str, at: datetime) -> None:
     """Add a grant (or change its access)."""
-    con.execute("INSERT OR REPLACE INTO ops_grants VALUES (?, ?, ?, ?, ?, ?)", [*row, by, at])
+    con.execute("INSERT INTO ops_grants VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (compartment_id, grantee_kind, grantee) DO UPDATE SET "
+                "access = EXCLUDED.access, granted_by = EXCLUDED.granted_by, "
+                "granted_at = EXCLUDED.granted_at", [*row, by, at])
 
 
-def delete_grant(con: duckdb.DuckDBPyConnection, compartment_id: str, grantee_kind: str,
+def delete_grant(con: Con, compartment_id: str, grantee_kind: str,
                  grantee: str) -> int:
     """Remove a grant; the number removed (0 or 1)."""
     row = con.execute("DELETE FROM ops_grants WHERE compartment_id = ? AND grantee_kind = ? "
@@ -227,14 +500,14 @@ def delete_grant(con: duckdb.DuckDBPyConnection, compartment_id: str, grantee_ki
     return len(row)
 
 
-def grants_of(con: duckdb.DuckDBPyConnection, compartment_id: str) -> list[GrantRow]:
+def grants_of(con: Con, compartment_id: str) -> list[GrantRow]:
     """The grants on a compartment."""
     return [GrantRow(*r) for r in con.execute(
         "SELECT compartment_id, grantee_kind, grantee, access FROM ops_grants "
         "WHERE compartment_id = ? ORDER BY grantee_kind, grantee", [compartment_id]).fetchall()]
 
 
-def access_level(con: duckdb.DuckDBPyConnection, user_id: str, agency_id: str,
+def access_level(con: Con, user_id: str, agency_id: str,
                  compartment_id: str) -> str | None:
     """'write', 'read' or ``None``: the best grant the user holds on the compartment."""
     row = con.execute(
@@ -249,7 +522,7 @@ def access_level(con: duckdb.DuckDBPyConnection, user_id: str, agency_id: str,
 # -- records ----------------------------------------------------------------------------
 
 
-def insert_record(con: duckdb.DuckDBPyConnection, row: RecordRow,
+def insert_record(con: Con, row: RecordRow,
                   links: Iterable[tuple[str, str]] = (),
                   items: Iterable[Sequence[Any]] = (),
                   lab: Sequence[Any] | None = None) -> None:
@@ -259,7 +532,7 @@ def insert_record(con: duckdb.DuckDBPyConnection, row: RecordRow,
     con.execute("INSERT INTO ops_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [*row[:-1], json.dumps(row.data, sort_keys=True)])
     for kind, ref in links:
-        con.execute("INSERT OR IGNORE INTO ops_links VALUES (?, ?, ?)",
+        con.execute("INSERT INTO ops_links VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                     [row.record_id, kind, ref])
     for item in items:
         con.execute("INSERT INTO ops_seizure_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -269,7 +542,7 @@ def insert_record(con: duckdb.DuckDBPyConnection, row: RecordRow,
                     [row.record_id, *lab])
 
 
-def readable_records(con: duckdb.DuckDBPyConnection, user_id: str, agency_id: str,
+def readable_records(con: Con, user_id: str, agency_id: str,
                      kind: str | None = None, record_id: str | None = None,
                      operation: str | None = None,
                      case_id: str | None = None) -> list[RecordRow]:
@@ -286,11 +559,11 @@ def readable_records(con: duckdb.DuckDBPyConnection, user_id: str, agency_id: st
     return [RecordRow._make([*r[:-1], json.loads(r[-1])]) for r in rows]
 
 
-def links_of(con: duckdb.DuckDBPyConnection, user_id: str, agency_id: str,
+def links_of(con: Con, user_id: str, agency_id: str,
              record_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
     """record id -> its links (kind, id), for the readable ones among ``record_ids``."""
     rows = con.execute(
-        "SELECT record_id, ref_kind, ref_id FROM ops_links WHERE list_contains($ids, record_id)"
+        "SELECT record_id, ref_kind, ref_id FROM ops_links WHERE record_id = ANY($ids)"
         f" AND record_id IN (SELECT record_id FROM ops_records WHERE {READABLE}) "
         "ORDER BY record_id, ref_kind, ref_id",
         {"ids": list(record_ids), "user": user_id, "agency": agency_id}).fetchall()
@@ -300,7 +573,7 @@ def links_of(con: duckdb.DuckDBPyConnection, user_id: str, agency_id: str,
     return out
 
 
-def seizure_items(con: duckdb.DuckDBPyConnection, user_id: str, agency_id: str,
+def seizure_items(con: Con, user_id: str, agency_id: str,
                   operation: str | None = None) -> list[tuple[Any, ...]]:
     """(record id, item, substance, grams, count, currency, amount, usd, address) of the
     seizures the user may read, of one operation if given."""
@@ -314,78 +587,172 @@ def seizure_items(con: duckdb.DuckDBPyConnection, user_id: str, agency_id: str,
     return con.execute(sql + " ORDER BY i.record_id, item", params).fetchall()
 
 
-def lab_results(con: duckdb.DuckDBPyConnection, user_id: str, agency_id: str,
+def lab_results(con: Con, user_id: str, agency_id: str,
                 record_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
     """buy record id -> (substance, purity, net g, pills, imprint, fentanyl), readable ones."""
     rows = con.execute(
         "SELECT record_id, substance, purity_pct, net_weight_g, pill_count, imprint, fentanyl "
-        "FROM ops_lab_results WHERE list_contains($ids, record_id) AND record_id IN "
+        "FROM ops_lab_results WHERE record_id = ANY($ids) AND record_id IN "
         f"(SELECT record_id FROM ops_records WHERE {READABLE})",
         {"ids": list(record_ids), "user": user_id, "agency": agency_id}).fetchall()
     return {r[0]: tuple(r[1:]) for r in rows}
 
 
-def fentanyl_evidence(con: duckdb.DuckDBPyConnection, user_id: str,
+def fentanyl_evidence(con: Con, user_id: str,
                       agency_id: str) -> list[tuple[str, str, str, str]]:
     """(ref kind, ref id, buy record id, substance): the listings and personas that a
     readable buy's lab result shows to sell fentanyl; the persona of a linked listing's
-    account (``persona_members``) is marked too."""
-    return con.execute(f"""
-        WITH buys AS (
-            SELECT record_id, substance FROM ops_lab_results
-            WHERE fentanyl AND record_id IN (SELECT record_id FROM ops_records WHERE {READABLE})),
-        direct AS (
-            SELECT l.ref_kind, l.ref_id, b.record_id, b.substance
-            FROM buys b JOIN ops_links l USING (record_id)
-            WHERE l.ref_kind IN ('listing', 'persona', 'account')),
-        via AS (
-            SELECT 'persona' AS ref_kind, pm.persona_id AS ref_id, d.record_id, d.substance
-            FROM direct d JOIN listings li ON d.ref_kind = 'listing' AND li.listing_id = d.ref_id
-            JOIN persona_members pm ON pm.account_id = li.account_id
-            UNION
-            SELECT 'persona', pm.persona_id, d.record_id, d.substance
-            FROM direct d JOIN persona_members pm
-              ON d.ref_kind = 'account' AND pm.account_id = d.ref_id)
-        SELECT * FROM direct UNION SELECT * FROM via ORDER BY 1, 2, 3""",
-        {"user": user_id, "agency": agency_id}).fetchall()
+    or account's account (``persona_members`` of the reference data) is marked too."""
+    direct = [tuple(r) for r in con.execute(f"""
+        SELECT l.ref_kind, l.ref_id, b.record_id, b.substance
+        FROM ops_lab_results b JOIN ops_links l USING (record_id)
+        WHERE b.fentanyl AND l.ref_kind IN ('listing', 'persona', 'account')
+          AND b.record_id IN (SELECT record_id FROM ops_records WHERE {READABLE})""",
+        {"user": user_id, "agency": agency_id}).fetchall()]
+    ref = reference(con)
+    via: list[tuple[Any, ...]] = []
+    if direct and ref is not None:
+        probe = pa.table({"ref_kind": [d[0] for d in direct], "ref_id": [d[1] for d in direct],
+                          "record_id": [d[2] for d in direct],
+                          "substance": [d[3] for d in direct]})
+        ref.register("_ops_marked", probe)
+        try:
+            via = ref.execute("""
+                SELECT 'persona', pm.persona_id, d.record_id, d.substance
+                FROM _ops_marked d JOIN listings li
+                  ON d.ref_kind = 'listing' AND li.listing_id = d.ref_id
+                JOIN persona_members pm ON pm.account_id = li.account_id
+                UNION
+                SELECT 'persona', pm.persona_id, d.record_id, d.substance
+                FROM _ops_marked d JOIN persona_members pm
+                  ON d.ref_kind = 'account' AND pm.account_id = d.ref_id""").fetchall()
+        finally:
+            ref.unregister("_ops_marked")
+    return sorted({(str(k), str(i), str(b), str(s)) for k, i, b, s in [*direct, *via]},
+                  key=lambda r: (r[0], r[1], r[2]))
 
 
 # -- deconfliction ----------------------------------------------------------------------
 
 
-def insert_selectors(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
+_SELECTOR_COLUMNS = ("selector_hmac", "kind", "compartment_id", "agency_id", "record_id",
+                     "submitted_by", "submitted_at")
+
+
+def _columns(rows: pa.Table, names: Sequence[str]) -> list[list[Any]]:
+    """The columns of an Arrow table as Python lists (arrays for the server)."""
+    return [rows.column(n).to_pylist() for n in names]
+
+
+def _copy_value(value: Any) -> str:
+    """One value in PostgreSQL's COPY text format."""
+    if value is None:
+        return "\\N"
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    if _COPY_SPECIAL.search(text) is None:
+        return text
+    return (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+            .replace("\r", "\\r"))
+
+
+def _copy_column(values: list[Any]) -> list[str]:
+    """A column in COPY text format (each distinct value escaped once)."""
+    seen: dict[Any, str] = {}
+    out = []
+    for v in values:
+        text = seen.get(v)
+        if text is None:
+            text = seen[v] = _copy_value(v)
+        out.append(text)
+    return out
+
+
+def _pg_load(con: PgOps, create: Sequence[str], copy_sql: str, rows: pa.Table,
+             names: Sequence[str]) -> None:
+    """``rows`` (the columns ``names``) into a new temporary table by COPY (``create``:
+    the statements that make it): one stream, where arrays of parameters cost a Python
+    call per value."""
+    for statement in create:
+        con.pg.execute(statement)
+    columns = [_copy_column(c) for c in _columns(rows, names)]
+    text = "".join("\t".join(row) + "\n" for row in zip(*columns, strict=True))
+    with con.pg.cursor() as cur, cur.copy(copy_sql) as copy:
+        copy.write(text)
+
+
+_PG_SELECTORS = ("SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], "
+                 "?::text[], ?::timestamp[]) AS s(selector_hmac, kind, compartment_id, "
+                 "agency_id, record_id, submitted_by, submitted_at)")
+_COPY_ROWS = 1000
+"""From this many rows on, the server gets them by COPY (a temporary table costs more
+than arrays of parameters on small batches)."""
+
+
+def insert_selectors(con: Con, rows: pa.Table) -> None:
     """Add selectors (columns as ``ops_selectors``); one already held is kept as is."""
+    if isinstance(con, PgOps) and rows.num_rows < _COPY_ROWS:
+        con.execute(f"INSERT INTO ops_selectors {_PG_SELECTORS} ON CONFLICT DO NOTHING",
+                    _columns(rows, _SELECTOR_COLUMNS))
+        return
+    if isinstance(con, PgOps):
+        _pg_load(con, ("DROP TABLE IF EXISTS _ops_new_selectors",
+                       ("CREATE TEMP TABLE _ops_new_selectors (selector_hmac TEXT, kind TEXT, "
+                        "compartment_id TEXT, agency_id TEXT, record_id TEXT, "
+                        "submitted_by TEXT, submitted_at TIMESTAMP)")),
+                 "COPY _ops_new_selectors FROM STDIN", rows, _SELECTOR_COLUMNS)
+        con.execute("INSERT INTO ops_selectors SELECT * FROM _ops_new_selectors "
+                    "ON CONFLICT DO NOTHING")
+        con.execute("DROP TABLE _ops_new_selectors")
+        return
     con.register("_ops_new_selectors", rows)
     try:
-        con.execute("INSERT OR IGNORE INTO ops_selectors SELECT * FROM _ops_new_selectors")
+        con.execute("INSERT INTO ops_selectors SELECT * FROM _ops_new_selectors "
+                    "ON CONFLICT DO NOTHING")
     finally:
         con.unregister("_ops_new_selectors")
 
 
-def selector_matches(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> list[SelectorMatch]:
+_MATCHES = """
+    SELECT DISTINCT p.selector_hmac, p.kind, p.compartment_id, p.agency_id,
+           s.compartment_id, s.agency_id
+    FROM {probe} p JOIN ops_selectors s
+      ON s.selector_hmac = p.selector_hmac AND s.kind = p.kind
+     AND s.agency_id <> p.agency_id
+    ORDER BY 1, 2, 3, 5"""
+
+
+def selector_matches(con: Con, rows: pa.Table) -> list[SelectorMatch]:
     """The selectors of ``rows`` (hmac, kind, compartment, agency) that a compartment of
     another agency holds already."""
+    if isinstance(con, PgOps) and rows.num_rows < _COPY_ROWS:
+        probe = ("(SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) "
+                 "AS u(selector_hmac, kind, compartment_id, agency_id))")
+        found = con.execute(_MATCHES.format(probe=probe),
+                            _columns(rows, _SELECTOR_COLUMNS[:4])).fetchall()
+        return [SelectorMatch(*r) for r in found]
+    if isinstance(con, PgOps):
+        _pg_load(con, ("DROP TABLE IF EXISTS _ops_probe",
+                       ("CREATE TEMP TABLE _ops_probe (selector_hmac TEXT, kind TEXT, "
+                        "compartment_id TEXT, agency_id TEXT)")),
+                 "COPY _ops_probe FROM STDIN", rows, _SELECTOR_COLUMNS[:4])
+        found = con.execute(_MATCHES.format(probe="_ops_probe")).fetchall()
+        con.execute("DROP TABLE _ops_probe")
+        return [SelectorMatch(*r) for r in found]
     con.register("_ops_probe", rows)
     try:
-        found = con.execute("""
-            SELECT DISTINCT p.selector_hmac, p.kind, p.compartment_id, p.agency_id,
-                   s.compartment_id, s.agency_id
-            FROM _ops_probe p JOIN ops_selectors s
-              ON s.selector_hmac = p.selector_hmac AND s.kind = p.kind
-             AND s.agency_id <> p.agency_id
-            ORDER BY 1, 2, 3, 5""").fetchall()
+        found = con.execute(_MATCHES.format(probe="_ops_probe")).fetchall()
     finally:
         con.unregister("_ops_probe")
     return [SelectorMatch(*r) for r in found]
 
 
-def insert_event(con: duckdb.DuckDBPyConnection, row: EventRow, by: str, at: datetime) -> None:
+def insert_event(con: Con, row: EventRow, by: str, at: datetime) -> None:
     """Add a planned action."""
     con.execute("INSERT INTO ops_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [*row, by, at])
 
 
-def events_in_window(con: duckdb.DuckDBPyConnection, starts_at: datetime, ends_at: datetime,
+def events_in_window(con: Con, starts_at: datetime, ends_at: datetime,
                      other_than_agency: str) -> list[EventRow]:
     """Planned actions of other agencies whose window overlaps [starts_at, ends_at]."""
     return [EventRow(*r) for r in con.execute(
@@ -394,13 +761,13 @@ def events_in_window(con: duckdb.DuckDBPyConnection, starts_at: datetime, ends_a
         "ORDER BY event_id", [other_than_agency, ends_at, starts_at]).fetchall()]
 
 
-def insert_notice(con: duckdb.DuckDBPyConnection, row: NoticeRow) -> None:
+def insert_notice(con: Con, row: NoticeRow) -> None:
     """Add a notice (one already sent with the same id is kept)."""
-    con.execute("INSERT OR IGNORE INTO ops_notices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                list(row))
+    con.execute("INSERT INTO ops_notices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING", list(row))
 
 
-def insert_notices(con: duckdb.DuckDBPyConnection, rows: Sequence[NoticeRow]) -> None:
+def insert_notices(con: Con, rows: Sequence[NoticeRow]) -> None:
     """Add notices in one statement (those already sent are kept)."""
     if not rows:
         return
@@ -411,21 +778,27 @@ def insert_notices(con: duckdb.DuckDBPyConnection, rows: Sequence[NoticeRow]) ->
         "created_at": pa.array([r.created_at for r in rows], pa.timestamp("us")),
         "acked_by": pa.array([r.acked_by for r in rows], pa.string()),
         "acked_at": pa.array([r.acked_at for r in rows], pa.timestamp("us"))})
+    if isinstance(con, PgOps):
+        con.execute("INSERT INTO ops_notices SELECT * FROM unnest(?::text[], ?::text[], "
+                    "?::text[], ?::text[], ?::text[], ?::text[], ?::timestamp[], ?::text[], "
+                    "?::timestamp[]) ON CONFLICT DO NOTHING", _columns(table, table.column_names))
+        return
     con.register("_ops_new_notices", table)   # one statement: executemany is per row
     try:
-        con.execute("INSERT OR IGNORE INTO ops_notices SELECT * FROM _ops_new_notices")
+        con.execute("INSERT INTO ops_notices SELECT * FROM _ops_new_notices "
+                    "ON CONFLICT DO NOTHING")
     finally:
         con.unregister("_ops_new_notices")
 
 
-def notices_for(con: duckdb.DuckDBPyConnection, agency_id: str) -> list[NoticeRow]:
+def notices_for(con: Con, agency_id: str) -> list[NoticeRow]:
     """The notices to one agency, oldest first."""
     return [NoticeRow(*r) for r in con.execute(
         "SELECT * FROM ops_notices WHERE to_agency = ? ORDER BY created_at, notice_id",
         [agency_id]).fetchall()]
 
 
-def ack_notice(con: duckdb.DuckDBPyConnection, notice_id: str, agency_id: str, by: str,
+def ack_notice(con: Con, notice_id: str, agency_id: str, by: str,
                at: datetime) -> int:
     """Acknowledge a notice of one's own agency; the number acknowledged (0 or 1)."""
     return len(con.execute(
@@ -437,7 +810,7 @@ def ack_notice(con: duckdb.DuckDBPyConnection, notice_id: str, agency_id: str, b
 # -- reported figures -------------------------------------------------------------------
 
 
-def replace_reported(con: duckdb.DuckDBPyConnection, operation: str,
+def replace_reported(con: Con, operation: str,
                      rows: Iterable[Sequence[Any]]) -> None:
     """Replace the reported figures of one operation with ``rows`` (metric, low, high,
     text, source)."""
@@ -446,7 +819,7 @@ def replace_reported(con: duckdb.DuckDBPyConnection, operation: str,
         con.execute("INSERT INTO ops_reported VALUES (?, ?, ?, ?, ?, ?)", [operation, *r])
 
 
-def reported(con: duckdb.DuckDBPyConnection, operation: str) -> list[tuple[Any, ...]]:
+def reported(con: Con, operation: str) -> list[tuple[Any, ...]]:
     """(metric, low, high, text, source) of one operation (public figures: no grant)."""
     return con.execute("SELECT metric, low, high, text, source FROM ops_reported "
                        "WHERE operation = ? ORDER BY metric, source, low", [operation]
@@ -456,24 +829,67 @@ def reported(con: duckdb.DuckDBPyConnection, operation: str) -> list[tuple[Any, 
 # -- reference data for a country's package ------------------------------------------------
 
 
-def country_personas(con: duckdb.DuckDBPyConnection, country: str) -> list[tuple[Any, ...]]:
+def country_personas(con: Con, country: str) -> list[tuple[Any, ...]]:
     """(persona id, label, confidence, evidence JSON, method) of the personas attributed
     to ``country`` (shared reference data: the assess stage's jurisdictions)."""
-    return con.execute(
+    ref = reference(con)
+    if ref is None:
+        return []
+    return ref.execute(
         "SELECT j.entity_id, p.label, j.confidence, j.evidence, j.method FROM jurisdictions j "
         "LEFT JOIN personas p ON p.persona_id = j.entity_id "
         "WHERE j.entity_kind = 'persona' AND j.country = ? ORDER BY j.confidence DESC, 1",
         [country]).fetchall()
 
 
-def persona_listings(con: duckdb.DuckDBPyConnection, persona_ids: Sequence[str]
+def persona_listings(con: Con, persona_ids: Sequence[str]
                      ) -> list[tuple[Any, ...]]:
     """(persona, account, listing, substance, drug class, fentanyl risk, capture sha256,
     source) of the personas' accounts' listings with their drug assessment."""
-    return con.execute(
+    ref = reference(con)
+    if ref is None or not persona_ids:
+        return []
+    return ref.execute(
         "SELECT pm.persona_id, pm.account_id, l.listing_id, a.substance, a.drug_class, "
         "a.fentanyl_risk, l.capture_sha256, l.source FROM persona_members pm "
         "LEFT JOIN listings l ON l.account_id = pm.account_id "
         "LEFT JOIN listing_assessments a ON a.listing_id = l.listing_id "
         "WHERE list_contains($ids, pm.persona_id) ORDER BY 1, 2, 3",
         {"ids": list(persona_ids)}).fetchall()
+
+
+def demo_target(con: Con, markets: Sequence[str]) -> tuple[Any, ...] | None:
+    """(persona, account, listing, substance, pack price USD, country) of the persona on
+    one of ``markets`` the demo operation goes after: one selling a fentanyl-risk listing
+    if any, one with a jurisdiction if any (reference data only)."""
+    ref = reference(con)
+    if ref is None or not markets:
+        return None
+    row = ref.execute(
+        "SELECT pm.persona_id, a.account_id, l.listing_id, coalesce(la.substance, ''), "
+        "la.pack_price_usd, j.country FROM persona_members pm "
+        "JOIN accounts a ON a.account_id = pm.account_id "
+        "JOIN listings l ON l.account_id = a.account_id "
+        "LEFT JOIN listing_assessments la ON la.listing_id = l.listing_id "
+        "LEFT JOIN jurisdictions j ON j.entity_kind = 'persona' AND j.entity_id = pm.persona_id "
+        "WHERE a.market_id = ANY($markets) "
+        "ORDER BY coalesce(la.fentanyl_risk, false) DESC, j.country IS NULL, "
+        "pm.persona_id, l.listing_id LIMIT 1", {"markets": list(markets)}).fetchone()
+    return tuple(row) if row else None
+
+
+def persona_addresses(con: Con, persona_id: str, limit: int = 3) -> list[str]:
+    """Bitcoin addresses the persona's accounts published (reference data)."""
+    ref = reference(con)
+    if ref is None:
+        return []
+    return [r[0] for r in ref.execute(
+        "SELECT DISTINCT i.value FROM identifiers i JOIN persona_members pm "
+        "ON pm.account_id = i.account_id WHERE pm.persona_id = ? AND i.kind = 'btc_address' "
+        "ORDER BY 1 LIMIT ?", [persona_id, limit]).fetchall()]
+
+
+def reported_operations(con: Con) -> list[str]:
+    """The operations whose reported figures were imported (public figures)."""
+    return [str(r[0]) for r in con.execute(
+        "SELECT DISTINCT operation FROM ops_reported ORDER BY 1").fetchall()]

@@ -23,6 +23,8 @@ The server trusts no one (issue #18):
 - **Nothing about the analyst's machine is sent**: only the judgement's own columns.
 
 ``init`` creates the schema or upgrades an older one in place (idempotent, under a lock).
+It installs the operational tables of issue #13 too (:data:`darkmap.store.operations.
+PG_SCHEMA`); :func:`open_ops_server` connects to them for :mod:`darkmap.ops`.
 """
 
 from __future__ import annotations
@@ -41,13 +43,15 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from darkmap.errors import DarkmapError
 from darkmap.model.display import for_display
+from darkmap.store.audit import install_server_audit
+from darkmap.store.operations import OPS_SCHEMA_VERSION, OpsServer, PgOps, install_server_schema
 from darkmap.store.personas import JUDGEMENT_COLUMNS, all_judgements, apply_shared_judgements
 from darkmap.store.workspace import Workspace, table_exists, utcnow
 
 __all__ = [
     "ANALYST_ROLE", "ID_CHARS", "NOTE_CHARS", "SCHEMA_VERSION", "SUPERVISOR_ROLE",
     "ServerInit", "SyncResult", "TeamServerError", "check_row", "default_server",
-    "init_server", "is_loopback", "secure_conninfo", "sync_judgements",
+    "init_server", "is_loopback", "open_ops_server", "secure_conninfo", "sync_judgements",
 ]
 
 SCHEMA_VERSION = 2
@@ -346,11 +350,38 @@ def init_server(dsn: str) -> ServerInit:
             if 0 < before < 2:
                 marked = pg.execute(_MARK_LEGACY).rowcount
             pg.execute(_SCHEMA_V2)
+            install_server_schema(pg)
+            install_server_audit(pg)
             grants = [r[0] for r in pg.execute(_DIRECT_GRANTS).fetchall()]
     except psycopg.Error as exc:
         raise TeamServerError(f"team server refused init: {_first_line(exc)}") from exc
     return ServerInit(version=SCHEMA_VERSION, upgraded_from=before, legacy_marked=marked,
                       direct_grants=grants)
+
+
+def open_ops_server(dsn: str, workspace: Workspace | None = None) -> OpsServer:
+    """The team server's operational tables, for :mod:`darkmap.ops` in the place of a
+    workspace (``workspace`` supplies the reference data: listings, personas). The
+    connection's database role is the acting user (see :func:`darkmap.ops.access.acting`).
+    Refused, with a line asking for ``darkmap team init``, when the server lacks them."""
+    pg = _connect(dsn)
+    pg.autocommit = True
+    try:
+        row = pg.execute("SELECT to_regclass('ops_schema') IS NOT NULL").fetchone()
+        version = 0
+        if row and row[0]:
+            got = pg.execute("SELECT max(version) FROM ops_schema").fetchone()
+            version = int(got[0]) if got and got[0] is not None else 0
+    except psycopg.Error as exc:
+        pg.close()
+        raise TeamServerError(f"team server refused the connection: {_first_line(exc)}") \
+            from exc
+    if version != OPS_SCHEMA_VERSION:
+        pg.close()
+        raise TeamServerError(f"the team server has operational schema {version}; this "
+                              f"darkmap needs {OPS_SCHEMA_VERSION}: an administrator runs "
+                              "`darkmap team init` on it")
+    return OpsServer(PgOps(pg, workspace.con if workspace is not None else None), workspace)
 
 
 def _newer(version: int) -> str:
