@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,15 @@ def ws(tmp_path: Path) -> Iterator[Workspace]:
     w = Workspace.init(tmp_path / "ws")
     yield w
     w.close()
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local Spark session (local[2], loopback, no UI, 2 shuffle partitions) for every
+    Spark test: starting the JVM costs seconds, so it is shared."""
+    from darkmap.chain.spark import spark_session
+    s = spark_session("local[2]", "darkmap-tests", {"spark.sql.shuffle.partitions": "2",
+                                                     "spark.default.parallelism": "2"})
+    s.sparkContext.setLogLevel("ERROR")
+    yield s
+    s.stop()

@@ -26,6 +26,8 @@ from darkmap.assess.harm import TargetRow, rank_targets
 from darkmap.assess.sales import SalesParams
 from darkmap.assess.stage import AssessSummary, assess_workspace
 from darkmap.chain.cluster import DEFAULT_HEURISTICS, ClusterSummary, run_clustering
+from darkmap.chain.etl_parquet import EtlImport, export_etl, import_etl
+from darkmap.chain.spark import run_clustering_spark
 from darkmap.chain.tags import sync_evidence_tags
 from darkmap.chain.trace import TraceResult
 from darkmap.chain.trace import trace as _trace
@@ -64,7 +66,9 @@ __all__ = [
     "evaluate_chain",
     "evaluate_drugs",
     "evaluate_linking",
+    "export_chain_etl",
     "export_evidence",
+    "import_chain_etl",
     "ingest",
     "init_workspace",
     "judge",
@@ -308,7 +312,8 @@ def targets(ws: Workspace, country: str | None = None,
 
 
 def cluster_addresses(ws: Workspace, heuristics: Sequence[str] = DEFAULT_HEURISTICS,
-                      method: str = "scipy") -> ClusterSummary:
+                      method: str = "scipy", engine: str = "embedded",
+                      master: str = "local[2]") -> ClusterSummary:
     """Cluster the ingested Bitcoin addresses into wallets and tie in the evidence.
 
     ``heuristics`` are named in :data:`darkmap.chain.cluster.HEURISTICS` (default:
@@ -321,10 +326,42 @@ def cluster_addresses(ws: Workspace, heuristics: Sequence[str] = DEFAULT_HEURIST
     Example::
 
         darkmap.cluster_addresses(ws, ["multi_input", "change_one_time"])["clusters"]
+
+    ``engine="spark"`` runs the same stage on Spark (``master``: ``local[2]``,
+    ``spark://host:7077``, ``k8s://...``; :func:`darkmap.chain.spark.run_clustering_spark`):
+    the same clusters, merges with their reasons and CoinJoins.
     """
-    summary = run_clustering(ws, tuple(heuristics), method).copy()
+    if engine == "spark":
+        summary = run_clustering_spark(ws, tuple(heuristics), master).copy()
+    elif engine == "embedded":
+        summary = run_clustering(ws, tuple(heuristics), method).copy()
+    else:
+        raise BadInputError(f"unknown engine {engine!r}; embedded or spark")
     summary["evidence_tags"] = sync_evidence_tags(ws)
     return summary
+
+
+def export_chain_etl(ws: Workspace, out_dir: PathLike) -> dict[str, int]:
+    """Write the chain as blockchain-etl Parquet (``blocks.parquet``,
+    ``transactions.parquet`` with nested inputs and outputs) under ``out_dir``. Calls
+    :func:`darkmap.chain.etl_parquet.export_etl`.
+
+    Example::
+
+        darkmap.export_chain_etl(ws, "etl")["transactions"]
+    """
+    return export_etl(ws, Path(out_dir))
+
+
+def import_chain_etl(ws: Workspace, path: PathLike) -> EtlImport:
+    """Load blockchain-etl Parquet (a file or a folder) into the chain tables. Calls
+    :func:`darkmap.chain.etl_parquet.import_etl`.
+
+    Example::
+
+        darkmap.import_chain_etl(ws, "etl")["txs"]
+    """
+    return import_etl(ws, Path(path))
 
 
 def trace(ws: Workspace, target: str, direction: str = "forward", hops: int = 10,
