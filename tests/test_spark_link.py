@@ -59,6 +59,6 @@ def test_spark_link_keeps_judgements(world, spark):
     got = link_spark(world, spark=spark)
     assert _stored(world) == want
     assert got.summary["judgement_conflicts"] == emb.summary["judgement_conflicts"]
-    members = dict((a, p) for p, a in want[1])
+    members = {a: p for p, a in want[1]}
     assert members[pair[0]] != members[pair[1]]
     assert members[lone[0][0]] == members[lone[1][0]]

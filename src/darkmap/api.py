@@ -53,6 +53,7 @@ from darkmap.resolve.link import link as _link
 from darkmap.resolve.lookup import PersonaDetail, PersonaHit
 from darkmap.resolve.lookup import search_personas as _search_personas
 from darkmap.resolve.lookup import show_persona as _show_persona
+from darkmap.resolve.spark import link_spark
 from darkmap.simulate import SimParams, simulate
 from darkmap.store.workspace import Workspace, table_has_rows
 
@@ -193,7 +194,8 @@ def verify_captures(ws: Workspace,
 # -- resolve: accounts into personas ------------------------------------------------------
 
 
-def link(ws: Workspace, options: LinkOptions | None = None) -> LinkResult:
+def link(ws: Workspace, options: LinkOptions | None = None, engine: str = "embedded",
+         master: str = "local[2]") -> LinkResult:
     """Link every account of ``ws`` into personas and store them with their links.
 
     Replaces the personas of an earlier run; analyst judgements always hold.
@@ -206,7 +208,14 @@ def link(ws: Workspace, options: LinkOptions | None = None) -> LinkResult:
 
         res = darkmap.link(ws, darkmap.LinkOptions(without=("identifiers",)))
         res.summary["cross_market_personas"]
+
+    ``engine="spark"`` compares the pairs and clusters them on Spark (``master``), with
+    the same result (:func:`darkmap.resolve.spark.link_spark`).
     """
+    if engine == "spark":
+        return link_spark(ws, options, master)
+    if engine != "embedded":
+        raise BadInputError(f"unknown engine {engine!r}; embedded or spark")
     return _link(ws, options)
 
 

@@ -37,7 +37,8 @@ import pyarrow.parquet as pq
 
 from darkmap.errors import BadInputError
 from darkmap.importers.bitcoin_batch import ChainBatch
-from darkmap.model.bitcoin import block_header, merkle_root, sha256d
+from darkmap.model.bitcoin import block_header, merkle_root
+from darkmap.model.encoding import sha256d
 from darkmap.model.values import clean_btc_address
 from darkmap.store import chain as store
 from darkmap.store.chain_columns import etl_blocks, etl_transactions
@@ -219,7 +220,7 @@ def read_etl(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[EtlTables]:
         offset += batch.num_rows
 
 
-def _naive(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+def _naive(col: Any) -> Any:
     """A timestamp column as naive UTC microseconds (``btc_tx.block_time``)."""
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     if not pa.types.is_timestamp(arr.type):
@@ -228,11 +229,11 @@ def _naive(col: pa.ChunkedArray | pa.Array) -> pa.Array:
     return arr.cast(pa.timestamp(arr.type.unit)).cast(pa.timestamp("us"))
 
 
-def _field(items: pa.Array, name: str) -> pa.Array:
+def _field(items: Any, name: str) -> Any:
     return pc.struct_field(items, name)
 
 
-def _col(tbl: pa.Table, name: str, typ: pa.DataType) -> pa.Array:
+def _col(tbl: pa.Table, name: str, typ: Any) -> Any:
     if name not in tbl.column_names:
         return pa.nulls(tbl.num_rows, typ)
     return tbl.column(name).combine_chunks().cast(typ)
@@ -306,10 +307,11 @@ def from_etl(tbl: pa.Table, path: Path, offset: int = 0) -> EtlTables:
     if out_value.null_count:
         k = int(pc.index(pc.is_null(out_value), True).as_py())
         raise BadInputError(f"{path}: row {out_parent[k]}: outputs.value is missing")
-    bip69 = _col(tbl, "darkmap_bip69", pa.bool_()).to_pylist()
-    if None in bip69:
-        bip69 = _bip69(bip69, prev, vout, in_parent - offset, out_value.to_pylist(),
-                       out_script, out_parent - offset)
+    given: list[bool | None] = _col(tbl, "darkmap_bip69", pa.bool_()).to_pylist()
+    bip69: list[bool | None] = given
+    if None in given:
+        bip69 = list(_bip69(given, prev, vout, in_parent - offset, out_value.to_pylist(),
+                            out_script, out_parent - offset))
     n_in = pc.list_value_length(ins).cast(pa.int32())
     n_out = pc.list_value_length(outs).cast(pa.int32())
     stypes: dict[str, int] = {}
@@ -327,7 +329,7 @@ def from_etl(tbl: pa.Table, path: Path, offset: int = 0) -> EtlTables:
         "size": size.cast(pa.int32()),
         "weight": _col(tbl, "darkmap_weight", pa.int32()),
         "n_in": pc.fill_null(n_in, 0), "n_out": pc.fill_null(n_out, 0),
-        "is_coinbase": pc.fill_null(_col(tbl, "is_coinbase", pa.bool_()), False),
+        "is_coinbase": _col(tbl, "is_coinbase", pa.bool_()).fill_null(False),
         "segwit": segwit, "bip69": pa.array(bip69, pa.bool_()),
         "locator": pa.array([f"{path.name}#row {offset + k}" for k in range(n)], pa.string()),
     })

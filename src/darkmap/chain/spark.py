@@ -100,62 +100,62 @@ class SparkClusters:
     coinjoins: Any
 
 
-def _coinjoins(F: Any, tx: Any, txin: Any, txout: Any) -> Any:
+def _coinjoins(fn: Any, tx: Any, txin: Any, txout: Any) -> Any:
     """Per transaction: n_in, n_out, kind code, n_equal, denomination (as coinjoin.py)."""
-    n_in = txin.groupBy("tx_id").agg(F.count(F.lit(1)).alias("n_in"))
-    n_out = txout.groupBy("tx_id").agg(F.count(F.lit(1)).alias("n_out"))
+    n_in = txin.groupBy("tx_id").agg(fn.count(fn.lit(1)).alias("n_in"))
+    n_out = txout.groupBy("tx_id").agg(fn.count(fn.lit(1)).alias("n_out"))
     big = n_out.where("n_out >= 3").select("tx_id")
     runs = (txout.join(big, "tx_id").groupBy("tx_id", "value")
-            .agg(F.count(F.lit(1)).alias("len")).where("len >= 2"))
+            .agg(fn.count(fn.lit(1)).alias("len")).where("len >= 2"))
     best = runs.groupBy("tx_id").agg(
-        F.max(F.struct("len", "value")).alias("top"), F.sum("len").alias("grouped"))
+        fn.max(fn.struct("len", "value")).alias("top"), fn.sum("len").alias("grouped"))
     t = (tx.select("tx_id", "is_coinbase").join(n_in, "tx_id", "left")
          .join(n_out, "tx_id", "left").join(best, "tx_id", "left")
          .select("tx_id", "is_coinbase",
-                 F.coalesce("n_in", F.lit(0)).alias("n_in"),
-                 F.coalesce("n_out", F.lit(0)).alias("n_out"),
-                 F.coalesce(F.col("top.len"),
-                            F.when(F.col("n_out") > 0, 1).otherwise(0)).alias("k"),
-                 F.coalesce(F.col("top.value"), F.lit(0)).alias("denom"),
-                 F.coalesce("grouped", F.lit(0)).alias("grouped")))
-    k, denom, ni, no = F.col("k"), F.col("denom"), F.col("n_in"), F.col("n_out")
+                 fn.coalesce("n_in", fn.lit(0)).alias("n_in"),
+                 fn.coalesce("n_out", fn.lit(0)).alias("n_out"),
+                 fn.coalesce(fn.col("top.len"),
+                            fn.when(fn.col("n_out") > 0, 1).otherwise(0)).alias("k"),
+                 fn.coalesce(fn.col("top.value"), fn.lit(0)).alias("denom"),
+                 fn.coalesce("grouped", fn.lit(0)).alias("grouped")))
+    k, denom, ni, no = fn.col("k"), fn.col("denom"), fn.col("n_in"), fn.col("n_out")
     joinmarket = (k >= 3) & (no <= 2 * k + 1) & (ni >= k) & (denom >= 10_000)
-    wasabi2 = (ni >= 50) & (no >= 50) & (2 * F.col("grouped") >= no)
-    ratio = F.when(denom > 0, denom / F.lit(float(_WASABI1_BASE))).otherwise(0.0)
-    level = F.rint(F.log2(F.when(ratio > 0, ratio).otherwise(1.0)))
-    near = (level >= 0) & (level <= 6) & (F.abs(ratio / F.pow(F.lit(2.0), level) - 1.0) <= 0.02)
+    wasabi2 = (ni >= 50) & (no >= 50) & (2 * fn.col("grouped") >= no)
+    ratio = fn.when(denom > 0, denom / fn.lit(float(_WASABI1_BASE))).otherwise(0.0)
+    level = fn.rint(fn.log2(fn.when(ratio > 0, ratio).otherwise(1.0)))
+    near = (level >= 0) & (level <= 6) & (fn.abs(ratio / fn.pow(fn.lit(2.0), level) - 1.0) <= 0.02)
     wasabi1 = (k >= 10) & (ni >= k) & near & (denom > 0)
     whirlpool = ((ni == 5) & (no == 5) & (k == 5)
                  & denom.isin([int(d) for d in WHIRLPOOL_DENOMS]))
-    kind = (F.when(whirlpool, 1).when(wasabi1, 2).when(wasabi2, 3).when(joinmarket, 4)
+    kind = (fn.when(whirlpool, 1).when(wasabi1, 2).when(wasabi2, 3).when(joinmarket, 4)
             .otherwise(0))
     return t.withColumn("kind", kind)
 
 
-def _change_choices(F: Any, h: str, txs: Any, txin: Any, txout: Any) -> Any:
+def _change_choices(fn: Any, h: str, txs: Any, txin: Any, txout: Any) -> Any:
     """(tx_id, n, address_id) of the output heuristic ``h`` picks as change."""
     ok = txs.where("usable AND first IS NOT NULL AND n_out >= 2 AND NOT self_change")
     has = txout.where("address_id IS NOT NULL")
     if h == "change_one_time":
-        first_seen = has.groupBy("address_id").agg(F.min("tx_id").alias("seen"))
-        o = has.join(first_seen, "address_id").withColumn("new", F.col("seen") == F.col("tx_id"))
-        per = o.groupBy("tx_id").agg(F.sum(F.col("new").cast("long")).alias("n_new"),
-                                     F.count(F.lit(1)).alias("addressed"))
+        first_seen = has.groupBy("address_id").agg(fn.min("tx_id").alias("seen"))
+        o = has.join(first_seen, "address_id").withColumn("new", fn.col("seen") == fn.col("tx_id"))
+        per = o.groupBy("tx_id").agg(fn.sum(fn.col("new").cast("long")).alias("n_new"),
+                                     fn.count(fn.lit(1)).alias("addressed"))
         ok = ok.join(per, "tx_id").where("n_new = 1 AND addressed = n_out")
         cand = o.where("new")
     elif h == "change_address_type":
         typ = (txin.where("st > 0").groupBy("tx_id")
-               .agg(F.min("st").alias("lo"), F.max("st").alias("hi"),
-                    F.count(F.lit(1)).alias("n_known")))
+               .agg(fn.min("st").alias("lo"), fn.max("st").alias("hi"),
+                    fn.count(fn.lit(1)).alias("n_known")))
         ok = ok.join(typ, "tx_id").where("lo = hi AND n_known = n_in")
         cand = has.join(ok.select("tx_id", "lo"), "tx_id").where("st = lo")
-        per = cand.groupBy("tx_id").agg(F.count(F.lit(1)).alias("c")).where("c = 1")
+        per = cand.groupBy("tx_id").agg(fn.count(fn.lit(1)).alias("c")).where("c = 1")
         ok = ok.join(per, "tx_id")
     elif h == "change_round_payment":
-        rnd = (F.col("value") % ROUND_SATS == 0) & (F.col("value") > 0)
+        rnd = (fn.col("value") % ROUND_SATS == 0) & (fn.col("value") > 0)
         per = txout.groupBy("tx_id").agg(
-            F.sum(rnd.cast("long")).alias("n_round"),
-            F.sum((F.col("address_id").isNotNull() & ~rnd).cast("long")).alias("c"))
+            fn.sum(rnd.cast("long")).alias("n_round"),
+            fn.sum((fn.col("address_id").isNotNull() & ~rnd).cast("long")).alias("c"))
         ok = ok.join(per, "tx_id").where("n_out = 2 AND n_round = 1 AND c = 1")
         cand = has.where(~rnd)
     else:
@@ -173,36 +173,36 @@ def cluster_frames(spark: Any, tx: Any, txin: Any, txout: Any,
     if unknown:
         raise BadInputError(
             f"unknown heuristic(s) {sorted(unknown)}; have {', '.join(HEURISTICS)}")
-    F = sql_module().functions
-    cj = _coinjoins(F, tx, txin, txout)
-    txs = cj.withColumn("usable", ~F.col("is_coinbase") & (F.col("kind") == 0))
+    fn = sql_module().functions
+    cj = _coinjoins(fn, tx, txin, txout)
+    txs = cj.withColumn("usable", ~fn.col("is_coinbase") & (fn.col("kind") == 0))
     known = txin.where("address_id IS NOT NULL").join(
         txs.where("usable").select("tx_id"), "tx_id")
-    first = known.groupBy("tx_id").agg(F.min_by("address_id", "n").alias("first"))
+    first = known.groupBy("tx_id").agg(fn.min_by("address_id", "n").alias("first"))
     txs = txs.join(first, "tx_id", "left")
     parts = []
     if "multi_input" in heuristics:
         parts.append(known.join(first, "tx_id").where("address_id <> first").select(
-            "tx_id", F.lit("multi_input").alias("heuristic"), F.col("first").alias("address_a"),
-            F.col("address_id").alias("address_b")))
+            "tx_id", fn.lit("multi_input").alias("heuristic"), fn.col("first").alias("address_a"),
+            fn.col("address_id").alias("address_b")))
     change = [h for h in heuristics if h.startswith("change_")]
     if change:
         selfc = (txout.where("address_id IS NOT NULL").select("tx_id", "address_id")
                  .join(known.select("tx_id", "address_id"), ["tx_id", "address_id"], "left_semi")
-                 .select("tx_id").distinct().withColumn("self_change", F.lit(True)))
+                 .select("tx_id").distinct().withColumn("self_change", fn.lit(True)))
         txs = (txs.join(selfc, "tx_id", "left")
-               .withColumn("self_change", F.coalesce("self_change", F.lit(False))))
+               .withColumn("self_change", fn.coalesce("self_change", fn.lit(False))))
         picks = None
         for h in change:
-            c = _change_choices(F, h, txs, txin, txout).withColumn("heuristic", F.lit(h))
+            c = _change_choices(fn, h, txs, txin, txout).withColumn("heuristic", fn.lit(h))
             picks = c if picks is None else picks.unionByName(c)
         if picks is None:
             raise BadInputError("no change heuristic")
-        agreed = (picks.groupBy("tx_id").agg(F.countDistinct("n").alias("nd"))
+        agreed = (picks.groupBy("tx_id").agg(fn.countDistinct("n").alias("nd"))
                   .where("nd = 1").select("tx_id"))
         parts.append(picks.join(agreed, "tx_id").where("address_id <> first").select(
-            "tx_id", "heuristic", F.col("first").alias("address_a"),
-            F.col("address_id").alias("address_b")))
+            "tx_id", "heuristic", fn.col("first").alias("address_a"),
+            fn.col("address_id").alias("address_b")))
     if parts:
         merges = parts[0]
         for p in parts[1:]:
@@ -212,51 +212,51 @@ def cluster_frames(spark: Any, tx: Any, txin: Any, txout: Any,
                                            "address_b long")
     if checkpoint:
         merges = merges.localCheckpoint()
-    labels = components_frame(merges.select(F.col("address_a").alias("a"),
-                                            F.col("address_b").alias("b")), checkpoint)
-    names = F.element_at(F.array(*[F.lit(k) for k in KINDS[1:]]), F.col("kind"))
+    labels = components_frame(merges.select(fn.col("address_a").alias("a"),
+                                            fn.col("address_b").alias("b")), checkpoint)
+    names = fn.element_at(fn.array(*[fn.lit(k) for k in KINDS[1:]]), fn.col("kind"))
     coinjoins = cj.where("kind > 0").select(
-        "tx_id", names.alias("kind"), F.col("k").cast("int").alias("n_equal"),
-        F.col("denom").cast("long").alias("denomination"))
+        "tx_id", names.alias("kind"), fn.col("k").cast("int").alias("n_equal"),
+        fn.col("denom").cast("long").alias("denomination"))
     return SparkClusters(labels, merges, coinjoins)
 
 
-def _large_star(F: Any, e: Any) -> Any:
-    both = e.unionByName(e.select(F.col("dst").alias("src"), F.col("src").alias("dst")))
-    m = both.groupBy("src").agg(F.least(F.col("src"), F.min("dst")).alias("m"))
+def _large_star(fn: Any, e: Any) -> Any:
+    both = e.unionByName(e.select(fn.col("dst").alias("src"), fn.col("src").alias("dst")))
+    m = both.groupBy("src").agg(fn.least(fn.col("src"), fn.min("dst")).alias("m"))
     return (both.join(m, "src").where("dst > src")
-            .select(F.col("dst").alias("src"), F.col("m").alias("dst")).distinct())
+            .select(fn.col("dst").alias("src"), fn.col("m").alias("dst")).distinct())
 
 
-def _small_star(F: Any, e: Any) -> Any:
-    o = e.select(F.greatest("src", "dst").alias("src"), F.least("src", "dst").alias("dst"))
-    m = o.groupBy("src").agg(F.min("dst").alias("m"))
+def _small_star(fn: Any, e: Any) -> Any:
+    o = e.select(fn.greatest("src", "dst").alias("src"), fn.least("src", "dst").alias("dst"))
+    m = o.groupBy("src").agg(fn.min("dst").alias("m"))
     leaves = (o.join(m, "src").where("dst <> m")
-              .select(F.col("dst").alias("src"), F.col("m").alias("dst")))
-    return leaves.unionByName(m.select("src", F.col("m").alias("dst"))).distinct()
+              .select(fn.col("dst").alias("src"), fn.col("m").alias("dst")))
+    return leaves.unionByName(m.select("src", fn.col("m").alias("dst"))).distinct()
 
 
 def components_frame(edges: Any, checkpoint: bool = True, max_rounds: int = 64) -> Any:
     """Connected components of the edge frame ``(a, b)``: ``(address_id, cluster_id)``
     for every node on an edge, the cluster id being the smallest node id of its
     component (large-star / small-star rounds until every node points at its root)."""
-    F = sql_module().functions
-    e = (edges.where("a <> b").select(F.greatest("a", "b").alias("src"),
-                                      F.least("a", "b").alias("dst")).distinct())
+    fn = sql_module().functions
+    e = (edges.where("a <> b").select(fn.greatest("a", "b").alias("src"),
+                                      fn.least("a", "b").alias("dst")).distinct())
     for _ in range(max_rounds):
-        e = _small_star(F, _large_star(F, e))
-        e = e.select(F.greatest("src", "dst").alias("src"), F.least("src", "dst").alias("dst"))
+        e = _small_star(fn, _large_star(fn, e))
+        e = e.select(fn.greatest("src", "dst").alias("src"), fn.least("src", "dst").alias("dst"))
         if checkpoint:
             e = e.localCheckpoint()
         # done when every node has one parent and no parent has a parent: stars whose
         # centres are the smallest ids of their components
         multi = e.groupBy("src").count().where("count > 1").limit(1).count()
-        deep = e.join(e.select(F.col("src").alias("dst")).distinct(), "dst",
+        deep = e.join(e.select(fn.col("src").alias("dst")).distinct(), "dst",
                       "left_semi").limit(1).count()
         if multi == 0 and deep == 0:
-            nodes = e.select(F.col("src").alias("address_id"), F.col("dst").alias("cluster_id"))
-            roots = e.select(F.col("dst").alias("address_id")).distinct().withColumn(
-                "cluster_id", F.col("address_id"))
+            nodes = e.select(fn.col("src").alias("address_id"), fn.col("dst").alias("cluster_id"))
+            roots = e.select(fn.col("dst").alias("address_id")).distinct().withColumn(
+                "cluster_id", fn.col("address_id"))
             return nodes.unionByName(roots)
     raise RuntimeError(f"connected components did not converge in {max_rounds} rounds")
 

@@ -109,7 +109,7 @@ def cluster_pairs_spark(spark: Any, n: int, i: np.ndarray, j: np.ndarray, p: np.
     """:func:`~darkmap.resolve.partition.correlation_clustering` per connected component
     of pairs and judgements, on Spark. Labels: the smallest member index of each persona;
     the judgement conflicts in ``must`` order."""
-    F = sql_module().functions
+    fn = sql_module().functions
     kind = np.concatenate([np.zeros(len(i), np.int8), np.ones(len(must), np.int8),
                            np.full(len(cannot), 2, np.int8)])
     mi = np.array([a for a, _ in must] + [a for a, _ in cannot], np.int64)
@@ -124,8 +124,8 @@ def cluster_pairs_spark(spark: Any, n: int, i: np.ndarray, j: np.ndarray, p: np.
         return labels, []
     df = spark.createDataFrame(rows)
     comp = components_frame(df.select("a", "b"))
-    grouped = df.join(comp.select(F.col("address_id").alias("a"),
-                                  F.col("cluster_id").alias("comp")), "a")
+    grouped = df.join(comp.select(fn.col("address_id").alias("a"),
+                                  fn.col("cluster_id").alias("comp")), "a")
 
     def cluster(t: pa.Table) -> pa.Table:
         t = t.sort_by("seq")

@@ -125,10 +125,10 @@ def write_graph_parquet(con: duckdb.DuckDBPyConnection, out_dir: Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, sql in (
         ("tx", "SELECT tx_id, is_coinbase FROM btc_tx"),
-        ("txin", "SELECT tx_id, n, address_id, "
-                 f"{_type_code_sql('script_type', script_types)} AS st FROM btc_txin"),
-        ("txout", "SELECT tx_id, n, address_id, value, "
-                  f"{_type_code_sql('script_type', script_types)} AS st FROM btc_txout"),
+        ("txin", ("SELECT tx_id, n, address_id, "
+                 f"{_type_code_sql('script_type', script_types)} AS st FROM btc_txin")),
+        ("txout", ("SELECT tx_id, n, address_id, value, "
+                  f"{_type_code_sql('script_type', script_types)} AS st FROM btc_txout")),
     ):
         path = str(out_dir / f"{name}.parquet").replace("'", "''")
         con.execute(f"COPY ({sql}) TO '{path}' (FORMAT parquet)")
