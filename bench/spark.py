@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -72,17 +73,26 @@ def _embedded_cluster(n_tx: int) -> dict[str, Any]:
             "merge_edges": int(len(res.edge_tx)), "clusters": res.n_clusters}
 
 
-def _shuffle_bytes(spark: Any) -> int:
-    """Shuffle bytes written by every stage so far (Spark's status store)."""
-    stages = spark.sparkContext._jsc.sc().statusStore().stageList(None)
-    return int(sum(stages.apply(k).shuffleWriteBytes() for k in range(stages.size())))
+def _shuffle_bytes(log_dir: Path) -> int:
+    """Shuffle bytes written by every task, from the Spark event log in ``log_dir``."""
+    total = 0
+    for f in (x for x in log_dir.rglob("*") if x.is_file()):
+        for line in f.read_text(encoding="utf-8").splitlines():
+            if '"SparkListenerTaskEnd"' not in line:
+                continue
+            m = json.loads(line).get("Task Metrics") or {}
+            total += int((m.get("Shuffle Write Metrics") or {}).get("Shuffle Bytes Written", 0))
+    return total
 
 
 def _spark_cluster(n_tx: int, master: str, graph: str) -> dict[str, Any]:
     graph_dir = Path(graph)
     from darkmap.chain.spark import cluster_frames, spark_session
-    spark = spark_session(master, "darkmap-bench", {"spark.driver.memory": "6g",
-                                                    "spark.sql.shuffle.partitions": "16"})
+    events = Path(tempfile.mkdtemp(prefix="darkmap-bench-events-"))
+    spark = spark_session(master, "darkmap-bench", {
+        "spark.driver.memory": "6g", "spark.sql.shuffle.partitions": "16",
+        "spark.eventLog.enabled": "true", "spark.eventLog.compress": "false",
+        "spark.eventLog.dir": events.as_uri()})
     spark.sparkContext.setLogLevel("ERROR")
     rd = spark.read.parquet
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,9 +107,10 @@ def _spark_cluster(n_tx: int, master: str, graph: str) -> dict[str, Any]:
         n_merges = pq.read_table(f"{tmp}/merges", columns=["tx_id"]).num_rows
     jvm = spark.sparkContext._gateway.proc.pid
     out = {"seconds": round(sec, 2), "peak_mb_python": round(_hwm_mb()),
-           "peak_mb_jvm": round(_hwm_mb(jvm)), "shuffle_write_mb":
-           round(_shuffle_bytes(spark) / 2**20, 1), "merge_edges": n_merges}
+           "peak_mb_jvm": round(_hwm_mb(jvm)), "merge_edges": n_merges}
     spark.stop()
+    out["shuffle_write_mb"] = round(_shuffle_bytes(events) / 2**20, 1)
+    shutil.rmtree(events, ignore_errors=True)
     emb = np.load(Path(tempfile.gettempdir()) / f"darkmap-bench-emb-{n_tx}.npy")
     labels = np.arange(len(emb), dtype=np.int64)
     labels[lab.column("address_id").to_numpy()] = lab.column("cluster_id").to_numpy()
