@@ -50,7 +50,14 @@ pg-start:
 pg-stop:
 	@PG_DIR=$(PG_DIR) PG_PORT=$(PG_PORT) bash scripts/pg.sh stop
 
-test: lint pg-start browser
+# Java 17+ for pyspark (the Spark engine's equality tests); installed where missing.
+.PHONY: java
+java:
+	@command -v java >/dev/null 2>&1 || { apt-get update -qq && \
+	  (apt-get install -y -qq openjdk-17-jre-headless || \
+	   apt-get install -y -qq default-jre-headless); }
+
+test: lint pg-start browser java
 	DARKMAP_TEST_PG=postgresql://postgres@127.0.0.1:$(PG_PORT)/postgres \
 	  $(BIN)/python -m pytest -q -p no:cacheprovider
 

@@ -99,3 +99,15 @@ def space(backend: Any, tmp_path: Path) -> Iterator[Any]:
     Workspace.init(path).close()
     with backend.open(path) as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local Spark session (local[2], loopback, no UI, 2 shuffle partitions) for every
+    Spark test: starting the JVM costs seconds, so it is shared."""
+    from darkmap.chain.spark import spark_session
+    s = spark_session("local[2]", "darkmap-tests", {"spark.sql.shuffle.partitions": "2",
+                                                     "spark.default.parallelism": "2"})
+    s.sparkContext.setLogLevel("ERROR")
+    yield s
+    s.stop()

@@ -27,6 +27,8 @@ from darkmap.assess.harm import TargetRow, rank_targets
 from darkmap.assess.sales import SalesParams
 from darkmap.assess.stage import AssessSummary, assess_workspace
 from darkmap.chain.cluster import DEFAULT_HEURISTICS, ClusterSummary, run_clustering
+from darkmap.chain.etl_parquet import EtlImport, export_etl, import_etl
+from darkmap.chain.spark import run_clustering_spark
 from darkmap.chain.tags import sync_evidence_tags
 from darkmap.chain.trace import TraceResult
 from darkmap.chain.trace import trace as _trace
@@ -56,6 +58,7 @@ from darkmap.resolve.link import link as _link
 from darkmap.resolve.lookup import PersonaDetail, PersonaHit
 from darkmap.resolve.lookup import search_personas as _search_personas
 from darkmap.resolve.lookup import show_persona as _show_persona
+from darkmap.resolve.spark import link_spark
 from darkmap.simulate import SimParams, simulate
 from darkmap.store.operations import Space
 from darkmap.store.workspace import Workspace, table_has_rows
@@ -75,7 +78,9 @@ __all__ = [
     "evaluate_drugs",
     "evaluate_linking",
     "evaluate_sales",
+    "export_chain_etl",
     "export_evidence",
+    "import_chain_etl",
     "ingest",
     "init_workspace",
     "judge",
@@ -233,7 +238,8 @@ def verify_captures(ws: Workspace,
 # -- resolve: accounts into personas ------------------------------------------------------
 
 
-def link(ws: Workspace, options: LinkOptions | None = None) -> LinkResult:
+def link(ws: Workspace, options: LinkOptions | None = None, engine: str = "embedded",
+         master: str = "local[2]") -> LinkResult:
     """Link every account of ``ws`` into personas and store them with their links.
 
     Replaces the personas of an earlier run; analyst judgements always hold.
@@ -246,7 +252,14 @@ def link(ws: Workspace, options: LinkOptions | None = None) -> LinkResult:
 
         res = darkmap.link(ws, darkmap.LinkOptions(without=("identifiers",)))
         res.summary["cross_market_personas"]
+
+    ``engine="spark"`` compares the pairs and clusters them on Spark (``master``), with
+    the same result (:func:`darkmap.resolve.spark.link_spark`).
     """
+    if engine == "spark":
+        return link_spark(ws, options, master)
+    if engine != "embedded":
+        raise BadInputError(f"unknown engine {engine!r}; embedded or spark")
     return _link(ws, options)
 
 
@@ -354,7 +367,8 @@ def targets(ws: Workspace, country: str | None = None,
 
 
 def cluster_addresses(ws: Workspace, heuristics: Sequence[str] = DEFAULT_HEURISTICS,
-                      method: str = "scipy") -> ClusterSummary:
+                      method: str = "scipy", engine: str = "embedded",
+                      master: str = "local[2]") -> ClusterSummary:
     """Cluster the ingested Bitcoin addresses into wallets and tie in the evidence.
 
     ``heuristics`` are named in :data:`darkmap.chain.cluster.HEURISTICS` (default:
@@ -367,10 +381,42 @@ def cluster_addresses(ws: Workspace, heuristics: Sequence[str] = DEFAULT_HEURIST
     Example::
 
         darkmap.cluster_addresses(ws, ["multi_input", "change_one_time"])["clusters"]
+
+    ``engine="spark"`` runs the same stage on Spark (``master``: ``local[2]``,
+    ``spark://host:7077``, ``k8s://...``; :func:`darkmap.chain.spark.run_clustering_spark`):
+    the same clusters, merges with their reasons and CoinJoins.
     """
-    summary = run_clustering(ws, tuple(heuristics), method).copy()
+    if engine == "spark":
+        summary = run_clustering_spark(ws, tuple(heuristics), master).copy()
+    elif engine == "embedded":
+        summary = run_clustering(ws, tuple(heuristics), method).copy()
+    else:
+        raise BadInputError(f"unknown engine {engine!r}; embedded or spark")
     summary["evidence_tags"] = sync_evidence_tags(ws)
     return summary
+
+
+def export_chain_etl(ws: Workspace, out_dir: PathLike) -> dict[str, int]:
+    """Write the chain as blockchain-etl Parquet (``blocks.parquet``,
+    ``transactions.parquet`` with nested inputs and outputs) under ``out_dir``. Calls
+    :func:`darkmap.chain.etl_parquet.export_etl`.
+
+    Example::
+
+        darkmap.export_chain_etl(ws, "etl")["transactions"]
+    """
+    return export_etl(ws, Path(out_dir))
+
+
+def import_chain_etl(ws: Workspace, path: PathLike) -> EtlImport:
+    """Load blockchain-etl Parquet (a file or a folder) into the chain tables. Calls
+    :func:`darkmap.chain.etl_parquet.import_etl`.
+
+    Example::
+
+        darkmap.import_chain_etl(ws, "etl")["txs"]
+    """
+    return import_etl(ws, Path(path))
 
 
 def trace(ws: Workspace, target: str, direction: str = "forward", hops: int = 10,

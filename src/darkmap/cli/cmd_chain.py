@@ -9,11 +9,11 @@ from pathlib import Path
 
 import click
 
+from darkmap.api import cluster_addresses, export_chain_etl, import_chain_etl
 from darkmap.chain.cluster import (
     DEFAULT_HEURISTICS,
     HEURISTICS,
     explain_addresses,
-    run_clustering,
     undo_heuristic,
 )
 from darkmap.chain.tags import export_tagpack, sync_evidence_tags
@@ -83,27 +83,69 @@ def chain_load(paths: tuple[Path, ...], workspace: Path | None, init: bool,
 @click.option("--without", "undo", default=None,
               help="Re-cluster with the current heuristics minus this one.")
 @click.option("--method", type=click.Choice(["scipy", "numpy"]), default="scipy",
-              help="Union-find implementation.")
+              help="Union-find implementation (embedded engine).")
+@click.option("--engine", type=click.Choice(["embedded", "spark"]), default="embedded",
+              help="embedded (default: numpy/scipy in this process) or spark (same result).")
+@click.option("--master", default="local[2]", show_default=True,
+              help="Spark master URL with --engine spark (local[N], spark://..., k8s://...).")
 @click.option("--json", "as_json", is_flag=True)
 def chain_cluster(workspace: Path | None, heuristics: tuple[str, ...], all_heuristics: bool,
-                  undo: str | None, method: str, as_json: bool) -> None:
+                  undo: str | None, method: str, engine: str, master: str,
+                  as_json: bool) -> None:
     """Cluster addresses into wallets; every merge is recorded with its reason.
 
     Example: darkmap chain cluster -H multi_input -H change_one_time
+    Example: darkmap chain cluster --engine spark --master spark://head:7077
     """
     ws = open_ws(workspace)
     if undo:
+        if engine != "embedded":
+            raise click.UsageError("--without runs on the embedded engine only")
         summary = undo_heuristic(ws, undo, method)
+        summary["evidence_tags"] = sync_evidence_tags(ws)
     else:
         chosen = HEURISTICS if all_heuristics else (heuristics or DEFAULT_HEURISTICS)
-        summary = run_clustering(ws, tuple(chosen), method)
-    summary["evidence_tags"] = sync_evidence_tags(ws)
+        summary = cluster_addresses(ws, tuple(chosen), method, engine, master)
     ws.close()
     if as_json:
         emit_json(summary)
         return
     for k, v in summary.items():
         say(f"{k:26s} {v}")
+
+
+@chain_group.command("export-etl")
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@workspace_option
+def chain_export_etl(out_dir: Path, workspace: Path | None) -> None:
+    """Write the chain as blockchain-etl Parquet (blocks.parquet, transactions.parquet).
+
+    Example: darkmap chain export-etl -w case-42 etl/
+    """
+    ws = open_ws(workspace, read_only=True)
+    counts = export_chain_etl(ws, out_dir)
+    ws.close()
+    say(f"wrote {counts['blocks']} blocks and {counts['transactions']} transactions "
+        f"to {out_dir}")
+
+
+@chain_group.command("import-etl")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@workspace_option
+@click.option("--json", "as_json", is_flag=True)
+def chain_import_etl(path: Path, workspace: Path | None, as_json: bool) -> None:
+    """Load blockchain-etl Parquet (a file or a folder: public datasets or export-etl's).
+
+    Example: darkmap chain import-etl -w case-42 etl/
+    """
+    ws = open_ws(workspace, create=True)
+    res = import_chain_etl(ws, path)
+    ws.close()
+    if as_json:
+        emit_json(res)
+        return
+    for k, v in res.items():
+        say(f"{k:20s} {v}")
 
 
 @chain_group.command("explain")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from darkmap.api import link
 from darkmap.cli.common import (
     checked,
     emit_json,
@@ -17,7 +18,7 @@ from darkmap.cli.common import (
 )
 from darkmap.errors import BadInputError
 from darkmap.resolve.judgements import check_request, judge, withdraw
-from darkmap.resolve.link import DEFAULT_THRESHOLD, METHODS, LinkOptions, LinkSummary, link
+from darkmap.resolve.link import DEFAULT_THRESHOLD, METHODS, LinkOptions, LinkSummary
 from darkmap.resolve.lookup import PersonaDetail, PersonaHit, search_personas, show_persona
 
 __all__ = ["judge_cmd", "link_cmd", "persona"]
@@ -41,20 +42,26 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
               callback=checked(lambda v: LinkOptions(threshold=v)),
               help="Mean match log-odds over all cross pairs needed to merge two groups, as "
                    "a probability (higher: fewer, surer merges).")
+@click.option("--engine", type=click.Choice(["embedded", "spark"]), default="embedded",
+              help="embedded (default: this process) or spark (same personas and links).")
+@click.option("--master", default="local[2]", show_default=True,
+              help="Spark master URL with --engine spark (local[N], spark://..., k8s://...).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 def link_cmd(workspace: Path | None, method: str, signals: tuple[str, ...],
-             without: tuple[str, ...], threshold: float, as_json: bool) -> None:
+             without: tuple[str, ...], threshold: float, engine: str, master: str,
+             as_json: bool) -> None:
     """Link accounts into personas (across and within markets), with explanations.
 
     Re-running replaces personas and links; analyst judgements always hold.
 
     Example: darkmap link -w case-42 --without identifiers
+    Example: darkmap link -w case-42 --engine spark --master spark://head:7077
     """
     opts = LinkOptions(method=method, signals=_split(signals) or None,
                        without=_split(without), threshold=threshold)
     ws = open_ws(workspace)
     try:
-        res = link(ws, opts)
+        res = link(ws, opts, engine, master)
     finally:
         ws.close()
     if as_json:

@@ -1,0 +1,329 @@
+"""Address clustering on Apache Spark, equal to the embedded path (:mod:`.cluster`).
+
+The same stage as :func:`darkmap.chain.cluster.run_clustering` for chains that do not fit
+one machine: the same CoinJoin rules (:mod:`.coinjoin`), the same heuristics with the same
+merge edges (one per input / per change output, each with its transaction and heuristic),
+and the same cluster ids (the smallest address id of the cluster), computed in Spark
+DataFrames only (no GraphFrames: its jar cannot be fetched offline).
+
+- CoinJoins: output counts per ``(tx, value)``; the largest equal-value group (ties: the
+  larger value), outputs in groups, then the four rules of :mod:`.coinjoin`.
+- ``multi_input``: each known input address of a usable transaction (not a coinbase, not
+  a CoinJoin) is merged with the first known input address (lowest input index).
+- change heuristics: per transaction the output each enabled rule picks; where two rules
+  pick different outputs none merges; self-change transactions are skipped.
+- connected components: the large-star / small-star algorithm (Kiveris et al., "Connected
+  Components in MapReduce and Beyond", SoCC 2014), each round checkpointed; at the fixed
+  point every node points at the smallest id of its component.
+
+pyspark is an optional extra (``pip install darkmap[spark]``, Java 17+). The workspace path
+(:func:`run_clustering_spark`) writes the graph as Parquet (:mod:`darkmap.store.chain_columns`),
+clusters it on ``master`` and stores the result exactly as the embedded run does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from darkmap.chain.cluster import DEFAULT_HEURISTICS, HEURISTICS, ROUND_SATS, ClusterSummary
+from darkmap.chain.coinjoin import KINDS, WHIRLPOOL_DENOMS
+from darkmap.errors import BadInputError
+from darkmap.model.bitcoin import SCRIPT_TYPES
+from darkmap.plugins import import_optional
+from darkmap.store import chain as store
+from darkmap.store.chain_columns import write_graph_parquet
+from darkmap.store.workspace import Workspace
+
+__all__ = ["SparkClusters", "cluster_frames", "components_frame", "run_clustering_spark",
+           "spark_session", "sql_module"]
+
+_WASABI1_BASE = 10_000_000
+
+
+def sql_module() -> Any:
+    """``pyspark.sql`` or a one-line error saying how to install it."""
+    mod = import_optional("pyspark.sql")
+    if mod is None:
+        raise BadInputError("the Spark engine needs pyspark: pip install 'darkmap[spark]' "
+                            "(and Java 17+)")
+    return mod
+
+
+def spark_session(master: str = "local[2]", app: str = "darkmap",
+                  conf: dict[str, str] | None = None) -> Any:
+    """A SparkSession on ``master`` (``local[N]``, ``spark://host:7077``, ``k8s://...``).
+
+    Local masters bind to 127.0.0.1, run their Python workers with this interpreter
+    and run without the web UI; ``conf`` adds or
+    overrides settings (e.g. ``spark.executor.memory``).
+    """
+    sql = sql_module()
+    b = sql.SparkSession.builder.master(master).appName(app)
+    settings = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+                "spark.sql.shuffle.partitions": "8",
+                "spark.sql.adaptive.enabled": "true"}
+    if master.startswith("local"):
+        # the Python workers run this interpreter (its venv has darkmap); on a cluster
+        # the executors' image must have darkmap installed (docs/scale.md)
+        settings.update({"spark.driver.host": "127.0.0.1",
+                         "spark.driver.bindAddress": "127.0.0.1",
+                         "spark.pyspark.python": sys.executable})
+        # pyspark reads the workers' interpreter from the environment when the context
+        # starts (a user's own PYSPARK_PYTHON wins)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    settings.update(conf or {})
+    for k, v in settings.items():
+        b = b.config(k, v)
+    return b.getOrCreate()
+
+
+@dataclass
+class SparkClusters:
+    """The Spark result frames: ``labels`` (address_id, cluster_id) for addresses in a
+    merge, ``merges`` (tx_id, heuristic, address_a, address_b), ``coinjoins`` (tx_id,
+    kind, n_equal, denomination)."""
+
+    labels: Any
+    merges: Any
+    coinjoins: Any
+
+
+def _coinjoins(fn: Any, tx: Any, txin: Any, txout: Any) -> Any:
+    """Per transaction: n_in, n_out, kind code, n_equal, denomination (as coinjoin.py)."""
+    n_in = txin.groupBy("tx_id").agg(fn.count(fn.lit(1)).alias("n_in"))
+    n_out = txout.groupBy("tx_id").agg(fn.count(fn.lit(1)).alias("n_out"))
+    big = n_out.where("n_out >= 3").select("tx_id")
+    runs = (txout.join(big, "tx_id").groupBy("tx_id", "value")
+            .agg(fn.count(fn.lit(1)).alias("len")).where("len >= 2"))
+    best = runs.groupBy("tx_id").agg(
+        fn.max(fn.struct("len", "value")).alias("top"), fn.sum("len").alias("grouped"))
+    t = (tx.select("tx_id", "is_coinbase").join(n_in, "tx_id", "left")
+         .join(n_out, "tx_id", "left").join(best, "tx_id", "left")
+         .select("tx_id", "is_coinbase",
+                 fn.coalesce("n_in", fn.lit(0)).alias("n_in"),
+                 fn.coalesce("n_out", fn.lit(0)).alias("n_out"),
+                 fn.coalesce(fn.col("top.len"),
+                            fn.when(fn.col("n_out") > 0, 1).otherwise(0)).alias("k"),
+                 fn.coalesce(fn.col("top.value"), fn.lit(0)).alias("denom"),
+                 fn.coalesce("grouped", fn.lit(0)).alias("grouped")))
+    k, denom, ni, no = fn.col("k"), fn.col("denom"), fn.col("n_in"), fn.col("n_out")
+    joinmarket = (k >= 3) & (no <= 2 * k + 1) & (ni >= k) & (denom >= 10_000)
+    wasabi2 = (ni >= 50) & (no >= 50) & (2 * fn.col("grouped") >= no)
+    ratio = fn.when(denom > 0, denom / fn.lit(float(_WASABI1_BASE))).otherwise(0.0)
+    level = fn.rint(fn.log2(fn.when(ratio > 0, ratio).otherwise(1.0)))
+    near = (level >= 0) & (level <= 6) & (fn.abs(ratio / fn.pow(fn.lit(2.0), level) - 1.0) <= 0.02)
+    wasabi1 = (k >= 10) & (ni >= k) & near & (denom > 0)
+    whirlpool = ((ni == 5) & (no == 5) & (k == 5)
+                 & denom.isin([int(d) for d in WHIRLPOOL_DENOMS]))
+    kind = (fn.when(whirlpool, 1).when(wasabi1, 2).when(wasabi2, 3).when(joinmarket, 4)
+            .otherwise(0))
+    return t.withColumn("kind", kind)
+
+
+def _change_choices(fn: Any, h: str, txs: Any, txin: Any, txout: Any) -> Any:
+    """(tx_id, n, address_id) of the output heuristic ``h`` picks as change."""
+    ok = txs.where("usable AND first IS NOT NULL AND n_out >= 2 AND NOT self_change")
+    has = txout.where("address_id IS NOT NULL")
+    if h == "change_one_time":
+        first_seen = has.groupBy("address_id").agg(fn.min("tx_id").alias("seen"))
+        o = has.join(first_seen, "address_id").withColumn("new", fn.col("seen") == fn.col("tx_id"))
+        per = o.groupBy("tx_id").agg(fn.sum(fn.col("new").cast("long")).alias("n_new"),
+                                     fn.count(fn.lit(1)).alias("addressed"))
+        ok = ok.join(per, "tx_id").where("n_new = 1 AND addressed = n_out")
+        cand = o.where("new")
+    elif h == "change_address_type":
+        typ = (txin.where("st > 0").groupBy("tx_id")
+               .agg(fn.min("st").alias("lo"), fn.max("st").alias("hi"),
+                    fn.count(fn.lit(1)).alias("n_known")))
+        ok = ok.join(typ, "tx_id").where("lo = hi AND n_known = n_in")
+        cand = has.join(ok.select("tx_id", "lo"), "tx_id").where("st = lo")
+        per = cand.groupBy("tx_id").agg(fn.count(fn.lit(1)).alias("c")).where("c = 1")
+        ok = ok.join(per, "tx_id")
+    elif h == "change_round_payment":
+        rnd = (fn.col("value") % ROUND_SATS == 0) & (fn.col("value") > 0)
+        per = txout.groupBy("tx_id").agg(
+            fn.sum(rnd.cast("long")).alias("n_round"),
+            fn.sum((fn.col("address_id").isNotNull() & ~rnd).cast("long")).alias("c"))
+        ok = ok.join(per, "tx_id").where("n_out = 2 AND n_round = 1 AND c = 1")
+        cand = has.where(~rnd)
+    else:
+        raise BadInputError(f"unknown heuristic {h!r}; have {', '.join(HEURISTICS)}")
+    return (cand.join(ok.select("tx_id", "first"), "tx_id")
+            .select("tx_id", "n", "address_id", "first"))
+
+
+def cluster_frames(spark: Any, tx: Any, txin: Any, txout: Any,
+                   heuristics: tuple[str, ...] = DEFAULT_HEURISTICS,
+                   checkpoint: bool = True) -> SparkClusters:
+    """Cluster the graph frames (``tx``: tx_id, is_coinbase; ``txin``: tx_id, n,
+    address_id, st; ``txout``: tx_id, n, address_id, value, st) with ``heuristics``."""
+    unknown = set(heuristics) - set(HEURISTICS)
+    if unknown:
+        raise BadInputError(
+            f"unknown heuristic(s) {sorted(unknown)}; have {', '.join(HEURISTICS)}")
+    fn = sql_module().functions
+    cj = _coinjoins(fn, tx, txin, txout)
+    txs = cj.withColumn("usable", ~fn.col("is_coinbase") & (fn.col("kind") == 0))
+    known = txin.where("address_id IS NOT NULL").join(
+        txs.where("usable").select("tx_id"), "tx_id")
+    first = known.groupBy("tx_id").agg(fn.min_by("address_id", "n").alias("first"))
+    txs = txs.join(first, "tx_id", "left")
+    parts = []
+    if "multi_input" in heuristics:
+        parts.append(known.join(first, "tx_id").where("address_id <> first").select(
+            "tx_id", fn.lit("multi_input").alias("heuristic"), fn.col("first").alias("address_a"),
+            fn.col("address_id").alias("address_b")))
+    change = [h for h in heuristics if h.startswith("change_")]
+    if change:
+        selfc = (txout.where("address_id IS NOT NULL").select("tx_id", "address_id")
+                 .join(known.select("tx_id", "address_id"), ["tx_id", "address_id"], "left_semi")
+                 .select("tx_id").distinct().withColumn("self_change", fn.lit(True)))
+        txs = (txs.join(selfc, "tx_id", "left")
+               .withColumn("self_change", fn.coalesce("self_change", fn.lit(False))))
+        picks = None
+        for h in change:
+            c = _change_choices(fn, h, txs, txin, txout).withColumn("heuristic", fn.lit(h))
+            picks = c if picks is None else picks.unionByName(c)
+        if picks is None:
+            raise BadInputError("no change heuristic")
+        agreed = (picks.groupBy("tx_id").agg(fn.countDistinct("n").alias("nd"))
+                  .where("nd = 1").select("tx_id"))
+        parts.append(picks.join(agreed, "tx_id").where("address_id <> first").select(
+            "tx_id", "heuristic", fn.col("first").alias("address_a"),
+            fn.col("address_id").alias("address_b")))
+    if parts:
+        merges = parts[0]
+        for p in parts[1:]:
+            merges = merges.unionByName(p)
+    else:
+        merges = spark.createDataFrame([], "tx_id long, heuristic string, address_a long, "
+                                           "address_b long")
+    if checkpoint:
+        merges = merges.localCheckpoint()
+    labels = components_frame(merges.select(fn.col("address_a").alias("a"),
+                                            fn.col("address_b").alias("b")), checkpoint)
+    names = fn.element_at(fn.array(*[fn.lit(k) for k in KINDS[1:]]), fn.col("kind"))
+    coinjoins = cj.where("kind > 0").select(
+        "tx_id", names.alias("kind"), fn.col("k").cast("int").alias("n_equal"),
+        fn.col("denom").cast("long").alias("denomination"))
+    return SparkClusters(labels, merges, coinjoins)
+
+
+def _large_star(fn: Any, e: Any) -> Any:
+    both = e.unionByName(e.select(fn.col("dst").alias("src"), fn.col("src").alias("dst")))
+    m = both.groupBy("src").agg(fn.least(fn.col("src"), fn.min("dst")).alias("m"))
+    return (both.join(m, "src").where("dst > src")
+            .select(fn.col("dst").alias("src"), fn.col("m").alias("dst")).distinct())
+
+
+def _small_star(fn: Any, e: Any) -> Any:
+    o = e.select(fn.greatest("src", "dst").alias("src"), fn.least("src", "dst").alias("dst"))
+    m = o.groupBy("src").agg(fn.min("dst").alias("m"))
+    leaves = (o.join(m, "src").where("dst <> m")
+              .select(fn.col("dst").alias("src"), fn.col("m").alias("dst")))
+    return leaves.unionByName(m.select("src", fn.col("m").alias("dst"))).distinct()
+
+
+def components_frame(edges: Any, checkpoint: bool = True, max_rounds: int = 64) -> Any:
+    """Connected components of the edge frame ``(a, b)``: ``(address_id, cluster_id)``
+    for every node on an edge, the cluster id being the smallest node id of its
+    component (large-star / small-star rounds until every node points at its root)."""
+    fn = sql_module().functions
+    e = (edges.where("a <> b").select(fn.greatest("a", "b").alias("src"),
+                                      fn.least("a", "b").alias("dst")).distinct())
+    for _ in range(max_rounds):
+        e = _small_star(fn, _large_star(fn, e))
+        e = e.select(fn.greatest("src", "dst").alias("src"), fn.least("src", "dst").alias("dst"))
+        if checkpoint:
+            e = e.localCheckpoint()
+        # done when every node has one parent and no parent has a parent: stars whose
+        # centres are the smallest ids of their components
+        multi = e.groupBy("src").count().where("count > 1").limit(1).count()
+        deep = e.join(e.select(fn.col("src").alias("dst")).distinct(), "dst",
+                      "left_semi").limit(1).count()
+        if multi == 0 and deep == 0:
+            nodes = e.select(fn.col("src").alias("address_id"), fn.col("dst").alias("cluster_id"))
+            roots = e.select(fn.col("dst").alias("address_id")).distinct().withColumn(
+                "cluster_id", fn.col("address_id"))
+            return nodes.unionByName(roots)
+    raise RuntimeError(f"connected components did not converge in {max_rounds} rounds")
+
+
+def run_clustering_spark(ws: Workspace,
+                         heuristics: tuple[str, ...] | list[str] = DEFAULT_HEURISTICS,
+                         master: str = "local[2]", spark: Any = None,
+                         work_dir: Path | None = None) -> ClusterSummary:
+    """:func:`darkmap.chain.cluster.run_clustering` on Spark: same clusters, merges (with
+    their reasons) and CoinJoins stored, same summary (``method`` is ``spark``).
+
+    ``spark``: a session to use (default: one on ``master``, stopped at the end);
+    ``work_dir``: where the Parquet hand-over goes (default: a temporary folder; on a
+    real cluster it must be storage every executor reads, e.g. HDFS or S3 mounted).
+    """
+    heuristics = tuple(heuristics)
+    unknown = set(heuristics) - set(HEURISTICS)
+    if unknown:
+        raise BadInputError(
+            f"unknown heuristic(s) {sorted(unknown)}; have {', '.join(HEURISTICS)}")
+    t0 = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix="darkmap-spark-", dir=work_dir))
+    own = spark is None
+    try:
+        dims = write_graph_parquet(ws.con, tmp / "graph", SCRIPT_TYPES)
+        n_addr = dims["n_addr"]
+        if own:
+            spark = spark_session(master)
+        rd = spark.read.parquet
+        res = cluster_frames(spark, rd(str(tmp / "graph" / "tx.parquet")),
+                             rd(str(tmp / "graph" / "txin.parquet")),
+                             rd(str(tmp / "graph" / "txout.parquet")), heuristics)
+        for name, df in (("labels", res.labels), ("merges", res.merges),
+                         ("coinjoins", res.coinjoins)):
+            df.write.mode("overwrite").parquet(str(tmp / name))
+        lab_t = pq.read_table(tmp / "labels")
+        merges = pq.read_table(tmp / "merges")
+        cjt = pq.read_table(tmp / "coinjoins").sort_by("tx_id")
+    finally:
+        if own and spark is not None:
+            spark.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    labels = np.arange(n_addr, dtype=np.int64)
+    if lab_t.num_rows:
+        labels[lab_t.column("address_id").to_numpy()] = lab_t.column("cluster_id").to_numpy()
+    clusters = pa.table({"address_id": np.arange(n_addr, dtype=np.int64), "cluster_id": labels})
+    cjt = pa.table({"tx_id": cjt.column("tx_id").cast(pa.int64()),
+                    "kind": cjt.column("kind").cast(pa.string()),
+                    "n_equal": cjt.column("n_equal").cast(pa.int32()),
+                    "denomination": cjt.column("denomination").cast(pa.int64())})
+    sizes = np.bincount(labels) if n_addr else np.zeros(0, np.int64)
+    n_clusters = int((sizes > 0).sum())
+    seconds = time.perf_counter() - t0
+    heur_col = merges.column("heuristic").to_pylist() if merges.num_rows else []
+    run_id = uuid.uuid4().hex[:12]
+    store.replace_clusters(ws.con, clusters, merges.select(
+        ["tx_id", "heuristic", "address_a", "address_b"]), cjt, store.ClusterRun(
+        run_id, heuristics, n_addr, n_clusters, merges.num_rows, cjt.num_rows, seconds))
+    kinds = cjt.column("kind").to_pylist()
+    return {
+        "run_id": run_id, "heuristics": list(heuristics), "method": "spark",
+        "addresses": n_addr, "transactions": dims["n_tx"], "clusters": n_clusters,
+        "non_singleton_clusters": int((sizes > 1).sum()),
+        "largest_cluster": int(sizes.max()) if n_addr else 0,
+        "merge_edges": merges.num_rows,
+        "merge_edges_by_heuristic": {h: heur_col.count(h) for h in HEURISTICS
+                                     if h in heuristics},
+        "coinjoins": {k: kinds.count(k) for k in KINDS[1:] if k in kinds},
+        "seconds": round(seconds, 3),
+    }

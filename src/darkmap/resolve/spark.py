@@ -1,0 +1,229 @@
+"""`darkmap link --engine spark`: pair scoring and persona clustering on Apache Spark.
+
+The same run as :func:`darkmap.resolve.link.link`, with the two stages that grow with
+the number of pairs done by Spark tasks calling the *same* functions, so a change to the
+features, the model or the clustering is followed without a second implementation:
+
+- **pair comparison**: the candidate pairs (and later the completion pairs) are a
+  DataFrame; ``mapInArrow`` tasks call :func:`darkmap.resolve.features.compare` on their
+  slice, the profiles being a broadcast variable. The model (the shipped logistic one, or
+  Fellegi-Sunter fitted by one M-step over every candidate pair) is chosen and applied on
+  the driver by the embedded code (a dot product per pair).
+- **clustering**: the scored pairs and the judgements are split into connected components
+  on Spark (large-star / small-star, :func:`darkmap.chain.spark.components_frame`); each
+  component is clustered by :func:`darkmap.resolve.partition.correlation_clustering` in a
+  grouped ``applyInArrow`` task. Merges and single-account moves only ever follow a
+  scored pair or a judgement, so no persona spans two components and the result is the
+  embedded one (tested on simulated worlds).
+
+Candidate generation (blocking: identifier and handle groups, text nearest neighbours,
+migrations) runs on the driver with :func:`darkmap.resolve.candidates.candidate_pairs`
+(the embedded code), as do loading the profiles and storing the run. pyspark is the
+optional ``spark`` extra.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from darkmap.chain.spark import components_frame, spark_session, sql_module
+from darkmap.resolve.candidates import candidate_pairs
+from darkmap.resolve.features import IDENTIFIER_SIGNALS, PairFeatures, compare
+from darkmap.resolve.judgements import active_judgements
+from darkmap.resolve.link import (
+    LinkOptions,
+    LinkResult,
+    LinkSummary,
+    _completion,
+    _concat,
+    _model_for,
+    _store,
+    resolve_signals,
+)
+from darkmap.resolve.partition import correlation_clustering
+from darkmap.resolve.profiles import Profiles, load_profiles
+from darkmap.store.personas import finish_link_run
+from darkmap.store.workspace import Workspace, utcnow
+
+__all__ = ["cluster_pairs_spark", "compare_pairs_spark", "link_spark"]
+
+_SPARK_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double",
+                np.dtype(np.int8): "byte", np.dtype(np.int16): "short",
+                np.dtype(np.int32): "int", np.dtype(np.int64): "long",
+                np.dtype(np.bool_): "boolean"}
+
+
+def _feature_dtypes(prof: Profiles, use: tuple[str, ...]) -> tuple[dict[str, np.dtype],
+                                                                   dict[str, np.dtype]]:
+    """The dtypes of each signal's raw value and level (from one probe comparison)."""
+    probe = compare(prof, np.zeros(1, np.int64), np.full(1, min(1, len(prof) - 1), np.int64),
+                    use)
+    return ({k: v.dtype for k, v in probe.raw.items()},
+            {k: v.dtype for k, v in probe.level.items()})
+
+
+def compare_pairs_spark(spark: Any, prof_bc: Any, pairs: np.ndarray, use: tuple[str, ...],
+                        dtypes: tuple[dict[str, np.dtype], dict[str, np.dtype]],
+                        partitions: int = 8) -> PairFeatures:
+    """:func:`~darkmap.resolve.features.compare` of ``pairs`` in Spark tasks, returned in
+    the pairs' order. ``prof_bc`` is a broadcast
+    :class:`~darkmap.resolve.profiles.Profiles`; ``dtypes`` those of the raw values and
+    levels (:func:`_feature_dtypes`), so the values come back bit for bit."""
+    raw_t, lev_t = dtypes
+    fields = ["seq long", "i long", "j long"]
+    fields += [f"r_{k} {_SPARK_TYPES[v]}" for k, v in raw_t.items()]
+    fields += [f"l_{k} {_SPARK_TYPES[v]}" for k, v in lev_t.items()]
+
+    def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        prof = prof_bc.value
+        for b in batches:
+            i = b.column("i").to_numpy()
+            j = b.column("j").to_numpy()
+            f = compare(prof, i, j, use)
+            cols = {"seq": b.column("seq"), "i": b.column("i"), "j": b.column("j")}
+            cols.update({f"r_{k}": pa.array(f.raw[k]) for k in raw_t})
+            cols.update({f"l_{k}": pa.array(f.level[k]) for k in lev_t})
+            yield pa.RecordBatch.from_pydict(cols)
+
+    tbl = pa.table({"seq": np.arange(len(pairs), dtype=np.int64),
+                    "i": pairs[:, 0].astype(np.int64), "j": pairs[:, 1].astype(np.int64)})
+    df = spark.createDataFrame(tbl).repartition(partitions)
+    out = df.mapInArrow(score, ", ".join(fields)).toArrow().sort_by("seq")
+    return PairFeatures(
+        out.column("i").to_numpy(), out.column("j").to_numpy(),
+        {k: out.column(f"r_{k}").to_numpy().astype(v) for k, v in raw_t.items()},
+        {k: out.column(f"l_{k}").to_numpy().astype(v) for k, v in lev_t.items()})
+
+
+def cluster_pairs_spark(spark: Any, n: int, i: np.ndarray, j: np.ndarray, p: np.ndarray,
+                        threshold: float, must: list[tuple[int, int]],
+                        cannot: list[tuple[int, int]]) -> tuple[np.ndarray,
+                                                                list[tuple[int, int]]]:
+    """:func:`~darkmap.resolve.partition.correlation_clustering` per connected component
+    of pairs and judgements, on Spark. Labels: the smallest member index of each persona;
+    the judgement conflicts in ``must`` order."""
+    fn = sql_module().functions
+    kind = np.concatenate([np.zeros(len(i), np.int8), np.ones(len(must), np.int8),
+                           np.full(len(cannot), 2, np.int8)])
+    mi = np.array([a for a, _ in must] + [a for a, _ in cannot], np.int64)
+    mj = np.array([b for _, b in must] + [b for _, b in cannot], np.int64)
+    rows = pa.table({"seq": np.arange(len(kind), dtype=np.int64), "kind": kind,
+                     "a": np.concatenate([np.asarray(i, np.int64), mi]),
+                     "b": np.concatenate([np.asarray(j, np.int64), mj]),
+                     "p": np.concatenate([np.asarray(p, np.float64),
+                                          np.zeros(len(mi), np.float64)])})
+    labels = np.arange(n, dtype=np.int64)
+    if rows.num_rows == 0:
+        return labels, []
+    df = spark.createDataFrame(rows)
+    comp = components_frame(df.select("a", "b"))
+    grouped = df.join(comp.select(fn.col("address_id").alias("a"),
+                                  fn.col("cluster_id").alias("comp")), "a")
+
+    def cluster(t: pa.Table) -> pa.Table:
+        t = t.sort_by("seq")
+        k = t.column("kind").to_numpy()
+        a = t.column("a").to_numpy()
+        b = t.column("b").to_numpy()
+        nodes = np.unique(np.concatenate([a, b]))
+        la, lb = np.searchsorted(nodes, a), np.searchsorted(nodes, b)
+        pairs = k == 0
+        res = correlation_clustering(
+            len(nodes), la[pairs], lb[pairs], t.column("p").to_numpy()[pairs], threshold,
+            list(zip(la[k == 1].tolist(), lb[k == 1].tolist(), strict=True)),
+            list(zip(la[k == 2].tolist(), lb[k == 2].tolist(), strict=True)))
+        first: dict[int, int] = {}
+        for x, lab in enumerate(res.labels.tolist()):
+            first.setdefault(lab, x)       # nodes ascend: the first is the smallest
+        canon = np.array([nodes[first[lab]] for lab in res.labels.tolist()], np.int64)
+        ca = [int(nodes[x]) for x, _ in res.conflicts]
+        cb = [int(nodes[y]) for _, y in res.conflicts]
+        return pa.table({"kind": pa.array([0] * len(nodes) + [1] * len(ca), pa.int8()),
+                         "a": pa.array(np.concatenate([nodes, np.array(ca, np.int64)])),
+                         "b": pa.array(np.concatenate([canon, np.array(cb, np.int64)]))})
+
+    out = grouped.groupBy("comp").applyInArrow(cluster, "kind byte, a long, b long").toArrow()
+    kinds = out.column("kind").to_numpy()
+    a = out.column("a").to_numpy()
+    b = out.column("b").to_numpy()
+    labels[a[kinds == 0]] = b[kinds == 0]
+    order = {pair: k for k, pair in enumerate(must)}
+    conflicts = sorted(((int(x), int(y)) for x, y in zip(a[kinds == 1], b[kinds == 1],
+                                                          strict=True)),
+                       key=lambda c: order.get(c, len(order)))
+    return labels, conflicts
+
+
+def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "local[2]",
+               spark: Any = None) -> LinkResult:
+    """:func:`darkmap.resolve.link.link` with scoring and clustering on Spark: the same
+    personas, links, signals and contributions are stored."""
+    opts = opts or LinkOptions()
+    opts.check()
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    use = resolve_signals(opts.signals, opts.without)
+    run_id = uuid.uuid4().hex[:12]
+    started = utcnow()
+    prof = load_profiles(ws.con)
+    n = len(prof)
+    timings["profiles_s"] = time.perf_counter() - t0
+    judged = active_judgements(ws)
+    must, cannot, judged_pairs = [], [], []
+    for (a, b), v in judged.items():
+        if a in prof.index and b in prof.index:
+            ia, ib = sorted((prof.index[a], prof.index[b]))
+            judged_pairs.append((ia, ib))
+            if v == "same":
+                must.append((ia, ib))
+            elif v == "different":
+                cannot.append((ia, ib))
+    pairs = candidate_pairs(prof, use_identifiers=any(s in use for s in IDENTIFIER_SIGNALS))
+    if judged_pairs:
+        pairs = np.unique(np.concatenate([pairs, np.array(judged_pairs, np.int64)]), axis=0)
+    timings["candidates_s"] = time.perf_counter() - t0 - sum(timings.values())
+    own = spark is None
+    if own:
+        spark = spark_session(master, "darkmap-link")
+    try:
+        dtypes = _feature_dtypes(prof, use) if n else ({}, {})
+        bc = spark.sparkContext.broadcast(prof)
+        f = compare_pairs_spark(spark, bc, pairs, use, dtypes)
+        model = _model_for(opts.method, use, f, prof)
+        p = model.probability(f)
+        extra = _completion(n, pairs, p, must, opts.complete_max)
+        if len(extra):
+            f2 = compare_pairs_spark(spark, bc, extra, use, dtypes)
+            f = _concat(f, f2)
+            p = np.concatenate([p, model.probability(f2)])
+        timings["scoring_s"] = time.perf_counter() - t0 - sum(timings.values())
+        labels, conflicts = cluster_pairs_spark(spark, n, f.i, f.j, p, opts.threshold,
+                                                must, cannot)
+        bc.unpersist()
+    finally:
+        if own:
+            spark.stop()
+    timings["clustering_s"] = time.perf_counter() - t0 - sum(timings.values())
+    stored = _store(ws, run_id, started, prof, f, p, labels, model, use, opts, judged)
+    timings["store_s"] = time.perf_counter() - t0 - sum(timings.values())
+    summary: LinkSummary = {
+        "run_id": stored["run_id"], "personas": stored["personas"],
+        "multi_account_personas": stored["multi_account_personas"],
+        "cross_market_personas": stored["cross_market_personas"],
+        "links_stored": stored["links_stored"], "model": stored["model"],
+        "accounts": n, "candidate_pairs": int(len(pairs)), "completion_pairs": int(len(extra)),
+        "signals": list(use), "method": opts.method, "threshold": opts.threshold,
+        "judgement_conflicts": [[prof.ids[a], prof.ids[b]] for a, b in conflicts],
+        "timings": {k: round(v, 2) for k, v in timings.items()},
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    finish_link_run(ws.con, run_id, utcnow(), json.dumps(summary))
+    return LinkResult(run_id, summary, prof.ids, labels)
+

@@ -1,0 +1,64 @@
+"""Linking on Spark (local[2]) equals the embedded path on a simulated world: the same
+personas, the same stored links with the same probabilities, signal values, levels and
+contributions, with and without identifiers, under analyst judgements."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import simulated_workspace
+
+from darkmap.resolve.judgements import judge
+from darkmap.resolve.link import LinkOptions, link
+from darkmap.resolve.spark import link_spark
+from darkmap.store.workspace import Workspace
+
+_LINKS = "SELECT a, b, score, signals, method, merged FROM account_links ORDER BY a, b"
+_MEMBERS = "SELECT persona_id, account_id FROM persona_members ORDER BY ALL"
+_PERSONAS = ("SELECT persona_id, label, n_accounts, n_markets, first_seen, last_seen, cohesion "
+             "FROM personas ORDER BY persona_id")
+_KEYS = ("personas", "multi_account_personas", "cross_market_personas", "links_stored",
+         "model", "accounts", "candidate_pairs", "completion_pairs", "signals",
+         "judgement_conflicts")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    ws, _ = simulated_workspace(tmp_path_factory.mktemp("sparklink"), 43, 120)
+    yield ws
+    ws.close()
+
+
+def _stored(ws: Workspace) -> tuple[list, list, list]:
+    return tuple(ws.con.execute(q).fetchall() for q in (_LINKS, _MEMBERS, _PERSONAS))
+
+
+@pytest.mark.parametrize("opts", [LinkOptions(), LinkOptions(without=("identifiers",)),
+                                  LinkOptions(method="fellegi-sunter")],
+                         ids=["all", "no_identifiers", "fellegi_sunter"])
+def test_spark_link_equals_embedded(world, spark, opts):
+    emb = link(world, opts)
+    want = _stored(world)
+    got = link_spark(world, opts, spark=spark)
+    assert {k: got.summary[k] for k in _KEYS} == {k: emb.summary[k] for k in _KEYS}
+    links, members, personas = _stored(world)
+    assert links == want[0]
+    assert members == want[1]
+    assert personas == want[2]
+    assert emb.summary["multi_account_personas"] > 5     # there was something to get right
+
+
+def test_spark_link_keeps_judgements(world, spark):
+    pair = world.con.execute("SELECT a, b FROM account_links WHERE merged "
+                             "ORDER BY score DESC, a, b LIMIT 1").fetchone()
+    lone = world.con.execute("SELECT account_id FROM accounts ORDER BY account_id "
+                             "LIMIT 2").fetchall()
+    judge(world, pair[0], pair[1], "different", author="test")
+    judge(world, lone[0][0], lone[1][0], "same", author="test")
+    emb = link(world)
+    want = _stored(world)
+    got = link_spark(world, spark=spark)
+    assert _stored(world) == want
+    assert got.summary["judgement_conflicts"] == emb.summary["judgement_conflicts"]
+    members = {a: p for p, a in want[1]}
+    assert members[pair[0]] != members[pair[1]]
+    assert members[lone[0][0]] == members[lone[1][0]]
