@@ -52,6 +52,8 @@ from darkmap.resolve.lookup import PersonaDetail, PersonaHit
 from darkmap.resolve.lookup import search_personas as _search_personas
 from darkmap.resolve.lookup import show_persona as _show_persona
 from darkmap.simulate import SimParams, simulate
+from darkmap.store.fieldreport import FieldCount
+from darkmap.store.fieldreport import field_report as _field_report
 from darkmap.store.workspace import Workspace, table_has_rows
 
 __all__ = [
@@ -65,6 +67,7 @@ __all__ = [
     "evaluate_drugs",
     "evaluate_linking",
     "export_evidence",
+    "field_report",
     "ingest",
     "init_workspace",
     "judge",
@@ -361,6 +364,18 @@ def wallet(ws: Workspace, ident: str, limit: int = 50) -> WalletSummary:
 
 
 # -- evaluate --------------------------------------------------------------------------------
+
+
+def field_report(ws: Workspace) -> list[FieldCount]:
+    """How often each stored field was found, per market and page type.
+
+    Calls :func:`darkmap.store.fieldreport.field_report`.
+
+    Example::
+
+        [c for c in darkmap.field_report(ws) if c.field == "joined_at"]
+    """
+    return _field_report(ws.con)
 
 
 def _truth(truth: dict[str, Any] | PathLike) -> dict[str, Any]:
