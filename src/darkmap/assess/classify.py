@@ -45,6 +45,9 @@ class Classification:
     scores: dict[str, float] = field(default_factory=dict)
 
 
+# a negation cancels only the term right after it ("no seed weed" is seedless weed)
+_NEGATIONS = frozenset({"no", "not", "non", "without"})
+
 _NOT_A_DISCOUNT_AFTER_FREE = frozenset({
     "sample", "samples", "shipping", "delivery", "postage", "tracking", "express",
     "reship", "reships", "priority", "domestic", "worldwide", "fast", "ship"})
@@ -56,6 +59,11 @@ def _discounted(words: list[str], matches: list[Match]) -> list[tuple[Match, flo
         factor = 1.0
         for j in range(max(0, m.position - 3), max(0, m.position)):
             w = words[j]
+            if w in _NEGATIONS:
+                if j == m.position - 1:
+                    factor = 0.0
+                    break
+                continue
             if w in _DISCOUNT_WORDS and not (
                     w == "free" and j + 1 < len(words)
                     and words[j + 1] in _NOT_A_DISCOUNT_AFTER_FREE):
@@ -93,11 +101,15 @@ def classify_words(title_words: list[str], title_norm: str, desc_norm: str,
             add(m, DESCRIPTION_WEIGHT * f, "description")
 
     drug_prior = scores.pop("@drug", 0.0)
-    non = max(0.0, scores.pop("non_drug", 0.0) - drug_prior)
+    named_non = scores.pop("non_drug", 0.0)
+    non = max(0.0, named_non - drug_prior)
     by_class: dict[str, float] = defaultdict(float)
     for sub, v in scores.items():
         by_class[SUBSTANCE_CLASS.get(sub, "non_drug")] += v
     if not by_class or max(by_class.values()) <= 0:
+        # no substance named: an item word (grinder, cigarettes) decides even in a
+        # "Drugs" category, whose prior only outweighs it against a named substance
+        non = max(non, named_non)
         if non > 0 or drug_prior <= 0:
             conf = 0.5 + 0.5 * non / (non + 2.0) if non > 0 else 0.3
             return Classification("non_drug", "non_drug", round(conf, 3),
@@ -118,6 +130,8 @@ def classify_words(title_words: list[str], title_norm: str, desc_norm: str,
         named = {s: v for s, v in subs.items() if not s.startswith("other_") and v >= 2.0}
         if named:
             substance = max(named, key=lambda s: named[s])
+    if substance == "lsd" and "nbome" in title_norm and subs.get("other_psychedelic"):
+        substance = "other_psychedelic"  # an NBOMe blotter sold as "LSD" is the NBOMe
     if best_class == "cannabis":
         # the form decides: hash brownies are edibles, Kush seeds are seeds
         for form in ("cannabis_seed", "cannabis_edible"):

@@ -33,7 +33,7 @@ from darkmap.store.evaluations import latest_listing_texts
 from darkmap.store.workspace import Workspace
 
 __all__ = ["Accuracy", "ClassScores", "DrugEvalReport", "ExactMatch", "FlagScores", "Mistake",
-           "Predicted", "SourceListing", "SubstanceScores", "eval_drugs", "read_labels",
+           "Predicted", "SourceListing", "SubstanceScores", "eval_drugs", "normal_kind", "read_labels",
            "read_listings"]
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -55,11 +55,13 @@ class SourceListing(TypedDict):
 
 
 class ClassScores(TypedDict):
-    """Accuracy, macro-F1 and the confusions (``gold->predicted``: count) of drug_class."""
+    """Accuracy, macro-F1, the confusions (``gold->predicted``: count) of drug_class and
+    each class's precision, recall and support."""
 
     accuracy: float | None
     macro_f1: float
     confusion: dict[str, int]
+    per_class: dict[str, dict[str, float | int | None]]
 
 
 class SubstanceScores(TypedDict):
@@ -249,8 +251,9 @@ def _float(s: str | None) -> float | None:
     return v if v == v else None
 
 
-def read_labels(path: Path, split: str | None = None) -> list[dict[str, str]]:
-    """Label rows (optionally only those whose ``split`` column equals ``split``).
+def read_labels(path: Path, split: str | None = None,
+                split_column: str = "split") -> list[dict[str, str]]:
+    """Label rows (optionally only those whose ``split_column`` column equals ``split``).
 
     A missing file is a :class:`NotFoundError`; a file that cannot be read as UTF-8 CSV or
     lacks a needed column is a :class:`BadInputError`.
@@ -266,8 +269,27 @@ def read_labels(path: Path, split: str | None = None) -> list[dict[str, str]]:
     if rows and not need <= set(rows[0]):
         raise BadInputError(f"{path}: label file needs columns {sorted(need)}")
     if split:
-        rows = [r for r in rows if (r.get("split") or "") == split]
+        if rows and split_column not in rows[0]:
+            raise BadInputError(f"{path}: no column '{split_column}' to select split "
+                                f"'{split}' by (columns: {', '.join(rows[0])})")
+        rows = [r for r in rows if (r.get(split_column) or "").strip() == split]
     return rows
+
+
+# unit kinds as labellers write them -> the kinds of darkmap.assess.quantity.UNIT_KINDS
+_KIND_SYNONYMS = {
+    "pills": "pill", "tablet": "pill", "tablets": "pill", "tab": "pill", "tabs": "pill",
+    "capsule": "pill", "capsules": "pill", "caps": "pill", "blister": "pill",
+    "blotters": "blotter", "grams": "gram", "g": "gram", "gr": "gram", "seeds": "seed",
+    "patches": "patch", "pieces": "piece", "pcs": "piece", "milliliter": "ml",
+    "millilitre": "ml", "mls": "ml", "": "unknown", "none": "unknown", "?": "unknown"}
+
+
+def normal_kind(kind: str | None) -> str:
+    """A unit kind as :data:`darkmap.assess.quantity.UNIT_KINDS` names it ("Tablets" ->
+    "pill", "grams" -> "gram"); an unknown word stays as it is, lower-cased."""
+    k = (kind or "").strip().lower()
+    return _KIND_SYNONYMS.get(k, k)
 
 
 def _macro_f1(gold: list[str], pred: list[str]) -> float:
@@ -328,11 +350,11 @@ class _Scores:
         self.g_fr.append(_bool(row["fentanyl_risk"]))
         self.p_fr.append(a.fentanyl_risk)
         gu, gd = _float(row.get("units")), _float(row.get("dose_mg"))
-        gk = (row.get("unit_kind") or "").strip() or "unknown"
+        gk = normal_kind(row.get("unit_kind"))
         u_ok, d_ok = _same(gu, a.units), _same(gd, a.dose_mg)
         self.units_ok += u_ok
         self.dose_ok += d_ok
-        self.kind_ok += gk == a.unit_kind
+        self.kind_ok += gk == normal_kind(a.unit_kind)
         if gu is not None:
             self.units_lab += 1
             self.units_lab_ok += u_ok
@@ -359,13 +381,15 @@ def _mistake(lid: str, rec: SourceListing, row: dict[str, str], a: Assessment,
 
 
 def eval_drugs(labels: Path, listings: Path | None = None, workspace: Workspace | None = None,
-               split: str | None = None, errors: int = 25) -> DrugEvalReport:
+               split: str | None = None, errors: int = 25,
+               split_column: str = "split") -> DrugEvalReport:
     """Score assessments against ``labels``; listings from ``listings`` or ``workspace``.
 
     Returns accuracy and macro-F1 for drug_class and substance, precision/recall for both
     flags, exact-match rates for units, unit_kind and dose (2% tolerance; both empty
-    counts as a match), the label ids not found, and up to ``errors`` mistakes.
-    Neither ``listings`` nor ``workspace`` given is a :class:`BadInputError`.
+    counts as a match), the label ids not found, and up to ``errors`` mistakes (rows
+    are selected by ``split`` in the column ``split_column``; unit kinds are compared
+    after :func:`normal_kind`). Neither ``listings`` nor ``workspace`` given is a :class:`BadInputError`.
     """
     if listings is not None:
         src = read_listings(Path(listings))
@@ -374,7 +398,7 @@ def eval_drugs(labels: Path, listings: Path | None = None, workspace: Workspace 
     else:
         raise BadInputError("give the source listings (--listings FILE) or a workspace")
     lex, fx = load_lexicon(), load_fx()
-    gold_rows = read_labels(Path(labels), split)
+    gold_rows = read_labels(Path(labels), split, split_column)
     sc = _Scores()
     missing: list[str] = []
     mistakes: list[Mistake] = []
@@ -402,6 +426,17 @@ def _accuracy(gold: list[str] | list[bool], pred: list[str] | list[bool]) -> flo
     return sum(x == y for x, y in zip(gold, pred, strict=True)) / n if n else None
 
 
+def _per_class(gold: list[str], pred: list[str]) -> dict[str, dict[str, float | int | None]]:
+    """Precision, recall and support of every class in ``gold`` or ``pred``."""
+    out: dict[str, dict[str, float | int | None]] = {}
+    for c in sorted(set(gold) | set(pred)):
+        tp = sum(g == c and p == c for g, p in zip(gold, pred, strict=True))
+        n_pred, n_gold = pred.count(c), gold.count(c)
+        out[c] = {"precision": _share(tp, n_pred), "recall": _share(tp, n_gold),
+                  "support": n_gold}
+    return out
+
+
 def _report(sc: _Scores, labels: Path, listings: Path | None, split: str | None,
             missing: list[str], mistakes: list[Mistake]) -> DrugEvalReport:
     """The report of :func:`eval_drugs`, keys in the order the CLI prints them."""
@@ -415,7 +450,8 @@ def _report(sc: _Scores, labels: Path, listings: Path | None, split: str | None,
                        "macro_f1": _macro_f1(sc.g_cls, sc.p_cls),
                        "confusion": dict(Counter(
                            f"{g}->{p}" for g, p in zip(sc.g_cls, sc.p_cls, strict=True)
-                           if g != p))},
+                           if g != p)),
+                       "per_class": _per_class(sc.g_cls, sc.p_cls)},
         "drug_vs_non_drug": {"accuracy": _accuracy(gold_drug, pred_drug)},
         "substance": {"accuracy": _accuracy(sc.g_sub, sc.p_sub),
                       "macro_f1": _macro_f1(sc.g_sub, sc.p_sub)},

@@ -1,0 +1,68 @@
+"""Issue #17 drug fixes on real listing titles (Hansa 2016-12): pressed-pill slang,
+form words against substances, negations, NBOMe sold as LSD, non-drug items in a Drugs
+category, and quantities (thousands separators, prices per ounce, masses in mg, STUKS)."""
+
+from __future__ import annotations
+
+import pytest
+
+from darkmap.assess.listing import assess_listing
+from darkmap.evaluate.drugs import normal_kind, read_labels
+from darkmap.errors import BadInputError
+
+DRUGS = ["Drugs"]
+
+
+@pytest.mark.parametrize("title", [
+    "1000 2 mg Hulks!", "100 XANAX BAR 2 MG DOUBLE DOSED (4 MG )",
+    "Yellow Buses Xanax Bars / Alprazolam 3.5mg 50 Pills",
+    '50 x "CAPTAGON" (FENETHYLLINE) A++', "MIX(XANAX,Yellow Busses, HULK) 175 pills"])
+def test_pressed_pill_slang_raises_counterfeit(title: str) -> None:
+    assert assess_listing(title, None, DRUGS).counterfeit_pill
+
+
+def test_genuine_alprazolam_is_not_counterfeit() -> None:
+    assert not assess_listing("10 Xanax 2mg Pfizer", None, DRUGS).counterfeit_pill
+
+
+@pytest.mark.parametrize(("title", "cls", "substance"), [
+    ("50x Temazepam Aurobindo 20mg – Jelly Eggs – ★ 76 EUR ★", "sedative",
+     "other_benzodiazepine"),
+    ("28g Golden Buddha Special No Seed Weed £100", "cannabis", "cannabis_flower"),
+    ("LSD 25i-NBOMe blotters 10x", "psychedelic", "other_psychedelic"),
+    ("5 Empty Vape Cartridges", "non_drug", "non_drug"),
+    ("Acrylic Powder Grinder", "non_drug", "non_drug"),
+    ("TS (10 packs x 20 cigarettes)", "non_drug", "non_drug"),
+    ("[PAID] Shipping costs on other listing [Next Day]", "non_drug", "non_drug"),
+    ("2G jelly + 2G WAX + Lean THC syrup", "cannabis", "cannabis_concentrate"),
+    ("★100 XTC PILLS★Golden Bars 200MG", "empathogen", "mdma")])
+def test_classes(title: str, cls: str, substance: str) -> None:
+    a = assess_listing(title, None, DRUGS)
+    assert (a.drug_class, a.substance) == (cls, substance)
+
+
+@pytest.mark.parametrize(("title", "units", "kind", "dose"), [
+    ("Xanax 2mg x10,000", 10000, "pill", 2.0),
+    ('Gelato aka "Larry Bird" - $165 Oz', None, "unknown", None),
+    ("1000 Milligram Mescaline HCl", 1.0, "gram", None),
+    ("XTC ORANGE MINIONS 220MG MDMA 150 STUKS FREE SHIPPING", 150, "pill", 220.0),
+    ("Diazepam 10 mg - Valium - 30 tablets in blister by Teva", 30, "pill", 10.0),
+    ("250 x XTC Pill Green Tripadvisor 220-240 MG MDMA", 250, "pill", 230.0)])
+def test_quantities(title: str, units: float | None, kind: str, dose: float | None) -> None:
+    a = assess_listing(title, None, DRUGS)
+    assert (a.units, a.unit_kind, a.dose_mg) == (units, kind, dose)
+
+
+def test_unit_kinds_compared_by_normalised_kind() -> None:
+    assert [normal_kind(k) for k in ("Tablets", "grams", " Pill ", "", "blotter")] == [
+        "pill", "gram", "pill", "unknown", "blotter"]
+
+
+def test_split_by_a_named_column(tmp_path) -> None:  # noqa: ANN001 - pytest's tmp_path
+    p = tmp_path / "labels.csv"
+    p.write_text("listing_id,drug_class,substance,counterfeit_pill,fentanyl_risk,part\n"
+                 "1,cannabis,cannabis_flower,false,false,random\n"
+                 "2,opioid,heroin,false,false,keyword\n", encoding="utf-8")
+    assert [r["listing_id"] for r in read_labels(p, "random", "part")] == ["1"]
+    with pytest.raises(BadInputError, match="no column 'split'"):
+        read_labels(p, "random")
