@@ -4,11 +4,13 @@ category, and quantities (thousands separators, prices per ounce, masses in mg, 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from darkmap.assess.listing import assess_listing
-from darkmap.evaluate.drugs import normal_kind, read_labels
 from darkmap.errors import BadInputError
+from darkmap.evaluate.drugs import normal_kind, read_labels
 
 DRUGS = ["Drugs"]
 
@@ -58,7 +60,7 @@ def test_unit_kinds_compared_by_normalised_kind() -> None:
         "pill", "gram", "pill", "unknown", "blotter"]
 
 
-def test_split_by_a_named_column(tmp_path) -> None:  # noqa: ANN001 - pytest's tmp_path
+def test_split_by_a_named_column(tmp_path: Path) -> None:
     p = tmp_path / "labels.csv"
     p.write_text("listing_id,drug_class,substance,counterfeit_pill,fentanyl_risk,part\n"
                  "1,cannabis,cannabis_flower,false,false,random\n"

@@ -84,7 +84,9 @@ _FRACTION = re.compile(r"(?<![\d.])(\d+)\s*/\s*(\d+)\s*"
                        r"(oz|ounce|ounces|lb|lbs|pound|g|gr|gram|grams|kg|kilo)\b")
 # spaces around an optional bracket or dash are possessive (\s*X?\s* splits a run of
 # spaces every way before failing: quadratic on "1" and 10,000 spaces)
-_MASS = re.compile(r"(?<!\d)(?<!\d\.)(?<![$€£])(?<![$€£] )" + _NUM + r"\s*+[)*\]]?\s*+(kilograms?|kilos?|kgs?|grams?|"
+# not after a currency sign: "$165 Oz" is a price per ounce, not 165 ounces
+_MASS = re.compile(r"(?<!\d)(?<!\d\.)(?<![$€£])(?<![$€£] )" + _NUM
+                   + r"\s*+[)*\]]?\s*+(kilograms?|kilos?|kgs?|grams?|"
                    r"gramm|grammes?|grammi|gramos|grs?|gms?|g|ounces?|onz|oz|zips?|pounds?|"
                    r"lbs?|k|p)(?![a-z0-9µμ])")
 _DOSE = re.compile(r"(?<!\d)(?<!\d\.)" + _NUM + r"(?:\s*+(?:-|–|to)\s*+" + _NUM + r")?\s*+\+?\s*+"

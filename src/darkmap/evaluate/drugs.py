@@ -33,8 +33,8 @@ from darkmap.store.evaluations import latest_listing_texts
 from darkmap.store.workspace import Workspace
 
 __all__ = ["Accuracy", "ClassScores", "DrugEvalReport", "ExactMatch", "FlagScores", "Mistake",
-           "Predicted", "SourceListing", "SubstanceScores", "eval_drugs", "normal_kind", "read_labels",
-           "read_listings"]
+           "Predicted", "SourceListing", "SubstanceScores", "eval_drugs", "normal_kind",
+           "read_labels", "read_listings"]
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
@@ -389,7 +389,8 @@ def eval_drugs(labels: Path, listings: Path | None = None, workspace: Workspace 
     flags, exact-match rates for units, unit_kind and dose (2% tolerance; both empty
     counts as a match), the label ids not found, and up to ``errors`` mistakes (rows
     are selected by ``split`` in the column ``split_column``; unit kinds are compared
-    after :func:`normal_kind`). Neither ``listings`` nor ``workspace`` given is a :class:`BadInputError`.
+    after :func:`normal_kind`). Neither ``listings`` nor ``workspace`` given is a
+    :class:`BadInputError`.
     """
     if listings is not None:
         src = read_listings(Path(listings))
