@@ -37,7 +37,8 @@ def test_genuine_alprazolam_is_not_counterfeit() -> None:
     ("TS (10 packs x 20 cigarettes)", "non_drug", "non_drug"),
     ("[PAID] Shipping costs on other listing [Next Day]", "non_drug", "non_drug"),
     ("2G jelly + 2G WAX + Lean THC syrup", "cannabis", "cannabis_concentrate"),
-    ("★100 XTC PILLS★Golden Bars 200MG", "empathogen", "mdma")])
+    ("★100 XTC PILLS★Golden Bars 200MG", "empathogen", "mdma"),
+    ("1g (Shatter) Big Bud by Tommy Chong 51.7% THC", "cannabis", "cannabis_concentrate")])
 def test_classes(title: str, cls: str, substance: str) -> None:
     a = assess_listing(title, None, DRUGS)
     assert (a.drug_class, a.substance) == (cls, substance)

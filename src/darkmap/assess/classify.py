@@ -133,8 +133,9 @@ def classify_words(title_words: list[str], title_norm: str, desc_norm: str,
     if substance == "lsd" and "nbome" in title_norm and subs.get("other_psychedelic"):
         substance = "other_psychedelic"  # an NBOMe blotter sold as "LSD" is the NBOMe
     if best_class == "cannabis":
-        # the form decides: hash brownies are edibles, Kush seeds are seeds
-        for form in ("cannabis_seed", "cannabis_edible"):
+        # the form decides: hash brownies are edibles, Kush seeds are seeds, Big Bud
+        # shatter is a concentrate
+        for form in ("cannabis_seed", "cannabis_edible", "cannabis_concentrate"):
             if subs.get(form, 0.0) >= 3.0:
                 substance = form
                 break
