@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from darkmap.assess.listing import assess_listing
+from darkmap.assess.stage import assess_workspace
+from darkmap.collect.ingest import ingest
 from darkmap.errors import BadInputError
-from darkmap.evaluate.drugs import normal_kind, read_labels
+from darkmap.evaluate.drugs import eval_drugs, normal_kind, read_labels
+from darkmap.store.workspace import Workspace
 
 DRUGS = ["Drugs"]
 
@@ -69,3 +72,28 @@ def test_split_by_a_named_column(tmp_path: Path) -> None:
     assert [r["listing_id"] for r in read_labels(p, "random", "part")] == ["1"]
     with pytest.raises(BadInputError, match="no column 'split'"):
         read_labels(p, "random")
+
+
+def test_eval_scores_what_is_stored(tmp_path: Path, data_dir: Path) -> None:
+    ws = Workspace.init(tmp_path / "ws")
+    try:
+        ingest(ws, [data_dir / "pages" / "apollon" / "listings"])
+        assess_workspace(ws)
+        lid, cls, sub = ws.con.execute(
+            "SELECT listing_id, drug_class, substance FROM listing_assessments "
+            "WHERE listing_id = 'apollon:83163'").fetchone()
+        assert (cls, sub) == ("psychedelic", "lsd")  # "105ug LSD tabs - GammaGoblin"
+        labels = tmp_path / "labels.csv"
+        labels.write_text("listing_id,drug_class,substance,counterfeit_pill,fentanyl_risk\n"
+                          "83163,psychedelic,lsd,false,false\n", encoding="utf-8")
+        first = eval_drugs(labels, workspace=ws)
+        assert first["scored"] == "stored assessments"
+        assert first["drug_class"]["accuracy"] == 1.0
+        # a stored row that differs from what the assessor would say now is what is scored
+        ws.con.execute("UPDATE listing_assessments SET drug_class = 'opioid', "
+                       "substance = 'heroin' WHERE listing_id = ?", [lid])
+        second = eval_drugs(labels, workspace=ws)
+        assert second["drug_class"]["accuracy"] == 0.0
+        assert second["errors"][0]["predicted"]["substance"] == "heroin"
+    finally:
+        ws.close()

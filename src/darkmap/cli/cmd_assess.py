@@ -190,7 +190,8 @@ def eval_drugs_cmd(labels: Path, listings: Path | None, workspace: Path | None,
         emit_json(report)
         return
     fmt = _fmt3
-    say(f"{report['n']} labelled listings ({len(report['missing'])} not found)")
+    say(f"{report['n']} labelled listings ({len(report['missing'])} not found); scored: "
+        f"{report.get('scored', 'assessor run now')}")
     say(f"drug_class  accuracy {fmt(report['drug_class']['accuracy'])}  "
         f"macro-F1 {fmt(report['drug_class']['macro_f1'])}")
     say(f"substance   accuracy {fmt(report['substance']['accuracy'])}  "

@@ -18,6 +18,7 @@ or from a workspace (latest observation per listing; a label id matches the stor
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from darkmap.assess.fx import load_fx
 from darkmap.assess.lexicon import load_lexicon
 from darkmap.assess.listing import Assessment, assess_listing
 from darkmap.errors import BadInputError, NotFoundError
+from darkmap.store.assessment import stored_assessments
 from darkmap.store.evaluations import latest_listing_texts
 from darkmap.store.workspace import Workspace
 
@@ -136,6 +138,7 @@ class DrugEvalReport(TypedDict):
     unit_kind: Accuracy
     dose_mg: ExactMatch
     errors: list[Mistake]
+    scored: NotRequired[str]
 
 
 def _date(s: str | None) -> datetime | None:
@@ -380,6 +383,22 @@ def _mistake(lid: str, rec: SourceListing, row: dict[str, str], a: Assessment,
             "evidence": a.flag_evidence}
 
 
+def _stored(ws: Workspace) -> dict[str, Assessment]:
+    """The assessments ``darkmap assess`` stored in ``ws``, under the store id and the
+    bare listing reference (empty when the workspace was not assessed)."""
+    out: dict[str, Assessment] = {}
+    for lid, r in stored_assessments(ws.con).items():
+        try:
+            evidence = json.loads(r[5]) if r[5] else {}
+        except ValueError:
+            evidence = {}
+        a = Assessment(r[0], r[1], r[2], bool(r[3]), bool(r[4]), evidence, r[6], r[7], r[8],
+                       r[9], r[10], r[11], r[12], r[13] or "", r[14])
+        out[lid] = a
+        out.setdefault(lid.split(":", 1)[-1], a)
+    return out
+
+
 def eval_drugs(labels: Path, listings: Path | None = None, workspace: Workspace | None = None,
                split: str | None = None, errors: int = 25,
                split_column: str = "split") -> DrugEvalReport:
@@ -390,7 +409,9 @@ def eval_drugs(labels: Path, listings: Path | None = None, workspace: Workspace 
     counts as a match), the label ids not found, and up to ``errors`` mistakes (rows
     are selected by ``split`` in the column ``split_column``; unit kinds are compared
     after :func:`normal_kind`). Neither ``listings`` nor ``workspace`` given is a
-    :class:`BadInputError`.
+    :class:`BadInputError`. With a workspace that ``darkmap assess`` has assessed (and no
+    ``listings``), what is stored is scored, not a fresh run of the assessor; the report
+    says which under ``scored``.
     """
     if listings is not None:
         src = read_listings(Path(listings))
@@ -398,6 +419,7 @@ def eval_drugs(labels: Path, listings: Path | None = None, workspace: Workspace 
         src = _listings_from_workspace(workspace)
     else:
         raise BadInputError("give the source listings (--listings FILE) or a workspace")
+    stored = _stored(workspace) if listings is None and workspace is not None else {}
     lex, fx = load_lexicon(), load_fx()
     gold_rows = read_labels(Path(labels), split, split_column)
     sc = _Scores()
@@ -409,13 +431,17 @@ def eval_drugs(labels: Path, listings: Path | None = None, workspace: Workspace 
         if rec is None:
             missing.append(lid)
             continue
-        a = assess_listing(rec["title"], rec.get("description"), rec.get("category_path"),
-                           rec.get("price"), rec.get("currency"), rec.get("price_text"),
-                           rec.get("observed_at"), lexicon=lex, fx=fx)
+        a = stored.get(lid) if stored else None
+        if a is None:
+            a = assess_listing(rec["title"], rec.get("description"), rec.get("category_path"),
+                               rec.get("price"), rec.get("currency"), rec.get("price_text"),
+                               rec.get("observed_at"), lexicon=lex, fx=fx)
         wrong = sc.add(row, a)
         if wrong and len(mistakes) < errors:
             mistakes.append(_mistake(lid, rec, row, a, wrong))
-    return _report(sc, labels, listings, split, missing, mistakes)
+    report = _report(sc, labels, listings, split, missing, mistakes)
+    report["scored"] = "stored assessments" if stored else "assessor run now"
+    return report
 
 
 def _share(k: int, n: int) -> float | None:
