@@ -53,7 +53,8 @@ def test_classes(title: str, cls: str, substance: str) -> None:
     ("1000 Milligram Mescaline HCl", 1.0, "gram", None),
     ("XTC ORANGE MINIONS 220MG MDMA 150 STUKS FREE SHIPPING", 150, "pill", 220.0),
     ("Diazepam 10 mg - Valium - 30 tablets in blister by Teva", 30, "pill", 10.0),
-    ("250 x XTC Pill Green Tripadvisor 220-240 MG MDMA", 250, "pill", 230.0)])
+    ("250 x XTC Pill Green Tripadvisor 220-240 MG MDMA", 250, "pill", 230.0),
+    ("Anonymous face Pills x5 - 180mg MDMA", 5, "pill", 180.0)])
 def test_quantities(title: str, units: float | None, kind: str, dose: float | None) -> None:
     a = assess_listing(title, None, DRUGS)
     assert (a.units, a.unit_kind, a.dose_mg) == (units, kind, dose)

@@ -177,7 +177,11 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
             continue
         b = _num(m.group(2)) if m.group(2) else None
         f = _DOSE_UNITS[m.group(3).rstrip("s") if m.group(3) not in _DOSE_UNITS else m.group(3)]
-        ranged = b is not None and b > a
+        # "x25 - 180mg": a count after a prefix "x" (not "10x 260-270mg"), a dash, then
+        # the dose; not a range
+        before = t[max(0, m.start() - 3):m.start()].rstrip()
+        ranged = b is not None and b > a and not (
+            before.endswith("x") and not before[-2:-1].isdigit())
         # "15 - 2mg": a count, a dash, then the dose; not a range
         v = (a + b) / 2 if ranged and b is not None else (b if b is not None else a)
         doses.append((v * f, m.start(), m.end(), ranged))
