@@ -28,7 +28,7 @@ DISCOUNT = 0.25
 _DISCOUNT_WORDS = frozenset({
     "free", "bonus", "gift", "plus", "similar", "cousin", "alternative", "equivalent",
     "than", "replacement", "instead", "without", "vs", "versus", "no", "not", "non",
-    "gratis", "extra"})
+    "gratis", "extra", "analogue", "analog"})
 _MIX_WORDS = frozenset({
     "mix", "mixed", "combo", "combination", "raffle", "sampler", "variety", "assorted",
     "assortment", "mixpack", "starter"})
@@ -45,6 +45,9 @@ class Classification:
     scores: dict[str, float] = field(default_factory=dict)
 
 
+# words after a term that say the item is not it ("Ethylphenidate - Ritalin Analogue")
+_AFTER_DISCOUNT = frozenset({"analogue", "analog", "alternative", "replacement", "substitute",
+                             "equivalent"})
 # a negation cancels only the term right after it ("no seed weed" is seedless weed)
 _NEGATIONS = frozenset({"no", "not", "non", "without"})
 
@@ -69,6 +72,10 @@ def _discounted(words: list[str], matches: list[Match]) -> list[tuple[Match, flo
                     and words[j + 1] in _NOT_A_DISCOUNT_AFTER_FREE):
                 factor = DISCOUNT
                 break
+        end = m.position + m.term.count(" ") + 1
+        if factor == 1.0 and 0 <= m.position and end < len(words) \
+                and words[end] in _AFTER_DISCOUNT:
+            factor = DISCOUNT
         if m.target == "non_drug" and m.position >= 0 \
                 and "tested" in words[m.position + 1:m.position + 4]:
             factor = 0.1   # "Marquis/Mecke tested MDMA": a tested drug, not a test kit
