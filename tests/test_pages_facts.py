@@ -60,6 +60,9 @@ def test_apollon_feedback_tab_is_a_feedback_page() -> None:
     (acct,) = of(res, "Account")
     assert acct.feedback_counts == [FeedbackCounts("all", 433, 16, 11)]
     assert len(of(res, "Feedback")) == 11
+    # "Total Positive Feedback : 433" on the positive tab is the positive count, not a total
+    acct = _account("apollon/feedbacks/positive_feedback_0")
+    assert acct.feedback_counts[0].positive == 433 and acct.feedback_count is None
     assert extract("apollon/sellers/seller_1").page_type == "vendor"
 
 
