@@ -15,6 +15,7 @@ from test_pages_helpers import extract, of
 
 from darkmap.cli import main
 from darkmap.collect.ingest import ingest
+from darkmap.extract.engine import Template, extract_page
 from darkmap.extract.parse import parse_within
 from darkmap.model.records import AccountRecord, FeedbackCounts, window_days
 from darkmap.store.fieldreport import field_report
@@ -173,3 +174,24 @@ def test_status_fields_shows_found_counts(pages_ws: Path) -> None:
     assert out.exit_code == 0, out.output
     assert "empire vendor account_observations (4 rows)" in out.output
     assert "joined_at=4" in out.output
+
+
+def test_label_rules_siblings_and_inner_on_a_small_page() -> None:
+    """``siblings`` joins every element after the label up to a <br>; ``inner`` reads the
+    label element's children; without them a label takes the next sibling only."""
+    tpl = Template.from_dict({
+        "market": "tiny", "name": "Tiny", "detect": {"rules": [{"title": "^Tiny$"}]},
+        "pages": [{"type": "vendor", "when": {"css": "div.p"}, "account": {
+            "handle": {"css": "h1"},
+            "ships_to": {"label": "^Ship to:$", "siblings": True, "split": "\\s*,\\s*"},
+            "ships_from": {"label": "^Ship to:$"},
+            "joined_at": {"label": "^Member since:$", "inner": True, "type": "date"},
+            "last_seen_at": {"label": "^Member since:$", "type": "date"}}}]}, "tiny.yaml")
+    html = ("<html><head><title>Tiny</title></head><body><div class='p'><h1>bob</h1>"
+            "<b>Ship to:</b><i>Germany</i><i>, France</i><i>, Spain</i><br><i>, Mars</i>"
+            "<p>Member since: <span>April 19, 2019</span></p><p>Oct 1, 2019</p>"
+            "</div></body></html>")
+    (acct,) = of(extract_page(html, "tiny.html", templates=[tpl]), "Account")
+    assert acct.ships_to == ["Germany", "France", "Spain"] and acct.ships_from == "Germany"
+    assert acct.joined_at == datetime(2019, 4, 19)
+    assert acct.last_seen_at == datetime(2019, 10, 1)  # no inner: the next sibling's text
