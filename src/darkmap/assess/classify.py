@@ -56,7 +56,14 @@ _NOT_A_DISCOUNT_AFTER_FREE = frozenset({
     "reship", "reships", "priority", "domestic", "worldwide", "fast", "ship"})
 
 
+_MODIFIERS = _DISCOUNT_WORDS | _NEGATIONS | _AFTER_DISCOUNT
+
+
 def _discounted(words: list[str], matches: list[Match]) -> list[tuple[Match, float]]:
+    if _MODIFIERS.isdisjoint(words):  # most titles: no word changes a term's weight
+        return [(m, 0.1 if m.target == "non_drug" and m.position >= 0
+                 and "tested" in words[m.position + 1:m.position + 4] else 1.0)
+                for m in matches]
     out = []
     for m in matches:
         factor = 1.0
