@@ -72,8 +72,8 @@ DYNAMIC_IMPORT_SITE = ("darkmap.plugins", "import_optional")
 # any store module may read any table).
 EVIDENCE_TABLES = frozenset({
     "markets", "accounts", "listings", "account_observations", "listing_observations",
-    "feedback", "identifiers", "pgp_keys", "skipped_pages", "quarantine", "field_cuts",
-    "captures",
+    "feedback", "feedback_counts", "identifiers", "pgp_keys", "skipped_pages", "quarantine",
+    "field_cuts", "captures",
     "processed", "ingest_runs"})
 EVIDENCE_WRITERS = frozenset({"darkmap.store.writer", "darkmap.store.runs",
                               "darkmap.store.workspace"})

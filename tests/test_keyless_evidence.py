@@ -36,6 +36,16 @@ def _assert_ids_unique(ws: Workspace) -> None:
         assert n == distinct, f"{table}: {n - distinct} repeated {key}"
 
 
+def _writer_before_011(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer as it was before migration 011: account_observations without its five
+    new columns, no feedback_counts rows."""
+    monkeypatch.setitem(writer_mod._COLUMNS, "account_observations",
+                        writer_mod._COLUMNS["account_observations"][:17])
+    put = writer_mod.RecordWriter._put
+    monkeypatch.setattr(writer_mod.RecordWriter, "_put", lambda self, table, row: None
+                        if table == "feedback_counts" else put(self, table, row))
+
+
 def test_workspace_at_006_with_data_upgrades_to_007_with_the_same_rows(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     inputs = [DATA / "pages", DATA / "listings" / "hansa-2016-12.csv"]
@@ -44,9 +54,10 @@ def test_workspace_at_006_with_data_upgrades_to_007_with_the_same_rows(
     assert shipped[-1][0] == 7
     monkeypatch.setitem(writer_mod._COLUMNS, "quarantine",
                         writer_mod._COLUMNS["quarantine"][:-1])
+    _writer_before_011(monkeypatch)
     monkeypatch.setattr(workspace_mod, "migrations", lambda: [m for m in shipped if m[0] <= 6])
     old = Workspace.init(tmp_path / "old")
-    at_007 = (KEYLESS - {"field_cuts"}) | UNKEYED_ENTITIES
+    at_007 = (KEYLESS - {"field_cuts", "feedback_counts"}) | UNKEYED_ENTITIES
     assert old.schema_version() == 6 and at_007 <= _keyed(old)
     ingest(old, inputs)
     before = table_snapshot(old)
@@ -76,6 +87,7 @@ def test_migration_008_adds_limit_name_and_field_cuts_keeping_rows(
     assert [m[0] for m in shipped if m[0] >= 8][:1] == [8]
     monkeypatch.setitem(writer_mod._COLUMNS, "quarantine",
                         writer_mod._COLUMNS["quarantine"][:-1])
+    _writer_before_011(monkeypatch)
     monkeypatch.setattr(workspace_mod, "migrations", lambda: [m for m in shipped if m[0] <= 7])
     old = Workspace.init(tmp_path / "old")
     ingest(old, [DATA / "listings" / "hansa-2016-12.csv"])

@@ -60,6 +60,8 @@ from darkmap.resolve.lookup import search_personas as _search_personas
 from darkmap.resolve.lookup import show_persona as _show_persona
 from darkmap.resolve.spark import link_spark
 from darkmap.simulate import SimParams, simulate
+from darkmap.store.fieldreport import FieldCount
+from darkmap.store.fieldreport import field_report as _field_report
 from darkmap.store.operations import Space
 from darkmap.store.workspace import Workspace, table_has_rows
 
@@ -81,6 +83,7 @@ __all__ = [
     "export_chain_etl",
     "export_evidence",
     "import_chain_etl",
+    "field_report",
     "ingest",
     "init_workspace",
     "judge",
@@ -453,6 +456,18 @@ def wallet(ws: Workspace, ident: str, limit: int = 50) -> WalletSummary:
 
 
 # -- evaluate --------------------------------------------------------------------------------
+
+
+def field_report(ws: Workspace) -> list[FieldCount]:
+    """How often each stored field was found, per market and page type.
+
+    Calls :func:`darkmap.store.fieldreport.field_report`.
+
+    Example::
+
+        [c for c in darkmap.field_report(ws) if c.field == "joined_at"]
+    """
+    return _field_report(ws.con)
 
 
 def _truth(truth: dict[str, Any] | PathLike) -> dict[str, Any]:

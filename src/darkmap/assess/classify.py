@@ -28,7 +28,7 @@ DISCOUNT = 0.25
 _DISCOUNT_WORDS = frozenset({
     "free", "bonus", "gift", "plus", "similar", "cousin", "alternative", "equivalent",
     "than", "replacement", "instead", "without", "vs", "versus", "no", "not", "non",
-    "gratis", "extra"})
+    "gratis", "extra", "analogue", "analog"})
 _MIX_WORDS = frozenset({
     "mix", "mixed", "combo", "combination", "raffle", "sampler", "variety", "assorted",
     "assortment", "mixpack", "starter"})
@@ -45,22 +45,44 @@ class Classification:
     scores: dict[str, float] = field(default_factory=dict)
 
 
+# words after a term that say the item is not it ("Ethylphenidate - Ritalin Analogue")
+_AFTER_DISCOUNT = frozenset({"analogue", "analog", "alternative", "replacement", "substitute",
+                             "equivalent"})
+# a negation cancels only the term right after it ("no seed weed" is seedless weed)
+_NEGATIONS = frozenset({"no", "not", "non", "without"})
+
 _NOT_A_DISCOUNT_AFTER_FREE = frozenset({
     "sample", "samples", "shipping", "delivery", "postage", "tracking", "express",
     "reship", "reships", "priority", "domestic", "worldwide", "fast", "ship"})
 
 
+_MODIFIERS = _DISCOUNT_WORDS | _NEGATIONS | _AFTER_DISCOUNT
+
+
 def _discounted(words: list[str], matches: list[Match]) -> list[tuple[Match, float]]:
+    if _MODIFIERS.isdisjoint(words):  # most titles: no word changes a term's weight
+        return [(m, 0.1 if m.target == "non_drug" and m.position >= 0
+                 and "tested" in words[m.position + 1:m.position + 4] else 1.0)
+                for m in matches]
     out = []
     for m in matches:
         factor = 1.0
         for j in range(max(0, m.position - 3), max(0, m.position)):
             w = words[j]
+            if w in _NEGATIONS:
+                if j == m.position - 1:
+                    factor = 0.0
+                    break
+                continue
             if w in _DISCOUNT_WORDS and not (
                     w == "free" and j + 1 < len(words)
                     and words[j + 1] in _NOT_A_DISCOUNT_AFTER_FREE):
                 factor = DISCOUNT
                 break
+        end = m.position + m.term.count(" ") + 1
+        if factor == 1.0 and 0 <= m.position and end < len(words) \
+                and words[end] in _AFTER_DISCOUNT:
+            factor = DISCOUNT
         if m.target == "non_drug" and m.position >= 0 \
                 and "tested" in words[m.position + 1:m.position + 4]:
             factor = 0.1   # "Marquis/Mecke tested MDMA": a tested drug, not a test kit
@@ -93,11 +115,15 @@ def classify_words(title_words: list[str], title_norm: str, desc_norm: str,
             add(m, DESCRIPTION_WEIGHT * f, "description")
 
     drug_prior = scores.pop("@drug", 0.0)
-    non = max(0.0, scores.pop("non_drug", 0.0) - drug_prior)
+    named_non = scores.pop("non_drug", 0.0)
+    non = max(0.0, named_non - drug_prior)
     by_class: dict[str, float] = defaultdict(float)
     for sub, v in scores.items():
         by_class[SUBSTANCE_CLASS.get(sub, "non_drug")] += v
     if not by_class or max(by_class.values()) <= 0:
+        # no substance named: an item word (grinder, cigarettes) decides even in a
+        # "Drugs" category, whose prior only outweighs it against a named substance
+        non = max(non, named_non)
         if non > 0 or drug_prior <= 0:
             conf = 0.5 + 0.5 * non / (non + 2.0) if non > 0 else 0.3
             return Classification("non_drug", "non_drug", round(conf, 3),
@@ -118,9 +144,12 @@ def classify_words(title_words: list[str], title_norm: str, desc_norm: str,
         named = {s: v for s, v in subs.items() if not s.startswith("other_") and v >= 2.0}
         if named:
             substance = max(named, key=lambda s: named[s])
+    if substance == "lsd" and "nbome" in title_norm and subs.get("other_psychedelic"):
+        substance = "other_psychedelic"  # an NBOMe blotter sold as "LSD" is the NBOMe
     if best_class == "cannabis":
-        # the form decides: hash brownies are edibles, Kush seeds are seeds
-        for form in ("cannabis_seed", "cannabis_edible"):
+        # the form decides: hash brownies are edibles, Kush seeds are seeds, Big Bud
+        # shatter is a concentrate
+        for form in ("cannabis_seed", "cannabis_edible", "cannabis_concentrate"):
             if subs.get(form, 0.0) >= 3.0:
                 substance = form
                 break

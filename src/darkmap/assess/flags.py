@@ -4,7 +4,8 @@
   that is the classic counterfeit ("M30", "A215" oxycodone), by "press/pressed/replica/
   fake/counterfeit/bootleg" next to a pharmaceutical pill (not an ecstasy pill: those are
   pressed but imitate no medicine), or by a dose that no manufacturer makes (alprazolam
-  3, 3.5, 4 or 10 mg "bars", "hulks"). "Don't buy fake", "not pressed", "beware of
+  3, 3.5, 4 or 10 mg "bars"), or by street names of pressed pills at any dose ("hulks",
+  "yellow busses", "double dosed" bars, Captagon). "Don't buy fake", "not pressed", "beware of
   presses" cancel the press/fake words (they are the vendor's claim of genuineness).
 * ``fentanyl_risk``: fentanyl, an analogue (carfentanil, acetylfentanyl,
   furanylfentanyl...) or a nitazene named, or a counterfeit opioid pill. "Fentanyl test
@@ -40,6 +41,12 @@ _FENT_NEGATION = re.compile(r"(test(?:ing)?\s?(?:strip|kit)s?|fent\w*\s?(?:-|\s)
                             r"without fent\w*|fent\w* tested|tested for fent\w*|not fent\w*|"
                             r"0% fent\w*|zero fent\w*)")
 _PRESS_HINT = re.compile(r"pres|repli|fake|counterf|bootleg|knock|clone|imitat|dupe|gepresst")
+# street names of pressed alprazolam ("hulks", "yellow busses", "double dosed" bars) and of
+# Captagon, today a pressed amphetamine pill sold under the fenethylline brand
+_SLANG_CF = re.compile(r"(?<![a-z])(hulks?|(?:yellow|school)\s?bus(?:s?es)?|"
+                       r"(?:double|triple)[\s-]?dos(?:ed|e)|captagon)(?![a-z])")
+_SLANG_SUBSTANCES = frozenset({"alprazolam", "other_benzodiazepine", "other_stimulant",
+                               "amphetamine", "mixed"})
 _ODD_ALPRAZOLAM_MG = (3.0, 3.5, 4.0, 5.0, 6.0, 10.0)
 _PRESS_WHITELIST = re.compile(r"express|wordpress|press id|pressure|presseausweis|paladin press|"
                               r"compressed|press association|espresso|nespresso")
@@ -82,6 +89,9 @@ def assess_flags(title: str | None, description: str | None, substance: str,
         text_for_press = _PRESS_WHITELIST.sub(" ", t + " \n " + d)
         if not _NEGATION.search(t + " " + d):
             cf.extend(m.group(1) for m in _PRESS.finditer(text_for_press))
+    if substance in _SLANG_SUBSTANCES and cls in ("sedative", "stimulant", "opioid") \
+            and unit_kind in ("pill", "unknown"):
+        cf.extend(m.group(1) for m in _SLANG_CF.finditer(t))
     if substance == "alprazolam" and unit_kind == "pill" and dose_mg in _ODD_ALPRAZOLAM_MG:
         cf.append(f"alprazolam {dose_mg:g} mg (no such tablet)")
     if substance == "alprazolam" and dose_mg is None \

@@ -51,7 +51,8 @@ _FORM_WORDS = {
     "cap": "pill", "capsule": "pill", "capsules": "pill", "bar": "pill", "bars": "pill",
     "pcs": "pill", "pieces": "pill", "piece": "pill", "pc": "pill", "units": "pill",
     "unit": "pill", "pillen": "pill", "st": "pill", "stk": "pill", "stück": "pill",
-    "teile": "pill", "comprimidos": "pill",
+    "teile": "pill", "comprimidos": "pill", "stuks": "pill", "stuk": "pill",
+    "blister": "pill", "blisters": "pill",
     "pastillas": "pill", "roxies": "pill", "xtc": "pill", "hulks": "pill",
     "blotter": "blotter", "blotters": "blotter", "hits": "blotter", "hit": "blotter",
     "microdots": "blotter", "paper": "blotter", "papers": "blotter",
@@ -83,7 +84,9 @@ _FRACTION = re.compile(r"(?<![\d.])(\d+)\s*/\s*(\d+)\s*"
                        r"(oz|ounce|ounces|lb|lbs|pound|g|gr|gram|grams|kg|kilo)\b")
 # spaces around an optional bracket or dash are possessive (\s*X?\s* splits a run of
 # spaces every way before failing: quadratic on "1" and 10,000 spaces)
-_MASS = re.compile(r"(?<!\d)(?<!\d\.)" + _NUM + r"\s*+[)*\]]?\s*+(kilograms?|kilos?|kgs?|grams?|"
+# not after a currency sign: "$165 Oz" is a price per ounce, not 165 ounces
+_MASS = re.compile(r"(?<!\d)(?<!\d\.)(?<![$€£])(?<![$€£] )" + _NUM
+                   + r"\s*+[)*\]]?\s*+(kilograms?|kilos?|kgs?|grams?|"
                    r"gramm|grammes?|grammi|gramos|grs?|gms?|g|ounces?|onz|oz|zips?|pounds?|"
                    r"lbs?|k|p)(?![a-z0-9µμ])")
 _DOSE = re.compile(r"(?<!\d)(?<!\d\.)" + _NUM + r"(?:\s*+(?:-|–|to)\s*+" + _NUM + r")?\s*+\+?\s*+"
@@ -98,11 +101,11 @@ _COUNT_FORM = re.compile(r"(?<![\d./a-z])(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x\s*)
                          r"(?:(?!mgs?\b|ug\b|mcg\b|g\b|grs?\b|ml\b|of\b)[a-z]+\s+)?(" + "|".join(
     sorted(_FORM_WORDS, key=len, reverse=True)) + r")(?![a-z])")
 _COUNT_X = re.compile(r"(?<![\d.,/a-z])(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x|pcs|qty)(?![a-z])|"
-                      r"(?<![a-z])x\s*(\d{1,6})(?![\d.,]*\s*(?:mg|g|ug|mcg|ml|gr|%))")
+                      r"(?<![a-z])x\s*(\d{1,3}(?:,\d{3})+|\d{1,6})(?![\d.,]*\s*(?:mg|g|ug|mcg|ml|gr|%))")
 _QTY = re.compile(r"(?:qty|quantity|menge|anzahl)\s*+[#:]?\s*+0*(\d{1,6})(?!\d)|"
                   r"^\s*+[\[(]\s*+(\d{1,6})\s*+x?\s*+[\])]")  # possessive: no split of a run
 _LEADING = re.compile(r"^\W*(\d{1,6})(?![\d.,]|\s*+%|[a-z]|\s*+-?\s*+"
-                      r"(?:mgs?|ug|µg|mcg|g|grs?|grams?|ml|kgs?|kilos?|oz|lbs?|x)\b)")
+                      r"(?:mgs?|milligrams?|micrograms?|ug|µg|mcg|g|grs?|grams?|ml|kgs?|kilos?|oz|lbs?|x)\b)")
 _WORD_COUNT = re.compile(r"\b(" + "|".join(_WORD_NUMBERS) + r")\b\s*(?:\(\w+\)\s*)?(?:x\b|"
                          + "|".join(sorted(_FORM_WORDS, key=len, reverse=True))
                          + r"|\d|[a-z]+\s+\d)")
@@ -174,10 +177,16 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
             continue
         b = _num(m.group(2)) if m.group(2) else None
         f = _DOSE_UNITS[m.group(3).rstrip("s") if m.group(3) not in _DOSE_UNITS else m.group(3)]
-        ranged = b is not None and b > a
+        # "x25 - 180mg": a count after a prefix "x" (not "10x 260-270mg"), a dash, then
+        # the dose; not a range
+        before = t[max(0, m.start() - 3):m.start()].rstrip()
+        ranged = b is not None and b > a and not (
+            before.endswith("x") and not before[-2:-1].isdigit())
         # "15 - 2mg": a count, a dash, then the dose; not a range
         v = (a + b) / 2 if ranged and b is not None else (b if b is not None else a)
         doses.append((v * f, m.start(), m.end(), ranged))
+        if ranged and b is not None:  # both bounds kept in the note; dose_mg is the midpoint
+            notes.append(f"dose range {a * f:g}-{b * f:g} mg")
     # ---- masses ---------------------------------------------------------------
     grams: list[tuple[float, str, int]] = []
     fractions: list[tuple[int, int]] = []

@@ -186,10 +186,16 @@ def _fmt3(v: float | None) -> str:
               help="Source listings (Hansa CSV, Agora CSV or folder, or a CSV with "
                    "listing_id,title). Without it the workspace is used.")
 @workspace_option
-@click.option("--split", default=None, help="Only label rows whose `split` column equals this.")
+@click.option("--split", default=None,
+              help="Only label rows whose split column (see --split-column) equals this.")
+@click.option("--split-column", default="split", show_default=True,
+              help="The label column --split selects by.")
+@click.option("--errors", "max_errors", type=click.IntRange(min=0), default=25,
+              show_default=True, help="Mistakes listed in the report (0: none).")
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
 def eval_drugs_cmd(labels: Path, listings: Path | None, workspace: Path | None,
-                   split: str | None, as_json: bool) -> None:
+                   split: str | None, split_column: str, max_errors: int,
+                   as_json: bool) -> None:
     """Score drug classes, flags and quantities against hand labels.
 
     Example: darkmap eval drugs --labels tests/data/labels/hansa_sample.csv
@@ -198,16 +204,19 @@ def eval_drugs_cmd(labels: Path, listings: Path | None, workspace: Path | None,
     if listings is None:
         ws = open_ws(workspace, read_only=True)
         try:
-            report = eval_drugs(labels, workspace=ws, split=split)
+            report = eval_drugs(labels, workspace=ws, split=split, errors=max_errors,
+                                split_column=split_column)
         finally:
             ws.close()
     else:
-        report = eval_drugs(labels, listings, split=split)
+        report = eval_drugs(labels, listings, split=split, errors=max_errors,
+                            split_column=split_column)
     if as_json:
         emit_json(report)
         return
     fmt = _fmt3
-    say(f"{report['n']} labelled listings ({len(report['missing'])} not found)")
+    say(f"{report['n']} labelled listings ({len(report['missing'])} not found); scored: "
+        f"{report.get('scored', 'assessor run now')}")
     say(f"drug_class  accuracy {fmt(report['drug_class']['accuracy'])}  "
         f"macro-F1 {fmt(report['drug_class']['macro_f1'])}")
     say(f"substance   accuracy {fmt(report['substance']['accuracy'])}  "
@@ -219,3 +228,6 @@ def eval_drugs_cmd(labels: Path, listings: Path | None, workspace: Path | None,
     say(f"units exact {fmt(report['units']['exact_match'])}  "
         f"dose exact {fmt(report['dose_mg']['exact_match'])}  "
         f"unit_kind {fmt(report['unit_kind']['accuracy'])}")
+    for cls, pc in report["drug_class"].get("per_class", {}).items():
+        say(f"  {cls:22s} precision {fmt(pc['precision'])}  recall {fmt(pc['recall'])}  "
+            f"(n {pc['support']})")

@@ -304,19 +304,41 @@ def init(path: Path) -> None:
 @main.command()
 @workspace_option
 @click.option("--json", "as_json", is_flag=True, help="Print the table counts as JSON.")
-def status(workspace: Path | None, as_json: bool) -> None:
-    """Row counts of every table in the workspace.
+@click.option("--fields", "by_field", is_flag=True,
+              help="Per market and page type, how often each stored field was found.")
+def status(workspace: Path | None, as_json: bool, by_field: bool) -> None:
+    """Row counts of every table in the workspace (with --fields: how often each field
+    of listings, accounts and feedback was found, per market and page type).
 
-    Example: darkmap status -w case-42
+    Example: darkmap status -w case-42 --fields
     """
+    from darkmap.store.fieldreport import field_report  # noqa: PLC0415 - see open_ws
+
     ws = open_ws(workspace, read_only=True)
     try:
-        counts = ws.table_counts()
+        counts = field_report(ws.con) if by_field else ws.table_counts()
     finally:
         ws.close()
+    if by_field:
+        _print_fields(counts, as_json)  # type: ignore[arg-type]
+        return
     if as_json:
         emit_json(counts)
         return
-    for name, n in counts.items():
+    for name, n in counts.items():  # type: ignore[union-attr]
         say(f"{name:28s} {n:>10,d}")
+
+
+def _print_fields(counts: list[Any], as_json: bool) -> None:
+    """The field report, one line per (market, page type, table), found/rows per field."""
+    if as_json:
+        emit_json([{"market": c.market, "page_type": c.page_type, "table": c.table,
+                    "field": c.field, "found": c.found, "rows": c.rows} for c in counts])
+        return
+    groups: dict[tuple[str, str, str], list[Any]] = {}
+    for c in counts:
+        groups.setdefault((c.market, c.page_type, c.table), []).append(c)
+    for (market, ptype, table), items in groups.items():
+        say(f"{short(market, 20)} {short(ptype, 12)} {table} ({items[0].rows} rows)")
+        say("  " + "  ".join(f"{c.field}={c.found}" for c in items))
 

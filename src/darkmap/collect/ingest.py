@@ -127,6 +127,7 @@ class FileResult:
     sha256: str
     importer: str | None
     market_id: str | None = None
+    page_type: str | None = None  # the page type a page template gave (or skipped as)
     read: int = 0
     stored: int = 0
     quarantined: int = 0
@@ -726,7 +727,7 @@ def _finish(run: _Run, prov: Provenance, result: FileResult, size: int, importer
                                           now))
     run.batch.writer.add_row("processed", (
         prov.capture_sha256, importer, prov.run_id, prov.source, result.read, result.stored,
-        result.quarantined, result.skipped, result.market_id, None, now))
+        result.quarantined, result.skipped, result.market_id, result.page_type, now))
     run.done[(prov.capture_sha256, importer)] = ProcessedCounts(
         result.market_id, result.read, result.stored, result.quarantined, result.skipped)
 
@@ -756,10 +757,14 @@ def _consume(recs: Iterable[Record], writer: RecordWriter, prov: Provenance,
         if mid:
             markets[mid] += 1
         if isinstance(rec, MarketRecord):  # metadata about the source, not a unit of it
+            if rec.page_type and result.page_type is None:
+                result.page_type = rec.page_type
             continue
         unit = _unit(getattr(rec, "locator", "") or "")
         if isinstance(rec, SkipRecord):
             result.skip_reasons[f"{rec.page_type}: {rec.reason}"] += 1
+            if unit == "page" and result.page_type is None:
+                result.page_type = rec.page_type
         elif outcome == "quarantined" and isinstance(rec, QuarantineRecord):
             if rec.limit:
                 result.limits[rec.limit] += 1

@@ -18,6 +18,7 @@ or from a workspace (latest observation per listing; a label id matches the stor
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -29,12 +30,13 @@ from darkmap.assess.fx import load_fx
 from darkmap.assess.lexicon import load_lexicon
 from darkmap.assess.listing import Assessment, assess_listing
 from darkmap.errors import BadInputError, NotFoundError
+from darkmap.store.assessment import stored_assessments
 from darkmap.store.evaluations import latest_listing_texts
 from darkmap.store.workspace import Workspace
 
 __all__ = ["Accuracy", "ClassScores", "DrugEvalReport", "ExactMatch", "FlagScores", "Mistake",
-           "Predicted", "SourceListing", "SubstanceScores", "eval_drugs", "read_labels",
-           "read_listings"]
+           "Predicted", "SourceListing", "SubstanceScores", "eval_drugs", "normal_kind",
+           "read_labels", "read_listings"]
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
@@ -55,11 +57,13 @@ class SourceListing(TypedDict):
 
 
 class ClassScores(TypedDict):
-    """Accuracy, macro-F1 and the confusions (``gold->predicted``: count) of drug_class."""
+    """Accuracy, macro-F1, the confusions (``gold->predicted``: count) of drug_class and
+    each class's precision, recall and support."""
 
     accuracy: float | None
     macro_f1: float
     confusion: dict[str, int]
+    per_class: dict[str, dict[str, float | int | None]]
 
 
 class SubstanceScores(TypedDict):
@@ -134,6 +138,7 @@ class DrugEvalReport(TypedDict):
     unit_kind: Accuracy
     dose_mg: ExactMatch
     errors: list[Mistake]
+    scored: NotRequired[str]
 
 
 def _date(s: str | None) -> datetime | None:
@@ -249,8 +254,9 @@ def _float(s: str | None) -> float | None:
     return v if v == v else None
 
 
-def read_labels(path: Path, split: str | None = None) -> list[dict[str, str]]:
-    """Label rows (optionally only those whose ``split`` column equals ``split``).
+def read_labels(path: Path, split: str | None = None,
+                split_column: str = "split") -> list[dict[str, str]]:
+    """Label rows (optionally only those whose ``split_column`` column equals ``split``).
 
     A missing file is a :class:`NotFoundError`; a file that cannot be read as UTF-8 CSV or
     lacks a needed column is a :class:`BadInputError`.
@@ -266,8 +272,27 @@ def read_labels(path: Path, split: str | None = None) -> list[dict[str, str]]:
     if rows and not need <= set(rows[0]):
         raise BadInputError(f"{path}: label file needs columns {sorted(need)}")
     if split:
-        rows = [r for r in rows if (r.get("split") or "") == split]
+        if rows and split_column not in rows[0]:
+            raise BadInputError(f"{path}: no column '{split_column}' to select split "
+                                f"'{split}' by (columns: {', '.join(rows[0])})")
+        rows = [r for r in rows if (r.get(split_column) or "").strip() == split]
     return rows
+
+
+# unit kinds as labellers write them -> the kinds of darkmap.assess.quantity.UNIT_KINDS
+_KIND_SYNONYMS = {
+    "pills": "pill", "tablet": "pill", "tablets": "pill", "tab": "pill", "tabs": "pill",
+    "capsule": "pill", "capsules": "pill", "caps": "pill", "blister": "pill",
+    "blotters": "blotter", "grams": "gram", "g": "gram", "gr": "gram", "seeds": "seed",
+    "patches": "patch", "pieces": "piece", "pcs": "piece", "milliliter": "ml",
+    "millilitre": "ml", "mls": "ml", "": "unknown", "none": "unknown", "?": "unknown"}
+
+
+def normal_kind(kind: str | None) -> str:
+    """A unit kind as :data:`darkmap.assess.quantity.UNIT_KINDS` names it ("Tablets" ->
+    "pill", "grams" -> "gram"); an unknown word stays as it is, lower-cased."""
+    k = (kind or "").strip().lower()
+    return _KIND_SYNONYMS.get(k, k)
 
 
 def _macro_f1(gold: list[str], pred: list[str]) -> float:
@@ -328,11 +353,11 @@ class _Scores:
         self.g_fr.append(_bool(row["fentanyl_risk"]))
         self.p_fr.append(a.fentanyl_risk)
         gu, gd = _float(row.get("units")), _float(row.get("dose_mg"))
-        gk = (row.get("unit_kind") or "").strip() or "unknown"
+        gk = normal_kind(row.get("unit_kind"))
         u_ok, d_ok = _same(gu, a.units), _same(gd, a.dose_mg)
         self.units_ok += u_ok
         self.dose_ok += d_ok
-        self.kind_ok += gk == a.unit_kind
+        self.kind_ok += gk == normal_kind(a.unit_kind)
         if gu is not None:
             self.units_lab += 1
             self.units_lab_ok += u_ok
@@ -358,14 +383,35 @@ def _mistake(lid: str, rec: SourceListing, row: dict[str, str], a: Assessment,
             "evidence": a.flag_evidence}
 
 
+def _stored(ws: Workspace) -> dict[str, Assessment]:
+    """The assessments ``darkmap assess`` stored in ``ws``, under the store id and the
+    bare listing reference (empty when the workspace was not assessed)."""
+    out: dict[str, Assessment] = {}
+    for lid, r in stored_assessments(ws.con).items():
+        try:
+            evidence = json.loads(r[5]) if r[5] else {}
+        except ValueError:
+            evidence = {}
+        a = Assessment(r[0], r[1], r[2], bool(r[3]), bool(r[4]), evidence, r[6], r[7], r[8],
+                       r[9], r[10], r[11], r[12], r[13] or "", r[14])
+        out[lid] = a
+        out.setdefault(lid.split(":", 1)[-1], a)
+    return out
+
+
 def eval_drugs(labels: Path, listings: Path | None = None, workspace: Workspace | None = None,
-               split: str | None = None, errors: int = 25) -> DrugEvalReport:
+               split: str | None = None, errors: int = 25,
+               split_column: str = "split") -> DrugEvalReport:
     """Score assessments against ``labels``; listings from ``listings`` or ``workspace``.
 
     Returns accuracy and macro-F1 for drug_class and substance, precision/recall for both
     flags, exact-match rates for units, unit_kind and dose (2% tolerance; both empty
-    counts as a match), the label ids not found, and up to ``errors`` mistakes.
-    Neither ``listings`` nor ``workspace`` given is a :class:`BadInputError`.
+    counts as a match), the label ids not found, and up to ``errors`` mistakes (rows
+    are selected by ``split`` in the column ``split_column``; unit kinds are compared
+    after :func:`normal_kind`). Neither ``listings`` nor ``workspace`` given is a
+    :class:`BadInputError`. With a workspace that ``darkmap assess`` has assessed (and no
+    ``listings``), what is stored is scored, not a fresh run of the assessor; the report
+    says which under ``scored``.
     """
     if listings is not None:
         src = read_listings(Path(listings))
@@ -373,8 +419,9 @@ def eval_drugs(labels: Path, listings: Path | None = None, workspace: Workspace 
         src = _listings_from_workspace(workspace)
     else:
         raise BadInputError("give the source listings (--listings FILE) or a workspace")
+    stored = _stored(workspace) if listings is None and workspace is not None else {}
     lex, fx = load_lexicon(), load_fx()
-    gold_rows = read_labels(Path(labels), split)
+    gold_rows = read_labels(Path(labels), split, split_column)
     sc = _Scores()
     missing: list[str] = []
     mistakes: list[Mistake] = []
@@ -384,13 +431,17 @@ def eval_drugs(labels: Path, listings: Path | None = None, workspace: Workspace 
         if rec is None:
             missing.append(lid)
             continue
-        a = assess_listing(rec["title"], rec.get("description"), rec.get("category_path"),
-                           rec.get("price"), rec.get("currency"), rec.get("price_text"),
-                           rec.get("observed_at"), lexicon=lex, fx=fx)
+        a = stored.get(lid) if stored else None
+        if a is None:
+            a = assess_listing(rec["title"], rec.get("description"), rec.get("category_path"),
+                               rec.get("price"), rec.get("currency"), rec.get("price_text"),
+                               rec.get("observed_at"), lexicon=lex, fx=fx)
         wrong = sc.add(row, a)
         if wrong and len(mistakes) < errors:
             mistakes.append(_mistake(lid, rec, row, a, wrong))
-    return _report(sc, labels, listings, split, missing, mistakes)
+    report = _report(sc, labels, listings, split, missing, mistakes)
+    report["scored"] = "stored assessments" if stored else "assessor run now"
+    return report
 
 
 def _share(k: int, n: int) -> float | None:
@@ -400,6 +451,17 @@ def _share(k: int, n: int) -> float | None:
 def _accuracy(gold: list[str] | list[bool], pred: list[str] | list[bool]) -> float | None:
     n = len(gold)
     return sum(x == y for x, y in zip(gold, pred, strict=True)) / n if n else None
+
+
+def _per_class(gold: list[str], pred: list[str]) -> dict[str, dict[str, float | int | None]]:
+    """Precision, recall and support of every class in ``gold`` or ``pred``."""
+    out: dict[str, dict[str, float | int | None]] = {}
+    for c in sorted(set(gold) | set(pred)):
+        tp = sum(g == c and p == c for g, p in zip(gold, pred, strict=True))
+        n_pred, n_gold = pred.count(c), gold.count(c)
+        out[c] = {"precision": _share(tp, n_pred), "recall": _share(tp, n_gold),
+                  "support": n_gold}
+    return out
 
 
 def _report(sc: _Scores, labels: Path, listings: Path | None, split: str | None,
@@ -415,7 +477,8 @@ def _report(sc: _Scores, labels: Path, listings: Path | None, split: str | None,
                        "macro_f1": _macro_f1(sc.g_cls, sc.p_cls),
                        "confusion": dict(Counter(
                            f"{g}->{p}" for g, p in zip(sc.g_cls, sc.p_cls, strict=True)
-                           if g != p))},
+                           if g != p)),
+                       "per_class": _per_class(sc.g_cls, sc.p_cls)},
         "drug_vs_non_drug": {"accuracy": _accuracy(gold_drug, pred_drug)},
         "substance": {"accuracy": _accuracy(sc.g_sub, sc.p_sub),
                       "macro_f1": _macro_f1(sc.g_sub, sc.p_sub)},

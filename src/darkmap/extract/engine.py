@@ -25,11 +25,19 @@ from darkmap.errors import BadInputError, LimitExceeded
 from darkmap.extract.decode import DEFAULT_MAX_BYTES, decode_page
 from darkmap.extract.identifiers import scan_text
 from darkmap.extract.nesting import check_page_nesting
-from darkmap.extract.parse import clean_text, parse_date, parse_float, parse_int, parse_price
+from darkmap.extract.parse import (
+    clean_text,
+    parse_date,
+    parse_float,
+    parse_int,
+    parse_price,
+    parse_within,
+)
 from darkmap.model.limits import MAX_FIELD_CHARS, cap_text
 from darkmap.model.records import (
     AccountRecord,
     CutRecord,
+    FeedbackCounts,
     FeedbackRecord,
     ListingRecord,
     MarketRecord,
@@ -594,8 +602,16 @@ def _node_text(node: LexborNode, own: bool = False, multiline: bool = False) -> 
     return clean_text(node.text(separator=" "))
 
 
-def _after(node: LexborNode) -> str:
-    """Text that follows ``node``: its following siblings, then its parent's (2 levels)."""
+_MAX_SIBLINGS = 200  # a ``siblings`` label rule reads at most this many elements
+
+
+def _after(node: LexborNode, siblings: bool = False) -> str:
+    """Text that follows ``node``: its following siblings, then its parent's (2 levels).
+
+    With ``siblings``, the text of every following sibling up to the next ``<br>`` (or
+    the end of that parent) is joined: a value shown as one element per item
+    (``<small>World Wide</small><small>, Europe</small>``).
+    """
     cur: LexborNode | None = node
     for _ in range(3):
         if cur is None:
@@ -604,10 +620,33 @@ def _after(node: LexborNode) -> str:
         while sib is not None:
             txt = clean_text(sib.text(deep=True, separator=" ")).strip(_LABEL_TRIM)
             if txt:
-                return txt
+                return _following(sib, txt) if siblings else txt
             sib = sib.next
         cur = cur.parent
     return ""
+
+
+def _following(first: LexborNode, text: str) -> str:
+    """``text`` (of ``first``) and the texts of ``first``'s next siblings up to a ``<br>``."""
+    parts = [text]
+    sib = first.next
+    for _ in range(_MAX_SIBLINGS):
+        if sib is None or sib.tag == "br":
+            break
+        txt = clean_text(sib.text(deep=True, separator=" ")).strip(" \t\r\n|\u00a0")
+        if txt:
+            parts.append(txt)
+        sib = sib.next
+    return " ".join(parts)
+
+
+def _inner_rest(node: LexborNode, own: str) -> str:
+    """The text after the label inside ``node``'s children (``<p>Member since:
+    <span>April 19, 2019</span></p>``), when the whole of ``node`` is short."""
+    deep = clean_text(node.text(deep=True, separator=" "))
+    if len(deep) > 300 or len(deep) <= len(own) or not deep.startswith(own):
+        return ""
+    return deep[len(own):].strip(_LABEL_TRIM)
 
 
 @lru_cache(maxsize=1024)
@@ -633,7 +672,9 @@ def _label_values(rule: dict[str, Any], page: Page, scope: LexborNode) -> list[s
         if not m:
             continue
         rest = own[m.end():].strip(_LABEL_TRIM)
-        out.append(rest if rest else _after(node))
+        if not rest and rule.get("inner"):
+            rest = _inner_rest(node, own)
+        out.append(rest if rest else _after(node, bool(rule.get("siblings"))))
     return [v for v in out if v]
 
 
@@ -886,10 +927,41 @@ def _field_kinds(cls: type) -> dict[str, str]:
     return kinds
 
 
+_COUNT_FIELD_RE = re.compile(r"feedback_(positive|neutral|negative)(?:_(\d{1,3}[dwmy]))?")
+
+
+def _feedback_counts(values: dict[str, Any]) -> list[FeedbackCounts]:
+    """The ``feedback_<polarity>[_<window>]`` fields of a section as one
+    :class:`FeedbackCounts` per window (``feedback_positive_6m``: window ``6m``)."""
+    by_window: dict[str, FeedbackCounts] = {}
+    for name, val in values.items():
+        m = _COUNT_FIELD_RE.fullmatch(name)
+        if m is None:
+            continue
+        n = parse_int(val)
+        if n is None:
+            continue
+        window = m.group(2) or "all"
+        counts = by_window.setdefault(window, FeedbackCounts(window=window))
+        setattr(counts, m.group(1), abs(n))  # "-7" on a badge is 7 negative feedbacks
+    return list(by_window.values())
+
+
 def _coerce(cls: type, values: dict[str, Any], page: Page) -> dict[str, Any]:
     kinds = _field_kinds(cls)
     out: dict[str, Any] = {}
+    if "feedback_counts" in kinds and any(k.startswith("feedback_") for k in values):
+        counts = _feedback_counts(values)
+        if counts:
+            out["feedback_counts"] = counts
     for name, val in values.items():
+        if name == "feedback_counts":
+            continue
+        if name == "last_seen_within" and name in kinds:
+            within = val if isinstance(val, float) else parse_within(val)
+            if within is not None:
+                out[name] = within
+            continue
         if isinstance(val, dict) and "amount" in val:  # a parsed price
             target = "price" if name == "price" else "amount"
             if target in kinds:
@@ -1229,7 +1301,7 @@ def _extract(page: Page, tpl: Template | None, where: str) -> PageResult:
                 locator="page")])
         if any(not isinstance(r, QuarantineRecord) for r in recs):
             recs.insert(0, MarketRecord(market_id=mid, name=tpl.name, onion=tpl.onion,
-                                        observed_at=page.observed_at))
+                                        observed_at=page.observed_at, page_type=spec.type))
         return PageResult(mid, spec.type, recs)
     generic = _generic_skip(page)
     ptype, why = generic if generic else ("unknown", f"no page type of template {mid} matches")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-__all__ = ["clean_text", "parse_date", "parse_float", "parse_int", "parse_price"]
+__all__ = ["clean_text", "parse_date", "parse_float", "parse_int", "parse_price",
+           "parse_within"]
 
 _WS_RE = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 # Two or more line breaks in a whitespace run become one: from the run's first line break to
@@ -204,3 +205,32 @@ def parse_date(text: object, observed_at: datetime | None = None,
     if m:
         return parse_date(m.group(0))
     return _relative(s, observed_at)
+
+
+_WORD_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
+                 "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "twelve": 12,
+                 "24": 24, "48": 48}
+# "within the last 24 hours", "Whithin the last week" (sic), "in the past two weeks"
+_WITHIN_RE = re.compile(
+    r"(?i)\b(?:w\w{0,3}ithin|in)\s(?:the\s)?(?:last|past)\s(?:(\d{1,4}|[a-z]{1,6})\s)?"
+    r"(seconds?|minutes?|hours?|days?|weeks?|months?|years?)\b")
+
+
+def parse_within(text: object) -> float | None:
+    """Seconds of a relative span such as "Within the last 3 days" (259200.0).
+
+    The account was seen at most that long before the page was observed; an
+    unreadable text (or one naming no unit) gives ``None``.
+    """
+    if not isinstance(text, str):
+        return None
+    m = _WITHIN_RE.search(text[:500])
+    if m is None:
+        return None
+    count = m.group(1)
+    n = 1 if count is None else int(count) if count.isdigit() else _WORD_NUMBERS.get(
+        count.lower())
+    if n is None:
+        return None
+    unit = m.group(2).lower().rstrip("s")
+    return float(n * _REL_UNITS[unit])

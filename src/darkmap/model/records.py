@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 __all__ = [
     "AccountRecord",
     "CutRecord",
+    "FeedbackCounts",
     "FeedbackRecord",
     "IdentifierRecord",
     "ListingBatch",
@@ -26,6 +27,7 @@ __all__ = [
     "Record",
     "SkipRecord",
     "UnitRecord",
+    "window_days",
 ]
 
 
@@ -37,6 +39,33 @@ class MarketRecord:
     name: str
     onion: str | None = None
     observed_at: datetime | None = None
+    page_type: str | None = None  # the template's page type of the page it came from
+
+
+@dataclass(slots=True)
+class FeedbackCounts:
+    """Feedback counts by polarity that a page shows for one time window.
+
+    ``window`` is ``"all"`` (no window stated) or a span such as ``"1m"``, ``"6m"``,
+    ``"12m"``, ``"30d"`` (see :func:`window_days`); each count is ``None`` when the page
+    did not show it (never zero for "not shown").
+    """
+
+    window: str = "all"
+    positive: int | None = None
+    neutral: int | None = None
+    negative: int | None = None
+
+
+def window_days(window: str) -> int | None:
+    """Days in a :class:`FeedbackCounts` window (``"6m"`` -> 180, ``"12m"`` -> 365,
+    ``"2w"`` -> 14, ``"30d"`` -> 30); ``None`` for ``"all"`` or an unknown form."""
+    if len(window) < 2 or not window[:-1].isdigit():
+        return None
+    n, unit = int(window[:-1]), window[-1]
+    if unit == "m":
+        return 365 if n == 12 else n * 30
+    return {"d": n, "w": 7 * n, "y": 365 * n}.get(unit)
 
 
 @dataclass(slots=True)
@@ -44,7 +73,10 @@ class AccountRecord:
     """One observation of an account on a market.
 
     ``role`` is ``vendor`` or ``buyer``. Counts and dates are what the page showed
-    at ``observed_at``; ``None`` means "not shown", never zero.
+    at ``observed_at``; ``None`` means "not shown", never zero. ``rating`` is on the
+    scale ``rating_scale`` (100 for a percentage, 5 for stars; ``None``: not stated).
+    ``last_seen_within`` is a relative last-seen ("within the last 3 days") in seconds
+    before ``observed_at``; ``feedback_counts`` the per-polarity counts shown, by window.
     """
 
     market_id: str
@@ -62,6 +94,10 @@ class AccountRecord:
     url: str | None = None
     observed_at: datetime | None = None
     locator: str = ""
+    rating_scale: float | None = None
+    ships_to: list[str] = field(default_factory=list)
+    last_seen_within: float | None = None
+    feedback_counts: list[FeedbackCounts] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -105,6 +105,8 @@ pages:
         - {label: "^Sales$", type: int}
       rating:
         - {css: "td.rating", regex: "^([\\d.]+)/5", type: float}
+      rating_scale:
+        - {const: 5}
       feedback_count:
         - {css: "td.rating", regex: "\\((\\d+) ratings\\)", type: int}
       ships_from:
@@ -256,6 +258,8 @@ pages:
         - {css: "span.trust"}
       rating:
         - {css: "span.score", type: float}
+      rating_scale:
+        - {const: 5}
       feedback_count:
         - {css: "span.nreviews", type: int}
       ships_from:

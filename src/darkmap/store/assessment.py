@@ -35,7 +35,7 @@ __all__ = ["ASSESSMENT_COLUMNS", "DRUG_TABLES", "AccountPlaceEvidence", "Assesse
            "listing_place_evidence", "listings_per_account", "monthly_orders",
            "persona_jurisdictions", "persona_sales", "replace_assessments",
            "replace_jurisdictions", "replace_quarantine", "replace_sales",
-           "require_drug_tables", "sales_feedback", "transaction"]
+           "require_drug_tables", "sales_feedback", "stored_assessments", "transaction"]
 
 DRUG_TABLES = ("jurisdictions", "listing_assessments", "sales_monthly", "sales_summary")
 ASSESSMENT_COLUMNS = (
@@ -443,3 +443,17 @@ def monthly_orders(con: duckdb.DuckDBPyConnection, entity_id: str,
         "SELECT strftime(month, '%Y-%m'), orders_est FROM sales_monthly "
         "WHERE entity_kind = ? AND entity_id = ? ORDER BY month",
         [entity_kind, entity_id]).fetchall()]
+
+
+def stored_assessments(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[Any, ...]]:
+    """The stored ``listing_assessments`` rows by listing id (empty when none are stored),
+    each as (drug_class, substance, class_confidence, counterfeit_pill, fentanyl_risk,
+    flag_evidence, units, unit_kind, dose_mg, pack_price_usd, unit_price_usd,
+    price_per_gram_usd, parse_confidence, parse_note, method)."""
+    if not table_exists(con, "listing_assessments"):
+        return {}
+    return {r[0]: tuple(r[1:]) for r in con.execute(
+        "SELECT listing_id, drug_class, substance, class_confidence, counterfeit_pill, "
+        "fentanyl_risk, flag_evidence, units, unit_kind, dose_mg, pack_price_usd, "
+        "unit_price_usd, price_per_gram_usd, parse_confidence, parse_note, method "
+        "FROM listing_assessments").fetchall()}

@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import duckdb
@@ -48,6 +48,7 @@ from darkmap.model.records import (
     Record,
     SkipRecord,
     UnitRecord,
+    window_days,
 )
 
 __all__ = ["ARROW_ROWS", "KEYLESS", "UNKEYED_ENTITIES", "Fingerprints", "Provenance",
@@ -122,7 +123,12 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "account_observations": (
         "obs_id", "account_id", "joined_at", "last_seen_at", "rating", "level",
         "feedback_count", "sales_count", "profile_text", "terms_text", "ships_from", "url",
-        "locator", "capture_sha256", "source", "method", "observed_at"),
+        "locator", "capture_sha256", "source", "method", "observed_at", "rating_scale",
+        "rating_norm", "ships_to", "last_seen_earliest", "last_seen_latest"),
+    "feedback_counts": (
+        "counts_id", "obs_id", "account_id", "market_id", "window_label", "window_days",
+        "positive", "neutral", "negative", "locator", "capture_sha256", "source", "method",
+        "observed_at"),
     "listings": ("listing_id", "market_id", "listing_ref", "account_id", "capture_sha256",
                  "source", "method", "observed_at"),
     "listing_observations": (
@@ -151,6 +157,9 @@ _TYPES: dict[str, pa.DataType] = {
     "joined_at": pa.timestamp("us"), "last_seen_at": pa.timestamp("us"),
     "observed_at": pa.timestamp("us"), "created_at": pa.timestamp("us"),
     "left_at": pa.timestamp("us"), "rating": pa.float64(), "rating_scale": pa.float64(),
+    "rating_norm": pa.float64(), "last_seen_earliest": pa.timestamp("us"),
+    "last_seen_latest": pa.timestamp("us"), "window_days": pa.int32(),
+    "positive": pa.int32(), "neutral": pa.int32(), "negative": pa.int32(),
     "price": pa.float64(), "amount": pa.float64(), "feedback_count": pa.int32(),
     "sales_count": pa.int32(), "stock": pa.int32(), "bits": pa.int32(),
     "ships_to": pa.list_(pa.string()), "category_path": pa.list_(pa.string()),
@@ -166,6 +175,21 @@ def _naive(ts: datetime | None) -> datetime | None:
     if ts is None or ts.tzinfo is None:
         return ts
     return ts.astimezone(UTC).replace(tzinfo=None)
+
+
+def _norm(rating: float | None, scale: float | None) -> float | None:
+    """``rating`` on a 0..1 scale (``None`` unless both are known and the scale > 0)."""
+    if rating is None or not scale or scale <= 0:
+        return None
+    return max(0.0, min(1.0, rating / scale))
+
+
+def _within(seconds: float | None, obs: datetime | None) -> tuple[datetime | None,
+                                                                  datetime | None]:
+    """A relative last-seen (``seconds`` before ``obs``) as (earliest, latest)."""
+    if seconds is None or obs is None:
+        return None, None
+    return obs - timedelta(seconds=seconds), obs
 
 
 class RecordWriter:
@@ -441,10 +465,17 @@ class RecordWriter:
         self._put("accounts", (aid, r.market_id, r.handle.strip(), r.role, p.capture_sha256,
                                p.source, p.method, obs))
         oid = row_id("acct", aid, p.capture_sha256, r.locator)
+        earliest, latest = _within(r.last_seen_within, obs)
         self._put("account_observations", (
             oid, aid, _naive(r.joined_at), _naive(r.last_seen_at), r.rating, r.level,
             r.feedback_count, r.sales_count, r.profile_text, r.terms_text, r.ships_from,
-            r.url, r.locator, p.capture_sha256, p.source, p.method, obs))
+            r.url, r.locator, p.capture_sha256, p.source, p.method, obs, r.rating_scale,
+            _norm(r.rating, r.rating_scale), list(r.ships_to) or None, earliest, latest))
+        for fc in r.feedback_counts:
+            self._put("feedback_counts", (
+                row_id("fbc", oid, fc.window), oid, aid, r.market_id, fc.window,
+                window_days(fc.window), fc.positive, fc.neutral, fc.negative, r.locator,
+                p.capture_sha256, p.source, p.method, obs))
         return "stored"
 
     def _listing(self, r: ListingRecord, p: Provenance) -> str:
@@ -692,12 +723,13 @@ def arrow_views(con: duckdb.DuckDBPyConnection,
 _CAPTURE_COLUMN = {
     "captures": "sha256", "processed": "sha256", "account_observations": "capture_sha256",
     "listing_observations": "capture_sha256", "feedback": "capture_sha256",
+    "feedback_counts": "capture_sha256",
     "identifiers": "capture_sha256", "skipped_pages": "capture_sha256",
     "quarantine": "capture_sha256", "field_cuts": "capture_sha256"}
 #: append-only evidence tables without a primary key (migration 007): each row comes
 #: from one capture and its id hashes that capture; see RecordWriter._insert_keyless
 KEYLESS = frozenset({"account_observations", "listing_observations", "feedback",
-                     "identifiers", "skipped_pages", "quarantine", "field_cuts"})
+                     "feedback_counts", "identifiers", "skipped_pages", "quarantine", "field_cuts"})
 #: entity tables without a primary key (migration 007), kept unique by the writer; see
 #: RecordWriter._insert_unkeyed_entity
 UNKEYED_ENTITIES = frozenset({"accounts", "listings"})
