@@ -21,6 +21,7 @@ from darkmap.ops.access import add_agency, add_compartment, add_user, grant
 from darkmap.ops.audit import show
 from darkmap.ops.records import Arrest, Case, Seizure, add_record
 from darkmap.pipeline import DemoContext, run_stages
+from darkmap.store import operations as ops_store
 from darkmap.store.workspace import Workspace
 from darkmap.web.app import Workbench, create_app
 from darkmap.web.auth import create_login, totp
@@ -63,8 +64,9 @@ class World:
 
 
 def build_world(base: Path, vendors: int = 40) -> World:
-    """Demo pipeline on a small world, then two agencies (nca: GB, bka: DE), each with
-    an officer; nca's case links the top target, bka records a seizure and an arrest."""
+    """Demo pipeline on a small world (its operation stage sets up agencies of its own),
+    then two agencies (t-nca: GB, t-bka: DE), each with an officer; t-nca's case links the
+    top target, t-bka records a seizure and an arrest."""
     path = base / "ws"
     ws = Workspace.init(path)
     try:
@@ -72,13 +74,16 @@ def build_world(base: Path, vendors: int = 40) -> World:
             ws, DemoContext(world=base / "world", real_data=None, seed=5, vendors=vendors))}
         assert set(results.values()) == {"ok"}, results
         con = ws.con
-        add_agency(con, "ana", "nca", "National Crime Agency", "GB", "nca desk")
-        add_user(con, "ana", "ana", "nca", "admin")
-        add_user(con, "ana", "alice", "nca", "officer")
-        add_agency(con, "ana", "bka", "Bundeskriminalamt", "DE", "bka desk")
-        add_user(con, "ana", "bert", "bka", "admin")
-        add_user(con, "bert", "bob", "bka", "officer")
-        add_user(con, "ana", "rita", "nca", "reader")
+        # the demo's operation stage set up its own agencies: one of their admins onboards
+        # the two agencies of these tests (as a task force onboards a partner)
+        demo_admin = next(u.user_id for u in ops_store.users(con) if u.role == "admin")
+        add_agency(con, demo_admin, "t-nca", "National Crime Agency", "GB", "nca desk")
+        add_user(con, demo_admin, "ana", "t-nca", "admin")
+        add_user(con, "ana", "alice", "t-nca", "officer")
+        add_agency(con, "ana", "t-bka", "Bundeskriminalamt", "DE", "bka desk")
+        add_user(con, "ana", "bert", "t-bka", "admin")
+        add_user(con, "bert", "bob", "t-bka", "officer")
+        add_user(con, "ana", "rita", "t-nca", "reader")
         top = darkmap.targets(ws, limit=1)[0]["persona_id"]
         case_a = add_record(ws, "alice", Case("Operation A case", "nca only"),
                             provenance="test", links=[("persona", top)]).record_id

@@ -33,7 +33,7 @@ def _crawl() -> None:
 
 
 def _evaluate() -> None:
-    from darkmap.cli import cmd_evaluate, cmd_sales  # noqa: F401, PLC0415
+    from darkmap.cli import cmd_evaluate  # noqa: F401, PLC0415
 
 
 def _export() -> None:

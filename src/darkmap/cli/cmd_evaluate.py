@@ -1,4 +1,4 @@
-"""`darkmap eval linking|drugs|chain`: score results against ground truth or labels."""
+"""`darkmap eval linking|drugs|chain|sales`: score results against ground truth or labels."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import click
 
 from darkmap.cli.common import emit_json, main, open_ws, say, workspace_option
 from darkmap.evaluate.linking import eval_linking, load_truth
+from darkmap.evaluate.sales import eval_sales
 
-__all__ = ["eval_group", "eval_linking_cmd"]
+__all__ = ["eval_group", "eval_linking_cmd", "eval_sales_cmd"]
 
 
 def _print_metrics(title: str, metrics: dict[str, Any]) -> None:
@@ -52,3 +53,44 @@ def eval_linking_cmd(truth: Path, workspace: Path | None, as_json: bool) -> None
         emit_json(metrics)
     else:
         _print_metrics("linking", dict(metrics))
+
+
+def _pct(v: float | None) -> str:
+    return "   -" if v is None else f"{100 * v:4.0f}%"
+
+
+@eval_group.command("sales")
+@click.option("--truth", type=click.Path(path_type=Path, exists=True), required=True,
+              help="truth.json of the simulated world the workspace ingested.")
+@workspace_option
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+def eval_sales_cmd(truth: Path, workspace: Path | None, as_json: bool) -> None:
+    """Median relative error, interval coverage and bias of orders, units and customers.
+
+    Per account and per persona (against the truth of its member accounts); orders also
+    by the basis of the estimate (a displayed counter, or feedback).
+
+    Example: darkmap eval sales --truth world/truth.json -w case-42 --json
+    """
+    data = load_truth(truth)
+    ws = open_ws(workspace, read_only=True)
+    try:
+        report = eval_sales(ws, data)
+    finally:
+        ws.close()
+    if as_json:
+        emit_json(report)
+        return
+    stated = report["coverage_stated"]
+    say(f"stated coverage of the intervals: {_pct(stated)}; scored "
+        f"{report['accounts_scored']} accounts, {report['personas_scored']} personas")
+    say(f"{'entity':9s} {'measure':22s} {'n':>5s} {'med.err':>7s} {'cover':>6s} {'bias':>6s}")
+    for kind in ("accounts", "personas"):
+        rows = dict(report[kind])  # type: ignore[literal-required,unused-ignore]
+        by_basis = report[f"{kind}_orders_by_basis"]  # type: ignore[literal-required]
+        rows.update({f"orders ({b})": s for b, s in by_basis.items()})
+        for m, s in rows.items():
+            if not s["n"]:
+                continue
+            say(f"{kind:9s} {m:22s} {s['n']:5d} {_pct(s['median_rel_error']):>7s} "
+                f"{_pct(s['coverage']):>6s} {_pct(s['bias']):>6s}")

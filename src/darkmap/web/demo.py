@@ -18,7 +18,7 @@ import darkmap.api as api
 from darkmap.errors import WorkspaceStateError
 from darkmap.ops.access import add_agency, add_user
 from darkmap.ops.records import Case, add_record
-from darkmap.store.operations import user
+from darkmap.store.operations import user, users
 from darkmap.store.workspace import Workspace
 from darkmap.web.auth import create_login, totp, utc_clock
 
@@ -46,8 +46,12 @@ def demo_login(ws: Workspace) -> DemoLogin:
     a case in its agency's compartment on the top-ranked target."""
     con = ws.con
     if user(con, DEMO_USER) is None:
-        add_agency(con, DEMO_USER, DEMO_AGENCY, "Demo agency", "NL", "demo desk")
-        add_user(con, DEMO_USER, DEMO_USER, DEMO_AGENCY, "officer")
+        # the demo's operation stage may have set up the task force already: one of its
+        # admins then onboards the demo agency, as a partner is onboarded
+        admins = [u.user_id for u in users(con) if u.role == "admin"]
+        by = admins[0] if admins else DEMO_USER
+        add_agency(con, by, DEMO_AGENCY, "Demo agency", "NL", "demo desk")
+        add_user(con, by, DEMO_USER, DEMO_AGENCY, "officer")
         try:
             top = api.targets(ws, limit=1)
         except WorkspaceStateError:
