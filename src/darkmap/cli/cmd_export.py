@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from darkmap.cli.common import emit_json, main, open_ws, workspace_option
+from darkmap.cli.common import DarkmapError, emit_json, main, open_ws, workspace_option
 from darkmap.export import ExportOptions, run_export
 from darkmap.plugins import exporters
 
@@ -31,6 +31,20 @@ class _Formats(click.Choice):  # type: ignore[type-arg]
         """Ignored: the choices are the registry's."""
 
 
+def _case_subjects(ws: Any, user: str, cases: tuple[str, ...]) -> tuple[str, ...]:
+    """The personas and accounts the cases link to (none linked: refused, as an export of
+    everything would be the opposite of what was asked)."""
+    from darkmap.ops.records import case_subjects  # noqa: PLC0415 - only with --case
+
+    found: list[str] = []
+    for case in cases:
+        subjects = case_subjects(ws, user, case)
+        if not subjects:
+            raise DarkmapError(f"case {case} links no persona or account: nothing to export")
+        found += subjects
+    return tuple(found)
+
+
 @main.command("export")
 @click.argument("fmt", type=_Formats())
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
@@ -42,23 +56,33 @@ class _Formats(click.Choice):  # type: ignore[type-arg]
 @click.option("--country", "countries", multiple=True,
               help="Only the personas the jurisdiction estimate places in this ISO country; "
                    "repeat for more.")
+@click.option("--case", "cases", multiple=True,
+              help="Only the personas and accounts this case's records link to, as --as may "
+                   "see them (the read is audited); repeat for more.")
+@click.option("--as", "as_user", default=None,
+              help="With --case: the operational user reading the case (`darkmap ops`).")
 @click.option("--extended", is_flag=True,
               help="ftm: use darkmap's extension schemata (Capture, Listing, PgpKey).")
 @click.option("--table", "tables", multiple=True,
               help="csv/parquet: the table to write; repeat for more.")
 @click.option("--all", "all_tables", is_flag=True, help="csv/parquet: every analytical table.")
 def export_cmd(fmt: str, out: Path, workspace: Path | None, personas: tuple[str, ...],
-               countries: tuple[str, ...], extended: bool, tables: tuple[str, ...],
-               all_tables: bool) -> None:
+               countries: tuple[str, ...], cases: tuple[str, ...], as_user: str | None,
+               extended: bool, tables: tuple[str, ...], all_tables: bool) -> None:
     """Export the evidence in another tool's format: one of those in braces above, the
     installed exporters (docs/exports.md: what maps to what, how to open the result).
 
     Example: darkmap export ftm -o entities.ftm.json --country GB
+    Example: darkmap export gexf -o case.gexf --case case-1a2b3c4d --as ana
     """
-    options = ExportOptions(personas=personas, countries=countries, extended=extended,
-                            tables=tables, all_tables=all_tables)
-    ws = open_ws(workspace, read_only=True)
+    if cases and not as_user:
+        raise DarkmapError("--case needs --as USER: a case is read through that user's grants")
+    # reading a case is audited: the workspace is then opened for writing
+    ws = open_ws(workspace, read_only=not cases)
     try:
+        personas = personas + _case_subjects(ws, as_user or "", cases)
+        options = ExportOptions(personas=personas, countries=countries, extended=extended,
+                                tables=tables, all_tables=all_tables)
         counts = run_export(exporters()[fmt], ws, out, options)
     finally:
         ws.close()

@@ -27,7 +27,7 @@ from darkmap.store.workspace import utcnow
 
 __all__ = ["LINK_KINDS", "RECORD_KINDS", "Arrest", "Buy", "Case", "CryptoItem", "Detail",
            "LabResult", "Parcel", "Record", "Seizure", "add_record", "fentanyl_marks",
-           "fentanyl_marks_of", "is_fentanyl", "read_records", "show_record"]
+           "case_subjects", "fentanyl_marks_of", "is_fentanyl", "read_records", "show_record"]
 
 RECORD_KINDS = ("case", "buy", "parcel", "seizure", "arrest")
 LINK_KINDS = ("persona", "account", "listing", "wallet", "address")
@@ -269,6 +269,18 @@ def show_record(ws: Space, by: str, record_id: str) -> Record:
     row = _readable_one(con, actor.user_id, actor.agency_id, record_id)
     log(con, by, "record.read", record=record_id)
     return _with_details(con, actor.user_id, actor.agency_id, [row])[0]
+
+
+def case_subjects(ws: Space, by: str, case_id: str) -> list[str]:
+    """The personas and accounts a case concerns, as ``by`` may see them: those linked to
+    the case record and to every record of the case ``by`` may read (what ``darkmap export
+    --case`` narrows to). A case ``by`` may not read is a NotFoundError, as if absent;
+    audited like any read."""
+    case = show_record(ws, by, case_id)
+    if case.row.kind != "case":
+        raise BadInputError(f"{case_id} is a {case.row.kind} record, not a case")
+    found = [case, *read_records(ws, by, case_id=case_id)]
+    return sorted({ref for r in found for kind, ref in r.links if kind in ("persona", "account")})
 
 
 def _with_details(con: Con, user_id: str, agency_id: str,
