@@ -26,7 +26,8 @@ Some expectations name summary fields that ``darkmap ingest --json`` does not pr
 
 The harness (:func:`run_ingest`, :func:`check`) runs the CLI in a subprocess under a
 memory cap and a timeout and measures wall and CPU seconds and peak memory (``wait4``
-rusage of the child, which includes its own waited-for workers); ``tests/test_hostile.py``
+rusage of the command, which includes its own waited-for workers, taken by a small
+launcher so that the size of the calling process does not leak into it); ``tests/test_hostile.py``
 and ``bench/hostile.py`` use it. This module holds no SQL: facts only the workspace
 knows (quarantine rows) are read by the caller and passed in as :class:`WsFacts`.
 """
@@ -270,27 +271,51 @@ def darkmap_cli() -> Path:
 
 
 _LIMITED_EXEC = """\
-import os, resource, sys
-cap, fsize = int(sys.argv[1]), int(sys.argv[2])
+import json, os, resource, signal, sys
+cap, fsize, report = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-os.execv(sys.argv[3], sys.argv[3:])
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[4], sys.argv[4:])
+while True:
+    try:
+        _, status, use = os.wait4(pid, 0)
+        break
+    except InterruptedError:
+        continue
+with open(report, "w") as fh:
+    json.dump({"maxrss_kb": use.ru_maxrss, "cpu": use.ru_utime + use.ru_stime}, fh)
+code = os.waitstatus_to_exitcode(status)
+if code < 0:
+    signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+sys.exit(code)
 """
-"""Sets the child's limits, then becomes the command (same pid: ``wait4`` measures it)."""
+"""Sets the limits, then runs the command as its own child and reports that child's
+``wait4`` rusage to a file. The command must not be a direct child of the test process:
+Linux carries the RSS high-water mark of the forking process over ``fork`` and ``execve``
+into the child's ``ru_maxrss``, so a child of a 1 GB pytest would report at least 1 GB.
+This small launcher is what the command is forked from."""
 
 
 def run_cli(args: list[str], *, timeout: float = TIMEOUT, mem_cap: int = MEM_CAP,
             env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Run:
     """Run ``darkmap ARGS`` in a new session under ``mem_cap`` and ``timeout``.
 
-    Peak memory is the child's ``ru_maxrss`` from ``wait4`` (its own and that of the
-    workers it waited for), so concurrent runs and earlier children do not blur it.
-    On timeout the whole process group is killed and the run marked ``timed_out``.
+    Peak memory and CPU are the command's own ``wait4`` rusage (its own and that of the
+    workers it waited for), taken by a small launcher process the command is forked
+    from, so neither the size of the calling process nor concurrent runs blur them.
+    On timeout the whole process group is killed, the run is marked ``timed_out`` and
+    its figures are those of the launcher (an upper bound).
     """
     cmd = [str(darkmap_cli()), *args]
-    wrapped = [sys.executable, "-c", _LIMITED_EXEC, str(mem_cap), str(FSIZE_CAP), *cmd]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryDirectory(prefix="darkmap-run-") as tmp, \
+            tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        report = Path(tmp) / "rusage.json"
+        wrapped = [sys.executable, "-c", _LIMITED_EXEC, str(mem_cap), str(FSIZE_CAP),
+                   str(report), *cmd]
         t0 = time.monotonic()
         # a fixed argv and no shell: the CLI under test, with the hostile folder's path
         proc = subprocess.Popen(  # noqa: S603
@@ -309,6 +334,12 @@ def run_cli(args: list[str], *, timeout: float = TIMEOUT, mem_cap: int = MEM_CAP
             time.sleep(0.02)
         seconds = time.monotonic() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
+        cpu, peak_kb = usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+        try:
+            own = json.loads(report.read_text())
+            cpu, peak_kb = float(own["cpu"]), int(own["maxrss_kb"])
+        except (OSError, ValueError, KeyError):
+            pass  # killed before it could report: the launcher's (larger) figures stand
         out.seek(0)
         err.seek(0)
         stdout = out.read().decode("utf-8", "replace")
@@ -316,8 +347,7 @@ def run_cli(args: list[str], *, timeout: float = TIMEOUT, mem_cap: int = MEM_CAP
     code = proc.returncode
     return Run(args=cmd, exit_code=None if code < 0 else code,
                signal=-code if code < 0 else None, timed_out=timed_out, seconds=seconds,
-               cpu_seconds=usage.ru_utime + usage.ru_stime, peak_mb=usage.ru_maxrss / 1024,
-               stdout=stdout, stderr=stderr)
+               cpu_seconds=cpu, peak_mb=peak_kb / 1024, stdout=stdout, stderr=stderr)
 
 
 def _kill_group(pid: int) -> None:
