@@ -87,7 +87,7 @@ KINDS = ("pages", "csv", "sql", "blocks", "tagpack", "pgp", "fs")
 MAX_SECONDS = 10.0
 """Issue 18: no file over 10 s."""
 MAX_MB = 512
-"""Default bound on a case's peak resident memory (an empty ingest peaks near 240 MB)."""
+"""Default bound on a case's peak resident memory (an empty ingest peaks near 190 MB)."""
 MEM_CAP = 4 << 30
 """RLIMIT_AS of the ingest child (4 GiB): a runaway allocation fails instead of swapping.
 This caps address space, not memory: the child reserves about 2 GiB it never touches
