@@ -8,9 +8,10 @@ voting intervals. The crawl then reaches the market by its real ``.onion`` addre
 through real Tor circuits (client -> rendezvous <- service), and stores every page of the
 market once, as through the test proxy.
 
-It takes a minute or two (the authorities must vote a consensus, the service publish its
-descriptor), so it runs only when ``DARKMAP_TEST_TOR=1`` (``make test-tor`` sets it) and
-``tor`` is installed.
+It takes 25-45 s here (the authorities must vote a consensus, the service publish its
+descriptor). It runs when ``DARKMAP_TEST_TOR=1`` and ``tor`` is installed: ``make test``
+and ``make test-tor`` install Debian's tor where missing and set it; a bare ``pytest``
+skips it.
 """
 
 from __future__ import annotations
