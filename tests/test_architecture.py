@@ -50,7 +50,7 @@ MIGRATIONS = SRC / "darkmap" / "store" / "migrations"
 # The key is a top-level module or subpackage of darkmap; "darkmap" is the package's
 # own __init__ only.
 LAYERS: dict[str, int] = {
-    "darkmap.errors": 0, "darkmap.model": 0,
+    "darkmap.errors": 0, "darkmap.model": 0, "darkmap.deferred_imports": 0,
     "darkmap.capture": 1, "darkmap.store": 1,
     "darkmap.plugins": 2, "darkmap.extract": 2,
     "darkmap.importers": 3, "darkmap.collect": 3,

@@ -73,3 +73,60 @@ def test_help_lists_the_same_rows_loaded_or_not() -> None:
     loaded = CliRunner().invoke(main, ["--help"], prog_name="darkmap", terminal_width=80)
     assert loaded.exit_code == 0
     assert lazy_text == loaded.output
+
+
+def _script_run(args: list[str], entry: str) -> tuple[str, list[str]]:
+    """Run ``darkmap ARGS`` through ``darkmap.cli.ENTRY`` (``run``: the console script)
+    in a fresh interpreter; its stdout and the modules it loaded."""
+    code = ("import json, sys, atexit\n"
+            f"from darkmap.cli import {entry} as entry\n"
+            "atexit.register(lambda: sys.stderr.write("
+            "'\\nMODULES ' + json.dumps(sorted(sys.modules))))\n"
+            f"sys.argv = ['darkmap', *{args!r}]\n"
+            "entry()\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(SRC), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=False, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout, json.loads(out.stderr.rsplit("MODULES ", 1)[1])
+
+
+def test_the_script_ingests_without_pandas_and_stores_the_same(tmp_path: Path,
+                                                               data_dir: Path) -> None:
+    """DuckDB imports pandas on a process's first parameterised query when it is
+    installed (pyspark's dependency): the console script defers it, and an ingest through
+    it stores exactly what one through ``main`` (pandas importable) stores."""
+    import importlib.util
+
+    from darkmap.store.workspace import Workspace
+
+    csv = data_dir / "listings" / "hansa-2016-12.csv"
+    counts = {}
+    for entry in ("run", "main"):
+        ws = tmp_path / entry
+        text, mods = _script_run(["ingest", "--init", "-w", str(ws), str(csv)], entry)
+        assert "listing 14755" in text, text
+        has_pandas = any(m.split(".")[0] == "pandas" for m in mods)
+        if entry == "run":
+            assert not has_pandas
+        elif importlib.util.find_spec("pandas") is not None:
+            assert has_pandas  # what the deferral saves: without it DuckDB loads pandas
+        with Workspace.open(ws, read_only=True) as w:
+            counts[entry] = w.table_counts()
+    volatile = {"ingest_runs", "runs"}
+    assert {k: v for k, v in counts["run"].items() if k not in volatile} == \
+        {k: v for k, v in counts["main"].items() if k not in volatile}
+
+
+def test_the_spark_engine_lifts_the_deferral() -> None:
+    from darkmap import deferred_imports
+    from darkmap.chain.spark import sql_module
+
+    deferred_imports.defer_import("pandas")
+    try:
+        assert "pandas" in deferred_imports.deferred()
+        assert sql_module().__name__ == "pyspark.sql"
+        assert "pandas" not in deferred_imports.deferred()
+    finally:
+        deferred_imports.allow_import("pandas")

@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 
 from darkmap.chain.cluster import DEFAULT_HEURISTICS, HEURISTICS, ROUND_SATS, ClusterSummary
 from darkmap.chain.coinjoin import KINDS, WHIRLPOOL_DENOMS
+from darkmap.deferred_imports import allow_import
 from darkmap.errors import BadInputError
 from darkmap.model.bitcoin import SCRIPT_TYPES
 from darkmap.plugins import import_optional
@@ -54,6 +55,7 @@ _WASABI1_BASE = 10_000_000
 
 def sql_module() -> Any:
     """``pyspark.sql`` or a one-line error saying how to install it."""
+    allow_import("pandas")  # the command line defers it (darkmap.deferred_imports)
     mod = import_optional("pyspark.sql")
     if mod is None:
         raise BadInputError("the Spark engine needs pyspark: pip install 'darkmap[spark]' "
