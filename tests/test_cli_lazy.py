@@ -130,3 +130,15 @@ def test_the_spark_engine_lifts_the_deferral() -> None:
         assert "pandas" not in deferred_imports.deferred()
     finally:
         deferred_imports.allow_import("pandas")
+
+
+def test_every_eval_subcommand_is_reachable_in_a_fresh_process() -> None:
+    """``eval drugs`` and ``eval chain`` are registered by other command modules: a fresh
+    process that loads only ``cmd_evaluate`` must still find them (it did not)."""
+    text, _ = _modules_after(["eval", "--help"])
+    listed = {line.split()[0] for line in text.split("Commands:", 1)[1].splitlines()
+              if line.strip()}
+    assert listed == {"chain", "drugs", "linking", "sales"}
+    for sub, option in (("drugs", "--labels"), ("chain", "--truth"), ("sales", "--truth")):
+        text, _ = _modules_after(["eval", sub, "--help"])
+        assert option in text, (sub, text[:300])
