@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,10 +18,11 @@ from hypothesis import strategies as st
 from ops_backends import Backend
 
 from darkmap.cli import main
+from darkmap.errors import BadInputError
 from darkmap.ops import access, audit, records
 from darkmap.ops.audit import GENESIS, canonical, chain_hash, stamp, verify_chain
 from darkmap.ops.records import Case, Seizure
-from darkmap.store.audit import AuditRow
+from darkmap.store.audit import AuditRow, append_entry, audit_archives, audit_rows
 from darkmap.store.workspace import Workspace
 
 
@@ -201,3 +203,142 @@ def test_export_for_a_court_verifies_and_shows_tampering(ws_path: Path, tmp_path
     assert code == 1 and "audit entry 3:" in text
     code, text = _run("audit", "export", "--out", str(out), "--as", "ben", "-w", str(ws_path))
     assert code == 1 and "only an admin" in text
+
+
+# -- retention -----------------------------------------------------------------------------
+
+_LATER = datetime.now(UTC) + timedelta(days=800)
+"""An injected clock two years on: every entry written now is past the retention."""
+_CUT = datetime.now(UTC) + timedelta(days=1)
+"""A cut after every entry a test writes."""
+
+
+def test_archive_moves_old_entries_and_the_chain_still_verifies(ws_path: Path, tmp_path: Path,
+                                                                backend: Backend) -> None:
+    first, second = tmp_path / "a1.jsonl", tmp_path / "a2.jsonl"
+    with backend.open(ws_path) as ws:
+        n, problem = audit.verify(ws.con)
+        assert problem is None
+        whole = audit_rows(ws.con)
+        arc = audit.archive_trail(ws.con, first, _CUT, "ana", now=_LATER)
+        assert (arc.seq_from, arc.seq_to, arc.entries) == (1, n, n)
+        assert arc.hash_before == GENESIS and arc.hash_last == whole[-1].hash
+        live = audit_rows(ws.con)
+        assert [r.seq for r in live] == [n + 1]  # the audit.archive entry that attests it
+        assert json.loads(live[0].entry)["action"] == "audit.archive"
+        assert audit.verify(ws.con) == (1, None)
+        assert audit.verify_archives([first], ws.con) == (n, None)
+        rows, info, _ = audit.read_archive(first)
+        assert rows == whole and info["seq_to"] == n
+        # more activity, a second archive: the two files and the trail are the whole chain
+        records.read_records(ws, "ben")
+        arc2 = audit.archive_trail(ws.con, second, _CUT, "ana", now=_LATER)
+        assert arc2.seq_from == n + 1 and arc2.hash_before == arc.hash_last
+        assert audit.verify(ws.con)[1] is None
+        assert audit.verify_archives([second, first], ws.con) == (arc2.seq_to, None)
+        # without the first file the chain does not start at the first entry
+        only = audit.verify_archives([second], ws.con)[1]
+        assert only is not None and only.seq == 1 and "file before it is missing" in only.reason
+        assert [a.file_name for a in audit_archives(ws.con)] == ["a1.jsonl", "a2.jsonl"]
+
+
+def test_archive_refuses_young_entries_a_broken_trail_and_overwriting(
+        ws_path: Path, tmp_path: Path, backend: Backend) -> None:
+    out = tmp_path / "a.jsonl"
+    with backend.open(ws_path) as ws:
+        before = audit_rows(ws.con)
+        with pytest.raises(BadInputError, match="at least 365 days"):
+            audit.archive_trail(ws.con, out, datetime.now(UTC), "ana")
+        with pytest.raises(BadInputError, match="at least 400 days"):
+            audit.archive_trail(ws.con, out, datetime.now(UTC) - timedelta(days=390), "ana",
+                                min_days=400)
+        with pytest.raises(BadInputError, match="no live audit entry is older"):
+            audit.archive_trail(ws.con, out, datetime(2020, 1, 1, tzinfo=UTC), "ana")
+        out.write_text("something else", encoding="utf-8")
+        with pytest.raises(BadInputError, match="never overwritten"):
+            audit.archive_trail(ws.con, out, _CUT, "ana", now=_LATER)
+        assert out.read_text(encoding="utf-8") == "something else"
+        out.unlink()
+        victim = before[2]
+        ws.con.execute("UPDATE ops_audit SET entry = ? WHERE seq = 3",
+                       [victim.entry.replace('"ok"', '"denied"')])
+        with pytest.raises(BadInputError, match="does not verify"):
+            audit.archive_trail(ws.con, out, _CUT, "ana", now=_LATER)
+        assert not out.exists() and audit_archives(ws.con) == []
+
+
+def test_a_forged_cut_and_an_edited_archive_are_detected(ws_path: Path, tmp_path: Path,
+                                                         backend: Backend) -> None:
+    out = tmp_path / "a.jsonl"
+    with backend.open(ws_path) as ws:
+        rows = audit_rows(ws.con)
+        k = 4
+        # entries deleted straight in the database and an archive row added to cover them
+        ws.con.execute("DELETE FROM ops_audit WHERE seq <= ?", [k])
+        ws.con.execute("INSERT INTO ops_audit_archives VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       [1, k, GENESIS, rows[k - 1].hash, k, "x", "y", "gone.jsonl", "0" * 64,
+                        stamp(), "mallory"])
+        problem = audit.verify(ws.con)[1]
+        assert problem is not None and problem.seq == k + 1 and "not attested" in problem.reason
+    fresh = tmp_path / "ws2"
+    Workspace.init(fresh).close()
+    backend.reset()
+    with backend.open(fresh) as ws:  # a real archive, then its file edited
+        access.add_agency(ws.con, "setup", "bka", "BKA", "DE", "desk")
+        access.add_user(ws.con, "setup", "ana", "bka", "admin")
+        audit.archive_trail(ws.con, out, _CUT, "ana", now=_LATER)
+        lines = out.read_text(encoding="utf-8").splitlines()
+        row = json.loads(lines[0])
+        row["entry"] = row["entry"].replace('"setup"', '"eve"')
+        lines[0] = json.dumps(row)
+        out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        problem = audit.verify_archives([out], ws.con)[1]
+        assert problem is not None and problem.seq == 1 and "a.jsonl" in problem.reason
+
+
+def test_on_the_server_only_the_owner_archives(ws_path: Path, tmp_path: Path,
+                                               backend: Backend) -> None:
+    if backend.db is None:
+        pytest.skip("the workspace has no database roles (its file's owner is the user)")
+    _, member = backend.db.role("archiver")
+    out = tmp_path / "a.jsonl"
+    with backend.open(ws_path, member) as ws:
+        n = len(audit_rows(ws.con))
+        with pytest.raises(PermissionError, match="owner role"):
+            audit.archive_trail(ws.con, out, _CUT, "ana", now=_LATER)
+        assert not out.exists() and len(audit_rows(ws.con)) == n
+        assert audit_archives(ws.con) == [] and audit.verify(ws.con) == (n, None)
+
+
+def test_cli_archive_of_an_old_trail(tmp_path: Path, backend: Backend) -> None:
+    """A trail whose first entries are from 2024 (written as darkmap writes them), then
+    today's set-up: the CLI archives the old ones with the real clock."""
+    path = tmp_path / "ws"
+    Workspace.init(path).close()
+    backend.reset()
+    with backend.open(path) as ws:
+        prev = GENESIS
+        for seq in range(1, 6):
+            text = canonical({"seq": seq, "at": f"2024-03-0{seq}T10:00:00.00Z",
+                              "actor": "setup", "action": "record.read", "outcome": "ok"})
+            row = AuditRow(seq, text, prev, chain_hash(prev, text))
+            append_entry(ws.con, row)
+            prev = row.hash
+        access.add_agency(ws.con, "setup", "bka", "BKA", "DE", "desk")
+        access.add_user(ws.con, "setup", "ana", "bka", "admin")
+        access.add_user(ws.con, "ana", "ben", "bka", "officer")
+    out = tmp_path / "audit-2024.jsonl"
+    code, text = _run("audit", "archive", "--before", "2025-01-01", "--out", str(out),
+                      "--as", "ben", "-w", str(path))
+    assert code == 1 and "only an admin" in text and not out.exists()
+    code, text = _run("audit", "archive", "--before", "2099-01-01", "--out", str(out),
+                      "--as", "ana", "-w", str(path))
+    assert code == 1 and "at least 365 days" in text and len(text.strip().splitlines()) == 1
+    code, text = _run("audit", "archive", "--before", "2025-01-01", "--out", str(out),
+                      "--as", "ana", "-w", str(path))
+    assert code == 0 and "5 audit entries (1-5" in text, text
+    code, text = _run("audit", "verify", "-w", str(path), "--archive", str(out))
+    assert code == 0 and "and 5 archived entries in 1 files" in text, text
+    with backend.open(path) as ws:
+        assert [a.entries for a in audit_archives(ws.con)] == [5]
+        assert min(r.seq for r in audit_rows(ws.con)) == 6

@@ -34,7 +34,8 @@ def _crawl() -> None:
 
 
 def _evaluate() -> None:
-    from darkmap.cli import cmd_evaluate  # noqa: F401, PLC0415
+    # `eval drugs` and `eval chain` are registered by the modules of their areas
+    from darkmap.cli import cmd_assess, cmd_chain, cmd_evaluate  # noqa: F401, PLC0415
 
 
 def _export() -> None:

@@ -26,27 +26,7 @@ def _print_metrics(title: str, metrics: dict[str, Any]) -> None:
             say(f"  {key:32s} {json.dumps(value, default=str)[:200]}")
 
 
-class _EvalGroup(click.Group):
-    """``darkmap eval``: ``drugs`` and ``chain`` are registered by the modules of their
-    areas (``cmd_assess``, ``cmd_chain``), imported here when the group is asked for a
-    command it does not hold yet (the CLI loads command modules lazily)."""
-
-    @staticmethod
-    def _load_areas() -> None:
-        # (they import this module: imported when first needed, not at its import)
-        from darkmap.cli import cmd_assess, cmd_chain  # noqa: F401, PLC0415
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands:
-            self._load_areas()
-        return super().get_command(ctx, cmd_name)
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        self._load_areas()
-        return super().list_commands(ctx)
-
-
-@main.group("eval", cls=_EvalGroup)
+@main.group("eval")
 def eval_group() -> None:
     """Score results against a simulated world's truth or a label file.
 

@@ -11,7 +11,7 @@ import csv
 import json
 import os
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -514,26 +514,74 @@ def audit_group() -> None:
 @audit_group.command("verify")
 @click.option("--file", "export", type=click.Path(path_type=Path, dir_okay=False,
               exists=True), default=None, help="Check an exported trail instead.")
+@click.option("--archive", "archives", multiple=True, type=click.Path(
+              path_type=Path, dir_okay=False, exists=True),
+              help="Also check these archive files (`darkmap audit archive`) against the "
+                   "trail: together, the whole chain from the first entry. Repeat.")
 @workspace_option
-def audit_verify(export: Path | None, workspace: Path | None) -> None:
+def audit_verify(export: Path | None, archives: tuple[Path, ...],
+                 workspace: Path | None) -> None:
     """Check the hash chain; name the first bad entry (exit 1) if it does not hold.
 
-    Example: darkmap audit verify -w case-42
+    Example: darkmap audit verify -w case-42 --archive audit-2025.jsonl
     """
+    def check(con: Any) -> tuple[int, int, audit.AuditProblem | None]:
+        n, problem = audit.verify(con)
+        m = 0
+        if problem is None and archives:
+            m, problem = audit.verify_archives(list(archives), con)
+        return n, m, problem
+
+    archived = 0
     if export is not None:
         rows, head = audit.read_export(export)
         n, problem = len(rows), audit.verify_chain(rows, head)
     elif os.environ.get(SERVER_ENV):
-        n, problem = _run(workspace, lambda ws: audit.verify(ws.con))
+        n, archived, problem = _run(workspace, lambda ws: check(ws.con))
     else:
         ws = open_ws(workspace, read_only=True)
         try:
-            n, problem = audit.verify(ws.con)
+            n, archived, problem = check(ws.con)
         finally:
             ws.close()
     if problem is not None:
         raise DarkmapError(f"audit trail broken at {problem} ({n} entries)")
-    say(f"audit trail intact: {n} entries")
+    extra = f", and {archived} archived entries in {len(archives)} files" if archives else ""
+    say(f"audit trail intact: {n} entries{extra}")
+
+
+@audit_group.command("archive")
+@click.option("--before", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="Archive the entries stamped before this day (UTC).")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="The archive file to write (never overwritten).")
+@click.option("--keep-days", type=click.IntRange(min=audit.RETENTION_DAYS),
+              default=audit.RETENTION_DAYS, show_default=True,
+              help="The retention period: nothing younger is archived (at least a year).")
+@_AS
+@workspace_option
+def audit_archive(before: datetime, out: Path, keep_days: int, by: str,
+                  workspace: Path | None) -> None:
+    """Retention: move entries older than the retention period to an archive file,
+    keeping the chain checkable across the cut (an admin; audited). On the team server
+    only the owner role may.
+
+    Example: darkmap audit archive --before 2025-01-01 --out audit-2024.jsonl --as ana
+    """
+    def run(ws: Space) -> audit.ArchiveRow:
+        actor = access.acting(ws.con, by)
+        if actor.role != "admin":
+            audit.log(ws.con, by, "audit.archive", "denied")
+            raise access.AccessDenied(f"{by} is {actor.role}: only an admin archives the audit")
+        return audit.archive_trail(ws.con, out, before.replace(tzinfo=UTC), by,
+                                   min_days=keep_days)
+    try:
+        arc = _run(workspace, run)
+    except PermissionError as exc:
+        raise DarkmapError(str(exc)) from exc
+    say(f"{arc.entries} audit entries ({arc.seq_from}-{arc.seq_to}, {arc.oldest_at} to "
+        f"{arc.newest_at}) archived to {out} (sha256 {arc.file_sha256}); keep the file: "
+        "`darkmap audit verify --archive` checks it with the trail")
 
 
 @audit_group.command("export")

@@ -7,6 +7,13 @@ when (UTC to 1/100 s), from where (host and process) and the outcome (``ok``,
 spaces, UTF-8) with ``hash_n = sha256(hash_{n-1} + canonical_json_n)``; the head row
 names the newest entry, so a deleted tail is seen too. :func:`verify_chain` walks the
 entries and names the first that does not hold.
+
+Retention (:func:`archive_trail`): entries older than the retention period (at least a
+year, as the CJIS Security Policy asks of audit records) move to an archive file of JSON
+lines with their hashes; the live trail then starts after them, at a cut recorded in
+``ops_audit_archives`` and attested by the ``audit.archive`` entry that follows it.
+:func:`verify` checks the live trail from the cut, :func:`verify_archives` the files:
+together they are the whole chain from the first entry.
 """
 
 from __future__ import annotations
@@ -17,16 +24,30 @@ import os
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from darkmap.errors import BadInputError
-from darkmap.store.audit import AuditRow, append_entry, appending, audit_head, audit_rows
-from darkmap.store.operations import Con
+from darkmap.store.audit import (
+    ArchiveRow,
+    AuditRow,
+    append_entry,
+    appending,
+    archive_prefix,
+    audit_archives,
+    audit_head,
+    audit_rows,
+)
+from darkmap.store.operations import Con, transaction
 
-__all__ = ["GENESIS", "AuditProblem", "canonical", "chain_hash", "export_trail", "log",
-           "read_export", "show", "stamp", "verify", "verify_chain"]
+__all__ = ["GENESIS", "RETENTION_DAYS", "ArchiveRow", "AuditProblem", "archive_trail", "canonical",
+           "chain_hash", "export_trail", "log", "read_archive", "read_export", "show",
+           "stamp", "verify", "verify_archives", "verify_chain"]
+
+RETENTION_DAYS = 365
+"""The shortest retention :func:`archive_trail` allows: the CJIS Security Policy keeps
+audit records at least one year (an agency may keep them longer: ``min_days``)."""
 
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first entry."""
@@ -83,13 +104,15 @@ class AuditProblem:
         return f"audit entry {self.seq}: {self.reason}"
 
 
-def verify_chain(rows: Sequence[AuditRow],
-                 head: tuple[int, str] | None) -> AuditProblem | None:
-    """Check a trail: numbers 1..n in order, each entry's ``seq`` inside its JSON, each
-    ``prev_hash`` the hash before, each hash recomputed, and the head naming the last.
-    ``None`` when it holds, else the first bad entry (by position, 1-based)."""
-    prev = GENESIS
-    for position, row in enumerate(rows, start=1):
+def verify_chain(rows: Sequence[AuditRow], head: tuple[int, str] | None,
+                 start: tuple[int, str] = (0, GENESIS)) -> AuditProblem | None:
+    """Check a trail: numbers in order from ``start[0] + 1``, each entry's ``seq`` inside
+    its JSON, each ``prev_hash`` the hash before (``start[1]`` for the first: the genesis
+    hash, or the last archived entry's), each hash recomputed, and the head naming the
+    last. ``None`` when it holds, else the first bad entry (by the number it should have).
+    """
+    first, prev = start
+    for position, row in enumerate(rows, start=first + 1):
         if row.seq != position:
             return AuditProblem(position, f"numbered {row.seq} (missing, inserted or moved)")
         try:
@@ -103,21 +126,211 @@ def verify_chain(rows: Sequence[AuditRow],
         if chain_hash(prev, row.entry) != row.hash:
             return AuditProblem(position, "content changed (hash does not match)")
         prev = row.hash
-    n = len(rows)
+    last = first + len(rows)
     if head is None:
-        return AuditProblem(1, "trail has entries but no head") if n else None
-    if head[0] != n:
-        return AuditProblem(min(head[0], n) + 1,
-                            f"head names entry {head[0]} but the trail has {n}")
+        return AuditProblem(first + 1, "trail has entries but no head") if last else None
+    if head[0] != last:
+        return AuditProblem(min(head[0], last) + 1,
+                            f"head names entry {head[0]} but the trail has {last}")
     if head[1] != prev:
-        return AuditProblem(n, "head hash does not match the last entry")
+        return AuditProblem(last, "head hash does not match the last entry")
     return None
 
 
+def _cut(archives: Sequence[ArchiveRow]) -> tuple[tuple[int, str], AuditProblem | None]:
+    """Where the live trail starts after ``archives`` (seq, hash), and the first archive
+    row that does not follow the one before."""
+    start = (0, GENESIS)
+    for a in archives:
+        if a.seq_from != start[0] + 1 or a.hash_before != start[1] or a.seq_to < a.seq_from \
+                or a.entries != a.seq_to - a.seq_from + 1:
+            return start, AuditProblem(a.seq_from, f"archive {a.file_name} (entries "
+                                       f"{a.seq_from}-{a.seq_to}) does not follow the "
+                                       "one before")
+        start = (a.seq_to, a.hash_last)
+    return start, None
+
+
+def _attests(row: AuditRow, archive: ArchiveRow) -> bool:
+    """Whether ``row`` is the ``audit.archive`` entry written with ``archive``."""
+    try:
+        e = json.loads(row.entry)
+    except ValueError:
+        return False
+    return bool(e.get("action") == "audit.archive" and e.get("seq_from") == archive.seq_from
+            and e.get("seq_to") == archive.seq_to and e.get("hash_last") == archive.hash_last
+            and e.get("sha256") == archive.file_sha256)
+
+
 def verify(con: Con) -> tuple[int, AuditProblem | None]:
-    """Check the workspace's trail: (entries checked, first problem or ``None``)."""
+    """Check the live trail (after any archived entries): (entries checked, first
+    problem or ``None``). After an archive the first live entry must be the
+    ``audit.archive`` entry that attests the cut, so a cut forged in the database (rows
+    deleted, an archive row added to cover them) shows."""
+    archives = audit_archives(con)
+    start, problem = _cut(archives)
     rows = audit_rows(con)
-    return len(rows), verify_chain(rows, audit_head(con))
+    if problem is not None:
+        return len(rows), problem
+    problem = verify_chain(rows, audit_head(con), start)
+    if problem is None and archives and not _attested(archives[-1], rows):
+        problem = AuditProblem(start[0] + 1, "the cut of the last archive is not attested "
+                                             "by an audit.archive entry after it")
+    return len(rows), problem
+
+
+def _attested(archive: ArchiveRow, later: Sequence[AuditRow]) -> bool:
+    """Whether an entry of ``later`` is the ``audit.archive`` entry of ``archive`` (it
+    was appended at the head when the archive was made, so it lies after the cut)."""
+    return any(_attests(r, archive) for r in later
+               if r.seq > archive.seq_to and '"audit.archive"' in r.entry)
+
+
+def archive_trail(con: Con, out: Path, before: datetime, actor: str, *,
+                  min_days: int = RETENTION_DAYS, now: datetime | None = None) -> ArchiveRow:
+    """Move the live entries stamped before ``before`` to the archive file ``out``.
+
+    Refused (:class:`BadInputError`) when ``before`` is less than ``min_days`` (at least
+    :data:`RETENTION_DAYS`) ago, when the live trail does not verify, when ``out``
+    exists, or when no entry is that old. The file is written and synced first (the
+    entries with their hashes, then an ``archive`` line); then, in one transaction, the
+    archive row is recorded, the entries removed and an ``audit.archive`` entry appended
+    naming the range, the last hash and the file's sha256. The caller checks that
+    ``actor`` may (an admin).
+    """
+    now = now or datetime.now(UTC)
+    min_days = max(int(min_days), RETENTION_DAYS)
+    if before.tzinfo is None:
+        before = before.replace(tzinfo=UTC)
+    newest_allowed = now - timedelta(days=min_days)
+    if before > newest_allowed:
+        raise BadInputError(
+            f"--before {before:%Y-%m-%d}: audit entries are kept at least {min_days} days "
+            f"(CJIS Security Policy: one year); the latest cut allowed now is "
+            f"{newest_allowed:%Y-%m-%d}")
+    if out.exists():
+        raise BadInputError(f"{out}: exists; an archive is never overwritten")
+    n, problem = verify(con)
+    if problem is not None:
+        raise BadInputError(f"the audit trail does not verify ({problem}); nothing archived")
+    cut = stamp(before)
+    rows = audit_rows(con)
+    take: list[AuditRow] = []
+    for r in rows:
+        if str(json.loads(r.entry).get("at", "")) >= cut:
+            break
+        take.append(r)
+    if not take:
+        raise BadInputError(f"no live audit entry is older than {cut} (of {n})")
+    first, last = json.loads(take[0].entry), json.loads(take[-1].entry)
+    info = {"seq_from": take[0].seq, "seq_to": take[-1].seq, "hash_before": take[0].prev_hash,
+            "hash_last": take[-1].hash, "entries": len(take), "oldest_at": first["at"],
+            "newest_at": last["at"]}
+    sha = _write_archive(out, take, info)
+    arc = ArchiveRow(take[0].seq, take[-1].seq, take[0].prev_hash, take[-1].hash, len(take),
+                     str(first["at"]), str(last["at"]), out.name, sha, stamp(now), actor)
+    try:
+        with transaction(con):
+            head = audit_head(con)
+            live = audit_rows(con)
+            if not live or live[0].seq != take[0].seq or head is None:
+                raise BadInputError("the audit trail changed while archiving; run it again")
+            archive_prefix(con, arc)
+            log(con, actor, "audit.archive", seq_from=arc.seq_from, seq_to=arc.seq_to,
+                hash_last=arc.hash_last, entries=arc.entries, file=arc.file_name, sha256=sha)
+    except BaseException:
+        out.unlink(missing_ok=True)  # nothing was archived: no file claims otherwise
+        raise
+    return arc
+
+
+def _write_archive(out: Path, rows: Sequence[AuditRow], info: Mapping[str, Any]) -> str:
+    """Write and sync the archive file (created, never replaced); its sha256."""
+    digest = hashlib.sha256()
+    with out.open("x", encoding="utf-8") as f:
+        for r in rows:
+            line = json.dumps(r._asdict(), ensure_ascii=False) + "\n"
+            f.write(line)
+            digest.update(line.encode("utf-8"))
+        line = json.dumps({"archive": dict(info)}) + "\n"
+        f.write(line)
+        digest.update(line.encode("utf-8"))
+        f.flush()
+        os.fsync(f.fileno())
+    return digest.hexdigest()
+
+
+def read_archive(path: Path) -> tuple[list[AuditRow], dict[str, Any], str]:
+    """The entries, the ``archive`` line and the sha256 of an archive file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot read the archive: {exc}") from exc
+    rows: list[AuditRow] = []
+    info: dict[str, Any] | None = None
+    for n, line in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
+        try:
+            obj = json.loads(line)
+            if "archive" in obj:
+                info = dict(obj["archive"])
+            else:
+                rows.append(AuditRow(int(obj["seq"]), str(obj["entry"]),
+                                     str(obj["prev_hash"]), str(obj["hash"])))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise BadInputError(f"{path}: line {n}: not an archived entry ({exc})") from exc
+    if info is None:
+        raise BadInputError(f"{path}: no archive line (not a darkmap audit archive)")
+    return rows, info, hashlib.sha256(data).hexdigest()
+
+
+def verify_archives(paths: Sequence[Path], con: Con | None = None
+                    ) -> tuple[int, AuditProblem | None]:
+    """Check archive files: each chain intact from the hash it follows, the files
+    contiguous from the first entry, each attested by the ``audit.archive`` entry that
+    follows it (in the next file, or the live trail), and, with ``con``, each the file
+    its archive row names (sha256, range, last hash). Entries checked."""
+    loaded = sorted((read_archive(p) + (p,) for p in paths),
+                    key=lambda t: t[0][0].seq if t[0] else 0)
+    start: tuple[int, str] = (0, GENESIS)
+    checked = 0
+    known = {a.seq_from: a for a in audit_archives(con)} if con is not None else {}
+    for i, (rows, info, sha, path) in enumerate(loaded):
+        if not rows:
+            return checked, AuditProblem(start[0] + 1, f"{path.name}: no entries")
+        if rows[0].seq != start[0] + 1:
+            return checked, AuditProblem(start[0] + 1, f"{path.name} starts at entry "
+                                         f"{rows[0].seq}: the archive file before it is "
+                                         "missing (the files must follow one another)")
+        last = (rows[-1].seq, rows[-1].hash)
+        problem = verify_chain(rows, last, start)
+        if problem is None and (info.get("seq_to"), info.get("hash_last")) != last:
+            problem = AuditProblem(rows[-1].seq, f"{path.name}: its archive line does not "
+                                                 "name its last entry")
+        if problem is not None:
+            return checked, AuditProblem(problem.seq, f"{path.name}: {problem.reason}")
+        row = known.get(rows[0].seq)
+        if con is not None and (row is None or row.file_sha256 != sha
+                                or (row.seq_to, row.hash_last) != last):
+            return checked, AuditProblem(rows[0].seq, f"{path.name}: not the archive the "
+                                                      "trail records (sha256 or range)")
+        later = [r for nxt in loaded[i + 1:] for r in nxt[0]]
+        if i + 1 == len(loaded) and con is not None:
+            later += audit_rows(con)
+        attested = ArchiveRow(rows[0].seq, last[0], start[1], last[1], len(rows), "", "",
+                              path.name, sha, "", "")
+        if later and not _attested(attested, later):
+            return checked, AuditProblem(last[0] + 1, f"{path.name}: not attested by an "
+                                                      "audit.archive entry after it")
+        checked += len(rows)
+        start = last
+    if con is not None:
+        live_start, problem = _cut(audit_archives(con))
+        if problem is None and live_start != start:
+            problem = AuditProblem(start[0] + 1, f"the files end at entry {start[0]} but the "
+                                                 f"trail's archives at {live_start[0]}")
+        if problem is not None:
+            return checked, problem
+    return checked, None
 
 
 def show(con: Con, actor: str | None = None,

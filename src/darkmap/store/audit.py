@@ -1,8 +1,11 @@
-"""The SQL of the operational audit trail: ``ops_audit`` and ``ops_audit_head``.
+"""The SQL of the operational audit trail: ``ops_audit``, ``ops_audit_head`` and
+``ops_audit_archives``.
 
 Only this module writes them, and only by appending: an entry is inserted with its
 sequence number, the previous entry's hash and its own; the head row names the newest
-entry. Hashing and checking are done by :mod:`darkmap.ops.audit`.
+entry. The one removal is retention (:func:`archive_prefix`): the oldest entries leave,
+in one transaction with the row that records their archive file. Hashing and checking
+are done by :mod:`darkmap.ops.audit`.
 
 Both backends (a workspace's DuckDB, the team server): on the server an append happens
 under the operational lock (:data:`darkmap.store.operations.OPS_LOCK`, :func:`appending`),
@@ -19,20 +22,27 @@ import psycopg
 
 from darkmap.store.operations import OPS_LOCK, OPS_ROLE, Con, PgOps
 
-__all__ = ["PG_AUDIT_SCHEMA", "AuditRow", "append_entry", "appending", "audit_head",
-           "audit_rows", "install_server_audit"]
+__all__ = ["PG_AUDIT_SCHEMA", "ArchiveRow", "AuditRow", "append_entry", "appending",
+           "archive_prefix", "audit_archives", "audit_head", "audit_rows",
+           "install_server_audit"]
 
 PG_AUDIT_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS ops_audit (
     seq BIGINT PRIMARY KEY, entry TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ops_audit_head (
     id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL);
-REVOKE ALL ON ops_audit, ops_audit_head FROM PUBLIC;
+CREATE TABLE IF NOT EXISTS ops_audit_archives (
+    seq_from BIGINT PRIMARY KEY, seq_to BIGINT NOT NULL, hash_before TEXT NOT NULL,
+    hash_last TEXT NOT NULL, entries BIGINT NOT NULL, oldest_at TEXT NOT NULL,
+    newest_at TEXT NOT NULL, file_name TEXT NOT NULL, file_sha256 TEXT NOT NULL,
+    archived_at TEXT NOT NULL, archived_by TEXT NOT NULL);
+REVOKE ALL ON ops_audit, ops_audit_head, ops_audit_archives FROM PUBLIC;
 GRANT SELECT, INSERT ON ops_audit, ops_audit_head TO {OPS_ROLE};
 GRANT UPDATE (seq, hash) ON ops_audit_head TO {OPS_ROLE};
+GRANT SELECT ON ops_audit_archives TO {OPS_ROLE};
 """
 """The trail on the team server: members of ``darkmap_ops`` append entries and move the
-head; no one but the owner may change or delete an entry."""
+head; no one but the owner may change or delete an entry, or archive (retention)."""
 
 
 def install_server_audit(pg: psycopg.Connection[Any]) -> None:
@@ -48,6 +58,49 @@ class AuditRow(NamedTuple):
     entry: str
     prev_hash: str
     hash: str
+
+
+class ArchiveRow(NamedTuple):
+    """Entries ``seq_from..seq_to`` moved to an archive file (retention)."""
+
+    seq_from: int
+    seq_to: int
+    hash_before: str
+    hash_last: str
+    entries: int
+    oldest_at: str
+    newest_at: str
+    file_name: str
+    file_sha256: str
+    archived_at: str
+    archived_by: str
+
+
+def audit_archives(con: Con) -> list[ArchiveRow]:
+    """The archives made so far, oldest first."""
+    rows = con.execute("SELECT seq_from, seq_to, hash_before, hash_last, entries, oldest_at, "
+                       "newest_at, file_name, file_sha256, archived_at, archived_by "
+                       "FROM ops_audit_archives ORDER BY seq_from").fetchall()
+    return [ArchiveRow(int(r[0]), int(r[1]), str(r[2]), str(r[3]), int(r[4]), str(r[5]),
+                       str(r[6]), str(r[7]), str(r[8]), str(r[9]), str(r[10])) for r in rows]
+
+
+def archive_prefix(con: Con, row: ArchiveRow) -> int:
+    """Record ``row`` and remove the live entries it archived (``seq <= row.seq_to``);
+    the caller holds the transaction. On the server only the owner may (members of
+    ``darkmap_ops`` have no DELETE): the refusal is raised as :class:`PermissionError`.
+    Entries removed."""
+    try:
+        con.execute("INSERT INTO ops_audit_archives VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    list(row))
+        before = con.execute("SELECT count(*) FROM ops_audit WHERE seq <= ?",
+                             [row.seq_to]).fetchone()
+        con.execute("DELETE FROM ops_audit WHERE seq <= ?", [row.seq_to])
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise PermissionError("archiving the audit trail on the team server needs the "
+                              "server's owner role (members of darkmap_ops may only "
+                              "append)") from exc
+    return int(before[0]) if before else 0
 
 
 def audit_head(con: Con) -> tuple[int, str] | None:
