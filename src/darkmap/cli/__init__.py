@@ -103,6 +103,8 @@ COMMANDS: dict[str, tuple[Callable[[], None], str]] = {
         "Record an analyst verdict on two accounts; `darkmap link` always respects it.")),
     "link": (_link, "Link accounts into personas (across and within markets), with explanations."),
     "persona": (_link, "Inspect personas built by `darkmap link`."),
+    "review": (_link, (
+        "Pairs whose judgement teaches most about the linking, and what judgements say.")),
     "audit": (_ops, "The audit trail of operational records."),
     "deconflict": (_ops, "Target and event deconfliction."),
     "ops": (_ops, (

@@ -1,4 +1,4 @@
-"""`darkmap link`, `darkmap persona show|search`, `darkmap judge`."""
+"""`darkmap link`, `darkmap persona show|search`, `darkmap judge`, `darkmap review`."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ from darkmap.errors import BadInputError
 from darkmap.resolve.judgements import check_request, judge, withdraw
 from darkmap.resolve.link import DEFAULT_THRESHOLD, METHODS, LinkOptions, LinkSummary
 from darkmap.resolve.lookup import PersonaDetail, PersonaHit, search_personas, show_persona
+from darkmap.resolve.review import JudgedEstimate, judged_estimate, review_queue
 
-__all__ = ["judge_cmd", "link_cmd", "persona"]
+__all__ = ["judge_cmd", "link_cmd", "persona", "review_cmd"]
 
 
 def _split(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -46,10 +47,13 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
               help="embedded (default: this process) or spark (same personas and links).")
 @click.option("--master", default="local[2]", show_default=True,
               help="Spark master URL with --engine spark (local[N], spark://..., k8s://...).")
+@click.option("--report", is_flag=True,
+              help="Then estimate precision and recall from the analysts' judgements, with "
+                   "95% intervals (`darkmap review --estimate`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 def link_cmd(workspace: Path | None, method: str, signals: tuple[str, ...],
              without: tuple[str, ...], threshold: float, engine: str, master: str,
-             as_json: bool) -> None:
+             report: bool, as_json: bool) -> None:
     """Link accounts into personas (across and within markets), with explanations.
 
     Re-running replaces personas and links; analyst judgements always hold.
@@ -62,12 +66,75 @@ def link_cmd(workspace: Path | None, method: str, signals: tuple[str, ...],
     ws = open_ws(workspace)
     try:
         res = link(ws, opts, engine, master)
+        est = judged_estimate(ws) if report else None
     finally:
         ws.close()
     if as_json:
-        emit_json(res.summary)
+        emit_json({**res.summary, **({"judged_estimate": est.as_dict()} if est else {})})
         return
     _print_summary(res.summary)
+    if est is not None:
+        _print_estimate(est)
+
+
+@main.command("review")
+@workspace_option
+@click.option("-n", "count", type=click.IntRange(1, 10_000), default=20, show_default=True,
+              help="Pairs to propose.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the random draw within strata.")
+@click.option("--estimate", is_flag=True,
+              help="Instead: precision and recall estimated from the judgements so far.")
+@click.option("--json", "as_json", is_flag=True)
+def review_cmd(workspace: Path | None, count: int, seed: int, estimate: bool,
+               as_json: bool) -> None:
+    """Pairs whose judgement teaches most about the linking, and what judgements say.
+
+    Judge each with `darkmap judge A B --same|--different`; `darkmap link` then holds
+    them, and `--estimate` (or `darkmap link --report`) gives precision and recall with
+    95% intervals (docs/linking.md, "Review queue").
+
+    Example: darkmap review -w case-42 -n 10
+    """
+    ws = open_ws(workspace, read_only=True)
+    try:
+        if estimate:
+            est = judged_estimate(ws, seed=seed)
+            queue = []
+        else:
+            queue = review_queue(ws, n=count, seed=seed)
+    finally:
+        ws.close()
+    if estimate:
+        if as_json:
+            emit_json(est.as_dict())
+        else:
+            _print_estimate(est)
+        return
+    if as_json:
+        emit_json([{"a": q.a, "b": q.b, "score": q.score, "merged": q.merged,
+                    "stratum": q.stratum, "evidence": dict(q.evidence)} for q in queue])
+        return
+    if not queue:
+        say("nothing to review: no unjudged scored pair (run `darkmap link` first)")
+        return
+    for q in queue:
+        ev = ", ".join(f"{k} {v:+.1f}" for k, v in q.evidence[:4])
+        say(f"{short(q.a, 40)} ~ {short(q.b, 40)}  p={q.score:.3f} "
+            f"{'merged' if q.merged else 'apart'}  [{short(ev, 90)}]")
+        say(f"  darkmap judge {q.a} {q.b} --same|--different")
+
+
+def _print_estimate(e: JudgedEstimate) -> None:
+    """The judged estimate in a few lines."""
+    say(f"judged {e.judged:,} of {e.candidates:,} scored pairs ({e.merged:,} merged)")
+    say(f"precision of merged pairs {e.precision:.3f} (95% {e.precision_interval[0]:.3f}-"
+        f"{e.precision_interval[1]:.3f}); recall of scored pairs {e.recall:.3f} "
+        f"(95% {e.recall_interval[0]:.3f}-{e.recall_interval[1]:.3f})")
+    for t in e.by_threshold:
+        lo, hi = t["precision_95"]
+        say(f"  pairs scored >= {t['score_at_least']}: {t['pairs']:,}, pairwise precision "
+            f"{t['pairwise_precision']:.3f} (95% {lo:.3f}-{hi:.3f})")
 
 
 def _print_summary(s: LinkSummary) -> None:

@@ -25,7 +25,7 @@ __all__ = [
     "LINK_COLUMNS", "MEMBER_COLUMNS", "PERSONA_COLUMNS", "JudgementRow", "LinkRow",
     "LinkTables", "MemberRow", "PersonaHead", "PersonaHitRow",
     "JUDGEMENT_COLUMNS", "active_judgements", "all_judgements", "apply_shared_judgements",
-    "finish_link_run", "insert_judgement", "judgements_touching",
+    "finish_link_run", "insert_judgement", "judgements_touching", "link_scores",
     "links_between", "member_accounts", "persona_head", "persona_id_of", "persona_labels",
     "persona_map", "persona_rows_with_handles", "search_persona_rows", "store_link_run",
     "withdraw_judgements",
@@ -168,6 +168,15 @@ def links_between(con: duckdb.DuckDBPyConnection, account_ids: list[str]) -> lis
         WHERE a IN (SELECT unnest(?::VARCHAR[])) AND b IN (SELECT unnest(?::VARCHAR[]))
         ORDER BY score DESC""", [account_ids, account_ids]).fetchall()
     return [LinkRow(*r) for r in rows]
+
+
+def link_scores(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str],
+                                                         list[float], list[bool]]:
+    """Every stored candidate pair: (a, b, score, merged), ordered by (a, b)."""
+    rows = con.execute("SELECT a, b, score, coalesce(merged, false) FROM account_links "
+                       "ORDER BY a, b").fetchall()
+    return ([str(r[0]) for r in rows], [str(r[1]) for r in rows],
+            [float(r[2]) for r in rows], [bool(r[3]) for r in rows])
 
 
 def judgements_touching(con: duckdb.DuckDBPyConnection,

@@ -1,0 +1,257 @@
+"""The review queue and what analysts' judgements say about the linking (issue #16).
+
+Every candidate pair ``darkmap link`` scored (``account_links``: probability at least the
+storing floor, merged or not) falls in a *stratum*: merged or not, by score band
+(:data:`BANDS`). Judgements (``darkmap judge``) are a sample of the pairs; within a stratum
+the queue draws pairs **at random**, so each stratum's judged pairs estimate its match
+rate without bias, whatever strata the queue favours.
+
+*Estimate* (:func:`judged_estimate`). A stratum's match rate has a Beta posterior: the
+model's mean probability in the stratum as a prior worth :data:`PRIOR_WEIGHT` judgements,
+updated by the stratum's judgements ("same" 1, "different" 0; "unsure" is left out).
+Drawing the rates, and the unjudged pairs' outcomes given them (binomial), gives the
+number of true matches among merged pairs and among all candidates; their ratios are
+the **precision** of the merged candidate pairs and the **recall** of the candidate pairs
+(pairs never scored, below the storing floor or outside the blocking, are outside both).
+The intervals are the 2.5 and 97.5 percentiles of the draws.
+
+*Queue* (:func:`review_queue`). Each next pair comes from the stratum where one more
+judgement most reduces the variance of those two figures: a stratum of many pairs (its
+judgement represents them) whose rate is uncertain (near the merge threshold, or never
+judged). The pair within it is drawn at random (seeded), not the hardest-looking one, so
+the estimate stays unbiased.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from darkmap.resolve.judgements import active_judgements
+from darkmap.store import personas as store
+from darkmap.store.workspace import Workspace
+
+__all__ = ["BANDS", "PRIOR_WEIGHT", "JudgedEstimate", "QueuedPair", "Stratum",
+           "judged_estimate", "review_queue", "strata"]
+
+BANDS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0001)
+"""Score bands (lower bounds; the last is past 1) that, with merged or not, make the strata."""
+PRIOR_WEIGHT = 2.0
+"""How many judgements the model's own probability is worth in a stratum's prior."""
+_DRAWS = 4000
+
+
+@dataclass
+class Stratum:
+    """Candidate pairs of one band and merge state, and their judgements."""
+
+    merged: bool
+    low: float
+    high: float
+    pairs: list[int] = field(default_factory=list)  # indices into the candidate lists
+    mean_score: float = 0.0
+    same: int = 0
+    different: int = 0
+
+    @property
+    def judged(self) -> int:
+        """Judged pairs of the stratum (same or different)."""
+        return self.same + self.different
+
+    def beta(self) -> tuple[float, float]:
+        """The posterior Beta(a, b) of the stratum's match rate."""
+        return (PRIOR_WEIGHT * self.mean_score + self.same,
+                PRIOR_WEIGHT * (1.0 - self.mean_score) + self.different)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The stratum as JSON: band, pairs, judgements, estimated match rate."""
+        a, b = self.beta()
+        return {"merged": self.merged, "score_from": self.low, "score_to": min(self.high, 1.0),
+                "pairs": len(self.pairs), "mean_score": round(self.mean_score, 4),
+                "judged_same": self.same, "judged_different": self.different,
+                "match_rate": round(a / (a + b), 4)}
+
+
+@dataclass(frozen=True)
+class QueuedPair:
+    """A pair the queue proposes, with the evidence of its stored link."""
+
+    a: str
+    b: str
+    score: float
+    merged: bool
+    stratum: str
+    evidence: list[tuple[str, float]]  # (signal, contribution), strongest first
+
+
+@dataclass
+class JudgedEstimate:
+    """Precision and recall of the linking estimated from the judgements."""
+
+    candidates: int
+    merged: int
+    judged: int
+    precision: float
+    precision_interval: tuple[float, float]
+    recall: float
+    recall_interval: tuple[float, float]
+    strata: list[dict[str, Any]]
+    by_threshold: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The estimate as JSON."""
+        return {"candidates": self.candidates, "merged": self.merged, "judged": self.judged,
+                "precision": self.precision, "precision_95": list(self.precision_interval),
+                "recall": self.recall, "recall_95": list(self.recall_interval),
+                "strata": self.strata, "by_threshold": self.by_threshold}
+
+
+@dataclass
+class _Pairs:
+    a: list[str]
+    b: list[str]
+    score: np.ndarray
+    merged: np.ndarray
+    verdict: dict[int, str]
+
+
+def _load(ws: Workspace) -> _Pairs:
+    a, b, score, merged = store.link_scores(ws.con)
+    index = {(x, y): i for i, (x, y) in enumerate(zip(a, b, strict=True))}
+    verdict = {index[k]: v for k, v in active_judgements(ws).items()
+               if k in index and v in ("same", "different")}
+    return _Pairs(a, b, np.asarray(score, dtype=float), np.asarray(merged, dtype=bool),
+                  verdict)
+
+
+def _strata(p: _Pairs) -> list[Stratum]:
+    band = np.searchsorted(np.asarray(BANDS), p.score, side="right") - 1
+    out: list[Stratum] = []
+    for merged in (True, False):
+        for k in range(len(BANDS) - 1):
+            idx = np.flatnonzero((band == k) & (p.merged == merged))
+            if not len(idx):
+                continue
+            s = Stratum(merged, BANDS[k], BANDS[k + 1], idx.tolist(),
+                        float(p.score[idx].mean()))
+            for i in s.pairs:
+                v = p.verdict.get(i)
+                if v == "same":
+                    s.same += 1
+                elif v == "different":
+                    s.different += 1
+            out.append(s)
+    return out
+
+
+def strata(ws: Workspace) -> list[dict[str, Any]]:
+    """The strata of the workspace's candidate pairs with their judgements."""
+    return [s.as_dict() for s in _strata(_load(ws))]
+
+
+def _draw_true(st: list[Stratum], rng: np.random.Generator, draws: int) -> np.ndarray:
+    """Draws of the number of true matches per stratum: shape (draws, strata)."""
+    out = np.empty((draws, len(st)))
+    for j, s in enumerate(st):
+        a, b = s.beta()
+        rate = rng.beta(a, b, size=draws)
+        rest = len(s.pairs) - s.judged
+        out[:, j] = s.same + rng.binomial(rest, rate)
+    return out
+
+
+def _interval(x: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.percentile(x, [2.5, 97.5])
+    return round(float(lo), 4), round(float(hi), 4)
+
+
+def judged_estimate(ws: Workspace, seed: int = 0, draws: int = _DRAWS) -> JudgedEstimate:
+    """Precision of the merged candidate pairs and recall of the candidate pairs, with
+    95% intervals, from the standing judgements (module docstring)."""
+    p = _load(ws)
+    st = _strata(p)
+    rng = np.random.default_rng(seed)
+    true = _draw_true(st, rng, draws) if st else np.zeros((draws, 0))
+    is_merged = np.array([s.merged for s in st], dtype=bool)
+    n_merged = sum(len(s.pairs) for s in st if s.merged)
+    tp = true[:, is_merged].sum(axis=1)
+    all_true = true.sum(axis=1)
+    prec = tp / max(n_merged, 1)
+    rec = np.divide(tp, all_true, out=np.zeros_like(tp), where=all_true > 0)
+    by_t = []
+    for t in (0.3, 0.5, 0.7, 0.9):
+        cols = np.array([s.low >= t for s in st], dtype=bool)
+        n = sum(len(s.pairs) for s in st if s.low >= t)
+        if n:
+            pt = true[:, cols].sum(axis=1) / n
+            by_t.append({"score_at_least": t, "pairs": n,
+                         "pairwise_precision": round(float(pt.mean()), 4),
+                         "precision_95": list(_interval(pt))})
+    return JudgedEstimate(
+        candidates=len(p.a), merged=n_merged, judged=len(p.verdict),
+        precision=round(float(prec.mean()), 4), precision_interval=_interval(prec),
+        recall=round(float(rec.mean()), 4), recall_interval=_interval(rec),
+        strata=[s.as_dict() for s in st], by_threshold=by_t)
+
+
+def _gain(s: Stratum, n_merged: int, n_true: float, extra: int) -> float:
+    """How much one more judgement in ``s`` (after ``extra`` already planned) reduces the
+    variance of precision and recall."""
+    if len(s.pairs) - s.judged - extra <= 0:
+        return 0.0
+    a, b = s.beta()
+    m = a / (a + b)
+    a, b = a + extra * m, b + extra * (1 - m)  # planned judgements, at the expected rate
+    var = a * b / ((a + b) ** 2 * (a + b + 1))
+    shrink = var / (a + b + 1)  # what one more observation takes off a Beta's variance
+    weight = (len(s.pairs) / max(n_true, 1.0)) ** 2
+    if s.merged:
+        weight += (len(s.pairs) / max(n_merged, 1)) ** 2
+    return weight * shrink * (1 - (s.judged + extra) / len(s.pairs))
+
+
+def review_queue(ws: Workspace, n: int = 20, seed: int = 0) -> list[QueuedPair]:
+    """The next ``n`` pairs to judge (module docstring): strata chosen greedily by the
+    variance their next judgement removes, a random unjudged pair within each."""
+    p = _load(ws)
+    st = _strata(p)
+    if not st:
+        return []
+    n_merged = sum(len(s.pairs) for s in st if s.merged)
+    n_true = sum(len(s.pairs) * s.beta()[0] / sum(s.beta()) for s in st)
+    rng = np.random.default_rng(seed + len(p.verdict))
+    pools = {j: [i for i in s.pairs if i not in p.verdict] for j, s in enumerate(st)}
+    for pool in pools.values():
+        rng.shuffle(pool)
+    planned = dict.fromkeys(range(len(st)), 0)
+    chosen: list[tuple[int, int]] = []
+    for _ in range(max(n, 0)):
+        j = max(range(len(st)), key=lambda k: _gain(st[k], n_merged, n_true, planned[k]))
+        if not pools[j]:
+            break
+        chosen.append((j, pools[j].pop()))
+        planned[j] += 1
+    rows = {(r.a, r.b): r for r in store.links_between(
+        ws.con, sorted({p.a[i] for _, i in chosen} | {p.b[i] for _, i in chosen}))}
+    out = []
+    for j, i in chosen:
+        s = st[j]
+        link = rows.get((p.a[i], p.b[i]))
+        out.append(QueuedPair(p.a[i], p.b[i], round(float(p.score[i]), 4), bool(p.merged[i]),
+                              f"{'merged' if s.merged else 'apart'} {s.low:g}-"
+                              f"{min(s.high, 1.0):g}", _evidence(link.signals if link else None)))
+    return out
+
+
+def _evidence(signals: Any) -> list[tuple[str, float]]:
+    """The signals of a stored link by the size of their contribution."""
+    try:
+        sig = json.loads(signals) if isinstance(signals, str) else dict(signals or {})
+    except (TypeError, ValueError):
+        return []
+    items = [(str(k), float(v.get("contribution") or 0.0)) for k, v in sig.items()
+             if isinstance(v, dict)]
+    return sorted(items, key=lambda kv: -abs(kv[1]))[:5]
