@@ -34,9 +34,9 @@ def test_truth_files_that_cannot_be_used(tmp_path: Path, ws: Workspace) -> None:
 def test_scores_on_an_empty_workspace(ws: Workspace) -> None:
     truth = {"accounts": {"m:a": {"actor": "x", "market": "m"},
                           "n:a": {"actor": "x", "market": "n"}}}
-    report = eval_linking(ws, truth)
-    assert report["accounts"] == 2 and report["accounts_in_workspace"] == 0
-    assert report["pairwise_recall"] == 0.0 and report["cross_market_true_pairs"] == 1
+    # a truth that matches no account would score perfectly over nothing: refused
+    with pytest.raises(BadInputError, match="none of them is in a persona"):
+        eval_linking(ws, truth)
     chain = eval_chain(ws, {"chain": {}})
     assert chain["clustering"] == {"addresses": 0} and chain["cashouts"] == {"total": 0}
 
@@ -59,3 +59,14 @@ def test_cli_prints_a_broken_truth_file_as_one_line(tmp_path: Path, ws: Workspac
     assert res.exit_code == 1 and "cannot read truth file" in res.output
     assert "Traceback" not in res.output
     Workspace.open(path).close()
+
+
+def test_cli_refuses_a_truth_that_matches_no_account(tmp_path: Path, ws: Workspace) -> None:
+    truth = tmp_path / "truth.json"
+    truth.write_text('{"accounts": {"m:a": {"actor": "x"}, "n:b": {"actor": "x"}}}',
+                     encoding="utf-8")
+    path = ws.path
+    ws.close()
+    res = CliRunner().invoke(main, ["eval", "linking", "--truth", str(truth), "-w", str(path)])
+    assert res.exit_code == 1 and "none of them is in a persona" in res.output
+    assert "pairwise_f1" not in res.output and len(res.output.strip().splitlines()) == 1

@@ -96,9 +96,15 @@ def eval_linking(ws: Workspace, truth: dict[str, Any] | str | Path) -> LinkingRe
     true = {a: str(v.get("actor")) for a, v in accounts.items()
             if isinstance(v, dict) and v.get("role", "vendor") == "vendor" and v.get("actor")}
     pred = persona_assignment(ws.con)
+    present = sum(1 for a in true if a in pred)
+    if not present:
+        raise BadInputError(
+            f"the truth names {len(true):,} vendor accounts and none of them is in a persona "
+            "of this workspace (wrong truth file or workspace, or `darkmap link` not run): "
+            "a score over no accounts would be meaningless")
     scores = score_clusters(pred, true)
     return LinkingReport(**scores,
-                         accounts_in_workspace=sum(1 for a in true if a in pred),
+                         accounts_in_workspace=present,
                          cross_market_true_pairs=_cross_market_pairs(accounts, true))
 
 
