@@ -226,7 +226,8 @@ def test_held_out_world_intervals_hold(sim_world: tuple[Path, Path]) -> None:
             u = r[kind][m]  # type: ignore[literal-required]
             assert u["n"] > 20 and u["coverage"] >= 0.8 and u["median_rel_error"] <= 0.3
     fb = r["accounts_orders_by_basis"]["feedback"]
-    assert fb["coverage"] >= 0.85 and fb["median_rel_error"] <= 0.4
+    # measured 0.877 on this world (3 borrowing markets): neither under- nor over-covering
+    assert 0.85 <= fb["coverage"] <= 0.97 and fb["median_rel_error"] <= 0.4
     truth = json.loads((world / "truth.json").read_text())
     by = {x.market_id: x for x in rates}
     classic = [m for m, v in truth["markets"].items() if v["layout"] == "classic"]
