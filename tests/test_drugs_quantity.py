@@ -91,3 +91,14 @@ def test_hostile_titles_never_crash() -> None:
         q = parse_quantity(title, "cocaine")
         assert q.unit_kind in ("pill", "blotter", "gram", "ml", "seed", "patch", "piece",
                                "unknown")
+
+
+@pytest.mark.parametrize("title,units", [
+    ("500 Pressed M30 'Blues' - fast & stealth", 500),  # a pill word after the count
+    ("Oxycodone 30mg M box 30 x 250", 250),  # the imprint's "30", then the count
+    ("500x Xanax 2mg x 10", 500),  # a count opening the title keeps its place
+    ("M30s x10 - perc 30 blues", 10),
+])
+def test_pressed_pill_counts(title: str, units: float) -> None:
+    q = parse_quantity(title, "oxycodone")
+    assert (q.unit_kind, q.units) == ("pill", units), (title, q)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,12 +17,13 @@ import darkmap
 from darkmap.assess.customers import chao1, collision_curve, estimate_customers
 from darkmap.assess.feedback_rate import CounterPair, calibrate, counter_pairs, level_sales
 from darkmap.assess.sales import dedupe_rows
+from darkmap.assess.units import allocate_units, counterfeit_suspect
 from darkmap.cli import main
 from darkmap.errors import BadInputError
 from darkmap.model.records import AccountRecord, FeedbackRecord, ListingRecord
 from darkmap.simulate import SimParams, simulate
 from darkmap.simulate.world import build_world
-from darkmap.store.sales import AccountCounters, FeedbackRow, feedback_rates
+from darkmap.store.sales import AccountCounters, FeedbackRow, ListingPack, feedback_rates
 from darkmap.store.workspace import Workspace
 from darkmap.store.writer import Provenance, RecordWriter
 
@@ -132,6 +134,40 @@ def test_calibration_recovers_known_rates() -> None:
     assert lo < 0.4 and hi > 0.85
 
 
+def test_borrowed_spread_follows_the_calibrated_markets() -> None:
+    """A borrowed rate's spread is tau (pooled with its prior) and se(mu) in quadrature:
+    markets that agree narrow it, markets far apart widen it."""
+    rng = np.random.default_rng(3)
+
+    def borrowed(rates: list[float]) -> tuple[float, float]:
+        pairs = [CounterPair(f"m{j}", f"m{j}:{i}", 200, int(rng.binomial(200, r)), "counters")
+                 for j, r in enumerate(rates) for i in range(20)]
+        out, pop = calibrate([f"m{j}" for j in range(len(rates))] + ["x"], pairs)
+        assert out["x"].sd == pytest.approx(math.hypot(pop.tau, pop.mu_se))
+        return out["x"].interval
+
+    agree3, agree8 = borrowed([0.6, 0.62, 0.64]), borrowed([0.6, 0.62, 0.64] * 2 + [0.6] * 2)
+    apart = borrowed([0.2, 0.35, 0.5, 0.7, 0.85, 0.95, 0.3, 0.9])
+    width = [hi - lo for lo, hi in (agree3, agree8, apart)]
+    assert width[1] < width[0] < width[2]
+    assert apart[0] < 0.2 and apart[1] > 0.9
+
+
+def test_suspect_bars_count_as_counterfeit_in_half_the_draws() -> None:
+    def pack(lid: str, title: str, flagged: bool = False) -> ListingPack:
+        return ListingPack(lid, "a:v", "pill", 100.0, "alprazolam", flagged, False, None, title)
+
+    generic = pack("a:1", "100 x Yellow Xanax bars R039")
+    assert counterfeit_suspect(generic)
+    assert not counterfeit_suspect(pack("a:2", "Xanax 2mg bars - Pfizer pharma"))
+    assert not counterfeit_suspect(pack("a:3", "Green hulk bars 2mg x100", flagged=True))
+    orders = np.full(2000, 10.0)
+    units, _ = allocate_units(orders, [generic], Counter(), np.random.default_rng(0))
+    assert np.all(units["pills"] == 1000)
+    cf = units["counterfeit_pills"]
+    assert set(np.unique(cf)) == {0.0, 1000.0} and 0.4 < float(np.mean(cf > 0)) < 0.6
+
+
 def test_rows_seen_twice_count_once() -> None:
     t = datetime(2020, 1, 5, 10)
     page = [FeedbackRow("a:v", "a", "a:1", "j***4", t, t, False, None, None, "p1"),
@@ -190,7 +226,8 @@ def test_held_out_world_intervals_hold(sim_world: tuple[Path, Path]) -> None:
             u = r[kind][m]  # type: ignore[literal-required]
             assert u["n"] > 20 and u["coverage"] >= 0.8 and u["median_rel_error"] <= 0.3
     fb = r["accounts_orders_by_basis"]["feedback"]
-    assert fb["coverage"] >= 0.85 and fb["median_rel_error"] <= 0.4
+    # measured 0.877 on this world (3 borrowing markets): neither under- nor over-covering
+    assert 0.85 <= fb["coverage"] <= 0.97 and fb["median_rel_error"] <= 0.4
     truth = json.loads((world / "truth.json").read_text())
     by = {x.market_id: x for x in rates}
     classic = [m for m, v in truth["markets"].items() if v["layout"] == "classic"]

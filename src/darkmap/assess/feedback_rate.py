@@ -19,11 +19,13 @@ change when the store gains more counters (per-polarity totals, sales beside the
   standard error;
 * markets differ: ``m_j ~ N(mu, tau^2)``; ``mu`` and ``tau`` come from the markets with
   counters (DerSimonian-Laird again; ``mu`` shrunk towards ``PRIOR_MU``, the middle of the
-  real markets' rates, with the weight of ``PRIOR_WEIGHT`` markets), and a market
-  **without** counters borrows
-  ``N(mu, tau_b^2)`` with the spread widened: ``tau_b = max(tau, TAU_FLOOR) * WIDEN`` plus the
-  standard error of ``mu`` (with fewer than two calibrated markets, the prior
-  ``PRIOR_MU``/``PRIOR_TAU``).
+  real markets' rates, with the weight of ``PRIOR_WEIGHT`` markets). Three or four
+  calibrated markets say little about ``tau``, so its estimate is pooled with a prior
+  ``PRIOR_TAU`` worth ``PRIOR_TAU_DF`` degrees of freedom (a scaled inverse chi-square
+  prior: ``tau^2 = (df0 tau0^2 + (k-1) tau_hat^2) / (df0 + k-1)`` over ``k`` markets). A
+  market **without** counters borrows the predictive ``N(mu, tau^2 + se(mu)^2)``: the
+  spread of a new market around the mean plus the uncertainty of the mean, added in
+  quadrature (they are independent), not widened further.
 
 :func:`calibrate` returns a :class:`MarketRate` per market: the logit mean and standard
 deviation that the Monte Carlo of :mod:`darkmap.assess.sales` draws from, and the rate
@@ -39,7 +41,7 @@ from dataclasses import dataclass, field
 
 from darkmap.store.sales import AccountCounters, FeedbackRow
 
-__all__ = ["COVERAGE", "PRIOR_MU", "PRIOR_TAU", "PRIOR_WEIGHT", "TAU_FLOOR", "WIDEN", "CounterPair",
+__all__ = ["COVERAGE", "PRIOR_MU", "PRIOR_TAU", "PRIOR_TAU_DF", "PRIOR_WEIGHT", "CounterPair",
            "MarketRate", "Population", "calibrate", "counter_pairs", "level_sales", "logit",
            "sigmoid"]
 
@@ -47,9 +49,8 @@ COVERAGE = 0.9
 Z = 1.6448536269514722  # two-sided 90%
 PRIOR_MU = 0.94  # logit of 0.72: the middle of the real markets' rates (docs/sales.md)
 PRIOR_WEIGHT = 2.0  # the prior counts as this many calibrated markets
-PRIOR_TAU = 0.9  # logit spread between markets when too few markets show counters
-TAU_FLOOR = 0.6  # the least between-market spread a borrowed rate is given
-WIDEN = 1.25  # how much a borrowed rate's spread is widened
+PRIOR_TAU = 0.95  # prior logit spread between markets (chosen on training seeds 1-4)
+PRIOR_TAU_DF = 4.0  # the prior's weight, in degrees of freedom (markets - 1)
 SIGMA_V_PRIOR = 0.35  # between-vendor logit spread before enough pairs say otherwise
 _LEVEL_SALES = re.compile(r"\((\d{1,9})\)")
 
@@ -195,7 +196,7 @@ def calibrate(markets: list[str], pairs: list[CounterPair]) -> tuple[dict[str, M
                               sum(p.feedback for p in ps),
                               [(p.account_id, p.orders, p.feedback) for p in ps])
     pop = _population(out, sigma_v)
-    tau_b = max(pop.tau, TAU_FLOOR) * WIDEN + pop.mu_se
+    tau_b = math.sqrt(pop.tau ** 2 + pop.mu_se ** 2)
     for mid in markets:
         if mid not in out:
             out[mid] = MarketRate(mid, pop.mu, tau_b, "borrowed")
@@ -214,6 +215,6 @@ def _population(rates: dict[str, MarketRate], sigma_v: float) -> Population:
     mu, se, tau2 = _dl(ys, vs)
     n = len(ys)
     mu = (n * mu + PRIOR_WEIGHT * PRIOR_MU) / (n + PRIOR_WEIGHT)  # shrunk to the real markets
-    # few markets: tau is uncertain; never below the spread of the prior's half
-    tau = max(math.sqrt(tau2), PRIOR_TAU / 2) if len(rates) < 5 else math.sqrt(tau2)
+    # few markets: tau is uncertain; pooled with the prior (scaled inverse chi-square)
+    tau = math.sqrt((PRIOR_TAU_DF * PRIOR_TAU ** 2 + (n - 1) * tau2) / (PRIOR_TAU_DF + n - 1))
     return Population(mu, se, tau, sigma_v, len(rates))

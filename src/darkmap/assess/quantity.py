@@ -7,7 +7,8 @@ Grammar (case-insensitive, on the HTML-unescaped title):
   ``1/2 oz``; an explicit gram figure wins over an ounce figure ("1OZ (28g)" is 28 g).
 * **dose** ``N (mg|µg|ug|mcg|mcu)`` converted to mg; ranges ``260-270mg`` take the
   middle; ``8mg/2mg`` takes the first.
-* **count** ``N x``, ``x N``, ``N (pills|tabs|caps|blotters|seeds|patches|bars|pcs...)``,
+* **count** ``N x``, ``x N`` (a closing ``x N`` wins over an ``N x`` inside the title:
+  "M box 30 x 500"), ``N (pills|tabs|caps|blotters|seeds|patches|bars|pcs|blues...)``,
   ``(N)`` or ``(QTY N)``, a number written as a word ("ten"), or a number opening the title
   when a dose or a pill word follows ("10 Valium 10mg").
 * **volume** ``N ml``.
@@ -53,7 +54,7 @@ _FORM_WORDS = {
     "unit": "pill", "pillen": "pill", "st": "pill", "stk": "pill", "stück": "pill",
     "teile": "pill", "comprimidos": "pill", "stuks": "pill", "stuk": "pill",
     "blister": "pill", "blisters": "pill",
-    "pastillas": "pill", "roxies": "pill", "xtc": "pill", "hulks": "pill",
+    "pastillas": "pill", "roxies": "pill", "xtc": "pill", "hulks": "pill", "blues": "pill",
     "blotter": "blotter", "blotters": "blotter", "hits": "blotter", "hit": "blotter",
     "microdots": "blotter", "paper": "blotter", "papers": "blotter",
     "seed": "seed", "seeds": "seed", "samen": "seed",
@@ -102,6 +103,8 @@ _COUNT_FORM = re.compile(r"(?<![\d./a-z])(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x\s*)
     sorted(_FORM_WORDS, key=len, reverse=True)) + r")(?![a-z])")
 _COUNT_X = re.compile(r"(?<![\d.,/a-z])(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x|pcs|qty)(?![a-z])|"
                       r"(?<![a-z])x\s*(\d{1,3}(?:,\d{3})+|\d{1,6})(?![\d.,]*\s*(?:mg|g|ug|mcg|ml|gr|%))")
+# "... 30 x 500" closing the title: the count is the number after the last "x"
+_TRAILING_X = re.compile(r"(?<![a-z])x\s*(\d{1,3}(?:,\d{3})+|\d{1,6})\s*$")
 _QTY = re.compile(r"(?:qty|quantity|menge|anzahl)\s*+[#:]?\s*+0*(\d{1,6})(?!\d)|"
                   r"^\s*+[\[(]\s*+(\d{1,6})\s*+x?\s*+[\])]")  # possessive: no split of a run
 _LEADING = re.compile(r"^\W*(\d{1,6})(?![\d.,]|\s*+%|[a-z]|\s*+-?\s*+"
@@ -213,6 +216,9 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
     kind: str | None = None
     cm = _COUNT_FORM.search(t) if has_digit else None
     xm = _COUNT_X.search(t) if has_digit and ("x" in t or "pcs" in t or "qty" in t) else None
+    if xm and xm.group(1) and t[:xm.start()].strip(" -[(#") \
+            and (tm := _TRAILING_X.search(t)) and tm.start() > xm.start():
+        xm = tm  # "Oxycodone 30mg M box 30 x 500": the imprint's number, then the count
     if cm and xm and xm.start() < cm.start() and not cm.group(1) == (xm.group(1) or xm.group(2)):
         cm = None  # "50x2mg Xanax (GG249 Bars)": the x-count comes first
     if cm:

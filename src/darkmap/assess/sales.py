@@ -464,7 +464,7 @@ def compute_sales(ws: Workspace, params: SalesParams = SalesParams(),
         members[pid].append(aid)
     out = _Out()
     ctx = _Ctx(params, rates, pop, market_draws, curves, packs, rounded, n_listings,
-               listing_dates, now)
+               listing_dates, now, _buyer_shares(accts))
     for pid, accs in sorted(members.items()):
         drawn = []
         for aid in accs:
@@ -498,6 +498,7 @@ class _Ctx:
     n_listings: dict[str, int]
     listing_dates: dict[str, list[datetime]]
     now: datetime
+    buyer_shares: dict[str, float]
 
 
 def _prices(ws: Workspace) -> tuple[dict[str, float], dict[str, float],
@@ -514,6 +515,17 @@ def _prices(ws: Workspace) -> tuple[dict[str, float], dict[str, float],
         if p.account_id and p.observed_at:
             dates[p.account_id].append(p.observed_at)
     return by_listing, {a: median(v) for a, v in by_account.items()}, dates
+
+
+def _buyer_shares(accts: dict[str, _Acct]) -> dict[str, float]:
+    """Per market, distinct masks per masked row over its accounts: the buyers per order
+    an account without a masked row of its own borrows."""
+    seen: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for a in accts.values():
+        if a.masks:
+            seen[a.market_id][0] += len(a.masks)
+            seen[a.market_id][1] += sum(a.masks.values())
+    return {m: s / n for m, (s, n) in seen.items() if n}
 
 
 def _mask_curves(accts: dict[str, _Acct]) -> dict[str, np.ndarray]:
@@ -543,13 +555,18 @@ def _account_draws(a: _Acct, ctx: _Ctx) -> _Draws:
     plan = _plan(a, ctx.rounded)
     orders = _orders_draws(plan, ctx.market_draws[a.market_id], ctx.pop.sigma_v, rng)
     cust: CustomerEstimate | None = None
+    borrowed: np.ndarray | None = None
     if a.masks:
         cust = estimate_customers(a.masks, ctx.curves.get(a.market_id), orders, rng)
+    elif plan.basis != "not captured" and a.market_id in ctx.buyer_shares:
+        # no masked row of its own: the market's buyers per order, between 1 and the orders
+        borrowed = np.minimum(orders, np.maximum(np.minimum(orders, 1.0), np.round(
+            orders * ctx.buyer_shares[a.market_id])))
     units, no_pack = allocate_units(orders, ctx.packs.get(a.account_id, []), a.by_listing,
                                     rng) if plan.basis != "not captured" else ({}, 0)
     dated = sum(a.by_month.values())
     months = {m: n / dated for m, n in a.by_month.items()} if dated else {}
-    return _Draws(orders, cust.draws if cust else None, cust.lower_bound if cust else 0,
+    return _Draws(orders, cust.draws if cust else borrowed, cust.lower_bound if cust else 0,
                   units, months, no_pack, _revenue(a, orders), plan, cust)
 
 
@@ -639,6 +656,9 @@ def _emit(out: _Out, kind: str, eid: str, accs: list[_Acct], d: _Draws, ctx: _Ct
     if d.customers is not None:
         cev: dict[str, Any] = {"masks_seen": masks, "method": "chao1 + mask collisions",
                                "note": note}
+        if kind == "account" and d.cust is None:
+            cev.update(method="market's buyers per order (no masked row of the account)",
+                       buyer_share=round(ctx.buyer_shares.get(accs[0].market_id, 0.0), 4))
         if d.cust is not None:
             cev.update(f1=d.cust.f1, f2=d.cust.f2, chao1=round(d.cust.chao1, 2))
         if kind == "persona" and len(accs) > 1:

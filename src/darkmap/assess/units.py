@@ -12,10 +12,19 @@ An order buys one pack of the listing it names (the listing's assessed ``units``
 Measures: ``pills`` (unit_kind pill), ``counterfeit_pills`` and ``fentanyl_risk_pills``
 (pills of listings with those flags), ``grams_total`` and ``grams:<substance>``. A listing
 whose pack was not parsed sells orders but no units; their number is in the evidence.
+
+**Counterfeit suspects.** Alprazolam "bars" sold on a drug market without the words that
+raise the counterfeit flag ("pressed", "hulks", an impossible dose) and without a claim
+of a pharmacy origin ("pharma", "Pfizer", "blister", "genuine") may be pressed or
+diverted: "100 x Yellow Xanax bars R039" names a generic's imprint, which pressed bars
+copy. The flag stays unraised (:mod:`darkmap.assess.flags`); the counterfeit-pill draws
+count such a listing's pills in half of the draws (status unknown either way,
+``SUSPECT_SHARE``), so the interval spans both readings and the estimate sits between.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 
@@ -23,9 +32,23 @@ import numpy as np
 
 from darkmap.store.sales import ListingPack
 
-__all__ = ["UNIT_MEASURES", "allocate_units", "pack_measures"]
+__all__ = ["SUSPECT_SHARE", "UNIT_MEASURES", "allocate_units", "counterfeit_suspect",
+           "pack_measures"]
 
 UNIT_MEASURES = ("pills", "counterfeit_pills", "fentanyl_risk_pills", "grams_total")
+SUSPECT_SHARE = 0.5  # chance a suspect listing's pills are counterfeit: unknown either way
+_BARS = re.compile(r"(?<![a-z])bars?(?![a-z])")
+_PHARMACY = re.compile(r"pharma|pfizer|blister|genuine|authentic|prescription|(?<![a-z])rx"
+                       r"(?![a-z])|(?<![a-z])(?:real|legit|original)(?![a-z])")
+
+
+def counterfeit_suspect(pack: ListingPack) -> bool:
+    """An unflagged alprazolam "bars" pill listing without a pharmacy claim."""
+    if pack.counterfeit_pill or pack.unit_kind != "pill" or pack.substance != "alprazolam" \
+            or not pack.title:
+        return False
+    t = pack.title[:300].casefold()
+    return _BARS.search(t) is not None and _PHARMACY.search(t) is None
 
 
 def pack_measures(pack: ListingPack) -> list[tuple[str, float]]:
@@ -67,4 +90,8 @@ def allocate_units(orders: np.ndarray, packs: Sequence[ListingPack], rows: Count
         no_pack += not measures
         for m, q in measures:
             out[m] = out.get(m, np.zeros(n)) + o * q
+        if measures and counterfeit_suspect(p):
+            pressed = rng.random(n) < SUSPECT_SHARE
+            out["counterfeit_pills"] = out.get("counterfeit_pills", np.zeros(n)) \
+                + o * measures[0][1] * pressed
     return out, no_pack

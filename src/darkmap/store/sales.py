@@ -63,6 +63,8 @@ class ListingPack(NamedTuple):
     counterfeit_pill: bool
     fentanyl_risk: bool
     sales_shown: int | None
+    title: str | None = None  # the newest title seen
+
 
 
 class FeedbackRateRow(NamedTuple):
@@ -127,12 +129,14 @@ def feedback_rows(con: duckdb.DuckDBPyConnection) -> list[FeedbackRow]:
 
 
 def listing_packs(con: duckdb.DuckDBPyConnection) -> list[ListingPack]:
-    """Every assessed listing's pack and flags, with the largest sales counter shown."""
+    """Every assessed listing's pack and flags, with the largest sales counter shown and
+    the newest title."""
     return [ListingPack._make(r) for r in con.execute("""
         SELECT a.listing_id, a.account_id, a.unit_kind, a.units, a.substance,
-               a.counterfeit_pill, a.fentanyl_risk, s.sold
+               a.counterfeit_pill, a.fentanyl_risk, s.sold, s.title
         FROM listing_assessments a LEFT JOIN (
-            SELECT listing_id, max(sales_count) AS sold FROM listing_observations
+            SELECT listing_id, max(sales_count) AS sold,
+                   arg_max(title, observed_at) AS title FROM listing_observations
             GROUP BY listing_id) s USING (listing_id)
         ORDER BY a.listing_id""").fetchall()]
 
