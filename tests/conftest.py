@@ -111,3 +111,16 @@ def spark() -> Iterator[Any]:
     s.sparkContext.setLogLevel("ERROR")
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="session")
+def web_pg() -> Iterator[str]:
+    """A team server for the web tests (a throw-away PostgreSQL database with darkmap's
+    schema on ``$DARKMAP_TEST_PG``): the workbench's own login role, a member of
+    ``darkmap_ops_service``, as a connection URL. Dropped at the end of the session."""
+    from ops_backends import ServerDb
+    db = ServerDb()
+    try:
+        yield db.role("workbench", service=True)[1]
+    finally:
+        db.drop()
