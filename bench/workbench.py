@@ -106,7 +106,7 @@ def _users(con: Any, analysts: int) -> dict[str, str]:
 def team_database(url: str) -> Iterator[str]:
     """A throw-away database with the team schema on the server of ``url`` (its URL)."""
     import psycopg
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    from psycopg.conninfo import make_conninfo
 
     from darkmap.store.team import init_server
 
@@ -114,7 +114,7 @@ def team_database(url: str) -> Iterator[str]:
     with psycopg.connect(url, autocommit=True) as pg:
         pg.execute(f"CREATE DATABASE {db}")
     try:
-        dsn = make_conninfo(**{**conninfo_to_dict(url), "dbname": db})
+        dsn = make_conninfo(url, dbname=db)
         init_server(dsn)
         yield dsn
     finally:

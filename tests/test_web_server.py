@@ -211,3 +211,10 @@ def test_cli_serve_user_token_and_serve_on_the_team_server(world: World) -> None
         for proc in procs:
             proc.terminate()
             proc.communicate(timeout=30)
+
+
+def test_the_team_servers_tls_rules_apply_to_the_workbench() -> None:
+    """Off loopback only sslmode=verify-full: a weaker mode is refused before any
+    connection is tried (docs/team-server.md)."""
+    with pytest.raises(TeamServerError, match="sslmode=require is refused"):
+        open_web_server("postgresql://workbench@192.0.2.10/darkmap?sslmode=require")
