@@ -53,9 +53,11 @@ def _users(workspace: Path | None, server: str | None) -> Iterator[Con]:
               help="Mark cookies Secure (__Host-): set when a TLS reverse proxy fronts it.")
 def serve_cmd(workspace: Path | None, server: str | None, host: str, port: int,
               tls_cookies: bool) -> None:
-    """Run the web workbench over a workspace (this process holds it), or over a team
-    server (--server: several processes share its users and sessions; the workspace is
-    opened read-only for personas, listings and wallets).
+    """Run the web workbench over a workspace, or a team server (--server).
+
+    Over a workspace this process holds it. With --server (a PostgreSQL URL) several
+    processes share the server's users, sessions, records and audit trail, and the
+    workspace is opened read-only for personas, listings and wallets.
 
     Analysts sign in with password and TOTP code (`darkmap serve-user`); scripts use
     /api/ with a token (`darkmap serve-token`).
