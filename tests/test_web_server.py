@@ -6,6 +6,7 @@ and the CLI end to end in processes of its own."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -218,3 +219,26 @@ def test_the_team_servers_tls_rules_apply_to_the_workbench() -> None:
     connection is tried (docs/team-server.md)."""
     with pytest.raises(TeamServerError, match="sslmode=require is refused"):
         open_web_server("postgresql://workbench@192.0.2.10/darkmap?sslmode=require")
+
+
+def test_sessions_long_past_use_are_forgotten_by_the_next_sign_in(pair, world: World) -> None:
+    a, b, clock = pair
+    assert world.server
+
+    def stored(cookie: str) -> bool:
+        with psycopg.connect(str(world.server)) as pg:
+            return bool(pg.execute("SELECT count(*) FROM web_sessions WHERE sid_sha256 = %s",
+                                   [hashlib.sha256(cookie.encode()).hexdigest()]).fetchone()[0])
+
+    with httpx.Client(base_url=a.url) as ca, httpx.Client(base_url=b.url) as cb:
+        assert login(ca, "alice", world.secrets["alice"], clock).status_code == 303
+        cookie = ca.cookies["dm_session"]
+        clock.advance(minutes=31)                 # idle: refused with why, then deleted
+        r = ca.get("/", follow_redirects=False)
+        assert r.headers["location"] == "/login?why=idle" and stored(cookie) is False
+        assert login(ca, "alice", world.secrets["alice"], clock).status_code == 303
+        cookie = ca.cookies["dm_session"]
+        clock.advance(hours=13)                   # never asked for again: gone at the next sign-in
+        assert stored(cookie)
+        assert login(cb, "bob", world.secrets["bob"], clock).status_code == 303
+        assert not stored(cookie)

@@ -29,7 +29,8 @@ __all__ = [
     "delete_session", "feedback_of", "identifier_holders", "identifiers_of_accounts",
     "insert_failure", "insert_login", "insert_session", "insert_token", "install_server_web",
     "latest_lockout", "listing_head", "listing_observations", "login", "persona_sales",
-    "pgp_keys_of", "review_queue", "search_feedback", "search_listings", "session_row",
+    "pgp_keys_of", "purge_sessions", "review_queue", "search_feedback", "search_listings",
+    "session_row",
     "set_totp_step", "thread_cursor", "token_user", "touch_session",
 ]
 
@@ -173,6 +174,13 @@ def touch_session(con: PgOps, sid_sha256: str, at: datetime) -> None:
     """Move a session's last request to ``at`` (never back)."""
     con.execute("UPDATE web_sessions SET last_seen = greatest(last_seen, ?) "
                 "WHERE sid_sha256 = ?", [at, sid_sha256])
+
+
+def purge_sessions(con: PgOps, idle_before: datetime, signed_in_before: datetime) -> None:
+    """Forget every session idle since before ``idle_before`` or signed in before
+    ``signed_in_before`` (they can no longer be used)."""
+    con.execute("DELETE FROM web_sessions WHERE last_seen < ? OR signed_in < ?",
+                [idle_before, signed_in_before])
 
 
 def delete_session(con: PgOps, sid_sha256: str) -> None:

@@ -297,10 +297,13 @@ class ServerSessions(Sessions):
         self.con = con
 
     def start(self, user: UserRow, web_role: str) -> str:
-        """A new session (its cookie value)."""
+        """A new session (its cookie value). Sessions long past use (idle for 12 hours,
+        signed in over 24 hours ago) are forgotten; a recently expired one stays, so its
+        browser is told why it must sign in again."""
         sid = secrets.token_urlsafe(32)
         now = self.clock()
         with self._lock:
+            store.purge_sessions(self.con, now - REAUTH_LIMIT, now - 2 * REAUTH_LIMIT)
             store.insert_session(self.con, _sha256(sid), store.SessionRow(
                 user.user_id, web_role, now, now, secrets.token_urlsafe(24)))
         return sid
