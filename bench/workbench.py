@@ -10,10 +10,13 @@ Little's law latency is analysts / throughput).
 Reports requests/s, p50/p95/p99 latency per kind and overall, and errors (any status
 but 200).
 
-Only DuckDB: the workbench does not run on the PostgreSQL team server yet.
+``--server URL`` runs the same load with users, sessions, operational records and the
+audit trail on PostgreSQL (``darkmap serve --server``, the workspace read-only): the URL's
+role must be allowed to create a database; the bench makes a throw-away one with the team
+schema (``darkmap team init``), puts the bench users there and drops it afterwards.
 
 Usage: .venv/bin/python bench/workbench.py [--analysts 50] [--seconds 60] [--vendors 120]
-       [--think 0] [--workspace WS]
+       [--think 0] [--workspace WS] [--server postgresql://...]
 """
 
 from __future__ import annotations
@@ -27,8 +30,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -52,23 +59,19 @@ def build(base: Path, vendors: int) -> Path:
     return path
 
 
-def prepare(path: Path, analysts: int) -> tuple[dict[str, str], list[str], list[str]]:
-    """Users with sign-ins (their TOTP secrets), persona ids and search terms."""
-    from darkmap.ops.access import add_agency, add_user
-    from darkmap.store.operations import user
+def prepare(path: Path, analysts: int,
+            server: str | None = None) -> tuple[dict[str, str], list[str], list[str]]:
+    """Users with sign-ins (their TOTP secrets), persona ids and search terms; with
+    ``server`` the users and sign-ins are made on the team server."""
+    from darkmap.store.team import open_web_server
     from darkmap.store.workspace import Workspace
-    from darkmap.web.auth import create_login
 
     with Workspace.open(path) as ws:
-        if user(ws.con, "bench-admin") is None:
-            add_agency(ws.con, "bench-admin", "bench", "Bench agency", "GB", "desk")
-            add_user(ws.con, "bench-admin", "bench-admin", "bench", "admin")
-        secrets = {}
-        for i in range(analysts):
-            uid = f"analyst-{i:03d}"
-            if user(ws.con, uid) is None:
-                add_user(ws.con, "bench-admin", uid, "bench", "officer")
-            secrets[uid] = create_login(ws, "bench-admin", uid, PASSWORD)
+        if server:
+            with open_web_server(server, ws) as ops:
+                secrets = _users(ops.con, analysts)
+        else:
+            secrets = _users(ws.con, analysts)
         personas = [r[0] for r in ws.con.execute(
             "SELECT persona_id FROM personas ORDER BY n_accounts DESC, persona_id "
             "LIMIT 200").fetchall()]
@@ -78,10 +81,52 @@ def prepare(path: Path, analysts: int) -> tuple[dict[str, str], list[str], list[
     return secrets, personas, [*terms, "pills", "mdma", "cocaine", "lsd"]
 
 
-def serve(path: Path, port: int) -> subprocess.Popen[bytes]:
-    """``darkmap serve`` in its own process, once it listens."""
+def _users(con: Any, analysts: int) -> dict[str, str]:
+    """An agency, its admin and ``analysts`` officers with sign-ins: their TOTP secrets.
+    Where the demo pipeline set up agencies of its own, one of their admins onboards the
+    bench agency; on an empty server the bench admin sets it up."""
+    from darkmap.ops.access import add_agency, add_user
+    from darkmap.store.operations import user, users
+    from darkmap.web.auth import create_login
+
+    if user(con, "bench-admin") is None:
+        by = next((u.user_id for u in users(con) if u.role == "admin"), "bench-admin")
+        add_agency(con, by, "bench", "Bench agency", "GB", "desk")
+        add_user(con, by, "bench-admin", "bench", "admin")
+    secrets = {}
+    for i in range(analysts):
+        uid = f"analyst-{i:03d}"
+        if user(con, uid) is None:
+            add_user(con, "bench-admin", uid, "bench", "officer")
+        secrets[uid] = create_login(con, "bench-admin", uid, PASSWORD)
+    return secrets
+
+
+@contextmanager
+def team_database(url: str) -> Iterator[str]:
+    """A throw-away database with the team schema on the server of ``url`` (its URL)."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    from darkmap.store.team import init_server
+
+    db = f"darkmap_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url, autocommit=True) as pg:
+        pg.execute(f"CREATE DATABASE {db}")
+    try:
+        dsn = make_conninfo(url, dbname=db)
+        init_server(dsn)
+        yield dsn
+    finally:
+        with psycopg.connect(url, autocommit=True) as pg:
+            pg.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+def serve(path: Path, port: int, server: str | None = None) -> subprocess.Popen[bytes]:
+    """``darkmap serve`` (``--server``) in its own process, once it listens."""
     proc = subprocess.Popen([sys.executable, "-c", "from darkmap.cli import main; main()",
-                             "serve", "-w", str(path), "--port", str(port)],
+                             "serve", "-w", str(path), "--port", str(port),
+                             *(["--server", server] if server else [])],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(300):
         try:
@@ -107,9 +152,10 @@ async def sign_in(client: httpx.AsyncClient, uid: str, secret: str) -> None:
 
 async def analyst(client: httpx.AsyncClient, rng: random.Random, personas: list[str],
                   terms: list[str], until: float, think: float,
-                  out: list[tuple[str, float, int]]) -> None:
-    """One analyst's loop until ``until``: (kind, seconds, status) per request, with an
-    exponential pause of mean ``think`` seconds between requests (0: none)."""
+                  out: list[tuple[str, float, int | str]]) -> None:
+    """One analyst's loop until ``until``: (kind, seconds, HTTP status or the transport
+    error's name) per request, with an exponential pause of mean ``think`` seconds
+    between requests (0: none)."""
     kinds = [k for k, w in MIX for _ in range(w)]
     while time.perf_counter() < until:
         if think > 0:
@@ -121,10 +167,11 @@ async def analyst(client: httpx.AsyncClient, rng: random.Random, personas: list[
                "graph": f"/api/graph/expand?node={quote('persona:' + pid)}",
                "review": "/review"}[kind]
         t0 = time.perf_counter()
+        status: int | str
         try:
             status = (await client.get(url)).status_code
-        except httpx.HTTPError:
-            status = 0
+        except httpx.HTTPError as exc:
+            status = type(exc).__name__
         out.append((kind, time.perf_counter() - t0, status))
 
 
@@ -135,14 +182,14 @@ def pct(xs: list[float], q: float) -> float:
 
 
 async def run(url: str, secrets: dict[str, str], personas: list[str], terms: list[str],
-              seconds: float, think: float) -> list[tuple[str, float, int]]:
+              seconds: float, think: float) -> list[tuple[str, float, int | str]]:
     """Sign everyone in, then run the analysts concurrently."""
     limits = httpx.Limits(max_connections=len(secrets) + 5)
     clients = [httpx.AsyncClient(base_url=url, limits=limits, timeout=30)
                for _ in secrets]
     for c, (uid, secret) in zip(clients, secrets.items(), strict=True):
         await sign_in(c, uid, secret)
-    out: list[tuple[str, float, int]] = []
+    out: list[tuple[str, float, int | str]] = []
     until = time.perf_counter() + seconds
     await asyncio.gather(*(analyst(c, random.Random(i), personas, terms, until, think, out)
                            for i, c in enumerate(clients)))
@@ -160,33 +207,43 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8699)
     ap.add_argument("--think", type=float, default=0.0,
                     help="mean seconds an analyst reads a page before the next (0: none)")
+    ap.add_argument("--server", default=None, metavar="URL",
+                    help="PostgreSQL server (a role that may create a database): users, "
+                         "sessions and records there, as `darkmap serve --server`")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="darkmap-bench-web-") as tmp:
         path = args.workspace or build(Path(tmp), args.vendors)
-        secrets, personas, terms = prepare(path, args.analysts)
-        proc = serve(path, args.port)
-        try:
-            t0 = time.perf_counter()
-            out = asyncio.run(run(f"http://127.0.0.1:{args.port}", secrets, personas,
-                                  terms, args.seconds, args.think))
-            wall = time.perf_counter() - t0
-        finally:
-            proc.terminate()
-            proc.wait(30)
+        with (team_database(args.server) if args.server else _none()) as dsn:
+            secrets, personas, terms = prepare(path, args.analysts, dsn)
+            proc = serve(path, args.port, dsn)
+            try:
+                t0 = time.perf_counter()
+                out = asyncio.run(run(f"http://127.0.0.1:{args.port}", secrets, personas,
+                                      terms, args.seconds, args.think))
+                wall = time.perf_counter() - t0
+            finally:
+                proc.terminate()
+                proc.wait(30)
     lat = [s for _, s, _ in out]
     by_kind = {k: {"requests": len(xs), "p50_ms": pct(xs, 50), "p95_ms": pct(xs, 95)}
                for k, _ in MIX for xs in [[s for kk, s, _ in out if kk == k]]}
     print(json.dumps({
-        "bench": "workbench", "store": "duckdb", "analysts": args.analysts,
+        "bench": "workbench", "store": "postgresql" if args.server else "duckdb",
+        "analysts": args.analysts,
         "seconds": args.seconds, "think_s": args.think, "personas": len(personas),
         "requests": len(out),
         "requests_per_s": round(len(out) / args.seconds, 1),
         "p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "p99_ms": pct(lat, 99),
         "errors": sum(1 for *_, st in out if st != 200),
         "error_statuses": {f"{k} {st}": n for (k, st), n in sorted(Counter(
-            (k, st) for k, _, st in out if st != 200).items())},
+            (k, st) for k, _, st in out if st != 200).items(), key=str)},
         "wall_s": round(wall, 1),
         "by_kind": by_kind}, indent=2))
+
+
+@contextmanager
+def _none() -> Iterator[None]:
+    yield None
 
 
 if __name__ == "__main__":

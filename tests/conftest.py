@@ -111,3 +111,22 @@ def spark() -> Iterator[Any]:
     s.sparkContext.setLogLevel("ERROR")
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="session")
+def web_pg_db() -> Iterator[Any]:
+    """A team server for the web tests: a throw-away PostgreSQL database with darkmap's
+    schema on ``$DARKMAP_TEST_PG`` (tests/ops_backends.py), dropped at the end."""
+    from ops_backends import ServerDb
+    db = ServerDb()
+    try:
+        yield db
+    finally:
+        db.drop()
+
+
+@pytest.fixture(scope="session")
+def web_pg(web_pg_db: Any) -> str:
+    """The workbench's own login role on ``web_pg_db`` (a member of
+    ``darkmap_ops_service``), as a connection URL."""
+    return str(web_pg_db.role("workbench", service=True)[1])

@@ -91,7 +91,7 @@ OWNERS: dict[str, frozenset[str]] = {
     **dict.fromkeys(("ops_audit", "ops_audit_head", "ops_audit_archives"),
                     frozenset({"darkmap.store.audit"})),
     **dict.fromkeys(("feedback_rates", "sales_estimates"), frozenset({"darkmap.store.sales"})),
-    **dict.fromkeys(("web_logins", "web_failures", "web_tokens"),
+    **dict.fromkeys(("web_logins", "web_failures", "web_tokens", "web_sessions"),
                     frozenset({"darkmap.store.web"})),
     "schema_migrations": frozenset({"darkmap.store.workspace"}),
     **dict.fromkeys(("crawl_jobs", "crawl_frontier", "crawl_fetches"),

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from web_support import (
+    STORES,
     FakeClock,
     Served,
     World,
@@ -26,15 +27,17 @@ from web_support import (
 from darkmap.web.auth import create_token
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return shared_world(tmp_path_factory)
+@pytest.fixture(scope="module", params=STORES)
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> World:
+    """The test world, with users and records in the workspace (duckdb), then on the
+    team server (postgres)."""
+    return shared_world(tmp_path_factory, request.param, request)
 
 
 @pytest.fixture(scope="module")
 def srv(world: World) -> Iterator[tuple[Served, FakeClock]]:
     clock = next_clock()
-    with serving(world.path, clock) as s:
+    with serving(world, clock) as s:
         yield s, clock
 
 
@@ -49,7 +52,7 @@ def _client(srv: tuple[Served, FakeClock], world: World, user: str) -> Iterator[
 
 def _token(srv: tuple[Served, FakeClock], user: str) -> dict[str, str]:
     wb = srv[0].wb
-    return {"Authorization": "Bearer " + wb.call(lambda: create_token(wb.ws, user))}
+    return {"Authorization": "Bearer " + wb.call(lambda: create_token(wb.con, user))}
 
 
 def _pages(world: World) -> list[str]:
@@ -126,6 +129,9 @@ def test_every_page_renders_for_an_analyst(srv, world: World) -> None:
 
 def test_review_queue_confirm_feeds_judge_and_a_reader_may_not(srv, world: World) -> None:
     served, _ = srv
+    if world.server:
+        _judging_refused_on_the_team_server(srv, world)
+        return
     with _client(srv, world, "alice") as c:
         page = c.get("/review").text
         a = page.split('name="a" value="')[1].split('"')[0]
@@ -161,3 +167,23 @@ def test_sessions_expire_on_the_server_clock(srv, world: World) -> None:
     with _client(srv, world, "bob") as c:
         clock.now += timedelta(minutes=31)
         assert c.get("/", follow_redirects=False).headers["location"] == "/login?why=idle"
+
+
+def _judging_refused_on_the_team_server(srv: tuple[Served, FakeClock], world: World) -> None:
+    """Over a team server the workspace is read-only: the queue shows, a verdict is
+    refused with a line saying where to judge, and nothing is written."""
+    served, _ = srv
+    before = served.sql("SELECT count(*) FROM judgements")
+    with _client(srv, world, "alice") as c:
+        page = c.get("/review").text
+        a = page.split('name="a" value="')[1].split('"')[0]
+        b = page.split('name="b" value="')[1].split('"')[0]
+        r = c.post("/review", data={"csrf": csrf_of(page), "a": a, "b": b,
+                                    "verdict": "confirm"})
+        assert r.status_code == 409 and "darkmap team sync" in r.text
+    with _client(srv, world, "rita") as r:
+        page = r.get("/review").text
+        resp = r.post("/review", data={"csrf": csrf_of(page), "a": a, "b": b,
+                                       "verdict": "reject"})
+        assert resp.status_code == 403 and "reader" in resp.text
+    assert served.sql("SELECT count(*) FROM judgements") == before

@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import psycopg
 import pytest
 from web_support import (
     PASSWORD,
+    STORES,
     FakeClock,
     Served,
     World,
@@ -64,16 +66,18 @@ def test_totp_step_accepted_once_and_within_one_step() -> None:
     assert verify_totp(secret, code, later, None) is None
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return shared_world(tmp_path_factory)
+@pytest.fixture(scope="module", params=STORES)
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> World:
+    """The test world, with users and records in the workspace (duckdb), then on the
+    team server (postgres)."""
+    return shared_world(tmp_path_factory, request.param, request)
 
 
 @pytest.fixture
 def live(world: World) -> Iterator[tuple[httpx.Client, FakeClock, Served]]:
     """A served workbench whose clock starts an hour after the previous test's."""
     clock = next_clock()
-    with serving(world.path, clock) as srv, httpx.Client(base_url=srv.url) as client:
+    with serving(world, clock) as srv, httpx.Client(base_url=srv.url) as client:
         yield client, clock, srv
 
 
@@ -93,7 +97,7 @@ def test_login_with_totp_sets_strict_httponly_cookie(live, world: World) -> None
 
 def test_cookies_secure_and_host_prefixed_behind_tls(world: World) -> None:
     clock = next_clock()
-    with serving(world.path, clock, tls=True) as srv, httpx.Client(base_url=srv.url) as c:
+    with serving(world, clock, tls=True) as srv, httpx.Client(base_url=srv.url) as c:
         form = c.get("/login")
         pre = form.headers["set-cookie"]
         token = csrf_of(form.text)
@@ -206,13 +210,18 @@ def test_logons_go_to_a_valid_hash_chained_audit_trail(live, world: World) -> No
     login(client, "bob", world.secrets["bob"], clock)
     entries = srv.audit("bob")
     assert any(e["action"] == "web.logon" and e["outcome"] == "ok" for e in entries)
-    n, problem = srv.wb.call(lambda: verify(srv.wb.ws.con))
+    n, problem = srv.wb.call(lambda: verify(srv.wb.con))
     assert problem is None and n > 10
 
 
 def test_passwords_are_argon2id(world: World) -> None:
-    with Workspace.open(world.path, read_only=True) as ws:
-        hashes = [r[0] for r in ws.con.execute("SELECT password_hash FROM web_logins").fetchall()]
+    if world.server:
+        with psycopg.connect(world.server) as pg:
+            hashes = [r[0] for r in pg.execute("SELECT password_hash FROM web_logins")]
+    else:
+        with Workspace.open(world.path, read_only=True) as ws:
+            hashes = [r[0] for r in
+                      ws.con.execute("SELECT password_hash FROM web_logins").fetchall()]
     assert hashes and all(h.startswith("$argon2id$") for h in hashes)
     assert not any(PASSWORD in h for h in hashes)
 

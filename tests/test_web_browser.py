@@ -129,7 +129,7 @@ def _hostile_world(base: Path) -> tuple[Path, str]:
         darkmap.assess_listings(ws)
         add_agency(ws.con, "eve", "ag", "Agency", "GB", "desk")
         add_user(ws.con, "eve", "eve", "ag", "officer")
-        secret = create_login(ws, "eve", "eve", PASSWORD, "supervisor")
+        secret = create_login(ws.con, "eve", "eve", PASSWORD, "supervisor")
     return path, secret
 
 

@@ -1,5 +1,11 @@
 """Shared by the web tests: a workbench on a small demo world with two agencies, served
-for real by uvicorn on loopback (in a thread), with an injectable clock."""
+for real by uvicorn on loopback (in a thread), with an injectable clock.
+
+Two stores (:data:`STORES`): ``duckdb`` keeps users, sign-ins and operational records in
+the workspace; ``postgres`` keeps them on a real team server (a throw-away database on
+``$DARKMAP_TEST_PG``, the ``web_pg`` fixture of tests/conftest.py), the same agencies,
+users and records made there through the library, and the workbench reads the workspace
+read-only, as ``darkmap serve --server`` does."""
 
 from __future__ import annotations
 
@@ -22,11 +28,14 @@ from darkmap.ops.audit import show
 from darkmap.ops.records import Arrest, Case, Seizure, add_record
 from darkmap.pipeline import DemoContext, run_stages
 from darkmap.store import operations as ops_store
+from darkmap.store.operations import Space
+from darkmap.store.team import open_web_server
 from darkmap.store.workspace import Workspace
 from darkmap.web.app import Workbench, create_app
 from darkmap.web.auth import create_login, totp
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - the test users' password
+STORES = ("duckdb", "postgres")
 
 
 @dataclass
@@ -61,6 +70,8 @@ class World:
     persona: str          # the top target (case of agency A links to it)
     case_a: str           # agency A's case
     seizure_b: str        # agency B's seizure
+    server: str | None = None   # postgres: the workbench's login (darkmap_ops_service)
+    store: str = "duckdb"
 
 
 def build_world(base: Path, vendors: int = 40) -> World:
@@ -73,46 +84,71 @@ def build_world(base: Path, vendors: int = 40) -> World:
         results = {r.name: r.status for r in run_stages(
             ws, DemoContext(world=base / "world", real_data=None, seed=5, vendors=vendors))}
         assert set(results.values()) == {"ok"}, results
-        con = ws.con
         # the demo's operation stage set up its own agencies: one of their admins onboards
         # the two agencies of these tests (as a task force onboards a partner)
-        demo_admin = next(u.user_id for u in ops_store.users(con) if u.role == "admin")
-        add_agency(con, demo_admin, "t-nca", "National Crime Agency", "GB", "nca desk")
-        add_user(con, demo_admin, "ana", "t-nca", "admin")
-        add_user(con, "ana", "alice", "t-nca", "officer")
-        add_agency(con, "ana", "t-bka", "Bundeskriminalamt", "DE", "bka desk")
-        add_user(con, "ana", "bert", "t-bka", "admin")
-        add_user(con, "bert", "bob", "t-bka", "officer")
-        add_user(con, "ana", "rita", "t-nca", "reader")
+        demo_admin = next(u.user_id for u in ops_store.users(ws.con) if u.role == "admin")
         top = darkmap.targets(ws, limit=1)[0]["persona_id"]
-        case_a = add_record(ws, "alice", Case("Operation A case", "nca only"),
-                            provenance="test", links=[("persona", top)]).record_id
-        comp = add_compartment(con, "bob", "agency", "bka ops").compartment_id
-        seizure_b = add_record(ws, "bob", Seizure(drugs_g={"cocaine": 120.0}),
-                               compartment=comp, country="DE", provenance="test",
-                               links=[("persona", top)]).record_id
-        add_record(ws, "bob", Arrest("someone"), compartment=comp, country="DE",
-                   provenance="test")
-        grant(con, "ana", add_compartment(con, "ana", "agency", "nca x").compartment_id,
-              "user", "rita", "read")
-        secrets = {u: create_login(ws, "ana" if u in ("alice", "rita", "ana") else "bert",
-                                   u, PASSWORD, role)
-                   for u, role in (("ana", "admin"), ("alice", "analyst"),
-                                   ("bob", "analyst"), ("rita", "analyst"))}
+        world = _onboard(ws, demo_admin, path, top)
     finally:
         ws.close()
+    return world
+
+
+def build_server_world(duck: World, server: str) -> World:
+    """The same agencies, users, records and sign-ins made on the team server (``server``:
+    the workbench's service login, on a database with the team schema and no user yet:
+    ``ana`` sets it up), over the workspace of ``duck`` as reference data."""
+    with Workspace.open(duck.path) as ws, open_web_server(server, ws) as ops:
+        world = _onboard(ops, "ana", duck.path, duck.persona)
+    world.server, world.store = server, "postgres"
+    return world
+
+
+def _onboard(space: Space, by: str, path: Path, top: str) -> World:
+    """t-nca (ana admin, alice officer, rita reader) and t-bka (bert admin, bob officer),
+    onboarded by ``by``; a case of t-nca and a seizure of t-bka on the top target
+    ``top``; workbench sign-ins for ana, alice, bob and rita."""
+    con = space.con
+    add_agency(con, by, "t-nca", "National Crime Agency", "GB", "nca desk")
+    add_user(con, by, "ana", "t-nca", "admin")
+    add_user(con, "ana", "alice", "t-nca", "officer")
+    add_agency(con, "ana", "t-bka", "Bundeskriminalamt", "DE", "bka desk")
+    add_user(con, "ana", "bert", "t-bka", "admin")
+    add_user(con, "bert", "bob", "t-bka", "officer")
+    add_user(con, "ana", "rita", "t-nca", "reader")
+    case_a = add_record(space, "alice", Case("Operation A case", "nca only"),
+                        provenance="test", links=[("persona", top)]).record_id
+    comp = add_compartment(con, "bob", "agency", "bka ops").compartment_id
+    seizure_b = add_record(space, "bob", Seizure(drugs_g={"cocaine": 120.0}),
+                           compartment=comp, country="DE", provenance="test",
+                           links=[("persona", top)]).record_id
+    add_record(space, "bob", Arrest("someone"), compartment=comp, country="DE",
+               provenance="test")
+    grant(con, "ana", add_compartment(con, "ana", "agency", "nca x").compartment_id,
+          "user", "rita", "read")
+    secrets = {u: create_login(con, "ana" if u in ("alice", "rita", "ana") else "bert",
+                               u, PASSWORD, role)
+               for u, role in (("ana", "admin"), ("alice", "analyst"),
+                               ("bob", "analyst"), ("rita", "analyst"))}
     return World(path, secrets, top, case_a, seizure_b)
 
 
-_SHARED: list[World] = []
+_SHARED: dict[str, World] = {}
 
 
-def shared_world(factory: pytest.TempPathFactory) -> World:
+def shared_world(factory: pytest.TempPathFactory, store: str = "duckdb",
+                 request: pytest.FixtureRequest | None = None) -> World:
     """One :func:`build_world` per test session (the web tests share it; each test that
-    signs in moves its own clock, so TOTP steps never repeat)."""
-    if not _SHARED:
-        _SHARED.append(build_world(factory.mktemp("web-world")))
-    return _SHARED[0]
+    signs in moves its own clock, so TOTP steps never repeat), and with ``store``
+    ``postgres`` one :func:`build_server_world` of it on the ``web_pg`` server (fixture
+    taken through ``request``)."""
+    if "duckdb" not in _SHARED:
+        _SHARED["duckdb"] = build_world(factory.mktemp("web-world"))
+    if store == "postgres" and store not in _SHARED:
+        assert request is not None
+        _SHARED[store] = build_server_world(_SHARED["duckdb"],
+                                            request.getfixturevalue("web_pg"))
+    return _SHARED[store]
 
 
 def free_port() -> int:
@@ -129,20 +165,27 @@ class Served:
     wb: Workbench
 
     def audit(self, actor: str) -> list[dict]:
-        """The audit entries of ``actor``, read through the server's connection."""
-        return self.wb.call(lambda: show(self.wb.ws.con, actor=actor))
+        """The audit entries of ``actor``, read through the server's connection (the
+        workspace's, or the team server's)."""
+        return self.wb.call(lambda: show(self.wb.con, actor=actor))
 
     def sql(self, query: str) -> list[tuple]:
-        """A read through the server's connection (test set-up only)."""
+        """A read of the workspace through the server's connection (test set-up only)."""
         return self.wb.call(lambda: self.wb.ws.con.execute(query).fetchall())
 
 
 @contextmanager
-def serving(path: Path, clock: FakeClock | None = None, tls: bool = False) -> Iterator[Served]:
-    """The workbench on ``path`` served by uvicorn on loopback (``tls``: cookies marked
-    as behind a TLS proxy)."""
-    ws = Workspace.open(path)
-    app = create_app(ws, clock=clock, tls=tls) if clock is not None else create_app(ws, tls=tls)
+def serving(world: World | Path, clock: FakeClock | None = None,
+            tls: bool = False) -> Iterator[Served]:
+    """The workbench on the world's workspace served by uvicorn on loopback (``tls``:
+    cookies marked as behind a TLS proxy); for a ``postgres`` world over its team server
+    with the workspace read-only, as ``darkmap serve --server`` runs."""
+    dsn = world.server if isinstance(world, World) else None
+    path = world.path if isinstance(world, World) else world
+    ws = Workspace.open(path, read_only=dsn is not None)
+    conns = (open_web_server(dsn, ws), open_web_server(dsn)) if dsn else None
+    app = create_app(ws, clock=clock, tls=tls, server=conns) if clock is not None \
+        else create_app(ws, tls=tls, server=conns)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="off"))
@@ -158,6 +201,7 @@ def serving(path: Path, clock: FakeClock | None = None, tls: bool = False) -> It
     finally:
         server.should_exit = True
         thread.join(10)
+        app.state.wb.close()
         ws.close()
 
 

@@ -116,7 +116,7 @@ COMMANDS: dict[str, tuple[Callable[[], None], str]] = {
         "deconfliction contacts; package.json and package.html (audited).")),
     "demo": (_report, "Run the main job end to end: simulate, ingest, analyse, report."),
     "report": (_report, "Write the HTML report of everything in the workspace."),
-    "serve": (_serve, "Run the web workbench over a workspace (this process holds it)."),
+    "serve": (_serve, "Run the web workbench over a workspace, or a team server (--server)."),
     "serve-user": (_serve, (
         "Give an operational user (`darkmap ops user add`) a workbench sign-in.")),
     "serve-token": (_serve, "Issue an API token for a user with a sign-in (shown once)."),

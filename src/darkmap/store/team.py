@@ -44,14 +44,22 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from darkmap.errors import DarkmapError
 from darkmap.model.display import for_display
 from darkmap.store.audit import install_server_audit
-from darkmap.store.operations import OPS_SCHEMA_VERSION, OpsServer, PgOps, install_server_schema
+from darkmap.store.operations import (
+    OPS_SCHEMA_VERSION,
+    SERVICE_ROLE,
+    OpsServer,
+    PgOps,
+    install_server_schema,
+)
 from darkmap.store.personas import JUDGEMENT_COLUMNS, all_judgements, apply_shared_judgements
+from darkmap.store.web import install_server_web
 from darkmap.store.workspace import Workspace, table_exists, utcnow
 
 __all__ = [
     "ANALYST_ROLE", "ID_CHARS", "NOTE_CHARS", "SCHEMA_VERSION", "SUPERVISOR_ROLE",
     "ServerInit", "SyncResult", "TeamServerError", "check_row", "default_server",
-    "init_server", "is_loopback", "open_ops_server", "secure_conninfo", "sync_judgements",
+    "init_server", "is_loopback", "open_ops_server", "open_web_server", "secure_conninfo",
+    "sync_judgements",
 ]
 
 SCHEMA_VERSION = 2
@@ -352,6 +360,7 @@ def init_server(dsn: str) -> ServerInit:
             pg.execute(_SCHEMA_V2)
             install_server_schema(pg)
             install_server_audit(pg)
+            install_server_web(pg)
             grants = [r[0] for r in pg.execute(_DIRECT_GRANTS).fetchall()]
     except psycopg.Error as exc:
         raise TeamServerError(f"team server refused init: {_first_line(exc)}") from exc
@@ -382,6 +391,32 @@ def open_ops_server(dsn: str, workspace: Workspace | None = None) -> OpsServer:
                               f"darkmap needs {OPS_SCHEMA_VERSION}: an administrator runs "
                               "`darkmap team init` on it")
     return OpsServer(PgOps(pg, workspace.con if workspace is not None else None), workspace)
+
+
+def open_web_server(dsn: str, workspace: Workspace | None = None) -> OpsServer:
+    """The team server for a workbench process (:func:`open_ops_server`), checked: the
+    workbench's tables are installed (else a line asking for ``darkmap team init``) and
+    the login role is a member of ``darkmap_ops_service`` (the workbench authenticates
+    its users itself and acts for them; an analyst's own role may not)."""
+    ops = open_ops_server(dsn, workspace)
+    try:
+        row = ops.con.execute(
+            "SELECT to_regclass('web_sessions') IS NOT NULL, session_user::text, "
+            f"pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER')").fetchone()
+    except psycopg.Error as exc:
+        ops.close()
+        raise TeamServerError(f"team server refused the connection: {_first_line(exc)}") \
+            from exc
+    if not row or not row[0]:
+        ops.close()
+        raise TeamServerError("the team server has no workbench tables: an administrator "
+                              "runs `darkmap team init` on it")
+    if not row[2]:
+        ops.close()
+        raise TeamServerError(f"role {for_display(row[1], max_chars=60)!r} is not a member of "
+                              f"{SERVICE_ROLE}: the workbench needs a login role of its own "
+                              f"(GRANT {SERVICE_ROLE} TO <role>; docs/workbench.md)")
+    return ops
 
 
 def _newer(version: int) -> str:

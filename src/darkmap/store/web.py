@@ -1,9 +1,16 @@
 """The SQL of the web workbench (issue #14): sign-in credentials, failed sign-ins, API
-tokens (the ``web_`` tables, written only here), and the reads its pages need beyond the
-library's (an account, a listing, free-text search over listings and feedback, the
-review queue of proposed links, graph neighbours).
+tokens and sessions (the ``web_`` tables, written only here), and the reads its pages
+need beyond the library's (an account, a listing, free-text search over listings and
+feedback, the review queue of proposed links, graph neighbours).
 
-Sessions are not stored: they live in the server process (:mod:`darkmap.web.auth`).
+Credentials, failures and tokens live where the operational records live: the
+workspace's DuckDB (migration 013) or the team server (:data:`PG_WEB_SCHEMA`, installed
+by ``darkmap team init``); the functions below take either connection
+(:data:`darkmap.store.operations.Con`). Sessions are stored only on the team server
+(``web_sessions``), so several workbench processes share them; over a workspace they live
+in the one server process (:mod:`darkmap.web.auth`). On the server only the front-end role
+``darkmap_ops_service`` may touch the ``web_`` tables: an operational user's own login role
+reads no password hash, TOTP secret or session.
 """
 
 from __future__ import annotations
@@ -13,16 +20,49 @@ from typing import Any, NamedTuple
 
 import duckdb
 
+from darkmap.store.operations import SERVICE_ROLE, Con, PgOps
 from darkmap.store.workspace import Workspace, table_exists
 
 __all__ = [
-    "LoginRow", "account_head", "any_record_links", "account_listings", "account_observations",
-    "clear_failures", "count_failures", "feedback_of", "identifier_holders",
-    "identifiers_of_accounts", "insert_failure", "insert_login", "insert_token",
-    "latest_lockout",
-    "listing_head", "listing_observations", "login", "persona_sales", "pgp_keys_of", "review_queue",
-    "search_feedback", "search_listings", "set_totp_step", "thread_cursor", "token_user",
+    "PG_WEB_SCHEMA", "LoginRow", "SessionRow", "account_head", "account_listings",
+    "account_observations", "any_record_links", "clear_failures", "count_failures",
+    "delete_session", "feedback_of", "identifier_holders", "identifiers_of_accounts",
+    "insert_failure", "insert_login", "insert_session", "insert_token", "install_server_web",
+    "latest_lockout", "listing_head", "listing_observations", "login", "persona_sales",
+    "pgp_keys_of", "purge_sessions", "review_queue", "search_feedback", "search_listings",
+    "session_row",
+    "set_totp_step", "thread_cursor", "token_user", "touch_session",
 ]
+
+
+PG_WEB_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS web_logins (
+    user_id TEXT PRIMARY KEY,
+    web_role TEXT NOT NULL CHECK (web_role IN ('analyst', 'supervisor', 'admin')),
+    password_hash TEXT NOT NULL, totp_secret TEXT NOT NULL, totp_last_step BIGINT,
+    created_by TEXT NOT NULL, created_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS web_failures (
+    user_id TEXT NOT NULL, failed_at TIMESTAMP NOT NULL, reason TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS web_failures_user ON web_failures (user_id, failed_at);
+CREATE TABLE IF NOT EXISTS web_tokens (
+    token_sha256 TEXT PRIMARY KEY, user_id TEXT NOT NULL, label TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL, revoked_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS web_sessions (
+    sid_sha256 TEXT PRIMARY KEY, user_id TEXT NOT NULL, web_role TEXT NOT NULL,
+    signed_in TIMESTAMP NOT NULL, last_seen TIMESTAMP NOT NULL, csrf TEXT NOT NULL);
+REVOKE ALL ON web_logins, web_failures, web_tokens, web_sessions FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON web_logins, web_failures, web_tokens, web_sessions
+    TO {SERVICE_ROLE};
+"""
+"""The workbench's tables on the team server: the workspace's (migration 013) plus the
+sessions. Only ``darkmap_ops_service`` (the workbench's own login role) may read or write
+them; ``darkmap_ops`` members (analysts' login roles, in ``psql``) may not."""
+
+
+def install_server_web(pg: Any) -> None:
+    """Create (or complete) the workbench's tables on the server (after the operational
+    schema, which makes the service role); the caller holds the transaction."""
+    pg.execute(PG_WEB_SCHEMA)
 
 
 class LoginRow(NamedTuple):
@@ -46,32 +86,32 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str,
 # -- credentials ----------------------------------------------------------------------
 
 
-def insert_login(con: duckdb.DuckDBPyConnection, row: LoginRow, by: str,
+def insert_login(con: Con, row: LoginRow, by: str,
                  at: datetime) -> None:
     """Store (or replace) a user's sign-in credentials."""
     con.execute("DELETE FROM web_logins WHERE user_id = ?", [row.user_id])
     con.execute("INSERT INTO web_logins VALUES (?, ?, ?, ?, ?, ?, ?)", [*row, by, at])
 
 
-def login(con: duckdb.DuckDBPyConnection, user_id: str) -> LoginRow | None:
+def login(con: Con, user_id: str) -> LoginRow | None:
     """A user's credentials, or None."""
     r = con.execute("SELECT user_id, web_role, password_hash, totp_secret, totp_last_step "
                     "FROM web_logins WHERE user_id = ?", [user_id]).fetchone()
     return None if r is None else LoginRow(*r)
 
 
-def set_totp_step(con: duckdb.DuckDBPyConnection, user_id: str, step: int) -> None:
+def set_totp_step(con: Con, user_id: str, step: int) -> None:
     """Remember the newest TOTP time step accepted for ``user_id``."""
     con.execute("UPDATE web_logins SET totp_last_step = ? WHERE user_id = ?", [step, user_id])
 
 
-def insert_failure(con: duckdb.DuckDBPyConnection, user_id: str, at: datetime,
+def insert_failure(con: Con, user_id: str, at: datetime,
                    reason: str) -> None:
     """Record one failed sign-in."""
     con.execute("INSERT INTO web_failures VALUES (?, ?, ?)", [user_id, at, reason])
 
 
-def count_failures(con: duckdb.DuckDBPyConnection, user_id: str,
+def count_failures(con: Con, user_id: str,
                    since: datetime) -> tuple[int, datetime | None]:
     """Failed sign-ins of ``user_id`` at or after ``since``: (count, newest)."""
     r = con.execute("SELECT count(*), max(failed_at) FROM web_failures WHERE user_id = ? "
@@ -79,30 +119,73 @@ def count_failures(con: duckdb.DuckDBPyConnection, user_id: str,
     return (0, None) if r is None else (int(r[0]), r[1])
 
 
-def latest_lockout(con: duckdb.DuckDBPyConnection, user_id: str) -> datetime | None:
+def latest_lockout(con: Con, user_id: str) -> datetime | None:
     """When ``user_id`` was last locked out (a ``lockout`` row), or None."""
     r = con.execute("SELECT max(failed_at) FROM web_failures WHERE user_id = ? AND "
                     "reason = 'lockout'", [user_id]).fetchone()
     return None if r is None else r[0]
 
 
-def clear_failures(con: duckdb.DuckDBPyConnection, user_id: str) -> None:
+def clear_failures(con: Con, user_id: str) -> None:
     """Forget the failed sign-ins of ``user_id`` (after a successful one)."""
     con.execute("DELETE FROM web_failures WHERE user_id = ?", [user_id])
 
 
-def insert_token(con: duckdb.DuckDBPyConnection, token_sha256: str, user_id: str,
+def insert_token(con: Con, token_sha256: str, user_id: str,
                  label: str, at: datetime) -> None:
     """Store an API token's hash."""
     con.execute("INSERT INTO web_tokens VALUES (?, ?, ?, ?, NULL)",
                 [token_sha256, user_id, label, at])
 
 
-def token_user(con: duckdb.DuckDBPyConnection, token_sha256: str) -> str | None:
+def token_user(con: Con, token_sha256: str) -> str | None:
     """The user of an unrevoked API token, or None."""
     r = con.execute("SELECT user_id FROM web_tokens WHERE token_sha256 = ? AND "
                     "revoked_at IS NULL", [token_sha256]).fetchone()
     return None if r is None else str(r[0])
+
+
+# -- sessions (team server) -------------------------------------------------------------
+
+
+class SessionRow(NamedTuple):
+    """A stored session (the cookie value only as its SHA-256)."""
+
+    user_id: str
+    web_role: str
+    signed_in: datetime
+    last_seen: datetime
+    csrf: str
+
+
+def insert_session(con: PgOps, sid_sha256: str, row: SessionRow) -> None:
+    """Store a new session."""
+    con.execute("INSERT INTO web_sessions VALUES (?, ?, ?, ?, ?, ?)", [sid_sha256, *row])
+
+
+def session_row(con: PgOps, sid_sha256: str) -> SessionRow | None:
+    """A stored session, or None."""
+    r = con.execute("SELECT user_id, web_role, signed_in, last_seen, csrf FROM web_sessions "
+                    "WHERE sid_sha256 = ?", [sid_sha256]).fetchone()
+    return None if r is None else SessionRow(*r)
+
+
+def touch_session(con: PgOps, sid_sha256: str, at: datetime) -> None:
+    """Move a session's last request to ``at`` (never back)."""
+    con.execute("UPDATE web_sessions SET last_seen = greatest(last_seen, ?) "
+                "WHERE sid_sha256 = ?", [at, sid_sha256])
+
+
+def purge_sessions(con: PgOps, idle_before: datetime, signed_in_before: datetime) -> None:
+    """Forget every session idle since before ``idle_before`` or signed in before
+    ``signed_in_before`` (they can no longer be used)."""
+    con.execute("DELETE FROM web_sessions WHERE last_seen < ? OR signed_in < ?",
+                [idle_before, signed_in_before])
+
+
+def delete_session(con: PgOps, sid_sha256: str) -> None:
+    """Forget a session (signed out, idle or past re-authentication)."""
+    con.execute("DELETE FROM web_sessions WHERE sid_sha256 = ?", [sid_sha256])
 
 
 # -- reads for the pages --------------------------------------------------------------
@@ -114,14 +197,14 @@ def thread_cursor(ws: Workspace) -> Workspace:
     return Workspace(ws.path, ws.con.cursor())
 
 
-def any_record_links(con: duckdb.DuckDBPyConnection, refs: list[tuple[str, str]]) -> bool:
-    """Whether any operational record (of anyone) links to one of ``refs`` (kind, id).
-    Says only whether a grant-filtered, audited read is worth making; returns no
-    record."""
-    if not refs or not table_exists(con, "ops_links"):
+def any_record_links(con: Con, refs: list[tuple[str, str]]) -> bool:
+    """Whether any operational record (of anyone) links to one of ``refs`` (kind, id),
+    in the workspace or on the team server. Says only whether a grant-filtered, audited
+    read is worth making; returns no record."""
+    if not refs or (not isinstance(con, PgOps) and not table_exists(con, "ops_links")):
         return False
     r = con.execute("SELECT EXISTS (SELECT 1 FROM ops_links WHERE (ref_kind, ref_id) IN "
-                    "(SELECT unnest(?), unnest(?)))",
+                    "(SELECT unnest(CAST(? AS TEXT[])), unnest(CAST(? AS TEXT[]))))",
                     [[k for k, _ in refs], [v for _, v in refs]]).fetchone()
     return bool(r and r[0])
 

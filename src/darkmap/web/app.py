@@ -12,8 +12,15 @@ Sessions: an opaque cookie (HttpOnly, SameSite=Strict, Secure and ``__Host-`` pr
 when ``tls``); every POST carries the session's CSRF token. ``/api/`` takes a bearer
 token (``darkmap serve token``) or, for reads only, the session cookie.
 
-One DuckDB connection (DuckDB allows one writing process): the server holds it and
-runs each request's library calls under one lock.
+Two homes (docs/workbench.md): over a workspace (``--workspace``) the server holds its
+one DuckDB connection, pages read on per-thread cursors and everything that writes
+(sign-ins, judgements, the audit entry of every operational read) runs under one lock.
+Over a team server (``--server``, :func:`darkmap.store.team.open_web_server`) users,
+credentials, lockouts, sessions, tokens, the operational records and the audit trail are
+PostgreSQL's, shared by every workbench process on it; the workspace is opened read-only
+for the analytical facts (personas, listings, wallets), so several processes may serve
+it. Judgements are then made in an analyst's workspace (``darkmap judge``) and shared
+with ``darkmap team sync``: the review queue shows, but does not take, verdicts.
 """
 
 from __future__ import annotations
@@ -38,11 +45,20 @@ from darkmap.errors import BadInputError, DarkmapError, NotFoundError
 from darkmap.model.display import for_display
 from darkmap.ops.access import AccessDenied
 from darkmap.ops.audit import log, show
-from darkmap.store.operations import UserRow
+from darkmap.store.operations import OpsServer, Space, UserRow
 from darkmap.store.web import thread_cursor
 from darkmap.store.workspace import Workspace
 from darkmap.web import views
-from darkmap.web.auth import Clock, LoginFailed, Session, Sessions, sign_in, token_user, utc_clock
+from darkmap.web.auth import (
+    Clock,
+    LoginFailed,
+    ServerSessions,
+    Session,
+    Sessions,
+    sign_in,
+    token_user,
+    utc_clock,
+)
 
 __all__ = ["CSP", "Workbench", "create_app"]
 
@@ -115,14 +131,20 @@ def _jsonable(value: Any) -> Any:
 
 
 class Workbench:
-    """The state of one server: workspace (and its lock), sessions, templates, clock."""
+    """The state of one server: workspace (and its lock), where the operational records,
+    users and audit trail are (``ops``: the workspace itself, or the team server),
+    sessions, templates, clock."""
 
-    def __init__(self, ws: Workspace, clock: Clock = utc_clock, tls: bool = False) -> None:
+    def __init__(self, ws: Workspace, clock: Clock = utc_clock, tls: bool = False,
+                 server: tuple[OpsServer, OpsServer] | None = None) -> None:
         self.ws = ws
         self.lock = views.OPS_LOCK
         self._local = threading.local()
         self.clock = clock
-        self.sessions = Sessions(clock)
+        self.server = server[0] if server is not None else None
+        self.ops: Space = self.server if self.server is not None else ws
+        self.sessions: Sessions = (ServerSessions(server[1].con, clock) if server is not None
+                                   else Sessions(clock))
         self.tls = tls
         self.cookie = "__Host-dm_session" if tls else "dm_session"
         self.env = jinja2.Environment(
@@ -137,16 +159,29 @@ class Workbench:
         with self.lock:
             return fn()
 
-    def read(self, fn: Callable[[Workspace], T]) -> T:
+    @property
+    def con(self) -> Any:
+        """The connection of users, credentials and the audit trail (use in :meth:`call`)."""
+        return self.ops.con
+
+    def read(self, fn: Callable[[Workspace, Space], T]) -> T:
         """Run a page's library calls on this thread's own cursor of the workspace, so
-        pages are read concurrently; the operational calls inside them (which append to
+        pages are read concurrently, with where the operational records are (this
+        cursor, or the team server); the operational calls inside them (which append to
         the audit trail) take :data:`views.OPS_LOCK`, the same lock as :meth:`call`."""
         ws = getattr(self._local, "ws", None)
         if ws is None:
             with self.lock:
                 ws = thread_cursor(self.ws)
             self._local.ws = ws
-        return fn(ws)
+        return fn(ws, self.server if self.server is not None else ws)
+
+    def close(self) -> None:
+        """Close the team server's connections (the workspace is the caller's)."""
+        if self.server is not None:
+            self.server.close()
+            if isinstance(self.sessions, ServerSessions):
+                self.sessions.close()
 
     def render(self, name: str, session: Session | None, status: int = 200,
                **ctx: Any) -> HTMLResponse:
@@ -166,14 +201,14 @@ class Workbench:
     def check_csrf(self, s: Session, given: str | None) -> None:
         """Refuse a state change without the session's CSRF token (audited)."""
         if not Sessions.csrf_ok(s, given):
-            self.call(lambda: log(self.ws.con, s.user.user_id, "web.csrf", "denied"))
+            self.call(lambda: log(self.con, s.user.user_id, "web.csrf", "denied"))
             raise _Refused(403, "refused: missing or wrong CSRF token")
 
     def api_user(self, request: Request, write: bool = False) -> tuple[UserRow, str]:
         """The user of an API request: bearer token, or the session cookie for reads."""
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
-            found = self.call(lambda: token_user(self.ws, auth[7:].strip()))
+            found = self.call(lambda: token_user(self.con, auth[7:].strip()))
             if found is None:
                 raise _Refused(401, "invalid API token")
             return found
@@ -184,10 +219,14 @@ class Workbench:
         raise _Refused(401, "give an API token: Authorization: Bearer <token>")
 
 
-def create_app(ws: Workspace, clock: Clock = utc_clock, tls: bool = False) -> FastAPI:
+def create_app(ws: Workspace, clock: Clock = utc_clock, tls: bool = False,
+               server: tuple[OpsServer, OpsServer] | None = None) -> FastAPI:
     """The workbench over the open workspace ``ws`` (the server holds its connection).
-    ``clock`` (naive UTC) is injectable for tests; ``tls`` marks cookies Secure."""
-    wb = Workbench(ws, clock, tls)
+    ``clock`` (naive UTC) is injectable for tests; ``tls`` marks cookies Secure.
+    ``server``: two connections to the team server (its operational records, users and
+    audit trail; its sessions), from :func:`darkmap.store.team.open_web_server`; the app
+    closes them in :meth:`Workbench.close`, the caller closes ``ws``."""
+    wb = Workbench(ws, clock, tls, server)
     app = FastAPI(title="darkmap workbench API", docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json")
     app.state.wb = wb
@@ -253,7 +292,7 @@ def _auth_routes(app: FastAPI, wb: Workbench) -> None:
         if not pre_cookie or not secrets.compare_digest(pre_cookie.encode(), pre.encode()):
             raise _Refused(403, "refused: missing or wrong CSRF token")
         try:
-            found = wb.call(lambda: sign_in(wb.ws, user, str(form.get("password", "")),
+            found = wb.call(lambda: sign_in(wb.con, user, str(form.get("password", "")),
                                             str(form.get("code", "")), wb.clock))
         except LoginFailed as exc:
             return wb.render("login.html", None, 401, why="", pre=pre, error=str(exc))
@@ -270,7 +309,7 @@ def _auth_routes(app: FastAPI, wb: Workbench) -> None:
         form = await request.form()
         wb.check_csrf(s, str(form.get("csrf", "")))
         wb.sessions.end(request.cookies.get(wb.cookie))
-        wb.call(lambda: log(wb.ws.con, s.user.user_id, "web.logoff"))
+        wb.call(lambda: log(wb.con, s.user.user_id, "web.logoff"))
         resp = RedirectResponse("/login", status_code=303)
         resp.delete_cookie(wb.cookie, path="/")
         return resp
@@ -293,47 +332,47 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request) -> Response:
         s = wb.session(request)
-        return wb.render("dashboard.html", s, d=wb.read(lambda w: views.dashboard(w, s.user)))
+        return wb.render("dashboard.html", s, d=wb.read(lambda w, o: views.dashboard(w, o, s.user)))
 
     @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
     def search(request: Request, q: str = "", market: str | None = None,
                drug_class: str | None = None) -> Response:
         s = wb.session(request)
-        d = wb.read(lambda w: views.search_page(w, q, market or None, drug_class or None))
+        d = wb.read(lambda w, _: views.search_page(w, q, market or None, drug_class or None))
         return wb.render("search.html", s, d=d)
 
     @app.get("/persona/{ref:path}", response_class=HTMLResponse, include_in_schema=False)
     def persona(request: Request, ref: str) -> Response:
         s = wb.session(request)
-        p = wb.read(lambda w: views.persona_page(w, s.user, ref))
+        p = wb.read(lambda w, o: views.persona_page(w, o, s.user, ref))
         return wb.render("persona.html", s, p=p)
 
     @app.get("/account/{ref:path}", response_class=HTMLResponse, include_in_schema=False)
     def account(request: Request, ref: str) -> Response:
         s = wb.session(request)
-        d = wb.read(lambda w: views.account_page(w, s.user, ref))
+        d = wb.read(lambda w, o: views.account_page(w, o, s.user, ref))
         return wb.render("account.html", s, d=d)
 
     @app.get("/listing/{ref:path}", response_class=HTMLResponse, include_in_schema=False)
     def listing(request: Request, ref: str) -> Response:
         s = wb.session(request)
-        d = wb.read(lambda w: views.listing_page(w, s.user, ref))
+        d = wb.read(lambda w, o: views.listing_page(w, o, s.user, ref))
         return wb.render("listing.html", s, d=d)
 
     @app.get("/capture/{sha}", response_class=HTMLResponse, include_in_schema=False)
     def capture(request: Request, sha: str) -> Response:
         s = wb.session(request)
-        return wb.render("capture.html", s, c=wb.read(lambda w: views.raw_capture(w, sha)))
+        return wb.render("capture.html", s, c=wb.read(lambda w, _: views.raw_capture(w, sha)))
 
     @app.get("/targets", response_class=HTMLResponse, include_in_schema=False)
     def targets(request: Request, country: str = "") -> Response:
         s = wb.session(request)
-        return wb.render("targets.html", s, d=wb.read(lambda w: views.targets_page(w, country)))
+        return wb.render("targets.html", s, d=wb.read(lambda w, _: views.targets_page(w, country)))
 
     @app.get("/review", response_class=HTMLResponse, include_in_schema=False)
     def review(request: Request, done: str = "") -> Response:
         s = wb.session(request)
-        return wb.render("review.html", s, d=wb.read(views.review_page), done=done)
+        return wb.render("review.html", s, d=wb.read(lambda w, _: views.review_page(w)), done=done)
 
     @app.post("/review", include_in_schema=False)
     async def review_post(request: Request) -> Response:
@@ -347,12 +386,12 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
     @app.get("/wallet/{ident}", response_class=HTMLResponse, include_in_schema=False)
     def wallet(request: Request, ident: str) -> Response:
         s = wb.session(request)
-        return wb.render("wallet.html", s, w=wb.read(lambda w: views.wallet_page(w, ident)))
+        return wb.render("wallet.html", s, w=wb.read(lambda w, _: views.wallet_page(w, ident)))
 
     @app.get("/cases", response_class=HTMLResponse, include_in_schema=False)
     def cases(request: Request, kind: str = "") -> Response:
         s = wb.session(request)
-        d = wb.read(lambda w: views.cases_page(w, s.user, kind or None))
+        d = wb.read(lambda w, o: views.cases_page(o, s.user, kind or None))
         return wb.render("cases.html", s, d=d)
 
     @app.get("/graph", response_class=HTMLResponse, include_in_schema=False)
@@ -372,9 +411,9 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
 
 def _audit_view(wb: Workbench, user: UserRow, actor: str | None) -> dict[str, Any]:
     """The newest audit entries (of one actor), and whether the chain holds."""
-    n, problem = api.verify_audit(wb.ws)
-    log(wb.ws.con, user.user_id, "audit.read", of_actor=actor)
-    entries = show(wb.ws.con, actor=actor)[-200:]
+    n, problem = api.verify_audit(wb.ops)
+    log(wb.con, user.user_id, "audit.read", of_actor=actor)
+    entries = show(wb.con, actor=actor)[-200:]
     return {"checked": n, "problem": problem, "entries": list(reversed(entries))}
 
 
@@ -384,13 +423,17 @@ def _judge(wb: Workbench, user: UserRow, a: str, b: str, verdict: str,
     if verdict not in VERDICTS:
         raise BadInputError(f"verdict {verdict!r}: one of {', '.join(VERDICTS)}")
     if user.role == "reader":
-        wb.call(lambda: log(wb.ws.con, user.user_id, "web.judge", "denied", a=a, b=b))
+        wb.call(lambda: log(wb.con, user.user_id, "web.judge", "denied", a=a, b=b))
         raise AccessDenied(f"{user.user_id} is a reader and may not judge links")
+    if wb.server is not None:
+        raise _Refused(409, "this workbench reads the workspace only (team server): judge "
+                       "in your workspace (`darkmap judge`) and share it with "
+                       "`darkmap team sync`")
 
     def run() -> dict[str, Any]:
         j = api.judge(wb.ws, a, b, VERDICTS[verdict], author=user.user_id,
                       note=note[:500] or None)
-        log(wb.ws.con, user.user_id, "web.judge", a=a, b=b, verdict=VERDICTS[verdict])
+        log(wb.con, user.user_id, "web.judge", a=a, b=b, verdict=VERDICTS[verdict])
         return dict(j)
 
     return wb.call(run)
@@ -404,49 +447,49 @@ def _api(app: FastAPI, wb: Workbench) -> None:
                    drug_class: str | None = None) -> Any:
         """Personas, listings and feedback matching ``q``."""
         wb.api_user(request)
-        return _jsonable(wb.read(lambda w: views.search_page(w, q, market, drug_class)))
+        return _jsonable(wb.read(lambda w, _: views.search_page(w, q, market, drug_class)))
 
     @app.get("/api/persona/{ref:path}")
     def api_persona(request: Request, ref: str) -> Any:
         """A persona with its evidence and the cases the caller may read."""
         user, _ = wb.api_user(request)
-        return _jsonable(wb.read(lambda w: views.persona_page(w, user, ref)))
+        return _jsonable(wb.read(lambda w, o: views.persona_page(w, o, user, ref)))
 
     @app.get("/api/account/{ref:path}")
     def api_account(request: Request, ref: str) -> Any:
         """An account."""
         user, _ = wb.api_user(request)
-        return _jsonable(wb.read(lambda w: views.account_page(w, user, ref)))
+        return _jsonable(wb.read(lambda w, o: views.account_page(w, o, user, ref)))
 
     @app.get("/api/listing/{ref:path}")
     def api_listing(request: Request, ref: str) -> Any:
         """A listing."""
         user, _ = wb.api_user(request)
-        return _jsonable(wb.read(lambda w: views.listing_page(w, user, ref)))
+        return _jsonable(wb.read(lambda w, o: views.listing_page(w, o, user, ref)))
 
     @app.get("/api/targets")
     def api_targets(request: Request, country: str = "") -> Any:
         """The harm-ranked targets."""
         wb.api_user(request)
-        return _jsonable(wb.read(lambda w: views.targets_page(w, country)))
+        return _jsonable(wb.read(lambda w, _: views.targets_page(w, country)))
 
     @app.get("/api/records")
     def api_records(request: Request, kind: str = "") -> Any:
         """Operational records the caller may read (audited)."""
         user, _ = wb.api_user(request)
-        return _jsonable(wb.read(lambda w: views.cases_page(w, user, kind or None)))
+        return _jsonable(wb.read(lambda w, o: views.cases_page(o, user, kind or None)))
 
     @app.get("/api/dashboard")
     def api_dashboard(request: Request) -> Any:
         """The case and operation dashboard."""
         user, _ = wb.api_user(request)
-        return _jsonable(wb.read(lambda w: views.dashboard(w, user)))
+        return _jsonable(wb.read(lambda w, o: views.dashboard(w, o, user)))
 
     @app.get("/api/review")
     def api_review(request: Request) -> Any:
         """The review queue."""
         wb.api_user(request)
-        return _jsonable(wb.read(views.review_page))
+        return _jsonable(wb.read(lambda w, _: views.review_page(w)))
 
     @app.post("/api/judge")
     def api_judge(request: Request, a: str, b: str, verdict: str, note: str = "") -> Any:
@@ -458,10 +501,10 @@ def _api(app: FastAPI, wb: Workbench) -> None:
     def api_wallet(request: Request, ident: str) -> Any:
         """A wallet cluster."""
         wb.api_user(request)
-        return _jsonable(wb.read(lambda w: views.wallet_page(w, ident)))
+        return _jsonable(wb.read(lambda w, _: views.wallet_page(w, ident)))
 
     @app.get("/api/graph/expand")
     def api_graph(request: Request, node: str) -> Any:
         """The neighbours of one node of the link chart."""
         user, _ = wb.api_user(request)
-        return _jsonable(wb.read(lambda w: views.graph_expand(w, user, node)))
+        return _jsonable(wb.read(lambda w, o: views.graph_expand(w, o, user, node)))

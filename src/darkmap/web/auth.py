@@ -13,7 +13,16 @@
 
 Logons, failures and lockouts go to the hash-chained audit trail
 (:mod:`darkmap.ops.audit`). The clock is injectable (``clock``: naive UTC ``datetime``),
-so the tests move time instead of waiting. Sessions live in this process's memory.
+so the tests move time instead of waiting.
+
+Credentials, failures, tokens and the trail are where the operational records are
+(``con``: the workspace's DuckDB or the team server, :data:`darkmap.store.operations.Con`),
+so several workbench processes on one team server share users, lockouts and the trail.
+Over a workspace the sessions live in the server's memory (:class:`Sessions`); on the team
+server they are stored there (:class:`ServerSessions`), so any workbench process serves
+any signed-in browser. A failed sign-in, and the check-and-store of a TOTP step, run in
+one transaction under the operational lock: concurrent processes count every failure
+and accept a code once.
 """
 
 from __future__ import annotations
@@ -34,12 +43,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.ops.access import AccessDenied, acting
 from darkmap.ops.audit import log
+from darkmap.store import operations as ops_store
 from darkmap.store import web as store
-from darkmap.store.operations import UserRow
-from darkmap.store.workspace import Workspace
+from darkmap.store.operations import Con, PgOps, UserRow, transaction
 
 __all__ = ["IDLE_LIMIT", "LOCKOUT_FAILURES", "LOCKOUT_WINDOW", "REAUTH_LIMIT", "WEB_ROLES",
-           "Clock", "LoginFailed", "Session", "Sessions", "create_login", "create_token",
+           "Clock", "LoginFailed", "ServerSessions", "Session", "Sessions", "create_login",
+           "create_token",
            "hotp", "new_totp_secret", "sign_in", "token_user", "totp", "utc_clock",
            "verify_totp"]
 
@@ -114,7 +124,7 @@ def verify_totp(secret_b32: str, code: str, at: datetime,
 # -- credentials and sign-in ---------------------------------------------------------------
 
 
-def create_login(ws: Workspace, by: str, user_id: str, password: str,
+def create_login(con: Con, by: str, user_id: str, password: str,
                  web_role: str = "analyst", clock: Clock = utc_clock) -> str:
     """Give the operational user ``user_id`` a password and a new TOTP secret (returned,
     to show once). ``by`` must be an admin of the user's agency (or anyone while the
@@ -123,7 +133,6 @@ def create_login(ws: Workspace, by: str, user_id: str, password: str,
         raise BadInputError(f"web role {web_role!r}: one of {', '.join(WEB_ROLES)}")
     if len(password) < 12:
         raise BadInputError("a password needs at least 12 characters")
-    con = ws.con
     target = acting(con, user_id)
     actor = acting(con, by)
     if by != user_id and (actor.role != "admin" or actor.agency_id != target.agency_id):
@@ -137,73 +146,84 @@ def create_login(ws: Workspace, by: str, user_id: str, password: str,
     return secret
 
 
-def _locked_until(ws: Workspace, user_id: str, now: datetime) -> datetime | None:
+def _locked_until(con: Con, user_id: str, now: datetime) -> datetime | None:
     """When the lockout of ``user_id`` ends, if it is locked out now."""
-    since = store.latest_lockout(ws.con, user_id)
+    since = store.latest_lockout(con, user_id)
     if since is not None and now < since + LOCKOUT_WINDOW:
         return since + LOCKOUT_WINDOW
     return None
 
 
-def _fail(ws: Workspace, user_id: str, now: datetime, reason: str) -> LoginFailed:
-    """Record and audit a failed sign-in; audit the lockout it causes."""
-    store.insert_failure(ws.con, user_id, now, reason)
-    log(ws.con, user_id, "web.logon", "denied", reason=reason)
-    n, _ = store.count_failures(ws.con, user_id, now - LOCKOUT_WINDOW)
-    if n >= LOCKOUT_FAILURES:
-        store.insert_failure(ws.con, user_id, now, "lockout")
-        log(ws.con, user_id, "web.lockout", "denied", failures=n,
-            window_minutes=int(LOCKOUT_WINDOW.total_seconds() // 60))
+def _fail(con: Con, user_id: str, now: datetime, reason: str) -> LoginFailed:
+    """Record and audit a failed sign-in; audit the lockout it causes (one transaction
+    under the operational lock: processes sharing a server count every failure, and the
+    fifth locks once)."""
+    with transaction(con):
+        store.insert_failure(con, user_id, now, reason)
+        log(con, user_id, "web.logon", "denied", reason=reason)
+        n, _ = store.count_failures(con, user_id, now - LOCKOUT_WINDOW)
+        if n >= LOCKOUT_FAILURES and _locked_until(con, user_id, now) is None:
+            store.insert_failure(con, user_id, now, "lockout")
+            log(con, user_id, "web.lockout", "denied", failures=n,
+                window_minutes=int(LOCKOUT_WINDOW.total_seconds() // 60))
     return LoginFailed("sign-in refused: wrong user, password or code")
 
 
-def sign_in(ws: Workspace, user_id: str, password: str, code: str,
+def sign_in(con: Con, user_id: str, password: str, code: str,
             clock: Clock = utc_clock) -> tuple[UserRow, str]:
     """Check password and TOTP code: the operational user and web role, or
     :class:`LoginFailed` (counted towards the lockout, audited)."""
     now = clock()
-    until = _locked_until(ws, user_id, now)
+    until = _locked_until(con, user_id, now)
     if until is not None:
-        log(ws.con, user_id, "web.logon", "denied", reason="locked out")
+        log(con, user_id, "web.logon", "denied", reason="locked out")
         raise LoginFailed(f"sign-in refused: locked out until {until:%H:%M} UTC "
                           f"after {LOCKOUT_FAILURES} failures")
-    row = store.login(ws.con, user_id)
+    row = store.login(con, user_id)
     if row is None:
-        raise _fail(ws, user_id, now, "unknown user")
+        raise _fail(con, user_id, now, "unknown user")
     try:
         _HASHER.verify(row.password_hash, password)
     except (VerificationError, InvalidHashError):
-        raise _fail(ws, user_id, now, "password") from None
-    step = verify_totp(row.totp_secret, code, now, row.totp_last_step)
+        raise _fail(con, user_id, now, "password") from None
+    with transaction(con):          # read, check and store the step as one: no replay
+        fresh = store.login(con, user_id)
+        step = None if fresh is None else verify_totp(fresh.totp_secret, code, now,
+                                                      fresh.totp_last_step)
+        if step is not None:
+            store.set_totp_step(con, user_id, step)
+            store.clear_failures(con, user_id)
     if step is None:
-        raise _fail(ws, user_id, now, "totp")
-    store.set_totp_step(ws.con, user_id, step)
-    store.clear_failures(ws.con, user_id)
-    user = acting(ws.con, user_id)
-    log(ws.con, user_id, "web.logon", agency=user.agency_id)
+        raise _fail(con, user_id, now, "totp")
+    user = acting(con, user_id)
+    log(con, user_id, "web.logon", agency=user.agency_id)
     return user, row.web_role
 
 
-def create_token(ws: Workspace, user_id: str, label: str = "api",
+def create_token(con: Con, user_id: str, label: str = "api",
                  clock: Clock = utc_clock) -> str:
     """A new API token for ``user_id`` (shown once; only its SHA-256 is stored)."""
-    acting(ws.con, user_id)
-    if store.login(ws.con, user_id) is None:
-        raise NotFoundError(f"{user_id} has no sign-in (`darkmap serve user` first)")
+    acting(con, user_id)
+    if store.login(con, user_id) is None:
+        raise NotFoundError(f"{user_id} has no sign-in (`darkmap serve-user` first)")
     token = "dm_" + secrets.token_urlsafe(32)
-    store.insert_token(ws.con, hashlib.sha256(token.encode()).hexdigest(), user_id, label,
-                       clock())
-    log(ws.con, user_id, "web.token.add", label=label)
+    store.insert_token(con, _sha256(token), user_id, label, clock())
+    log(con, user_id, "web.token.add", label=label)
     return token
 
 
-def token_user(ws: Workspace, token: str) -> tuple[UserRow, str] | None:
+def token_user(con: Con, token: str) -> tuple[UserRow, str] | None:
     """The user and web role an API token stands for, or None."""
-    uid = store.token_user(ws.con, hashlib.sha256(token.encode()).hexdigest())
+    uid = store.token_user(con, _sha256(token))
     if uid is None:
         return None
-    row = store.login(ws.con, uid)
-    return (acting(ws.con, uid), row.web_role) if row is not None else None
+    row = store.login(con, uid)
+    return (acting(con, uid), row.web_role) if row is not None else None
+
+
+def _sha256(secret: str) -> str:
+    """The hex SHA-256 under which a token or session id is stored."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 # -- sessions --------------------------------------------------------------------------
@@ -265,3 +285,54 @@ class Sessions:
         """Whether ``given`` is the session's CSRF token (constant-time)."""
         return given is not None and hmac.compare_digest(session.csrf.encode(),
                                                          given.encode())
+
+
+class ServerSessions(Sessions):
+    """The sessions of every workbench process on one team server, stored there
+    (``web_sessions``, the cookie value only as its SHA-256). ``con`` is a connection of
+    the sessions' own (one statement at a time, under this object's lock)."""
+
+    def __init__(self, con: PgOps, clock: Clock = utc_clock) -> None:
+        super().__init__(clock)
+        self.con = con
+
+    def start(self, user: UserRow, web_role: str) -> str:
+        """A new session (its cookie value). Sessions long past use (idle for 12 hours,
+        signed in over 24 hours ago) are forgotten; a recently expired one stays, so its
+        browser is told why it must sign in again."""
+        sid = secrets.token_urlsafe(32)
+        now = self.clock()
+        with self._lock:
+            store.purge_sessions(self.con, now - REAUTH_LIMIT, now - 2 * REAUTH_LIMIT)
+            store.insert_session(self.con, _sha256(sid), store.SessionRow(
+                user.user_id, web_role, now, now, secrets.token_urlsafe(24)))
+        return sid
+
+    def get(self, sid: str | None) -> tuple[Session | None, str]:
+        """The live session of ``sid`` (touched), or None and why (as
+        :meth:`Sessions.get`)."""
+        if not sid:
+            return None, "none"
+        now, key = self.clock(), _sha256(sid)
+        with self._lock:
+            row = store.session_row(self.con, key)
+            user = None if row is None else ops_store.user(self.con, row.user_id)
+            if row is None or user is None:
+                return None, "none"
+            why = ("reauth" if now - row.signed_in >= REAUTH_LIMIT
+                   else "idle" if now - row.last_seen >= IDLE_LIMIT else "ok")
+            if why != "ok":
+                store.delete_session(self.con, key)
+                return None, why
+            store.touch_session(self.con, key, now)
+        return Session(user, row.web_role, row.signed_in, max(now, row.last_seen),
+                       row.csrf), "ok"
+
+    def end(self, sid: str | None) -> None:
+        """Sign out (on every process)."""
+        with self._lock:
+            store.delete_session(self.con, _sha256(sid or ""))
+
+    def close(self) -> None:
+        """Close the sessions' connection."""
+        self.con.close()

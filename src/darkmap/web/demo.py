@@ -61,7 +61,7 @@ def demo_login(ws: Workspace) -> DemoLogin:
                                        "created by darkmap demo --serve"),
                    provenance="darkmap demo", links=links)
     password = secrets.token_urlsafe(12)
-    secret = create_login(ws, DEMO_USER, DEMO_USER, password, "supervisor")
+    secret = create_login(ws.con, DEMO_USER, DEMO_USER, password, "supervisor")
     return DemoLogin(DEMO_USER, password, secret)
 
 

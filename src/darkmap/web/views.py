@@ -1,9 +1,9 @@
 """What each page and each ``/api/`` endpoint shows, as plain dicts: one function per
 page, used by both the HTML page and its JSON twin, so both inherit the same access
 control. Analytical facts (personas, accounts, listings, wallets) come from the library
-(:mod:`darkmap.api`) and :mod:`darkmap.store.web`; operational records only through
-:func:`darkmap.api.ops_records`, which returns what the user's grants reach and audits
-the read.
+(:mod:`darkmap.api`) and :mod:`darkmap.store.web` over the workspace ``ws``; operational
+records only through :func:`darkmap.api.ops_records` over ``ops`` (the same workspace, or
+the team server), which returns what the user's grants reach and audits the read.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from darkmap.errors import NotFoundError, WorkspaceStateError
 from darkmap.ops.deconflict import notices
 from darkmap.ops.records import Record
 from darkmap.store import web as store
-from darkmap.store.operations import UserRow
+from darkmap.store.operations import Space, UserRow
 from darkmap.store.workspace import Workspace
 
 __all__ = ["OPS_LOCK", "REVIEW_BAND", "account_page", "cases_page", "dashboard", "graph_expand",
@@ -42,28 +42,28 @@ def _record(r: Record) -> dict[str, Any]:
     return d
 
 
-def records_touching(ws: Workspace, user: UserRow,
+def records_touching(ops: Space, user: UserRow,
                      refs: set[tuple[str, str]]) -> list[dict[str, Any]]:
     """The operational records ``user`` may read that link to any of ``refs``
     (``(kind, id)``); the read is audited by the library. When no record of anyone
     links to them, nothing is read (and nothing audited)."""
-    if not store.any_record_links(ws.con, sorted(refs)):
-        return []
-    out = []
     with OPS_LOCK:
-        recs = api.ops_records(ws, user.user_id)
+        if not store.any_record_links(ops.con, sorted(refs)):
+            return []
+        recs = api.ops_records(ops, user.user_id)
+    out = []
     for r in recs:
         if any(link in refs for link in r.links):
             out.append(_record(r))
     return out
 
 
-def dashboard(ws: Workspace, user: UserRow) -> dict[str, Any]:
+def dashboard(ws: Workspace, ops: Space, user: UserRow) -> dict[str, Any]:
     """The case and operation dashboard: the user's readable records by kind and by
     country (arrests and seizures), top targets, deconfliction notices."""
     with OPS_LOCK:
-        recs = api.ops_records(ws, user.user_id)
-        notes = notices(ws, user.user_id)
+        recs = api.ops_records(ops, user.user_id)
+        notes = notices(ops, user.user_id)
     by_kind = Counter(r.row.kind for r in recs)
     countries: dict[str, dict[str, int]] = {}
     for r in recs:
@@ -97,7 +97,7 @@ def search_page(ws: Workspace, q: str, market: str | None = None,
             "feedback": store.search_feedback(ws.con, q)}
 
 
-def persona_page(ws: Workspace, user: UserRow, ref: str) -> dict[str, Any]:
+def persona_page(ws: Workspace, ops: Space, user: UserRow, ref: str) -> dict[str, Any]:
     """A persona: accounts, identifiers, links with their signals, judgements, listings
     with drugs and doses, orders and revenue per month, wallets, readable cases."""
     p: dict[str, Any] = dict(api.show_persona(ws, ref))
@@ -110,11 +110,11 @@ def persona_page(ws: Workspace, user: UserRow, ref: str) -> dict[str, Any]:
     p["wallets"] = sorted({i["value"] for i in p["identifiers"]
                            if i["kind"] == "btc_address" and i["value"]})
     refs = {("persona", p["persona_id"])} | {("account", a) for a in ids}
-    p["cases"] = records_touching(ws, user, refs)
+    p["cases"] = records_touching(ops, user, refs)
     return p
 
 
-def account_page(ws: Workspace, user: UserRow, account_id: str) -> dict[str, Any]:
+def account_page(ws: Workspace, ops: Space, user: UserRow, account_id: str) -> dict[str, Any]:
     """An account: what the captures showed, its listings, identifiers and feedback."""
     head = store.account_head(ws.con, account_id)
     if head is None:
@@ -125,10 +125,10 @@ def account_page(ws: Workspace, user: UserRow, account_id: str) -> dict[str, Any
             "identifiers": store.identifiers_of_accounts(ws.con, [account_id]),
             "pgp_keys": store.pgp_keys_of(ws.con, [account_id]),
             "feedback": store.feedback_of(ws.con, "account_id", account_id),
-            "cases": records_touching(ws, user, {("account", account_id)})}
+            "cases": records_touching(ops, user, {("account", account_id)})}
 
 
-def listing_page(ws: Workspace, user: UserRow, listing_id: str) -> dict[str, Any]:
+def listing_page(ws: Workspace, ops: Space, user: UserRow, listing_id: str) -> dict[str, Any]:
     """A listing: its observations with their captures, assessment and feedback."""
     head = store.listing_head(ws.con, listing_id)
     if head is None:
@@ -136,7 +136,7 @@ def listing_page(ws: Workspace, user: UserRow, listing_id: str) -> dict[str, Any
     return {"listing": head,
             "observations": store.listing_observations(ws.con, listing_id),
             "feedback": store.feedback_of(ws.con, "listing_id", listing_id),
-            "cases": records_touching(ws, user, {("listing", listing_id)})}
+            "cases": records_touching(ops, user, {("listing", listing_id)})}
 
 
 def raw_capture(ws: Workspace, sha256: str) -> dict[str, Any]:
@@ -172,10 +172,10 @@ def wallet_page(ws: Workspace, ident: str) -> dict[str, Any]:
     return dict(api.wallet(ws, ident, limit=50))
 
 
-def cases_page(ws: Workspace, user: UserRow, kind: str | None = None) -> dict[str, Any]:
+def cases_page(ops: Space, user: UserRow, kind: str | None = None) -> dict[str, Any]:
     """The operational records the user may read (audited)."""
     with OPS_LOCK:
-        recs = api.ops_records(ws, user.user_id, kind=kind)
+        recs = api.ops_records(ops, user.user_id, kind=kind)
     return {"kind": kind, "records": [_record(r) for r in recs]}
 
 
@@ -189,7 +189,7 @@ def _edge(a: str, b: str, kind: str) -> dict[str, Any]:
     return {"data": {"id": f"{a}|{b}|{kind}", "source": a, "target": b, "kind": kind}}
 
 
-def graph_expand(ws: Workspace, user: UserRow, node: str) -> dict[str, Any]:
+def graph_expand(ws: Workspace, ops: Space, user: UserRow, node: str) -> dict[str, Any]:
     """The neighbours of one node of the link chart (``persona:ID``, ``account:ID``,
     ``pgp_fingerprint:FPR``, ``btc_address:ADDR``, ...): nodes and edges, each edge of a
     kind (member, identifier, case) so the chart can filter by evidence kind."""
@@ -205,7 +205,7 @@ def graph_expand(ws: Workspace, user: UserRow, node: str) -> dict[str, Any]:
             nodes.append(_node("account", a["account_id"], a["account_id"]))
             edges.append(_edge(pid, f"account:{a['account_id']}", "member"))
         refs = {("persona", p["persona_id"])} | {("account", a) for a in accounts}
-        for rec in records_touching(ws, user, refs):
+        for rec in records_touching(ops, user, refs):
             nodes.append(_node("case", rec["record_id"], f"{rec['kind']} {rec['record_id']}"))
             edges.append(_edge(pid, f"case:{rec['record_id']}", "case"))
     elif kind == "account":
