@@ -357,6 +357,19 @@ def test_max_pages_then_resume(world: Path, tmp_path: Path) -> None:
             assert len(_rows(ws, "SELECT * FROM crawl_jobs")) == 2
 
 
+def test_the_page_cap_holds_with_several_requests_in_flight(world: Path, tmp_path: Path
+                                                            ) -> None:
+    """After the home page (1 page, nothing in flight, many links queued) the crawler may
+    start only one more request under --max-pages 2, not one per free worker: the cap
+    counts pages stored plus requests in flight at each request (it was checked once per
+    round, and a loaded CI machine stored 6 pages under --max-pages 5)."""
+    with market(world) as (site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            rep = crawl(ws, _opts(site, proxy, max_pages=2, concurrency=4, timeout=30.0))
+            assert (rep.status, rep.pages) == ("stopped", 2), rep.as_dict()
+            assert rep.fetched == 2
+
+
 def test_recrawl_adds_observations_of_what_changed(world: Path, tmp_path: Path) -> None:
     """A re-crawl after a price change: the changed page is a new capture and a new
     observation of the listing; unchanged pages add nothing."""

@@ -219,8 +219,10 @@ class _Crawl:
                 now = time.monotonic()
                 while self.delayed and self.delayed[0].ready <= now:
                     self.queue.appendleft(heapq.heappop(self.delayed))
-                if self.stop is None and not self._cap_reached(len(inflight)):
-                    while self.queue and len(inflight) < self.opts.concurrency:
+                if self.stop is None:
+                    # the cap is checked per request: pages stored + requests in flight
+                    while self.queue and len(inflight) < self.opts.concurrency \
+                            and not self._cap_reached(len(inflight)):
                         if self.opts.rate > 0 and now < self.next_at:
                             break
                         item = self.queue.popleft()
