@@ -63,7 +63,10 @@ def test_the_package_holds_the_country_as_the_user_sees_it(ws: Workspace,
                                    country="DE", provenance="FBI 303")
     counts = build_package(ws, "ana", "de", tmp_path / "pkg-ana")
     bundle = json.loads((tmp_path / "pkg-ana" / "package.json").read_text(encoding="utf-8"))
-    assert counts == {"personas": 1, "records": 1, "fentanyl_marks": 2}
+    # no chain data here, and no FtM writer handed in: no wallets, no entities file
+    assert counts == {"personas": 1, "records": 1, "fentanyl_marks": 2, "wallets": 0,
+                      "cashouts": 0, "entities": 0}
+    assert not (tmp_path / "pkg-ana" / "entities.ftm.json").exists()
     assert [p["persona"] for p in bundle["personas"]] == ["persona-de"]
     listing = bundle["personas"][0]["accounts"][0]["listings"][0]
     assert listing["listing"] == "dream:1" and listing["fentanyl_risk"] is True
@@ -89,3 +92,8 @@ def test_cli_package(ws: Workspace, tmp_path: Path) -> None:
                                     str(tmp_path / "p"), "--as", "bob", "-w", str(ws.path)])
     assert res.exit_code == 0 and "1 personas" in res.output
     assert (tmp_path / "p" / "package.html").is_file()
+    # the CLI hands the FtM exporter in: the persona's subgraph as stock entities
+    rows = [json.loads(x) for x in (tmp_path / "p" / "entities.ftm.json").read_text(
+        encoding="utf-8").splitlines()]
+    assert {r["properties"]["keywords"][0] for r in rows if r["schema"] == "Asset"} \
+        == {"dream:2"}

@@ -415,13 +415,13 @@ def _chain_wallets(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy
                                     merged_by=_merged_by(w)))
     for address, wid in sorted(data.address_wallets.items()):
         ref = wallet_ref(data, wid)
-        w = data.chain_wallets.get(wid)
-        if ref == entity_id("wallet", address) or w is None:
+        cluster = data.chain_wallets.get(wid)
+        if ref == entity_id("wallet", address) or cluster is None:
             continue
         yield m.make("UnknownLink", entity_id("in-wallet", f"{address}\x00{wid}"),
                      subject=entity_id("wallet", address), object=ref,
                      role=f"address of wallet cluster {wid}",
-                     summary=_lines(merged_by=_merged_by(w)))
+                     summary=_lines(merged_by=_merged_by(cluster)))
 
 
 def _payments(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
