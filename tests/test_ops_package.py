@@ -95,5 +95,7 @@ def test_cli_package(ws: Workspace, tmp_path: Path) -> None:
     # the CLI hands the FtM exporter in: the persona's subgraph as stock entities
     rows = [json.loads(x) for x in (tmp_path / "p" / "entities.ftm.json").read_text(
         encoding="utf-8").splitlines()]
-    assert {r["properties"]["keywords"][0] for r in rows if r["schema"] == "Asset"} \
-        == {"dream:2"}
+    bundle = json.loads((tmp_path / "p" / "package.json").read_text(encoding="utf-8"))
+    assert bundle["entities"]["file"] == "entities.ftm.json"
+    assert sum(bundle["entities"]["counts"].values()) == len(rows)
+    assert "persona-de" not in json.dumps(rows) and "dream:berlin" not in json.dumps(rows)
