@@ -68,7 +68,8 @@ def _usd(fx: FxTable, hit: TraceHit) -> dict[str, Any]:
             "usd_rate": fx.source + (f" ({note})" if note else "")}
 
 
-def _wallets(ref: Workspace, persona: str) -> list[dict[str, Any]]:
+def _wallets(ref: Workspace, persona: str,
+             ctx: dict[str, TraceContext]) -> list[dict[str, Any]]:
     """The wallets (clusters) of the Bitcoin addresses the persona's accounts published,
     each with its tags, merge reasons and the flows traced from it to tagged services."""
     published = store.persona_addresses(ref.con, persona, 10_000)
@@ -82,7 +83,8 @@ def _wallets(ref: Workspace, persona: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [
         {"wallet": None, "published_addresses": [a], "note": "not in the loaded chain data"}
         for a in published if a not in in_chain]
-    ctx = TraceContext.load(ref) if by_wallet else None
+    if by_wallet and "ctx" not in ctx:  # loaded once per package, when first needed
+        ctx["ctx"] = TraceContext.load(ref)
     fx = load_fx(workspace=ref.path)
     for wid, addresses in sorted(by_wallet.items()):
         try:
@@ -90,7 +92,7 @@ def _wallets(ref: Workspace, persona: str) -> list[dict[str, Any]]:
             target = f"cluster:{wid}"
         except NotFoundError:  # clustering has not run: the address alone
             summary, target = {"cluster_id": None, "n_addresses": 1}, addresses[0]
-        flows = trace(ref, target, "forward", TRACE_HOPS, TRACE_METHOD, ctx)
+        flows = trace(ref, target, "forward", TRACE_HOPS, TRACE_METHOD, ctx["ctx"])
         hits = [{**h, **_usd(fx, h), "confidence": cashout_confidence(h)}
                 for h in flows["hits"]]
         out.append({
@@ -116,8 +118,9 @@ def _money(ws: Space, personas: list[dict[str, Any]]) -> None:
     """Put each persona's wallets (and their traced flows) on it."""
     ref = _reference_ws(ws)
     chain = ref is not None and table_has_rows(ref.con, "btc_tx")
+    ctx: dict[str, TraceContext] = {}
     for p in personas:
-        p["wallets"] = _wallets(ref, p["persona"]) if chain and ref is not None else []
+        p["wallets"] = _wallets(ref, p["persona"], ctx) if chain and ref is not None else []
 
 
 def _personas(ws: Space, country: str) -> list[dict[str, Any]]:
