@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from darkmap.cli import main
 from darkmap.errors import BadInputError
+from darkmap.export import ftm_subgraph
 from darkmap.ops import access, records
 from darkmap.ops.package import build_package
 from darkmap.ops.records import Arrest, Buy, LabResult
@@ -99,3 +100,16 @@ def test_cli_package(ws: Workspace, tmp_path: Path) -> None:
     assert bundle["entities"]["file"] == "entities.ftm.json"
     assert sum(bundle["entities"]["counts"].values()) == len(rows)
     assert "persona-de" not in json.dumps(rows) and "dream:berlin" not in json.dumps(rows)
+
+
+def test_a_dropped_persona_leaves_the_ftm_file_out_and_says_why(ws: Workspace,
+                                                                tmp_path: Path) -> None:
+    """A jurisdiction of a persona a later link run dropped: the package is still built,
+    without the entities file, and says why (no whole-workspace export instead)."""
+    ws.con.execute("INSERT INTO jurisdictions VALUES ('persona', 'persona-gone', 'DE', 0.7, "
+                   "'[]', 'ships_from', now())")
+    counts = build_package(ws, "ana", "DE", tmp_path / "p", ftm_subgraph)
+    bundle = json.loads((tmp_path / "p" / "package.json").read_text(encoding="utf-8"))
+    assert counts["personas"] == 2 and counts["entities"] == 0
+    assert bundle["entities"] is None and not (tmp_path / "p" / "entities.ftm.json").exists()
+    assert any("persona-gone" in x for x in bundle["not_included"])

@@ -178,9 +178,14 @@ def build_package(ws: Space, by: str, country: str, out: Path,
     if ftm is None or ref is None:
         bundle["not_included"].append("FollowTheMoney entities (no exporter handed in)")
     elif personas:
-        ents = ftm(ref, tuple(p["persona"] for p in personas), out / "entities.ftm.json")
-        bundle["entities"] = {"file": "entities.ftm.json", "format": "FollowTheMoney "
-                              "JSON lines, stock schemata", "counts": ents}
+        try:
+            ents = ftm(ref, tuple(p["persona"] for p in personas), out / "entities.ftm.json")
+        except NotFoundError as exc:  # a jurisdiction of a persona a later link run dropped
+            (out / "entities.ftm.json").unlink(missing_ok=True)  # no partial file
+            bundle["not_included"].append(f"FollowTheMoney entities ({exc}: run assess)")
+        else:
+            bundle["entities"] = {"file": "entities.ftm.json", "format": "FollowTheMoney "
+                                  "JSON lines, stock schemata", "counts": ents}
     (out / "package.json").write_text(json.dumps(bundle, indent=2, default=str,
                                                  ensure_ascii=False), encoding="utf-8")
     (out / "package.html").write_text(_html(bundle), encoding="utf-8")
