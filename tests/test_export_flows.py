@@ -9,6 +9,7 @@ persona or country export carries only the transfers touching its own wallets.""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,15 +17,19 @@ from typing import Any
 
 import networkx as nx
 import pytest
+from click.testing import CliRunner
 from export_workspaces import built, open_ro
 from pymisp import MISPEvent
 from stix2validator import validate_file
 
+from darkmap.cli import main
 from darkmap.export.ftm import FtmExporter
 from darkmap.export.graph import GexfExporter
 from darkmap.export.misp import MispExporter
 from darkmap.export.options import ExportOptions
 from darkmap.export.stix import StixExporter
+from darkmap.ops import access, records
+from darkmap.ops.records import Case
 from darkmap.store.workspace import Workspace
 
 FTM = str(Path(sys.executable).with_name("ftm"))
@@ -182,3 +187,30 @@ def test_graph_stix_and_misp_carry_the_same_transfers(demo: Path, tmp_path: Path
             assert {r.relationship_type for r in o.references} == {"sent-from", "sent-to"}
     finally:
         ws.close()
+
+
+def test_a_case_export_carries_its_subjects_transfers(demo: Path, tmp_path: Path) -> None:
+    """`export ftm --case CASE --as USER`: the transfers of the case persona's wallet, the
+    same as `--persona` gives; a user of another agency is refused the case."""
+    path = tmp_path / "ws"
+    shutil.copytree(demo, path)  # reading a case is audited: a write
+    with Workspace.open(path) as ws:
+        persona, address = ws.con.execute(
+            "SELECT pm.persona_id, i.value FROM identifiers i JOIN persona_members pm "
+            "USING (account_id) WHERE i.kind = 'btc_address' ORDER BY 1 LIMIT 1").fetchone()
+        wallet = _wallet_of(ws)[address]
+        expected = _expected_txids(ws, {wallet})
+        # the demo's operation onboarded two agencies: BKA's own compartment holds the case
+        comp = access.add_compartment(ws.con, "bka-admin", "agency", "BKA only").compartment_id
+        case = records.add_record(ws, "bka-admin", Case("wallet case"), compartment=comp,
+                                  provenance="test", links=[("persona", persona)]).record_id
+    assert expected
+    res = CliRunner().invoke(main, ["export", "ftm", "--out", str(tmp_path / "c.ftm.json"),
+                                    "-w", str(path), "--case", case, "--as", "bka-officer"])
+    assert res.exit_code == 0, res.output
+    got = {r["properties"]["transactionNumber"][0] for r in _rows(tmp_path / "c.ftm.json")
+           if r["schema"] == "Payment"}
+    assert got == expected
+    res = CliRunner().invoke(main, ["export", "ftm", "--out", str(tmp_path / "x.ftm.json"),
+                                    "-w", str(path), "--case", case, "--as", "politie-officer"])
+    assert res.exit_code != 0 and not (tmp_path / "x.ftm.json").exists()
