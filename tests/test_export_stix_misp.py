@@ -84,9 +84,13 @@ def test_stix_bundle_validates_and_loads(name: str, tmp_path_factory: pytest.Tem
     results = validate_file(str(out), ValidationOptions(version="2.1"))
     assert results.is_valid, [str(e) for r in results.object_results for e in r.errors][:5]
     warnings = [str(w) for r in results.object_results for w in r.warnings]
-    # the one warning left: the validator wants UUIDv4 for a custom observable, STIX 2.1
-    # (section 2.9) wants UUIDv5 for observables; the wallets keep the spec's ids
-    assert all(w.startswith("cryptocurrency-wallet--") and "{103}" in w for w in warnings)
+    # the warnings left: the validator wants UUIDv4 for a custom observable, STIX 2.1
+    # (section 2.9) wants UUIDv5 for observables; the wallets keep the spec's ids; and
+    # the money trail's relationship types ("paid" between wallets, a wallet cluster that
+    # "consists-of" its addresses), permitted but not among the suggested ones
+    assert all((w.startswith("cryptocurrency-wallet--") and "{103}" in w)
+               or (w.startswith("relationship--") and "{202}" in w
+                   and ("'paid'" in w or "'consists-of'" in w)) for w in warnings)
     bundle = stix2.parse(out.read_text(encoding="utf-8"), allow_custom=True)
     seen = Counter(o["type"] for o in bundle.objects)
     assert dict(seen) == counts
@@ -95,9 +99,15 @@ def test_stix_bundle_validates_and_loads(name: str, tmp_path_factory: pytest.Tem
     odd_emails = n["emails"] - n["plain_emails"]
     assert seen["user-account"] == n["accounts"] + n["contacts"] + odd_emails
     assert seen.get("email-addr", 0) == n["plain_emails"] and seen.get("url", 0) == n["onions"]
-    assert seen.get("cryptocurrency-wallet", 0) == n["wallets"]
     rels = [o for o in bundle.objects if o["type"] == "relationship"]
     by_id = {o["id"]: o for o in bundle.objects}
+    # the advertised wallets, plus the lone counterparty addresses of the transfers
+    paid = {r[k] for r in rels if r["relationship_type"] == "paid"
+            for k in ("source_ref", "target_ref")}
+    advertised = {r["target_ref"] for r in rels if r["relationship_type"] == "related-to"
+                  and r["target_ref"].startswith("cryptocurrency-wallet--")}
+    wallets = {o["id"] for o in bundle.objects if o["type"] == "cryptocurrency-wallet"}
+    assert len(advertised) == n["wallets"] and wallets - advertised <= paid
     assert all(r["source_ref"] in by_id and r["target_ref"] in by_id for r in rels)
     assert all(0 <= r.get("confidence", 0) <= 100 for r in rels)
     between_accounts = [r for r in rels if r["source_ref"].startswith("user-account--")
@@ -167,7 +177,13 @@ def test_misp_event_loads_with_pymisp(name: str, tmp_path_factory: pytest.TempPa
     assert seen["person"] == n["personas"]
     assert seen["user-account"] == n["accounts"] + n["contacts"]
     assert seen["annotation"] == n["listings"] and seen.get("pgp-meta", 0) == n["keys"]
-    assert seen.get("coin-address", 0) == n["wallets"]
+    advertised = {r.referenced_uuid for o in event.objects for r in o.references
+                  if r.relationship_type == "uses"}
+    sent = {r.referenced_uuid for o in event.objects for r in o.references
+            if r.relationship_type in ("sent-from", "sent-to")}
+    coins = {o.uuid for o in event.objects if o.name == "coin-address"}
+    # the advertised wallets, plus the lone counterparty addresses of the transfers
+    assert len(coins & advertised) == n["wallets"] and coins - advertised <= sent
     assert seen.get("tor-hiddenservice", 0) == n["onions"]
     rels = Counter(r.relationship_type for o in event.objects for r in o.references)
     assert rels["similar"] == n["links"] and rels["seller-of"] > 0

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from darkmap.cli import main
 from darkmap.errors import BadInputError
+from darkmap.export import ftm_subgraph
 from darkmap.ops import access, records
 from darkmap.ops.package import build_package
 from darkmap.ops.records import Arrest, Buy, LabResult
@@ -63,7 +64,10 @@ def test_the_package_holds_the_country_as_the_user_sees_it(ws: Workspace,
                                    country="DE", provenance="FBI 303")
     counts = build_package(ws, "ana", "de", tmp_path / "pkg-ana")
     bundle = json.loads((tmp_path / "pkg-ana" / "package.json").read_text(encoding="utf-8"))
-    assert counts == {"personas": 1, "records": 1, "fentanyl_marks": 2}
+    # no chain data here, and no FtM writer handed in: no wallets, no entities file
+    assert counts == {"personas": 1, "records": 1, "fentanyl_marks": 2, "wallets": 0,
+                      "cashouts": 0, "entities": 0}
+    assert not (tmp_path / "pkg-ana" / "entities.ftm.json").exists()
     assert [p["persona"] for p in bundle["personas"]] == ["persona-de"]
     listing = bundle["personas"][0]["accounts"][0]["listings"][0]
     assert listing["listing"] == "dream:1" and listing["fentanyl_risk"] is True
@@ -89,3 +93,23 @@ def test_cli_package(ws: Workspace, tmp_path: Path) -> None:
                                     str(tmp_path / "p"), "--as", "bob", "-w", str(ws.path)])
     assert res.exit_code == 0 and "1 personas" in res.output
     assert (tmp_path / "p" / "package.html").is_file()
+    # the CLI hands the FtM exporter in: the persona's subgraph as stock entities
+    rows = [json.loads(x) for x in (tmp_path / "p" / "entities.ftm.json").read_text(
+        encoding="utf-8").splitlines()]
+    bundle = json.loads((tmp_path / "p" / "package.json").read_text(encoding="utf-8"))
+    assert bundle["entities"]["file"] == "entities.ftm.json"
+    assert sum(bundle["entities"]["counts"].values()) == len(rows)
+    assert "persona-de" not in json.dumps(rows) and "dream:berlin" not in json.dumps(rows)
+
+
+def test_a_dropped_persona_leaves_the_ftm_file_out_and_says_why(ws: Workspace,
+                                                                tmp_path: Path) -> None:
+    """A jurisdiction of a persona a later link run dropped: the package is still built,
+    without the entities file, and says why (no whole-workspace export instead)."""
+    ws.con.execute("INSERT INTO jurisdictions VALUES ('persona', 'persona-gone', 'DE', 0.7, "
+                   "'[]', 'ships_from', now())")
+    counts = build_package(ws, "ana", "DE", tmp_path / "p", ftm_subgraph)
+    bundle = json.loads((tmp_path / "p" / "package.json").read_text(encoding="utf-8"))
+    assert counts["personas"] == 2 and counts["entities"] == 0
+    assert bundle["entities"] is None and not (tmp_path / "p" / "entities.ftm.json").exists()
+    assert any("persona-gone" in x for x in bundle["not_included"])

@@ -24,6 +24,7 @@ from darkmap.evaluate.clustering import eval_chain
 from darkmap.evaluate.drugs import eval_drugs
 from darkmap.evaluate.linking import eval_linking, load_truth
 from darkmap.evaluate.sales import eval_sales
+from darkmap.export import ftm_subgraph
 from darkmap.ops.demo import run_demo_operation
 from darkmap.resolve.link import LinkOptions, link
 from darkmap.simulate import SimParams, simulate
@@ -173,7 +174,8 @@ def record_operation(ws: Workspace, ctx: DemoContext) -> Any:
     markets = sorted(load_truth(truth_path).get("markets", {}))
     if ops_store.demo_target(ws.con, markets) is None:
         raise StageSkipped("no persona with a listing on the simulated markets")
-    return run_demo_operation(ws, markets, ws.path / "packages", reported).summary()
+    return run_demo_operation(ws, markets, ws.path / "packages", reported,
+                              ftm_subgraph).summary()
 
 
 STAGES: tuple[tuple[str, StageFn], ...] = (

@@ -112,8 +112,10 @@ COMMANDS: dict[str, tuple[Callable[[], None], str]] = {
         "arrests; every command acts as a user (--as) and is audited.")),
     "package": (_ops, (
         "A country's package: personas attributed there (with the evidence), accounts, listings"
-        " and drug assessments, the operational records you may read, fentanyl marks, "
-        "deconfliction contacts; package.json and package.html (audited).")),
+        " and drug assessments, their wallets (clusters, tags, merge reasons) and the flows "
+        "traced from them to cash-out points, the operational records you may read, fentanyl "
+        "marks, deconfliction contacts; package.json, package.html and entities.ftm.json "
+        "(FollowTheMoney, stock schemata) (audited).")),
     "demo": (_report, "Run the main job end to end: simulate, ingest, analyse, report."),
     "report": (_report, "Write the HTML report of everything in the workspace."),
     "serve": (_serve, "Run the web workbench over a workspace, or a team server (--server)."),

@@ -779,11 +779,16 @@ def ack_cmd(notice_id: str, by: str, workspace: Path | None) -> None:
 @workspace_option
 def package_cmd(country: str, out: Path, by: str, workspace: Path | None) -> None:
     """A country's package: personas attributed there (with the evidence), accounts,
-    listings and drug assessments, the operational records you may read, fentanyl marks,
-    deconfliction contacts; package.json and package.html (audited).
+    listings and drug assessments, their wallets (clusters, tags, merge reasons) and the
+    flows traced from them to cash-out points, the operational records you may read,
+    fentanyl marks, deconfliction contacts; package.json, package.html and
+    entities.ftm.json (FollowTheMoney, stock schemata) (audited).
 
     Example: darkmap package --country DE --out pkg-de --as ana
     """
-    counts = _run(workspace, lambda ws: package.build_package(ws, by, country, out))
+    from darkmap.export import ftm_subgraph  # noqa: PLC0415 - the exporter loads slowly
+
+    counts = _run(workspace, lambda ws: package.build_package(ws, by, country, out,
+                                                              ftm_subgraph))
     say(f"package for {country.upper()} in {out}: " +
         ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items()))

@@ -14,7 +14,7 @@ from darkmap.errors import BadInputError
 from darkmap.export.options import ExportOptions
 from darkmap.plugins import Exporter
 
-__all__ = ["ExportOptions", "run_export"]
+__all__ = ["ExportOptions", "ftm_subgraph", "run_export"]
 
 
 def _format_options(options: ExportOptions) -> set[str]:
@@ -44,3 +44,13 @@ def run_export(exporter: Exporter, workspace: object, out: Path,
         raise BadInputError(f"the {exporter.name} exporter takes no options "
                             "(--persona, --country, --extended, --table, --all)")
     return exporter.export(workspace, out)
+
+
+def ftm_subgraph(workspace: object, personas: tuple[str, ...], out: Path) -> dict[str, int]:
+    """The stock FtM entities of the subgraph of ``personas`` written to ``out`` (the
+    per-country packages' machine-readable bundle); counts per schema."""
+    from darkmap.export.ftm import FtmExporter  # noqa: PLC0415 - loaded when a package asks
+
+    if not personas:
+        raise BadInputError("an FtM subgraph needs at least one persona")
+    return run_export(FtmExporter(), workspace, out, ExportOptions(personas=personas))

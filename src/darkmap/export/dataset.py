@@ -3,8 +3,12 @@
 :func:`load` reads markets, accounts, personas, listings, PGP keys, selectors
 (crypto addresses, e-mail addresses, onions, contact handles), account links and the
 captures behind them, plus each persona's harm score when the listings are assessed.
-With a selection (:class:`~darkmap.export.options.ExportOptions`), only the selected
-accounts and what hangs off them, and only the captures those facts cite.
+The Bitcoin addresses among the selectors are placed in their wallets (clusters) of the
+chain tables, and the transfers paid by or to those wallets are read with the wallets at
+their other end (:mod:`darkmap.store.transfers`), valued in USD at the fx table's rate of
+the block's day. With a selection (:class:`~darkmap.export.options.ExportOptions`), only
+the selected accounts and what hangs off them (so only the transfers touching the
+wallets of their addresses), and only the captures those facts cite.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from dataclasses import dataclass, field
 
 from darkmap.export.options import ExportOptions
 from darkmap.store import exports as store
+from darkmap.store import transfers as chain_store
 from darkmap.store.workspace import Workspace, table_has_rows
 
-__all__ = ["WALLET_KINDS", "ExportData", "Harm", "link_criteria", "load"]
+__all__ = ["WALLET_KINDS", "ExportData", "Flow", "Harm", "link_criteria", "load"]
 
 WALLET_KINDS = {"btc_address": ("BTC", "Bitcoin"), "xmr_address": ("XMR", "Monero")}
 """Selector kinds that are cryptocurrency addresses: (currency symbol, chain name)."""
@@ -31,6 +36,18 @@ class Harm:
     counterfeit_listings: int
     drug_listings: int
     top_substances: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A Bitcoin transfer between two wallets, with its value in BTC and in USD at the
+    day's rate of the fx table (``usd`` None when the table has no rate; ``usd_source``
+    names the table and any note, such as a date past its end)."""
+
+    transfer: chain_store.Transfer
+    btc: float
+    usd: float | None
+    usd_source: str
 
 
 @dataclass
@@ -48,6 +65,12 @@ class ExportData:
     captures: list[store.CaptureFacts]
     harm: dict[str, Harm] = field(default_factory=dict)
     selection: list[str] | None = None
+    address_wallets: dict[str, int] = field(default_factory=dict)
+    """Exported Bitcoin address -> its wallet (cluster id, else address id) in the chain."""
+    chain_wallets: dict[int, chain_store.ChainWallet] = field(default_factory=dict)
+    """Every wallet an exported address is in or a flow touches."""
+    flows: list[Flow] = field(default_factory=list)
+    """Transfers paid by or to the wallets of the exported addresses, in chain order."""
 
     @property
     def wallets(self) -> list[store.IdentifierFacts]:
@@ -72,6 +95,30 @@ def _harm(ws: Workspace) -> dict[str, Harm]:
             for t in rank_targets(ws, None, None)}
 
 
+def _flows(ws: Workspace, data: ExportData) -> None:
+    """The wallets of the exported Bitcoin addresses and the transfers touching them."""
+    btc = [s.value for s in data.selectors if s.kind == "btc_address"]
+    data.address_wallets = chain_store.wallets_of(ws.con, btc)
+    transfers = chain_store.transfers_touching(ws.con, list(data.address_wallets.values()))
+    if not transfers:
+        data.chain_wallets = chain_store.chain_wallets(
+            ws.con, list(data.address_wallets.values()))
+        return
+    # Imported here: the fx table is read only when there is a flow to value.
+    from darkmap.assess.fx import load_fx  # noqa: PLC0415 - see above
+
+    fx = load_fx(workspace=ws.path)
+    for t in transfers:
+        btc_amount = t.amount_sat / 1e8
+        rate, note = fx.rate("BTC", t.block_time)
+        source = fx.source + (f" ({note})" if note else "")
+        data.flows.append(Flow(t, round(btc_amount, 8),
+                               None if rate is None else round(btc_amount * rate, 2), source))
+    wallets = set(data.address_wallets.values())
+    wallets.update(w for t in transfers for w in (t.payer, t.beneficiary))
+    data.chain_wallets = chain_store.chain_wallets(ws.con, sorted(wallets))
+
+
 def load(ws: Workspace, options: ExportOptions | None = None) -> ExportData:
     """Read the facts of ``ws`` (narrowed to ``options``' selection) for an exporter."""
     options = options or ExportOptions()
@@ -83,6 +130,7 @@ def load(ws: Workspace, options: ExportOptions | None = None) -> ExportData:
         pgp_keys=store.pgp_keys(con, sel), selectors=store.identifiers(con, sel),
         links=store.account_links(con, sel), uses=store.selector_uses(con, sel),
         captures=[], harm=_harm(ws), selection=sel)
+    _flows(ws, data)
     if sel is None:
         data.captures = store.captures(con)
     else:
@@ -91,6 +139,7 @@ def load(ws: Workspace, options: ExportOptions | None = None) -> ExportData:
         cited.update(x.capture_sha256 for x in data.listings)
         cited.update(k.capture_sha256 for k in data.pgp_keys)
         cited.update(c for s in data.selectors for c in s.captures)
+        cited.update(f.transfer.capture_sha256 for f in data.flows)
         data.captures = store.captures(con, sorted(cited))
     return data
 

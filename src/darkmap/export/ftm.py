@@ -171,6 +171,8 @@ def iter_entities(ws: Workspace, options: ExportOptions | None = None,
     yield from _pgp_keys(mapper, data)
     yield from _selectors(mapper, data)
     yield from _links(mapper, data)
+    yield from _chain_wallets(mapper, data)
+    yield from _payments(mapper, data)
 
 
 def sha1_of_capture(ws: Workspace, sha256: str) -> str | None:
@@ -373,6 +375,76 @@ def _links(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
                      criteria=dataset.link_criteria(link.signals),
                      matcher=f"darkmap link ({link.method})"
                              + (", merged into one persona" if link.merged else ""))
+
+
+def wallet_ref(data: dataset.ExportData, wallet_id: int) -> str:
+    """The id of the CryptoWallet standing for chain wallet ``wallet_id``: the exported
+    address's own wallet when the wallet is that one address, else the cluster's."""
+    w = data.chain_wallets.get(wallet_id)
+    if w is not None and w.n_addresses == 1 and data.address_wallets.get(
+            w.addresses[0]) == wallet_id:
+        return entity_id("wallet", w.addresses[0])
+    return entity_id("btc-wallet", str(wallet_id))
+
+
+def _merged_by(w: Any) -> str | None:
+    return ", ".join(f"{h} ({n} merges)" for h, n in sorted(w.merged_by.items())) or None
+
+
+def _chain_wallets(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
+    """A CryptoWallet per wallet cluster (or lone counterparty address) of the flows, and
+    an UnknownLink from each exported address to its cluster."""
+    holders = _holders(data)
+    for wid, w in sorted(data.chain_wallets.items()):
+        ref = wallet_ref(data, wid)
+        if ref != entity_id("btc-wallet", str(wid)):
+            continue  # the exported address's own CryptoWallet stands for it
+        persons = sorted({holders[a] for a in w.tag_accounts if a in holders})
+        label = w.tags[0].rsplit(", ", 1)[0] if w.tags else None
+        own = f"wallet cluster {wid}" if w.n_addresses > 1 else w.addresses[0]
+        yield m.make("CryptoWallet", ref, name=f"{label}: {own}" if label else own,
+                     publicKey=w.addresses[0] if w.n_addresses == 1 else None,
+                     currencySymbol="BTC", blockchain="Bitcoin",
+                     holder=[entity_id("persona", p) for p in persons],
+                     keywords=w.categories, publisher="darkmap chain clustering",
+                     description=(f"darkmap wallet: {w.n_addresses} Bitcoin addresses the "
+                                  "clustering heuristics put in one wallet (a hypothesis)"
+                                  if w.n_addresses > 1 else None),
+                     summary=_lines(wallet_cluster=wid, addresses=w.n_addresses,
+                                    first_addresses=w.addresses, tags=w.tags,
+                                    merged_by=_merged_by(w)))
+    for address, wid in sorted(data.address_wallets.items()):
+        ref = wallet_ref(data, wid)
+        cluster = data.chain_wallets.get(wid)
+        if ref == entity_id("wallet", address) or cluster is None:
+            continue
+        yield m.make("UnknownLink", entity_id("in-wallet", f"{address}\x00{wid}"),
+                     subject=entity_id("wallet", address), object=ref,
+                     role=f"address of wallet cluster {wid}",
+                     summary=_lines(merged_by=_merged_by(cluster)))
+
+
+def _payments(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
+    """A Payment per transfer between two wallets (transactionNumber: the txid)."""
+    for f in data.flows:
+        t = f.transfer
+        share = (None if t.payer_share is None or t.payer_share >= 1
+                 else f"{t.payer_share:.6f} of the inputs (several payers)")
+        yield m.make(
+            "Payment", entity_id("payment", f"{t.txid}\x00{t.payer}\x00{t.beneficiary}"),
+            payer=wallet_ref(data, t.payer), beneficiary=wallet_ref(data, t.beneficiary),
+            amount=f"{f.btc:.8f}", currency="BTC", amountUsd=f.usd, date=t.block_time,
+            transactionNumber=t.txid, purpose="Bitcoin transfer",
+            publisher=f"darkmap chain ({t.method})", sourceUrl=_source_url(t.source),
+            description=(f"Bitcoin transaction {t.txid} in block {t.height} "
+                         f"({t.block_hash}), read from {t.source} (capture sha256 "
+                         f"{t.capture_sha256}, {t.method})"),
+            summary=_lines(txid=t.txid, block_height=t.height, block_hash=t.block_hash,
+                           amount_sat=t.amount_sat, outputs_sat=t.output_sat,
+                           payer_share=share, coinjoin=t.coinjoin,
+                           payer_wallet=t.payer, beneficiary_wallet=t.beneficiary,
+                           usd_rate=f.usd_source if f.usd is not None else None),
+            proof=_proof(t.capture_sha256))
 
 
 def write_lines(entities: Iterable[EntityProxy], out: Path) -> dict[str, int]:

@@ -6,9 +6,13 @@ of accounts and listings. Edges (directed, from the account): ``member_of`` (acc
 persona), ``sells`` (account -> listing), ``published`` (account -> PGP key),
 ``advertised`` (account -> wallet or selector, with how often and when), ``similar``
 (account -> account: the linker's score, whether the pair was merged, the signals that
-moved it). Every node and edge has ``kind``; nodes have ``label`` and, where the store
-knows them, ``market``, scores, evidence counts and ``first_seen`` / ``last_seen`` (ISO
-text). Attribute types are fixed per name, so GraphML keys are declared once each.
+moved it). The money trail: ``wallet_cluster`` nodes for the wallets (clusters, or lone
+counterparty addresses) of the transfers that touch an exported address's wallet,
+``in_wallet`` (wallet address -> its cluster) and ``paid`` (wallet -> wallet: the
+transfers summed in BTC and USD, their count, first and last time and txids). Every
+node and edge has ``kind``; nodes have ``label`` and, where the store knows them,
+``market``, scores, evidence counts and ``first_seen`` / ``last_seen`` (ISO text).
+Attribute types are fixed per name, so GraphML keys are declared once each.
 
 Market text is written by the people under investigation: the XML is written by an XML
 library (GraphML: networkx; GEXF: the standard library's streaming ``XMLGenerator``), which
@@ -93,6 +97,7 @@ def build_graph(data: dataset.ExportData) -> nx.DiGraph:  # type: ignore[type-ar
     _key_nodes(g, data)
     _selector_nodes(g, data)
     _link_edges(g, data)
+    _flow_edges(g, data)
     return g
 
 
@@ -195,6 +200,52 @@ def _link_edges(g: nx.DiGraph, data: dataset.ExportData) -> None:  # type: ignor
             _add_edge(g, a, b, kind="similar", score=float(link.score),
                       merged=bool(link.merged), signals=_top_signals(link.signals),
                       method=link.method)
+
+
+def _wallet_node(g: nx.DiGraph, data: dataset.ExportData,  # type: ignore[type-arg]
+                 wallet_id: int) -> str:
+    """The node standing for chain wallet ``wallet_id`` (added when new): the exported
+    address's own wallet node when the wallet is that one address, else the cluster's."""
+    w = data.chain_wallets.get(wallet_id)
+    if w is not None and w.n_addresses == 1 and data.address_wallets.get(
+            w.addresses[0]) == wallet_id:
+        return node_id("wallet", w.addresses[0])
+    nid = node_id("btc_wallet", str(wallet_id))
+    if nid not in g:
+        label = w.tags[0].rsplit(", ", 1)[0] if w and w.tags else None
+        own = (f"wallet cluster {wallet_id}" if w is None or w.n_addresses > 1
+               else w.addresses[0])
+        _add_node(g, nid, kind="wallet_cluster", label=f"{label}: {own}" if label else own,
+                  currency="BTC", wallet_cluster=int(wallet_id),
+                  addresses=w.n_addresses if w else None, tags=w.tags if w else None,
+                  categories=w.categories if w else None,
+                  merged_by=", ".join(f"{h} ({n})" for h, n in sorted(w.merged_by.items()))
+                  if w and w.merged_by else None)
+    return nid
+
+
+def _flow_edges(g: nx.DiGraph, data: dataset.ExportData) -> None:  # type: ignore[type-arg]
+    """``in_wallet`` (exported address -> its cluster) and ``paid`` (wallet -> wallet:
+    the transfers between them summed, with their count, first and last time, txids)."""
+    for address, wid in sorted(data.address_wallets.items()):
+        src = node_id("wallet", address)
+        dst = _wallet_node(g, data, wid)
+        if src in g and dst != src:
+            _add_edge(g, src, dst, kind="in_wallet", wallet_cluster=int(wid))
+    pairs: dict[tuple[str, str], list[dataset.Flow]] = {}
+    for f in data.flows:
+        u = _wallet_node(g, data, f.transfer.payer)
+        v = _wallet_node(g, data, f.transfer.beneficiary)
+        pairs.setdefault((u, v), []).append(f)
+    for (u, v), flows in pairs.items():
+        times = [f.transfer.block_time for f in flows if f.transfer.block_time]
+        usd = [f.usd for f in flows if f.usd is not None]
+        _add_edge(g, u, v, kind="paid", transactions=len(flows),
+                  amount_btc=round(sum(f.btc for f in flows), 8),
+                  amount_usd=round(sum(usd), 2) if usd else None,
+                  first_seen=min(times) if times else None,
+                  last_seen=max(times) if times else None,
+                  txids=[f.transfer.txid for f in flows])
 
 
 def _graph(workspace: object, options: ExportOptions | None,

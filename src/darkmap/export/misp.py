@@ -44,6 +44,8 @@ TEMPLATES: dict[str, tuple[str, int, str]] = {
     "pgp-meta": ("4c9134c4-b3e8-4d9f-b3c0-c683e70ec1dd", 1, "misc"),
     "tor-hiddenservice": ("cbac07d6-fbe9-43b8-8d91-d515812ce330", 2, "misc"),
     "annotation": ("5d8dc046-15a1-4ca3-a09f-ed4ede7c4487", 3, "misc"),
+    "btc-wallet": ("22910C83-DD0E-4ED2-9823-45F8CAD562A4", 3, "financial"),
+    "cryptocurrency-transaction": ("a4aab70f-e43a-48cb-bf82-505de8228dd6", 3, "financial"),
 }
 """MISP object templates used: name -> (template uuid, version, meta-category), as in
 the misp-objects release pymisp ships (checked by the tests)."""
@@ -255,6 +257,44 @@ def _listings(ev: _Event, data: dataset.ExportData, accounts: dict[str, str]) ->
             ev.ref(accounts[x.account_id], "seller-of", oid)
 
 
+def _chain_wallet(ev: _Event, data: dataset.ExportData, wallet_id: int) -> str:
+    """The object of chain wallet ``wallet_id``: the ``coin-address`` of a lone address
+    (the exported one's own object), else a ``btc-wallet`` for the cluster (its first
+    address; size, tags and merge reasons in the comment)."""
+    w = data.chain_wallets.get(wallet_id)
+    if w is not None and w.n_addresses == 1:
+        return ev.obj("coin-address", f"btc_address:{w.addresses[0]}", [
+            ("address", "btc", w.addresses[0]), ("symbol", "text", "BTC")],
+            "; ".join(w.tags))
+    merged = ", ".join(f"{h} ({n} merges)" for h, n in sorted(w.merged_by.items())) \
+        if w else ""
+    return ev.obj("btc-wallet", f"cluster:{wallet_id}", [
+        ("wallet-address", "btc", w.addresses[0] if w and w.addresses else None)],
+        (f"wallet cluster {wallet_id}: {w.n_addresses} addresses (first shown) merged by "
+         f"{merged or 'no recorded merge'}; tags: {'; '.join(w.tags) or 'none'}")
+        if w else f"wallet cluster {wallet_id}")
+
+
+def _flows(ev: _Event, data: dataset.ExportData) -> None:
+    """Each transfer as a ``cryptocurrency-transaction`` (txid, time, BTC, USD) that
+    references the paying wallet (``sent-from``) and the paid one (``sent-to``)."""
+    for address, wid in sorted(data.address_wallets.items()):
+        cluster = _chain_wallet(ev, data, wid)
+        own = _uuid("coin-address", f"btc_address:{address}")
+        if own != cluster and own in ev.objects:
+            ev.ref(own, "member-of", cluster, f"address of wallet cluster {wid}")
+    for f in data.flows:
+        t = f.transfer
+        oid = ev.obj("cryptocurrency-transaction", f"{t.txid}:{t.payer}:{t.beneficiary}", [
+            ("transaction-number", "text", t.txid), ("time", "datetime", _ts(t.block_time)),
+            ("value", "float", f"{f.btc:.8f}"), ("symbol", "text", "BTC"),
+            ("value_USD", "float", None if f.usd is None else f"{f.usd:.2f}")],
+            f"block {t.height}; chain capture {t.capture_sha256} ({t.source}, {t.method})"
+            + (f"; USD at {f.usd_source}" if f.usd is not None else ""))
+        ev.ref(oid, "sent-from", _chain_wallet(ev, data, t.payer))
+        ev.ref(oid, "sent-to", _chain_wallet(ev, data, t.beneficiary))
+
+
 def build_event(data: dataset.ExportData, info: str) -> dict[str, Any]:
     """The MISP event of ``data`` as a dict ({"Event": ...})."""
     ev = _Event()
@@ -269,6 +309,7 @@ def build_event(data: dataset.ExportData, info: str) -> dict[str, Any]:
     _selectors(ev, data, accounts)
     _keys(ev, data, accounts)
     _listings(ev, data, accounts)
+    _flows(ev, data)
     for link in data.links:
         if link.a in accounts and link.b in accounts:
             ev.ref(accounts[link.a], "similar", accounts[link.b],

@@ -8,12 +8,18 @@ the jurisdiction estimate names a country (confidence from the estimate). Observ
 ``user-account`` per market account and contact handle, ``email-addr`` (an address of a
 form the OASIS validator rejects, such as ``=x@example.com``, becomes a ``user-account``),
 ``url`` for onions and ``cryptocurrency-wallet`` for BTC/XMR addresses (a new SCO type
-declared by an ``extension-definition``, as OpenCTI names it). Relationships carry
-``confidence`` (0-100): the linker's score between accounts, the persona's cohesion between an actor
-and its accounts, 100 for a selector the evidence shows an account advertising. Every
-wallet, e-mail address and onion an actor advertised gets an ``indicator`` (a STIX
-pattern to watch for) that ``indicates`` the actor. Threat actors, indicators and
-relationships cite the captures behind them as ``external_references`` (SHA-256, source).
+declared by an ``extension-definition``, as OpenCTI names it). The money trail: each
+Bitcoin transfer touching an exported address's wallet is a ``paid`` relationship from
+the paying to the paid wallet (``start_time`` the block time, the txid and the chain
+capture as external references, amount in BTC and USD in the description); a wallet is
+the ``cryptocurrency-wallet`` of its address when it is one address, else an
+``infrastructure`` (the wallet cluster) that ``consists-of`` the exported addresses.
+Relationships carry ``confidence`` (0-100): the linker's score between accounts, the
+persona's cohesion between an actor and its accounts, 100 for a selector the evidence
+shows an account advertising. Every wallet, e-mail address and onion an actor
+advertised gets an ``indicator`` (a STIX pattern to watch for) that ``indicates`` the
+actor. Threat actors, indicators and relationships cite the captures behind them as
+``external_references`` (SHA-256, source).
 
 Ids are stable across exports: observables use the UUIDv5 of their id-contributing
 properties (STIX 2.1 section 2.9), other objects a UUID (version 4 layout) derived from a
@@ -151,6 +157,7 @@ def build_bundle(data: dataset.ExportData) -> dict[str, Any]:
     actor_of = _actor_objects(b, data, accounts)
     _link_objects(b, data, accounts)
     _selector_objects(b, data, accounts, actor_of)
+    _flow_objects(b, data)
     objects = [b.objects[k] for k in sorted(b.objects)]
     return {"type": "bundle", "id": sdo_id("bundle", "|".join(sorted(b.objects))),
             "objects": objects}
@@ -288,6 +295,60 @@ def _selector_objects(b: _Bundle, data: dataset.ExportData, accounts: dict[str, 
                      "external_references": b.evidence(s.captures)})
         for ta in actors:
             b.relate(ind, "indicates", ta, 100, evidence=s.captures)
+
+
+def _wallet_sco(b: _Bundle, address: str) -> str:
+    ext = sdo_id("extension-definition", "cryptocurrency-wallet")
+    b.add({"type": "extension-definition", "id": ext, **_WALLET_EXTENSION,
+           "extension_types": ["new-sco"]})
+    return b.add({"type": "cryptocurrency-wallet",
+                  "id": sco_id("cryptocurrency-wallet", {"value": address}),
+                  "value": address, "currency": "BTC",
+                  "extensions": {ext: {"extension_type": "new-sco"}}}, sdo=False)
+
+
+def _chain_wallet(b: _Bundle, data: dataset.ExportData, wallet_id: int) -> str:
+    """The object standing for chain wallet ``wallet_id``: a ``cryptocurrency-wallet``
+    for a lone address, an ``infrastructure`` (a wallet cluster) that ``consists-of`` the
+    addresses of it the export holds."""
+    w = data.chain_wallets.get(wallet_id)
+    if w is not None and w.n_addresses == 1:
+        return _wallet_sco(b, w.addresses[0])
+    label = w.tags[0].rsplit(", ", 1)[0] if w and w.tags else None
+    merged = ", ".join(f"{h} ({n} merges)" for h, n in sorted(w.merged_by.items())) \
+        if w else ""
+    desc = (f"Bitcoin wallet cluster {wallet_id}: {w.n_addresses} addresses merged by the "
+            f"clustering heuristics ({merged or 'no merge recorded'}); a hypothesis. "
+            f"Tags: {'; '.join(w.tags) or 'none'}. First addresses: "
+            f"{', '.join(w.addresses)}") if w else f"Bitcoin wallet cluster {wallet_id}"
+    return b.add({"type": "infrastructure", "id": sdo_id("infrastructure", f"btc:{wallet_id}"),
+                  "name": f"{label}: wallet cluster {wallet_id}" if label
+                  else f"wallet cluster {wallet_id}",
+                  "infrastructure_types": ["unknown"], "description": desc})
+
+
+def _flow_objects(b: _Bundle, data: dataset.ExportData) -> None:
+    """Each transfer as a ``paid`` relationship between the wallets (start_time: the
+    block's time; the txid and the chain capture as external references)."""
+    for address, wid in sorted(data.address_wallets.items()):
+        cluster = _chain_wallet(b, data, wid)
+        if cluster.startswith("infrastructure--"):
+            b.relate(cluster, "consists-of", _wallet_sco(b, address), 100,
+                     f"address of wallet cluster {wid}")
+    for f in data.flows:
+        t = f.transfer
+        usd = f" (about {f.usd:.2f} USD at {f.usd_source})" if f.usd is not None else ""
+        src, dst = _chain_wallet(b, data, t.payer), _chain_wallet(b, data, t.beneficiary)
+        b.add({"type": "relationship",
+               "id": sdo_id("relationship", f"paid|{t.txid}|{t.payer}|{t.beneficiary}"),
+               "relationship_type": "paid", "source_ref": src, "target_ref": dst,
+               "confidence": 100 if t.payer_share == 1.0 else None,
+               "start_time": _ts(t.block_time),
+               "description": f"paid {f.btc:.8f} BTC{usd} in Bitcoin transaction {t.txid} "
+                              f"(block {t.height})",
+               "external_references": [
+                   {"source_name": "bitcoin-transaction", "external_id": t.txid},
+                   *b.evidence([t.capture_sha256])]})
 
 
 class StixExporter:

@@ -81,9 +81,11 @@ def _setup(ws: Space, lead_cc: str, partner_cc: str) -> tuple[str, str]:
 
 
 def run_demo_operation(ws: Space, markets: list[str], packages_dir: Path,
-                       reported_csv: Path | None = None) -> DemoOperation:
+                       reported_csv: Path | None = None,
+                       ftm: package.FtmWriter | None = None) -> DemoOperation:
     """Record the demo operation against a persona on one of the (simulated) ``markets``;
-    write each country's package under ``packages_dir / CC``."""
+    write each country's package under ``packages_dir / CC`` (with ``ftm``: its FtM
+    entities file)."""
     target = store.demo_target(ws.con, markets)
     if target is None:
         raise WorkspaceStateError("no persona with a listing on the simulated markets "
@@ -136,7 +138,7 @@ def run_demo_operation(ws: Space, markets: list[str], packages_dir: Path,
         reported = totals.import_reported(ws, lead, reported_csv)
     packages = {}
     for cc, user in ((lead_cc, lead), (partner_cc, partner)):
-        packages[cc] = package.build_package(ws, user, cc, packages_dir / cc)
+        packages[cc] = package.build_package(ws, user, cc, packages_dir / cc, ftm)
     recorded = totals.recorded_totals(ws, lead, DEMO_OPERATION)
     return DemoOperation(
         lead, partner, (lead_cc, partner_cc), persona,

@@ -5,9 +5,16 @@
 the country (with the jurisdiction evidence), their accounts and listings with the drug
 assessment (each with the capture it came from), the operational records the acting
 user may read that concern those personas, accounts or listings or that sit in that
-country, the fentanyl marks, and the task force's deconfliction contacts. Every fact
-carries its provenance. Only the acting user's grants decide what operational records
-go in; the package is audited.
+country, the fentanyl marks, and the task force's deconfliction contacts. For each
+persona, its wallets: the clusters of the Bitcoin addresses its accounts published
+(addresses, tags, why the clustering merged them) and the value traced forward from
+each wallet to tagged services, the exchanges among them listed as cash-out points (to
+send a legal request to) with amounts, the transaction and a confidence; and, when the
+caller hands in an FtM writer (the exporter sits above this layer), ``entities.ftm.json``:
+the FollowTheMoney entities of the package's personas' subgraph (stock schemata). Every
+fact carries its provenance. Wallets, flows and entities come from the shared reference
+data (market evidence, chain data), as the personas and listings do; only the acting
+user's grants decide what operational records go in; the package is audited.
 """
 
 from __future__ import annotations
@@ -15,18 +22,105 @@ from __future__ import annotations
 import html
 import json
 from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from darkmap.errors import BadInputError
+from darkmap.assess.fx import FxTable, load_fx
+from darkmap.chain.trace import TraceContext, TraceHit, trace
+from darkmap.chain.wallet import wallet_summary
+from darkmap.errors import BadInputError, NotFoundError
 from darkmap.ops.access import acting
 from darkmap.ops.audit import log
 from darkmap.ops.records import fentanyl_marks, read_records
 from darkmap.store import operations as store
-from darkmap.store.operations import Space
-from darkmap.store.workspace import utcnow
+from darkmap.store.operations import OpsServer, Space
+from darkmap.store.transfers import wallets_of
+from darkmap.store.workspace import Workspace, table_has_rows, utcnow
 
-__all__ = ["build_package"]
+__all__ = ["TRACE_HOPS", "TRACE_METHOD", "FtmWriter", "build_package", "cashout_confidence"]
+
+FtmWriter = Callable[[Workspace, tuple[str, ...], Path], dict[str, int]]
+"""Writes the FtM entities of the given personas' subgraph of a workspace to a file."""
+TRACE_METHOD = "haircut"
+"""Taint method of the cash-out traces: each output carries the tainted share pro rata."""
+TRACE_HOPS = 10
+
+
+def cashout_confidence(hit: TraceHit) -> float:
+    """How sure the package is that the traced value reached the service: 0.9 per hop
+    after the first (each hop is a spend the haircut method shares pro rata), times 0.8
+    when the service's tag sits on another address of the receiving cluster."""
+    return round(0.9 ** max(hit["hop"] - 1, 0) * (0.8 if hit["tag_via_cluster"] else 1.0), 3)
+
+
+def _reference_ws(ws: Space) -> Workspace | None:
+    """The workspace holding the reference data (on the team server: its workspace)."""
+    return ws.workspace if isinstance(ws, OpsServer) else ws
+
+
+def _usd(fx: FxTable, hit: TraceHit) -> dict[str, Any]:
+    """The hit's amount in USD at the fx table's BTC rate of its day, and the table."""
+    when = datetime.fromisoformat(hit["time"].replace("Z", "+00:00")) if hit["time"] else None
+    rate, note = fx.rate("BTC", when)
+    return {"amount_usd": None if rate is None else round(hit["amount_btc"] * rate, 2),
+            "usd_rate": fx.source + (f" ({note})" if note else "")}
+
+
+def _wallets(ref: Workspace, persona: str,
+             ctx: dict[str, TraceContext]) -> list[dict[str, Any]]:
+    """The wallets (clusters) of the Bitcoin addresses the persona's accounts published,
+    each with its tags, merge reasons and the flows traced from it to tagged services."""
+    published = store.persona_addresses(ref.con, persona, 10_000)
+    if not published:
+        return []
+    in_chain = wallets_of(ref.con, published)
+    by_wallet: dict[int, list[str]] = defaultdict(list)
+    for address in published:
+        if address in in_chain:
+            by_wallet[in_chain[address]].append(address)
+    out: list[dict[str, Any]] = [
+        {"wallet": None, "published_addresses": [a], "note": "not in the loaded chain data"}
+        for a in published if a not in in_chain]
+    if by_wallet and "ctx" not in ctx:  # loaded once per package, when first needed
+        ctx["ctx"] = TraceContext.load(ref)
+    fx = load_fx(workspace=ref.path)
+    for wid, addresses in sorted(by_wallet.items()):
+        try:
+            summary: dict[str, Any] = dict(wallet_summary(ref, f"cluster:{wid}"))
+            target = f"cluster:{wid}"
+        except NotFoundError:  # clustering has not run: the address alone
+            summary, target = {"cluster_id": None, "n_addresses": 1}, addresses[0]
+        flows = trace(ref, target, "forward", TRACE_HOPS, TRACE_METHOD, ctx["ctx"])
+        hits = [{**h, **_usd(fx, h), "confidence": cashout_confidence(h)}
+                for h in flows["hits"]]
+        out.append({
+            "wallet": wid, "published_addresses": addresses,
+            "n_addresses": summary.get("n_addresses"),
+            "addresses": summary.get("addresses", []), "tags": summary.get("tags", []),
+            "merge_reasons": summary.get("merge_reasons", {}),
+            "merges": summary.get("merges", []),
+            "received_sat": summary.get("received_sat"), "sent_sat": summary.get("sent_sat"),
+            "trace": {"method": TRACE_METHOD, "hops": TRACE_HOPS,
+                      "source_received_sat": flows["source_received_sat"],
+                      "transactions_visited": flows["transactions_visited"]},
+            "flows": hits,
+            "cashouts": [h for h in hits if h["category"] == "exchange"],
+            "provenance": {"method": "darkmap chain cluster + trace "
+                                     f"({TRACE_METHOD}, {TRACE_HOPS} hops)",
+                           "addresses_from": "identifiers (btc_address) of the persona's "
+                                             "accounts, each with its capture"}})
+    return out
+
+
+def _money(ws: Space, personas: list[dict[str, Any]]) -> None:
+    """Put each persona's wallets (and their traced flows) on it."""
+    ref = _reference_ws(ws)
+    chain = ref is not None and table_has_rows(ref.con, "btc_tx")
+    ctx: dict[str, TraceContext] = {}
+    for p in personas:
+        p["wallets"] = _wallets(ref, p["persona"], ctx) if chain and ref is not None else []
 
 
 def _personas(ws: Space, country: str) -> list[dict[str, Any]]:
@@ -51,8 +145,10 @@ def _personas(ws: Space, country: str) -> list[dict[str, Any]]:
     return out
 
 
-def build_package(ws: Space, by: str, country: str, out: Path) -> dict[str, int]:
-    """Write the package of ``country`` as ``by`` sees it into the folder ``out``."""
+def build_package(ws: Space, by: str, country: str, out: Path,
+                  ftm: FtmWriter | None = None) -> dict[str, int]:
+    """Write the package of ``country`` as ``by`` sees it into the folder ``out``
+    (with ``ftm``: ``entities.ftm.json``, the personas' subgraph as FtM entities)."""
     country = country.upper()
     if len(country) != 2 or not country.isalpha():
         raise BadInputError(f"country {country!r}: give an ISO 3166 two-letter code")
@@ -60,6 +156,7 @@ def build_package(ws: Space, by: str, country: str, out: Path) -> dict[str, int]
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise BadInputError(f"{out}: give a new or empty folder for the package")
     personas = _personas(ws, country)
+    _money(ws, personas)
     refs = {("persona", p["persona"]) for p in personas}
     refs |= {("account", a["account"]) for p in personas for a in p["accounts"]}
     refs |= {("listing", x["listing"]) for p in personas for a in p["accounts"]
@@ -69,19 +166,36 @@ def build_package(ws: Space, by: str, country: str, out: Path) -> dict[str, int]
     marks = [m for m in fentanyl_marks(ws, by)
              if (m["ref_kind"], m["ref_id"]) in refs
              or m["buy"] in {r.row.record_id for r in recs}]
-    bundle = {
+    bundle: dict[str, Any] = {
         "country": country, "built_by": by, "agency": actor.agency_id,
         "built_at": utcnow().isoformat(), "personas": personas,
         "records": [r.as_dict() for r in recs], "fentanyl_marks": marks,
         "contacts": [a._asdict() for a in store.agencies(ws.con)],
-        "not_included": ["wallets and cash-out points", "FollowTheMoney entities"],
+        "entities": None, "not_included": [],
     }
     out.mkdir(parents=True, exist_ok=True)
+    ref = _reference_ws(ws)
+    if ftm is None or ref is None:
+        bundle["not_included"].append("FollowTheMoney entities (no exporter handed in)")
+    elif personas:
+        try:
+            ents = ftm(ref, tuple(p["persona"] for p in personas), out / "entities.ftm.json")
+        except NotFoundError as exc:  # a jurisdiction of a persona a later link run dropped
+            (out / "entities.ftm.json").unlink(missing_ok=True)  # no partial file
+            bundle["not_included"].append(f"FollowTheMoney entities ({exc}: run assess)")
+        else:
+            bundle["entities"] = {"file": "entities.ftm.json", "format": "FollowTheMoney "
+                                  "JSON lines, stock schemata", "counts": ents}
     (out / "package.json").write_text(json.dumps(bundle, indent=2, default=str,
                                                  ensure_ascii=False), encoding="utf-8")
     (out / "package.html").write_text(_html(bundle), encoding="utf-8")
     log(ws.con, by, "package.build", country=country, records=[r.row.record_id for r in recs])
-    return {"personas": len(personas), "records": len(recs), "fentanyl_marks": len(marks)}
+    wallets = [w for p in personas for w in p["wallets"]]
+    return {"personas": len(personas), "records": len(recs), "fentanyl_marks": len(marks),
+            "wallets": len(wallets),
+            "cashouts": sum(len(w.get("cashouts", [])) for w in wallets),
+            "entities": sum(v for k, v in (bundle["entities"] or {}).get("counts", {}).items()
+                            if not k.startswith("values_"))}
 
 
 def _html(bundle: dict[str, Any]) -> str:
@@ -103,7 +217,9 @@ def _html(bundle: dict[str, Any]) -> str:
                            f"{', fentanyl risk' if x['fentanyl_risk'] else ''})"
                            for x in a["listings"])
             parts.append(f"<li>{e(str(a['account']))}: {ls}</li>")
-        parts.append("</ul></li>")
+        parts.append("</ul>")
+        parts += _wallets_html(p["wallets"])
+        parts.append("</li>")
     parts.append("</ul><h2>Operational records</h2><ul>")
     for r in bundle["records"]:
         parts.append(f"<li>{e(r['record_id'])} {e(r['kind'])} ({e(r['agency_id'])}, "
@@ -116,4 +232,34 @@ def _html(bundle: dict[str, Any]) -> str:
     parts += [f"<li>{e(a['agency_id'])} ({e(a['country'])}): {e(a['contact'])}</li>"
               for a in bundle["contacts"]]
     parts.append("</ul>")
+    if bundle["entities"]:
+        parts.append(f"<p>FollowTheMoney entities: {e(bundle['entities']['file'])} "
+                     f"({e(json.dumps(bundle['entities']['counts']))})</p>")
     return "".join(parts)
+
+
+def _wallets_html(wallets: list[dict[str, Any]]) -> list[str]:
+    """A persona's wallets and cash-out points as HTML list items (escaped)."""
+    e = html.escape
+    if not wallets:
+        return []
+    parts = ["<p>Wallets</p><ul>"]
+    for w in wallets:
+        addrs = ", ".join(e(a) for a in w["published_addresses"])
+        if w["wallet"] is None:
+            parts.append(f"<li>{addrs}: {e(w['note'])}</li>")
+            continue
+        tags = "; ".join(f"{e(str(t['label']))} ({e(str(t['category']))})" for t in w["tags"])
+        why = ", ".join(f"{e(h)}: {c['edges']} merges" for h, c in w["merge_reasons"].items())
+        parts.append(f"<li>wallet cluster {w['wallet']} ({w['n_addresses']} addresses; "
+                     f"published: {addrs}; tags: {tags or 'none'}; merged by: "
+                     f"{why or 'nothing'})<ul>")
+        for h in w["flows"]:
+            mark = "<b>cash-out</b> " if h["category"] == "exchange" else ""
+            parts.append(f"<li>{mark}{e(str(h['service']))} ({e(str(h['category']))}): "
+                         f"{h['amount_btc']:.8f} BTC in {e(str(h['txid']))} at "
+                         f"{e(str(h['time']))}, hop {h['hop']}, confidence "
+                         f"{h['confidence']:.2f}</li>")
+        parts.append("</ul></li>")
+    parts.append("</ul>")
+    return parts

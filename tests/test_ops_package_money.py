@@ -1,0 +1,172 @@
+"""The money trail in the per-country packages (issue #13): each persona's wallets (the
+clusters of the addresses its accounts published, with tags and merge reasons), the
+value traced from them to tagged services with the exchanges as cash-out points, and
+``entities.ftm.json`` (stock FtM, the package's subgraph only); the same for every
+user, since it is shared reference data, while operational records still follow the
+grants. Checked against the chain tables of the demo workspace (simulated flows written
+as Bitcoin Core blk files and parsed like real blocks) and on the real data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from export_workspaces import built
+
+import darkmap
+from darkmap.export import ftm_subgraph
+from darkmap.ops import access, records
+from darkmap.ops.package import build_package
+from darkmap.ops.records import Arrest
+from darkmap.store.workspace import Workspace
+
+FTM = str(Path(sys.executable).with_name("ftm"))
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _ftm_validate(path: Path) -> None:
+    done = subprocess.run([FTM, "validate", "-i", str(path), "-o",
+                           str(path.with_suffix(".validated.json"))],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """A writable copy of the demo workspace (packages are audited: a write)."""
+    path = tmp_path_factory.mktemp("pkgmoney") / "ws"
+    shutil.copytree(built("demo", tmp_path_factory, data_dir), path)
+    return path
+
+
+def _owner(ws: Workspace) -> tuple[str, str, str, int]:
+    """(persona, country, published address, its cluster) of a persona attributed to a
+    country whose published address is in the chain data."""
+    row = ws.con.execute(
+        "SELECT pm.persona_id, j.country, i.value, coalesce(c.cluster_id, a.address_id) "
+        "FROM identifiers i JOIN persona_members pm USING (account_id) "
+        "JOIN jurisdictions j ON j.entity_kind = 'persona' AND j.entity_id = pm.persona_id "
+        "JOIN btc_address a ON a.address = i.value "
+        "LEFT JOIN btc_clusters c USING (address_id) "
+        "WHERE i.kind = 'btc_address' ORDER BY 1 LIMIT 1").fetchone()
+    assert row is not None
+    return row[0], row[1], row[2], int(row[3])
+
+
+def test_package_holds_wallets_cashouts_and_the_ftm_subgraph(demo: Path,
+                                                              tmp_path: Path) -> None:
+    ws = Workspace.open(demo)
+    try:
+        persona, country, address, cluster = _owner(ws)
+        access.add_agency(ws.con, "bka-admin", "guardia", "Guardia Civil", country, "desk")
+        access.add_user(ws.con, "bka-admin", "gc-officer", "guardia", "officer")
+        comp = access.add_compartment(ws.con, "bka-admin", "agency", "bka",
+                                      compartment_id="bka-money")
+        hidden = records.add_record(ws, "bka-admin", Arrest("hidden courier"),
+                                    compartment=comp.compartment_id, country=country,
+                                    provenance="OPSLEAK report",
+                                    links=[("persona", persona)])
+        counts = build_package(ws, "bka-admin", country, tmp_path / "bka", ftm_subgraph)
+        theirs = build_package(ws, "gc-officer", country, tmp_path / "gc", ftm_subgraph)
+        bundle = json.loads((tmp_path / "bka" / "package.json").read_text(encoding="utf-8"))
+        other = json.loads((tmp_path / "gc" / "package.json").read_text(encoding="utf-8"))
+        # the wallets and flows are reference data: the same for both users ...
+        assert [p["wallets"] for p in bundle["personas"]] == \
+            [p["wallets"] for p in other["personas"]]
+        assert counts["wallets"] == theirs["wallets"] >= 1
+        # ... the operational record is not: only its compartment's agency sees it
+        assert hidden.record_id in json.dumps(bundle["records"])
+        for f in (tmp_path / "gc").iterdir():
+            assert hidden.record_id not in f.read_text(encoding="utf-8")
+            assert "OPSLEAK" not in f.read_text(encoding="utf-8")
+        for f in (tmp_path / "bka").glob("*.ftm.json"):  # never in the entities file
+            assert "OPSLEAK" not in f.read_text(encoding="utf-8")
+        mine = next(p for p in bundle["personas"] if p["persona"] == persona)
+        wallet = next(w for w in mine["wallets"] if w["wallet"] == cluster)
+        assert address in wallet["published_addresses"]
+        n_addr = ws.con.execute("SELECT count(*) FROM btc_clusters WHERE cluster_id = ?",
+                                [cluster]).fetchone()[0]
+        assert wallet["n_addresses"] == n_addr
+        merges = dict(ws.con.execute(
+            "SELECT m.heuristic, count(*) FROM btc_cluster_merges m JOIN btc_clusters c "
+            "ON c.address_id = m.address_a WHERE c.cluster_id = ? GROUP BY 1",
+            [cluster]).fetchall())
+        assert {h: v["edges"] for h, v in wallet["merge_reasons"].items()} == merges
+        cashouts = [c for p in bundle["personas"] for w in p["wallets"]
+                    for c in w.get("cashouts", [])]
+        assert counts["cashouts"] == len(cashouts) > 0
+        for c in cashouts:
+            assert c["category"] == "exchange" and 0 < c["confidence"] <= 1
+            paid = ws.con.execute(
+                "SELECT o.value, a.address FROM btc_txout o JOIN btc_tx t USING (tx_id) "
+                "JOIN btc_address a USING (address_id) WHERE t.txid = ? AND o.n = ?",
+                [c["txid"], c["vout"]]).fetchone()
+            assert paid[1] == c["address"] and 0 < c["amount_sat"] <= paid[0]
+            tagged = ws.con.execute(
+                "SELECT count(*) FROM btc_tags WHERE address = ? AND label = ? "
+                "AND lower(category) = 'exchange'",
+                [c["tagged_address"], c["service"]]).fetchone()[0]
+            assert tagged == 1
+            assert c["amount_usd"] > 0
+        page = (tmp_path / "bka" / "package.html").read_text(encoding="utf-8")
+        assert "cash-out" in page and cashouts[0]["txid"] in page
+        # the FtM file: stock, valid, the package's subgraph only
+        ents = tmp_path / "bka" / "entities.ftm.json"
+        _ftm_validate(ents)
+        rows = _rows(ents)
+        assert bundle["entities"]["counts"]["Payment"] == \
+            sum(r["schema"] == "Payment" for r in rows) > 0
+        persons = {r["properties"]["keywords"][0] for r in rows if r["schema"] == "Person"}
+        assert persons <= {p["persona"] for p in bundle["personas"]}
+        outside = ws.con.execute(
+            "SELECT count(*) FROM identifiers i JOIN persona_members pm USING (account_id) "
+            "WHERE i.kind = 'btc_address' AND pm.persona_id NOT IN (SELECT unnest(?))",
+            [[p["persona"] for p in bundle["personas"]]]).fetchone()[0]
+        wallets = {r["properties"]["publicKey"][0] for r in rows
+                   if r["schema"] == "CryptoWallet" and r["id"].startswith("dm-wallet-")}
+        assert address in wallets and len(wallets) == len(
+            {a for p in bundle["personas"] for w in p["wallets"]
+             for a in w["published_addresses"]})
+        assert outside >= 1  # another persona's address exists and was left out
+    finally:
+        ws.close()
+
+
+def test_package_on_real_data(tmp_path_factory: pytest.TempPathFactory, data_dir: Path,
+                              tmp_path: Path) -> None:
+    """Real Hansa pages and real main-net blocks: the personas' published addresses are
+    not in those blocks, and the package says so; the FtM file is stock and valid."""
+    path = tmp_path_factory.mktemp("pkgreal") / "ws"
+    with darkmap.init_workspace(path) as ws:
+        darkmap.ingest(ws, [data_dir / "pages" / "hansa", data_dir / "bitcoin" / "blocks1-256"])
+        darkmap.link(ws)
+        darkmap.assess_listings(ws)
+        row = ws.con.execute(
+            "SELECT j.country, count(*) FROM jurisdictions j JOIN persona_members pm "
+            "ON pm.persona_id = j.entity_id JOIN identifiers i USING (account_id) "
+            "WHERE j.entity_kind = 'persona' AND i.kind = 'btc_address' "
+            "AND j.country IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1").fetchone()
+        country = row[0] if row else ws.con.execute(
+            "SELECT country FROM jurisdictions WHERE entity_kind = 'persona' "
+            "AND country IS NOT NULL ORDER BY 1 LIMIT 1").fetchone()[0]
+        access.add_agency(ws.con, "setup", "agency", "Agency", country, "desk")
+        access.add_user(ws.con, "setup", "ana", "agency", "admin")
+        counts = build_package(ws, "ana", country, tmp_path / "pkg", ftm_subgraph)
+    bundle = json.loads((tmp_path / "pkg" / "package.json").read_text(encoding="utf-8"))
+    assert counts["personas"] == len(bundle["personas"]) > 0
+    assert counts["cashouts"] == 0
+    for p in bundle["personas"]:
+        for w in p["wallets"]:
+            assert w["wallet"] is None and w["note"] == "not in the loaded chain data"
+    if row:
+        assert counts["wallets"] >= 1
+    _ftm_validate(tmp_path / "pkg" / "entities.ftm.json")
+    assert bundle["entities"]["counts"].get("UserAccount", 0) > 0
