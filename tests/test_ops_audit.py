@@ -296,20 +296,6 @@ def test_a_forged_cut_and_an_edited_archive_are_detected(ws_path: Path, tmp_path
         assert problem is not None and problem.seq == 1 and "a.jsonl" in problem.reason
 
 
-def test_on_the_server_only_the_owner_archives(ws_path: Path, tmp_path: Path,
-                                               backend: Backend) -> None:
-    if backend.db is None:
-        pytest.skip("the workspace has no database roles (its file's owner is the user)")
-    _, member = backend.db.role("archiver")
-    out = tmp_path / "a.jsonl"
-    with backend.open(ws_path, member) as ws:
-        n = len(audit_rows(ws.con))
-        with pytest.raises(PermissionError, match="owner role"):
-            audit.archive_trail(ws.con, out, _CUT, "ana", now=_LATER)
-        assert not out.exists() and len(audit_rows(ws.con)) == n
-        assert audit_archives(ws.con) == [] and audit.verify(ws.con) == (n, None)
-
-
 def test_cli_archive_of_an_old_trail(tmp_path: Path, backend: Backend) -> None:
     """A trail whose first entries are from 2024 (written as darkmap writes them), then
     today's set-up: the CLI archives the old ones with the real clock."""

@@ -218,3 +218,23 @@ def test_a_large_submission_goes_by_copy_and_matches(server: ServerDb,
         assert [r[0] for r in ops.con.execute("SELECT v FROM _t").fetchall()] == odd
         ops.con.execute("ROLLBACK")
     assert server.sql(count)[0][0] == before + 1500
+
+
+def test_only_the_owner_archives_the_trail(server: ServerDb, two: dict[str, str],
+                                           tmp_path: Path) -> None:
+    """Retention on the server: a member of darkmap_ops may not remove audit entries
+    (no DELETE); the refusal leaves no file and the trail as it was."""
+    from datetime import UTC, datetime, timedelta
+
+    from darkmap.store.audit import audit_archives, audit_rows
+
+    alice = sorted(two)[0]
+    out = tmp_path / "archive.jsonl"
+    with open_ops_server(two[alice]) as ops:
+        n = len(audit_rows(ops.con))
+        later = datetime.now(UTC) + timedelta(days=800)
+        with pytest.raises(PermissionError, match="owner role"):
+            audit.archive_trail(ops.con, out, datetime.now(UTC) + timedelta(days=1), alice,
+                                now=later)
+        assert not out.exists() and len(audit_rows(ops.con)) == n
+        assert audit_archives(ops.con) == [] and audit.verify(ops.con) == (n, None)
