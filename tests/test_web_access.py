@@ -130,7 +130,7 @@ def test_every_page_renders_for_an_analyst(srv, world: World) -> None:
 def test_review_queue_confirm_feeds_judge_and_a_reader_may_not(srv, world: World) -> None:
     served, _ = srv
     if world.server:
-        _judging_refused_on_the_team_server(srv, world)
+        _judging_on_the_team_server(srv, world)
         return
     with _client(srv, world, "alice") as c:
         page = c.get("/review").text
@@ -169,9 +169,10 @@ def test_sessions_expire_on_the_server_clock(srv, world: World) -> None:
         assert c.get("/", follow_redirects=False).headers["location"] == "/login?why=idle"
 
 
-def _judging_refused_on_the_team_server(srv: tuple[Served, FakeClock], world: World) -> None:
-    """Over a team server the workspace is read-only: the queue shows, a verdict is
-    refused with a line saying where to judge, and nothing is written."""
+def _judging_on_the_team_server(srv: tuple[Served, FakeClock], world: World) -> None:
+    """Over a team server the workspace is read-only: a verdict goes to the team's
+    judgements under the signed-in user's name (every analyst's workspace takes it at its
+    next `team sync`); the workspace is not written; a reader is still refused."""
     served, _ = srv
     before = served.sql("SELECT count(*) FROM judgements")
     with _client(srv, world, "alice") as c:
@@ -179,11 +180,18 @@ def _judging_refused_on_the_team_server(srv: tuple[Served, FakeClock], world: Wo
         a = page.split('name="a" value="')[1].split('"')[0]
         b = page.split('name="b" value="')[1].split('"')[0]
         r = c.post("/review", data={"csrf": csrf_of(page), "a": a, "b": b,
-                                    "verdict": "confirm"})
-        assert r.status_code == 409 and "darkmap team sync" in r.text
+                                    "verdict": "confirm", "note": "same PGP key"})
+        assert r.status_code == 303, r.text
+    team = served.wb.call(lambda: served.wb.con.execute(
+        "SELECT verdict, author, note FROM team_judgements WHERE a = ? AND b = ?",
+        [min(a, b), max(a, b)]).fetchall())
+    assert [tuple(t) for t in team] == [("same", "alice", "same PGP key")]
     with _client(srv, world, "rita") as r:
         page = r.get("/review").text
         resp = r.post("/review", data={"csrf": csrf_of(page), "a": a, "b": b,
                                        "verdict": "reject"})
         assert resp.status_code == 403 and "reader" in resp.text
     assert served.sql("SELECT count(*) FROM judgements") == before
+    assert len(served.wb.call(lambda: served.wb.con.execute(
+        "SELECT 1 FROM team_judgements WHERE a = ? AND b = ?",
+        [min(a, b), max(a, b)]).fetchall())) == 1

@@ -242,3 +242,37 @@ def test_sessions_long_past_use_are_forgotten_by_the_next_sign_in(pair, world: W
         assert stored(cookie)
         assert login(cb, "bob", world.secrets["bob"], clock).status_code == 303
         assert not stored(cookie)
+
+
+def test_a_verdict_given_on_the_server_reaches_an_analysts_workspace(
+        pair, world: World, web_pg_db: Any, tmp_path: Path) -> None:
+    """alice confirms a proposed link in a workbench on the team server; an analyst's own
+    workspace takes it at its next `team sync`, under alice's name; the analyst's own
+    role still cannot name another author."""
+    import shutil
+
+    from darkmap.store.team import ANALYST_ROLE, sync_judgements
+    from darkmap.store.workspace import Workspace
+
+    a_srv, _, clock = pair
+    with httpx.Client(base_url=a_srv.url) as c:
+        assert login(c, "alice", world.secrets["alice"], clock).status_code == 303
+        page = c.get("/review").text
+        a = page.split('name="a" value="')[1].split('"')[0]
+        b = page.split('name="b" value="')[1].split('"')[0]
+        r = c.post("/review", data={"csrf": csrf_of(page), "a": a, "b": b,
+                                    "verdict": "reject", "note": "different keys"})
+        assert r.status_code == 303, r.text
+    role, dsn = web_pg_db.role("sync_analyst")
+    web_pg_db.sql(f"GRANT {ANALYST_ROLE} TO {role}")
+    copy = tmp_path / "analyst-ws"
+    shutil.copytree(world.path, copy)
+    with Workspace.open(copy) as ws:
+        res = sync_judgements(ws, dsn)
+        assert res.pulled >= 1
+        got = ws.con.execute("SELECT verdict, author, note FROM judgements WHERE a = ? AND b = ?",
+                             [min(a, b), max(a, b)]).fetchall()
+    assert ("different", "alice", "different keys") in got
+    with psycopg.connect(dsn) as pg, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        pg.execute("INSERT INTO team_judgements (judgement_id, a, b, verdict, author, "
+                   "created_at) VALUES ('forged', 'm:a', 'm:b', 'same', 'alice', now())")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.store import personas as store
@@ -16,8 +16,11 @@ from darkmap.store.evidence import account_exists
 from darkmap.store.workspace import Workspace, utcnow
 from darkmap.store.writer import row_id
 
-__all__ = ["VERDICTS", "Judgement", "active_judgements", "check_request", "judge", "ordered",
-           "withdraw"]
+if TYPE_CHECKING:
+    from darkmap.store.operations import PgOps
+
+__all__ = ["VERDICTS", "Judgement", "active_judgements", "check_request", "judge",
+           "judge_for_team", "ordered", "withdraw"]
 
 VERDICTS = ("same", "different", "unsure")
 
@@ -76,6 +79,29 @@ def judge(ws: Workspace, a: str, b: str, verdict: str, author: str | None = None
     author = author or _default_author()
     jid = row_id("judgement", a, b, verdict, author, now.isoformat())
     store.insert_judgement(ws.con, jid, a, b, verdict, author, note, now)
+    return {"judgement_id": jid, "a": a, "b": b, "verdict": verdict, "author": author,
+            "note": note, "created_at": now.isoformat()}
+
+
+def judge_for_team(ws: Workspace, server: PgOps, a: str, b: str, verdict: str, author: str,
+                   note: str | None = None) -> Judgement:
+    """Record a verdict on the team server for ``author`` (the workbench's signed-in
+    user), checked against ``ws`` (read-only is enough): every analyst's workspace gets it
+    at its next ``darkmap team sync``. Only the server's service role may name an author
+    (:func:`darkmap.store.team.push_judgement_for`). Same checks as :func:`judge`."""
+    if verdict not in VERDICTS:
+        raise BadInputError(f"verdict must be one of {VERDICTS}, not {verdict!r}")
+    if a == b:
+        raise BadInputError("a judgement needs two different accounts")
+    _check_account(ws, a)
+    _check_account(ws, b)
+    a, b = ordered(a, b)
+    now = utcnow()
+    jid = row_id("judgement", a, b, verdict, author, now.isoformat())
+    # (psycopg only where a team server is used: `darkmap link` and `judge` stay light)
+    from darkmap.store.team import push_judgement_for  # noqa: PLC0415
+
+    push_judgement_for(server, (jid, a, b, verdict, author, note, now, None))
     return {"judgement_id": jid, "a": a, "b": b, "verdict": verdict, "author": author,
             "note": note, "created_at": now.isoformat()}
 

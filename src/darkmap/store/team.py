@@ -58,6 +58,7 @@ from darkmap.store.workspace import Workspace, table_exists, utcnow
 __all__ = [
     "ANALYST_ROLE", "ID_CHARS", "NOTE_CHARS", "SCHEMA_VERSION", "SUPERVISOR_ROLE",
     "ServerInit", "SyncResult", "TeamServerError", "check_row", "default_server",
+    "push_judgement_for",
     "init_server", "is_loopback", "open_ops_server", "open_web_server", "secure_conninfo",
     "sync_judgements",
 ]
@@ -132,7 +133,12 @@ CREATE OR REPLACE FUNCTION team_judgements_guard() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        NEW.author := session_user;
+        -- the author is the database role, except for the workbench's service role,
+        -- which signs users in itself and names the user it judges for
+        IF NEW.author IS NULL OR NOT pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER')
+        THEN
+            NEW.author := session_user;
+        END IF;
         NEW.withdrawn_by := CASE WHEN NEW.withdrawn_at IS NULL THEN NULL ELSE session_user END;
         NEW.pushed_at := now() AT TIME ZONE 'UTC';
         RETURN NEW;
@@ -166,7 +172,8 @@ DROP POLICY IF EXISTS team_read ON team_judgements;
 CREATE POLICY team_read ON team_judgements FOR SELECT USING (true);
 DROP POLICY IF EXISTS team_add ON team_judgements;
 CREATE POLICY team_add ON team_judgements FOR INSERT
-    WITH CHECK (author = session_user::text);
+    WITH CHECK (author = session_user::text
+                OR pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER'));
 DROP POLICY IF EXISTS team_withdraw ON team_judgements;
 CREATE POLICY team_withdraw ON team_judgements FOR UPDATE
     USING (author = session_user::text
@@ -189,9 +196,18 @@ _DIRECT_GRANTS = f"""
 SELECT DISTINCT r.rolname FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) g
 JOIN pg_roles r ON r.oid = g.grantee
 WHERE c.oid = 'team_judgements'::regclass AND g.grantee <> c.relowner
-  AND r.rolname NOT IN ('{ANALYST_ROLE}', '{SUPERVISOR_ROLE}')
+  AND r.rolname NOT IN ('{ANALYST_ROLE}', '{SUPERVISOR_ROLE}', '{SERVICE_ROLE}')
 ORDER BY 1
 """
+
+_SERVICE_JUDGES = (
+    f"REVOKE ALL ON team_judgements FROM {SERVICE_ROLE}; "
+    f"GRANT SELECT ON team_judgements TO {SERVICE_ROLE}; "
+    "GRANT INSERT (judgement_id, a, b, verdict, author, note, created_at) "
+    f"ON team_judgements TO {SERVICE_ROLE}")
+"""The workbench judges for the user signed in to it (after the operational schema, which
+makes the service role): it reads the team's judgements and adds new ones naming their
+author, and may withdraw none."""
 
 # Columns a client sends: never the author, nothing about its machine.
 _PUSH_COLS = ("judgement_id", "a", "b", "verdict", "note", "created_at", "withdrawn_at")
@@ -361,6 +377,7 @@ def init_server(dsn: str) -> ServerInit:
             install_server_schema(pg)
             install_server_audit(pg)
             install_server_web(pg)
+            pg.execute(_SERVICE_JUDGES)
             grants = [r[0] for r in pg.execute(_DIRECT_GRANTS).fetchall()]
     except psycopg.Error as exc:
         raise TeamServerError(f"team server refused init: {_first_line(exc)}") from exc
@@ -461,6 +478,26 @@ def _time_problem(name: str, value: object, nullable: bool) -> str | None:
     if not isinstance(value, datetime) or value.tzinfo is not None:
         return f"{name} is not a timestamp"
     return None
+
+
+def push_judgement_for(con: PgOps, row: Sequence[object]) -> bool:
+    """Add one judgement (``JUDGEMENT_COLUMNS`` order) to the team server on behalf of
+    the user it names as author: only the workbench's service role may (the server keeps
+    any other role's own name). Refused with :class:`TeamServerError` when the row cannot
+    be shared (:func:`check_row`). True when it was new."""
+    problem = check_row(row)
+    if problem is not None:
+        raise TeamServerError(f"judgement not shared: {problem}")
+    jid, a, b, verdict, author, note, created_at, _ = row
+    cur = con.pg.execute(
+        "INSERT INTO team_judgements (judgement_id, a, b, verdict, author, note, created_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (judgement_id) DO NOTHING "
+        "RETURNING author", [jid, a, b, verdict, author, note, created_at])
+    got = cur.fetchone()
+    if got is not None and got[0] != author:
+        raise TeamServerError(f"the team server recorded the judgement as {got[0]!r}, not "
+                              f"{author!r}: connect as the workbench's service role")
+    return got is not None
 
 
 def check_row(row: Sequence[object]) -> str | None:

@@ -19,8 +19,10 @@ Over a team server (``--server``, :func:`darkmap.store.team.open_web_server`) us
 credentials, lockouts, sessions, tokens, the operational records and the audit trail are
 PostgreSQL's, shared by every workbench process on it; the workspace is opened read-only
 for the analytical facts (personas, listings, wallets), so several processes may serve
-it. Judgements are then made in an analyst's workspace (``darkmap judge``) and shared
-with ``darkmap team sync``: the review queue shows, but does not take, verdicts.
+it. A verdict given in the review queue then goes to the team server's judgements under
+the signed-in user's name (:func:`darkmap.resolve.judgements.judge_for_team`); every
+analyst's workspace takes it at its next ``darkmap team sync``, and the next
+``darkmap link`` there holds it.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from darkmap.errors import BadInputError, DarkmapError, NotFoundError
 from darkmap.model.display import for_display
 from darkmap.ops.access import AccessDenied
 from darkmap.ops.audit import log, show
+from darkmap.resolve.judgements import judge_for_team
 from darkmap.store.operations import OpsServer, Space, UserRow
 from darkmap.store.web import thread_cursor
 from darkmap.store.workspace import Workspace
@@ -426,9 +429,16 @@ def _judge(wb: Workbench, user: UserRow, a: str, b: str, verdict: str,
         wb.call(lambda: log(wb.con, user.user_id, "web.judge", "denied", a=a, b=b))
         raise AccessDenied(f"{user.user_id} is a reader and may not judge links")
     if wb.server is not None:
-        raise _Refused(409, "this workbench reads the workspace only (team server): judge "
-                       "in your workspace (`darkmap judge`) and share it with "
-                       "`darkmap team sync`")
+        server = wb.server
+
+        def on_team() -> dict[str, Any]:
+            j = judge_for_team(wb.ws, server.con, a, b, VERDICTS[verdict],
+                               author=user.user_id, note=note[:500] or None)
+            log(wb.con, user.user_id, "web.judge", a=a, b=b, verdict=VERDICTS[verdict],
+                shared="team server")
+            return dict(j)
+
+        return wb.call(on_team)
 
     def run() -> dict[str, Any]:
         j = api.judge(wb.ws, a, b, VERDICTS[verdict], author=user.user_id,
