@@ -320,11 +320,19 @@ def test_cli_archive_of_an_old_trail(tmp_path: Path, backend: Backend) -> None:
     code, text = _run("audit", "archive", "--before", "2099-01-01", "--out", str(out),
                       "--as", "ana", "-w", str(path))
     assert code == 1 and "at least 365 days" in text and len(text.strip().splitlines()) == 1
-    code, text = _run("audit", "archive", "--before", "2025-01-01", "--out", str(out),
+    code, text = _run("audit", "archive", "--before", "2024-03-03", "--out", str(out),
                       "--as", "ana", "-w", str(path))
-    assert code == 0 and "5 audit entries (1-5" in text, text
+    assert code == 0 and "2 audit entries (1-2" in text, text
     code, text = _run("audit", "verify", "-w", str(path), "--archive", str(out))
-    assert code == 0 and "and 5 archived entries in 1 files" in text, text
+    assert code == 0 and "and 2 archived entries in 1 files" in text, text
+    # the second cut leaves the first archive's attesting entry (appended today) live
+    out2 = tmp_path / "audit-2024b.jsonl"
+    code, text = _run("audit", "archive", "--before", "2025-01-01", "--out", str(out2),
+                      "--as", "ana", "-w", str(path))
+    assert code == 0 and "3 audit entries (3-5" in text, text
+    code, text = _run("audit", "verify", "-w", str(path), "--archive", str(out2),
+                      "--archive", str(out))
+    assert code == 0 and "and 5 archived entries in 2 files" in text, text
     with backend.open(path) as ws:
-        assert [a.entries for a in audit_archives(ws.con)] == [5]
+        assert [a.entries for a in audit_archives(ws.con)] == [2, 3]
         assert min(r.seq for r in audit_rows(ws.con)) == 6

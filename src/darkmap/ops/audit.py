@@ -164,9 +164,9 @@ def _attests(row: AuditRow, archive: ArchiveRow) -> bool:
 
 def verify(con: Con) -> tuple[int, AuditProblem | None]:
     """Check the live trail (after any archived entries): (entries checked, first
-    problem or ``None``). After an archive the first live entry must be the
-    ``audit.archive`` entry that attests the cut, so a cut forged in the database (rows
-    deleted, an archive row added to cover them) shows."""
+    problem or ``None``). After an archive, an ``audit.archive`` entry naming the cut
+    (range, last hash, file sha256) must follow it in the live trail, so a cut forged in
+    the database (rows deleted, an archive row added to cover them) shows."""
     archives = audit_archives(con)
     start, problem = _cut(archives)
     rows = audit_rows(con)
@@ -294,6 +294,7 @@ def verify_archives(paths: Sequence[Path], con: Con | None = None
     start: tuple[int, str] = (0, GENESIS)
     checked = 0
     known = {a.seq_from: a for a in audit_archives(con)} if con is not None else {}
+    live = audit_rows(con) if con is not None else []
     for i, (rows, info, sha, path) in enumerate(loaded):
         if not rows:
             return checked, AuditProblem(start[0] + 1, f"{path.name}: no entries")
@@ -313,9 +314,9 @@ def verify_archives(paths: Sequence[Path], con: Con | None = None
                                 or (row.seq_to, row.hash_last) != last):
             return checked, AuditProblem(rows[0].seq, f"{path.name}: not the archive the "
                                                       "trail records (sha256 or range)")
-        later = [r for nxt in loaded[i + 1:] for r in nxt[0]]
-        if i + 1 == len(loaded) and con is not None:
-            later += audit_rows(con)
+        # the attesting entry was appended at the head when the file was made: in a later
+        # file, or still live (a later archive may have cut before it)
+        later = [r for nxt in loaded[i + 1:] for r in nxt[0]] + live
         attested = ArchiveRow(rows[0].seq, last[0], start[1], last[1], len(rows), "", "",
                               path.name, sha, "", "")
         if later and not _attested(attested, later):
