@@ -176,38 +176,103 @@ class _Response:
     truncated: str | None = None
 
 
+def _cut_member(fh: BinaryIO) -> int | None:
+    """Where a gzip-compressed WARC's last compressed record starts when the file ends
+    inside it (a file cut short, which warcio may read as a clean end); None for a whole
+    or uncompressed file. Bounded memory: 16 KiB of input at a time."""
+    pos = fh.tell()
+    fh.seek(0)
+    try:
+        if fh.read(2) != b"\x1f\x8b":
+            return None
+        fh.seek(0)
+        d = zlib.decompressobj(31)
+        start = offset = 0
+        fed = False
+        while chunk := fh.read(16384):
+            data = chunk
+            offset += len(chunk)
+            while data:
+                d.decompress(data)
+                fed = True
+                if not d.eof:
+                    break
+                data = d.unused_data
+                start = offset - len(data)
+                d, fed = zlib.decompressobj(31), False
+        return start if fed else None
+    except zlib.error:
+        return None  # not gzip past a point: warcio reports what it cannot read
+    finally:
+        fh.seek(pos)
+
+
+def _record(rec: Any, n: int) -> _Response | QuarantineRecord | SkipRecord:
+    """One WARC record: a response, or a skip/quarantine saying why not."""
+    loc = f"record {n}"
+    if not rec.rec_type or not rec.rec_headers.get_header("WARC-Record-ID"):
+        return QuarantineRecord(locator=loc, reason=f"WARC cut short in record {n} "
+                                                    "(no type or record id)")
+    if rec.rec_type != "response":
+        return SkipRecord(page_type=f"warc_{rec.rec_type}", locator=loc,
+                          reason=f"WARC {rec.rec_type} record (not a response)")
+    head = rec.rec_headers
+    url = head.get_header(CANONICAL_HEADER) or head.get_header("WARC-Target-URI") or ""
+    status = int(rec.http_headers.get_statuscode() or 0) if rec.http_headers else 0
+    ctype = (rec.http_headers.get_header("Content-Type") or "") if rec.http_headers else ""
+    body = rec.content_stream().read(DEFAULT_MAX_BYTES + 1)
+    return _Response(loc, url, status, ctype.split(";", 1)[0].strip().lower(),
+                     _warc_time(head.get_header("WARC-Date")),
+                     head.get_header("WARC-Payload-Digest"), body,
+                     head.get_header("WARC-Truncated"))
+
+
 def _responses(fh: BinaryIO) -> Generator[_Response | QuarantineRecord | SkipRecord,
                                           None, None]:
-    """Every record of the WARC: responses, or a skip/quarantine saying why not."""
+    """Every record of the WARC: responses, or a skip/quarantine saying why not.
+
+    In a file cut short inside its last compressed record (:func:`_cut_member`) that
+    record is quarantined, whatever its type: warcio may read part of it as a whole
+    record, or nothing of it, without an error. Each record is held until the next one
+    is read, so the one that started at the cut is known.
+    """
+    cut_at = _cut_member(fh)
     it = ArchiveIterator(fh)
     n = 0
+    failing = 1  # the record being read when warcio raises
+    pending: _Response | QuarantineRecord | SkipRecord | None = None
+    pending_at = -1
     try:
         for rec in it:
             n += 1
-            loc = f"record {n}"
-            if not rec.rec_type or not rec.rec_headers.get_header("WARC-Record-ID"):
-                yield QuarantineRecord(locator=loc, reason=f"WARC cut short in record {n} "
-                                                           "(no type or record id)")
+            failing = n
+            item = _record(rec, n)
+            failing = n + 1
+            if pending is not None:
+                yield pending
+            pending, pending_at = item, int(it.get_record_offset())
+            if isinstance(item, QuarantineRecord):
+                yield item
                 return
-            if rec.rec_type != "response":
-                yield SkipRecord(page_type=f"warc_{rec.rec_type}", locator=loc,
-                                 reason=f"WARC {rec.rec_type} record (not a response)")
-                continue
-            head = rec.rec_headers
-            url = head.get_header(CANONICAL_HEADER) or head.get_header("WARC-Target-URI") or ""
-            status = int(rec.http_headers.get_statuscode() or 0) if rec.http_headers else 0
-            ctype = (rec.http_headers.get_header("Content-Type") or "") if rec.http_headers \
-                else ""
-            body = rec.content_stream().read(DEFAULT_MAX_BYTES + 1)
-            yield _Response(loc, url, status, ctype.split(";", 1)[0].strip().lower(),
-                            _warc_time(head.get_header("WARC-Date")),
-                            head.get_header("WARC-Payload-Digest"), body,
-                            head.get_header("WARC-Truncated"))
     except Exception as exc:  # noqa: BLE001 - warcio on a cut record raises anything
         # (ArchiveLoadFailed, zlib.error, EOFError, AttributeError on a header cut off...)
+        if pending is not None:
+            yield pending
+        yield QuarantineRecord(locator=f"record {failing}", limit=None,
+                               reason=f"WARC cut short or unreadable after record "
+                                      f"{failing - 1}: {type(exc).__name__}: {exc}"[:500])
+        return
+    if cut_at is not None and pending is not None and pending_at == cut_at:
+        yield QuarantineRecord(locator=f"record {n}", limit=None,
+                               reason=f"WARC cut short inside record {n} (its compressed "
+                                      "data ends early): the record is incomplete")
+        return
+    if pending is not None:
+        yield pending
+    if cut_at is not None:
         yield QuarantineRecord(locator=f"record {n + 1}", limit=None,
-                               reason=f"WARC cut short or unreadable after record {n}: "
-                                      f"{type(exc).__name__}: {exc}"[:500])
+                               reason=f"WARC cut short inside record {n + 1} (byte "
+                                      f"{cut_at}: its compressed data ends early)")
 
 
 def _digest_ok(digest: str | None, body: bytes) -> bool:
