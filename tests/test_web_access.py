@@ -127,17 +127,23 @@ def test_every_page_renders_for_an_analyst(srv, world: World) -> None:
         assert {"persona", "account", "member", "case"} <= kinds
 
 
+def _confirm_first_proposed(c: httpx.Client) -> tuple[str, str, str, httpx.Response]:
+    """Confirm the review queue's first pair as the signed-in user: (page, a, b, reply)."""
+    page = c.get("/review").text
+    a = page.split('name="a" value="')[1].split('"')[0]
+    b = page.split('name="b" value="')[1].split('"')[0]
+    r = c.post("/review", data={"csrf": csrf_of(page), "a": a, "b": b,
+                                "verdict": "confirm", "note": "same PGP key"})
+    return page, a, b, r
+
+
 def test_review_queue_confirm_feeds_judge_and_a_reader_may_not(srv, world: World) -> None:
     served, _ = srv
     if world.server:
         _judging_on_the_team_server(srv, world)
         return
     with _client(srv, world, "alice") as c:
-        page = c.get("/review").text
-        a = page.split('name="a" value="')[1].split('"')[0]
-        b = page.split('name="b" value="')[1].split('"')[0]
-        r = c.post("/review", data={"csrf": csrf_of(page), "a": a, "b": b,
-                                    "verdict": "confirm", "note": "same PGP key"})
+        page, a, b, r = _confirm_first_proposed(c)
         assert r.status_code == 303
         assert f'name="a" value="{a}"><input type="hidden" name="b" value="{b}"' in page
         assert f'name="a" value="{a}"><input type="hidden" name="b" value="{b}"' \
@@ -176,11 +182,7 @@ def _judging_on_the_team_server(srv: tuple[Served, FakeClock], world: World) -> 
     served, _ = srv
     before = served.sql("SELECT count(*) FROM judgements")
     with _client(srv, world, "alice") as c:
-        page = c.get("/review").text
-        a = page.split('name="a" value="')[1].split('"')[0]
-        b = page.split('name="b" value="')[1].split('"')[0]
-        r = c.post("/review", data={"csrf": csrf_of(page), "a": a, "b": b,
-                                    "verdict": "confirm", "note": "same PGP key"})
+        page, a, b, r = _confirm_first_proposed(c)
         assert r.status_code == 303, r.text
     team = served.wb.call(lambda: served.wb.con.execute(
         "SELECT verdict, author, note FROM team_judgements WHERE a = ? AND b = ?",

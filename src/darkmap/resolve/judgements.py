@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from datetime import datetime
 from typing import TYPE_CHECKING, TypedDict
 
 from darkmap.errors import BadInputError, NotFoundError
@@ -61,13 +62,9 @@ def _check_account(ws: Workspace, aid: str) -> None:
         raise NotFoundError(f"no account {aid!r} in this workspace (ids look like market:handle)")
 
 
-def judge(ws: Workspace, a: str, b: str, verdict: str, author: str | None = None,
-          note: str | None = None) -> Judgement:
-    """Record a verdict on accounts ``a`` and ``b``; earlier standing ones are superseded.
-
-    Raises :class:`~darkmap.errors.BadInputError` for an unknown verdict or one account
-    judged against itself, :class:`~darkmap.errors.NotFoundError` for an unknown account.
-    """
+def _new_judgement(ws: Workspace, a: str, b: str, verdict: str, author: str,
+                   note: str | None) -> tuple[Judgement, datetime]:
+    """A checked verdict on ``a`` and ``b`` (ordered) with its id and time, not stored."""
     if verdict not in VERDICTS:
         raise BadInputError(f"verdict must be one of {VERDICTS}, not {verdict!r}")
     if a == b:
@@ -76,11 +73,22 @@ def judge(ws: Workspace, a: str, b: str, verdict: str, author: str | None = None
     _check_account(ws, b)
     a, b = ordered(a, b)
     now = utcnow()
-    author = author or _default_author()
     jid = row_id("judgement", a, b, verdict, author, now.isoformat())
-    store.insert_judgement(ws.con, jid, a, b, verdict, author, note, now)
     return {"judgement_id": jid, "a": a, "b": b, "verdict": verdict, "author": author,
-            "note": note, "created_at": now.isoformat()}
+            "note": note, "created_at": now.isoformat()}, now
+
+
+def judge(ws: Workspace, a: str, b: str, verdict: str, author: str | None = None,
+          note: str | None = None) -> Judgement:
+    """Record a verdict on accounts ``a`` and ``b``; earlier standing ones are superseded.
+
+    Raises :class:`~darkmap.errors.BadInputError` for an unknown verdict or one account
+    judged against itself, :class:`~darkmap.errors.NotFoundError` for an unknown account.
+    """
+    j, now = _new_judgement(ws, a, b, verdict, author or _default_author(), note)
+    store.insert_judgement(ws.con, j["judgement_id"], j["a"], j["b"], verdict, j["author"],
+                           note, now)
+    return j
 
 
 def judge_for_team(ws: Workspace, server: PgOps, a: str, b: str, verdict: str, author: str,
@@ -89,21 +97,13 @@ def judge_for_team(ws: Workspace, server: PgOps, a: str, b: str, verdict: str, a
     user), checked against ``ws`` (read-only is enough): every analyst's workspace gets it
     at its next ``darkmap team sync``. Only the server's service role may name an author
     (:func:`darkmap.store.team.push_judgement_for`). Same checks as :func:`judge`."""
-    if verdict not in VERDICTS:
-        raise BadInputError(f"verdict must be one of {VERDICTS}, not {verdict!r}")
-    if a == b:
-        raise BadInputError("a judgement needs two different accounts")
-    _check_account(ws, a)
-    _check_account(ws, b)
-    a, b = ordered(a, b)
-    now = utcnow()
-    jid = row_id("judgement", a, b, verdict, author, now.isoformat())
+    j, now = _new_judgement(ws, a, b, verdict, author, note)
     # (psycopg only where a team server is used: `darkmap link` and `judge` stay light)
     from darkmap.store.team import push_judgement_for  # noqa: PLC0415
 
-    push_judgement_for(server, (jid, a, b, verdict, author, note, now, None))
-    return {"judgement_id": jid, "a": a, "b": b, "verdict": verdict, "author": author,
-            "note": note, "created_at": now.isoformat()}
+    push_judgement_for(server, (j["judgement_id"], j["a"], j["b"], verdict, author, note,
+                                now, None))
+    return j
 
 
 def withdraw(ws: Workspace, a: str, b: str) -> int:
