@@ -48,3 +48,30 @@ def test_conflicting_judgements_are_reported_not_merged() -> None:
     assert res.labels[0] == res.labels[1]
     assert res.labels[2] != res.labels[0]
     assert res.conflicts == [(1, 2)]
+
+
+def test_a_pair_whose_own_evidence_is_against_is_never_joined_through_a_chain() -> None:
+    # 0-1 and 1-2 near certain, 0-2 scored low: without the guard the strong links
+    # outweigh it (sum 2 * logit(0.999) against one pair at 0.05) and all three merge
+    edges = [(0, 1, 0.999), (1, 2, 0.999), (0, 2, 0.05)]
+    i, j, p = _arrays(edges)
+    assert len(set(correlation_clustering(3, i, j, p, 0.3).labels)) == 1
+    apart = np.array([False, False, True])
+    labels = correlation_clustering(3, i, j, p, 0.3, apart=apart).labels
+    assert labels[0] != labels[2]
+    assert labels[1] in (labels[0], labels[2])
+    # single-account moves respect it too: a fourth account tied to all of them
+    edges4 = [*edges, (0, 3, 0.99), (1, 3, 0.99), (2, 3, 0.99)]
+    i, j, p = _arrays(edges4)
+    labels = correlation_clustering(4, i, j, p, 0.3,
+                                    apart=np.array([False, False, True, False, False,
+                                                    False])).labels
+    assert labels[0] != labels[2]
+
+
+def test_an_analyst_same_judgement_overrides_evidence_against() -> None:
+    i, j, p = _arrays([(0, 1, 0.999), (1, 2, 0.999), (0, 2, 0.05)])
+    res = correlation_clustering(3, i, j, p, 0.3, must=[(0, 2)],
+                                 apart=np.array([False, False, True]))
+    assert res.labels[0] == res.labels[2]
+    assert not res.conflicts

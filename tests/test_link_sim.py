@@ -16,7 +16,7 @@ from conftest import DATA, simulated_workspace
 
 from darkmap.collect.ingest import ingest
 from darkmap.evaluate.linking import eval_linking
-from darkmap.resolve.link import LinkOptions, link
+from darkmap.resolve.link import AGAINST, LinkOptions, link
 from darkmap.resolve.lookup import show_persona
 from darkmap.store.workspace import Workspace
 
@@ -36,6 +36,20 @@ def test_simulated_world_all_evidence_above_measured_floor(sim_world) -> None:
     # measured on this world: pairwise F1 0.940 (P 1.0, R 0.887), B-cubed F1 0.982
     assert ev["pairwise_f1"] >= 0.93 and ev["bcubed_f1"] >= 0.975, ev
     assert ev["pairwise_precision"] >= 0.95, ev
+
+
+def test_no_persona_holds_a_pair_whose_own_evidence_is_against_it(sim_world) -> None:
+    """Every pair inside a persona is stored with its signals; none sums below
+    AGAINST (the chain guard), though such pairs were scored in the personas' blocks."""
+    ws, _ = sim_world
+    link(ws)
+    rows = ws.con.execute("SELECT signals, merged FROM account_links").fetchall()
+    def evidence(sig: str) -> float:
+        return sum(v["contribution"] for k, v in json.loads(sig).items() if k != "_base")
+    inside = [evidence(s) for s, merged in rows if merged]
+    assert len(inside) > 100 and min(inside) >= AGAINST
+    n_against = ws.con.execute("SELECT count(*) FROM account_links").fetchone()[0]
+    assert n_against > len(inside)
 
 
 def test_simulated_world_without_identifiers_runs_and_scores(sim_world) -> None:

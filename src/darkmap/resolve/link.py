@@ -33,13 +33,16 @@ from darkmap.store.personas import LinkTables, finish_link_run, store_link_run
 from darkmap.store.workspace import Workspace, utcnow
 from darkmap.store.writer import row_id
 
-__all__ = ["DEFAULT_THRESHOLD", "METHODS", "LinkOptions", "LinkResult", "LinkSummary", "link",
-           "resolve_signals", "score_pairs"]
+__all__ = ["AGAINST", "DEFAULT_THRESHOLD", "METHODS", "LinkOptions", "LinkResult", "LinkSummary",
+           "evidence_against", "link", "resolve_signals", "score_pairs"]
 
 METHODS = ("logistic", "fellegi-sunter")
 
 
 DEFAULT_THRESHOLD = 0.3
+# a pair whose own evidence puts a match at least e^2 (7x) less likely than no evidence
+# at all is never joined through a chain of other accounts (docs/linking.md, "Chains")
+AGAINST = -2.0
 
 
 @dataclass
@@ -139,23 +142,25 @@ def resolve_signals(signals: tuple[str, ...] | None, without: tuple[str, ...]) -
     return tuple(s for s in SIGNALS if s in use)
 
 
+def _shipped(use: tuple[str, ...]) -> LinearModel:
+    """The shipped logistic model for the signals in ``use``."""
+    model = load_model("all" if any(s in use for s in IDENTIFIER_SIGNALS) else "no_identifiers")
+    model.weights = {s: w for s, w in model.weights.items() if s in use}
+    return model
+
+
 def _model_for(method: str, use: tuple[str, ...], f: PairFeatures,
                prof: Profiles) -> LinearModel:
     if method == "logistic":
-        variant = "all" if any(s in use for s in IDENTIFIER_SIGNALS) else "no_identifiers"
-        model = load_model(variant)
-        model.weights = {s: w for s, w in model.weights.items() if s in use}
-        return model
+        return _shipped(use)
     if method == "fellegi-sunter":
-        start = load_model("all" if any(s in use for s in IDENTIFIER_SIGNALS)
-                           else "no_identifiers")
-        start.weights = {s: w for s, w in start.weights.items() if s in use}
         # one M-step: m and u per level from this workspace's candidate pairs, weighted
         # by the shipped model's posteriors. Further EM steps drift: signals that are
         # not independent (two views of one text) inflate each other's posteriors and
         # the match class grows (seed 511: pairwise F1 0.903 / 0.889 / 0.867 / 0.796
         # after 0 / 1 / 3 / 8 further steps)
-        return fit_em(f, use, init_post=start.probability(f), fix_u=True, iterations=0)
+        return fit_em(f, use, init_post=_shipped(use).probability(f), fix_u=True,
+                      iterations=0)
     raise BadInputError(f"unknown method {method!r}; one of {METHODS}")
 
 
@@ -164,6 +169,18 @@ def score_pairs(prof: Profiles, pairs: np.ndarray, model: LinearModel,
     """Compare and score pairs."""
     f = compare(prof, pairs[:, 0], pairs[:, 1], use)
     return f, model.probability(f)
+
+
+def evidence_against(f: PairFeatures, use: tuple[str, ...]) -> np.ndarray:
+    """The pairs whose signals, summed, speak against a match by more than
+    :data:`AGAINST` in log-odds beside a pair with no evidence at all (different keys,
+    unlike writing, the same market...), as the shipped model weighs them: the
+    clustering keeps them apart whatever accounts lie between them. (A Fellegi-Sunter
+    model fitted on the workspace has no "no evidence" reference: its level 0 is a
+    level like any other.)"""
+    model = _shipped(use)
+    against: np.ndarray = model.logit(f) - model.intercept < AGAINST
+    return against
 
 
 def _completion(n: int, pairs: np.ndarray, p: np.ndarray, must: list[tuple[int, int]],
@@ -231,7 +248,8 @@ def link(ws: Workspace, opts: LinkOptions | None = None) -> LinkResult:
         f = _concat(f, f2)
         p = np.concatenate([p, model.probability(f2)])
     timings["scoring_s"] = time.perf_counter() - t0 - sum(timings.values())
-    res = correlation_clustering(n, f.i, f.j, p, opts.threshold, must, cannot)
+    res = correlation_clustering(n, f.i, f.j, p, opts.threshold, must, cannot,
+                                 apart=evidence_against(f, use))
     timings["clustering_s"] = time.perf_counter() - t0 - sum(timings.values())
     labels = res.labels
     stored = _store(ws, run_id, started, prof, f, p, labels, model, use, opts, judged)

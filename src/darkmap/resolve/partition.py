@@ -10,6 +10,13 @@ outweighed by the 99 pairs that are not alike.
 
 Analyst judgements are hard constraints: ``same`` pairs are merged first and never
 separated, ``different`` pairs are never brought into one persona.
+
+A pair's own evidence against it is a constraint too: two accounts whose pair is marked
+``apart`` (the linker marks pairs whose evidence makes a match clearly less likely than
+no evidence at all, see :func:`darkmap.resolve.link.evidence_against`) are never put
+into one persona through a chain of others, however strongly each is tied to the
+accounts between them (a look-alike or an impersonator is close to one of a vendor's
+accounts and unlike the rest). Analyst ``same`` judgements override it.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 __all__ = ["ClusterResult", "correlation_clustering"]
 
@@ -49,8 +58,10 @@ def correlation_clustering(n: int, i: np.ndarray, j: np.ndarray, p: np.ndarray,
                            threshold: float = 0.5,
                            must: list[tuple[int, int]] | None = None,
                            cannot: list[tuple[int, int]] | None = None,
-                           missing: float = -2.0, sweeps: int = 4) -> ClusterResult:
-    """Cluster ``n`` items from scored pairs ``(i, j, p)``; see the module docstring."""
+                           missing: float = -2.0, sweeps: int = 4,
+                           apart: np.ndarray | None = None) -> ClusterResult:
+    """Cluster ``n`` items from scored pairs ``(i, j, p)``; see the module docstring.
+    ``apart``: a mask of the pairs kept apart unless a judgement joins them."""
     offset = _logit(threshold)
     w_all = np.clip(np.log(np.clip(p, 1e-6, 1 - 1e-6) / np.clip(1 - p, 1e-6, 1)) - offset,
                     -12, 12)
@@ -110,6 +121,8 @@ def correlation_clustering(n: int, i: np.ndarray, j: np.ndarray, p: np.ndarray,
             conflicts.append((a, b))
             continue
         merge(ra, rb)
+    if apart is not None:
+        _keep_apart(never, parent, i, j, np.asarray(apart, bool), p > threshold)
 
     def gain(a: int, b: int) -> float:
         w, c = sums[a][b]
@@ -138,6 +151,31 @@ def correlation_clustering(n: int, i: np.ndarray, j: np.ndarray, p: np.ndarray,
     labels = [_find(parent, x) for x in range(n)]
     _local_moves(labels, nb, never, frozen, missing, sweeps)
     return ClusterResult(np.asarray(labels, dtype=np.int64), conflicts)
+
+
+def _keep_apart(never: dict[int, set[int]], parent: list[int], i: np.ndarray,
+                j: np.ndarray, apart: np.ndarray, attract: np.ndarray) -> None:
+    """Add the ``apart`` pairs to ``never``, except those the analysts' ``same``
+    judgements have already put into one persona. Only pairs that the
+    attracting pairs (``attract``) and the judged merges connect can ever meet in one
+    cluster; the others are left out (most candidate pairs are unlike)."""
+    i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
+    low = np.flatnonzero(apart)
+    if not len(low):
+        return
+    n = len(parent)
+    root = np.fromiter((_find(parent, x) for x in range(n)), np.int64, count=n)
+    pos = np.flatnonzero(attract)
+    g = sp.coo_matrix((np.ones(len(pos) + n), (np.concatenate([root[i[pos]], root]),
+                                                np.concatenate([root[j[pos]],
+                                                                np.arange(n)]))),
+                      shape=(n, n))
+    _, comp = connected_components(g, directed=False)
+    low = low[(comp[root[i[low]]] == comp[root[j[low]]]) & (root[i[low]] != root[j[low]])]
+    for a, b in zip(i[low].tolist(), j[low].tolist(), strict=True):
+        if a != b and _find(parent, a) != _find(parent, b):
+            never.setdefault(a, set()).add(b)
+            never.setdefault(b, set()).add(a)
 
 
 def _fit(c: int, own: int, to: dict[int, list[float]], size: dict[int, int],

@@ -45,6 +45,7 @@ from darkmap.resolve.link import (
     _concat,
     _model_for,
     _store,
+    evidence_against,
     resolve_signals,
 )
 from darkmap.resolve.partition import correlation_clustering
@@ -104,17 +105,22 @@ def compare_pairs_spark(spark: Any, prof_bc: Any, pairs: np.ndarray, use: tuple[
 
 def cluster_pairs_spark(spark: Any, n: int, i: np.ndarray, j: np.ndarray, p: np.ndarray,
                         threshold: float, must: list[tuple[int, int]],
-                        cannot: list[tuple[int, int]]) -> tuple[np.ndarray,
-                                                                list[tuple[int, int]]]:
+                        cannot: list[tuple[int, int]], apart: np.ndarray | None = None
+                        ) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """:func:`~darkmap.resolve.partition.correlation_clustering` per connected component
-    of pairs and judgements, on Spark. Labels: the smallest member index of each persona;
-    the judgement conflicts in ``must`` order."""
+    of pairs and judgements, on Spark (``apart``: the pairs kept apart, as there).
+    Labels: the smallest member index of each persona; the judgement conflicts in
+    ``must`` order."""
     fn = sql_module().functions
     kind = np.concatenate([np.zeros(len(i), np.int8), np.ones(len(must), np.int8),
                            np.full(len(cannot), 2, np.int8)])
     mi = np.array([a for a, _ in must] + [a for a, _ in cannot], np.int64)
     mj = np.array([b for _, b in must] + [b for _, b in cannot], np.int64)
+    keep_apart = np.zeros(len(kind), bool)
+    if apart is not None:
+        keep_apart[:len(i)] = apart
     rows = pa.table({"seq": np.arange(len(kind), dtype=np.int64), "kind": kind,
+                     "apart": keep_apart,
                      "a": np.concatenate([np.asarray(i, np.int64), mi]),
                      "b": np.concatenate([np.asarray(j, np.int64), mj]),
                      "p": np.concatenate([np.asarray(p, np.float64),
@@ -138,7 +144,8 @@ def cluster_pairs_spark(spark: Any, n: int, i: np.ndarray, j: np.ndarray, p: np.
         res = correlation_clustering(
             len(nodes), la[pairs], lb[pairs], t.column("p").to_numpy()[pairs], threshold,
             list(zip(la[k == 1].tolist(), lb[k == 1].tolist(), strict=True)),
-            list(zip(la[k == 2].tolist(), lb[k == 2].tolist(), strict=True)))
+            list(zip(la[k == 2].tolist(), lb[k == 2].tolist(), strict=True)),
+            apart=t.column("apart").to_numpy(zero_copy_only=False)[pairs])
         first: dict[int, int] = {}
         for x, lab in enumerate(res.labels.tolist()):
             first.setdefault(lab, x)       # nodes ascend: the first is the smallest
@@ -205,7 +212,7 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
             p = np.concatenate([p, model.probability(f2)])
         timings["scoring_s"] = time.perf_counter() - t0 - sum(timings.values())
         labels, conflicts = cluster_pairs_spark(spark, n, f.i, f.j, p, opts.threshold,
-                                                must, cannot)
+                                                must, cannot, evidence_against(f, use))
         bc.unpersist()
     finally:
         if own:
