@@ -180,3 +180,20 @@ def test_a_country_export_is_a_subgraph(tmp_path_factory: pytest.TempPathFactory
     for _, d in part.nodes(data=True):
         if d["kind"] == "persona":
             assert d["country"] == "NL"
+
+
+def test_graphml_and_gexf_read_back_as_the_same_graph(
+        tmp_path_factory: pytest.TempPathFactory, data_dir: Path, tmp_path: Path) -> None:
+    """Both streamed writers give back every node, edge and attribute value with its
+    type (the demo world: personas, accounts, listings, keys, wallets, paid edges)."""
+    _, gexf = _export("gexf", "demo", tmp_path_factory, data_dir, tmp_path / "g.gexf")
+    counts, gml = _export("graphml", "demo", tmp_path_factory, data_dir,
+                          tmp_path / "g.graphml")
+    assert gml.number_of_edges() == sum(v for k, v in counts.items() if k.startswith("edge:"))
+    assert set(gml.nodes) == set(gexf.nodes) and set(gml.edges) == set(gexf.edges)
+    for node, attrs in gml.nodes(data=True):
+        other = {k: v for k, v in gexf.nodes[node].items() if k != "label"}
+        assert {k: v for k, v in attrs.items() if k != "label"} == other, node
+    for u, v, attrs in gml.edges(data=True):
+        other = {k: x for k, x in gexf.edges[u, v].items() if k not in ("id", "label")}
+        assert attrs == other, (u, v)
