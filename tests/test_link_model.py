@@ -7,7 +7,7 @@ from itertools import pairwise
 import numpy as np
 
 from darkmap.resolve.features import SIGNALS, PairFeatures
-from darkmap.resolve.match_model import fit_logistic
+from darkmap.resolve.match_model import fit_logistic, load_model
 from darkmap.training.linker import generator_weights, with_missing_evidence
 
 
@@ -89,3 +89,23 @@ def test_unknown_evidence_is_fitted_as_the_average_of_what_it_hides() -> None:
     # ... where the unfitted "unknown" lands far off it
     ratio = plain.probability(hidden).mean() / rate
     assert ratio > 1.5 or ratio < 0.67, ratio
+
+
+def test_a_common_shared_handle_weighs_less_the_more_accounts_hold_it() -> None:
+    """Levels 4 and 6 ("common") fall by log(k / 4) for a name k accounts hold; the
+    rare levels, unlike handles and names of exactly 4 holders keep the fitted weight."""
+    model = load_model("all")
+    levels = np.array([4, 4, 4, 6, 6, 5, 7, 0], np.int8)
+    holders = np.array([4, 8, 40, 4, 20, 3, 2, 0], np.int32)
+    n = len(levels)
+    f = PairFeatures(np.arange(n), np.arange(n) + n,
+                     {"handle": np.ones(n, np.float32), "handle_holders": holders},
+                     {"handle": levels})
+    got = model.contributions(f)["handle"]
+    fitted = np.asarray(model.weights["handle"])[levels]
+    expected = fitted - np.where(np.isin(levels, (4, 6)), np.log(np.maximum(1, holders / 4)), 0)
+    assert np.allclose(got, expected)
+    assert got[0] == fitted[0] and got[2] < got[1] < got[0]
+    assert got[5] == fitted[5] and got[6] == fitted[6]
+    # the explanation stays exact: the logit is the intercept plus the contributions
+    assert np.allclose(model.logit(f), model.intercept + got)

@@ -106,7 +106,8 @@ def _ident(p: Profiles, group: str, i: np.ndarray, j: np.ndarray) -> tuple[np.nd
 _RARE = 3  # a handle (key) held by at most this many accounts of the workspace
 
 
-def _handle(p: Profiles, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _handle(p: Profiles, i: np.ndarray, j: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Handle similarity, with agreement weighted by how common the name is.
 
     As in frequency-based record linkage (agreeing on a rare surname says more than
@@ -114,7 +115,9 @@ def _handle(p: Profiles, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.n
     by how many accounts of the workspace carry it: names built from common words
     collide by chance more and more as the workspace grows. Exact handles (up to
     case and separators) rank above handles equal only after digits, leetspeak and
-    affixes are stripped.
+    affixes are stripped. The third array is how many accounts hold the shared name
+    (0 where the names differ): the model weighs a common one down by that count
+    (:data:`darkmap.resolve.match_model.FREQUENCY_ADJUSTED`).
     """
     cos = row_cosines(p.handle_grams, i, j)
     keys = p.hkey
@@ -133,7 +136,8 @@ def _handle(p: Profiles, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.n
     lev[same] = np.where(n_key[same] <= _RARE, 5, 4)
     lev[exact] = np.where(n_skel[exact] <= _RARE, 7, 6)
     sim[same] = 1.0
-    return sim, lev
+    holders = np.where(exact, n_skel, np.where(same, n_key, 0)).astype(np.int32)
+    return sim, lev, holders
 
 
 def _price(p: Profiles, i: np.ndarray, j: np.ndarray,
@@ -181,7 +185,7 @@ def compare(p: Profiles, i: np.ndarray, j: np.ndarray,
         if g in use:
             raw[g], lev[g] = _ident(p, g, i, j)
     if "handle" in use:
-        raw["handle"], lev["handle"] = _handle(p, i, j)
+        raw["handle"], lev["handle"], raw["handle_holders"] = _handle(p, i, j)
     texts = p.has_style[i] & p.has_style[j]  # free text on both sides
     for name, mat, ev in (("style", p.style, p.style_evidence),
                           ("phrasing", p.phrasing, p.phrasing_evidence),

@@ -26,7 +26,7 @@ from darkmap.errors import BadInputError
 from darkmap.resolve.candidates import candidate_pairs
 from darkmap.resolve.features import IDENTIFIER_SIGNALS, SIGNALS, PairFeatures, compare
 from darkmap.resolve.judgements import active_judgements
-from darkmap.resolve.match_model import LinearModel, fit_em, load_model
+from darkmap.resolve.match_model import FREQUENCY_ADJUSTED, LinearModel, fit_em, load_model
 from darkmap.resolve.partition import correlation_clustering
 from darkmap.resolve.profiles import Profiles, load_profiles
 from darkmap.store.personas import LinkTables, finish_link_run, store_link_run
@@ -327,6 +327,9 @@ def _store(ws: Workspace, run_id: str, started: datetime, prof: Profiles, f: Pai
             lev = int(f.level[s][k])
             sig[s] = {"value": _num(float(f.raw[s][k])), "level": SIGNALS[s][lev],
                       "contribution": round(float(contrib[s][k]), 4) if s in contrib else 0.0}
+            spec = FREQUENCY_ADJUSTED.get(s)
+            if spec is not None and lev in spec[1] and spec[0] in f.raw:
+                sig[s]["accounts_sharing_it"] = int(f.raw[spec[0]][k])
         a, b = prof.ids[f.i[k]], prof.ids[f.j[k]]
         if a > b:
             a, b = b, a

@@ -21,7 +21,32 @@ import numpy as np
 
 from darkmap.resolve.features import SIGNALS, PairFeatures
 
-__all__ = ["LinearModel", "fit_em", "fit_logistic", "load_model"]
+__all__ = ["FREQUENCY_ADJUSTED", "LinearModel", "fit_em", "fit_logistic", "frequency_penalty",
+           "load_model"]
+
+# Frequency-based agreement past the rare/common split of a level: at the levels listed
+# ("same normalised handle, common", "same handle, common"), a shared name held by k
+# accounts of the workspace weighs log(k / k0) less than the fitted weight, k0 being the
+# smallest common count. As in record linkage with value-specific u-probabilities, the
+# chance that two different vendors share a name grows with how many accounts use it:
+# a handle twenty accounts go by is no longer the evidence a handle of four is.
+# signal -> (raw value holding k, levels adjusted, k0)
+FREQUENCY_ADJUSTED: dict[str, tuple[str, tuple[int, ...], int]] = {
+    "handle": ("handle_holders", (4, 6), 4),
+}
+
+
+def frequency_penalty(f: PairFeatures, signal: str) -> np.ndarray | None:
+    """The log-odds taken from ``signal``'s fitted weight for how common the shared value
+    is (:data:`FREQUENCY_ADJUSTED`), or None when the signal has no such adjustment."""
+    spec = FREQUENCY_ADJUSTED.get(signal)
+    if spec is None or spec[0] not in f.raw or signal not in f.level:
+        return None
+    raw, levels, k0 = spec
+    k = np.asarray(f.raw[raw], dtype=np.float64)
+    at = np.isin(f.level[signal], levels)
+    penalty: np.ndarray = np.where(at, np.log(np.maximum(1.0, k / k0)), 0.0)
+    return penalty
 
 
 @dataclass
@@ -46,6 +71,9 @@ class LinearModel:
             lev = f.level.get(s)
             wa = np.asarray(w, dtype=np.float64)
             out[s] = wa[lev] if lev is not None else np.zeros(len(f))
+            penalty = frequency_penalty(f, s)
+            if penalty is not None:
+                out[s] = out[s] - penalty
         return out
 
     def logit(self, f: PairFeatures) -> np.ndarray:
