@@ -23,6 +23,7 @@ makes real scenes confusing, each a knob of :class:`SceneParams`:
   and **style drift** (``style_drift``: each later account of an actor redraws each
   writing habit with this probability, cumulatively, so his last account may write
   unlike his first);
+* **bare accounts** (``terse_rate``): one line of profile, no terms, titles only;
 * the usual: several accounts per actor across markets (``multi_account_rate``),
   ``handle_change_rate``, ``key_reuse_rate``, ``contact_rate``, ``crypto_rate``.
 
@@ -96,6 +97,7 @@ class SceneParams:
     overlap_rate: float = 0.3          # chance a further account starts before the last ends
     timing_jitter_days: float = 25.0   # sd of the noise on stated joined / last-seen dates
     missing_dates_rate: float = 0.1    # chance an account states no joined date
+    terse_rate: float = 0.12           # chance an account has one line of text and titles only
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -656,6 +658,9 @@ class _World:
         if lead["signoff"]:
             profile += "\n" + lead["signoff"].format(h=handle, H=handle.upper())
         terms = "\n".join(lead["bullet"] + x for x in sentences(1, rng.randint(2, 4)))
+        terse = rng.random() < p.terse_rate
+        if terse:  # a bare account: one line of profile, no terms, titles only
+            profile, terms = sentences(1, 0)[0], ""
         origin = actor.country if rng.random() < 0.9 else rng.choice(self.countries)
         jit = p.timing_jitter_days
         joined = None if rng.random() < p.missing_dates_rate else self.day(
@@ -680,7 +685,7 @@ class _World:
                             observed_at=last, locator=f"scene acct {aid}"), prov)
         self.truth["accounts"][aid] = {
             "actor": actor.name, "market": mid, "handle": handle, "role": "vendor",
-            "pgp_fingerprints": keys, "writers": writers, "index": k,
+            "pgp_fingerprints": keys, "writers": writers, "index": k, "terse": terse,
             "drifted_traits": drifted, "start": self.day(start).date().isoformat(),
             "end": self.day(end).date().isoformat()}
         dests = list(actor.ships_to)
@@ -699,7 +704,7 @@ class _World:
             qty = rng.choice(qtys)
             price = round(unit_price * qty ** 0.85 * actor.price_mult
                           * rng.lognormvariate(0, 0.1), 2)
-            desc = sep.join(sentences(rng.randint(1, 2), rng.randint(0, 2)))
+            desc = "" if terse else sep.join(sentences(rng.randint(1, 2), rng.randint(0, 2)))
             obs = self.day(rng.uniform(start, end))
             ref = f"{mid}-{len(self.used)}-{li}"
             w.add(ListingRecord(mid, ref, handle, title, desc, price, "USD",
