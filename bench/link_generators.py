@@ -118,6 +118,39 @@ def false_pair_causes(ws: Any, truth: dict[str, Any]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
+def missed_pair_causes(ws: Any, truth: dict[str, Any]) -> dict[str, int]:
+    """True pairs of a scene world left in two personas, by the first that applies: one
+    account is bare (``terse``), the actor is a team, the later account's writing drifted
+    by 4 habits or more, the handle changed and no key is shared, nothing of these."""
+    from collections import Counter
+
+    from darkmap.store.evaluations import persona_assignment
+
+    pred = persona_assignment(ws.con)
+    teams = truth.get("teams", {})
+    out: Counter[str] = Counter()
+    for name, actor in truth["actors"].items():
+        accs = [a for a in actor["accounts"] if a in truth["accounts"]]
+        for i, a in enumerate(accs):
+            for b in accs[i + 1:]:
+                if pred.get(a, a) == pred.get(b, b):
+                    continue
+                x, y = truth["accounts"][a], truth["accounts"][b]
+                if x.get("terse") or y.get("terse"):
+                    cause = "terse"
+                elif name in teams:
+                    cause = "team"
+                elif abs(x.get("drifted_traits", 0) - y.get("drifted_traits", 0)) >= 4:
+                    cause = "drift"
+                elif (x["handle"].casefold() != y["handle"].casefold()
+                      and not set(x["pgp_fingerprints"]) & set(y["pgp_fingerprints"])):
+                    cause = "new_handle_no_shared_key"
+                else:
+                    cause = "other"
+                out[cause] += 1
+    return dict(sorted(out.items()))
+
+
 def run_one(generator: str, seed: int, actors: int, keep: str) -> dict[str, Any]:
     """Build, link with default settings and score one world."""
     from darkmap.evaluate.linking import eval_linking
@@ -143,7 +176,8 @@ def run_one(generator: str, seed: int, actors: int, keep: str) -> dict[str, Any]
                **{k: ev[k] for k in ("pairwise_precision", "pairwise_recall", "pairwise_f1",
                                      "bcubed_precision", "bcubed_recall", "bcubed_f1")},
                "same_handle_baseline": same_handle_baseline(ws, truth),
-               **({"false_pairs_by_cause": false_pair_causes(ws, truth)}
+               **({"false_pairs_by_cause": false_pair_causes(ws, truth),
+                   "missed_pairs_by_cause": missed_pair_causes(ws, truth)}
                   if generator == "scene" else {}),
                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
         ws.close()
