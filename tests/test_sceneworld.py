@@ -186,7 +186,8 @@ def test_small_scene_world_links_and_scores_well_above_the_handle_baseline(
                ws.con.execute("SELECT account_id, handle FROM accounts").fetchall()}
     base = score_clusters(handles, {a: v["actor"] for a, v in truth["accounts"].items()})
     ws.close()
-    # measured on this world: see the comment in docs/linking.md "Test bed"; a linker
-    # that merged nothing (F1 0) or everything, or only equal handles, fails here
+    # measured on this world with the linker of December 2026: pairwise F1 0.969
+    # (P 0.979, R 0.959), B-cubed 0.984, same-handle baseline 0.555; a linker that
+    # merged nothing or everything, or only equal handles, fails here
     assert ev["pairwise_f1"] >= 0.85 and ev["bcubed_f1"] >= 0.93, ev
     assert ev["pairwise_f1"] >= base["pairwise_f1"] + 0.2, (ev, base)

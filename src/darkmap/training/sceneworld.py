@@ -39,8 +39,8 @@ bank, rendered with the voice's surface habits.
 ``impersonators``, ``teams``, ``scenes``). Everything is drawn from one
 ``random.Random(seed)``: the same seed and knobs give the same records.
 
-Seeds: 900-949 may be used for fitting and tuning; 950-999 are held out (docs/linking.md,
-"Test bed").
+Seeds: 900-949 may be used for fitting and tuning; 950-999 are held out
+(docs/simulator.md, "The linker's test bed").
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ HELD_OUT_SEEDS = range(950, 1000)
 
 @dataclass
 class SceneParams:
-    """Knobs of a scene world (defaults: docs/linking.md, "Test bed")."""
+    """Knobs of a scene world (docs/simulator.md, "The linker's test bed")."""
 
     actors: int = 300
     markets: int = 7
