@@ -111,29 +111,29 @@ _ROOTS = (
     "pepper", "quiver", "rocket", "sierra", "tango", "umbra", "velvet", "willow", "yeti",
     "zenith", "acorn", "bishop", "cinder", "fable", "gizmo", "hermit", "igloo", "jungle",
     "koala", "lemon", "mosaic", "nectar", "olive", "parrot", "rhino", "salsa", "thistle",
-    "walrus", "falcon", "biscuit", "canyon", "domino", "ferret", "goblin", "hydra", "lagoon",
+    "walrus", "falcon", "biscuit", "canyon", "dervish", "ferret", "goblin", "hydra", "lagoon",
     "mantis", "pluto", "rustic", "sphinx", "turbo", "voodoo", "wizard", "yonder", "badger")
 _PREFIXES = ("sir", "von", "los", "team", "herr", "dj", "uncle", "auntie", "lil", "big_")
 _SUFFIXES = ("co", "works", "bay", "hq", "point", "yard", "trading", "outlet", "corner")
-_LOOKALIKE_SUFFIXES = ("_", "x", "z", "hq", "co", "_eu", "_us", "og", "pro")
+_LOOKALIKE_SUFFIXES = ("_", "x", "z", "hq", "co", "_eu", "_us", "x2", "pro")
 _RENAME_SUFFIXES = ("reborn", "_again", "_v3", "hq", "returns", "_", "co")
 _LEET = str.maketrans({"a": "4", "e": "3", "o": "0", "i": "1", "s": "5", "t": "7"})
 
 _LEX: dict[str, tuple[str, ...]] = {
-    "parcel": ("parcel", "package", "shipment", "envelope", "box", "drop"),
-    "fast": ("fast", "quick", "speedy", "rapid", "swift", "prompt"),
+    "parcel": ("parcel", "packet", "shipment", "envelope", "box", "drop"),
+    "fast": ("fast", "quick", "speedy", "snappy", "swift", "prompt"),
     "buyer": ("buyer", "customer", "client", "friend", "fam", "mate"),
     "goods": ("goods", "product", "stuff", "gear", "merch", "items"),
-    "good": ("excellent", "solid", "stellar", "proper", "top tier", "banging"),
+    "good": ("excellent", "grand", "stellar", "proper", "top tier", "banging"),
     "send": ("send", "post", "dispatch", "mail", "ship out", "move"),
     "msg": ("message", "PM", "DM", "note", "inbox", "mail"),
     "day": ("day", "24h", "business day", "working day", "24 hours"),
-    "thanks": ("thanks", "thank you", "cheers", "ty", "much appreciated", "respect"),
+    "thanks": ("thanks a lot", "thank you", "cheers", "ty", "much appreciated", "respect"),
     "trust": ("trust", "reputation", "rep", "track record", "history", "name"),
     "price": ("price", "rate", "cost", "pricing", "deal"),
     "bulk": ("bulk", "wholesale", "large orders", "big orders", "volume"),
     "hello": ("hello", "hi there", "good day", "welcome", "hey hey", "salute", "greetings"),
-    "safe": ("safe", "secure", "discreet", "careful", "low profile", "invisible"),
+    "safe": ("safe", "secure", "hush hush", "careful", "low profile", "invisible"),
     "we": ("we", "I"),
     "often": ("weekly", "every week", "twice a week", "regularly", "often"),
 }
