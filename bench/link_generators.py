@@ -19,9 +19,11 @@ Every world is built and linked in a fresh child process (peak RSS is that run's
     nice -n 5 python bench/link_generators.py --actors 2000 \\
         --seeds scene=950,951 --seeds simulate=131 --seeds synthworld=777
 
-``--keep DIR`` keeps each world as ``DIR/<generator>-<seed>-<actors>/ws`` with its
-``truth.json`` beside it, so that ``darkmap link -w .../ws`` and ``darkmap eval linking -w
-.../ws --truth .../truth.json`` can be run on it afterwards.
+``--scene-knob NAME=VALUE`` (repeatable) changes a knob of the scene worlds, e.g.
+``--scene-knob lookalike_rate=0.2``. ``--keep DIR`` keeps each world as
+``DIR/<generator>-<seed>-<actors>/ws`` with its ``truth.json`` beside it, so that
+``darkmap link -w .../ws`` and ``darkmap eval linking -w .../ws --truth .../truth.json``
+can be run on it afterwards.
 """
 
 from __future__ import annotations
@@ -41,15 +43,19 @@ GENERATORS = ("scene", "synthworld", "simulate")
 DEFAULT_SEEDS = {"scene": "950,951", "synthworld": "777", "simulate": "131"}
 
 
-def build(generator: str, seed: int, actors: int, base: Path) -> tuple[Any, dict[str, Any]]:
-    """Build one world into ``base / "ws"``; return the workspace and its truth."""
+def build(generator: str, seed: int, actors: int, base: Path,
+          knobs: dict[str, float] | None = None) -> tuple[Any, dict[str, Any]]:
+    """Build one world into ``base / "ws"``; return the workspace and its truth.
+    ``knobs`` override :class:`SceneParams` fields (scene worlds only)."""
     from darkmap.store.workspace import Workspace
 
     if generator == "scene":
         from darkmap.training.sceneworld import SceneParams, make_scene_world
 
         ws = Workspace.init(base / "ws")
-        return ws, make_scene_world(ws, SceneParams(actors=actors, seed=seed))
+        defaults = SceneParams()
+        typed = {k: type(getattr(defaults, k))(v) for k, v in (knobs or {}).items()}
+        return ws, make_scene_world(ws, SceneParams(actors=actors, seed=seed, **typed))
     if generator == "synthworld":
         from darkmap.training.synthworld import WorldParams, make_world
 
@@ -151,7 +157,8 @@ def missed_pair_causes(ws: Any, truth: dict[str, Any]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def run_one(generator: str, seed: int, actors: int, keep: str) -> dict[str, Any]:
+def run_one(generator: str, seed: int, actors: int, keep: str,
+            knobs: dict[str, float] | None = None) -> dict[str, Any]:
     """Build, link with default settings and score one world."""
     from darkmap.evaluate.linking import eval_linking
     from darkmap.resolve.link import link
@@ -161,7 +168,7 @@ def run_one(generator: str, seed: int, actors: int, keep: str) -> dict[str, Any]
     base.mkdir(parents=True, exist_ok=True)
     try:
         t = time.perf_counter()
-        ws, truth = build(generator, seed, actors, base)
+        ws, truth = build(generator, seed, actors, base, knobs)
         gen_s = time.perf_counter() - t
         if keep:
             (base / "truth.json").write_text(json.dumps(truth, default=str), encoding="utf-8")
@@ -170,6 +177,7 @@ def run_one(generator: str, seed: int, actors: int, keep: str) -> dict[str, Any]
         link_s = time.perf_counter() - t
         ev = eval_linking(ws, truth)
         out = {"generator": generator, "seed": seed, "actors": actors,
+               **({"knobs": knobs} if knobs and generator == "scene" else {}),
                "accounts": ev["accounts"], "true_pairs": ev["true_pairs"],
                "generate_s": round(gen_s, 1), "link_s": round(link_s, 1),
                "personas": res.summary["personas"],
@@ -195,11 +203,14 @@ def main() -> None:
                     help="GENERATOR=SEED[,SEED...]; repeat per generator (default: "
                          + " ".join(f"{g}={s}" for g, s in DEFAULT_SEEDS.items()) + ")")
     ap.add_argument("--keep", default="", help="keep each workspace and truth.json here")
+    ap.add_argument("--scene-knob", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a SceneParams knob of the scene worlds (repeatable)")
     ap.add_argument("--child", default="", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    knobs = {k: float(v) for k, _, v in (x.partition("=") for x in a.scene_knob)}
     if a.child:
         gen, seed, actors = a.child.split(":")
-        print(json.dumps(run_one(gen, int(seed), int(actors), a.keep)))
+        print(json.dumps(run_one(gen, int(seed), int(actors), a.keep, knobs)))
         return
     plan: dict[str, list[int]] = {}
     for spec in a.seeds or [f"{g}={s}" for g, s in DEFAULT_SEEDS.items()]:
@@ -213,7 +224,8 @@ def main() -> None:
             for seed in seeds:
                 proc = subprocess.run(
                     [sys.executable, __file__, "--child", f"{gen}:{seed}:{size}",
-                     "--keep", a.keep], capture_output=True, text=True, check=False)
+                     "--keep", a.keep, *(f"--scene-knob={x}" for x in a.scene_knob)],
+                    capture_output=True, text=True, check=False)
                 if proc.returncode != 0:
                     runs.append({"generator": gen, "seed": seed, "actors": size,
                                  "error": proc.stderr[-2000:]})
