@@ -1,16 +1,19 @@
 """Benchmark: the review queue with simulated analysts (issue #16, item 2).
 
-For each seed a ``darkmap simulate`` world is ingested and linked; then, in batches, the
-review queue proposes pairs, a simulated analyst judges them from the world's truth
-(``darkmap judge``), and the linking is estimated from the judgements. After all
-batches the world is linked again (the judgements are hard constraints). Printed as JSON
-per seed: the judged estimate of the precision of merged candidate pairs and of the
-recall of candidate pairs (with 95% intervals) against their true values, after each
-batch; pairwise and B-cubed F1 before and after; seconds of the queue and the estimate.
-Never passes or fails.
+For each seed a ``darkmap simulate`` world is ingested and linked (or, with
+``--generator scene``, a scene world of ``darkmap.training.sceneworld`` is written);
+then, in batches, the review queue proposes pairs, a simulated analyst judges them from
+the world's truth (``darkmap judge``), the linking is estimated from the judgements, and
+(``--relink-each``) the world is linked again, the judgements hard constraints (with
+``--learn`` the model refitted to them too: ``darkmap.resolve.adapt``). Without it the world is
+linked again once, after all batches. Printed as JSON per seed: the judged estimate of
+the precision of merged candidate pairs and of the recall of candidate pairs (with 95%
+intervals) against their true values, after each batch; pairwise and B-cubed F1 before
+and after (and after each batch with ``--relink-each``), with the refit's factors;
+seconds of the queue and the estimate. Never passes or fails.
 
     PYTHONPATH=src .venv/bin/python bench/review.py [--seeds 41 43] [--vendors 400]
-        [--judgements 100] [--batch 20]
+        [--judgements 100] [--batch 20] [--generator simulate|scene] [--relink-each]
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ from typing import Any
 from darkmap.collect.ingest import ingest
 from darkmap.evaluate.linking import eval_linking
 from darkmap.resolve.judgements import judge
-from darkmap.resolve.link import link
+from darkmap.resolve.link import LinkOptions, link
 from darkmap.resolve.review import judged_estimate, review_queue
 from darkmap.simulate import SimParams, simulate
 from darkmap.store.personas import link_scores
 from darkmap.store.workspace import Workspace
+from darkmap.training.sceneworld import SceneParams, make_scene_world
 
 
 def _actors(truth: dict[str, Any]) -> dict[str, str]:
@@ -47,14 +51,22 @@ def true_figures(ws: Workspace, actor: dict[str, str]) -> tuple[float, float]:
     return (tp / n_merged if n_merged else 1.0), (tp / sum(same) if any(same) else 1.0)
 
 
-def run_seed(seed: int, vendors: int, total: int, batch: int) -> dict[str, Any]:
+def _world(generator: str, seed: int, vendors: int, tmp: Path
+           ) -> tuple[Workspace, dict[str, Any]]:
+    ws = Workspace.init(tmp / "ws")
+    if generator == "scene":
+        return ws, make_scene_world(ws, SceneParams(actors=vendors, seed=seed))
+    world = tmp / "world"
+    simulate(world, seed, SimParams(vendors=vendors, chain=False))
+    ingest(ws, [world / "pages", world / "listings", world / "seized"])
+    return ws, json.loads((world / "truth.json").read_text(encoding="utf-8"))
+
+
+def run_seed(seed: int, vendors: int, total: int, batch: int, generator: str = "simulate",
+             relink_each: bool = False, learn: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        world = Path(tmp) / "world"
-        simulate(world, seed, SimParams(vendors=vendors, chain=False))
-        truth = json.loads((world / "truth.json").read_text(encoding="utf-8"))
+        ws, truth = _world(generator, seed, vendors, Path(tmp))
         actor = _actors(truth)
-        ws = Workspace.init(Path(tmp) / "ws")
-        ingest(ws, [world / "pages", world / "listings", world / "seized"])
         link(ws)
         before = eval_linking(ws, truth)
         true_p, true_r = true_figures(ws, actor)
@@ -74,13 +86,22 @@ def run_seed(seed: int, vendors: int, total: int, batch: int) -> dict[str, Any]:
             t0 = time.perf_counter()
             est = judged_estimate(ws, seed=seed)
             est_s += time.perf_counter() - t0
-            rounds.append({"judged": judged, "precision": est.precision,
-                           "precision_95": list(est.precision_interval),
-                           "recall": est.recall, "recall_95": list(est.recall_interval)})
-        link(ws)
+            row = {"judged": judged, "precision": est.precision,
+                   "precision_95": list(est.precision_interval),
+                   "recall": est.recall, "recall_95": list(est.recall_interval)}
+            if relink_each:
+                res = link(ws, LinkOptions(learn=learn))
+                ev = eval_linking(ws, truth)
+                row.update({"pairwise_f1": round(ev["pairwise_f1"], 4),
+                            "pairwise_precision": round(ev["pairwise_precision"], 4),
+                            "judged_fit": res.summary["judged_fit"]})
+            rounds.append(row)
+        if not relink_each:
+            link(ws, LinkOptions(learn=learn))
         after = eval_linking(ws, truth)
         ws.close()
-    return {"seed": seed, "vendors": vendors, "candidates": est.candidates,
+    return {"generator": generator, "seed": seed, "vendors": vendors,
+            "candidates": est.candidates,
             "merged_candidates": est.merged,
             "true_precision_of_merged_candidates": round(true_p, 4),
             "true_recall_of_candidates": round(true_r, 4), "rounds": rounds,
@@ -101,8 +122,14 @@ def main() -> None:
     ap.add_argument("--vendors", type=int, default=400)
     ap.add_argument("--judgements", type=int, default=100)
     ap.add_argument("--batch", type=int, default=20)
+    ap.add_argument("--generator", choices=("simulate", "scene"), default="simulate")
+    ap.add_argument("--relink-each", action="store_true",
+                    help="link again after every batch")
+    ap.add_argument("--learn", action="store_true",
+                    help="relink with the model refitted to the judgements (link --learn)")
     args = ap.parse_args()
-    out = [run_seed(s, args.vendors, args.judgements, args.batch) for s in args.seeds]
+    out = [run_seed(s, args.vendors, args.judgements, args.batch, args.generator,
+                    args.relink_each, args.learn) for s in args.seeds]
     print(json.dumps({"bench": "review", "runs": out}, indent=2))
 
 

@@ -47,13 +47,17 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
               help="embedded (default: this process) or spark (same personas and links).")
 @click.option("--master", default="local[2]", show_default=True,
               help="Spark master URL with --engine spark (local[N], spark://..., k8s://...).")
+@click.option("--learn", is_flag=True,
+              help="Refit how much the handle and the writing count to the analysts' "
+                   "judgements (at least 20, 5 of each verdict) before linking "
+                   "(docs/linking.md, \"Learning from judgements\").")
 @click.option("--report", is_flag=True,
               help="Then estimate precision and recall from the analysts' judgements, with "
                    "95% intervals (`darkmap review --estimate`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 def link_cmd(workspace: Path | None, method: str, signals: tuple[str, ...],
              without: tuple[str, ...], threshold: float, engine: str, master: str,
-             report: bool, as_json: bool) -> None:
+             learn: bool, report: bool, as_json: bool) -> None:
     """Link accounts into personas (across and within markets), with explanations.
 
     Re-running replaces personas and links; analyst judgements always hold.
@@ -62,7 +66,7 @@ def link_cmd(workspace: Path | None, method: str, signals: tuple[str, ...],
     Example: darkmap link -w case-42 --engine spark --master spark://head:7077
     """
     opts = LinkOptions(method=method, signals=_split(signals) or None,
-                       without=_split(without), threshold=threshold)
+                       without=_split(without), threshold=threshold, learn=learn)
     ws = open_ws(workspace)
     try:
         res = link(ws, opts, engine, master)

@@ -23,12 +23,14 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from darkmap.errors import BadInputError
+from darkmap.resolve.adapt import fit_to_judgements
 from darkmap.resolve.candidates import candidate_pairs
 from darkmap.resolve.features import IDENTIFIER_SIGNALS, SIGNALS, PairFeatures, compare
 from darkmap.resolve.judgements import active_judgements
 from darkmap.resolve.match_model import FREQUENCY_ADJUSTED, LinearModel, fit_em, load_model
 from darkmap.resolve.partition import correlation_clustering
 from darkmap.resolve.profiles import Profiles, load_profiles
+from darkmap.resolve.review import JudgedPair, judged_sample
 from darkmap.store.personas import LinkTables, finish_link_run, store_link_run
 from darkmap.store.workspace import Workspace, utcnow
 from darkmap.store.writer import row_id
@@ -58,6 +60,9 @@ class LinkOptions:
     threshold: float = DEFAULT_THRESHOLD
     complete_max: int = 60                      # score all pairs of groups up to this size
     store_min: float = 0.1                      # keep links at least this probable
+    # refit handle and writing factors to the analysts' judgements (darkmap.resolve.adapt);
+    # off by default: on a scene world it raised recall and lowered precision
+    learn: bool = False
 
     def __post_init__(self) -> None:
         self.check()
@@ -96,6 +101,7 @@ class LinkSummary(TypedDict):
     method: str
     threshold: float
     judgement_conflicts: list[list[str]]
+    judged_fit: dict[str, Any]
     timings: dict[str, float]
     seconds: float
 
@@ -164,6 +170,14 @@ def _model_for(method: str, use: tuple[str, ...], f: PairFeatures,
     raise BadInputError(f"unknown method {method!r}; one of {METHODS}")
 
 
+def _learnt(model: LinearModel, f: PairFeatures, prof: Profiles, sample: list[JudgedPair],
+            opts: LinkOptions) -> tuple[LinearModel, dict[str, Any]]:
+    """``model`` refitted to the judgements when ``opts.learn`` asks for it."""
+    if not opts.learn:
+        return model, {"fitted": False, "why_not": "not asked (--learn)"}
+    return fit_to_judgements(model, f, prof, sample)
+
+
 def score_pairs(prof: Profiles, pairs: np.ndarray, model: LinearModel,
                 use: tuple[str, ...]) -> tuple[PairFeatures, np.ndarray]:
     """Compare and score pairs."""
@@ -226,6 +240,7 @@ def link(ws: Workspace, opts: LinkOptions | None = None) -> LinkResult:
     n = len(prof)
     timings["profiles_s"] = time.perf_counter() - t0
     judged = active_judgements(ws)
+    sample = judged_sample(ws)   # the last run's strata: read before this run replaces them
     must, cannot, judged_pairs = [], [], []
     for (a, b), v in judged.items():
         if a in prof.index and b in prof.index:
@@ -240,7 +255,7 @@ def link(ws: Workspace, opts: LinkOptions | None = None) -> LinkResult:
         pairs = np.unique(np.concatenate([pairs, np.array(judged_pairs, np.int64)]), axis=0)
     timings["candidates_s"] = time.perf_counter() - t0 - sum(timings.values())
     f = compare(prof, pairs[:, 0], pairs[:, 1], use)
-    model = _model_for(opts.method, use, f, prof)
+    model, judged_fit = _learnt(_model_for(opts.method, use, f, prof), f, prof, sample, opts)
     p = model.probability(f)
     extra = _completion(n, pairs, p, must, opts.complete_max)
     if len(extra):
@@ -262,6 +277,7 @@ def link(ws: Workspace, opts: LinkOptions | None = None) -> LinkResult:
         "accounts": n, "candidate_pairs": int(len(pairs)), "completion_pairs": int(len(extra)),
         "signals": list(use), "method": opts.method, "threshold": opts.threshold,
         "judgement_conflicts": [[prof.ids[a], prof.ids[b]] for a, b in res.conflicts],
+        "judged_fit": judged_fit,
         "timings": {k: round(v, 2) for k, v in timings.items()},
         "seconds": round(time.perf_counter() - t0, 2),
     }

@@ -58,6 +58,9 @@ class LinearModel:
     weights: dict[str, list[float]]
     calibration: dict[str, list[float]] | None = None   # isotonic: logit x -> prob y
     meta: dict[str, Any] = field(default_factory=dict)
+    # a factor per signal on its contribution (fitted to analysts' judgements:
+    # darkmap.resolve.adapt); absent signals count as fitted
+    scales: dict[str, float] = field(default_factory=dict)
 
     @property
     def signals(self) -> tuple[str, ...]:
@@ -74,6 +77,8 @@ class LinearModel:
             penalty = frequency_penalty(f, s)
             if penalty is not None:
                 out[s] = out[s] - penalty
+            if s in self.scales:
+                out[s] = out[s] * self.scales[s]
         return out
 
     def logit(self, f: PairFeatures) -> np.ndarray:
@@ -99,15 +104,19 @@ class LinearModel:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"name": self.name, "intercept": self.intercept, "weights": self.weights,
-                "calibration": self.calibration, "meta": self.meta}
+        out = {"name": self.name, "intercept": self.intercept, "weights": self.weights,
+               "calibration": self.calibration, "meta": self.meta}
+        if self.scales:
+            out["scales"] = self.scales
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> LinearModel:
         """Inverse of :meth:`to_json`."""
         return cls(d["name"], float(d["intercept"]),
                    {k: [float(x) for x in v] for k, v in d["weights"].items()},
-                   d.get("calibration"), d.get("meta", {}))
+                   d.get("calibration"), d.get("meta", {}),
+                   {k: float(v) for k, v in (d.get("scales") or {}).items()})
 
 
 def load_model(variant: str) -> LinearModel:

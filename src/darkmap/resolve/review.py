@@ -34,8 +34,8 @@ from darkmap.resolve.judgements import active_judgements
 from darkmap.store import personas as store
 from darkmap.store.workspace import Workspace
 
-__all__ = ["BANDS", "PRIOR_WEIGHT", "JudgedEstimate", "QueuedPair", "Stratum",
-           "judged_estimate", "review_queue", "strata"]
+__all__ = ["BANDS", "PRIOR_WEIGHT", "JudgedEstimate", "JudgedPair", "QueuedPair", "Stratum",
+           "judged_estimate", "judged_sample", "review_queue", "strata"]
 
 BANDS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0001)
 """Score bands (lower bounds; the last is past 1) that, with merged or not, make the strata."""
@@ -109,6 +109,15 @@ class JudgedEstimate:
                 "strata": self.strata, "by_threshold": self.by_threshold}
 
 
+@dataclass(frozen=True)
+class JudgedPair:
+    """A judged candidate pair of the last link run."""
+
+    a: str
+    b: str
+    same: bool
+
+
 @dataclass
 class _Pairs:
     a: list[str]
@@ -150,6 +159,12 @@ def _strata(p: _Pairs) -> list[Stratum]:
 def strata(ws: Workspace) -> list[dict[str, Any]]:
     """The strata of the workspace's candidate pairs with their judgements."""
     return [s.as_dict() for s in _strata(_load(ws))]
+
+
+def judged_sample(ws: Workspace) -> list[JudgedPair]:
+    """The standing same/different judgements on the last run's candidate pairs."""
+    p = _load(ws)
+    return [JudgedPair(p.a[i], p.b[i], v == "same") for i, v in sorted(p.verdict.items())]
 
 
 def _draw_true(st: list[Stratum], rng: np.random.Generator, draws: int) -> np.ndarray:

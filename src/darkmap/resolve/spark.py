@@ -43,6 +43,7 @@ from darkmap.resolve.link import (
     LinkSummary,
     _completion,
     _concat,
+    _learnt,
     _model_for,
     _store,
     evidence_against,
@@ -50,6 +51,7 @@ from darkmap.resolve.link import (
 )
 from darkmap.resolve.partition import correlation_clustering
 from darkmap.resolve.profiles import Profiles, load_profiles
+from darkmap.resolve.review import judged_sample
 from darkmap.store.personas import finish_link_run
 from darkmap.store.workspace import Workspace, utcnow
 
@@ -183,6 +185,7 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
     n = len(prof)
     timings["profiles_s"] = time.perf_counter() - t0
     judged = active_judgements(ws)
+    sample = judged_sample(ws)   # the last run's strata: read before this run replaces them
     must, cannot, judged_pairs = [], [], []
     for (a, b), v in judged.items():
         if a in prof.index and b in prof.index:
@@ -203,7 +206,8 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
         dtypes = _feature_dtypes(prof, use) if n else ({}, {})
         bc = spark.sparkContext.broadcast(prof)
         f = compare_pairs_spark(spark, bc, pairs, use, dtypes)
-        model = _model_for(opts.method, use, f, prof)
+        model, judged_fit = _learnt(_model_for(opts.method, use, f, prof), f, prof, sample,
+                                    opts)
         p = model.probability(f)
         extra = _completion(n, pairs, p, must, opts.complete_max)
         if len(extra):
@@ -228,6 +232,7 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
         "accounts": n, "candidate_pairs": int(len(pairs)), "completion_pairs": int(len(extra)),
         "signals": list(use), "method": opts.method, "threshold": opts.threshold,
         "judgement_conflicts": [[prof.ids[a], prof.ids[b]] for a, b in conflicts],
+        "judged_fit": judged_fit,
         "timings": {k: round(v, 2) for k, v in timings.items()},
         "seconds": round(time.perf_counter() - t0, 2),
     }

@@ -151,15 +151,17 @@ def make_world(ws: Workspace, params: WorldParams) -> dict[str, Any]:
         truth["markets"][mid] = {"opened": opened.date().isoformat(),
                                  "closed": closed.date().isoformat()}
     texts_pool: list[list[str]] = []
+    taken: set[str] = set()   # account ids: a market gives a handle to one account
     for a in range(params.actors):
-        _make_actor(rng, params, a, markets, w, prov, truth, texts_pool)
+        _make_actor(rng, params, a, markets, w, prov, truth, texts_pool, taken)
     w.flush()
     return truth
 
 
 def _make_actor(rng: random.Random, params: WorldParams, a: int,
                 markets: list[tuple[str, datetime, datetime]], w: RecordWriter,
-                prov: Provenance, truth: dict[str, Any], pool: list[list[str]]) -> None:
+                prov: Provenance, truth: dict[str, Any], pool: list[list[str]],
+                taken: set[str]) -> None:
     actor = f"actor{a}"
     base = _pick_handle(rng)
     country = rng.choice(_COUNTRIES)
@@ -181,13 +183,12 @@ def _make_actor(rng: random.Random, params: WorldParams, a: int,
     if rng.random() < 0.1 and n_acc > 1:
         chosen = chosen[:-1] + [chosen[0]]  # a second account on the same market
     truth["actors"][actor] = {"country": country, "accounts": [], "pgp_fingerprints": keys}
-    used = set()
     for mid, opened, closed in chosen:
         handle = base if rng.random() >= params.handle_change_rate else _variant(base, rng)
-        if (mid, handle.casefold()) in used:
-            handle = handle + str(rng.randint(2, 9))
-        used.add((mid, handle.casefold()))
+        while account_id(mid, handle) in taken:   # taken on this market: add digits, as
+            handle = handle + str(rng.randint(2, 9))   # vendors do when a name is taken
         aid = account_id(mid, handle)
+        taken.add(aid)
         start = opened + timedelta(days=rng.randint(0, max(1, (closed - opened).days // 2)))
         end = min(closed, start + timedelta(days=rng.randint(60, 700)))
         origin = country if rng.random() < 0.85 else rng.choice(_COUNTRIES)
