@@ -5,9 +5,16 @@ from __future__ import annotations
 from itertools import pairwise
 
 import numpy as np
+import pytest
 
 from darkmap.resolve.features import SIGNALS, PairFeatures
-from darkmap.resolve.match_model import fit_logistic, load_model
+from darkmap.resolve.match_model import (
+    VOICE_AGAINST,
+    VOICE_DISCOUNT,
+    VOICE_SIGNALS,
+    fit_logistic,
+    load_model,
+)
 from darkmap.training.linker import generator_weights, with_missing_evidence
 
 
@@ -109,3 +116,29 @@ def test_a_common_shared_handle_weighs_less_the_more_accounts_hold_it() -> None:
     assert got[5] == fitted[5] and got[6] == fitted[6]
     # the explanation stays exact: the logit is the intercept plus the contributions
     assert np.allclose(model.logit(f), model.intercept + got)
+
+
+def test_a_shared_name_counts_half_when_the_voice_disagrees_and_no_key_is_shared() -> None:
+    """Same handle, writing habits clearly unlike (style, capitals and symbols below
+    VOICE_AGAINST together): without a shared key the handle's contribution is halved;
+    with a shared key, with agreeing habits or without text it is not."""
+    model = load_model("all")
+    # pairs: 0 unlike voice, different keys; 1 the same with a shared key; 2 alike voice;
+    # 3 no text on one side
+    n = 4
+    levels = {"handle": np.full(n, 7, np.int8), "pgp": np.array([1, 2, 1, 1], np.int8),
+              "style": np.array([1, 1, 10, 0], np.int8),
+              "capitals": np.array([1, 1, 6, 0], np.int8),
+              "symbols": np.array([1, 1, 8, 0], np.int8)}
+    f = PairFeatures(np.arange(n), np.arange(n) + n,
+                     {k: v.astype(np.float32) for k, v in levels.items()}, levels)
+    got = model.contributions(f)
+    voice = sum(got[s][0] for s in VOICE_SIGNALS)
+    assert voice < VOICE_AGAINST  # the case is what it says
+    full = model.weights["handle"][7]
+    assert got["handle"][0] == pytest.approx(full * VOICE_DISCOUNT)
+    assert got["handle"][1] == pytest.approx(full)
+    assert got["handle"][2] == pytest.approx(full) and got["handle"][3] == pytest.approx(full)
+    assert np.allclose(model.logit(f), model.intercept + sum(got.values()))
+    model.voice_rule = False
+    assert model.contributions(f)["handle"][0] == pytest.approx(full)

@@ -27,7 +27,13 @@ from darkmap.resolve.adapt import fit_to_judgements
 from darkmap.resolve.candidates import candidate_pairs
 from darkmap.resolve.features import IDENTIFIER_SIGNALS, SIGNALS, PairFeatures, compare
 from darkmap.resolve.judgements import active_judgements
-from darkmap.resolve.match_model import FREQUENCY_ADJUSTED, LinearModel, fit_em, load_model
+from darkmap.resolve.match_model import (
+    FREQUENCY_ADJUSTED,
+    LinearModel,
+    fit_em,
+    load_model,
+    voice_against_name,
+)
 from darkmap.resolve.partition import correlation_clustering
 from darkmap.resolve.profiles import Profiles, load_profiles
 from darkmap.resolve.review import JudgedPair, judged_sample
@@ -329,6 +335,8 @@ def _store(ws: Workspace, run_id: str, started: datetime, prof: Profiles, f: Pai
         member_rows.extend((pid, a) for a in ids)
     # links
     contrib = model.contributions(f)
+    voice = (voice_against_name(f, contrib) if model.voice_rule
+             else np.zeros(len(f), dtype=bool))
     judged_idx = {(prof.index[a], prof.index[b]) for a, b in judged
                   if a in prof.index and b in prof.index}
     keep = (p >= opts.store_min) | same
@@ -346,6 +354,8 @@ def _store(ws: Workspace, run_id: str, started: datetime, prof: Profiles, f: Pai
             spec = FREQUENCY_ADJUSTED.get(s)
             if spec is not None and lev in spec[1] and spec[0] in f.raw:
                 sig[s]["accounts_sharing_it"] = int(f.raw[spec[0]][k])
+            if s == "handle" and voice[k]:
+                sig[s]["voice_disagrees"] = True
         a, b = prof.ids[f.i[k]], prof.ids[f.j[k]]
         if a > b:
             a, b = b, a

@@ -21,8 +21,9 @@ import numpy as np
 
 from darkmap.resolve.features import SIGNALS, PairFeatures
 
-__all__ = ["FREQUENCY_ADJUSTED", "LinearModel", "fit_em", "fit_logistic", "frequency_penalty",
-           "load_model"]
+__all__ = ["FREQUENCY_ADJUSTED", "VOICE_AGAINST", "VOICE_DISCOUNT", "VOICE_SIGNALS",
+           "LinearModel", "fit_em", "fit_logistic", "frequency_penalty", "load_model",
+           "voice_against_name"]
 
 # Frequency-based agreement past the rare/common split of a level: at the levels listed
 # ("same normalised handle, common", "same handle, common"), a shared name held by k
@@ -34,6 +35,27 @@ __all__ = ["FREQUENCY_ADJUSTED", "LinearModel", "fit_em", "fit_logistic", "frequ
 FREQUENCY_ADJUSTED: dict[str, tuple[str, tuple[int, ...], int]] = {
     "handle": ("handle_holders", (4, 6), 4),
 }
+
+
+# The name against the voice: a shared or near-identical handle (same normalised handle
+# or more) between accounts that share no key counts half when their writing habits
+# disagree (style, capitals and symbols together below -3 in log-odds, with text on
+# both sides): an impersonator or a look-alike copies a name, not a way of writing.
+# Measured on three generators (docs/linking.md, "The name against the voice").
+VOICE_SIGNALS = ("style", "capitals", "symbols")
+VOICE_AGAINST = -3.0
+VOICE_DISCOUNT = 0.5
+
+
+def voice_against_name(f: PairFeatures, contrib: dict[str, np.ndarray]) -> np.ndarray:
+    """The pairs whose handle evidence is discounted (see :data:`VOICE_AGAINST`)."""
+    if "handle" not in contrib or "style" not in f.level:
+        return np.zeros(len(f), dtype=bool)
+    voice = sum((contrib[s] for s in VOICE_SIGNALS if s in contrib), start=np.zeros(len(f)))
+    no_shared_key = f.level["pgp"] <= 1 if "pgp" in f.level else np.ones(len(f), bool)
+    against: np.ndarray = ((f.level["handle"] >= 4) & no_shared_key & (f.level["style"] > 0)
+                           & (voice < VOICE_AGAINST) & (contrib["handle"] > 0))
+    return against
 
 
 def frequency_penalty(f: PairFeatures, signal: str) -> np.ndarray | None:
@@ -61,6 +83,9 @@ class LinearModel:
     # a factor per signal on its contribution (fitted to analysts' judgements:
     # darkmap.resolve.adapt); absent signals count as fitted
     scales: dict[str, float] = field(default_factory=dict)
+    # the name against the voice (:data:`VOICE_AGAINST`): its threshold is on the
+    # logistic model's scale, so a Fellegi-Sunter model fitted by EM leaves it out
+    voice_rule: bool = True
 
     @property
     def signals(self) -> tuple[str, ...]:
@@ -79,6 +104,9 @@ class LinearModel:
                 out[s] = out[s] - penalty
             if s in self.scales:
                 out[s] = out[s] * self.scales[s]
+        discount = voice_against_name(f, out) if self.voice_rule else np.zeros(len(f), bool)
+        if discount.any():
+            out["handle"] = np.where(discount, out["handle"] * VOICE_DISCOUNT, out["handle"])
         return out
 
     def logit(self, f: PairFeatures) -> np.ndarray:
@@ -108,6 +136,8 @@ class LinearModel:
                "calibration": self.calibration, "meta": self.meta}
         if self.scales:
             out["scales"] = self.scales
+        if not self.voice_rule:
+            out["voice_rule"] = False
         return out
 
     @classmethod
@@ -116,7 +146,8 @@ class LinearModel:
         return cls(d["name"], float(d["intercept"]),
                    {k: [float(x) for x in v] for k, v in d["weights"].items()},
                    d.get("calibration"), d.get("meta", {}),
-                   {k: float(v) for k, v in (d.get("scales") or {}).items()})
+                   {k: float(v) for k, v in (d.get("scales") or {}).items()},
+                   bool(d.get("voice_rule", True)))
 
 
 def load_model(variant: str) -> LinearModel:
@@ -236,4 +267,5 @@ def fit_em(f: PairFeatures, signals: tuple[str, ...], u_init: PairFeatures | Non
         weights[s] = [round(float(x - w[0]), 4) for x in w]
     return LinearModel("fellegi-sunter", round(intercept, 4), weights,
                        meta={"lambda": lam, "m": {s: m[s].round(5).tolist() for s in signals},
-                             "u": {s: u[s].round(5).tolist() for s in signals}})
+                             "u": {s: u[s].round(5).tolist() for s in signals}},
+                       voice_rule=False)
