@@ -2,8 +2,9 @@
 
 The shipped model's weights fit the worlds it was trained on; a workspace's analysts
 know better. Once enough pairs are judged (``darkmap judge``, proposed by ``darkmap
-review``), ``darkmap link`` refits a few interpretable corrections on them and links
-with the corrected model:
+review``), ``darkmap link --learn`` refits a few interpretable corrections on them and
+links with the corrected model (opt-in: on a scene world it gained recall and lost
+precision, docs/linking.md "Learning from judgements"):
 
     logit = intercept + b0 + sum over groups g of (1 + b_g) * contribution_g
 
