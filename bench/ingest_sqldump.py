@@ -130,7 +130,8 @@ class MariaDb:
              f"--log-error={self.dir / 'err.log'}", f"--tmpdir={self.dir}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(600):
-            if subprocess.run(self._client("-e", "SELECT 1"), stdout=subprocess.DEVNULL,
+            if subprocess.run(self._client("-e", "SELECT 1"), check=False,
+                              stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL).returncode == 0:
                 return self
             time.sleep(0.1)
@@ -183,7 +184,7 @@ def darkmap_ingest(dump: Path, base: Path) -> dict[str, Any]:
     """One ``darkmap ingest`` of ``dump`` into a fresh workspace, in a child process."""
     ws = Path(tempfile.mkdtemp(prefix="ws-", dir=base))
     try:
-        out = open(ws.parent / (ws.name + ".out"), "w+b")  # noqa: SIM115 - closed below
+        out = open(ws.parent / (ws.name + ".out"), "w+b")
         t = time.perf_counter()
         proc = subprocess.Popen([sys.executable, __file__, "--child", str(dump),
                                  str(ws / "ws")], stdout=out)

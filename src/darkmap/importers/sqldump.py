@@ -222,9 +222,25 @@ def _esc(m: re.Match[str]) -> str:
     return _ESC.get(c, c)
 
 
+_PLAIN_ESC = (("\\n", "\n"), ("\\r", "\r"), ("\\t", "\t"), ("\\'", "'"), ('\\"', '"'),
+              ("\\0", "\0"))
+"""The escapes mysqldump writes, each replaced by one character that is no backslash."""
+
+
 def _unescape(s: str, dq: bool = False) -> str:
     if "\\" not in s and ("''" not in s if not dq else '""' not in s):
         return s
+    if "''" not in s and '""' not in s and "\\\\" not in s:
+        # every backslash opens a two-character escape that cannot overlap another: when
+        # they are all of the plain kinds, replacing each kind in turn is exact
+        n = s.count("\\")
+        for esc, _c in _PLAIN_ESC:
+            n -= s.count(esc)
+        if n == 0:
+            for esc, c in _PLAIN_ESC:
+                if esc in s:
+                    s = s.replace(esc, c)
+            return s
     return (_ESC_D if dq else _ESC_S).sub(_esc, s)
 
 

@@ -35,12 +35,68 @@ def _crc24_table() -> tuple[int, ...]:
 _CRC24_TABLE = _crc24_table()
 
 
-def crc24(data: bytes) -> int:
-    """The OpenPGP armor checksum (RFC 4880 6.1: CRC-24, init 0xB704CE, poly 0x1864CFB)."""
-    crc = 0xB704CE
+_CRC24_INIT = 0xB704CE
+_CRC24_SPAN = 4096
+"""Bytes one table lookup pass of :func:`crc24` covers (its table: 256 entries a byte)."""
+_CRC24_BY_POSITION: list[object] = []  # the numpy table, built on first use
+
+
+def _crc24_loop(data: bytes, crc: int = _CRC24_INIT) -> int:
     table = _CRC24_TABLE
     for b in data:
         crc = ((crc << 8) & 0xFFFFFF) ^ table[((crc >> 16) ^ b) & 0xFF]
+    return crc
+
+
+def _crc24_by_position():  # type: ignore[no-untyped-def]
+    """``T[d, b]``: the register a zero-started CRC-24 holds after byte ``b`` followed by
+    ``d`` zero bytes (a (span, 256) uint32 array, 4 MiB).
+
+    The CRC of a zero-started register is linear over GF(2) in the message, so the CRC
+    of ``span`` bytes is the XOR of ``T[span - 1 - i, byte_i]``; a register started at
+    ``r`` is the zero-started CRC of the message with ``r``'s three bytes XORed into its
+    first three (the table-driven update indexes by ``(crc >> 16) ^ byte``).
+    """
+    if not _CRC24_BY_POSITION:
+        import numpy as np  # noqa: PLC0415 - numpy off the CLI start and short keys
+
+        t = np.zeros((_CRC24_SPAN, 256), dtype=np.uint32)
+        t[0] = np.array(_CRC24_TABLE, dtype=np.uint32)
+        tab = t[0].copy()
+        for d in range(1, _CRC24_SPAN):  # one zero byte more: the table update, vectorised
+            prev = t[d - 1]
+            t[d] = ((prev << 8) & 0xFFFFFF) ^ tab[prev >> 16]
+        _CRC24_BY_POSITION.append(t[::-1].copy())  # row i: the byte span - 1 - i from the end
+    return _CRC24_BY_POSITION[0]
+
+
+def crc24(data: bytes) -> int:
+    """The OpenPGP armor checksum (RFC 4880 6.1: CRC-24, init 0xB704CE, poly 0x1864CFB).
+
+    Short data goes byte by byte through the table; longer data ``_CRC24_SPAN`` bytes
+    at a time as one gather and XOR-reduce over a by-position table (numpy), the same
+    value some twenty times faster.
+    """
+    n = len(data)
+    if n < 256:
+        return _crc24_loop(data)
+    import numpy as np  # noqa: PLC0415 - numpy off the CLI start and short keys
+
+    table = _crc24_by_position()
+    buf = np.frombuffer(data, dtype=np.uint8)
+    crc = _CRC24_INIT
+    cols = np.arange(_CRC24_SPAN, dtype=np.intp) * 256
+    for at in range(0, n, _CRC24_SPAN):
+        part = buf[at:at + _CRC24_SPAN]
+        m = len(part)
+        if m < 3:
+            return _crc24_loop(part.tobytes(), crc)
+        part = part.copy()
+        part[0] ^= crc >> 16
+        part[1] ^= (crc >> 8) & 0xFF
+        part[2] ^= crc & 0xFF
+        idx = cols[_CRC24_SPAN - m:] + part
+        crc = int(np.bitwise_xor.reduce(table.ravel()[idx]))
     return crc
 
 
