@@ -234,13 +234,16 @@ def _unescape(s: str, dq: bool = False) -> str:
         # every backslash opens a two-character escape that cannot overlap another: when
         # they are all of the plain kinds, replacing each kind in turn is exact
         n = s.count("\\")
-        for esc, _c in _PLAIN_ESC:
-            n -= s.count(esc)
-        if n == 0:
-            for esc, c in _PLAIN_ESC:
-                if esc in s:
-                    s = s.replace(esc, c)
-            return s
+        kinds = []
+        for esc, c in _PLAIN_ESC:
+            k = s.count(esc)
+            if k:
+                n -= k
+                kinds.append((esc, c))
+                if n == 0:
+                    for esc_, c_ in kinds:
+                        s = s.replace(esc_, c_)
+                    return s
     return (_ESC_D if dq else _ESC_S).sub(_esc, s)
 
 

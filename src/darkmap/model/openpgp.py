@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "Packet",
@@ -48,7 +49,7 @@ def _crc24_loop(data: bytes, crc: int = _CRC24_INIT) -> int:
     return crc
 
 
-def _crc24_by_position():  # type: ignore[no-untyped-def]
+def _crc24_by_position() -> Any:
     """``T[d, b]``: the register a zero-started CRC-24 holds after byte ``b`` followed by
     ``d`` zero bytes (a (span, 256) uint32 array, 4 MiB).
 
