@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 
@@ -271,16 +271,52 @@ def _handle(value: str, cleaner: Callable[[str], str | None]) -> str | None:
     return cleaner(v)
 
 
+def _occurrences(low: str, word: str) -> Iterator[int]:
+    p = low.find(word)
+    while p >= 0:
+        yield p
+        p = low.find(word, p + 1)
+
+
+def _cued(rx: re.Pattern[str], text: str, low: str,
+          cues: tuple[tuple[str, int], ...]) -> list[re.Match[str]]:
+    """``list(rx.finditer(text))`` for a pattern whose every match starts at most ``back``
+    characters before one of its ``(cue, back)`` words (lower-case): in ASCII text
+    (``low`` its lower-casing, at the same offsets) tried only at those starts, in
+    order and without overlap as ``finditer`` would; C-speed ``find`` for the cues
+    instead of a regex step per character."""
+    if not text.isascii():
+        return list(rx.finditer(text))
+    starts: set[int] = set()
+    for word, back in cues:
+        for p in _occurrences(low, word):
+            starts.update(range(max(0, p - back), p + 1))
+    out: list[re.Match[str]] = []
+    last = 0
+    for st in sorted(starts):
+        if st >= last and (m := rx.match(text, st)) is not None:
+            out.append(m)
+            last = m.end()
+    return out
+
+
+_JID_CUES = (("jabber", 0), ("xmpp", 0), ("jid", 0), ("omemo", 0), ("otr", 0))
+_EMAIL_CUES = (("@", 64),)  # a local part is 1-64 characters
+_WICKR_CUES = (("wickr", 0),)
+_TG_CUES = (("telegram", 0), ("tg", 0), (".me/", 24))  # https://www.telegram.me/
+_SIGNAL_CUES = (("signal", 0),)
+
+
 def _scan_contacts(text: str, add) -> None:  # type: ignore[no-untyped-def]
     low = text.lower()
     jids: set[tuple[int, int]] = set()
     if ("jabber" in low or "xmpp" in low or "jid" in low or "omemo" in low
             or "otr" in low):
-        for m in _JID_CUE_RE.finditer(text):
+        for m in _cued(_JID_CUE_RE, text, low, _JID_CUES):
             add("jabber", clean_jabber(m.group(1)), m.start(1), m.end(1))
             jids.add(m.span(1))
     if "@" in text:
-        for m in _EMAIL_RE.finditer(text):
+        for m in _cued(_EMAIL_RE, text, low, _EMAIL_CUES):
             if m.span() in jids:
                 continue
             domain = m.group().rsplit("@", 1)[1].lower()
@@ -289,13 +325,13 @@ def _scan_contacts(text: str, add) -> None:  # type: ignore[no-untyped-def]
             else:
                 add("email", clean_email(m.group()), m.start(), m.end())
     if "wickr" in low:
-        for m in _WICKR_RE.finditer(text):
+        for m in _cued(_WICKR_RE, text, low, _WICKR_CUES):
             add("wickr", _handle(m.group(1), clean_wickr), m.start(1), m.end(1))
     if "telegram" in low or "tg" in low or ".me/" in low:
-        for m in _TG_RE.finditer(text):
+        for m in _cued(_TG_RE, text, low, _TG_CUES):
             add("telegram", _handle(m.group(1), clean_telegram), m.start(1), m.end(1))
     if "signal" in low:
-        for m in _SIGNAL_RE.finditer(text):
+        for m in _cued(_SIGNAL_RE, text, low, _SIGNAL_CUES):
             add("signal", clean_signal(m.group(1)), m.start(1), m.end(1))
 
 
