@@ -102,6 +102,9 @@ _FAST_VALUE = r"(?:'(?:[^'\\]++|\\.|'')*+'|NULL|-?\d++(?:\.\d++)?+(?:[eE][-+]?\d
 _FAST_TUPLE = re.compile(r"\(\s*+" + _FAST_VALUE + r"\s*+(?:,\s*+" + _FAST_VALUE
                          + r"\s*+)*+\)", re.S)
 _FAST_VALUES = re.compile(f"({_FAST_VALUE})", re.S)
+_FAST_ITEM = re.compile(r"\s*+(" + _FAST_VALUE + r")\s*+([,)])", re.S)
+"""One value of a plain tuple and what follows it: the values of a tuple ``_FAST_TUPLE``
+matches, read in one pass (its match, then a ``findall`` of them, read the text twice)."""
 _RESYNC = re.compile(
     r"\)[ \t\r\n]{0,8}[,;]?[ \t\r\n]{0,8}(?P<row>\()"
     r"|(?P<nl>\n)(?=[ \t]*" + _KW + ")"
@@ -576,9 +579,9 @@ class _Reader:
         :class:`_Accept` once a value runs over the cap."""
         t = self.t
         b = pos - t.base
-        m = _FAST_TUPLE.match(t.buf, b)
-        if m is not None and (m.end() < len(t.buf) or t.eof):
-            return self._fast(b, m.end(), ncols)
+        fast = _fast_values(t.buf, b)
+        if fast is not None and (fast[1] < len(t.buf) or t.eof):
+            return self._fast(fast[0], b, fast[1], ncols)
         i = pos + 1
         vals: list[str | None] = []
         cuts: list[tuple[int, CutRecord]] = []
@@ -621,11 +624,11 @@ class _Reader:
             raise _Fail(f"{len(vals)} values, the table has {ncols} columns", i)
         return vals, cuts, i + 1, tuple(kinds)
 
-    def _fast(self, b: int, e: int, ncols: int | None
+    def _fast(self, toks: list[str], b: int, e: int, ncols: int | None
               ) -> tuple[list[str | None], list[tuple[int, CutRecord]], int, tuple[str, ...]]:
-        """The values of a tuple of plain strings, numbers and NULLs at ``buf[b:e]``."""
+        """The values of a tuple of plain strings, numbers and NULLs at ``buf[b:e]``
+        (``toks``: their text, as :func:`_fast_values` read it)."""
         t = self.t
-        toks = _FAST_VALUES.findall(t.buf, b + 1, e)
         if ncols and len(toks) != ncols:
             raise _Fail(f"{len(toks)} values, the table has {ncols} columns", t.base + e)
         vals: list[str | None] = [
@@ -813,6 +816,19 @@ class _Reader:
             return False
         got = tuple(_kind(g) for g in m.groups() if g is not None)
         return got == kinds[:len(got)] and len(got) == min(2, len(kinds))
+
+
+def _fast_values(buf: str, b: int) -> tuple[list[str], int] | None:
+    """The value tokens of the tuple opened at ``buf[b]`` and the offset after its ``)``,
+    when ``_FAST_TUPLE`` matches there (plain strings, numbers and NULLs); else None."""
+    toks: list[str] = []
+    m = _FAST_ITEM.match(buf, b + 1)
+    while m is not None:
+        toks.append(m.group(1))
+        if m.group(2) == ")":
+            return toks, m.end()
+        m = _FAST_ITEM.match(buf, m.end())
+    return None
 
 
 def _end_of(rx: re.Pattern[str], text: str, i: int) -> int:
