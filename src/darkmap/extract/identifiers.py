@@ -73,8 +73,8 @@ _ANY_RE = re.compile(
 # the case-insensitive regex matches to ASCII ones (lower-casing works per character,
 # and no other character lowers to ASCII); the rest need one of a few short words or
 # a run of 26 ASCII letters and digits before their regex is worth running.
-_LITERAL_CUES = ("bc1", ".onion", "@", "wickr", "telegram", ".me/", "jabber", "xmpp",
-                 "omemo", "signal", "pgp")
+_LITERAL_CUES = ("pgp", "bc1", ".onion", "@", "wickr", "telegram", ".me/", "jabber", "xmpp",
+                 "omemo", "signal")  # "pgp" first: a key's cell holds it, and any cue will do
 _REST_RE = re.compile(rf"[13][{_B58}]{{25}}|[48][{_B58}]{{94}}|05[0-9a-f]{{64}}"
                       r"|\btg\b|\bjid\b|\botr\b", re.I)
 _REST_WORDS = ("tg", "jid", "otr")
