@@ -309,6 +309,27 @@ def _crc_token(text: str) -> int:
     return -1
 
 
+def _armor_data(body: str) -> tuple[str, str | None]:
+    """The base64 text of an armored body (between the markers) and its CRC token.
+
+    Header lines (and blank lines) come first; from the first line of data on, every
+    whitespace-separated token is data, up to the first that is a CRC line's ``=XXXX``.
+    """
+    at = len(body)
+    off = 0
+    for line in body.split("\n"):
+        if line.strip() and not (_HEADER_RE.match(line)
+                                 and not _B64_LINE_RE.match(line.strip())):
+            at = off
+            break
+        off += len(line) + 1
+    rest = body[at:]
+    crc_at = _crc_token(rest)
+    if crc_at < 0:
+        return "".join(rest.split()), None
+    return "".join(rest[:crc_at].split()), rest[crc_at:crc_at + 5]
+
+
 def dearmor(block: str) -> tuple[bytes, list[str]]:
     """Decode one armored block to packet bytes, checking the CRC when present.
 
@@ -325,20 +346,7 @@ def dearmor(block: str) -> tuple[bytes, list[str]]:
         body = body[:e[0]]
     else:
         warnings.append("no END marker")
-    # header lines (and blank lines) up to the first line of data; from there every
-    # whitespace-separated token is data, up to the first that is a CRC line's ``=XXXX``
-    at = len(body)
-    off = 0
-    for line in body.split("\n"):
-        if line.strip() and not (_HEADER_RE.match(line)
-                                 and not _B64_LINE_RE.match(line.strip())):
-            at = off
-            break
-        off += len(line) + 1
-    rest = body[at:]
-    crc_at = _crc_token(rest)
-    crc_text = None if crc_at < 0 else rest[crc_at:crc_at + 5]
-    data = "".join(rest.split() if crc_at < 0 else rest[:crc_at].split())
+    data, crc_text = _armor_data(body)
     data = data.split("=", 1)[0]
     junk = (len(data.encode("ascii").translate(None, _ARMOR_BYTES)) if data.isascii()
             else len(_ARMOR_CHARS_RE.findall(data)))
