@@ -233,9 +233,10 @@ _PLAIN_ESC = (("\\n", "\n"), ("\\r", "\r"), ("\\t", "\t"), ("\\'", "'"), ('\\"',
 def _unescape(s: str, dq: bool = False) -> str:
     if "\\" not in s and ("''" not in s if not dq else '""' not in s):
         return s
-    if "''" not in s and '""' not in s and "\\\\" not in s:
-        # every backslash opens a two-character escape that cannot overlap another: when
-        # they are all of the plain kinds, replacing each kind in turn is exact
+    if ('""' if dq else "''") not in s:
+        # when every backslash is followed by one of the plain kinds' characters (none a
+        # backslash: their counts add up to the backslashes'), each opens a two-character
+        # escape that overlaps no other, and replacing each kind in turn is exact
         n = s.count("\\")
         kinds = []
         for esc, c in _PLAIN_ESC:

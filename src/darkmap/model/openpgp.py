@@ -39,7 +39,7 @@ _CRC24_TABLE = _crc24_table()
 _CRC24_INIT = 0xB704CE
 _CRC24_SPAN = 4096
 """Bytes one table lookup pass of :func:`crc24` covers (its table: 256 entries a byte)."""
-_CRC24_BY_POSITION: list[object] = []  # the numpy table, built on first use
+_CRC24_BY_POSITION: list[Any] = []  # the numpy table and its row offsets, built on first use
 
 
 def _crc24_loop(data: bytes, crc: int = _CRC24_INIT) -> int:
@@ -49,14 +49,15 @@ def _crc24_loop(data: bytes, crc: int = _CRC24_INIT) -> int:
     return crc
 
 
-def _crc24_by_position() -> Any:
-    """``T[d, b]``: the register a zero-started CRC-24 holds after byte ``b`` followed by
-    ``d`` zero bytes (a (span, 256) uint32 array, 4 MiB).
+def _crc24_by_position() -> tuple[Any, Any]:
+    """``T[i * 256 + b]``: the register a zero-started CRC-24 holds after byte ``b``
+    followed by ``_CRC24_SPAN - 1 - i`` zero bytes (a flat uint32 array, 4 MiB), and the
+    row offsets ``i * 256``.
 
     The CRC of a zero-started register is linear over GF(2) in the message, so the CRC
-    of ``span`` bytes is the XOR of ``T[span - 1 - i, byte_i]``; a register started at
-    ``r`` is the zero-started CRC of the message with ``r``'s three bytes XORed into its
-    first three (the table-driven update indexes by ``(crc >> 16) ^ byte``).
+    of ``m`` bytes is the XOR of ``T[(span - m + i) * 256 + byte_i]``; a register started
+    at ``r`` adds the zero-started CRC of ``r``'s three bytes followed by ``m - 3`` zero
+    bytes (the table-driven update indexes by ``(crc >> 16) ^ byte``).
     """
     if not _CRC24_BY_POSITION:
         import numpy as np  # noqa: PLC0415 - numpy off the CLI start and short keys
@@ -67,8 +68,9 @@ def _crc24_by_position() -> Any:
         for d in range(1, _CRC24_SPAN):  # one zero byte more: the table update, vectorised
             prev = t[d - 1]
             t[d] = ((prev << 8) & 0xFFFFFF) ^ tab[prev >> 16]
-        _CRC24_BY_POSITION.append(t[::-1].copy())  # row i: the byte span - 1 - i from the end
-    return _CRC24_BY_POSITION[0]
+        _CRC24_BY_POSITION.append((t[::-1].ravel().copy(),
+                                   np.arange(_CRC24_SPAN, dtype=np.intp) * 256))
+    return _CRC24_BY_POSITION[0]  # type: ignore[no-any-return]
 
 
 def crc24(data: bytes) -> int:
@@ -83,21 +85,18 @@ def crc24(data: bytes) -> int:
         return _crc24_loop(data)
     import numpy as np  # noqa: PLC0415 - numpy off the CLI start and short keys
 
-    table = _crc24_by_position()
+    table, rows = _crc24_by_position()
     buf = np.frombuffer(data, dtype=np.uint8)
     crc = _CRC24_INIT
-    cols = np.arange(_CRC24_SPAN, dtype=np.intp) * 256
     for at in range(0, n, _CRC24_SPAN):
         part = buf[at:at + _CRC24_SPAN]
         m = len(part)
         if m < 3:
             return _crc24_loop(part.tobytes(), crc)
-        part = part.copy()
-        part[0] ^= crc >> 16
-        part[1] ^= (crc >> 8) & 0xFF
-        part[2] ^= crc & 0xFF
-        idx = cols[_CRC24_SPAN - m:] + part
-        crc = int(np.bitwise_xor.reduce(table.ravel()[idx]))
+        first = (_CRC24_SPAN - m) * 256
+        crc = (int(np.bitwise_xor.reduce(table[rows[_CRC24_SPAN - m:] + part]))
+               ^ int(table[first + (crc >> 16)]) ^ int(table[first + 256 + ((crc >> 8) & 0xFF)])
+               ^ int(table[first + 512 + (crc & 0xFF)]))
     return crc
 
 
