@@ -17,7 +17,9 @@ between the real dump's own header and trailer. For each size:
   and the child's peak memory from ``wait4``'s rusage.
 
 Each figure is the median of ``--runs`` runs; prints JSON with seconds, MB/s, rows/s,
-peak MB and darkmap's time over MariaDB's. Never passes or fails.
+CPU seconds (MariaDB's: client and server), peak MB, and darkmap's wall and CPU time
+over MariaDB's (on a shared machine the CPU ratio is the steadier). Never passes or
+fails.
 
     .venv/bin/python bench/ingest_sqldump.py [--sizes 10,100,1000] [--runs 3] [--keep DIR]
 """
@@ -140,15 +142,27 @@ class MariaDb:
     def _client(self, *args: str) -> list[str]:
         return ["mariadb", "--no-defaults", f"--socket={self.sock}", "-uroot", *args]
 
-    def load(self, dump: Path) -> float:
-        """Seconds of ``mariadb < dump`` into a fresh database."""
+    def _server_cpu(self) -> float:
+        assert self.proc is not None
+        with open(f"/proc/{self.proc.pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def load(self, dump: Path) -> tuple[float, float]:
+        """Seconds of ``mariadb < dump`` into a fresh database, and the CPU seconds of
+        the client and the server together."""
         subprocess.run(self._client("-e", "DROP DATABASE IF EXISTS DreamMarketSellers"),
                        check=True)
         with open(dump, "rb") as fh:
+            c0 = self._server_cpu()
             t = time.perf_counter()
-            subprocess.run(self._client(), stdin=fh, check=True)
+            proc = subprocess.Popen(self._client(), stdin=fh)
+            _pid, status, usage = os.wait4(proc.pid, 0)
             secs = time.perf_counter() - t
-        return secs
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            if proc.returncode:
+                raise RuntimeError(f"mariadb exited {proc.returncode}")
+        return secs, usage.ru_utime + usage.ru_stime + self._server_cpu() - c0
 
     def rows(self) -> int:
         out = subprocess.run(self._client("-N", "-e",
@@ -222,8 +236,9 @@ def bench_size(size_mb: float, runs: int, base: Path, keep: Path | None) -> dict
         rows = sum(1 for _ in dump_rows(dump.read_bytes()))
     nbytes = dump.stat().st_size
     with MariaDb(base) as db:
-        maria = [db.load(dump) for _ in range(runs)]
+        loads = [db.load(dump) for _ in range(runs)]
         maria_rows = db.rows()
+    maria = [x[0] for x in loads]
     dm = [darkmap_ingest(dump, base) for _ in range(runs)]
     if keep is None:
         dump.unlink()
@@ -232,6 +247,7 @@ def bench_size(size_mb: float, runs: int, base: Path, keep: Path | None) -> dict
         "size_mb": round(nbytes / MB, 1), "rows": rows,
         "mariadb": {"seconds": ms, "mb_per_s": round(nbytes / MB / ms, 1),
                     "rows_per_s": round(rows / ms), "rows_loaded": maria_rows,
+                    "cpu_seconds": _med([x[1] for x in loads]),
                     "runs": [round(x, 3) for x in maria]},
         "darkmap": {"seconds": ds, "mb_per_s": round(nbytes / MB / ds, 2),
                     "rows_per_s": round(rows / ds),
@@ -241,6 +257,8 @@ def bench_size(size_mb: float, runs: int, base: Path, keep: Path | None) -> dict
                     "quarantined": dm[0]["quarantined"], "exit": dm[0]["exit"],
                     "runs": [round(d["seconds"], 3) for d in dm]},
         "darkmap_over_mariadb": round(ds / ms, 2),
+        "darkmap_over_mariadb_cpu": round(_med([d["cpu_seconds"] for d in dm])
+                                          / _med([x[1] for x in loads]), 2),
     }
 
 
