@@ -138,6 +138,7 @@ def test_prefiltered_patterns_on_the_real_cells() -> None:
 
 
 _ARMOR_EDITS = ["", "\n", " ", "=", "==", "=AbCd", "\t", "\r", "\x0b", "\u2028", "*", "é",
+                "= " * 40 + "=AbCd ", "=" * 70,
                 "Version: x\n", "\n\n", "-----END PGP PUBLIC KEY BLOCK-----",
                 "begin pgp public key block", "BEG\u0131N PGP PUBLIC KEY BLOCK", "\u212aEY"]
 

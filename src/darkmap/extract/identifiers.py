@@ -226,6 +226,8 @@ def _onions(text: str) -> list[re.Match[str]]:
     if not text.isascii():
         return list(_ONION_RE.finditer(text))
     low = text.lower()
+    if low.count(".onion") * 16 > len(text):  # a text made of ".onion"s: one scan
+        return list(_ONION_RE.finditer(text))
     starts = []
     p = low.find(".onion")
     while p >= 0:
@@ -285,8 +287,8 @@ def _cued(rx: re.Pattern[str], text: str, low: str,
     (``low`` its lower-casing, at the same offsets) tried only at those starts, in
     order and without overlap as ``finditer`` would; C-speed ``find`` for the cues
     instead of a regex step per character."""
-    if not text.isascii():
-        return list(rx.finditer(text))
+    if not text.isascii() or sum(low.count(w) * (back + 1) for w, back in cues) > len(text) // 4:
+        return list(rx.finditer(text))  # (a text made of cues: one C-speed scan is cheaper)
     starts: set[int] = set()
     for word, back in cues:
         for p in _occurrences(low, word):

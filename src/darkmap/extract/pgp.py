@@ -152,6 +152,7 @@ _HEADER_RE = re.compile(r"^\s*(Version|Comment|Charset|Hash|MessageID|[A-Z][A-Za
 _B64_LINE_RE = re.compile(r"^[A-Za-z0-9+/]+=*$")
 _CRC_RE = re.compile(r"^=[A-Za-z0-9+/]{4}$")
 _CRC_TOKEN_RE = re.compile(r"=[A-Za-z0-9+/]{4}")
+_SPACE_RE = re.compile(r"\s")
 _TAG_RE = re.compile(r"<\s*+(br|/?p|/?div|/?pre|/?li)\b[^>]*+>", re.I)
 _ANY_TAG_RE = re.compile(r"<[^>]{0,200}>")
 _ARMOR_CHARS_RE = re.compile(r"[^A-Za-z0-9+/]")
@@ -301,11 +302,15 @@ def _crc_token(text: str) -> int:
     splitting it."""
     pos = text.find("=")
     while pos >= 0:
-        end = pos + 5
-        if ((pos == 0 or text[pos - 1].isspace()) and (end >= len(text) or text[end].isspace())
-                and _CRC_TOKEN_RE.fullmatch(text, pos, end)):
-            return pos
-        pos = text.find("=", pos + 1)
+        if pos == 0 or text[pos - 1].isspace():  # a token starts with it
+            end = pos + 5
+            if ((end >= len(text) or text[end].isspace())
+                    and _CRC_TOKEN_RE.fullmatch(text, pos, end)):
+                return pos
+        ws = _SPACE_RE.search(text, pos)  # no CRC token before the next token
+        if ws is None:
+            return -1
+        pos = text.find("=", ws.end())
     return -1
 
 
@@ -324,6 +329,12 @@ def _armor_data(body: str) -> tuple[str, str | None]:
             break
         off += len(line) + 1
     rest = body[at:]
+    if rest.count("=") > 64:  # damage made of '='s: token by token, as cheap as it gets
+        toks = rest.split()
+        for i, tok in enumerate(toks):
+            if _CRC_RE.match(tok):
+                return "".join(toks[:i]), tok
+        return "".join(toks), None
     crc_at = _crc_token(rest)
     if crc_at < 0:
         return "".join(rest.split()), None
