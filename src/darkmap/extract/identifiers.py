@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 
@@ -73,8 +73,8 @@ _ANY_RE = re.compile(
 # the case-insensitive regex matches to ASCII ones (lower-casing works per character,
 # and no other character lowers to ASCII); the rest need one of a few short words or
 # a run of 26 ASCII letters and digits before their regex is worth running.
-_LITERAL_CUES = ("bc1", ".onion", "@", "wickr", "telegram", ".me/", "jabber", "xmpp",
-                 "omemo", "signal", "pgp")
+_LITERAL_CUES = ("pgp", "bc1", ".onion", "@", "wickr", "telegram", ".me/", "jabber", "xmpp",
+                 "omemo", "signal")  # "pgp" first: a key's cell holds it, and any cue will do
 _REST_RE = re.compile(rf"[13][{_B58}]{{25}}|[48][{_B58}]{{94}}|05[0-9a-f]{{64}}"
                       r"|\btg\b|\bjid\b|\botr\b", re.I)
 _REST_WORDS = ("tg", "jid", "otr")
@@ -198,25 +198,72 @@ def _blank_blocks(text: str, blocks: list[PgpBlock]) -> str:
     return "".join(parts)
 
 
+def _alnum_runs(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of every maximal run of 26 or more ASCII letters and digits.
+
+    Base58, Monero and Session addresses are made of such characters and bounded by
+    others, so each lies inside one run, and their patterns, searched run by run, find
+    what they find in the whole text (the edges of a run are no letters or digits, as
+    the end of the searched text is none): C-speed ``find`` instead of a regex step
+    per character of the text.
+    """
+    tr = text.encode("ascii", "replace").translate(_ALNUM_RUN)
+    runs = []
+    j = tr.find(_RUN)
+    while j >= 0:
+        e = tr.find(b" ", j)
+        if e < 0:
+            runs.append((j, len(tr)))
+            break
+        runs.append((j, e))
+        j = tr.find(_RUN, e)
+    return runs
+
+
+def _onions(text: str) -> list[re.Match[str]]:
+    """``list(_ONION_RE.finditer(text))``: in ASCII text tried only where a match can
+    start, 56 or 16 characters before a ``.onion`` (found by ``str.find``)."""
+    if not text.isascii():
+        return list(_ONION_RE.finditer(text))
+    low = text.lower()
+    if low.count(".onion") * 16 > len(text):  # a text made of ".onion"s: one scan
+        return list(_ONION_RE.finditer(text))
+    starts = []
+    p = low.find(".onion")
+    while p >= 0:
+        starts += [s for s in (p - 56, p - 16) if s >= 0]
+        p = low.find(".onion", p + 6)
+    out: list[re.Match[str]] = []
+    last = 0
+    for s in sorted(starts):
+        if s >= last and (m := _ONION_RE.match(text, s)) is not None:
+            out.append(m)
+            last = m.end()
+    return out
+
+
 def _scan_crypto(text: str, add) -> None:  # type: ignore[no-untyped-def]
     # Base58 and hex addresses are runs of 26+ ASCII letters and digits (their
-    # patterns are case-sensitive and ASCII-only): without such a run, skip them
-    run = _RUN in text.encode("ascii", "replace").translate(_ALNUM_RUN)
-    if run:
-        for m in _BTC_RE.finditer(text):
+    # patterns are case-sensitive and ASCII-only): only those runs are searched
+    runs = _alnum_runs(text)
+    for a, b in runs:
+        for m in _BTC_RE.finditer(text, a, b):
             add("btc_address", clean_btc_address(m.group()), m.start(), m.end())
     if "bc1" in text or "BC1" in text:
         for m in _BECH_RE.finditer(text):
             add("btc_address", clean_btc_address(m.group()), m.start(), m.end())
-    if run:
-        for m in _XMR_RE.finditer(text):
-            add("xmr_address", clean_xmr_address(m.group()), m.start(), m.end())
+    for a, b in runs:
+        if b - a >= 95:
+            for m in _XMR_RE.finditer(text, a, b):
+                add("xmr_address", clean_xmr_address(m.group()), m.start(), m.end())
     if ".onion" in text or ".ONION" in text or ".Onion" in text:
-        for m in _ONION_RE.finditer(text):
+        for m in _onions(text):
             add("onion", clean_onion(m.group()), m.start(), m.end())
-    if run and "05" in text:
-        for m in _SESSION_RE.finditer(text):
-            add("session", clean_session(m.group()), m.start(), m.end())
+    if runs and "05" in text:
+        for a, b in runs:
+            if b - a >= 66:
+                for m in _SESSION_RE.finditer(text, a, b):
+                    add("session", clean_session(m.group()), m.start(), m.end())
 
 
 def _handle(value: str, cleaner: Callable[[str], str | None]) -> str | None:
@@ -226,16 +273,52 @@ def _handle(value: str, cleaner: Callable[[str], str | None]) -> str | None:
     return cleaner(v)
 
 
+def _occurrences(low: str, word: str) -> Iterator[int]:
+    p = low.find(word)
+    while p >= 0:
+        yield p
+        p = low.find(word, p + 1)
+
+
+def _cued(rx: re.Pattern[str], text: str, low: str,
+          cues: tuple[tuple[str, int], ...]) -> list[re.Match[str]]:
+    """``list(rx.finditer(text))`` for a pattern whose every match starts at most ``back``
+    characters before one of its ``(cue, back)`` words (lower-case): in ASCII text
+    (``low`` its lower-casing, at the same offsets) tried only at those starts, in
+    order and without overlap as ``finditer`` would; C-speed ``find`` for the cues
+    instead of a regex step per character."""
+    if not text.isascii() or sum(low.count(w) * (back + 1) for w, back in cues) > len(text) // 4:
+        return list(rx.finditer(text))  # (a text made of cues: one C-speed scan is cheaper)
+    starts: set[int] = set()
+    for word, back in cues:
+        for p in _occurrences(low, word):
+            starts.update(range(max(0, p - back), p + 1))
+    out: list[re.Match[str]] = []
+    last = 0
+    for st in sorted(starts):
+        if st >= last and (m := rx.match(text, st)) is not None:
+            out.append(m)
+            last = m.end()
+    return out
+
+
+_JID_CUES = (("jabber", 0), ("xmpp", 0), ("jid", 0), ("omemo", 0), ("otr", 0))
+_EMAIL_CUES = (("@", 64),)  # a local part is 1-64 characters
+_WICKR_CUES = (("wickr", 0),)
+_TG_CUES = (("telegram", 0), ("tg", 0), (".me/", 24))  # https://www.telegram.me/
+_SIGNAL_CUES = (("signal", 0),)
+
+
 def _scan_contacts(text: str, add) -> None:  # type: ignore[no-untyped-def]
     low = text.lower()
     jids: set[tuple[int, int]] = set()
     if ("jabber" in low or "xmpp" in low or "jid" in low or "omemo" in low
             or "otr" in low):
-        for m in _JID_CUE_RE.finditer(text):
+        for m in _cued(_JID_CUE_RE, text, low, _JID_CUES):
             add("jabber", clean_jabber(m.group(1)), m.start(1), m.end(1))
             jids.add(m.span(1))
     if "@" in text:
-        for m in _EMAIL_RE.finditer(text):
+        for m in _cued(_EMAIL_RE, text, low, _EMAIL_CUES):
             if m.span() in jids:
                 continue
             domain = m.group().rsplit("@", 1)[1].lower()
@@ -244,13 +327,13 @@ def _scan_contacts(text: str, add) -> None:  # type: ignore[no-untyped-def]
             else:
                 add("email", clean_email(m.group()), m.start(), m.end())
     if "wickr" in low:
-        for m in _WICKR_RE.finditer(text):
+        for m in _cued(_WICKR_RE, text, low, _WICKR_CUES):
             add("wickr", _handle(m.group(1), clean_wickr), m.start(1), m.end(1))
     if "telegram" in low or "tg" in low or ".me/" in low:
-        for m in _TG_RE.finditer(text):
+        for m in _cued(_TG_RE, text, low, _TG_CUES):
             add("telegram", _handle(m.group(1), clean_telegram), m.start(1), m.end(1))
     if "signal" in low:
-        for m in _SIGNAL_RE.finditer(text):
+        for m in _cued(_SIGNAL_RE, text, low, _SIGNAL_CUES):
             add("signal", clean_signal(m.group(1)), m.start(1), m.end(1))
 
 

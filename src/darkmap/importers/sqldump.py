@@ -102,6 +102,9 @@ _FAST_VALUE = r"(?:'(?:[^'\\]++|\\.|'')*+'|NULL|-?\d++(?:\.\d++)?+(?:[eE][-+]?\d
 _FAST_TUPLE = re.compile(r"\(\s*+" + _FAST_VALUE + r"\s*+(?:,\s*+" + _FAST_VALUE
                          + r"\s*+)*+\)", re.S)
 _FAST_VALUES = re.compile(f"({_FAST_VALUE})", re.S)
+_FAST_ITEM = re.compile(r"\s*+(" + _FAST_VALUE + r")\s*+([,)])", re.S)
+"""One value of a plain tuple and what follows it: the values of a tuple ``_FAST_TUPLE``
+matches, read in one pass (its match, then a ``findall`` of them, read the text twice)."""
 _RESYNC = re.compile(
     r"\)[ \t\r\n]{0,8}[,;]?[ \t\r\n]{0,8}(?P<row>\()"
     r"|(?P<nl>\n)(?=[ \t]*" + _KW + ")"
@@ -222,9 +225,29 @@ def _esc(m: re.Match[str]) -> str:
     return _ESC.get(c, c)
 
 
+_PLAIN_ESC = (("\\n", "\n"), ("\\r", "\r"), ("\\t", "\t"), ("\\'", "'"), ('\\"', '"'),
+              ("\\0", "\0"))
+"""The escapes mysqldump writes, each replaced by one character that is no backslash."""
+
+
 def _unescape(s: str, dq: bool = False) -> str:
     if "\\" not in s and ("''" not in s if not dq else '""' not in s):
         return s
+    if ('""' if dq else "''") not in s:
+        # when every backslash is followed by one of the plain kinds' characters (none a
+        # backslash: their counts add up to the backslashes'), each opens a two-character
+        # escape that overlaps no other, and replacing each kind in turn is exact
+        n = s.count("\\")
+        kinds = []
+        for esc, c in _PLAIN_ESC:
+            k = s.count(esc)
+            if k:
+                n -= k
+                kinds.append((esc, c))
+                if n == 0:
+                    for esc_, c_ in kinds:
+                        s = s.replace(esc_, c_)
+                    return s
     return (_ESC_D if dq else _ESC_S).sub(_esc, s)
 
 
@@ -557,9 +580,9 @@ class _Reader:
         :class:`_Accept` once a value runs over the cap."""
         t = self.t
         b = pos - t.base
-        m = _FAST_TUPLE.match(t.buf, b)
-        if m is not None and (m.end() < len(t.buf) or t.eof):
-            return self._fast(b, m.end(), ncols)
+        fast = _fast_values(t.buf, b)
+        if fast is not None and (fast[1] < len(t.buf) or t.eof):
+            return self._fast(fast[0], b, fast[1], ncols)
         i = pos + 1
         vals: list[str | None] = []
         cuts: list[tuple[int, CutRecord]] = []
@@ -602,11 +625,11 @@ class _Reader:
             raise _Fail(f"{len(vals)} values, the table has {ncols} columns", i)
         return vals, cuts, i + 1, tuple(kinds)
 
-    def _fast(self, b: int, e: int, ncols: int | None
+    def _fast(self, toks: list[str], b: int, e: int, ncols: int | None
               ) -> tuple[list[str | None], list[tuple[int, CutRecord]], int, tuple[str, ...]]:
-        """The values of a tuple of plain strings, numbers and NULLs at ``buf[b:e]``."""
+        """The values of a tuple of plain strings, numbers and NULLs at ``buf[b:e]``
+        (``toks``: their text, as :func:`_fast_values` read it)."""
         t = self.t
-        toks = _FAST_VALUES.findall(t.buf, b + 1, e)
         if ncols and len(toks) != ncols:
             raise _Fail(f"{len(toks)} values, the table has {ncols} columns", t.base + e)
         vals: list[str | None] = [
@@ -794,6 +817,19 @@ class _Reader:
             return False
         got = tuple(_kind(g) for g in m.groups() if g is not None)
         return got == kinds[:len(got)] and len(got) == min(2, len(kinds))
+
+
+def _fast_values(buf: str, b: int) -> tuple[list[str], int] | None:
+    """The value tokens of the tuple opened at ``buf[b]`` and the offset after its ``)``,
+    when ``_FAST_TUPLE`` matches there (plain strings, numbers and NULLs); else None."""
+    toks: list[str] = []
+    m = _FAST_ITEM.match(buf, b + 1)
+    while m is not None:
+        toks.append(m.group(1))
+        if m.group(2) == ")":
+            return toks, m.end()
+        m = _FAST_ITEM.match(buf, m.end())
+    return None
 
 
 def _end_of(rx: re.Pattern[str], text: str, i: int) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "Packet",
@@ -35,12 +36,67 @@ def _crc24_table() -> tuple[int, ...]:
 _CRC24_TABLE = _crc24_table()
 
 
-def crc24(data: bytes) -> int:
-    """The OpenPGP armor checksum (RFC 4880 6.1: CRC-24, init 0xB704CE, poly 0x1864CFB)."""
-    crc = 0xB704CE
+_CRC24_INIT = 0xB704CE
+_CRC24_SPAN = 4096
+"""Bytes one table lookup pass of :func:`crc24` covers (its table: 256 entries a byte)."""
+_CRC24_BY_POSITION: list[Any] = []  # the numpy table and its row offsets, built on first use
+
+
+def _crc24_loop(data: bytes, crc: int = _CRC24_INIT) -> int:
     table = _CRC24_TABLE
     for b in data:
         crc = ((crc << 8) & 0xFFFFFF) ^ table[((crc >> 16) ^ b) & 0xFF]
+    return crc
+
+
+def _crc24_by_position() -> tuple[Any, Any]:
+    """``T[i * 256 + b]``: the register a zero-started CRC-24 holds after byte ``b``
+    followed by ``_CRC24_SPAN - 1 - i`` zero bytes (a flat uint32 array, 4 MiB), and the
+    row offsets ``i * 256``.
+
+    The CRC of a zero-started register is linear over GF(2) in the message, so the CRC
+    of ``m`` bytes is the XOR of ``T[(span - m + i) * 256 + byte_i]``; a register started
+    at ``r`` adds the zero-started CRC of ``r``'s three bytes followed by ``m - 3`` zero
+    bytes (the table-driven update indexes by ``(crc >> 16) ^ byte``).
+    """
+    if not _CRC24_BY_POSITION:
+        import numpy as np  # noqa: PLC0415 - numpy off the CLI start and short keys
+
+        t = np.zeros((_CRC24_SPAN, 256), dtype=np.uint32)
+        t[0] = np.array(_CRC24_TABLE, dtype=np.uint32)
+        tab = t[0].copy()
+        for d in range(1, _CRC24_SPAN):  # one zero byte more: the table update, vectorised
+            prev = t[d - 1]
+            t[d] = ((prev << 8) & 0xFFFFFF) ^ tab[prev >> 16]
+        _CRC24_BY_POSITION.append((t[::-1].ravel().copy(),
+                                   np.arange(_CRC24_SPAN, dtype=np.intp) * 256))
+    return _CRC24_BY_POSITION[0]  # type: ignore[no-any-return]
+
+
+def crc24(data: bytes) -> int:
+    """The OpenPGP armor checksum (RFC 4880 6.1: CRC-24, init 0xB704CE, poly 0x1864CFB).
+
+    Short data goes byte by byte through the table; longer data ``_CRC24_SPAN`` bytes
+    at a time as one gather and XOR-reduce over a by-position table (numpy), the same
+    value some twenty times faster.
+    """
+    n = len(data)
+    if n < 256:
+        return _crc24_loop(data)
+    import numpy as np  # noqa: PLC0415 - numpy off the CLI start and short keys
+
+    table, rows = _crc24_by_position()
+    buf = np.frombuffer(data, dtype=np.uint8)
+    crc = _CRC24_INIT
+    for at in range(0, n, _CRC24_SPAN):
+        part = buf[at:at + _CRC24_SPAN]
+        m = len(part)
+        if m < 3:
+            return _crc24_loop(part.tobytes(), crc)
+        first = (_CRC24_SPAN - m) * 256
+        crc = (int(np.bitwise_xor.reduce(table[rows[_CRC24_SPAN - m:] + part]))
+               ^ int(table[first + (crc >> 16)]) ^ int(table[first + 256 + ((crc >> 8) & 0xFF)])
+               ^ int(table[first + 512 + (crc & 0xFF)]))
     return crc
 
 
