@@ -140,5 +140,8 @@ def test_a_shared_name_counts_half_when_the_voice_disagrees_and_no_key_is_shared
     assert got["handle"][1] == pytest.approx(full)
     assert got["handle"][2] == pytest.approx(full) and got["handle"][3] == pytest.approx(full)
     assert np.allclose(model.logit(f), model.intercept + sum(got.values()))
+    # a successor across a market closure keeps the whole name
+    moved = PairFeatures(f.i, f.j, f.raw, {**levels, "migration": np.ones(n, np.int8)})
+    assert model.contributions(moved)["handle"][0] == pytest.approx(full)
     model.voice_rule = False
     assert model.contributions(f)["handle"][0] == pytest.approx(full)

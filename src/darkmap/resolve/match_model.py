@@ -41,7 +41,10 @@ FREQUENCY_ADJUSTED: dict[str, tuple[str, tuple[int, ...], int]] = {
 # or more) between accounts that share no key counts half when their writing habits
 # disagree (style, capitals and symbols together below -3 in log-odds, with text on
 # both sides): an impersonator or a look-alike copies a name, not a way of writing.
-# Measured on three generators (docs/linking.md, "The name against the voice").
+# Not for a successor across a market closure (the migration signal): a vendor who
+# moves when his market closes may rewrite his texts; an impersonator works beside
+# his victim. Measured on three generators (docs/linking.md, "The name against the
+# voice").
 VOICE_SIGNALS = ("style", "capitals", "symbols")
 VOICE_AGAINST = -3.0
 VOICE_DISCOUNT = 0.5
@@ -53,8 +56,11 @@ def voice_against_name(f: PairFeatures, contrib: dict[str, np.ndarray]) -> np.nd
         return np.zeros(len(f), dtype=bool)
     voice = sum((contrib[s] for s in VOICE_SIGNALS if s in contrib), start=np.zeros(len(f)))
     no_shared_key = f.level["pgp"] <= 1 if "pgp" in f.level else np.ones(len(f), bool)
-    against: np.ndarray = ((f.level["handle"] >= 4) & no_shared_key & (f.level["style"] > 0)
-                           & (voice < VOICE_AGAINST) & (contrib["handle"] > 0))
+    no_migration = f.level["migration"] == 0 if "migration" in f.level else np.ones(len(f),
+                                                                                    bool)
+    against: np.ndarray = ((f.level["handle"] >= 4) & no_shared_key & no_migration
+                           & (f.level["style"] > 0) & (voice < VOICE_AGAINST)
+                           & (contrib["handle"] > 0))
     return against
 
 
