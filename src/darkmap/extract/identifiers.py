@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 
@@ -233,10 +233,16 @@ def _onions(text: str) -> list[re.Match[str]]:
     while p >= 0:
         starts += [s for s in (p - 56, p - 16) if s >= 0]
         p = low.find(".onion", p + 6)
+    return _matches_at(_ONION_RE, text, starts)
+
+
+def _matches_at(rx: re.Pattern[str], text: str, starts: Iterable[int]) -> list[re.Match[str]]:
+    """The matches of ``rx`` anchored at ``starts``, in order and without overlap, as
+    ``finditer`` would find them when every match starts at one of ``starts``."""
     out: list[re.Match[str]] = []
     last = 0
-    for s in sorted(starts):
-        if s >= last and (m := _ONION_RE.match(text, s)) is not None:
+    for st in sorted(starts):
+        if st >= last and (m := rx.match(text, st)) is not None:
             out.append(m)
             last = m.end()
     return out
@@ -293,13 +299,7 @@ def _cued(rx: re.Pattern[str], text: str, low: str,
     for word, back in cues:
         for p in _occurrences(low, word):
             starts.update(range(max(0, p - back), p + 1))
-    out: list[re.Match[str]] = []
-    last = 0
-    for st in sorted(starts):
-        if st >= last and (m := rx.match(text, st)) is not None:
-            out.append(m)
-            last = m.end()
-    return out
+    return _matches_at(rx, text, starts)
 
 
 _JID_CUES = (("jabber", 0), ("xmpp", 0), ("jid", 0), ("omemo", 0), ("otr", 0))
