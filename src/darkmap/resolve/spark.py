@@ -185,7 +185,8 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
     n = len(prof)
     timings["profiles_s"] = time.perf_counter() - t0
     judged = active_judgements(ws)
-    sample = judged_sample(ws)   # the last run's strata: read before this run replaces them
+    # the last run's judged pairs: read before this run replaces its links
+    sample = judged_sample(ws) if opts.learn else []
     must, cannot, judged_pairs = [], [], []
     for (a, b), v in judged.items():
         if a in prof.index and b in prof.index:
