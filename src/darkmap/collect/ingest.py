@@ -54,6 +54,7 @@ from typing import Any, TypedDict, cast
 
 from darkmap.capture.content_store import CaptureChangedError
 from darkmap.collect.fs_policy import Entry, open_entry, storable_path, walk
+from darkmap.collect.units import UnitTally, unit_of
 from darkmap.errors import BadInputError, LimitExceeded
 from darkmap.importers.mappings import add_mapping_file
 from darkmap.importers.tagpack import read_tagpack
@@ -241,10 +242,6 @@ class IngestSummary:
     def unrecognised(self) -> list[str]:
         """The files no importer recognised (skipped, nothing read from them)."""
         return [f.source for f in self.files if f.unrecognised]
-
-
-def _unit(locator: str) -> str:
-    return locator.split("#", 1)[0]
 
 
 class _Batch:
@@ -734,7 +731,7 @@ def _finish(run: _Run, prov: Provenance, result: FileResult, size: int, importer
 
 def _consume(recs: Iterable[Record], writer: RecordWriter, prov: Provenance,
              result: FileResult) -> None:
-    units: dict[str, str] = {}
+    units = UnitTally()
     markets: Counter[str] = Counter()
     add = writer.add
     for rec in recs:
@@ -746,10 +743,7 @@ def _consume(recs: Iterable[Record], writer: RecordWriter, prov: Provenance,
             add(rec, prov)
             if rec.market_id:
                 markets[rec.market_id] += len(rec)
-            locs = rec.locators
-            # batch locators rarely name a sub-record: then each is its own unit
-            units.update(dict.fromkeys(locs if "#" not in "".join(locs) else
-                                       map(_unit, locs), "stored"))
+            units.add_stored(rec.locators)
             result.records["listing"] += len(rec)
             continue
         outcome = add(rec, prov)
@@ -760,7 +754,7 @@ def _consume(recs: Iterable[Record], writer: RecordWriter, prov: Provenance,
             if rec.page_type and result.page_type is None:
                 result.page_type = rec.page_type
             continue
-        unit = _unit(getattr(rec, "locator", "") or "")
+        unit = unit_of(getattr(rec, "locator", "") or "")
         if isinstance(rec, SkipRecord):
             result.skip_reasons[f"{rec.page_type}: {rec.reason}"] += 1
             if unit == "page" and result.page_type is None:
@@ -770,14 +764,10 @@ def _consume(recs: Iterable[Record], writer: RecordWriter, prov: Provenance,
                 result.limits[rec.limit] += 1
             if len(result.problems) < _PROBLEMS_KEPT:
                 result.problems.append(f"{rec.locator}: {rec.reason}")
-        prior = units.get(unit)
-        # a unit is stored if anything of it was stored; quarantined/skipped only otherwise
-        if prior != "stored":
-            units[unit] = outcome if prior is None or outcome == "stored" else prior
+        units.add(unit, outcome)
         if outcome == "stored":
             result.records[type(rec).__name__.removesuffix("Record").lower()] += 1
-    result.read = len(units)
-    counts = Counter(units.values())
+    result.read, counts = units.counts()
     result.stored, result.quarantined, result.skipped = (
         counts["stored"], counts["quarantined"], counts["skipped"])
     result.market_id = markets.most_common(1)[0][0] if markets else None
