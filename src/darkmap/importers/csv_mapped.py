@@ -642,8 +642,8 @@ class MappedCsvReader:
                 else:
                     yield from self._map_one(names, *item)
         refs = self.mapper.stats.listing_refs
-        self.stats.distinct_listings = len(refs)
-        self.stats.repeated_listing_rows = sum(v - 1 for v in refs.values() if v > 1)
+        self.stats.distinct_listings = refs.distinct
+        self.stats.repeated_listing_rows = refs.rows - refs.distinct
 
     def _columnar(self, cm: ColumnMapper, names: list[str], block: list[Any]
                   ) -> Iterator[Record]:

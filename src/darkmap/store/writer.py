@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from darkmap.model.fingerprints import Fingerprints
 from darkmap.model.records import (
     AccountRecord,
     CutRecord,
@@ -817,49 +818,6 @@ def _observed(col: Any, n: int, p: Provenance) -> _Column:
     if default is not None and arr.null_count:
         arr = pc.fill_null(arr, pa.scalar(default, pa.timestamp("us")))
     return arr
-
-
-class Fingerprints:
-    """A set of 128-bit fingerprints (two uint64 halves), kept as a few sorted numpy
-    runs merged as they grow (amortised O(n log n) to build, O(log n) per lookup,
-    16 bytes per member).
-
-    The writer keeps the ids (themselves 128-bit hashes) of the evidence rows it stored
-    and the MD5 of every key of the unkeyed entity tables here, so that a flush never
-    scans what is stored: a row id and a 128-bit key fingerprint are identities in the
-    same sense (a collision among 10 million keys has odds near 1e-25).
-    """
-
-    def __init__(self) -> None:
-        self._runs: list[tuple[np.ndarray, np.ndarray]] = []
-
-    def __len__(self) -> int:
-        return sum(len(h) for h, _ in self._runs)
-
-    def add(self, hi: np.ndarray, lo: np.ndarray) -> None:
-        """Add members (the caller adds each at most once)."""
-        if not len(hi):
-            return
-        order = np.lexsort((lo, hi))
-        self._runs.append((hi[order], lo[order]))
-        while len(self._runs) > 1 and len(self._runs[-2][0]) <= 2 * len(self._runs[-1][0]):
-            (h1, l1), (h2, l2) = self._runs.pop(), self._runs.pop()
-            h, lo_ = np.concatenate([h2, h1]), np.concatenate([l2, l1])
-            order = np.lexsort((lo_, h))
-            self._runs.append((h[order], lo_[order]))
-
-    def contains(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
-        """Boolean mask: which of the given fingerprints are members."""
-        found = np.zeros(len(hi), dtype=bool)
-        for h, lo_run in self._runs:
-            at = np.searchsorted(h, hi, side="left")
-            end = np.searchsorted(h, hi, side="right")
-            one = end - at == 1  # the usual case: one member with that upper half
-            pick = np.minimum(at, len(h) - 1)
-            found |= one & (lo_run[pick] == lo)
-            for i in np.flatnonzero(end - at > 1).tolist():  # equal upper halves
-                found[i] |= bool((lo_run[at[i]:end[i]] == lo[i]).any())
-        return found
 
 
 def _id_halves(ids: list[Any]) -> tuple[np.ndarray, np.ndarray]:
