@@ -70,7 +70,15 @@ from darkmap.model.records import (
 from darkmap.plugins import Importer, SourceFile, TableImporter, best_importer, importers
 from darkmap.store.runs import ProcessedCounts, finish_run, processed_files, start_run
 from darkmap.store.workspace import Workspace, utcnow
-from darkmap.store.writer import Provenance, RecordWriter, begin, commit, rollback
+from darkmap.store.writer import (
+    INGEST_BUFFER_MB,
+    Provenance,
+    RecordWriter,
+    begin,
+    buffer_limit,
+    commit,
+    rollback,
+)
 
 __all__ = ["FILE_SECONDS_PER_MB", "MEMORY", "NOT_READ_MEDIA_TYPE", "NOT_READ_METHOD",
            "FileResult", "IngestSummary", "LoadResult", "SummaryDict", "TagImportResult",
@@ -420,28 +428,29 @@ def ingest(
     run = _Run(ws, batch, run_id, forced, done, {sha for sha, _ in done}, _Clock())
     ws.captures.durable = False  # one sync per commit instead of one fsync per file
     run.clock.install()
-    try:
-        # the run's row commits with its first files and its summary with its last ones
-        # (a commit of its own costs a WAL sync each); a run killed before its first
-        # commit left nothing, a later kill leaves the row without finished_at
-        batch.begin()
-        start_run(ws.con, run_id, [storable_path(p) for p in paths])
-        for entry in walk(paths):
-            result = _ingest_one(run, entry)
-            summary.files.append(result)
-            if batch.full():
-                batch.commit()
-            if progress:
-                progress(result)
-        batch.begin()
-        finish_run(ws.con, run_id, dict(summary.as_dict()))
-        batch.commit()
-    except BaseException:
-        batch.rollback()
-        raise
-    finally:
-        run.clock.uninstall()
-        ws.captures.durable = True
+    with buffer_limit(ws.con, INGEST_BUFFER_MB):  # DuckDB would cache what it writes
+        try:
+            # the run's row commits with its first files and its summary with its last ones
+            # (a commit of its own costs a WAL sync each); a run killed before its first
+            # commit left nothing, a later kill leaves the row without finished_at
+            batch.begin()
+            start_run(ws.con, run_id, [storable_path(p) for p in paths])
+            for entry in walk(paths):
+                result = _ingest_one(run, entry)
+                summary.files.append(result)
+                if batch.full():
+                    batch.commit()
+                if progress:
+                    progress(result)
+            batch.begin()
+            finish_run(ws.con, run_id, dict(summary.as_dict()))
+            batch.commit()
+        except BaseException:
+            batch.rollback()
+            raise
+        finally:
+            run.clock.uninstall()
+            ws.captures.durable = True
     return summary
 
 

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -52,11 +53,10 @@ from darkmap.model.records import (
     window_days,
 )
 
-__all__ = ["ARROW_ROWS", "KEYLESS", "UNKEYED_ENTITIES", "Fingerprints", "Provenance",
-           "RecordWriter",
-           "account_id", "arrow_views", "begin", "commit", "insert_arrow", "insert_rows",
-           "listing_id", "query_arrow", "replace_quarantine", "rollback", "row_id", "row_ids",
-           "transaction"]
+__all__ = ["ARROW_ROWS", "INGEST_BUFFER_MB", "KEYLESS", "UNKEYED_ENTITIES", "Fingerprints",
+           "Provenance", "RecordWriter", "account_id", "arrow_views", "begin", "buffer_limit",
+           "commit", "insert_arrow", "insert_rows", "listing_id", "query_arrow",
+           "replace_quarantine", "rollback", "row_id", "row_ids", "transaction"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -703,6 +703,42 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         rollback(con)
         raise
     commit(con)
+
+
+INGEST_BUFFER_MB = 1024
+"""DuckDB's buffer pool while files are ingested (MiB). DuckDB keeps the blocks it writes
+cached up to its limit (80% of the machine's memory by default), so a big file's ingest
+grew by about 100 MB per million rows without needing them; see :func:`buffer_limit`."""
+
+_SIZE_RE = re.compile(r"([\d.]+) ?([KMGT]?i?B)")
+_SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KiB": 2**10,
+               "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+
+
+@contextmanager
+def buffer_limit(con: duckdb.DuckDBPyConnection, mib: int) -> Iterator[None]:
+    """Hold DuckDB's buffer pool to ``mib`` MiB inside the block, then restore the limit.
+
+    A lower limit already set (the workspace sets one under an address-space cap) is
+    kept. DuckDB evicts cached blocks, or spills to its temporary folder, to stay under.
+    """
+    row = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    before = str(row[0]) if row else ""
+    m = _SIZE_RE.fullmatch(before.strip())
+    current = float(m.group(1)) * _SIZE_UNITS[m.group(2)] if m else None
+    if current is not None and current <= mib * 2**20:
+        yield
+        return
+    con.execute(f"SET memory_limit = '{int(mib)}MiB'")
+    restore = (f"SET memory_limit = '{m.group(1)}{m.group(2)}'" if m
+               else "RESET memory_limit")
+    try:
+        yield
+    except BaseException:
+        with suppress(duckdb.Error):  # never hide the error on its way out
+            con.execute(restore)
+        raise
+    con.execute(restore)
 
 
 @contextmanager
