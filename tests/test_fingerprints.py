@@ -41,3 +41,27 @@ def test_fingerprint_set_membership() -> None:
     found = fp.contains(hi, lo)
     assert found[:len(words)].all() and not found[len(words):].any()
     assert np.unique(np.stack([hi, lo]), axis=1).shape[1] == len(words) + 2
+
+
+def test_equal_upper_halves_across_merged_runs() -> None:
+    rng = np.random.default_rng(7)
+    members: set[tuple[int, int]] = set()
+    fp = Fingerprints()
+    for size in (500, 300, 300, 2000, 40, 40, 5000, 1):  # runs merge at several sizes
+        hi = rng.integers(0, 50, size, dtype=np.uint64)  # many members share an upper half
+        lo = rng.integers(0, 2**63, size, dtype=np.uint64)
+        pairs = {(int(h), int(x)) for h, x in zip(hi, lo, strict=True)} - members
+        if not pairs:
+            continue
+        h_new = np.array([p[0] for p in pairs], dtype=np.uint64)
+        l_new = np.array([p[1] for p in pairs], dtype=np.uint64)
+        fp.add(h_new, l_new)
+        members |= pairs
+        for h_run, _ in fp._runs:
+            assert (np.diff(h_run.astype(np.int64)) >= 0).all()  # sorted by upper half
+    assert len(fp) == len(members)
+    probe_hi = np.array([m[0] for m in members] + [3, 60], dtype=np.uint64)
+    probe_lo = np.array([m[1] for m in members] + [1, 1], dtype=np.uint64)
+    found = fp.contains(probe_hi, probe_lo)
+    assert found[:len(members)].all()
+    assert found[len(members):].tolist() == [(3, 1) in members, False]

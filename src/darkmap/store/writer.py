@@ -705,7 +705,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     commit(con)
 
 
-INGEST_BUFFER_MB = 1024
+INGEST_BUFFER_MB = 512
 """DuckDB's buffer pool while files are ingested (MiB). DuckDB keeps the blocks it writes
 cached up to its limit (80% of the machine's memory by default), so a big file's ingest
 grew by about 100 MB per million rows without needing them; see :func:`buffer_limit`."""
