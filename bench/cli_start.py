@@ -3,9 +3,14 @@
 - ``darkmap --help`` (start-up: what every command pays before its work);
 - ``darkmap ingest`` of the real Hansa CSV (14,773 rows) into a new workspace.
 
-Each figure is the median of ``--runs`` runs (wall seconds, and peak memory from the
-child's ``ru_maxrss``), with the source tree given by ``--src`` (default: this one) so a
-checkout of main can be measured in the same run for comparison. Prints JSON.
+Each process runs ``darkmap.cli:run``, what the ``darkmap`` console script runs (it defers
+pandas, which DuckDB would import on the first parameterised query; ``--entry main`` runs
+the click group itself, as a library caller's process would). Each figure is the median of
+``--runs`` runs (wall seconds, and peak memory from the child's ``ru_maxrss``), with the
+source tree given by ``--src`` (default: this one; may be repeated) so a checkout of main
+can be measured in the same run for comparison, the runs interleaved. Prints JSON. Compile
+the trees' bytecode first (``make bytecode``, or ``python -m compileall -q SRC``) where
+``PYTHONDONTWRITEBYTECODE`` is set.
 
     .venv/bin/python bench/cli_start.py [--runs 5] [--src /path/to/other/src]
 """
@@ -20,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +33,14 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 DATA = Path(os.environ.get("DARKMAP_DATA", Path(__file__).resolve().parents[2] / "shared"
                            / "data"))
 HANSA = DATA / "listings" / "hansa-2016-12.csv"
-ENTRY = "import sys; from darkmap.cli import main; sys.argv[0] = 'darkmap'; main()"
+ENTRY = "import sys; from darkmap.cli import {entry}; sys.argv[0] = 'darkmap'; {entry}()"
 
 
-def _run(src: Path, args: list[str]) -> tuple[float, float]:
+def _run(src: Path, args: list[str], entry: str) -> tuple[float, float]:
     """Wall seconds and peak MiB of one ``darkmap ARGS`` process."""
     env = {**os.environ, "PYTHONPATH": str(src)}
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", ENTRY, *args], env=env,
+    proc = subprocess.Popen([sys.executable, "-c", ENTRY.format(entry=entry), *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak memory
     secs = time.perf_counter() - t
@@ -44,32 +50,43 @@ def _run(src: Path, args: list[str]) -> tuple[float, float]:
     return secs, usage.ru_maxrss / 1024
 
 
-def _median(src: Path, make_args: Any, runs: int) -> dict[str, Any]:
-    times, peaks = [], []
-    for _ in range(runs):
-        with tempfile.TemporaryDirectory() as d:
-            secs, peak = _run(src, make_args(Path(d)))
-        times.append(secs)
-        peaks.append(peak)
+CASES: dict[str, Callable[[Path], list[str]]] = {
+    "help": lambda d: ["--help"],
+    "ingest_hansa_14773_rows": lambda d: ["ingest", "--init", "-q", "-w", str(d / "ws"),
+                                          str(HANSA)],
+}
+
+
+def _summary(times: list[float], peaks: list[float]) -> dict[str, Any]:
     return {"median_s": round(statistics.median(times), 3),
             "runs_s": [round(t, 3) for t in times], "peak_mb_max": round(max(peaks))}
 
 
 def main() -> None:
-    """Time the commands and print JSON."""
+    """Time the commands and print JSON (the trees' runs interleaved: round r runs every
+    case of every tree once, so a change in the machine's load hits all of them alike)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--src", action="append", default=None,
                     help="source tree(s) to measure (default: this checkout's src)")
+    ap.add_argument("--entry", choices=("run", "main"), default="run",
+                    help="run: the console script (default); main: the click group")
     args = ap.parse_args()
-    out: dict[str, Any] = {"load_average": [round(x, 2) for x in os.getloadavg()]}
-    for src in [Path(s) for s in (args.src or [str(SRC)])]:
-        out[str(src)] = {
-            "help": _median(src, lambda d: ["--help"], args.runs),
-            "ingest_hansa_14773_rows": _median(
-                src, lambda d: ["ingest", "--init", "-q", "-w", str(d / "ws"), str(HANSA)],
-                args.runs),
-        }
+    out: dict[str, Any] = {"load_average": [round(x, 2) for x in os.getloadavg()],
+                           "entry": f"darkmap.cli:{args.entry}"}
+    srcs = [Path(s) for s in (args.src or [str(SRC)])]
+    got: dict[tuple[Path, str], tuple[list[float], list[float]]] = {
+        (src, case): ([], []) for src in srcs for case in CASES}
+    for _ in range(args.runs):
+        for src in srcs:
+            for case, make_args in CASES.items():
+                with tempfile.TemporaryDirectory() as d:
+                    secs, peak = _run(src, make_args(Path(d)), args.entry)
+                got[src, case][0].append(secs)
+                got[src, case][1].append(peak)
+    for src in srcs:
+        out[str(src)] = {case: _summary(*got[src, case]) for case in CASES}
+    out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(out, indent=2))
 
 

@@ -1,7 +1,8 @@
 """The CLI starts without the heavy libraries: ``--help`` imports no command module and
-none of scipy, scikit-learn, psycopg, Jinja2, rich, pyarrow, numpy or DuckDB; a command
-imports its own module only. The help summaries listed without loading match the
-commands' own help."""
+none of scipy, scikit-learn, psycopg, Jinja2, rich, pyarrow, numpy, pandas or DuckDB; a
+command imports its own module only, and ``darkmap ingest --help`` none of pandas, DuckDB,
+numpy, pyarrow or scipy; ingesting one CSV loads no exporter and the readers of no other
+format. The help summaries listed without loading match the commands' own help."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import click
 from darkmap.cli import COMMANDS, main
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-HEAVY = ("scipy", "sklearn", "psycopg", "jinja2", "rich", "pyarrow", "numpy", "duckdb")
+HEAVY = ("scipy", "sklearn", "psycopg", "jinja2", "rich", "pyarrow", "numpy", "duckdb",
+         "pandas")
 
 
 def _modules_after(args: list[str]) -> tuple[str, list[str]]:
@@ -50,6 +52,18 @@ def test_a_command_imports_its_module_only() -> None:
     cmds = sorted(m for m in mods if m.startswith("darkmap.cli.cmd_"))
     assert cmds == ["darkmap.cli.cmd_ingest"]
     assert not {m.split(".")[0] for m in mods} & {"scipy", "sklearn", "psycopg", "jinja2"}
+
+
+def test_ingest_help_imports_no_store_and_no_heavy_library() -> None:
+    """``darkmap ingest --help`` (and a command's help in general) reads no workspace: it
+    needs none of DuckDB, numpy, pyarrow, pandas or scipy (click's exit for the help once
+    went through the store's error check, which imports DuckDB)."""
+    for args in (["ingest", "--help"], ["verify", "--help"], ["importers", "--help"]):
+        text, mods = _modules_after(args)
+        assert "Usage: darkmap" in text and "--help" in text, (args, text[:300])
+        loaded = sorted({m.split(".")[0] for m in mods} & set(HEAVY))
+        assert not loaded, f"darkmap {' '.join(args)} imported {loaded}"
+        assert "darkmap.collect.ingest" not in mods and "darkmap.plugins" not in mods
 
 
 def test_listed_summaries_match_the_commands_help() -> None:
@@ -142,3 +156,21 @@ def test_every_eval_subcommand_is_reachable_in_a_fresh_process() -> None:
     for sub, option in (("drugs", "--labels"), ("chain", "--truth"), ("sales", "--truth")):
         text, _ = _modules_after(["eval", sub, "--help"])
         assert option in text, (sub, text[:300])
+
+
+def test_ingesting_a_csv_loads_only_what_reads_it(tmp_path: Path, data_dir: Path) -> None:
+    """Choosing the importer of a CSV loads every importer, each cheaply (darkmap.plugins):
+    no exporter, no page template engine (selectolax), no warcio, no chain store, no
+    TagPack or chain batch writer; with ``-q`` no rich either; and the CSV is read."""
+    csv = data_dir / "listings" / "hansa-2016-12.csv"
+    text, mods = _script_run(["ingest", "--init", "-q", "-w", str(tmp_path / "ws"), str(csv)],
+                             "run")
+    assert "listing 14755" in text, text
+    loaded = set(mods)
+    assert {"darkmap.importers.csv_mapped", "darkmap.importers.warc",
+            "darkmap.importers.pages", "darkmap.importers.blockchain"} <= loaded  # all sniffed
+    unwanted = {"darkmap.export", "darkmap.extract.engine", "darkmap.store.chain",
+                "darkmap.importers.bitcoin_batch", "warcio", "selectolax", "rich", "pandas",
+                "scipy", "sklearn"}
+    assert not sorted(m for m in loaded if m in unwanted or m.split(".")[0] in unwanted
+                      or m.startswith("darkmap.export.")), "loaded more than the CSV needs"

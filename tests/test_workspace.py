@@ -5,10 +5,19 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from darkmap.capture.content_store import CaptureStore
-from darkmap.store.workspace import Workspace, WorkspaceError, migrations
+from darkmap.store import workspace as workspace_mod
+from darkmap.store.workspace import (
+    DB_NAME,
+    Workspace,
+    WorkspaceError,
+    _connect,
+    migrations,
+    table_exists,
+)
 
 
 def test_init_creates_db_and_capture_store(tmp_path: Path) -> None:
@@ -74,4 +83,69 @@ def test_a_migration_added_later_below_the_newest_is_still_applied(tmp_path: Pat
     ws = Workspace.open(tmp_path / "w")
     assert middle[0] in ws.applied_versions()
     assert set(dropped) <= set(ws.table_counts())
+    ws.close()
+
+
+_CATALOG = {
+    "tables": "SELECT table_name, sql FROM duckdb_tables() ORDER BY ALL",
+    "columns": "SELECT table_name, column_index, column_name, data_type, column_default, "
+               "is_nullable FROM duckdb_columns() ORDER BY ALL",
+    "indexes": "SELECT table_name, index_name, is_unique, sql FROM duckdb_indexes() "
+               "ORDER BY ALL",
+    "constraints": "SELECT table_name, constraint_index, constraint_type, constraint_text "
+                   "FROM duckdb_constraints() ORDER BY ALL",
+    "views": "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal ORDER BY ALL",
+    "sequences": "SELECT sequence_name, start_value, increment_by FROM duckdb_sequences() "
+                 "ORDER BY ALL",
+    "migrations": "SELECT version, name FROM schema_migrations ORDER BY ALL",
+}
+
+
+def _catalog(ws: Workspace) -> dict[str, list[tuple[object, ...]]]:
+    return {k: ws.con.execute(q).fetchall() for k, q in _CATALOG.items()}
+
+
+def test_one_transaction_builds_the_schema_of_one_transaction_per_migration(
+        tmp_path: Path) -> None:
+    """``migrate`` applies the pending migrations in one transaction (#21: a new workspace
+    took 13 commits); the tables, columns, indexes, constraints, views and sequences are
+    those of the migrations applied one transaction each, as before."""
+    ws = Workspace.init(tmp_path / "new")
+    new = _catalog(ws)
+    ws.close()
+    path = tmp_path / "reference"
+    (path / "captures").mkdir(parents=True)
+    ref = Workspace(path, _connect(path / DB_NAME, path, read_only=False))
+    ref.schema_version()  # the bookkeeping table, as migrate creates it
+    for version, name, sql in migrations():
+        ref.con.execute("BEGIN TRANSACTION")
+        ref.con.execute(sql)
+        ref.con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
+        ref.con.execute("COMMIT")
+    old = _catalog(ref)
+    ref.close()
+    assert len(new["tables"]) > 50 and new["constraints"] and new["columns"]
+    assert new == old
+
+
+def test_a_failing_migration_leaves_the_workspace_at_its_old_version(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pending migrations commit together: one that fails undoes the others, and the
+    error names it; the workspace then migrates normally."""
+    path = tmp_path / "w"
+    shipped = migrations()
+    newest = shipped[-1][0]
+    broken = (*shipped, (newest + 1, f"{newest + 1:03d}_broken.sql",
+                         "CREATE TABLE fine_so_far (a INTEGER);\nCREATE TABLE x (a NOSUCHTYPE);"))
+    monkeypatch.setattr(workspace_mod, "migrations", lambda: list(broken))
+    with pytest.raises(duckdb.Error) as err:
+        Workspace.init(path)
+    assert f"in migration {newest + 1:03d}_broken.sql" in getattr(err.value, "__notes__", [])
+    monkeypatch.undo()
+    ws = Workspace(path, _connect(path / DB_NAME, path, read_only=True))
+    assert ws.pending_migrations() == [name for _, name, _ in shipped]  # none applied
+    assert not table_exists(ws.con, "listings") and not table_exists(ws.con, "fine_so_far")
+    ws.close()
+    ws = Workspace.open(path)
+    assert ws.schema_version() == newest and table_exists(ws.con, "listings")
     ws.close()

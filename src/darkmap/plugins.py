@@ -5,7 +5,16 @@ data) is an :class:`Importer`. The pipeline never special-cases a format: it ask
 registered importer how well it recognises a file (``sniff``) and hands the file to
 the best one. Importers and exporters, built-in or third-party, are declared as entry
 points (groups ``darkmap.importers`` and ``darkmap.exporters``, see pyproject.toml) and
-registered when :func:`load_builtin` first runs; :func:`register_importer` adds one by hand.
+registered on first use (:func:`importers`, :func:`exporters`); :func:`register_importer`
+adds one by hand.
+
+Choosing a file's importer loads every registered importer and asks each to ``sniff``, so
+an importer's module must import cheaply: what only reading needs (a parser library, the
+chain store, the page extractor) is imported inside ``read`` / ``read_into``, and a
+``sniff_range`` bound lets a costly ``sniff`` be skipped (:func:`best_importer`). Loading
+the importers loads no exporter, and the reverse (``darkmap ingest`` of one CSV imports
+neither the page extractor, warcio, the chain store nor any exporter;
+``tests/test_cli_lazy.py``).
 """
 
 from __future__ import annotations
@@ -122,25 +131,34 @@ def import_optional(module: str) -> ModuleType | None:
 
 
 @cache
-def load_builtin() -> None:
-    """Register every importer and exporter declared as an entry point, once."""
+def _load_importers() -> None:
     for ep in entry_points(group="darkmap.importers"):
         imp = ep.load()()
         _IMPORTERS.setdefault(imp.name, imp)  # one registered by hand wins
+
+
+@cache
+def _load_exporters() -> None:
     for ep in entry_points(group="darkmap.exporters"):
         exp = ep.load()()
         _EXPORTERS.setdefault(exp.name, exp)
 
 
+def load_builtin() -> None:
+    """Register every importer and exporter declared as an entry point, once."""
+    _load_importers()
+    _load_exporters()
+
+
 def importers() -> dict[str, Importer]:
-    """All registered importers by name."""
-    load_builtin()
+    """All registered importers by name (loads no exporter)."""
+    _load_importers()
     return dict(_IMPORTERS)
 
 
 def exporters() -> dict[str, Exporter]:
-    """All registered exporters by name."""
-    load_builtin()
+    """All registered exporters by name (loads no importer)."""
+    _load_exporters()
     return dict(_EXPORTERS)
 
 

@@ -3,33 +3,29 @@
 File names and reasons come from the folders under investigation: everything printed
 about them goes through :func:`~darkmap.model.display.for_display` (control and bidi
 characters shown as escapes) and the JSON summary is pure ASCII.
+
+Each command imports what it uses when it runs (#21: every call is a process of its own):
+``darkmap ingest --help`` loads neither DuckDB nor numpy nor pyarrow, rich is imported only
+when a progress bar is shown (not with ``--quiet`` or ``--json``), the dataset mappings
+only for ``--mapping`` and ``darkmap importers``.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from darkmap.cli.common import main, open_ws, open_ws_to_write, workspace_option
 from darkmap.collect.fs_policy import walk
-from darkmap.collect.ingest import FileResult, IngestSummary, ingest
-from darkmap.collect.verify import VerifyReport, verify_captures
-from darkmap.importers.mappings import add_mapping_file, mappings
 from darkmap.model.display import for_display
-from darkmap.plugins import importers
-from darkmap.store.workspace import Workspace
+
+if TYPE_CHECKING:
+    from darkmap.collect.ingest import FileResult, IngestSummary
+    from darkmap.collect.verify import VerifyReport
+    from darkmap.store.workspace import Workspace
 
 _NAME_CHARS = 40  # of a file name in the progress line
 _LINE_CHARS = 300  # of an error or reason line
@@ -80,24 +76,24 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
 
     Example: darkmap ingest -w case-42 ../shared/data/pages ../shared/data/listings
     """
+    from darkmap.collect.ingest import ingest  # noqa: PLC0415 - see the module docstring
+    from darkmap.plugins import importers  # noqa: PLC0415 - see the module docstring
+
     if importer and importer not in importers():
         raise click.BadParameter(f"unknown importer {importer!r}; see `darkmap importers`")
-    for mf in mapping_files:  # a bad mapping stops the run before anything is read
-        add_mapping_file(mf)
+    if mapping_files:  # a bad mapping stops the run before anything is read
+        from darkmap.importers.mappings import add_mapping_file  # noqa: PLC0415 - see top
+
+        for mf in mapping_files:
+            add_mapping_file(mf)
     ws = _workspace_for_ingest(workspace, create)
     try:
+        # the walk counts for the bar, and a missing path stops the run before any file
         total = sum(1 for _ in walk(list(paths)))
-        with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), TextColumn("{task.description}"),
-                      disable=quiet or as_json, transient=True) as bar:
-            task = bar.add_task("", total=total)
-
-            def tick(res: FileResult) -> None:
-                name = res.source.rsplit("/", 1)[-1]
-                bar.update(task, advance=1,
-                           description=escape(for_display(name, max_chars=_NAME_CHARS)))
-
-            summary = ingest(ws, list(paths), importer_name=importer, progress=tick)
+        if quiet or as_json:
+            summary = ingest(ws, list(paths), importer_name=importer)
+        else:
+            summary = _ingest_with_bar(ws, list(paths), importer, total)
     finally:
         ws.close()
     if as_json:
@@ -110,6 +106,34 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
                    "importers`, give a mapping with --mapping, or add --allow-unrecognised)",
                    err=True)
         raise click.exceptions.Exit(UNRECOGNISED_EXIT)
+
+
+def _ingest_with_bar(ws: Workspace, paths: list[Path], importer: str | None,
+                     total: int) -> IngestSummary:
+    """:func:`~darkmap.collect.ingest.ingest` under a progress bar: files done of the
+    ``total`` the walk found, and the name of the last one."""
+    from rich.markup import escape  # noqa: PLC0415 - see the module docstring
+    from rich.progress import (  # noqa: PLC0415 - see the module docstring
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from darkmap.collect.ingest import ingest  # noqa: PLC0415 - see the module docstring
+
+    with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("{task.description}"),
+                  transient=True) as bar:
+        task = bar.add_task("", total=total)
+
+        def tick(res: FileResult) -> None:
+            name = res.source.rsplit("/", 1)[-1]
+            bar.update(task, advance=1,
+                       description=escape(for_display(name, max_chars=_NAME_CHARS)))
+
+        return ingest(ws, paths, importer_name=importer, progress=tick)
 
 
 def _print_summary(summary: IngestSummary) -> None:
@@ -159,16 +183,11 @@ def verify_cmd(workspace: Path | None, as_json: bool, quiet: bool) -> None:
 
     Example: darkmap verify -w case-42
     """
+    from darkmap.collect.verify import verify_captures  # noqa: PLC0415 - see the module docstring
+
     ws = open_ws(workspace, read_only=True)
     try:
-        with Progress(TextColumn("[bold]verify"), BarColumn(), DownloadColumn(),
-                      TimeElapsedColumn(), disable=quiet or as_json, transient=True) as bar:
-            task = bar.add_task("", total=None)
-
-            def tick(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
-
-            report = verify_captures(ws, progress=tick)
+        report = verify_captures(ws) if quiet or as_json else _verify_with_bar(ws)
     finally:
         ws.close()
     if as_json:
@@ -177,6 +196,28 @@ def verify_cmd(workspace: Path | None, as_json: bool, quiet: bool) -> None:
         _print_verify(report)
     if not report.intact:
         raise click.exceptions.Exit(1)
+
+
+def _verify_with_bar(ws: Workspace) -> VerifyReport:
+    """:func:`~darkmap.collect.verify.verify_captures` under a progress bar (bytes hashed)."""
+    from rich.progress import (  # noqa: PLC0415 - see the module docstring
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from darkmap.collect.verify import verify_captures  # noqa: PLC0415 - see the module docstring
+
+    with Progress(TextColumn("[bold]verify"), BarColumn(), DownloadColumn(),
+                  TimeElapsedColumn(), transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def tick(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return verify_captures(ws, progress=tick)
 
 
 def _print_verify(report: VerifyReport) -> None:
@@ -200,6 +241,12 @@ def importers_cmd(mapping_files: tuple[Path, ...]) -> None:
 
     Example: darkmap importers --mapping my-dataset.yaml
     """
+    from darkmap.importers.mappings import (  # noqa: PLC0415 - see the module docstring
+        add_mapping_file,
+        mappings,
+    )
+    from darkmap.plugins import importers  # noqa: PLC0415 - see the module docstring
+
     for mf in mapping_files:
         add_mapping_file(mf)
     for name, imp in sorted(importers().items()):

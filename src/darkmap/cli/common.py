@@ -180,8 +180,11 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except click.UsageError as exc:
             raise _usage_line(exc) from exc
-        except (click.ClickException, BrokenPipeError):
-            raise  # click prints the first, and quietly ends on the second (`| head`)
+        except (click.ClickException, click.exceptions.Exit, BrokenPipeError):
+            # click prints the first and ends on the second (`CMD --help`, an exit status
+            # asked for) without looking at the store's errors, and quietly ends on the
+            # third (`| head`)
+            raise
         except Exception as exc:
             err = _outside_error(exc)
             if err is None:

@@ -34,6 +34,10 @@ Chain data and TagPacks go through the same pipeline: :func:`load_files` (``dark
 chain load``) is :func:`ingest` restricted to the ``bitcoin`` importer, reporting the
 chain counts the importer returns; :func:`import_tagpack` (``darkmap tags import``) is
 :func:`ingest` restricted to the ``tagpack`` importer.
+
+This module imports no importer: they come from the registry (:mod:`darkmap.plugins`),
+each loaded cheaply, so a run pays only for the readers of the files it meets (the
+dataset mappings and the TagPack reader are imported by the functions that use them).
 """
 
 from __future__ import annotations
@@ -56,8 +60,6 @@ from darkmap.capture.content_store import CaptureChangedError
 from darkmap.collect.fs_policy import Entry, open_entry, storable_path, walk
 from darkmap.collect.units import UnitTally, unit_of
 from darkmap.errors import BadInputError, LimitExceeded
-from darkmap.importers.mappings import add_mapping_file
-from darkmap.importers.tagpack import read_tagpack
 from darkmap.model.limits import FILE_SECONDS, MAX_FILE_SECONDS, NESTING_DEPTH
 from darkmap.model.records import (
     CutRecord,
@@ -416,6 +418,8 @@ def ingest(
     """
     paths = list(paths)
     for mf in mapping_files:
+        from darkmap.importers.mappings import add_mapping_file  # noqa: PLC0415 - see the docstring
+
         add_mapping_file(mf)
     run_id = uuid.uuid4().hex[:12]
     summary = IngestSummary(run_id)
@@ -875,6 +879,8 @@ def import_tagpack(ws: Workspace, path: Path) -> TagImportResult:
         why = first.error or ", ".join(first.skip_reasons) or "not read"
         raise BadInputError(f"{storable_path(path)}: {why}")
     text = capture.read_bytes().decode("utf-8", "replace")
+    from darkmap.importers.tagpack import read_tagpack  # noqa: PLC0415 - see the docstring
+
     header, tags, problems = read_tagpack(text, path.name)
     return {"file": str(path), "title": header.get("title"), "tags": len(tags),
             "already_imported": first.already,

@@ -16,7 +16,9 @@ with the reason, never stored. Where a blk file's framing is lost, the stretch u
 next plausible frame is one quarantined unit and its bytes are counted (``skipped_bytes``
 in the returned counts); the sniff never raises on what a file holds. Parsed rows go into a
 :class:`~darkmap.importers.bitcoin_batch.ChainBatch`, which
-:func:`darkmap.store.chain.write_batch` loads.
+:func:`darkmap.store.chain.write_batch` loads; both are imported when a file is read, not
+with this module (choosing the importer of any file loads every importer:
+:mod:`darkmap.plugins`).
 """
 
 from __future__ import annotations
@@ -26,12 +28,11 @@ import string
 import struct
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from darkmap.errors import LimitExceeded
-from darkmap.importers.bitcoin_batch import ChainBatch
 from darkmap.importers.bitcoin_formats import (
     MAGICS,
     MAX_BLOCK_BYTES,
@@ -48,8 +49,10 @@ from darkmap.importers.bitcoin_formats import (
 from darkmap.model.limits import check_nesting
 from darkmap.model.records import QuarantineRecord, Record, UnitRecord
 from darkmap.plugins import SourceFile
-from darkmap.store.chain import write_batch
 from darkmap.store.writer import Provenance
+
+if TYPE_CHECKING:
+    from darkmap.importers.bitcoin_batch import ChainBatch
 
 __all__ = ["FORMATS", "BitcoinImporter", "ReadResult", "read_into_batch", "sniff_format"]
 
@@ -106,6 +109,9 @@ class BitcoinImporter:
         if fmt is None:
             yield QuarantineRecord(locator="file", reason="not a recognised Bitcoin format")
             return {"format": None}
+        from darkmap.importers.bitcoin_batch import ChainBatch  # noqa: PLC0415 - see the docstring
+        from darkmap.store.chain import write_batch  # noqa: PLC0415 - see the docstring
+
         batch = ChainBatch()
         res = read_into_batch(src.path.read_bytes(), fmt, batch)
         counts: dict[str, Any] = {"format": fmt}

@@ -3,6 +3,10 @@
 ``sniff`` is sure (0.9) of HTML that a market template recognises and moderately sure
 (0.55) of any other HTML, so an HTML page of an unknown market is still read and
 recorded as a ``SkipRecord`` ("no template matches") instead of vanishing.
+
+The template engine (selectolax, the templates) is imported when a page is sniffed or
+read, not with this module: choosing the importer of any file loads every importer
+(:mod:`darkmap.plugins`).
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ import os
 from collections.abc import Iterator
 
 from darkmap.extract.decode import DEFAULT_MAX_BYTES, decode_page, looks_like_html
-from darkmap.extract.engine import Page, detect_market, extract_page, load_templates
 from darkmap.model.records import QuarantineRecord, Record
 from darkmap.plugins import SourceFile
 
@@ -31,6 +34,12 @@ class PagesImporter:
         """0.9 for HTML a template recognises, 0.55 for other HTML, 0 otherwise."""
         if not looks_like_html(src.head):
             return 0.0
+        from darkmap.extract.engine import (  # noqa: PLC0415 - HTML only, see the docstring
+            Page,
+            detect_market,
+            load_templates,
+        )
+
         try:
             page = Page(decode_page(src.head).text, src.source)
             if detect_market(page, load_templates()) is not None:
@@ -63,6 +72,8 @@ class PagesImporter:
         except OSError as exc:
             yield QuarantineRecord(locator="page", reason=f"{src.source}: cannot read: {exc}")
             return
+        from darkmap.extract.engine import extract_page  # noqa: PLC0415 - see the docstring
+
         try:
             result = extract_page(data, src.source, max_bytes=self.max_bytes)
         except Exception as exc:  # noqa: BLE001 - hostile pages: keep the unit, say why

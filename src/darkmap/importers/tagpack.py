@@ -14,6 +14,9 @@ TagPacks are hostile input too (issue 18): only YAML's safe types are built; a f
 :data:`~darkmap.model.limits.MAX_NESTING` or whose aliases expand it manyfold (an alias
 bomb) is one quarantined unit with the limit named; a label is cut at 300 characters and
 other fields at 500, each cut recorded (a ``CutRecord``).
+
+The chain store is imported when tags are stored, not with this module: choosing the
+importer of any file loads every importer (:mod:`darkmap.plugins`).
 """
 
 from __future__ import annotations
@@ -40,7 +43,6 @@ from darkmap.model.limits import (
 from darkmap.model.records import CutRecord, QuarantineRecord, Record, UnitRecord
 from darkmap.model.values import clean_btc_address
 from darkmap.plugins import SourceFile
-from darkmap.store.chain import insert_tags
 from darkmap.store.workspace import utcnow
 from darkmap.store.writer import Provenance, row_id
 
@@ -110,6 +112,8 @@ class TagPackImporter:
         name = Path(src.source).name
         pack = _read(text, name)
         rows = _rows(pack, src.sha256)
+        from darkmap.store.chain import insert_tags  # noqa: PLC0415 - see the docstring
+
         insert_tags(con, rows)
         cuts = pack.cuts
         for i, row in enumerate(rows):

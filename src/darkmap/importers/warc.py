@@ -16,6 +16,9 @@ response that is not a 2xx HTML page (an error, a redirect, an image), a request
 and a ``warcinfo`` record are skipped with the reason; a record whose payload does not
 hash to its ``WARC-Payload-Digest``, and the tail of a WARC cut short by a killed
 crawler, are quarantined.
+
+warcio and the template engine are imported when a WARC or a page is read, not with this
+module: choosing the importer of any file loads every importer (:mod:`darkmap.plugins`).
 """
 
 from __future__ import annotations
@@ -30,11 +33,9 @@ from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 import duckdb
-from warcio.archiveiterator import ArchiveIterator
 
 from darkmap.capture.content_store import CaptureStore
 from darkmap.extract.decode import DEFAULT_MAX_BYTES, looks_like_html
-from darkmap.extract.engine import extract_page
 from darkmap.model.records import (
     CutRecord,
     MarketRecord,
@@ -84,6 +85,8 @@ class PageOutcome:
 
 def _extract(body: bytes, source: str) -> tuple[str, str | None, list[Record]]:
     """(page type, market, records) of a page, as the ``pages`` importer reads it."""
+    from darkmap.extract.engine import extract_page  # noqa: PLC0415 - see the docstring
+
     data = body[:DEFAULT_MAX_BYTES + 1]
     try:
         res = extract_page(data, source, max_bytes=DEFAULT_MAX_BYTES)
@@ -236,6 +239,8 @@ def _responses(fh: BinaryIO) -> Generator[_Response | QuarantineRecord | SkipRec
     record, or nothing of it, without an error. Each record is held until the next one
     is read, so the one that started at the cut is known.
     """
+    from warcio.archiveiterator import ArchiveIterator  # noqa: PLC0415 - see the docstring
+
     cut_at = _cut_member(fh)
     it = ArchiveIterator(fh)
     n = 0

@@ -219,7 +219,11 @@ class Workspace:
         con = _connect(db, path, read_only)
         ws = cls(path, con)
         if not read_only:
-            ws.migrate()
+            try:
+                ws.migrate()
+            except BaseException:
+                con.close()  # the file stays openable (in this process too) at its old version
+                raise
         elif ws.pending_migrations():
             # a workspace an older darkmap wrote: migrated once, then opened read-only
             ws.con.close()
@@ -252,11 +256,14 @@ class Workspace:
             "SELECT version FROM schema_migrations").fetchall()}
 
     def migrate(self) -> list[str]:
-        """Apply every shipped migration not yet applied, in order, each in one transaction.
+        """Apply every shipped migration not yet applied, in order, all in one transaction.
 
         A version missing below the newest applied one (a stage added later to a
         workspace created earlier) is applied too; a workspace whose newest version is
-        unknown to this darkmap is refused.
+        unknown to this darkmap is refused. The pending migrations commit together (one
+        WAL sync instead of one per migration: a new workspace was created in 13
+        transactions), so a failing one leaves the workspace as it was, at its old
+        version; the error carries a note naming the migration.
         """
         shipped = migrations()
         known = {v for v, _, _ in shipped}
@@ -267,22 +274,25 @@ class Workspace:
                 f"{self.path}: schema version {unknown[-1]} is newer than this darkmap "
                 f"({max(known, default=0)})"
             )
-        done = []
-        for version, name, sql in shipped:
-            if version in applied:
-                continue
-            self.con.execute("BEGIN TRANSACTION")
-            try:
-                self.con.execute(sql)
-                self.con.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, utcnow()]
-                )
-                self.con.execute("COMMIT")
-            except Exception:
-                self.con.execute("ROLLBACK")
-                raise
-            done.append(name)
-        return done
+        pending = [(v, name, sql) for v, name, sql in shipped if v not in applied]
+        if not pending:
+            return []
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for _, name, sql in pending:
+                try:
+                    self.con.execute(sql)
+                except duckdb.Error as exc:
+                    exc.add_note(f"in migration {name}")
+                    raise
+            now = utcnow()
+            self.con.executemany("INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                                 [[v, name, now] for v, name, _ in pending])
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        return [name for _, name, _ in pending]
 
     def table_counts(self) -> dict[str, int]:
         """Row count of every table in the workspace."""
