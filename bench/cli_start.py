@@ -6,9 +6,9 @@
 Each process runs ``darkmap.cli:run``, what the ``darkmap`` console script runs (it defers
 pandas, which DuckDB would import on the first parameterised query; ``--entry main`` runs
 the click group itself, as a library caller's process would). Each figure is the median of
-``--runs`` runs (wall seconds, and peak memory from the child's ``ru_maxrss``), with the
-source tree given by ``--src`` (default: this one; may be repeated) so a checkout of main
-can be measured in the same run for comparison, the runs interleaved. Prints JSON. Compile
+``--runs`` runs (wall and CPU seconds, peak memory: the child's ``wait4``), with the source
+tree given by ``--src`` (default: this one; may be repeated) so a checkout of main can be
+measured in the same run for comparison, the runs interleaved. Prints JSON. Compile
 the trees' bytecode first (``make bytecode``, or ``python -m compileall -q SRC``) where
 ``PYTHONDONTWRITEBYTECODE`` is set.
 
@@ -36,8 +36,9 @@ HANSA = DATA / "listings" / "hansa-2016-12.csv"
 ENTRY = "import sys; from darkmap.cli import {entry}; sys.argv[0] = 'darkmap'; {entry}()"
 
 
-def _run(src: Path, args: list[str], entry: str) -> tuple[float, float]:
-    """Wall seconds and peak MiB of one ``darkmap ARGS`` process."""
+def _run(src: Path, args: list[str], entry: str) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak MiB of one ``darkmap ARGS``
+    process."""
     env = {**os.environ, "PYTHONPATH": str(src)}
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", ENTRY.format(entry=entry), *args], env=env,
@@ -47,7 +48,7 @@ def _run(src: Path, args: list[str], entry: str) -> tuple[float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise RuntimeError(f"darkmap {' '.join(args)} exited {proc.returncode}")
-    return secs, usage.ru_maxrss / 1024
+    return secs, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 CASES: dict[str, Callable[[Path], list[str]]] = {
@@ -57,9 +58,10 @@ CASES: dict[str, Callable[[Path], list[str]]] = {
 }
 
 
-def _summary(times: list[float], peaks: list[float]) -> dict[str, Any]:
+def _summary(times: list[float], cpus: list[float], peaks: list[float]) -> dict[str, Any]:
     return {"median_s": round(statistics.median(times), 3),
-            "runs_s": [round(t, 3) for t in times], "peak_mb_max": round(max(peaks))}
+            "runs_s": [round(t, 3) for t in times],
+            "cpu_median_s": round(statistics.median(cpus), 3), "peak_mb_max": round(max(peaks))}
 
 
 def main() -> None:
@@ -75,15 +77,15 @@ def main() -> None:
     out: dict[str, Any] = {"load_average": [round(x, 2) for x in os.getloadavg()],
                            "entry": f"darkmap.cli:{args.entry}"}
     srcs = [Path(s) for s in (args.src or [str(SRC)])]
-    got: dict[tuple[Path, str], tuple[list[float], list[float]]] = {
-        (src, case): ([], []) for src in srcs for case in CASES}
+    got: dict[tuple[Path, str], tuple[list[float], list[float], list[float]]] = {
+        (src, case): ([], [], []) for src in srcs for case in CASES}
     for _ in range(args.runs):
         for src in srcs:
             for case, make_args in CASES.items():
                 with tempfile.TemporaryDirectory() as d:
-                    secs, peak = _run(src, make_args(Path(d)), args.entry)
-                got[src, case][0].append(secs)
-                got[src, case][1].append(peak)
+                    secs, cpu, peak = _run(src, make_args(Path(d)), args.entry)
+                for values, value in zip(got[src, case], (secs, cpu, peak), strict=True):
+                    values.append(value)
     for src in srcs:
         out[str(src)] = {case: _summary(*got[src, case]) for case in CASES}
     out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
