@@ -82,7 +82,9 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
     if importer and importer not in importers():
         raise click.BadParameter(f"unknown importer {importer!r}; see `darkmap importers`")
     if mapping_files:  # a bad mapping stops the run before anything is read
-        from darkmap.importers.mappings import add_mapping_file  # noqa: PLC0415 - see top
+        from darkmap.importers.mappings import (  # noqa: PLC0415 - see the module docstring
+            add_mapping_file,
+        )
 
         for mf in mapping_files:
             add_mapping_file(mf)
