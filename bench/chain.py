@@ -21,8 +21,15 @@ The generator draws a chain of ``--chunk`` transactions at a time into the final
 (int32 address ids) arrays, so chains of 30 or 100 million transactions fit; up to one
 chunk it draws exactly the chain the earlier one-piece generator drew.
 
+With ``--stream`` the darkmap child never holds the chain: it draws a piece, takes its
+merge edges and CoinJoins (:func:`darkmap.chain.cluster.cluster_chunks`) and drops it;
+the seconds drawing pieces are left out of the clustering's. Each darkmap child also
+times the bare union on its own edges after clustering (``bare_union_same_process_s``,
+``over_bare_same_process``: a ratio paired within one process, less at the mercy of the
+load of a shared machine than the fresh processes' medians).
+
 Usage: .venv/bin/python bench/chain.py [--txs 10000000] [--runs 3] [--chunk 10000000]
-       [--numpy] [--networkx] [--nx-txs 200000] [--skip-parse]
+       [--stream] [--numpy] [--networkx] [--nx-txs 200000] [--skip-parse]
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +67,16 @@ def _counts(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     return n_in.astype(np.int16), n_out.astype(np.int16)
 
 
-def synthetic_chain(n_tx: int, seed: int = 1, chunk: int = CHUNK) -> Any:
-    """A chain-shaped TxArrays: mostly 1-2 inputs and 2 outputs, a heavy tail, and 8 % of
-    inputs spent from 50k busy "service" addresses; 20 % of outputs reuse an address.
+def synthetic_pieces(n_tx: int, seed: int = 1, chunk: int = CHUNK
+                     ) -> tuple[int, int, int, Iterator[Any]]:
+    """A chain-shaped chain drawn ``chunk`` transactions at a time: (addresses, inputs,
+    outputs, the pieces as TxArrays, each with its tx ids from 0).
 
-    Drawn ``chunk`` transactions at a time (chunk k from its own generator, seeded
-    ``(seed, k)``; chunk 0 from ``seed`` alone, so a chain of one chunk is the one the
-    one-piece generator drew) straight into the int32 id columns.
+    Mostly 1-2 inputs and 2 outputs, a heavy tail, and 8 % of inputs spent from 50k busy
+    "service" addresses; 20 % of outputs reuse an address. Piece k is drawn by its own
+    generator seeded ``(seed, k)``, piece 0 by ``seed`` alone, in the order the one-piece
+    generator drew, so a chain of one piece is the one it drew. The counts of all pieces
+    are drawn first (int16), to know the number of addresses.
     """
     from darkmap.chain.graph import TxArrays, id_dtype
 
@@ -75,31 +85,53 @@ def synthetic_chain(n_tx: int, seed: int = 1, chunk: int = CHUNK) -> Any:
             for k in range(len(bounds) - 1)]
     counts = [_counts(rng, hi - lo) for rng, lo, hi in zip(rngs, bounds, bounds[1:],
                                                            strict=False)]
-    n_out_all = np.concatenate([c[1] for c in counts]) if counts else np.zeros(0, np.int16)
-    n_in_all = np.concatenate([c[0] for c in counts]) if counts else np.zeros(0, np.int16)
-    del counts
-    n_addr = int(n_out_all.sum(dtype=np.int64) * 0.8)  # 20 % of outputs reuse an address
+    n_in = sum(int(c[0].sum(dtype=np.int64)) for c in counts)
+    n_out = sum(int(c[1].sum(dtype=np.int64)) for c in counts)
+    n_addr = int(n_out * 0.8)  # 20 % of outputs reuse an address
     ids = id_dtype(n_addr)
+
+    def pieces() -> Iterator[Any]:
+        busy = None
+        while rngs:
+            rng, (k_in, k_out) = rngs.pop(0), counts.pop(0)
+            if busy is None:
+                busy = rng.integers(0, n_addr, 50_000)
+            in_ptr = np.zeros(len(k_in) + 1, dtype=np.int64)
+            np.cumsum(k_in, out=in_ptr[1:])
+            out_ptr = np.zeros(len(k_out) + 1, dtype=np.int64)
+            np.cumsum(k_out, out=out_ptr[1:])
+            in_addr = rng.integers(0, n_addr, int(in_ptr[-1]))
+            hub = rng.random(len(in_addr)) < 0.08
+            in_addr[hub] = busy[rng.integers(0, len(busy), int(hub.sum()))]
+            del hub
+            in_addr = in_addr.astype(ids)
+            out_addr = rng.integers(0, n_addr, int(out_ptr[-1])).astype(ids)
+            out_value = rng.integers(1_000, 10**9, int(out_ptr[-1]))
+            yield TxArrays.from_ptrs(n_addr, in_ptr, in_addr, out_ptr, out_addr, out_value)
+
+    return n_addr, n_in, n_out, pieces()
+
+
+def synthetic_chain(n_tx: int, seed: int = 1, chunk: int = CHUNK) -> Any:
+    """:func:`synthetic_pieces` as one TxArrays (int32 address ids), filled piece by piece."""
+    from darkmap.chain.graph import TxArrays, id_dtype
+
+    n_addr, n_in, n_out, pieces = synthetic_pieces(n_tx, seed, chunk)
     in_ptr = np.zeros(n_tx + 1, dtype=np.int64)
-    np.cumsum(n_in_all, out=in_ptr[1:])
     out_ptr = np.zeros(n_tx + 1, dtype=np.int64)
-    np.cumsum(n_out_all, out=out_ptr[1:])
-    del n_in_all, n_out_all
-    in_addr = np.empty(int(in_ptr[-1]), dtype=ids)
-    out_addr = np.empty(int(out_ptr[-1]), dtype=ids)
-    out_value = np.empty(int(out_ptr[-1]), dtype=np.int64)
-    busy = None
-    for rng, lo, hi in zip(rngs, bounds, bounds[1:], strict=False):
-        if busy is None:
-            busy = rng.integers(0, n_addr, 50_000)
-        i0, i1, o0, o1 = in_ptr[lo], in_ptr[hi], out_ptr[lo], out_ptr[hi]
-        a = rng.integers(0, n_addr, i1 - i0)
-        hub = rng.random(i1 - i0) < 0.08
-        a[hub] = busy[rng.integers(0, len(busy), int(hub.sum()))]
-        in_addr[i0:i1] = a
-        del a, hub
-        out_addr[o0:o1] = rng.integers(0, n_addr, o1 - o0)
-        out_value[o0:o1] = rng.integers(1_000, 10**9, o1 - o0)
+    in_addr = np.empty(n_in, dtype=id_dtype(n_addr))
+    out_addr = np.empty(n_out, dtype=id_dtype(n_addr))
+    out_value = np.empty(n_out, dtype=np.int64)
+    t = 0
+    for piece in pieces:
+        i0, o0 = in_ptr[t], out_ptr[t]
+        in_ptr[t + 1:t + piece.n_tx + 1] = piece.in_ptr[1:] + i0
+        out_ptr[t + 1:t + piece.n_tx + 1] = piece.out_ptr[1:] + o0
+        in_addr[i0:i0 + len(piece.in_addr)] = piece.in_addr
+        out_addr[o0:o0 + len(piece.out_addr)] = piece.out_addr
+        out_value[o0:o0 + len(piece.out_value)] = piece.out_value
+        t += piece.n_tx
+        del piece
     return TxArrays.from_ptrs(n_addr, in_ptr, in_addr, out_ptr, out_addr, out_value)
 
 
@@ -128,32 +160,73 @@ def _mem(before: float) -> dict[str, float]:
 
 # -- the measured phases, each in a fresh child process ---------------------------------
 
-def _darkmap(n_tx: int, chunk: int, edges: Path) -> dict[str, Any]:
-    from darkmap.chain.cluster import cluster_arrays
+def _bare_union(n: int, a: np.ndarray, b: np.ndarray) -> int:
+    """The bare union: scipy's weak connected components of the edge list, nothing else
+    (the number of components)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    t0 = time.perf_counter()
-    arr = synthetic_chain(n_tx, chunk=chunk)
-    gen = time.perf_counter() - t0
-    gen_peak = _status_mb("VmHWM")
-    base = {"generate_s": round(gen, 2), "generate_peak_rss_mb": round(gen_peak),
-            "inputs": int(len(arr.in_addr)), "outputs": int(len(arr.out_addr)),
-            "addresses": arr.n_addr, "address_id_dtype": str(arr.in_addr.dtype)}
-    before = _status_mb("VmRSS")
-    peak_reset = _reset_peak()
-    t = time.perf_counter()
-    res = cluster_arrays(arr)
-    secs = time.perf_counter() - t
-    mem = _mem(before) if peak_reset else {"peak_rss_mb": round(gen_peak)}
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
+    return int(connected_components(graph, directed=True, connection="weak")[0])
+
+
+def _timed(pieces: Iterator[Any], spent: list[float]) -> Iterator[Any]:
+    """The pieces, adding the seconds spent drawing them to ``spent[0]``."""
+    while True:
+        t = time.perf_counter()
+        piece = next(pieces, None)
+        spent[0] += time.perf_counter() - t
+        if piece is None:
+            return
+        yield piece
+
+
+def _darkmap(n_tx: int, chunk: int, edges: Path, stream: bool) -> dict[str, Any]:
+    """Generate the chain, cluster it (timed per phase, peak memory), save the edges
+    for the bare union's child, then time the bare union on them in this process too."""
+    from darkmap.chain.cluster import cluster_arrays, cluster_chunks
+
+    gen = [0.0]
+    if stream:  # the chain is never whole: each piece is drawn and clustered in turn
+        n_addr, n_in, n_out, pieces = synthetic_pieces(n_tx, chunk=chunk)
+        base: dict[str, Any] = {"mode": f"cluster_chunks, pieces of {chunk:,} txs"}
+        before = _status_mb("VmRSS")
+        peak_reset = _reset_peak()
+        t = time.perf_counter()
+        res = cluster_chunks(_timed(pieces, gen), n_addr)
+        secs = time.perf_counter() - t - gen[0]
+        base["generate_s_interleaved"] = round(gen[0], 2)
+    else:
+        t0 = time.perf_counter()
+        arr = synthetic_chain(n_tx, chunk=chunk)
+        n_addr, n_in, n_out = arr.n_addr, len(arr.in_addr), len(arr.out_addr)
+        base = {"mode": "cluster_arrays, the whole chain in memory",
+                "generate_s": round(time.perf_counter() - t0, 2),
+                "generate_peak_rss_mb": round(_status_mb("VmHWM"))}
+        before = _status_mb("VmRSS")
+        peak_reset = _reset_peak()
+        t = time.perf_counter()
+        res = cluster_arrays(arr)
+        secs = time.perf_counter() - t
+        del arr
+    mem = _mem(before) if peak_reset else {"peak_rss_mb": round(_status_mb("VmHWM"))}
     sizes = np.bincount(res.labels)
     if not (edges / "a.npy").exists():
         np.save(edges / "a.npy", res.edge_a)
         np.save(edges / "b.npy", res.edge_b)
-        (edges / "n").write_text(str(arr.n_addr))
-    return {**base, "seconds": round(secs, 2), **mem, "edges": int(len(res.edge_a)),
-            "edge_dtype": str(res.edge_a.dtype), "clusters": int((sizes > 0).sum()),
+        (edges / "n").write_text(str(n_addr))
+    t = time.perf_counter()
+    n_comp = _bare_union(n_addr, res.edge_a, res.edge_b)
+    bare = time.perf_counter() - t
+    return {**base, "inputs": n_in, "outputs": n_out, "addresses": n_addr,
+            "seconds": round(secs, 2), **mem, "edges": int(len(res.edge_a)),
+            "id_dtype": str(res.edge_a.dtype), "clusters": int((sizes > 0).sum()),
             "largest_cluster": int(sizes.max()),
             "coinjoins_flagged": int(res.coinjoin.is_coinjoin.sum()),
-            "phases_s": {k: round(v, 2) for k, v in res.timings.items()}}
+            "phases_s": {k: round(v, 2) for k, v in res.timings.items()},
+            "bare_union_same_process_s": round(bare, 2),
+            "over_bare_same_process": round(secs / bare, 2),
+            "bare_union_same_components": n_comp == int((sizes > 0).sum())}
 
 
 def _load_edges(edges: Path) -> tuple[int, np.ndarray, np.ndarray]:
@@ -161,20 +234,17 @@ def _load_edges(edges: Path) -> tuple[int, np.ndarray, np.ndarray]:
 
 
 def _bare_scipy(edges: Path) -> dict[str, Any]:
-    """The bare union: scipy's weak connected components of the edge list, nothing else."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    """The bare union in a fresh process whose inputs are the edges alone."""
+    import scipy.sparse.csgraph  # noqa: F401 - imported before the clock starts
 
     n, a, b = _load_edges(edges)
     before = _status_mb("VmRSS")
     peak_reset = _reset_peak()
     t = time.perf_counter()
-    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
-    n_comp, _ = connected_components(graph, directed=True, connection="weak")
+    n_comp = _bare_union(n, a, b)
     secs = time.perf_counter() - t
     mem = _mem(before) if peak_reset else {"peak_rss_mb": round(_status_mb("VmHWM"))}
-    return {"seconds": round(secs, 2), **mem, "edges": int(len(a)),
-            "components": int(n_comp)}
+    return {"seconds": round(secs, 2), **mem, "edges": int(len(a)), "components": n_comp}
 
 
 def _numpy_union(edges: Path) -> dict[str, Any]:
@@ -235,14 +305,18 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out = {**mid, "seconds": statistics.median(r["seconds"] for r in ok),
            "runs_s": [r["seconds"] for r in ok],
            "runs_peak_rss_mb": [r.get("peak_rss_mb") for r in ok]}
+    if "bare_union_same_process_s" in mid:
+        out["runs_bare_union_same_process_s"] = [r["bare_union_same_process_s"] for r in ok]
+        out["bare_union_same_process_s"] = statistics.median(
+            r["bare_union_same_process_s"] for r in ok)
     if "phases_s" in mid:
         out["phases_s"] = {k: round(statistics.median(r["phases_s"][k] for r in ok), 2)
                            for k in mid["phases_s"]}
     return out
 
 
-def clustering(n_tx: int, runs: int, chunk: int, numpy_union: bool, networkx: bool,
-               nx_txs: int) -> dict[str, Any]:
+def clustering(n_tx: int, runs: int, chunk: int, stream: bool, numpy_union: bool,
+               networkx: bool, nx_txs: int) -> dict[str, Any]:
     """darkmap's clustering against the bare scipy union, interleaved, in child processes."""
     edges = Path(tempfile.mkdtemp(prefix="darkmap-bench-edges-"))
     load = [round(x, 2) for x in os.getloadavg()]
@@ -250,7 +324,7 @@ def clustering(n_tx: int, runs: int, chunk: int, numpy_union: bool, networkx: bo
         dm: list[dict[str, Any]] = []
         sc: list[dict[str, Any]] = []
         for _ in range(runs):
-            dm.append(_in_child(_darkmap, n_tx, chunk, edges))
+            dm.append(_in_child(_darkmap, n_tx, chunk, edges, stream))
             if "error" in dm[-1]:
                 break
             sc.append(_in_child(_bare_scipy, edges))
@@ -261,6 +335,9 @@ def clustering(n_tx: int, runs: int, chunk: int, numpy_union: bool, networkx: bo
             if "seconds" in d and s.get("seconds"):
                 out["darkmap_over_scipy"] = round(d["seconds"] / s["seconds"], 2)
                 out["same_components"] = d["clusters"] == s["components"]
+            paired = [r["over_bare_same_process"] for r in dm if "over_bare_same_process" in r]
+            if paired:
+                out["darkmap_over_bare_same_process_median"] = statistics.median(paired)
         if numpy_union and sc:
             out["union_numpy"] = _in_child(_numpy_union, edges)
         if networkx and sc:
@@ -313,6 +390,8 @@ def main() -> None:
     ap.add_argument("--txs", type=int, default=10_000_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--chunk", type=int, default=CHUNK)
+    ap.add_argument("--stream", action="store_true",
+                    help="cluster piece by piece (cluster_chunks); the chain is never whole")
     ap.add_argument("--numpy", action="store_true", help="also darkmap's numpy union-find")
     ap.add_argument("--networkx", action="store_true", help="also networkx, on a subsample")
     ap.add_argument("--nx-txs", type=int, default=200_000)
@@ -321,8 +400,8 @@ def main() -> None:
     out: dict[str, Any] = {"synthetic_transactions": args.txs, "runs": args.runs,
                            "command": " ".join([Path(sys.executable).name] + sys.argv),
                            "max_rss_parent_mb": 0}
-    out.update(clustering(args.txs, args.runs, args.chunk, args.numpy, args.networkx,
-                          args.nx_txs))
+    out.update(clustering(args.txs, args.runs, args.chunk, args.stream, args.numpy,
+                          args.networkx, args.nx_txs))
     if not args.skip_parse:
         out["parse_real_blocks"] = parse_speed()
     out["max_rss_parent_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

@@ -1,7 +1,8 @@
 """The vectorised clustering gives the clusters and merge edges of a plain per-transaction
 reference: a Python loop over transactions (CoinJoins from the rules applied to every
 transaction's outputs, no candidate filter) and a Python union-find; on the real blocks,
-a simulated market economy and a random chain with busy hub addresses."""
+a simulated market economy and a random chain with busy hub addresses; and the same
+clustering of a chain handed over in pieces (``cluster_chunks``)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from darkmap.chain.cluster import HEURISTICS, _smallest_member, cluster_arrays, components
+from darkmap.chain.cluster import (
+    HEURISTICS,
+    PER_TRANSACTION,
+    _smallest_member,
+    cluster_arrays,
+    cluster_chunks,
+    components,
+)
 from darkmap.chain.coinjoin import _rules, equal_output_stats
 from darkmap.chain.graph import TxArrays, load_arrays
 from darkmap.collect.ingest import load_files
+from darkmap.errors import BadInputError
 from darkmap.simulate.market_chain import demo_market_chain
 from darkmap.store.workspace import Workspace
 
@@ -95,8 +104,7 @@ def test_market_economy_clusters_as_the_reference(tmp_path: Path) -> None:
     _check(arr, min_edges=5)
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_random_chain_with_hubs_clusters_as_the_reference(seed: int) -> None:
+def _random_chain(seed: int) -> TxArrays:
     """Inputs of unknown scripts (-1), busy addresses spent from by many transactions,
     transactions shaped like CoinJoins, coinbases."""
     rng = np.random.default_rng(seed)
@@ -110,13 +118,54 @@ def test_random_chain_with_hubs_clusters_as_the_reference(seed: int) -> None:
     in_addr[hub] = rng.integers(0, 20, int(hub.sum()))
     in_addr[rng.random(len(in_addr)) < 0.15] = -1
     value = rng.integers(1_000, 10**8, len(out_tx))
-    pools = rng.random(len(value)) < 0.5
+    value[rng.random(len(value)) < 0.2] = 3_000_000  # round: change_round_payment fires
+    pools = rng.random(len(value)) < 0.4
     value[pools] = rng.choice([100_000, 1_000_000, 5_000_000], int(pools.sum()))
     arr = TxArrays.from_edges(n_tx, n_addr, in_tx, in_addr, out_tx,
                               rng.integers(0, n_addr, len(out_tx)), value)
     arr.tx_coinbase = rng.random(n_tx) < 0.02
+    arr.in_type = rng.choice(np.array([1, 2, 2, 2], np.int8), len(in_tx))  # script types
+    arr.out_type = rng.choice(np.array([1, 2, 2, 3], np.int8), len(out_tx))
+    return arr
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_chain_with_hubs_clusters_as_the_reference(seed: int) -> None:
+    arr = _random_chain(seed)
     assert _coinjoins_unfiltered(arr).sum() > 10
     _check(arr, min_edges=1000)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_pieces_cluster_as_the_whole(seed: int) -> None:
+    """cluster_chunks over consecutive pieces of transactions (one of a single tx) gives
+    cluster_arrays' clusters, edges with their heuristics (in another order: piece by
+    piece) and CoinJoins."""
+    arr = _random_chain(seed)
+    whole = cluster_arrays(arr, PER_TRANSACTION)
+    cuts = [0, 1, 700, 1800, 1801, arr.n_tx]
+    pieces = []
+    for lo, hi in zip(cuts, cuts[1:], strict=False):
+        i0, i1, o0, o1 = arr.in_ptr[lo], arr.in_ptr[hi], arr.out_ptr[lo], arr.out_ptr[hi]
+        piece = TxArrays.from_ptrs(arr.n_addr, arr.in_ptr[lo:hi + 1] - i0, arr.in_addr[i0:i1],
+                                   arr.out_ptr[lo:hi + 1] - o0, arr.out_addr[o0:o1],
+                                   arr.out_value[o0:o1])
+        piece.tx_coinbase = arr.tx_coinbase[lo:hi]
+        piece.in_type, piece.out_type = arr.in_type[i0:i1], arr.out_type[o0:o1]
+        pieces.append(piece)
+    got = cluster_chunks(iter(pieces), arr.n_addr, PER_TRANSACTION)
+    assert len(np.unique(whole.edge_heur)) == 3  # every per-transaction heuristic merged
+    assert np.array_equal(got.labels, whole.labels)
+
+    def edges(r: object) -> list[tuple[int, ...]]:  # piece by piece: each piece's in turn
+        cols = [getattr(r, f"edge_{k}").tolist() for k in ("tx", "heur", "a", "b")]
+        return sorted(zip(*cols, strict=True))
+
+    assert edges(got) == edges(whole)
+    for name in ("kind", "n_equal", "denomination"):
+        assert np.array_equal(getattr(got.coinjoin, name), getattr(whole.coinjoin, name)), name
+    with pytest.raises(BadInputError, match="change_one_time"):
+        cluster_chunks(iter(pieces), arr.n_addr, HEURISTICS)
 
 
 def test_smallest_member_without_scipy_numbering() -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NotRequired, TypedDict
 
@@ -45,14 +46,18 @@ from darkmap.store.workspace import Workspace
 __all__ = [
     "DEFAULT_HEURISTICS",
     "HEURISTICS",
+    "PER_TRANSACTION",
     "ClusterResult",
     "ClusterSummary",
     "ExplainResult",
+    "MergeEdges",
     "cluster_arrays",
+    "cluster_chunks",
     "components",
     "explain",
     "explain_addresses",
     "last_heuristics",
+    "merge_edges",
     "run_clustering",
     "undo_heuristic",
 ]
@@ -274,6 +279,25 @@ def _change_candidates(arr: TxArrays, name: str, usable: np.ndarray, first: np.n
     return choice
 
 
+@dataclass
+class MergeEdges:
+    """The merge edges of some transactions, their CoinJoins, and seconds per phase."""
+
+    edge_tx: np.ndarray
+    edge_a: np.ndarray
+    edge_b: np.ndarray
+    edge_heur: np.ndarray
+    coinjoin: CoinJoinFlags
+    timings: dict[str, float]
+
+
+def _check_heuristics(heuristics: tuple[str, ...] | list[str]) -> None:
+    unknown = set(heuristics) - set(HEURISTICS)
+    if unknown:
+        raise BadInputError(
+            f"unknown heuristic(s) {sorted(unknown)}; have {', '.join(HEURISTICS)}")
+
+
 def cluster_arrays(arr: TxArrays, heuristics: tuple[str, ...] | list[str] = DEFAULT_HEURISTICS,
                    method: str = "scipy", skip_coinjoins: bool = True) -> ClusterResult:
     """Cluster the addresses of ``arr`` with the named heuristics.
@@ -282,10 +306,74 @@ def cluster_arrays(arr: TxArrays, heuristics: tuple[str, ...] | list[str] = DEFA
     (detection), ``prep_s`` (each usable transaction's first input address),
     ``multi_input_s``, ``change_s`` (when a change heuristic is asked), ``union_s``.
     """
-    unknown = set(heuristics) - set(HEURISTICS)
-    if unknown:
-        raise BadInputError(
-            f"unknown heuristic(s) {sorted(unknown)}; have {', '.join(HEURISTICS)}")
+    e = merge_edges(arr, heuristics, skip_coinjoins)
+    t = time.perf_counter()
+    labels = components(arr.n_addr, e.edge_a, e.edge_b, method)
+    e.timings["union_s"] = time.perf_counter() - t
+    return ClusterResult(labels, e.edge_tx, e.edge_a, e.edge_b, e.edge_heur, e.coinjoin,
+                         tuple(heuristics), e.timings)
+
+
+PER_TRANSACTION = ("multi_input", "change_address_type", "change_round_payment")
+"""The heuristics that decide from one transaction alone (:func:`cluster_chunks`)."""
+
+
+def cluster_chunks(chunks: Iterable[TxArrays], n_addr: int,
+                   heuristics: tuple[str, ...] | list[str] = DEFAULT_HEURISTICS,
+                   method: str = "scipy") -> ClusterResult:
+    """:func:`cluster_arrays` of a chain handed over in consecutive pieces of transactions.
+
+    Each piece is a :class:`TxArrays` of the next transactions (its tx ids from 0; the
+    result's count on from the previous pieces) over the same ``n_addr`` address ids.
+    Only one piece, the merge edges and the CoinJoin flags are held at a time, so the
+    chain itself never has to fit in memory. The heuristics must be among
+    :data:`PER_TRANSACTION`: ``change_one_time`` asks whether an address was seen
+    anywhere before, which one piece cannot tell.
+    """
+    _check_heuristics(heuristics)
+    if set(heuristics) - set(PER_TRANSACTION):
+        raise BadInputError(f"{sorted(set(heuristics) - set(PER_TRANSACTION))} need the whole "
+                            f"chain at once; by pieces: {', '.join(PER_TRANSACTION)}")
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in (
+        "tx", "a", "b", "h", "kind", "n_equal", "denomination")}
+    timings: dict[str, float] = {}
+    offset = 0
+    for arr in chunks:
+        if arr.n_addr != n_addr:
+            raise BadInputError(f"a piece has {arr.n_addr} address ids, not {n_addr}")
+        e = merge_edges(arr, heuristics)
+        for k, v in e.timings.items():
+            timings[k] = timings.get(k, 0.0) + v
+        cols["tx"].append(e.edge_tx.astype(id_dtype(offset + arr.n_tx)) + offset)
+        cols["a"].append(e.edge_a)
+        cols["b"].append(e.edge_b)
+        cols["h"].append(e.edge_heur)
+        cols["kind"].append(e.coinjoin.kind)
+        cols["n_equal"].append(e.coinjoin.n_equal.astype(np.int32))
+        cols["denomination"].append(e.coinjoin.denomination)
+        offset += arr.n_tx
+        del arr, e
+
+    def cat(name: str, dtype: type[np.generic]) -> np.ndarray:
+        parts = cols.pop(name)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+    ids = id_dtype(n_addr)
+    e_tx, e_a, e_b, e_h = cat("tx", id_dtype(offset)), cat("a", ids), cat("b", ids), cat(
+        "h", np.int8)
+    cj = CoinJoinFlags(cat("kind", np.int8), cat("n_equal", np.int32),
+                       cat("denomination", np.int64))
+    t = time.perf_counter()
+    labels = components(n_addr, e_a, e_b, method)
+    timings["union_s"] = time.perf_counter() - t
+    return ClusterResult(labels, e_tx, e_a, e_b, e_h, cj, tuple(heuristics), timings)
+
+
+def merge_edges(arr: TxArrays, heuristics: tuple[str, ...] | list[str] = DEFAULT_HEURISTICS,
+                skip_coinjoins: bool = True) -> MergeEdges:
+    """The merge edges of ``arr``'s transactions by the named heuristics, before the
+    union (:func:`cluster_arrays` without :func:`components`)."""
+    _check_heuristics(heuristics)
     timings: dict[str, float] = {}
     clock = [time.perf_counter()]
 
@@ -352,9 +440,7 @@ def cluster_arrays(arr: TxArrays, heuristics: tuple[str, ...] | list[str] = DEFA
     e_h = cat(parts_h, np.int8)
     if change:
         lap("change_s")
-    labels = components(arr.n_addr, e_a, e_b, method)
-    lap("union_s")
-    return ClusterResult(labels, e_tx, e_a, e_b, e_h, cj, tuple(heuristics), timings)
+    return MergeEdges(e_tx, e_a, e_b, e_h, cj, timings)
 
 
 class ClusterSummary(TypedDict):
