@@ -117,6 +117,8 @@ def synthetic_chain(n_tx: int, seed: int = 1, chunk: int = CHUNK) -> Any:
     from darkmap.chain.graph import TxArrays, id_dtype
 
     n_addr, n_in, n_out, pieces = synthetic_pieces(n_tx, seed, chunk)
+    if n_tx <= chunk:  # one piece: it is the chain
+        return next(pieces)
     in_ptr = np.zeros(n_tx + 1, dtype=np.int64)
     out_ptr = np.zeros(n_tx + 1, dtype=np.int64)
     in_addr = np.empty(n_in, dtype=id_dtype(n_addr))

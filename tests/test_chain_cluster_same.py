@@ -176,6 +176,7 @@ def test_smallest_member_without_scipy_numbering() -> None:
     a, b = rng.integers(0, n, 3000), rng.integers(0, n, 3000)
     want = _union_labels(n, list(zip(a.tolist(), b.tolist(), strict=True)))
     assert components(n, a, b).tolist() == want
+    assert components(n, a, b, compact=True).tolist() == want
     _, lab = np.unique(np.array(want), return_inverse=True)
     ncomp = int(lab.max()) + 1
     assert _smallest_member(lab.astype(np.int32), ncomp, np.int32).tolist() == want

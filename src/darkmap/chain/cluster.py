@@ -87,22 +87,31 @@ class ClusterResult:
         return int(len(np.unique(self.labels))) if len(self.labels) else 0
 
 
-def components(n: int, a: np.ndarray, b: np.ndarray, method: str = "scipy") -> np.ndarray:
+def components(n: int, a: np.ndarray, b: np.ndarray, method: str = "scipy",
+               compact: bool = False) -> np.ndarray:
     """Connected components of ``n`` nodes and edges ``a-b``; label = smallest node id
     (int32 while ``n`` fits, see :func:`id_dtype`).
 
-    ``scipy``: the nodes some edge touches are numbered ``0..k-1`` in their order (on a
-    chain most addresses never share an input: about a third are touched), scipy's weak
-    connected components run on those ``k`` nodes, and every untouched node is its own
-    cluster. The numbering keeps the order, so a component's smallest renumbered node is
-    its smallest address; scipy's arrays of one entry per node shrink to ``k``.
+    ``scipy``: scipy's weak connected components of the edge list, called as one would
+    call it bare, then each node's smallest member read off scipy's numbering
+    (:func:`_smallest_member`). With ``compact`` the nodes some edge touches are first
+    numbered ``0..k-1`` in their order (on a chain about a third of the addresses share
+    an input with another) and scipy runs on those ``k`` nodes, every other node its own
+    cluster: the numbering keeps the order, so a component's smallest renumbered node is
+    its smallest address. That takes about a third less memory (scipy's arrays of one
+    entry per node shrink to ``k``) and more time (two random gathers over the edges);
+    :func:`cluster_chunks`, for chains that do not fit, uses it.
     """
     ids = id_dtype(n)
     if method == "numpy":
         return _components_numpy(n, a, b).astype(ids, copy=False)
-    labels = np.arange(n, dtype=ids)
     if len(a) == 0:
-        return labels
+        return np.arange(n, dtype=ids)
+    if not compact:
+        graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
+        ncomp, lab = connected_components(graph, directed=True, connection="weak")
+        del graph
+        return _smallest_member(lab, ncomp, ids)
     touched = np.zeros(n, dtype=bool)
     touched[a] = True
     touched[b] = True
@@ -115,12 +124,13 @@ def components(n: int, a: np.ndarray, b: np.ndarray, method: str = "scipy") -> n
     rb = renum[b]
     rb -= 1
     del renum
-    graph = coo_matrix((np.ones(len(ra), dtype=np.int8), (ra, rb)), shape=(k, k)).tocsr()
+    small = coo_matrix((np.ones(len(ra), dtype=np.int8), (ra, rb)), shape=(k, k)).tocsr()
     del ra, rb
-    ncomp, lab = connected_components(graph, directed=True, connection="weak")
-    del graph
+    ncomp, lab = connected_components(small, directed=True, connection="weak")
+    del small
     smallest = _smallest_member(lab, ncomp, ids)
     del lab
+    labels = np.arange(n, dtype=ids)  # after scipy's arrays are freed: a lower peak
     labels[nodes] = nodes[smallest]
     return labels
 
@@ -326,7 +336,9 @@ def cluster_chunks(chunks: Iterable[TxArrays], n_addr: int,
     Each piece is a :class:`TxArrays` of the next transactions (its tx ids from 0; the
     result's count on from the previous pieces) over the same ``n_addr`` address ids.
     Only one piece, the merge edges and the CoinJoin flags are held at a time, so the
-    chain itself never has to fit in memory. The heuristics must be among
+    chain itself never has to fit in memory, and the union runs on the addresses the
+    edges touch only (``compact``, see :func:`components`). Edges come piece by piece
+    (each piece's multi-input edges, then its change edges). The heuristics must be among
     :data:`PER_TRANSACTION`: ``change_one_time`` asks whether an address was seen
     anywhere before, which one piece cannot tell.
     """
@@ -364,7 +376,7 @@ def cluster_chunks(chunks: Iterable[TxArrays], n_addr: int,
     cj = CoinJoinFlags(cat("kind", np.int8), cat("n_equal", np.int32),
                        cat("denomination", np.int64))
     t = time.perf_counter()
-    labels = components(n_addr, e_a, e_b, method)
+    labels = components(n_addr, e_a, e_b, method, compact=True)
     timings["union_s"] = time.perf_counter() - t
     return ClusterResult(labels, e_tx, e_a, e_b, e_h, cj, tuple(heuristics), timings)
 
