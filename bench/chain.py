@@ -29,7 +29,7 @@ times the bare union on its own edges after clustering (``bare_union_same_proces
 load of a shared machine than the fresh processes' medians).
 
 Usage: .venv/bin/python bench/chain.py [--txs 10000000] [--runs 3] [--chunk 10000000]
-       [--stream] [--numpy] [--networkx] [--nx-txs 200000] [--skip-parse]
+       [--stream] [--no-bare] [--numpy] [--networkx] [--nx-txs 200000] [--skip-parse]
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def _timed(pieces: Iterator[Any], spent: list[float]) -> Iterator[Any]:
         yield piece
 
 
-def _darkmap(n_tx: int, chunk: int, edges: Path, stream: bool) -> dict[str, Any]:
+def _darkmap(n_tx: int, chunk: int, edges: Path, stream: bool, bare: bool) -> dict[str, Any]:
     """Generate the chain, cluster it (timed per phase, peak memory), save the edges
     for the bare union's child, then time the bare union on them in this process too."""
     from darkmap.chain.cluster import cluster_arrays, cluster_chunks
@@ -217,18 +217,20 @@ def _darkmap(n_tx: int, chunk: int, edges: Path, stream: bool) -> dict[str, Any]
         np.save(edges / "a.npy", res.edge_a)
         np.save(edges / "b.npy", res.edge_b)
         (edges / "n").write_text(str(n_addr))
-    t = time.perf_counter()
-    n_comp = _bare_union(n_addr, res.edge_a, res.edge_b)
-    bare = time.perf_counter() - t
-    return {**base, "inputs": n_in, "outputs": n_out, "addresses": n_addr,
-            "seconds": round(secs, 2), **mem, "edges": int(len(res.edge_a)),
-            "id_dtype": str(res.edge_a.dtype), "clusters": int((sizes > 0).sum()),
-            "largest_cluster": int(sizes.max()),
-            "coinjoins_flagged": int(res.coinjoin.is_coinjoin.sum()),
-            "phases_s": {k: round(v, 2) for k, v in res.timings.items()},
-            "bare_union_same_process_s": round(bare, 2),
-            "over_bare_same_process": round(secs / bare, 2),
-            "bare_union_same_components": n_comp == int((sizes > 0).sum())}
+    out = {**base, "inputs": n_in, "outputs": n_out, "addresses": n_addr,
+           "seconds": round(secs, 2), **mem, "edges": int(len(res.edge_a)),
+           "id_dtype": str(res.edge_a.dtype), "clusters": int((sizes > 0).sum()),
+           "largest_cluster": int(sizes.max()),
+           "coinjoins_flagged": int(res.coinjoin.is_coinjoin.sum()),
+           "phases_s": {k: round(v, 2) for k, v in res.timings.items()}}
+    if bare:
+        t = time.perf_counter()
+        n_comp = _bare_union(n_addr, res.edge_a, res.edge_b)
+        secs_bare = time.perf_counter() - t
+        out.update({"bare_union_same_process_s": round(secs_bare, 2),
+                    "over_bare_same_process": round(secs / secs_bare, 2),
+                    "bare_union_same_components": n_comp == out["clusters"]})
+    return out
 
 
 def _load_edges(edges: Path) -> tuple[int, np.ndarray, np.ndarray]:
@@ -317,8 +319,8 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def clustering(n_tx: int, runs: int, chunk: int, stream: bool, numpy_union: bool,
-               networkx: bool, nx_txs: int) -> dict[str, Any]:
+def clustering(n_tx: int, runs: int, chunk: int, stream: bool, bare: bool,
+               numpy_union: bool, networkx: bool, nx_txs: int) -> dict[str, Any]:
     """darkmap's clustering against the bare scipy union, interleaved, in child processes."""
     edges = Path(tempfile.mkdtemp(prefix="darkmap-bench-edges-"))
     load = [round(x, 2) for x in os.getloadavg()]
@@ -326,9 +328,11 @@ def clustering(n_tx: int, runs: int, chunk: int, stream: bool, numpy_union: bool
         dm: list[dict[str, Any]] = []
         sc: list[dict[str, Any]] = []
         for _ in range(runs):
-            dm.append(_in_child(_darkmap, n_tx, chunk, edges, stream))
+            dm.append(_in_child(_darkmap, n_tx, chunk, edges, stream, bare))
             if "error" in dm[-1]:
                 break
+            if not bare:
+                continue
             sc.append(_in_child(_bare_scipy, edges))
         out: dict[str, Any] = {"darkmap_cluster": _median(dm)}
         if sc:
@@ -394,6 +398,8 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=CHUNK)
     ap.add_argument("--stream", action="store_true",
                     help="cluster piece by piece (cluster_chunks); the chain is never whole")
+    ap.add_argument("--no-bare", action="store_true",
+                    help="darkmap's clustering only (a memory run: no bare union)")
     ap.add_argument("--numpy", action="store_true", help="also darkmap's numpy union-find")
     ap.add_argument("--networkx", action="store_true", help="also networkx, on a subsample")
     ap.add_argument("--nx-txs", type=int, default=200_000)
@@ -402,8 +408,8 @@ def main() -> None:
     out: dict[str, Any] = {"synthetic_transactions": args.txs, "runs": args.runs,
                            "command": " ".join([Path(sys.executable).name] + sys.argv),
                            "max_rss_parent_mb": 0}
-    out.update(clustering(args.txs, args.runs, args.chunk, args.stream, args.numpy,
-                          args.networkx, args.nx_txs))
+    out.update(clustering(args.txs, args.runs, args.chunk, args.stream, not args.no_bare,
+                          args.numpy, args.networkx, args.nx_txs))
     if not args.skip_parse:
         out["parse_real_blocks"] = parse_speed()
     out["max_rss_parent_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

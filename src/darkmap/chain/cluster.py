@@ -143,7 +143,7 @@ def _smallest_member(lab: np.ndarray, ncomp: int, ids: type[np.signedinteger]) -
     first node of each component is where the running maximum of ``lab`` rises, and
     there are exactly ``ncomp`` rises (strictly increasing, hence ``0..ncomp-1`` in
     turn). That count is checked; should a scipy number them otherwise, the minimum is
-    taken per component (``np.minimum.at``, several times slower).
+    taken per component (``np.minimum.at``, slower).
     """
     n = len(lab)
     top = np.maximum.accumulate(lab)
@@ -346,8 +346,11 @@ def cluster_chunks(chunks: Iterable[TxArrays], n_addr: int,
     if set(heuristics) - set(PER_TRANSACTION):
         raise BadInputError(f"{sorted(set(heuristics) - set(PER_TRANSACTION))} need the whole "
                             f"chain at once; by pieces: {', '.join(PER_TRANSACTION)}")
+    # CoinJoin flags travel sparse (a transaction with an equal-output group of >= 2 is
+    # rare; the others have n_equal 0 or 1 and no denomination) and are spread out only
+    # after the union, whose peak they would otherwise add to
     cols: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "tx", "a", "b", "h", "kind", "n_equal", "denomination")}
+        "tx", "a", "b", "h", "kind", "has_out", "grp_tx", "grp_n", "grp_denom")}
     timings: dict[str, float] = {}
     offset = 0
     for arr in chunks:
@@ -360,11 +363,15 @@ def cluster_chunks(chunks: Iterable[TxArrays], n_addr: int,
         cols["a"].append(e.edge_a)
         cols["b"].append(e.edge_b)
         cols["h"].append(e.edge_heur)
-        cols["kind"].append(e.coinjoin.kind)
-        cols["n_equal"].append(e.coinjoin.n_equal.astype(np.int32))
-        cols["denomination"].append(e.coinjoin.denomination)
+        cj = e.coinjoin
+        cols["kind"].append(cj.kind)
+        cols["has_out"].append(cj.n_equal > 0)
+        grp = np.flatnonzero(cj.n_equal >= 2)
+        cols["grp_tx"].append(grp + offset)
+        cols["grp_n"].append(cj.n_equal[grp].astype(np.int32))
+        cols["grp_denom"].append(cj.denomination[grp])
         offset += arr.n_tx
-        del arr, e
+        del arr, e, cj
 
     def cat(name: str, dtype: type[np.generic]) -> np.ndarray:
         parts = cols.pop(name)
@@ -373,11 +380,15 @@ def cluster_chunks(chunks: Iterable[TxArrays], n_addr: int,
     ids = id_dtype(n_addr)
     e_tx, e_a, e_b, e_h = cat("tx", id_dtype(offset)), cat("a", ids), cat("b", ids), cat(
         "h", np.int8)
-    cj = CoinJoinFlags(cat("kind", np.int8), cat("n_equal", np.int32),
-                       cat("denomination", np.int64))
     t = time.perf_counter()
     labels = components(n_addr, e_a, e_b, method, compact=True)
     timings["union_s"] = time.perf_counter() - t
+    n_equal = cat("has_out", np.bool_).astype(np.int32)
+    grp = cat("grp_tx", np.int64)
+    n_equal[grp] = cat("grp_n", np.int32)
+    denomination = np.zeros(offset, dtype=np.int64)
+    denomination[grp] = cat("grp_denom", np.int64)
+    cj = CoinJoinFlags(cat("kind", np.int8), n_equal, denomination)
     return ClusterResult(labels, e_tx, e_a, e_b, e_h, cj, tuple(heuristics), timings)
 
 
