@@ -53,12 +53,16 @@ def write_graph(arr: Any, out: Path) -> None:
     pq.write_table(pa.table({"tx_id": np.arange(arr.n_tx, dtype=np.int64),
                              "is_coinbase": arr.tx_coinbase}), out / "tx.parquet")
     pq.write_table(pa.table({
-        "tx_id": arr.in_tx, "n": np.concatenate([np.arange(k) for k in n_in]).astype(np.int32)
+        "tx_id": arr.in_tx.astype(np.int64),
+        "n": np.concatenate([np.arange(k) for k in n_in]).astype(np.int32)
         if len(n_in) else np.zeros(0, np.int32),
-        "address_id": arr.in_addr, "st": arr.in_type}), out / "txin.parquet")
+        "address_id": arr.in_addr.astype(np.int64),
+        "st": np.ascontiguousarray(arr.in_type)}), out / "txin.parquet")
     pq.write_table(pa.table({
-        "tx_id": arr.out_tx, "n": np.concatenate([np.arange(k) for k in n_out]).astype(np.int32),
-        "address_id": arr.out_addr, "value": arr.out_value, "st": arr.out_type}),
+        "tx_id": arr.out_tx.astype(np.int64),
+        "n": np.concatenate([np.arange(k) for k in n_out]).astype(np.int32),
+        "address_id": arr.out_addr.astype(np.int64), "value": arr.out_value,
+        "st": np.ascontiguousarray(arr.out_type)}),
         out / "txout.parquet")
 
 

@@ -1,5 +1,7 @@
-"""CoinJoin detection examines only transactions with >= 3 inputs and >= 3 outputs, and
-flags exactly what the rules flag when every transaction's outputs are grouped."""
+"""CoinJoin detection examines only the transactions whose input and output counts some
+rule accepts (>= 3 inputs and outputs, and at most 2 * inputs + 1 outputs or >= 10 of
+each), and flags exactly what the rules flag when every transaction's outputs are
+grouped."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from darkmap.chain.coinjoin import (
     MIN_OUTPUTS,
     WHIRLPOOL_DENOMS,
     _rules,
+    candidates,
     detect_coinjoins,
     equal_output_stats,
 )
@@ -50,7 +53,10 @@ def test_filtered_detection_equals_the_rules_on_every_transaction(seed: int) -> 
     assert np.array_equal(got.kind, want)
     assert (want > 0).sum() > 10  # the chain holds CoinJoins of several kinds
     assert len(np.unique(want[want > 0])) >= 2
-    cand = (n_in >= MIN_INPUTS) & (n_out >= MIN_OUTPUTS)
+    cand = np.zeros(arr.n_tx, dtype=bool)
+    cand[candidates(n_in, n_out)] = True
+    assert cand.sum() < ((n_in >= MIN_INPUTS) & (n_out >= MIN_OUTPUTS)).sum()  # narrower
+    assert not cand[(n_in < MIN_INPUTS) | (n_out < MIN_OUTPUTS)].any()
     assert np.array_equal(got.n_equal[cand], k[cand])
     assert np.array_equal(got.denomination[cand], denom[cand])
     # the others are not examined: no group, no denomination

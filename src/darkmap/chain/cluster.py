@@ -18,7 +18,7 @@ them merges there. Every merge edge is recorded with its transaction and heurist
 a cluster can be explained and a heuristic undone by re-clustering without it.
 Union-find is scipy's connected components over the edge list (``method="scipy"``) or
 a pure numpy hook-and-compress (``method="numpy"``); a cluster's id is its smallest
-address id.
+address id. Address and transaction ids are int32 while they fit (:func:`id_dtype`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NotRequired, TypedDict
 
@@ -35,7 +36,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from darkmap.chain.coinjoin import KINDS, CoinJoinFlags, detect_coinjoins
-from darkmap.chain.graph import TxArrays, load_arrays
+from darkmap.chain.graph import TxArrays, id_dtype, load_arrays
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.model.values import btc_address_key
 from darkmap.store import chain as store
@@ -45,14 +46,18 @@ from darkmap.store.workspace import Workspace
 __all__ = [
     "DEFAULT_HEURISTICS",
     "HEURISTICS",
+    "PER_TRANSACTION",
     "ClusterResult",
     "ClusterSummary",
     "ExplainResult",
+    "MergeEdges",
     "cluster_arrays",
+    "cluster_chunks",
     "components",
     "explain",
     "explain_addresses",
     "last_heuristics",
+    "merge_edges",
     "run_clustering",
     "undo_heuristic",
 ]
@@ -82,17 +87,78 @@ class ClusterResult:
         return int(len(np.unique(self.labels))) if len(self.labels) else 0
 
 
-def components(n: int, a: np.ndarray, b: np.ndarray, method: str = "scipy") -> np.ndarray:
-    """Connected components of ``n`` nodes and edges ``a-b``; label = smallest node id."""
+def components(n: int, a: np.ndarray, b: np.ndarray, method: str = "scipy",
+               compact: bool = False) -> np.ndarray:
+    """Connected components of ``n`` nodes and edges ``a-b``; label = smallest node id
+    (int32 while ``n`` fits, see :func:`id_dtype`).
+
+    ``scipy``: scipy's weak connected components of the edge list, called as one would
+    call it bare, then each node's smallest member read off scipy's numbering
+    (:func:`_smallest_member`). With ``compact`` the nodes some edge touches are first
+    numbered ``0..k-1`` in their order (on a chain about a third of the addresses share
+    an input with another) and scipy runs on those ``k`` nodes, every other node its own
+    cluster: the numbering keeps the order, so a component's smallest renumbered node is
+    its smallest address. That takes about a third less memory (scipy's arrays of one
+    entry per node shrink to ``k``) and more time (two random gathers over the edges);
+    :func:`cluster_chunks`, for chains that do not fit, uses it.
+    """
+    ids = id_dtype(n)
     if method == "numpy":
-        return _components_numpy(n, a, b)
+        return _components_numpy(n, a, b).astype(ids, copy=False)
     if len(a) == 0:
-        return np.arange(n, dtype=np.int64)
-    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n)).tocsr()
-    ncomp, lab = connected_components(graph, directed=True, connection="weak")
-    minid = np.full(ncomp, n, dtype=np.int64)
-    np.minimum.at(minid, lab, np.arange(n, dtype=np.int64))
-    return minid[lab]
+        return np.arange(n, dtype=ids)
+    if not compact:
+        graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
+        ncomp, lab = connected_components(graph, directed=True, connection="weak")
+        del graph
+        return _smallest_member(lab, ncomp, ids)
+    touched = np.zeros(n, dtype=bool)
+    touched[a] = True
+    touched[b] = True
+    nodes = np.flatnonzero(touched).astype(ids)
+    k = len(nodes)
+    renum = np.cumsum(touched, dtype=ids)  # node -> its number among the touched, + 1
+    del touched
+    ra = renum[a]
+    ra -= 1
+    rb = renum[b]
+    rb -= 1
+    del renum
+    small = coo_matrix((np.ones(len(ra), dtype=np.int8), (ra, rb)), shape=(k, k)).tocsr()
+    del ra, rb
+    ncomp, lab = connected_components(small, directed=True, connection="weak")
+    del small
+    smallest = _smallest_member(lab, ncomp, ids)
+    del lab
+    labels = np.arange(n, dtype=ids)  # after scipy's arrays are freed: a lower peak
+    labels[nodes] = nodes[smallest]
+    return labels
+
+
+def _smallest_member(lab: np.ndarray, ncomp: int, ids: type[np.signedinteger]) -> np.ndarray:
+    """For each node, the smallest node of its component (``lab``: component numbers
+    ``0..ncomp-1``).
+
+    scipy numbers components in the order it meets them scanning nodes ``0..n-1``, so the
+    first node of each component is where the running maximum of ``lab`` rises, and
+    there are exactly ``ncomp`` rises (strictly increasing, hence ``0..ncomp-1`` in
+    turn). That count is checked; should a scipy number them otherwise, the minimum is
+    taken per component (``np.minimum.at``, slower).
+    """
+    n = len(lab)
+    top = np.maximum.accumulate(lab)
+    rise = np.empty(n, dtype=bool)
+    rise[0] = True
+    np.greater(top[1:], top[:-1], out=rise[1:])
+    del top
+    first = np.flatnonzero(rise).astype(ids)
+    del rise
+    if len(first) != ncomp:
+        minid = np.full(ncomp, n, dtype=np.int64)
+        np.minimum.at(minid, lab, np.arange(n, dtype=np.int64))
+        first = minid.astype(ids)
+    out: np.ndarray = first[lab]
+    return out
 
 
 def _components_numpy(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -122,7 +188,7 @@ def _first_input_address(arr: TxArrays, usable: np.ndarray) -> tuple[np.ndarray,
     in_tx = arr.in_tx
     keep = (arr.in_addr >= 0) & usable[in_tx]
     t, addr = in_tx[keep], arr.in_addr[keep]
-    first = np.full(arr.n_tx, -1, dtype=np.int64)
+    first = np.full(arr.n_tx, -1, dtype=arr.in_addr.dtype)
     if len(t):
         start = np.ones(len(t), dtype=bool)
         start[1:] = t[1:] != t[:-1]
@@ -135,7 +201,7 @@ def _first_known_input(arr: TxArrays, usable: np.ndarray) -> np.ndarray:
     :func:`_first_input_address` gives, from each tx's first input (one gather) and a
     scan of the inputs only of the txs whose first input has no address."""
     n_in = np.diff(arr.in_ptr)
-    first = np.full(arr.n_tx, -1, dtype=np.int64)
+    first = np.full(arr.n_tx, -1, dtype=arr.in_addr.dtype)
     has = usable & (n_in > 0)
     first[has] = arr.in_addr[arr.in_ptr[:-1][has]]
     late = np.flatnonzero(has & (first < 0) & (n_in > 1))
@@ -157,14 +223,20 @@ def _first_known_input(arr: TxArrays, usable: np.ndarray) -> np.ndarray:
 def _multi_input_fast(arr: TxArrays, first: np.ndarray) -> tuple[np.ndarray, ...]:
     """:func:`_multi_input` of :func:`_first_input_address`'s arrays (the same edges in
     the same order), without building the input-to-tx column: each input is compared
-    with its tx's first known address spread over the tx's inputs."""
+    with its tx's first known address spread over the tx's inputs (one pass over the
+    inputs in 32-bit ids, the masks combined in place)."""
     n_in = np.diff(arr.in_ptr)
     f = np.repeat(first, n_in)
     addr = arr.in_addr
-    m = (f >= 0) & (addr >= 0) & (addr != f)
-    hits = np.concatenate([[0], np.cumsum(m, dtype=np.int64)])
-    per_tx = hits[arr.in_ptr[1:]] - hits[arr.in_ptr[:-1]]
-    t = np.repeat(np.arange(arr.n_tx, dtype=np.int64), per_tx)
+    m = np.not_equal(addr, f)
+    m &= np.minimum(f, addr) >= 0
+    del n_in
+    hits = np.zeros(len(m) + 1, dtype=id_dtype(len(m)))
+    np.cumsum(m, out=hits[1:])
+    per_tx = hits[arr.in_ptr[1:]]
+    per_tx -= hits[arr.in_ptr[:-1]]
+    del hits
+    t = np.repeat(np.arange(arr.n_tx, dtype=id_dtype(arr.n_tx)), per_tx)
     return t, f[m], addr[m]
 
 
@@ -217,24 +289,134 @@ def _change_candidates(arr: TxArrays, name: str, usable: np.ndarray, first: np.n
     return choice
 
 
-def cluster_arrays(arr: TxArrays, heuristics: tuple[str, ...] | list[str] = DEFAULT_HEURISTICS,
-                   method: str = "scipy", skip_coinjoins: bool = True) -> ClusterResult:
-    """Cluster the addresses of ``arr`` with the named heuristics."""
+@dataclass
+class MergeEdges:
+    """The merge edges of some transactions, their CoinJoins, and seconds per phase."""
+
+    edge_tx: np.ndarray
+    edge_a: np.ndarray
+    edge_b: np.ndarray
+    edge_heur: np.ndarray
+    coinjoin: CoinJoinFlags
+    timings: dict[str, float]
+
+
+def _check_heuristics(heuristics: tuple[str, ...] | list[str]) -> None:
     unknown = set(heuristics) - set(HEURISTICS)
     if unknown:
         raise BadInputError(
             f"unknown heuristic(s) {sorted(unknown)}; have {', '.join(HEURISTICS)}")
+
+
+def cluster_arrays(arr: TxArrays, heuristics: tuple[str, ...] | list[str] = DEFAULT_HEURISTICS,
+                   method: str = "scipy", skip_coinjoins: bool = True) -> ClusterResult:
+    """Cluster the addresses of ``arr`` with the named heuristics.
+
+    ``timings`` of the result holds the seconds of each phase: ``coinjoin_s``
+    (detection), ``prep_s`` (each usable transaction's first input address),
+    ``multi_input_s``, ``change_s`` (when a change heuristic is asked), ``union_s``.
+    """
+    e = merge_edges(arr, heuristics, skip_coinjoins)
+    t = time.perf_counter()
+    labels = components(arr.n_addr, e.edge_a, e.edge_b, method)
+    e.timings["union_s"] = time.perf_counter() - t
+    return ClusterResult(labels, e.edge_tx, e.edge_a, e.edge_b, e.edge_heur, e.coinjoin,
+                         tuple(heuristics), e.timings)
+
+
+PER_TRANSACTION = ("multi_input", "change_address_type", "change_round_payment")
+"""The heuristics that decide from one transaction alone (:func:`cluster_chunks`)."""
+
+
+def cluster_chunks(chunks: Iterable[TxArrays], n_addr: int,
+                   heuristics: tuple[str, ...] | list[str] = DEFAULT_HEURISTICS,
+                   method: str = "scipy") -> ClusterResult:
+    """:func:`cluster_arrays` of a chain handed over in consecutive pieces of transactions.
+
+    Each piece is a :class:`TxArrays` of the next transactions (its tx ids from 0; the
+    result's count on from the previous pieces) over the same ``n_addr`` address ids.
+    Only one piece, the merge edges and the CoinJoin flags are held at a time, so the
+    chain itself never has to fit in memory, and the union runs on the addresses the
+    edges touch only (``compact``, see :func:`components`). Edges come piece by piece
+    (each piece's multi-input edges, then its change edges). The heuristics must be among
+    :data:`PER_TRANSACTION`: ``change_one_time`` asks whether an address was seen
+    anywhere before, which one piece cannot tell.
+    """
+    _check_heuristics(heuristics)
+    if set(heuristics) - set(PER_TRANSACTION):
+        raise BadInputError(f"{sorted(set(heuristics) - set(PER_TRANSACTION))} need the whole "
+                            f"chain at once; by pieces: {', '.join(PER_TRANSACTION)}")
+    # CoinJoin flags travel sparse (a transaction with an equal-output group of >= 2 is
+    # rare; the others have n_equal 0 or 1 and no denomination) and are spread out only
+    # after the union, whose peak they would otherwise add to
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in (
+        "tx", "a", "b", "h", "kind", "has_out", "grp_tx", "grp_n", "grp_denom")}
     timings: dict[str, float] = {}
-    t0 = time.perf_counter()
+    offset = 0
+    for arr in chunks:
+        if arr.n_addr != n_addr:
+            raise BadInputError(f"a piece has {arr.n_addr} address ids, not {n_addr}")
+        e = merge_edges(arr, heuristics)
+        for k, v in e.timings.items():
+            timings[k] = timings.get(k, 0.0) + v
+        cols["tx"].append(e.edge_tx.astype(id_dtype(offset + arr.n_tx)) + offset)
+        cols["a"].append(e.edge_a)
+        cols["b"].append(e.edge_b)
+        cols["h"].append(e.edge_heur)
+        cj = e.coinjoin
+        cols["kind"].append(cj.kind)
+        cols["has_out"].append(cj.n_equal > 0)
+        grp = np.flatnonzero(cj.n_equal >= 2)
+        cols["grp_tx"].append(grp + offset)
+        cols["grp_n"].append(cj.n_equal[grp].astype(np.int32))
+        cols["grp_denom"].append(cj.denomination[grp])
+        offset += arr.n_tx
+        del arr, e, cj
+
+    def cat(name: str, dtype: type[np.generic]) -> np.ndarray:
+        parts = cols.pop(name)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+    ids = id_dtype(n_addr)
+    e_tx, e_a, e_b, e_h = cat("tx", id_dtype(offset)), cat("a", ids), cat("b", ids), cat(
+        "h", np.int8)
+    t = time.perf_counter()
+    labels = components(n_addr, e_a, e_b, method, compact=True)
+    timings["union_s"] = time.perf_counter() - t
+    n_equal = cat("has_out", np.bool_).astype(np.int32)
+    grp = cat("grp_tx", np.int64)
+    n_equal[grp] = cat("grp_n", np.int32)
+    denomination = np.zeros(offset, dtype=np.int64)
+    denomination[grp] = cat("grp_denom", np.int64)
+    cj = CoinJoinFlags(cat("kind", np.int8), n_equal, denomination)
+    return ClusterResult(labels, e_tx, e_a, e_b, e_h, cj, tuple(heuristics), timings)
+
+
+def merge_edges(arr: TxArrays, heuristics: tuple[str, ...] | list[str] = DEFAULT_HEURISTICS,
+                skip_coinjoins: bool = True) -> MergeEdges:
+    """The merge edges of ``arr``'s transactions by the named heuristics, before the
+    union (:func:`cluster_arrays` without :func:`components`)."""
+    _check_heuristics(heuristics)
+    timings: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        timings[name] = now - clock[0]
+        clock[0] = now
+
     cj = detect_coinjoins(arr.n_tx, arr.in_ptr, arr.out_ptr, None, arr.out_value)
-    usable = ~arr.tx_coinbase & (~cj.is_coinjoin if skip_coinjoins else True)
+    usable = ~arr.tx_coinbase
+    if skip_coinjoins:
+        usable &= ~cj.is_coinjoin
+    lap("coinjoin_s")
     change = [h for h in heuristics if h.startswith("change_")]
     if change:  # the change heuristics read the input and output columns
         out_tx = arr.out_tx
         first, in_t, in_a = _first_input_address(arr, usable)
     else:
         first = _first_known_input(arr, usable)
-    timings["coinjoin_and_prep_s"] = time.perf_counter() - t0
+    lap("prep_s")
     parts_tx, parts_a, parts_b, parts_h = [], [], [], []
     if "multi_input" in heuristics:
         t, a, b = (_multi_input(first, in_t, in_a) if change else
@@ -243,13 +425,14 @@ def cluster_arrays(arr: TxArrays, heuristics: tuple[str, ...] | list[str] = DEFA
         parts_a.append(a)
         parts_b.append(b)
         parts_h.append(np.zeros(len(t), dtype=np.int8))
+        del t, a, b
+        lap("multi_input_s")
     if change:
-        t1 = time.perf_counter()
         n_out = np.diff(arr.out_ptr)
         n_addr = max(arr.n_addr, 1)
-        in_key = in_t * n_addr + in_a
+        in_key = in_t.astype(np.int64) * n_addr + in_a
         has = arr.out_addr >= 0
-        out_key = out_tx[has] * n_addr + arr.out_addr[has]
+        out_key = out_tx[has].astype(np.int64) * n_addr + arr.out_addr[has]
         self_change = np.zeros(arr.n_tx, dtype=bool)
         self_change[out_tx[has][np.isin(out_key, in_key)]] = True
         choices = np.stack([_change_candidates(arr, h, usable, first, in_t, in_a, out_tx, n_out,
@@ -266,17 +449,21 @@ def cluster_arrays(arr: TxArrays, heuristics: tuple[str, ...] | list[str] = DEFA
             parts_a.append(a[m])
             parts_b.append(b[m])
             parts_h.append(np.full(int(m.sum()), HEURISTICS.index(h), dtype=np.int8))
-        timings["change_s"] = time.perf_counter() - t1
-    def cat(xs: list[np.ndarray], dt: type[np.generic]) -> np.ndarray:
-        return np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)
+        del in_t, in_a, out_tx
+    del first, usable
 
-    e_tx, e_a, e_b = cat(parts_tx, np.int64), cat(parts_a, np.int64), cat(parts_b, np.int64)
+    def cat(xs: list[np.ndarray], dt: type[np.generic]) -> np.ndarray:
+        if not xs:
+            return np.zeros(0, dt)
+        return (xs[0] if len(xs) == 1 else np.concatenate(xs)).astype(dt, copy=False)
+
+    tx_ids, addr_ids = id_dtype(arr.n_tx), id_dtype(arr.n_addr)
+    e_tx, e_a, e_b = cat(parts_tx, tx_ids), cat(parts_a, addr_ids), cat(parts_b, addr_ids)
+    del parts_tx, parts_a, parts_b
     e_h = cat(parts_h, np.int8)
-    timings["edges_s"] = time.perf_counter() - t0
-    t2 = time.perf_counter()
-    labels = components(arr.n_addr, e_a, e_b, method)
-    timings["union_s"] = time.perf_counter() - t2
-    return ClusterResult(labels, e_tx, e_a, e_b, e_h, cj, tuple(heuristics), timings)
+    if change:
+        lap("change_s")
+    return MergeEdges(e_tx, e_a, e_b, e_h, cj, timings)
 
 
 class ClusterSummary(TypedDict):

@@ -13,9 +13,12 @@ Rules (each conservative: a false positive only withholds merges):
   2k + 1 outputs (one equal output plus at most one change per participant) and at
   least k inputs.
 
-Every rule needs at least 3 inputs and 3 outputs, so only those transactions (about one
-in ten on a real chain) have their outputs grouped by value: the others are never
-hashed or sorted (:data:`MIN_INPUTS`, :data:`MIN_OUTPUTS`).
+Every rule needs at least 3 inputs and 3 outputs (:data:`MIN_INPUTS`,
+:data:`MIN_OUTPUTS`), and either at most ``2 * inputs + 1`` outputs (joinmarket: ``n_out
+<= 2k + 1`` and ``k <= n_in``; whirlpool: 5 and 5) or at least 10 of each (wasabi1: ``k
+>= 10`` equal outputs and as many inputs; wasabi2: 50 and 50). Only the transactions
+passing that test on their counts (:func:`candidates`; about one in ten on a real chain)
+have their outputs grouped by value: the others are never hashed or sorted.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CoinJoinFlags", "KINDS", "MIN_INPUTS", "MIN_OUTPUTS", "detect_coinjoins",
-           "equal_output_stats"]
+__all__ = ["CoinJoinFlags", "KINDS", "MIN_INPUTS", "MIN_OUTPUTS", "candidates",
+           "detect_coinjoins", "equal_output_stats"]
 
 KINDS = ("", "whirlpool", "wasabi1", "wasabi2", "joinmarket")
 """Kind names by code (0 = not a CoinJoin)."""
@@ -137,17 +140,29 @@ def _candidate_groups(cand: np.ndarray, out_ptr: np.ndarray, out_value: np.ndarr
     return k, denom, grouped
 
 
+def candidates(n_in: np.ndarray, n_out: np.ndarray) -> np.ndarray:
+    """Indices of the transactions some rule could flag, judged on their input and output
+    counts alone (see the module docstring): >= 3 inputs and outputs, and at most
+    ``2 * n_in + 1`` outputs or >= 10 inputs and outputs."""
+    few = n_out <= 2 * n_in + 1
+    few |= (n_in >= 10) & (n_out >= 10)
+    few &= n_in >= MIN_INPUTS
+    few &= n_out >= MIN_OUTPUTS
+    return np.flatnonzero(few)
+
+
 def detect_coinjoins(n_tx: int, in_ptr: np.ndarray, out_ptr: np.ndarray,
                      out_tx: np.ndarray | None, out_value: np.ndarray) -> CoinJoinFlags:
     """Flag CoinJoins by the rules in the module docstring.
 
-    The rules run on the candidates only (>= :data:`MIN_INPUTS` inputs and >=
-    :data:`MIN_OUTPUTS` outputs); ``out_tx`` is not read (the outputs of a transaction
-    are its range in ``out_ptr``; None is fine), it stays in the signature for callers.
+    The rules run on the :func:`candidates` only (the others get ``n_equal`` 1, or 0
+    without outputs, and no denomination); ``out_tx`` is not read (the outputs of a
+    transaction are its range in ``out_ptr``; None is fine), it stays in the signature
+    for callers.
     """
     n_in = np.diff(in_ptr)
     n_out = np.diff(out_ptr)
-    cand = np.flatnonzero((n_in >= MIN_INPUTS) & (n_out >= MIN_OUTPUTS))
+    cand = candidates(n_in, n_out)
     k_all = (n_out > 0).astype(np.int64)
     denom_all = np.zeros(n_tx, dtype=np.int64)
     kind_all = np.zeros(n_tx, dtype=np.int8)

@@ -5,6 +5,9 @@ inputs of transaction ``t`` and likewise for outputs, so an output's global inde
 ``out_ptr[t] + n``. Unknown addresses and values are ``-1``. Clustering and tracing
 run on these arrays; strings (txids, addresses) are looked up only to report. The
 columns are read by :func:`darkmap.store.chain.graph_columns`.
+
+Address ids are int32 while there are fewer than 2^31 - 1 addresses (:func:`id_dtype`),
+int64 beyond: half the memory of the widest columns. Values and times stay int64.
 """
 
 from __future__ import annotations
@@ -17,7 +20,19 @@ import numpy as np
 from darkmap.model.bitcoin import SCRIPT_TYPES
 from darkmap.store.chain import graph_columns
 
-__all__ = ["TxArrays", "load_arrays"]
+__all__ = ["TxArrays", "id_dtype", "load_arrays"]
+
+
+def id_dtype(n: int) -> type[np.signedinteger]:
+    """The narrowest signed integer holding ids ``0..n`` and the ``-1`` of an unknown one:
+    int32 below 2^31 - 1, else int64."""
+    return np.int32 if n < np.iinfo(np.int32).max else np.int64
+
+
+def _unknown(n: int, dtype: type[np.generic]) -> np.ndarray:
+    """``n`` times -1 (or 0 for bool/int8 columns) as a read-only view of one value:
+    no memory for a column a synthetic chain does not know."""
+    return np.broadcast_to(np.asarray(-1 if dtype is np.int64 else 0, dtype=dtype), (n,))
 
 
 @dataclass
@@ -41,12 +56,13 @@ class TxArrays:
     @property
     def in_tx(self) -> np.ndarray:
         """The transaction of each input."""
-        return np.repeat(np.arange(self.n_tx, dtype=np.int64), np.diff(self.in_ptr))
+        return np.repeat(np.arange(self.n_tx, dtype=id_dtype(self.n_tx)), np.diff(self.in_ptr))
 
     @property
     def out_tx(self) -> np.ndarray:
         """The transaction of each output."""
-        return np.repeat(np.arange(self.n_tx, dtype=np.int64), np.diff(self.out_ptr))
+        return np.repeat(np.arange(self.n_tx, dtype=id_dtype(self.n_tx)),
+                         np.diff(self.out_ptr))
 
     def spent_by(self) -> np.ndarray:
         """For each output, the global index of the input spending it, or -1."""
@@ -59,18 +75,31 @@ class TxArrays:
     def from_edges(cls, n_tx: int, n_addr: int, in_tx: np.ndarray, in_addr: np.ndarray,
                    out_tx: np.ndarray, out_addr: np.ndarray, out_value: np.ndarray,
                    in_value: np.ndarray | None = None) -> TxArrays:
-        """Build from per-row arrays already sorted by transaction (benchmarks, tests)."""
+        """Build from per-row arrays already sorted by transaction (benchmarks, tests).
+
+        Columns the rows do not give (times, input values, script types, spent outputs)
+        are read-only views of one value (-1, or 0 for types), taking no memory.
+        """
         in_ptr = np.zeros(n_tx + 1, dtype=np.int64)
         np.cumsum(np.bincount(in_tx, minlength=n_tx), out=in_ptr[1:])
         out_ptr = np.zeros(n_tx + 1, dtype=np.int64)
         np.cumsum(np.bincount(out_tx, minlength=n_tx), out=out_ptr[1:])
-        n_in, n_out = len(in_tx), len(out_tx)
-        return cls(n_tx, n_addr, np.zeros(n_tx, bool), np.full(n_tx, -1, np.int64),
-                   in_ptr, in_addr.astype(np.int64, copy=False),
-                   in_value if in_value is not None else np.full(n_in, -1, np.int64),
-                   np.zeros(n_in, np.int8), np.full(n_in, -1, np.int64), out_ptr,
-                   out_addr.astype(np.int64, copy=False), out_value.astype(np.int64, copy=False),
-                   np.zeros(n_out, np.int8))
+        return cls.from_ptrs(n_addr, in_ptr, in_addr, out_ptr, out_addr, out_value, in_value)
+
+    @classmethod
+    def from_ptrs(cls, n_addr: int, in_ptr: np.ndarray, in_addr: np.ndarray,
+                  out_ptr: np.ndarray, out_addr: np.ndarray, out_value: np.ndarray,
+                  in_value: np.ndarray | None = None) -> TxArrays:
+        """Build from the row pointers and the input and output columns (no coinbase);
+        what they do not give is a read-only view of one value, as in :meth:`from_edges`."""
+        n_tx, n_in, n_out = len(in_ptr) - 1, len(in_addr), len(out_addr)
+        ids = id_dtype(n_addr)
+        return cls(n_tx, n_addr, np.zeros(n_tx, bool), _unknown(n_tx, np.int64),
+                   in_ptr, in_addr.astype(ids, copy=False),
+                   in_value if in_value is not None else _unknown(n_in, np.int64),
+                   _unknown(n_in, np.int8), _unknown(n_in, np.int64), out_ptr,
+                   out_addr.astype(ids, copy=False), out_value.astype(np.int64, copy=False),
+                   _unknown(n_out, np.int8))
 
 
 def load_arrays(con: duckdb.DuckDBPyConnection) -> TxArrays:
@@ -94,8 +123,9 @@ def load_arrays(con: duckdb.DuckDBPyConnection) -> TxArrays:
         valid = vout[ok] < n_out_of
         idx = np.nonzero(ok)[0][valid]
         prev[idx] = out_ptr[pt[idx]] + vout[idx]
+    ids = id_dtype(cols.n_addr)
     return TxArrays(
-        n_tx, cols.n_addr, coinbase, times, in_ptr, np.asarray(ins["a"], np.int64),
+        n_tx, cols.n_addr, coinbase, times, in_ptr, np.asarray(ins["a"], ids),
         np.asarray(ins["v"], np.int64), np.asarray(ins["st"], np.int8), prev, out_ptr,
-        np.asarray(outs["a"], np.int64), np.asarray(outs["value"], np.int64),
+        np.asarray(outs["a"], ids), np.asarray(outs["value"], np.int64),
         np.asarray(outs["st"], np.int8))
