@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from darkmap.model.fingerprints import Fingerprints
+from darkmap.model.fingerprints import Fingerprints, text_fingerprints
 from darkmap.model.records import (
     AccountRecord,
     CutRecord,
@@ -863,8 +863,7 @@ def _id_halves(ids: list[Any]) -> tuple[np.ndarray, np.ndarray]:
         if len(data) != 16 * len(ids):
             raise ValueError("not 32-hex ids")
     except ValueError:
-        data = b"".join(hashlib.blake2b(str(i).encode("utf-8", "surrogatepass"),
-                                        digest_size=16).digest() for i in ids)
+        return text_fingerprints(map(str, ids))
     raw = np.frombuffer(data, dtype=">u8").astype(np.uint64)
     return raw[0::2].copy(), raw[1::2].copy()
 
