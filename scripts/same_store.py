@@ -1,14 +1,16 @@
 """Ingest the same files with two source trees of darkmap and compare what they store.
 
-Usage: python scripts/same_store.py --src OLD/src [--src NEW/src] PATH...
+Usage: python scripts/same_store.py --src OLD/src [--src NEW/src] [--args A --args B] PATH...
 
 Each tree (the second defaults to this checkout's src) runs ``darkmap ingest --init -q
 --allow-unrecognised --json PATH...`` (the console script's entry, ``darkmap.cli:run``) in
 a process of its own into a new workspace; the two are then compared: every table's rows
 (:mod:`table_hashes`, volatile columns left out), the schema (tables, columns,
 constraints, indexes, views, sequences, migrations applied) and the run's JSON summary
-(without its run id). Prints what differs; exit 0 when nothing does, 1 otherwise. Used to
-check that a refactor of the ingest path leaves the store unchanged (#21).
+(without its run id). ``--args`` gives each side's further ingest options (e.g. the
+same tree twice with ``--args=-j1 --args=-j2``). Prints what differs; exit 0 when nothing
+does, 1 otherwise. Used to check that a refactor of the ingest path leaves the store
+unchanged (#21).
 """
 
 from __future__ import annotations
@@ -43,11 +45,12 @@ CATALOG = {
 }
 
 
-def ingest_with(src: Path, ws: Path, paths: list[str]) -> dict[str, object]:
-    """Run ``darkmap ingest`` of ``paths`` into ``ws`` with the tree ``src``; its summary."""
+def ingest_with(src: Path, ws: Path, paths: list[str], extra: list[str]) -> dict[str, object]:
+    """Run ``darkmap ingest`` of ``paths`` into ``ws`` with the tree ``src`` (and the
+    options ``extra``); its summary."""
     env = {**os.environ, "PYTHONPATH": str(src)}
     out = subprocess.run([sys.executable, "-c", ENTRY, "ingest", "--init", "-q",
-                          "--allow-unrecognised", "--json", "-w", str(ws), *paths],
+                          "--allow-unrecognised", "--json", *extra, "-w", str(ws), *paths],
                          env=env, capture_output=True, text=True, check=False)
     if out.returncode:
         raise SystemExit(f"{src}: darkmap ingest exited {out.returncode}\n{out.stderr[-2000:]}")
@@ -71,16 +74,20 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--src", action="append", required=True,
                     help="source tree to compare (twice, or once to compare with this one)")
+    ap.add_argument("--args", action="append", default=[],
+                    help="further ingest options of one side, as one string (twice: "
+                         "each side's; once: the first side's)")
     ap.add_argument("paths", nargs="+")
     args = ap.parse_args()
     srcs = [Path(s) for s in args.src] + ([HERE_SRC] if len(args.src) == 1 else [])
     if len(srcs) != 2:
         ap.error("give one or two --src")
+    extras = [a.split() for a in args.args] + [[]] * (2 - len(args.args))
     seen = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, src in enumerate(srcs):
             ws = Path(tmp) / f"ws{i}"
-            summary = ingest_with(src, ws, args.paths)
+            summary = ingest_with(src, ws, args.paths, extras[i])
             db = ws / "darkmap.duckdb"
             seen.append({"summary": summary, "schema": catalog(db),
                          "tables": table_hashes(db)})

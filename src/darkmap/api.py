@@ -162,7 +162,7 @@ def simulate_world(out: PathLike, seed: int = 7, params: SimParams | None = None
 
 def ingest(ws: Workspace, paths: PathLike | Iterable[PathLike], importer: str | None = None,
            progress: Callable[[FileResult], None] | None = None,
-           mappings: Iterable[PathLike] = ()) -> IngestSummary:
+           mappings: Iterable[PathLike] = (), jobs: int = 1) -> IngestSummary:
     """Capture and read files and folders into ``ws``; return the run's summary.
 
     Each file goes to the importer that recognises it (saved market pages, listing
@@ -172,7 +172,8 @@ def ingest(ws: Workspace, paths: PathLike | Iterable[PathLike], importer: str | 
     ``mappings`` are dataset mapping files (YAML, docs/data-formats.md) to use besides
     the built-in ones (they stay loaded in this process until
     ``darkmap.importers.mappings.forget_added_mappings()``); ``summary.unrecognised()``
-    lists the files no importer took.
+    lists the files no importer took. ``jobs`` > 1 extracts saved pages ahead in that
+    many worker processes (the same rows are stored).
     Calls :func:`darkmap.collect.ingest.ingest`.
 
     Example::
@@ -190,7 +191,7 @@ def ingest(ws: Workspace, paths: PathLike | Iterable[PathLike], importer: str | 
         raise BadInputError(f"unknown importer {importer!r}; have: "
                             + ", ".join(sorted(importers())))
     return _ingest(ws, found, importer_name=importer, progress=progress,
-                   mapping_files=[Path(m) for m in mappings])
+                   mapping_files=[Path(m) for m in mappings], jobs=jobs)
 
 
 def crawl_market(ws: Workspace, options: CrawlOptions) -> CrawlReport:

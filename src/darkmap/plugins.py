@@ -15,6 +15,10 @@ chain store, the page extractor) is imported inside ``read`` / ``read_into``, an
 the importers loads no exporter, and the reverse (``darkmap ingest`` of one CSV imports
 neither the page extractor, warcio, the chain store nor any exporter;
 ``tests/test_cli_lazy.py``).
+
+An importer may also offer work to do ahead of its turn in worker processes
+(:class:`PreparingImporter`, ``darkmap ingest --jobs N``): a pure function of a file's
+bytes whose result reaches :meth:`Importer.read` as :attr:`SourceFile.prepared`.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ from darkmap.model.records import Record
 __all__ = [
     "Exporter",
     "Importer",
+    "Prepared",
+    "Preparer",
+    "PreparingImporter",
     "SourceFile",
     "TableImporter",
     "best_importer",
@@ -51,13 +58,44 @@ class SourceFile:
 
     ``head`` holds the first 64 KiB for sniffing; ``path`` is the immutable capture
     on disk (read it, never write it); ``source`` is the path or URL the investigator
-    gave.
+    gave. ``prepared`` is the work a worker did ahead on these very bytes for the
+    importer it names (see :class:`PreparingImporter`), or None.
     """
 
     path: Path
     source: str
     sha256: str
     head: bytes
+    prepared: Prepared | None = None
+
+
+class Prepared(Protocol):
+    """Work done ahead for one file (:attr:`SourceFile.prepared`)."""
+
+    importer: str
+    """The name of the importer whose :class:`Preparer` did it."""
+
+    def result(self) -> Any:
+        """The work's result (waiting for it), or None: the importer does the work itself."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Preparer:
+    """Work an importer lets worker processes do ahead of its turn.
+
+    ``wants(head, size)`` runs in the pipeline's process on the first 64 KiB of a
+    file read ahead; ``work(data, source)`` runs in a worker on the file's bytes and
+    must be a pure function of them, picklable (a module-level function or a
+    ``functools.partial`` of one) and return a picklable result. ``setup`` runs in the
+    pipeline's process before the first worker starts (what every worker needs, loaded
+    once: workers are forked), and only if some file is wanted.
+    """
+
+    importer: str
+    wants: Callable[[bytes, int], bool]
+    work: Callable[[bytes, str], Any]
+    setup: Callable[[], object] | None = None
 
 
 @runtime_checkable
@@ -87,6 +125,15 @@ class TableImporter(Importer, Protocol):
 
     def read_into(self, src: SourceFile, con: Any, prov: Any) -> Iterator[Record]:
         """Write ``src``'s rows with ``con``; yield unit and quarantine records."""
+        ...
+
+
+@runtime_checkable
+class PreparingImporter(Importer, Protocol):
+    """An importer with costly, pure work on a file's bytes that can run ahead."""
+
+    def preparer(self) -> Preparer:
+        """What to prepare ahead, and how."""
         ...
 
 

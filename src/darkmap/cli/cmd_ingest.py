@@ -62,11 +62,16 @@ def _workspace_for_ingest(path: Path | None, create: bool) -> Workspace:
 @click.option("--allow-unrecognised", is_flag=True,
               help="Exit 0 even when some files were recognised by no importer (they are "
                    "listed and counted as skipped either way).")
+@click.option("--jobs", "-j", type=click.IntRange(min=0, max=64), default=0,
+              show_default=True,
+              help="Worker processes that extract saved pages ahead of the pipeline (0: "
+                   "one per core this process may use, at most 8; 1: none). What is "
+                   "stored is the same for any number.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
                importer: str | None, mapping_files: tuple[Path, ...],
-               allow_unrecognised: bool, as_json: bool, quiet: bool) -> None:
+               allow_unrecognised: bool, jobs: int, as_json: bool, quiet: bool) -> None:
     """Read saved pages, datasets, seized dumps and chain data into the workspace.
 
     Formats are detected per file; re-running is a no-op for files already read. Only
@@ -77,8 +82,10 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
     Example: darkmap ingest -w case-42 ../shared/data/pages ../shared/data/listings
     """
     from darkmap.collect.ingest import ingest  # noqa: PLC0415 - see the module docstring
+    from darkmap.collect.prefetch import default_jobs  # noqa: PLC0415 - see the module docstring
     from darkmap.plugins import importers  # noqa: PLC0415 - see the module docstring
 
+    jobs = jobs or default_jobs()
     if importer and importer not in importers():
         raise click.BadParameter(f"unknown importer {importer!r}; see `darkmap importers`")
     if mapping_files:  # a bad mapping stops the run before anything is read
@@ -93,9 +100,9 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
         # the walk counts for the bar, and a missing path stops the run before any file
         total = sum(1 for _ in walk(list(paths)))
         if quiet or as_json:
-            summary = ingest(ws, list(paths), importer_name=importer)
+            summary = ingest(ws, list(paths), importer_name=importer, jobs=jobs)
         else:
-            summary = _ingest_with_bar(ws, list(paths), importer, total)
+            summary = _ingest_with_bar(ws, list(paths), importer, total, jobs)
     finally:
         ws.close()
     if as_json:
@@ -111,7 +118,7 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
 
 
 def _ingest_with_bar(ws: Workspace, paths: list[Path], importer: str | None,
-                     total: int) -> IngestSummary:
+                     total: int, jobs: int) -> IngestSummary:
     """:func:`~darkmap.collect.ingest.ingest` under a progress bar: files done of the
     ``total`` the walk found, and the name of the last one."""
     from rich.markup import escape  # noqa: PLC0415 - see the module docstring
@@ -135,7 +142,7 @@ def _ingest_with_bar(ws: Workspace, paths: list[Path], importer: str | None,
             bar.update(task, advance=1,
                        description=escape(for_display(name, max_chars=_NAME_CHARS)))
 
-        return ingest(ws, paths, importer_name=importer, progress=tick)
+        return ingest(ws, paths, importer_name=importer, progress=tick, jobs=jobs)
 
 
 def _print_summary(summary: IngestSummary) -> None:

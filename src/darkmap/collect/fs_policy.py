@@ -48,7 +48,8 @@ from pathlib import Path
 from darkmap.errors import NotFoundError
 from darkmap.model.limits import MAX_TREE_DEPTH, TREE_DEPTH
 
-__all__ = ["Entry", "Refused", "open_entry", "path_bytes", "storable_path", "walk"]
+__all__ = ["Entry", "Refused", "open_entry", "path_bytes", "read_whole", "storable_path",
+           "walk"]
 
 _IGNORED_NAMES = {"LICENSE", "README", "README.md"}
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
@@ -322,6 +323,32 @@ def open_entry(entry: Entry) -> tuple[int, os.stat_result]:
         os.close(fd)
         raise Refused(f"not a regular file: {_kind(st.st_mode)}")
     return fd, st
+
+
+def read_whole(fd: int, size: int, limit: int) -> bytes | None:
+    """The whole of the open file ``fd`` (``size <= limit`` bytes by its ``fstat``), or
+    None when it holds more than ``limit`` bytes.
+
+    A file that grew since its ``fstat`` is read on, up to ``limit + 1`` bytes. Reads by
+    offset (``pread``): the file's own position is left as it was.
+    """
+    data = _pread_upto(fd, size + 1, 0)
+    if len(data) > size:  # it grew since fstat: read on, up to the limit
+        data += _pread_upto(fd, limit + 1 - len(data), len(data))
+    return data if len(data) <= limit else None
+
+
+def _pread_upto(fd: int, n: int, offset: int) -> bytes:
+    """Up to ``n`` bytes of ``fd`` from ``offset`` (fewer only at the end of the file)."""
+    parts: list[bytes] = []
+    while n > 0:
+        more = os.pread(fd, n, offset)
+        if not more:
+            break
+        parts.append(more)
+        n -= len(more)
+        offset += len(more)
+    return b"".join(parts)
 
 
 def _open_error(exc: OSError) -> str:

@@ -57,7 +57,8 @@ from types import FrameType, TracebackType
 from typing import Any, TypedDict, cast
 
 from darkmap.capture.content_store import CaptureChangedError
-from darkmap.collect.fs_policy import Entry, open_entry, storable_path, walk
+from darkmap.collect.fs_policy import open_entry, read_whole, storable_path, walk
+from darkmap.collect.prefetch import Ahead, Prefetcher
 from darkmap.collect.units import UnitTally, unit_of
 from darkmap.errors import BadInputError, LimitExceeded
 from darkmap.model.limits import FILE_SECONDS, MAX_FILE_SECONDS, NESTING_DEPTH
@@ -69,7 +70,14 @@ from darkmap.model.records import (
     Record,
     SkipRecord,
 )
-from darkmap.plugins import Importer, SourceFile, TableImporter, best_importer, importers
+from darkmap.plugins import (
+    Importer,
+    PreparingImporter,
+    SourceFile,
+    TableImporter,
+    best_importer,
+    importers,
+)
 from darkmap.store.runs import ProcessedCounts, finish_run, processed_files, start_run
 from darkmap.store.workspace import Workspace, utcnow
 from darkmap.store.writer import (
@@ -182,6 +190,9 @@ class IngestSummary:
 
     run_id: str
     files: list[FileResult] = field(default_factory=list)
+    prepared_ahead: int = 0
+    """Files whose importer's work a worker process did (``jobs`` > 1); not part of
+    :meth:`as_dict`, which is the same for any number of jobs."""
 
     def by_market(self) -> dict[str, dict[str, int]]:
         """read / stored / quarantined / skipped units and files, per market."""
@@ -408,6 +419,7 @@ def ingest(
     progress: Callable[[FileResult], None] | None = None,
     batch_files: int = 500,
     mapping_files: Iterable[Path] = (),
+    jobs: int = 1,
 ) -> IngestSummary:
     """Ingest files and folders into ``ws``; return the run's summary.
 
@@ -415,6 +427,9 @@ def ingest(
     walk meets is one :class:`FileResult` (see :mod:`darkmap.collect.fs_policy`).
     ``mapping_files`` are dataset mappings to use besides the loaded ones (checked
     before anything is read; see :func:`~darkmap.importers.mappings.add_mapping_file`).
+    With ``jobs`` > 1, files are read ahead and the importers' pure work on them (page
+    extraction) runs in that many worker processes (:mod:`darkmap.collect.prefetch`);
+    what is stored is the same.
     """
     paths = list(paths)
     for mf in mapping_files:
@@ -439,13 +454,15 @@ def ingest(
             # commit left nothing, a later kill leaves the row without finished_at
             batch.begin()
             start_run(ws.con, run_id, [storable_path(p) for p in paths])
-            for entry in walk(paths):
-                result = _ingest_one(run, entry)
-                summary.files.append(result)
-                if batch.full():
-                    batch.commit()
-                if progress:
-                    progress(result)
+            with Prefetcher(jobs, _preparers(forced), _BIG_FILE, _HEAD) as ahead:
+                for item in ahead.ahead(walk(paths)):
+                    result = _ingest_one(run, item)
+                    summary.files.append(result)
+                    if batch.full():
+                        batch.commit()
+                    if progress:
+                        progress(result)
+                summary.prepared_ahead = ahead.submitted
             batch.begin()
             finish_run(ws.con, run_id, dict(summary.as_dict()))
             batch.commit()
@@ -458,18 +475,29 @@ def ingest(
     return summary
 
 
-def _ingest_one(run: _Run, entry: Entry) -> FileResult:
+def _preparers(forced: Importer | None) -> list[Any]:
+    """What the importers (or the one forced) offer to prepare ahead in workers."""
+    imps = [forced] if forced is not None else list(importers().values())
+    return [imp.preparer() for imp in imps if isinstance(imp, PreparingImporter)]
+
+
+def _ingest_one(run: _Run, item: Ahead) -> FileResult:
     """One path: not read (with the reason), or opened, captured and imported."""
+    entry = item.entry
     if entry.refused:
         return _not_read(run, entry.source, entry.refused, ignored=entry.ignored)
+    if item.refused is not None:  # a link, a FIFO swapped in, permission denied...
+        return _not_read(run, entry.source, str(item.refused))
+    if item.fd is None or item.stat is None:
+        try:
+            item.fd, item.stat = open_entry(entry)
+        except OSError as exc:
+            return _not_read(run, entry.source, str(exc))
     try:
-        fd, st = open_entry(entry)
-    except OSError as exc:  # Refused: a link, a FIFO swapped in, permission denied...
-        return _not_read(run, entry.source, str(exc))
-    try:
-        return _ingest_open(run, entry.source, fd, st)
+        return _ingest_open(run, entry.source, item.fd, item.stat, item)
     finally:
-        os.close(fd)
+        os.close(item.fd)
+        item.fd = None
 
 
 @dataclass
@@ -482,14 +510,15 @@ class _Taken:
     imp: Importer | None = None
 
 
-def _ingest_open(run: _Run, source: str, fd: int, st: os.stat_result) -> FileResult:
+def _ingest_open(run: _Run, source: str, fd: int, st: os.stat_result,
+                 item: Ahead) -> FileResult:
     """Capture, sniff and import one opened regular file, inside the per-file guard."""
     seconds = file_budget(st.st_size)
     deadline = time.monotonic() + seconds
     taken = _Taken(st.st_size)
     try:
         with run.clock.limit(deadline, seconds):
-            _take(run, fd, source, taken)
+            _take(run, fd, source, taken, item.data)
     except CaptureChangedError as exc:
         return _capture_changed(source, exc)
     except BaseException as exc:
@@ -508,31 +537,28 @@ def _ingest_open(run: _Run, source: str, fd: int, st: os.stat_result) -> FileRes
                            page_type="unknown")
         result.unrecognised = True
         return result
-    return _import(run, source, taken, st, deadline, seconds)
+    return _import(run, source, taken, st, deadline, seconds, item)
 
 
-def _take(run: _Run, fd: int, source: str, taken: _Taken) -> None:
+def _take(run: _Run, fd: int, source: str, taken: _Taken, ahead: bytes | None) -> None:
     """Read and capture the file, and choose its importer (fills ``taken`` as it goes).
 
-    A file up to ``_BIG_FILE`` is read once for hash, capture and head. A bigger one is
-    sniffed from its head first and captured by streaming only when an importer takes
-    it (or one is forced): a huge file nothing reads is never copied.
+    A file up to ``_BIG_FILE`` is read once for hash, capture and head (``ahead``: it
+    was read ahead already). A bigger one is sniffed from its head first and captured
+    by streaming only when an importer takes it (or one is forced): a huge file nothing
+    reads is never copied.
     """
     captures = run.ws.captures
     if taken.size <= _BIG_FILE:
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(taken.size + 1)
-            if len(data) > taken.size:  # it grew since fstat: read on, up to the threshold
-                data += fh.read(_BIG_FILE + 1 - len(data))
-        if len(data) <= _BIG_FILE:
+        data = ahead if ahead is not None else read_whole(fd, taken.size, _BIG_FILE)
+        if data is not None:
             taken.sha = captures.put_bytes(data)
             taken.size, taken.head = len(data), data[:_HEAD]
             del data
             taken.imp = run.forced or best_importer(SourceFile(
                 captures.path_for(taken.sha), source, taken.sha, taken.head))
             return
-        del data  # grew past the threshold while being read: stream it
-    imp = run.forced
+    imp = run.forced  # big, or grew past the threshold while being read: stream it
     probe = _fd_path(fd)
     if imp is None and probe is not None:
         imp = best_importer(SourceFile(probe, source, "", os.pread(fd, _HEAD, 0)))
@@ -557,12 +583,13 @@ def _fd_path(fd: int) -> Path | None:
 
 
 def _import(run: _Run, source: str, taken: _Taken, st: os.stat_result, deadline: float,
-            seconds: float) -> FileResult:
+            seconds: float, item: Ahead) -> FileResult:
     """Import a captured file (or find it done): the records buffered or written."""
     sha, imp, size = cast(str, taken.sha), taken.imp, taken.size
     ws, batch = run.ws, run.batch
+    # work done ahead was done on the bytes read ahead, which are the bytes captured
     src = SourceFile(path=ws.captures.path_for(sha), source=source, sha256=sha,
-                     head=taken.head)
+                     head=taken.head, prepared=item.handle if item.data is not None else None)
     name = imp.name if imp else "unrecognised"
     result = FileResult(source=source, sha256=sha, importer=imp.name if imp else None,
                         unrecognised=imp is None)

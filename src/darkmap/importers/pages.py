@@ -7,18 +7,37 @@ recorded as a ``SkipRecord`` ("no template matches") instead of vanishing.
 The template engine (selectolax, the templates) is imported when a page is sniffed or
 read, not with this module: choosing the importer of any file loads every importer
 (:mod:`darkmap.plugins`).
+
+Extraction is a pure function of the page's bytes: with ``darkmap ingest --jobs N`` it
+runs ahead in worker processes (:meth:`PagesImporter.preparer`,
+:mod:`darkmap.collect.prefetch`) and :meth:`PagesImporter.read` takes the result.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from functools import partial
+from typing import Any
 
 from darkmap.extract.decode import DEFAULT_MAX_BYTES, decode_page, looks_like_html
 from darkmap.model.records import QuarantineRecord, Record
-from darkmap.plugins import SourceFile
+from darkmap.plugins import Preparer, SourceFile
 
-__all__ = ["PagesImporter"]
+__all__ = ["PagesImporter", "extract_ahead"]
+
+
+def extract_ahead(data: bytes, source: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+    """The page's :class:`~darkmap.extract.engine.PageResult` (run in a worker process)."""
+    from darkmap.extract.engine import extract_page  # noqa: PLC0415 - see the docstring
+
+    return extract_page(data, source, max_bytes=max_bytes)
+
+
+def _load_templates() -> object:
+    from darkmap.extract.engine import load_templates  # noqa: PLC0415 - see the docstring
+
+    return load_templates()
 
 
 class PagesImporter:
@@ -56,6 +75,15 @@ class PagesImporter:
         """
         return (0.55, 0.9) if looks_like_html(src.head) else (0.0, 0.0)
 
+    def preparer(self) -> Preparer:
+        """Extraction ahead, in a worker, of every HTML file within :attr:`max_bytes`;
+        the templates are loaded before the workers start, so that each starts with them."""
+        return Preparer(self.name, self._wants, partial(extract_ahead, max_bytes=self.max_bytes),
+                        setup=_load_templates)
+
+    def _wants(self, head: bytes, size: int) -> bool:
+        return size <= self.max_bytes and looks_like_html(head)
+
     def _bytes(self, src: SourceFile) -> bytes:
         """The page's bytes (up to ``max_bytes + 1``): the sniffing head when that
         already holds the whole capture (most pages), else read from the store."""
@@ -67,6 +95,12 @@ class PagesImporter:
 
     def read(self, src: SourceFile) -> Iterator[Record]:
         """Yield the page's records; an unreadable page is one ``QuarantineRecord``."""
+        ahead = src.prepared
+        if ahead is not None and ahead.importer == self.name:
+            done = ahead.result()  # extracted by a worker from these very bytes
+            if done is not None:
+                yield from done.records
+                return
         try:
             data = self._bytes(src)
         except OSError as exc:
@@ -82,4 +116,3 @@ class PagesImporter:
                                           f"{type(exc).__name__}: {exc}"[:500])
             return
         yield from result.records
-

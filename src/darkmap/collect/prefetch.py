@@ -1,0 +1,236 @@
+"""Read files ahead of the ingest pipeline and let worker processes do importers' heavy,
+pure work on them (``darkmap ingest --jobs N``).
+
+The pipeline itself stays one loop in one process: every file is captured, sniffed,
+imported and written in walk order, in the same transactions, so what is stored is the
+same with any number of jobs. What runs ahead is only work that is a pure function of
+a file's bytes and that an importer offers through
+:class:`~darkmap.plugins.PreparingImporter` (the ``pages`` importer: decoding, parsing
+and template extraction of a saved page, about nine tenths of a page's cost).
+
+:class:`Prefetcher` keeps a window of the walk's next entries open and read (at most
+:data:`WINDOW_FILES` per job and :data:`WINDOW_BYTES` in all; files over the pipeline's
+whole-read size are left to it). Each file's bytes go to the first importer whose
+``wants`` accepts them, and the work runs in a pool of forked worker processes. When
+the pipeline imports the file, the importer finds the handle in
+:attr:`~darkmap.plugins.SourceFile.prepared` and takes the result; the bytes read ahead
+are the very bytes captured, so the result is the one the importer would have computed.
+
+Nothing here weakens the per-file guard. Waiting for a result happens inside the
+file's time budget (``SIGALRM`` interrupts the wait); a wait that is interrupted for any
+reason ends the pool (its workers are killed: one may be stuck on a hostile file),
+every handle still pending answers None, which tells the importer to do the work
+itself, as it would have without workers, and later files go to a new pool. A worker
+that raises answers None too (the importer then raises, or quarantines, in the
+pipeline as before).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from darkmap.collect.fs_policy import Entry, open_entry, read_whole
+from darkmap.plugins import Preparer
+
+__all__ = ["WINDOW_BYTES", "WINDOW_FILES", "Ahead", "Handle", "Prefetcher", "default_jobs"]
+
+WINDOW_FILES = 8
+"""Files read ahead per worker."""
+WINDOW_BYTES = 64 << 20
+"""Most bytes held by the files read ahead."""
+_POLL = 0.25  # seconds between checks while waiting for a worker
+
+
+def default_jobs() -> int:
+    """Worker processes to use by default: the cores this process may run on, at most 8."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(8, n))
+
+
+class Handle:
+    """The result of one file's work in a worker, as the importer sees it."""
+
+    __slots__ = ("_pool", "_res", "importer")
+
+    def __init__(self, importer: str, pool: _Pool, res: Any) -> None:
+        self.importer = importer
+        self._pool = pool
+        self._res = res
+
+    def result(self) -> Any:
+        """The work's result, or None when the importer must do the work itself.
+
+        Waits for the worker; an interruption of the wait (the file's time budget, a
+        ^C) ends the pool and propagates.
+        """
+        pool = self._pool
+        try:
+            while pool.alive and not self._res.ready():
+                self._res.wait(_POLL)
+        except BaseException:
+            pool.end()
+            raise
+        if not pool.alive:  # ended by an interrupted wait: the work was dropped
+            return None
+        ok, value = self._res.get()
+        return value if ok else None
+
+
+def _work(fn: Callable[[bytes, str], Any], data: bytes, source: str) -> tuple[bool, Any]:
+    """Run in a worker: ``fn(data, source)`` as (True, result), or (False, why)."""
+    try:
+        return True, fn(data, source)
+    except Exception as exc:  # noqa: BLE001 - the importer does it again and reports it
+        return False, f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _worker_init() -> None:
+    """A worker leaves ^C and the per-file alarm to the pipeline's process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGALRM, signal.SIG_IGN)
+
+
+class _Pool:
+    """A pool of forked workers that is either alive or ended for good."""
+
+    def __init__(self, jobs: int) -> None:
+        # fork: a worker starts in milliseconds with the templates already loaded; it
+        # runs only the importer's pure function (never the store, never a thread's lock)
+        self._pool = mp.get_context("fork").Pool(jobs, initializer=_worker_init)
+        self.alive = True
+
+    def submit(self, fn: Callable[[bytes, str], Any], data: bytes, source: str) -> Any:
+        return self._pool.apply_async(_work, (fn, data, source))
+
+    def end(self) -> None:
+        """Kill the workers (work in flight is dropped; its handles answer None)."""
+        if self.alive:
+            self.alive = False
+            self._pool.terminate()
+            self._pool.join()
+
+    def close(self) -> None:
+        if self.alive:
+            self.alive = False
+            self._pool.close()
+            self._pool.terminate()
+            self._pool.join()
+
+
+@dataclass(slots=True)
+class Ahead:
+    """One entry of the walk, opened and read ahead of the pipeline.
+
+    ``fd``/``stat`` are set when the open succeeded (the pipeline closes ``fd``), else
+    ``refused`` holds why; ``data`` is the whole file when it was read ahead, and
+    ``handle`` the work a worker is doing on it.
+    """
+
+    entry: Entry
+    fd: int | None = None
+    stat: os.stat_result | None = None
+    refused: OSError | None = None
+    data: bytes | None = None
+    handle: Handle | None = None
+
+
+class Prefetcher:
+    """Opens and reads the walk's entries ahead and hands their work to workers.
+
+    Use as a context manager; :meth:`ahead` yields every entry in walk order.
+    """
+
+    def __init__(self, jobs: int, preparers: Iterable[Preparer], whole_read: int,
+                 head: int) -> None:
+        self.jobs = jobs
+        self.preparers = list(preparers)
+        self.whole_read = whole_read
+        self.head = head
+        self._pool: _Pool | None = None
+        self._window: deque[Ahead] = deque()
+        self._bytes = 0
+        self.submitted = 0
+        """Files handed to workers."""
+        self.pools = 0
+        """Worker pools started (more than one: a wait was interrupted)."""
+
+    def __enter__(self) -> Prefetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the workers and close what was opened and not handed out."""
+        while self._window:
+            a = self._window.popleft()
+            if a.fd is not None:
+                os.close(a.fd)
+        if self._pool is not None:
+            self._pool.close()
+
+    def ahead(self, entries: Iterable[Entry]) -> Iterator[Ahead]:
+        """Every entry in order, opened, read and submitted up to the window ahead."""
+        it = iter(entries)
+        done = False
+        # one job: each entry is opened at its turn, as without a prefetcher
+        limit = WINDOW_FILES * self.jobs if self.jobs > 1 and self.preparers else 1
+        while True:
+            while not done and len(self._window) < limit and self._bytes < WINDOW_BYTES:
+                entry = next(it, None)
+                if entry is None:
+                    done = True
+                    break
+                # opened now: the entry's directory handle is valid until the walk goes on
+                self._window.append(self._open(entry))
+            if not self._window:
+                return
+            a = self._window.popleft()
+            self._bytes -= len(a.data) if a.data is not None else 0
+            yield a
+
+    def _open(self, entry: Entry) -> Ahead:
+        a = Ahead(entry)
+        if entry.refused:
+            return a
+        try:
+            a.fd, a.stat = open_entry(entry)
+        except OSError as exc:  # Refused: a link, a FIFO swapped in, permission denied...
+            a.refused = exc
+            return a
+        if a.stat.st_size > self.whole_read or self.jobs < 2 or not self.preparers:
+            return a
+        try:
+            a.data = read_whole(a.fd, a.stat.st_size, self.whole_read)
+        except OSError:
+            a.data = None  # the pipeline reads it again and reports the error
+        if a.data is None:
+            return a
+        self._bytes += len(a.data)
+        head = a.data[:self.head]
+        for p in self.preparers:
+            if p.wants(head, len(a.data)):
+                a.handle = self._submit(p, a.data, entry.source)
+                break
+        return a
+
+    def _submit(self, p: Preparer, data: bytes, source: str) -> Handle:
+        if self._pool is None:
+            for q in self.preparers:
+                if q.setup is not None:
+                    q.setup()
+        if self._pool is None or not self._pool.alive:
+            # a pool ended by an interrupted wait is replaced: its handles answer None
+            self._pool = _Pool(self.jobs)
+            self.pools += 1
+        self.submitted += 1
+        return Handle(p.importer, self._pool, self._pool.submit(p.work, data, source))
