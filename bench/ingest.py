@@ -1,17 +1,21 @@
-"""Benchmark: real saved pages per second (parse+extract, and full ingest), one core.
+"""Benchmark: real saved pages per second (parse+extract, and full ingest), one core and
+with worker processes (``--jobs``).
 
 Also times the Hansa CSV (listings/s) through ``darkmap.collect.ingest.ingest``. Prints
 JSON; never passes or fails.
 
 The process is pinned to one core and DuckDB is told to use one thread (two DuckDB
-threads sharing one core only contend). One-time start-up (importing the plug-ins and
+threads sharing one core only contend). ``--jobs 1,2`` also times the full ingest of the
+pages with two worker processes extracting ahead (``darkmap ingest --jobs 2``): that
+measurement may use every core, and its rounds alternate with the one-process rounds
+so that both see the same machine. One-time start-up (importing the plug-ins and
 their libraries, loading templates and mappings, DuckDB's first Arrow scan) is timed
 once and reported as ``startup_seconds``, not charged to the per-file figures. Each
 ingest figure is the best of ``--rounds`` runs into a fresh workspace (``*_median``:
 the median run), with wall and CPU seconds; the machine's load average is reported alongside,
 since other processes on a shared machine slow the wall-clock figures.
 
-    .venv/bin/python bench/ingest.py [--rounds N] [--duckdb-threads N]
+    .venv/bin/python bench/ingest.py [--rounds N] [--duckdb-threads N] [--jobs 1,2]
 """
 
 from __future__ import annotations
@@ -73,30 +77,52 @@ def bench_extract(rounds: int = 3) -> dict[str, float]:
             "mb_per_s": round(sum(len(d) for _, d in blobs) / best / 1e6, 2)}
 
 
+_ONE_CORE: set[int] = set()  # the core the one-process figures run on
+_ALL_CORES: set[int] = set()
+
+
+def _children_cpu() -> float:
+    t = os.times()
+    return t.children_user + t.children_system
+
+
 def _timed_ingests(paths: list[Path], rounds: int, threads: int | None,
-                   after: Callable[[Any, Any], dict[str, Any]]) -> dict[str, Any]:
-    """Ingest ``paths`` into a fresh workspace ``rounds`` times; best and median times."""
+                   after: Callable[[Any, Any], dict[str, Any]],
+                   jobs: tuple[int, ...] = (1,)) -> dict[int, dict[str, Any]]:
+    """Ingest ``paths`` into a fresh workspace ``rounds`` times per number of jobs (the
+    rounds of each alternate); best and median times per number of jobs. CPU seconds
+    count the worker processes too."""
     from darkmap.collect.ingest import ingest
     from darkmap.store.workspace import Workspace
 
-    walls, cpus, info = [], [], {}
+    walls: dict[int, list[float]] = {j: [] for j in jobs}
+    cpus: dict[int, list[float]] = {j: [] for j in jobs}
+    info: dict[int, dict[str, Any]] = {}
     for _ in range(rounds):
-        with tempfile.TemporaryDirectory() as tmp:
-            ws = Workspace.init(Path(tmp) / "ws")
-            if threads:
-                ws.con.execute(f"SET threads = {int(threads)}")
-            t0, c0 = time.perf_counter(), time.process_time()
-            summary = ingest(ws, paths)
-            walls.append(time.perf_counter() - t0)
-            cpus.append(time.process_time() - c0)
-            info = after(ws, summary)
-            ws.con.close()
-    return {**info, "seconds": round(min(walls), 4), "median_seconds":
-            round(statistics.median(walls), 4), "cpu_seconds": round(min(cpus), 4)}
+        for j in jobs:
+            os.sched_setaffinity(0, _ONE_CORE if j == 1 else _ALL_CORES)
+            with tempfile.TemporaryDirectory() as tmp:
+                ws = Workspace.init(Path(tmp) / "ws")
+                if threads:
+                    ws.con.execute(f"SET threads = {int(threads)}")
+                t0, c0, k0 = time.perf_counter(), time.process_time(), _children_cpu()
+                summary = ingest(ws, paths, jobs=j)
+                walls[j].append(time.perf_counter() - t0)
+                cpus[j].append(time.process_time() - c0 + _children_cpu() - k0)
+                info[j] = {**after(ws, summary), "prepared_by_workers": summary.prepared_ahead}
+                ws.con.close()
+    os.sched_setaffinity(0, _ONE_CORE)
+    return {j: {**info[j], "jobs": j, "seconds": round(min(walls[j]), 4),
+                "median_seconds": round(statistics.median(walls[j]), 4),
+                "cpu_seconds": round(min(cpus[j]), 4),
+                "median_cpu_seconds": round(statistics.median(cpus[j]), 4),
+                "runs_seconds": [round(w, 3) for w in walls[j]]} for j in jobs}
 
 
-def bench_ingest(rounds: int, threads: int | None) -> dict[str, Any]:
-    """Full ``ingest`` (capture, sniff, extract, store) of all pages into a fresh workspace."""
+def bench_ingest(rounds: int, threads: int | None, jobs: tuple[int, ...] = (1,)
+                 ) -> dict[str, Any]:
+    """Full ``ingest`` (capture, sniff, extract, store) of all pages into a fresh workspace,
+    per number of jobs (the first one's figures at the top level, all under ``by_jobs``)."""
     from darkmap.collect.ingest import ingest
 
     def after(ws: Any, summary: Any) -> dict[str, Any]:
@@ -108,11 +134,15 @@ def bench_ingest(rounds: int, threads: int | None) -> dict[str, Any]:
                 "quarantined": t.get("quarantined", 0),
                 "rerun_seconds": round(time.perf_counter() - t1, 3)}
 
-    out = _timed_ingests([PAGES], rounds, threads, after)
-    out["pages_per_s"] = round(out["files"] / out["seconds"], 1)
-    out["pages_per_s_median"] = round(out["files"] / out["median_seconds"], 1)
-    out["pages_per_cpu_s"] = round(out["files"] / out["cpu_seconds"], 1)
-    return out
+    by = _timed_ingests([PAGES], rounds, threads, after, jobs)
+    for out in by.values():
+        out["pages_per_s"] = round(out["files"] / out["seconds"], 1)
+        out["pages_per_s_median"] = round(out["files"] / out["median_seconds"], 1)
+        out["pages_per_cpu_s"] = round(out["files"] / out["cpu_seconds"], 1)
+    first = dict(by[jobs[0]])
+    if len(jobs) > 1:
+        first["by_jobs"] = {str(j): by[j] for j in jobs}
+    return first
 
 
 def bench_hansa_csv(rounds: int, threads: int | None) -> dict[str, Any]:
@@ -126,7 +156,7 @@ def bench_hansa_csv(rounds: int, threads: int | None) -> dict[str, Any]:
             return {"listings": n, "units_read": summary.totals().get("read", 0),
                     "importer": summary.files[0].importer if summary.files else None}
 
-        out = _timed_ingests([src], rounds, threads, after)
+        out = _timed_ingests([src], rounds, threads, after)[1]
     out["listings_per_s"] = round(out["listings"] / out["seconds"], 1)
     out["listings_per_s_median"] = round(out["listings"] / out["median_seconds"], 1)
     out["listings_per_cpu_s"] = round(out["listings"] / out["cpu_seconds"], 1)
@@ -139,17 +169,19 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--duckdb-threads", type=int, default=1,
                     help="DuckDB threads (0: DuckDB's default)")
+    ap.add_argument("--jobs", default="1",
+                    help="numbers of ingest jobs to time the pages with, e.g. 1,2")
     args = ap.parse_args()
-    try:
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    except (AttributeError, OSError):
-        pass
+    jobs = tuple(int(j) for j in args.jobs.split(","))
+    _ALL_CORES.update(os.sched_getaffinity(0))
+    _ONE_CORE.add(min(_ALL_CORES))
+    os.sched_setaffinity(0, _ONE_CORE)
     load = os.getloadavg()
     startup = _startup()
     out = {"load_average": [round(x, 2) for x in load], "cpus": os.cpu_count(),
            "duckdb_threads": args.duckdb_threads or "default",
            "startup_seconds": round(startup, 3), "extract": bench_extract(),
-           "ingest": bench_ingest(args.rounds, args.duckdb_threads or None),
+           "ingest": bench_ingest(args.rounds, args.duckdb_threads or None, jobs),
            "hansa_csv": bench_hansa_csv(args.rounds, args.duckdb_threads or None)}
     out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(out, indent=2))
