@@ -14,9 +14,11 @@ non-empty value wins (``css`` through ``select``, ``attr``, ``regex``, ``label``
 (``listings``, ``feedback``) row by row. Values are stripped text, a regex group, or an
 int or float; prices and dates stay text (a plain scraper's parse, not darkmap's).
 
-Not copied from darkmap's engine: its query caches, row-set sharing, literal fast paths
-and the nesting and size limits for hostile pages. The engine's ``:lexbor-contains("X"
-i)`` becomes soupsieve's ``:-soup-contains`` of X as written, lower- and upper-cased.
+Not copied from darkmap's engine: its query caches, row-set sharing, literal fast paths,
+the nesting and size limits for hostile pages, the page's ``observed_at`` (server time),
+the built-in recognisers of pages no template types, and identifier and PGP scans.
+The engine's ``:lexbor-contains("X" i)`` becomes soupsieve's ``:-soup-contains`` of X
+as written, lower- and upper-cased.
 
 ``bench_bs4(rounds)`` times decode + parse + fields of every page in memory (best and
 median wall seconds, CPU seconds, pages/s). ``main()`` also times darkmap's
