@@ -6,7 +6,7 @@ imported and written in walk order, in the same transactions, so what is stored 
 same with any number of jobs. What runs ahead is only work that is a pure function of
 a file's bytes and that an importer offers through
 :class:`~darkmap.plugins.PreparingImporter` (the ``pages`` importer: decoding, parsing
-and template extraction of a saved page, about nine tenths of a page's cost).
+and template extraction of a saved page, about seven tenths of its cost).
 
 :class:`Prefetcher` keeps a window of the walk's next entries open and read (at most
 :data:`WINDOW_FILES` per job and :data:`WINDOW_BYTES` in all; files over the pipeline's
