@@ -47,8 +47,8 @@ from darkmap.store import chain as store
 from darkmap.store.chain_columns import write_graph_parquet
 from darkmap.store.workspace import Workspace
 
-__all__ = ["SparkClusters", "cluster_frames", "components_frame", "run_clustering_spark",
-           "spark_session", "sql_module"]
+__all__ = ["SparkClusters", "cluster_frames", "components_frame", "env_conf",
+           "run_clustering_spark", "spark_session", "sql_module"]
 
 _WASABI1_BASE = 10_000_000
 
@@ -68,8 +68,11 @@ def spark_session(master: str = "local[2]", app: str = "darkmap",
     """A SparkSession on ``master`` (``local[N]``, ``spark://host:7077``, ``k8s://...``).
 
     Local masters bind to 127.0.0.1, run their Python workers with this interpreter
-    and run without the web UI; ``conf`` adds or
-    overrides settings (e.g. ``spark.executor.memory``).
+    and run without the web UI; their driver (which is also the executor) gets half of
+    the machine's memory, at most 16 GiB, and no cap on results collected to it (Spark's
+    defaults, 1 GiB each, stop the linking of 100,000 accounts). ``conf`` adds or
+    overrides settings (e.g. ``spark.executor.memory``), and so does the environment
+    variable ``DARKMAP_SPARK_CONF`` (``key=value`` pairs separated by ``;``), last.
     """
     sql = sql_module()
     b = sql.SparkSession.builder.master(master).appName(app)
@@ -81,14 +84,43 @@ def spark_session(master: str = "local[2]", app: str = "darkmap",
         # the executors' image must have darkmap installed (docs/scale.md)
         settings.update({"spark.driver.host": "127.0.0.1",
                          "spark.driver.bindAddress": "127.0.0.1",
-                         "spark.pyspark.python": sys.executable})
+                         "spark.pyspark.python": sys.executable,
+                         "spark.driver.memory": f"{_local_driver_mib()}m",
+                         "spark.driver.maxResultSize": "0"})
         # pyspark reads the workers' interpreter from the environment when the context
         # starts (a user's own PYSPARK_PYTHON wins)
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     settings.update(conf or {})
+    settings.update(env_conf())
     for k, v in settings.items():
         b = b.config(k, v)
     return b.getOrCreate()
+
+
+def _local_driver_mib() -> int:
+    """Half of this machine's memory in MiB, at least 1 GiB and at most 16 GiB."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    except (ValueError, OSError, AttributeError):
+        total = 2048
+    return int(max(1024, min(16 * 1024, total // 2)))
+
+
+def env_conf(text: str | None = None) -> dict[str, str]:
+    """Spark settings from ``DARKMAP_SPARK_CONF`` (or ``text``): ``k=v;k=v``.
+
+    Raises :class:`~darkmap.errors.BadInputError` for an item without ``=``.
+    """
+    raw = os.environ.get("DARKMAP_SPARK_CONF", "") if text is None else text
+    out: dict[str, str] = {}
+    for item in (i.strip() for i in raw.split(";")):
+        if not item:
+            continue
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise BadInputError(f"DARKMAP_SPARK_CONF: {item!r} is not key=value")
+        out[key.strip()] = value.strip()
+    return out
 
 
 @dataclass
