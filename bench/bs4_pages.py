@@ -37,11 +37,8 @@ import argparse
 import json
 import os
 import re
-import statistics
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
@@ -50,6 +47,10 @@ from typing import Any
 import soupsieve
 import yaml
 from bs4 import BeautifulSoup, NavigableString, PageElement, Tag
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ingest import _startup as ingest_startup  # bench/ingest.py: the same pages and timing
+from ingest import bench_extract, bench_ingest, page_blobs, timed_pages
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -489,35 +490,16 @@ def scrape(data: bytes, source: str, templates: list[dict[str, Any]]) -> Scraped
 # -- timing -------------------------------------------------------------------------------
 
 
-def _pages() -> list[tuple[str, bytes]]:
-    paths = sorted(p for p in PAGES.rglob("*") if p.is_file() and not p.name.startswith("LICENSE"))
-    return [(str(p), p.read_bytes()) for p in paths]
-
-
-def _timed(run: Callable[[], Any], rounds: int, pages: list[tuple[str, bytes]]) -> dict[str, Any]:
-    walls, cpus = [], []
-    for _ in range(rounds):
-        t0, c0 = time.perf_counter(), time.process_time()
-        run()
-        walls.append(time.perf_counter() - t0)
-        cpus.append(time.process_time() - c0)
-    n, best, med = len(pages), min(walls), statistics.median(walls)
-    return {"pages": n, "seconds": round(best, 4), "median_seconds": round(med, 4),
-            "cpu_seconds": round(min(cpus), 4), "pages_per_s": round(n / best, 1),
-            "pages_per_s_median": round(n / med, 1), "pages_per_cpu_s": round(n / min(cpus), 1),
-            "mb_per_s": round(sum(len(d) for _, d in pages) / best / 1e6, 2)}
-
-
 def bench_bs4(rounds: int = 5) -> dict[str, Any]:
     """Decode + parse + field extraction of every real page with BeautifulSoup, in memory."""
-    pages = _pages()
+    pages = page_blobs(PAGES)
     templates = load_templates()
     found: list[Scraped] = []
 
     def run() -> None:
         found[:] = [scrape(data, src, templates) for src, data in pages]
 
-    out = _timed(run, rounds, pages)
+    out = timed_pages(run, rounds, pages)
     out["parser"] = PARSER
     out["field_values"] = sum(s.values() for s in found)
     out["found"] = found_per_type(found)
@@ -527,23 +509,8 @@ def bench_bs4(rounds: int = 5) -> dict[str, Any]:
 def bench_bs4_parse(rounds: int = 5) -> dict[str, Any]:
     """Decode + ``BeautifulSoup(html, "html.parser")`` of every page, no field read: the
     floor under :func:`bench_bs4`."""
-    pages = _pages()
-    return _timed(lambda: [Page(decode(data), src) for src, data in pages], rounds, pages)
-
-
-def bench_darkmap(rounds: int = 5) -> dict[str, Any]:
-    """darkmap's ``extract_page`` (decode + parse + template extraction) of the same pages."""
-    from darkmap.extract.engine import extract_page
-    from darkmap.extract.engine import load_templates as dm_templates
-
-    pages = _pages()
-    dm_templates()
-    records = [0]
-
-    def run() -> None:
-        records[0] = sum(len(extract_page(data, src).records) for src, data in pages)
-
-    return {**_timed(run, rounds, pages), "records": records[0]}
+    pages = page_blobs(PAGES)
+    return timed_pages(lambda: [Page(decode(data), src) for src, data in pages], rounds, pages)
 
 
 def found_per_type(found: list[Scraped]) -> dict[str, dict[str, dict[str, int]]]:
@@ -585,7 +552,7 @@ def compare(templates: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     mismatches = []
     per_section: dict[str, list[int]] = {}
     missed: Counter[str] = Counter()
-    pages = _pages()
+    pages = page_blobs(PAGES)
     for src, data in pages:
         dm = extract_page(data, src)
         bs = scrape(data, src, templates)
@@ -657,13 +624,10 @@ def main() -> None:
         pass
     load = os.getloadavg()
     out: dict[str, Any] = {"load_average": [round(x, 2) for x in load], "cpus": os.cpu_count(),
-                           "rounds": args.rounds, "darkmap_extract": bench_darkmap(args.rounds)}
+                           "rounds": args.rounds, "darkmap_extract": bench_extract(args.rounds)}
     if args.ingest:  # before the baseline, whose garbage would be the ingest's to collect
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import ingest as ingest_bench  # bench/ingest.py
-
-        out["darkmap_ingest_startup_seconds"] = round(ingest_bench._startup(), 3)
-        out["darkmap_ingest"] = ingest_bench.bench_ingest(args.rounds, 1)
+        out["darkmap_ingest_startup_seconds"] = round(ingest_startup(), 3)
+        out["darkmap_ingest"] = bench_ingest(args.rounds, 1)
     out["bs4"] = bs = bench_bs4(args.rounds)
     out["bs4_parse_only"] = bench_bs4_parse(args.rounds)
     out["darkmap_extract_lead"] = round(bs["seconds"] / out["darkmap_extract"]["seconds"], 2)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from darkmap.collect.prefetch import default_jobs
 from darkmap.errors import NotFoundError
 from darkmap.pipeline import DemoContext, run_stages
 from darkmap.report.html import render_report, write_report
@@ -21,6 +22,9 @@ def test_every_stage_runs_and_the_report_shows_it(tmp_path: Path) -> None:
         "simulate": "ok", "ingest": "ok", "link": "ok", "assess": "ok", "money": "ok",
         "evaluate": "ok", "operation": "ok"}
     assert results["ingest"].detail["files_failed"] == 0
+    # the demo extracts its pages in worker processes wherever there are cores for them
+    by_workers = results["ingest"].detail["pages_by_workers"]
+    assert by_workers > 100 if default_jobs() > 1 else by_workers == 0
     keys = {k for (k,) in ws.con.execute("SELECT key FROM evaluations").fetchall()}
     assert keys == {"linking", "chain", "drugs", "sales"}
     # truth.json is the answer key: it must never be ingested as evidence

@@ -20,6 +20,7 @@ from darkmap.assess.stage import assess_workspace
 from darkmap.chain.cluster import run_clustering
 from darkmap.chain.tags import sync_evidence_tags
 from darkmap.collect.ingest import ingest
+from darkmap.collect.prefetch import default_jobs
 from darkmap.evaluate.clustering import eval_chain
 from darkmap.evaluate.drugs import eval_drugs
 from darkmap.evaluate.linking import eval_linking, load_truth
@@ -98,7 +99,8 @@ def ingest_all(ws: Workspace, ctx: DemoContext) -> Any:
     paths = [p for p in (*world, ctx.real_data) if p is not None and p.exists()]
     if not paths:
         raise StageSkipped("nothing to ingest")
-    return ingest(ws, paths).as_dict()["totals"]
+    summary = ingest(ws, paths, jobs=default_jobs())  # pages extracted by worker processes
+    return {**summary.as_dict()["totals"], "pages_by_workers": summary.prepared_ahead}
 
 
 def link_personas(ws: Workspace, ctx: DemoContext) -> Any:
