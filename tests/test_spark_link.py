@@ -1,15 +1,19 @@
 """Linking on Spark (local[2]) equals the embedded path on a simulated world: the same
+candidate pairs from every block (exact and inverted-file text search), the same
 personas, the same stored links with the same probabilities, signal values, levels and
 contributions, with and without identifiers, under analyst judgements."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from conftest import simulated_workspace
 
+from darkmap.resolve.candidates import blocking_plan, candidate_pairs, group_pairs
 from darkmap.resolve.judgements import judge
 from darkmap.resolve.link import LinkOptions, link
-from darkmap.resolve.spark import link_spark
+from darkmap.resolve.profiles import load_profiles
+from darkmap.resolve.spark import candidate_pairs_spark, link_spark
 from darkmap.store.workspace import Workspace
 
 _LINKS = "SELECT a, b, score, signals, method, merged FROM account_links ORDER BY a, b"
@@ -26,6 +30,24 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     ws, _ = simulated_workspace(tmp_path_factory.mktemp("sparklink"), 43, 120)
     yield ws
     ws.close()
+
+
+@pytest.mark.parametrize("exact_max", [None, 0], ids=["exact", "inverted_file"])
+def test_spark_blocking_equals_embedded(world, spark, exact_max):
+    prof = load_profiles(world.con)
+    plan = blocking_plan(prof, exact_max=exact_max)
+    # every kind of block has work here, so each is compared
+    assert all(len(group_pairs(g)) for _, g in plan.groups)
+    names = {s.name for s in plan.searches if s.units}
+    assert {"handle n-grams", "style", "products", "feedback", "phrasing"} <= names
+    if exact_max == 0:   # the text spaces are searched by k-means cells, not exactly
+        assert all(len(s.state) == 7 for s in plan.searches
+                   if s.name in ("style", "products", "feedback"))
+    for ids in (True, False):
+        want = candidate_pairs(prof, use_identifiers=ids, exact_max=exact_max)
+        got = candidate_pairs_spark(spark, prof, use_identifiers=ids, exact_max=exact_max)
+        assert len(want) > 10 * len(prof) // 4
+        assert np.array_equal(got, want)
 
 
 def _stored(ws: Workspace) -> tuple[list, list, list]:

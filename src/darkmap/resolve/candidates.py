@@ -33,14 +33,20 @@ Same-market pairs are kept: vendors run several accounts on one market.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
 from darkmap.resolve.profiles import Profiles
 
-__all__ = ["MIGRATION_WINDOW", "candidate_pairs", "knn_dense", "knn_ivf", "knn_sparse",
+__all__ = ["MAX_GROUP", "MIGRATION_WINDOW", "BlockingPlan", "Search", "blocking_plan",
+           "candidate_pairs", "group_pairs", "knn_dense", "knn_ivf", "knn_sparse",
            "market_closures", "migration_pairs", "migration_successor",
-           "mutual_best_successors"]
+           "mutual_best_successors", "one_blas_thread", "unique_pairs"]
 
 MAX_GROUP = 30        # identifier/handle groups larger than this are not specific
 # phrasing shingles held by more accounts than this take no part in the phrasing block:
@@ -58,38 +64,83 @@ MIGRATION_WINDOW = 90.0
 _MIGRATION_EARLY = 30.0   # a successor account may be opened shortly before the closure
 
 
-def _pairs_from_groups(groups: sp.csr_matrix, max_group: int) -> np.ndarray:
+def _no_pairs() -> np.ndarray:
+    return np.zeros((0, 2), np.int64)
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS on one thread for the searches' dense products.
+
+    OpenBLAS splits a product differently over 1, 2 or 16 threads, and the last bits of
+    a similarity move with it; near-tied neighbours then swap. With one thread a search
+    gives the same pairs on any machine size and in a Spark task (whose Python workers
+    run one BLAS thread per task core) as on the driver. On a shared two-core machine
+    one thread was also the quicker (issue #21).
+    """
+    from threadpoolctl import threadpool_limits  # noqa: PLC0415 - off CLI start
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+@dataclass(frozen=True)
+class Search:
+    """One neighbour search cut into independent units of work.
+
+    ``run(state, unit)`` gives the pairs of one unit (run with one BLAS thread), and the
+    search's pairs are those of all its units, in any order. ``state`` is what every unit
+    reads (matrices, cells) and ``run`` a module-level function, so both travel to other
+    processes: on one machine the units run in a loop (:meth:`pairs`); on Spark each unit
+    is a task and ``state`` a broadcast
+    (:func:`darkmap.resolve.spark.candidate_pairs_spark`). Either way each unit runs the
+    same arithmetic on the same arrays, so the pairs are the same.
+    """
+
+    name: str
+    state: Any
+    units: list[Any]
+    run: Callable[[Any, Any], np.ndarray]
+
+    def pairs(self) -> np.ndarray:
+        """Every unit's pairs, run here (BLAS on one thread: :func:`one_blas_thread`)."""
+        with one_blas_thread():
+            out = [self.run(self.state, u) for u in self.units]
+        return np.concatenate(out) if out else _no_pairs()
+
+
+def group_pairs(groups: sp.csr_matrix, max_group: int = MAX_GROUP) -> np.ndarray:
     """All pairs of rows sharing a column, for columns with 2..max_group rows."""
     g = sp.csc_matrix(groups)
     size = np.diff(g.indptr)
     keep = np.nonzero((size >= 2) & (size <= max_group))[0]
     if keep.size == 0:
-        return np.zeros((0, 2), np.int64)
+        return _no_pairs()
     sub = sp.csr_matrix(g[:, keep])
     co = sp.triu(sub @ sub.T, k=1).tocoo()
     return np.stack([co.row, co.col], axis=1).astype(np.int64)
 
 
-def _nearest_in_large_groups(values: list[str], m: sp.csr_matrix, k: int,
-                             lo: int, hi: int) -> np.ndarray:
+def _large_groups(values: list[str], m: sp.csr_matrix, k: int, lo: int, hi: int) -> Search:
     """In every group of ``lo..hi`` accounts sharing a value, each account's ``k``
     nearest group-mates by the rows of ``m`` (all pairs of such a group would be too
-    many, none too few)."""
+    many, none too few); a unit is one group's accounts."""
     groups: dict[str, list[int]] = {}
     for idx, v in enumerate(values):
         if v:
             groups.setdefault(v, []).append(idx)
-    out = []
-    for members in groups.values():
-        if not lo <= len(members) <= hi:
-            continue
-        ids = np.asarray(members, dtype=np.int64)
-        sims = (m[ids] @ m[ids].T).toarray()
-        np.fill_diagonal(sims, -1.0)
-        kk = min(k, len(ids) - 1)
-        part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-        out.append(np.stack([np.repeat(ids, kk), ids[part.ravel()]], axis=1))
-    return np.concatenate(out) if out else np.zeros((0, 2), np.int64)
+    units = [np.asarray(members, dtype=np.int64) for members in groups.values()
+             if lo <= len(members) <= hi]
+    return Search("large handle groups", (m, k), units, _group_nearest)
+
+
+def _group_nearest(state: tuple[sp.csr_matrix, int], ids: np.ndarray) -> np.ndarray:
+    m, k = state
+    sims = (m[ids] @ m[ids].T).toarray()
+    np.fill_diagonal(sims, -1.0)
+    kk = min(k, len(ids) - 1)
+    part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+    return np.stack([np.repeat(ids, kk), ids[part.ravel()]], axis=1)
 
 
 def _top_k_sparse(sims: sp.csr_matrix, k: int, offset: int) -> np.ndarray:
@@ -115,6 +166,27 @@ def _top_k_rows(sims: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
     return row[sel], sims.indices[sel]
 
 
+def _sparse_search(name: str, m: sp.csr_matrix, k: int, min_sim: float,
+                   max_df: int | None = None) -> Search:
+    """:func:`knn_sparse` as a search whose units are blocks of rows."""
+    m = sp.csr_matrix(m)
+    if max_df is not None:
+        df = np.bincount(m.indices, minlength=m.shape[1])
+        m = sp.csr_matrix(m @ sp.diags((df <= max_df).astype(np.float32)))
+        m.eliminate_zeros()
+    return Search(name, (m, sp.csr_matrix(m.T), k, min_sim),
+                  list(range(0, m.shape[0], _CHUNK)), _sparse_rows)
+
+
+def _sparse_rows(state: tuple[sp.csr_matrix, sp.csr_matrix, int, float], s: int
+                 ) -> np.ndarray:
+    m, mt, k, min_sim = state
+    sims = sp.csr_matrix(m[s:s + _CHUNK] @ mt)
+    sims.data[sims.data < min_sim] = 0
+    sims.eliminate_zeros()
+    return _top_k_sparse(sims, k, s)
+
+
 def knn_sparse(m: sp.csr_matrix, k: int, min_sim: float, max_df: int | None = None) -> np.ndarray:
     """Top-``k`` neighbours per row by sparse dot product, at least ``min_sim``.
 
@@ -122,19 +194,7 @@ def knn_sparse(m: sp.csr_matrix, k: int, min_sim: float, max_df: int | None = No
     search (they are not specific, and they are what makes sparse products quadratic);
     similarities are then computed on the remaining columns only.
     """
-    m = sp.csr_matrix(m)
-    if max_df is not None:
-        df = np.bincount(m.indices, minlength=m.shape[1])
-        m = sp.csr_matrix(m @ sp.diags((df <= max_df).astype(np.float32)))
-        m.eliminate_zeros()
-    out = []
-    mt = sp.csr_matrix(m.T)
-    for s in range(0, m.shape[0], _CHUNK):
-        sims = sp.csr_matrix(m[s:s + _CHUNK] @ mt)
-        sims.data[sims.data < min_sim] = 0
-        sims.eliminate_zeros()
-        out.append(_top_k_sparse(sims, k, s))
-    return np.concatenate(out) if out else np.zeros((0, 2), np.int64)
+    return _sparse_search("sparse", m, k, min_sim, max_df).pairs()
 
 
 def _top_k_dense(q: np.ndarray, c: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
@@ -144,33 +204,37 @@ def _top_k_dense(q: np.ndarray, c: np.ndarray, kk: int) -> tuple[np.ndarray, np.
     return part, np.take_along_axis(sims, part, axis=1)
 
 
-def knn_dense(x: np.ndarray, k: int, min_sim: float, valid: np.ndarray) -> np.ndarray:
-    """Exact top-``k`` cosine neighbours per row of L2-normalised dense ``x``."""
+def _dense_search(name: str, x: np.ndarray, k: int, min_sim: float,
+                  valid: np.ndarray) -> Search:
+    """:func:`knn_dense` as a search whose units are blocks of rows."""
     idx = np.nonzero(valid)[0]
     if idx.size < 2:
-        return np.zeros((0, 2), np.int64)
+        return Search(name, None, [], _dense_rows)
     xv = np.ascontiguousarray(x[idx], dtype=np.float32)
-    out = []
-    for s in range(0, idx.size, _CHUNK):
-        part, vals = _top_k_dense(xv[s:s + _CHUNK], xv, k + 1)
-        rows = np.repeat(np.arange(s, s + part.shape[0]), part.shape[1])
-        cols = part.ravel()
-        ok = (vals.ravel() >= min_sim) & (rows != cols)
-        out.append(np.stack([idx[rows[ok]], idx[cols[ok]]], axis=1))
-    return np.concatenate(out)
+    return Search(name, (xv, idx, k, min_sim), list(range(0, idx.size, _CHUNK)), _dense_rows)
 
 
-def knn_ivf(x: np.ndarray, k: int, min_sim: float, valid: np.ndarray, probes: int = 12,
-            seed: int = 0) -> np.ndarray:
-    """Approximate top-``k`` cosine neighbours (inverted file over k-means cells).
+def _dense_rows(state: tuple[np.ndarray, np.ndarray, int, float], s: int) -> np.ndarray:
+    xv, idx, k, min_sim = state
+    part, vals = _top_k_dense(xv[s:s + _CHUNK], xv, k + 1)
+    rows = np.repeat(np.arange(s, s + part.shape[0]), part.shape[1])
+    cols = part.ravel()
+    ok = (vals.ravel() >= min_sim) & (rows != cols)
+    return np.stack([idx[rows[ok]], idx[cols[ok]]], axis=1)
 
-    Cost about ``n * probes * n / cells`` dot products with ``cells ~ 2 sqrt(n)``, i.e.
-    ``O(n^1.5)``, against ``O(n^2)`` for the exact search; below ``_EXACT_MAX`` rows the
-    exact search is used.
-    """
+
+def knn_dense(x: np.ndarray, k: int, min_sim: float, valid: np.ndarray) -> np.ndarray:
+    """Exact top-``k`` cosine neighbours per row of L2-normalised dense ``x``."""
+    return _dense_search("dense", x, k, min_sim, valid).pairs()
+
+
+def _ivf_search(name: str, x: np.ndarray, k: int, min_sim: float, valid: np.ndarray,
+                probes: int = 12, seed: int = 0, exact_max: int | None = None) -> Search:
+    """:func:`knn_ivf` as a search whose units are k-means cells (the cells are fitted
+    here, once); up to ``exact_max`` rows (default ``_EXACT_MAX``) the exact search."""
     idx = np.nonzero(valid)[0]
-    if idx.size <= _EXACT_MAX:
-        return knn_dense(x, k, min_sim, valid)
+    if idx.size <= (_EXACT_MAX if exact_max is None else exact_max):
+        return _dense_search(name, x, k, min_sim, valid)
     xv = np.ascontiguousarray(x[idx], dtype=np.float32)
     cells = int(2 * np.sqrt(idx.size))
     from sklearn.cluster import MiniBatchKMeans  # noqa: PLC0415 - ~1 s import off CLI start
@@ -183,18 +247,30 @@ def knn_ivf(x: np.ndarray, k: int, min_sim: float, valid: np.ndarray, probes: in
     near = np.argsort(-(cent @ cent.T), axis=1)[:, :probes]
     order = np.argsort(cell, kind="stable")
     bounds = np.concatenate(([0], np.cumsum(np.bincount(cell, minlength=cells))))
-    out = []
-    for c in range(cells):
-        q = order[bounds[c]:bounds[c + 1]]
-        if q.size == 0:
-            continue
-        cand = np.concatenate([order[bounds[d]:bounds[d + 1]] for d in near[c]])
-        part, vals = _top_k_dense(xv[q], xv[cand], k + 1)
-        rows = np.repeat(q, part.shape[1])
-        cols = cand[part.ravel()]
-        ok = (vals.ravel() >= min_sim) & (rows != cols)
-        out.append(np.stack([idx[rows[ok]], idx[cols[ok]]], axis=1))
-    return np.concatenate(out) if out else np.zeros((0, 2), np.int64)
+    units = [c for c in range(cells) if bounds[c + 1] > bounds[c]]
+    return Search(name, (xv, idx, order, bounds, near, k, min_sim), units, _ivf_cell)
+
+
+def _ivf_cell(state: tuple[Any, ...], c: int) -> np.ndarray:
+    xv, idx, order, bounds, near, k, min_sim = state
+    q = order[bounds[c]:bounds[c + 1]]
+    cand = np.concatenate([order[bounds[d]:bounds[d + 1]] for d in near[c]])
+    part, vals = _top_k_dense(xv[q], xv[cand], k + 1)
+    rows = np.repeat(q, part.shape[1])
+    cols = cand[part.ravel()]
+    ok = (vals.ravel() >= min_sim) & (rows != cols)
+    return np.stack([idx[rows[ok]], idx[cols[ok]]], axis=1)
+
+
+def knn_ivf(x: np.ndarray, k: int, min_sim: float, valid: np.ndarray, probes: int = 12,
+            seed: int = 0) -> np.ndarray:
+    """Approximate top-``k`` cosine neighbours (inverted file over k-means cells).
+
+    Cost about ``n * probes * n / cells`` dot products with ``cells ~ 2 sqrt(n)``, i.e.
+    ``O(n^1.5)``, against ``O(n^2)`` for the exact search; below ``_EXACT_MAX`` rows the
+    exact search is used.
+    """
+    return _ivf_search("ivf", x, k, min_sim, valid, probes, seed).pairs()
 
 
 def _orth(y: np.ndarray) -> np.ndarray:
@@ -245,15 +321,17 @@ def _reduce(m: sp.csr_matrix, dims: int, seed: int = 0) -> np.ndarray:
     return unit
 
 
-def _text_block(m: sp.csr_matrix, has: np.ndarray, k: int, dims: int,
-                min_sim: float) -> np.ndarray:
+def _text_search(name: str, m: sp.csr_matrix, has: np.ndarray, k: int, dims: int,
+                 min_sim: float, exact_max: int | None = None) -> Search | None:
+    """Nearest neighbours in one text space: the SVD is taken here, the search is cut
+    into units (:func:`_ivf_search`); None when fewer than three accounts have text."""
     n = m.shape[0]
     if has.sum() <= 2:
-        return np.zeros((0, 2), np.int64)
+        return None
     x = _reduce(sp.csr_matrix(m[has]), dims)
     full = np.zeros((n, x.shape[1]), np.float32)
     full[has] = x
-    return knn_ivf(full, k, min_sim, has)
+    return _ivf_search(name, full, k, min_sim, has, exact_max=exact_max)
 
 
 def _market_last(p: Profiles) -> dict[int, float]:
@@ -388,44 +466,88 @@ def mutual_best_successors(p: Profiles, window: float = MIGRATION_WINDOW) -> np.
     return uniq[cnt >= 2]
 
 
-def candidate_pairs(p: Profiles, use_identifiers: bool = True, k_text: int = 10,
-                    k_handle: int = 8, dims: int = 64, k_style: int = 20) -> np.ndarray:
-    """Unique candidate pairs ``(i, j)`` with ``i < j`` as an (n, 2) int array."""
+@dataclass(frozen=True)
+class BlockingPlan:
+    """Candidate blocking, laid out so that any engine can run it.
+
+    ``groups``: exact-key blocks, each an account x key incidence matrix whose keys held
+    by 2..:data:`MAX_GROUP` accounts pair all their holders (:func:`group_pairs`, or a
+    self-join on the key); ``searches``: neighbour searches cut into units
+    (:class:`Search`); ``done``: pairs already found while planning (migrations, small
+    and bounded per closure and origin).
+    """
+
+    groups: list[tuple[str, sp.csr_matrix]]
+    searches: list[Search]
+    done: list[tuple[str, np.ndarray]]
+
+
+def _key_matrix(values: list[str], n: int) -> sp.csr_matrix | None:
+    codes: dict[str, int] = {}
+    col = np.array([codes.setdefault(k, len(codes)) if k else -1 for k in values],
+                   dtype=np.int64)
+    ok = col >= 0
+    if not ok.any():
+        return None
+    return sp.csr_matrix((np.ones(ok.sum(), np.float32), (np.nonzero(ok)[0], col[ok])),
+                         shape=(n, len(codes)))
+
+
+def blocking_plan(p: Profiles, use_identifiers: bool = True, k_text: int = 10,
+                  k_handle: int = 8, dims: int = 64, k_style: int = 20,
+                  exact_max: int | None = None) -> BlockingPlan:
+    """Every block of :func:`candidate_pairs`, prepared (SVDs and k-means cells fitted)
+    but not searched. ``exact_max``: most accounts of a text space searched exactly
+    (default ``_EXACT_MAX``; an inverted file above)."""
     n = len(p)
-    blocks = []
+    groups: list[tuple[str, sp.csr_matrix]] = []
     if use_identifiers:
-        for m in p.idents.values():
-            if m.nnz:
-                blocks.append(_pairs_from_groups(m, MAX_GROUP))
+        groups += [(f"identifier {g}", m) for g, m in p.idents.items() if m.nnz]
     # equal handles (up to case and separators), and equal normalised handles; in a
     # large workspace a normalised key can be shared by dozens of accounts while the
     # exact handle is still specific, so both are blocks of their own
-    for values in (p.skeleton, p.hkey):
-        codes: dict[str, int] = {}
-        col = np.array([codes.setdefault(k, len(codes)) if k else -1 for k in values],
-                       dtype=np.int64)
-        ok = col >= 0
-        if ok.any():
-            g = sp.csr_matrix((np.ones(ok.sum(), np.float32), (np.nonzero(ok)[0], col[ok])),
-                              shape=(n, len(codes)))
-            blocks.append(_pairs_from_groups(g, MAX_GROUP))
+    for name, values in (("handle", p.skeleton), ("normalised handle", p.hkey)):
+        g = _key_matrix(values, n)
+        if g is not None:
+            groups.append((name, g))
     text = sp.hstack([p.style, p.products], format="csr")
-    blocks.append(_nearest_in_large_groups(p.hkey, text, 5, MAX_GROUP + 1, 10 * MAX_GROUP))
+    searches = [_large_groups(p.hkey, text, 5, MAX_GROUP + 1, 10 * MAX_GROUP)]
+    done: list[tuple[str, np.ndarray]] = []
     if n > 1:
-        blocks.append(knn_sparse(p.handle_grams, k_handle, 0.5,
-                                 max_df=max(200, int(4 * np.sqrt(n)))))
-        for m, has in ((p.style, p.has_style), (p.products, p.has_products),
-                       (p.feedback, p.has_feedback)):
-            blocks.append(_text_block(m, has, k_text, dims, 0.3))
+        searches.append(_sparse_search("handle n-grams", p.handle_grams, k_handle, 0.5,
+                                       max_df=max(200, int(4 * np.sqrt(n)))))
+        for name, m, has in (("style", p.style, p.has_style),
+                             ("products", p.products, p.has_products),
+                             ("feedback", p.feedback, p.has_feedback)):
+            s = _text_search(name, m, has, k_text, dims, 0.3, exact_max)
+            if s is not None:
+                searches.append(s)
         # writing style also on its specific phrases directly: 64 SVD dimensions blur
         # the rare shingles that tell two writers apart (of the true pairs no block
         # found on a 10,000-vendor world, half were among each other's ten nearest by
         # exact style cosine)
-        blocks.append(knn_sparse(p.phrasing, k_style, 0.05, max_df=_PHRASE_MAX_DF))
-        blocks.append(migration_pairs(p))
+        searches.append(_sparse_search("phrasing", p.phrasing, k_style, 0.05,
+                                       max_df=_PHRASE_MAX_DF))
+        done.append(("migration", migration_pairs(p)))
+    return BlockingPlan(groups, searches, done)
+
+
+def unique_pairs(blocks: list[np.ndarray]) -> np.ndarray:
+    """The distinct pairs ``(i, j)``, ``i < j``, of ``blocks`` (self-pairs dropped), sorted."""
     if not blocks:
-        return np.zeros((0, 2), np.int64)
+        return _no_pairs()
     pairs = np.concatenate(blocks).astype(np.int64)
     pairs = np.sort(pairs, axis=1)
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     return np.unique(pairs, axis=0)
+
+
+def candidate_pairs(p: Profiles, use_identifiers: bool = True, k_text: int = 10,
+                    k_handle: int = 8, dims: int = 64, k_style: int = 20,
+                    exact_max: int | None = None) -> np.ndarray:
+    """Unique candidate pairs ``(i, j)`` with ``i < j`` as an (n, 2) int array."""
+    plan = blocking_plan(p, use_identifiers, k_text, k_handle, dims, k_style, exact_max)
+    blocks = [group_pairs(g, MAX_GROUP) for _, g in plan.groups]
+    blocks += [s.pairs() for s in plan.searches]
+    blocks += [pairs for _, pairs in plan.done]
+    return unique_pairs(blocks)

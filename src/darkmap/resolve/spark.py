@@ -16,10 +16,16 @@ features, the model or the clustering is followed without a second implementatio
   scored pair or a judgement, so no persona spans two components and the result is the
   embedded one (tested on simulated worlds).
 
-Candidate generation (blocking: identifier and handle groups, text nearest neighbours,
-migrations) runs on the driver with :func:`darkmap.resolve.candidates.candidate_pairs`
-(the embedded code), as do loading the profiles and storing the run. pyspark is the
-optional ``spark`` extra.
+- **blocking** (:func:`candidate_pairs_spark`): the exact-key blocks (shared identifier
+  values, equal handles, equal normalised handles, 2..30 holders) are a self-join of
+  (key, account) rows; the neighbour searches (handle n-grams, phrasing, the three SVD
+  text spaces with their k-means cells, large handle groups) are cut into units (blocks
+  of rows, cells, groups) that run as tasks calling the embedded search functions, each
+  search's matrices a broadcast. The driver prepares them: the SVDs, the k-means cells
+  and the migration pairs across market closures (a few per closure and origin).
+
+Loading the profiles, fitting the model and storing the run stay on the driver. pyspark
+is the optional ``spark`` extra.
 """
 
 from __future__ import annotations
@@ -34,7 +40,13 @@ import numpy as np
 import pyarrow as pa
 
 from darkmap.chain.spark import components_frame, spark_session, sql_module
-from darkmap.resolve.candidates import candidate_pairs
+from darkmap.resolve.candidates import (
+    MAX_GROUP,
+    BlockingPlan,
+    blocking_plan,
+    one_blas_thread,
+    unique_pairs,
+)
 from darkmap.resolve.features import IDENTIFIER_SIGNALS, PairFeatures, compare
 from darkmap.resolve.judgements import active_judgements
 from darkmap.resolve.link import (
@@ -55,7 +67,8 @@ from darkmap.resolve.review import judged_sample
 from darkmap.store.personas import finish_link_run
 from darkmap.store.workspace import Workspace, utcnow
 
-__all__ = ["cluster_pairs_spark", "compare_pairs_spark", "link_spark"]
+__all__ = ["candidate_pairs_spark", "cluster_pairs_spark", "compare_pairs_spark",
+           "link_spark"]
 
 _SPARK_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double",
                 np.dtype(np.int8): "byte", np.dtype(np.int16): "short",
@@ -70,6 +83,71 @@ def _feature_dtypes(prof: Profiles, use: tuple[str, ...]) -> tuple[dict[str, np.
                     use)
     return ({k: v.dtype for k, v in probe.raw.items()},
             {k: v.dtype for k, v in probe.level.items()})
+
+
+def _group_pairs_spark(spark: Any, plan: BlockingPlan) -> np.ndarray:
+    """Pairs sharing a key held by 2..MAX_GROUP accounts, per key family: a self-join."""
+    fams, keys, accts = [], [], []
+    for f, (_, g) in enumerate(plan.groups):
+        g = g.tocsr()
+        accts.append(np.repeat(np.arange(g.shape[0], dtype=np.int64), np.diff(g.indptr)))
+        keys.append(g.indices.astype(np.int64))
+        fams.append(np.full(g.nnz, f, np.int32))
+    if not accts or not sum(len(a) for a in accts):
+        return np.zeros((0, 2), np.int64)
+    fn = sql_module().functions
+    window = sql_module().Window.partitionBy("fam", "key")
+    rows = spark.createDataFrame(pa.table({"fam": np.concatenate(fams),
+                                           "key": np.concatenate(keys),
+                                           "acct": np.concatenate(accts)}))
+    held = (rows.withColumn("holders", fn.count("*").over(window))
+            .where((fn.col("holders") >= 2) & (fn.col("holders") <= MAX_GROUP))
+            .drop("holders"))
+    a = held.withColumnRenamed("acct", "a")
+    b = held.withColumnRenamed("acct", "b")
+    out = (a.join(b, ["fam", "key"]).where(fn.col("a") < fn.col("b"))
+           .select("a", "b").distinct().toArrow())
+    return np.stack([out.column("a").to_numpy(), out.column("b").to_numpy()], axis=1)
+
+
+def _search_pairs_spark(spark: Any, plan: BlockingPlan, partitions: int) -> list[np.ndarray]:
+    """Every unit of every search of ``plan`` as a task; the searches' states broadcast."""
+    work = [(k, u) for k, s in enumerate(plan.searches) for u in s.units]
+    if not work:
+        return []
+    # units differ in cost (a cell of a dense space, a block of sparse rows): spread
+    # each search over the tasks instead of giving a task one search's units only
+    order = np.random.default_rng(0).permutation(len(work))
+    work = [work[x] for x in order.tolist()]
+    sc = spark.sparkContext
+    states = sc.broadcast([s.state for s in plan.searches])
+    runs = [s.run for s in plan.searches]
+
+    def task(units: Iterator[tuple[int, Any]]) -> Iterator[np.ndarray]:
+        st = states.value
+        with one_blas_thread():
+            out = [runs[k](st[k], u) for k, u in units]
+        if out:
+            yield np.concatenate(out).astype(np.int64)
+
+    try:
+        got: list[np.ndarray] = (sc.parallelize(work, min(len(work), partitions))
+                                 .mapPartitions(task).collect())
+        return got
+    finally:
+        states.unpersist()
+
+
+def candidate_pairs_spark(spark: Any, prof: Profiles, use_identifiers: bool = True,
+                          partitions: int | None = None, **kw: Any) -> np.ndarray:
+    """:func:`darkmap.resolve.candidates.candidate_pairs` with its blocks run on Spark:
+    the same pairs (``kw``: its other options)."""
+    plan = blocking_plan(prof, use_identifiers, **kw)
+    parts = partitions or 4 * spark.sparkContext.defaultParallelism
+    blocks = [_group_pairs_spark(spark, plan)]
+    blocks += _search_pairs_spark(spark, plan, parts)
+    blocks += [pairs for _, pairs in plan.done]
+    return unique_pairs(blocks)
 
 
 def compare_pairs_spark(spark: Any, prof_bc: Any, pairs: np.ndarray, use: tuple[str, ...],
@@ -196,14 +274,16 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
                 must.append((ia, ib))
             elif v == "different":
                 cannot.append((ia, ib))
-    pairs = candidate_pairs(prof, use_identifiers=any(s in use for s in IDENTIFIER_SIGNALS))
-    if judged_pairs:
-        pairs = np.unique(np.concatenate([pairs, np.array(judged_pairs, np.int64)]), axis=0)
-    timings["candidates_s"] = time.perf_counter() - t0 - sum(timings.values())
     own = spark is None
     if own:
         spark = spark_session(master, "darkmap-link")
     try:
+        pairs = candidate_pairs_spark(
+            spark, prof, use_identifiers=any(s in use for s in IDENTIFIER_SIGNALS))
+        if judged_pairs:
+            pairs = np.unique(np.concatenate([pairs, np.array(judged_pairs, np.int64)]),
+                              axis=0)
+        timings["candidates_s"] = time.perf_counter() - t0 - sum(timings.values())
         dtypes = _feature_dtypes(prof, use) if n else ({}, {})
         bc = spark.sparkContext.broadcast(prof)
         f = compare_pairs_spark(spark, bc, pairs, use, dtypes)
