@@ -173,6 +173,7 @@ def _link(vendors: str, engine: str, master: str) -> dict[str, Any]:
     return {"seconds": round(sec, 2), "peak_mb": round(_hwm_mb()),
             "accounts": res.summary["accounts"], "personas": res.summary["personas"],
             "pairs": res.summary["candidate_pairs"] + res.summary["completion_pairs"],
+            "timings": res.summary["timings"],
             "partition": _partition(members)}
 
 

@@ -139,14 +139,22 @@ def _search_pairs_spark(spark: Any, plan: BlockingPlan, partitions: int) -> list
 
 
 def candidate_pairs_spark(spark: Any, prof: Profiles, use_identifiers: bool = True,
-                          partitions: int | None = None, **kw: Any) -> np.ndarray:
+                          partitions: int | None = None, timings: dict[str, float] | None = None,
+                          **kw: Any) -> np.ndarray:
     """:func:`darkmap.resolve.candidates.candidate_pairs` with its blocks run on Spark:
-    the same pairs (``kw``: its other options)."""
+    the same pairs (``kw``: its other options). ``timings`` receives the seconds of the
+    driver's preparation (``plan_s``: SVDs, k-means cells, migrations) and of the Spark
+    jobs (``spark_s``)."""
+    t0 = time.perf_counter()
     plan = blocking_plan(prof, use_identifiers, **kw)
+    t1 = time.perf_counter()
     parts = partitions or 4 * spark.sparkContext.defaultParallelism
     blocks = [_group_pairs_spark(spark, plan)]
     blocks += _search_pairs_spark(spark, plan, parts)
     blocks += [pairs for _, pairs in plan.done]
+    if timings is not None:
+        timings["plan_s"] = t1 - t0
+        timings["spark_s"] = time.perf_counter() - t1
     return unique_pairs(blocks)
 
 
@@ -278,8 +286,10 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
     if own:
         spark = spark_session(master, "darkmap-link")
     try:
+        blocking: dict[str, float] = {}
         pairs = candidate_pairs_spark(
-            spark, prof, use_identifiers=any(s in use for s in IDENTIFIER_SIGNALS))
+            spark, prof, use_identifiers=any(s in use for s in IDENTIFIER_SIGNALS),
+            timings=blocking)
         if judged_pairs:
             pairs = np.unique(np.concatenate([pairs, np.array(judged_pairs, np.int64)]),
                               axis=0)
@@ -314,7 +324,9 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
         "signals": list(use), "method": opts.method, "threshold": opts.threshold,
         "judgement_conflicts": [[prof.ids[a], prof.ids[b]] for a, b in conflicts],
         "judged_fit": judged_fit,
-        "timings": {k: round(v, 2) for k, v in timings.items()},
+        # the blocking's split: the driver's preparation and the Spark jobs
+        "timings": {**{k: round(v, 2) for k, v in timings.items()},
+                    **{f"candidates_{k}": round(v, 2) for k, v in blocking.items()}},
         "seconds": round(time.perf_counter() - t0, 2),
     }
     finish_link_run(ws.con, run_id, utcnow(), json.dumps(summary))
