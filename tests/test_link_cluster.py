@@ -75,3 +75,39 @@ def test_an_analyst_same_judgement_overrides_evidence_against() -> None:
                                  apart=np.array([False, False, True]))
     assert res.labels[0] == res.labels[2]
     assert not res.conflicts
+
+
+def test_neighbours_keep_the_order_of_the_pairs_and_the_last_weight_of_a_repeat() -> None:
+    # the order of an item's neighbours breaks ties between equally good moves, so the
+    # array-built neighbour lists must be those the pairs give one by one
+    from darkmap.resolve.partition import _neighbours
+
+    rng = np.random.default_rng(7)
+    for repeats in (False, True):
+        i = rng.integers(0, 60, 800)
+        j = rng.integers(0, 60, 800)
+        if not repeats:
+            key = np.unique(np.minimum(i, j) * 100 + np.maximum(i, j), return_index=True)[1]
+            i, j = i[np.sort(key)], j[np.sort(key)]
+        w = rng.normal(size=len(i))
+        want: dict[int, dict[int, float]] = {}
+        for a, b, x in zip(i.tolist(), j.tolist(), w.tolist(), strict=True):
+            if a != b:
+                want.setdefault(a, {})[b] = x
+                want.setdefault(b, {})[a] = x
+        got = _neighbours(i, j, w)
+        assert sorted(got) == sorted(want)
+        assert all(list(got[v].items()) == list(want[v].items()) for v in want)
+        assert any(len(d) > 5 for d in got.values())
+
+
+def test_a_lone_account_with_only_unlike_pairs_stays_alone_and_a_clique_forms() -> None:
+    # the shortcuts for pairs that weigh <= 0 (not pushed, not moved) leave the result
+    # of the objective: 0-4 one persona, 5 (all pairs unlike) alone, 6-7 a pair
+    edges = _clique([0, 1, 2, 3, 4], 0.95) + [(5, k, 0.05) for k in range(5)]
+    edges += [(6, 7, 0.9), (5, 6, 0.2), (4, 6, 0.4)]
+    i, j, p = _arrays(edges)
+    labels = correlation_clustering(8, i, j, p, 0.3).labels
+    assert len(set(labels[:5].tolist())) == 1
+    assert labels[5] not in set(labels[[0, 6]].tolist())
+    assert labels[6] == labels[7] != labels[0]

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -65,11 +67,7 @@ def correlation_clustering(n: int, i: np.ndarray, j: np.ndarray, p: np.ndarray,
     offset = _logit(threshold)
     w_all = np.clip(np.log(np.clip(p, 1e-6, 1 - 1e-6) / np.clip(1 - p, 1e-6, 1)) - offset,
                     -12, 12)
-    nb: dict[int, dict[int, float]] = {}
-    for a, b, w in zip(i.tolist(), j.tolist(), w_all.tolist(), strict=True):
-        if a != b:
-            nb.setdefault(a, {})[b] = w
-            nb.setdefault(b, {})[a] = w
+    nb = _neighbours(np.asarray(i), np.asarray(j), w_all)
     never: dict[int, set[int]] = {}
     for a, b in cannot or []:
         never.setdefault(a, set()).add(b)
@@ -88,10 +86,8 @@ def correlation_clustering(n: int, i: np.ndarray, j: np.ndarray, p: np.ndarray,
         return any(x in bigm for v in mem(small) for x in never.get(v, ()))
 
     # cluster-level sums and scored-pair counts between current clusters
-    sums: dict[int, dict[int, list[float]]] = {}
-    for a, d in nb.items():
-        for b, w in d.items():
-            sums.setdefault(a, {})[b] = [w, 1]
+    sums: dict[int, dict[int, list[float]]] = {
+        a: {b: [w, 1] for b, w in d.items()} for a, d in nb.items()}
 
     def merge(a: int, b: int) -> int:
         if len(mem(a)) < len(mem(b)):
@@ -129,16 +125,26 @@ def correlation_clustering(n: int, i: np.ndarray, j: np.ndarray, p: np.ndarray,
         return w + (len(mem(a)) * len(mem(b)) - c) * missing
 
     heap: list[tuple[float, int, int, int, int]] = []
+    # the gain of two clusters is their summed weight plus ``missing`` per unscored pair
+    # between them: with ``missing`` <= 0 a sum <= 0 never gains, and most sums are
+    # negative (unlike candidates), so their gain is not worked out
+    lossy = missing <= 0
 
-    def push(a: int) -> None:
-        for x in sums.get(a, {}):
-            g = gain(a, x)
+    def push(a: int, put: Callable[[Any, Any], None] = heapq.heappush) -> None:
+        na = len(mem(a))
+        for x, (w, c) in sums.get(a, {}).items():
+            if lossy and w <= 0:
+                continue
+            g = w + (na * len(mem(x)) - c) * missing
             if g > 0:
-                heapq.heappush(heap, (-g, a, x, len(mem(a)), len(mem(x))))
+                put(heap, (-g, a, x, na, len(mem(x))))
 
+    # the first entries are listed, then heapified: the heap pops the same entries in
+    # the same order however it was built (its entries are totally ordered)
     for a in list(sums):
         if parent[a] == a:
-            push(a)
+            push(a, list.append)
+    heapq.heapify(heap)
     while heap:
         _, a, b, sa_, sb_ = heapq.heappop(heap)
         if parent[a] != a or parent[b] != b or b not in sums.get(a, {}):
@@ -151,6 +157,33 @@ def correlation_clustering(n: int, i: np.ndarray, j: np.ndarray, p: np.ndarray,
     labels = [_find(parent, x) for x in range(n)]
     _local_moves(labels, nb, never, frozen, missing, sweeps)
     return ClusterResult(np.asarray(labels, dtype=np.int64), conflicts)
+
+
+def _neighbours(i: np.ndarray, j: np.ndarray, w: np.ndarray) -> dict[int, dict[int, float]]:
+    """Each item's scored neighbours and weights, in the order of the pairs (which
+    breaks ties between equally good moves); a repeated pair keeps its last weight."""
+    keep = i != j
+    i, j, w = i[keep].astype(np.int64), j[keep].astype(np.int64), w[keep]
+    nb: dict[int, dict[int, float]] = {}
+    if not len(i):
+        return nb
+    lo, hi = np.minimum(i, j), np.maximum(i, j)
+    key = lo * (int(max(hi.max(), 0)) + 1) + hi
+    if len(np.unique(key)) < len(key):  # a repeated pair: as the pairs come
+        for a, b, x in zip(i.tolist(), j.tolist(), w.tolist(), strict=True):
+            nb.setdefault(a, {})[b] = x
+            nb.setdefault(b, {})[a] = x
+        return nb
+    # every pair once: per item, its neighbours by pair index (i0 j0 i1 j1 ...)
+    src = np.stack([i, j], axis=1).ravel()
+    order = np.argsort(src, kind="stable")   # by item, then by pair index
+    dst = np.stack([j, i], axis=1).ravel()[order].tolist()
+    wt = np.repeat(w, 2)[order].tolist()
+    items, starts = np.unique(src[order], return_index=True)
+    ends = np.append(starts[1:], len(order)).tolist()
+    for v, a, b in zip(items.tolist(), starts.tolist(), ends, strict=True):
+        nb[v] = dict(zip(dst[a:b], wt[a:b], strict=True))
+    return nb
 
 
 def _keep_apart(never: dict[int, set[int]], parent: list[int], i: np.ndarray,
@@ -196,10 +229,15 @@ def _local_moves(labels: list[int], nb: dict[int, dict[int, float]],
     for lab in labels:
         size[lab] = size.get(lab, 0) + 1
     next_label = len(labels)
+    # an item alone whose scored pairs all weigh <= 0 fits no cluster better than none
+    # (with ``missing`` <= 0), however its neighbours move: it is not worked out
+    cold = ({v for v, d in nb.items() if max(d.values()) <= 0} if missing <= 0
+            else set())
+    order = sorted(nb)
     for _ in range(sweeps):
         moved = 0
-        for v in sorted(nb):
-            if v in frozen:
+        for v in order:
+            if v in frozen or (v in cold and size[labels[v]] == 1):
                 continue
             own = labels[v]
             to: dict[int, list[float]] = {}
