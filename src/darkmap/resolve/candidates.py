@@ -29,6 +29,13 @@ none of them costs time quadratic in the number of accounts:
   new name and a new key, selling the same things from the same country.
 
 Same-market pairs are kept: vendors run several accounts on one market.
+
+:func:`blocking_plan` lays all of this out before anything is searched: the exact-key
+blocks as account x key matrices, each neighbour search as a :class:`Search` cut into
+independent units (blocks of rows, k-means cells, groups) over prepared matrices, and
+the migration pairs. :func:`candidate_pairs` runs the plan in this process; the Spark
+engine runs the same units as tasks and the key blocks as a self-join
+(:func:`darkmap.resolve.spark.candidate_pairs_spark`), with the same pairs.
 """
 
 from __future__ import annotations
