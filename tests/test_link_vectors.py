@@ -17,6 +17,7 @@ from darkmap.resolve.vectors import (
     symbol_runs,
     tfidf,
     token_vocabulary,
+    word_document_counts,
     word_shapes,
 )
 
@@ -258,3 +259,28 @@ def test_phrasing_block_pairs_writers_of_a_rare_phrase(ws) -> None:  # type: ign
     found = {tuple(p) for p in knn_sparse(prof.phrasing, 1, 0.05, max_df=5).tolist()}
     assert (a, b) in found and (b, a) in found
     assert (min(a, b), max(a, b)) in {tuple(p) for p in candidate_pairs(prof).tolist()}
+
+
+def test_distinct_pairs_come_in_the_order_of_the_record_sort() -> None:
+    # candidate pairs are scored and clustered in this order (ties follow it), so the
+    # one-key sort must give exactly what numpy's sort of (i, j) records gives
+    from darkmap.resolve.candidates import unique_pairs
+
+    rng = np.random.default_rng(3)
+    blocks = [rng.integers(0, 500, (4000, 2)), rng.integers(0, 5, (50, 2)),
+              np.array([[7, 7], [3, 9], [9, 3]])]
+    got = unique_pairs(blocks)
+    ref = np.sort(np.concatenate(blocks), axis=1)
+    ref = np.unique(ref[ref[:, 0] != ref[:, 1]], axis=0)
+    assert got.dtype == np.int64 and np.array_equal(got, ref)
+    assert len(got) > 3000 and not len(unique_pairs([np.array([[4, 4]])]))
+
+
+def test_word_document_counts_count_each_text_once() -> None:
+    texts = ["Pure MDMA pure mdma", "mdma crystals", "crystals and more crystals", "x 24h"]
+    vals, counts = word_document_counts(texts, chunk=2)
+    by_word = dict(zip(vals.tolist(), counts.tolist(), strict=True))
+    # the same hash as a one-word text gives
+    one = {w: word_document_counts([w])[0][0] for w in ("mdma", "crystals", "pure", "and")}
+    assert [by_word[one[w]] for w in ("mdma", "crystals", "pure", "and")] == [2, 2, 1, 1]
+    assert list(vals) == sorted(vals.tolist())

@@ -546,7 +546,15 @@ def unique_pairs(blocks: list[np.ndarray]) -> np.ndarray:
     pairs = np.concatenate(blocks).astype(np.int64)
     pairs = np.sort(pairs, axis=1)
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    return np.unique(pairs, axis=0)
+    if not len(pairs):
+        return _no_pairs()
+    # one int64 key per pair sorts as (i, j) does: np.unique(pairs, axis=0) gives the
+    # same rows in the same order, but sorts 16-byte records (several times slower)
+    base = int(pairs[:, 1].max()) + 1
+    if pairs[:, 0].min() < 0 or base > 3_000_000_000:
+        return np.unique(pairs, axis=0)
+    key = np.unique(pairs[:, 0] * base + pairs[:, 1])
+    return np.stack([key // base, key % base], axis=1)
 
 
 def candidate_pairs(p: Profiles, use_identifiers: bool = True, k_text: int = 10,
