@@ -67,6 +67,11 @@ def test_spark_link_equals_embedded(world, spark, opts):
     assert members == want[1]
     assert personas == want[2]
     assert emb.summary["multi_account_personas"] > 5     # there was something to get right
+    # both report the blocking's split: the plan on the driver and running it
+    for res in (emb, got):
+        t = res.summary["timings"]
+        assert t["candidates_plan_s"] > 0 and t["candidates_search_s"] > 0
+        assert t["candidates_s"] >= t["candidates_plan_s"]
 
 
 def test_spark_link_keeps_judgements(world, spark):
