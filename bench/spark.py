@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from chain import synthetic_chain  # bench/chain.py: the same generator
+from chain import CHUNK, synthetic_chain, synthetic_pieces  # bench/chain.py
 
 
 def _hwm_mb(pid: int | str = "self") -> float:
@@ -46,34 +46,70 @@ def _hwm_mb(pid: int | str = "self") -> float:
     return float("nan")
 
 
+def _graph_tables(arr: Any, tx0: int = 0) -> dict[str, pa.Table]:
+    """A TxArrays (its tx ids from 0, counted on from ``tx0``) as the three tables the
+    Spark engine reads."""
+    n_in, n_out = np.diff(arr.in_ptr), np.diff(arr.out_ptr)
+    return {
+        "tx": pa.table({"tx_id": np.arange(tx0, tx0 + arr.n_tx, dtype=np.int64),
+                        "is_coinbase": arr.tx_coinbase}),
+        "txin": pa.table({
+            "tx_id": arr.in_tx.astype(np.int64) + tx0,
+            "n": np.concatenate([np.arange(k) for k in n_in]).astype(np.int32)
+            if len(n_in) else np.zeros(0, np.int32),
+            "address_id": arr.in_addr.astype(np.int64),
+            "st": np.ascontiguousarray(arr.in_type)}),
+        "txout": pa.table({
+            "tx_id": arr.out_tx.astype(np.int64) + tx0,
+            "n": np.concatenate([np.arange(k) for k in n_out]).astype(np.int32),
+            "address_id": arr.out_addr.astype(np.int64), "value": arr.out_value,
+            "st": np.ascontiguousarray(arr.out_type)})}
+
+
 def write_graph(arr: Any, out: Path) -> None:
     """The synthetic TxArrays as the three Parquet files the Spark engine reads."""
     out.mkdir(parents=True, exist_ok=True)
-    n_in, n_out = np.diff(arr.in_ptr), np.diff(arr.out_ptr)
-    pq.write_table(pa.table({"tx_id": np.arange(arr.n_tx, dtype=np.int64),
-                             "is_coinbase": arr.tx_coinbase}), out / "tx.parquet")
-    pq.write_table(pa.table({
-        "tx_id": arr.in_tx.astype(np.int64),
-        "n": np.concatenate([np.arange(k) for k in n_in]).astype(np.int32)
-        if len(n_in) else np.zeros(0, np.int32),
-        "address_id": arr.in_addr.astype(np.int64),
-        "st": np.ascontiguousarray(arr.in_type)}), out / "txin.parquet")
-    pq.write_table(pa.table({
-        "tx_id": arr.out_tx.astype(np.int64),
-        "n": np.concatenate([np.arange(k) for k in n_out]).astype(np.int32),
-        "address_id": arr.out_addr.astype(np.int64), "value": arr.out_value,
-        "st": np.ascontiguousarray(arr.out_type)}),
-        out / "txout.parquet")
+    for name, table in _graph_tables(arr).items():
+        pq.write_table(table, out / f"{name}.parquet")
+
+
+def write_graph_pieces(n_tx: int, out: Path) -> None:
+    """The synthetic chain of ``n_tx`` transactions written piece by piece (the chain
+    is never whole in memory: the 100 M case)."""
+    out.mkdir(parents=True, exist_ok=True)
+    _, _, _, pieces = synthetic_pieces(n_tx)
+    writers: dict[str, Any] = {}
+    tx0 = 0
+    try:
+        for piece in pieces:
+            for name, table in _graph_tables(piece, tx0).items():
+                if name not in writers:
+                    writers[name] = pq.ParquetWriter(out / f"{name}.parquet", table.schema)
+                writers[name].write_table(table)
+            tx0 += piece.n_tx
+            del piece
+    finally:
+        for w in writers.values():
+            w.close()
 
 
 def _embedded_cluster(n_tx: int) -> dict[str, Any]:
-    from darkmap.chain.cluster import cluster_arrays
-    arr = synthetic_chain(n_tx)
-    t0 = time.perf_counter()
-    res = cluster_arrays(arr)
+    """The embedded path: the whole chain in memory (``cluster_arrays``), or piece by
+    piece (``cluster_chunks``) beyond one piece of ``bench/chain.py``."""
+    from darkmap.chain.cluster import cluster_arrays, cluster_chunks
+    if n_tx > CHUNK:
+        n_addr, _, _, pieces = synthetic_pieces(n_tx)
+        t0 = time.perf_counter()
+        res = cluster_chunks(pieces, n_addr)  # drawing the pieces is counted here
+        mode = "cluster_chunks (drawing the pieces included)"
+    else:
+        arr = synthetic_chain(n_tx)
+        t0 = time.perf_counter()
+        res = cluster_arrays(arr)
+        mode = "cluster_arrays"
     sec = time.perf_counter() - t0
     np.save(Path(tempfile.gettempdir()) / f"darkmap-bench-emb-{n_tx}.npy", res.labels)
-    return {"seconds": round(sec, 2), "peak_mb": round(_hwm_mb()),
+    return {"seconds": round(sec, 2), "peak_mb": round(_hwm_mb()), "mode": mode,
             "merge_edges": int(len(res.edge_tx)), "clusters": res.n_clusters}
 
 
@@ -144,7 +180,10 @@ def bench_cluster(n_tx: int, master: str, runs: int) -> dict[str, Any]:
     """Both engines on one synthetic chain size."""
     emb = [_in_process("embedded_cluster", n_tx) for _ in range(runs)]
     with tempfile.TemporaryDirectory() as tmp:
-        write_graph(synthetic_chain(n_tx), Path(tmp))
+        if n_tx > CHUNK:
+            write_graph_pieces(n_tx, Path(tmp))
+        else:
+            write_graph(synthetic_chain(n_tx), Path(tmp))
         spk = [_in_process("spark_cluster", n_tx, master, tmp) for _ in range(runs)]
     return {"txs": n_tx, "embedded": {"median": _median(emb), "runs": emb},
             "spark": {"median": _median(spk), "runs": spk}}

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from darkmap.chain import spark as spark_mod
 from darkmap.chain.cluster import DEFAULT_HEURISTICS, HEURISTICS, components, run_clustering
 from darkmap.chain.spark import components_frame, run_clustering_spark
 from darkmap.collect.ingest import load_files
@@ -66,8 +67,19 @@ def test_spark_equals_embedded(world, heuristics, request, spark):
         assert emb["coinjoins"] == {"whirlpool": 1, "joinmarket": 1}
 
 
-def test_components_match_scipy_on_long_chains(spark):
-    """Paths (the worst case for label propagation), stars and random edges."""
+def _components_spark(spark, n: int, ea: np.ndarray, eb: np.ndarray, **kw) -> np.ndarray:
+    df = spark.createDataFrame(list(zip(ea.tolist(), eb.tolist(), strict=True)),
+                               "a long, b long")
+    got = np.arange(n)
+    for r in components_frame(df, **kw).collect():
+        got[r["address_id"]] = r["cluster_id"]
+    return got
+
+
+@pytest.mark.parametrize("prune_passes", [0, 1, spark_mod.PRUNE_PASSES])
+def test_components_match_scipy_on_long_chains(spark, prune_passes):
+    """Paths (the worst case for label propagation and for pruning), stars and random
+    edges, with the star rounds alone, after one pruning pass and after the default."""
     rng = np.random.default_rng(5)
     n = 3000
     perm = rng.permutation(n)
@@ -75,11 +87,30 @@ def test_components_match_scipy_on_long_chains(spark):
     b = [perm[:400][1:], rng.integers(0, n, 600), rng.integers(1000, 1100, 50)]
     ea, eb = np.concatenate(a), np.concatenate(b)
     want = components(n, ea, eb)
-    df = spark.createDataFrame(list(zip(ea.tolist(), eb.tolist(), strict=True)),
-                               "a long, b long")
-    rows = components_frame(df).collect()
-    got = np.arange(n)
-    for r in rows:
-        got[r["address_id"]] = r["cluster_id"]
+    got = _components_spark(spark, n, ea, eb, prune_passes=prune_passes)
     assert np.array_equal(got, want)
     assert len(np.unique(want)) < n - 900
+
+
+def test_pruning_resolves_stars_without_star_rounds(spark, monkeypatch):
+    """Disjoint stars, each centred on its smallest node, are all leaves of the first
+    pruning pass: labelled without any large-star / small-star round."""
+    rounds: list[int] = []
+    real_rounds = spark_mod._star_rounds
+
+    def counted(*args, **kw):
+        rounds.append(1)
+        return real_rounds(*args, **kw)
+
+    monkeypatch.setattr(spark_mod, "_star_rounds", counted)
+    rng = np.random.default_rng(9)
+    centres = np.arange(0, 2000, 20)
+    ea = np.repeat(centres, 12)
+    eb = ea + np.tile(np.arange(1, 13), len(centres))
+    order = rng.permutation(len(ea))
+    ea, eb = ea[order], eb[order]
+    n = 2000
+    got = _components_spark(spark, n, eb, ea)
+    assert np.array_equal(got, components(n, ea, eb))
+    assert not rounds
+    assert len(np.unique(got[ea])) == len(centres)

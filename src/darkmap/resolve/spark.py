@@ -10,7 +10,8 @@ features, the model or the clustering is followed without a second implementatio
   Fellegi-Sunter fitted by one M-step over every candidate pair) is chosen and applied on
   the driver by the embedded code (a dot product per pair).
 - **clustering**: the scored pairs and the judgements are split into connected components
-  on Spark (large-star / small-star, :func:`darkmap.chain.spark.components_frame`); each
+  on Spark (pruning passes, then large-star / small-star:
+  :func:`darkmap.chain.spark.components_frame`); each
   component is clustered by :func:`darkmap.resolve.partition.correlation_clustering` in a
   grouped ``applyInArrow`` task. Merges and single-account moves only ever follow a
   scored pair or a judgement, so no persona spans two components and the result is the
