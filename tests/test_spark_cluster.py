@@ -70,8 +70,10 @@ def test_spark_equals_embedded(world, heuristics, request, spark):
 def _components_spark(spark, n: int, ea: np.ndarray, eb: np.ndarray, **kw) -> np.ndarray:
     df = spark.createDataFrame(list(zip(ea.tolist(), eb.tolist(), strict=True)),
                                "a long, b long")
+    rows = components_frame(df, **kw).collect()
+    assert len({r["address_id"] for r in rows}) == len(rows)  # each node once
     got = np.arange(n)
-    for r in components_frame(df, **kw).collect():
+    for r in rows:
         got[r["address_id"]] = r["cluster_id"]
     return got
 
