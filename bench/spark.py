@@ -6,7 +6,12 @@
   Spark path (:func:`darkmap.chain.spark.cluster_frames` on ``--master``, reading the
   same graph from Parquet and writing labels and merges to Parquet); seconds, peak
   memory (the Python process's VmHWM; for Spark also the JVM's), Spark shuffle bytes
-  written, and whether the two label vectors are identical;
+  written, and whether the two label vectors are identical. A chain longer than one
+  piece of ``bench/chain.py`` (10 M transactions) is never whole in memory: it is
+  written to Parquet piece by piece and the embedded path is
+  :func:`darkmap.chain.cluster.cluster_chunks` (drawing the pieces counted in its time);
+  the Spark driver's memory can be raised with ``DARKMAP_SPARK_CONF`` (100 M ran with
+  ``spark.driver.memory=10g``);
 - linking a simulated world of ``--vendors`` vendors: ``darkmap link`` embedded and
   ``--engine spark``; seconds and peak memory, identical personas or not.
 
