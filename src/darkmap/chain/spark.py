@@ -40,7 +40,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from darkmap.chain.cluster import DEFAULT_HEURISTICS, HEURISTICS, ROUND_SATS, ClusterSummary
+from darkmap.chain.cluster import (
+    DEFAULT_HEURISTICS,
+    HEURISTICS,
+    ROUND_SATS,
+    ClusterSummary,
+    components,
+)
 from darkmap.chain.coinjoin import KINDS, WHIRLPOOL_DENOMS
 from darkmap.deferred_imports import allow_import
 from darkmap.errors import BadInputError
@@ -282,23 +288,16 @@ PRUNE_MIN_SHRINK = 0.2
 def _local_stars(batches: Any) -> Any:
     """``mapInArrow`` task: one partition's edges ``(src, dst)`` as stars, each node of a
     connected component in this partition pointing at the component's smallest node
-    (``(node, root)`` for every node but the root; scipy's components on the partition)."""
-    from scipy.sparse import coo_matrix  # noqa: PLC0415 - in the Spark worker only
-    from scipy.sparse.csgraph import connected_components  # noqa: PLC0415 - as above
-
+    (``(node, root)`` for every node but the root; :func:`components` on the partition's
+    nodes numbered in their order, so a component's smallest number is its smallest node)."""
     parts = [b for b in batches if b.num_rows]
     if not parts:
         return
     t = pa.Table.from_batches(parts)
     src = t.column("src").to_numpy()
-    dst = t.column("dst").to_numpy()
-    nodes, at = np.unique(np.concatenate([src, dst]), return_inverse=True)
-    m, k = len(src), len(nodes)
-    graph = coo_matrix((np.ones(m, np.int8), (at[:m], at[m:])), shape=(k, k))
-    _, comp = connected_components(graph, directed=False)
-    root = np.full(int(comp.max()) + 1, np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(root, comp, nodes)
-    of = root[comp]
+    nodes, at = np.unique(np.concatenate([src, t.column("dst").to_numpy()]),
+                          return_inverse=True)
+    of = nodes[components(len(nodes), at[:len(src)], at[len(src):])]
     keep = nodes != of
     yield pa.RecordBatch.from_arrays([pa.array(nodes[keep]), pa.array(of[keep])],
                                      names=["src", "dst"])
