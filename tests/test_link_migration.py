@@ -85,3 +85,28 @@ def test_migration_signal_is_symmetric_and_in_the_window(world) -> None:
     # same-market pairs never count as a migration
     same = np.nonzero(prof.market_code == prof.market_code[0])[0][:20]
     assert np.isnan(migration_successor(prof, np.repeat(same[0], len(same)), same)).all()
+
+
+def test_comparison_in_batches_equals_one_call_and_derives_successors_once(world) -> None:
+    """Spark compares pairs in many small batches: every value must equal the one-call
+    comparison's, and the closure-wide mutual best successors are derived once per
+    profiles, not in every batch (at 100,000 accounts that derivation took seconds)."""
+    _, prof, _ = world
+    pairs = candidate_pairs(prof)
+    fresh = load_profiles(world[0].con)
+    assert not fresh.derived
+    whole = compare(fresh, pairs[:, 0], pairs[:, 1])
+    assert list(fresh.derived) == [("mutual_best_successors", MIGRATION_WINDOW)]
+    kept = fresh.derived[("mutual_best_successors", MIGRATION_WINDOW)]
+    assert len(kept) > 0
+    step = max(1, len(pairs) // 7)
+    parts = [compare(fresh, pairs[a:a + step, 0], pairs[a:a + step, 1])
+             for a in range(0, len(pairs), step)]
+    assert fresh.derived[("mutual_best_successors", MIGRATION_WINDOW)] is kept
+    assert (whole.level["migration"] == 2).any()
+    for name in whole.raw:
+        joined = np.concatenate([p.raw[name] for p in parts])
+        assert np.array_equal(joined, whole.raw[name], equal_nan=True), name
+    for name in whole.level:
+        joined = np.concatenate([p.level[name] for p in parts])
+        assert np.array_equal(joined, whole.level[name]), name

@@ -466,7 +466,13 @@ def mutual_best_successors(p: Profiles, window: float = MIGRATION_WINDOW) -> np.
     A one-to-one reading of a closure: among the accounts that ended at it and those
     that started after it (same origin), two that pick each other as best product match
     are far likelier one vendor than two that are merely among each other's top ``k``.
+    Computed once per profiles and window (every batch of pair comparison asks again).
     """
+    return p.derive(("mutual_best_successors", window),
+                    lambda: _mutual_best_successors(p, window))
+
+
+def _mutual_best_successors(p: Profiles, window: float) -> np.ndarray:
     pr = migration_pairs(p, k=1, window=window)
     if not len(pr):
         return np.zeros((0, 2), np.int64)

@@ -9,10 +9,11 @@ day numbers, price keys as a DuckDB table the pair joins read.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from typing import Any, TypeVar, cast
 
 import duckdb
 import numpy as np
@@ -54,6 +55,9 @@ _RARE_SHARE = 0.01        # `rare_phrases`: shingles of fewer than 1% of the acc
 _MAX_IDENT_HOLDERS = 5    # an identifier on more accounts than this is not compared
 _PRICE_OFFSET = 50.0      # keeps stored log prices non-zero so sparsity is stable
 _FX = {"USD": 1.0, "EUR": 1.1, "GBP": 1.3, "AUD": 0.7, "CAD": 0.75, "CHF": 1.05}
+
+
+_D = TypeVar("_D")
 
 
 @dataclass
@@ -100,9 +104,20 @@ class Profiles:
     phrasing_evidence: SharedEvidence | None = None
     rare_evidence: SharedEvidence | None = None
     origin_share: np.ndarray | None = None  # share of accounts with this origin (nan unknown)
+    # values derived from the whole set of profiles, computed once on first use (the
+    # profiles do not change once loaded): pair comparison runs in many batches (Spark
+    # tasks), and a derivation over every account must not run again in each
+    derived: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False,
+                                                 compare=False)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def derive(self, key: tuple[Any, ...], make: Callable[[], _D]) -> _D:
+        """``make()``, computed once per ``key`` for these profiles and kept."""
+        if key not in self.derived:
+            self.derived[key] = make()
+        return cast(_D, self.derived[key])
 
 
 _QTY = re.compile(r"(\d+(?:[.,]\d+)?)\s*(kg|g|gr|grams?|oz|mg|ug|mcg|ml|pills?|tabs?|"

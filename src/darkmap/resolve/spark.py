@@ -45,6 +45,7 @@ from darkmap.resolve.candidates import (
     MAX_GROUP,
     BlockingPlan,
     blocking_plan,
+    mutual_best_successors,
     one_blas_thread,
     unique_pairs,
 )
@@ -296,6 +297,8 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
                               axis=0)
         timings["candidates_s"] = time.perf_counter() - t0 - sum(timings.values())
         dtypes = _feature_dtypes(prof, use) if n else ({}, {})
+        if "migration" in use:  # derived once here and broadcast with the profiles,
+            mutual_best_successors(prof)  # not again in every task's batches
         bc = spark.sparkContext.broadcast(prof)
         f = compare_pairs_spark(spark, bc, pairs, use, dtypes)
         model, judged_fit = _learnt(_model_for(opts.method, use, f, prof), f, prof, sample,
