@@ -13,7 +13,8 @@
   the Spark driver's memory can be raised with ``DARKMAP_SPARK_CONF`` (100 M ran with
   ``spark.driver.memory=10g``);
 - linking a simulated world of ``--vendors`` vendors: ``darkmap link`` embedded and
-  ``--engine spark``; seconds and peak memory, identical personas or not.
+  ``--engine spark``; seconds and peak memory (for Spark also the JVM's, and the
+  shuffle bytes written), identical personas or not.
 
 Each measurement runs in its own process (peak memory is per process); ``--runs`` repeats
 it and the median is reported with every run.
@@ -208,13 +209,28 @@ def _link(vendors: str, engine: str, master: str) -> dict[str, Any]:
         ingest(ws, [w / "pages", w / "listings", w / "seized"])
     else:
         ws = Workspace.open(base / "ws")
+    spark_figures: dict[str, Any] = {}
     t0 = time.perf_counter()
-    res = link(ws) if engine == "embedded" else link_spark(ws, master=master)
+    if engine == "embedded":
+        res = link(ws)
+    else:
+        from darkmap.chain.spark import spark_session
+        events = Path(tempfile.mkdtemp(prefix="darkmap-bench-events-"))
+        # the session is timed too, as `link --engine spark` starts its own
+        spark = spark_session(master, "darkmap-bench-link", {
+            "spark.eventLog.enabled": "true", "spark.eventLog.compress": "false",
+            "spark.eventLog.dir": events.as_uri()})
+        spark.sparkContext.setLogLevel("ERROR")
+        res = link_spark(ws, master=master, spark=spark)
+        spark_figures["peak_mb_jvm"] = round(_hwm_mb(spark.sparkContext._gateway.proc.pid))
+        spark.stop()
+        spark_figures["shuffle_write_mb"] = round(_shuffle_bytes(events) / 2**20, 1)
+        shutil.rmtree(events, ignore_errors=True)
     sec = time.perf_counter() - t0
     labels = res.labels.tolist() if res.labels is not None else []
     members = sorted(zip(res.ids, labels, strict=True))
     ws.close()
-    return {"seconds": round(sec, 2), "peak_mb": round(_hwm_mb()),
+    return {"seconds": round(sec, 2), "peak_mb": round(_hwm_mb()), **spark_figures,
             "accounts": res.summary["accounts"], "personas": res.summary["personas"],
             "pairs": res.summary["candidate_pairs"] + res.summary["completion_pairs"],
             "timings": res.summary["timings"],
