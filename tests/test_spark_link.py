@@ -11,7 +11,7 @@ from conftest import simulated_workspace
 
 from darkmap.resolve.candidates import blocking_plan, candidate_pairs, group_pairs
 from darkmap.resolve.judgements import judge
-from darkmap.resolve.link import LinkOptions, link
+from darkmap.resolve.link import STAGES, LinkOptions, link
 from darkmap.resolve.profiles import load_profiles
 from darkmap.resolve.spark import candidate_pairs_spark, link_spark
 from darkmap.store.workspace import Workspace
@@ -83,8 +83,14 @@ def test_spark_link_keeps_judgements(world, spark):
     judge(world, lone[0][0], lone[1][0], "same", author="test")
     emb = link(world)
     want = _stored(world)
-    got = link_spark(world, spark=spark)
+    told: list[str] = []
+    got = link_spark(world, spark=spark, progress=told.append)
     assert _stored(world) == want
+    # the stages as the embedded run tells them, the Spark ones marked (the session
+    # was given: none is started)
+    assert [t.split(":")[0].split(" among")[0].removesuffix(", on Spark")
+            for t in told] == list(STAGES)
+    assert sum(t.endswith(", on Spark") for t in told) == 3
     assert got.summary["judgement_conflicts"] == emb.summary["judgement_conflicts"]
     members = {a: p for p, a in want[1]}
     assert members[pair[0]] != members[pair[1]]

@@ -243,7 +243,8 @@ def verify_captures(ws: Workspace,
 
 
 def link(ws: Workspace, options: LinkOptions | None = None, engine: str = "embedded",
-         master: str = "local[2]") -> LinkResult:
+         master: str = "local[2]", progress: Callable[[str], None] | None = None
+         ) -> LinkResult:
     """Link every account of ``ws`` into personas and store them with their links.
 
     Replaces the personas of an earlier run; analyst judgements always hold.
@@ -258,13 +259,14 @@ def link(ws: Workspace, options: LinkOptions | None = None, engine: str = "embed
         res.summary["cross_market_personas"]
 
     ``engine="spark"`` compares the pairs and clusters them on Spark (``master``), with
-    the same result (:func:`darkmap.resolve.spark.link_spark`).
+    the same result (:func:`darkmap.resolve.spark.link_spark`). ``progress`` is told
+    each stage as it starts (``darkmap link`` shows it on a status line).
     """
     if engine == "spark":
-        return link_spark(ws, options, master)
+        return link_spark(ws, options, master, progress=progress)
     if engine != "embedded":
         raise BadInputError(f"unknown engine {engine!r}; embedded or spark")
-    return _link(ws, options)
+    return _link(ws, options, progress)
 
 
 def judge(ws: Workspace, a: str, b: str, verdict: str, author: str | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,9 +19,18 @@ from darkmap.cli.common import (
 )
 from darkmap.errors import BadInputError
 from darkmap.resolve.judgements import check_request, judge, withdraw
-from darkmap.resolve.link import DEFAULT_THRESHOLD, METHODS, LinkOptions, LinkSummary
+from darkmap.resolve.link import (
+    DEFAULT_THRESHOLD,
+    METHODS,
+    LinkOptions,
+    LinkResult,
+    LinkSummary,
+)
 from darkmap.resolve.lookup import PersonaDetail, PersonaHit, search_personas, show_persona
 from darkmap.resolve.review import JudgedEstimate, judged_estimate, review_queue
+
+if TYPE_CHECKING:
+    from darkmap.store.workspace import Workspace
 
 __all__ = ["judge_cmd", "link_cmd", "persona", "review_cmd"]
 
@@ -55,9 +65,10 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
               help="Then estimate precision and recall from the analysts' judgements, with "
                    "95% intervals (`darkmap review --estimate`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No status line while linking.")
 def link_cmd(workspace: Path | None, method: str, signals: tuple[str, ...],
              without: tuple[str, ...], threshold: float, engine: str, master: str,
-             learn: bool, report: bool, as_json: bool) -> None:
+             learn: bool, report: bool, as_json: bool, quiet: bool) -> None:
     """Link accounts into personas (across and within markets), with explanations.
 
     Re-running replaces personas and links; analyst judgements always hold.
@@ -69,7 +80,10 @@ def link_cmd(workspace: Path | None, method: str, signals: tuple[str, ...],
                        without=_split(without), threshold=threshold, learn=learn)
     ws = open_ws(workspace)
     try:
-        res = link(ws, opts, engine, master)
+        if quiet or as_json:
+            res = link(ws, opts, engine, master)
+        else:
+            res = _link_with_status(ws, opts, engine, master)
         est = judged_estimate(ws) if report else None
     finally:
         ws.close()
@@ -79,6 +93,32 @@ def link_cmd(workspace: Path | None, method: str, signals: tuple[str, ...],
     _print_summary(res.summary)
     if est is not None:
         _print_estimate(est)
+
+
+def _link_with_status(ws: Workspace, opts: LinkOptions, engine: str,
+                      master: str) -> LinkResult:
+    """:func:`~darkmap.api.link` under a status line: the stage running (with its
+    counts), the time in it and in the whole run; gone when the run ends."""
+    from rich.console import Console  # noqa: PLC0415 - rich only when the line is shown
+    from rich.markup import escape  # noqa: PLC0415
+    from rich.progress import (  # noqa: PLC0415
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    console = Console(stderr=True, log_path=False)
+    with Progress(SpinnerColumn(), TextColumn("[bold]link"), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console, transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def stage(text: str) -> None:
+            bar.update(task, description=escape(text))
+            if console.is_terminal:  # each stage's start stays on the screen, timed
+                console.log(escape(text), highlight=False)
+
+        return link(ws, opts, engine, master, progress=stage)
 
 
 @main.command("review")

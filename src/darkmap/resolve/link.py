@@ -14,6 +14,7 @@ import math
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, TypedDict
@@ -41,8 +42,9 @@ from darkmap.store.personas import LinkTables, finish_link_run, store_link_run
 from darkmap.store.workspace import Workspace, utcnow
 from darkmap.store.writer import row_id
 
-__all__ = ["AGAINST", "DEFAULT_THRESHOLD", "METHODS", "LinkOptions", "LinkResult", "LinkSummary",
-           "evidence_against", "link", "resolve_signals", "score_pairs"]
+__all__ = ["AGAINST", "DEFAULT_THRESHOLD", "METHODS", "STAGES", "LinkOptions", "LinkResult",
+           "LinkSummary", "Progress", "evidence_against", "link", "resolve_signals",
+           "score_pairs"]
 
 METHODS = ("logistic", "fellegi-sunter")
 
@@ -230,18 +232,35 @@ def _completion(n: int, pairs: np.ndarray, p: np.ndarray, must: list[tuple[int, 
     return missing
 
 
-def link(ws: Workspace, opts: LinkOptions | None = None) -> LinkResult:
+Progress = Callable[[str], None]
+"""Told what a link run's next stage is about to do (:data:`STAGES`, with counts)."""
+STAGES = ("loading the accounts' profiles", "finding candidate pairs",
+          "scoring the candidate pairs", "clustering the scored pairs into personas",
+          "storing personas and links")
+"""A link run's stages, in order, as :data:`Progress` is told them (the first words)."""
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def link(ws: Workspace, opts: LinkOptions | None = None,
+         progress: Progress | None = None) -> LinkResult:
     """Build personas from every account in ``ws`` and store them with their links.
 
-    Raises :class:`~darkmap.errors.BadInputError` for invalid options (unknown method or
+    ``progress`` is called with a line saying what each stage is about to do (for a
+    status line: a link of 100,000 accounts takes minutes). Raises
+    :class:`~darkmap.errors.BadInputError` for invalid options (unknown method or
     signal, a threshold outside [0, 1])."""
     opts = opts or LinkOptions()
     opts.check()
+    say = progress or _quiet
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     use = resolve_signals(opts.signals, opts.without)
     run_id = uuid.uuid4().hex[:12]
     started = utcnow()
+    say(STAGES[0])
     prof = load_profiles(ws.con)
     n = len(prof)
     timings["profiles_s"] = time.perf_counter() - t0
@@ -258,11 +277,13 @@ def link(ws: Workspace, opts: LinkOptions | None = None) -> LinkResult:
             elif v == "different":
                 cannot.append((ia, ib))
     blocking: dict[str, float] = {}
+    say(f"{STAGES[1]} among {n:,} accounts")
     pairs = candidate_pairs(prof, use_identifiers=any(s in use for s in IDENTIFIER_SIGNALS),
                             timings=blocking)
     if judged_pairs:
         pairs = np.unique(np.concatenate([pairs, np.array(judged_pairs, np.int64)]), axis=0)
     timings["candidates_s"] = time.perf_counter() - t0 - sum(timings.values())
+    say(f"{STAGES[2]}: {len(pairs):,}")
     f = compare(prof, pairs[:, 0], pairs[:, 1], use)
     model, judged_fit = _learnt(_model_for(opts.method, use, f, prof), f, prof, sample, opts)
     p = model.probability(f)
@@ -272,10 +293,12 @@ def link(ws: Workspace, opts: LinkOptions | None = None) -> LinkResult:
         f = _concat(f, f2)
         p = np.concatenate([p, model.probability(f2)])
     timings["scoring_s"] = time.perf_counter() - t0 - sum(timings.values())
+    say(STAGES[3])
     res = correlation_clustering(n, f.i, f.j, p, opts.threshold, must, cannot,
                                  apart=evidence_against(f, use))
     timings["clustering_s"] = time.perf_counter() - t0 - sum(timings.values())
     labels = res.labels
+    say(STAGES[4])
     stored = _store(ws, run_id, started, prof, f, p, labels, model, use, opts, judged)
     timings["store_s"] = time.perf_counter() - t0 - sum(timings.values())
     summary: LinkSummary = {

@@ -52,9 +52,11 @@ from darkmap.resolve.candidates import (
 from darkmap.resolve.features import IDENTIFIER_SIGNALS, PairFeatures, compare
 from darkmap.resolve.judgements import active_judgements
 from darkmap.resolve.link import (
+    STAGES,
     LinkOptions,
     LinkResult,
     LinkSummary,
+    Progress,
     _completion,
     _concat,
     _learnt,
@@ -259,16 +261,18 @@ def cluster_pairs_spark(spark: Any, n: int, i: np.ndarray, j: np.ndarray, p: np.
 
 
 def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "local[2]",
-               spark: Any = None) -> LinkResult:
+               spark: Any = None, progress: Progress | None = None) -> LinkResult:
     """:func:`darkmap.resolve.link.link` with scoring and clustering on Spark: the same
-    personas, links, signals and contributions are stored."""
+    personas, links, signals and contributions are stored (``progress``: as there)."""
     opts = opts or LinkOptions()
     opts.check()
+    say = progress or (lambda _: None)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     use = resolve_signals(opts.signals, opts.without)
     run_id = uuid.uuid4().hex[:12]
     started = utcnow()
+    say(STAGES[0])
     prof = load_profiles(ws.con)
     n = len(prof)
     timings["profiles_s"] = time.perf_counter() - t0
@@ -286,9 +290,11 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
                 cannot.append((ia, ib))
     own = spark is None
     if own:
+        say(f"starting Spark ({master})")
         spark = spark_session(master, "darkmap-link")
     try:
         blocking: dict[str, float] = {}
+        say(f"{STAGES[1]} among {n:,} accounts, on Spark")
         pairs = candidate_pairs_spark(
             spark, prof, use_identifiers=any(s in use for s in IDENTIFIER_SIGNALS),
             timings=blocking)
@@ -296,6 +302,7 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
             pairs = np.unique(np.concatenate([pairs, np.array(judged_pairs, np.int64)]),
                               axis=0)
         timings["candidates_s"] = time.perf_counter() - t0 - sum(timings.values())
+        say(f"{STAGES[2]}: {len(pairs):,}, on Spark")
         dtypes = _feature_dtypes(prof, use) if n else ({}, {})
         if "migration" in use:  # derived once here and broadcast with the profiles,
             mutual_best_successors(prof)  # not again in every task's batches
@@ -310,6 +317,7 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
             f = _concat(f, f2)
             p = np.concatenate([p, model.probability(f2)])
         timings["scoring_s"] = time.perf_counter() - t0 - sum(timings.values())
+        say(f"{STAGES[3]}, on Spark")
         labels, conflicts = cluster_pairs_spark(spark, n, f.i, f.j, p, opts.threshold,
                                                 must, cannot, evidence_against(f, use))
         bc.unpersist()
@@ -317,6 +325,7 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
         if own:
             spark.stop()
     timings["clustering_s"] = time.perf_counter() - t0 - sum(timings.values())
+    say(STAGES[4])
     stored = _store(ws, run_id, started, prof, f, p, labels, model, use, opts, judged)
     timings["store_s"] = time.perf_counter() - t0 - sum(timings.values())
     summary: LinkSummary = {
