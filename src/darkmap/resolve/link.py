@@ -264,18 +264,8 @@ def link(ws: Workspace, opts: LinkOptions | None = None,
     prof = load_profiles(ws.con)
     n = len(prof)
     timings["profiles_s"] = time.perf_counter() - t0
-    judged = active_judgements(ws)
-    # the last run's judged pairs: read before this run replaces its links
-    sample = judged_sample(ws) if opts.learn else []
-    must, cannot, judged_pairs = [], [], []
-    for (a, b), v in judged.items():
-        if a in prof.index and b in prof.index:
-            ia, ib = sorted((prof.index[a], prof.index[b]))
-            judged_pairs.append((ia, ib))
-            if v == "same":
-                must.append((ia, ib))
-            elif v == "different":
-                cannot.append((ia, ib))
+    judged = _judgements(ws, prof, opts.learn)
+    must, cannot, judged_pairs = judged.must, judged.cannot, judged.pairs
     blocking: dict[str, float] = {}
     say(f"{STAGES[1]} among {n:,} accounts")
     pairs = candidate_pairs(prof, use_identifiers=any(s in use for s in IDENTIFIER_SIGNALS),
@@ -285,7 +275,8 @@ def link(ws: Workspace, opts: LinkOptions | None = None,
     timings["candidates_s"] = time.perf_counter() - t0 - sum(timings.values())
     say(f"{STAGES[2]}: {len(pairs):,}")
     f = compare(prof, pairs[:, 0], pairs[:, 1], use)
-    model, judged_fit = _learnt(_model_for(opts.method, use, f, prof), f, prof, sample, opts)
+    model, judged_fit = _learnt(_model_for(opts.method, use, f, prof), f, prof,
+                                judged.sample, opts)
     p = model.probability(f)
     extra = _completion(n, pairs, p, must, opts.complete_max)
     if len(extra):
@@ -299,24 +290,64 @@ def link(ws: Workspace, opts: LinkOptions | None = None,
     timings["clustering_s"] = time.perf_counter() - t0 - sum(timings.values())
     labels = res.labels
     say(STAGES[4])
-    stored = _store(ws, run_id, started, prof, f, p, labels, model, use, opts, judged)
+    stored = _store(ws, run_id, started, prof, f, p, labels, model, use, opts,
+                    judged.verdicts)
     timings["store_s"] = time.perf_counter() - t0 - sum(timings.values())
-    summary: LinkSummary = {
+    summary = _summary(stored, prof, pairs, extra, use, opts, res.conflicts, judged_fit,
+                       timings, blocking, t0)
+    finish_link_run(ws.con, run_id, utcnow(), json.dumps(summary))
+    return LinkResult(run_id, summary, prof.ids, labels)
+
+
+@dataclass
+class _Judged:
+    """The standing judgements of a link run: ``verdicts`` by account ids; ``must`` and
+    ``cannot`` (same / different) and every judged ``pairs`` as profile rows, ``a < b``;
+    ``sample``: the last run's judged candidate pairs (only when learning)."""
+
+    verdicts: dict[tuple[str, str], str]
+    must: list[tuple[int, int]]
+    cannot: list[tuple[int, int]]
+    pairs: list[tuple[int, int]]
+    sample: list[JudgedPair]
+
+
+def _judgements(ws: Workspace, prof: Profiles, learn: bool) -> _Judged:
+    verdicts = active_judgements(ws)
+    # the last run's judged pairs: read before this run replaces its links
+    sample = judged_sample(ws) if learn else []
+    out = _Judged(verdicts, [], [], [], sample)
+    for (a, b), v in verdicts.items():
+        if a in prof.index and b in prof.index:
+            ia, ib = sorted((prof.index[a], prof.index[b]))
+            out.pairs.append((ia, ib))
+            if v == "same":
+                out.must.append((ia, ib))
+            elif v == "different":
+                out.cannot.append((ia, ib))
+    return out
+
+
+def _summary(stored: _Stored, prof: Profiles, pairs: np.ndarray, extra: np.ndarray,
+             use: tuple[str, ...], opts: LinkOptions, conflicts: list[tuple[int, int]],
+             judged_fit: dict[str, Any], timings: dict[str, float],
+             blocking: dict[str, float], t0: float) -> LinkSummary:
+    """A link run's summary (either engine): what it stored, its options and timings."""
+    return {
         "run_id": stored["run_id"], "personas": stored["personas"],
         "multi_account_personas": stored["multi_account_personas"],
         "cross_market_personas": stored["cross_market_personas"],
         "links_stored": stored["links_stored"], "model": stored["model"],
-        "accounts": n, "candidate_pairs": int(len(pairs)), "completion_pairs": int(len(extra)),
+        "accounts": len(prof), "candidate_pairs": int(len(pairs)),
+        "completion_pairs": int(len(extra)),
         "signals": list(use), "method": opts.method, "threshold": opts.threshold,
-        "judgement_conflicts": [[prof.ids[a], prof.ids[b]] for a, b in res.conflicts],
+        "judgement_conflicts": [[prof.ids[a], prof.ids[b]] for a, b in conflicts],
         "judged_fit": judged_fit,
-        # the blocking's split: its plan and running it
+        # the blocking's split: its plan (on the driver) and running it
         "timings": {**{k: round(v, 2) for k, v in timings.items()},
                     **{f"candidates_{k}": round(v, 2) for k, v in blocking.items()}},
         "seconds": round(time.perf_counter() - t0, 2),
     }
-    finish_link_run(ws.con, run_id, utcnow(), json.dumps(summary))
-    return LinkResult(run_id, summary, prof.ids, labels)
 
 
 def _concat(a: PairFeatures, b: PairFeatures) -> PairFeatures:

@@ -50,24 +50,23 @@ from darkmap.resolve.candidates import (
     unique_pairs,
 )
 from darkmap.resolve.features import IDENTIFIER_SIGNALS, PairFeatures, compare
-from darkmap.resolve.judgements import active_judgements
 from darkmap.resolve.link import (
     STAGES,
     LinkOptions,
     LinkResult,
-    LinkSummary,
     Progress,
     _completion,
     _concat,
+    _judgements,
     _learnt,
     _model_for,
     _store,
+    _summary,
     evidence_against,
     resolve_signals,
 )
 from darkmap.resolve.partition import correlation_clustering
 from darkmap.resolve.profiles import Profiles, load_profiles
-from darkmap.resolve.review import judged_sample
 from darkmap.store.personas import finish_link_run
 from darkmap.store.workspace import Workspace, utcnow
 
@@ -276,18 +275,8 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
     prof = load_profiles(ws.con)
     n = len(prof)
     timings["profiles_s"] = time.perf_counter() - t0
-    judged = active_judgements(ws)
-    # the last run's judged pairs: read before this run replaces its links
-    sample = judged_sample(ws) if opts.learn else []
-    must, cannot, judged_pairs = [], [], []
-    for (a, b), v in judged.items():
-        if a in prof.index and b in prof.index:
-            ia, ib = sorted((prof.index[a], prof.index[b]))
-            judged_pairs.append((ia, ib))
-            if v == "same":
-                must.append((ia, ib))
-            elif v == "different":
-                cannot.append((ia, ib))
+    judged = _judgements(ws, prof, opts.learn)
+    must, cannot, judged_pairs = judged.must, judged.cannot, judged.pairs
     own = spark is None
     if own:
         say(f"starting Spark ({master})")
@@ -308,8 +297,8 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
             mutual_best_successors(prof)  # not again in every task's batches
         bc = spark.sparkContext.broadcast(prof)
         f = compare_pairs_spark(spark, bc, pairs, use, dtypes)
-        model, judged_fit = _learnt(_model_for(opts.method, use, f, prof), f, prof, sample,
-                                    opts)
+        model, judged_fit = _learnt(_model_for(opts.method, use, f, prof), f, prof,
+                                    judged.sample, opts)
         p = model.probability(f)
         extra = _completion(n, pairs, p, must, opts.complete_max)
         if len(extra):
@@ -326,22 +315,11 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
             spark.stop()
     timings["clustering_s"] = time.perf_counter() - t0 - sum(timings.values())
     say(STAGES[4])
-    stored = _store(ws, run_id, started, prof, f, p, labels, model, use, opts, judged)
+    stored = _store(ws, run_id, started, prof, f, p, labels, model, use, opts,
+                    judged.verdicts)
     timings["store_s"] = time.perf_counter() - t0 - sum(timings.values())
-    summary: LinkSummary = {
-        "run_id": stored["run_id"], "personas": stored["personas"],
-        "multi_account_personas": stored["multi_account_personas"],
-        "cross_market_personas": stored["cross_market_personas"],
-        "links_stored": stored["links_stored"], "model": stored["model"],
-        "accounts": n, "candidate_pairs": int(len(pairs)), "completion_pairs": int(len(extra)),
-        "signals": list(use), "method": opts.method, "threshold": opts.threshold,
-        "judgement_conflicts": [[prof.ids[a], prof.ids[b]] for a, b in conflicts],
-        "judged_fit": judged_fit,
-        # the blocking's split: the driver's preparation and the Spark jobs
-        "timings": {**{k: round(v, 2) for k, v in timings.items()},
-                    **{f"candidates_{k}": round(v, 2) for k, v in blocking.items()}},
-        "seconds": round(time.perf_counter() - t0, 2),
-    }
+    summary = _summary(stored, prof, pairs, extra, use, opts, conflicts, judged_fit,
+                       timings, blocking, t0)
     finish_link_run(ws.con, run_id, utcnow(), json.dumps(summary))
     return LinkResult(run_id, summary, prof.ids, labels)
 
