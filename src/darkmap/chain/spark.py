@@ -6,12 +6,21 @@ merge edges (one per input / per change output, each with its transaction and he
 and the same cluster ids (the smallest address id of the cluster), computed in Spark
 DataFrames only (no GraphFrames: its jar cannot be fetched offline).
 
-- CoinJoins: output counts per ``(tx, value)``; the largest equal-value group (ties: the
+- per transaction: one aggregation by ``tx_id`` over ``tx``, ``txin`` and ``txout``
+  stacked (one shuffle of map-side partial aggregates, no join) gives every figure the
+  rules need (counts, first and last known input, the change heuristics' counts and
+  picks); the result is checkpointed and read by every step below.
+- CoinJoins: only the candidates (:func:`darkmap.chain.coinjoin.candidates`: every rule
+  needs >= 3 inputs and outputs) have their outputs counted per ``(tx, value)``, the
+  candidates broadcast while they are few; the largest equal-value group (ties: the
   larger value), outputs in groups, then the four rules of :mod:`.coinjoin`.
 - ``multi_input``: each known input address of a usable transaction (not a coinbase, not
-  a CoinJoin) is merged with the first known input address (lowest input index).
+  a CoinJoin) is merged with the first known input address (lowest input index): with
+  two known inputs straight from the per-transaction row, with three or more from the
+  inputs joined with those transactions.
 - change heuristics: per transaction the output each enabled rule picks; where two rules
   pick different outputs none merges; self-change transactions are skipped.
+  ``change_one_time`` needs each address's first transaction: one shuffle by address.
 - connected components: pruning passes first (each partition's edges become stars
   rooted at their smallest node, scipy in a ``mapInArrow`` task, and the star leaves that
   appear in no other edge are set aside with their root), then the large-star /
@@ -341,24 +350,29 @@ def cluster_frames(spark: Any, tx: Any, txin: Any, txout: Any,
             "self_change", fn.coalesce("self_change", fn.lit(False)))
         if "change_one_time" in change:
             t = t.join(_one_time(fn, txout), "tx_id", "left")
-    # per transaction, the edges it makes on its own: multi-input with two known inputs,
-    # and the change output the enabled heuristics agree on (where two of them pick
-    # different outputs, none merges)
-    edges: list[Any] = []
+    # per transaction, the edges it makes on its own (each a filter of the checkpointed
+    # rows): multi-input with two known inputs, and the change output the enabled
+    # heuristics agree on (where two of them pick different outputs, none merges)
     if "multi_input" in heuristics:
-        edges.append(fn.when(fn.col("usable") & (fn.col("n_known") == 2)
-                             & (fn.col("first") != fn.col("last")),
-                             _edge(fn, "multi_input", fn.col("last"))))
+        frames.append(t.where(fn.col("usable") & (fn.col("n_known") == 2)
+                              & (fn.col("first") != fn.col("last")))
+                      .select("tx_id", fn.lit("multi_input").alias("heuristic"),
+                              fn.col("first").alias("address_a"),
+                              fn.col("last").alias("address_b")))
     if change:
         picks = _change_picks(fn, change)
         ns = [n for _, n, _ in picks]
         agreed = fn.least(*ns) == fn.greatest(*ns) if len(ns) > 1 else fn.lit(True)
-        edges += [fn.when(agreed & n.isNotNull() & (a != fn.col("first")), _edge(fn, h, a))
-                  for h, n, a in picks]
-    if edges:
-        frames.append(t.select("tx_id", "first", fn.explode(fn.filter(
-            fn.array(*edges), lambda e: e.isNotNull())).alias("e")).select(
-            "tx_id", "e.heuristic", fn.col("first").alias("address_a"), "e.address_b"))
+        t = t.select("tx_id", "first", agreed.alias("agreed"),
+                     *[fn.struct(n.alias("n"), a.alias("a")).alias(h) for h, n, a in picks])
+        if checkpoint:  # read once per heuristic
+            t = t.localCheckpoint()
+        for h, _, _ in picks:
+            frames.append(t.where(fn.col("agreed") & fn.col(f"{h}.n").isNotNull()
+                                  & (fn.col(f"{h}.a") != fn.col("first")))
+                          .select("tx_id", fn.lit(h).alias("heuristic"),
+                                  fn.col("first").alias("address_a"),
+                                  fn.col(f"{h}.a").cast("long").alias("address_b")))
     if frames:
         merges = frames[0]
         for p in frames[1:]:
@@ -375,11 +389,6 @@ def cluster_frames(spark: Any, tx: Any, txin: Any, txout: Any,
         "tx_id", names.alias("kind"), fn.col("k").cast("int").alias("n_equal"),
         fn.col("denom").cast("long").alias("denomination"))
     return SparkClusters(labels, merges, coinjoins)
-
-
-def _edge(fn: Any, heuristic: str, address_b: Any) -> Any:
-    return fn.struct(fn.lit(heuristic).alias("heuristic"),
-                     address_b.cast("long").alias("address_b"))
 
 
 def _large_star(fn: Any, e: Any) -> Any:
