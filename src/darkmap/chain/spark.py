@@ -323,12 +323,13 @@ def cluster_frames(spark: Any, tx: Any, txin: Any, txout: Any,
     if checkpoint:  # read by every step below
         t = t.localCheckpoint()
     ni, no = fn.col("n_in"), fn.col("n_out")
-    n_cand = t.where((ni >= MIN_INPUTS) & (no >= MIN_OUTPUTS)).count() if checkpoint else None
-    cj = _coinjoins(fn, t, txout, n_cand is not None and n_cand <= _BROADCAST_ROWS)
+    few = checkpoint and (t.where((ni >= MIN_INPUTS) & (no >= MIN_OUTPUTS)).count()
+                          <= _BROADCAST_ROWS)
+    cj = _coinjoins(fn, t, txout, few)
     if checkpoint:
         cj = cj.localCheckpoint()
-    t = (t.join(fn.broadcast(cj.select("tx_id", "kind")) if n_cand is not None
-                and n_cand <= _BROADCAST_ROWS else cj.select("tx_id", "kind"), "tx_id", "left")
+    kinds = cj.select("tx_id", "kind")
+    t = (t.join(fn.broadcast(kinds) if few else kinds, "tx_id", "left")
          .withColumn("usable", ~fn.col("is_coinbase") & fn.coalesce(fn.col("kind") == 0,
                                                                     fn.lit(True)))
          .withColumn("first", fn.when(fn.col("usable"), fn.col("first"))))
@@ -337,8 +338,7 @@ def cluster_frames(spark: Any, tx: Any, txin: Any, txout: Any,
         # three or more known inputs (one transaction in seven on bench/spark.py's chain,
         # half of the inputs): each against the first, joined from the inputs
         many = t.where("usable AND n_known >= 3").select("tx_id", "first")
-        n_many = many.count() if checkpoint else None
-        if n_many is not None and n_many <= _BROADCAST_ROWS:
+        if checkpoint and many.count() <= _BROADCAST_ROWS:
             many = fn.broadcast(many)
         frames.append(txin.where("address_id IS NOT NULL").join(many, "tx_id")
                       .where("address_id <> first").select(
