@@ -6,12 +6,21 @@ merge edges (one per input / per change output, each with its transaction and he
 and the same cluster ids (the smallest address id of the cluster), computed in Spark
 DataFrames only (no GraphFrames: its jar cannot be fetched offline).
 
-- CoinJoins: output counts per ``(tx, value)``; the largest equal-value group (ties: the
+- per transaction: one aggregation by ``tx_id`` over ``tx``, ``txin`` and ``txout``
+  stacked (one shuffle of map-side partial aggregates, no join) gives every figure the
+  rules need (counts, first and last known input, the change heuristics' counts and
+  picks); the result is checkpointed and read by every step below.
+- CoinJoins: only the candidates (:func:`darkmap.chain.coinjoin.candidates`: every rule
+  needs >= 3 inputs and outputs) have their outputs counted per ``(tx, value)``, the
+  candidates broadcast while they are few; the largest equal-value group (ties: the
   larger value), outputs in groups, then the four rules of :mod:`.coinjoin`.
 - ``multi_input``: each known input address of a usable transaction (not a coinbase, not
-  a CoinJoin) is merged with the first known input address (lowest input index).
+  a CoinJoin) is merged with the first known input address (lowest input index): with
+  two known inputs straight from the per-transaction row, with three or more from the
+  inputs joined with those transactions.
 - change heuristics: per transaction the output each enabled rule picks; where two rules
   pick different outputs none merges; self-change transactions are skipped.
+  ``change_one_time`` needs each address's first transaction: one shuffle by address.
 - connected components: pruning passes first (each partition's edges become stars
   rooted at their smallest node, scipy in a ``mapInArrow`` task, and the star leaves that
   appear in no other edge are set aside with their root), then the large-star /
@@ -47,7 +56,7 @@ from darkmap.chain.cluster import (
     ClusterSummary,
     components,
 )
-from darkmap.chain.coinjoin import KINDS, WHIRLPOOL_DENOMS
+from darkmap.chain.coinjoin import KINDS, MIN_INPUTS, MIN_OUTPUTS, WHIRLPOOL_DENOMS
 from darkmap.deferred_imports import allow_import
 from darkmap.errors import BadInputError
 from darkmap.model.bitcoin import SCRIPT_TYPES
@@ -60,6 +69,11 @@ __all__ = ["SparkClusters", "cluster_frames", "components_frame", "env_conf",
            "run_clustering_spark", "spark_session", "sql_module"]
 
 _WASABI1_BASE = 10_000_000
+_TYPE_CODES = tuple(range(1, len(SCRIPT_TYPES) + 1))
+"""Script type codes (``st``) of the known types."""
+_BROADCAST_ROWS = 4_000_000
+"""At most this many CoinJoin candidates, or transactions of three or more known inputs,
+are broadcast to find their outputs or inputs (the outputs or inputs are not shuffled)."""
 
 
 def sql_module() -> Any:
@@ -143,25 +157,79 @@ class SparkClusters:
     coinjoins: Any
 
 
-def _coinjoins(fn: Any, tx: Any, txin: Any, txout: Any) -> Any:
-    """Per transaction: n_in, n_out, kind code, n_equal, denomination (as coinjoin.py)."""
-    n_in = txin.groupBy("tx_id").agg(fn.count(fn.lit(1)).alias("n_in"))
-    n_out = txout.groupBy("tx_id").agg(fn.count(fn.lit(1)).alias("n_out"))
-    big = n_out.where("n_out >= 3").select("tx_id")
-    runs = (txout.join(big, "tx_id").groupBy("tx_id", "value")
-            .agg(fn.count(fn.lit(1)).alias("len")).where("len >= 2"))
+def _per_tx(fn: Any, tx: Any, txin: Any, txout: Any, change: list[str]) -> Any:
+    """One row per transaction of ``tx`` with every per-transaction figure: one
+    aggregation by ``tx_id`` over ``tx``, ``txin`` and ``txout`` stacked (``side`` 0, 1,
+    2), so one shuffle (of map-side partial aggregates) and no join.
+
+    Inputs: ``n_in``; ``n_known`` (inputs with an address), ``first`` and ``last`` (the
+    address of the known input with the lowest and the highest index); with
+    ``change_address_type``, ``lo``, ``hi`` and ``n_typed`` over the inputs of a known
+    script type. Outputs: ``n_out``; with a change heuristic ``addressed`` (outputs with
+    an address); with ``change_round_payment`` ``n_round``, ``c_round`` (addressed outputs
+    of a non-round value) and that output's ``n`` and address (``r_n``, ``r_a``: minima,
+    so the output itself when ``c_round`` is 1); with ``change_address_type``, per script
+    type code ``s`` the count of addressed outputs of that type and, the same way, the one
+    output's ``n`` and address (``t{s}_c``, ``t{s}_n``, ``t{s}_a``).
+    """
+    rows = (tx.select("tx_id", fn.lit(0).alias("side"), "is_coinbase")
+            .unionByName(txin.select("tx_id", fn.lit(1).alias("side"), "n", "address_id", "st"),
+                         allowMissingColumns=True)
+            .unionByName(txout.select("tx_id", fn.lit(2).alias("side"), "n", "address_id",
+                                      "value", "st"), allowMissingColumns=True))
+    side = fn.col("side")
+    is_in, is_out = side == 1, side == 2
+    known = fn.col("address_id").isNotNull()
+    at = fn.when(is_in & known, fn.col("n"))
+    aggs = [fn.count(fn.when(side == 0, 1)).alias("n_tx"),
+            fn.max(fn.when(side == 0, fn.col("is_coinbase"))).alias("is_coinbase"),
+            fn.count(fn.when(is_in, 1)).alias("n_in"),
+            fn.count(fn.when(is_in, fn.col("address_id"))).alias("n_known"),
+            fn.min_by("address_id", at).alias("first"), fn.max_by("address_id", at).alias("last"),
+            fn.count(fn.when(is_out, 1)).alias("n_out")]
+    has = is_out & known
+    if change:
+        aggs.append(fn.count(fn.when(has, 1)).alias("addressed"))
+    if "change_round_payment" in change:
+        rnd = (fn.col("value") % ROUND_SATS == 0) & (fn.col("value") > 0)
+        other = has & ~rnd
+        aggs += [fn.count(fn.when(is_out & rnd, 1)).alias("n_round"),
+                 fn.count(fn.when(other, 1)).alias("c_round"),
+                 fn.min(fn.when(other, fn.col("n"))).alias("r_n"),
+                 fn.min(fn.when(other, fn.col("address_id"))).alias("r_a")]
+    if "change_address_type" in change:
+        typed = fn.when(is_in & (fn.col("st") > 0), fn.col("st"))
+        aggs += [fn.min(typed).alias("lo"), fn.max(typed).alias("hi"),
+                 fn.count(typed).alias("n_typed")]
+        for s in _TYPE_CODES:
+            of = has & (fn.col("st") == s)
+            aggs += [fn.count(fn.when(of, 1)).alias(f"t{s}_c"),
+                     fn.min(fn.when(of, fn.col("n"))).alias(f"t{s}_n"),
+                     fn.min(fn.when(of, fn.col("address_id"))).alias(f"t{s}_a")]
+    return rows.groupBy("tx_id").agg(*aggs).where("n_tx > 0").drop("n_tx")
+
+
+def _coinjoins(fn: Any, t: Any, txout: Any, broadcast: bool) -> Any:
+    """(tx_id, kind, k, denom) of the CoinJoin candidates of ``t`` (:func:`_per_tx`), as
+    coinjoin.py: the transactions whose counts some rule could accept
+    (:func:`darkmap.chain.coinjoin.candidates`), their outputs' largest equal-value group
+    (ties: the larger value), outputs in groups, then the four rules. The others are no
+    CoinJoin, and only the candidates' outputs are grouped by value (with ``broadcast``
+    the candidates are broadcast and the outputs are not shuffled to find them)."""
+    ni, no = fn.col("n_in"), fn.col("n_out")
+    cand = t.where((ni >= MIN_INPUTS) & (no >= MIN_OUTPUTS)
+                   & ((no <= 2 * ni + 1) | ((ni >= 10) & (no >= 10)))).select(
+        "tx_id", "n_in", "n_out")
+    ids = cand.select("tx_id")
+    runs = (txout.select("tx_id", "value").join(fn.broadcast(ids) if broadcast else ids, "tx_id")
+            .groupBy("tx_id", "value").agg(fn.count(fn.lit(1)).alias("len")).where("len >= 2"))
     best = runs.groupBy("tx_id").agg(
         fn.max(fn.struct("len", "value")).alias("top"), fn.sum("len").alias("grouped"))
-    t = (tx.select("tx_id", "is_coinbase").join(n_in, "tx_id", "left")
-         .join(n_out, "tx_id", "left").join(best, "tx_id", "left")
-         .select("tx_id", "is_coinbase",
-                 fn.coalesce("n_in", fn.lit(0)).alias("n_in"),
-                 fn.coalesce("n_out", fn.lit(0)).alias("n_out"),
-                 fn.coalesce(fn.col("top.len"),
-                            fn.when(fn.col("n_out") > 0, 1).otherwise(0)).alias("k"),
-                 fn.coalesce(fn.col("top.value"), fn.lit(0)).alias("denom"),
-                 fn.coalesce("grouped", fn.lit(0)).alias("grouped")))
-    k, denom, ni, no = fn.col("k"), fn.col("denom"), fn.col("n_in"), fn.col("n_out")
+    c = cand.join(best, "tx_id", "left").select(
+        "tx_id", "n_in", "n_out", fn.coalesce(fn.col("top.len"), fn.lit(1)).alias("k"),
+        fn.coalesce(fn.col("top.value"), fn.lit(0)).alias("denom"),
+        fn.coalesce("grouped", fn.lit(0)).alias("grouped"))
+    k, denom = fn.col("k"), fn.col("denom")
     joinmarket = (k >= 3) & (no <= 2 * k + 1) & (ni >= k) & (denom >= 10_000)
     wasabi2 = (ni >= 50) & (no >= 50) & (2 * fn.col("grouped") >= no)
     ratio = fn.when(denom > 0, denom / fn.lit(float(_WASABI1_BASE))).otherwise(0.0)
@@ -172,83 +240,142 @@ def _coinjoins(fn: Any, tx: Any, txin: Any, txout: Any) -> Any:
                  & denom.isin([int(d) for d in WHIRLPOOL_DENOMS]))
     kind = (fn.when(whirlpool, 1).when(wasabi1, 2).when(wasabi2, 3).when(joinmarket, 4)
             .otherwise(0))
-    return t.withColumn("kind", kind)
+    return c.select("tx_id", kind.alias("kind"), "k", "denom")
 
 
-def _change_choices(fn: Any, h: str, txs: Any, txin: Any, txout: Any) -> Any:
-    """(tx_id, n, address_id) of the output heuristic ``h`` picks as change."""
-    ok = txs.where("usable AND first IS NOT NULL AND n_out >= 2 AND NOT self_change")
-    has = txout.where("address_id IS NOT NULL")
-    if h == "change_one_time":
-        first_seen = has.groupBy("address_id").agg(fn.min("tx_id").alias("seen"))
-        o = has.join(first_seen, "address_id").withColumn("new", fn.col("seen") == fn.col("tx_id"))
-        per = o.groupBy("tx_id").agg(fn.sum(fn.col("new").cast("long")).alias("n_new"),
-                                     fn.count(fn.lit(1)).alias("addressed"))
-        ok = ok.join(per, "tx_id").where("n_new = 1 AND addressed = n_out")
-        cand = o.where("new")
-    elif h == "change_address_type":
-        typ = (txin.where("st > 0").groupBy("tx_id")
-               .agg(fn.min("st").alias("lo"), fn.max("st").alias("hi"),
-                    fn.count(fn.lit(1)).alias("n_known")))
-        ok = ok.join(typ, "tx_id").where("lo = hi AND n_known = n_in")
-        cand = has.join(ok.select("tx_id", "lo"), "tx_id").where("st = lo")
-        per = cand.groupBy("tx_id").agg(fn.count(fn.lit(1)).alias("c")).where("c = 1")
-        ok = ok.join(per, "tx_id")
-    elif h == "change_round_payment":
-        rnd = (fn.col("value") % ROUND_SATS == 0) & (fn.col("value") > 0)
-        per = txout.groupBy("tx_id").agg(
-            fn.sum(rnd.cast("long")).alias("n_round"),
-            fn.sum((fn.col("address_id").isNotNull() & ~rnd).cast("long")).alias("c"))
-        ok = ok.join(per, "tx_id").where("n_out = 2 AND n_round = 1 AND c = 1")
-        cand = has.where(~rnd)
-    else:
-        raise BadInputError(f"unknown heuristic {h!r}; have {', '.join(HEURISTICS)}")
-    return (cand.join(ok.select("tx_id", "first"), "tx_id")
-            .select("tx_id", "n", "address_id", "first"))
+def _self_change(fn: Any, txin: Any, txout: Any) -> Any:
+    """(tx_id, self_change) of the transactions paying an output to one of their own
+    input addresses: the known inputs and the addressed outputs as one frame, grouped by
+    transaction and address."""
+    side = [f.where("address_id IS NOT NULL").select("tx_id", "address_id", fn.lit(k).alias("side"))
+            for k, f in ((1, txin), (2, txout))]
+    pairs = side[0].unionByName(side[1])
+    both = (pairs.groupBy("tx_id", "address_id")
+            .agg(fn.min("side").alias("lo"), fn.max("side").alias("hi")).where("lo < hi"))
+    return both.groupBy("tx_id").agg(fn.lit(True).alias("self_change"))
+
+
+def _one_time(fn: Any, txout: Any) -> Any:
+    """(tx_id, n_new, o_n, o_a) for ``change_one_time``: per transaction its outputs
+    whose address is seen there first (lowest tx_id), and the smallest such output's
+    index and address (the output itself when ``n_new`` is 1). One shuffle of the
+    addressed outputs by address, one of the new ones by transaction."""
+    has = txout.where("address_id IS NOT NULL").select("tx_id", "n", "address_id")
+    per = (has.repartition("address_id").groupBy("address_id", "tx_id")
+           .agg(fn.count(fn.lit(1)).alias("c"), fn.min("n").alias("n")))
+    seen = per.groupBy("address_id").agg(fn.min(fn.struct("tx_id", "c", "n")).alias("f"))
+    return (seen.select(fn.col("f.tx_id").alias("tx_id"), fn.col("f.c").alias("c"),
+                        fn.col("f.n").alias("n"), "address_id")
+            .groupBy("tx_id").agg(fn.sum("c").alias("n_new"), fn.min("n").alias("o_n"),
+                                  fn.min("address_id").alias("o_a")))
+
+
+def _change_picks(fn: Any, change: list[str]) -> list[tuple[str, Any, Any]]:
+    """Per change heuristic: (name, output index, output address) of the output it picks,
+    null where it is silent, as columns of the per-transaction frame."""
+    ok = (fn.col("usable") & fn.col("first").isNotNull() & (fn.col("n_out") >= 2)
+          & ~fn.col("self_change"))
+    picks = []
+    for h in change:
+        if h == "change_one_time":
+            fires = ok & (fn.col("n_new") == 1) & (fn.col("addressed") == fn.col("n_out"))
+            n, a = fn.col("o_n"), fn.col("o_a")
+        elif h == "change_address_type":
+            lo = fn.col("lo")
+            c, n, a = (_by_code(fn, lo, x) for x in ("c", "n", "a"))
+            fires = (ok & (lo == fn.col("hi")) & (fn.col("n_typed") == fn.col("n_in"))
+                     & (c == 1))
+        elif h == "change_round_payment":
+            fires = (ok & (fn.col("n_out") == 2) & (fn.col("n_round") == 1)
+                     & (fn.col("c_round") == 1))
+            n, a = fn.col("r_n"), fn.col("r_a")
+        else:
+            raise BadInputError(f"unknown heuristic {h!r}; have {', '.join(HEURISTICS)}")
+        fires = fn.coalesce(fires, fn.lit(False))
+        picks.append((h, fn.when(fires, n), fn.when(fires, a)))
+    return picks
+
+
+def _by_code(fn: Any, code: Any, what: str) -> Any:
+    """The column ``t{s}_{what}`` of the script type code ``s`` = ``code`` (null for none)."""
+    out = fn.when(code == _TYPE_CODES[0], fn.col(f"t{_TYPE_CODES[0]}_{what}"))
+    for s in _TYPE_CODES[1:]:
+        out = out.when(code == s, fn.col(f"t{s}_{what}"))
+    return out
 
 
 def cluster_frames(spark: Any, tx: Any, txin: Any, txout: Any,
                    heuristics: tuple[str, ...] = DEFAULT_HEURISTICS,
                    checkpoint: bool = True) -> SparkClusters:
     """Cluster the graph frames (``tx``: tx_id, is_coinbase; ``txin``: tx_id, n,
-    address_id, st; ``txout``: tx_id, n, address_id, value, st) with ``heuristics``."""
+    address_id, st; ``txout``: tx_id, n, address_id, value, st) with ``heuristics``.
+
+    ``st`` is the script type code (1 + index into :data:`~darkmap.model.bitcoin.SCRIPT_TYPES`,
+    0 unknown), as :func:`~darkmap.store.chain_columns.write_graph_parquet` writes it.
+    """
     unknown = set(heuristics) - set(HEURISTICS)
     if unknown:
         raise BadInputError(
             f"unknown heuristic(s) {sorted(unknown)}; have {', '.join(HEURISTICS)}")
     fn = sql_module().functions
-    cj = _coinjoins(fn, tx, txin, txout)
-    txs = cj.withColumn("usable", ~fn.col("is_coinbase") & (fn.col("kind") == 0))
-    known = txin.where("address_id IS NOT NULL").join(
-        txs.where("usable").select("tx_id"), "tx_id")
-    first = known.groupBy("tx_id").agg(fn.min_by("address_id", "n").alias("first"))
-    txs = txs.join(first, "tx_id", "left")
-    parts = []
-    if "multi_input" in heuristics:
-        parts.append(known.join(first, "tx_id").where("address_id <> first").select(
-            "tx_id", fn.lit("multi_input").alias("heuristic"), fn.col("first").alias("address_a"),
-            fn.col("address_id").alias("address_b")))
     change = [h for h in heuristics if h.startswith("change_")]
+    t = _per_tx(fn, tx, txin, txout, change)
+    if checkpoint:  # read by every step below
+        t = t.localCheckpoint()
+    ni, no = fn.col("n_in"), fn.col("n_out")
+    few = checkpoint and (t.where((ni >= MIN_INPUTS) & (no >= MIN_OUTPUTS)).count()
+                          <= _BROADCAST_ROWS)
+    cj = _coinjoins(fn, t, txout, few)
+    if checkpoint:
+        cj = cj.localCheckpoint()
+    kinds = cj.select("tx_id", "kind")
+    t = (t.join(fn.broadcast(kinds) if few else kinds, "tx_id", "left")
+         .withColumn("usable", ~fn.col("is_coinbase") & fn.coalesce(fn.col("kind") == 0,
+                                                                    fn.lit(True)))
+         .withColumn("first", fn.when(fn.col("usable"), fn.col("first"))))
+    frames: list[Any] = []
+    if "multi_input" in heuristics:
+        # three or more known inputs (one transaction in seven on bench/spark.py's chain,
+        # half of the inputs): each against the first, joined from the inputs
+        many = t.where("usable AND n_known >= 3").select("tx_id", "first")
+        if checkpoint and many.count() <= _BROADCAST_ROWS:
+            many = fn.broadcast(many)
+        frames.append(txin.where("address_id IS NOT NULL").join(many, "tx_id")
+                      .where("address_id <> first").select(
+                          "tx_id", fn.lit("multi_input").alias("heuristic"),
+                          fn.col("first").alias("address_a"),
+                          fn.col("address_id").alias("address_b")))
     if change:
-        selfc = (txout.where("address_id IS NOT NULL").select("tx_id", "address_id")
-                 .join(known.select("tx_id", "address_id"), ["tx_id", "address_id"], "left_semi")
-                 .select("tx_id").distinct().withColumn("self_change", fn.lit(True)))
-        txs = (txs.join(selfc, "tx_id", "left")
-               .withColumn("self_change", fn.coalesce("self_change", fn.lit(False))))
-        picks = None
-        for h in change:
-            c = _change_choices(fn, h, txs, txin, txout).withColumn("heuristic", fn.lit(h))
-            picks = c if picks is None else picks.unionByName(c)
-        if picks is None:
-            raise BadInputError("no change heuristic")
-        agreed = (picks.groupBy("tx_id").agg(fn.countDistinct("n").alias("nd"))
-                  .where("nd = 1").select("tx_id"))
-        parts.append(picks.join(agreed, "tx_id").where("address_id <> first").select(
-            "tx_id", "heuristic", fn.col("first").alias("address_a"),
-            fn.col("address_id").alias("address_b")))
-    if parts:
-        merges = parts[0]
-        for p in parts[1:]:
+        t = t.join(_self_change(fn, txin, txout), "tx_id", "left").withColumn(
+            "self_change", fn.coalesce("self_change", fn.lit(False)))
+        if "change_one_time" in change:
+            t = t.join(_one_time(fn, txout), "tx_id", "left")
+    # per transaction, the edges it makes on its own (each a filter of the checkpointed
+    # rows): multi-input with two known inputs, and the change output the enabled
+    # heuristics agree on (where two of them pick different outputs, none merges)
+    if "multi_input" in heuristics:
+        frames.append(t.where(fn.col("usable") & (fn.col("n_known") == 2)
+                              & (fn.col("first") != fn.col("last")))
+                      .select("tx_id", fn.lit("multi_input").alias("heuristic"),
+                              fn.col("first").alias("address_a"),
+                              fn.col("last").alias("address_b")))
+    if change:
+        picks = _change_picks(fn, change)
+        ns = [n for _, n, _ in picks]
+        agreed = fn.least(*ns) == fn.greatest(*ns) if len(ns) > 1 else fn.lit(True)
+        t = t.select("tx_id", "first", agreed.alias("agreed"),
+                     *[fn.struct(n.alias("n"), a.alias("a")).alias(h) for h, n, a in picks])
+        if checkpoint:  # read once per heuristic
+            t = t.localCheckpoint()
+        for h, _, _ in picks:
+            frames.append(t.where(fn.col("agreed") & fn.col(f"{h}.n").isNotNull()
+                                  & (fn.col(f"{h}.a") != fn.col("first")))
+                          .select("tx_id", fn.lit(h).alias("heuristic"),
+                                  fn.col("first").alias("address_a"),
+                                  fn.col(f"{h}.a").cast("long").alias("address_b")))
+    if frames:
+        merges = frames[0]
+        for p in frames[1:]:
             merges = merges.unionByName(p)
     else:
         merges = spark.createDataFrame([], "tx_id long, heuristic string, address_a long, "
