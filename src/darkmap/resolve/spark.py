@@ -60,6 +60,7 @@ from darkmap.resolve.link import (
     _judgements,
     _learnt,
     _model_for,
+    _quiet,
     _store,
     _summary,
     evidence_against,
@@ -265,7 +266,7 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
     personas, links, signals and contributions are stored (``progress``: as there)."""
     opts = opts or LinkOptions()
     opts.check()
-    say = progress or (lambda _: None)
+    say = progress or _quiet
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     use = resolve_signals(opts.signals, opts.without)
