@@ -84,7 +84,9 @@ _CUES = ["", "\n", " ", "me@example.com", "jabber: foo@jabber.org", "xmpp:bar@xm
          ("44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SKUArTMmDyr9bB6bTRQbp3s"
           "BWcqWbQDAyJMrb"), "05" + "ab" * 32, "expyuzz4wqqyqhjn.onion",
          "vww6ybal4bd7szmgncyruucpgfkqahzddi37ktceo3ah7ngmcopnpyyd.onion", ".ONION", "0", "l",
-         "x" * 30, "2" * 20 + ".onion", "é", "\u0131", "\u212a"]
+         "x" * 30, "2" * 20 + ".onion", "é", "\u0131", "\u212a", "a" * 64 + "@x.com",
+         "b" * 63 + "@y.org", "x.y+z%w-v@host.org", "_@x.co", "a@b@c.com", "@@", "-@a.bc",
+         "Bc1", ".oNion", "PgP"]
 
 
 def _whole(text: str) -> list[tuple[str, tuple[int, int]]]:
@@ -107,11 +109,13 @@ def _prefiltered(text: str) -> list[tuple[str, tuple[int, int]]]:
         out += [(name, m.span()) for a, b in runs for m in rx.finditer(text, a, b)]
     out += [("_ONION_RE", m.span()) for m in ids._onions(text)]
     for name, rx, cues in (("_JID_CUE_RE", ids._JID_CUE_RE, ids._JID_CUES),
-                           ("_EMAIL_RE", ids._EMAIL_RE, ids._EMAIL_CUES),
+                           ("_EMAIL_RE", None, None),  # one start per '@'
                            ("_WICKR_RE", ids._WICKR_RE, ids._WICKR_CUES),
                            ("_TG_RE", ids._TG_RE, ids._TG_CUES),
                            ("_SIGNAL_RE", ids._SIGNAL_RE, ids._SIGNAL_CUES)):
-        out += [(name, m.span()) for m in ids._cued(rx, text, low, cues)]
+        found = (ids._emails(text) if rx is None or cues is None
+                 else ids._cued(rx, text, low, cues))
+        out += [(name, m.span()) for m in found]
     return out
 
 

@@ -83,15 +83,38 @@ _ALNUM_RUN = bytes(97 if chr(c).isascii() and chr(c).isalnum() else 32 for c in 
 _RUN = b"a" * 26
 
 
-def _may_hold(text: str) -> bool:
-    """``_ANY_RE.search(text) is not None``, mostly without running it."""
+class _Cues:
+    """A text, its lower-casing and which cue words it holds, each word searched for
+    once: the prefilter, the crypto scan and the contact scan ask about the same words
+    (a substring test costs about a microsecond per 3,000 characters, and a profile
+    text meets some thirty of them)."""
+
+    __slots__ = ("_hits", "low", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.low = text.lower()
+        self._hits: dict[str, bool] = {}
+
+    def __contains__(self, word: str) -> bool:
+        """``word in self.low`` (``word`` lower-case), remembered."""
+        hit = self._hits.get(word)
+        if hit is None:
+            hit = self._hits[word] = word in self.low
+        return hit
+
+
+def _may_hold(text: str, cues: _Cues | None = None) -> bool:
+    """``_ANY_RE.search(text) is not None``, mostly without running it (``cues``: a
+    :class:`_Cues` of ``text``, when the caller has one)."""
     if text.isascii() or _no_folds(text):
-        low = text.lower()
+        if cues is None:
+            cues = _Cues(text)
         for cue in _LITERAL_CUES:  # a loop, not any(): this runs for every text
-            if cue in low:
+            if cue in cues:
                 return True
         for word in _REST_WORDS:
-            if word in low:
+            if word in cues:
                 return _REST_RE.search(text) is not None
         if _RUN not in text.encode("ascii", "replace").translate(_ALNUM_RUN):
             return False
@@ -146,13 +169,17 @@ def scan_text(text: str, *, market_id: str | None, account_handle: str | None,
               listing_ref: str | None = None, field: str, locator: str) -> ScanResult:
     """Like :func:`extract_identifiers`, also returning every PGP block found."""
     out = ScanResult()
-    if not text or not _may_hold(text):
-        if not text or ("&" not in text and "\\" not in text):
-            return out
+    if not text:
+        return out
+    cues = _Cues(text)
+    if not _may_hold(text, cues) and "&" not in text and "\\" not in text:
+        return out
     if "&" in text:
         text = html.unescape(text)
     if "\\n" in text:
         text = text.replace("\\r\\n", "\n").replace("\\n", "\n")
+    if text is not cues.text:
+        cues = _Cues(text)
     seen: set[tuple[str, str]] = set()
     recs = out.records
 
@@ -165,7 +192,7 @@ def scan_text(text: str, *, market_id: str | None, account_handle: str | None,
             listing_ref=listing_ref, field=field, context=_context(text, start, end),
             locator=locator))
 
-    if "PGP" in text or "pgp" in text:
+    if "pgp" in cues and ("PGP" in text or "pgp" in text):
         low = text.upper()
         if "BEGIN PGP PUBLIC KEY BLOCK" in low:
             blocks = parse_armored(text)
@@ -182,8 +209,9 @@ def scan_text(text: str, *, market_id: str | None, account_handle: str | None,
             if blocks:
                 # the key's base64 must not be scanned for addresses and handles
                 text = _blank_blocks(text, blocks)
-    _scan_crypto(text, add)
-    _scan_contacts(text, add)
+                cues = _Cues(text)
+    _scan_crypto(text, add, cues)
+    _scan_contacts(text, add, cues)
     return out
 
 
@@ -220,12 +248,14 @@ def _alnum_runs(text: str) -> list[tuple[int, int]]:
     return runs
 
 
-def _onions(text: str) -> list[re.Match[str]]:
+def _onions(text: str, low: str | None = None) -> list[re.Match[str]]:
     """``list(_ONION_RE.finditer(text))``: in ASCII text tried only where a match can
-    start, 56 or 16 characters before a ``.onion`` (found by ``str.find``)."""
+    start, 56 or 16 characters before a ``.onion`` (found by ``str.find``); ``low`` is
+    ``text.lower()`` when the caller has it."""
     if not text.isascii():
         return list(_ONION_RE.finditer(text))
-    low = text.lower()
+    if low is None:
+        low = text.lower()
     if low.count(".onion") * 16 > len(text):  # a text made of ".onion"s: one scan
         return list(_ONION_RE.finditer(text))
     starts = []
@@ -248,24 +278,28 @@ def _matches_at(rx: re.Pattern[str], text: str, starts: Iterable[int]) -> list[r
     return out
 
 
-def _scan_crypto(text: str, add) -> None:  # type: ignore[no-untyped-def]
+def _scan_crypto(text: str, add, cues: _Cues | None = None) -> None:  # type: ignore[no-untyped-def]
     # Base58 and hex addresses are runs of 26+ ASCII letters and digits (their
-    # patterns are case-sensitive and ASCII-only): only those runs are searched
+    # patterns are case-sensitive and ASCII-only): only those runs are searched.
+    # The case-sensitive tests for "bc1" and ".onion" are asked only of a text whose
+    # lower-casing holds the word (no other character lowers to these ASCII ones)
+    if cues is None:
+        cues = _Cues(text)
     runs = _alnum_runs(text)
     for a, b in runs:
         for m in _BTC_RE.finditer(text, a, b):
             add("btc_address", clean_btc_address(m.group()), m.start(), m.end())
-    if "bc1" in text or "BC1" in text:
+    if "bc1" in cues and ("bc1" in text or "BC1" in text):
         for m in _BECH_RE.finditer(text):
             add("btc_address", clean_btc_address(m.group()), m.start(), m.end())
     for a, b in runs:
         if b - a >= 95:
             for m in _XMR_RE.finditer(text, a, b):
                 add("xmr_address", clean_xmr_address(m.group()), m.start(), m.end())
-    if ".onion" in text or ".ONION" in text or ".Onion" in text:
-        for m in _onions(text):
+    if ".onion" in cues and (".onion" in text or ".ONION" in text or ".Onion" in text):
+        for m in _onions(text, cues.low):
             add("onion", clean_onion(m.group()), m.start(), m.end())
-    if runs and "05" in text:
+    if any(b - a >= 66 for a, b in runs) and "05" in text:
         for a, b in runs:
             if b - a >= 66:
                 for m in _SESSION_RE.finditer(text, a, b):
@@ -293,32 +327,69 @@ def _cued(rx: re.Pattern[str], text: str, low: str,
     (``low`` its lower-casing, at the same offsets) tried only at those starts, in
     order and without overlap as ``finditer`` would; C-speed ``find`` for the cues
     instead of a regex step per character."""
-    if not text.isascii() or sum(low.count(w) * (back + 1) for w, back in cues) > len(text) // 4:
+    if not text.isascii():
+        return list(rx.finditer(text))
+    found = [(p, back) for word, back in cues for p in _occurrences(low, word)]
+    if sum(back + 1 for _p, back in found) > len(text) // 4:
         return list(rx.finditer(text))  # (a text made of cues: one C-speed scan is cheaper)
     starts: set[int] = set()
-    for word, back in cues:
-        for p in _occurrences(low, word):
-            starts.update(range(max(0, p - back), p + 1))
+    for p, back in found:
+        starts.update(range(max(0, p - back), p + 1))
     return _matches_at(rx, text, starts)
 
 
+_LOCAL_RUN = bytes(97 if chr(c).isalnum() or chr(c) in "_.%+-" else 32 for c in range(128)) \
+    + b" " * 128
+"""ASCII bytes of ``[\\w.%+\\-]`` (what may not precede an e-mail's local part) to ``a``,
+the rest to a space."""
+
+
+def _emails(text: str) -> list[re.Match[str]]:
+    """``list(_EMAIL_RE.finditer(text))``: in ASCII text tried only where a match can
+    start, one place per ``@``.
+
+    A local part is 1-64 of ``[A-Za-z0-9._%+-]`` and must not follow a character of
+    ``[\\w.%+-]``, which holds them all: a match that takes the ``@`` at ``p`` starts
+    where the run of such characters that ends at ``p`` starts (any later start has
+    one of them before it), and only when that run is at most 64 long.
+    """
+    if not text.isascii():
+        return list(_EMAIL_RE.finditer(text))
+    n = text.count("@")
+    if n > len(text) // 4:
+        return list(_EMAIL_RE.finditer(text))  # (a text made of '@'s: one scan)
+    tr = text.encode("ascii").translate(_LOCAL_RUN)
+    starts = []
+    p = text.find("@")
+    while p >= 0:
+        lo = max(0, p - 65)
+        j = tr.rfind(b" ", lo, p)
+        if j >= 0:
+            if j + 1 < p:
+                starts.append(j + 1)
+        elif lo == 0 and p > 0:
+            starts.append(0)
+        p = text.find("@", p + 1)
+    return _matches_at(_EMAIL_RE, text, starts)
+
+
 _JID_CUES = (("jabber", 0), ("xmpp", 0), ("jid", 0), ("omemo", 0), ("otr", 0))
-_EMAIL_CUES = (("@", 64),)  # a local part is 1-64 characters
 _WICKR_CUES = (("wickr", 0),)
 _TG_CUES = (("telegram", 0), ("tg", 0), (".me/", 24))  # https://www.telegram.me/
 _SIGNAL_CUES = (("signal", 0),)
 
 
-def _scan_contacts(text: str, add) -> None:  # type: ignore[no-untyped-def]
-    low = text.lower()
+def _scan_contacts(text: str, add, cues: _Cues | None = None) -> None:  # type: ignore[no-untyped-def]
+    if cues is None:
+        cues = _Cues(text)
+    low = cues.low
     jids: set[tuple[int, int]] = set()
-    if ("jabber" in low or "xmpp" in low or "jid" in low or "omemo" in low
-            or "otr" in low):
+    if "jabber" in cues or "xmpp" in cues or "jid" in cues or "omemo" in cues or "otr" in cues:
         for m in _cued(_JID_CUE_RE, text, low, _JID_CUES):
             add("jabber", clean_jabber(m.group(1)), m.start(1), m.end(1))
             jids.add(m.span(1))
-    if "@" in text:
-        for m in _cued(_EMAIL_RE, text, low, _EMAIL_CUES):
+    if "@" in cues:
+        for m in _emails(text):
             if m.span() in jids:
                 continue
             domain = m.group().rsplit("@", 1)[1].lower()
@@ -326,13 +397,13 @@ def _scan_contacts(text: str, add) -> None:  # type: ignore[no-untyped-def]
                 add("jabber", clean_jabber(m.group()), m.start(), m.end())
             else:
                 add("email", clean_email(m.group()), m.start(), m.end())
-    if "wickr" in low:
+    if "wickr" in cues:
         for m in _cued(_WICKR_RE, text, low, _WICKR_CUES):
             add("wickr", _handle(m.group(1), clean_wickr), m.start(1), m.end(1))
-    if "telegram" in low or "tg" in low or ".me/" in low:
+    if "telegram" in cues or "tg" in cues or ".me/" in cues:
         for m in _cued(_TG_RE, text, low, _TG_CUES):
             add("telegram", _handle(m.group(1), clean_telegram), m.start(1), m.end(1))
-    if "signal" in low:
+    if "signal" in cues:
         for m in _cued(_SIGNAL_RE, text, low, _SIGNAL_CUES):
             add("signal", clean_signal(m.group(1)), m.start(1), m.end(1))
 
