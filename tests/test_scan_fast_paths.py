@@ -49,7 +49,7 @@ def test_crc24_any_bytes(data: bytes) -> None:
 
 
 _PIECES = ["\\", "n", "r", "t", "'", '"', "0", "a", "%", "_", "Z", "b", "\\\\", "''", '""',
-           "é"]
+           "é", "1", "7", "8", "x", "N", "u", "\n", "\x00", "\ud800"]
 
 
 @_SETTINGS
@@ -58,6 +58,15 @@ def test_unescape_is_the_escape_regex(pieces: list[str], dq: bool) -> None:
     s = "".join(pieces)
     want = (sqldump._ESC_D if dq else sqldump._ESC_S).sub(sqldump._esc, s)
     assert sqldump._unescape(s, dq) == want
+
+
+def test_unescape_on_the_real_dump_is_the_escape_regex() -> None:
+    text = (DATA / "seized" / "dream-2016-sellers.sql").read_text(encoding="utf-8")
+    cells = [v[1:-1] for v in sqldump._FAST_VALUES.findall(text) if v.startswith("'")]
+    escaped = [c for c in cells if "\\" in c]
+    assert len(escaped) > 1000  # descriptions and keys: \n, \', \", \\ and more
+    for c in cells:
+        assert sqldump._unescape(c) == sqldump._ESC_S.sub(sqldump._esc, c)
 
 
 _TOKENS = ["(", ")", ",", "'a'", "'b\\'c'", "''''", "NULL", "null", "-1", "2.5", "1e3", " ",

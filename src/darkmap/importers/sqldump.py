@@ -225,29 +225,24 @@ def _esc(m: re.Match[str]) -> str:
     return _ESC.get(c, c)
 
 
-_PLAIN_ESC = (("\\n", "\n"), ("\\r", "\r"), ("\\t", "\t"), ("\\'", "'"), ('\\"', '"'),
-              ("\\0", "\0"))
-"""The escapes mysqldump writes, each replaced by one character that is no backslash."""
+_NOT_PYTHON_ESC = re.compile(r"\\(?:[^nrt'\"\\0]|0[0-7]|\Z)")
+"""A backslash that does not open an escape of a Python bytes literal meaning what it
+means to MySQL: one followed by anything but ``n r t ' " \\`` or a ``0`` that no octal
+digit follows, or at the end. Every backslash is tried, also the second of an escaped
+pair, so the test is stricter than it need be, never looser. (A search for a doubled
+quote in the same pattern would cost seven times as much: no single first character.)"""
 
 
 def _unescape(s: str, dq: bool = False) -> str:
-    if "\\" not in s and ("''" not in s if not dq else '""' not in s):
-        return s
-    if ('""' if dq else "''") not in s:
-        # when every backslash is followed by one of the plain kinds' characters (none a
-        # backslash: their counts add up to the backslashes'), each opens a two-character
-        # escape that overlaps no other, and replacing each kind in turn is exact
-        n = s.count("\\")
-        kinds = []
-        for esc, c in _PLAIN_ESC:
-            k = s.count(esc)
-            if k:
-                n -= k
-                kinds.append((esc, c))
-                if n == 0:
-                    for esc_, c_ in kinds:
-                        s = s.replace(esc_, c_)
-                    return s
+    quote2 = '""' if dq else "''"
+    if "\\" not in s:
+        return s if quote2 not in s else (_ESC_D if dq else _ESC_S).sub(_esc, s)
+    if quote2 not in s and _NOT_PYTHON_ESC.search(s) is None:
+        # every escape is one mysqldump writes (\n \r \t \' \" \\ \0) and means what
+        # it means in a Python bytes literal: undone by the codec's C loop in one pass
+        # (str.replace costs about 0.1 us an occurrence, and a key's cell holds 55 \n)
+        return codecs.escape_decode(s.encode("utf-8", "surrogatepass"))[0].decode(
+            "utf-8", "surrogatepass")
     return (_ESC_D if dq else _ESC_S).sub(_esc, s)
 
 
