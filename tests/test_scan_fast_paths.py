@@ -204,3 +204,43 @@ def test_armor_read_with_find_is_the_regex_and_line_reading(
         b = pgp._find_begin(block)
         body = block[b[1]:] if b else block
         assert pgp._armor_data(body) == _reference_data(body)
+
+
+def _blocks_by_dearmor(text: str) -> list[tuple[object, ...]]:
+    """:func:`pgp.parse_armored` as each block's own :func:`pgp.dearmor` reads it (which
+    finds the markers again in the block's text)."""
+    out = []
+    for start, end, block in pgp.find_armor_blocks(pgp.normalise_armor_text(text)):
+        warnings: list[str] = []
+        try:
+            raw, warnings = pgp.dearmor(block)
+            keys, more = pgp.parse_key_packets(raw)
+            got: tuple[object, ...] = (None, warnings + more,
+                                       [(k.fingerprint, k.user_ids) for k in keys])
+        except pgp.ArmorError as exc:
+            got = (str(exc), warnings, [])
+        out.append((start, end, block.strip(), *got))
+    return out
+
+
+@_SETTINGS
+@given(st.integers(0, 10_000), st.lists(st.tuples(st.floats(0, 1), st.sampled_from(_ARMOR_EDITS)),
+                                        max_size=5))
+def test_blocks_read_between_the_markers_found_are_dearmor(
+        index: int, edits: list[tuple[float, str]]) -> None:
+    cells = [c for c in dream_cells() if "PGP" in c.upper()]
+    text = cells[index % len(cells)]
+    for where, piece in edits:
+        i = int(where * len(text))
+        text = text[:i] + piece + text[i:]
+    assert _blocks(text) == _blocks_by_dearmor(text)
+
+
+def test_blocks_of_the_real_cells_are_dearmor() -> None:
+    cells = [c for c in dream_cells() if "PGP" in c.upper()]
+    keys = 0
+    for text in cells:
+        got = _blocks(text)
+        assert got == _blocks_by_dearmor(text)
+        keys += sum(len(b[5]) for b in got)  # type: ignore[arg-type]
+    assert keys > 600

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 
-from darkmap.extract.pgp import PgpBlock, normalise_armor_text, parse_armored
+from darkmap.extract.pgp import PgpBlock, normalise_armor_text, parse_normalised
 from darkmap.model.records import IdentifierRecord, PgpKeyRecord
 from darkmap.model.values import (
     clean_btc_address,
@@ -166,8 +166,13 @@ def _context(text: str, start: int, end: int) -> str:
 
 
 def scan_text(text: str, *, market_id: str | None, account_handle: str | None,
-              listing_ref: str | None = None, field: str, locator: str) -> ScanResult:
-    """Like :func:`extract_identifiers`, also returning every PGP block found."""
+              listing_ref: str | None = None, field: str, locator: str,
+              key_records: bool = True) -> ScanResult:
+    """Like :func:`extract_identifiers`, also returning every PGP block found.
+
+    ``key_records=False`` leaves the keys' :class:`PgpKeyRecord` out of ``records`` (for
+    a caller that makes its own from ``pgp_blocks``).
+    """
     out = ScanResult()
     if not text:
         return out
@@ -195,10 +200,11 @@ def scan_text(text: str, *, market_id: str | None, account_handle: str | None,
     if "pgp" in cues and ("PGP" in text or "pgp" in text):
         low = text.upper()
         if "BEGIN PGP PUBLIC KEY BLOCK" in low:
-            blocks = parse_armored(text)
+            norm = normalise_armor_text(text)  # the text the block offsets refer to
+            blocks = parse_normalised(norm)
             out.pgp_blocks = blocks
             fprs: set[str] = set()
-            for b in blocks:
+            for b in blocks if key_records else ():
                 for k in b.keys:
                     if k.fingerprint in fprs:
                         continue
@@ -208,15 +214,15 @@ def scan_text(text: str, *, market_id: str | None, account_handle: str | None,
                                             locator=locator))
             if blocks:
                 # the key's base64 must not be scanned for addresses and handles
-                text = _blank_blocks(text, blocks)
+                text = _blank_blocks(norm, blocks)
                 cues = _Cues(text)
     _scan_crypto(text, add, cues)
     _scan_contacts(text, add, cues)
     return out
 
 
-def _blank_blocks(text: str, blocks: list[PgpBlock]) -> str:
-    norm = normalise_armor_text(text)  # the text the block offsets refer to
+def _blank_blocks(norm: str, blocks: list[PgpBlock]) -> str:
+    """``norm`` (normalised text) with each block replaced by a space."""
     parts, pos = [], 0
     for b in blocks:
         parts.append(norm[pos:b.start])

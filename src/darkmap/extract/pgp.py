@@ -40,6 +40,7 @@ __all__ = [
     "normalise_armor_text",
     "parse_armored",
     "parse_key_packets",
+    "parse_normalised",
     "parse_packets",
 ]
 
@@ -259,6 +260,13 @@ def find_armor_blocks(text: str) -> list[tuple[int, int, str]]:
     A block ends at its END marker; without one, at the next BEGIN or where the lines
     stop looking like armor. Linear in the length of ``text``.
     """
+    return [(start, end, text[start:end]) for start, end, _b, _e in _armor_spans(text)]
+
+
+def _armor_spans(text: str) -> list[tuple[int, int, int, int | None]]:
+    """Each block of :func:`find_armor_blocks` as ``(start, end, body_start, body_end)``:
+    the body is what lies between the BEGIN marker and the END marker's start (``None``:
+    no END marker, the body runs to ``end``), as :func:`dearmor` finds them in the block."""
     starts: list[tuple[int, int]] = []
     pos = 0
     up = _upper(text)
@@ -270,7 +278,7 @@ def find_armor_blocks(text: str) -> list[tuple[int, int, str]]:
         limit = starts[i + 1][0] if i + 1 < len(starts) else len(text)
         end_m = _find_end(text, b_end, limit, up)
         end = end_m[1] if end_m else _armor_extent(text, b_end, limit)
-        out.append((b_start, end, text[b_start:end]))
+        out.append((b_start, end, b_end, end_m[0] if end_m else None))
     return out
 
 
@@ -348,15 +356,17 @@ def dearmor(block: str) -> tuple[bytes, list[str]]:
     missing CRC (noted in the returned warnings). Raises :class:`ArmorError` with the
     reason when the block holds no decodable data or its CRC does not match.
     """
-    warnings: list[str] = []
     up = _upper(block)
     b = _find_begin(block, 0, up)
     body = block[b[1]:] if b else block
     e = _find_end(body, 0, None, None if up is None else up[b[1]:] if b else up)
-    if e:
-        body = body[:e[0]]
-    else:
-        warnings.append("no END marker")
+    return _dearmor_body(body[:e[0]] if e else body, e is not None)
+
+
+def _dearmor_body(body: str, has_end: bool) -> tuple[bytes, list[str]]:
+    """:func:`dearmor` of the text between a block's markers (``has_end``: whether an
+    END marker closed it)."""
+    warnings: list[str] = [] if has_end else ["no END marker"]
     data, crc_text = _armor_data(body)
     data = data.split("=", 1)[0]
     junk = (len(data.encode("ascii").translate(None, _ARMOR_BYTES)) if data.isascii()
@@ -523,12 +533,19 @@ def parse_armored(text: str) -> list[PgpBlock]:
 
     Never raises on bad input: damage is reported per block in ``error``/``warnings``.
     """
-    norm = normalise_armor_text(text)
+    return parse_normalised(normalise_armor_text(text))
+
+
+def parse_normalised(norm: str) -> list[PgpBlock]:
+    """:func:`parse_armored` of text already normalised (offsets refer to it)."""
     blocks = []
-    for i, (start, end, block) in enumerate(find_armor_blocks(norm)):
-        res = PgpBlock(index=i, start=start, end=end, armored=block.strip())
+    for i, (start, end, b_start, b_end) in enumerate(_armor_spans(norm)):
+        # the body between the markers, as dearmor(norm[start:end]) would find it: the
+        # first BEGIN in the block is this one, the first END after it the one found
+        res = PgpBlock(index=i, start=start, end=end, armored=norm[start:end].strip())
         try:
-            raw, res.warnings = dearmor(block)
+            raw, res.warnings = _dearmor_body(norm[b_start:end if b_end is None else b_end],
+                                              b_end is not None)
             keys, more = parse_key_packets(raw)
             res.warnings.extend(more)
             for k in keys:

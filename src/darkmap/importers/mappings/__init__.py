@@ -781,7 +781,7 @@ class RowMapper:
                 if not text:
                     continue
                 res = scan_text(text, market_id=self.market_id, account_handle=handle,
-                                listing_ref=ref, field=fld, locator=unit)
+                                listing_ref=ref, field=fld, locator=unit, key_records=False)
                 for r in res.records:
                     if not isinstance(r, PgpKeyRecord):
                         out.append(r)
@@ -1204,7 +1204,8 @@ class ColumnMapper:
                 if v is None or v in nulls or v.strip() in nulls:
                     continue
                 res = scan_text(v, market_id=self.market_id, account_handle=handles[i],
-                                listing_ref=refs[i], field=fld, locator=units[i])
+                                listing_ref=refs[i], field=fld, locator=units[i],
+                                key_records=False)
                 for r in res.records:
                     if not isinstance(r, PgpKeyRecord):
                         out.setdefault(i, []).append(r)
