@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import DATA, table_snapshot
@@ -115,5 +118,54 @@ def test_many_flushes_of_one_file_store_what_the_store_checked_paths_store(
     ids = fast.con.execute("SELECT count(*), count(DISTINCT obs_id) FROM listing_observations"
                            ).fetchone()
     assert ids is not None and ids[0] == ids[1]
+    fast.close()
+    slow.close()
+
+
+def _dump_bench() -> Any:
+    name = "darkmap_bench_ingest_sqldump"
+    spec = importlib.util.spec_from_file_location(
+        name, Path(__file__).resolve().parents[1] / "bench" / "ingest_sqldump.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    mod.DREAM = DATA / "seized" / "dream-2016-sellers.sql"
+    return mod
+
+
+def test_a_key_buffered_once_stores_what_a_row_per_key_record_stores(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer buffers one ``pgp_keys`` row per fingerprint (a flush keeps the first
+    row of each anyway): on the real Dream dump repeated with new ids and handles (each
+    key on many rows), flushed in many parts, the store is the one a row per key record
+    makes, and a rerun adds nothing."""
+    from darkmap.collect import ingest as ingest_mod
+
+    dump = tmp_path / "dream-repeated.sql"
+    _dump_bench().make_dump(dump, 12_000_000)
+    monkeypatch.setattr(ingest_mod, "_BIG_FILE", 0)  # autoflush in parts
+    monkeypatch.setattr(writer_mod.RecordWriter.__init__, "__defaults__", (3_000, True))
+    inputs = [dump, DATA / "seized" / "dream-2016-sellers.sql"]
+    fast = Workspace.init(tmp_path / "fast")
+    ingest(fast, inputs)
+    ingest(fast, inputs)
+
+    def every_row(self, r, p):  # type: ignore[no-untyped-def]
+        self._pgp_buffered.clear()  # as before: a pgp_keys row for every key record
+        return real_pgp(self, r, p)
+
+    real_pgp = writer_mod.RecordWriter._pgp
+    monkeypatch.setitem(writer_mod._HANDLERS, writer_mod.PgpKeyRecord, every_row)
+    slow = Workspace.init(tmp_path / "slow")
+    ingest(slow, inputs)
+    got, want = table_snapshot(fast), table_snapshot(slow)
+    assert got == want
+    keys = fast.con.execute("SELECT count(*), count(DISTINCT fingerprint) FROM pgp_keys"
+                            ).fetchone()
+    assert keys is not None and keys[0] == keys[1] > 600
+    seen = fast.con.execute("SELECT count(*) FROM identifiers WHERE kind = 'pgp_fingerprint'"
+                            ).fetchone()
+    assert seen is not None and seen[0] > 4 * keys[0]  # each key stored once, seen often
     fast.close()
     slow.close()

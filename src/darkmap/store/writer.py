@@ -226,6 +226,8 @@ class RecordWriter:
         self._ids: dict[str, Fingerprints] = defaultdict(Fingerprints)
         # every key stored in an unkeyed entity table, loaded once (see _insert_unkeyed_entity)
         self._keys: dict[str, Fingerprints] = {}
+        # the fingerprints of the pgp_keys rows in the buffer (see _pgp)
+        self._pgp_buffered: set[str] = set()
 
     @property
     def pending(self) -> int:
@@ -264,6 +266,7 @@ class RecordWriter:
             else:
                 del rows[n_rows:]
             self._pending += sum(c.num_rows for c in chunks) + len(rows)
+        self._pgp_buffered = {r[0] for r in self._rows.get("pgp_keys", ())}
 
     def _put(self, table: str, row: tuple[Any, ...]) -> None:
         self._rows[table].append(row)
@@ -321,6 +324,7 @@ class RecordWriter:
             insert_arrow(self.con, table, tbl, cols, or_ignore=verb != "INSERT", where=where)
         self._rows.clear()
         self._chunks.clear()
+        self._pgp_buffered.clear()
         self._pending = 0
         self._tracked |= self.fresh - self._untracked
         self.fresh.clear()
@@ -562,10 +566,16 @@ class RecordWriter:
         return "stored"
 
     def _pgp(self, r: PgpKeyRecord, p: Provenance) -> str:
-        self._put("pgp_keys", (r.fingerprint, r.key_id, r.algorithm, r.bits,
-                               _naive(r.created_at), list(r.user_ids),
-                               json.dumps(r.subkeys, default=str), r.armored,
-                               p.capture_sha256, p.source, p.method, _naive(p.observed_at)))
+        # a key the buffer holds already gets no second row: the flush keeps the first
+        # row of each fingerprint (INSERT OR IGNORE), and a dump's key repeated on every
+        # row of its vendor would cost a JSON dump and its armored text each time
+        if r.fingerprint not in self._pgp_buffered:
+            self._pgp_buffered.add(r.fingerprint)
+            self._put("pgp_keys", (r.fingerprint, r.key_id, r.algorithm, r.bits,
+                                   _naive(r.created_at), list(r.user_ids),
+                                   json.dumps(r.subkeys, default=str), r.armored,
+                                   p.capture_sha256, p.source, p.method,
+                                   _naive(p.observed_at)))
         ident = IdentifierRecord(kind="pgp_fingerprint", value=r.fingerprint,
                                  market_id=r.market_id, account_handle=r.account_handle,
                                  field=r.field or "pgp", context=" / ".join(r.user_ids)[:200],
