@@ -4,6 +4,7 @@ the same counts and the same stored rows (same ids) as the row-by-row path."""
 from __future__ import annotations
 
 import csv
+import hashlib
 from dataclasses import replace
 from datetime import UTC
 from pathlib import Path
@@ -235,6 +236,17 @@ def test_row_ids_equal_row_id(rows: list[tuple], const: str) -> None:  # type: i
     b = [r[1] for r in rows]
     assert row_ids("lst", a, const, b) == [row_id("lst", x, const, y) for x, y in rows]
     assert row_ids(a, "k") == [row_id(x, "k") for x in a]
+
+
+@given(st.lists(st.one_of(st.text(), st.integers(), st.floats(allow_nan=False), st.none(),
+                         st.datetimes()), max_size=9))
+@settings(max_examples=200, deadline=None)
+def test_row_id_is_each_part_hashed_with_its_separator(parts: list[object]) -> None:
+    h = hashlib.blake2b(digest_size=16)
+    for p in parts:  # the definition: each part's text, then a unit separator
+        h.update(str(p).encode("utf-8", "surrogatepass"))
+        h.update(b"\x1f")
+    assert row_id(*parts) == h.hexdigest()
 
 
 _FIXED_PARTS = st.tuples(
