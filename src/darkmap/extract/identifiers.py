@@ -104,12 +104,26 @@ class _Cues:
         return hit
 
 
-def _may_hold(text: str, cues: _Cues | None = None) -> bool:
+_SHORT = 512
+"""Texts shorter than this are asked with plain substring tests of their lower-casing
+(a method call costs more than such a test)."""
+
+
+def _cues(text: str) -> _Cues | str:
+    """What the scans ask ``word in`` of: a :class:`_Cues`, or a short text's lower-casing."""
+    return _Cues(text) if len(text) >= _SHORT else text.lower()
+
+
+def _low(cues: _Cues | str) -> str:
+    return cues if isinstance(cues, str) else cues.low
+
+
+def _may_hold(text: str, cues: _Cues | str | None = None) -> bool:
     """``_ANY_RE.search(text) is not None``, mostly without running it (``cues``: a
     :class:`_Cues` of ``text``, when the caller has one)."""
     if text.isascii() or _no_folds(text):
         if cues is None:
-            cues = _Cues(text)
+            cues = _cues(text)
         for cue in _LITERAL_CUES:  # a loop, not any(): this runs for every text
             if cue in cues:
                 return True
@@ -176,15 +190,16 @@ def scan_text(text: str, *, market_id: str | None, account_handle: str | None,
     out = ScanResult()
     if not text:
         return out
-    cues = _Cues(text)
+    cues = _cues(text)
+    given = text
     if not _may_hold(text, cues) and "&" not in text and "\\" not in text:
         return out
     if "&" in text:
         text = html.unescape(text)
     if "\\n" in text:
         text = text.replace("\\r\\n", "\n").replace("\\n", "\n")
-    if text is not cues.text:
-        cues = _Cues(text)
+    if text is not given:
+        cues = _cues(text)
     seen: set[tuple[str, str]] = set()
     recs = out.records
 
@@ -215,7 +230,7 @@ def scan_text(text: str, *, market_id: str | None, account_handle: str | None,
             if blocks:
                 # the key's base64 must not be scanned for addresses and handles
                 text = _blank_blocks(norm, blocks)
-                cues = _Cues(text)
+                cues = _cues(text)
     _scan_crypto(text, add, cues)
     _scan_contacts(text, add, cues)
     return out
@@ -284,13 +299,13 @@ def _matches_at(rx: re.Pattern[str], text: str, starts: Iterable[int]) -> list[r
     return out
 
 
-def _scan_crypto(text: str, add, cues: _Cues | None = None) -> None:  # type: ignore[no-untyped-def]
+def _scan_crypto(text: str, add, cues: _Cues | str | None = None) -> None:  # type: ignore[no-untyped-def]
     # Base58 and hex addresses are runs of 26+ ASCII letters and digits (their
     # patterns are case-sensitive and ASCII-only): only those runs are searched.
     # The case-sensitive tests for "bc1" and ".onion" are asked only of a text whose
     # lower-casing holds the word (no other character lowers to these ASCII ones)
     if cues is None:
-        cues = _Cues(text)
+        cues = _cues(text)
     runs = _alnum_runs(text)
     for a, b in runs:
         for m in _BTC_RE.finditer(text, a, b):
@@ -303,7 +318,7 @@ def _scan_crypto(text: str, add, cues: _Cues | None = None) -> None:  # type: ig
             for m in _XMR_RE.finditer(text, a, b):
                 add("xmr_address", clean_xmr_address(m.group()), m.start(), m.end())
     if ".onion" in cues and (".onion" in text or ".ONION" in text or ".Onion" in text):
-        for m in _onions(text, cues.low):
+        for m in _onions(text, _low(cues)):
             add("onion", clean_onion(m.group()), m.start(), m.end())
     if any(b - a >= 66 for a, b in runs) and "05" in text:
         for a, b in runs:
@@ -385,10 +400,10 @@ _TG_CUES = (("telegram", 0), ("tg", 0), (".me/", 24))  # https://www.telegram.me
 _SIGNAL_CUES = (("signal", 0),)
 
 
-def _scan_contacts(text: str, add, cues: _Cues | None = None) -> None:  # type: ignore[no-untyped-def]
+def _scan_contacts(text: str, add, cues: _Cues | str | None = None) -> None:  # type: ignore[no-untyped-def]
     if cues is None:
-        cues = _Cues(text)
-    low = cues.low
+        cues = _cues(text)
+    low = _low(cues)
     jids: set[tuple[int, int]] = set()
     if "jabber" in cues or "xmpp" in cues or "jid" in cues or "omemo" in cues or "otr" in cues:
         for m in _cued(_JID_CUE_RE, text, low, _JID_CUES):
