@@ -70,7 +70,8 @@ def test_unescape_on_the_real_dump_is_the_escape_regex() -> None:
 
 
 _TOKENS = ["(", ")", ",", "'a'", "'b\\'c'", "''''", "NULL", "null", "-1", "2.5", "1e3", " ",
-           "\n", "'x", "\\", "0x1F", "'", "--", "'\\n'"]
+           "\n", "'x", "\\", "0x1F", "'", "--", "'\\n'", "\\'", "''", "\\\\", "'\\\\'",
+           "'\\\\\\''", "'it''s'", "a", "é"]
 
 
 @_SETTINGS
@@ -83,6 +84,19 @@ def test_values_in_one_pass_are_match_then_findall(tokens: list[str]) -> None:
         assert got is None
     else:
         assert got == (sqldump._FAST_VALUES.findall(text, 1, m.end()), m.end())
+
+
+def test_values_in_one_pass_on_the_real_dump() -> None:
+    text = (DATA / "seized" / "dream-2016-sellers.sql").read_text(encoding="utf-8")
+    starts = [m.start() for m in re.finditer(r"\(\d+,'", text)]
+    assert len(starts) > 600
+    for b in starts:
+        m = sqldump._FAST_TUPLE.match(text, b)
+        assert m is not None
+        assert sqldump._fast_values(text, b) == (
+            sqldump._FAST_VALUES.findall(text, b + 1, m.end()), m.end())
+        cut = text[:m.end() - 2]  # a tuple whose end is not in the buffer yet
+        assert sqldump._FAST_TUPLE.match(cut, b) is None and sqldump._fast_values(cut, b) is None
 
 
 _CUES = ["", "\n", " ", "me@example.com", "jabber: foo@jabber.org", "xmpp:bar@xmpp.jp",

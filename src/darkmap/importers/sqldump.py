@@ -816,15 +816,48 @@ class _Reader:
 
 def _fast_values(buf: str, b: int) -> tuple[list[str], int] | None:
     """The value tokens of the tuple opened at ``buf[b]`` and the offset after its ``)``,
-    when ``_FAST_TUPLE`` matches there (plain strings, numbers and NULLs); else None."""
+    when ``_FAST_TUPLE`` matches there (plain strings, numbers and NULLs); else None.
+
+    Each value is one ``_FAST_ITEM`` match, except a string directly followed by its
+    ``,`` or ``)``, whose closing quote is found with ``str.find`` (C speed instead of a
+    regex step per character): the first quote after the opening one that an even run
+    of backslashes precedes and no second quote follows (``\\'`` and ``''`` are in the
+    string), which is where the possessive string pattern stops.
+    """
     toks: list[str] = []
-    m = _FAST_ITEM.match(buf, b + 1)
-    while m is not None:
+    i = b + 1
+    n = len(buf)
+    find = buf.find
+    while True:
+        if i < n and buf[i] == "'":
+            j = i + 1
+            while True:
+                k = find("'", j)
+                if k < 0:
+                    return None  # no closing quote in the buffer: no match either
+                p = k - 1
+                while buf[p] == "\\":  # stops at the opening quote at the latest
+                    p -= 1
+                if (k - 1 - p) % 2:  # an escaped quote
+                    j = k + 1
+                elif k + 1 < n and buf[k + 1] == "'":  # a doubled quote
+                    j = k + 2
+                else:
+                    break
+            c = buf[k + 1:k + 2]
+            if c == "," or c == ")":
+                toks.append(buf[i:k + 1])
+                if c == ")":
+                    return toks, k + 2
+                i = k + 2
+                continue
+        m = _FAST_ITEM.match(buf, i)
+        if m is None:
+            return None
         toks.append(m.group(1))
         if m.group(2) == ")":
             return toks, m.end()
-        m = _FAST_ITEM.match(buf, m.end())
-    return None
+        i = m.end()
 
 
 def _end_of(rx: re.Pattern[str], text: str, i: int) -> int:
