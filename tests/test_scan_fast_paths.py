@@ -258,3 +258,13 @@ def test_blocks_of_the_real_cells_are_dearmor() -> None:
         assert got == _blocks_by_dearmor(text)
         keys += sum(len(b[5]) for b in got)  # type: ignore[arg-type]
     assert keys > 600
+
+
+@_SETTINGS
+@given(st.binary(max_size=600), st.integers(0, 7))
+def test_mpi_size_from_its_first_byte_is_the_integers(raw: bytes, spare: int) -> None:
+    bits = max(0, len(raw) * 8 - spare) if raw else 0
+    if (bits + 7) // 8 != len(raw):
+        bits = len(raw) * 8
+    size, got, end = pgp._mpi(bits.to_bytes(2, "big") + raw + b"tail", 0)
+    assert (size, got, end) == (int.from_bytes(raw, "big").bit_length(), raw, 2 + len(raw))

@@ -406,7 +406,11 @@ def _mpi(body: bytes, pos: int) -> tuple[int, bytes, int]:
     if pos + 2 + ln > len(body):
         raise ArmorError(f"key material truncated (MPI of {bits} bits)")
     raw = body[pos + 2:pos + 2 + ln]
-    return int.from_bytes(raw, "big").bit_length(), raw, pos + 2 + ln
+    # the integer's bit length: its first byte's and eight for each byte after it (a
+    # leading zero byte, not what RFC 4880 writes, goes through the integer)
+    size = ((ln - 1) * 8 + raw[0].bit_length() if raw and raw[0]
+            else int.from_bytes(raw, "big").bit_length())
+    return size, raw, pos + 2 + ln
 
 
 def _oid(body: bytes, pos: int) -> tuple[str | None, int, int]:
