@@ -6,6 +6,7 @@ start and ``finditer`` over the whole text."""
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from functools import lru_cache
@@ -268,3 +269,69 @@ def test_mpi_size_from_its_first_byte_is_the_integers(raw: bytes, spare: int) ->
         bits = len(raw) * 8
     size, got, end = pgp._mpi(bits.to_bytes(2, "big") + raw + b"tail", 0)
     assert (size, got, end) == (int.from_bytes(raw, "big").bit_length(), raw, 2 + len(raw))
+
+
+def _dearmor_by_text(body: str, has_end: bool) -> tuple[bytes, list[str]]:
+    """The armored body decoded the plain way: its tokens joined as text, junk removed by
+    the pattern, then base64 (what ``pgp._dearmor_body`` does with ASCII bytes)."""
+    warnings = [] if has_end else ["no END marker"]
+    data, crc_text = pgp._armor_data(body)
+    data = data.split("=", 1)[0]
+    junk = len(pgp._ARMOR_CHARS_RE.findall(data))
+    if junk:
+        warnings.append(f"{junk} non-base64 characters dropped")
+        data = pgp._ARMOR_CHARS_RE.sub("", data)
+    if len(data) % 4 == 1:
+        data = data[:-1]
+        warnings.append("dangling base64 character dropped")
+    data += "=" * (-len(data) % 4)
+    if not data:
+        raise pgp.ArmorError("armored block holds no base64 data")
+    raw = base64.b64decode(data)
+    if crc_text is None:
+        warnings.append("no CRC24 line")
+    else:
+        want = int.from_bytes(base64.b64decode(crc_text[1:]), "big")
+        got = openpgp._crc24_loop(raw)
+        if want != got:
+            raise pgp.ArmorError(f"armor CRC24 mismatch: block says {want:06X}, data gives "
+                                 f"{got:06X} ({len(raw)} bytes decoded)")
+    return raw, warnings
+
+
+def _outcome(f, *args):  # type: ignore[no-untyped-def]
+    try:
+        return f(*args)
+    except pgp.ArmorError as exc:
+        return str(exc)
+
+
+_BODY_EDITS = _ARMOR_EDITS + ["\x1c", "\x1f", "\x0c", "!", "-", "==", "A=B", "é=", " =zz",
+                              "\u00a0", "Comment: x\n", "\n\n\n"]
+
+
+@_SETTINGS
+@given(st.integers(0, 10_000), st.lists(st.tuples(st.floats(0, 1), st.sampled_from(_BODY_EDITS)),
+                                        max_size=5), st.booleans())
+def test_armor_bytes_decode_as_the_text_does(index: int, edits: list[tuple[float, str]],
+                                             has_end: bool) -> None:
+    texts = [t for t in map(pgp.normalise_armor_text, dream_cells()) if pgp._armor_spans(t)]
+    norm = texts[index % len(texts)]
+    _start, end, b_start, b_end = pgp._armor_spans(norm)[0]
+    body = norm[b_start:end if b_end is None else b_end]
+    for where, piece in edits:
+        i = int(where * len(body))
+        body = body[:i] + piece + body[i:]
+    assert _outcome(pgp._dearmor_body, body, has_end) == _outcome(_dearmor_by_text, body, has_end)
+
+
+def test_armor_bytes_decode_the_real_keys_as_the_text_does() -> None:
+    n = 0
+    for cell in dream_cells():
+        norm = pgp.normalise_armor_text(cell)
+        for _start, end, b_start, b_end in pgp._armor_spans(norm):
+            body = norm[b_start:end if b_end is None else b_end]
+            got = _outcome(pgp._dearmor_body, body, b_end is not None)
+            assert got == _outcome(_dearmor_by_text, body, b_end is not None)
+            n += isinstance(got, tuple)
+    assert n > 600
