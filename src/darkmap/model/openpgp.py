@@ -179,7 +179,7 @@ def parse_packets(data: bytes) -> tuple[list[Packet], str | None]:
                 pos += ln
                 if not partial:
                     break
-            body = b"".join(chunks)
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         else:
             tag = (ctb >> 2) & 0x0F
             ltype = ctb & 3
