@@ -213,8 +213,10 @@ def scan_text(text: str, *, market_id: str | None, account_handle: str | None,
             locator=locator))
 
     if "pgp" in cues and ("PGP" in text or "pgp" in text):
-        low = text.upper()
-        if "BEGIN PGP PUBLIC KEY BLOCK" in low:
+        # the marker's words in the upper-cased text; in ASCII text, as surely in the
+        # lower-cased one the cues hold (only other characters case-map across ASCII)
+        if ("begin pgp public key block" in cues if text.isascii()
+                else "BEGIN PGP PUBLIC KEY BLOCK" in text.upper()):
             norm = normalise_armor_text(text)  # the text the block offsets refer to
             blocks = parse_normalised(norm)
             out.pgp_blocks = blocks
