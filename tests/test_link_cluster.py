@@ -159,7 +159,7 @@ def test_clustering_only_the_attracting_components_gives_what_all_pairs_give(
         threshold = float(rng.choice([0.3, 0.5]))
         got = correlation_clustering(n, i, j, p, threshold, must, cannot, apart=apart)
         with monkeypatch.context() as mp:
-            mp.setattr(partition, "_attracted", everything)
+            mp.setattr(partition, "attracted", everything)
             want = correlation_clustering(n, i, j, p, threshold, must, cannot, apart=apart)
         assert got.labels.tolist() == want.labels.tolist(), trial
         assert got.conflicts == want.conflicts

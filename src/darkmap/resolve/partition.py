@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-__all__ = ["ClusterResult", "correlation_clustering"]
+__all__ = ["ClusterResult", "attracted", "correlation_clustering", "pair_weights"]
 
 
 @dataclass
@@ -64,12 +64,10 @@ def correlation_clustering(n: int, i: np.ndarray, j: np.ndarray, p: np.ndarray,
                            apart: np.ndarray | None = None) -> ClusterResult:
     """Cluster ``n`` items from scored pairs ``(i, j, p)``; see the module docstring.
     ``apart``: a mask of the pairs kept apart unless a judgement joins them."""
-    offset = _logit(threshold)
     i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
-    w_all = np.clip(np.log(np.clip(p, 1e-6, 1 - 1e-6) / np.clip(1 - p, 1e-6, 1)) - offset,
-                    -12, 12)
+    w_all = pair_weights(p, threshold)
     if missing <= 0:
-        inside = _attracted(n, i, j, w_all, must or [])
+        inside = attracted(n, i, j, w_all, must or [])
         nb = _neighbours(i[inside], j[inside], w_all[inside])
     else:
         nb = _neighbours(i, j, w_all)
@@ -164,8 +162,15 @@ def correlation_clustering(n: int, i: np.ndarray, j: np.ndarray, p: np.ndarray,
     return ClusterResult(np.asarray(labels, dtype=np.int64), conflicts)
 
 
-def _attracted(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray,
-               must: list[tuple[int, int]]) -> np.ndarray:
+def pair_weights(p: np.ndarray, threshold: float) -> np.ndarray:
+    """Each pair's weight in the clustering: ``logit(p) - logit(threshold)``, bounded."""
+    w: np.ndarray = np.clip(np.log(np.clip(p, 1e-6, 1 - 1e-6) / np.clip(1 - p, 1e-6, 1))
+                            - _logit(threshold), -12, 12)
+    return w
+
+
+def attracted(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray,
+              must: list[tuple[int, int]]) -> np.ndarray:
     """The pairs whose two items are joined by a path of attracting pairs (weight > 0)
     and ``must`` judgements.
 
