@@ -46,7 +46,7 @@ from darkmap.resolve.candidates import (
     BlockingPlan,
     blocking_plan,
     mutual_best_successors,
-    one_blas_thread,
+    one_thread,
     unique_pairs,
 )
 from darkmap.resolve.features import IDENTIFIER_SIGNALS, PairFeatures, compare
@@ -129,7 +129,7 @@ def _search_pairs_spark(spark: Any, plan: BlockingPlan, partitions: int) -> list
 
     def task(units: Iterator[tuple[int, Any]]) -> Iterator[np.ndarray]:
         st = states.value
-        with one_blas_thread():
+        with one_thread():
             out = [runs[k](st[k], u) for k, u in units]
         if out:
             yield np.concatenate(out).astype(np.int64)
