@@ -164,3 +164,20 @@ def test_clustering_only_the_attracting_components_gives_what_all_pairs_give(
         assert got.labels.tolist() == want.labels.tolist(), trial
         assert got.conflicts == want.conflicts
         assert len(set(got.labels.tolist())) < n   # something was merged
+
+
+def test_completion_scores_the_unscored_pairs_of_small_strong_groups() -> None:
+    from darkmap.resolve.link import _completion
+
+    # strong pairs chain 0-1-2-3 (a group of 4) and 5-6-7 (3); 8-9 is a group of 2 (no
+    # completion); 10-11-..-14 (5) is over the limit of 4
+    strong = [(0, 1), (1, 2), (2, 3), (5, 6), (6, 7), (8, 9),
+              (10, 11), (11, 12), (12, 13), (13, 14)]
+    weak = [(0, 2), (3, 1)]       # scored already: (0, 2); (3, 1) as a judged pair comes
+    pairs = np.array(strong + weak, np.int64)
+    p = np.array([0.9] * len(strong) + [0.1] * len(weak))
+    got = _completion(15, pairs, p, [], 4).tolist()
+    # (1, 3) is not (3, 1): a pair given the other way round is scored again, as before
+    assert got == [[0, 3], [1, 3], [5, 7]]
+    # a `same` judgement joins two groups: 7-8 makes 5..9 a group of 5, over the limit
+    assert _completion(15, pairs, p, [(7, 8)], 4).tolist() == [[0, 3], [1, 3]]
