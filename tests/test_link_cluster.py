@@ -1,5 +1,7 @@
 """Clustering: correlation clustering resists chaining; judgements are hard constraints."""
 
+from typing import Any
+
 import numpy as np
 
 from darkmap.resolve.partition import correlation_clustering
@@ -111,3 +113,71 @@ def test_a_lone_account_with_only_unlike_pairs_stays_alone_and_a_clique_forms() 
     assert len(set(labels[:5].tolist())) == 1
     assert labels[5] not in set(labels[[0, 6]].tolist())
     assert labels[6] == labels[7] != labels[0]
+
+
+def _sigmoid(w: float) -> float:
+    return float(1 / (1 + np.exp(-w)))
+
+
+def test_an_item_leaves_for_a_persona_of_its_own_rather_than_one_it_fits_no_better() -> None:
+    # threshold 0.5: each pair weighs logit(p). 0, 3, 4 and 6 form a cluster in which 4
+    # weighs -1 (+8 with 6, -7 with 0, no pair with 3); 4's only other pair, with 2,
+    # weighs exactly 0. Joining 2 gains as much as leaving: 4 leaves, alone, and is
+    # not put with an account its evidence says nothing about
+    w = {(0, 1): -6, (0, 3): 0, (0, 4): -7, (0, 6): 7, (1, 4): -4, (1, 5): -3, (2, 4): 0,
+         (2, 5): 0, (3, 6): 6, (4, 6): 8}
+    i = np.array([a for a, _ in w])
+    j = np.array([b for _, b in w])
+    p = np.array([_sigmoid(x) for x in w.values()])
+    for sweeps in (1, 4):
+        labels = correlation_clustering(7, i, j, p, 0.5, sweeps=sweeps).labels.tolist()
+        assert labels[0] == labels[3] == labels[6]
+        assert len({labels[x] for x in (0, 1, 2, 4, 5)}) == 5
+
+
+def test_clustering_only_the_attracting_components_gives_what_all_pairs_give(
+        monkeypatch: Any) -> None:
+    # random candidate sets, mostly unlike pairs, with judgements and pairs kept apart:
+    # the personas are the same when the pairs outside attracting components are left
+    # out (the default) as when every pair is clustered
+    import darkmap.resolve.partition as partition
+
+    def everything(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray,
+                   must: list[tuple[int, int]]) -> np.ndarray:
+        return np.ones(len(i), bool)
+
+    rng = np.random.default_rng(7)
+    for trial in range(40):
+        n = int(rng.integers(20, 300))
+        m = int(rng.integers(n, 8 * n))
+        i = rng.integers(0, n, m)
+        j = rng.integers(0, n, m)
+        p = np.where(rng.random(m) < 0.15, rng.beta(5, 1, m), rng.beta(1, 8, m))
+        apart = rng.random(m) < 0.05
+        must = [(int(a), int(b)) for a, b in rng.integers(0, n, (trial % 4, 2))]
+        cannot = [(int(a), int(b)) for a, b in rng.integers(0, n, (trial % 3, 2))]
+        threshold = float(rng.choice([0.3, 0.5]))
+        got = correlation_clustering(n, i, j, p, threshold, must, cannot, apart=apart)
+        with monkeypatch.context() as mp:
+            mp.setattr(partition, "attracted", everything)
+            want = correlation_clustering(n, i, j, p, threshold, must, cannot, apart=apart)
+        assert got.labels.tolist() == want.labels.tolist(), trial
+        assert got.conflicts == want.conflicts
+        assert len(set(got.labels.tolist())) < n   # something was merged
+
+
+def test_completion_scores_the_unscored_pairs_of_small_strong_groups() -> None:
+    from darkmap.resolve.link import _completion
+
+    # strong pairs chain 0-1-2-3 (a group of 4) and 5-6-7 (3); 8-9 is a group of 2 (no
+    # completion); 10-11-..-14 (5) is over the limit of 4
+    strong = [(0, 1), (1, 2), (2, 3), (5, 6), (6, 7), (8, 9),
+              (10, 11), (11, 12), (12, 13), (13, 14)]
+    weak = [(0, 2), (3, 1)]       # scored already: (0, 2); (3, 1) as a judged pair comes
+    pairs = np.array(strong + weak, np.int64)
+    p = np.array([0.9] * len(strong) + [0.1] * len(weak))
+    got = _completion(15, pairs, p, [], 4).tolist()
+    # (1, 3) is not (3, 1): a pair given the other way round is scored again, as before
+    assert got == [[0, 3], [1, 3], [5, 7]]
+    # a `same` judgement joins two groups: 7-8 makes 5..9 a group of 5, over the limit
+    assert _completion(15, pairs, p, [(7, 8)], 4).tolist() == [[0, 3], [1, 3]]

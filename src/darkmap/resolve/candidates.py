@@ -54,7 +54,7 @@ from darkmap.resolve.profiles import Profiles
 __all__ = ["MAX_GROUP", "MIGRATION_WINDOW", "BlockingPlan", "Search", "blocking_plan",
            "candidate_pairs", "group_pairs", "knn_dense", "knn_ivf", "knn_sparse",
            "market_closures", "migration_pairs", "migration_successor",
-           "mutual_best_successors", "one_blas_thread", "unique_pairs"]
+           "mutual_best_successors", "one_thread", "unique_pairs"]
 
 MAX_GROUP = 30        # identifier/handle groups larger than this are not specific
 # phrasing shingles held by more accounts than this take no part in the phrasing block:
@@ -77,19 +77,20 @@ def _no_pairs() -> np.ndarray:
 
 
 @contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """BLAS on one thread for the searches' dense products.
+def one_thread() -> Iterator[None]:
+    """BLAS and OpenMP on one thread for the blocking's SVDs, k-means and dense products.
 
     OpenBLAS splits a product differently over 1, 2 or 16 threads, and the last bits of
-    a similarity move with it; near-tied neighbours then swap. With one thread a search
-    gives the same pairs on any machine size and in a Spark task (whose Python workers
-    run one BLAS thread per task core) as on the driver. On a shared two-core machine
-    one thread cost nothing measurable here (the blocking of an 8,000-vendor world took
-    4.4 s with it and without it).
+    a similarity move with it; near-tied neighbours then swap, and k-means cells move.
+    With one thread the blocking gives the same pairs on any machine size and in a Spark
+    task (whose Python workers run one BLAS thread per task core) as on the driver.
+    On a shared machine it is also faster: threads that wait for a busy core spin. A
+    10,000-account world's blocking plan, two cores with load average 3: 9.8-19.9 s
+    wall (10.3-14.1 s CPU) with the default threads, 6.3-7.4 s (5.7 s CPU) with one.
     """
     from threadpoolctl import threadpool_limits  # noqa: PLC0415 - off CLI start
 
-    with threadpool_limits(limits=1, user_api="blas"):
+    with threadpool_limits(limits=1):
         yield
 
 
@@ -112,8 +113,8 @@ class Search:
     run: Callable[[Any, Any], np.ndarray]
 
     def pairs(self) -> np.ndarray:
-        """Every unit's pairs, run here (BLAS on one thread: :func:`one_blas_thread`)."""
-        with one_blas_thread():
+        """Every unit's pairs, run here (on one thread: :func:`one_thread`)."""
+        with one_thread():
             out = [self.run(self.state, u) for u in self.units]
         return np.concatenate(out) if out else _no_pairs()
 
@@ -513,7 +514,15 @@ def blocking_plan(p: Profiles, use_identifiers: bool = True, k_text: int = 10,
                   exact_max: int | None = None) -> BlockingPlan:
     """Every block of :func:`candidate_pairs`, prepared (SVDs and k-means cells fitted)
     but not searched. ``exact_max``: most accounts of a text space searched exactly
-    (default ``_EXACT_MAX``; an inverted file above)."""
+    (default ``_EXACT_MAX``; an inverted file above). Runs on one thread
+    (:func:`one_thread`)."""
+    with one_thread():
+        return _blocking_plan(p, use_identifiers, k_text, k_handle, dims, k_style,
+                              exact_max)
+
+
+def _blocking_plan(p: Profiles, use_identifiers: bool, k_text: int, k_handle: int,
+                   dims: int, k_style: int, exact_max: int | None) -> BlockingPlan:
     n = len(p)
     groups: list[tuple[str, sp.csr_matrix]] = []
     if use_identifiers:

@@ -106,6 +106,19 @@ def _ident(p: Profiles, group: str, i: np.ndarray, j: np.ndarray) -> tuple[np.nd
 _RARE = 3  # a handle (key) held by at most this many accounts of the workspace
 
 
+def _codes(values: list[str]) -> np.ndarray:
+    """An int per value, equal where the values are equal; -1 for an empty one."""
+    seen: dict[str, int] = {}
+    return np.fromiter((seen.setdefault(v, len(seen)) if v else -1 for v in values),
+                       dtype=np.int64, count=len(values))
+
+
+def _handle_codes(p: Profiles) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of each account's normalised handle key and of its exact handle
+    (skeleton), so that pairs compare them as integers."""
+    return _codes(p.hkey), _codes(p.skeleton or p.hkey)
+
+
 def _handle(p: Profiles, i: np.ndarray, j: np.ndarray
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Handle similarity, with agreement weighted by how common the name is.
@@ -122,13 +135,12 @@ def _handle(p: Profiles, i: np.ndarray, j: np.ndarray
     cos = row_cosines(p.handle_grams, i, j)
     keys = p.hkey
     lev_sim = np.fromiter(
-        (Levenshtein.normalized_similarity(keys[a], keys[b]) for a, b in zip(i, j, strict=True)),
+        (Levenshtein.normalized_similarity(keys[a], keys[b])
+         for a, b in zip(i.tolist(), j.tolist(), strict=True)),
         dtype=np.float32, count=len(i))
-    same = np.fromiter((bool(keys[a]) and keys[a] == keys[b]
-                        for a, b in zip(i, j, strict=True)), dtype=bool, count=len(i))
-    skel = p.skeleton or keys
-    exact = same & np.fromiter((skel[a] == skel[b] for a, b in zip(i, j, strict=True)),
-                               dtype=bool, count=len(i))
+    key_code, skel_code = p.derive(("handle codes",), lambda: _handle_codes(p))
+    same = (key_code[i] == key_code[j]) & (key_code[i] >= 0)
+    exact = same & (skel_code[i] == skel_code[j])
     n_key = p.hkey_count[i] if p.hkey_count is not None else np.ones(len(i), np.int64)
     n_skel = p.skeleton_count[i] if p.skeleton_count is not None else n_key
     sim = np.maximum(cos, lev_sim)

@@ -226,8 +226,11 @@ def _completion(n: int, pairs: np.ndarray, p: np.ndarray, must: list[tuple[int, 
     if not new:
         return np.zeros((0, 2), np.int64)
     allp = np.sort(np.concatenate(new), axis=1)
-    have = set(map(tuple, pairs.tolist()))
-    keep = np.array([tuple(x) not in have for x in allp.tolist()], dtype=bool)
+    # one int64 key per ordered pair (as given: a judged pair may come as (j, i))
+    have = np.sort(pairs[:, 0].astype(np.int64) * n + pairs[:, 1])
+    want = allp[:, 0].astype(np.int64) * n + allp[:, 1]
+    at = np.minimum(np.searchsorted(have, want), len(have) - 1)
+    keep = have[at] != want
     missing: np.ndarray = allp[keep]
     return missing
 

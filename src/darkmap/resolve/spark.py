@@ -46,7 +46,7 @@ from darkmap.resolve.candidates import (
     BlockingPlan,
     blocking_plan,
     mutual_best_successors,
-    one_blas_thread,
+    one_thread,
     unique_pairs,
 )
 from darkmap.resolve.features import IDENTIFIER_SIGNALS, PairFeatures, compare
@@ -66,7 +66,7 @@ from darkmap.resolve.link import (
     evidence_against,
     resolve_signals,
 )
-from darkmap.resolve.partition import correlation_clustering
+from darkmap.resolve.partition import attracted, correlation_clustering, pair_weights
 from darkmap.resolve.profiles import Profiles, load_profiles
 from darkmap.store.personas import finish_link_run
 from darkmap.store.workspace import Workspace, utcnow
@@ -129,7 +129,7 @@ def _search_pairs_spark(spark: Any, plan: BlockingPlan, partitions: int) -> list
 
     def task(units: Iterator[tuple[int, Any]]) -> Iterator[np.ndarray]:
         st = states.value
-        with one_blas_thread():
+        with one_thread():
             out = [runs[k](st[k], u) for k, u in units]
         if out:
             yield np.concatenate(out).astype(np.int64)
@@ -200,10 +200,18 @@ def cluster_pairs_spark(spark: Any, n: int, i: np.ndarray, j: np.ndarray, p: np.
                         cannot: list[tuple[int, int]], apart: np.ndarray | None = None
                         ) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """:func:`~darkmap.resolve.partition.correlation_clustering` per connected component
-    of pairs and judgements, on Spark (``apart``: the pairs kept apart, as there).
-    Labels: the smallest member index of each persona; the judgement conflicts in
-    ``must`` order."""
+    of attracting pairs and judgements, on Spark (``apart``: the pairs kept apart, as
+    there). Only the pairs inside components of attracting pairs and ``must``
+    judgements travel: no persona spans two of them
+    (:func:`~darkmap.resolve.partition.attracted`), and the rest are most of a
+    candidate set. Labels: the smallest member index of each persona; the judgement
+    conflicts in ``must`` order."""
     fn = sql_module().functions
+    i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
+    inside = attracted(n, i, j, pair_weights(np.asarray(p, np.float64), threshold), must)
+    i, j, p = i[inside], j[inside], np.asarray(p)[inside]
+    if apart is not None:
+        apart = np.asarray(apart, bool)[inside]
     kind = np.concatenate([np.zeros(len(i), np.int8), np.ones(len(must), np.int8),
                            np.full(len(cannot), 2, np.int8)])
     mi = np.array([a for a, _ in must] + [a for a, _ in cannot], np.int64)
