@@ -201,11 +201,11 @@ def cluster_pairs_spark(spark: Any, n: int, i: np.ndarray, j: np.ndarray, p: np.
                         ) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """:func:`~darkmap.resolve.partition.correlation_clustering` per connected component
     of attracting pairs and judgements, on Spark (``apart``: the pairs kept apart, as
-    there). Only the pairs inside components of attracting pairs and ``must``
-    judgements travel: no persona spans two of them
-    (:func:`~darkmap.resolve.partition.attracted`), and the rest are most of a
-    candidate set. Labels: the smallest member index of each persona; the judgement
-    conflicts in ``must`` order."""
+    there); the components are grouped in buckets, a task per bucket. Only the pairs
+    inside components of attracting pairs and ``must`` judgements travel: no persona
+    spans two of them (:func:`~darkmap.resolve.partition.attracted`), and the rest are
+    most of a candidate set. Labels: the smallest member index of each persona; the
+    judgement conflicts in ``must`` order."""
     fn = sql_module().functions
     i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
     inside = attracted(n, i, j, pair_weights(np.asarray(p, np.float64), threshold), must)
@@ -230,8 +230,14 @@ def cluster_pairs_spark(spark: Any, n: int, i: np.ndarray, j: np.ndarray, p: np.
         return labels, []
     df = spark.createDataFrame(rows)
     comp = components_frame(df.select("a", "b"))
+    # components are small once only attracting pairs remain (tens of thousands of a
+    # few accounts each): one task per component would spend its time on the calls,
+    # so a task clusters a bucket of components at once, which gives what each alone
+    # gives (no persona spans two components; order within each is kept)
+    buckets = max(1, spark.sparkContext.defaultParallelism) * 8
     grouped = df.join(comp.select(fn.col("address_id").alias("a"),
-                                  fn.col("cluster_id").alias("comp")), "a")
+                                  fn.pmod(fn.col("cluster_id"), fn.lit(buckets))
+                                  .alias("bucket")), "a")
 
     def cluster(t: pa.Table) -> pa.Table:
         t = t.sort_by("seq")
@@ -256,7 +262,7 @@ def cluster_pairs_spark(spark: Any, n: int, i: np.ndarray, j: np.ndarray, p: np.
                          "a": pa.array(np.concatenate([nodes, np.array(ca, np.int64)])),
                          "b": pa.array(np.concatenate([canon, np.array(cb, np.int64)]))})
 
-    out = grouped.groupBy("comp").applyInArrow(cluster, "kind byte, a long, b long").toArrow()
+    out = grouped.groupBy("bucket").applyInArrow(cluster, "kind byte, a long, b long").toArrow()
     kinds = out.column("kind").to_numpy()
     a = out.column("a").to_numpy()
     b = out.column("b").to_numpy()
