@@ -181,3 +181,7 @@ def test_completion_scores_the_unscored_pairs_of_small_strong_groups() -> None:
     assert got == [[0, 3], [1, 3], [5, 7]]
     # a `same` judgement joins two groups: 7-8 makes 5..9 a group of 5, over the limit
     assert _completion(15, pairs, p, [(7, 8)], 4).tolist() == [[0, 3], [1, 3]]
+    # judgements alone, nothing scored yet: every pair of their group
+    none = np.zeros((0, 2), np.int64)
+    assert _completion(4, none, np.zeros(0), [(0, 1), (1, 2)], 4).tolist() == [
+        [0, 1], [0, 2], [1, 2]]

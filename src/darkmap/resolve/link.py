@@ -229,8 +229,10 @@ def _completion(n: int, pairs: np.ndarray, p: np.ndarray, must: list[tuple[int, 
     # one int64 key per ordered pair (as given: a judged pair may come as (j, i))
     have = np.sort(pairs[:, 0].astype(np.int64) * n + pairs[:, 1])
     want = allp[:, 0].astype(np.int64) * n + allp[:, 1]
-    at = np.minimum(np.searchsorted(have, want), len(have) - 1)
-    keep = have[at] != want
+    if len(have):
+        keep = have[np.minimum(np.searchsorted(have, want), len(have) - 1)] != want
+    else:
+        keep = np.ones(len(want), dtype=bool)
     missing: np.ndarray = allp[keep]
     return missing
 
