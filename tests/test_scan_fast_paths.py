@@ -204,16 +204,22 @@ def _reference_data(body: str) -> tuple[str, str | None]:
     return "".join(tokens), None
 
 
-@_SETTINGS
-@given(st.integers(0, 10_000), st.lists(st.tuples(st.floats(0, 1), st.sampled_from(_ARMOR_EDITS)),
-                                        min_size=1, max_size=5))
-def test_armor_read_with_find_is_the_regex_and_line_reading(
-        index: int, edits: list[tuple[float, str]]) -> None:
+def _edited_key_cell(index: int, edits: list[tuple[float, str]]) -> str:
+    """A real Dream cell holding a PGP block, with ``edits`` pasted in at their places."""
     cells = [c for c in dream_cells() if "PGP" in c.upper()]
     text = cells[index % len(cells)]
     for where, piece in edits:
         i = int(where * len(text))
         text = text[:i] + piece + text[i:]
+    return text
+
+
+@_SETTINGS
+@given(st.integers(0, 10_000), st.lists(st.tuples(st.floats(0, 1), st.sampled_from(_ARMOR_EDITS)),
+                                        min_size=1, max_size=5))
+def test_armor_read_with_find_is_the_regex_and_line_reading(
+        index: int, edits: list[tuple[float, str]]) -> None:
+    text = _edited_key_cell(index, edits)
     assert _blocks(text) == _reference_blocks(text)
     for _start, _end, block in pgp.find_armor_blocks(pgp.normalise_armor_text(text)):
         b = pgp._find_begin(block)
@@ -243,11 +249,7 @@ def _blocks_by_dearmor(text: str) -> list[tuple[object, ...]]:
                                         max_size=5))
 def test_blocks_read_between_the_markers_found_are_dearmor(
         index: int, edits: list[tuple[float, str]]) -> None:
-    cells = [c for c in dream_cells() if "PGP" in c.upper()]
-    text = cells[index % len(cells)]
-    for where, piece in edits:
-        i = int(where * len(text))
-        text = text[:i] + piece + text[i:]
+    text = _edited_key_cell(index, edits)
     assert _blocks(text) == _blocks_by_dearmor(text)
 
 
