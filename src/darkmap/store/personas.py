@@ -322,8 +322,13 @@ def _emptied(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> None:
         " AND schema_name = current_schema() AND list_contains(?, table_name)",
         [list(tables)]).fetchall())
     for table in tables:
-        con.execute(f"DROP TABLE {table}")
+        con.execute(_DROP[table])
         con.execute(ddl[table])
+
+
+_DROP = {"personas": "DROP TABLE personas", "persona_members": "DROP TABLE persona_members",
+         "account_links": "DROP TABLE account_links"}
+"""The link run's own tables, dropped by name (never a table named at run time)."""
 
 
 def store_link_run(con: duckdb.DuckDBPyConnection, run_id: str, started_at: datetime,
