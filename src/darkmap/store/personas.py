@@ -309,9 +309,16 @@ class LinkTables:
     links: list[tuple[Any, ...]]
 
 
-def _emptied(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> None:
-    """Empty ``tables`` inside the caller's transaction by dropping and creating them
-    again from their own definitions (DuckDB's ``duckdb_tables().sql``).
+_LINK_TABLES = {"personas": "DROP TABLE personas",
+                "persona_members": "DROP TABLE persona_members",
+                "account_links": "DROP TABLE account_links"}
+"""A link run's own tables, each with its drop statement (by name, never a table named
+at run time)."""
+
+
+def _empty_link_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Empty the link run's tables inside the caller's transaction by dropping and
+    creating them again from their own definitions (DuckDB's ``duckdb_tables().sql``).
 
     A ``DELETE`` of every row maintains the primary-key indexes row by row and the
     commit then writes the deletions: replacing the 230,000 rows of a 100,000-account
@@ -320,15 +327,10 @@ def _emptied(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> None:
     ddl = dict(con.execute(
         "SELECT table_name, sql FROM duckdb_tables() WHERE database_name = current_database()"
         " AND schema_name = current_schema() AND list_contains(?, table_name)",
-        [list(tables)]).fetchall())
-    for table in tables:
-        con.execute(_DROP[table])
+        [list(_LINK_TABLES)]).fetchall())
+    for table, drop in _LINK_TABLES.items():
+        con.execute(drop)
         con.execute(ddl[table])
-
-
-_DROP = {"personas": "DROP TABLE personas", "persona_members": "DROP TABLE persona_members",
-         "account_links": "DROP TABLE account_links"}
-"""The link run's own tables, dropped by name (never a table named at run time)."""
 
 
 def store_link_run(con: duckdb.DuckDBPyConnection, run_id: str, started_at: datetime,
@@ -339,7 +341,7 @@ def store_link_run(con: duckdb.DuckDBPyConnection, run_id: str, started_at: date
     try:
         con.execute("INSERT INTO link_runs (run_id, started_at, args) VALUES (?, ?, ?)",
                     [run_id, started_at, args_json])
-        _emptied(con, ("personas", "persona_members", "account_links"))
+        _empty_link_tables(con)
         insert_rows(con, "personas", PERSONA_COLUMNS, rows.personas)
         insert_rows(con, "persona_members", MEMBER_COLUMNS, rows.members)
         insert_rows(con, "account_links", LINK_COLUMNS, rows.links)
