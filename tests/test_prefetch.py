@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from conftest import DATA
 
 from darkmap import plugins
 from darkmap.collect import ingest as ingest_mod
+from darkmap.collect import prefetch
 from darkmap.collect.fs_policy import read_whole
 from darkmap.collect.ingest import ingest
 from darkmap.extract.decode import looks_like_html
@@ -183,3 +186,109 @@ def test_read_whole_reads_a_grown_file_up_to_the_limit(tmp_path: Path) -> None:
         assert os.lseek(fd, 0, os.SEEK_CUR) == 7  # its position is left alone
     finally:
         os.close(fd)
+
+
+# -- the worker pool itself: ending it never waits on a worker ------------------------------
+
+_ROUNDS = """
+import multiprocessing as mp, sys, time
+from darkmap.collect.prefetch import _Pool
+
+def spin(data, source):
+    t = time.perf_counter()
+    while time.perf_counter() - t < 0.005:
+        pass
+    return len(data)
+
+for i in range(300):
+    pool = _Pool(2)
+    tasks = [pool.submit(spin, b"x" * (k * 100_000), "s") for k in range(5)]
+    if i % 2:  # half the rounds take their results first, half end with work in flight
+        while not all(t.done for t in tasks):
+            pool.pump(0.25)
+        assert [t.value for t in tasks] == [(True, k * 100_000) for k in range(5)]
+    pool.end()
+    assert not mp.active_children()
+print("rounds", i + 1)
+"""
+
+
+def test_ending_the_pool_with_work_in_flight_never_hangs() -> None:
+    # the standard library's Pool.terminate() hung here within a few hundred rounds
+    # (it waits for a lock that an idle worker holds while it waits for a task), which
+    # is how a rerun of already ingested pages, whose work nobody takes, once hung
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    done = subprocess.run([sys.executable, "-c", _ROUNDS], env=env, capture_output=True,
+                          text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["rounds", "300"]
+
+
+def _nap(data: bytes, source: str) -> Any:
+    time.sleep(float(source))
+    return (lambda: None) if data == b"unpicklable" else data.upper()
+
+
+def test_a_worker_killed_mid_file_answers_none_at_once() -> None:
+    pool = prefetch._Pool(2)
+    try:
+        slow = prefetch.Handle("t", pool, pool.submit(_nap, b"a", "60"))
+        busy = [w.proc for w in pool._workers if w.task is not None]
+        assert len(busy) == 1
+        os.kill(busy[0].pid or 0, signal.SIGKILL)  # killed from outside: out of memory...
+        t0 = time.monotonic()
+        assert slow.result() is None
+        assert time.monotonic() - t0 < 30 and not pool.alive  # not the task's 60 s
+    finally:
+        pool.end()
+    assert not mp.active_children()
+
+
+def test_a_result_that_does_not_pickle_leaves_the_work_to_the_importer() -> None:
+    pool = prefetch._Pool(1)
+    try:
+        bad = prefetch.Handle("t", pool, pool.submit(_nap, b"unpicklable", "0"))
+        good = prefetch.Handle("t", pool, pool.submit(_nap, b"b", "0"))
+        assert bad.result() is None
+        assert bad._task.value[1].startswith("result not sent: ")
+        assert good.result() == b"B" and pool.alive  # the same worker goes on
+    finally:
+        pool.end()
+
+
+_ORPHAN = """
+import os, signal, sys
+from darkmap.collect.prefetch import _Pool
+import time
+
+def nap(data, source):
+    time.sleep(float(source))
+    return data
+
+pool = _Pool(2)
+pool.submit(nap, b"", "1")  # one worker busy, the other free
+print(*(w.proc.pid for w in pool._workers), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def test_the_workers_end_when_the_pipeline_dies() -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    done = subprocess.run([sys.executable, "-c", _ORPHAN], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == -signal.SIGKILL
+    pids = [int(p) for p in done.stdout.split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 30
+    while any(_running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_running(p) for p in pids)
+    assert "Traceback" not in done.stderr  # the busy one's reply finds no reader: quietly

@@ -33,6 +33,8 @@ import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from darkmap.collect.fs_policy import Entry, open_entry, read_whole
@@ -59,12 +61,12 @@ def default_jobs() -> int:
 class Handle:
     """The result of one file's work in a worker, as the importer sees it."""
 
-    __slots__ = ("_pool", "_res", "importer")
+    __slots__ = ("_pool", "_task", "importer")
 
-    def __init__(self, importer: str, pool: _Pool, res: Any) -> None:
+    def __init__(self, importer: str, pool: _Pool, task: _Task) -> None:
         self.importer = importer
         self._pool = pool
-        self._res = res
+        self._task = task
 
     def result(self) -> Any:
         """The work's result, or None when the importer must do the work itself.
@@ -72,16 +74,16 @@ class Handle:
         Waits for the worker; an interruption of the wait (the file's time budget, a
         ^C) ends the pool and propagates.
         """
-        pool = self._pool
+        pool, task = self._pool, self._task
         try:
-            while pool.alive and not self._res.ready():
-                self._res.wait(_POLL)
+            while pool.alive and not task.done:
+                pool.pump(_POLL)
         except BaseException:
             pool.end()
             raise
-        if not pool.alive:  # ended by an interrupted wait: the work was dropped
+        if not task.done:  # the pool ended (an interrupted wait, a worker gone): dropped
             return None
-        ok, value = self._res.get()
+        ok, value = task.value
         return value if ok else None
 
 
@@ -93,37 +95,150 @@ def _work(fn: Callable[[bytes, str], Any], data: bytes, source: str) -> tuple[bo
         return False, f"{type(exc).__name__}: {exc}"[:300]
 
 
-def _worker_init() -> None:
-    """A worker leaves ^C and the per-file alarm to the pipeline's process."""
+def _serve(conn: Connection, others: list[Connection]) -> None:
+    """A worker's loop: run each task received on ``conn`` and send its result back.
+
+    It leaves ^C and the per-file alarm to the pipeline's process, and ends when the
+    pipeline's end of its pipe closes (the pipeline ended or died) or on ``None``.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    for other in others:  # the pipeline's ends of its pipe and the earlier workers'
+        other.close()
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        fn, data, source = task
+        if not _reply(conn, _work(fn, data, source)):
+            return
+
+
+def _reply(conn: Connection, result: tuple[bool, Any]) -> bool:
+    """Send a task's result to the pipeline; False when the pipeline's end is gone."""
+    try:
+        conn.send(result)
+    except (EOFError, OSError):
+        return False
+    except Exception as exc:  # noqa: BLE001 - a result that does not pickle
+        return _reply(conn, (False, f"result not sent: {type(exc).__name__}: {exc}"[:300]))
+    return True
+
+
+@dataclass(slots=True)
+class _Task:
+    """One file's work: sent to a worker when one is free; ``value`` once it answered."""
+
+    fn: Callable[[bytes, str], Any]
+    data: bytes | None
+    source: str
+    done: bool = False
+    value: tuple[bool, Any] = (False, None)
+
+
+@dataclass(slots=True)
+class _Worker:
+    proc: BaseProcess
+    conn: Connection
+    task: _Task | None = None
+    """The task it is working on (one at a time), or None when it is free."""
 
 
 class _Pool:
-    """A pool of forked workers that is either alive or ended for good."""
+    """Forked worker processes, each given one task at a time through its own pipe.
+
+    A pool is alive until :meth:`end`, which kills its workers: there is no lock shared
+    with them and no helper thread, so ending never waits on a worker's state (the
+    standard library's ``Pool.terminate`` can wait forever on a lock an idle worker
+    holds, which hung an ingest that ended with work still in flight). A worker gets a
+    task only when it is free, so neither side ever blocks writing to the other while
+    that one is writing too; the pipeline collects results whenever it waits for one
+    (:meth:`pump`), and tasks wait in order until a worker is free.
+    """
 
     def __init__(self, jobs: int) -> None:
         # fork: a worker starts in milliseconds with the templates already loaded; it
         # runs only the importer's pure function (never the store, never a thread's lock)
-        self._pool = mp.get_context("fork").Pool(jobs, initializer=_worker_init)
+        ctx = mp.get_context("fork")
+        self._queue: deque[_Task] = deque()
+        self._workers: list[_Worker] = []
         self.alive = True
+        try:
+            for _ in range(jobs):
+                mine, theirs = ctx.Pipe(duplex=True)
+                # the worker closes the pipeline's ends (its own and the earlier
+                # workers'), so that it sees the end of its pipe when the pipeline's closes
+                others = [mine, *(w.conn for w in self._workers)]
+                proc = ctx.Process(target=_serve, args=(theirs, others), daemon=True)
+                proc.start()
+                theirs.close()
+                self._workers.append(_Worker(proc, mine))
+        except BaseException:
+            self.end()
+            raise
 
-    def submit(self, fn: Callable[[bytes, str], Any], data: bytes, source: str) -> Any:
-        return self._pool.apply_async(_work, (fn, data, source))
+    def submit(self, fn: Callable[[bytes, str], Any], data: bytes, source: str) -> _Task:
+        task = _Task(fn, data, source)
+        self._queue.append(task)
+        self.pump(0.0)
+        return task
+
+    def pump(self, timeout: float) -> None:
+        """Give queued tasks to free workers and collect the results that are ready,
+        waiting up to ``timeout`` seconds for one when some worker is busy."""
+        self._dispatch()
+        busy = [w for w in self._workers if w.task is not None]
+        if not busy:
+            return
+        ready = set(wait([w.conn for w in busy], timeout))
+        for w in busy:
+            if w.conn in ready:
+                self._collect(w)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        for w in self._workers:
+            if not self.alive or not self._queue:
+                return
+            if w.task is None:
+                task = self._queue.popleft()
+                try:
+                    w.conn.send((task.fn, task.data, task.source))
+                except OSError:  # the worker is gone
+                    self.end()
+                    return
+                task.data = None  # the worker has it; the window keeps its own copy
+                w.task = task
+
+    def _collect(self, w: _Worker) -> None:
+        try:
+            value = w.conn.recv()
+        except (EOFError, OSError):  # the worker died (killed, out of memory...)
+            self.end()
+            return
+        task, w.task = w.task, None
+        if task is not None:
+            task.value, task.done = value, True
 
     def end(self) -> None:
-        """Kill the workers (work in flight is dropped; its handles answer None)."""
-        if self.alive:
-            self.alive = False
-            self._pool.terminate()
-            self._pool.join()
+        """Kill the workers (work in flight or queued is dropped; its handles answer
+        None)."""
+        if not self.alive:
+            return
+        self.alive = False
+        self._queue.clear()
+        for w in self._workers:
+            if w.proc.pid is not None and w.proc.exitcode is None:
+                w.proc.kill()
+        for w in self._workers:
+            if w.proc.pid is not None:
+                w.proc.join()
+            w.conn.close()
 
-    def close(self) -> None:
-        if self.alive:
-            self.alive = False
-            self._pool.close()
-            self._pool.terminate()
-            self._pool.join()
+    close = end
 
 
 @dataclass(slots=True)
