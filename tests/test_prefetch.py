@@ -292,3 +292,15 @@ def test_the_workers_end_when_the_pipeline_dies() -> None:
         time.sleep(0.05)
     assert not any(_running(p) for p in pids)
     assert "Traceback" not in done.stderr  # the busy one's reply finds no reader: quietly
+
+
+def test_work_that_does_not_pickle_is_left_to_the_importer() -> None:
+    pool = prefetch._Pool(1)
+    try:
+        # a lambda cannot be sent to a worker: nothing is sent, the worker stays free
+        bad = prefetch.Handle("t", pool, pool.submit(lambda d, s: d, b"a", "0"))
+        good = prefetch.Handle("t", pool, pool.submit(_nap, b"b", "0"))
+        assert bad.result() is None and bad._task.value[1].startswith("not sent: ")
+        assert good.result() == b"B" and pool.alive
+    finally:
+        pool.end()

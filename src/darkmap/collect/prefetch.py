@@ -188,28 +188,38 @@ class _Pool:
 
     def pump(self, timeout: float) -> None:
         """Give queued tasks to free workers and collect the results that are ready,
-        waiting up to ``timeout`` seconds for one when some worker is busy."""
-        self._dispatch()
-        busy = [w for w in self._workers if w.task is not None]
-        if not busy:
-            return
-        ready = set(wait([w.conn for w in busy], timeout))
-        for w in busy:
-            if w.conn in ready:
-                self._collect(w)
-        self._dispatch()
+        waiting up to ``timeout`` seconds for one when some worker is busy.
+
+        Interrupted (the file's time budget, a ^C), it ends the pool: a message may
+        have been cut in the middle.
+        """
+        try:
+            self._dispatch()
+            busy = [w for w in self._workers if w.task is not None]
+            if not busy:
+                return
+            ready = set(wait([w.conn for w in busy], timeout))
+            for w in busy:
+                if w.conn in ready:
+                    self._collect(w)
+            self._dispatch()
+        except BaseException:
+            self.end()
+            raise
 
     def _dispatch(self) -> None:
         for w in self._workers:
-            if not self.alive or not self._queue:
-                return
-            if w.task is None:
+            while self.alive and self._queue and w.task is None:
                 task = self._queue.popleft()
                 try:
                     w.conn.send((task.fn, task.data, task.source))
                 except OSError:  # the worker is gone
                     self.end()
                     return
+                except Exception as exc:  # noqa: BLE001 - the work does not pickle (sent nothing)
+                    task.value = (False, f"not sent: {type(exc).__name__}: {exc}"[:300])
+                    task.done = True
+                    continue
                 task.data = None  # the worker has it; the window keeps its own copy
                 w.task = task
 
