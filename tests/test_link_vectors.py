@@ -284,3 +284,122 @@ def test_word_document_counts_count_each_text_once() -> None:
     one = {w: word_document_counts([w])[0][0] for w in ("mdma", "crystals", "pure", "and")}
     assert [by_word[one[w]] for w in ("mdma", "crystals", "pure", "and")] == [2, 2, 1, 1]
     assert list(vals) == sorted(vals.tolist())
+
+
+_PRICE_DIGEST = """
+import hashlib, sys
+from pathlib import Path
+from darkmap.resolve.profiles import load_profiles
+from darkmap.store.workspace import Workspace
+ws = Workspace.open(Path(sys.argv[1]), read_only=True)
+m = load_profiles(ws.con).price_keys
+h = hashlib.sha256()
+for a in (m.data, m.indices, m.indptr):
+    h.update(a.tobytes())
+print(m.nnz, m.shape[1], h.hexdigest())
+"""
+
+
+def test_price_columns_do_not_depend_on_string_hashing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # the (word, unit) columns were numbered in the order of a set of words, which
+    # changes with each process's string hashing (PYTHONHASHSEED), and with it the order
+    # in which a pair's price gaps are summed
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import DATA
+
+    from darkmap.collect.ingest import ingest
+    from darkmap.store.workspace import Workspace
+
+    ws = Workspace.init(tmp_path / "ws")
+    try:
+        ingest(ws, [DATA / "listings" / "hansa-2016-12.csv"])
+    finally:
+        ws.close()
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    outs = []
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONPATH": src, "PYTHONHASHSEED": seed}
+        done = subprocess.run([sys.executable, "-c", _PRICE_DIGEST, str(tmp_path / "ws")],
+                              env=env, capture_output=True, text=True, timeout=300,
+                              check=True)
+        outs.append(done.stdout.split())
+    nnz, columns = int(outs[0][0]), int(outs[0][1])
+    assert nnz > 1000 and columns > 500  # real priced titles with quantities
+    assert outs[1] == outs[0] and outs[2] == outs[0]
+
+
+def _reference_profile(presence, top_k, groups, max_share, cap=100.0, prior=50.0):  # type: ignore[no-untyped-def]
+    """evidence_profile as it was written first: every step over every entry at once
+    (the (group, feature) counts by sorting keys), kept to check the lean version."""
+    import scipy.sparse as sp
+
+    m = sp.csr_matrix(presence, dtype=np.float32)
+    m.sort_indices()
+    n = max(1, m.shape[0])
+    df = np.bincount(m.indices, minlength=m.shape[1]).astype(np.float64)
+    freq = (df / n)[m.indices]
+    if groups is not None and len(np.unique(groups)) > 1:
+        g = np.repeat(np.asarray(groups, dtype=np.int64), np.diff(m.indptr))
+        n_g = np.bincount(groups).astype(np.float64)
+        _, inv, cnt = np.unique(g * m.shape[1] + m.indices, return_inverse=True,
+                                return_counts=True)
+        freq = (cnt[inv] + prior * freq) / (n_g[g] + prior)
+    w = np.minimum(-np.log(np.maximum(freq, 1.0 / n)), np.log(cap))
+    ok = (df[m.indices] >= 2) & (w > 0)
+    if max_share is not None:
+        ok &= df[m.indices] < max_share * n
+    keep = np.flatnonzero(ok)
+    root = np.sqrt(w).astype(np.float32)
+    if top_k:
+        row = np.repeat(np.arange(n), np.diff(m.indptr))[keep]
+        indptr = np.concatenate(([0], np.cumsum(np.bincount(row, minlength=n))))
+        counts = np.diff(indptr)
+        if counts.max() > top_k:
+            order = np.lexsort((-root[keep], row))
+            rank = np.arange(len(order)) - indptr[row[order]]
+            keep = keep[np.sort(order[rank < top_k])]
+    freq = freq[keep]
+    row = np.repeat(np.arange(n), np.diff(m.indptr))[keep]
+    indptr = np.concatenate(([0], np.cumsum(np.bincount(row, minlength=n))))
+    m = sp.csr_matrix((root[keep], m.indices[keep], indptr), shape=m.shape)
+    total = np.asarray(m.multiply(m).sum(axis=1), dtype=np.float64).ravel()
+    p = sp.csr_matrix((m.data.astype(np.float64) ** 2 * freq, m.indices, m.indptr),
+                      shape=m.shape)
+    return m, total, np.asarray(p.sum(axis=1), dtype=np.float64).ravel()
+
+
+def test_evidence_profile_is_the_first_one_bit_for_bit() -> None:
+    # the lean version (arrays let go early, top-k a chunk of rows at a time, group
+    # counts a group at a time) must give exactly what the plain version gave
+    import scipy.sparse as sp
+
+    from darkmap.resolve import vectors
+
+    rng = np.random.default_rng(11)
+    n, f = 1500, 400
+    nnz = rng.integers(0, 60, n)  # some rows above top_k, some empty
+    rows = np.repeat(np.arange(n), nnz)
+    cols = rng.zipf(1.3, len(rows)) % f  # heavy-tailed document frequencies
+    presence = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, f))
+    presence.data[:] = 1.0
+    groups = rng.integers(0, 4, n)
+    for top_k, grp, share in [(20, None, None), (20, groups, None), (None, groups, 0.05),
+                              (7, groups, 0.2), (1000, None, None)]:
+        ref_m, ref_total, ref_chance = _reference_profile(presence, top_k, grp, share)
+        for chunk in (1, 37, 4096):
+            original = vectors._top_k_positions.__defaults__
+            vectors._top_k_positions.__defaults__ = (chunk,)
+            try:
+                m, ev = evidence_profile(presence, top_k=top_k, groups=grp, max_share=share)
+            finally:
+                vectors._top_k_positions.__defaults__ = original
+            want = vectors.normalise_rows(ref_m)
+            assert m.nnz == want.nnz > 0
+            for a, b in ((m.data, want.data), (m.indices, want.indices),
+                         (m.indptr, want.indptr), (ev.total, ref_total),
+                         (ev.chance, ref_chance)):
+                assert np.array_equal(a, b)

@@ -36,7 +36,7 @@ from darkmap.resolve.match_model import (
     voice_against_name,
 )
 from darkmap.resolve.partition import correlation_clustering
-from darkmap.resolve.profiles import Profiles, load_profiles
+from darkmap.resolve.profiles import Profiles, Roster, load_profiles
 from darkmap.resolve.review import JudgedPair, judged_sample
 from darkmap.store.personas import LinkTables, finish_link_run, store_link_run
 from darkmap.store.workspace import Workspace, utcnow
@@ -289,19 +289,22 @@ def link(ws: Workspace, opts: LinkOptions | None = None,
         f = _concat(f, f2)
         p = np.concatenate([p, model.probability(f2)])
     timings["scoring_s"] = time.perf_counter() - t0 - sum(timings.values())
+    # the evidence is scored: let its matrices go before clustering and storing
+    roster = prof.roster()
+    del prof
     say(STAGES[3])
     res = correlation_clustering(n, f.i, f.j, p, opts.threshold, must, cannot,
                                  apart=evidence_against(f, use))
     timings["clustering_s"] = time.perf_counter() - t0 - sum(timings.values())
     labels = res.labels
     say(STAGES[4])
-    stored = _store(ws, run_id, started, prof, f, p, labels, model, use, opts,
+    stored = _store(ws, run_id, started, roster, f, p, labels, model, use, opts,
                     judged.verdicts)
     timings["store_s"] = time.perf_counter() - t0 - sum(timings.values())
-    summary = _summary(stored, prof, pairs, extra, use, opts, res.conflicts, judged_fit,
+    summary = _summary(stored, roster, pairs, extra, use, opts, res.conflicts, judged_fit,
                        timings, blocking, t0)
     finish_link_run(ws.con, run_id, utcnow(), json.dumps(summary))
-    return LinkResult(run_id, summary, prof.ids, labels)
+    return LinkResult(run_id, summary, roster.ids, labels)
 
 
 @dataclass
@@ -333,7 +336,7 @@ def _judgements(ws: Workspace, prof: Profiles, learn: bool) -> _Judged:
     return out
 
 
-def _summary(stored: _Stored, prof: Profiles, pairs: np.ndarray, extra: np.ndarray,
+def _summary(stored: _Stored, prof: Roster, pairs: np.ndarray, extra: np.ndarray,
              use: tuple[str, ...], opts: LinkOptions, conflicts: list[tuple[int, int]],
              judged_fit: dict[str, Any], timings: dict[str, float],
              blocking: dict[str, float], t0: float) -> LinkSummary:
@@ -365,7 +368,7 @@ def _num(x: float) -> float | None:
     return None if math.isnan(x) else round(x, 4)
 
 
-def _store(ws: Workspace, run_id: str, started: datetime, prof: Profiles, f: PairFeatures,
+def _store(ws: Workspace, run_id: str, started: datetime, prof: Roster, f: PairFeatures,
            p: np.ndarray, labels: np.ndarray, model: LinearModel, use: tuple[str, ...],
            opts: LinkOptions, judged: dict[tuple[str, str], str]) -> _Stored:
     """Store the run's personas, members and links (replacing the previous run's)."""
@@ -397,30 +400,33 @@ def _store(ws: Workspace, run_id: str, started: datetime, prof: Profiles, f: Pai
             _ts(np.nanmax(ends) if np.isfinite(ends).any() else None),
             cohesion, run_id, now))
         member_rows.extend((pid, a) for a in ids)
-    # links
-    contrib = model.contributions(f)
-    voice = (voice_against_name(f, contrib) if model.voice_rule
-             else np.zeros(len(f), dtype=bool))
+    # links: the pairs worth storing, explained (only those: the contributions of every
+    # scored pair would take a float64 array per signal over millions of pairs)
     judged_idx = {(prof.index[a], prof.index[b]) for a, b in judged
                   if a in prof.index and b in prof.index}
     keep = (p >= opts.store_min) | same
     if judged_idx:
         keep |= np.array([(int(a), int(b)) in judged_idx or (int(b), int(a)) in judged_idx
                           for a, b in zip(f.i, f.j, strict=True)], dtype=bool)
+    kept = np.flatnonzero(keep)
+    fk = f.subset(kept)
+    contrib = model.contributions(fk)
+    voice = (voice_against_name(fk, contrib) if model.voice_rule
+             else np.zeros(len(fk), dtype=bool))
     link_rows: list[tuple[Any, ...]] = []
-    sig_names = list(f.level)
-    for k in np.nonzero(keep)[0].tolist():
+    sig_names = list(fk.level)
+    for r, k in enumerate(kept.tolist()):
         sig: dict[str, dict[str, Any]] = {"_base": {"contribution": round(model.intercept, 4)}}
         for s in sig_names:
-            lev = int(f.level[s][k])
-            sig[s] = {"value": _num(float(f.raw[s][k])), "level": SIGNALS[s][lev],
-                      "contribution": round(float(contrib[s][k]), 4) if s in contrib else 0.0}
+            lev = int(fk.level[s][r])
+            sig[s] = {"value": _num(float(fk.raw[s][r])), "level": SIGNALS[s][lev],
+                      "contribution": round(float(contrib[s][r]), 4) if s in contrib else 0.0}
             spec = FREQUENCY_ADJUSTED.get(s)
-            if spec is not None and lev in spec[1] and spec[0] in f.raw:
-                sig[s]["accounts_sharing_it"] = int(f.raw[spec[0]][k])
-            if s == "handle" and voice[k]:
+            if spec is not None and lev in spec[1] and spec[0] in fk.raw:
+                sig[s]["accounts_sharing_it"] = int(fk.raw[spec[0]][r])
+            if s == "handle" and voice[r]:
                 sig[s]["voice_disagrees"] = True
-        a, b = prof.ids[f.i[k]], prof.ids[f.j[k]]
+        a, b = prof.ids[fk.i[r]], prof.ids[fk.j[r]]
         if a > b:
             a, b = b, a
         link_rows.append((a, b, round(float(p[k]), 6), json.dumps(sig), method,

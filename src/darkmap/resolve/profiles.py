@@ -35,7 +35,7 @@ from darkmap.resolve.vectors import (
 )
 from darkmap.store import evidence
 
-__all__ = ["IDENTIFIER_GROUPS", "Profiles", "load_profiles", "strip_blobs"]
+__all__ = ["IDENTIFIER_GROUPS", "Profiles", "Roster", "load_profiles", "strip_blobs"]
 
 # Which identifier kinds count as which signal.
 IDENTIFIER_GROUPS: dict[str, tuple[str, ...]] = {
@@ -119,6 +119,28 @@ class Profiles:
             self.derived[key] = make()
         return cast(_D, self.derived[key])
 
+    def roster(self) -> Roster:
+        """Who the accounts are, without their evidence: what a link run still needs
+        once its pairs are scored (naming and dating personas, storing links)."""
+        return Roster(self.ids, self.index, self.handle, self.market, self.start,
+                      self.end)
+
+
+@dataclass(frozen=True)
+class Roster:
+    """The accounts of :class:`Profiles`, row ``i`` for ``ids[i]``, without the text
+    matrices (most of a profile's memory: at 100,000 accounts about 1.5 GB)."""
+
+    ids: list[str]
+    index: dict[str, int]
+    handle: list[str]
+    market: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
 
 _QTY = re.compile(r"(\d+(?:[.,]\d+)?)\s*(kg|g|gr|grams?|oz|mg|ug|mcg|ml|pills?|tabs?|"
                   r"caps?|pcs|x|blotters?|pieces?)\b", re.I)
@@ -188,6 +210,18 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
     # can match nothing and would crowd out the ones that can. Both are compared as
     # shared evidence against chance (vectors.SharedEvidence), not as cosines.
     topic = product_vocabulary(prod, prose, _TOPIC_MIN_ACCOUNTS, _TOPIC_MAX_PROSE)
+    # Each text list and shingle matrix is let go once its last view is built: together
+    # they weigh about as much as the finished profiles (1.2 GB at 100,000 accounts).
+    has_free_text = np.array([len(t.strip()) >= _MIN_STYLE_TEXT for t in prose], dtype=bool)
+    capitals = word_shapes(prose)
+    symbols = tfidf(symbol_runs(prose), min_df=2)
+    del prose
+    products = tfidf(hashed_ngrams(prod, (4,), n_features=2**18, lowercase=True), top_k=600)
+    has_products = np.array([bool(t.strip()) for t in prod], dtype=bool)
+    del prod
+    feedback = tfidf(hashed_ngrams(fb, (4,), n_features=2**18, lowercase=True), top_k=600)
+    has_feedback = np.array([bool(t.strip()) for t in fb], dtype=bool)
+    del fb
     # shingles weigh by their frequency among texts of the same language
     style_shingles = hashed_shingles(own, (1, 2), digits="split")
     # ... and of the same dialect: a phrase rare in the workspace but common on a group
@@ -195,18 +229,18 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
     dialect = market_dialects(style_shingles, np.asarray(market_code, np.int64))
     groups = language_groups(style_shingles) * (int(dialect.max()) + 1 if n else 1) + dialect
     style, style_ev = evidence_profile(style_shingles, top_k=300, groups=groups)
+    del style_shingles
     phrase_shingles = hashed_shingles(own, (1, 2, 3), digits="fold", mask=topic)
+    del own
     phrasing, phrasing_ev = evidence_profile(phrase_shingles, top_k=600, groups=groups)
     # the same shingles held by fewer than 1% of the accounts, on their own: a pet
     # phrase, a habitual misspelling, boilerplate with its own carrier and hours. In
     # `phrasing` they are a small part of a large shared mass that strangers share too
     rare, rare_ev = evidence_profile(phrase_shingles, top_k=600, groups=groups,
                                      max_share=_RARE_SHARE)
-    products = tfidf(hashed_ngrams(prod, (4,), n_features=2**18, lowercase=True), top_k=600)
-    feedback = tfidf(hashed_ngrams(fb, (4,), n_features=2**18, lowercase=True), top_k=600)
+    del phrase_shingles
     hgrams = tfidf(hashed_ngrams([f"^{k}$" for k in hkeys], (2, 3), n_features=2**18))
 
-    has_free_text = np.array([len(t.strip()) >= _MIN_STYLE_TEXT for t in prose], dtype=bool)
     start, end = _windows(con, index, n)
     active_start, active_end = _activity(con, index, n)
     origin, dest = _shipping(con, index, n)
@@ -219,15 +253,12 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
         handle_grams=hgrams,
         # style needs free text: titles alone are product names (the products signal
         # reads them), and lists of titles look alike whoever typed them
-        has_style=has_free_text,
-        has_products=np.array([bool(t.strip()) for t in prod], dtype=bool),
-        has_feedback=np.array([bool(t.strip()) for t in fb], dtype=bool),
+        has_style=has_free_text, has_products=has_products, has_feedback=has_feedback,
         start=start, end=end, origin=origin, dest=dest, idents=idents,
         ident_values=ident_values, price_keys=price_keys, price_mask=price_mask,
         index=index, skeleton=skels, hkey_count=_group_counts(hkeys),
         skeleton_count=_group_counts(skels), active_start=active_start,
-        active_end=active_end, capitals=word_shapes(prose),
-        symbols=tfidf(symbol_runs(prose), min_df=2),
+        active_end=active_end, capitals=capitals, symbols=symbols,
         style_evidence=style_ev,
         phrasing_evidence=phrasing_ev, rare_evidence=rare_ev,
         origin_share=_value_shares(origin))
@@ -419,7 +450,9 @@ def _prices(con: duckdb.DuckDBPyConnection, index: dict[str, int],
             continue
         unit, lp = pr
         words = set(_WORD.findall(title.casefold())) - {"grams", "gram", "pills", "tabs"}
-        for w in words:
+        # in order: a set's order changes with each process's string hashing, and the
+        # columns' order with it (and so the order in which a pair's price gaps are summed)
+        for w in sorted(words):
             rows.append(i)
             cols.append(vocab.setdefault(f"{w}/{unit}", len(vocab)))
             vals.append(lp + _PRICE_OFFSET)

@@ -328,13 +328,16 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
     finally:
         if own:
             spark.stop()
+    # the evidence is scored and clustered: let its matrices go before storing
+    roster = prof.roster()
+    del prof
     timings["clustering_s"] = time.perf_counter() - t0 - sum(timings.values())
     say(STAGES[4])
-    stored = _store(ws, run_id, started, prof, f, p, labels, model, use, opts,
+    stored = _store(ws, run_id, started, roster, f, p, labels, model, use, opts,
                     judged.verdicts)
     timings["store_s"] = time.perf_counter() - t0 - sum(timings.values())
-    summary = _summary(stored, prof, pairs, extra, use, opts, conflicts, judged_fit,
+    summary = _summary(stored, roster, pairs, extra, use, opts, conflicts, judged_fit,
                        timings, blocking, t0)
     finish_link_run(ws.con, run_id, utcnow(), json.dumps(summary))
-    return LinkResult(run_id, summary, prof.ids, labels)
+    return LinkResult(run_id, summary, roster.ids, labels)
 

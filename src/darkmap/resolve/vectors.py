@@ -307,16 +307,29 @@ def symbol_runs(texts: list[str], n_features: int = 2**18,
     return _hashed_matrix(texts, n_features, chunk, True, grams)
 
 
-def _top_k_positions(indptr: np.ndarray, data: np.ndarray, k: int) -> np.ndarray | None:
+def _top_k_positions(indptr: np.ndarray, data: np.ndarray, k: int,
+                     rows_per_chunk: int = 4096) -> np.ndarray | None:
     """Positions (sorted) of the ``k`` largest entries of every CSR row, or ``None``
-    when no row has more than ``k``."""
+    when no row has more than ``k``. Ties keep the earlier entry. Rows are taken a
+    chunk at a time, so the sort's scratch memory does not grow with the matrix."""
     counts = np.diff(indptr)
     if counts.size == 0 or counts.max() <= k:
         return None
-    row = np.repeat(np.arange(len(counts)), counts)
-    order = np.lexsort((-data, row))
-    rank = np.arange(len(order)) - indptr[row[order]]
-    return np.sort(order[rank < k])
+    out: list[np.ndarray] = []
+    for r0 in range(0, len(counts), rows_per_chunk):
+        r1 = min(r0 + rows_per_chunk, len(counts))
+        a, b = int(indptr[r0]), int(indptr[r1])
+        c = counts[r0:r1]
+        if c.max(initial=0) <= k:
+            out.append(np.arange(a, b, dtype=np.int64))
+            continue
+        row = np.repeat(np.arange(r1 - r0, dtype=np.int32), c)
+        order = np.lexsort((-data[a:b], row))
+        # rows are in order, so the sorted entries of row r sit at its own positions:
+        # an entry's rank in its row is its place in the sort less the row's start
+        rank = np.arange(b - a) - (indptr[r0:r1] - a)[row]
+        out.append(np.sort(order[rank < k]) + a)
+    return np.concatenate(out)
 
 
 def _csr_subset(m: sp.csr_matrix, keep: np.ndarray, data: np.ndarray | None = None
@@ -327,9 +340,9 @@ def _csr_subset(m: sp.csr_matrix, keep: np.ndarray, data: np.ndarray | None = No
 
 
 def _kept_indptr(m: sp.csr_matrix, keep: np.ndarray) -> np.ndarray:
-    """The CSR row pointer of ``m`` restricted to the entry positions ``keep``."""
-    row = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[keep]
-    return np.concatenate(([0], np.cumsum(np.bincount(row, minlength=m.shape[0]))))
+    """The CSR row pointer of ``m`` restricted to the entry positions ``keep``
+    (sorted): how many kept positions lie before each row's start."""
+    return np.searchsorted(keep, m.indptr).astype(np.int64)
 
 
 def top_k_rows(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
@@ -488,30 +501,64 @@ def evidence_profile(presence: sp.csr_matrix, top_k: int | None = None,
     df = np.bincount(m.indices, minlength=m.shape[1]).astype(np.float64)
     freq = (df / n)[m.indices]
     if groups is not None and len(np.unique(groups)) > 1:
-        g = np.repeat(np.asarray(groups, dtype=np.int64), np.diff(m.indptr))
-        n_g = np.bincount(groups).astype(np.float64)
-        _, inv, cnt = np.unique(g * m.shape[1] + m.indices, return_inverse=True,
-                                return_counts=True)
-        freq = (cnt[inv] + prior * freq) / (n_g[g] + prior)
-    w = np.minimum(-np.log(np.maximum(freq, 1.0 / n)), np.log(cap))
-    ok = (df[m.indices] >= 2) & (w > 0)
+        _group_frequencies(m, np.asarray(groups, dtype=np.int64), freq, prior)
+    # Arrays over every entry are let go as soon as they are used (a text profile of
+    # 100,000 accounts has some 25 million entries: 200 MB per float64 array)
+    held = df[m.indices]
+    ok = held >= 2
     if max_share is not None:
-        ok &= df[m.indices] < max_share * n
+        ok &= held < max_share * n
+    del held, df
+    w = np.maximum(freq, 1.0 / n)
+    np.log(w, out=w)
+    np.negative(w, out=w)
+    np.minimum(w, np.log(cap), out=w)
+    ok &= w > 0
     keep = np.flatnonzero(ok)
-    root = np.sqrt(w).astype(np.float32)
-    if top_k:
-        sub = _top_k_positions(_kept_indptr(m, keep), root[keep], top_k)
-        if sub is not None:
-            keep = keep[sub]
+    del ok
     freq = freq[keep]
-    m = _csr_subset(m, keep, root)
+    w = w[keep]
+    np.sqrt(w, out=w)
+    root = w.astype(np.float32)
+    del w
+    if top_k:
+        sub = _top_k_positions(_kept_indptr(m, keep), root, top_k)
+        if sub is not None:  # one at a time: each old array goes before the next is cut
+            keep = keep[sub]
+            root = root[sub]
+            freq = freq[sub]
+            del sub
+    m = sp.csr_matrix((root, m.indices[keep], _kept_indptr(m, keep)), shape=m.shape)
+    del keep, root
     total = np.asarray(m.multiply(m).sum(axis=1), dtype=np.float64).ravel()
-    p = sp.csr_matrix((m.data.astype(np.float64) ** 2 * freq, m.indices, m.indptr),
-                      shape=m.shape)
-    chance = np.asarray(p.sum(axis=1), dtype=np.float64).ravel()
+    p = m.data.astype(np.float64)
+    p **= 2
+    p *= freq
+    del freq
+    chance = np.asarray(sp.csr_matrix((p, m.indices, m.indptr), shape=m.shape).sum(axis=1),
+                        dtype=np.float64).ravel()
+    del p
     size = np.diff(m.indptr).astype(np.float64)
     mean = size[size > 0].mean() if (size > 0).any() else 1.0
     return normalise_rows(m), SharedEvidence(total, chance, size / mean)
+
+
+def _group_frequencies(m: sp.csr_matrix, groups: np.ndarray, freq: np.ndarray,
+                       prior: float) -> None:
+    """Each entry's frequency among the rows of its row's group, shrunk towards the
+    overall frequency ``freq`` by ``prior`` pseudo-rows, in place: a group at a time,
+    so no array of (group, feature) keys over every entry is sorted."""
+    n_g = np.bincount(groups).astype(np.float64)
+    lengths = np.diff(m.indptr)
+    for g in np.unique(groups).tolist():
+        at = np.repeat(groups == g, lengths)
+        idx = m.indices[at]
+        cnt = np.bincount(idx, minlength=m.shape[1]).astype(np.float64)
+        f = freq[at]
+        f *= prior
+        f += cnt[idx]
+        f /= n_g[g] + prior
+        freq[at] = f
 
 
 def normalise_rows(m: sp.csr_matrix) -> sp.csr_matrix:
