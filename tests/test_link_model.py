@@ -145,3 +145,32 @@ def test_a_shared_name_counts_half_when_the_voice_disagrees_and_no_key_is_shared
     assert model.contributions(moved)["handle"][0] == pytest.approx(full)
     model.voice_rule = False
     assert model.contributions(f)["handle"][0] == pytest.approx(full)
+
+
+def test_the_logit_is_the_sum_of_the_contributions_in_their_order_bit_for_bit() -> None:
+    """``logit`` adds each signal as it computes it (not every array held at once); it
+    must equal the intercept plus the stored contributions added in the model's order,
+    exactly, with the voice rule, frequency-adjusted handles and judged scales."""
+    model = load_model("all")
+    rng = np.random.default_rng(7)
+    n = 20_000
+    levels = {s: rng.integers(0, len(SIGNALS[s]), n).astype(np.int8) for s in model.weights}
+    levels["handle"] = rng.choice(np.array([0, 4, 5, 6, 7], np.int8), n)
+    levels["pgp"] = rng.integers(0, 2, n).astype(np.int8)  # mostly no shared key
+    if "migration" in levels:
+        levels["migration"] = (rng.random(n) < 0.05).astype(np.int8)
+    raw = {k: v.astype(np.float32) for k, v in levels.items()}
+    raw["handle_holders"] = rng.integers(1, 60, n).astype(np.int32)
+    f = PairFeatures(np.arange(n), np.arange(n) + n, raw, levels)
+    for scales in ({}, {"handle": 0.8, "style": 1.3, "phrasing": 1.1}):
+        model.scales = scales
+        got = model.contributions(f)
+        assert list(got) == list(model.weights)
+        total = np.full(n, model.intercept)
+        for c in got.values():
+            total += c
+        assert np.array_equal(model.logit(f), total)
+        full = np.asarray(model.weights["handle"], np.float64)[levels["handle"]]
+        halved = ~np.isclose(got["handle"] * (scales.get("handle", 1.0) ** -1), full) & (
+            levels["handle"] == 7)
+        assert halved.sum() > 100  # the voice rule is exercised

@@ -100,26 +100,50 @@ class LinearModel:
 
     def contributions(self, f: PairFeatures) -> dict[str, np.ndarray]:
         """Log-odds contribution of every signal for every pair."""
-        out = {}
-        for s, w in self.weights.items():
-            lev = f.level.get(s)
-            wa = np.asarray(w, dtype=np.float64)
-            out[s] = wa[lev] if lev is not None else np.zeros(len(f))
-            penalty = frequency_penalty(f, s)
-            if penalty is not None:
-                out[s] = out[s] - penalty
-            if s in self.scales:
-                out[s] = out[s] * self.scales[s]
-        discount = voice_against_name(f, out) if self.voice_rule else np.zeros(len(f), bool)
-        if discount.any():
+        out = {s: self._contribution(f, s) for s in self.weights}
+        discount = self._discount(f, out)
+        if discount is not None:
             out["handle"] = np.where(discount, out["handle"] * VOICE_DISCOUNT, out["handle"])
         return out
 
+    def _contribution(self, f: PairFeatures, s: str) -> np.ndarray:
+        """Signal ``s``'s log-odds contribution for every pair, before the voice rule."""
+        lev = f.level.get(s)
+        wa = np.asarray(self.weights[s], dtype=np.float64)
+        c: np.ndarray = wa[lev] if lev is not None else np.zeros(len(f))
+        penalty = frequency_penalty(f, s)
+        if penalty is not None:
+            c = c - penalty
+        if s in self.scales:
+            c = c * self.scales[s]
+        return c
+
+    def _discount(self, f: PairFeatures, contrib: dict[str, np.ndarray]) -> np.ndarray | None:
+        """The pairs whose handle counts at :data:`VOICE_DISCOUNT` (None: no pair), from
+        the contributions of the handle and the voice signals in ``contrib``."""
+        if not self.voice_rule:
+            return None
+        discount = voice_against_name(f, contrib)
+        return discount if discount.any() else None
+
     def logit(self, f: PairFeatures) -> np.ndarray:
-        """Raw log-odds of a match."""
+        """Raw log-odds of a match.
+
+        The same sum as over :meth:`contributions`, in the same order, without holding
+        every signal's array at once (over millions of pairs each is a float64 array):
+        the handle and voice signals are read first for the voice rule, then each
+        signal is added as it is computed.
+        """
+        voice = {s: self._contribution(f, s) for s in ("handle", *VOICE_SIGNALS)
+                 if s in self.weights}
+        discount = self._discount(f, voice)
         total = np.full(len(f), self.intercept, dtype=np.float64)
-        for c in self.contributions(f).values():
+        for s in self.weights:
+            c = voice.pop(s) if s in voice else self._contribution(f, s)
+            if s == "handle" and discount is not None:
+                c = np.where(discount, c * VOICE_DISCOUNT, c)
             total += c
+            del c
         return total
 
     def probability(self, f: PairFeatures) -> np.ndarray:
