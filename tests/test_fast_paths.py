@@ -23,7 +23,7 @@ _PIECES = ["bc1", "BC1", ".onion", ".ONION", "@", "wickr", "TeLeGram", "tg", "TG
            "05" + "a" * 64, "abcdefghijklmnopqrstuvwxyz234567.onion", "x@y.com",
            "wickr: bob99", "telegram @alice_b", "t.me/carol_c", "signal +1 555 123 4567",
            "\u00c3\u00a4", "\u00c3", "\u00e2\u20ac\u2122", "\u00c2\u00a0", "\u00f4\u0080",
-           " ", "-", "\n", "a", "Z", "7"]
+           " ", "-", "\n", "a", "Z", "7", "another", "xtgx", "jidx"]
 _TEXT = st.lists(st.one_of(st.sampled_from(_PIECES), st.text(max_size=8),
                            st.text("13458abcdefXYZ0", min_size=20, max_size=110)),
                  max_size=8).map("".join)
@@ -154,3 +154,37 @@ def test_squash_is_the_whitespace_regex(text: str) -> None:
     from darkmap.importers import mappings
 
     assert mappings._squash(text) == mappings._WS_RE.sub(" ", text).strip()
+
+
+def _decoded_by_repair(data: bytes) -> str:
+    """What ``decode_page`` gives a plain UTF-8 page by its definition: the repair of
+    the whole decoded text."""
+    return decode.fix_mojibake(data.decode("utf-8"))
+
+
+def test_pages_without_the_lead_byte_skip_the_repair_on_real_data() -> None:
+    pages = [p.read_bytes() for p in sorted((DATA / "pages").rglob("*")) if p.is_file()]
+    skipped = 0
+    for data in pages:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if data.startswith(b"\xef\xbb\xbf") or b"\x00" in data or data.lstrip()[:1] == b"b":
+            continue
+        assert decode.decode_page(data).text == _decoded_by_repair(data)
+        skipped += b"\xc3" not in data and not data.isascii()
+    assert skipped > 20  # non-ASCII pages with nothing to repair, found by a byte search
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXT)
+def test_byte_prefilter_of_the_repair_is_the_repair(text: str) -> None:
+    data = text.replace("\x00", "").encode("utf-8", "surrogatepass")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:  # a lone surrogate: not a plain UTF-8 page
+        return
+    if data.startswith(b"\xef\xbb\xbf") or data.lstrip()[:1] == b"b":
+        return
+    assert decode.decode_page(data).text == _decoded_by_repair(data)

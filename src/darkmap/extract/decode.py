@@ -181,6 +181,7 @@ def decode_page(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> DecodedPage:
     notes: list[str] = []
     text: str | None = None
     encoding = "utf-8"
+    plain = False  # text is data.decode("utf-8"): its characters are the bytes' characters
     for bom, enc in _BOMS:
         if data.startswith(bom):
             text = data[len(bom):].decode(enc, "replace")
@@ -191,6 +192,7 @@ def decode_page(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> DecodedPage:
         declared = _declared(data)
         try:
             text = data.decode("utf-8")
+            plain = True
         except UnicodeDecodeError:
             if declared and declared not in ("utf-8", "ascii"):
                 text = data.decode(declared, "replace")
@@ -205,7 +207,10 @@ def decode_page(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> DecodedPage:
     if inner is not None:
         text = inner
         notes.append("python bytes repr")
-    fixed = fix_mojibake(text)
+        plain = False
+    # every character a repair starts at (U+00C2-U+00F4) is the byte 0xC3 and one more in
+    # UTF-8: bytes without 0xC3 (a byte search) decode to text with nothing to repair
+    fixed = text if plain and b"\xc3" not in data else fix_mojibake(text)
     if fixed != text:
         notes.append("mojibake repaired")
         text = fixed

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -815,6 +815,34 @@ def _texts(nodes: list[LexborNode], own: bool, multiline: bool) -> list[str]:
     return vals
 
 
+def _iter_texts(nodes: list[LexborNode], own: bool, multiline: bool) -> Iterator[str]:
+    """:func:`_texts`, one text at a time (for a rule that stops at the first it takes)."""
+    total = 0
+    taken: set[int] = set()
+    for node in nodes:
+        if total > _MAX_RULE_CHARS and _inside(node, taken):
+            continue
+        if own:
+            v = clean_text(node.text(deep=False))
+        elif multiline:
+            v = clean_text(node.text(separator="\n"), multiline=True)
+        else:
+            v = " ".join(node.text(separator=" ").split())  # clean_text, inlined
+        if v:
+            total += len(v)
+            taken.add(node.mem_id)
+            yield v
+
+
+def _attr_values(nodes: list[LexborNode], attr: Any) -> Iterator[str]:
+    """The non-empty cleaned values of attribute ``attr`` of ``nodes``, one at a time."""
+    for node in nodes:
+        v = node.attributes.get(attr)
+        v = clean_text(v) if v else ""
+        if v:
+            yield v
+
+
 def _inside(node: LexborNode, ids: set[int]) -> bool:
     """True when an ancestor of ``node`` is one of ``ids`` (the page's nesting is bounded:
     see :mod:`darkmap.extract.nesting`)."""
@@ -854,8 +882,14 @@ def _apply_rule(rule: dict[str, Any], page: Page, scope: LexborNode,
         out.append(v)
         if one:
             break
+    return _finish_rule(out, rule, plan, page)
+
+
+def _finish_rule(out: list[Any], rule: dict[str, Any], plan: _RulePlan, page: Page) -> Any:
+    """A rule's value from the values it took (joined, split, listed or typed)."""
     if not out:
         return None
+    pick = plan.pick
     if plan.join:
         return _typed(str(rule["join"]).join(str(v) for v in out), rule, page)
     if plan.split:
@@ -902,15 +936,90 @@ def _parse_date_text(value: str, observed_at: datetime | None,
     return parse_date(value, observed_at, formats)
 
 
+_RuleFn = Callable[[Page, LexborNode, dict[str, dict[str, Any]]], Any]
+_RULE_ERRORS = (ValueError, TypeError, OverflowError, re.error)
+_FIELD_FNS: dict[int, tuple[Any, tuple[_RuleFn, ...]]] = {}
+
+
 def _field(rules: Any, page: Page, scope: LexborNode, ctx: dict[str, dict[str, Any]]) -> Any:
-    for rule in _rule_list(rules):
+    """The first non-empty value the field's rules give (a rule that fails gives none)."""
+    hit = _FIELD_FNS.get(id(rules))
+    if hit is None or hit[0] is not rules:
+        if len(_FIELD_FNS) > 50_000:  # specs come from templates; this only bounds misuse
+            _FIELD_FNS.clear()
+        hit = _FIELD_FNS[id(rules)] = (rules, tuple(_compile_rule(r) for r in _rule_list(rules)))
+    for fn in hit[1]:
         try:
-            val = _apply_rule(rule, page, scope, ctx)
-        except (ValueError, TypeError, OverflowError, re.error):
+            val = fn(page, scope, ctx)
+        except _RULE_ERRORS:
             val = None
         if val is not None and val != "" and val != []:
             return val
     return None
+
+
+def _compile_rule(rule: dict[str, Any]) -> _RuleFn:
+    """``partial(_apply_rule, rule)``, as a closure specialised to the rule.
+
+    Field rules run once per field of every row of every page, and most are a CSS
+    selector whose first non-empty text (or attribute) is the value: the closure reads
+    the rule's options once, and reads texts only until one is taken (what the rule
+    gives is the same: the texts are the same, in the same order, and those after the
+    one taken were never used).
+    """
+    plan = _make_plan(rule)
+    general: _RuleFn = partial(_apply_rule, rule)
+    if not plan.css_only:
+        return general
+    try:
+        rx = re.compile(plan.regex) if plan.has_regex else None
+    except (re.error, TypeError):  # let the general path fail (or not) as it always did
+        return general
+    css, on_page, has_within = plan.css, plan.page, plan.within
+    within = rule["within"] if has_within else ""
+    has_attr, attr = plan.attr, rule.get("attr")
+    own, multiline, pick, has_map = plan.own, plan.multiline, plan.pick, plan.map
+    # one value wanted (no join, not "all" or "last"): the texts are read lazily
+    if pick == "all" or pick == "last" or plan.join or plan.count or plan.nth:
+        return general
+    groups = rx.groups if rx is not None else 0
+    plain_str = rule.get("type", "str") == "str" and not plan.split and not plan.listed
+
+    def run(page: Page, scope: LexborNode, ctx: dict[str, dict[str, Any]]) -> Any:
+        base = page.root if on_page else scope
+        if has_within:
+            inner = _css(base, within, page)
+            if not inner:
+                return None
+            base = inner[0]
+        nodes = _css(base, css, page)
+        values: Iterable[str]
+        if has_attr:
+            values = _attr_values(nodes, attr)
+        else:
+            values = _iter_texts(nodes, own, multiline)
+        for v in values:
+            if rx is not None:
+                m = rx.search(v[:_MAX_REGEX_CHARS])
+                if not m:
+                    continue
+                if groups:
+                    for g in m.groups():
+                        if g is not None:
+                            v = g
+                            break
+                    else:
+                        v = m.group(0)
+                else:
+                    v = m.group(0)
+                v = v.strip()
+            got: Any = rule["map"].get(v, v) if has_map else v  # a map gives any value
+            if plain_str:
+                return clean_text(got) if isinstance(got, str) else got
+            return _finish_rule([got], rule, plan, page)
+        return None
+
+    return run
 
 
 # -- records -----------------------------------------------------------------------------------
