@@ -145,6 +145,34 @@ def test_row_queries_answered_from_the_page_equal_row_queries() -> None:
     assert checked > 5000
 
 
+def test_row_sets_are_queried_from_their_deepest_common_ancestor() -> None:
+    from darkmap.extract import engine
+
+    def ancestors(node):  # type: ignore[no-untyped-def]
+        out = []
+        node = node.parent
+        while node is not None:
+            out.append(node.mem_id)
+            node = node.parent
+        return out
+
+    paths = [p for p in sorted((DATA / "pages").rglob("*"))
+             if p.is_file() and not p.name.startswith("LICENSE")]
+    sets = below_root = 0
+    for path in paths:
+        page = engine.Page(decode.decode_page(path.read_bytes()).text, str(path))
+        engine._extract(page, engine.detect_market(page, engine.load_templates()), str(path))
+        nodes = {n.mem_id: n for n in page.tree.root.traverse(include_text=False)}
+        for ids, _above, common in page._row_sets:
+            chains = [ancestors(nodes[mid]) for mid in ids]
+            shared = set(chains[0]).intersection(*chains[1:])
+            deepest = next(mid for mid in chains[0] if mid in shared)
+            assert common is not None and common.mem_id == deepest, path
+            sets += 1
+            below_root += common.tag != "html"
+    assert sets > 50 and below_root > 50
+
+
 _SPACES = [c for c in map(chr, range(0x3100)) if c.isspace()] + ["\u3000", "\ud800", "a", "\u00e9"]
 
 

@@ -49,6 +49,9 @@ class DecodedPage:
     truncated: bool = False
     size: int = 0
     notes: tuple[str, ...] = ()
+    utf8: bytes | None = None
+    """``text`` in UTF-8 when that is the input itself (valid UTF-8, nothing removed or
+    repaired), so that a parser need not encode ``text`` again."""
 
 
 def looks_like_html(head: bytes) -> bool:
@@ -182,6 +185,7 @@ def decode_page(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> DecodedPage:
     text: str | None = None
     encoding = "utf-8"
     plain = False  # text is data.decode("utf-8"): its characters are the bytes' characters
+    same = True  # ... and nothing removed from it since
     for bom, enc in _BOMS:
         if data.startswith(bom):
             text = data[len(bom):].decode(enc, "replace")
@@ -203,6 +207,7 @@ def decode_page(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> DecodedPage:
                 notes.append("mixed encodings")
     if "\x00" in text:
         text = text.replace("\x00", "")
+        same = False
     inner = _unrepr(text) if text[:4].lstrip().startswith("b") else None
     if inner is not None:
         text = inner
@@ -214,7 +219,8 @@ def decode_page(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> DecodedPage:
     if fixed != text:
         notes.append("mojibake repaired")
         text = fixed
+        same = False
     if truncated:
         notes.append(f"truncated at {max_bytes} bytes")
     return DecodedPage(text=text, encoding=encoding, truncated=truncated, size=size,
-                       notes=tuple(notes))
+                       notes=tuple(notes), utf8=data if plain and same else None)

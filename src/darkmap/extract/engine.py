@@ -275,15 +275,28 @@ _TEMPLATE_DIR_STR = str(_TEMPLATE_DIR)
 class Page:
     """A parsed page with scripts, styles and tracking pixels removed."""
 
-    def __init__(self, raw: str, source: str = "") -> None:
+    def __init__(self, raw: str, source: str = "", utf8: bytes | None = None) -> None:
         """Parse ``raw``; raise :class:`~darkmap.errors.LimitExceeded` (``nesting_depth``)
         instead when its elements would nest too deep for the parser (see
-        :mod:`darkmap.extract.nesting`)."""
+        :mod:`darkmap.extract.nesting`).
+
+        ``utf8`` is ``raw.encode("utf-8")`` when the caller has it (the bytes ``raw``
+        was decoded from); else ``raw`` is encoded here, once, for the parser and the
+        searches of the raw HTML.
+        """
         self.raw = raw
         self.source = source
         self._lows: dict[int, tuple[str, bytes | None]] = {}
+        self._utf8: dict[int, tuple[str, bytes]] = {}
+        if utf8 is None:
+            try:
+                utf8 = raw.encode("utf-8")
+            except UnicodeEncodeError:  # lone surrogates: each use encodes as it needs
+                utf8 = None
+        if utf8 is not None:  # what the parser is given for a str (it drops surrogates)
+            self._utf8[id(raw)] = (raw, utf8)
         check_page_nesting(raw, _lowered(raw, self))
-        self.tree = LexborHTMLParser(raw)
+        self.tree = LexborHTMLParser(raw if utf8 is None else utf8)
         # one pass over the tree instead of one per stripped tag and one for the pixels:
         # the same nodes leave the tree (a pixel inside a stripped tag goes either way)
         for node in self.tree.css(_DROP_QUERY):
@@ -295,10 +308,9 @@ class Page:
         # rows of repeated sections (see _register_rows): row -> its set, and per set
         # the row ids, the ids of every node above a row, and queries asked so far
         self._row_of: dict[int, int] = {}
-        self._row_sets: list[tuple[set[int], set[int]]] = []
+        self._row_sets: list[tuple[set[int], set[int], LexborNode | None]] = []
         self._row_asks: dict[tuple[int, str], int] = {}
         self._row_done: set[tuple[int, str]] = set()
-        self._utf8: dict[int, tuple[str, bytes]] = {}
         self.observed_at: datetime | None = None
 
     @property
@@ -407,7 +419,9 @@ def _lowered(text: str, page: Page | None) -> bytes | None:
     key = id(text)
     hit = page._lows.get(key) if page is not None else None
     if hit is None or hit[0] is not text:
+        enc = page._utf8.get(key) if page is not None else None
         low = (None if any(c in text for c in _FOLDS)
+               else enc[1].lower() if enc is not None and enc[0] is text
                else text.encode("utf-8", "surrogatepass").lower())
         hit = (text, low)
         if page is not None:
@@ -449,23 +463,46 @@ def _css(scope: LexborNode | None, selector: str, page: Page | None = None) -> l
 
 
 def _register_rows(page: Page, rows: list[LexborNode]) -> None:
-    """Let the rows of a repeated section share their queries (see :func:`_rows_query`)."""
+    """Let the rows of a repeated section share their queries (see :func:`_rows_query`).
+
+    Also finds the rows' deepest common ancestor, the node their shared queries start
+    from: each walk up from a row stops at a node an earlier walk met, and every node
+    met remembers where its walk joined the first row's line of ancestors.
+    """
     if len(rows) < 3:
         return
     ids = {r.mem_id for r in rows}
     above: set[int] = set()
-    for r in rows:
+    joins: dict[int, int] = {}  # node above a row -> index in ``line`` its walk joins at
+    line: list[LexborNode] = []  # the first row's ancestors, nearest first
+    top = 0  # the index in ``line`` of the rows' common ancestor
+    for k, r in enumerate(rows):
         node = r.parent
+        walked: list[int] = []
+        join = -1
         while node is not None:
             mid = node.mem_id
             if mid in ids:  # a row inside a row: leave such sets to per-row queries
                 return
             if mid in above:
+                join = joins[mid]
                 break
             above.add(mid)
+            if k == 0:
+                joins[mid] = len(line)
+                line.append(node)
+            else:
+                walked.append(mid)
             node = node.parent
+        if k:
+            if join < 0:  # not under the first row's root (cannot happen in one tree)
+                top = -1
+            elif top >= 0:
+                top = max(top, join)
+            for mid in walked:
+                joins[mid] = join
     n = len(page._row_sets)
-    page._row_sets.append((ids, above))
+    page._row_sets.append((ids, above, line[top] if line and top >= 0 else None))
     for mid in ids:
         page._row_of[mid] = n
 
@@ -475,18 +512,26 @@ def _rows_query(page: Page, rows: int, selector: str) -> bool:
 
     ``node.css(selector)`` gives the nodes of ``node``'s subtree (``node`` included)
     that match ``selector`` in the whole document, in document order; so each row's
-    answer is the page's answer cut down to the nodes under that row, found by
-    walking up from each matching node until a row, or a node above the rows. Asked
-    of the second row only, so that a selector asked of one row costs one small query.
+    answer is the answer of the rows' common ancestor cut down to the nodes under that
+    row, found by walking up from each matching node until a row, or a node above the
+    rows. Asked of the second row only, so that a selector asked of one row costs one
+    small query.
     """
     ask = (rows, selector)
     count = page._row_asks.get(ask, 0)
     page._row_asks[ask] = count + 1
     if count != 1:
         return False
-    ids, above = page._row_sets[rows]
+    ids, above, common = page._row_sets[rows]
+    if common is None:
+        hits = _css(page.tree.root, selector, page)
+    else:
+        try:
+            hits = common.css(selector)
+        except SelectolaxError:  # as in _css: a selector lexbor rejects matches nothing
+            hits = []
     found: dict[int, list[LexborNode]] = {}
-    for hit in _css(page.tree.root, selector, page):
+    for hit in hits:
         node: LexborNode | None = hit
         while node is not None:
             mid = node.mem_id
@@ -815,6 +860,23 @@ def _texts(nodes: list[LexborNode], own: bool, multiline: bool) -> list[str]:
     return vals
 
 
+def _count_rule(rule: dict[str, Any], plan: _RulePlan) -> _RuleFn:
+    """A rule counting the nodes its selector finds (``pick: count``), as a closure."""
+    css, on_page, has_within = plan.css, plan.page, plan.within
+    within = rule["within"] if has_within else ""
+
+    def run(page: Page, scope: LexborNode, ctx: dict[str, dict[str, Any]]) -> Any:
+        base = page.root if on_page else scope
+        if has_within:
+            inner = _css(base, within, page)
+            if not inner:
+                return None
+            base = inner[0]
+        return _finish_rule([len(_css(base, css, page))], rule, plan, page)
+
+    return run
+
+
 def _iter_texts(nodes: list[LexborNode], own: bool, multiline: bool) -> Iterator[str]:
     """:func:`_texts`, one text at a time (for a rule that stops at the first it takes)."""
     total = 0
@@ -914,7 +976,7 @@ def _typed(value: Any, rule: dict[str, Any], page: Page) -> Any:
     if kind == "float":
         return parse_float(value)
     if kind == "price":
-        amount, cur = parse_price(str(value))
+        amount, cur = _parse_price_text(str(value))
         if amount is None:
             return None
         return {"amount": amount, "currency": cur, "text": clean_text(str(value))}
@@ -927,6 +989,12 @@ def _typed(value: Any, rule: dict[str, Any], page: Page) -> Any:
     if kind == "text":
         return str(value)
     return clean_text(str(value)) if isinstance(value, str) else value
+
+
+@lru_cache(maxsize=8192)
+def _parse_price_text(value: str) -> tuple[float | None, str | None]:
+    """``parse_price`` of a text (rows repeat prices such as "~ $17" page after page)."""
+    return parse_price(value)
 
 
 @lru_cache(maxsize=8192)
@@ -980,8 +1048,10 @@ def _compile_rule(rule: dict[str, Any]) -> _RuleFn:
     has_attr, attr = plan.attr, rule.get("attr")
     own, multiline, pick, has_map = plan.own, plan.multiline, plan.pick, plan.map
     # one value wanted (no join, not "all" or "last"): the texts are read lazily
-    if pick == "all" or pick == "last" or plan.join or plan.count or plan.nth:
+    if pick == "all" or pick == "last" or plan.join or plan.nth:
         return general
+    if plan.count:
+        return _count_rule(rule, plan)
     groups = rx.groups if rx is not None else 0
     plain_str = rule.get("type", "str") == "str" and not plan.split and not plan.listed
 
@@ -1361,14 +1431,15 @@ def extract_page(data: bytes | str, source: str = "", *,
     """Decode, recognise and extract one saved page. Never raises on page content."""
     where = source or "page"
     notes: tuple[str, ...] = ()
+    utf8: bytes | None = None
     if isinstance(data, bytes):
         decoded = decode_page(data, max_bytes=max_bytes)
-        raw, notes = decoded.text, decoded.notes
+        raw, notes, utf8 = decoded.text, decoded.notes, decoded.utf8
     else:
         raw = data[:max_bytes]
     tpls = tuple(templates) if templates is not None else load_templates()
     try:
-        page = Page(raw, source)
+        page = Page(raw, source, utf8)
     except LimitExceeded as exc:  # too deep to parse: the page is quarantined, not read
         return PageResult(None, "unparsed", [QuarantineRecord(
             locator="page", reason=f"{where}: {exc}", excerpt=raw[:200], limit=exc.limit)],

@@ -60,7 +60,8 @@ class PagesImporter:
         )
 
         try:
-            page = Page(decode_page(src.head).text, src.source)
+            head = decode_page(src.head)
+            page = Page(head.text, src.source, head.utf8)
             if detect_market(page, load_templates()) is not None:
                 return 0.9
         except Exception:  # noqa: BLE001, S110 - sniffing must never break the pipeline
