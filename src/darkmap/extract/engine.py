@@ -1006,17 +1006,23 @@ def _parse_date_text(value: str, observed_at: datetime | None,
 
 _RuleFn = Callable[[Page, LexborNode, dict[str, dict[str, Any]]], Any]
 _RULE_ERRORS = (ValueError, TypeError, OverflowError, re.error)
+_REJECTED = object()  # a text a rule's regex does not match
 _FIELD_FNS: dict[int, tuple[Any, tuple[_RuleFn, ...]]] = {}
 
 
-def _field(rules: Any, page: Page, scope: LexborNode, ctx: dict[str, dict[str, Any]]) -> Any:
-    """The first non-empty value the field's rules give (a rule that fails gives none)."""
+def _field_fns(rules: Any) -> tuple[_RuleFn, ...]:
+    """The compiled rules of a field spec, remembered per spec object."""
     hit = _FIELD_FNS.get(id(rules))
     if hit is None or hit[0] is not rules:
         if len(_FIELD_FNS) > 50_000:  # specs come from templates; this only bounds misuse
             _FIELD_FNS.clear()
         hit = _FIELD_FNS[id(rules)] = (rules, tuple(_compile_rule(r) for r in _rule_list(rules)))
-    for fn in hit[1]:
+    return hit[1]
+
+
+def _field(rules: Any, page: Page, scope: LexborNode, ctx: dict[str, dict[str, Any]]) -> Any:
+    """The first non-empty value the field's rules give (a rule that fails gives none)."""
+    for fn in _field_fns(rules):
         try:
             val = fn(page, scope, ctx)
         except _RULE_ERRORS:
@@ -1045,7 +1051,8 @@ def _compile_rule(rule: dict[str, Any]) -> _RuleFn:
         return general
     css, on_page, has_within = plan.css, plan.page, plan.within
     within = rule["within"] if has_within else ""
-    has_attr, attr = plan.attr, rule.get("attr")
+    has_attr = plan.attr
+    attr = rule["attr"] if has_attr else ""
     own, multiline, pick, has_map = plan.own, plan.multiline, plan.pick, plan.map
     # one value wanted (no join, not "all" or "last"): the texts are read lazily
     if pick == "all" or pick == "last" or plan.join or plan.nth:
@@ -1055,6 +1062,27 @@ def _compile_rule(rule: dict[str, Any]) -> _RuleFn:
     groups = rx.groups if rx is not None else 0
     plain_str = rule.get("type", "str") == "str" and not plan.split and not plan.listed
 
+    def take(v: str, page: Page) -> Any:
+        """The rule's value from the text ``v`` it read, or _REJECTED (regex missed)."""
+        if rx is not None:
+            m = rx.search(v[:_MAX_REGEX_CHARS])
+            if not m:
+                return _REJECTED
+            if groups:
+                for g in m.groups():
+                    if g is not None:
+                        v = g
+                        break
+                else:
+                    v = m.group(0)
+            else:
+                v = m.group(0)
+            v = v.strip()
+        got: Any = rule["map"].get(v, v) if has_map else v  # a map gives any value
+        if plain_str:
+            return clean_text(got) if isinstance(got, str) else got
+        return _finish_rule([got], rule, plan, page)
+
     def run(page: Page, scope: LexborNode, ctx: dict[str, dict[str, Any]]) -> Any:
         base = page.root if on_page else scope
         if has_within:
@@ -1063,30 +1091,31 @@ def _compile_rule(rule: dict[str, Any]) -> _RuleFn:
                 return None
             base = inner[0]
         nodes = _css(base, css, page)
-        values: Iterable[str]
+        if not nodes:
+            return None
+        # the first node's text, read here (it is the value in most rows), then the
+        # others, from the first again, one at a time
+        first = nodes[0]
         if has_attr:
-            values = _attr_values(nodes, attr)
+            v = first.attributes.get(attr)
+            v = clean_text(v) if v else ""
+        elif own:
+            v = clean_text(first.text(deep=False))
+        elif multiline:
+            v = clean_text(first.text(separator="\n"), multiline=True)
         else:
-            values = _iter_texts(nodes, own, multiline)
+            v = " ".join(first.text(separator=" ").split())  # clean_text, inlined
+        if v:
+            got = take(v, page)
+            if got is not _REJECTED:
+                return got
+        if len(nodes) == 1:
+            return None
+        values = _attr_values(nodes, attr) if has_attr else _iter_texts(nodes, own, multiline)
         for v in values:
-            if rx is not None:
-                m = rx.search(v[:_MAX_REGEX_CHARS])
-                if not m:
-                    continue
-                if groups:
-                    for g in m.groups():
-                        if g is not None:
-                            v = g
-                            break
-                    else:
-                        v = m.group(0)
-                else:
-                    v = m.group(0)
-                v = v.strip()
-            got: Any = rule["map"].get(v, v) if has_map else v  # a map gives any value
-            if plain_str:
-                return clean_text(got) if isinstance(got, str) else got
-            return _finish_rule([got], rule, plan, page)
+            got = take(v, page)
+            if got is not _REJECTED:
+                return got
         return None
 
     return run
@@ -1167,14 +1196,28 @@ def _coerce(cls: type, values: dict[str, Any], page: Page) -> dict[str, Any]:
     return out
 
 
+_SECTION_FNS: dict[int, tuple[dict[str, Any], tuple[tuple[str, tuple[_RuleFn, ...]], ...]]] = {}
+
+
 def _section_values(spec: dict[str, Any], page: Page, scope: LexborNode,
                     ctx: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    """Every field of a section (:func:`_field` of each, in order; a row's per row)."""
+    hit = _SECTION_FNS.get(id(spec))
+    if hit is None or hit[0] is not spec:
+        if len(_SECTION_FNS) > 50_000:  # specs come from templates; this only bounds misuse
+            _SECTION_FNS.clear()
+        hit = _SECTION_FNS[id(spec)] = (spec, tuple((f, _field_fns(r)) for f, r in spec.items()))
     vals: dict[str, Any] = {}
     ctx[name] = vals
-    for fname, rules in spec.items():
-        v = _field(rules, page, scope, ctx)
-        if v is not None:
-            vals[fname] = v
+    for fname, fns in hit[1]:
+        for fn in fns:  # _field, inlined: sections run it for every field of every row
+            try:
+                v = fn(page, scope, ctx)
+            except _RULE_ERRORS:
+                v = None
+            if v is not None and v != "" and v != []:
+                vals[fname] = v
+                break
     return vals
 
 
