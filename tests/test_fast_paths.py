@@ -216,3 +216,25 @@ def test_byte_prefilter_of_the_repair_is_the_repair(text: str) -> None:
     if data.startswith(b"\xef\xbb\xbf") or data.lstrip()[:1] == b"b":
         return
     assert decode.decode_page(data).text == _decoded_by_repair(data)
+
+
+def test_warm_prepares_what_the_workers_would_each_prepare() -> None:
+    from darkmap.extract import engine
+    from darkmap.model import openpgp
+
+    pages = [p for p in sorted((DATA / "pages").rglob("*"))
+             if p.is_file() and not p.name.startswith("LICENSE")][:40]
+    before = [repr(engine.extract_page(p.read_bytes(), str(p)).records) for p in pages]
+    engine.warm()
+    sections = 0
+    for tpl in engine.load_templates():
+        for spec in tpl.pages:
+            for name, sec in spec.sections.items():
+                if name in ("listing", "account"):
+                    assert engine._SECTION_FNS[id(sec)][0] is sec
+                    sections += 1
+                elif name in ("listings", "feedback"):
+                    assert engine._SECTION_FNS[id(sec["fields"])][0] is sec["fields"]
+                    sections += 1
+    assert sections > 30 and openpgp._CRC24_BY_POSITION
+    assert [repr(engine.extract_page(p.read_bytes(), str(p)).records) for p in pages] == before

@@ -183,3 +183,20 @@ def test_read_whole_reads_a_grown_file_up_to_the_limit(tmp_path: Path) -> None:
         assert os.lseek(fd, 0, os.SEEK_CUR) == 7  # its position is left alone
     finally:
         os.close(fd)
+
+
+def _freeze_count(data: bytes, source: str) -> int:
+    import gc
+
+    return gc.get_freeze_count()
+
+
+def test_a_worker_leaves_the_objects_it_inherits_to_no_collection() -> None:
+    from darkmap.collect.prefetch import _Pool
+
+    pool = _Pool(1)
+    try:
+        ok, frozen = pool.submit(_freeze_count, b"", "x").get(timeout=60)
+    finally:
+        pool.close()
+    assert ok and frozen > 10_000  # the pipeline's heap, frozen in the worker (#21)
