@@ -238,3 +238,22 @@ def test_warm_prepares_what_the_workers_would_each_prepare() -> None:
                     sections += 1
     assert sections > 30 and openpgp._CRC24_BY_POSITION
     assert [repr(engine.extract_page(p.read_bytes(), str(p)).records) for p in pages] == before
+
+
+def test_value_caches_keep_no_long_text() -> None:
+    from darkmap.extract import engine
+    from darkmap.extract.parse import parse_date, parse_price
+
+    page = engine.Page("<html><title>t</title><body><p>x</p></body></html>")
+    engine._parse_price_text.cache_clear()
+    engine._parse_date_text.cache_clear()
+    huge = "USD 5.20 " + "x" * 300_000
+    got = engine._typed(huge, {"type": "price"}, page)
+    assert (got["amount"], got["currency"]) == parse_price(huge)
+    assert engine._typed(huge, {"type": "date"}, page) == parse_date(huge) is None
+    assert engine._parse_price_text.cache_info().currsize == 0
+    assert engine._parse_date_text.cache_info().currsize == 0
+    assert engine._typed("~ $17", {"type": "price"}, page)["amount"] == 17.0
+    assert engine._typed("Nov 17, 2019", {"type": "date"}, page) == parse_date("Nov 17, 2019")
+    assert engine._parse_price_text.cache_info().currsize == 1
+    assert engine._parse_date_text.cache_info().currsize == 1

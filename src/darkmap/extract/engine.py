@@ -977,19 +977,27 @@ def _typed(value: Any, rule: dict[str, Any], page: Page) -> Any:
     if kind == "float":
         return parse_float(value)
     if kind == "price":
-        amount, cur = _parse_price_text(str(value))
+        text = str(value)
+        amount, cur = (_parse_price_text(text) if len(text) <= _CACHED_CHARS
+                       else parse_price(text))
         if amount is None:
             return None
         return {"amount": amount, "currency": cur, "text": clean_text(str(value))}
     if kind == "date":
         formats = tuple(rule.get("formats") or ())
         obs = page.observed_at
-        if isinstance(value, str) and (obs is None or obs.tzinfo in (None, UTC)):
+        if (isinstance(value, str) and len(value) <= _CACHED_CHARS
+                and (obs is None or obs.tzinfo in (None, UTC))):
             return _parse_date_text(value, obs, formats)
         return parse_date(value, page.observed_at, formats)
     if kind == "text":
         return str(value)
     return clean_text(str(value)) if isinstance(value, str) else value
+
+
+_CACHED_CHARS = 256
+"""Texts longer than this are parsed without the caches below (which keep their keys:
+8,192 hostile texts of a million characters each would be gigabytes)."""
 
 
 @lru_cache(maxsize=8192)
