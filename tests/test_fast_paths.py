@@ -23,7 +23,7 @@ _PIECES = ["bc1", "BC1", ".onion", ".ONION", "@", "wickr", "TeLeGram", "tg", "TG
            "05" + "a" * 64, "abcdefghijklmnopqrstuvwxyz234567.onion", "x@y.com",
            "wickr: bob99", "telegram @alice_b", "t.me/carol_c", "signal +1 555 123 4567",
            "\u00c3\u00a4", "\u00c3", "\u00e2\u20ac\u2122", "\u00c2\u00a0", "\u00f4\u0080",
-           " ", "-", "\n", "a", "Z", "7"]
+           " ", "-", "\n", "a", "Z", "7", "another", "xtgx", "jidx"]
 _TEXT = st.lists(st.one_of(st.sampled_from(_PIECES), st.text(max_size=8),
                            st.text("13458abcdefXYZ0", min_size=20, max_size=110)),
                  max_size=8).map("".join)
@@ -145,6 +145,34 @@ def test_row_queries_answered_from_the_page_equal_row_queries() -> None:
     assert checked > 5000
 
 
+def test_row_sets_are_queried_from_their_deepest_common_ancestor() -> None:
+    from darkmap.extract import engine
+
+    def ancestors(node):  # type: ignore[no-untyped-def]
+        out = []
+        node = node.parent
+        while node is not None:
+            out.append(node.mem_id)
+            node = node.parent
+        return out
+
+    paths = [p for p in sorted((DATA / "pages").rglob("*"))
+             if p.is_file() and not p.name.startswith("LICENSE")]
+    sets = below_root = 0
+    for path in paths:
+        page = engine.Page(decode.decode_page(path.read_bytes()).text, str(path))
+        engine._extract(page, engine.detect_market(page, engine.load_templates()), str(path))
+        nodes = {n.mem_id: n for n in page.tree.root.traverse(include_text=False)}
+        for ids, _above, common in page._row_sets:
+            chains = [ancestors(nodes[mid]) for mid in ids]
+            shared = set(chains[0]).intersection(*chains[1:])
+            deepest = next(mid for mid in chains[0] if mid in shared)
+            assert common is not None and common.mem_id == deepest, path
+            sets += 1
+            below_root += common.tag != "html"
+    assert sets > 50 and below_root > 50
+
+
 _SPACES = [c for c in map(chr, range(0x3100)) if c.isspace()] + ["\u3000", "\ud800", "a", "\u00e9"]
 
 
@@ -154,3 +182,78 @@ def test_squash_is_the_whitespace_regex(text: str) -> None:
     from darkmap.importers import mappings
 
     assert mappings._squash(text) == mappings._WS_RE.sub(" ", text).strip()
+
+
+def _decoded_by_repair(data: bytes) -> str:
+    """What ``decode_page`` gives a plain UTF-8 page by its definition: the repair of
+    the whole decoded text."""
+    return decode.fix_mojibake(data.decode("utf-8"))
+
+
+def test_pages_without_the_lead_byte_skip_the_repair_on_real_data() -> None:
+    pages = [p.read_bytes() for p in sorted((DATA / "pages").rglob("*")) if p.is_file()]
+    skipped = 0
+    for data in pages:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if data.startswith(b"\xef\xbb\xbf") or b"\x00" in data or data.lstrip()[:1] == b"b":
+            continue
+        assert decode.decode_page(data).text == _decoded_by_repair(data)
+        skipped += b"\xc3" not in data and not data.isascii()
+    assert skipped > 20  # non-ASCII pages with nothing to repair, found by a byte search
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXT)
+def test_byte_prefilter_of_the_repair_is_the_repair(text: str) -> None:
+    data = text.replace("\x00", "").encode("utf-8", "surrogatepass")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:  # a lone surrogate: not a plain UTF-8 page
+        return
+    if data.startswith(b"\xef\xbb\xbf") or data.lstrip()[:1] == b"b":
+        return
+    assert decode.decode_page(data).text == _decoded_by_repair(data)
+
+
+def test_warm_prepares_what_the_workers_would_each_prepare() -> None:
+    from darkmap.extract import engine
+    from darkmap.model import openpgp
+
+    pages = [p for p in sorted((DATA / "pages").rglob("*"))
+             if p.is_file() and not p.name.startswith("LICENSE")][:40]
+    before = [repr(engine.extract_page(p.read_bytes(), str(p)).records) for p in pages]
+    engine.warm()
+    sections = 0
+    for tpl in engine.load_templates():
+        for spec in tpl.pages:
+            for name, sec in spec.sections.items():
+                if name in ("listing", "account"):
+                    assert engine._SECTION_FNS[id(sec)][0] is sec
+                    sections += 1
+                elif name in ("listings", "feedback"):
+                    assert engine._SECTION_FNS[id(sec["fields"])][0] is sec["fields"]
+                    sections += 1
+    assert sections > 30 and openpgp._CRC24_BY_POSITION
+    assert [repr(engine.extract_page(p.read_bytes(), str(p)).records) for p in pages] == before
+
+
+def test_value_caches_keep_no_long_text() -> None:
+    from darkmap.extract import engine
+    from darkmap.extract.parse import parse_date, parse_price
+
+    page = engine.Page("<html><title>t</title><body><p>x</p></body></html>")
+    engine._parse_price_text.cache_clear()
+    engine._parse_date_text.cache_clear()
+    huge = "USD 5.20 " + "x" * 300_000
+    got = engine._typed(huge, {"type": "price"}, page)
+    assert (got["amount"], got["currency"]) == parse_price(huge)
+    assert engine._typed(huge, {"type": "date"}, page) == parse_date(huge) is None
+    assert engine._parse_price_text.cache_info().currsize == 0
+    assert engine._parse_date_text.cache_info().currsize == 0
+    assert engine._typed("~ $17", {"type": "price"}, page)["amount"] == 17.0
+    assert engine._typed("Nov 17, 2019", {"type": "date"}, page) == parse_date("Nov 17, 2019")
+    assert engine._parse_price_text.cache_info().currsize == 1
+    assert engine._parse_date_text.cache_info().currsize == 1

@@ -304,3 +304,18 @@ def test_work_that_does_not_pickle_is_left_to_the_importer() -> None:
         assert good.result() == b"B" and pool.alive
     finally:
         pool.end()
+
+
+def _freeze_count(data: bytes, source: str) -> int:
+    import gc
+
+    return gc.get_freeze_count()
+
+
+def test_a_worker_leaves_the_objects_it_inherits_to_no_collection() -> None:
+    pool = prefetch._Pool(1)
+    try:
+        frozen = prefetch.Handle("t", pool, pool.submit(_freeze_count, b"", "x")).result()
+    finally:
+        pool.close()
+    assert frozen > 10_000  # the pipeline's heap, frozen in the worker (#21)

@@ -110,7 +110,10 @@ _CUES = ["", "\n", " ", "me@example.com", "jabber: foo@jabber.org", "xmpp:bar@xm
          "vww6ybal4bd7szmgncyruucpgfkqahzddi37ktceo3ah7ngmcopnpyyd.onion", ".ONION", "0", "l",
          "x" * 30, "2" * 20 + ".onion", "é", "\u0131", "\u212a", "a" * 64 + "@x.com",
          "b" * 63 + "@y.org", "x.y+z%w-v@host.org", "_@x.co", "a@b@c.com", "@@", "-@a.bc",
-         "Bc1", ".oNion", "PgP"]
+         "Bc1", ".oNion", "PgP",
+         # non-ASCII text without the case folds is prefiltered too (#21)
+         "ü", "→ ", "日本", "wickr: ñame", "\u0130", "\u017fignal: bob", "another ", " otr ",
+         "jid: ä@b.cd", "€5 tg: handle2"]
 
 
 def _whole(text: str) -> list[tuple[str, tuple[int, int]]]:

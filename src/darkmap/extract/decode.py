@@ -49,6 +49,9 @@ class DecodedPage:
     truncated: bool = False
     size: int = 0
     notes: tuple[str, ...] = ()
+    utf8: bytes | None = None
+    """``text`` in UTF-8 when that is the input itself (valid UTF-8, nothing removed or
+    repaired), so that a parser need not encode ``text`` again."""
 
 
 def looks_like_html(head: bytes) -> bool:
@@ -181,6 +184,8 @@ def decode_page(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> DecodedPage:
     notes: list[str] = []
     text: str | None = None
     encoding = "utf-8"
+    plain = False  # text is data.decode("utf-8"): its characters are the bytes' characters
+    same = True  # ... and nothing removed from it since
     for bom, enc in _BOMS:
         if data.startswith(bom):
             text = data[len(bom):].decode(enc, "replace")
@@ -191,6 +196,7 @@ def decode_page(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> DecodedPage:
         declared = _declared(data)
         try:
             text = data.decode("utf-8")
+            plain = True
         except UnicodeDecodeError:
             if declared and declared not in ("utf-8", "ascii"):
                 text = data.decode(declared, "replace")
@@ -201,15 +207,20 @@ def decode_page(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> DecodedPage:
                 notes.append("mixed encodings")
     if "\x00" in text:
         text = text.replace("\x00", "")
+        same = False
     inner = _unrepr(text) if text[:4].lstrip().startswith("b") else None
     if inner is not None:
         text = inner
         notes.append("python bytes repr")
-    fixed = fix_mojibake(text)
+        plain = False
+    # every character a repair starts at (U+00C2-U+00F4) is the byte 0xC3 and one more in
+    # UTF-8: bytes without 0xC3 (a byte search) decode to text with nothing to repair
+    fixed = text if plain and b"\xc3" not in data else fix_mojibake(text)
     if fixed != text:
         notes.append("mojibake repaired")
         text = fixed
+        same = False
     if truncated:
         notes.append(f"truncated at {max_bytes} bytes")
     return DecodedPage(text=text, encoding=encoding, truncated=truncated, size=size,
-                       notes=tuple(notes))
+                       notes=tuple(notes), utf8=data if plain and same else None)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from darkmap.extract.parse import (
     parse_within,
 )
 from darkmap.model.limits import MAX_FIELD_CHARS, cap_text
+from darkmap.model.openpgp import crc24
 from darkmap.model.records import (
     AccountRecord,
     CutRecord,
@@ -275,15 +276,28 @@ _TEMPLATE_DIR_STR = str(_TEMPLATE_DIR)
 class Page:
     """A parsed page with scripts, styles and tracking pixels removed."""
 
-    def __init__(self, raw: str, source: str = "") -> None:
+    def __init__(self, raw: str, source: str = "", utf8: bytes | None = None) -> None:
         """Parse ``raw``; raise :class:`~darkmap.errors.LimitExceeded` (``nesting_depth``)
         instead when its elements would nest too deep for the parser (see
-        :mod:`darkmap.extract.nesting`)."""
+        :mod:`darkmap.extract.nesting`).
+
+        ``utf8`` is ``raw.encode("utf-8")`` when the caller has it (the bytes ``raw``
+        was decoded from); else ``raw`` is encoded here, once, for the parser and the
+        searches of the raw HTML.
+        """
         self.raw = raw
         self.source = source
         self._lows: dict[int, tuple[str, bytes | None]] = {}
+        self._utf8: dict[int, tuple[str, bytes]] = {}
+        if utf8 is None:
+            try:
+                utf8 = raw.encode("utf-8")
+            except UnicodeEncodeError:  # lone surrogates: each use encodes as it needs
+                utf8 = None
+        if utf8 is not None:  # what the parser is given for a str (it drops surrogates)
+            self._utf8[id(raw)] = (raw, utf8)
         check_page_nesting(raw, _lowered(raw, self))
-        self.tree = LexborHTMLParser(raw)
+        self.tree = LexborHTMLParser(raw if utf8 is None else utf8)
         # one pass over the tree instead of one per stripped tag and one for the pixels:
         # the same nodes leave the tree (a pixel inside a stripped tag goes either way)
         for node in self.tree.css(_DROP_QUERY):
@@ -295,10 +309,9 @@ class Page:
         # rows of repeated sections (see _register_rows): row -> its set, and per set
         # the row ids, the ids of every node above a row, and queries asked so far
         self._row_of: dict[int, int] = {}
-        self._row_sets: list[tuple[set[int], set[int]]] = []
+        self._row_sets: list[tuple[set[int], set[int], LexborNode | None]] = []
         self._row_asks: dict[tuple[int, str], int] = {}
         self._row_done: set[tuple[int, str]] = set()
-        self._utf8: dict[int, tuple[str, bytes]] = {}
         self.observed_at: datetime | None = None
 
     @property
@@ -407,7 +420,9 @@ def _lowered(text: str, page: Page | None) -> bytes | None:
     key = id(text)
     hit = page._lows.get(key) if page is not None else None
     if hit is None or hit[0] is not text:
+        enc = page._utf8.get(key) if page is not None else None
         low = (None if any(c in text for c in _FOLDS)
+               else enc[1].lower() if enc is not None and enc[0] is text
                else text.encode("utf-8", "surrogatepass").lower())
         hit = (text, low)
         if page is not None:
@@ -449,23 +464,46 @@ def _css(scope: LexborNode | None, selector: str, page: Page | None = None) -> l
 
 
 def _register_rows(page: Page, rows: list[LexborNode]) -> None:
-    """Let the rows of a repeated section share their queries (see :func:`_rows_query`)."""
+    """Let the rows of a repeated section share their queries (see :func:`_rows_query`).
+
+    Also finds the rows' deepest common ancestor, the node their shared queries start
+    from: each walk up from a row stops at a node an earlier walk met, and every node
+    met remembers where its walk joined the first row's line of ancestors.
+    """
     if len(rows) < 3:
         return
     ids = {r.mem_id for r in rows}
     above: set[int] = set()
-    for r in rows:
+    joins: dict[int, int] = {}  # node above a row -> index in ``line`` its walk joins at
+    line: list[LexborNode] = []  # the first row's ancestors, nearest first
+    top = 0  # the index in ``line`` of the rows' common ancestor
+    for k, r in enumerate(rows):
         node = r.parent
+        walked: list[int] = []
+        join = -1
         while node is not None:
             mid = node.mem_id
             if mid in ids:  # a row inside a row: leave such sets to per-row queries
                 return
             if mid in above:
+                join = joins[mid]
                 break
             above.add(mid)
+            if k == 0:
+                joins[mid] = len(line)
+                line.append(node)
+            else:
+                walked.append(mid)
             node = node.parent
+        if k:
+            if join < 0:  # not under the first row's root (cannot happen in one tree)
+                top = -1
+            elif top >= 0:
+                top = max(top, join)
+            for mid in walked:
+                joins[mid] = join
     n = len(page._row_sets)
-    page._row_sets.append((ids, above))
+    page._row_sets.append((ids, above, line[top] if line and top >= 0 else None))
     for mid in ids:
         page._row_of[mid] = n
 
@@ -475,18 +513,26 @@ def _rows_query(page: Page, rows: int, selector: str) -> bool:
 
     ``node.css(selector)`` gives the nodes of ``node``'s subtree (``node`` included)
     that match ``selector`` in the whole document, in document order; so each row's
-    answer is the page's answer cut down to the nodes under that row, found by
-    walking up from each matching node until a row, or a node above the rows. Asked
-    of the second row only, so that a selector asked of one row costs one small query.
+    answer is the answer of the rows' common ancestor cut down to the nodes under that
+    row, found by walking up from each matching node until a row, or a node above the
+    rows. Asked of the second row only, so that a selector asked of one row costs one
+    small query.
     """
     ask = (rows, selector)
     count = page._row_asks.get(ask, 0)
     page._row_asks[ask] = count + 1
     if count != 1:
         return False
-    ids, above = page._row_sets[rows]
+    ids, above, common = page._row_sets[rows]
+    if common is None:
+        hits = _css(page.tree.root, selector, page)
+    else:
+        try:
+            hits = common.css(selector)
+        except SelectolaxError:  # as in _css: a selector lexbor rejects matches nothing
+            hits = []
     found: dict[int, list[LexborNode]] = {}
-    for hit in _css(page.tree.root, selector, page):
+    for hit in hits:
         node: LexborNode | None = hit
         while node is not None:
             mid = node.mem_id
@@ -815,6 +861,51 @@ def _texts(nodes: list[LexborNode], own: bool, multiline: bool) -> list[str]:
     return vals
 
 
+def _count_rule(rule: dict[str, Any], plan: _RulePlan) -> _RuleFn:
+    """A rule counting the nodes its selector finds (``pick: count``), as a closure."""
+    css, on_page, has_within = plan.css, plan.page, plan.within
+    within = rule["within"] if has_within else ""
+
+    def run(page: Page, scope: LexborNode, ctx: dict[str, dict[str, Any]]) -> Any:
+        base = page.root if on_page else scope
+        if has_within:
+            inner = _css(base, within, page)
+            if not inner:
+                return None
+            base = inner[0]
+        return _finish_rule([len(_css(base, css, page))], rule, plan, page)
+
+    return run
+
+
+def _iter_texts(nodes: list[LexborNode], own: bool, multiline: bool) -> Iterator[str]:
+    """:func:`_texts`, one text at a time (for a rule that stops at the first it takes)."""
+    total = 0
+    taken: set[int] = set()
+    for node in nodes:
+        if total > _MAX_RULE_CHARS and _inside(node, taken):
+            continue
+        if own:
+            v = clean_text(node.text(deep=False))
+        elif multiline:
+            v = clean_text(node.text(separator="\n"), multiline=True)
+        else:
+            v = " ".join(node.text(separator=" ").split())  # clean_text, inlined
+        if v:
+            total += len(v)
+            taken.add(node.mem_id)
+            yield v
+
+
+def _attr_values(nodes: list[LexborNode], attr: Any) -> Iterator[str]:
+    """The non-empty cleaned values of attribute ``attr`` of ``nodes``, one at a time."""
+    for node in nodes:
+        v = node.attributes.get(attr)
+        v = clean_text(v) if v else ""
+        if v:
+            yield v
+
+
 def _inside(node: LexborNode, ids: set[int]) -> bool:
     """True when an ancestor of ``node`` is one of ``ids`` (the page's nesting is bounded:
     see :mod:`darkmap.extract.nesting`)."""
@@ -854,8 +945,14 @@ def _apply_rule(rule: dict[str, Any], page: Page, scope: LexborNode,
         out.append(v)
         if one:
             break
+    return _finish_rule(out, rule, plan, page)
+
+
+def _finish_rule(out: list[Any], rule: dict[str, Any], plan: _RulePlan, page: Page) -> Any:
+    """A rule's value from the values it took (joined, split, listed or typed)."""
     if not out:
         return None
+    pick = plan.pick
     if plan.join:
         return _typed(str(rule["join"]).join(str(v) for v in out), rule, page)
     if plan.split:
@@ -880,19 +977,33 @@ def _typed(value: Any, rule: dict[str, Any], page: Page) -> Any:
     if kind == "float":
         return parse_float(value)
     if kind == "price":
-        amount, cur = parse_price(str(value))
+        text = str(value)
+        amount, cur = (_parse_price_text(text) if len(text) <= _CACHED_CHARS
+                       else parse_price(text))
         if amount is None:
             return None
         return {"amount": amount, "currency": cur, "text": clean_text(str(value))}
     if kind == "date":
         formats = tuple(rule.get("formats") or ())
         obs = page.observed_at
-        if isinstance(value, str) and (obs is None or obs.tzinfo in (None, UTC)):
+        if (isinstance(value, str) and len(value) <= _CACHED_CHARS
+                and (obs is None or obs.tzinfo in (None, UTC))):
             return _parse_date_text(value, obs, formats)
         return parse_date(value, page.observed_at, formats)
     if kind == "text":
         return str(value)
     return clean_text(str(value)) if isinstance(value, str) else value
+
+
+_CACHED_CHARS = 256
+"""Texts longer than this are parsed without the caches below (which keep their keys:
+8,192 hostile texts of a million characters each would be gigabytes)."""
+
+
+@lru_cache(maxsize=8192)
+def _parse_price_text(value: str) -> tuple[float | None, str | None]:
+    """``parse_price`` of a text (rows repeat prices such as "~ $17" page after page)."""
+    return parse_price(value)
 
 
 @lru_cache(maxsize=8192)
@@ -902,15 +1013,121 @@ def _parse_date_text(value: str, observed_at: datetime | None,
     return parse_date(value, observed_at, formats)
 
 
+_RuleFn = Callable[[Page, LexborNode, dict[str, dict[str, Any]]], Any]
+_RULE_ERRORS = (ValueError, TypeError, OverflowError, re.error)
+_REJECTED = object()  # a text a rule's regex does not match
+_FIELD_FNS: dict[int, tuple[Any, tuple[_RuleFn, ...]]] = {}
+
+
+def _field_fns(rules: Any) -> tuple[_RuleFn, ...]:
+    """The compiled rules of a field spec, remembered per spec object."""
+    hit = _FIELD_FNS.get(id(rules))
+    if hit is None or hit[0] is not rules:
+        if len(_FIELD_FNS) > 50_000:  # specs come from templates; this only bounds misuse
+            _FIELD_FNS.clear()
+        hit = _FIELD_FNS[id(rules)] = (rules, tuple(_compile_rule(r) for r in _rule_list(rules)))
+    return hit[1]
+
+
 def _field(rules: Any, page: Page, scope: LexborNode, ctx: dict[str, dict[str, Any]]) -> Any:
-    for rule in _rule_list(rules):
+    """The first non-empty value the field's rules give (a rule that fails gives none)."""
+    for fn in _field_fns(rules):
         try:
-            val = _apply_rule(rule, page, scope, ctx)
-        except (ValueError, TypeError, OverflowError, re.error):
+            val = fn(page, scope, ctx)
+        except _RULE_ERRORS:
             val = None
         if val is not None and val != "" and val != []:
             return val
     return None
+
+
+def _compile_rule(rule: dict[str, Any]) -> _RuleFn:
+    """``partial(_apply_rule, rule)``, as a closure specialised to the rule.
+
+    Field rules run once per field of every row of every page, and most are a CSS
+    selector whose first non-empty text (or attribute) is the value: the closure reads
+    the rule's options once, and reads texts only until one is taken (what the rule
+    gives is the same: the texts are the same, in the same order, and those after the
+    one taken were never used).
+    """
+    plan = _make_plan(rule)
+    general: _RuleFn = partial(_apply_rule, rule)
+    if not plan.css_only:
+        return general
+    try:
+        rx = re.compile(plan.regex) if plan.has_regex else None
+    except (re.error, TypeError):  # let the general path fail (or not) as it always did
+        return general
+    css, on_page, has_within = plan.css, plan.page, plan.within
+    within = rule["within"] if has_within else ""
+    has_attr = plan.attr
+    attr = rule["attr"] if has_attr else ""
+    own, multiline, pick, has_map = plan.own, plan.multiline, plan.pick, plan.map
+    # one value wanted (no join, not "all" or "last"): the texts are read lazily
+    if pick == "all" or pick == "last" or plan.join or plan.nth:
+        return general
+    if plan.count:
+        return _count_rule(rule, plan)
+    groups = rx.groups if rx is not None else 0
+    plain_str = rule.get("type", "str") == "str" and not plan.split and not plan.listed
+
+    def take(v: str, page: Page) -> Any:
+        """The rule's value from the text ``v`` it read, or _REJECTED (regex missed)."""
+        if rx is not None:
+            m = rx.search(v[:_MAX_REGEX_CHARS])
+            if not m:
+                return _REJECTED
+            if groups:
+                for g in m.groups():
+                    if g is not None:
+                        v = g
+                        break
+                else:
+                    v = m.group(0)
+            else:
+                v = m.group(0)
+            v = v.strip()
+        got: Any = rule["map"].get(v, v) if has_map else v  # a map gives any value
+        if plain_str:
+            return clean_text(got) if isinstance(got, str) else got
+        return _finish_rule([got], rule, plan, page)
+
+    def run(page: Page, scope: LexborNode, ctx: dict[str, dict[str, Any]]) -> Any:
+        base = page.root if on_page else scope
+        if has_within:
+            inner = _css(base, within, page)
+            if not inner:
+                return None
+            base = inner[0]
+        nodes = _css(base, css, page)
+        if not nodes:
+            return None
+        # the first node's text, read here (it is the value in most rows), then the
+        # others, from the first again, one at a time
+        first = nodes[0]
+        if has_attr:
+            v = first.attributes.get(attr)
+            v = clean_text(v) if v else ""
+        elif own:
+            v = clean_text(first.text(deep=False))
+        elif multiline:
+            v = clean_text(first.text(separator="\n"), multiline=True)
+        else:
+            v = " ".join(first.text(separator=" ").split())  # clean_text, inlined
+        if v:
+            got = take(v, page)
+            if got is not _REJECTED:
+                return got
+        if len(nodes) == 1:
+            return None
+        values = _attr_values(nodes, attr) if has_attr else _iter_texts(nodes, own, multiline)
+        for v in values:
+            got = take(v, page)
+            if got is not _REJECTED:
+                return got
+        return None
+
+    return run
 
 
 # -- records -----------------------------------------------------------------------------------
@@ -988,14 +1205,33 @@ def _coerce(cls: type, values: dict[str, Any], page: Page) -> dict[str, Any]:
     return out
 
 
+_SECTION_FNS: dict[int, tuple[dict[str, Any], tuple[tuple[str, tuple[_RuleFn, ...]], ...]]] = {}
+
+
+def _section_fns(spec: dict[str, Any]) -> tuple[tuple[str, tuple[_RuleFn, ...]], ...]:
+    """A section's fields and their compiled rules, remembered per section spec."""
+    hit = _SECTION_FNS.get(id(spec))
+    if hit is None or hit[0] is not spec:
+        if len(_SECTION_FNS) > 50_000:  # specs come from templates; this only bounds misuse
+            _SECTION_FNS.clear()
+        hit = _SECTION_FNS[id(spec)] = (spec, tuple((f, _field_fns(r)) for f, r in spec.items()))
+    return hit[1]
+
+
 def _section_values(spec: dict[str, Any], page: Page, scope: LexborNode,
                     ctx: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    """Every field of a section (:func:`_field` of each, in order; a row's per row)."""
     vals: dict[str, Any] = {}
     ctx[name] = vals
-    for fname, rules in spec.items():
-        v = _field(rules, page, scope, ctx)
-        if v is not None:
-            vals[fname] = v
+    for fname, fns in _section_fns(spec):
+        for fn in fns:  # _field, inlined: sections run it for every field of every row
+            try:
+                v = fn(page, scope, ctx)
+            except _RULE_ERRORS:
+                v = None
+            if v is not None and v != "" and v != []:
+                vals[fname] = v
+                break
     return vals
 
 
@@ -1113,6 +1349,84 @@ def _generic_skip(page: Page) -> tuple[str, str] | None:
 
 
 # -- extraction -------------------------------------------------------------------------------
+
+
+def warm(templates: Iterable[Template] | None = None) -> None:
+    """Prepare now what extraction prepares on first use: detection plans, compiled
+    field rules, and the regexes and literal plans of every condition and rule of
+    ``templates`` (all loaded ones by default) and of the built-in skip recognisers.
+
+    Worker processes forked after this start with it, instead of each preparing it
+    again on its first pages (about a tenth of a second of CPU per worker on the real
+    pages). Nothing here changes what a page gives; a pattern that fails to prepare is
+    left to fail (or not) where it is used, as before.
+    """
+    tpls = load_templates() if templates is None else tuple(templates)
+    conds: list[Any] = [cond for _, _, cond in _GENERIC_SKIPS]
+    for tpl in tpls:
+        _detect_plan(tpl)
+        conds += list(tpl.detect) + [sk.get("when") for sk in tpl.skip]
+        if tpl.observed_at:
+            _warm_field(tpl.observed_at)
+        for spec in tpl.pages:
+            conds.append(spec.when)
+            for name, sec in spec.sections.items():
+                if name == "pgp":
+                    _warm_field(sec)
+                elif name in _ROW_RECORDS and isinstance(sec, dict):
+                    conds.append(sec.get("when"))
+                    _warm_section(sec.get("fields"))
+                else:
+                    _warm_section(sec)
+    for cond in conds:
+        _warm_cond(cond)
+    parse_date("1 Jan 2019", None)  # imports and compiles what strptime uses
+    crc24(bytes(5000))  # builds the armor checksum's by-position table (4 MiB, 25 ms)
+
+
+def _warm_field(rules: Any) -> None:
+    try:
+        _field_fns(rules)
+        for rule in _rule_list(rules):
+            for key in ("regex", "split", "text_regex"):
+                if isinstance(rule.get(key), str):
+                    _rx(rule[key])
+            if isinstance(rule.get("label"), str):
+                _label_plan(rule["label"])
+    except Exception:  # noqa: BLE001, S110 - a bad rule fails where it is used, as before
+        pass
+
+
+def _warm_section(spec: Any) -> None:
+    if not isinstance(spec, dict):
+        return
+    try:
+        _section_fns(spec)
+    except Exception:  # noqa: BLE001 - as in _warm_field
+        return
+    for rules in spec.values():
+        _warm_field(rules)
+
+
+def _warm_cond(cond: Any) -> None:
+    if isinstance(cond, list):
+        for c in cond:
+            _warm_cond(c)
+        return
+    if not isinstance(cond, dict):
+        return
+    for key, val in cond.items():
+        if key in ("all", "any"):
+            _warm_cond(list(val) if isinstance(val, (list, tuple)) else val)
+        elif key == "not":
+            _warm_cond(val)
+        elif key in ("title", "text", "html", "domain", "source") and isinstance(val, str):
+            try:
+                _literal_plan(val)
+                _required_prefix(val)
+                _rx(val)
+            except Exception:  # noqa: BLE001, S110 - as in _warm_field
+                pass
 
 
 @dataclass(slots=True)
@@ -1252,14 +1566,15 @@ def extract_page(data: bytes | str, source: str = "", *,
     """Decode, recognise and extract one saved page. Never raises on page content."""
     where = source or "page"
     notes: tuple[str, ...] = ()
+    utf8: bytes | None = None
     if isinstance(data, bytes):
         decoded = decode_page(data, max_bytes=max_bytes)
-        raw, notes = decoded.text, decoded.notes
+        raw, notes, utf8 = decoded.text, decoded.notes, decoded.utf8
     else:
         raw = data[:max_bytes]
     tpls = tuple(templates) if templates is not None else load_templates()
     try:
-        page = Page(raw, source)
+        page = Page(raw, source, utf8)
     except LimitExceeded as exc:  # too deep to parse: the page is quarantined, not read
         return PageResult(None, "unparsed", [QuarantineRecord(
             locator="page", reason=f"{where}: {exc}", excerpt=raw[:200], limit=exc.limit)],

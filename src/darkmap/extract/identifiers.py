@@ -129,11 +129,32 @@ def _may_hold(text: str, cues: _Cues | str | None = None) -> bool:
                 return True
         for word in _REST_WORDS:
             if word in cues:
-                return _REST_RE.search(text) is not None
+                if _rest_word(text, _low(cues)):
+                    return True
+                break  # none is a word: an address may still be
         if _RUN not in text.encode("ascii", "replace").translate(_ALNUM_RUN):
             return False
         return _REST_RE.search(text) is not None
     return _ANY_RE.search(text) is not None
+
+
+_REST_WORD_RE = re.compile(r"\b(?:tg|jid|otr)\b", re.I)
+
+
+def _rest_word(text: str, low: str) -> bool:
+    """``_REST_WORD_RE.search(text) is not None`` for text without ``_FOLDS`` (``low``
+    its lower-casing, at the same offsets): tried where ``low`` holds one of the words
+    ("otr" in "another" is no word, and a regex step per character of a long
+    profile costs more than these finds)."""
+    for word in _REST_WORDS:
+        if low.count(word) > 64:  # (a text made of them: one scan)
+            return _REST_WORD_RE.search(text) is not None
+        p = low.find(word)
+        while p >= 0:
+            if _REST_WORD_RE.match(text, p):
+                return True
+            p = low.find(word, p + 1)
+    return False
 
 
 def _no_folds(text: str) -> bool:
@@ -141,6 +162,14 @@ def _no_folds(text: str) -> bool:
         if c in text:
             return False
     return True
+
+
+def _aligned(text: str) -> bool:
+    """True when ASCII words a case-insensitive pattern matches in ``text`` are found,
+    at the same offsets, in ``text.lower()``: ASCII text, or text without ``_FOLDS``
+    (the only characters that such a pattern matches to ASCII letters, and the only
+    one, U+0130, whose lower-casing is two characters long)."""
+    return text.isascii() or _no_folds(text)
 
 
 # Words that follow a cue in prose ("wickr is down") and are never the handle.
@@ -272,10 +301,10 @@ def _alnum_runs(text: str) -> list[tuple[int, int]]:
 
 
 def _onions(text: str, low: str | None = None) -> list[re.Match[str]]:
-    """``list(_ONION_RE.finditer(text))``: in ASCII text tried only where a match can
-    start, 56 or 16 characters before a ``.onion`` (found by ``str.find``); ``low`` is
-    ``text.lower()`` when the caller has it."""
-    if not text.isascii():
+    """``list(_ONION_RE.finditer(text))``: in :func:`_aligned` text tried only where a
+    match can start, 56 or 16 characters before a ``.onion`` (found by ``str.find``);
+    ``low`` is ``text.lower()`` when the caller has it."""
+    if not _aligned(text):
         return list(_ONION_RE.finditer(text))
     if low is None:
         low = text.lower()
@@ -346,11 +375,12 @@ def _occurrences(low: str, word: str) -> Iterator[int]:
 def _cued(rx: re.Pattern[str], text: str, low: str,
           cues: tuple[tuple[str, int], ...]) -> list[re.Match[str]]:
     """``list(rx.finditer(text))`` for a pattern whose every match starts at most ``back``
-    characters before one of its ``(cue, back)`` words (lower-case): in ASCII text
-    (``low`` its lower-casing, at the same offsets) tried only at those starts, in
+    characters before one of its ``(cue, back)`` words (lower-case): in
+    :func:`_aligned` text (``low`` its lower-casing, at the same offsets; the letters
+    of a match's cue are ASCII there) tried only at those starts, in
     order and without overlap as ``finditer`` would; C-speed ``find`` for the cues
     instead of a regex step per character."""
-    if not text.isascii():
+    if not _aligned(text) or len(low) != len(text):
         return list(rx.finditer(text))
     found = [(p, back) for word, back in cues for p in _occurrences(low, word)]
     if sum(back + 1 for _p, back in found) > len(text) // 4:
@@ -368,20 +398,19 @@ the rest to a space."""
 
 
 def _emails(text: str) -> list[re.Match[str]]:
-    """``list(_EMAIL_RE.finditer(text))``: in ASCII text tried only where a match can
-    start, one place per ``@``.
+    """``list(_EMAIL_RE.finditer(text))``, tried only where a match can start, one
+    place per ``@``.
 
     A local part is 1-64 of ``[A-Za-z0-9._%+-]`` and must not follow a character of
     ``[\\w.%+-]``, which holds them all: a match that takes the ``@`` at ``p`` starts
     where the run of such characters that ends at ``p`` starts (any later start has
     one of them before it), and only when that run is at most 64 long.
     """
-    if not text.isascii():
-        return list(_EMAIL_RE.finditer(text))
     n = text.count("@")
     if n > len(text) // 4:
         return list(_EMAIL_RE.finditer(text))  # (a text made of '@'s: one scan)
-    tr = text.encode("ascii").translate(_LOCAL_RUN)
+    # one byte per character; a non-ASCII one (a "?") is no local-part character
+    tr = text.encode("ascii", "replace").translate(_LOCAL_RUN)
     starts = []
     p = text.find("@")
     while p >= 0:

@@ -35,9 +35,13 @@ def extract_ahead(data: bytes, source: str, max_bytes: int = DEFAULT_MAX_BYTES) 
 
 
 def _load_templates() -> object:
-    from darkmap.extract.engine import load_templates  # noqa: PLC0415 - see the docstring
+    """The templates, loaded and prepared (:func:`~darkmap.extract.engine.warm`) in the
+    pipeline's process before the workers are forked, so that each starts with them."""
+    from darkmap.extract.engine import load_templates, warm  # noqa: PLC0415 - see the docstring
 
-    return load_templates()
+    templates = load_templates()
+    warm(templates)
+    return templates
 
 
 class PagesImporter:
@@ -60,7 +64,8 @@ class PagesImporter:
         )
 
         try:
-            page = Page(decode_page(src.head).text, src.source)
+            head = decode_page(src.head)
+            page = Page(head.text, src.source, head.utf8)
             if detect_market(page, load_templates()) is not None:
                 return 0.9
         except Exception:  # noqa: BLE001, S110 - sniffing must never break the pipeline
