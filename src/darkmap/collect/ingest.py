@@ -5,10 +5,11 @@ files are grouped, large ones get their own), so a run killed at any moment leav
 file either fully stored or not at all, and a rerun skips what is done. A large file's
 transaction runs under a small DuckDB buffer pool
 (:data:`~darkmap.store.writer.BIG_FILE_BUFFER_MB`): DuckDB writes its rows out to its
-temporary folder rather than holding them, so memory does not grow with the file. Counts reconcile
-per *unit* (a page, a CSV row, a SQL row): the part of a record's ``locator`` before ``#``
-names its unit, and every unit read is stored, quarantined or skipped. The SQL of the
-run's bookkeeping is in :mod:`darkmap.store.runs`.
+temporary folder rather than holding them, so memory does not grow with the file.
+
+Counts reconcile per *unit* (a page, a CSV row, a SQL row): the part of a record's
+``locator`` before ``#`` names its unit, and every unit read is stored, quarantined or
+skipped. The SQL of the run's bookkeeping is in :mod:`darkmap.store.runs`.
 
 One hostile file never stops the run (issue #18). Which paths are read at all is the
 file-system policy of :mod:`darkmap.collect.fs_policy` (regular files inside the folders
