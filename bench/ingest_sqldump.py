@@ -14,7 +14,12 @@ between the real dump's own header and trailer. For each size:
   when ``mariadbd`` is missing.
 - darkmap: ``darkmap ingest --init -w <fresh workspace> dump.sql`` in a child process
   (its per-file time budget raised: this measures throughput, not the guard); seconds,
-  and the child's peak memory from ``wait4``'s rusage.
+  and the child's peak memory: its own high-water mark (``VmHWM``), which the child
+  reports as it exits. ``wait4``'s ``ru_maxrss`` is kept as ``rusage_peak_mb`` but is not
+  the child's own figure on Linux: a forked child inherits the parent's high-water mark
+  through ``execve``, and this bench's parent once held the whole dump (counting the rows
+  of a kept one, before this was done in a child process): 1,031 MB for ``/bin/true``
+  after a 1 GB dump was read.
 
 Each figure is the median of ``--runs`` runs; prints JSON with seconds, MB/s, rows/s,
 CPU seconds (MariaDB's: client and server), peak MB, and darkmap's wall and CPU time
@@ -184,14 +189,28 @@ class MariaDb:
 # ----------------------------------------------------------------------------- darkmap
 
 
-def _child(dump: str, ws: str) -> None:
-    """In the child: ``darkmap ingest --init -w ws dump`` with the time budget raised."""
+def _child(dump: str, ws: str, peak_file: str) -> None:
+    """In the child: ``darkmap ingest --init -w ws dump`` with the time budget raised;
+    its own peak memory (kB) is written to ``peak_file`` on the way out."""
     from darkmap.cli import run
     from darkmap.collect import ingest as ingest_mod
 
     ingest_mod.FILE_SECONDS_PER_MB = 120.0
     sys.argv = ["darkmap", "ingest", "--init", "-q", "--json", "-w", ws, dump]
-    run()
+    try:
+        run()
+    finally:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            hwm = next(line.split()[1] for line in fh if line.startswith("VmHWM:"))
+        Path(peak_file).write_text(hwm, encoding="ascii")
+
+
+def _count_rows(dump: Path) -> int:
+    """The row tuples of a kept dump, counted in a child process (reading the dump here
+    would raise this process's high-water mark, which a child started later inherits)."""
+    out = subprocess.run([sys.executable, __file__, "--count", str(dump)], check=True,
+                         capture_output=True, text=True).stdout
+    return int(out.strip())
 
 
 def darkmap_ingest(dump: Path, base: Path) -> dict[str, Any]:
@@ -199,9 +218,10 @@ def darkmap_ingest(dump: Path, base: Path) -> dict[str, Any]:
     ws = Path(tempfile.mkdtemp(prefix="ws-", dir=base))
     try:
         out = open(ws.parent / (ws.name + ".out"), "w+b")
+        peak_file = ws.parent / (ws.name + ".peak")
         t = time.perf_counter()
         proc = subprocess.Popen([sys.executable, __file__, "--child", str(dump),
-                                 str(ws / "ws")], stdout=out)
+                                 str(ws / "ws"), str(peak_file)], stdout=out)
         _pid, status, usage = os.wait4(proc.pid, 0)
         secs = time.perf_counter() - t
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -211,7 +231,10 @@ def darkmap_ingest(dump: Path, base: Path) -> dict[str, Any]:
         os.unlink(out.name)
         summary = json.loads(text[text.index("{"):]) if "{" in text else {}
         totals = summary.get("totals", {})
-        return {"seconds": secs, "peak_mb": usage.ru_maxrss / 1024,
+        hwm = int(peak_file.read_text(encoding="ascii")) if peak_file.exists() else None
+        peak_file.unlink(missing_ok=True)
+        return {"seconds": secs, "peak_mb": (hwm if hwm is not None else usage.ru_maxrss) / 1024,
+                "rusage_peak_mb": usage.ru_maxrss / 1024,
                 "cpu_seconds": usage.ru_utime + usage.ru_stime, "exit": proc.returncode,
                 "read": totals.get("read"), "stored": totals.get("stored"),
                 "quarantined": totals.get("quarantined")}
@@ -233,7 +256,7 @@ def bench_size(size_mb: float, runs: int, base: Path, keep: Path | None) -> dict
     if not dump.exists():
         rows = make_dump(dump, int(size_mb * MB))
     else:
-        rows = sum(1 for _ in dump_rows(dump.read_bytes()))
+        rows = _count_rows(dump)
     nbytes = dump.stat().st_size
     with MariaDb(base) as db:
         loads = [db.load(dump) for _ in range(runs)]
@@ -253,6 +276,8 @@ def bench_size(size_mb: float, runs: int, base: Path, keep: Path | None) -> dict
                     "rows_per_s": round(rows / ds),
                     "cpu_seconds": _med([d["cpu_seconds"] for d in dm]),
                     "peak_mb": round(statistics.median(d["peak_mb"] for d in dm)),
+                    "peaks_mb": [round(d["peak_mb"]) for d in dm],
+                    "rusage_peak_mb": round(statistics.median(d["rusage_peak_mb"] for d in dm)),
                     "read": dm[0]["read"], "stored": dm[0]["stored"],
                     "quarantined": dm[0]["quarantined"], "exit": dm[0]["exit"],
                     "runs": [round(d["seconds"], 3) for d in dm]},
@@ -264,8 +289,11 @@ def bench_size(size_mb: float, runs: int, base: Path, keep: Path | None) -> dict
 
 def main() -> None:
     """Run the sizes and print JSON."""
-    if len(sys.argv) == 4 and sys.argv[1] == "--child":
-        _child(sys.argv[2], sys.argv[3])
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        _child(sys.argv[2], sys.argv[3], sys.argv[4])
+        return
+    if len(sys.argv) == 3 and sys.argv[1] == "--count":
+        print(sum(1 for _ in dump_rows(Path(sys.argv[2]).read_bytes())))
         return
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10,100,1000", help="dump sizes in MB (10**6 bytes)")

@@ -88,7 +88,8 @@ def test_many_flushes_of_one_file_store_what_the_store_checked_paths_store(
     from darkmap.collect import ingest as ingest_mod
 
     monkeypatch.setattr(ingest_mod, "_BIG_FILE", 0)  # every file: autoflush in parts
-    monkeypatch.setattr(writer_mod.RecordWriter.__init__, "__defaults__", (2_000, True))
+    monkeypatch.setattr(writer_mod.RecordWriter.__init__, "__defaults__",
+                        (2_000, True, writer_mod.BATCH_TEXT))
     inputs = [DATA / "listings", DATA / "seized"]
     queries: list[str] = []
     real_query = writer_mod.query_arrow
@@ -145,7 +146,8 @@ def test_a_key_buffered_once_stores_what_a_row_per_key_record_stores(
     dump = tmp_path / "dream-repeated.sql"
     _dump_bench().make_dump(dump, 12_000_000)
     monkeypatch.setattr(ingest_mod, "_BIG_FILE", 0)  # autoflush in parts
-    monkeypatch.setattr(writer_mod.RecordWriter.__init__, "__defaults__", (3_000, True))
+    monkeypatch.setattr(writer_mod.RecordWriter.__init__, "__defaults__",
+                        (3_000, True, writer_mod.BATCH_TEXT))
     inputs = [dump, DATA / "seized" / "dream-2016-sellers.sql"]
     fast = Workspace.init(tmp_path / "fast")
     ingest(fast, inputs)

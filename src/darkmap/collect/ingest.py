@@ -2,10 +2,14 @@
 
 A file's records and its ``processed`` row always commit in the same transaction (small
 files are grouped, large ones get their own), so a run killed at any moment leaves every
-file either fully stored or not at all, and a rerun skips what is done. Counts reconcile
-per *unit* (a page, a CSV row, a SQL row): the part of a record's ``locator`` before ``#``
-names its unit, and every unit read is stored, quarantined or skipped. The SQL of the
-run's bookkeeping is in :mod:`darkmap.store.runs`.
+file either fully stored or not at all, and a rerun skips what is done. A large file's
+transaction runs under a small DuckDB buffer pool
+(:data:`~darkmap.store.writer.BIG_FILE_BUFFER_MB`): DuckDB writes its rows out to its
+temporary folder rather than holding them, so memory does not grow with the file.
+
+Counts reconcile per *unit* (a page, a CSV row, a SQL row): the part of a record's
+``locator`` before ``#`` names its unit, and every unit read is stored, quarantined or
+skipped. The SQL of the run's bookkeeping is in :mod:`darkmap.store.runs`.
 
 One hostile file never stops the run (issue #18). Which paths are read at all is the
 file-system policy of :mod:`darkmap.collect.fs_policy` (regular files inside the folders
@@ -81,6 +85,7 @@ from darkmap.plugins import (
 from darkmap.store.runs import ProcessedCounts, finish_run, processed_files, start_run
 from darkmap.store.workspace import Workspace, utcnow
 from darkmap.store.writer import (
+    BIG_FILE_BUFFER_MB,
     INGEST_BUFFER_MB,
     Provenance,
     RecordWriter,
@@ -614,8 +619,16 @@ def _import(run: _Run, source: str, taken: _Taken, st: os.stat_result, deadline:
     else:
         recs = _lazy(lambda: imp.read(src), result.details)
     step = run.clock.limit(deadline, seconds)
-    if size > _BIG_FILE or own_tables:
+    if own_tables:
         _ingest_big(run, recs, prov, result, fresh, step)
+    elif size > _BIG_FILE:
+        # its records, its processed row and their commit under a small buffer pool:
+        # the one transaction's rows go to DuckDB's temporary folder, not into memory
+        with buffer_limit(ws.con, BIG_FILE_BUFFER_MB):
+            _ingest_big(run, recs, prov, result, fresh, step)
+            _finish(run, prov, result, size, name)
+            batch.commit()
+        return result
     else:
         batch.begin()
         if fresh:
@@ -726,6 +739,10 @@ def _lazy(make: Callable[[], Iterable[Record]],
 def _ingest_big(run: _Run, recs: Iterable[Record], prov: Provenance, result: FileResult,
                 fresh: bool, step: _Clock) -> None:
     """A large file (or one writing its own tables) gets a transaction of its own.
+
+    For a large file the caller adds its ``processed`` row and commits, under the small
+    buffer pool (see :func:`_import`); an importer writing its own tables (chain data)
+    keeps the run's pool, and its transaction takes the small files after it, as before.
 
     The commit of the files before it runs before the time budget is armed again; the
     flush of its own last rows runs inside the guard, so a store error on them (DuckDB

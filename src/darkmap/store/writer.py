@@ -53,10 +53,11 @@ from darkmap.model.records import (
     window_days,
 )
 
-__all__ = ["ARROW_ROWS", "INGEST_BUFFER_MB", "KEYLESS", "UNKEYED_ENTITIES", "Fingerprints",
-           "Provenance", "RecordWriter", "account_id", "arrow_views", "begin", "buffer_limit",
-           "commit", "insert_arrow", "insert_rows", "listing_id", "query_arrow",
-           "replace_quarantine", "rollback", "row_id", "row_ids", "transaction"]
+__all__ = ["ARROW_ROWS", "BATCH_TEXT", "BIG_FILE_BUFFER_MB", "INGEST_BUFFER_MB", "KEYLESS",
+           "UNKEYED_ENTITIES", "Fingerprints", "Provenance", "RecordWriter", "account_id",
+           "arrow_views", "begin", "buffer_limit", "commit", "insert_arrow", "insert_rows",
+           "listing_id", "query_arrow", "replace_quarantine", "rollback", "row_id", "row_ids",
+           "transaction"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,12 +192,25 @@ def _within(seconds: float | None, obs: datetime | None) -> tuple[datetime | Non
     return obs - timedelta(seconds=seconds), obs
 
 
+BATCH_TEXT = 8 << 20
+"""Characters of free text (profiles, descriptions, feedback, armored keys, identifier
+contexts, quarantine excerpts) after which an autoflushing :class:`RecordWriter` writes
+its buffer, whatever its row count. A seized dump's row carries about 3.4 KB of such text
+(the Dream dump): 50,000 buffered rows held some 55 MB of it, and the Python objects,
+Arrow tables and DuckDB copies of one flush made the ingest's first ~470 MB plateau. At
+8 Mi characters a dump flushes every ~10,000 rows; a listing CSV's short rows still reach
+the 50,000-row batch first."""
+
+
 class RecordWriter:
     """Buffers rows (of one file or of many small files) and flushes them to DuckDB.
 
-    With ``autoflush`` the buffer is written whenever it holds ``batch`` rows; without
-    it the caller decides (the ingest pipeline flushes only between files, so a file
-    whose importer fails can be dropped from the buffer with :meth:`rollback_to`).
+    With ``autoflush`` the buffer is written whenever it holds ``batch`` rows or
+    ``batch_text`` characters of free text (:data:`BATCH_TEXT`: a seized dump's rows carry
+    kilobytes of profile and PGP text each, and 50,000 of them made a flush of hundreds of
+    megabytes); without it the caller decides (the ingest pipeline flushes only between
+    files, so a file whose importer fails can be dropped from the buffer with
+    :meth:`rollback_to`).
     """
 
     remember_stored = True
@@ -205,10 +219,14 @@ class RecordWriter:
     reference the tests compare with)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, batch: int = 50_000,
-                 autoflush: bool = True) -> None:
+                 autoflush: bool = True, batch_text: int = BATCH_TEXT) -> None:
         self.con = con
         self.batch = batch
+        self.batch_text = batch_text
         self.autoflush = autoflush
+        # characters of free text buffered (see _TEXT_FIELDS); decides when an autoflush
+        # comes, never what is stored
+        self._text = 0
         self._rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         # Arrow tables of a table's earlier rows (batches, and the tuples before them)
         self._chunks: dict[str, list[pa.Table]] = defaultdict(list)
@@ -235,7 +253,7 @@ class RecordWriter:
     def add(self, rec: Record, prov: Provenance) -> str:
         """Buffer the rows for ``rec``; return the kind of outcome (``stored``, ...)."""
         outcome = _HANDLERS[type(rec)](self, rec, prov)
-        if self.autoflush and self._pending >= self.batch:
+        if self.autoflush and (self._pending >= self.batch or self._text >= self.batch_text):
             self.flush()
         return outcome
 
@@ -324,6 +342,7 @@ class RecordWriter:
         self._chunks.clear()
         self._pgp_buffered.clear()
         self._pending = 0
+        self._text = 0
         self._tracked |= self.fresh - self._untracked
         self.fresh.clear()
 
@@ -468,6 +487,7 @@ class RecordWriter:
         self._put("accounts", (aid, r.market_id, r.handle.strip(), r.role, p.capture_sha256,
                                p.source, p.method, obs))
         oid = row_id("acct", aid, p.capture_sha256, r.locator)
+        self._text += len(r.profile_text or "") + len(r.terms_text or "")
         earliest, latest = _within(r.last_seen_within, obs)
         self._put("account_observations", (
             oid, aid, _naive(r.joined_at), _naive(r.last_seen_at), r.rating, r.level,
@@ -491,6 +511,7 @@ class RecordWriter:
         self._put("listings", (lid, r.market_id, r.listing_ref.strip(), aid, p.capture_sha256,
                                p.source, p.method, obs))
         oid = row_id("lst", lid, p.capture_sha256, r.locator)
+        self._text += len(r.title or "") + len(r.description or "")
         self._put("listing_observations", (
             oid, lid, aid, r.title, r.description, r.price, r.currency, r.price_text,
             r.quantity_text, r.stock, r.ships_from, list(r.ships_to), list(r.category_path),
@@ -547,6 +568,7 @@ class RecordWriter:
         lid = listing_id(r.market_id, r.listing_ref) if r.listing_ref else None
         fid = row_id("fb", r.market_id, aid, lid, r.buyer_masked, r.left_at, r.text,
                      p.capture_sha256, r.locator)
+        self._text += len(r.text or "")
         self._put("feedback", (
             fid, r.market_id, aid, lid, r.listing_title, r.buyer_masked, r.rating,
             r.rating_scale, r.text, _naive(r.left_at), r.amount, r.currency, r.locator,
@@ -558,6 +580,7 @@ class RecordWriter:
                if r.market_id and r.account_handle else None)
         lid = listing_id(r.market_id, r.listing_ref) if r.market_id and r.listing_ref else None
         iid = row_id("id", r.kind, r.value, aid, lid, r.field, p.capture_sha256, r.locator)
+        self._text += min(len(r.context), 500)
         self._put("identifiers", (iid, r.kind, r.value, r.market_id, aid, lid, r.field,
                                   r.context[:500], r.locator, p.capture_sha256, p.source,
                                   p.method, _naive(p.observed_at)))
@@ -569,6 +592,7 @@ class RecordWriter:
         # row of its vendor would cost a JSON dump and its armored text each time
         if r.fingerprint not in self._pgp_buffered:
             self._pgp_buffered.add(r.fingerprint)
+            self._text += len(r.armored or "")
             self._put("pgp_keys", (r.fingerprint, r.key_id, r.algorithm, r.bits,
                                    _naive(r.created_at), list(r.user_ids),
                                    json.dumps(r.subkeys, default=str), r.armored,
@@ -589,6 +613,7 @@ class RecordWriter:
 
     def _quarantine(self, r: QuarantineRecord, p: Provenance) -> str:
         qid = row_id("q", p.capture_sha256, p.method, r.locator, r.field, r.reason)
+        self._text += min(len(r.excerpt), 1000)
         self._put("quarantine", (qid, r.market_id, r.locator, r.field, r.reason,
                                  r.excerpt[:1000], p.capture_sha256, p.source, p.method,
                                  p.run_id, r.limit))
@@ -717,6 +742,16 @@ INGEST_BUFFER_MB = 512
 """DuckDB's buffer pool while files are ingested (MiB). DuckDB keeps the blocks it writes
 cached up to its limit (80% of the machine's memory by default), so a big file's ingest
 grew by about 100 MB per million rows without needing them; see :func:`buffer_limit`."""
+
+BIG_FILE_BUFFER_MB = 128
+"""DuckDB's buffer pool while one big file's records are written and committed (MiB).
+
+A big file is one transaction, and DuckDB keeps a transaction's appended rows in memory
+until whole row groups (122,880 rows) fill: the rows of a seized dump (180,000 long rows
+at 1 GB) never do, so the transaction grew with the file (~1 GB of memory at 1 GB of
+dump). Under this cap DuckDB writes them out to its temporary folder instead, and the
+commit moves them into the database file; memory stays flat in the file's size. See
+docs/data-formats.md, "Where the dump's memory went"."""
 
 _SIZE_RE = re.compile(r"([\d.]+) ?([KMGT]?i?B)")
 _SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KiB": 2**10,
