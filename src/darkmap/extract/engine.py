@@ -861,18 +861,28 @@ def _texts(nodes: list[LexborNode], own: bool, multiline: bool) -> list[str]:
     return vals
 
 
+def _rule_base(page: Page, scope: LexborNode, on_page: bool,
+               within: str | None) -> LexborNode | None:
+    """Where a rule's selector runs: the page or the scope, narrowed to the first node
+    of ``within`` (None when there is none)."""
+    base = page.root if on_page else scope
+    if within is not None:
+        inner = _css(base, within, page)
+        if not inner:
+            return None
+        base = inner[0]
+    return base
+
+
 def _count_rule(rule: dict[str, Any], plan: _RulePlan) -> _RuleFn:
     """A rule counting the nodes its selector finds (``pick: count``), as a closure."""
     css, on_page, has_within = plan.css, plan.page, plan.within
     within = rule["within"] if has_within else ""
 
     def run(page: Page, scope: LexborNode, ctx: dict[str, dict[str, Any]]) -> Any:
-        base = page.root if on_page else scope
-        if has_within:
-            inner = _css(base, within, page)
-            if not inner:
-                return None
-            base = inner[0]
+        base = _rule_base(page, scope, on_page, within if has_within else None)
+        if base is None:
+            return None
         return _finish_rule([len(_css(base, css, page))], rule, plan, page)
 
     return run
@@ -1093,12 +1103,9 @@ def _compile_rule(rule: dict[str, Any]) -> _RuleFn:
         return _finish_rule([got], rule, plan, page)
 
     def run(page: Page, scope: LexborNode, ctx: dict[str, dict[str, Any]]) -> Any:
-        base = page.root if on_page else scope
-        if has_within:
-            inner = _css(base, within, page)
-            if not inner:
-                return None
-            base = inner[0]
+        base = _rule_base(page, scope, on_page, within if has_within else None)
+        if base is None:
+            return None
         nodes = _css(base, css, page)
         if not nodes:
             return None
