@@ -888,6 +888,16 @@ def _count_rule(rule: dict[str, Any], plan: _RulePlan) -> _RuleFn:
     return run
 
 
+def _rule_text(node: LexborNode, own: bool, multiline: bool) -> str:
+    """A node's cleaned text for a compiled rule: its own text only, its lines, or all
+    of it on one line (words joined by single spaces)."""
+    if own:
+        return clean_text(node.text(deep=False))
+    if multiline:
+        return clean_text(node.text(separator="\n"), multiline=True)
+    return " ".join(node.text(separator=" ").split())  # clean_text, inlined
+
+
 def _iter_texts(nodes: list[LexborNode], own: bool, multiline: bool) -> Iterator[str]:
     """:func:`_texts`, one text at a time (for a rule that stops at the first it takes)."""
     total = 0
@@ -895,12 +905,7 @@ def _iter_texts(nodes: list[LexborNode], own: bool, multiline: bool) -> Iterator
     for node in nodes:
         if total > _MAX_RULE_CHARS and _inside(node, taken):
             continue
-        if own:
-            v = clean_text(node.text(deep=False))
-        elif multiline:
-            v = clean_text(node.text(separator="\n"), multiline=True)
-        else:
-            v = " ".join(node.text(separator=" ").split())  # clean_text, inlined
+        v = _rule_text(node, own, multiline)
         if v:
             total += len(v)
             taken.add(node.mem_id)
@@ -1115,12 +1120,8 @@ def _compile_rule(rule: dict[str, Any]) -> _RuleFn:
         if has_attr:
             v = first.attributes.get(attr)
             v = clean_text(v) if v else ""
-        elif own:
-            v = clean_text(first.text(deep=False))
-        elif multiline:
-            v = clean_text(first.text(separator="\n"), multiline=True)
         else:
-            v = " ".join(first.text(separator=" ").split())  # clean_text, inlined
+            v = _rule_text(first, own, multiline)
         if v:
             got = take(v, page)
             if got is not _REJECTED:
