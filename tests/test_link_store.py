@@ -64,3 +64,17 @@ def test_a_failed_run_leaves_the_last_one_whole(tmp_path: Path) -> None:
     again = Workspace.open(tmp_path / "ws")
     assert _counts(again.con)["personas"] == 40
     again.close()
+
+
+def test_an_index_on_a_link_table_survives_a_run(tmp_path: Path) -> None:
+    # none of the link tables has an index of its own today; a migration that adds one
+    # must not lose it at the next link run (the tables are dropped and created again)
+    ws = Workspace.init(tmp_path / "ws")
+    ws.con.execute("CREATE INDEX account_links_b ON account_links (b)")
+    store_link_run(ws.con, "r1", NOW, "{}", _run(1, 20))
+    store_link_run(ws.con, "r2", NOW, "{}", _run(2, 10))
+    assert ws.con.execute("SELECT index_name, table_name FROM duckdb_indexes()"
+                          " WHERE table_name = 'account_links'").fetchall() == [
+        ("account_links_b", "account_links")]
+    assert _counts(ws.con)["account_links"] == 10
+    ws.close()

@@ -323,14 +323,21 @@ def _empty_link_tables(con: duckdb.DuckDBPyConnection) -> None:
     A ``DELETE`` of every row maintains the primary-key indexes row by row and the
     commit then writes the deletions: replacing the 230,000 rows of a 100,000-account
     link run took 17-20 s that way, against 2-3 s for a drop and create. The schema is
-    the same afterwards, keys and constraints included."""
-    ddl = dict(con.execute(
-        "SELECT table_name, sql FROM duckdb_tables() WHERE database_name = current_database()"
-        " AND schema_name = current_schema() AND list_contains(?, table_name)",
-        [list(_LINK_TABLES)]).fetchall())
+    the same afterwards: keys and constraints, and any index on them (dropped with its
+    table, created again from its own definition)."""
+    where = ("WHERE database_name = current_database() AND schema_name = current_schema()"
+             " AND list_contains(?, table_name)")
+    tables = list(_LINK_TABLES)
+    ddl = dict(con.execute(f"SELECT table_name, sql FROM duckdb_tables() {where}",
+                           [tables]).fetchall())
+    indexes = [r[0] for r in con.execute(
+        f"SELECT sql FROM duckdb_indexes() {where} AND sql IS NOT NULL ORDER BY index_name",
+        [tables]).fetchall()]
     for table, drop in _LINK_TABLES.items():
         con.execute(drop)
         con.execute(ddl[table])
+    for sql in indexes:
+        con.execute(sql)
 
 
 def store_link_run(con: duckdb.DuckDBPyConnection, run_id: str, started_at: datetime,
