@@ -844,21 +844,8 @@ def _css_values(plan: _RulePlan, rule: dict[str, Any], page: Page,
 
 
 def _texts(nodes: list[LexborNode], own: bool, multiline: bool) -> list[str]:
-    """The non-empty texts of ``nodes``; past :data:`_MAX_RULE_CHARS` characters, nodes
-    inside a node already read are skipped (nested matches, ``<pre>`` in ``<pre>`` in
-    ``<pre>``..., would each repeat the text of everything inside them)."""
-    vals: list[str] = []
-    total = 0
-    taken: set[int] = set()
-    for node in nodes:
-        if total > _MAX_RULE_CHARS and _inside(node, taken):
-            continue
-        v = _node_text(node, own=own, multiline=multiline)
-        if v:
-            vals.append(v)
-            total += len(v)
-            taken.add(node.mem_id)
-    return vals
+    """The non-empty texts of ``nodes`` (see :func:`_iter_texts`)."""
+    return list(_iter_texts(nodes, own, multiline))
 
 
 def _rule_base(page: Page, scope: LexborNode, on_page: bool,
@@ -888,24 +875,17 @@ def _count_rule(rule: dict[str, Any], plan: _RulePlan) -> _RuleFn:
     return run
 
 
-def _rule_text(node: LexborNode, own: bool, multiline: bool) -> str:
-    """A node's cleaned text for a compiled rule: its own text only, its lines, or all
-    of it on one line (words joined by single spaces)."""
-    if own:
-        return clean_text(node.text(deep=False))
-    if multiline:
-        return clean_text(node.text(separator="\n"), multiline=True)
-    return " ".join(node.text(separator=" ").split())  # clean_text, inlined
-
-
 def _iter_texts(nodes: list[LexborNode], own: bool, multiline: bool) -> Iterator[str]:
-    """:func:`_texts`, one text at a time (for a rule that stops at the first it takes)."""
+    """The non-empty texts of ``nodes``, one at a time (a rule that stops at the first it
+    takes reads no more); past :data:`_MAX_RULE_CHARS` characters, nodes inside a node
+    already read are skipped (nested matches, ``<pre>`` in ``<pre>`` in ``<pre>``...,
+    would each repeat the text of everything inside them)."""
     total = 0
     taken: set[int] = set()
     for node in nodes:
         if total > _MAX_RULE_CHARS and _inside(node, taken):
             continue
-        v = _rule_text(node, own, multiline)
+        v = _node_text(node, own, multiline)
         if v:
             total += len(v)
             taken.add(node.mem_id)
@@ -1121,7 +1101,7 @@ def _compile_rule(rule: dict[str, Any]) -> _RuleFn:
             v = first.attributes.get(attr)
             v = clean_text(v) if v else ""
         else:
-            v = _rule_text(first, own, multiline)
+            v = _node_text(first, own, multiline)
         if v:
             got = take(v, page)
             if got is not _REJECTED:
