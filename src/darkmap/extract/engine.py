@@ -1026,7 +1026,14 @@ def _field_fns(rules: Any) -> tuple[_RuleFn, ...]:
 
 def _field(rules: Any, page: Page, scope: LexborNode, ctx: dict[str, dict[str, Any]]) -> Any:
     """The first non-empty value the field's rules give (a rule that fails gives none)."""
-    for fn in _field_fns(rules):
+    return _first_value(_field_fns(rules), page, scope, ctx)
+
+
+def _first_value(fns: tuple[_RuleFn, ...], page: Page, scope: LexborNode,
+                 ctx: dict[str, dict[str, Any]]) -> Any:
+    """The first non-empty value of the compiled rules ``fns`` (a rule that fails gives
+    none), or None."""
+    for fn in fns:
         try:
             val = fn(page, scope, ctx)
         except _RULE_ERRORS:
@@ -1212,14 +1219,9 @@ def _section_values(spec: dict[str, Any], page: Page, scope: LexborNode,
     vals: dict[str, Any] = {}
     ctx[name] = vals
     for fname, fns in _section_fns(spec):
-        for fn in fns:  # _field, inlined: sections run it for every field of every row
-            try:
-                v = fn(page, scope, ctx)
-            except _RULE_ERRORS:
-                v = None
-            if v is not None and v != "" and v != []:
-                vals[fname] = v
-                break
+        v = _first_value(fns, page, scope, ctx)
+        if v is not None:
+            vals[fname] = v
     return vals
 
 
