@@ -73,15 +73,11 @@ class Handle:
         """The work's result, or None when the importer must do the work itself.
 
         Waits for the worker; an interruption of the wait (the file's time budget, a
-        ^C) ends the pool and propagates.
+        ^C) ends the pool (:meth:`_Pool.pump`) and propagates.
         """
         pool, task = self._pool, self._task
-        try:
-            while pool.alive and not task.done:
-                pool.pump(_POLL)
-        except BaseException:
-            pool.end()
-            raise
+        while pool.alive and not task.done:
+            pool.pump(_POLL)
         if not task.done:  # the pool ended (an interrupted wait, a worker gone): dropped
             return None
         ok, value = task.value
