@@ -65,3 +65,40 @@ def test_equal_upper_halves_across_merged_runs() -> None:
     found = fp.contains(probe_hi, probe_lo)
     assert found[:len(members)].all()
     assert found[len(members):].tolist() == [(3, 1) in members, False]
+
+
+def test_contains_matches_a_set_in_any_query_order() -> None:
+    """The queries are searched sorted and answered in the order given: members,
+    strangers sharing a member's upper half, repeats, the extremes of the range, and
+    upper halves that many members share, over runs of several sizes."""
+    rng = np.random.default_rng(11)
+    top = np.uint64(2**64 - 1)
+    members: set[tuple[int, int]] = set()
+    fp = Fingerprints()
+    for size in (4000, 900, 300, 60, 1):
+        hi = rng.integers(0, 2**64, size, dtype=np.uint64)
+        hi[: size // 4] = rng.integers(0, 8, size // 4, dtype=np.uint64)  # shared halves
+        hi[-1:] = top
+        lo = rng.integers(0, 2**64, size, dtype=np.uint64)
+        fresh = [(int(h), int(x)) for h, x in zip(hi, lo, strict=True)
+                 if (int(h), int(x)) not in members]
+        fresh = list(dict.fromkeys(fresh))
+        fp.add(np.array([p[0] for p in fresh], np.uint64),
+               np.array([p[1] for p in fresh], np.uint64))
+        members.update(fresh)
+    listed = sorted(members)
+    pick = rng.integers(0, len(listed), 3000)
+    q_hi = np.array([listed[i][0] for i in pick], np.uint64)
+    q_lo = np.array([listed[i][1] for i in pick], np.uint64)
+    q_lo[1::3] ^= np.uint64(1)  # a stranger with a member's upper half
+    q_hi = np.concatenate([q_hi, rng.integers(0, 2**64, 500, dtype=np.uint64),
+                           np.array([0, top, top], np.uint64)])
+    q_lo = np.concatenate([q_lo, rng.integers(0, 2**64, 500, dtype=np.uint64),
+                           np.array([0, 0, listed[-1][1]], np.uint64)])
+    order = rng.permutation(len(q_hi))
+    q_hi, q_lo = q_hi[order], q_lo[order]
+    want = [(int(h), int(x)) in members for h, x in zip(q_hi, q_lo, strict=True)]
+    assert 500 < sum(want) < len(want) - 500
+    assert fp.contains(q_hi, q_lo).tolist() == want
+    assert fp.contains(q_hi[:0], q_lo[:0]).tolist() == []
+    assert Fingerprints().contains(q_hi, q_lo).tolist() == [False] * len(q_hi)

