@@ -5,7 +5,9 @@ The file is the real Hansa CSV repeated with new listing ids (``id + copy * 10**
 to each size. For each size: seconds and rows/s of darkmap's ingest (in a child process, a
 fresh workspace, peak memory from ``VmHWM``), and of DuckDB ``read_csv`` into a typed
 table (the same seven columns, the ", " delimiter given, timestamps parsed), each the
-median of ``--runs`` runs. Prints JSON; never passes or fails.
+median of ``--runs`` runs. CPU seconds (user + system of the child, all its threads, over
+the timed part) are given beside the wall time: on a shared machine they are the steadier
+figure. Prints JSON; never passes or fails.
 
     .venv/bin/python bench/ingest_scale.py [--sizes 100000,1000000] [--runs 3]
 """
@@ -16,6 +18,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -54,6 +57,12 @@ def _peak_mb() -> float:
     return 0.0
 
 
+def _cpu() -> float:
+    """CPU seconds (user + system) this process has used, all its threads."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def _darkmap(path: str, q: Any) -> None:
     from darkmap.collect import ingest as ingest_mod
     from darkmap.collect.ingest import ingest
@@ -65,11 +74,11 @@ def _darkmap(path: str, q: Any) -> None:
 
     with tempfile.TemporaryDirectory(dir=os.path.dirname(path)) as d:
         ws = Workspace.init(Path(d) / "ws")
-        t = time.perf_counter()
+        t, c = time.perf_counter(), _cpu()
         [f] = ingest(ws, [Path(path)]).files
-        secs = time.perf_counter() - t
+        secs, cpu = time.perf_counter() - t, _cpu() - c
         ws.close()
-    q.put({"seconds": secs, "read": f.read, "stored": f.stored,
+    q.put({"seconds": secs, "cpu_s": cpu, "read": f.read, "stored": f.stored,
            "quarantined": f.quarantined, "peak_mb": _peak_mb(), "error": f.error})
 
 
@@ -78,7 +87,7 @@ def _duckdb(path: str, q: Any) -> None:
 
     with tempfile.TemporaryDirectory(dir=os.path.dirname(path)) as d:
         con = duckdb.connect(str(Path(d) / "db.duckdb"))  # noqa: TID251 - the baseline
-        t = time.perf_counter()
+        t, c = time.perf_counter(), _cpu()
         # parsed and typed in one statement: timestamp, integer id, price and currency
         con.execute(
             "CREATE TABLE typed AS SELECT strptime(left(c0, 19), '%Y-%m-%d %H:%M:%S') AS "
@@ -88,17 +97,18 @@ def _duckdb(path: str, q: Any) -> None:
             "FROM read_csv(?, delim=', ', quote='\"', header=false, null_padding=true, "
             "all_varchar=true, names=['c0', 'c1', 'c2', 'c3', 'c4', 'c5', 'c6'])", [path])
         n = con.execute("SELECT count(*) FROM typed").fetchone()[0]
-        secs = time.perf_counter() - t
+        secs, cpu = time.perf_counter() - t, _cpu() - c
         con.close()
-    q.put({"seconds": secs, "rows": n, "peak_mb": _peak_mb()})
+    q.put({"seconds": secs, "cpu_s": cpu, "rows": n, "peak_mb": _peak_mb()})
 
 
 def _guarded(fn: Any, path: str, q: Any) -> None:
     try:
         fn(path, q)
     except Exception as exc:  # noqa: BLE001 - report it, never hang the parent
-        q.put({"seconds": float("nan"), "error": f"{type(exc).__name__}: {exc}"[:500],
-               "peak_mb": 0, "read": 0, "stored": 0, "quarantined": 0})
+        q.put({"seconds": float("nan"), "cpu_s": float("nan"),
+               "error": f"{type(exc).__name__}: {exc}"[:500], "peak_mb": 0, "read": 0,
+               "stored": 0, "quarantined": 0})
 
 
 def _child(fn: Any, path: Path) -> dict[str, Any]:
@@ -128,9 +138,13 @@ def main() -> None:
             db = [_child(_duckdb, path) for _ in range(args.runs)]
             dsec = statistics.median(r["seconds"] for r in dm)
             bsec = statistics.median(r["seconds"] for r in db)
+            dcpu = statistics.median(r["cpu_s"] for r in dm)
+            bcpu = statistics.median(r["cpu_s"] for r in db)
             out["sizes"][str(size)] = {
                 "file_mb": round(path.stat().st_size / 2**20, 1),
                 "darkmap_s": round(dsec, 2), "darkmap_rows_per_s": round(size / dsec),
+                "darkmap_cpu_s": round(dcpu, 2),
+                "darkmap_cpu_us_per_row": round(dcpu / size * 1e6, 2),
                 "darkmap_peak_mb": round(max(r["peak_mb"] for r in dm)),
                 "darkmap_read_stored_quarantined": [dm[0]["read"], dm[0]["stored"],
                                                     dm[0]["quarantined"]],
@@ -138,8 +152,11 @@ def main() -> None:
                 "duckdb_typed_load_s": round(bsec, 2),
                 "duckdb_rows_per_s": round(size / bsec),
                 "duckdb_peak_mb": round(max(r["peak_mb"] for r in db)),
+                "duckdb_cpu_s": round(bcpu, 2),
                 "ratio_to_duckdb": round(dsec / bsec, 2),
+                "cpu_ratio_to_duckdb": round(dcpu / bcpu, 2),
                 "runs_s": [round(r["seconds"], 2) for r in dm],
+                "runs_cpu_s": [round(r["cpu_s"], 2) for r in dm],
             }
             path.unlink()
             print(json.dumps({size: out["sizes"][str(size)]}), flush=True)
