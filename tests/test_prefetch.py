@@ -166,6 +166,27 @@ def test_a_worker_stuck_on_one_file_costs_that_file_only(
     assert not mp.active_children()
 
 
+def test_a_rerun_hands_only_new_files_to_workers(ws: Workspace, tmp_path: Path,
+                                                 tst: _Tst) -> None:
+    """Files whose capture the importer has read already are not extracted again by a
+    worker (the pipeline would find them ingested and drop the work); new ones are."""
+    folder = _tst_files(tmp_path / "in", [f"f{i}.tst" for i in range(6)])
+    assert ingest(ws, [folder], jobs=2).prepared_ahead == 6
+    first = _read_by(ws)
+    again = ingest(ws, [folder], jobs=2)
+    assert again.prepared_ahead == 0 and again.totals()["files_already_ingested"] == 6
+    (folder / "new1.tst").write_text("TST new1\n")
+    (folder / "new2.tst").write_text("TST new2\n")
+    (folder / "f0-copy.tst").write_bytes((folder / "f0.tst").read_bytes())  # a capture we have
+    more = ingest(ws, [folder], jobs=2)
+    assert more.prepared_ahead == 2
+    t = more.totals()
+    assert (t["files"], t["files_already_ingested"]) == (9, 7)
+    by = _read_by(ws)
+    assert {k: by[k] for k in first} == first  # the old rows are untouched
+    assert by["new1.tst"] != PARENT and by["new2.tst"] != PARENT  # read by workers
+
+
 def test_one_job_opens_each_file_at_its_turn(ws: Workspace, tmp_path: Path,
                                              tst: _Tst) -> None:
     folder = _tst_files(tmp_path / "in", ["a.tst", "b.tst"])

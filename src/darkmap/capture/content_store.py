@@ -139,13 +139,15 @@ class CaptureStore:
     def __contains__(self, sha256: str) -> bool:
         return os.path.exists(self._where(sha256)[1])
 
-    def put_bytes(self, data: bytes) -> str:
+    def put_bytes(self, data: bytes, digest: str | None = None) -> str:
         """Store ``data``; return its sha256.
 
-        Raises :class:`CaptureChangedError` when a capture of that name is stored but no
-        longer holds ``data``.
+        ``digest`` is that sha256 when the caller has computed it already from these
+        very bytes (the ingest's read-ahead does). Raises :class:`CaptureChangedError`
+        when a capture of that name is stored but no longer holds ``data``.
         """
-        digest = hashlib.sha256(data).hexdigest()
+        if digest is None:
+            digest = hashlib.sha256(data).hexdigest()
         final = self._where(digest)[1]
         try:
             with open(final, "rb") as fh:

@@ -459,7 +459,8 @@ def ingest(
             # commit left nothing, a later kill leaves the row without finished_at
             batch.begin()
             start_run(ws.con, run_id, [storable_path(p) for p in paths])
-            with Prefetcher(jobs, _preparers(forced), _BIG_FILE, _HEAD) as ahead:
+            with Prefetcher(jobs, _preparers(forced), _BIG_FILE, _HEAD,
+                            done=lambda sha, imp: (sha, imp) in run.done) as ahead:
                 for item in ahead.ahead(walk(paths)):
                     result = _ingest_one(run, item)
                     summary.files.append(result)
@@ -523,7 +524,7 @@ def _ingest_open(run: _Run, source: str, fd: int, st: os.stat_result,
     taken = _Taken(st.st_size)
     try:
         with run.clock.limit(deadline, seconds):
-            _take(run, fd, source, taken, item.data)
+            _take(run, fd, source, taken, item.data, item.sha256)
     except CaptureChangedError as exc:
         return _capture_changed(source, exc)
     except BaseException as exc:
@@ -545,19 +546,20 @@ def _ingest_open(run: _Run, source: str, fd: int, st: os.stat_result,
     return _import(run, source, taken, st, deadline, seconds, item)
 
 
-def _take(run: _Run, fd: int, source: str, taken: _Taken, ahead: bytes | None) -> None:
+def _take(run: _Run, fd: int, source: str, taken: _Taken, ahead: bytes | None,
+          ahead_sha: str | None = None) -> None:
     """Read and capture the file, and choose its importer (fills ``taken`` as it goes).
 
     A file up to ``_BIG_FILE`` is read once for hash, capture and head (``ahead``: it
-    was read ahead already). A bigger one is sniffed from its head first and captured
-    by streaming only when an importer takes it (or one is forced): a huge file nothing
-    reads is never copied.
+    was read ahead already, and hashed: ``ahead_sha``). A bigger one is sniffed from its
+    head first and captured by streaming only when an importer takes it (or one is
+    forced): a huge file nothing reads is never copied.
     """
     captures = run.ws.captures
     if taken.size <= _BIG_FILE:
         data = ahead if ahead is not None else read_whole(fd, taken.size, _BIG_FILE)
         if data is not None:
-            taken.sha = captures.put_bytes(data)
+            taken.sha = captures.put_bytes(data, ahead_sha if ahead is not None else None)
             taken.size, taken.head = len(data), data[:_HEAD]
             del data
             taken.imp = run.forced or best_importer(SourceFile(

@@ -28,6 +28,7 @@ pipeline as before).
 from __future__ import annotations
 
 import gc
+import hashlib
 import multiprocessing as mp
 import os
 import signal
@@ -259,8 +260,8 @@ class Ahead:
     """One entry of the walk, opened and read ahead of the pipeline.
 
     ``fd``/``stat`` are set when the open succeeded (the pipeline closes ``fd``), else
-    ``refused`` holds why; ``data`` is the whole file when it was read ahead, and
-    ``handle`` the work a worker is doing on it.
+    ``refused`` holds why; ``data`` is the whole file when it was read ahead, ``sha256``
+    its hash, and ``handle`` the work a worker is doing on it.
     """
 
     entry: Entry
@@ -268,6 +269,7 @@ class Ahead:
     stat: os.stat_result | None = None
     refused: OSError | None = None
     data: bytes | None = None
+    sha256: str | None = None
     handle: Handle | None = None
 
 
@@ -275,14 +277,22 @@ class Prefetcher:
     """Opens and reads the walk's entries ahead and hands their work to workers.
 
     Use as a context manager; :meth:`ahead` yields every entry in walk order.
+
+    ``done(sha256, importer)`` tells a file whose capture that importer has read
+    already: its work is not handed to a worker (a rerun of a folder would otherwise
+    have the workers extract every page again, only for the pipeline to find the page
+    ingested and drop the result). A file read ahead is hashed here for that, and the
+    pipeline captures it under that hash (:attr:`Ahead.sha256`) rather than hashing it
+    again.
     """
 
     def __init__(self, jobs: int, preparers: Iterable[Preparer], whole_read: int,
-                 head: int) -> None:
+                 head: int, done: Callable[[str, str], bool] | None = None) -> None:
         self.jobs = jobs
         self.preparers = list(preparers)
         self.whole_read = whole_read
         self.head = head
+        self.done = done
         self._pool: _Pool | None = None
         self._window: deque[Ahead] = deque()
         self._bytes = 0
@@ -344,10 +354,12 @@ class Prefetcher:
         if a.data is None:
             return a
         self._bytes += len(a.data)
+        a.sha256 = hashlib.sha256(a.data).hexdigest()
         head = a.data[:self.head]
         for p in self.preparers:
             if p.wants(head, len(a.data)):
-                a.handle = self._submit(p, a.data, entry.source)
+                if self.done is None or not self.done(a.sha256, p.importer):
+                    a.handle = self._submit(p, a.data, entry.source)
                 break
         return a
 
