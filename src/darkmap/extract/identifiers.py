@@ -19,8 +19,14 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from dataclasses import field as dc_field
+from typing import cast
 
-from darkmap.extract.pgp import PgpBlock, normalise_armor_text, parse_normalised
+from darkmap.extract.pgp import (
+    PgpBlock,
+    normalise_armor_text,
+    parse_normalised,
+    parse_normalised_many,
+)
 from darkmap.model.records import IdentifierRecord, PgpKeyRecord
 from darkmap.model.values import (
     clean_btc_address,
@@ -34,7 +40,7 @@ from darkmap.model.values import (
     clean_xmr_address,
 )
 
-__all__ = ["ScanResult", "extract_identifiers", "scan_text"]
+__all__ = ["PreparedScans", "ScanResult", "extract_identifiers", "scan_text"]
 
 _CONTEXT = 40
 _B58 = "1-9A-HJ-NP-Za-km-z"
@@ -208,63 +214,138 @@ def _context(text: str, start: int, end: int) -> str:
     return _SPACE_RE.sub(" ", text[lo:hi]).strip()
 
 
-def scan_text(text: str, *, market_id: str | None, account_handle: str | None,
-              listing_ref: str | None = None, field: str, locator: str,
-              key_records: bool = True) -> ScanResult:
-    """Like :func:`extract_identifiers`, also returning every PGP block found.
+@dataclass(slots=True)
+class _Step:
+    """The first step of :func:`scan_text` on a text that may hold an identifier: the
+    text to scan (HTML entities and ``\\n`` literals undone), its cues, and when it
+    holds a BEGIN marker, its normalised text and the PGP blocks parsed from it; then
+    what the scans find in it (:func:`_found`)."""
 
-    ``key_records=False`` leaves the keys' :class:`PgpKeyRecord` out of ``records`` (for
-    a caller that makes its own from ``pgp_blocks``).
-    """
-    out = ScanResult()
-    if not text:
-        return out
+    text: str
+    cues: _Cues | str
+    norm: str | None = None
+    blocks: list[PgpBlock] = dc_field(default_factory=list)
+    found: list[tuple[str, str, str]] | None = None  # see _found; None: not yet scanned
+
+
+def _first_step(text: str) -> _Step | None:
+    """:class:`_Step` of a non-empty ``text`` without its blocks parsed; None when it
+    can hold nothing."""
     cues = _cues(text)
     given = text
     if not _may_hold(text, cues) and "&" not in text and "\\" not in text:
-        return out
+        return None
     if "&" in text:
         text = html.unescape(text)
     if "\\n" in text:
         text = text.replace("\\r\\n", "\n").replace("\\n", "\n")
     if text is not given:
         cues = _cues(text)
-    seen: set[tuple[str, str]] = set()
-    recs = out.records
-
-    def add(kind: str, value: str | None, start: int, end: int) -> None:
-        if value is None or (kind, value) in seen:
-            return
-        seen.add((kind, value))
-        recs.append(IdentifierRecord(
-            kind=kind, value=value, market_id=market_id, account_handle=account_handle,
-            listing_ref=listing_ref, field=field, context=_context(text, start, end),
-            locator=locator))
-
+    step = _Step(text, cues)
     if "pgp" in cues and ("PGP" in text or "pgp" in text):
         # the marker's words in the upper-cased text; in ASCII text, as surely in the
         # lower-cased one the cues hold (only other characters case-map across ASCII)
         if ("begin pgp public key block" in cues if text.isascii()
                 else "BEGIN PGP PUBLIC KEY BLOCK" in text.upper()):
-            norm = normalise_armor_text(text)  # the text the block offsets refer to
-            blocks = parse_normalised(norm)
-            out.pgp_blocks = blocks
-            fprs: set[str] = set()
-            for b in blocks if key_records else ():
-                for k in b.keys:
-                    if k.fingerprint in fprs:
-                        continue
-                    fprs.add(k.fingerprint)
-                    recs.append(k.to_record(market_id=market_id,
-                                            account_handle=account_handle, field=field,
-                                            locator=locator))
-            if blocks:
-                # the key's base64 must not be scanned for addresses and handles
-                text = _blank_blocks(norm, blocks)
-                cues = _cues(text)
+            step.norm = normalise_armor_text(text)  # the text the block offsets refer to
+    return step
+
+
+_NOT_PREPARED = _Step("", "")
+
+
+class PreparedScans:
+    """The steps of :func:`scan_text` that do not depend on its other arguments, done
+    ahead for many texts (the free-text cells of the next rows a mapper maps): the PGP
+    blocks of all of them parsed together
+    (:func:`~darkmap.extract.pgp.parse_normalised_many`: one pass of numpy for their
+    armor checksums, not one each), then the address and contact scans of each (the
+    same code run for many texts in a row runs faster than between other work).
+    ``scan_text(text, ..., prepared=p)`` takes a text's steps from here, once; a text
+    not prepared (or met again) is scanned as usual."""
+
+    __slots__ = ("_steps",)
+
+    def __init__(self, texts: Iterable[str]) -> None:
+        self._steps: dict[str, _Step | None] = {}
+        armored: list[_Step] = []
+        for text in texts:
+            if not text or text in self._steps:
+                continue
+            step = self._steps[text] = _first_step(text)
+            if step is not None and step.norm is not None:
+                armored.append(step)
+        parsed = parse_normalised_many([cast(str, st.norm) for st in armored])
+        for st, blocks in zip(armored, parsed, strict=True):
+            st.blocks = blocks
+        for step in self._steps.values():
+            if step is not None:
+                step.found = _found(step)
+
+    def take(self, text: str) -> _Step | None:
+        """The step prepared for ``text`` (``_NOT_PREPARED`` if none), forgotten."""
+        return self._steps.pop(text, _NOT_PREPARED)
+
+
+def scan_text(text: str, *, market_id: str | None, account_handle: str | None,
+              listing_ref: str | None = None, field: str, locator: str,
+              key_records: bool = True, prepared: PreparedScans | None = None) -> ScanResult:
+    """Like :func:`extract_identifiers`, also returning every PGP block found.
+
+    ``key_records=False`` leaves the keys' :class:`PgpKeyRecord` out of ``records`` (for
+    a caller that makes its own from ``pgp_blocks``); ``prepared`` may hold this text's
+    steps, done ahead (:class:`PreparedScans`: the same result).
+    """
+    out = ScanResult()
+    if not text:
+        return out
+    step = prepared.take(text) if prepared is not None else _NOT_PREPARED
+    if step is _NOT_PREPARED:
+        step = _first_step(text)
+        if step is not None and step.norm is not None:
+            step.blocks = parse_normalised(step.norm)
+    if step is None:
+        return out
+    recs = out.records
+    if step.norm is not None:
+        blocks = out.pgp_blocks = step.blocks
+        fprs: set[str] = set()
+        for b in blocks if key_records else ():
+            for k in b.keys:
+                if k.fingerprint in fprs:
+                    continue
+                fprs.add(k.fingerprint)
+                recs.append(k.to_record(market_id=market_id,
+                                        account_handle=account_handle, field=field,
+                                        locator=locator))
+    for kind, value, context in step.found if step.found is not None else _found(step):
+        recs.append(IdentifierRecord(
+            kind=kind, value=value, market_id=market_id, account_handle=account_handle,
+            listing_ref=listing_ref, field=field, context=context, locator=locator))
+    return out
+
+
+def _found(step: _Step) -> list[tuple[str, str, str]]:
+    """The identifiers the address and contact scans find in a step's text, its PGP
+    blocks blanked out: ``(kind, value, context)``, each (kind, value) once, in the
+    order found."""
+    text, cues = step.text, step.cues
+    if step.norm is not None and step.blocks:
+        # the key's base64 must not be scanned for addresses and handles
+        text = _blank_blocks(step.norm, step.blocks)
+        cues = _cues(text)
+    seen: set[tuple[str, str]] = set()
+    found: list[tuple[str, str, str]] = []
+
+    def add(kind: str, value: str | None, start: int, end: int) -> None:
+        if value is None or (kind, value) in seen:
+            return
+        seen.add((kind, value))
+        found.append((kind, value, _context(text, start, end)))
+
     _scan_crypto(text, add, cues)
     _scan_contacts(text, add, cues)
-    return out
+    return found
 
 
 def _blank_blocks(norm: str, blocks: list[PgpBlock]) -> str:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from darkmap.errors import BadInputError
-from darkmap.model.openpgp import crc24, parse_packets
+from darkmap.model.openpgp import crc24, crc24_many, parse_packets
 from darkmap.model.records import PgpKeyRecord
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "parse_armored",
     "parse_key_packets",
     "parse_normalised",
+    "parse_normalised_many",
     "parse_packets",
 ]
 
@@ -382,6 +383,23 @@ def dearmor(block: str) -> tuple[bytes, list[str]]:
 def _dearmor_body(body: str, has_end: bool) -> tuple[bytes, list[str]]:
     """:func:`dearmor` of the text between a block's markers (``has_end``: whether an
     END marker closed it)."""
+    raw, warnings, want = _dearmor_data(body, has_end)
+    if want is not None:
+        _check_crc(raw, want, crc24(raw))
+    return raw, warnings
+
+
+def _check_crc(raw: bytes, want: int, got: int) -> None:
+    """Raise the CRC mismatch of a block whose CRC line says ``want`` and whose data
+    ``raw`` gives ``got``."""
+    if want != got:
+        raise ArmorError(f"armor CRC24 mismatch: block says {want:06X}, data gives {got:06X}"
+                         f" ({len(raw)} bytes decoded)")
+
+
+def _dearmor_data(body: str, has_end: bool) -> tuple[bytes, list[str], int | None]:
+    """:func:`_dearmor_body` without the CRC check: the data, the warnings and the CRC
+    its CRC line states (None: no CRC line, a warning)."""
     warnings: list[str] = [] if has_end else ["no END marker"]
     rest = body[_data_start(body):]
     if rest.isascii() and rest.count("=") <= 64:
@@ -413,13 +431,8 @@ def _dearmor_body(body: str, has_end: bool) -> tuple[bytes, list[str]]:
         raise ArmorError(f"base64 decoding failed: {exc}") from None
     if crc_text is None:
         warnings.append("no CRC24 line")
-    else:
-        want = int.from_bytes(base64.b64decode(crc_text[1:]), "big")
-        got = crc24(raw)
-        if want != got:
-            raise ArmorError(f"armor CRC24 mismatch: block says {want:06X}, data gives {got:06X}"
-                             f" ({len(raw)} bytes decoded)")
-    return raw, warnings
+        return raw, warnings, None
+    return raw, warnings, int.from_bytes(base64.b64decode(crc_text[1:]), "big")
 
 
 # ----------------------------------------------------------------------------- packets
@@ -577,14 +590,54 @@ def parse_normalised(norm: str) -> list[PgpBlock]:
         try:
             raw, res.warnings = _dearmor_body(norm[b_start:end if b_end is None else b_end],
                                               b_end is not None)
-            keys, more = parse_key_packets(raw)
-            res.warnings.extend(more)
-            for k in keys:
-                k.armored = res.armored
-            res.keys = keys
+            _read_keys(res, raw)
         except ArmorError as exc:
             res.error = str(exc)
         except Exception as exc:  # noqa: BLE001 - hostile input must never crash a reader
             res.error = f"unexpected {type(exc).__name__}: {exc}"
         blocks.append(res)
     return blocks
+
+
+def _read_keys(res: PgpBlock, raw: bytes) -> None:
+    """The keys of a block's decoded data into ``res`` (its warnings extended)."""
+    keys, more = parse_key_packets(raw)
+    res.warnings.extend(more)
+    for k in keys:
+        k.armored = res.armored
+    res.keys = keys
+
+
+def parse_normalised_many(norms: list[str]) -> list[list[PgpBlock]]:
+    """``[parse_normalised(n) for n in norms]``, the armor checksums of all their blocks
+    computed together (:func:`~darkmap.model.openpgp.crc24_many`): each block is
+    decoded, then every CRC is checked, then the keys of each block whose CRC holds (or
+    that has none) are read, in the same steps and with the same errors as one by one."""
+    out: list[list[PgpBlock]] = []
+    decoded: list[tuple[PgpBlock, bytes, list[str], int | None]] = []
+    for norm in norms:
+        blocks = []
+        for i, (start, end, b_start, b_end) in enumerate(_armor_spans(norm)):
+            res = PgpBlock(index=i, start=start, end=end, armored=norm[start:end].strip())
+            try:
+                raw, warnings, want = _dearmor_data(
+                    norm[b_start:end if b_end is None else b_end], b_end is not None)
+                decoded.append((res, raw, warnings, want))
+            except ArmorError as exc:
+                res.error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - hostile input must never crash a reader
+                res.error = f"unexpected {type(exc).__name__}: {exc}"
+            blocks.append(res)
+        out.append(blocks)
+    got = iter(crc24_many([raw for _res, raw, _w, want in decoded if want is not None]))
+    for res, raw, warnings, want in decoded:
+        try:
+            if want is not None:
+                _check_crc(raw, want, next(got))
+            res.warnings = warnings  # (a block whose CRC fails keeps none, as one by one)
+            _read_keys(res, raw)
+        except ArmorError as exc:
+            res.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - hostile input must never crash a reader
+            res.error = f"unexpected {type(exc).__name__}: {exc}"
+    return out

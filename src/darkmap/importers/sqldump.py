@@ -1081,13 +1081,55 @@ def _insert(stmt: InsertStatement, st: SqlStats, unit: str, where: str, name: st
         return
     cols = stmt.columns or st.tables.get(table)
     market = mapper.market_id
-    for row in stmt.rows(len(cols) if cols else None):
+    for group in _row_groups(stmt.rows(len(cols) if cols else None)):
+        mapper.prepare([dict(zip(cols or _names(len(row.values)), row.values, strict=False))
+                        for row in group if row.values is not None])
+        yield from _map_rows(group, mapper, cols, st, table, unit, where, market)
+
+
+_GROUP_ROWS = 64
+"""Rows read ahead of their mapping, for :meth:`RowMapper.prepare` to scan their free
+text together (their PGP keys' checksums in one numpy pass)."""
+_GROUP_CHARS = 1 << 20
+"""A group of rows ends once its values hold this many characters (a few rows of values
+at their cap hold no more than one such row did)."""
+
+
+def _row_groups(rows: Iterator[SqlRow]) -> Iterator[list[SqlRow]]:
+    """``rows`` in lists of up to :data:`_GROUP_ROWS` (and :data:`_GROUP_CHARS`); should
+    reading fail, the rows read before come first, then the error."""
+    group: list[SqlRow] = []
+    chars = 0
+    try:
+        for row in rows:
+            group.append(row)
+            chars += sum(len(v) for v in row.values if v) if row.values else 0
+            if len(group) >= _GROUP_ROWS or chars >= _GROUP_CHARS:
+                yield group
+                group, chars = [], 0
+    except Exception:
+        if group:
+            yield group
+        raise
+    if group:
+        yield group
+
+
+def _names(n: int) -> list[str]:
+    """Column names of a table whose columns are unknown: ``c1`` ... ``cn``."""
+    return [f"c{i + 1}" for i in range(n)]
+
+
+def _map_rows(group: list[SqlRow], mapper: RowMapper, cols: list[str] | None, st: SqlStats,
+              table: str, unit: str, where: str, market: str | None) -> Iterator[Record]:
+    """The records of a group of rows of ``table`` (see :func:`_insert`)."""
+    for row in group:
         r = row.number
         st.rows += 1
         st.rows_by_table[table] += 1
         runit = f"{unit} row {r}"
         vals = row.values
-        names = cols or [f"c{i + 1}" for i in range(len(vals or ()))]
+        names = cols or _names(len(vals or ()))
         for i, cut in row.cuts:
             cut.locator, cut.market_id = runit, market
             cut.field = names[i] if i < len(names) else f"c{i + 1}"

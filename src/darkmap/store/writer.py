@@ -859,8 +859,12 @@ def _columns_table(table: str, columns: dict[str, Any]) -> pa.Table:
 
 
 def _rows_table(table: str, rows: list[tuple[Any, ...]]) -> pa.Table:
-    return pa.table({c: pa.array([r[i] for r in rows], type=_TYPES.get(c, pa.string()))
-                     for i, c in enumerate(_COLUMNS[table])})
+    """Buffered rows of ``table`` (tuples in its column order) as an Arrow table: the
+    rows turned into columns by one ``zip``, not a list built per column."""
+    names = _COLUMNS[table]
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    return pa.table({c: pa.array(columns[i], type=_TYPES.get(c, pa.string()))
+                     for i, c in enumerate(names)})
 
 
 def _first_rows(keys: Sequence[str | None]) -> np.ndarray:

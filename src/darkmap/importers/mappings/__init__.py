@@ -28,7 +28,7 @@ import yaml
 
 from darkmap.errors import BadInputError
 from darkmap.extract import identifiers
-from darkmap.extract.identifiers import scan_text
+from darkmap.extract.identifiers import PreparedScans, scan_text
 from darkmap.model.fingerprints import DistinctCount
 from darkmap.model.records import (
     AccountRecord,
@@ -479,6 +479,7 @@ class RowMapper:
         self.stats = MapStats()
         self._markets: set[str] = set()  # markets met in a market column
         self._seen_feedback: dict[str, Counter[tuple[Any, ...]]] = defaultdict(Counter)
+        self._prepared: PreparedScans | None = None  # see prepare
         self._compiled = [(spec, _RECORD_TYPES[spec.type],
                            [(f.target, f, self._getter(f)) for f in spec.fields])
                           for spec in rows.records]
@@ -772,6 +773,14 @@ class RowMapper:
         self.stats.feedback += len(out)
         return out
 
+    def prepare(self, rows: list[dict[str, Any]]) -> None:
+        """Scan ahead the free-text cells of ``rows``, the next rows :meth:`map_row`
+        will map (:class:`~darkmap.extract.identifiers.PreparedScans`: their PGP keys
+        parsed together). Only a cost: what ``map_row`` returns is the same."""
+        cols = [col for col, _fld in (*self.rows.pgp, *self.rows.identifiers)]
+        self._prepared = PreparedScans(text for row in rows for col in cols
+                                       if (text := self._cell(row, col)))
+
     def _identifiers(self, row: dict[str, Any], unit: str, handle: str | None,
                      ref: str | None, out: list[Record]) -> None:
         k = 0
@@ -781,7 +790,8 @@ class RowMapper:
                 if not text:
                     continue
                 res = scan_text(text, market_id=self.market_id, account_handle=handle,
-                                listing_ref=ref, field=fld, locator=unit, key_records=False)
+                                listing_ref=ref, field=fld, locator=unit, key_records=False,
+                                prepared=self._prepared)
                 for r in res.records:
                     if not isinstance(r, PgpKeyRecord):
                         out.append(r)
