@@ -224,7 +224,7 @@ class RecordWriter:
         self.batch = batch
         self.batch_text = batch_text
         self.autoflush = autoflush
-        # characters of free text buffered (see _TEXT_FIELDS); decides when an autoflush
+        # characters of free text buffered (see BATCH_TEXT); decides when an autoflush
         # comes, never what is stored
         self._text = 0
         self._rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
