@@ -35,7 +35,7 @@ from darkmap.resolve.match_model import (
     load_model,
     voice_against_name,
 )
-from darkmap.resolve.partition import correlation_clustering
+from darkmap.resolve.partition import correlation_clustering, floored_probabilities
 from darkmap.resolve.profiles import Profiles, Roster, load_profiles
 from darkmap.resolve.review import JudgedPair, judged_sample
 from darkmap.store.personas import LinkTables, finish_link_run, store_link_run
@@ -43,8 +43,8 @@ from darkmap.store.workspace import Workspace, utcnow
 from darkmap.store.writer import row_id
 
 __all__ = ["AGAINST", "DEFAULT_THRESHOLD", "METHODS", "STAGES", "LinkOptions", "LinkResult",
-           "LinkSummary", "Progress", "evidence_against", "link", "resolve_signals",
-           "score_pairs"]
+           "LinkSummary", "Progress", "evidence_against", "link", "pair_evidence",
+           "resolve_signals", "score_pairs"]
 
 METHODS = ("logistic", "fellegi-sunter")
 
@@ -193,15 +193,23 @@ def score_pairs(prof: Profiles, pairs: np.ndarray, model: LinearModel,
     return f, model.probability(f)
 
 
-def evidence_against(f: PairFeatures, use: tuple[str, ...]) -> np.ndarray:
+def pair_evidence(f: PairFeatures, use: tuple[str, ...]) -> np.ndarray:
+    """Each pair's signals summed, as the shipped model weighs them: its log-odds of a
+    match beside a pair with no evidence at all (0: none either way)."""
+    model = _shipped(use)
+    evidence: np.ndarray = model.logit(f) - model.intercept
+    return evidence
+
+
+def evidence_against(f: PairFeatures, use: tuple[str, ...],
+                     evidence: np.ndarray | None = None) -> np.ndarray:
     """The pairs whose signals, summed, speak against a match by more than
     :data:`AGAINST` in log-odds beside a pair with no evidence at all (different keys,
-    unlike writing, the same market...), as the shipped model weighs them: the
-    clustering keeps them apart whatever accounts lie between them. (A Fellegi-Sunter
-    model fitted on the workspace has no "no evidence" reference: its level 0 is a
-    level like any other.)"""
-    model = _shipped(use)
-    against: np.ndarray = model.logit(f) - model.intercept < AGAINST
+    unlike writing, the same market...), as the shipped model weighs them
+    (:func:`pair_evidence`, or ``evidence`` when given): the clustering keeps them apart
+    whatever accounts lie between them. (A Fellegi-Sunter model fitted on the workspace
+    has no "no evidence" reference: its level 0 is a level like any other.)"""
+    against: np.ndarray = (pair_evidence(f, use) if evidence is None else evidence) < AGAINST
     return against
 
 
@@ -293,8 +301,11 @@ def link(ws: Workspace, opts: LinkOptions | None = None,
     roster = prof.roster()
     del prof
     say(STAGES[3])
-    res = correlation_clustering(n, f.i, f.j, p, opts.threshold, must, cannot,
-                                 apart=evidence_against(f, use))
+    evidence = pair_evidence(f, use)
+    res = correlation_clustering(n, f.i, f.j,
+                                 floored_probabilities(p, evidence, opts.threshold),
+                                 opts.threshold, must, cannot,
+                                 apart=evidence_against(f, use, evidence))
     timings["clustering_s"] = time.perf_counter() - t0 - sum(timings.values())
     labels = res.labels
     say(STAGES[4])

@@ -64,9 +64,15 @@ from darkmap.resolve.link import (
     _store,
     _summary,
     evidence_against,
+    pair_evidence,
     resolve_signals,
 )
-from darkmap.resolve.partition import attracted, correlation_clustering, pair_weights
+from darkmap.resolve.partition import (
+    attracted,
+    correlation_clustering,
+    floored_probabilities,
+    pair_weights,
+)
 from darkmap.resolve.profiles import Profiles, load_profiles
 from darkmap.store.personas import finish_link_run
 from darkmap.store.workspace import Workspace, utcnow
@@ -322,8 +328,10 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
             p = np.concatenate([p, model.probability(f2)])
         timings["scoring_s"] = time.perf_counter() - t0 - sum(timings.values())
         say(f"{STAGES[3]}, on Spark")
-        labels, conflicts = cluster_pairs_spark(spark, n, f.i, f.j, p, opts.threshold,
-                                                must, cannot, evidence_against(f, use))
+        evidence = pair_evidence(f, use)
+        labels, conflicts = cluster_pairs_spark(
+            spark, n, f.i, f.j, floored_probabilities(p, evidence, opts.threshold),
+            opts.threshold, must, cannot, evidence_against(f, use, evidence))
         bc.unpersist()
     finally:
         if own:
