@@ -70,3 +70,18 @@ def test_cli_refuses_a_truth_that_matches_no_account(tmp_path: Path, ws: Workspa
     res = CliRunner().invoke(main, ["eval", "linking", "--truth", str(truth), "-w", str(path)])
     assert res.exit_code == 1 and "none of them is in a persona" in res.output
     assert "pairwise_f1" not in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_the_truth_format_is_in_the_help_and_a_wrong_shape_is_named(ws: Workspace) -> None:
+    res = CliRunner().invoke(main, ["eval", "linking", "--help"])
+    assert res.exit_code == 0
+    for words in ('"accounts"', '"actor"', '"role"', "MARKET:HANDLE", "refused"):
+        assert words in res.output
+    # the example in the help is a truth the scorer reads
+    example = res.output[res.output.index("{"):res.output.rindex("}") + 1]
+    import json
+
+    truth = json.loads(example)
+    assert set(truth["accounts"]) == {"dream:tramapro", "hansa:tramapro"}
+    with pytest.raises(BadInputError, match=r'"accounts" is a JSON list'):
+        eval_linking(ws, {"accounts": [{"actor": "x"}]})

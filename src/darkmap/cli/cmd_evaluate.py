@@ -41,6 +41,22 @@ def eval_group() -> None:
 def eval_linking_cmd(truth: Path, workspace: Path | None, as_json: bool) -> None:
     """Pairwise and B-cubed precision/recall/F1 of personas against truth.json.
 
+    The truth is a JSON object whose "accounts" maps each account id of the
+    workspace (MARKET:HANDLE, as `darkmap persona show` lists them) to who holds it:
+
+    \b
+      {"accounts": {
+         "dream:tramapro": {"actor": "a17", "market": "dream", "role": "vendor"},
+         "hansa:tramapro": {"actor": "a17", "market": "hansa"}}}
+
+    Accounts with the same "actor" are one person. Only vendors count ("role", by
+    default "vendor"); "market" serves only to count the cross-market true pairs.
+    Other keys are ignored: `darkmap simulate` writes such a file as truth.json
+    beside its world. A named account the workspace never saw counts as a persona
+    of its own (it costs recall); accounts the truth does not name are left out. A
+    truth of which no account is in a persona here is refused: a score over no
+    accounts would mean nothing.
+
     Example: darkmap eval linking --truth world/truth.json --json
     """
     data = load_truth(truth)

@@ -93,6 +93,10 @@ def eval_linking(ws: Workspace, truth: dict[str, Any] | str | Path) -> LinkingRe
     if not isinstance(truth, dict):
         truth = load_truth(truth)
     accounts = truth.get("accounts", {})
+    if not isinstance(accounts, dict):
+        raise BadInputError(
+            f'the truth\'s "accounts" is a JSON {type(accounts).__name__}, not an object '
+            'mapping account ids to {"actor": ...} (see `darkmap eval linking --help`)')
     true = {a: str(v.get("actor")) for a, v in accounts.items()
             if isinstance(v, dict) and v.get("role", "vendor") == "vendor" and v.get("actor")}
     pred = persona_assignment(ws.con)
