@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -79,8 +80,6 @@ def test_the_truth_format_is_in_the_help_and_a_wrong_shape_is_named(ws: Workspac
         assert words in res.output
     # the example in the help is a truth the scorer reads
     example = res.output[res.output.index("{"):res.output.rindex("}") + 1]
-    import json
-
     truth = json.loads(example)
     assert set(truth["accounts"]) == {"dream:tramapro", "hansa:tramapro"}
     with pytest.raises(BadInputError, match=r'"accounts" is a JSON list'):

@@ -4,7 +4,12 @@ from typing import Any
 
 import numpy as np
 
-from darkmap.resolve.partition import correlation_clustering
+from darkmap.resolve.partition import (
+    MISSING,
+    correlation_clustering,
+    floored_probabilities,
+    pair_weights,
+)
 
 
 def _clique(members: list[int], p: float) -> list[tuple[int, int, float]]:
@@ -188,8 +193,6 @@ def test_completion_scores_the_unscored_pairs_of_small_strong_groups() -> None:
 
 
 def test_a_pair_without_evidence_weighs_no_more_than_an_unscored_one() -> None:
-    from darkmap.resolve.partition import MISSING, floored_probabilities, pair_weights
-
     p = np.array([0.007, 0.001, 0.001, 0.999, 0.2])
     evidence = np.array([3.0, 0.0, -1.5, 12.0, 5.0])
     q = floored_probabilities(p, evidence, 0.3)
@@ -204,8 +207,6 @@ def test_an_account_tied_by_one_key_joins_the_persona_whose_others_it_is_unlike(
     # writing, whose key matches account 1's. Its pairs with 0 and 2 are scored, with
     # little evidence either way: near the base rate (the situation of simulator seed
     # 302's crystalpanda / thesugarshop)
-    from darkmap.resolve.partition import floored_probabilities
-
     i = np.array([0, 0, 1, 1, 0, 2])
     j = np.array([1, 2, 2, 3, 3, 3])
     p = np.array([0.999, 0.997, 0.989, 0.999, 0.007, 0.001])
@@ -214,11 +215,14 @@ def test_an_account_tied_by_one_key_joins_the_persona_whose_others_it_is_unlike(
     assert len(set(raw.tolist())) == 2  # the base rate's weight outweighs the key
     q = floored_probabilities(p, evidence, 0.3)
     assert len(set(correlation_clustering(4, i, j, q, 0.3).labels.tolist())) == 1
-    # evidence against the pair still counts, and clearly against keeps it apart
+    # evidence against a pair still counts in full, on top of the floor
     evidence[5] = -6.0
     q = floored_probabilities(p, evidence, 0.3)
     assert len(set(correlation_clustering(4, i, j, q, 0.3).labels.tolist())) == 2
-    apart = evidence < -2.0
-    q = floored_probabilities(p, np.where(apart, evidence, 0.0), 0.3)
+    # and a pair kept apart stays apart even where the sum would join it
+    evidence[5] = -1.0
+    q = floored_probabilities(p, evidence, 0.3)
+    assert len(set(correlation_clustering(4, i, j, q, 0.3).labels.tolist())) == 1
+    apart = np.array([False] * 5 + [True])
     labels = correlation_clustering(4, i, j, q, 0.3, apart=apart).labels
     assert labels[3] != labels[2]

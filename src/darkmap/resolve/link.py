@@ -43,7 +43,7 @@ from darkmap.store.workspace import Workspace, utcnow
 from darkmap.store.writer import row_id
 
 __all__ = ["AGAINST", "DEFAULT_THRESHOLD", "METHODS", "STAGES", "LinkOptions", "LinkResult",
-           "LinkSummary", "Progress", "evidence_against", "link", "pair_evidence",
+           "LinkSummary", "Progress", "clustering_inputs", "link", "pair_evidence",
            "resolve_signals", "score_pairs"]
 
 METHODS = ("logistic", "fellegi-sunter")
@@ -201,16 +201,20 @@ def pair_evidence(f: PairFeatures, use: tuple[str, ...]) -> np.ndarray:
     return evidence
 
 
-def evidence_against(f: PairFeatures, use: tuple[str, ...],
-                     evidence: np.ndarray | None = None) -> np.ndarray:
-    """The pairs whose signals, summed, speak against a match by more than
-    :data:`AGAINST` in log-odds beside a pair with no evidence at all (different keys,
-    unlike writing, the same market...), as the shipped model weighs them
-    (:func:`pair_evidence`, or ``evidence`` when given): the clustering keeps them apart
-    whatever accounts lie between them. (A Fellegi-Sunter model fitted on the workspace
-    has no "no evidence" reference: its level 0 is a level like any other.)"""
-    against: np.ndarray = (pair_evidence(f, use) if evidence is None else evidence) < AGAINST
-    return against
+def clustering_inputs(f: PairFeatures, p: np.ndarray, use: tuple[str, ...],
+                      threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """What the clustering weighs, on one machine and on Spark: the probabilities, each
+    pair's raised to the floor its own evidence allows
+    (:func:`~darkmap.resolve.partition.floored_probabilities`), and the pairs kept
+    apart, whose signals speak against a match by more than :data:`AGAINST` in log-odds
+    beside a pair with no evidence at all (different keys, unlike writing, the same
+    market...): the clustering never joins those through other accounts. Both read the
+    evidence as the shipped model weighs it (:func:`pair_evidence`): a Fellegi-Sunter
+    model fitted on the workspace has no "no evidence" reference (its level 0 is a
+    level like any other)."""
+    evidence = pair_evidence(f, use)
+    apart: np.ndarray = evidence < AGAINST
+    return floored_probabilities(p, evidence, threshold), apart
 
 
 def _completion(n: int, pairs: np.ndarray, p: np.ndarray, must: list[tuple[int, int]],
@@ -301,11 +305,9 @@ def link(ws: Workspace, opts: LinkOptions | None = None,
     roster = prof.roster()
     del prof
     say(STAGES[3])
-    evidence = pair_evidence(f, use)
-    res = correlation_clustering(n, f.i, f.j,
-                                 floored_probabilities(p, evidence, opts.threshold),
-                                 opts.threshold, must, cannot,
-                                 apart=evidence_against(f, use, evidence))
+    weighed, apart = clustering_inputs(f, p, use, opts.threshold)
+    res = correlation_clustering(n, f.i, f.j, weighed, opts.threshold, must, cannot,
+                                 apart=apart)
     timings["clustering_s"] = time.perf_counter() - t0 - sum(timings.values())
     labels = res.labels
     say(STAGES[4])

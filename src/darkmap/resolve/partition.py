@@ -13,7 +13,7 @@ separated, ``different`` pairs are never brought into one persona.
 
 A pair's own evidence against it is a constraint too: two accounts whose pair is marked
 ``apart`` (the linker marks pairs whose evidence makes a match clearly less likely than
-no evidence at all, see :func:`darkmap.resolve.link.evidence_against`) are never put
+no evidence at all, see :func:`darkmap.resolve.link.clustering_inputs`) are never put
 into one persona through a chain of others, however strongly each is tied to the
 accounts between them (a look-alike or an impersonator is close to one of a vendor's
 accounts and unlike the rest). Analyst ``same`` judgements override it.

@@ -63,16 +63,10 @@ from darkmap.resolve.link import (
     _quiet,
     _store,
     _summary,
-    evidence_against,
-    pair_evidence,
+    clustering_inputs,
     resolve_signals,
 )
-from darkmap.resolve.partition import (
-    attracted,
-    correlation_clustering,
-    floored_probabilities,
-    pair_weights,
-)
+from darkmap.resolve.partition import attracted, correlation_clustering, pair_weights
 from darkmap.resolve.profiles import Profiles, load_profiles
 from darkmap.store.personas import finish_link_run
 from darkmap.store.workspace import Workspace, utcnow
@@ -328,10 +322,9 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
             p = np.concatenate([p, model.probability(f2)])
         timings["scoring_s"] = time.perf_counter() - t0 - sum(timings.values())
         say(f"{STAGES[3]}, on Spark")
-        evidence = pair_evidence(f, use)
-        labels, conflicts = cluster_pairs_spark(
-            spark, n, f.i, f.j, floored_probabilities(p, evidence, opts.threshold),
-            opts.threshold, must, cannot, evidence_against(f, use, evidence))
+        weighed, apart = clustering_inputs(f, p, use, opts.threshold)
+        labels, conflicts = cluster_pairs_spark(spark, n, f.i, f.j, weighed, opts.threshold,
+                                                must, cannot, apart)
         bc.unpersist()
     finally:
         if own:
