@@ -50,3 +50,7 @@ class LimitExceeded(BadInputError):
     def __init__(self, limit: str, message: str) -> None:
         super().__init__(message)
         self.limit = limit
+
+    def __reduce__(self) -> tuple[type[LimitExceeded], tuple[str, str]]:
+        # pickled (a reader in another process raised it) with its limit
+        return type(self), (self.limit, str(self))

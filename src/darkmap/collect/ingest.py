@@ -61,6 +61,7 @@ from types import FrameType, TracebackType
 from typing import Any, TypedDict, cast
 
 from darkmap.capture.content_store import CaptureChangedError
+from darkmap.collect.apart import records_apart
 from darkmap.collect.fs_policy import open_entry, read_whole, storable_path, walk
 from darkmap.collect.prefetch import Ahead, Prefetcher
 from darkmap.collect.units import UnitTally, unit_of
@@ -87,12 +88,15 @@ from darkmap.store.workspace import Workspace, utcnow
 from darkmap.store.writer import (
     BIG_FILE_BUFFER_MB,
     INGEST_BUFFER_MB,
+    INGEST_THREADS,
     Provenance,
     RecordWriter,
     begin,
     buffer_limit,
     commit,
+    duckdb_threads,
     rollback,
+    threads_set,
 )
 
 __all__ = ["FILE_SECONDS_PER_MB", "MEMORY", "NOT_READ_MEDIA_TYPE", "NOT_READ_METHOD",
@@ -415,6 +419,9 @@ class _Run:
     done: dict[tuple[str, str], ProcessedCounts]
     seen: set[str]
     clock: _Clock
+    jobs: int = 1
+    threads: int = 1
+    """DuckDB's threads setting before the run (importers of their own tables use it)."""
 
 
 def ingest(
@@ -433,8 +440,10 @@ def ingest(
     ``mapping_files`` are dataset mappings to use besides the loaded ones (checked
     before anything is read; see :func:`~darkmap.importers.mappings.add_mapping_file`).
     With ``jobs`` > 1, files are read ahead and the importers' pure work on them (page
-    extraction) runs in that many worker processes (:mod:`darkmap.collect.prefetch`);
-    what is stored is the same.
+    extraction) runs in that many worker processes (:mod:`darkmap.collect.prefetch`),
+    and a large file's records are read in a process of their own while they are
+    written, where the importer allows it (:mod:`darkmap.collect.apart`); what is
+    stored is the same.
     """
     paths = list(paths)
     for mf in mapping_files:
@@ -449,10 +458,14 @@ def ingest(
     batch.max_files = batch_files
     # captures with a processed row under some importer: only the others are fresh
     # (no stored row carries them: a capture's rows commit with its processed row)
-    run = _Run(ws, batch, run_id, forced, done, {sha for sha, _ in done}, _Clock())
+    threads = duckdb_threads(ws.con)
+    run = _Run(ws, batch, run_id, forced, done, {sha for sha, _ in done}, _Clock(), jobs,
+               threads)
     ws.captures.durable = False  # one sync per commit instead of one fsync per file
     run.clock.install()
-    with buffer_limit(ws.con, INGEST_BUFFER_MB):  # DuckDB would cache what it writes
+    # DuckDB would cache what it writes; the writer is faster on one thread than on more
+    with buffer_limit(ws.con, INGEST_BUFFER_MB), \
+            threads_set(ws.con, min(threads, INGEST_THREADS)):
         try:
             # the run's row commits with its first files and its summary with its last ones
             # (a commit of its own costs a WAL sync each); a run killed before its first
@@ -618,11 +631,14 @@ def _import(run: _Run, source: str, taken: _Taken, st: os.stat_result, deadline:
     elif own_tables:
         recs = _lazy(lambda: imp.read_into(src, ws.con, prov),  # type: ignore[attr-defined]
                      result.details)
+    elif run.jobs > 1 and size > _BIG_FILE and getattr(imp, "reads_apart", False):
+        recs = _lazy(lambda: records_apart(lambda: imp.read(src)), result.details)
     else:
         recs = _lazy(lambda: imp.read(src), result.details)
     step = run.clock.limit(deadline, seconds)
     if own_tables:
-        _ingest_big(run, recs, prov, result, fresh, step)
+        with threads_set(ws.con, run.threads):  # its set statements may use every thread
+            _ingest_big(run, recs, prov, result, fresh, step)
     elif size > _BIG_FILE:
         # its records, its processed row and their commit under a small buffer pool:
         # the one transaction's rows go to DuckDB's temporary folder, not into memory
@@ -772,6 +788,9 @@ def _ingest_big(run: _Run, recs: Iterable[Record], prov: Provenance, result: Fil
         _fail(batch.writer, prov, result, _as_error(exc, run.clock))
     finally:
         batch.writer.autoflush = False
+        close = getattr(recs, "close", None)
+        if close is not None:  # a reader in a process of its own is ended now, not later
+            close()
     batch.files += 1
 
 

@@ -124,6 +124,10 @@ class SqlSyntaxError(BadInputError):
         super().__init__(message)
         self.row = row
 
+    def __reduce__(self) -> tuple[type[SqlSyntaxError], tuple[str, int]]:
+        # pickled (a reader in another process raised it) with its row
+        return type(self), (str(self), self.row)
+
 
 @dataclass(slots=True)
 class Statement:
@@ -1202,6 +1206,9 @@ class SqlDumpImporter:
     times_from_source = True
     """A fact's observation time is the time its row states (a mapped date column);
     where none is stated it is unknown (NULL), never the file's modification time."""
+    reads_apart = True
+    """``read`` is a pure function of the file: a large one may be read in a process of
+    its own while the pipeline writes (:mod:`darkmap.collect.apart`)."""
 
     def sniff_range(self, src: SourceFile) -> tuple[float, float] | None:
         """(0, 0) for markup, or when the head holds none of the words a dump starts with."""

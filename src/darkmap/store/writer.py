@@ -53,10 +53,11 @@ from darkmap.model.records import (
     window_days,
 )
 
-__all__ = ["ARROW_ROWS", "BATCH_TEXT", "BIG_FILE_BUFFER_MB", "INGEST_BUFFER_MB", "KEYLESS",
-           "UNKEYED_ENTITIES", "Fingerprints", "Provenance", "RecordWriter", "account_id",
-           "arrow_views", "begin", "buffer_limit", "commit", "insert_arrow", "insert_rows",
-           "listing_id", "query_arrow", "replace_quarantine", "rollback", "row_id", "row_ids",
+__all__ = ["ARROW_ROWS", "BATCH_TEXT", "BIG_FILE_BUFFER_MB", "INGEST_BUFFER_MB",
+           "INGEST_THREADS", "KEYLESS", "UNKEYED_ENTITIES", "Fingerprints", "Provenance",
+           "RecordWriter", "account_id", "arrow_views", "begin", "buffer_limit", "commit",
+           "duckdb_threads", "insert_arrow", "insert_rows", "listing_id", "query_arrow",
+           "replace_quarantine", "rollback", "row_id", "row_ids", "threads_set",
            "transaction"]
 
 
@@ -782,6 +783,35 @@ def buffer_limit(con: duckdb.DuckDBPyConnection, mib: int) -> Iterator[None]:
             con.execute(restore)
         raise
     con.execute(restore)
+
+
+INGEST_THREADS = 1
+"""DuckDB threads while records are written (the writer's many modest statements). A
+second thread made them slower, not faster: the 1-million-row Hansa CSV took 15-17 s of
+CPU with one thread and 19.5-27 s with two, and more wall time too (docs/data-formats.md,
+"One DuckDB thread for the writer"). Importers that write their own tables with set
+statements keep the workspace's setting."""
+
+
+def duckdb_threads(con: duckdb.DuckDBPyConnection) -> int:
+    """DuckDB's ``threads`` setting on ``con``."""
+    row = con.execute("SELECT current_setting('threads')").fetchone()
+    return int(row[0]) if row else 1
+
+
+@contextmanager
+def threads_set(con: duckdb.DuckDBPyConnection, threads: int) -> Iterator[None]:
+    """DuckDB's ``threads`` set to ``threads`` inside the block, then as it was."""
+    before = duckdb_threads(con)
+    if before == threads:
+        yield
+        return
+    con.execute(f"SET threads = {int(threads)}")
+    try:
+        yield
+    finally:
+        with suppress(duckdb.Error):  # never hide an error on its way out
+            con.execute(f"SET threads = {before}")
 
 
 @contextmanager

@@ -460,8 +460,10 @@ class MapStats:
     pgp_keys: int = 0
     pgp_failures: int = 0
     pgp_cells_without_block: int = 0
-    listing_refs: DistinctCount = field(default_factory=DistinctCount)
-    """The listing ids of the rows mapped (counted, not kept: ten million cost 160 MB)."""
+    listing_refs: DistinctCount | None = field(default_factory=DistinctCount)
+    """The listing ids of the rows mapped (counted, not kept: ten million cost 160 MB);
+    None where the caller does not want them counted (the ingest pipeline: ~10% of a
+    large CSV's CPU for a figure its summary does not report)."""
 
 
 class RowMapper:
@@ -471,12 +473,14 @@ class RowMapper:
     the field; the reader turns that into a QuarantineRecord.
     """
 
-    def __init__(self, mapping: Mapping, rows: RowMapping) -> None:
+    def __init__(self, mapping: Mapping, rows: RowMapping, count_listings: bool = True) -> None:
         self.mapping = mapping
         self.rows = rows
         self.market_id = mapping.market_id
         self.nulls = mapping.null_values
         self.stats = MapStats()
+        if not count_listings:
+            self.stats.listing_refs = None
         self._markets: set[str] = set()  # markets met in a market column
         self._seen_feedback: dict[str, Counter[tuple[Any, ...]]] = defaultdict(Counter)
         self._prepared: PreparedScans | None = None  # see prepare
@@ -720,7 +724,8 @@ class RowMapper:
                 if handle is None:
                     handle = rec.vendor_handle
                 observed = observed or rec.observed_at
-                self.stats.listing_refs.add(rec.listing_ref)
+                if self.stats.listing_refs is not None:
+                    self.stats.listing_refs.add(rec.listing_ref)
         for spec, _cls, fields in self._compiled:
             if spec.split is not None:
                 out.extend(self._split_feedback(spec, fields, row, unit, handle, ref, title,
