@@ -54,7 +54,8 @@ def ingest_with(src: Path, ws: Path, paths: list[str], extra: list[str]) -> dict
                          env=env, capture_output=True, text=True, check=False)
     if out.returncode:
         raise SystemExit(f"{src}: darkmap ingest exited {out.returncode}\n{out.stderr[-2000:]}")
-    summary: dict[str, object] = json.loads(out.stdout)
+    # trees before 2026-12-06 let DuckDB's progress bar into stdout (a commit over 2 s)
+    summary: dict[str, object] = json.loads(out.stdout[out.stdout.find("{"):])
     summary.pop("run_id", None)
     return summary
 

@@ -291,6 +291,9 @@ class _Batch:
         self.writer = RecordWriter(ws.con, autoflush=False)
         self.files = 0
         self.open = False
+        self.commit_threads = duckdb_threads(ws.con)
+        """DuckDB threads for the commit (which writes a big file's rows out in parallel:
+        the writer's statements before it run on :data:`INGEST_THREADS`)."""
 
     def begin(self) -> None:
         if not self.open:
@@ -306,7 +309,8 @@ class _Batch:
                 self.writer.flush()
             finally:
                 synced()
-            commit(self.ws.con)
+            with threads_set(self.ws.con, self.commit_threads):
+                commit(self.ws.con)
             self.open = False
             self.files = 0
 

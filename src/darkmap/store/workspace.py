@@ -72,7 +72,10 @@ def table_has_rows(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 def _connect(db: Path, path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     """Open the DuckDB file: UTC, one thread per usable core, and no extension is ever
-    downloaded (darkmap is offline; the extensions it uses ship as Python packages)."""
+    downloaded (darkmap is offline; the extensions it uses ship as Python packages).
+
+    DuckDB's progress bar is off: it prints to standard output once a statement runs for
+    two seconds (a big file's commit), inside a command's ``--json`` or CSV output."""
     ext_dir = path / ".duckdb-extensions"
     if not read_only:
         ext_dir.mkdir(exist_ok=True)
@@ -86,6 +89,7 @@ def _connect(db: Path, path: Path, read_only: bool) -> duckdb.DuckDBPyConnection
             raise WorkspaceError(_in_use(path, str(exc))) from exc
         raise WorkspaceError(f"{path}: cannot open {db.name}: {_first_line(exc)}") from exc
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     con.execute(f"SET threads = {_usable_cores()}")
     limit = _memory_limit_mb()
     if limit is not None:
