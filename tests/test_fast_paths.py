@@ -173,6 +173,54 @@ def test_row_sets_are_queried_from_their_deepest_common_ancestor() -> None:
     assert sets > 50 and below_root > 50
 
 
+def _condition_selectors() -> list[str]:
+    """Every ``css`` of the templates' and the skip recognisers' conditions."""
+    from darkmap.extract import engine
+
+    sels: set[str] = set()
+
+    def walk(cond: object) -> None:
+        if isinstance(cond, list):
+            for c in cond:
+                walk(c)
+        elif isinstance(cond, dict):
+            for k, v in cond.items():
+                if k == "css":
+                    sels.add(v)
+                elif k in ("all", "any", "not", "when"):
+                    walk(v)
+
+    for tpl in engine.load_templates():
+        walk(tpl.detect)
+        walk([s["when"] for s in tpl.skip])
+        walk([spec.when for spec in tpl.pages])
+        walk([sec for spec in tpl.pages for sec in spec.sections.values()
+              if isinstance(sec, dict) and "rows" in sec])
+    walk([cond for _, _, cond in engine._GENERIC_SKIPS])
+    return sorted(sels)
+
+
+def test_condition_queries_stopping_at_the_first_match_equal_full_queries() -> None:
+    from darkmap.extract import engine
+
+    sels = _condition_selectors() + ["p:lexbor-contains(\"price\" i)", "bad[[[", ":root"]
+    paths = [p for p in sorted((DATA / "pages").rglob("*"))
+             if p.is_file() and not p.name.startswith("LICENSE")]
+    matched = empty = 0
+    for path in paths[::3]:
+        page = engine.Page(decode.decode_page(path.read_bytes()).text, str(path))
+        for scope in [page.tree.root, page.root, *page.root.css("div, tr")[:20]]:
+            for sel in sels:
+                want = bool(engine._css(scope, sel))  # no page: a plain query
+                assert engine._matches(scope, sel, page) == want, (path, sel)
+                assert engine._matches(scope, sel, page) == want, (path, sel)  # remembered
+                if not want:  # the empty answer serves later queries too
+                    assert engine._css(scope, sel, page) == []
+                matched += want
+                empty += not want
+    assert matched > 1000 and empty > 1000
+
+
 _SPACES = [c for c in map(chr, range(0x3100)) if c.isspace()] + ["\u3000", "\ud800", "a", "\u00e9"]
 
 

@@ -306,6 +306,7 @@ class Page:
         self.title = clean_text(title.text()) if title is not None else ""
         self._text: str | None = None
         self._queries: dict[tuple[int, str], list[LexborNode]] = {}
+        self._matches: dict[tuple[int, str], bool] = {}  # see _matches
         # rows of repeated sections (see _register_rows): row -> its set, and per set
         # the row ids, the ids of every node above a row, and queries asked so far
         self._row_of: dict[int, int] = {}
@@ -463,6 +464,35 @@ def _css(scope: LexborNode | None, selector: str, page: Page | None = None) -> l
     return found
 
 
+def _matches(scope: LexborNode | None, selector: str, page: Page) -> bool:
+    """``bool(_css(scope, selector, page))``, by a query that stops at the first match.
+
+    Conditions only ask whether a selector matches (detection, skip and page-type rules
+    ask it of the whole page); ``css_matches`` stops at the first node it finds and
+    makes no node objects, where ``css`` walks the whole tree. A selector that matches
+    nothing has its (empty) answer remembered for :func:`_css` too. A row of a repeated
+    section asks through :func:`_css`, whose one query answers every row.
+    """
+    if scope is None:
+        return False
+    key = (scope.mem_id, selector)
+    found = page._queries.get(key)
+    if found is not None:
+        return bool(found)
+    if key[0] in page._row_of:
+        return bool(_css(scope, selector, page))
+    hit = page._matches.get(key)
+    if hit is None:
+        try:
+            hit = bool(scope.css_matches(selector))
+        except SelectolaxError:  # as in _css: a selector lexbor rejects matches nothing
+            hit = False
+        page._matches[key] = hit
+        if not hit:
+            page._queries[key] = []
+    return hit
+
+
 def _register_rows(page: Page, rows: list[LexborNode]) -> None:
     """Let the rows of a repeated section share their queries (see :func:`_rows_query`).
 
@@ -557,7 +587,7 @@ def _holds(cond: Any, page: Page, scope: LexborNode | None = None) -> bool:
         if key == "weight":
             continue
         if key == "css":
-            ok = bool(_css(scope if scope is not None else page.tree.root, val, page))
+            ok = _matches(scope if scope is not None else page.tree.root, val, page)
         elif key == "title":
             ok = _search(val, page.title, page)
         elif key == "text":
@@ -1072,9 +1102,14 @@ def _compile_rule(rule: dict[str, Any]) -> _RuleFn:
         return _count_rule(rule, plan)
     groups = rx.groups if rx is not None else 0
     plain_str = rule.get("type", "str") == "str" and not plan.split and not plan.listed
+    # the texts read are cleaned already: a plain text that no regex or map changed is
+    # its own value (cleaning it again gives the same text)
+    as_read = plain_str and rx is None and not has_map
 
     def take(v: str, page: Page) -> Any:
         """The rule's value from the text ``v`` it read, or _REJECTED (regex missed)."""
+        if as_read:
+            return v
         if rx is not None:
             m = rx.search(v[:_MAX_REGEX_CHARS])
             if not m:
