@@ -5,11 +5,14 @@ The file is the real Hansa CSV repeated with new listing ids (``id + copy * 10**
 to each size. For each size: seconds and rows/s of darkmap's ingest (in a child process, a
 fresh workspace, peak memory from ``VmHWM``), and of DuckDB ``read_csv`` into a typed
 table (the same seven columns, the ", " delimiter given, timestamps parsed), each the
-median of ``--runs`` runs. CPU seconds (user + system of the child, all its threads, over
-the timed part) are given beside the wall time: on a shared machine they are the steadier
-figure. Prints JSON; never passes or fails.
+median of ``--runs`` runs. darkmap runs with the jobs ``darkmap ingest`` uses by default
+(one per core; ``--jobs`` to choose): with two or more, the file is read in a process of
+its own (:mod:`darkmap.collect.apart`), whose CPU is counted in ``darkmap_cpu_s`` (also
+given alone) and whose peak memory is given beside the pipeline's. CPU seconds (user +
+system, all threads, over the timed part) are given beside the wall time: on a shared
+machine they are the steadier figure. Prints JSON; never passes or fails.
 
-    .venv/bin/python bench/ingest_scale.py [--sizes 100000,1000000] [--runs 3]
+    .venv/bin/python bench/ingest_scale.py [--sizes 100000,1000000] [--runs 3] [--jobs N]
 """
 
 from __future__ import annotations
@@ -63,9 +66,16 @@ def _cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def _darkmap(path: str, q: Any) -> None:
+def _children() -> tuple[float, float]:
+    """CPU seconds and peak MB of this process's ended children (the file's reader)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+
+
+def _darkmap(path: str, q: Any, jobs: int = 0) -> None:
     from darkmap.collect import ingest as ingest_mod
     from darkmap.collect.ingest import ingest
+    from darkmap.collect.prefetch import default_jobs
     from darkmap.store.workspace import Workspace
 
     # the per-file time budget guards against hostile input; on a shared, loaded machine
@@ -74,12 +84,16 @@ def _darkmap(path: str, q: Any) -> None:
 
     with tempfile.TemporaryDirectory(dir=os.path.dirname(path)) as d:
         ws = Workspace.init(Path(d) / "ws")
-        t, c = time.perf_counter(), _cpu()
-        [f] = ingest(ws, [Path(path)]).files
+        t, c, (kids, _) = time.perf_counter(), _cpu(), _children()
+        # the jobs `darkmap ingest` uses by default: with 2 or more, the file is read in
+        # a process of its own while it is written
+        [f] = ingest(ws, [Path(path)], jobs=jobs or default_jobs()).files
         secs, cpu = time.perf_counter() - t, _cpu() - c
+        kids_after, reader_peak = _children()
         ws.close()
-    q.put({"seconds": secs, "cpu_s": cpu, "read": f.read, "stored": f.stored,
-           "quarantined": f.quarantined, "peak_mb": _peak_mb(), "error": f.error})
+    q.put({"seconds": secs, "cpu_s": cpu + kids_after - kids, "reader_cpu_s": kids_after - kids,
+           "read": f.read, "stored": f.stored, "quarantined": f.quarantined,
+           "peak_mb": _peak_mb(), "reader_peak_mb": reader_peak, "error": f.error})
 
 
 def _duckdb(path: str, q: Any) -> None:
@@ -102,19 +116,19 @@ def _duckdb(path: str, q: Any) -> None:
     q.put({"seconds": secs, "cpu_s": cpu, "rows": n, "peak_mb": _peak_mb()})
 
 
-def _guarded(fn: Any, path: str, q: Any) -> None:
+def _guarded(fn: Any, path: str, q: Any, *args: Any) -> None:
     try:
-        fn(path, q)
+        fn(path, q, *args)
     except Exception as exc:  # noqa: BLE001 - report it, never hang the parent
         q.put({"seconds": float("nan"), "cpu_s": float("nan"),
                "error": f"{type(exc).__name__}: {exc}"[:500], "peak_mb": 0, "read": 0,
                "stored": 0, "quarantined": 0})
 
 
-def _child(fn: Any, path: Path) -> dict[str, Any]:
+def _child(fn: Any, path: Path, *args: Any) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_guarded, args=(fn, str(path), q))
+    p = ctx.Process(target=_guarded, args=(fn, str(path), q, *args))
     p.start()
     out = q.get()
     p.join()
@@ -127,6 +141,8 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--dir", default=None, help="folder for the generated files")
+    ap.add_argument("--jobs", type=int, default=0,
+                    help="darkmap's --jobs (default: what `darkmap ingest` uses, one per core)")
     args = ap.parse_args()
     out: dict[str, Any] = {"load_average_start": [round(x, 2) for x in os.getloadavg()],
                            "sizes": {}}
@@ -134,7 +150,7 @@ def main() -> None:
         for size in (int(s) for s in args.sizes.split(",")):
             path = Path(d) / f"hansa-{size}.csv"
             make_csv(path, size)
-            dm = [_child(_darkmap, path) for _ in range(args.runs)]
+            dm = [_child(_darkmap, path, args.jobs) for _ in range(args.runs)]
             db = [_child(_duckdb, path) for _ in range(args.runs)]
             dsec = statistics.median(r["seconds"] for r in dm)
             bsec = statistics.median(r["seconds"] for r in db)
@@ -146,6 +162,9 @@ def main() -> None:
                 "darkmap_cpu_s": round(dcpu, 2),
                 "darkmap_cpu_us_per_row": round(dcpu / size * 1e6, 2),
                 "darkmap_peak_mb": round(max(r["peak_mb"] for r in dm)),
+                "darkmap_reader_peak_mb": round(max(r.get("reader_peak_mb", 0) for r in dm)),
+                "darkmap_reader_cpu_s": round(statistics.median(
+                    r.get("reader_cpu_s", 0) for r in dm), 2),
                 "darkmap_read_stored_quarantined": [dm[0]["read"], dm[0]["stored"],
                                                     dm[0]["quarantined"]],
                 "darkmap_error": dm[0].get("error"),

@@ -149,3 +149,15 @@ def test_a_failing_migration_leaves_the_workspace_at_its_old_version(
     ws = Workspace.open(path)
     assert ws.schema_version() == newest and table_exists(ws.con, "listings")
     ws.close()
+
+
+
+def test_no_progress_bar_reaches_standard_output(tmp_path: Path) -> None:
+    # DuckDB draws a bar on stdout once a statement runs for 2 s (a big file's commit),
+    # inside a command's --json output; every connection to a workspace turns it off
+    Workspace.init(tmp_path / "ws").close()
+    for read_only in (False, True):
+        ws = Workspace.open(tmp_path / "ws", read_only=read_only)
+        assert ws.con.execute("SELECT current_setting('enable_progress_bar')").fetchone() == (
+            False,)
+        ws.close()
