@@ -2,7 +2,9 @@
 process stores; the reader's errors, death and abandonment are the pipeline's to see.
 
 The big files are the real Hansa CSV and Dream dump repeated with new ids (the benches'
-generators), each over the pipeline's 8 MiB "big file" size.
+generators), each over the pipeline's 8 MiB "big file" size. The CSV importer reads
+apart; the dump importer does not (its reading is most of its cost), and the run of
+both checks that each takes its own way.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def test_a_big_file_read_apart_stores_what_one_process_stores(
     assert duckdb_threads(two.con) == threads  # the writer's single thread is restored
     two.close()
 
-    assert len(apart_reads) == 2  # both files were read in a process of their own
+    assert len(apart_reads) == 1  # the CSV was read in a process of its own, the dump not
     assert {**second.as_dict(), "run_id": ""} == {**first.as_dict(), "run_id": ""}
     assert got == want
     csv, dump = second.files

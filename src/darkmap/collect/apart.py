@@ -1,7 +1,7 @@
 """Read a large file's records in a process of its own while the pipeline writes them
 (``darkmap ingest --jobs N``, N > 1, for importers that say their read may run apart).
 
-A big listing CSV or seized dump is one file: the pages' worker pool
+A big listing CSV is one file: the pages' worker pool
 (:mod:`darkmap.collect.prefetch`) has nothing to share out. Its cost is half reading and
 mapping rows (Python) and half writing them (the writer and DuckDB), one after the other
 on one core. Here the importer's ``read`` runs in a forked child, which sends its records
