@@ -218,3 +218,19 @@ def test_the_reader_runs_ahead_of_a_busy_pipeline(tmp_path: Path) -> None:
     made = len(log.read_text().split())
     assert made == 6 <= apart.QUEUED_MESSAGES + 1  # not held at one batch by the pipe
     assert [b.n for b in got] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_big_file_reports_the_records_read_as_it_goes(
+        tmp_path: Path, big_files: list[Path], jobs: int) -> None:
+    csv = big_files[0]
+    told: list[tuple[str, int]] = []
+    ws = Workspace.init(tmp_path / "ws")
+    summary = ingest(ws, [csv], jobs=jobs, reading=lambda src, n: told.append((src, n)))
+    ws.close()
+    [f] = summary.files
+    counts = [n for _, n in told]
+    assert {src for src, _ in told} == {str(csv)}
+    assert len(counts) >= 4 and counts == sorted(set(counts))  # 70,000 rows, every 10,000
+    assert counts[0] >= ingest_mod.READING_EVERY
+    assert f.stored <= counts[-1] <= f.read + 1  # the rows, their quarantines, a market

@@ -162,7 +162,8 @@ def simulate_world(out: PathLike, seed: int = 7, params: SimParams | None = None
 
 def ingest(ws: Workspace, paths: PathLike | Iterable[PathLike], importer: str | None = None,
            progress: Callable[[FileResult], None] | None = None,
-           mappings: Iterable[PathLike] = (), jobs: int = 1) -> IngestSummary:
+           mappings: Iterable[PathLike] = (), jobs: int = 1,
+           reading: Callable[[str, int], None] | None = None) -> IngestSummary:
     """Capture and read files and folders into ``ws``; return the run's summary.
 
     Each file goes to the importer that recognises it (saved market pages, listing
@@ -173,7 +174,9 @@ def ingest(ws: Workspace, paths: PathLike | Iterable[PathLike], importer: str | 
     the built-in ones (they stay loaded in this process until
     ``darkmap.importers.mappings.forget_added_mappings()``); ``summary.unrecognised()``
     lists the files no importer took. ``jobs`` > 1 extracts saved pages ahead in that
-    many worker processes (the same rows are stored).
+    many worker processes and reads a big CSV in a process of its own while it is
+    written (the same rows are stored). ``reading(source, records)`` is told how many
+    records of a big file (over 8 MiB) have been read, every 10,000 or so.
     Calls :func:`darkmap.collect.ingest.ingest`.
 
     Example::
@@ -191,7 +194,7 @@ def ingest(ws: Workspace, paths: PathLike | Iterable[PathLike], importer: str | 
         raise BadInputError(f"unknown importer {importer!r}; have: "
                             + ", ".join(sorted(importers())))
     return _ingest(ws, found, importer_name=importer, progress=progress,
-                   mapping_files=[Path(m) for m in mappings], jobs=jobs)
+                   mapping_files=[Path(m) for m in mappings], jobs=jobs, reading=reading)
 
 
 def crawl_market(ws: Workspace, options: CrawlOptions) -> CrawlReport:

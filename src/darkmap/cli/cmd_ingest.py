@@ -120,7 +120,8 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
 def _ingest_with_bar(ws: Workspace, paths: list[Path], importer: str | None,
                      total: int, jobs: int) -> IngestSummary:
     """:func:`~darkmap.collect.ingest.ingest` under a progress bar: files done of the
-    ``total`` the walk found, and the name of the last one."""
+    ``total`` the walk found, and the name of the last one; while a big file is read,
+    its name and the records read from it so far."""
     from rich.markup import escape  # noqa: PLC0415 - see the module docstring
     from rich.progress import (  # noqa: PLC0415 - see the module docstring
         BarColumn,
@@ -142,7 +143,12 @@ def _ingest_with_bar(ws: Workspace, paths: list[Path], importer: str | None,
             bar.update(task, advance=1,
                        description=escape(for_display(name, max_chars=_NAME_CHARS)))
 
-        return ingest(ws, paths, importer_name=importer, progress=tick, jobs=jobs)
+        def reading(source: str, records: int) -> None:
+            name = escape(for_display(source.rsplit("/", 1)[-1], max_chars=_NAME_CHARS))
+            bar.update(task, description=f"{name}: {records:,} records read")
+
+        return ingest(ws, paths, importer_name=importer, progress=tick, jobs=jobs,
+                      reading=reading)
 
 
 def _print_summary(summary: IngestSummary) -> None:

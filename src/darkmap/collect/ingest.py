@@ -56,6 +56,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, TypedDict, cast
@@ -105,6 +106,8 @@ __all__ = ["FILE_SECONDS_PER_MB", "MEMORY", "NOT_READ_MEDIA_TYPE", "NOT_READ_MET
 
 _HEAD = 64 * 1024
 _BIG_FILE = 8 * 1024 * 1024
+READING_EVERY = 10_000
+"""Records between two reports of a big file's progress (``ingest(reading=...)``)."""
 """Files up to this size are read whole (one read for hash, capture and sniffing head);
 bigger ones are streamed, and captured only when an importer recognises them."""
 _PROBLEMS_KEPT = 20  # quarantine reasons a FileResult keeps for the reader
@@ -426,6 +429,8 @@ class _Run:
     jobs: int = 1
     threads: int = 1
     """DuckDB's threads setting before the run (importers of their own tables use it)."""
+    reading: Callable[[str, int], None] | None = None
+    """Told a big file's source and records read so far, as it is read (see ingest)."""
 
 
 def ingest(
@@ -436,6 +441,7 @@ def ingest(
     batch_files: int = 500,
     mapping_files: Iterable[Path] = (),
     jobs: int = 1,
+    reading: Callable[[str, int], None] | None = None,
 ) -> IngestSummary:
     """Ingest files and folders into ``ws``; return the run's summary.
 
@@ -448,6 +454,11 @@ def ingest(
     and a large file's records are read in a process of their own while they are
     written, where the importer allows it (:mod:`darkmap.collect.apart`); what is
     stored is the same.
+
+    ``progress`` is called with each file's result once it is done; ``reading`` with a
+    big file's source and the records read from it so far, every
+    :data:`READING_EVERY` records or so while it is read (a 10-million-row CSV takes
+    minutes: the command's progress bar counts them).
     """
     paths = list(paths)
     for mf in mapping_files:
@@ -464,7 +475,7 @@ def ingest(
     # (no stored row carries them: a capture's rows commit with its processed row)
     threads = duckdb_threads(ws.con)
     run = _Run(ws, batch, run_id, forced, done, {sha for sha, _ in done}, _Clock(), jobs,
-               threads)
+               threads, reading)
     ws.captures.durable = False  # one sync per commit instead of one fsync per file
     run.clock.install()
     # DuckDB would cache what it writes; the writer is faster on one thread than on more
@@ -780,7 +791,8 @@ def _ingest_big(run: _Run, recs: Iterable[Record], prov: Provenance, result: Fil
     batch.writer.autoflush = True
     try:
         with step:
-            _consume(recs, batch.writer, prov, result)
+            tick = partial(run.reading, prov.source) if run.reading else None
+            _consume(recs, batch.writer, prov, result, tick)
             batch.writer.flush()
     except BaseException as exc:
         if not _guarded(exc):  # the per-file guard, as in _import
@@ -812,11 +824,19 @@ def _finish(run: _Run, prov: Provenance, result: FileResult, size: int, importer
 
 
 def _consume(recs: Iterable[Record], writer: RecordWriter, prov: Provenance,
-             result: FileResult) -> None:
+             result: FileResult, tick: Callable[[int], None] | None = None) -> None:
+    """Write ``recs`` and count their units into ``result``; ``tick`` is told the records
+    read so far every :data:`READING_EVERY` or so, and at the end."""
     units = UnitTally()
     markets: Counter[str] = Counter()
     add = writer.add
+    seen, told = 0, READING_EVERY
     for rec in recs:
+        if tick is not None:
+            seen += len(rec) if type(rec) is ListingBatch else 1
+            if seen >= told:
+                tick(seen)
+                told = seen + READING_EVERY
         if type(rec) is CutRecord:  # a note on a unit's field, not a unit
             add(rec, prov)
             result.fields_cut += 1
@@ -849,6 +869,8 @@ def _consume(recs: Iterable[Record], writer: RecordWriter, prov: Provenance,
         units.add(unit, outcome)
         if outcome == "stored":
             result.records[type(rec).__name__.removesuffix("Record").lower()] += 1
+    if tick is not None and seen > told - READING_EVERY:  # the last ones too
+        tick(seen)
     result.read, counts = units.counts()
     result.stored, result.quarantined, result.skipped = (
         counts["stored"], counts["quarantined"], counts["skipped"])
