@@ -68,10 +68,14 @@ def test_mojibake_scan_is_the_regex(text: str) -> None:
     assert decode.fix_mojibake(text) == _fix_by_regex(text)
 
 
-def _template_patterns() -> list[str]:
+def _condition_values(keys: tuple[str, ...], nested: tuple[str, ...],
+                      rows: bool = False) -> list[str]:
+    """The values under ``keys`` in every condition of the templates and the generic skip
+    recognisers, looking inside the combinators ``nested`` (and the row sections'
+    ``when`` with ``rows``)."""
     from darkmap.extract import engine
 
-    pats: set[str] = set()
+    found: set[str] = set()
 
     def walk(cond: object) -> None:
         if isinstance(cond, list):
@@ -79,20 +83,25 @@ def _template_patterns() -> list[str]:
                 walk(c)
         elif isinstance(cond, dict):
             for k, v in cond.items():
-                if k in ("title", "text", "html", "domain", "source"):
-                    pats.add(v)
-                elif k in ("all", "any", "not"):
+                if k in keys:
+                    found.add(v)
+                elif k in nested:
                     walk(v)
 
     for tpl in engine.load_templates():
         walk(tpl.detect)
-        for s in tpl.skip:
-            walk(s["when"])
-        for spec in tpl.pages:
-            walk(spec.when)
-    for _, _, cond in engine._GENERIC_SKIPS:
-        walk(cond)
-    return sorted(pats)
+        walk([s["when"] for s in tpl.skip])
+        walk([spec.when for spec in tpl.pages])
+        if rows:
+            walk([sec for spec in tpl.pages for sec in spec.sections.values()
+                  if isinstance(sec, dict) and "rows" in sec])
+    walk([cond for _, _, cond in engine._GENERIC_SKIPS])
+    return sorted(found)
+
+
+def _template_patterns() -> list[str]:
+    return _condition_values(("title", "text", "html", "domain", "source"),
+                             ("all", "any", "not"))
 
 
 def test_condition_search_on_real_pages() -> None:
@@ -175,29 +184,7 @@ def test_row_sets_are_queried_from_their_deepest_common_ancestor() -> None:
 
 def _condition_selectors() -> list[str]:
     """Every ``css`` of the templates' and the skip recognisers' conditions."""
-    from darkmap.extract import engine
-
-    sels: set[str] = set()
-
-    def walk(cond: object) -> None:
-        if isinstance(cond, list):
-            for c in cond:
-                walk(c)
-        elif isinstance(cond, dict):
-            for k, v in cond.items():
-                if k == "css":
-                    sels.add(v)
-                elif k in ("all", "any", "not", "when"):
-                    walk(v)
-
-    for tpl in engine.load_templates():
-        walk(tpl.detect)
-        walk([s["when"] for s in tpl.skip])
-        walk([spec.when for spec in tpl.pages])
-        walk([sec for spec in tpl.pages for sec in spec.sections.values()
-              if isinstance(sec, dict) and "rows" in sec])
-    walk([cond for _, _, cond in engine._GENERIC_SKIPS])
-    return sorted(sels)
+    return _condition_values(("css",), ("all", "any", "not", "when"), rows=True)
 
 
 def test_condition_queries_stopping_at_the_first_match_equal_full_queries() -> None:
