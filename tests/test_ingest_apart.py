@@ -234,3 +234,35 @@ def test_a_big_file_reports_the_records_read_as_it_goes(
     assert len(counts) >= 4 and counts == sorted(set(counts))  # 70,000 rows, every 10,000
     assert counts[0] >= ingest_mod.READING_EVERY
     assert f.stored <= counts[-1] <= f.read + 1  # the rows, their quarantines, a market
+
+
+def test_a_hostile_big_csv_read_apart_stores_what_one_process_stores(
+        tmp_path: Path, big_files: list[Path]) -> None:
+    # the repeated Hansa rows with, among them, a title of 2.5 million characters (cut),
+    # a row of 5 million (over the record limit: quarantined), a stray quote, a NUL
+    # and bidi controls: what the reader quarantines, cuts and keeps must not depend
+    # on the process it ran in
+    lines = big_files[0].read_bytes().splitlines(keepends=True)
+    hostile = [
+        b'"2016-12-11 20:13:54 -0500 EST", "99000001", "' + b"A" * 2_500_000
+        + b'", "cutter", "USD 1.00", "Drugs", "China"\n',
+        b'"2016-12-11 20:13:54 -0500 EST", "99000002", "' + b"B" * 2_500_000 + b'", "'
+        + b"C" * 2_500_000 + b'", "USD 1.00", "Drugs"\n',
+        b'"2016-12-11 20:13:54 -0500 EST", "99000003", "a stray " quote", "q", "USD 2"\n',
+        '"2016-12-11 20:13:54 -0500 EST", "99000004", "nul\x00 and \u202egnp.exe", '
+        '"bidi", "USD 3.00", "Drugs", "Germany"\n'.encode(),
+    ]
+    path = tmp_path / "hansa-hostile.csv"
+    path.write_bytes(b"".join(lines[:30_000] + hostile + lines[30_000:]))
+    assert path.stat().st_size > ingest_mod._BIG_FILE
+    snaps, results = [], []
+    for jobs in (1, 2):
+        ws = Workspace.init(tmp_path / f"ws{jobs}")
+        [f] = ingest(ws, [path], jobs=jobs).files
+        snaps.append(table_snapshot(ws))
+        ws.close()
+        results.append((f.read, f.stored, f.quarantined, f.fields_cut, f.error))
+    assert results[0] == results[1]
+    read, stored, quarantined, cut, error = results[0]
+    assert read == stored + quarantined and quarantined > 0 and cut >= 1 and error is None
+    assert snaps[0] == snaps[1]
