@@ -38,6 +38,7 @@ from scipy.sparse.csgraph import connected_components
 from darkmap.chain.coinjoin import KINDS, CoinJoinFlags, detect_coinjoins
 from darkmap.chain.graph import TxArrays, id_dtype, load_arrays
 from darkmap.errors import BadInputError, NotFoundError
+from darkmap.model.arrays import distinct
 from darkmap.model.values import btc_address_key
 from darkmap.store import chain as store
 from darkmap.store.chain import MergeEdge
@@ -84,7 +85,7 @@ class ClusterResult:
     @property
     def n_clusters(self) -> int:
         """Number of clusters (singletons included)."""
-        return int(len(np.unique(self.labels))) if len(self.labels) else 0
+        return int(len(distinct(self.labels))) if len(self.labels) else 0
 
 
 def components(n: int, a: np.ndarray, b: np.ndarray, method: str = "scipy",

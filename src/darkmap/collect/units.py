@@ -22,6 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from darkmap.model.arrays import distinct
+
 __all__ = ["UnitTally", "unit_of"]
 
 _ROW_PREFIX = "row "
@@ -64,7 +66,7 @@ class UnitTally:
 
     def counts(self) -> tuple[int, Counter[str]]:
         """Units read, and how many of them ended with each outcome."""
-        rows = (np.unique(np.concatenate(self._rows)) if self._rows
+        rows = (distinct(np.concatenate(self._rows)) if self._rows
                 else np.empty(0, dtype=np.int64))
         outcomes: Counter[str] = Counter()
         read = len(rows)

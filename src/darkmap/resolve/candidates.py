@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from darkmap.model.arrays import distinct
 from darkmap.resolve.profiles import Profiles
 
 __all__ = ["MAX_GROUP", "MIGRATION_WINDOW", "BlockingPlan", "Search", "blocking_plan",
@@ -570,7 +571,7 @@ def unique_pairs(blocks: list[np.ndarray]) -> np.ndarray:
     base = int(pairs[:, 1].max()) + 1
     if pairs[:, 0].min() < 0 or base > 3_000_000_000:
         return np.unique(pairs, axis=0)
-    key = np.unique(pairs[:, 0] * base + pairs[:, 1])
+    key = distinct(pairs[:, 0] * base + pairs[:, 1])
     return np.stack([key // base, key % base], axis=1)
 
 

@@ -31,6 +31,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from darkmap.model.arrays import distinct
+
 __all__ = ["MISSING", "ClusterResult", "attracted", "correlation_clustering",
            "floored_probabilities", "pair_weights"]
 
@@ -231,7 +233,7 @@ def _neighbours(i: np.ndarray, j: np.ndarray, w: np.ndarray) -> dict[int, dict[i
         return nb
     lo, hi = np.minimum(i, j), np.maximum(i, j)
     key = lo * (int(max(hi.max(), 0)) + 1) + hi
-    if len(np.unique(key)) < len(key):  # a repeated pair: as the pairs come
+    if len(distinct(key)) < len(key):  # a repeated pair: as the pairs come
         for a, b, x in zip(i.tolist(), j.tolist(), w.tolist(), strict=True):
             nb.setdefault(a, {})[b] = x
             nb.setdefault(b, {})[a] = x

@@ -41,6 +41,7 @@ import numpy as np
 import pyarrow as pa
 
 from darkmap.chain.spark import components_frame, spark_session, sql_module
+from darkmap.model.arrays import distinct
 from darkmap.resolve.candidates import (
     MAX_GROUP,
     BlockingPlan,
@@ -244,7 +245,7 @@ def cluster_pairs_spark(spark: Any, n: int, i: np.ndarray, j: np.ndarray, p: np.
         k = t.column("kind").to_numpy()
         a = t.column("a").to_numpy()
         b = t.column("b").to_numpy()
-        nodes = np.unique(np.concatenate([a, b]))
+        nodes = distinct(np.concatenate([a, b]))
         la, lb = np.searchsorted(nodes, a), np.searchsorted(nodes, b)
         pairs = k == 0
         res = correlation_clustering(
