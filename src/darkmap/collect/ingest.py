@@ -54,6 +54,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Generator, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -106,10 +107,10 @@ __all__ = ["FILE_SECONDS_PER_MB", "MEMORY", "NOT_READ_MEDIA_TYPE", "NOT_READ_MET
 
 _HEAD = 64 * 1024
 _BIG_FILE = 8 * 1024 * 1024
-READING_EVERY = 10_000
-"""Records between two reports of a big file's progress (``ingest(reading=...)``)."""
 """Files up to this size are read whole (one read for hash, capture and sniffing head);
 bigger ones are streamed, and captured only when an importer recognises them."""
+READING_EVERY = 10_000
+"""Records between two reports of a big file's progress (``ingest(reading=...)``)."""
 _PROBLEMS_KEPT = 20  # quarantine reasons a FileResult keeps for the reader
 
 FILE_SECONDS_PER_MB = 0.5
@@ -806,7 +807,8 @@ def _ingest_big(run: _Run, recs: Iterable[Record], prov: Provenance, result: Fil
         batch.writer.autoflush = False
         close = getattr(recs, "close", None)
         if close is not None:  # a reader in a process of its own is ended now, not later
-            close()
+            with suppress(Exception):  # as when it is collected: the file's outcome stands
+                close()
     batch.files += 1
 
 
