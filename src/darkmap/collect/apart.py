@@ -27,11 +27,9 @@ the store.
 
 from __future__ import annotations
 
-import gc
 import multiprocessing as mp
 import pickle  # noqa: TID251 - only darkmap's own child's messages, as the pipe does
 import queue
-import signal
 import threading
 from collections.abc import Callable, Generator, Iterable
 from contextlib import suppress
@@ -39,6 +37,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
+from darkmap.collect.prefetch import detach_from_pipeline
 from darkmap.errors import DarkmapError
 
 __all__ = ["CHUNK_RECORDS", "QUEUED_MESSAGES", "ReaderDied", "records_apart"]
@@ -86,16 +85,9 @@ def records_apart(read: Callable[[], Iterable[Any]]) -> Generator[Any, None, obj
 
 
 def _child(read: Callable[[], Iterable[Any]], conn: Connection, parent_end: Connection) -> None:
-    """In the child: run ``read`` and send its records, then its return value or error.
-
-    The objects inherited from the pipeline are frozen out of the garbage collector
-    (constant time): its collections then walk only what the reader makes, and do not
-    write to (and so copy) the pages it shares with the pipeline.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGALRM, signal.SIG_IGN)
-    gc.freeze()
-    parent_end.close()
+    """In the child: run ``read`` and send its records, then its return value or error
+    (^C, the alarm and the inherited objects left alone: :func:`detach_from_pipeline`)."""
+    detach_from_pipeline([parent_end])
     sender = _Sender(conn)
     try:
         sender.ship(_send_records(read, sender))

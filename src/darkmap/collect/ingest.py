@@ -295,9 +295,10 @@ class _Batch:
         self.writer = RecordWriter(ws.con, autoflush=False)
         self.files = 0
         self.open = False
-        self.commit_threads = duckdb_threads(ws.con)
-        """DuckDB threads for the commit (which writes a big file's rows out in parallel:
-        the writer's statements before it run on :data:`INGEST_THREADS`)."""
+        self.threads = duckdb_threads(ws.con)
+        """The workspace's DuckDB threads, read before the run lowers them for the
+        writer's statements (:data:`INGEST_THREADS`): the commit (which writes a big
+        file's rows out in parallel) and importers of their own tables use them."""
 
     def begin(self) -> None:
         if not self.open:
@@ -313,7 +314,7 @@ class _Batch:
                 self.writer.flush()
             finally:
                 synced()
-            with threads_set(self.ws.con, self.commit_threads):
+            with threads_set(self.ws.con, self.threads):
                 commit(self.ws.con)
             self.open = False
             self.files = 0
@@ -428,8 +429,6 @@ class _Run:
     seen: set[str]
     clock: _Clock
     jobs: int = 1
-    threads: int = 1
-    """DuckDB's threads setting before the run (importers of their own tables use it)."""
     reading: Callable[[str, int], None] | None = None
     """Told a big file's source and records read so far, as it is read (see ingest)."""
 
@@ -474,14 +473,13 @@ def ingest(
     batch.max_files = batch_files
     # captures with a processed row under some importer: only the others are fresh
     # (no stored row carries them: a capture's rows commit with its processed row)
-    threads = duckdb_threads(ws.con)
     run = _Run(ws, batch, run_id, forced, done, {sha for sha, _ in done}, _Clock(), jobs,
-               threads, reading)
+               reading)
     ws.captures.durable = False  # one sync per commit instead of one fsync per file
     run.clock.install()
     # DuckDB would cache what it writes; the writer is faster on one thread than on more
     with buffer_limit(ws.con, INGEST_BUFFER_MB), \
-            threads_set(ws.con, min(threads, INGEST_THREADS)):
+            threads_set(ws.con, min(batch.threads, INGEST_THREADS)):
         try:
             # the run's row commits with its first files and its summary with its last ones
             # (a commit of its own costs a WAL sync each); a run killed before its first
@@ -653,7 +651,7 @@ def _import(run: _Run, source: str, taken: _Taken, st: os.stat_result, deadline:
         recs = _lazy(lambda: imp.read(src), result.details)
     step = run.clock.limit(deadline, seconds)
     if own_tables:
-        with threads_set(ws.con, run.threads):  # its set statements may use every thread
+        with threads_set(ws.con, batch.threads):  # its set statements may use every thread
             _ingest_big(run, recs, prov, result, fresh, step)
     elif size > _BIG_FILE:
         # its records, its processed row and their commit under a small buffer pool:

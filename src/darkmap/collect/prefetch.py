@@ -42,7 +42,8 @@ from typing import Any
 from darkmap.collect.fs_policy import Entry, open_entry, read_whole
 from darkmap.plugins import Preparer
 
-__all__ = ["WINDOW_BYTES", "WINDOW_FILES", "Ahead", "Handle", "Prefetcher", "default_jobs"]
+__all__ = ["WINDOW_BYTES", "WINDOW_FILES", "Ahead", "Handle", "Prefetcher", "default_jobs",
+           "detach_from_pipeline"]
 
 WINDOW_FILES = 8
 """Files read ahead per worker."""
@@ -93,22 +94,32 @@ def _work(fn: Callable[[bytes, str], Any], data: bytes, source: str) -> tuple[bo
         return False, f"{type(exc).__name__}: {exc}"[:300]
 
 
-def _serve(conn: Connection, others: list[Connection]) -> None:
-    """A worker's loop: run each task received on ``conn`` and send its result back.
+def detach_from_pipeline(ends: Iterable[Connection]) -> None:
+    """In a process forked from the pipeline (a worker here, a reader in
+    :mod:`darkmap.collect.apart`): leave ^C and the per-file alarm to the pipeline,
+    close the pipeline's ``ends`` of pipes (so that a child sees the end of its pipe
+    when the pipeline's closes), and leave the inherited objects to no collection.
 
-    It leaves ^C and the per-file alarm to the pipeline's process, and ends when the
-    pipeline's end of its pipe closes (the pipeline ended or died) or on ``None``. Its
-    garbage collector leaves alone the objects it inherited from that process:
-    ``gc.freeze()`` (constant time) moves them out of the collector's generations, so a
-    worker's collections walk only what it made itself, instead of the whole pipeline's
-    heap (imported libraries, templates), each walk also writing to the inherited pages
-    and so copying them.
+    ``gc.freeze()`` (constant time) moves them out of the collector's generations, so
+    the child's collections walk only what it made itself, instead of the whole
+    pipeline's heap (imported libraries, templates), each walk also writing to the
+    inherited pages and so copying them.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGALRM, signal.SIG_IGN)
     gc.freeze()
-    for other in others:  # the pipeline's ends of its pipe and the earlier workers'
-        other.close()
+    for end in ends:
+        end.close()
+
+
+def _serve(conn: Connection, others: list[Connection]) -> None:
+    """A worker's loop: run each task received on ``conn`` and send its result back.
+
+    It ends when the pipeline's end of its pipe closes (the pipeline ended or died) or
+    on ``None``; ``others`` are the pipeline's ends of its pipe and the earlier
+    workers' (:func:`detach_from_pipeline`).
+    """
+    detach_from_pipeline(others)
     while True:
         try:
             task = conn.recv()

@@ -789,8 +789,9 @@ INGEST_THREADS = 1
 """DuckDB threads while records are written (the writer's many modest statements). A
 second thread made them slower, not faster: the 1-million-row Hansa CSV took 15-17 s of
 CPU with one thread and 19.5-27 s with two, and more wall time too (docs/data-formats.md,
-"One DuckDB thread for the writer"). Importers that write their own tables with set
-statements keep the workspace's setting."""
+"A big file read in a process of its own, the writer on one DuckDB thread"). The commit
+and importers that write their own tables with set statements keep the workspace's
+setting."""
 
 
 def duckdb_threads(con: duckdb.DuckDBPyConnection) -> int:
