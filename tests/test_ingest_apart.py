@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -266,3 +267,83 @@ def test_a_hostile_big_csv_read_apart_stores_what_one_process_stores(
     read, stored, quarantined, cut, error = results[0]
     assert read == stored + quarantined and quarantined > 0 and cut >= 1 and error is None
     assert snaps[0] == snaps[1]
+
+
+KILLED_CHILD = """
+import sys, time
+from pathlib import Path
+from darkmap.collect import apart
+from darkmap.collect.ingest import ingest
+from darkmap.store import writer
+from darkmap.store.workspace import Workspace
+real = writer.RecordWriter.flush
+def flush(self):
+    real(self)
+    if self.autoflush:  # a flush of the big file's rows, inside its transaction
+        print("FLUSHED", flush=True)
+        time.sleep(60)  # the kill comes here, the reader still reading ahead
+writer.RecordWriter.flush = flush
+ws = Workspace.init(Path(sys.argv[1]))
+ingest(ws, [Path(sys.argv[2])], jobs=2)
+print("DONE", flush=True)
+"""
+
+
+def _children(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+            if int(ppid) == pid and state != "Z":
+                out.append(int(entry.name))
+    return out
+
+
+def _exited(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"  # exited, not yet reaped
+
+
+def test_an_ingest_killed_while_reading_apart_leaves_no_reader_and_reruns_clean(
+        tmp_path: Path, big_files: list[Path]) -> None:
+    csv = big_files[0]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_CHILD, str(killed), str(csv)],
+                            stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    assert proc.stdout is not None
+    first = proc.stdout.readline().strip()
+    readers = _children(proc.pid)
+    proc.send_signal(signal.SIGKILL)
+    proc.stdout.close()
+    proc.wait(timeout=60)
+    assert first == "FLUSHED" and proc.returncode == -signal.SIGKILL
+    assert len(readers) == 1  # the big file's reader, reading ahead of the flush
+    deadline = time.monotonic() + 10
+    while not _exited(readers[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    orphan = not _exited(readers[0])
+    if orphan:
+        os.kill(readers[0], signal.SIGKILL)  # not left running after the test
+    assert not orphan, "the reader outlived the pipeline it was reading for"
+
+    ws = Workspace.open(killed)
+    assert ws.con.execute("SELECT count(*) FROM processed").fetchone() == (0,)
+    assert ws.con.execute("SELECT count(*) FROM listing_observations").fetchone() == (0,)
+    again = ingest(ws, [csv], jobs=2)
+    got = table_snapshot(ws)
+    ws.close()
+    clean = Workspace.init(tmp_path / "clean")
+    ingest(clean, [csv], jobs=1)
+    want = table_snapshot(clean)
+    clean.close()
+    [f] = again.files
+    assert not f.already and f.read == f.stored + f.quarantined > 69_000
+    assert got == want
