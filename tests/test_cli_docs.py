@@ -30,3 +30,15 @@ def test_every_command_help_has_an_example() -> None:
     bare = [name for name, cmd in _commands(main, [])
             if "example" not in (cmd.help or "").lower()]
     assert not bare, f"commands whose --help has no example: {bare}"
+
+
+def test_every_example_stays_on_a_line_of_its_own() -> None:
+    # click rewraps a paragraph: two "Example:" lines in one would print as one run-on
+    # line (a "\b" line before them keeps them as written)
+    merged = []
+    for name, cmd in _commands(main, []):
+        text = cmd.get_help(click.Context(cmd, info_name=f"darkmap {name}"))
+        merged += [f"{name}: {line.strip()}" for line in text.splitlines()
+                   if line.count("Example:") > 1 or (line.count("Example:") == 1
+                                                     and not line.strip().startswith("Example:"))]
+    assert not merged, merged

@@ -94,6 +94,7 @@ def chain_cluster(workspace: Path | None, heuristics: tuple[str, ...], all_heuri
                   as_json: bool) -> None:
     """Cluster addresses into wallets; every merge is recorded with its reason.
 
+    \b
     Example: darkmap chain cluster -H multi_input -H change_one_time
     Example: darkmap chain cluster --engine spark --master spark://head:7077
     """

@@ -72,6 +72,7 @@ def export_cmd(fmt: str, out: Path, workspace: Path | None, personas: tuple[str,
     """Export the evidence in another tool's format: one of those in braces above, the
     installed exporters (docs/exports.md: what maps to what, how to open the result).
 
+    \b
     Example: darkmap export ftm -o entities.ftm.json --country GB
     Example: darkmap export gexf -o case.gexf --case case-1a2b3c4d --as ana
     """

@@ -73,6 +73,7 @@ def link_cmd(workspace: Path | None, method: str, signals: tuple[str, ...],
 
     Re-running replaces personas and links; analyst judgements always hold.
 
+    \b
     Example: darkmap link -w case-42 --without identifiers
     Example: darkmap link -w case-42 --engine spark --master spark://head:7077
     """
