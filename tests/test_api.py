@@ -20,6 +20,7 @@ import pytest
 
 import darkmap
 from darkmap import api
+from darkmap.api import ExportOptions
 from darkmap.plugins import exporters
 
 REPO = Path(__file__).resolve().parents[1]
@@ -221,6 +222,20 @@ def test_bad_arguments_raise_darkmap_errors(hansa_ws: darkmap.Workspace,
         darkmap.evaluate_linking(hansa_ws, tmp_path / "truth.json")
     with pytest.raises(KeyError):  # NotFoundError once resolve/ raises it
         darkmap.show_persona(hansa_ws, "hansa:nobody-at-all")
+
+
+def test_export_takes_the_command_s_options(hansa_ws: darkmap.Workspace, tmp_path: Path) -> None:
+    with pytest.raises(darkmap.BadInputError, match="--table"):  # as `darkmap export csv`
+        darkmap.export_evidence(hansa_ws, tmp_path / "csv", "csv")
+    counts = darkmap.export_evidence(hansa_ws, tmp_path / "csv", "csv",
+                                     ExportOptions(tables=("listings",)))
+    stored = hansa_ws.table_counts()["listings"]
+    assert counts == {"listings": stored} and stored > 0
+    lines = (tmp_path / "csv" / "listings.csv").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == stored + 1  # the header and one line a listing
+    with pytest.raises(darkmap.BadInputError, match="does not take --table"):
+        darkmap.export_evidence(hansa_ws, tmp_path / "x.json", "ftm",
+                                ExportOptions(tables=("listings",)))
 
 
 def test_targets_before_assess_says_so_and_writes_nothing(hansa_ws: darkmap.Workspace) -> None:

@@ -45,6 +45,7 @@ from darkmap.evaluate.clustering import ChainEvalReport, eval_chain
 from darkmap.evaluate.drugs import DrugEvalReport, eval_drugs
 from darkmap.evaluate.linking import LinkingReport, eval_linking
 from darkmap.evaluate.sales import SalesEvalReport, eval_sales
+from darkmap.export import ExportOptions, run_export
 from darkmap.ops import audit as _audit
 from darkmap.ops.records import Record, read_records
 from darkmap.ops.totals import operation_report as _operation_report
@@ -68,6 +69,7 @@ from darkmap.store.workspace import Workspace, table_has_rows
 __all__ = [
     "CrawlOptions",
     "CrawlReport",
+    "ExportOptions",
     "LinkOptions",
     "PathLike",
     "SalesParams",
@@ -208,8 +210,9 @@ def crawl_market(ws: Workspace, options: CrawlOptions) -> CrawlReport:
 
     Example::
 
-        rep = darkmap.crawl_market(ws, CrawlOptions("nightshade", start_url="http://...onion/",
-                                                    proxy="socks5h://127.0.0.1:9050"))
+        rep = darkmap.api.crawl_market(ws, CrawlOptions("nightshade",
+                                                        start_url="http://...onion/",
+                                                        proxy="socks5h://127.0.0.1:9050"))
     """
     rep = _crawl(ws, options)
     _audit.log(ws.con, f"crawler:{getpass.getuser()}", "crawl", rep.status,
@@ -568,21 +571,27 @@ def write_report(ws: Workspace, out: PathLike | None = None, user: str | None = 
     return _write_report(ws, Path(out) if out is not None else None, user, ops)
 
 
-def export_evidence(ws: Workspace, out: PathLike, fmt: str = "ftm") -> dict[str, int]:
+def export_evidence(ws: Workspace, out: PathLike, fmt: str = "ftm",
+                    options: ExportOptions | None = None) -> dict[str, int]:
     """Export the evidence store in another tool's format; return counts written.
 
     ``fmt`` names a registered exporter (``ftm``: FollowTheMoney entities, one JSON
-    object a line, each pointing at the capture it came from). Calls the exporter
-    registered in :func:`darkmap.plugins.exporters`.
+    object a line, each pointing at the capture it came from). ``options`` narrows the
+    export to personas or countries and sets the format's options, as ``darkmap export``'s
+    ``--persona``, ``--country``, ``--extended``, ``--table`` and ``--all`` do (``csv`` and
+    ``parquet`` need ``tables`` or ``all_tables``); an option the format does not take is
+    a :class:`~darkmap.errors.BadInputError`. Calls the exporter registered in
+    :func:`darkmap.plugins.exporters` through :func:`darkmap.export.run_export`.
 
     Example::
 
         darkmap.export_evidence(ws, "entities.ftm.json")   # {"Person": ..., ...}
+        darkmap.export_evidence(ws, "tables", "parquet", ExportOptions(all_tables=True))
     """
     found = exporters()
     if fmt not in found:
         raise BadInputError(f"unknown export format {fmt!r}; have: {', '.join(sorted(found))}")
-    return found[fmt].export(ws, Path(out))
+    return run_export(found[fmt], ws, Path(out), options)
 
 
 def run_demo_pipeline(ws: Workspace, world: PathLike | None = None,

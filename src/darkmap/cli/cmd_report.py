@@ -81,7 +81,9 @@ def prepare_demo_folder(path: Path, fresh: bool) -> None:
 
 
 @main.command("demo")
-@workspace_option
+@click.option("--workspace", "-w", type=click.Path(path_type=Path), default=None,
+              help="The demo's own folder [default: ./demo-workspace; $DARKMAP_WORKSPACE is "
+                   "not used, so an analyst's workspace is never taken for it].")
 @click.option("--seed", default=7, show_default=True, help="Simulator seed.")
 @click.option("--vendors", type=click.IntRange(min=1), default=300, show_default=True,
               help="Simulated vendor accounts.")

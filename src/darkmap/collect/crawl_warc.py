@@ -1,6 +1,6 @@
 """The crawl's WARC files (ISO 28500, WARC/1.1, one gzip member per record; ``warcio``).
 
-Each crawler process writes a new file (``<crawl>/<UTC time>-<pid>.warc.gz``) that opens
+Each crawler process writes a new file (``<crawl>/<UTC time>-<pid>-<run>.warc.gz``) that opens
 with a ``warcinfo`` record and holds, per request made: the ``request`` record (the
 ``Cookie`` value replaced by a note: the session is the analyst's secret, not evidence),
 then the ``response`` record as received, or a ``metadata`` record naming the error

@@ -65,7 +65,8 @@ class SimParams:
         self._check_sales_knobs()
 
     def _check_sales_knobs(self) -> None:
-        """The feedback and capture knobs (docs/simulator.md, "Sales knobs")."""
+        """The feedback and capture knobs (docs/simulator.md, "Knobs and defaults";
+        docs/sales.md, 5)."""
         lo, hi = self.market_feedback_rate_min, self.market_feedback_rate_max
         if (lo is None) != (hi is None):
             raise BadInputError("market_feedback_rate_min and _max are set together or not at all")
