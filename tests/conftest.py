@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,98 @@ def simulated_workspace(base: Path, seed: int, vendors: int) -> tuple[Workspace,
     ws = Workspace.init(base / "ws")
     ingest(ws, [out / "pages", out / "listings", out / "seized"])
     return ws, json.loads((out / "truth.json").read_text(encoding="utf-8"))
+
+
+# The hostile workspace (issue #18): market text built to attack what an analyst opens.
+RAW = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
+                 "\u202a-\u202e\u2066-\u2069]")
+"""Characters that must never reach a terminal, a CSV cell or the report's text."""
+FORMULA_HANDLES = ('=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)")
+EVIL = "evil\u202egnp.exe\x1b[2J\x07"
+LONG_TITLE = "Fentanyl pressed M30 blues " + "X" * 200_000
+MARKUP = '<img src=x onerror="alert(1)">'
+AGORA_VENDORS = ("+cmd|' /C calc'!A0", "evil\u202egnp.exe", "x;touch pwned #")
+"""Vendors of the Agora slice: the first two also sell on Hansa, from the same country
+(through the hostile corpus's CSV cases), so the linker scores a cross-market pair of
+each; the third holds shell syntax."""
+AGORA_FEEDBACK = f"great {MARKUP} \x1b[2J\u202eevil"
+"""Feedback text of the Agora slice's hostile rows."""
+
+
+def _hansa_field(line: bytes, index: int, value: str) -> bytes:
+    fields = line.rstrip(b"\r\n").split(b'", "')
+    fields[index] = value.replace('"', '""').encode("utf-8")
+    return b'", "'.join(fields) + b"\n"
+
+
+def _crafted_hansa(data: Path, folder: Path) -> None:
+    """300 real Hansa lines; line 5 a fentanyl listing with a 200,000-character title sold
+    by ``EVIL``; line 4 a fentanyl listing whose title and vendor are markup (both given ids of
+    their own: the hostile corpus's CSV cases hold the same lines)."""
+    lines = (data / "listings" / "hansa-2016-12.csv").read_bytes().splitlines(
+        keepends=True)[:300]
+    lines[4] = _hansa_field(_hansa_field(_hansa_field(lines[4], 1, "990001"), 2, LONG_TITLE),
+                            3, EVIL)
+    lines[3] = _hansa_field(_hansa_field(_hansa_field(lines[3], 1, "990002"), 2,
+                                         f"Fentanyl patches {MARKUP}"), 3, MARKUP)
+    folder.mkdir(parents=True)
+    (folder / "hansa-2016-12.csv").write_bytes(b"".join(lines))
+
+
+def _crafted_agora(data: Path, folder: Path) -> None:
+    """The first 200 records of a real Agora file; three of them sold by
+    ``AGORA_VENDORS`` (fentanyl, with markup and a formula in the titles) and carrying
+    ``AGORA_FEEDBACK``."""
+    with open(data / "listings" / "agora-2014" / "Ag2014-sscSynth.csv", encoding="utf-8",
+              newline="") as fh:
+        rows = [row for _, row in zip(range(200), csv.reader(fh), strict=False)]
+    head = rows[0]
+    vendor, product, feedback, origin = (head.index(c) for c in ("vendor", "product",
+                                                                  "feedback", "from"))
+    titles = (f"Fentanyl patches =cmd|' /C calc'!A0 {MARKUP}", "10g Marocco Hash",
+              "Fentanyl powder 5g")
+    for row, handle, title, country in zip(rows[5:8], AGORA_VENDORS, titles,
+                                           ("USA", "Germany", "USA"), strict=True):
+        row[vendor], row[product], row[origin] = handle, title, f" {country} "
+        row[feedback] = f" Feedbacks: 5/5 {AGORA_FEEDBACK} 3 days ago anon [0 deals] "
+    folder.mkdir(parents=True)
+    with open(folder / "Ag2014-sscSynth.csv", "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh, quoting=csv.QUOTE_ALL).writerows(rows)
+
+
+def build_hostile_workspace(base: Path, data: Path) -> Path:
+    """A workspace of hostile input in ``base / "ws"``, ingested, assessed and linked with
+    the CLI: the hostile corpus's CSV and page cases, the crafted Hansa and Agora slices."""
+    from click.testing import CliRunner
+
+    from darkmap.cli import main
+    from darkmap.simulate.hostile import cases
+
+    folders = []
+    for case in cases(data):
+        if case.name in ("csv_formula_handles", "csv_rtl_control_handles", "pages_title_200k",
+                         "pages_rtl_control_handle"):
+            folder = base / "input" / case.name
+            folder.mkdir(parents=True)
+            case.build(folder)
+            folders.append(folder)
+    assert len(folders) == 4
+    _crafted_hansa(data, base / "input" / "crafted")
+    _crafted_agora(data, base / "input" / "agora")
+    folders += [base / "input" / "crafted", base / "input" / "agora"]
+    ws = base / "ws"
+    for args in (["ingest", "-q", "--init", "--allow-unrecognised", "-w", str(ws),
+                  *map(str, folders)], ["assess", "-w", str(ws)], ["link", "-w", str(ws)]):
+        res = CliRunner().invoke(main, args, prog_name="darkmap")
+        assert res.exit_code == 0, (args, res.output, res.exception)
+    return ws
+
+
+@pytest.fixture(scope="session")
+def hostile_ws(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """The hostile workspace (:func:`build_hostile_workspace`), built once per session:
+    tests only read it (a test that writes works on a copy)."""
+    return build_hostile_workspace(tmp_path_factory.mktemp("hostile"), data_dir)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -18,6 +18,7 @@ from darkmap.cli.common import (
     workspace_option,
 )
 from darkmap.errors import BadInputError
+from darkmap.model.display import shell_arg
 from darkmap.resolve.judgements import check_request, judge, withdraw
 from darkmap.resolve.link import (
     DEFAULT_THRESHOLD,
@@ -167,7 +168,8 @@ def review_cmd(workspace: Path | None, count: int, seed: int, estimate: bool,
         ev = ", ".join(f"{k} {v:+.1f}" for k, v in q.evidence[:4])
         say(f"{short(q.a, 40)} ~ {short(q.b, 40)}  p={q.score:.3f} "
             f"{'merged' if q.merged else 'apart'}  [{short(ev, 90)}]")
-        say(f"  darkmap judge {q.a} {q.b} --same|--different")
+        # a line to paste into a shell: the ids quoted, as handles may hold ; | $( or '
+        say(f"  darkmap judge {shell_arg(q.a)} {shell_arg(q.b)} --same|--different")
 
 
 def _print_estimate(e: JudgedEstimate) -> None:

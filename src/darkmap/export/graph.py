@@ -18,7 +18,8 @@ Market text is written by the people under investigation: the XML is written by 
 library (GraphML: networkx; GEXF: the standard library's streaming ``XMLGenerator``), which
 escapes ``<``, ``&`` and quotes, and characters XML 1.0 cannot hold at all (most C0
 controls, lone surrogates, U+FFFE/U+FFFF) are written as visible escapes (``\\x07``,
-``\\ud800``).
+``\\ud800``), as are DEL and the C1 controls, which XML 1.0 holds but discourages (section
+2.2) and a terminal showing the file obeys (U+009B starts an escape sequence).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ if TYPE_CHECKING:  # networkx takes ~0.25 s to import and every ingest loads the
 
 __all__ = ["GexfExporter", "GraphmlExporter", "build_graph", "node_id", "xml_text"]
 
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_NOT_XML = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _escape(m: re.Match[str]) -> str:
@@ -51,7 +52,8 @@ def _escape(m: re.Match[str]) -> str:
 
 
 def xml_text(value: str) -> str:
-    """``value`` with every character XML 1.0 cannot hold shown as an escape."""
+    """``value`` with every character XML 1.0 cannot hold, and every control character
+    it can, shown as an escape."""
     return _NOT_XML.sub(_escape, value)
 
 

@@ -1,10 +1,12 @@
-"""Attacker-written text made safe to show (issue #18): terminal, CSV, HTML titles.
+"""Attacker-written text made safe to show (issue #18): terminal, CSV, HTML titles, shell.
 
 Market text and file names are written by the people under investigation. Shown raw, a
 control character can rewrite an analyst's terminal (``ESC [2J``, a window-title
-sequence), a right-to-left override can reverse what a line appears to say, and a cell
-beginning with ``=`` runs as a formula in a spreadsheet. These functions keep the
-information (every neutralised character is shown as a visible escape) and bound length.
+sequence), a right-to-left override can reverse what a line appears to say, a cell
+beginning with ``=`` runs as a formula in a spreadsheet, and a handle holding ``;`` or
+``|`` runs a command when a printed command line is pasted into a shell. These functions
+keep the information (every neutralised character is shown as a visible escape) and bound
+length.
 
 >>> for_display("listing\\u202elmth.exe")
 'listing\\\\u202elmth.exe'
@@ -14,13 +16,16 @@ information (every neutralised character is shown as a visible escape) and bound
 'xxxxxxx…'
 >>> csv_cell("=HYPERLINK(\\"http://x\\")")
 '\\'=HYPERLINK("http://x")'
+>>> print(shell_arg("hansa:x;reboot"), shell_arg("hansa:evil\\u202egnp"))
+'hansa:x;reboot' $'hansa:evil\\u202egnp'
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 
-__all__ = ["CSV_CELL_CHARS", "UNSAFE_CHARS", "csv_cell", "for_display"]
+__all__ = ["CSV_CELL_CHARS", "UNSAFE_CHARS", "csv_cell", "for_display", "shell_arg"]
 
 UNSAFE_CHARS = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
@@ -30,6 +35,9 @@ line/paragraph separators and the BOM."""
 _UNSAFE_OR_NEWLINE = re.compile(UNSAFE_CHARS.pattern[:-1] + "\t\n\r]")
 CSV_CELL_CHARS = 32_000
 """Longest CSV cell written (spreadsheets hold 32,767 characters per cell)."""
+_SHELL_ESCAPED = re.compile(UNSAFE_CHARS.pattern[:-1] + "\t\n\r\\\\'!]")
+"""What ``$'...'`` quoting writes as an escape: the unsafe characters, the backslash and
+quote it would read, and ``!`` (interactive bash's history expansion)."""
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
@@ -59,3 +67,25 @@ def csv_cell(value: object, max_chars: int = CSV_CELL_CHARS) -> object:
     if s.startswith(_FORMULA_START):
         s = "'" + s
     return s
+
+
+def _shell_escape(m: re.Match[str]) -> str:
+    c = m.group()
+    if c in "\\'":
+        return "\\" + c
+    if c == "\x00":  # no argument can hold NUL: the visible escape, never a cut argument
+        return "\\\\x00"
+    return f"\\x{ord(c):02x}" if ord(c) < 0x80 else f"\\u{ord(c):04x}"
+
+
+def shell_arg(text: str) -> str:
+    """``text`` as one argument of a command line printed for an analyst to paste into a
+    shell (``darkmap judge A B``): single-quoted (:func:`shlex.quote`), so ``;``, ``|``,
+    ``$(...)`` or quotes in a handle stay part of the argument and run nothing. Text with
+    control or bidi characters is written in bash/zsh ``$'...'`` quoting with the
+    characters as escapes (``\\u202e``): the line shows no hidden character and the
+    shell passes the exact text (NUL, which no argument can hold, stays the escape
+    ``\\x00``)."""
+    if not _UNSAFE_OR_NEWLINE.search(text):
+        return shlex.quote(text)
+    return "$'" + _SHELL_ESCAPED.sub(_shell_escape, text) + "'"

@@ -31,6 +31,7 @@ from darkmap.assess.fx import FxTable, load_fx
 from darkmap.chain.trace import TraceContext, TraceHit, trace
 from darkmap.chain.wallet import wallet_summary
 from darkmap.errors import BadInputError, NotFoundError
+from darkmap.model.display import for_display
 from darkmap.ops.access import acting
 from darkmap.ops.audit import log
 from darkmap.ops.records import fentanyl_marks, read_records
@@ -198,9 +199,15 @@ def build_package(ws: Space, by: str, country: str, out: Path,
                             if not k.startswith("values_"))}
 
 
+def _text(value: object) -> str:
+    """A value as HTML text: control and bidi characters of market text (handles in
+    account ids, persona labels) shown as escapes, then markup escaped."""
+    return html.escape(for_display(value))
+
+
 def _html(bundle: dict[str, Any]) -> str:
     """The package as one HTML page (every value escaped)."""
-    e = html.escape
+    e = _text
     cc = e(bundle["country"])
     head = (f"<!doctype html><meta charset=utf-8><title>darkmap package {cc}</title>"
             f"<h1>Package for {cc}</h1><p>Built by {e(bundle['built_by'])} "
@@ -240,7 +247,7 @@ def _html(bundle: dict[str, Any]) -> str:
 
 def _wallets_html(wallets: list[dict[str, Any]]) -> list[str]:
     """A persona's wallets and cash-out points as HTML list items (escaped)."""
-    e = html.escape
+    e = _text
     if not wallets:
         return []
     parts = ["<p>Wallets</p><ul>"]

@@ -15,6 +15,7 @@ from typing import Any
 
 import darkmap.api as api
 from darkmap.errors import NotFoundError, WorkspaceStateError
+from darkmap.model.display import for_display
 from darkmap.ops.deconflict import notices
 from darkmap.ops.records import Record
 from darkmap.store import web as store
@@ -179,9 +180,16 @@ def cases_page(ops: Space, user: UserRow, kind: str | None = None) -> dict[str, 
     return {"kind": kind, "records": [_record(r) for r in recs]}
 
 
+GRAPH_LABEL_CHARS = 120
+"""Longest node label of the link chart."""
+
+
 def _node(kind: str, ref: str, label: str | None = None) -> dict[str, Any]:
-    """A graph node."""
-    return {"data": {"id": f"{kind}:{ref}", "kind": kind, "label": label or ref}}
+    """A graph node: its id exact (the chart expands it by id), its label, drawn on a
+    canvas where a right-to-left override would reorder it, with control and bidi
+    characters shown as escapes and cut."""
+    return {"data": {"id": f"{kind}:{ref}", "kind": kind,
+                     "label": for_display(label or ref, max_chars=GRAPH_LABEL_CHARS)}}
 
 
 def _edge(a: str, b: str, kind: str) -> dict[str, Any]:

@@ -24,8 +24,15 @@
 
   function say(text) { if (status) { status.textContent = text; } }
 
+  // a node id as the status line shows it: ids hold market handles, and a right-to-left
+  // override or control character in one is shown as an escape (as the server does)
+  function shown(id) {
+    return String(id).replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g,
+      function (c) { return "\\u" + ("000" + c.charCodeAt(0).toString(16)).slice(-4); });
+  }
+
   function expand(id) {
-    say("expanding " + id + "…");
+    say("expanding " + shown(id) + "…");
     return fetch("/api/graph/expand?node=" + encodeURIComponent(id), { credentials: "same-origin" })
       .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); })
       .then(function (data) {
@@ -37,7 +44,7 @@
         say(cy.nodes().length + " nodes, " + cy.edges().length + " edges");
         box.setAttribute("data-expanded", String(cy.nodes(".expanded").length));
       })
-      .catch(function (err) { say("could not expand " + id + ": " + err.message); });
+      .catch(function (err) { say("could not expand " + shown(id) + ": " + err.message); });
   }
 
   function applyFilters() {
@@ -97,6 +104,6 @@
   document.getElementById("export-graphml").addEventListener("click", function () {
     download(new Blob([graphml()], { type: "application/xml" }), "darkmap-graph.graphml");
   });
-  var start = box.getAttribute("data-node");
-  if (start) { expand(start); }
+  var start = box.getAttribute("data-node");  // URL-encoded: the exact id, no raw character
+  if (start) { expand(decodeURIComponent(start)); }
 }());
