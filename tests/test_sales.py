@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 import darkmap
+from darkmap.assess import sales as sales_mod
 from darkmap.assess.customers import chao1, collision_curve, estimate_customers
 from darkmap.assess.feedback_rate import CounterPair, calibrate, counter_pairs, level_sales
 from darkmap.assess.sales import dedupe_rows
@@ -319,3 +320,20 @@ def test_partial_capture_is_extrapolated_and_levels_count(ws: Workspace) -> None
     assert rate.rate_low < 433 / 767 < rate.rate_high
     pills = rows[("mk:big", "counterfeit_pills")]
     assert pills[0] == pytest.approx(100 * rows[("mk:big", "orders")][0], rel=0.02)
+
+
+def test_quantiles_are_numpys_percentile_bit_for_bit() -> None:
+    # the estimate and its interval come from the order statistics and the interpolation
+    # np.percentile uses, with the positions prepared once per sample size: the stored
+    # figures must not move by one bit
+    rng = np.random.default_rng(7)
+    for trial in range(3000):
+        n = int(rng.choice([1, 2, 3, 5, 10, 19, 20, 21, 199, 2000, 2001]))
+        x = [rng.normal(size=n) * 1e3, rng.lognormal(size=n), rng.integers(0, 50, size=n),
+             rng.poisson(2.0, size=n), np.round(rng.gamma(2.0, 3.0, size=n), 1),
+             np.zeros(n)][trial % 6]
+        lo, mid, hi = np.percentile(x, sales_mod._Q)
+        want = np.array([mid, lo, hi], dtype=np.float64)
+        assert np.array(sales_mod._q(x), dtype=np.float64).tobytes() == want.tobytes(), (n, x)
+    with_nan = np.array([1.0, np.nan, 3.0])
+    assert all(np.isnan(v) for v in sales_mod._q(with_nan))

@@ -29,7 +29,7 @@ from functools import lru_cache
 
 from darkmap.model.countries import country_aliases, country_code
 
-__all__ = ["Jurisdiction", "country_code", "detect_language", "infer_jurisdiction",
+__all__ = ["Jurisdiction", "TextMemo", "country_code", "detect_language", "infer_jurisdiction",
            "parcel_countries", "shipping_countries"]
 
 BUDGETS = {"ships_from": 4.0, "shipping_phrase": 3.0, "parcel": 1.5, "language": 1.5,
@@ -158,21 +158,64 @@ def detect_language(text: str | None) -> str | None:
     return best if n >= 3 and n >= 1.5 * second else None
 
 
+class TextMemo:
+    """What each text says (shipping countries, parcel countries, language), worked out
+    once per text for a run over many vendors.
+
+    The same texts come back: every account's texts are read again for its persona, and
+    a vendor repeats one description on many listings. The findings are pure functions
+    of the text, so a remembered one is the one that would be worked out again."""
+
+    def __init__(self) -> None:
+        self._ship: dict[str, list[str]] = {}
+        self._parcel: dict[str, list[str]] = {}
+        self._lang: dict[str, str | None] = {}
+
+    def shipping(self, text: str | None) -> list[str]:
+        """:func:`shipping_countries` of ``text``."""
+        if not text:
+            return []
+        got = self._ship.get(text)
+        if got is None:
+            got = self._ship[text] = shipping_countries(text)
+        return got
+
+    def parcel(self, text: str | None) -> list[str]:
+        """:func:`parcel_countries` of ``text``."""
+        if not text:
+            return []
+        got = self._parcel.get(text)
+        if got is None:
+            got = self._parcel[text] = parcel_countries(text)
+        return got
+
+    def language(self, text: str | None) -> str | None:
+        """:func:`detect_language` of ``text``."""
+        if not text:
+            return None
+        if text not in self._lang:
+            self._lang[text] = detect_language(text)
+        return self._lang[text]
+
+
 def infer_jurisdiction(ships_from: list[str | None], texts: list[str | None],
-                       currencies: list[str | None], feedback: list[str | None]) -> Jurisdiction:
-    """Combine the evidence of one vendor (account or persona) into a country."""
+                       currencies: list[str | None], feedback: list[str | None],
+                       memo: TextMemo | None = None) -> Jurisdiction:
+    """Combine the evidence of one vendor (account or persona) into a country
+    (``memo``: the findings of texts already read in this run)."""
+    memo = memo or TextMemo()
     obs: dict[str, list[tuple[str, str]]] = defaultdict(list)  # kind -> [(country, raw)]
     for s in ships_from:
         c = country_code(s)
         if c:
             obs["ships_from"].append((c, s or ""))
     for t in texts:
-        for c in shipping_countries(t):
+        for c in memo.shipping(t):
             obs["shipping_phrase"].append((c, (t or "")[:80]))
     for f in feedback:
-        for c in parcel_countries(f):
+        for c in memo.parcel(f):
             obs["parcel"].append((c, (f or "")[:80]))
-    langs = Counter(lang for lang in (detect_language(t) for t in texts) if lang)
+    langs = Counter(lang for lang in (memo.language(t) for t in texts) if lang)
     for cur in currencies:
         c = CURRENCY_COUNTRIES.get((cur or "").upper())
         if c:

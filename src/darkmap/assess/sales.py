@@ -47,6 +47,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from statistics import median
 from typing import Any, TypedDict
 
@@ -421,9 +422,48 @@ class _Out:
 
 
 def _q(draws: np.ndarray) -> tuple[float, float, float]:
-    """(estimate, low, high): median and the central COVERAGE interval of ``draws``."""
-    lo, mid, hi = np.percentile(draws, _Q)
+    """(estimate, low, high): median and the central COVERAGE interval of ``draws``.
+
+    The same numbers as ``np.percentile(draws, _Q)`` (its default, linear method), bit
+    for bit (tested): the order statistics it reads, by one partition, and its
+    interpolation, with the positions and weights worked out once per sample size.
+    ``np.percentile`` spent about 0.1 ms a call on that preparation, and an assessment
+    calls it some ten times per account and persona (26 s of a 100,000-listing one)."""
+    n = draws.shape[0]
+    if n == 0:
+        lo, mid, hi = np.percentile(draws, _Q)  # its warning and NaNs
+        return float(mid), float(lo), float(hi)
+    prev, nxt, gamma, kth = _q_plan(n)
+    part = np.partition(draws, kth)
+    if part.dtype.kind == "f" and np.isnan(part[-1]):  # a NaN sorts last: percentile's NaNs
+        lo, mid, hi = np.percentile(draws, _Q)
+        return float(mid), float(lo), float(hi)
+    a, b = part[prev], part[nxt]
+    diff = b - a
+    out = np.add(a, diff * gamma)
+    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5, casting="unsafe",
+                dtype=type(out.dtype))
+    lo, mid, hi = out
     return float(mid), float(lo), float(hi)
+
+
+@lru_cache(maxsize=64)
+def _q_plan(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For a sample of ``n``: the positions below and above each of :data:`_Q` in the
+    sorted sample, the interpolation weights, and the positions to partition at, as
+    ``np.percentile`` computes them (``(n - 1) * q / 100``, clipped to the ends)."""
+    virtual = (n - 1) * np.true_divide(_Q, 100)
+    prev = np.floor(virtual)
+    nxt = prev + 1
+    above, below = virtual >= n - 1, virtual < 0
+    prev[above] = nxt[above] = -1
+    prev[below] = nxt[below] = 0
+    prev_i, nxt_i = prev.astype(np.intp), nxt.astype(np.intp)
+    gamma = np.asanyarray(virtual - prev_i, dtype=virtual.dtype)
+    kth = np.unique(np.concatenate(([0, -1], prev_i, nxt_i)))
+    for arr in (prev_i, nxt_i, gamma, kth):
+        arr.flags.writeable = False  # shared by every call of this size
+    return prev_i, nxt_i, gamma, kth
 
 
 def _rng(seed: int, key: str) -> np.random.Generator:
@@ -668,7 +708,7 @@ def _emit(out: _Out, kind: str, eid: str, accs: list[_Acct], d: _Draws, ctx: _Ct
     for m, v in sorted(d.units.items()):
         out.estimates.append(_est_row(kind, eid, m, "all", _q(v), None, basis,
                                       {"listings_without_pack": d.no_pack}, now))
-    _monthly(out, kind, eid, accs, d, ctx)
+    _monthly(out, kind, eid, accs, d, ctx, (est, lo, hi))
 
 
 def _rate_ev(r: MarketRate) -> dict[str, Any]:
@@ -677,11 +717,19 @@ def _rate_ev(r: MarketRate) -> dict[str, Any]:
             "source": r.source, "accounts_with_counters": r.n_accounts}
 
 
-def _monthly(out: _Out, kind: str, eid: str, accs: list[_Acct], d: _Draws, ctx: _Ctx) -> None:
+def _monthly(out: _Out, kind: str, eid: str, accs: list[_Acct], d: _Draws, ctx: _Ctx,
+             orders: tuple[float, float, float]) -> None:
     """``sales_monthly`` rows (orders, revenue), and monthly estimates of the units a
-    persona sold (pills, counterfeit and fentanyl-risk pills, grams)."""
-    est, lo, hi = _q(d.orders)
+    persona sold (pills, counterfeit and fentanyl-risk pills, grams).
+
+    ``orders`` is :func:`_q` of ``d.orders``, and each measure's quantiles are taken once,
+    not once a month: a month's figure is the whole's times the month's share (a persona
+    of 40 months and 4 measures took 160 percentiles of the same draws)."""
+    est, lo, hi = orders
     n_dated = sum(sum(a.by_month.values()) for a in accs)
+    measures = {} if kind != "persona" else {
+        m: _q(v) for m in _MONTHLY_MEASURES
+        if (v := d.units.get(m)) is not None and v.any()}
     for mon, share in sorted(d.months.items()):
         fb = sum(a.by_month.get(mon, 0) for a in accs)
         val = [sum(a.value.get(mon, [0.0, 0.0, 0.0])[i] for a in accs) for i in range(3)]
@@ -693,14 +741,8 @@ def _monthly(out: _Out, kind: str, eid: str, accs: list[_Acct], d: _Draws, ctx: 
             val[1] * (lo / n_dated) if val[0] and n_dated else None,
             val[2] * (hi / n_dated) if val[0] and n_dated else None,
             buyers, METHOD, ctx.now))
-        if kind != "persona":
-            continue
         period = f"{mon:%Y-%m}"
-        for m in _MONTHLY_MEASURES:
-            v = d.units.get(m)
-            if v is None or not v.any():
-                continue
-            q = _q(v)
+        for m, q in measures.items():
             out.estimates.append(_est_row(kind, eid, m, period,
                                           (q[0] * share, q[1] * share, q[2] * share), None,
                                           "monthly share of dated feedback", None, ctx.now))

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, TypedDict
 
 from darkmap.assess.fx import load_fx
-from darkmap.assess.jurisdiction import infer_jurisdiction
+from darkmap.assess.jurisdiction import TextMemo, infer_jurisdiction
 from darkmap.assess.lexicon import load_lexicon
 from darkmap.assess.listing import METHOD, Assessment, assess_listing
 from darkmap.assess.sales import SalesCounts, SalesParams, compute_sales
@@ -149,18 +149,23 @@ def compute_jurisdictions(ws: Workspace, now: datetime | None = None) -> Jurisdi
     now = now or utcnow()
     pmap = persona_map(ws.con)
     ev = _vendor_evidence(ws)
+    # in a fixed order (a set's order changes from one process to the next): evidence of
+    # equal weight is listed, and a tie between countries broken, the same way every run
+    accounts = sorted(set(ev) | set(pmap))
     groups: dict[str, list[str]] = defaultdict(list)
-    for aid in set(ev) | set(pmap):
+    for aid in accounts:
         groups[pmap.get(aid, aid)].append(aid)
-    entities = [("account", a, [a]) for a in set(ev) | set(pmap)] + [
+    entities = [("account", a, [a]) for a in accounts] + [
         ("persona", p, accs) for p, accs in groups.items()]
     rows = []
+    memo = TextMemo()  # each text read once, for its account and again for its persona
     for kind, eid, accs in entities:
         merged: dict[str, list[Any]] = defaultdict(list)
         for a in accs:
             for k, v in ev.get(a, {}).items():
                 merged[k].extend(v)
-        j = infer_jurisdiction(merged["ships"], merged["texts"], merged["cur"], merged["fb"])
+        j = infer_jurisdiction(merged["ships"], merged["texts"], merged["cur"], merged["fb"],
+                               memo)
         rows.append(JurisdictionRow(kind, eid, j.country, j.confidence,
                                     json.dumps(j.evidence[:20]), JURISDICTION_METHOD, now))
     return {"jurisdictions": store.replace_jurisdictions(ws.con, rows)}
