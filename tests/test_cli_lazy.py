@@ -254,3 +254,39 @@ def test_an_arrow_scan_reads_the_same_without_pyarrow_dataset(ws: Workspace) -> 
     import pyarrow.dataset as ds
 
     assert query_arrow(ws.con, sql, ds.dataset(rows)) == [(6, 3)]  # type: ignore[arg-type]
+
+
+def test_the_sql_dump_reader_compiles_no_pattern_when_imported() -> None:
+    """Choosing any file's importer imports the SQL dump reader: its patterns are
+    compiled on first use (``darkmap.model.patterns``), and one used works as compiled."""
+    code = ("import re, sys\n"
+            "import darkmap.importers.sqldump as s\n"
+            "from darkmap.model.patterns import _LazyPattern\n"
+            "values = [v for x in vars(s).values()\n"
+            "          for v in (x.values() if isinstance(x, dict) else [x])]\n"
+            "lazy = [v for v in values if isinstance(v, _LazyPattern)]\n"
+            "eager = [v for v in values if isinstance(v, re.Pattern)]\n"
+            "compiled = [v for v in lazy if v._compiled is not None]\n"
+            "print(len(lazy), len(eager), len(compiled))\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(SRC), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True, timeout=120)
+    lazy, eager, compiled = map(int, out.stdout.split())
+    assert lazy >= 20 and eager == 0 and compiled == 0, out.stdout
+
+
+def test_a_lazy_pattern_is_the_pattern_it_stands_for() -> None:
+    import re
+
+    from darkmap.model.patterns import lazy_compile
+
+    source, flags = r"(?P<word>[a-z]+)\s*+", re.I
+    lazy, real = lazy_compile(source, flags), re.compile(source, flags)
+    text = "Abc  def\nGHI"
+    assert lazy.pattern == source and lazy.flags == real.flags
+    assert lazy.match(text, 5) is not None and lazy.match(text, 5).group("word") == "def"
+    assert lazy.findall(text) == real.findall(text)
+    assert lazy.sub(r"<\g<word>>", text) == real.sub(r"<\g<word>>", text)
+    assert [m.span() for m in lazy.finditer(text)] == [m.span() for m in real.finditer(text)]
+    assert lazy.groupindex == real.groupindex and lazy.split(text) == real.split(text)
