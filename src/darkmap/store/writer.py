@@ -245,6 +245,10 @@ class RecordWriter:
         self._ids: dict[str, Fingerprints] = defaultdict(Fingerprints)
         # every key stored in an unkeyed entity table, loaded once (see _insert_unkeyed_entity)
         self._keys: dict[str, Fingerprints] = {}
+        # key columns this writer inserted into a table with no key stored before, not yet
+        # in _keys: hashed when a later flush of the table needs them (a file of one
+        # flush never does)
+        self._unhashed: dict[str, list[pa.Table]] = defaultdict(list)
         # the fingerprints of the pgp_keys rows in the buffer (see _pgp)
         self._pgp_buffered: set[str] = set()
 
@@ -356,6 +360,7 @@ class RecordWriter:
         self._untracked.clear()
         self._ids.clear()
         self._keys.clear()
+        self._unhashed.clear()
         self.fresh.clear()
 
     def _insert_keyless(self, table: str, tbl: pa.Table) -> None:
@@ -413,7 +418,10 @@ class RecordWriter:
 
         The stored keys are found by joining ``tbl`` with the table (DuckDB builds its
         hash table on the smaller side, so a flush costs one scan of the key column and
-        memory for the flush only).
+        memory for the flush only). With :attr:`remember_stored`, they are this writer's
+        fingerprints of the keys (:func:`_key_halves`); while a table holds no key (a new
+        workspace), its rows go in as they are and their keys are hashed when a later
+        flush of the table asks (a file written in one flush never does).
         """
         key = _COLUMNS[table][0]
         tbl = _first_of_each(tbl, key)
@@ -432,6 +440,13 @@ class RecordWriter:
             known = self._keys[table] = Fingerprints()
             if self._stored_rows(table):
                 known.add(*_key_halves(self.con, f"SELECT {{f}} FROM {table}", key))
+        for keys in self._unhashed.pop(table, ()):
+            known.add(*_key_halves(self.con, f"SELECT {{f}} FROM {ARROW_ROWS}", key, keys))
+        if not len(known):  # no key stored: every row goes in, its key hashed when needed
+            if tbl.num_rows:
+                insert_arrow(self.con, table, tbl, _COLUMNS[table])
+                self._unhashed[table].append(tbl.select([key]))
+            return
         hi, lo = _key_halves(self.con, f"SELECT {{f}} FROM {ARROW_ROWS}", key, tbl)
         stored = known.contains(hi, lo)
         if stored.any():
