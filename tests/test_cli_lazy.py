@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -223,8 +224,17 @@ def test_unimportable_refuses_inside_the_block_only(tmp_path: Path,
 
     with unimportable("dm_unimportable_probe.sub"):
         with pytest.raises(ModuleNotFoundError, match="deferred"):
-            import dm_unimportable_probe.sub  # noqa: F401 - refused
+            import dm_unimportable_probe.sub  # refused
         import dm_unimportable_probe.other as sibling  # a sibling is not refused
+        elsewhere: list[object] = []  # another thread is not refused
+        thread = threading.Thread(target=lambda: elsewhere.append(
+            __import__("dm_unimportable_probe.sub")))
+        thread.start()
+        thread.join()
+        assert elsewhere and "dm_unimportable_probe.sub" in sys.modules
+        del sys.modules["dm_unimportable_probe.sub"]
+        with pytest.raises(ModuleNotFoundError, match="deferred"):
+            import dm_unimportable_probe.sub  # noqa: F401 - still refused here
     assert sibling and deferred() == before
     import dm_unimportable_probe.sub as sub  # importable again after the block
     assert sub
