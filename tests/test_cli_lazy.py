@@ -10,11 +10,14 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import click
+import pytest
 
 from darkmap.cli import COMMANDS, main
+from darkmap.store.workspace import Workspace
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 HEAVY = ("scipy", "sklearn", "psycopg", "jinja2", "rich", "pyarrow", "numpy", "duckdb",
@@ -171,6 +174,129 @@ def test_ingesting_a_csv_loads_only_what_reads_it(tmp_path: Path, data_dir: Path
             "darkmap.importers.pages", "darkmap.importers.blockchain"} <= loaded  # all sniffed
     unwanted = {"darkmap.export", "darkmap.extract.engine", "darkmap.store.chain",
                 "darkmap.importers.bitcoin_batch", "warcio", "selectolax", "rich", "pandas",
-                "scipy", "sklearn"}
+                "scipy", "sklearn",
+                "pyarrow.dataset"}  # DuckDB's Arrow scans may not import it (arrow_scan)
     assert not sorted(m for m in loaded if m in unwanted or m.split(".")[0] in unwanted
                       or m.startswith("darkmap.export.")), "loaded more than the CSV needs"
+
+
+def test_ingest_imports_numpy_with_one_blas_thread(tmp_path: Path, data_dir: Path) -> None:
+    """``darkmap ingest`` does no linear algebra: numpy's OpenBLAS runs one thread (no
+    thread per core spinning at the import), and the environment is left as it was."""
+    csv = data_dir / "listings" / "hansa-2016-12.csv"
+    code = ("import json, os, sys, atexit\n"
+            "from darkmap.cli import run\n"
+            "def report():\n"
+            "    from threadpoolctl import threadpool_info\n"
+            "    blas = [i['num_threads'] for i in threadpool_info()\n"
+            "            if i.get('internal_api') == 'openblas']\n"
+            "    sys.stderr.write('\\nBLAS ' + json.dumps(\n"
+            "        [blas, os.environ.get('OPENBLAS_NUM_THREADS')]))\n"
+            "atexit.register(report)\n"
+            f"sys.argv = ['darkmap', 'ingest', '--init', '-q', '-w', {str(tmp_path / 'ws')!r},"
+            f" {str(csv)!r}]\n"
+            "run()\n")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(SRC), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=False, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    blas, variable = json.loads(out.stderr.rsplit("BLAS ", 1)[1])
+    assert blas and set(blas) == {1}, blas
+    assert variable is None
+
+
+def test_unimportable_refuses_inside_the_block_only(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """:func:`unimportable` refuses a module and its submodules (not its parent) inside
+    the block, lifts only what it deferred, and leaves a loaded module alone."""
+    from darkmap.deferred_imports import defer_import, deferred, unimportable
+
+    pkg = tmp_path / "dm_unimportable_probe"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub.py").write_text("")
+    (pkg / "other.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = deferred()
+    import dm_unimportable_probe  # the parent stays importable
+
+    with unimportable("dm_unimportable_probe.sub"):
+        with pytest.raises(ModuleNotFoundError, match="deferred"):
+            import dm_unimportable_probe.sub  # refused
+        import dm_unimportable_probe.other as sibling  # a sibling is not refused
+        elsewhere: list[object] = []  # another thread is not refused
+        thread = threading.Thread(target=lambda: elsewhere.append(
+            __import__("dm_unimportable_probe.sub")))
+        thread.start()
+        thread.join()
+        assert elsewhere and "dm_unimportable_probe.sub" in sys.modules
+        del sys.modules["dm_unimportable_probe.sub"]
+        with pytest.raises(ModuleNotFoundError, match="deferred"):
+            import dm_unimportable_probe.sub  # noqa: F401 - still refused here
+    assert sibling and deferred() == before
+    import dm_unimportable_probe.sub as sub  # importable again after the block
+    assert sub
+
+    defer_import("dm_unimportable_probe_x")
+    try:
+        with unimportable("dm_unimportable_probe_x"):
+            pass
+        assert "dm_unimportable_probe_x" in deferred()  # deferred before: still deferred
+    finally:
+        from darkmap.deferred_imports import allow_import
+        allow_import("dm_unimportable_probe_x")
+    with unimportable("dm_unimportable_probe.sub"):  # loaded: nothing refused
+        assert deferred() == before
+
+
+def test_an_arrow_scan_reads_the_same_without_pyarrow_dataset(ws: Workspace) -> None:
+    """The writer's Arrow scans refuse ``pyarrow.dataset`` to DuckDB (``arrow_scan``):
+    they read the rows, and a ``Dataset`` still scans once the module is loaded."""
+    import pyarrow as pa
+
+    from darkmap.store.writer import query_arrow
+
+    rows = pa.table({"a": [1, 2, 3]})
+    sql = "SELECT sum(a), count(*) FROM _darkmap_writer_rows"
+    assert query_arrow(ws.con, sql, rows) == [(6, 3)]
+    import pyarrow.dataset as ds
+
+    assert query_arrow(ws.con, sql, ds.dataset(rows)) == [(6, 3)]  # type: ignore[arg-type]
+
+
+def test_the_sql_dump_reader_compiles_no_pattern_when_imported() -> None:
+    """Choosing any file's importer imports the SQL dump reader: its patterns are
+    compiled on first use (``darkmap.model.patterns``), and one used works as compiled."""
+    code = ("import re, sys\n"
+            "import darkmap.importers.sqldump as s\n"
+            "from darkmap.model.patterns import _LazyPattern\n"
+            "values = [v for x in vars(s).values()\n"
+            "          for v in (x.values() if isinstance(x, dict) else [x])]\n"
+            "lazy = [v for v in values if isinstance(v, _LazyPattern)]\n"
+            "eager = [v for v in values if isinstance(v, re.Pattern)]\n"
+            "compiled = [v for v in lazy if v._compiled is not None]\n"
+            "print(len(lazy), len(eager), len(compiled))\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(SRC), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True, timeout=120)
+    lazy, eager, compiled = map(int, out.stdout.split())
+    assert lazy >= 20 and eager == 0 and compiled == 0, out.stdout
+
+
+def test_a_lazy_pattern_is_the_pattern_it_stands_for() -> None:
+    import re
+
+    from darkmap.model.patterns import lazy_compile
+
+    source, flags = r"(?P<word>[a-z]+)\s*+", re.I
+    lazy, real = lazy_compile(source, flags), re.compile(source, flags)
+    text = "Abc  def\nGHI"
+    assert lazy.pattern == source and lazy.flags == real.flags
+    assert lazy.match(text, 5) is not None and lazy.match(text, 5).group("word") == "def"
+    assert lazy.findall(text) == real.findall(text)
+    assert lazy.sub(r"<\g<word>>", text) == real.sub(r"<\g<word>>", text)
+    assert [m.span() for m in lazy.finditer(text)] == [m.span() for m in real.finditer(text)]
+    assert lazy.groupindex == real.groupindex and lazy.split(text) == real.split(text)

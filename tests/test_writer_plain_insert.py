@@ -171,3 +171,24 @@ def test_a_key_buffered_once_stores_what_a_row_per_key_record_stores(
     assert seen is not None and seen[0] > 4 * keys[0]  # each key stored once, seen often
     fast.close()
     slow.close()
+
+
+def test_key_halves_are_duckdbs_md5_number_upper_and_lower(ws: Workspace) -> None:
+    """The writer cuts a key's two MD5 halves from one ``md5_number`` (four times faster):
+    they are what ``md5_number_upper`` / ``md5_number_lower`` return, for any text and
+    NULL, from an Arrow table and from a stored table alike."""
+    import pyarrow as pa
+
+    keys = ["hansa:1", "", "é", "\x00x", "a" * 1000, "😀 \u202e", None,
+            *(f"m{i}:{i * 7919}" for i in range(2000))]
+    rows = pa.table({"k": pa.array(keys, pa.string())})
+    ws.con.execute("CREATE TABLE k_test (k VARCHAR)")
+    writer_mod.insert_arrow(ws.con, "k_test", rows)
+    want = ws.con.execute(
+        "SELECT md5_number_upper(k), md5_number_lower(k) FROM k_test").fetchall()
+    got = ws.con.execute(
+        f"SELECT {writer_mod._md5_halves('k')} FROM k_test").fetchall()
+    assert got == want
+    hi, lo = writer_mod._key_halves(ws.con, f"SELECT {{f}} FROM {writer_mod.ARROW_ROWS}",
+                                    "k", rows.slice(0, 6))  # the Arrow path, no NULL
+    assert [(int(h), int(lo_)) for h, lo_ in zip(hi, lo, strict=True)] == want[:6]

@@ -20,6 +20,7 @@ import click
 
 from darkmap.cli.common import main, open_ws, open_ws_to_write, workspace_option
 from darkmap.collect.fs_policy import walk
+from darkmap.deferred_imports import import_numpy_without_blas_threads
 from darkmap.model.display import for_display
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
 
     Example: darkmap ingest -w case-42 ../shared/data/pages ../shared/data/listings
     """
+    import_numpy_without_blas_threads()  # before the pipeline imports it: no BLAS in ingest
     from darkmap.collect.ingest import ingest  # noqa: PLC0415 - see the module docstring
     from darkmap.collect.prefetch import default_jobs  # noqa: PLC0415 - see the module docstring
     from darkmap.plugins import importers  # noqa: PLC0415 - see the module docstring

@@ -27,18 +27,18 @@ the store.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import pickle  # noqa: TID251 - only darkmap's own child's messages, as the pipe does
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterable
 from contextlib import suppress
-from multiprocessing.connection import Connection
-from multiprocessing.reduction import ForkingPickler
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from darkmap.collect.prefetch import detach_from_pipeline
 from darkmap.errors import DarkmapError
+
+if TYPE_CHECKING:  # multiprocessing is imported when a file is read apart: few runs do
+    from multiprocessing.connection import Connection
 
 __all__ = ["CHUNK_RECORDS", "QUEUED_MESSAGES", "ReaderDied", "records_apart"]
 
@@ -58,6 +58,8 @@ class ReaderDied(DarkmapError):
 def records_apart(read: Callable[[], Iterable[Any]]) -> Generator[Any, None, object]:
     """The records of ``read()``, read in a forked child; returns what its generator
     returned (None for a plain iterable)."""
+    import multiprocessing as mp  # noqa: PLC0415 - see the TYPE_CHECKING import above
+
     ctx = mp.get_context("fork")  # the child inherits the importer, its mapping and plug-ins
     mine, theirs = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(read, theirs, mine), daemon=True)
@@ -129,6 +131,8 @@ class _Sender:
 
     def ship(self, message: tuple[str, Any]) -> None:
         """Queue ``message``; raises :class:`_PipelineGone` once the pipeline is gone."""
+        from multiprocessing.reduction import ForkingPickler  # noqa: PLC0415 - loaded by the parent
+
         self._put(bytes(ForkingPickler.dumps(message)))
 
     def finish(self) -> None:

@@ -29,18 +29,19 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import multiprocessing as mp
 import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from darkmap.collect.fs_policy import Entry, open_entry, read_whole
 from darkmap.plugins import Preparer
+
+if TYPE_CHECKING:  # multiprocessing is imported when a pool starts: most runs start none
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
 
 __all__ = ["WINDOW_BYTES", "WINDOW_FILES", "Ahead", "Handle", "Prefetcher", "default_jobs",
            "detach_from_pipeline"]
@@ -175,6 +176,8 @@ class _Pool:
     """
 
     def __init__(self, jobs: int) -> None:
+        import multiprocessing as mp  # noqa: PLC0415 - see the TYPE_CHECKING import above
+
         # fork: a worker starts in milliseconds with the templates already loaded; it
         # runs only the importer's pure function (never the store, never a thread's lock)
         ctx = mp.get_context("fork")
@@ -213,6 +216,8 @@ class _Pool:
             busy = [w for w in self._workers if w.task is not None]
             if not busy:
                 return
+            from multiprocessing.connection import wait  # noqa: PLC0415 - loaded by __init__
+
             ready = set(wait([w.conn for w in busy], timeout))
             for w in busy:
                 if w.conn in ready:

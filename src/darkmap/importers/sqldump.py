@@ -41,6 +41,7 @@ from darkmap.errors import BadInputError
 from darkmap.importers.capped import CappedText
 from darkmap.importers.mappings import FieldError, Mapping, MapStats, RowMapper, mappings
 from darkmap.model.limits import MAX_FIELD_CHARS, cap_text
+from darkmap.model.patterns import lazy_compile
 from darkmap.model.records import (
     CutRecord,
     MarketRecord,
@@ -79,18 +80,21 @@ _HOLD = 4 * MAX_FIELD_CHARS
 _HEAD = 1 << 16
 """Lookahead for an INSERT head (table name and column list)."""
 
+# every pattern is compiled on first use (darkmap.model.patterns): choosing the importer
+# of any file imports this module, and most files are no dump
 _KW = (r"(?:INSERT\s+(?:IGNORE\s+)?INTO\s|REPLACE\s+INTO\s|CREATE\s+TABLE\s|DROP\s+TABLE\s"
        r"|LOCK\s+TABLES\s|UNLOCK\s+TABLES|/\*!\d{5}|--\s|SET\s+[@\w]|USE\s|CREATE\s+DATABASE\s)")
-_KEYWORD_LINE = re.compile(r"[ \t]*" + _KW, re.I)
-_SPECIAL = re.compile(r"[;'\"`#]|--(?=\s)|/\*")
-_STR_STOP = {"'": re.compile(r"['\\\n]"), '"': re.compile(r"[\"\\\n]"), "`": re.compile(r"[`\n]")}
-_QSTOP = {"'": re.compile(r"['\\]"), '"': re.compile(r"[\"\\]")}
-_QFAST = {"'": re.compile(r"'((?:[^'\\]++|\\.|'')*+)'", re.S),
-          '"': re.compile(r'"((?:[^"\\]++|\\.|"")*+)"', re.S)}
-_WS = re.compile(r"\s*+")
-_SPACES = re.compile(r"[ \t\r]*+")
-_BLANK = re.compile(r"(?:\s++|;)+")
-_BARE = re.compile(r"""
+_KEYWORD_LINE = lazy_compile(r"[ \t]*" + _KW, re.I)
+_SPECIAL = lazy_compile(r"[;'\"`#]|--(?=\s)|/\*")
+_STR_STOP = {"'": lazy_compile(r"['\\\n]"), '"': lazy_compile(r"[\"\\\n]"),
+             "`": lazy_compile(r"[`\n]")}
+_QSTOP = {"'": lazy_compile(r"['\\]"), '"': lazy_compile(r"[\"\\]")}
+_QFAST = {"'": lazy_compile(r"'((?:[^'\\]++|\\.|'')*+)'", re.S),
+          '"': lazy_compile(r'"((?:[^"\\]++|\\.|"")*+)"', re.S)}
+_WS = lazy_compile(r"\s*+")
+_SPACES = lazy_compile(r"[ \t\r]*+")
+_BLANK = lazy_compile(r"(?:\s++|;)+")
+_BARE = lazy_compile(r"""
       [xX]'(?P<hex>[0-9a-fA-F]*)'
     | 0x(?P<hex2>[0-9a-fA-F]+)
     | [bB]'(?P<bits>[01]*)'
@@ -99,13 +103,13 @@ _BARE = re.compile(r"""
     | (?P<word>[A-Za-z_]\w*)
     """, re.X)
 _FAST_VALUE = r"(?:'(?:[^'\\]++|\\.|'')*+'|NULL|-?\d++(?:\.\d++)?+(?:[eE][-+]?\d++)?+)"
-_FAST_TUPLE = re.compile(r"\(\s*+" + _FAST_VALUE + r"\s*+(?:,\s*+" + _FAST_VALUE
+_FAST_TUPLE = lazy_compile(r"\(\s*+" + _FAST_VALUE + r"\s*+(?:,\s*+" + _FAST_VALUE
                          + r"\s*+)*+\)", re.S)
-_FAST_VALUES = re.compile(f"({_FAST_VALUE})", re.S)
-_FAST_ITEM = re.compile(r"\s*+(" + _FAST_VALUE + r")\s*+([,)])", re.S)
+_FAST_VALUES = lazy_compile(f"({_FAST_VALUE})", re.S)
+_FAST_ITEM = lazy_compile(r"\s*+(" + _FAST_VALUE + r")\s*+([,)])", re.S)
 """One value of a plain tuple and what follows it: the values of a tuple ``_FAST_TUPLE``
 matches, read in one pass (its match, then a ``findall`` of them, read the text twice)."""
-_RESYNC = re.compile(
+_RESYNC = lazy_compile(
     r"\)[ \t\r\n]{0,8}[,;]?[ \t\r\n]{0,8}(?P<row>\()"
     r"|(?P<nl>\n)(?=[ \t]*" + _KW + ")"
     r"|(?P<semi>;)(?=[ \t]*(?-i:INSERT[ ]INTO|REPLACE[ ]INTO|CREATE[ ]TABLE|DROP[ ]TABLE"
@@ -113,7 +117,7 @@ _RESYNC = re.compile(
 _VALUE_START = (r"(?:'(?:[^'\\\n]|\\.){0,256}'"
                 r'|"(?:[^"\\\n]|\\.){0,256}"'
                 r"|[-+]?\d{1,40}(?:\.\d{1,40})?|NULL)")
-_ROW_START = re.compile(r"\(\s{0,8}(" + _VALUE_START + r")\s{0,8}[,)]\s{0,8}(" + _VALUE_START
+_ROW_START = lazy_compile(r"\(\s{0,8}(" + _VALUE_START + r")\s{0,8}[,)]\s{0,8}(" + _VALUE_START
                         + r")?", re.I)
 
 
@@ -218,8 +222,8 @@ class _Text:
 
 _ESC = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a", "%": "\\%",
         "_": "\\_"}
-_ESC_S = re.compile(r"\\(.)|''", re.S)
-_ESC_D = re.compile(r'\\(.)|""', re.S)
+_ESC_S = lazy_compile(r"\\(.)|''", re.S)
+_ESC_D = lazy_compile(r'\\(.)|""', re.S)
 
 
 def _esc(m: re.Match[str]) -> str:
@@ -229,7 +233,7 @@ def _esc(m: re.Match[str]) -> str:
     return _ESC.get(c, c)
 
 
-_NOT_PYTHON_ESC = re.compile(r"\\(?:[^nrt'\"\\0]|0[0-7]|\Z)")
+_NOT_PYTHON_ESC = lazy_compile(r"\\(?:[^nrt'\"\\0]|0[0-7]|\Z)")
 """A backslash that does not open an escape of a Python bytes literal meaning what it
 means to MySQL: one followed by anything but ``n r t ' " \\`` or a ``0`` that no octal
 digit follows, or at the end. Every backslash is tried, also the second of an escaped
@@ -910,11 +914,11 @@ def iter_insert_rows(sql: str, ncols: int | None = None) -> Iterator[SqlRow]:
 # ------------------------------------------------------------------------- statements
 
 _NAME = r"(?:`(?:[^`]|``)+`|[\w$]+)"
-_INSERT_RE = re.compile(
+_INSERT_RE = lazy_compile(
     rf"(?:/\*.*?\*/\s*)*(?:INSERT|REPLACE)\s+(?:(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY|IGNORE)\s+)*"
     rf"(?:INTO\s+)?(?P<name>{_NAME}(?:\s*\.\s*{_NAME})?)\s*(?:\((?P<cols>[^)]*)\)\s*)?"
     r"VALUES?\s*", re.I | re.S)
-_CREATE_RE = re.compile(
+_CREATE_RE = lazy_compile(
     rf"(?:/\*.*?\*/\s*)*CREATE\s+(?:TEMPORARY\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
     rf"(?P<name>{_NAME}(?:\s*\.\s*{_NAME})?)\s*\(", re.I | re.S)
 _NOT_COLUMNS = {"PRIMARY", "KEY", "UNIQUE", "INDEX", "CONSTRAINT", "FOREIGN", "FULLTEXT",
@@ -1163,8 +1167,8 @@ def _map_rows(group: list[SqlRow], mapper: RowMapper, cols: list[str] | None, st
 
 # ----------------------------------------------------------------------------- importer
 
-_DUMP_HINT = re.compile(r"(?:^|\n)\s*(?:--\s*MySQL dump|CREATE\s+TABLE\s|INSERT\s+INTO\s)", re.I)
-_TABLE_NAMES = re.compile(rf"(?:CREATE\s+TABLE(?:\s+IF\s+NOT\s+EXISTS)?|INSERT\s+INTO)\s+"
+_DUMP_HINT = lazy_compile(r"(?:^|\n)\s*(?:--\s*MySQL dump|CREATE\s+TABLE\s|INSERT\s+INTO\s)", re.I)
+_TABLE_NAMES = lazy_compile(rf"(?:CREATE\s+TABLE(?:\s+IF\s+NOT\s+EXISTS)?|INSERT\s+INTO)\s+"
                           rf"({_NAME}(?:\s*\.\s*{_NAME})?)", re.I)
 _MAX_NULS = 16
 """NULs a dump's first 4 KiB may hold (a stray one is damage; many, a binary file)."""
