@@ -21,6 +21,7 @@ import pytest
 import darkmap
 from darkmap import api
 from darkmap.api import ExportOptions
+from darkmap.assess import stage
 from darkmap.plugins import exporters
 
 REPO = Path(__file__).resolve().parents[1]
@@ -236,6 +237,20 @@ def test_export_takes_the_command_s_options(hansa_ws: darkmap.Workspace, tmp_pat
     with pytest.raises(darkmap.BadInputError, match="does not take --table"):
         darkmap.export_evidence(hansa_ws, tmp_path / "x.json", "ftm",
                                 ExportOptions(tables=("listings",)))
+
+
+def test_assess_says_what_it_is_doing(hansa_ws: darkmap.Workspace,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stage, "PROGRESS_EVERY", 10)
+    told: list[str] = []
+    summary = darkmap.assess_listings(hansa_ws, progress=told.append)
+    n = summary["listings_assessed"] + summary["quarantined"]
+    assert n > 20
+    assert told[0] == f"classifying {n:,} listings"
+    counts = [t for t in told if t.startswith("classifying listings:")]
+    assert counts == [f"classifying listings: {k:,} of {n:,}" for k in range(10, n + 1, 10)]
+    rest = told[1 + len(counts):]
+    assert [t.split()[0] for t in rest] == ["storing", "estimating", "inferring"]
 
 
 def test_targets_before_assess_says_so_and_writes_nothing(hansa_ws: darkmap.Workspace) -> None:

@@ -336,21 +336,23 @@ def show_persona(ws: Workspace, ref: str) -> PersonaDetail:
 # -- assess: what is sold, how much, by whom, from where ----------------------------------
 
 
-def assess_listings(ws: Workspace, params: SalesParams | None = None) -> AssessSummary:
+def assess_listings(ws: Workspace, params: SalesParams | None = None,
+                    progress: Callable[[str], None] | None = None) -> AssessSummary:
     """Classify every listing (drug class, substance, fentanyl and counterfeit-pill flags,
     dose, quantity, unit price), then estimate sales and jurisdictions.
 
     Rebuilds the assessment tables, so a rerun gives the same rows. Orders, units and
     customers get 90% intervals (docs/sales.md); ``params`` may fix the feedback rate of
     markets that show no sales counters (default: borrowed from those that do) and the
-    Monte Carlo size and seed. Returns counts by drug class. Calls
+    Monte Carlo size and seed; ``progress`` is called with each stage as it starts and
+    the listings classified so far. Returns counts by drug class. Calls
     :func:`darkmap.assess.stage.assess_workspace`.
 
     Example::
 
         darkmap.assess_listings(ws)["fentanyl_risk"]
     """
-    return assess_workspace(ws, params or SalesParams())
+    return assess_workspace(ws, params or SalesParams(), progress)
 
 
 def targets(ws: Workspace, country: str | None = None,

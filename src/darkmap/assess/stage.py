@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -58,8 +59,18 @@ class JurisdictionCounts(TypedDict):
     jurisdictions: int
 
 
-def assess_workspace(ws: Workspace, params: SalesParams = _DEFAULT_PARAMS) -> AssessSummary:
-    """Assess every listing of ``ws`` and recompute sales and jurisdictions."""
+PROGRESS_EVERY = 10_000
+"""Listings classified between two progress reports."""
+
+
+def assess_workspace(ws: Workspace, params: SalesParams = _DEFAULT_PARAMS,
+                     progress: Callable[[str], None] | None = None) -> AssessSummary:
+    """Assess every listing of ``ws`` and recompute sales and jurisdictions.
+
+    ``progress`` is called with what the run is about to do (each stage, and the
+    listings classified so far every :data:`PROGRESS_EVERY`): an assessment of 100,000
+    listings takes a minute or more."""
+    say = progress or _quiet
     t0 = time.perf_counter()
     con = ws.con
     lex, fx = load_lexicon(), load_fx(workspace=ws.path)
@@ -69,7 +80,10 @@ def assess_workspace(ws: Workspace, params: SalesParams = _DEFAULT_PARAMS) -> As
     columns: dict[str, list[Any]] = {c: [] for c in store.ASSESSMENT_COLUMNS}
     counts: dict[str, int] = defaultdict(int)
     failed: list[QuarantineRow] = []
-    for obs in rows:
+    say(f"classifying {len(rows):,} listings")
+    for k, obs in enumerate(rows, 1):
+        if k % PROGRESS_EVERY == 0:
+            say(f"classifying listings: {k:,} of {len(rows):,}")
         try:
             a = assess_listing(obs.title, obs.description, list(obs.category_path or []),
                                obs.price, obs.currency, obs.price_text, obs.observed_at,
@@ -83,12 +97,19 @@ def assess_workspace(ws: Workspace, params: SalesParams = _DEFAULT_PARAMS) -> As
         _append(columns, obs, a, now)
     elapsed = time.perf_counter() - t0
     with store.transaction(con):
+        say(f"storing {len(rows) - len(failed):,} assessments")
         store.replace_assessments(con, columns)
         if failed:
             store.replace_quarantine(con, METHOD, failed)
+        say("estimating orders, units and customers of every account and persona")
         sales = compute_sales(ws, params, fx, now)
+        say("inferring jurisdictions")
         juris = compute_jurisdictions(ws, now)
     return _summary(len(rows), len(failed), counts, elapsed, sales, juris, fx.source)
+
+
+def _quiet(_text: str) -> None:
+    """No progress wanted."""
 
 
 def _append(columns: dict[str, list[Any]], obs: LatestObservation, a: Assessment,

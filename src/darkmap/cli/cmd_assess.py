@@ -21,6 +21,7 @@ from darkmap.cli.common import (
     open_ws,
     say,
     short,
+    status_line,
     workspace_option,
 )
 from darkmap.evaluate.drugs import eval_drugs
@@ -40,8 +41,10 @@ _RATE = FiniteFloat(0.0, 1.0, min_open=True)
 @click.option("--feedback-rate-range", type=(_RATE, _RATE), default=None,
               help="Low and high of that fixed rate (its 90% range).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No status line while assessing.")
 def assess_cmd(workspace: Path | None, feedback_rate: float | None,
-               feedback_rate_range: tuple[float, float] | None, as_json: bool) -> None:
+               feedback_rate_range: tuple[float, float] | None, as_json: bool,
+               quiet: bool) -> None:
     """Classify and normalise every listing; estimate sales and jurisdictions.
 
     Idempotent: a rerun rebuilds the same assessments.
@@ -52,7 +55,11 @@ def assess_cmd(workspace: Path | None, feedback_rate: float | None,
     params = SalesParams(feedback_rate, rng[0], rng[1])
     ws = open_ws(workspace)
     try:
-        summary = assess_workspace(ws, params)
+        if quiet or as_json:
+            summary = assess_workspace(ws, params)
+        else:
+            with status_line("assess") as stage:
+                summary = assess_workspace(ws, params, stage)
     finally:
         ws.close()
     if as_json:

@@ -15,6 +15,7 @@ from darkmap.cli.common import (
     open_ws,
     say,
     short,
+    status_line,
     workspace_option,
 )
 from darkmap.errors import BadInputError
@@ -101,25 +102,7 @@ def _link_with_status(ws: Workspace, opts: LinkOptions, engine: str,
                       master: str) -> LinkResult:
     """:func:`~darkmap.api.link` under a status line: the stage running (with its
     counts), the time in it and in the whole run; gone when the run ends."""
-    from rich.console import Console  # noqa: PLC0415 - rich only when the line is shown
-    from rich.markup import escape  # noqa: PLC0415
-    from rich.progress import (  # noqa: PLC0415
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    console = Console(stderr=True, log_path=False)
-    with Progress(SpinnerColumn(), TextColumn("[bold]link"), TimeElapsedColumn(),
-                  TextColumn("{task.description}"), console=console, transient=True) as bar:
-        task = bar.add_task("", total=None)
-
-        def stage(text: str) -> None:
-            bar.update(task, description=escape(text))
-            if console.is_terminal:  # each stage's start stays on the screen, timed
-                console.log(escape(text), highlight=False)
-
+    with status_line("link") as stage:
         return link(ws, opts, engine, master, progress=stage)
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from darkmap.store.workspace import Workspace
 
 __all__ = ["ERROR_CHARS", "DarkmapError", "FiniteFloat", "UsageLine", "checked", "emit_json",
-           "main", "open_ws", "say", "short", "workspace_option"]
+           "main", "open_ws", "say", "short", "status_line", "workspace_option"]
 
 ERROR_CHARS = 2000
 """Longest error line printed (a message quoting market text is cut, never wrapped)."""
@@ -272,6 +273,36 @@ def short(text: object, max_chars: int = 80) -> str:
 
 def _json_escape(m: re.Match[str]) -> str:
     return f"\\u{ord(m.group()):04x}"
+
+
+@contextmanager
+def status_line(label: str) -> Iterator[Callable[[str], None]]:
+    """A status line on stderr for a long command: ``label``, a spinner, the time so far
+    and what the work says it is doing (the callable yielded: give it each stage as it
+    starts). On a terminal each stage's start also stays on the screen, timed; the line
+    is gone when the block ends. Stage text passes through :func:`for_display` and
+    rich's markup escaping (it may quote market text)."""
+    from rich.console import Console  # noqa: PLC0415 - rich only when the line is shown
+    from rich.markup import escape  # noqa: PLC0415
+    from rich.progress import (  # noqa: PLC0415
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    console = Console(stderr=True, log_path=False)
+    with Progress(SpinnerColumn(), TextColumn(f"[bold]{escape(label)}"), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console, transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def stage(text: str) -> None:
+            shown = escape(for_display(text))
+            bar.update(task, description=shown)
+            if console.is_terminal:
+                console.log(shown, highlight=False)
+
+        yield stage
 
 
 def emit_json(data: Any) -> None:
