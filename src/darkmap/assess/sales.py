@@ -427,8 +427,8 @@ def _q(draws: np.ndarray) -> tuple[float, float, float]:
     The same numbers as ``np.percentile(draws, _Q)`` (its default, linear method), bit
     for bit (tested): the order statistics it reads, by one partition, and its
     interpolation, with the positions and weights worked out once per sample size.
-    ``np.percentile`` spent about 0.1 ms a call on that preparation, and an assessment
-    calls it some ten times per account and persona (26 s of a 100,000-listing one)."""
+    ``np.percentile`` took 82 µs a call, most of it that preparation, this 38 µs; an
+    assessment of 98,000 listings calls it 159,000 times."""
     n = draws.shape[0]
     if n == 0:
         lo, mid, hi = np.percentile(draws, _Q)  # its warning and NaNs
@@ -741,7 +741,7 @@ def _monthly(out: _Out, kind: str, eid: str, accs: list[_Acct], d: _Draws, ctx: 
             val[1] * (lo / n_dated) if val[0] and n_dated else None,
             val[2] * (hi / n_dated) if val[0] and n_dated else None,
             buyers, METHOD, ctx.now))
-        period = f"{mon:%Y-%m}"
+        period = f"{mon:%Y-%m}" if measures else ""
         for m, q in measures.items():
             out.estimates.append(_est_row(kind, eid, m, period,
                                           (q[0] * share, q[1] * share, q[2] * share), None,
