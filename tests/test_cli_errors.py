@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -35,6 +37,10 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (base / "mine").mkdir()
     (base / "mine" / "notes.txt").write_text("my case notes\n", encoding="utf-8")
     (base / "bad.json").write_text("{not json", encoding="utf-8")
+    (base / "junk.bin").write_bytes(b"\xff\xfe\x00 not text")
+    # the truth of another world: accounts and sales, no chain
+    (base / "other.json").write_text(
+        '{"accounts": {"m:a": {"actor": "x", "true_orders": 5}}}', encoding="utf-8")
     return base
 
 
@@ -92,12 +98,35 @@ BAD: list[tuple[str, int]] = [
     ("simulate --out {mine}", 1),
     ("eval linking --truth {bad_json} -w {ws}", 1),
     ("tags export {dir} -w {ws}", 1),
+    # found by the error audit: tracebacks before
+    ("eval chain --truth {bad_json} -w {ws}", 1),
+    ("eval chain --truth {junk} -w {ws}", 1),
+    ("chain import-etl {file} -w {ws}", 1),
+    ("chain cluster -w {ws} --engine spark --master bogus://x", 1),
+    ("importers --mapping {junk}", 1),
+    ("ingest -w {ws} --mapping {junk} {dir}", 1),
+    # ... a workspace created by a mistyped -w, a hung crawl, an empty file left behind
+    ("chain import-etl {file} -w {base}/typo", 1),
+    ("crawl nightshade -w {base}/typo --start http://x.onion/", 1),
+    ("crawl nightshade -w {ws} --timeout 0 --start http://x.onion/", 1),
+    ("export ftm -o {base}/e.json -w {ws} --persona nobody", 1),
+    # ... scores over nothing, printed as if they meant something
+    ("eval chain --truth {other} -w {ws}", 1),
+    ("eval sales --truth {other} -w {ws}", 1),
+    # ... a country that is none, taken as one
+    ("targets -w {ws} --country XX", 1),
+    ("targets -w {ws} --country germany", 1),
+    ("export ftm -o {base}/e.json -w {ws} --country ZZ", 1),
+    ("ops agency add bka --country XX --contact desk --as ana -w {ws}", 1),
+    # ... a host that is not one (uvicorn exited 3, after saying it was serving)
+    ("serve -w {ws} --host 256.1.1.1", 1),
 ]
 
 
 def _args(template: str, base: Path) -> list[str]:
     names = {"ws": base / "ws", "file": base / "a-file.txt", "dir": base / "a-folder",
-             "mine": base / "mine", "base": base, "bad_json": base / "bad.json"}
+             "mine": base / "mine", "base": base, "bad_json": base / "bad.json",
+             "junk": base / "junk.bin", "other": base / "other.json"}
     return template.format(**{k: str(v) for k, v in names.items()}).split()
 
 
@@ -120,6 +149,9 @@ def test_the_bad_invocations_change_nothing(place: Path) -> None:
     assert (place / "a-file.txt").read_text(encoding="utf-8") == "not a workspace\n"
     assert not any((place / "a-folder").iterdir())
     assert not (place / "sim").exists() and not (place / "demo").exists()
+    assert not (place / "typo").exists() and not (place / "e.json").exists()
+    with Workspace.open(place / "ws", read_only=True) as ws:
+        assert ws.con.execute("SELECT count(*) FROM ops_agencies").fetchone() == (0,)
 
 
 def test_messages_say_what_is_wrong(place: Path) -> None:
@@ -143,6 +175,31 @@ def test_messages_say_what_is_wrong(place: Path) -> None:
         f"{folder / 'report.html'}")
     assert err("demo -w {mine}").startswith(f"Error: {place / 'mine'}: folder is not empty "
                                             "and was not created by `darkmap demo`")
+    # a file given as the workspace: `darkmap init FILE` would fail too, so not offered
+    assert err("status -w {file}") == (
+        f"Error: {place / 'a-file.txt'}: not a darkmap workspace: it is a file, and a "
+        "workspace is a folder (give the folder `darkmap init` made)")
+    assert err("targets -w {ws} --country germany") == (
+        "Error: country 'germany': not an ISO 3166 two-letter code (germany is DE); give "
+        "one such as DE, GB or US")
+    assert err("eval chain --truth {bad_json} -w {ws}") == (
+        f"Error: {place / 'bad.json'}: cannot read truth file: not JSON (line 1, column 2: "
+        "Expecting property name enclosed in double quotes); give the truth.json written "
+        "by `darkmap simulate`")
+    assert err("chain import-etl {file} -w {ws}").startswith(
+        f"Error: {place / 'a-file.txt'}: not a Parquet file (")
+    assert err("chain import-etl {file} -w {base}/typo") == (
+        f"Error: {place / 'typo'}: no workspace there; create it with "
+        f"`darkmap init {place / 'typo'}` or add --init")
+    assert err("crawl nightshade -w {ws} --timeout 0 --start http://x.onion/") == (
+        "Error: --timeout must be more than 0 seconds, --backoff 0 or more")
+    assert err("chain cluster -w {ws} --engine spark --master bogus://x") == (
+        "Error: Spark master 'bogus://x': give local[N], spark://host:port, "
+        "k8s://https://host:port or yarn")
+    assert err("importers --mapping {junk}") == (
+        f"Error: {place / 'junk.bin'}: cannot read mapping: not UTF-8 text (byte 0)")
+    assert "none of them has a sales estimate in this workspace" in err(
+        "eval sales --truth {other} -w {ws}")
 
 
 def test_a_message_quoting_market_text_stays_one_safe_line(place: Path) -> None:
@@ -279,3 +336,96 @@ def test_a_full_disk_says_so(tmp_path: Path, data_dir: Path, size: str) -> None:
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: "), res.stderr
     assert lines[0].endswith("No space left on device"), lines
+
+
+# ------------------------------------------- found by the error audit: steps out of order
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line(place: Path) -> None:
+    """uvicorn printed "darkmap workbench on http://..." and then its own log line, and
+    exited 3 (a code the CLI does not use); now one line names the port, exit 1."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        res = CliRunner().invoke(main, ["serve", "-w", str(place / "ws"), "--port", str(port)])
+    assert res.exit_code == 1, res.output
+    assert res.stdout == ""  # no "workbench on ..." line for a workbench that never ran
+    assert res.stderr.strip() == (
+        f"Error: port {port} on 127.0.0.1 is in use by another program (another `darkmap "
+        "serve`?); stop it or choose another --port")
+
+
+def test_scores_need_their_steps_first(tmp_path: Path) -> None:
+    """`eval chain` before `chain cluster`, `eval sales` before `assess`: refused, naming the
+    step (they printed "precision 1.0 recall 0.0" and an empty table, exit 0); once the
+    steps ran, both score."""
+    world, ws = tmp_path / "world", tmp_path / "ws"
+    cli = CliRunner()
+
+    def run(*args: str) -> Any:
+        return cli.invoke(main, [*args, "-w", str(ws)] if args[0] != "simulate" else list(args))
+
+    assert run("simulate", "--out", str(world), "--vendors", "3", "--seed", "3").exit_code == 0
+    assert run("ingest", "-q", "--init", str(world / "pages")).exit_code == 0
+    truth = str(world / "truth.json")
+    res = run("eval", "chain", "--truth", truth)
+    assert res.exit_code == 1 and "is in this workspace's chain data" in res.stderr
+    assert "`darkmap chain load` not run" in res.stderr
+    assert run("chain", "load", str(world / "chain")).exit_code == 0
+    res = run("eval", "chain", "--truth", truth)
+    assert res.exit_code == 1 and res.stdout == ""
+    assert res.stderr.strip() == (
+        "Error: no clustering in this workspace: run `darkmap chain cluster` first (each "
+        "address would count as a wallet of its own)")
+    res = run("eval", "sales", "--truth", truth)
+    assert res.exit_code == 1 and res.stdout == ""
+    assert "(wrong truth file or workspace, or `darkmap assess` not run)" in res.stderr
+    assert run("chain", "cluster").exit_code == 0
+    assert run("assess", "-q").exit_code == 0
+    res = run("eval", "chain", "--truth", truth)
+    assert res.exit_code == 0 and res.stdout.startswith("clustering: precision "), res.stderr
+    res = run("eval", "sales", "--truth", truth)
+    assert res.exit_code == 0 and "scored 3 accounts" in res.stdout, res.output
+    # no judgement yet: no precision of 0.000 (95% 0.000-0.000), but what to do
+    assert run("link", "-q").exit_code == 0
+    res = run("review", "--estimate")
+    assert res.exit_code == 0 and "precision of merged pairs" not in res.stdout
+    assert "no precision or recall to estimate yet: judge the pairs `darkmap review` " \
+           "proposes" in res.stdout
+
+
+def test_a_package_before_link_says_what_it_lacks(tmp_path: Path, data_dir: Path) -> None:
+    """Assessed but not linked: the package was refused with "--persona needs personas"
+    (an option `package` does not have) and left an empty entities.ftm.json; now it is
+    built and says what is left out and why. Neither step run: it says that too."""
+    ws = tmp_path / "ws"
+    cli = CliRunner()
+
+    def run(*args: str) -> Any:
+        return cli.invoke(main, [*args, "-w", str(ws)])
+
+    assert run("ingest", "-q", "--init", str(data_dir / "pages" / "hansa")).exit_code == 0
+    assert run("ops", "agency", "add", "fbi", "--country", "US", "--contact", "desk",
+               "--as", "ana").exit_code == 0
+    assert run("ops", "user", "add", "ana", "--agency", "fbi", "--role", "admin",
+               "--as", "ana").exit_code == 0
+    res = run("package", "--country", "US", "--out", str(tmp_path / "p1"), "--as", "ana")
+    assert res.exit_code == 0, res.output
+    assert "0 personas" in res.stdout
+    assert "not included: personas (no jurisdiction estimates yet: run `darkmap link`, " \
+           "then `darkmap assess`)" in res.stdout
+    assert run("assess", "-q").exit_code == 0
+    res = run("package", "--country", "US", "--out", str(tmp_path / "p2"), "--as", "ana")
+    assert res.exit_code == 0, res.output
+    assert "not included: FollowTheMoney entities (the workspace has no personas yet: " \
+           "run `darkmap link`, then `darkmap assess`)" in res.stdout
+    assert sorted(p.name for p in (tmp_path / "p2").iterdir()) == ["package.html",
+                                                                   "package.json"]
+
+
+def test_an_empty_target_list_says_why(place: Path) -> None:
+    res = CliRunner().invoke(main, ["targets", "-w", str(place / "ws")])
+    assert res.exit_code == 0
+    assert res.stdout.strip() == ("no persona to rank: the workspace has no listing (ingest "
+                                  "pages first: `darkmap ingest`)")

@@ -414,7 +414,7 @@ def test_cli_status_and_audit_trail(world: Path, tmp_path: Path) -> None:
     from darkmap.cli import main
     ws_path = tmp_path / "ws"
     with market(world) as (site, proxy, _):
-        res = CliRunner().invoke(main, ["crawl", CLASSIC, "-w", str(ws_path), "--start",
+        res = CliRunner().invoke(main, ["crawl", CLASSIC, "--init", "-w", str(ws_path), "--start",
                                         f"http://{site.onion}/", "--proxy", proxy, "--rate",
                                         "0", "--max-pages", "3", "--json"])
         assert res.exit_code == 0, res.output
@@ -505,9 +505,9 @@ def _cli(ws: Path, site: MarketSite, proxy: str, *extra: str, hook: Path | None 
     code = "from darkmap.cli import main; main()"
     if hook is not None:
         code = f"exec(open({str(hook)!r}).read()); " + code
-    return [sys.executable, "-c", code, "crawl", site.market, "-w", str(ws), "--start",
-            f"http://{site.onion}/", "--proxy", proxy, "--backoff", "0.01", "--timeout", "5",
-            "--concurrency", "1", "--json", *extra]
+    return [sys.executable, "-c", code, "crawl", site.market, "--init", "-w", str(ws),
+            "--start", f"http://{site.onion}/", "--proxy", proxy, "--backoff", "0.01",
+            "--timeout", "5", "--concurrency", "1", "--json", *extra]
 
 
 def _env() -> dict[str, str]:

@@ -123,6 +123,18 @@ def _files(path: Path) -> tuple[list[Path], list[Path]]:
     return blocks, [f for f in files if f not in blocks]
 
 
+def _parquet(path: Path) -> pq.ParquetFile:
+    """``path`` opened as Parquet; a file that is not Parquet is a :class:`BadInputError`
+    naming it (checked before anything is written)."""
+    try:
+        return pq.ParquetFile(path)
+    except pa.ArrowInvalid as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BadInputError(f"{path}: not a Parquet file ({first}); give blockchain-etl "
+                            "Parquet (`darkmap chain export-etl`'s or a public "
+                            "dataset's)") from exc
+
+
 def import_etl(ws: Workspace, path: Path) -> EtlImport:
     """Load blockchain-etl Parquet (a file or a directory) into the chain tables."""
     blocks_files, tx_files = _files(path)
@@ -132,10 +144,10 @@ def import_etl(ws: Workspace, path: Path) -> EtlImport:
                       "addresses": 0}
     block_rows: list[dict[str, Any]] = []
     for f in blocks_files:
-        block_rows += _check_shape(pq.read_table(f), f, _BLOCK_FIELDS).to_pylist()
+        block_rows += _check_shape(_parquet(f).read(), f, _BLOCK_FIELDS).to_pylist()
     txids_by_block: dict[str, dict[int, str]] = {}
     for f in tx_files:
-        pf = pq.ParquetFile(f)
+        pf = _parquet(f)
         _check_shape(pf.schema_arrow.empty_table(), f, _TX_FIELDS)
         for b in pf.iter_batches(columns=["hash", "block_hash", "index"]):
             for h, bh, i in zip(*(b.column(c).to_pylist() for c in ("hash", "block_hash",
@@ -212,7 +224,7 @@ def _check_shape(tbl: pa.Table, path: Path, fields: dict[str, str]) -> pa.Table:
 
 def read_etl(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[EtlTables]:
     """The transactions of one ETL Parquet file as chain-load tables, batch by batch."""
-    pf = pq.ParquetFile(path)
+    pf = _parquet(path)
     _check_shape(pf.schema_arrow.empty_table(), path, _TX_FIELDS)
     offset = 0
     for batch in pf.iter_batches(batch_size=batch_rows):

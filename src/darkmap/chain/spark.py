@@ -97,6 +97,10 @@ def spark_session(master: str = "local[2]", app: str = "darkmap",
     overrides settings (e.g. ``spark.executor.memory``), and so does the environment
     variable ``DARKMAP_SPARK_CONF`` (``key=value`` pairs separated by ``;``), last.
     """
+    if master != "yarn" and not master.startswith(("local", "spark://", "k8s://")):
+        # what Spark itself accepts; checked before a JVM is started to say so
+        raise BadInputError(f"Spark master {master!r}: give local[N], spark://host:port, "
+                            "k8s://https://host:port or yarn")
     sql = sql_module()
     b = sql.SparkSession.builder.master(master).appName(app)
     settings = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
@@ -117,7 +121,15 @@ def spark_session(master: str = "local[2]", app: str = "darkmap",
     settings.update(env_conf())
     for k, v in settings.items():
         b = b.config(k, v)
-    return b.getOrCreate()
+    from pyspark.errors import PySparkException  # noqa: PLC0415 - imported with pyspark.sql
+
+    try:
+        return b.getOrCreate()
+    except PySparkException as exc:  # Java missing or the master not understood
+        text = str(exc).strip().splitlines() or [type(exc).__name__]
+        raise BadInputError(
+            f"Spark did not start on master {master!r}: {text[0]} (check the master URL "
+            "and that Java 17+ is installed)") from exc
 
 
 def _local_driver_mib() -> int:

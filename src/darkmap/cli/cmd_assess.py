@@ -16,6 +16,7 @@ from darkmap.cli.cmd_evaluate import eval_group
 from darkmap.cli.common import (
     FiniteFloat,
     checked,
+    country_value,
     emit_json,
     main,
     open_ws,
@@ -84,7 +85,8 @@ _CSV_FIELDS = ("rank", "persona_id", "label", "harm_score", "country", "country_
 
 @main.command("targets")
 @workspace_option
-@click.option("--country", default=None, help="Only personas operating from this ISO country.")
+@click.option("--country", default=None, callback=country_value,
+              help="Only personas operating from this ISO country.")
 @click.option("--limit", type=int, default=20, show_default=True, callback=checked(check_limit),
               help="How many rows (0 = all).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -105,6 +107,10 @@ def targets_cmd(workspace: Path | None, country: str | None, limit: int, as_json
         emit_json(rows)
     elif as_csv:
         click.echo(targets_csv(rows), nl=False)
+    elif not rows:
+        say(f"no persona the jurisdiction estimate places in {country}" if country else
+            "no persona to rank: the workspace has no listing (ingest pages first: "
+            "`darkmap ingest`)")
     else:
         _print_targets(rows)
 

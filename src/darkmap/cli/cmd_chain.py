@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import click
@@ -21,6 +20,7 @@ from darkmap.chain.trace import trace
 from darkmap.chain.wallet import wallet_summary
 from darkmap.cli.cmd_evaluate import eval_group
 from darkmap.cli.common import (
+    DarkmapError,
     emit_json,
     init_option,
     main,
@@ -32,6 +32,8 @@ from darkmap.cli.common import (
 )
 from darkmap.collect.ingest import import_tagpack, load_files
 from darkmap.evaluate.clustering import eval_chain
+from darkmap.evaluate.linking import load_truth
+from darkmap.store.workspace import table_has_rows
 
 __all__: list[str] = []
 
@@ -60,8 +62,10 @@ def chain_load(paths: tuple[Path, ...], workspace: Path | None, init: bool,
     Example: darkmap chain load -w case-42 ../shared/data/bitcoin
     """
     ws = open_ws_to_write(workspace, init)
-    results = load_files(ws, list(paths))
-    ws.close()
+    try:
+        results = load_files(ws, list(paths))
+    finally:
+        ws.close()
     if as_json:
         emit_json([dataclasses.asdict(r) for r in results])
         return
@@ -99,15 +103,17 @@ def chain_cluster(workspace: Path | None, heuristics: tuple[str, ...], all_heuri
     Example: darkmap chain cluster --engine spark --master spark://head:7077
     """
     ws = open_ws(workspace)
-    if undo:
-        if engine != "embedded":
-            raise click.UsageError("--without runs on the embedded engine only")
-        summary = undo_heuristic(ws, undo, method)
-        summary["evidence_tags"] = sync_evidence_tags(ws)
-    else:
-        chosen = HEURISTICS if all_heuristics else (heuristics or DEFAULT_HEURISTICS)
-        summary = cluster_addresses(ws, tuple(chosen), method, engine, master)
-    ws.close()
+    try:
+        if undo:
+            if engine != "embedded":
+                raise click.UsageError("--without runs on the embedded engine only")
+            summary = undo_heuristic(ws, undo, method)
+            summary["evidence_tags"] = sync_evidence_tags(ws)
+        else:
+            chosen = HEURISTICS if all_heuristics else (heuristics or DEFAULT_HEURISTICS)
+            summary = cluster_addresses(ws, tuple(chosen), method, engine, master)
+    finally:
+        ws.close()
     if as_json:
         emit_json(summary)
         return
@@ -124,8 +130,10 @@ def chain_export_etl(out_dir: Path, workspace: Path | None) -> None:
     Example: darkmap chain export-etl -w case-42 etl/
     """
     ws = open_ws(workspace, read_only=True)
-    counts = export_chain_etl(ws, out_dir)
-    ws.close()
+    try:
+        counts = export_chain_etl(ws, out_dir)
+    finally:
+        ws.close()
     say(f"wrote {counts['blocks']} blocks and {counts['transactions']} transactions "
         f"to {out_dir}")
 
@@ -133,15 +141,18 @@ def chain_export_etl(out_dir: Path, workspace: Path | None) -> None:
 @chain_group.command("import-etl")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @workspace_option
+@init_option
 @click.option("--json", "as_json", is_flag=True)
-def chain_import_etl(path: Path, workspace: Path | None, as_json: bool) -> None:
+def chain_import_etl(path: Path, workspace: Path | None, init: bool, as_json: bool) -> None:
     """Load blockchain-etl Parquet (a file or a folder: public datasets or export-etl's).
 
     Example: darkmap chain import-etl -w case-42 etl/
     """
-    ws = open_ws(workspace, create=True)
-    res = import_chain_etl(ws, path)
-    ws.close()
+    ws = open_ws_to_write(workspace, init)
+    try:
+        res = import_chain_etl(ws, path)
+    finally:
+        ws.close()
     if as_json:
         emit_json(res)
         return
@@ -161,8 +172,10 @@ def chain_explain(address: str, other: str | None, workspace: Path | None,
     Example: darkmap chain explain 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa
     """
     ws = open_ws(workspace, read_only=True)
-    out = explain_addresses(ws, address, other)
-    ws.close()
+    try:
+        out = explain_addresses(ws, address, other)
+    finally:
+        ws.close()
     if as_json:
         emit_json(out)
         return
@@ -191,9 +204,11 @@ def tags_import(files: tuple[Path, ...], workspace: Path | None, init: bool,
     Example: darkmap tags import tags/exchanges.yaml
     """
     ws = open_ws_to_write(workspace, init)
-    out = [import_tagpack(ws, f) for f in files]
-    evidence = sync_evidence_tags(ws)
-    ws.close()
+    try:
+        out = [import_tagpack(ws, f) for f in files]
+        evidence = sync_evidence_tags(ws)
+    finally:
+        ws.close()
     if as_json:
         emit_json({"files": out, "evidence_tags": evidence})
         return
@@ -214,8 +229,10 @@ def tags_export(file: Path, workspace: Path | None, origin: str | None) -> None:
     Example: darkmap tags export case-42-tags.yaml --origin evidence
     """
     ws = open_ws(workspace, read_only=True)
-    out = export_tagpack(ws, file, origin=origin)
-    ws.close()
+    try:
+        out = export_tagpack(ws, file, origin=origin)
+    finally:
+        ws.close()
     say(f"{file}: {out['tags']} tags")
 
 
@@ -234,8 +251,10 @@ def trace_cmd(target: str, forward: bool, hops: int, method: str, workspace: Pat
     Example: darkmap trace cluster:1234 --forward --hops 8 --method haircut
     """
     ws = open_ws(workspace, read_only=True)
-    out = trace(ws, target, "forward" if forward else "backward", hops, method)
-    ws.close()
+    try:
+        out = trace(ws, target, "forward" if forward else "backward", hops, method)
+    finally:
+        ws.close()
     if as_json:
         emit_json(out)
         return
@@ -268,8 +287,10 @@ def wallet_show(ident: str, workspace: Path | None, as_json: bool) -> None:
     Example: darkmap wallet show 1234   (or an address in it)
     """
     ws = open_ws(workspace, read_only=True)
-    out = wallet_summary(ws, ident)
-    ws.close()
+    try:
+        out = wallet_summary(ws, ident)
+    finally:
+        ws.close()
     if as_json:
         emit_json(out)
         return
@@ -300,9 +321,24 @@ def eval_chain_cmd(truth: Path, hops: int, workspace: Path | None, as_json: bool
 
     Example: darkmap eval chain --truth world/truth.json
     """
+    data = load_truth(truth)
     ws = open_ws(workspace, read_only=True)
-    out = eval_chain(ws, json.loads(truth.read_text(encoding="utf-8")), hops=hops)
-    ws.close()
+    try:
+        clustered = table_has_rows(ws.con, "btc_cluster_runs")
+        out = eval_chain(ws, data, hops=hops)
+    finally:
+        ws.close()
+    if out["addresses_in_truth"] and not out["addresses_on_chain"]:
+        raise DarkmapError(
+            f"{truth}: none of the truth's {out['addresses_in_truth']:,} addresses is in "
+            "this workspace's chain data (wrong truth file or workspace, or `darkmap chain "
+            "load` not run): a score over no addresses would be meaningless")
+    if not out["addresses_in_truth"]:
+        raise DarkmapError(f"{truth}: the truth names no address (no \"chain\" section with "
+                           "\"address_owner\"): give the truth.json of a simulated world")
+    if not clustered:
+        raise DarkmapError("no clustering in this workspace: run `darkmap chain cluster` "
+                           "first (each address would count as a wallet of its own)")
     if as_json:
         emit_json(out)
         return

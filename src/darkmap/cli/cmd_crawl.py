@@ -13,7 +13,14 @@ from typing import Any
 import click
 
 from darkmap.api import CrawlOptions, crawl_market, crawl_status
-from darkmap.cli.common import main, open_ws, say, workspace_option
+from darkmap.cli.common import (
+    init_option,
+    main,
+    open_ws,
+    open_ws_to_write,
+    say,
+    workspace_option,
+)
 from darkmap.collect.crawl_plan import KINDS
 
 
@@ -29,6 +36,7 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
 @main.command("crawl")
 @click.argument("market")
 @workspace_option
+@init_option
 @click.option("--start", "start", default=None, help="URL the crawl starts from (a new crawl).")
 @click.option("--proxy", default="socks5h://127.0.0.1:9050", show_default=True,
               help="Tor SOCKS port; socks5h only (names are resolved by Tor, never locally).")
@@ -53,9 +61,10 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
 @click.option("--new", is_flag=True, help="Start a new crawl (a re-crawl) even if one is open.")
 @click.option("--status", "status_only", is_flag=True, help="Show the latest crawl; fetch nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def crawl_cmd(market: str, workspace: Path | None, start: str | None, proxy: str,
-              cookies: Path | None, plan: tuple[str, ...], max_pages: int | None, rate: float,
-              concurrency: int, retries: int, max_failures: int, backoff: float,
+def crawl_cmd(market: str, workspace: Path | None, init: bool, start: str | None,
+              proxy: str, cookies: Path | None, plan: tuple[str, ...],
+              max_pages: int | None, rate: float, concurrency: int, retries: int,
+              max_failures: int, backoff: float,
               timeout: float, mirrors: tuple[str, ...], new: bool, status_only: bool,
               as_json: bool) -> None:
     """Crawl MARKET through Tor: every page captured, extracted, kept as WARC; resumable.
@@ -73,7 +82,8 @@ def crawl_cmd(market: str, workspace: Path | None, start: str | None, proxy: str
                         plan=plan, max_pages=max_pages, rate=rate, concurrency=concurrency,
                         retries=retries, max_failures=max_failures, backoff=backoff,
                         timeout=timeout, mirrors=mirrors, new=new)
-    with open_ws(workspace, create=True) as ws:
+    opts.check()  # a bad value is refused before a workspace is created or opened
+    with open_ws_to_write(workspace, init) as ws:
         rep = crawl_market(ws, opts)
     _print(rep.as_dict(), as_json)
 

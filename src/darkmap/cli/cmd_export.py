@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
-from darkmap.cli.common import DarkmapError, emit_json, main, open_ws, workspace_option
+from darkmap.cli.common import (
+    DarkmapError,
+    country_value,
+    emit_json,
+    main,
+    open_ws,
+    workspace_option,
+)
 from darkmap.export import ExportOptions, run_export
 from darkmap.plugins import exporters
 
@@ -53,7 +60,7 @@ def _case_subjects(ws: Any, user: str, cases: tuple[str, ...]) -> tuple[str, ...
 @click.option("--persona", "personas", multiple=True,
               help="Only this persona (id or member account id) and what hangs off it; "
                    "repeat for more.")
-@click.option("--country", "countries", multiple=True,
+@click.option("--country", "countries", multiple=True, callback=country_value,
               help="Only the personas the jurisdiction estimate places in this ISO country; "
                    "repeat for more.")
 @click.option("--case", "cases", multiple=True,

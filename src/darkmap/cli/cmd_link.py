@@ -158,6 +158,13 @@ def review_cmd(workspace: Path | None, count: int, seed: int, estimate: bool,
 def _print_estimate(e: JudgedEstimate) -> None:
     """The judged estimate in a few lines."""
     say(f"judged {e.judged:,} of {e.candidates:,} scored pairs ({e.merged:,} merged)")
+    if not e.candidates:
+        say("no precision or recall to estimate: no scored pair (run `darkmap link` first)")
+        return
+    if not e.judged:
+        say("no precision or recall to estimate yet: judge the pairs `darkmap review` "
+            "proposes (`darkmap judge A B --same|--different`)")
+        return
     say(f"precision of merged pairs {e.precision:.3f} (95% {e.precision_interval[0]:.3f}-"
         f"{e.precision_interval[1]:.3f}); recall of scored pairs {e.recall:.3f} "
         f"(95% {e.recall_interval[0]:.3f}-{e.recall_interval[1]:.3f})")

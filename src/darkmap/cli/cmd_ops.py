@@ -792,3 +792,6 @@ def package_cmd(country: str, out: Path, by: str, workspace: Path | None) -> Non
                                                               ftm_subgraph))
     say(f"package for {country.upper()} in {out}: " +
         ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items()))
+    bundle = json.loads((out / "package.json").read_text(encoding="utf-8"))
+    for missing in bundle.get("not_included") or []:
+        say(f"  not included: {missing}")

@@ -7,6 +7,8 @@ sessions, tokens, operational records and the audit trail are the team server's
 
 from __future__ import annotations
 
+import errno
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 import click
 import uvicorn
 
-from darkmap.cli.common import main, open_ws, say, workspace_option
+from darkmap.cli.common import DarkmapError, main, open_ws, say, workspace_option
 from darkmap.store.operations import Con
 from darkmap.store.team import open_web_server
 from darkmap.web.app import create_app
@@ -64,20 +66,56 @@ def serve_cmd(workspace: Path | None, server: str | None, host: str, port: int,
 
     Example: darkmap serve -w case-42 --port 8600
     """
-    ws = open_ws(workspace, read_only=bool(server))
+    sock = _listen(host, port)  # a port in use is said before any work, in one line
     try:
-        conns = (open_web_server(server, ws), open_web_server(server)) if server else None
-        app = create_app(ws, tls=tls_cookies, server=conns)
+        ws = open_ws(workspace, read_only=bool(server))
         try:
-            where = f"team server, workspace {ws.path} read-only" if server \
-                else f"workspace {ws.path}"
-            say(f"darkmap workbench on http://{host}:{port}/ ({where})")
-            uvicorn.run(app, host=host, port=port, log_level="warning",
-                        proxy_headers=False, server_header=False)
+            conns = (open_web_server(server, ws), open_web_server(server)) if server else None
+            app = create_app(ws, tls=tls_cookies, server=conns)
+            try:
+                where = f"team server, workspace {ws.path} read-only" if server \
+                    else f"workspace {ws.path}"
+                say(f"darkmap workbench on http://{_url_host(host)}:{port}/ ({where})")
+                uvicorn.Server(uvicorn.Config(
+                    app, host=host, port=port, log_level="warning", proxy_headers=False,
+                    server_header=False)).run(sockets=[sock])
+            finally:
+                app.state.wb.close()
         finally:
-            app.state.wb.close()
+            ws.close()
     finally:
-        ws.close()
+        sock.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host``:``port`` for uvicorn; a port in use or an address
+    that is not this machine's is a :class:`DarkmapError` saying what to change (uvicorn
+    itself would log it and exit with code 3)."""
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise DarkmapError(f"--host {host}: not an address of this machine ({exc.strerror}); "
+                           "give an IP address or name such as 127.0.0.1") from exc
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise DarkmapError(f"port {port} on {host} is in use by another program (another "
+                               "`darkmap serve`?); stop it or choose another --port") from exc
+        raise DarkmapError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; give "
+                           "another --host or --port") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url_host(host: str) -> str:
+    """``host`` as written in a URL (an IPv6 address in brackets)."""
+    return f"[{host}]" if ":" in host else host
 
 
 @main.command("serve-user")

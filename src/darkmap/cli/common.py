@@ -28,8 +28,9 @@ from darkmap.model.display import UNSAFE_CHARS, for_display
 if TYPE_CHECKING:
     from darkmap.store.workspace import Workspace
 
-__all__ = ["ERROR_CHARS", "DarkmapError", "FiniteFloat", "UsageLine", "checked", "emit_json",
-           "main", "open_ws", "say", "short", "status_line", "workspace_option"]
+__all__ = ["ERROR_CHARS", "DarkmapError", "FiniteFloat", "UsageLine", "checked",
+           "country_value", "emit_json", "main", "open_ws", "say", "short", "status_line",
+           "workspace_option"]
 
 ERROR_CHARS = 2000
 """Longest error line printed (a message quoting market text is cut, never wrapped)."""
@@ -219,6 +220,19 @@ def checked(check: Callable[[Any], object]) -> Callable[[click.Context, click.Pa
             check(value)
         return value
     return callback
+
+
+def country_value(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """An option callback: ``--country`` values (one, or a tuple of several) as ISO 3166
+    codes in upper case; a value that is not one fails at once (exit 1), naming the code
+    meant when it is a country's name."""
+    from darkmap.model.countries import check_country  # noqa: PLC0415 - see open_ws
+
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return tuple(check_country(v) for v in value)
+    return check_country(value)
 
 
 def workspace_option(f: Callable[..., Any]) -> Callable[..., Any]:

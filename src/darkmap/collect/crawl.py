@@ -100,13 +100,15 @@ class CrawlOptions:
         bad = [k for k in self.plan if k not in KINDS]
         if bad:
             raise BadInputError(f"--plan: unknown kind {bad[0]!r} (have {', '.join(KINDS)})")
-        if self.rate < 0:
+        if not self.rate >= 0:  # nan too
             raise BadInputError("--rate must be 0 (no limit) or more requests per second")
         if self.concurrency < 1 or self.retries < 0 or self.max_failures < 1:
             raise BadInputError("--concurrency and --max-failures must be at least 1, "
                                 "--retries at least 0")
         if self.max_pages is not None and self.max_pages < 0:
             raise BadInputError("--max-pages must be 0 or more")
+        if not self.timeout > 0 or not self.backoff >= 0:
+            raise BadInputError("--timeout must be more than 0 seconds, --backoff 0 or more")
 
 
 @dataclass

@@ -81,8 +81,16 @@ def load_truth(path: str | Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise NotFoundError(f"{path}: truth file not found") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadInputError(f"{path}: cannot read truth file: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise BadInputError(f"{path}: cannot read truth file: not JSON (line {exc.lineno}, "
+                            f"column {exc.colno}: {exc.msg}); give the truth.json written "
+                            "by `darkmap simulate`") from exc
+    except UnicodeDecodeError as exc:
+        raise BadInputError(f"{path}: cannot read truth file: not UTF-8 text (byte "
+                            f"{exc.start}); give the truth.json written by `darkmap "
+                            "simulate`") from exc
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot read truth file: {exc.strerror or exc}") from exc
     if not isinstance(data, dict):
         raise BadInputError(f"{path}: truth file is not a JSON object")
     return data

@@ -23,6 +23,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any, TypedDict
 
+from darkmap.errors import BadInputError
 from darkmap.evaluate.linking import load_truth
 from darkmap.store.personas import persona_map
 from darkmap.store.sales import EstimateRow, estimates
@@ -86,8 +87,21 @@ Pairs = dict[str, list[tuple[float, float, float, float]]]
 
 
 def eval_sales(ws: Workspace, truth: dict[str, Any] | str | Path) -> SalesEvalReport:
-    """Score the workspace's sales estimates against ``truth`` (a dict or truth.json)."""
+    """Score the workspace's sales estimates against ``truth`` (a dict or truth.json).
+
+    A truth of which no account has an estimate here is a :class:`BadInputError`: a score
+    over no accounts would mean nothing."""
+    if not isinstance(truth, dict):
+        truth = load_truth(truth)
     p = sales_pairs(ws, truth)
+    if not p["accounts_scored"] and not p["personas_scored"]:
+        accounts = truth.get("accounts")
+        named = sum(1 for v in accounts.values() if isinstance(v, dict) and v.get("true_orders")
+                    ) if isinstance(accounts, dict) else 0
+        raise BadInputError(
+            f"the truth gives the sales of {named:,} accounts and none of them has a sales "
+            "estimate in this workspace (wrong truth file or workspace, or `darkmap assess` "
+            "not run): a score over no accounts would be meaningless")
     return {"coverage_stated": p["coverage_stated"],
             "accounts": {m: score(p["accounts"][m]) for m in MEASURES},
             "personas": {m: score(p["personas"][m]) for m in MEASURES},

@@ -21,6 +21,7 @@ captures, listings and keys. Every derived entity names the capture it came from
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -448,10 +449,14 @@ def _payments(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
 
 
 def write_lines(entities: Iterable[EntityProxy], out: Path) -> dict[str, int]:
-    """Write one entity per line to ``out``; counts per schema."""
+    """Write one entity per line to ``out``; counts per schema. The first entity is made
+    before ``out`` is opened: a selection refused (no persona, no such country) leaves no
+    empty file behind."""
     counts: Counter[str] = Counter()
+    rest = iter(entities)
+    first = next(rest, None)
     with open(out, "w", encoding="utf-8") as fh:
-        for ent in entities:
+        for ent in itertools.chain([first] if first is not None else [], rest):
             fh.write(json.dumps(ent.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
             counts[ent.schema.name] += 1
     return dict(sorted(counts.items()))

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from darkmap.errors import BadInputError, DarkmapError, NotFoundError
+from darkmap.model.countries import check_country
 from darkmap.ops.audit import log
 from darkmap.store import operations as store
 from darkmap.store.operations import AgencyRow, CompartmentRow, Con, GrantRow, UserRow
@@ -34,9 +35,6 @@ __all__ = ["COMPARTMENT_KINDS", "ROLES", "AccessDenied", "acting", "add_agency",
 ROLES = ("admin", "officer", "reader")
 COMPARTMENT_KINDS = ("agency", "group", "taskforce", "case")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
-_COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
-
-
 class AccessDenied(DarkmapError):
     """The acting user holds no grant (or no role) for what was asked."""
 
@@ -89,9 +87,7 @@ def add_agency(con: Con, by: str, agency_id: str, name: str,
                country: str, contact: str) -> AgencyRow:
     """Add an agency of the task force (by an admin, or anyone during set-up)."""
     _check_id(agency_id, "agency")
-    country = country.upper()
-    if not _COUNTRY_RE.match(country):
-        raise BadInputError(f"country {country!r}: give an ISO 3166 two-letter code")
+    country = check_country(country)
     if not contact.strip():
         raise BadInputError("an agency needs a deconfliction contact")
     with unit(con):

@@ -31,6 +31,7 @@ from darkmap.assess.fx import FxTable, load_fx
 from darkmap.chain.trace import TraceContext, TraceHit, trace
 from darkmap.chain.wallet import wallet_summary
 from darkmap.errors import BadInputError, NotFoundError
+from darkmap.model.countries import check_country
 from darkmap.model.display import for_display
 from darkmap.ops.access import acting
 from darkmap.ops.audit import log
@@ -150,9 +151,7 @@ def build_package(ws: Space, by: str, country: str, out: Path,
                   ftm: FtmWriter | None = None) -> dict[str, int]:
     """Write the package of ``country`` as ``by`` sees it into the folder ``out``
     (with ``ftm``: ``entities.ftm.json``, the personas' subgraph as FtM entities)."""
-    country = country.upper()
-    if len(country) != 2 or not country.isalpha():
-        raise BadInputError(f"country {country!r}: give an ISO 3166 two-letter code")
+    country = check_country(country)
     actor = acting(ws.con, by)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise BadInputError(f"{out}: give a new or empty folder for the package")
@@ -176,8 +175,16 @@ def build_package(ws: Space, by: str, country: str, out: Path,
     }
     out.mkdir(parents=True, exist_ok=True)
     ref = _reference_ws(ws)
+    if ref is not None and not table_has_rows(ref.con, "jurisdictions"):
+        bundle["not_included"].append("personas (no jurisdiction estimates yet: run "
+                                      "`darkmap link`, then `darkmap assess`)")
     if ftm is None or ref is None:
         bundle["not_included"].append("FollowTheMoney entities (no exporter handed in)")
+    elif personas and not table_has_rows(ref.con, "persona_members"):
+        # assessed before any link run: each account stands for itself
+        bundle["not_included"].append("FollowTheMoney entities (the workspace has no "
+                                      "personas yet: run `darkmap link`, then `darkmap "
+                                      "assess`)")
     elif personas:
         try:
             ents = ftm(ref, tuple(p["persona"] for p in personas), out / "entities.ftm.json")

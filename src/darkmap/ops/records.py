@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any
 
 from darkmap.errors import BadInputError, NotFoundError
+from darkmap.model.countries import check_country
 from darkmap.ops.access import acting, add_compartment, check_access, unit
 from darkmap.ops.audit import log
 from darkmap.ops.deconflict import record_selectors, taskforce_key
@@ -223,7 +224,7 @@ def add_record(ws: Space, by: str, detail: Detail, *,
     lab = data.pop("lab", None)
     row = RecordRow(f"{kind}-{uuid.uuid4().hex[:12]}", kind, compartment, actor.agency_id,
                     actor.user_id, utcnow(), case_id, operation, occurred_on,
-                    (country or actor.country).upper(), provenance, data)
+                    check_country(country) if country else actor.country, provenance, data)
     lab_row = None if lab is None else (
         lab["substance"], lab["purity_pct"], lab["net_weight_g"], lab["pill_count"],
         lab["imprint"], is_fentanyl(lab["substance"]))

@@ -212,6 +212,9 @@ class Workspace:
         commands that only answer questions. A workspace another process is writing (an
         ingest running) cannot be opened until that process ends; the error says so.
         """
+        if path.exists() and not path.is_dir():
+            raise WorkspaceError(f"{path}: not a darkmap workspace: it is a file, and a "
+                                 "workspace is a folder (give the folder `darkmap init` made)")
         if not path.is_dir():
             raise WorkspaceError(
                 f"{path}: not a darkmap workspace (run `darkmap init {path}` first)")

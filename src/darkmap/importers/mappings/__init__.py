@@ -352,8 +352,17 @@ def load_mapping(path: Path) -> Mapping:
     try:
         text = Path(path).read_text(encoding="utf-8")
         raw = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a SafeLoader (C or Python)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise MappingError(f"{path}: cannot read mapping: not valid YAML ({at}"
+                           f"{exc.problem or exc.context}); see docs/data-formats.md") from exc
+    except UnicodeDecodeError as exc:
+        raise MappingError(f"{path}: cannot read mapping: not UTF-8 text (byte "
+                           f"{exc.start})") from exc
     except (OSError, yaml.YAMLError) as exc:
-        raise MappingError(f"{path}: cannot read mapping: {exc}") from exc
+        why = " ".join(str(exc).split())  # one line
+        raise MappingError(f"{path}: cannot read mapping: {why}") from exc
     where = str(path)
     if not isinstance(raw, dict):
         raise MappingError(f"{where}: not a YAML mapping")
