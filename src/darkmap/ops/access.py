@@ -35,6 +35,8 @@ __all__ = ["COMPARTMENT_KINDS", "ROLES", "AccessDenied", "acting", "add_agency",
 ROLES = ("admin", "officer", "reader")
 COMPARTMENT_KINDS = ("agency", "group", "taskforce", "case")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+
+
 class AccessDenied(DarkmapError):
     """The acting user holds no grant (or no role) for what was asked."""
 
