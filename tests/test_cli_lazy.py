@@ -10,11 +10,9 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import click
-import pytest
 
 from darkmap.cli import COMMANDS, main
 from darkmap.store.workspace import Workspace
@@ -116,7 +114,6 @@ def test_the_script_ingests_without_pandas_and_stores_the_same(tmp_path: Path,
     it stores exactly what one through ``main`` (pandas importable) stores."""
     import importlib.util
 
-    from darkmap.store.workspace import Workspace
 
     csv = data_dir / "listings" / "hansa-2016-12.csv"
     counts = {}
@@ -174,8 +171,7 @@ def test_ingesting_a_csv_loads_only_what_reads_it(tmp_path: Path, data_dir: Path
             "darkmap.importers.pages", "darkmap.importers.blockchain"} <= loaded  # all sniffed
     unwanted = {"darkmap.export", "darkmap.extract.engine", "darkmap.store.chain",
                 "darkmap.importers.bitcoin_batch", "warcio", "selectolax", "rich", "pandas",
-                "scipy", "sklearn",
-                "pyarrow.dataset"}  # DuckDB's Arrow scans may not import it (arrow_scan)
+                "scipy", "sklearn"}
     assert not sorted(m for m in loaded if m in unwanted or m.split(".")[0] in unwanted
                       or m.startswith("darkmap.export.")), "loaded more than the CSV needs"
 
@@ -205,65 +201,6 @@ def test_ingest_imports_numpy_with_one_blas_thread(tmp_path: Path, data_dir: Pat
     blas, variable = json.loads(out.stderr.rsplit("BLAS ", 1)[1])
     assert blas and set(blas) == {1}, blas
     assert variable is None
-
-
-def test_unimportable_refuses_inside_the_block_only(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """:func:`unimportable` refuses a module and its submodules (not its parent) inside
-    the block, lifts only what it deferred, and leaves a loaded module alone."""
-    from darkmap.deferred_imports import defer_import, deferred, unimportable
-
-    pkg = tmp_path / "dm_unimportable_probe"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "sub.py").write_text("")
-    (pkg / "other.py").write_text("")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    before = deferred()
-    import dm_unimportable_probe  # the parent stays importable
-
-    with unimportable("dm_unimportable_probe.sub"):
-        with pytest.raises(ModuleNotFoundError, match="deferred"):
-            import dm_unimportable_probe.sub  # refused
-        import dm_unimportable_probe.other as sibling  # a sibling is not refused
-        elsewhere: list[object] = []  # another thread is not refused
-        thread = threading.Thread(target=lambda: elsewhere.append(
-            __import__("dm_unimportable_probe.sub")))
-        thread.start()
-        thread.join()
-        assert elsewhere and "dm_unimportable_probe.sub" in sys.modules
-        del sys.modules["dm_unimportable_probe.sub"]
-        with pytest.raises(ModuleNotFoundError, match="deferred"):
-            import dm_unimportable_probe.sub  # noqa: F401 - still refused here
-    assert sibling and deferred() == before
-    import dm_unimportable_probe.sub as sub  # importable again after the block
-    assert sub
-
-    defer_import("dm_unimportable_probe_x")
-    try:
-        with unimportable("dm_unimportable_probe_x"):
-            pass
-        assert "dm_unimportable_probe_x" in deferred()  # deferred before: still deferred
-    finally:
-        from darkmap.deferred_imports import allow_import
-        allow_import("dm_unimportable_probe_x")
-    with unimportable("dm_unimportable_probe.sub"):  # loaded: nothing refused
-        assert deferred() == before
-
-
-def test_an_arrow_scan_reads_the_same_without_pyarrow_dataset(ws: Workspace) -> None:
-    """The writer's Arrow scans refuse ``pyarrow.dataset`` to DuckDB (``arrow_scan``):
-    they read the rows, and a ``Dataset`` still scans once the module is loaded."""
-    import pyarrow as pa
-
-    from darkmap.store.writer import query_arrow
-
-    rows = pa.table({"a": [1, 2, 3]})
-    sql = "SELECT sum(a), count(*) FROM _darkmap_writer_rows"
-    assert query_arrow(ws.con, sql, rows) == [(6, 3)]
-    import pyarrow.dataset as ds
-
-    assert query_arrow(ws.con, sql, ds.dataset(rows)) == [(6, 3)]  # type: ignore[arg-type]
 
 
 def test_the_sql_dump_reader_compiles_no_pattern_when_imported() -> None:

@@ -16,31 +16,23 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["allow_import", "defer_import", "deferred", "import_numpy_without_blas_threads",
-           "unimportable"]
+__all__ = ["allow_import", "defer_import", "deferred", "import_numpy_without_blas_threads"]
 
 _DEFERRED: set[str] = set()
-_HERE = threading.local()
-"""``names``: what :func:`unimportable` refuses in this thread now."""
 
 
 class _Finder:
-    """A meta-path finder that refuses the modules in :data:`_DEFERRED` (and in this
-    thread those :func:`unimportable` names) and their submodules (``pandas`` refuses
-    ``pandas.core``; ``pyarrow.dataset`` refuses neither ``pyarrow`` nor
-    ``pyarrow.compute``)."""
+    """A meta-path finder that refuses the modules in :data:`_DEFERRED` and their
+    submodules (``pandas`` refuses ``pandas.core``; a dotted name refuses neither its
+    parent nor its siblings)."""
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        here: frozenset[str] = getattr(_HERE, "names", frozenset())
-        if not _DEFERRED and not here:
+        if not _DEFERRED:
             return
         head = name
-        while head not in _DEFERRED and head not in here:
+        while head not in _DEFERRED:
             head, dot, _ = head.rpartition(".")
             if not dot:
                 return
@@ -68,29 +60,6 @@ def allow_import(*names: str) -> None:
 def deferred() -> frozenset[str]:
     """The names deferred now."""
     return frozenset(_DEFERRED)
-
-
-@contextmanager
-def unimportable(*names: str) -> Iterator[None]:
-    """Refuse to import ``names`` (and their submodules) in this thread inside the block,
-    as :func:`defer_import` does; modules already imported are not affected.
-
-    For a statement of a library that imports a module only to ask whether an object is
-    one of its classes: no object can be while the module is not loaded. Another
-    thread imports as before.
-    """
-    before: frozenset[str] = getattr(_HERE, "names", frozenset())
-    added = frozenset(n for n in names if n not in sys.modules) - before
-    if not added:
-        yield
-        return
-    if _FINDER not in sys.meta_path:
-        sys.meta_path.insert(0, _FINDER)
-    _HERE.names = before | added
-    try:
-        yield
-    finally:
-        _HERE.names = before
 
 
 def import_numpy_without_blas_threads() -> None:

@@ -15,9 +15,8 @@ This module is also darkmap's one bulk writer: :func:`insert_arrow` (an Arrow ta
 table), :func:`insert_rows` (tuples into a table) and :func:`query_arrow` (any statement
 over an Arrow table, e.g. ``INSERT ... SELECT`` with a condition, or a join that looks rows
 up). Every store module that bulk-loads rows uses them; DuckDB's ``executemany`` goes row
-by row and is slow (their scans of Arrow tables run under :func:`arrow_scan`). The writes
-of a stage commit together: :func:`transaction` (or :func:`begin` / :func:`commit` /
-:func:`rollback` where a transaction spans many files).
+by row and is slow. The writes of a stage commit together: :func:`transaction` (or
+:func:`begin` / :func:`commit` / :func:`rollback` where a transaction spans many files).
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -37,7 +36,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from darkmap.deferred_imports import unimportable
 from darkmap.model.fingerprints import Fingerprints, text_fingerprints
 from darkmap.model.records import (
     AccountRecord,
@@ -57,7 +55,7 @@ from darkmap.model.records import (
 
 __all__ = ["ARROW_ROWS", "BATCH_TEXT", "BIG_FILE_BUFFER_MB", "INGEST_BUFFER_MB",
            "INGEST_THREADS", "KEYLESS", "UNKEYED_ENTITIES", "Fingerprints", "Provenance",
-           "RecordWriter", "account_id", "arrow_scan", "arrow_views", "begin", "buffer_limit",
+           "RecordWriter", "account_id", "arrow_views", "begin", "buffer_limit",
            "commit", "duckdb_threads", "insert_arrow", "insert_rows", "listing_id", "query_arrow",
            "replace_quarantine", "rollback", "row_id", "row_ids", "threads_set",
            "transaction"]
@@ -663,25 +661,10 @@ def query_arrow(con: duckdb.DuckDBPyConnection, sql: str, rows: pa.Table,
     _darkmap_writer_rows = rows
     args = (sql, list(params)) if params is not None else (sql,)
     try:
-        with arrow_scan():  # not a helper's frame: the statement must see the local above
-            return con.execute(*args).fetchall()
+        return con.execute(*args).fetchall()
     except duckdb.CatalogException:
-        with arrow_scan(), arrow_views(con, {ARROW_ROWS: rows}):
+        with arrow_views(con, {ARROW_ROWS: rows}):
             return con.execute(*args).fetchall()  # fetched before unregister replaces it
-
-
-def arrow_scan() -> AbstractContextManager[None]:
-    """The block's DuckDB statements scan Arrow tables: DuckDB may not import
-    ``pyarrow.dataset`` meanwhile (:func:`~darkmap.deferred_imports.unimportable`).
-
-    DuckDB imports it at every scan of a Python object, only to ask whether the object is
-    a pyarrow ``Dataset`` or ``Scanner``; none is while the module is not loaded, and
-    DuckDB takes a refused import as a module that is not installed (and asks again at
-    its next scan). The import costs 0.02-0.03 s (pyarrow's file systems, ssl, Parquet
-    encryption) in every ``darkmap ingest``; the rows read and stored are the same. A
-    process that has loaded ``pyarrow.dataset`` scans as before.
-    """
-    return unimportable("pyarrow.dataset")
 
 
 def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table,
@@ -1004,10 +987,9 @@ def _key_halves(con: duckdb.DuckDBPyConnection, sql: str, key: str,
     _darkmap_writer_rows = rows.select([key]).append_column(
         "_darkmap_pos", pa.array(np.arange(rows.num_rows, dtype=np.int64)))
     try:
-        with arrow_scan():
-            res = con.execute(q).fetchnumpy()
+        res = con.execute(q).fetchnumpy()
     except duckdb.CatalogException:
-        with arrow_scan(), arrow_views(con, {ARROW_ROWS: _darkmap_writer_rows}):
+        with arrow_views(con, {ARROW_ROWS: _darkmap_writer_rows}):
             res = con.execute(q).fetchnumpy()
     pos, up, down = (np.asarray(v) for v in res.values())
     hi = np.empty(rows.num_rows, dtype=np.uint64)
