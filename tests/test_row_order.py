@@ -1,0 +1,76 @@
+"""What is stored and shown does not depend on the order DuckDB returns rows in.
+
+A query without ORDER BY returns a join's or an aggregate's rows in an order that changes
+from one run to the next once a table holds more than one row group (122,880 rows) and
+DuckDB scans it on several threads; a plain scan returns the rows in the order they were
+stored, which depends on the order files were ingested in. Either way the same evidence
+in the store (``scripts/table_hashes.py`` compares sorted rows) must give the same
+results. These tests store the same rows in the opposite order, as such a run would
+return them, and compare what darkmap computes from them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+
+import darkmap
+from darkmap.assess.harm import rank_targets
+from darkmap.assess.stage import compute_jurisdictions
+
+
+def _reverse_rows(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
+    """Store each table's rows again, in the opposite order (the same rows)."""
+    for table in tables:
+        before = con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+        con.execute(f"CREATE TEMP TABLE _reversed AS SELECT * FROM {table} ORDER BY rowid DESC")
+        con.execute(f"DELETE FROM {table}")
+        con.execute(f"INSERT INTO {table} SELECT * FROM _reversed")
+        con.execute("DROP TABLE _reversed")
+        assert con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() == before
+
+
+def _csv(tmp_path: Path) -> Path:
+    """Hansa-format listings: a vendor with eight counterfeit M30 listings and six
+    substances listed once each; another whose two listings ship from two countries."""
+    titles = [f"{10 * i}x Pressed M30 blues 30mg batch {i}" for i in range(1, 9)] + [
+        "1g colombian cocaine 90%", "1g MDMA crystal", "1g ketamine needles",
+        "10x LSD tabs 100ug", "3.5g amnesia haze", "10x Xanax bars 2mg"]
+    rows = [(t, "pillvendor", "United States") for t in titles]
+    rows += [("speed 1g", "tievendor", "Germany"), ("speed 2g", "tievendor", "Netherlands")]
+    csv = tmp_path / "hansa-order.csv"
+    csv.write_text("".join(
+        f'"2016-12-11 20:13:54 -0500 EST", "{900 + i}", "{t}", "{v}", "USD 10.00", "Drugs", '
+        f'"{c}"\n' for i, (t, v, c) in enumerate(rows)), encoding="utf-8")
+    return csv
+
+
+def test_targets_do_not_depend_on_the_order_of_the_stored_rows(tmp_path: Path) -> None:
+    ws = darkmap.init_workspace(tmp_path / "ws")
+    darkmap.ingest(ws, _csv(tmp_path))
+    darkmap.assess_listings(ws)
+    before = json.dumps(rank_targets(ws, limit=0), default=str)
+    _reverse_rows(ws.con, "listing_assessments", "listing_observations")
+    assert json.dumps(rank_targets(ws, limit=0), default=str) == before
+    [row] = [r for r in rank_targets(ws, limit=0) if r["label"] == "pillvendor"]
+    # the first five flagged listings in id order; of substances listed as often, those
+    # whose first listing comes first in id order
+    assert [e["listing_id"] for e in row["evidence"]["flagged_listings"]] == [
+        f"hansa:{900 + i}" for i in range(5)]
+    assert list(row["top_substances"]) == ["oxycodone", "cocaine", "mdma", "ketamine", "lsd"]
+
+
+def test_jurisdictions_do_not_depend_on_the_order_of_the_stored_rows(tmp_path: Path) -> None:
+    ws = darkmap.init_workspace(tmp_path / "ws")
+    darkmap.ingest(ws, _csv(tmp_path))
+    darkmap.assess_listings(ws)
+    query = ("SELECT entity_kind, entity_id, country, confidence, evidence FROM jurisdictions "
+             "ORDER BY ALL")
+    before = ws.con.execute(query).fetchall()
+    _reverse_rows(ws.con, "listing_observations")
+    compute_jurisdictions(ws)
+    assert ws.con.execute(query).fetchall() == before
+    tied = {r[2] for r in before if r[1] == "hansa:tievendor"}
+    assert tied == {"DE"}  # a tie between countries goes to the earliest observation
