@@ -19,6 +19,8 @@ import duckdb
 import darkmap
 from darkmap.assess.harm import rank_targets
 from darkmap.assess.stage import compute_jurisdictions
+from darkmap.store.assessment import latest_observations
+from darkmap.store.sales import listing_packs
 
 
 def _reverse_rows(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
@@ -74,3 +76,27 @@ def test_jurisdictions_do_not_depend_on_the_order_of_the_stored_rows(tmp_path: P
     assert ws.con.execute(query).fetchall() == before
     tied = {r[2] for r in before if r[1] == "hansa:tievendor"}
     assert tied == {"DE"}  # a tie between countries goes to the earliest observation
+
+
+def _same_time_csv(tmp_path: Path) -> Path:
+    """One listing observed twice at the same time under two titles (a scrape that met it
+    twice): bars without, then with, a pharmacy claim."""
+    csv = tmp_path / "hansa-same-time.csv"
+    csv.write_text("".join(
+        f'"2016-12-11 20:13:54 -0500 EST", "950", "{t}", "barvendor", "USD 30.00", "Drugs", '
+        '"Germany"\n' for t in ("10x Xanax bars 2mg", "10x Xanax bars 2mg genuine pfizer")),
+        encoding="utf-8")
+    return csv
+
+
+def test_a_listings_newest_title_does_not_depend_on_the_order_of_the_stored_rows(
+        tmp_path: Path) -> None:
+    ws = darkmap.init_workspace(tmp_path / "ws")
+    darkmap.ingest(ws, _same_time_csv(tmp_path))
+    darkmap.assess_listings(ws)
+    before = listing_packs(ws.con)
+    _reverse_rows(ws.con, "listing_observations")
+    assert listing_packs(ws.con) == before
+    # the title of the observation the assessment read (the newest, then by obs_id)
+    [latest] = latest_observations(ws.con)
+    assert [p.title for p in before] == [latest.title]

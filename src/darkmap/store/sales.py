@@ -130,14 +130,17 @@ def feedback_rows(con: duckdb.DuckDBPyConnection) -> list[FeedbackRow]:
 
 def listing_packs(con: duckdb.DuckDBPyConnection) -> list[ListingPack]:
     """Every assessed listing's pack and flags, with the largest sales counter shown and
-    the newest title."""
+    the newest title (of two observations as new, that of the smaller ``obs_id``, as
+    :func:`~darkmap.store.assessment.latest_observations` picks: ``arg_max`` took the one
+    it met first, which depends on the stored order and DuckDB's threads)."""
     return [ListingPack._make(r) for r in con.execute("""
         SELECT a.listing_id, a.account_id, a.unit_kind, a.units, a.substance,
                a.counterfeit_pill, a.fentanyl_risk, s.sold, s.title
         FROM listing_assessments a LEFT JOIN (
             SELECT listing_id, max(sales_count) AS sold,
-                   arg_max(title, observed_at) AS title FROM listing_observations
-            GROUP BY listing_id) s USING (listing_id)
+                   first(title ORDER BY observed_at DESC, obs_id)
+                       FILTER (WHERE title IS NOT NULL AND observed_at IS NOT NULL) AS title
+            FROM listing_observations GROUP BY listing_id) s USING (listing_id)
         ORDER BY a.listing_id""").fetchall()]
 
 
