@@ -19,6 +19,7 @@ import duckdb
 import darkmap
 from darkmap.assess.harm import rank_targets
 from darkmap.assess.stage import compute_jurisdictions
+from darkmap.store import web
 from darkmap.store.assessment import latest_observations
 from darkmap.store.sales import listing_packs
 
@@ -100,3 +101,28 @@ def test_a_listings_newest_title_does_not_depend_on_the_order_of_the_stored_rows
     # the title of the observation the assessment read (the newest, then by obs_id)
     [latest] = latest_observations(ws.con)
     assert [p.title for p in before] == [latest.title]
+
+
+def test_the_web_pages_do_not_depend_on_the_order_of_the_stored_rows(tmp_path: Path) -> None:
+    csv = tmp_path / "hansa-web.csv"
+    csv.write_text("".join(
+        f'"2016-12-11 20:13:54 -0500 EST", "{i}", "{t}", "barvendor", "{p}", "Drugs", "{c}"\n'
+        for i, t, p, c in [(950, "10x Xanax bars 2mg", "USD 30.00", "Germany"),
+                           (950, "10x Xanax bars 2mg genuine", "USD 35.00", "Netherlands"),
+                           (951, "20x Xanax bars 2mg", "USD 50.00", "Germany"),
+                           (952, "30x Xanax bars 2mg", "USD 70.00", "Germany")]),
+        encoding="utf-8")
+    ws = darkmap.init_workspace(tmp_path / "ws")
+    darkmap.ingest(ws, csv)
+    darkmap.assess_listings(ws)
+
+    def pages() -> list[object]:
+        return [web.search_listings(ws.con, "xanax", None, None, limit=2),
+                web.account_listings(ws.con, ["hansa:barvendor"]),
+                web.listing_observations(ws.con, "hansa:950", limit=1)]
+
+    before = pages()
+    _reverse_rows(ws.con, "listing_observations", "listings", "listing_assessments")
+    assert pages() == before
+    hits, _ = before[0]  # type: ignore[misc]
+    assert [h["listing_id"] for h in hits] == ["hansa:950", "hansa:951"]
