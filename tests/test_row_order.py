@@ -19,6 +19,7 @@ import duckdb
 import darkmap
 from darkmap.assess.harm import rank_targets
 from darkmap.assess.stage import compute_jurisdictions
+from darkmap.resolve.lookup import search_personas, show_persona
 from darkmap.store import web
 from darkmap.store.assessment import latest_observations
 from darkmap.store.sales import listing_packs
@@ -126,3 +127,33 @@ def test_the_web_pages_do_not_depend_on_the_order_of_the_stored_rows(tmp_path: P
     assert pages() == before
     hits, _ = before[0]  # type: ignore[misc]
     assert [h["listing_id"] for h in hits] == ["hansa:950", "hansa:951"]
+
+
+def test_persona_show_and_search_do_not_depend_on_the_order_of_the_stored_rows(
+        tmp_path: Path) -> None:
+    # six accounts judged one vendor: many of their links score the same
+    csv = tmp_path / "hansa-ties.csv"
+    csv.write_text("".join(
+        f'"2016-12-11 20:13:54 -0500 EST", "{900 + i}", "speed {i}g", "tie{i}", '
+        f'"USD 10.00", "Drugs", "{c}"\n'
+        for i, c in enumerate(["Germany", "Netherlands", "Poland", "Spain", "France"])),
+        encoding="utf-8")
+    ws = darkmap.init_workspace(tmp_path / "ws")
+    darkmap.ingest(ws, csv)
+    for i in range(1, 5):
+        darkmap.judge(ws, "hansa:tie0", f"hansa:tie{i}", "same")
+    darkmap.link(ws)
+    scores = [r[0] for r in ws.con.execute("SELECT score FROM account_links").fetchall()]
+    assert len(set(scores)) < len(scores)
+
+    def pages() -> list[object]:
+        return [show_persona(ws, "hansa:tie0"), search_personas(ws, "tie", limit=1)]
+
+    before = pages()
+    _reverse_rows(ws.con, "account_links", "accounts", "persona_members", "personas",
+                  "identifiers")
+    assert pages() == before
+    links = [(x["a"], x["b"]) for x in before[0]["links"]]  # type: ignore[index]
+    assert links == sorted(links, key=lambda ab: (-next(
+        x["score"] for x in before[0]["links"]  # type: ignore[index]
+        if (x["a"], x["b"]) == ab), ab))
