@@ -157,3 +157,30 @@ def test_persona_show_and_search_do_not_depend_on_the_order_of_the_stored_rows(
     assert links == sorted(links, key=lambda ab: (-next(
         x["score"] for x in before[0]["links"]  # type: ignore[index]
         if (x["a"], x["b"]) == ab), ab))
+
+
+def test_sales_do_not_depend_on_the_order_of_the_stored_rows(data_dir: Path,
+                                                             tmp_path: Path) -> None:
+    # real Cryptonia pages: a buyer leaves several feedbacks of other amounts on one day,
+    # shown on one page, so their rows tie on (account, day, buyer, capture); summed in
+    # another order, the revenue changed in its last digits
+    ws = darkmap.init_workspace(tmp_path / "ws")
+    darkmap.ingest(ws, data_dir / "pages" / "cryptonia")
+    darkmap.assess_listings(ws)
+
+    def sales() -> dict[str, list[tuple[object, ...]]]:
+        out = {}
+        for table in ("sales_summary", "sales_monthly", "sales_estimates", "feedback_rates"):
+            cols = [r[0] for r in ws.con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                "AND column_name NOT IN ('computed_at', 'run_id') ORDER BY ordinal_position",
+                [table]).fetchall()]
+            out[table] = ws.con.execute(
+                f"SELECT {', '.join(cols)} FROM {table} ORDER BY ALL").fetchall()
+        return out
+
+    before = sales()
+    assert before["sales_summary"]
+    _reverse_rows(ws.con, "feedback")
+    darkmap.assess_listings(ws)
+    assert sales() == before

@@ -119,12 +119,15 @@ def account_counters(con: duckdb.DuckDBPyConnection) -> list[AccountCounters]:
 
 
 def feedback_rows(con: duckdb.DuckDBPyConnection) -> list[FeedbackRow]:
-    """Every feedback row that names its account (order rows marked "no feedback" too)."""
+    """Every feedback row that names its account (order rows marked "no feedback" too), in
+    a fixed order: rows that tie on (account, time, buyer, capture), such as one buyer's
+    feedbacks of a day on one page, by ``feedback_id``; in the order they were stored, their
+    amounts were summed in another order and the revenue changed in its last digits."""
     return [FeedbackRow._make(r) for r in con.execute("""
         SELECT account_id, market_id, listing_id, buyer_masked, left_at, observed_at,
                coalesce(lower(ltrim(text)) LIKE ?, false), amount, currency, capture_sha256
         FROM feedback WHERE account_id IS NOT NULL
-        ORDER BY account_id, left_at, buyer_masked, capture_sha256""",
+        ORDER BY account_id, left_at, buyer_masked, capture_sha256, feedback_id""",
         [_NO_FEEDBACK_MARK]).fetchall()]
 
 
