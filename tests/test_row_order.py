@@ -184,3 +184,16 @@ def test_sales_do_not_depend_on_the_order_of_the_stored_rows(data_dir: Path,
     _reverse_rows(ws.con, "feedback")
     darkmap.assess_listings(ws)
     assert sales() == before
+
+
+def test_the_assess_summary_does_not_depend_on_the_order_of_the_stored_rows(
+        tmp_path: Path) -> None:
+    ws = darkmap.init_workspace(tmp_path / "ws")
+    darkmap.ingest(ws, _csv(tmp_path))
+    before = darkmap.assess_listings(ws)
+    _reverse_rows(ws.con, "listing_observations")
+    after = darkmap.assess_listings(ws)
+    # the classes as the listings met them, in listing id order
+    assert list(after["by_class"].items()) == list(before["by_class"].items())
+    assert list(before["by_class"]) == ["opioid", "stimulant", "empathogen",
+                                        "dissociative", "psychedelic", "cannabis", "sedative"]

@@ -271,13 +271,16 @@ def require_drug_tables(con: duckdb.DuckDBPyConnection) -> None:
 # --- assessments ----------------------------------------------------------------------------
 
 def latest_observations(con: duckdb.DuckDBPyConnection) -> list[LatestObservation]:
-    """The latest observation of every listing (ties broken by ``obs_id``)."""
+    """The latest observation of every listing (ties broken by ``obs_id``), by listing id:
+    a window's rows come in the order they were stored, or another on several threads
+    (the order ``darkmap assess`` lists its classes and stores its assessments in)."""
     rows = con.execute("""
         SELECT listing_id, obs_id, account_id, title, description, category_path, price,
                currency, price_text, observed_at, locator, capture_sha256, source
         FROM listing_observations
         QUALIFY row_number() OVER (PARTITION BY listing_id
                                    ORDER BY observed_at DESC NULLS LAST, obs_id) = 1
+        ORDER BY listing_id
     """).fetchall()
     return [LatestObservation._make(r) for r in rows]
 
