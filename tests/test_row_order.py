@@ -19,10 +19,16 @@ import duckdb
 import darkmap
 from darkmap.assess.harm import rank_targets
 from darkmap.assess.stage import compute_jurisdictions
+from darkmap.chain.cluster import explain_addresses, run_clustering
+from darkmap.chain.trace import trace
+from darkmap.chain.wallet import wallet_summary
+from darkmap.collect.ingest import import_tagpack, load_files
 from darkmap.resolve.lookup import search_personas, show_persona
+from darkmap.simulate import SimParams, simulate
 from darkmap.store import web
 from darkmap.store.assessment import latest_observations
 from darkmap.store.sales import listing_packs
+from darkmap.store.workspace import Workspace
 
 
 def _reverse_rows(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
@@ -197,3 +203,36 @@ def test_the_assess_summary_does_not_depend_on_the_order_of_the_stored_rows(
     assert list(after["by_class"].items()) == list(before["by_class"].items())
     assert list(before["by_class"]) == ["opioid", "stimulant", "empathogen",
                                         "dissociative", "psychedelic", "cannabis", "sedative"]
+
+
+def test_traces_and_wallets_do_not_depend_on_the_order_of_the_stored_rows(
+        tmp_path: Path) -> None:
+    # a service's wallet holds several addresses tagged with one label, and a transaction
+    # spending several inputs merges several pairs: which tagged address a trace names,
+    # the order of a wallet's merges and the path that explains a merge came from the
+    # order the rows were stored in
+    world = tmp_path / "world"
+    simulate(world, 3, SimParams(vendors=20, pages=False))
+    ws = Workspace.init(tmp_path / "ws")
+    load_files(ws, [world / "chain"])
+    for tags in sorted((world / "tags").glob("*.yaml")):
+        import_tagpack(ws, tags)
+    run_clustering(ws)
+    clusters = [int(c) for (c,) in ws.con.execute(
+        "SELECT cluster_id FROM btc_clusters GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 4"
+    ).fetchall()]
+    members = {c: [a for (a,) in ws.con.execute(
+        "SELECT a.address FROM btc_clusters JOIN btc_address a USING (address_id) "
+        "WHERE cluster_id = ? ORDER BY address_id LIMIT 8", [c]).fetchall()] for c in clusters}
+
+    def answers() -> str:
+        out = [trace(ws, f"cluster:{c}", d, hops=10) for c in clusters
+               for d in ("forward", "backward")]
+        out += [wallet_summary(ws, f"cluster:{c}") for c in clusters]
+        out += [explain_addresses(ws, a, b) for c in clusters for a in members[c]
+                for b in members[c]]
+        return json.dumps(out, default=str)
+
+    before = answers()
+    _reverse_rows(ws.con, "btc_tags", "btc_cluster_merges", "btc_clusters", "btc_address")
+    assert answers() == before
