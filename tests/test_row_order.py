@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import yaml
 
 import darkmap
 from darkmap.assess.harm import rank_targets
@@ -27,6 +28,7 @@ from darkmap.resolve.lookup import search_personas, show_persona
 from darkmap.simulate import SimParams, simulate
 from darkmap.store import web
 from darkmap.store.assessment import latest_observations
+from darkmap.store.chain import tags_for_export
 from darkmap.store.sales import listing_packs
 from darkmap.store.workspace import Workspace
 
@@ -236,3 +238,25 @@ def test_traces_and_wallets_do_not_depend_on_the_order_of_the_stored_rows(
     before = answers()
     _reverse_rows(ws.con, "btc_tags", "btc_cluster_merges", "btc_clusters", "btc_address")
     assert answers() == before
+
+
+def test_a_tagpack_export_does_not_depend_on_the_order_of_the_stored_rows(
+        tmp_path: Path) -> None:
+    # one address tagged with one label from two sources: their order was the stored one
+    def pack(name: str, source: str) -> Path:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({
+            "title": name, "creator": "test", "is_public": False, "tags": [
+                {"address": "34pkGsuAseG2sUNQCrtTMLGDD7mYbxgLQo", "label": "BitHarbor",
+                 "category": "exchange", "confidence": "authority_data", "source": source,
+                 "currency": "BTC"}]}), encoding="utf-8")
+        return path
+
+    ws = Workspace.init(tmp_path / "ws")
+    import_tagpack(ws, pack("b", "exchange subpoena return"))
+    import_tagpack(ws, pack("a", "exchange proof of reserves"))
+    before = tags_for_export(ws.con)
+    _reverse_rows(ws.con, "btc_tags")
+    assert tags_for_export(ws.con) == before
+    assert [t["source"] for t in before] == ["exchange proof of reserves",
+                                             "exchange subpoena return"]

@@ -525,11 +525,12 @@ def tag_count(con: duckdb.DuckDBPyConnection, origin: str | None = None) -> int:
 
 def tags_for_export(con: duckdb.DuckDBPyConnection,
                     origin: str | None = None) -> list[dict[str, Any]]:
-    """TagPack fields of every stored tag (of one ``origin``), by address and label;
-    fields without a value are left out."""
+    """TagPack fields of every stored tag (of one ``origin``), by address and label, then
+    the other fields (tags of one address and label from two sources came in the order
+    they were stored in); fields without a value are left out."""
     fields = ("address", "label", "category", "confidence", "source", "actor", "currency")
     sql = (f"SELECT {', '.join(fields)} FROM btc_tags"
-           + (" WHERE origin = ?" if origin else "") + " ORDER BY address, label")
+           + (" WHERE origin = ?" if origin else "") + f" ORDER BY {', '.join(fields)}")
     rows = con.execute(sql, [origin] if origin else []).fetchall()
     return [{k: v for k, v in zip(fields, r, strict=True) if v is not None} for r in rows]
 
