@@ -271,13 +271,16 @@ def require_drug_tables(con: duckdb.DuckDBPyConnection) -> None:
 # --- assessments ----------------------------------------------------------------------------
 
 def latest_observations(con: duckdb.DuckDBPyConnection) -> list[LatestObservation]:
-    """The latest observation of every listing (ties broken by ``obs_id``)."""
+    """The latest observation of every listing (ties broken by ``obs_id``), by listing id:
+    a window's rows come in the order they were stored, or another on several threads
+    (the order ``darkmap assess`` lists its classes and stores its assessments in)."""
     rows = con.execute("""
         SELECT listing_id, obs_id, account_id, title, description, category_path, price,
                currency, price_text, observed_at, locator, capture_sha256, source
         FROM listing_observations
         QUALIFY row_number() OVER (PARTITION BY listing_id
                                    ORDER BY observed_at DESC NULLS LAST, obs_id) = 1
+        ORDER BY listing_id
     """).fetchall()
     return [LatestObservation._make(r) for r in rows]
 
@@ -360,24 +363,34 @@ def replace_sales(con: duckdb.DuckDBPyConnection, monthly: Sequence[SalesMonthly
 
 # --- jurisdictions ------------------------------------------------------------------------------
 
+# The evidence of a vendor's place is read in a fixed order, earliest observation first:
+# a plain scan returns rows in the order they were stored (which depends on the order
+# files were ingested in), and the first of equal evidence gives a country's example and
+# wins a tie between countries.
+_PLACE_ORDER = "observed_at NULLS LAST"
+
 def listing_place_evidence(con: duckdb.DuckDBPyConnection) -> list[ListingPlaceEvidence]:
-    """Shipping field, texts and currency of every listing observation with an account."""
-    return [ListingPlaceEvidence._make(r) for r in con.execute("""
+    """Shipping field, texts and currency of every listing observation with an account,
+    earliest first (then by listing): the order in which a vendor's evidence is listed,
+    its examples taken and a tie between countries broken (:data:`_PLACE_ORDER`)."""
+    return [ListingPlaceEvidence._make(r) for r in con.execute(f"""
             SELECT account_id, ships_from, title, description, currency
-            FROM listing_observations WHERE account_id IS NOT NULL""").fetchall()]
+            FROM listing_observations WHERE account_id IS NOT NULL
+            ORDER BY account_id, {_PLACE_ORDER}, listing_id, obs_id""").fetchall()]
 
 
 def account_place_evidence(con: duckdb.DuckDBPyConnection) -> list[AccountPlaceEvidence]:
-    """Shipping field, profile and terms of every account observation."""
-    return [AccountPlaceEvidence._make(r) for r in con.execute("""
+    """Shipping field, profile and terms of every account observation, earliest first."""
+    return [AccountPlaceEvidence._make(r) for r in con.execute(f"""
             SELECT account_id, ships_from, profile_text, terms_text FROM account_observations
-            """).fetchall()]
+            ORDER BY account_id, {_PLACE_ORDER}, obs_id""").fetchall()]
 
 
 def feedback_texts(con: duckdb.DuckDBPyConnection) -> list[FeedbackText]:
-    """Every feedback text that names its account."""
+    """Every feedback text that names its account, earliest first."""
     return [FeedbackText._make(r) for r in con.execute(
-        "SELECT account_id, text FROM feedback WHERE account_id IS NOT NULL").fetchall()]
+        "SELECT account_id, text FROM feedback WHERE account_id IS NOT NULL "
+        f"ORDER BY account_id, {_PLACE_ORDER}, feedback_id").fetchall()]
 
 
 def replace_jurisdictions(con: duckdb.DuckDBPyConnection,
@@ -390,12 +403,14 @@ def replace_jurisdictions(con: duckdb.DuckDBPyConnection,
 # --- results: targets and report --------------------------------------------------------------
 
 def assessed_listings(con: duckdb.DuckDBPyConnection) -> list[AssessedListing]:
-    """Every assessed listing that has an account, with its title."""
+    """Every assessed listing that has an account, with its title, in listing id order
+    (a persona's first flagged listings and its substances listed as often are taken in
+    this order; a join's rows come in another order in each run on a big store)."""
     return [AssessedListing._make(r) for r in con.execute("""
             SELECT a.account_id, a.listing_id, a.drug_class, a.substance, a.counterfeit_pill,
                    a.fentanyl_risk, o.title, a.flag_evidence
             FROM listing_assessments a LEFT JOIN listing_observations o USING (obs_id)
-            WHERE a.account_id IS NOT NULL""").fetchall()]
+            WHERE a.account_id IS NOT NULL ORDER BY a.listing_id""").fetchall()]
 
 
 def persona_sales(con: duckdb.DuckDBPyConnection) -> dict[str, PersonaSales]:

@@ -451,14 +451,17 @@ class MergeEdge(TypedDict):
 
 
 def cluster_merges(con: duckdb.DuckDBPyConnection, cluster_id: int) -> list[MergeEdge]:
-    """Every stored merge inside cluster ``cluster_id``, by transaction."""
+    """Every stored merge inside cluster ``cluster_id``, by transaction (a transaction's
+    merges by heuristic and address ids: the order decides which shortest path explains
+    two addresses, so ties may not come in the order the rows were stored in)."""
     edges = con.execute(
         "SELECT m.tx_id, t.txid, m.heuristic, m.address_a, m.address_b, "
         "aa.address, ab.address FROM btc_cluster_merges m "
         "JOIN btc_clusters c ON c.address_id = m.address_a AND c.cluster_id = ? "
         "JOIN btc_tx t ON t.tx_id = m.tx_id "
         "JOIN btc_address aa ON aa.address_id = m.address_a "
-        "JOIN btc_address ab ON ab.address_id = m.address_b ORDER BY m.tx_id",
+        "JOIN btc_address ab ON ab.address_id = m.address_b "
+        "ORDER BY m.tx_id, m.heuristic, m.address_a, m.address_b",
         [cluster_id]).fetchall()
     return [{"tx_id": e[0], "txid": e[1], "heuristic": e[2], "address_a": e[5],
              "address_b": e[6], "address_id_a": e[3], "address_id_b": e[4]} for e in edges]
@@ -522,11 +525,12 @@ def tag_count(con: duckdb.DuckDBPyConnection, origin: str | None = None) -> int:
 
 def tags_for_export(con: duckdb.DuckDBPyConnection,
                     origin: str | None = None) -> list[dict[str, Any]]:
-    """TagPack fields of every stored tag (of one ``origin``), by address and label;
-    fields without a value are left out."""
+    """TagPack fields of every stored tag (of one ``origin``), by address and label, then
+    the other fields (tags of one address and label from two sources came in the order
+    they were stored in); fields without a value are left out."""
     fields = ("address", "label", "category", "confidence", "source", "actor", "currency")
     sql = (f"SELECT {', '.join(fields)} FROM btc_tags"
-           + (" WHERE origin = ?" if origin else "") + " ORDER BY address, label")
+           + (" WHERE origin = ?" if origin else "") + f" ORDER BY {', '.join(fields)}")
     rows = con.execute(sql, [origin] if origin else []).fetchall()
     return [{k: v for k, v in zip(fields, r, strict=True) if v is not None} for r in rows]
 
@@ -557,11 +561,12 @@ def tags_by_address_id(con: duckdb.DuckDBPyConnection) -> dict[int, list[Address
 def trace_tags(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str, str | None,
                                                              str | None, str, str]]:
     """(address id, label, category, actor, origin, address) of every tag on a chain
-    address, TagPack tags first, then by label."""
+    address, TagPack tags first, then by label, address and tag id (the first tag of a
+    cluster labels all its addresses, naming its address: not the stored order's)."""
     return con.execute(
         "SELECT a.address_id, t.label, t.category, t.actor, t.origin, t.address "
         "FROM btc_tags t JOIN btc_address a ON a.address = t.address "
-        "ORDER BY (t.origin = 'tagpack') DESC, t.label").fetchall()
+        "ORDER BY (t.origin = 'tagpack') DESC, t.label, a.address_id, t.tag_id").fetchall()
 
 
 # -- one wallet (cluster) ----------------------------------------------------------------

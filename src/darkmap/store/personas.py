@@ -162,11 +162,12 @@ def member_accounts(con: duckdb.DuckDBPyConnection, persona_id: str) -> list[Mem
 
 
 def links_between(con: duckdb.DuckDBPyConnection, account_ids: list[str]) -> list[LinkRow]:
-    """Stored links with both ends in ``account_ids``, highest score first."""
+    """Stored links with both ends in ``account_ids``, highest score first (equal
+    scores by their ends: a sort keeps no order among ties)."""
     rows = con.execute("""
         SELECT a, b, score, signals, method, merged FROM account_links
         WHERE a IN (SELECT unnest(?::VARCHAR[])) AND b IN (SELECT unnest(?::VARCHAR[]))
-        ORDER BY score DESC""", [account_ids, account_ids]).fetchall()
+        ORDER BY score DESC, a, b""", [account_ids, account_ids]).fetchall()
     return [LinkRow(*r) for r in rows]
 
 
@@ -216,20 +217,22 @@ def search_persona_rows(con: duckdb.DuckDBPyConnection, handle_part: str, accoun
         FROM hits h JOIN persona_members m USING (account_id)
         JOIN personas p USING (persona_id)
         WHERE h.account_id IS NOT NULL
-        ORDER BY p.n_accounts DESC, m.persona_id LIMIT ?""",
+        ORDER BY p.n_accounts DESC, m.persona_id, h.account_id, h.matched, h.value LIMIT ?""",
         [f"%{handle_part}%", account_id, f"%{identifier_part}%", limit]).fetchall()
 
 
 def persona_rows_with_handles(con: duckdb.DuckDBPyConnection
                               ) -> list[tuple[str, str | None, int, int | None, str, str]]:
     """``(persona_id, label, n_accounts, n_markets, account_id, handle)`` of every
-    member account (none before the link tables exist)."""
+    member account, largest personas first as :func:`search_persona_rows` (none before
+    the link tables exist)."""
     if not table_exists(con, "personas"):
         return []
     return con.execute(
         "SELECT m.persona_id, p.label, p.n_accounts, p.n_markets, a.account_id, a.handle"
         " FROM accounts a JOIN persona_members m USING (account_id)"
-        " JOIN personas p USING (persona_id)").fetchall()
+        " JOIN personas p USING (persona_id)"
+        " ORDER BY p.n_accounts DESC, m.persona_id, a.account_id").fetchall()
 
 
 # --- judgements ---------------------------------------------------------------------

@@ -119,25 +119,31 @@ def account_counters(con: duckdb.DuckDBPyConnection) -> list[AccountCounters]:
 
 
 def feedback_rows(con: duckdb.DuckDBPyConnection) -> list[FeedbackRow]:
-    """Every feedback row that names its account (order rows marked "no feedback" too)."""
+    """Every feedback row that names its account (order rows marked "no feedback" too), in
+    a fixed order: rows that tie on (account, time, buyer, capture), such as one buyer's
+    feedbacks of a day on one page, by ``feedback_id``; in the order they were stored, their
+    amounts were summed in another order and the revenue changed in its last digits."""
     return [FeedbackRow._make(r) for r in con.execute("""
         SELECT account_id, market_id, listing_id, buyer_masked, left_at, observed_at,
                coalesce(lower(ltrim(text)) LIKE ?, false), amount, currency, capture_sha256
         FROM feedback WHERE account_id IS NOT NULL
-        ORDER BY account_id, left_at, buyer_masked, capture_sha256""",
+        ORDER BY account_id, left_at, buyer_masked, capture_sha256, feedback_id""",
         [_NO_FEEDBACK_MARK]).fetchall()]
 
 
 def listing_packs(con: duckdb.DuckDBPyConnection) -> list[ListingPack]:
     """Every assessed listing's pack and flags, with the largest sales counter shown and
-    the newest title."""
+    the newest title (of two observations as new, that of the smaller ``obs_id``, as
+    :func:`~darkmap.store.assessment.latest_observations` picks: ``arg_max`` took the one
+    it met first, which depends on the stored order and DuckDB's threads)."""
     return [ListingPack._make(r) for r in con.execute("""
         SELECT a.listing_id, a.account_id, a.unit_kind, a.units, a.substance,
                a.counterfeit_pill, a.fentanyl_risk, s.sold, s.title
         FROM listing_assessments a LEFT JOIN (
             SELECT listing_id, max(sales_count) AS sold,
-                   arg_max(title, observed_at) AS title FROM listing_observations
-            GROUP BY listing_id) s USING (listing_id)
+                   first(title ORDER BY observed_at DESC, obs_id)
+                       FILTER (WHERE title IS NOT NULL AND observed_at IS NOT NULL) AS title
+            FROM listing_observations GROUP BY listing_id) s USING (listing_id)
         ORDER BY a.listing_id""").fetchall()]
 
 

@@ -75,6 +75,14 @@ class LoginRow(NamedTuple):
     totp_last_step: int | None
 
 
+def _newest(column: str) -> str:
+    """SQL for a listing's newest non-null ``column`` (what ``arg_max(column,
+    observed_at)`` gives), of two observations as new that of the smaller ``obs_id``:
+    ``arg_max`` takes the one it meets first, which depends on the stored order."""
+    return (f"first({column} ORDER BY observed_at DESC, obs_id) "
+            f"FILTER (WHERE {column} IS NOT NULL AND observed_at IS NOT NULL)")
+
+
 def _rows(con: duckdb.DuckDBPyConnection, sql: str,
           params: list[Any] | dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Rows as dicts keyed by column name."""
@@ -224,7 +232,7 @@ def account_observations(con: duckdb.DuckDBPyConnection, account_id: str,
     return _rows(con, "SELECT joined_at, last_seen_at, rating, level, feedback_count, "
                  "sales_count, profile_text, ships_from, url, capture_sha256, source, "
                  "observed_at FROM account_observations WHERE account_id = ? "
-                 "ORDER BY observed_at DESC NULLS LAST LIMIT ?", [account_id, limit])
+                 "ORDER BY observed_at DESC NULLS LAST, obs_id LIMIT ?", [account_id, limit])
 
 
 def account_listings(con: duckdb.DuckDBPyConnection, account_ids: list[str],
@@ -239,9 +247,9 @@ def account_listings(con: duckdb.DuckDBPyConnection, account_ids: list[str],
     join = "LEFT JOIN listing_assessments a USING (listing_id)" if assessed else ""
     return _rows(con, "SELECT l.listing_id, l.market_id, l.account_id, o.title, o.price, "
                  f"o.currency, o.ships_from, {cols} FROM listings l "
-                 "LEFT JOIN (SELECT listing_id, arg_max(title, observed_at) AS title, "
-                 "arg_max(price, observed_at) AS price, arg_max(currency, observed_at) AS "
-                 "currency, arg_max(ships_from, observed_at) AS ships_from FROM "
+                 f"LEFT JOIN (SELECT listing_id, {_newest('title')} AS title, "
+                 f"{_newest('price')} AS price, {_newest('currency')} AS currency, "
+                 f"{_newest('ships_from')} AS ships_from FROM "
                  "listing_observations GROUP BY listing_id) o USING (listing_id) "
                  f"{join} WHERE l.account_id IN (SELECT unnest(?)) "
                  "ORDER BY l.listing_id LIMIT ?", [account_ids, limit])
@@ -269,7 +277,7 @@ def listing_observations(con: duckdb.DuckDBPyConnection, listing_id: str,
     return _rows(con, "SELECT title, description, price, currency, price_text, "
                  "quantity_text, ships_from, ships_to, category_path, feedback_count, "
                  "capture_sha256, source, method, observed_at FROM listing_observations "
-                 "WHERE listing_id = ? ORDER BY observed_at DESC NULLS LAST LIMIT ?",
+                 "WHERE listing_id = ? ORDER BY observed_at DESC NULLS LAST, obs_id LIMIT ?",
                  [listing_id, limit])
 
 
@@ -280,7 +288,8 @@ def feedback_of(con: duckdb.DuckDBPyConnection, column: str, ref: str,
         raise ValueError(column)
     return _rows(con, "SELECT listing_id, listing_title, buyer_masked, rating, rating_scale, "
                  "text, left_at, amount, currency, capture_sha256 FROM feedback "
-                 f"WHERE {column} = ? ORDER BY left_at DESC NULLS LAST LIMIT ?", [ref, limit])
+                 f"WHERE {column} = ? ORDER BY left_at DESC NULLS LAST, feedback_id LIMIT ?",
+                 [ref, limit])
 
 
 def identifiers_of_accounts(con: duckdb.DuckDBPyConnection,
@@ -289,7 +298,8 @@ def identifiers_of_accounts(con: duckdb.DuckDBPyConnection,
     if not account_ids:
         return []
     return _rows(con, "SELECT DISTINCT account_id, kind, value FROM identifiers WHERE "
-                 "account_id IN (SELECT unnest(?)) ORDER BY kind, value", [account_ids])
+                 "account_id IN (SELECT unnest(?)) ORDER BY kind, value, account_id",
+                 [account_ids])
 
 
 def pgp_keys_of(con: duckdb.DuckDBPyConnection,
@@ -323,7 +333,7 @@ def search_listings(con: duckdb.DuckDBPyConnection, text: str, market: str | Non
             "contains(lower(coalesce(o.title, '')), $q) OR "
             "contains(lower(coalesce(o.description, '')), $q)) "
             f"SELECT l.listing_id, l.market_id, l.account_id, {cls} AS drug_class "
-            f"FROM hits JOIN listings l USING (listing_id) {join}")
+            f"FROM hits JOIN listings l USING (listing_id) {join} ORDER BY l.listing_id")
     params = {"q": text.casefold()}
     everything = _rows(con, base, params)
     facets: dict[str, Any] = {"market": {}, "drug_class": {}}
@@ -335,7 +345,7 @@ def search_listings(con: duckdb.DuckDBPyConnection, text: str, market: str | Non
             and (drug_class is None or (r["drug_class"] or "unassessed") == drug_class)]
     ids = [r["listing_id"] for r in keep[:limit]]
     titles = dict(con.execute(
-        "SELECT listing_id, arg_max(title, observed_at) FROM listing_observations "
+        f"SELECT listing_id, {_newest('title')} FROM listing_observations "
         "WHERE listing_id IN (SELECT unnest(?)) GROUP BY listing_id", [ids]).fetchall())
     for r in keep[:limit]:
         r["title"] = titles.get(r["listing_id"])
@@ -347,7 +357,7 @@ def search_feedback(con: duckdb.DuckDBPyConnection, text: str,
     """Feedback whose text contains ``text`` (case-folded)."""
     return _rows(con, "SELECT feedback_id, market_id, account_id, listing_id, text, left_at "
                  "FROM feedback WHERE contains(lower(coalesce(text, '')), ?) "
-                 "ORDER BY left_at DESC NULLS LAST LIMIT ?", [text.casefold(), limit])
+                 "ORDER BY left_at DESC NULLS LAST, feedback_id LIMIT ?", [text.casefold(), limit])
 
 
 def review_queue(con: duckdb.DuckDBPyConnection, low: float, high: float,
