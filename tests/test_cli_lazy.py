@@ -22,6 +22,17 @@ HEAVY = ("scipy", "sklearn", "psycopg", "jinja2", "rich", "pyarrow", "numpy", "d
          "pandas")
 
 
+def _fresh_python(code: str, timeout: float = 120, check: bool = True,
+                  drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter that imports this checkout's darkmap (the
+    environment's variables ``drop`` left out); its completed process."""
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(SRC), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, check=check, timeout=timeout)
+
+
 def _modules_after(args: list[str]) -> tuple[str, list[str]]:
     """Run ``darkmap ARGS`` in a fresh interpreter; its output and the modules it loaded."""
     code = ("import json, sys\n"
@@ -31,10 +42,7 @@ def _modules_after(args: list[str]) -> tuple[str, list[str]]:
             "except SystemExit:\n"
             "    pass\n"
             "sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)))\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(SRC), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, check=True, timeout=120)
+    out = _fresh_python(code)
     mods = json.loads(out.stderr.rsplit("MODULES ", 1)[1])
     return out.stdout, mods
 
@@ -99,10 +107,7 @@ def _script_run(args: list[str], entry: str) -> tuple[str, list[str]]:
             "'\\nMODULES ' + json.dumps(sorted(sys.modules))))\n"
             f"sys.argv = ['darkmap', *{args!r}]\n"
             "entry()\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(SRC), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, check=False, timeout=300)
+    out = _fresh_python(code, timeout=300, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout, json.loads(out.stderr.rsplit("MODULES ", 1)[1])
 
@@ -192,11 +197,7 @@ def test_ingest_imports_numpy_with_one_blas_thread(tmp_path: Path, data_dir: Pat
             f"sys.argv = ['darkmap', 'ingest', '--init', '-q', '-w', {str(tmp_path / 'ws')!r},"
             f" {str(csv)!r}]\n"
             "run()\n")
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(SRC), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, check=False, timeout=300)
+    out = _fresh_python(code, timeout=300, check=False, drop=("OPENBLAS_NUM_THREADS",))
     assert out.returncode == 0, out.stderr[-2000:]
     blas, variable = json.loads(out.stderr.rsplit("BLAS ", 1)[1])
     assert blas and set(blas) == {1}, blas
@@ -215,10 +216,7 @@ def test_the_sql_dump_reader_compiles_no_pattern_when_imported() -> None:
             "eager = [v for v in values if isinstance(v, re.Pattern)]\n"
             "compiled = [v for v in lazy if v._compiled is not None]\n"
             "print(len(lazy), len(eager), len(compiled))\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(SRC), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, check=True, timeout=120)
+    out = _fresh_python(code)
     lazy, eager, compiled = map(int, out.stdout.split())
     assert lazy >= 20 and eager == 0 and compiled == 0, out.stdout
 

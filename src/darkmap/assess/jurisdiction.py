@@ -24,13 +24,17 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any, TypeVar, cast
 
 from darkmap.model.countries import country_aliases, country_code
 
 __all__ = ["Jurisdiction", "TextMemo", "country_code", "detect_language", "infer_jurisdiction",
            "parcel_countries", "shipping_countries"]
+
+_T = TypeVar("_T")
 
 BUDGETS = {"ships_from": 4.0, "shipping_phrase": 3.0, "parcel": 1.5, "language": 1.5,
            "currency": 1.0}
@@ -167,35 +171,28 @@ class TextMemo:
     of the text, so a remembered one is the one that would be worked out again."""
 
     def __init__(self) -> None:
-        self._ship: dict[str, list[str]] = {}
-        self._parcel: dict[str, list[str]] = {}
-        self._lang: dict[str, str | None] = {}
+        self._found: dict[Callable[[str], Any], dict[str, Any]] = {}
+
+    def _of(self, find: Callable[[str], _T], text: str | None, none: _T) -> _T:
+        """``find(text)``, worked out the first time ``text`` is asked of ``find``."""
+        if not text:
+            return none
+        seen = self._found.setdefault(find, {})
+        if text not in seen:
+            seen[text] = find(text)
+        return cast(_T, seen[text])
 
     def shipping(self, text: str | None) -> list[str]:
         """:func:`shipping_countries` of ``text``."""
-        if not text:
-            return []
-        got = self._ship.get(text)
-        if got is None:
-            got = self._ship[text] = shipping_countries(text)
-        return got
+        return self._of(shipping_countries, text, [])
 
     def parcel(self, text: str | None) -> list[str]:
         """:func:`parcel_countries` of ``text``."""
-        if not text:
-            return []
-        got = self._parcel.get(text)
-        if got is None:
-            got = self._parcel[text] = parcel_countries(text)
-        return got
+        return self._of(parcel_countries, text, [])
 
     def language(self, text: str | None) -> str | None:
         """:func:`detect_language` of ``text``."""
-        if not text:
-            return None
-        if text not in self._lang:
-            self._lang[text] = detect_language(text)
-        return self._lang[text]
+        return self._of(detect_language, text, None)
 
 
 def infer_jurisdiction(ships_from: list[str | None], texts: list[str | None],
