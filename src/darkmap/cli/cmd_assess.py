@@ -1,4 +1,8 @@
-"""`darkmap assess`, `darkmap targets` and `darkmap eval drugs`."""
+"""`darkmap assess`, `darkmap targets` and `darkmap eval drugs`.
+
+Each command imports the library it uses when it runs (#21): the assessor and the store
+load numpy, pyarrow and DuckDB, which ``--help`` does not need.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,10 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from darkmap.assess.harm import TargetRow, check_limit, rank_targets
-from darkmap.assess.sales import SalesParams
-from darkmap.assess.stage import assess_workspace
 from darkmap.cli.cmd_evaluate import eval_group
 from darkmap.cli.common import (
     FiniteFloat,
@@ -25,9 +27,10 @@ from darkmap.cli.common import (
     status_line,
     workspace_option,
 )
-from darkmap.evaluate.drugs import eval_drugs
 from darkmap.model.display import csv_cell
-from darkmap.store.assessment import count_assessments
+
+if TYPE_CHECKING:
+    from darkmap.assess.harm import TargetRow
 
 __all__ = ["assess_cmd", "eval_drugs_cmd", "targets_cmd"]
 
@@ -53,6 +56,8 @@ def assess_cmd(workspace: Path | None, feedback_rate: float | None,
     Example: darkmap assess -w case-42
     """
     rng = feedback_rate_range or (None, None)
+    from darkmap.assess.sales import SalesParams  # noqa: PLC0415
+    from darkmap.assess.stage import assess_workspace  # noqa: PLC0415
     params = SalesParams(feedback_rate, rng[0], rng[1])
     ws = open_ws(workspace)
     try:
@@ -83,11 +88,18 @@ _CSV_FIELDS = ("rank", "persona_id", "label", "harm_score", "country", "country_
                "customers_est", "customers_low", "customers_high", "sales_basis")
 
 
+def _check_limit(limit: int) -> None:
+    """:func:`darkmap.assess.harm.check_limit`, imported when an option is given."""
+    from darkmap.assess.harm import check_limit  # noqa: PLC0415
+
+    check_limit(limit)
+
+
 @main.command("targets")
 @workspace_option
 @click.option("--country", default=None, callback=country_value,
               help="Only personas operating from this ISO country.")
-@click.option("--limit", type=int, default=20, show_default=True, callback=checked(check_limit),
+@click.option("--limit", type=int, default=20, show_default=True, callback=checked(_check_limit),
               help="How many rows (0 = all).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--csv", "as_csv", is_flag=True,
@@ -118,6 +130,9 @@ def targets_cmd(workspace: Path | None, country: str | None, limit: int, as_json
 def _ranked(workspace: Path | None, country: str | None, limit: int | None) -> list[TargetRow]:
     """The ranking, read from a read-only workspace; assessed first (read-write) when the
     workspace has no assessments yet."""
+    from darkmap.assess.harm import rank_targets  # noqa: PLC0415
+    from darkmap.assess.stage import assess_workspace  # noqa: PLC0415
+    from darkmap.store.assessment import count_assessments  # noqa: PLC0415
     ws = open_ws(workspace, read_only=True)
     try:
         if count_assessments(ws.con):
@@ -214,6 +229,7 @@ def eval_drugs_cmd(labels: Path, listings: Path | None, workspace: Path | None,
     Example: darkmap eval drugs --labels tests/data/labels/hansa_sample.csv
              --listings ../shared/data/listings/hansa-2016-12.csv
     """
+    from darkmap.evaluate.drugs import eval_drugs  # noqa: PLC0415
     if listings is None:
         ws = open_ws(workspace, read_only=True)
         try:

@@ -1,4 +1,6 @@
-"""`darkmap eval linking|drugs|chain|sales`: score results against ground truth or labels."""
+"""`darkmap eval linking|drugs|chain|sales`: score results against ground truth or labels.
+
+Each command imports its scorer when it runs (#21: ``--help`` loads no DuckDB)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,6 @@ from typing import Any
 import click
 
 from darkmap.cli.common import emit_json, main, open_ws, say, workspace_option
-from darkmap.evaluate.linking import eval_linking, load_truth
-from darkmap.evaluate.sales import eval_sales
 
 __all__ = ["eval_group", "eval_linking_cmd", "eval_sales_cmd"]
 
@@ -59,6 +59,7 @@ def eval_linking_cmd(truth: Path, workspace: Path | None, as_json: bool) -> None
 
     Example: darkmap eval linking --truth world/truth.json --json
     """
+    from darkmap.evaluate.linking import eval_linking, load_truth  # noqa: PLC0415
     data = load_truth(truth)
     ws = open_ws(workspace, read_only=True)
     try:
@@ -88,6 +89,8 @@ def eval_sales_cmd(truth: Path, workspace: Path | None, as_json: bool) -> None:
 
     Example: darkmap eval sales --truth world/truth.json -w case-42 --json
     """
+    from darkmap.evaluate.linking import load_truth  # noqa: PLC0415
+    from darkmap.evaluate.sales import eval_sales  # noqa: PLC0415
     data = load_truth(truth)
     ws = open_ws(workspace, read_only=True)
     try:

@@ -1,13 +1,18 @@
-"""`darkmap keys`: OpenPGP key statistics of the workspace (parsed, shared, failed)."""
+"""`darkmap keys`: OpenPGP key statistics of the workspace (parsed, shared, failed).
+
+The store (DuckDB) is imported when the command runs (#21)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from darkmap.cli.common import emit_json, main, open_ws, say, short, workspace_option
-from darkmap.store.evidence import KeyStatistics, key_statistics
+
+if TYPE_CHECKING:
+    from darkmap.store.evidence import KeyStatistics
 
 __all__ = ["keys_cmd"]
 
@@ -22,6 +27,7 @@ def keys_cmd(workspace: Path | None, as_json: bool, limit: int) -> None:
 
     Example: darkmap keys -w case-42 --json
     """
+    from darkmap.store.evidence import key_statistics  # noqa: PLC0415
     ws = open_ws(workspace, read_only=True)
     try:
         stats = key_statistics(ws.con, limit)

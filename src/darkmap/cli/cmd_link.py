@@ -1,4 +1,9 @@
-"""`darkmap link`, `darkmap persona show|search`, `darkmap judge`, `darkmap review`."""
+"""`darkmap link`, `darkmap persona show|search`, `darkmap judge`, `darkmap review`.
+
+Each command imports the library it uses when it runs (#21): the linker and the store
+load numpy, scipy and DuckDB, a second before ``darkmap link --help`` could print;
+``darkmap persona show`` and ``darkmap judge`` need neither scipy nor the linker.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from darkmap.api import link
 from darkmap.cli.common import (
     checked,
     emit_json,
@@ -20,18 +24,12 @@ from darkmap.cli.common import (
 )
 from darkmap.errors import BadInputError
 from darkmap.model.display import shell_arg
-from darkmap.resolve.judgements import check_request, judge, withdraw
-from darkmap.resolve.link import (
-    DEFAULT_THRESHOLD,
-    METHODS,
-    LinkOptions,
-    LinkResult,
-    LinkSummary,
-)
-from darkmap.resolve.lookup import PersonaDetail, PersonaHit, search_personas, show_persona
-from darkmap.resolve.review import JudgedEstimate, judged_estimate, review_queue
+from darkmap.resolve.options import DEFAULT_THRESHOLD, METHODS, LinkOptions
 
 if TYPE_CHECKING:
+    from darkmap.resolve.link import LinkResult, LinkSummary
+    from darkmap.resolve.lookup import PersonaDetail, PersonaHit
+    from darkmap.resolve.review import JudgedEstimate
     from darkmap.store.workspace import Workspace
 
 __all__ = ["judge_cmd", "link_cmd", "persona", "review_cmd"]
@@ -81,6 +79,8 @@ def link_cmd(workspace: Path | None, method: str, signals: tuple[str, ...],
     """
     opts = LinkOptions(method=method, signals=_split(signals) or None,
                        without=_split(without), threshold=threshold, learn=learn)
+    from darkmap.api import link  # noqa: PLC0415
+    from darkmap.resolve.review import judged_estimate  # noqa: PLC0415
     ws = open_ws(workspace)
     try:
         if quiet or as_json:
@@ -102,6 +102,7 @@ def _link_with_status(ws: Workspace, opts: LinkOptions, engine: str,
                       master: str) -> LinkResult:
     """:func:`~darkmap.api.link` under a status line: the stage running (with its
     counts), the time in it and in the whole run; gone when the run ends."""
+    from darkmap.api import link  # noqa: PLC0415
     with status_line("link") as stage:
         return link(ws, opts, engine, master, progress=stage)
 
@@ -125,6 +126,7 @@ def review_cmd(workspace: Path | None, count: int, seed: int, estimate: bool,
 
     Example: darkmap review -w case-42 -n 10
     """
+    from darkmap.resolve.review import judged_estimate, review_queue  # noqa: PLC0415
     ws = open_ws(workspace, read_only=True)
     try:
         if estimate:
@@ -200,6 +202,7 @@ def persona_show(ref: str, workspace: Path | None, as_json: bool) -> None:
 
     Example: darkmap persona show dream:frostking -w case-42
     """
+    from darkmap.resolve.lookup import show_persona  # noqa: PLC0415
     ws = open_ws(workspace, read_only=True)
     try:
         d = show_persona(ws, ref)
@@ -250,6 +253,7 @@ def persona_search(text: str, workspace: Path | None, as_json: bool) -> None:
 
     Example: darkmap persona search 3A1F9C -w case-42
     """
+    from darkmap.resolve.lookup import search_personas  # noqa: PLC0415
     ws = open_ws(workspace, read_only=True)
     try:
         hits = search_personas(ws, text)
@@ -293,6 +297,7 @@ def judge_cmd(a: str, b: str, workspace: Path | None, same: bool, different: boo
     Example: darkmap judge dream:frostking agora:fr0stk1ng --same --note "same PGP key"
     """
     verdict = _verdict(same=same, different=different, unsure=unsure, withdraw_=withdraw_)
+    from darkmap.resolve.judgements import judge, withdraw  # noqa: PLC0415
     ws = open_ws(workspace)
     try:
         if withdraw_:
@@ -318,6 +323,7 @@ def _verdict(**flags: bool) -> str | None:
     one of --same, --different, --unsure, --withdraw is given."""
     given = [name for name, on in flags.items() if on]
     verdict = next((g for g in given if g != "withdraw_"), None)
+    from darkmap.resolve.judgements import check_request  # noqa: PLC0415
     try:
         if len(given) > 1:
             raise BadInputError("give exactly one of --same, --different, --unsure, "

@@ -1,19 +1,23 @@
-"""`darkmap report` and `darkmap demo`."""
+"""`darkmap report` and `darkmap demo`.
+
+Each command imports the library it uses when it runs (#21): the pipeline, the report
+and the workbench load numpy, scipy, DuckDB, Jinja2 and psycopg, which ``--help`` does
+not need.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from darkmap.cli.common import DarkmapError, main, open_ws, say, short, workspace_option
-from darkmap.pipeline import DemoContext, StageResult, run_stages
-from darkmap.report.html import write_report
-from darkmap.store.team import open_ops_server
-from darkmap.store.workspace import utcnow
-from darkmap.web.demo import current_code, demo_login, start_background, stop_previous
+
+if TYPE_CHECKING:
+    from darkmap.pipeline import StageResult
 
 __all__ = ["DEMO_MARKER", "demo_cmd", "report_cmd"]
 
@@ -33,6 +37,8 @@ def report_cmd(workspace: Path | None, out: Path | None, by: str | None) -> None
 
     Example: darkmap report -w case-42 -o case-42.html
     """
+    from darkmap.report.html import write_report  # noqa: PLC0415
+    from darkmap.store.team import open_ops_server  # noqa: PLC0415
     ws = open_ws(workspace, read_only=by is None)
     try:
         server = os.environ.get("DARKMAP_OPS_SERVER") if by else None
@@ -74,6 +80,7 @@ def prepare_demo_folder(path: Path, fresh: bool) -> None:
     if fresh and marked:
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
+    from darkmap.store.workspace import utcnow  # noqa: PLC0415
     marker = path / DEMO_MARKER
     if not marker.exists():
         marker.write_text(f"created by darkmap demo at {utcnow():%Y-%m-%d %H:%M:%S} UTC; "
@@ -107,6 +114,9 @@ def demo_cmd(workspace: Path | None, seed: int, vendors: int, data: Path | None,
 
     Example: darkmap demo -w demo-workspace
     """
+    from darkmap.pipeline import DemoContext, run_stages  # noqa: PLC0415
+    from darkmap.report.html import write_report  # noqa: PLC0415
+    from darkmap.web.demo import stop_previous  # noqa: PLC0415
     path = workspace or Path("demo-workspace")
     if serve and stop_previous(path) is not None:
         say("stopped the workbench of the previous demo")
@@ -135,6 +145,7 @@ def demo_cmd(workspace: Path | None, seed: int, vendors: int, data: Path | None,
 def _serve_demo(path: Path, port: int) -> None:
     """The last step of ``demo --serve``: a demo user, then the workbench in the
     background; print how to sign in."""
+    from darkmap.web.demo import current_code, demo_login, start_background  # noqa: PLC0415
     ws = open_ws(path)
     try:
         login = demo_login(ws)

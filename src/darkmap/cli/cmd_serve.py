@@ -3,6 +3,9 @@
 With ``--server`` (or ``$DARKMAP_OPS_SERVER``, as `darkmap ops`) users, sign-ins,
 sessions, tokens, operational records and the audit trail are the team server's
 (PostgreSQL, shared by every workbench process on it) and the workspace is only read.
+
+Each command imports the workbench when it runs (#21): the application, uvicorn and the
+stores load FastAPI, psycopg, DuckDB and numpy, which ``--help`` does not need.
 """
 
 from __future__ import annotations
@@ -12,16 +15,15 @@ import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import uvicorn
 
 from darkmap.cli.common import DarkmapError, main, open_ws, say, workspace_option
-from darkmap.store.operations import Con
-from darkmap.store.team import open_web_server
-from darkmap.web.app import create_app
-from darkmap.web.auth import WEB_ROLES, create_login, create_token
+from darkmap.web import WEB_ROLES
+
+if TYPE_CHECKING:
+    from darkmap.store.operations import Con
 
 __all__ = ["serve_cmd", "serve_token_cmd", "serve_user_cmd"]
 
@@ -37,6 +39,7 @@ def _server_option(f: Callable[..., Any]) -> Callable[..., Any]:
 @contextmanager
 def _users(workspace: Path | None, server: str | None) -> Iterator[Con]:
     """Where sign-ins are kept: the team server, else the workspace."""
+    from darkmap.store.team import open_web_server  # noqa: PLC0415
     if server:
         with open_web_server(server) as ops:
             yield ops.con
@@ -66,6 +69,10 @@ def serve_cmd(workspace: Path | None, server: str | None, host: str, port: int,
 
     Example: darkmap serve -w case-42 --port 8600
     """
+    import uvicorn  # noqa: PLC0415
+
+    from darkmap.store.team import open_web_server  # noqa: PLC0415
+    from darkmap.web.app import create_app  # noqa: PLC0415
     sock = _listen(host, port)  # a port in use is said before any work, in one line
     try:
         ws = open_ws(workspace, read_only=bool(server))
@@ -135,6 +142,7 @@ def serve_user_cmd(workspace: Path | None, server: str | None, user: str, by: st
 
     Example: darkmap serve-user ana --by ana --role supervisor -w case-42
     """
+    from darkmap.web.auth import create_login  # noqa: PLC0415
     with _users(workspace, server) as con:
         secret = create_login(con, by, user, password, web_role)
     say(f"{user}: TOTP secret {secret} (RFC 6238, SHA-1, 30 s, 6 digits)")
@@ -151,6 +159,7 @@ def serve_token_cmd(workspace: Path | None, server: str | None, user: str,
 
     Example: darkmap serve-token ana --label nightly-export -w case-42
     """
+    from darkmap.web.auth import create_token  # noqa: PLC0415
     with _users(workspace, server) as con:
         token = create_token(con, user, label)
     say(token)

@@ -1,4 +1,7 @@
-"""``darkmap simulate``: write a synthetic market ecosystem with ground truth."""
+"""``darkmap simulate``: write a synthetic market ecosystem with ground truth.
+
+The simulator itself (numpy, cryptography) is imported when the command runs (#21); its
+``--help`` reads only the parameters' defaults."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from pathlib import Path
 import click
 
 from darkmap.cli.common import DarkmapError, FiniteFloat, emit_json, main
-from darkmap.simulate import SimParams, simulate
+from darkmap.simulate.params import SimParams
 
 __all__ = ["simulate_cmd"]
 
@@ -82,6 +85,8 @@ def simulate_cmd(seed: int, vendors: int, out: Path, markets: int, style_noise: 
         feedback_pages_kept=feedback_pages_kept, feedback_totals_shown=feedback_totals_shown,
         hidden_feedback_rate=hidden_feedback_rate, removed_feedback_rate=removed_feedback_rate,
         multi_order_review_rate=multi_order_review_rate)
+    from darkmap.simulate import simulate  # noqa: PLC0415
+
     t0 = time.perf_counter()
     summary = simulate(out, seed, params, force=force)
     summary["seconds"] = round(time.perf_counter() - t0, 2)

@@ -1,28 +1,27 @@
-"""`darkmap team`: share judgements with other analysts through a PostgreSQL server."""
+"""`darkmap team`: share judgements with other analysts through a PostgreSQL server.
+
+Each command imports the team store (psycopg, DuckDB) when it runs (#21)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from darkmap.cli.common import DarkmapError, emit_json, main, open_ws, workspace_option
 from darkmap.model.display import for_display
-from darkmap.store.team import (
-    ANALYST_ROLE,
-    SUPERVISOR_ROLE,
-    SyncResult,
-    default_server,
-    init_server,
-    sync_judgements,
-)
+
+if TYPE_CHECKING:
+    from darkmap.store.team import SyncResult
 
 _SERVER_HELP = ("PostgreSQL URL [default: $DARKMAP_SERVER]; off this machine it must use "
                 "sslmode=verify-full (set when absent).")
 
 
 def _server(server: str | None) -> str:
+    from darkmap.store.team import default_server  # noqa: PLC0415
     dsn = server or default_server()
     if not dsn:
         raise DarkmapError("no team server: pass --server or set $DARKMAP_SERVER "
@@ -51,6 +50,7 @@ def team_init(server: str | None) -> None:
 
     Example: darkmap team init --server postgresql://admin@db.internal/darkmap
     """
+    from darkmap.store.team import ANALYST_ROLE, SUPERVISOR_ROLE, init_server  # noqa: PLC0415
     res = init_server(_server(server))
     if res.upgraded_from == 0:
         click.echo(f"team server ready (schema {res.version})")
@@ -97,6 +97,7 @@ def team_sync(server: str | None, workspace: Path | None, as_json: bool) -> None
 
     Example: darkmap team sync -w case-42
     """
+    from darkmap.store.team import sync_judgements  # noqa: PLC0415
     dsn = _server(server)
     ws = open_ws(workspace)
     try:

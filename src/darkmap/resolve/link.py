@@ -35,6 +35,7 @@ from darkmap.resolve.match_model import (
     load_model,
     voice_against_name,
 )
+from darkmap.resolve.options import DEFAULT_THRESHOLD, METHODS, LinkOptions
 from darkmap.resolve.partition import correlation_clustering, floored_probabilities
 from darkmap.resolve.profiles import Profiles, Roster, load_profiles
 from darkmap.resolve.review import JudgedPair, judged_sample
@@ -46,51 +47,9 @@ __all__ = ["AGAINST", "DEFAULT_THRESHOLD", "METHODS", "STAGES", "LinkOptions", "
            "LinkSummary", "Progress", "clustering_inputs", "link", "pair_evidence",
            "resolve_signals", "score_pairs"]
 
-METHODS = ("logistic", "fellegi-sunter")
-
-
-DEFAULT_THRESHOLD = 0.3
 # a pair whose own evidence puts a match at least e^2 (7x) less likely than no evidence
 # at all is never joined through a chain of other accounts (docs/linking.md, "Chains")
 AGAINST = -2.0
-
-
-@dataclass
-class LinkOptions:
-    """How to link: model, signal set, merge threshold."""
-
-    method: str = "logistic"
-    signals: tuple[str, ...] | None = None      # None: all
-    without: tuple[str, ...] = ()               # names or "identifiers"
-    # pairs above it attract, below repel; 0.3 (not the calibrated 0.5) gave the best
-    # pairwise F1 on both development worlds with pairwise precision near 0.98
-    # (docs/linking.md, "Merge threshold")
-    threshold: float = DEFAULT_THRESHOLD
-    complete_max: int = 60                      # score all pairs of groups up to this size
-    store_min: float = 0.1                      # keep links at least this probable
-    # refit handle and writing factors to the analysts' judgements (darkmap.resolve.adapt);
-    # off by default: on a scene world it raised recall and lowered precision
-    learn: bool = False
-
-    def __post_init__(self) -> None:
-        self.check()
-
-    def check(self) -> None:
-        """Raise :class:`~darkmap.errors.BadInputError` for an unknown method, a
-        threshold or ``store_min`` outside [0, 1] (or NaN) or a negative
-        ``complete_max``."""
-        if self.method not in METHODS:
-            raise BadInputError(f"unknown method {self.method!r}; one of {METHODS}")
-        for name in ("threshold", "store_min"):
-            value = getattr(self, name)
-            try:
-                ok = 0.0 <= float(value) <= 1.0  # False for NaN
-            except (TypeError, ValueError):
-                ok = False
-            if not ok:
-                raise BadInputError(f"{name} must be a probability in [0, 1], not {value!r}")
-        if self.complete_max < 0:
-            raise BadInputError(f"complete_max must be >= 0, not {self.complete_max!r}")
 
 
 class LinkSummary(TypedDict):

@@ -7,4 +7,8 @@ page shows; :mod:`.app` the FastAPI application (pages, ``/api/``, security head
 
 from __future__ import annotations
 
-__all__: list[str] = []
+__all__ = ["WEB_ROLES"]
+
+WEB_ROLES = ("analyst", "supervisor", "admin")
+"""The workbench's roles (:mod:`.auth` checks them; ``darkmap serve-user --role`` offers
+them): here, where ``--help`` reads them without loading the application."""

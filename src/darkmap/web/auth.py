@@ -46,6 +46,7 @@ from darkmap.ops.audit import log
 from darkmap.store import operations as ops_store
 from darkmap.store import web as store
 from darkmap.store.operations import Con, PgOps, UserRow, transaction
+from darkmap.web import WEB_ROLES
 
 __all__ = ["IDLE_LIMIT", "LOCKOUT_FAILURES", "LOCKOUT_WINDOW", "REAUTH_LIMIT", "WEB_ROLES",
            "Clock", "LoginFailed", "ServerSessions", "Session", "Sessions", "create_login",
@@ -58,7 +59,6 @@ LOCKOUT_WINDOW = timedelta(minutes=15)
 IDLE_LIMIT = timedelta(minutes=30)
 REAUTH_LIMIT = timedelta(hours=12)
 TOTP_STEP = 30
-WEB_ROLES = ("analyst", "supervisor", "admin")
 
 Clock = Callable[[], datetime]
 _HASHER = PasswordHasher()  # argon2id
