@@ -1,5 +1,9 @@
 """`darkmap chain ...`, `darkmap tags ...`, `darkmap trace`, `darkmap wallet show`,
-`darkmap eval chain`: Bitcoin loading, clustering, attribution and tracing."""
+`darkmap eval chain`: Bitcoin loading, clustering, attribution and tracing.
+
+Each command imports the library it uses when it runs (#21): the chain store, the
+clustering and the tracer load numpy, scipy and DuckDB, which ``--help`` does not need.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,6 @@ from pathlib import Path
 
 import click
 
-from darkmap.api import cluster_addresses, export_chain_etl, import_chain_etl
-from darkmap.chain.cluster import (
-    DEFAULT_HEURISTICS,
-    HEURISTICS,
-    explain_addresses,
-    undo_heuristic,
-)
-from darkmap.chain.tags import export_tagpack, sync_evidence_tags
-from darkmap.chain.trace import trace
-from darkmap.chain.wallet import wallet_summary
 from darkmap.cli.cmd_evaluate import eval_group
 from darkmap.cli.common import (
     DarkmapError,
@@ -30,10 +24,6 @@ from darkmap.cli.common import (
     short,
     workspace_option,
 )
-from darkmap.collect.ingest import import_tagpack, load_files
-from darkmap.evaluate.clustering import eval_chain
-from darkmap.evaluate.linking import load_truth
-from darkmap.store.workspace import table_has_rows
 
 __all__: list[str] = []
 
@@ -61,6 +51,7 @@ def chain_load(paths: tuple[Path, ...], workspace: Path | None, init: bool,
 
     Example: darkmap chain load -w case-42 ../shared/data/bitcoin
     """
+    from darkmap.collect.ingest import load_files  # noqa: PLC0415
     ws = open_ws_to_write(workspace, init)
     try:
         results = load_files(ws, list(paths))
@@ -102,6 +93,13 @@ def chain_cluster(workspace: Path | None, heuristics: tuple[str, ...], all_heuri
     Example: darkmap chain cluster -H multi_input -H change_one_time
     Example: darkmap chain cluster --engine spark --master spark://head:7077
     """
+    from darkmap.api import cluster_addresses  # noqa: PLC0415
+    from darkmap.chain.cluster import (  # noqa: PLC0415
+        DEFAULT_HEURISTICS,
+        HEURISTICS,
+        undo_heuristic,
+    )
+    from darkmap.chain.tags import sync_evidence_tags  # noqa: PLC0415
     ws = open_ws(workspace)
     try:
         if undo:
@@ -129,6 +127,7 @@ def chain_export_etl(out_dir: Path, workspace: Path | None) -> None:
 
     Example: darkmap chain export-etl -w case-42 etl/
     """
+    from darkmap.api import export_chain_etl  # noqa: PLC0415
     ws = open_ws(workspace, read_only=True)
     try:
         counts = export_chain_etl(ws, out_dir)
@@ -148,6 +147,7 @@ def chain_import_etl(path: Path, workspace: Path | None, init: bool, as_json: bo
 
     Example: darkmap chain import-etl -w case-42 etl/
     """
+    from darkmap.api import import_chain_etl  # noqa: PLC0415
     ws = open_ws_to_write(workspace, init)
     try:
         res = import_chain_etl(ws, path)
@@ -171,6 +171,7 @@ def chain_explain(address: str, other: str | None, workspace: Path | None,
 
     Example: darkmap chain explain 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa
     """
+    from darkmap.chain.cluster import explain_addresses  # noqa: PLC0415
     ws = open_ws(workspace, read_only=True)
     try:
         out = explain_addresses(ws, address, other)
@@ -203,6 +204,8 @@ def tags_import(files: tuple[Path, ...], workspace: Path | None, init: bool,
 
     Example: darkmap tags import tags/exchanges.yaml
     """
+    from darkmap.chain.tags import sync_evidence_tags  # noqa: PLC0415
+    from darkmap.collect.ingest import import_tagpack  # noqa: PLC0415
     ws = open_ws_to_write(workspace, init)
     try:
         out = [import_tagpack(ws, f) for f in files]
@@ -228,6 +231,7 @@ def tags_export(file: Path, workspace: Path | None, origin: str | None) -> None:
 
     Example: darkmap tags export case-42-tags.yaml --origin evidence
     """
+    from darkmap.chain.tags import export_tagpack  # noqa: PLC0415
     ws = open_ws(workspace, read_only=True)
     try:
         out = export_tagpack(ws, file, origin=origin)
@@ -250,6 +254,7 @@ def trace_cmd(target: str, forward: bool, hops: int, method: str, workspace: Pat
 
     Example: darkmap trace cluster:1234 --forward --hops 8 --method haircut
     """
+    from darkmap.chain.trace import trace  # noqa: PLC0415
     ws = open_ws(workspace, read_only=True)
     try:
         out = trace(ws, target, "forward" if forward else "backward", hops, method)
@@ -286,6 +291,7 @@ def wallet_show(ident: str, workspace: Path | None, as_json: bool) -> None:
 
     Example: darkmap wallet show 1234   (or an address in it)
     """
+    from darkmap.chain.wallet import wallet_summary  # noqa: PLC0415
     ws = open_ws(workspace, read_only=True)
     try:
         out = wallet_summary(ws, ident)
@@ -321,6 +327,9 @@ def eval_chain_cmd(truth: Path, hops: int, workspace: Path | None, as_json: bool
 
     Example: darkmap eval chain --truth world/truth.json
     """
+    from darkmap.evaluate.clustering import eval_chain  # noqa: PLC0415
+    from darkmap.evaluate.linking import load_truth  # noqa: PLC0415
+    from darkmap.store.workspace import table_has_rows  # noqa: PLC0415
     data = load_truth(truth)
     ws = open_ws(workspace, read_only=True)
     try:

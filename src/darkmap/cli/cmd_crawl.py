@@ -1,5 +1,8 @@
 """`darkmap crawl`: crawl a market through Tor (one library call: ``crawl_market``).
 
+The crawler is imported when the command runs (#21: ``--help`` loads neither DuckDB
+nor the page parsers).
+
 Everything printed about the market (URLs, reasons) goes through ``say`` (control and
 bidi characters escaped); ``--json`` prints pure ASCII.
 """
@@ -12,7 +15,6 @@ from typing import Any
 
 import click
 
-from darkmap.api import CrawlOptions, crawl_market, crawl_status
 from darkmap.cli.common import (
     init_option,
     main,
@@ -74,6 +76,7 @@ def crawl_cmd(market: str, workspace: Path | None, init: bool, start: str | None
 
     Example: darkmap crawl nightshade --start http://...onion/ --cookies session.txt
     """
+    from darkmap.api import CrawlOptions, crawl_market, crawl_status  # noqa: PLC0415
     if status_only:
         with open_ws(workspace, read_only=True) as ws:
             _print(crawl_status(ws, market), as_json)

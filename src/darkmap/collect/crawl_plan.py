@@ -13,6 +13,9 @@ URLs are made canonical before they enter the frontier (:meth:`CrawlPlan.canonic
 the market's canonical onion for every mirror, lower-case scheme and host, no fragment,
 query parameters sorted, session and tracking parameters dropped, a parameter at its
 default value (``page=1``) dropped; so a page is fetched once whatever link reached it.
+
+The parsers (YAML, selectolax, the page decoder, which loads numpy) are imported where a
+plan is read or a page parsed: ``darkmap crawl --help`` reads :data:`KINDS` only.
 """
 
 from __future__ import annotations
@@ -21,15 +24,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
-import yaml
-from selectolax.lexbor import LexborHTMLParser
-
 from darkmap.errors import BadInputError, LimitExceeded
-from darkmap.extract.decode import decode_page
-from darkmap.extract.nesting import check_page_nesting
+
+if TYPE_CHECKING:
+    from selectolax.lexbor import LexborHTMLParser
 
 __all__ = ["KINDS", "CrawlPlan", "Link", "load_plan", "plan_dir", "plans"]
 
@@ -88,6 +89,11 @@ class CrawlPlan:
         ``follow``: the kinds the crawl's plan names; ``hosts``: every onion of the
         market (links elsewhere are ignored); ``host``: the canonical one.
         """
+        from selectolax.lexbor import LexborHTMLParser  # noqa: PLC0415 - see the docstring
+
+        from darkmap.extract.decode import decode_page  # noqa: PLC0415
+        from darkmap.extract.nesting import check_page_nesting  # noqa: PLC0415
+
         wanted = set(follow)
         own = {h.lower() for h in hosts}
         text = decode_page(body).text
@@ -183,6 +189,8 @@ def _selectors(spec: Any, where: str) -> list[str]:
 
 def load_plan(path: Path) -> CrawlPlan:
     """Read one plan file; a malformed one raises ``BadInputError`` naming the field."""
+    import yaml  # noqa: PLC0415 - see the module docstring
+
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
