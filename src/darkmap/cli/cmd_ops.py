@@ -734,8 +734,7 @@ def event_cmd(kind: str, compartment: str, start: datetime, end: datetime, lat: 
         ws, by, kind, compartment, start, end, lat, lon, postal_area, within_m))
     say(f"event {eid} planned; {len(conflicts)} conflicts")
     for c in conflicts:
-        where = f"{c.distance_m:,.0f} m away" if c.distance_m is not None else "same area"
-        say(f"  conflict with {c.other_agency} ({where}); contact {short(c.other_contact, 120)}")
+        say(f"  conflict with {c.other_agency}; contact {short(c.other_contact, 120)}")
 
 
 @deconflict_group.command("notices")
