@@ -5,6 +5,7 @@ judge. Against the real application served by uvicorn on loopback."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -13,6 +14,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from web_support import (
+    PASSWORD,
     STORES,
     FakeClock,
     Served,
@@ -24,7 +26,7 @@ from web_support import (
     shared_world,
 )
 
-from darkmap.web.auth import create_token
+from darkmap.web.auth import create_login, create_token
 
 
 @pytest.fixture(scope="module", params=STORES)
@@ -166,6 +168,29 @@ def test_supervisor_reads_the_audit_trail(srv, world: World) -> None:
         r = c.get("/audit")
         assert r.status_code == 200 and "the hash chain holds" in r.text
         assert "web.logon" in r.text
+
+
+def test_an_audit_reviewer_sees_only_their_agency(srv, world: World) -> None:
+    """The audit page of an admin of t-bka (bert) lists no entry of a t-nca user: those
+    tell what t-nca's users record, read and when, through grants bert does not hold."""
+    wb = srv[0].wb
+    if "bert" not in world.secrets:
+        world.secrets["bert"] = wb.call(lambda: create_login(wb.con, "bert", "bert",
+                                                             PASSWORD, "admin"))
+    with _client(srv, world, "alice") as alice:
+        assert world.case_a in alice.get("/cases").text       # t-nca's newest entries
+    with _client(srv, world, "bob") as bob:
+        bob.get("/cases")
+    with _client(srv, world, "bert") as bert:
+        page = bert.get("/audit")
+        assert page.status_code == 200 and "the hash chain holds" in page.text
+        actors = set(re.findall(r"<tr><td>\d+</td><td>[^<]*</td><td>([^<]*)</td>", page.text))
+        assert "bob" in actors and "bert" in actors
+        assert not actors & {"alice", "ana", "rita"}, actors
+        only = bert.get("/audit?actor=alice")
+        assert only.status_code == 200 and "<td>alice</td>" not in only.text
+    with _client(srv, world, "ana") as ana:      # t-nca's admin still reviews alice
+        assert "<td>alice</td>" in ana.get("/audit?actor=alice").text
 
 
 def test_sessions_expire_on_the_server_clock(srv, world: World) -> None:
