@@ -26,6 +26,7 @@ from web_support import (
     shared_world,
 )
 
+from darkmap.ops.records import Case, add_record
 from darkmap.web.auth import create_login, create_token
 
 
@@ -222,3 +223,32 @@ def _judging_on_the_team_server(srv: tuple[Served, FakeClock], world: World) -> 
     assert len(served.wb.call(lambda: served.wb.con.execute(
         "SELECT 1 FROM team_judgements WHERE a = ? AND b = ?",
         [min(a, b), max(a, b)]).fetchall())) == 1
+
+
+def test_no_audit_entry_tells_that_another_agency_holds_a_record(srv, world: World) -> None:
+    """A persona page, its JSON twin and its graph expansion read operational records
+    (and write a `record.list` entry, which the reader's agency reviews) only when a
+    record the reader may read links there: whether bob's entry appears must not tell
+    that a t-nca case, which bob may not read, links the persona. (Last in this module:
+    it adds a case of alice.)"""
+    served, _ = srv
+    wb = served.wb
+    other = served.sql(f"SELECT persona_id FROM personas WHERE persona_id <> "
+                       f"'{world.persona}' ORDER BY persona_id LIMIT 1")[0][0]
+    case = wb.call(lambda: add_record(wb.ops, "alice", Case("A-only case", "nca only"),
+                                      provenance="test", links=[("persona", other)]))
+    p = quote(other, safe="")
+
+    def lists(user: str) -> list[dict]:
+        return [e for e in served.audit(user) if e["action"] == "record.list"]
+
+    before = len(lists("bob"))
+    with _client(srv, world, "bob") as bob:
+        for url in (f"/persona/{p}", f"/api/persona/{p}",
+                    f"/api/graph/expand?node=persona:{p}"):
+            r = bob.get(url)
+            assert r.status_code == 200 and case.record_id not in r.text, url
+    assert len(lists("bob")) == before
+    with _client(srv, world, "alice") as alice:          # alice may read it: audited
+        assert case.record_id in alice.get(f"/persona/{p}").text
+    assert case.record_id in lists("alice")[-1]["records"]
