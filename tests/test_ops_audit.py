@@ -187,6 +187,32 @@ def test_cli_show_is_for_admins_and_filters(ws_path: Path) -> None:
     assert code == 1 and "only an admin" in out
 
 
+def test_an_admin_of_another_agency_reviews_only_their_agency(ws_path: Path,
+                                                             backend: Backend) -> None:
+    """`audit show` by an admin of another agency shows none of bka's entries (they name
+    bka's records, kinds, compartments and times): not the whole trail, not those of
+    one of its users, not those naming one of its records."""
+    with backend.open(ws_path) as ws:
+        case = records.read_records(ws, "ben", kind="case")[0].row.record_id
+        access.add_agency(ws.con, "ana", "politie", "Politie", "NL", "desk NL")
+        access.add_user(ws.con, "ana", "piet", "politie", "admin")
+        access.add_compartment(ws.con, "piet", "agency", "nl", compartment_id="nl")
+    bka = {"ana", "ben"}
+    for args in ([], ["--user", "ben"], ["--record", case]):
+        code, out = _run("audit", "show", *args, "--json", "--as", "piet", "-w",
+                         str(ws_path))
+        assert code == 0, out
+        entries = json.loads(out)
+        assert not [e for e in entries if e["actor"] in bka], args
+        assert case not in out, args
+    code, out = _run("audit", "show", "--json", "--as", "piet", "-w", str(ws_path))
+    assert {(e["actor"], e["action"]) for e in json.loads(out)} >= {
+        ("piet", "compartment.add"), ("setup", "agency.add")}
+    code, out = _run("audit", "show", "--record", case, "--json", "--as", "ana",
+                     "-w", str(ws_path))
+    assert code == 0 and {e["actor"] for e in json.loads(out)} == bka
+
+
 def test_export_for_a_court_verifies_and_shows_tampering(ws_path: Path, tmp_path: Path
                                                          ) -> None:
     out = tmp_path / "trail.jsonl"

@@ -158,10 +158,40 @@ def test_events_300_m_and_2_h_apart_conflict(ws: Space) -> None:
     start = T0 + timedelta(hours=2)
     _, found = deconflict.add_event(ws, "piet", "controlled_delivery", "nl", start,
                                     start + timedelta(hours=2), lat2, lon2)
-    assert [c.other_agency for c in found] == ["bka"]
-    assert found[0].distance_m == pytest.approx(300, abs=1)
+    assert found == [deconflict.Conflict("bka", "BKA SO41 +49 611 55-0")]
     assert [n.other_agency for n in deconflict.notices(ws, "ana")] == ["politie"]
     assert [n.other_agency for n in deconflict.notices(ws, "piet")] == ["bka"]
+
+
+def test_an_event_conflict_does_not_locate_the_other_event(ws: Space, backend: Backend
+                                                          ) -> None:
+    """A conflict names the other agency and its contact, nothing more: probes from
+    different places around another agency's search warrant get the same answer (a
+    distance from three probes would locate the warrant), in the library and the CLI."""
+    lat, lon = AMSTERDAM
+    deconflict.add_event(ws, "ana", "search_warrant", "de", T0, T0 + timedelta(hours=3),
+                         lat, lon)
+    answers = []
+    for north_m in (120, 480, 910):
+        plat, plon = _offset(lat, lon, north_m)
+        _, found = deconflict.add_event(ws, "piet", "surveillance", "nl", T0,
+                                        T0 + timedelta(hours=1), plat, plon)
+        answers.append(found)
+    assert answers[0] == answers[1] == answers[2]
+    assert [vars(c) for c in answers[0]] == [{"other_agency": "bka",
+                                             "other_contact": "BKA SO41 +49 611 55-0"}]
+    ws.close()
+    assert ws.path is not None
+    outs = []
+    for north_m in (150, 700):
+        plat, _ = _offset(lat, lon, north_m)
+        res = CliRunner().invoke(main, [
+            "deconflict", "event", "--kind", "arrest", "--compartment", "nl", "--start",
+            "2026-05-01T07:00:00", "--end", "2026-05-01T08:00:00", "--lat", f"{plat:.6f}",
+            "--lon", f"{lon}", "--as", "piet", "-w", str(ws.path)], env=backend.env)
+        assert res.exit_code == 0 and "1 conflicts" in res.output, res.output
+        outs.append(res.output.split("\n", 1)[1])   # after "event <id> planned"
+    assert outs[0] == outs[1] and " m away" not in outs[0] and "BKA SO41" in outs[0]
 
 
 def test_events_30_km_apart_do_not_conflict(ws: Space) -> None:
@@ -183,7 +213,7 @@ def test_events_apart_in_time_or_by_postal_area(ws: Space) -> None:
     assert later == []
     _, same = deconflict.add_event(ws, "piet", "arrest", "nl", T0 + timedelta(minutes=30),
                                    T0 + timedelta(hours=3), postal_area="1012  AB")
-    assert [(c.other_agency, c.distance_m) for c in same] == [("bka", None)]
+    assert same == [deconflict.Conflict("bka", "BKA SO41 +49 611 55-0")]
     with pytest.raises(BadInputError):
         deconflict.add_event(ws, "piet", "arrest", "nl", T0, T0 - timedelta(hours=1),
                              postal_area="1012")

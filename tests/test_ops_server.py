@@ -193,6 +193,26 @@ def test_row_level_security_repeats_the_grants(server: ServerDb, two: dict[str, 
             counts.values())
 
 
+def test_a_case_title_does_not_name_its_compartment(server: ServerDb,
+                                                   two: dict[str, str]) -> None:
+    """Compartments are readable by every member on the server (grants are checked
+    against them): a new case's compartment does not carry the case's title, which only
+    a grant on it shows."""
+    alice, bob = sorted(two)
+    title = "Operation Kestrel: informant 7 names the courier"
+    with open_ops_server(two[bob]) as ops:
+        case = records.add_record(ops, bob, Case(title), provenance="rls test")
+    with psycopg.connect(two[alice], autocommit=True) as pg:
+        names = [r[0] for r in pg.execute("SELECT name FROM ops_compartments").fetchall()]
+        assert case.compartment_id in {r[0] for r in pg.execute(
+            "SELECT compartment_id FROM ops_compartments").fetchall()}
+        assert not [n for n in names if "Kestrel" in n], names
+        assert pg.execute("SELECT count(*) FROM ops_records WHERE record_id = %s",
+                          [case.record_id]).fetchone() == (0,)
+    with open_ops_server(two[bob]) as ops:
+        assert records.show_record(ops, bob, case.record_id).row.data["title"] == title
+
+
 def test_a_large_submission_goes_by_copy_and_matches(server: ServerDb,
                                                      two: dict[str, str]) -> None:
     """From 1,000 selectors on, the server gets them by COPY: the same matches, every

@@ -5,6 +5,7 @@ judge. Against the real application served by uvicorn on loopback."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -13,6 +14,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from web_support import (
+    PASSWORD,
     STORES,
     FakeClock,
     Served,
@@ -24,7 +26,8 @@ from web_support import (
     shared_world,
 )
 
-from darkmap.web.auth import create_token
+from darkmap.ops.records import Case, add_record
+from darkmap.web.auth import create_login, create_token
 
 
 @pytest.fixture(scope="module", params=STORES)
@@ -168,6 +171,29 @@ def test_supervisor_reads_the_audit_trail(srv, world: World) -> None:
         assert "web.logon" in r.text
 
 
+def test_an_audit_reviewer_sees_only_their_agency(srv, world: World) -> None:
+    """The audit page of an admin of t-bka (bert) lists no entry of a t-nca user: those
+    tell what t-nca's users record, read and when, through grants bert does not hold."""
+    wb = srv[0].wb
+    if "bert" not in world.secrets:
+        world.secrets["bert"] = wb.call(lambda: create_login(wb.con, "bert", "bert",
+                                                             PASSWORD, "admin"))
+    with _client(srv, world, "alice") as alice:
+        assert world.case_a in alice.get("/cases").text       # t-nca's newest entries
+    with _client(srv, world, "bob") as bob:
+        bob.get("/cases")
+    with _client(srv, world, "bert") as bert:
+        page = bert.get("/audit")
+        assert page.status_code == 200 and "the hash chain holds" in page.text
+        actors = set(re.findall(r"<tr><td>\d+</td><td>[^<]*</td><td>([^<]*)</td>", page.text))
+        assert "bob" in actors and "bert" in actors
+        assert not actors & {"alice", "ana", "rita"}, actors
+        only = bert.get("/audit?actor=alice")
+        assert only.status_code == 200 and "<td>alice</td>" not in only.text
+    with _client(srv, world, "ana") as ana:      # t-nca's admin still reviews alice
+        assert "<td>alice</td>" in ana.get("/audit?actor=alice").text
+
+
 def test_sessions_expire_on_the_server_clock(srv, world: World) -> None:
     served, clock = srv
     with _client(srv, world, "bob") as c:
@@ -197,3 +223,32 @@ def _judging_on_the_team_server(srv: tuple[Served, FakeClock], world: World) -> 
     assert len(served.wb.call(lambda: served.wb.con.execute(
         "SELECT 1 FROM team_judgements WHERE a = ? AND b = ?",
         [min(a, b), max(a, b)]).fetchall())) == 1
+
+
+def test_no_audit_entry_tells_that_another_agency_holds_a_record(srv, world: World) -> None:
+    """A persona page, its JSON twin and its graph expansion read operational records
+    (and write a `record.list` entry, which the reader's agency reviews) only when a
+    record the reader may read links there: whether bob's entry appears must not tell
+    that a t-nca case, which bob may not read, links the persona. (Last in this module:
+    it adds a case of alice.)"""
+    served, _ = srv
+    wb = served.wb
+    other = served.sql(f"SELECT persona_id FROM personas WHERE persona_id <> "
+                       f"'{world.persona}' ORDER BY persona_id LIMIT 1")[0][0]
+    case = wb.call(lambda: add_record(wb.ops, "alice", Case("A-only case", "nca only"),
+                                      provenance="test", links=[("persona", other)]))
+    p = quote(other, safe="")
+
+    def lists(user: str) -> list[dict]:
+        return [e for e in served.audit(user) if e["action"] == "record.list"]
+
+    before = len(lists("bob"))
+    with _client(srv, world, "bob") as bob:
+        for url in (f"/persona/{p}", f"/api/persona/{p}",
+                    f"/api/graph/expand?node=persona:{p}"):
+            r = bob.get(url)
+            assert r.status_code == 200 and case.record_id not in r.text, url
+    assert len(lists("bob")) == before
+    with _client(srv, world, "alice") as alice:          # alice may read it: audited
+        assert case.record_id in alice.get(f"/persona/{p}").text
+    assert case.record_id in lists("alice")[-1]["records"]

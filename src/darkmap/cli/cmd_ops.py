@@ -613,7 +613,8 @@ def audit_export(out: Path, by: str, workspace: Path | None) -> None:
 @workspace_option
 def audit_show(user: str | None, record: str | None, as_json: bool, by: str,
                workspace: Path | None) -> None:
-    """Entries of one user and/or naming one record (an admin reviews; audited).
+    """Entries of one user and/or naming one record (an admin reviews the entries of
+    their agency's users; audited).
 
     Example: darkmap audit show --user ben --as ana
     """
@@ -622,7 +623,7 @@ def audit_show(user: str | None, record: str | None, as_json: bool, by: str,
         if actor.role != "admin":
             audit.log(ws.con, by, "audit.show", "denied")
             raise access.AccessDenied(f"{by} is {actor.role}: only an admin reviews the audit")
-        entries = audit.show(ws.con, user, record)
+        entries = audit.entries_for(ws.con, actor, user, record)
         audit.log(ws.con, by, "audit.show", user=user, record=record)
         return entries
     entries = _run(workspace, read)
@@ -734,8 +735,7 @@ def event_cmd(kind: str, compartment: str, start: datetime, end: datetime, lat: 
         ws, by, kind, compartment, start, end, lat, lon, postal_area, within_m))
     say(f"event {eid} planned; {len(conflicts)} conflicts")
     for c in conflicts:
-        where = f"{c.distance_m:,.0f} m away" if c.distance_m is not None else "same area"
-        say(f"  conflict with {c.other_agency} ({where}); contact {short(c.other_contact, 120)}")
+        say(f"  conflict with {c.other_agency}; contact {short(c.other_contact, 120)}")
 
 
 @deconflict_group.command("notices")

@@ -39,11 +39,11 @@ from darkmap.store.audit import (
     audit_head,
     audit_rows,
 )
-from darkmap.store.operations import Con, transaction
+from darkmap.store.operations import Con, UserRow, transaction, users
 
 __all__ = ["GENESIS", "RETENTION_DAYS", "ArchiveRow", "AuditProblem", "archive_trail", "canonical",
-           "chain_hash", "export_trail", "log", "read_archive", "read_export", "show",
-           "stamp", "verify", "verify_archives", "verify_chain"]
+           "chain_hash", "entries_for", "export_trail", "log", "read_archive", "read_export",
+           "show", "stamp", "verify", "verify_archives", "verify_chain"]
 
 RETENTION_DAYS = 365
 """The shortest retention :func:`archive_trail` allows: the CJIS Security Policy keeps
@@ -343,6 +343,17 @@ def show(con: Con, actor: str | None = None,
         entry["hash"] = row.hash
         out.append(entry)
     return out
+
+
+def entries_for(con: Con, viewer: UserRow, actor: str | None = None,
+                record: str | None = None) -> list[dict[str, Any]]:
+    """What a reviewer (``viewer``) reads of the trail: the entries of :func:`show` except
+    those of users of other agencies, whose entries name their records, compartments,
+    kinds and times (what their grants keep from the viewer). Entries of actors that
+    are no user (set-up, refused unknown names) are kept. ``audit show`` and the
+    workbench's audit page read through this; checking the chain reads it whole."""
+    others = {u.user_id for u in users(con) if u.agency_id != viewer.agency_id}
+    return [e for e in show(con, actor, record) if e.get("actor") not in others]
 
 
 def export_trail(con: Con, out: Path) -> int:

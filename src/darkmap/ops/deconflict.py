@@ -234,22 +234,22 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 @dataclass(frozen=True)
 class Conflict:
-    """A clash with another agency's event: its agency, contact and distance (m)."""
+    """A clash with another agency's event: the agency and the contact to call. Nothing
+    of where or when the other event is (its distance from a probe, asked from three
+    places, would locate it)."""
 
     other_agency: str
     other_contact: str
-    distance_m: float | None
 
 
-def _clash(a: EventRow, b: EventRow, within_m: float) -> tuple[bool, float | None]:
-    """Whether two events clash in place, and their distance in metres (``None`` when
-    compared by postal area)."""
+def _clash(a: EventRow, b: EventRow, within_m: float) -> bool:
+    """Whether two events clash in place: within ``within_m`` metres, or (without
+    coordinates) in the same postal area."""
     if a.lat is not None and a.lon is not None and b.lat is not None and b.lon is not None:
-        d = haversine_m(a.lat, a.lon, b.lat, b.lon)
-        return d <= within_m, d
+        return haversine_m(a.lat, a.lon, b.lat, b.lon) <= within_m
     if a.postal_area and b.postal_area:
-        return normalise("postal", a.postal_area) == normalise("postal", b.postal_area), None
-    return False, None
+        return normalise("postal", a.postal_area) == normalise("postal", b.postal_area)
+    return False
 
 
 def add_event(ws: Space, by: str, kind: str, compartment: str, starts_at: datetime,
@@ -257,7 +257,8 @@ def add_event(ws: Space, by: str, kind: str, compartment: str, starts_at: dateti
               postal_area: str | None = None, within_m: float = DEFAULT_DISTANCE_M
               ) -> tuple[str, list[Conflict]]:
     """Plan an action; every event of another agency within ``within_m`` metres (or in the
-    same postal area) with an overlapping window is a conflict, notified to both now."""
+    same postal area) with an overlapping window is a conflict, notified to both now. A
+    conflict names the other agency and its contact only (no distance, place or time)."""
     if kind not in EVENT_KINDS:
         raise BadInputError(f"event kind {kind!r}: one of {', '.join(EVENT_KINDS)}")
     if ends_at < starts_at:
@@ -276,8 +277,7 @@ def add_event(ws: Space, by: str, kind: str, compartment: str, starts_at: dateti
         now = utcnow()
         store.insert_event(con, event, by, now)
         for other in store.events_in_window(con, starts_at, ends_at, actor.agency_id):
-            clash, distance = _clash(event, other, within_m)
-            if not clash:
+            if not _clash(event, other, within_m):
                 continue
             for to, mine, theirs in ((actor.agency_id, event, other),
                                      (other.agency_id, other, event)):
@@ -288,7 +288,7 @@ def add_event(ws: Space, by: str, kind: str, compartment: str, starts_at: dateti
                     theirs.agency_id, contact.contact if contact else "", subject, now,
                     None, None))
             own = store.agency(con, other.agency_id)
-            found.append(Conflict(other.agency_id, own.contact if own else "", distance))
+            found.append(Conflict(other.agency_id, own.contact if own else ""))
         log(con, by, "event.add", record=event.event_id, compartment=compartment,
             conflicts=[c.other_agency for c in found])
     return event.event_id, found

@@ -216,8 +216,9 @@ def add_record(ws: Space, by: str, detail: Detail, *,
             raise BadInputError(f"{case_id} is a {case.kind}, not a case")
         compartment = case.compartment_id
     if compartment is None and kind == "case":
-        compartment = add_compartment(con, by, "case", getattr(detail, "title", ""),
-                                      members).compartment_id
+        # not named after the case: on the team server every member reads the
+        # compartments (the grants need them), a case's title only through a grant
+        compartment = add_compartment(con, by, "case", "case team", members).compartment_id
     if compartment is None:
         raise BadInputError("give the compartment (or the case) the record goes in")
     data = asdict(detail)

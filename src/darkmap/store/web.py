@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import duckdb
 
-from darkmap.store.operations import SERVICE_ROLE, Con, PgOps
+from darkmap.store.operations import READABLE, SERVICE_ROLE, Con, PgOps
 from darkmap.store.workspace import Workspace, table_exists
 
 __all__ = [
@@ -205,15 +205,20 @@ def thread_cursor(ws: Workspace) -> Workspace:
     return Workspace(ws.path, ws.con.cursor())
 
 
-def any_record_links(con: Con, refs: list[tuple[str, str]]) -> bool:
-    """Whether any operational record (of anyone) links to one of ``refs`` (kind, id),
-    in the workspace or on the team server. Says only whether a grant-filtered, audited
-    read is worth making; returns no record."""
+def any_record_links(con: Con, refs: list[tuple[str, str]], user_id: str,
+                     agency_id: str) -> bool:
+    """Whether a record the user ``user_id`` (of ``agency_id``) may read links to one of
+    ``refs`` (kind, id), in the workspace or on the team server. Says only whether an
+    audited read is worth making; returns no record. Grant-filtered as every read is
+    (:data:`~darkmap.store.operations.READABLE`): were it not, whether the read (and its
+    audit entry) happens would tell that some other agency's record links there."""
     if not refs or (not isinstance(con, PgOps) and not table_exists(con, "ops_links")):
         return False
     r = con.execute("SELECT EXISTS (SELECT 1 FROM ops_links WHERE (ref_kind, ref_id) IN "
-                    "(SELECT unnest(CAST(? AS TEXT[])), unnest(CAST(? AS TEXT[]))))",
-                    [[k for k, _ in refs], [v for _, v in refs]]).fetchone()
+                    "(SELECT unnest(CAST($kinds AS TEXT[])), unnest(CAST($ids AS TEXT[]))) "
+                    f"AND record_id IN (SELECT record_id FROM ops_records WHERE {READABLE}))",
+                    {"kinds": [k for k, _ in refs], "ids": [v for _, v in refs],
+                     "user": user_id, "agency": agency_id}).fetchone()
     return bool(r and r[0])
 
 

@@ -46,7 +46,7 @@ import darkmap.api as api
 from darkmap.errors import BadInputError, DarkmapError, NotFoundError
 from darkmap.model.display import for_display
 from darkmap.ops.access import AccessDenied
-from darkmap.ops.audit import log, show
+from darkmap.ops.audit import entries_for, log
 from darkmap.resolve.judgements import judge_for_team
 from darkmap.store.operations import OpsServer, Space, UserRow
 from darkmap.store.web import thread_cursor
@@ -413,10 +413,11 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
 
 
 def _audit_view(wb: Workbench, user: UserRow, actor: str | None) -> dict[str, Any]:
-    """The newest audit entries (of one actor), and whether the chain holds."""
+    """The newest audit entries (of one actor) of the user's agency (and of actors that
+    are no user), and whether the whole chain holds."""
     n, problem = api.verify_audit(wb.ops)
     log(wb.con, user.user_id, "audit.read", of_actor=actor)
-    entries = show(wb.con, actor=actor)[-200:]
+    entries = entries_for(wb.con, user, actor=actor)[-200:]
     return {"checked": n, "problem": problem, "entries": list(reversed(entries))}
 
 

@@ -46,10 +46,11 @@ def _record(r: Record) -> dict[str, Any]:
 def records_touching(ops: Space, user: UserRow,
                      refs: set[tuple[str, str]]) -> list[dict[str, Any]]:
     """The operational records ``user`` may read that link to any of ``refs``
-    (``(kind, id)``); the read is audited by the library. When no record of anyone
-    links to them, nothing is read (and nothing audited)."""
+    (``(kind, id)``); the read is audited by the library. When no record the user may
+    read links to them, nothing is read (and nothing audited): whether an entry is
+    written depends on the user's grants only."""
     with OPS_LOCK:
-        if not store.any_record_links(ops.con, sorted(refs)):
+        if not store.any_record_links(ops.con, sorted(refs), user.user_id, user.agency_id):
             return []
         recs = api.ops_records(ops, user.user_id)
     out = []
