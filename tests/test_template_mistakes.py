@@ -124,3 +124,32 @@ def test_the_debugging_command_reads_a_page_with_an_extra_template_folder(
     assert out.returncode == 0, out.stderr
     assert "market=nightfall type=vendor" in out.stdout
     assert "ListingRecord" in out.stdout and "'90001'" in out.stdout
+
+
+def _debug(tmp_path: Path, template: str) -> str:
+    tdir = tmp_path / "templates"
+    tdir.mkdir()
+    (tdir / "nightfall.yaml").write_text(template, encoding="utf-8")
+    page = tmp_path / "p.html"
+    page.write_text(_PAGE, encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "darkmap.extract.engine", "--templates",
+                          str(tdir), str(page)], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_the_debugging_command_says_why_a_template_matches_no_page(tmp_path: Path) -> None:
+    bad = _GOOD.replace('- {title: "^Nightfall ::", weight: 2}',
+                        '- {title: "^NightFall ::", weight: 2}\n'
+                        '    - {css: "div.profile", weight: 1}')
+    out = _debug(tmp_path, bad)
+    assert "market=None type=unknown" in out
+    assert "why: nightfall (" in out and "scored 1 of threshold 2" in out
+    assert "'css': 'div.profile'" in out
+
+
+def test_the_debugging_command_says_why_no_page_type_matches(tmp_path: Path) -> None:
+    out = _debug(tmp_path, _GOOD.replace('when: {css: "div.profile"}',
+                                         'when: {css: "div.vendor-profile"}'))
+    assert "market=nightfall type=unknown" in out
+    assert "why: page type vendor: when {'css': 'div.vendor-profile'} does not hold" in out

@@ -1744,8 +1744,36 @@ def _main(argv: list[str]) -> int:
             print(f"error: {arg}: cannot read: {exc.strerror or exc}", file=sys.stderr)  # noqa: T201
             failed = 1
             continue
-        _print_result(arg, extract_page(data, arg, templates=tpls))
+        res = extract_page(data, arg, templates=tpls)
+        _print_result(arg, res)
+        if res.page_type == "unknown":  # say why no template or page type was taken
+            for line in _why_unknown(data, arg, res, tpls):
+                print(f"  why: {line}")  # noqa: T201 - a debugging entry point
     return failed
+
+
+def _why_unknown(data: bytes, source: str, res: PageResult,
+                 templates: tuple[Template, ...]) -> list[str]:
+    """Why a page was not read: each template's detection score against its threshold
+    and the rules that held (when no market was detected), or each page type's ``when``
+    (when the market was detected but none of its page types matched)."""
+    page = Page(decode_page(data).text, source)
+    out: list[str] = []
+    for tpl in templates:
+        if res.market_id is not None and tpl.market != res.market_id:
+            continue
+        if res.market_id is None:
+            held = [r for r in tpl.detect if _holds(r, page)]
+            score = sum(float(r.get("weight", 1)) for r in held)
+            if held:
+                out.append(f"{tpl.market} ({tpl.path}) scored {score:g} of threshold "
+                           f"{tpl.threshold:g}; rules that held: {held}")
+            continue
+        for spec in tpl.pages:
+            out.append(f"page type {spec.type}: when {spec.when} does not hold")
+    if res.market_id is None and not out:
+        out.append("no detect rule of any template holds on this page")
+    return out
 
 
 def _print_result(arg: str, res: PageResult) -> None:
