@@ -69,6 +69,18 @@ def test_a_misspelt_row_field_name_is_refused(tmp_path: Path) -> None:
         _load(tmp_path, bad)
 
 
+@pytest.mark.parametrize(("good", "bad", "message"), [
+    ('attr: href,', 'atr: href,', r"unknown keys \['atr'\]"),  # read the text instead
+    ('type: date}', 'type: datetime}', r"type must be one of str, text, int"),
+    ("pages:", "skips: []\npages:", r"unknown keys \['skips'\] \(a template takes"),
+])
+def test_a_misspelt_rule_or_template_key_is_refused(tmp_path: Path, good: str, bad: str,
+                                                     message: str) -> None:
+    assert good in _GOOD
+    with pytest.raises(TemplateError, match=rf"nightfall\.yaml: .*{message}"):
+        _load(tmp_path, _GOOD.replace(good, bad, 1))
+
+
 def test_a_required_field_the_page_does_not_define_is_refused(tmp_path: Path) -> None:
     bad = _GOOD.replace("required: [account.handle]", "required: [account.hande]")
     with pytest.raises(TemplateError, match=r"page vendor: required 'account\.hande'"):

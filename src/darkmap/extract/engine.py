@@ -68,6 +68,14 @@ _ROW_RECORDS: dict[str, type] = {"listings": ListingRecord, "feedback": Feedback
 _SECTIONS = ("listing", "account", "pgp", "feedback", "listings")
 _RULE_SOURCES = ("css", "label", "source", "ref", "const", "text_regex")
 _COND_KEYS = {"css", "title", "text", "html", "domain", "source", "all", "any", "not"}
+_TOP_KEYS = ("market", "name", "onion", "version", "detect", "observed_at", "skip", "pages")
+_RULE_KEYS = frozenset({*_RULE_SOURCES, "attr", "own", "pick", "nth", "join", "within",
+                        "siblings", "inner", "page", "regex", "split", "map", "type",
+                        "formats"})
+# the values a rule key may take (docs/adding-a-market.md, "Field rules")
+_RULE_CHOICES = {"type": ("str", "text", "int", "float", "price", "date", "list"),
+                 "pick": ("first", "last", "all", "count"),
+                 "source": ("title", "url", "page_text")}
 _MAX_REGEX_CHARS = 200_000  # a field rule's regex reads at most this much of a value
 # past this many characters, a rule skips the nodes it matched inside nodes it read
 _MAX_RULE_CHARS = 2 * MAX_FIELD_CHARS
@@ -115,6 +123,10 @@ class Template:
         for key in ("market", "name", "pages"):
             if key not in data:
                 raise TemplateError(f"{path}: missing '{key}'")
+        unknown_top = set(map(str, data)) - set(_TOP_KEYS)
+        if unknown_top:
+            raise TemplateError(f"{path}: unknown keys {sorted(unknown_top)} (a template "
+                                f"takes {', '.join(_TOP_KEYS)})")
         market = str(data["market"])
         if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,40}", market):
             raise TemplateError(f"{path}: market '{market}' must be a lower-case slug")
@@ -179,6 +191,14 @@ def _as_rules(spec: Any, where: str) -> list[dict[str, Any]]:
 def _check_rule(rule: dict[str, Any], where: str) -> None:
     if not any(k in rule for k in _RULE_SOURCES):
         raise TemplateError(f"{where}: rule {rule!r} needs one of {', '.join(_RULE_SOURCES)}")
+    unknown = set(map(str, rule)) - _RULE_KEYS
+    if unknown:  # a misspelt modifier (`atr: href`) would be ignored: the text read instead
+        raise TemplateError(f"{where}: rule {rule!r}: unknown keys {sorted(unknown)} (a rule "
+                            f"takes {', '.join(sorted(_RULE_KEYS))})")
+    for key, allowed in _RULE_CHOICES.items():
+        if key in rule and rule[key] not in allowed:
+            raise TemplateError(f"{where}: rule {rule!r}: {key} must be one of "
+                                f"{', '.join(allowed)}")
     for key in ("css", "within"):
         if key in rule:
             _check_css(rule[key], where)
