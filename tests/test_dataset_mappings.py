@@ -254,3 +254,54 @@ def test_other_date_forms(tmp_path: Path) -> None:
     # an empty market cell fails the row, naming the field
     with pytest.raises(ValueError, match="field 'market'"):
         excel.map_row({**row, "market": " ", "day": "1"}, "row 2")
+
+
+NIGHTFALL_MAPPING = """\
+format: csv
+name: nightfall-2021
+market: {id: nightfall, name: Nightfall Market}
+null_values: ["", "-"]
+recognise:
+  filename: 'nightfall.*\\\\.csv$'
+  header: [erfasst, angebot_id, titel, haendler, preis]
+csv:
+  header: true
+  delimiter: ";"
+records:
+  - type: listing
+    fields:
+      listing_ref: {column: angebot_id, required: true}
+      vendor_handle: haendler
+      title: {column: titel, parse: line, required: true}
+      price: {column: preis, parse: price, required: true}
+      observed_at: {column: erfasst, parse: date, format: "%d.%m.%Y"}
+  - type: account
+    fields:
+      handle: haendler
+      rating: {column: bewertung, parse: float, scale: 5}
+"""
+
+
+def test_decimal_commas_of_a_european_csv(tmp_path: Path) -> None:
+    # "89,50 €" was stored as 8950, "EUR 120,00" as 12000, "0,0041 BTC" as 41, a
+    # rating "4,87" of 5 as 487; "1.234,50 EUR" was no price at all
+    (tmp_path / "nightfall.yaml").write_text(NIGHTFALL_MAPPING, encoding="utf-8")
+    (tmp_path / "nightfall-2021.csv").write_text(
+        "erfasst;angebot_id;titel;haendler;preis;bewertung\n"
+        "14.03.2021;88213;Gelb Mirror 3-MMC 10g;kräuterhexe;89,50 €;4,87\n"
+        "14.03.2021;88214;Ketamin 5g;kräuterhexe;EUR 120,00;4,87\n"
+        "15.03.2021;90001;MDMA 84% 10g;dealer;0,0041 BTC;5\n"
+        "15.03.2021;90003;Speed 1kg;dealer;1.234,50 EUR;5\n"
+        "16.03.2021;90004;Hash 100g;bulkbaron;USD 1,250;4.5\n", encoding="utf-8")
+    ws = tmp_path / "ws"
+    res = CliRunner().invoke(main, ["ingest", "--init", "-q", "-w", str(ws), "--mapping",
+                                    str(tmp_path / "nightfall.yaml"),
+                                    str(tmp_path / "nightfall-2021.csv")])
+    assert res.exit_code == 0, res.output
+    assert sorted(_query(ws, "SELECT l.listing_ref, o.price, o.currency FROM "
+                             "listing_observations o JOIN listings l USING (listing_id)")) == [
+        ("88213", 89.5, "EUR"), ("88214", 120.0, "EUR"), ("90001", 0.0041, "BTC"),
+        ("90003", 1234.5, "EUR"), ("90004", 1250.0, "USD")]
+    assert sorted(set(_query(ws, "SELECT account_id, rating FROM account_observations"))) == [
+        ("nightfall:bulkbaron", 4.5), ("nightfall:dealer", 5.0),
+        ("nightfall:kräuterhexe", 4.87)]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import DATA
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
@@ -194,6 +194,8 @@ OLD_PRICE_RES = (
 @given(texts("1", "12", "123", " ", ",", ".", "000", " 000", ",000", "USD", "usd", "$", "€",
              "x", "EUR", "btc", "\u00a0", "mBTC", size=10))
 def test_prices_are_read_as_before(text: str) -> None:
+    # but a decimal comma ("12,12 USD": 1212 before, 12.12 now; test_pages_engine.py)
+    assume(not re.search(r"\d,(?!\d{3}(?!\d))\d", text))
     new = parse.parse_price(text)
     patterns = parse._PRICE_RES
     parse._PRICE_RES = OLD_PRICE_RES

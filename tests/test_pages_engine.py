@@ -139,6 +139,28 @@ def test_prices_and_dates() -> None:
     assert parse_date("Within the last 24 hours", obs) is None
 
 
+def test_a_decimal_comma_is_read_as_one(tmp_path: Path) -> None:
+    # "€ 89,50" was 89.0, "89,50 €" 8950 with no currency, "0,0041 BTC" 41 with none
+    assert parse_price("€ 89,50") == (89.5, "EUR")
+    assert parse_price("89,50 €") == (89.5, "EUR")
+    assert parse_price("1.234,50 EUR") == (1234.5, "EUR")
+    assert parse_price("0,0041 BTC") == (0.0041, "BTC")
+    assert parse_price("EUR 1,250") == (1250.0, "EUR")  # thousands, as before
+    assert parse_price("USD 1,250.00") == (1250.0, "USD")
+    (tmp_path / "nightfall.yaml").write_text(
+        "market: nightfall\nname: Nightfall\ndetect: {rules: [{title: '^Nightfall'}]}\n"
+        "pages:\n  - type: index\n    when: {css: tr.hit}\n    listings:\n"
+        "      rows: tr.hit\n      fields:\n        listing_ref: {css: a, attr: href}\n"
+        "        title: {css: a}\n        price: {css: td.p, type: price}\n",
+        encoding="utf-8")
+    page = ("<html><head><meta charset='windows-1252'><title>Nightfall</title></head><body>"
+            "<table><tr class='hit'><td><a href='/item/1'>3-MMC 10g</a></td>"
+            "<td class='p'>89,50 \u20ac</td></tr></table></body></html>").encode("cp1252")
+    res = extract_page(page, "p.html", templates=load_templates([tmp_path]))
+    listing = next(r for r in res.records if isinstance(r, ListingRecord))
+    assert (listing.price, listing.currency, listing.price_text) == (89.5, "EUR", "89,50 €")
+
+
 def test_bad_templates_are_refused_with_the_file_named() -> None:
     with pytest.raises(TemplateError, match=r"t\.yaml"):
         Template.from_dict({"market": "x", "name": "X", "pages": [],

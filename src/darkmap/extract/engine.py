@@ -68,6 +68,14 @@ _ROW_RECORDS: dict[str, type] = {"listings": ListingRecord, "feedback": Feedback
 _SECTIONS = ("listing", "account", "pgp", "feedback", "listings")
 _RULE_SOURCES = ("css", "label", "source", "ref", "const", "text_regex")
 _COND_KEYS = {"css", "title", "text", "html", "domain", "source", "all", "any", "not"}
+_TOP_KEYS = ("market", "name", "onion", "version", "detect", "observed_at", "skip", "pages")
+_RULE_KEYS = frozenset({*_RULE_SOURCES, "attr", "own", "pick", "nth", "join", "within",
+                        "siblings", "inner", "page", "regex", "split", "map", "type",
+                        "formats"})
+# the values a rule key may take (docs/adding-a-market.md, "Field rules")
+_RULE_CHOICES = {"type": ("str", "text", "int", "float", "price", "date", "list"),
+                 "pick": ("first", "last", "all", "count"),
+                 "source": ("title", "url", "page_text")}
 _MAX_REGEX_CHARS = 200_000  # a field rule's regex reads at most this much of a value
 # past this many characters, a rule skips the nodes it matched inside nodes it read
 _MAX_RULE_CHARS = 2 * MAX_FIELD_CHARS
@@ -115,6 +123,10 @@ class Template:
         for key in ("market", "name", "pages"):
             if key not in data:
                 raise TemplateError(f"{path}: missing '{key}'")
+        unknown_top = set(map(str, data)) - set(_TOP_KEYS)
+        if unknown_top:
+            raise TemplateError(f"{path}: unknown keys {sorted(unknown_top)} (a template "
+                                f"takes {', '.join(_TOP_KEYS)})")
         market = str(data["market"])
         if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,40}", market):
             raise TemplateError(f"{path}: market '{market}' must be a lower-case slug")
@@ -141,6 +153,7 @@ class Template:
                 raise TemplateError(f"{where}: unknown keys {sorted(unknown)}")
             for name, sec in sections.items():
                 _check_section(name, sec, where)
+            _check_required(p.get("required") or [], sections, where)
             pages.append(PageSpec(type=str(p["type"]), when=p["when"],
                                   required=list(p.get("required") or []), sections=sections))
         obs = data.get("observed_at") or []
@@ -178,6 +191,17 @@ def _as_rules(spec: Any, where: str) -> list[dict[str, Any]]:
 def _check_rule(rule: dict[str, Any], where: str) -> None:
     if not any(k in rule for k in _RULE_SOURCES):
         raise TemplateError(f"{where}: rule {rule!r} needs one of {', '.join(_RULE_SOURCES)}")
+    unknown = set(map(str, rule)) - _RULE_KEYS
+    if unknown:  # a misspelt modifier (`atr: href`) would be ignored: the text read instead
+        raise TemplateError(f"{where}: rule {rule!r}: unknown keys {sorted(unknown)} (a rule "
+                            f"takes {', '.join(sorted(_RULE_KEYS))})")
+    for key, allowed in _RULE_CHOICES.items():
+        if key in rule and rule[key] not in allowed:
+            raise TemplateError(f"{where}: rule {rule!r}: {key} must be one of "
+                                f"{', '.join(allowed)}")
+    for key in ("css", "within"):
+        if key in rule:
+            _check_css(rule[key], where)
     for key in ("regex", "split"):
         if key in rule:
             try:
@@ -201,14 +225,67 @@ def _check_section(name: str, sec: Any, where: str) -> None:
     if name in _ROW_RECORDS:
         if "rows" not in sec or "fields" not in sec:
             raise TemplateError(f"{where}.{name}: needs 'rows' (css) and 'fields'")
+        _check_css(sec["rows"], f"{where}.{name}.rows")
         if "when" in sec:
             _check_cond(sec["when"], f"{where}.{name}")
         sec_fields = sec["fields"]
+        cls = _ROW_RECORDS[name]
     else:
         sec_fields = sec
+        cls = _SECTION_RECORDS[name]
+    if not isinstance(sec_fields, dict):
+        raise TemplateError(f"{where}.{name}: fields must be a mapping of field names to rules")
     for fname, rules in sec_fields.items():
+        _check_field_name(cls, str(fname), f"{where}.{name}")
         for r in _as_rules(rules, f"{where}.{name}.{fname}"):
             _check_rule(r, f"{where}.{name}.{fname}")
+
+
+# set by the engine for every record, never by a template
+_ENGINE_FIELDS = frozenset({"market_id", "observed_at", "locator", "feedback_counts"})
+
+
+def _template_fields(cls: type) -> list[str]:
+    """The field names a template may give a ``cls`` section (docs/adding-a-market.md)."""
+    return sorted(set(_field_kinds(cls)) - _ENGINE_FIELDS)
+
+
+def _check_field_name(cls: type, fname: str, where: str) -> None:
+    """Refuse a field the record does not have: the engine would drop its value unseen."""
+    if fname in _template_fields(cls):
+        return
+    if "feedback_counts" in _field_kinds(cls) and _COUNT_FIELD_RE.fullmatch(fname):
+        return
+    extra = ", feedback_positive/_neutral/_negative[_6m...]" if cls is AccountRecord else ""
+    raise TemplateError(f"{where}: unknown field '{fname}' ({cls.__name__} fields: "
+                        f"{', '.join(_template_fields(cls))}{extra})")
+
+
+def _check_required(required: list[Any], sections: dict[str, Any], where: str) -> None:
+    """Refuse a ``required`` entry that is not a ``listing.`` / ``account.`` field of
+    the page: it could never be found, and every page of the type would be quarantined."""
+    for req in required:
+        sec, _, name = str(req).partition(".")
+        if sec not in _SECTION_RECORDS or name not in (sections.get(sec) or {}):
+            raise TemplateError(f"{where}: required '{req}' is not a field of this page's "
+                                "listing or account section (write section.field, e.g. "
+                                "listing.title)")
+
+
+@lru_cache(maxsize=1)
+def _css_probe() -> LexborHTMLParser:
+    """A tiny parsed page to try selectors on (:func:`_check_css`)."""
+    return LexborHTMLParser("<p></p>")
+
+
+def _check_css(selector: Any, where: str) -> None:
+    """Refuse a selector the parser cannot read: at extraction it would match nothing."""
+    if not isinstance(selector, str):
+        raise TemplateError(f"{where}: a CSS selector must be text, got {selector!r}")
+    try:
+        _css_probe().css_matches(selector)
+    except SelectolaxError as exc:
+        raise TemplateError(f"{where}: bad CSS selector {selector!r} ({exc})") from exc
 
 
 def _check_cond(cond: Any, where: str) -> None:
@@ -225,7 +302,9 @@ def _check_cond(cond: Any, where: str) -> None:
             _check_cond(list(v), where)
         elif k == "not":
             _check_cond(v, where)
-        elif k != "css":
+        elif k == "css":
+            _check_css(v, where)
+        else:
             try:
                 re.compile(v)
             except re.error as exc:
@@ -250,13 +329,23 @@ def _load(dirs: tuple[str, ...]) -> tuple[Template, ...]:
                 text = path.read_text(encoding="utf-8")
                 data = yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader (C or Py)
             except yaml.YAMLError as exc:
-                raise TemplateError(f"{path}: not valid YAML: {exc}") from exc
+                raise TemplateError(f"{path}: not valid YAML ({_yaml_problem(exc)}); see "
+                                    "docs/adding-a-market.md") from exc
             tpl = Template.from_dict(data, str(path))
             key = f"{tpl.market}/{path.stem}"
             if key not in seen:
                 seen.add(key)
                 out.append(tpl)
     return tuple(out)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error on one line, where it is in the file first (as for mappings)."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        return f"{at}{exc.problem or exc.context}"
+    return " ".join(str(exc).split())
 
 
 def load_templates(extra_dirs: Iterable[Path | str] = ()) -> tuple[Template, ...]:
@@ -1650,18 +1739,73 @@ def _extract(page: Page, tpl: Template | None, where: str) -> PageResult:
 
 
 def _main(argv: list[str]) -> int:
-    """``python -m darkmap.extract.engine PAGE...``: print what each page yields."""
-    for arg in argv:
-        res = extract_page(Path(arg).read_bytes(), arg)
-        print(f"== {arg}: market={res.market_id} type={res.page_type} notes={res.notes}")  # noqa: T201
-        for r in res.records:
-            d = {f.name: getattr(r, f.name) for f in fields(r)
-                 if getattr(r, f.name) not in (None, "", [], MISSING)}
-            for k in ("description", "profile_text", "terms_text", "text", "armored"):
-                if isinstance(d.get(k), str) and len(d[k]) > 80:
-                    d[k] = d[k][:80] + "..."
-            print(f"  {type(r).__name__} {d}")  # noqa: T201 - a debugging entry point
-    return 0
+    """``python -m darkmap.extract.engine [--templates DIR]... PAGE...``: print what each
+    page yields. Every template is checked first: a bad one is named on stderr (exit 2)."""
+    import argparse  # noqa: PLC0415 - only this debugging entry point needs it
+
+    parser = argparse.ArgumentParser(
+        prog="python -m darkmap.extract.engine",
+        description="Show what saved pages yield through the market templates.")
+    parser.add_argument("--templates", action="append", default=[], metavar="DIR",
+                        help="also load the templates in DIR (to try one before copying it "
+                             "into src/darkmap/extract/templates/)")
+    parser.add_argument("pages", nargs="+", metavar="PAGE")
+    args = parser.parse_args(argv)
+    try:
+        tpls = load_templates(args.templates) if args.templates else load_templates()
+    except BadInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - a debugging entry point
+        return 2
+    failed = 0
+    for arg in args.pages:
+        try:
+            data = Path(arg).read_bytes()
+        except OSError as exc:
+            print(f"error: {arg}: cannot read: {exc.strerror or exc}", file=sys.stderr)  # noqa: T201
+            failed = 1
+            continue
+        res = extract_page(data, arg, templates=tpls)
+        _print_result(arg, res)
+        if res.page_type == "unknown":  # say why no template or page type was taken
+            for line in _why_unknown(data, arg, res, tpls):
+                print(f"  why: {line}")  # noqa: T201 - a debugging entry point
+    return failed
+
+
+def _why_unknown(data: bytes, source: str, res: PageResult,
+                 templates: tuple[Template, ...]) -> list[str]:
+    """Why a page was not read: each template's detection score against its threshold
+    and the rules that held (when no market was detected), or each page type's ``when``
+    (when the market was detected but none of its page types matched)."""
+    page = Page(decode_page(data).text, source)
+    out: list[str] = []
+    for tpl in templates:
+        if res.market_id is not None and tpl.market != res.market_id:
+            continue
+        if res.market_id is None:
+            held = [r for r in tpl.detect if _holds(r, page)]
+            score = sum(float(r.get("weight", 1)) for r in held)
+            if held:
+                out.append(f"{tpl.market} ({tpl.path}) scored {score:g} of threshold "
+                           f"{tpl.threshold:g}; rules that held: {held}")
+            continue
+        for spec in tpl.pages:
+            out.append(f"page type {spec.type}: when {spec.when} does not hold")
+    if res.market_id is None and not out:
+        out.append("no detect rule of any template holds on this page")
+    return out
+
+
+def _print_result(arg: str, res: PageResult) -> None:
+    """Print one page's market, type and records (long texts cut)."""
+    print(f"== {arg}: market={res.market_id} type={res.page_type} notes={res.notes}")  # noqa: T201
+    for r in res.records:
+        d = {f.name: getattr(r, f.name) for f in fields(r)
+             if getattr(r, f.name) not in (None, "", [], MISSING)}
+        for k in ("description", "profile_text", "terms_text", "text", "armored"):
+            if isinstance(d.get(k), str) and len(d[k]) > 80:
+                d[k] = d[k][:80] + "..."
+        print(f"  {type(r).__name__} {d}")  # noqa: T201 - a debugging entry point
 
 
 def iter_records(results: Iterable[PageResult]) -> Iterator[Record]:

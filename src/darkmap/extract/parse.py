@@ -30,7 +30,11 @@ _CODES = {"USD", "EUR", "GBP", "BTC", "XMR", "LTC", "BCH", "AUD", "CAD", "CHF", 
           "MBTC"}
 # At most 8 thousands groups: the number-then-currency patterns start at every group of
 # "1 111 111 ..." (a space may precede a number), so an unbounded chain is quadratic.
-_NUM = r"(\d{1,3}(?:[,\u00a0 ]\d{3}){1,8}(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+# A decimal comma ("€ 89,50", "1.234,50 EUR", "0,0041 BTC") is a comma followed by other
+# than exactly three digits; "1,250" stays one thousand two hundred and fifty.
+_NUM = (r"(\d{1,3}(?:[.\u00a0 ]\d{3}){1,8},\d{1,2}(?!\d)|\d+,(?!\d{3}(?!\d))\d++"
+        r"|\d{1,3}(?:[,\u00a0 ]\d{3}){1,8}(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)")
+_DECIMAL_COMMA_RE = re.compile(r",(?:\d{1,2}|\d{4,})$")
 _CODE_ALT = "|".join(sorted(_CODES, key=len, reverse=True))
 _SYM_ALT = "|".join(re.escape(s) for s in sorted(_SYMBOLS, key=len, reverse=True))
 _PRICE_RES = (
@@ -96,6 +100,13 @@ def parse_float(text: object) -> float | None:
     return value if value == value and abs(value) < 1e15 else None
 
 
+def _amount(num: str) -> float:
+    """A number matched by ``_NUM`` as a float: ``1,250.00`` and ``1.250,00`` alike."""
+    if _DECIMAL_COMMA_RE.search(num):
+        return float(re.sub(r"[.\u00a0 ]", "", num).replace(",", "."))
+    return float(re.sub(r"[,\u00a0 ]", "", num))
+
+
 def parse_price(text: str | None) -> tuple[float | None, str | None]:
     """``(amount, currency)`` of the first price in ``text``; currency as an ISO code."""
     if not text:
@@ -109,7 +120,7 @@ def parse_price(text: str | None) -> tuple[float | None, str | None]:
         cur, num = (a, b) if i in (0, 2) else (b, a)
         cur = _SYMBOLS.get(cur, cur.upper())
         try:
-            amount = float(re.sub(r"[,\u00a0 ]", "", num))
+            amount = _amount(num)
         except ValueError:
             continue
         best = (m.start(), amount, cur)

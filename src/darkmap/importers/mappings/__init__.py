@@ -83,9 +83,12 @@ class FieldError(BadInputError):
 _WS_RE = re.compile(r"\s+")
 _NUM_RE = re.compile(r"[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?")
 _PRICE_RE = re.compile(
-    r"^\s*(?:(?P<c1>[A-Za-z]{3}|[$€£฿Ƀ])\s*)?(?P<num>[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+))"
+    r"^\s*(?:(?P<c1>[A-Za-z]{3}|[$€£฿Ƀ])\s*)?"
+    r"(?P<num>[-+]?(?:\d{1,3}(?:\.\d{3})+,\d+|\d[\d,]*(?:\.\d+)?|\.\d+))"
     r"\s*(?P<c2>[A-Za-z]{3}|[$€£฿Ƀ])?\s*$")
 _SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "฿": "BTC", "Ƀ": "BTC"}
+# a decimal comma: the last comma followed by other than exactly three digits ("89,50")
+_DECIMAL_COMMA_RE = re.compile(r",(?:\d{1,2}|\d{4,})$")
 _RANGE_RE = re.compile(
     r"^\s*[\[(]\s*(?P<lo>[-+]?[\d.]+(?:[eE][-+]?\d+)?)\s*,\s*"
     r"(?P<hi>[-+]?[\d.]+(?:[eE][-+]?\d+)?)\s*[\])]\s*$")
@@ -161,7 +164,18 @@ def parse_price(text: str, default_currency: str | None = None) -> tuple[float, 
         raise FieldError("not a price")
     cur = m.group("c1") or m.group("c2")
     cur = _SYMBOLS.get(cur, cur.upper()) if cur else default_currency
-    return float(m.group("num").replace(",", "")), cur
+    return _amount(m.group("num"), "not a price"), cur
+
+
+def _amount(num: str, what: str) -> float:
+    """``1,320.31``, ``1.320,31`` and ``89,50`` as floats: a comma followed by exactly
+    three digits separates thousands, any other last comma is a decimal comma."""
+    text = (num.replace(".", "").replace(",", ".") if _DECIMAL_COMMA_RE.search(num)
+            else num.replace(",", ""))
+    try:
+        return float(text)
+    except ValueError as exc:
+        raise FieldError(what) from exc
 
 
 def _int(text: str) -> int:
@@ -176,7 +190,7 @@ def _float(text: str) -> float:
     m = _NUM_RE.match(text.strip())
     if not m:
         raise FieldError("not a number")
-    return float(m.group().replace(",", ""))
+    return _amount(m.group(), "not a number")
 
 
 def _place(text: str) -> str | None:
