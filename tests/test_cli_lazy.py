@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import click
+import pytest
 
 from darkmap.cli import COMMANDS, main
 from darkmap.store.workspace import Workspace
@@ -20,6 +21,7 @@ from darkmap.store.workspace import Workspace
 SRC = Path(__file__).resolve().parents[1] / "src"
 HEAVY = ("scipy", "sklearn", "psycopg", "jinja2", "rich", "pyarrow", "numpy", "duckdb",
          "pandas")
+HEAVY_FOR_HELP = (*HEAVY, "uvicorn", "fastapi", "starlette", "cryptography", "pyspark")
 
 
 def _fresh_python(code: str, timeout: float = 120, check: bool = True,
@@ -53,6 +55,44 @@ def test_help_imports_no_command_module_and_no_heavy_library() -> None:
     assert not [m for m in mods if m.startswith("darkmap.cli.cmd_")]
     loaded = sorted({m.split(".")[0] for m in mods} & set(HEAVY))
     assert not loaded, f"--help imported {loaded}"
+
+
+_HELP_WALK = """import json, sys
+import click
+from darkmap.cli import main
+
+def paths(cmd, prefix):
+    yield prefix
+    if isinstance(cmd, click.Group):
+        ctx = click.Context(cmd)
+        for name in cmd.list_commands(ctx):
+            yield from paths(cmd.get_command(ctx, name), [*prefix, name])
+
+top = main.get_command(click.Context(main), NAME)
+shown = []
+for path in paths(top, [NAME]):
+    try:
+        main.main([*path, "--help"], prog_name="darkmap")
+    except SystemExit as exc:
+        shown.append([path, exc.code])
+sys.stderr.write("\\nMODULES " + json.dumps([shown, sorted(sys.modules)]))
+"""
+# export's help lists the installed formats, which registers the exporters: their modules
+# import the store (DuckDB, pyarrow); 0.2 s
+_HELP_LOADS_PLUGINS = {"export"}
+
+
+@pytest.mark.parametrize("name", sorted(set(COMMANDS) - _HELP_LOADS_PLUGINS))
+def test_every_commands_help_loads_no_heavy_library(name: str) -> None:
+    """``darkmap CMD --help``, and the help of each of its subcommands, imports none of
+    the heavy libraries: each command imports its library when it runs (#21; a command's
+    help took up to 1.5 s loading numpy, scipy, DuckDB, Jinja2, psycopg and uvicorn)."""
+    out = _fresh_python(_HELP_WALK.replace("NAME", repr(name)))
+    shown, mods = json.loads(out.stderr.rsplit("MODULES ", 1)[1])
+    assert shown and all(code == 0 for _, code in shown), shown
+    assert out.stdout.count("Usage: darkmap") == len(shown)
+    loaded = sorted({m.split(".")[0] for m in mods} & set(HEAVY_FOR_HELP))
+    assert not loaded, f"darkmap {name} --help (or a subcommand's) imported {loaded}"
 
 
 def test_a_command_imports_its_module_only() -> None:
