@@ -16,6 +16,7 @@ import click
 import pytest
 
 from darkmap.cli import COMMANDS, main
+from darkmap.plugins import exporter_names, exporters
 from darkmap.store.workspace import Workspace
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -77,12 +78,9 @@ for path in paths(top, [NAME]):
         shown.append([path, exc.code])
 sys.stderr.write("\\nMODULES " + json.dumps([shown, sorted(sys.modules)]))
 """
-# export's help lists the installed formats, which registers the exporters: their modules
-# import the store (DuckDB, pyarrow); 0.2 s
-_HELP_LOADS_PLUGINS = {"export"}
 
 
-@pytest.mark.parametrize("name", sorted(set(COMMANDS) - _HELP_LOADS_PLUGINS))
+@pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_every_commands_help_loads_no_heavy_library(name: str) -> None:
     """``darkmap CMD --help``, and the help of each of its subcommands, imports none of
     the heavy libraries: each command imports its library when it runs (#21; a command's
@@ -93,6 +91,16 @@ def test_every_commands_help_loads_no_heavy_library(name: str) -> None:
     assert out.stdout.count("Usage: darkmap") == len(shown)
     loaded = sorted({m.split(".")[0] for m in mods} & set(HEAVY_FOR_HELP))
     assert not loaded, f"darkmap {name} --help (or a subcommand's) imported {loaded}"
+
+
+def test_export_help_lists_the_registry_without_loading_it() -> None:
+    """``darkmap export --help`` lists the formats by entry point name (the exporters'
+    modules import the store): the same names the loaded registry holds."""
+    text, mods = _modules_after(["export", "--help"])
+    assert "darkmap.export.ftm" not in mods
+    names = exporter_names()
+    assert names == sorted(exporters())
+    assert f"{{{'|'.join(names)}}}" in text.replace("\n", "").replace(" ", "")
 
 
 def test_a_command_imports_its_module_only() -> None:

@@ -43,6 +43,7 @@ __all__ = [
     "SourceFile",
     "TableImporter",
     "best_importer",
+    "exporter_names",
     "exporters",
     "importers",
     "import_optional",
@@ -207,6 +208,14 @@ def exporters() -> dict[str, Exporter]:
     """All registered exporters by name (loads no importer)."""
     _load_exporters()
     return dict(_EXPORTERS)
+
+
+def exporter_names() -> list[str]:
+    """The export formats installed, sorted, without loading them: the exporters registered
+    so far and the names of the ``darkmap.exporters`` entry points (an exporter's entry
+    point is named as the exporter, as pyproject.toml's are; a test checks the built-in
+    ones). For ``darkmap export --help``: the exporters' modules import the store."""
+    return sorted({*_EXPORTERS, *(ep.name for ep in entry_points(group="darkmap.exporters"))})
 
 
 def best_importer(src: SourceFile, threshold: float = 0.5) -> Importer | None:

@@ -16,22 +16,23 @@ from darkmap.cli.common import (
     workspace_option,
 )
 from darkmap.export import ExportOptions, run_export
-from darkmap.plugins import exporters
+from darkmap.plugins import exporter_names, exporters
 
 __all__ = ["export_cmd"]
 
 
 class _Formats(click.Choice):  # type: ignore[type-arg]
-    """The registered export formats, read when the command runs or shows its help (so
-    the help lists exactly the formats that are installed)."""
+    """The installed export formats, read when the command runs or shows its help (so
+    the help lists exactly the formats that are installed): by name, without loading the
+    exporters (:func:`~darkmap.plugins.exporter_names`)."""
 
     def __init__(self) -> None:
         super().__init__([])
 
     @property  # type: ignore[override]
     def choices(self) -> list[str]:
-        """The names of the registered exporters."""
-        return sorted(exporters())
+        """The names of the installed exporters."""
+        return exporter_names()
 
     @choices.setter
     def choices(self, _value: Any) -> None:
