@@ -1,7 +1,9 @@
 """Benchmark: the command line as a user runs it, whole processes.
 
 - ``darkmap --help`` (start-up: what every command pays before its work);
-- ``darkmap ingest`` of the real Hansa CSV (14,773 rows) into a new workspace.
+- ``darkmap ingest`` of the real Hansa CSV (14,773 rows) into a new workspace;
+- ``darkmap CMD --help`` of every command (``--commands``): the median of each, and the
+  slowest (a command's help once imported its whole library: up to 1.5 s).
 
 Each process runs ``darkmap.cli:run``, what the ``darkmap`` console script runs (it defers
 pandas, which DuckDB would import on the first parameterised query; ``--entry main`` runs
@@ -12,7 +14,7 @@ measured in the same run for comparison, the runs interleaved. Prints JSON. Comp
 the trees' bytecode first (``make bytecode``, or ``python -m compileall -q SRC``) where
 ``PYTHONDONTWRITEBYTECODE`` is set.
 
-    .venv/bin/python bench/cli_start.py [--runs 5] [--src /path/to/other/src]
+    .venv/bin/python bench/cli_start.py [--runs 5] [--src /path/to/other/src] [--commands]
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from darkmap.cli import COMMANDS  # the list of commands only: no command module loads
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 DATA = Path(os.environ.get("DARKMAP_DATA", Path(__file__).resolve().parents[2] / "shared"
@@ -64,6 +68,18 @@ def _summary(times: list[float], cpus: list[float], peaks: list[float]) -> dict[
             "cpu_median_s": round(statistics.median(cpus), 3), "peak_mb_max": round(max(peaks))}
 
 
+def _command_helps(src: Path, runs: int, entry: str) -> dict[str, Any]:
+    """``darkmap CMD --help`` of every command ``runs`` times: each one's median wall
+    seconds, and the slowest and the median of those medians."""
+    medians = {}
+    for name in sorted(COMMANDS):
+        medians[name] = round(statistics.median(
+            _run(src, [name, "--help"], entry)[0] for _ in range(runs)), 3)
+    slowest = max(medians, key=lambda n: medians[n])
+    return {"commands": len(medians), "median_s": round(statistics.median(medians.values()), 3),
+            "slowest": [slowest, medians[slowest]], "each_median_s": medians}
+
+
 def main() -> None:
     """Time the commands and print JSON (the trees' runs interleaved: round r runs every
     case of every tree once, so a change in the machine's load hits all of them alike)."""
@@ -73,6 +89,8 @@ def main() -> None:
                     help="source tree(s) to measure (default: this checkout's src)")
     ap.add_argument("--entry", choices=("run", "main"), default="run",
                     help="run: the console script (default); main: the click group")
+    ap.add_argument("--commands", action="store_true",
+                    help="also time every command's --help (per command: the median)")
     args = ap.parse_args()
     out: dict[str, Any] = {"load_average": [round(x, 2) for x in os.getloadavg()],
                            "entry": f"darkmap.cli:{args.entry}"}
@@ -88,6 +106,8 @@ def main() -> None:
                     values.append(value)
     for src in srcs:
         out[str(src)] = {case: _summary(*got[src, case]) for case in CASES}
+        if args.commands:
+            out[str(src)]["command_help"] = _command_helps(src, args.runs, args.entry)
     out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(out, indent=2))
 
