@@ -3,6 +3,10 @@
 Every command acts as a user (``--as USER``); the library checks that user's grants and
 audits the call (darkmap.ops). Set-up: while the workspace has no user, the first agency
 and its first admin may be added by anyone (the audit names who).
+
+Each command imports the operational layer when it runs (#21): its stores load DuckDB,
+psycopg and numpy, which ``--help`` does not need; the choices and defaults the options
+offer come from :mod:`darkmap.ops.vocabulary`.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -28,10 +32,19 @@ from darkmap.cli.common import (
     workspace_option,
 )
 from darkmap.errors import BadInputError
-from darkmap.ops import access, audit, deconflict, package, records, totals
-from darkmap.ops.records import Arrest, Buy, Case, CryptoItem, LabResult, Parcel, Seizure
-from darkmap.store.operations import Space
-from darkmap.store.team import open_ops_server
+from darkmap.ops.vocabulary import (
+    COMPARTMENT_KINDS,
+    DEFAULT_DISTANCE_M,
+    EVENT_KINDS,
+    LINK_KINDS,
+    RECORD_KINDS,
+    RETENTION_DAYS,
+    ROLES,
+)
+
+if TYPE_CHECKING:
+    from darkmap.ops import records
+    from darkmap.store.operations import Space
 
 __all__ = ["SERVER_ENV", "audit_group", "deconflict_group", "ops_group"]
 
@@ -46,6 +59,8 @@ def _run(workspace: Path | None, fn: Callable[[Space], Any]) -> Any:
     """Open the workspace (read-write: every access is audited), run, close. With
     ``$DARKMAP_OPS_SERVER`` (a PostgreSQL URL) the operational records are the team
     server's, the workspace gives the reference data."""
+    from darkmap.store.team import open_ops_server  # noqa: PLC0415
+
     ws = open_ws(workspace)
     try:
         server = os.environ.get(SERVER_ENV)
@@ -86,6 +101,8 @@ def agency_add(agency_id: str, country: str, name: str, contact: str, by: str,
 
     Example: darkmap ops agency add bka --country DE --contact "BKA SO41 desk" --as ana
     """
+    from darkmap.ops import access  # noqa: PLC0415
+
     row = _run(workspace, lambda ws: access.add_agency(ws.con, by, agency_id, name, country,
                                                        contact))
     say(f"agency {row.agency_id} ({row.country}) added")
@@ -99,7 +116,7 @@ def user_group() -> None:
 @user_group.command("add")
 @click.argument("user_id")
 @click.option("--agency", required=True)
-@click.option("--role", type=click.Choice(access.ROLES), default="officer", show_default=True)
+@click.option("--role", type=click.Choice(ROLES), default="officer", show_default=True)
 @_AS
 @workspace_option
 def user_add(user_id: str, agency: str, role: str, by: str, workspace: Path | None) -> None:
@@ -107,6 +124,8 @@ def user_add(user_id: str, agency: str, role: str, by: str, workspace: Path | No
 
     Example: darkmap ops user add ben --agency bka --role officer --as ana
     """
+    from darkmap.ops import access  # noqa: PLC0415
+
     row = _run(workspace, lambda ws: access.add_user(ws.con, by, user_id, agency, role))
     say(f"user {row.user_id} ({row.role}, {row.agency_id}) added")
 
@@ -117,7 +136,7 @@ def compartment_group() -> None:
 
 
 @compartment_group.command("add")
-@click.option("--kind", type=click.Choice(access.COMPARTMENT_KINDS), required=True)
+@click.option("--kind", type=click.Choice(COMPARTMENT_KINDS), required=True)
 @click.option("--name", default="")
 @click.option("--id", "cid", default=None, help="Its id [default: generated].")
 @click.option("--member", "members", multiple=True,
@@ -130,6 +149,8 @@ def compartment_add(kind: str, name: str, cid: str | None, members: tuple[str, .
 
     Example: darkmap ops compartment add --kind group --id nl-de --member politie --as ana
     """
+    from darkmap.ops import access  # noqa: PLC0415
+
     row = _run(workspace, lambda ws: access.add_compartment(ws.con, by, kind, name, members,
                                                             cid))
     say(f"compartment {row.compartment_id} ({row.kind}) created")
@@ -160,6 +181,8 @@ def grant_cmd(compartment: str, user: str | None, agency: str | None, taskforce:
 
     Example: darkmap ops grant case-1 --agency fbi --access read --as ana
     """
+    from darkmap.ops import access  # noqa: PLC0415
+
     kind, who = _grantee(user, agency, taskforce)
     if revoke:
         done = _run(workspace, lambda ws: access.revoke(ws.con, by, compartment, kind, who))
@@ -175,9 +198,9 @@ def grant_cmd(compartment: str, user: str | None, agency: str | None, taskforce:
 def _link(value: str) -> tuple[str, str]:
     """``KIND:ID`` of a link."""
     kind, sep, ref = value.partition(":")
-    if not sep or kind not in records.LINK_KINDS or not ref:
+    if not sep or kind not in LINK_KINDS or not ref:
         raise BadInputError(f"--link {value!r}: give KIND:ID, KIND one of "
-                            f"{', '.join(records.LINK_KINDS)}")
+                            f"{', '.join(LINK_KINDS)}")
     return kind, ref
 
 
@@ -203,6 +226,8 @@ def _record_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def _add(workspace: Path | None, by: str, detail: records.Detail, opts: dict[str, Any],
          members: Sequence[str] = ()) -> None:
     """Record ``detail`` and print its id."""
+    from darkmap.ops import records  # noqa: PLC0415
+
     on = opts["occurred_on"]
     row = _run(workspace, lambda ws: records.add_record(
         ws, by, detail, compartment=opts["compartment"], case_id=opts["case_id"],
@@ -228,6 +253,8 @@ def case_add(title: str, summary: str, members: tuple[str, ...], by: str,
 
     Example: darkmap ops case add "Vendor X" --member ben --provenance "file 12" --as ana
     """
+    from darkmap.ops.records import Case  # noqa: PLC0415
+
     _add(workspace, by, Case(title, summary), opts, members)
 
 
@@ -259,6 +286,8 @@ def buy_add(listing: str, account: str, price: float | None, currency: str, txid
     Example: darkmap ops buy add --listing dream:123 --substance fentanyl --purity 12
     --case case-ab12 --provenance "lab report 7" --as ben
     """
+    from darkmap.ops.records import Buy, LabResult  # noqa: PLC0415
+
     lab = None if substance is None else LabResult(substance, purity, net_g, pills, imprint)
     _add(workspace, by, Buy(listing, account, price, currency, txid, parcel, lab), opts)
 
@@ -287,6 +316,8 @@ def parcel_add(carrier: str, tracking: str, sender: str, return_address: str,
     Example: darkmap ops parcel add --carrier DHL --tracking JJD00123 --case case-ab12
     --provenance "exhibit 3" --as ben
     """
+    from darkmap.ops.records import Parcel  # noqa: PLC0415
+
     _add(workspace, by, Parcel(carrier, tracking, sender, return_address, origin_postal,
                                destination, weight_g, postage, photos), opts)
 
@@ -335,6 +366,8 @@ def seizure_add(drugs: tuple[str, ...], pills: int, firearms: int, cash: tuple[s
     Example: darkmap ops seizure add --drug fentanyl:500 --cash EUR:20000@21700
     --crypto BTC:0.5:bc1q...@30000 --operation SpecTor --provenance "PV 88" --as ben
     """
+    from darkmap.ops.records import CryptoItem, Seizure  # noqa: PLC0415
+
     drug_g: dict[str, float] = {}
     for d in drugs:
         name, grams = _pair(d, "--drug")
@@ -371,12 +404,14 @@ def arrest_add(person: str, place: str, charges: tuple[str, ...], by: str,
     Example: darkmap ops arrest add "J. Doe" --date 2023-04-20 --country DE
     --link persona:p-12 --operation SpecTor --provenance "arrest report 4" --as ben
     """
+    from darkmap.ops.records import Arrest  # noqa: PLC0415
+
     _add(workspace, by, Arrest(person, place, charges), opts)
 
 
 @ops_group.command("show")
 @click.argument("record_id", required=False)
-@click.option("--kind", type=click.Choice(records.RECORD_KINDS), default=None)
+@click.option("--kind", type=click.Choice(RECORD_KINDS), default=None)
 @click.option("--operation", default=None)
 @click.option("--case", "case_id", default=None)
 @click.option("--fentanyl", is_flag=True, help="The listings and personas a buy showed to "
@@ -391,6 +426,8 @@ def show_cmd(record_id: str | None, kind: str | None, operation: str | None,
 
     Example: darkmap ops show --kind buy --as ben
     """
+    from darkmap.ops import records  # noqa: PLC0415
+
     def read(ws: Space) -> Any:
         if fentanyl:
             return records.fentanyl_marks(ws, by)
@@ -447,6 +484,8 @@ def import_reported_cmd(csv_file: Path, by: str, workspace: Path | None) -> None
 
     Example: darkmap ops import-reported ../shared/data/operations/jcode-operations.csv --as ana
     """
+    from darkmap.ops import totals  # noqa: PLC0415
+
     out = _run(workspace, lambda ws: totals.import_reported(ws, by, csv_file))
     for op, n in out.items():
         say(f"{short(op, 60)}: {n} figures")
@@ -476,6 +515,8 @@ def report_cmd(operation: str, as_json: bool, by: str, workspace: Path | None) -
 
     Example: darkmap ops report SpecTor --as ana
     """
+    from darkmap.ops import totals  # noqa: PLC0415
+
     rep = _run(workspace, lambda ws: totals.operation_report(ws, by, operation))
     if as_json:
         emit_json(rep)
@@ -525,6 +566,8 @@ def audit_verify(export: Path | None, archives: tuple[Path, ...],
 
     Example: darkmap audit verify -w case-42 --archive audit-2025.jsonl
     """
+    from darkmap.ops import audit  # noqa: PLC0415
+
     def check(con: Any) -> tuple[int, int, audit.AuditProblem | None]:
         n, problem = audit.verify(con)
         m = 0
@@ -555,8 +598,8 @@ def audit_verify(export: Path | None, archives: tuple[Path, ...],
               help="Archive the entries stamped before this day (UTC).")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
               help="The archive file to write (never overwritten).")
-@click.option("--keep-days", type=click.IntRange(min=audit.RETENTION_DAYS),
-              default=audit.RETENTION_DAYS, show_default=True,
+@click.option("--keep-days", type=click.IntRange(min=RETENTION_DAYS),
+              default=RETENTION_DAYS, show_default=True,
               help="The retention period: nothing younger is archived (at least a year).")
 @_AS
 @workspace_option
@@ -568,6 +611,8 @@ def audit_archive(before: datetime, out: Path, keep_days: int, by: str,
 
     Example: darkmap audit archive --before 2025-01-01 --out audit-2024.jsonl --as ana
     """
+    from darkmap.ops import access, audit  # noqa: PLC0415
+
     def run(ws: Space) -> audit.ArchiveRow:
         actor = access.acting(ws.con, by)
         if actor.role != "admin":
@@ -594,6 +639,8 @@ def audit_export(out: Path, by: str, workspace: Path | None) -> None:
 
     Example: darkmap audit export --out trail-2026-12.jsonl --as ana
     """
+    from darkmap.ops import access, audit  # noqa: PLC0415
+
     def run(ws: Space) -> int:
         actor = access.acting(ws.con, by)
         if actor.role != "admin":
@@ -618,6 +665,8 @@ def audit_show(user: str | None, record: str | None, as_json: bool, by: str,
 
     Example: darkmap audit show --user ben --as ana
     """
+    from darkmap.ops import access, audit  # noqa: PLC0415
+
     def read(ws: Space) -> list[dict[str, Any]]:
         actor = access.acting(ws.con, by)
         if actor.role != "admin":
@@ -674,6 +723,8 @@ def submit_cmd(file: Path, hashed: bool, compartment: str, by: str,
 
     Example: darkmap deconflict submit --hashed partner.csv --compartment nl-1 --as piet
     """
+    from darkmap.ops import deconflict  # noqa: PLC0415
+
     pairs = _read_selectors(file)
     out = _run(workspace, lambda ws: deconflict.submit(ws, by, compartment, pairs, hashed))
     say(f"{out.selectors} selectors taken, {out.notices} notices sent")
@@ -688,6 +739,8 @@ def hash_cmd(file: Path, key_file: Path) -> None:
 
     Example: darkmap deconflict hash raw.csv --key taskforce.key > hashed.csv
     """
+    from darkmap.ops import deconflict  # noqa: PLC0415
+
     key = key_file.read_bytes()
     if len(key) != 32:
         raise BadInputError(f"{key_file}: not a task-force key (32 bytes)")
@@ -707,19 +760,21 @@ def key_cmd(out: Path, by: str, workspace: Path | None) -> None:
 
     Example: darkmap deconflict key --out partner.key --as ana
     """
+    from darkmap.ops import deconflict  # noqa: PLC0415
+
     _run(workspace, lambda ws: deconflict.write_key(ws, by, out))
     say(f"task-force key written to {out}: hand it over in person or sealed")
 
 
 @deconflict_group.command("event")
-@click.option("--kind", type=click.Choice(deconflict.EVENT_KINDS), required=True)
+@click.option("--kind", type=click.Choice(EVENT_KINDS), required=True)
 @click.option("--compartment", required=True)
 @click.option("--start", type=click.DateTime(), required=True, help="UTC.")
 @click.option("--end", type=click.DateTime(), required=True, help="UTC.")
 @click.option("--lat", type=FiniteFloat(min=-90, max=90), default=None)
 @click.option("--lon", type=FiniteFloat(min=-180, max=180), default=None)
 @click.option("--postal-area", default=None)
-@click.option("--within-m", type=FiniteFloat(min=0), default=deconflict.DEFAULT_DISTANCE_M,
+@click.option("--within-m", type=FiniteFloat(min=0), default=DEFAULT_DISTANCE_M,
               show_default=True, help="Distance under which two events conflict.")
 @_AS
 @workspace_option
@@ -731,6 +786,8 @@ def event_cmd(kind: str, compartment: str, start: datetime, end: datetime, lat: 
     Example: darkmap deconflict event --kind search_warrant --compartment c1
     --start 2026-05-01T06:00 --end 2026-05-01T09:00 --lat 52.37 --lon 4.89 --as piet
     """
+    from darkmap.ops import deconflict  # noqa: PLC0415
+
     eid, conflicts = _run(workspace, lambda ws: deconflict.add_event(
         ws, by, kind, compartment, start, end, lat, lon, postal_area, within_m))
     say(f"event {eid} planned; {len(conflicts)} conflicts")
@@ -747,6 +804,8 @@ def notices_cmd(as_json: bool, by: str, workspace: Path | None) -> None:
 
     Example: darkmap deconflict notices --as ana
     """
+    from darkmap.ops import deconflict  # noqa: PLC0415
+
     rows = _run(workspace, lambda ws: deconflict.notices(ws, by))
     if as_json:
         emit_json([r._asdict() for r in rows])
@@ -766,6 +825,8 @@ def ack_cmd(notice_id: str, by: str, workspace: Path | None) -> None:
 
     Example: darkmap deconflict ack 3f2a9c0d1e2b4a5f --as ana
     """
+    from darkmap.ops import deconflict  # noqa: PLC0415
+
     _run(workspace, lambda ws: deconflict.acknowledge(ws, by, notice_id))
     say(f"notice {notice_id} acknowledged")
 
@@ -787,6 +848,7 @@ def package_cmd(country: str, out: Path, by: str, workspace: Path | None) -> Non
     Example: darkmap package --country DE --out pkg-de --as ana
     """
     from darkmap.export import ftm_subgraph  # noqa: PLC0415 - the exporter loads slowly
+    from darkmap.ops import package  # noqa: PLC0415
 
     counts = _run(workspace, lambda ws: package.build_package(ws, by, country, out,
                                                               ftm_subgraph))

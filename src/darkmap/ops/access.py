@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from darkmap.errors import BadInputError, DarkmapError, NotFoundError
 from darkmap.model.countries import check_country
 from darkmap.ops.audit import log
+from darkmap.ops.vocabulary import COMPARTMENT_KINDS, ROLES
 from darkmap.store import operations as store
 from darkmap.store.operations import AgencyRow, CompartmentRow, Con, GrantRow, UserRow
 from darkmap.store.workspace import utcnow
@@ -32,8 +33,6 @@ from darkmap.store.workspace import utcnow
 __all__ = ["COMPARTMENT_KINDS", "ROLES", "AccessDenied", "acting", "add_agency",
            "add_compartment", "add_user", "check_access", "grant", "revoke", "unit"]
 
-ROLES = ("admin", "officer", "reader")
-COMPARTMENT_KINDS = ("agency", "group", "taskforce", "case")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from darkmap.errors import BadInputError
+from darkmap.ops.vocabulary import RETENTION_DAYS
 from darkmap.store.audit import (
     ArchiveRow,
     AuditRow,
@@ -45,9 +46,6 @@ __all__ = ["GENESIS", "RETENTION_DAYS", "ArchiveRow", "AuditProblem", "archive_t
            "chain_hash", "entries_for", "export_trail", "log", "read_archive", "read_export",
            "show", "stamp", "verify", "verify_archives", "verify_chain"]
 
-RETENTION_DAYS = 365
-"""The shortest retention :func:`archive_trail` allows: the CJIS Security Policy keeps
-audit records at least one year (an agency may keep them longer: ``min_days``)."""
 
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first entry."""

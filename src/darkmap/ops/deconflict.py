@@ -34,6 +34,7 @@ import pyarrow as pa
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.ops.access import AccessDenied, acting, check_access, unit
 from darkmap.ops.audit import log
+from darkmap.ops.vocabulary import DEFAULT_DISTANCE_M, EVENT_KINDS
 from darkmap.store import operations as store
 from darkmap.store.operations import Con, EventRow, NoticeRow, RecordRow, Space, UserRow
 from darkmap.store.workspace import utcnow
@@ -45,8 +46,6 @@ __all__ = ["DEFAULT_DISTANCE_M", "EVENT_KINDS", "KEY_FILE", "SELECTOR_KINDS", "C
 KEY_FILE = "taskforce.key"
 SELECTOR_KINDS = ("persona", "pgp", "wallet", "address", "handle", "tracking", "phone",
                   "email", "postal")
-EVENT_KINDS = ("search_warrant", "controlled_delivery", "arrest", "surveillance")
-DEFAULT_DISTANCE_M = 1000.0
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 _NON_ALNUM = re.compile(r"[^0-9A-Za-z]+")
 _SPACES = re.compile(r"[\s,.;]+")

@@ -22,6 +22,7 @@ from darkmap.model.countries import check_country
 from darkmap.ops.access import acting, add_compartment, check_access, unit
 from darkmap.ops.audit import log
 from darkmap.ops.deconflict import record_selectors, taskforce_key
+from darkmap.ops.vocabulary import LINK_KINDS, RECORD_KINDS
 from darkmap.store import operations as store
 from darkmap.store.operations import Con, RecordRow, Space
 from darkmap.store.workspace import utcnow
@@ -30,8 +31,6 @@ __all__ = ["LINK_KINDS", "RECORD_KINDS", "Arrest", "Buy", "Case", "CryptoItem", 
            "LabResult", "Parcel", "Record", "Seizure", "add_record", "fentanyl_marks",
            "case_subjects", "fentanyl_marks_of", "is_fentanyl", "read_records", "show_record"]
 
-RECORD_KINDS = ("case", "buy", "parcel", "seizure", "arrest")
-LINK_KINDS = ("persona", "account", "listing", "wallet", "address")
 
 
 def is_fentanyl(substance: str) -> bool:
