@@ -461,3 +461,46 @@ def test_a_crawl_without_tor_says_so(tmp_path: Path) -> None:
     assert (status["status"], status["reason"]) == ("stopped", message)
     assert status["frontier"] == {"queued": 1} and status["requests"] == {}
 
+
+@pytest.mark.parametrize("command", ["chain load", "tags import"])
+def test_loading_what_is_not_chain_data_is_refused(tmp_path: Path, data_dir: Path,
+                                                   command: str) -> None:
+    """A saved market page or a listing CSV given to `chain load` or `tags import` was
+    captured, quarantined as "not a recognised Bitcoin format" (or "not YAML") and the
+    command exited 0. Now it is refused before anything is stored: one line naming the
+    file, what was expected and which command reads it, exit 1; a good file given with it
+    is not loaded either."""
+    ws = tmp_path / "ws"
+    Workspace.init(ws).close()
+    with Workspace.open(ws, read_only=True) as w:
+        before = w.table_counts()
+    page = data_dir / "pages" / "dream" / "login_page" / "login_0.html"
+    listing = data_dir / "listings" / "hansa-2016-12.csv"
+    good = data_dir / "bitcoin" / "megatx.bin"
+    tagpack = tmp_path / "exchanges.yaml"
+    tagpack.write_text("title: exchanges\ncreator: test\ntags:\n  - address: "
+                       "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa\n    label: genesis\n",
+                       encoding="utf-8")
+    chain_expected = ("expected Bitcoin blocks or transactions (blk*.dat, a raw block or "
+                      "transaction, hex lines, getblock or Esplora JSON, a UTXO file)")
+    tags_expected = ("expected GraphSense TagPack YAML: a header (title, creator...) and a "
+                     "top-level `tags:` list of addresses with their labels")
+    what, expected, verb = (("chain data", chain_expected, "loaded") if command == "chain load"
+                            else ("a TagPack", tags_expected, "imported"))
+    first = good if command == "chain load" else tagpack
+    for path, importer in ((page, "pages"), (listing, "csv")):
+        res = CliRunner().invoke(main, [*command.split(), str(first), str(path), "-w", str(ws)])
+        assert res.exit_code == 1 and res.stdout == "", res.output
+        line = (f"Error: {path}: not {what} (`darkmap ingest` reads it: its `{importer}` "
+                f"importer does); {expected}; nothing was {verb}")
+        assert res.stderr.splitlines() == [line]
+    res = CliRunner().invoke(main, [*command.split(), str(data_dir / "pages" / "dream"),
+                                    "-w", str(ws)])
+    assert res.exit_code == 1
+    assert res.stderr.startswith(f"Error: {data_dir / 'pages' / 'dream'}: no file in this "
+                                 f"folder is {what} (")
+    with Workspace.open(ws, read_only=True) as w:
+        assert w.table_counts() == before  # no capture, no quarantine row, no run
+    assert not [p for p in (ws / "captures").rglob("*") if p.is_file()]
+    res = CliRunner().invoke(main, [*command.split(), str(first), "-w", str(ws)])
+    assert res.exit_code == 0, res.output
