@@ -504,3 +504,30 @@ def test_loading_what_is_not_chain_data_is_refused(tmp_path: Path, data_dir: Pat
     assert not [p for p in (ws / "captures").rglob("*") if p.is_file()]
     res = CliRunner().invoke(main, [*command.split(), str(first), "-w", str(ws)])
     assert res.exit_code == 0, res.output
+
+
+def test_deconflict_hash_checks_the_whole_file_before_printing(tmp_path: Path) -> None:
+    """`deconflict hash` printed its "kind,value" header (and the lines before a bad one)
+    and then failed, leaving half a CSV where it was redirected; now every line is read
+    and hashed first: a file that is not UTF-8, or a bad kind, prints nothing but the
+    one error line naming the file and the byte or selector."""
+    key = tmp_path / "taskforce.key"
+    key.write_bytes(bytes(range(32)))
+    good = "kind,value\nemail,Vendor@Example.org\nphone,0049 30 1234567\n"
+    raw = tmp_path / "raw.csv"
+    raw.write_bytes(good.encode() + b"handle,caf\xe9\n")
+    res = CliRunner().invoke(main, ["deconflict", "hash", str(raw), "--key", str(key)])
+    assert res.exit_code == 1 and res.stdout == "", res.output
+    line = (f"Error: {raw}: cannot read selectors: not UTF-8 text (byte {len(good) + 10}); "
+            "give a CSV file of kind,value lines")
+    assert res.stderr.splitlines() == [line]
+    raw.write_text(good + "colour,blue\n", encoding="utf-8")
+    res = CliRunner().invoke(main, ["deconflict", "hash", str(raw), "--key", str(key)])
+    assert res.exit_code == 1 and res.stdout == "", res.output
+    assert res.stderr.startswith(f"Error: {raw}: selector 3: selector kind 'colour': one of ")
+    raw.write_text(good, encoding="utf-8")
+    res = CliRunner().invoke(main, ["deconflict", "hash", str(raw), "--key", str(key)])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0] == "kind,value" and len(lines) == 3
+    assert lines[1].startswith("email,") and len(lines[1]) == len("email,") + 64
