@@ -531,3 +531,22 @@ def test_deconflict_hash_checks_the_whole_file_before_printing(tmp_path: Path) -
     lines = res.stdout.splitlines()
     assert lines[0] == "kind,value" and len(lines) == 3
     assert lines[1].startswith("email,") and len(lines[1]) == len("email,") + 64
+
+
+@pytest.mark.parametrize("command", ["chain cluster", "link"])
+def test_a_spark_master_that_is_not_there_fails_in_seconds(place: Path, command: str) -> None:
+    """`--engine spark --master spark://HOST:PORT` with nothing listening there started a
+    JVM, retried for a minute and ended in a Java stack trace (exit 1, 200 lines). The
+    master's port is now tried before any JVM starts: one line naming it, in seconds."""
+    port = _free_port()
+    t0 = time.monotonic()
+    res = CliRunner().invoke(main, [*command.split(), "-w", str(place / "ws"), "--engine",
+                                    "spark", "--master", f"spark://127.0.0.1:{port}"])
+    took = time.monotonic() - t0
+    assert res.exit_code == 1 and res.stdout == "", res.output
+    line = (f"Error: Spark master spark://127.0.0.1:{port}: 127.0.0.1:{port} refused the "
+            "connection (nothing listens there); start the master (`start-master.sh` on "
+            "its host) or check --master, or run on this machine with --master local[N]")
+    # (`link` clears its status line: an empty line on a stderr that is not a terminal)
+    assert [ln for ln in res.stderr.splitlines() if ln.strip()] == [line]
+    assert took < 15, took
