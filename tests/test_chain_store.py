@@ -9,6 +9,7 @@ import pytest
 from conftest import DATA as REAL_DATA
 
 from darkmap.collect.ingest import load_files
+from darkmap.errors import BadInputError
 from darkmap.importers.bitcoin_formats import iter_framed_blocks, parse_block, read_utxostore
 from darkmap.importers.blockchain import BitcoinImporter
 from darkmap.model.bitcoin import classify
@@ -86,17 +87,33 @@ def test_headers_completed_and_heights_from_genesis(ws):
 
 
 def test_non_chain_file_is_refused(tmp_path, ws):
+    """A file given that is not chain data was one quarantined unit (its capture, a
+    quarantine row, a run), exit 0: now it is refused before anything is stored."""
     w, _ = ws
     f = tmp_path / "notes.txt"
     f.write_text("these are not the blocks you are looking for\n")
     before = w.table_counts()
-    (r,) = load_files(w, [f, DATA / "LICENSE"])[:1]
+    with pytest.raises(BadInputError, match=r"notes\.txt: not chain data; expected Bitcoin "
+                                            r"blocks or transactions .*; nothing was loaded"):
+        load_files(w, [DATA / "megatx.bin", f])
+    assert w.table_counts() == before
+
+
+def test_a_folder_quarantines_its_files_that_are_not_chain_data(tmp_path):
+    """In a folder with chain files, one that is not chain data is one quarantined unit
+    with its reason (the folder is not refused: `ingest --importer bitcoin` does the
+    same)."""
+    folder = tmp_path / "chain"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("these are not the blocks you are looking for\n")
+    (folder / "megatx.bin").write_bytes((DATA / "megatx.bin").read_bytes())
+    with Workspace.init(tmp_path / "ws") as w:
+        results = {Path(r.source).name: r for r in load_files(w, [folder])}
+    r = results["notes.txt"]
     assert r.error and "not a recognised Bitcoin format" in r.error
-    # one quarantined unit, with its reason; no chain row
     assert (r.read, r.stored, r.quarantined, r.fmt) == (1, 0, 1, None)
     assert r.reasons == ["file: not a recognised Bitcoin format"]
-    after = w.table_counts()
-    assert all(after[t] == before[t] for t in after if t.startswith("btc_"))
+    assert results["megatx.bin"].fmt == "tx"
 
 
 def test_reload_is_a_noop(ws):

@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -336,6 +337,61 @@ def test_stops_after_consecutive_failures_and_resumes(world: Path, tmp_path: Pat
             assert _rows(ws, "SELECT state, attempts FROM crawl_frontier") == [("queued", 3)]
             rep = crawl(ws, _opts(site, proxy, start_url=None, mirrors=(site.mirror,)))
             assert rep.status == "done"
+            assert_every_page_once(ws, world, CLASSIC)
+
+
+def test_no_proxy_running_stops_at_once_and_resumes(world: Path, tmp_path: Path) -> None:
+    """Nothing listens at --proxy (Tor not started): the crawl stopped "done" with 0
+    pages after giving the start URL up (5 tries, exit 0, nothing left to resume). Now no
+    request is made, the job is `stopped` with the proxy named, the start URL stays
+    queued with no try counted, and the crawl resumes once the proxy runs."""
+    dead = f"socks5h://127.0.0.1:{_closed_port()}"
+    with market(world) as (site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            first = crawl(ws, _opts(site, dead))
+            assert (first.status, first.fetched, first.pages) == ("stopped", 0, 0)
+            assert first.proxy_unreachable == (
+                f"the proxy at {dead.removeprefix('socks5h://')} refused the connection "
+                "(nothing listens there)")
+            assert first.reason is not None and first.reason.startswith(
+                f"{first.proxy_unreachable}: no page was fetched; start Tor")
+            assert "--proxy socks5h://HOST:PORT" in first.reason
+            assert _rows(ws, "SELECT state, attempts FROM crawl_frontier") == [("queued", 0)]
+            assert _rows(ws, "SELECT status, reason FROM crawl_jobs") == [
+                ("stopped", first.reason)]
+            assert site.requests == 0
+            rest = crawl(ws, _opts(site, proxy, start_url=None))
+            assert (rest.crawl_id, rest.status, rest.proxy_unreachable) == (
+                first.crawl_id, "done", None)
+            assert_every_page_once(ws, world, CLASSIC)
+
+
+def test_the_proxy_going_away_mid_crawl_stops_it(world: Path, tmp_path: Path) -> None:
+    """Tor stops after a few pages: the run stops at the first request that cannot
+    connect (no URL is given up for it) and says how far it got; the next run with a
+    proxy finishes the market."""
+    with market(world) as (site, proxy, socks):
+        def stop_soon() -> None:
+            while site.requests < 3:
+                time.sleep(0.01)
+            socks.kill()
+
+        watcher = threading.Thread(target=stop_soon, daemon=True)
+        watcher.start()
+        with Workspace.init(tmp_path / "ws") as ws:
+            first = crawl(ws, _opts(site, proxy, concurrency=1))
+            watcher.join(timeout=30)
+            assert first.status == "stopped" and first.proxy_unreachable, first.as_dict()
+            assert first.pages >= 2 and "refused the connection" in first.proxy_unreachable
+            assert f"stopped after {first.pages} pages stored by this run" in (first.reason
+                                                                               or "")
+            assert first.outcomes["proxy"] == 1
+            states = dict(_rows(ws, "SELECT state, count(*) FROM crawl_frontier GROUP BY 1"))
+            assert states.get("queued", 0) >= 1 and "failed" not in states
+    with market(world) as (site, proxy, _):
+        with Workspace.open(tmp_path / "ws") as ws:
+            rest = crawl(ws, _opts(site, proxy, start_url=None))
+            assert (rest.crawl_id, rest.status) == (first.crawl_id, "done")
             assert_every_page_once(ws, world, CLASSIC)
 
 

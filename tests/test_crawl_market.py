@@ -289,6 +289,7 @@ class SocksProxy:
         self.routes = dict(routes)
         self.asked: list[tuple[int, str]] = []  # (address type, name or address)
         self.server: socketserver.ThreadingTCPServer | None = None
+        self.clients: set[socket.socket] = set()  # the sessions open now
 
     def start(self) -> int:
         """Serve on a free loopback port in a thread; return the port."""
@@ -310,6 +311,15 @@ class SocksProxy:
             self.server.shutdown()
             self.server.server_close()
 
+    def kill(self) -> None:
+        """Stop serving and cut every session open (Tor stopped under a crawl)."""
+        self.stop()
+        for sock in list(self.clients):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     @staticmethod
     def _read(sock: socket.socket, n: int) -> bytes:
         buf = b""
@@ -322,6 +332,7 @@ class SocksProxy:
 
     def serve(self, sock: socket.socket) -> None:
         """One SOCKS5 session: greeting, CONNECT, then relay both ways."""
+        self.clients.add(sock)
         try:
             ver, nmethods = self._read(sock, 2)
             methods = self._read(sock, nmethods)
@@ -353,6 +364,7 @@ class SocksProxy:
         except (ConnectionError, OSError, ValueError):
             pass
         finally:
+            self.clients.discard(sock)
             sock.close()
 
     @staticmethod

@@ -15,6 +15,7 @@ from collections.abc import Iterator as _Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -313,3 +314,52 @@ def test_report_reads_match_the_grants(world: World, user: str, tmp_path: Path) 
     assert res.exit_code == 0, res.output
     text = plain.read_text(encoding="utf-8")
     assert "Operations (as" not in text and not any(rid in text for rid in every)
+
+
+def test_an_operation_the_user_may_not_read_is_not_confirmed(backend: Backend,
+                                                              tmp_path: Path) -> None:
+    """`ops report` of an operation nobody recorded printed zero totals as if they were
+    real, exit 0. Now it is an error listing the operations the user knows of, exit 1;
+    an operation recorded only in a compartment the user may not read gets the very same
+    message as one that does not exist (its existence is not confirmed), and a name
+    differing in case is offered only when the user may read it."""
+    backend.reset()
+    ws = tmp_path / "ws"
+    Workspace.init(ws).close()
+    with backend.open(ws) as space:
+        access.add_agency(space.con, "setup", "fbi", "FBI", "US", "desk")
+        access.add_user(space.con, "setup", "fbi-admin", "fbi", "admin")
+        access.add_agency(space.con, "fbi-admin", "bka", "BKA", "DE", "desk")
+        access.add_user(space.con, "fbi-admin", "bka-admin", "bka", "admin")
+        access.add_compartment(space.con, "fbi-admin", "agency", "fbi own",
+                               compartment_id="fbi-own")
+        access.add_compartment(space.con, "bka-admin", "agency", "bka own",
+                               compartment_id="bka-own")
+        records.add_record(space, "fbi-admin", Arrest("x"), compartment="fbi-own",
+                           operation="Nightfall", provenance="fbi only")
+        records.add_record(space, "bka-admin", Arrest("y"), compartment="bka-own",
+                           operation="Morgenrot", provenance="bka only")
+
+    def report(operation: str, user: str) -> Any:
+        return CliRunner().invoke(main, ["ops", "report", operation, "--as", user, "-w",
+                                         str(ws)], env=backend.env)
+
+    secret, missing = report("Nightfall", "bka-admin"), report("Nosuch", "bka-admin")
+    for res, name in ((secret, "Nightfall"), (missing, "Nosuch")):
+        assert res.exit_code == 1 and res.stdout == "", res.output
+        line = (f"Error: operation '{name}': no record bka-admin may read names it and no "
+                "reported figures were imported for it; bka-admin knows of: Morgenrot")
+        assert res.stderr.splitlines() == [line]
+    assert report("nightfall", "bka-admin").stderr.endswith("knows of: Morgenrot\n")
+    assert report("nightfall", "fbi-admin").stderr.endswith("did you mean 'Nightfall'?\n")
+    ok = report("Nightfall", "fbi-admin")
+    assert ok.exit_code == 0 and "recorded: 1 arrests" in ok.stdout, ok.output
+    with backend.open(ws) as space:
+        with pytest.raises(NotFoundError, match="knows of: Morgenrot"):
+            totals.operation_report(space, "bka-admin", "Nightfall")
+        from darkmap.ops import audit
+        tried = [e for e in audit.show(space.con, "bka-admin")
+                 if e["action"] == "report.recorded"]
+    assert [(e["operation"], e["outcome"]) for e in tried] == [
+        ("Nightfall", "not_found"), ("Nosuch", "not_found"), ("nightfall", "not_found"),
+        ("Nightfall", "not_found")]

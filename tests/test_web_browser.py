@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from web_support import PASSWORD, FakeClock, Served, World, next_clock, serving, shared_world
 
 import darkmap
+from darkmap.export.graph import xml_text
 from darkmap.model.records import FeedbackRecord, PgpKeyRecord
 from darkmap.ops.access import add_agency, add_user
 from darkmap.store.writer import Provenance, RecordWriter
@@ -265,3 +267,50 @@ def test_analyst_flow_in_chromium(browser: Browser, flow_world: World,
     for name in ("dashboard", "search", "persona", "review", "graph"):
         assert (ARTEFACTS / f"{name}.png").stat().st_size > 5000
     shutil.copy(out["graphml"], ARTEFACTS / "graph.graphml")
+
+
+# what a vendor handle may hold: C0 controls (NUL, BEL), U+FFFE/U+FFFF, a lone surrogate,
+# DEL and a C1 control, markup characters, and a character outside the BMP (kept as is)
+NASTY_JS = "'v\\u0000n\\u0007d\\ufffe\\uffff\\ud800x\\u007f\\u0085<&>\"\\'\\ud83d\\ude00'"
+NASTY = "v\x00n\x07d\ufffe\uffff\ud800x\x7f\x85<&>\"'\U0001f600"
+
+
+def test_graphml_download_is_valid_xml_keeping_every_character(
+        browser: Browser, flow_world: World, tmp_path: Path) -> None:
+    """The browser's GraphML export dropped C0 controls and wrote U+FFFE, U+FFFF and lone
+    surrogates as they were (no XML parser reads the file). Now each is a visible escape,
+    exactly as the server's exporter writes it (export.graph.xml_text): the file parses
+    and every label, id and kind reads as the server would write it."""
+    clock = next_clock()
+    with serving(flow_world.path, clock) as srv:
+        ctx = browser.new_context(accept_downloads=True)
+        page = ctx.new_page()
+        watch = Watch(page)
+        _sign_in(page, srv.url, "alice", flow_world.secrets["alice"], clock)
+        page.goto(srv.url + "/graph?node=" + quote(f"persona:{flow_world.persona}"))
+        page.wait_for_selector("#cy[data-expanded='1']")
+        start = f"persona:{flow_world.persona}"
+        page.evaluate(f"""() => {{
+            var nasty = {NASTY_JS};
+            window.darkmapGraph.add([
+              {{ data: {{ id: "account:m:" + nasty, kind: "account", label: nasty }} }},
+              {{ data: {{ id: "e-nasty", source: {start!r}, target: "account:m:" + nasty,
+                          kind: nasty }} }}]);
+        }}""")
+        with page.expect_download() as gml:
+            page.click("#export-graphml")
+        path = tmp_path / "graph.graphml"
+        gml.value.save_as(path)
+        watch.clean("graphml export")
+        ctx.close()
+    root = ET.parse(path).getroot()  # noqa: S314 - a file this test had the browser write
+    ns = {"g": "http://graphml.graphdrawing.org/xmlns"}
+    shown = xml_text(NASTY)
+    assert shown == ("v\\x00n\\x07d\\ufffe\\uffff\\ud800x\\x7f\\x85<&>\"'\U0001f600")
+    nodes = {n.get("id"): n for n in root.iterfind(".//g:node", ns)}
+    node = nodes[f"account:m:{shown}"]
+    assert {d.get("key"): d.text for d in node.iterfind("g:data", ns)} == {
+        "kind": "account", "label": shown}
+    edges = [e for e in root.iterfind(".//g:edge", ns) if e.get("target") == f"account:m:{shown}"]
+    assert len(edges) == 1 and edges[0].get("source") == start
+    assert edges[0].find("g:data", ns).text == shown  # type: ignore[union-attr]

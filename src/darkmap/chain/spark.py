@@ -35,8 +35,10 @@ clusters it on ``master`` and stores the result exactly as the embedded run does
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -58,15 +60,15 @@ from darkmap.chain.cluster import (
 )
 from darkmap.chain.coinjoin import KINDS, MIN_INPUTS, MIN_OUTPUTS, WHIRLPOOL_DENOMS
 from darkmap.deferred_imports import allow_import
-from darkmap.errors import BadInputError
+from darkmap.errors import BadInputError, DarkmapError
 from darkmap.model.bitcoin import SCRIPT_TYPES
 from darkmap.plugins import import_optional
 from darkmap.store import chain as store
 from darkmap.store.chain_columns import write_graph_parquet
 from darkmap.store.workspace import Workspace
 
-__all__ = ["SparkClusters", "cluster_frames", "components_frame", "env_conf",
-           "run_clustering_spark", "spark_session", "sql_module"]
+__all__ = ["SparkClusters", "SparkMasterError", "cluster_frames", "components_frame",
+           "env_conf", "master_problem", "run_clustering_spark", "spark_session", "sql_module"]
 
 _WASABI1_BASE = 10_000_000
 _TYPE_CODES = tuple(range(1, len(SCRIPT_TYPES) + 1))
@@ -74,6 +76,51 @@ _TYPE_CODES = tuple(range(1, len(SCRIPT_TYPES) + 1))
 _BROADCAST_ROWS = 4_000_000
 """At most this many CoinJoin candidates, or transactions of three or more known inputs,
 are broadcast to find their outputs or inputs (the outputs or inputs are not shuffled)."""
+
+
+_MASTER_PROBE_SECONDS = 10.0
+"""How long a ``spark://`` master's port gets to take a TCP connection."""
+_DEFAULT_MASTER_PORT = 7077
+_REGISTRATION = ("Spark's standalone client tries to register the application 3 times, 20 s "
+                 "each")
+
+
+class SparkMasterError(DarkmapError):
+    """A ``spark://`` master that does not answer, or does not take the application."""
+
+
+def master_problem(master: str, timeout: float = _MASTER_PROBE_SECONDS) -> str | None:
+    """Why no master of a ``spark://host:port[,host:port...]`` URL can be reached, or
+    None when one takes a TCP connection (or the master is not ``spark://``).
+
+    Each host is tried in turn for ``timeout`` seconds at most: nothing listening there,
+    no answer, a host name that does not resolve. Checked before a JVM starts: a master
+    that is down made Spark retry for a minute and end in a Java stack trace.
+    """
+    if not master.startswith("spark://"):
+        return None
+    problems = []
+    for hostport in master.removeprefix("spark://").split(","):
+        host, sep, port_text = hostport.strip().rpartition(":")
+        if not sep:
+            host, port_text = port_text, str(_DEFAULT_MASTER_PORT)
+        host = host.strip("[]")
+        if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            problems.append(f"{hostport!r} is not host:port")
+            continue
+        try:
+            with socket.create_connection((host, int(port_text)), timeout=timeout):
+                return None
+        except ConnectionRefusedError:
+            why = "refused the connection (nothing listens there)"
+        except TimeoutError:
+            why = f"did not answer within {timeout:g} s"
+        except socket.gaierror as exc:
+            why = f"was not found ({exc.strerror})"
+        except OSError as exc:
+            why = f"was unreachable ({exc.strerror or exc})"
+        problems.append(f"{hostport} {why}")
+    return "; ".join(problems)
 
 
 def sql_module() -> Any:
@@ -90,6 +137,12 @@ def spark_session(master: str = "local[2]", app: str = "darkmap",
                   conf: dict[str, str] | None = None) -> Any:
     """A SparkSession on ``master`` (``local[N]``, ``spark://host:7077``, ``k8s://...``).
 
+    A ``spark://`` master is tried first (:func:`master_problem`): when none of its hosts
+    takes a connection, :class:`SparkMasterError` says so within seconds, no JVM started.
+    One that takes the connection but never registers the application (not a Spark
+    master, another Spark version) fails after Spark's own registration time (3 tries of
+    20 s, fixed in Spark), also as :class:`SparkMasterError`.
+
     Local masters bind to 127.0.0.1, run their Python workers with this interpreter
     and run without the web UI; their driver (which is also the executor) gets half of
     the machine's memory, at most 16 GiB, and no cap on results collected to it (Spark's
@@ -101,6 +154,11 @@ def spark_session(master: str = "local[2]", app: str = "darkmap",
         # what Spark itself accepts; checked before a JVM is started to say so
         raise BadInputError(f"Spark master {master!r}: give local[N], spark://host:port, "
                             "k8s://https://host:port or yarn")
+    problem = master_problem(master)
+    if problem:
+        raise SparkMasterError(
+            f"Spark master {master}: {problem}; start the master (`start-master.sh` on its "
+            "host) or check --master, or run on this machine with --master local[N]")
     sql = sql_module()
     b = sql.SparkSession.builder.master(master).appName(app)
     settings = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
@@ -121,7 +179,8 @@ def spark_session(master: str = "local[2]", app: str = "darkmap",
     settings.update(env_conf())
     for k, v in settings.items():
         b = b.config(k, v)
-    from pyspark.errors import PySparkException  # noqa: PLC0415 - imported with pyspark.sql
+    from py4j.protocol import Py4JJavaError  # noqa: PLC0415 - imported with pyspark.sql
+    from pyspark.errors import PySparkException  # noqa: PLC0415
 
     try:
         return b.getOrCreate()
@@ -130,6 +189,35 @@ def spark_session(master: str = "local[2]", app: str = "darkmap",
         raise BadInputError(
             f"Spark did not start on master {master!r}: {text[0]} (check the master URL "
             "and that Java 17+ is installed)") from exc
+    except Py4JJavaError as exc:  # the JVM ran; the context it made was stopped at once
+        _stop_active()
+        if master.startswith("spark://"):
+            raise SparkMasterError(
+                f"Spark master {master} took the connection but did not register the "
+                f"application ({_REGISTRATION}): check that a Spark master of this "
+                "version listens there, or run with --master local[N]") from exc
+        raise SparkMasterError(f"Spark did not start on master {master!r}: "
+                               f"{_java_error(exc)}") from exc
+
+
+def _java_error(exc: Any) -> str:
+    """The first line of the Java exception behind a ``Py4JJavaError``."""
+    try:
+        text = str(exc.java_exception.toString())
+    except Exception:  # noqa: BLE001 - the gateway may be gone: fall back to the message
+        text = str(exc)
+    return (text.strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _stop_active() -> None:
+    """Stop the context a failed start left behind, so that a later session can start
+    in this process (best effort: the JVM stopped it already)."""
+    from pyspark import SparkContext  # noqa: PLC0415 - imported with pyspark.sql
+
+    active = SparkContext._active_spark_context  # pyspark keeps it there
+    if active is not None:
+        with contextlib.suppress(Exception):
+            active.stop()
 
 
 def _local_driver_mib() -> int:

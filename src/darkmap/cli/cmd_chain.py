@@ -47,14 +47,17 @@ def chain_load(paths: tuple[Path, ...], workspace: Path | None, init: bool,
     """Load blk*.dat files, raw blocks, tx hex, getblock/Esplora JSON, UTXO files.
 
     The same as `darkmap ingest --importer bitcoin`, reporting chain counts per file.
-    Every txid and merkle root is recomputed and checked; bad units are quarantined.
+    Every txid and merkle root is recomputed and checked; bad units are quarantined. A
+    file that is not chain data (or a folder without any) is refused, nothing loaded.
 
     Example: darkmap chain load -w case-42 ../shared/data/bitcoin
     """
-    from darkmap.collect.ingest import load_files  # noqa: PLC0415
+    from darkmap.collect.ingest import check_chain_paths, load_files  # noqa: PLC0415
+
+    check_chain_paths(paths)  # a file that is not chain data: refused, nothing stored
     ws = open_ws_to_write(workspace, init)
     try:
-        results = load_files(ws, list(paths))
+        results = load_files(ws, list(paths), checked=True)
     finally:
         ws.close()
     if as_json:
@@ -200,15 +203,18 @@ def tags_group() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def tags_import(files: tuple[Path, ...], workspace: Path | None, init: bool,
                 as_json: bool) -> None:
-    """Import TagPack YAML files (invalid tags are reported, not imported).
+    """Import TagPack YAML files (invalid tags are reported, not imported; a file that
+    is not a TagPack refuses them all).
 
     Example: darkmap tags import tags/exchanges.yaml
     """
     from darkmap.chain.tags import sync_evidence_tags  # noqa: PLC0415
-    from darkmap.collect.ingest import import_tagpack  # noqa: PLC0415
+    from darkmap.collect.ingest import check_tagpack_paths, import_tagpacks  # noqa: PLC0415
+
+    check_tagpack_paths(files)  # a file that is not a TagPack: refused, nothing stored
     ws = open_ws_to_write(workspace, init)
     try:
-        out = [import_tagpack(ws, f) for f in files]
+        out = import_tagpacks(ws, files, checked=True)
         evidence = sync_evidence_tags(ws)
     finally:
         ws.close()

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from darkmap.cli.common import (
+    DarkmapError,
     init_option,
     main,
     open_ws,
@@ -73,6 +74,8 @@ def crawl_cmd(market: str, workspace: Path | None, init: bool, start: str | None
 
     A login, CAPTCHA, queue or expired-session page pauses the crawl: log in with Tor
     Browser, export the session's cookies and run the same command with --cookies.
+    When nothing answers at --proxy (Tor not running), the crawl stops at once with
+    an error (exit 1) and resumes when run again.
 
     Example: darkmap crawl nightshade --start http://...onion/ --cookies session.txt
     """
@@ -88,6 +91,12 @@ def crawl_cmd(market: str, workspace: Path | None, init: bool, start: str | None
     opts.check()  # a bad value is refused before a workspace is created or opened
     with open_ws_to_write(workspace, init) as ws:
         rep = crawl_market(ws, opts)
+    if rep.proxy_unreachable is not None:
+        # the proxy (Tor) did not answer: one error line naming it, exit 1; the report
+        # too when this run stored pages before it went away
+        if rep.pages:
+            _print(rep.as_dict(), as_json)
+        raise DarkmapError(rep.reason or rep.proxy_unreachable)
     _print(rep.as_dict(), as_json)
 
 

@@ -11,7 +11,6 @@ offer come from :mod:`darkmap.ops.vocabulary`.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -693,23 +692,6 @@ def deconflict_group() -> None:
     """Target and event deconfliction. Example: darkmap deconflict notices --as ana"""
 
 
-def _read_selectors(path: Path) -> list[tuple[str, str]]:
-    """``kind,value`` lines (a header line ``kind,value`` is skipped)."""
-    try:
-        with path.open(encoding="utf-8", newline="") as f:
-            rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise BadInputError(f"{path}: cannot read selectors: {exc}") from exc
-    out = []
-    for i, r in enumerate(rows, start=1):
-        if i == 1 and [c.strip().lower() for c in r[:2]] == ["kind", "value"]:
-            continue
-        if len(r) < 2:
-            raise BadInputError(f"{path}: line {i}: give kind,value")
-        out.append((r[0].strip().lower(), r[1]))
-    return out
-
-
 @deconflict_group.command("submit")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--hashed", is_flag=True, help="Values are HMAC-SHA256 hex (task-force key).")
@@ -725,7 +707,7 @@ def submit_cmd(file: Path, hashed: bool, compartment: str, by: str,
     """
     from darkmap.ops import deconflict  # noqa: PLC0415
 
-    pairs = _read_selectors(file)
+    pairs = deconflict.read_selectors(file)
     out = _run(workspace, lambda ws: deconflict.submit(ws, by, compartment, pairs, hashed))
     say(f"{out.selectors} selectors taken, {out.notices} notices sent")
 
@@ -741,12 +723,10 @@ def hash_cmd(file: Path, key_file: Path) -> None:
     """
     from darkmap.ops import deconflict  # noqa: PLC0415
 
-    key = key_file.read_bytes()
-    if len(key) != 32:
-        raise BadInputError(f"{key_file}: not a task-force key (32 bytes)")
+    hashed = deconflict.hash_file(key_file, file)  # all checked before a line is printed
     say("kind,value")
-    for kind, value in _read_selectors(file):
-        say(f"{kind},{deconflict.hash_selector(key, kind, value)}")
+    for kind, value in hashed:
+        say(f"{kind},{value}")
 
 
 @deconflict_group.command("key")

@@ -19,6 +19,12 @@
   are retried with exponential backoff and jitter up to ``retries`` times; a failure to
   reach the market moves to the next of its mirrors; ``max_failures`` consecutive
   failures stop the crawl (status ``stopped``) with the frontier intact.
+* **The proxy.** Before the first request, and after any request that could not
+  connect, the proxy itself is tried (a TCP connection to its address): when nothing
+  answers there (Tor not running, a wrong ``--proxy``), the crawl stops at once (status
+  ``stopped``, the reason naming the proxy and what to do; the report's
+  ``proxy_unreachable`` says why), the URL stays queued with its tries uncounted, and
+  no URL is given up for a fault of the crawling machine.
 * **Sessions.** A login, CAPTCHA, anti-DDoS queue or session-expired page (found by the
   page-type detection of the templates), or a 401/403, pauses the job (status
   ``paused``, the reason says what the analyst must do); the URL stays queued. Running
@@ -43,7 +49,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from darkmap.collect.crawl_fetch import RETRYABLE, Fetched, Fetcher, load_cookies, proxy_label
+from darkmap.collect.crawl_fetch import (
+    RETRYABLE,
+    Fetched,
+    Fetcher,
+    load_cookies,
+    proxy_label,
+    proxy_problem,
+)
 from darkmap.collect.crawl_plan import KINDS, CrawlPlan, Link, plans
 from darkmap.collect.crawl_warc import WarcLog
 from darkmap.errors import BadInputError, NotFoundError
@@ -72,6 +85,10 @@ _EXPIRED = re.compile(r"(?i)session (?:has )?(?:expired|timed out)")
 _COMMIT_PAGES = 25
 _COMMIT_SECONDS = 2.0
 _MAX_RETRY_AFTER = 600.0
+_PROXY_PROBE_SECONDS = 10.0
+_PROXY_HINT = ("start Tor (`sudo systemctl start tor`, or run `tor`), or point --proxy "
+               "socks5h://HOST:PORT at a SOCKS port that runs; the crawl is kept: run the "
+               "same command again to resume")
 
 
 @dataclass
@@ -124,6 +141,8 @@ class CrawlReport:
     outcomes: Counter[str] = field(default_factory=Counter)
     frontier: dict[str, int] = field(default_factory=dict)
     warc: str = ""
+    proxy_unreachable: str | None = None
+    """Why the proxy could not be reached, when that stopped the run (else None)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The report as JSON-ready values."""
@@ -276,6 +295,8 @@ class _Crawl:
         outcome = got.outcome
         if outcome == "ok":
             sha, outcome = self._page(item, got)
+        elif outcome == "connect" and self._proxy_down(item):
+            outcome = "proxy"
         elif outcome in RETRYABLE:
             self._retry(item, got)
         elif outcome == "redirect":
@@ -318,6 +339,26 @@ class _Crawl:
         self.report.pages += 1
         self.pending_pages += 1
         return page.sha256, "ok"
+
+    def _proxy_down(self, item: _Item) -> bool:
+        """After a request that could not connect: when the proxy itself does not
+        answer, stop the crawl (the URL stays queued, the try uncounted) and say so."""
+        problem = proxy_problem(self.opts.proxy, min(self.opts.timeout, _PROXY_PROBE_SECONDS))
+        if problem is None:
+            return False
+        item.attempts -= 1  # the market was never asked
+        self.queue.appendleft(item)
+        self.proxy_stop(problem)
+        return True
+
+    def proxy_stop(self, problem: str) -> None:
+        """Stop the run because the proxy is unreachable (``problem`` says how)."""
+        if self.report.proxy_unreachable is None:
+            self.report.proxy_unreachable = problem
+        pages = self.report.pages
+        done = "no page was fetched" if not pages else \
+            f"stopped after {pages} page{'s' if pages > 1 else ''} stored by this run"
+        self._halt("stopped", f"{problem}: {done}; {_PROXY_HINT}")
 
     def _retry(self, item: _Item, got: Fetched) -> None:
         """A failure worth another try: back off (or give up on the URL), maybe rotate."""
@@ -438,7 +479,11 @@ def crawl(ws: Workspace, opts: CrawlOptions) -> CrawlReport:
             state.load()
         else:
             state.seen.add(job.start_url)
-        state.run()
+        problem = proxy_problem(opts.proxy, min(opts.timeout, _PROXY_PROBE_SECONDS))
+        if problem is None:
+            state.run()
+        else:
+            state.proxy_stop(problem)
     finally:
         state.close()
     return _conclude(ws, state)

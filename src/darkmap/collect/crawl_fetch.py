@@ -15,6 +15,7 @@ logs in, posts a form or solves a CAPTCHA itself.
 
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ import httpx
 
 from darkmap.errors import BadInputError
 
-__all__ = ["RETRYABLE", "Fetched", "Fetcher", "load_cookies", "proxy_label"]
+__all__ = ["RETRYABLE", "Fetched", "Fetcher", "load_cookies", "proxy_label", "proxy_problem"]
 
 RETRYABLE = frozenset({"timeout", "connect", "http_5xx", "http_429", "truncated"})
 """Outcomes retried with backoff (each counts towards the consecutive-failure stop)."""
@@ -63,6 +64,30 @@ def proxy_label(proxy: str | None) -> str:
     p = urlsplit(proxy)
     return urlunsplit((p.scheme, f"{p.hostname}:{p.port}" if p.port else p.hostname or "",
                        "", "", ""))
+
+
+def proxy_problem(proxy: str | None, timeout: float = 10.0) -> str | None:
+    """Why nothing can be fetched through ``proxy``, or None when it takes connections.
+
+    A TCP connection to the proxy's own address (never to a market's): refused (nothing
+    listens there: Tor is not running), no answer within ``timeout`` seconds, a proxy
+    host name that does not resolve. ``None`` for no proxy.
+    """
+    if not proxy:
+        return None
+    p = urlsplit(proxy)
+    where = f"{p.hostname}:{p.port or 1080}"
+    try:
+        with socket.create_connection((p.hostname or "", p.port or 1080), timeout=timeout):
+            return None
+    except ConnectionRefusedError:
+        return f"the proxy at {where} refused the connection (nothing listens there)"
+    except TimeoutError:
+        return f"the proxy at {where} did not answer within {timeout:g} s"
+    except socket.gaierror as exc:
+        return f"the proxy at {where} was not found ({exc.strerror})"
+    except OSError as exc:
+        return f"the proxy at {where} was unreachable ({exc.strerror or exc})"
 
 
 def load_cookies(path: Path, hosts: list[str]) -> dict[str, str]:

@@ -64,7 +64,7 @@ from typing import Any, TypedDict, cast
 
 from darkmap.capture.content_store import CaptureChangedError
 from darkmap.collect.apart import records_apart
-from darkmap.collect.fs_policy import open_entry, read_whole, storable_path, walk
+from darkmap.collect.fs_policy import Entry, open_entry, read_whole, storable_path, walk
 from darkmap.collect.prefetch import Ahead, Prefetcher
 from darkmap.collect.units import UnitTally, unit_of
 from darkmap.errors import BadInputError, LimitExceeded
@@ -103,7 +103,8 @@ from darkmap.store.writer import (
 
 __all__ = ["FILE_SECONDS_PER_MB", "MEMORY", "NOT_READ_MEDIA_TYPE", "NOT_READ_METHOD",
            "FileResult", "IngestSummary", "LoadResult", "SummaryDict", "TagImportResult",
-           "file_budget", "import_tagpack", "ingest", "load_files", "not_read_sha256"]
+           "check_chain_paths", "check_tagpack_paths", "file_budget", "import_tagpack",
+           "import_tagpacks", "ingest", "load_files", "not_read_sha256", "refuse_what_is_not"]
 
 _HEAD = 64 * 1024
 _BIG_FILE = 8 * 1024 * 1024
@@ -928,16 +929,88 @@ class LoadResult:
                    dict(f.details), list(f.problems), error)
 
 
-def load_files(ws: Workspace, paths: Iterable[Path]) -> list[LoadResult]:
+def refuse_what_is_not(paths: Iterable[Path], recognises: Callable[[SourceFile], bool],
+                       what: str, expected: str, verb: str) -> None:
+    """Raise :class:`BadInputError`, before anything is read into a workspace, when a
+    path given to a command that loads one kind of data (``what``) holds none of it: a
+    file ``recognises`` says no to, or a folder where it says no to every file. The
+    message names the path and what was ``expected``, says that nothing was ``verb``
+    (loaded, imported) and, when another importer recognises the file, that `darkmap
+    ingest` reads it. Paths the file-system policy does not read (a FIFO, a missing
+    file) are left to :func:`ingest`, which reports them."""
+    for path in paths:
+        files, found, other = 0, False, None
+        for entry in walk([path]):
+            if entry.refused or entry.ignored:
+                continue
+            files += 1
+            found, other = _sniffed(entry, recognises)
+            if found:
+                break
+        if found or not files:
+            continue
+        where = storable_path(path)
+        if Path(path).is_dir():
+            raise BadInputError(f"{where}: no file in this folder is {what} ({files} looked "
+                                f"at); expected {expected}; nothing was {verb}")
+        hint = f" (`darkmap ingest` reads it: its `{other}` importer does)" if other else ""
+        raise BadInputError(f"{where}: not {what}{hint}; expected {expected}; nothing was "
+                            f"{verb}")
+
+
+def _sniffed(entry: Entry, recognises: Callable[[SourceFile], bool]) -> tuple[bool, str | None]:
+    """(``recognises`` the file, else the importer that would read it, for a file the
+    user named). A file that cannot be opened, or a system without ``/proc``, counts as
+    recognised: :func:`ingest` reports it."""
+    try:
+        fd, _ = open_entry(entry)
+    except OSError:
+        return True, None
+    try:
+        path = _fd_path(fd)
+        if path is None:
+            return True, None
+        src = SourceFile(path, entry.source, "", os.pread(fd, _HEAD, 0))
+        if recognises(src):
+            return True, None
+        imp = best_importer(src) if entry.given else None
+        return False, imp.name if imp is not None else None
+    finally:
+        os.close(fd)
+
+
+def check_chain_paths(paths: Iterable[Path]) -> None:
+    """Refuse (:class:`BadInputError`) a file given that is not chain data, or a folder
+    with no chain file in it (:func:`refuse_what_is_not`)."""
+    from darkmap.importers.blockchain import EXPECTED, is_chain_data  # noqa: PLC0415 - see the docstring
+
+    refuse_what_is_not(paths, is_chain_data, "chain data", EXPECTED, "loaded")
+
+
+def check_tagpack_paths(paths: Iterable[Path]) -> None:
+    """Refuse (:class:`BadInputError`) a file given that is not a TagPack, or a folder
+    with no TagPack in it (:func:`refuse_what_is_not`)."""
+    from darkmap.importers.tagpack import EXPECTED, looks_like_tagpack  # noqa: PLC0415 - see the docstring
+
+    refuse_what_is_not(paths, looks_like_tagpack, "a TagPack", EXPECTED, "imported")
+
+
+def load_files(ws: Workspace, paths: Iterable[Path], checked: bool = False) -> list[LoadResult]:
     """Load chain files (or folders of them): :func:`ingest` with the ``bitcoin`` importer.
 
+    A file given that is not chain data, or a folder with no chain file in it, is
+    refused first (:func:`check_chain_paths`; ``checked``: the caller did that), nothing
+    stored.
     Each file is captured and its rows commit with its ``processed`` row, so a rerun
-    skips it and a crash leaves it fully loaded or not at all. A file that is not chain
-    data is one quarantined unit; a path the file-system policy refuses (a FIFO, a link
-    leaving the folder) is listed with the reason as its error. Hidden, licence and
-    read-me files in a folder are counted in the run's summary, not listed.
+    skips it and a crash leaves it fully loaded or not at all. A file in a folder that
+    is not chain data is one quarantined unit; a path the file-system policy refuses (a
+    FIFO, a link leaving the folder) is listed with the reason as its error. Hidden,
+    licence and read-me files in a folder are counted in the run's summary, not listed.
     """
-    summary = ingest(ws, list(paths), importer_name="bitcoin")
+    paths = list(paths)
+    if not checked:
+        check_chain_paths(paths)
+    summary = ingest(ws, paths, importer_name="bitcoin")
     return [LoadResult.from_file(f) for f in summary.files if not f.ignored]
 
 
@@ -959,10 +1032,25 @@ class TagImportResult(TypedDict):
     problems: list[TagProblemEntry]
 
 
-def import_tagpack(ws: Workspace, path: Path) -> TagImportResult:
+def import_tagpacks(ws: Workspace, paths: Iterable[Path],
+                    checked: bool = False) -> list[TagImportResult]:
+    """Import TagPack files (:func:`import_tagpack` each), once every one of them was
+    checked to be one (:func:`check_tagpack_paths`; ``checked``: the caller did that): a
+    file that is not refuses them all, nothing stored."""
+    paths = list(paths)
+    if not checked:
+        check_tagpack_paths(paths)
+    return [import_tagpack(ws, p, checked=True) for p in paths]
+
+
+def import_tagpack(ws: Workspace, path: Path, checked: bool = False) -> TagImportResult:
     """Import one TagPack file: :func:`ingest` with the ``tagpack`` importer (captured,
     with provenance). Returns the file's tag count and the problems of tags that were
-    not imported (also when the file was imported before)."""
+    not imported (also when the file was imported before). A file that is not a TagPack
+    (no top-level ``tags:``: a web page, a CSV) is refused first, nothing stored
+    (``checked``: the caller did that)."""
+    if not checked:
+        check_tagpack_paths([path])
     summary = ingest(ws, [path], importer_name="tagpack")
     first = summary.files[0]
     capture = ws.captures.path_for(first.sha256)

@@ -54,7 +54,8 @@ from darkmap.store.writer import Provenance
 if TYPE_CHECKING:
     from darkmap.importers.bitcoin_batch import ChainBatch
 
-__all__ = ["FORMATS", "BitcoinImporter", "ReadResult", "read_into_batch", "sniff_format"]
+__all__ = ["EXPECTED", "FORMATS", "BitcoinImporter", "ReadResult", "is_chain_data",
+           "read_into_batch", "sniff_format"]
 
 _WHOLE_LIMIT = 64 * 1024 * 1024  # JSON / raw tx files are read whole to sniff them
 
@@ -127,6 +128,18 @@ class BitcoinImporter:
 
 
 FORMATS = ("blk", "block", "tx", "hex", "getblock_json", "esplora_json", "utxostore")
+EXPECTED = ("Bitcoin blocks or transactions (blk*.dat, a raw block or transaction, hex "
+            "lines, getblock or Esplora JSON, a UTXO file)")
+"""What a chain file is, for messages refusing one that is not."""
+
+
+def is_chain_data(src: SourceFile) -> bool:
+    """True when ``src`` is in one of the chain :data:`FORMATS` (what
+    :meth:`BitcoinImporter.read_into` would read rather than quarantine whole)."""
+    try:
+        return BitcoinImporter().detect(src)[0] is not None
+    except (OSError, ValueError, RecursionError):
+        return False
 _HEX_CHARS = bytes(string.hexdigits + " \t\r", "ascii")  # what a hex line may hold
 _HEX_SNIFF = 4096
 _MAX_TX = 4_000_000

@@ -46,8 +46,8 @@ from darkmap.plugins import SourceFile
 from darkmap.store.workspace import utcnow
 from darkmap.store.writer import Provenance, row_id
 
-__all__ = ["MAX_TAGPACK_BYTES", "MAX_TAGPACK_NODES", "Tag", "TagPackImporter", "TagProblem",
-           "read_tagpack", "tagpack_rows"]
+__all__ = ["EXPECTED", "MAX_TAGPACK_BYTES", "MAX_TAGPACK_NODES", "Tag", "TagPackImporter",
+           "TagProblem", "looks_like_tagpack", "read_tagpack", "tagpack_rows"]
 
 _TAGS_KEY = re.compile(rb"^tags\s*:", re.M)
 _HEADER_KEY = re.compile(rb"^(title|creator|description|is_public)\s*:", re.M)
@@ -73,6 +73,26 @@ _INDENT = re.compile(r"^[ \t]*(?:[-?:][ \t]+)*", re.M)
 _SHOW = reprlib.Repr()
 _SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother, _SHOW.maxlong = 4, 500, 200, 200
 _SHOW.maxlist = _SHOW.maxtuple = _SHOW.maxdict = _SHOW.maxset = 50
+
+
+EXPECTED = ("GraphSense TagPack YAML: a header (title, creator...) and a top-level "
+            "`tags:` list of addresses with their labels")
+"""What a TagPack is, for messages refusing a file that is not one."""
+
+
+def looks_like_tagpack(src: SourceFile) -> bool:
+    """True when ``src`` is text with a top-level ``tags:`` key (whatever its name ends
+    with): what ``darkmap tags import`` takes on to read, reporting each bad tag. The
+    whole file is searched up to :data:`MAX_TAGPACK_BYTES` (a larger one is read and
+    quarantined with its limit); a NUL byte in its head is binary, not YAML."""
+    if b"\x00" in src.head:
+        return False
+    try:
+        size = src.path.stat().st_size
+        data = src.path.read_bytes() if len(src.head) < size <= MAX_TAGPACK_BYTES else src.head
+    except OSError:
+        return False
+    return _TAGS_KEY.search(data) is not None
 
 
 class TagPackImporter:

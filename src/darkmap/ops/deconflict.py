@@ -17,8 +17,10 @@ area, with overlapping windows, raise a notice to both at once.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
+import io
 import math
 import os
 import re
@@ -40,8 +42,9 @@ from darkmap.store.operations import Con, EventRow, NoticeRow, RecordRow, Space,
 from darkmap.store.workspace import utcnow
 
 __all__ = ["DEFAULT_DISTANCE_M", "EVENT_KINDS", "KEY_FILE", "SELECTOR_KINDS", "Conflict",
-           "acknowledge", "add_event", "haversine_m", "hash_selector", "normalise",
-           "notices", "record_selectors", "submit", "taskforce_key", "write_key"]
+           "acknowledge", "add_event", "hash_file", "hash_selector", "haversine_m",
+           "normalise", "notices", "read_key", "read_selectors", "record_selectors",
+           "submit", "taskforce_key", "write_key"]
 
 KEY_FILE = "taskforce.key"
 SELECTOR_KINDS = ("persona", "pgp", "wallet", "address", "handle", "tracking", "phone",
@@ -129,6 +132,56 @@ def hash_selector(key: bytes, kind: str, value: str) -> str:
     """HMAC-SHA256 of the normalised selector, as hex."""
     msg = f"{kind}\x00{normalise(kind, value)}".encode()
     return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+def read_selectors(path: Path) -> list[tuple[str, str]]:
+    """The ``kind,value`` lines of a CSV file (a header line ``kind,value`` is skipped;
+    kinds in lower case). The whole file is read and checked first:
+    :class:`BadInputError` names the file and the line or byte that is wrong."""
+    try:
+        text = path.read_bytes().decode("utf-8")  # whole: the byte named is the file's
+        rows = [r for r in csv.reader(io.StringIO(text, newline=""))
+                if r and any(c.strip() for c in r)]
+    except UnicodeDecodeError as exc:
+        raise BadInputError(f"{path}: cannot read selectors: not UTF-8 text (byte "
+                            f"{exc.start}); give a CSV file of kind,value lines") from exc
+    except csv.Error as exc:
+        raise BadInputError(f"{path}: cannot read selectors: not CSV ({exc})") from exc
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot read selectors: {exc.strerror or exc}") from exc
+    out = []
+    for i, r in enumerate(rows, start=1):
+        if i == 1 and [c.strip().lower() for c in r[:2]] == ["kind", "value"]:
+            continue
+        if len(r) < 2:
+            raise BadInputError(f"{path}: line {i}: give kind,value")
+        out.append((r[0].strip().lower(), r[1]))
+    return out
+
+
+def read_key(path: Path) -> bytes:
+    """A task-force key file (what :func:`write_key` wrote: 32 bytes)."""
+    try:
+        key = path.read_bytes()
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot read the key file: {exc.strerror or exc}") from exc
+    if len(key) != 32:
+        raise BadInputError(f"{path}: not a task-force key (32 bytes)")
+    return key
+
+
+def hash_file(key_file: Path, path: Path) -> list[tuple[str, str]]:
+    """(kind, HMAC hex) of every selector in the CSV ``path`` under the key in
+    ``key_file`` (``darkmap deconflict hash``): all read, checked and hashed before any
+    is returned, so a bad line, kind or byte leaves nothing half-written."""
+    key = read_key(key_file)
+    out = []
+    for i, (kind, value) in enumerate(read_selectors(path), start=1):
+        try:
+            out.append((kind, hash_selector(key, kind, value)))
+        except BadInputError as exc:
+            raise BadInputError(f"{path}: selector {i}: {exc}") from exc
+    return out
 
 
 def _notice_id(kind: str, subject: str, to: str, other: str) -> str:

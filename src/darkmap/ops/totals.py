@@ -21,15 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from darkmap.errors import BadInputError
+from darkmap.errors import BadInputError, NotFoundError
 from darkmap.ops.access import acting, unit
 from darkmap.ops.audit import log
 from darkmap.ops.records import is_fentanyl
 from darkmap.store import operations as store
 from darkmap.store.operations import Space
 
-__all__ = ["COUNTRY_CODES", "SIDE_BY_SIDE", "Figure", "import_reported", "operation_report",
-           "parse_row", "recorded_totals"]
+__all__ = ["COUNTRY_CODES", "SIDE_BY_SIDE", "Figure", "import_reported", "known_operations",
+           "operation_report", "parse_row", "recorded_totals"]
 
 COUNTRY_CODES = {
     "us": "US", "usa": "US", "united states": "US", "uk": "GB", "united kingdom": "GB",
@@ -53,6 +53,8 @@ _WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eig
 SIDE_BY_SIDE = ("arrests", "drugs_kg", "fentanyl_kg", "pills", "firearms", "cash_crypto_usd")
 """The press-release metrics shown recorded next to reported."""
 _SCALE = {"M": 1e6, "million": 1e6, "k": 1e3, None: 1.0, "": 1.0}
+_LISTED = 20
+"""Most operation names an unknown-operation message lists."""
 
 
 @dataclass(frozen=True)
@@ -306,8 +308,39 @@ def recorded_totals(ws: Space, by: str, operation: str) -> dict[str, Any]:
     }
 
 
+def known_operations(ws: Space, by: str) -> list[str]:
+    """The operations ``by`` may know of: those named by records ``by`` may read, and
+    those with reported figures (public, imported for everyone)."""
+    actor = acting(ws.con, by)
+    return sorted(set(store.readable_operations(ws.con, actor.user_id, actor.agency_id))
+                  | set(store.reported_operations(ws.con)))
+
+
+def _unknown_operation(operation: str, by: str, known: list[str]) -> str:
+    """The message for an operation ``by`` does not know of: the same whether it exists
+    in compartments ``by`` may not read or nowhere (its existence is not confirmed)."""
+    head = (f"operation {operation!r}: no record {by} may read names it and no reported "
+            "figures were imported for it")
+    if not known:
+        return (f"{head}; {by} knows of no operation yet (a record names its operation with "
+                "--operation; `darkmap ops import-reported` imports past ones)")
+    near = [k for k in known if k.casefold() == operation.casefold()]
+    if near:
+        return f"{head}; did you mean {near[0]!r}?"
+    more = f" and {len(known) - _LISTED} more" if len(known) > _LISTED else ""
+    return f"{head}; {by} knows of: {', '.join(known[:_LISTED])}{more}"
+
+
 def operation_report(ws: Space, by: str, operation: str) -> dict[str, Any]:
-    """Recorded totals (what ``by`` may read) and reported figures, side by side."""
+    """Recorded totals (what ``by`` may read) and reported figures, side by side.
+
+    An operation ``by`` does not know of (:func:`known_operations`) is a
+    :class:`NotFoundError` listing those ``by`` knows, the same message whether or not
+    other compartments name it; the attempt is audited (outcome ``not_found``)."""
+    known = known_operations(ws, by)
+    if operation not in known:
+        log(ws.con, by, "report.recorded", "not_found", operation=operation)
+        raise NotFoundError(_unknown_operation(operation, by, known))
     recorded = recorded_totals(ws, by, operation)
     reported = _metric_summary(store.reported(ws.con, operation))
     side = {m: {"recorded": recorded[m],

@@ -45,8 +45,9 @@ __all__ = [
     "events_in_window", "fentanyl_evidence", "grants_of", "insert_agency", "insert_compartment",
     "insert_event", "insert_notice", "insert_notices", "insert_record", "insert_selectors",
     "insert_user", "install_server_schema", "is_server", "lab_results", "links_of",
-    "notices_for", "persona_addresses", "persona_listings", "put_grant", "readable_records",
-    "reference", "replace_reported", "reported", "reported_operations", "seizure_items",
+    "notices_for", "persona_addresses", "persona_listings", "put_grant", "readable_operations",
+    "readable_records", "reference", "replace_reported", "reported", "reported_operations",
+    "seizure_items",
     "selector_matches", "server_key", "session_role", "transaction", "user", "users"
 ]
 
@@ -889,6 +890,15 @@ def persona_addresses(con: Con, persona_id: str, limit: int = 3) -> list[str]:
         "SELECT DISTINCT i.value FROM identifiers i JOIN persona_members pm "
         "ON pm.account_id = i.account_id WHERE pm.persona_id = ? AND i.kind = 'btc_address' "
         "ORDER BY 1 LIMIT ?", [persona_id, limit]).fetchall()]
+
+
+def readable_operations(con: Con, user_id: str, agency_id: str) -> list[str]:
+    """The operations named by the records the user may read (no other: an operation
+    known only from compartments the user may not read is not confirmed to exist)."""
+    return [str(r[0]) for r in con.execute(
+        f"SELECT DISTINCT operation FROM ops_records WHERE {READABLE} "
+        "AND operation IS NOT NULL ORDER BY 1", {"user": user_id, "agency": agency_id}
+    ).fetchall()]
 
 
 def reported_operations(con: Con) -> list[str]:

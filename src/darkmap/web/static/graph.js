@@ -63,10 +63,22 @@
     setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
   }
 
+  // text for the GraphML file, escaped as the server's exporter does (export/graph.py,
+  // xml_text): markup characters as entities, and every character XML 1.0 cannot hold
+  // (C0 controls, lone surrogates, U+FFFE/U+FFFF) or should not (DEL, C1 controls) as a
+  // visible escape, \x07 or \ud800: valid XML that keeps the text, nothing dropped
+  var NOT_XML = /[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/gu;
+  function xmlText(s) {
+    return String(s).replace(NOT_XML, function (c) {
+      var n = c.codePointAt(0);
+      return n < 0x100 ? "\\x" + ("0" + n.toString(16)).slice(-2)
+        : "\\u" + ("000" + n.toString(16)).slice(-4);
+    });
+  }
   function xml(s) {
-    return String(s).replace(/[&<>"']/g, function (c) {
+    return xmlText(s).replace(/[&<>"']/g, function (c) {
       return { "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&apos;" }[c];
-    }).replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, "");
+    });
   }
 
   function graphml() {
