@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, TypedDict
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.store import personas as store
 from darkmap.store.evidence import account_exists
+from darkmap.store.ids import row_id
 from darkmap.store.workspace import Workspace, utcnow
-from darkmap.store.writer import row_id
 
 if TYPE_CHECKING:
     from darkmap.store.operations import PgOps

@@ -8,6 +8,9 @@ Which persona each account belongs to: every account is its own persona by defau
 Personas are built by ``darkmap link``. When those tables are missing or empty, or an
 account is not a member of any persona, the account stands alone and its persona id is
 its account id (:func:`persona_map`).
+
+The Arrow writer (numpy, pyarrow) is imported by the one function that stores a link
+run: ``darkmap persona show`` and ``darkmap judge`` read and write without it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from typing import Any
 import duckdb
 
 from darkmap.store.workspace import table_exists, table_has_rows
-from darkmap.store.writer import insert_rows
 
 __all__ = [
     "LINK_COLUMNS", "MEMBER_COLUMNS", "PERSONA_COLUMNS", "JudgementRow", "LinkRow",
@@ -347,6 +349,8 @@ def store_link_run(con: duckdb.DuckDBPyConnection, run_id: str, started_at: date
                    args_json: str, rows: LinkTables) -> None:
     """Record the run and replace personas, members and links with ``rows``, in one
     transaction."""
+    from darkmap.store.writer import insert_rows  # noqa: PLC0415 - see the module docstring
+
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("INSERT INTO link_runs (run_id, started_at, args) VALUES (?, ?, ?)",

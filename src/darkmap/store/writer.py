@@ -21,7 +21,6 @@ by row and is slow. The writes of a stage commit together: :func:`transaction` (
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections import defaultdict
@@ -52,6 +51,7 @@ from darkmap.model.records import (
     UnitRecord,
     window_days,
 )
+from darkmap.store.ids import row_id, row_ids
 
 __all__ = ["ARROW_ROWS", "BATCH_TEXT", "BIG_FILE_BUFFER_MB", "INGEST_BUFFER_MB",
            "INGEST_THREADS", "KEYLESS", "UNKEYED_ENTITIES", "Fingerprints", "Provenance",
@@ -70,38 +70,6 @@ class Provenance:
     method: str
     observed_at: datetime | None
     run_id: str = ""
-
-
-def row_id(*parts: object) -> str:
-    """A stable 32-hex id from the parts that identify a row: the BLAKE2b-128 of each
-    part's text followed by a unit separator (hashed in one update: the same digest)."""
-    text = "\x1f".join(map(str, parts)) + "\x1f" if parts else ""
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-
-
-def row_ids(*columns: object) -> list[str]:
-    """:func:`row_id` for many rows at once: each column is a list, or one value for all.
-
-    ``row_ids("lst", lids, sha, locators)[i] == row_id("lst", lids[i], sha, locators[i])``.
-    """
-    lists = [c for c in columns if isinstance(c, list)]
-    n = len(lists[0]) if lists else 1
-    k = next((i for i, c in enumerate(columns) if isinstance(c, list)), len(columns))
-    # the leading one-value parts are hashed once; each row continues from a copy
-    proto = hashlib.blake2b("".join(f"{c}\x1f" for c in columns[:k]).encode(
-        "utf-8", "surrogatepass"), digest_size=16)
-    rest = [c if isinstance(c, list) else [str(c)] * n for c in columns[k:]]
-    try:
-        texts = ["\x1f".join(parts) for parts in zip(*rest, strict=True)] if rest else [""] * n
-    except TypeError:  # not all text: the same as row_id's str() of every part
-        texts = ["\x1f".join(map(str, parts)) for parts in zip(*rest, strict=True)]
-    out = []
-    tail = "\x1f" if rest else ""
-    for t in texts:
-        h = proto.copy()
-        h.update((t + tail).encode("utf-8", "surrogatepass"))
-        out.append(h.hexdigest())
-    return out
 
 
 def account_id(market_id: str, handle: str) -> str:
