@@ -57,3 +57,38 @@ def test_targets_table_gives_the_persona_id_and_how_sure_the_country_is(real: Pa
     assert cmd[:3] == ["darkmap", "persona", "show"] and cmd[3] == rows[0]["persona_id"]
     shown = _run(*cmd[1:], "-w", str(real))
     assert shown.exit_code == 0 and shown.output.startswith(rows[0]["persona_id"])
+
+
+def test_persona_show_gives_listings_doses_prices_sales_and_the_wallet_commands(
+        real: Path) -> None:
+    """`persona show` gave accounts, identifiers and links only: its listings, doses,
+    prices, estimated sales and where it ships from were in the workbench alone, and an
+    address it showed did not lead to `wallet show` or `trace`."""
+    w = ["-w", str(real)]
+    res = _run("persona", "show", "hansa:wowdeal", *w)
+    assert res.exit_code == 0
+    out = res.output
+    assert "assessment: ships from DE (how sure: 0.80); orders: not captured" in out
+    assert "listings (20 of 51; fent: fentanyl risk" in out
+    fent = next(ln for ln in out.splitlines() if ln.startswith("  hansa:43406 "))
+    assert fent.split()[1:4] == ["fent", "fentanyl", "0.1"] and "x1 patch" in fent
+    assert "$55.31 ($55.31/patch)" in fent
+    # flagged listings come first, a persona with sales shows them with their ranges
+    assert out.index("hansa:43406") < out.index("hansa:43400")
+    data = json.loads(_run("persona", "show", "hansa:wowdeal", *w, "--json").output)
+    a = data["assessment"]
+    assert a["listings_total"] == len(a["listings"]) == 51
+    assert a["country"] == "DE" and a["country_evidence"][0]["kind"] == "ships_from"
+    terry = _run("persona", "show", "hansa:terrysukstock", *w).output
+    sales = next(ln for ln in terry.splitlines() if ln.startswith("assessment: "))
+    tj = json.loads(_run("persona", "show", "hansa:terrysukstock", *w, "--json").output)
+    est, lo, hi = tj["assessment"]["orders"]
+    assert lo <= est <= hi and f"orders {est:,.0f} ({lo:,.0f}-{hi:,.0f})" in sales
+    assert "revenue USD" in sales and "(90% ranges)" in sales
+    # an address of the persona leads to its wallet and the trace to a cash-out
+    ohno = _run("persona", "show", "dream:dr.ohno", *w).output
+    addr = "1NGb6Cesn2tJ3wCP4um2UjBKSHiouc7XXR"
+    assert f"wallet: darkmap wallet show {addr}" in ohno
+    assert f"darkmap trace {addr} --forward" in ohno
+    pid = data["persona_id"]
+    assert f"next: darkmap persona show {pid} --json" in out
