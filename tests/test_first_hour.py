@@ -92,3 +92,33 @@ def test_persona_show_gives_listings_doses_prices_sales_and_the_wallet_commands(
     assert f"darkmap trace {addr} --forward" in ohno
     pid = data["persona_id"]
     assert f"next: darkmap persona show {pid} --json" in out
+
+
+def test_a_buy_says_which_vendor_its_listing_leads_to_or_that_it_leads_nowhere(
+        real: Path) -> None:
+    """A controlled buy on a mistyped listing id was recorded, and its fentanyl result
+    "marked" a listing no capture holds, without a word; the persona was left unmarked.
+    `ops buy add` now names the account and persona the listing leads to, or warns."""
+    w = ["-w", str(real)]
+    assert _run("ops", "agency", "add", "bka", "--country", "DE", "--contact", "desk",
+                "--as", "ana", *w).exit_code == 0
+    assert _run("ops", "user", "add", "ana", "--agency", "bka", "--role", "admin",
+                "--as", "ana", *w).exit_code == 0
+    case = _run("ops", "case", "add", "WowDeal", "--provenance", "file 12", "--as", "ana", *w)
+    case_id = case.output.split()[1]
+    buy = ["ops", "buy", "add", "--substance", "fentanyl", "--case", case_id,
+           "--provenance", "lab 7", "--as", "ana", *w]
+    pid = json.loads(_run("persona", "show", "hansa:wowdeal", "--json", *w).output)[
+        "persona_id"]
+    good = _run(*buy, "--listing", "hansa:43406")
+    assert good.exit_code == 0 and good.stderr == ""
+    assert (f"listing hansa:43406 (account hansa:wowdeal, persona {pid}): marked as "
+            "selling fentanyl") in good.stdout
+    # a digit dropped is another vendor's listing: the line names that vendor
+    other = _run(*buy, "--listing", "hansa:4340")
+    assert "(account hansa:color, persona p-" in other.stdout
+    typo = _run(*buy, "--listing", "hansa:43406x")
+    assert typo.exit_code == 0 and typo.stdout.startswith("buy buy-")
+    assert typo.stderr.startswith("warning: listing 'hansa:43406x' is in no capture of this "
+                                  "workspace, so its fentanyl result marks no account or "
+                                  "persona")

@@ -201,8 +201,8 @@ def _record_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _add(workspace: Path | None, by: str, detail: records.Detail, opts: dict[str, Any],
-         members: Sequence[str] = ()) -> None:
-    """Record ``detail`` and print its id."""
+         members: Sequence[str] = ()) -> Any:
+    """Record ``detail``, print its id and return its row."""
     on = opts["occurred_on"]
     row = _run(workspace, lambda ws: records.add_record(
         ws, by, detail, compartment=opts["compartment"], case_id=opts["case_id"],
@@ -210,6 +210,7 @@ def _add(workspace: Path | None, by: str, detail: records.Detail, opts: dict[str
         country=opts["country"], provenance=opts["provenance"],
         links=[_link(v) for v in opts["links"]], members=members))
     say(f"{row.kind} {row.record_id} recorded in {row.compartment_id}")
+    return row
 
 
 @ops_group.group("case")
@@ -260,7 +261,10 @@ def buy_add(listing: str, account: str, price: float | None, currency: str, txid
     --case case-ab12 --provenance "lab report 7" --as ben
     """
     lab = None if substance is None else LabResult(substance, purity, net_g, pills, imprint)
-    _add(workspace, by, Buy(listing, account, price, currency, txid, parcel, lab), opts)
+    buy = Buy(listing, account, price, currency, txid, parcel, lab)
+    _add(workspace, by, buy, opts)
+    reach = _run(workspace, lambda ws: records.buy_reaches(ws, buy))
+    say(reach, err=reach.startswith("warning:"))
 
 
 @ops_group.group("parcel")
