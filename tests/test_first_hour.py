@@ -122,3 +122,22 @@ def test_a_buy_says_which_vendor_its_listing_leads_to_or_that_it_leads_nowhere(
     assert typo.stderr.startswith("warning: listing 'hansa:43406x' is in no capture of this "
                                   "workspace, so its fentanyl result marks no account or "
                                   "persona")
+
+
+def test_review_gives_the_evidence_persona_show_gives(real: Path) -> None:
+    """`darkmap review` listed the model's base log-odds as evidence ("_base -6.8", the
+    same for every pair) and signals that added nothing ("pgp +0.0"); its evidence is now
+    what `persona show` lists for the pair: the signals that moved the score."""
+    w = ["-w", str(real)]
+    queue = json.loads(_run("review", "-n", "10", "--json", *w).output)
+    assert queue
+    text = _run("review", "-n", "10", *w).output
+    assert "_base" not in text and "+0.0," not in text and "+0.0]" not in text
+    for q in queue:
+        assert q["evidence"] and "_base" not in q["evidence"]
+        assert all(v for v in q["evidence"].values())
+    q = next(x for x in queue if x["merged"])   # a merged pair: persona show has it
+    shown = json.loads(_run("persona", "show", q["a"], "--json", *w).output)
+    link = next(lk for lk in shown["links"] if {lk["a"], lk["b"]} == {q["a"], q["b"]})
+    moved = [s["signal"] for s in link["signals"] if s.get("contribution")]
+    assert list(q["evidence"]) == moved[:5]
