@@ -119,20 +119,35 @@ def _check_linked(ws: Workspace) -> None:
     with pytest.raises(NotFoundError) as err:
         show_persona(ws, "p-000000000000")
     assert isinstance(err.value, KeyError)
-    assert str(err.value) == ("no persona or account 'p-000000000000' "
-                              "(run `darkmap link` first?)")
+    assert str(err.value) == (
+        "no persona or account 'p-000000000000': give a persona id (p-...) or an account id "
+        "(market:handle); `darkmap persona search TEXT` finds one by handle, key or address")
     # greygooseglobal and greygoosegl0bal publish one key: one persona, found either way
     d = show_persona(ws, "DREAM:GreyGooseGlobal")
     assert {a["account_id"] for a in d["accounts"]} >= {B, "dream:greygoosegl0bal"}
     assert show_persona(ws, d["persona_id"]) == d
 
 
+def test_a_handle_given_to_persona_show_names_the_persona_id_to_paste(linked: Path) -> None:
+    """`darkmap targets` prints handles; `persona show HANDLE` said "run `darkmap link`
+    first?" on a linked workspace. The error now names the persona ids the handle finds."""
+    with Workspace.open(linked, read_only=True) as ws:
+        pid = show_persona(ws, B)["persona_id"]
+        with pytest.raises(NotFoundError) as err:
+            show_persona(ws, "GreyGooseGlobal")
+    msg = str(err.value)
+    assert "run `darkmap link`" not in msg
+    assert f"'GreyGooseGlobal' matches {pid} (GreyGooseGl0bal)" in msg   # its label
+    res = CliRunner().invoke(main, ["persona", "show", pid, "-w", str(linked)])
+    assert res.exit_code == 0 and res.output.startswith(pid)
+
+
 def test_cli_errors_are_one_line(dream: Path) -> None:
     runner = CliRunner()
     res = runner.invoke(main, ["persona", "show", "dream:nobody", "-w", str(dream)])
     assert res.exit_code == 1
-    assert res.output.strip() == ("Error: no persona or account 'dream:nobody' "
-                                  "(run `darkmap link` first?)")
+    assert res.output.strip() == ("Error: no persona or account 'dream:nobody': the "
+                                  "workspace has no personas yet (run `darkmap link` first)")
     res = runner.invoke(main, ["link", "--threshold", "1.5", "-w", str(dream)])
     assert res.exit_code == 1
     assert res.output.strip() == "Error: threshold must be a probability in [0, 1], not 1.5"

@@ -27,7 +27,7 @@ from darkmap.cli.common import (
     status_line,
     workspace_option,
 )
-from darkmap.model.display import csv_cell
+from darkmap.model.display import csv_cell, shell_arg
 
 if TYPE_CHECKING:
     from darkmap.assess.harm import TargetRow
@@ -181,9 +181,11 @@ def _first(v: list[float] | None) -> float | str:
 
 
 def _print_targets(rows: list[TargetRow]) -> None:
-    """The target list as a text table (labels cut to 28 characters, escapes shown);
-    orders, pills and customers as "estimate (90% range)", "-" when not captured."""
-    say(f"{'#':>3s} {'harm':>6s} {'cc':3s} {'persona':28s} {'fent':>4s} {'cfp':>4s} "
+    """The target list as a text table: the persona id to paste into `darkmap persona
+    show` and its label (cut to 20 characters, escapes shown); the country it ships from
+    with how sure that is; orders, pills and customers as "estimate (90% range)", "-"
+    when not captured; then what the columns mean and what to run next."""
+    say(f"{'#':>3s} {'harm':>6s} {'persona':35s} {'from':7s} {'fent':>4s} {'cfp':>4s} "
         f"{'orders (90%)':>20s} {'pills (90%)':>24s} {'customers (90%)':>18s} "
         f"{'revenue USD':>13s}  top substances")
     for i, r in enumerate(rows, 1):
@@ -191,10 +193,19 @@ def _print_targets(rows: list[TargetRow]) -> None:
         rev = f"{r['revenue_usd']:,.0f}" if r["revenue_usd"] else "-"
         orders = "-" if r["sales_basis"] == "not captured" else _span(
             [r["orders_est"], *r["orders_range"]])
-        say(f"{i:3d} {r['harm_score']:6.1f} {short(r['country'] or '--', 3):3s} "
-            f"{short(r['label'], 28):28s} {r['fentanyl_listings']:4d} "
+        where = (f"{short(r['country'], 2)} {r['country_confidence']:.2f}" if r["country"]
+                 else "--")
+        # before `darkmap link` a persona id is its account id: market text like the label
+        who = f"{short(r['persona_id'], 40)} {short(r['label'], 20)}"
+        say(f"{i:3d} {r['harm_score']:6.1f} {who:35s} {where:7s} {r['fentanyl_listings']:4d} "
             f"{r['counterfeit_listings']:4d} {orders:>20s} {_span(r['pills']):>24s} "
             f"{_span(r['customers']):>18s} {rev:>13s}  {short(subs, 60)}")
+    if rows:
+        say("harm 0-100 (fentanyl and counterfeit pills weigh most); from: the country "
+            "shipped from and how sure (0-1, -- unknown); fent/cfp: fentanyl-risk and "
+            "counterfeit-pill listings; -: no sales captured")
+        say(f"next: darkmap persona show {shell_arg(rows[0]['persona_id'])} (accounts, "
+            "keys, links and why); --json or --csv for each target's evidence")
 
 
 def _span(v: list[float] | None) -> str:

@@ -27,6 +27,9 @@ from darkmap.model.display import shell_arg
 from darkmap.resolve.options import DEFAULT_THRESHOLD, METHODS, LinkOptions
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from darkmap.assess.persona import PersonaAssessment
     from darkmap.resolve.link import LinkResult, LinkSummary
     from darkmap.resolve.lookup import PersonaDetail, PersonaHit
     from darkmap.resolve.review import JudgedEstimate
@@ -202,22 +205,26 @@ def persona_show(ref: str, workspace: Path | None, as_json: bool) -> None:
 
     Example: darkmap persona show dream:frostking -w case-42
     """
+    from darkmap.assess.persona import persona_assessment  # noqa: PLC0415
     from darkmap.resolve.lookup import show_persona  # noqa: PLC0415
     ws = open_ws(workspace, read_only=True)
     try:
         d = show_persona(ws, ref)
+        a = persona_assessment(ws, d["persona_id"], [m["account_id"] for m in d["accounts"]],
+                               limit=None if as_json else 20)
     finally:
         ws.close()
     if as_json:
-        emit_json(d)
+        emit_json({**d, "assessment": a})
         return
-    _print_persona(d)
+    _print_persona(d, a)
 
 
-def _print_persona(d: PersonaDetail) -> None:
-    """A persona as text: head line, accounts, identifiers, links with why, judgements.
-    Handles, identifiers and notes come from the evidence or analysts: escapes shown, long
-    ones cut (``--json`` prints them whole)."""
+def _print_persona(d: PersonaDetail, assessment: PersonaAssessment | None) -> None:
+    """A persona as text: head line, accounts, identifiers, what the assessment says
+    (country, sales, listings), links with why, judgements, then the commands that show
+    its wallets and its evidence. Handles, identifiers, titles and notes come from the
+    evidence or analysts: escapes shown, long ones cut (``--json`` prints them whole)."""
     coh = f"{d['cohesion']:.2f}" if d["cohesion"] is not None else "-"
     say(f"{d['persona_id']}  {short(d['label'])}  accounts={d['n_accounts']} "
         f"markets={d['n_markets']} cohesion={coh}")
@@ -230,6 +237,7 @@ def _print_persona(d: PersonaDetail) -> None:
         for i in d["identifiers"]:
             say(f"  {i['kind']:16s} {short(i['value'], 200)}  "
                 f"({short(', '.join(i['accounts']), 400)})")
+    _print_assessment(assessment)
     if d["links"]:
         say("links:")
     for lk in d["links"]:
@@ -242,6 +250,49 @@ def _print_persona(d: PersonaDetail) -> None:
     for j in d["judgements"]:
         say(f"judgement: {short(j['a'])} ~ {short(j['b'])}: {j['verdict']} by "
             f"{short(j['author'])} {str(j['created_at'])[:19]} {short(j['note'] or '', 400)}")
+    _print_next(d)
+
+
+def _print_assessment(a: PersonaAssessment | None) -> None:
+    """Country with how sure, orders and revenue with 90% ranges, the first listings."""
+    if a is None:
+        say("assessment: none yet (run `darkmap assess`)")
+        return
+    where = (f"ships from {short(a['country'], 2)} (how sure: {a['country_confidence']:.2f})"
+             if a["country"] else "ships from: unknown")
+    orders = (f"orders {_span3(a['orders'])}" if a["orders"]
+              else "orders: not captured (no counter or feedback)")
+    rev = f", revenue USD {_span3(a['revenue_usd'])}" if a["revenue_usd"] else ""
+    say(f"assessment: {where}; {orders}{rev}{' (90% ranges)' if a['orders'] else ''}")
+    say(f"listings ({len(a['listings'])} of {a['listings_total']}; fent: fentanyl risk, "
+        "cfp: counterfeit pill, first; dose, pack, price in USD):")
+    for x in a["listings"]:
+        flags = ",".join(f for f, on in (("fent", x["fentanyl_risk"]),
+                                         ("cfp", x["counterfeit_pill"])) if on)
+        dose = f"{x['dose_mg']:g} mg" if x["dose_mg"] else "-"
+        units = f"x{x['units']:g} {x['unit_kind']}" if x["units"] else "-"
+        price = f"${x['pack_price_usd']:,.2f}" if x["pack_price_usd"] is not None else "-"
+        each = (f" (${x['unit_price_usd']:,.2f}/{x['unit_kind']})"
+                if x["unit_price_usd"] is not None and x["units"] else "")
+        say(f"  {short(x['listing_id'], 30):20s} {flags:8s} {short(x['substance'], 20):20s} "
+            f"{dose:>9s} {units:>11s} {price + each:>24s}  {short(x['title'] or '', 50)}")
+
+
+def _span3(v: Sequence[float | None]) -> str:
+    """"est (low-high)" with thousands separators."""
+    est, lo, hi = (x or 0.0 for x in v)
+    return f"{est:,.0f} ({lo:,.0f}-{hi:,.0f})"
+
+
+def _print_next(d: PersonaDetail) -> None:
+    """The commands that go on from this persona: its wallets, its evidence."""
+    pid = shell_arg(d["persona_id"])
+    for i in d["identifiers"]:
+        if i["kind"] == "btc_address" and i["value"]:
+            say(f"wallet: darkmap wallet show {shell_arg(i['value'])}   "
+                f"(then darkmap trace {shell_arg(i['value'])} --forward: cash-out)")
+    say(f"next: darkmap persona show {pid} --json (every listing, values whole); "
+        f"darkmap export ftm --persona {pid} -o persona.ftm.json")
 
 
 @persona.command("search")

@@ -223,8 +223,8 @@ def _record_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _add(workspace: Path | None, by: str, detail: records.Detail, opts: dict[str, Any],
-         members: Sequence[str] = ()) -> None:
-    """Record ``detail`` and print its id."""
+         members: Sequence[str] = ()) -> Any:
+    """Record ``detail``, print its id and return its row."""
     from darkmap.ops import records  # noqa: PLC0415
 
     on = opts["occurred_on"]
@@ -234,6 +234,7 @@ def _add(workspace: Path | None, by: str, detail: records.Detail, opts: dict[str
         country=opts["country"], provenance=opts["provenance"],
         links=[_link(v) for v in opts["links"]], members=members))
     say(f"{row.kind} {row.record_id} recorded in {row.compartment_id}")
+    return row
 
 
 @ops_group.group("case")
@@ -288,7 +289,10 @@ def buy_add(listing: str, account: str, price: float | None, currency: str, txid
     from darkmap.ops.records import Buy, LabResult  # noqa: PLC0415
 
     lab = None if substance is None else LabResult(substance, purity, net_g, pills, imprint)
-    _add(workspace, by, Buy(listing, account, price, currency, txid, parcel, lab), opts)
+    buy = Buy(listing, account, price, currency, txid, parcel, lab)
+    _add(workspace, by, buy, opts)
+    reach = _run(workspace, lambda ws: records.buy_reaches(ws, buy))
+    say(reach, err=reach.startswith("warning:"))
 
 
 @ops_group.group("parcel")

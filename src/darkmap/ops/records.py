@@ -28,8 +28,9 @@ from darkmap.store.operations import Con, RecordRow, Space
 from darkmap.store.workspace import utcnow
 
 __all__ = ["LINK_KINDS", "RECORD_KINDS", "Arrest", "Buy", "Case", "CryptoItem", "Detail",
-           "LabResult", "Parcel", "Record", "Seizure", "add_record", "fentanyl_marks",
-           "case_subjects", "fentanyl_marks_of", "is_fentanyl", "read_records", "show_record"]
+           "LabResult", "Parcel", "Record", "Seizure", "add_record", "buy_reaches",
+           "case_subjects", "fentanyl_marks", "fentanyl_marks_of", "is_fentanyl", "read_records",
+           "show_record"]
 
 
 
@@ -294,6 +295,26 @@ def _with_details(con: Con, user_id: str, agency_id: str,
     return [Record(r, tuple(links.get(r.record_id, ())),
                    dict(zip(keys, labs[r.record_id], strict=True))
                    if r.record_id in labs else None) for r in rows]
+
+
+def buy_reaches(ws: Space, buy: Buy) -> str:
+    """What a buy's listing leads to in the evidence, as a line for the analyst who
+    recorded it: the vendor account and persona a fentanyl result marks too, or a warning
+    that the listing is in no capture of the workspace (a mistyped id marks nothing but
+    itself). Reads evidence only: no operational record, nothing audited."""
+    known, account, persona = store.listing_vendor(ws.con, buy.listing)
+    fent = buy.lab is not None and is_fentanyl(buy.lab.substance)
+    if not known:
+        so = ("its fentanyl result marks no account or persona" if fent
+              else "the buy leads to no vendor")
+        return (f"warning: listing {buy.listing!r} is in no capture of this workspace, so "
+                f"{so}; check the id (`darkmap persona show ACCOUNT` lists a vendor's "
+                "listings)")
+    if account is None:
+        return f"listing {buy.listing}" + (": marked as selling fentanyl" if fent else "")
+    who = f"account {account}" + (f", persona {persona}" if persona else "")
+    return (f"listing {buy.listing} ({who})"
+            + (": marked as selling fentanyl" if fent else ""))
 
 
 def fentanyl_marks(ws: Space, by: str) -> list[dict[str, str]]:

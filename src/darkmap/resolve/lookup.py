@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, TypedDict, cast
 
 from darkmap.errors import NotFoundError
+from darkmap.model.display import for_display, shell_arg
 from darkmap.resolve.normalise import handle_key
 from darkmap.store.evidence import identifiers_of
 from darkmap.store.personas import (
@@ -20,11 +21,11 @@ from darkmap.store.personas import (
     persona_rows_with_handles,
     search_persona_rows,
 )
-from darkmap.store.workspace import Workspace
+from darkmap.store.workspace import Workspace, table_has_rows
 
 __all__ = ["IdentifierHolders", "JudgementView", "LinkExplanation", "MemberAccount",
-           "PersonaDetail", "PersonaHit", "PersonaMatch", "SignalWhy", "persona_of",
-           "search_personas", "show_persona"]
+           "PersonaDetail", "PersonaHit", "PersonaMatch", "SignalWhy", "not_found_message",
+           "persona_of", "search_personas", "show_persona"]
 
 
 class MemberAccount(TypedDict):
@@ -123,11 +124,12 @@ def show_persona(ws: Workspace, ref: str) -> PersonaDetail:
     """A persona's accounts, markets, active periods, identifiers and links with why.
 
     Raises :class:`~darkmap.errors.NotFoundError` when ``ref`` is neither a persona nor
-    a member account (for instance before `darkmap link` ran)."""
+    a member account; its message says what to give instead (:func:`not_found_message`).
+    """
     pid = persona_of(ws, ref)
     head = persona_head(ws.con, pid) if pid is not None else None
     if head is None:
-        raise NotFoundError(f"no persona or account {ref!r} (run `darkmap link` first?)")
+        raise NotFoundError(not_found_message(ws, ref))
     members = member_accounts(ws.con, head.persona_id)
     ids = [m.account_id for m in members]
     by_value: dict[tuple[str, str | None], list[str]] = {}
@@ -147,6 +149,26 @@ def show_persona(ws: Workspace, ref: str) -> PersonaDetail:
                         "note": j.note, "created_at": j.created_at}
                        for j in judgements_touching(ws.con, ids)],
     }
+
+
+def not_found_message(ws: Workspace, ref: str) -> str:
+    """Why ``ref`` names no persona, and what to give instead: before `darkmap link` the
+    command to run; after it the personas a search for ``ref`` finds (a handle such as
+    ``KingOpi``, as `darkmap targets` prints it, is neither a persona id nor an account
+    id), with their ids to paste, else the search command."""
+    if not table_has_rows(ws.con, "personas"):
+        return (f"no persona or account {ref!r}: the workspace has no personas yet "
+                "(run `darkmap link` first)")
+    msg = (f"no persona or account {ref!r}: give a persona id (p-...) or an account id "
+           "(market:handle)")
+    hits = search_personas(ws, ref, limit=4)
+    if not hits:
+        return msg + "; `darkmap persona search TEXT` finds one by handle, key or address"
+    found = ", ".join(f"{h['persona_id']} ({for_display(h['label'] or '', max_chars=30)})"
+                      for h in hits[:3])
+    more = (f" and more (`darkmap persona search {shell_arg(ref)}`)" if len(hits) > 3
+            else "")
+    return f"{msg}; {ref!r} matches {found}{more}"
 
 
 def _explain(r: LinkRow) -> LinkExplanation:

@@ -262,11 +262,13 @@ def review_queue(ws: Workspace, n: int = 20, seed: int = 0) -> list[QueuedPair]:
 
 
 def _evidence(signals: Any) -> list[tuple[str, float]]:
-    """The signals of a stored link by the size of their contribution."""
+    """The signals of a stored link that moved its score, by the size of their
+    contribution, as `darkmap persona show` lists them: not the model's base log-odds
+    (``_base``, the same for every pair) nor signals that contributed nothing."""
     try:
         sig = json.loads(signals) if isinstance(signals, str) else dict(signals or {})
     except (TypeError, ValueError):
         return []
     items = [(str(k), float(v.get("contribution") or 0.0)) for k, v in sig.items()
-             if isinstance(v, dict)]
+             if isinstance(v, dict) and k != "_base" and v.get("contribution")]
     return sorted(items, key=lambda kv: -abs(kv[1]))[:5]

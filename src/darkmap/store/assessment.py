@@ -26,15 +26,15 @@ from darkmap.store.workspace import table_exists
 from darkmap.store.writer import insert_arrow, insert_rows
 
 __all__ = ["ASSESSMENT_COLUMNS", "DRUG_TABLES", "AccountPlaceEvidence", "AssessedListing",
-           "AssessedPrice", "FeedbackText", "FeedbackTotals", "FlaggedListing",
-           "JurisdictionRow", "LatestObservation", "ListingPlaceEvidence", "PersonaJurisdiction",
+           "AssessedPrice", "FeedbackText", "FeedbackTotals", "FlaggedListing", "JurisdictionRow",
+           "LatestObservation", "ListingPlaceEvidence", "PersonaJurisdiction", "PersonaListing",
            "PersonaSales", "QuarantineRow", "SaleFeedback", "SalesMonthlyRow", "SalesSummaryRow",
            "account_markets", "account_place_evidence", "assessed_listings", "assessed_prices",
            "count_assessments", "count_by_class", "count_flagged", "feedback_texts",
-           "feedback_totals", "flagged_listings", "latest_observations",
-           "listing_place_evidence", "listings_per_account", "monthly_orders",
-           "persona_jurisdictions", "persona_sales", "replace_assessments",
-           "replace_jurisdictions", "replace_quarantine", "replace_sales",
+           "feedback_totals", "flagged_listings", "latest_observations", "listing_place_evidence",
+           "listings_per_account", "monthly_orders", "one_persona_jurisdiction",
+           "one_persona_sales", "persona_jurisdictions", "persona_listings", "persona_sales",
+           "replace_assessments", "replace_jurisdictions", "replace_quarantine", "replace_sales",
            "require_drug_tables", "sales_feedback", "stored_assessments", "transaction"]
 
 DRUG_TABLES = ("jurisdictions", "listing_assessments", "sales_monthly", "sales_summary")
@@ -227,6 +227,21 @@ class PersonaJurisdiction(NamedTuple):
     country: str | None
     confidence: float
     evidence: str | None
+
+
+class PersonaListing(NamedTuple):
+    """A listing of one persona's accounts as `darkmap persona show` lists it."""
+
+    listing_id: str
+    title: str | None
+    substance: str
+    fentanyl_risk: bool
+    counterfeit_pill: bool
+    units: float | None
+    unit_kind: str
+    dose_mg: float | None
+    pack_price_usd: float | None
+    unit_price_usd: float | None
 
 
 class FlaggedListing(NamedTuple):
@@ -449,6 +464,49 @@ def flagged_listings(con: duckdb.DuckDBPyConnection, limit: int = 40) -> list[Fl
         FROM listing_assessments a LEFT JOIN listing_observations o USING (obs_id)
         WHERE a.fentanyl_risk OR a.counterfeit_pill
         ORDER BY a.fentanyl_risk DESC, a.listing_id LIMIT {int(limit)}""").fetchall()]
+
+
+def persona_listings(con: duckdb.DuckDBPyConnection, account_ids: Sequence[str],
+                     limit: int | None) -> tuple[int, list[PersonaListing]]:
+    """(how many assessed listings the accounts have, the first ``limit`` of them, all
+    when ``limit`` is None):
+    fentanyl-risk first, then counterfeit pills, then other drugs, then the rest, each by
+    listing id. Nothing before ``darkmap assess``."""
+    if not account_ids or not table_exists(con, "listing_assessments"):
+        return 0, []
+    where = "WHERE a.account_id IN (SELECT unnest(?))"
+    n = con.execute(f"SELECT count(*) FROM listing_assessments a {where}",
+                    [list(account_ids)]).fetchone()
+    rows = con.execute(f"""
+        SELECT a.listing_id, o.title, a.substance, a.fentanyl_risk, a.counterfeit_pill,
+               a.units, a.unit_kind, a.dose_mg, a.pack_price_usd, a.unit_price_usd
+        FROM listing_assessments a LEFT JOIN listing_observations o USING (obs_id) {where}
+        ORDER BY a.fentanyl_risk DESC, a.counterfeit_pill DESC,
+                 a.drug_class = 'non_drug', a.listing_id LIMIT ?""",
+                       [list(account_ids), n[0] if limit is None and n else limit]).fetchall()
+    return int(n[0]) if n else 0, [PersonaListing._make(r) for r in rows]
+
+
+def one_persona_sales(con: duckdb.DuckDBPyConnection, persona_id: str) -> PersonaSales | None:
+    """One persona's sales summary (None before ``darkmap assess`` or without one)."""
+    if not table_exists(con, "sales_summary"):
+        return None
+    r = con.execute(
+        "SELECT orders_est, orders_low, orders_high, revenue_usd, revenue_usd_low,"
+        " revenue_usd_high, buyers_distinct_min, n_markets, active_days, first_active,"
+        " last_active, feedback_count FROM sales_summary WHERE entity_kind='persona'"
+        " AND entity_id = ?", [persona_id]).fetchone()
+    return PersonaSales._make(r) if r else None
+
+
+def one_persona_jurisdiction(con: duckdb.DuckDBPyConnection,
+                             persona_id: str) -> PersonaJurisdiction | None:
+    """One persona's jurisdiction (None before ``darkmap assess`` or without one)."""
+    if not table_exists(con, "jurisdictions"):
+        return None
+    r = con.execute("SELECT country, confidence, evidence FROM jurisdictions"
+                    " WHERE entity_kind='persona' AND entity_id = ?", [persona_id]).fetchone()
+    return PersonaJurisdiction._make(r) if r else None
 
 
 def monthly_orders(con: duckdb.DuckDBPyConnection, entity_id: str,

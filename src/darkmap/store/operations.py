@@ -45,6 +45,7 @@ __all__ = [
     "events_in_window", "fentanyl_evidence", "grants_of", "insert_agency", "insert_compartment",
     "insert_event", "insert_notice", "insert_notices", "insert_record", "insert_selectors",
     "insert_user", "install_server_schema", "is_server", "lab_results", "links_of",
+    "listing_vendor",
     "notices_for", "persona_addresses", "persona_listings", "put_grant", "readable_operations",
     "readable_records", "reference", "replace_reported", "reported", "reported_operations",
     "seizure_items",
@@ -265,6 +266,18 @@ def is_server(con: Con) -> bool:
 def reference(con: Con) -> duckdb.DuckDBPyConnection | None:
     """The connection holding the reference data (the workspace), ``None`` if none."""
     return con.ref if isinstance(con, PgOps) else con
+
+
+def listing_vendor(con: Con, listing_id: str) -> tuple[bool, str | None, str | None]:
+    """(whether the reference data hold listing ``listing_id``, its account, that
+    account's persona): ``(True, None, None)`` when there is no reference data to ask."""
+    ref = reference(con)
+    if ref is None:
+        return True, None, None
+    row = ref.execute("SELECT l.account_id, pm.persona_id FROM listings l LEFT JOIN "
+                      "persona_members pm USING (account_id) WHERE l.listing_id = ?",
+                      [listing_id]).fetchone()
+    return (False, None, None) if row is None else (True, row[0], row[1])
 
 
 def session_role(con: Con) -> str | None:

@@ -1,0 +1,143 @@
+"""The first hour of a new analyst (docs/user-guide.md walked on the real data): each
+step's output says what its numbers mean and gives the id or command the next step takes.
+
+One workspace of the real saved pages, listing datasets and seized seller table, linked
+and assessed, as the guide builds it; the commands run as the analyst types them.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from darkmap.api import assess_listings, ingest, init_workspace, link
+from darkmap.cli import main
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[Path]:
+    """The real pages, listings and seized table: ingested, linked, assessed."""
+    path = tmp_path_factory.mktemp("first-hour") / "ws"
+    ws = init_workspace(path)
+    try:
+        ingest(ws, [data_dir / "pages", data_dir / "listings", data_dir / "seized"])
+        link(ws)
+        assess_listings(ws)
+    finally:
+        ws.close()
+    yield path
+
+
+def _run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def test_targets_table_gives_the_persona_id_and_how_sure_the_country_is(real: Path) -> None:
+    """The table showed a handle `persona show` refuses, and the country without the
+    confidence `--json` has; it now shows the id, the country's confidence, what the
+    columns mean and the next command, which runs as printed."""
+    rows = json.loads(_run("targets", "-w", str(real), "--limit", "8", "--json").output)
+    res = _run("targets", "-w", str(real), "--limit", "8")
+    assert res.exit_code == 0
+    lines = res.output.splitlines()
+    for i, r in enumerate(rows, 1):
+        line = lines[i]
+        assert line.split()[:3] == [str(i), f"{r['harm_score']:.1f}", r["persona_id"]]
+        if r["country"]:
+            assert f" {r['country']} {r['country_confidence']:.2f} " in line
+    assert any(r["country"] for r in rows)
+    assert "how sure" in res.output and "fentanyl-risk" in res.output
+    nxt = next(ln for ln in lines if ln.startswith("next: "))
+    cmd = shlex.split(nxt.removeprefix("next: ").split(" (")[0])
+    assert cmd[:3] == ["darkmap", "persona", "show"] and cmd[3] == rows[0]["persona_id"]
+    shown = _run(*cmd[1:], "-w", str(real))
+    assert shown.exit_code == 0 and shown.output.startswith(rows[0]["persona_id"])
+
+
+def test_persona_show_gives_listings_doses_prices_sales_and_the_wallet_commands(
+        real: Path) -> None:
+    """`persona show` gave accounts, identifiers and links only: its listings, doses,
+    prices, estimated sales and where it ships from were in the workbench alone, and an
+    address it showed did not lead to `wallet show` or `trace`."""
+    w = ["-w", str(real)]
+    res = _run("persona", "show", "hansa:wowdeal", *w)
+    assert res.exit_code == 0
+    out = res.output
+    assert "assessment: ships from DE (how sure: 0.80); orders: not captured" in out
+    assert "listings (20 of 51; fent: fentanyl risk" in out
+    fent = next(ln for ln in out.splitlines() if ln.startswith("  hansa:43406 "))
+    assert fent.split()[1:4] == ["fent", "fentanyl", "0.1"] and "x1 patch" in fent
+    assert "$55.31 ($55.31/patch)" in fent
+    # flagged listings come first, a persona with sales shows them with their ranges
+    assert out.index("hansa:43406") < out.index("hansa:43400")
+    data = json.loads(_run("persona", "show", "hansa:wowdeal", *w, "--json").output)
+    a = data["assessment"]
+    assert a["listings_total"] == len(a["listings"]) == 51
+    assert a["country"] == "DE" and a["country_evidence"][0]["kind"] == "ships_from"
+    terry = _run("persona", "show", "hansa:terrysukstock", *w).output
+    sales = next(ln for ln in terry.splitlines() if ln.startswith("assessment: "))
+    tj = json.loads(_run("persona", "show", "hansa:terrysukstock", *w, "--json").output)
+    est, lo, hi = tj["assessment"]["orders"]
+    assert lo <= est <= hi and f"orders {est:,.0f} ({lo:,.0f}-{hi:,.0f})" in sales
+    assert "revenue USD" in sales and "(90% ranges)" in sales
+    # an address of the persona leads to its wallet and the trace to a cash-out
+    ohno = _run("persona", "show", "dream:dr.ohno", *w).output
+    addr = "1NGb6Cesn2tJ3wCP4um2UjBKSHiouc7XXR"
+    assert f"wallet: darkmap wallet show {addr}" in ohno
+    assert f"darkmap trace {addr} --forward" in ohno
+    pid = data["persona_id"]
+    assert f"next: darkmap persona show {pid} --json" in out
+
+
+def test_a_buy_says_which_vendor_its_listing_leads_to_or_that_it_leads_nowhere(
+        real: Path) -> None:
+    """A controlled buy on a mistyped listing id was recorded, and its fentanyl result
+    "marked" a listing no capture holds, without a word; the persona was left unmarked.
+    `ops buy add` now names the account and persona the listing leads to, or warns."""
+    w = ["-w", str(real)]
+    assert _run("ops", "agency", "add", "bka", "--country", "DE", "--contact", "desk",
+                "--as", "ana", *w).exit_code == 0
+    assert _run("ops", "user", "add", "ana", "--agency", "bka", "--role", "admin",
+                "--as", "ana", *w).exit_code == 0
+    case = _run("ops", "case", "add", "WowDeal", "--provenance", "file 12", "--as", "ana", *w)
+    case_id = case.output.split()[1]
+    buy = ["ops", "buy", "add", "--substance", "fentanyl", "--case", case_id,
+           "--provenance", "lab 7", "--as", "ana", *w]
+    pid = json.loads(_run("persona", "show", "hansa:wowdeal", "--json", *w).output)[
+        "persona_id"]
+    good = _run(*buy, "--listing", "hansa:43406")
+    assert good.exit_code == 0 and good.stderr == ""
+    assert (f"listing hansa:43406 (account hansa:wowdeal, persona {pid}): marked as "
+            "selling fentanyl") in good.stdout
+    # a digit dropped is another vendor's listing: the line names that vendor
+    other = _run(*buy, "--listing", "hansa:4340")
+    assert "(account hansa:color, persona p-" in other.stdout
+    typo = _run(*buy, "--listing", "hansa:43406x")
+    assert typo.exit_code == 0 and typo.stdout.startswith("buy buy-")
+    assert typo.stderr.startswith("warning: listing 'hansa:43406x' is in no capture of this "
+                                  "workspace, so its fentanyl result marks no account or "
+                                  "persona")
+
+
+def test_review_gives_the_evidence_persona_show_gives(real: Path) -> None:
+    """`darkmap review` listed the model's base log-odds as evidence ("_base -6.8", the
+    same for every pair) and signals that added nothing ("pgp +0.0"); its evidence is now
+    what `persona show` lists for the pair: the signals that moved the score."""
+    w = ["-w", str(real)]
+    queue = json.loads(_run("review", "-n", "10", "--json", *w).output)
+    assert queue
+    text = _run("review", "-n", "10", *w).output
+    assert "_base" not in text and "+0.0," not in text and "+0.0]" not in text
+    for q in queue:
+        assert q["evidence"] and "_base" not in q["evidence"]
+        assert all(v for v in q["evidence"].values())
+    q = next(x for x in queue if x["merged"])   # a merged pair: persona show has it
+    shown = json.loads(_run("persona", "show", q["a"], "--json", *w).output)
+    link = next(lk for lk in shown["links"] if {lk["a"], lk["b"]} == {q["a"], q["b"]})
+    moved = [s["signal"] for s in link["signals"] if s.get("contribution")]
+    assert list(q["evidence"]) == moved[:5]
