@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -283,3 +284,22 @@ def test_a_lazy_pattern_is_the_pattern_it_stands_for() -> None:
     assert lazy.sub(r"<\g<word>>", text) == real.sub(r"<\g<word>>", text)
     assert [m.span() for m in lazy.finditer(text)] == [m.span() for m in real.finditer(text)]
     assert lazy.groupindex == real.groupindex and lazy.split(text) == real.split(text)
+
+
+def test_reading_a_persona_and_judging_load_no_array_library(hostile_ws: Path,
+                                                               tmp_path: Path) -> None:
+    """``darkmap persona show``, ``persona search`` and ``judge`` read or write a few rows:
+    they load DuckDB, and neither numpy, pyarrow, scipy nor the linker (the store's Arrow
+    writer is imported by the functions that write in bulk)."""
+    ws = tmp_path / "ws"
+    shutil.copytree(hostile_ws, ws)
+    with Workspace.open(ws, read_only=True) as w:
+        a, b = (r[0] for r in w.con.execute(
+            "SELECT account_id FROM accounts ORDER BY account_id LIMIT 2").fetchall())
+    for args in (["persona", "show", a, "-w", str(ws)], ["persona", "search", "a", "-w", str(ws)],
+                 ["judge", a, b, "--different", "-w", str(ws)]):
+        _, mods = _script_run(args, "run")
+        loaded = {m.split(".")[0] for m in mods}
+        assert "duckdb" in loaded, args
+        assert not loaded & {"numpy", "pyarrow", "scipy", "sklearn", "pandas"}, (args, loaded)
+        assert "darkmap.resolve.link" not in mods, args

@@ -58,6 +58,7 @@ def assess_cmd(workspace: Path | None, feedback_rate: float | None,
     rng = feedback_rate_range or (None, None)
     from darkmap.assess.sales import SalesParams  # noqa: PLC0415
     from darkmap.assess.stage import assess_workspace  # noqa: PLC0415
+
     params = SalesParams(feedback_rate, rng[0], rng[1])
     ws = open_ws(workspace)
     try:
@@ -133,6 +134,7 @@ def _ranked(workspace: Path | None, country: str | None, limit: int | None) -> l
     from darkmap.assess.harm import rank_targets  # noqa: PLC0415
     from darkmap.assess.stage import assess_workspace  # noqa: PLC0415
     from darkmap.store.assessment import count_assessments  # noqa: PLC0415
+
     ws = open_ws(workspace, read_only=True)
     try:
         if count_assessments(ws.con):
@@ -241,6 +243,7 @@ def eval_drugs_cmd(labels: Path, listings: Path | None, workspace: Path | None,
              --listings ../shared/data/listings/hansa-2016-12.csv
     """
     from darkmap.evaluate.drugs import eval_drugs  # noqa: PLC0415
+
     if listings is None:
         ws = open_ws(workspace, read_only=True)
         try:

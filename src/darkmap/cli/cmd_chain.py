@@ -103,6 +103,7 @@ def chain_cluster(workspace: Path | None, heuristics: tuple[str, ...], all_heuri
         undo_heuristic,
     )
     from darkmap.chain.tags import sync_evidence_tags  # noqa: PLC0415
+
     ws = open_ws(workspace)
     try:
         if undo:
@@ -131,6 +132,7 @@ def chain_export_etl(out_dir: Path, workspace: Path | None) -> None:
     Example: darkmap chain export-etl -w case-42 etl/
     """
     from darkmap.api import export_chain_etl  # noqa: PLC0415
+
     ws = open_ws(workspace, read_only=True)
     try:
         counts = export_chain_etl(ws, out_dir)
@@ -151,6 +153,7 @@ def chain_import_etl(path: Path, workspace: Path | None, init: bool, as_json: bo
     Example: darkmap chain import-etl -w case-42 etl/
     """
     from darkmap.api import import_chain_etl  # noqa: PLC0415
+
     ws = open_ws_to_write(workspace, init)
     try:
         res = import_chain_etl(ws, path)
@@ -175,6 +178,7 @@ def chain_explain(address: str, other: str | None, workspace: Path | None,
     Example: darkmap chain explain 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa
     """
     from darkmap.chain.cluster import explain_addresses  # noqa: PLC0415
+
     ws = open_ws(workspace, read_only=True)
     try:
         out = explain_addresses(ws, address, other)
@@ -238,6 +242,7 @@ def tags_export(file: Path, workspace: Path | None, origin: str | None) -> None:
     Example: darkmap tags export case-42-tags.yaml --origin evidence
     """
     from darkmap.chain.tags import export_tagpack  # noqa: PLC0415
+
     ws = open_ws(workspace, read_only=True)
     try:
         out = export_tagpack(ws, file, origin=origin)
@@ -261,6 +266,7 @@ def trace_cmd(target: str, forward: bool, hops: int, method: str, workspace: Pat
     Example: darkmap trace cluster:1234 --forward --hops 8 --method haircut
     """
     from darkmap.chain.trace import trace  # noqa: PLC0415
+
     ws = open_ws(workspace, read_only=True)
     try:
         out = trace(ws, target, "forward" if forward else "backward", hops, method)
@@ -298,6 +304,7 @@ def wallet_show(ident: str, workspace: Path | None, as_json: bool) -> None:
     Example: darkmap wallet show 1234   (or an address in it)
     """
     from darkmap.chain.wallet import wallet_summary  # noqa: PLC0415
+
     ws = open_ws(workspace, read_only=True)
     try:
         out = wallet_summary(ws, ident)
@@ -336,6 +343,7 @@ def eval_chain_cmd(truth: Path, hops: int, workspace: Path | None, as_json: bool
     from darkmap.evaluate.clustering import eval_chain  # noqa: PLC0415
     from darkmap.evaluate.linking import load_truth  # noqa: PLC0415
     from darkmap.store.workspace import table_has_rows  # noqa: PLC0415
+
     data = load_truth(truth)
     ws = open_ws(workspace, read_only=True)
     try:

@@ -80,6 +80,7 @@ def crawl_cmd(market: str, workspace: Path | None, init: bool, start: str | None
     Example: darkmap crawl nightshade --start http://...onion/ --cookies session.txt
     """
     from darkmap.api import CrawlOptions, crawl_market, crawl_status  # noqa: PLC0415
+
     if status_only:
         with open_ws(workspace, read_only=True) as ws:
             _print(crawl_status(ws, market), as_json)

@@ -60,6 +60,7 @@ def eval_linking_cmd(truth: Path, workspace: Path | None, as_json: bool) -> None
     Example: darkmap eval linking --truth world/truth.json --json
     """
     from darkmap.evaluate.linking import eval_linking, load_truth  # noqa: PLC0415
+
     data = load_truth(truth)
     ws = open_ws(workspace, read_only=True)
     try:
@@ -91,6 +92,7 @@ def eval_sales_cmd(truth: Path, workspace: Path | None, as_json: bool) -> None:
     """
     from darkmap.evaluate.linking import load_truth  # noqa: PLC0415
     from darkmap.evaluate.sales import eval_sales  # noqa: PLC0415
+
     data = load_truth(truth)
     ws = open_ws(workspace, read_only=True)
     try:

@@ -28,6 +28,7 @@ def keys_cmd(workspace: Path | None, as_json: bool, limit: int) -> None:
     Example: darkmap keys -w case-42 --json
     """
     from darkmap.store.evidence import key_statistics  # noqa: PLC0415
+
     ws = open_ws(workspace, read_only=True)
     try:
         stats = key_statistics(ws.con, limit)

@@ -84,6 +84,7 @@ def link_cmd(workspace: Path | None, method: str, signals: tuple[str, ...],
                        without=_split(without), threshold=threshold, learn=learn)
     from darkmap.api import link  # noqa: PLC0415
     from darkmap.resolve.review import judged_estimate  # noqa: PLC0415
+
     ws = open_ws(workspace)
     try:
         if quiet or as_json:
@@ -106,6 +107,7 @@ def _link_with_status(ws: Workspace, opts: LinkOptions, engine: str,
     """:func:`~darkmap.api.link` under a status line: the stage running (with its
     counts), the time in it and in the whole run; gone when the run ends."""
     from darkmap.api import link  # noqa: PLC0415
+
     with status_line("link") as stage:
         return link(ws, opts, engine, master, progress=stage)
 
@@ -130,6 +132,7 @@ def review_cmd(workspace: Path | None, count: int, seed: int, estimate: bool,
     Example: darkmap review -w case-42 -n 10
     """
     from darkmap.resolve.review import judged_estimate, review_queue  # noqa: PLC0415
+
     ws = open_ws(workspace, read_only=True)
     try:
         if estimate:
@@ -207,6 +210,7 @@ def persona_show(ref: str, workspace: Path | None, as_json: bool) -> None:
     """
     from darkmap.assess.persona import persona_assessment  # noqa: PLC0415
     from darkmap.resolve.lookup import show_persona  # noqa: PLC0415
+
     ws = open_ws(workspace, read_only=True)
     try:
         d = show_persona(ws, ref)
@@ -305,6 +309,7 @@ def persona_search(text: str, workspace: Path | None, as_json: bool) -> None:
     Example: darkmap persona search 3A1F9C -w case-42
     """
     from darkmap.resolve.lookup import search_personas  # noqa: PLC0415
+
     ws = open_ws(workspace, read_only=True)
     try:
         hits = search_personas(ws, text)
@@ -349,6 +354,7 @@ def judge_cmd(a: str, b: str, workspace: Path | None, same: bool, different: boo
     """
     verdict = _verdict(same=same, different=different, unsure=unsure, withdraw_=withdraw_)
     from darkmap.resolve.judgements import judge, withdraw  # noqa: PLC0415
+
     ws = open_ws(workspace)
     try:
         if withdraw_:
@@ -375,6 +381,7 @@ def _verdict(**flags: bool) -> str | None:
     given = [name for name, on in flags.items() if on]
     verdict = next((g for g in given if g != "withdraw_"), None)
     from darkmap.resolve.judgements import check_request  # noqa: PLC0415
+
     try:
         if len(given) > 1:
             raise BadInputError("give exactly one of --same, --different, --unsure, "

@@ -42,7 +42,7 @@ from darkmap.ops.vocabulary import (
 )
 
 if TYPE_CHECKING:
-    from darkmap.ops import records
+    from darkmap.ops.records import Detail
     from darkmap.store.operations import Space
 
 __all__ = ["SERVER_ENV", "audit_group", "deconflict_group", "ops_group"]
@@ -222,7 +222,7 @@ def _record_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def _add(workspace: Path | None, by: str, detail: records.Detail, opts: dict[str, Any],
+def _add(workspace: Path | None, by: str, detail: Detail, opts: dict[str, Any],
          members: Sequence[str] = ()) -> Any:
     """Record ``detail``, print its id and return its row."""
     from darkmap.ops import records  # noqa: PLC0415
@@ -286,6 +286,7 @@ def buy_add(listing: str, account: str, price: float | None, currency: str, txid
     Example: darkmap ops buy add --listing dream:123 --substance fentanyl --purity 12
     --case case-ab12 --provenance "lab report 7" --as ben
     """
+    from darkmap.ops import records  # noqa: PLC0415
     from darkmap.ops.records import Buy, LabResult  # noqa: PLC0415
 
     lab = None if substance is None else LabResult(substance, purity, net_g, pills, imprint)

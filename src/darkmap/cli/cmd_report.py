@@ -39,6 +39,7 @@ def report_cmd(workspace: Path | None, out: Path | None, by: str | None) -> None
     """
     from darkmap.report.html import write_report  # noqa: PLC0415
     from darkmap.store.team import open_ops_server  # noqa: PLC0415
+
     ws = open_ws(workspace, read_only=by is None)
     try:
         server = os.environ.get("DARKMAP_OPS_SERVER") if by else None
@@ -81,6 +82,7 @@ def prepare_demo_folder(path: Path, fresh: bool) -> None:
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
     from darkmap.store.workspace import utcnow  # noqa: PLC0415
+
     marker = path / DEMO_MARKER
     if not marker.exists():
         marker.write_text(f"created by darkmap demo at {utcnow():%Y-%m-%d %H:%M:%S} UTC; "
@@ -117,6 +119,7 @@ def demo_cmd(workspace: Path | None, seed: int, vendors: int, data: Path | None,
     from darkmap.pipeline import DemoContext, run_stages  # noqa: PLC0415
     from darkmap.report.html import write_report  # noqa: PLC0415
     from darkmap.web.demo import stop_previous  # noqa: PLC0415
+
     path = workspace or Path("demo-workspace")
     if serve and stop_previous(path) is not None:
         say("stopped the workbench of the previous demo")
@@ -146,6 +149,7 @@ def _serve_demo(path: Path, port: int) -> None:
     """The last step of ``demo --serve``: a demo user, then the workbench in the
     background; print how to sign in."""
     from darkmap.web.demo import current_code, demo_login, start_background  # noqa: PLC0415
+
     ws = open_ws(path)
     try:
         login = demo_login(ws)

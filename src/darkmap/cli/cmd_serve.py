@@ -40,6 +40,7 @@ def _server_option(f: Callable[..., Any]) -> Callable[..., Any]:
 def _users(workspace: Path | None, server: str | None) -> Iterator[Con]:
     """Where sign-ins are kept: the team server, else the workspace."""
     from darkmap.store.team import open_web_server  # noqa: PLC0415
+
     if server:
         with open_web_server(server) as ops:
             yield ops.con
@@ -73,6 +74,7 @@ def serve_cmd(workspace: Path | None, server: str | None, host: str, port: int,
 
     from darkmap.store.team import open_web_server  # noqa: PLC0415
     from darkmap.web.app import create_app  # noqa: PLC0415
+
     sock = _listen(host, port)  # a port in use is said before any work, in one line
     try:
         ws = open_ws(workspace, read_only=bool(server))
@@ -143,6 +145,7 @@ def serve_user_cmd(workspace: Path | None, server: str | None, user: str, by: st
     Example: darkmap serve-user ana --by ana --role supervisor -w case-42
     """
     from darkmap.web.auth import create_login  # noqa: PLC0415
+
     with _users(workspace, server) as con:
         secret = create_login(con, by, user, password, web_role)
     say(f"{user}: TOTP secret {secret} (RFC 6238, SHA-1, 30 s, 6 digits)")
@@ -160,6 +163,7 @@ def serve_token_cmd(workspace: Path | None, server: str | None, user: str,
     Example: darkmap serve-token ana --label nightly-export -w case-42
     """
     from darkmap.web.auth import create_token  # noqa: PLC0415
+
     with _users(workspace, server) as con:
         token = create_token(con, user, label)
     say(token)

@@ -22,6 +22,7 @@ _SERVER_HELP = ("PostgreSQL URL [default: $DARKMAP_SERVER]; off this machine it 
 
 def _server(server: str | None) -> str:
     from darkmap.store.team import default_server  # noqa: PLC0415
+
     dsn = server or default_server()
     if not dsn:
         raise DarkmapError("no team server: pass --server or set $DARKMAP_SERVER "
@@ -51,6 +52,7 @@ def team_init(server: str | None) -> None:
     Example: darkmap team init --server postgresql://admin@db.internal/darkmap
     """
     from darkmap.store.team import ANALYST_ROLE, SUPERVISOR_ROLE, init_server  # noqa: PLC0415
+
     res = init_server(_server(server))
     if res.upgraded_from == 0:
         click.echo(f"team server ready (schema {res.version})")
@@ -98,6 +100,7 @@ def team_sync(server: str | None, workspace: Path | None, as_json: bool) -> None
     Example: darkmap team sync -w case-42
     """
     from darkmap.store.team import sync_judgements  # noqa: PLC0415
+
     dsn = _server(server)
     ws = open_ws(workspace)
     try:

@@ -7,7 +7,9 @@ the reads of its results that ``darkmap targets`` and the report need. Rows come
 named tuples (one field per column, in column order); writes take the same tuples.
 
 Writes replace a whole table (DELETE + insert): re-running the stage gives the same rows.
-Call them inside :func:`transaction` to make the rebuild atomic.
+Call them inside :func:`transaction` to make the rebuild atomic. The Arrow writer (numpy,
+pyarrow) is imported by the functions that write: ``darkmap persona show`` and the
+workbench read through this module without it.
 """
 
 from __future__ import annotations
@@ -18,12 +20,9 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 
 import duckdb
-import pyarrow as pa
 
 from darkmap.errors import WorkspaceStateError
-from darkmap.store import writer
 from darkmap.store.workspace import table_exists
-from darkmap.store.writer import insert_arrow, insert_rows
 
 __all__ = ["ASSESSMENT_COLUMNS", "DRUG_TABLES", "AccountPlaceEvidence", "AssessedListing",
            "AssessedPrice", "FeedbackText", "FeedbackTotals", "FlaggedListing", "JurisdictionRow",
@@ -307,6 +306,10 @@ def replace_assessments(con: duckdb.DuckDBPyConnection,
 
     Inserted as one Arrow table through the store's bulk writer.
     """
+    import pyarrow as pa  # noqa: PLC0415
+
+    from darkmap.store.writer import insert_arrow  # noqa: PLC0415
+
     con.execute("DELETE FROM listing_assessments")
     if not len(columns[ASSESSMENT_COLUMNS[0]]):
         return 0
@@ -318,6 +321,8 @@ def replace_quarantine(con: duckdb.DuckDBPyConnection, method: str,
                        rows: Sequence[QuarantineRow]) -> int:
     """Replace the ``quarantine`` rows written by ``method`` with ``rows`` (through the
     writer, which owns the quarantine table)."""
+    from darkmap.store import writer  # noqa: PLC0415
+
     return writer.replace_quarantine(con, method, QuarantineRow._fields, rows)
 
 
@@ -370,6 +375,8 @@ def sales_feedback(con: duckdb.DuckDBPyConnection) -> list[SaleFeedback]:
 def replace_sales(con: duckdb.DuckDBPyConnection, monthly: Sequence[SalesMonthlyRow],
                   summary: Sequence[SalesSummaryRow]) -> None:
     """Replace ``sales_monthly`` and ``sales_summary`` with the given rows."""
+    from darkmap.store.writer import insert_rows  # noqa: PLC0415
+
     con.execute("DELETE FROM sales_monthly")
     con.execute("DELETE FROM sales_summary")
     insert_rows(con, "sales_monthly", SalesMonthlyRow._fields, monthly)
@@ -411,6 +418,8 @@ def feedback_texts(con: duckdb.DuckDBPyConnection) -> list[FeedbackText]:
 def replace_jurisdictions(con: duckdb.DuckDBPyConnection,
                           rows: Sequence[JurisdictionRow]) -> int:
     """Replace ``jurisdictions`` with ``rows``; returns their count."""
+    from darkmap.store.writer import insert_rows  # noqa: PLC0415
+
     con.execute("DELETE FROM jurisdictions")
     return insert_rows(con, "jurisdictions", JurisdictionRow._fields, rows)
 

@@ -3,7 +3,8 @@ and the evidence the estimate reads: counters markets display, feedback rows, li
 
 Every SQL statement of :mod:`darkmap.assess.sales`, :mod:`darkmap.assess.feedback_rate`,
 :mod:`darkmap.assess.units` and :mod:`darkmap.assess.customers` is here. Writes replace a
-whole table (DELETE + insert), so re-running the stage gives the same rows.
+whole table (DELETE + insert), so re-running the stage gives the same rows. The Arrow
+writer (numpy, pyarrow) is imported by the functions that write (reads go without it).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import NamedTuple
 import duckdb
 
 from darkmap.store.workspace import table_exists
-from darkmap.store.writer import insert_rows
 
 __all__ = ["AccountCounters", "EstimateRow", "FeedbackRateRow", "FeedbackRow", "ListingPack",
            "account_counters", "estimates", "feedback_rates", "feedback_rows", "has_tables",
@@ -150,12 +150,16 @@ def listing_packs(con: duckdb.DuckDBPyConnection) -> list[ListingPack]:
 def replace_feedback_rates(con: duckdb.DuckDBPyConnection,
                            rows: Sequence[FeedbackRateRow]) -> None:
     """Replace ``feedback_rates`` with ``rows``."""
+    from darkmap.store.writer import insert_rows  # noqa: PLC0415
+
     con.execute("DELETE FROM feedback_rates")
     insert_rows(con, "feedback_rates", FeedbackRateRow._fields, rows)
 
 
 def replace_estimates(con: duckdb.DuckDBPyConnection, rows: Sequence[EstimateRow]) -> None:
     """Replace ``sales_estimates`` with ``rows``."""
+    from darkmap.store.writer import insert_rows  # noqa: PLC0415
+
     con.execute("DELETE FROM sales_estimates")
     insert_rows(con, "sales_estimates", EstimateRow._fields, rows)
 
