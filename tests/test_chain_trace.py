@@ -156,3 +156,66 @@ def test_evidence_addresses_become_tags_linked_to_accounts_and_personas(demo):
 def _has_col(ws, table, col):
     return bool(ws.con.execute("SELECT count(*) FROM information_schema.columns WHERE "
                                "table_name = ? AND column_name = ?", [table, col]).fetchone()[0])
+
+
+# -- how sure each step is (the 2 a.m. usability walk) ----------------------------------
+
+
+def test_cashouts_say_how_sure_they_are_and_why(demo):
+    """Each cash-out point carries a confidence with its reasons, read from what darkmap
+    knows: the tag's TagPack confidence and source, how the tag reaches the deposit
+    address (the exchange's sweep: a multi-input merge), the haircut share, the hops and
+    the path; deeper peel steps are no surer than the first ones."""
+    ws, truth, _ = demo
+    out = trace(ws, f"cluster:{_vendor_cluster(ws, truth)}", "forward", hops=10)
+    assert out["method"] == "poison" and len(out["cashouts"]) == 4
+    for c in out["cashouts"]:
+        assert c["tag_confidence"] == "service_data"
+        assert c["tag_source"] == "https://example.invalid/demo"
+        assert c["value_share"] == 1.0  # the vendor's own money all the way
+        assert c["coinjoins_on_path"] == 0
+        assert len(c["path_txids"]) == c["hop"] and c["path_txids"][-1] == c["txid"]
+        assert c["confidence_level"] in ("high", "medium")
+        reasons = " | ".join(c["confidence_reasons"])
+        assert "service_data (level 50)" in reasons
+        assert "linked by multi-input merges" in reasons and f"{c['hop']} hops" in reasons
+    by_hop = sorted(out["cashouts"], key=lambda c: c["hop"])
+    scores = [c["confidence_score"] for c in by_hop]
+    assert scores == sorted(scores, reverse=True) and scores[0] > scores[-1]
+    assert by_hop[0]["confidence_level"] == "high"
+    # the confidence path runs from the vendor's consolidation to the cash-out
+    first = truth["cashouts"][0]["start_txid"]
+    assert by_hop[0]["path_txids"][-1] == first
+
+
+def test_wallet_show_says_how_the_cluster_was_formed_and_what_to_run_next(demo, tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from darkmap.cli import main
+
+    ws, truth, d = demo
+    cid = _vendor_cluster(ws, truth)
+    w = wallet_summary(ws, f"cluster:{cid}")
+    ev = w["evidence"]
+    assert ev["level"] == "high" and ev["heuristics_run"] == ["multi_input"]
+    assert ev["merges_by_heuristic"] == {"multi_input": 4} and ev["change_merges"] == 0
+    assert ev["multi_input_groups"] == 1 and "multi-input alone" in ev["reasons"][0]
+    assert w["trace_command"] == f"darkmap trace cluster:{cid} --forward"
+    # a CoinJoin participant: the CoinJoin it spent in is named (its inputs not merged)
+    mix = next(a for a, o in sorted(truth["address_owner"].items()) if o == "mixuser:0")
+    m = wallet_summary(ws, mix)["evidence"]
+    assert m["coinjoins_spent_in"] and "CoinJoin" in " ".join(m["reasons"])
+    ws.con.execute("CHECKPOINT")  # the CLI reads a copy (the fixture holds the original)
+    shutil.copytree(d / "ws", tmp_path / "ws")
+    text = CliRunner().invoke(main, ["wallet", "show", str(cid), "-w", str(tmp_path / "ws")]
+                              ).output
+    assert text.startswith(f"cluster:{cid}: 5 addresses")
+    assert "how sure the cluster is: high (clustered with multi_input)" in text
+    assert "[]" not in text
+    assert "    cluster:" in text  # counterparties as the next command takes them
+    assert text.rstrip().endswith(f"next: darkmap trace cluster:{cid} --forward")
+    trace_text = CliRunner().invoke(main, ["trace", f"cluster:{cid}", "-w",
+                                           str(tmp_path / "ws")]).output
+    assert "confidence high (" in trace_text and "poison: amounts are upper bounds" in trace_text

@@ -24,6 +24,8 @@ from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
+from darkmap.chain import confidence as conf
+from darkmap.chain.coinjoin import KINDS, detect_coinjoins
 from darkmap.chain.graph import TxArrays, load_arrays
 from darkmap.chain.tags import SERVICE_CATEGORIES
 from darkmap.errors import BadInputError, NotFoundError
@@ -48,12 +50,24 @@ class TraceTag(TypedDict):
     actor: str | None
     origin: str
     tagged_address: str
+    confidence: NotRequired[str | None]
+    source: NotRequired[str | None]
+    tagged_id: NotRequired[int]
     via_cluster: NotRequired[bool]
 
 
 class TraceHit(TypedDict):
     """Traced value reaching a tagged address (``tag_via_cluster``: the tag is on another
-    address of the same cluster)."""
+    address of the same cluster).
+
+    How sure the step is (:mod:`darkmap.chain.confidence`): ``confidence_level``
+    (high, medium, low), ``confidence_score`` (0..100, an ordinal heuristic score, not
+    a probability) and ``confidence_reasons``; the facts behind them: the tag's
+    ``tag_confidence`` and ``tag_source``, ``value_share`` (the output's value the
+    haircut rule traces to the source, whatever the method), ``coinjoins_on_path`` and
+    ``path_txids`` (one path from the source: at each transaction the input that
+    carried the most taint when the output was first reached).
+    """
 
     service: str
     category: str | None
@@ -67,6 +81,14 @@ class TraceHit(TypedDict):
     hop: int
     tag_via_cluster: bool
     tagged_address: str
+    tag_confidence: str | None
+    tag_source: str | None
+    value_share: float
+    coinjoins_on_path: int
+    path_txids: list[str | None]
+    confidence_level: str
+    confidence_score: int
+    confidence_reasons: list[str]
 
 
 class PeelStep(TypedDict):
@@ -113,6 +135,7 @@ class TraceContext:
     spent_by: np.ndarray
     cluster: np.ndarray            # cluster id per address (own id when unclustered)
     tag_of: dict[int, TraceTag]    # address id -> best tag (cluster-propagated)
+    coinjoin: np.ndarray | None = None  # CoinJoin kind code per tx (coinjoin.KINDS)
 
     @classmethod
     def load(cls, ws: Workspace, cluster_tags: bool = True) -> TraceContext:
@@ -123,9 +146,10 @@ class TraceContext:
         if len(cl["address_id"]):
             cluster[cl["address_id"]] = cl["cluster_id"]
         direct: dict[int, TraceTag] = {}
-        for aid, label, cat, actor, origin, addr in store.trace_tags(ws.con):
+        for aid, label, cat, actor, origin, addr, tconf, tsrc in store.trace_tags(ws.con):
             tag: TraceTag = {"label": label, "category": (cat or "").lower() or None,
-                             "actor": actor, "origin": origin, "tagged_address": addr}
+                             "actor": actor, "origin": origin, "tagged_address": addr,
+                             "confidence": tconf, "source": tsrc, "tagged_id": int(aid)}
             prior = direct.get(aid)
             if prior is None or (_is_service(tag) and not _is_service(prior)):
                 direct[aid] = tag
@@ -139,7 +163,8 @@ class TraceContext:
             members = np.nonzero(np.isin(cluster, np.fromiter(by_cluster, np.int64)))[0]
             for aid in members.tolist():
                 tag_of.setdefault(aid, {**by_cluster[int(cluster[aid])], "via_cluster": True})
-        return cls(arr, arr.spent_by(), cluster, tag_of)
+        cj = detect_coinjoins(arr.n_tx, arr.in_ptr, arr.out_ptr, None, arr.out_value)
+        return cls(arr, arr.spent_by(), cluster, tag_of, cj.kind)
 
 
 def _is_service(tag: TraceTag | None) -> bool:
@@ -200,12 +225,23 @@ def trace(ws: Workspace, target: str, direction: str = "forward", hops: int = 10
     label, ids = resolve_target(ws, target)
     source = np.zeros(ctx.arr.n_addr, dtype=bool)
     source[ids] = True
-    if direction == "forward":
-        hits, visited, taint_out = _forward(ctx, source, hops, method, stop_at_services)
-    else:
-        hits, visited, taint_out = _backward(ctx, source, hops, method, stop_at_services)
+    walk = _forward if direction == "forward" else _backward
+    hits, visited, taint_out, parent = walk(ctx, source, hops, method, stop_at_services)
+    # the haircut share of every output reached (poison and haircut reach the same ones;
+    # fifo fewer): what the confidence reads, whatever the method
+    haircut = taint_out if method == "haircut" else walk(
+        ctx, source, hops, "haircut", stop_at_services)[2]
     return _report(ws, ctx, label, ids, source, direction, hops, method, hits, visited,
-                   taint_out)
+                   _Trail(parent, haircut))
+
+
+@dataclass
+class _Trail:
+    """What a walk leaves for the confidence: each reached output's parent (the output
+    whose taint first reached it; -1 for a seed) and its haircut taint."""
+
+    parent: dict[int, int]
+    haircut: dict[int, float]
 
 
 def _seeds(ctx: TraceContext, source: np.ndarray) -> dict[int, float]:
@@ -222,16 +258,22 @@ def _seeds(ctx: TraceContext, source: np.ndarray) -> dict[int, float]:
     return {int(o): float(arr.out_value[o]) for o in seeds}
 
 
+_Walk = tuple[dict[int, dict[str, Any]], dict[int, int], dict[int, float], dict[int, int]]
+"""(hits by output, hop of each visited tx, taint per output, parent per output)."""
+
+
 def _forward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
-             stop: bool) -> tuple[dict[int, dict[str, Any]], dict[int, int], dict[int, float]]:
+             stop: bool) -> _Walk:
     arr = ctx.arr
     taint_out: dict[int, float] = {}
     in_taint: dict[int, float] = {}      # global input idx -> taint
     hits: dict[int, dict[str, Any]] = {}  # output idx -> hit
     visited: dict[int, int] = {}          # tx -> hop at first visit
+    parent: dict[int, int] = {}           # output idx -> output its taint first came from
     frontier = _seeds(ctx, source)
     for o, v in frontier.items():
         taint_out[o] = v
+        parent[o] = -1
     for level in range(1, hops + 1):
         touched: dict[int, None] = {}
         for o, delta in frontier.items():
@@ -248,28 +290,31 @@ def _forward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
             o0, o1 = int(arr.out_ptr[t]), int(arr.out_ptr[t + 1])
             tin = np.array([in_taint.get(i, 0.0) for i in range(i0, i1)])
             new = _split(method, arr.in_value[i0:i1], tin, arr.out_value[o0:o1].astype(np.float64))
+            came = int(arr.in_prev[i0 + int(np.argmax(tin))])
             for k, o in enumerate(range(o0, o1)):
                 d = float(new[k]) - taint_out.get(o, 0.0)
                 if d <= 1e-9:
                     continue
                 taint_out[o] = float(new[k])
+                parent.setdefault(o, came)
                 if _hit(ctx, source, hits, o, t, level, d) and stop:
                     continue
                 nxt[o] += d
         frontier = nxt
         if not frontier:
             break
-    return hits, visited, taint_out
+    return hits, visited, taint_out, parent
 
 
 def _backward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
-              stop: bool) -> tuple[dict[int, dict[str, Any]], dict[int, int], dict[int, float]]:
+              stop: bool) -> _Walk:
     arr = ctx.arr
     out_tx = arr.out_tx
     explained: dict[int, float] = {}      # output idx -> amount traced back through it
     hits: dict[int, dict[str, Any]] = {}
     visited: dict[int, int] = {}
     frontier = _seeds(ctx, source)
+    parent: dict[int, int] = dict.fromkeys(frontier, -1)
     for level in range(1, hops + 1):
         nxt: dict[int, float] = defaultdict(float)
         by_tx: dict[int, np.ndarray] = {}
@@ -286,6 +331,7 @@ def _backward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
             # reverse flow: outputs play the inputs' part, inputs the outputs'
             got = _split(method, arr.out_value[int(arr.out_ptr[t]):int(arr.out_ptr[t + 1])],
                          want, np.where(vals >= 0, vals, 0.0))
+            came = int(arr.out_ptr[t]) + int(np.argmax(want))
             for k, i in enumerate(range(i0, i1)):
                 prev = int(arr.in_prev[i])
                 if prev < 0 or got[k] <= 1e-9:
@@ -294,13 +340,14 @@ def _backward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
                 if d <= 1e-9:
                     continue
                 explained[prev] = float(got[k])
+                parent.setdefault(prev, came)
                 if _hit(ctx, source, hits, prev, int(out_tx[prev]), level, d) and stop:
                     continue
                 nxt[prev] += d
         frontier = nxt
         if not frontier:
             break
-    return hits, visited, explained
+    return hits, visited, explained, parent
 
 
 def _hit(ctx: TraceContext, source: np.ndarray, hits: dict[int, dict[str, Any]], out: int,
@@ -352,6 +399,74 @@ def _peel_chains(ctx: TraceContext, visited: dict[int, int]) -> list[list[int]]:
     return chains
 
 
+def _path(ctx: TraceContext, parent: dict[int, int], out: int, direction: str) -> list[int]:
+    """The transactions from the source to output ``out`` along the recorded parents: one
+    path of the trail (the input carrying the most taint at each step)."""
+    nodes = [out]
+    while parent.get(nodes[-1], -1) >= 0 and len(nodes) < 100_000:
+        nodes.append(parent[nodes[-1]])
+    out_tx = ctx.arr.out_tx
+    txs = [int(out_tx[x]) for x in (nodes[:-1] if direction == "forward" else nodes[1:])]
+    return list(reversed(txs))
+
+
+class _Groups(TypedDict):
+    """Multi-input groups of the clusters a trace's confidence asks about."""
+
+    of: dict[int, int]           # address id -> its multi-input group (absent: its own)
+    source: conf.Factor | None   # the source cluster's factor (None: no change merges)
+
+
+def _groups(ws: Workspace, ctx: TraceContext, ids: list[int], label: str,
+            hits: dict[int, dict[str, Any]]) -> _Groups:
+    """The multi-input groups of the source cluster (a ``cluster:N`` source) and of the
+    clusters whose tag a hit borrows from another address."""
+    want = {int(ctx.cluster[int(ctx.arr.out_addr[o])]) for o, h in hits.items()
+            if h["tag"].get("via_cluster")}
+    source = {int(ctx.cluster[i]) for i in ids} if label.startswith("cluster") else set()
+    edges = store.cluster_merge_pairs(ws.con, want | source) if want | source else []
+    of = conf.multi_input_groups(edges)
+    mine = [e for e in edges if int(ctx.cluster[e[1]]) in source]
+    ev = conf.cluster_evidence(len(ids), mine, (), {})
+    factor: conf.Factor | None = None
+    if ev["change_merges"]:
+        factor = {"factor": conf.SOURCE_FACTOR[ev["level"]],
+                  "reason": f"the source {label} was joined by {ev['change_merges']} change-"
+                            f"heuristic merges ({ev['level']}): its {ev['multi_input_groups']} "
+                            "multi-input groups may be different owners"}
+    return {"of": of, "source": factor}
+
+
+def _factors(tag: TraceTag, addr: int, share: float, hop: int, coinjoins: list[str],
+             groups: _Groups) -> list[conf.Factor]:
+    """The factors of one hit's confidence (see :mod:`darkmap.chain.confidence`)."""
+    out = [conf.tag_factor(tag["label"], tag.get("confidence"), tag["origin"],
+                           tag.get("source"))]
+    if not tag.get("via_cluster"):
+        out.append({"factor": 1.0, "reason": "tag on this address"})
+    else:
+        tagged = int(tag.get("tagged_id", -1))
+        of = groups["of"]
+        if of.get(addr, addr) == of.get(tagged, tagged):
+            out.append({"factor": conf.VIA_MULTI_INPUT,
+                        "reason": f"tag on {tag['tagged_address']} of the same cluster, "
+                                  "linked by multi-input merges"})
+        else:
+            out.append({"factor": conf.VIA_CHANGE,
+                        "reason": f"tag on {tag['tagged_address']} of the same cluster, "
+                                  "linked only through change-heuristic merges (weaker)"})
+    out.append(conf.share_factor(share))
+    out.append(conf.hops_factor(hop))
+    if coinjoins:
+        out.append({"factor": round(conf.PER_COINJOIN ** len(coinjoins), 4),
+                    "reason": f"{len(coinjoins)} CoinJoin{'s' if len(coinjoins) > 1 else ''} "
+                              f"on the path ({', '.join(coinjoins)}): whose output was "
+                              "followed cannot be told"})
+    if groups["source"] is not None:
+        out.append(groups["source"])
+    return out
+
+
 def _iso(ts: int | None) -> str | None:
     if ts is None or ts < 0:
         return None
@@ -361,19 +476,28 @@ def _iso(ts: int | None) -> str | None:
 def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source: np.ndarray,
             direction: str,
             hops: int, method: str, hits: dict[int, dict[str, Any]], visited: dict[int, int],
-            taint_out: dict[int, float]) -> TraceResult:
+            trail: _Trail) -> TraceResult:
     arr = ctx.arr
     chains = _peel_chains(ctx, visited) if direction == "forward" else []
-    need_tx = {h["tx"] for h in hits.values()} | {t for c in chains for t in c}
+    paths = {o: _path(ctx, trail.parent, o, direction) for o in hits}
+    need_tx = ({h["tx"] for h in hits.values()} | {t for c in chains for t in c}
+               | {t for p in paths.values() for t in p})
     need_addr = {int(arr.out_addr[o]) for o in hits} | {
         int(arr.out_addr[o]) for c in chains for t in c
         for o in range(int(arr.out_ptr[t]), int(arr.out_ptr[t + 1])) if arr.out_addr[o] >= 0}
     txids = store.txids_by_id(ws.con, need_tx)
     addrs = store.addresses_by_id(ws.con, need_addr)
+    groups = _groups(ws, ctx, ids, label, hits)
     hit_rows: list[TraceHit] = []
     for o, h in sorted(hits.items(), key=lambda kv: (kv[1]["hop"], kv[0])):
         t = h["tx"]
         tag = h["tag"]
+        path = paths[o]
+        cj = [f"{KINDS[int(ctx.coinjoin[x])]} {txids.get(x)}" for x in path
+              if ctx.coinjoin is not None and ctx.coinjoin[x] > 0]
+        share = min(1.0, trail.haircut.get(o, 0.0) / max(float(arr.out_value[o]), 1.0))
+        factors = _factors(tag, int(arr.out_addr[o]), share, h["hop"], cj, groups)
+        points, level, reasons = conf.score(factors)
         hit_rows.append({
             "service": tag["label"], "category": tag["category"], "actor": tag.get("actor"),
             "address": addrs.get(int(arr.out_addr[o])), "amount_sat": int(round(h["amount"])),
@@ -381,6 +505,11 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
             "vout": int(o - arr.out_ptr[t]), "time": _iso(int(arr.tx_time[t])), "hop": h["hop"],
             "tag_via_cluster": bool(tag.get("via_cluster")),
             "tagged_address": tag["tagged_address"],
+            "tag_confidence": tag.get("confidence"), "tag_source": tag.get("source"),
+            "value_share": round(share, 6), "coinjoins_on_path": len(cj),
+            "path_txids": [txids.get(x) for x in path],
+            "confidence_level": level, "confidence_score": points,
+            "confidence_reasons": reasons,
         })
     cashouts = [row for row in hit_rows if row["category"] == "exchange"]
     by_service: dict[str, int] = defaultdict(int)

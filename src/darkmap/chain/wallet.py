@@ -1,5 +1,6 @@
 """Summarise a cluster ("wallet"): addresses, flows over time, counterparties, tags,
-linked market accounts and personas, and why its addresses were merged.
+linked market accounts and personas, why its addresses were merged and how sure that
+is (:func:`darkmap.chain.confidence.cluster_evidence`).
 
 A read: it answers from the stored clusters and tags and never changes the workspace
 (the evidence tags are kept current by the writes that change them: the money stage,
@@ -10,7 +11,8 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from darkmap.chain.cluster import explain
+from darkmap.chain.cluster import explain, last_heuristics
+from darkmap.chain.confidence import ClusterEvidence, cluster_evidence
 from darkmap.errors import NotFoundError
 from darkmap.model.values import btc_address_key
 from darkmap.store import chain as store
@@ -48,6 +50,8 @@ class WalletSummary(TypedDict):
     merge_reasons: dict[str, MergeCount]
     merges: list[MergeEdge]
     n_merges: int
+    evidence: ClusterEvidence
+    trace_command: str
 
 
 def resolve_cluster(ws: Workspace, ident: str) -> int:
@@ -74,6 +78,8 @@ def wallet_summary(ws: Workspace, ident: str, limit: int = 50) -> WalletSummary:
     cid = resolve_cluster(ws, ident)
     f = store.wallet_facts(ws.con, cid, limit)
     merges = explain(ws, cid, None, limit)
+    evidence = cluster_evidence(f.n_addresses, store.cluster_merge_pairs(ws.con, [cid]),
+                                last_heuristics(ws), f.coinjoins_spent_in)
     return {
         "cluster_id": cid, "n_addresses": f.n_addresses,
         "received_sat": f.received_sat, "sent_sat": f.sent_sat,
@@ -83,4 +89,5 @@ def wallet_summary(ws: Workspace, ident: str, limit: int = 50) -> WalletSummary:
         "linked_accounts": f.linked_accounts, "linked_personas": f.linked_personas,
         "merge_reasons": f.merge_reasons,
         "merges": merges.get("merges", []), "n_merges": merges.get("n_merges", 0),
+        "evidence": evidence, "trace_command": f"darkmap trace cluster:{cid} --forward",
     }

@@ -277,16 +277,25 @@ def trace_cmd(target: str, forward: bool, hops: int, method: str, workspace: Pat
         return
     say(f"{out['direction']} trace from {out['start']} ({out['method']}, {hops} hops): "
         f"{out['transactions_visited']} transactions")
+    if out["method"] == "poison" and out["hits"]:
+        say("  poison: amounts are upper bounds (a spend with any traced input counts all "
+            "its outputs); the confidence reads the haircut share")
     for svc, amount in out["by_service_sat"].items():
         say(f"  {short(svc, 32):32s} {_btc(amount)}")
     if out["cashouts"]:
-        say("cash-out points (exchange, address, amount, txid, time):")
+        say("cash-out points (exchange, address, amount, txid, time; how sure and why):")
         for c in out["cashouts"]:
             say(f"  {short(c['service'], 20):20s} {c['address']}  {_btc(c['amount_sat'])}  "
                 f"{c['txid']}:{c['vout']}  {c['time']}")
+            say(f"      confidence {c['confidence_level']} ({c['confidence_score']}/100): "
+                + "; ".join(short(r, 200) for r in c["confidence_reasons"]))
     for p in out["peel_chains"]:
         say(f"peel chain of {p['length']} steps from {p['start_txid']}, "
             f"peeled {_btc(p['peeled_sat'])}")
+    if out["cashouts"]:
+        say("confidence: a heuristic score (tag confidence, how the tag reaches the address, "
+            "value share, CoinJoins, hops, the source cluster), not a probability: "
+            "docs/chain.md")
 
 
 @main.group("wallet")
@@ -313,21 +322,34 @@ def wallet_show(ident: str, workspace: Path | None, as_json: bool) -> None:
     if as_json:
         emit_json(out)
         return
-    say(f"cluster {out['cluster_id']}: {out['n_addresses']} addresses, "
+    cid = out["cluster_id"]
+    ev = out["evidence"]
+    say(f"cluster:{cid}: {out['n_addresses']} addresses, "
         f"{out['transactions']} transactions, received {_btc(out['received_sat'])}, "
         f"sent {_btc(out['sent_sat'])}")
+    say(f"  how sure the cluster is: {ev['level']} (clustered with "
+        f"{', '.join(ev['heuristics_run']) or '-'})")
+    for r in ev["reasons"]:
+        say(f"    {short(r, 300)}")
+    for h, n in out["merge_reasons"].items():
+        say(f"  merged by {h}: {n['edges']} edges in {n['transactions']} transactions")
     for t in out["tags"]:
-        say(f"  tag: {short(t['label'])} [{short(t['category'])}] {t['address']} ({t['origin']})")
+        conf = f", confidence {short(t['confidence'], 40)}" if t["confidence"] else ""
+        say(f"  tag: {short(t['label'])} [{short(t['category'])}] {t['address']} "
+            f"({t['origin']}{conf})")
     for a in out["linked_accounts"]:
         say(f"  linked account: {short(a)}")
     for p in out["linked_personas"]:
         say(f"  linked persona: {p['persona_id']} {short(p['label'])}")
     for m in out["by_month"]:
         say(f"  {m['month']}: in {_btc(m['received_sat'])} out {_btc(m['sent_sat'])}")
+    if out["paid_to"]:
+        say("  paid (counterparty cluster, amount, an address of it, its tags):")
     for c in out["paid_to"][:10]:
-        say(f"  paid cluster {c['cluster_id']} {_btc(c['sent_sat'])} {short(c['tags'], 200)}")
-    for h, n in out["merge_reasons"].items():
-        say(f"  merged by {h}: {n['edges']} edges in {n['transactions']} transactions")
+        tags = f"  tagged {short(', '.join(c['tags']), 200)}" if c["tags"] else ""
+        say(f"    cluster:{c['cluster_id']} {_btc(c['sent_sat'])}  "
+            f"{c['example_address'] or '-'}{tags}")
+    say(f"next: {out['trace_command']}")
 
 
 @eval_group.command("chain")
@@ -371,3 +393,9 @@ def eval_chain_cmd(truth: Path, hops: int, workspace: Path | None, as_json: bool
     co = out["cashouts"]
     say(f"cash-outs traced to deposit: {co.get('traced_to_deposit', 0)}/{co['total']}, "
         f"to the right exchange: {co.get('traced_to_exchange', 0)}/{co['total']}")
+    cf = co.get("confidence")
+    if cf and cf["hits"]:
+        levels = ", ".join(f"{k} {v['correct']}/{v['hits']}" for k, v in cf["by_level"].items())
+        say(f"cash-out confidence: {cf['correct']} of {cf['hits']} cash-out points correct; "
+            f"AUC {cf['auc'] if cf['auc'] is not None else '- (all alike)'}; "
+            f"correct per level: {levels}")

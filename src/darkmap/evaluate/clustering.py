@@ -9,6 +9,12 @@
   largest predicted cluster, as an investigator would start from a known address) and
   count it traced when a hit lands on the deposit address labelled with the right
   exchange (``exact``), or anywhere on the right exchange (``exchange``).
+- Cash-out confidence: every cash-out point those traces list is correct when it is a
+  deposit address of one of the start's vendors' true cash-outs, incorrect otherwise
+  (value that reached some other wallet's deposit: through a wrong merge, a pooled
+  payment or a CoinJoin); ``auc`` is the chance that a correct one has a higher
+  ``confidence_score`` than an incorrect one (ties count half), with precision per
+  confidence level.
 """
 
 from __future__ import annotations
@@ -18,13 +24,14 @@ from typing import Any, Required, TypedDict
 
 import numpy as np
 
+from darkmap.chain.confidence import LEVELS
 from darkmap.chain.trace import TraceContext, TraceResult, trace
 from darkmap.errors import BadInputError
 from darkmap.store.evaluations import address_clusters
 from darkmap.store.workspace import Workspace
 
 __all__ = ["CashoutDetail", "CashoutScores", "ChainEvalReport", "ClusterScores",
-           "cluster_scores", "eval_chain"]
+           "ConfidenceScores", "cluster_scores", "confidence_scores", "eval_chain"]
 
 
 class ClusterScores(TypedDict, total=False):
@@ -53,6 +60,23 @@ class CashoutDetail(TypedDict, total=False):
     exchange_hit: bool
 
 
+class LevelScore(TypedDict):
+    """Cash-out points of one confidence level and how many of them are correct."""
+
+    hits: int
+    correct: int
+    precision: float | None
+
+
+class ConfidenceScores(TypedDict):
+    """How well the cash-out confidence orders correct above incorrect cash-out points."""
+
+    hits: int
+    correct: int
+    auc: float | None
+    by_level: dict[str, LevelScore]
+
+
 class CashoutScores(TypedDict, total=False):
     """Cash-outs traced to their deposit address and to the right exchange."""
 
@@ -64,6 +88,7 @@ class CashoutScores(TypedDict, total=False):
     hops: int
     method: str
     details: list[CashoutDetail]
+    confidence: ConfidenceScores
 
 
 class ChainEvalReport(TypedDict):
@@ -107,6 +132,26 @@ def cluster_scores(pred: np.ndarray, true: np.ndarray) -> ClusterScores:
         "purity": round(float(best_p.sum()) / len(pred), 6),
         "inverse_purity": round(float(best_t.sum()) / len(pred), 6),
     }
+
+
+def confidence_scores(scored: list[tuple[bool, int, str]]) -> ConfidenceScores:
+    """AUC and per-level precision of (correct, confidence score, level) triples."""
+    pos = np.array([sc for ok, sc, _ in scored if ok], dtype=np.float64)
+    neg = np.array([sc for ok, sc, _ in scored if not ok], dtype=np.float64)
+    auc: float | None = None
+    if len(pos) and len(neg):  # Mann-Whitney U by ranks (ties get their mean rank)
+        both = np.concatenate([pos, neg])
+        _, inv, counts = np.unique(both, return_inverse=True, return_counts=True)
+        mean_rank = (np.cumsum(counts) - (counts - 1) / 2.0)[inv]
+        u = mean_rank[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2.0
+        auc = round(float(u / (len(pos) * len(neg))), 6)
+    by_level: dict[str, LevelScore] = {}
+    for name, _ in LEVELS:
+        oks = [ok for ok, _, lv in scored if lv == name]
+        by_level[name] = {"hits": len(oks), "correct": int(sum(oks)),
+                          "precision": round(sum(oks) / len(oks), 6) if oks else None}
+    return {"hits": len(scored), "correct": int(sum(ok for ok, _, _ in scored)), "auc": auc,
+            "by_level": by_level}
 
 
 def _norm(name: object) -> str:
@@ -172,6 +217,13 @@ def _score_cashouts(ws: Workspace, chain: dict[str, Any], owner: dict[str, str],
         details.append({"wallet": wallet, "exchange": co.get("exchange"), "start": start,
                         "deposit_hit": hit_exact, "exchange_hit": bool(right)})
     n = len(cashouts)
+    deposits: dict[str, set[str]] = {}
+    for d, co in zip(details, cashouts, strict=True):
+        if "start" in d:
+            deposits.setdefault(d["start"], set()).add(str(co.get("deposit_address")))
+    scored = [(h["address"] in deposits[start], h["confidence_score"], h["confidence_level"])
+              for start, res in traces.items() for h in res["cashouts"]]
     return {"total": n, "traced_to_deposit": exact, "traced_to_exchange": exchange,
             "share_traced": round(exact / n, 6), "share_right_exchange": round(exchange / n, 6),
-            "hops": hops, "method": method, "details": details[:200]}
+            "hops": hops, "method": method, "details": details[:200],
+            "confidence": confidence_scores(scored)}

@@ -18,7 +18,7 @@ heuristics, tracing) is in :mod:`darkmap.chain`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict
 
 import duckdb
@@ -60,6 +60,7 @@ __all__ = [
     "cluster_exists",
     "cluster_labels",
     "cluster_merges",
+    "cluster_merge_pairs",
     "cluster_of_address",
     "cluster_of_address_id",
     "fill_heights",
@@ -558,15 +559,31 @@ def tags_by_address_id(con: duckdb.DuckDBPyConnection) -> dict[int, list[Address
     return out
 
 
-def trace_tags(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str, str | None,
-                                                             str | None, str, str]]:
-    """(address id, label, category, actor, origin, address) of every tag on a chain
-    address, TagPack tags first, then by label, address and tag id (the first tag of a
-    cluster labels all its addresses, naming its address: not the stored order's)."""
+def trace_tags(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str, str | None, str | None,
+                                                             str, str, str | None, str | None]]:
+    """(address id, label, category, actor, origin, address, confidence, source) of every
+    tag on a chain address, TagPack tags first, then by label, address and tag id (the
+    first tag of a cluster labels all its addresses, naming its address: not the stored
+    order's)."""
     return con.execute(
-        "SELECT a.address_id, t.label, t.category, t.actor, t.origin, t.address "
+        "SELECT a.address_id, t.label, t.category, t.actor, t.origin, t.address, "
+        "t.confidence, t.source "
         "FROM btc_tags t JOIN btc_address a ON a.address = t.address "
         "ORDER BY (t.origin = 'tagpack') DESC, t.label, a.address_id, t.tag_id").fetchall()
+
+
+def cluster_merge_pairs(con: duckdb.DuckDBPyConnection,
+                        cluster_ids: Iterable[int]) -> list[tuple[str, int, int]]:
+    """(heuristic, address id a, address id b) of every stored merge inside the clusters
+    ``cluster_ids`` (how each was formed: which heuristic joined which addresses)."""
+    ids = sorted({int(c) for c in cluster_ids})
+    if not ids:
+        return []
+    return [(h, int(a), int(b)) for h, a, b in con.execute(
+        "SELECT m.heuristic, m.address_a, m.address_b FROM btc_cluster_merges m "
+        "JOIN btc_clusters c ON c.address_id = m.address_a "
+        "WHERE c.cluster_id IN (SELECT unnest(?)) "
+        "ORDER BY m.tx_id, m.heuristic, m.address_a, m.address_b", [ids]).fetchall()]
 
 
 # -- one wallet (cluster) ----------------------------------------------------------------
@@ -656,6 +673,7 @@ class WalletFacts:
     linked_accounts: list[str]
     linked_personas: list[LinkedPersona]
     merge_reasons: dict[str, MergeCount]
+    coinjoins_spent_in: dict[str, int] = field(default_factory=dict)
 
 
 def wallet_facts(con: duckdb.DuckDBPyConnection, cluster_id: int, limit: int = 50) -> WalletFacts:
@@ -724,6 +742,12 @@ def _wallet_facts(con: duckdb.DuckDBPyConnection, limit: int) -> WalletFacts:
     by_heur = con.execute(
         "SELECT m.heuristic, count(*), count(DISTINCT m.tx_id) FROM btc_cluster_merges m "
         "JOIN _w ON _w.address_id = m.address_a GROUP BY 1 ORDER BY 1").fetchall()
+    # detected CoinJoins the wallet spent in: their inputs were not merged (clustering
+    # skips them), so each is a merge withheld
+    coinjoins = con.execute(
+        "SELECT j.kind, count(*) FROM btc_coinjoins j WHERE j.tx_id IN ("
+        " SELECT i.tx_id FROM btc_txin i JOIN _w USING (address_id)) "
+        "GROUP BY 1 ORDER BY 1").fetchall()
     return WalletFacts(
         n_addresses=n_addr, received_sat=int(totals[0]), sent_sat=int(totals[1]),
         transactions=int(totals[2]),
@@ -741,7 +765,8 @@ def _wallet_facts(con: duckdb.DuckDBPyConnection, limit: int) -> WalletFacts:
                "source": t[4], "actor": t[5], "origin": t[6], "account_id": t[7],
                "tagpack": t[8]} for t in tags],
         linked_accounts=accounts, linked_personas=_personas(con, accounts),
-        merge_reasons={h: {"edges": int(n), "transactions": int(t)} for h, n, t in by_heur})
+        merge_reasons={h: {"edges": int(n), "transactions": int(t)} for h, n, t in by_heur},
+        coinjoins_spent_in={str(k): int(n) for k, n in coinjoins})
 
 
 def _cluster_tag_labels(con: duckdb.DuckDBPyConnection,

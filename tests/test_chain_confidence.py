@@ -1,0 +1,88 @@
+"""The cash-out confidence measured on a simulated world's chain truth.
+
+A ``darkmap simulate`` world (chain on, no pages) is loaded, tagged with its TagPacks
+and clustered with every heuristic, so that change heuristics glue some vendors to a
+market's wallet and poison traces from those clusters reach other vendors' deposits:
+incorrect cash-out points beside the correct ones. The confidence must rank the
+correct ones above them, and its upper levels must hold correct ones only.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from darkmap.chain.cluster import HEURISTICS, run_clustering
+from darkmap.chain.confidence import cluster_evidence, multi_input_groups
+from darkmap.collect.ingest import import_tagpack, load_files
+from darkmap.evaluate.clustering import confidence_scores, eval_chain
+from darkmap.simulate import SimParams, simulate
+from darkmap.store.workspace import Workspace
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory):
+    d = tmp_path_factory.mktemp("confidence")
+    simulate(d / "world", 2, SimParams(vendors=60, pages=False))
+    ws = Workspace.init(d / "ws")
+    load_files(ws, sorted((d / "world" / "chain").glob("blk*.dat")))
+    for pack in sorted((d / "world" / "tags").glob("*.yaml")):
+        import_tagpack(ws, pack)
+    run_clustering(ws, HEURISTICS)
+    truth = json.loads((d / "world" / "truth.json").read_text(encoding="utf-8"))
+    yield ws, truth
+    ws.close()
+
+
+def test_confidence_ranks_correct_cashouts_above_incorrect_ones(world) -> None:
+    ws, truth = world
+    co = eval_chain(ws, truth)["cashouts"]
+    assert co["traced_to_deposit"] == co["total"] > 100
+    cf = co["confidence"]
+    assert 0 < cf["correct"] < cf["hits"]  # both kinds exist in this world
+    assert cf["auc"] is not None and cf["auc"] >= 0.75  # measured: 0.81
+    hi, mid, low = (cf["by_level"][k] for k in ("high", "medium", "low"))
+    assert hi["hits"] and hi["precision"] == 1.0 and mid["hits"] and mid["precision"] == 1.0
+    assert low["precision"] is not None and low["precision"] < 0.5
+
+
+def test_confidence_scores_by_hand() -> None:
+    got = confidence_scores([(True, 80, "high"), (True, 40, "medium"), (False, 40, "medium"),
+                             (False, 10, "low")])
+    # pairs (correct, incorrect): 80>40, 80>10, 40=40 (half), 40>10 -> 3.5 / 4
+    assert got["auc"] == 0.875 and got["hits"] == 4 and got["correct"] == 2
+    assert got["by_level"]["medium"] == {"hits": 2, "correct": 1, "precision": 0.5}
+    assert confidence_scores([(True, 5, "low")])["auc"] is None
+
+
+def test_cluster_evidence_tells_glued_wallets_from_a_peel_chain() -> None:
+    peel = [("multi_input", 1, 2), ("multi_input", 1, 3), ("change_one_time", 1, 4),
+            ("change_address_type", 4, 5)]
+    ev = cluster_evidence(5, peel, ["multi_input", "change_one_time"], {})
+    assert ev["level"] == "medium" and ev["multi_input_groups"] == 3
+    assert ev["largest_multi_input_group"] == 3 and ev["change_merges"] == 2
+    glued = [("multi_input", 1, 2), ("multi_input", 3, 4), ("change_address_type", 2, 3)]
+    assert cluster_evidence(4, glued, [], {})["level"] == "low"
+    assert cluster_evidence(1, [], [], {"whirlpool": 1})["level"] == "high"
+    assert multi_input_groups(glued) == {1: 1, 2: 1, 3: 3, 4: 3}
+
+
+def test_a_trace_from_a_glued_cluster_is_weaker(world) -> None:
+    ws, truth = world
+    from darkmap.chain.trace import trace
+    from darkmap.store.evaluations import address_clusters
+
+    cluster_of = address_clusters(ws.con)
+    sizes: dict[int, int] = {}
+    for c in cluster_of.values():
+        sizes[c] = sizes.get(c, 0) + 1
+    owner = truth["chain"]["address_owner"]
+    vendors = {cluster_of[a] for a, o in owner.items() if o.startswith("vendor:")
+               and a in cluster_of}
+    glued = max(vendors, key=lambda c: (sizes[c], -c))
+    out = trace(ws, f"cluster:{glued}", "forward", 10)
+    assert out["cashouts"]
+    for c in out["cashouts"]:
+        assert any("change-heuristic merges (low)" in r for r in c["confidence_reasons"])
+        assert c["confidence_level"] == "low"
