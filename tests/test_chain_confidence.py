@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from darkmap.chain.cluster import HEURISTICS, run_clustering
+from darkmap.chain.coinjoin import detect_coinjoins
 from darkmap.chain.confidence import cluster_evidence, multi_input_groups
+from darkmap.chain.graph import load_arrays
+from darkmap.chain.trace import _coinjoin_kinds
 from darkmap.collect.ingest import import_tagpack, load_files
 from darkmap.evaluate.clustering import confidence_scores, eval_chain
 from darkmap.simulate import SimParams, simulate
+from darkmap.store import chain as store
 from darkmap.store.workspace import Workspace
 
 
@@ -45,6 +50,18 @@ def test_confidence_ranks_correct_cashouts_above_incorrect_ones(world) -> None:
     hi, mid, low = (cf["by_level"][k] for k in ("high", "medium", "low"))
     assert hi["hits"] and hi["precision"] == 1.0 and mid["hits"] and mid["precision"] == 1.0
     assert low["precision"] is not None and low["precision"] < 0.5
+
+
+def test_a_trace_reads_the_coinjoins_the_clustering_stored(world) -> None:
+    """A trace takes each transaction's CoinJoin kind from the clustering run (testing
+    10 million transactions again takes seconds): the same flags the rules give now."""
+    ws, _ = world
+    arr = load_arrays(ws.con)
+    stored = _coinjoin_kinds(ws, arr)
+    assert store.stored_coinjoins(ws.con) is not None
+    detected = detect_coinjoins(arr.n_tx, arr.in_ptr, arr.out_ptr, None, arr.out_value).kind
+    assert (stored > 0).sum() > 0
+    assert np.array_equal(stored, detected)
 
 
 def test_confidence_scores_by_hand() -> None:

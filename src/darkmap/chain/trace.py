@@ -163,8 +163,22 @@ class TraceContext:
             members = np.nonzero(np.isin(cluster, np.fromiter(by_cluster, np.int64)))[0]
             for aid in members.tolist():
                 tag_of.setdefault(aid, {**by_cluster[int(cluster[aid])], "via_cluster": True})
-        cj = detect_coinjoins(arr.n_tx, arr.in_ptr, arr.out_ptr, None, arr.out_value)
-        return cls(arr, arr.spent_by(), cluster, tag_of, cj.kind)
+        return cls(arr, arr.spent_by(), cluster, tag_of, _coinjoin_kinds(ws, arr))
+
+
+def _coinjoin_kinds(ws: Workspace, arr: TxArrays) -> np.ndarray:
+    """The CoinJoin kind code (:data:`~darkmap.chain.coinjoin.KINDS`) of every transaction:
+    those the clustering run flagged and stored, the same rules on the same chain (10
+    million transactions take seconds to test again); detected now when the chain was
+    never clustered."""
+    stored = store.stored_coinjoins(ws.con)
+    if stored is None:
+        return detect_coinjoins(arr.n_tx, arr.in_ptr, arr.out_ptr, None, arr.out_value).kind
+    kind = np.zeros(arr.n_tx, dtype=np.int8)
+    tx_ids, kinds = stored
+    if tx_ids:
+        kind[np.asarray(tx_ids, dtype=np.int64)] = [KINDS.index(k) for k in kinds]
+    return kind
 
 
 def _is_service(tag: TraceTag | None) -> bool:

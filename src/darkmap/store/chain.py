@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from darkmap.model.bitcoin import GENESIS_HASH
 from darkmap.model.values import clean_btc_address
-from darkmap.store.workspace import table_exists, utcnow
+from darkmap.store.workspace import table_exists, table_has_rows, utcnow
 from darkmap.store.writer import (
     ARROW_ROWS,
     Provenance,
@@ -68,6 +68,7 @@ __all__ = [
     "insert_tags",
     "last_cluster_heuristics",
     "replace_clusters",
+    "stored_coinjoins",
     "sync_evidence_tags",
     "tag_count",
     "tags_by_address_id",
@@ -570,6 +571,15 @@ def trace_tags(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str, str | Non
         "t.confidence, t.source "
         "FROM btc_tags t JOIN btc_address a ON a.address = t.address "
         "ORDER BY (t.origin = 'tagpack') DESC, t.label, a.address_id, t.tag_id").fetchall()
+
+
+def stored_coinjoins(con: duckdb.DuckDBPyConnection) -> tuple[list[int], list[str]] | None:
+    """(transaction ids, kinds) of the CoinJoins the last clustering run flagged
+    (``btc_coinjoins``), or ``None`` when the chain was never clustered."""
+    if not table_has_rows(con, "btc_cluster_runs"):
+        return None
+    rows = con.execute("SELECT tx_id, kind FROM btc_coinjoins ORDER BY tx_id").fetchall()
+    return [int(t) for t, _ in rows], [str(k) for _, k in rows]
 
 
 def cluster_merge_pairs(con: duckdb.DuckDBPyConnection,
