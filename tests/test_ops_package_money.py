@@ -105,6 +105,9 @@ def test_package_holds_wallets_cashouts_and_the_ftm_subgraph(demo: Path,
         assert counts["cashouts"] == len(cashouts) > 0
         for c in cashouts:
             assert c["category"] == "exchange" and 0 < c["confidence"] <= 1
+            # the trace's own confidence, one scale: not a second heuristic of the package's
+            assert c["confidence"] == round(c["confidence_score"] / 100, 2)
+            assert c["confidence_level"] in ("high", "medium", "low") and c["confidence_reasons"]
             paid = ws.con.execute(
                 "SELECT o.value, a.address FROM btc_txout o JOIN btc_tx t USING (tx_id) "
                 "JOIN btc_address a USING (address_id) WHERE t.txid = ? AND o.n = ?",

@@ -51,10 +51,12 @@ TRACE_HOPS = 10
 
 
 def cashout_confidence(hit: TraceHit) -> float:
-    """How sure the package is that the traced value reached the service: 0.9 per hop
-    after the first (each hop is a spend the haircut method shares pro rata), times 0.8
-    when the service's tag sits on another address of the receiving cluster."""
-    return round(0.9 ** max(hit["hop"] - 1, 0) * (0.8 if hit["tag_via_cluster"] else 1.0), 3)
+    """How sure the package is that the traced value reached the service: the trace's own
+    confidence score (:mod:`darkmap.chain.confidence`: the tag's confidence, how the tag
+    reaches the address, the value share, CoinJoins and hops on the path, how the source
+    cluster was formed) on a 0-1 scale; its level and reasons travel with the hit
+    (``confidence_level``, ``confidence_reasons``). A stated heuristic, not a probability."""
+    return round(hit["confidence_score"] / 100, 2)
 
 
 def _reference_ws(ws: Space) -> Workspace | None:
@@ -273,7 +275,8 @@ def _wallets_html(wallets: list[dict[str, Any]]) -> list[str]:
             parts.append(f"<li>{mark}{e(str(h['service']))} ({e(str(h['category']))}): "
                          f"{h['amount_btc']:.8f} BTC in {e(str(h['txid']))} at "
                          f"{e(str(h['time']))}, hop {h['hop']}, confidence "
-                         f"{h['confidence']:.2f}</li>")
+                         f"{e(str(h['confidence_level']))} ({h['confidence']:.2f}): "
+                         f"{e('; '.join(h['confidence_reasons']))}</li>")
         parts.append("</ul></li>")
     parts.append("</ul>")
     return parts
