@@ -600,7 +600,7 @@ def audit_verify(export: Path | None, archives: tuple[Path, ...],
 @audit_group.command("archive")
 @click.option("--before", required=True, type=click.DateTime(["%Y-%m-%d"]),
               help="Archive the entries stamped before this day (UTC).")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+@click.option("--out", "-o", type=click.Path(path_type=Path, dir_okay=False), required=True,
               help="The archive file to write (never overwritten).")
 @click.option("--keep-days", type=click.IntRange(min=RETENTION_DAYS),
               default=RETENTION_DAYS, show_default=True,
@@ -634,7 +634,7 @@ def audit_archive(before: datetime, out: Path, keep_days: int, by: str,
 
 
 @audit_group.command("export")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@click.option("--out", "-o", type=click.Path(path_type=Path, dir_okay=False), required=True)
 @_AS
 @workspace_option
 def audit_export(out: Path, by: str, workspace: Path | None) -> None:
@@ -735,7 +735,7 @@ def hash_cmd(file: Path, key_file: Path) -> None:
 
 
 @deconflict_group.command("key")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+@click.option("--out", "-o", type=click.Path(path_type=Path, dir_okay=False), required=True,
               help="A new file (written with mode 0600).")
 @_AS
 @workspace_option
@@ -819,7 +819,7 @@ def ack_cmd(notice_id: str, by: str, workspace: Path | None) -> None:
 
 @main.command("package")
 @click.option("--country", required=True, help="ISO 3166 two-letter code.")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
+@click.option("--out", "-o", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="A new or empty folder.")
 @_AS
 @workspace_option
