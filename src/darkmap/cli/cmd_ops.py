@@ -206,8 +206,11 @@ def _link(value: str) -> tuple[str, str]:
 def _record_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The options every record takes."""
     for opt in reversed((
-        click.option("--compartment", default=None, help="Compartment [default: the case's]."),
-        click.option("--case", "case_id", default=None, help="The case it belongs to."),
+        click.option("--compartment", default=None,
+                     help="Compartment id [default: the case's compartment]."),
+        click.option("--case", "case_id", default=None,
+                     help="The case it belongs to: the case's record id (`ops case add` "
+                          "prints it), not its compartment's."),
         click.option("--operation", default=None, help="The operation (for the totals)."),
         click.option("--date", "occurred_on", type=click.DateTime(["%Y-%m-%d"]), default=None,
                      help="When it happened (YYYY-MM-DD)."),
@@ -233,7 +236,11 @@ def _add(workspace: Path | None, by: str, detail: Detail, opts: dict[str, Any],
         operation=opts["operation"], occurred_on=on.date() if on else None,
         country=opts["country"], provenance=opts["provenance"],
         links=[_link(v) for v in opts["links"]], members=members))
-    say(f"{row.kind} {row.record_id} recorded in {row.compartment_id}")
+    if row.kind == "case":   # its id and its compartment's look alike: say which is which
+        say(f"case {row.record_id} opened (use --case {row.record_id}); its compartment: "
+            f"{row.compartment_id}")
+    else:
+        say(f"{row.kind} {row.record_id} recorded in compartment {row.compartment_id}")
     return row
 
 

@@ -30,9 +30,12 @@ from darkmap.store import operations as store
 from darkmap.store.operations import AgencyRow, CompartmentRow, Con, GrantRow, UserRow
 from darkmap.store.workspace import utcnow
 
-__all__ = ["COMPARTMENT_KINDS", "ROLES", "AccessDenied", "acting", "add_agency",
-           "add_compartment", "add_user", "check_access", "grant", "revoke", "unit"]
+__all__ = ["COMPARTMENT_KINDS", "COMPARTMENT_PREFIX", "ROLES", "AccessDenied", "acting",
+           "add_agency", "add_compartment", "add_user", "check_access", "grant",
+           "new_compartment_id", "revoke", "unit"]
 
+COMPARTMENT_PREFIX = "cmp-"
+"""What a generated compartment id starts with (:func:`new_compartment_id`)."""
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
 
@@ -124,6 +127,14 @@ def add_user(con: Con, by: str, user_id: str, agency_id: str,
     return UserRow(user_id, agency_id, role, ag.country)
 
 
+def new_compartment_id(kind: str) -> str:
+    """A generated compartment id: ``cmp-KIND-`` and 10 hex digits. Record ids are
+    ``KIND-`` and 12 (a case ``case-...``), so a case and its own compartment no longer
+    look alike; ids generated before (``case-4a28d3041c``) and ids given with ``--id``
+    stay valid (an id is looked up as it is written)."""
+    return f"{COMPARTMENT_PREFIX}{kind}-{uuid.uuid4().hex[:10]}"
+
+
 def add_compartment(con: Con, by: str, kind: str, name: str,
                     members: Sequence[str] = (), compartment_id: str | None = None
                     ) -> CompartmentRow:
@@ -132,7 +143,7 @@ def add_compartment(con: Con, by: str, kind: str, name: str,
     officer or admin may create one."""
     if kind not in COMPARTMENT_KINDS:
         raise BadInputError(f"compartment kind {kind!r}: one of {', '.join(COMPARTMENT_KINDS)}")
-    cid = _check_id(compartment_id or f"{kind}-{uuid.uuid4().hex[:10]}", "compartment")
+    cid = _check_id(compartment_id or new_compartment_id(kind), "compartment")
     with unit(con):
         actor = acting(con, by)
         if actor.role == "reader":
