@@ -83,3 +83,82 @@ def test_compartment_ids_of_the_old_form_stay_valid(ws: Space) -> None:
     with pytest.raises(BadInputError, match="is a compartment, not a case"):
         records.add_record(ws, "ben", Buy("dream:3"), case_id="case-4a28d3041c",
                            provenance="lab 9")
+
+
+UNKNOWN_AS = ("Error: unknown user 'bne': no user has that id. `darkmap ops user list --as "
+              "YOU` lists your agency's users (another agency's: ask its contact, `darkmap "
+              "ops agency list`); an admin of your agency adds users (`darkmap ops user add`)")
+"""What an `--as` naming no user prints: how to list the users, and no user's id."""
+
+
+def _compartments(ws: Space) -> None:
+    """A case team of ben (BKA) and fay (FBI), an agency compartment of each agency, one
+    of the task force."""
+    access.add_compartment(ws.con, "ben", "case", "case team", ["fay"],
+                           compartment_id="team-1")
+    access.add_compartment(ws.con, "ana", "agency", "bka own", compartment_id="bka-own")
+    access.add_compartment(ws.con, "bob", "agency", "fbi own", compartment_id="fbi-own")
+    access.add_compartment(ws.con, "bob", "taskforce", "all", compartment_id="tf")
+
+
+def test_each_user_lists_what_the_rules_let_them_see(ws: Space) -> None:
+    """There was no way to find the ids `--as` takes. Every user lists the agencies of the
+    task force with their contacts, the users of their own agency (an admin every role,
+    anyone else the admins and their own role; never another agency's users) and the
+    compartments they hold a grant on (with the grants on each); each listing is
+    audited."""
+    from darkmap.ops import audit
+    _compartments(ws)
+    for user in ("rita", "fay"):
+        assert [(a.agency_id, a.country, a.contact) for a in access.list_agencies(ws.con, user)
+                ] == [("bka", "DE", "BKA SO41 desk"), ("fbi", "US", "JCODE desk")]
+    assert access.list_users(ws.con, "ana") == [
+        ("ana", "bka", "admin"), ("ben", "bka", "officer"), ("rita", "bka", "reader")]
+    assert access.list_users(ws.con, "ben") == [
+        ("ana", "bka", "admin"), ("ben", "bka", "officer"), ("rita", "bka", None)]
+    assert access.list_users(ws.con, "fay") == [("bob", "fbi", "admin"),
+                                                ("fay", "fbi", "officer")]
+    seen = {u: [(c.compartment_id, c.access, c.grants)
+                for c in access.list_compartments(ws.con, u)] for u in ("ben", "fay", "rita")}
+    assert seen == {
+        "ben": [("bka-own", "write", ("agency:bka:write",)),
+                ("team-1", "write", ("user:ben:write", "user:fay:write")),
+                ("tf", "write", ("taskforce:*:write",))],
+        "fay": [("fbi-own", "write", ("agency:fbi:write",)),
+                ("team-1", "write", ("user:ben:write", "user:fay:write")),
+                ("tf", "write", ("taskforce:*:write",))],
+        "rita": [("bka-own", "read", ("agency:bka:write",)),
+                 ("tf", "read", ("taskforce:*:write",))]}
+    logged = {(e["actor"], e["action"]) for e in audit.show(ws.con, None)}
+    assert {("rita", "agency.list"), ("ana", "user.list"), ("fay", "user.list"),
+            ("ben", "compartment.list")} <= logged
+    listed = [e for e in audit.show(ws.con, "fay") if e["action"] == "user.list"]
+    assert listed[-1]["users"] == ["bob", "fay"]
+
+
+def test_the_list_commands_and_an_unknown_as(ws: Space, backend: Backend) -> None:
+    """`ops agency|user|compartment list` print the same; an `--as` naming no user says so
+    and how to list the users, without naming any user (audited as refused)."""
+    _compartments(ws)
+    ws.close()
+    assert ws.path is not None
+    users = _cli(ws, backend, "ops", "user", "list", "--as", "ben")
+    assert users.exit_code == 0, users.output
+    assert [line.split() for line in users.stdout.splitlines()] == [
+        ["ana", "bka", "admin"], ["ben", "bka", "officer"], ["rita", "bka"]]
+    agencies = _cli(ws, backend, "ops", "agency", "list", "--as", "fay")
+    assert agencies.exit_code == 0 and "contact BKA SO41 desk" in agencies.stdout
+    comps = _cli(ws, backend, "ops", "compartment", "list", "--as", "fay")
+    assert comps.exit_code == 0, comps.output
+    assert re.findall(r"^(\S+)\s+(\w+)\s+(\w+) owner (\S+)", comps.stdout, re.M) == [
+        ("fbi-own", "agency", "write", "fbi"), ("team-1", "case", "write", "bka"),
+        ("tf", "taskforce", "write", "fbi")]
+    assert "bka-own" not in comps.stdout and "user:ben:write" in comps.stdout
+    for args in (["ops", "show"], ["ops", "user", "list"], ["ops", "compartment", "list"]):
+        res = _cli(ws, backend, *args, "--as", "bne")
+        assert res.exit_code == 1 and res.stdout == ""
+        assert res.stderr.splitlines() == [UNKNOWN_AS]
+    from darkmap.ops import audit
+    with backend.open(ws.path) as again:
+        tried = audit.show(again.con, "bne")
+    assert [(e["action"], e["outcome"]) for e in tried] == [("authenticate", "denied")] * 3

@@ -107,6 +107,26 @@ def agency_add(agency_id: str, country: str, name: str, contact: str, by: str,
     say(f"agency {row.agency_id} ({row.country}) added")
 
 
+@agency_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@_AS
+@workspace_option
+def agency_list(as_json: bool, by: str, workspace: Path | None) -> None:
+    """The agencies of the task force: country and deconfliction contact (audited).
+
+    Example: darkmap ops agency list --as ana
+    """
+    from darkmap.ops import access  # noqa: PLC0415
+
+    rows = _run(workspace, lambda ws: access.list_agencies(ws.con, by))
+    if as_json:
+        emit_json([r._asdict() for r in rows])
+        return
+    for a in rows:
+        say(f"{short(a.agency_id, 30):30s} {a.country}  {short(a.name, 40)}; contact "
+            f"{short(a.contact, 100)}")
+
+
 @ops_group.group("user")
 def user_group() -> None:
     """Users of an agency. Example: darkmap ops user add ana --agency bka --role admin"""
@@ -127,6 +147,26 @@ def user_add(user_id: str, agency: str, role: str, by: str, workspace: Path | No
 
     row = _run(workspace, lambda ws: access.add_user(ws.con, by, user_id, agency, role))
     say(f"user {row.user_id} ({row.role}, {row.agency_id}) added")
+
+
+@user_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@_AS
+@workspace_option
+def user_list(as_json: bool, by: str, workspace: Path | None) -> None:
+    """The users of your agency: the ids --as and --member take (an admin sees every role,
+    anyone else the admins; another agency's users are not listed; audited).
+
+    Example: darkmap ops user list --as ben
+    """
+    from darkmap.ops import access  # noqa: PLC0415
+
+    rows = _run(workspace, lambda ws: access.list_users(ws.con, by))
+    if as_json:
+        emit_json([r._asdict() for r in rows])
+        return
+    for u in rows:
+        say(f"{short(u.user_id, 40):40s} {u.agency_id}  {u.role or ''}".rstrip())
 
 
 @ops_group.group("compartment")
@@ -153,6 +193,28 @@ def compartment_add(kind: str, name: str, cid: str | None, members: tuple[str, .
     row = _run(workspace, lambda ws: access.add_compartment(ws.con, by, kind, name, members,
                                                             cid))
     say(f"compartment {row.compartment_id} ({row.kind}) created")
+
+
+@compartment_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@_AS
+@workspace_option
+def compartment_list(as_json: bool, by: str, workspace: Path | None) -> None:
+    """The compartments you hold a grant on: kind, name, owning agency, what you may do
+    there, and who else holds a grant (audited).
+
+    Example: darkmap ops compartment list --as ben
+    """
+    from darkmap.ops import access  # noqa: PLC0415
+
+    rows = _run(workspace, lambda ws: access.list_compartments(ws.con, by))
+    if as_json:
+        emit_json([r._asdict() for r in rows])
+        return
+    for c in rows:
+        say(f"{short(c.compartment_id, 40):40s} {c.kind:9s} {c.access:5s} owner "
+            f"{short(c.owner_agency, 30)}  {short(c.name, 60)}")
+        say(f"  grants: {short(', '.join(c.grants), 300)}")
 
 
 def _grantee(user: str | None, agency: str | None, taskforce: bool) -> tuple[str, str]:
