@@ -42,3 +42,11 @@ def test_every_example_stays_on_a_line_of_its_own() -> None:
                    if line.count("Example:") > 1 or (line.count("Example:") == 1
                                                      and not line.strip().startswith("Example:"))]
     assert not merged, merged
+
+
+def test_every_out_option_has_its_short_form() -> None:
+    # `darkmap report` and `export` took -o, `darkmap package` only --out (usability walk):
+    # an analyst who learnt -o on one command meets "no such option" on the next
+    long_only = [f"{name}: {' '.join(p.opts)}" for name, cmd in _commands(main, [])
+                 for p in cmd.params if "--out" in p.opts and "-o" not in p.opts]
+    assert not long_only, long_only

@@ -84,3 +84,31 @@ def test_the_demo_command_runs_in_a_process_of_its_own(tmp_path: Path, data_dir:
     stages = re.findall(r"^\s+(\w+)\s+(\w+)\s", out.stdout, re.M)
     assert stages == [(s, "ok") for s in ("simulate", "ingest", "link", "assess", "money",
                                           "evaluate", "operation")], out.stdout
+
+
+def test_the_demo_ends_with_the_users_to_act_as(tmp_path: Path) -> None:
+    """The demo's last lines ended with a stage line cut at ``'lead': 'fbi-officer'``:
+    nothing said which users it made for `--as`. They now list them by agency and role,
+    and the lines name exactly the users the workspace holds."""
+    from click.testing import CliRunner
+
+    from darkmap.cli import main
+    from darkmap.ops import access
+
+    (tmp_path / "no-data").mkdir()
+    res = CliRunner().invoke(main, ["demo", "-w", str(tmp_path / "demo"), "--vendors", "40",
+                                    "--data", str(tmp_path / "no-data")])
+    assert res.exit_code == 0, res.output
+    tail = res.stdout.split("report: ", 1)[1].splitlines()[1:]
+    assert tail[0] == "operational users the demo made (pass one to --as):", tail
+    agencies = re.findall(r"^  ([\w-]+) \((\w\w)\): (.+)$", "\n".join(tail), re.M)
+    assert len(agencies) == 2 and len({cc for _, cc, _ in agencies}) == 2, tail
+    listed = {(agency, user, role) for agency, _, users in agencies
+              for user, role in re.findall(r"([\w-]+) \((admin|officer)\b", users)}
+    with Workspace.open(tmp_path / "demo") as ws:
+        lead = next(u for a, _, us in agencies for u in re.findall(
+            r"([\w-]+) \(officer; the lead", us))
+        held = {(u.agency_id, u.user_id, u.role) for a in access.list_agencies(ws.con, lead)
+                for u in access.list_users(ws.con, f"{a.agency_id}-admin")}
+    assert listed == held and {r for _, _, r in listed} == {"admin", "officer"}
+    assert tail[-1] == f"  e.g. darkmap ops show --as {lead} -w {tmp_path / 'demo'}"

@@ -102,6 +102,15 @@ def test_cli_package(ws: Workspace, tmp_path: Path) -> None:
     assert "persona-de" not in json.dumps(rows) and "dream:berlin" not in json.dumps(rows)
 
 
+def test_cli_package_takes_o_as_report_and_export_do(ws: Workspace, tmp_path: Path) -> None:
+    """`package -o DIR` as `report -o` and `export -o` (it took only --out)."""
+    ws.close()
+    res = CliRunner().invoke(main, ["package", "--country", "DE", "-o", str(tmp_path / "p"),
+                                    "--as", "ana", "-w", str(ws.path)])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "p" / "package.json").is_file()
+
+
 def test_a_dropped_persona_leaves_the_ftm_file_out_and_says_why(ws: Workspace,
                                                                 tmp_path: Path) -> None:
     """A jurisdiction of a persona a later link run dropped: the package is still built,

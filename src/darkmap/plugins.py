@@ -33,6 +33,7 @@ from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
 from darkmap.model.records import Record
+from darkmap.model.reported import OPERATION_FIGURES
 
 __all__ = [
     "Exporter",
@@ -40,6 +41,7 @@ __all__ = [
     "Prepared",
     "Preparer",
     "PreparingImporter",
+    "ReadElsewhere",
     "SourceFile",
     "TableImporter",
     "best_importer",
@@ -48,6 +50,9 @@ __all__ = [
     "importers",
     "import_optional",
     "load_builtin",
+    "read_elsewhere",
+    "readers_elsewhere",
+    "register_elsewhere",
     "register_exporter",
     "register_importer",
 ]
@@ -148,14 +153,64 @@ class Exporter(Protocol):
         ...
 
 
+@runtime_checkable
+class ReadElsewhere(Protocol):
+    """A kind of file that ``darkmap ingest`` does not read because another command does
+    (reported operation figures: ``darkmap ops import-reported``). It is never ingested;
+    when no importer recognises a file, the first of these that recognises it is named
+    with the file, so the analyst learns which command takes it (:func:`read_elsewhere`).
+    ``recognises`` gets the file's first 64 KiB and must be cheap."""
+
+    @property
+    def name(self) -> str:
+        """Its name in the registry."""
+        ...
+
+    @property
+    def what(self) -> str:
+        """What such a file holds, for the message."""
+        ...
+
+    @property
+    def command(self) -> str:
+        """The command that reads it, as the analyst types it (``FILE`` for the file)."""
+        ...
+
+    def recognises(self, head: bytes) -> bool:
+        """True when ``head`` starts a file of this kind."""
+        ...
+
+
 _IMPORTERS: dict[str, Importer] = {}
 _EXPORTERS: dict[str, Exporter] = {}
+_ELSEWHERE: dict[str, ReadElsewhere] = {OPERATION_FIGURES.name: OPERATION_FIGURES}
+"""The built-in declarations, and those :func:`register_elsewhere` adds."""
 
 
 def register_importer(importer: Importer) -> Importer:
     """Register an importer instance under its ``name`` (last registration wins)."""
     _IMPORTERS[importer.name] = importer
     return importer
+
+
+def register_elsewhere(reader: ReadElsewhere) -> ReadElsewhere:
+    """Declare a kind of file another command reads (last registration of a name wins)."""
+    _ELSEWHERE[reader.name] = reader
+    return reader
+
+
+def readers_elsewhere() -> dict[str, ReadElsewhere]:
+    """The kinds of file other commands read, by name."""
+    return dict(_ELSEWHERE)
+
+
+def read_elsewhere(src: SourceFile) -> ReadElsewhere | None:
+    """The declaration of the command that reads ``src``, for a file no importer
+    recognises (by content, never by its name); ``None`` if none recognises it."""
+    for name in sorted(_ELSEWHERE):
+        if _ELSEWHERE[name].recognises(src.head):
+            return _ELSEWHERE[name]
+    return None
 
 
 def register_exporter(exporter: Exporter) -> Exporter:

@@ -21,7 +21,7 @@ import click
 from darkmap.cli.common import main, open_ws, open_ws_to_write, workspace_option
 from darkmap.collect.fs_policy import walk
 from darkmap.deferred_imports import import_numpy_without_blas_threads
-from darkmap.model.display import for_display
+from darkmap.model.display import for_display, shell_arg
 
 if TYPE_CHECKING:
     from darkmap.collect.ingest import FileResult, IngestSummary
@@ -113,9 +113,13 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
         _print_summary(summary)
     missed = summary.unrecognised()
     if missed and not allow_unrecognised:
+        elsewhere = summary.read_elsewhere()
+        commands = sorted({c.split(" FILE", 1)[0] for c in elsewhere.values()})
+        others = (f"; {len(elsewhere)} of them for another command, not ingest: "
+                  f"{', '.join(commands)}" if elsewhere else "")
         click.echo(f"error: {len(missed)} file(s) recognised by no importer (see `darkmap "
-                   "importers`, give a mapping with --mapping, or add --allow-unrecognised)",
-                   err=True)
+                   "importers`, give a mapping with --mapping, or add --allow-unrecognised)"
+                   f"{others}", err=True)
         raise click.exceptions.Exit(UNRECOGNISED_EXIT)
 
 
@@ -182,8 +186,13 @@ def _print_summary(summary: IngestSummary) -> None:
     missed = summary.unrecognised()
     if missed:
         click.echo(f"not recognised by any importer: {len(missed)} file(s)")
+        elsewhere = summary.read_elsewhere()
         for source in missed[:_UNRECOGNISED_SHOWN]:
             click.echo(f"  {for_display(source, max_chars=_LINE_CHARS)}")
+            if source in elsewhere:
+                command = for_display(elsewhere[source], max_chars=_LINE_CHARS).replace(
+                    "FILE", shell_arg(source), 1)
+                click.echo(f"    not for ingest: {command}")
         if len(missed) > _UNRECOGNISED_SHOWN:
             click.echo(f"  ... and {len(missed) - _UNRECOGNISED_SHOWN} more (--json lists all)")
     for f in summary.files:
@@ -262,12 +271,21 @@ def importers_cmd(mapping_files: tuple[Path, ...]) -> None:
         add_mapping_file,
         mappings,
     )
-    from darkmap.plugins import importers  # noqa: PLC0415 - see the module docstring
+    from darkmap.plugins import (  # noqa: PLC0415 - see the module docstring
+        importers,
+        readers_elsewhere,
+    )
 
     for mf in mapping_files:
         add_mapping_file(mf)
     for name, imp in sorted(importers().items()):
         click.echo(f"{name:24s} {imp.version:8s} {(imp.__doc__ or '').strip().splitlines()[0]}")
+    click.echo("")
+    click.echo("files another command reads (never ingested; named when ingest meets one):")
+    for name, other in sorted(readers_elsewhere().items()):
+        click.echo(f"  {for_display(name, max_chars=40):28s} "
+                   f"{for_display(other.what, max_chars=60)}: "
+                   f"{for_display(other.command, max_chars=_LINE_CHARS)}")
     click.echo("")
     click.echo("dataset mappings (importer csv or sqldump):")
     for m in sorted(mappings(), key=lambda m: (m.format, m.name)):

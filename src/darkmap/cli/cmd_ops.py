@@ -107,6 +107,26 @@ def agency_add(agency_id: str, country: str, name: str, contact: str, by: str,
     say(f"agency {row.agency_id} ({row.country}) added")
 
 
+@agency_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@_AS
+@workspace_option
+def agency_list(as_json: bool, by: str, workspace: Path | None) -> None:
+    """The agencies of the task force: country and deconfliction contact (audited).
+
+    Example: darkmap ops agency list --as ana
+    """
+    from darkmap.ops import access  # noqa: PLC0415
+
+    rows = _run(workspace, lambda ws: access.list_agencies(ws.con, by))
+    if as_json:
+        emit_json([r._asdict() for r in rows])
+        return
+    for a in rows:
+        say(f"{short(a.agency_id, 30):30s} {a.country}  {short(a.name, 40)}; contact "
+            f"{short(a.contact, 100)}")
+
+
 @ops_group.group("user")
 def user_group() -> None:
     """Users of an agency. Example: darkmap ops user add ana --agency bka --role admin"""
@@ -127,6 +147,26 @@ def user_add(user_id: str, agency: str, role: str, by: str, workspace: Path | No
 
     row = _run(workspace, lambda ws: access.add_user(ws.con, by, user_id, agency, role))
     say(f"user {row.user_id} ({row.role}, {row.agency_id}) added")
+
+
+@user_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@_AS
+@workspace_option
+def user_list(as_json: bool, by: str, workspace: Path | None) -> None:
+    """The users of your agency: the ids --as and --member take (an admin sees every role,
+    anyone else the admins; another agency's users are not listed; audited).
+
+    Example: darkmap ops user list --as ben
+    """
+    from darkmap.ops import access  # noqa: PLC0415
+
+    rows = _run(workspace, lambda ws: access.list_users(ws.con, by))
+    if as_json:
+        emit_json([r._asdict() for r in rows])
+        return
+    for u in rows:
+        say(f"{short(u.user_id, 40):40s} {u.agency_id}  {u.role or ''}".rstrip())
 
 
 @ops_group.group("compartment")
@@ -153,6 +193,28 @@ def compartment_add(kind: str, name: str, cid: str | None, members: tuple[str, .
     row = _run(workspace, lambda ws: access.add_compartment(ws.con, by, kind, name, members,
                                                             cid))
     say(f"compartment {row.compartment_id} ({row.kind}) created")
+
+
+@compartment_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@_AS
+@workspace_option
+def compartment_list(as_json: bool, by: str, workspace: Path | None) -> None:
+    """The compartments you hold a grant on: kind, name, owning agency, what you may do
+    there, and who else holds a grant (audited).
+
+    Example: darkmap ops compartment list --as ben
+    """
+    from darkmap.ops import access  # noqa: PLC0415
+
+    rows = _run(workspace, lambda ws: access.list_compartments(ws.con, by))
+    if as_json:
+        emit_json([r._asdict() for r in rows])
+        return
+    for c in rows:
+        say(f"{short(c.compartment_id, 40):40s} {c.kind:9s} {c.access:5s} owner "
+            f"{short(c.owner_agency, 30)}  {short(c.name, 60)}")
+        say(f"  grants: {short(', '.join(c.grants), 300)}")
 
 
 def _grantee(user: str | None, agency: str | None, taskforce: bool) -> tuple[str, str]:
@@ -206,8 +268,11 @@ def _link(value: str) -> tuple[str, str]:
 def _record_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The options every record takes."""
     for opt in reversed((
-        click.option("--compartment", default=None, help="Compartment [default: the case's]."),
-        click.option("--case", "case_id", default=None, help="The case it belongs to."),
+        click.option("--compartment", default=None,
+                     help="Compartment id [default: the case's compartment]."),
+        click.option("--case", "case_id", default=None,
+                     help="The case it belongs to: the case's record id (`ops case add` "
+                          "prints it), not its compartment's."),
         click.option("--operation", default=None, help="The operation (for the totals)."),
         click.option("--date", "occurred_on", type=click.DateTime(["%Y-%m-%d"]), default=None,
                      help="When it happened (YYYY-MM-DD)."),
@@ -233,7 +298,11 @@ def _add(workspace: Path | None, by: str, detail: Detail, opts: dict[str, Any],
         operation=opts["operation"], occurred_on=on.date() if on else None,
         country=opts["country"], provenance=opts["provenance"],
         links=[_link(v) for v in opts["links"]], members=members))
-    say(f"{row.kind} {row.record_id} recorded in {row.compartment_id}")
+    if row.kind == "case":   # its id and its compartment's look alike: say which is which
+        say(f"case {row.record_id} opened (use --case {row.record_id}); its compartment: "
+            f"{row.compartment_id}")
+    else:
+        say(f"{row.kind} {row.record_id} recorded in compartment {row.compartment_id}")
     return row
 
 
@@ -600,7 +669,7 @@ def audit_verify(export: Path | None, archives: tuple[Path, ...],
 @audit_group.command("archive")
 @click.option("--before", required=True, type=click.DateTime(["%Y-%m-%d"]),
               help="Archive the entries stamped before this day (UTC).")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+@click.option("--out", "-o", type=click.Path(path_type=Path, dir_okay=False), required=True,
               help="The archive file to write (never overwritten).")
 @click.option("--keep-days", type=click.IntRange(min=RETENTION_DAYS),
               default=RETENTION_DAYS, show_default=True,
@@ -634,7 +703,7 @@ def audit_archive(before: datetime, out: Path, keep_days: int, by: str,
 
 
 @audit_group.command("export")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@click.option("--out", "-o", type=click.Path(path_type=Path, dir_okay=False), required=True)
 @_AS
 @workspace_option
 def audit_export(out: Path, by: str, workspace: Path | None) -> None:
@@ -735,7 +804,7 @@ def hash_cmd(file: Path, key_file: Path) -> None:
 
 
 @deconflict_group.command("key")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+@click.option("--out", "-o", type=click.Path(path_type=Path, dir_okay=False), required=True,
               help="A new file (written with mode 0600).")
 @_AS
 @workspace_option
@@ -819,7 +888,7 @@ def ack_cmd(notice_id: str, by: str, workspace: Path | None) -> None:
 
 @main.command("package")
 @click.option("--country", required=True, help="ISO 3166 two-letter code.")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
+@click.option("--out", "-o", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="A new or empty folder.")
 @_AS
 @workspace_option

@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from darkmap.cli.common import DarkmapError, main, open_ws, say, short, workspace_option
+from darkmap.model.display import shell_arg
 
 if TYPE_CHECKING:
     from darkmap.pipeline import StageResult
@@ -141,8 +142,27 @@ def demo_cmd(workspace: Path | None, seed: int, vendors: int, data: Path | None,
     finally:
         ws.close()
     say(f"report: {report.resolve()}")
+    if isinstance(operation, dict):
+        _say_ops_users(operation, path)
     if serve:
         _serve_demo(path, port)
+
+
+def _say_ops_users(operation: dict[str, Any], path: Path) -> None:
+    """The demo's last lines: the operational users it made, by agency and role, which
+    ``--as`` takes (the report's operations section reads as the lead officer)."""
+    lead, partner = operation.get("lead"), operation.get("partner")
+    say("operational users the demo made (pass one to --as):")
+    by_agency: dict[tuple[str, str], list[str]] = {}
+    for agency, country, user, role in operation.get("users", []):
+        note = ("; the lead: the report reads as them" if user == lead else
+                "; the partner on the case team" if user == partner else "")
+        by_agency.setdefault((agency, country), []).append(
+            f"{short(user, 40)} ({role}{note})")
+    for (agency, country), users in by_agency.items():
+        say(f"  {short(agency, 30)} ({country}): {', '.join(users)}")
+    if lead:
+        say(f"  e.g. darkmap ops show --as {shell_arg(str(lead))} -w {shell_arg(str(path))}")
 
 
 def _serve_demo(path: Path, port: int) -> None:

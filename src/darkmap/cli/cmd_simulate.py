@@ -23,7 +23,7 @@ _SHARE = FiniteFloat(0.0, 1.0)
 @click.option("--seed", type=int, default=1, show_default=True, help="World seed.")
 @click.option("--vendors", type=click.IntRange(min=1), default=_D.vendors, show_default=True,
               help="Number of vendor accounts.")
-@click.option("--out", "out", type=click.Path(path_type=Path), required=True,
+@click.option("--out", "-o", "out", type=click.Path(path_type=Path), required=True,
               help="Output folder (must be empty, or an earlier simulation with --force).")
 @click.option("--markets", type=click.IntRange(4, 8), default=_D.markets, show_default=True,
               help="Number of markets (4-8).")

@@ -84,6 +84,7 @@ from darkmap.plugins import (
     TableImporter,
     best_importer,
     importers,
+    read_elsewhere,
 )
 from darkmap.store.runs import ProcessedCounts, finish_run, processed_files, start_run
 from darkmap.store.workspace import Workspace, utcnow
@@ -176,6 +177,9 @@ class FileResult:
     limits: Counter[str] = field(default_factory=Counter)
     ignored: bool = False
     unrecognised: bool = False
+    read_by: str | None = None
+    """For an unrecognised file another command reads (reported operation figures): that
+    command (:func:`darkmap.plugins.read_elsewhere`)."""
 
 
 class ErrorEntry(TypedDict):
@@ -196,6 +200,7 @@ class SummaryDict(TypedDict):
     limits: dict[str, int]
     errors: list[ErrorEntry]
     unrecognised: list[str]
+    read_elsewhere: dict[str, str]
 
 
 @dataclass
@@ -272,11 +277,16 @@ class IngestSummary:
             "limits": self.limits(),
             "errors": [{"source": f.source, "error": f.error} for f in self.files if f.error],
             "unrecognised": self.unrecognised(),
+            "read_elsewhere": self.read_elsewhere(),
         }
 
     def unrecognised(self) -> list[str]:
         """The files no importer recognised (skipped, nothing read from them)."""
         return [f.source for f in self.files if f.unrecognised]
+
+    def read_elsewhere(self) -> dict[str, str]:
+        """The unrecognised files another command reads: file -> that command."""
+        return {f.source: f.read_by for f in self.files if f.unrecognised and f.read_by}
 
 
 class _Batch:
@@ -628,6 +638,9 @@ def _import(run: _Run, source: str, taken: _Taken, st: os.stat_result, deadline:
     name = imp.name if imp else "unrecognised"
     result = FileResult(source=source, sha256=sha, importer=imp.name if imp else None,
                         unrecognised=imp is None)
+    elsewhere = read_elsewhere(src) if imp is None else None
+    if elsewhere is not None:
+        result.read_by = elsewhere.command
     prior = run.done.get((sha, name))
     if prior is not None:
         return _already(result, prior)
@@ -641,8 +654,11 @@ def _import(run: _Run, source: str, taken: _Taken, st: os.stat_result, deadline:
     prov = Provenance(sha, source, method, observed, run.run_id)
     own_tables = imp is not None and _writes_own_tables(imp)
     if imp is None:
+        reason = "no importer recognises this file" + (
+            "" if elsewhere is None else
+            f" ({elsewhere.what}: `{elsewhere.command}` reads it)")
         recs: Iterable[Record] = [SkipRecord(page_type="unknown", locator="file",
-                                             reason="no importer recognises this file")]
+                                             reason=reason)]
     elif own_tables:
         recs = _lazy(lambda: imp.read_into(src, ws.con, prov),  # type: ignore[attr-defined]
                      result.details)

@@ -21,6 +21,7 @@ import re
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import NamedTuple
 
 from darkmap.errors import BadInputError, DarkmapError, NotFoundError
 from darkmap.model.countries import check_country
@@ -30,9 +31,13 @@ from darkmap.store import operations as store
 from darkmap.store.operations import AgencyRow, CompartmentRow, Con, GrantRow, UserRow
 from darkmap.store.workspace import utcnow
 
-__all__ = ["COMPARTMENT_KINDS", "ROLES", "AccessDenied", "acting", "add_agency",
-           "add_compartment", "add_user", "check_access", "grant", "revoke", "unit"]
+__all__ = ["COMPARTMENT_KINDS", "COMPARTMENT_PREFIX", "ROLES", "AccessDenied",
+           "CompartmentView", "UserView", "acting", "add_agency", "add_compartment",
+           "add_user", "check_access", "grant", "list_agencies", "list_compartments",
+           "list_users", "new_compartment_id", "revoke", "unit"]
 
+COMPARTMENT_PREFIX = "cmp-"
+"""What a generated compartment id starts with (:func:`new_compartment_id`)."""
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
 
@@ -67,8 +72,10 @@ def acting(con: Con, user_id: str) -> UserRow:
     found = store.user(con, user_id)
     if found is None:
         log(con, user_id, "authenticate", "denied")
-        raise AccessDenied(f"unknown user {user_id!r}: ask an admin of your agency "
-                           "(`darkmap ops user add`)")
+        raise AccessDenied(
+            f"unknown user {user_id!r}: no user has that id. `darkmap ops user list --as "
+            "YOU` lists your agency's users (another agency's: ask its contact, `darkmap "
+            "ops agency list`); an admin of your agency adds users (`darkmap ops user add`)")
     return found
 
 
@@ -124,6 +131,14 @@ def add_user(con: Con, by: str, user_id: str, agency_id: str,
     return UserRow(user_id, agency_id, role, ag.country)
 
 
+def new_compartment_id(kind: str) -> str:
+    """A generated compartment id: ``cmp-KIND-`` and 10 hex digits. Record ids are
+    ``KIND-`` and 12 (a case ``case-...``), so a case and its own compartment no longer
+    look alike; ids generated before (``case-4a28d3041c``) and ids given with ``--id``
+    stay valid (an id is looked up as it is written)."""
+    return f"{COMPARTMENT_PREFIX}{kind}-{uuid.uuid4().hex[:10]}"
+
+
 def add_compartment(con: Con, by: str, kind: str, name: str,
                     members: Sequence[str] = (), compartment_id: str | None = None
                     ) -> CompartmentRow:
@@ -132,7 +147,7 @@ def add_compartment(con: Con, by: str, kind: str, name: str,
     officer or admin may create one."""
     if kind not in COMPARTMENT_KINDS:
         raise BadInputError(f"compartment kind {kind!r}: one of {', '.join(COMPARTMENT_KINDS)}")
-    cid = _check_id(compartment_id or f"{kind}-{uuid.uuid4().hex[:10]}", "compartment")
+    cid = _check_id(compartment_id or new_compartment_id(kind), "compartment")
     with unit(con):
         actor = acting(con, by)
         if actor.role == "reader":
@@ -167,7 +182,9 @@ def _initial_grants(con: Con, actor: UserRow, kind: str, cid: str,
     team = sorted({actor.user_id, *members})
     for u in team:
         if store.user(con, u) is None:
-            raise NotFoundError(f"no user {u!r}")
+            raise NotFoundError(f"--member {u!r}: no user of that id (`darkmap ops user list` "
+                                "lists your agency's; a partner agency's contact gives "
+                                "theirs)")
     return [GrantRow(cid, "user", u, "write") for u in team]
 
 
@@ -210,6 +227,67 @@ def revoke(con: Con, by: str, compartment_id: str, grantee_kind: str,
         log(con, by, "grant.revoke", "ok" if n else "not_found",
             compartment=compartment_id, grant=f"{grantee_kind}:{grantee}")
     return bool(n)
+
+
+class UserView(NamedTuple):
+    """A user as another user may see them: ``role`` is ``None`` when hidden
+    (:func:`list_users`)."""
+
+    user_id: str
+    agency_id: str
+    role: str | None
+
+
+class CompartmentView(NamedTuple):
+    """A compartment the acting user holds a grant on: what the user may do there
+    (``access``: 'write', or 'read', always for a reader) and every grant on it
+    (``KIND:GRANTEE:ACCESS``)."""
+
+    compartment_id: str
+    kind: str
+    name: str
+    owner_agency: str
+    access: str
+    grants: tuple[str, ...]
+
+
+def list_agencies(con: Con, by: str) -> list[AgencyRow]:
+    """The agencies of the task force with their countries and deconfliction contacts:
+    every user sees them (whom to call about a notice, whom to ask for a partner's user
+    id). Audited."""
+    actor = acting(con, by)
+    rows = store.agencies(con)
+    log(con, actor.user_id, "agency.list", agencies=[a.agency_id for a in rows])
+    return rows
+
+
+def list_users(con: Con, by: str) -> list[UserView]:
+    """The users of the acting user's own agency, the ids ``--as`` and ``--member`` take
+    (another agency's users are never listed). An admin sees every role; anyone else the
+    admins (whom to ask) and their own role. Audited."""
+    actor = acting(con, by)
+    rows = store.agency_users(con, actor.agency_id)
+    log(con, actor.user_id, "user.list", agency=actor.agency_id,
+        users=[u.user_id for u in rows])
+    return [UserView(u.user_id, u.agency_id,
+                     u.role if actor.role == "admin" or u.role == "admin"
+                     or u.user_id == actor.user_id else None) for u in rows]
+
+
+def list_compartments(con: Con, by: str) -> list[CompartmentView]:
+    """The compartments the acting user holds a grant on (to the user, their agency or
+    the task force), with what the user may do there and the grants on each (the case
+    team, the sharing group); no other compartment is named. Audited."""
+    actor = acting(con, by)
+    found = store.granted_compartments(con, actor.user_id, actor.agency_id)
+    grants: dict[str, list[str]] = {}
+    for g in store.grants_on(con, [c.compartment_id for c, _ in found]):
+        grants.setdefault(g.compartment_id, []).append(
+            f"{g.grantee_kind}:{g.grantee}:{g.access}")
+    log(con, actor.user_id, "compartment.list",
+        compartments=[c.compartment_id for c, _ in found])
+    return [CompartmentView(*c, "read" if actor.role == "reader" else level,
+                            tuple(grants.get(c.compartment_id, ()))) for c, level in found]
 
 
 def check_access(con: Con, actor: UserRow, compartment_id: str,

@@ -42,6 +42,8 @@ class DemoOperation:
 
     lead_user: str
     partner_user: str
+    users: tuple[tuple[str, str, str, str], ...]
+    """(agency, country, user, role) of every operational user the demo created."""
     countries: tuple[str, str]
     persona: str
     records: dict[str, str]
@@ -53,6 +55,7 @@ class DemoOperation:
     def summary(self) -> dict[str, Any]:
         """Plain values for the stage line."""
         return {"lead": self.lead_user, "partner": self.partner_user,
+                "users": [list(u) for u in self.users],
                 "countries": list(self.countries), "persona": self.persona,
                 "records": len(self.records), "notices": self.notices,
                 "packages": {cc: p["records"] for cc, p in self.packages.items()},
@@ -64,10 +67,12 @@ def _agency(cc: str) -> tuple[str, str]:
     return AGENCY_OF.get(cc, (f"police-{cc.lower()}", f"Police ({cc})"))
 
 
-def _setup(ws: Space, lead_cc: str, partner_cc: str) -> tuple[str, str]:
-    """Agencies, their admins and officers; the users (lead, partner) who act."""
+def _setup(ws: Space, lead_cc: str, partner_cc: str
+           ) -> tuple[str, str, tuple[tuple[str, str, str, str], ...]]:
+    """Agencies, their admins and officers; the users (lead, partner) who act, and every
+    user made: (agency, country, user, role)."""
     con = ws.con
-    users = []
+    officers, made = [], []
     for i, cc in enumerate((lead_cc, partner_cc)):
         agency, name = _agency(cc)
         admin = f"{agency}-admin"
@@ -76,8 +81,9 @@ def _setup(ws: Space, lead_cc: str, partner_cc: str) -> tuple[str, str]:
         access.add_user(con, "demo" if i == 0 else f"{_agency(lead_cc)[0]}-admin", admin,
                         agency, "admin")
         access.add_user(con, admin, f"{agency}-officer", agency, "officer")
-        users.append(f"{agency}-officer")
-    return users[0], users[1]
+        officers.append(f"{agency}-officer")
+        made += [(agency, cc, admin, "admin"), (agency, cc, f"{agency}-officer", "officer")]
+    return officers[0], officers[1], tuple(made)
 
 
 def run_demo_operation(ws: Space, markets: list[str], packages_dir: Path,
@@ -93,7 +99,7 @@ def run_demo_operation(ws: Space, markets: list[str], packages_dir: Path,
     persona, account, listing, substance, price, country = target
     lead_cc = country if country in AGENCY_OF else "US"
     partner_cc = "DE" if lead_cc != "DE" else "NL"
-    lead, partner = _setup(ws, lead_cc, partner_cc)
+    lead, partner, users = _setup(ws, lead_cc, partner_cc)
     links = [("persona", persona), ("account", account)]
     common: dict[str, Any] = {"operation": DEMO_OPERATION, "country": lead_cc}
     case = records.add_record(
@@ -141,7 +147,7 @@ def run_demo_operation(ws: Space, markets: list[str], packages_dir: Path,
         packages[cc] = package.build_package(ws, user, cc, packages_dir / cc, ftm)
     recorded = totals.recorded_totals(ws, lead, DEMO_OPERATION)
     return DemoOperation(
-        lead, partner, (lead_cc, partner_cc), persona,
+        lead, partner, users, (lead_cc, partner_cc), persona,
         {"case": cid, "buy": buy.record_id, "parcel": parcel.record_id,
          "seizure": seizure.record_id, "arrest": arrest.record_id},
         sent, packages, reported, recorded)

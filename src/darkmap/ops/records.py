@@ -211,7 +211,7 @@ def add_record(ws: Space, by: str, detail: Detail, *,
         links.append(("listing", detail.listing))  # a buy always concerns its listing
     actor = acting(con, by)
     if compartment is None and case_id is not None:
-        case = _readable_one(con, actor.user_id, actor.agency_id, case_id)
+        case = _the_case(con, actor.user_id, actor.agency_id, case_id)
         if case.kind != "case":
             raise BadInputError(f"{case_id} is a {case.kind}, not a case")
         compartment = case.compartment_id
@@ -248,6 +248,21 @@ def _readable_one(con: Con, user_id: str, agency_id: str,
         log(con, user_id, "record.read", "not_found", record=record_id)
         raise NotFoundError(f"no record {record_id!r} that {user_id} may read")
     return rows[0]
+
+
+def _the_case(con: Con, user_id: str, agency_id: str, case_id: str) -> RecordRow:
+    """The case record ``--case`` names. A compartment id given there instead (a case's
+    own compartment looks like it) is named as such, when the user holds a grant on it;
+    otherwise it is "not found" like any id the user may not read."""
+    rows = store.readable_records(con, user_id, agency_id, record_id=case_id)
+    if rows:
+        return rows[0]
+    log(con, user_id, "record.read", "not_found", record=case_id)
+    if store.access_level(con, user_id, agency_id, case_id) is not None:
+        raise BadInputError(f"{case_id} is a compartment, not a case: give it with "
+                            "--compartment, or give --case the case's record id (`darkmap "
+                            "ops show --kind case` lists the cases you may read)")
+    raise NotFoundError(f"no record {case_id!r} that {user_id} may read")
 
 
 def read_records(ws: Space, by: str, kind: str | None = None,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from darkmap.errors import BadInputError, NotFoundError
+from darkmap.model.reported import OPERATION_COLUMN
 from darkmap.ops.access import acting, unit
 from darkmap.ops.audit import log
 from darkmap.ops.records import is_fentanyl
@@ -228,15 +229,16 @@ def _drugs(text: str, source: str) -> list[Figure]:
 
 def import_reported(ws: Space, by: str, path: Path) -> dict[str, int]:
     """Import the reported figures of the operations in a CSV (jcode-operations.csv's
-    columns), replacing those imported before; figures per operation."""
+    columns, :mod:`darkmap.model.reported`: what `darkmap ingest` names this command
+    for), replacing those imported before; figures per operation."""
     actor = acting(ws.con, by)
     try:
         with path.open(encoding="utf-8", newline="") as f:
             rows = list(csv.DictReader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise BadInputError(f"{path}: cannot read the reported figures: {exc}") from exc
-    if not rows or "operation" not in rows[0]:
-        raise BadInputError(f"{path}: no 'operation' column")
+    if not rows or OPERATION_COLUMN not in rows[0]:
+        raise BadInputError(f"{path}: no {OPERATION_COLUMN!r} column")
     out: dict[str, int] = {}
     with unit(ws.con):
         for row in rows:

@@ -41,8 +41,9 @@ __all__ = [
     "CompartmentRow", "Con",
     "EventRow", "GrantRow", "NoticeRow", "OpsServer", "PgOps", "RecordRow", "SelectorMatch",
     "Space", "UserRow", "access_level", "ack_notice", "acts_for", "agencies", "agency",
-    "any_user", "compartment", "country_personas", "delete_grant", "demo_target",
-    "events_in_window", "fentanyl_evidence", "grants_of", "insert_agency", "insert_compartment",
+    "agency_users", "any_user", "compartment", "country_personas", "delete_grant", "demo_target",
+    "events_in_window", "fentanyl_evidence", "granted_compartments", "grants_of", "grants_on",
+    "insert_agency", "insert_compartment",
     "insert_event", "insert_notice", "insert_notices", "insert_record", "insert_selectors",
     "insert_user", "install_server_schema", "is_server", "lab_results", "links_of",
     "listing_vendor",
@@ -481,6 +482,14 @@ def users(con: Con) -> list[UserRow]:
         "JOIN ops_agencies a USING (agency_id) ORDER BY u.user_id").fetchall()]
 
 
+def agency_users(con: Con, agency_id: str) -> list[UserRow]:
+    """The users of one agency."""
+    return [UserRow(*r) for r in con.execute(
+        "SELECT u.user_id, u.agency_id, u.role, a.country FROM ops_users u "
+        "JOIN ops_agencies a USING (agency_id) WHERE u.agency_id = ? ORDER BY u.user_id",
+        [agency_id]).fetchall()]
+
+
 def any_user(con: Con) -> bool:
     """True once the task force has a user (before that, set-up is open)."""
     return con.execute("SELECT count(*) FROM ops_users").fetchone() != (0,)
@@ -521,6 +530,28 @@ def grants_of(con: Con, compartment_id: str) -> list[GrantRow]:
     return [GrantRow(*r) for r in con.execute(
         "SELECT compartment_id, grantee_kind, grantee, access FROM ops_grants "
         "WHERE compartment_id = ? ORDER BY grantee_kind, grantee", [compartment_id]).fetchall()]
+
+
+def granted_compartments(con: Con, user_id: str, agency_id: str
+                         ) -> list[tuple[CompartmentRow, str]]:
+    """The compartments the user holds a grant on (to the user, the agency or the task
+    force), each with the best grant: 'write' or 'read'."""
+    rows = con.execute(
+        "SELECT c.compartment_id, c.kind, c.name, c.owner_agency, "
+        "max(CASE g.access WHEN 'write' THEN 2 ELSE 1 END) FROM ops_compartments c "
+        "JOIN ops_grants g USING (compartment_id) WHERE (g.grantee_kind = 'user' AND "
+        "g.grantee = $user) OR (g.grantee_kind = 'agency' AND g.grantee = $agency) OR "
+        "g.grantee_kind = 'taskforce' GROUP BY 1, 2, 3, 4 ORDER BY 1",
+        {"user": user_id, "agency": agency_id}).fetchall()
+    return [(CompartmentRow(*r[:4]), "write" if r[4] == 2 else "read") for r in rows]
+
+
+def grants_on(con: Con, compartment_ids: Sequence[str]) -> list[GrantRow]:
+    """The grants on each of ``compartment_ids``."""
+    return [GrantRow(*r) for r in con.execute(
+        "SELECT compartment_id, grantee_kind, grantee, access FROM ops_grants "
+        "WHERE compartment_id = ANY($ids) ORDER BY 1, 2, 3",
+        {"ids": list(compartment_ids)}).fetchall()]
 
 
 def access_level(con: Con, user_id: str, agency_id: str,

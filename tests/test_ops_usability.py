@@ -1,0 +1,164 @@
+"""The operational commands as a new analyst meets them (usability walk): what `--as`
+takes and where to find it, which id `--case` takes, and what the demo left to act as.
+On both homes of the records: the workspace (DuckDB) and the team server (PostgreSQL)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from click.testing import CliRunner, Result
+from ops_backends import Backend
+
+from darkmap.cli import main
+from darkmap.errors import BadInputError
+from darkmap.ops import access, records
+from darkmap.ops.records import Buy, Case
+from darkmap.store.operations import Space
+
+
+@pytest.fixture
+def ws(space: Space) -> Space:
+    """Two agencies of two countries: BKA (ana admin, ben officer, rita reader) and the
+    FBI (bob admin, fay officer)."""
+    access.add_agency(space.con, "setup", "bka", "BKA", "DE", "BKA SO41 desk")
+    access.add_user(space.con, "setup", "ana", "bka", "admin")
+    access.add_user(space.con, "ana", "ben", "bka", "officer")
+    access.add_user(space.con, "ana", "rita", "bka", "reader")
+    access.add_agency(space.con, "ana", "fbi", "FBI", "US", "JCODE desk")
+    access.add_user(space.con, "ana", "bob", "fbi", "admin")
+    access.add_user(space.con, "bob", "fay", "fbi", "officer")
+    return space
+
+
+def _cli(ws: Space, backend: Backend, *args: str) -> Result:
+    assert ws.path is not None
+    return CliRunner().invoke(main, [*args, "-w", str(ws.path)], env=backend.env)
+
+
+def test_case_add_says_which_id_is_the_case_and_which_its_compartment(
+        ws: Space, backend: Backend) -> None:
+    """`ops case add` printed "case case-cc0f... recorded in case-e5a9...": two ids alike,
+    and nothing said which one `--case` takes. It now says so; a new compartment's id
+    starts with ``cmp-`` (a record's with its kind); a compartment id given to --case is
+    named as one; ids of the old form stay valid."""
+    ws.close()
+    res = _cli(ws, backend, "ops", "case", "add", "Vendor X", "--member", "fay",
+               "--provenance", "file 12", "--as", "ben")
+    assert res.exit_code == 0, res.output
+    m = re.fullmatch(r"case (case-[0-9a-f]{12}) opened \(use --case \1\); its compartment: "
+                     r"(cmp-case-[0-9a-f]{10})\n", res.stdout)
+    assert m, res.stdout
+    case_id, cid = m.groups()
+    buy = _cli(ws, backend, "ops", "buy", "add", "--listing", "dream:1", "--case", case_id,
+               "--provenance", "lab 7", "--as", "fay")
+    assert buy.exit_code == 0, buy.output
+    assert re.match(rf"buy buy-[0-9a-f]{{12}} recorded in compartment {cid}\n", buy.stdout)
+    wrong = _cli(ws, backend, "ops", "parcel", "add", "--case", cid, "--provenance", "x",
+                 "--as", "ben")
+    assert wrong.exit_code == 1
+    assert (f"Error: {cid} is a compartment, not a case: give it with --compartment, or "
+            "give --case the case's record id") in wrong.stderr
+    # who holds no grant on it learns nothing of it: the id is "not found" as any other
+    hidden = _cli(ws, backend, "ops", "parcel", "add", "--case", cid, "--provenance", "x",
+                  "--as", "bob")
+    assert hidden.exit_code == 1 and "compartment" not in hidden.stderr, hidden.stderr
+    assert hidden.stderr == _cli(ws, backend, "ops", "parcel", "add", "--case", "cmp-nosuch",
+                                 "--provenance", "x", "--as", "bob").stderr.replace(
+        "cmp-nosuch", cid)
+
+
+def test_compartment_ids_of_the_old_form_stay_valid(ws: Space) -> None:
+    """A compartment made before the ``cmp-`` prefix (``case-`` and 10 hex digits) and
+    one given its own id still take records, by --compartment and through their case."""
+    old = access.add_compartment(ws.con, "ben", "case", "case team", ["fay"],
+                                 compartment_id="case-4a28d3041c")
+    case = records.add_record(ws, "ben", Case("old"), compartment=old.compartment_id,
+                              provenance="before the prefix")
+    buy = records.add_record(ws, "fay", Buy("dream:2"), case_id=case.record_id,
+                             provenance="lab 8")
+    assert buy.compartment_id == "case-4a28d3041c"
+    assert access.add_compartment(ws.con, "ana", "agency", "own").compartment_id.startswith(
+        "cmp-agency-")
+    with pytest.raises(BadInputError, match="is a compartment, not a case"):
+        records.add_record(ws, "ben", Buy("dream:3"), case_id="case-4a28d3041c",
+                           provenance="lab 9")
+
+
+UNKNOWN_AS = ("Error: unknown user 'bne': no user has that id. `darkmap ops user list --as "
+              "YOU` lists your agency's users (another agency's: ask its contact, `darkmap "
+              "ops agency list`); an admin of your agency adds users (`darkmap ops user add`)")
+"""What an `--as` naming no user prints: how to list the users, and no user's id."""
+
+
+def _compartments(ws: Space) -> None:
+    """A case team of ben (BKA) and fay (FBI), an agency compartment of each agency, one
+    of the task force."""
+    access.add_compartment(ws.con, "ben", "case", "case team", ["fay"],
+                           compartment_id="team-1")
+    access.add_compartment(ws.con, "ana", "agency", "bka own", compartment_id="bka-own")
+    access.add_compartment(ws.con, "bob", "agency", "fbi own", compartment_id="fbi-own")
+    access.add_compartment(ws.con, "bob", "taskforce", "all", compartment_id="tf")
+
+
+def test_each_user_lists_what_the_rules_let_them_see(ws: Space) -> None:
+    """There was no way to find the ids `--as` takes. Every user lists the agencies of the
+    task force with their contacts, the users of their own agency (an admin every role,
+    anyone else the admins and their own role; never another agency's users) and the
+    compartments they hold a grant on (with the grants on each); each listing is
+    audited."""
+    from darkmap.ops import audit
+    _compartments(ws)
+    for user in ("rita", "fay"):
+        assert [(a.agency_id, a.country, a.contact) for a in access.list_agencies(ws.con, user)
+                ] == [("bka", "DE", "BKA SO41 desk"), ("fbi", "US", "JCODE desk")]
+    assert access.list_users(ws.con, "ana") == [
+        ("ana", "bka", "admin"), ("ben", "bka", "officer"), ("rita", "bka", "reader")]
+    assert access.list_users(ws.con, "ben") == [
+        ("ana", "bka", "admin"), ("ben", "bka", "officer"), ("rita", "bka", None)]
+    assert access.list_users(ws.con, "fay") == [("bob", "fbi", "admin"),
+                                                ("fay", "fbi", "officer")]
+    seen = {u: [(c.compartment_id, c.access, c.grants)
+                for c in access.list_compartments(ws.con, u)] for u in ("ben", "fay", "rita")}
+    assert seen == {
+        "ben": [("bka-own", "write", ("agency:bka:write",)),
+                ("team-1", "write", ("user:ben:write", "user:fay:write")),
+                ("tf", "write", ("taskforce:*:write",))],
+        "fay": [("fbi-own", "write", ("agency:fbi:write",)),
+                ("team-1", "write", ("user:ben:write", "user:fay:write")),
+                ("tf", "write", ("taskforce:*:write",))],
+        "rita": [("bka-own", "read", ("agency:bka:write",)),
+                 ("tf", "read", ("taskforce:*:write",))]}
+    logged = {(e["actor"], e["action"]) for e in audit.show(ws.con, None)}
+    assert {("rita", "agency.list"), ("ana", "user.list"), ("fay", "user.list"),
+            ("ben", "compartment.list")} <= logged
+    listed = [e for e in audit.show(ws.con, "fay") if e["action"] == "user.list"]
+    assert listed[-1]["users"] == ["bob", "fay"]
+
+
+def test_the_list_commands_and_an_unknown_as(ws: Space, backend: Backend) -> None:
+    """`ops agency|user|compartment list` print the same; an `--as` naming no user says so
+    and how to list the users, without naming any user (audited as refused)."""
+    _compartments(ws)
+    ws.close()
+    assert ws.path is not None
+    users = _cli(ws, backend, "ops", "user", "list", "--as", "ben")
+    assert users.exit_code == 0, users.output
+    assert [line.split() for line in users.stdout.splitlines()] == [
+        ["ana", "bka", "admin"], ["ben", "bka", "officer"], ["rita", "bka"]]
+    agencies = _cli(ws, backend, "ops", "agency", "list", "--as", "fay")
+    assert agencies.exit_code == 0 and "contact BKA SO41 desk" in agencies.stdout
+    comps = _cli(ws, backend, "ops", "compartment", "list", "--as", "fay")
+    assert comps.exit_code == 0, comps.output
+    assert re.findall(r"^(\S+)\s+(\w+)\s+(\w+) owner (\S+)", comps.stdout, re.M) == [
+        ("fbi-own", "agency", "write", "fbi"), ("team-1", "case", "write", "bka"),
+        ("tf", "taskforce", "write", "fbi")]
+    assert "bka-own" not in comps.stdout and "user:ben:write" in comps.stdout
+    for args in (["ops", "show"], ["ops", "user", "list"], ["ops", "compartment", "list"]):
+        res = _cli(ws, backend, *args, "--as", "bne")
+        assert res.exit_code == 1 and res.stdout == ""
+        assert res.stderr.splitlines() == [UNKNOWN_AS]
+    from darkmap.ops import audit
+    with backend.open(ws.path) as again:
+        tried = audit.show(again.con, "bne")
+    assert [(e["action"], e["outcome"]) for e in tried] == [("authenticate", "denied")] * 3
