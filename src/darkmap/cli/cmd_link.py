@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from darkmap.assess.persona import PersonaAssessment
+    from darkmap.resolve.changes import PersonaChange, PersonaSize, RunChanges
     from darkmap.resolve.link import LinkResult, LinkSummary
     from darkmap.resolve.lookup import PersonaDetail, PersonaHit
     from darkmap.resolve.review import JudgedEstimate
@@ -192,6 +193,71 @@ def _print_summary(s: LinkSummary) -> None:
     for a, b in s["judgement_conflicts"]:
         say(f"warning: 'same' judgement {short(a)} ~ {short(b)} conflicts with a 'different' "
             "one; not merged", err=True)
+    _print_changes(s["changes"])
+
+
+_SHOWN_CHANGES = 10
+"""Changes a link run prints (``--json`` has every one)."""
+
+
+def _print_changes(c: RunChanges) -> None:
+    """What the run changed since the previous one: counts, then the first changes with
+    the accounts that moved and the judgements behind them, then the judgements."""
+    if c["previous_run"] is None:
+        say("changes: none to report (the first link run of this workspace)")
+        return
+    say(f"changes since run {c['previous_run']}: {c['splits']:,} split, {c['merges']:,} "
+        f"merged, {c['moves']:,} regrouped, {c['grew']:,} grown; accounts: "
+        f"{c['accounts_moved']:,} moved, {c['accounts_new']:,} new")
+    for change in c["changes"][:_SHOWN_CHANGES]:
+        for line in change_lines(change):
+            say("  " + line)
+    if len(c["changes"]) > _SHOWN_CHANGES:
+        say(f"  ... and {len(c['changes']) - _SHOWN_CHANGES:,} more (--json lists every "
+            "change; `darkmap persona show ID` says what changed for a persona)")
+    effects = [e for e in c["judgements"] if e["effect"] != "already held"]
+    held = len(c["judgements"]) - len(effects)
+    if effects or held:
+        took = sum(e["effect"] == "took effect" for e in effects)
+        say(f"judgements: {took:,} took effect" + (f", {held:,} made since the previous "
+                                                    "run held already" if held else ""))
+    for e in effects[:_SHOWN_CHANGES]:
+        say(f"  {e['verdict']} {short(e['a'], 30)} ~ {short(e['b'], 30)}: {e['effect']},"
+            f" {_where(e['after'])}")
+    if len(effects) > _SHOWN_CHANGES:
+        say(f"  ... and {len(effects) - _SHOWN_CHANGES:,} more (--json lists them)")
+
+
+def _where(pids: list[str | None]) -> str:
+    """"now together in P" or "now apart: P, Q"."""
+    a, b = pids
+    return f"now together in {a}" if a is not None and a == b else f"now apart: {a}, {b}"
+
+
+def _side(personas: Sequence[PersonaSize], n: int = 3) -> str:
+    """Up to ``n`` personas as "id (accounts)"."""
+    shown = [f"{p['persona_id']} ({p['accounts']})" for p in personas[:n]]
+    return ", ".join(shown) + (f" +{len(personas) - n} more" if len(personas) > n else "")
+
+
+def change_lines(c: PersonaChange, accounts: int = 3) -> list[str]:
+    """A change in a few lines: the personas before and after with their sizes, then
+    the accounts that went from one to another (a few of each: market text, cut), and
+    the judgements that took effect in it."""
+    head = f"{c['kind']}: {_side(c['before'])} -> {_side(c['after'])}"
+    out = [head]
+    moved = [m for m in c["moves"] if m["before"] != m["after"]]
+    for m in moved[:accounts]:
+        few = ", ".join(short(a, 30) for a in m["accounts"][:accounts])
+        more = f" +{len(m['accounts']) - accounts}" if len(m["accounts"]) > accounts else ""
+        origin = "new" if m["before"] is None else m["before"]
+        out.append(f"    {few}{more}: {origin} -> {m['after']}")
+    if len(moved) > accounts:
+        out.append(f"    ... {len(moved) - accounts} more group(s) of accounts moved")
+    for e in c["judgements"]:
+        out.append(f"    judgement {e['effect']}: {e['verdict']} {short(e['a'], 30)} ~ "
+                   f"{short(e['b'], 30)}")
+    return out
 
 
 @main.group("persona")
@@ -232,6 +298,11 @@ def _print_persona(d: PersonaDetail, assessment: PersonaAssessment | None) -> No
     coh = f"{d['cohesion']:.2f}" if d["cohesion"] is not None else "-"
     say(f"{d['persona_id']}  {short(d['label'])}  accounts={d['n_accounts']} "
         f"markets={d['n_markets']} cohesion={coh}")
+    for change in d["changed_in_last_run"]:
+        lines = change_lines(change)
+        say(f"changed in the last run ({d['run_id']}): {lines[0]}")
+        for line in lines[1:]:
+            say(line)
     say("accounts:")
     for a in d["accounts"]:
         say(f"  {short(a['account_id']):40s} {a['role']:7s} {str(a['active_from'])[:10]} .. "
