@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,8 +30,8 @@ if TYPE_CHECKING:
     from darkmap.store.workspace import Workspace
 
 __all__ = ["ERROR_CHARS", "DarkmapError", "FiniteFloat", "UsageLine", "checked",
-           "country_value", "emit_json", "main", "open_ws", "say", "short", "status_line",
-           "workspace_option"]
+           "country_value", "emit_json", "line_width", "main", "open_ws", "say", "say_parts",
+           "short", "status_line", "workspace_option"]
 
 ERROR_CHARS = 2000
 """Longest error line printed (a message quoting market text is cut, never wrapped)."""
@@ -283,6 +284,35 @@ def say(text: str, err: bool = False) -> None:
 def short(text: object, max_chars: int = 80) -> str:
     """Market text cut to ``max_chars`` for a table-like line (``…`` marks the cut)."""
     return for_display("" if text is None else text, max_chars=max_chars)
+
+
+LINE_WIDTH = 100
+"""Columns a table-like line takes when the output is not a terminal (a file, a pipe)."""
+
+
+def line_width() -> int:
+    """Columns a table-like line may take: the terminal's width when the output is a
+    terminal (at least 60), else :data:`LINE_WIDTH`."""
+    if sys.stdout.isatty():
+        import shutil  # noqa: PLC0415 - only on a terminal
+
+        return max(60, shutil.get_terminal_size((LINE_WIDTH, 24)).columns)
+    return LINE_WIDTH
+
+
+def say_parts(*parts: str, sep: str = "; ", indent: str = "  ") -> None:
+    """Print ``parts`` joined by ``sep`` on as few lines as :func:`line_width` allows:
+    a part that does not fit starts a new line, indented (a part is never cut)."""
+    width = line_width()
+    line = ""
+    for part in parts:
+        if line and len(line) + len(sep) + len(part) > width:
+            say(line + sep.rstrip())
+            line = indent + part
+        else:
+            line = line + sep + part if line else part
+    if line:
+        say(line)
 
 
 def _json_escape(m: re.Match[str]) -> str:
