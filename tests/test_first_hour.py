@@ -177,3 +177,65 @@ def test_review_gives_the_evidence_persona_show_gives(real: Path) -> None:
     link = next(lk for lk in shown["links"] if {lk["a"], lk["b"]} == {q["a"], q["b"]})
     moved = [s["signal"] for s in link["signals"] if s.get("contribution")]
     assert list(q["evidence"]) == moved[:5]
+
+
+def test_status_leads_with_the_stage_and_the_next_command(tmp_path: Path) -> None:
+    """`darkmap status` listed ~60 raw table counts and, like `assess`, never said what
+    to run next. It now leads with what the workspace holds and has been through and the
+    next command, which changes as the analyst runs it; the counts follow. Walked on a
+    small `darkmap simulate` world with chain data, through the real importers."""
+    from darkmap.simulate import SimParams, simulate
+
+    world = tmp_path / "world"
+    simulate(world, 3, SimParams(vendors=40))
+    path = str(tmp_path / "ws")
+    assert _run("init", path).exit_code == 0
+
+    def status() -> tuple[str, list[str]]:
+        res = _run("status", "-w", path)
+        assert res.exit_code == 0
+        lines = res.output.splitlines()
+        nxt = next(ln for ln in lines if ln.startswith("next: "))
+        # the stage comes first, the table counts after it, every table still counted
+        assert lines[0] == "workspace stage:" and lines.index(nxt) < lines.index(
+            "tables (rows):")
+        return nxt.split("   ")[0].removeprefix("next: "), lines
+
+    assert status()[0] == "darkmap ingest PATH..."
+    parts = [str(world / p) for p in ("pages", "listings", "seized", "chain")]
+    assert _run("ingest", "-w", path, "-q", *parts).exit_code == 0
+    nxt, lines = status()
+    assert nxt == "darkmap link" and "  linked      no" in lines
+    assert any(ln.startswith("  ingested    ") and " accounts, " in ln for ln in lines)
+    data = json.loads(_run("status", "-w", path, "--json").output)
+    assert data["next"] == "darkmap link" and data["tables"]["accounts"] > 0
+    assert len(data["tables"]) > 50 and all(f"  {t} " in "\n".join(lines) for t in
+                                            data["tables"])
+    assert _run("link", "-w", path, "-q").exit_code == 0
+    assert status()[0] == "darkmap assess"
+    a, b = _two_accounts(path)
+    assert _run("judge", a, b, "--different", "-w", path).exit_code == 0
+    nxt, lines = status()
+    assert nxt == "darkmap link" and any("(out of date)" in ln for ln in lines)
+    assert _run("link", "-w", path, "-q").exit_code == 0
+    assessed = _run("assess", "-w", path, "-q")
+    assert assessed.exit_code == 0
+    assert assessed.output.splitlines()[-1].startswith("next: darkmap targets")
+    assert status()[0] == "darkmap chain cluster"
+    assert _run("chain", "cluster", "-w", path).exit_code == 0
+    nxt, lines = status()
+    assert nxt == "darkmap targets" and any(ln.startswith("  chain       clustered: ")
+                                            for ln in lines)
+
+
+def _two_accounts(path: str) -> tuple[str, str]:
+    """Two accounts of the workspace at ``path``."""
+    from darkmap.store.workspace import Workspace
+
+    ws = Workspace.open(Path(path), read_only=True)
+    try:
+        a, b = (r[0] for r in ws.con.execute(
+            "SELECT account_id FROM accounts ORDER BY account_id LIMIT 2").fetchall())
+    finally:
+        ws.close()
+    return a, b

@@ -60,6 +60,7 @@ def assess_cmd(workspace: Path | None, feedback_rate: float | None,
     rng = feedback_rate_range or (None, None)
     from darkmap.assess.sales import SalesParams  # noqa: PLC0415
     from darkmap.assess.stage import assess_workspace  # noqa: PLC0415
+    from darkmap.store.overview import workspace_stage  # noqa: PLC0415
 
     params = SalesParams(feedback_rate, rng[0], rng[1])
     ws = open_ws(workspace)
@@ -69,6 +70,7 @@ def assess_cmd(workspace: Path | None, feedback_rate: float | None,
         else:
             with status_line("assess") as stage:
                 summary = assess_workspace(ws, params, stage)
+        after = workspace_stage(ws.con)
     finally:
         ws.close()
     if as_json:
@@ -80,6 +82,11 @@ def assess_cmd(workspace: Path | None, feedback_rate: float | None,
         f"counterfeit pills {summary['counterfeit_pill']}")
     for cls, n in sorted(summary["by_class"].items(), key=lambda kv: -kv[1]):
         say(f"  {cls:16s} {n:>8,d}")
+    if after["next"] == "darkmap link":  # the personas are missing or out of date
+        say_parts(f"next: darkmap link ({after['why']})", "then darkmap targets")
+    else:
+        say("next: darkmap targets (the personas ranked by harm, with their ids for "
+            "`darkmap persona show`)")
 
 
 _CSV_FIELDS = ("rank", "persona_id", "label", "harm_score", "country", "country_confidence",

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from darkmap.cli.common import DarkmapError, main, open_ws, say, short, workspace_option
+from darkmap.cli.common import (
+    DarkmapError,
+    main,
+    open_ws,
+    say,
+    short,
+    workspace_option,
+)
+from darkmap.model.display import shell_arg
 
 if TYPE_CHECKING:
     from darkmap.pipeline import StageResult
@@ -141,6 +149,9 @@ def demo_cmd(workspace: Path | None, seed: int, vendors: int, data: Path | None,
     finally:
         ws.close()
     say(f"report: {report.resolve()}")
+    # one line: the stage lines above are the ones indented
+    say(f"next: darkmap targets -w {shell_arg(str(path))} (personas ranked by harm, with "
+        "the ids `darkmap persona show` takes)")
     if serve:
         _serve_demo(path, port)
 
