@@ -80,7 +80,7 @@ EVIDENCE_WRITERS = frozenset({"darkmap.store.writer", "darkmap.store.runs",
 OWNERS: dict[str, frozenset[str]] = {
     **dict.fromkeys(EVIDENCE_TABLES, EVIDENCE_WRITERS),
     **dict.fromkeys(("personas", "persona_members", "account_links", "judgements",
-                     "link_runs"), frozenset({"darkmap.store.personas"})),
+                     "link_runs", "persona_changes"), frozenset({"darkmap.store.personas"})),
     **dict.fromkeys(("listing_assessments", "jurisdictions", "sales_monthly",
                      "sales_summary"), frozenset({"darkmap.store.assessment"})),
     "evaluations": frozenset({"darkmap.store.evaluations"}),

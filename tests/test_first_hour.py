@@ -80,7 +80,10 @@ def test_persona_show_gives_listings_doses_prices_sales_and_the_wallet_commands(
     assert a["listings_total"] == len(a["listings"]) == 51
     assert a["country"] == "DE" and a["country_evidence"][0]["kind"] == "ships_from"
     terry = _run("persona", "show", "hansa:terrysukstock", *w).output
-    sales = next(ln for ln in terry.splitlines() if ln.startswith("assessment: "))
+    # the assessment runs on over two lines when it does not fit in 100 columns
+    lines = terry.splitlines()
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("assessment: "))
+    sales = " ".join(lines[at:at + 2])
     tj = json.loads(_run("persona", "show", "hansa:terrysukstock", *w, "--json").output)
     est, lo, hi = tj["assessment"]["orders"]
     assert lo <= est <= hi and f"orders {est:,.0f} ({lo:,.0f}-{hi:,.0f})" in sales
@@ -92,6 +95,39 @@ def test_persona_show_gives_listings_doses_prices_sales_and_the_wallet_commands(
     assert f"darkmap trace {addr} --forward" in ohno
     pid = data["persona_id"]
     assert f"next: darkmap persona show {pid} --json" in out
+
+
+def test_persona_show_and_targets_fit_in_100_columns_and_say_what_they_mean(
+        real: Path) -> None:
+    """`persona show` printed `None` for an end date nobody knows and "cohesion" without
+    saying what it is; its listing lines ran to ~160 characters, as did the `targets`
+    table. Off a terminal both now fit in 100 columns, with the key values kept."""
+    w = ["-w", str(real)]
+    out = _run("persona", "show", "hansa:terrysukstock", *w).output
+    data = json.loads(_run("persona", "show", "hansa:terrysukstock", *w, "--json").output)
+    lines = out.splitlines()
+    assert max(len(ln) for ln in lines) <= 100, max(lines, key=len)
+    assert "None" not in out
+    dream = next(ln for ln in lines if ln.startswith("  dream:terrysukstock "))
+    assert [a["active_to"] for a in data["accounts"]
+            if a["account_id"] == "dream:terrysukstock"] == [None]
+    assert ".. unknown " in dream
+    assert out.count("cohesion: the mean match probability of its accounts' pairs") == 1
+    for x in data["assessment"]["listings"]:
+        line = next(ln for ln in lines if ln.startswith(f"  {x['listing_id']} "))
+        assert x["substance"] in line
+        assert f"{x['dose_mg']:g} mg" in line if x["dose_mg"] else " - " in line
+        assert f"${x['pack_price_usd']:,.2f}" in line if x["pack_price_usd"] else True
+    # a persona with fentanyl listings and long titles: cut, not wrapped
+    wow = _run("persona", "show", "hansa:wowdeal", *w).output.splitlines()
+    assert max(len(ln) for ln in wow) <= 100 and any(ln.endswith("…") for ln in wow)
+    rows = json.loads(_run("targets", *w, "--limit", "20", "--json").output)
+    table = _run("targets", *w, "--limit", "20").output.splitlines()
+    assert max(len(ln) for ln in table) <= 100, max(table, key=len)
+    for i, r in enumerate(rows, 1):
+        assert table[i].split()[:3] == [str(i), f"{r['harm_score']:.1f}", r["persona_id"]]
+        where = f" {r['country']} {r['country_confidence']:.2f} " if r["country"] else " -- "
+        assert where in table[i]
 
 
 def test_a_buy_says_which_vendor_its_listing_leads_to_or_that_it_leads_nowhere(
@@ -141,3 +177,65 @@ def test_review_gives_the_evidence_persona_show_gives(real: Path) -> None:
     link = next(lk for lk in shown["links"] if {lk["a"], lk["b"]} == {q["a"], q["b"]})
     moved = [s["signal"] for s in link["signals"] if s.get("contribution")]
     assert list(q["evidence"]) == moved[:5]
+
+
+def test_status_leads_with_the_stage_and_the_next_command(tmp_path: Path) -> None:
+    """`darkmap status` listed ~60 raw table counts and, like `assess`, never said what
+    to run next. It now leads with what the workspace holds and has been through and the
+    next command, which changes as the analyst runs it; the counts follow. Walked on a
+    small `darkmap simulate` world with chain data, through the real importers."""
+    from darkmap.simulate import SimParams, simulate
+
+    world = tmp_path / "world"
+    simulate(world, 3, SimParams(vendors=40))
+    path = str(tmp_path / "ws")
+    assert _run("init", path).exit_code == 0
+
+    def status() -> tuple[str, list[str]]:
+        res = _run("status", "-w", path)
+        assert res.exit_code == 0
+        lines = res.output.splitlines()
+        nxt = next(ln for ln in lines if ln.startswith("next: "))
+        # the stage comes first, the table counts after it, every table still counted
+        assert lines[0] == "workspace stage:" and lines.index(nxt) < lines.index(
+            "tables (rows):")
+        return nxt.split("   ")[0].removeprefix("next: "), lines
+
+    assert status()[0] == "darkmap ingest PATH..."
+    parts = [str(world / p) for p in ("pages", "listings", "seized", "chain")]
+    assert _run("ingest", "-w", path, "-q", *parts).exit_code == 0
+    nxt, lines = status()
+    assert nxt == "darkmap link" and "  linked      no" in lines
+    assert any(ln.startswith("  ingested    ") and " accounts, " in ln for ln in lines)
+    data = json.loads(_run("status", "-w", path, "--json").output)
+    assert data["next"] == "darkmap link" and data["tables"]["accounts"] > 0
+    assert len(data["tables"]) > 50 and all(f"  {t} " in "\n".join(lines) for t in
+                                            data["tables"])
+    assert _run("link", "-w", path, "-q").exit_code == 0
+    assert status()[0] == "darkmap assess"
+    a, b = _two_accounts(path)
+    assert _run("judge", a, b, "--different", "-w", path).exit_code == 0
+    nxt, lines = status()
+    assert nxt == "darkmap link" and any("(out of date)" in ln for ln in lines)
+    assert _run("link", "-w", path, "-q").exit_code == 0
+    assessed = _run("assess", "-w", path, "-q")
+    assert assessed.exit_code == 0
+    assert assessed.output.splitlines()[-1].startswith("next: darkmap targets")
+    assert status()[0] == "darkmap chain cluster"
+    assert _run("chain", "cluster", "-w", path).exit_code == 0
+    nxt, lines = status()
+    assert nxt == "darkmap targets" and any(ln.startswith("  chain       clustered: ")
+                                            for ln in lines)
+
+
+def _two_accounts(path: str) -> tuple[str, str]:
+    """Two accounts of the workspace at ``path``."""
+    from darkmap.store.workspace import Workspace
+
+    ws = Workspace.open(Path(path), read_only=True)
+    try:
+        a, b = (r[0] for r in ws.con.execute(
+            "SELECT account_id FROM accounts ORDER BY account_id LIMIT 2").fetchall())
+    finally:
+        ws.close()
+    return a, b

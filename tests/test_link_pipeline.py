@@ -173,3 +173,110 @@ def test_the_evidence_is_let_go_before_clustering_and_storing(world, monkeypatch
     assert alive == {"clustering": 0, "store": 0}
     assert len(res.ids) == len(truth["accounts"]) > 100
     assert eval_linking(ws, truth)["pairwise_f1"] >= 0.85
+
+
+def test_a_link_run_says_what_changed_since_the_previous_one(world) -> None:
+    """`darkmap link` printed totals only: after a judgement the analyst could not tell
+    which personas it had split or merged. The run now compares its personas with the
+    previous run's by their accounts (ids follow the smallest account, so a piece split
+    off gets a new id), stores the changes with the run, and `persona show` says what the
+    last run changed in a persona."""
+    from click.testing import CliRunner
+
+    from darkmap.cli import main
+
+    ws, _ = world
+    first = link(ws)
+    assert first.summary["changes"]["previous_run"] is None
+    a, b = ws.con.execute(
+        "SELECT a, b FROM account_links WHERE merged ORDER BY score DESC, a, b LIMIT 1"
+    ).fetchone()
+    x, y = ws.con.execute(
+        "SELECT a, b FROM account_links WHERE NOT merged ORDER BY score, a, b LIMIT 1"
+    ).fetchone()
+    was_ab, was_x, was_y = _persona(ws, a), _persona(ws, x), _persona(ws, y)
+    # the same input again: nothing changed
+    again = link(ws).summary["changes"]
+    assert again["previous_run"] == first.run_id and again["changes"] == []
+    judge(ws, a, b, "different", author="tester")
+    judge(ws, x, y, "same", author="tester")
+    res = link(ws)
+    c = res.summary["changes"]
+    assert c["previous_run"] != first.run_id and c["splits"] >= 1 and c["merges"] >= 1
+    split = next(ch for ch in c["changes"] if a in {m for mv in ch["moves"]
+                                                       for m in mv["accounts"]})
+    assert split["kind"] in ("split", "move") and was_ab in {p["persona_id"]
+                                                             for p in split["before"]}
+    assert {p["persona_id"] for p in split["after"]} >= {_persona(ws, a), _persona(ws, b)}
+    assert [(e["verdict"], e["effect"]) for e in split["judgements"]] == [
+        ("different", "took effect")]
+    merge = next(ch for ch in c["changes"] if ch["after"][0]["persona_id"] == _persona(ws, x)
+                 and ch["kind"] == "merge")
+    assert {p["persona_id"] for p in merge["before"]} == {was_x, was_y}
+    effects = {(e["a"], e["b"]): e["effect"] for e in c["judgements"]}
+    assert effects == {(a, b): "took effect", (x, y): "took effect"}
+    # stored with the run: the summary, and the change under each persona id it touches
+    stored = json.loads(ws.con.execute("SELECT summary FROM link_runs WHERE run_id = ?",
+                                       [res.run_id]).fetchone()[0])
+    assert stored["changes"] == json.loads(json.dumps(c))
+    d = show_persona(ws, y)
+    assert [ch["kind"] for ch in d["changed_in_last_run"]] == ["merge"]
+    assert show_persona(ws, a)["changed_in_last_run"] == [split]
+    gone = {was_x, was_y} - {_persona(ws, x)}
+    path = str(ws.path)
+    ws.close()
+    runner = CliRunner()
+    out = runner.invoke(main, ["persona", "show", y, "-w", path]).output
+    assert f"changed in the last run ({res.run_id}): merge: " in out
+    assert f"judgement took effect: same {x} ~ {y}" in out
+    # the persona that merged into the other no longer exists: say where it went
+    assert len(gone) == 1
+    err = runner.invoke(main, ["persona", "show", gone.pop(), "-w", path])
+    assert err.exit_code == 1 and f"made it part of {_pid(path, x)} (merge)" in err.output
+    # withdrawn: the next run undoes both, and says so
+    ws2 = Workspace.open(ws.path)
+    try:
+        withdraw(ws2, a, b)
+        withdraw(ws2, x, y)
+    finally:
+        ws2.close()
+    out = runner.invoke(main, ["link", "-w", path, "-q"]).output
+    assert f"changes since run {res.run_id}: " in out and "split: " in out and "merge: " in out
+    assert f"  different {a} ~ {b}: withdrawn, now together in " in out
+    data = json.loads(runner.invoke(main, ["link", "-w", path, "--json"]).output)
+    assert data["changes"]["changes"] == [] and data["changes"]["judgements"] == []
+
+
+def _pid(path: str, account: str) -> str:
+    from pathlib import Path
+
+    w = Workspace.open(Path(path), read_only=True)
+    try:
+        return _persona(w, account)
+    finally:
+        w.close()
+
+
+def test_changes_name_moves_and_personas_grown_by_new_accounts() -> None:
+    """Accounts that change persona without a split or a merge on either side are a
+    move; a persona that only gained accounts new to the workspace grew (and its id
+    follows a new smallest account). Judgements made since the previous run that the
+    previous run already satisfied are said to hold already."""
+    from datetime import datetime
+
+    from darkmap.resolve.changes import compare_runs
+
+    before = {"m:a": "p-1", "m:b": "p-1", "m:c": "p-2", "m:d": "p-2", "m:e": "p-3"}
+    after = {"m:a": "p-1", "m:b": "p-2", "m:c": "p-2", "m:d": "p-4", "m:e": "p-0",
+             "m:0": "p-0"}
+    c = compare_runs("r0", before, after, {("m:a", "m:c"): "different"},
+                     [("m:a", "m:c", "different", None),
+                      ("m:c", "m:d", "same", datetime(2026, 1, 1))])
+    assert [(ch["kind"], [p["persona_id"] for p in ch["before"]],
+             [p["persona_id"] for p in ch["after"]]) for ch in c["changes"]] == [
+        ("grew", ["p-3"], ["p-0"]), ("move", ["p-1", "p-2"], ["p-1", "p-2", "p-4"])]
+    move = c["changes"][1]["moves"]
+    assert {"before": "p-1", "after": "p-2", "accounts": ["m:b"]} in move
+    assert c["accounts_new"] == 1 and c["accounts_moved"] == 2 and c["moves"] == 1
+    assert [(e["a"], e["b"], e["effect"]) for e in c["judgements"]] == [
+        ("m:a", "m:c", "already held"), ("m:c", "m:d", "withdrawn")]

@@ -20,9 +20,11 @@ from darkmap.cli.common import (
     checked,
     country_value,
     emit_json,
+    line_width,
     main,
     open_ws,
     say,
+    say_parts,
     short,
     status_line,
     workspace_option,
@@ -58,6 +60,7 @@ def assess_cmd(workspace: Path | None, feedback_rate: float | None,
     rng = feedback_rate_range or (None, None)
     from darkmap.assess.sales import SalesParams  # noqa: PLC0415
     from darkmap.assess.stage import assess_workspace  # noqa: PLC0415
+    from darkmap.store.overview import workspace_stage  # noqa: PLC0415
 
     params = SalesParams(feedback_rate, rng[0], rng[1])
     ws = open_ws(workspace)
@@ -67,6 +70,7 @@ def assess_cmd(workspace: Path | None, feedback_rate: float | None,
         else:
             with status_line("assess") as stage:
                 summary = assess_workspace(ws, params, stage)
+        after = workspace_stage(ws.con)
     finally:
         ws.close()
     if as_json:
@@ -78,6 +82,11 @@ def assess_cmd(workspace: Path | None, feedback_rate: float | None,
         f"counterfeit pills {summary['counterfeit_pill']}")
     for cls, n in sorted(summary["by_class"].items(), key=lambda kv: -kv[1]):
         say(f"  {cls:16s} {n:>8,d}")
+    if after["next"] == "darkmap link":  # the personas are missing or out of date
+        say_parts(f"next: darkmap link ({after['why']})", "then darkmap targets")
+    else:
+        say("next: darkmap targets (the personas ranked by harm, with their ids for "
+            "`darkmap persona show`)")
 
 
 _CSV_FIELDS = ("rank", "persona_id", "label", "harm_score", "country", "country_confidence",
@@ -182,32 +191,88 @@ def _first(v: list[float] | None) -> float | str:
     return v[0] if v else ""
 
 
+_WHO = (21, 30)
+"""Narrowest and widest the persona column of `targets` gets (displayed characters)."""
+
+
+def _fit(text: object, width: int) -> str:
+    """``text`` as :func:`short` shows it (escapes visible), cut so that what is shown
+    takes at most ``width`` characters (an escape counts as the characters it shows)."""
+    n = width
+    while n > 1 and len(short(text, n)) > width:
+        n -= 1
+    return short(text, n)
+
+
+def _who(r: TargetRow, width: int) -> str:
+    """The persona id and its label in ``width`` characters: the id whole where it fits
+    (a persona id always does; before `darkmap link` an account id stands for the
+    persona, and holds its handle, so no label follows it)."""
+    pid = r["persona_id"]
+    if not pid.startswith("p-"):
+        return _fit(pid, width)
+    return f"{pid} {_fit(r['label'] or '', max(width - len(pid) - 1, 1))}".rstrip()
+
+
 def _print_targets(rows: list[TargetRow]) -> None:
-    """The target list as a text table: the persona id to paste into `darkmap persona
-    show` and its label (cut to 20 characters, escapes shown); the country it ships from
-    with how sure that is; orders, pills and customers as "estimate (90% range)", "-"
-    when not captured; then what the columns mean and what to run next."""
-    say(f"{'#':>3s} {'harm':>6s} {'persona':35s} {'from':7s} {'fent':>4s} {'cfp':>4s} "
-        f"{'orders (90%)':>20s} {'pills (90%)':>24s} {'customers (90%)':>18s} "
-        f"{'revenue USD':>13s}  top substances")
+    """The target list as a text table within :func:`~darkmap.cli.common.line_width`
+    columns: the persona id to paste into `darkmap persona show` with its label (cut,
+    escapes shown); the harm score; the country it ships from with how sure that is;
+    fentanyl-risk and counterfeit-pill listings; orders and revenue ("estimate (90%
+    range)", "-" when not captured); pills and customers when the line has room for them;
+    the top substances in what is left. Then what the columns mean and what to run
+    next."""
+    if not rows:
+        return
+    width = line_width()
+    cells: list[dict[str, str]] = []
     for i, r in enumerate(rows, 1):
-        subs = ", ".join(list(r["top_substances"])[:3])
-        rev = f"{r['revenue_usd']:,.0f}" if r["revenue_usd"] else "-"
-        orders = "-" if r["sales_basis"] == "not captured" else _span(
-            [r["orders_est"], *r["orders_range"]])
-        where = (f"{short(r['country'], 2)} {r['country_confidence']:.2f}" if r["country"]
-                 else "--")
-        # before `darkmap link` a persona id is its account id: market text like the label
-        who = f"{short(r['persona_id'], 40)} {short(r['label'], 20)}"
-        say(f"{i:3d} {r['harm_score']:6.1f} {who:35s} {where:7s} {r['fentanyl_listings']:4d} "
-            f"{r['counterfeit_listings']:4d} {orders:>20s} {_span(r['pills']):>24s} "
-            f"{_span(r['customers']):>18s} {rev:>13s}  {short(subs, 60)}")
-    if rows:
-        say("harm 0-100 (fentanyl and counterfeit pills weigh most); from: the country "
-            "shipped from and how sure (0-1, -- unknown); fent/cfp: fentanyl-risk and "
-            "counterfeit-pill listings; -: no sales captured")
-        say(f"next: darkmap persona show {shell_arg(rows[0]['persona_id'])} (accounts, "
-            "keys, links and why); --json or --csv for each target's evidence")
+        cells.append({
+            "#": str(i), "harm": f"{r['harm_score']:.1f}", "persona": "",
+            "from": (f"{short(r['country'], 2)} {r['country_confidence']:.2f}"
+                     if r["country"] else "--"),
+            "fent": str(r["fentanyl_listings"]), "cfp": str(r["counterfeit_listings"]),
+            "orders (90%)": "-" if r["sales_basis"] == "not captured" else _span(
+                [r["orders_est"], *r["orders_range"]]),
+            "revenue": f"{r['revenue_usd']:,.0f}" if r["revenue_usd"] else "-",
+            "pills (90%)": _span(r["pills"]), "customers (90%)": _span(r["customers"]),
+            "top substances": ", ".join(list(r["top_substances"])[:3])})
+    cols = ["#", "harm", "persona", "from", "fent", "cfp", "orders (90%)", "revenue"]
+    wide = {c: max(len(c), *(len(x[c]) for x in cells)) for c in cells[0]}
+    wide["persona"] = min(_WHO[1], max(len(_who(r, _WHO[1])) for r in rows))
+
+    def used(columns: list[str]) -> int:
+        return sum(wide[c] + 1 for c in columns) + 1
+
+    # the substances keep at least 16 columns: the label gives way first, down to the
+    # narrowest persona column; pills and customers only where they fit
+    over = used(cols) + 16 - width
+    if over > 0:
+        wide["persona"] = max(_WHO[0], wide["persona"] - over)
+    for x, r in zip(cells, rows, strict=True):
+        x["persona"] = _who(r, wide["persona"])
+    for extra in ("pills (90%)", "customers (90%)"):
+        if used([*cols, extra]) + 16 <= width:
+            cols.append(extra)
+    room = max(width - used(cols), 16)
+
+    def line(values: dict[str, str]) -> str:
+        parts = [f"{values[c]:{'<' if c in ('persona', 'from') else '>'}{wide[c]}s}"
+                 for c in cols]
+        return " ".join(parts) + "  " + _fit(values["top substances"], room)
+
+    say(line({c: c for c in wide}).rstrip())
+    for x in cells:
+        say(line(x).rstrip())
+    say("harm: 0-100, fentanyl and counterfeit pills weigh most; persona: its id and label;"
+        " from:")
+    say("  the country shipped from and how sure (0-1; -- unknown); fent/cfp: fentanyl-risk"
+        " and")
+    say("  counterfeit-pill listings; revenue in USD; -: no sales captured"
+        + ("" if "customers (90%)" in cols else
+           "; pills, customers: --json, --csv"))
+    say_parts(f"next: darkmap persona show {shell_arg(rows[0]['persona_id'])} "
+              "(accounts, keys, links and why)", "--json or --csv: each target's evidence")
 
 
 def _span(v: list[float] | None) -> str:

@@ -15,9 +15,11 @@ import click
 from darkmap.cli.common import (
     checked,
     emit_json,
+    line_width,
     main,
     open_ws,
     say,
+    say_parts,
     short,
     status_line,
     workspace_option,
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from darkmap.assess.persona import PersonaAssessment
+    from darkmap.resolve.changes import PersonaChange, PersonaSize, RunChanges
     from darkmap.resolve.link import LinkResult, LinkSummary
     from darkmap.resolve.lookup import PersonaDetail, PersonaHit
     from darkmap.resolve.review import JudgedEstimate
@@ -192,6 +195,71 @@ def _print_summary(s: LinkSummary) -> None:
     for a, b in s["judgement_conflicts"]:
         say(f"warning: 'same' judgement {short(a)} ~ {short(b)} conflicts with a 'different' "
             "one; not merged", err=True)
+    _print_changes(s["changes"])
+
+
+_SHOWN_CHANGES = 10
+"""Changes a link run prints (``--json`` has every one)."""
+
+
+def _print_changes(c: RunChanges) -> None:
+    """What the run changed since the previous one: counts, then the first changes with
+    the accounts that moved and the judgements behind them, then the judgements."""
+    if c["previous_run"] is None:
+        say("changes: none to report (the first link run of this workspace)")
+        return
+    say(f"changes since run {c['previous_run']}: {c['splits']:,} split, {c['merges']:,} "
+        f"merged, {c['moves']:,} regrouped, {c['grew']:,} grown; accounts: "
+        f"{c['accounts_moved']:,} moved, {c['accounts_new']:,} new")
+    for change in c["changes"][:_SHOWN_CHANGES]:
+        for line in change_lines(change):
+            say("  " + line)
+    if len(c["changes"]) > _SHOWN_CHANGES:
+        say(f"  ... and {len(c['changes']) - _SHOWN_CHANGES:,} more (--json lists every "
+            "change; `darkmap persona show ID` says what changed for a persona)")
+    effects = [e for e in c["judgements"] if e["effect"] != "already held"]
+    held = len(c["judgements"]) - len(effects)
+    if effects or held:
+        took = sum(e["effect"] == "took effect" for e in effects)
+        say(f"judgements: {took:,} took effect" + (f", {held:,} made since the previous "
+                                                    "run held already" if held else ""))
+    for e in effects[:_SHOWN_CHANGES]:
+        say(f"  {e['verdict']} {short(e['a'], 30)} ~ {short(e['b'], 30)}: {e['effect']},"
+            f" {_where(e['after'])}")
+    if len(effects) > _SHOWN_CHANGES:
+        say(f"  ... and {len(effects) - _SHOWN_CHANGES:,} more (--json lists them)")
+
+
+def _where(pids: list[str | None]) -> str:
+    """"now together in P" or "now apart: P, Q"."""
+    a, b = pids
+    return f"now together in {a}" if a is not None and a == b else f"now apart: {a}, {b}"
+
+
+def _side(personas: Sequence[PersonaSize], n: int = 3) -> str:
+    """Up to ``n`` personas as "id (accounts)"."""
+    shown = [f"{p['persona_id']} ({p['accounts']})" for p in personas[:n]]
+    return ", ".join(shown) + (f" +{len(personas) - n} more" if len(personas) > n else "")
+
+
+def change_lines(c: PersonaChange, accounts: int = 3) -> list[str]:
+    """A change in a few lines: the personas before and after with their sizes, then
+    the accounts that went from one to another (a few of each: market text, cut), and
+    the judgements that took effect in it."""
+    head = f"{c['kind']}: {_side(c['before'])} -> {_side(c['after'])}"
+    out = [head]
+    moved = [m for m in c["moves"] if m["before"] != m["after"]]
+    for m in moved[:accounts]:
+        few = ", ".join(short(a, 30) for a in m["accounts"][:accounts])
+        more = f" +{len(m['accounts']) - accounts}" if len(m["accounts"]) > accounts else ""
+        origin = "new" if m["before"] is None else m["before"]
+        out.append(f"    {few}{more}: {origin} -> {m['after']}")
+    if len(moved) > accounts:
+        out.append(f"    ... {len(moved) - accounts} more group(s) of accounts moved")
+    for e in c["judgements"]:
+        out.append(f"    judgement {e['effect']}: {e['verdict']} {short(e['a'], 30)} ~ "
+                   f"{short(e['b'], 30)}")
+    return out
 
 
 @main.group("persona")
@@ -229,36 +297,53 @@ def _print_persona(d: PersonaDetail, assessment: PersonaAssessment | None) -> No
     (country, sales, listings), links with why, judgements, then the commands that show
     its wallets and its evidence. Handles, identifiers, titles and notes come from the
     evidence or analysts: escapes shown, long ones cut (``--json`` prints them whole)."""
+    width = line_width()
     coh = f"{d['cohesion']:.2f}" if d["cohesion"] is not None else "-"
-    say(f"{d['persona_id']}  {short(d['label'])}  accounts={d['n_accounts']} "
+    say(f"{d['persona_id']}  {short(d['label'], 30)}  accounts={d['n_accounts']} "
         f"markets={d['n_markets']} cohesion={coh}")
+    say("  (cohesion: the mean match probability of its accounts' pairs, 0-1; "
+        "- for a single account)")
+    for change in d["changed_in_last_run"]:
+        lines = change_lines(change)
+        say(f"changed in the last run ({d['run_id']}): {lines[0]}")
+        for line in lines[1:]:
+            say(line)
     say("accounts:")
     for a in d["accounts"]:
-        say(f"  {short(a['account_id']):40s} {a['role']:7s} {str(a['active_from'])[:10]} .. "
-            f"{str(a['active_to'])[:10]}  listings={a['listings']}")
+        say(f"  {short(a['account_id'], 40):40s} {a['role'] or '-':7s} "
+            f"{_day(a['active_from'])} .. {_day(a['active_to'])}  listings={a['listings']}")
     if d["identifiers"]:
         say("identifiers:")
         for i in d["identifiers"]:
-            say(f"  {i['kind']:16s} {short(i['value'], 200)}  "
-                f"({short(', '.join(i['accounts']), 400)})")
+            value = short(i["value"], width - 24)
+            say(f"  {short(i['kind'], 16):16s} {value}  ("
+                f"{short(', '.join(i['accounts']), max(width - 24 - len(value), 24))})")
     _print_assessment(assessment)
     if d["links"]:
         say("links:")
     for lk in d["links"]:
-        say(f"  {short(lk['a'])} ~ {short(lk['b'])}  p={lk['score']:.3f}"
+        say(f"  {short(lk['a'], 36)} ~ {short(lk['b'], 36)}  p={lk['score']:.3f}"
             f"{'' if lk['merged'] else '  (not merged)'}")
         for s in lk["signals"]:
             if s.get("contribution"):
                 say(f"      {s['signal']:10s} {s['contribution']:+6.2f}  {s['level']}"
-                    f"  (value {short(s['value'])})")
+                    f"  (value {short(s['value'], 30)})")
     for j in d["judgements"]:
-        say(f"judgement: {short(j['a'])} ~ {short(j['b'])}: {j['verdict']} by "
-            f"{short(j['author'])} {str(j['created_at'])[:19]} {short(j['note'] or '', 400)}")
+        said = (f"judgement: {short(j['a'], 30)} ~ {short(j['b'], 30)}: {j['verdict']} by "
+                f"{short(j['author'], 20)} {str(j['created_at'])[:19]}")
+        say(f"{said} {short(j['note'] or '', max(width - len(said) - 1, 20))}".rstrip())
     _print_next(d)
 
 
+def _day(t: object) -> str:
+    """A time's day (YYYY-MM-DD), ``unknown`` when there is none."""
+    return "unknown" if t is None else str(t)[:10]
+
+
 def _print_assessment(a: PersonaAssessment | None) -> None:
-    """Country with how sure, orders and revenue with 90% ranges, the first listings."""
+    """Country with how sure, orders and revenue with 90% ranges, the first listings:
+    one line each within :func:`~darkmap.cli.common.line_width` (listing id, flags,
+    substance, dose, pack and price first; the title gets what is left, cut)."""
     if a is None:
         say("assessment: none yet (run `darkmap assess`)")
         return
@@ -266,20 +351,32 @@ def _print_assessment(a: PersonaAssessment | None) -> None:
              if a["country"] else "ships from: unknown")
     orders = (f"orders {_span3(a['orders'])}" if a["orders"]
               else "orders: not captured (no counter or feedback)")
-    rev = f", revenue USD {_span3(a['revenue_usd'])}" if a["revenue_usd"] else ""
-    say(f"assessment: {where}; {orders}{rev}{' (90% ranges)' if a['orders'] else ''}")
-    say(f"listings ({len(a['listings'])} of {a['listings_total']}; fent: fentanyl risk, "
-        "cfp: counterfeit pill, first; dose, pack, price in USD):")
+    rev = [f"revenue USD {_span3(a['revenue_usd'])}"] if a["revenue_usd"] else []
+    ranges = " (90% ranges)" if a["orders"] else ""
+    say_parts(f"assessment: {where}", *[orders, *rev][:-1],
+              [orders, *rev][-1] + ranges)
+    say_parts(f"listings ({len(a['listings'])} of {a['listings_total']}; fent: fentanyl "
+              "risk, cfp: counterfeit pill, first;", "dose, pack, price in USD):", sep=" ")
+    rows = []
     for x in a["listings"]:
         flags = ",".join(f for f, on in (("fent", x["fentanyl_risk"]),
                                          ("cfp", x["counterfeit_pill"])) if on)
         dose = f"{x['dose_mg']:g} mg" if x["dose_mg"] else "-"
-        units = f"x{x['units']:g} {x['unit_kind']}" if x["units"] else "-"
+        units = f"x{x['units']:g} {short(x['unit_kind'], 8)}" if x["units"] else "-"
         price = f"${x['pack_price_usd']:,.2f}" if x["pack_price_usd"] is not None else "-"
-        each = (f" (${x['unit_price_usd']:,.2f}/{x['unit_kind']})"
+        each = (f" (${x['unit_price_usd']:,.2f}/{short(x['unit_kind'], 8)})"
                 if x["unit_price_usd"] is not None and x["units"] else "")
-        say(f"  {short(x['listing_id'], 30):20s} {flags:8s} {short(x['substance'], 20):20s} "
-            f"{dose:>9s} {units:>11s} {price + each:>24s}  {short(x['title'] or '', 50)}")
+        rows.append((short(x["listing_id"], 24), flags, short(x["substance"] or "-", 20),
+                     dose, units, price + each, x["title"] or ""))
+    if not rows:
+        return
+    # each column as wide as its widest value (the id and the substance cut at 24 and 20)
+    w = [max(len(r[k]) for r in rows) for k in range(6)]
+    room = line_width() - (2 + sum(w) + 5 + 2)
+    for r in rows:
+        line = (f"  {r[0]:{w[0]}s} {r[1]:{w[1]}s} {r[2]:{w[2]}s} {r[3]:>{w[3]}s} "
+                f"{r[4]:>{w[4]}s} {r[5]:>{w[5]}s}")
+        say(line + (f"  {short(r[6], room)}" if room >= 8 and r[6] else ""))
 
 
 def _span3(v: Sequence[float | None]) -> str:
@@ -293,10 +390,10 @@ def _print_next(d: PersonaDetail) -> None:
     pid = shell_arg(d["persona_id"])
     for i in d["identifiers"]:
         if i["kind"] == "btc_address" and i["value"]:
-            say(f"wallet: darkmap wallet show {shell_arg(i['value'])}   "
-                f"(then darkmap trace {shell_arg(i['value'])} --forward: cash-out)")
-    say(f"next: darkmap persona show {pid} --json (every listing, values whole); "
-        f"darkmap export ftm --persona {pid} -o persona.ftm.json")
+            say_parts(f"wallet: darkmap wallet show {shell_arg(i['value'])}",
+                      f"then darkmap trace {shell_arg(i['value'])} --forward (cash-out)")
+    say_parts(f"next: darkmap persona show {pid} --json (every listing, values whole)",
+              f"darkmap export ftm --persona {pid} -o persona.ftm.json")
 
 
 @persona.command("search")

@@ -144,6 +144,9 @@ def demo_cmd(workspace: Path | None, seed: int, vendors: int, data: Path | None,
     say(f"report: {report.resolve()}")
     if isinstance(operation, dict):
         _say_ops_users(operation, path)
+    # one line: the stage lines above are the ones indented
+    say(f"next: darkmap targets -w {shell_arg(str(path))} (personas ranked by harm, with "
+        "the ids `darkmap persona show` takes)")
     if serve:
         _serve_demo(path, port)
 

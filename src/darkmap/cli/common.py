@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,8 +30,8 @@ if TYPE_CHECKING:
     from darkmap.store.workspace import Workspace
 
 __all__ = ["ERROR_CHARS", "DarkmapError", "FiniteFloat", "UsageLine", "checked",
-           "country_value", "emit_json", "main", "open_ws", "say", "short", "status_line",
-           "workspace_option"]
+           "country_value", "emit_json", "line_width", "main", "open_ws", "say", "say_parts",
+           "short", "status_line", "workspace_option"]
 
 ERROR_CHARS = 2000
 """Longest error line printed (a message quoting market text is cut, never wrapped)."""
@@ -285,6 +286,35 @@ def short(text: object, max_chars: int = 80) -> str:
     return for_display("" if text is None else text, max_chars=max_chars)
 
 
+LINE_WIDTH = 100
+"""Columns a table-like line takes when the output is not a terminal (a file, a pipe)."""
+
+
+def line_width() -> int:
+    """Columns a table-like line may take: the terminal's width when the output is a
+    terminal (at least 60), else :data:`LINE_WIDTH`."""
+    if sys.stdout.isatty():
+        import shutil  # noqa: PLC0415 - only on a terminal
+
+        return max(60, shutil.get_terminal_size((LINE_WIDTH, 24)).columns)
+    return LINE_WIDTH
+
+
+def say_parts(*parts: str, sep: str = "; ", indent: str = "  ") -> None:
+    """Print ``parts`` joined by ``sep`` on as few lines as :func:`line_width` allows:
+    a part that does not fit starts a new line, indented (a part is never cut)."""
+    width = line_width()
+    line = ""
+    for part in parts:
+        if line and len(line) + len(sep) + len(part) > width:
+            say(line + sep.rstrip())
+            line = indent + part
+        else:
+            line = line + sep + part if line else part
+    if line:
+        say(line)
+
+
 def _json_escape(m: re.Match[str]) -> str:
     return f"\\u{ord(m.group()):04x}"
 
@@ -351,30 +381,66 @@ def init(path: Path) -> None:
 
 @main.command()
 @workspace_option
-@click.option("--json", "as_json", is_flag=True, help="Print the table counts as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the stage, the next command and the table counts as JSON.")
 @click.option("--fields", "by_field", is_flag=True,
               help="Per market and page type, how often each stored field was found.")
 def status(workspace: Path | None, as_json: bool, by_field: bool) -> None:
-    """Row counts of every table in the workspace (with --fields: how often each field
-    of listings, accounts and feedback was found, per market and page type).
+    """Where the workspace stands and what to run next, then the rows of every table
+    (with --fields: how often each field of listings, accounts and feedback was found,
+    per market and page type).
 
     Example: darkmap status -w case-42 --fields
     """
     from darkmap.store.fieldreport import field_report  # noqa: PLC0415 - see open_ws
+    from darkmap.store.overview import workspace_stage  # noqa: PLC0415
 
     ws = open_ws(workspace, read_only=True)
     try:
-        counts = field_report(ws.con) if by_field else ws.table_counts()
+        if by_field:
+            _print_fields(field_report(ws.con), as_json)
+            return
+        stage = workspace_stage(ws.con)
+        counts = ws.table_counts()
     finally:
         ws.close()
-    if by_field:
-        _print_fields(counts, as_json)  # type: ignore[arg-type]
-        return
     if as_json:
-        emit_json(counts)
+        emit_json({"stage": stage, "next": stage["next"], "tables": counts})
         return
-    for name, n in counts.items():  # type: ignore[union-attr]
-        say(f"{name:28s} {n:>10,d}")
+    _print_stage(stage)
+    say("tables (rows):")
+    for name, n in counts.items():
+        say(f"  {name:28s} {n:>10,d}")
+
+
+def _print_stage(st: Any) -> None:
+    """The workspace's stage in five lines, then the next command and why."""
+    def count(n: int, what: str) -> str:
+        return f"{n:,} {what}"
+
+    ingested = (f"{count(st['files'], 'files')} in {count(st['ingest_runs'], 'run(s)')}: "
+                f"{count(st['accounts'], 'accounts')}, {count(st['listings'], 'listings')}, "
+                f"{count(st['feedback'], 'feedback')}, "
+                f"{count(st['transactions'], 'transactions')}" if st["files"] else "nothing")
+    if st["linked"]:
+        linked = (f"yes, run {st['link_run']}: {count(st['personas'], 'personas')} "
+                  f"({st['multi_account_personas']:,} of several accounts); "
+                  f"{count(st['judgements'], 'judgement(s)')}")
+        if st["ingested_since_link"] or st["judgements_since_link"]:
+            linked += " (out of date)"
+    else:
+        linked = "no"
+    assessed = (f"{st['assessed']:,} of {count(st['listings'], 'listings')}"
+                if st["listings"] else "nothing to assess (no listing)")
+    chain = ("no chain data" if not st["transactions"] else
+             f"clustered: {count(st['wallets'], 'wallets')}" if st["chain_clustered"]
+             else "loaded, not clustered")
+    say("workspace stage:")
+    for name, text in (("ingested", ingested), ("linked", linked), ("assessed", assessed),
+                       ("chain", chain), ("operations",
+                                          count(st["operational_records"], "records"))):
+        say(f"  {name:11s} {text}")
+    say_parts(f"next: {st['next']}", f"({st['why']})", sep="   ")
 
 
 def _print_fields(counts: list[Any], as_json: bool) -> None:

@@ -26,6 +26,7 @@ from scipy.sparse.csgraph import connected_components
 from darkmap.errors import BadInputError
 from darkmap.resolve.adapt import fit_to_judgements
 from darkmap.resolve.candidates import candidate_pairs
+from darkmap.resolve.changes import RunChanges, compare_runs, first_run
 from darkmap.resolve.features import IDENTIFIER_SIGNALS, SIGNALS, PairFeatures, compare
 from darkmap.resolve.judgements import active_judgements
 from darkmap.resolve.match_model import (
@@ -39,7 +40,13 @@ from darkmap.resolve.options import DEFAULT_THRESHOLD, METHODS, LinkOptions
 from darkmap.resolve.partition import correlation_clustering, floored_probabilities
 from darkmap.resolve.profiles import Profiles, Roster, load_profiles
 from darkmap.resolve.review import JudgedPair, judged_sample
-from darkmap.store.personas import LinkTables, finish_link_run, store_link_run
+from darkmap.store.personas import (
+    LinkTables,
+    finish_link_run,
+    judgements_since,
+    previous_run,
+    store_link_run,
+)
 from darkmap.store.workspace import Workspace, utcnow
 from darkmap.store.writer import row_id
 
@@ -69,6 +76,7 @@ class LinkSummary(TypedDict):
     threshold: float
     judgement_conflicts: list[list[str]]
     judged_fit: dict[str, Any]
+    changes: RunChanges
     timings: dict[str, float]
     seconds: float
 
@@ -82,6 +90,7 @@ class _Stored(TypedDict):
     cross_market_personas: int
     links_stored: int
     model: str
+    changes: RunChanges
 
 
 @dataclass
@@ -323,6 +332,7 @@ def _summary(stored: _Stored, prof: Roster, pairs: np.ndarray, extra: np.ndarray
         "signals": list(use), "method": opts.method, "threshold": opts.threshold,
         "judgement_conflicts": [[prof.ids[a], prof.ids[b]] for a, b in conflicts],
         "judged_fit": judged_fit,
+        "changes": stored["changes"],
         # the blocking's split: its plan (on the driver) and running it
         "timings": {**{k: round(v, 2) for k, v in timings.items()},
                     **{f"candidates_{k}": round(v, 2) for k, v in blocking.items()}},
@@ -403,13 +413,30 @@ def _store(ws: Workspace, run_id: str, started: datetime, prof: Roster, f: PairF
             a, b = b, a
         link_rows.append((a, b, round(float(p[k]), 6), json.dumps(sig), method,
                           bool(same[k]), run_id, now))
+    changes = _changes(ws, member_rows, judged)
+    change_rows = [(run_id, ps["persona_id"], side, c["kind"], json.dumps(c))
+                   for c in changes["changes"]
+                   for side, personas in (("before", c["before"]), ("after", c["after"]))
+                   for ps in personas]
     store_link_run(ws.con, run_id, started, json.dumps(asdict(opts)),
-                   LinkTables(persona_rows, member_rows, link_rows))
+                   LinkTables(persona_rows, member_rows, link_rows, change_rows))
     multi = [r for r in persona_rows if r[2] > 1]
     return {"run_id": run_id, "personas": len(persona_rows),
             "multi_account_personas": len(multi),
             "cross_market_personas": sum(1 for r in multi if r[3] > 1),
-            "links_stored": len(link_rows), "model": model.name}
+            "links_stored": len(link_rows), "model": model.name, "changes": changes}
+
+
+def _changes(ws: Workspace, member_rows: list[tuple[str, str]],
+             judged: dict[tuple[str, str], str]) -> RunChanges:
+    """What this run's personas change from the stored ones (read before they are
+    replaced), compared by membership (:mod:`darkmap.resolve.changes`)."""
+    prev = previous_run(ws.con)
+    if prev is None:
+        return first_run()
+    after = {a: pid for pid, a in member_rows}
+    return compare_runs(prev.run_id, prev.membership, after, judged,
+                        judgements_since(ws.con, prev.started_at))
 
 
 def _ts(days: float | None) -> datetime | None:

@@ -8,14 +8,17 @@ from typing import Any, TypedDict, cast
 
 from darkmap.errors import NotFoundError
 from darkmap.model.display import for_display, shell_arg
+from darkmap.resolve.changes import PersonaChange
 from darkmap.resolve.normalise import handle_key
 from darkmap.store.evidence import identifiers_of
 from darkmap.store.personas import (
     LinkRow,
     PersonaHitRow,
     judgements_touching,
+    last_run_id,
     links_between,
     member_accounts,
+    persona_changes,
     persona_head,
     persona_id_of,
     persona_rows_with_handles,
@@ -95,6 +98,9 @@ class PersonaDetail(TypedDict):
     identifiers: list[IdentifierHolders]
     links: list[LinkExplanation]
     judgements: list[JudgementView]
+    changed_in_last_run: list[PersonaChange]
+    """What the link run that made this persona changed in it (empty: unchanged, or
+    the first run): docs/linking.md, "What a run changed"."""
 
 
 class PersonaMatch(TypedDict):
@@ -148,7 +154,16 @@ def show_persona(ws: Workspace, ref: str) -> PersonaDetail:
         "judgements": [{"a": j.a, "b": j.b, "verdict": j.verdict, "author": j.author,
                         "note": j.note, "created_at": j.created_at}
                        for j in judgements_touching(ws.con, ids)],
+        "changed_in_last_run": _changes(ws, head.run_id, head.persona_id, "after"),
     }
+
+
+def _changes(ws: Workspace, run_id: str | None, persona_id: str,
+             side: str) -> list[PersonaChange]:
+    """The changes of ``run_id`` with ``persona_id`` on ``side`` (stored as JSON)."""
+    if run_id is None:
+        return []
+    return [json.loads(c) for c in persona_changes(ws.con, run_id, persona_id, side)]
 
 
 def not_found_message(ws: Workspace, ref: str) -> str:
@@ -159,6 +174,11 @@ def not_found_message(ws: Workspace, ref: str) -> str:
     if not table_has_rows(ws.con, "personas"):
         return (f"no persona or account {ref!r}: the workspace has no personas yet "
                 "(run `darkmap link` first)")
+    gone = _changes(ws, last_run_id(ws.con), ref.strip(), "before")
+    if gone:
+        now = ", ".join(p["persona_id"] for c in gone for p in c["after"])
+        return (f"persona {ref!r} is gone: the last link run made it part of {now} "
+                f"({gone[0]['kind']}); `darkmap persona show` one of those")
     msg = (f"no persona or account {ref!r}: give a persona id (p-...) or an account id "
            "(market:handle)")
     hits = search_personas(ws, ref, limit=4)

@@ -1,8 +1,9 @@
-"""The link tables: personas, their members, account links, link runs and judgements.
+"""The link tables: personas, their members, account links, link runs, what each run
+changed, and judgements.
 
 This module is the only one that writes ``personas``, ``persona_members``,
-``account_links``, ``link_runs`` and ``judgements`` (``darkmap link`` and ``darkmap
-judge``), and it holds the SQL that reads them back.
+``account_links``, ``link_runs``, ``persona_changes`` and ``judgements`` (``darkmap
+link`` and ``darkmap judge``), and it holds the SQL that reads them back.
 
 Which persona each account belongs to: every account is its own persona by default.
 Personas are built by ``darkmap link``. When those tables are missing or empty, or an
@@ -15,7 +16,7 @@ run: ``darkmap persona show`` and ``darkmap judge`` read and write without it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,13 +25,13 @@ import duckdb
 from darkmap.store.workspace import table_exists, table_has_rows
 
 __all__ = [
-    "LINK_COLUMNS", "MEMBER_COLUMNS", "PERSONA_COLUMNS", "JudgementRow", "LinkRow",
-    "LinkTables", "MemberRow", "PersonaHead", "PersonaHitRow",
+    "CHANGE_COLUMNS", "LINK_COLUMNS", "MEMBER_COLUMNS", "PERSONA_COLUMNS", "JudgementRow",
+    "LinkRow", "LinkTables", "MemberRow", "PersonaHead", "PersonaHitRow", "PreviousRun",
     "JUDGEMENT_COLUMNS", "active_judgements", "all_judgements", "apply_shared_judgements",
-    "finish_link_run", "insert_judgement", "judgements_touching", "link_scores",
-    "links_between", "member_accounts", "persona_head", "persona_id_of", "persona_labels",
-    "persona_map", "persona_rows_with_handles", "search_persona_rows", "store_link_run",
-    "withdraw_judgements",
+    "finish_link_run", "insert_judgement", "judgements_since", "judgements_touching",
+    "link_scores", "links_between", "member_accounts", "persona_changes", "persona_head",
+    "persona_id_of", "persona_labels", "persona_map", "persona_rows_with_handles",
+    "last_run_id", "previous_run", "search_persona_rows", "store_link_run", "withdraw_judgements",
 ]
 
 PersonaHitRow = tuple[str, str | None, int, int | None, str, str, str | None]
@@ -300,6 +301,7 @@ def apply_shared_judgements(con: duckdb.DuckDBPyConnection, new: list[tuple[Any,
 
 PERSONA_COLUMNS = ("persona_id", "label", "n_accounts", "n_markets", "first_seen",
                    "last_seen", "cohesion", "run_id", "created_at")
+CHANGE_COLUMNS = ("run_id", "persona_id", "side", "kind", "change")
 MEMBER_COLUMNS = ("persona_id", "account_id")
 LINK_COLUMNS = ("a", "b", "score", "signals", "method", "merged", "run_id", "created_at")
 
@@ -312,6 +314,9 @@ class LinkTables:
     personas: list[tuple[Any, ...]]
     members: list[tuple[Any, ...]]
     links: list[tuple[Any, ...]]
+    changes: list[tuple[Any, ...]] = field(default_factory=list)
+    """What the run changed, as ``CHANGE_COLUMNS`` tuples (kept beside the earlier
+    runs' changes)."""
 
 
 _LINK_TABLES = {"personas": "DROP TABLE personas",
@@ -359,6 +364,9 @@ def store_link_run(con: duckdb.DuckDBPyConnection, run_id: str, started_at: date
         insert_rows(con, "personas", PERSONA_COLUMNS, rows.personas)
         insert_rows(con, "persona_members", MEMBER_COLUMNS, rows.members)
         insert_rows(con, "account_links", LINK_COLUMNS, rows.links)
+        if rows.changes:
+            con.executemany("INSERT INTO persona_changes VALUES (?, ?, ?, ?, ?)",
+                            [list(r) for r in rows.changes])
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -370,3 +378,59 @@ def finish_link_run(con: duckdb.DuckDBPyConnection, run_id: str, finished_at: da
     """Stamp the run's end and store its summary."""
     con.execute("UPDATE link_runs SET finished_at = ?, summary = ? WHERE run_id = ?",
                 [finished_at, summary_json, run_id])
+
+
+@dataclass(frozen=True)
+class PreviousRun:
+    """The link run whose personas the workspace holds: its id, when it started, and
+    account id -> persona id of every member."""
+
+    run_id: str
+    started_at: datetime | None
+    membership: dict[str, str]
+
+
+def previous_run(con: duckdb.DuckDBPyConnection) -> PreviousRun | None:
+    """The run that wrote the stored personas, with their membership (None before the
+    first link run)."""
+    if not table_has_rows(con, "personas"):
+        return None
+    row = con.execute("SELECT p.run_id, r.started_at FROM personas p LEFT JOIN link_runs r"
+                      " USING (run_id) LIMIT 1").fetchone()
+    if row is None or row[0] is None:
+        return None
+    members = dict(con.execute("SELECT account_id, persona_id FROM persona_members"
+                               ).fetchall())
+    return PreviousRun(str(row[0]), row[1], members)
+
+
+def judgements_since(con: duckdb.DuckDBPyConnection, at: datetime | None
+                     ) -> list[tuple[str, str, str, datetime | None]]:
+    """``(a, b, verdict, withdrawn_at)`` of every judgement made or withdrawn at or after
+    ``at`` (every judgement when ``at`` is None), by pair and time."""
+    if at is None:
+        return con.execute("SELECT a, b, verdict, withdrawn_at FROM judgements"
+                           " ORDER BY a, b, created_at, judgement_id").fetchall()
+    return con.execute(
+        "SELECT a, b, verdict, withdrawn_at FROM judgements WHERE created_at >= ? OR"
+        " withdrawn_at >= ? ORDER BY a, b, created_at, judgement_id", [at, at]).fetchall()
+
+
+def persona_changes(con: duckdb.DuckDBPyConnection, run_id: str, persona_id: str,
+                    side: str = "after") -> list[str]:
+    """The changes (JSON text) of run ``run_id`` with ``persona_id`` on ``side``
+    (``after``: the persona it made; ``before``: one it replaced). None stored before
+    the table exists (a workspace opened read-only is not migrated)."""
+    if not table_exists(con, "persona_changes"):
+        return []
+    return [str(r[0]) for r in con.execute(
+        "SELECT change FROM persona_changes WHERE run_id = ? AND persona_id = ? AND side = ?",
+        [run_id, persona_id, side]).fetchall()]
+
+
+def last_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The run that wrote the stored personas (None before the first)."""
+    if not table_has_rows(con, "personas"):
+        return None
+    row = con.execute("SELECT run_id FROM personas LIMIT 1").fetchone()
+    return str(row[0]) if row and row[0] is not None else None
