@@ -89,7 +89,8 @@ def test_the_demo_command_runs_in_a_process_of_its_own(tmp_path: Path, data_dir:
 def test_the_demo_ends_with_the_users_to_act_as(tmp_path: Path) -> None:
     """The demo's last lines ended with a stage line cut at ``'lead': 'fbi-officer'``:
     nothing said which users it made for `--as`. They now list them by agency and role,
-    and the lines name exactly the users the workspace holds."""
+    and the lines name exactly the users the workspace holds; the last says what to run
+    next."""
     from click.testing import CliRunner
 
     from darkmap.cli import main
@@ -111,4 +112,5 @@ def test_the_demo_ends_with_the_users_to_act_as(tmp_path: Path) -> None:
         held = {(u.agency_id, u.user_id, u.role) for a in access.list_agencies(ws.con, lead)
                 for u in access.list_users(ws.con, f"{a.agency_id}-admin")}
     assert listed == held and {r for _, _, r in listed} == {"admin", "officer"}
-    assert tail[-1] == f"  e.g. darkmap ops show --as {lead} -w {tmp_path / 'demo'}"
+    assert tail[-2] == f"  e.g. darkmap ops show --as {lead} -w {tmp_path / 'demo'}"
+    assert tail[-1].startswith(f"next: darkmap targets -w {tmp_path / 'demo'} "), tail
