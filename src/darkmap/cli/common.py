@@ -415,6 +415,8 @@ def status(workspace: Path | None, as_json: bool, by_field: bool) -> None:
 
 def _print_stage(st: Any) -> None:
     """The workspace's stage in five lines, then the next command and why."""
+    from darkmap.store.overview import stage_assessment_stale  # noqa: PLC0415
+
     def count(n: int, what: str) -> str:
         return f"{n:,} {what}"
 
@@ -432,6 +434,9 @@ def _print_stage(st: Any) -> None:
         linked = "no"
     assessed = (f"{st['assessed']:,} of {count(st['listings'], 'listings')}"
                 if st["listings"] else "nothing to assess (no listing)")
+    stale = stage_assessment_stale(st)
+    if stale:
+        assessed += f" (out of date: {stale} since)"
     chain = ("no chain data" if not st["transactions"] else
              f"clustered: {count(st['wallets'], 'wallets')}" if st["chain_clustered"]
              else "loaded, not clustered")

@@ -1,8 +1,14 @@
 """Where a workspace stands (``darkmap status``): what was ingested, whether it is linked,
 assessed and chain-clustered, its operational records, and the command to run next.
 
-Read-only: row counts and the times of the last ingest and link runs and of the
-judgements.
+Read-only: row counts and the times of the last ingest and link runs, of the
+judgements and of the assessment.
+
+Out of date: the personas when an ingest run finished after the last link run or a
+judgement was made or withdrawn since; the assessment when evidence it reads was
+ingested after it (:data:`ASSESS_EVIDENCE`) or a link run after it changed the personas
+(sales, jurisdictions and harm are per persona). Evidence counts as ingested after a time when a
+row of those tables comes from a capture ``processed`` after it.
 """
 
 from __future__ import annotations
@@ -14,7 +20,24 @@ import duckdb
 
 from darkmap.store.workspace import table_exists
 
-__all__ = ["WorkspaceStage", "workspace_stage"]
+__all__ = ["ASSESS_EVIDENCE", "LINK_EVIDENCE", "AssessmentAge", "WorkspaceStage",
+           "assessment_age", "assessment_note", "assessment_stale", "stage_assessment_stale",
+           "workspace_stage"]
+
+LINK_EVIDENCE = ("accounts", "account_observations", "listings", "listing_observations",
+                 "feedback", "identifiers")
+"""The evidence tables the linker reads (darkmap.resolve.profiles, store.evidence)."""
+ASSESS_EVIDENCE = (*LINK_EVIDENCE, "feedback_counts")
+"""The evidence tables the assessment reads (listings, feedback and its counters, the
+accounts' shipping and profile)."""
+
+
+class AssessmentAge(TypedDict):
+    """When the stored assessment was made and what happened since."""
+
+    assessed_at: datetime | None
+    ingested_since: bool
+    relinked_since: bool
 
 
 class WorkspaceStage(TypedDict):
@@ -35,6 +58,9 @@ class WorkspaceStage(TypedDict):
     judgements_since_link: int
     ingested_since_link: bool
     assessed: int
+    assessed_at: datetime | None
+    ingested_since_assessment: bool
+    relinked_since_assessment: bool
     chain_clustered: bool
     wallets: int
     operational_records: int
@@ -56,6 +82,71 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return _one(con, table, f'SELECT count(*) FROM "{table}"')
 
 
+def _evidence_since(con: duckdb.DuckDBPyConnection, since: datetime,
+                    tables: tuple[str, ...]) -> bool:
+    """True when a row of ``tables`` comes from a capture processed at or after
+    ``since`` (a chain load or a tag pack writes none of the market evidence)."""
+    if not table_exists(con, "processed"):
+        return False
+    if not _one(con, "processed", "SELECT count(*) FROM processed WHERE processed_at >= ?",
+                [since]):
+        return False
+    for table in tables:
+        if _one(con, table, f'SELECT count(*) FROM (SELECT 1 FROM "{table}" WHERE'
+                " capture_sha256 IN (SELECT sha256 FROM processed WHERE processed_at >= ?)"
+                " LIMIT 1)", [since]):
+            return True
+    return False
+
+
+def assessment_age(con: duckdb.DuckDBPyConnection) -> AssessmentAge:
+    """When the assessment was made (its listings' ``assessed_at``, else its sales'
+    ``computed_at``; None when there is none) and whether evidence it reads was ingested
+    since or a link run since changed the personas (the first link run after an
+    assessment made before any always does: every account becomes a persona)."""
+    at = None
+    for table, column in (("listing_assessments", "assessed_at"),
+                          ("sales_summary", "computed_at")):
+        if at is None and table_exists(con, table):
+            row = con.execute(f'SELECT max("{column}") FROM "{table}"').fetchone()
+            at = row[0] if row else None
+    if at is None:
+        return {"assessed_at": None, "ingested_since": False, "relinked_since": False}
+    relinked = False
+    if table_exists(con, "link_runs"):
+        later = [r[0] for r in con.execute(
+            "SELECT run_id FROM link_runs WHERE finished_at IS NOT NULL AND finished_at > ?",
+            [at]).fetchall()]
+        if later:
+            before = _one(con, "link_runs", "SELECT count(*) FROM link_runs WHERE"
+                          " finished_at IS NOT NULL AND finished_at <= ?", [at])
+            relinked = (not before or not table_exists(con, "persona_changes")
+                        or bool(_one(con, "persona_changes", "SELECT count(*) FROM"
+                                     " persona_changes WHERE list_contains(?, run_id)",
+                                     [later])))
+    return {"assessed_at": at, "ingested_since": _evidence_since(con, at, ASSESS_EVIDENCE),
+            "relinked_since": relinked}
+
+
+def assessment_stale(age: AssessmentAge) -> str | None:
+    """What made the assessment out of date ("evidence ingested", "personas
+    re-linked", or both joined by "and"); None when it is not."""
+    why = [w for w, flag in (("evidence ingested", age["ingested_since"]),
+                             ("personas re-linked", age["relinked_since"])) if flag]
+    return " and ".join(why) or None
+
+
+def assessment_note(age: AssessmentAge) -> str | None:
+    """The line saying the assessment is out of date and why (None when it is not)."""
+    why = assessment_stale(age)
+    return f"assessment out of date ({why} since): run `darkmap assess`" if why else None
+
+
+def _age(st: WorkspaceStage) -> AssessmentAge:
+    return {"assessed_at": st["assessed_at"], "ingested_since": st["ingested_since_assessment"],
+            "relinked_since": st["relinked_since_assessment"]}
+
+
 def workspace_stage(con: duckdb.DuckDBPyConnection) -> WorkspaceStage:
     """What the workspace holds and has been through, and the next command to run."""
     link_row = (con.execute(
@@ -70,6 +161,7 @@ def workspace_stage(con: duckdb.DuckDBPyConnection) -> WorkspaceStage:
                      " created_at >= ? OR withdrawn_at >= ?", [started, started])
         ingested_since = bool(_one(con, "ingest_runs", "SELECT count(*) FROM ingest_runs"
                                    " WHERE finished_at >= ?", [started]))
+    age = assessment_age(con)
     st: WorkspaceStage = {
         "files": _count(con, "processed"), "ingest_runs": _count(con, "ingest_runs"),
         "accounts": _count(con, "accounts"), "listings": _count(con, "listings"),
@@ -83,6 +175,9 @@ def workspace_stage(con: duckdb.DuckDBPyConnection) -> WorkspaceStage:
                            " WHERE withdrawn_at IS NULL"),
         "judgements_since_link": since, "ingested_since_link": ingested_since,
         "assessed": _count(con, "listing_assessments"),
+        "assessed_at": age["assessed_at"],
+        "ingested_since_assessment": age["ingested_since"],
+        "relinked_since_assessment": age["relinked_since"],
         "chain_clustered": _count(con, "btc_cluster_runs") > 0,
         "wallets": _count(con, "btc_clusters"),
         "operational_records": _count(con, "ops_records"),
@@ -107,8 +202,16 @@ def _next(st: WorkspaceStage) -> tuple[str, str]:
     if st["listings"] > st["assessed"]:
         n = st["listings"] - st["assessed"]
         return "darkmap assess", f"{n:,} listing(s) not assessed yet: drugs, doses, prices, sales"
+    stale = assessment_stale(_age(st))
+    if stale:
+        return "darkmap assess", f"assessment out of date: {stale} since"
     if st["transactions"] and not st["chain_clustered"]:
         return "darkmap chain cluster", "chain data is loaded but not clustered into wallets"
     if st["listings"]:
         return "darkmap targets", "every stage has run: rank the personas by harm"
     return "darkmap report -o report.html", "every stage has run"
+
+
+def stage_assessment_stale(st: WorkspaceStage) -> str | None:
+    """:func:`assessment_stale` of a workspace stage."""
+    return assessment_stale(_age(st))
