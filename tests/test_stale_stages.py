@@ -53,6 +53,28 @@ def _ingest(ws: str, *paths: Path) -> None:
     _run("ingest", "-q", "-w", ws, *map(str, paths))
 
 
+def test_a_chain_load_after_the_link_leaves_the_personas_up_to_date(world: Path,
+                                                                     tmp_path: Path) -> None:
+    """Chain data and tag packs ingested after `darkmap link` made `status` call the
+    link out of date and send the analyst back to `darkmap link`: the linker reads no
+    chain data. Review pages (accounts and feedback, which it reads) still do."""
+    ws = str(tmp_path / "ws")
+    _run("ingest", "-q", "--init", "-w", ws, *(str(world / p) for p in
+                                                ("pages", "listings", "seized")))
+    _run("link", "-q", "-w", ws)
+    _run("assess", "-q", "-w", ws)
+    _ingest(ws, world / "chain", world / "tags")
+    st = _stage(ws)
+    assert st["next"] == "darkmap chain cluster", st["next_line"]
+    assert not st["ingested_since_link"] and st["transactions"] > 0
+    assert not st["ingested_since_assessment"]
+    assert "out of date" not in _run("status", "-w", ws).output
+    _ingest(ws, world / "reviews")
+    st = _stage(ws)
+    assert st["ingested_since_link"] and st["next"] == "darkmap link"
+    assert "account evidence was ingested after the last link run" in st["next_line"]
+
+
 def test_status_says_the_assessment_is_older_than_the_evidence(world: Path,
                                                                 tmp_path: Path) -> None:
     """Feedback and account pages ingested after `darkmap assess` (no new listing): once

@@ -4,10 +4,11 @@ assessed and chain-clustered, its operational records, and the command to run ne
 Read-only: row counts and the times of the last ingest and link runs, of the
 judgements and of the assessment.
 
-Out of date: the personas when an ingest run finished after the last link run or a
-judgement was made or withdrawn since; the assessment when evidence it reads was
-ingested after it (:data:`ASSESS_EVIDENCE`) or a link run after it changed the personas
-(sales, jurisdictions and harm are per persona). Evidence counts as ingested after a time when a
+Out of date: the personas when evidence the linker reads was ingested after the last
+link run (:data:`LINK_EVIDENCE`; chain data and tag packs are none of it) or a judgement
+was made or withdrawn since; the assessment when evidence it reads was ingested after it
+(:data:`ASSESS_EVIDENCE`) or a link run after it changed the personas (sales,
+jurisdictions and harm are per persona). Evidence counts as ingested after a time when a
 row of those tables comes from a capture ``processed`` after it.
 """
 
@@ -159,8 +160,7 @@ def workspace_stage(con: duckdb.DuckDBPyConnection) -> WorkspaceStage:
     if started is not None:
         since = _one(con, "judgements", "SELECT count(*) FROM judgements WHERE"
                      " created_at >= ? OR withdrawn_at >= ?", [started, started])
-        ingested_since = bool(_one(con, "ingest_runs", "SELECT count(*) FROM ingest_runs"
-                                   " WHERE finished_at >= ?", [started]))
+        ingested_since = _evidence_since(con, started, LINK_EVIDENCE)
     age = assessment_age(con)
     st: WorkspaceStage = {
         "files": _count(con, "processed"), "ingest_runs": _count(con, "ingest_runs"),
@@ -195,7 +195,7 @@ def _next(st: WorkspaceStage) -> tuple[str, str]:
     if st["accounts"] and not st["linked"]:
         return "darkmap link", "the accounts are not linked into personas yet"
     if st["accounts"] and st["ingested_since_link"]:
-        return "darkmap link", "evidence was ingested after the last link run"
+        return "darkmap link", "account evidence was ingested after the last link run"
     if st["accounts"] and st["judgements_since_link"]:
         n = st["judgements_since_link"]
         return "darkmap link", f"{n:,} judgement(s) made or withdrawn since the last link run"
