@@ -142,3 +142,34 @@ def _members_of_a_persona(ws: str) -> tuple[str, str]:
         w.close()
     assert row is not None
     return row[0], row[1]
+
+
+def test_targets_and_report_say_the_assessment_is_out_of_date(world: Path,
+                                                               tmp_path: Path) -> None:
+    """`targets` and `report` ranked the figures of an assessment older than the
+    evidence without a word. `targets` now says so in one line on stderr (its table,
+    JSON and CSV on stdout unchanged) and the report in a note under its title; neither
+    says it of an assessment up to date."""
+    ws = str(tmp_path / "ws")
+    _run("ingest", "-q", "--init", "-w", ws, *(str(world / p) for p in
+                                                ("pages", "listings", "seized")))
+    _run("link", "-q", "-w", ws)
+    _run("assess", "-q", "-w", ws)
+    note = "assessment out of date (evidence ingested since): run `darkmap assess`"
+    fresh = _run("targets", "-w", ws, "--json")
+    assert note not in fresh.stderr and "out of date" not in fresh.output
+    html = tmp_path / "fresh.html"
+    _run("report", "-w", ws, "-o", str(html))
+    assert 'class="stale"' not in html.read_text(encoding="utf-8")
+    _ingest(ws, world / "reviews")
+    for args in ((), ("--json",), ("--csv",)):
+        res = _run("targets", "-w", ws, *args)
+        assert [ln for ln in res.stderr.splitlines() if "out of date" in ln] == [
+            f"note: {note}"], args
+        assert note not in res.stdout
+    assert json.loads(_run("targets", "-w", ws, "--json").stdout)
+    _run("report", "-w", ws, "-o", str(html))
+    text = html.read_text(encoding="utf-8")
+    head = text[:text.index("<h2")] if "<h2" in text else text
+    assert 'class="stale"' in head
+    assert "assessment out of date (evidence ingested since): run `darkmap assess`" in head

@@ -139,14 +139,19 @@ def targets_cmd(workspace: Path | None, country: str | None, limit: int, as_json
 
 def _ranked(workspace: Path | None, country: str | None, limit: int | None) -> list[TargetRow]:
     """The ranking, read from a read-only workspace; assessed first (read-write) when the
-    workspace has no assessments yet."""
+    workspace has no assessments yet. An assessment out of date (evidence ingested or
+    personas re-linked since) is still ranked, with one line on stderr saying so."""
     from darkmap.assess.harm import rank_targets  # noqa: PLC0415
     from darkmap.assess.stage import assess_workspace  # noqa: PLC0415
     from darkmap.store.assessment import count_assessments  # noqa: PLC0415
+    from darkmap.store.overview import assessment_age, assessment_note  # noqa: PLC0415
 
     ws = open_ws(workspace, read_only=True)
     try:
         if count_assessments(ws.con):
+            note = assessment_note(assessment_age(ws.con))
+            if note:
+                say(f"note: {note}", err=True)
             return rank_targets(ws, country, limit)
     finally:
         ws.close()

@@ -32,6 +32,7 @@ from darkmap.report import (
 )
 from darkmap.report.sections import Figure, Section, sections
 from darkmap.store.operations import Space
+from darkmap.store.overview import assessment_age, assessment_note
 from darkmap.store.workspace import Workspace, utcnow
 
 __all__ = ["BUILTIN_SECTIONS", "CELL_CHARS", "FULL_CHARS", "LABEL_CHARS", "TITLE_CHARS", "Shown",
@@ -129,6 +130,7 @@ def render_report(ws: Workspace, title: str = "darkmap report") -> str:
     env.filters["display"] = display
     tmpl = env.get_template("report.html.j2")
     return tmpl.render(title=title, generated_at=utcnow(), workspace=str(ws.path),
+                       stale=assessment_note(assessment_age(ws.con)),
                        sections=build_sections(ws), fmt=_fmt, cell=shown,
                        full_chars=FULL_CHARS)
 
