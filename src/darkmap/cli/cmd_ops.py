@@ -178,7 +178,8 @@ def compartment_group() -> None:
 @compartment_group.command("add")
 @click.option("--kind", type=click.Choice(COMPARTMENT_KINDS), required=True)
 @click.option("--name", default="")
-@click.option("--id", "cid", default=None, help="Its id [default: generated].")
+@click.option("--id", "cid", default=None,
+              help="Its id [default: generated]; ids are shared by the whole task force.")
 @click.option("--member", "members", multiple=True,
               help="An agency of the sharing group, or a user of the case team.")
 @_AS
