@@ -234,3 +234,52 @@ def test_cli_event_reports_the_conflict(ws: Space, backend: Backend) -> None:
                              "--lat", "52.3757", "--lon", "4.8924", "--as", "piet", *base],
                       env=backend.env)
     assert b.exit_code == 0 and "1 conflicts" in b.output and "BKA SO41" in b.output
+
+
+def test_the_radius_is_bounded(ws: Space, backend: Backend) -> None:
+    """A planned event asks about at most 5 km (``MAX_DISTANCE_M``): a wider radius, or
+    one that is no number, is refused before anything is stored or anyone notified, in
+    the library and the CLI; within the bound a clash is found as before."""
+    lat, lon = AMSTERDAM
+    deconflict.add_event(ws, "ana", "search_warrant", "de", T0, T0 + timedelta(hours=3),
+                         lat, lon)
+    far_lat, _ = _offset(lat, lon, 4_900)
+    for radius in (5_001.0, 1e9, float("inf"), float("nan"), -1.0):
+        with pytest.raises(BadInputError, match="within-m"):
+            deconflict.add_event(ws, "piet", "surveillance", "nl", T0,
+                                 T0 + timedelta(hours=1), far_lat, lon, within_m=radius)
+    assert deconflict.notices(ws, "ana") == []
+    _, found = deconflict.add_event(ws, "piet", "surveillance", "nl", T0,
+                                    T0 + timedelta(hours=1), far_lat, lon,
+                                    within_m=deconflict.MAX_DISTANCE_M)
+    assert [c.other_agency for c in found] == ["bka"]
+    ws.close()
+    assert ws.path is not None
+    res = CliRunner().invoke(main, [
+        "deconflict", "event", "--kind", "arrest", "--compartment", "nl", "--start",
+        "2026-05-01T07:00:00", "--end", "2026-05-01T08:00:00", "--lat", f"{far_lat:.6f}",
+        "--lon", f"{lon}", "--within-m", "20000", "--as", "piet", "-w", str(ws.path)],
+        env=backend.env)
+    assert res.exit_code != 0 and "planned" not in res.output, res.output
+    assert "5000" in res.output, res.output
+    helped = CliRunner().invoke(main, ["deconflict", "event", "--help"])
+    assert "at most 5,000" in helped.output, helped.output
+
+
+def test_repeated_hits_on_one_event_are_counted_for_its_agency(ws: Space) -> None:
+    """Probes walking a radius around bka's warrant each notify bka: bka gets one notice
+    per politie event that hit its warrant, each saying how many there are, so fishing
+    for the warrant's place shows; politie's own notices are one per own event."""
+    lat, lon = AMSTERDAM
+    warrant, _ = deconflict.add_event(ws, "ana", "search_warrant", "de", T0,
+                                      T0 + timedelta(hours=3), lat, lon)
+    for north_m in (900, 600, 300):
+        plat, plon = _offset(lat, lon, north_m)
+        deconflict.add_event(ws, "piet", "surveillance", "nl", T0, T0 + timedelta(hours=1),
+                             plat, plon)
+    to_bka = deconflict.notices(ws, "ana")
+    assert len(to_bka) == 3 and len({n.notice_id for n in to_bka}) == 3
+    assert all(n.other_agency == "politie" and warrant in n.subject
+               and "3 of politie's events have hit it" in n.subject for n in to_bka)
+    to_politie = deconflict.notices(ws, "piet")
+    assert len(to_politie) == 3 and all("have hit it" not in n.subject for n in to_politie)

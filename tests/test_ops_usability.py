@@ -162,3 +162,28 @@ def test_the_list_commands_and_an_unknown_as(ws: Space, backend: Backend) -> Non
     with backend.open(ws.path) as again:
         tried = audit.show(again.con, "bne")
     assert [(e["action"], e["outcome"]) for e in tried] == [("authenticate", "denied")] * 3
+
+
+def test_a_taken_compartment_id_gets_one_answer_whoever_owns_it(ws: Space,
+                                                                backend: Backend) -> None:
+    """`compartment add --id` of a taken id answers the same whether the id is the
+    user's own agency's or another's, naming no owner, kind or name, and says why ids
+    collide (one namespace for the task force: docs/operations.md). Nothing is created
+    and the existing compartments keep their ids."""
+    _compartments(ws)
+    ws.close()
+    answers = {}
+    for cid in ("bka-own", "fbi-own"):
+        res = _cli(ws, backend, "ops", "compartment", "add", "--kind", "agency", "--name",
+                   "x", "--id", cid, "--as", "ben")
+        assert res.exit_code != 0, res.output
+        answers[cid] = res.output.replace(cid, "ID")
+        assert "shared by the whole task force" in res.output
+        told = answers[cid]
+        assert not any(w in told for w in ("fbi", "FBI", "bka", "own", "agency "))
+    assert answers["bka-own"] == answers["fbi-own"]
+    free = _cli(ws, backend, "ops", "compartment", "add", "--kind", "agency", "--name",
+                "x", "--id", "ben-new", "--as", "ben")
+    assert free.exit_code == 0 and "compartment ben-new (agency) created" in free.output
+    listed = _cli(ws, backend, "ops", "compartment", "list", "--as", "fay")
+    assert "fbi-own" in listed.output, listed.output

@@ -36,6 +36,7 @@ from darkmap.ops.vocabulary import (
     DEFAULT_DISTANCE_M,
     EVENT_KINDS,
     LINK_KINDS,
+    MAX_DISTANCE_M,
     RECORD_KINDS,
     RETENTION_DAYS,
     ROLES,
@@ -177,7 +178,8 @@ def compartment_group() -> None:
 @compartment_group.command("add")
 @click.option("--kind", type=click.Choice(COMPARTMENT_KINDS), required=True)
 @click.option("--name", default="")
-@click.option("--id", "cid", default=None, help="Its id [default: generated].")
+@click.option("--id", "cid", default=None,
+              help="Its id [default: generated]; ids are shared by the whole task force.")
 @click.option("--member", "members", multiple=True,
               help="An agency of the sharing group, or a user of the case team.")
 @_AS
@@ -828,14 +830,18 @@ def key_cmd(out: Path, by: str, workspace: Path | None) -> None:
 @click.option("--lat", type=FiniteFloat(min=-90, max=90), default=None)
 @click.option("--lon", type=FiniteFloat(min=-180, max=180), default=None)
 @click.option("--postal-area", default=None)
-@click.option("--within-m", type=FiniteFloat(min=0), default=DEFAULT_DISTANCE_M,
-              show_default=True, help="Distance under which two events conflict.")
+@click.option("--within-m", type=FiniteFloat(min=0, max=MAX_DISTANCE_M),
+              default=DEFAULT_DISTANCE_M, show_default=True,
+              help=f"Distance (metres) under which two events conflict; at most "
+                   f"{MAX_DISTANCE_M:,.0f}.")
 @_AS
 @workspace_option
 def event_cmd(kind: str, compartment: str, start: datetime, end: datetime, lat: float | None,
               lon: float | None, postal_area: str | None, within_m: float, by: str,
               workspace: Path | None) -> None:
     """Plan an action; a clash with another agency's event notifies both at once.
+
+    The other agency's notice counts the events of your agency that hit its event.
 
     Example: darkmap deconflict event --kind search_warrant --compartment c1
     --start 2026-05-01T06:00 --end 2026-05-01T09:00 --lat 52.37 --lon 4.89 --as piet

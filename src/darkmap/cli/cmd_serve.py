@@ -131,7 +131,8 @@ def _url_host(host: str) -> str:
 @workspace_option
 @_server_option
 @click.argument("user")
-@click.option("--by", "by", required=True, help="The admin doing it (the user's agency).")
+@click.option("--by", "by", required=True,
+              help="The admin doing it: an admin of the user's agency.")
 @click.option("--role", "web_role", type=click.Choice(WEB_ROLES), default="analyst",
               show_default=True, help="Role in the workbench.")
 @click.password_option("--password", help="The new password (at least 12 characters).")
@@ -139,10 +140,12 @@ def serve_user_cmd(workspace: Path | None, server: str | None, user: str, by: st
                    web_role: str, password: str) -> None:
     """Give an operational user (`darkmap ops user add`) a workbench sign-in.
 
-    Prints the new TOTP secret once: enter it in the user's authenticator app. With
-    --server the sign-in is the team server's (run it with the workbench's login role).
+    --by must be an admin of the user's agency (a user may not set their own sign-in or
+    role; during set-up the workspace's only user may); audited. Prints the new TOTP
+    secret once: enter it in the user's authenticator app. With --server the sign-in is
+    the team server's (run it with the workbench's login role).
 
-    Example: darkmap serve-user ana --by ana --role supervisor -w case-42
+    Example: darkmap serve-user alice --by ana --role analyst -w case-42
     """
     from darkmap.web.auth import create_login  # noqa: PLC0415
 

@@ -154,7 +154,12 @@ def add_compartment(con: Con, by: str, kind: str, name: str,
             log(con, by, "compartment.add", "denied", compartment=cid)
             raise AccessDenied(f"{by} is a reader and may not create compartments")
         if store.compartment(con, cid) is not None:
-            raise BadInputError(f"compartment {cid} exists already")
+            # the same answer whoever owns it: compartment ids are one namespace of the
+            # task force, readable by every member of the team server anyway (docs/
+            # operations.md, "Not built yet"), so no owner, kind or name is told
+            raise BadInputError(f"compartment id {cid!r} is taken (compartment ids are "
+                                "shared by the whole task force); choose another or leave "
+                                "out --id for a generated one")
         grants = _initial_grants(con, actor, kind, cid, members)
         row = CompartmentRow(cid, kind, name or cid, actor.agency_id)
         now = utcnow()

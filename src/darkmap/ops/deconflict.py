@@ -11,8 +11,10 @@ raw selectors submits hashed ones (:func:`submit`, ``hashed=True``).
 
 *Event deconfliction.* A planned action (search warrant, controlled delivery, arrest,
 surveillance) has a place (coordinates or a postal area) and a time window; two events of
-different agencies closer than a distance (haversine, default 1 km) or in the same postal
-area, with overlapping windows, raise a notice to both at once.
+different agencies closer than a distance (haversine, default 1 km, at most 5 km) or in
+the same postal area, with overlapping windows, raise a notice to both at once. The
+agency whose event was hit gets one notice per event of the other agency that hit it,
+and its notices say how many there are (repeated probes fishing for its place show).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import os
 import re
 import unicodedata
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,13 +39,13 @@ import pyarrow as pa
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.ops.access import AccessDenied, acting, check_access, unit
 from darkmap.ops.audit import log
-from darkmap.ops.vocabulary import DEFAULT_DISTANCE_M, EVENT_KINDS
+from darkmap.ops.vocabulary import DEFAULT_DISTANCE_M, EVENT_KINDS, MAX_DISTANCE_M
 from darkmap.store import operations as store
 from darkmap.store.operations import Con, EventRow, NoticeRow, RecordRow, Space, UserRow
 from darkmap.store.workspace import utcnow
 
-__all__ = ["DEFAULT_DISTANCE_M", "EVENT_KINDS", "KEY_FILE", "SELECTOR_KINDS", "Conflict",
-           "acknowledge", "add_event", "hash_file", "hash_selector", "haversine_m",
+__all__ = ["DEFAULT_DISTANCE_M", "EVENT_KINDS", "KEY_FILE", "MAX_DISTANCE_M", "SELECTOR_KINDS",
+           "Conflict", "acknowledge", "add_event", "hash_file", "hash_selector", "haversine_m",
            "normalise", "notices", "read_key", "read_selectors", "record_selectors",
            "submit", "taskforce_key", "write_key"]
 
@@ -308,9 +311,15 @@ def add_event(ws: Space, by: str, kind: str, compartment: str, starts_at: dateti
               ends_at: datetime, lat: float | None = None, lon: float | None = None,
               postal_area: str | None = None, within_m: float = DEFAULT_DISTANCE_M
               ) -> tuple[str, list[Conflict]]:
-    """Plan an action; every event of another agency within ``within_m`` metres (or in the
-    same postal area) with an overlapping window is a conflict, notified to both now. A
-    conflict names the other agency and its contact only (no distance, place or time)."""
+    """Plan an action; every event of another agency within ``within_m`` metres (at most
+    :data:`MAX_DISTANCE_M`) or in the same postal area with an overlapping window is a
+    conflict, notified to both now. A conflict names the other agency and its contact
+    only (no distance, place or time). The other agency gets a notice for each event
+    that hits theirs (:func:`notices` counts them)."""
+    if not (math.isfinite(within_m) and 0 <= within_m <= MAX_DISTANCE_M):
+        raise BadInputError(f"--within-m {within_m:g}: between 0 and {MAX_DISTANCE_M:,.0f} "
+                            "metres (a wider radius would let probes locate another "
+                            "agency's action)")
     if kind not in EVENT_KINDS:
         raise BadInputError(f"event kind {kind!r}: one of {', '.join(EVENT_KINDS)}")
     if ends_at < starts_at:
@@ -331,12 +340,16 @@ def add_event(ws: Space, by: str, kind: str, compartment: str, starts_at: dateti
         for other in store.events_in_window(con, starts_at, ends_at, actor.agency_id):
             if not _clash(event, other, within_m):
                 continue
-            for to, mine, theirs in ((actor.agency_id, event, other),
-                                     (other.agency_id, other, event)):
+            # to the planner: one notice per own event and other agency; to the agency
+            # whose event was hit: one per event that hit it, so repeated probes show
+            for to, theirs, subject, key in (
+                    (actor.agency_id, other,
+                     f"event {event.event_id} overlaps in time and place", ""),
+                    (other.agency_id, event, _hit_subject(other, actor.agency_id),
+                     event.event_id)):
                 contact = store.agency(con, theirs.agency_id)
-                subject = f"event {mine.event_id} overlaps in time and place"
                 store.insert_notice(con, NoticeRow(
-                    _notice_id("event", subject, to, theirs.agency_id), "event", to,
+                    _notice_id("event", subject + key, to, theirs.agency_id), "event", to,
                     theirs.agency_id, contact.contact if contact else "", subject, now,
                     None, None))
             own = store.agency(con, other.agency_id)
@@ -346,10 +359,27 @@ def add_event(ws: Space, by: str, kind: str, compartment: str, starts_at: dateti
     return event.event_id, found
 
 
+def _hit_subject(hit: EventRow, by_agency: str) -> str:
+    """The subject of the notice to the agency whose event ``hit`` another agency's
+    event overlaps: the same for every event of that agency, so they are counted."""
+    return f"event {hit.event_id} overlaps in time and place with an event of {by_agency}"
+
+
+def _count_hits(rows: list[NoticeRow]) -> list[NoticeRow]:
+    """Event notices of one agency's hits on one event, each saying how many there are:
+    many events of one agency hitting one event may be probes fishing for its place."""
+    hits = Counter((n.subject, n.other_agency) for n in rows
+                   if n.kind == "event" and " with an event of " in n.subject)
+    return [n._replace(subject=f"{n.subject} ({hits[n.subject, n.other_agency]} of "
+                               f"{n.other_agency}'s events have hit it)")
+            if (n.subject, n.other_agency) in hits else n for n in rows]
+
+
 def notices(ws: Space, by: str) -> list[NoticeRow]:
-    """The notices to the user's agency (audited)."""
+    """The notices to the user's agency (audited). A notice of an event of the agency
+    that another agency's event hit says how many events of that agency have hit it."""
     actor = acting(ws.con, by)
-    out = store.notices_for(ws.con, actor.agency_id)
+    out = _count_hits(store.notices_for(ws.con, actor.agency_id))
     log(ws.con, by, "notice.list", notices=[n.notice_id for n in out])
     return out
 

@@ -9,7 +9,7 @@ them as choices and defaults) loads none of the stores: :mod:`.access`, :mod:`.r
 from __future__ import annotations
 
 __all__ = ["COMPARTMENT_KINDS", "DEFAULT_DISTANCE_M", "EVENT_KINDS", "LINK_KINDS",
-           "RECORD_KINDS", "RETENTION_DAYS", "ROLES"]
+           "MAX_DISTANCE_M", "RECORD_KINDS", "RETENTION_DAYS", "ROLES"]
 
 ROLES = ("admin", "officer", "reader")
 """A user's role in their agency (docs/operations.md, "Who may see what")."""
@@ -28,6 +28,12 @@ EVENT_KINDS = ("search_warrant", "controlled_delivery", "arrest", "surveillance"
 
 DEFAULT_DISTANCE_M = 1000.0
 """Two events closer than this (metres), with overlapping windows, conflict."""
+
+MAX_DISTANCE_M = 5000.0
+"""The largest distance a planned event may ask about (``within_m``, metres). Without a
+bound, another agency could widen and narrow the radius of probe events to find where a
+planned action is. Fixed for the installation (whoever installs darkmap may change it
+here), never per call."""
 
 RETENTION_DAYS = 365
 """The shortest retention :func:`~darkmap.ops.audit.archive_trail` allows: the CJIS

@@ -126,23 +126,33 @@ def verify_totp(secret_b32: str, code: str, at: datetime,
 
 def create_login(con: Con, by: str, user_id: str, password: str,
                  web_role: str = "analyst", clock: Clock = utc_clock) -> str:
-    """Give the operational user ``user_id`` a password and a new TOTP secret (returned,
-    to show once). ``by`` must be an admin of the user's agency (or anyone while the
-    user is the only one, during set-up); audited."""
+    """Give the operational user ``user_id`` a password, a workbench role and a new TOTP
+    secret (returned, to show once), or replace them. ``by`` must be an admin of the
+    user's agency (of the operational layer): a user may not give themselves a sign-in
+    or a higher role, and an admin may not set another agency's users. During set-up,
+    while ``user_id`` is the only operational user, they may set their own. Audited
+    like the operational layer's writes: the change and its entry in one transaction,
+    a refusal with the outcome ``denied``."""
     if web_role not in WEB_ROLES:
         raise BadInputError(f"web role {web_role!r}: one of {', '.join(WEB_ROLES)}")
     if len(password) < 12:
         raise BadInputError("a password needs at least 12 characters")
-    target = acting(con, user_id)
-    actor = acting(con, by)
-    if by != user_id and (actor.role != "admin" or actor.agency_id != target.agency_id):
-        log(con, by, "web.login.set", "denied", user=user_id)
-        raise AccessDenied(f"{by} may not set the sign-in of {user_id} "
-                           "(an admin of the user's agency may)")
-    secret = new_totp_secret()
-    store.insert_login(con, store.LoginRow(user_id, web_role, _HASHER.hash(password), secret,
-                                           None), by, clock())
-    log(con, by, "web.login.set", user=user_id, web_role=web_role)
+    with transaction(con, keep=(AccessDenied,)):
+        target = acting(con, user_id)
+        actor = acting(con, by)
+        setup = by == user_id and all(u.user_id == user_id for u in ops_store.users(con))
+        if not setup and (actor.role != "admin" or actor.agency_id != target.agency_id):
+            log(con, by, "web.login.set", "denied", user=user_id, web_role=web_role)
+            raise AccessDenied(f"{by} may not set the sign-in of {user_id}: only an admin "
+                               "of the user's agency may (`darkmap ops user list --as "
+                               f"{by}` names your agency's admins)")
+        secret = new_totp_secret()
+        store.insert_login(con, store.LoginRow(user_id, web_role, _HASHER.hash(password),
+                                               secret, None), by, clock())
+        if setup:
+            log(con, by, "web.login.set", user=user_id, web_role=web_role, setup=True)
+        else:
+            log(con, by, "web.login.set", user=user_id, web_role=web_role)
     return secret
 
 

@@ -22,11 +22,13 @@ from darkmap.store.operations import user, users
 from darkmap.store.workspace import Workspace
 from darkmap.web.auth import create_login, totp, utc_clock
 
-__all__ = ["DEMO_AGENCY", "DEMO_USER", "PID_FILE", "DemoLogin", "current_code", "demo_login",
-           "start_background", "stop_previous"]
+__all__ = ["DEMO_ADMIN", "DEMO_AGENCY", "DEMO_USER", "PID_FILE", "DemoLogin", "current_code",
+           "demo_login", "start_background", "stop_previous"]
 
 DEMO_AGENCY = "demo-agency"
 DEMO_USER = "demo-analyst"
+DEMO_ADMIN = "demo-admin"
+"""The demo agency's admin, who gives the demo user its sign-in."""
 PID_FILE = ".workbench.pid"
 _STARTED: dict[int, subprocess.Popen[bytes]] = {}
 """Servers this process started (kept, so they are reaped, never left as zombies)."""
@@ -51,7 +53,8 @@ def demo_login(ws: Workspace) -> DemoLogin:
         admins = [u.user_id for u in users(con) if u.role == "admin"]
         by = admins[0] if admins else DEMO_USER
         add_agency(con, by, DEMO_AGENCY, "Demo agency", "NL", "demo desk")
-        add_user(con, by, DEMO_USER, DEMO_AGENCY, "officer")
+        add_user(con, by, DEMO_ADMIN, DEMO_AGENCY, "admin")
+        add_user(con, DEMO_ADMIN, DEMO_USER, DEMO_AGENCY, "officer")
         try:
             top = api.targets(ws, limit=1)
         except WorkspaceStateError:
@@ -61,7 +64,8 @@ def demo_login(ws: Workspace) -> DemoLogin:
                                        "created by darkmap demo --serve"),
                    provenance="darkmap demo", links=links)
     password = secrets.token_urlsafe(12)
-    secret = create_login(ws.con, DEMO_USER, DEMO_USER, password, "supervisor")
+    # the demo agency's admin gives the sign-in, as an admin does for any user
+    secret = create_login(ws.con, DEMO_ADMIN, DEMO_USER, password, "supervisor")
     return DemoLogin(DEMO_USER, password, secret)
 
 
