@@ -5,7 +5,9 @@ context (:meth:`darkmap.chain.trace.TraceContext.load`: the whole chain as array
 clusters, tags, CoinJoin flags), the walk of the method, the haircut walk the
 confidence reads (``poison`` and ``fifo`` only), the cluster evidence (the multi-input
 groups of the clusters a hit borrows a tag from and of a ``cluster:N`` source) and the
-whole :func:`darkmap.chain.trace.trace` with a loaded context; with ``--cli``, the
+whole :func:`darkmap.chain.trace.trace` with a loaded context (``trace_s``: the
+clusters' merges read again; ``trace_kept_context_s``: a further trace in the same
+context, as ``eval chain`` and a package run them); with ``--cli``, the
 wall time of ``darkmap trace --json`` in a fresh process (load included).
 
 The cluster evidence of the largest cluster as a ``cluster:N`` source is timed alone
@@ -21,8 +23,15 @@ whole chain"):
     darkmap tags import -w ws big/tags/*.yaml
     darkmap chain cluster -w ws --all-heuristics
 
+An exchange's cluster of 10^5-10^6 addresses (the worst case of a tag borrowed from a
+cluster): ``--inflate-exchange N`` first rewrites the clustering of WORKSPACE (use a
+copy) with :func:`darkmap.store.chain.replace_clusters`: up to N addresses of untagged
+clusters (those whose id is not a multiple of 10, so that traces can start from the
+others) join the cluster of the first exchange tag, in multi-input groups of 50 (a chain
+and 49 random multi-input merges each) glued to it by one change merge per group.
+
 Usage: .venv/bin/python bench/trace.py -w WORKSPACE [--runs 3] [--target cluster:N ...]
-       [--methods poison haircut fifo] [--hops 10] [--cli]
+       [--methods poison haircut fifo] [--hops 10] [--cli] [--inflate-exchange N]
 """
 
 from __future__ import annotations
@@ -83,12 +92,13 @@ def _one(ws: Any, ctx: Any, target: str, method: str, hops: int, runs: int) -> d
         return tr.trace(ws, target, "forward", hops, method, ctx)
 
     total_s, res = _median_time(whole, runs)
+    kept_s, _ = _median_time(lambda: tr.trace(ws, target, "forward", hops, method, ctx), runs)
     return {"target": target, "addresses": len(ids), "method": method,
             "hits": len(res["hits"]),
             "hits_via_cluster": sum(h["tag_via_cluster"] for h in res["hits"]),
             "transactions_visited": res["transactions_visited"],
             "walk_s": walk_s, "haircut_walk_s": hair_s, "cluster_evidence_s": groups_s,
-            "trace_s": total_s}
+            "trace_s": total_s, "trace_kept_context_s": kept_s}
 
 
 def bench(workspace: Path, targets: list[str], methods: list[str], hops: int, runs: int,
@@ -139,6 +149,63 @@ def bench(workspace: Path, targets: list[str], methods: list[str], hops: int, ru
             "loadavg": [round(x, 2) for x in os.getloadavg()]}
 
 
+def inflate_exchange(workspace: Path, n: int, seed: int = 7) -> dict[str, Any]:
+    """Grow the cluster of the first exchange tag (see the module docstring)."""
+    import uuid
+
+    import pyarrow as pa
+
+    from darkmap.store import chain as store
+    from darkmap.store.workspace import Workspace
+
+    ws = Workspace.open(workspace)
+    try:
+        con = ws.con
+        row = con.execute(
+            "SELECT c.cluster_id FROM btc_tags t JOIN btc_address a USING (address) "
+            "JOIN btc_clusters c USING (address_id) WHERE t.category = 'exchange' "
+            "ORDER BY t.label, a.address_id LIMIT 1").fetchone()
+        n_row = con.execute("SELECT max(address_id) + 1 FROM btc_address").fetchone()
+        assert row and n_row, "a clustered workspace with an exchange tag"
+        x, n_addr = int(row[0]), int(n_row[0])
+        lab = store.cluster_labels(con)
+        cluster = np.arange(n_addr)
+        cluster[lab["address_id"]] = lab["cluster_id"]
+        tagged = np.unique(cluster[[r[0] for r in con.execute(
+            "SELECT a.address_id FROM btc_tags t JOIN btc_address a USING (address)"
+        ).fetchall()]])
+        free = np.nonzero(~np.isin(cluster, tagged) & (cluster % 10 != 0))[0]
+        rng = np.random.default_rng(seed)
+        rng.shuffle(free)
+        free = free[: min(n, len(free)) // 50 * 50]
+        root = int(np.nonzero(cluster == x)[0][0])
+        cluster[free] = x
+        cluster[cluster == x] = min(x, int(free.min()))
+        groups = free.reshape(-1, 50)
+        a = np.concatenate([groups[:, :-1].ravel(), groups[:, :-1].ravel()])
+        b = np.concatenate([groups[:, 1:].ravel(), groups[
+            np.arange(len(groups))[:, None], rng.integers(0, 50, (len(groups), 49))].ravel()])
+        old = con.execute("SELECT tx_id, heuristic, address_a, address_b "
+                          "FROM btc_cluster_merges").to_arrow_table()
+        added = pa.table({
+            "tx_id": pa.array(np.zeros(len(a) + len(groups), np.int64)),
+            "heuristic": pa.array(["multi_input"] * len(a) + ["change_one_time"] * len(groups)),
+            "address_a": pa.array(np.concatenate([a, np.full(len(groups), root)]).astype(np.int64)),
+            "address_b": pa.array(np.concatenate([b, groups[:, 0]]).astype(np.int64))})
+        merges = pa.concat_tables([old, added])
+        clusters = pa.table({"address_id": pa.array(np.arange(n_addr, dtype=np.int64)),
+                             "cluster_id": pa.array(cluster.astype(np.int64))})
+        cj = con.execute("SELECT * FROM btc_coinjoins").to_arrow_table()
+        store.replace_clusters(con, clusters, merges, cj, store.ClusterRun(
+            str(uuid.uuid4()), store.last_cluster_heuristics(con) or (), n_addr,
+            len(np.unique(cluster)), merges.num_rows, cj.num_rows, 0.0))
+        big = int(cluster[root])
+        return {"exchange_cluster": big, "addresses": int((cluster == big).sum()),
+                "merges": merges.num_rows}
+    finally:
+        ws.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("-w", "--workspace", type=Path, required=True)
@@ -147,7 +214,11 @@ def main() -> None:
     ap.add_argument("--hops", type=int, default=10)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--cli", action="store_true", help="also `darkmap trace --json` wall time")
+    ap.add_argument("--inflate-exchange", type=int, default=0, metavar="N",
+                    help="first grow an exchange's cluster by up to N addresses (on a copy)")
     a = ap.parse_args()
+    if a.inflate_exchange:
+        print(json.dumps(inflate_exchange(a.workspace, a.inflate_exchange)), file=sys.stderr)
     print(json.dumps(bench(a.workspace, a.target, a.methods, a.hops, a.runs, a.cli),
                      indent=1))
 
