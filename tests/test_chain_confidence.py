@@ -103,3 +103,68 @@ def test_a_trace_from_a_glued_cluster_is_weaker(world) -> None:
     for c in out["cashouts"]:
         assert any("change-heuristic merges (low)" in r for r in c["confidence_reasons"])
         assert c["confidence_level"] == "low"
+
+
+def test_evidence_from_counts_is_the_evidence_from_every_merge(world) -> None:
+    """A trace counts a source cluster's merges in the database and reads only its
+    multi-input merges (an exchange's cluster may have millions): the same evidence as
+    from every merge, on every cluster of the world that has a change merge."""
+    ws, _ = world
+    from darkmap.chain.confidence import evidence_from_counts
+    from darkmap.chain.trace import TraceContext
+
+    ctx = TraceContext.load(ws)
+    clusters = [r[0] for r in ws.con.execute(
+        "SELECT c.cluster_id FROM btc_cluster_merges m JOIN btc_clusters c "
+        "ON c.address_id = m.address_a WHERE m.heuristic <> 'multi_input' "
+        "GROUP BY 1 ORDER BY 1").fetchall()]
+    assert len(clusters) > 20
+    levels = set()
+    for c in clusters:
+        n = len(store.cluster_address_ids(ws.con, c))
+        want = cluster_evidence(n, store.cluster_merge_pairs(ws.con, [c]), (), {})
+        by_heur, merged = store.cluster_merge_counts(ws.con, [c])
+        roots = ctx.multi_input_roots(ws, {c}).get(c, (np.zeros(0), np.zeros(0)))[1]
+        sizes = np.unique(roots, return_counts=True)[1].tolist()
+        assert evidence_from_counts(n, by_heur, merged, sizes, (), {}) == want
+        levels.add(want["level"])
+    assert levels == {"medium", "low"}
+
+
+def test_a_trace_groups_and_tags_as_from_every_merge(world) -> None:
+    """The multi-input groups a trace reads (scipy on the multi-input merges, kept per
+    cluster in the context) join the same addresses as those of every merge, and an
+    address borrows its cluster's tag as when each member held a copy."""
+    ws, _ = world
+    from darkmap.chain.trace import TraceContext, _is_service, trace
+
+    ctx = TraceContext.load(ws)
+    clusters = sorted(int(c) for c in np.unique(ctx.cluster) if (ctx.cluster == c).sum() > 1)
+    roots = ctx.multi_input_roots(ws, set(clusters))
+    pairs = store.cluster_merge_pairs(ws.con, clusters)
+    of = multi_input_groups(pairs)
+    for nodes, root in roots.values():
+        for x, r in zip(nodes.tolist(), root.tolist(), strict=True):
+            assert of[x] == r
+    in_multi = {x for h, a, b in pairs if h == "multi_input" for x in (a, b)}
+    assert {x for n, _ in roots.values() for x in n.tolist()} == in_multi
+    # tags: the address's own, else its cluster's best (a service first), via_cluster
+    best: dict[int, dict] = {}
+    for aid, tag in ctx.tag_of.items():
+        c = int(ctx.cluster[aid])
+        if c not in best or (_is_service(tag) and not _is_service(best[c])):
+            best[c] = tag
+    borrowed = 0
+    for a in range(ctx.arr.n_addr):
+        got = ctx.tag(a)
+        if a in ctx.tag_of:
+            assert got is ctx.tag_of[a]
+        elif int(ctx.cluster[a]) in best:
+            assert got == {**best[int(ctx.cluster[a])], "via_cluster": True}
+            borrowed += 1
+        else:
+            assert got is None
+    assert borrowed > 100
+    # a second trace with the same context (groups kept) gives the same result
+    target = f"cluster:{clusters[0]}"
+    assert trace(ws, target, ctx=ctx) == trace(ws, target, ctx=ctx) == trace(ws, target)

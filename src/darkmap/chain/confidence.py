@@ -39,6 +39,7 @@ __all__ = [
     "ClusterEvidence",
     "Factor",
     "cluster_evidence",
+    "evidence_from_counts",
     "level_of",
     "multi_input_groups",
     "score",
@@ -172,15 +173,29 @@ def cluster_evidence(n_addresses: int, edges: list[tuple[str, int, int]],
     by_heur: dict[str, int] = {}
     for h, _, _ in edges:
         by_heur[h] = by_heur.get(h, 0) + 1
-    change = sum(n for h, n in by_heur.items() if h != "multi_input")
     groups = multi_input_groups(edges)
     sizes: dict[int, int] = {}
     for root in groups.values():
         sizes[root] = sizes.get(root, 0) + 1
-    # addresses in no merge at all are groups of one
-    n_groups = len(sizes) + max(n_addresses - len(groups), 0) if n_addresses > 1 else 1
-    largest = max(sizes.values(), default=1) if n_addresses > 1 else 1
-    multi = sorted((n for n in sizes.values() if n > 1), reverse=True)
+    return evidence_from_counts(n_addresses, by_heur, len(groups),
+                                [n for n in sizes.values() if n > 1], heuristics_run,
+                                coinjoins_spent_in)
+
+
+def evidence_from_counts(n_addresses: int, merges_by_heuristic: dict[str, int],
+                         merged_addresses: int, multi_input_sizes: Iterable[int],
+                         heuristics_run: Iterable[str],
+                         coinjoins_spent_in: dict[str, int]) -> ClusterEvidence:
+    """:func:`cluster_evidence` from counts a query can aggregate without fetching every
+    merge: the merges of each heuristic, the addresses in at least one merge and the
+    sizes of the multi-input groups of two or more addresses."""
+    by_heur = dict(merges_by_heuristic)
+    change = sum(n for h, n in by_heur.items() if h != "multi_input")
+    multi = sorted((int(n) for n in multi_input_sizes if n > 1), reverse=True)
+    # addresses merged by change heuristics alone, and those in no merge, are groups of one
+    n_groups = (len(multi) + merged_addresses - sum(multi)
+                + max(n_addresses - merged_addresses, 0)) if n_addresses > 1 else 1
+    largest = max(multi, default=1) if n_addresses > 1 else 1
     reasons: list[str] = []
     if n_addresses <= 1:
         level = "high"

@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from darkmap.chain import confidence as conf
 from darkmap.chain.coinjoin import KINDS, detect_coinjoins
@@ -134,8 +136,51 @@ class TraceContext:
     arr: TxArrays
     spent_by: np.ndarray
     cluster: np.ndarray            # cluster id per address (own id when unclustered)
-    tag_of: dict[int, TraceTag]    # address id -> best tag (cluster-propagated)
+    tag_of: dict[int, TraceTag]    # address id -> its own best tag
     coinjoin: np.ndarray | None = None  # CoinJoin kind code per tx (coinjoin.KINDS)
+    cluster_tag: dict[int, TraceTag] | None = None  # cluster id -> tag its members borrow
+    out_tx: np.ndarray | None = None    # the transaction of each output (arr.out_tx, kept)
+    mi_roots: dict[int, tuple[np.ndarray, np.ndarray]] | None = None  # multi_input_roots
+
+    def tag(self, address: int) -> TraceTag | None:
+        """The best tag of ``address``: its own, else its cluster's (``via_cluster``)."""
+        own = self.tag_of.get(address)
+        if own is not None or not self.cluster_tag:
+            return own
+        return self.cluster_tag.get(int(self.cluster[address]))
+
+    def multi_input_roots(self, ws: Workspace, clusters: set[int]
+                          ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """(addresses in a multi-input merge, ascending; the smallest address of each one's
+        multi-input group) of every cluster of ``clusters`` that has multi-input merges;
+        read once per cluster and context."""
+        if self.mi_roots is None:
+            self.mi_roots = {}
+        missing = sorted(c for c in clusters if c not in self.mi_roots)
+        if missing:
+            for c in missing:
+                self.mi_roots[c] = _NO_GROUPS
+            a, b = store.cluster_multi_input_edges(ws.con, missing)
+            if len(a):
+                nodes, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
+                graph = coo_matrix((np.ones(len(a), np.int8), (inv[:len(a)], inv[len(a):])),
+                                   shape=(len(nodes), len(nodes)))
+                _, lab = connected_components(graph, directed=True, connection="weak")
+                first = np.unique(lab, return_index=True)[1]  # nodes ascend: the smallest
+                root = nodes[first][lab]
+                of_cluster = self.cluster[nodes]
+                order = np.argsort(of_cluster, kind="stable")
+                cut = np.flatnonzero(np.diff(of_cluster[order])) + 1
+                for part in np.split(order, cut):
+                    self.mi_roots[int(of_cluster[part[0]])] = (nodes[part], root[part])
+        return {c: self.mi_roots[c] for c in clusters if len(self.mi_roots[c][0])}
+
+    def output_tx(self) -> np.ndarray:
+        """The transaction of each output, computed once (``TxArrays.out_tx`` repeats a
+        pass over the whole chain at every call)."""
+        if self.out_tx is None:
+            self.out_tx = self.arr.out_tx
+        return self.out_tx
 
     @classmethod
     def load(cls, ws: Workspace, cluster_tags: bool = True) -> TraceContext:
@@ -153,17 +198,18 @@ class TraceContext:
             prior = direct.get(aid)
             if prior is None or (_is_service(tag) and not _is_service(prior)):
                 direct[aid] = tag
-        tag_of = dict(direct)
+        # each cluster's tag is looked up when a trace reaches one of its addresses
+        # (TraceContext.tag), not copied onto every member: an exchange's cluster may
+        # hold millions of addresses
+        by_cluster: dict[int, TraceTag] = {}
         if cluster_tags and direct:
-            by_cluster: dict[int, TraceTag] = {}
             for aid, tag in direct.items():
                 c = int(cluster[aid])
                 if c not in by_cluster or (_is_service(tag) and not _is_service(by_cluster[c])):
                     by_cluster[c] = tag
-            members = np.nonzero(np.isin(cluster, np.fromiter(by_cluster, np.int64)))[0]
-            for aid in members.tolist():
-                tag_of.setdefault(aid, {**by_cluster[int(cluster[aid])], "via_cluster": True})
-        return cls(arr, arr.spent_by(), cluster, tag_of, _coinjoin_kinds(ws, arr))
+        return cls(arr, arr.spent_by(), cluster, direct, _coinjoin_kinds(ws, arr),
+                   {c: {**tag, "via_cluster": True} for c, tag in by_cluster.items()},
+                   arr.out_tx)
 
 
 def _coinjoin_kinds(ws: Workspace, arr: TxArrays) -> np.ndarray:
@@ -208,7 +254,8 @@ def _split(method: str, in_vals: np.ndarray, in_taint: np.ndarray,
            out_vals: np.ndarray) -> np.ndarray:
     """Taint of each output of one tx given its inputs' values and taint."""
     if method == "poison":
-        return np.where(in_taint.sum() > 0, out_vals, 0).astype(np.float64)
+        return (out_vals.astype(np.float64) if in_taint.sum() > 0
+                else np.zeros(len(out_vals), dtype=np.float64))
     known_in = float(np.where(in_vals >= 0, in_vals, 0).sum())
     total = max(known_in, float(out_vals.sum()), float(in_taint.sum()), 1.0)
     if method == "haircut":
@@ -240,13 +287,16 @@ def trace(ws: Workspace, target: str, direction: str = "forward", hops: int = 10
     source = np.zeros(ctx.arr.n_addr, dtype=bool)
     source[ids] = True
     walk = _forward if direction == "forward" else _backward
-    hits, visited, taint_out, parent = walk(ctx, source, hops, method, stop_at_services)
+    seeds = _seeds(ctx, source)
+    hits, visited, taint_out, parent = walk(ctx, source, hops, method, stop_at_services,
+                                            seeds)
     # the haircut share of every output reached (poison and haircut reach the same ones;
-    # fifo fewer): what the confidence reads, whatever the method
-    haircut = taint_out if method == "haircut" else walk(
-        ctx, source, hops, "haircut", stop_at_services)[2]
+    # fifo fewer): what the confidence reads, whatever the method; only the hits' shares
+    # are read, so without hits there is no second walk
+    haircut = taint_out if method == "haircut" or not hits else walk(
+        ctx, source, hops, "haircut", stop_at_services, seeds)[2]
     return _report(ws, ctx, label, ids, source, direction, hops, method, hits, visited,
-                   _Trail(parent, haircut))
+                   _Trail(parent, haircut, seeds))
 
 
 @dataclass
@@ -256,16 +306,18 @@ class _Trail:
 
     parent: dict[int, int]
     haircut: dict[int, float]
+    seeds: dict[int, float]
 
 
 def _seeds(ctx: TraceContext, source: np.ndarray) -> dict[int, float]:
     """Outputs paid to the source by transactions the source did not fund."""
     arr = ctx.arr
-    out_tx = arr.out_tx
+    out_tx = ctx.output_tx()
     mine = np.nonzero((arr.out_addr >= 0) & source[np.where(arr.out_addr >= 0, arr.out_addr, 0)])[0]
     in_src = np.zeros(arr.n_tx, dtype=bool)
     ia = arr.in_addr
-    in_src[arr.in_tx[(ia >= 0) & source[np.where(ia >= 0, ia, 0)]]] = True
+    spent = np.nonzero((ia >= 0) & source[np.where(ia >= 0, ia, 0)])[0]
+    in_src[np.searchsorted(arr.in_ptr, spent, side="right") - 1] = True
     seeds = mine[~in_src[out_tx[mine]]]
     if len(seeds) == 0:  # only self-funded outputs (e.g. a coinbase miner): take them all
         seeds = mine
@@ -277,39 +329,41 @@ _Walk = tuple[dict[int, dict[str, Any]], dict[int, int], dict[int, float], dict[
 
 
 def _forward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
-             stop: bool) -> _Walk:
+             stop: bool, seeds: dict[int, float] | None = None) -> _Walk:
     arr = ctx.arr
     taint_out: dict[int, float] = {}
     in_taint: dict[int, float] = {}      # global input idx -> taint
     hits: dict[int, dict[str, Any]] = {}  # output idx -> hit
     visited: dict[int, int] = {}          # tx -> hop at first visit
     parent: dict[int, int] = {}           # output idx -> output its taint first came from
-    frontier = _seeds(ctx, source)
+    frontier = dict(_seeds(ctx, source) if seeds is None else seeds)
     for o, v in frontier.items():
         taint_out[o] = v
         parent[o] = -1
+    spent_by, in_ptr, out_ptr = ctx.spent_by, arr.in_ptr, arr.out_ptr
+    in_value, out_value, in_prev = arr.in_value, arr.out_value, arr.in_prev
     for level in range(1, hops + 1):
         touched: dict[int, None] = {}
         for o, delta in frontier.items():
-            i = int(ctx.spent_by[o])
+            i = int(spent_by[o])
             if i < 0 or delta <= 0:
                 continue
             in_taint[i] = in_taint.get(i, 0.0) + delta
-            t = int(np.searchsorted(arr.in_ptr, i, side="right") - 1)
-            touched[t] = None
+            touched[int(in_ptr.searchsorted(i, side="right")) - 1] = None
         nxt: dict[int, float] = defaultdict(float)
         for t in touched:
             visited.setdefault(t, level)
-            i0, i1 = int(arr.in_ptr[t]), int(arr.in_ptr[t + 1])
-            o0, o1 = int(arr.out_ptr[t]), int(arr.out_ptr[t + 1])
+            i0, i1 = int(in_ptr[t]), int(in_ptr[t + 1])
+            o0, o1 = int(out_ptr[t]), int(out_ptr[t + 1])
             tin = np.array([in_taint.get(i, 0.0) for i in range(i0, i1)])
-            new = _split(method, arr.in_value[i0:i1], tin, arr.out_value[o0:o1].astype(np.float64))
-            came = int(arr.in_prev[i0 + int(np.argmax(tin))])
+            new = _split(method, in_value[i0:i1], tin,
+                         out_value[o0:o1].astype(np.float64)).tolist()
+            came = int(in_prev[i0 + int(tin.argmax())])
             for k, o in enumerate(range(o0, o1)):
-                d = float(new[k]) - taint_out.get(o, 0.0)
+                d = new[k] - taint_out.get(o, 0.0)
                 if d <= 1e-9:
                     continue
-                taint_out[o] = float(new[k])
+                taint_out[o] = new[k]
                 parent.setdefault(o, came)
                 if _hit(ctx, source, hits, o, t, level, d) and stop:
                     continue
@@ -321,13 +375,13 @@ def _forward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
 
 
 def _backward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
-              stop: bool) -> _Walk:
+               stop: bool, seeds: dict[int, float] | None = None) -> _Walk:
     arr = ctx.arr
-    out_tx = arr.out_tx
+    out_tx = ctx.output_tx()
     explained: dict[int, float] = {}      # output idx -> amount traced back through it
     hits: dict[int, dict[str, Any]] = {}
     visited: dict[int, int] = {}
-    frontier = _seeds(ctx, source)
+    frontier = dict(_seeds(ctx, source) if seeds is None else seeds)
     parent: dict[int, int] = dict.fromkeys(frontier, -1)
     for level in range(1, hops + 1):
         nxt: dict[int, float] = defaultdict(float)
@@ -369,7 +423,11 @@ def _hit(ctx: TraceContext, source: np.ndarray, hits: dict[int, dict[str, Any]],
     """Record ``amount`` reaching output ``out`` if its address is tagged (and not a
     source address); True when that tag is a service, where a trace may stop."""
     a = int(ctx.arr.out_addr[out])
-    tag = ctx.tag_of.get(a) if a >= 0 else None
+    if a < 0:
+        return False
+    tag = ctx.tag_of.get(a)
+    if tag is None and ctx.cluster_tag:
+        tag = ctx.cluster_tag.get(int(ctx.cluster[a]))
     if not tag or source[a]:
         return False
     h = hits.setdefault(out, {"tag": tag, "amount": 0.0, "hop": level, "tx": tx})
@@ -419,7 +477,7 @@ def _path(ctx: TraceContext, parent: dict[int, int], out: int, direction: str) -
     nodes = [out]
     while parent.get(nodes[-1], -1) >= 0 and len(nodes) < 100_000:
         nodes.append(parent[nodes[-1]])
-    out_tx = ctx.arr.out_tx
+    out_tx = ctx.output_tx()
     txs = [int(out_tx[x]) for x in (nodes[:-1] if direction == "forward" else nodes[1:])]
     return list(reversed(txs))
 
@@ -434,21 +492,37 @@ class _Groups(TypedDict):
 def _groups(ws: Workspace, ctx: TraceContext, ids: list[int], label: str,
             hits: dict[int, dict[str, Any]]) -> _Groups:
     """The multi-input groups of the source cluster (a ``cluster:N`` source) and of the
-    clusters whose tag a hit borrows from another address."""
-    want = {int(ctx.cluster[int(ctx.arr.out_addr[o])]) for o, h in hits.items()
-            if h["tag"].get("via_cluster")}
+    clusters whose tag a hit borrows from another address.
+
+    Only the ``multi_input`` merges are read (as numpy columns, their groups by scipy,
+    kept in the context for the next trace); the source's change merges are counted by
+    the database: an exchange's cluster may hold millions of merges.
+    """
+    via = [(int(ctx.arr.out_addr[o]), int(h["tag"].get("tagged_id", -1)))
+           for o, h in hits.items() if h["tag"].get("via_cluster")]
+    want = {int(ctx.cluster[a]) for a, _ in via}
     source = {int(ctx.cluster[i]) for i in ids} if label.startswith("cluster") else set()
-    edges = store.cluster_merge_pairs(ws.con, want | source) if want | source else []
-    of = conf.multi_input_groups(edges)
-    mine = [e for e in edges if int(ctx.cluster[e[1]]) in source]
-    ev = conf.cluster_evidence(len(ids), mine, (), {})
+    roots = ctx.multi_input_roots(ws, want | source)
+    of: dict[int, int] = {}
+    for addr in {x for pair in via for x in pair if x >= 0}:
+        nodes, root = roots.get(int(ctx.cluster[addr]), _NO_GROUPS)
+        k = int(np.searchsorted(nodes, addr))
+        if k < len(nodes) and nodes[k] == addr:
+            of[addr] = int(root[k])
     factor: conf.Factor | None = None
-    if ev["change_merges"]:
+    by_heur, merged = store.cluster_merge_counts(ws.con, source)
+    if any(h != "multi_input" for h in by_heur):
+        sizes = np.concatenate([np.unique(roots[c][1], return_counts=True)[1]
+                                for c in source if c in roots] or [np.zeros(0, np.int64)])
+        ev = conf.evidence_from_counts(len(ids), by_heur, merged, sizes.tolist(), (), {})
         factor = {"factor": conf.SOURCE_FACTOR[ev["level"]],
                   "reason": f"the source {label} was joined by {ev['change_merges']} change-"
                             f"heuristic merges ({ev['level']}): its {ev['multi_input_groups']} "
                             "multi-input groups may be different owners"}
     return {"of": of, "source": factor}
+
+
+_NO_GROUPS = (np.zeros(0, np.int64), np.zeros(0, np.int64))
 
 
 def _factors(tag: TraceTag, addr: int, share: float, hop: int, coinjoins: list[str],
@@ -537,18 +611,17 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
             v = arr.out_value[o0:o1]
             small = o0 + int(np.argmin(v))
             a = int(arr.out_addr[small])
-            tag = ctx.tag_of.get(a) if a >= 0 else None
+            tag = ctx.tag(a) if a >= 0 else None
             steps.append({"txid": txids.get(t), "time": _iso(int(arr.tx_time[t])),
                           "payment_address": addrs.get(a), "payment_sat": int(arr.out_value[small]),
                           "payment_to": tag["label"] if tag else None,
                           "change_sat": int(v.max())})
         peel.append({"length": len(c), "start_txid": steps[0]["txid"],
                      "peeled_sat": sum(s["payment_sat"] for s in steps), "steps": steps})
-    seeds = _seeds(ctx, source)
     return {
         "start": label, "addresses": len(ids), "direction": direction, "method": method,
         "hops": hops, "transactions_visited": len(visited),
-        "source_received_sat": int(sum(seeds.values())),
+        "source_received_sat": int(sum(trail.seeds.values())),
         "hits": hit_rows, "by_service_sat": dict(sorted(by_service.items(), key=lambda kv: -kv[1])),
         "cashouts": cashouts, "peel_chains": peel,
     }

@@ -60,7 +60,9 @@ __all__ = [
     "cluster_exists",
     "cluster_labels",
     "cluster_merges",
+    "cluster_merge_counts",
     "cluster_merge_pairs",
+    "cluster_multi_input_edges",
     "cluster_of_address",
     "cluster_of_address_id",
     "fill_heights",
@@ -594,6 +596,39 @@ def cluster_merge_pairs(con: duckdb.DuckDBPyConnection,
         "JOIN btc_clusters c ON c.address_id = m.address_a "
         "WHERE c.cluster_id IN (SELECT unnest(?)) "
         "ORDER BY m.tx_id, m.heuristic, m.address_a, m.address_b", [ids]).fetchall()]
+
+
+def cluster_merge_counts(con: duckdb.DuckDBPyConnection,
+                         cluster_ids: Iterable[int]) -> tuple[dict[str, int], int]:
+    """(merges per heuristic, addresses in at least one merge) inside the clusters
+    ``cluster_ids``, counted by the database (an exchange's cluster may have millions)."""
+    ids = sorted({int(c) for c in cluster_ids})
+    if not ids:
+        return {}, 0
+    edges = ("WITH e AS (SELECT m.heuristic, m.address_a, m.address_b "
+             "FROM btc_cluster_merges m JOIN btc_clusters c ON c.address_id = m.address_a "
+             "WHERE c.cluster_id IN (SELECT unnest(?))) ")
+    by_heur = {str(h): int(n) for h, n in con.execute(
+        edges + "SELECT heuristic, count(*) FROM e GROUP BY 1 ORDER BY 1", [ids]).fetchall()}
+    row = con.execute(edges + "SELECT count(DISTINCT a) FROM (SELECT address_a AS a FROM e "
+                      "UNION ALL SELECT address_b FROM e)", [ids]).fetchone()
+    return by_heur, int(row[0]) if row else 0
+
+
+def cluster_multi_input_edges(con: duckdb.DuckDBPyConnection,
+                              cluster_ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(address ids a, address ids b) of the ``multi_input`` merges inside the clusters
+    ``cluster_ids``, as numpy columns."""
+    ids = sorted({int(c) for c in cluster_ids})
+    if not ids:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    cols = con.execute(
+        "SELECT m.address_a, m.address_b FROM btc_cluster_merges m "
+        "JOIN btc_clusters c ON c.address_id = m.address_a "
+        "WHERE m.heuristic = 'multi_input' AND c.cluster_id IN (SELECT unnest(?))",
+        [ids]).fetchnumpy()
+    return (np.asarray(cols["address_a"], dtype=np.int64),
+            np.asarray(cols["address_b"], dtype=np.int64))
 
 
 # -- one wallet (cluster) ----------------------------------------------------------------
