@@ -16,14 +16,53 @@ import pytest
 
 from darkmap.chain.cluster import HEURISTICS, run_clustering
 from darkmap.chain.coinjoin import detect_coinjoins
-from darkmap.chain.confidence import cluster_evidence, multi_input_groups
-from darkmap.chain.graph import load_arrays
+from darkmap.chain.confidence import ClusterEvidence, evidence_from_counts
+from darkmap.chain.graph import group_roots, load_arrays
 from darkmap.chain.trace import _coinjoin_kinds
+from darkmap.chain.wallet import wallet_summary
 from darkmap.collect.ingest import import_tagpack, load_files
 from darkmap.evaluate.clustering import confidence_scores, eval_chain
 from darkmap.simulate import SimParams, simulate
 from darkmap.store import chain as store
 from darkmap.store.workspace import Workspace
+
+# -- a reference: the evidence from every merge, grouped by a plain union-find -----------
+
+
+def _merge_pairs(ws: Workspace, clusters: list[int]) -> list[tuple[str, int, int]]:
+    """(heuristic, a, b) of every stored merge inside ``clusters``."""
+    return [(h, int(a), int(b)) for h, a, b in ws.con.execute(
+        "SELECT m.heuristic, m.address_a, m.address_b FROM btc_cluster_merges m "
+        "JOIN btc_clusters c ON c.address_id = m.address_a "
+        "WHERE c.cluster_id IN (SELECT unnest(?))", [clusters]).fetchall()]
+
+
+def _groups(edges: list[tuple[str, int, int]]) -> dict[int, int]:
+    """Each address of ``edges`` -> the smallest address multi-input merges join it to."""
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for heuristic, a, b in edges:
+        ra, rb = find(a), find(b)
+        if heuristic == "multi_input" and ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {x: find(x) for x in list(parent)}
+
+
+def _evidence(n: int, edges: list[tuple[str, int, int]], run: list[str] | tuple[()] = (),
+              coinjoins: dict[str, int] | None = None) -> ClusterEvidence:
+    """:func:`evidence_from_counts` of counts taken from every merge."""
+    by_heur: dict[str, int] = {}
+    for h, _, _ in edges:
+        by_heur[h] = by_heur.get(h, 0) + 1
+    groups = _groups(edges)
+    sizes = np.unique(list(groups.values()), return_counts=True)[1].tolist() if groups else []
+    return evidence_from_counts(n, by_heur, len(groups), sizes, run, coinjoins or {})
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +115,15 @@ def test_confidence_scores_by_hand() -> None:
 def test_cluster_evidence_tells_glued_wallets_from_a_peel_chain() -> None:
     peel = [("multi_input", 1, 2), ("multi_input", 1, 3), ("change_one_time", 1, 4),
             ("change_address_type", 4, 5)]
-    ev = cluster_evidence(5, peel, ["multi_input", "change_one_time"], {})
+    ev = _evidence(5, peel, ["multi_input", "change_one_time"])
     assert ev["level"] == "medium" and ev["multi_input_groups"] == 3
     assert ev["largest_multi_input_group"] == 3 and ev["change_merges"] == 2
     glued = [("multi_input", 1, 2), ("multi_input", 3, 4), ("change_address_type", 2, 3)]
-    assert cluster_evidence(4, glued, [], {})["level"] == "low"
-    assert cluster_evidence(1, [], [], {"whirlpool": 1})["level"] == "high"
-    assert multi_input_groups(glued) == {1: 1, 2: 1, 3: 3, 4: 3}
+    assert _evidence(4, glued)["level"] == "low"
+    assert _evidence(1, [], [], {"whirlpool": 1})["level"] == "high"
+    assert _groups(glued) == {1: 1, 2: 1, 3: 3, 4: 3}
+    nodes, roots = group_roots(np.array([1, 3]), np.array([2, 4]))
+    assert dict(zip(nodes.tolist(), roots.tolist(), strict=True)) == _groups(glued)
 
 
 def test_a_trace_from_a_glued_cluster_is_weaker(world) -> None:
@@ -110,7 +151,6 @@ def test_evidence_from_counts_is_the_evidence_from_every_merge(world) -> None:
     multi-input merges (an exchange's cluster may have millions): the same evidence as
     from every merge, on every cluster of the world that has a change merge."""
     ws, _ = world
-    from darkmap.chain.confidence import evidence_from_counts
     from darkmap.chain.trace import TraceContext
 
     ctx = TraceContext.load(ws)
@@ -122,11 +162,15 @@ def test_evidence_from_counts_is_the_evidence_from_every_merge(world) -> None:
     levels = set()
     for c in clusters:
         n = len(store.cluster_address_ids(ws.con, c))
-        want = cluster_evidence(n, store.cluster_merge_pairs(ws.con, [c]), (), {})
+        want = _evidence(n, _merge_pairs(ws, [c]))
         by_heur, merged = store.cluster_merge_counts(ws.con, [c])
         roots = ctx.multi_input_roots(ws, {c}).get(c, (np.zeros(0), np.zeros(0)))[1]
         sizes = np.unique(roots, return_counts=True)[1].tolist()
         assert evidence_from_counts(n, by_heur, merged, sizes, (), {}) == want
+        shown = wallet_summary(ws, f"cluster:{c}")["evidence"]  # wallet show counts alike
+        for key in ("level", "merges_by_heuristic", "change_merges", "multi_input_groups",
+                    "largest_multi_input_group"):
+            assert shown[key] == want[key], (c, key)
         levels.add(want["level"])
     assert levels == {"medium", "low"}
 
@@ -141,8 +185,8 @@ def test_a_trace_groups_and_tags_as_from_every_merge(world) -> None:
     ctx = TraceContext.load(ws)
     clusters = sorted(int(c) for c in np.unique(ctx.cluster) if (ctx.cluster == c).sum() > 1)
     roots = ctx.multi_input_roots(ws, set(clusters))
-    pairs = store.cluster_merge_pairs(ws.con, clusters)
-    of = multi_input_groups(pairs)
+    pairs = _merge_pairs(ws, clusters)
+    of = _groups(pairs)
     for nodes, root in roots.values():
         for x, r in zip(nodes.tolist(), root.tolist(), strict=True):
             assert of[x] == r

@@ -17,12 +17,12 @@ darkmap knows about the trail, each with the reason an analyst reads:
 - CoinJoins on the path: 0.5 each (whose output was followed cannot be told);
 - hops: 1 up to 3, then 0.9 per hop (at least 0.4);
 - a source cluster (``cluster:N``) joined by change heuristics: 0.85 when its evidence
-  is ``medium``, 0.35 when ``low`` (:func:`cluster_evidence`): which of its multi-input
+  is ``medium``, 0.35 when ``low`` (:func:`evidence_from_counts`): which of its multi-input
   groups is the wallet the analyst means cannot be told, so every trail from it is
   weaker.
 
 Levels: ``high`` from 60, ``medium`` from 30, ``low`` below. A cluster's evidence
-(:func:`cluster_evidence`) says which heuristics merged it, how many multi-input groups
+(:func:`evidence_from_counts`) says which heuristics merged it, how many multi-input groups
 the change heuristics joined, and the CoinJoins its addresses spent in.
 """
 
@@ -38,10 +38,8 @@ __all__ = [
     "TAG_LEVELS",
     "ClusterEvidence",
     "Factor",
-    "cluster_evidence",
     "evidence_from_counts",
     "level_of",
-    "multi_input_groups",
     "score",
     "tag_factor",
 ]
@@ -122,28 +120,6 @@ def hops_factor(hops: int) -> Factor:
     return {"factor": round(f, 4), "reason": f"{hops} hop{'s' if hops != 1 else ''}"}
 
 
-def multi_input_groups(edges: Iterable[tuple[str, int, int]]) -> dict[int, int]:
-    """Each address of ``edges`` (heuristic, a, b) mapped to its multi-input group: the
-    smallest address joined to it by ``multi_input`` merges alone (addresses joined only
-    by change heuristics are in groups of their own)."""
-    parent: dict[int, int] = {}
-
-    def find(x: int) -> int:
-        parent.setdefault(x, x)
-        root = x
-        while parent[root] != root:
-            root = parent[root]
-        while parent[x] != root:
-            parent[x], x = root, parent[x]
-        return root
-
-    for heuristic, a, b in edges:
-        ra, rb = find(a), find(b)
-        if heuristic == "multi_input" and ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return {x: find(x) for x in list(parent)}
-
-
 class ClusterEvidence(TypedDict):
     """How a cluster was formed and how sure it is (``wallet show`` prints it)."""
 
@@ -157,10 +133,13 @@ class ClusterEvidence(TypedDict):
     coinjoins_spent_in: dict[str, int]
 
 
-def cluster_evidence(n_addresses: int, edges: list[tuple[str, int, int]],
-                     heuristics_run: Iterable[str],
-                     coinjoins_spent_in: dict[str, int]) -> ClusterEvidence:
-    """The evidence of one cluster of ``n_addresses`` from its merge ``edges``.
+def evidence_from_counts(n_addresses: int, merges_by_heuristic: dict[str, int],
+                         merged_addresses: int, multi_input_sizes: Iterable[int],
+                         heuristics_run: Iterable[str],
+                         coinjoins_spent_in: dict[str, int]) -> ClusterEvidence:
+    """The evidence of one cluster of ``n_addresses`` from counts a query can aggregate
+    without fetching every merge: the merges of each heuristic, the addresses in at
+    least one merge and the sizes of the multi-input groups of two or more addresses.
 
     ``high``: one address, or merged by multi-input alone; ``medium``: change heuristics
     attached single addresses to one multi-input group (what a peel chain's change
@@ -170,25 +149,6 @@ def cluster_evidence(n_addresses: int, edges: list[tuple[str, int, int]],
     the addresses spent in are listed: their inputs were not merged (a CoinJoin's inputs
     belong to different people).
     """
-    by_heur: dict[str, int] = {}
-    for h, _, _ in edges:
-        by_heur[h] = by_heur.get(h, 0) + 1
-    groups = multi_input_groups(edges)
-    sizes: dict[int, int] = {}
-    for root in groups.values():
-        sizes[root] = sizes.get(root, 0) + 1
-    return evidence_from_counts(n_addresses, by_heur, len(groups),
-                                [n for n in sizes.values() if n > 1], heuristics_run,
-                                coinjoins_spent_in)
-
-
-def evidence_from_counts(n_addresses: int, merges_by_heuristic: dict[str, int],
-                         merged_addresses: int, multi_input_sizes: Iterable[int],
-                         heuristics_run: Iterable[str],
-                         coinjoins_spent_in: dict[str, int]) -> ClusterEvidence:
-    """:func:`cluster_evidence` from counts a query can aggregate without fetching every
-    merge: the merges of each heuristic, the addresses in at least one merge and the
-    sizes of the multi-input groups of two or more addresses."""
     by_heur = dict(merges_by_heuristic)
     change = sum(n for h, n in by_heur.items() if h != "multi_input")
     multi = sorted((int(n) for n in multi_input_sizes if n > 1), reverse=True)

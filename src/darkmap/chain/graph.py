@@ -16,11 +16,27 @@ from dataclasses import dataclass
 
 import duckdb
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from darkmap.model.bitcoin import SCRIPT_TYPES
 from darkmap.store.chain import graph_columns
 
-__all__ = ["TxArrays", "id_dtype", "load_arrays"]
+__all__ = ["TxArrays", "group_roots", "id_dtype", "load_arrays"]
+
+
+def group_roots(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(every address of the edges ``a``-``b``, ascending; the smallest address of the
+    group the edges join it to): the multi-input groups of a cluster, for its evidence
+    (``wallet show``) and a trace's confidence."""
+    if not len(a):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    nodes, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
+    graph = coo_matrix((np.ones(len(a), np.int8), (inv[:len(a)], inv[len(a):])),
+                       shape=(len(nodes), len(nodes)))
+    _, lab = connected_components(graph, directed=True, connection="weak")
+    first = np.unique(lab, return_index=True)[1]  # nodes ascend: the smallest of each
+    return nodes, nodes[first][lab]
 
 
 def id_dtype(n: int) -> type[np.signedinteger]:

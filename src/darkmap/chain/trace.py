@@ -23,12 +23,10 @@ from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from darkmap.chain import confidence as conf
 from darkmap.chain.coinjoin import KINDS, detect_coinjoins
-from darkmap.chain.graph import TxArrays, load_arrays
+from darkmap.chain.graph import TxArrays, group_roots, load_arrays
 from darkmap.chain.tags import SERVICE_CATEGORIES
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.model.values import btc_address_key
@@ -160,14 +158,8 @@ class TraceContext:
         if missing:
             for c in missing:
                 self.mi_roots[c] = _NO_GROUPS
-            a, b = store.cluster_multi_input_edges(ws.con, missing)
-            if len(a):
-                nodes, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
-                graph = coo_matrix((np.ones(len(a), np.int8), (inv[:len(a)], inv[len(a):])),
-                                   shape=(len(nodes), len(nodes)))
-                _, lab = connected_components(graph, directed=True, connection="weak")
-                first = np.unique(lab, return_index=True)[1]  # nodes ascend: the smallest
-                root = nodes[first][lab]
+            nodes, root = group_roots(*store.cluster_multi_input_edges(ws.con, missing))
+            if len(nodes):
                 of_cluster = self.cluster[nodes]
                 order = np.argsort(of_cluster, kind="stable")
                 cut = np.flatnonzero(np.diff(of_cluster[order])) + 1

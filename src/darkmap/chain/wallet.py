@@ -1,6 +1,6 @@
 """Summarise a cluster ("wallet"): addresses, flows over time, counterparties, tags,
 linked market accounts and personas, why its addresses were merged and how sure that
-is (:func:`darkmap.chain.confidence.cluster_evidence`).
+is (:func:`darkmap.chain.confidence.evidence_from_counts`).
 
 A read: it answers from the stored clusters and tags and never changes the workspace
 (the evidence tags are kept current by the writes that change them: the money stage,
@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+import numpy as np
+
 from darkmap.chain.cluster import explain, last_heuristics
-from darkmap.chain.confidence import ClusterEvidence, cluster_evidence
+from darkmap.chain.confidence import ClusterEvidence, evidence_from_counts
+from darkmap.chain.graph import group_roots
 from darkmap.errors import NotFoundError
 from darkmap.model.values import btc_address_key
 from darkmap.store import chain as store
@@ -73,13 +76,24 @@ def resolve_cluster(ws: Workspace, ident: str) -> int:
     return found
 
 
+def _evidence(ws: Workspace, cid: int, n_addresses: int,
+              coinjoins_spent_in: dict[str, int]) -> ClusterEvidence:
+    """How cluster ``cid`` was formed: its merges counted by the database and its
+    multi-input groups from those merges alone, as a trace reads them (an exchange's
+    cluster may hold millions of merges)."""
+    by_heur, merged = store.cluster_merge_counts(ws.con, [cid])
+    _, roots = group_roots(*store.cluster_multi_input_edges(ws.con, [cid]))
+    sizes = np.unique(roots, return_counts=True)[1].tolist()
+    return evidence_from_counts(n_addresses, by_heur, merged, sizes, last_heuristics(ws),
+                                coinjoins_spent_in)
+
+
 def wallet_summary(ws: Workspace, ident: str, limit: int = 50) -> WalletSummary:
     """Everything known about the cluster ``ident`` (cluster id, ``cluster:N`` or address)."""
     cid = resolve_cluster(ws, ident)
     f = store.wallet_facts(ws.con, cid, limit)
     merges = explain(ws, cid, None, limit)
-    evidence = cluster_evidence(f.n_addresses, store.cluster_merge_pairs(ws.con, [cid]),
-                                last_heuristics(ws), f.coinjoins_spent_in)
+    evidence = _evidence(ws, cid, f.n_addresses, f.coinjoins_spent_in)
     return {
         "cluster_id": cid, "n_addresses": f.n_addresses,
         "received_sat": f.received_sat, "sent_sat": f.sent_sat,

@@ -61,7 +61,6 @@ __all__ = [
     "cluster_labels",
     "cluster_merges",
     "cluster_merge_counts",
-    "cluster_merge_pairs",
     "cluster_multi_input_edges",
     "cluster_of_address",
     "cluster_of_address_id",
@@ -582,20 +581,6 @@ def stored_coinjoins(con: duckdb.DuckDBPyConnection) -> tuple[list[int], list[st
         return None
     rows = con.execute("SELECT tx_id, kind FROM btc_coinjoins ORDER BY tx_id").fetchall()
     return [int(t) for t, _ in rows], [str(k) for _, k in rows]
-
-
-def cluster_merge_pairs(con: duckdb.DuckDBPyConnection,
-                        cluster_ids: Iterable[int]) -> list[tuple[str, int, int]]:
-    """(heuristic, address id a, address id b) of every stored merge inside the clusters
-    ``cluster_ids`` (how each was formed: which heuristic joined which addresses)."""
-    ids = sorted({int(c) for c in cluster_ids})
-    if not ids:
-        return []
-    return [(h, int(a), int(b)) for h, a, b in con.execute(
-        "SELECT m.heuristic, m.address_a, m.address_b FROM btc_cluster_merges m "
-        "JOIN btc_clusters c ON c.address_id = m.address_a "
-        "WHERE c.cluster_id IN (SELECT unnest(?)) "
-        "ORDER BY m.tx_id, m.heuristic, m.address_a, m.address_b", [ids]).fetchall()]
 
 
 def cluster_merge_counts(con: duckdb.DuckDBPyConnection,
