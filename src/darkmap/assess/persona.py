@@ -56,7 +56,7 @@ def persona_assessment(ws: Workspace, persona_id: str, account_ids: list[str],
         return None
     sale = store.one_persona_sales(con, persona_id)
     juris = store.one_persona_jurisdiction(con, persona_id)
-    basis = persona_bases(con).get(persona_id)
+    basis = persona_bases(con, persona_id).get(persona_id)
     captured = sale is not None and basis not in (None, "not captured")
     return {
         "country": juris.country if juris else None,

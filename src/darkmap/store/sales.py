@@ -200,10 +200,14 @@ def persona_measures(con: duckdb.DuckDBPyConnection, measures: Sequence[str],
     return out
 
 
-def persona_bases(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """persona_id -> the basis of its orders estimate (counter, feedback ..., mixed)."""
+def persona_bases(con: duckdb.DuckDBPyConnection,
+                  persona_id: str | None = None) -> dict[str, str]:
+    """persona_id -> the basis of its orders estimate (counter, feedback ..., mixed), of
+    every persona or of ``persona_id`` alone."""
     if not has_tables(con):
         return {}
+    one = "" if persona_id is None else " AND entity_id = ?"
     return {pid: basis or "" for pid, basis in con.execute(
         "SELECT entity_id, basis FROM sales_estimates WHERE entity_kind = 'persona' "
-        "AND measure = 'orders' AND period = 'all'").fetchall()}
+        "AND measure = 'orders' AND period = 'all'" + one,
+        [] if persona_id is None else [persona_id]).fetchall()}
