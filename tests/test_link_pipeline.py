@@ -67,15 +67,22 @@ def test_every_link_explains_its_score(world) -> None:
         assert abs(1 / (1 + math.exp(-total)) - score) < 1e-3
 
 
+def _surest_pairs(ws: Workspace) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The merged pair scored highest and the apart pair scored lowest."""
+    merged = ws.con.execute(
+        "SELECT a, b FROM account_links WHERE merged ORDER BY score DESC, a, b LIMIT 1"
+    ).fetchone()
+    apart = ws.con.execute(
+        "SELECT a, b FROM account_links WHERE NOT merged ORDER BY score, a, b LIMIT 1"
+    ).fetchone()
+    assert merged and apart
+    return (merged[0], merged[1]), (apart[0], apart[1])
+
+
 def test_judgements_hold_on_relink_and_withdraw_restores(world) -> None:
     ws, truth = world
     link(ws)
-    a, b = ws.con.execute(
-        "SELECT a, b FROM account_links WHERE merged ORDER BY score DESC, a, b LIMIT 1"
-    ).fetchone()
-    x, y = ws.con.execute(
-        "SELECT a, b FROM account_links WHERE NOT merged ORDER BY score, a, b LIMIT 1"
-    ).fetchone()
+    (a, b), (x, y) = _surest_pairs(ws)
     assert _persona(ws, a) == _persona(ws, b) and _persona(ws, x) != _persona(ws, y)
     judge(ws, a, b, "different", author="tester", note="distinct shipping habits")
     judge(ws, x, y, "same", author="tester")
@@ -188,12 +195,7 @@ def test_a_link_run_says_what_changed_since_the_previous_one(world) -> None:
     ws, _ = world
     first = link(ws)
     assert first.summary["changes"]["previous_run"] is None
-    a, b = ws.con.execute(
-        "SELECT a, b FROM account_links WHERE merged ORDER BY score DESC, a, b LIMIT 1"
-    ).fetchone()
-    x, y = ws.con.execute(
-        "SELECT a, b FROM account_links WHERE NOT merged ORDER BY score, a, b LIMIT 1"
-    ).fetchone()
+    (a, b), (x, y) = _surest_pairs(ws)
     was_ab, was_x, was_y = _persona(ws, a), _persona(ws, x), _persona(ws, y)
     # the same input again: nothing changed
     again = link(ws).summary["changes"]
