@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 
 from darkmap.api import assess_listings, ingest, init_workspace, link
 from darkmap.cli import main
+from darkmap.model.display import columns
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +107,7 @@ def test_persona_show_and_targets_fit_in_100_columns_and_say_what_they_mean(
     out = _run("persona", "show", "hansa:terrysukstock", *w).output
     data = json.loads(_run("persona", "show", "hansa:terrysukstock", *w, "--json").output)
     lines = out.splitlines()
-    assert max(len(ln) for ln in lines) <= 100, max(lines, key=len)
+    assert max(columns(ln) for ln in lines) <= 100, max(lines, key=len)
     assert "None" not in out
     dream = next(ln for ln in lines if ln.startswith("  dream:terrysukstock "))
     assert [a["active_to"] for a in data["accounts"]
@@ -120,14 +121,32 @@ def test_persona_show_and_targets_fit_in_100_columns_and_say_what_they_mean(
         assert f"${x['pack_price_usd']:,.2f}" in line if x["pack_price_usd"] else True
     # a persona with fentanyl listings and long titles: cut, not wrapped
     wow = _run("persona", "show", "hansa:wowdeal", *w).output.splitlines()
-    assert max(len(ln) for ln in wow) <= 100 and any(ln.endswith("…") for ln in wow)
+    assert max(columns(ln) for ln in wow) <= 100 and any(ln.endswith("…") for ln in wow)
     rows = json.loads(_run("targets", *w, "--limit", "20", "--json").output)
     table = _run("targets", *w, "--limit", "20").output.splitlines()
-    assert max(len(ln) for ln in table) <= 100, max(table, key=len)
+    assert max(columns(ln) for ln in table) <= 100, max(table, key=len)
     for i, r in enumerate(rows, 1):
         assert table[i].split()[:3] == [str(i), f"{r['harm_score']:.1f}", r["persona_id"]]
         where = f" {r['country']} {r['country_confidence']:.2f} " if r["country"] else " -- "
         assert where in table[i]
+
+
+def test_a_title_with_wide_characters_is_cut_at_the_line_s_edge(real: Path) -> None:
+    """A real Hansa vendor's titles hold wide characters (the two-column ⚫): `persona
+    show` cut them by characters, so the line ran two columns past the 100 of the
+    others. Now every line fits in 100 terminal columns and the columns before the
+    title stay aligned."""
+    out = _run("persona", "show", "hansa:pearla13", "-w", str(real)).output.splitlines()
+    assert max(columns(ln) for ln in out) <= 100, max(out, key=columns)
+    listing = [ln for ln in out if ln.startswith("  hansa:")
+               and not ln.startswith("  hansa:pearla13 ")]
+    wide = [ln for ln in listing if "\u26ab" in ln]
+    assert wide and all(ln.endswith("…") for ln in wide)
+    assert all(columns(ln) == 100 and len(ln) < 100 for ln in wide)
+    # the price column ends at the same column on every listing line
+    ends = {columns(ln[:ln.index("$")]) + len(ln[ln.index("$"):].split()[0])
+            for ln in listing if "$" in ln}
+    assert len(ends) == 1, ends
 
 
 def test_a_buy_says_which_vendor_its_listing_leads_to_or_that_it_leads_nowhere(

@@ -18,11 +18,13 @@ from darkmap.cli.cmd_evaluate import eval_group
 from darkmap.cli.common import (
     FiniteFloat,
     checked,
+    columns,
     country_value,
     emit_json,
     line_width,
     main,
     open_ws,
+    pad,
     say,
     say_parts,
     short,
@@ -197,16 +199,7 @@ def _first(v: list[float] | None) -> float | str:
 
 
 _WHO = (21, 30)
-"""Narrowest and widest the persona column of `targets` gets (displayed characters)."""
-
-
-def _fit(text: object, width: int) -> str:
-    """``text`` as :func:`short` shows it (escapes visible), cut so that what is shown
-    takes at most ``width`` characters (an escape counts as the characters it shows)."""
-    n = width
-    while n > 1 and len(short(text, n)) > width:
-        n -= 1
-    return short(text, n)
+"""Narrowest and widest the persona column of `targets` gets (terminal columns)."""
 
 
 def _who(r: TargetRow, width: int) -> str:
@@ -215,8 +208,8 @@ def _who(r: TargetRow, width: int) -> str:
     persona, and holds its handle, so no label follows it)."""
     pid = r["persona_id"]
     if not pid.startswith("p-"):
-        return _fit(pid, width)
-    return f"{pid} {_fit(r['label'] or '', max(width - len(pid) - 1, 1))}".rstrip()
+        return short(pid, width)
+    return f"{pid} {short(r['label'] or '', max(width - columns(pid) - 1, 1))}".rstrip()
 
 
 def _print_targets(rows: list[TargetRow]) -> None:
@@ -243,11 +236,11 @@ def _print_targets(rows: list[TargetRow]) -> None:
             "pills (90%)": _span(r["pills"]), "customers (90%)": _span(r["customers"]),
             "top substances": ", ".join(list(r["top_substances"])[:3])})
     cols = ["#", "harm", "persona", "from", "fent", "cfp", "orders (90%)", "revenue"]
-    wide = {c: max(len(c), *(len(x[c]) for x in cells)) for c in cells[0]}
-    wide["persona"] = min(_WHO[1], max(len(_who(r, _WHO[1])) for r in rows))
+    wide = {c: max(len(c), *(columns(x[c]) for x in cells)) for c in cells[0]}
+    wide["persona"] = min(_WHO[1], max(columns(_who(r, _WHO[1])) for r in rows))
 
-    def used(columns: list[str]) -> int:
-        return sum(wide[c] + 1 for c in columns) + 1
+    def used(names: list[str]) -> int:
+        return sum(wide[c] + 1 for c in names) + 1
 
     # the substances keep at least 16 columns: the label gives way first, down to the
     # narrowest persona column; pills and customers only where they fit
@@ -262,9 +255,8 @@ def _print_targets(rows: list[TargetRow]) -> None:
     room = max(width - used(cols), 16)
 
     def line(values: dict[str, str]) -> str:
-        parts = [f"{values[c]:{'<' if c in ('persona', 'from') else '>'}{wide[c]}s}"
-                 for c in cols]
-        return " ".join(parts) + "  " + _fit(values["top substances"], room)
+        parts = [pad(values[c], wide[c], right=c not in ("persona", "from")) for c in cols]
+        return " ".join(parts) + "  " + short(values["top substances"], room)
 
     say(line({c: c for c in wide}).rstrip())
     for x in cells:

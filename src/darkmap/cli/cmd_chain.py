@@ -15,6 +15,7 @@ import click
 from darkmap.cli.cmd_evaluate import eval_group
 from darkmap.cli.common import (
     DarkmapError,
+    cell,
     emit_json,
     init_option,
     main,
@@ -65,7 +66,7 @@ def chain_load(paths: tuple[Path, ...], workspace: Path | None, init: bool,
         return
     for r in results:
         state = "already loaded" if r.already else (r.error or r.fmt)
-        say(f"{short(Path(r.source).name, 48):48s} {short(state, 200):12s} units {r.read:6d} "
+        say(f"{cell(Path(r.source).name, 48)} {short(state, 200):12s} units {r.read:6d} "
             f"stored {r.stored:6d} quarantined {r.quarantined:4d} "
             f"txs {r.counts.get('txs', 0):7d}")
         for reason in r.reasons:
@@ -281,11 +282,11 @@ def trace_cmd(target: str, forward: bool, hops: int, method: str, workspace: Pat
         say("  poison: amounts are upper bounds (a spend with any traced input counts all "
             "its outputs); the confidence reads the haircut share")
     for svc, amount in out["by_service_sat"].items():
-        say(f"  {short(svc, 32):32s} {_btc(amount)}")
+        say(f"  {cell(svc, 32)} {_btc(amount)}")
     if out["cashouts"]:
         say("cash-out points (exchange, address, amount, txid, time; how sure and why):")
         for c in out["cashouts"]:
-            say(f"  {short(c['service'], 20):20s} {c['address']}  {_btc(c['amount_sat'])}  "
+            say(f"  {cell(c['service'], 20)} {c['address']}  {_btc(c['amount_sat'])}  "
                 f"{c['txid']}:{c['vout']}  {c['time']}")
             say(f"      confidence {c['confidence_level']} ({c['confidence_score']}/100): "
                 + "; ".join(short(r, 200) for r in c["confidence_reasons"]))

@@ -13,11 +13,14 @@ from typing import TYPE_CHECKING
 import click
 
 from darkmap.cli.common import (
+    cell,
     checked,
+    columns,
     emit_json,
     line_width,
     main,
     open_ws,
+    pad,
     say,
     say_parts,
     short,
@@ -310,14 +313,14 @@ def _print_persona(d: PersonaDetail, assessment: PersonaAssessment | None) -> No
             say(line)
     say("accounts:")
     for a in d["accounts"]:
-        say(f"  {short(a['account_id'], 40):40s} {a['role'] or '-':7s} "
+        say(f"  {cell(a['account_id'], 40)} {a['role'] or '-':7s} "
             f"{_day(a['active_from'])} .. {_day(a['active_to'])}  listings={a['listings']}")
     if d["identifiers"]:
         say("identifiers:")
         for i in d["identifiers"]:
             value = short(i["value"], width - 24)
-            say(f"  {short(i['kind'], 16):16s} {value}  ("
-                f"{short(', '.join(i['accounts']), max(width - 24 - len(value), 24))})")
+            say(f"  {cell(i['kind'], 16)} {value}  ("
+                f"{short(', '.join(i['accounts']), max(width - 24 - columns(value), 24))})")
     _print_assessment(assessment)
     if d["links"]:
         say("links:")
@@ -331,7 +334,7 @@ def _print_persona(d: PersonaDetail, assessment: PersonaAssessment | None) -> No
     for j in d["judgements"]:
         said = (f"judgement: {short(j['a'], 30)} ~ {short(j['b'], 30)}: {j['verdict']} by "
                 f"{short(j['author'], 20)} {str(j['created_at'])[:19]}")
-        say(f"{said} {short(j['note'] or '', max(width - len(said) - 1, 20))}".rstrip())
+        say(f"{said} {short(j['note'] or '', max(width - columns(said) - 1, 20))}".rstrip())
     _print_next(d)
 
 
@@ -371,11 +374,10 @@ def _print_assessment(a: PersonaAssessment | None) -> None:
     if not rows:
         return
     # each column as wide as its widest value (the id and the substance cut at 24 and 20)
-    w = [max(len(r[k]) for r in rows) for k in range(6)]
+    w = [max(columns(r[k]) for r in rows) for k in range(6)]
     room = line_width() - (2 + sum(w) + 5 + 2)
     for r in rows:
-        line = (f"  {r[0]:{w[0]}s} {r[1]:{w[1]}s} {r[2]:{w[2]}s} {r[3]:>{w[3]}s} "
-                f"{r[4]:>{w[4]}s} {r[5]:>{w[5]}s}")
+        line = "  " + " ".join(pad(r[k], w[k], right=k >= 3) for k in range(6))
         say(line + (f"  {short(r[6], room)}" if room >= 8 and r[6] else ""))
 
 

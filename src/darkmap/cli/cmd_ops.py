@@ -23,6 +23,7 @@ import click
 from darkmap.cli.common import (
     DarkmapError,
     FiniteFloat,
+    cell,
     emit_json,
     main,
     open_ws,
@@ -124,7 +125,7 @@ def agency_list(as_json: bool, by: str, workspace: Path | None) -> None:
         emit_json([r._asdict() for r in rows])
         return
     for a in rows:
-        say(f"{short(a.agency_id, 30):30s} {a.country}  {short(a.name, 40)}; contact "
+        say(f"{cell(a.agency_id, 30)} {a.country}  {short(a.name, 40)}; contact "
             f"{short(a.contact, 100)}")
 
 
@@ -167,7 +168,7 @@ def user_list(as_json: bool, by: str, workspace: Path | None) -> None:
         emit_json([r._asdict() for r in rows])
         return
     for u in rows:
-        say(f"{short(u.user_id, 40):40s} {u.agency_id}  {u.role or ''}".rstrip())
+        say(f"{cell(u.user_id, 40)} {u.agency_id}  {u.role or ''}".rstrip())
 
 
 @ops_group.group("compartment")
@@ -214,7 +215,7 @@ def compartment_list(as_json: bool, by: str, workspace: Path | None) -> None:
         emit_json([r._asdict() for r in rows])
         return
     for c in rows:
-        say(f"{short(c.compartment_id, 40):40s} {c.kind:9s} {c.access:5s} owner "
+        say(f"{cell(c.compartment_id, 40)} {c.kind:9s} {c.access:5s} owner "
             f"{short(c.owner_agency, 30)}  {short(c.name, 60)}")
         say(f"  grants: {short(', '.join(c.grants), 300)}")
 
@@ -606,7 +607,7 @@ def report_cmd(operation: str, as_json: bool, by: str, workspace: Path | None) -
         + (f" (without USD value: {rec['items_without_usd_value']})"
            if rec["items_without_usd_value"] else ""))
     for s, kg in rec["drugs_kg_by_substance"].items():
-        say(f"  {short(s, 40):40s} {kg:>12,.3f} kg")
+        say(f"  {cell(s, 40)} {kg:>12,.3f} kg")
     say(f"{'side by side':24s} {'recorded':>16s} {'reported':>16s}")
     for metric, row in rep["side_by_side"].items():
         say(f"  {metric:22s} {_range(row['recorded'], row['recorded']):>16s} "
@@ -616,7 +617,7 @@ def report_cmd(operation: str, as_json: bool, by: str, workspace: Path | None) -
         flag = "  (sources disagree)" if m["sources_disagree"] else ""
         say(f"  {metric:24s} {_range(m['low'], m['high']):>16s}{flag}")
         for f in m["figures"]:
-            say(f"      {short(f['text'], 50):50s} {short(f['source'], 160)}")
+            say(f"      {cell(f['text'], 50)} {short(f['source'], 160)}")
 
 
 # -- audit --------------------------------------------------------------------------------
@@ -756,7 +757,7 @@ def audit_show(user: str | None, record: str | None, as_json: bool, by: str,
         return
     for e in entries:
         what = e.get("record") or ",".join(e.get("records", [])[:5]) or e.get("compartment", "")
-        say(f"{e['seq']:>6d} {e['at']} {short(e['actor'], 24):24s} {e['action']:22s} "
+        say(f"{e['seq']:>6d} {e['at']} {cell(e['actor'], 24)} {e['action']:22s} "
             f"{e['outcome']:9s} {short(what, 80)}")
 
 

@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from darkmap.errors import DarkmapError as LibraryError
-from darkmap.model.display import UNSAFE_CHARS, for_display
+from darkmap.model.display import UNSAFE_CHARS, columns, fit, for_display, pad
 
 if TYPE_CHECKING:
     from darkmap.store.workspace import Workspace
 
-__all__ = ["ERROR_CHARS", "DarkmapError", "FiniteFloat", "UsageLine", "checked",
-           "country_value", "emit_json", "line_width", "main", "open_ws", "say", "say_parts",
-           "short", "status_line", "workspace_option"]
+__all__ = ["ERROR_CHARS", "DarkmapError", "FiniteFloat", "UsageLine", "cell", "checked",
+           "columns", "country_value", "emit_json", "line_width", "main", "open_ws", "pad",
+           "say", "say_parts", "short", "status_line", "workspace_option"]
 
 ERROR_CHARS = 2000
 """Longest error line printed (a message quoting market text is cut, never wrapped)."""
@@ -282,8 +282,17 @@ def say(text: str, err: bool = False) -> None:
 
 
 def short(text: object, max_chars: int = 80) -> str:
-    """Market text cut to ``max_chars`` for a table-like line (``…`` marks the cut)."""
-    return for_display("" if text is None else text, max_chars=max_chars)
+    """Market text cut to take at most ``max_chars`` terminal columns for a table-like
+    line (``…`` marks the cut; a CJK character or an emoji takes two columns, a
+    combining mark none; escapes shown)."""
+    return fit("" if text is None else text, max_chars)
+
+
+def cell(text: object, width: int, right: bool = False) -> str:
+    """A table cell: :func:`short` of ``text`` padded to exactly ``width`` terminal
+    columns (on the left when ``right``), so the columns after it stay aligned whatever
+    script the market text is written in."""
+    return pad(short(text, width), width, right)
 
 
 LINE_WIDTH = 100
@@ -306,7 +315,7 @@ def say_parts(*parts: str, sep: str = "; ", indent: str = "  ") -> None:
     width = line_width()
     line = ""
     for part in parts:
-        if line and len(line) + len(sep) + len(part) > width:
+        if line and columns(line) + len(sep) + columns(part) > width:
             say(line + sep.rstrip())
             line = indent + part
         else:

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import re
 import shlex
+import unicodedata
 
-__all__ = ["CSV_CELL_CHARS", "UNSAFE_CHARS", "csv_cell", "for_display", "shell_arg"]
+__all__ = ["CSV_CELL_CHARS", "UNSAFE_CHARS", "columns", "csv_cell", "fit", "for_display",
+           "pad", "shell_arg"]
 
 UNSAFE_CHARS = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
@@ -54,6 +56,54 @@ def for_display(text: object, max_chars: int | None = None, newlines: bool = Fal
     if max_chars is not None and len(s) > max_chars:
         s = s[:max(max_chars - 1, 0)] + "…"
     return (UNSAFE_CHARS if newlines else _UNSAFE_OR_NEWLINE).sub(_escape, s)
+
+
+def _char_columns(c: str) -> int:
+    """Terminal columns one (safe) character takes: 2 for East Asian wide and full-width
+    characters (CJK, most emoji), 0 for combining marks, format characters (the
+    zero-width joiner) and variation selectors, else 1."""
+    if c < "\u0300":  # ASCII and Latin-1: one column (controls are escaped before)
+        return 1
+    if unicodedata.combining(c) or unicodedata.category(c) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
+
+
+def columns(text: str) -> int:
+    """The terminal columns ``text`` takes (as :func:`for_display` shows it)."""
+    if text.isascii():
+        return len(text)
+    return sum(_char_columns(c) for c in text)
+
+
+def fit(text: object, width: int, newlines: bool = False) -> str:
+    """``text`` as :func:`for_display` shows it, cut so that it takes at most ``width``
+    terminal columns (ending in ``…``): a wide character (CJK, an emoji) takes two, a
+    combining mark none, and an escape is never cut in two. Market titles hold all of
+    these, and a cut by characters let such a line run past the table's edge."""
+    s = str(text)
+    unsafe = UNSAFE_CHARS if newlines else _UNSAFE_OR_NEWLINE
+    if len(s) <= width and s.isascii() and not unsafe.search(s):
+        return s
+    pieces: list[str] = []
+    used = 0
+    for c in s:
+        shown = unsafe.sub(_escape, c)
+        w = columns(shown)
+        if used + w > width:
+            while pieces and used + 1 > width:  # room for the ellipsis
+                used -= columns(pieces.pop())
+            return "".join(pieces) + ("…" if width >= 1 else "")
+        pieces.append(shown)
+        used += w
+    return "".join(pieces)
+
+
+def pad(text: str, width: int, right: bool = False) -> str:
+    """``text`` (already safe and cut) padded with spaces to ``width`` terminal columns,
+    on the left when ``right`` (numbers)."""
+    gap = " " * max(width - columns(text), 0)
+    return gap + text if right else text + gap
 
 
 def csv_cell(value: object, max_chars: int = CSV_CELL_CHARS) -> object:
