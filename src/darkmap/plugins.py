@@ -55,6 +55,7 @@ __all__ = [
     "register_elsewhere",
     "register_exporter",
     "register_importer",
+    "why_unrecognised",
 ]
 
 
@@ -202,6 +203,24 @@ def register_elsewhere(reader: ReadElsewhere) -> ReadElsewhere:
 def readers_elsewhere() -> dict[str, ReadElsewhere]:
     """The kinds of file other commands read, by name."""
     return dict(_ELSEWHERE)
+
+
+def why_unrecognised(src: SourceFile) -> str | None:
+    """For a file no importer recognises: what keeps the format nearest to fitting it from
+    fitting, as an importer that offers ``why_not(src) -> str | None`` says (a CSV
+    mapping whose header names match but for a column a required field reads); ``None``
+    when no importer comes near. Never raises: it only explains."""
+    for name in sorted(importers()):
+        why_not = getattr(importers()[name], "why_not", None)
+        if why_not is None:
+            continue
+        try:
+            reason = why_not(src)
+        except Exception:  # noqa: BLE001, S112 - an explanation must never fail the file
+            continue
+        if reason:
+            return str(reason)[:500]
+    return None
 
 
 def read_elsewhere(src: SourceFile) -> ReadElsewhere | None:

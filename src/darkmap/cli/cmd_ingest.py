@@ -187,12 +187,15 @@ def _print_summary(summary: IngestSummary) -> None:
     if missed:
         click.echo(f"not recognised by any importer: {len(missed)} file(s)")
         elsewhere = summary.read_elsewhere()
+        why = summary.why_unrecognised()
         for source in missed[:_UNRECOGNISED_SHOWN]:
             click.echo(f"  {for_display(source, max_chars=_LINE_CHARS)}")
             if source in elsewhere:
                 command = for_display(elsewhere[source], max_chars=_LINE_CHARS).replace(
                     "FILE", shell_arg(source), 1)
                 click.echo(f"    not for ingest: {command}")
+            elif source in why:
+                click.echo(f"    nearly: {for_display(why[source], max_chars=_LINE_CHARS)}")
         if len(missed) > _UNRECOGNISED_SHOWN:
             click.echo(f"  ... and {len(missed) - _UNRECOGNISED_SHOWN} more (--json lists all)")
     for f in summary.files:

@@ -60,7 +60,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 from darkmap.capture.content_store import CaptureChangedError
 from darkmap.collect.apart import records_apart
@@ -85,6 +85,7 @@ from darkmap.plugins import (
     best_importer,
     importers,
     read_elsewhere,
+    why_unrecognised,
 )
 from darkmap.store.runs import ProcessedCounts, finish_run, processed_files, start_run
 from darkmap.store.workspace import Workspace, utcnow
@@ -180,6 +181,9 @@ class FileResult:
     read_by: str | None = None
     """For an unrecognised file another command reads (reported operation figures): that
     command (:func:`darkmap.plugins.read_elsewhere`)."""
+    why_not: str | None = None
+    """For an unrecognised file that a mapping nearly fits: what keeps it from fitting
+    (:func:`darkmap.plugins.why_unrecognised`), so a mistyped column is named."""
 
 
 class ErrorEntry(TypedDict):
@@ -201,6 +205,8 @@ class SummaryDict(TypedDict):
     errors: list[ErrorEntry]
     unrecognised: list[str]
     read_elsewhere: dict[str, str]
+    why_unrecognised: NotRequired[dict[str, str]]
+    """Only when a file has a reason: the summaries of runs without one are unchanged."""
 
 
 @dataclass
@@ -268,7 +274,7 @@ class IngestSummary:
 
     def as_dict(self) -> SummaryDict:
         """JSON-ready summary."""
-        return {
+        out: SummaryDict = {
             "run_id": self.run_id,
             "totals": self.totals(),
             "by_market": self.by_market(),
@@ -279,6 +285,9 @@ class IngestSummary:
             "unrecognised": self.unrecognised(),
             "read_elsewhere": self.read_elsewhere(),
         }
+        if why := self.why_unrecognised():
+            out["why_unrecognised"] = why
+        return out
 
     def unrecognised(self) -> list[str]:
         """The files no importer recognised (skipped, nothing read from them)."""
@@ -287,6 +296,11 @@ class IngestSummary:
     def read_elsewhere(self) -> dict[str, str]:
         """The unrecognised files another command reads: file -> that command."""
         return {f.source: f.read_by for f in self.files if f.unrecognised and f.read_by}
+
+    def why_unrecognised(self) -> dict[str, str]:
+        """The unrecognised files a mapping nearly fits: file -> what keeps it from
+        fitting (a required column its header lacks, ...)."""
+        return {f.source: f.why_not for f in self.files if f.unrecognised and f.why_not}
 
 
 class _Batch:
@@ -641,6 +655,8 @@ def _import(run: _Run, source: str, taken: _Taken, st: os.stat_result, deadline:
     elsewhere = read_elsewhere(src) if imp is None else None
     if elsewhere is not None:
         result.read_by = elsewhere.command
+    elif imp is None:
+        result.why_not = why_unrecognised(src)
     prior = run.done.get((sha, name))
     if prior is not None:
         return _already(result, prior)

@@ -45,6 +45,7 @@ import pyarrow as pa
 
 from darkmap.importers.capped import CappedText
 from darkmap.importers.mappings import (
+    BUILTIN_MAPPINGS,
     ColumnMapper,
     FieldError,
     Mapping,
@@ -64,7 +65,8 @@ from darkmap.model.records import (
 from darkmap.plugins import SourceFile
 
 __all__ = ["PIECE", "RECORD_CHARS", "CsvImporter", "CsvStats", "MappedCsvReader",
-           "best_mapping", "csv_encoding", "gc_paused", "score_mapping"]
+           "best_mapping", "csv_encoding", "gc_paused", "missing_columns", "score_mapping",
+           "why_not"]
 
 # fields are bounded by the readers below (line pieces, record budget), not by the module
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -900,8 +902,10 @@ def score_mapping(src: SourceFile, mapping: Mapping, name: str | None = None) ->
     if mapping.csv.get("header", True):
         want = _wanted_header(mapping)
         first = head.upto(1)
+        if first and missing_columns(mapping, _header_names(first[0])):
+            return 0.0  # every row would be quarantined: not this mapping's file
         if (want and first
-                and want <= {c.strip().strip("\ufeff").lower() for c in first[0]}
+                and want <= {c.lower() for c in _header_names(first[0])}
                 and head.rows()):
             score = 0.9
     elif _headerless_fits(head, mapping):
@@ -909,6 +913,66 @@ def score_mapping(src: SourceFile, mapping: Mapping, name: str | None = None) ->
     if name_ok:
         score = min(1.0, score + 0.05) if score else 0.3
     return score
+
+
+def _header_names(fields: list[str]) -> list[str]:
+    """A header row's column names as the reader keys its rows by them."""
+    return [f.strip().strip("\ufeff").strip() for f in fields]
+
+
+def missing_columns(mapping: Mapping, names: Iterable[str]) -> list[tuple[str, str]]:
+    """(column, field) of each column a required field of ``mapping`` reads (or its
+    market column) that a header of ``names`` lacks: such a file's every row would be
+    quarantined, so the mapping does not fit it."""
+    if mapping.rows is None:
+        return []
+    need = _plan(mapping, "required", lambda m: [
+        *(m.rows.required_columns() if m.rows else []),
+        *([(m.market_column, "market.column")] if m.market_column else [])])
+    have = set(names)
+    return [(c, f) for c, f in need if c not in have]
+
+
+_WHY_COLUMNS = 20
+"""Header columns a why-not message lists (a hostile header may hold thousands)."""
+
+
+def why_not(src: SourceFile) -> str | None:
+    """Why no CSV mapping reads ``src``, when one comes near: its file-name pattern
+    matches or its ``recognise.header`` names are at least half in the file's header.
+    Names what is missing (a column a required field reads, or a header name it looks
+    for) and the columns the header has; of several near mappings, one the analyst gave
+    (not built in) first, then the one missing least. ``None`` when none comes near."""
+    name = Path(src.source).name
+    near: list[tuple[bool, int, str, str]] = []
+    for m in mappings("csv"):
+        if not m.csv.get("header", True):
+            continue
+        first = _head_rows(src.head, m).upto(1)
+        if not first:
+            continue
+        names = _header_names(first[0])
+        lower = {c.lower() for c in names}
+        want = _wanted_header(m)
+        pat = m.recognise.get("filename")
+        if not (bool(pat and re.search(pat, name))
+                or (bool(want) and 2 * len(want & lower) >= len(want))):
+            continue
+        has = ", ".join(repr(c[:40]) for c in names[:_WHY_COLUMNS]) + (
+            f" and {len(names) - _WHY_COLUMNS} more" if len(names) > _WHY_COLUMNS else "")
+        where = f"mapping {m.name!r}" + (f" ({m.path.name})" if m.path else "")
+        builtin = m.path is not None and m.path.resolve().parent == BUILTIN_MAPPINGS
+        if miss := missing_columns(m, names):
+            col, fld = miss[0]
+            why = (f"{where}: field {fld} reads column {col!r}, which the file's header "
+                   f"lacks (it has {has})")
+            near.append((builtin, len(miss), m.name, why))
+        elif absent := sorted(want - lower):
+            why = (f"{where}: recognise.header looks for "
+                   f"{', '.join(repr(c) for c in absent)}, which the file's header lacks "
+                   f"(it has {has})")
+            near.append((builtin, len(absent), m.name, why))
+    return min(near)[3] if near else None
 
 
 _PLANS: dict[tuple[int, str], tuple[Mapping, Any]] = {}
@@ -970,6 +1034,10 @@ class CsvImporter:
             return best_mapping(src)[1]
         except Exception:  # noqa: BLE001 - sniffing must never break the pipeline
             return 0.0
+
+    def why_not(self, src: SourceFile) -> str | None:
+        """For a file no importer reads: what keeps the nearest mapping from fitting."""
+        return why_not(src)
 
     def read(self, src: SourceFile) -> Iterator[Record]:
         """Yield the records of every row; bad rows become QuarantineRecords."""

@@ -44,6 +44,7 @@ from darkmap.model.records import (
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 __all__ = [
+    "BUILTIN_MAPPINGS",
     "ColumnMapper",
     "FieldError",
     "Mapping",
@@ -61,7 +62,9 @@ __all__ = [
     "split_cell",
 ]
 
-_BUILTIN_DIR = Path(__file__).resolve().parent
+BUILTIN_MAPPINGS = Path(__file__).resolve().parent
+"""The folder of the mappings darkmap ships."""
+_BUILTIN_DIR = BUILTIN_MAPPINGS
 _EXTRA_DIRS: list[Path] = []
 _EXTRA_FILES: list[Path] = []
 _RECORD_TYPES: dict[str, type] = {
@@ -245,6 +248,12 @@ class RowMapping:
         cols.update(c for c, _ in self.identifiers)
         cols.update(c for c, _ in self.pgp)
         return cols
+
+    def required_columns(self) -> list[tuple[str, str]]:
+        """(column, field) for every column a required field reads: a row without it
+        is quarantined, so a file without it is not this mapping's file."""
+        return [(c, f"{r.type}.{f.target}") for r in self.records for f in r.fields
+                if f.required for c in ([f.column] if f.column else f.columns or [])]
 
 
 @dataclass(slots=True)
