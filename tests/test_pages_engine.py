@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 from darkmap.extract.decode import decode_page, fix_mojibake
 from darkmap.extract.engine import Template, TemplateError, extract_page, load_templates
-from darkmap.extract.parse import parse_date, parse_price
+from darkmap.extract.parse import parse_date, parse_float, parse_price
 from darkmap.importers.pages import PagesImporter
 from darkmap.model.records import (
+    AccountRecord,
     ListingRecord,
     QuarantineRecord,
     SkipRecord,
@@ -159,6 +160,30 @@ def test_a_decimal_comma_is_read_as_one(tmp_path: Path) -> None:
     res = extract_page(page, "p.html", templates=load_templates([tmp_path]))
     listing = next(r for r in res.records if isinstance(r, ListingRecord))
     assert (listing.price, listing.currency, listing.price_text) == (89.5, "EUR", "89,50 €")
+
+
+def test_a_decimal_comma_in_a_float_field_is_read_as_one(tmp_path: Path) -> None:
+    # `type: float` read "4,85" as 485 (a vendor rating of 485 out of 5) and "1.234,5"
+    # as 1.234; prices read them right (above), floats now too
+    assert parse_float("4,85/5") == 4.85
+    assert parse_float("Rating: 4,8 (120 reviews)") == 4.8
+    assert parse_float("99,39% positive") == 99.39
+    assert parse_float("1.234,5") == 1234.5
+    assert parse_float("1,250 sold") == 1250.0  # thousands, as before
+    assert parse_float("12,000.5") == 12000.5
+    assert parse_float("4.85/5") == 4.85
+    assert parse_float("9" * 5000 + ",5") is None  # no float that size; read in one pass
+    (tmp_path / "nightfall.yaml").write_text(
+        "market: nightfall\nname: Nightfall\ndetect: {rules: [{title: '^Nightfall'}]}\n"
+        "pages:\n  - type: vendor\n    when: {css: section.v}\n    account:\n"
+        "      handle: {css: h1}\n      rating: {css: span.score, type: float}\n"
+        "      rating_scale: {const: 5}\n", encoding="utf-8")
+    page = (b"<html><head><title>Nightfall</title></head><body><section class='v'>"
+            b"<h1>kaffeeklatsch</h1><span class='score'>4,85/5</span></section></body>"
+            b"</html>")
+    res = extract_page(page, "v.html", templates=load_templates([tmp_path]))
+    account = next(r for r in res.records if isinstance(r, AccountRecord))
+    assert (account.handle, account.rating, account.rating_scale) == ("kaffeeklatsch", 4.85, 5)
 
 
 def test_bad_templates_are_refused_with_the_file_named() -> None:

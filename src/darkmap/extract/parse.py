@@ -20,7 +20,11 @@ _WS_RE = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 # quadratic on 40,000 U+2028, which are whitespace but not collapsed by ``_WS_RE``).
 _NL_RE = re.compile(r"\n[^\S\n]*+\n\s*+")
 _INT_RE = re.compile(r"[-+]?\d[\d,\u00a0 ]*")
-_FLOAT_RE = re.compile(r"[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)")
+# a decimal comma as in prices ("4,85/5", "1.234,5"); a comma before exactly three digits
+# separates thousands ("1,250"); the digits before a comma are taken possessively, so a
+# long run of digits is read once
+_FLOAT_RE = re.compile(r"[-+]?(?:\d{1,3}(?:\.\d{3}){1,8},\d++|\d++,(?!\d{3}(?!\d))\d++"
+                       r"|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)")
 
 _SYMBOLS = {"$": "USD", "US$": "USD", "€": "EUR", "£": "GBP", "฿": "BTC", "Ƀ": "BTC",
             "₿": "BTC", "ɱ": "XMR", "Ł": "LTC", "¥": "JPY", "A$": "AUD", "C$": "CAD",
@@ -87,14 +91,18 @@ def parse_int(text: object) -> int | None:
 
 
 def parse_float(text: object) -> float | None:
-    """The first decimal number in ``text`` (``4.85/5`` -> 4.85, ``99.39%`` -> 99.39)."""
+    """The first decimal number in ``text`` (``4.85/5`` -> 4.85, ``99.39%`` -> 99.39,
+    ``1,250`` -> 1250.0); a decimal comma as in prices (``4,85/5`` -> 4.85, ``1.234,5``
+    -> 1234.5), which used to read as 485 and 1.234."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         return float(text)
     m = _FLOAT_RE.search(str(text or ""))
     if not m:
         return None
+    num = m.group(0)
     try:
-        value = float(m.group(0).replace(",", ""))
+        value = (float(num.replace(".", "").replace(",", "."))
+                 if _DECIMAL_COMMA_RE.search(num) else float(num.replace(",", "")))
     except ValueError:
         return None
     return value if value == value and abs(value) < 1e15 else None
