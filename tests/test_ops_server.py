@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from ops_backends import ServerDb
 
+from darkmap.errors import BadInputError
 from darkmap.ops import access, audit, records
 from darkmap.ops.access import AccessDenied
 from darkmap.ops.records import Case
@@ -257,4 +258,105 @@ def test_only_the_owner_archives_the_trail(server: ServerDb, two: dict[str, str]
             audit.archive_trail(ops.con, out, datetime.now(UTC) + timedelta(days=1), alice,
                                 now=later)
         assert not out.exists() and len(audit_rows(ops.con)) == n
-        assert audit_archives(ops.con) == [] and audit.verify(ops.con) == (n, None)
+        # the member reads its agency's entries and checks the whole chain
+        whole = server.sql("SELECT count(*) FROM ops_audit")[0][0]
+        assert n < whole
+        assert audit_archives(ops.con) == [] and audit.verify(ops.con) == (whole, None)
+
+
+def test_row_level_security_keeps_other_agencies_audit_entries(
+        server: ServerDb, two: dict[str, str], tmp_path: Path) -> None:
+    """Straight to the server with psql-like SQL: a member reads the audit entries of its
+    own agency's users and of actors that are no user, never another agency's (they name
+    its records, compartments and times). Its `audit verify` still checks the whole
+    chain, on the server, and finds a tampered entry of the other agency by number
+    without showing it; a whole-trail export is the owner's."""
+    alice, bob = sorted(two)
+    with open_ops_server(two[bob]) as ops:
+        secret = records.add_record(ops, bob, Case("fbi only"), compartment="own-fbi",
+                                    provenance="audit rls test")
+    actors = dict(server.sql("SELECT u.user_id, u.agency_id FROM ops_users u"))
+    whole = server.sql("SELECT count(*) FROM ops_audit")[0][0]
+    for me, other in ((alice, bob), (bob, alice)):
+        with psycopg.connect(two[me], autocommit=True) as pg:
+            rows = pg.execute("SELECT entry FROM ops_audit ORDER BY seq").fetchall()
+        seen = [json.loads(e) for (e,) in rows]
+        assert 0 < len(seen) < whole
+        assert not [e for e in seen if e["actor"] == other]
+        assert all(actors.get(e["actor"], actors[me]) == actors[me]
+                   or e["action"] == "audit.archive" for e in seen)
+        assert {"setup", me} <= {e["actor"] for e in seen}
+        assert (secret.record_id in json.dumps(seen)) == (me == bob)
+    # the library reads the same, and checks the whole chain on the server
+    with open_ops_server(two[alice]) as ops:
+        assert secret.record_id not in json.dumps(audit.show(ops.con))
+        n, problem = audit.verify(ops.con)
+        assert problem is None and n == server.sql("SELECT count(*) FROM ops_audit")[0][0]
+        with pytest.raises(BadInputError, match="hidden from you"):
+            audit.export_trail(ops.con, tmp_path / "trail.jsonl")
+        assert not (tmp_path / "trail.jsonl").exists()
+    seq, entry = server.sql("SELECT seq, entry FROM ops_audit WHERE actor = %s "
+                            "ORDER BY seq DESC LIMIT 1", [bob])[0]
+    assert '"outcome":"ok"' in str(entry)
+    server.sql("UPDATE ops_audit SET entry = %s WHERE seq = %s",
+               [str(entry).replace('"outcome":"ok"', '"outcome":"denied"'), seq])
+    try:
+        with open_ops_server(two[alice]) as ops:
+            n, problem = audit.verify(ops.con)
+            assert problem == audit.AuditProblem(seq, "content changed (hash does not match)")
+    finally:
+        server.sql("UPDATE ops_audit SET entry = %s WHERE seq = %s", [entry, seq])
+    _, web = server.role("web3", service=True)
+    with open_ops_server(web) as ops:
+        assert audit.export_trail(ops.con, tmp_path / "whole.jsonl") == \
+            server.sql("SELECT count(*) FROM ops_audit")[0][0]
+    rows, head = audit.read_export(tmp_path / "whole.jsonl")
+    assert audit.verify_chain(rows, head) is None
+
+
+def test_the_server_checks_each_entry_as_the_library_does(server: ServerDb) -> None:
+    """A member's `audit verify` has the server check each entry's content
+    (``ops_audit_links()``): for intact and tampered trails, with non-ASCII text, it
+    names the same first bad entry, for the same reason, as the library's own check."""
+    from darkmap.ops.audit import GENESIS, canonical, chain_hash, verify_chain, verify_links
+    from darkmap.store.audit import AuditRow, server_links
+    from darkmap.store.operations import PgOps
+
+    def trail(texts: list[str]) -> list[AuditRow]:
+        rows, prev = [], GENESIS
+        for seq, text in enumerate(texts, start=1):
+            rows.append(AuditRow(seq, text, prev, chain_hash(prev, text)))
+            prev = rows[-1].hash
+        return rows
+
+    texts = [canonical({"seq": i, "actor": "jürgen", "action": "record.read",
+                        "outcome": "ok", "record": f"case-{i} ✓ 日本 🔥"})
+             for i in range(1, 6)]
+    good = trail(texts)
+    rehashed = trail([*texts[:2], texts[2].replace("ok", "denied"), *texts[3:]])
+    cases = {
+        "intact": good,
+        "edited": [*good[:2], good[2]._replace(entry=good[2].entry.replace("ok", "no")),
+                   *good[3:]],
+        "rehashed edit": [*good[:2], rehashed[2], *good[3:]],
+        "not JSON": [*good[:3], good[3]._replace(entry="{not json"), good[4]],
+        "a JSON array": [*good[:3], good[3]._replace(entry='[4, "x"]'), good[4]],
+        "its content names another entry": [
+            *good[:1], good[1]._replace(entry=good[1].entry.replace('"seq":2', '"seq":3')),
+            *good[2:]],
+        "deleted": [*good[:2], *good[3:]],
+    }
+    with psycopg.connect(server.admin) as raw:
+        con = PgOps(raw)
+        for name, rows in cases.items():
+            head = (good[-1].seq, good[-1].hash)
+            con.execute("BEGIN")
+            try:
+                con.execute("DELETE FROM ops_audit")
+                for r in rows:
+                    con.execute("INSERT INTO ops_audit VALUES (?, ?, ?, ?)", list(r))
+                on_server = verify_links(server_links(con), head)
+            finally:
+                con.execute("ROLLBACK")
+            assert on_server == verify_chain(rows, head), name
+            assert (on_server is None) == (name == "intact"), name

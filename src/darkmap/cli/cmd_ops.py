@@ -722,6 +722,12 @@ def audit_export(out: Path, by: str, workspace: Path | None) -> None:
         if actor.role != "admin":
             audit.log(ws.con, by, "audit.export", "denied")
             raise access.AccessDenied(f"{by} is {actor.role}: only an admin exports the audit")
+        refusal = audit.whole_trail_refusal(ws.con)
+        if refusal is not None:
+            audit.log(ws.con, by, "audit.export", "denied")
+            raise access.AccessDenied(f"{refusal}: the whole trail for a court is exported "
+                                      "by the server's owner role; `darkmap audit show "
+                                      "--json` gives your agency's entries")
         audit.log(ws.con, by, "audit.export", file=out.name)
         return audit.export_trail(ws.con, out)
     n = _run(workspace, run)

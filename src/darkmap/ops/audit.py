@@ -31,20 +31,24 @@ from typing import Any
 from darkmap.errors import BadInputError
 from darkmap.ops.vocabulary import RETENTION_DAYS
 from darkmap.store.audit import (
+    NOT_AN_OBJECT,
     ArchiveRow,
     AuditRow,
+    ChainLink,
     append_entry,
     appending,
     archive_prefix,
     audit_archives,
     audit_head,
     audit_rows,
+    server_links,
 )
-from darkmap.store.operations import Con, UserRow, transaction, users
+from darkmap.store.operations import Con, PgOps, UserRow, transaction, users
 
 __all__ = ["GENESIS", "RETENTION_DAYS", "ArchiveRow", "AuditProblem", "archive_trail", "canonical",
            "chain_hash", "entries_for", "export_trail", "log", "read_archive", "read_export",
-           "show", "stamp", "verify", "verify_archives", "verify_chain"]
+           "show", "stamp", "verify", "verify_archives", "verify_chain", "verify_links",
+           "whole_trail_refusal"]
 
 
 GENESIS = "0" * 64
@@ -109,22 +113,38 @@ def verify_chain(rows: Sequence[AuditRow], head: tuple[int, str] | None,
     hash, or the last archived entry's), each hash recomputed, and the head naming the
     last. ``None`` when it holds, else the first bad entry (by the number it should have).
     """
+    return verify_links([_link(r) for r in rows], head, start)
+
+
+def _link(row: AuditRow) -> ChainLink:
+    """An entry's place in the chain, its content checked here."""
+    try:
+        stated = json.loads(row.entry)
+    except ValueError:
+        stated = None
+    inner = stated.get("seq") if isinstance(stated, dict) else NOT_AN_OBJECT
+    return ChainLink(row.seq, row.prev_hash, row.hash, inner,
+                     chain_hash(row.prev_hash, row.entry) == row.hash)
+
+
+def verify_links(links: Sequence[ChainLink], head: tuple[int, str] | None,
+                 start: tuple[int, str] = (0, GENESIS)) -> AuditProblem | None:
+    """:func:`verify_chain` over the entries' links, their content checked where they
+    were read (here, or by the team server for a member who may not read them all)."""
     first, prev = start
-    for position, row in enumerate(rows, start=first + 1):
-        if row.seq != position:
-            return AuditProblem(position, f"numbered {row.seq} (missing, inserted or moved)")
-        try:
-            inner = json.loads(row.entry).get("seq")
-        except (ValueError, AttributeError):
+    for position, link in enumerate(links, start=first + 1):
+        if link.seq != position:
+            return AuditProblem(position, f"numbered {link.seq} (missing, inserted or moved)")
+        if link.stated_seq is NOT_AN_OBJECT:
             return AuditProblem(position, "not a JSON object")
-        if inner != row.seq:
-            return AuditProblem(position, f"its content says entry {inner}")
-        if row.prev_hash != prev:
+        if link.stated_seq != link.seq:
+            return AuditProblem(position, f"its content says entry {link.stated_seq}")
+        if link.prev_hash != prev:
             return AuditProblem(position, "does not follow the entry before (previous hash)")
-        if chain_hash(prev, row.entry) != row.hash:
+        if not link.hash_ok:
             return AuditProblem(position, "content changed (hash does not match)")
-        prev = row.hash
-    last = first + len(rows)
+        prev = link.hash
+    last = first + len(links)
     if head is None:
         return AuditProblem(first + 1, "trail has entries but no head") if last else None
     if head[0] != last:
@@ -167,14 +187,16 @@ def verify(con: Con) -> tuple[int, AuditProblem | None]:
     the database (rows deleted, an archive row added to cover them) shows."""
     archives = audit_archives(con)
     start, problem = _cut(archives)
-    rows = audit_rows(con)
+    rows = audit_rows(con)  # on the server, the entries this member may read
+    # on the server the whole chain is checked there: a member does not read every entry
+    links = server_links(con) if isinstance(con, PgOps) else [_link(r) for r in rows]
     if problem is not None:
-        return len(rows), problem
-    problem = verify_chain(rows, audit_head(con), start)
+        return len(links), problem
+    problem = verify_links(links, audit_head(con), start)
     if problem is None and archives and not _attested(archives[-1], rows):
         problem = AuditProblem(start[0] + 1, "the cut of the last archive is not attested "
                                              "by an audit.archive entry after it")
-    return len(rows), problem
+    return len(links), problem
 
 
 def _attested(archive: ArchiveRow, later: Sequence[AuditRow]) -> bool:
@@ -208,6 +230,10 @@ def archive_trail(con: Con, out: Path, before: datetime, actor: str, *,
             f"{newest_allowed:%Y-%m-%d}")
     if out.exists():
         raise BadInputError(f"{out}: exists; an archive is never overwritten")
+    refusal = whole_trail_refusal(con)
+    if refusal is not None:
+        raise PermissionError(f"{refusal}: archiving the audit trail on the team server "
+                              "needs the server's owner role")
     n, problem = verify(con)
     if problem is not None:
         raise BadInputError(f"the audit trail does not verify ({problem}); nothing archived")
@@ -354,10 +380,28 @@ def entries_for(con: Con, viewer: UserRow, actor: str | None = None,
     return [e for e in show(con, actor, record) if e.get("actor") not in others]
 
 
+def whole_trail_refusal(con: Con) -> str | None:
+    """Why this connection may not read the whole trail (on the team server, row-level
+    security keeps other agencies' entries from a member), ``None`` when it may (a
+    workspace; the server's owner or service role)."""
+    if not isinstance(con, PgOps):
+        return None
+    whole, seen = len(server_links(con)), len(audit_rows(con))
+    if seen == whole:
+        return None
+    return (f"{whole - seen} of the trail's {whole} entries are other agencies' and hidden "
+            "from you on the team server")
+
+
 def export_trail(con: Con, out: Path) -> int:
     """Write the whole trail for a court or an archive: one JSON object a line (seq,
     entry, prev_hash, hash), then the head; :func:`read_export` and
     :func:`verify_chain` check it anywhere, without darkmap's database. Entries written."""
+    refusal = whole_trail_refusal(con)
+    if refusal is not None:
+        raise BadInputError(f"{refusal}: an export for a court is the whole trail, made by "
+                            "the server's owner role (`darkmap audit show --json` gives "
+                            "your agency's entries)")
     rows = audit_rows(con)
     head = audit_head(con)
     with out.open("w", encoding="utf-8") as f:

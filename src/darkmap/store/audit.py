@@ -14,17 +14,18 @@ so concurrent users extend one chain, never two branches of it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import psycopg
 
-from darkmap.store.operations import OPS_LOCK, OPS_ROLE, Con, PgOps
+from darkmap.store.operations import OPS_LOCK, OPS_ROLE, SERVICE_ROLE, Con, PgOps
 
-__all__ = ["PG_AUDIT_SCHEMA", "ArchiveRow", "AuditRow", "append_entry", "appending",
-           "archive_prefix", "audit_archives", "audit_head", "audit_rows",
-           "install_server_audit"]
+__all__ = ["NOT_AN_OBJECT", "PG_AUDIT_SCHEMA", "ArchiveRow", "AuditRow", "ChainLink",
+           "append_entry", "appending", "archive_prefix", "audit_archives", "audit_head",
+           "audit_rows", "install_server_audit", "server_links"]
 
 PG_AUDIT_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS ops_audit (
@@ -40,9 +41,83 @@ REVOKE ALL ON ops_audit, ops_audit_head, ops_audit_archives FROM PUBLIC;
 GRANT SELECT, INSERT ON ops_audit, ops_audit_head TO {OPS_ROLE};
 GRANT UPDATE (seq, hash) ON ops_audit_head TO {OPS_ROLE};
 GRANT SELECT ON ops_audit_archives TO {OPS_ROLE};
+
+-- who wrote an entry and what it did, beside its text, for row-level security
+ALTER TABLE ops_audit ADD COLUMN IF NOT EXISTS actor TEXT;
+ALTER TABLE ops_audit ADD COLUMN IF NOT EXISTS action TEXT;
+CREATE OR REPLACE FUNCTION ops_audit_field(entry TEXT, field TEXT) RETURNS TEXT
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, public AS $$
+BEGIN
+    RETURN entry::jsonb ->> field;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION ops_audit_fill() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+BEGIN
+    NEW.actor := ops_audit_field(NEW.entry, 'actor');
+    NEW.action := ops_audit_field(NEW.entry, 'action');
+    RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS ops_audit_fill ON ops_audit;
+CREATE TRIGGER ops_audit_fill BEFORE INSERT ON ops_audit
+    FOR EACH ROW EXECUTE FUNCTION ops_audit_fill();
+UPDATE ops_audit SET actor = ops_audit_field(entry, 'actor'),
+                     action = ops_audit_field(entry, 'action')
+    WHERE actor IS NULL AND action IS NULL;
+
+-- a member reads the entries of its own agency's users, of actors that are no user
+-- (set-up, refused unknown names) and the archive entries (custody of the whole
+-- trail); another agency's entries name its records, compartments and times
+CREATE OR REPLACE FUNCTION ops_audit_visible(who TEXT, what TEXT) RETURNS BOOLEAN
+LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
+    SELECT pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER')
+        OR what IS NOT DISTINCT FROM 'audit.archive'
+        OR COALESCE((SELECT u.agency_id IS NOT DISTINCT FROM ops_my_agency()
+                     FROM ops_users u WHERE u.user_id = who), true)
+$$;
+ALTER TABLE ops_audit ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS ops_read ON ops_audit;
+CREATE POLICY ops_read ON ops_audit FOR SELECT USING (ops_audit_visible(actor, action));
+DROP POLICY IF EXISTS ops_add ON ops_audit;
+CREATE POLICY ops_add ON ops_audit FOR INSERT WITH CHECK (true);
+
+-- the chain's links for a member's `audit verify`: each entry's number, hashes, the
+-- number its JSON states and whether its hash matches its content, checked here, never
+-- its content (the hash is sha256 over the previous hash and the entry's UTF-8)
+CREATE OR REPLACE FUNCTION ops_audit_links()
+RETURNS TABLE (link_seq BIGINT, link_prev TEXT, link_hash TEXT, stated_seq TEXT,
+               is_object BOOLEAN, hash_ok BOOLEAN)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+    r RECORD;
+    j JSONB;
+BEGIN
+    FOR r IN SELECT a.seq, a.entry, a.prev_hash, a.hash FROM ops_audit a ORDER BY a.seq LOOP
+        BEGIN
+            j := r.entry::jsonb;
+        EXCEPTION WHEN others THEN
+            j := NULL;
+        END;
+        link_seq := r.seq;
+        link_prev := r.prev_hash;
+        link_hash := r.hash;
+        is_object := COALESCE(jsonb_typeof(j) = 'object', false);
+        stated_seq := CASE WHEN is_object THEN (j -> 'seq')::text END;
+        hash_ok := encode(sha256(convert_to(r.prev_hash || r.entry, 'UTF8')), 'hex')
+                   = r.hash;
+        RETURN NEXT;
+    END LOOP;
+END $$;
+REVOKE ALL ON FUNCTION ops_audit_links() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ops_audit_links() TO {OPS_ROLE};
 """
 """The trail on the team server: members of ``darkmap_ops`` append entries and move the
-head; no one but the owner may change or delete an entry, or archive (retention)."""
+head; no one but the owner may change or delete an entry, or archive (retention).
+Row-level security keeps another agency's entries from a member, even in ``psql`` (as
+:func:`darkmap.ops.audit.entries_for` does in the library); the archive entries stay
+readable by all. A member checks the whole chain through ``ops_audit_links()``, which
+runs as the owner and returns each entry's links and content checks, not its text."""
 
 
 def install_server_audit(pg: psycopg.Connection[Any]) -> None:
@@ -74,6 +149,33 @@ class ArchiveRow(NamedTuple):
     file_sha256: str
     archived_at: str
     archived_by: str
+
+
+NOT_AN_OBJECT = object()
+"""A :class:`ChainLink`'s ``stated_seq`` when the entry is not a JSON object."""
+
+
+class ChainLink(NamedTuple):
+    """What checking one entry's place in the chain needs: its number, previous hash and
+    hash, the number its JSON states (:data:`NOT_AN_OBJECT` when it is no JSON object)
+    and whether its hash matches its content."""
+
+    seq: int
+    prev_hash: str
+    hash: str
+    stated_seq: Any
+    hash_ok: bool
+
+
+def server_links(con: PgOps) -> list[ChainLink]:
+    """The whole chain's links on the team server, every agency's entries included,
+    checked there (``ops_audit_links()``, run as the owner) without their text."""
+    rows = con.execute("SELECT link_seq, link_prev, link_hash, stated_seq, is_object, "
+                       "hash_ok FROM ops_audit_links()").fetchall()
+    return [ChainLink(int(s), str(p), str(h),
+                      (json.loads(stated) if stated is not None else None) if is_object
+                      else NOT_AN_OBJECT, bool(ok))
+            for s, p, h, stated, is_object, ok in rows]
 
 
 def audit_archives(con: Con) -> list[ArchiveRow]:

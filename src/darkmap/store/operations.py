@@ -59,7 +59,7 @@ READABLE = ("compartment_id IN (SELECT compartment_id FROM ops_grants WHERE "
 """The grant filter: a record's compartment is readable by the user ``$user`` of agency
 ``$agency`` (any grant, read or write)."""
 
-OPS_SCHEMA_VERSION = 3
+OPS_SCHEMA_VERSION = 4
 """The operational schema on the team server (table ``ops_schema``); 2 adds the audit
 trail's archives (retention), 3 lets the workbench's service role add judgements for the
 user signed in. `darkmap team init` upgrades a server in place."""
