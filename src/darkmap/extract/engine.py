@@ -1234,8 +1234,12 @@ def _compile_rule(rule: dict[str, Any]) -> _RuleFn:
             return clean_text(got) if isinstance(got, str) else got
         return _finish_rule([got], rule, plan, page)
 
+    in_scope = not on_page and not has_within  # the rule's selector runs on the scope
+    plain_text = not (has_attr or own or multiline)  # the text as _node_text reads it
+
     def run(page: Page, scope: LexborNode, ctx: dict[str, dict[str, Any]]) -> Any:
-        base = _rule_base(page, scope, on_page, within if has_within else None)
+        base = scope if in_scope else _rule_base(page, scope, on_page,
+                                                 within if has_within else None)
         if base is None:
             return None
         nodes = _css(base, css, page)
@@ -1244,12 +1248,16 @@ def _compile_rule(rule: dict[str, Any]) -> _RuleFn:
         # the first node's text, read here (it is the value in most rows), then the
         # others, from the first again, one at a time
         first = nodes[0]
-        if has_attr:
-            v = first.attributes.get(attr)
-            v = clean_text(v) if v else ""
+        if plain_text:  # _node_text(first), without its two calls
+            v = " ".join(first.text(separator=" ").split())
+        elif has_attr:
+            got_attr = first.attributes.get(attr)
+            v = clean_text(got_attr) if got_attr else ""
         else:
             v = _node_text(first, own, multiline)
         if v:
+            if as_read:
+                return v
             got = take(v, page)
             if got is not _REJECTED:
                 return got
@@ -1359,9 +1367,14 @@ def _section_values(spec: dict[str, Any], page: Page, scope: LexborNode,
     vals: dict[str, Any] = {}
     ctx[name] = vals
     for fname, fns in _section_fns(spec):
-        v = _first_value(fns, page, scope, ctx)
-        if v is not None:
-            vals[fname] = v
+        for fn in fns:  # _first_value(fns, ...), inline: it runs for every field of every row
+            try:
+                v = fn(page, scope, ctx)
+            except _RULE_ERRORS:
+                continue
+            if v is not None and v != "" and v != []:
+                vals[fname] = v
+                break
     return vals
 
 
