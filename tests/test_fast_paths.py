@@ -292,3 +292,37 @@ def test_value_caches_keep_no_long_text() -> None:
     assert engine._typed("Nov 17, 2019", {"type": "date"}, page) == parse_date("Nov 17, 2019")
     assert engine._parse_price_text.cache_info().currsize == 1
     assert engine._parse_date_text.cache_info().currsize == 1
+
+
+def _clean_multiline_by_regex(text: str) -> str:
+    """The definition of ``clean_text(text, multiline=True)``: the whitespace regex, then
+    the line-break regex, then each line stripped."""
+    from darkmap.extract import parse
+
+    if not text:
+        return ""
+    text = parse._WS_RE.sub(" ", text)
+    text = parse._NL_RE.sub("\n", text)
+    return "\n".join(line.strip() for line in text.split("\n")).strip()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_SPACES + [" ", "  ", "\n", "\n\n", "word", "\u00a0\u00a0"]),
+                max_size=14).map("".join))
+def test_multiline_clean_is_the_whitespace_regex(text: str) -> None:
+    from darkmap.extract import parse
+
+    assert parse.clean_text(text, multiline=True) == _clean_multiline_by_regex(text)
+
+
+def test_multiline_clean_on_real_pages() -> None:
+    from darkmap.extract import parse
+    from darkmap.extract.engine import Page
+
+    paths = [p for p in sorted((DATA / "pages").rglob("*"))
+             if p.is_file() and not p.name.startswith("LICENSE")]
+    for path in paths[::3]:
+        page = Page(decode.decode_page(path.read_bytes()).text, str(path))
+        for node in page.tree.css("div, td, pre, p"):
+            text = node.text(separator="\n")
+            assert parse.clean_text(text, multiline=True) == _clean_multiline_by_regex(text)

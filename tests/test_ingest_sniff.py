@@ -89,3 +89,26 @@ def test_detect_market_equals_scoring_every_rule() -> None:
             assert got is want, path
             seen.add(got.market if got else None)
     assert {"apollon", "cryptonia", "dream", "empire", "hansa"} <= seen
+
+
+def test_detect_market_ties_go_to_the_first_template_whatever_is_scored_first() -> None:
+    """Templates whose cheapest rule holds are scored first; a tie still goes to the
+    template that comes first, and the scores are those of every rule tried."""
+    from darkmap.extract.engine import Template
+
+    def tpl(name: str, rules: list[dict[str, object]], threshold: float = 1.0) -> Template:
+        return Template(market=name, name=name, path=name, detect=rules, threshold=threshold)
+
+    html = ("<html><head><title>Shop B</title></head><body><div class='x'>Shop A"
+            "</div><p>alpha</p></body></html>")
+    # a's cheapest rule (text) fails, so b (title holds) is scored first: both score 3
+    a = tpl("a", [{"css": "div.x", "weight": 3}, {"text": "missing", "weight": 1}])
+    b = tpl("b", [{"title": "Shop B", "weight": 2}, {"css": "div.x", "weight": 1}])
+    c = tpl("c", [{"title": "Shop B", "weight": 1}, {"text": "nothing here", "weight": 5}])
+    d = tpl("d", [{"title": "nope", "weight": 4}, {"css": "p", "weight": 1}], threshold=1.0)
+    e = tpl("e", [{"title": "Shop B", "weight": 2}, {"css": "p", "weight": 2},
+                  {"css": "div.x", "weight": -2}])
+    for order in ([a, b, c, d, e], [b, a, c, d, e], [c, d, e, b, a], [e, d, c, b, a],
+                  [d, c], [c], [d], [e, b]):
+        got = detect_market(Page(html), order)
+        assert got is _brute_detect(Page(html), order), [t.market for t in order]

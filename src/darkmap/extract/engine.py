@@ -706,23 +706,39 @@ def detect_market(page: Page, templates: Iterable[Template]) -> Template | None:
     can be tried cheapest first, and a template stops being tried as soon as its
     remaining rules could no longer lift it to its threshold or past the best score so
     far (the first template with the best score wins, as if every rule were tried).
+
+    Every template's cheapest rule (usually its title) is tried first, and the templates
+    whose cheapest rule holds are scored before the others: the page's own market then
+    sets the best score early, and the other templates stop after that one rule instead
+    of searching the raw HTML and the text for their domains and names. A template
+    scored later than one that comes after it in ``templates`` still wins a tie, so the
+    choice is the one of scoring every template in order.
     """
-    best: tuple[float, Template] | None = None
-    for tpl in templates:
-        rules = _detect_plan(tpl)
+    tpls = templates if isinstance(templates, tuple) else tuple(templates)
+    plans = [_detect_plan(tpl) for tpl in tpls]
+    first = [bool(rules) and _holds(rules[0][1], page) for rules in plans]
+    order = [i for i, held in enumerate(first) if held]
+    if len(order) < len(tpls):
+        order += [i for i, held in enumerate(first) if not held]
+    best: tuple[float, int] | None = None  # (score, index in ``tpls``)
+    for i in order:
+        rules, threshold = plans[i], tpls[i].threshold
         score = 0.0
         up = sum(w for w, _ in rules if w > 0)  # most the untried rules can still add
-        for weight, rule in rules:
+        for k, (weight, rule) in enumerate(rules):
             if weight > 0:
                 up -= weight
-            if _holds(rule, page):
+            if (first[i] if k == 0 else _holds(rule, page)):
                 score += weight
-            if score + up < tpl.threshold or (best is not None and score + up <= best[0]):
+            most = score + up
+            if most < threshold or (best is not None and (
+                    most < best[0] or (most == best[0] and i > best[1]))):
                 break
         else:
-            if score >= tpl.threshold and (best is None or score > best[0]):
-                best = (score, tpl)
-    return best[1] if best else None
+            if score >= threshold and (best is None or score > best[0]
+                                       or (score == best[0] and i < best[1])):
+                best = (score, i)
+    return tpls[best[1]] if best else None
 
 
 _COND_COST = {"source": 0, "title": 1, "domain": 2, "html": 2, "text": 3, "css": 4}
@@ -1218,8 +1234,12 @@ def _compile_rule(rule: dict[str, Any]) -> _RuleFn:
             return clean_text(got) if isinstance(got, str) else got
         return _finish_rule([got], rule, plan, page)
 
+    in_scope = not on_page and not has_within  # the rule's selector runs on the scope
+    plain_text = not (has_attr or own or multiline)  # the text as _node_text reads it
+
     def run(page: Page, scope: LexborNode, ctx: dict[str, dict[str, Any]]) -> Any:
-        base = _rule_base(page, scope, on_page, within if has_within else None)
+        base = scope if in_scope else _rule_base(page, scope, on_page,
+                                                 within if has_within else None)
         if base is None:
             return None
         nodes = _css(base, css, page)
@@ -1228,12 +1248,16 @@ def _compile_rule(rule: dict[str, Any]) -> _RuleFn:
         # the first node's text, read here (it is the value in most rows), then the
         # others, from the first again, one at a time
         first = nodes[0]
-        if has_attr:
-            v = first.attributes.get(attr)
-            v = clean_text(v) if v else ""
+        if plain_text:  # _node_text(first), without its two calls
+            v = " ".join(first.text(separator=" ").split())
+        elif has_attr:
+            got_attr = first.attributes.get(attr)
+            v = clean_text(got_attr) if got_attr else ""
         else:
             v = _node_text(first, own, multiline)
         if v:
+            if as_read:
+                return v
             got = take(v, page)
             if got is not _REJECTED:
                 return got
@@ -1343,9 +1367,14 @@ def _section_values(spec: dict[str, Any], page: Page, scope: LexborNode,
     vals: dict[str, Any] = {}
     ctx[name] = vals
     for fname, fns in _section_fns(spec):
-        v = _first_value(fns, page, scope, ctx)
-        if v is not None:
-            vals[fname] = v
+        for fn in fns:  # _first_value(fns, ...), inline: it runs for every field of every row
+            try:
+                v = fn(page, scope, ctx)
+            except _RULE_ERRORS:
+                continue
+            if v is not None and v != "" and v != []:
+                vals[fname] = v
+                break
     return vals
 
 
