@@ -27,13 +27,14 @@ from darkmap.errors import BadInputError
 from darkmap.resolve.adapt import fit_to_judgements
 from darkmap.resolve.candidates import candidate_pairs
 from darkmap.resolve.changes import RunChanges, compare_runs, first_run
-from darkmap.resolve.features import IDENTIFIER_SIGNALS, SIGNALS, PairFeatures, compare
+from darkmap.resolve.features import IDENTIFIER_SIGNALS, SIGNALS, TIED, PairFeatures, compare
 from darkmap.resolve.judgements import active_judgements
 from darkmap.resolve.match_model import (
     FREQUENCY_ADJUSTED,
     LinearModel,
     fit_em,
     load_model,
+    tied_identifier,
     voice_against_name,
 )
 from darkmap.resolve.options import DEFAULT_THRESHOLD, METHODS, LinkOptions
@@ -179,10 +180,13 @@ def clustering_inputs(f: PairFeatures, p: np.ndarray, use: tuple[str, ...],
     market...): the clustering never joins those through other accounts. Both read the
     evidence as the shipped model weighs it (:func:`pair_evidence`): a Fellegi-Sunter
     model fitted on the workspace has no "no evidence" reference (its level 0 is a
-    level like any other)."""
+    level like any other). Pairs whose accounts are tied by a chain of shared
+    identifiers (:data:`~darkmap.resolve.features.TIED`) have their floor start at 0,
+    not at an unscored pair's weight."""
     evidence = pair_evidence(f, use)
     apart: np.ndarray = evidence < AGAINST
-    return floored_probabilities(p, evidence, threshold), apart
+    tied = f.raw[TIED] > 0 if TIED in f.raw else None
+    return floored_probabilities(p, evidence, threshold, tied=tied), apart
 
 
 def _completion(n: int, pairs: np.ndarray, p: np.ndarray, must: list[tuple[int, int]],
@@ -395,6 +399,8 @@ def _store(ws: Workspace, run_id: str, started: datetime, prof: Roster, f: PairF
     contrib = model.contributions(fk)
     voice = (voice_against_name(fk, contrib) if model.voice_rule
              else np.zeros(len(fk), dtype=bool))
+    tied = {s: t for s in IDENTIFIER_SIGNALS
+            if (t := tied_identifier(fk, s)) is not None}
     link_rows: list[tuple[Any, ...]] = []
     sig_names = list(fk.level)
     for r, k in enumerate(kept.tolist()):
@@ -408,6 +414,8 @@ def _store(ws: Workspace, run_id: str, started: datetime, prof: Roster, f: PairF
                 sig[s]["accounts_sharing_it"] = int(fk.raw[spec[0]][r])
             if s == "handle" and voice[r]:
                 sig[s]["voice_disagrees"] = True
+            if s in tied and tied[s][r]:
+                sig[s]["tied_through_others"] = True
         a, b = prof.ids[fk.i[r]], prof.ids[fk.j[r]]
         if a > b:
             a, b = b, a
