@@ -226,32 +226,3 @@ def test_an_account_tied_by_one_key_joins_the_persona_whose_others_it_is_unlike(
     apart = np.array([False] * 5 + [True])
     labels = correlation_clustering(4, i, j, q, 0.3, apart=apart).labels
     assert labels[3] != labels[2]
-
-
-def test_a_pair_tied_through_shared_identifiers_weighs_no_less_than_its_own_evidence() -> None:
-    """The floor of a pair whose accounts a chain of shared identifiers ties starts at
-    0, not at an unscored pair's weight; evidence against still counts in full and the
-    pair's own probability stands where it is higher."""
-    p = np.array([0.001, 0.001, 0.001, 0.999])
-    evidence = np.array([0.5, 0.5, -1.5, 12.0])
-    tied = np.array([True, False, True, True])
-    w = pair_weights(floored_probabilities(p, evidence, 0.3, tied=tied), 0.3)
-    assert np.allclose(w[:3], [0.0, MISSING, -1.5], atol=1e-9)
-    assert w[3] == pair_weights(p[3:], 0.3)[0]
-    # a vendor's fourth account, tied to his other three through his keys (its own key
-    # is shared with account 1 only): with the others it has no evidence either way,
-    # one of its pairs leans against; untied, the two pairs without evidence outweigh
-    # the key, tied they do not
-    i = np.array([0, 0, 1, 1, 0, 2])
-    j = np.array([1, 2, 2, 3, 3, 3])
-    p = np.array([0.999, 0.997, 0.989, 0.9, 0.007, 0.001])
-    evidence = np.array([9.0, 8.0, 7.0, 6.5, 1.0, -1.0])
-    untied = floored_probabilities(p, evidence, 0.3)
-    assert len(set(correlation_clustering(4, i, j, untied, 0.3).labels.tolist())) == 2
-    tied = np.ones(6, bool)
-    q = floored_probabilities(p, evidence, 0.3, tied=tied)
-    assert len(set(correlation_clustering(4, i, j, q, 0.3).labels.tolist())) == 1
-    # a pair kept apart by its own evidence stays apart, tied or not
-    apart = np.array([False] * 5 + [True])
-    labels = correlation_clustering(4, i, j, q, 0.3, apart=apart).labels
-    assert labels[3] != labels[2]

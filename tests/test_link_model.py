@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from darkmap.resolve.features import SIGNALS, TIED, PairFeatures, identifier_groups
+from darkmap.resolve.features import (
+    SIGNALS,
+    TIED,
+    PairFeatures,
+    identifier_groups,
+    tied_through_others,
+)
 from darkmap.resolve.match_model import (
     VOICE_AGAINST,
     VOICE_DISCOUNT,
@@ -178,18 +184,24 @@ def test_the_logit_is_the_sum_of_the_contributions_in_their_order_bit_for_bit() 
 
 
 def test_a_different_key_counts_nothing_between_accounts_tied_through_others() -> None:
-    """A different key, address or contact counts 0 between two accounts that a chain
-    of shared identifiers ties (raw ``identifiers_tied``); untied pairs and the other
-    levels keep the fitted weight, and the logit stays the sum of the contributions."""
+    """A different key, address or contact counts 0 between two accounts that only a
+    chain of other accounts' shared identifiers ties (raw ``identifiers_tied``); untied
+    pairs, pairs that share an identifier themselves and the other levels keep the
+    fitted weight, and the logit stays the sum of the contributions."""
     model = load_model("all")
-    # pairs: 0 different keys, tied; 1 different keys, not tied; 2 same key, tied;
-    # 3 no key on one side, tied
+    # pairs: 0 different keys, tied through others; 1 different keys, not tied; 2 a
+    # shared key (so not "tied through others", whatever its group); 3 no key on one
+    # side, tied through others
     n = 4
     levels = {"pgp": np.array([1, 1, 2, 0], np.int8),
               "contact": np.array([1, 1, 1, 0], np.int8),
               "crypto": np.array([1, 0, 0, 0], np.int8)}
     raw: dict[str, np.ndarray] = {k: v.astype(np.float32) for k, v in levels.items()}
-    raw[TIED] = np.array([1, 0, 1, 1], np.int8)
+    # identifier groups of accounts 0-7 (pair k is accounts k and k + 4); -1: no group
+    group = np.array([0, -1, 2, 3, 0, -1, 2, 3])
+    raw[TIED] = tied_through_others(group, np.arange(n), np.arange(n) + n,
+                                    list(levels.values()))
+    assert raw[TIED].tolist() == [1, 0, 0, 1]
     f = PairFeatures(np.arange(n), np.arange(n) + n, raw, levels)
     got = model.contributions(f)
     for s in ("pgp", "contact", "crypto"):
@@ -198,7 +210,7 @@ def test_a_different_key_counts_nothing_between_accounts_tied_through_others() -
         assert np.array_equal(got[s], expected), s
     assert got["pgp"][0] == 0.0 and got["pgp"][1] == model.weights["pgp"][1] < 0
     assert got["pgp"][2] == model.weights["pgp"][2]
-    assert got["contact"][2] == 0.0  # a shared key, and a contact that differs: tied
+    assert got["contact"][2] == model.weights["contact"][1]  # shares a key itself
     assert np.allclose(model.logit(f), model.intercept + sum(got.values()))
     # without the raw value (a model fitted elsewhere, old features) nothing changes
     plain = PairFeatures(f.i, f.j, {k: v for k, v in raw.items() if k != TIED}, levels)

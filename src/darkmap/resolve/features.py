@@ -19,7 +19,7 @@ from darkmap.resolve.profiles import Profiles
 from darkmap.resolve.vectors import row_cosines
 
 __all__ = ["IDENTIFIER_SIGNALS", "SIGNALS", "TIED", "PairFeatures", "compare",
-           "identifier_groups"]
+           "identifier_groups", "tied_through_others"]
 
 # writing style: shared shingles as a multiple of what two random accounts share
 _RATIO_BINS = [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0]
@@ -60,7 +60,8 @@ SIGNALS: dict[str, tuple[str, ...]] = {
                   "successor, mutual best product match across the closure"),
 }
 IDENTIFIER_SIGNALS = ("pgp", "crypto", "contact")
-# raw value of a pair (1/0): its two accounts are tied by a chain of shared identifiers
+# raw value of a pair (1/0): its two accounts share no identifier themselves but are
+# tied *through other accounts* by a chain of shared identifiers
 # (:func:`identifier_groups`); the model reads a different key, address or contact
 # between them as no evidence (:data:`darkmap.resolve.match_model.TIED_LEVEL`)
 TIED = "identifiers_tied"
@@ -131,6 +132,20 @@ def identifier_groups(p: Profiles, groups: tuple[str, ...]) -> np.ndarray:
     _, comp = connected_components(g, directed=False)
     size = np.bincount(comp)
     out: np.ndarray = np.where(size[comp] > 1, comp, -1).astype(np.int64)
+    return out
+
+
+def tied_through_others(group: np.ndarray, i: np.ndarray, j: np.ndarray,
+                        levels: list[np.ndarray]) -> np.ndarray:
+    """1 for the pairs whose accounts are in one group of :func:`identifier_groups`
+    (``group``) but share no identifier themselves (no identifier signal of ``levels``
+    at "shared", 2): tied only through other accounts. A pair that shares an identifier
+    is left to the model as it is: what its shared value and its other values say
+    together is what the model was fitted on."""
+    own = np.zeros(len(i), dtype=bool)
+    for lev in levels:
+        own |= lev == 2
+    out: np.ndarray = ((group[i] >= 0) & (group[i] == group[j]) & ~own).astype(np.int8)
     return out
 
 
@@ -230,7 +245,7 @@ def compare(p: Profiles, i: np.ndarray, j: np.ndarray,
     tie_by = tuple(g for g in IDENTIFIER_SIGNALS if g in use)
     if tie_by:
         group = p.derive(("identifier groups", tie_by), lambda: identifier_groups(p, tie_by))
-        raw[TIED] = ((group[i] >= 0) & (group[i] == group[j])).astype(np.int8)
+        raw[TIED] = tied_through_others(group, i, j, [lev[g] for g in tie_by])
     if "handle" in use:
         raw["handle"], lev["handle"], raw["handle_holders"] = _handle(p, i, j)
     texts = p.has_style[i] & p.has_style[j]  # free text on both sides

@@ -27,7 +27,7 @@ from darkmap.errors import BadInputError
 from darkmap.resolve.adapt import fit_to_judgements
 from darkmap.resolve.candidates import candidate_pairs
 from darkmap.resolve.changes import RunChanges, compare_runs, first_run
-from darkmap.resolve.features import IDENTIFIER_SIGNALS, SIGNALS, TIED, PairFeatures, compare
+from darkmap.resolve.features import IDENTIFIER_SIGNALS, SIGNALS, PairFeatures, compare
 from darkmap.resolve.judgements import active_judgements
 from darkmap.resolve.match_model import (
     FREQUENCY_ADJUSTED,
@@ -180,13 +180,10 @@ def clustering_inputs(f: PairFeatures, p: np.ndarray, use: tuple[str, ...],
     market...): the clustering never joins those through other accounts. Both read the
     evidence as the shipped model weighs it (:func:`pair_evidence`): a Fellegi-Sunter
     model fitted on the workspace has no "no evidence" reference (its level 0 is a
-    level like any other). Pairs whose accounts are tied by a chain of shared
-    identifiers (:data:`~darkmap.resolve.features.TIED`) have their floor start at 0,
-    not at an unscored pair's weight."""
+    level like any other)."""
     evidence = pair_evidence(f, use)
     apart: np.ndarray = evidence < AGAINST
-    tied = f.raw[TIED] > 0 if TIED in f.raw else None
-    return floored_probabilities(p, evidence, threshold, tied=tied), apart
+    return floored_probabilities(p, evidence, threshold), apart
 
 
 def _completion(n: int, pairs: np.ndarray, p: np.ndarray, must: list[tuple[int, int]],

@@ -51,11 +51,12 @@ VOICE_DISCOUNT = 0.5
 
 
 # Identifiers tied through other accounts: a different key, address or contact counts
-# as no evidence (0) between two accounts that a chain of shared identifiers ties
-# (:func:`darkmap.resolve.features.identifier_groups`): the vendor behind them is known
-# to use more than one, so that these two differ says nothing about whether they are
-# his. Measured on three generators (docs/linking.md, "Identifiers tied through other
-# accounts"): every such pair of their development worlds was one actor's.
+# as no evidence (0) between two accounts that share no identifier themselves but that
+# a chain of other accounts' shared identifiers ties
+# (:func:`darkmap.resolve.features.tied_through_others`): whoever holds them is known to
+# use more than one, so that these two differ says nothing about whether they are one
+# vendor's. Measured on three generators (docs/linking.md, "Identifiers tied through
+# other accounts"): every such pair of their development worlds was one actor's.
 TIED_LEVEL = 1  # the level of an identifier signal the rule applies to ("different")
 
 

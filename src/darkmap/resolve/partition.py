@@ -176,8 +176,7 @@ def pair_weights(p: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def floored_probabilities(p: np.ndarray, evidence: np.ndarray, threshold: float,
-                          missing: float = MISSING,
-                          tied: np.ndarray | None = None) -> np.ndarray:
+                          missing: float = MISSING) -> np.ndarray:
     """The probabilities the clustering weighs: ``p``, except that no pair weighs less
     than an unscored pair (``missing``) plus the part of its own ``evidence`` that speaks
     against a match (log-odds beside a pair with no evidence at all, below 0).
@@ -191,18 +190,10 @@ def floored_probabilities(p: np.ndarray, evidence: np.ndarray, threshold: float,
     unlike pairs outweighed that tie (a vendor's fourth account, whose key matches
     one of the three, left out). Evidence against a match still counts in full, on top
     of ``missing``; a pair whose evidence is clearly against is kept apart anyway
-    (``apart``). Pairs at or above the floor keep their own ``p``.
-
-    ``tied`` (a mask): pairs whose two accounts a chain of shared identifiers ties
-    (:func:`darkmap.resolve.features.identifier_groups`). Their floor starts at 0
-    instead of ``missing``: the prior against two accounts being one vendor's, which an
-    unscored pair stands for, is lifted by the identifiers they are tied through, while
-    their own evidence against still counts in full."""
+    (``apart``). Pairs at or above the floor keep their own ``p``."""
     p = np.asarray(p, np.float64)
     w = pair_weights(p, threshold)
-    start = (missing if tied is None
-             else np.where(np.asarray(tied, bool), 0.0, missing))
-    floor = start + np.minimum(np.asarray(evidence, np.float64), 0.0)
+    floor = missing + np.minimum(np.asarray(evidence, np.float64), 0.0)
     raised = 1.0 / (1.0 + np.exp(-(floor + _logit(threshold))))
     out: np.ndarray = np.where(w >= floor, p, raised)
     return out
