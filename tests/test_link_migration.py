@@ -20,7 +20,7 @@ from darkmap.resolve.candidates import (
     migration_pairs,
     migration_successor,
 )
-from darkmap.resolve.features import compare
+from darkmap.resolve.features import IDENTIFIER_SIGNALS, compare
 from darkmap.resolve.profiles import load_profiles
 
 
@@ -97,7 +97,8 @@ def test_comparison_in_batches_equals_one_call_and_derives_successors_once(world
     assert not fresh.derived
     whole = compare(fresh, pairs[:, 0], pairs[:, 1])
     assert set(fresh.derived) == {("mutual_best_successors", MIGRATION_WINDOW),
-                                  ("handle codes",)}
+                                  ("handle codes",),
+                                  ("identifier groups", IDENTIFIER_SIGNALS)}
     kept = fresh.derived[("mutual_best_successors", MIGRATION_WINDOW)]
     assert len(kept) > 0
     step = max(1, len(pairs) // 7)

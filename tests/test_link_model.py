@@ -6,8 +6,15 @@ from itertools import pairwise
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from darkmap.resolve.features import SIGNALS, PairFeatures
+from darkmap.resolve.features import (
+    SIGNALS,
+    TIED,
+    PairFeatures,
+    identifier_groups,
+    tied_through_others,
+)
 from darkmap.resolve.match_model import (
     VOICE_AGAINST,
     VOICE_DISCOUNT,
@@ -174,3 +181,69 @@ def test_the_logit_is_the_sum_of_the_contributions_in_their_order_bit_for_bit() 
         halved = ~np.isclose(got["handle"] * (scales.get("handle", 1.0) ** -1), full) & (
             levels["handle"] == 7)
         assert halved.sum() > 100  # the voice rule is exercised
+
+
+def test_a_different_key_counts_nothing_between_accounts_tied_through_others() -> None:
+    """A different key, address or contact counts 0 between two accounts that only a
+    chain of other accounts' shared identifiers ties (raw ``identifiers_tied``); untied
+    pairs, pairs that share an identifier themselves and the other levels keep the
+    fitted weight, and the logit stays the sum of the contributions."""
+    model = load_model("all")
+    # pairs: 0 different keys, tied through others; 1 different keys, not tied; 2 a
+    # shared key (so not "tied through others", whatever its group); 3 no key on one
+    # side, tied through others
+    n = 4
+    levels = {"pgp": np.array([1, 1, 2, 0], np.int8),
+              "contact": np.array([1, 1, 1, 0], np.int8),
+              "crypto": np.array([1, 0, 0, 0], np.int8)}
+    raw: dict[str, np.ndarray] = {k: v.astype(np.float32) for k, v in levels.items()}
+    # identifier groups of accounts 0-7 (pair k is accounts k and k + 4); -1: no group
+    group = np.array([0, -1, 2, 3, 0, -1, 2, 3])
+    raw[TIED] = tied_through_others(group, np.arange(n), np.arange(n) + n,
+                                    list(levels.values()))
+    assert raw[TIED].tolist() == [1, 0, 0, 1]
+    f = PairFeatures(np.arange(n), np.arange(n) + n, raw, levels)
+    got = model.contributions(f)
+    for s in ("pgp", "contact", "crypto"):
+        fitted = np.asarray(model.weights[s])[levels[s]]
+        expected = np.where((raw[TIED] > 0) & (levels[s] == 1), 0.0, fitted)
+        assert np.array_equal(got[s], expected), s
+    assert got["pgp"][0] == 0.0 and got["pgp"][1] == model.weights["pgp"][1] < 0
+    assert got["pgp"][2] == model.weights["pgp"][2]
+    assert got["contact"][2] == model.weights["contact"][1]  # shares a key itself
+    assert np.allclose(model.logit(f), model.intercept + sum(got.values()))
+    # without the raw value (a model fitted elsewhere, old features) nothing changes
+    plain = PairFeatures(f.i, f.j, {k: v for k, v in raw.items() if k != TIED}, levels)
+    assert model.contributions(plain)["pgp"][0] == model.weights["pgp"][1]
+
+
+class _Idents:
+    """The part of :class:`~darkmap.resolve.profiles.Profiles` that
+    :func:`identifier_groups` reads."""
+
+    def __init__(self, n: int, idents: dict[str, sp.csr_matrix]) -> None:
+        self.n, self.idents = n, idents
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def _binary(n: int, rows: list[tuple[int, int]], cols: int) -> sp.csr_matrix:
+    r, c = zip(*rows, strict=True)
+    return sp.csr_matrix((np.ones(len(rows), np.float32), (r, c)), shape=(n, cols))
+
+
+def test_accounts_are_tied_by_chains_of_shared_identifiers_of_the_groups_in_use() -> None:
+    # keys: 0 holds k0, 1 holds k0 and k1 (an old and a new key), 2 holds k1; 3 holds
+    # k2 alone; 4 shares a contact with 3; 5 shares nothing
+    n = 6
+    prof = _Idents(n, {"pgp": _binary(n, [(0, 0), (1, 0), (1, 1), (2, 1), (3, 2)], 3),
+                       "contact": _binary(n, [(3, 0), (4, 0), (5, 1)], 2),
+                       "crypto": sp.csr_matrix((n, 1), dtype=np.float32)})
+    g = identifier_groups(prof, ("pgp", "crypto", "contact"))  # type: ignore[arg-type]
+    assert g[0] == g[1] == g[2] >= 0 and g[3] == g[4] >= 0 and g[0] != g[3]
+    assert g[5] == -1
+    # keys left out (``--without pgp``): only the contact ties
+    g = identifier_groups(prof, ("crypto", "contact"))  # type: ignore[arg-type]
+    assert (g[:3] == -1).all() and g[3] == g[4] >= 0 and g[5] == -1
+    assert (identifier_groups(prof, ()) == -1).all()  # type: ignore[arg-type]

@@ -10,13 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from rapidfuzz.distance import Levenshtein
+from scipy.sparse.csgraph import connected_components
 
 from darkmap.resolve.candidates import migration_successor, mutual_best_successors
 from darkmap.resolve.profiles import Profiles
 from darkmap.resolve.vectors import row_cosines
 
-__all__ = ["IDENTIFIER_SIGNALS", "SIGNALS", "PairFeatures", "compare"]
+__all__ = ["IDENTIFIER_SIGNALS", "SIGNALS", "TIED", "PairFeatures", "compare",
+           "identifier_groups", "tied_through_others"]
 
 # writing style: shared shingles as a multiple of what two random accounts share
 _RATIO_BINS = [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0]
@@ -57,6 +60,11 @@ SIGNALS: dict[str, tuple[str, ...]] = {
                   "successor, mutual best product match across the closure"),
 }
 IDENTIFIER_SIGNALS = ("pgp", "crypto", "contact")
+# raw value of a pair (1/0): its two accounts share no identifier themselves but are
+# tied *through other accounts* by a chain of shared identifiers
+# (:func:`identifier_groups`); the model reads a different key, address or contact
+# between them as no evidence (:data:`darkmap.resolve.match_model.TIED_LEVEL`)
+TIED = "identifiers_tied"
 
 _BINS: dict[str, list[float]] = {
     "style": _RATIO_BINS,
@@ -101,6 +109,44 @@ def _ident(p: Profiles, group: str, i: np.ndarray, j: np.ndarray) -> tuple[np.nd
     both = (nnz[i] > 0) & (nnz[j] > 0)
     lev = np.where(shared > 0, 2, np.where(both, 1, 0)).astype(np.int8)
     return shared, lev
+
+
+def identifier_groups(p: Profiles, groups: tuple[str, ...]) -> np.ndarray:
+    """Per account, the number of its group of accounts *tied by shared identifiers*,
+    or -1 for an account that shares none.
+
+    Two accounts that share a compared value of one of ``groups`` (a PGP key, an
+    address or a contact held by 2..5 accounts; a value on more is not compared, see
+    :mod:`darkmap.resolve.profiles`) are in one group, and so is every chain of such
+    accounts: a vendor who lists his old and his new key on one account ties the
+    accounts that list only the one or only the other. Only the groups in use count,
+    so a link run without keys (``--without pgp``) does not tie accounts by keys."""
+    mats = [p.idents[g] for g in groups if g in p.idents and p.idents[g].nnz]
+    n = len(p)
+    if not mats or n == 0:
+        return np.full(n, -1, np.int64)
+    m = sp.csr_matrix(sp.hstack(mats, format="csr"))
+    co = (m @ m.T).tocoo()
+    off = co.row != co.col
+    g = sp.coo_matrix((np.ones(int(off.sum())), (co.row[off], co.col[off])), shape=(n, n))
+    _, comp = connected_components(g, directed=False)
+    size = np.bincount(comp)
+    out: np.ndarray = np.where(size[comp] > 1, comp, -1).astype(np.int64)
+    return out
+
+
+def tied_through_others(group: np.ndarray, i: np.ndarray, j: np.ndarray,
+                        levels: list[np.ndarray]) -> np.ndarray:
+    """1 for the pairs whose accounts are in one group of :func:`identifier_groups`
+    (``group``) but share no identifier themselves (no identifier signal of ``levels``
+    at "shared", 2): tied only through other accounts. A pair that shares an identifier
+    is left to the model as it is: what its shared value and its other values say
+    together is what the model was fitted on."""
+    own = np.zeros(len(i), dtype=bool)
+    for lev in levels:
+        own |= lev == 2
+    out: np.ndarray = ((group[i] >= 0) & (group[i] == group[j]) & ~own).astype(np.int8)
+    return out
 
 
 _RARE = 3  # a handle (key) held by at most this many accounts of the workspace
@@ -196,6 +242,10 @@ def compare(p: Profiles, i: np.ndarray, j: np.ndarray,
     for g in IDENTIFIER_SIGNALS:
         if g in use:
             raw[g], lev[g] = _ident(p, g, i, j)
+    tie_by = tuple(g for g in IDENTIFIER_SIGNALS if g in use)
+    if tie_by:
+        group = p.derive(("identifier groups", tie_by), lambda: identifier_groups(p, tie_by))
+        raw[TIED] = tied_through_others(group, i, j, [lev[g] for g in tie_by])
     if "handle" in use:
         raw["handle"], lev["handle"], raw["handle_holders"] = _handle(p, i, j)
     texts = p.has_style[i] & p.has_style[j]  # free text on both sides

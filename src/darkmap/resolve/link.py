@@ -34,6 +34,7 @@ from darkmap.resolve.match_model import (
     LinearModel,
     fit_em,
     load_model,
+    tied_identifier,
     voice_against_name,
 )
 from darkmap.resolve.options import DEFAULT_THRESHOLD, METHODS, LinkOptions
@@ -395,6 +396,8 @@ def _store(ws: Workspace, run_id: str, started: datetime, prof: Roster, f: PairF
     contrib = model.contributions(fk)
     voice = (voice_against_name(fk, contrib) if model.voice_rule
              else np.zeros(len(fk), dtype=bool))
+    tied = {s: t for s in IDENTIFIER_SIGNALS
+            if (t := tied_identifier(fk, s)) is not None}
     link_rows: list[tuple[Any, ...]] = []
     sig_names = list(fk.level)
     for r, k in enumerate(kept.tolist()):
@@ -408,6 +411,8 @@ def _store(ws: Workspace, run_id: str, started: datetime, prof: Roster, f: PairF
                 sig[s]["accounts_sharing_it"] = int(fk.raw[spec[0]][r])
             if s == "handle" and voice[r]:
                 sig[s]["voice_disagrees"] = True
+            if s in tied and tied[s][r]:
+                sig[s]["tied_through_others"] = True
         a, b = prof.ids[fk.i[r]], prof.ids[fk.j[r]]
         if a > b:
             a, b = b, a

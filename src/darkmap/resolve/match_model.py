@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from darkmap.resolve.features import SIGNALS, PairFeatures
+from darkmap.resolve.features import IDENTIFIER_SIGNALS, SIGNALS, TIED, PairFeatures
 
-__all__ = ["FREQUENCY_ADJUSTED", "VOICE_AGAINST", "VOICE_DISCOUNT", "VOICE_SIGNALS",
-           "LinearModel", "fit_em", "fit_logistic", "frequency_penalty", "load_model",
-           "voice_against_name"]
+__all__ = ["FREQUENCY_ADJUSTED", "TIED_LEVEL", "VOICE_AGAINST", "VOICE_DISCOUNT",
+           "VOICE_SIGNALS", "LinearModel", "fit_em", "fit_logistic", "frequency_penalty",
+           "load_model", "tied_identifier", "voice_against_name"]
 
 # Frequency-based agreement past the rare/common split of a level: at the levels listed
 # ("same normalised handle, common", "same handle, common"), a shared name held by k
@@ -48,6 +48,25 @@ FREQUENCY_ADJUSTED: dict[str, tuple[str, tuple[int, ...], int]] = {
 VOICE_SIGNALS = ("style", "capitals", "symbols")
 VOICE_AGAINST = -3.0
 VOICE_DISCOUNT = 0.5
+
+
+# Identifiers tied through other accounts: a different key, address or contact counts
+# as no evidence (0) between two accounts that share no identifier themselves but that
+# a chain of other accounts' shared identifiers ties
+# (:func:`darkmap.resolve.features.tied_through_others`): whoever holds them is known to
+# use more than one, so that these two differ says nothing about whether they are one
+# vendor's. Measured on three generators (docs/linking.md, "Identifiers tied through
+# other accounts"): every such pair of their development worlds was one actor's.
+TIED_LEVEL = 1  # the level of an identifier signal the rule applies to ("different")
+
+
+def tied_identifier(f: PairFeatures, signal: str) -> np.ndarray | None:
+    """The pairs whose ``signal`` (an identifier signal) counts 0 under the rule above,
+    or None when none does."""
+    if signal not in IDENTIFIER_SIGNALS or TIED not in f.raw or signal not in f.level:
+        return None
+    tied: np.ndarray = (f.raw[TIED] > 0) & (f.level[signal] == TIED_LEVEL)
+    return tied if tied.any() else None
 
 
 def voice_against_name(f: PairFeatures, contrib: dict[str, np.ndarray]) -> np.ndarray:
@@ -114,6 +133,9 @@ class LinearModel:
         penalty = frequency_penalty(f, s)
         if penalty is not None:
             c = c - penalty
+        tied = tied_identifier(f, s)
+        if tied is not None:
+            c = np.where(tied, 0.0, c)
         if s in self.scales:
             c = c * self.scales[s]
         return c
