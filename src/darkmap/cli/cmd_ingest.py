@@ -102,7 +102,8 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
         # the walk counts for the bar, and a missing path stops the run before any file
         total = sum(1 for _ in walk(list(paths)))
         if quiet or as_json:
-            summary = ingest(ws, list(paths), importer_name=importer, jobs=jobs)
+            summary = ingest(ws, list(paths), importer_name=importer, jobs=jobs,
+                             checkpoint=True)
         else:
             summary = _ingest_with_bar(ws, list(paths), importer, total, jobs)
     finally:
@@ -154,7 +155,7 @@ def _ingest_with_bar(ws: Workspace, paths: list[Path], importer: str | None,
             bar.update(task, description=f"{name}: {records:,} records read")
 
         return ingest(ws, paths, importer_name=importer, progress=tick, jobs=jobs,
-                      reading=reading)
+                      reading=reading, checkpoint=True)
 
 
 def _print_summary(summary: IngestSummary) -> None:

@@ -56,7 +56,8 @@ from darkmap.store.ids import row_id, row_ids
 __all__ = ["ARROW_ROWS", "BATCH_TEXT", "BIG_FILE_BUFFER_MB", "INGEST_BUFFER_MB",
            "INGEST_THREADS", "KEYLESS", "UNKEYED_ENTITIES", "Fingerprints", "Provenance",
            "RecordWriter", "account_id", "arrow_views", "begin", "buffer_limit",
-           "commit", "duckdb_threads", "insert_arrow", "insert_rows", "listing_id", "query_arrow",
+           "commit", "commit_to_file", "duckdb_threads", "insert_arrow", "insert_rows",
+           "listing_id", "query_arrow",
            "replace_quarantine", "rollback", "row_id", "row_ids", "threads_set",
            "transaction"]
 
@@ -625,14 +626,37 @@ def query_arrow(con: duckdb.DuckDBPyConnection, sql: str, rows: pa.Table,
     (a replacement scan): about 0.5 ms less per statement than registering and
     unregistering a view. Where that lookup is off or cannot see this frame (a
     connection wrapped by the caller), the table is registered as a view instead.
+
+    A statement that names the rows once (every insert) is given them as an Arrow C
+    stream (:func:`_one_scan`), which DuckDB reads without ``pyarrow.dataset``: handed
+    a table, DuckDB wraps it in a dataset and a scanner, and a process that only ingests
+    a CSV imported ``pyarrow.dataset`` (and with it Parquet, the file systems and
+    ``pyarrow.compute``) for that alone.
     """
-    _darkmap_writer_rows = rows
+    _darkmap_writer_rows: Any = _one_scan(rows) if sql.count(ARROW_ROWS) == 1 else rows
     args = (sql, list(params)) if params is not None else (sql,)
     try:
         return con.execute(*args).fetchall()
     except duckdb.CatalogException:
         with arrow_views(con, {ARROW_ROWS: rows}):
             return con.execute(*args).fetchall()  # fetched before unregister replaces it
+
+
+_SCAN_BATCH = 131_072
+"""Rows per record batch of the stream :func:`_one_scan` gives DuckDB: a dataset
+scanner's batch size, which DuckDB's scans of a table were cut into (DuckDB scans the
+batches of one stream on several threads)."""
+
+
+def _one_scan(rows: pa.Table) -> object:
+    """``rows`` as an Arrow C stream capsule, for a statement that scans them once.
+
+    The capsule is read once (a second scan of it fails: "already released"), in the
+    table's row order, cut into batches of at most :data:`_SCAN_BATCH` rows as a
+    scanner would cut them. DuckDB reads it without importing ``pyarrow.dataset``.
+    """
+    reader: Any = rows.to_reader(max_chunksize=_SCAN_BATCH)  # its stubs leave this untyped
+    return reader.__arrow_c_stream__()
 
 
 def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table,
@@ -693,6 +717,30 @@ def begin(con: duckdb.DuckDBPyConnection) -> None:
 def commit(con: duckdb.DuckDBPyConnection) -> None:
     """Commit the open transaction."""
     con.execute("COMMIT")
+
+
+def commit_to_file(con: duckdb.DuckDBPyConnection) -> None:
+    """Commit the open transaction straight into the database file: DuckDB checkpoints
+    as part of the ``COMMIT``, and leaves a transaction of more than about 100 kB
+    (``auto_checkpoint_skip_wal_threshold``) out of the write-ahead log.
+
+    For a writer that closes the workspace next (``darkmap ingest``): closing
+    checkpoints anyway (:meth:`~darkmap.store.workspace.Workspace.close`), so the
+    changes were written twice, into the log at the commit and into the file at the
+    close; now once, and the close finds nothing left to do. Durability is the same:
+    the ``COMMIT`` returns once the checkpoint is on disk, and a crash during it leaves
+    the file as it was before the transaction (DuckDB writes the new blocks, then the
+    header that points to them), which the log's replay completes for a small one. A
+    checkpoint that fails with the transaction out of the log fails the ``COMMIT``, as
+    a failed log write does. The checkpoint threshold (which darkmap never sets
+    otherwise) is set back to DuckDB's default afterwards.
+    """
+    con.execute("SET checkpoint_threshold = '0B'")
+    try:
+        con.execute("COMMIT")
+    finally:
+        with suppress(duckdb.Error):  # never hide the commit's error on its way out
+            con.execute("RESET checkpoint_threshold")
 
 
 def rollback(con: duckdb.DuckDBPyConnection) -> None:
