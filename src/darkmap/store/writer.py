@@ -33,8 +33,8 @@ from typing import Any, cast
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from darkmap.model import arrow_compute as ac
 from darkmap.model.fingerprints import Fingerprints, text_fingerprints
 from darkmap.model.records import (
     AccountRecord,
@@ -341,13 +341,13 @@ class RecordWriter:
         key, cap = _COLUMNS[table][0], _CAPTURE_COLUMN[table]
         tbl = _first_of_each(tbl, key)
         cols = _COLUMNS[table]
-        caps = pc.unique(tbl.column(cap)).to_pylist()
+        caps = ac.unique(tbl.column(cap)).to_pylist()
         if self._remembered(table, tbl, caps):
             pass  # stored from memory of this writer's own rows
         elif self._no_conflict(table, tbl):
             insert_arrow(self.con, table, tbl, cols)
         else:
-            caps = pc.unique(tbl.column(cap)).to_pylist()
+            caps = ac.unique(tbl.column(cap)).to_pylist()
             insert_arrow(self.con, table, tbl, cols,
                          where=f" WHERE {key} NOT IN (SELECT {key} FROM {table} "
                                f"WHERE list_contains(?, {cap}))", params=[caps])
@@ -373,7 +373,7 @@ class RecordWriter:
         known = self._ids[table]
         stored = known.contains(hi, lo)
         if stored.any():
-            tbl = tbl.filter(pa.array(~stored))
+            tbl = ac.filter_by(tbl, pa.array(~stored))
             hi, lo = hi[~stored], lo[~stored]
         insert_arrow(self.con, table, tbl, _COLUMNS[table])
         known.add(hi, lo)
@@ -398,7 +398,7 @@ class RecordWriter:
                                              f"t ON t.{key} = v.{key}", tbl)
                 if hits:
                     old = pa.array([h[0] for h in hits], pa.string())
-                    tbl = tbl.filter(pc.invert(pc.is_in(tbl.column(key), value_set=old)))
+                    tbl = ac.filter_by(tbl, ac.invert(ac.is_in(tbl.column(key), old)))
             if tbl.num_rows:
                 insert_arrow(self.con, table, tbl, _COLUMNS[table])
             return
@@ -417,7 +417,7 @@ class RecordWriter:
         hi, lo = _key_halves(self.con, f"SELECT {{f}} FROM {ARROW_ROWS}", key, tbl)
         stored = known.contains(hi, lo)
         if stored.any():
-            tbl = tbl.filter(pa.array(~stored))
+            tbl = ac.filter_by(tbl, pa.array(~stored))
             hi, lo = hi[~stored], lo[~stored]
         if tbl.num_rows:
             insert_arrow(self.con, table, tbl, _COLUMNS[table])
@@ -444,7 +444,7 @@ class RecordWriter:
         if cap is None:
             return False
         if self.fresh:
-            caps = pc.unique(tbl.column(cap)).to_pylist()
+            caps = ac.unique(tbl.column(cap)).to_pylist()
             if self.fresh.issuperset(caps):
                 return _distinct(tbl, _COLUMNS[table][0])
         if n < _PLAIN_INSERT_ROWS or table not in _CHECKED:
@@ -452,7 +452,7 @@ class RecordWriter:
         key = _COLUMNS[table][0]
         if not _distinct(tbl, key):
             return False
-        caps = pc.unique(tbl.column(cap)).to_pylist()
+        caps = ac.unique(tbl.column(cap)).to_pylist()
         found = query_arrow(self.con,
                             f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE list_contains(?, "
                             f"{cap}) AND {key} IN (SELECT {key} FROM {ARROW_ROWS}) LIMIT 1)",
@@ -525,17 +525,18 @@ class RecordWriter:
         if len(first):
             pick = pa.array(first, pa.int64())
             self._put_columns("accounts", {
-                "account_id": aid_arr.take(pick), "market_id": m,
+                "account_id": ac.take(aid_arr, pick), "market_id": m,
                 "handle": [handles[i].strip() for i in first.tolist()],
-                "role": "vendor", **prov, "observed_at": obs.take(pick)})
+                "role": "vendor", **prov, "observed_at": ac.take(obs, pick)})
         lid_arr = pa.array(lids, pa.string())
         first = _first_rows(lids)
         lpick = pa.array(first, pa.int64()) if len(first) < n else None
         self._put_columns("listings", {
-            "listing_id": lid_arr if lpick is None else lid_arr.take(lpick), "market_id": m,
+            "listing_id": lid_arr if lpick is None else ac.take(lid_arr, lpick),
+            "market_id": m,
             "listing_ref": refs if lpick is None else [refs[i] for i in first.tolist()],
-            "account_id": aid_arr if lpick is None else aid_arr.take(lpick), **prov,
-            "observed_at": obs if lpick is None else obs.take(lpick)})
+            "account_id": aid_arr if lpick is None else ac.take(aid_arr, lpick), **prov,
+            "observed_at": obs if lpick is None else ac.take(obs, lpick)})
         cols: dict[str, Any] = {
             "obs_id": row_ids("lst", lids, p.capture_sha256, b.locators),
             "listing_id": lid_arr, "account_id": aid_arr, "locator": b.locators, **prov,
@@ -889,11 +890,13 @@ def _first_of_each(tbl: pa.Table, key: str) -> pa.Table:
     """``tbl`` with only the first row of each ``key`` value, in row order."""
     if _distinct(tbl, key):
         return tbl
-    return tbl.take(pa.array(_first_rows(tbl.column(key).to_pylist()), pa.int64()))
+    first: pa.Table = ac.take(tbl, pa.array(_first_rows(tbl.column(key).to_pylist()),
+                                           pa.int64()))
+    return first
 
 
 def _distinct(tbl: pa.Table, key: str) -> bool:
-    return tbl.num_rows < 2 or pc.count_distinct(tbl.column(key)).as_py() == tbl.num_rows
+    return tbl.num_rows < 2 or ac.count_distinct(tbl.column(key)) == tbl.num_rows
 
 _BATCH_FIELDS = ("title", "description", "price", "currency", "price_text", "quantity_text",
                  "stock", "ships_from", "ships_to", "category_path", "feedback_count",
@@ -910,7 +913,7 @@ def _array(col: str, values: Any, n: int) -> _Column:
     if values is None or isinstance(values, (str, int, float, datetime)):
         return pa.repeat(cast(Any, pa.scalar(values, type=typ)), n)
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
-        return values if values.type == typ else values.cast(typ)
+        return values if values.type == typ else ac.cast(values, typ)
     return pa.array(values, type=typ)
 
 
@@ -946,7 +949,7 @@ def _lists(col: Any, n: int) -> _Column:
                                         pa.array([], pa.string()))
     arr = col if isinstance(col, (pa.Array, pa.ChunkedArray)) else pa.array(col, typ)
     if arr.null_count:
-        arr = pc.if_else(pc.is_null(arr), pa.scalar([], typ), arr)
+        arr = ac.if_else(ac.is_null(arr), pa.scalar([], typ), arr)
     return arr
 
 
@@ -957,11 +960,11 @@ def _observed(col: Any, n: int, p: Provenance) -> _Column:
         return pa.array([default] * n, type=pa.timestamp("us"))
     arr: _Column
     if isinstance(col, (pa.Array, pa.ChunkedArray)):
-        arr = col.cast(pa.timestamp("us"))
+        arr = ac.cast(col, pa.timestamp("us"))
     else:
         arr = pa.array([_naive(v) for v in col], type=pa.timestamp("us"))
     if default is not None and arr.null_count:
-        arr = pc.fill_null(arr, pa.scalar(default, pa.timestamp("us")))
+        arr = ac.coalesce_with(arr, pa.scalar(default, pa.timestamp("us")))
     return arr
 
 
