@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -104,13 +105,47 @@ def test_tables_are_taken_and_filtered_as_by_their_methods() -> None:
 
 
 def test_importing_it_imports_no_pyarrow_compute() -> None:
-    """(pandas deferred as the command line defers it: pyarrow imports pandas, when it
+    """Nor ``numpy.ma``, which ``pa.array`` of a numpy array imports (nor dateutil). (pandas
+    deferred as the command line defers it: pyarrow imports pandas, when it
     is installed, at its first conversion of Python values, and pandas imports
     ``pyarrow.compute``.)"""
     code = ("import sys; from darkmap.deferred_imports import defer_import; "
             "defer_import('pandas'); import darkmap.model.arrow_compute as ac, pyarrow as pa; "
-            "ac.take(pa.array(['a', 'b']), pa.array([1])); "
-            "print('pyarrow.compute' in sys.modules)")
+            "import numpy as np; ac.take(pa.array(['a', 'b'], pa.string()), "
+            "ac.from_numpy(np.array([1]), mask=np.array([False]))); "
+            "print(sorted({'pyarrow.compute', 'numpy.ma', 'dateutil'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "[]"
+
+
+NUMPY = [np.array([3, -1, 0, 2**40], dtype=np.int64), np.array([1, 2, 3], dtype=np.int32),
+         np.array([2**64 - 1, 0], dtype=np.uint64), np.array([0.5, np.nan, -1e300]),
+         np.array([True, False, True, True, False, False, False, True, True]),
+         np.array([], dtype=np.int64), np.arange(20, dtype=np.int64)[::3],
+         np.array([True] * 17)[::2], np.array([1, 2], dtype=np.int8)]
+
+
+def _same_array(a: pa.Array, b: pa.Array) -> None:
+    """The same type, nulls and values (NaN equal to NaN, which ``equals`` denies)."""
+    assert a.type == b.type and a.null_count == b.null_count
+    assert a.is_valid().equals(b.is_valid()) if len(a) else len(b) == 0
+    assert np.array_equal(a.to_numpy(zero_copy_only=False), b.to_numpy(zero_copy_only=False),
+                          equal_nan=a.type == pa.float64()) or a.equals(b)
+
+
+@pytest.mark.parametrize("values", NUMPY, ids=lambda a: f"{a.dtype}[{len(a)}]")
+def test_numpy_arrays_become_what_pa_array_makes(values: np.ndarray) -> None:
+    _same_array(ac.from_numpy(values), pa.array(values))
+    mask = np.arange(len(values)) % 3 == 1
+    _same_array(ac.from_numpy(values, mask=mask), pa.array(values, mask=mask))
+    _same_array(ac.from_numpy(values, mask=np.zeros(len(values), bool)),
+          pa.array(values, mask=np.zeros(len(values), bool)))
+    if values.dtype == np.int64:
+        _same_array(ac.from_numpy(values, pa.int64()), pa.array(values, pa.int64()))
+        for typ in (pa.timestamp("us"), pa.duration("us"), pa.date64()):
+            _same_array(ac.from_numpy(values, typ, mask=mask), pa.array(values, typ, mask=mask))
+        _same_array(ac.from_numpy(values, pa.int32()) if values.max(initial=0) < 2**31
+              else pa.array(values, pa.int64()),
+              pa.array(values, pa.int32()) if values.max(initial=0) < 2**31
+              else pa.array(values, pa.int64()))  # another width: pa.array's conversion

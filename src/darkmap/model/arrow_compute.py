@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
 
 try:  # the compiled module pyarrow.compute re-exports these from
@@ -50,7 +51,8 @@ except ImportError:  # pragma: no cover - a pyarrow that moved them
     )
 
 __all__ = ["all_true", "and_", "cast", "coalesce_with", "count_distinct", "dictionary_encode",
-           "equal", "extract_regex", "filter_by", "if_else", "invert", "is_in", "is_null",
+           "equal", "extract_regex", "filter_by", "from_numpy", "if_else", "invert", "is_in",
+           "is_null",
            "is_valid", "match_substring_regex", "not_equal", "starts_with",
            "string_is_ascii", "take", "unique", "utf8_rpad", "utf8_slice_codeunits"]
 
@@ -178,3 +180,38 @@ def utf8_slice_codeunits(strings: _Data, start: int, stop: int | None = None) ->
 def utf8_rpad(strings: _Data, width: int, padding: str = " ") -> _Data:
     """Each string padded on the right to ``width`` code points with ``padding``."""
     return _call("utf8_rpad", [strings], PadOptions(width, padding))
+
+
+_NUMPY_TYPES = {np.dtype(np.bool_): pa.bool_(), np.dtype(np.int32): pa.int32(),
+                np.dtype(np.int64): pa.int64(), np.dtype(np.uint64): pa.uint64(),
+                np.dtype(np.float64): pa.float64()}
+
+
+def from_numpy(values: np.ndarray, typ: pa.DataType | None = None,
+               mask: np.ndarray | None = None) -> _Data:
+    """``pa.array(values, type=typ, mask=mask)`` of a 1-D numpy array of booleans or
+    numbers, built on the array's own buffers.
+
+    ``pa.array`` checks every numpy input against ``numpy.ma.MaskedArray``, and that
+    attribute imports ``numpy.ma`` (0.01 s) in a process that has no other use for it.
+    ``typ`` is the array's own type or, for ``int64`` values, a 64-bit time type
+    (``timestamp``, ``date64``, ``duration``), whose raw values they are as
+    ``pa.array`` takes them; ``mask`` marks the nulls. Any other input goes to
+    ``pa.array``.
+    """
+    a = np.ascontiguousarray(values)
+    natural = _NUMPY_TYPES.get(a.dtype)
+    if a.ndim != 1 or natural is None or not (
+            typ is None or typ == natural
+            or (a.dtype == np.int64 and (pa.types.is_timestamp(typ) or pa.types.is_date64(typ)
+                                         or pa.types.is_duration(typ)))):
+        return pa.array(values, type=typ, mask=mask)
+    data = np.packbits(a, bitorder="little") if a.dtype == np.bool_ else a
+    validity, nulls = None, 0
+    if mask is not None:
+        absent = np.asarray(mask, dtype=bool)
+        nulls = int(absent.sum())
+        if nulls:
+            validity = pa.py_buffer(np.packbits(~absent, bitorder="little").data)
+    return pa.Array.from_buffers(typ or natural, len(a), [validity, pa.py_buffer(data.data)],
+                                 null_count=nulls)

@@ -373,7 +373,7 @@ class RecordWriter:
         known = self._ids[table]
         stored = known.contains(hi, lo)
         if stored.any():
-            tbl = ac.filter_by(tbl, pa.array(~stored))
+            tbl = ac.filter_by(tbl, ac.from_numpy(~stored))
             hi, lo = hi[~stored], lo[~stored]
         insert_arrow(self.con, table, tbl, _COLUMNS[table])
         known.add(hi, lo)
@@ -417,7 +417,7 @@ class RecordWriter:
         hi, lo = _key_halves(self.con, f"SELECT {{f}} FROM {ARROW_ROWS}", key, tbl)
         stored = known.contains(hi, lo)
         if stored.any():
-            tbl = ac.filter_by(tbl, pa.array(~stored))
+            tbl = ac.filter_by(tbl, ac.from_numpy(~stored))
             hi, lo = hi[~stored], lo[~stored]
         if tbl.num_rows:
             insert_arrow(self.con, table, tbl, _COLUMNS[table])
@@ -523,14 +523,14 @@ class RecordWriter:
         aid_arr = pa.array(aids, pa.string())
         first = _first_rows(aids)
         if len(first):
-            pick = pa.array(first, pa.int64())
+            pick = ac.from_numpy(first, pa.int64())
             self._put_columns("accounts", {
                 "account_id": ac.take(aid_arr, pick), "market_id": m,
                 "handle": [handles[i].strip() for i in first.tolist()],
                 "role": "vendor", **prov, "observed_at": ac.take(obs, pick)})
         lid_arr = pa.array(lids, pa.string())
         first = _first_rows(lids)
-        lpick = pa.array(first, pa.int64()) if len(first) < n else None
+        lpick = ac.from_numpy(first, pa.int64()) if len(first) < n else None
         self._put_columns("listings", {
             "listing_id": lid_arr if lpick is None else ac.take(lid_arr, lpick),
             "market_id": m,
@@ -890,8 +890,8 @@ def _first_of_each(tbl: pa.Table, key: str) -> pa.Table:
     """``tbl`` with only the first row of each ``key`` value, in row order."""
     if _distinct(tbl, key):
         return tbl
-    first: pa.Table = ac.take(tbl, pa.array(_first_rows(tbl.column(key).to_pylist()),
-                                           pa.int64()))
+    first: pa.Table = ac.take(tbl, ac.from_numpy(_first_rows(tbl.column(key).to_pylist()),
+                                                 pa.int64()))
     return first
 
 
@@ -945,7 +945,7 @@ def _lists(col: Any, n: int) -> _Column:
     """A list column with absent values as empty lists (what a ListingRecord holds)."""
     typ = pa.list_(pa.string())
     if col is None:  # n empty lists: all offsets zero (pa.repeat of [] is much slower)
-        return pa.ListArray.from_arrays(cast(Any, pa.array(np.zeros(n + 1, dtype=np.int32))),
+        return pa.ListArray.from_arrays(cast(Any, ac.from_numpy(np.zeros(n + 1, dtype=np.int32))),
                                         pa.array([], pa.string()))
     arr = col if isinstance(col, (pa.Array, pa.ChunkedArray)) else pa.array(col, typ)
     if arr.null_count:
@@ -1004,7 +1004,7 @@ def _key_halves(con: duckdb.DuckDBPyConnection, sql: str, key: str,
     # a parallel scan may return rows in any order: each comes back with its position
     q = sql.format(f=f"_darkmap_pos, {_md5_halves(key)}")
     _darkmap_writer_rows = rows.select([key]).append_column(
-        "_darkmap_pos", pa.array(np.arange(rows.num_rows, dtype=np.int64)))
+        "_darkmap_pos", ac.from_numpy(np.arange(rows.num_rows, dtype=np.int64)))
     try:
         res = con.execute(q).fetchnumpy()
     except duckdb.CatalogException:

@@ -1115,7 +1115,8 @@ class ColumnMapper:
         gone = np.fromiter((r is None or r is _ERR for r in results), dtype=bool,
                            count=len(results))
         results = [None if r is _ERR else r for r in results]
-        return results, pa.array(idx), gone[idx] if gone.any() else np.zeros(len(col), bool)
+        return (results, ac.from_numpy(idx), gone[idx] if gone.any() else
+                np.zeros(len(col), bool))
 
     def _identity(self, f: _FieldSpec, col: list[str | None]) -> tuple[list[Any], Any]:
         """Cells in the rule's identity-safe shape stay as they are; the rest run the rule."""
@@ -1157,10 +1158,10 @@ class ColumnMapper:
         matched = np.zeros(n, dtype=bool)
         if fixed.any():
             at = np.flatnonzero(fixed)
-            us[at], matched[at] = _fixed_dt_micros(ac.take(arr, pa.array(at)))
+            us[at], matched[at] = _fixed_dt_micros(ac.take(arr, ac.from_numpy(at)))
         if not fixed.all():
             at = np.flatnonzero(~fixed)
-            us[at], matched[at] = _plain_dt_micros(ac.take(arr, pa.array(at)), naive)
+            us[at], matched[at] = _plain_dt_micros(ac.take(arr, ac.from_numpy(at)), naive)
         valid = matched.copy()
         if self.nulls:
             valid &= ~_np_bool(ac.is_in(arr, value_set=pa.array(sorted(self.nulls),
@@ -1173,7 +1174,7 @@ class ColumnMapper:
             if v is not None and v is not _ERR:
                 us[i] = (v - epoch) // step
                 valid[i] = True
-        return pa.array(us, type=pa.timestamp("us"), mask=~valid), ~valid
+        return ac.from_numpy(us, pa.timestamp("us"), mask=~valid), ~valid
 
     # -- blocks -------------------------------------------------------------------------
 
@@ -1263,7 +1264,8 @@ class ColumnMapper:
             rx = getattr(identifiers, "_ANY_RE", None)
             pattern = f"(?:{rx.pattern})|[&\\\\\u0130\u0131]" if rx is not None else ""
             try:
-                ac.match_substring_regex(pa.array(["x"]), pattern, ignore_case=True)
+                ac.match_substring_regex(pa.array(["x"], pa.string()), pattern,
+                                         ignore_case=True)
             except Exception:  # noqa: BLE001 - not RE2 syntax: scan every cell
                 pattern = ""
             self._ident_rx = pattern
