@@ -306,3 +306,37 @@ def test_reading_a_persona_and_judging_load_no_array_library(hostile_ws: Path,
         assert "duckdb" in loaded, args
         assert not loaded & {"numpy", "pyarrow", "scipy", "sklearn", "pandas"}, (args, loaded)
         assert "darkmap.resolve.link" not in mods, args
+
+
+def test_ingest_ends_its_process_without_the_interpreter_teardown(tmp_path: Path,
+                                                                  data_dir: Path) -> None:
+    """Once the workspace is closed, the console script ends ``darkmap ingest`` with
+    ``os._exit`` (darkmap.cli.run): the atexit handlers still run, the output is whole,
+    the exit status is the command's (3: a file no importer reads), an object's
+    finalizer in ``__main__`` is not run (no teardown), and the workspace holds the rows."""
+    stray = tmp_path / "in" / "notes.txt"
+    stray.parent.mkdir()
+    stray.write_text("nothing any importer reads\n", encoding="utf-8")
+    csv = data_dir / "listings" / "hansa-2016-12.csv"
+    code = ("import atexit, sys\n"
+            "from darkmap.cli import run\n"
+            "class Teardown:\n"
+            "    def __del__(self):\n"
+            "        sys.stderr.write('TEARDOWN\\n')\n"
+            "kept = Teardown()\n"
+            "atexit.register(lambda: sys.stderr.write('ATEXIT\\n'))\n"
+            f"sys.argv = ['darkmap', 'ingest', '--init', '--json', '-q', '-w', "
+            f"{str(tmp_path / 'ws')!r}, {str(csv)!r}, {str(stray.parent)!r}]\n"
+            "run()\n"
+            "sys.stderr.write('AFTER RUN\\n')\n")
+    out = _fresh_python(code, timeout=300, check=False)
+    assert out.returncode == 3, out.stderr[-2000:]
+    assert out.stderr.splitlines()[-1] == "ATEXIT", out.stderr[-2000:]
+    assert "TEARDOWN" not in out.stderr and "AFTER RUN" not in out.stderr
+    assert json.loads(out.stdout)["records"] == {"listing": 14755}
+    ws = Workspace.open(tmp_path / "ws", read_only=True)
+    try:
+        assert ws.con.execute("SELECT count(*) FROM listing_observations").fetchone() == (14755,)
+        assert not (tmp_path / "ws" / "darkmap.duckdb.wal").exists()
+    finally:
+        ws.close()

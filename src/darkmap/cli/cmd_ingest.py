@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from darkmap.cli.common import main, open_ws, open_ws_to_write, workspace_option
+from darkmap.cli.common import (
+    main,
+    nothing_left_at_exit,
+    open_ws,
+    open_ws_to_write,
+    workspace_option,
+)
 from darkmap.collect.fs_policy import walk
 from darkmap.deferred_imports import import_numpy_without_blas_threads
 from darkmap.model.display import for_display, shell_arg
@@ -108,6 +114,7 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
             summary = _ingest_with_bar(ws, list(paths), importer, total, jobs)
     finally:
         ws.close()
+    nothing_left_at_exit(True)  # the store closed, its captures synced: see darkmap.cli.run
     if as_json:
         _ascii_json(summary.as_dict())
     else:
