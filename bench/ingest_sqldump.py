@@ -32,6 +32,7 @@ fails.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import shutil
@@ -197,12 +198,14 @@ def _child(dump: str, ws: str, peak_file: str) -> None:
 
     ingest_mod.FILE_SECONDS_PER_MB = 120.0
     sys.argv = ["darkmap", "ingest", "--init", "-q", "--json", "-w", ws, dump]
-    try:
-        run()
-    finally:
+
+    def peak() -> None:
         with open("/proc/self/status", encoding="ascii") as fh:
             hwm = next(line.split()[1] for line in fh if line.startswith("VmHWM:"))
         Path(peak_file).write_text(hwm, encoding="ascii")
+
+    atexit.register(peak)  # run() may end the process itself (darkmap.cli.run)
+    run()
 
 
 def _count_rows(dump: Path) -> int:

@@ -215,7 +215,10 @@ def test_every_eval_subcommand_is_reachable_in_a_fresh_process() -> None:
 def test_ingesting_a_csv_loads_only_what_reads_it(tmp_path: Path, data_dir: Path) -> None:
     """Choosing the importer of a CSV loads every importer, each cheaply (darkmap.plugins):
     no exporter, no page template engine (selectolax), no warcio, no chain store, no
-    TagPack or chain batch writer; with ``-q`` no rich either; and the CSV is read."""
+    TagPack or chain batch writer; with ``-q`` no rich either; and the CSV is read.
+    Neither ``pyarrow.compute`` (the path calls Arrow's kernels by name,
+    ``darkmap.model.arrow_compute``) nor ``pyarrow.dataset`` (DuckDB is given the rows as
+    an Arrow stream, not as a table it would wrap in a dataset) is imported: 0.06 s."""
     csv = data_dir / "listings" / "hansa-2016-12.csv"
     text, mods = _script_run(["ingest", "--init", "-q", "-w", str(tmp_path / "ws"), str(csv)],
                              "run")
@@ -225,7 +228,7 @@ def test_ingesting_a_csv_loads_only_what_reads_it(tmp_path: Path, data_dir: Path
             "darkmap.importers.pages", "darkmap.importers.blockchain"} <= loaded  # all sniffed
     unwanted = {"darkmap.export", "darkmap.extract.engine", "darkmap.store.chain",
                 "darkmap.importers.bitcoin_batch", "warcio", "selectolax", "rich", "pandas",
-                "scipy", "sklearn"}
+                "scipy", "sklearn", "pyarrow.compute", "pyarrow.dataset"}
     assert not sorted(m for m in loaded if m in unwanted or m.split(".")[0] in unwanted
                       or m.startswith("darkmap.export.")), "loaded more than the CSV needs"
 
@@ -303,3 +306,37 @@ def test_reading_a_persona_and_judging_load_no_array_library(hostile_ws: Path,
         assert "duckdb" in loaded, args
         assert not loaded & {"numpy", "pyarrow", "scipy", "sklearn", "pandas"}, (args, loaded)
         assert "darkmap.resolve.link" not in mods, args
+
+
+def test_ingest_ends_its_process_without_the_interpreter_teardown(tmp_path: Path,
+                                                                  data_dir: Path) -> None:
+    """Once the workspace is closed, the console script ends ``darkmap ingest`` with
+    ``os._exit`` (darkmap.cli.run): the atexit handlers still run, the output is whole,
+    the exit status is the command's (3: a file no importer reads), an object's
+    finalizer in ``__main__`` is not run (no teardown), and the workspace holds the rows."""
+    stray = tmp_path / "in" / "notes.txt"
+    stray.parent.mkdir()
+    stray.write_text("nothing any importer reads\n", encoding="utf-8")
+    csv = data_dir / "listings" / "hansa-2016-12.csv"
+    code = ("import atexit, sys\n"
+            "from darkmap.cli import run\n"
+            "class Teardown:\n"
+            "    def __del__(self):\n"
+            "        sys.stderr.write('TEARDOWN\\n')\n"
+            "kept = Teardown()\n"
+            "atexit.register(lambda: sys.stderr.write('ATEXIT\\n'))\n"
+            f"sys.argv = ['darkmap', 'ingest', '--init', '--json', '-q', '-w', "
+            f"{str(tmp_path / 'ws')!r}, {str(csv)!r}, {str(stray.parent)!r}]\n"
+            "run()\n"
+            "sys.stderr.write('AFTER RUN\\n')\n")
+    out = _fresh_python(code, timeout=300, check=False)
+    assert out.returncode == 3, out.stderr[-2000:]
+    assert out.stderr.splitlines()[-1] == "ATEXIT", out.stderr[-2000:]
+    assert "TEARDOWN" not in out.stderr and "AFTER RUN" not in out.stderr
+    assert json.loads(out.stdout)["records"] == {"listing": 14755}
+    ws = Workspace.open(tmp_path / "ws", read_only=True)
+    try:
+        assert ws.con.execute("SELECT count(*) FROM listing_observations").fetchone() == (14755,)
+        assert not (tmp_path / "ws" / "darkmap.duckdb.wal").exists()
+    finally:
+        ws.close()

@@ -10,8 +10,14 @@ matches the command's help, fails ``tests/test_cli_lazy.py``.
 
 from __future__ import annotations
 
+import atexit
+import os
+import sys
+import threading
 from collections.abc import Callable
+from contextlib import suppress
 
+from darkmap.cli import common
 from darkmap.cli.common import main
 from darkmap.deferred_imports import defer_import
 
@@ -140,6 +146,44 @@ def run() -> None:
     on every command. The script defers it (:func:`darkmap.deferred_imports.defer_import`); the
     Spark engine allows it again. ``main`` itself (``CliRunner``, a library caller's
     process) is left as it is.
+
+    A command that has closed everything it opened (``darkmap ingest``: the workspace
+    closed and checkpointed, every capture synced) may say so
+    (:func:`darkmap.cli.common.nothing_left_at_exit`): its process then ends with
+    ``os._exit`` once standard output and error are written out, with the same status,
+    instead of tearing the interpreter down (freeing every module's objects and
+    unloading DuckDB, Arrow and numpy: 0.04 s of CPU after the 14.7k-row CSV). The
+    :mod:`atexit` handlers still run; only the main thread may be left; code after
+    ``run()`` in the same process does not run (register it with :mod:`atexit`).
     """
     defer_import("pandas")
-    main()
+    try:
+        main()
+    except SystemExit as exc:
+        code = 0 if exc.code is None else exc.code
+        if isinstance(code, int) and common.nothing_left_at_exit() and _quiet():
+            _end_now(code)
+        raise
+
+
+def _quiet() -> bool:
+    """Only the main thread is left and standard output and error are written out
+    (False: the normal exit reports a pipe that broke)."""
+    if threading.active_count() != 1:
+        return False
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _end_now(code: int) -> None:
+    """End the process with ``code`` without the interpreter's teardown: the exit handlers
+    registered with :mod:`atexit` (a caller's, the libraries') run as at a normal exit."""
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(Exception):
+            stream.flush()
+    os._exit(code)

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from darkmap.cli.common import main, open_ws, open_ws_to_write, workspace_option
+from darkmap.cli.common import (
+    main,
+    nothing_left_at_exit,
+    open_ws,
+    open_ws_to_write,
+    workspace_option,
+)
 from darkmap.collect.fs_policy import walk
 from darkmap.deferred_imports import import_numpy_without_blas_threads
 from darkmap.model.display import for_display, shell_arg
@@ -102,11 +108,13 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
         # the walk counts for the bar, and a missing path stops the run before any file
         total = sum(1 for _ in walk(list(paths)))
         if quiet or as_json:
-            summary = ingest(ws, list(paths), importer_name=importer, jobs=jobs)
+            summary = ingest(ws, list(paths), importer_name=importer, jobs=jobs,
+                             checkpoint=True)
         else:
             summary = _ingest_with_bar(ws, list(paths), importer, total, jobs)
     finally:
         ws.close()
+    nothing_left_at_exit(True)  # the store closed, its captures synced: see darkmap.cli.run
     if as_json:
         _ascii_json(summary.as_dict())
     else:
@@ -154,7 +162,7 @@ def _ingest_with_bar(ws: Workspace, paths: list[Path], importer: str | None,
             bar.update(task, description=f"{name}: {records:,} records read")
 
         return ingest(ws, paths, importer_name=importer, progress=tick, jobs=jobs,
-                      reading=reading)
+                      reading=reading, checkpoint=True)
 
 
 def _print_summary(summary: IngestSummary) -> None:

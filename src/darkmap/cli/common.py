@@ -30,11 +30,23 @@ if TYPE_CHECKING:
     from darkmap.store.workspace import Workspace
 
 __all__ = ["ERROR_CHARS", "DarkmapError", "FiniteFloat", "UsageLine", "cell", "checked",
-           "columns", "country_value", "emit_json", "line_width", "main", "open_ws", "pad",
-           "say", "say_parts", "short", "status_line", "workspace_option"]
+           "columns", "country_value", "emit_json", "line_width", "main",
+           "nothing_left_at_exit", "open_ws", "pad", "say", "say_parts", "short",
+           "status_line", "workspace_option"]
 
 ERROR_CHARS = 2000
 """Longest error line printed (a message quoting market text is cut, never wrapped)."""
+
+_CLOSED: list[bool] = []
+
+
+def nothing_left_at_exit(closed: bool | None = None) -> bool:
+    """Whether the running command has closed all it opened (the store checkpointed and
+    closed, files synced), so that its process may end without the interpreter's
+    teardown (``darkmap.cli.run``); ``closed`` says so (or takes it back)."""
+    if closed is not None:
+        _CLOSED[:] = [closed]
+    return bool(_CLOSED and _CLOSED[0])
 
 
 def _one_line(message: object) -> str:

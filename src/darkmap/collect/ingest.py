@@ -98,6 +98,7 @@ from darkmap.store.writer import (
     begin,
     buffer_limit,
     commit,
+    commit_to_file,
     duckdb_threads,
     rollback,
     threads_set,
@@ -313,6 +314,9 @@ class _Batch:
     """
 
     MAX_ROWS = 100_000
+    PARALLEL_COMMIT_ROWS = 122_880
+    """Rows of a transaction (one DuckDB row group) from which its commit runs on the
+    workspace's threads; a smaller one commits on :data:`INGEST_THREADS`."""
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
@@ -320,6 +324,8 @@ class _Batch:
         self.writer = RecordWriter(ws.con, autoflush=False)
         self.files = 0
         self.open = False
+        self.big = False
+        """The open transaction holds a big file's rows, or an importer's own tables."""
         self.threads = duckdb_threads(ws.con)
         """The workspace's DuckDB threads, read before the run lowers them for the
         writer's statements (:data:`INGEST_THREADS`): the commit (which writes a big
@@ -329,9 +335,17 @@ class _Batch:
         if not self.open:
             begin(self.ws.con)
             self.open = True
+            self.big = False
 
-    def commit(self) -> None:
+    def commit(self, to_file: bool = False) -> None:
+        """Flush and commit; ``to_file``: into the database file, not the write-ahead
+        log (:func:`~darkmap.store.writer.commit_to_file`)."""
         if self.open:
+            # a small transaction commits on one thread: its checkpoint (a commit to
+            # the file, or the close after it) has a row group or so per table, and a
+            # second thread mostly spun, more so on a busy machine (the Hansa CSV's
+            # checkpoint: 0.11-0.14 s of CPU on one thread, 0.12-0.35 s on two)
+            parallel = self.big or self.writer.pending >= self.PARALLEL_COMMIT_ROWS
             # the disk takes the captures while the rows are flushed; both are done
             # before the commit that refers to them
             synced = self.ws.captures.sync_started()
@@ -339,8 +353,9 @@ class _Batch:
                 self.writer.flush()
             finally:
                 synced()
-            with threads_set(self.ws.con, self.threads):
-                commit(self.ws.con)
+            with threads_set(self.ws.con, self.threads if parallel else
+                             min(self.threads, INGEST_THREADS)):
+                (commit_to_file if to_file else commit)(self.ws.con)
             self.open = False
             self.files = 0
 
@@ -467,6 +482,7 @@ def ingest(
     mapping_files: Iterable[Path] = (),
     jobs: int = 1,
     reading: Callable[[str, int], None] | None = None,
+    checkpoint: bool = False,
 ) -> IngestSummary:
     """Ingest files and folders into ``ws``; return the run's summary.
 
@@ -484,6 +500,10 @@ def ingest(
     big file's source and the records read from it so far, every
     :data:`READING_EVERY` records or so while it is read (a 10-million-row CSV takes
     minutes: the command's progress bar counts them).
+
+    ``checkpoint``: the run's last commit writes the database file itself rather than
+    the write-ahead log (:func:`~darkmap.store.writer.commit_to_file`), for a caller that
+    closes the workspace next (``darkmap ingest``), whose close would checkpoint it.
     """
     paths = list(paths)
     for mf in mapping_files:
@@ -523,7 +543,7 @@ def ingest(
                 summary.prepared_ahead = ahead.submitted
             batch.begin()
             finish_run(ws.con, run_id, dict(summary.as_dict()))
-            batch.commit()
+            batch.commit(to_file=checkpoint)
         except BaseException:
             batch.rollback()
             raise
@@ -818,6 +838,7 @@ def _ingest_big(run: _Run, recs: Iterable[Record], prov: Provenance, result: Fil
     batch.commit()
     step.deadline += time.monotonic() - t0  # the commit of other files is not this file's time
     batch.begin()
+    batch.big = True
     if fresh:
         batch.writer.fresh.add(prov.capture_sha256)
     batch.writer.autoflush = True

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from darkmap.model import arrow_compute as ac
 from darkmap.model.arrays import distinct
 
 __all__ = ["UnitTally", "unit_of"]
@@ -87,10 +87,10 @@ def _row_numbers(units: Sequence[str]) -> np.ndarray | None:
     """The numbers N of units that are all named ``row N`` (as :data:`_ROW_UNIT`), or
     None when any is named otherwise."""
     arr = pa.array(units, pa.string())
-    if not pc.all(pc.starts_with(arr, _ROW_PREFIX)).as_py():
+    if not ac.all_true(ac.starts_with(arr, _ROW_PREFIX)):
         return None
-    digits = pc.utf8_slice_codeunits(arr, len(_ROW_PREFIX))
-    if not pc.all(pc.match_substring_regex(digits, r"^[1-9][0-9]{0,17}$")).as_py():
+    digits = ac.utf8_slice_codeunits(arr, len(_ROW_PREFIX))
+    if not ac.all_true(ac.match_substring_regex(digits, r"^[1-9][0-9]{0,17}$")):
         return None
-    return np.asarray(pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False),
+    return np.asarray(ac.cast(digits, pa.int64()).to_numpy(zero_copy_only=False),
                       dtype=np.int64)

@@ -54,6 +54,7 @@ from darkmap.importers.mappings import (
     RowMapper,
     mappings,
 )
+from darkmap.model import arrow_compute as ac
 from darkmap.model.limits import FIELD_CHARS, MAX_FIELD_CHARS, cap_text
 from darkmap.model.records import (
     CutRecord,
@@ -740,7 +741,7 @@ class MappedCsvReader:
         else:
             mask = sel.tolist()
             keep = pa.array(mask, pa.bool_())
-            cols = {k: (list(compress(v, mask)) if isinstance(v, list) else v.filter(keep))
+            cols = {k: (list(compress(v, mask)) if isinstance(v, list) else ac.filter_by(v, keep))
                     for k, v in attrs.items()}
             locs = list(compress(units, mask))
         yield ListingBatch(market_id=self.mapping.market_id, locators=locs, columns=cols)

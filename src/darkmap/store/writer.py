@@ -33,8 +33,8 @@ from typing import Any, cast
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from darkmap.model import arrow_compute as ac
 from darkmap.model.fingerprints import Fingerprints, text_fingerprints
 from darkmap.model.records import (
     AccountRecord,
@@ -56,7 +56,8 @@ from darkmap.store.ids import row_id, row_ids
 __all__ = ["ARROW_ROWS", "BATCH_TEXT", "BIG_FILE_BUFFER_MB", "INGEST_BUFFER_MB",
            "INGEST_THREADS", "KEYLESS", "UNKEYED_ENTITIES", "Fingerprints", "Provenance",
            "RecordWriter", "account_id", "arrow_views", "begin", "buffer_limit",
-           "commit", "duckdb_threads", "insert_arrow", "insert_rows", "listing_id", "query_arrow",
+           "commit", "commit_to_file", "duckdb_threads", "insert_arrow", "insert_rows",
+           "listing_id", "query_arrow",
            "replace_quarantine", "rollback", "row_id", "row_ids", "threads_set",
            "transaction"]
 
@@ -340,13 +341,13 @@ class RecordWriter:
         key, cap = _COLUMNS[table][0], _CAPTURE_COLUMN[table]
         tbl = _first_of_each(tbl, key)
         cols = _COLUMNS[table]
-        caps = pc.unique(tbl.column(cap)).to_pylist()
+        caps = ac.unique(tbl.column(cap)).to_pylist()
         if self._remembered(table, tbl, caps):
             pass  # stored from memory of this writer's own rows
         elif self._no_conflict(table, tbl):
             insert_arrow(self.con, table, tbl, cols)
         else:
-            caps = pc.unique(tbl.column(cap)).to_pylist()
+            caps = ac.unique(tbl.column(cap)).to_pylist()
             insert_arrow(self.con, table, tbl, cols,
                          where=f" WHERE {key} NOT IN (SELECT {key} FROM {table} "
                                f"WHERE list_contains(?, {cap}))", params=[caps])
@@ -372,7 +373,7 @@ class RecordWriter:
         known = self._ids[table]
         stored = known.contains(hi, lo)
         if stored.any():
-            tbl = tbl.filter(pa.array(~stored))
+            tbl = ac.filter_by(tbl, ac.from_numpy(~stored))
             hi, lo = hi[~stored], lo[~stored]
         insert_arrow(self.con, table, tbl, _COLUMNS[table])
         known.add(hi, lo)
@@ -397,7 +398,7 @@ class RecordWriter:
                                              f"t ON t.{key} = v.{key}", tbl)
                 if hits:
                     old = pa.array([h[0] for h in hits], pa.string())
-                    tbl = tbl.filter(pc.invert(pc.is_in(tbl.column(key), value_set=old)))
+                    tbl = ac.filter_by(tbl, ac.invert(ac.is_in(tbl.column(key), old)))
             if tbl.num_rows:
                 insert_arrow(self.con, table, tbl, _COLUMNS[table])
             return
@@ -416,7 +417,7 @@ class RecordWriter:
         hi, lo = _key_halves(self.con, f"SELECT {{f}} FROM {ARROW_ROWS}", key, tbl)
         stored = known.contains(hi, lo)
         if stored.any():
-            tbl = tbl.filter(pa.array(~stored))
+            tbl = ac.filter_by(tbl, ac.from_numpy(~stored))
             hi, lo = hi[~stored], lo[~stored]
         if tbl.num_rows:
             insert_arrow(self.con, table, tbl, _COLUMNS[table])
@@ -443,7 +444,7 @@ class RecordWriter:
         if cap is None:
             return False
         if self.fresh:
-            caps = pc.unique(tbl.column(cap)).to_pylist()
+            caps = ac.unique(tbl.column(cap)).to_pylist()
             if self.fresh.issuperset(caps):
                 return _distinct(tbl, _COLUMNS[table][0])
         if n < _PLAIN_INSERT_ROWS or table not in _CHECKED:
@@ -451,7 +452,7 @@ class RecordWriter:
         key = _COLUMNS[table][0]
         if not _distinct(tbl, key):
             return False
-        caps = pc.unique(tbl.column(cap)).to_pylist()
+        caps = ac.unique(tbl.column(cap)).to_pylist()
         found = query_arrow(self.con,
                             f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE list_contains(?, "
                             f"{cap}) AND {key} IN (SELECT {key} FROM {ARROW_ROWS}) LIMIT 1)",
@@ -522,19 +523,20 @@ class RecordWriter:
         aid_arr = pa.array(aids, pa.string())
         first = _first_rows(aids)
         if len(first):
-            pick = pa.array(first, pa.int64())
+            pick = ac.from_numpy(first, pa.int64())
             self._put_columns("accounts", {
-                "account_id": aid_arr.take(pick), "market_id": m,
+                "account_id": ac.take(aid_arr, pick), "market_id": m,
                 "handle": [handles[i].strip() for i in first.tolist()],
-                "role": "vendor", **prov, "observed_at": obs.take(pick)})
+                "role": "vendor", **prov, "observed_at": ac.take(obs, pick)})
         lid_arr = pa.array(lids, pa.string())
         first = _first_rows(lids)
-        lpick = pa.array(first, pa.int64()) if len(first) < n else None
+        lpick = ac.from_numpy(first, pa.int64()) if len(first) < n else None
         self._put_columns("listings", {
-            "listing_id": lid_arr if lpick is None else lid_arr.take(lpick), "market_id": m,
+            "listing_id": lid_arr if lpick is None else ac.take(lid_arr, lpick),
+            "market_id": m,
             "listing_ref": refs if lpick is None else [refs[i] for i in first.tolist()],
-            "account_id": aid_arr if lpick is None else aid_arr.take(lpick), **prov,
-            "observed_at": obs if lpick is None else obs.take(lpick)})
+            "account_id": aid_arr if lpick is None else ac.take(aid_arr, lpick), **prov,
+            "observed_at": obs if lpick is None else ac.take(obs, lpick)})
         cols: dict[str, Any] = {
             "obs_id": row_ids("lst", lids, p.capture_sha256, b.locators),
             "listing_id": lid_arr, "account_id": aid_arr, "locator": b.locators, **prov,
@@ -625,14 +627,37 @@ def query_arrow(con: duckdb.DuckDBPyConnection, sql: str, rows: pa.Table,
     (a replacement scan): about 0.5 ms less per statement than registering and
     unregistering a view. Where that lookup is off or cannot see this frame (a
     connection wrapped by the caller), the table is registered as a view instead.
+
+    A statement that names the rows once (every insert) is given them as an Arrow C
+    stream (:func:`_one_scan`), which DuckDB reads without ``pyarrow.dataset``: handed
+    a table, DuckDB wraps it in a dataset and a scanner, and a process that only ingests
+    a CSV imported ``pyarrow.dataset`` (and with it Parquet, the file systems and
+    ``pyarrow.compute``) for that alone.
     """
-    _darkmap_writer_rows = rows
+    _darkmap_writer_rows: Any = _one_scan(rows) if sql.count(ARROW_ROWS) == 1 else rows
     args = (sql, list(params)) if params is not None else (sql,)
     try:
         return con.execute(*args).fetchall()
     except duckdb.CatalogException:
         with arrow_views(con, {ARROW_ROWS: rows}):
             return con.execute(*args).fetchall()  # fetched before unregister replaces it
+
+
+_SCAN_BATCH = 131_072
+"""Rows per record batch of the stream :func:`_one_scan` gives DuckDB: a dataset
+scanner's batch size, which DuckDB's scans of a table were cut into (DuckDB scans the
+batches of one stream on several threads)."""
+
+
+def _one_scan(rows: pa.Table) -> object:
+    """``rows`` as an Arrow C stream capsule, for a statement that scans them once.
+
+    The capsule is read once (a second scan of it fails: "already released"), in the
+    table's row order, cut into batches of at most :data:`_SCAN_BATCH` rows as a
+    scanner would cut them. DuckDB reads it without importing ``pyarrow.dataset``.
+    """
+    reader: Any = rows.to_reader(max_chunksize=_SCAN_BATCH)  # its stubs leave this untyped
+    return reader.__arrow_c_stream__()
 
 
 def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table,
@@ -693,6 +718,30 @@ def begin(con: duckdb.DuckDBPyConnection) -> None:
 def commit(con: duckdb.DuckDBPyConnection) -> None:
     """Commit the open transaction."""
     con.execute("COMMIT")
+
+
+def commit_to_file(con: duckdb.DuckDBPyConnection) -> None:
+    """Commit the open transaction straight into the database file: DuckDB checkpoints
+    as part of the ``COMMIT``, and leaves a transaction of more than about 100 kB
+    (``auto_checkpoint_skip_wal_threshold``) out of the write-ahead log.
+
+    For a writer that closes the workspace next (``darkmap ingest``): closing
+    checkpoints anyway (:meth:`~darkmap.store.workspace.Workspace.close`), so the
+    changes were written twice, into the log at the commit and into the file at the
+    close; now once, and the close finds nothing left to do. Durability is the same:
+    the ``COMMIT`` returns once the checkpoint is on disk, and a crash during it leaves
+    the file as it was before the transaction (DuckDB writes the new blocks, then the
+    header that points to them), which the log's replay completes for a small one. A
+    checkpoint that fails with the transaction out of the log fails the ``COMMIT``, as
+    a failed log write does. The checkpoint threshold (which darkmap never sets
+    otherwise) is set back to DuckDB's default afterwards.
+    """
+    con.execute("SET checkpoint_threshold = '0B'")
+    try:
+        con.execute("COMMIT")
+    finally:
+        with suppress(duckdb.Error):  # never hide the commit's error on its way out
+            con.execute("RESET checkpoint_threshold")
 
 
 def rollback(con: duckdb.DuckDBPyConnection) -> None:
@@ -841,11 +890,13 @@ def _first_of_each(tbl: pa.Table, key: str) -> pa.Table:
     """``tbl`` with only the first row of each ``key`` value, in row order."""
     if _distinct(tbl, key):
         return tbl
-    return tbl.take(pa.array(_first_rows(tbl.column(key).to_pylist()), pa.int64()))
+    first: pa.Table = ac.take(tbl, ac.from_numpy(_first_rows(tbl.column(key).to_pylist()),
+                                                 pa.int64()))
+    return first
 
 
 def _distinct(tbl: pa.Table, key: str) -> bool:
-    return tbl.num_rows < 2 or pc.count_distinct(tbl.column(key)).as_py() == tbl.num_rows
+    return tbl.num_rows < 2 or ac.count_distinct(tbl.column(key)) == tbl.num_rows
 
 _BATCH_FIELDS = ("title", "description", "price", "currency", "price_text", "quantity_text",
                  "stock", "ships_from", "ships_to", "category_path", "feedback_count",
@@ -862,7 +913,7 @@ def _array(col: str, values: Any, n: int) -> _Column:
     if values is None or isinstance(values, (str, int, float, datetime)):
         return pa.repeat(cast(Any, pa.scalar(values, type=typ)), n)
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
-        return values if values.type == typ else values.cast(typ)
+        return values if values.type == typ else ac.cast(values, typ)
     return pa.array(values, type=typ)
 
 
@@ -894,11 +945,11 @@ def _lists(col: Any, n: int) -> _Column:
     """A list column with absent values as empty lists (what a ListingRecord holds)."""
     typ = pa.list_(pa.string())
     if col is None:  # n empty lists: all offsets zero (pa.repeat of [] is much slower)
-        return pa.ListArray.from_arrays(cast(Any, pa.array(np.zeros(n + 1, dtype=np.int32))),
+        return pa.ListArray.from_arrays(cast(Any, ac.from_numpy(np.zeros(n + 1, dtype=np.int32))),
                                         pa.array([], pa.string()))
     arr = col if isinstance(col, (pa.Array, pa.ChunkedArray)) else pa.array(col, typ)
     if arr.null_count:
-        arr = pc.if_else(pc.is_null(arr), pa.scalar([], typ), arr)
+        arr = ac.if_else(ac.is_null(arr), pa.scalar([], typ), arr)
     return arr
 
 
@@ -909,11 +960,11 @@ def _observed(col: Any, n: int, p: Provenance) -> _Column:
         return pa.array([default] * n, type=pa.timestamp("us"))
     arr: _Column
     if isinstance(col, (pa.Array, pa.ChunkedArray)):
-        arr = col.cast(pa.timestamp("us"))
+        arr = ac.cast(col, pa.timestamp("us"))
     else:
         arr = pa.array([_naive(v) for v in col], type=pa.timestamp("us"))
     if default is not None and arr.null_count:
-        arr = pc.fill_null(arr, pa.scalar(default, pa.timestamp("us")))
+        arr = ac.coalesce_with(arr, pa.scalar(default, pa.timestamp("us")))
     return arr
 
 
@@ -953,7 +1004,7 @@ def _key_halves(con: duckdb.DuckDBPyConnection, sql: str, key: str,
     # a parallel scan may return rows in any order: each comes back with its position
     q = sql.format(f=f"_darkmap_pos, {_md5_halves(key)}")
     _darkmap_writer_rows = rows.select([key]).append_column(
-        "_darkmap_pos", pa.array(np.arange(rows.num_rows, dtype=np.int64)))
+        "_darkmap_pos", ac.from_numpy(np.arange(rows.num_rows, dtype=np.int64)))
     try:
         res = con.execute(q).fetchnumpy()
     except duckdb.CatalogException:

@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import yaml
 
 from darkmap.errors import BadInputError
 from darkmap.extract import identifiers
 from darkmap.extract.identifiers import PreparedScans, scan_text
+from darkmap.model import arrow_compute as ac
 from darkmap.model.fingerprints import DistinctCount
 from darkmap.model.records import (
     AccountRecord,
@@ -975,30 +975,30 @@ def _plain_dt_micros(arr: Any, naive: int) -> tuple[Any, Any]:
 
     ``naive`` is the offset (seconds) of values without a zone.
     """
-    parts = pc.extract_regex(arr, _FAST_DT)
-    matched = _np_bool(pc.and_(pc.is_valid(parts), pc.string_is_ascii(arr)))
+    parts = ac.extract_regex(arr, _FAST_DT)
+    matched = _np_bool(ac.and_(ac.is_valid(parts), ac.string_is_ascii(arr)))
     # Arrow scalars, not Python ones: converting a Python scalar makes pyarrow retry
     # an optional import (dateutil) on every call
     empty = pa.scalar("", pa.string())
 
     def text(name: str) -> pa.StringArray:
-        filled: pa.StringArray = pc.fill_null(parts.field(name), empty)
+        filled: pa.StringArray = ac.coalesce_with(parts.field(name), empty)
         return filled
 
     def num(name: str, default: str = "0") -> Any:
         v = text(name)
-        v = pc.if_else(pc.equal(v, empty), pa.scalar(default, pa.string()), v)
+        v = ac.if_else(ac.equal(v, empty), pa.scalar(default, pa.string()), v)
         return _np_int64(v)
 
-    frac = pc.utf8_rpad(pc.utf8_slice_codeunits(text("f"), 0, 6), width=6, padding="0")
+    frac = ac.utf8_rpad(ac.utf8_slice_codeunits(text("f"), 0, 6), width=6, padding="0")
     micros = _np_int64(frac)
     oh = text("oh")
-    has_oh = pc.not_equal(oh, empty)
-    off_h = _np_int64(pc.if_else(has_oh, pc.utf8_slice_codeunits(oh, 1, 3),
+    has_oh = ac.not_equal(oh, empty)
+    off_h = _np_int64(ac.if_else(has_oh, ac.utf8_slice_codeunits(oh, 1, 3),
                                  pa.scalar("0", pa.string())))
-    sign = np.where(_np_bool(pc.starts_with(oh, "-")), -1, 1)
+    sign = np.where(_np_bool(ac.starts_with(oh, "-")), -1, 1)
     off = np.where(_np_bool(has_oh), sign * (off_h * 3600 + num("om") * 60),
-                   np.where(_np_bool(pc.not_equal(text("z"), empty)), 0, naive))
+                   np.where(_np_bool(ac.not_equal(text("z"), empty)), 0, naive))
     us, ok = _civil_micros(num("y", "1970"), num("mo", "1"), num("d", "1"), num("h"),
                            num("mi"), num("s"), micros, off)
     return us, matched & ok
@@ -1006,14 +1006,14 @@ def _plain_dt_micros(arr: Any, naive: int) -> tuple[Any, Any]:
 
 def _np_int64(arr: Any) -> np.ndarray:
     """An Arrow array of integer text (or numbers) as a numpy int64 array."""
-    ints: pa.Array[Any] = pc.cast(arr, pa.int64())
+    ints: pa.Array[Any] = ac.cast(arr, pa.int64())
     out: np.ndarray = ints.to_numpy(zero_copy_only=False)
     return out
 
 
 def _np_bool(arr: Any) -> Any:
     """An Arrow boolean array as a numpy bool array, nulls as False."""
-    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
+    return np.asarray(ac.coalesce_with(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 _ARROW_TYPES: dict[type, pa.DataType] = {str: pa.string(), float: pa.float64(),
@@ -1037,7 +1037,7 @@ def _arrow_type(values: list[Any]) -> pa.DataType | None:
 def _take(values: list[Any], idx: Any) -> Any:
     """``[values[i] for i in idx]``, as an Arrow array when Arrow can type the values."""
     try:
-        return pa.array(values, type=_arrow_type(values)).take(idx)
+        return ac.take(pa.array(values, type=_arrow_type(values)), idx)
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         return [values[i] for i in idx.to_pylist()]
 
@@ -1118,23 +1118,24 @@ class ColumnMapper:
         """
         one = self._one(f)
         # Arrow finds the distinct cells (a null cell is one of them)
-        enc = pc.dictionary_encode(self._arrow(col), null_encoding="encode")
+        enc = ac.dictionary_encode(self._arrow(col), null_encoding="encode")
         results = [one(v) for v in enc.dictionary.to_pylist()]
         idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         gone = np.fromiter((r is None or r is _ERR for r in results), dtype=bool,
                            count=len(results))
         results = [None if r is _ERR else r for r in results]
-        return results, pa.array(idx), gone[idx] if gone.any() else np.zeros(len(col), bool)
+        return (results, ac.from_numpy(idx), gone[idx] if gone.any() else
+                np.zeros(len(col), bool))
 
     def _identity(self, f: _FieldSpec, col: list[str | None]) -> tuple[list[Any], Any]:
         """Cells in the rule's identity-safe shape stay as they are; the rest run the rule."""
         arr = self._arrow(col)
-        safe = _np_bool(pc.and_(pc.string_is_ascii(arr),
-                                pc.match_substring_regex(arr, _IDENTITY_SAFE[f.parse])))
+        safe = _np_bool(ac.and_(ac.string_is_ascii(arr),
+                                ac.match_substring_regex(arr, _IDENTITY_SAFE[f.parse])))
         absent = np.zeros(len(col), dtype=bool)
         out = list(col)
         if self.nulls:
-            is_null = _np_bool(pc.is_in(arr, value_set=pa.array(sorted(self.nulls),
+            is_null = _np_bool(ac.is_in(arr, value_set=pa.array(sorted(self.nulls),
                                                                 pa.string())))
             for i in np.flatnonzero(safe & is_null).tolist():
                 out[i] = None
@@ -1161,18 +1162,18 @@ class ColumnMapper:
         arr = self._arrow(col)
         tz = f.opts.get("tz", UTC)
         naive = int(tz.utcoffset(None).total_seconds())  # offset of zone-less values
-        fixed = _np_bool(pc.match_substring_regex(arr, _FIXED_DT))
+        fixed = _np_bool(ac.match_substring_regex(arr, _FIXED_DT))
         us = np.zeros(n, dtype=np.int64)
         matched = np.zeros(n, dtype=bool)
         if fixed.any():
             at = np.flatnonzero(fixed)
-            us[at], matched[at] = _fixed_dt_micros(arr.take(pa.array(at)))
+            us[at], matched[at] = _fixed_dt_micros(ac.take(arr, ac.from_numpy(at)))
         if not fixed.all():
             at = np.flatnonzero(~fixed)
-            us[at], matched[at] = _plain_dt_micros(arr.take(pa.array(at)), naive)
+            us[at], matched[at] = _plain_dt_micros(ac.take(arr, ac.from_numpy(at)), naive)
         valid = matched.copy()
         if self.nulls:
-            valid &= ~_np_bool(pc.is_in(arr, value_set=pa.array(sorted(self.nulls),
+            valid &= ~_np_bool(ac.is_in(arr, value_set=pa.array(sorted(self.nulls),
                                                                 pa.string())))
         one = self._one(f)
         epoch = datetime(1970, 1, 1, tzinfo=UTC)
@@ -1182,7 +1183,7 @@ class ColumnMapper:
             if v is not None and v is not _ERR:
                 us[i] = (v - epoch) // step
                 valid[i] = True
-        return pa.array(us, type=pa.timestamp("us"), mask=~valid), ~valid
+        return ac.from_numpy(us, pa.timestamp("us"), mask=~valid), ~valid
 
     # -- blocks -------------------------------------------------------------------------
 
@@ -1245,7 +1246,7 @@ class ColumnMapper:
             arr = self._arrow(col)
             rx = self._identifier_prefilter()
             cand = (np.ones(len(col), dtype=bool) if rx is None else
-                    _np_bool(pc.match_substring_regex(arr, rx, ignore_case=True)))
+                    _np_bool(ac.match_substring_regex(arr, rx, ignore_case=True)))
             for i in np.flatnonzero(cand & wanted).tolist():
                 v = col[i]
                 if v is None or v in nulls or v.strip() in nulls:
@@ -1272,7 +1273,8 @@ class ColumnMapper:
             rx = getattr(identifiers, "_ANY_RE", None)
             pattern = f"(?:{rx.pattern})|[&\\\\\u0130\u0131]" if rx is not None else ""
             try:
-                pc.match_substring_regex(pa.array(["x"]), pattern, ignore_case=True)
+                ac.match_substring_regex(pa.array(["x"], pa.string()), pattern,
+                                         ignore_case=True)
             except Exception:  # noqa: BLE001 - not RE2 syntax: scan every cell
                 pattern = ""
             self._ident_rx = pattern
