@@ -114,18 +114,21 @@ def test_tag_openers_without_a_closing_bracket_are_left_alone() -> None:
 # ---------------------------------------------------------------- contact identifiers
 
 _SEP = r"\s*(?:[:=>\-–|]+|\bis\b|\bat\b|\bon\b)?\s*"
+# the patterns before the possessive rewrite (with the cue phrase ending at a word's end,
+# as both have required since a cue glued to a word stopped counting: see below)
 OLD_CONTACTS = {
-    "wickr": re.compile(r"\bwickr(?:\s*me)?(?:\s*(?:id|name|user(?:name)?|handle))?" + _SEP
+    "wickr": re.compile(r"\bwickr(?:\s*me)?(?:\s*(?:id|name|user(?:name)?|handle))?(?!\w)"
+                        + _SEP
                         + r"@?([A-Za-z0-9][A-Za-z0-9_.\-]{2,31})", re.I),
     "telegram": re.compile(
-        r"(?:\b(?:telegram|tg)(?:\s*(?:id|name|user(?:name)?|handle|channel))?" + _SEP
+        r"(?:\b(?:telegram|tg)(?:\s*(?:id|name|user(?:name)?|handle|channel))?(?!\w)" + _SEP
         + r"@?|(?:https?://)?(?:www\.)?(?:t|telegram)\.me/)([A-Za-z][A-Za-z0-9_]{4,31})\b",
         re.I),
     "jabber": re.compile(
-        r"\b(?:jabber|xmpp|jid|omemo|otr)(?:\s*(?:id|address|contact))?" + _SEP
+        r"\b(?:jabber|xmpp|jid|omemo|otr)(?:\s*(?:id|address|contact))?(?!\w)" + _SEP
         + r"(?:xmpp:)?([^\s@\"'<>:,;()]{1,64}@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24})", re.I),
     "signal": re.compile(
-        r"\bsignal(?:\s*(?:id|number|no\.?|user(?:name)?|messenger))?" + _SEP
+        r"\bsignal(?:\s*(?:id|number|no\.?|user(?:name)?|messenger))?(?!\w)" + _SEP
         + r"(\+?\d[\d\s().\-]{6,20}\d|@?[A-Za-z_][A-Za-z0-9_]{2,31}\.\d{2,9})", re.I),
 }
 NEW_CONTACTS = {"wickr": identifiers._WICKR_RE, "telegram": identifiers._TG_RE,
@@ -140,6 +143,31 @@ def test_contact_cues_match_what_the_old_patterns_matched(text: str) -> None:
     for kind, old in OLD_CONTACTS.items():
         got = [(m.span(), m.groups()) for m in NEW_CONTACTS[kind].finditer(text)]
         assert got == [(m.span(), m.groups()) for m in old.finditer(text)], kind
+
+
+@pytest.mark.parametrize("text", ["R&D Tgxsrhvk", "RD Tgxsrhvk", "wickrfoobar & co",
+                                  "signalfoo.12 &", "Telegramxyzabc", "jabberfoo@bar.example"])
+def test_a_cue_glued_to_a_word_is_no_cue(text: str) -> None:
+    """`tg` at the start of a word read the rest of it as a Telegram handle ("Tgxsrhvk":
+    `xsrhvk`), but only in a text holding `&` (whose scan ran on every cue found in the
+    lower-cased text, not on the word-bounded ones): a title's `R&D` made one. A cue
+    word (with its qualifier: `TelegramID`, `wickrme`) now ends where a word ends."""
+    got = identifiers.extract_identifiers(text, market_id="m", account_handle="a",
+                                          field="title", locator="x")
+    assert [r.kind for r in got if r.kind in ("telegram", "wickr", "signal")] == []
+    assert all(r.value != "foo@bar.example" for r in got)  # not the glued cue's JID
+
+
+@pytest.mark.parametrize(("text", "kind", "value"), [
+    ("TelegramID: vendor_tg", "telegram", "vendor_tg"),
+    ("tg@vendor_tg", "telegram", "vendor_tg"),
+    ("wickrme: vendorname", "wickr", "vendorname"),
+    ("signal no.+14155550123", "signal", "+14155550123"),
+    ("jabberid:vendor@exploit.im", "jabber", "vendor@exploit.im")])
+def test_a_cue_with_its_qualifier_still_counts(text: str, kind: str, value: str) -> None:
+    got = identifiers.extract_identifiers(text, market_id="m", account_handle="a",
+                                          field="title", locator="x")
+    assert (kind, value) in [(r.kind, r.value) for r in got]
 
 
 @pytest.mark.parametrize(("cue", "space", "handle", "kind", "value"), [

@@ -56,16 +56,16 @@ _SESSION_RE = re.compile(r"(?<![0-9a-fA-F])05[0-9a-fA-F]{64}(?![0-9a-fA-F])")
 # split of 40,000 spaces between its two runs); no handle, JID or number starts with a space.
 _SEP = r"\s*+(?:[:=>\-–|]+|\bis\b|\bat\b|\bon\b)?\s*+"
 _WICKR_RE = re.compile(
-    r"\bwickr(?:\s*+me)?(?:\s*+(?:id|name|user(?:name)?|handle))?" + _SEP
+    r"\bwickr(?:\s*+me)?(?:\s*+(?:id|name|user(?:name)?|handle))?(?!\w)" + _SEP
     + r"@?([A-Za-z0-9][A-Za-z0-9_.\-]{2,31})", re.I)
 _TG_RE = re.compile(
-    r"(?:\b(?:telegram|tg)(?:\s*+(?:id|name|user(?:name)?|handle|channel))?" + _SEP
+    r"(?:\b(?:telegram|tg)(?:\s*+(?:id|name|user(?:name)?|handle|channel))?(?!\w)" + _SEP
     + r"@?|(?:https?://)?(?:www\.)?(?:t|telegram)\.me/)([A-Za-z][A-Za-z0-9_]{4,31})\b", re.I)
 _JID_CUE_RE = re.compile(
-    r"\b(?:jabber|xmpp|jid|omemo|otr)(?:\s*+(?:id|address|contact))?" + _SEP
+    r"\b(?:jabber|xmpp|jid|omemo|otr)(?:\s*+(?:id|address|contact))?(?!\w)" + _SEP
     + r"(?:xmpp:)?([^\s@\"'<>:,;()]{1,64}@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24})", re.I)
 _SIGNAL_RE = re.compile(
-    r"\bsignal(?:\s*+(?:id|number|no\.?|user(?:name)?|messenger))?" + _SEP
+    r"\bsignal(?:\s*+(?:id|number|no\.?|user(?:name)?|messenger))?(?!\w)" + _SEP
     + r"(\+?\d[\d\s().\-]{6,20}\d|@?[A-Za-z_][A-Za-z0-9_]{2,31}\.\d{2,9})", re.I)
 _SPACE_RE = re.compile(r"\s+")
 # One cheap search decides whether a text can hold anything at all (most titles cannot).
