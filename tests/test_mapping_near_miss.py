@@ -21,7 +21,12 @@ from click.testing import CliRunner
 from darkmap.cli import main
 from darkmap.cli.cmd_ingest import UNRECOGNISED_EXIT
 from darkmap.importers.csv_mapped import missing_columns
-from darkmap.importers.mappings import BUILTIN_MAPPINGS, forget_added_mappings, load_mapping
+from darkmap.importers.mappings import (
+    BUILTIN_MAPPINGS,
+    MappingError,
+    forget_added_mappings,
+    load_mapping,
+)
 from darkmap.store.workspace import Workspace
 
 AGORA = "Ag2014-sscEdibles.csv"
@@ -131,3 +136,40 @@ def test_a_hostile_header_is_named_bounded_and_escaped(data_dir: Path,
     line = next(ln for ln in out.splitlines() if ln.startswith("    nearly: "))
     assert "\u202e" not in line and "\x1b" not in line
     assert len(line) <= 320 and line.endswith("…")
+
+
+def test_a_column_the_header_lacks_for_an_optional_field_is_noted(
+        data_dir: Path, tmp_path: Path) -> None:
+    """A mistyped column of a field that is not required (`frm` for `from`) left every
+    listing's origin empty without a word; the file is read, and ingest notes the column
+    and what reads it."""
+    csv = _renamed(data_dir, tmp_path)
+    mapping = _mapping(tmp_path, "seller")
+    text = mapping.read_text(encoding="utf-8")
+    assert "ships_from: {column: from," in text
+    mapping.write_text(text.replace("ships_from: {column: from,", "ships_from: {column: frm,"),
+                       encoding="utf-8")
+    code, out, _ = _ingest(tmp_path / "ws", "--json", "--mapping", str(mapping), str(csv))
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["totals"]["stored"] > 100
+    note = ("mapping 'agora-sellers' (agora-sellers.yaml): column 'frm' "
+            "(listing.ships_from) is not in the file's header: empty in every row")
+    assert summary["notes"] == {str(csv): [note]}
+    code, out, _ = _ingest(tmp_path / "ws2", "--mapping", str(mapping), str(csv))
+    assert f"notes:\n  {csv}\n    mapping 'agora-sellers'" in out
+    # the real files have none: their summaries carry no notes
+    code, out, _ = _ingest(tmp_path / "ws3", "--json", str(data_dir / "listings"))
+    assert code == 0 and "notes" not in json.loads(out)
+
+
+def test_a_headerless_mapping_reading_an_undeclared_column_is_refused(
+        tmp_path: Path) -> None:
+    text = (BUILTIN_MAPPINGS / "hansa-2016-12.yaml").read_text(encoding="utf-8")
+    assert "column: vendor" in text
+    bad = tmp_path / "hansa-typo.yaml"
+    bad.write_text(text.replace("name: hansa-2016-12", "name: hansa-typo")
+                   .replace("column: vendor", "column: vendr", 1), encoding="utf-8")
+    with pytest.raises(MappingError, match=r"column 'vendr' is read but not among "
+                                           r"csv\.columns \(scraped_at, listing_id,"):
+        load_mapping(bad)

@@ -191,6 +191,13 @@ def _print_summary(summary: IngestSummary) -> None:
     recs = summary.records()
     if recs:
         click.echo("records stored: " + ", ".join(f"{k} {v}" for k, v in recs.items()))
+    notes = summary.notes()
+    if notes:
+        click.echo("notes:")
+        for source, said in list(notes.items())[:_UNRECOGNISED_SHOWN]:
+            click.echo(f"  {for_display(source, max_chars=_LINE_CHARS)}")
+            for note in said:
+                click.echo(f"    {for_display(note, max_chars=_LINE_CHARS)}")
     missed = summary.unrecognised()
     if missed:
         click.echo(f"not recognised by any importer: {len(missed)} file(s)")

@@ -185,6 +185,9 @@ class FileResult:
     why_not: str | None = None
     """For an unrecognised file that a mapping nearly fits: what keeps it from fitting
     (:func:`darkmap.plugins.why_unrecognised`), so a mistyped column is named."""
+    notes: list[str] = field(default_factory=list)
+    """What its importer says the analyst should know about a file it read (a column its
+    mapping reads that the file lacks: empty in every row)."""
 
 
 class ErrorEntry(TypedDict):
@@ -208,6 +211,8 @@ class SummaryDict(TypedDict):
     read_elsewhere: dict[str, str]
     why_unrecognised: NotRequired[dict[str, str]]
     """Only when a file has a reason: the summaries of runs without one are unchanged."""
+    notes: NotRequired[dict[str, list[str]]]
+    """Only when a file has a note (see :attr:`FileResult.notes`)."""
 
 
 @dataclass
@@ -288,7 +293,13 @@ class IngestSummary:
         }
         if why := self.why_unrecognised():
             out["why_unrecognised"] = why
+        if notes := self.notes():
+            out["notes"] = notes
         return out
+
+    def notes(self) -> dict[str, list[str]]:
+        """The files read this run with a note from their importer: file -> notes."""
+        return {f.source: f.notes for f in self.files if f.notes}
 
     def unrecognised(self) -> list[str]:
         """The files no importer recognised (skipped, nothing read from them)."""
@@ -682,6 +693,7 @@ def _import(run: _Run, source: str, taken: _Taken, st: os.stat_result, deadline:
         return _already(result, prior)
     fresh = sha not in run.seen
     run.seen.add(sha)
+    result.notes = _notes(imp, src)
     method = f"{imp.name}@{imp.version}" if imp else "ingest"
     # the file's time stands for a fact's observation time only where the importer says
     # so; datasets state their times in their rows (none stated: unknown, NULL)
@@ -730,6 +742,18 @@ def _import(run: _Run, source: str, taken: _Taken, st: os.stat_result, deadline:
         batch.files += 1
     _finish(run, prov, result, size, name)
     return result
+
+
+def _notes(imp: Importer | None, src: SourceFile) -> list[str]:
+    """The importer's notes on a file it reads (``notes(src)``, optional; an importer's
+    failure to say them never fails the file)."""
+    say = getattr(imp, "notes", None)
+    if say is None:
+        return []
+    try:
+        return [str(n)[:500] for n in say(src)][:20]
+    except Exception:  # noqa: BLE001 - a note is advice, never the file's outcome
+        return []
 
 
 def _already(result: FileResult, prior: ProcessedCounts) -> FileResult:

@@ -66,8 +66,8 @@ from darkmap.model.records import (
 from darkmap.plugins import SourceFile
 
 __all__ = ["PIECE", "RECORD_CHARS", "CsvImporter", "CsvStats", "MappedCsvReader",
-           "best_mapping", "csv_encoding", "gc_paused", "missing_columns", "score_mapping",
-           "why_not"]
+           "absent_columns", "best_mapping", "csv_encoding", "gc_paused", "missing_columns",
+           "score_mapping", "why_not"]
 
 # fields are bounded by the readers below (line pieces, record budget), not by the module
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -934,6 +934,33 @@ def missing_columns(mapping: Mapping, names: Iterable[str]) -> list[tuple[str, s
     return [(c, f) for c, f in need if c not in have]
 
 
+def absent_columns(src: SourceFile, mapping: Mapping) -> list[str]:
+    """One note per column ``mapping`` reads (a field that is not required, a feedback
+    column, an identifier scan) that the header of ``src`` lacks: that value is empty in
+    every row, which a mistyped column name in a mapping would otherwise leave unsaid.
+    None for a headerless mapping (its columns are checked when it is loaded)."""
+    if mapping.rows is None or not mapping.csv.get("header", True):
+        return []
+    first = _head_rows(src.head, mapping).upto(1)
+    if not first:
+        return []
+    have = set(_header_names(first[0]))
+    readers: dict[str, list[str]] = {}
+    for r in mapping.rows.records:
+        if r.column:
+            readers.setdefault(r.column, []).append(f"{r.type} records")
+        for f in r.fields:
+            for c in [f.column] if f.column else f.columns or []:
+                readers.setdefault(c, []).append(f"{r.type}.{f.target}")
+    for c, fld in mapping.rows.identifiers:
+        readers.setdefault(c, []).append(f"identifiers ({fld})")
+    for c, _ in mapping.rows.pgp:
+        readers.setdefault(c, []).append("PGP keys")
+    where = f"mapping {mapping.name!r}" + (f" ({mapping.path.name})" if mapping.path else "")
+    return [f"{where}: column {c!r} ({', '.join(readers[c])}) is not in the file's header: "
+            "empty in every row" for c in sorted(readers) if c not in have][:20]
+
+
 _WHY_COLUMNS = 20
 """Header columns a why-not message lists (a hostile header may hold thousands)."""
 
@@ -1039,6 +1066,14 @@ class CsvImporter:
     def why_not(self, src: SourceFile) -> str | None:
         """For a file no importer reads: what keeps the nearest mapping from fitting."""
         return why_not(src)
+
+    def notes(self, src: SourceFile) -> list[str]:
+        """What the analyst should know before trusting the file's records: the columns
+        the chosen mapping reads that the file's header lacks (see :func:`absent_columns`)."""
+        mapping, score = best_mapping(src)
+        if mapping is None or score < 0.5:
+            return []
+        return absent_columns(src, mapping)
 
     def read(self, src: SourceFile) -> Iterator[Record]:
         """Yield the records of every row; bad rows become QuarantineRecords."""

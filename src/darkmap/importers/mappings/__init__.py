@@ -370,6 +370,22 @@ def _row_mapping(where: str, raw: dict[str, Any]) -> RowMapping:
     return RowMapping(recs, idents, pgp)
 
 
+def _check_declared_columns(where: str, raw: dict[str, Any], rows: RowMapping,
+                            market_column: str | None) -> None:
+    """A headerless CSV mapping names its columns (``csv.columns``): a field reading a
+    column not among them would be empty in every row, so the mapping is refused."""
+    spec = raw.get("csv") or {}
+    if not isinstance(spec, dict) or spec.get("header", True):
+        return
+    declared = [str(c) for c in spec.get("columns") or []]
+    read = sorted(rows.columns() | ({market_column} if market_column else set()))
+    unknown = [c for c in read if c not in declared]
+    if unknown:
+        raise MappingError(f"{where}: column {unknown[0]!r} is read but not among csv.columns "
+                           f"({', '.join(declared)}); a headerless file's columns are "
+                           "those listed")
+
+
 def load_mapping(path: Path) -> Mapping:
     """Read and validate one mapping file (raises :class:`MappingError`)."""
     try:
@@ -406,6 +422,7 @@ def load_mapping(path: Path) -> Mapping:
     rows, tables = None, {}
     if fmt == "csv":
         rows = _row_mapping(where, raw)
+        _check_declared_columns(where, raw, rows, column)
     else:
         for t, spec in (raw.get("tables") or {}).items():
             tables[t] = _row_mapping(f"{where}: tables.{t}", spec or {})
