@@ -26,23 +26,10 @@ from pathlib import Path
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from table_hashes import table_hashes  # a sibling script, not a package
+from table_hashes import schema_catalog, table_hashes  # a sibling script, not a package
 
 HERE_SRC = Path(__file__).resolve().parents[1] / "src"
 ENTRY = "import sys; from darkmap.cli import run; sys.argv[0] = 'darkmap'; run()"
-CATALOG = {
-    "tables": "SELECT table_name, sql FROM duckdb_tables() ORDER BY ALL",
-    "columns": "SELECT table_name, column_index, column_name, data_type, column_default, "
-               "is_nullable FROM duckdb_columns() ORDER BY ALL",
-    "constraints": "SELECT table_name, constraint_index, constraint_type, constraint_text "
-                   "FROM duckdb_constraints() ORDER BY ALL",
-    "indexes": "SELECT table_name, index_name, is_unique, sql FROM duckdb_indexes() "
-               "ORDER BY ALL",
-    "views": "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal ORDER BY ALL",
-    "sequences": "SELECT sequence_name, start_value, increment_by FROM duckdb_sequences() "
-                 "ORDER BY ALL",
-    "migrations": "SELECT version, name FROM schema_migrations ORDER BY ALL",
-}
 
 
 def ingest_with(src: Path, ws: Path, paths: list[str], extra: list[str]) -> dict[str, object]:
@@ -64,8 +51,8 @@ def catalog(db: Path) -> dict[str, list[list[str]]]:
     """The schema of the DuckDB file ``db``, as text rows."""
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return {k: [[str(v) for v in row] for row in con.execute(q).fetchall()]
-                for k, q in CATALOG.items()}
+        return {k: [[str(v) for v in row] for row in rows]
+                for k, rows in schema_catalog(con).items()}
     finally:
         con.close()
 

@@ -21,6 +21,28 @@ VOLATILE = {"run_id", "processed_at", "captured_at", "started_at", "finished_at"
 SKIP = {"ingest_runs", "schema_migrations"}
 
 
+SCHEMA_CATALOG = {
+    "tables": "SELECT table_name, sql FROM duckdb_tables() ORDER BY ALL",
+    "columns": "SELECT table_name, column_index, column_name, data_type, column_default, "
+               "is_nullable, numeric_precision, numeric_scale FROM duckdb_columns() ORDER BY ALL",
+    "constraints": "SELECT table_name, constraint_index, constraint_type, constraint_text, "
+                   "expression, constraint_column_names FROM duckdb_constraints() ORDER BY ALL",
+    "indexes": "SELECT table_name, index_name, is_unique, sql FROM duckdb_indexes() "
+               "ORDER BY ALL",
+    "views": "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal ORDER BY ALL",
+    "sequences": "SELECT sequence_name, start_value, increment_by FROM duckdb_sequences() "
+                 "ORDER BY ALL",
+    "migrations": "SELECT version, name FROM schema_migrations ORDER BY ALL",
+}
+"""What two workspaces' schemas are compared by: tables, columns, constraints, indexes,
+views, sequences and the migrations applied."""
+
+
+def schema_catalog(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[object, ...]]]:
+    """The schema of the open workspace ``con`` (:data:`SCHEMA_CATALOG`), row by row."""
+    return {k: con.execute(q).fetchall() for k, q in SCHEMA_CATALOG.items()}
+
+
 def table_hashes(db: Path) -> dict[str, dict[str, object]]:
     """Per table: row count and sha256 of its sorted rows (values as text)."""
     con = duckdb.connect(str(db), read_only=True)

@@ -18,25 +18,14 @@ import pytest
 from darkmap.store import workspace as workspace_mod
 from darkmap.store.workspace import Workspace, migrations, schema_script
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from table_hashes import SCHEMA_CATALOG, schema_catalog  # a script of the repository
+
 ROOT = Path(__file__).resolve().parents[1]
-# what scripts/same_store.py compares of two workspaces' schemas
-CATALOG = {
-    "tables": "SELECT table_name, sql FROM duckdb_tables() ORDER BY ALL",
-    "columns": "SELECT table_name, column_index, column_name, data_type, column_default, "
-               "is_nullable, numeric_precision, numeric_scale FROM duckdb_columns() ORDER BY ALL",
-    "constraints": "SELECT table_name, constraint_index, constraint_type, constraint_text, "
-                   "expression, constraint_column_names FROM duckdb_constraints() ORDER BY ALL",
-    "indexes": "SELECT table_name, index_name, is_unique, sql FROM duckdb_indexes() "
-               "ORDER BY ALL",
-    "views": "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal ORDER BY ALL",
-    "sequences": "SELECT sequence_name, start_value, increment_by FROM duckdb_sequences() "
-                 "ORDER BY ALL",
-    "migrations": "SELECT version, name FROM schema_migrations ORDER BY ALL",
-}
 
 
 def _catalog(ws: Workspace) -> dict[str, list[tuple[object, ...]]]:
-    return {k: ws.con.execute(q).fetchall() for k, q in CATALOG.items()}
+    return schema_catalog(ws.con)
 
 
 def _by_migrations(path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
@@ -53,7 +42,7 @@ def test_the_script_is_the_migrations_schema(tmp_path: Path,
     try:
         a, b = _catalog(new), _catalog(old)
         assert len(a["tables"]) == 61 and len(a["constraints"]) > 300
-        for kind in CATALOG:
+        for kind in SCHEMA_CATALOG:
             assert a[kind] == b[kind], kind
         assert [r[0] for r in a["migrations"]] == [v for v, _, _ in migrations()]
         # every migration recorded with one time, in the transaction that made the tables
@@ -101,7 +90,7 @@ def test_an_older_workspace_migrates_one_migration_at_a_time(
     new = Workspace.init(tmp_path / "new")
     try:
         a, b = _catalog(old), _catalog(new)
-        for kind in CATALOG:
+        for kind in SCHEMA_CATALOG:
             assert a[kind] == b[kind], kind
         times = old.con.execute("SELECT count(DISTINCT applied_at) FROM schema_migrations")
         assert times.fetchone() == (2,)  # 001-007, then the rest

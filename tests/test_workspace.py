@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
 import duckdb
@@ -18,6 +19,9 @@ from darkmap.store.workspace import (
     migrations,
     table_exists,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from table_hashes import schema_catalog  # a script of the repository, not a package
 
 
 def test_init_creates_db_and_capture_store(tmp_path: Path) -> None:
@@ -86,23 +90,10 @@ def test_a_migration_added_later_below_the_newest_is_still_applied(tmp_path: Pat
     ws.close()
 
 
-_CATALOG = {
-    "tables": "SELECT table_name, sql FROM duckdb_tables() ORDER BY ALL",
-    "columns": "SELECT table_name, column_index, column_name, data_type, column_default, "
-               "is_nullable FROM duckdb_columns() ORDER BY ALL",
-    "indexes": "SELECT table_name, index_name, is_unique, sql FROM duckdb_indexes() "
-               "ORDER BY ALL",
-    "constraints": "SELECT table_name, constraint_index, constraint_type, constraint_text "
-                   "FROM duckdb_constraints() ORDER BY ALL",
-    "views": "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal ORDER BY ALL",
-    "sequences": "SELECT sequence_name, start_value, increment_by FROM duckdb_sequences() "
-                 "ORDER BY ALL",
-    "migrations": "SELECT version, name FROM schema_migrations ORDER BY ALL",
-}
 
 
 def _catalog(ws: Workspace) -> dict[str, list[tuple[object, ...]]]:
-    return {k: ws.con.execute(q).fetchall() for k, q in _CATALOG.items()}
+    return schema_catalog(ws.con)
 
 
 def test_one_transaction_builds_the_schema_of_one_transaction_per_migration(

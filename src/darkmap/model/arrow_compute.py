@@ -24,41 +24,18 @@ import numpy as np
 import pyarrow as pa
 
 try:  # the compiled module pyarrow.compute re-exports these from
-    from pyarrow._compute import (
-        CastOptions,
-        CountOptions,
-        DictionaryEncodeOptions,
-        ExtractRegexOptions,
-        MatchSubstringOptions,
-        PadOptions,
-        ScalarAggregateOptions,
-        SetLookupOptions,
-        SliceOptions,
-        call_function,
-    )
+    import pyarrow._compute as _kernels
 except ImportError:  # pragma: no cover - a pyarrow that moved them
-    from pyarrow.compute import (
-        CastOptions,
-        CountOptions,
-        DictionaryEncodeOptions,
-        ExtractRegexOptions,
-        MatchSubstringOptions,
-        PadOptions,
-        ScalarAggregateOptions,
-        SetLookupOptions,
-        SliceOptions,
-        call_function,
-    )
+    import pyarrow.compute as _kernels  # type: ignore[no-redef]
 
 __all__ = ["all_true", "and_", "cast", "coalesce_with", "count_distinct", "dictionary_encode",
            "equal", "extract_regex", "filter_by", "from_numpy", "if_else", "invert", "is_in",
-           "is_null",
-           "is_valid", "match_substring_regex", "not_equal", "starts_with",
+           "is_null", "is_valid", "match_substring_regex", "not_equal", "starts_with",
            "string_is_ascii", "take", "unique", "utf8_rpad", "utf8_slice_codeunits"]
 
 # Arrow's stubs type arrays by value type; these helpers take and give arrays of any type
 _Data = Any
-_call: Callable[..., Any] = call_function
+_call: Callable[..., Any] = _kernels.call_function
 
 
 def take(data: _Data, indices: _Data) -> _Data:
@@ -73,7 +50,7 @@ def filter_by(data: _Data, mask: _Data) -> _Data:
 
 def cast(arr: _Data, target_type: pa.DataType) -> _Data:
     """``arr.cast(target_type)``: a safe cast (an overflow or a bad number raises)."""
-    return _call("cast", [arr], CastOptions.safe(target_type))
+    return _call("cast", [arr], _kernels.CastOptions.safe(target_type))
 
 
 def coalesce_with(values: _Data, fill_value: Any) -> _Data:
@@ -95,7 +72,7 @@ def if_else(cond: _Data, left: Any, right: Any) -> _Data:
 
 def is_in(values: _Data, value_set: _Data) -> _Data:
     """Whether each value is in ``value_set`` (nulls match a null in it)."""
-    return _call("is_in", [values], SetLookupOptions(value_set, skip_nulls=False))
+    return _call("is_in", [values], _kernels.SetLookupOptions(value_set, skip_nulls=False))
 
 
 def is_null(values: _Data) -> _Data:
@@ -135,20 +112,20 @@ def unique(arr: _Data) -> _Data:
 
 def count_distinct(arr: _Data) -> int:
     """How many distinct non-null values ``arr`` holds."""
-    n: int = _call("count_distinct", [arr], CountOptions("only_valid")).as_py()
+    n: int = _call("count_distinct", [arr], _kernels.CountOptions("only_valid")).as_py()
     return n
 
 
 def all_true(arr: _Data) -> bool:
     """``pyarrow.compute.all(arr).as_py()``: every non-null value is true (nulls
     skipped; an empty or all-null array gives None, which is not True)."""
-    return bool(_call("all", [arr],
-                              ScalarAggregateOptions(skip_nulls=True, min_count=1)).as_py())
+    every = _kernels.ScalarAggregateOptions(skip_nulls=True, min_count=1)
+    return bool(_call("all", [arr], every).as_py())
 
 
 def dictionary_encode(arr: _Data, null_encoding: Literal["mask", "encode"] = "mask") -> _Data:
     """The distinct values of ``arr`` and each value's index among them."""
-    return _call("dictionary_encode", [arr], DictionaryEncodeOptions(null_encoding))
+    return _call("dictionary_encode", [arr], _kernels.DictionaryEncodeOptions(null_encoding))
 
 
 def string_is_ascii(strings: _Data) -> _Data:
@@ -159,27 +136,27 @@ def string_is_ascii(strings: _Data) -> _Data:
 def match_substring_regex(strings: _Data, pattern: str, ignore_case: bool = False) -> _Data:
     """Whether each string matches the RE2 ``pattern`` somewhere."""
     return _call("match_substring_regex", [strings],
-                         MatchSubstringOptions(pattern, ignore_case=ignore_case))
+                         _kernels.MatchSubstringOptions(pattern, ignore_case=ignore_case))
 
 
 def starts_with(strings: _Data, pattern: str) -> _Data:
     """Whether each string starts with ``pattern``."""
-    return _call("starts_with", [strings], MatchSubstringOptions(pattern))
+    return _call("starts_with", [strings], _kernels.MatchSubstringOptions(pattern))
 
 
 def extract_regex(strings: _Data, pattern: str) -> _Data:
     """A struct of the named groups of the RE2 ``pattern`` (null where it fails)."""
-    return _call("extract_regex", [strings], ExtractRegexOptions(pattern))
+    return _call("extract_regex", [strings], _kernels.ExtractRegexOptions(pattern))
 
 
 def utf8_slice_codeunits(strings: _Data, start: int, stop: int | None = None) -> _Data:
     """``s[start:stop]`` of each string, in code points."""
-    return _call("utf8_slice_codeunits", [strings], SliceOptions(start, stop))
+    return _call("utf8_slice_codeunits", [strings], _kernels.SliceOptions(start, stop))
 
 
 def utf8_rpad(strings: _Data, width: int, padding: str = " ") -> _Data:
     """Each string padded on the right to ``width`` code points with ``padding``."""
-    return _call("utf8_rpad", [strings], PadOptions(width, padding))
+    return _call("utf8_rpad", [strings], _kernels.PadOptions(width, padding))
 
 
 _NUMPY_TYPES = {np.dtype(np.bool_): pa.bool_(), np.dtype(np.int32): pa.int32(),
