@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -194,24 +195,189 @@ def test_row_level_security_repeats_the_grants(server: ServerDb, two: dict[str, 
             counts.values())
 
 
-def test_a_case_title_does_not_name_its_compartment(server: ServerDb,
-                                                   two: dict[str, str]) -> None:
-    """Compartments are readable by every member on the server (grants are checked
-    against them): a new case's compartment does not carry the case's title, which only
-    a grant on it shows."""
+def test_compartments_grants_selectors_and_events_are_need_to_know(
+        server: ServerDb, two: dict[str, str]) -> None:
+    """Straight to the server: a member reads the compartments (and grants, selectors,
+    planned events) it holds a grant on or its agency owns, no other; a case's title is
+    not its compartment's name; an id another agency took is still answered "taken"."""
+    from darkmap.ops import deconflict
     alice, bob = sorted(two)
     title = "Operation Kestrel: informant 7 names the courier"
+    start = datetime(2027, 3, 1, 6, 0)
     with open_ops_server(two[bob]) as ops:
         case = records.add_record(ops, bob, Case(title), provenance="rls test")
-    with psycopg.connect(two[alice], autocommit=True) as pg:
-        names = [r[0] for r in pg.execute("SELECT name FROM ops_compartments").fetchall()]
-        assert case.compartment_id in {r[0] for r in pg.execute(
-            "SELECT compartment_id FROM ops_compartments").fetchall()}
+        deconflict.submit(ops, bob, case.compartment_id, [("phone", "+31 6 5550 1234")])
+        deconflict.add_event(ops, bob, "search_warrant", case.compartment_id, start,
+                             start + timedelta(hours=2), lat=52.37, lon=4.89)
+    for me in (alice, bob):
+        with psycopg.connect(two[me], autocommit=True) as pg:
+            ids = {r[0] for r in pg.execute("SELECT compartment_id FROM ops_compartments")}
+            granted = {r[0] for r in pg.execute("SELECT compartment_id FROM ops_grants")}
+            chosen = {r[0] for r in pg.execute("SELECT compartment_id FROM ops_selectors")}
+            planned = {r[0] for r in pg.execute("SELECT compartment_id FROM ops_events")}
+            names = [r[0] for r in pg.execute("SELECT name FROM ops_compartments")]
         assert not [n for n in names if "Kestrel" in n], names
-        assert pg.execute("SELECT count(*) FROM ops_records WHERE record_id = %s",
-                          [case.record_id]).fetchone() == (0,)
+        if me == alice:
+            assert ids == granted == {"own-bka"} and chosen | planned <= {"own-bka"}
+        else:
+            assert {"own-fbi", case.compartment_id} <= ids and "own-bka" not in ids
+            assert case.compartment_id in granted & chosen & planned
+    with open_ops_server(two[alice]) as ops:
+        with pytest.raises(BadInputError, match="is taken"):
+            access.add_compartment(ops.con, alice, "agency", "mine",
+                                   compartment_id=case.compartment_id)
     with open_ops_server(two[bob]) as ops:
         assert records.show_record(ops, bob, case.record_id).row.data["title"] == title
+
+
+_FORGERIES = {
+    "a grant on another agency's compartment":
+        "INSERT INTO ops_grants VALUES ('own-fbi', 'user', %(me)s, 'write', %(me)s, now())",
+    "a grant on one's own compartment by its officer, after it was made":
+        "INSERT INTO ops_grants VALUES ('own-bka', 'agency', 'fbi', 'read', %(me)s, now())",
+    "a compartment owned by another agency":
+        "INSERT INTO ops_compartments VALUES ('x-1', 'agency', 'x', 'fbi', %(me)s, now())",
+    "a record in another agency's compartment":
+        "INSERT INTO ops_records VALUES ('r-x', 'case', 'own-fbi', 'bka', %(me)s, now(), "
+        "NULL, NULL, NULL, 'DE', 'p', '{}')",
+    "a record in the name of another agency":
+        "INSERT INTO ops_records VALUES ('r-y', 'case', 'own-bka', 'fbi', %(me)s, now(), "
+        "NULL, NULL, NULL, 'DE', 'p', '{}')",
+    "a link on another user's record":
+        "INSERT INTO ops_links VALUES (%(theirs)s, 'persona', 'p-planted')",
+    "a selector of another agency":
+        "INSERT INTO ops_selectors VALUES ('ab', 'phone', 'own-fbi', 'fbi', NULL, %(me)s, "
+        "now())",
+    "an event in another agency's compartment":
+        "INSERT INTO ops_events VALUES ('e-x', 'arrest', 'own-fbi', 'fbi', 52.0, 4.0, NULL, "
+        "now(), now(), %(me)s, now())",
+    "a notice between two other agencies":
+        "INSERT INTO ops_notices VALUES ('n-1', 'event', 'fbi', 'fbi', 'fbi desk', 's', "
+        "now(), NULL, NULL)",
+    "a notice naming a contact that is not the agency's":
+        "INSERT INTO ops_notices VALUES ('n-2', 'selector', 'fbi', 'bka', 'call +1 555', "
+        "'s', now(), NULL, NULL)",
+    "an agency, by an officer":
+        "INSERT INTO ops_agencies VALUES ('evil', 'E', 'DE', 'c', %(me)s, now())",
+    "a user, by an officer":
+        "INSERT INTO ops_users VALUES ('dm_other', 'bka', 'admin', %(me)s, now())",
+}
+
+
+@pytest.mark.parametrize("what", sorted(_FORGERIES))
+def test_no_member_writes_past_the_library(server: ServerDb, two: dict[str, str],
+                                           what: str) -> None:
+    """Straight to the server: every write the library would refuse, the server refuses
+    too (an officer of bka, in psql)."""
+    alice, bob = sorted(two)
+    theirs = server.sql("SELECT record_id FROM ops_records WHERE author = %s LIMIT 1",
+                        [bob])
+    params = {"me": alice, "theirs": theirs[0][0] if theirs else "none"}
+    with psycopg.connect(two[alice], autocommit=True) as pg:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level"):
+            pg.execute(_FORGERIES[what], params)
+
+
+def test_no_member_changes_or_removes_another_agencys_grants(
+        server: ServerDb, two: dict[str, str]) -> None:
+    """An officer changes no grant, not even on its agency's compartment; an admin only
+    on its agency's."""
+    alice = sorted(two)[0]
+    admin, admin_dsn = server.role("bka_admin")
+    with open_ops_server(server.admin) as ops:
+        access.add_user(ops.con, "root-admin", admin, "bka", "admin")
+    before = server.sql("SELECT * FROM ops_grants ORDER BY 1, 2, 3")
+    for me, dsn in ((alice, two[alice]), (admin, admin_dsn)):
+        with psycopg.connect(dsn, autocommit=True) as pg:
+            assert pg.execute("DELETE FROM ops_grants WHERE compartment_id = 'own-fbi'"
+                              ).rowcount == 0
+            changed = pg.execute("UPDATE ops_grants SET access = 'read', granted_by = %s",
+                                 [me]).rowcount
+        assert changed == (0 if me == alice else 1)
+    after = server.sql("SELECT * FROM ops_grants ORDER BY 1, 2, 3")
+    assert [r for r in after if r[0] != "own-bka"] == [r for r in before if r[0] != "own-bka"]
+    assert [r[3] for r in after if r[0] == "own-bka"] == ["read"]
+    with open_ops_server(admin_dsn) as ops:   # put back what the next tests expect
+        access.grant(ops.con, admin, "own-bka", "agency", "bka", "write")
+
+
+def test_a_probe_past_the_library_leaves_its_notice(server: ServerDb,
+                                                   two: dict[str, str]) -> None:
+    """The server compares selectors and events: only those the caller has stored, and
+    it writes the notices itself, so a member in psql who stores a selector or an event
+    to fish for another agency's cannot keep that agency from its notice; a selector it
+    has not stored is never matched, and the radius is capped."""
+    from darkmap.ops import deconflict
+    alice, bob = sorted(two)
+    start = datetime(2027, 5, 2, 5, 0)
+    with open_ops_server(two[bob]) as ops:
+        deconflict.submit(ops, bob, "own-fbi", [("email", "probe-me@example.org")])
+        event, _ = deconflict.add_event(ops, bob, "arrest", "own-fbi", start,
+                                        start + timedelta(hours=1), lat=40.7128,
+                                        lon=-74.0060)
+        key = deconflict.taskforce_key(ops)
+    hmac_hex = deconflict.hash_selector(key, "email", "probe-me@example.org")
+    notices = ("SELECT count(*) FROM ops_notices WHERE to_agency = 'fbi' AND other_agency "
+               "= 'bka'")
+    before = server.sql(notices)[0][0]
+    probe = "SELECT * FROM ops_selector_matches(%s, %s, %s, %s)"
+    args = [[hmac_hex], ["email"], ["own-bka"], ["bka"]]
+    with psycopg.connect(two[alice], autocommit=True) as pg:
+        assert pg.execute(probe, args).fetchall() == []          # not stored: no answer
+        assert server.sql(notices)[0][0] == before
+        pg.execute("INSERT INTO ops_selectors VALUES (%s, 'email', 'own-bka', 'bka', NULL, "
+                   "%s, now())", [hmac_hex, alice])
+        assert pg.execute(probe, args).fetchall() == [
+            (hmac_hex, "email", "own-bka", "bka", "fbi")]
+        assert server.sql(notices)[0][0] == before + 1          # fbi told, by the server
+        far = start.replace(hour=5, minute=30)
+        for eid, lat in (("e-far", 41.2), ("e-near", 40.7150)):  # 54 km, 250 m away
+            pg.execute("INSERT INTO ops_events VALUES (%s, 'arrest', 'own-bka', 'bka', %s, "
+                       "-74.0060, NULL, %s, %s, %s, now())", [eid, lat, far, far, alice])
+        clash = "SELECT * FROM ops_event_clashes(%s, %s)"
+        assert pg.execute(clash, ["e-far", 1e9]).fetchall() == []   # capped at 5 km
+        assert pg.execute(clash, ["e-near", 1000]).fetchall() == [(event, "fbi")]
+        assert pg.execute(clash, [event, 1000]).fetchall() == []    # not alice's event
+    hits = server.sql("SELECT subject FROM ops_notices WHERE to_agency = 'fbi' AND kind = "
+                      "'event'")
+    assert [s for (s,) in hits if event in s and "bka" in s]
+
+
+def test_the_server_writes_the_notices_the_library_would(server: ServerDb,
+                                                        two: dict[str, str]) -> None:
+    """Through darkmap on the server, every clash gives one notice to each agency: the
+    server's notice ids and subjects are the library's (none written twice)."""
+    from darkmap.ops import deconflict
+    alice, bob = sorted(two)
+    start = datetime(2027, 6, 9, 4, 0)
+    subject = "kind = 'event' AND (subject LIKE %s OR subject LIKE %s)"
+    with open_ops_server(two[alice]) as ops:
+        mine, _ = deconflict.add_event(ops, alice, "controlled_delivery", "own-bka", start,
+                                       start + timedelta(hours=3),
+                                       postal_area="Hauptstraße 5, 10115 Berlin")
+    with open_ops_server(two[bob]) as ops:
+        theirs, found = deconflict.add_event(ops, bob, "surveillance", "own-fbi", start,
+                                             start + timedelta(hours=1),
+                                             postal_area="  hauptstrasse 5 10115 BERLIN ")
+        assert [c.other_agency for c in found] == ["bka"]
+        sent = deconflict.submit(ops, bob, "own-fbi", [("phone", "0049 30 5550 9")])
+    with open_ops_server(two[alice]) as ops:
+        assert deconflict.submit(ops, alice, "own-bka", [("phone", "+49 30 55509")]
+                                 ).notices == 2 and sent.notices == 0
+    rows = server.sql(f"SELECT to_agency, other_agency FROM ops_notices WHERE {subject} "
+                      "ORDER BY 1", [f"event {theirs} %", f"event {mine} %"])
+    assert rows == [("bka", "fbi"), ("fbi", "bka")]
+    phone = server.sql("SELECT to_agency FROM ops_notices WHERE kind = 'selector' AND "
+                       "subject LIKE 'phone %' ORDER BY 1")
+    assert phone == [("bka",), ("fbi",)]
+
+
+@pytest.mark.parametrize("area", ["  Hauptstraße 5,  10115 Berlin ", "SW1A 1AA",
+                                  "\uff33\uff37\uff11\uff21\u3000\uff11\uff21\uff21",
+                                  "75001; Paris.", "ΟΔΟΣ 3", "Rue d\u2019Alésia\t14"])
+def test_the_server_writes_a_postal_area_as_the_library(server: ServerDb, area: str) -> None:
+    from darkmap.ops.deconflict import normalise
+    assert server.sql("SELECT ops_postal_key(%s)", [area]) == [(normalise("postal", area),)]
 
 
 def test_a_large_submission_goes_by_copy_and_matches(server: ServerDb,

@@ -153,10 +153,10 @@ def add_compartment(con: Con, by: str, kind: str, name: str,
         if actor.role == "reader":
             log(con, by, "compartment.add", "denied", compartment=cid)
             raise AccessDenied(f"{by} is a reader and may not create compartments")
-        if store.compartment(con, cid) is not None:
+        if store.compartment_taken(con, cid):
             # the same answer whoever owns it: compartment ids are one namespace of the
-            # task force, readable by every member of the team server anyway (docs/
-            # operations.md, "Not built yet"), so no owner, kind or name is told
+            # task force; the answer tells that the id is used, never by whom, what kind
+            # or under what name (docs/operations.md, "Deconfliction and the server")
             raise BadInputError(f"compartment id {cid!r} is taken (compartment ids are "
                                 "shared by the whole task force); choose another or leave "
                                 "out --id for a generated one")

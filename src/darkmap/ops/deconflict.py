@@ -208,8 +208,8 @@ def _register(con: Con, actor: UserRow, compartment: str,
     """Store the selectors, notify both sides of every match; the notices sent."""
     table = _selector_table(hashes, compartment, actor.agency_id, record_id, actor.user_id,
                             utcnow())
+    store.insert_selectors(con, table)  # first: the server matches only what is stored
     matches = store.selector_matches(con, table)
-    store.insert_selectors(con, table)
     now = utcnow()
     contacts = {a.agency_id: a.contact for a in store.agencies(con)}
     notices: dict[str, NoticeRow] = {}
@@ -328,6 +328,12 @@ def add_event(ws: Space, by: str, kind: str, compartment: str, starts_at: dateti
         raise BadInputError("give coordinates (lat and lon) or a postal area")
     if lat is not None and lon is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise BadInputError(f"coordinates {lat}, {lon} out of range")
+    if postal_area:
+        try:
+            normalise("postal", postal_area)
+        except BadInputError:  # stored, it would stop the comparison of later events
+            raise BadInputError(f"postal area {postal_area[:80]!r}: give letters or "
+                                "digits") from None
     con = ws.con
     actor = acting(con, by)
     event = EventRow(f"event-{uuid.uuid4().hex[:12]}", kind, compartment, actor.agency_id,
@@ -337,32 +343,41 @@ def add_event(ws: Space, by: str, kind: str, compartment: str, starts_at: dateti
         check_access(con, actor, compartment, "write")
         now = utcnow()
         store.insert_event(con, event, by, now)
-        for other in store.events_in_window(con, starts_at, ends_at, actor.agency_id):
-            if not _clash(event, other, within_m):
-                continue
+        for other_id, other_agency in _clashes(con, event, within_m):
             # to the planner: one notice per own event and other agency; to the agency
             # whose event was hit: one per event that hit it, so repeated probes show
+            # (on the team server, the server has written both already)
             for to, theirs, subject, key in (
-                    (actor.agency_id, other,
+                    (actor.agency_id, other_agency,
                      f"event {event.event_id} overlaps in time and place", ""),
-                    (other.agency_id, event, _hit_subject(other, actor.agency_id),
+                    (other_agency, actor.agency_id, _hit_subject(other_id, actor.agency_id),
                      event.event_id)):
-                contact = store.agency(con, theirs.agency_id)
+                contact = store.agency(con, theirs)
                 store.insert_notice(con, NoticeRow(
-                    _notice_id("event", subject + key, to, theirs.agency_id), "event", to,
-                    theirs.agency_id, contact.contact if contact else "", subject, now,
-                    None, None))
-            own = store.agency(con, other.agency_id)
-            found.append(Conflict(other.agency_id, own.contact if own else ""))
+                    _notice_id("event", subject + key, to, theirs), "event", to, theirs,
+                    contact.contact if contact else "", subject, now, None, None))
+            own = store.agency(con, other_agency)
+            found.append(Conflict(other_agency, own.contact if own else ""))
         log(con, by, "event.add", record=event.event_id, compartment=compartment,
             conflicts=[c.other_agency for c in found])
     return event.event_id, found
 
 
-def _hit_subject(hit: EventRow, by_agency: str) -> str:
-    """The subject of the notice to the agency whose event ``hit`` another agency's
-    event overlaps: the same for every event of that agency, so they are counted."""
-    return f"event {hit.event_id} overlaps in time and place with an event of {by_agency}"
+def _clashes(con: Con, event: EventRow, within_m: float) -> list[tuple[str, str]]:
+    """(event id, agency) of the other agencies' events the stored ``event`` clashes
+    with. On the team server the server compares them (no member reads another agency's
+    events); in a workspace, here."""
+    if isinstance(con, store.PgOps):
+        return store.event_clashes(con, event.event_id, within_m)
+    return [(o.event_id, o.agency_id) for o in store.events_in_window(
+        con, event.starts_at, event.ends_at, event.agency_id) if _clash(event, o, within_m)]
+
+
+def _hit_subject(hit_event_id: str, by_agency: str) -> str:
+    """The subject of the notice to the agency whose event ``hit_event_id`` another
+    agency's event overlaps: the same for every event of that agency, so they are
+    counted."""
+    return f"event {hit_event_id} overlaps in time and place with an event of {by_agency}"
 
 
 def _count_hits(rows: list[NoticeRow]) -> list[NoticeRow]:

@@ -38,19 +38,17 @@ from darkmap.store.workspace import Workspace
 
 __all__ = [
     "OPS_LOCK", "OPS_ROLE", "OPS_SCHEMA_VERSION", "PG_SCHEMA", "SERVICE_ROLE", "AgencyRow",
-    "CompartmentRow", "Con",
-    "EventRow", "GrantRow", "NoticeRow", "OpsServer", "PgOps", "RecordRow", "SelectorMatch",
-    "Space", "UserRow", "access_level", "ack_notice", "acts_for", "agencies", "agency",
-    "agency_users", "any_user", "compartment", "country_personas", "delete_grant", "demo_target",
-    "events_in_window", "fentanyl_evidence", "granted_compartments", "grants_of", "grants_on",
-    "insert_agency", "insert_compartment",
-    "insert_event", "insert_notice", "insert_notices", "insert_record", "insert_selectors",
-    "insert_user", "install_server_schema", "is_server", "lab_results", "links_of",
-    "listing_vendor",
-    "notices_for", "persona_addresses", "persona_listings", "put_grant", "readable_operations",
-    "readable_records", "reference", "replace_reported", "reported", "reported_operations",
-    "seizure_items",
-    "selector_matches", "server_key", "session_role", "transaction", "user", "users"
+    "CompartmentRow", "Con", "EventRow", "GrantRow", "NoticeRow", "OpsServer", "PgOps",
+    "RecordRow", "SelectorMatch", "Space", "UserRow", "access_level", "ack_notice", "acts_for",
+    "agencies", "agency", "agency_users", "any_user", "compartment", "compartment_taken",
+    "country_personas", "delete_grant", "demo_target", "event_clashes", "events_in_window",
+    "fentanyl_evidence", "granted_compartments", "grants_of", "grants_on", "insert_agency",
+    "insert_compartment", "insert_event", "insert_notice", "insert_notices", "insert_record",
+    "insert_selectors", "insert_user", "install_server_schema", "is_server", "lab_results",
+    "links_of", "listing_vendor", "notices_for", "persona_addresses", "persona_listings",
+    "put_grant", "readable_operations", "readable_records", "reference", "replace_reported",
+    "reported", "reported_operations", "seizure_items", "selector_matches", "server_key",
+    "session_role", "transaction", "user", "users"
 ]
 
 READABLE = ("compartment_id IN (SELECT compartment_id FROM ops_grants WHERE "
@@ -59,10 +57,12 @@ READABLE = ("compartment_id IN (SELECT compartment_id FROM ops_grants WHERE "
 """The grant filter: a record's compartment is readable by the user ``$user`` of agency
 ``$agency`` (any grant, read or write)."""
 
-OPS_SCHEMA_VERSION = 4
+OPS_SCHEMA_VERSION = 5
 """The operational schema on the team server (table ``ops_schema``); 2 adds the audit
 trail's archives (retention), 3 lets the workbench's service role add judgements for the
-user signed in. `darkmap team init` upgrades a server in place."""
+user signed in, 4 row-level security on the audit trail, 5 on every write and on
+compartments, grants, selectors and events (:mod:`darkmap.store.ops_guards`). `darkmap
+team init` upgrades a server in place."""
 OPS_LOCK = 0x6F707331
 """The advisory lock every write transaction on the server takes first (``ops1``)."""
 OPS_ROLE = "darkmap_ops"
@@ -144,46 +144,6 @@ GRANT UPDATE (access, granted_by, granted_at), DELETE ON ops_grants TO {OPS_ROLE
 GRANT UPDATE (acked_by, acked_at) ON ops_notices TO {OPS_ROLE};
 GRANT DELETE ON ops_reported TO {OPS_ROLE};
 
-CREATE OR REPLACE FUNCTION ops_may_read(compartment TEXT) RETURNS BOOLEAN
-LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
-    SELECT pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER') OR EXISTS (
-        SELECT 1 FROM ops_grants g WHERE g.compartment_id = compartment AND (
-            (g.grantee_kind = 'user' AND g.grantee = session_user::text)
-            OR (g.grantee_kind = 'agency' AND g.grantee = (
-                SELECT u.agency_id FROM ops_users u WHERE u.user_id = session_user::text))
-            OR g.grantee_kind = 'taskforce'))
-$$;
-CREATE OR REPLACE FUNCTION ops_my_agency() RETURNS TEXT
-LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
-    SELECT u.agency_id FROM ops_users u WHERE u.user_id = session_user::text
-$$;
-ALTER TABLE ops_records ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS ops_read ON ops_records;
-CREATE POLICY ops_read ON ops_records FOR SELECT USING (ops_may_read(compartment_id));
-DROP POLICY IF EXISTS ops_add ON ops_records;
-CREATE POLICY ops_add ON ops_records FOR INSERT WITH CHECK (
-    author = session_user::text OR pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER'));
-ALTER TABLE ops_links ENABLE ROW LEVEL SECURITY;
-ALTER TABLE ops_seizure_items ENABLE ROW LEVEL SECURITY;
-ALTER TABLE ops_lab_results ENABLE ROW LEVEL SECURITY;
-DO $$ DECLARE t TEXT; BEGIN
-    FOREACH t IN ARRAY ARRAY['ops_links', 'ops_seizure_items', 'ops_lab_results'] LOOP
-        EXECUTE format('DROP POLICY IF EXISTS ops_read ON %I', t);
-        EXECUTE format('CREATE POLICY ops_read ON %I FOR SELECT USING (EXISTS (SELECT 1 '
-                       'FROM ops_records r WHERE r.record_id = %I.record_id))', t, t);
-        EXECUTE format('DROP POLICY IF EXISTS ops_add ON %I', t);
-        EXECUTE format('CREATE POLICY ops_add ON %I FOR INSERT WITH CHECK (true)', t);
-    END LOOP;
-END $$;
-ALTER TABLE ops_notices ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS ops_read ON ops_notices;
-CREATE POLICY ops_read ON ops_notices FOR SELECT USING (
-    to_agency = ops_my_agency() OR pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER'));
-DROP POLICY IF EXISTS ops_add ON ops_notices;
-CREATE POLICY ops_add ON ops_notices FOR INSERT WITH CHECK (true);
-DROP POLICY IF EXISTS ops_ack ON ops_notices;
-CREATE POLICY ops_ack ON ops_notices FOR UPDATE USING (
-    to_agency = ops_my_agency() OR pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER'));
 DELETE FROM ops_schema;
 INSERT INTO ops_schema VALUES ({OPS_SCHEMA_VERSION});
 """
@@ -377,7 +337,8 @@ class SelectorMatch(NamedTuple):
     kind: str
     compartment_id: str
     agency_id: str
-    other_compartment: str
+    other_compartment: str | None
+    """``None`` from the team server, which names no other agency's compartment."""
     other_agency: str
 
 
@@ -506,6 +467,16 @@ def compartment(con: Con, compartment_id: str) -> CompartmentRow | None:
     row = con.execute("SELECT compartment_id, kind, name, owner_agency FROM ops_compartments "
                       "WHERE compartment_id = ?", [compartment_id]).fetchone()
     return CompartmentRow(*row) if row else None
+
+
+def compartment_taken(con: Con, compartment_id: str) -> bool:
+    """Whether any agency's compartment has this id: on the team server a member reads
+    only the compartments it holds a grant on or its agency owns, so the server answers
+    (``ops_compartment_taken``) with a yes or no and nothing of the compartment."""
+    if isinstance(con, PgOps):
+        row = con.execute("SELECT ops_compartment_taken(?)", [compartment_id]).fetchone()
+        return bool(row and row[0])
+    return compartment(con, compartment_id) is not None
 
 
 def put_grant(con: Con, row: GrantRow, by: str, at: datetime) -> None:
@@ -762,7 +733,7 @@ def insert_selectors(con: Con, rows: pa.Table) -> None:
 _MATCHES = """
     SELECT DISTINCT p.selector_hmac, p.kind, p.compartment_id, p.agency_id,
            s.compartment_id, s.agency_id
-    FROM {probe} p JOIN ops_selectors s
+    FROM _ops_probe p JOIN ops_selectors s
       ON s.selector_hmac = p.selector_hmac AND s.kind = p.kind
      AND s.agency_id <> p.agency_id
     ORDER BY 1, 2, 3, 5"""
@@ -770,24 +741,29 @@ _MATCHES = """
 
 def selector_matches(con: Con, rows: pa.Table) -> list[SelectorMatch]:
     """The selectors of ``rows`` (hmac, kind, compartment, agency) that a compartment of
-    another agency holds already."""
+    another agency holds already. On the team server the rows must be stored first
+    (:func:`insert_selectors`): the server matches only selectors the caller holds, names
+    no other compartment, and writes the notices to both agencies itself
+    (``ops_selector_matches``, :mod:`darkmap.store.ops_guards`)."""
     if isinstance(con, PgOps) and rows.num_rows < _COPY_ROWS:
-        probe = ("(SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) "
-                 "AS u(selector_hmac, kind, compartment_id, agency_id))")
-        found = con.execute(_MATCHES.format(probe=probe),
+        found = con.execute("SELECT * FROM ops_selector_matches(?::text[], ?::text[], "
+                            "?::text[], ?::text[])",
                             _columns(rows, _SELECTOR_COLUMNS[:4])).fetchall()
-        return [SelectorMatch(*r) for r in found]
+        return [SelectorMatch(h, k, c, a, None, o) for h, k, c, a, o in found]
     if isinstance(con, PgOps):
         _pg_load(con, ("DROP TABLE IF EXISTS _ops_probe",
                        ("CREATE TEMP TABLE _ops_probe (selector_hmac TEXT, kind TEXT, "
                         "compartment_id TEXT, agency_id TEXT)")),
                  "COPY _ops_probe FROM STDIN", rows, _SELECTOR_COLUMNS[:4])
-        found = con.execute(_MATCHES.format(probe="_ops_probe")).fetchall()
+        found = con.execute(
+            "SELECT m.* FROM (SELECT array_agg(selector_hmac) AS h, array_agg(kind) AS k, "
+            "array_agg(compartment_id) AS c, array_agg(agency_id) AS a FROM _ops_probe) t, "
+            "LATERAL ops_selector_matches(t.h, t.k, t.c, t.a) m").fetchall()
         con.execute("DROP TABLE _ops_probe")
-        return [SelectorMatch(*r) for r in found]
+        return [SelectorMatch(h, k, c, a, None, o) for h, k, c, a, o in found]
     con.register("_ops_probe", rows)
     try:
-        found = con.execute(_MATCHES.format(probe="_ops_probe")).fetchall()
+        found = con.execute(_MATCHES).fetchall()
     finally:
         con.unregister("_ops_probe")
     return [SelectorMatch(*r) for r in found]
@@ -806,6 +782,16 @@ def events_in_window(con: Con, starts_at: datetime, ends_at: datetime,
         "SELECT event_id, kind, compartment_id, agency_id, lat, lon, postal_area, starts_at, "
         "ends_at FROM ops_events WHERE agency_id <> ? AND starts_at <= ? AND ends_at >= ? "
         "ORDER BY event_id", [other_than_agency, ends_at, starts_at]).fetchall()]
+
+
+def event_clashes(con: PgOps, event_id: str, within_m: float) -> list[tuple[str, str]]:
+    """On the team server: (event id, agency) of the other agencies' events that the
+    caller's stored event ``event_id`` clashes with, within ``within_m`` metres (capped
+    at the server too) or in the same postal area, in an overlapping window. The server
+    compares places no member may read and writes the notices to both agencies itself
+    (``ops_event_clashes``, :mod:`darkmap.store.ops_guards`)."""
+    return [(str(e), str(a)) for e, a in con.execute(
+        "SELECT * FROM ops_event_clashes(?, ?)", [event_id, within_m]).fetchall()]
 
 
 def insert_notice(con: Con, row: NoticeRow) -> None:

@@ -43,6 +43,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from darkmap.errors import DarkmapError
 from darkmap.model.display import for_display
+from darkmap.store import ops_guards
 from darkmap.store.audit import install_server_audit
 from darkmap.store.operations import (
     OPS_SCHEMA_VERSION,
@@ -375,6 +376,7 @@ def init_server(dsn: str) -> ServerInit:
                 marked = pg.execute(_MARK_LEGACY).rowcount
             pg.execute(_SCHEMA_V2)
             install_server_schema(pg)
+            ops_guards.install(pg)
             install_server_audit(pg)
             install_server_web(pg)
             pg.execute(_SERVICE_JUDGES)

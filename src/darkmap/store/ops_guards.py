@@ -1,0 +1,280 @@
+"""Who may read and write what on the team server, enforced by PostgreSQL itself.
+
+The library checks every grant before it reads or writes (:mod:`darkmap.ops.access`), but
+each user of the team server connects with a login role of their own and could bypass the
+library with ``psql``. Row-level security repeats the library's rules on every
+operational table, so that a member reads and writes through ``psql`` no more than
+through darkmap:
+
+- *reading*: a record (with its links, seizure items and lab result), a selector and a
+  planned event only in a compartment the user holds a grant on; a compartment and its
+  grants also when the user's agency owns it; only the agency's own notices. Agencies and
+  users stay a directory every member reads (whom to call about a notice).
+- *writing*: an agency or user by an admin (a user of one's own agency, or the first of a
+  new one); a compartment owned by one's agency, by an officer or admin; a grant by an
+  admin of the owning agency, or by the compartment's creator in the transaction that
+  created it (its initial grants); a record, selector or event in one's own name and
+  agency, in a compartment one may write (a reader never writes); links, items and lab
+  results only on one's own record; a notice only to or about one's own agency, naming
+  the other agency's registered contact.
+
+Deconfliction must compare one agency's selectors and events with everyone's, which no
+member may read. Two ``SECURITY DEFINER`` functions do it on the server
+(``ops_selector_matches``, ``ops_event_clashes``; :func:`darkmap.store.operations.selector_matches`
+and :func:`~darkmap.store.operations.event_clashes` call them): they answer only for selectors and
+events the caller has already stored (so every probe leaves its row, naming who stored
+it and when), answer no more than the library tells (the other agency, never its
+compartment, place or time), cap the distance at
+:data:`darkmap.ops.vocabulary.MAX_DISTANCE_M`, and write the notices to both agencies
+themselves: a client that skips them still leaves the other agency its notice.
+
+A member of ``darkmap_ops_service`` (a front end that authenticates users itself) passes
+every check; the library then filters for the user it acts for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from darkmap.ops.vocabulary import MAX_DISTANCE_M
+from darkmap.store.operations import OPS_ROLE, SERVICE_ROLE
+
+__all__ = ["PG_GUARDS", "install"]
+
+_DEFINER = "STABLE SECURITY DEFINER SET search_path = pg_catalog, public"
+_WRITER = "VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public"
+
+_FUNCTIONS = f"""
+CREATE OR REPLACE FUNCTION ops_is_service() RETURNS BOOLEAN
+LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
+    SELECT pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER')
+$$;
+CREATE OR REPLACE FUNCTION ops_my_agency() RETURNS TEXT LANGUAGE sql {_DEFINER} AS $$
+    SELECT u.agency_id FROM ops_users u WHERE u.user_id = session_user::text
+$$;
+CREATE OR REPLACE FUNCTION ops_my_role() RETURNS TEXT LANGUAGE sql {_DEFINER} AS $$
+    SELECT u.role FROM ops_users u WHERE u.user_id = session_user::text
+$$;
+CREATE OR REPLACE FUNCTION ops_any_user() RETURNS BOOLEAN LANGUAGE sql {_DEFINER} AS $$
+    SELECT EXISTS (SELECT 1 FROM ops_users)
+$$;
+CREATE OR REPLACE FUNCTION ops_agency_has_users(agency TEXT) RETURNS BOOLEAN
+LANGUAGE sql {_DEFINER} AS $$
+    SELECT EXISTS (SELECT 1 FROM ops_users u WHERE u.agency_id = agency)
+$$;
+CREATE OR REPLACE FUNCTION ops_granted(level INTEGER) RETURNS SETOF TEXT
+LANGUAGE sql {_DEFINER} AS $$
+    SELECT g.compartment_id FROM ops_grants g
+    WHERE ((g.grantee_kind = 'user' AND g.grantee = session_user::text)
+           OR (g.grantee_kind = 'agency' AND g.grantee = (SELECT ops_my_agency()))
+           OR g.grantee_kind = 'taskforce')
+      AND (level = 1 OR (g.access = 'write'
+                         AND coalesce((SELECT ops_my_role()), 'reader') <> 'reader'))
+$$;
+CREATE OR REPLACE FUNCTION ops_owned() RETURNS SETOF TEXT LANGUAGE sql {_DEFINER} AS $$
+    SELECT c.compartment_id FROM ops_compartments c
+    WHERE c.owner_agency = (SELECT ops_my_agency())
+$$;
+CREATE OR REPLACE FUNCTION ops_may_read(compartment TEXT) RETURNS BOOLEAN
+LANGUAGE sql {_DEFINER} AS $$
+    SELECT ops_is_service() OR compartment IN (SELECT ops_granted(1))
+$$;
+CREATE OR REPLACE FUNCTION ops_may_write(compartment TEXT) RETURNS BOOLEAN
+LANGUAGE sql {_DEFINER} AS $$
+    SELECT ops_is_service() OR compartment IN (SELECT ops_granted(2))
+$$;
+CREATE OR REPLACE FUNCTION ops_owns(compartment TEXT) RETURNS BOOLEAN
+LANGUAGE sql {_DEFINER} AS $$
+    SELECT EXISTS (SELECT 1 FROM ops_compartments c WHERE c.compartment_id = compartment
+                   AND c.owner_agency = ops_my_agency())
+$$;
+CREATE OR REPLACE FUNCTION ops_may_grant(compartment TEXT) RETURNS BOOLEAN
+LANGUAGE sql {_DEFINER} AS $$
+    SELECT ops_is_service() OR (ops_my_role() = 'admin' AND ops_owns(compartment))
+        OR EXISTS (SELECT 1 FROM ops_compartments c WHERE c.compartment_id = compartment
+                   AND c.created_by = session_user::text
+                   AND c.xmin = pg_current_xact_id()::xid)
+$$;
+CREATE OR REPLACE FUNCTION ops_compartment_taken(compartment TEXT) RETURNS BOOLEAN
+LANGUAGE sql {_DEFINER} AS $$
+    SELECT EXISTS (SELECT 1 FROM ops_compartments c WHERE c.compartment_id = compartment)
+$$;
+CREATE OR REPLACE FUNCTION ops_own_record(record TEXT) RETURNS BOOLEAN
+LANGUAGE sql {_DEFINER} AS $$
+    SELECT EXISTS (SELECT 1 FROM ops_records r WHERE r.record_id = record
+                   AND r.author = session_user::text)
+$$;
+CREATE OR REPLACE FUNCTION ops_contact(agency TEXT) RETURNS TEXT
+LANGUAGE sql {_DEFINER} AS $$
+    SELECT coalesce((SELECT a.contact FROM ops_agencies a WHERE a.agency_id = agency), '')
+$$;
+CREATE OR REPLACE FUNCTION ops_notice_id(kind TEXT, subject TEXT, to_agency TEXT,
+                                         other TEXT) RETURNS TEXT
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT left(encode(sha256(convert_to(kind || '|' || subject || '|' || to_agency || '|'
+                                         || other, 'UTF8')), 'hex'), 16)
+$$;
+CREATE OR REPLACE FUNCTION ops_haversine_m(lat1 DOUBLE PRECISION, lon1 DOUBLE PRECISION,
+                                           lat2 DOUBLE PRECISION, lon2 DOUBLE PRECISION)
+RETURNS DOUBLE PRECISION LANGUAGE sql IMMUTABLE AS $$
+    SELECT 2 * 6371008.8 * asin(least(1.0, sqrt(
+        sin((radians(lat2) - radians(lat1)) / 2) ^ 2
+        + cos(radians(lat1)) * cos(radians(lat2)) * sin(radians(lon2 - lon1) / 2) ^ 2)))
+$$;
+CREATE OR REPLACE FUNCTION ops_postal_key(area TEXT) RETURNS TEXT
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT btrim(regexp_replace(replace(replace(lower(
+        CASE WHEN current_setting('server_encoding') = 'UTF8'
+             THEN normalize(area, NFKC) ELSE area END), 'ß', 'ss'), 'ς', 'σ'),
+        '[\\s,.;]+', ' ', 'g'))
+$$;
+
+CREATE OR REPLACE FUNCTION ops_selector_matches(p_hmac TEXT[], p_kind TEXT[],
+                                                p_compartment TEXT[], p_agency TEXT[])
+RETURNS TABLE (selector_hmac TEXT, kind TEXT, compartment_id TEXT, agency_id TEXT,
+               other_agency TEXT)
+LANGUAGE sql {_WRITER} AS $$
+    WITH probe AS (
+        SELECT DISTINCT p.h, p.k, p.c, p.a
+        FROM unnest(p_hmac, p_kind, p_compartment, p_agency) AS p(h, k, c, a)
+        JOIN ops_selectors o ON o.selector_hmac = p.h AND o.kind = p.k
+         AND o.compartment_id = p.c AND o.agency_id = p.a
+        WHERE (SELECT ops_is_service())
+           OR (p.a = (SELECT ops_my_agency()) AND p.c IN (SELECT ops_granted(2)))),
+    found AS (
+        SELECT DISTINCT p.h, p.k, p.c, p.a, s.agency_id AS oa
+        FROM probe p JOIN ops_selectors s
+          ON s.selector_hmac = p.h AND s.kind = p.k AND s.agency_id <> p.a),
+    pairs AS (SELECT DISTINCT k || ' ' || left(h, 12) AS subject, a AS mine, oa AS theirs
+              FROM found),
+    sent AS (
+        INSERT INTO ops_notices
+        SELECT ops_notice_id('selector', n.subject, n.to_a, n.other_a), 'selector', n.to_a,
+               n.other_a, ops_contact(n.other_a), n.subject, now() AT TIME ZONE 'UTC',
+               NULL, NULL
+        FROM (SELECT subject, mine AS to_a, theirs AS other_a FROM pairs
+              UNION SELECT subject, theirs, mine FROM pairs) n
+        ON CONFLICT DO NOTHING)
+    SELECT h, k, c, a, oa FROM found ORDER BY 1, 2, 3, 5
+$$;
+
+CREATE OR REPLACE FUNCTION ops_event_clashes(p_event TEXT, p_within_m DOUBLE PRECISION)
+RETURNS TABLE (event_id TEXT, agency_id TEXT)
+LANGUAGE sql {_WRITER} AS $$
+    WITH e AS (
+        SELECT * FROM ops_events x WHERE x.event_id = p_event
+           AND (x.created_by = session_user::text OR ops_is_service())),
+    hit AS (
+        SELECT o.event_id AS theirs, o.agency_id AS their_agency, e.event_id AS mine,
+               e.agency_id AS my_agency
+        FROM e JOIN ops_events o
+          ON o.agency_id <> e.agency_id AND o.starts_at <= e.ends_at
+         AND o.ends_at >= e.starts_at
+        WHERE CASE
+            WHEN e.lat IS NOT NULL AND e.lon IS NOT NULL AND o.lat IS NOT NULL
+                 AND o.lon IS NOT NULL
+            THEN ops_haversine_m(e.lat, e.lon, o.lat, o.lon)
+                 <= least(greatest(coalesce(p_within_m, 0), 0), {MAX_DISTANCE_M})
+            WHEN coalesce(e.postal_area, '') <> '' AND coalesce(o.postal_area, '') <> ''
+            THEN ops_postal_key(e.postal_area) <> ''
+                 AND ops_postal_key(e.postal_area) = ops_postal_key(o.postal_area)
+            ELSE false END),
+    notes AS (
+        SELECT 'event ' || mine || ' overlaps in time and place' AS subject, '' AS tail,
+               my_agency AS to_a, their_agency AS other_a FROM hit
+        UNION
+        SELECT 'event ' || theirs || ' overlaps in time and place with an event of '
+               || my_agency, mine, their_agency, my_agency FROM hit),
+    sent AS (
+        INSERT INTO ops_notices
+        SELECT ops_notice_id('event', subject || tail, to_a, other_a), 'event', to_a,
+               other_a, ops_contact(other_a), subject, now() AT TIME ZONE 'UTC', NULL, NULL
+        FROM notes ON CONFLICT DO NOTHING)
+    SELECT theirs, their_agency FROM hit ORDER BY 1
+$$;
+REVOKE ALL ON FUNCTION ops_selector_matches(TEXT[], TEXT[], TEXT[], TEXT[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ops_event_clashes(TEXT, DOUBLE PRECISION) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ops_compartment_taken(TEXT) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ops_selector_matches(TEXT[], TEXT[], TEXT[], TEXT[]) TO {OPS_ROLE};
+GRANT EXECUTE ON FUNCTION ops_event_clashes(TEXT, DOUBLE PRECISION) TO {OPS_ROLE};
+GRANT EXECUTE ON FUNCTION ops_compartment_taken(TEXT) TO {OPS_ROLE};
+"""
+
+# the clauses of the policies: the session's facts as subqueries (evaluated once per
+# statement, not per row), the compartments as sets
+_SERVICE = "(SELECT ops_is_service())"
+_AGENCY = "(SELECT ops_my_agency())"
+_ROLE = "(SELECT ops_my_role())"
+_ME = "session_user::text"
+_READS = "compartment_id IN (SELECT ops_granted(1))"
+_WRITES = "compartment_id IN (SELECT ops_granted(2))"
+
+# (table, policy, command, USING, WITH CHECK): every policy of the ops tables but the
+# audit trail's (darkmap.store.audit)
+_POLICIES: tuple[tuple[str, str, str, str | None, str | None], ...] = (
+    ("ops_agencies", "ops_read", "SELECT", "true", None),
+    ("ops_agencies", "ops_add", "INSERT", None,
+     f"{_SERVICE} OR NOT ops_any_user() OR ({_ROLE} = 'admin' AND created_by = {_ME})"),
+    ("ops_users", "ops_read", "SELECT", "true", None),
+    ("ops_users", "ops_add", "INSERT", None,
+     (f"{_SERVICE} OR NOT ops_any_user() OR ({_ROLE} = 'admin' AND created_by = {_ME} "
+     f"AND (agency_id = {_AGENCY} OR NOT ops_agency_has_users(agency_id)))")),
+    ("ops_compartments", "ops_read", "SELECT",
+     f"{_SERVICE} OR {_READS} OR owner_agency = {_AGENCY}", None),
+    ("ops_compartments", "ops_add", "INSERT", None,
+     (f"{_SERVICE} OR (created_by = {_ME} AND owner_agency = {_AGENCY} "
+     f"AND {_ROLE} IN ('admin', 'officer'))")),
+    ("ops_grants", "ops_read", "SELECT",
+     f"{_SERVICE} OR {_READS} OR compartment_id IN (SELECT ops_owned())", None),
+    ("ops_grants", "ops_add", "INSERT", None,
+     f"ops_may_grant(compartment_id) AND ({_SERVICE} OR granted_by = {_ME})"),
+    ("ops_grants", "ops_change", "UPDATE", "ops_may_grant(compartment_id)",
+     f"ops_may_grant(compartment_id) AND ({_SERVICE} OR granted_by = {_ME})"),
+    ("ops_grants", "ops_remove", "DELETE", "ops_may_grant(compartment_id)", None),
+    ("ops_records", "ops_read", "SELECT", f"{_SERVICE} OR {_READS}", None),
+    ("ops_records", "ops_add", "INSERT", None,
+     f"{_SERVICE} OR (author = {_ME} AND agency_id = {_AGENCY} AND {_WRITES})"),
+    *((table, "ops_read", "SELECT",
+       f"EXISTS (SELECT 1 FROM ops_records r WHERE r.record_id = {table}.record_id)", None)
+      for table in ("ops_links", "ops_seizure_items", "ops_lab_results")),
+    *((table, "ops_add", "INSERT", None, f"{_SERVICE} OR ops_own_record(record_id)")
+      for table in ("ops_links", "ops_seizure_items", "ops_lab_results")),
+    ("ops_selectors", "ops_read", "SELECT", f"{_SERVICE} OR {_READS}", None),
+    ("ops_selectors", "ops_add", "INSERT", None,
+     f"{_SERVICE} OR (submitted_by = {_ME} AND agency_id = {_AGENCY} AND {_WRITES})"),
+    ("ops_events", "ops_read", "SELECT", f"{_SERVICE} OR {_READS}", None),
+    ("ops_events", "ops_add", "INSERT", None,
+     f"{_SERVICE} OR (created_by = {_ME} AND agency_id = {_AGENCY} AND {_WRITES})"),
+    ("ops_notices", "ops_read", "SELECT", f"to_agency = {_AGENCY} OR {_SERVICE}", None),
+    ("ops_notices", "ops_add", "INSERT", None,
+     (f"{_SERVICE} OR ((to_agency = {_AGENCY} OR other_agency = {_AGENCY}) AND "
+     "(other_agency, other_contact) IN (SELECT a.agency_id, a.contact FROM ops_agencies a))")),
+    ("ops_notices", "ops_ack", "UPDATE", f"to_agency = {_AGENCY} OR {_SERVICE}", None),
+)
+
+
+def _policy_sql() -> str:
+    """Row-level security on every table of :data:`_POLICIES`, its policies replaced."""
+    out = []
+    for table in dict.fromkeys(t for t, *_ in _POLICIES):
+        out.append(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;")
+        out.append(f"DROP POLICY IF EXISTS ops_change ON {table};")
+        out.append(f"DROP POLICY IF EXISTS ops_remove ON {table};")
+    for table, name, command, using, check in _POLICIES:
+        clauses = "".join((f" USING ({using})" if using else "",
+                           f" WITH CHECK ({check})" if check else ""))
+        out.append(f"DROP POLICY IF EXISTS {name} ON {table};")
+        out.append(f"CREATE POLICY {name} ON {table} FOR {command}{clauses};")
+    return "\n".join(out)
+
+
+PG_GUARDS = _FUNCTIONS + _policy_sql()
+"""The functions and row-level security policies of the operational tables on the
+server (installed after the tables and roles, :data:`darkmap.store.operations.PG_SCHEMA`)."""
+
+
+def install(pg: psycopg.Connection[Any]) -> None:
+    """Install (or replace) the guards; the caller holds the transaction."""
+    pg.execute(PG_GUARDS)
