@@ -219,6 +219,18 @@ def test_events_apart_in_time_or_by_postal_area(ws: Space) -> None:
                              postal_area="1012")
 
 
+def test_a_postal_area_without_letters_or_digits_is_refused(ws: Space) -> None:
+    """Stored, it made the comparison of every later event in its window fail."""
+    with pytest.raises(BadInputError, match="letters or digits"):
+        deconflict.add_event(ws, "ana", "surveillance", "de", T0, T0 + timedelta(hours=1),
+                             lat=52.37, lon=4.89, postal_area=" ,; ")
+    deconflict.add_event(ws, "ana", "surveillance", "de", T0, T0 + timedelta(hours=1),
+                         postal_area="1012 AB")
+    _, found = deconflict.add_event(ws, "piet", "arrest", "nl", T0, T0 + timedelta(hours=1),
+                                    postal_area="1012.ab")
+    assert [c.other_agency for c in found] == ["bka"]
+
+
 def test_cli_event_reports_the_conflict(ws: Space, backend: Backend) -> None:
     ws.close()
     assert ws.path is not None
