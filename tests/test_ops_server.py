@@ -257,6 +257,8 @@ _FORGERIES = {
     "a notice naming a contact that is not the agency's":
         "INSERT INTO ops_notices VALUES ('n-2', 'selector', 'fbi', 'bka', 'call +1 555', "
         "'s', now(), NULL, NULL)",
+    "an acknowledgement in another user's name":
+        "UPDATE ops_notices SET acked_by = 'someone-else', acked_at = now()",
     "an agency, by an officer":
         "INSERT INTO ops_agencies VALUES ('evil', 'E', 'DE', 'c', %(me)s, now())",
     "a user, by an officer":

@@ -16,7 +16,8 @@ through darkmap:
   created it (its initial grants); a record, selector or event in one's own name and
   agency, in a compartment one may write (a reader never writes); links, items and lab
   results only on one's own record; a notice only to or about one's own agency, naming
-  the other agency's registered contact.
+  the other agency's registered contact; an acknowledgement of one's agency's notice in
+  one's own name.
 
 Deconfliction must compare one agency's selectors and events with everyone's, which no
 member may read. Two ``SECURITY DEFINER`` functions do it on the server
@@ -251,7 +252,8 @@ _POLICIES: tuple[tuple[str, str, str, str | None, str | None], ...] = (
     ("ops_notices", "ops_add", "INSERT", None,
      (f"{_SERVICE} OR ((to_agency = {_AGENCY} OR other_agency = {_AGENCY}) AND "
      "(other_agency, other_contact) IN (SELECT a.agency_id, a.contact FROM ops_agencies a))")),
-    ("ops_notices", "ops_ack", "UPDATE", f"to_agency = {_AGENCY} OR {_SERVICE}", None),
+    ("ops_notices", "ops_ack", "UPDATE", f"to_agency = {_AGENCY} OR {_SERVICE}",
+     f"{_SERVICE} OR (to_agency = {_AGENCY} AND acked_by = {_ME})"),
 )
 
 
