@@ -66,7 +66,7 @@ def test_the_package_holds_the_country_as_the_user_sees_it(ws: Workspace,
     bundle = json.loads((tmp_path / "pkg-ana" / "package.json").read_text(encoding="utf-8"))
     # no chain data here, and no FtM writer handed in: no wallets, no entities file
     assert counts == {"personas": 1, "records": 1, "fentanyl_marks": 2, "wallets": 0,
-                      "cashouts": 0, "entities": 0}
+                      "cashouts": 0, "seized_wallets": 0, "entities": 0}
     assert not (tmp_path / "pkg-ana" / "entities.ftm.json").exists()
     assert [p["persona"] for p in bundle["personas"]] == ["persona-de"]
     listing = bundle["personas"][0]["accounts"][0]["listings"][0]

@@ -22,7 +22,7 @@ import darkmap
 from darkmap.export import ftm_subgraph
 from darkmap.ops import access, records
 from darkmap.ops.package import build_package
-from darkmap.ops.records import Arrest
+from darkmap.ops.records import Arrest, CryptoItem, Seizure
 from darkmap.store.workspace import Workspace
 
 FTM = str(Path(sys.executable).with_name("ftm"))
@@ -143,6 +143,68 @@ def test_package_holds_wallets_cashouts_and_the_ftm_subgraph(demo: Path,
         ws.close()
 
 
+def test_a_seized_address_is_traced_to_its_persona_sources_and_cash_outs(
+        demo: Path, tmp_path: Path) -> None:
+    """A seizure naming a persona's published address: the package finds its wallet, the
+    persona that published an address of it, the value traced forward (the same as the
+    persona's wallet) and back to the services it came from; other assets and unknown
+    addresses say why they are not traced; another agency's user sees none of it."""
+    ws = Workspace.open(demo)
+    try:
+        persona, country, address, cluster = _owner(ws)
+        access.add_agency(ws.con, "bka-admin", "nca", "NCA", country, "nca desk")
+        access.add_user(ws.con, "bka-admin", "nca-officer", "nca", "officer")
+        comp = access.add_compartment(ws.con, "bka-admin", "agency", "seized",
+                                      compartment_id="bka-seized")
+        unknown = "bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh"
+        seizure = records.add_record(ws, "bka-admin", Seizure(crypto=(
+            CryptoItem("BTC", 0.5, address=address, usd=21_000.0),
+            CryptoItem("XMR", 12.0, address="4AdUndXHHZ6cfufTMvppY6JwXNouMBzSkbLYfpAV5Usx"),
+            CryptoItem("BTC", 0.1, address=unknown))),
+            compartment=comp.compartment_id, country=country, provenance="search report")
+        counts = build_package(ws, "bka-admin", country, tmp_path / "bka")
+        build_package(ws, "nca-officer", country, tmp_path / "nca")
+        bundle = json.loads((tmp_path / "bka" / "package.json").read_text(encoding="utf-8"))
+        seized = {w["address"]: w for w in bundle["seized_wallets"]}
+        assert set(seized) == {address, unknown, "4AdUndXHHZ6cfufTMvppY6JwXNouMBzSkbLYfpAV5Usx"}
+        assert counts["seized_wallets"] == 1
+        w = seized[address]
+        assert w["record"] == seizure.record_id and w["wallet"] == cluster
+        assert {"persona": persona, "published_address": address} in w["personas"]
+        owners = {r[0] for r in ws.con.execute(
+            "SELECT DISTINCT pm.persona_id FROM identifiers i JOIN persona_members pm "
+            "USING (account_id) JOIN btc_address a ON a.address = i.value "
+            "JOIN btc_clusters c USING (address_id) WHERE c.cluster_id = ?",
+            [cluster]).fetchall()}
+        assert {o["persona"] for o in w["personas"]} == owners
+        mine = next(x for p in bundle["personas"] if p["persona"] == persona
+                    for x in p["wallets"] if x["wallet"] == cluster)
+        assert w["flows"] == mine["flows"] and w["cashouts"] == mine["cashouts"]
+        # the outputs (txid, vout) spent by a transaction that pays into the wallet
+        paid_in_by = set(ws.con.execute(
+            "SELECT i.prev_txid, i.prev_vout FROM btc_txin i WHERE i.tx_id IN ("
+            "SELECT o.tx_id FROM btc_txout o JOIN btc_clusters c USING (address_id) "
+            "WHERE c.cluster_id = ?)", [cluster]).fetchall())
+        assert w["sources"] and [s for s in w["sources"] if s["hop"] == 1]
+        for src in w["sources"]:    # a tagged service's output whose value came in
+            assert src["service"] and 0 < src["confidence"] <= 1
+            tagged = ws.con.execute("SELECT count(*) FROM btc_tags WHERE address = ?",
+                                    [src["tagged_address"]]).fetchone()[0]
+            assert tagged >= 1
+            assert src["hop"] > 1 or (src["txid"], src["vout"]) in paid_in_by
+        assert "not in the loaded chain data" in seized[unknown]["note"]
+        assert "XMR" in seized["4AdUndXHHZ6cfufTMvppY6JwXNouMBzSkbLYfpAV5Usx"]["note"]
+        page = (tmp_path / "bka" / "package.html").read_text(encoding="utf-8")
+        assert "Seized wallets" in page and f"wallet cluster {cluster}" in page
+        for f in (tmp_path / "nca").iterdir():   # the seizure is bka's: not in nca's
+            text = f.read_text(encoding="utf-8")
+            assert seizure.record_id not in text and "Seized wallets" not in text
+        assert json.loads((tmp_path / "nca" / "package.json").read_text(
+            encoding="utf-8"))["seized_wallets"] == []
+    finally:
+        ws.close()
+
+
 def test_package_on_real_data(tmp_path_factory: pytest.TempPathFactory, data_dir: Path,
                               tmp_path: Path) -> None:
     """Real Hansa pages and real main-net blocks: the personas' published addresses are
@@ -162,6 +224,13 @@ def test_package_on_real_data(tmp_path_factory: pytest.TempPathFactory, data_dir
             "AND country IS NOT NULL ORDER BY 1 LIMIT 1").fetchone()[0]
         access.add_agency(ws.con, "setup", "agency", "Agency", country, "desk")
         access.add_user(ws.con, "setup", "ana", "agency", "admin")
+        mined = ws.con.execute(  # a real main-net address of the blocks: a miner's
+            "SELECT a.address FROM btc_txout o JOIN btc_address a USING (address_id) "
+            "ORDER BY o.tx_id, o.n LIMIT 1").fetchone()[0]
+        comp = access.add_compartment(ws.con, "ana", "agency", "own")
+        records.add_record(ws, "ana", Seizure(crypto=(CryptoItem("BTC", 50.0, mined),)),
+                           compartment=comp.compartment_id, country=country,
+                           provenance="test seizure of a real address")
         counts = build_package(ws, "ana", country, tmp_path / "pkg", ftm_subgraph)
     bundle = json.loads((tmp_path / "pkg" / "package.json").read_text(encoding="utf-8"))
     assert counts["personas"] == len(bundle["personas"]) > 0
@@ -169,6 +238,10 @@ def test_package_on_real_data(tmp_path_factory: pytest.TempPathFactory, data_dir
     for p in bundle["personas"]:
         for w in p["wallets"]:
             assert w["wallet"] is None and w["note"] == "not in the loaded chain data"
+    [seized] = bundle["seized_wallets"]   # in the blocks; no persona published it
+    assert seized["address"] == mined and seized["wallet"] is not None
+    assert seized["personas"] == [] and counts["seized_wallets"] == 1
+    assert seized["trace"]["source_received_sat"] >= 50 * 10**8  # the coinbase
     if row:
         assert counts["wallets"] >= 1
     _ftm_validate(tmp_path / "pkg" / "entities.ftm.json")

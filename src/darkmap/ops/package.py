@@ -9,7 +9,9 @@ country, the fentanyl marks, and the task force's deconfliction contacts. For ea
 persona, its wallets: the clusters of the Bitcoin addresses its accounts published
 (addresses, tags, why the clustering merged them) and the value traced forward from
 each wallet to tagged services, the exchanges among them listed as cash-out points (to
-send a legal request to) with amounts, the transaction and a confidence; and, when the
+send a legal request to) with amounts, the transaction and a confidence; the crypto
+addresses named in the seizure records the user may read, traced the same way forward
+and back, with the personas that published an address of their wallet; and, when the
 caller hands in an FtM writer (the exporter sits above this layer), ``entities.ftm.json``:
 the FollowTheMoney entities of the package's personas' subgraph (stock schemata). Every
 fact carries its provenance. Wallets, flows and entities come from the shared reference
@@ -35,10 +37,10 @@ from darkmap.model.countries import check_country
 from darkmap.model.display import for_display
 from darkmap.ops.access import acting
 from darkmap.ops.audit import log
-from darkmap.ops.records import fentanyl_marks, read_records
+from darkmap.ops.records import Record, fentanyl_marks, read_records
 from darkmap.store import operations as store
-from darkmap.store.operations import OpsServer, Space
-from darkmap.store.transfers import wallets_of
+from darkmap.store.operations import OpsServer, Space, UserRow
+from darkmap.store.transfers import personas_of_wallet, wallets_of
 from darkmap.store.workspace import Workspace, table_has_rows, utcnow
 
 __all__ = ["TRACE_HOPS", "TRACE_METHOD", "FtmWriter", "build_package", "cashout_confidence"]
@@ -72,6 +74,40 @@ def _usd(fx: FxTable, hit: TraceHit) -> dict[str, Any]:
             "usd_rate": fx.source + (f" ({note})" if note else "")}
 
 
+def _wallet(ref: Workspace, wid: int, addresses: list[str], ctx: dict[str, TraceContext],
+            fx: FxTable, backward: bool = False) -> dict[str, Any]:
+    """One wallet (cluster ``wid``, holding ``addresses``): its tags, merge reasons and the
+    value traced forward from it to tagged services, the exchanges among them as cash-out
+    points; with ``backward``, also the tagged services whose value reached it
+    (``sources``: a market, an exchange it was bought at)."""
+    if "ctx" not in ctx:  # loaded once per package, when first needed
+        ctx["ctx"] = TraceContext.load(ref)
+    try:
+        summary: dict[str, Any] = dict(wallet_summary(ref, f"cluster:{wid}"))
+        target = f"cluster:{wid}"
+    except NotFoundError:  # clustering has not run: the address alone
+        summary, target = {"cluster_id": None, "n_addresses": 1}, addresses[0]
+    flows = trace(ref, target, "forward", TRACE_HOPS, TRACE_METHOD, ctx["ctx"])
+    hits = [{**h, **_usd(fx, h), "confidence": cashout_confidence(h)} for h in flows["hits"]]
+    out: dict[str, Any] = {
+        "wallet": wid, "n_addresses": summary.get("n_addresses"),
+        "addresses": summary.get("addresses", []), "tags": summary.get("tags", []),
+        "merge_reasons": summary.get("merge_reasons", {}),
+        "merges": summary.get("merges", []),
+        "received_sat": summary.get("received_sat"), "sent_sat": summary.get("sent_sat"),
+        "trace": {"method": TRACE_METHOD, "hops": TRACE_HOPS,
+                  "source_received_sat": flows["source_received_sat"],
+                  "transactions_visited": flows["transactions_visited"]},
+        "flows": hits,
+        "cashouts": [h for h in hits if h["category"] == "exchange"]}
+    if backward:
+        back = trace(ref, target, "backward", TRACE_HOPS, TRACE_METHOD, ctx["ctx"])
+        out["sources"] = [{**h, **_usd(fx, h), "confidence": cashout_confidence(h)}
+                          for h in back["hits"]]
+        out["trace"]["backward_transactions_visited"] = back["transactions_visited"]
+    return out
+
+
 def _wallets(ref: Workspace, persona: str,
              ctx: dict[str, TraceContext]) -> list[dict[str, Any]]:
     """The wallets (clusters) of the Bitcoin addresses the persona's accounts published,
@@ -87,34 +123,57 @@ def _wallets(ref: Workspace, persona: str,
     out: list[dict[str, Any]] = [
         {"wallet": None, "published_addresses": [a], "note": "not in the loaded chain data"}
         for a in published if a not in in_chain]
-    if by_wallet and "ctx" not in ctx:  # loaded once per package, when first needed
-        ctx["ctx"] = TraceContext.load(ref)
     fx = load_fx(workspace=ref.path)
     for wid, addresses in sorted(by_wallet.items()):
-        try:
-            summary: dict[str, Any] = dict(wallet_summary(ref, f"cluster:{wid}"))
-            target = f"cluster:{wid}"
-        except NotFoundError:  # clustering has not run: the address alone
-            summary, target = {"cluster_id": None, "n_addresses": 1}, addresses[0]
-        flows = trace(ref, target, "forward", TRACE_HOPS, TRACE_METHOD, ctx["ctx"])
-        hits = [{**h, **_usd(fx, h), "confidence": cashout_confidence(h)}
-                for h in flows["hits"]]
         out.append({
-            "wallet": wid, "published_addresses": addresses,
-            "n_addresses": summary.get("n_addresses"),
-            "addresses": summary.get("addresses", []), "tags": summary.get("tags", []),
-            "merge_reasons": summary.get("merge_reasons", {}),
-            "merges": summary.get("merges", []),
-            "received_sat": summary.get("received_sat"), "sent_sat": summary.get("sent_sat"),
-            "trace": {"method": TRACE_METHOD, "hops": TRACE_HOPS,
-                      "source_received_sat": flows["source_received_sat"],
-                      "transactions_visited": flows["transactions_visited"]},
-            "flows": hits,
-            "cashouts": [h for h in hits if h["category"] == "exchange"],
+            "published_addresses": addresses, **_wallet(ref, wid, addresses, ctx, fx),
             "provenance": {"method": "darkmap chain cluster + trace "
                                      f"({TRACE_METHOD}, {TRACE_HOPS} hops)",
                            "addresses_from": "identifiers (btc_address) of the persona's "
                                              "accounts, each with its capture"}})
+    return out
+
+
+def _seized(ws: Space, actor: UserRow, records: list[Record],
+            ctx: dict[str, TraceContext]) -> list[dict[str, Any]]:
+    """The crypto addresses named in the seizure records the user may read among
+    ``records``: for a Bitcoin address in the loaded chain, its wallet, the personas whose
+    accounts published an address of that wallet, the value traced forward to cash-out
+    points and back to the services it came from; otherwise why it is not traced."""
+    seizures = {r.row.record_id for r in records if r.row.kind == "seizure"}
+    items = sorted((i for i in store.seizure_items(ws.con, actor.user_id, actor.agency_id)
+                    if i[0] in seizures and i[1] == "crypto" and i[8]),
+                   key=lambda i: (i[0], str(i[5]), str(i[8]), i[6] or 0))
+    ref = _reference_ws(ws)
+    chain = ref is not None and table_has_rows(ref.con, "btc_tx")
+    btc = [i[8] for i in items if str(i[5]).upper() == "BTC"]
+    in_chain = wallets_of(ref.con, btc) if chain and ref is not None else {}
+    for address in btc:  # a seizure may name the wallet itself: cluster:ID
+        if address.startswith("cluster:") and address[8:].isdigit() and chain:
+            in_chain[address] = int(address[8:])
+    fx = load_fx(workspace=ref.path) if ref is not None else None
+    out = []
+    for rid, _, _, _, _, asset, amount, usd, address in items:
+        entry: dict[str, Any] = {
+            "record": rid, "asset": asset, "amount": amount, "usd": usd, "address": address,
+            "provenance": {"record": rid, "method": "seizure record; darkmap chain cluster "
+                                                    f"+ trace ({TRACE_METHOD}, {TRACE_HOPS} "
+                                                    "hops, both directions)"}}
+        if str(asset).upper() != "BTC":
+            entry["note"] = f"not traced: only Bitcoin chain data is loaded, not {asset}"
+        elif address not in in_chain or ref is None or fx is None:
+            entry["note"] = "not in the loaded chain data"
+        else:
+            wid = in_chain[address]
+            try:
+                entry.update(_wallet(ref, wid, [address], ctx, fx, backward=True))
+            except NotFoundError as exc:  # cluster:ID of no cluster in this workspace
+                entry["note"] = f"not in the loaded chain data ({exc})"
+                out.append(entry)
+                continue
+            entry["personas"] = [{"persona": p, "published_address": a}
+                                 for p, a in personas_of_wallet(ref.con, wid)]
+        out.append(entry)
     return out
 
 
@@ -165,13 +224,15 @@ def build_package(ws: Space, by: str, country: str, out: Path,
              for x in a["listings"]}
     recs = [r for r in read_records(ws, by)
             if r.row.country == country or refs & set(r.links)]
+    seized = _seized(ws, actor, recs, {})
     marks = [m for m in fentanyl_marks(ws, by)
              if (m["ref_kind"], m["ref_id"]) in refs
              or m["buy"] in {r.row.record_id for r in recs}]
     bundle: dict[str, Any] = {
         "country": country, "built_by": by, "agency": actor.agency_id,
         "built_at": utcnow().isoformat(), "personas": personas,
-        "records": [r.as_dict() for r in recs], "fentanyl_marks": marks,
+        "records": [r.as_dict() for r in recs], "seized_wallets": seized,
+        "fentanyl_marks": marks,
         "contacts": [a._asdict() for a in store.agencies(ws.con)],
         "entities": None, "not_included": [],
     }
@@ -204,6 +265,7 @@ def build_package(ws: Space, by: str, country: str, out: Path,
     return {"personas": len(personas), "records": len(recs), "fentanyl_marks": len(marks),
             "wallets": len(wallets),
             "cashouts": sum(len(w.get("cashouts", [])) for w in wallets),
+            "seized_wallets": sum(1 for w in seized if w.get("wallet") is not None),
             "entities": sum(v for k, v in (bundle["entities"] or {}).get("counts", {}).items()
                             if not k.startswith("values_"))}
 
@@ -241,7 +303,9 @@ def _html(bundle: dict[str, Any]) -> str:
         parts.append(f"<li>{e(r['record_id'])} {e(r['kind'])} ({e(r['agency_id'])}, "
                      f"{e(str(r['created_at']))}): {e(json.dumps(r['data'], default=str))}"
                      f" <i>provenance: {e(r['provenance'])}</i></li>")
-    parts.append("</ul><h2>Fentanyl marks</h2><ul>")
+    parts.append("</ul>")
+    parts += _seized_html(bundle["seized_wallets"])
+    parts.append("<h2>Fentanyl marks</h2><ul>")
     parts += [f"<li>{e(m['ref_kind'])} {e(m['ref_id'])}: {e(m['substance'])} (buy "
               f"{e(m['buy'])})</li>" for m in bundle["fentanyl_marks"]]
     parts.append("</ul><h2>Deconfliction contacts</h2><ul>")
@@ -252,6 +316,40 @@ def _html(bundle: dict[str, Any]) -> str:
         parts.append(f"<p>FollowTheMoney entities: {e(bundle['entities']['file'])} "
                      f"({e(json.dumps(bundle['entities']['counts']))})</p>")
     return "".join(parts)
+
+
+def _hit_html(h: dict[str, Any], mark: str = "") -> str:
+    """One traced hit (a service the value reached, or came from) as an HTML list item."""
+    e = _text
+    return (f"<li>{mark}{e(str(h['service']))} ({e(str(h['category']))}): "
+            f"{h['amount_btc']:.8f} BTC in {e(str(h['txid']))} at {e(str(h['time']))}, hop "
+            f"{h['hop']}, confidence {e(str(h['confidence_level']))} "
+            f"({h['confidence']:.2f}): {e('; '.join(h['confidence_reasons']))}</li>")
+
+
+def _seized_html(seized: list[dict[str, Any]]) -> list[str]:
+    """The seized crypto addresses, their wallets, owners and traces (escaped)."""
+    e = _text
+    if not seized:
+        return []
+    parts = ["<h2>Seized wallets</h2><ul>"]
+    for w in seized:
+        head = (f"{e(str(w['amount']))} {e(str(w['asset']))} at {e(str(w['address']))} "
+                f"(seizure {e(str(w['record']))})")
+        if w.get("wallet") is None:
+            parts.append(f"<li>{head}: {e(w['note'])}</li>")
+            continue
+        owners = ", ".join(f"{e(o['persona'])} (published {e(o['published_address'])})"
+                           for o in w["personas"]) or "no persona published an address of it"
+        tags = "; ".join(f"{e(str(t['label']))} ({e(str(t['category']))})" for t in w["tags"])
+        parts.append(f"<li>{head}: wallet cluster {w['wallet']} ({w['n_addresses']} "
+                     f"addresses; tags: {tags or 'none'}); personas: {owners}<ul>")
+        parts += [_hit_html(h, "came from ") for h in w["sources"]]
+        parts += [_hit_html(h, "<b>cash-out</b> " if h["category"] == "exchange" else "went to ")
+                  for h in w["flows"]]
+        parts.append("</ul></li>")
+    parts.append("</ul>")
+    return parts
 
 
 def _wallets_html(wallets: list[dict[str, Any]]) -> list[str]:
@@ -270,13 +368,8 @@ def _wallets_html(wallets: list[dict[str, Any]]) -> list[str]:
         parts.append(f"<li>wallet cluster {w['wallet']} ({w['n_addresses']} addresses; "
                      f"published: {addrs}; tags: {tags or 'none'}; merged by: "
                      f"{why or 'nothing'})<ul>")
-        for h in w["flows"]:
-            mark = "<b>cash-out</b> " if h["category"] == "exchange" else ""
-            parts.append(f"<li>{mark}{e(str(h['service']))} ({e(str(h['category']))}): "
-                         f"{h['amount_btc']:.8f} BTC in {e(str(h['txid']))} at "
-                         f"{e(str(h['time']))}, hop {h['hop']}, confidence "
-                         f"{e(str(h['confidence_level']))} ({h['confidence']:.2f}): "
-                         f"{e('; '.join(h['confidence_reasons']))}</li>")
+        parts += [_hit_html(h, "<b>cash-out</b> " if h["category"] == "exchange" else "")
+                  for h in w["flows"]]
         parts.append("</ul></li>")
     parts.append("</ul>")
     return parts

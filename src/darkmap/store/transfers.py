@@ -20,7 +20,8 @@ import duckdb
 
 from darkmap.store.workspace import table_has_rows
 
-__all__ = ["ChainWallet", "Transfer", "chain_wallets", "transfers_touching", "wallets_of"]
+__all__ = ["ChainWallet", "Transfer", "chain_wallets", "personas_of_wallet", "transfers_touching",
+           "wallets_of"]
 
 
 class Transfer(NamedTuple):
@@ -68,6 +69,21 @@ def wallets_of(con: duckdb.DuckDBPyConnection, addresses: Sequence[str]) -> dict
         "LEFT JOIN btc_clusters c USING (address_id) "
         "WHERE a.address IN (SELECT unnest(?))", [sorted(set(addresses))]).fetchall()
     return {str(a): int(w) for a, w in rows}
+
+
+def personas_of_wallet(con: duckdb.DuckDBPyConnection, wallet: int) -> list[tuple[str, str]]:
+    """(persona, address) of the personas whose accounts published an address of the
+    wallet (``wallet``: a cluster id, or a lone address's id), each address its accounts
+    published there; none when the workspace holds no personas or chain."""
+    if not _has_chain(con) or not table_has_rows(con, "persona_members"):
+        return []
+    return [(str(p), str(a)) for p, a in con.execute(
+        "SELECT DISTINCT pm.persona_id, i.value FROM identifiers i "
+        "JOIN persona_members pm USING (account_id) "
+        "JOIN btc_address a ON a.address = i.value "
+        "LEFT JOIN btc_clusters c USING (address_id) "
+        "WHERE i.kind = 'btc_address' AND coalesce(c.cluster_id, a.address_id) = ? "
+        "ORDER BY 1, 2", [wallet]).fetchall()]
 
 
 _TRANSFERS = """
