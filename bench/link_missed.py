@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ import numpy as np
 
 from darkmap.evaluate.linking import score_clusters
 from darkmap.resolve.candidates import candidate_pairs
-from darkmap.resolve.features import compare
+from darkmap.resolve.features import PairFeatures, compare
 from darkmap.resolve.link import (
     _completion,
     _concat,
@@ -41,14 +42,35 @@ from darkmap.resolve.link import (
     clustering_inputs,
     resolve_signals,
 )
+from darkmap.resolve.match_model import LinearModel
 from darkmap.resolve.options import LinkOptions
 from darkmap.resolve.partition import correlation_clustering
 from darkmap.resolve.profiles import load_profiles
 from darkmap.store.workspace import Workspace
 
 
-def missed_pairs(base: Path) -> dict[str, Any]:
-    """The breakdown of one kept world (see the module docstring)."""
+@dataclass
+class ScoredWorld:
+    """One kept world run through the stages of ``link`` with default settings, nothing
+    stored: profile rows ``ids``, the scored pairs ``f`` (candidates, then completion)
+    with their probabilities ``p``, what the clustering weighs (``weighed``, ``apart``),
+    the personas found (``labels``, one per row) and each vendor row's true actor."""
+
+    ids: list[str]
+    candidate_pairs: int
+    completion_pairs: int
+    f: PairFeatures
+    p: np.ndarray
+    weighed: np.ndarray
+    apart: np.ndarray
+    labels: np.ndarray
+    actor: dict[int, str]
+    model: LinearModel
+    threshold: float
+
+
+def scored_world(base: Path) -> ScoredWorld:
+    """Run the link stages on the kept world ``base`` (``ws/`` and ``truth.json``)."""
     truth = json.loads((base / "truth.json").read_text(encoding="utf-8"))
     ws = Workspace.open(base / "ws", read_only=True)
     try:
@@ -70,10 +92,25 @@ def missed_pairs(base: Path) -> dict[str, Any]:
     weighed, apart = clustering_inputs(f, p, use, opts.threshold)
     labels = correlation_clustering(n, f.i, f.j, weighed, opts.threshold, [], [],
                                     apart=apart).labels
-    contrib = model.contributions(f)
     actor = {prof.index[a]: str(v["actor"]) for a, v in truth["accounts"].items()
              if isinstance(v, dict) and v.get("role", "vendor") == "vendor"
              and v.get("actor") and a in prof.index}
+    return ScoredWorld(list(prof.ids), int(len(pairs)), int(len(extra)), f, p, weighed,
+                       apart, labels, actor, model, opts.threshold)
+
+
+def scores(w: ScoredWorld, labels: np.ndarray) -> dict[str, Any]:
+    """Pairwise and B-cubed scores of ``labels`` against the world's truth."""
+    return score_clusters({w.ids[i]: str(labels[i]) for i in w.actor},
+                          {w.ids[i]: name for i, name in w.actor.items()})
+
+
+def missed_pairs(base: Path) -> dict[str, Any]:
+    """The breakdown of one kept world (see the module docstring)."""
+    w = scored_world(base)
+    f, p, apart, labels, actor, model = w.f, w.p, w.apart, w.labels, w.actor, w.model
+    threshold = w.threshold
+    contrib = model.contributions(f)
     scored = {(int(a), int(b)): k for k, (a, b) in enumerate(zip(f.i, f.j, strict=True))}
     by_actor: dict[str, list[int]] = defaultdict(list)
     for idx, name in actor.items():
@@ -93,20 +130,19 @@ def missed_pairs(base: Path) -> dict[str, Any]:
                     kind = "kept_apart"
                 elif p[k] < 0.1:
                     kind = "below_0.1"
-                elif p[k] < opts.threshold:
+                elif p[k] < threshold:
                     kind = "below_threshold"
                 else:
                     kind = "cut"
                 kinds[kind] += 1
                 if k is not None:
                     rows[kind].append(k)
-    score = score_clusters({prof.ids[i]: str(labels[i]) for i in actor},
-                           {prof.ids[i]: name for i, name in actor.items()})
+    score = scores(w, labels)
     signals = {kind: {s: round(float(np.mean(contrib[s][ks])), 2) for s in contrib
                       if abs(float(np.mean(contrib[s][ks]))) >= 0.05}
                for kind, ks in rows.items()}
-    return {"world": base.name, "accounts": n, "candidate_pairs": int(len(pairs)),
-            "completion_pairs": int(len(extra)),
+    return {"world": base.name, "accounts": len(w.ids), "candidate_pairs": w.candidate_pairs,
+            "completion_pairs": w.completion_pairs,
             **{k: score[k] for k in ("pairwise_precision", "pairwise_recall", "pairwise_f1",
                                      "bcubed_f1", "true_pairs")},
             "missed": sum(kinds.values()), "missed_by_kind": dict(sorted(kinds.items())),
