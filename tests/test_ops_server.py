@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from ops_backends import ServerDb
 
-from darkmap.errors import BadInputError
+from darkmap.errors import BadInputError, NotFoundError
 from darkmap.ops import access, audit, records
 from darkmap.ops.access import AccessDenied
 from darkmap.ops.records import Case
@@ -230,6 +230,27 @@ def test_compartments_grants_selectors_and_events_are_need_to_know(
         assert records.show_record(ops, bob, case.record_id).row.data["title"] == title
 
 
+def test_a_member_reads_its_own_agencys_users_and_still_names_a_partners(
+        server: ServerDb, two: dict[str, str]) -> None:
+    """Straight to the server a member reads its own agency's users only (which users and
+    roles another agency has is that agency's); through darkmap it still puts a
+    partner's user on a case team, and a taken user id is still refused."""
+    alice, bob = sorted(two)
+    with psycopg.connect(two[alice], autocommit=True) as pg:
+        seen = pg.execute("SELECT user_id, agency_id FROM ops_users").fetchall()
+    assert seen and {a for _, a in seen} == {"bka"} and bob not in {u for u, _ in seen}
+    with open_ops_server(two[alice]) as ops:
+        team = access.add_compartment(ops.con, alice, "case", "joint case", members=[bob])
+        [mine] = [c for c in access.list_compartments(ops.con, alice)
+                  if c.compartment_id == team.compartment_id]
+        assert set(mine.grants) == {f"user:{alice}:write", f"user:{bob}:write"}
+        with pytest.raises(NotFoundError, match="no user of that id"):
+            access.add_compartment(ops.con, alice, "case", "x", members=["nobody-at-all"])
+    with open_ops_server(server.admin) as ops:
+        with pytest.raises(BadInputError, match="exists already"):
+            access.add_user(ops.con, "root-admin", bob, "bka", "officer")
+
+
 _FORGERIES = {
     "a grant on another agency's compartment":
         "INSERT INTO ops_grants VALUES ('own-fbi', 'user', %(me)s, 'write', %(me)s, now())",
@@ -293,8 +314,10 @@ def test_no_member_changes_or_removes_another_agencys_grants(
         with psycopg.connect(dsn, autocommit=True) as pg:
             assert pg.execute("DELETE FROM ops_grants WHERE compartment_id = 'own-fbi'"
                               ).rowcount == 0
-            changed = pg.execute("UPDATE ops_grants SET access = 'read', granted_by = %s",
-                                 [me]).rowcount
+            assert pg.execute("UPDATE ops_grants SET access = 'read', granted_by = %s "
+                              "WHERE compartment_id = 'own-fbi'", [me]).rowcount == 0
+            changed = pg.execute("UPDATE ops_grants SET access = 'read', granted_by = %s "
+                                 "WHERE compartment_id = 'own-bka'", [me]).rowcount
         assert changed == (0 if me == alice else 1)
     after = server.sql("SELECT * FROM ops_grants ORDER BY 1, 2, 3")
     assert [r for r in after if r[0] != "own-bka"] == [r for r in before if r[0] != "own-bka"]

@@ -120,11 +120,11 @@ def add_user(con: Con, by: str, user_id: str, agency_id: str,
         ag = store.agency(con, agency_id)
         if ag is None:
             raise NotFoundError(f"no agency {agency_id!r}")
-        onboarding = not any(u.agency_id == agency_id for u in store.users(con))
+        onboarding = not store.agency_has_users(con, agency_id)
         if actor is not None and actor.agency_id != agency_id and not onboarding:
             log(con, by, "user.add", "denied", user=user_id, agency=agency_id)
             raise AccessDenied(f"{by} is an admin of {actor.agency_id}, not of {agency_id}")
-        if store.user(con, user_id) is not None:
+        if store.user_exists(con, user_id):
             raise BadInputError(f"user {user_id} exists already")
         store.insert_user(con, user_id, agency_id, role, by, utcnow())
         log(con, by, "user.add", user=user_id, agency=agency_id, role=role)
@@ -186,7 +186,7 @@ def _initial_grants(con: Con, actor: UserRow, kind: str, cid: str,
         return [GrantRow(cid, "agency", a, "write") for a in agencies]
     team = sorted({actor.user_id, *members})
     for u in team:
-        if store.user(con, u) is None:
+        if not store.user_exists(con, u):
             raise NotFoundError(f"--member {u!r}: no user of that id (`darkmap ops user list` "
                                 "lists your agency's; a partner agency's contact gives "
                                 "theirs)")
@@ -212,7 +212,7 @@ def grant(con: Con, by: str, compartment_id: str, grantee_kind: str,
         raise BadInputError("grant to user|agency|taskforce, access read|write")
     with unit(con):
         _owner_admin(con, by, compartment_id, "grant.add")
-        known = (store.user(con, grantee) if grantee_kind == "user" else
+        known = (store.user_exists(con, grantee) if grantee_kind == "user" else
                  store.agency(con, grantee) if grantee_kind == "agency" else grantee == "*")
         if not known:
             raise NotFoundError(f"no {grantee_kind} {grantee!r}")

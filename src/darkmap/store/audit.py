@@ -70,7 +70,7 @@ UPDATE ops_audit SET actor = ops_audit_field(entry, 'actor'),
 -- (set-up, refused unknown names) and the archive entries (custody of the whole
 -- trail); another agency's entries name its records, compartments and times
 CREATE OR REPLACE FUNCTION ops_audit_visible(who TEXT, what TEXT) RETURNS BOOLEAN
-LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     SELECT pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER')
         OR what IS NOT DISTINCT FROM 'audit.archive'
         OR COALESCE((SELECT u.agency_id IS NOT DISTINCT FROM ops_my_agency()

@@ -37,18 +37,18 @@ import pyarrow as pa
 from darkmap.store.workspace import Workspace
 
 __all__ = [
-    "OPS_LOCK", "OPS_ROLE", "OPS_SCHEMA_VERSION", "PG_SCHEMA", "SERVICE_ROLE", "AgencyRow",
-    "CompartmentRow", "Con", "EventRow", "GrantRow", "NoticeRow", "OpsServer", "PgOps",
-    "RecordRow", "SelectorMatch", "Space", "UserRow", "access_level", "ack_notice", "acts_for",
-    "agencies", "agency", "agency_users", "any_user", "compartment", "compartment_taken",
-    "country_personas", "delete_grant", "demo_target", "event_clashes", "events_in_window",
-    "fentanyl_evidence", "granted_compartments", "grants_of", "grants_on", "insert_agency",
-    "insert_compartment", "insert_event", "insert_notice", "insert_notices", "insert_record",
-    "insert_selectors", "insert_user", "install_server_schema", "is_server", "lab_results",
-    "links_of", "listing_vendor", "notices_for", "persona_addresses", "persona_listings",
-    "put_grant", "readable_operations", "readable_records", "reference", "replace_reported",
-    "reported", "reported_operations", "seizure_items", "selector_matches", "server_key",
-    "session_role", "transaction", "user", "users"
+    "AgencyRow", "CompartmentRow", "Con", "EventRow", "GrantRow", "NoticeRow", "OPS_LOCK",
+    "OPS_ROLE", "OPS_SCHEMA_VERSION", "OpsServer", "PG_SCHEMA", "PgOps", "RecordRow",
+    "SERVICE_ROLE", "SelectorMatch", "Space", "UserRow", "access_level", "ack_notice", "acts_for",
+    "agencies", "agency", "agency_has_users", "agency_users", "any_user", "compartment",
+    "compartment_taken", "country_personas", "delete_grant", "demo_target", "event_clashes",
+    "events_in_window", "fentanyl_evidence", "granted_compartments", "grants_of", "grants_on",
+    "insert_agency", "insert_compartment", "insert_event", "insert_notice", "insert_notices",
+    "insert_record", "insert_selectors", "insert_user", "install_server_schema", "is_server",
+    "lab_results", "links_of", "listing_vendor", "notices_for", "persona_addresses",
+    "persona_listings", "put_grant", "readable_operations", "readable_records", "reference",
+    "replace_reported", "reported", "reported_operations", "seizure_items", "selector_matches",
+    "server_key", "session_role", "transaction", "user", "user_exists", "users"
 ]
 
 READABLE = ("compartment_id IN (SELECT compartment_id FROM ops_grants WHERE "
@@ -452,8 +452,30 @@ def agency_users(con: Con, agency_id: str) -> list[UserRow]:
 
 
 def any_user(con: Con) -> bool:
-    """True once the task force has a user (before that, set-up is open)."""
+    """True once the task force has a user (before that, set-up is open). On the team
+    server a member reads only its own agency's users: the server answers."""
+    if isinstance(con, PgOps):
+        return con.execute("SELECT ops_any_user()").fetchone() == (True,)
     return con.execute("SELECT count(*) FROM ops_users").fetchone() != (0,)
+
+
+def user_exists(con: Con, user_id: str) -> bool:
+    """Whether any agency has a user of this id (a case team or a grant may name a
+    partner's user, whom a member of the team server may not read: the server answers
+    yes or no)."""
+    if isinstance(con, PgOps):
+        return con.execute("SELECT ops_user_exists(?)", [user_id]).fetchone() == (True,)
+    return con.execute("SELECT count(*) FROM ops_users WHERE user_id = ?",
+                       [user_id]).fetchone() != (0,)
+
+
+def agency_has_users(con: Con, agency_id: str) -> bool:
+    """Whether the agency has a user yet (its first is added by an admin of any agency)."""
+    if isinstance(con, PgOps):
+        return con.execute("SELECT ops_agency_has_users(?)",
+                           [agency_id]).fetchone() == (True,)
+    return con.execute("SELECT count(*) FROM ops_users WHERE agency_id = ?",
+                       [agency_id]).fetchone() != (0,)
 
 
 def insert_compartment(con: Con, row: CompartmentRow, by: str,

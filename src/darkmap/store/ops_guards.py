@@ -8,8 +8,8 @@ through darkmap:
 
 - *reading*: a record (with its links, seizure items and lab result), a selector and a
   planned event only in a compartment the user holds a grant on; a compartment and its
-  grants also when the user's agency owns it; only the agency's own notices. Agencies and
-  users stay a directory every member reads (whom to call about a notice).
+  grants also when the user's agency owns it; only the agency's own notices and users.
+  The agencies stay a directory every member reads (whom to call about a notice).
 - *writing*: an agency or user by an admin (a user of one's own agency, or the first of a
   new one); a compartment owned by one's agency, by an officer or admin; a grant by an
   admin of the owning agency, or by the compartment's creator in the transaction that
@@ -60,6 +60,10 @@ CREATE OR REPLACE FUNCTION ops_my_role() RETURNS TEXT LANGUAGE sql {_DEFINER} AS
 $$;
 CREATE OR REPLACE FUNCTION ops_any_user() RETURNS BOOLEAN LANGUAGE sql {_DEFINER} AS $$
     SELECT EXISTS (SELECT 1 FROM ops_users)
+$$;
+CREATE OR REPLACE FUNCTION ops_user_exists(who TEXT) RETURNS BOOLEAN
+LANGUAGE sql {_DEFINER} AS $$
+    SELECT EXISTS (SELECT 1 FROM ops_users u WHERE u.user_id = who)
 $$;
 CREATE OR REPLACE FUNCTION ops_agency_has_users(agency TEXT) RETURNS BOOLEAN
 LANGUAGE sql {_DEFINER} AS $$
@@ -218,7 +222,8 @@ _POLICIES: tuple[tuple[str, str, str, str | None, str | None], ...] = (
     ("ops_agencies", "ops_read", "SELECT", "true", None),
     ("ops_agencies", "ops_add", "INSERT", None,
      f"{_SERVICE} OR NOT ops_any_user() OR ({_ROLE} = 'admin' AND created_by = {_ME})"),
-    ("ops_users", "ops_read", "SELECT", "true", None),
+    ("ops_users", "ops_read", "SELECT",
+     f"{_SERVICE} OR agency_id = {_AGENCY} OR user_id = {_ME}", None),
     ("ops_users", "ops_add", "INSERT", None,
      (f"{_SERVICE} OR NOT ops_any_user() OR ({_ROLE} = 'admin' AND created_by = {_ME} "
      f"AND (agency_id = {_AGENCY} OR NOT ops_agency_has_users(agency_id)))")),
