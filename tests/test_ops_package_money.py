@@ -160,14 +160,20 @@ def test_a_seized_address_is_traced_to_its_persona_sources_and_cash_outs(
         seizure = records.add_record(ws, "bka-admin", Seizure(crypto=(
             CryptoItem("BTC", 0.5, address=address, usd=21_000.0),
             CryptoItem("XMR", 12.0, address="4AdUndXHHZ6cfufTMvppY6JwXNouMBzSkbLYfpAV5Usx"),
-            CryptoItem("BTC", 0.1, address=unknown))),
+            CryptoItem("BTC", 0.1, address=unknown),
+            CryptoItem("BTC", 0.2, address=f"cluster:{cluster}"),
+            CryptoItem("BTC", 0.3, address="cluster:99999999999999999999999"))),
             compartment=comp.compartment_id, country=country, provenance="search report")
         counts = build_package(ws, "bka-admin", country, tmp_path / "bka")
         build_package(ws, "nca-officer", country, tmp_path / "nca")
         bundle = json.loads((tmp_path / "bka" / "package.json").read_text(encoding="utf-8"))
         seized = {w["address"]: w for w in bundle["seized_wallets"]}
-        assert set(seized) == {address, unknown, "4AdUndXHHZ6cfufTMvppY6JwXNouMBzSkbLYfpAV5Usx"}
-        assert counts["seized_wallets"] == 1
+        assert set(seized) == {address, unknown, "4AdUndXHHZ6cfufTMvppY6JwXNouMBzSkbLYfpAV5Usx",
+                               f"cluster:{cluster}", "cluster:99999999999999999999999"}
+        assert counts["seized_wallets"] == 2
+        assert seized[f"cluster:{cluster}"]["flows"] == seized[address]["flows"]
+        assert "not in the loaded chain data" in seized["cluster:99999999999999999999999"][
+            "note"]
         w = seized[address]
         assert w["record"] == seizure.record_id and w["wallet"] == cluster
         assert {"persona": persona, "published_address": address} in w["personas"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
@@ -50,6 +51,8 @@ FtmWriter = Callable[[Workspace, tuple[str, ...], Path], dict[str, int]]
 TRACE_METHOD = "haircut"
 """Taint method of the cash-out traces: each output carries the tainted share pro rata."""
 TRACE_HOPS = 10
+_CLUSTER = re.compile(r"cluster:[0-9]{1,18}")
+"""A seizure's crypto naming a wallet of the chain data rather than an address."""
 
 
 def cashout_confidence(hit: TraceHit) -> float:
@@ -149,7 +152,7 @@ def _seized(ws: Space, actor: UserRow, records: list[Record],
     btc = [i[8] for i in items if str(i[5]).upper() == "BTC"]
     in_chain = wallets_of(ref.con, btc) if chain and ref is not None else {}
     for address in btc:  # a seizure may name the wallet itself: cluster:ID
-        if address.startswith("cluster:") and address[8:].isdigit() and chain:
+        if chain and _CLUSTER.fullmatch(address):
             in_chain[address] = int(address[8:])
     fx = load_fx(workspace=ref.path) if ref is not None else None
     out = []
