@@ -156,7 +156,7 @@ def add_compartment(con: Con, by: str, kind: str, name: str,
         if store.compartment_taken(con, cid):
             # the same answer whoever owns it: compartment ids are one namespace of the
             # task force; the answer tells that the id is used, never by whom, what kind
-            # or under what name (docs/operations.md, "Deconfliction and the server")
+            # or under what name (docs/operations.md, "Records": compartment ids)
             raise BadInputError(f"compartment id {cid!r} is taken (compartment ids are "
                                 "shared by the whole task force); choose another or leave "
                                 "out --id for a generated one")
