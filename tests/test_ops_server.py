@@ -397,6 +397,23 @@ def test_the_server_writes_the_notices_the_library_would(server: ServerDb,
     assert phone == [("bka",), ("fbi",)]
 
 
+def test_a_selector_both_agencies_hold_in_one_shared_compartment_notifies_both(
+        server: ServerDb, two: dict[str, str]) -> None:
+    """In a task-force compartment the second agency's copy of a selector is the first's
+    row (one row per compartment): the server still matches it, as a workspace does."""
+    from darkmap.ops import deconflict
+    alice, bob = sorted(two)
+    with open_ops_server(two[alice]) as ops:
+        shared = access.add_compartment(ops.con, alice, "taskforce", "joint")
+        deconflict.submit(ops, alice, shared.compartment_id, [("wallet", "w-shared-77")])
+    with open_ops_server(two[bob]) as ops:
+        out = deconflict.submit(ops, bob, shared.compartment_id, [("wallet", "w-shared-77")])
+    assert out.notices == 2
+    rows = server.sql("SELECT to_agency, other_agency FROM ops_notices WHERE kind = "
+                      "'selector' AND subject LIKE 'wallet %' ORDER BY 1")
+    assert rows == [("bka", "fbi"), ("fbi", "bka")]
+
+
 @pytest.mark.parametrize("area", ["  Hauptstraße 5,  10115 Berlin ", "SW1A 1AA",
                                   "\uff33\uff37\uff11\uff21\u3000\uff11\uff21\uff21",
                                   "75001; Paris.", "ΟΔΟΣ 3", "Rue d\u2019Alésia\t14"])

@@ -21,10 +21,11 @@ through darkmap:
 
 Deconfliction must compare one agency's selectors and events with everyone's, which no
 member may read. Two ``SECURITY DEFINER`` functions do it on the server
-(``ops_selector_matches``, ``ops_event_clashes``; :func:`darkmap.store.operations.selector_matches`
-and :func:`~darkmap.store.operations.event_clashes` call them): they answer only for selectors and
-events the caller has already stored (so every probe leaves its row, naming who stored
-it and when), answer no more than the library tells (the other agency, never its
+(``ops_selector_matches``, ``ops_event_clashes``; :func:`darkmap.store.operations.
+selector_matches` and :func:`~darkmap.store.operations.event_clashes` call them): they
+answer only for selectors stored in a compartment the caller may write and for events
+the caller stored (so every probe leaves its row, naming who stored it and when),
+answer no more than the library tells (the other agency, never its
 compartment, place or time), cap the distance at
 :data:`darkmap.ops.vocabulary.MAX_DISTANCE_M`, and write the notices to both agencies
 themselves: a client that skips them still leaves the other agency its notice.
@@ -145,7 +146,7 @@ LANGUAGE sql {_WRITER} AS $$
         SELECT DISTINCT p.h, p.k, p.c, p.a
         FROM unnest(p_hmac, p_kind, p_compartment, p_agency) AS p(h, k, c, a)
         JOIN ops_selectors o ON o.selector_hmac = p.h AND o.kind = p.k
-         AND o.compartment_id = p.c AND o.agency_id = p.a
+         AND o.compartment_id = p.c
         WHERE (SELECT ops_is_service())
            OR (p.a = (SELECT ops_my_agency()) AND p.c IN (SELECT ops_granted(2)))),
     found AS (
