@@ -464,6 +464,19 @@ def test_cli_init_and_sync(ready: Team, workspace_of: WorkspaceOf) -> None:
     assert res.output.startswith(f"pushed 1 new as {role}, pulled 0 new")
 
 
+def test_cli_init_says_it_upgraded_the_operational_tables(ready: Team) -> None:
+    """A server whose operational tables are of an older schema (here 4, before the
+    server enforced every write) is upgraded in place, and `team init` says so."""
+    from darkmap.store.operations import OPS_SCHEMA_VERSION
+    ready.sql("UPDATE ops_schema SET version = 4")
+    res = CliRunner().invoke(main, ["team", "init", "--server", ready.admin])
+    assert res.exit_code == 0, res.output
+    assert f"operational tables upgraded from schema 4 to {OPS_SCHEMA_VERSION}" in res.output
+    assert ready.sql("SELECT version FROM ops_schema") == [(OPS_SCHEMA_VERSION,)]
+    again = init_server(ready.admin)
+    assert again.ops_upgraded_from == again.ops_version == OPS_SCHEMA_VERSION
+
+
 def test_a_role_without_darkmap_analyst_is_told_what_to_ask(
         ready: Team, workspace_of: WorkspaceOf) -> None:
     role, dsn = ready.analyst("stranger")

@@ -62,6 +62,10 @@ def team_init(server: str | None) -> None:
                    "'unverified:'")
     else:
         click.echo(f"team server ready (schema {res.version}, already current)")
+    if 0 < res.ops_upgraded_from < res.ops_version:
+        click.echo(f"operational tables upgraded from schema {res.ops_upgraded_from} to "
+                   f"{res.ops_version} (docs/operations.md, \"Storage\": what the server "
+                   "enforces)")
     click.echo(f"analysts: GRANT {ANALYST_ROLE} TO <role>; supervisors: "
                f"GRANT {SUPERVISOR_ROLE} TO <role>")
     for role in res.direct_grants:

@@ -280,6 +280,10 @@ class ServerInit:
     """Judgements from before version 2 whose author was prefixed ``unverified:``."""
     direct_grants: list[str]
     """Roles holding privileges on the team table directly, not through darkmap's roles."""
+    ops_version: int = OPS_SCHEMA_VERSION
+    """The operational tables' schema now (:data:`darkmap.store.operations.OPS_SCHEMA_VERSION`)."""
+    ops_upgraded_from: int = 0
+    """0 when the server had no operational tables, else the version found."""
 
 
 def default_server() -> str | None:
@@ -358,6 +362,15 @@ def _server_version(pg: psycopg.Connection[Any]) -> int:
     return 1 if has_table else 0
 
 
+def _ops_version(pg: psycopg.Connection[Any]) -> int:
+    """The operational tables' schema version on the server, 0 when it has none."""
+    row = pg.execute("SELECT to_regclass('ops_schema') IS NOT NULL").fetchone()
+    if not (row and row[0]):
+        return 0
+    got = pg.execute("SELECT max(version) FROM ops_schema").fetchone()
+    return int(got[0]) if got and got[0] is not None else 0
+
+
 def init_server(dsn: str) -> ServerInit:
     """Create the team schema on the server, or upgrade an older one in place.
 
@@ -370,6 +383,7 @@ def init_server(dsn: str) -> ServerInit:
             before = _server_version(pg)
             if before > SCHEMA_VERSION:
                 raise TeamServerError(_newer(before))
+            ops_before = _ops_version(pg)
             pg.execute(_SCHEMA_V1)
             marked = 0
             if 0 < before < 2:
@@ -384,7 +398,7 @@ def init_server(dsn: str) -> ServerInit:
     except psycopg.Error as exc:
         raise TeamServerError(f"team server refused init: {_first_line(exc)}") from exc
     return ServerInit(version=SCHEMA_VERSION, upgraded_from=before, legacy_marked=marked,
-                      direct_grants=grants)
+                      direct_grants=grants, ops_upgraded_from=ops_before)
 
 
 def open_ops_server(dsn: str, workspace: Workspace | None = None) -> OpsServer:
