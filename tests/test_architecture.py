@@ -87,7 +87,9 @@ OWNERS: dict[str, frozenset[str]] = {
     **dict.fromkeys(("ops_agencies", "ops_users", "ops_compartments", "ops_grants",
                      "ops_records", "ops_links", "ops_seizure_items", "ops_lab_results",
                      "ops_selectors", "ops_events", "ops_notices", "ops_reported"),
-                    frozenset({"darkmap.store.operations"})),
+                    # ops_guards: the server's row-level security on them, and the owner
+                    # functions of deconfliction that write the notices
+                    frozenset({"darkmap.store.operations", "darkmap.store.ops_guards"})),
     **dict.fromkeys(("ops_audit", "ops_audit_head", "ops_audit_archives"),
                     frozenset({"darkmap.store.audit"})),
     **dict.fromkeys(("feedback_rates", "sales_estimates"), frozenset({"darkmap.store.sales"})),

@@ -414,6 +414,18 @@ def test_a_selector_both_agencies_hold_in_one_shared_compartment_notifies_both(
     assert rows == [("bka", "fbi"), ("fbi", "bka")]
 
 
+def test_the_server_guards_every_table_it_has_policies_for() -> None:
+    """Row-level security is switched on for every table with policies (a policy on a
+    table without it is silently ignored), and the server's radius cap is the library's."""
+    import re
+
+    from darkmap.ops.vocabulary import MAX_DISTANCE_M
+    from darkmap.store import ops_guards
+    enabled = set(re.findall(r"ALTER TABLE (\w+) ENABLE ROW LEVEL SECURITY", ops_guards._ENABLE))
+    assert enabled == {t for t, *_ in ops_guards._POLICIES}
+    assert ops_guards.EVENT_RADIUS_CAP_M == MAX_DISTANCE_M
+
+
 @pytest.mark.parametrize("area", ["  Hauptstraße 5,  10115 Berlin ", "SW1A 1AA",
                                   "\uff33\uff37\uff11\uff21\u3000\uff11\uff21\uff21",
                                   "75001; Paris.", "ΟΔΟΣ 3", "Rue d\u2019Alésia\t14"])

@@ -27,7 +27,7 @@ answer only for selectors stored in a compartment the caller may write and for e
 the caller stored (so every probe leaves its row, naming who stored it and when),
 answer no more than the library tells (the other agency, never its
 compartment, place or time), cap the distance at
-:data:`darkmap.ops.vocabulary.MAX_DISTANCE_M`, and write the notices to both agencies
+:data:`EVENT_RADIUS_CAP_M`, and write the notices to both agencies
 themselves: a client that skips them still leaves the other agency its notice.
 
 A member of ``darkmap_ops_service`` (a front end that authenticates users itself) passes
@@ -40,10 +40,14 @@ from typing import Any
 
 import psycopg
 
-from darkmap.ops.vocabulary import MAX_DISTANCE_M
 from darkmap.store.operations import OPS_ROLE, SERVICE_ROLE
 
-__all__ = ["PG_GUARDS", "install"]
+__all__ = ["EVENT_RADIUS_CAP_M", "PG_GUARDS", "install"]
+
+EVENT_RADIUS_CAP_M = 5000.0
+"""The widest radius the server compares events within, whatever a caller asks: the
+same as :data:`darkmap.ops.vocabulary.MAX_DISTANCE_M` (a test holds them equal; the store
+does not import the operations layer)."""
 
 _DEFINER = "STABLE SECURITY DEFINER SET search_path = pg_catalog, public"
 _WRITER = "VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public"
@@ -182,7 +186,7 @@ LANGUAGE sql {_WRITER} AS $$
             WHEN e.lat IS NOT NULL AND e.lon IS NOT NULL AND o.lat IS NOT NULL
                  AND o.lon IS NOT NULL
             THEN ops_haversine_m(e.lat, e.lon, o.lat, o.lon)
-                 <= least(greatest(coalesce(p_within_m, 0), 0), {MAX_DISTANCE_M})
+                 <= least(greatest(coalesce(p_within_m, 0), 0), {EVENT_RADIUS_CAP_M})
             WHEN coalesce(e.postal_area, '') <> '' AND coalesce(o.postal_area, '') <> ''
             THEN ops_postal_key(e.postal_area) <> ''
                  AND ops_postal_key(e.postal_area) = ops_postal_key(o.postal_area)
@@ -263,11 +267,26 @@ _POLICIES: tuple[tuple[str, str, str, str | None, str | None], ...] = (
 )
 
 
+_ENABLE = """
+ALTER TABLE ops_agencies ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ops_users ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ops_compartments ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ops_grants ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ops_records ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ops_links ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ops_seizure_items ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ops_lab_results ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ops_selectors ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ops_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ops_notices ENABLE ROW LEVEL SECURITY;
+"""
+"""Row-level security on: every table :data:`_POLICIES` names (a test holds them equal)."""
+
+
 def _policy_sql() -> str:
     """Row-level security on every table of :data:`_POLICIES`, its policies replaced."""
-    out = []
+    out = [_ENABLE]
     for table in dict.fromkeys(t for t, *_ in _POLICIES):
-        out.append(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;")
         out.append(f"DROP POLICY IF EXISTS ops_change ON {table};")
         out.append(f"DROP POLICY IF EXISTS ops_remove ON {table};")
     for table, name, command, using, check in _POLICIES:
