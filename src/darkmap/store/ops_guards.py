@@ -134,7 +134,7 @@ RETURNS DOUBLE PRECISION LANGUAGE sql IMMUTABLE AS $$
         + cos(radians(lat1)) * cos(radians(lat2)) * sin(radians(lon2 - lon1) / 2) ^ 2)))
 $$;
 CREATE OR REPLACE FUNCTION ops_postal_key(area TEXT) RETURNS TEXT
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
     SELECT btrim(regexp_replace(replace(replace(lower(
         CASE WHEN current_setting('server_encoding') = 'UTF8'
              THEN normalize(area, NFKC) ELSE area END), 'ß', 'ss'), 'ς', 'σ'),
