@@ -10,10 +10,14 @@ The issue's target is under 2 s. DuckDB writes the set-up's backlog to the datab
 (``CHECKPOINT``) before the timing, so the submission's commit pays for itself only.
 ``--store postgres`` runs the same on the team server
 (a throw-away database made on ``--server``, default ``$DARKMAP_TEST_PG`` or the local
-test server, dropped afterwards).
+test server, dropped afterwards). With ``--login-role`` the submission is made by an
+officer connecting as its own login role (a member of ``darkmap_ops``: the server's
+row-level security and its deconfliction functions apply, as for a real user), not by
+the server's owner.
 
 Usage: .venv/bin/python bench/operations.py [--store duckdb|postgres] [--cases 1000]
        [--selectors 100000] [--submission 10000] [--server postgresql://...]
+       [--login-role]
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from darkmap.ops import access, audit, deconflict, records
 from darkmap.ops.records import Case
-from darkmap.store.operations import Space
+from darkmap.store.operations import OPS_ROLE, Space
 from darkmap.store.team import init_server, open_ops_server
 from darkmap.store.workspace import Workspace
 
@@ -43,12 +47,13 @@ DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:55432/postgres"
 
 
 @contextmanager
-def space(store: str, path: Path, server: str) -> Iterator[Space]:
-    """A new workspace, or a new database on the server (dropped afterwards)."""
+def space(store: str, path: Path, server: str) -> Iterator[tuple[Space, str | None]]:
+    """A new workspace, or a new database on the server (dropped afterwards, with the
+    login roles made on it: :func:`login_role`); and the server's URL, if any."""
     ws = Workspace.init(path)
     if store == "duckdb":
         try:
-            yield ws
+            yield ws, None
         finally:
             ws.close()
         return
@@ -59,11 +64,23 @@ def space(store: str, path: Path, server: str) -> Iterator[Space]:
         dsn = make_conninfo(**{**conninfo_to_dict(server), "dbname": db})
         init_server(dsn)
         with open_ops_server(dsn, ws) as ops:
-            yield ops
+            yield ops, dsn
     finally:
         ws.close()
         with psycopg.connect(server, autocommit=True) as pg:
             pg.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+            pg.execute(f"DROP ROLE IF EXISTS {db}_officer")
+
+
+def login_role(dsn: str) -> tuple[str, str]:
+    """A login role in ``darkmap_ops`` for the database of ``dsn``: (role, its URL)."""
+    params = conninfo_to_dict(dsn)
+    role = f"{params['dbname']}_officer"
+    with psycopg.connect(dsn, autocommit=True) as pg:
+        pg.execute(f"CREATE ROLE {role} LOGIN")
+        pg.execute(f"GRANT {OPS_ROLE} TO {role}")
+    params.pop("password", None)
+    return role, make_conninfo(**{**params, "user": role})
 
 
 def build(ws: Space, cases: int, selectors: int) -> tuple[list[str], float]:
@@ -95,28 +112,42 @@ def main() -> None:
     ap.add_argument("--submission", type=int, default=10_000)
     ap.add_argument("--store", choices=("duckdb", "postgres"), default="duckdb")
     ap.add_argument("--server", default=os.environ.get("DARKMAP_TEST_PG", DEFAULT_SERVER))
+    ap.add_argument("--login-role", action="store_true",
+                    help="postgres: submit as an officer's own login role")
     args = ap.parse_args()
+    if args.login_role and args.store != "postgres":
+        ap.error("--login-role needs --store postgres")
     with tempfile.TemporaryDirectory() as tmp, \
-            space(args.store, Path(tmp) / "ws", args.server) as ws:
+            space(args.store, Path(tmp) / "ws", args.server) as (ws, dsn):
         _comps, setup_s = build(ws, args.cases, args.selectors)
         if args.store == "duckdb":   # the set-up's backlog is written now, not in the timing
             ws.con.execute("CHECKPOINT")
-        access.add_compartment(ws.con, "lka-admin", "agency", "lka", compartment_id="lka-own")
+        who, submitter = "lka-admin", ws
+        if args.login_role and dsn is not None:
+            who, officer_dsn = login_role(dsn)
+            access.add_user(ws.con, "lka-admin", who, "lka", "officer")
+            submitter = open_ops_server(officer_dsn)
+        access.add_compartment(submitter.con, who, "agency", "lka", compartment_id="lka-own")
         overlap = args.submission // 100
         held = args.cases * (args.selectors // args.cases)
         new = [("handle", f"mkt:vendor{i * (held // max(overlap, 1))}") for i in range(overlap)]
         new += [("handle", f"mkt:other{i}") for i in range(args.submission - overlap)]
         tracemalloc.start()
         t0 = time.perf_counter()
-        out = deconflict.submit(ws, "lka-admin", "lka-own", new)
+        out = deconflict.submit(submitter, who, "lka-own", new)
         seconds = time.perf_counter() - t0
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
+        if submitter is not ws:
+            submitter.close()
         t1 = time.perf_counter()
         n, problem = audit.verify(ws.con)
         verify_s = time.perf_counter() - t1
     print(json.dumps({
-        "store": args.store, "cases": args.cases, "selectors_held": held,
+        "store": args.store,
+        "submitted_as": "officer's login role (row-level security)" if args.login_role
+        else "owner" if args.store == "postgres" else "workspace",
+        "cases": args.cases, "selectors_held": held,
         "submission": args.submission, "matches_expected": overlap,
         "notices_sent": out.notices, "deconflict_seconds": round(seconds, 3),
         "deconflict_python_peak_mb": round(peak / 2**20, 1),
