@@ -130,6 +130,48 @@ def test_a_role_acts_only_as_itself(server: ServerDb, two: dict[str, str]) -> No
         assert audit.verify(ops.con)[1] is None
 
 
+def test_each_audit_entry_names_the_role_the_server_authenticated(
+        server: ServerDb, two: dict[str, str], tmp_path: Path) -> None:
+    """An entry's text says whom darkmap acted for (or whom a refused caller claimed to
+    be); the server keeps beside it the login role that appended it, which no member
+    sets: a court reads who connected, not only what the client wrote."""
+    alice, bob = sorted(two)
+    with open_ops_server(two[alice]) as ops:
+        with pytest.raises(AccessDenied):
+            records.read_records(ops, bob)
+        mine = records.add_record(ops, alice, Case("whose entry"), compartment="own-bka",
+                                  provenance="audit role test")
+    with psycopg.connect(two[alice], autocommit=True) as pg:   # no member rewrites it
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            pg.execute("UPDATE ops_audit SET db_role = 'someone-else'")
+    with open_ops_server(two[alice]) as ops:
+        shown = audit.show(ops.con, alice)
+    assert [e["connected_as"] for e in shown if e.get("record") == mine.record_id] == [alice]
+    with open_ops_server(server.admin) as ops:
+        claimed = [e for e in audit.show(ops.con, bob) if e["outcome"] == "denied"
+                   and e.get("role") == alice]
+        assert claimed and {e["connected_as"] for e in claimed} == {alice}
+        assert audit.export_trail(ops.con, tmp_path / "trail.jsonl") > 0
+    lines = [json.loads(x) for x in (tmp_path / "trail.jsonl").read_text().splitlines()]
+    assert {x["connected_as"] for x in lines if "seq" in x} >= {alice}
+    rows, head = audit.read_export(tmp_path / "trail.jsonl")
+    assert audit.verify_chain(rows, head) is None
+
+
+def test_a_raw_append_cannot_name_another_role() -> None:
+    """The role beside an entry is set by the server on every append, whatever the
+    inserted row says (a throw-away database: the raw row breaks the chain there)."""
+    db = ServerDb()
+    try:
+        role, dsn = db.role("raw")
+        with psycopg.connect(dsn, autocommit=True) as pg:
+            pg.execute("INSERT INTO ops_audit (seq, entry, prev_hash, hash, db_role) "
+                       "VALUES (1, '{}', 'x', 'y', 'someone-else')")
+        assert db.sql("SELECT db_role FROM ops_audit") == [(role,)]
+    finally:
+        db.drop()
+
+
 def test_a_service_role_acts_for_any_user(server: ServerDb, two: dict[str, str]) -> None:
     _, dsn = server.role("web", service=True)
     with open_ops_server(dsn) as ops:

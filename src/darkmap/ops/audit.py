@@ -42,6 +42,7 @@ from darkmap.store.audit import (
     audit_head,
     audit_rows,
     server_links,
+    server_roles,
 )
 from darkmap.store.operations import Con, PgOps, UserRow, transaction, users
 
@@ -360,11 +361,17 @@ def verify_archives(paths: Sequence[Path], con: Con | None = None
 
 def show(con: Con, actor: str | None = None,
          record: str | None = None) -> list[dict[str, Any]]:
-    """The entries (decoded) of one user and/or naming one record, with their hashes."""
+    """The entries (decoded) of one user and/or naming one record, with their hashes; on
+    the team server also ``connected_as``, the login role the server authenticated when
+    the entry was appended (an entry's ``actor`` is what darkmap wrote: the user it
+    acted for, or the name a refused caller claimed)."""
+    roles = server_roles(con) if isinstance(con, PgOps) else {}
     out = []
     for row in audit_rows(con, actor, record):
         entry: dict[str, Any] = json.loads(row.entry)
         entry["hash"] = row.hash
+        if row.seq in roles:
+            entry["connected_as"] = roles[row.seq]
         out.append(entry)
     return out
 
@@ -395,8 +402,10 @@ def whole_trail_refusal(con: Con) -> str | None:
 
 def export_trail(con: Con, out: Path) -> int:
     """Write the whole trail for a court or an archive: one JSON object a line (seq,
-    entry, prev_hash, hash), then the head; :func:`read_export` and
-    :func:`verify_chain` check it anywhere, without darkmap's database. Entries written."""
+    entry, prev_hash, hash; from the team server also ``connected_as``, the login role
+    the server authenticated for the entry, outside the hashed text), then the head;
+    :func:`read_export` and :func:`verify_chain` check it anywhere, without darkmap's
+    database. Entries written."""
     refusal = whole_trail_refusal(con)
     if refusal is not None:
         raise BadInputError(f"{refusal}: an export for a court is the whole trail, made by "
@@ -404,9 +413,13 @@ def export_trail(con: Con, out: Path) -> int:
                             "your agency's entries)")
     rows = audit_rows(con)
     head = audit_head(con)
+    roles = server_roles(con) if isinstance(con, PgOps) else {}
     with out.open("w", encoding="utf-8") as f:
         for r in rows:
-            f.write(json.dumps(r._asdict(), ensure_ascii=False) + "\n")
+            line = r._asdict()
+            if r.seq in roles:  # beside the chained text: the server's word, not hashed
+                line["connected_as"] = roles[r.seq]
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")
         f.write(json.dumps({"head": None if head is None else
                             {"seq": head[0], "hash": head[1]}}) + "\n")
     return len(rows)

@@ -25,7 +25,7 @@ from darkmap.store.operations import OPS_LOCK, OPS_ROLE, SERVICE_ROLE, Con, PgOp
 
 __all__ = ["NOT_AN_OBJECT", "PG_AUDIT_SCHEMA", "ArchiveRow", "AuditRow", "ChainLink",
            "append_entry", "appending", "archive_prefix", "audit_archives", "audit_head",
-           "audit_rows", "install_server_audit", "server_links"]
+           "audit_rows", "install_server_audit", "server_links", "server_roles"]
 
 PG_AUDIT_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS ops_audit (
@@ -45,6 +45,9 @@ GRANT SELECT ON ops_audit_archives TO {OPS_ROLE};
 -- who wrote an entry and what it did, beside its text, for row-level security
 ALTER TABLE ops_audit ADD COLUMN IF NOT EXISTS actor TEXT;
 ALTER TABLE ops_audit ADD COLUMN IF NOT EXISTS action TEXT;
+-- the login role that appended the entry, as the server authenticated it (whatever the
+-- entry's text claims; NULL for entries appended before this column)
+ALTER TABLE ops_audit ADD COLUMN IF NOT EXISTS db_role TEXT;
 CREATE OR REPLACE FUNCTION ops_audit_field(entry TEXT, field TEXT) RETURNS TEXT
 LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, public AS $$
 BEGIN
@@ -57,6 +60,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 BEGIN
     NEW.actor := ops_audit_field(NEW.entry, 'actor');
     NEW.action := ops_audit_field(NEW.entry, 'action');
+    NEW.db_role := session_user::text;
     RETURN NEW;
 END $$;
 DROP TRIGGER IF EXISTS ops_audit_fill ON ops_audit;
@@ -176,6 +180,14 @@ def server_links(con: PgOps) -> list[ChainLink]:
                       (json.loads(stated) if stated is not None else None) if is_object
                       else NOT_AN_OBJECT, bool(ok))
             for s, p, h, stated, is_object, ok in rows]
+
+
+def server_roles(con: PgOps) -> dict[int, str | None]:
+    """Entry number -> the login role the team server authenticated when the entry was
+    appended (``None`` for entries from before it kept them), for the entries this
+    connection may read."""
+    return {int(seq): role for seq, role in
+            con.execute("SELECT seq, db_role FROM ops_audit ORDER BY seq").fetchall()}
 
 
 def audit_archives(con: Con) -> list[ArchiveRow]:
