@@ -156,6 +156,19 @@ def test_each_audit_entry_names_the_role_the_server_authenticated(
     assert {x["connected_as"] for x in lines if "seq" in x} >= {alice}
     rows, head = audit.read_export(tmp_path / "trail.jsonl")
     assert audit.verify_chain(rows, head) is None
+    # fbi's admin reviewing bob's entries reads who really connected
+    from click.testing import CliRunner
+
+    from darkmap.cli import main
+    from darkmap.cli.cmd_ops import SERVER_ENV
+    server.sql("INSERT INTO ops_users VALUES ('fbi-chief', 'fbi', 'admin', 'test', now())")
+    import darkmap
+    darkmap.init_workspace(tmp_path / "ws").close()
+    res = CliRunner().invoke(main, ["audit", "show", "--user", bob, "--as", "fbi-chief",
+                                    "-w", str(tmp_path / "ws")],
+                             env={SERVER_ENV: server.admin})
+    assert res.exit_code == 0, res.output
+    assert f"(connected as {alice})" in res.output
 
 
 def test_a_raw_append_cannot_name_another_role() -> None:

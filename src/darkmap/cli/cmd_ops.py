@@ -763,8 +763,10 @@ def audit_show(user: str | None, record: str | None, as_json: bool, by: str,
         return
     for e in entries:
         what = e.get("record") or ",".join(e.get("records", [])[:5]) or e.get("compartment", "")
+        role = e.get("connected_as")  # team server: the login role, when not the actor
+        via = f" (connected as {short(role, 40)})" if role and role != e["actor"] else ""
         say(f"{e['seq']:>6d} {e['at']} {cell(e['actor'], 24)} {e['action']:22s} "
-            f"{e['outcome']:9s} {short(what, 80)}")
+            f"{e['outcome']:9s} {short(what, 80)}{via}")
 
 
 # -- deconfliction -------------------------------------------------------------------------
