@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 from web_support import (
     PASSWORD,
     STORES,
@@ -169,6 +170,12 @@ def test_supervisor_reads_the_audit_trail(srv, world: World) -> None:
         r = c.get("/audit")
         assert r.status_code == 200 and "the hash chain holds" in r.text
         assert "web.logon" in r.text
+        # on the team server each entry names the login role the server authenticated
+        # (the workbench's own, acting for its users); a workspace has no such column
+        assert ("Connected as" in r.text) == (world.store == "postgres")
+        if world.store == "postgres":
+            role = conninfo_to_dict(world.server or "")["user"]
+            assert f"<td>web.logon</td><td>ok</td><td>{role}</td>" in r.text
 
 
 def test_an_audit_reviewer_sees_only_their_agency(srv, world: World) -> None:
