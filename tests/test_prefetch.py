@@ -340,3 +340,26 @@ def test_a_worker_leaves_the_objects_it_inherits_to_no_collection() -> None:
     finally:
         pool.close()
     assert frozen > 10_000  # the pipeline's heap, frozen in the worker (#21)
+
+
+def _digest(data: bytes, source: str) -> tuple[str, int, str, str]:
+    import hashlib
+
+    return type(data).__name__, len(data), hashlib.sha256(data).hexdigest(), source
+
+
+def test_a_worker_gets_the_very_bytes_sent_as_they_are() -> None:
+    # the bytes follow their task unpickled (send_bytes): empty, binary, NUL-laden and
+    # larger than a socket's buffer, each arrives whole, as bytes, in order
+    import hashlib
+
+    blobs = [b"", b"\x00" * 7, bytes(range(256)) * 4000, os.urandom(3 << 20), b"<html>"]
+    pool = prefetch._Pool(2)
+    try:
+        handles = [prefetch.Handle("t", pool, pool.submit(_digest, b, f"s{i}"))
+                   for i, b in enumerate(blobs)]
+        got = [h.result() for h in handles]
+    finally:
+        pool.end()
+    assert got == [("bytes", len(b), hashlib.sha256(b).hexdigest(), f"s{i}")
+                   for i, b in enumerate(blobs)]

@@ -128,7 +128,11 @@ def _serve(conn: Connection, others: list[Connection]) -> None:
             return
         if task is None:
             return
-        fn, data, source = task
+        fn, source = task
+        try:
+            data = conn.recv_bytes()  # the file's bytes follow as they are (see _dispatch)
+        except (EOFError, OSError):
+            return
         if not _reply(conn, _work(fn, data, source)):
             return
 
@@ -232,7 +236,7 @@ class _Pool:
             while self.alive and self._queue and w.task is None:
                 task = self._queue.popleft()
                 try:
-                    w.conn.send((task.fn, task.data, task.source))
+                    w.conn.send((task.fn, task.source))
                 except OSError:  # the worker is gone
                     self.end()
                     return
@@ -240,6 +244,14 @@ class _Pool:
                     task.value = (False, f"not sent: {type(exc).__name__}: {exc}"[:300])
                     task.done = True
                     continue
+                try:
+                    # the bytes go as they are: pickled with the task they were copied
+                    # into the pickle here and out of it again in the worker (7 MB for
+                    # the real pages, and the pipeline's copy is on its serial path)
+                    w.conn.send_bytes(task.data or b"")
+                except OSError:
+                    self.end()
+                    return
                 task.data = None  # the worker has it; the window keeps its own copy
                 w.task = task
 

@@ -9,8 +9,9 @@ any database code.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any, TypeAlias
 
 __all__ = [
@@ -281,6 +282,35 @@ class CutRecord:
     kept_chars: int
     value_sha256: str | None = None
     market_id: str | None = None
+
+
+def _pickled_by_position(cls: type) -> None:
+    """Pickle ``cls``'s records as ``cls(*values)``, one value per field in order.
+
+    A slotted dataclass otherwise pickles through its generated ``__getstate__`` and
+    ``__setstate__``, which look its fields up and set them one by one, for every
+    record: with ``darkmap ingest --jobs N`` every record of a page crosses from a
+    worker to the pipeline that way, and the pipeline's unpickling is on its serial
+    path (the 124 real pages' 2,122 records: 5.7 -> 3.0 ms to unpickle, 6.8 -> 5.5 ms
+    to pickle). Every field of these records is an ``__init__`` argument, in field
+    order, and none has a ``__post_init__``, so ``cls(*values)`` is the same record.
+    """
+    names = tuple(f.name for f in fields(cls))
+    if len(names) < 2 or any(not f.init for f in fields(cls)) or hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__}: not rebuilt by position")  # a guard for new records
+    values = attrgetter(*names)
+
+    def reduce(self: Any) -> tuple[type, tuple[Any, ...]]:
+        return cls, values(self)
+
+    cls.__reduce__ = reduce  # type: ignore[assignment,method-assign]
+
+
+for _cls in (MarketRecord, FeedbackCounts, AccountRecord, ListingRecord, ListingBatch,
+             FeedbackRecord, IdentifierRecord, PgpKeyRecord, SkipRecord, UnitRecord,
+             QuarantineRecord, CutRecord):
+    _pickled_by_position(_cls)
+del _cls
 
 
 Record: TypeAlias = (
