@@ -151,11 +151,10 @@ INSERT INTO ops_schema VALUES ({OPS_SCHEMA_VERSION});
 PostgreSQL types, plus the task force's key and the schema version (the audit trail's
 are :data:`darkmap.store.audit.PG_AUDIT_SCHEMA`). Members of ``darkmap_ops`` add rows;
 they never update or delete an audit entry, a record or a selector (the trail is
-append-only on the server too). Row-level security repeats the grants on the server: a
-login role reads only the records (and their links, seizure items and lab results) of
-compartments its user holds a grant on, and only its agency's notices, even in ``psql``;
-a member of ``darkmap_ops_service`` (a front end that authenticates users itself) reads
-all and the library filters for the user it acts for."""
+append-only on the server too). Row-level security repeats the grants on the server for
+every read and write, even in ``psql`` (:mod:`darkmap.store.ops_guards`, installed after
+this); a member of ``darkmap_ops_service`` (a front end that authenticates users itself)
+passes it and the library filters for the user it acts for."""
 
 
 class PgOps:
@@ -764,8 +763,9 @@ _MATCHES = """
 def selector_matches(con: Con, rows: pa.Table) -> list[SelectorMatch]:
     """The selectors of ``rows`` (hmac, kind, compartment, agency) that a compartment of
     another agency holds already. On the team server the rows must be stored first
-    (:func:`insert_selectors`): the server matches only selectors the caller holds, names
-    no other compartment, and writes the notices to both agencies itself
+    (:func:`insert_selectors`): the server matches only selectors stored in a compartment
+    the caller may write, names no other compartment, and writes the notices to both
+    agencies itself
     (``ops_selector_matches``, :mod:`darkmap.store.ops_guards`)."""
     if isinstance(con, PgOps) and rows.num_rows < _COPY_ROWS:
         found = con.execute("SELECT * FROM ops_selector_matches(?::text[], ?::text[], "
