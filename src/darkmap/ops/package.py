@@ -180,11 +180,11 @@ def _seized(ws: Space, actor: UserRow, records: list[Record],
     return out
 
 
-def _money(ws: Space, personas: list[dict[str, Any]]) -> None:
-    """Put each persona's wallets (and their traced flows) on it."""
+def _money(ws: Space, personas: list[dict[str, Any]], ctx: dict[str, TraceContext]) -> None:
+    """Put each persona's wallets (and their traced flows) on it (``ctx``: the chain's
+    trace context, loaded once per package when first needed)."""
     ref = _reference_ws(ws)
     chain = ref is not None and table_has_rows(ref.con, "btc_tx")
-    ctx: dict[str, TraceContext] = {}
     for p in personas:
         p["wallets"] = _wallets(ref, p["persona"], ctx) if chain and ref is not None else []
 
@@ -220,14 +220,15 @@ def build_package(ws: Space, by: str, country: str, out: Path,
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise BadInputError(f"{out}: give a new or empty folder for the package")
     personas = _personas(ws, country)
-    _money(ws, personas)
+    ctx: dict[str, TraceContext] = {}
+    _money(ws, personas, ctx)
     refs = {("persona", p["persona"]) for p in personas}
     refs |= {("account", a["account"]) for p in personas for a in p["accounts"]}
     refs |= {("listing", x["listing"]) for p in personas for a in p["accounts"]
              for x in a["listings"]}
     recs = [r for r in read_records(ws, by)
             if r.row.country == country or refs & set(r.links)]
-    seized = _seized(ws, actor, recs, {})
+    seized = _seized(ws, actor, recs, ctx)
     marks = [m for m in fentanyl_marks(ws, by)
              if (m["ref_kind"], m["ref_id"]) in refs
              or m["buy"] in {r.row.record_id for r in recs}]
