@@ -15,24 +15,15 @@ below leave a margin for a template change the baseline follows a little differe
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from bench_loader import load_bench
 from conftest import DATA
-
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "bs4_pages.py"
 
 
 def _bench() -> Any:
-    name = "darkmap_bench_bs4_pages"
-    spec = importlib.util.spec_from_file_location(name, BENCH)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
+    mod = load_bench("bs4_pages")
     mod.PAGES = DATA / "pages"
     return mod
 

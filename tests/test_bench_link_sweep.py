@@ -9,13 +9,12 @@ does. Checked on a small world of the linker's own generator.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bench_loader import load_bench
 
 from darkmap.evaluate.linking import eval_linking
 from darkmap.resolve.link import link
@@ -23,16 +22,9 @@ from darkmap.resolve.options import DEFAULT_THRESHOLD
 from darkmap.store.workspace import Workspace
 from darkmap.training.synthworld import WorldParams, make_world
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "link_sweep.py"
-
 
 def _bench() -> Any:
-    name = "darkmap_bench_link_sweep"
-    spec = importlib.util.spec_from_file_location(name, BENCH)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
+    mod = load_bench("link_sweep")
     return mod
 
 
