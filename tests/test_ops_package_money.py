@@ -23,6 +23,7 @@ from darkmap.export import ftm_subgraph
 from darkmap.ops import access, records
 from darkmap.ops.package import build_package
 from darkmap.ops.records import Arrest, CryptoItem, Seizure
+from darkmap.store.operations import CompartmentRow
 from darkmap.store.workspace import Workspace
 
 FTM = str(Path(sys.executable).with_name("ftm"))
@@ -61,21 +62,28 @@ def _owner(ws: Workspace) -> tuple[str, str, str, int]:
     return row[0], row[1], row[2], int(row[3])
 
 
+def _partner_and_compartment(ws: Workspace, country: str, partner: str,
+                             compartment: str) -> CompartmentRow:
+    """A partner agency of ``country`` with an officer (``PARTNER-officer``), and a new
+    compartment of bka's that the partner holds no grant on."""
+    access.add_agency(ws.con, "bka-admin", partner, partner.upper(), country, f"{partner} desk")
+    access.add_user(ws.con, "bka-admin", f"{partner}-officer", partner, "officer")
+    return access.add_compartment(ws.con, "bka-admin", "agency", compartment,
+                                  compartment_id=compartment)
+
+
 def test_package_holds_wallets_cashouts_and_the_ftm_subgraph(demo: Path,
                                                               tmp_path: Path) -> None:
     ws = Workspace.open(demo)
     try:
         persona, country, address, cluster = _owner(ws)
-        access.add_agency(ws.con, "bka-admin", "guardia", "Guardia Civil", country, "desk")
-        access.add_user(ws.con, "bka-admin", "gc-officer", "guardia", "officer")
-        comp = access.add_compartment(ws.con, "bka-admin", "agency", "bka",
-                                      compartment_id="bka-money")
+        comp = _partner_and_compartment(ws, country, "guardia", "bka-money")
         hidden = records.add_record(ws, "bka-admin", Arrest("hidden courier"),
                                     compartment=comp.compartment_id, country=country,
                                     provenance="OPSLEAK report",
                                     links=[("persona", persona)])
         counts = build_package(ws, "bka-admin", country, tmp_path / "bka", ftm_subgraph)
-        theirs = build_package(ws, "gc-officer", country, tmp_path / "gc", ftm_subgraph)
+        theirs = build_package(ws, "guardia-officer", country, tmp_path / "gc", ftm_subgraph)
         bundle = json.loads((tmp_path / "bka" / "package.json").read_text(encoding="utf-8"))
         other = json.loads((tmp_path / "gc" / "package.json").read_text(encoding="utf-8"))
         # the wallets and flows are reference data: the same for both users ...
@@ -152,10 +160,7 @@ def test_a_seized_address_is_traced_to_its_persona_sources_and_cash_outs(
     ws = Workspace.open(demo)
     try:
         persona, country, address, cluster = _owner(ws)
-        access.add_agency(ws.con, "bka-admin", "nca", "NCA", country, "nca desk")
-        access.add_user(ws.con, "bka-admin", "nca-officer", "nca", "officer")
-        comp = access.add_compartment(ws.con, "bka-admin", "agency", "seized",
-                                      compartment_id="bka-seized")
+        comp = _partner_and_compartment(ws, country, "nca", "bka-seized")
         unknown = "bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh"
         seizure = records.add_record(ws, "bka-admin", Seizure(crypto=(
             CryptoItem("BTC", 0.5, address=address, usd=21_000.0),

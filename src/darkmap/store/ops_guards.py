@@ -87,22 +87,10 @@ CREATE OR REPLACE FUNCTION ops_owned() RETURNS SETOF TEXT LANGUAGE sql {_DEFINER
     SELECT c.compartment_id FROM ops_compartments c
     WHERE c.owner_agency = (SELECT ops_my_agency())
 $$;
-CREATE OR REPLACE FUNCTION ops_may_read(compartment TEXT) RETURNS BOOLEAN
-LANGUAGE sql {_DEFINER} AS $$
-    SELECT ops_is_service() OR compartment IN (SELECT ops_granted(1))
-$$;
-CREATE OR REPLACE FUNCTION ops_may_write(compartment TEXT) RETURNS BOOLEAN
-LANGUAGE sql {_DEFINER} AS $$
-    SELECT ops_is_service() OR compartment IN (SELECT ops_granted(2))
-$$;
-CREATE OR REPLACE FUNCTION ops_owns(compartment TEXT) RETURNS BOOLEAN
-LANGUAGE sql {_DEFINER} AS $$
-    SELECT EXISTS (SELECT 1 FROM ops_compartments c WHERE c.compartment_id = compartment
-                   AND c.owner_agency = ops_my_agency())
-$$;
 CREATE OR REPLACE FUNCTION ops_may_grant(compartment TEXT) RETURNS BOOLEAN
 LANGUAGE sql {_DEFINER} AS $$
-    SELECT ops_is_service() OR (ops_my_role() = 'admin' AND ops_owns(compartment))
+    SELECT ops_is_service()
+        OR (ops_my_role() = 'admin' AND compartment IN (SELECT ops_owned()))
         OR EXISTS (SELECT 1 FROM ops_compartments c WHERE c.compartment_id = compartment
                    AND c.created_by = session_user::text
                    AND c.xmin = pg_current_xact_id()::xid)
@@ -297,7 +285,9 @@ def _policy_sql() -> str:
     return "\n".join(out)
 
 
-PG_GUARDS = _FUNCTIONS + _policy_sql()
+PG_GUARDS = _FUNCTIONS + _policy_sql() + """
+DROP FUNCTION IF EXISTS ops_may_read(TEXT);
+"""  # schema 4's read check, which no policy uses now (dropped after they are replaced)
 """The functions and row-level security policies of the operational tables on the
 server (installed after the tables and roles, :data:`darkmap.store.operations.PG_SCHEMA`)."""
 
