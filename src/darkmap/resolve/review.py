@@ -6,11 +6,21 @@ storing floor, merged or not) falls in a *stratum*: merged or not, by score band
 the queue draws pairs **at random**, so each stratum's judged pairs estimate its match
 rate without bias, whatever strata the queue favours.
 
-*Estimate* (:func:`judged_estimate`). A stratum's match rate has a Beta posterior: the
-model's mean probability in the stratum as a prior worth :data:`PRIOR_WEIGHT` judgements,
-updated by the stratum's judgements ("same" 1, "different" 0; "unsure" is left out).
-Drawing the rates, and the unjudged pairs' outcomes given them (binomial), gives the
-number of true matches among merged pairs and among all candidates; their ratios are
+*Estimate* (:func:`judged_estimate`). A stratum's match rate has a Beta posterior: a
+prior mean worth :data:`PRIOR_WEIGHT` judgements, updated by the stratum's judgements
+("same" 1, "different" 0; "unsure" is left out). The prior mean is the stratum's mean
+probability *recalibrated on all the judgements* (:func:`calibration`): a logistic
+regression of the verdicts on the model's log-odds, with its own intercept and slope for
+each of three groups (:data:`GROUPS`: merged on their own evidence, merged through the
+accounts around them, left apart), shrunk towards the model's own probabilities. A
+merged pair is also backed by the accounts around it (a pair scored 0.06 inside a persona
+is mostly one vendor's), and a pair left apart has lost its best matches to other
+personas, so the model's probability misjudges both, in opposite directions; judgements
+in any stratum correct the prior of every stratum of the same group. With no
+judgements the prior is the model's own.
+Drawing the recalibration's coefficients (from their posterior, by Laplace's
+approximation), then the rates, then the unjudged pairs' outcomes given them (binomial),
+gives the number of true matches among merged pairs and among all candidates; their ratios are
 the **precision** of the merged candidate pairs and the **recall** of the candidate pairs
 (pairs never scored, below the storing floor or outside the blocking, are outside both).
 The intervals are the 2.5 and 97.5 percentiles of the draws.
@@ -25,6 +35,7 @@ the estimate stays unbiased.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,14 +45,30 @@ from darkmap.resolve.judgements import active_judgements
 from darkmap.store import personas as store
 from darkmap.store.workspace import Workspace
 
-__all__ = ["BANDS", "PRIOR_WEIGHT", "JudgedEstimate", "JudgedPair", "QueuedPair", "Stratum",
-           "judged_estimate", "judged_sample", "review_queue", "strata"]
+__all__ = ["BANDS", "PRIOR_WEIGHT", "Calibration", "JudgedEstimate", "JudgedPair",
+           "QueuedPair", "Stratum", "calibration", "judged_estimate", "judged_sample",
+           "review_queue", "strata"]
 
 BANDS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0001)
 """Score bands (lower bounds; the last is past 1) that, with merged or not, make the strata."""
 PRIOR_WEIGHT = 2.0
-"""How many judgements the model's own probability is worth in a stratum's prior."""
+"""How many judgements the recalibrated probability is worth in a stratum's prior."""
 _DRAWS = 4000
+GROUPS = ("merged", "merged_through_others", "apart")
+"""The recalibration's groups of pairs: merged and scored at least :data:`OWN_EVIDENCE`,
+merged although scored under it (the clustering put them together for the accounts
+around them), left apart."""
+OWN_EVIDENCE = 0.3
+"""The score from which a merged pair rests on its own evidence (the default merge
+threshold)."""
+_CAL_CENTRE = np.tile([0.0, 1.0], len(GROUPS))
+"""The recalibration's prior centre: (intercept, slope) per group; (0, 1) is the model's
+own probability."""
+_CAL_SD = np.tile([2.0, 0.75], len(GROUPS))
+"""How far the judgements may pull each coefficient before they must be many."""
+_SLOPES = np.arange(len(_CAL_CENTRE)) % 2 == 1
+_LOGIT_CLIP = 9.0
+_RATE_CLIP = 1e-6
 
 
 @dataclass
@@ -55,6 +82,7 @@ class Stratum:
     mean_score: float = 0.0
     same: int = 0
     different: int = 0
+    prior_mean: float = 0.0  # the recalibrated mean probability (:func:`calibration`)
 
     @property
     def judged(self) -> int:
@@ -63,15 +91,16 @@ class Stratum:
 
     def beta(self) -> tuple[float, float]:
         """The posterior Beta(a, b) of the stratum's match rate."""
-        return (PRIOR_WEIGHT * self.mean_score + self.same,
-                PRIOR_WEIGHT * (1.0 - self.mean_score) + self.different)
+        return (PRIOR_WEIGHT * self.prior_mean + self.same,
+                PRIOR_WEIGHT * (1.0 - self.prior_mean) + self.different)
 
     def as_dict(self) -> dict[str, Any]:
         """The stratum as JSON: band, pairs, judgements, estimated match rate."""
         a, b = self.beta()
         return {"merged": self.merged, "score_from": self.low, "score_to": min(self.high, 1.0),
                 "pairs": len(self.pairs), "mean_score": round(self.mean_score, 4),
-                "judged_same": self.same, "judged_different": self.different,
+                "recalibrated": round(self.prior_mean, 4), "judged_same": self.same,
+                "judged_different": self.different,
                 "match_rate": round(a / (a + b), 4)}
 
 
@@ -87,6 +116,39 @@ class QueuedPair:
     evidence: list[tuple[str, float]]  # (signal, contribution), strongest first
 
 
+def _group(logit: np.ndarray, merged: np.ndarray) -> np.ndarray:
+    """Each pair's index in :data:`GROUPS`."""
+    below = logit < math.log(OWN_EVIDENCE / (1.0 - OWN_EVIDENCE))
+    return np.where(merged, np.where(below, 1, 0), 2)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The judgements' recalibration of the model: ``sigmoid(intercept + slope *
+    logit(p))`` with an (intercept, slope) per group of :data:`GROUPS` (module
+    docstring); ``judged``: the judged pairs of each group."""
+
+    coef: tuple[tuple[float, float], ...] = ((0.0, 1.0),) * len(GROUPS)
+    judged: tuple[int, ...] = (0,) * len(GROUPS)
+
+    def probability(self, logit: np.ndarray, merged: np.ndarray) -> np.ndarray:
+        """The recalibrated match probability of pairs with these model log-odds."""
+        c = np.asarray(self.coef)[_group(logit, merged)]
+        q = 1.0 / (1.0 + np.exp(-(c[:, 0] + c[:, 1] * logit)))
+        return np.asarray(np.clip(q, _RATE_CLIP, 1.0 - _RATE_CLIP))  # a Beta needs a, b > 0
+
+    def at(self, score: float, merged: bool) -> float:
+        """The recalibrated probability of one pair the model scored ``score``."""
+        clipped = min(max(score, 1e-9), 1.0 - 1e-9)
+        logit = np.array([math.log(clipped / (1.0 - clipped))])
+        return float(self.probability(logit, np.array([merged]))[0])
+
+    def as_dict(self) -> dict[str, Any]:
+        """Per group, the coefficients and the judgements they rest on, as JSON."""
+        return {g: {"intercept": round(a, 4), "slope": round(b, 4), "judged": n}
+                for g, (a, b), n in zip(GROUPS, self.coef, self.judged, strict=True)}
+
+
 @dataclass
 class JudgedEstimate:
     """Precision and recall of the linking estimated from the judgements."""
@@ -100,13 +162,15 @@ class JudgedEstimate:
     recall_interval: tuple[float, float]
     strata: list[dict[str, Any]]
     by_threshold: list[dict[str, Any]]
+    calibration: Calibration = field(default_factory=Calibration)
 
     def as_dict(self) -> dict[str, Any]:
         """The estimate as JSON."""
         return {"candidates": self.candidates, "merged": self.merged, "judged": self.judged,
                 "precision": self.precision, "precision_95": list(self.precision_interval),
                 "recall": self.recall, "recall_95": list(self.recall_interval),
-                "strata": self.strata, "by_threshold": self.by_threshold}
+                "strata": self.strata, "by_threshold": self.by_threshold,
+                "calibration": self.calibration.as_dict()}
 
 
 @dataclass(frozen=True)
@@ -126,6 +190,11 @@ class _Pairs:
     merged: np.ndarray
     verdict: dict[int, str]
 
+    def logit(self) -> np.ndarray:
+        """The model's log-odds of each pair, clipped (a stored 0 or 1 stays finite)."""
+        p = np.clip(self.score, 1e-9, 1.0 - 1e-9)
+        return np.asarray(np.clip(np.log(p / (1.0 - p)), -_LOGIT_CLIP, _LOGIT_CLIP))
+
 
 def _load(ws: Workspace) -> _Pairs:
     a, b, score, merged = store.link_scores(ws.con)
@@ -136,8 +205,93 @@ def _load(ws: Workspace) -> _Pairs:
                   verdict)
 
 
-def _strata(p: _Pairs) -> list[Stratum]:
+@dataclass(frozen=True)
+class _Fit:
+    """A :class:`Calibration` with its coefficients as an array (intercept and slope of
+    each group in turn) and their posterior covariance (Laplace's approximation; 0 for a
+    coefficient held at a bound or of a group never judged)."""
+
+    cal: Calibration
+    theta: np.ndarray
+    cov: np.ndarray
+
+    def draws(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` draws of the coefficients from their posterior: shape (n, groups, 2); a
+        slope drawn below 0 is held at 0, as in the fit."""
+        k = len(self.theta)
+        out = self.theta + rng.standard_normal((n, k)) @ _sqrt_psd(self.cov).T
+        out[:, _SLOPES] = np.clip(out[:, _SLOPES], 0.0, None)
+        return np.asarray(out).reshape(n, k // 2, 2)
+
+
+def _sqrt_psd(cov: np.ndarray) -> np.ndarray:
+    vals, vecs = np.linalg.eigh(cov)
+    return np.asarray(vecs * np.sqrt(np.clip(vals, 0.0, None)))
+
+
+def _fit_calibration(p: _Pairs) -> _Fit:
+    """Maximum a posteriori fit of :class:`Calibration` to the judged pairs: a logistic
+    regression with a Gaussian prior at the model's own probabilities (:data:`_CAL_CENTRE`,
+    :data:`_CAL_SD`) and slopes of at least 0 (a higher score never means a lower chance
+    of a match: a slope that would fall below 0 is held at 0 and the rest refitted)."""
+    k = len(_CAL_CENTRE)
+    if not p.verdict:
+        return _Fit(Calibration(), _CAL_CENTRE.copy(), np.zeros((k, k)))
+    idx = np.fromiter(p.verdict, dtype=np.int64, count=len(p.verdict))
+    y = np.array([p.verdict[int(i)] == "same" for i in idx], dtype=float)
+    x = p.logit()[idx]
+    group = _group(x, p.merged[idx])
+    design = np.zeros((len(idx), k))
+    rows = np.arange(len(idx))
+    design[rows, 2 * group], design[rows, 2 * group + 1] = 1.0, x
+    theta = _CAL_CENTRE.copy()
+    free = np.repeat(np.bincount(group, minlength=len(GROUPS)) > 0, 2)  # a group never
+    while True:                                                # judged keeps the model's own
+        theta[free], hess = _map_logistic(design[:, free], y, _CAL_CENTRE[free],
+                                          _CAL_SD[free], design[:, ~free] @ theta[~free])
+        negative = free & (theta < 0) & _SLOPES
+        if not negative.any():
+            break
+        theta[negative], free[negative] = 0.0, False
+    cov = np.zeros((k, k))
+    cov[np.ix_(free, free)] = np.linalg.inv(hess)
+    coef = tuple((float(a), float(b)) for a, b in theta.reshape(-1, 2))
+    judged = tuple(int(n) for n in np.bincount(group, minlength=len(GROUPS)))
+    return _Fit(Calibration(coef, judged), theta, cov)
+
+
+def _map_logistic(design: np.ndarray, y: np.ndarray, centre: np.ndarray, sd: np.ndarray,
+                  offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The coefficients of a logistic regression (with ``offset``) at the maximum of its
+    posterior under independent Gaussian priors, and the negative Hessian of the log
+    posterior there: Newton's method, each step halved until the posterior rises."""
+    precision = 1.0 / sd ** 2
+
+    def log_posterior(t: np.ndarray) -> float:
+        eta = offset + design @ t
+        return float(np.sum(y * eta - np.logaddexp(0.0, eta))
+                     - 0.5 * np.sum(precision * (t - centre) ** 2))
+
+    theta = centre.copy()
+    current = log_posterior(theta)
+    for _ in range(100):
+        mu = 1.0 / (1.0 + np.exp(-(offset + design @ theta)))
+        grad = design.T @ (y - mu) - precision * (theta - centre)
+        hess = (design * (mu * (1.0 - mu))[:, None]).T @ design + np.diag(precision)
+        step = np.linalg.solve(hess, grad)
+        while log_posterior(theta + step) < current and float(np.abs(step).max()) > 1e-10:
+            step = step / 2.0
+        theta = theta + step
+        current = log_posterior(theta)
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    mu = 1.0 / (1.0 + np.exp(-(offset + design @ theta)))
+    return theta, (design * (mu * (1.0 - mu))[:, None]).T @ design + np.diag(precision)
+
+
+def _strata(p: _Pairs, cal: Calibration | None = None) -> list[Stratum]:
     band = np.searchsorted(np.asarray(BANDS), p.score, side="right") - 1
+    prob = (cal or _fit_calibration(p).cal).probability(p.logit(), p.merged)
     out: list[Stratum] = []
     for merged in (True, False):
         for k in range(len(BANDS) - 1):
@@ -145,7 +299,7 @@ def _strata(p: _Pairs) -> list[Stratum]:
             if not len(idx):
                 continue
             s = Stratum(merged, BANDS[k], BANDS[k + 1], idx.tolist(),
-                        float(p.score[idx].mean()))
+                        float(p.score[idx].mean()), prior_mean=float(prob[idx].mean()))
             for i in s.pairs:
                 v = p.verdict.get(i)
                 if v == "same":
@@ -161,18 +315,33 @@ def strata(ws: Workspace) -> list[dict[str, Any]]:
     return [s.as_dict() for s in _strata(_load(ws))]
 
 
+def calibration(ws: Workspace) -> Calibration:
+    """The judgements' recalibration of the model's probabilities (module docstring)."""
+    return _fit_calibration(_load(ws)).cal
+
+
 def judged_sample(ws: Workspace) -> list[JudgedPair]:
     """The standing same/different judgements on the last run's candidate pairs."""
     p = _load(ws)
     return [JudgedPair(p.a[i], p.b[i], v == "same") for i, v in sorted(p.verdict.items())]
 
 
-def _draw_true(st: list[Stratum], rng: np.random.Generator, draws: int) -> np.ndarray:
-    """Draws of the number of true matches per stratum: shape (draws, strata)."""
+def _draw_true(p: _Pairs, fit: _Fit, st: list[Stratum], rng: np.random.Generator,
+               draws: int) -> np.ndarray:
+    """Draws of the number of true matches per stratum: shape (draws, strata). Each draw
+    takes the recalibration's coefficients from their posterior, so each stratum's prior
+    mean varies with them, then the stratum's rate from its Beta posterior around that
+    mean, then its unjudged pairs' outcomes."""
+    coef = fit.draws(rng, draws)
+    logit = p.logit()
     out = np.empty((draws, len(st)))
     for j, s in enumerate(st):
-        a, b = s.beta()
-        rate = rng.beta(a, b, size=draws)
+        # the stratum's log-odds by up to 33 quantiles: its mean probability per draw
+        x = np.quantile(logit[s.pairs], np.linspace(0.0, 1.0, min(len(s.pairs), 33)))
+        c = coef[:, _group(x, np.full(len(x), s.merged))]  # (draws, points, 2)
+        mean = (1.0 / (1.0 + np.exp(-(c[:, :, 0] + c[:, :, 1] * x[None, :])))).mean(axis=1)
+        mean = np.clip(mean, _RATE_CLIP, 1.0 - _RATE_CLIP)
+        rate = rng.beta(PRIOR_WEIGHT * mean + s.same, PRIOR_WEIGHT * (1.0 - mean) + s.different)
         rest = len(s.pairs) - s.judged
         out[:, j] = s.same + rng.binomial(rest, rate)
     return out
@@ -187,9 +356,10 @@ def judged_estimate(ws: Workspace, seed: int = 0, draws: int = _DRAWS) -> Judged
     """Precision of the merged candidate pairs and recall of the candidate pairs, with
     95% intervals, from the standing judgements (module docstring)."""
     p = _load(ws)
-    st = _strata(p)
+    fit = _fit_calibration(p)
+    st = _strata(p, fit.cal)
     rng = np.random.default_rng(seed)
-    true = _draw_true(st, rng, draws) if st else np.zeros((draws, 0))
+    true = _draw_true(p, fit, st, rng, draws) if st else np.zeros((draws, 0))
     is_merged = np.array([s.merged for s in st], dtype=bool)
     n_merged = sum(len(s.pairs) for s in st if s.merged)
     tp = true[:, is_merged].sum(axis=1)
@@ -209,7 +379,7 @@ def judged_estimate(ws: Workspace, seed: int = 0, draws: int = _DRAWS) -> Judged
         candidates=len(p.a), merged=n_merged, judged=len(p.verdict),
         precision=round(float(prec.mean()), 4), precision_interval=_interval(prec),
         recall=round(float(rec.mean()), 4), recall_interval=_interval(rec),
-        strata=[s.as_dict() for s in st], by_threshold=by_t)
+        strata=[s.as_dict() for s in st], by_threshold=by_t, calibration=fit.cal)
 
 
 def _gain(s: Stratum, n_merged: int, n_true: float, extra: int) -> float:
