@@ -150,8 +150,13 @@ def test_review_queue_confirm_feeds_judge_and_a_reader_may_not(srv, world: World
         page, a, b, r = _confirm_first_proposed(c)
         assert r.status_code == 303
         assert f'name="a" value="{a}"><input type="hidden" name="b" value="{b}"' in page
+        assert 'id="estimate">No judgement' in page
+        after = c.get("/review").text
         assert f'name="a" value="{a}"><input type="hidden" name="b" value="{b}"' \
-            not in c.get("/review").text        # judged: off the queue
+            not in after                        # judged: off the queue
+        # and the page says what the judgement makes of the linking
+        assert 'id="estimate">What 1 judgement of the last link run' in after
+        assert c.get("/api/review").json()["estimate"]["judged"] == 1
     rows = served.sql(f"SELECT verdict, author, note FROM judgements WHERE a = '{a}' "
                       f"AND b = '{b}' AND withdrawn_at IS NULL")
     assert rows == [("same", "alice", "same PGP key")]

@@ -18,6 +18,7 @@ from darkmap.errors import NotFoundError, WorkspaceStateError
 from darkmap.model.display import for_display
 from darkmap.ops.deconflict import notices
 from darkmap.ops.records import Record
+from darkmap.resolve.review import judged_estimate
 from darkmap.store import web as store
 from darkmap.store.operations import Space, UserRow
 from darkmap.store.workspace import Workspace
@@ -166,7 +167,23 @@ def review_page(ws: Workspace) -> dict[str, Any]:
         sig.pop("_base", None)
         r["signals"] = sorted(((k, v.get("contribution")) for k, v in sig.items()),
                               key=lambda kv: -abs(kv[1] or 0))
-    return {"band": REVIEW_BAND, "links": rows}
+    return {"band": REVIEW_BAND, "links": rows, "estimate": _estimate(ws)}
+
+
+AS_JUDGED_SCORES = (0.2, 0.5, 0.9)
+"""The scores at which the review page says what the judgements make of a score."""
+
+
+def _estimate(ws: Workspace) -> dict[str, Any] | None:
+    """What the standing judgements say of the linking (``darkmap review --estimate``),
+    or None before the first judgement of the last link run's pairs."""
+    est = judged_estimate(ws)
+    if not est.judged:
+        return None
+    cal = est.calibration
+    return {**est.as_dict(), "scores": list(AS_JUDGED_SCORES),
+            "as_judged_merged": [round(cal.at(x, True), 2) for x in AS_JUDGED_SCORES],
+            "as_judged_apart": [round(cal.at(x, False), 2) for x in AS_JUDGED_SCORES]}
 
 
 def wallet_page(ws: Workspace, ident: str) -> dict[str, Any]:
