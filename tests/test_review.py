@@ -95,6 +95,9 @@ def test_judgements_from_the_queue_estimate_precision_and_raise_f1(
         # 0.79; a pair left apart scored 0.2, 0.51)
         cal = est.calibration
         assert sum(cal.judged) == 100
+        said = cal.as_judged()
+        assert said["judged_merged"] + said["judged_apart"] == 100
+        assert said["merged"][0] == round(cal.at(0.2, merged=True), 2)
         assert cal.at(0.2, merged=True) > 0.5 > prior.calibration.at(0.2, merged=True)
         assert cal.at(0.9, merged=True) >= cal.at(0.2, merged=True)
         link(ws)

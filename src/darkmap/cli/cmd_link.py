@@ -182,15 +182,11 @@ def _print_estimate(e: JudgedEstimate) -> None:
     say(f"precision of merged pairs {e.precision:.3f} (95% {e.precision_interval[0]:.3f}-"
         f"{e.precision_interval[1]:.3f}); recall of scored pairs {e.recall:.3f} "
         f"(95% {e.recall_interval[0]:.3f}-{e.recall_interval[1]:.3f})")
-    shown = (0.2, 0.5, 0.9)
-    merged, apart = ([e.calibration.at(x, m) for x in shown] for m in (True, False))
-    groups = e.calibration.as_dict()
-    n_apart = groups["apart"]["judged"]
-    n_merged = sum(g["judged"] for g in groups.values()) - n_apart
-    say(f"as judged ({n_merged:,} merged pairs, {n_apart:,} apart), a merged pair scored "
-        f"{' / '.join(f'{x:g}' for x in shown)} is one vendor's "
-        f"{' / '.join(f'{x:.2f}' for x in merged)}; one left apart, "
-        f"{' / '.join(f'{x:.2f}' for x in apart)}")
+    j = e.calibration.as_judged()
+    say(f"as judged ({j['judged_merged']:,} merged pairs, {j['judged_apart']:,} apart), a "
+        f"merged pair scored {' / '.join(f'{x:g}' for x in j['scores'])} is one vendor's "
+        f"{' / '.join(f'{x:.2f}' for x in j['merged'])}; one left apart, "
+        f"{' / '.join(f'{x:.2f}' for x in j['apart'])}")
     for t in e.by_threshold:
         lo, hi = t["precision_95"]
         say(f"  pairs scored >= {t['score_at_least']}: {t['pairs']:,}, pairwise precision "

@@ -45,9 +45,9 @@ from darkmap.resolve.judgements import active_judgements
 from darkmap.store import personas as store
 from darkmap.store.workspace import Workspace
 
-__all__ = ["BANDS", "PRIOR_WEIGHT", "Calibration", "JudgedEstimate", "JudgedPair",
-           "QueuedPair", "Stratum", "calibration", "judged_estimate", "judged_sample",
-           "review_queue", "strata"]
+__all__ = ["AS_JUDGED_SCORES", "BANDS", "PRIOR_WEIGHT", "Calibration", "JudgedEstimate",
+           "JudgedPair", "QueuedPair", "Stratum", "calibration", "judged_estimate",
+           "judged_sample", "review_queue", "strata"]
 
 BANDS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0001)
 """Score bands (lower bounds; the last is past 1) that, with merged or not, make the strata."""
@@ -67,6 +67,8 @@ own probability."""
 _CAL_SD = np.tile([2.0, 0.75], len(GROUPS))
 """How far the judgements may pull each coefficient before they must be many."""
 _SLOPES = np.arange(len(_CAL_CENTRE)) % 2 == 1
+AS_JUDGED_SCORES = (0.2, 0.5, 0.9)
+"""The scores at which reports say what the judgements make of a score."""
 _LOGIT_CLIP = 9.0
 _RATE_CLIP = 1e-6
 
@@ -143,6 +145,15 @@ class Calibration:
         logit = np.array([math.log(clipped / (1.0 - clipped))])
         return float(self.probability(logit, np.array([merged]))[0])
 
+    def as_judged(self, scores: tuple[float, ...] = AS_JUDGED_SCORES) -> dict[str, Any]:
+        """What the judgements make of these scores, for a merged pair and for one left
+        apart, with the judged pairs each side rests on (as reports say it)."""
+        apart = self.judged[GROUPS.index("apart")]
+        return {"scores": list(scores),
+                "merged": [round(self.at(x, True), 2) for x in scores],
+                "apart": [round(self.at(x, False), 2) for x in scores],
+                "judged_merged": sum(self.judged) - apart, "judged_apart": apart}
+
     def as_dict(self) -> dict[str, Any]:
         """Per group, the coefficients and the judgements they rest on, as JSON."""
         return {g: {"intercept": round(a, 4), "slope": round(b, 4), "judged": n}
@@ -207,13 +218,19 @@ def _load(ws: Workspace) -> _Pairs:
 
 @dataclass(frozen=True)
 class _Fit:
-    """A :class:`Calibration` with its coefficients as an array (intercept and slope of
-    each group in turn) and their posterior covariance (Laplace's approximation; 0 for a
-    coefficient held at a bound or of a group never judged)."""
+    """The recalibration's coefficients as an array (intercept and slope of each group in
+    turn), their posterior covariance (Laplace's approximation; 0 for a coefficient held
+    at a bound or of a group never judged) and the judged pairs of each group."""
 
-    cal: Calibration
     theta: np.ndarray
     cov: np.ndarray
+    judged: tuple[int, ...] = (0,) * len(GROUPS)
+
+    @property
+    def cal(self) -> Calibration:
+        """The fitted coefficients as a :class:`Calibration`."""
+        return Calibration(tuple((float(a), float(b)) for a, b in self.theta.reshape(-1, 2)),
+                           self.judged)
 
     def draws(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` draws of the coefficients from their posterior: shape (n, groups, 2); a
@@ -236,7 +253,7 @@ def _fit_calibration(p: _Pairs) -> _Fit:
     of a match: a slope that would fall below 0 is held at 0 and the rest refitted)."""
     k = len(_CAL_CENTRE)
     if not p.verdict:
-        return _Fit(Calibration(), _CAL_CENTRE.copy(), np.zeros((k, k)))
+        return _Fit(_CAL_CENTRE.copy(), np.zeros((k, k)))
     idx = np.fromiter(p.verdict, dtype=np.int64, count=len(p.verdict))
     y = np.array([p.verdict[int(i)] == "same" for i in idx], dtype=float)
     x = p.logit()[idx]
@@ -255,9 +272,7 @@ def _fit_calibration(p: _Pairs) -> _Fit:
         theta[negative], free[negative] = 0.0, False
     cov = np.zeros((k, k))
     cov[np.ix_(free, free)] = np.linalg.inv(hess)
-    coef = tuple((float(a), float(b)) for a, b in theta.reshape(-1, 2))
-    judged = tuple(int(n) for n in np.bincount(group, minlength=len(GROUPS)))
-    return _Fit(Calibration(coef, judged), theta, cov)
+    return _Fit(theta, cov, tuple(int(n) for n in np.bincount(group, minlength=len(GROUPS))))
 
 
 def _map_logistic(design: np.ndarray, y: np.ndarray, centre: np.ndarray, sd: np.ndarray,

@@ -18,6 +18,7 @@ from darkmap.errors import NotFoundError, WorkspaceStateError
 from darkmap.model.display import for_display
 from darkmap.ops.deconflict import notices
 from darkmap.ops.records import Record
+from darkmap.resolve.judgements import active_judgements
 from darkmap.resolve.review import judged_estimate
 from darkmap.store import web as store
 from darkmap.store.operations import Space, UserRow
@@ -170,20 +171,15 @@ def review_page(ws: Workspace) -> dict[str, Any]:
     return {"band": REVIEW_BAND, "links": rows, "estimate": _estimate(ws)}
 
 
-AS_JUDGED_SCORES = (0.2, 0.5, 0.9)
-"""The scores at which the review page says what the judgements make of a score."""
-
-
 def _estimate(ws: Workspace) -> dict[str, Any] | None:
     """What the standing judgements say of the linking (``darkmap review --estimate``),
-    or None before the first judgement of the last link run's pairs."""
-    est = judged_estimate(ws)
-    if not est.judged:
+    or None before the first judgement (then without the estimate's draws)."""
+    if not active_judgements(ws):
         return None
-    cal = est.calibration
-    return {**est.as_dict(), "scores": list(AS_JUDGED_SCORES),
-            "as_judged_merged": [round(cal.at(x, True), 2) for x in AS_JUDGED_SCORES],
-            "as_judged_apart": [round(cal.at(x, False), 2) for x in AS_JUDGED_SCORES]}
+    est = judged_estimate(ws)
+    if not est.judged:  # judgements, but none of the last link run's pairs
+        return None
+    return {**est.as_dict(), "as_judged": est.calibration.as_judged()}
 
 
 def wallet_page(ws: Workspace, ident: str) -> dict[str, Any]:
