@@ -60,6 +60,27 @@ def test_queue_proposes_unjudged_scored_pairs_reproducibly(world: tuple[Path, di
     assert any(q.score < 0.9 for q in q1)
 
 
+def test_a_pair_judged_unsure_is_not_proposed_again(world: tuple[Path, dict],
+                                                   tmp_path: Path) -> None:
+    path, _ = world
+    copy = tmp_path / "ws"
+    shutil.copytree(path, copy)
+    with Workspace.open(copy) as ws:
+        first = review_queue(ws, n=10, seed=7)
+        q = first[0]
+        judge(ws, q.a, q.b, "unsure", author="sim-analyst")
+        again = review_queue(ws, n=10, seed=7)
+        n_pairs = len(link_scores(ws.con)[0])
+        everything = review_queue(ws, n=n_pairs, seed=7)
+        est = judged_estimate(ws)
+    assert (q.a, q.b) not in {(x.a, x.b) for x in again}
+    assert (q.a, q.b) not in {(x.a, x.b) for x in everything}
+    assert len(again) == 10
+    # every other pair is still proposed, once each; "unsure" is no verdict
+    assert len({(x.a, x.b) for x in everything}) == len(everything) == n_pairs - 1
+    assert est.judged == 0
+
+
 def test_judgements_from_the_queue_estimate_precision_and_raise_f1(
         world: tuple[Path, dict], tmp_path: Path) -> None:
     path, truth = world

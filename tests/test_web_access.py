@@ -28,7 +28,9 @@ from web_support import (
 )
 
 from darkmap.ops.records import Case, add_record
+from darkmap.resolve.review import review_queue
 from darkmap.web.auth import create_login, create_token
+from darkmap.web.views import REVIEW_BAND, REVIEW_PAGE
 
 
 @pytest.fixture(scope="module", params=STORES)
@@ -168,6 +170,48 @@ def test_review_queue_confirm_feeds_judge_and_a_reader_may_not(srv, world: World
         assert resp.status_code == 403 and "reader" in resp.text
     assert served.sql(f"SELECT count(*) FROM judgements WHERE a = '{a2}' AND b = '{b2}'") \
         == [(0,)]
+
+
+def _proposed(page: str) -> list[tuple[str, str]]:
+    """The (a, b) pairs a review page proposes, in order."""
+    return re.findall(r'name="a" value="([^"]*)"><input type="hidden" name="b" '
+                      r'value="([^"]*)"', page)
+
+
+def test_review_page_proposes_what_darkmap_review_proposes(srv, world: World) -> None:
+    """The default queue is the library's (`darkmap review`): the same pairs in the same
+    order, with their strata; `?queue=uncertain` lists the band nearest 0.5 first; a
+    pair judged unsure leaves both queues; an unknown queue is refused."""
+    served, _ = srv
+    if world.server:
+        return  # the team server's judgements: test_review_queue_confirm_feeds_judge...
+    library = served.wb.read(lambda w, _: review_queue(w, n=REVIEW_PAGE))
+    assert library, "the world has scored pairs to review"
+    with _client(srv, world, "alice") as c:
+        page = c.get("/review").text
+        assert _proposed(page) == [(q.a, q.b) for q in library]
+        assert 'data-queue="learn"' in page and library[0].stratum in page
+        api_rows = c.get("/api/review").json()["links"]
+        assert [(r["a"], r["b"], r["stratum"]) for r in api_rows] == \
+            [(q.a, q.b, q.stratum) for q in library]
+        band = c.get("/review?queue=uncertain").text
+        scores = served.sql(f"SELECT a, b, score FROM account_links WHERE score >= "
+                            f"{REVIEW_BAND[0]} AND score < {REVIEW_BAND[1]}")
+        near = {(a, b): abs(sc - 0.5) for a, b, sc in scores}
+        shown = _proposed(band)
+        assert shown and set(shown) <= set(near)
+        assert [near[p] for p in shown] == sorted(near[p] for p in shown)
+        assert c.get("/review?queue=nearest").status_code == 400
+        # judged unsure from the uncertain queue: back to that queue, and the pair is
+        # proposed by neither queue again
+        a, b = shown[0]
+        r = c.post("/review", data={"csrf": csrf_of(band), "a": a, "b": b,
+                                    "verdict": "unsure", "queue": "uncertain"})
+        assert r.status_code == 303 and r.headers["location"].endswith("queue=uncertain")
+        assert (a, b) not in _proposed(c.get("/review?queue=uncertain").text)
+        assert (a, b) not in _proposed(c.get("/review").text)
+        after = served.wb.read(lambda w, _: review_queue(w, n=len(near) + 50))
+        assert (a, b) not in {(q.a, q.b) for q in after}
 
 
 def test_supervisor_reads_the_audit_trail(srv, world: World) -> None:

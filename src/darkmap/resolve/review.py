@@ -200,6 +200,9 @@ class _Pairs:
     score: np.ndarray
     merged: np.ndarray
     verdict: dict[int, str]
+    """The pairs judged "same" or "different" (the estimate's sample)."""
+    looked_at: set[int] = field(default_factory=set)
+    """Every pair with a standing judgement, "unsure" included: never proposed again."""
 
     def logit(self) -> np.ndarray:
         """The model's log-odds of each pair, clipped (a stored 0 or 1 stays finite)."""
@@ -210,10 +213,10 @@ class _Pairs:
 def _load(ws: Workspace) -> _Pairs:
     a, b, score, merged = store.link_scores(ws.con)
     index = {(x, y): i for i, (x, y) in enumerate(zip(a, b, strict=True))}
-    verdict = {index[k]: v for k, v in active_judgements(ws).items()
-               if k in index and v in ("same", "different")}
+    standing = {index[k]: v for k, v in active_judgements(ws).items() if k in index}
+    verdict = {i: v for i, v in standing.items() if v in ("same", "different")}
     return _Pairs(a, b, np.asarray(score, dtype=float), np.asarray(merged, dtype=bool),
-                  verdict)
+                  verdict, set(standing))
 
 
 @dataclass(frozen=True)
@@ -422,16 +425,18 @@ def review_queue(ws: Workspace, n: int = 20, seed: int = 0) -> list[QueuedPair]:
         return []
     n_merged = sum(len(s.pairs) for s in st if s.merged)
     n_true = sum(len(s.pairs) * s.beta()[0] / sum(s.beta()) for s in st)
-    rng = np.random.default_rng(seed + len(p.verdict))
-    pools = {j: [i for i in s.pairs if i not in p.verdict] for j, s in enumerate(st)}
+    rng = np.random.default_rng(seed + len(p.looked_at))
+    # a pair judged "unsure" is left out of the estimate and not proposed again either
+    pools = {j: [i for i in s.pairs if i not in p.looked_at] for j, s in enumerate(st)}
     for pool in pools.values():
         rng.shuffle(pool)
     planned = dict.fromkeys(range(len(st)), 0)
     chosen: list[tuple[int, int]] = []
     for _ in range(max(n, 0)):
-        j = max(range(len(st)), key=lambda k: _gain(st[k], n_merged, n_true, planned[k]))
-        if not pools[j]:
+        open_ = [k for k in range(len(st)) if pools[k]]
+        if not open_:
             break
+        j = max(open_, key=lambda k: _gain(st[k], n_merged, n_true, planned[k]))
         chosen.append((j, pools[j].pop()))
         planned[j] += 1
     rows = {(r.a, r.b): r for r in store.links_between(

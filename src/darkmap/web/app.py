@@ -373,9 +373,10 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
         return wb.render("targets.html", s, d=wb.read(lambda w, _: views.targets_page(w, country)))
 
     @app.get("/review", response_class=HTMLResponse, include_in_schema=False)
-    def review(request: Request, done: str = "") -> Response:
+    def review(request: Request, done: str = "", queue: str = "learn") -> Response:
         s = wb.session(request)
-        return wb.render("review.html", s, d=wb.read(lambda w, _: views.review_page(w)), done=done)
+        d = wb.read(lambda w, _: views.review_page(w, queue))
+        return wb.render("review.html", s, d=d, done=done)
 
     @app.post("/review", include_in_schema=False)
     async def review_post(request: Request) -> Response:
@@ -384,7 +385,9 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
         wb.check_csrf(s, str(form.get("csrf", "")))
         a, b = str(form.get("a", "")), str(form.get("b", ""))
         _judge(wb, s.user, a, b, str(form.get("verdict", "")), str(form.get("note", "")))
-        return RedirectResponse("/review?done=1", status_code=303)
+        queue = str(form.get("queue", ""))
+        back = "&queue=uncertain" if queue == "uncertain" else ""  # the queue judged from
+        return RedirectResponse(f"/review?done=1{back}", status_code=303)
 
     @app.get("/wallet/{ident}", response_class=HTMLResponse, include_in_schema=False)
     def wallet(request: Request, ident: str) -> Response:
@@ -497,10 +500,11 @@ def _api(app: FastAPI, wb: Workbench) -> None:
         return _jsonable(wb.read(lambda w, o: views.dashboard(w, o, user)))
 
     @app.get("/api/review")
-    def api_review(request: Request) -> Any:
-        """The review queue."""
+    def api_review(request: Request, queue: str = "learn") -> Any:
+        """The review queue (``learn``, as ``darkmap review`` proposes, or
+        ``uncertain``) and the judged estimate."""
         wb.api_user(request)
-        return _jsonable(wb.read(lambda w, _: views.review_page(w)))
+        return _jsonable(wb.read(lambda w, _: views.review_page(w, queue)))
 
     @app.post("/api/judge")
     def api_judge(request: Request, a: str, b: str, verdict: str, note: str = "") -> Any:

@@ -14,26 +14,34 @@ from collections import Counter
 from typing import Any
 
 import darkmap.api as api
-from darkmap.errors import NotFoundError, WorkspaceStateError
+from darkmap.errors import BadInputError, NotFoundError, WorkspaceStateError
 from darkmap.model.display import for_display
 from darkmap.ops.deconflict import notices
 from darkmap.ops.records import Record
 from darkmap.resolve.judgements import active_judgements
-from darkmap.resolve.review import judged_estimate
+from darkmap.resolve.review import judged_estimate, review_queue
 from darkmap.store import web as store
 from darkmap.store.operations import Space, UserRow
 from darkmap.store.workspace import Workspace
 
-__all__ = ["OPS_LOCK", "REVIEW_BAND", "account_page", "cases_page", "dashboard", "graph_expand",
-           "listing_page", "persona_page", "raw_capture", "records_touching",
-           "review_page", "search_page", "targets_page", "wallet_page"]
+__all__ = ["OPS_LOCK", "REVIEW_BAND", "REVIEW_PAGE", "REVIEW_QUEUES", "account_page",
+           "cases_page", "dashboard", "graph_expand", "listing_page", "persona_page",
+           "raw_capture", "records_touching", "review_page", "search_page", "targets_page",
+           "wallet_page"]
 
 OPS_LOCK = threading.RLock()
 """Held around every call that writes the workspace (operational reads append to the
 audit trail, whose hash chain needs one writer at a time)."""
 REVIEW_BAND = (0.2, 0.95)
-"""Scores of proposed links the review queue shows (the linker merges at 0.3; links up
-to 0.95 still deserve a look), most uncertain first."""
+"""Scores of proposed links the "uncertain" review queue shows (the linker merges at 0.3;
+links up to 0.95 still deserve a look), most uncertain first."""
+REVIEW_QUEUES = ("learn", "uncertain")
+"""The review page's queues: ``learn`` (the default) proposes what ``darkmap review``
+proposes, the pairs whose judgement teaches the estimate most, drawn at random within
+their stratum; ``uncertain`` lists the scored pairs of :data:`REVIEW_BAND`, those nearest
+0.5 first."""
+REVIEW_PAGE = 20
+"""Pairs the ``learn`` queue proposes at a time (``darkmap review``'s default batch)."""
 RAW_CAP = 256 * 1024
 """Bytes of a raw capture shown (as text)."""
 
@@ -160,15 +168,33 @@ def targets_page(ws: Workspace, country: str | None = None) -> dict[str, Any]:
             "targets": list(api.targets(ws, country=country or None, limit=100))}
 
 
-def review_page(ws: Workspace) -> dict[str, Any]:
-    """Proposed links to confirm or reject, most uncertain first."""
+def review_page(ws: Workspace, queue: str = "learn") -> dict[str, Any]:
+    """Proposed links to confirm or reject, from one of :data:`REVIEW_QUEUES`, and what
+    the standing judgements say of the linking."""
+    if queue == "learn":
+        rows = [{"a": q.a, "b": q.b, "score": q.score, "merged": q.merged,
+                 "stratum": q.stratum, "signals": q.evidence}
+                for q in review_queue(ws, n=REVIEW_PAGE)]
+    elif queue == "uncertain":
+        rows = _uncertain(ws)
+    else:
+        raise BadInputError(f"no review queue {queue!r} (the queues: "
+                            f"{', '.join(REVIEW_QUEUES)})")
+    return {"queue": queue, "band": REVIEW_BAND, "links": rows, "estimate": _estimate(ws)}
+
+
+def _uncertain(ws: Workspace) -> list[dict[str, Any]]:
+    """The unjudged links of :data:`REVIEW_BAND`, nearest 0.5 first, their signals by the
+    size of their contribution."""
     rows = store.review_queue(ws.con, *REVIEW_BAND)
     for r in rows:
-        sig = json.loads(r["signals"]) if isinstance(r["signals"], str) else r["signals"]
+        sig: dict[str, Any] = (json.loads(r["signals"]) if isinstance(r["signals"], str)
+                               else dict(r["signals"] or {}))
         sig.pop("_base", None)
         r["signals"] = sorted(((k, v.get("contribution")) for k, v in sig.items()),
                               key=lambda kv: -abs(kv[1] or 0))
-    return {"band": REVIEW_BAND, "links": rows, "estimate": _estimate(ws)}
+        r["stratum"] = None
+    return rows
 
 
 def _estimate(ws: Workspace) -> dict[str, Any] | None:
