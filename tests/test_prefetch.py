@@ -9,6 +9,7 @@ file's time budget ends it, the others go on) or fails (the importer does the wo
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing as mp
 import os
 import signal
@@ -24,6 +25,7 @@ import pytest
 from conftest import DATA
 
 from darkmap import plugins
+from darkmap.capture import content_store
 from darkmap.collect import ingest as ingest_mod
 from darkmap.collect import prefetch
 from darkmap.collect.fs_policy import read_whole
@@ -89,6 +91,8 @@ class _Tst:
         self.hang = hang
 
     def sniff(self, src: SourceFile) -> float:
+        if src.source.endswith("slow-sniff.tst"):
+            time.sleep(self.hang)
         return 0.95 if src.head.startswith(b"TST") else 0.0
 
     def preparer(self) -> Preparer:
@@ -166,6 +170,26 @@ def test_a_worker_stuck_on_one_file_costs_that_file_only(
     assert not mp.active_children()
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_sniff_stuck_on_one_file_fails_that_file_alike_with_workers(
+        ws: Workspace, tmp_path: Path, tst: _Tst, monkeypatch: pytest.MonkeyPatch,
+        jobs: int) -> None:
+    """A sniff that hangs (in a worker with two jobs, in the pipeline with one) costs
+    its file only, reported the same way: captured, then no importer chosen in time."""
+    monkeypatch.setattr(ingest_mod, "MAX_FILE_SECONDS", 1.0)
+    folder = _tst_files(tmp_path / "in", ["a.tst", "slow-sniff.tst", "c.tst"])
+    summary = ingest(ws, [folder], jobs=jobs)
+    by = {Path(f.source).name: f for f in summary.files}
+    stuck = by["slow-sniff.tst"]
+    assert stuck.sha256 and ws.captures.check(stuck.sha256) == "ok"  # it was captured
+    assert stuck.importer is None and stuck.error and "1 s budget" in stuck.error
+    t = summary.totals()
+    assert (t["files"], t["read"], t["files_failed"], t["quarantined"]) == (3, 3, 1, 1)
+    assert summary.limits() == {"seconds": 1}
+    assert sorted(_read_by(ws)) == ["a.tst", "c.tst"]
+    assert not mp.active_children()
+
+
 def test_a_rerun_hands_only_new_files_to_workers(ws: Workspace, tmp_path: Path,
                                                  tst: _Tst) -> None:
     """Files whose capture the importer has read already are not extracted again by a
@@ -185,6 +209,96 @@ def test_a_rerun_hands_only_new_files_to_workers(ws: Workspace, tmp_path: Path,
     by = _read_by(ws)
     assert {k: by[k] for k in first} == first  # the old rows are untouched
     assert by["new1.tst"] != PARENT and by["new2.tst"] != PARENT  # read by workers
+
+
+def test_workers_capture_the_files_they_read(ws: Workspace, tmp_path: Path, tst: _Tst,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """With workers, the capture of a file handed to one is written by that worker, and
+    its importer chosen there, not by the pipeline; the pipeline still syncs the
+    capture before its commit. With one job the pipeline does both, as before."""
+    pipeline_puts: list[str] = []
+    pipeline_sniffs: list[str] = []
+    synced: list[str] = []
+    put, sync = content_store.CaptureStore.put_bytes, content_store._sync_paths
+    best = ingest_mod.best_importer
+
+    def spy_best(src: SourceFile) -> Any:
+        if os.getpid() == PARENT:
+            pipeline_sniffs.append(src.sha256)
+        return best(src)
+
+    def spy_put(self: content_store.CaptureStore, data: bytes, digest: str | None = None
+                ) -> str:
+        if os.getpid() == PARENT:
+            pipeline_puts.append(hashlib.sha256(data).hexdigest())
+        return put(self, data, digest)
+
+    def spy_sync(paths: list[str]) -> None:
+        synced.extend(paths)
+        sync(paths)
+
+    monkeypatch.setattr(content_store.CaptureStore, "put_bytes", spy_put)
+    monkeypatch.setattr(content_store, "_sync_paths", spy_sync)
+    monkeypatch.setattr(ingest_mod, "best_importer", spy_best)
+    folder = _tst_files(tmp_path / "in", [f"f{i}.tst" for i in range(6)])
+    summary = ingest(ws, [folder], jobs=2)
+    shas = {f.sha256 for f in summary.files}
+    assert len(shas) == 6 and summary.prepared_ahead == 6
+    assert pipeline_puts == []                      # every capture written by a worker
+    assert pipeline_sniffs == []                    # and its importer chosen there
+    assert {f.importer for f in summary.files} == {"tst"}
+    assert all(ws.captures.check(sha) == "ok" for sha in shas)
+    assert {str(ws.captures.path_for(sha)) for sha in shas} <= set(synced)
+    other = _tst_files(tmp_path / "in1", [f"g{i}.tst" for i in range(3)])
+    one = ingest(ws, [other], jobs=1)
+    assert sorted(pipeline_puts) == sorted(f.sha256 for f in one.files)
+    assert sorted(pipeline_sniffs) == sorted(f.sha256 for f in one.files)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_stored_capture_with_other_bytes_is_refused_with_workers_too(
+        ws: Workspace, tmp_path: Path, tst: _Tst, jobs: int) -> None:
+    """A capture stored under a file's hash that no longer holds its bytes (edited on
+    disk) is refused, whether the pipeline or a worker finds it."""
+    folder = _tst_files(tmp_path / "in", ["a.tst", "b.tst"])
+    data = (folder / "a.tst").read_bytes()
+    sha = ws.captures.put_bytes(data)
+    path = ws.captures.path_for(sha)
+    path.chmod(0o600)
+    path.write_bytes(b"TST edited\n")
+    summary = ingest(ws, [folder], jobs=jobs)
+    by = {Path(f.source).name: f for f in summary.files}
+    assert by["a.tst"].error and f"capture {sha} changed on disk" in by["a.tst"].error
+    assert by["b.tst"].error is None and sorted(_read_by(ws)) == ["b.tst"]
+    assert summary.totals()["files_failed"] == 1
+
+
+def _steps(data: bytes, source: str, digest: str) -> Iterator[object]:
+    if data == b"full":
+        raise OSError(28, "No space left on device")
+    yield digest
+    yield source.upper()
+
+
+def test_a_worker_says_how_each_first_step_went_before_its_work_ends() -> None:
+    pool = prefetch._Pool(1, first=_steps)
+    try:
+        slow = prefetch.Handle("t", pool, pool.submit(_nap, b"a", "60", digest="d1"))
+        assert slow.step(1) == (True, "60") and slow.step(0) == (True, "d1")
+        assert not slow._task.done                       # the work goes on
+    finally:
+        pool.end()
+    pool = prefetch._Pool(1, first=_steps)
+    try:
+        full = prefetch.Handle("t", pool, pool.submit(_nap, b"full", "0", digest="d2"))
+        plain = prefetch.Handle("t", pool, pool.submit(_nap, b"b", "0"))  # no first steps
+        assert full.step(0) == (False, "OSError: [Errno 28] No space left on device")
+        assert full.step(1) is None                     # nothing after a failed step
+        assert full.result() == b"FULL"                 # the work goes on regardless
+        assert plain.step(0) is None and plain.result() == b"B"
+    finally:
+        pool.end()
+    assert not mp.active_children()
 
 
 def test_one_job_opens_each_file_at_its_turn(ws: Workspace, tmp_path: Path,

@@ -159,6 +159,14 @@ class CaptureStore:
             raise CaptureChangedError(digest, sha256_file(Path(final)))
         return digest
 
+    def adopt(self, sha256: str) -> None:
+        """Count the capture ``sha256``, which another process of this run stored (an
+        ingest worker, :mod:`darkmap.collect.prefetch`), among those :meth:`sync`
+        flushes: written with ``durable=False`` there, it is made safe before the
+        commit that refers to it, as this process's own."""
+        if not self.durable:
+            self._unsynced.append(self._where(sha256)[1])
+
     def put_stream(self, src: BinaryIO) -> str:
         """Copy the whole of ``src`` (a seekable binary file) into the store; return its
         sha256.

@@ -53,7 +53,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -62,10 +62,10 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, NotRequired, TypedDict, cast
 
-from darkmap.capture.content_store import CaptureChangedError
+from darkmap.capture.content_store import CaptureChangedError, CaptureStore
 from darkmap.collect.apart import records_apart
 from darkmap.collect.fs_policy import Entry, open_entry, read_whole, storable_path, walk
-from darkmap.collect.prefetch import Ahead, Prefetcher
+from darkmap.collect.prefetch import Ahead, Handle, Prefetcher
 from darkmap.collect.units import UnitTally, unit_of
 from darkmap.errors import BadInputError, LimitExceeded
 from darkmap.model.limits import FILE_SECONDS, MAX_FILE_SECONDS, NESTING_DEPTH
@@ -543,7 +543,8 @@ def ingest(
             batch.begin()
             start_run(ws.con, run_id, [storable_path(p) for p in paths])
             with Prefetcher(jobs, _preparers(forced), _BIG_FILE, _HEAD,
-                            done=lambda sha, imp: (sha, imp) in run.done) as ahead:
+                            done=lambda sha, imp: (sha, imp) in run.done,
+                            first=partial(_first_steps, ws.captures, forced)) as ahead:
                 for item in ahead.ahead(walk(paths)):
                     result = _ingest_one(run, item)
                     summary.files.append(result)
@@ -607,7 +608,7 @@ def _ingest_open(run: _Run, source: str, fd: int, st: os.stat_result,
     taken = _Taken(st.st_size)
     try:
         with run.clock.limit(deadline, seconds):
-            _take(run, fd, source, taken, item.data, item.sha256)
+            _take(run, fd, source, taken, item.data, item.sha256, item.handle)
     except CaptureChangedError as exc:
         return _capture_changed(source, exc)
     except BaseException as exc:
@@ -630,23 +631,30 @@ def _ingest_open(run: _Run, source: str, fd: int, st: os.stat_result,
 
 
 def _take(run: _Run, fd: int, source: str, taken: _Taken, ahead: bytes | None,
-          ahead_sha: str | None = None) -> None:
+          ahead_sha: str | None = None, handle: Handle | None = None) -> None:
     """Read and capture the file, and choose its importer (fills ``taken`` as it goes).
 
     A file up to ``_BIG_FILE`` is read once for hash, capture and head (``ahead``: it
-    was read ahead already, and hashed: ``ahead_sha``). A bigger one is sniffed from its
-    head first and captured by streaming only when an importer takes it (or one is
-    forced): a huge file nothing reads is never copied.
+    was read ahead already, and hashed: ``ahead_sha``; ``handle``: a worker captures
+    it, see :func:`_captured`). A bigger one is sniffed from its head first and
+    captured by streaming only when an importer takes it (or one is forced): a huge
+    file nothing reads is never copied.
     """
     captures = run.ws.captures
     if taken.size <= _BIG_FILE:
         data = ahead if ahead is not None else read_whole(fd, taken.size, _BIG_FILE)
         if data is not None:
-            taken.sha = captures.put_bytes(data, ahead_sha if ahead is not None else None)
+            ahead_step = handle if ahead is not None and ahead_sha is not None else None
+            taken.sha = _captured(captures, ahead_step, ahead_sha or "")
+            if taken.sha is None:
+                ahead_step = None  # captured here: the worker's choice is not of this one
+                taken.sha = captures.put_bytes(data,
+                                               ahead_sha if ahead is not None else None)
             taken.size, taken.head = len(data), data[:_HEAD]
             del data
-            taken.imp = run.forced or best_importer(SourceFile(
-                captures.path_for(taken.sha), source, taken.sha, taken.head))
+            chosen = _chosen(ahead_step) if run.forced is None else None
+            taken.imp = run.forced or (chosen[0] if chosen is not None else best_importer(
+                SourceFile(captures.path_for(taken.sha), source, taken.sha, taken.head)))
             return
     imp = run.forced  # big, or grew past the threshold while being read: stream it
     probe = _fd_path(fd)
@@ -663,6 +671,44 @@ def _take(run: _Run, fd: int, source: str, taken: _Taken, ahead: bytes | None,
         taken.head = fh.read(_HEAD)
     taken.imp = imp if imp is not None or probe is not None else best_importer(
         SourceFile(path, source, sha, taken.head))
+
+
+def _first_steps(captures: CaptureStore, forced: Importer | None, data: bytes, source: str,
+                 sha: str) -> Iterator[object]:
+    """What a prefetch worker does first with a file it was handed, before the
+    importer's work (:mod:`darkmap.collect.prefetch`): capture the bytes (yields their
+    sha256), then, unless an importer is forced, choose the importer as :func:`_take`
+    would (yields its name, or None). Each outcome goes to the pipeline at once
+    (:func:`_captured`, :func:`_chosen`)."""
+    yield captures.put_bytes(data, sha)
+    if forced is None:
+        imp = best_importer(SourceFile(captures.path_for(sha), source, sha, data[:_HEAD]))
+        yield imp.name if imp is not None else None
+
+
+def _captured(captures: CaptureStore, handle: Handle | None, sha: str) -> str | None:
+    """``sha`` when the worker ``handle`` runs on has stored the capture (it is then
+    synced with this process's own before the commit); None when this process must
+    store it (no worker did, or it failed: the same write here reports the failure,
+    a capture changed on disk included, as before)."""
+    step = handle.step(0) if handle is not None else None
+    if step is None or step != (True, sha):
+        return None
+    captures.adopt(sha)
+    return sha
+
+
+def _chosen(handle: Handle | None) -> tuple[Importer | None] | None:
+    """The importer the worker ``handle`` runs on chose for the file it captured (in a
+    1-tuple: the choice may be none), or None when this process must choose (the
+    worker's sniff failed, or the importer is gone from the registry)."""
+    step = handle.step(1) if handle is not None else None
+    if step is None or not step[0]:
+        return None
+    if step[1] is None:
+        return (None,)
+    imp = importers().get(str(step[1]))
+    return (imp,) if imp is not None else None
 
 
 def _fd_path(fd: int) -> Path | None:
