@@ -19,7 +19,8 @@ from click.testing import CliRunner
 
 from darkmap.cli import main
 from darkmap.collect.ingest import ingest
-from darkmap.resolve.judgements import judge, withdraw
+from darkmap.resolve.judgements import active_judgements, judge, ordered, standing_with, withdraw
+from darkmap.store.operations import PgOps
 from darkmap.store.team import (
     NOTE_CHARS,
     SCHEMA_VERSION,
@@ -29,6 +30,7 @@ from darkmap.store.team import (
     init_server,
     secure_conninfo,
     sync_judgements,
+    team_judgements,
 )
 from darkmap.store.workspace import Workspace
 
@@ -176,6 +178,36 @@ def test_analysts_converge_and_only_author_or_supervisor_withdraws(
     res = sync_judgements(bob, bob_dsn)
     assert (res.pushed, res.withdrawals_refused) == (0, 0)  # carol's withdrawal stands now
     assert ready.sql("SELECT author FROM team_judgements") == [(alice_role,)]
+
+
+def test_standing_with_the_server_is_what_a_sync_leaves(
+        ready: Team, workspace_of: WorkspaceOf) -> None:
+    """The workbench over a team server counts the server's judgements beside the
+    workspace's (`standing_with`): before bob syncs, it gives the verdicts his workspace
+    holds after the sync; a pair judged again later takes the later verdict, a withdrawn
+    judgement counts on neither side."""
+    _, alice_dsn = ready.analyst("alice")
+    _, bob_dsn = ready.analyst("bob")
+    _, carol_dsn = ready.analyst("carol", supervisor=True)
+    alice, bob, carol = workspace_of("alice"), workspace_of("bob"), workspace_of("carol")
+    p1, p2, p3, p4 = (_pair(alice, k) for k in (0, 2, 4, 6))
+    judge(alice, *p1, "different", author="alice")
+    judge(alice, *p3, "same", author="alice")
+    sync_judgements(alice, alice_dsn)
+    sync_judgements(carol, carol_dsn)
+    judge(carol, *p1, "same", author="carol")      # later, on the same pair
+    withdraw(carol, *p3)                            # a supervisor withdraws alice's
+    sync_judgements(carol, carol_dsn)
+    judge(bob, *p2, "unsure", author="bob")         # bob's own, not yet shared
+    judge(bob, *p4, "different", author="bob")
+    withdraw(bob, *p4)
+    with psycopg.connect(bob_dsn) as pg:
+        shared = team_judgements(PgOps(pg))
+    expected = standing_with(bob, shared)
+    assert expected == {ordered(*p1): "same", ordered(*p2): "unsure"}
+    assert active_judgements(bob) == {ordered(*p2): "unsure"}   # the workspace alone
+    sync_judgements(bob, bob_dsn)
+    assert active_judgements(bob) == expected
 
 
 def test_author_may_withdraw_own_judgement(ready: Team, workspace_of: WorkspaceOf) -> None:

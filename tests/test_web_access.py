@@ -264,8 +264,15 @@ def _judging_on_the_team_server(srv: tuple[Served, FakeClock], world: World) -> 
     served, _ = srv
     before = served.sql("SELECT count(*) FROM judgements")
     with _client(srv, world, "alice") as c:
+        counted = (c.get("/api/review").json()["estimate"] or {}).get("judged", 0)
         page, a, b, r = _confirm_first_proposed(c)
         assert r.status_code == 303, r.text
+        # the verdict is on the server, not yet in the workspace: the page counts it
+        # already, and neither queue proposes the pair again
+        after = c.get("/api/review").json()
+        assert after["estimate"]["judged"] == counted + 1
+        assert (a, b) not in {(x["a"], x["b"]) for x in after["links"]}
+        assert (a, b) not in _proposed(c.get("/review?queue=uncertain").text)
     team = served.wb.call(lambda: served.wb.con.execute(
         "SELECT verdict, author, note FROM team_judgements WHERE a = ? AND b = ?",
         [min(a, b), max(a, b)]).fetchall())

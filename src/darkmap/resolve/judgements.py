@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.store import personas as store
 from darkmap.store.evidence import account_exists
 from darkmap.store.ids import row_id
-from darkmap.store.workspace import Workspace, utcnow
+from darkmap.store.workspace import Workspace, table_exists, utcnow
 
 if TYPE_CHECKING:
     from darkmap.store.operations import PgOps
 
 __all__ = ["VERDICTS", "Judgement", "active_judgements", "check_request", "judge",
-           "judge_for_team", "ordered", "withdraw"]
+           "judge_for_team", "ordered", "standing_with", "withdraw"]
 
 VERDICTS = ("same", "different", "unsure")
 
@@ -115,3 +116,30 @@ def withdraw(ws: Workspace, a: str, b: str) -> int:
 def active_judgements(ws: Workspace) -> dict[tuple[str, str], str]:
     """The latest standing verdict of every judged pair."""
     return store.active_judgements(ws.con)
+
+
+def standing_with(ws: Workspace, shared: Iterable[tuple[Any, ...]]
+                  ) -> dict[tuple[str, str], str]:
+    """The latest standing verdict of every pair judged in ``ws`` or in ``shared`` (the
+    team server's judgements, ``JUDGEMENT_COLUMNS`` tuples), as the pairs will stand
+    once ``darkmap team sync`` has run: a judgement in both is one, withdrawn when
+    either copy is. The workbench over a team server judges there, and reads the
+    workspace read-only, so its review page counts both (:func:`active_judgements`
+    counts the workspace's alone)."""
+    rows: dict[str, tuple[Any, ...]] = {}
+    if table_exists(ws.con, "judgements"):
+        rows = {str(r[0]): tuple(r) for r in store.all_judgements(ws.con)}
+    for r in shared:
+        mine = rows.get(str(r[0]))
+        if mine is None:
+            rows[str(r[0])] = tuple(r)
+        elif mine[7] is None and r[7] is not None:
+            rows[str(r[0])] = (*mine[:7], r[7])
+    latest: dict[tuple[str, str], tuple[datetime, str]] = {}
+    for _, a, b, verdict, _, _, created, withdrawn in rows.values():
+        if withdrawn is not None:
+            continue
+        key = ordered(str(a), str(b))
+        if key not in latest or created > latest[key][0]:
+            latest[key] = (created, str(verdict))
+    return {k: v for k, (_, v) in latest.items()}

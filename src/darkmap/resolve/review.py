@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -210,10 +211,14 @@ class _Pairs:
         return np.asarray(np.clip(np.log(p / (1.0 - p)), -_LOGIT_CLIP, _LOGIT_CLIP))
 
 
-def _load(ws: Workspace) -> _Pairs:
+def _load(ws: Workspace, judgements: Mapping[tuple[str, str], str] | None = None) -> _Pairs:
+    """The last link run's scored pairs and, of them, the judged ones (``judgements``:
+    the standing verdicts to count, by default the workspace's)."""
     a, b, score, merged = store.link_scores(ws.con)
     index = {(x, y): i for i, (x, y) in enumerate(zip(a, b, strict=True))}
-    standing = {index[k]: v for k, v in active_judgements(ws).items() if k in index}
+    if judgements is None:
+        judgements = active_judgements(ws)
+    standing = {index[k]: v for k, v in judgements.items() if k in index}
     verdict = {i: v for i, v in standing.items() if v in ("same", "different")}
     return _Pairs(a, b, np.asarray(score, dtype=float), np.asarray(merged, dtype=bool),
                   verdict, set(standing))
@@ -370,10 +375,13 @@ def _interval(x: np.ndarray) -> tuple[float, float]:
     return round(float(lo), 4), round(float(hi), 4)
 
 
-def judged_estimate(ws: Workspace, seed: int = 0, draws: int = _DRAWS) -> JudgedEstimate:
+def judged_estimate(ws: Workspace, seed: int = 0, draws: int = _DRAWS,
+                    judgements: Mapping[tuple[str, str], str] | None = None
+                    ) -> JudgedEstimate:
     """Precision of the merged candidate pairs and recall of the candidate pairs, with
-    95% intervals, from the standing judgements (module docstring)."""
-    p = _load(ws)
+    95% intervals, from the standing judgements (module docstring; ``judgements``: the
+    standing verdicts to count, by default the workspace's)."""
+    p = _load(ws, judgements)
     fit = _fit_calibration(p)
     st = _strata(p, fit.cal)
     rng = np.random.default_rng(seed)
@@ -416,10 +424,13 @@ def _gain(s: Stratum, n_merged: int, n_true: float, extra: int) -> float:
     return weight * shrink * (1 - (s.judged + extra) / len(s.pairs))
 
 
-def review_queue(ws: Workspace, n: int = 20, seed: int = 0) -> list[QueuedPair]:
+def review_queue(ws: Workspace, n: int = 20, seed: int = 0,
+                 judgements: Mapping[tuple[str, str], str] | None = None
+                 ) -> list[QueuedPair]:
     """The next ``n`` pairs to judge (module docstring): strata chosen greedily by the
-    variance their next judgement removes, a random unjudged pair within each."""
-    p = _load(ws)
+    variance their next judgement removes, a random unjudged pair within each
+    (``judgements``: the standing verdicts, by default the workspace's)."""
+    p = _load(ws, judgements)
     st = _strata(p)
     if not st:
         return []

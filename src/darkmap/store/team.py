@@ -59,7 +59,7 @@ from darkmap.store.workspace import Workspace, table_exists, utcnow
 __all__ = [
     "ANALYST_ROLE", "ID_CHARS", "NOTE_CHARS", "SCHEMA_VERSION", "SUPERVISOR_ROLE",
     "ServerInit", "SyncResult", "TeamServerError", "check_row", "default_server",
-    "push_judgement_for",
+    "push_judgement_for", "team_judgements",
     "init_server", "is_loopback", "open_ops_server", "open_web_server", "secure_conninfo",
     "sync_judgements",
 ]
@@ -514,6 +514,13 @@ def push_judgement_for(con: PgOps, row: Sequence[object]) -> bool:
         raise TeamServerError(f"the team server recorded the judgement as {got[0]!r}, not "
                               f"{author!r}: connect as the workbench's service role")
     return got is not None
+
+
+def team_judgements(con: PgOps) -> list[tuple[Any, ...]]:
+    """Every judgement on the team server (``JUDGEMENT_COLUMNS`` order) that
+    :func:`check_row` accepts: what a sync would take (it quarantines the rest)."""
+    rows = con.pg.execute(_PULL).fetchall()
+    return [tuple(r) for r in rows if check_row(r) is None]
 
 
 def check_row(row: Sequence[object]) -> str | None:

@@ -375,7 +375,7 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
     @app.get("/review", response_class=HTMLResponse, include_in_schema=False)
     def review(request: Request, done: str = "", queue: str = "learn") -> Response:
         s = wb.session(request)
-        d = wb.read(lambda w, _: views.review_page(w, queue))
+        d = wb.read(lambda w, o: views.review_page(w, queue, o))
         return wb.render("review.html", s, d=d, done=done)
 
     @app.post("/review", include_in_schema=False)
@@ -504,7 +504,7 @@ def _api(app: FastAPI, wb: Workbench) -> None:
         """The review queue (``learn``, as ``darkmap review`` proposes, or
         ``uncertain``) and the judged estimate."""
         wb.api_user(request)
-        return _jsonable(wb.read(lambda w, _: views.review_page(w, queue)))
+        return _jsonable(wb.read(lambda w, o: views.review_page(w, queue, o)))
 
     @app.post("/api/judge")
     def api_judge(request: Request, a: str, b: str, verdict: str, note: str = "") -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 import darkmap.api as api
@@ -18,16 +19,17 @@ from darkmap.errors import BadInputError, NotFoundError, WorkspaceStateError
 from darkmap.model.display import for_display
 from darkmap.ops.deconflict import notices
 from darkmap.ops.records import Record
-from darkmap.resolve.judgements import active_judgements
+from darkmap.resolve.judgements import active_judgements, standing_with
 from darkmap.resolve.review import judged_estimate, review_queue
 from darkmap.store import web as store
-from darkmap.store.operations import Space, UserRow
+from darkmap.store.operations import OpsServer, Space, UserRow
+from darkmap.store.team import team_judgements
 from darkmap.store.workspace import Workspace
 
-__all__ = ["OPS_LOCK", "REVIEW_BAND", "REVIEW_PAGE", "REVIEW_QUEUES", "account_page",
-           "cases_page", "dashboard", "graph_expand", "listing_page", "persona_page",
-           "raw_capture", "records_touching", "review_page", "search_page", "targets_page",
-           "wallet_page"]
+__all__ = ["OPS_LOCK", "REVIEW_BAND", "REVIEW_LIMIT", "REVIEW_PAGE", "REVIEW_QUEUES",
+           "account_page", "cases_page", "dashboard", "graph_expand", "listing_page",
+           "persona_page", "raw_capture", "records_touching", "review_page", "search_page",
+           "standing_judgements", "targets_page", "wallet_page"]
 
 OPS_LOCK = threading.RLock()
 """Held around every call that writes the workspace (operational reads append to the
@@ -168,25 +170,48 @@ def targets_page(ws: Workspace, country: str | None = None) -> dict[str, Any]:
             "targets": list(api.targets(ws, country=country or None, limit=100))}
 
 
-def review_page(ws: Workspace, queue: str = "learn") -> dict[str, Any]:
+def review_page(ws: Workspace, queue: str = "learn", ops: Space | None = None
+                ) -> dict[str, Any]:
     """Proposed links to confirm or reject, from one of :data:`REVIEW_QUEUES`, and what
-    the standing judgements say of the linking."""
+    the standing judgements say of the linking. Over a team server (``ops``), where the
+    workbench's verdicts go, the standing judgements are the workspace's and the
+    server's together (:func:`standing_judgements`)."""
+    if queue not in REVIEW_QUEUES:
+        raise BadInputError(f"no review queue {queue!r} (the queues: "
+                            f"{', '.join(REVIEW_QUEUES)})")
+    judged = standing_judgements(ws, ops)
     if queue == "learn":
         rows = [{"a": q.a, "b": q.b, "score": q.score, "merged": q.merged,
                  "stratum": q.stratum, "signals": q.evidence}
-                for q in review_queue(ws, n=REVIEW_PAGE)]
-    elif queue == "uncertain":
-        rows = _uncertain(ws)
+                for q in review_queue(ws, n=REVIEW_PAGE, judgements=judged)]
     else:
-        raise BadInputError(f"no review queue {queue!r} (the queues: "
-                            f"{', '.join(REVIEW_QUEUES)})")
-    return {"queue": queue, "band": REVIEW_BAND, "links": rows, "estimate": _estimate(ws)}
+        rows = _uncertain(ws, judged)
+    return {"queue": queue, "band": REVIEW_BAND, "links": rows,
+            "estimate": _estimate(ws, judged)}
 
 
-def _uncertain(ws: Workspace) -> list[dict[str, Any]]:
+def standing_judgements(ws: Workspace, ops: Space | None) -> dict[tuple[str, str], str]:
+    """The standing verdict of every judged pair as the review page counts it: the
+    workspace's, and over a team server (``ops``) the server's too, as they will stand
+    after the next ``darkmap team sync`` (a verdict given here is on the server at once,
+    in the workspace only then)."""
+    if not isinstance(ops, OpsServer):
+        return active_judgements(ws)
+    with OPS_LOCK:
+        shared = team_judgements(ops.con)
+    return standing_with(ws, shared)
+
+
+REVIEW_LIMIT = 50
+"""Links the ``uncertain`` queue lists."""
+
+
+def _uncertain(ws: Workspace, judged: Mapping[tuple[str, str], str]) -> list[dict[str, Any]]:
     """The unjudged links of :data:`REVIEW_BAND`, nearest 0.5 first, their signals by the
-    size of their contribution."""
-    rows = store.review_queue(ws.con, *REVIEW_BAND)
+    size of their contribution (``judged``: the pairs judged, here or on the server)."""
+    rows = [r for r in store.review_queue(ws.con, *REVIEW_BAND,
+                                          limit=REVIEW_LIMIT + len(judged))
+            if (r["a"], r["b"]) not in judged][:REVIEW_LIMIT]
     for r in rows:
         sig: dict[str, Any] = (json.loads(r["signals"]) if isinstance(r["signals"], str)
                                else dict(r["signals"] or {}))
@@ -197,12 +222,14 @@ def _uncertain(ws: Workspace) -> list[dict[str, Any]]:
     return rows
 
 
-def _estimate(ws: Workspace) -> dict[str, Any] | None:
-    """What the standing judgements say of the linking (``darkmap review --estimate``),
-    or None before the first judgement (then without the estimate's draws)."""
-    if not active_judgements(ws):
+def _estimate(ws: Workspace, judged: Mapping[tuple[str, str], str]
+              ) -> dict[str, Any] | None:
+    """What the standing judgements (``judged``) say of the linking (``darkmap review
+    --estimate``), or None before the first judgement (then without the estimate's
+    draws)."""
+    if not judged:
         return None
-    est = judged_estimate(ws)
+    est = judged_estimate(ws, judgements=judged)
     if not est.judged:  # judgements, but none of the last link run's pairs
         return None
     return {**est.as_dict(), "as_judged": est.calibration.as_judged()}
