@@ -273,6 +273,10 @@ def _judging_on_the_team_server(srv: tuple[Served, FakeClock], world: World) -> 
         assert after["estimate"]["judged"] == counted + 1
         assert (a, b) not in {(x["a"], x["b"]) for x in after["links"]}
         assert (a, b) not in _proposed(c.get("/review?queue=uncertain").text)
+        # and the persona of either account shows it, marked as not yet in the workspace
+        judged = c.get(f"/persona/{quote(a, safe='')}").text.split(
+            'id="persona-judgements"')[1].split("</ul>")[0]
+        assert "same PGP key" in judged and 'class="unsynced"' in judged
     team = served.wb.call(lambda: served.wb.con.execute(
         "SELECT verdict, author, note FROM team_judgements WHERE a = ? AND b = ?",
         [min(a, b), max(a, b)]).fetchall())

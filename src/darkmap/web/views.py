@@ -21,10 +21,11 @@ from darkmap.ops.deconflict import notices
 from darkmap.ops.records import Record
 from darkmap.resolve.judgements import active_judgements, standing_with
 from darkmap.resolve.review import judged_estimate, review_queue
+from darkmap.store import personas as persona_store
 from darkmap.store import web as store
 from darkmap.store.operations import OpsServer, Space, UserRow
 from darkmap.store.team import team_judgements
-from darkmap.store.workspace import Workspace
+from darkmap.store.workspace import Workspace, table_exists
 
 __all__ = ["OPS_LOCK", "REVIEW_BAND", "REVIEW_LIMIT", "REVIEW_PAGE", "REVIEW_QUEUES",
            "account_page", "cases_page", "dashboard", "graph_expand", "listing_page",
@@ -125,7 +126,24 @@ def persona_page(ws: Workspace, ops: Space, user: UserRow, ref: str) -> dict[str
                            if i["kind"] == "btc_address" and i["value"]})
     refs = {("persona", p["persona_id"])} | {("account", a) for a in ids}
     p["cases"] = records_touching(ops, user, refs)
+    if isinstance(ops, OpsServer):
+        p["judgements"] = [*p["judgements"], *_unsynced_judgements(ws, ops, set(ids))]
     return p
+
+
+def _unsynced_judgements(ws: Workspace, ops: OpsServer, ids: set[str]) -> list[dict[str, Any]]:
+    """Judgements on the team server touching ``ids`` that the read-only workspace does
+    not hold yet (it takes them at its next ``darkmap team sync``), standing, oldest
+    first, each marked ``unsynced``: a verdict just given on the review page shows on
+    the persona at once."""
+    with OPS_LOCK:
+        shared = team_judgements(ops.con)
+    here = {str(r[0]) for r in persona_store.all_judgements(ws.con)} \
+        if table_exists(ws.con, "judgements") else set()
+    rows = sorted((r for r in shared if str(r[0]) not in here and r[7] is None
+                   and (r[1] in ids or r[2] in ids)), key=lambda r: r[6])
+    return [{"a": r[1], "b": r[2], "verdict": r[3], "author": r[4], "note": r[5],
+             "created_at": r[6], "unsynced": True} for r in rows]
 
 
 def account_page(ws: Workspace, ops: Space, user: UserRow, account_id: str) -> dict[str, Any]:
