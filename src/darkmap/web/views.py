@@ -195,8 +195,8 @@ def review_page(ws: Workspace, queue: str = "learn", ops: Space | None = None
     workbench's verdicts go, the standing judgements are the workspace's and the
     server's together (:func:`standing_judgements`)."""
     if queue not in REVIEW_QUEUES:
-        raise BadInputError(f"no review queue {queue!r} (the queues: "
-                            f"{', '.join(REVIEW_QUEUES)})")
+        raise BadInputError(f"no review queue {for_display(queue, max_chars=40)!r} (the "
+                            f"queues: {', '.join(REVIEW_QUEUES)})")
     judged = standing_judgements(ws, ops)
     if queue == "learn":
         rows = [{"a": q.a, "b": q.b, "score": q.score, "merged": q.merged,
