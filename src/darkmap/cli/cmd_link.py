@@ -133,7 +133,8 @@ def review_cmd(workspace: Path | None, count: int, seed: int, estimate: bool,
 
     Judge each with `darkmap judge A B --same|--different`; `darkmap link` then holds
     them, and `--estimate` (or `darkmap link --report`) gives precision and recall with
-    95% intervals (docs/linking.md, "Review queue").
+    95% intervals (docs/linking.md, "Review queue"). A pair judged `--unsure` is not
+    proposed again and is left out of the estimate.
 
     Example: darkmap review -w case-42 -n 10
     """
