@@ -644,15 +644,16 @@ def _take(run: _Run, fd: int, source: str, taken: _Taken, ahead: bytes | None,
     if taken.size <= _BIG_FILE:
         data = ahead if ahead is not None else read_whole(fd, taken.size, _BIG_FILE)
         if data is not None:
-            ahead_step = handle if ahead is not None and ahead_sha is not None else None
-            taken.sha = _captured(captures, ahead_step, ahead_sha or "")
+            if ahead is None or ahead_sha is None:
+                handle = None  # read here: no worker has seen these bytes
+            taken.sha = _captured(captures, handle, ahead_sha) if handle is not None else None
             if taken.sha is None:
-                ahead_step = None  # captured here: the worker's choice is not of this one
+                handle = None  # captured here: the worker's choice is not of this one
                 taken.sha = captures.put_bytes(data,
                                                ahead_sha if ahead is not None else None)
             taken.size, taken.head = len(data), data[:_HEAD]
             del data
-            chosen = _chosen(ahead_step) if run.forced is None else None
+            chosen = _chosen(handle) if run.forced is None else None
             taken.imp = run.forced or (chosen[0] if chosen is not None else best_importer(
                 SourceFile(captures.path_for(taken.sha), source, taken.sha, taken.head)))
             return
@@ -686,13 +687,13 @@ def _first_steps(captures: CaptureStore, forced: Importer | None, data: bytes, s
         yield imp.name if imp is not None else None
 
 
-def _captured(captures: CaptureStore, handle: Handle | None, sha: str) -> str | None:
+def _captured(captures: CaptureStore, handle: Handle, sha: str | None) -> str | None:
     """``sha`` when the worker ``handle`` runs on has stored the capture (it is then
     synced with this process's own before the commit); None when this process must
     store it (no worker did, or it failed: the same write here reports the failure,
     a capture changed on disk included, as before)."""
-    step = handle.step(0) if handle is not None else None
-    if step is None or step != (True, sha):
+    step = handle.step(0)
+    if sha is None or step != (True, sha):
         return None
     captures.adopt(sha)
     return sha

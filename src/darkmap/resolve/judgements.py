@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from darkmap.store.operations import PgOps
 
 __all__ = ["VERDICTS", "Judgement", "active_judgements", "check_request", "judge",
-           "judge_for_team", "ordered", "standing_with", "withdraw"]
+           "judge_for_team", "ordered", "standing_with", "unsynced", "withdraw"]
 
 VERDICTS = ("same", "different", "unsure")
 
@@ -126,9 +126,7 @@ def standing_with(ws: Workspace, shared: Iterable[tuple[Any, ...]]
     either copy is. The workbench over a team server judges there, and reads the
     workspace read-only, so its review page counts both (:func:`active_judgements`
     counts the workspace's alone)."""
-    rows: dict[str, tuple[Any, ...]] = {}
-    if table_exists(ws.con, "judgements"):
-        rows = {str(r[0]): tuple(r) for r in store.all_judgements(ws.con)}
+    rows = _held(ws)
     for r in shared:
         mine = rows.get(str(r[0]))
         if mine is None:
@@ -143,3 +141,20 @@ def standing_with(ws: Workspace, shared: Iterable[tuple[Any, ...]]
         if key not in latest or created > latest[key][0]:
             latest[key] = (created, str(verdict))
     return {k: v for k, (_, v) in latest.items()}
+
+
+def unsynced(ws: Workspace, shared: Iterable[tuple[Any, ...]], accounts: set[str]
+             ) -> list[tuple[Any, ...]]:
+    """The standing judgements of ``shared`` (the team server's, ``JUDGEMENT_COLUMNS``
+    tuples) touching ``accounts`` that ``ws`` does not hold yet (it takes them at its
+    next ``darkmap team sync``), oldest first."""
+    held = _held(ws)
+    return sorted((r for r in shared if str(r[0]) not in held and r[7] is None
+                   and (r[1] in accounts or r[2] in accounts)), key=lambda r: r[6])
+
+
+def _held(ws: Workspace) -> dict[str, tuple[Any, ...]]:
+    """Every judgement of ``ws``, withdrawn or not, by judgement id."""
+    if not table_exists(ws.con, "judgements"):
+        return {}
+    return {str(r[0]): tuple(r) for r in store.all_judgements(ws.con)}

@@ -19,13 +19,12 @@ from darkmap.errors import BadInputError, NotFoundError, WorkspaceStateError
 from darkmap.model.display import for_display
 from darkmap.ops.deconflict import notices
 from darkmap.ops.records import Record
-from darkmap.resolve.judgements import active_judgements, standing_with
+from darkmap.resolve.judgements import active_judgements, standing_with, unsynced
 from darkmap.resolve.review import judged_estimate, review_queue
-from darkmap.store import personas as persona_store
 from darkmap.store import web as store
 from darkmap.store.operations import OpsServer, Space, UserRow
 from darkmap.store.team import team_judgements
-from darkmap.store.workspace import Workspace, table_exists
+from darkmap.store.workspace import Workspace
 
 __all__ = ["OPS_LOCK", "REVIEW_BAND", "REVIEW_LIMIT", "REVIEW_PAGE", "REVIEW_QUEUES",
            "account_page", "cases_page", "dashboard", "graph_expand", "listing_page",
@@ -138,12 +137,8 @@ def _unsynced_judgements(ws: Workspace, ops: OpsServer, ids: set[str]) -> list[d
     the persona at once."""
     with OPS_LOCK:
         shared = team_judgements(ops.con)
-    here = {str(r[0]) for r in persona_store.all_judgements(ws.con)} \
-        if table_exists(ws.con, "judgements") else set()
-    rows = sorted((r for r in shared if str(r[0]) not in here and r[7] is None
-                   and (r[1] in ids or r[2] in ids)), key=lambda r: r[6])
     return [{"a": r[1], "b": r[2], "verdict": r[3], "author": r[4], "note": r[5],
-             "created_at": r[6], "unsynced": True} for r in rows]
+             "created_at": r[6], "unsynced": True} for r in unsynced(ws, shared, ids)]
 
 
 def account_page(ws: Workspace, ops: Space, user: UserRow, account_id: str) -> dict[str, Any]:
@@ -203,7 +198,7 @@ def review_page(ws: Workspace, queue: str = "learn", ops: Space | None = None
                  "stratum": q.stratum, "signals": q.evidence}
                 for q in review_queue(ws, n=REVIEW_PAGE, judgements=judged)]
     else:
-        rows = _uncertain(ws, judged)
+        rows = _uncertain(ws, judged if isinstance(ops, OpsServer) else None)
     return {"queue": queue, "band": REVIEW_BAND, "links": rows,
             "estimate": _estimate(ws, judged)}
 
@@ -224,9 +219,12 @@ REVIEW_LIMIT = 50
 """Links the ``uncertain`` queue lists."""
 
 
-def _uncertain(ws: Workspace, judged: Mapping[tuple[str, str], str]) -> list[dict[str, Any]]:
+def _uncertain(ws: Workspace, judged: Mapping[tuple[str, str], str] | None
+               ) -> list[dict[str, Any]]:
     """The unjudged links of :data:`REVIEW_BAND`, nearest 0.5 first, their signals by the
-    size of their contribution (``judged``: the pairs judged, here or on the server)."""
+    size of their contribution. The workspace's judgements are left out by the query;
+    ``judged`` are those of the team server too (None: none)."""
+    judged = judged or {}
     rows = [r for r in store.review_queue(ws.con, *REVIEW_BAND,
                                           limit=REVIEW_LIMIT + len(judged))
             if (r["a"], r["b"]) not in judged][:REVIEW_LIMIT]
