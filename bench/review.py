@@ -11,10 +11,13 @@ the precision of merged candidate pairs and of the recall of candidate pairs (wi
 intervals) against their true values for the linking they estimate (which
 ``--relink-each`` changes from batch to batch), after each batch; pairwise and B-cubed
 F1 before and after (and after each batch with ``--relink-each``), with the refit's
-factors; seconds of the queue and the estimate. Never passes or fails.
+factors; seconds of the queue and the estimate; with ``--thresholds``, pairwise P / R /
+F1 of the world linked again after the last batch at each of those merge thresholds, the
+judgements as constraints. Never passes or fails.
 
     PYTHONPATH=src .venv/bin/python bench/review.py [--seeds 41 43] [--vendors 400]
         [--judgements 100] [--batch 20] [--generator simulate|scene] [--relink-each]
+        [--thresholds 0.15,0.2,0.3]
 """
 
 from __future__ import annotations
@@ -63,8 +66,22 @@ def _world(generator: str, seed: int, vendors: int, tmp: Path
     return ws, json.loads((world / "truth.json").read_text(encoding="utf-8"))
 
 
+def _at_thresholds(ws: Workspace, truth: dict[str, Any], thresholds: tuple[float, ...],
+                   learn: bool) -> dict[str, list[float]]:
+    """Pairwise P / R / F1 of the world linked again at each merge threshold, the
+    judgements as constraints: what the best threshold for these judgements would give."""
+    out = {}
+    for t in thresholds:
+        link(ws, LinkOptions(learn=learn, threshold=t))
+        ev = eval_linking(ws, truth)
+        out[f"{t:g}"] = [round(ev[k], 4) for k in
+                         ("pairwise_precision", "pairwise_recall", "pairwise_f1")]
+    return out
+
+
 def run_seed(seed: int, vendors: int, total: int, batch: int, generator: str = "simulate",
-             relink_each: bool = False, learn: bool = False) -> dict[str, Any]:
+             relink_each: bool = False, learn: bool = False,
+             thresholds: tuple[float, ...] = ()) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         ws, truth = _world(generator, seed, vendors, Path(tmp))
         actor = _actors(truth)
@@ -103,6 +120,7 @@ def run_seed(seed: int, vendors: int, total: int, batch: int, generator: str = "
         if not relink_each:
             link(ws, LinkOptions(learn=learn))
         after = eval_linking(ws, truth)
+        at_t = _at_thresholds(ws, truth, thresholds, learn) if thresholds else None
         ws.close()
     return {"generator": generator, "seed": seed, "vendors": vendors,
             "candidates": est.candidates,
@@ -119,7 +137,8 @@ def run_seed(seed: int, vendors: int, total: int, batch: int, generator: str = "
             "pairwise_precision_after": round(after["pairwise_precision"], 4),
             "bcubed_f1_before": round(before["bcubed_f1"], 4),
             "bcubed_f1_after": round(after["bcubed_f1"], 4),
-            "queue_seconds": round(queue_s, 3), "estimate_seconds": round(est_s, 3)}
+            "queue_seconds": round(queue_s, 3), "estimate_seconds": round(est_s, 3),
+            **({"after_at_thresholds": at_t} if at_t else {})}
 
 
 def main() -> None:
@@ -133,9 +152,13 @@ def main() -> None:
                     help="link again after every batch")
     ap.add_argument("--learn", action="store_true",
                     help="relink with the model refitted to the judgements (link --learn)")
+    ap.add_argument("--thresholds", default="",
+                    help="after the last batch, also link at these merge thresholds "
+                         "(e.g. 0.15,0.2,0.3,0.4) and give pairwise P / R / F1 at each")
     args = ap.parse_args()
+    thresholds = tuple(float(t) for t in args.thresholds.split(",") if t.strip())
     out = [run_seed(s, args.vendors, args.judgements, args.batch, args.generator,
-                    args.relink_each, args.learn) for s in args.seeds]
+                    args.relink_each, args.learn, thresholds) for s in args.seeds]
     print(json.dumps({"bench": "review", "runs": out}, indent=2))
 
 

@@ -19,8 +19,16 @@ from click.testing import CliRunner
 
 from darkmap.cli import main
 from darkmap.collect.ingest import ingest
-from darkmap.resolve.judgements import active_judgements, judge, ordered, standing_with, withdraw
-from darkmap.store.operations import PgOps
+from darkmap.resolve.judgements import (
+    active_judgements,
+    awaiting_sync,
+    judge,
+    ordered,
+    standing_with,
+    withdraw,
+)
+from darkmap.store.operations import OpsServer, PgOps
+from darkmap.store.personas import judgements_touching
 from darkmap.store.team import (
     NOTE_CHARS,
     SCHEMA_VERSION,
@@ -33,6 +41,7 @@ from darkmap.store.team import (
     team_judgements,
 )
 from darkmap.store.workspace import Workspace
+from darkmap.web.views import _judgements_over_server
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -208,6 +217,50 @@ def test_standing_with_the_server_is_what_a_sync_leaves(
     assert active_judgements(bob) == {ordered(*p2): "unsure"}   # the workspace alone
     sync_judgements(bob, bob_dsn)
     assert active_judgements(bob) == expected
+
+
+def test_awaiting_sync_is_what_a_sync_changes(ready: Team, workspace_of: WorkspaceOf) -> None:
+    """What the persona page over a team server marks (`awaiting_sync`): the server's
+    judgements bob's workspace does not hold yet, and those it holds that a supervisor
+    withdrew on the server; after bob's sync the first stand in his workspace and the
+    second no longer do. Only judgements touching the accounts asked about count."""
+    _, alice_dsn = ready.analyst("alice")
+    _, bob_dsn = ready.analyst("bob")
+    _, carol_dsn = ready.analyst("carol", supervisor=True)
+    alice, bob, carol = workspace_of("alice"), workspace_of("bob"), workspace_of("carol")
+    p1, p2, p3 = (_pair(alice, k) for k in (0, 2, 4))
+    judge(alice, *p1, "same", author="alice")
+    judge(alice, *p3, "different", author="alice")
+    sync_judgements(alice, alice_dsn)
+    sync_judgements(bob, bob_dsn)                   # bob holds alice's two
+    sync_judgements(carol, carol_dsn)
+    withdraw(carol, *p3)                            # a supervisor withdraws one of them
+    judge(carol, *p2, "same", author="carol")       # and judges a pair bob has not seen
+    sync_judgements(carol, carol_dsn)
+    with psycopg.connect(bob_dsn) as pg:
+        shared = team_judgements(PgOps(pg))
+    everyone = {*p1, *p2, *p3}
+    pending = awaiting_sync(bob, shared, everyone)
+    assert [ordered(r[1], r[2]) for r in pending.new] == [ordered(*p2)]
+    p3_id = bob.con.execute("SELECT judgement_id FROM judgements WHERE a = ? AND b = ?",
+                            list(ordered(*p3))).fetchall()
+    assert pending.withdrawn == {p3_id[0][0]}
+    assert awaiting_sync(bob, shared, set(p1)) == type(pending)([], set())
+    assert active_judgements(bob) == {ordered(*p1): "same", ordered(*p3): "different"}
+    # the persona page's list over the team server: bob's two, one marked withdrawn on
+    # the server, then carol's, marked not yet in the workspace
+    held = [{"a": j.a, "b": j.b, "verdict": j.verdict, "judgement_id": j.judgement_id}
+            for j in judgements_touching(bob.con, sorted(everyone))]
+    with psycopg.connect(bob_dsn) as pg:
+        shown = _judgements_over_server(bob, OpsServer(PgOps(pg)), held, everyone)
+    assert [(ordered(j["a"], j["b"]), j["withdrawn_on_server"] if "unsynced" not in j
+             else "unsynced") for j in shown] == [
+        (ordered(*p1), False), (ordered(*p3), True), (ordered(*p2), "unsynced")]
+    sync_judgements(bob, bob_dsn)
+    assert active_judgements(bob) == {ordered(*p1): "same", ordered(*p2): "same"}
+    with psycopg.connect(bob_dsn) as pg:
+        assert awaiting_sync(bob, team_judgements(PgOps(pg)), everyone) == type(pending)(
+            [], set())
 
 
 def test_author_may_withdraw_own_judgement(ready: Team, workspace_of: WorkspaceOf) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -21,8 +22,8 @@ from darkmap.store.workspace import Workspace, table_exists, utcnow
 if TYPE_CHECKING:
     from darkmap.store.operations import PgOps
 
-__all__ = ["VERDICTS", "Judgement", "active_judgements", "check_request", "judge",
-           "judge_for_team", "ordered", "standing_with", "unsynced", "withdraw"]
+__all__ = ["VERDICTS", "AwaitingSync", "Judgement", "active_judgements", "awaiting_sync",
+           "check_request", "judge", "judge_for_team", "ordered", "standing_with", "withdraw"]
 
 VERDICTS = ("same", "different", "unsure")
 
@@ -143,14 +144,36 @@ def standing_with(ws: Workspace, shared: Iterable[tuple[Any, ...]]
     return {k: v for k, (_, v) in latest.items()}
 
 
-def unsynced(ws: Workspace, shared: Iterable[tuple[Any, ...]], accounts: set[str]
-             ) -> list[tuple[Any, ...]]:
-    """The standing judgements of ``shared`` (the team server's, ``JUDGEMENT_COLUMNS``
-    tuples) touching ``accounts`` that ``ws`` does not hold yet (it takes them at its
-    next ``darkmap team sync``), oldest first."""
+@dataclass(frozen=True)
+class AwaitingSync:
+    """What the next ``darkmap team sync`` changes in a workspace's judgements
+    (:func:`awaiting_sync`)."""
+
+    new: list[tuple[Any, ...]]
+    """The team server's standing judgements the workspace does not hold yet
+    (``JUDGEMENT_COLUMNS`` tuples), oldest first."""
+    withdrawn: set[str]
+    """Ids of judgements the workspace holds as standing that were withdrawn on the
+    server (a supervisor withdrew them there)."""
+
+
+def awaiting_sync(ws: Workspace, shared: Iterable[tuple[Any, ...]], accounts: set[str]
+                  ) -> AwaitingSync:
+    """The judgements of ``shared`` (the team server's, ``JUDGEMENT_COLUMNS`` tuples)
+    touching ``accounts`` that the next ``darkmap team sync`` brings into ``ws``: those
+    it does not hold yet, and the withdrawals of those it holds as standing.
+    :func:`standing_with` already counts both."""
     held = _held(ws)
-    return sorted((r for r in shared if str(r[0]) not in held and r[7] is None
-                   and (r[1] in accounts or r[2] in accounts)), key=lambda r: r[6])
+    new, withdrawn = [], set()
+    for r in shared:
+        if not (r[1] in accounts or r[2] in accounts):
+            continue
+        mine = held.get(str(r[0]))
+        if mine is None and r[7] is None:
+            new.append(r)
+        elif mine is not None and mine[7] is None and r[7] is not None:
+            withdrawn.add(str(r[0]))
+    return AwaitingSync(sorted(new, key=lambda r: r[6]), withdrawn)
 
 
 def _held(ws: Workspace) -> dict[str, tuple[Any, ...]]:

@@ -81,6 +81,7 @@ class JudgementView(TypedDict):
     author: str
     note: str | None
     created_at: datetime
+    judgement_id: str
 
 
 class PersonaDetail(TypedDict):
@@ -152,7 +153,8 @@ def show_persona(ws: Workspace, ref: str) -> PersonaDetail:
                         for (k, v), a in by_value.items()],
         "links": [_explain(r) for r in links_between(ws.con, ids)],
         "judgements": [{"a": j.a, "b": j.b, "verdict": j.verdict, "author": j.author,
-                        "note": j.note, "created_at": j.created_at}
+                        "note": j.note, "created_at": j.created_at,
+                        "judgement_id": j.judgement_id}
                        for j in judgements_touching(ws.con, ids)],
         "changed_in_last_run": _changes(ws, head.run_id, head.persona_id, "after"),
     }

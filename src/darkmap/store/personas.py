@@ -133,6 +133,7 @@ class JudgementRow:
     author: str
     note: str | None
     created_at: datetime
+    judgement_id: str = ""
 
 
 def persona_head(con: duckdb.DuckDBPyConnection, persona_id: str) -> PersonaHead | None:
@@ -187,7 +188,7 @@ def judgements_touching(con: duckdb.DuckDBPyConnection,
                         account_ids: list[str]) -> list[JudgementRow]:
     """Standing judgements with either end in ``account_ids``, oldest first."""
     rows = con.execute("""
-        SELECT a, b, verdict, author, note, created_at FROM judgements
+        SELECT a, b, verdict, author, note, created_at, judgement_id FROM judgements
         WHERE withdrawn_at IS NULL AND (a IN (SELECT unnest(?::VARCHAR[]))
               OR b IN (SELECT unnest(?::VARCHAR[]))) ORDER BY created_at""",
         [account_ids, account_ids]).fetchall()

@@ -19,7 +19,7 @@ from darkmap.errors import BadInputError, NotFoundError, WorkspaceStateError
 from darkmap.model.display import for_display
 from darkmap.ops.deconflict import notices
 from darkmap.ops.records import Record
-from darkmap.resolve.judgements import active_judgements, standing_with, unsynced
+from darkmap.resolve.judgements import active_judgements, awaiting_sync, standing_with
 from darkmap.resolve.review import judged_estimate, review_queue
 from darkmap.store import web as store
 from darkmap.store.operations import OpsServer, Space, UserRow
@@ -126,19 +126,25 @@ def persona_page(ws: Workspace, ops: Space, user: UserRow, ref: str) -> dict[str
     refs = {("persona", p["persona_id"])} | {("account", a) for a in ids}
     p["cases"] = records_touching(ops, user, refs)
     if isinstance(ops, OpsServer):
-        p["judgements"] = [*p["judgements"], *_unsynced_judgements(ws, ops, set(ids))]
+        p["judgements"] = _judgements_over_server(ws, ops, p["judgements"], set(ids))
     return p
 
 
-def _unsynced_judgements(ws: Workspace, ops: OpsServer, ids: set[str]) -> list[dict[str, Any]]:
-    """Judgements on the team server touching ``ids`` that the read-only workspace does
-    not hold yet (it takes them at its next ``darkmap team sync``), standing, oldest
-    first, each marked ``unsynced``: a verdict just given on the review page shows on
-    the persona at once."""
+def _judgements_over_server(ws: Workspace, ops: OpsServer, held: list[dict[str, Any]],
+                            ids: set[str]) -> list[dict[str, Any]]:
+    """The persona's judgements as the next ``darkmap team sync`` leaves them, marked:
+    the workspace's (``held``), each withdrawn on the team server marked
+    ``withdrawn_on_server``, then the server's standing ones touching ``ids`` that the
+    read-only workspace does not hold yet, oldest first, marked ``unsynced`` (a verdict
+    just given on the review page shows on the persona at once)."""
     with OPS_LOCK:
         shared = team_judgements(ops.con)
-    return [{"a": r[1], "b": r[2], "verdict": r[3], "author": r[4], "note": r[5],
-             "created_at": r[6], "unsynced": True} for r in unsynced(ws, shared, ids)]
+    pending = awaiting_sync(ws, shared, ids)
+    return [*({**j, "withdrawn_on_server": j.get("judgement_id") in pending.withdrawn}
+              for j in held),
+            *({"a": r[1], "b": r[2], "verdict": r[3], "author": r[4], "note": r[5],
+               "created_at": r[6], "judgement_id": r[0], "unsynced": True}
+              for r in pending.new)]
 
 
 def account_page(ws: Workspace, ops: Space, user: UserRow, account_id: str) -> dict[str, Any]:
