@@ -488,3 +488,24 @@ def test_a_broken_block_in_a_description_is_quarantined_and_the_listing_kept() -
     assert sum(isinstance(r, ListingRecord) for r in recs) == 1
     assert [(r.locator, r.field) for r in recs if isinstance(r, QuarantineRecord)] == [
         ("page#pgp 1", "description")]
+
+
+@pytest.mark.parametrize("date", ["2019-02-30", "2019-13-01", "2019-10-99999999999"])
+def test_an_impossible_date_is_no_date_and_the_page_is_kept(date: str) -> None:
+    """A feedback date no calendar has (found by fuzzing): the date parser called itself
+    on it without end, and the whole page was quarantined with a RecursionError. Now it
+    is no date: the feedback is kept without it, the rest of the page as before."""
+    assert parse.parse_date(date) is None
+    assert parse.parse_date(f"left {date} 12:00") is None
+    assert parse.parse_date("left 2019-10-25 12:00 (UTC)") is not None  # inside text
+    path = DATA / "pages" / "cryptonia" / "listings" / "saved_cryptonia_listing_0"
+    raw = path.read_bytes()
+    before = extract_page(raw, path.name).records
+    after = extract_page(raw.replace(b"2019-10-25</span", date.encode() + b"</span", 1),
+                         path.name).records
+    assert not any(isinstance(r, QuarantineRecord) for r in after)
+    dates = [[getattr(r, "left_at", None) for r in recs if type(r).__name__ == "FeedbackRecord"]
+             for recs in (before, after)]
+    assert len(dates[0]) == len(dates[1]) > 1
+    changed = [i for i, (x, y) in enumerate(zip(*dates, strict=True)) if x != y]
+    assert len(changed) == 1 and dates[1][changed[0]] is None

@@ -39,6 +39,7 @@ from darkmap.model.records import (
 )
 from darkmap.plugins import SourceFile
 from darkmap.simulate import hostile
+from darkmap.store.workspace import Workspace
 
 DUMP = DATA / "seized" / "dream-2016-sellers.sql"
 
@@ -381,3 +382,31 @@ def test_resync_stops_at_the_next_statement_on_the_same_line() -> None:
     assert got["insert 2 row 1"] == ["3", "c"] and got["insert 2 row 2"] == ["4", "d; use me"]
     assert "row tuple not closed at end of file" in got["insert 3 row 1"]
     assert len(got) == 5
+
+
+@pytest.mark.parametrize("count", [b"'2147483648'", b"'" + b"9" * 26 + b"'",
+                                   b"'" + b"7" * 5000 + b"'"],
+                         ids=["int32-plus-one", "26-digits", "5000-digits"])
+def test_a_count_out_of_range_loses_only_its_value(tmp_path: Path, count: bytes) -> None:
+    """A seller's `contracts` of more than 32 bits (found by fuzzing): the run went on to
+    its commit and then failed as a whole, nothing stored, since the store's counts are
+    32-bit. Now that one value is not read (as an unreadable count is not), and the
+    dump is stored with the pages beside it."""
+    dump = tmp_path / "dream-2016-sellers.sql"
+    dump.write_bytes(_in_value(2, 57, 3, lambda v: count))
+    page = next(p for p in sorted((DATA / "pages" / "dream").rglob("*")) if p.is_file())
+    ws = Workspace.init(tmp_path / "ws")
+    summary = ingest(ws, [dump, page], jobs=1)
+    t = summary.totals()
+    assert (t["files"], t["read"], t["stored"] + t["quarantined"] + t["skipped"]) == (
+        2, t["read"], t["read"])
+    assert ws.con.execute("SELECT count(*) FROM processed").fetchone() == (2,)
+    assert ws.con.execute("SELECT count(*) FROM account_observations WHERE source = ?",
+                          [str(dump)]).fetchone() == (690,)
+    values = hostile.tuple_values(RAW[_row(2, 57).start:_row(2, 57).end])
+    assert values is not None and values[1] is not None
+    handle = values[1].decode()
+    assert ws.con.execute(
+        "SELECT sales_count FROM account_observations o JOIN accounts a USING (account_id) "
+        "WHERE a.handle = ? AND o.source = ?", [handle, str(dump)]).fetchall() == [(None,)]
+    ws.close()

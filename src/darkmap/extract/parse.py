@@ -233,8 +233,8 @@ def parse_date(text: object, observed_at: datetime | None = None,
             except ValueError:
                 continue
     m = re.search(r"\d{4}-\d\d-\d\d(?:[ T]\d\d:\d\d(?::\d\d)?)?", s)
-    if m:
-        return parse_date(m.group(0))
+    if m and m.group(0) != s:  # an ISO date inside other text; one that no format
+        return parse_date(m.group(0))  # read on its own (2019-02-30) is no date at all
     return _relative(s, observed_at)
 
 

@@ -181,12 +181,22 @@ def _amount(num: str, what: str) -> float:
         raise FieldError(what) from exc
 
 
+INT_LIMIT = 2**31
+"""Integers a mapping reads lie strictly between -INT_LIMIT and INT_LIMIT: the store's
+counts are 32-bit, and a market's text may state any number of digits."""
+
+
 def _int(text: str) -> int:
     s = text.strip().replace(",", "")
     m = _NUM_RE.match(s)
     if not m or "." in m.group() or "e" in m.group().lower():
         raise FieldError("not an integer")
-    return int(m.group())
+    digits = m.group()
+    # a cell of thousands of digits would cost Python's int() its digit limit (an error
+    # of its own) before any range check: no integer in range has more than 10 digits
+    if len(digits.lstrip("+-").lstrip("0")) > 10 or abs(value := int(digits)) >= INT_LIMIT:
+        raise FieldError(f"integer out of range (at most {INT_LIMIT - 1:,})")
+    return value
 
 
 def _float(text: str) -> float:
@@ -563,7 +573,12 @@ class RowMapper:
                                 vals.append(_int(v))
                             except FieldError:
                                 pass
-                    return sum(vals) if vals else None
+                    if not vals:
+                        return None
+                    total = sum(vals)
+                    if abs(total) >= INT_LIMIT:
+                        raise FieldError(f"sum out of range (at most {INT_LIMIT - 1:,})")
+                    return total
                 return sum_int
             sep = o.get("sep", " / " if p == "join" else None)
 
@@ -696,8 +711,13 @@ class RowMapper:
             return places
         if p == "days_before_observed":
             def days(v: str, row: dict[str, Any]) -> datetime | None:
-                obs = row.get("__observed_at__")
-                return obs - timedelta(days=_int(v)) if obs else None
+                obs: datetime | None = row.get("__observed_at__")
+                if not obs:
+                    return None
+                try:
+                    return obs - timedelta(days=_int(v))
+                except OverflowError:  # before year 1 or past 9999
+                    raise FieldError("days out of range") from None
             return days
         raise MappingError(f"parse rule {p!r} not usable here")
 
