@@ -366,8 +366,9 @@ class Page:
     """A parsed page with scripts, styles and tracking pixels removed."""
 
     def __init__(self, raw: str, source: str = "", utf8: bytes | None = None) -> None:
-        """Parse ``raw``; raise :class:`~darkmap.errors.LimitExceeded` (``nesting_depth``)
-        instead when its elements would nest too deep for the parser (see
+        """Parse ``raw``; raise :class:`~darkmap.errors.LimitExceeded` (``nesting_depth``,
+        ``element_siblings``) instead when its elements would nest too deep for the parser
+        or stand side by side in too many pairs for the queries (see
         :mod:`darkmap.extract.nesting`).
 
         ``utf8`` is ``raw.encode("utf-8")`` when the caller has it (the bytes ``raw``

@@ -8,7 +8,14 @@ either (every real page: two counts in C); for the others it scans the tags once
 (:func:`check_html_nesting`, linear time, no tree) and raises
 :class:`~darkmap.errors.LimitExceeded` (``nesting_depth``) when the elements would nest
 deeper than :data:`MAX_PAGE_NESTING` or be re-opened more than :data:`MAX_REOPENED`
-times; the page is then quarantined instead of parsed.
+times, or (``element_siblings``) when they would stand side by side in more than
+:data:`MAX_SIBLING_PAIRS` pairs; the page is then quarantined instead of parsed.
+
+A wide page is as costly as a deep one: a CSS query with a sibling combinator
+(``ul.nav-tabs ~ *``) or ``:nth-child`` walks each element's preceding siblings, in C,
+where the per-file time limit cannot stop it. 40,000 ``<a>`` side by side take 6.7 s per
+such query and 200,000 take minutes. The scan counts, for every element, the square of
+the number of its children (the pairs of siblings a query may walk) and sums them.
 
 The scan models the HTML tree builder's stack of open elements and its list of
 formatting elements: void and raw-text elements (``<script>``...), comments, end tags
@@ -32,20 +39,27 @@ darkmap.errors.LimitExceeded: elements nested deeper than 256 (at character 1536
 
 from __future__ import annotations
 
+import math
 import re
 from collections import deque
+from typing import NamedTuple
 
 from darkmap.errors import LimitExceeded
-from darkmap.model.limits import NESTING_DEPTH
+from darkmap.model.limits import ELEMENT_SIBLINGS, NESTING_DEPTH
 
 __all__ = ["FAST_FORMATTING", "FAST_TAGS", "MAX_PAGE_NESTING", "MAX_REOPENED",
-           "check_html_nesting", "check_page_nesting", "html_depth"]
+           "MAX_SIBLING_PAIRS", "check_html_nesting", "check_page_nesting", "html_depth",
+           "sibling_pairs"]
 
 MAX_PAGE_NESTING = 256
 """Deepest a page's elements may nest (real market pages: under 20)."""
 MAX_REOPENED = 100_000
 """Most formatting elements the parser may re-open for misnested tags (each re-opening
 creates an element: ``<div><b a1>x</div><div><b a2>x</div>...`` makes quadratically many)."""
+MAX_SIBLING_PAIRS = 200_000_000
+"""Most pairs of elements side by side a page may hold, summed over the elements whose
+children they are (one element of 14,000 children, or 20 of 3,000 each): a sibling
+query then takes under a second. :data:`FAST_TAGS` tags make at most 64 million."""
 FAST_TAGS = 8_000
 """Pages with at most this many ``<`` are not scanned (unless :data:`FAST_FORMATTING`)."""
 FAST_FORMATTING = 512
@@ -200,8 +214,8 @@ class _Stack:
     they stand are kept, so finding an element "in scope" compares two indices.
     """
 
-    __slots__ = ("at", "bounds", "foreign", "form", "links", "names", "rebuilt", "regions",
-                 "reopen")
+    __slots__ = ("at", "bounds", "foreign", "form", "kids", "links", "names", "pairs",
+                 "rebuilt", "regions", "reopen", "top_kids", "widest")
 
     def __init__(self) -> None:
         self.names: list[str] = []
@@ -214,6 +228,22 @@ class _Stack:
         self.foreign = -1  # index of the <svg>/<math> whose content is foreign, or -1
         self.form = False  # the parser's form element pointer is set
         self.rebuilt = 0  # elements re-opened so far (the parser creates each anew)
+        self.kids: list[int] = []  # per open element: its children so far
+        self.top_kids = 0  # children of the document (outside every open element)
+        self.pairs = 0  # sum over elements of their children squared (siblings walked)
+        self.widest = 0  # most children of one element
+
+    def child(self) -> None:
+        """An element is created inside the current one (or at the top)."""
+        if self.kids:
+            c = self.kids[-1]
+            self.kids[-1] = c + 1
+        else:
+            c = self.top_kids
+            self.top_kids = c + 1
+        self.pairs += 2 * c + 1  # (c + 1)^2 - c^2
+        if c >= self.widest:
+            self.widest = c + 1
 
     def depth(self) -> int:
         """Open elements plus formatting elements the parser would re-open."""
@@ -221,8 +251,10 @@ class _Stack:
 
     def push(self, name: str, key: str | None = None) -> None:
         """Open an element (``key``: name and attributes of a formatting element)."""
+        self.child()
         i = len(self.names)
         self.names.append(name)
+        self.kids.append(0)
         link = None
         if key is not None:
             region = self.regions[-1]
@@ -267,6 +299,7 @@ class _Stack:
         while len(names) > index:
             i = len(names) - 1
             n = names.pop()
+            self.kids.pop()
             link = self.links.pop()
             self.at[n].pop()
             for s in _member_of(n):
@@ -307,8 +340,10 @@ class _Stack:
                 state[entry] = _OPEN
                 self.reopen -= 1
                 self.rebuilt += 1
+                self.child()
                 i = len(self.names)
                 self.names.append(name)
+                self.kids.append(0)
                 self.links.append((region, entry))
                 self.at.setdefault(name, []).append(i)
                 for s in _member_of(name):
@@ -346,19 +381,25 @@ def _start(st: _Stack, name: str, attrs: str, gt: str) -> None:
             st.push(name)
             return
         elif _self_closing(attrs, gt):
+            st.child()
             return
         else:
             st.push(name)
             if name in _INTEGRATION:
                 st.foreign = -1  # HTML content inside (counted as HTML from here on)
             return
-    if name in _VOID or name in _IGNORED:
+    if name in _IGNORED:
+        return
+    if name in _VOID:
+        st.child()
         return
     if name in ("svg", "math"):
         st.reconstruct()
         if not _self_closing(attrs, gt):
             st.push(name)
             st.foreign = len(st.names) - 1
+        else:
+            st.child()
         return
     if name in _TABLE_PARTS and name != "table" and not (st.at.get("table")
                                                         or st.at.get("template")):
@@ -434,9 +475,22 @@ def _end(st: _Stack, name: str) -> None:
         st.forget(name)
 
 
-def _walk(text: str, limit: int) -> tuple[int, int]:
-    """(deepest modelled depth, offset where it passed ``limit`` or -1); the depth is -1
-    when the parser would re-open more than :data:`MAX_REOPENED` elements.
+class _Scan(NamedTuple):
+    """What :func:`_walk` found: the deepest modelled depth (-1 when the parser would
+    re-open more than :data:`MAX_REOPENED` elements), the offset where it stopped at a
+    limit (-1 when it read to the end), which limit (``depth``, ``reopened``,
+    ``siblings`` or ""), and the sibling pairs and most children of one element."""
+
+    deepest: int
+    at: int
+    why: str
+    pairs: int
+    widest: int
+
+
+def _walk(text: str, limit: int, pair_limit: int | float = math.inf) -> _Scan:
+    """The scan of ``text`` (see :class:`_Scan`), stopped where the depth passes ``limit``
+    or the sibling pairs pass ``pair_limit``.
 
     The text is read in ranges, each once: a raw-text element (``<script>``...) in
     HTML content is skipped to its end tag; where the parser might be in foreign content
@@ -468,9 +522,11 @@ def _walk(text: str, limit: int) -> tuple[int, int]:
             if d > deepest:
                 deepest = d
                 if d > limit:
-                    return deepest, m.start()
+                    return _Scan(deepest, m.start(), "depth", st.pairs, st.widest)
             if st.rebuilt > MAX_REOPENED:
-                return -1, m.start()
+                return _Scan(-1, m.start(), "reopened", st.pairs, st.widest)
+            if st.pairs > pair_limit:
+                return _Scan(deepest, m.start(), "siblings", st.pairs, st.widest)
             if name in _RAW:
                 end = _RAW_END[name].search(text, m.end(), stop)
                 raw_end = end.start() if end else stop
@@ -481,27 +537,42 @@ def _walk(text: str, limit: int) -> tuple[int, int]:
                     last = raw_end
                 break
             if name == "plaintext" and html_mode:
-                return deepest, -1
-    return deepest, -1
+                return _Scan(deepest, -1, "", st.pairs, st.widest)
+    return _Scan(deepest, -1, "", st.pairs, st.widest)
 
 
 def html_depth(text: str, limit: int = 1 << 62) -> int:
     """The deepest the elements of ``text`` nest, as the scan models it (see above);
     stops counting once past ``limit``."""
-    return _walk(text, limit)[0]
+    return _walk(text, limit).deepest
 
 
-def check_html_nesting(text: str, limit: int = MAX_PAGE_NESTING) -> None:
+def sibling_pairs(text: str) -> tuple[int, int]:
+    """(pairs of elements side by side, summed over the elements whose children they
+    are; most children of one element) in ``text``, as the scan models the tree."""
+    scan = _walk(text, 1 << 62)
+    return scan.pairs, scan.widest
+
+
+def check_html_nesting(text: str, limit: int = MAX_PAGE_NESTING,
+                       pair_limit: int = MAX_SIBLING_PAIRS) -> None:
     """Raise :class:`LimitExceeded` (``nesting_depth``) if the elements of ``text`` may
     nest deeper than ``limit``, or make the parser re-open formatting elements more than
-    :data:`MAX_REOPENED` times. Linear in the length of ``text``."""
-    deepest, at = _walk(text, limit)
-    if deepest < 0:
+    :data:`MAX_REOPENED` times; (``element_siblings``) if they stand side by side in more
+    than ``pair_limit`` pairs. Linear in the length of ``text``."""
+    scan = _walk(text, limit, pair_limit)
+    if scan.why == "reopened":
         raise LimitExceeded(NESTING_DEPTH, f"misnested formatting elements re-opened more "
-                                           f"than {MAX_REOPENED:,} times (at character {at})")
-    if at >= 0:
+                                           f"than {MAX_REOPENED:,} times (at character "
+                                           f"{scan.at})")
+    if scan.why == "depth":
         raise LimitExceeded(NESTING_DEPTH, f"elements nested deeper than {limit} "
-                                           f"(at character {at})")
+                                           f"(at character {scan.at})")
+    if scan.why == "siblings":
+        raise LimitExceeded(ELEMENT_SIBLINGS, (
+            f"elements side by side in more than {pair_limit:,} pairs (one element holds "
+            f"{scan.widest:,} children by character {scan.at}): CSS sibling queries would "
+            "take time quadratic in them"))
 
 
 def _formatting_with_attributes(low: bytes) -> int:
@@ -515,8 +586,9 @@ def check_page_nesting(text: str, low: bytes | None = None) -> None:
 
     A page of at most :data:`FAST_TAGS` tags, with at most :data:`FAST_FORMATTING` start
     tags of formatting elements that carry attributes, cannot make the parser slow: its
-    tree is at most a few times as deep as it has tags, and re-opened formatting elements
-    number at most the square of those tags. Every real page is such a page; the scan
+    tree is at most a few times as deep as it has tags, re-opened formatting elements
+    number at most the square of those tags, and its elements stand side by side in at
+    most 64 million pairs (:data:`MAX_SIBLING_PAIRS`). Every real page is such a page; the scan
     of the tags (much slower than these two counts) is for the others. ``low`` is the
     page's UTF-8 with ASCII letters lower-cased, when the caller has it.
     """

@@ -24,6 +24,7 @@ from darkmap.errors import LimitExceeded
 from darkmap.model.records import CutRecord
 
 __all__ = [
+    "ELEMENT_SIBLINGS",
     "FIELD_CHARS",
     "FILE_BYTES",
     "FILE_SECONDS",
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 # limit names (keys of the summary's ``limits``)
+ELEMENT_SIBLINGS = "element_siblings"
 FIELD_CHARS = "field_chars"
 FILE_BYTES = "file_bytes"
 FILE_SECONDS = "seconds"
