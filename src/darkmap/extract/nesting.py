@@ -59,7 +59,7 @@ creates an element: ``<div><b a1>x</div><div><b a2>x</div>...`` makes quadratica
 MAX_SIBLING_PAIRS = 200_000_000
 """Most pairs of elements side by side a page may hold, summed over the elements whose
 children they are (one element of 14,000 children, or 20 of 3,000 each): a sibling
-query then takes under a second. :data:`FAST_TAGS` tags make at most 64 million."""
+query then takes under a second."""
 FAST_TAGS = 8_000
 """Pages with at most this many ``<`` are not scanned (unless :data:`FAST_FORMATTING`)."""
 FAST_FORMATTING = 512
@@ -587,10 +587,11 @@ def check_page_nesting(text: str, low: bytes | None = None) -> None:
     A page of at most :data:`FAST_TAGS` tags, with at most :data:`FAST_FORMATTING` start
     tags of formatting elements that carry attributes, cannot make the parser slow: its
     tree is at most a few times as deep as it has tags, re-opened formatting elements
-    number at most the square of those tags, and its elements stand side by side in at
-    most 64 million pairs (:data:`MAX_SIBLING_PAIRS`). Every real page is such a page; the scan
-    of the tags (much slower than these two counts) is for the others. ``low`` is the
-    page's UTF-8 with ASCII letters lower-cased, when the caller has it.
+    number at most the square of those tags, and one element holds at most a few times
+    as many children as it has tags (a sibling query over 16,000 takes about a second).
+    Every real page is such a page; the scan of the tags (much slower than these two
+    counts) is for the others. ``low`` is the page's UTF-8 with ASCII letters
+    lower-cased, when the caller has it.
     """
     if low is None:
         low = text.encode("utf-8", "surrogatepass").lower()
