@@ -846,7 +846,7 @@ def _string_spans(raw: bytes, row: DumpRow) -> list[tuple[int, int]]:
 # Column order of dnm_dream: seqNo, seller_name, member_since, contracts, contact, pgp,
 # level, description, positive_feedbacks, negative_feedbacks, market_name (ten strings
 # after the number).
-_COL_NAME, _COL_PGP, _COL_DESCRIPTION = 0, 4, 6
+_COL_NAME, _COL_CONTRACTS, _COL_PGP, _COL_DESCRIPTION = 0, 2, 4, 6
 _PWNED = str(Path(tempfile.gettempdir()) / "darkmap-hostile-pwned")
 
 
@@ -1095,6 +1095,14 @@ def _pages_cases(data: Path) -> list[HostileCase]:
             lambda b: (*_same(b), _page_quarantined(b, r"depth|nest")),
             "dream_listing", fix="isolation"),
         HostileCase(
+            "pages_wide_80k_links_in_listing", "pages",
+            partial(_b_single, "listing_0.html", lambda d: _page_with_description(
+                d, b"<a>x" * 80_000), data),
+            lambda b: (_page_quarantined(b, "element_siblings"),), "dream_listing",
+            fix="isolation",
+            note="found by fuzzing: in a Hansa page 80,000 took 20 s and 200,000 minutes "
+                 "(CSS sibling queries, in C: past the time limit); refused on any page"),
+        HostileCase(
             "pages_pgp_begin_dashes_50k", "pages",
             partial(_b_single, "listing_0.html", lambda d: _page_with_description(
                 d, b"BEGIN PGP PUBLIC KEY BLOCK" + b"-" * 50_000), data),
@@ -1335,6 +1343,15 @@ def _b_csv_file(kind: str, content: Callable[[Path], bytes], data: Path, folder:
     _write(folder / name, content(data))
 
 
+def _agora_days(data: Path, days: bytes) -> bytes:
+    """The Agora slice with its first "N days ago" made ``days`` days ago."""
+    text = b"".join(_agora_lines(data))
+    m = re.search(rb" \d+ days? ago ", text)
+    if m is None:
+        raise RuntimeError("the real data changed: an Agora feedback 'N days ago'")
+    return text[:m.start()] + b" " + days + b" days ago " + text[m.end():]
+
+
 def _agora_feedback(data: Path, payload: bytes) -> bytes:
     """The Agora slice with ``payload`` at the start of its second feedback text."""
     text = b"".join(_agora_lines(data))
@@ -1474,6 +1491,11 @@ def _csv_cases(data: Path) -> list[HostileCase]:
             lambda b: _same(b, records=False), "agora_csv", fix="regex",
             note="the Agora feedback split regex '(\\d+)/5 (.*?) ?(\\d+) days? ago' per start"),
         HostileCase(
+            "csv_agora_days_ago_26_digits", "csv",
+            partial(af, lambda d: _agora_days(d, b"9" * 26), data),
+            _same, "agora_csv", fix="isolation",
+            note="found by fuzzing: OverflowError lost the whole file; now that date only"),
+        HostileCase(
             "csv_quoted_newlines_100k", "csv",
             partial(af, lambda d: _agora_feedback(d, b"\n" * 100_000), data),
             lambda b: _same(b, records=False), "agora_csv"),
@@ -1591,6 +1613,11 @@ def _sql_cases(data: Path) -> list[HostileCase]:
                        _rows_lost(b, ["insert 2 row 20"], "row quarantined, limit field",
                                   limit=r"field|size")),
             "dream_sql", issue=True, fix="isolation"),
+        HostileCase(
+            "sql_count_over_32_bits", "sql",
+            partial(sf, lambda d: rep(d, 2, 57, _COL_CONTRACTS, lambda v: b"9" * 26), data),
+            _same, "dream_sql", fix="isolation",
+            note="found by fuzzing: the store's 32-bit column failed the run at its commit"),
         HostileCase(
             "sql_contact_spaces_40k", "sql",
             partial(sf, lambda d: rep(d, 2, 30, _COL_DESCRIPTION,
