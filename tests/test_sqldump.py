@@ -428,3 +428,19 @@ def test_blank_lines_after_a_dump_word_are_read_once(tmp_path: Path) -> None:
     assert [f.importer for f in summary.files] == ["csv"]
     assert (t["read"], t["stored"], t.get("files_failed", 0)) == (20, 20, 0)
     ws.close()
+
+
+def test_an_escaped_quote_in_a_column_comment_keeps_the_table(tmp_path: Path) -> None:
+    """`COMMENT 'the vendor\\'s name'` on a column of the real dump (found by fuzzing):
+    the CREATE TABLE reader took the escaped quote for the string's end and read one
+    column, so every row "had 11 values for 1 column": 4 quarantined, 686 never counted.
+    MySQL escapes quotes with a backslash in strings (not in names), as the rows do."""
+    marker = b"`seller_name` varchar(45) DEFAULT NULL,"
+    assert RAW.count(marker) == 1
+    p = tmp_path / "dream-2016-sellers.sql"
+    p.write_bytes(RAW.replace(marker, marker[:-1] + b" COMMENT 'the vendor\\'s name, \\\\ "
+                              b"(sic)',"))
+    st_ = SqlStats()
+    recs = list(read_dump(p, stats=st_))
+    assert (st_.rows, st_.stored_rows, st_.quarantined_rows) == (690, 690, 0)
+    assert sum(isinstance(r, AccountRecord) for r in recs) == 690

@@ -936,11 +936,15 @@ def parse_create_table(text: str) -> tuple[str, list[str]] | None:
     if not m:
         return None
     body = text[m.end():]
-    cols, depth, cur, q = [], 0, [], ""
+    cols, depth, cur, q, esc = [], 0, [], "", False
     for ch in body:
         if q:
             cur.append(ch)
-            if ch == q:
+            if esc:
+                esc = False
+            elif ch == "\\" and q != "`":  # MySQL escapes in strings, not in names
+                esc = True
+            elif ch == q:
                 q = ""
             continue
         if ch in "`'\"":
