@@ -68,6 +68,32 @@ def test_anchors_and_merge_keys_still_work() -> None:
         ("A & B", "exchange", "subpoena & return"), ("hot", "exchange", "subpoena & return")]
 
 
+@pytest.mark.parametrize("value", [
+    "2022-02-30", "2021-13-01", "!!timestamp soon", "!!bool maybe", "9" * 5000,
+    "!!int 0x", "!!float 1e", "2022-02-30T25:61:00Z"])
+def test_a_typed_value_that_does_not_construct_stays_text(value: str) -> None:
+    """One scalar YAML types but cannot build (found by fuzzing: `lastmod: 2022-02-30`, a
+    tag's `source: 2021-13-01`, a 5,000-digit confidence) raised out of the safe loader,
+    and the whole TagPack was lost (`importer failed: day is out of range for month`).
+    Now it is the text it is, and every tag stands."""
+    text = (HEAD + f"lastmod: {value}\n"
+            f"tags:\n  - address: {GENESIS}\n    label: one\n    source: {value}\n"
+            f"    confidence: {value}\n  - address: {HOT}\n    label: two\n")
+    _, tags, problems = read_tagpack(text)
+    assert not problems
+    assert [t["label"] for t in tags] == ["one", "two"]
+    assert isinstance(tags[0]["source"], str)
+    assert tags[0]["source"] == value.split()[-1][:500]
+
+
+def test_typed_values_that_construct_are_typed_as_before() -> None:
+    header, tags, problems = read_tagpack(
+        HEAD + f"lastmod: 2022-02-28\ntags:\n  - address: {GENESIS}\n    label: x\n"
+               "    confidence: 80\n")
+    assert not problems and str(header["lastmod"]) == "2022-02-28"
+    assert not isinstance(header["lastmod"], str)
+
+
 def test_python_tags_are_never_constructed(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     text = HEAD + f"tags:\n  - address: !!python/object/apply:os.system ['touch {marker}']\n" \

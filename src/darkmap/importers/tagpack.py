@@ -52,7 +52,29 @@ __all__ = ["EXPECTED", "MAX_TAGPACK_BYTES", "MAX_TAGPACK_NODES", "Tag", "TagPack
 _TAGS_KEY = re.compile(rb"^tags\s*:", re.M)
 _HEADER_KEY = re.compile(rb"^(title|creator|description|is_public)\s*:", re.M)
 # libyaml's safe loader when present (same documents, about 6x faster)
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_YAML_BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _YAML_LOADER(_YAML_BASE):  # type: ignore[valid-type,misc]  # noqa: N801 - the old name
+    """The safe loader, whose typed scalars (``!!timestamp``, ``!!int``...) that do not
+    construct (``2022-02-30``, an int of 5,000 digits, ``!!bool maybe``) stay the text
+    they are, for the field checks to judge: the safe loader raises on them, and one
+    such value lost the whole TagPack (found by fuzzing)."""
+
+
+def _lenient(kind: str) -> Any:
+    typed = yaml.SafeLoader.yaml_constructors[f"tag:yaml.org,2002:{kind}"]
+
+    def construct(loader: Any, node: yaml.Node) -> Any:
+        try:
+            return typed(loader, node)
+        except (ValueError, KeyError, AttributeError, TypeError, OverflowError):
+            return loader.construct_scalar(node)
+    return construct
+
+
+for _kind in ("timestamp", "int", "float", "bool"):
+    _YAML_LOADER.add_constructor(f"tag:yaml.org,2002:{_kind}", _lenient(_kind))
 _TAG_FIELDS = ("address", "label", "category", "confidence", "source", "actor", "currency")
 
 MAX_TAGPACK_BYTES = 32 * 1024 * 1024
