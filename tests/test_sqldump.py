@@ -444,3 +444,26 @@ def test_an_escaped_quote_in_a_column_comment_keeps_the_table(tmp_path: Path) ->
     recs = list(read_dump(p, stats=st_))
     assert (st_.rows, st_.stored_rows, st_.quarantined_rows) == (690, 690, 0)
     assert sum(isinstance(r, AccountRecord) for r in recs) == 690
+
+
+@pytest.mark.parametrize("damage", [
+    lambda raw: raw.replace(b"INSERT INTO `dnm_dream`", b"INSRT INTO `dnm_dream`", 2).replace(
+        b"INSRT INTO `dnm_dream`", b"INSERT INTO `dnm_dream`", 1),
+    lambda raw: raw.replace(b"INSERT INTO `dnm_dream`", b"/* seized 2017 */ DELIMITER $$\n"
+                            b"INSERT INTO `dnm_dream`", 2).replace(
+        b"/* seized 2017 */ DELIMITER $$\n", b"", 1),
+], ids=["keyword-damaged", "delimiter-before"])
+def test_rows_in_a_statement_not_read_are_quarantined_not_dropped(
+        tmp_path: Path, damage: Callable[[bytes], bytes]) -> None:
+    """A statement that is not an INSERT darkmap reads, yet holds row tuples (found by
+    fuzzing: `INSRT INTO`, a `DELIMITER` line before an INSERT), was dropped as a
+    setting would be: 174 rows of the real dump gone without a count. It is now
+    quarantined, naming how many row tuples it holds."""
+    p = tmp_path / "dream-2016-sellers.sql"
+    p.write_bytes(damage(RAW))
+    st_ = SqlStats()
+    recs = list(read_dump(p, stats=st_))
+    [q] = [r for r in recs if isinstance(r, QuarantineRecord)]
+    assert q.locator.startswith("statement ")
+    assert "holds about 174 row tuple(s), not read" in q.reason
+    assert (st_.rows, st_.stored_rows) == (690 - 174, 690 - 174)

@@ -1071,6 +1071,30 @@ def read_dump(path: Path, source_name: str | None = None, stats: SqlStats | None
             ct = parse_create_table(stmt.text) if "CREATE" in head else None
             if ct:
                 st.tables[ct[0]] = ct[1]
+                continue
+            hidden = 0 if head.startswith(("CREATE", "ALTER")) else _hidden_rows(stmt.text)
+            if hidden:
+                st.broken_statements += 1
+                st.quarantine_reasons["statement not read, with rows"] += 1
+                yield QuarantineRecord(
+                    locator=unit, excerpt=stmt.text[:1000], reason=(
+                        f"{where}: not a statement darkmap reads (it starts "
+                        f"{stmt.text.lstrip()[:30]!r}), yet it holds about {hidden:,} row "
+                        "tuple(s), not read: a damaged INSERT, or rows behind an "
+                        "unterminated comment?")[:500])
+
+
+_VALUES = lazy_compile(r"\bVALUES\s*\(", re.I)
+_TUPLE_SEP = lazy_compile(r"\)\s*,\s*\(")
+
+
+def _hidden_rows(text: str) -> int:
+    """Row tuples a statement darkmap does not read seems to hold: after ``VALUES (`` or
+    between ``),(``; 0 when it holds none (``SET``, ``LOCK TABLES``... are read as
+    nothing, silently, as MySQL's own settings)."""
+    if _VALUES.search(text) is None and _TUPLE_SEP.search(text) is None:
+        return 0
+    return len(_TUPLE_SEP.findall(text)) + 1
 
 
 def _insert(stmt: InsertStatement, st: SqlStats, unit: str, where: str, name: str,
