@@ -75,3 +75,27 @@ def test_count_out_of_range_in_a_columnar_file(data_dir: Path, tmp_path: Path,
     assert got.pop("row 9") is None                   # the eighth row, on line 9
     assert sorted(got.values()) == [i for i in range(300) if i != 7]
     ws.close()
+
+
+@pytest.mark.parametrize("name", ["hansa-2016-12.csv", "agora-2014/Ag2014-sscSeeds.csv"])
+def test_one_nul_in_the_first_row_costs_no_more_than_that_row(
+        data_dir: Path, tmp_path: Path, name: str) -> None:
+    """A NUL byte in the first 4 KiB made the CSV sniffer refuse the whole file (found by
+    fuzzing: the file was "recognised by no importer"); a NUL further in costs only its
+    row. A stray NUL is damage; a binary file holds many."""
+    lines = (data_dir / "listings" / name).read_bytes().splitlines(keepends=True)[:40]
+    k = 1 if name.startswith("agora") else 0  # the first row after Agora's header
+    lines[k] = lines[k].replace(b"e", b"e\x00", 1)
+    path = tmp_path / Path(name).name
+    path.write_bytes(b"".join(lines))
+    ws = Workspace.init(tmp_path / "ws")
+    summary = ingest(ws, [path], jobs=1)
+    assert [f.importer for f in summary.files] == ["csv"]
+    t = summary.totals()
+    assert t["read"] >= 30 and t["stored"] >= t["read"] - 1
+    ws.close()
+    noise = tmp_path / "noise.csv"                # a binary file is still no CSV
+    noise.write_bytes(b"".join(lines[:3]) + b"\x00\x01" * 2000)
+    ws = Workspace.init(tmp_path / "ws2")
+    assert [f.importer for f in ingest(ws, [noise], jobs=1).files] == [None]
+    ws.close()

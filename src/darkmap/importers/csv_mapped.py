@@ -889,9 +889,14 @@ def _headerless_fits(head: _HeadRows, mapping: Mapping) -> bool:
     return bool(rows) and good / len(rows) >= 0.8
 
 
+_MAX_NULS = 16
+"""NULs a CSV's first 4 KiB may hold (a stray one is damage, and costs its row; many, a
+binary file). One NUL in the first row once made the whole file unrecognised."""
+
+
 def score_mapping(src: SourceFile, mapping: Mapping, name: str | None = None) -> float:
     """How well ``mapping`` fits ``src`` (0-1), from its first rows and file name."""
-    if b"\x00" in src.head[:4096] and csv_encoding(src.head[:4]) != "utf-16":
+    if src.head[:4096].count(b"\x00") > _MAX_NULS and csv_encoding(src.head[:4]) != "utf-16":
         return 0.0
     rec = mapping.recognise
     name_pat = rec.get("filename")
