@@ -146,3 +146,14 @@ def test_alias_bomb_through_ingest_names_the_limit(ws: Workspace, tmp_path: Path
     f = summary.files[0]
     assert (f.importer, f.read, f.stored, f.quarantined) == ("tagpack", 1, 0, 1)
     assert summary.limits() == {"yaml_aliases": 1}
+
+
+def test_repeated_tags_keys_keep_every_tag() -> None:
+    """Two top-level `tags:` lists (found by fuzzing): the safe loader kept the last, and
+    the first list's tags were dropped without a word. Both lists are read, in order."""
+    text = (HEAD + f"tags:\n  - address: {GENESIS}\n    label: one\n"
+            "category: exchange\n"
+            f"tags:\n  - address: {HOT}\n    label: two\n")
+    header, tags, problems = read_tagpack(text)
+    assert not problems and header["category"] == "exchange"
+    assert [(t["address"], t["label"]) for t in tags] == [(GENESIS, "one"), (HOT, "two")]

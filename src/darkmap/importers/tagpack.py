@@ -321,9 +321,29 @@ def _load_yaml(text: str) -> Any:
             return None
         if _MAYBE_ANCHOR.search(text):
             _check_aliases(node)
+        _join_tag_lists(node)
         return loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+def _join_tag_lists(root: yaml.Node) -> None:
+    """Make the lists of a document's repeated top-level ``tags:`` keys one list, in
+    order. YAML forbids a repeated key, and the safe loader keeps the last one's value:
+    the tags of the others were lost without a word (found by fuzzing)."""
+    if not isinstance(root, yaml.MappingNode):
+        return
+    lists = [(k, v) for k, v in root.value
+             if isinstance(k, yaml.ScalarNode) and k.value == "tags"
+             and isinstance(v, yaml.SequenceNode)]
+    if len(lists) < 2:
+        return
+    first_key, first = lists[0]
+    joined = yaml.SequenceNode(first.tag, [n for _, v in lists for n in v.value],
+                               first.start_mark, lists[-1][1].end_mark, first.flow_style)
+    root.value = [(k, v) for k, v in root.value
+                  if not any(v is w for _, w in lists)]
+    root.value.append((first_key, joined))
 
 
 def _check_depth(text: str) -> None:
