@@ -112,3 +112,102 @@ def test_damaged_files_name_file_row_field(loaded, tmp_path: Path):
     with pytest.raises(BadInputError, match=r"bad_hash\.parquet: row 7: hash"):
         import_etl(w, bad2)
     w.close()
+
+
+def _tx_row(rows: list[dict], coinbase: bool, outputs: int = 1, after: int = 0) -> int:
+    """The first transaction row after ``after`` that is (not) a coinbase, with at least
+    ``outputs`` outputs."""
+    return next(k for k, r in enumerate(rows) if k > after and bool(r["is_coinbase"]) ==
+                coinbase and len(r["outputs"]) >= outputs and r["inputs"])
+
+
+def _set_out(k: int, j: int, field: str, value: object):
+    def edit(rows: list[dict]) -> int:
+        rows[k]["outputs"][j][field] = value
+        return k
+    return edit
+
+
+# each damage of the real export: (what it does to the transaction rows, returning the row
+# it damaged; the error expected, {k} the row). Found by fuzzing: each crashed with a
+# traceback naming nothing, exhausted memory, was reported at the wrong row, or was stored
+# as it was (a negative amount, an input of a coinbase) against the module's promise.
+ETL_DAMAGE = {
+    "script-not-hex": (lambda rows: _set_out(_tx_row(rows, False), 0, "script_hex",
+                                             "zz")(rows),
+                       r"row {k}: outputs\.script_hex is not hex"),
+    "height-over-32-bits": (lambda rows: [rows[3].__setitem__("block_number", 2**40), 3][1],
+                            r"row {k}: block_number 1099511627776 is out of range"),
+    "negative-amount": (lambda rows: _set_out(_tx_row(rows, False), 0, "value",
+                                              -5_000_000_000)(rows),
+                        r"row {k}: outputs\.value -5000000000 is out of range"),
+    "amount-over-supply": (lambda rows: _set_out(_tx_row(rows, False), 0, "value", 2**62)(rows),
+                           r"row {k}: outputs\.value 4611686018427387904 is out of range"),
+    "repeated-output-index": (lambda rows: _set_out(k := _tx_row(rows, False, 2), 1, "index",
+                                                    rows[k]["outputs"][0]["index"])(rows),
+                              r"row {k}: outputs\.index \d+ is repeated in one transaction"),
+    "coinbase-flag-on-a-spend": (
+        lambda rows: [rows[k := _tx_row(rows, False)].__setitem__("is_coinbase", True), k][1],
+        r"row {k}: is_coinbase is true but an input spends an output"),
+    "time-past-2106": (lambda rows: [rows[5].__setitem__("block_timestamp",
+                                                         rows[5]["block_timestamp"].replace(
+                                                             year=9999)), 5][1],
+                       r"row {k}: block_timestamp 9999-"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ETL_DAMAGE))
+def test_out_of_range_etl_rows_are_refused_by_row_and_field(loaded, tmp_path: Path,
+                                                             name: str) -> None:
+    _, out, _ = loaded
+    tx = pq.read_table(out / "transactions.parquet")
+    rows = tx.to_pylist()
+    damage, message = ETL_DAMAGE[name]
+    k = damage(rows)
+    bad = tmp_path / "transactions.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=tx.schema), bad)
+    w = Workspace.init(tmp_path / "w")
+    with pytest.raises(BadInputError, match=r"transactions\.parquet: " + message.format(k=k)):
+        import_etl(w, bad)
+    assert w.con.execute("SELECT count(*) FROM btc_tx").fetchone() == (0,)  # nothing half-in
+    w.close()
+
+
+def test_an_input_hash_is_refused_at_its_transaction_row(loaded, tmp_path: Path) -> None:
+    """The row named was the input's place among all inputs of the batch, not its
+    transaction's row (found by fuzzing: row 41 for a damage in row 11)."""
+    _, out, _ = loaded
+    tx = pq.read_table(out / "transactions.parquet")
+    rows = tx.to_pylist()
+    before = sum(len(r["inputs"]) for r in rows[:11])
+    k = _tx_row(rows, False, after=max(10, before))
+    assert sum(len(r["inputs"]) for r in rows[:k]) != k   # the two numberings differ here
+    rows[k]["inputs"][0]["spent_transaction_hash"] = "zz" * 32
+    bad = tmp_path / "transactions.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=tx.schema), bad)
+    w = Workspace.init(tmp_path / "w")
+    with pytest.raises(BadInputError, match=rf"row {k}: inputs\.spent_transaction_hash is not"):
+        import_etl(w, bad)
+    w.close()
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("hash", None, "row 0: hash is missing"),
+    ("transaction_count", 2**40, "row 0: transaction_count 1099511627776 is out of range"),
+])
+def test_a_damaged_block_row_is_refused_by_row_and_field(loaded, tmp_path: Path, field: str,
+                                                         value: object, message: str) -> None:
+    """A block without a hash failed deep in the store with a misleading error, and a
+    count of 2**40 transactions built a list of them, exhausting memory (found by
+    fuzzing)."""
+    _, out, _ = loaded
+    blocks = pq.read_table(out / "blocks.parquet")
+    rows = blocks.to_pylist()
+    rows[0][field] = value
+    folder = tmp_path / "etl"
+    folder.mkdir()
+    pq.write_table(pa.Table.from_pylist(rows, schema=blocks.schema), folder / "blocks.parquet")
+    w = Workspace.init(tmp_path / "w")
+    with pytest.raises(BadInputError, match=r"blocks\.parquet: " + message):
+        import_etl(w, folder)
+    w.close()

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -62,6 +63,8 @@ _COINBASE_VOUT = 0xFFFFFFFF
 _HEX = frozenset("0123456789abcdef")
 BATCH_ROWS = 50_000
 MAX_IO = 1_000_000          # inputs or outputs of one transaction (a block's worth)
+MAX_SAT = 21_000_000 * 100_000_000  # no amount exceeds the supply, in satoshis
+_I32, _U32 = 2**31 - 1, 2**32 - 1
 
 
 class EtlImport(TypedDict):
@@ -241,6 +244,20 @@ def _naive(col: Any) -> Any:
     return arr.cast(pa.timestamp(arr.type.unit)).cast(pa.timestamp("us"))
 
 
+_LAST_TIME = datetime(2106, 2, 7, 6, 28, 15)  # a block's time is 32-bit Unix seconds
+
+
+def _times(arr: Any, path: Path, rows: Any, fld: str) -> Any:
+    """``arr`` (naive UTC timestamps), each within what a block header can state."""
+    bad = pc.fill_null(pc.or_(pc.less(arr, pa.scalar(datetime(1970, 1, 1), arr.type)),
+                              pc.greater(arr, pa.scalar(_LAST_TIME, arr.type))), False)
+    if pc.any(bad).as_py():
+        k = int(pc.index(bad, True).as_py())
+        raise BadInputError(f"{path}: row {int(rows[k])}: {fld} {arr[k].as_py()} is out of "
+                            "range (a block's time is 1970 to 2106)")
+    return arr
+
+
 def _field(items: Any, name: str) -> Any:
     return pc.struct_field(items, name)
 
@@ -251,7 +268,11 @@ def _col(tbl: pa.Table, name: str, typ: Any) -> Any:
     return tbl.column(name).combine_chunks().cast(typ)
 
 
-def _txid_list(values: list[Any], path: Path, row0: int, fld: str) -> list[str | None]:
+def _txid_list(values: list[Any], path: Path, row0: int, fld: str,
+               rows: Any = None) -> list[str | None]:
+    """The hashes of ``values`` in lower case; the first one that is not 64 hex digits
+    refused, named by its row (``rows[k]`` when given: an input's or output's
+    transaction, else ``row0 + k``)."""
     out: list[str | None] = []
     for k, v in enumerate(values):
         if v is None:
@@ -259,9 +280,63 @@ def _txid_list(values: list[Any], path: Path, row0: int, fld: str) -> list[str |
             continue
         s = str(v).lower()
         if len(s) != 64 or not set(s) <= _HEX:
-            raise BadInputError(f"{path}: row {row0 + k}: {fld} is not a 64-hex-digit hash")
+            row = int(rows[k]) if rows is not None else row0 + k
+            raise BadInputError(f"{path}: row {row}: {fld} is not a 64-hex-digit hash")
         out.append(s)
     return out
+
+
+def _ints(arr: Any, path: Path, rows: Any, fld: str, lo: int, hi: int) -> Any:
+    """``arr`` (integers) as int64, each value within ``lo``..``hi`` (nulls pass); the
+    first one out of range refused with its row (``rows[k]``) and field named."""
+    try:
+        ints = arr.cast(pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise BadInputError(f"{path}: {fld} holds a value that is no 64-bit integer") from None
+    low, high = pa.scalar(lo, pa.int64()), pa.scalar(hi, pa.int64())
+    bad: Any = pc.fill_null(pc.or_(pc.less(ints, low), pc.greater(ints, high)), False)
+    if pc.any(bad).as_py():
+        k = int(pc.index(bad, True).as_py())
+        raise BadInputError(f"{path}: row {int(rows[k])}: {fld} {ints[k].as_py()} is out of "
+                            f"range ({lo:,} to {hi:,})")
+    return ints
+
+
+def _unique_per_row(parents: Any, index: Any, path: Path, fld: str) -> None:
+    """Refuse an ``index`` repeated among the items of one transaction (``parents``)."""
+    idx = index.to_numpy(zero_copy_only=False)
+    if not len(idx):
+        return
+    keys = np.asarray(parents, dtype=np.int64) * (_U32 + 1) + np.nan_to_num(
+        idx.astype(float), nan=-1).astype(np.int64)
+    order = np.argsort(keys, kind="stable")
+    same = np.flatnonzero(keys[order][1:] == keys[order][:-1])
+    if len(same):
+        k = int(order[same[0] + 1])
+        raise BadInputError(f"{path}: row {int(parents[k])}: {fld} {int(idx[k])} is repeated "
+                            "in one transaction")
+
+
+def _hex_scripts(scripts: list[Any], path: Path, rows: Any) -> None:
+    """Refuse the first output script that is not hex (an even number of hex digits)."""
+    for k, s in enumerate(scripts):
+        if s is not None and (len(s) % 2 or not set(str(s).lower()) <= _HEX):
+            raise BadInputError(f"{path}: row {int(rows[k])}: outputs.script_hex is not hex")
+
+
+def _coinbase_agrees(flags: list[Any], prev: list[str | None], parents: Any, offset: int,
+                     path: Path) -> None:
+    """Refuse a transaction whose ``is_coinbase`` disagrees with its inputs: a coinbase
+    spends nothing (its input names no transaction), any other spends outputs."""
+    spends: dict[int, set[bool]] = {}
+    for t, p in zip(parents.tolist(), prev, strict=True):
+        spends.setdefault(int(t), set()).add(p is not None)
+    for k, flag in enumerate(flags):
+        kinds = spends.get(offset + k, set())
+        if flag is not None and kinds and (True in kinds if flag else False in kinds):
+            raise BadInputError(
+                f"{path}: row {offset + k}: is_coinbase is {str(bool(flag)).lower()} but "
+                f"{'an input spends an output' if flag else 'an input spends nothing'}")
 
 
 def _address(addrs: list[str] | None) -> str | None:
@@ -291,8 +366,9 @@ def from_etl(tbl: pa.Table, path: Path, offset: int = 0) -> EtlTables:
             k = int(lens.argmax())
             raise BadInputError(f"{path}: row {offset + k}: {name} has {lens[k]} items "
                                 f"(limit {MAX_IO})")
-    size = _col(tbl, "size", pa.int64())
-    vsize = _col(tbl, "virtual_size", pa.int64())
+    rows = seq.to_numpy()
+    size = _ints(_col(tbl, "size", pa.int64()), path, rows, "size", 0, _I32)
+    vsize = _ints(_col(tbl, "virtual_size", pa.int64()), path, rows, "virtual_size", 0, _I32)
     segwit = _col(tbl, "darkmap_segwit", pa.bool_())
     inferred_segwit = pc.fill_null(pc.less(vsize, size), False)
     segwit = pc.if_else(pc.is_null(segwit), inferred_segwit, segwit)
@@ -302,10 +378,17 @@ def from_etl(tbl: pa.Table, path: Path, offset: int = 0) -> EtlTables:
     out_parent = pc.list_parent_indices(outs).to_numpy() + offset
     out_items = pc.list_flatten(outs)
     prev = _txid_list(_field(in_items, "spent_transaction_hash").to_pylist(), path, offset,
-                      "inputs.spent_transaction_hash")
-    vout = _field(in_items, "spent_output_index").to_pylist()
+                      "inputs.spent_transaction_hash", rows=in_parent)
+    vout = _ints(_field(in_items, "spent_output_index"), path, in_parent,
+                 "inputs.spent_output_index", 0, _U32).to_pylist()
     coinbase_in = [p is None for p in prev]
-    in_value = _field(in_items, "value").cast(pa.int64())
+    _coinbase_agrees(_col(tbl, "is_coinbase", pa.bool_()).to_pylist(), prev, in_parent,
+                     offset, path)
+    in_value = _ints(_field(in_items, "value"), path, in_parent, "inputs.value", 0, MAX_SAT)
+    in_index = _ints(_field(in_items, "index"), path, in_parent, "inputs.index", 0, _I32)
+    _unique_per_row(in_parent, in_index, path, "inputs.index")
+    in_sequence = _ints(_field(in_items, "sequence"), path, in_parent, "inputs.sequence", 0,
+                        _U32)
     in_types = _types(_field(in_items, "type").to_pylist())
     in_addr = [_address(a) for a in _field(in_items, "addresses").to_pylist()]
     names = {in_items.type.field(k).name for k in range(in_items.type.num_fields)}
@@ -315,7 +398,10 @@ def from_etl(tbl: pa.Table, path: Path, offset: int = 0) -> EtlTables:
     out_types = [t or "nonstandard" for t in _types(_field(out_items, "type").to_pylist())]
     out_addr = [_address(a) for a in _field(out_items, "addresses").to_pylist()]
     out_script = _field(out_items, "script_hex").to_pylist()
-    out_value = _field(out_items, "value").cast(pa.int64())
+    _hex_scripts(out_script, path, out_parent)
+    out_value = _ints(_field(out_items, "value"), path, out_parent, "outputs.value", 0, MAX_SAT)
+    out_index = _ints(_field(out_items, "index"), path, out_parent, "outputs.index", 0, _I32)
+    _unique_per_row(out_parent, out_index, path, "outputs.index")
     if out_value.null_count:
         k = int(pc.index(pc.is_null(out_value), True).as_py())
         raise BadInputError(f"{path}: row {out_parent[k]}: outputs.value is missing")
@@ -333,13 +419,19 @@ def from_etl(tbl: pa.Table, path: Path, offset: int = 0) -> EtlTables:
         "seq": seq, "txid": pa.array(txid, pa.string()),
         "wtxid": _col(tbl, "darkmap_wtxid", pa.string()),
         "block_hash": _col(tbl, "block_hash", pa.string()),
-        "height": _col(tbl, "block_number", pa.int32()),
-        "block_time": _naive(tbl.column("block_timestamp")),
-        "position": _col(tbl, "index", pa.int32()),
-        "version": _col(tbl, "version", pa.int32()),
-        "locktime": _col(tbl, "lock_time", pa.int64()),
+        "height": _ints(_col(tbl, "block_number", pa.int64()), path, rows, "block_number",
+                        0, _I32).cast(pa.int32()),
+        "block_time": _times(_naive(tbl.column("block_timestamp")), path, rows,
+                             "block_timestamp"),
+        "position": _ints(_col(tbl, "index", pa.int64()), path, rows, "index", 0,
+                          _I32).cast(pa.int32()),
+        "version": _ints(_col(tbl, "version", pa.int64()), path, rows, "version", -_I32 - 1,
+                         _I32).cast(pa.int32()),
+        "locktime": _ints(_col(tbl, "lock_time", pa.int64()), path, rows, "lock_time", 0,
+                          _U32),
         "size": size.cast(pa.int32()),
-        "weight": _col(tbl, "darkmap_weight", pa.int32()),
+        "weight": _ints(_col(tbl, "darkmap_weight", pa.int64()), path, rows, "darkmap_weight",
+                        0, _I32).cast(pa.int32()),
         "n_in": pc.fill_null(n_in, 0), "n_out": pc.fill_null(n_out, 0),
         "is_coinbase": _col(tbl, "is_coinbase", pa.bool_()).fill_null(False),
         "segwit": segwit, "bip69": pa.array(bip69, pa.bool_()),
@@ -347,7 +439,7 @@ def from_etl(tbl: pa.Table, path: Path, offset: int = 0) -> EtlTables:
     })
     txin = pa.table({
         "seq": pa.array(in_parent, pa.int64()),
-        "n": _field(in_items, "index").cast(pa.int32()),
+        "n": in_index.cast(pa.int32()),
         "prev_txid": pa.array([p or _NULL_TXID for p in prev], pa.string()),
         "prev_vout": pa.array([_COINBASE_VOUT if c else v
                                for c, v in zip(coinbase_in, vout, strict=True)], pa.int64()),
@@ -355,12 +447,12 @@ def from_etl(tbl: pa.Table, path: Path, offset: int = 0) -> EtlTables:
         "script_type": pa.array([None if c else t for c, t in zip(coinbase_in, in_types,
                                                                    strict=True)], pa.string()),
         "addr_inferred": pa.array(inferred, pa.bool_()),
-        "sequence": _field(in_items, "sequence").cast(pa.int64()),
+        "sequence": in_sequence,
     })
     keep = [t in _KEEP_SCRIPT or a is None for t, a in zip(out_types, out_addr, strict=True)]
     txout = pa.table({
         "seq": pa.array(out_parent, pa.int64()),
-        "n": _field(out_items, "index").cast(pa.int32()),
+        "n": out_index.cast(pa.int32()),
         "value": out_value, "script_type": pa.array(out_types, pa.string()),
         "address": pa.array(out_addr, pa.string()),
         "script_hex": pa.array([s if k else None for s, k in zip(out_script, keep,
@@ -410,6 +502,13 @@ def _blocks_table(rows: list[dict[str, Any]], txids: dict[str, dict[int, str]],
     for k, r in enumerate(rows):
         where = f"{path}: row {k}"
         bhash = _txid_list([r["hash"]], path, k, "hash")[0]
+        if bhash is None:
+            raise BadInputError(f"{where}: hash is missing")
+        for fld, lo, hi in (("number", 0, _I32), ("version", -_I32 - 1, _I32),
+                            ("transaction_count", 0, MAX_IO)):
+            v = r.get(fld)
+            if v is not None and not lo <= int(v) <= hi:
+                raise BadInputError(f"{where}: {fld} {v} is out of range ({lo:,} to {hi:,})")
         root = _txid_list([r["merkle_root"]], path, k, "merkle_root")[0]
         prev = _txid_list([r.get("darkmap_prev_hash")], path, k, "darkmap_prev_hash")[0]
         try:
