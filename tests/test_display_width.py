@@ -64,3 +64,14 @@ def test_a_cell_is_exactly_its_width_and_keeps_the_next_column_aligned(
     t = titles[0]
     assert len(short(t, 30)) < len(short("x" * len(t), 30))
     assert columns(short(t, 30)) in (29, 30)
+
+
+@pytest.mark.parametrize("hidden", ["\u200b", "\u200c", "\u200d", "\u2060", "\u180e"])
+def test_zero_width_characters_are_shown_escaped(hidden: str) -> None:
+    """Two handles that print alike must not be two accounts that look one: a zero-width
+    space, joiner or word joiner inside a handle printed as nothing (found by fuzzing, in
+    `persona search`, `targets`, CSV and GEXF), while the BOM beside it was escaped."""
+    handle = f"king{hidden}kong"
+    shown = for_display(handle)
+    assert hidden not in shown and f"\\u{ord(hidden):04x}" in shown
+    assert shown != for_display("kingkong")
