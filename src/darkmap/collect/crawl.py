@@ -91,6 +91,16 @@ _PROXY_HINT = ("start Tor (`sudo systemctl start tor`, or run `tor`), or point -
                "same command again to resume")
 
 
+def retry_after(value: str | None) -> float | None:
+    """The seconds a ``Retry-After`` of whole seconds asks for (at most
+    ``_MAX_RETRY_AFTER``); None for anything else (an HTTP date, "²", which ``isdigit``
+    takes for a digit and ``float`` does not: found by fuzzing, it stopped the crawl)."""
+    v = (value or "").strip()
+    if not (v.isascii() and v.isdigit()) or len(v) > 12:
+        return None
+    return min(float(v), _MAX_RETRY_AFTER)
+
+
 @dataclass
 class CrawlOptions:
     """What ``darkmap crawl`` was asked (see :mod:`darkmap.collect.crawl`)."""
@@ -375,9 +385,9 @@ class _Crawl:
             return
         self.batch.attempts.append((item.attempts, self.job.crawl_id, item.url))
         wait_s = self.opts.backoff * (2 ** (item.attempts - 1)) * self.rng.uniform(0.5, 1.5)
-        after = got.header("Retry-After")
-        if got.outcome == "http_429" and after and after.strip().isdigit():
-            wait_s = max(wait_s, min(float(after), _MAX_RETRY_AFTER))
+        after = retry_after(got.header("Retry-After"))
+        if got.outcome == "http_429" and after is not None:
+            wait_s = max(wait_s, after)
         item.ready = time.monotonic() + wait_s
         heapq.heappush(self.delayed, item)
 

@@ -15,8 +15,10 @@ logs in, posts a form or solves a CAPTCHA itself.
 
 from __future__ import annotations
 
+import re
 import socket
 import time
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +28,8 @@ import httpx
 
 from darkmap.errors import BadInputError
 
-__all__ = ["RETRYABLE", "Fetched", "Fetcher", "load_cookies", "proxy_label", "proxy_problem"]
+__all__ = ["RETRYABLE", "Fetched", "Fetcher", "decode_body", "load_cookies", "proxy_label",
+           "proxy_problem"]
 
 RETRYABLE = frozenset({"timeout", "connect", "http_5xx", "http_429", "truncated"})
 """Outcomes retried with backoff (each counts towards the consecutive-failure stop)."""
@@ -50,6 +53,9 @@ class Fetched:
     body: bytes = b""
     outcome: str = "ok"
     error: str | None = None
+    decoded: bool = False
+    """``body`` is the response's content decoded from its ``Content-Encoding`` (the WARC
+    record then says so); False when it is the bytes as sent."""
 
     def header(self, name: str) -> str | None:
         """The first response header ``name`` (case-insensitive)."""
@@ -134,12 +140,15 @@ class Fetcher:
 
     def __init__(self, proxy: str | None, cookies: dict[str, str] | None = None,
                  timeout: float = 60.0, max_body: int = _MAX_BODY,
-                 user_agent: str = _USER_AGENT) -> None:
+                 user_agent: str = _USER_AGENT, deadline: float | None = None) -> None:
         if proxy is not None and not proxy.startswith("socks5h://"):
             raise BadInputError(f"--proxy {proxy_label(proxy)}: use socks5h://host:port (the "
                                 "proxy resolves names; the crawling machine must not)")
         self.proxy = proxy
         self.max_body = max_body
+        self.deadline = deadline if deadline is not None else max(4 * timeout, 30.0)
+        """Seconds one response's body may take in all (``timeout`` bounds each read;
+        found by fuzzing: a body sent a byte at a time had no bound)."""
         self.cookies = dict(cookies or {})
         self.client = httpx.Client(
             proxy=proxy, timeout=httpx.Timeout(timeout, connect=timeout),
@@ -170,6 +179,7 @@ class Fetcher:
                 out.http_version = resp.http_version
                 out.headers = list(resp.headers.items())
                 self._keep_cookies(resp)
+                self.client.cookies.clear()  # the session is ours (above), not httpx's jar
                 out.body = self._read(resp, out, chunks)
         except httpx.TimeoutException as exc:
             out.outcome, out.error = "timeout", f"{type(exc).__name__}: {exc}"
@@ -180,33 +190,113 @@ class Fetcher:
             out.body = b"".join(chunks)
         except (httpx.TransportError, OSError) as exc:  # refused, proxy said no, unreachable
             out.outcome, out.error = "connect", f"{type(exc).__name__}: {exc}"
+        except (httpx.HTTPError, UnicodeError, ValueError) as exc:
+            # anything else the market's answer makes the client raise (a header it cannot
+            # encode or parse): this URL fails, the crawl goes on (found by fuzzing: such an
+            # error stopped the crawl, and its resume, for good)
+            out.outcome, out.error = "bad_response", f"{type(exc).__name__}: {exc}"[:500]
+            out.body = b"".join(chunks)
         out.seconds = time.monotonic() - t0
         if out.outcome == "ok" and out.status is not None:
             out.outcome = _status_outcome(out.status)
         return out
 
     def _read(self, resp: httpx.Response, out: Fetched, chunks: list[bytes]) -> bytes:
-        """The body, at most ``max_body`` bytes; a short body is ``truncated``."""
-        size = 0
-        for chunk in resp.iter_bytes():
+        """The body as sent, at most ``max_body`` bytes and within :attr:`deadline`
+        seconds; a short body is ``truncated``. Then decoded from its
+        ``Content-Encoding`` (:func:`decode_body`), the decoded bytes bounded too."""
+        size, t0 = 0, time.monotonic()
+        for chunk in resp.iter_raw():
             chunks.append(chunk)
             size += len(chunk)
             if size > self.max_body:
                 out.outcome, out.error = "too_big", f"body over {self.max_body} bytes"
                 break
+            if time.monotonic() - t0 > self.deadline:  # a body sent a byte at a time
+                out.outcome = "timeout"
+                out.error = f"body not complete after {self.deadline:g} s ({size} bytes)"
+                break
         body = b"".join(chunks)
-        declared = resp.headers.get("Content-Length")
-        if out.outcome == "ok" and declared and declared.isdigit() and int(declared) != len(body):
+        declared = resp.headers.get("Content-Length", "").strip()
+        if (out.outcome == "ok" and declared.isascii() and declared.isdigit()
+                and int(declared) != len(body)):
             out.outcome = "truncated"
             out.error = f"body of {len(body)} bytes, Content-Length {declared}"
-        return body
+        if out.outcome != "ok":
+            return body
+        decoded, problem = decode_body(body, resp.headers.get("Content-Encoding"),
+                                       self.max_body)
+        if problem is not None:
+            out.outcome, out.error = problem
+            return body
+        out.decoded = decoded is not body
+        return decoded
 
     def _keep_cookies(self, resp: httpx.Response) -> None:
-        """Session cookies the market sets (its session refresh) are sent from then on."""
+        """Session cookies the market sets (its session refresh) are sent from then on;
+        one whose name or value is not printable ASCII is not (no request could carry it:
+        found by fuzzing, such a cookie made every later request of the crawl fail)."""
         for value in resp.headers.get_list("set-cookie"):
             name, eq, rest = value.partition("=")
-            if eq and name.strip():
-                self.cookies[name.strip()] = rest.split(";", 1)[0]
+            name, kept = name.strip(), rest.split(";", 1)[0]
+            if eq and name and _COOKIE_TEXT.match(name) and _COOKIE_TEXT.match(kept):
+                self.cookies[name] = kept
+
+
+_COOKIE_TEXT = re.compile(r"[!#-+\--:<-\[\]-~]*\Z")
+"""A cookie name or value that a request can carry: printable ASCII without space, quote,
+comma, semicolon or backslash."""
+_CODINGS = {"gzip": 47, "x-gzip": 47, "deflate": 15}  # zlib wbits (47: gzip or zlib)
+_MAX_CODINGS = 2
+
+
+def decode_body(body: bytes, encoding: str | None, limit: int
+                ) -> tuple[bytes, tuple[str, str] | None]:
+    """``body`` decoded from the codings ``encoding`` lists (the last applied first), and
+    None; or ``body`` as it is and (outcome, error) when it cannot be: a coding darkmap
+    does not read or more than two (``bad_encoding``), bytes that do not decode
+    (``bad_encoding``), or more than ``limit`` bytes once decoded (``too_big``: a
+    decompression bomb stops there, never expanded in memory). The crawler asks for
+    ``identity``, which a market may ignore."""
+    codings = [c.strip().lower() for c in (encoding or "").split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    if not codings:
+        return body, None
+    if len(codings) > _MAX_CODINGS or any(c not in _CODINGS for c in codings):
+        return body, ("bad_encoding", f"Content-Encoding {encoding[:80]!r} not read"
+                      if encoding else "Content-Encoding not read")
+    out = body
+    for c in reversed(codings):
+        try:
+            out = _inflate(out, _CODINGS[c], limit)
+        except zlib.error as exc:
+            return body, ("bad_encoding", f"Content-Encoding {c}: {exc}"[:300])
+        except OverflowError:
+            return body, ("too_big", f"body over {limit} bytes once decoded ({c})")
+    return out, None
+
+
+def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
+    """``data`` decompressed, member after member; OverflowError past ``limit`` bytes."""
+    parts: list[bytes] = []
+    size = 0
+    while data:
+        d = zlib.decompressobj(wbits)
+        try:
+            piece = d.decompress(data, limit + 1 - size)
+        except zlib.error:
+            if wbits != 15 or parts:
+                raise
+            d = zlib.decompressobj(-15)  # "deflate" sent raw, without zlib's wrapper
+            piece = d.decompress(data, limit + 1 - size)
+        size += len(piece)
+        parts.append(piece)
+        if size > limit or d.unconsumed_tail:
+            raise OverflowError
+        if not d.eof:
+            raise zlib.error("compressed data cut short")
+        data = d.unused_data.lstrip(b"\0") if wbits == 47 else b""
+    return b"".join(parts)
 
 
 def _status_outcome(status: int) -> str:

@@ -77,10 +77,13 @@ class CrawlPlan:
         market's ``hosts`` (or is too long, or not http)."""
         if len(raw) > _MAX_URL:
             return None
-        absolute = urljoin(page_url, raw.strip())
-        if (urlsplit(absolute).hostname or "").lower() not in {h.lower() for h in hosts}:
-            return None
-        return self.canonical(absolute, host)
+        try:
+            absolute = urljoin(page_url, raw.strip())
+            if (urlsplit(absolute).hostname or "").lower() not in {h.lower() for h in hosts}:
+                return None
+            return self.canonical(absolute, host)
+        except ValueError:  # "http://[::1/x", a bad port: no URL (found by fuzzing: such a
+            return None     # link stopped the crawl, and its resume, for good)
 
     def links_of(self, body: bytes, page_url: str, kind: str, follow: Iterable[str],
                  hosts: Iterable[str], host: str) -> list[Link]:

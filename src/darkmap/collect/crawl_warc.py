@@ -35,7 +35,8 @@ from darkmap.importers.warc import CANONICAL_HEADER, MIRROR_HEADER, PROXY_HEADER
 
 __all__ = ["WarcLog", "warc_date"]
 
-_HOP_BY_HOP = frozenset({"transfer-encoding", "content-encoding"})
+_HOP_BY_HOP = frozenset({"transfer-encoding"})
+_DECODED = frozenset({"content-encoding", "content-length"})
 
 
 class _Sha256Writer(WARCWriter):  # type: ignore[misc]  # warcio has no type hints
@@ -79,7 +80,10 @@ class WarcLog:
         self._writer.write_record(req)
         req_id = req.rec_headers.get_header("WARC-Record-ID")
         if got.status is not None:
-            headers = [(f"X-Archive-Orig-{k}" if k.lower() in _HOP_BY_HOP else k, v)
+            # the record holds the body without its transfer coding, and without its
+            # content coding when the crawler decoded it (then its length is another too)
+            moved = _HOP_BY_HOP | _DECODED if got.decoded else _HOP_BY_HOP
+            headers = [(f"X-Archive-Orig-{k}" if k.lower() in moved else k, v)
                        for k, v in got.headers]
             extra: dict[str, Any] = {**common, "WARC-Concurrent-To": req_id}
             if got.outcome in ("truncated", "too_big"):
