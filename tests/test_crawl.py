@@ -554,6 +554,57 @@ def test_cut_warc_is_quarantined_not_lost(world: Path, tmp_path: Path, kind: str
         assert any("cut short" in p for p in problems), problems
 
 
+def _warc_of_pages(path: Path, pages: list[Path]) -> None:
+    """A gzip WARC (warcio's writer, one member per record) of real pages as responses."""
+    from io import BytesIO
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+    with open(path, "wb") as fh:
+        w = WARCWriter(fh, gzip=True)
+        w.write_record(w.create_warcinfo_record("x.warc.gz", {"software": "test"}))
+        for k, page in enumerate(pages):
+            body = page.read_bytes()
+            w.write_record(w.create_warc_record(
+                f"http://{'a' * 56}.onion/page/{k}", "response", payload=BytesIO(body),
+                length=len(body), http_headers=StatusAndHeaders(
+                    "200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")))
+
+
+@pytest.mark.parametrize("which", [1, 2])
+def test_a_warc_member_failing_its_check_is_quarantined_not_stored_cut(
+        tmp_path: Path, which: int) -> None:
+    """A response whose gzip member fails its CRC (found by fuzzing): warcio printed a
+    message and stopped as if the file ended, so the record was stored cut short as a
+    whole page, and the records after it were lost, without a word. The damaged record
+    is quarantined, and so is the rest of the file, which is not read."""
+    from conftest import DATA
+
+    from darkmap.collect.ingest import ingest as ingest_files
+    # pages larger than warcio's reads, as in the case found (an Empire listing of 108 KB)
+    pages = sorted(p for p in (DATA / "pages" / "empire").rglob("*")
+                   if p.is_file() and p.stat().st_size > 60_000)[:3]
+    assert len(pages) == 3
+    whole = tmp_path / "whole.warc.gz"
+    _warc_of_pages(whole, pages)
+    data = whole.read_bytes()
+    members = _gzip_members(data)
+    assert len(members) == 4
+    off, length, _ = members[1 + which]          # the response of pages[which]
+    end = off + length                           # its CRC32 is at end - 8
+    damaged = tmp_path / "crc.warc.gz"
+    damaged.write_bytes(data[:end - 8] + b"\0\0\0\0" + data[end - 4:])
+    with Workspace.init(tmp_path / "ws") as ws:
+        t = ingest_files(ws, [damaged]).totals()
+        assert t["read"] == t["stored"] + t["quarantined"] + t["skipped"], t
+        assert t["stored"] == which                # the pages before the damaged one
+        reasons = [r for (r,) in ws.con.execute("SELECT reason FROM quarantine").fetchall()]
+        assert any(f"record {which + 2} is damaged" in r for r in reasons), reasons
+        sizes = sorted(n for (n,) in ws.con.execute(
+            "SELECT size FROM captures WHERE media_type = 'text/html'").fetchall())
+        assert sizes == sorted(p.stat().st_size for p in pages[:which])  # none cut short
+
+
 # -- processes: SIGKILL and the resolver -----------------------------------------------------
 
 def _cli(ws: Path, site: MarketSite, proxy: str, *extra: str, hook: Path | None = None

@@ -179,10 +179,13 @@ class _Response:
     truncated: str | None = None
 
 
-def _cut_member(fh: BinaryIO) -> int | None:
-    """Where a gzip-compressed WARC's last compressed record starts when the file ends
-    inside it (a file cut short, which warcio may read as a clean end); None for a whole
-    or uncompressed file. Bounded memory: 16 KiB of input at a time."""
+def _gzip_damage(fh: BinaryIO) -> tuple[str, int, str] | None:
+    """Damage to a gzip-compressed WARC, as (kind, offset of the member, what): ``cut``
+    when the file ends inside its last member (a file cut short, which warcio may read
+    as a clean end), ``bad`` when a member does not decompress or fails its check (a
+    CRC: warcio then prints a message and stops, as if the file ended there: found by
+    fuzzing, a record was stored cut short and those after it lost, without a word).
+    None for a whole or uncompressed file. Bounded memory: 16 KiB of input at a time."""
     pos = fh.tell()
     fh.seek(0)
     try:
@@ -196,16 +199,17 @@ def _cut_member(fh: BinaryIO) -> int | None:
             data = chunk
             offset += len(chunk)
             while data:
-                d.decompress(data)
+                try:
+                    d.decompress(data)
+                except zlib.error as exc:
+                    return "bad", start, str(exc)
                 fed = True
                 if not d.eof:
                     break
                 data = d.unused_data
                 start = offset - len(data)
                 d, fed = zlib.decompressobj(31), False
-        return start if fed else None
-    except zlib.error:
-        return None  # not gzip past a point: warcio reports what it cannot read
+        return ("cut", start, "") if fed else None
     finally:
         fh.seek(pos)
 
@@ -234,38 +238,57 @@ def _responses(fh: BinaryIO) -> Generator[_Response | QuarantineRecord | SkipRec
                                           None, None]:
     """Every record of the WARC: responses, or a skip/quarantine saying why not.
 
-    In a file cut short inside its last compressed record (:func:`_cut_member`) that
+    In a file cut short inside its last compressed record (:func:`_gzip_damage`) that
     record is quarantined, whatever its type: warcio may read part of it as a whole
     record, or nothing of it, without an error. Each record is held until the next one
     is read, so the one that started at the cut is known.
     """
     from warcio.archiveiterator import ArchiveIterator  # noqa: PLC0415 - see the docstring
 
-    cut_at = _cut_member(fh)
+    damage = _gzip_damage(fh)
+    cut_at = damage[1] if damage is not None and damage[0] == "cut" else None
+    bad = damage if damage is not None and damage[0] == "bad" else None
     it = ArchiveIterator(fh)
     n = 0
     failing = 1  # the record being read when warcio raises
     pending: _Response | QuarantineRecord | SkipRecord | None = None
     pending_at = -1
+
+    def checked(k: int) -> _Response | QuarantineRecord | SkipRecord | None:
+        """The held record (number ``k``), or its quarantine when its gzip member is the
+        one that fails its check: warcio gave what it could read of it."""
+        if bad is None or pending is None or pending_at != bad[1]:
+            return pending
+        return QuarantineRecord(locator=f"record {k}", limit=None, reason=(
+            f"WARC record {k} is damaged: its compressed data (byte {bad[1]}) fails its "
+            f"check ({bad[2]}); what reads of it is not what was written")[:500])
+
     try:
         for rec in it:
             n += 1
             failing = n
             item = _record(rec, n)
             failing = n + 1
-            if pending is not None:
-                yield pending
+            if (held := checked(n - 1)) is not None:
+                yield held
             pending, pending_at = item, int(it.get_record_offset())
             if isinstance(item, QuarantineRecord):
                 yield item
                 return
     except Exception as exc:  # noqa: BLE001 - warcio on a cut record raises anything
         # (ArchiveLoadFailed, zlib.error, EOFError, AttributeError on a header cut off...)
-        if pending is not None:
-            yield pending
+        if (held := checked(failing - 1)) is not None:
+            yield held
         yield QuarantineRecord(locator=f"record {failing}", limit=None,
                                reason=f"WARC cut short or unreadable after record "
                                       f"{failing - 1}: {type(exc).__name__}: {exc}"[:500])
+        return
+    if bad is not None:
+        if (held := checked(n)) is not None:
+            yield held
+        yield QuarantineRecord(locator=f"record {n + 1}", limit=None, reason=(
+            f"WARC unreadable from byte {bad[1]} ({bad[2]}): any record after record {n} "
+            "is not read")[:500])
         return
     if cut_at is not None and pending is not None and pending_at == cut_at:
         yield QuarantineRecord(locator=f"record {n}", limit=None,
