@@ -605,6 +605,54 @@ def test_a_warc_member_failing_its_check_is_quarantined_not_stored_cut(
         assert sizes == sorted(p.stat().st_size for p in pages[:which])  # none cut short
 
 
+def test_a_coded_response_of_another_writer_is_not_called_tampered(tmp_path: Path) -> None:
+    """warcio's own writer, with a gzip-coded and a chunked response (found by fuzzing):
+    their WARC-Payload-Digest is of the payload as stored, and darkmap checked it on the
+    decoded content, so both were quarantined as tampered with. Now both are pages, and a
+    payload changed after the digest still is quarantined."""
+    from io import BytesIO
+
+    from conftest import DATA
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    from darkmap.collect.ingest import ingest as ingest_files
+    pages = sorted(p for p in (DATA / "pages" / "empire").rglob("*")
+                   if p.is_file() and p.stat().st_size > 60_000)[:2]
+    gz = gzip.compress(pages[0].read_bytes())
+    body = pages[1].read_bytes()
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 5000]), body[i:i + 5000])
+                       for i in range(0, len(body), 5000)) + b"0\r\n\r\n"
+    path = tmp_path / "other.warc.gz"
+    with open(path, "wb") as fh:
+        w = WARCWriter(fh, gzip=True)
+        for k, (payload, headers) in enumerate([
+                (gz, [("Content-Type", "text/html"), ("Content-Encoding", "gzip")]),
+                (chunked, [("Content-Type", "text/html"), ("Transfer-Encoding", "chunked")])]):
+            w.write_record(w.create_warc_record(
+                f"http://{'b' * 56}.onion/p/{k}", "response", payload=BytesIO(payload),
+                length=len(payload), http_headers=StatusAndHeaders("200 OK", headers,
+                                                                   protocol="HTTP/1.1")))
+    with Workspace.init(tmp_path / "ws") as ws:
+        t = ingest_files(ws, [path]).totals()
+        assert (t["stored"], t["quarantined"]) == (2, 0), t
+        sizes = sorted(n for (n,) in ws.con.execute(
+            "SELECT size FROM captures WHERE media_type = 'text/html'").fetchall())
+        assert sizes == sorted(p.stat().st_size for p in pages)
+    # the same file with one payload byte changed after its digest was written
+    data = path.read_bytes()
+    members = _gzip_members(data)
+    off, length, text = members[0]
+    at = text.index(b"\r\n\r\n", text.index(b"HTTP/1.1 200")) + 4 + 100
+    changed = text[:at] + bytes([text[at] ^ 1]) + text[at + 1:]
+    bad = tmp_path / "changed.warc.gz"
+    bad.write_bytes(gzip.compress(changed) + data[off + length:])
+    with Workspace.init(tmp_path / "ws2") as ws:
+        t = ingest_files(ws, [bad]).totals()
+        reasons = [r for (r,) in ws.con.execute("SELECT reason FROM quarantine").fetchall()]
+        assert t["stored"] == 1 and any("WARC-Payload-Digest" in r for r in reasons), reasons
+
+
 # -- processes: SIGKILL and the resolver -----------------------------------------------------
 
 def _cli(ws: Path, site: MarketSite, proxy: str, *extra: str, hook: Path | None = None

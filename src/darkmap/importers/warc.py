@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import zlib
 from collections import Counter
 from collections.abc import Generator, Iterable
@@ -177,6 +178,8 @@ class _Response:
     digest: str | None
     body: bytes
     truncated: str | None = None
+    raw: bytes = b""
+    """The payload as the record stores it (what ``WARC-Payload-Digest`` is of)."""
 
 
 def _gzip_damage(fh: BinaryIO) -> tuple[str, int, str] | None:
@@ -227,11 +230,43 @@ def _record(rec: Any, n: int) -> _Response | QuarantineRecord | SkipRecord:
     url = head.get_header(CANONICAL_HEADER) or head.get_header("WARC-Target-URI") or ""
     status = int(rec.http_headers.get_statuscode() or 0) if rec.http_headers else 0
     ctype = (rec.http_headers.get_header("Content-Type") or "") if rec.http_headers else ""
-    body = rec.content_stream().read(DEFAULT_MAX_BYTES + 1)
+    raw = rec.raw_stream.read(_MAX_RAW + 1)
+    body = _content(rec, raw)
     return _Response(loc, url, status, ctype.split(";", 1)[0].strip().lower(),
                      _warc_time(head.get_header("WARC-Date")),
                      head.get_header("WARC-Payload-Digest"), body,
-                     head.get_header("WARC-Truncated"))
+                     head.get_header("WARC-Truncated"), raw)
+
+
+_MAX_RAW = 4 * DEFAULT_MAX_BYTES
+"""Most payload bytes read as stored (chunked or compressed) for one record."""
+
+
+def _content(rec: Any, raw: bytes) -> bytes:
+    """The record's content from its payload as stored (``raw``): without its transfer
+    chunking and content coding, as warcio's ``content_stream`` reads it, at most
+    ``DEFAULT_MAX_BYTES + 1`` bytes. The payload digest is checked on ``raw``, as
+    writers compute it (found by fuzzing: checked on the decoded content, a chunked or
+    gzip response of another tool's WARC read as tampered with)."""
+    from warcio.bufferedreaders import BufferedReader, ChunkedDataReader  # noqa: PLC0415
+
+    http = rec.http_headers
+    if not http:
+        return raw[:DEFAULT_MAX_BYTES + 1]
+    coding = (http.get_header("content-encoding") or "").lower() or None
+    if coding not in BufferedReader.get_supported_decompressors():
+        coding = None
+    stream = io.BytesIO(raw)
+    if http.get_header("transfer-encoding") == "chunked":
+        reader: Any = ChunkedDataReader(stream, decomp_type=coding)
+    elif coding:
+        reader = BufferedReader(stream, decomp_type=coding)
+    else:
+        return raw[:DEFAULT_MAX_BYTES + 1]
+    try:
+        return bytes(reader.read(DEFAULT_MAX_BYTES + 1))
+    except Exception:  # noqa: BLE001 - a coding that does not decode: the bytes as stored
+        return raw[:DEFAULT_MAX_BYTES + 1]
 
 
 def _responses(fh: BinaryIO) -> Generator[_Response | QuarantineRecord | SkipRecord,
@@ -346,16 +381,19 @@ class WarcImporter:
                 if not isinstance(item, _Response):
                     yield item
                     continue
+                # a payload kept whole is checked against its digest before anything is
+                # judged from its content (a changed one may no longer decode at all)
+                whole = not item.truncated and len(item.raw) <= _MAX_RAW
+                if whole and not _digest_ok(item.digest, item.raw):
+                    yield QuarantineRecord(locator=item.locator, field="WARC-Payload-Digest",
+                                           reason=f"{item.url}: payload does not hash to "
+                                                  f"its WARC-Payload-Digest")
+                    continue
                 why = self._refused(item)
                 if why is not None:
                     counts["skipped"] += 1
                     yield SkipRecord(page_type="warc_response", locator=item.locator,
                                      reason=why)
-                    continue
-                if not _digest_ok(item.digest, item.body):
-                    yield QuarantineRecord(locator=item.locator, field="WARC-Payload-Digest",
-                                           reason=f"{item.url}: payload does not hash to "
-                                                  f"its WARC-Payload-Digest")
                     continue
                 page = store_page(writer, captures, done, item.body, item.url, item.date,
                                   prov.run_id)
@@ -370,6 +408,8 @@ class WarcImporter:
         """Why a response is not a page to extract, or ``None`` when it is one."""
         if item.truncated:
             return f"response cut short ({item.truncated[:40]})"
+        if len(item.raw) > _MAX_RAW:
+            return f"payload over {_MAX_RAW} bytes as stored"
         if not 200 <= item.status < 300:
             return f"HTTP {item.status} response"
         if len(item.body) > DEFAULT_MAX_BYTES:
