@@ -146,6 +146,10 @@ ETL_DAMAGE = {
     "repeated-output-index": (lambda rows: _set_out(k := _tx_row(rows, False, 2), 1, "index",
                                                     rows[k]["outputs"][0]["index"])(rows),
                               r"row {k}: outputs\.index \d+ is repeated in one transaction"),
+    "missing-output-indexes": (lambda rows: [_set_out(k := _tx_row(rows, False, 2), 0, "index",
+                                                      None)(rows),
+                                             _set_out(k, 1, "index", None)(rows)][0],
+                               r"row {k}: outputs\.index is missing"),
     "coinbase-flag-on-a-spend": (
         lambda rows: [rows[k := _tx_row(rows, False)].__setitem__("is_coinbase", True), k][1],
         r"row {k}: is_coinbase is true but an input spends an output"),

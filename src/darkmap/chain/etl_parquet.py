@@ -303,12 +303,13 @@ def _ints(arr: Any, path: Path, rows: Any, fld: str, lo: int, hi: int) -> Any:
 
 
 def _unique_per_row(parents: Any, index: Any, path: Path, fld: str) -> None:
-    """Refuse an ``index`` repeated among the items of one transaction (``parents``)."""
-    idx = index.to_numpy(zero_copy_only=False)
-    if not len(idx):
-        return
-    keys = np.asarray(parents, dtype=np.int64) * (_U32 + 1) + np.nan_to_num(
-        idx.astype(float), nan=-1).astype(np.int64)
+    """Refuse an ``index`` missing, or repeated among the items of one transaction
+    (``parents``): the store numbers a transaction's inputs and outputs by it."""
+    if index.null_count:
+        k = int(pc.index(pc.is_null(index), True).as_py())
+        raise BadInputError(f"{path}: row {int(parents[k])}: {fld} is missing")
+    idx = index.to_numpy(zero_copy_only=False).astype(np.int64)
+    keys = np.asarray(parents, dtype=np.int64) * (_U32 + 1) + idx
     order = np.argsort(keys, kind="stable")
     same = np.flatnonzero(keys[order][1:] == keys[order][:-1])
     if len(same):

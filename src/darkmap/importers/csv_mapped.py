@@ -55,7 +55,7 @@ from darkmap.importers.mappings import (
     mappings,
 )
 from darkmap.model import arrow_compute as ac
-from darkmap.model.limits import FIELD_CHARS, MAX_FIELD_CHARS, cap_text
+from darkmap.model.limits import FIELD_CHARS, MAX_FIELD_CHARS, MAX_SNIFF_NULS, cap_text
 from darkmap.model.records import (
     CutRecord,
     ListingBatch,
@@ -889,14 +889,11 @@ def _headerless_fits(head: _HeadRows, mapping: Mapping) -> bool:
     return bool(rows) and good / len(rows) >= 0.8
 
 
-_MAX_NULS = 16
-"""NULs a CSV's first 4 KiB may hold (a stray one is damage, and costs its row; many, a
-binary file). One NUL in the first row once made the whole file unrecognised."""
-
-
 def score_mapping(src: SourceFile, mapping: Mapping, name: str | None = None) -> float:
     """How well ``mapping`` fits ``src`` (0-1), from its first rows and file name."""
-    if src.head[:4096].count(b"\x00") > _MAX_NULS and csv_encoding(src.head[:4]) != "utf-16":
+    # one NUL in the first row once made the whole file unrecognised (found by fuzzing)
+    if (src.head[:4096].count(b"\x00") > MAX_SNIFF_NULS
+            and csv_encoding(src.head[:4]) != "utf-16"):
         return 0.0
     rec = mapping.recognise
     name_pat = rec.get("filename")

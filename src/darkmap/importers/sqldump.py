@@ -40,7 +40,7 @@ from typing import IO, Any
 from darkmap.errors import BadInputError
 from darkmap.importers.capped import CappedText
 from darkmap.importers.mappings import FieldError, Mapping, MapStats, RowMapper, mappings
-from darkmap.model.limits import MAX_FIELD_CHARS, cap_text
+from darkmap.model.limits import MAX_FIELD_CHARS, MAX_SNIFF_NULS, cap_text
 from darkmap.model.patterns import lazy_compile
 from darkmap.model.records import (
     CutRecord,
@@ -1202,8 +1202,6 @@ _DUMP_HINT = lazy_compile(r"(?:^|\n)[^\S\n]*(?:--\s*MySQL dump|CREATE\s+TABLE\s|
                           r"INSERT\s+INTO\s)", re.I)
 _TABLE_NAMES = lazy_compile(rf"(?:CREATE\s+TABLE(?:\s+IF\s+NOT\s+EXISTS)?|INSERT\s+INTO)\s+"
                           rf"({_NAME}(?:\s*\.\s*{_NAME})?)", re.I)
-_MAX_NULS = 16
-"""NULs a dump's first 4 KiB may hold (a stray one is damage; many, a binary file)."""
 
 
 def _head_text(head: bytes) -> str:
@@ -1217,7 +1215,7 @@ def _head_text(head: bytes) -> str:
 def sniff_dump(src: SourceFile) -> tuple[float, Mapping | None]:
     """How sure we are ``src`` is a dump, and the mapping that names its tables."""
     text = _head_text(src.head)
-    if text[:4096].count("\0") > _MAX_NULS:
+    if text[:4096].count("\0") > MAX_SNIFF_NULS:
         return 0.0, None
     if not _DUMP_HINT.search(text):
         return 0.0, None

@@ -31,6 +31,7 @@ __all__ = [
     "MAX_FIELD_CHARS",
     "MAX_FILE_SECONDS",
     "MAX_NESTING",
+    "MAX_SNIFF_NULS",
     "MAX_TREE_DEPTH",
     "NESTING_DEPTH",
     "TREE_DEPTH",
@@ -53,6 +54,10 @@ MAX_FIELD_CHARS = 1_000_000
 the bundled markets is under 40,000)."""
 MAX_NESTING = 512
 """Deepest nesting of brackets or elements a parser is given (real pages nest < 60)."""
+MAX_SNIFF_NULS = 16
+"""NULs the first 4 KiB of a text file (a CSV, a seized dump) may hold and still be taken
+for text when sniffed: a stray one is damage, and costs the row that holds it; many, a
+binary file."""
 MAX_TREE_DEPTH = 256
 """Deepest folder ingest descends into below a root."""
 MAX_FILE_SECONDS = 10.0
