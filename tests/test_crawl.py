@@ -345,8 +345,11 @@ def test_no_proxy_running_stops_at_once_and_resumes(world: Path, tmp_path: Path)
     pages after giving the start URL up (5 tries, exit 0, nothing left to resume). Now no
     request is made, the job is `stopped` with the proxy named, the start URL stays
     queued with no try counted, and the crawl resumes once the proxy runs."""
-    dead = f"socks5h://127.0.0.1:{_closed_port()}"
     with market(world) as (site, proxy, _):
+        # a port closed while the market's proxy runs: taken before the market started, the
+        # freed port could become the proxy's own (it did once, and the crawl went on)
+        dead = f"socks5h://127.0.0.1:{_closed_port()}"
+        assert dead != proxy
         with Workspace.init(tmp_path / "ws") as ws:
             first = crawl(ws, _opts(site, dead))
             assert (first.status, first.fetched, first.pages) == ("stopped", 0, 0)
