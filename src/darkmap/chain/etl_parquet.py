@@ -44,7 +44,7 @@ from darkmap.model.values import clean_btc_address
 from darkmap.store import chain as store
 from darkmap.store.chain_columns import etl_blocks, etl_transactions
 from darkmap.store.workspace import Workspace
-from darkmap.store.writer import Provenance, arrow_views, transaction
+from darkmap.store.writer import Provenance, transaction
 
 __all__ = ["ETL_TYPES", "EtlImport", "EtlTables", "export_etl", "from_etl", "import_etl",
            "read_etl"]
@@ -178,11 +178,6 @@ def import_etl(ws: Workspace, path: Path) -> EtlImport:
 
 # -- a txid stated twice -------------------------------------------------------------
 
-_Body = tuple[int, int, dict[int, tuple[int, str | None]], dict[int, tuple[str, int]]]
-"""A transaction as its txid commits to it, as far as the store keeps it: (inputs,
-outputs, {output n: (value, address)}, {input n: (spent txid, spent output n)})."""
-
-
 def _repeats_agree(con: Any, tables: EtlTables, path: Path) -> None:
     """Refuse a transaction whose txid is already stored, or repeats in the batch, with
     other inputs or outputs. A txid cannot be recomputed here (no raw bytes travel), and
@@ -190,21 +185,16 @@ def _repeats_agree(con: Any, tables: EtlTables, path: Path) -> None:
     silently. The same body again (a re-import; the two coinbases Bitcoin itself holds
     twice, BIP 30) passes. An address counts only where both sides know one."""
     tabs = tables.arrow()
-    with arrow_views(con, {"_e_tx": tabs["tx"].select(["seq", "txid"])}):
-        rows = con.execute(
-            "SELECT t.seq, t.txid FROM _e_tx t WHERE t.txid IN (SELECT txid FROM _e_tx "
-            "GROUP BY txid HAVING count(*) > 1) OR t.txid IN (SELECT txid FROM btc_tx) "
-            "ORDER BY t.seq").fetchall()
+    rows = store.repeated_txids(con, tabs["tx"])
     if not rows:
         return
-    seqs = pa.array([int(s) for s, _ in rows], pa.int64())
-    mine = _batch_bodies(tabs, seqs)
-    ref = _stored_bodies(con, sorted({t for _, t in rows}))
+    mine = _batch_bodies(tabs, pa.array([s for s, _ in rows], pa.int64()))
+    ref = store.stored_tx_bodies(con, sorted({t for _, t in rows}))
     first_row: dict[str, int] = {}
     for seq, txid in rows:
-        body = mine[int(seq)]
+        body = mine[seq]
         if txid not in ref:
-            ref[txid], first_row[txid] = body, int(seq)
+            ref[txid], first_row[txid] = body, seq
             continue
         field = _differs(ref[txid], body)
         if field:
@@ -214,9 +204,9 @@ def _repeats_agree(con: Any, tables: EtlTables, path: Path) -> None:
                                 f"{field} than {than}")
 
 
-def _batch_bodies(tabs: dict[str, pa.Table], seqs: pa.Array[Any]) -> dict[int, _Body]:
+def _batch_bodies(tabs: dict[str, pa.Table], seqs: pa.Array[Any]) -> dict[int, store.TxBody]:
     tx = tabs["tx"].filter(pc.is_in(tabs["tx"].column("seq"), seqs))
-    out: dict[int, _Body] = {int(s): (int(i), int(o), {}, {}) for s, i, o in zip(
+    out: dict[int, store.TxBody] = {int(s): (int(i), int(o), {}, {}) for s, i, o in zip(
         *(tx.column(c).to_pylist() for c in ("seq", "n_in", "n_out")), strict=True)}
     outs = tabs["txout"].filter(pc.is_in(tabs["txout"].column("seq"), seqs))
     for s, n, v, a in zip(*(outs.column(c).to_pylist()
@@ -229,24 +219,7 @@ def _batch_bodies(tabs: dict[str, pa.Table], seqs: pa.Array[Any]) -> dict[int, _
     return out
 
 
-def _stored_bodies(con: Any, txids: list[str]) -> dict[str, _Body]:
-    with arrow_views(con, {"_e_ids": pa.table({"txid": pa.array(txids, pa.string())})}):
-        out: dict[str, _Body] = {t: (int(i), int(o), {}, {}) for t, i, o in con.execute(
-            "SELECT x.txid, x.n_in, x.n_out FROM btc_tx x JOIN _e_ids USING (txid)"
-        ).fetchall()}
-        for t, n, v, a in con.execute(
-                "SELECT x.txid, o.n, o.value, a.address FROM btc_tx x JOIN _e_ids USING "
-                "(txid) JOIN btc_txout o ON o.tx_id = x.tx_id "
-                "LEFT JOIN btc_address a ON a.address_id = o.address_id").fetchall():
-            out[t][2][int(n)] = (int(v), a)
-        for t, n, p, v in con.execute(
-                "SELECT x.txid, i.n, i.prev_txid, i.prev_vout FROM btc_tx x JOIN _e_ids "
-                "USING (txid) JOIN btc_txin i ON i.tx_id = x.tx_id").fetchall():
-            out[t][3][int(n)] = (p, int(v))
-    return out
-
-
-def _differs(a: _Body, b: _Body) -> str | None:
+def _differs(a: store.TxBody, b: store.TxBody) -> str | None:
     """The first field in which two bodies of one txid disagree, or None."""
     if a[0] != b[0] or a[3].keys() != b[3].keys():
         return "inputs"

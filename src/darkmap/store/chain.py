@@ -41,6 +41,7 @@ from darkmap.store.writer import (
 __all__ = [
     "TAG_COLUMNS",
     "AddressTag",
+    "TxBody",
     "ChainRows",
     "ClusterRun",
     "GraphColumns",
@@ -68,8 +69,10 @@ __all__ = [
     "graph_columns",
     "insert_tags",
     "last_cluster_heuristics",
+    "repeated_txids",
     "replace_clusters",
     "stored_coinjoins",
+    "stored_tx_bodies",
     "sync_evidence_tags",
     "tag_count",
     "tags_by_address_id",
@@ -141,6 +144,40 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: ChainRows,
         con.execute("DROP TABLE IF EXISTS _new_tx")
     counts["script_types"] = dict(sorted(batch.script_types.items()))
     return counts
+
+
+TxBody = tuple[int, int, dict[int, tuple[int, str | None]], dict[int, tuple[str, int]]]
+"""A transaction as its txid commits to it, as far as the store keeps it: (inputs,
+outputs, {output n: (value, address)}, {input n: (spent txid, spent output n)})."""
+
+
+def repeated_txids(con: duckdb.DuckDBPyConnection, tx: pa.Table) -> list[tuple[int, str]]:
+    """(seq, txid) of the rows of ``tx`` (a batch's ``seq``, ``txid``) whose txid repeats
+    in ``tx`` or is stored already, in ``seq`` order."""
+    with arrow_views(con, {"_r_tx": tx.select(["seq", "txid"])}):
+        rows = con.execute(
+            "SELECT t.seq, t.txid FROM _r_tx t WHERE t.txid IN (SELECT txid FROM _r_tx "
+            "GROUP BY txid HAVING count(*) > 1) OR t.txid IN (SELECT txid FROM btc_tx) "
+            "ORDER BY t.seq").fetchall()
+    return [(int(s), str(t)) for s, t in rows]
+
+
+def stored_tx_bodies(con: duckdb.DuckDBPyConnection, txids: list[str]) -> dict[str, TxBody]:
+    """The stored transactions of ``txids`` (those stored) as :data:`TxBody`."""
+    with arrow_views(con, {"_r_ids": pa.table({"txid": pa.array(txids, pa.string())})}):
+        out: dict[str, TxBody] = {t: (int(i), int(o), {}, {}) for t, i, o in con.execute(
+            "SELECT x.txid, x.n_in, x.n_out FROM btc_tx x JOIN _r_ids USING (txid)"
+        ).fetchall()}
+        for t, n, v, a in con.execute(
+                "SELECT x.txid, o.n, o.value, a.address FROM btc_tx x JOIN _r_ids USING "
+                "(txid) JOIN btc_txout o ON o.tx_id = x.tx_id "
+                "LEFT JOIN btc_address a ON a.address_id = o.address_id").fetchall():
+            out[t][2][int(n)] = (int(v), a)
+        for t, n, p, v in con.execute(
+                "SELECT x.txid, i.n, i.prev_txid, i.prev_vout FROM btc_tx x JOIN _r_ids "
+                "USING (txid) JOIN btc_txin i ON i.tx_id = x.tx_id").fetchall():
+            out[t][3][int(n)] = (p, int(v))
+    return out
 
 
 def _insert_blocks(con: duckdb.DuckDBPyConnection, prov_args: list[str]) -> int:
