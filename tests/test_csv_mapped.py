@@ -213,6 +213,32 @@ def test_long_field_is_cut_not_held(tmp_path: Path) -> None:
     assert reader.stats.rows == 300
 
 
+def test_a_first_row_longer_than_the_head_is_sniffed_whole(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A headerless file whose first row is longer than the 64 KiB head: sniffing saw
+    one torn row, no mapping fitted it, and the file was not read (found by fuzzing).
+    Sniffing now reads on until the first rows are whole."""
+    cells = HANSA_HEAD[0].decode().rstrip("\n").split('", "')
+    cells[2] = "x" * 70_000
+    p = tmp_path / "dataset.csv"              # no name a mapping looks for
+    p.write_text('", "'.join(cells) + "\n" + "".join(x.decode() for x in HANSA_HEAD[1:]),
+                 encoding="utf-8")
+    src = _src(p)
+    assert len(src.head) == 65536 and b"\n" not in src.head
+    m, score = best_mapping(src)
+    assert m is not None and m.name == "hansa-2016-12" and score == 0.85
+    [f] = ingest(ws, [p]).files
+    assert (f.importer, f.error, f.read) == ("csv", None, 300)
+    assert f.read == f.stored + f.quarantined and f.stored > 280
+    title = ws.con.execute("SELECT title FROM listing_observations WHERE locator = 'row 1'"
+                           ).fetchone()
+    assert title == ("x" * 70_000,)
+    # a first row past what sniffing reads (8 MiB) still leaves the file unrecognised
+    cells[2] = "x" * (9 << 20)
+    p.write_text('", "'.join(cells) + "\n" + "".join(x.decode() for x in HANSA_HEAD[1:]),
+                 encoding="utf-8")
+    assert best_mapping(_src(p)) == (None, 0.0)
+
+
 def test_stray_quote_costs_one_row(tmp_path: Path) -> None:
     plain = tmp_path / "plain-hansa.csv"
     plain.write_bytes(b"".join(HANSA_HEAD))

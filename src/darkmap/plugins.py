@@ -36,6 +36,7 @@ from darkmap.model.records import Record
 from darkmap.model.reported import OPERATION_FIGURES
 
 __all__ = [
+    "HEAD_BYTES",
     "Exporter",
     "Importer",
     "Prepared",
@@ -57,6 +58,10 @@ __all__ = [
     "register_importer",
     "why_unrecognised",
 ]
+
+
+HEAD_BYTES = 64 * 1024
+"""How much of a file :attr:`SourceFile.head` holds (less for a shorter file)."""
 
 
 @dataclass(frozen=True, slots=True)

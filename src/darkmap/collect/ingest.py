@@ -78,6 +78,7 @@ from darkmap.model.records import (
     SkipRecord,
 )
 from darkmap.plugins import (
+    HEAD_BYTES,
     Importer,
     PreparingImporter,
     SourceFile,
@@ -109,7 +110,7 @@ __all__ = ["FILE_SECONDS_PER_MB", "MEMORY", "NOT_READ_MEDIA_TYPE", "NOT_READ_MET
            "check_chain_paths", "check_tagpack_paths", "file_budget", "import_tagpack",
            "import_tagpacks", "ingest", "load_files", "not_read_sha256", "refuse_what_is_not"]
 
-_HEAD = 64 * 1024
+_HEAD = HEAD_BYTES
 _BIG_FILE = 8 * 1024 * 1024
 """Files up to this size are read whole (one read for hash, capture and sniffing head);
 bigger ones are streamed, and captured only when an importer recognises them."""

@@ -33,7 +33,7 @@ import sys
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import chain, compress, islice
 from operator import itemgetter
@@ -63,7 +63,7 @@ from darkmap.model.records import (
     QuarantineRecord,
     Record,
 )
-from darkmap.plugins import SourceFile
+from darkmap.plugins import HEAD_BYTES, SourceFile
 
 __all__ = ["PIECE", "RECORD_CHARS", "CsvImporter", "CsvStats", "MappedCsvReader",
            "absent_columns", "best_mapping", "csv_encoding", "gc_paused", "missing_columns",
@@ -804,7 +804,7 @@ def _head_lines(head: bytes, enc: str) -> Iterator[str]:
     Text is split up to its last ``\\n`` so far, which splits lines exactly as in the
     whole text; the last complete line waits, as the cut may still shorten it.
     """
-    cut = len(head) >= 64 * 1024
+    cut = len(head) >= HEAD_BYTES
     if codecs.lookup(enc).name not in _INCREMENTAL_SAFE:
         text = head.decode(enc, "replace")
         if cut and "\n" in text:
@@ -943,7 +943,7 @@ def absent_columns(src: SourceFile, mapping: Mapping) -> list[str]:
     None for a headerless mapping (its columns are checked when it is loaded)."""
     if mapping.rows is None or not mapping.csv.get("header", True):
         return []
-    first = _head_rows(src.head, mapping).upto(1)
+    first = _head_rows(sniffing_head(src).head, mapping).upto(1)
     if not first:
         return []
     have = set(_header_names(first[0]))
@@ -973,6 +973,7 @@ def why_not(src: SourceFile) -> str | None:
     Names what is missing (a column a required field reads, or a header name it looks
     for) and the columns the header has; of several near mappings, one the analyst gave
     (not built in) first, then the one missing least. ``None`` when none comes near."""
+    src = sniffing_head(src)
     name = Path(src.source).name
     near: list[tuple[bool, int, str, str]] = []
     for m in mappings("csv"):
@@ -1036,8 +1037,38 @@ def _row_tests(mapping: Mapping) -> tuple[set[int], dict[int, re.Pattern[str]]]:
     return _plan(mapping, "rows", make)
 
 
+MAX_SNIFF_BYTES = 8 * 1024 * 1024
+"""How far sniffing reads a file whose first row does not end within its head."""
+
+
+def sniffing_head(src: SourceFile) -> SourceFile:
+    """``src`` with a head that holds its first rows whole: a head of :data:`HEAD_BYTES`
+    without two line breaks (a first row, or a header, longer than the head) is read on,
+    up to :data:`MAX_SNIFF_BYTES`, until it has them. Cut mid-row, the one row such a
+    head held was a torn one, and no mapping fitted it (found by fuzzing)."""
+    if len(src.head) < HEAD_BYTES or src.head.count(b"\n") >= 2:
+        return src
+    parts = [src.head]
+    breaks = src.head.count(b"\n")
+    have = len(src.head)
+    try:
+        with open(src.path, "rb") as fh:
+            fh.seek(have)
+            while breaks < 2 and have < MAX_SNIFF_BYTES:
+                chunk = fh.read(min(have, MAX_SNIFF_BYTES - have))
+                if not chunk:
+                    break
+                parts.append(chunk)
+                breaks += chunk.count(b"\n")
+                have += len(chunk)
+    except OSError:
+        return src
+    return replace(src, head=b"".join(parts))
+
+
 def best_mapping(src: SourceFile) -> tuple[Mapping | None, float]:
     """The CSV mapping that fits ``src`` best, and its score."""
+    src = sniffing_head(src)
     name = Path(src.source).name
     scored = [(score_mapping(src, m, name), m.name, m) for m in mappings("csv")]
     scored.sort(key=lambda s: (-s[0], s[1]))
