@@ -73,24 +73,26 @@ def market(world: Path, name: str = CLASSIC, routes: dict[str, str] | None = Non
     """The market site and a SOCKS5 proxy to it; yields (site, proxy URL, proxy)."""
     site = MarketSite(world, name, **site_kw)
     port = site.start()
-    closed = _closed_port()
-    table = {"site": port, "closed": closed}
-    mapping = routes or {"onion": "site"}
-    names = {"onion": site.onion, "mirror": site.mirror}
-    proxy = SocksProxy({names[k]: table[v] for k, v in mapping.items()})
-    try:
-        yield site, f"socks5h://127.0.0.1:{proxy.start()}", proxy
-    finally:
-        proxy.stop()
-        site.stop()
+    with _closed_port() as closed:
+        table = {"site": port, "closed": closed}
+        mapping = routes or {"onion": "site"}
+        names = {"onion": site.onion, "mirror": site.mirror}
+        proxy = SocksProxy({names[k]: table[v] for k, v in mapping.items()})
+        try:
+            yield site, f"socks5h://127.0.0.1:{proxy.start()}", proxy
+        finally:
+            proxy.stop()
+            site.stop()
 
 
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = int(s.getsockname()[1])
-    s.close()
-    return port
+@contextmanager
+def _closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections while the block runs: bound, never
+    listening, so no server started meanwhile can take it (a port bound and freed once
+    became the market proxy's own, and a "closed" route reached the proxy)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield int(s.getsockname()[1])
 
 
 def _opts(site: MarketSite, proxy: str, **kw: Any) -> CrawlOptions:
@@ -345,10 +347,10 @@ def test_no_proxy_running_stops_at_once_and_resumes(world: Path, tmp_path: Path)
     pages after giving the start URL up (5 tries, exit 0, nothing left to resume). Now no
     request is made, the job is `stopped` with the proxy named, the start URL stays
     queued with no try counted, and the crawl resumes once the proxy runs."""
-    with market(world) as (site, proxy, _):
-        # a port closed while the market's proxy runs: taken before the market started, the
-        # freed port could become the proxy's own (it did once, and the crawl went on)
-        dead = f"socks5h://127.0.0.1:{_closed_port()}"
+    with market(world) as (site, proxy, _), _closed_port() as port:
+        # a port that refuses while the market's proxy runs: taken and freed before, it
+        # could become the proxy's own (it did once, and the crawl went on)
+        dead = f"socks5h://127.0.0.1:{port}"
         assert dead != proxy
         with Workspace.init(tmp_path / "ws") as ws:
             first = crawl(ws, _opts(site, dead))
