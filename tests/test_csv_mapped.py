@@ -16,7 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from darkmap.collect.ingest import ingest
-from darkmap.importers.csv_mapped import MappedCsvReader, _cap_line, best_mapping
+from darkmap.importers.csv_mapped import (
+    MappedCsvReader,
+    _cap_line,
+    best_mapping,
+    sniffing_head,
+)
 from darkmap.importers.mappings import MappingError, load_mapping, mappings, parse_datetime
 from darkmap.importers.mappings import split_cell as mapping_split
 from darkmap.model.limits import MAX_FIELD_CHARS
@@ -237,6 +242,14 @@ def test_a_first_row_longer_than_the_head_is_sniffed_whole(ws, tmp_path: Path) -
     p.write_text('", "'.join(cells) + "\n" + "".join(x.decode() for x in HANSA_HEAD[1:]),
                  encoding="utf-8")
     assert best_mapping(_src(p)) == (None, 0.0)
+    # a one-line page or JSON file is not read on (it would be parsed as CSV to 8 MiB at
+    # every sniff): a real page with its line breaks taken out, and a one-line JSON
+    page = next((DATA / "pages" / "hansa").glob("*.htm")).read_bytes()
+    for name, data in (("page.html", page.replace(b"\n", b" ") * 4),
+                       ("chain.json", b'[{"txid": "' + b"ab" * 40_000 + b'"}]')):
+        p.write_bytes(data)
+        src = _src(p)
+        assert len(src.head) == 65536 and sniffing_head(src) is src, name
 
 
 def test_stray_quote_costs_one_row(tmp_path: Path) -> None:

@@ -1046,7 +1046,8 @@ def sniffing_head(src: SourceFile) -> SourceFile:
     without two line breaks (a first row, or a header, longer than the head) is read on,
     up to :data:`MAX_SNIFF_BYTES`, until it has them. Cut mid-row, the one row such a
     head held was a torn one, and no mapping fitted it (found by fuzzing)."""
-    if len(src.head) < HEAD_BYTES or src.head.count(b"\n") >= 2:
+    if (len(src.head) < HEAD_BYTES or src.head.count(b"\n") >= 2
+            or not _may_be_csv(src.head)):
         return src
     parts = [src.head]
     breaks = src.head.count(b"\n")
@@ -1064,6 +1065,17 @@ def sniffing_head(src: SourceFile) -> SourceFile:
     except OSError:
         return src
     return replace(src, head=b"".join(parts))
+
+
+def _may_be_csv(head: bytes) -> bool:
+    """Whether a head could start a CSV: text (few NULs) not opening as markup or JSON.
+    A minified page or a one-line JSON file would otherwise be read to 8 MiB and parsed
+    as CSV at every sniff (0.4 s for a JSON file)."""
+    enc = csv_encoding(head[:4])
+    if enc != "utf-16" and head[:4096].count(b"\x00") > MAX_SNIFF_NULS:
+        return False
+    lead = head[:4096].decode(enc, "replace").lstrip("\ufeff \t\r\n")
+    return lead[:1] not in ("<", "{", "[")
 
 
 def best_mapping(src: SourceFile) -> tuple[Mapping | None, float]:
