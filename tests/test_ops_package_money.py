@@ -143,12 +143,60 @@ def test_package_holds_wallets_cashouts_and_the_ftm_subgraph(demo: Path,
             [[p["persona"] for p in bundle["personas"]]]).fetchone()[0]
         wallets = {r["properties"]["publicKey"][0] for r in rows
                    if r["schema"] == "CryptoWallet" and r["id"].startswith("dm-wallet-")}
-        assert address in wallets and len(wallets) == len(
+        assert address in wallets and len(wallets) >= len(
             {a for p in bundle["personas"] for w in p["wallets"]
              for a in w["published_addresses"]})
         assert outside >= 1  # another persona's address exists and was left out
+        _traced_flows_in_ftm(rows, bundle["personas"], cashouts)
     finally:
         ws.close()
+
+
+def _traced_flows_in_ftm(rows: list[dict[str, Any]], personas: list[dict[str, Any]],
+                         cashouts: list[dict[str, Any]]) -> None:
+    """Each traced flow of the package is an UnknownLink from the persona's wallet to the
+    wallet of the service it reached, held by the service's Organization; each entity
+    once, every reference to an entity of the file."""
+    ids = {r["id"]: r for r in rows}
+    assert len(ids) == len(rows)
+    traced = [r for r in rows if r["schema"] == "UnknownLink"
+              and r["properties"]["role"][0].startswith("traced value")]
+    assert len(traced) == sum(len(w.get("flows", [])) for p in personas
+                              for w in p["wallets"]) > 0
+    # whose a wallet is: its holder (a persona's Person), an account that advertised it
+    # (a persona of one account is no Person), or theirs of an address the clustering
+    # put in it
+    into: dict[str, list[str]] = {}
+    for r in rows:
+        role = r["properties"].get("role", [""])[0]
+        if r["schema"] == "UnknownLink" and (role == "address advertised by the account"
+                                             or role.startswith("address of wallet cluster")):
+            into.setdefault(r["properties"]["object"][0], []).append(
+                r["properties"]["subject"][0])
+
+    def owners(ent: str) -> set[str]:
+        if ids[ent]["schema"] in ("Person", "UserAccount"):
+            return {ids[ent]["properties"]["keywords" if ids[ent]["schema"] == "Person"
+                                               else "username"][0]}
+        return set().union(*(owners(h) for h in ids[ent]["properties"].get("holder", [])),
+                           *(owners(a) for a in into.get(ent, []) if a != ent))
+
+    mine = {p["persona"] for p in personas} | {
+        a["account"].split(":", 1)[1] for p in personas for a in p["accounts"]}
+    for link in traced:
+        src, dst = ids[link["properties"]["subject"][0]], ids[link["properties"]["object"][0]]
+        assert src["schema"] == dst["schema"] == "CryptoWallet"
+        found = owners(src["id"])
+        assert found and found <= mine, (src, found)
+        assert ids[dst["properties"]["holder"][0]]["schema"] == "Organization"
+    for c in cashouts:
+        [link] = [r for r in traced if f"txid: {c['txid']}\nvout: {c['vout']}\n"
+                  in r["properties"]["summary"][0] and ids[r["properties"]["object"][0]][
+                      "properties"]["publicKey"] == [c["address"]]]
+        assert f"reached {c['service']} (exchange)" in link["properties"]["role"][0]
+        assert f"confidence {c['confidence_level']}" in link["properties"]["description"][0]
+        org = ids[ids[link["properties"]["object"][0]]["properties"]["holder"][0]]
+        assert org["properties"]["name"] == [c["service"]]
 
 
 def test_a_seized_address_is_traced_to_its_persona_sources_and_cash_outs(
@@ -169,8 +217,8 @@ def test_a_seized_address_is_traced_to_its_persona_sources_and_cash_outs(
             CryptoItem("BTC", 0.2, address=f"cluster:{cluster}"),
             CryptoItem("BTC", 0.3, address="cluster:99999999999999999999999"))),
             compartment=comp.compartment_id, country=country, provenance="search report")
-        counts = build_package(ws, "bka-admin", country, tmp_path / "bka")
-        build_package(ws, "nca-officer", country, tmp_path / "nca")
+        counts = build_package(ws, "bka-admin", country, tmp_path / "bka", ftm_subgraph)
+        build_package(ws, "nca-officer", country, tmp_path / "nca", ftm_subgraph)
         bundle = json.loads((tmp_path / "bka" / "package.json").read_text(encoding="utf-8"))
         seized = {w["address"]: w for w in bundle["seized_wallets"]}
         assert set(seized) == {address, unknown, "4AdUndXHHZ6cfufTMvppY6JwXNouMBzSkbLYfpAV5Usx",
@@ -212,6 +260,33 @@ def test_a_seized_address_is_traced_to_its_persona_sources_and_cash_outs(
             assert seizure.record_id not in text and "Seized wallets" not in text
         assert json.loads((tmp_path / "nca" / "package.json").read_text(
             encoding="utf-8"))["seized_wallets"] == []
+        # in the FtM file: the two seized wallets in the chain data, the persona that
+        # published an address of them, and the value traced forward and back
+        ents = tmp_path / "bka" / "entities.ftm.json"
+        _ftm_validate(ents)
+        rows = _rows(ents)
+        ids = {r["id"]: r for r in rows}
+        held = {r["properties"]["name"][0]: r for r in rows if r["schema"] == "CryptoWallet"
+                and r["properties"]["name"][0].startswith("seized: ")}
+        assert set(held) == {f"seized: {address}", f"seized: cluster:{cluster}"}
+        mine = held[f"seized: {address}"]["properties"]
+        assert mine["publicKey"] == [address] and float(mine["amountUsd"][0]) == 21_000
+        assert f"seized in record: {seizure.record_id}" in mine["summary"][0]
+        links = [r["properties"] for r in rows if r["schema"] == "UnknownLink"
+                 and held[f"seized: {address}"]["id"] in r["properties"]["object"]
+                 + r["properties"]["subject"]]
+        published = [x for x in links if " published by persona " in x["role"][0]]
+        persons = {p["persona"] for p in bundle["personas"]}
+        assert persona in persons and {x["role"][0].rsplit(" ", 1)[1] for x in published} == \
+            {o["persona"] for o in w["personas"]} & persons
+        assert {ids[x["subject"][0]]["properties"]["publicKey"][0] for x in published} >= \
+            {address}
+        back = [x for x in links if " came from " in x["role"][0]]
+        ahead = [x for x in links if " reached " in x["role"][0]]
+        assert len(back) == len(w["sources"]) and len(ahead) == len(w["flows"])
+        assert "search report" not in ents.read_text(encoding="utf-8")  # the record's text
+        theirs = (tmp_path / "nca" / "entities.ftm.json").read_text(encoding="utf-8")
+        assert "seized" not in theirs and seizure.record_id not in theirs
     finally:
         ws.close()
 

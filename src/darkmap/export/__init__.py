@@ -8,7 +8,9 @@ the :class:`ExportOptions` (subgraph selection and format options).
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from darkmap.errors import BadInputError
 from darkmap.export.options import ExportOptions
@@ -46,11 +48,32 @@ def run_export(exporter: Exporter, workspace: object, out: Path,
     return exporter.export(workspace, out)
 
 
-def ftm_subgraph(workspace: object, personas: tuple[str, ...], out: Path) -> dict[str, int]:
-    """The stock FtM entities of the subgraph of ``personas`` written to ``out`` (the
-    per-country packages' machine-readable bundle); counts per schema."""
-    from darkmap.export.ftm import FtmExporter  # noqa: PLC0415 - loaded when a package asks
+def _unseen(entities: Iterable[Any], seen: set[str]) -> Iterator[Any]:
+    """``entities`` whose id is not in ``seen`` yet, each id once."""
+    for e in entities:
+        if e.id not in seen:
+            seen.add(e.id)
+            yield e
 
-    if not personas:
+
+def ftm_subgraph(workspace: object, personas: tuple[str, ...], out: Path,
+                 money: Mapping[str, Any] | None = None) -> dict[str, int]:
+    """The stock FtM entities of the subgraph of ``personas`` written to ``out`` (the
+    per-country packages' machine-readable bundle), then those of the package's
+    ``money`` (its wallets' traced flows and its seized wallets:
+    :mod:`darkmap.export.ftm_package`) that the subgraph does not hold; counts per
+    schema. Without personas, the money alone."""
+    from darkmap.export.ftm import FtmExporter, read_ids, write_lines  # noqa: PLC0415
+    from darkmap.export.ftm_package import money_entities  # noqa: PLC0415 - slow import
+
+    if not personas and not money:
         raise BadInputError("an FtM subgraph needs at least one persona")
-    return run_export(FtmExporter(), workspace, out, ExportOptions(personas=personas))
+    counts: dict[str, int] = {}
+    if personas:
+        counts = run_export(FtmExporter(), workspace, out, ExportOptions(personas=personas))
+    if money:
+        have = read_ids(out) if personas else set()
+        fresh = _unseen(money_entities(money, set(have)), have)
+        for k, v in write_lines(fresh, out, append=bool(personas)).items():
+            counts[k] = counts.get(k, 0) + v
+    return dict(sorted(counts.items()))

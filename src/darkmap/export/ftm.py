@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # followthemoney loads slowly: import it only when exporting
     from followthemoney.model import Model
     from followthemoney.proxy import EntityProxy
 
-__all__ = ["DRUG_TOPIC", "FtmExporter", "entity_id", "iter_entities", "load_model",
+__all__ = ["DRUG_TOPIC", "FtmExporter", "entity_id", "iter_entities", "load_model", "read_ids",
            "stock_model"]
 
 DRUG_TOPIC = "crime.traffick.drug"
@@ -448,18 +448,25 @@ def _payments(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
             proof=_proof(t.capture_sha256))
 
 
-def write_lines(entities: Iterable[EntityProxy], out: Path) -> dict[str, int]:
-    """Write one entity per line to ``out``; counts per schema. The first entity is made
-    before ``out`` is opened: a selection refused (no persona, no such country) leaves no
-    empty file behind."""
+def write_lines(entities: Iterable[EntityProxy], out: Path,
+                append: bool = False) -> dict[str, int]:
+    """Write one entity per line to ``out`` (``append``: after what it holds); counts per
+    schema. The first entity is made before ``out`` is opened: a selection refused (no
+    persona, no such country) leaves no empty file behind."""
     counts: Counter[str] = Counter()
     rest = iter(entities)
     first = next(rest, None)
-    with open(out, "w", encoding="utf-8") as fh:
+    with open(out, "a" if append else "w", encoding="utf-8") as fh:
         for ent in itertools.chain([first] if first is not None else [], rest):
             fh.write(json.dumps(ent.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
             counts[ent.schema.name] += 1
     return dict(sorted(counts.items()))
+
+
+def read_ids(path: Path) -> set[str]:
+    """The entity ids of an FtM JSON-lines file this module wrote."""
+    with open(path, encoding="utf-8") as fh:
+        return {json.loads(line)["id"] for line in fh if line.strip()}
 
 
 class FtmExporter:

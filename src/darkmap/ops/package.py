@@ -13,7 +13,9 @@ send a legal request to) with amounts, the transaction and a confidence; the cry
 addresses named in the seizure records the user may read, traced the same way forward
 and back, with the personas that published an address of their wallet; and, when the
 caller hands in an FtM writer (the exporter sits above this layer), ``entities.ftm.json``:
-the FollowTheMoney entities of the package's personas' subgraph (stock schemata). Every
+the FollowTheMoney entities of the package's personas' subgraph (stock schemata), then
+its money: the wallets' traced flows to services and the seized wallets with theirs
+(:mod:`darkmap.export.ftm_package`). Every
 fact carries its provenance. Wallets, flows and entities come from the shared reference
 data (market evidence, chain data), as the personas and listings do; only the acting
 user's grants decide what operational records go in; the package is audited.
@@ -46,8 +48,10 @@ from darkmap.store.workspace import Workspace, table_has_rows, utcnow
 
 __all__ = ["TRACE_HOPS", "TRACE_METHOD", "FtmWriter", "build_package", "cashout_confidence"]
 
-FtmWriter = Callable[[Workspace, tuple[str, ...], Path], dict[str, int]]
-"""Writes the FtM entities of the given personas' subgraph of a workspace to a file."""
+FtmWriter = Callable[[Workspace, tuple[str, ...], Path, dict[str, Any]], dict[str, int]]
+"""Writes the FtM entities of the given personas' subgraph of a workspace to a file, then
+those of the package's money (``{"personas": ..., "seized_wallets": ...}`` as in
+``package.json``: the wallets' traced flows and the seized wallets)."""
 TRACE_METHOD = "haircut"
 """Taint method of the cash-out traces: each output carries the tainted share pro rata."""
 TRACE_HOPS = 10
@@ -245,6 +249,7 @@ def build_package(ws: Space, by: str, country: str, out: Path,
     if ref is not None and not table_has_rows(ref.con, "jurisdictions"):
         bundle["not_included"].append("personas (no jurisdiction estimates yet: run "
                                       "`darkmap link`, then `darkmap assess`)")
+    traced = [w for w in seized if w.get("wallet") is not None]
     if ftm is None or ref is None:
         bundle["not_included"].append("FollowTheMoney entities (no exporter handed in)")
     elif personas and not table_has_rows(ref.con, "persona_members"):
@@ -252,9 +257,10 @@ def build_package(ws: Space, by: str, country: str, out: Path,
         bundle["not_included"].append("FollowTheMoney entities (the workspace has no "
                                       "personas yet: run `darkmap link`, then `darkmap "
                                       "assess`)")
-    elif personas:
+    elif personas or traced:
         try:
-            ents = ftm(ref, tuple(p["persona"] for p in personas), out / "entities.ftm.json")
+            ents = ftm(ref, tuple(p["persona"] for p in personas), out / "entities.ftm.json",
+                       {"personas": personas, "seized_wallets": traced})
         except NotFoundError as exc:  # a jurisdiction of a persona a later link run dropped
             (out / "entities.ftm.json").unlink(missing_ok=True)  # no partial file
             bundle["not_included"].append(f"FollowTheMoney entities ({exc}: run assess)")
