@@ -559,6 +559,56 @@ def test_cut_warc_is_quarantined_not_lost(world: Path, tmp_path: Path, kind: str
         assert any("cut short" in p for p in problems), problems
 
 
+def _tables(ws: Workspace) -> dict[str, list[str]]:
+    """Every row of every table of the workspace, as sorted text."""
+    names = [n for (n,) in _rows(ws, "SELECT table_name FROM information_schema.tables "
+                                     "WHERE table_schema = 'main' ORDER BY 1")]
+    return {n: sorted(map(repr, _rows(ws, f'SELECT * FROM "{n}"'))) for n in names}
+
+
+def test_a_warc_ingested_again_stores_nothing_new(world: Path, tmp_path: Path) -> None:
+    """Pages an earlier run stored are not stored anew (found by fuzzing): the crawl's WARC
+    ingested into its own workspace, whose pages the crawl stored, reported every page as
+    stored by the run (``stored_new``) though no row of them changed. The second ingest
+    of a WARC changes no table (but the run log)."""
+    with market(world) as (site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            rep = crawl(ws, _opts(site, proxy, max_pages=6, timeout=30.0))
+            assert rep.pages == 6 and rep.outcomes == Counter(ok=6)
+            path = next((ws.path / "crawl").rglob("*.warc.gz"))
+            before = _tables(ws)
+            t = ingest(ws, [path]).totals()
+            assert (t["read"], t["stored"], t["skipped"], t["quarantined"]) == (13, 6, 7, 0), t
+            assert (t["stored_new"], t["already_stored"]) == (0, 6), t
+            after = _tables(ws)
+            # the WARC file's own capture, processed row and skipped records, the run
+            changed = {n for n in after if after[n] != before.get(n)}
+            assert changed == {"captures", "processed", "skipped_pages", "ingest_runs"}
+            for name in ("captures", "processed"):
+                assert len(after[name]) == len(before[name]) + 1
+            assert len(after["skipped_pages"]) == len(before["skipped_pages"]) + 7
+    with Workspace.init(tmp_path / "new") as ws:
+        first = ingest(ws, [path])
+        t = first.totals()
+        assert (t["stored"], t["stored_new"], t["already_stored"]) == (6, 6, 0), t
+        assert first.records() == {"unit": 6}
+        before = _tables(ws)
+        again = ingest(ws, [path])
+        t = again.totals()
+        assert (t["files_already_ingested"], t["stored_new"], t["already_stored"]) == (1, 0, 6)
+        after = _tables(ws)
+        assert {n for n in after if after[n] != before[n]} == {"ingest_runs"}
+        # the same pages in another WARC file (recompressed: other bytes, same records)
+        other = tmp_path / "other.warc"
+        other.write_bytes(gzip.decompress(path.read_bytes()))
+        third = ingest(ws, [other])
+        t = third.totals()
+        assert (t["files_already_ingested"], t["stored"], t["stored_new"],
+                t["already_stored"]) == (0, 6, 0, 6), t
+        assert third.records() == {}
+        assert _tables(ws)["listing_observations"] == after["listing_observations"]
+
+
 def _warc_of_pages(path: Path, pages: list[Path]) -> None:
     """A gzip WARC (warcio's writer, one member per record) of real pages as responses."""
     from io import BytesIO

@@ -76,6 +76,7 @@ from darkmap.model.records import (
     QuarantineRecord,
     Record,
     SkipRecord,
+    UnitRecord,
 )
 from darkmap.plugins import (
     HEAD_BYTES,
@@ -189,6 +190,10 @@ class FileResult:
     notes: list[str] = field(default_factory=list)
     """What its importer says the analyst should know about a file it read (a column its
     mapping reads that the file lacks: empty in every row)."""
+    stored_before: int = 0
+    """Units of ``stored`` that an earlier run had stored already, found again in this
+    file (a ``UnitRecord`` marked ``already``: a WARC's page the crawl stored first); the
+    run's totals count them as ``already_stored``, not ``stored_new``."""
 
 
 class ErrorEntry(TypedDict):
@@ -248,8 +253,10 @@ class IngestSummary:
         """Overall read / stored / quarantined / skipped units and files.
 
         ``stored`` = ``stored_new`` (units this run stored) + ``already_stored`` (units
-        of files found already ingested); ``fields_cut`` and ``skipped_bytes`` count
-        what the caps and resynchronising parsers left out (see :class:`FileResult`).
+        of files found already ingested, and units of a new file that an earlier run
+        stored: :attr:`FileResult.stored_before`); ``fields_cut`` and ``skipped_bytes``
+        count what the caps and resynchronising parsers left out (see
+        :class:`FileResult`).
         """
         t: Counter[str] = Counter()
         for f in self.files:
@@ -258,7 +265,9 @@ class IngestSummary:
             t["files_failed"] += int(f.error is not None)
             for k in ("read", "stored", "quarantined", "skipped"):
                 t[k] += getattr(f, k)
-            t["already_stored" if f.already else "stored_new"] += f.stored
+            before = f.stored if f.already else f.stored_before
+            t["already_stored"] += before
+            t["stored_new"] += f.stored - before
             t["fields_cut"] += f.fields_cut
             t["skipped_bytes"] += f.skipped_bytes
         for k in ("stored_new", "already_stored", "fields_cut", "skipped_bytes"):
@@ -993,7 +1002,11 @@ def _consume(recs: Iterable[Record], writer: RecordWriter, prov: Provenance,
             if len(result.problems) < _PROBLEMS_KEPT:
                 result.problems.append(f"{rec.locator}: {rec.reason}")
         units.add(unit, outcome)
-        if outcome == "stored":
+        if outcome != "stored":
+            continue
+        if type(rec) is UnitRecord and rec.already:  # stored by an earlier run
+            result.stored_before += 1
+        else:
             result.records[type(rec).__name__.removesuffix("Record").lower()] += 1
     if tick is not None and seen > told - READING_EVERY:  # the last ones too
         tick(seen)
@@ -1012,6 +1025,7 @@ def _fail(writer: RecordWriter, prov: Provenance, result: FileResult, exc: Excep
     writer.add(failed, prov)
     result.read, result.quarantined = 1, 1
     result.stored = result.skipped = result.fields_cut = result.skipped_bytes = 0
+    result.stored_before = 0
     result.limits = Counter({limit: 1} if limit else {})
     result.records.clear()
     result.details.clear()

@@ -398,7 +398,11 @@ class WarcImporter:
                 page = store_page(writer, captures, done, item.body, item.url, item.date,
                                   prov.run_id)
                 counts["already" if page.already else "pages"] += 1
-                yield UnitRecord(locator=item.locator, kind="page", market_id=page.market_id)
+                # a page an earlier run stored (the crawl, another WARC) is stored, not
+                # stored anew (found by fuzzing: the crawl's WARC ingested into its own
+                # workspace reported every page as newly stored)
+                yield UnitRecord(locator=item.locator, kind="page", market_id=page.market_id,
+                                 already=page.already)
         writer.flush()
         captures.sync()
         return dict(counts)

@@ -247,11 +247,15 @@ class UnitRecord:
 
     Importers that write with ``read_into`` yield one per stored unit so that the
     pipeline's counts still reconcile (read = stored + quarantined + skipped).
+    ``already``: an earlier run stored the unit, this one stored nothing new for it (a
+    WARC's page that the crawl, or another WARC, stored first); the run counts it as
+    stored but not as stored by this run (``stored_new``).
     """
 
     locator: str
     kind: str = ""
     market_id: str | None = None
+    already: bool = False
 
 
 @dataclass(slots=True)
