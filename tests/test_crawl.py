@@ -30,7 +30,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_crawl_market import HTTPCORE_SOCKS_LEAK, MarketSite, SocksProxy, make_world, page_files
+from test_crawl_market import (
+    BAD_LOCATION,
+    BAD_REDIRECT_BODY,
+    HTTPCORE_SOCKS_LEAK,
+    MarketSite,
+    SocksProxy,
+    make_world,
+    page_files,
+)
 from warcio.archiveiterator import ArchiveIterator
 
 from darkmap.api import ingest
@@ -217,6 +225,43 @@ def test_crawl_stores_every_page_once_like_the_saved_pages(world: Path, tmp_path
         summary = ingest(again, warc_files)
         assert summary.totals()["quarantined"] == 0
         assert evidence(again, page_shas, set()) == crawled_full
+
+
+def test_a_redirect_to_no_url_fails_that_url_only_and_is_kept(world: Path,
+                                                              tmp_path: Path) -> None:
+    """A 302 whose ``Location`` is no URL (found by fuzzing): the HTTP client raised on it
+    while making the redirect's request it never sends, so the answer was counted as
+    ``connect``, retried as a network failure, failed, and only a metadata record naming
+    the error reached WARC. Now: outcome ``bad_redirect``, one request, that URL failed,
+    every other page stored, and the 302 as received kept in WARC."""
+    urls = sorted(MarketSite(world, CLASSIC).urls)
+    bad = next(u for u in urls if u.startswith("listing.php"))
+    with market(world, faults={bad: "bad_redirect"}) as (site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            rep = crawl(ws, _opts(site, proxy))
+            assert rep.status == "done" and rep.reason is None
+            assert site.injected == Counter(bad_redirect=1)
+            outcomes = fetch_outcomes(ws)
+            assert outcomes == Counter(ok=len(urls), bad_redirect=1)  # home page in, one out
+            failed = _rows(ws, "SELECT url, attempts, http_status, sha256, error "
+                               "FROM crawl_frontier WHERE state <> 'done'")
+            assert len(failed) == 1, failed
+            url, attempts, status, sha, error = failed[0]
+            assert (attempts, status, sha) == (1, 302, None)
+            assert error == f"Location {BAD_LOCATION!r} is no URL: InvalidURL: Invalid port: ':1'"
+            assert _rows(ws, "SELECT state FROM crawl_frontier WHERE url = ?", [url]) == [
+                ("failed",)]
+            stored = set(done_pages(ws).values())
+            assert stored == {_sha(p) for u, p in site.urls.items() if u != bad}
+            warcs = warc_records(ws)
+    assert not [r for r in warcs if r[0] == "metadata"]  # no request ended without answer
+    redirects = [r for r in warcs if r[0] == "response" and r[2].get_statuscode() == "302"]
+    assert len(redirects) == 1
+    _, head, http, body = redirects[0]
+    assert head.get_header("WARC-X-Canonical-URI") == url
+    assert http.get_header("Location") == BAD_LOCATION
+    assert body == BAD_REDIRECT_BODY
+    assert head.get_header("WARC-Payload-Digest") == payload_digest(body)
 
 
 def test_modern_market_plan_reaches_every_page(world: Path, tmp_path: Path) -> None:

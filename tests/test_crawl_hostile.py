@@ -18,7 +18,7 @@ import pytest
 from conftest import DATA
 
 from darkmap.collect.crawl import retry_after
-from darkmap.collect.crawl_fetch import Fetcher, decode_body
+from darkmap.collect.crawl_fetch import Fetcher, decode_body, location_problem
 from darkmap.collect.crawl_plan import load_plan, plan_dir
 
 PAGE = next(p for p in sorted((DATA / "pages" / "empire").rglob("*")) if p.is_file()
@@ -145,3 +145,32 @@ def test_a_link_that_is_no_url_is_not_followed() -> None:
     for raw in ("http://[::1/x", "http://[::1", "//[/", "http://[x"):
         assert plan.resolve(raw, page, [host], host) is None, raw
     assert plan.resolve("/listing/1", page, [host], host) is not None
+
+
+@pytest.mark.parametrize(("location", "why"), [
+    (b"http://[::1/x", "InvalidURL: Invalid port: ':1'"),
+    (b"http://x.onion:abc/", "InvalidURL: Invalid port: 'abc'"),
+    (b"\x7f\x7f", ("InvalidURL: Invalid non-printable ASCII character in URL, '\\x7f' "
+                  "at position 0.")),
+    (b"//[", "ValueError: Invalid IPv6 URL"),
+    (b"http://h.onion:99999999/", "ValueError: Port out of range 0-65535")])
+def test_a_redirect_to_no_url_is_its_own_outcome(location: bytes, why: str) -> None:
+    """The client raised on such a Location (while making a request it never sends): the
+    answer was lost and called ``connect``. Now it is kept as received, ``bad_redirect``."""
+    answer = _answer(b"moved", "Location: " + location.decode("latin-1"), status="302 Found")
+    with serving([answer]) as url:
+        got = Fetcher(None, timeout=5).fetch(url)
+    assert (got.outcome, got.status, got.body) == ("bad_redirect", 302, b"moved")
+    assert got.header("Location") == location.decode("latin-1")
+    assert got.error == f"Location {location.decode('latin-1')!r} is no URL: {why}"
+
+
+def test_a_redirect_keeps_its_headers_as_received() -> None:
+    answer = _answer(b"", "Location: /listing/2", "Set-Cookie: s=1", status="301 Moved")
+    with serving([answer]) as url:
+        f = Fetcher(None, timeout=5)
+        got = f.fetch(url)
+    assert (got.outcome, got.status, got.error) == ("redirect", 301, None)
+    assert [k.lower() for k, _ in got.headers] == ["location", "set-cookie", "connection"]
+    assert got.header("Location") == "/listing/2" and f.cookies == {"s": "1"}
+    assert location_problem("/listing/2", url) is None

@@ -7,8 +7,9 @@ category, with what live markets do to crawlers: a session cookie required (else
 login page), sessions that expire after N requests ("session expired"), a CAPTCHA page
 and an anti-DDoS queue at chosen requests, and faults injected on the first request of
 chosen URLs (a timeout: no answer at all; 503; 429; a body cut short; a slow body sent
-in pieces). :class:`SocksProxy` is a SOCKS5 server (RFC 1928, CONNECT, no
-authentication) mapping onion names to loopback ports and recording every name asked.
+in pieces; a redirect whose ``Location`` is no URL). :class:`SocksProxy` is a SOCKS5
+server (RFC 1928, CONNECT, no authentication) mapping onion names to loopback ports and
+recording every name asked.
 
 The tests at the end check the harness itself; tests/test_crawl.py crawls it. bench/crawl.py
 imports this module.
@@ -36,7 +37,8 @@ from darkmap.simulate.params import SimParams
 from darkmap.simulate.run import simulate
 from darkmap.simulate.world import market_onion
 
-__all__ = ["MarketSite", "SocksProxy", "make_world", "page_files"]
+__all__ = ["BAD_LOCATION", "BAD_REDIRECT_BODY", "MarketSite", "SocksProxy", "make_world",
+           "page_files"]
 
 WORLD_PARAMS = SimParams(vendors=30, markets=4, chain=False, orders_per_listing=25,
                          listings_per_account=6)
@@ -44,6 +46,9 @@ WORLD_SEED = 7
 INTERSTITIAL_FILES = {"login.html", "captcha.html", "signin.html", "queue.html"}
 DEFAULTS = {("page", "1"), ("p", "1")}
 EXPIRED_NOTE = b'<p class="notice">Your session has expired. Please log in again.</p>'
+BAD_LOCATION = "http://[::1/x"
+"""The ``Location`` of the ``bad_redirect`` fault: no URL (an IPv6 address left open)."""
+BAD_REDIRECT_BODY = b"<html><head><title>302 Found</title></head><body>moved</body></html>"
 
 
 def make_world(out: Path) -> Path:
@@ -248,6 +253,8 @@ class MarketSite:
             self._send(req, 403, body)
         elif what == "429":
             self._send(req, 429, b"slow down", {"Retry-After": "0"})
+        elif what == "bad_redirect":
+            self._send(req, 302, BAD_REDIRECT_BODY, {"Location": BAD_LOCATION})
         elif what == "truncated":
             req.send_response(200)
             req.send_header("Content-Type", "text/html; charset=utf-8")

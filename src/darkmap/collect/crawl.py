@@ -318,7 +318,8 @@ class _Crawl:
         elif outcome == "refused":
             self._pause(item, f"HTTP {got.status}: the market refused the session; log in "
                               "with Tor Browser and run the crawl again with --cookies")
-        else:  # gone, other 4xx, too big: the URL is finished without a page
+        else:  # gone, other 4xx, too big, bad_redirect, bad_encoding, bad_response: the
+            # URL is finished without a page (the answer is in WARC), not retried
             self.failures = 0
             self.finish(item, "gone" if outcome == "gone" else "failed", got, None,
                         got.error or f"HTTP {got.status}")

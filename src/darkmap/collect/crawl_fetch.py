@@ -4,8 +4,9 @@ Requests go through a ``socks5h://`` proxy (Tor's SOCKS port): the proxy resolve
 host name, the crawling machine never does, so an ``.onion`` name never reaches the
 system resolver (``socks5://``, which invites local resolution in other tools, and
 plain connections to an ``.onion`` are refused with a clear error). Redirects are not
-followed by the client (the crawler decides); bodies are read up to a cap; every
-outcome, good or bad, is one :class:`Fetched` that the crawler logs and writes to WARC.
+followed by the client (the crawler decides; a ``Location`` that is no URL is the
+outcome ``bad_redirect``); bodies are read up to a cap; every outcome, good or bad, is
+one :class:`Fetched` that the crawler logs and writes to WARC.
 
 Sessions are handed over by the analyst as a cookie file, Netscape format (what
 browser extensions and ``curl -c`` write) or one ``Cookie:`` header line
@@ -17,12 +18,13 @@ from __future__ import annotations
 
 import re
 import socket
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -150,9 +152,11 @@ class Fetcher:
         """Seconds one response's body may take in all (``timeout`` bounds each read;
         found by fuzzing: a body sent a byte at a time had no bound)."""
         self.cookies = dict(cookies or {})
+        self._held = threading.local()  # a redirect's headers as received (_hold_location)
         self.client = httpx.Client(
             proxy=proxy, timeout=httpx.Timeout(timeout, connect=timeout),
             follow_redirects=False, trust_env=False,
+            event_hooks={"response": [self._hold_location]},
             headers={"User-Agent": user_agent, "Accept-Encoding": "identity",
                      "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8",
                      "Accept-Language": "en-US,en;q=0.5"})
@@ -172,12 +176,13 @@ class Fetcher:
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} \
             if self.cookies else {}
         chunks: list[bytes] = []  # what came, kept when the body is cut short
+        self._held.headers = None
         try:
             with self.client.stream("GET", url, headers=headers) as resp:
                 out.request_headers = list(resp.request.headers.items())
                 out.status, out.reason = resp.status_code, resp.reason_phrase
                 out.http_version = resp.http_version
-                out.headers = list(resp.headers.items())
+                out.headers = list((self._held.headers or resp.headers).items())
                 self._keep_cookies(resp)
                 self.client.cookies.clear()  # the session is ours (above), not httpx's jar
                 out.body = self._read(resp, out, chunks)
@@ -199,7 +204,23 @@ class Fetcher:
         out.seconds = time.monotonic() - t0
         if out.outcome == "ok" and out.status is not None:
             out.outcome = _status_outcome(out.status)
+        where = out.header("Location")
+        if out.outcome == "redirect" and where is not None:
+            problem = location_problem(where, url)
+            if problem is not None:
+                out.outcome = "bad_redirect"
+                out.error = f"Location {where[:200]!r} is no URL: {problem}"[:500]
         return out
+
+    def _hold_location(self, response: httpx.Response) -> None:
+        """Response hook: a redirect's ``Location`` is taken out of the response before
+        the client reads it, its headers as received kept for :meth:`fetch`. The client
+        does not follow redirects, yet it makes the request of one; a ``Location`` that
+        is no URL (``http://[::1/x``) made it raise (found by fuzzing: the answer was
+        lost, counted ``connect``, retried as a network failure, and not kept in WARC)."""
+        if response.has_redirect_location:
+            self._held.headers = response.headers.copy()
+            del response.headers["Location"]
 
     def _read(self, resp: httpx.Response, out: Fetched, chunks: list[bytes]) -> bytes:
         """The body as sent, at most ``max_body`` bytes and within :attr:`deadline`
@@ -297,6 +318,19 @@ def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
             raise zlib.error("compressed data cut short")
         data = d.unused_data.lstrip(b"\0") if wbits == 47 else b""
     return b"".join(parts)
+
+
+def location_problem(location: str, base: str) -> str | None:
+    """Why a redirect's ``location`` (on the page ``base``) is no URL, or None: what the
+    HTTP client or the standard library refuses to read as one (a bad IPv6 address or
+    port, a control character)."""
+    try:
+        httpx.URL(base).join(location.strip())
+        absolute = urlsplit(urljoin(base, location.strip()))
+        absolute.port  # noqa: B018 - it raises on a bad port
+    except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+        return f"{type(exc).__name__}: {exc}"[:300]
+    return None
 
 
 def _status_outcome(status: int) -> str:
