@@ -14,8 +14,9 @@ The importer writes those per-page rows itself (a :class:`~darkmap.plugins.Table
 and yields one ``UnitRecord`` per response page stored, so ingest's counts reconcile. A
 response that is not a 2xx HTML page (an error, a redirect, an image), a request record
 and a ``warcinfo`` record are skipped with the reason; a record whose payload does not
-hash to its ``WARC-Payload-Digest``, and the tail of a WARC cut short by a killed
-crawler, are quarantined.
+hash to its ``WARC-Payload-Digest``, a damaged record (the reading then resumes with the
+next record: :func:`_responses`), and the tail of a WARC cut short by a killed crawler,
+are quarantined.
 
 warcio and the template engine are imported when a WARC or a page is read, not with this
 module: choosing the importer of any file loads every importer (:mod:`darkmap.plugins`).
@@ -26,9 +27,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 import zlib
 from collections import Counter
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
@@ -182,47 +184,184 @@ class _Response:
     """The payload as the record stores it (what ``WARC-Payload-Digest`` is of)."""
 
 
-def _gzip_damage(fh: BinaryIO) -> tuple[str, int, str] | None:
-    """Damage to a gzip-compressed WARC, as (kind, offset of the member, what): ``cut``
-    when the file ends inside its last member (a file cut short, which warcio may read
-    as a clean end), ``bad`` when a member does not decompress or fails its check (a
-    CRC: warcio then prints a message and stops, as if the file ended there: found by
-    fuzzing, a record was stored cut short and those after it lost, without a word).
-    None for a whole or uncompressed file. Bounded memory: 16 KiB of input at a time."""
-    pos = fh.tell()
-    fh.seek(0)
-    try:
-        if fh.read(2) != b"\x1f\x8b":
-            return None
-        fh.seek(0)
-        d = zlib.decompressobj(31)
-        start = offset = 0
-        fed = False
-        while chunk := fh.read(16384):
-            data = chunk
-            offset += len(chunk)
+_CHUNK = 1 << 16
+"""Bytes read at a time when a WARC is scanned (for damage, or a record start)."""
+_OUT = 1 << 20
+"""Most decompressed bytes held at a time while a gzip WARC is scanned."""
+_GZIP_MAGIC = b"\x1f\x8b\x08"
+_PROBE = 1024
+"""Input bytes a candidate gzip member may take to show that it starts a WARC record."""
+_RECORD_START = b"\r\n\r\nWARC/"
+"""The end of an uncompressed record (its block, then two CRLF) and the next one's start."""
+_RESYNC_BLOCK = 4096
+"""warcio's read size after a resynchronisation (what it read ahead is read again)."""
+_SLACK = 1 << 20
+
+
+class _TooDense(Exception):
+    """The file's damage made its reading re-read too much (see :class:`_Budget`)."""
+
+
+class _Budget:
+    """Bytes a WARC's reading may decompress or hand to warcio, in all: three times the
+    file and 1 MiB. Resynchronising after damage reads some bytes again (what warcio read
+    ahead, a member found inside damage); the budget keeps that linear in the file's size
+    whatever an attacker wrote (nested member starts, a damaged record every few bytes):
+    past it the rest of the file is not read."""
+
+    def __init__(self, size: int) -> None:
+        self.limit = 3 * size + _SLACK
+        self.left = self.limit
+
+    def spend(self, n: int) -> None:
+        """Count ``n`` bytes read; :class:`_TooDense` past the budget."""
+        self.left -= n
+        if self.left < 0:
+            raise _TooDense(f"damaged too densely to resynchronise (its reading passed "
+                            f"{self.limit} bytes: three times the file, and 1 MiB)")
+
+
+@dataclass(frozen=True)
+class _Damage:
+    """A stretch of a gzip WARC that does not decompress: the member at ``start`` fails
+    (``bad``: not gzip, or fails its check), or the file ends inside it (``cut``), or
+    the budget ran out there (``dense``); ``resume`` is the next member that starts a
+    WARC record, None when there is none (or it was not looked for)."""
+
+    start: int
+    resume: int | None
+    kind: str
+    why: str = ""
+
+
+def _inflate(d: Any, data: bytes) -> None:
+    """Feed ``data`` to the decompressor ``d``, the output dropped, at most :data:`_OUT`
+    bytes of it at a time (a bomb is never expanded in memory)."""
+    d.decompress(data, _OUT)
+    while d.unconsumed_tail:
+        d.decompress(d.unconsumed_tail, _OUT)
+
+
+def _gzip_parts(fd: int, size: int, budget: _Budget) -> Iterator[tuple[int, int] | _Damage]:
+    """The members of a gzip WARC (one per record), in file order: ``(start, end)`` of
+    each whole one, a :class:`_Damage` for each stretch that does not decompress.
+
+    Each member is decompressed (its CRC checked by zlib) before warcio reads it: warcio
+    alone may read a cut member as a whole record, or stop without a word at one that
+    fails its check (found by fuzzing: a record stored cut short, those after it lost).
+    After a damaged member the next member that decompresses to ``WARC/`` is looked for
+    (:func:`_next_member`) and the scan goes on from there, reading
+    :data:`_RESYNC_BLOCK` bytes at a time at first (what was read past the damage is
+    read again). Bounded memory (:data:`_CHUNK` of input, :data:`_OUT` of output); every
+    byte read is spent from ``budget``."""
+    start = offset = 0  # the member being decompressed; the input fed so far
+    d = zlib.decompressobj(31)
+    fed = False
+    step = _CHUNK
+    while chunk := os.pread(fd, step, offset):
+        try:
+            budget.spend(len(chunk))
+        except _TooDense as exc:
+            yield _Damage(start, None, "dense", str(exc))
+            return
+        offset += len(chunk)
+        data = chunk
+        try:
             while data:
-                try:
-                    d.decompress(data)
-                except zlib.error as exc:
-                    return "bad", start, str(exc)
+                _inflate(d, data)
                 fed = True
                 if not d.eof:
                     break
                 data = d.unused_data
+                yield start, offset - len(data)
                 start = offset - len(data)
                 d, fed = zlib.decompressobj(31), False
-        return ("cut", start, "") if fed else None
-    finally:
-        fh.seek(pos)
+                step = min(2 * step, _CHUNK)
+        except zlib.error as exc:
+            resume = _next_member(fd, start + 1, size)
+            yield _Damage(start, resume, "bad", str(exc))
+            if resume is None:
+                return
+            start = offset = resume
+            d, fed = zlib.decompressobj(31), False
+            step = _RESYNC_BLOCK
+    if fed:
+        yield _Damage(start, None, "cut")
+
+
+def _starts_record(head: memoryview) -> bool:
+    """True when ``head`` (at most :data:`_PROBE` bytes) starts a gzip member whose
+    content starts ``WARC/``."""
+    if len(head) < 10 or head[3] & 0xE0:  # reserved flag bits are zero
+        return False
+    try:
+        return bool(zlib.decompressobj(31).decompress(head, 5) == _WARC_MAGIC)
+    except zlib.error:
+        return False
+
+
+def _next_member(fd: int, frm: int, size: int) -> int | None:
+    """The offset of the first gzip member at or after ``frm`` that starts a WARC record,
+    or None. One pass over the bytes (:data:`_CHUNK` at a time), each candidate (the
+    gzip magic) tried on at most :data:`_PROBE` bytes: linear in the bytes scanned."""
+    pos = frm
+    while pos < size:
+        block = os.pread(fd, _CHUNK + _PROBE, pos)
+        view = memoryview(block)
+        bound = _CHUNK + len(_GZIP_MAGIC) - 1  # matches starting in this chunk only
+        i = block.find(_GZIP_MAGIC, 0, bound)
+        while i >= 0:
+            if _starts_record(view[i:i + _PROBE]):
+                return pos + i
+            i = block.find(_GZIP_MAGIC, i + 1, bound)
+        pos += _CHUNK
+    return None
+
+
+def _next_plain_record(fd: int, frm: int, end: int) -> int | None:
+    """The start of the first uncompressed record after ``frm`` (a ``WARC/`` line right
+    after the two CRLF that end a record), before ``end``; None when there is none.
+    One pass, :data:`_CHUNK` at a time, the chunks overlapping by the pattern's length."""
+    pos = frm
+    keep = len(_RECORD_START) - 1
+    while pos < end:
+        block = os.pread(fd, min(_CHUNK + keep, end - pos), pos)
+        if not block:
+            return None
+        i = block.find(_RECORD_START)
+        if i >= 0:
+            return pos + i + 4
+        pos += max(len(block) - keep, 1)
+    return None
+
+
+class _Window:
+    """The bytes ``[start, end)`` of a file as the file object warcio reads: reads stop at
+    ``end``, ``tell`` is the offset in the file, every byte read is spent from the
+    budget."""
+
+    def __init__(self, fd: int, start: int, end: int, budget: _Budget) -> None:
+        self.fd, self.pos, self.end, self.budget = fd, start, end, budget
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, size: int | None = -1) -> bytes:
+        n = self.end - self.pos if size is None or size < 0 else min(size, self.end - self.pos)
+        if n <= 0:
+            return b""
+        self.budget.spend(n)
+        data = os.pread(self.fd, n, self.pos)
+        self.pos += len(data)
+        return data
 
 
 def _record(rec: Any, n: int) -> _Response | QuarantineRecord | SkipRecord:
     """One WARC record: a response, or a skip/quarantine saying why not."""
     loc = f"record {n}"
     if not rec.rec_type or not rec.rec_headers.get_header("WARC-Record-ID"):
-        return QuarantineRecord(locator=loc, reason=f"WARC cut short in record {n} "
-                                                    "(no type or record id)")
+        return QuarantineRecord(locator=loc, reason=f"WARC record {n} has no type or "
+                                                    "record id (cut short or damaged)")
     if rec.rec_type != "response":
         return SkipRecord(page_type=f"warc_{rec.rec_type}", locator=loc,
                           reason=f"WARC {rec.rec_type} record (not a response)")
@@ -269,73 +408,104 @@ def _content(rec: Any, raw: bytes) -> bytes:
         return raw[:DEFAULT_MAX_BYTES + 1]
 
 
-def _responses(fh: BinaryIO) -> Generator[_Response | QuarantineRecord | SkipRecord,
-                                          None, None]:
+_Item = _Response | QuarantineRecord | SkipRecord
+
+
+def _damaged(dmg: _Damage, k: int) -> QuarantineRecord:
+    """The quarantine of record ``k``, whose gzip member is ``dmg``."""
+    if dmg.kind == "cut":
+        reason = (f"WARC cut short inside record {k} (byte {dmg.start}: its compressed data "
+                  "ends early): the record is incomplete")
+    elif dmg.kind == "dense":
+        reason = f"WARC unreadable from record {k} (byte {dmg.start}): {dmg.why}"
+    else:
+        reason = (f"WARC record {k} is damaged: its compressed data (byte {dmg.start}) fails "
+                  f"its check ({dmg.why}); what reads of it is not what was written")
+    return QuarantineRecord(locator=f"record {k}", limit=None, reason=_then(reason, dmg.resume))
+
+
+def _then(reason: str, resume: int | None) -> str:
+    """``reason``, and where the reading goes on (or that it does not)."""
+    if resume is None:
+        return f"{reason}; no record found after it: the rest of the file is not read"[:500]
+    return f"{reason}; the reading resumes with the next record (byte {resume})"[:500]
+
+
+class _Reader:
+    """Reads the records of a WARC with warcio, stretch by stretch (see :func:`_responses`),
+    numbering them across stretches."""
+
+    def __init__(self, fd: int, size: int, budget: _Budget) -> None:
+        self.fd, self.size, self.budget = fd, size, budget
+        self.n = 0
+        self.stopped = False
+        """The rest of the file is not read (a record that could not be passed)."""
+
+    def window(self, pos: int, end: int, member: bool) -> Iterator[_Item]:
+        """The records of ``[pos, end)``, one gzip member (``member``) or uncompressed
+        records. A record warcio cannot read (it raises) is quarantined with its offset
+        and the reading resumes with the next record: the next member, or the next
+        ``WARC/`` line after a record's end."""
+        from warcio.archiveiterator import ArchiveIterator  # noqa: PLC0415 - see the docstring
+        from warcio.utils import BUFF_SIZE  # noqa: PLC0415
+
+        block = BUFF_SIZE
+        while pos < end:
+            it = ArchiveIterator(_Window(self.fd, pos, end, self.budget), block_size=block)
+            k = self.n + 1  # the record being read when warcio raises
+            try:
+                for rec in it:
+                    self.n += 1
+                    k = self.n
+                    item = _record(rec, self.n)
+                    k = self.n + 1
+                    yield item
+                return
+            except Exception as exc:  # noqa: BLE001 - warcio on a damaged record raises
+                # anything (ArchiveLoadFailed, ValueError, EOFError, AttributeError...)
+                at = max(int(it.offset), pos)  # where the record that failed starts
+                self.n = k
+                resume = None if isinstance(exc, _TooDense) else (
+                    end if member else _next_plain_record(self.fd, at, end))
+                resume = resume if resume is not None and at < resume < self.size else None
+                yield QuarantineRecord(locator=f"record {k}", limit=None, reason=_then(
+                    f"WARC record {k} (byte {at}) is unreadable: {type(exc).__name__}: "
+                    f"{' '.join(str(exc).split())[:200]}", resume))
+                if resume is None:
+                    self.stopped = True
+                    return
+                pos, block = resume, _RESYNC_BLOCK
+
+
+def _responses(fh: BinaryIO) -> Iterator[_Item]:
     """Every record of the WARC: responses, or a skip/quarantine saying why not.
 
-    In a file cut short inside its last compressed record (:func:`_gzip_damage`) that
-    record is quarantined, whatever its type: warcio may read part of it as a whole
-    record, or nothing of it, without an error. Each record is held until the next one
-    is read, so the one that started at the cut is known.
+    One damaged record costs that record only, where the file's structure allows it. A
+    gzip WARC is read member by member (:func:`_gzip_parts`): warcio reads each whole
+    member on its own, each damaged member is one quarantined record (with its offset
+    and why), and the reading resumes with the next member that starts a record. In an
+    uncompressed WARC a record warcio cannot read (a damaged header) is quarantined and
+    the reading resumes with the next ``WARC/`` line that follows a record's end
+    (:meth:`_Reader.window`). What is not resynchronised: a file that ends inside a
+    record (it is the last one), damage after which no record start is found, and a
+    file whose damage would have it read again past :class:`_Budget`: the rest of the
+    file is then not read, and the quarantine says so.
     """
-    from warcio.archiveiterator import ArchiveIterator  # noqa: PLC0415 - see the docstring
-
-    damage = _gzip_damage(fh)
-    cut_at = damage[1] if damage is not None and damage[0] == "cut" else None
-    bad = damage if damage is not None and damage[0] == "bad" else None
-    it = ArchiveIterator(fh)
-    n = 0
-    failing = 1  # the record being read when warcio raises
-    pending: _Response | QuarantineRecord | SkipRecord | None = None
-    pending_at = -1
-
-    def checked(k: int) -> _Response | QuarantineRecord | SkipRecord | None:
-        """The held record (number ``k``), or its quarantine when its gzip member is the
-        one that fails its check: warcio gave what it could read of it."""
-        if bad is None or pending is None or pending_at != bad[1]:
-            return pending
-        return QuarantineRecord(locator=f"record {k}", limit=None, reason=(
-            f"WARC record {k} is damaged: its compressed data (byte {bad[1]}) fails its "
-            f"check ({bad[2]}); what reads of it is not what was written")[:500])
-
-    try:
-        for rec in it:
-            n += 1
-            failing = n
-            item = _record(rec, n)
-            failing = n + 1
-            if (held := checked(n - 1)) is not None:
-                yield held
-            pending, pending_at = item, int(it.get_record_offset())
-            if isinstance(item, QuarantineRecord):
-                yield item
-                return
-    except Exception as exc:  # noqa: BLE001 - warcio on a cut record raises anything
-        # (ArchiveLoadFailed, zlib.error, EOFError, AttributeError on a header cut off...)
-        if (held := checked(failing - 1)) is not None:
-            yield held
-        yield QuarantineRecord(locator=f"record {failing}", limit=None,
-                               reason=f"WARC cut short or unreadable after record "
-                                      f"{failing - 1}: {type(exc).__name__}: {exc}"[:500])
+    fd = fh.fileno()
+    size = os.fstat(fd).st_size
+    budget = _Budget(size)
+    reader = _Reader(fd, size, budget)
+    if os.pread(fd, 2, 0) != b"\x1f\x8b":
+        yield from reader.window(0, size, member=False)
         return
-    if bad is not None:
-        if (held := checked(n)) is not None:
-            yield held
-        yield QuarantineRecord(locator=f"record {n + 1}", limit=None, reason=(
-            f"WARC unreadable from byte {bad[1]} ({bad[2]}): any record after record {n} "
-            "is not read")[:500])
-        return
-    if cut_at is not None and pending is not None and pending_at == cut_at:
-        yield QuarantineRecord(locator=f"record {n}", limit=None,
-                               reason=f"WARC cut short inside record {n} (its compressed "
-                                      "data ends early): the record is incomplete")
-        return
-    if pending is not None:
-        yield pending
-    if cut_at is not None:
-        yield QuarantineRecord(locator=f"record {n + 1}", limit=None,
-                               reason=f"WARC cut short inside record {n + 1} (byte "
-                                      f"{cut_at}: its compressed data ends early)")
+    for part in _gzip_parts(fd, size, budget):
+        if isinstance(part, _Damage):
+            reader.n += 1
+            yield _damaged(part, reader.n)
+            continue
+        yield from reader.window(*part, member=True)
+        if reader.stopped:
+            return
 
 
 def _digest_ok(digest: str | None, body: bytes) -> bool:
