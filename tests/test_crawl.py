@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -733,7 +734,8 @@ _GZIP_BAD = ("is damaged: its compressed data (byte {off}) fails its check (Erro
 
 @pytest.mark.parametrize(("damage", "why"), [
     (_damage_gzip_magic, _GZIP_BAD.replace("{what}", "incorrect header check")),
-    (_damage_deflate, _GZIP_BAD.replace("{what}", "incorrect data check")),
+    # zlib's words depend on what the damage meets (the WARC's dates move it): any of them
+    (_damage_deflate, _GZIP_BAD.replace("{what}", "...")),
     (_damage_insert, _GZIP_BAD.replace("{what}", "incorrect header check")),
     (_damage_warc_header, ("(byte {off}) is unreadable: ArchiveLoadFailed: Unknown archive "
                           "format, first line: ['WXRC/1.1']")),
@@ -783,6 +785,9 @@ def test_one_damaged_warc_record_costs_that_record_only(world: Path, tmp_path: P
         assert (t["read"], t["stored"], t["quarantined"], t["skipped"]) == (
             (13, 5, 1, 7) if lost else (14, 6, 1, 7)), t
         rows = _rows(ws, "SELECT locator, reason FROM quarantine")
+        if damage is _damage_deflate:   # "incorrect data check", "invalid distance ...", ...
+            rows = [(loc, re.sub(r"(while decompressing data: )[^)]*\)", r"\1...)", why_))
+                    for loc, why_ in rows]
         assert rows == [("record 7", (f"WARC record 7 {why.format(off=off)}; the reading "
                                      f"resumes with the next record (byte {nxt})"))]
         stored = {r[0] for r in _rows(ws, "SELECT sha256 FROM processed WHERE importer = "
