@@ -514,8 +514,11 @@ class _Reader:
             except _Fail as exc:
                 start = pos if self.held else exc.at
                 excerpt = t.buf[start - t.base:start - t.base + 300] if self.held else ""
+                # before any row read, the failed row's own start is the best shape
+                # known should no later row read whole
+                own = self._shape(pos) if kinds is None and self.held else None
                 nxt_row, extra, stop = self._resync(start + 1 if self.held else exc.at,
-                                                    want, kinds)
+                                                    want, kinds, own)
                 where = (f"resynchronised at the next row tuple (char {nxt_row})"
                          if nxt_row is not None else "the statement ends there")
                 box[:] = [nxt_row is None, stop]
@@ -772,12 +775,17 @@ class _Reader:
 
     # -- resynchronising --------------------------------------------------------------
 
-    def _resync(self, pos: int, want: int | None, kinds: tuple[str, ...] | None
-                ) -> tuple[int | None, int, int]:
+    def _resync(self, pos: int, want: int | None, kinds: tuple[str, ...] | None,
+                own: tuple[str, ...] | None = None) -> tuple[int | None, int, int]:
         """From ``pos`` on, the next row tuple that reads: (its offset or None at the
-        statement's end, further row starts passed in the damage, the statement's end)."""
+        statement's end, further row starts passed in the damage, the statement's end).
+
+        A row start passed counts when its first values are of the ``kinds`` of the
+        first row read; before any row read whole, of the kinds of the row tuple where
+        reading resumes, else of ``own`` (the failed row's own start), else any start
+        of two values."""
         t = self.t
-        extra = 0
+        passed: Counter[tuple[str, ...]] = Counter()  # the shapes of the row starts passed
         while True:
             t.keep = max(t.keep, pos)
             m = _RESYNC.search(t.buf, pos - t.base)
@@ -786,19 +794,21 @@ class _Reader:
                 t.fill()
                 continue
             if m is None:
-                return None, extra, t.end
+                return None, _count_like(passed, kinds or own, want), t.end
             k = t.base + m.start()
             if m.group("row") is not None:
                 c = t.base + m.start("row")
                 if self._candidate(c, want):
-                    return c, extra, c
-                if kinds and self._starts_like(c, kinds):
-                    extra += 1
+                    ref = kinds or self._shape(c) or own
+                    return c, _count_like(passed, ref, want), c
+                got = self._shape(c)
+                if got is not None:
+                    passed[got] += 1
                 pos = c
                 continue
             if m.group("nl") is not None:
-                return None, extra, k
-            return None, extra, k + 1
+                return None, _count_like(passed, kinds or own, want), k
+            return None, _count_like(passed, kinds or own, want), k + 1
 
     def _candidate(self, c: int, want: int | None) -> bool:
         """Whether a whole row tuple (``want`` values) reads at ``c`` and is followed by
@@ -812,16 +822,30 @@ class _Reader:
             return False
         return True
 
-    def _starts_like(self, c: int, kinds: tuple[str, ...]) -> bool:
-        """Whether the text at ``c`` starts like a row: its first values of the kinds of
-        the statement's first row's."""
+    def _shape(self, c: int) -> tuple[str, ...] | None:
+        """The kinds of the first (up to two) values of the row tuple that seems to start
+        at ``c``; None when no row starts there."""
         t = self.t
         t.ensure(c, 1200)
         m = _ROW_START.match(t.buf, c - t.base)
         if m is None:
-            return False
-        got = tuple(_kind(g) for g in m.groups() if g is not None)
-        return got == kinds[:len(got)] and len(got) == min(2, len(kinds))
+            return None
+        return tuple(_kind(g) for g in m.groups() if g is not None)
+
+
+def _like(got: tuple[str, ...], ref: tuple[str, ...] | None, want: int | None) -> bool:
+    """Whether a row start of the kinds ``got`` starts like a row of the kinds ``ref``
+    (their first values alike); with no ``ref``, whether it holds the first two values of
+    a row (one, of a one-column table)."""
+    if ref is None:
+        return len(got) == min(2, want or 2)
+    return got == ref[:len(got)] and len(got) == min(2, len(ref))
+
+
+def _count_like(passed: Counter[tuple[str, ...]], ref: tuple[str, ...] | None,
+                want: int | None) -> int:
+    """How many of the row starts ``passed`` (counted by their kinds) are like ``ref``."""
+    return sum(n for got, n in passed.items() if _like(got, ref, want))
 
 
 def _fast_values(buf: str, b: int) -> tuple[list[str], int] | None:
