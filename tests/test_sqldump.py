@@ -276,6 +276,10 @@ def _parsed(data: bytes, chunk: int = 1 << 16) -> tuple[set[str], dict[str, str]
 ALL = {r.unit for r in LAYOUT}
 
 
+def _units(statement: int, first: int, last: int) -> set[str]:
+    return {f"insert {statement} row {r}" for r in range(first, last + 1)}
+
+
 @pytest.mark.parametrize(("damage", "lost"), [
     (lambda: _in_value(2, 57, 1, lambda v: v[:-2] + b"\\'"), {"insert 2 row 57"}),
     (lambda: _in_value(3, 33, 7, lambda v: v[:10] + b"'" + v[11:]), {"insert 3 row 33"}),
@@ -297,10 +301,21 @@ ALL = {r.unit for r in LAYOUT}
         RAW, 3, 3), 3, 2), 3, 1), {"insert 3 row 1", "insert 3 row 2", "insert 3 row 3"}),
     (lambda: _quote_in_description(_in_value(4, 1, 0, lambda v: b"#" + v), 4, 2),
      {"insert 4 row 1", "insert 4 row 2"}),
+    # a comment opened between rows and not closed there hides the rows up to its end:
+    # each is counted (the next "*/" is in row 24's description, or none in the statement)
+    (lambda: _after_row(1, 10, b",/* "), _units(1, 11, 24)),
+    (lambda: _after_row(1, 10, b"/*,"), _units(1, 11, 24)),
+    (lambda: _after_row(2, 10, b",/*"), _units(2, 11, 174)),
+    (lambda: RAW[:_row(2, 1).start] + b"/*" + RAW[_row(2, 1).start:], _units(2, 1, 174)),
+    (lambda: _after_row(1, 10, b",#"), _units(1, 11, 189)),
+    (lambda: _after_row(4, 130, b",-- "), {"insert 4 row 131"}),
 ], ids=["stray-backslash", "stray-quote", "paren-for-number", "paren-for-quote",
         "comma-dropped", "semicolon", "comment-between", "newline-keyword-in-string",
         "extra-value", "two-rows", "first-two-rows", "first-three-rows",
-        "first-two-rows-first-value-junk"])
+        "first-two-rows-first-value-junk", "comment-closed-in-a-later-row",
+        "comment-before-the-comma", "comment-to-the-statement-end",
+        "comment-before-the-first-row", "hash-comment-to-the-line-end",
+        "dash-comment-before-the-last-row"])
 def test_damage_loses_only_the_rows_touched(damage: Callable[[], bytes], lost: set[str]) -> None:
     good, gone = _parsed(damage())
     assert set(gone) == lost, gone
@@ -516,3 +531,42 @@ def test_damaged_first_rows_are_each_counted(tmp_path: Path) -> None:
     assert set(why) == {"insert 2 row 1", "insert 2 row 2"}
     assert "row 1: expected ',' or ')' at char" in why["insert 2 row 1"]
     assert "row 2: lost in the damage that starts in row 1" in why["insert 2 row 2"]
+
+
+def test_rows_hidden_in_a_comment_are_each_counted(tmp_path: Path) -> None:
+    """A `/*` between two rows of the real dump, not closed there (found by fuzzing):
+    MySQL reads all up to the next `*/`, in row 24's description, as a comment. The
+    comment was passed over as any comment between rows is: the 13 rows in it were
+    lost uncounted and the rest of row 24 quarantined as "row 11" (677 rows read of
+    690). Now each row tuple the comment hides is quarantined by its number, saying
+    where the comment opens and closes, and reading resumes at row 25."""
+    counts, why = _ingest_twice(tmp_path, _after_row(1, 10, b",/* "))
+    assert counts == (690, 676, 14, 0)
+    assert set(why) == _units(1, 11, 24)
+    for r in range(11, 25):
+        assert (f"row {r}: row tuple {r - 10} of 14 hidden in a '/*' comment opened at "
+                "char ") in why[f"insert 1 row {r}"]
+        assert "(MySQL reads it as a comment): counted, not read" in why[f"insert 1 row {r}"]
+    assert "the comment closes inside it: resynchronised at the next row tuple (char " \
+        in why["insert 1 row 24"]
+    st_ = SqlStats()
+    p = tmp_path / "dream-2016-sellers.sql"
+    recs = list(read_dump(p, stats=st_))
+    assert st_.quarantine_reasons == Counter({"row hidden in a comment": 14})
+    handles = {r.locator: r.handle for r in recs if isinstance(r, AccountRecord)}
+    assert len(handles) == 676 and "insert 1 row 25" in handles and "insert 1 row 10" in handles
+    assert [h for loc, h in handles.items() if loc == "insert 2 row 1"] == ["dutchdopemasters"]
+
+
+def test_a_comment_to_the_statement_end_hides_no_later_statement(tmp_path: Path) -> None:
+    """An unclosed `/*` in the second INSERT (no `*/` in it): the comment was read on to
+    the next `*/`, in the third INSERT's row 91, so the second INSERT's rows 11 to 174
+    and the third's 1 to 90 were lost uncounted, and the third's later rows counted as
+    the second's (436 rows read of 690). The comment now ends with its statement: its
+    164 rows are each quarantined, and the next INSERT is read as before."""
+    counts, why = _ingest_twice(tmp_path, _after_row(2, 10, b",/*"))
+    assert counts == (690, 526, 164, 0)
+    assert set(why) == _units(2, 11, 174)
+    assert "row 174: row tuple 164 of 164 hidden in a '/*' comment opened at char " in \
+        why["insert 2 row 174"]
+    assert "not closed before the statement's end (char " in why["insert 2 row 174"]

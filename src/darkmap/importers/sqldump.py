@@ -15,7 +15,10 @@ from which a whole tuple of the table's column count reads, followed by ``,`` or
 statement's end. Should the damage hide further row tuples, each one in it that starts
 like a row of the table counts as one more quarantined row. Resynchronising stops at
 the end of the statement: a line (or a ``;``) followed by a statement keyword, since
-mysqldump escapes line breaks inside strings. Other statements that cannot be read
+mysqldump escapes line breaks inside strings. A comment between row tuples is passed
+over as MySQL passes it, but each row tuple in it (an unclosed ``/*`` may hide many)
+counts as one quarantined row; a ``/*`` not closed before the statement's end ends
+with it. Other statements that cannot be read
 become ``statement N`` quarantines; an unreadable INSERT head, ``insert S``.
 
 A quoted value longer than :data:`~darkmap.model.limits.MAX_FIELD_CHARS` is streamed,
@@ -32,7 +35,7 @@ import codecs
 import io
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -109,11 +112,24 @@ _FAST_VALUES = lazy_compile(f"({_FAST_VALUE})", re.S)
 _FAST_ITEM = lazy_compile(r"\s*+(" + _FAST_VALUE + r")\s*+([,)])", re.S)
 """One value of a plain tuple and what follows it: the values of a tuple ``_FAST_TUPLE``
 matches, read in one pass (its match, then a ``findall`` of them, read the text twice)."""
+_SEMI_END = (r"(?P<semi>;)(?=[ \t]*(?-i:INSERT[ ]INTO|REPLACE[ ]INTO|CREATE[ ]TABLE"
+             r"|DROP[ ]TABLE|LOCK[ ]TABLES|UNLOCK[ ]TABLES|/\*!\d{5}))")
+"""A ``;`` that ends a statement on a line another one follows on."""
 _RESYNC = lazy_compile(
     r"\)[ \t\r\n]{0,8}[,;]?[ \t\r\n]{0,8}(?P<row>\()"
-    r"|(?P<nl>\n)(?=[ \t]*" + _KW + ")"
-    r"|(?P<semi>;)(?=[ \t]*(?-i:INSERT[ ]INTO|REPLACE[ ]INTO|CREATE[ ]TABLE|DROP[ ]TABLE"
-    r"|LOCK[ ]TABLES|UNLOCK[ ]TABLES|/\*!\d{5}))", re.I)
+    r"|(?P<nl>\n)(?=[ \t]*" + _KW + ")|" + _SEMI_END, re.I)
+_IN_BLOCK = lazy_compile(
+    r"(?P<close>\*/)|\)[ \t\r\n]{0,8}[,;]?[ \t\r\n]{0,8}(?P<row>\()|(?P<nl>\n)|"
+    + _SEMI_END, re.I)
+"""In a ``/*`` comment between row tuples: its end, a row tuple's start, a line break
+(the statement ends at one a statement keyword follows), a statement's ``;``."""
+_IN_LINE = lazy_compile(
+    r"\)[ \t\r]{0,8}[,;]?[ \t\r]{0,8}(?P<row>\()|(?P<nl>\n)|" + _SEMI_END, re.I)
+"""In a ``#`` or ``-- `` comment between row tuples: as :data:`_IN_BLOCK`, to the line end."""
+_OPEN_ROW = lazy_compile(r"[ \t\r\n]{0,8}[,;]?[ \t\r\n]{0,8}(\()")
+"""A row tuple's start right after a comment's opening."""
+_HIDDEN_EXCERPTS = 64
+"""Excerpts kept of the row tuples one comment hides (each is counted)."""
 _VALUE_START = (r"(?:'(?:[^'\\\n]|\\.){0,256}'"
                 r'|"(?:[^"\\\n]|\\.){0,256}"'
                 r"|[-+]?\d{1,40}(?:\.\d{1,40})?|NULL)")
@@ -154,6 +170,30 @@ class SqlRow:
     error: str | None = None
     excerpt: str = ""
     cuts: list[tuple[int, CutRecord]] = field(default_factory=list)
+    category: str = "syntax error in row"
+    """What kind of fault a row that could not be read is (a quarantine reason's count)."""
+
+
+@dataclass(slots=True)
+class _Hidden:
+    """Row tuples that comments between row tuples hide: the first comment's opening
+    (its characters and offset), where the last ends, whether it ran to the statement's
+    end (never closed in it), how many row tuples they hide and excerpts of the first."""
+
+    opener: str
+    at: int
+    end: int
+    unclosed: bool
+    rows: int = 0
+    excerpts: list[str] = field(default_factory=list)
+
+    def where(self) -> str:
+        """The comment, in words."""
+        what = f"a {self.opener!r} comment opened at char {self.at}"
+        if not self.unclosed:
+            close = "closed" if self.opener == "/*" else "to its line's end"
+            return f"{what} ({close} at char {self.end})"
+        return f"{what}, not closed before the statement's end (char {self.end})"
 
 
 # ------------------------------------------------------------------------------ text
@@ -322,6 +362,13 @@ class _Reader:
         self.t = _Text(fh, chunk, encoding)
         self.number = 0
         self.held = True  # the current row's start is still in the buffer
+        # the statement whose rows are read: the kinds of its first row's first values
+        # and its column count once known, the row tuples comments hid between rows (not
+        # yet yielded), and whether the last gap ended in a comment at its end
+        self.kinds: tuple[str, ...] | None = None
+        self.want: int | None = None
+        self.hidden: _Hidden | None = None
+        self.cut = False
 
     # -- statements -------------------------------------------------------------------
 
@@ -495,8 +542,16 @@ class _Reader:
         row = 0
         want = ncols  # values a candidate tuple must hold when resynchronising
         kinds: tuple[str, ...] | None = None
+        self.kinds, self.want, self.hidden = None, want, None
         while True:
             pos = self._gap(pos)
+            h = self._take_hidden()
+            if h is not None:  # row tuples in comments before pos
+                go_on, row = yield from self._hidden_rows(h, pos, row, want, kinds, box)
+                if go_on is None:
+                    return
+                pos = go_on
+                continue
             t.keep = pos
             self.held = True
             row += 1
@@ -510,8 +565,10 @@ class _Reader:
                     raise _Fail(f"expected '(' at char {pos}, found "
                                 f"{t.snippet(pos).strip()!r}", pos)
                 vals, cuts, end, first = self._tuple(pos, ncols, validating=False)
+                self.kinds = kinds or first  # (for a comment after the row)
                 nxt, done = self._after(end, row)
             except _Fail as exc:
+                self.kinds = kinds
                 start = pos if self.held else exc.at
                 excerpt = t.buf[start - t.base:start - t.base + 300] if self.held else ""
                 # before any row read, the failed row's own start is the best shape
@@ -534,15 +591,66 @@ class _Reader:
                 continue
             if kinds is None:
                 kinds, want = first, want or len(vals)
+                self.want = want
             box[:] = [done, nxt]
             yield SqlRow(row, vals, cuts=cuts)
             if done:
                 return
             pos = nxt
 
-    def _gap(self, pos: int) -> int:
-        """Offset after blanks and comments from ``pos`` (between row tuples)."""
+    def _take_hidden(self) -> _Hidden | None:
+        """The row tuples comments hid that :meth:`_gap` found, taken (None: none)."""
+        h, self.hidden = self.hidden, None
+        return h
+
+    def _hidden_rows(self, h: _Hidden, pos: int, row: int, want: int | None,
+                     kinds: tuple[str, ...] | None, box: list[Any]
+                     ) -> Generator[SqlRow, None, tuple[int | None, int]]:
+        """Yield the row tuples comments hid (``h``; the comments end at ``pos``) as rows
+        ``row + 1`` on; return where reading goes on (None: the statement ends) and the
+        last row number. A comment that closes inside the last row it hid leaves the
+        rest of that row: reading resynchronises after it."""
         t = self.t
+        go_on: int | None = pos
+        tail, extra = "", 0
+        if h.unclosed:
+            go_on = None
+            box[:] = [True, pos]
+        elif h.rows and pos < t.end and t.buf[pos - t.base] != "(":
+            try:  # the rest of the last row hidden is nothing but a ',' or the end
+                nxt, done = self._after(pos, row + h.rows)
+                go_on = None if done else nxt
+                box[:] = [done, nxt]
+            except _Fail:
+                go_on, extra, stop = self._resync(pos, want, kinds, kinds)
+                box[:] = [go_on is None, stop]
+                tail = ("; the comment closes inside it: resynchronised at the next row "
+                        f"tuple (char {go_on})" if go_on is not None else
+                        "; the comment closes inside it and the statement ends there")
+        else:
+            box[:] = [False, pos]
+        for k in range(h.rows):
+            row += 1
+            yield SqlRow(row, None, (
+                f"row tuple {k + 1} of {h.rows} hidden in {h.where()}, between row tuples "
+                "(MySQL reads it as a comment): counted, not read"
+                + (tail if k == h.rows - 1 else "")),
+                h.excerpts[k] if k < len(h.excerpts) else "",
+                category="row hidden in a comment")
+        last_hidden = row
+        for _ in range(extra):
+            row += 1
+            yield SqlRow(row, None, f"lost in the damage after the comment that hides row "
+                         f"{last_hidden} (a row tuple that does not read{tail})")
+        return go_on, row
+
+    def _gap(self, pos: int, count: bool = True) -> int:
+        """Offset after blanks and comments from ``pos`` (between row tuples); row tuples
+        a comment hides are counted in :attr:`hidden` when ``count`` (see
+        :meth:`_comment`), and :attr:`cut` says whether a comment ran to the statement's
+        end (the offset is then that end)."""
+        t = self.t
+        self.cut = False
         while True:
             if t.end - pos < 3:
                 t.ensure(pos, 3)
@@ -554,19 +662,110 @@ class _Reader:
                     continue
             b = pos - t.base
             c2 = t.buf[b:b + 2]
-            if c2 == "/*":
-                pos = self._find(pos + 2, "*/")
-            elif (c2 == "--" and (b + 2 >= len(t.buf) or t.buf[b + 2].isspace())) or c2[:1] == "#":
-                pos = self._find(pos, "\n")
+            if c2 == "/*" or (c2 == "--" and (b + 2 >= len(t.buf) or t.buf[b + 2].isspace())
+                              ) or c2[:1] == "#":
+                pos = self._comment(pos, count)
+                if self.cut:
+                    return pos
             else:
                 return pos
 
-    def _after(self, end: int, row: int) -> tuple[int, bool]:
+    def _comment(self, pos: int, count: bool) -> int:
+        """Pass the comment at ``pos`` between row tuples (``/*``, ``#`` or ``-- ``): the
+        offset after it.
+
+        A ``/*`` comment ends at its ``*/``, a line comment at its line's end; either
+        ends at the statement's end should that come first (a line break a statement
+        keyword follows, or a ``;`` on the line before one: mysqldump escapes line
+        breaks in strings), as a resynchronisation does, and sets :attr:`cut`. Each row
+        tuple start in it (right after its opening, or after a ``)`` and an optional
+        ``,``) like a row of the statement (:func:`_like`) counts as a row it hides, in
+        :attr:`hidden`, when ``count``; else (a candidate row being validated) nothing
+        is counted, the text is kept, and a comment longer than the cap is taken
+        (:class:`_Accept`).
+        """
+        t = self.t
+        t.ensure(pos, 82)
+        c2 = t.buf[pos - t.base:pos - t.base + 2]
+        opener = c2 if c2 in ("/*", "--") else "#"
+        rx = _IN_BLOCK if opener == "/*" else _IN_LINE
+        i = pos + len(opener)
+        found: list[int] = []  # the offsets of the rows counted (for their excerpts)
+        hid = 0
+        m0 = _OPEN_ROW.match(t.buf, i - t.base)
+        if count and m0 is not None:
+            hid += self._hides(t.base + m0.start(1), found)
+        while True:
+            if count:
+                t.keep = max(t.keep, i)
+            elif i - pos > MAX_FIELD_CHARS:
+                raise _Accept
+            m = rx.search(t.buf, i - t.base)
+            if (m is None or m.start() + 82 > len(t.buf)) and not t.eof:
+                i = max(i, t.end - 82)
+                t.fill()
+                continue
+            if m is None:
+                end, cut = t.end, True
+                break
+            k, g = t.base + m.start(), m.lastgroup
+            if g == "row":
+                c = t.base + m.start("row")
+                if count:
+                    hid += self._hides(c, found)
+                i = c + 1
+                continue
+            if g == "close":
+                end, cut = k + 2, False
+            elif g == "nl":
+                cut = _KEYWORD_LINE.match(t.buf, m.start() + 1) is not None
+                if opener == "/*" and not cut:
+                    i = k + 1
+                    continue
+                end = k if cut else k + 1
+            else:  # a statement's ';'
+                end, cut = k + 1, True
+            break
+        self.cut = cut
+        if count and (hid or cut):
+            self._note_hidden(opener, pos, end, cut, hid, found)
+        return end
+
+    def _hides(self, c: int, found: list[int]) -> int:
+        """1 when a row tuple like the statement's starts at ``c`` (in a comment), with
+        its excerpt kept in ``found``; else 0."""
+        got = self._shape(c)
+        if got is None or not _like(got, self.kinds, self.want):
+            return 0
+        if len(found) < _HIDDEN_EXCERPTS:
+            found.append(c)
+        return 1
+
+    def _note_hidden(self, opener: str, at: int, end: int, cut: bool, rows: int,
+                     found: list[int]) -> None:
+        """Add a comment's hidden row tuples to :attr:`hidden` (the excerpts of those at
+        ``found`` still in the buffer)."""
+        t = self.t
+        h = self.hidden
+        if h is None:
+            h = self.hidden = _Hidden(opener, at, end, cut)
+        h.end, h.unclosed, h.rows = end, cut, h.rows + rows
+        for c in found:
+            if len(h.excerpts) < _HIDDEN_EXCERPTS:
+                h.excerpts.append(t.buf[c - t.base:c - t.base + 300] if c >= t.base else "")
+
+    def _after(self, end: int, row: int, count: bool = True) -> tuple[int, bool]:
         """What follows the row tuple ending at ``end``: (where the next row or statement
         starts, whether the statement ends); raises :class:`_Fail` on anything but a
-        ``,`` or a ``;`` that ends the line or precedes another statement."""
+        ``,`` or a ``;`` that ends the line or precedes another statement. Row tuples a
+        comment hides there (when ``count``) are left in :attr:`hidden` for
+        :meth:`rows`, which goes on from the offset returned."""
         t = self.t
-        p = self._gap(end)
+        p = self._gap(end, count)
+        if count and self.hidden is not None:
+            return p, False
+        if self.cut:
+            return p, True
         if p >= t.end:
             return p, True  # end of file: the rows read are whole
         c = t.buf[p - t.base]
@@ -815,7 +1014,7 @@ class _Reader:
         ``,`` or the statement's end."""
         try:
             _vals, _cuts, end, _k = self._tuple(c, want, validating=True)
-            self._after(end, 0)
+            self._after(end, 0, count=False)
         except _Accept:
             return True
         except _Fail:
@@ -1197,7 +1396,7 @@ def _map_rows(group: list[SqlRow], mapper: RowMapper, cols: list[str] | None, st
             yield cut
         if vals is None:
             st.quarantined_rows += 1
-            st.quarantine_reasons["syntax error in row"] += 1
+            st.quarantine_reasons[row.category] += 1
             yield QuarantineRecord(locator=runit, market_id=market,
                                    reason=f"{where} row {r}: {row.error}"[:500],
                                    excerpt=row.excerpt[:300])
