@@ -116,7 +116,7 @@ _SEMI_END = (r"(?P<semi>;)(?=[ \t]*(?-i:INSERT[ ]INTO|REPLACE[ ]INTO|CREATE[ ]TA
              r"|DROP[ ]TABLE|LOCK[ ]TABLES|UNLOCK[ ]TABLES|/\*!\d{5}))")
 """A ``;`` that ends a statement on a line another one follows on."""
 _RESYNC = lazy_compile(
-    r"\)[ \t\r\n]{0,8}[,;]?[ \t\r\n]{0,8}(?P<row>\()"
+    r"(?:\)[ \t\r\n]{0,8}[,;]?|,)[ \t\r\n]{0,8}(?P<row>\()"
     r"|(?P<nl>\n)(?=[ \t]*" + _KW + ")|" + _SEMI_END, re.I)
 _IN_BLOCK = lazy_compile(
     r"(?P<close>\*/)|\)[ \t\r\n]{0,8}[,;]?[ \t\r\n]{0,8}(?P<row>\()|(?P<nl>\n)|"
