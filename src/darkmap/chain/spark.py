@@ -105,7 +105,8 @@ def master_problem(master: str, timeout: float = _MASTER_PROBE_SECONDS) -> str |
         if not sep:
             host, port_text = port_text, str(_DEFAULT_MASTER_PORT)
         host = host.strip("[]")
-        if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        if (not host or not (port_text.isascii() and port_text.isdigit())
+                or len(port_text) > 5 or not 0 < int(port_text) < 65536):
             problems.append(f"{hostport!r} is not host:port")
             continue
         try:

@@ -228,8 +228,9 @@ def resolve_target(ws: Workspace, target: str) -> tuple[str, list[int]]:
     t = target.strip()
     if t.lower().startswith("cluster:") or t.isdigit():
         num = t.split(":", 1)[-1].strip()
-        if not num.isdigit():
-            raise BadInputError(f"{target!r}: a cluster is named cluster:N (N a number)")
+        if not (num.isascii() and num.isdigit() and len(num) <= 18):
+            raise BadInputError(f"{target!r}: a cluster is named cluster:N (N a number of "
+                                "up to 18 digits 0-9)")
         cid = int(num)
         ids = store.cluster_address_ids(ws.con, cid)
         if not ids:

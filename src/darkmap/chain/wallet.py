@@ -57,22 +57,29 @@ class WalletSummary(TypedDict):
     trace_command: str
 
 
+_MAX_ID_DIGITS = 18
+"""Digits a cluster id may have (a BIGINT holds 18 of any value)."""
+
+
 def resolve_cluster(ws: Workspace, ident: str) -> int:
     """The cluster id ``ident`` names: a cluster id, ``cluster:N`` or a clustered address.
 
     Raises :class:`~darkmap.errors.NotFoundError` when there is no such cluster.
     """
     t = ident.strip()
+    shown = ident if len(ident) <= 80 else f"{ident[:60]}... ({len(ident)} characters)"
     if t.lower().startswith("cluster:"):
         t = t.split(":", 1)[1]
-    if t.isdigit():
+    if t.isdigit():  # any digits: a number written otherwise (², ٣, 5,000 digits) is none
+        if not (t.isascii() and len(t) <= _MAX_ID_DIGITS):
+            raise NotFoundError(f"{shown}: not a clustered address or cluster id")
         cid = int(t)
         if not store.cluster_exists(ws.con, cid):
             raise NotFoundError(f"no cluster {cid} (run `darkmap chain cluster` first)")
         return cid
     found = store.cluster_of_address(ws.con, btc_address_key(t))
     if found is None:
-        raise NotFoundError(f"{ident}: not a clustered address or cluster id")
+        raise NotFoundError(f"{shown}: not a clustered address or cluster id")
     return found
 
 

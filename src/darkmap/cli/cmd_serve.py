@@ -158,15 +158,27 @@ def serve_user_cmd(workspace: Path | None, server: str | None, user: str, by: st
 @workspace_option
 @_server_option
 @click.argument("user")
-@click.option("--label", default="api", show_default=True, help="What the token is for.")
+@click.option("--label", default=None, help="What the token is for (default: api); with "
+              "--revoke, only the tokens of this label.")
+@click.option("--revoke", is_flag=True, help="Revoke the user's tokens instead (all, or "
+              "those of --label); replacing a sign-in (`serve-user`) revokes them too.")
+@click.option("--by", "by", default=None, help="With --revoke: who does it, the user or an "
+              "admin of the user's agency (default: the user).")
 def serve_token_cmd(workspace: Path | None, server: str | None, user: str,
-                    label: str) -> None:
-    """Issue an API token for a user with a sign-in (shown once).
+                    label: str | None, revoke: bool, by: str | None) -> None:
+    """Issue an API token for a user with a sign-in (shown once), or revoke them.
 
-    Example: darkmap serve-token ana --label nightly-export -w case-42
+    Examples: darkmap serve-token ana --label nightly-export -w case-42;
+    darkmap serve-token ana --revoke --by ana -w case-42 (audited)
     """
-    from darkmap.web.auth import create_token  # noqa: PLC0415
+    from darkmap.web.auth import create_token, revoke_tokens  # noqa: PLC0415
 
+    if by is not None and not revoke:
+        raise click.UsageError("--by goes with --revoke")
     with _users(workspace, server) as con:
-        token = create_token(con, user, label)
+        if revoke:
+            n = revoke_tokens(con, by or user, user, label)
+            say(f"{user}: {n} token{'s' if n != 1 else ''} revoked")
+            return
+        token = create_token(con, user, label or "api")
     say(token)

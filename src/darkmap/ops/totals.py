@@ -173,7 +173,8 @@ def _countries_in_notes(other: str, listed: int, op: str) -> list[Figure]:
     countries other sources give, each with its source."""
     out = []
     for m in _IN_N_COUNTRIES.finditer(other):
-        n = _WORDS.get(m.group(1).lower()) or (int(m.group(1)) if m.group(1).isdigit() else 0)
+        n = _WORDS.get(m.group(1).lower()) or (
+            int(m.group(1)) if m.group(1).isascii() and m.group(1).isdigit() else 0)
         who = m.group(2) or f"a quote in jcode-operations.csv for {op}"
         if n:
             out.append(_fig("countries", n, "", m.group(0), who.strip()))

@@ -26,10 +26,12 @@ from darkmap.store.workspace import Workspace, table_exists
 __all__ = [
     "PG_WEB_SCHEMA", "LoginRow", "SessionRow", "account_head", "account_listings",
     "account_observations", "any_record_links", "clear_failures", "count_failures",
-    "delete_session", "feedback_of", "identifier_holders", "identifiers_of_accounts",
+    "delete_session", "delete_user_sessions", "feedback_of", "identifier_holders",
+    "identifiers_of_accounts",
     "insert_failure", "insert_login", "insert_session", "insert_token", "install_server_web",
     "latest_lockout", "listing_head", "listing_observations", "login", "persona_sales",
-    "pgp_keys_of", "purge_sessions", "review_queue", "search_feedback", "search_listings",
+    "pgp_keys_of", "purge_sessions", "review_queue", "revoke_tokens", "search_feedback",
+    "search_listings",
     "session_row",
     "set_totp_step", "thread_cursor", "token_user", "touch_session",
 ]
@@ -146,6 +148,16 @@ def insert_token(con: Con, token_sha256: str, user_id: str,
                 [token_sha256, user_id, label, at])
 
 
+def revoke_tokens(con: Con, user_id: str, at: datetime, label: str | None = None) -> int:
+    """Revoke the unrevoked API tokens of ``user_id`` (only those of ``label`` when
+    given); how many."""
+    where = "user_id = ? AND revoked_at IS NULL" + (" AND label = ?" if label else "")
+    args: list[Any] = [user_id, *([label] if label else [])]
+    r = con.execute(f"SELECT count(*) FROM web_tokens WHERE {where}", args).fetchone()
+    con.execute(f"UPDATE web_tokens SET revoked_at = ? WHERE {where}", [at, *args])
+    return int(r[0]) if r else 0
+
+
 def token_user(con: Con, token_sha256: str) -> str | None:
     """The user of an unrevoked API token, or None."""
     r = con.execute("SELECT user_id FROM web_tokens WHERE token_sha256 = ? AND "
@@ -189,6 +201,11 @@ def purge_sessions(con: PgOps, idle_before: datetime, signed_in_before: datetime
     ``signed_in_before`` (they can no longer be used)."""
     con.execute("DELETE FROM web_sessions WHERE last_seen < ? OR signed_in < ?",
                 [idle_before, signed_in_before])
+
+
+def delete_user_sessions(con: PgOps, user_id: str) -> None:
+    """Forget every session of ``user_id`` (their sign-in was replaced)."""
+    con.execute("DELETE FROM web_sessions WHERE user_id = ?", [user_id])
 
 
 def delete_session(con: PgOps, sid_sha256: str) -> None:

@@ -28,6 +28,7 @@ analyst's workspace takes it at its next ``darkmap team sync``, and the next
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import threading
 from collections.abc import Callable
@@ -46,7 +47,7 @@ import darkmap.api as api
 from darkmap.errors import BadInputError, DarkmapError, NotFoundError
 from darkmap.model.display import for_display
 from darkmap.ops.access import AccessDenied
-from darkmap.ops.audit import entries_for, log
+from darkmap.ops.audit import entries_for, log, strangers_apart
 from darkmap.resolve.judgements import judge_for_team
 from darkmap.store.operations import OpsServer, Space, UserRow
 from darkmap.store.web import thread_cursor
@@ -89,12 +90,24 @@ class _Refused(Exception):
         self.message = message
 
 
+_LOG = logging.getLogger("darkmap.web")
+_CSP_REPORT_BYTES = 20_000
+"""Bytes of a CSP report read (the rest of the body is not)."""
+
+
 class _Headers(BaseHTTPMiddleware):
-    """The security headers of every response."""
+    """The security headers of every response, an error's too."""
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        """Add CSP, nosniff, no referrer, no framing, no caching."""
-        resp = await call_next(request)
+        """Add CSP, nosniff, no referrer, no framing, no caching. An exception no handler
+        took becomes a plain 500 here, with the headers (found by testing: Starlette's
+        own 500 is made outside this middleware, without them); it is logged."""
+        try:
+            resp = await call_next(request)
+        except Exception:  # noqa: BLE001 - any fault: an answer with the headers, logged
+            _LOG.exception("%s %s failed", request.method, request.url.path)
+            resp = Response("Internal Server Error", status_code=500,
+                            media_type="text/plain")
         resp.headers["Content-Security-Policy"] = CSP
         resp.headers["X-Content-Type-Options"] = "nosniff"
         resp.headers["Referrer-Policy"] = "no-referrer"
@@ -314,15 +327,22 @@ def _auth_routes(app: FastAPI, wb: Workbench) -> None:
         wb.sessions.end(request.cookies.get(wb.cookie))
         wb.call(lambda: log(wb.con, s.user.user_id, "web.logoff"))
         resp = RedirectResponse("/login", status_code=303)
-        resp.delete_cookie(wb.cookie, path="/")
+        # deleted with the flags it was set with: a browser ignores a __Host- cookie
+        # without Secure, so the deletion did nothing over TLS (found by testing)
+        resp.delete_cookie(wb.cookie, path="/", secure=wb.tls, httponly=True,
+                           samesite="strict")
         return resp
 
     @app.post("/csp-report", include_in_schema=False)
     async def csp_report(request: Request) -> Response:
-        body = await request.body()
+        body = b""
+        async for chunk in request.stream():    # read to the cap, not the whole body
+            body += chunk[:_CSP_REPORT_BYTES - len(body)]
+            if len(body) >= _CSP_REPORT_BYTES:
+                break
         try:
-            report = json.loads(body[:20000] or b"{}")
-        except ValueError:
+            report = json.loads(body or b"{}")
+        except (ValueError, RecursionError):    # deep nesting (found by testing: a 500)
             report = {"unreadable": True}
         if len(wb.csp_reports) < 1000:          # kept for the operator, bounded
             wb.csp_reports.append(report)
@@ -406,22 +426,27 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
         return wb.render("graph.html", s, node=node)
 
     @app.get("/audit", response_class=HTMLResponse, include_in_schema=False)
-    def audit(request: Request, actor: str = "") -> Response:
+    def audit(request: Request, actor: str = "", strangers: bool = False) -> Response:
         s = wb.session(request)
         if s.web_role not in ("supervisor", "admin"):
             raise _Refused(403, f"{s.user.user_id} is {s.web_role}: the audit trail is for "
                            "supervisors and admins")
-        d = wb.call(lambda: _audit_view(wb, s.user, actor or None))
+        d = wb.call(lambda: _audit_view(wb, s.user, actor or None, strangers))
         return wb.render("audit.html", s, d=d)
 
 
-def _audit_view(wb: Workbench, user: UserRow, actor: str | None) -> dict[str, Any]:
+def _audit_view(wb: Workbench, user: UserRow, actor: str | None,
+                strangers: bool = False) -> dict[str, Any]:
     """The newest audit entries (of one actor) of the user's agency (and of actors that
-    are no user), and whether the whole chain holds."""
+    are no user), and whether the whole chain holds. Refused sign-ins under names that
+    are no user are counted apart, listed only when asked (``strangers``)."""
     n, problem = api.verify_audit(wb.ops)
     log(wb.con, user.user_id, "audit.read", of_actor=actor)
-    entries = entries_for(wb.con, user, actor=actor)[-200:]
-    return {"checked": n, "problem": problem, "entries": list(reversed(entries))}
+    rest, tried = strangers_apart(wb.con, entries_for(wb.con, user, actor=actor))
+    shown = (tried if strangers else rest)[-200:]
+    return {"checked": n, "problem": problem, "entries": list(reversed(shown)),
+            "strangers": len(tried), "showing_strangers": strangers, "actor": actor or "",
+            "latest_stranger": tried[-1] if tried else None}
 
 
 def _judge(wb: Workbench, user: UserRow, a: str, b: str, verdict: str,
