@@ -165,6 +165,18 @@ def test_a_redirect_to_no_url_is_its_own_outcome(location: bytes, why: str) -> N
     assert got.error == f"Location {location.decode('latin-1')!r} is no URL: {why}"
 
 
+def test_repeated_headers_are_kept_line_by_line() -> None:
+    """Two ``Set-Cookie`` lines were joined into one with a comma (what a WARC then held
+    was not what the market sent); each line is kept, in order."""
+    answer = _answer(PAGE[:200], "Set-Cookie: a=1; Path=/", "X-Note: first",
+                     "Set-Cookie: b=2; HttpOnly", "X-Note: second")
+    with serving([answer]) as url:
+        got = Fetcher(None, timeout=5).fetch(url)
+    assert [(k.lower(), v) for k, v in got.headers] == [
+        ("set-cookie", "a=1; Path=/"), ("x-note", "first"), ("set-cookie", "b=2; HttpOnly"),
+        ("x-note", "second"), ("connection", "close")]
+
+
 def test_a_redirect_keeps_its_headers_as_received() -> None:
     answer = _answer(b"", "Location: /listing/2", "Set-Cookie: s=1", status="301 Moved")
     with serving([answer]) as url:

@@ -179,10 +179,12 @@ class Fetcher:
         self._held.headers = None
         try:
             with self.client.stream("GET", url, headers=headers) as resp:
-                out.request_headers = list(resp.request.headers.items())
+                # each header line as sent, a repeated one (Set-Cookie) as often as it came:
+                # .items() joined them with commas, so the WARC held one line for two
+                out.request_headers = list(resp.request.headers.multi_items())
                 out.status, out.reason = resp.status_code, resp.reason_phrase
                 out.http_version = resp.http_version
-                out.headers = list((self._held.headers or resp.headers).items())
+                out.headers = list((self._held.headers or resp.headers).multi_items())
                 self._keep_cookies(resp)
                 self.client.cookies.clear()  # the session is ours (above), not httpx's jar
                 out.body = self._read(resp, out, chunks)
