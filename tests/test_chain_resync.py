@@ -182,3 +182,36 @@ def test_giant_hex_line_is_quarantined_unread(ws: Workspace, tmp_path: Path) -> 
     assert (r.read, r.stored, r.quarantined) == (12, 11, 1)
     ((loc, reason),) = _quarantine(ws)
     assert loc == "line 12" and "10,000,000 characters" in reason
+
+
+def test_units_another_file_stored_are_counted_already_stored(ws: Workspace,
+                                                               tmp_path: Path) -> None:
+    """The same real blocks in a second file (a copy with zero padding), then the real
+    header lines of blocks 1-11: each unit is stored but not new. Every one was counted
+    in ``stored_new`` (as the WARC importer counted pages a crawl had stored). Half of
+    the blocks again, with one block twice in the file: the repeat is not new either."""
+    raw = BLOCKS.read_bytes()
+    first = ingest(ws, [BLOCKS]).totals()
+    assert (first["read"], first["stored_new"], first["already_stored"]) == (255, 255, 0)
+    again, _ = _load(ws, tmp_path, raw + b"\0" * 8, "copy.dat")
+    t = again.totals()
+    assert (t["read"], t["stored"], t["stored_new"], t["already_stored"]) == (255, 255, 0, 255)
+    headers = ingest(ws, [DATA / "blockheaders-mainnet-1-11.txt"]).totals()
+    assert (headers["stored"], headers["stored_new"], headers["already_stored"]) == (11, 0, 11)
+    frames = _frames(raw)
+    fresh = Workspace.init(tmp_path / "fresh")
+    try:
+        half = b"".join(raw[o:o + 8 + n] for o, n in frames[:100])
+        ingest(fresh, [_write(tmp_path / "half.dat", half)])
+        o, n = frames[150]
+        more = b"".join(raw[o:o + 8 + n] for o, n in frames[90:160]) + raw[o:o + 8 + n]
+        t = ingest(fresh, [_write(tmp_path / "more.dat", more)]).totals()
+        assert (t["read"], t["stored_new"], t["already_stored"]) == (71, 60, 11)
+        assert fresh.con.execute("SELECT count(*) FROM btc_blocks").fetchone() == (160,)
+    finally:
+        fresh.close()
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path

@@ -118,13 +118,42 @@ class BitcoinImporter:
         counts: dict[str, Any] = {"format": fmt}
         if fmt == "blk":
             counts["skipped_bytes"] = res.skipped_bytes
+        already = _already_stored(con, batch)
         if len(batch) or batch.cols["prevouts"]["vout"] or batch.cols["blocks"]["block_hash"]:
             counts.update(write_batch(con, batch, prov))
         kind = f"btc_{fmt}"
+        if fmt == "utxostore" and res.stored and not counts.get("prevouts"):
+            already.update(res.stored)  # every unspent output listed was known
         for loc in res.stored:
-            yield UnitRecord(locator=loc, kind=kind)
+            yield UnitRecord(locator=loc, kind=kind, already=loc in already)
         yield from res.quarantined
         return counts
+
+
+def _already_stored(con: duckdb.DuckDBPyConnection, batch: Any) -> set[str]:
+    """The locators of the batch's units that an earlier run stored: a block stored whole
+    (or, for a header line, stored at all), a transaction stored, or a unit repeated in
+    the file. Counted as stored, not as stored by this run (the same blocks in another
+    file were counted as new: found by the WARC fuzzing run, which had the same fault)."""
+    from darkmap.store.chain import stored_units  # noqa: PLC0415 - see the docstring
+
+    blocks, txs = batch.cols["blocks"], batch.cols["tx"]
+    whole, headers, known_txs = stored_units(con, list(blocks["block_hash"]),
+                                             [t for t, loc in zip(txs["txid"], txs["locator"],
+                                                                  strict=True)
+                                              if "#" not in str(loc)])
+    out: set[str] = set()
+    seen: set[str] = set()
+    for h, n_tx, loc in zip(blocks["block_hash"], blocks["n_tx"], blocks["locator"],
+                            strict=True):
+        if h in whole or (n_tx is None and h in headers) or h in seen:
+            out.add(str(loc))
+        seen.add(str(h))
+    for t, loc in zip(txs["txid"], txs["locator"], strict=True):
+        if "#" not in str(loc) and (t in known_txs or t in seen):  # a unit of its own
+            out.add(str(loc))
+        seen.add(str(t))
+    return out
 
 
 FORMATS = ("blk", "block", "tx", "hex", "getblock_json", "esplora_json", "utxostore")

@@ -73,6 +73,7 @@ __all__ = [
     "replace_clusters",
     "stored_coinjoins",
     "stored_tx_bodies",
+    "stored_units",
     "sync_evidence_tags",
     "tag_count",
     "tags_by_address_id",
@@ -149,6 +150,21 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: ChainRows,
 TxBody = tuple[int, int, dict[int, tuple[int, str | None]], dict[int, tuple[str, int]]]
 """A transaction as its txid commits to it, as far as the store keeps it: (inputs,
 outputs, {output n: (value, address)}, {input n: (spent txid, spent output n)})."""
+
+
+def stored_units(con: duckdb.DuckDBPyConnection, block_hashes: list[str],
+                 txids: list[str]) -> tuple[set[str], set[str], set[str]]:
+    """Of ``block_hashes`` and ``txids``: the blocks stored whole, the blocks stored as a
+    header alone, and the transactions stored (what a file's units find already there)."""
+    views = {"_u_blocks": pa.table({"h": pa.array(block_hashes, pa.string())}),
+             "_u_txs": pa.table({"h": pa.array(txids, pa.string())})}
+    with arrow_views(con, views):
+        rows = con.execute("SELECT b.block_hash, b.n_tx IS NOT NULL FROM btc_blocks b "
+                           "JOIN _u_blocks u ON u.h = b.block_hash").fetchall()
+        txs = {str(t) for (t,) in con.execute(
+            "SELECT x.txid FROM btc_tx x JOIN _u_txs u ON u.h = x.txid").fetchall()}
+    return ({str(h) for h, whole in rows if whole}, {str(h) for h, whole in rows if not whole},
+            txs)
 
 
 def repeated_txids(con: duckdb.DuckDBPyConnection, tx: pa.Table) -> list[tuple[int, str]]:
