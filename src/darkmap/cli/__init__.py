@@ -127,7 +127,8 @@ COMMANDS: dict[str, tuple[Callable[[], None], str]] = {
     "serve": (_serve, "Run the web workbench over a workspace, or a team server (--server)."),
     "serve-user": (_serve, (
         "Give an operational user (`darkmap ops user add`) a workbench sign-in.")),
-    "serve-token": (_serve, "Issue an API token for a user with a sign-in (shown once)."),
+    "serve-token": (_serve, (
+        "Issue an API token for a user with a sign-in (shown once), or revoke them.")),
     "simulate": (_simulate, (
         "Generate a synthetic multi-market world with ground truth (truth.json).")),
     "team": (_team, "Share analyst judgements through a team PostgreSQL server."),
