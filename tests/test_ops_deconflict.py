@@ -295,3 +295,18 @@ def test_repeated_hits_on_one_event_are_counted_for_its_agency(ws: Space) -> Non
                and "3 of politie's events have hit it" in n.subject for n in to_bka)
     to_politie = deconflict.notices(ws, "piet")
     assert len(to_politie) == 3 and all("have hit it" not in n.subject for n in to_politie)
+
+
+@pytest.mark.parametrize(("kind", "forms"), [
+    ("phone", ["+49301234567", "\u202a+49301234567\u202c", "(+49) 30 1234567",
+               "tel:+49 30 1234567", "+49 (0) 30 1234567", "0049 30 1234567",
+               "\u0660\u0660\u0664\u0669\u0663\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667"]),
+    ("handle", ["BigBoss", "big\u200bboss", "\u200ebigboss\u200f", "big\u00adboss"]),
+    ("email", ["vendor@example.org", "ven\u200ddor@example.org", "\ufeffVendor@Example.org"]),
+])
+def test_forms_of_one_selector_normalise_alike(kind: str, forms: list[str]) -> None:
+    """Copy and paste brings invisible marks along, and numbers come written many ways:
+    each kept two forms of one selector apart, so two agencies on one target were not
+    told (found by testing)."""
+    got = [deconflict.normalise(kind, f) for f in forms]
+    assert len(set(got)) == 1, got

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,12 +56,45 @@ _AS = click.option("--as", "by", required=True, metavar="USER",
                    help="The user acting (their grants decide what they see and write).")
 
 
+_EVENT_TIMES = ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S",
+                "%Y-%m-%d %H:%M:%S", "%Y-%m-%d")
+"""What --start and --end take (the help's own example, to the minute, was refused)."""
+_MAX_COUNT = 10**12
+"""The largest pill or firearm count taken (a larger one overflowed the store's column)."""
+
+
+def _utf8_text() -> None:
+    """Refuse a text option or argument of the running command that is not UTF-8 (the
+    shell passes bytes; Python keeps the ones that are not UTF-8 as lone surrogates, which
+    no record, query or audit entry can hold: found by testing, each such value ended in
+    a traceback). Paths are not checked: a file's name may be any bytes."""
+    ctx = click.get_current_context(silent=True)
+    for name, value in (ctx.params.items() if ctx is not None else ()):
+        for v in _texts(value):
+            if not v.isascii():
+                try:
+                    v.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise BadInputError(f"{name.replace('_', '-')}: {v!r} is not UTF-8 "
+                                        "text") from None
+
+
+def _texts(value: Any) -> Iterator[str]:
+    """The texts in an option's value (one, or several in lists and pairs)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _texts(v)
+
+
 def _run(workspace: Path | None, fn: Callable[[Space], Any]) -> Any:
     """Open the workspace (read-write: every access is audited), run, close. With
     ``$DARKMAP_OPS_SERVER`` (a PostgreSQL URL) the operational records are the team
     server's, the workspace gives the reference data."""
     from darkmap.store.team import open_ops_server  # noqa: PLC0415
 
+    _utf8_text()
     ws = open_ws(workspace)
     try:
         server = os.environ.get(SERVER_ENV)
@@ -345,7 +378,8 @@ def buy_group() -> None:
 @click.option("--substance", default=None, help="Lab result: substance found.")
 @click.option("--purity", type=FiniteFloat(min=0, max=100), default=None, help="Purity %.")
 @click.option("--net-g", type=FiniteFloat(min=0), default=None, help="Net weight in g.")
-@click.option("--pills", type=click.IntRange(min=0), default=None, help="Pill count.")
+@click.option("--pills", type=click.IntRange(min=0, max=_MAX_COUNT), default=None,
+              help="Pill count.")
 @click.option("--imprint", default=None)
 @_record_options
 def buy_add(listing: str, account: str, price: float | None, currency: str, txid: str,
@@ -427,8 +461,8 @@ def seizure_group() -> None:
 
 @seizure_group.command("add")
 @click.option("--drug", "drugs", multiple=True, metavar="SUBSTANCE:GRAMS")
-@click.option("--pills", type=click.IntRange(min=0), default=0)
-@click.option("--firearms", type=click.IntRange(min=0), default=0)
+@click.option("--pills", type=click.IntRange(min=0, max=_MAX_COUNT), default=0)
+@click.option("--firearms", type=click.IntRange(min=0, max=_MAX_COUNT), default=0)
 @click.option("--cash", "cash", multiple=True, metavar="CUR:AMOUNT[@USD]")
 @click.option("--crypto", "crypto", multiple=True, metavar="ASSET:AMOUNT[:ADDRESS][@USD]")
 @click.option("--place", default="")
@@ -674,7 +708,7 @@ def audit_verify(export: Path | None, archives: tuple[Path, ...],
               help="Archive the entries stamped before this day (UTC).")
 @click.option("--out", "-o", type=click.Path(path_type=Path, dir_okay=False), required=True,
               help="The archive file to write (never overwritten).")
-@click.option("--keep-days", type=click.IntRange(min=RETENTION_DAYS),
+@click.option("--keep-days", type=click.IntRange(min=RETENTION_DAYS, max=100 * 366),
               default=RETENTION_DAYS, show_default=True,
               help="The retention period: nothing younger is archived (at least a year).")
 @_AS
@@ -728,6 +762,13 @@ def audit_export(out: Path, by: str, workspace: Path | None) -> None:
             raise access.AccessDenied(f"{refusal}: the whole trail for a court is exported "
                                       "by the server's owner role; `darkmap audit show "
                                       "--json` gives your agency's entries")
+        # checked before the entry saying so is written (found by testing: an export to a
+        # folder that does not exist left an entry of an export that never was)
+        if out.exists() or out.is_symlink():
+            raise BadInputError(f"{out}: exists; an export is never overwritten (give a new "
+                                "file)")
+        if not out.parent.is_dir():
+            raise BadInputError(f"{out.parent}: no such folder")
         audit.log(ws.con, by, "audit.export", file=out.name)
         return audit.export_trail(ws.con, out)
     n = _run(workspace, run)
@@ -834,8 +875,10 @@ def key_cmd(out: Path, by: str, workspace: Path | None) -> None:
 @deconflict_group.command("event")
 @click.option("--kind", type=click.Choice(EVENT_KINDS), required=True)
 @click.option("--compartment", required=True)
-@click.option("--start", type=click.DateTime(), required=True, help="UTC.")
-@click.option("--end", type=click.DateTime(), required=True, help="UTC.")
+@click.option("--start", type=click.DateTime(_EVENT_TIMES), required=True,
+              help="UTC, to the minute or second.")
+@click.option("--end", type=click.DateTime(_EVENT_TIMES), required=True,
+              help="UTC, to the minute or second.")
 @click.option("--lat", type=FiniteFloat(min=-90, max=90), default=None)
 @click.option("--lon", type=FiniteFloat(min=-180, max=180), default=None)
 @click.option("--postal-area", default=None)

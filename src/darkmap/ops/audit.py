@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -48,8 +49,8 @@ from darkmap.store.operations import Con, PgOps, UserRow, transaction, users
 
 __all__ = ["GENESIS", "RETENTION_DAYS", "ArchiveRow", "AuditProblem", "archive_trail", "canonical",
            "chain_hash", "entries_for", "export_trail", "log", "read_archive", "read_export",
-           "show", "stamp", "strangers_apart", "verify", "verify_archives", "verify_chain",
-           "verify_links", "whole_trail_refusal"]
+           "show", "stamp", "storable", "strangers_apart", "verify", "verify_archives",
+           "verify_chain", "verify_links", "whole_trail_refusal"]
 
 
 GENESIS = "0" * 64
@@ -70,6 +71,31 @@ def canonical(entry: Mapping[str, Any]) -> str:
                       default=str)
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+"""What an entry cannot hold: NUL (PostgreSQL's jsonb refuses it, so the team server took
+an entry holding one for a tampered one, for good: found by testing) and lone surrogates
+(no UTF-8 holds them: a command-line argument that is not UTF-8 arrives as one)."""
+
+
+def _escape_unstorable(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    if 0xDC80 <= code <= 0xDCFF:      # a byte that was not UTF-8 (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def storable(value: Any) -> Any:
+    """``value`` with every text in it written so that an entry can hold it: NUL and lone
+    surrogates as visible escapes (``\\x00``, ``\\xff``, ``\\ud800``)."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub(_escape_unstorable, value)
+    if isinstance(value, Mapping):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [storable(v) for v in value]
+    return value
+
+
 def chain_hash(prev_hash: str, entry_json: str) -> str:
     """The hash of an entry: sha256 over the previous hash and its canonical JSON."""
     return hashlib.sha256((prev_hash + entry_json).encode("utf-8")).hexdigest()
@@ -88,8 +114,8 @@ def log(con: Con, actor: str, action: str, outcome: str = "ok",
     with appending(con):
         head = audit_head(con)
         seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
-        entry = {"seq": seq, "at": stamp(), "actor": actor, "action": action,
-                 "outcome": outcome, "from": _where(), **what}
+        entry = storable({"seq": seq, "at": stamp(), "actor": actor, "action": action,
+                          "outcome": outcome, "from": _where(), **what})
         text = canonical(entry)
         row = AuditRow(seq, text, prev, chain_hash(prev, text))
         append_entry(con, row)
@@ -121,7 +147,7 @@ def _link(row: AuditRow) -> ChainLink:
     """An entry's place in the chain, its content checked here."""
     try:
         stated = json.loads(row.entry)
-    except ValueError:
+    except (ValueError, RecursionError):   # nested past the recursion limit: found by testing
         stated = None
     inner = stated.get("seq") if isinstance(stated, dict) else NOT_AN_OBJECT
     return ChainLink(row.seq, row.prev_hash, row.hash, inner,
@@ -301,7 +327,7 @@ def read_archive(path: Path) -> tuple[list[AuditRow], dict[str, Any], str]:
             else:
                 rows.append(AuditRow(int(obj["seq"]), str(obj["entry"]),
                                      str(obj["prev_hash"]), str(obj["hash"])))
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, RecursionError, OverflowError) as exc:
             raise BadInputError(f"{path}: line {n}: not an archived entry ({exc})") from exc
     if info is None:
         raise BadInputError(f"{path}: no archive line (not a darkmap audit archive)")
@@ -367,7 +393,7 @@ def show(con: Con, actor: str | None = None,
     acted for, or the name a refused caller claimed)."""
     roles = server_roles(con) if isinstance(con, PgOps) else {}
     out = []
-    for row in audit_rows(con, actor, record):
+    for row in audit_rows(con, storable(actor), storable(record)):
         entry: dict[str, Any] = json.loads(row.entry)
         entry["hash"] = row.hash
         if row.seq in roles:
@@ -431,7 +457,11 @@ def export_trail(con: Con, out: Path) -> int:
     rows = audit_rows(con)
     head = audit_head(con)
     roles = server_roles(con) if isinstance(con, PgOps) else {}
-    with out.open("w", encoding="utf-8") as f:
+    try:
+        f = out.open("x", encoding="utf-8")   # an export is never overwritten
+    except FileExistsError:
+        raise BadInputError(f"{out}: exists; an export is never overwritten") from None
+    with f:
         for r in rows:
             line = r._asdict()
             if r.seq in roles:  # beside the chained text: the server's word, not hashed
@@ -447,6 +477,7 @@ def read_export(path: Path) -> tuple[list[AuditRow], tuple[int, str] | None]:
     error naming the line)."""
     rows: list[AuditRow] = []
     head: tuple[int, str] | None = None
+    headed = False
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -455,11 +486,16 @@ def read_export(path: Path) -> tuple[list[AuditRow], tuple[int, str] | None]:
         try:
             obj = json.loads(line)
             if "head" in obj:
+                headed = True
                 h = obj["head"]
                 head = None if h is None else (int(h["seq"]), str(h["hash"]))
             else:
                 rows.append(AuditRow(int(obj["seq"]), str(obj["entry"]),
                                      str(obj["prev_hash"]), str(obj["hash"])))
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, RecursionError, OverflowError) as exc:
             raise BadInputError(f"{path}: line {n}: not an audit entry ({exc})") from exc
+    if not headed:  # an export ends with its head, even of an empty trail (found by testing:
+        # an empty file verified as an intact trail of 0 entries)
+        raise BadInputError(f"{path}: no head line: the export is cut short, or is no "
+                            "export (`darkmap audit export` writes the head last)")
     return rows, head

@@ -108,18 +108,26 @@ def normalise(kind: str, value: str) -> str:
     'AB12CD34EF567890AB12CD34EF567890AB12CD34'
     >>> normalise("postal", "  Hauptstraße 5,  10115 Berlin ")
     'hauptstrasse 5 10115 berlin'
+    >>> normalise("phone", "\\u202a(+49) 30 (0)1234567\\u202c")
+    '+49301234567'
+    >>> normalise("phone", "tel:+49 301234567")
+    '+49301234567'
+
+    Invisible format characters (bidi marks, zero-width spaces, soft hyphens: what a copy
+    and paste brings along) are dropped, and digits of any script read as 0-9; a phone
+    number's ``tel:``, brackets around its country code and a ``(0)`` trunk digit after
+    it are passed over (found by testing: each kept two forms of one number apart).
     """
     if kind not in SELECTOR_KINDS:
         raise BadInputError(f"selector kind {kind!r}: one of {', '.join(SELECTOR_KINDS)}")
-    text = unicodedata.normalize("NFKC", value).strip()
+    text = unicodedata.normalize("NFKC", value)
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf").strip()
     if kind == "pgp":
         out = _NON_ALNUM.sub("", text).upper().removeprefix("0X")
     elif kind == "tracking":
         out = _NON_ALNUM.sub("", text).upper()
     elif kind == "phone":
-        digits = "".join(c for c in text if c.isdigit())
-        out = "+" + (digits[2:] if digits.startswith("00") else digits) \
-            if text.startswith(("+", "00")) else digits
+        out = _phone(text)
     elif kind == "address":
         out = text.lower() if text.lower().startswith(("bc1", "tb1", "ltc1")) else text
     elif kind == "postal":
@@ -129,6 +137,19 @@ def normalise(kind: str, value: str) -> str:
     if not out:
         raise BadInputError(f"empty {kind} selector")
     return out
+
+
+def _phone(text: str) -> str:
+    """A phone number as ``+`` and its digits (international) or its digits."""
+    t = "".join(c if (d := unicodedata.decimal(c, None)) is None else str(d)
+                for c in text.casefold().removeprefix("tel:").lstrip(" ("))
+    international = t.startswith(("+", "00"))
+    if international:
+        t = t.replace("(0)", "")
+    digits = "".join(c for c in t if "0" <= c <= "9")
+    if not international:
+        return digits
+    return "+" + (digits[2:] if digits.startswith("00") else digits)
 
 
 def hash_selector(key: bytes, kind: str, value: str) -> str:
@@ -400,8 +421,11 @@ def notices(ws: Space, by: str) -> list[NoticeRow]:
 
 
 def acknowledge(ws: Space, by: str, notice_id: str) -> None:
-    """Acknowledge a notice to the user's agency."""
+    """Acknowledge a notice to the user's agency (an officer or admin: a reader reads)."""
     actor = acting(ws.con, by)
+    if actor.role == "reader":   # it closes the notice for the whole agency (found by testing)
+        log(ws.con, by, "notice.ack", "denied", notice=notice_id)
+        raise AccessDenied(f"{by} is a reader and may not acknowledge notices")
     with unit(ws.con):
         n = store.ack_notice(ws.con, notice_id, actor.agency_id, by, utcnow())
         log(ws.con, by, "notice.ack", "ok" if n else "not_found", notice=notice_id)

@@ -27,8 +27,8 @@ from darkmap.store import operations as store
 from darkmap.store.operations import Con, RecordRow, Space
 from darkmap.store.workspace import utcnow
 
-__all__ = ["LINK_KINDS", "RECORD_KINDS", "Arrest", "Buy", "Case", "CryptoItem", "Detail",
-           "LabResult", "Parcel", "Record", "Seizure", "add_record", "buy_reaches",
+__all__ = ["LINK_KINDS", "MAX_AMOUNT", "RECORD_KINDS", "Arrest", "Buy", "Case", "CryptoItem",
+           "Detail", "LabResult", "Parcel", "Record", "Seizure", "add_record", "buy_reaches",
            "case_subjects", "fentanyl_marks", "fentanyl_marks_of", "is_fentanyl", "read_records",
            "show_record"]
 
@@ -39,10 +39,18 @@ def is_fentanyl(substance: str) -> bool:
     return "fentanyl" in substance.lower() or "fentanil" in substance.lower()
 
 
+MAX_AMOUNT = 1e15
+"""The largest amount, weight or count a record takes: past any real one (found by
+testing: amounts of 1e308 each summed to infinity in an operation's totals)."""
+
+
 def _positive(value: float | None, what: str) -> None:
-    """Refuse a negative or non-finite number."""
+    """Refuse a negative, non-finite or larger than :data:`MAX_AMOUNT` number."""
     if value is not None and (not math.isfinite(value) or value < 0):
         raise BadInputError(f"{what}: {value} is not a non-negative number")
+    if value is not None and value > MAX_AMOUNT:
+        raise BadInputError(f"{what}: {value} is past {MAX_AMOUNT:.0e}, more than any "
+                            "real seizure or buy")
 
 
 @dataclass(frozen=True)
@@ -210,11 +218,13 @@ def add_record(ws: Space, by: str, detail: Detail, *,
     if isinstance(detail, Buy) and ("listing", detail.listing) not in links:
         links.append(("listing", detail.listing))  # a buy always concerns its listing
     actor = acting(con, by)
-    if compartment is None and case_id is not None:
+    if case_id is not None:
+        # a case the author may read, also with a compartment given (found by testing: a
+        # missing id, a buy's or another agency's case was stored as the record's case)
         case = _the_case(con, actor.user_id, actor.agency_id, case_id)
         if case.kind != "case":
             raise BadInputError(f"{case_id} is a {case.kind}, not a case")
-        compartment = case.compartment_id
+        compartment = compartment or case.compartment_id
     if compartment is None and kind == "case":
         # not named after the case: on the team server every member reads the
         # compartments (the grants need them), a case's title only through a grant

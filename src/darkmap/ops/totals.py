@@ -23,7 +23,7 @@ from typing import Any
 
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.model.reported import OPERATION_COLUMN
-from darkmap.ops.access import acting, unit
+from darkmap.ops.access import AccessDenied, acting, unit
 from darkmap.ops.audit import log
 from darkmap.ops.records import is_fentanyl
 from darkmap.store import operations as store
@@ -233,16 +233,26 @@ def import_reported(ws: Space, by: str, path: Path) -> dict[str, int]:
     columns, :mod:`darkmap.model.reported`: what `darkmap ingest` names this command
     for), replacing those imported before; figures per operation."""
     actor = acting(ws.con, by)
+    if actor.role == "reader":
+        # the figures are the task force's, one set for every agency: a reader once
+        # replaced or erased them (found by testing)
+        log(ws.con, actor.user_id, "reported.import", "denied", file=path.name)
+        raise AccessDenied(f"{by} is a reader and may not replace the reported figures")
     try:
         with path.open(encoding="utf-8", newline="") as f:
-            rows = list(csv.DictReader(f))
+            # a short row's missing cells read as empty (DictReader's None: a traceback)
+            rows = list(csv.DictReader(f, restval=""))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise BadInputError(f"{path}: cannot read the reported figures: {exc}") from exc
     if not rows or OPERATION_COLUMN not in rows[0]:
         raise BadInputError(f"{path}: no {OPERATION_COLUMN!r} column")
     out: dict[str, int] = {}
     with unit(ws.con):
-        for row in rows:
+        for n, row in enumerate(rows, start=1):
+            if not str(row.get(OPERATION_COLUMN) or "").strip():
+                raise BadInputError(f"{path}: row {n}: the {OPERATION_COLUMN!r} cell is "
+                                    "empty")
+            row.pop(None, None)  # cells past the header's (DictReader keys them None)
             op, figs = parse_row(row)
             store.replace_reported(ws.con, op, [
                 (f.metric, f.low, f.high, f.text, f.source) for f in figs])
