@@ -800,6 +800,35 @@ def test_one_damaged_warc_record_costs_that_record_only(world: Path, tmp_path: P
         assert {n for n in after if after[n] != before[n]} == {"ingest_runs"}
 
 
+def test_a_warc_compressed_as_one_stream_is_read_whole(world: Path, tmp_path: Path) -> None:
+    """A WARC gzipped whole (``gzip crawl.warc``, as an analyst may store one) rather than
+    one gzip member a record: warcio refuses it after the first record, and the rest was
+    quarantined as one unit. It is read decompressed, every page as from the original;
+    one that expands past 50 times its size is not read further."""
+    with market(world) as (site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            crawl(ws, _opts(site, proxy, max_pages=6, timeout=30.0))
+            path = next((ws.path / "crawl").rglob("*.warc.gz"))
+    plain = b"".join(m[2] for m in _gzip_members(path.read_bytes()))
+    one = tmp_path / "crawl-one-stream.warc.gz"
+    one.write_bytes(gzip.compress(plain))
+    results = {}
+    for f in (path, one):
+        with Workspace.init(tmp_path / f"in-{f.name}") as ws:
+            t = ingest(ws, [f]).totals()
+            results[f.name] = ((t["read"], t["stored"], t["quarantined"], t["skipped"]),
+                               _rows(ws, "SELECT sha256 FROM processed WHERE importer = "
+                                         "'pages' ORDER BY 1"))
+    assert results[one.name] == results[path.name]
+    assert results[one.name][0] == (13, 6, 0, 7)
+    bomb = tmp_path / "bomb.warc.gz"
+    bomb.write_bytes(gzip.compress(plain + b"\r\n" * 2_000_000))
+    with Workspace.init(tmp_path / "bomb") as ws:
+        ingest(ws, [bomb])
+        assert any("expands past 50 times" in r for (r,) in _rows(
+            ws, "SELECT reason FROM quarantine"))
+
+
 def test_warc_damage_that_is_not_resynchronised(tmp_path: Path) -> None:
     """What the reader does not resynchronise, said in the quarantine: damage with no
     record start after it, and damage so dense that its reading would pass three times

@@ -28,6 +28,7 @@ import base64
 import hashlib
 import io
 import os
+import tempfile
 import zlib
 from collections import Counter
 from collections.abc import Generator, Iterable, Iterator
@@ -431,6 +432,12 @@ def _then(reason: str, resume: int | None) -> str:
     return f"{reason}; the reading resumes with the next record (byte {resume})"[:500]
 
 
+_NOT_CHUNKED = "non-chunked gzip"
+"""What warcio says of a gzip WARC compressed as one stream (not one member a record)."""
+_STREAM_RATIO = 50
+"""How many times its compressed size a WARC compressed as one stream may expand to."""
+
+
 class _Reader:
     """Reads the records of a WARC with warcio, stretch by stretch (see :func:`_responses`),
     numbering them across stretches."""
@@ -440,6 +447,54 @@ class _Reader:
         self.n = 0
         self.stopped = False
         """The rest of the file is not read (a record that could not be passed)."""
+
+    def member(self, start: int, end: int) -> Iterator[_Item]:
+        """The records of the gzip member ``[start, end)``: one, as WARC writers compress
+        them, or several when the whole file was compressed as one stream (``gzip
+        file.warc``), which warcio refuses after the first record: that member is then
+        read again, decompressed (:meth:`_whole_stream`)."""
+        n0 = self.n
+        held: list[_Item] = []
+        for item in self.window(start, end, member=True):
+            if isinstance(item, QuarantineRecord) and _NOT_CHUNKED in item.reason:
+                self.n, self.stopped = n0, False
+                yield from self._whole_stream(start, end)
+                return
+            held.append(item)
+        yield from held
+
+    def _whole_stream(self, start: int, end: int) -> Iterator[_Item]:
+        """The records of one gzip member holding many, decompressed into a temporary
+        file (at most :data:`_STREAM_RATIO` times the member) and read as an
+        uncompressed WARC (offsets in the reasons are the decompressed stream's)."""
+        cap = _STREAM_RATIO * (end - start) + _SLACK
+        with tempfile.TemporaryFile() as tmp:
+            d = zlib.decompressobj(31)
+            pos = start
+            while pos < end and not d.eof:
+                chunk = os.pread(self.fd, min(_CHUNK, end - pos), pos)
+                if not chunk:
+                    break
+                pos += len(chunk)
+                data = d.decompress(chunk, _OUT)
+                while True:
+                    tmp.write(data)
+                    if tmp.tell() > cap:
+                        self.n += 1
+                        self.stopped = True
+                        yield QuarantineRecord(locator=f"record {self.n}", limit=None, reason=(
+                            f"WARC compressed as one stream expands past {_STREAM_RATIO} "
+                            "times its size: not read further"))
+                        return
+                    if not d.unconsumed_tail:
+                        break
+                    data = d.decompress(d.unconsumed_tail, _OUT)
+            tmp.flush()
+            size = tmp.tell()
+            sub = _Reader(tmp.fileno(), size, _Budget(size))
+            sub.n = self.n
+            yield from sub.window(0, size, member=False)
+            self.n, self.stopped = sub.n, sub.stopped
 
     def window(self, pos: int, end: int, member: bool) -> Iterator[_Item]:
         """The records of ``[pos, end)``, one gzip member (``member``) or uncompressed
@@ -503,7 +558,7 @@ def _responses(fh: BinaryIO) -> Iterator[_Item]:
             reader.n += 1
             yield _damaged(part, reader.n)
             continue
-        yield from reader.window(*part, member=True)
+        yield from reader.member(*part)
         if reader.stopped:
             return
 
