@@ -165,6 +165,17 @@ def test_a_redirect_to_no_url_is_its_own_outcome(location: bytes, why: str) -> N
     assert got.error == f"Location {location.decode('latin-1')!r} is no URL: {why}"
 
 
+@pytest.mark.parametrize("line", ["X-Bad: a\x00b", "Not a header line"])
+def test_a_header_line_the_parser_refuses_is_a_bad_response(line: str) -> None:
+    """It counted as ``connect``: retried as a network failure before the URL failed."""
+    with serving([_answer(PAGE[:100], line)]) as url:
+        got = Fetcher(None, timeout=5).fetch(url)
+    assert (got.outcome, got.status) == ("bad_response", None)
+    assert (got.error or "").startswith("RemoteProtocolError: illegal header line")
+    with serving([b""]) as url:      # no answer at all: still the network's
+        assert Fetcher(None, timeout=5).fetch(url).outcome == "connect"
+
+
 def test_repeated_headers_are_kept_line_by_line() -> None:
     """Two ``Set-Cookie`` lines were joined into one with a comma (what a WARC then held
     was not what the market sent); each line is kept, in order."""

@@ -192,8 +192,9 @@ class Fetcher:
             out.outcome, out.error = "timeout", f"{type(exc).__name__}: {exc}"
             out.body = b"".join(chunks)
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            out.outcome = "truncated" if out.status is not None else "connect"
-            out.error = f"{type(exc).__name__}: {exc}"
+            out.outcome = "truncated" if out.status is not None else (
+                "bad_response" if _malformed(exc) else "connect")
+            out.error = f"{type(exc).__name__}: {exc}"[:500]
             out.body = b"".join(chunks)
         except (httpx.TransportError, OSError) as exc:  # refused, proxy said no, unreachable
             out.outcome, out.error = "connect", f"{type(exc).__name__}: {exc}"
@@ -320,6 +321,14 @@ def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
             raise zlib.error("compressed data cut short")
         data = d.unused_data.lstrip(b"\0") if wbits == 47 else b""
     return b"".join(parts)
+
+
+def _malformed(exc: Exception) -> bool:
+    """Whether the HTTP parser refused what the market sent (a status or header line it
+    cannot read: a NUL in a header), rather than the connection failing: an answer, so
+    the URL fails without the retries a network failure gets (h11 words these "illegal
+    ..." and "Invalid ..."; other words keep the retries)."""
+    return str(exc).startswith(("illegal ", "Invalid "))
 
 
 def location_problem(location: str, base: str) -> str | None:
