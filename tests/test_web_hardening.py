@@ -8,15 +8,12 @@ and outlived a reset of the sign-in."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import Request
 from web_support import (
     PASSWORD,
@@ -25,9 +22,9 @@ from web_support import (
     Served,
     World,
     csrf_of,
-    free_port,
     login,
     next_clock,
+    served_app,
     serving,
     shared_world,
 )
@@ -100,20 +97,10 @@ def _failing_app(world: World) -> Iterator[str]:
     def boom(request: Request) -> None:
         raise RuntimeError("a fault the handlers do not know")
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="critical", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(500):
-        if server.started:
-            break
-        time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        with served_app(app, log_level="critical") as url:
+            yield url
     finally:
-        server.should_exit = True
-        thread.join(10)
         app.state.wb.close()
         ws.close()
 

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -186,9 +187,20 @@ def serving(world: World | Path, clock: FakeClock | None = None,
     conns = (open_web_server(dsn, ws), open_web_server(dsn)) if dsn else None
     app = create_app(ws, clock=clock, tls=tls, server=conns) if clock is not None \
         else create_app(ws, tls=tls, server=conns)
+    try:
+        with served_app(app) as url:
+            yield Served(url, app.state.wb)
+    finally:
+        app.state.wb.close()
+        ws.close()
+
+
+@contextmanager
+def served_app(app: Any, log_level: str = "warning") -> Iterator[str]:
+    """``app`` served by uvicorn on a free loopback port; its base URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
+                                           log_level=log_level, lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(500):
@@ -197,12 +209,10 @@ def serving(world: World | Path, clock: FakeClock | None = None,
         time.sleep(0.01)
     assert server.started, "uvicorn did not start"
     try:
-        yield Served(f"http://127.0.0.1:{port}", app.state.wb)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(10)
-        app.state.wb.close()
-        ws.close()
 
 
 def csrf_of(html: str) -> str:
