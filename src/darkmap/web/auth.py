@@ -53,9 +53,8 @@ from darkmap.web import WEB_ROLES
 
 __all__ = ["IDLE_LIMIT", "LOCKOUT_FAILURES", "LOCKOUT_WINDOW", "REAUTH_LIMIT", "WEB_ROLES",
            "Clock", "LoginFailed", "ServerSessions", "Session", "Sessions", "create_login",
-           "create_token",
-           "hotp", "revoke_tokens", "new_totp_secret", "sign_in", "token_user", "totp", "utc_clock",
-           "verify_totp"]
+           "create_token", "hotp", "new_totp_secret", "revoke_tokens", "sign_in", "token_user",
+           "totp", "utc_clock", "verify_totp"]
 
 LOCKOUT_FAILURES = 5
 LOCKOUT_WINDOW = timedelta(minutes=15)
