@@ -21,7 +21,8 @@ from typing import Any, NamedTuple
 
 import psycopg
 
-from darkmap.store.operations import OPS_LOCK, OPS_ROLE, SERVICE_ROLE, Con, PgOps
+from darkmap.store.operations import OPS_ROLE, SERVICE_ROLE, Con, PgOps, take_ops_lock
+from darkmap.store.ops_guards import SAFE_PATH
 
 __all__ = ["NOT_AN_OBJECT", "PG_AUDIT_SCHEMA", "ArchiveRow", "AuditRow", "ChainLink",
            "append_entry", "appending", "archive_prefix", "audit_archives", "audit_head",
@@ -49,14 +50,14 @@ ALTER TABLE ops_audit ADD COLUMN IF NOT EXISTS action TEXT;
 -- entry's text claims; NULL for entries appended before this column)
 ALTER TABLE ops_audit ADD COLUMN IF NOT EXISTS db_role TEXT;
 CREATE OR REPLACE FUNCTION ops_audit_field(entry TEXT, field TEXT) RETURNS TEXT
-LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql IMMUTABLE {SAFE_PATH} AS $$
 BEGIN
     RETURN entry::jsonb ->> field;
 EXCEPTION WHEN others THEN
     RETURN NULL;
 END $$;
 CREATE OR REPLACE FUNCTION ops_audit_fill() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql {SAFE_PATH} AS $$
 BEGIN
     NEW.actor := ops_audit_field(NEW.entry, 'actor');
     NEW.action := ops_audit_field(NEW.entry, 'action');
@@ -74,7 +75,7 @@ UPDATE ops_audit SET actor = ops_audit_field(entry, 'actor'),
 -- (set-up, refused unknown names) and the archive entries (custody of the whole
 -- trail); another agency's entries name its records, compartments and times
 CREATE OR REPLACE FUNCTION ops_audit_visible(who TEXT, what TEXT) RETURNS BOOLEAN
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE sql STABLE SECURITY DEFINER {SAFE_PATH} AS $$
     SELECT pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER')
         OR what IS NOT DISTINCT FROM 'audit.archive'
         OR COALESCE((SELECT u.agency_id IS NOT DISTINCT FROM ops_my_agency()
@@ -86,13 +87,68 @@ CREATE POLICY ops_read ON ops_audit FOR SELECT USING (ops_audit_visible(actor, a
 DROP POLICY IF EXISTS ops_add ON ops_audit;
 CREATE POLICY ops_add ON ops_audit FOR INSERT WITH CHECK (true);
 
+-- an entry extends the chain or is refused, and the head names the newest entry: a
+-- member once inserted a junk entry after the head, or moved the head, and broke the
+-- chain for every agency for good (found by testing). Checked as the owner (row-level
+-- security hides other agencies' entries from the member)
+CREATE OR REPLACE FUNCTION ops_audit_extends() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER {SAFE_PATH} AS $$
+DECLARE
+    h RECORD;
+BEGIN
+    SELECT x.seq, x.hash INTO h FROM ops_audit_head x WHERE x.id = 1;
+    IF NOT FOUND THEN
+        IF NEW.seq <> 1 OR NEW.prev_hash <> repeat('0', 64) THEN
+            RAISE EXCEPTION 'audit entry % is not the first of the trail', NEW.seq
+                USING ERRCODE = 'check_violation';
+        END IF;
+    ELSIF NEW.seq <> h.seq + 1 OR NEW.prev_hash <> h.hash THEN
+        RAISE EXCEPTION 'audit entry % does not follow the head (entry %)', NEW.seq, h.seq
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF encode(sha256(convert_to(NEW.prev_hash || NEW.entry, 'UTF8')), 'hex') <> NEW.hash THEN
+        RAISE EXCEPTION 'audit entry %: its hash is not that of its content', NEW.seq
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS ops_audit_extends ON ops_audit;
+CREATE TRIGGER ops_audit_extends BEFORE INSERT ON ops_audit
+    FOR EACH ROW EXECUTE FUNCTION ops_audit_extends();
+-- the server moves the head to each entry appended (an entry appended in psql without
+-- moving it once left the next append colliding with it, for every agency)
+CREATE OR REPLACE FUNCTION ops_audit_move_head() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER {SAFE_PATH} AS $$
+BEGIN
+    INSERT INTO ops_audit_head VALUES (1, NEW.seq, NEW.hash)
+        ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash;
+    RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS ops_audit_move_head ON ops_audit;
+CREATE TRIGGER ops_audit_move_head AFTER INSERT ON ops_audit
+    FOR EACH ROW EXECUTE FUNCTION ops_audit_move_head();
+CREATE OR REPLACE FUNCTION ops_audit_head_newest() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER {SAFE_PATH} AS $$
+BEGIN
+    IF NEW.id <> 1
+       OR NOT EXISTS (SELECT 1 FROM ops_audit a WHERE a.seq = NEW.seq AND a.hash = NEW.hash)
+       OR EXISTS (SELECT 1 FROM ops_audit a WHERE a.seq > NEW.seq) THEN
+        RAISE EXCEPTION 'the audit head names only the newest entry (not entry %)', NEW.seq
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS ops_audit_head_newest ON ops_audit_head;
+CREATE TRIGGER ops_audit_head_newest BEFORE INSERT OR UPDATE ON ops_audit_head
+    FOR EACH ROW EXECUTE FUNCTION ops_audit_head_newest();
+
 -- the chain's links for a member's `audit verify`: each entry's number, hashes, the
 -- number its JSON states and whether its hash matches its content, checked here, never
 -- its content (the hash is sha256 over the previous hash and the entry's UTF-8)
 CREATE OR REPLACE FUNCTION ops_audit_links()
 RETURNS TABLE (link_seq BIGINT, link_prev TEXT, link_hash TEXT, stated_seq TEXT,
                is_object BOOLEAN, hash_ok BOOLEAN)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER {SAFE_PATH} AS $$
 DECLARE
     r RECORD;
     j JSONB;
@@ -242,7 +298,7 @@ def appending(con: Con) -> Iterator[None]:
     if own:
         con.execute("BEGIN")
     try:
-        con.execute("SELECT pg_advisory_xact_lock(?)", [OPS_LOCK])
+        take_ops_lock(con)
         yield
     except BaseException:
         if own:

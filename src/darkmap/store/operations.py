@@ -34,21 +34,23 @@ import duckdb
 import psycopg
 import pyarrow as pa
 
+from darkmap.errors import WorkspaceStateError
 from darkmap.store.workspace import Workspace
 
 __all__ = [
     "AgencyRow", "CompartmentRow", "Con", "EventRow", "GrantRow", "NoticeRow", "OPS_LOCK",
-    "OPS_ROLE", "OPS_SCHEMA_VERSION", "OpsServer", "PG_SCHEMA", "PgOps", "RecordRow",
-    "SERVICE_ROLE", "SelectorMatch", "Space", "UserRow", "access_level", "ack_notice", "acts_for",
-    "agencies", "agency", "agency_has_users", "agency_users", "any_user", "compartment",
-    "compartment_taken", "country_personas", "delete_grant", "demo_target", "event_clashes",
-    "events_in_window", "fentanyl_evidence", "granted_compartments", "grants_of", "grants_on",
-    "insert_agency", "insert_compartment", "insert_event", "insert_notice", "insert_notices",
-    "insert_record", "insert_selectors", "insert_user", "install_server_schema", "is_server",
-    "lab_results", "links_of", "listing_vendor", "notices_for", "persona_addresses",
-    "persona_listings", "put_grant", "readable_operations", "readable_records", "reference",
-    "replace_reported", "reported", "reported_operations", "seizure_items", "selector_matches",
-    "server_key", "session_role", "transaction", "user", "user_exists", "users"
+    "OPS_LOCK_WAIT_S", "OPS_ROLE", "OPS_SCHEMA_VERSION", "OpsServer", "PG_SCHEMA", "PgOps",
+    "RecordRow", "SERVICE_ROLE", "SelectorMatch", "Space", "UserRow", "access_level",
+    "ack_notice", "acts_for", "agencies", "agency", "agency_has_users", "agency_users",
+    "any_user", "compartment", "compartment_taken", "country_personas", "delete_grant",
+    "demo_target", "event_clashes", "events_in_window", "fentanyl_evidence",
+    "granted_compartments", "grants_of", "grants_on", "insert_agency", "insert_compartment",
+    "insert_event", "insert_notice", "insert_notices", "insert_record", "insert_selectors",
+    "insert_user", "install_server_schema", "is_server", "lab_results", "links_of",
+    "listing_vendor", "notices_for", "persona_addresses", "persona_listings", "put_grant",
+    "readable_operations", "readable_records", "reference", "replace_reported", "reported",
+    "reported_operations", "seizure_items", "selector_matches", "server_key", "session_role",
+    "take_ops_lock", "transaction", "user", "user_exists", "users"
 ]
 
 READABLE = ("compartment_id IN (SELECT compartment_id FROM ops_grants WHERE "
@@ -57,12 +59,15 @@ READABLE = ("compartment_id IN (SELECT compartment_id FROM ops_grants WHERE "
 """The grant filter: a record's compartment is readable by the user ``$user`` of agency
 ``$agency`` (any grant, read or write)."""
 
-OPS_SCHEMA_VERSION = 5
+OPS_SCHEMA_VERSION = 6
 """The operational schema on the team server (table ``ops_schema``); 2 adds the audit
 trail's archives (retention), 3 lets the workbench's service role add judgements for the
 user signed in, 4 row-level security on the audit trail, 5 on every write and on
-compartments, grants, selectors and events (:mod:`darkmap.store.ops_guards`). `darkmap
-team init` upgrades a server in place."""
+compartments, grants, selectors and events (:mod:`darkmap.store.ops_guards`), 6 closes
+what a test of the server as a member found (2026-12-07: functions that a temporary
+table could mislead, an audit entry or head that did not extend the chain, a notice
+planted acknowledged, an event asked again with other radii, the reported figures
+without row-level security). `darkmap team init` upgrades a server in place."""
 OPS_LOCK = 0x6F707331
 """The advisory lock every write transaction on the server takes first (``ops1``)."""
 OPS_ROLE = "darkmap_ops"
@@ -369,6 +374,27 @@ class NoticeRow(NamedTuple):
     acked_at: datetime | None
 
 
+OPS_LOCK_WAIT_S = 30
+"""Seconds a writer waits for :data:`OPS_LOCK` before it gives up and says why."""
+
+
+def take_ops_lock(con: PgOps) -> None:
+    """Take :data:`OPS_LOCK` for the transaction, waiting at most :data:`OPS_LOCK_WAIT_S`.
+    Any role may take an advisory lock: a member holding this one in an idle session
+    once made every user's writes and audited reads hang without end (found by
+    testing); now they end with a message saying what holds them up."""
+    con.execute(f"SET LOCAL lock_timeout = '{OPS_LOCK_WAIT_S}s'")
+    try:
+        con.execute("SELECT pg_advisory_xact_lock(?)", [OPS_LOCK])
+    except psycopg.errors.LockNotAvailable:
+        raise WorkspaceStateError(
+            f"the team server's operational lock has been held by another session for "
+            f"over {OPS_LOCK_WAIT_S} s: try again; if it lasts, the server's owner finds the "
+            "session in pg_locks (locktype advisory, objid "
+            f"{OPS_LOCK & 0xFFFFFFFF}) and ends it") from None
+    con.execute("SET LOCAL lock_timeout = DEFAULT")
+
+
 @contextmanager
 def transaction(con: Con, keep: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
     """Run the block in one transaction: a record and its audit entry land together. An
@@ -379,7 +405,7 @@ def transaction(con: Con, keep: tuple[type[BaseException], ...] = ()) -> Iterato
     con.execute("BEGIN TRANSACTION")
     if isinstance(con, PgOps):
         try:
-            con.execute("SELECT pg_advisory_xact_lock(?)", [OPS_LOCK])
+            take_ops_lock(con)
         except BaseException:
             con.execute("ROLLBACK")
             raise

@@ -1,0 +1,166 @@
+"""What a test of the team server found, a member's own login role in ``psql`` against
+another agency (2026-12-07), each refused now: a temporary table standing in for
+``ops_users`` inside the definer functions (a reader read all of another agency and
+wrote in its name), an audit entry or head that does not extend the chain (the trail
+broken for every agency, for good), a notice planted acknowledged before the match, an
+event asked again with other radii (another agency's action located to metres), the
+reported figures replaced by a reader, and the operational lock held in an idle session
+(every writer hung). Against a real PostgreSQL on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import psycopg
+import pytest
+from ops_backends import ServerDb
+
+from darkmap.errors import WorkspaceStateError
+from darkmap.ops import access, audit, deconflict, records, totals
+from darkmap.ops.records import Case, Seizure
+from darkmap.store import operations
+from darkmap.store.operations import OPS_LOCK
+from darkmap.store.team import open_ops_server
+
+START = datetime(2027, 6, 1, 5, 0)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerDb]:
+    db = ServerDb()
+    yield db
+    db.drop()
+
+
+@pytest.fixture(scope="module")
+def roles(server: ServerDb) -> dict[str, str]:
+    """Agency ``a`` (an officer with a case, a seizure and a planned arrest in ``a-own``)
+    and agency ``b`` (an officer and a reader): role name -> dsn, by part."""
+    out: dict[str, str] = {}
+    with open_ops_server(server.admin) as ops:
+        for agency, country in (("a", "DE"), ("b", "NL")):
+            access.add_agency(ops.con, "setup", agency, agency.upper(), country, f"{agency} desk")
+        access.add_user(ops.con, "setup", "root", "a", "admin")
+        access.add_user(ops.con, "root", "b-root", "b", "admin")   # onboarding b
+    for part, agency, role in (("a_off", "a", "officer"), ("b_off", "b", "officer"),
+                               ("b_read", "b", "reader")):
+        name, dsn = server.role(part)
+        with open_ops_server(server.admin) as ops:
+            access.add_user(ops.con, "root" if agency == "a" else "b-root", name, agency, role)
+        out[part], out[f"{part}_name"] = dsn, name
+    with open_ops_server(out["a_off"]) as ops:
+        a = out["a_off_name"]
+        access.add_compartment(ops.con, a, "agency", "a own", compartment_id="a-own")
+        records.add_record(ops, a, Case("a's case"), compartment="a-own", provenance="t")
+        records.add_record(ops, a, Seizure(firearms=2), compartment="a-own", provenance="t")
+        deconflict.add_event(ops, a, "arrest", "a-own", START, START + timedelta(hours=2),
+                             lat=52.37, lon=4.89)
+    with open_ops_server(out["b_off"]) as ops:
+        access.add_compartment(ops.con, out["b_off_name"], "agency", "b own",
+                               compartment_id="b-own")
+    return out
+
+
+def test_a_temporary_table_does_not_stand_in_for_the_users(server: ServerDb,
+                                                           roles: dict[str, str]) -> None:
+    with psycopg.connect(roles["b_read"]) as pg:
+        pg.execute("CREATE TEMP TABLE ops_users (user_id text, agency_id text, role text)")
+        pg.execute("INSERT INTO ops_users VALUES (session_user, 'a', 'admin')")
+        assert pg.execute("SELECT count(*) FROM public.ops_records").fetchone() == (0,)
+        assert pg.execute("SELECT count(*) FROM public.ops_seizure_items").fetchone() == (0,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            pg.execute("INSERT INTO public.ops_grants VALUES ('a-own', 'user', session_user, "
+                       "'write', session_user, now())")
+    assert server.sql("SELECT count(*) FROM ops_grants WHERE compartment_id = 'a-own' AND "
+                      "grantee_kind = 'user'") == [(0,)]
+
+
+def test_an_entry_or_head_that_does_not_extend_the_chain_is_refused(
+        server: ServerDb, roles: dict[str, str]) -> None:
+    with psycopg.connect(roles["b_read"], autocommit=True) as pg:
+        with pytest.raises(psycopg.errors.CheckViolation, match="does not follow the head"):
+            pg.execute("INSERT INTO ops_audit (seq, entry, prev_hash, hash) SELECT seq + 1, "
+                       "'{\"seq\":0}', 'junk', 'junk' FROM ops_audit_head")
+        with pytest.raises(psycopg.errors.CheckViolation, match="its hash is not that of"):
+            pg.execute("INSERT INTO ops_audit (seq, entry, prev_hash, hash) SELECT seq + 1, "
+                       "'{}', hash, 'junk' FROM ops_audit_head")
+        with pytest.raises(psycopg.errors.CheckViolation, match="names only the newest"):
+            pg.execute("UPDATE ops_audit_head SET seq = seq + 1000, hash = repeat('0', 64)")
+        with pytest.raises(psycopg.errors.CheckViolation, match="names only the newest"):
+            pg.execute("UPDATE ops_audit_head SET seq = seq - 1")
+        # an entry that extends the chain is taken: it is an entry, under its role
+        head_seq, head_hash = pg.execute("SELECT seq, hash FROM ops_audit_head").fetchone()
+        text = '{"action":"note","actor":"someone"}'
+        pg.execute("INSERT INTO ops_audit (seq, entry, prev_hash, hash) VALUES (%s, %s, %s, %s)",
+                   [head_seq + 1, text, head_hash,
+                    hashlib.sha256((head_hash + text).encode()).hexdigest()])
+    with open_ops_server(roles["a_off"]) as ops:
+        records.read_records(ops, roles["a_off_name"])     # audited: appends after it
+        n, problem = audit.verify(ops.con)
+    assert problem is not None and "says entry" in str(problem)   # its text names no seq
+    assert server.sql("SELECT db_role FROM ops_audit WHERE entry = %s", [text]) == [
+        (roles["b_read_name"],)]
+
+
+def test_a_notice_is_not_planted_acknowledged(server: ServerDb, roles: dict[str, str]) -> None:
+    b = roles["b_off_name"]
+    with open_ops_server(roles["b_off"]) as ops:
+        key = deconflict.taskforce_key(ops)
+    subject = "wallet " + deconflict.hash_selector(key, "wallet", "cluster:7")[:12]
+    plant = ("INSERT INTO ops_notices VALUES (ops_notice_id('selector', %s, 'a', 'b'), "
+             "'selector', 'a', 'b', 'b desk', %s, now(), %s, %s)")
+    with psycopg.connect(roles["b_off"], autocommit=True) as pg:
+        # acknowledged in a's name, or under the true id with another subject
+        for text, acked_by, acked_at in ((subject, roles["a_off_name"], datetime.now()),
+                                         ("routine: nothing to deconflict", None, None)):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                pg.execute(plant, [subject, text, acked_by, acked_at])
+        # an open notice with its true content may go in (the server would write it)
+        pg.execute(plant, [subject, subject, None, None])
+    with psycopg.connect(roles["b_read"], autocommit=True) as pg:   # a reader acks nothing
+        cur = pg.execute("UPDATE ops_notices SET acked_by = session_user, acked_at = now() "
+                         "WHERE to_agency = 'b'")
+        assert cur.rowcount == 0 or server.sql(
+            "SELECT count(*) FROM ops_notices WHERE acked_by = %s", [b]) == [(0,)]
+
+
+def test_an_event_answers_with_the_radius_of_its_first_comparison(
+        server: ServerDb, roles: dict[str, str]) -> None:
+    b = roles["b_off_name"]
+    near = START + timedelta(minutes=30)
+    with psycopg.connect(roles["b_off"], autocommit=True) as pg:
+        pg.execute("INSERT INTO ops_events VALUES ('probe-1', 'arrest', 'b-own', 'b', 52.38, "
+                   "4.89, NULL, %s, %s, %s, now())", [near, near, b])   # 1.1 km from a's
+        clash = "SELECT agency_id FROM ops_event_clashes('probe-1', %s)"
+        assert pg.execute(clash, [500]).fetchall() == []              # the radius: 500 m
+        for wider in (1200, 2000, 5000):                              # asked again: no
+            assert pg.execute(clash, [wider]).fetchall() == []
+    assert server.sql("SELECT within_m FROM ops_events WHERE event_id = 'probe-1'") == [
+        (500.0,)]
+
+
+def test_a_reader_does_not_replace_the_reported_figures(server: ServerDb,
+                                                        roles: dict[str, str]) -> None:
+    server.sql("INSERT INTO ops_reported VALUES ('SpecTor', 'arrests', 288, 288, '288', 's')")
+    with psycopg.connect(roles["b_read"], autocommit=True) as pg:
+        assert pg.execute("DELETE FROM ops_reported").rowcount == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            pg.execute("INSERT INTO ops_reported VALUES ('SpecTor', 'arrests', 1, 1, '1', 'x')")
+        assert pg.execute("SELECT count(*) FROM ops_reported").fetchone() == (1,)
+    with open_ops_server(roles["b_off"]) as ops:                      # an officer may
+        assert totals.operation_report(ops, roles["b_off_name"], "SpecTor")["reported"]
+
+
+def test_a_held_operational_lock_ends_a_writer_with_a_message(
+        roles: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(operations, "OPS_LOCK_WAIT_S", 1)
+    with psycopg.connect(roles["b_read"], autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", [OPS_LOCK])
+        with open_ops_server(roles["a_off"]) as ops, \
+                pytest.raises(WorkspaceStateError, match="operational lock has been held"):
+            records.read_records(ops, roles["a_off_name"])
+        holder.execute("SELECT pg_advisory_unlock(%s)", [OPS_LOCK])
+    with open_ops_server(roles["a_off"]) as ops:
+        assert len(records.read_records(ops, roles["a_off_name"])) == 2
