@@ -180,3 +180,23 @@ def test_the_event_helps_own_example_is_taken(team: Space, backend: Backend,
         "--lon", "4.89", "--as", "ben", "-w", str(tmp_path / "ws")], env=backend.env)
     assert res.exit_code == 0, res.output
     assert "planned; 0 conflicts" in res.output
+
+
+def test_what_holds_the_operation_is_its_owners_only(team: Space, tmp_path: Path) -> None:
+    """A package, the audit trail's export and the workspace itself hold other agencies'
+    and the operation's facts; written with the default mode (0644), every local user
+    could read them. The files are 0600, their folders 0700."""
+    from darkmap.ops.package import build_package
+
+    def mode(p: Path) -> int:
+        return p.stat().st_mode & 0o777
+
+    assert mode(tmp_path / "ws") == 0o700
+    out = tmp_path / "packages" / "DE"
+    build_package(team, "ben", "DE", out)
+    assert mode(out) == 0o700
+    assert {p.name: mode(p) for p in out.iterdir()} == {"package.json": 0o600,
+                                                       "package.html": 0o600}
+    trail = tmp_path / "trail.jsonl"
+    audit.export_trail(team.con, trail)
+    assert mode(trail) == 0o600

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from darkmap.errors import BadInputError
 from darkmap.ops.vocabulary import RETENTION_DAYS
@@ -49,8 +49,8 @@ from darkmap.store.operations import Con, PgOps, UserRow, transaction, users
 
 __all__ = ["GENESIS", "RETENTION_DAYS", "ArchiveRow", "AuditProblem", "archive_trail", "canonical",
            "chain_hash", "entries_for", "export_trail", "log", "read_archive", "read_export",
-           "show", "stamp", "storable", "strangers_apart", "verify", "verify_archives",
-           "verify_chain", "verify_links", "whole_trail_refusal"]
+           "private_file", "show", "stamp", "storable", "strangers_apart", "verify",
+           "verify_archives", "verify_chain", "verify_links", "whole_trail_refusal"]
 
 
 GENESIS = "0" * 64
@@ -99,6 +99,15 @@ def storable(value: Any) -> Any:
 def chain_hash(prev_hash: str, entry_json: str) -> str:
     """The hash of an entry: sha256 over the previous hash and its canonical JSON."""
     return hashlib.sha256((prev_hash + entry_json).encode("utf-8")).hexdigest()
+
+
+def private_file(path: Path) -> TextIO:
+    """A new text file at ``path`` that only its owner may read (mode 0600: the trail,
+    a package, hold other agencies' and the operation's facts; written with the
+    default mode they were readable by every local user: found by testing); raises
+    :class:`FileExistsError` when there is one."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    return os.fdopen(fd, "w", encoding="utf-8")
 
 
 def _where() -> str:
@@ -298,7 +307,7 @@ def archive_trail(con: Con, out: Path, before: datetime, actor: str, *,
 def _write_archive(out: Path, rows: Sequence[AuditRow], info: Mapping[str, Any]) -> str:
     """Write and sync the archive file (created, never replaced); its sha256."""
     digest = hashlib.sha256()
-    with out.open("x", encoding="utf-8") as f:
+    with private_file(out) as f:
         for r in rows:
             line = json.dumps(r._asdict(), ensure_ascii=False) + "\n"
             f.write(line)
@@ -458,7 +467,7 @@ def export_trail(con: Con, out: Path) -> int:
     head = audit_head(con)
     roles = server_roles(con) if isinstance(con, PgOps) else {}
     try:
-        f = out.open("x", encoding="utf-8")   # an export is never overwritten
+        f = private_file(out)   # an export is never overwritten
     except FileExistsError:
         raise BadInputError(f"{out}: exists; an export is never overwritten") from None
     with f:

@@ -39,7 +39,7 @@ from darkmap.errors import BadInputError, NotFoundError
 from darkmap.model.countries import check_country
 from darkmap.model.display import for_display
 from darkmap.ops.access import acting
-from darkmap.ops.audit import log
+from darkmap.ops.audit import log, private_file
 from darkmap.ops.records import Record, fentanyl_marks, read_records
 from darkmap.store import operations as store
 from darkmap.store.operations import OpsServer, Space, UserRow
@@ -244,7 +244,9 @@ def build_package(ws: Space, by: str, country: str, out: Path,
         "contacts": [a._asdict() for a in store.agencies(ws.con)],
         "entities": None, "not_included": [],
     }
-    out.mkdir(parents=True, exist_ok=True)
+    if not out.exists():
+        out.mkdir(mode=0o700, parents=True)   # the folder, too, its owner's only
+    private_file(out / "entities.ftm.json").close()   # the FtM writer fills it
     ref = _reference_ws(ws)
     if ref is not None and not table_has_rows(ref.con, "jurisdictions"):
         bundle["not_included"].append("personas (no jurisdiction estimates yet: run "
@@ -267,9 +269,12 @@ def build_package(ws: Space, by: str, country: str, out: Path,
         else:
             bundle["entities"] = {"file": "entities.ftm.json", "format": "FollowTheMoney "
                                   "JSON lines, stock schemata", "counts": ents}
-    (out / "package.json").write_text(json.dumps(bundle, indent=2, default=str,
-                                                 ensure_ascii=False), encoding="utf-8")
-    (out / "package.html").write_text(_html(bundle), encoding="utf-8")
+    if bundle["entities"] is None:
+        (out / "entities.ftm.json").unlink(missing_ok=True)   # nothing written: no file
+    with private_file(out / "package.json") as f:
+        f.write(json.dumps(bundle, indent=2, default=str, ensure_ascii=False))
+    with private_file(out / "package.html") as f:
+        f.write(_html(bundle))
     log(ws.con, by, "package.build", country=country, records=[r.row.record_id for r in recs])
     wallets = [w for p in personas for w in p["wallets"]]
     return {"personas": len(personas), "records": len(recs), "fentanyl_marks": len(marks),

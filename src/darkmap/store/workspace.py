@@ -231,7 +231,10 @@ class Workspace:
         if path.exists() and not path.is_dir():
             raise WorkspaceError(f"{path}: exists and is not a folder; choose another path")
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            # a new workspace is its owner's only: it holds the operational records of
+            # every agency on it (created with the default mode, every local user could
+            # read its database: found by testing)
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
             (path / "captures").mkdir(exist_ok=True)
         except OSError as exc:
             raise WorkspaceError(f"{path}: cannot create the workspace: {exc.strerror}") from exc
