@@ -81,7 +81,7 @@ def prepare_demo_folder(path: Path, fresh: bool) -> None:
             "this one yourself)")
     if fresh and marked:
         shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)   # as every new workspace
     from darkmap.store.workspace import utcnow  # noqa: PLC0415
 
     marker = path / DEMO_MARKER
