@@ -860,6 +860,96 @@ def test_warc_damage_that_is_not_resynchronised(tmp_path: Path) -> None:
         assert items[-1].reason.endswith(reason), items[-1].reason  # type: ignore[union-attr]
 
 
+def _plain_warc(pages: list[Path], payloads: list[bytes] | None = None) -> bytes:
+    """An uncompressed WARC (warcio's writer, with block and payload digests): a warcinfo
+    record, then a response of each page (or of each of ``payloads``)."""
+    from io import BytesIO
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+    out = BytesIO()
+    w = WARCWriter(out, gzip=False)
+    w.write_record(w.create_warcinfo_record("x.warc", {"software": "test"}))
+    for k, body in enumerate(payloads or [p.read_bytes() for p in pages]):
+        w.write_record(w.create_warc_record(
+            f"http://{'c' * 56}.onion/page/{k}", "response", payload=BytesIO(body),
+            length=len(body), http_headers=StatusAndHeaders(
+                "200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")))
+    return out.getvalue()
+
+
+def _record_starts(plain: bytes) -> list[int]:
+    return [0] + [m.start() + 4 for m in re.finditer(rb"\r\n\r\nWARC/1\.[01]\r\n", plain)]
+
+
+def _raise_length(plain: bytes, start: int, by: int) -> tuple[bytes, int]:
+    """``plain`` with the Content-Length of the record at ``start`` raised by ``by``; and
+    how many bytes longer the file became (the number's new digits)."""
+    m = re.compile(rb"Content-Length: (\d+)\r\n").search(plain, start)
+    assert m is not None
+    new = str(int(m.group(1)) + by).encode()
+    return plain[:m.start(1)] + new + plain[m.end(1):], len(new) - len(m.group(1))
+
+
+@pytest.mark.parametrize("swallow", ["part", "whole", "past_the_end"])
+def test_a_raised_content_length_costs_that_record_only(tmp_path: Path, swallow: str,
+                                                       capfd: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    """An uncompressed WARC in which one record's Content-Length was raised (found by a
+    test of hostile input): warcio read the records after it as that record's block, so
+    a record it swallowed whole was lost without a word (the counts reconciled over the
+    records seen), and one swallowed in part was lost with a quarantine naming bytes of
+    the wrong record. The record whose length runs over another record's start, and is
+    shown false (no blank lines after it, or its digest fails), is quarantined, and the
+    reading resumes with the record inside it: only that record is lost. warcio's warning,
+    written to stderr with the record's bytes, is not written."""
+    from conftest import DATA
+
+    from darkmap.collect.ingest import ingest as ingest_files
+    pages = sorted(p for p in (DATA / "pages" / "empire").rglob("*") if p.is_file())[:4]
+    plain = _plain_warc(pages)
+    starts = _record_starts(plain)
+    assert len(starts) == 5 and starts[-1] < len(plain)
+    by = {"part": starts[3] - starts[2] - 100,      # ends inside record 3
+          "whole": starts[3] - starts[2],           # ends where record 3 ended: whole
+          "past_the_end": len(plain)}[swallow]      # every record after it
+    bad_bytes, grown = _raise_length(plain, starts[1], by)
+    length = int(re.findall(rb"Content-Length: (\d+)", bad_bytes[starts[1]:])[0])
+    bad = tmp_path / "raised.warc"
+    bad.write_bytes(bad_bytes)
+    why = ("its block does not hash to its digest" if swallow == "whole" else
+           "the bytes after it are not the blank lines that end a record")
+    with Workspace.init(tmp_path / "ws") as ws:
+        t = ingest_files(ws, [bad]).totals()
+        assert (t["read"], t["stored"], t["quarantined"], t["skipped"]) == (5, 3, 1, 1), t
+        assert _rows(ws, "SELECT locator, field, reason FROM quarantine") == [(
+            "record 2", "Content-Length",
+            (f"WARC record 2 (byte {starts[1]}) is damaged: its Content-Length ({length}) "
+             f"runs over the start of another record (byte {starts[2] + grown}) and {why}; "
+             f"the reading resumes with the next record (byte {starts[2] + grown})"))]
+        sizes = sorted(n for (n,) in ws.con.execute(
+            "SELECT size FROM captures WHERE media_type = 'text/html'").fetchall())
+        assert sizes == sorted(p.stat().st_size for p in pages[1:])  # none lost but page 0
+    assert "Content-Length" not in capfd.readouterr().err
+
+
+def test_a_warc_inside_a_response_is_not_taken_apart(tmp_path: Path) -> None:
+    """A response whose payload is itself a WARC (record starts inside its block) and whose
+    length is true is one record: only a length shown false is read as running over other
+    records."""
+    from conftest import DATA
+
+    from darkmap.importers.warc import _responses
+    pages = sorted(p for p in (DATA / "pages" / "empire").rglob("*") if p.is_file())[:2]
+    inner = _plain_warc(pages)
+    path = tmp_path / "nested.warc"
+    path.write_bytes(_plain_warc([], payloads=[inner, pages[0].read_bytes()]))
+    with open(path, "rb") as fh:
+        items = list(_responses(fh))
+    assert [type(i).__name__ for i in items] == ["SkipRecord", "_Response", "_Response"]
+    assert [i.body for i in items[1:]] == [inner, pages[0].read_bytes()]  # type: ignore[union-attr]
+
+
 def test_a_coded_response_of_another_writer_is_not_called_tampered(tmp_path: Path) -> None:
     """warcio's own writer, with a gzip-coded and a chunked response (found by fuzzing):
     their WARC-Payload-Digest is of the payload as stored, and darkmap checked it on the

@@ -336,6 +336,108 @@ def _next_plain_record(fd: int, frm: int, end: int) -> int | None:
     return None
 
 
+_HEADER_MAX = 1 << 16
+"""Most bytes a record's WARC header is looked for in (:func:`_overrun`)."""
+
+
+@dataclass(frozen=True)
+class _Overrun:
+    """An uncompressed record whose ``Content-Length`` runs over the start of another
+    record (at ``inner``): found by :func:`_overrun`, with why the length is not what was
+    written."""
+
+    length: int
+    inner: int
+    why: str
+
+
+def _header_fields(head: bytes) -> dict[bytes, bytes]:
+    """The fields of a WARC header block (names lower-cased, the first of each kept)."""
+    fields: dict[bytes, bytes] = {}
+    for line in head.split(b"\r\n")[1:]:
+        name, colon, value = line.partition(b":")
+        if colon:
+            fields.setdefault(name.strip().lower(), value.strip())
+    return fields
+
+
+def _overrun(fd: int, start: int, end: int, budget: _Budget) -> _Overrun | None:
+    """The record at ``start`` of an uncompressed WARC, when its ``Content-Length``
+    reaches over the start of another record and the length is shown false: the bytes
+    after the block it claims are not the two CRLF that end a record, or the block does
+    not hash to its ``WARC-Block-Digest`` (or its payload to its
+    ``WARC-Payload-Digest``). None otherwise: a record read as written, or one whose
+    block holds a record start but nothing says it is not its own (a WARC stored in a
+    WARC). Found by a test: a raised length swallowed the records after it, unseen.
+
+    The block is scanned up to the first record start in it, so every byte is scanned
+    about once; the bytes hashed are spent from ``budget`` (lengths raised on many
+    records would otherwise hash the rest of the file for each)."""
+    head = os.pread(fd, _HEADER_MAX, start)
+    cut = head.find(b"\r\n\r\n")
+    if cut < 0:
+        return None
+    fields = _header_fields(head[:cut])
+    try:
+        length = int(fields.get(b"content-length", b"").decode("ascii"))
+    except ValueError:
+        return None
+    if length <= 0:
+        return None
+    block = start + cut + 4
+    inner = _next_plain_record(fd, block, min(block + length, end))
+    if inner is None:
+        return None
+    if os.pread(fd, 4, block + length) != b"\r\n\r\n":
+        why = "the bytes after it are not the blank lines that end a record"
+    elif not _block_digests_ok(fd, block, length, fields, budget):
+        why = "its block does not hash to its digest"
+    else:
+        return None
+    return _Overrun(length, inner, why)
+
+
+def _block_digests_ok(fd: int, block: int, length: int, fields: dict[bytes, bytes],
+                      budget: _Budget) -> bool:
+    """True unless the block ``[block, block + length)`` fails its ``WARC-Block-Digest``,
+    or its payload (after the HTTP header) its ``WARC-Payload-Digest``."""
+    digests = []
+    for name in (b"warc-block-digest", b"warc-payload-digest"):
+        value = fields.get(name, b"").decode("ascii", "replace")
+        algo, colon, _ = value.partition(":")
+        if not colon:
+            continue
+        try:
+            digests.append((name, value, hashlib.new(algo.lower())))
+        except ValueError:
+            continue  # an algorithm this Python does not know: not checkable
+    if not digests:
+        return True
+    payload = None
+    if any(name == b"warc-payload-digest" for name, _, _ in digests):
+        http_end = os.pread(fd, min(length, _HEADER_MAX), block).find(b"\r\n\r\n")
+        payload = None if http_end < 0 else block + http_end + 4
+    budget.spend(length)
+    pos, stop = block, block + length
+    while pos < stop:
+        chunk = os.pread(fd, min(_CHUNK, stop - pos), pos)
+        if not chunk:
+            break
+        for name, _, h in digests:
+            if name == b"warc-block-digest":
+                h.update(chunk)
+            elif payload is not None and pos + len(chunk) > payload:
+                h.update(chunk[max(payload - pos, 0):])
+        pos += len(chunk)
+    for name, value, h in digests:
+        if name == b"warc-payload-digest" and payload is None:
+            continue
+        raw = h.digest()
+        if value.partition(":")[2] not in (base64.b32encode(raw).decode("ascii"), raw.hex()):
+            return False
+    return True
+
+
 class _Window:
     """The bytes ``[start, end)`` of a file as the file object warcio reads: reads stop at
     ``end``, ``tell`` is the offset in the file, every byte read is spent from the
@@ -425,6 +527,16 @@ def _damaged(dmg: _Damage, k: int) -> QuarantineRecord:
     return QuarantineRecord(locator=f"record {k}", limit=None, reason=_then(reason, dmg.resume))
 
 
+def _overran(k: int, at: int, over: _Overrun) -> QuarantineRecord:
+    """The quarantine of record ``k`` (at byte ``at``), whose length runs over another
+    record (:func:`_overrun`)."""
+    return QuarantineRecord(locator=f"record {k}", field="Content-Length", limit=None,
+                            reason=_then(
+        f"WARC record {k} (byte {at}) is damaged: its Content-Length ({over.length}) runs "
+        f"over the start of another record (byte {over.inner}) and {over.why}",
+        over.inner))
+
+
 def _then(reason: str, resume: int | None) -> str:
     """``reason``, and where the reading goes on (or that it does not)."""
     if resume is None:
@@ -508,14 +620,27 @@ class _Reader:
         while pos < end:
             it = ArchiveIterator(_Window(self.fd, pos, end, self.budget), block_size=block)
             k = self.n + 1  # the record being read when warcio raises
+            # warcio writes a record not followed by blank lines to stderr, with its
+            # bytes: the reasons of the quarantine say it (see _overrun)
+            it.INC_RECORD = ""
+            inner = None
             try:
                 for rec in it:
                     self.n += 1
                     k = self.n
+                    at = max(int(it.offset), pos)
+                    over = None if member else _overrun(self.fd, at, end, self.budget)
+                    if over is not None:
+                        yield _overran(k, at, over)
+                        inner = over.inner
+                        break
                     item = _record(rec, self.n)
                     k = self.n + 1
                     yield item
-                return
+                if inner is None:
+                    return
+                pos, block = inner, _RESYNC_BLOCK
+                continue
             except Exception as exc:  # noqa: BLE001 - warcio on a damaged record raises
                 # anything (ArchiveLoadFailed, ValueError, EOFError, AttributeError...)
                 at = max(int(it.offset), pos)  # where the record that failed starts
