@@ -88,6 +88,45 @@ def test_short_and_long_rows_of_reported_figures(team: Space, tmp_path: Path, te
         assert totals.import_reported(team, "ben", f) == expect
 
 
+@pytest.mark.parametrize(("cell", "column"), [
+    ("12345678901234567890", "total_arrests"),
+    ("1234567890123456.5", "total_arrests"),
+    ("a note; 98765432109876543210 pills", "other"),
+    ("> $1,234,567,890,123,456,789M", "seized_cash_and_crypto"),
+])
+def test_a_figure_of_more_digits_than_a_number_holds_is_refused(team: Space, tmp_path: Path,
+                                                                cell: str, column: str) -> None:
+    """A number of more than 15 significant digits was read as another number (its last
+    16 digits, or the float nearest it), stored as the reported figure. The import names
+    the row and the column and imports nothing: the figures imported before stay."""
+    totals.import_reported(team, "ben", REPORTED)
+    before = totals.operation_report(team, "olga", "SpecTor")["reported"]
+    f = tmp_path / "figures.csv"
+    f.write_text(f'operation,total_arrests,other,seized_cash_and_crypto\nSpecTor,3,,\n'
+                 f'SpecTor,"{cell if column == "total_arrests" else "5"}",'
+                 f'"{cell if column == "other" else ""}",'
+                 f'"{cell if column == "seized_cash_and_crypto" else ""}"\n', encoding="utf-8")
+    with pytest.raises(BadInputError, match=rf"row 2, column '{column}': the number "
+                                            r"[\d,.]+ has more than 15 significant digits"):
+        totals.import_reported(team, "ben", f)
+    assert totals.operation_report(team, "olga", "SpecTor")["reported"] == before
+
+
+@pytest.mark.parametrize(("text", "figures"), [
+    ("12,345 pills", [("pills", 12345.0, 12345.0)]),
+    ("4,5 pills", [("pills", 45.0, 45.0)]),
+    ("20,000,000,000,000,000,000 pills", [("pills", 2e19, 2e19)]),
+    ("1.25 pills", [("pills", 1.25, 1.25)]),
+    ("> 200,000 pills", [("pills", 200000.0, None)]),
+    ("123456789012345 pills", [("pills", 123456789012345.0, 123456789012345.0)]),
+])
+def test_a_figure_is_read_whole_or_not_at_all(text: str, figures: list[object]) -> None:
+    """A number is read whole (its commas and decimals with it), never from the middle
+    of a longer one; up to 15 significant digits, whatever its size, are held exactly."""
+    _, figs = totals.parse_row({"operation": "Op", "other": text})
+    assert [(f.metric, f.low, f.high) for f in figs] == figures
+
+
 def test_an_export_without_its_head_or_with_hostile_json_is_refused(team: Space,
                                                                     tmp_path: Path) -> None:
     out = tmp_path / "trail.jsonl"

@@ -38,13 +38,18 @@ COUNTRY_CODES = {
     "france": "FR", "switzerland": "CH", "bulgaria": "BG", "poland": "PL", "brazil": "BR",
     "south korea": "KR", "spain": "ES", "australia": "AU", "canada": "CA",
 }
-_NUM = re.compile(r"(>|~|<)?\s?(EUR\s|€|\$)?(\d[\d,]{0,15}(?:\.\d{1,6})?)\s?(M|k|million)?\b")
-_COUNTRY_N = re.compile(r"^([A-Za-z][A-Za-z .]{0,40}?)\s(\d{1,6})$")
-_OUTLETS = re.compile(r"some outlets say ([A-Za-z][A-Za-z .]{0,40}?) (\d{1,6})")
-_PART = re.compile(r"(\d[\d,]{0,15}(?:\.\d{1,6})?)\s?(M|k)?\s([A-Za-z][A-Za-z-]{1,40})")
-_IN_COUNTRY = re.compile(r"(\d[\d,]{0,15}(?:\.\d{1,6})?) in ([A-Z]{2,3})\b")
-_PILLS = re.compile(r"(>\s?)?(\d[\d,]{0,15}) pills")
-_FIREARMS = re.compile(r"(\d{1,6}) firearms")
+_DIGITS = r"(?<!\d)(?<!\d[.,])\d[\d,]*(?:\.\d+)?(?!\d|[.,]\d)"
+"""A number as press releases write it (``1,234.5``), never part of a longer one: the
+digits before it or after it are not left out (a longer number was once read as its
+last 16 digits)."""
+_NUM = re.compile(rf"(>|~|<)?\s?(EUR\s|€|\$)?({_DIGITS})\s?(M|k|million)?\b")
+_COUNTRY_N = re.compile(r"^([A-Za-z][A-Za-z .]{0,40}?)\s(\d+)$")
+_OUTLETS = re.compile(r"some outlets say ([A-Za-z][A-Za-z .]{0,40}?) (\d+)\b")
+_PART = re.compile(rf"({_DIGITS})\s?(M|k)?\s([A-Za-z][A-Za-z-]{{1,40}})")
+_IN_COUNTRY = re.compile(rf"({_DIGITS}) in ([A-Z]{{2,3}})\b")
+_PILLS = re.compile(rf"(>\s?)?({_DIGITS}) pills")
+_FIREARMS = re.compile(rf"({_DIGITS}) firearms")
+_FENTANYL = re.compile(rf"({_DIGITS}) fentanyl")
 _ALONE = re.compile(r"^([A-Z]{2,3}) alone:")
 _ALSO_NAMED = re.compile(r"\balso named\b")
 _ALSO_NAMES = re.compile(r"([A-Z][A-Za-z ]{1,40}?) also names ([A-Z][a-z]{1,30})")
@@ -69,9 +74,28 @@ class Figure:
     source: str
 
 
+EXACT_DIGITS = 15
+"""Most significant digits of a reported figure: a float holds every number of 15 digits
+exactly, not every one of 16."""
+
+
+class FigureError(ValueError):
+    """A number in a reported figure that cannot be held as written (``text``)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(f"the number {text[:40]}{'...' if len(text) > 40 else ''} has more "
+                         f"than {EXACT_DIGITS} significant digits: a figure holds at most "
+                         f"{EXACT_DIGITS} exactly")
+        self.text = text
+
+
 def _number(text: str) -> float:
-    """``1,234.5`` -> 1234.5."""
-    return float(text.replace(",", ""))
+    """``1,234.5`` -> 1234.5; :class:`FigureError` for more than :data:`EXACT_DIGITS`
+    significant digits (found by testing: they were read as another number)."""
+    plain = text.replace(",", "")
+    if len(plain.replace(".", "").strip("0")) > EXACT_DIGITS:
+        raise FigureError(text)
+    return float(plain)
 
 
 def _amount(text: str) -> tuple[float, str, str] | None:
@@ -213,7 +237,7 @@ def _drugs(text: str, source: str) -> list[Figure]:
     if head:
         out.append(_fig("drugs_kg", head[0], head[1], main, source))
     for note in notes:
-        fent = re.search(r"(\d[\d,]{0,15}(?:\.\d{1,6})?) fentanyl", note)
+        fent = _FENTANYL.search(note)
         if fent:
             out.append(_fig("fentanyl_kg", _number(fent.group(1)), "", fent.group(0), source))
             continue
@@ -253,7 +277,12 @@ def import_reported(ws: Space, by: str, path: Path) -> dict[str, int]:
                 raise BadInputError(f"{path}: row {n}: the {OPERATION_COLUMN!r} cell is "
                                     "empty")
             row.pop(None, None)  # cells past the header's (DictReader keys them None)
-            op, figs = parse_row(row)
+            try:
+                op, figs = parse_row(row)
+            except FigureError as exc:
+                column = next((c for c, v in row.items() if exc.text in (v or "")), "?")
+                raise BadInputError(f"{path}: row {n}, column {column!r}: {exc}; nothing "
+                                    "was imported") from exc
             store.replace_reported(ws.con, op, [
                 (f.metric, f.low, f.high, f.text, f.source) for f in figs])
             out[op] = len(figs)
