@@ -175,6 +175,27 @@ def test_a_records_case_is_checked_with_a_compartment_given(team: Space) -> None
                                provenance="t", case_id=case)
 
 
+def test_a_case_team_with_a_compartment_given_is_refused(team: Space, backend: Backend,
+                                                          tmp_path: Path) -> None:
+    """``ops case add --member olga --compartment bka-own`` opened the case in bka-own and
+    dropped the team without a word: olga was told nothing and could not read it. Members
+    name the team of a new case's own compartment; with a compartment given (or on a record
+    that is no case) they are refused, saying how to grant access, and nothing is stored."""
+    with pytest.raises(BadInputError, match="ops grant bka-own --user USER"):
+        records.add_record(team, "ben", Case("with team"), compartment="bka-own",
+                           provenance="t", members=["ana"])
+    with pytest.raises(BadInputError, match="a seizure takes none"):
+        records.add_record(team, "ben", Seizure(firearms=1), compartment="bka-own",
+                           provenance="t", members=["ana"])
+    res = CliRunner().invoke(main, [
+        "ops", "case", "add", "with team", "--member", "ana", "--compartment", "bka-own",
+        "--provenance", "p", "--as", "ben", "-w", str(tmp_path / "ws")], env=backend.env)
+    assert res.exit_code == 1 and "members name the team" in res.output, res.output
+    assert records.read_records(team, "ben", kind="case") == []
+    own = records.add_record(team, "ben", Case("own team"), provenance="t", members=["ana"])
+    assert own.compartment_id != "bka-own"
+
+
 def test_amounts_past_any_real_one_are_refused(team: Space) -> None:
     """Two cash amounts of 1e308 summed to infinity in the operation's totals (and the
     report's JSON printed Infinity)."""

@@ -350,7 +350,8 @@ def case_group() -> None:
 @case_group.command("add")
 @click.argument("title")
 @click.option("--summary", default="")
-@click.option("--member", "members", multiple=True, help="A user of the case team (repeat).")
+@click.option("--member", "members", multiple=True,
+              help="A user of the new case compartment's team (repeat; not with --compartment).")
 @_record_options
 def case_add(title: str, summary: str, members: tuple[str, ...], by: str,
              workspace: Path | None, **opts: Any) -> None:

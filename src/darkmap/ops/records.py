@@ -217,6 +217,14 @@ def add_record(ws: Space, by: str, detail: Detail, *,
     links = _check_links(links)
     if isinstance(detail, Buy) and ("listing", detail.listing) not in links:
         links.append(("listing", detail.listing))  # a buy always concerns its listing
+    if members and (kind != "case" or compartment is not None or case_id is not None):
+        # found by testing: the team was dropped without a word, and the members named
+        # could not read the case they were told was theirs
+        raise BadInputError(
+            "members name the team of a new case's own compartment; "
+            + ("a case in a compartment given takes none: grant them access with "
+               f"`darkmap ops grant {compartment or '<compartment>'} --user USER`"
+               if kind == "case" else f"a {kind} takes none"))
     actor = acting(con, by)
     if case_id is not None:
         # a case the author may read, also with a compartment given (found by testing: a
