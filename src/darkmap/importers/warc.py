@@ -336,18 +336,20 @@ def _next_plain_record(fd: int, frm: int, end: int) -> int | None:
     return None
 
 
+_NOT_A_NUMBER = "it is not a number"
 _HEADER_MAX = 1 << 16
 """Most bytes a record's WARC header is looked for in (:func:`_overrun`)."""
 
 
 @dataclass(frozen=True)
 class _Overrun:
-    """An uncompressed record whose ``Content-Length`` runs over the start of another
-    record (at ``inner``): found by :func:`_overrun`, with why the length is not what was
-    written."""
+    """An uncompressed record whose ``Content-Length`` (``length``, as written) runs over
+    the start of another record (at ``inner``), or is no number (``inner``: the next
+    record's start, None when there is none): found by :func:`_overrun`, with why the
+    length is not what was written."""
 
-    length: int
-    inner: int
+    length: str
+    inner: int | None
     why: str
 
 
@@ -378,23 +380,27 @@ def _overrun(fd: int, start: int, end: int, budget: _Budget) -> _Overrun | None:
     if cut < 0:
         return None
     fields = _header_fields(head[:cut])
-    try:
-        length = int(fields.get(b"content-length", b"").decode("ascii"))
-    except ValueError:
-        return None
-    if length <= 0:
-        return None
     block = start + cut + 4
+    text = fields.get(b"content-length")
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit()):
+        # warcio reads such a length as 0, and the block as the records after it
+        return _Overrun(text.decode("ascii", "backslashreplace")[:40],
+                        _next_plain_record(fd, block - 4, end), _NOT_A_NUMBER)
+    length = int(text)
+    if length == 0:
+        return None
     inner = _next_plain_record(fd, block, min(block + length, end))
     if inner is None:
         return None
-    if os.pread(fd, 4, block + length) != b"\r\n\r\n":
+    if block + length + 4 > end or os.pread(fd, 4, block + length) != b"\r\n\r\n":
         why = "the bytes after it are not the blank lines that end a record"
     elif not _block_digests_ok(fd, block, length, fields, budget):
         why = "its block does not hash to its digest"
     else:
         return None
-    return _Overrun(length, inner, why)
+    return _Overrun(str(length), inner, why)
 
 
 def _block_digests_ok(fd: int, block: int, length: int, fields: dict[bytes, bytes],
@@ -529,12 +535,14 @@ def _damaged(dmg: _Damage, k: int) -> QuarantineRecord:
 
 def _overran(k: int, at: int, over: _Overrun) -> QuarantineRecord:
     """The quarantine of record ``k`` (at byte ``at``), whose length runs over another
-    record (:func:`_overrun`)."""
+    record or is no number (:func:`_overrun`)."""
+    what = (f"its Content-Length ({over.length!r}) is not a number"
+            if over.why == _NOT_A_NUMBER else
+            f"its Content-Length ({over.length}) runs over the start of another record "
+            f"(byte {over.inner}) and {over.why}")
     return QuarantineRecord(locator=f"record {k}", field="Content-Length", limit=None,
-                            reason=_then(
-        f"WARC record {k} (byte {at}) is damaged: its Content-Length ({over.length}) runs "
-        f"over the start of another record (byte {over.inner}) and {over.why}",
-        over.inner))
+                            reason=_then(f"WARC record {k} (byte {at}) is damaged: {what}",
+                                         over.inner))
 
 
 def _then(reason: str, resume: int | None) -> str:
@@ -608,6 +616,13 @@ class _Reader:
             yield from sub.window(0, size, member=False)
             self.n, self.stopped = sub.n, sub.stopped
 
+    def _false_length(self, at: int, end: int) -> _Overrun | None:
+        """:func:`_overrun` of the record at ``at``, None when the budget is spent."""
+        try:
+            return _overrun(self.fd, at, end, self.budget)
+        except _TooDense:
+            return None
+
     def window(self, pos: int, end: int, member: bool) -> Iterator[_Item]:
         """The records of ``[pos, end)``, one gzip member (``member``) or uncompressed
         records. A record warcio cannot read (it raises) is quarantined with its offset
@@ -632,6 +647,9 @@ class _Reader:
                     over = None if member else _overrun(self.fd, at, end, self.budget)
                     if over is not None:
                         yield _overran(k, at, over)
+                        if over.inner is None:
+                            self.stopped = True
+                            return
                         inner = over.inner
                         break
                     item = _record(rec, self.n)
@@ -645,12 +663,18 @@ class _Reader:
                 # anything (ArchiveLoadFailed, ValueError, EOFError, AttributeError...)
                 at = max(int(it.offset), pos)  # where the record that failed starts
                 self.n = k
-                resume = None if isinstance(exc, _TooDense) else (
-                    end if member else _next_plain_record(self.fd, at, end))
+                over = None if member or isinstance(exc, _TooDense) else \
+                    self._false_length(at, end)
+                if over is not None:  # warcio failed on the length (10**30 overflows)
+                    resume = over.inner
+                    yield _overran(k, at, over)
+                else:
+                    resume = None if isinstance(exc, _TooDense) else (
+                        end if member else _next_plain_record(self.fd, at, end))
+                    yield QuarantineRecord(locator=f"record {k}", limit=None, reason=_then(
+                        f"WARC record {k} (byte {at}) is unreadable: {type(exc).__name__}: "
+                        f"{' '.join(str(exc).split())[:200]}", resume))
                 resume = resume if resume is not None and at < resume < self.size else None
-                yield QuarantineRecord(locator=f"record {k}", limit=None, reason=_then(
-                    f"WARC record {k} (byte {at}) is unreadable: {type(exc).__name__}: "
-                    f"{' '.join(str(exc).split())[:200]}", resume))
                 if resume is None:
                     self.stopped = True
                     return

@@ -49,8 +49,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+import zlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
@@ -83,7 +85,7 @@ __all__ = [
     "tuple_values",
 ]
 
-KINDS = ("pages", "csv", "sql", "blocks", "tagpack", "pgp", "fs")
+KINDS = ("pages", "csv", "sql", "blocks", "tagpack", "pgp", "warc", "fs")
 MAX_SECONDS = 10.0
 """Issue 18: no file over 10 s."""
 MAX_MB = 512
@@ -204,6 +206,9 @@ class HostileCase:
     max_mb: int = MAX_MB
     clean_output: bool = False
     must_not_exist: tuple[str, ...] = ()
+    holds: Callable[[], frozenset[str]] | None = None
+    """sha256 of the pages the case's files hold inside them (a WARC's responses): its
+    captures may be of these as well as of the files."""
     issue: bool = False
     fix: str = ""
     note: str = ""
@@ -578,7 +583,7 @@ def _side_problems(case: HostileCase, run: Run, facts: WsFacts | None,
                    allowed: frozenset[str] | None) -> list[Problem]:
     probs = []
     if facts is not None and allowed is not None:
-        outside = facts.captures - allowed
+        outside = facts.captures - allowed - (case.holds() if case.holds else frozenset())
         if outside:
             names = [_known_outside(s) for s in sorted(outside)]
             probs.append(Problem("capture-outside-root",
@@ -895,6 +900,7 @@ def _baselines(data: Path) -> dict[str, Baseline]:
         "blk5": partial(_b_file, _BLK5, "blk_0_to_4.dat", data),
         "headers": partial(_b_file, _HEADERS, "blockheaders-mainnet-1-11.txt", data),
         "tagpack": partial(_b_text, "exchanges.yaml", TAGPACK, data),
+        "warc": partial(_b_warc, lambda d: _warc(_warc_pages(d)), data),
     }
     return {k: Baseline(k, v) for k, v in defs.items()}
 
@@ -2023,6 +2029,193 @@ def _tagpack_cases(data: Path) -> list[HostileCase]:
     ]
 
 
+# -- warc
+
+
+def _warc_record(kind: str, block: bytes, uri: str = "", *, digest: bool = True,
+                 length: bytes | None = None, extra: bytes = b"") -> bytes:
+    """One uncompressed WARC/1.1 record (block and payload digests as writers give them)."""
+    def b32(data: bytes) -> bytes:
+        return b"sha256:" + base64.b32encode(hashlib.sha256(data).digest())
+
+    head = [b"WARC/1.1", b"WARC-Type: " + kind.encode(),
+            b"WARC-Record-ID: <urn:uuid:" + str(uuid.UUID(bytes=hashlib.sha256(
+                block + uri.encode()).digest()[:16])).encode() + b">",
+            b"WARC-Date: 2019-03-01T12:00:00Z"]
+    if uri:
+        head.append(b"WARC-Target-URI: " + uri.encode("utf-8", "surrogateescape"))
+    if kind == "response":
+        head.append(b"Content-Type: application/http; msgtype=response")
+        if digest:
+            payload = block.split(b"\r\n\r\n", 1)[-1]
+            head += [b"WARC-Payload-Digest: " + b32(payload), b"WARC-Block-Digest: " + b32(block)]
+    head.append(b"Content-Length: " + (length if length is not None else
+                                       str(len(block)).encode()))
+    return b"\r\n".join(head) + b"\r\n" + extra + b"\r\n" + block + b"\r\n\r\n"
+
+
+def _http(body: bytes, status: bytes = b"200 OK") -> bytes:
+    return b"HTTP/1.1 " + status + b"\r\nContent-Type: text/html\r\n\r\n" + body
+
+
+def _warc_pages(data: Path) -> list[bytes]:
+    """The two Dream pages of the baseline, as the HTTP blocks of responses."""
+    return [_http(_real(data, _DREAM_LISTING)), _http(_real(data, _DREAM_SELLER))]
+
+
+def _warc(blocks: list[bytes], *, lengths: Mapping[int, bytes] | None = None) -> bytes:
+    """A warcinfo record, then one response per block (``lengths``: a response's
+    Content-Length as written instead of its true one, by position)."""
+    onion = "dreamxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.onion"
+    out = [_warc_record("warcinfo", b"software: hostile-corpus\r\n")]
+    for k, block in enumerate(blocks):
+        out.append(_warc_record("response", block, f"http://{onion}/page/{k}",
+                                length=(lengths or {}).get(k)))
+    return b"".join(out)
+
+
+def _b_warc(content: Callable[[Path], bytes], data: Path, folder: Path,
+            name: str = "crawl.warc") -> None:
+    _write(folder / name, content(data))
+
+
+def _warc_case(content: Callable[[Path], bytes], data: Path,
+               name: str = "crawl.warc") -> Callable[[Path], None]:
+    """The builder of a case: the WARC ``content`` makes, as ``name``."""
+    return lambda folder: _b_warc(content, data, folder, name)
+
+
+def _raised(by: Callable[[list[bytes]], int]) -> Callable[[Path], bytes]:
+    """The baseline WARC with its first response's Content-Length raised by ``by``."""
+    def make(data: Path) -> bytes:
+        blocks = _warc_pages(data)
+        return _warc(blocks, lengths={0: str(len(blocks[0]) + by(blocks)).encode()})
+    return make
+
+
+def _tiny_records(n: int, data: Path) -> bytes:
+    rec = _warc_record("request", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "http://x.onion/")
+    return _warc(_warc_pages(data)) + rec * n
+
+
+def _whole_gzip(expand: int, data: Path) -> bytes:
+    return gzip.compress(_warc(_warc_pages(data)) + b"\r\n" * expand, 1)
+
+
+def _member_bomb(data: Path) -> bytes:
+    """A gzip WARC, one member per record; the last response's payload is 1 GiB of
+    zeros, about 1 MB compressed."""
+    plain = _warc(_warc_pages(data))
+    zeros = zlib.compressobj(1, zlib.DEFLATED, 31)
+    bomb = _warc_record("response", _http(b""), "http://x.onion/bomb", digest=False,
+                        length=str(len(_http(b"")) + (1 << 30)).encode())
+    head = bomb[:-4]  # its block, without the record's closing CRLFs, then the zeros
+    member = zeros.compress(head)
+    chunk = bytes(1 << 20)
+    for _ in range(1 << 10):
+        member += zeros.compress(chunk)
+    member += zeros.compress(b"\r\n\r\n") + zeros.flush()
+    starts = [0] + [m.start() + 4 for m in re.finditer(rb"\r\n\r\nWARC/1\.1\r\n", plain)]
+    parts = [plain[a:b] for a, b in zip(starts, [*starts[1:], len(plain)], strict=True)]
+    return b"".join(gzip.compress(p, 1) for p in parts) + member
+
+
+_OVERRUN = r"^record 2 \| Content-Length \| .*runs over the start of another record"
+
+
+def _warc_cases(data: Path) -> list[HostileCase]:
+    def lost_first(b: Outcome | None) -> tuple[Expect, ...]:
+        b = _need(b)
+        return (Expect(read=b.read, stored=b.stored - 1, quarantined=b.quarantined + 1,
+                       skipped=b.skipped,
+                       quarantine=(_OVERRUN,),
+                       label="the response with the false length quarantined, the next "
+                             "one read"),)
+
+    def one_more_quarantined(b: Outcome | None) -> tuple[Expect, ...]:
+        return (_plus(b, q=1, records=_rec(b), label="the bad record quarantined"),)
+
+    def warc(content: Callable[[Path], bytes], name: str = "crawl.warc"
+             ) -> Callable[[Path], None]:
+        return _warc_case(content, data, name)
+    def pages() -> frozenset[str]:
+        return frozenset(hashlib.sha256(b.split(b"\r\n\r\n", 1)[1]).hexdigest()
+                         for b in _warc_pages(data))
+
+    return [replace(c, holds=pages) for c in [
+        HostileCase("warc_length_raised_over_next", "warc",
+                    warc(_raised(lambda bl: len(bl[1]) // 2)),
+                    lost_first, "warc", fix="resync",
+                    note="a raised Content-Length once swallowed the records after it"),
+        HostileCase("warc_length_raised_over_whole_next", "warc",
+                    warc(_raised(lambda bl: len(_warc([bl[1]])) - len(_warc([])))),
+                    lost_first, "warc", fix="resync"),
+        HostileCase("warc_length_past_the_end", "warc",
+                    warc(_raised(lambda bl: 10 ** 30)), lost_first, "warc",
+                    fix="resync"),
+        HostileCase("warc_length_lowered", "warc",
+                    warc(_raised(lambda bl: -1000)),
+                    lambda b: (Expect(read=_need(b).read + 1, stored=_need(b).stored - 1,
+                                      quarantined=_need(b).quarantined + 2,
+                                      skipped=_need(b).skipped,
+                                      label="the cut response and its rest quarantined"),),
+                    "warc", fix="resync"),
+        HostileCase("warc_length_not_a_number", "warc",
+                    warc(lambda d: _warc(_warc_pages(d), lengths={0: b"12abc"})),
+                    lambda b: (Expect(read=_need(b).read, stored=_need(b).stored - 1,
+                                      quarantined=_need(b).quarantined + 1,
+                                      skipped=_need(b).skipped,
+                                      quarantine=(r"^record 2 \| Content-Length \| .*'12abc'\) "
+                                                  r"is not a number",),
+                                      label="that response quarantined, the next one read"),),
+                    "warc", fix="resync"),
+        HostileCase("warc_header_line_10mb", "warc",
+                    warc(lambda d: _warc_record(
+                        "warcinfo", b"x: y\r\n", extra=b"X-Long: " + b"a" * (10 << 20)
+                        + b"\r\n") + _warc(_warc_pages(d))),
+                    lambda b: (_plus(b, s=1, records=_rec(b), label="read as a warcinfo"),
+                               _plus(b, q=1, records=_rec(b), label="quarantined")),
+                    "warc"),
+        HostileCase("warc_20k_request_records", "warc",
+                    warc(partial(_tiny_records, 20_000)),
+                    lambda b: (_plus(b, s=20_000, records=_rec(b),
+                                     label="every request record skipped"),), "warc"),
+        HostileCase("warc_junk_after_magic", "warc",
+                    warc(lambda d: _warc(_warc_pages(d)) + b"WARC/1.1\r\n"
+                            + bytes(range(256)) * 4096),
+                    one_more_quarantined, "warc", fix="resync"),
+        HostileCase("warc_no_record_id", "warc",
+                    warc(lambda d: _warc(_warc_pages(d)).replace(
+                        b"WARC-Record-ID:", b"WARC-Record-Nd:", 2)),
+                    lambda b: (Expect(read=_need(b).read, stored=_need(b).stored - 1,
+                                      quarantined=_need(b).quarantined + 1,
+                                      skipped=_need(b).skipped - 1,
+                                      label="the warcinfo and a response without ids "
+                                            "quarantined"),
+                               Expect(read=_need(b).read, stored=_need(b).stored - 1,
+                                      quarantined=_need(b).quarantined + 2,
+                                      skipped=_need(b).skipped - 1,
+                                      label="quarantined")),
+                    "warc"),
+        HostileCase("warc_uri_with_escapes", "warc",
+                    warc(lambda d: _warc(_warc_pages(d)).replace(
+                        b"/page/0", b"/page/\x1b]0;pwned\x07\xe2\x80\xae\x1b[2J", 1)),
+                    _same, "warc", clean_output=True, fix="output"),
+        HostileCase("warc_gzip_whole_expands_past_50x", "warc",
+                    warc(partial(_whole_gzip, 40 << 20), name="crawl.warc.gz"),
+                    lambda b: (Expect(read=1, stored=0, quarantined=1, skipped=0,
+                                      quarantine=(r"expands past 50 times",),
+                                      label="quarantined, not read further"),), "warc",
+                    fix="isolation"),
+        HostileCase("warc_gzip_member_1gib_of_zeros", "warc",
+                    warc(_member_bomb, name="crawl.warc.gz"),
+                    lambda b: (_plus(b, s=1, records=_rec(b),
+                                     label="the payload refused by its size"),
+                               _plus(b, q=1, records=_rec(b), label="quarantined")), "warc",
+                    fix="isolation"),
+    ]]
+
+
 # -- file system
 
 
@@ -2231,7 +2424,7 @@ def cases(data: Path | None = None) -> list[HostileCase]:
     BASELINES.clear()
     BASELINES.update(_baselines(d))
     out = (_pages_cases(d) + _pgp_cases(d) + _csv_cases(d) + _sql_cases(d) + _blocks_cases(d)
-           + _tagpack_cases(d) + _fs_cases(d))
+           + _tagpack_cases(d) + _warc_cases(d) + _fs_cases(d))
     names = [c.name for c in out]
     if len(names) != len(set(names)) or any(c.kind not in KINDS for c in out) \
             or any(c.baseline is not None and c.baseline not in BASELINES for c in out):
