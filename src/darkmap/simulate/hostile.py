@@ -2120,6 +2120,7 @@ def _member_bomb(data: Path) -> bytes:
     return b"".join(gzip.compress(p, 1) for p in parts) + member
 
 
+_NOT_NUMBER = r"^record 2 \| Content-Length \| .*'12abc'\) is not a number"
 _OVERRUN = r"^record 2 \| Content-Length \| .*runs over the start of another record"
 
 
@@ -2165,8 +2166,7 @@ def _warc_cases(data: Path) -> list[HostileCase]:
                     lambda b: (Expect(read=_need(b).read, stored=_need(b).stored - 1,
                                       quarantined=_need(b).quarantined + 1,
                                       skipped=_need(b).skipped,
-                                      quarantine=(r"^record 2 \| Content-Length \| .*'12abc'\) "
-                                                  r"is not a number",),
+                                      quarantine=(_NOT_NUMBER,),
                                       label="that response quarantined, the next one read"),),
                     "warc", fix="resync"),
         HostileCase("warc_header_line_10mb", "warc",
