@@ -47,12 +47,13 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # (arguments with {ws} {file} {dir} {mine} {base} {bad_json} filled in, exit code)
 BAD: list[tuple[str, int]] = [
-    # values out of range or nan: the library's own check, run as the line is read (1)
-    ("link -w {ws} --threshold -1", 1),
-    ("link -w {ws} --threshold 2", 1),
-    ("link -w {ws} --threshold nan", 1),
-    ("link -w {ws} --threshold inf", 1),
-    ("targets -w {ws} --limit -5", 1),
+    # values out of range or nan: the library's own check, run as the line is read, a
+    # usage error as the user guide says (found by a documentation audit: exit 1 before)
+    ("link -w {ws} --threshold -1", 2),
+    ("link -w {ws} --threshold 2", 2),
+    ("link -w {ws} --threshold nan", 2),
+    ("link -w {ws} --threshold inf", 2),
+    ("targets -w {ws} --limit -5", 2),
     # values out of range, nan, wrong types, exclusive flags: usage errors (2)
     ("link -w {ws} --threshold half", 2),
     ("link -w {ws} --method bogus", 2),
@@ -114,10 +115,10 @@ BAD: list[tuple[str, int]] = [
     # ... scores over nothing, printed as if they meant something
     ("eval chain --truth {other} -w {ws}", 1),
     ("eval sales --truth {other} -w {ws}", 1),
-    # ... a country that is none, taken as one
-    ("targets -w {ws} --country XX", 1),
-    ("targets -w {ws} --country germany", 1),
-    ("export ftm -o {base}/e.json -w {ws} --country ZZ", 1),
+    # ... a country that is none, taken as one (an option's value: a usage error)
+    ("targets -w {ws} --country XX", 2),
+    ("targets -w {ws} --country germany", 2),
+    ("export ftm -o {base}/e.json -w {ws} --country ZZ", 2),
     ("ops agency add bka --country XX --contact desk --as ana -w {ws}", 1),
     # ... a host that is not one (uvicorn exited 3, after saying it was serving)
     ("serve -w {ws} --host 256.1.1.1", 1),
@@ -161,9 +162,11 @@ def test_messages_say_what_is_wrong(place: Path) -> None:
         return res.stderr.strip()
 
     assert err("link -w {ws} --threshold nan") == (
-        "Error: threshold must be a probability in [0, 1], not nan")
+        "Error: darkmap link: Invalid value for '--threshold': threshold must be a "
+        "probability in [0, 1], not nan (see `darkmap link --help`)")
     assert err("targets -w {ws} --limit -5") == (
-        "Error: limit must be 0 or more (0 or None: all), not -5")
+        "Error: darkmap targets: Invalid value for '--limit': limit must be 0 or more (0 or "
+        "None: all), not -5 (see `darkmap targets --help`)")
     assert err("simulate --out {base}/sim --style-noise nan") == (
         "Error: darkmap simulate: Invalid value for '--style-noise': 'nan' is not a number; "
         "give a value 0.0<=x<=1.0 (see `darkmap simulate --help`)")
@@ -181,8 +184,9 @@ def test_messages_say_what_is_wrong(place: Path) -> None:
         f"Error: {place / 'a-file.txt'}: not a darkmap workspace: it is a file, and a "
         "workspace is a folder (give the folder `darkmap init` made)")
     assert err("targets -w {ws} --country germany") == (
-        "Error: country 'germany': not an ISO 3166 two-letter code (germany is DE); give "
-        "one such as DE, GB or US")
+        "Error: darkmap targets: Invalid value for '--country': country 'germany': not an "
+        "ISO 3166 two-letter code (germany is DE); give one such as DE, GB or US (see "
+        "`darkmap targets --help`)")
     assert err("eval chain --truth {bad_json} -w {ws}") == (
         f"Error: {place / 'bad.json'}: cannot read truth file: not JSON (line 1, column 2: "
         "Expecting property name enclosed in double quotes); give the truth.json written "

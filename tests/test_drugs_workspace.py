@@ -224,7 +224,7 @@ def test_a_negative_limit_is_bad_input(filled: Workspace) -> None:
     path = filled.path
     filled.close()
     res = CliRunner().invoke(main, ["targets", "-w", str(path), "--limit", "-5"])
-    assert res.exit_code == 1 and "limit must be 0 or more" in res.output
+    assert res.exit_code == 2 and "limit must be 0 or more" in res.output
     assert "Traceback" not in res.output
     Workspace.open(path).close()
 

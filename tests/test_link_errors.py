@@ -148,9 +148,12 @@ def test_cli_errors_are_one_line(dream: Path) -> None:
     assert res.exit_code == 1
     assert res.output.strip() == ("Error: no persona or account 'dream:nobody': the "
                                   "workspace has no personas yet (run `darkmap link` first)")
-    res = runner.invoke(main, ["link", "--threshold", "1.5", "-w", str(dream)])
-    assert res.exit_code == 1
-    assert res.output.strip() == "Error: threshold must be a probability in [0, 1], not 1.5"
+    res = runner.invoke(main, ["link", "--threshold", "1.5", "-w", str(dream)],
+                        prog_name="darkmap")
+    assert res.exit_code == 2  # a value out of range: a usage error, as the guide says
+    assert res.output.strip() == (
+        "Error: darkmap link: Invalid value for '--threshold': threshold must be a "
+        "probability in [0, 1], not 1.5 (see `darkmap link --help`)")
     res = runner.invoke(main, ["judge", A, B, "--same", "--withdraw", "-w", str(dream)])
     assert res.exit_code == 2 and "give exactly one of" in res.output
     res = runner.invoke(main, ["judge", A, "dream:nobody", "--same", "-w", str(dream)])

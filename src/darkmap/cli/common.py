@@ -226,26 +226,32 @@ class FiniteFloat(click.FloatRange):
 def checked(check: Callable[[Any], object]) -> Callable[[click.Context, click.Parameter, Any],
                                                         Any]:
     """An option callback that runs the library's own check on the value while the
-    command line is read (before any work): ``--limit -5`` fails at once with the
-    library's message, one line, exit 1."""
+    command line is read (before any work): ``--limit -5`` fails at once as a usage error
+    (one line, exit 2, as every value out of range) with the library's message."""
     def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         if value is not None:
-            check(value)
+            try:
+                check(value)
+            except LibraryError as exc:
+                raise click.BadParameter(str(exc), ctx, param) from exc
         return value
     return callback
 
 
 def country_value(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     """An option callback: ``--country`` values (one, or a tuple of several) as ISO 3166
-    codes in upper case; a value that is not one fails at once (exit 1), naming the code
-    meant when it is a country's name."""
+    codes in upper case; a value that is not one is a usage error (exit 2), naming the
+    code meant when it is a country's name."""
     from darkmap.model.countries import check_country  # noqa: PLC0415 - see open_ws
 
     if value is None:
         return None
-    if isinstance(value, tuple):
-        return tuple(check_country(v) for v in value)
-    return check_country(value)
+    try:
+        if isinstance(value, tuple):
+            return tuple(check_country(v) for v in value)
+        return check_country(value)
+    except LibraryError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from exc
 
 
 def workspace_option(f: Callable[..., Any]) -> Callable[..., Any]:
