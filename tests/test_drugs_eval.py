@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,24 @@ def test_cli_prints_an_unreadable_label_file_as_one_line(tmp_path: Path,
                                     str(data_dir / "listings" / "hansa-2016-12.csv")])
     assert res.exit_code == 1
     assert "cannot read the label file" in res.output and "Traceback" not in res.output
+
+
+def test_the_text_report_lists_the_mistakes(data_dir: Path) -> None:
+    """``--errors N`` listed the mistakes in ``--json`` only (found by a documentation
+    audit): the text report lists each with the fields it got wrong, predicted against
+    the label, the same as the JSON's."""
+    args = ["eval", "drugs", "--labels", str(LABELS / "hansa_random17.csv"), "--listings",
+            str(data_dir / "listings" / "hansa-2016-12.csv"), "--errors", "3"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    listed = CliRunner().invoke(main, [*args, "--json"])
+    mistakes = json.loads(listed.output)["errors"]
+    assert len(mistakes) == 3
+    text = res.output.splitlines()
+    start = text.index("mistakes, the first 3 (--errors N lists more):")
+    for line, m in zip(text[start + 1:], mistakes, strict=True):
+        assert line.startswith(f"  {m['listing_id']}  ")
+        for f in m["wrong"]:
+            assert f" {f} " in line and "(label " in line
+    none = CliRunner().invoke(main, [*args[:-1], "0"])
+    assert "mistakes" not in none.output

@@ -10,7 +10,7 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -336,3 +336,27 @@ def eval_drugs_cmd(labels: Path, listings: Path | None, workspace: Path | None,
     for cls, pc in report["drug_class"].get("per_class", {}).items():
         say(f"  {cls:22s} precision {fmt(pc['precision'])}  recall {fmt(pc['recall'])}  "
             f"(n {pc['support']})")
+    _say_mistakes(report["errors"], max_errors)
+
+
+def _say_mistakes(mistakes: list[Any], max_errors: int) -> None:
+    """The mistakes the report lists: each listing, its title and every field it got
+    wrong, as predicted against the label (found by a documentation audit: ``--errors``
+    listed them in ``--json`` only)."""
+    if not mistakes:
+        return
+    more = " (--errors N lists more)" if len(mistakes) >= max_errors else ""
+    say(f"mistakes, the first {len(mistakes)}{more}:")
+    for m in mistakes:
+        fields = "; ".join(f"{f} {_shown(m['predicted'].get(f))} (label "
+                           f"{_shown(m['gold'].get(f))})" for f in m["wrong"])
+        say(f"  {short(m['listing_id'], 24)}  {short(m['title'], 60)}: {fields}")
+
+
+def _shown(value: object) -> str:
+    """A predicted or labelled value as the report prints it (``-`` for none)."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return short(value, 30)
