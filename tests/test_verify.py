@@ -89,3 +89,27 @@ def test_reingest_detects_the_changed_capture_and_restores_the_missing_one(
     assert by_sha[deleted].already and ws.captures.check(deleted) == "ok"
     report = darkmap.verify_captures(ws)
     assert [p.sha256 for p in report.changed] == [edited] and not report.missing
+
+
+def test_ingest_over_a_changed_capture_exits_1(ws: Workspace, pages: Path) -> None:
+    """An ingest that met a capture edited on disk exited 0, its file counted under
+    ``(unrecognised)`` (found by a documentation audit): a script took the run for a
+    clean one. The file is counted under ``(capture changed)``, the summary names it,
+    and the command exits 1 after its summary, as ``darkmap verify`` does."""
+    first = darkmap.ingest(ws, pages)
+    edited = sorted({f.sha256 for f in first.files if f.importer})[0]
+    _tamper(ws.captures.path_for(edited))
+    path = ws.path
+    ws.close()
+    for args in ([], ["--json"]):
+        res = CliRunner().invoke(main, ["ingest", "-q", "-w", str(path), str(pages), *args])
+        assert res.exit_code == 1, res.output
+        assert "changed on disk since it was stored (not trusted); see `darkmap verify`" \
+            in res.stderr
+        if args:
+            doc = json.loads(res.stdout)
+            assert doc["by_market"]["(capture changed)"]["quarantined"] == 1
+            # the FIFO is the only path left unread
+            assert doc["by_market"]["(unrecognised)"]["quarantined"] == 0
+    again = CliRunner().invoke(main, ["ingest", "-q", "-w", str(path), str(pages)])
+    assert again.exit_code == 1  # until the capture is restored (see the test above)

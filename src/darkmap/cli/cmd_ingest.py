@@ -84,7 +84,9 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
     Formats are detected per file; re-running is a no-op for files already read. Only
     regular files inside the folders given are read: links leaving them, FIFOs, devices,
     hidden and licence files are counted as skipped, with the reason. A file no importer
-    recognises is listed and the exit status is 3, unless --allow-unrecognised.
+    recognises is listed and the exit status is 3, unless --allow-unrecognised; a
+    file whose stored capture changed on disk since it was stored is not read, and the
+    exit status is 1 (see `darkmap verify`).
 
     Example: darkmap ingest -w case-42 ../shared/data/pages ../shared/data/listings
     """
@@ -119,6 +121,14 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
         _ascii_json(summary.as_dict())
     else:
         _print_summary(summary)
+    changed = summary.changed_captures()
+    if changed:
+        # evidence the workspace holds was edited: a script must notice (exit 1, as
+        # `darkmap verify` does), not take the run for a clean one (found by an audit)
+        click.echo(f"error: {len(changed)} file(s) not read: the workspace's capture of "
+                   "each changed on disk since it was stored (not trusted); see `darkmap "
+                   "verify`", err=True)
+        raise click.exceptions.Exit(1)
     missed = summary.unrecognised()
     if missed and not allow_unrecognised:
         elsewhere = summary.read_elsewhere()

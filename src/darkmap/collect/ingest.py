@@ -190,6 +190,9 @@ class FileResult:
     notes: list[str] = field(default_factory=list)
     """What its importer says the analyst should know about a file it read (a column its
     mapping reads that the file lacks: empty in every row)."""
+    capture_changed: bool = False
+    """The file's capture in the workspace no longer holds the bytes it was stored with
+    (edited on disk since): nothing read, the file quarantined."""
     stored_before: int = 0
     """Units of ``stored`` that an earlier run had stored already, found again in this
     file (a ``UnitRecord`` marked ``already``: a WARC's page the crawl stored first); the
@@ -235,7 +238,8 @@ class IngestSummary:
         """read / stored / quarantined / skipped units and files, per market."""
         out: dict[str, Counter[str]] = defaultdict(Counter)
         for f in self.files:
-            c = out[f.market_id or f"({f.importer or 'unrecognised'})"]
+            c = out[f.market_id or ("(capture changed)" if f.capture_changed else
+                                    f"({f.importer or 'unrecognised'})")]
             c["files"] += 1
             c["already_ingested"] += int(f.already)
             for k in ("read", "stored", "quarantined", "skipped"):
@@ -310,6 +314,11 @@ class IngestSummary:
     def notes(self) -> dict[str, list[str]]:
         """The files read this run with a note from their importer: file -> notes."""
         return {f.source: f.notes for f in self.files if f.notes}
+
+    def changed_captures(self) -> list[str]:
+        """The files whose stored capture changed on disk since it was stored (not read:
+        the workspace is not trusted with them until ``darkmap verify``)."""
+        return [f.source for f in self.files if f.capture_changed]
 
     def unrecognised(self) -> list[str]:
         """The files no importer recognised (skipped, nothing read from them)."""
@@ -873,7 +882,7 @@ def _capture_changed(source: str, exc: CaptureChangedError) -> FileResult:
     """A file whose stored capture was edited after ingest: one quarantined unit, an
     error, nothing stored (the workspace is not trusted with it until verified)."""
     result = FileResult(source=source, sha256=exc.sha256, importer=None, read=1,
-                        quarantined=1, error=f"{source}: {exc}")
+                        quarantined=1, error=f"{source}: {exc}", capture_changed=True)
     result.problems.append(f"file: {exc}")
     return result
 
