@@ -37,5 +37,7 @@ def collection_section(ws: Workspace) -> Section:
                                 "Pages skipped on purpose"))
     if quarantined:
         sec.tables.append(Table(["source", "record", "field", "reason"], quarantined,
-                                f"Quarantined records (first 30 of {n_q})"))
+                                f"Quarantined records (first {len(quarantined)} of {n_q})"
+                                if len(quarantined) < n_q else
+                                f"Quarantined records (all {n_q})"))
     return sec

@@ -14,7 +14,9 @@ __all__ = ["personas_section"]
 
 
 def _signals_text(signals: Any, top: int = 4) -> str:
-    """The ``top`` signals that contributed most to a link score, as one line."""
+    """The ``top`` signals that contributed most to a link score, as one line: only
+    those that speak for it (a signal that added nothing is no evidence; found by a
+    documentation audit), ``-`` when none did."""
     data = json.loads(signals) if isinstance(signals, str) else (signals or {})
     parts = []
     for name, s in data.items():
@@ -22,8 +24,8 @@ def _signals_text(signals: Any, top: int = 4) -> str:
         if contrib is None:
             continue
         parts.append((float(contrib), name, s.get("value") if isinstance(s, dict) else s))
-    parts.sort(reverse=True)
-    return "; ".join(f"{n}={_short(v)} ({c:+.2f})" for c, n, v in parts[:top])
+    parts = sorted((p for p in parts if round(p[0], 2) > 0), reverse=True)
+    return "; ".join(f"{n}={_short(v)} ({c:+.2f})" for c, n, v in parts[:top]) or "-"
 
 
 def _short(v: Any) -> str:
