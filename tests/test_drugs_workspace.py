@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -270,3 +272,21 @@ def test_assessment_reads_are_typed_rows(filled: Workspace) -> None:
     p_est = filled.con.execute("SELECT orders_est FROM sales_summary WHERE "
                                "entity_id = 'p-fent' AND entity_kind = 'persona'").fetchone()[0]
     assert sum(v for _, v in months) == pytest.approx(p_est)
+
+
+def test_targets_csv_leaves_sales_not_captured_empty(tmp_path: Path, data_dir: Path) -> None:
+    """No sales captured (Hansa's listings CSV has no feedback): the CSV gave orders of
+    0.0, where the table shows "-" (found by a documentation audit): unknown and none
+    looked the same in a spreadsheet. Their cells are empty."""
+    path = tmp_path / "ws"
+    runner = CliRunner()
+    res = runner.invoke(main, ["ingest", "--init", "-q", "-w", str(path),
+                               str(data_dir / "listings" / "hansa-2016-12.csv")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["targets", "-w", str(path), "--csv", "--limit", "0"])
+    assert res.exit_code == 0, res.output
+    table = list(csv.DictReader(io.StringIO(res.stdout)))
+    unknown = [r for r in table if r["sales_basis"] == "not captured"]
+    assert len(unknown) > 100
+    assert all(r[k] == "" for r in unknown for k in ("orders_est", "orders_low", "orders_high",
+                                                      "revenue_usd"))

@@ -174,10 +174,14 @@ def targets_csv(rows: list[TargetRow]) -> str:
     w = csv.writer(buf)
     w.writerow(_CSV_FIELDS)
     for i, r in enumerate(rows, 1):
+        # no sales captured: empty cells, as the table's "-", not orders of 0 (found by a
+        # documentation audit: unknown and none looked the same in a spreadsheet)
+        orders = ["", "", ""] if r["sales_basis"] == "not captured" else [
+            r["orders_est"], *r["orders_range"]]
         cells = [i, r["persona_id"], r["label"], r["harm_score"], r["country"] or "",
                  r["country_confidence"], r["listings"], r["drug_listings"],
-                 r["fentanyl_listings"], r["counterfeit_listings"], r["orders_est"],
-                 r["orders_range"][0], r["orders_range"][1], r["revenue_usd"] or "",
+                 r["fentanyl_listings"], r["counterfeit_listings"], *orders,
+                 r["revenue_usd"] or "",
                  r["revenue_usd_range"][0] or "", r["revenue_usd_range"][1] or "",
                  r["buyers_distinct_min"], r["active_from"] or "", r["active_to"] or "",
                  json.dumps(r["top_substances"]), ";".join(r["accounts"]),
