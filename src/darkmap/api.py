@@ -507,21 +507,23 @@ def evaluate_linking(ws: Workspace, truth: dict[str, Any] | PathLike) -> Linking
 
 
 def evaluate_drugs(ws: Workspace | None, labels: PathLike, listings: PathLike | None = None,
-                   split: str | None = None, errors: int = 25) -> DrugEvalReport:
+                   split: str | None = None, errors: int = 25,
+                   split_column: str = "split") -> DrugEvalReport:
     """Score the listing assessor against hand labels (a CSV with ``listing_id``, ...).
 
     The labelled listings are read from ``listings`` (a source CSV or folder) when
     given, else from ``ws`` (which may then be ``None`` only if ``listings`` is given).
     Gives accuracy and macro-F1 for drug class and substance, precision and recall of
     both flags, exact-match rates for units and dose, and up to ``errors`` mistakes.
-    Calls :func:`darkmap.evaluate.drugs.eval_drugs`.
+    ``split`` keeps only the label rows whose ``split_column`` equals it (the CLI's
+    ``--split``, ``--split-column``). Calls :func:`darkmap.evaluate.drugs.eval_drugs`.
 
     Example::
 
         darkmap.evaluate_drugs(None, "labels.csv", listings="hansa-2016-12.csv")
     """
     return eval_drugs(Path(labels), Path(listings) if listings is not None else None,
-                      workspace=ws, split=split, errors=errors)
+                      workspace=ws, split=split, errors=errors, split_column=split_column)
 
 
 def evaluate_chain(ws: Workspace, truth: dict[str, Any] | PathLike, hops: int = 10,
