@@ -49,6 +49,12 @@ CASES = [
     ("5 Oc 40mg(Oxycodone)--Usa to Usa--", "oxycodone", 5, "pill", 40),
     ("★5 x 100ug ★Blotters Anonymouse", "lsd", 5, "blotter", 0.1),
     ("115*G* TOP SHELF ***BUD***", "cannabis_flower", 115, "gram", None),
+    # packs of the count (found by a documentation audit: 20, $113 a pill for $1.13)
+    ("Xanax 1mg Pharma 20 tab 100x BOX", "alprazolam", 2000, "pill", 1),
+    ("Valium 10mg 20 tabs x 5 boxes", "diazepam", 100, "pill", 10),
+    # ... but the count already the total when no "x" says how many packs
+    ("Xanax 1mg Pharma 20 tab BOX", "alprazolam", 20, "pill", 1),
+    ("Kern Diazepam 10mg x 150 Tablets (Valium) 5 Boxes", "diazepam", 150, "pill", 10),
 ]
 
 

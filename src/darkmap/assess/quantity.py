@@ -10,7 +10,8 @@ Grammar (case-insensitive, on the HTML-unescaped title):
 * **count** ``N x``, ``x N`` (a closing ``x N`` wins over an ``N x`` inside the title:
   "M box 30 x 500"), ``N (pills|tabs|caps|blotters|seeds|patches|bars|pcs|blues...)``,
   ``(N)`` or ``(QTY N)``, a number written as a word ("ten"), or a number opening the title
-  when a dose or a pill word follows ("10 Valium 10mg").
+  when a dose or a pill word follows ("10 Valium 10mg"); packs of a counted form after
+  it, ``M x box`` or ``x M boxes`` ("20 tab 100x BOX": 2,000).
 * **volume** ``N ml``.
 
 The unit kind comes from the form word (pill, blotter, seed, patch, piece, ml) or, for a
@@ -103,6 +104,9 @@ _COUNT_FORM = re.compile(r"(?<![\d./a-z])(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x\s*)
     sorted(_FORM_WORDS, key=len, reverse=True)) + r")(?![a-z])")
 _COUNT_X = re.compile(r"(?<![\d.,/a-z])(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x|pcs|qty)(?![a-z])|"
                       r"(?<![a-z])x\s*(\d{1,3}(?:,\d{3})+|\d{1,6})(?![\d.,]*\s*(?:mg|g|ug|mcg|ml|gr|%))")
+# "20 tab 100x BOX", "20 tabs x 5 boxes": a number of packs of the count before it
+_PACKS = re.compile(r"(?<![\d.,])(?:(\d{1,4})\s*x\s*|x\s*(\d{1,4})\s+)"
+                    r"(?:boxes|box|packs|pack|blisters|blister|strips|strip)(?![a-z])")
 # "... 30 x 500" closing the title: the count is the number after the last "x"
 _TRAILING_X = re.compile(r"(?<![a-z])x\s*(\d{1,3}(?:,\d{3})+|\d{1,6})\s*$")
 _QTY = re.compile(r"(?:qty|quantity|menge|anzahl)\s*+[#:]?\s*+0*(\d{1,6})(?!\d)|"
@@ -224,6 +228,14 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
     if cm:
         count = _num(cm.group(1))
         kind = _FORM_WORDS[cm.group(2)]
+        pm = _PACKS.search(t, cm.end()) if count and "x" in t[cm.end():] else None
+        packs = _num(pm.group(1) or pm.group(2)) if pm else None
+        if packs is not None and packs > 1:
+            # "Xanax 1mg 20 tab 100x BOX": a hundred boxes of the twenty counted (found by
+            # a documentation audit: read as 20, the price per pill a hundred times high);
+            # "150 Tablets 5 Boxes", with no "x", says how the count is packed
+            count *= packs
+            notes.append("packs of the count multiplied")
     form_word = None
     for w in re.findall(r"[a-z]+", t):
         if w in _FORM_WORDS:
