@@ -501,6 +501,7 @@ def run_clustering(ws: Workspace, heuristics: tuple[str, ...] | list[str] = DEFA
                    method: str = "scipy") -> ClusterSummary:
     """Cluster the workspace's chain; replace btc_clusters, merges and coinjoins."""
     t0 = time.perf_counter()
+    store.mark_stale(ws.con)  # a workspace loaded before the stale flags gets them here
     arr = load_arrays(ws.con)
     res = cluster_arrays(arr, tuple(heuristics), method)
     run_id = uuid.uuid4().hex[:12]

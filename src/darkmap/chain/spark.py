@@ -642,6 +642,7 @@ def run_clustering_spark(ws: Workspace,
     tmp = Path(tempfile.mkdtemp(prefix="darkmap-spark-", dir=work_dir))
     own = spark is None
     try:
+        store.mark_stale(ws.con)  # as run_clustering: stale transactions are left out
         dims = write_graph_parquet(ws.con, tmp / "graph", SCRIPT_TYPES)
         n_addr = dims["n_addr"]
         if own:

@@ -120,6 +120,7 @@ class TraceResult(TypedDict):
     method: str
     hops: int
     transactions_visited: int
+    stale_transactions_left_out: int  # of the start's, found only in stale blocks
     source_received_sat: int
     hits: list[TraceHit]
     by_service_sat: dict[str, int]
@@ -614,6 +615,7 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
     return {
         "start": label, "addresses": len(ids), "direction": direction, "method": method,
         "hops": hops, "transactions_visited": len(visited),
+        "stale_transactions_left_out": store.stale_txs_of(ws.con, ids),
         "source_received_sat": int(sum(trail.seeds.values())),
         "hits": hit_rows, "by_service_sat": dict(sorted(by_service.items(), key=lambda kv: -kv[1])),
         "cashouts": cashouts, "peel_chains": peel,

@@ -43,6 +43,7 @@ class WalletSummary(TypedDict):
     sent_sat: int
     balance_sat: int
     transactions: int
+    stale_transactions: int
     addresses: list[WalletAddress]
     by_month: list[MonthFlow]
     paid_to: list[PaidTo]
@@ -105,6 +106,7 @@ def wallet_summary(ws: Workspace, ident: str, limit: int = 50) -> WalletSummary:
         "cluster_id": cid, "n_addresses": f.n_addresses,
         "received_sat": f.received_sat, "sent_sat": f.sent_sat,
         "balance_sat": f.received_sat - f.sent_sat, "transactions": f.transactions,
+        "stale_transactions": f.stale_transactions,
         "addresses": f.addresses, "by_month": f.by_month,
         "paid_to": f.paid_to, "paid_by": f.paid_by, "tags": f.tags,
         "linked_accounts": f.linked_accounts, "linked_personas": f.linked_personas,

@@ -22,6 +22,7 @@ from darkmap.cli.common import (
     open_ws,
     open_ws_to_write,
     say,
+    say_stale_chain,
     short,
     workspace_option,
 )
@@ -54,11 +55,13 @@ def chain_load(paths: tuple[Path, ...], workspace: Path | None, init: bool,
     Example: darkmap chain load -w case-42 ../shared/data/bitcoin
     """
     from darkmap.collect.ingest import check_chain_paths, load_files  # noqa: PLC0415
+    from darkmap.store.chain import stale_chain  # noqa: PLC0415
 
     check_chain_paths(paths)  # a file that is not chain data: refused, nothing stored
     ws = open_ws_to_write(workspace, init)
     try:
         results = load_files(ws, list(paths), checked=True)
+        stale = stale_chain(ws.con)
     finally:
         ws.close()
     if as_json:
@@ -71,6 +74,7 @@ def chain_load(paths: tuple[Path, ...], workspace: Path | None, init: bool,
             f"txs {r.counts.get('txs', 0):7d}")
         for reason in r.reasons:
             say(f"    quarantined: {short(reason, 400)}")
+    say_stale_chain(stale)
 
 
 @chain_group.command("cluster")
@@ -278,6 +282,10 @@ def trace_cmd(target: str, forward: bool, hops: int, method: str, workspace: Pat
         return
     say(f"{out['direction']} trace from {out['start']} ({out['method']}, {hops} hops): "
         f"{out['transactions_visited']} transactions")
+    if out["stale_transactions_left_out"]:
+        say(f"  left out: {out['stale_transactions_left_out']} transaction(s) of the start "
+            "found only in stale blocks, off the best chain (`darkmap status` names the "
+            "blocks)")
     if out["method"] == "poison" and out["hits"]:
         say("  poison: amounts are upper bounds (a spend with any traced input counts all "
             "its outputs); the confidence reads the haircut share")
@@ -328,6 +336,10 @@ def wallet_show(ident: str, workspace: Path | None, as_json: bool) -> None:
     say(f"cluster:{cid}: {out['n_addresses']} addresses, "
         f"{out['transactions']} transactions, received {_btc(out['received_sat'])}, "
         f"sent {_btc(out['sent_sat'])}")
+    if out["stale_transactions"]:
+        only = " (the only ones touching it)" if not out["transactions"] else ""
+        say(f"  left out: {out['stale_transactions']} transaction(s) found only in stale "
+            f"blocks{only}, off the best chain (`darkmap status` names the blocks)")
     say(f"  how sure the cluster is: {ev['level']} (clustered with "
         f"{', '.join(ev['heuristics_run']) or '-'})")
     for r in ev["reasons"]:

@@ -23,6 +23,7 @@ from darkmap.cli.common import (
     nothing_left_at_exit,
     open_ws,
     open_ws_to_write,
+    say_stale_chain,
     workspace_option,
 )
 from darkmap.collect.fs_policy import walk
@@ -32,6 +33,7 @@ from darkmap.model.display import for_display, shell_arg
 if TYPE_CHECKING:
     from darkmap.collect.ingest import FileResult, IngestSummary
     from darkmap.collect.verify import VerifyReport
+    from darkmap.store.chain import StaleChain
     from darkmap.store.workspace import Workspace
 
 _NAME_CHARS = 40  # of a file name in the progress line
@@ -114,6 +116,7 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
                              checkpoint=True)
         else:
             summary = _ingest_with_bar(ws, list(paths), importer, total, jobs)
+        stale = _stale_chain(ws, summary)
     finally:
         ws.close()
     nothing_left_at_exit(True)  # the store closed, its captures synced: see darkmap.cli.run
@@ -121,6 +124,8 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
         _ascii_json(summary.as_dict())
     else:
         _print_summary(summary)
+        if stale is not None:
+            say_stale_chain(stale)
     changed = summary.changed_captures()
     if changed:
         # evidence the workspace holds was edited: a script must notice (exit 1, as
@@ -173,6 +178,15 @@ def _ingest_with_bar(ws: Workspace, paths: list[Path], importer: str | None,
 
         return ingest(ws, paths, importer_name=importer, progress=tick, jobs=jobs,
                       reading=reading, checkpoint=True)
+
+
+def _stale_chain(ws: Workspace, summary: IngestSummary) -> StaleChain | None:
+    """The stale blocks and transactions left out, when this run stored chain data."""
+    if not any("stale_blocks" in f.details for f in summary.files if not f.already):
+        return None
+    from darkmap.store.chain import stale_chain  # noqa: PLC0415 - see the module docstring
+
+    return stale_chain(ws.con)
 
 
 def _print_summary(summary: IngestSummary) -> None:

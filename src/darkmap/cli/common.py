@@ -12,6 +12,7 @@ and :func:`emit_json`, which show control and bidi characters as visible escapes
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -27,6 +28,7 @@ from darkmap.errors import DarkmapError as LibraryError
 from darkmap.model.display import UNSAFE_CHARS, columns, fit, for_display, pad
 
 if TYPE_CHECKING:
+    from darkmap.store.chain import StaleChain
     from darkmap.store.workspace import Workspace
 
 __all__ = ["ERROR_CHARS", "DarkmapError", "FiniteFloat", "UsageLine", "cell", "checked",
@@ -327,6 +329,28 @@ def line_width() -> int:
     return LINE_WIDTH
 
 
+def say_stale_chain(st: StaleChain, indent: str = "") -> None:
+    """Name the stale blocks (off the best chain) and the transactions left out for it;
+    nothing when there are none."""
+    if not st.blocks:
+        return
+    say(f"{indent}competing blocks: {len(st.blocks):,} block(s) are stale, off the best "
+        "chain (the branch with the most work wins: docs/chain.md, \"Competing blocks\"):")
+    for b in st.blocks[:20]:
+        height = "?" if b.height is None else f"{b.height:,}"
+        txs = "header only" if b.n_tx is None else f"{b.n_tx:,} tx"
+        say(f"{indent}  height {height:>9s}  {b.block_hash}  {txs}  from "
+            f"{short(Path(b.source).name, 60)}")
+    if len(st.blocks) > 20:
+        say(f"{indent}  ... and {len(st.blocks) - 20:,} more")
+    if st.n_transactions:
+        more = f" (first {len(st.txids)})" if st.n_transactions > len(st.txids) else ""
+        say(f"{indent}  {st.n_transactions:,} transaction(s) found only in them are left out "
+            f"of balances, clusters, traces and wallets{more}:")
+        for t in st.txids:
+            say(f"{indent}    {t}")
+
+
 def say_parts(*parts: str, sep: str = "; ", indent: str = "  ") -> None:
     """Print ``parts`` joined by ``sep`` on as few lines as :func:`line_width` allows:
     a part that does not fit starts a new line, indented (a part is never cut)."""
@@ -419,6 +443,7 @@ def status(workspace: Path | None, as_json: bool, by_field: bool) -> None:
 
     Example: darkmap status -w case-42 --fields
     """
+    from darkmap.store.chain import stale_chain  # noqa: PLC0415 - see open_ws
     from darkmap.store.fieldreport import field_report  # noqa: PLC0415 - see open_ws
     from darkmap.store.overview import workspace_stage  # noqa: PLC0415
 
@@ -428,20 +453,23 @@ def status(workspace: Path | None, as_json: bool, by_field: bool) -> None:
             _print_fields(field_report(ws.con), as_json)
             return
         stage = workspace_stage(ws.con)
+        stale = stale_chain(ws.con) if stage["stale_blocks"] else None
         counts = ws.table_counts()
     finally:
         ws.close()
     if as_json:
-        emit_json({"stage": stage, "next": stage["next"], "tables": counts})
+        emit_json({"stage": stage, "next": stage["next"], "stale_chain": dataclasses.asdict(
+            stale) if stale else None, "tables": counts})
         return
-    _print_stage(stage)
+    _print_stage(stage, stale)
     say("tables (rows):")
     for name, n in counts.items():
         say(f"  {name:28s} {n:>10,d}")
 
 
-def _print_stage(st: Any) -> None:
-    """The workspace's stage in five lines, then the next command and why."""
+def _print_stage(st: Any, stale_chain: StaleChain | None = None) -> None:
+    """The workspace's stage in five lines (the stale blocks after them, if any), then the
+    next command and why."""
     from darkmap.store.overview import stage_assessment_stale  # noqa: PLC0415
 
     def count(n: int, what: str) -> str:
@@ -467,11 +495,16 @@ def _print_stage(st: Any) -> None:
     chain = ("no chain data" if not st["transactions"] else
              f"clustered: {count(st['wallets'], 'wallets')}" if st["chain_clustered"]
              else "loaded, not clustered")
+    if st["stale_blocks"]:
+        chain += (f"; {count(st['stale_blocks'], 'stale block(s)')} off the best chain, "
+                  f"{count(st['stale_transactions'], 'transaction(s)')} left out")
     say("workspace stage:")
     for name, text in (("ingested", ingested), ("linked", linked), ("assessed", assessed),
                        ("chain", chain), ("operations",
                                           count(st["operational_records"], "records"))):
         say(f"  {name:11s} {text}")
+    if stale_chain is not None:
+        say_stale_chain(stale_chain, indent="  ")
     say_parts(f"next: {st['next']}", f"({st['why']})", sep="   ")
 
 

@@ -25,6 +25,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from darkmap.model.best_chain import stale_blocks
 from darkmap.model.bitcoin import GENESIS_HASH
 from darkmap.model.values import clean_btc_address
 from darkmap.store.workspace import table_exists, table_has_rows, utcnow
@@ -49,6 +50,8 @@ __all__ = [
     "MergeCount",
     "MergeEdge",
     "MonthFlow",
+    "StaleBlock",
+    "StaleChain",
     "PaidBy",
     "PaidTo",
     "WalletAddress",
@@ -69,8 +72,11 @@ __all__ = [
     "graph_columns",
     "insert_tags",
     "last_cluster_heuristics",
+    "mark_stale",
     "repeated_txids",
     "replace_clusters",
+    "stale_chain",
+    "stale_txs_of",
     "stored_coinjoins",
     "stored_tx_bodies",
     "stored_units",
@@ -140,7 +146,9 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: ChainRows,
             counts["prevouts"] = _insert_prevouts(con, prov_args[:2])
             _insert_inputs(con)
             counts["inputs_resolved_later"] = _resolve_pending(con)
+            _record_other_blocks(con)
             fill_heights(con)
+            counts.update(mark_stale(con))
     finally:
         con.execute("DROP TABLE IF EXISTS _new_tx")
     counts["script_types"] = dict(sorted(batch.script_types.items()))
@@ -199,7 +207,7 @@ def stored_tx_bodies(con: duckdb.DuckDBPyConnection, txids: list[str]) -> dict[s
 def _insert_blocks(con: duckdb.DuckDBPyConnection, prov_args: list[str]) -> int:
     n0 = _count(con, "SELECT count(*) FROM btc_blocks")
     con.execute(
-        "INSERT INTO btc_blocks SELECT b.*, ?, ?, ? FROM (SELECT * FROM _b_blocks "
+        "INSERT INTO btc_blocks SELECT b.*, ?, ?, ?, false FROM (SELECT * FROM _b_blocks "
         "QUALIFY row_number() OVER (PARTITION BY block_hash) = 1) b "
         "WHERE NOT EXISTS (SELECT 1 FROM btc_blocks x WHERE x.block_hash = b.block_hash)",
         prov_args)
@@ -238,7 +246,7 @@ def _insert_txs_and_outputs(con: duckdb.DuckDBPyConnection, prov_args: list[str]
     con.execute(
         "INSERT INTO btc_tx SELECT n.tx_id, t.txid, t.wtxid, t.block_hash, t.height, "
         "t.block_time, t.position, t.version, t.locktime, t.size, t.weight, t.n_in, "
-        "t.n_out, t.is_coinbase, t.segwit, t.bip69, t.locator, ?, ?, ? "
+        "t.n_out, t.is_coinbase, t.segwit, t.bip69, t.locator, ?, ?, ?, false "
         "FROM _b_tx t JOIN _new_tx n ON n.seq = t.seq ORDER BY n.tx_id", prov_args)
     con.execute(
         "INSERT INTO btc_txout SELECT n.tx_id, o.n, o.value, o.script_type, a.address_id, "
@@ -294,6 +302,92 @@ def _resolve_pending(con: duckdb.DuckDBPyConnection) -> int:
         "script_type = x.script_type, addr_inferred = false FROM btc_prevouts x "
         "WHERE i.value IS NULL AND i.prev_txid = x.prev_txid AND i.prev_vout = x.vout")
     return pending - _count(con, pending_sql)
+
+
+def _record_other_blocks(con: duckdb.DuckDBPyConnection) -> None:
+    """Record the blocks of the batch that hold a transaction stored with another block
+    (``btc_tx_blocks``): a transaction confirmed in two competing branches is stored once
+    and is stale only when every block holding it is."""
+    con.execute(
+        "INSERT INTO btc_tx_blocks SELECT DISTINCT x.tx_id, b.block_hash FROM _b_tx b "
+        "JOIN btc_tx x ON x.txid = b.txid WHERE b.block_hash IS NOT NULL "
+        "AND b.block_hash IS DISTINCT FROM x.block_hash AND NOT EXISTS (SELECT 1 FROM "
+        "btc_tx_blocks o WHERE o.tx_id = x.tx_id AND o.block_hash = b.block_hash)")
+
+
+def mark_stale(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Recompute which blocks are off the best chain (:mod:`darkmap.model.best_chain`) and
+    which transactions were found only in such blocks; return how many of each.
+
+    A transaction is stale when it has a block and every block holding it is stored and
+    stale (one also in a block not loaded, or in none, is kept). Runs after every load
+    (blocks may come in any order, in several files and runs) and before clustering (a
+    workspace loaded before the flags existed gets them there).
+    """
+    links = con.execute("SELECT block_hash, prev_hash, bits, pow_ok FROM btc_blocks").fetchall()
+    stale = sorted(stale_blocks(links))
+    before = _count(con, "SELECT count(*) FROM btc_blocks WHERE stale")
+    if stale or before:
+        query_arrow(con, "UPDATE btc_blocks AS b SET stale = (b.block_hash IN (SELECT h FROM "
+                         f"{ARROW_ROWS})) WHERE b.stale IS DISTINCT FROM (b.block_hash IN "
+                         f"(SELECT h FROM {ARROW_ROWS}))",
+                    pa.table({"h": pa.array(stale, pa.string())}))
+    if stale or _count(con, "SELECT count(*) FROM btc_tx WHERE stale"):
+        con.execute(
+            "UPDATE btc_tx AS t SET stale = s.stale FROM (SELECT m.tx_id, "
+            " bool_and(coalesce(b.stale, false)) AS stale FROM ("
+            "  SELECT tx_id, block_hash FROM btc_tx WHERE block_hash IS NOT NULL"
+            "  UNION ALL SELECT tx_id, block_hash FROM btc_tx_blocks) m"
+            " LEFT JOIN btc_blocks b USING (block_hash) GROUP BY m.tx_id) s "
+            "WHERE t.tx_id = s.tx_id AND t.stale IS DISTINCT FROM s.stale")
+    return {"stale_blocks": len(stale),
+            "stale_txs": _count(con, "SELECT count(*) FROM btc_tx WHERE stale")}
+
+
+@dataclass(frozen=True)
+class StaleBlock:
+    """A stored block off the best chain."""
+
+    block_hash: str
+    height: int | None
+    n_tx: int | None
+    source: str
+
+
+@dataclass(frozen=True)
+class StaleChain:
+    """The stale blocks and the transactions left out because they are found only in
+    them (``txids``: the first ``limit``, by height and position)."""
+
+    blocks: list[StaleBlock]
+    n_transactions: int
+    txids: list[str]
+
+
+def stale_chain(con: duckdb.DuckDBPyConnection, limit: int = 20) -> StaleChain:
+    """The stored stale blocks (by height, hash) and the transactions left out."""
+    if not table_has_rows(con, "btc_blocks"):
+        return StaleChain([], 0, [])
+    blocks = [StaleBlock(str(h), ht, n, str(src)) for h, ht, n, src in con.execute(
+        "SELECT block_hash, height, n_tx, source FROM btc_blocks WHERE stale "
+        "ORDER BY height NULLS LAST, block_hash").fetchall()]
+    n = _count(con, "SELECT count(*) FROM btc_tx WHERE stale")
+    txids = [str(t) for (t,) in con.execute(
+        "SELECT txid FROM btc_tx WHERE stale ORDER BY height NULLS LAST, block_hash, "
+        "position, txid LIMIT ?", [limit]).fetchall()]
+    return StaleChain(blocks, n, txids)
+
+
+def stale_txs_of(con: duckdb.DuckDBPyConnection, address_ids: Iterable[int]) -> int:
+    """Stale transactions (found only in stale blocks) that pay or spend ``address_ids``."""
+    ids = sorted({int(a) for a in address_ids})
+    if not ids:
+        return 0
+    return _count(con, (
+        "SELECT count(DISTINCT t.tx_id) FROM btc_tx t WHERE t.stale AND t.tx_id IN ("
+        " SELECT tx_id FROM btc_txout WHERE address_id IN (SELECT unnest(?)) "
+        " UNION ALL SELECT tx_id FROM btc_txin WHERE address_id IN (SELECT unnest(?)))"),
+        [ids, ids])
 
 
 def fill_heights(con: duckdb.DuckDBPyConnection) -> int:
@@ -368,18 +462,21 @@ def graph_columns(con: duckdb.DuckDBPyConnection,
     """Read transactions, outputs and inputs as columns; see :class:`GraphColumns`."""
     n_tx = _count(con, "SELECT coalesce(max(tx_id) + 1, 0) FROM btc_tx")
     n_addr = _count(con, "SELECT coalesce(max(address_id) + 1, 0) FROM btc_address")
+    # a stale transaction (found only in blocks off the best chain) keeps its id but
+    # has no inputs or outputs here: clustering and tracing never see it
+    live = "tx_id NOT IN (SELECT tx_id FROM btc_tx WHERE stale)"
     tx = con.execute(
         "SELECT tx_id, is_coinbase, coalesce(epoch(block_time), -1)::BIGINT AS t "
-        "FROM btc_tx ORDER BY tx_id").fetchnumpy()
+        "FROM btc_tx WHERE stale IS NOT TRUE ORDER BY tx_id").fetchnumpy()
     outs = con.execute(
         "SELECT tx_id, coalesce(address_id, -1) AS a, value, "
         f"{_type_code_sql('script_type', script_types)} AS st FROM btc_txout "
-        "ORDER BY tx_id, n").fetchnumpy()
+        f"WHERE {live} ORDER BY tx_id, n").fetchnumpy()
     ins = con.execute(
         "SELECT tx_id, coalesce(address_id, -1) AS a, coalesce(value, -1) AS v, "
         f"{_type_code_sql('script_type', script_types)} AS st, "
-        "coalesce(prev_tx_id, -1) AS pt, prev_vout FROM btc_txin ORDER BY tx_id, n"
-    ).fetchnumpy()
+        f"coalesce(prev_tx_id, -1) AS pt, prev_vout FROM btc_txin WHERE {live} "
+        "ORDER BY tx_id, n").fetchnumpy()
     return GraphColumns(n_tx, n_addr, tx, outs, ins)
 
 
@@ -757,6 +854,7 @@ class WalletFacts:
     linked_personas: list[LinkedPersona]
     merge_reasons: dict[str, MergeCount]
     coinjoins_spent_in: dict[str, int] = field(default_factory=dict)
+    stale_transactions: int = 0
 
 
 def wallet_facts(con: duckdb.DuckDBPyConnection, cluster_id: int, limit: int = 50) -> WalletFacts:
@@ -771,9 +869,17 @@ def wallet_facts(con: duckdb.DuckDBPyConnection, cluster_id: int, limit: int = 5
     """
     con.execute("CREATE OR REPLACE TEMP TABLE _w AS SELECT address_id FROM btc_clusters "
                 "WHERE cluster_id = ?", [cluster_id])
+    # outputs and inputs of transactions on the best chain (or in no known block): a
+    # transaction found only in stale blocks is left out and counted apart
+    con.execute("CREATE OR REPLACE TEMP VIEW _out AS SELECT * FROM btc_txout "
+                "WHERE tx_id NOT IN (SELECT tx_id FROM btc_tx WHERE stale)")
+    con.execute("CREATE OR REPLACE TEMP VIEW _in AS SELECT * FROM btc_txin "
+                "WHERE tx_id NOT IN (SELECT tx_id FROM btc_tx WHERE stale)")
     try:
         return _wallet_facts(con, limit)
     finally:
+        con.execute("DROP VIEW IF EXISTS _out")
+        con.execute("DROP VIEW IF EXISTS _in")
         con.execute("DROP TABLE IF EXISTS _w")
 
 
@@ -781,37 +887,40 @@ def _wallet_facts(con: duckdb.DuckDBPyConnection, limit: int) -> WalletFacts:
     n_addr = _count(con, "SELECT count(*) FROM _w")
     addresses = con.execute(
         "SELECT a.address, a.script_type, "
-        " (SELECT coalesce(sum(value), 0) FROM btc_txout o WHERE o.address_id = a.address_id),"
-        " (SELECT coalesce(sum(value), 0) FROM btc_txin i WHERE i.address_id = a.address_id) "
+        " (SELECT coalesce(sum(value), 0) FROM _out o WHERE o.address_id = a.address_id),"
+        " (SELECT coalesce(sum(value), 0) FROM _in i WHERE i.address_id = a.address_id) "
         "FROM btc_address a JOIN _w USING (address_id) ORDER BY a.address_id LIMIT ?",
         [limit]).fetchall()
     totals = con.execute(
-        "SELECT (SELECT coalesce(sum(o.value), 0) FROM btc_txout o JOIN _w USING (address_id)),"
-        " (SELECT coalesce(sum(i.value), 0) FROM btc_txin i JOIN _w USING (address_id)),"
+        "SELECT (SELECT coalesce(sum(o.value), 0) FROM _out o JOIN _w USING (address_id)),"
+        " (SELECT coalesce(sum(i.value), 0) FROM _in i JOIN _w USING (address_id)),"
         " (SELECT count(DISTINCT tx_id) FROM ("
-        "   SELECT tx_id FROM btc_txout JOIN _w USING (address_id)"
-        "   UNION ALL SELECT tx_id FROM btc_txin JOIN _w USING (address_id)))").fetchone()
+        "   SELECT tx_id FROM _out JOIN _w USING (address_id)"
+        "   UNION ALL SELECT tx_id FROM _in JOIN _w USING (address_id)))").fetchone()
     totals = totals or (0, 0, 0)  # an aggregate query always gives its one row
+    stale = _count(con, "SELECT count(DISTINCT t.tx_id) FROM btc_tx t WHERE t.stale AND "
+                   "t.tx_id IN (SELECT tx_id FROM btc_txout JOIN _w USING (address_id) "
+                   "UNION ALL SELECT tx_id FROM btc_txin JOIN _w USING (address_id))")
     monthly = con.execute(
-        "WITH r AS (SELECT strftime(t.block_time, '%Y-%m') m, sum(o.value) v FROM btc_txout o "
+        "WITH r AS (SELECT strftime(t.block_time, '%Y-%m') m, sum(o.value) v FROM _out o "
         "  JOIN _w USING (address_id) JOIN btc_tx t USING (tx_id) GROUP BY 1), "
-        "s AS (SELECT strftime(t.block_time, '%Y-%m') m, sum(i.value) v FROM btc_txin i "
+        "s AS (SELECT strftime(t.block_time, '%Y-%m') m, sum(i.value) v FROM _in i "
         "  JOIN _w USING (address_id) JOIN btc_tx t USING (tx_id) GROUP BY 1) "
         "SELECT coalesce(r.m, s.m) m, coalesce(r.v, 0), coalesce(s.v, 0) FROM r "
         "FULL JOIN s ON r.m IS NOT DISTINCT FROM s.m ORDER BY m").fetchall()
     # who the cluster paid (outputs of its spends to other clusters) and who paid it
     sent_to = con.execute(
-        "WITH sp AS (SELECT DISTINCT i.tx_id FROM btc_txin i JOIN _w USING (address_id)) "
+        "WITH sp AS (SELECT DISTINCT i.tx_id FROM _in i JOIN _w USING (address_id)) "
         "SELECT coalesce(c.cluster_id, o.address_id) cp, sum(o.value), count(DISTINCT o.tx_id), "
-        " min(a.address) FROM btc_txout o JOIN sp USING (tx_id) "
+        " min(a.address) FROM _out o JOIN sp USING (tx_id) "
         "LEFT JOIN btc_clusters c ON c.address_id = o.address_id "
         "LEFT JOIN btc_address a ON a.address_id = o.address_id "
         "WHERE o.address_id IS NOT NULL AND o.address_id NOT IN (SELECT address_id FROM _w) "
         "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?", [limit]).fetchall()
     recv_from = con.execute(
-        "WITH rc AS (SELECT DISTINCT o.tx_id FROM btc_txout o JOIN _w USING (address_id)) "
+        "WITH rc AS (SELECT DISTINCT o.tx_id FROM _out o JOIN _w USING (address_id)) "
         "SELECT coalesce(c.cluster_id, i.address_id) cp, sum(i.value), count(DISTINCT i.tx_id), "
-        " min(a.address) FROM btc_txin i JOIN rc USING (tx_id) "
+        " min(a.address) FROM _in i JOIN rc USING (tx_id) "
         "LEFT JOIN btc_clusters c ON c.address_id = i.address_id "
         "LEFT JOIN btc_address a ON a.address_id = i.address_id "
         "WHERE i.address_id IS NOT NULL AND i.address_id NOT IN (SELECT address_id FROM _w) "
@@ -829,7 +938,7 @@ def _wallet_facts(con: duckdb.DuckDBPyConnection, limit: int) -> WalletFacts:
     # skips them), so each is a merge withheld
     coinjoins = con.execute(
         "SELECT j.kind, count(*) FROM btc_coinjoins j WHERE j.tx_id IN ("
-        " SELECT i.tx_id FROM btc_txin i JOIN _w USING (address_id)) "
+        " SELECT i.tx_id FROM _in i JOIN _w USING (address_id)) "
         "GROUP BY 1 ORDER BY 1").fetchall()
     return WalletFacts(
         n_addresses=n_addr, received_sat=int(totals[0]), sent_sat=int(totals[1]),
@@ -849,7 +958,7 @@ def _wallet_facts(con: duckdb.DuckDBPyConnection, limit: int) -> WalletFacts:
                "tagpack": t[8]} for t in tags],
         linked_accounts=accounts, linked_personas=_personas(con, accounts),
         merge_reasons={h: {"edges": int(n), "transactions": int(t)} for h, n, t in by_heur},
-        coinjoins_spent_in={str(k): int(n) for k, n in coinjoins})
+        coinjoins_spent_in={str(k): int(n) for k, n in coinjoins}, stale_transactions=stale)
 
 
 def _cluster_tag_labels(con: duckdb.DuckDBPyConnection,

@@ -117,18 +117,20 @@ def write_graph_parquet(con: duckdb.DuckDBPyConnection, out_dir: Path,
                         script_types: Sequence[str]) -> dict[str, int]:
     """Write ``tx``, ``txin``, ``txout`` Parquet files of the graph to ``out_dir``.
 
-    ``tx``: ``tx_id``, ``is_coinbase``; ``txin``: ``tx_id``, ``n``, ``address_id``
+    Transactions found only in stale blocks are left out. ``tx``: ``tx_id``,
+    ``is_coinbase``; ``txin``: ``tx_id``, ``n``, ``address_id``
     (null if unknown), ``st`` (1 + index into ``script_types``, 0 unknown); ``txout``:
     ``tx_id``, ``n``, ``address_id``, ``value``, ``st``. Returns ``n_tx`` and ``n_addr``
     (one past the largest id).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    live = "WHERE tx_id NOT IN (SELECT tx_id FROM btc_tx WHERE stale)"  # best chain only
     for name, sql in (
-        ("tx", "SELECT tx_id, is_coinbase FROM btc_tx"),
+        ("tx", "SELECT tx_id, is_coinbase FROM btc_tx WHERE stale IS NOT TRUE"),
         ("txin", ("SELECT tx_id, n, address_id, "
-                 f"{_type_code_sql('script_type', script_types)} AS st FROM btc_txin")),
+                 f"{_type_code_sql('script_type', script_types)} AS st FROM btc_txin {live}")),
         ("txout", ("SELECT tx_id, n, address_id, value, "
-                  f"{_type_code_sql('script_type', script_types)} AS st FROM btc_txout")),
+                  f"{_type_code_sql('script_type', script_types)} AS st FROM btc_txout {live}")),
     ):
         path = str(out_dir / f"{name}.parquet").replace("'", "''")
         con.execute(f"COPY ({sql}) TO '{path}' (FORMAT parquet)")

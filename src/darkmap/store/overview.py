@@ -64,6 +64,8 @@ class WorkspaceStage(TypedDict):
     relinked_since_assessment: bool
     chain_clustered: bool
     wallets: int
+    stale_blocks: int
+    stale_transactions: int
     operational_records: int
     next: str
     why: str
@@ -180,6 +182,9 @@ def workspace_stage(con: duckdb.DuckDBPyConnection) -> WorkspaceStage:
         "relinked_since_assessment": age["relinked_since"],
         "chain_clustered": _count(con, "btc_cluster_runs") > 0,
         "wallets": _count(con, "btc_clusters"),
+        "stale_blocks": _one(con, "btc_blocks",
+                             "SELECT count(*) FROM btc_blocks WHERE stale"),
+        "stale_transactions": _one(con, "btc_tx", "SELECT count(*) FROM btc_tx WHERE stale"),
         "operational_records": _count(con, "ops_records"),
         "next": "", "why": ""}
     st["next"], st["why"] = _next(st)
