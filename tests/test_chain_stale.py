@@ -9,6 +9,7 @@ whose block-4 coinbase (txid ``1e4cb731...``) pays the genesis key again.
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,19 @@ def test_a_transaction_in_both_branches_counts_once_and_is_kept(tmp_path: Path) 
         assert w["stale_transactions"] == 0
     finally:
         ws.close()
+
+
+def test_status_counts_wallets_as_clusters_not_addresses(real: Path) -> None:
+    res = CliRunner().invoke(main, ["status", "--json", "-w", str(real)])
+    assert res.exit_code == 0, res.output
+    stage = json.loads(res.output)["stage"]
+    ws = Workspace.open(real, read_only=True)
+    try:
+        clusters, addresses = ws.con.execute(
+            "SELECT count(DISTINCT cluster_id), count(*) FROM btc_clusters").fetchone()
+    finally:
+        ws.close()
+    assert clusters < addresses  # 8,747 wallets of 14,172 addresses
+    assert stage["wallets"] == clusters
+    text = CliRunner().invoke(main, ["status", "-w", str(real)]).output
+    assert f"clustered: {clusters:,} wallets" in text
