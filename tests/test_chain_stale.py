@@ -231,3 +231,21 @@ def test_status_counts_wallets_as_clusters_not_addresses(real: Path) -> None:
     assert stage["wallets"] == clusters
     text = CliRunner().invoke(main, ["status", "-w", str(real)]).output
     assert f"clustered: {clusters:,} wallets" in text
+
+
+@pytest.mark.parametrize("command", [["wallet", "show"], ["trace"]])
+def test_a_number_of_no_cluster_says_what_a_cluster_id_is(real: Path, tmp_path: Path,
+                                                          command: list[str]) -> None:
+    res = CliRunner().invoke(main, [*command, "cluster:42", "-w", str(real)])
+    assert res.exit_code == 1
+    assert "no cluster 42: a cluster's id is the id of its first address" in res.output
+    assert "`darkmap wallet show ADDRESS` shows the cluster of an address" in res.output
+    assert "chain cluster" not in res.output  # it has run
+    ws = Workspace.init(tmp_path / "unclustered")
+    try:
+        load_files(ws, [DATA / "blk_0_to_4.dat"])
+    finally:
+        ws.close()
+    res = CliRunner().invoke(main, [*command, "cluster:42", "-w", str(tmp_path / "unclustered")])
+    assert res.exit_code == 1
+    assert "not clustered yet (run `darkmap chain cluster` first)" in res.output

@@ -215,3 +215,16 @@ def test_tokens_are_revoked_on_request_and_with_a_new_sign_in(live, world: World
                for e in entries)
     assert any(e["action"] == "web.login.set" and e.get("tokens_revoked") == 1
                for e in entries)
+
+
+def test_a_wallet_number_of_no_cluster_says_what_a_cluster_id_is(duck_world: World) -> None:
+    """``/api/wallet/42`` said to run `darkmap chain cluster` on a clustered workspace: a
+    cluster's id is one of its addresses' ids, so most numbers name no cluster."""
+    clock = next_clock()
+    with serving(duck_world, clock) as srv, httpx.Client(base_url=srv.url) as client:
+        assert login(client, "alice", duck_world.secrets["alice"], clock).status_code == 303
+        r = client.get("/api/wallet/987654321")
+        assert r.status_code == 404, r.text[:200]
+        assert "a cluster's id is the id of its first address" in r.text
+        assert "darkmap wallet show ADDRESS" in r.text
+        assert "chain cluster" not in r.text

@@ -59,6 +59,7 @@ __all__ = [
     "explain_addresses",
     "last_heuristics",
     "merge_edges",
+    "no_cluster",
     "run_clustering",
     "undo_heuristic",
 ]
@@ -532,6 +533,19 @@ def run_clustering(ws: Workspace, heuristics: tuple[str, ...] | list[str] = DEFA
                       for i, k in enumerate(KINDS) if i and (res.coinjoin.kind == i).any()},
         "seconds": round(seconds, 3),
     }
+
+
+def no_cluster(ws: Workspace, cluster_id: int) -> NotFoundError:
+    """The error for a cluster id that names no cluster: what a cluster id is and how to
+    find one, or that the chain is not clustered yet."""
+    if store.last_cluster_heuristics(ws.con) is None:
+        return NotFoundError(f"no cluster {cluster_id}: the chain is not clustered yet (run "
+                             "`darkmap chain cluster` first)")
+    return NotFoundError(
+        f"no cluster {cluster_id}: a cluster's id is the id of its first address (the "
+        "smallest), so most numbers name none; `darkmap wallet show ADDRESS` shows the "
+        "cluster of an address, and `wallet show` and `trace` print the clusters they "
+        "meet as cluster:N")
 
 
 def last_heuristics(ws: Workspace) -> tuple[str, ...]:

@@ -25,6 +25,7 @@ from typing import Any, NotRequired, TypedDict
 import numpy as np
 
 from darkmap.chain import confidence as conf
+from darkmap.chain.cluster import no_cluster
 from darkmap.chain.coinjoin import KINDS, detect_coinjoins
 from darkmap.chain.graph import TxArrays, group_roots, load_arrays
 from darkmap.chain.tags import SERVICE_CATEGORIES
@@ -235,7 +236,7 @@ def resolve_target(ws: Workspace, target: str) -> tuple[str, list[int]]:
         cid = int(num)
         ids = store.cluster_address_ids(ws.con, cid)
         if not ids:
-            raise NotFoundError(f"no cluster {cid} (run `darkmap chain cluster` first)")
+            raise no_cluster(ws, cid)
         return f"cluster {cid}", ids
     addr = btc_address_key(t)
     found = store.address_id(ws.con, addr)

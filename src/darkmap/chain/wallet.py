@@ -13,7 +13,7 @@ from typing import TypedDict
 
 import numpy as np
 
-from darkmap.chain.cluster import explain, last_heuristics
+from darkmap.chain.cluster import explain, last_heuristics, no_cluster
 from darkmap.chain.confidence import ClusterEvidence, evidence_from_counts
 from darkmap.chain.graph import group_roots
 from darkmap.errors import NotFoundError
@@ -76,7 +76,7 @@ def resolve_cluster(ws: Workspace, ident: str) -> int:
             raise NotFoundError(f"{shown}: not a clustered address or cluster id")
         cid = int(t)
         if not store.cluster_exists(ws.con, cid):
-            raise NotFoundError(f"no cluster {cid} (run `darkmap chain cluster` first)")
+            raise no_cluster(ws, cid)
         return cid
     found = store.cluster_of_address(ws.con, btc_address_key(t))
     if found is None:
