@@ -39,7 +39,7 @@ from darkmap.chain.coinjoin import KINDS, CoinJoinFlags, detect_coinjoins
 from darkmap.chain.graph import TxArrays, id_dtype, load_arrays
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.model.arrays import distinct
-from darkmap.model.values import btc_address_key
+from darkmap.model.values import btc_address_key, clean_btc_address
 from darkmap.store import chain as store
 from darkmap.store.chain import MergeEdge
 from darkmap.store.workspace import Workspace
@@ -615,7 +615,12 @@ def explain_addresses(ws: Workspace, address: str, other: str | None = None,
 def _address_id(ws: Workspace, address: str) -> int:
     found = store.address_id(ws.con, btc_address_key(address))
     if found is None:
-        raise NotFoundError(f"address {address} is not in the loaded chain data")
+        shown = address if len(address) <= 80 else f"{address[:60]}... ({len(address)} chars)"
+        if clean_btc_address(address) is None:
+            raise NotFoundError(f"{shown!r} is not a Bitcoin address (nor in the loaded "
+                                "chain data)")
+        raise NotFoundError(f"address {shown} is not in the loaded chain data: no loaded "
+                            "transaction pays or spends it")
     return found
 
 

@@ -40,8 +40,9 @@ class WalletSummary(TypedDict):
     cluster_id: int
     n_addresses: int
     received_sat: int
-    sent_sat: int
-    balance_sat: int
+    sent_sat: int  # of the inputs whose value is known
+    sent_unknown_inputs: int  # inputs whose spent output is not loaded: sent is unknown
+    balance_sat: int | None  # None while sent is unknown
     transactions: int
     stale_transactions: int
     addresses: list[WalletAddress]
@@ -105,7 +106,9 @@ def wallet_summary(ws: Workspace, ident: str, limit: int = 50) -> WalletSummary:
     return {
         "cluster_id": cid, "n_addresses": f.n_addresses,
         "received_sat": f.received_sat, "sent_sat": f.sent_sat,
-        "balance_sat": f.received_sat - f.sent_sat, "transactions": f.transactions,
+        "sent_unknown_inputs": f.unknown_inputs,
+        "balance_sat": None if f.unknown_inputs else f.received_sat - f.sent_sat,
+        "transactions": f.transactions,
         "stale_transactions": f.stale_transactions,
         "addresses": f.addresses, "by_month": f.by_month,
         "paid_to": f.paid_to, "paid_by": f.paid_by, "tags": f.tags,

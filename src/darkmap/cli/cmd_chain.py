@@ -196,6 +196,10 @@ def chain_explain(address: str, other: str | None, workspace: Path | None,
     if other and rows is None:
         say("not in the same cluster")
         return
+    if not other and not out.get("n_merges"):
+        say(f"{short(address, 100)} is alone in its cluster (cluster:{out['cluster_id']}): no "
+            "merge joined it to another address")
+        return
     for m in rows or []:
         say(f"{m['heuristic']:22s} {m['txid']}  {m['address_a']} + {m['address_b']}")
 
@@ -335,7 +339,7 @@ def wallet_show(ident: str, workspace: Path | None, as_json: bool) -> None:
     ev = out["evidence"]
     say(f"cluster:{cid}: {out['n_addresses']} addresses, "
         f"{out['transactions']} transactions, received {_btc(out['received_sat'])}, "
-        f"sent {_btc(out['sent_sat'])}")
+        f"{_sent(out['sent_sat'], out['sent_unknown_inputs'])}")
     if out["stale_transactions"]:
         only = " (the only ones touching it)" if not out["transactions"] else ""
         say(f"  left out: {out['stale_transactions']} transaction(s) found only in stale "
@@ -355,7 +359,9 @@ def wallet_show(ident: str, workspace: Path | None, as_json: bool) -> None:
     for p in out["linked_personas"]:
         say(f"  linked persona: {p['persona_id']} {short(p['label'])}")
     for m in out["by_month"]:
-        say(f"  {m['month']}: in {_btc(m['received_sat'])} out {_btc(m['sent_sat'])}")
+        out_ = "unknown" if out["sent_unknown_inputs"] and not m["sent_sat"] else _btc(
+            m["sent_sat"])
+        say(f"  {m['month']}: in {_btc(m['received_sat'])} out {out_}")
     if out["paid_to"]:
         say("  paid (counterparty cluster, amount, an address of it, its tags):")
     for c in out["paid_to"][:10]:
@@ -363,6 +369,15 @@ def wallet_show(ident: str, workspace: Path | None, as_json: bool) -> None:
         say(f"    cluster:{c['cluster_id']} {_btc(c['sent_sat'])}  "
             f"{c['example_address'] or '-'}{tags}")
     say(f"next: {out['trace_command']}")
+
+
+def _sent(sent_sat: int, unknown: int) -> str:
+    """What a wallet sent: unknown for inputs whose spent output is not loaded."""
+    if not unknown:
+        return f"sent {_btc(sent_sat)}"
+    known = f" (at least {_btc(sent_sat)} from the others)" if sent_sat else ""
+    return (f"sent: unknown for {unknown} input(s) whose earlier outputs are not "
+            f"loaded{known}")
 
 
 @eval_group.command("chain")

@@ -102,6 +102,7 @@ def _wallet(ref: Workspace, wid: int, addresses: list[str], ctx: dict[str, Trace
         "merge_reasons": summary.get("merge_reasons", {}),
         "merges": summary.get("merges", []),
         "received_sat": summary.get("received_sat"), "sent_sat": summary.get("sent_sat"),
+        "sent_unknown_inputs": summary.get("sent_unknown_inputs", 0),
         "trace": {"method": TRACE_METHOD, "hops": TRACE_HOPS,
                   "source_received_sat": flows["source_received_sat"],
                   "transactions_visited": flows["transactions_visited"]},

@@ -855,6 +855,7 @@ class WalletFacts:
     merge_reasons: dict[str, MergeCount]
     coinjoins_spent_in: dict[str, int] = field(default_factory=dict)
     stale_transactions: int = 0
+    unknown_inputs: int = 0  # inputs whose spent output is not loaded: value unknown
 
 
 def wallet_facts(con: duckdb.DuckDBPyConnection, cluster_id: int, limit: int = 50) -> WalletFacts:
@@ -901,6 +902,8 @@ def _wallet_facts(con: duckdb.DuckDBPyConnection, limit: int) -> WalletFacts:
     stale = _count(con, "SELECT count(DISTINCT t.tx_id) FROM btc_tx t WHERE t.stale AND "
                    "t.tx_id IN (SELECT tx_id FROM btc_txout JOIN _w USING (address_id) "
                    "UNION ALL SELECT tx_id FROM btc_txin JOIN _w USING (address_id))")
+    unknown = _count(con, "SELECT count(*) FROM _in JOIN _w USING (address_id) "
+                     "WHERE value IS NULL")
     monthly = con.execute(
         "WITH r AS (SELECT strftime(t.block_time, '%Y-%m') m, sum(o.value) v FROM _out o "
         "  JOIN _w USING (address_id) JOIN btc_tx t USING (tx_id) GROUP BY 1), "
@@ -958,7 +961,8 @@ def _wallet_facts(con: duckdb.DuckDBPyConnection, limit: int) -> WalletFacts:
                "tagpack": t[8]} for t in tags],
         linked_accounts=accounts, linked_personas=_personas(con, accounts),
         merge_reasons={h: {"edges": int(n), "transactions": int(t)} for h, n, t in by_heur},
-        coinjoins_spent_in={str(k): int(n) for k, n in coinjoins}, stale_transactions=stale)
+        coinjoins_spent_in={str(k): int(n) for k, n in coinjoins}, stale_transactions=stale,
+        unknown_inputs=unknown)
 
 
 def _cluster_tag_labels(con: duckdb.DuckDBPyConnection,
