@@ -230,7 +230,7 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
         kind = _FORM_WORDS[cm.group(2)]
         pm = _PACKS.search(t, cm.end()) if count and "x" in t[cm.end():] else None
         packs = _num(pm.group(1) or pm.group(2)) if pm else None
-        if packs is not None and packs > 1:
+        if count is not None and packs is not None and packs > 1:
             # "Xanax 1mg 20 tab 100x BOX": a hundred boxes of the twenty counted (found by
             # a documentation audit: read as 20, the price per pill a hundred times high);
             # "150 Tablets 5 Boxes", with no "x", says how the count is packed

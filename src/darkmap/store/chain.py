@@ -324,9 +324,15 @@ def mark_stale(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     (blocks may come in any order, in several files and runs) and before clustering (a
     workspace loaded before the flags existed gets them there).
     """
+    before = _count(con, "SELECT count(*) FROM btc_blocks WHERE stale")
+    forked = _count(con, "SELECT count(*) FROM (SELECT prev_hash FROM btc_blocks WHERE "
+                         "prev_hash IS NOT NULL GROUP BY prev_hash HAVING count(*) > 1)")
+    if not forked and not before:
+        # no two blocks share a parent: none competes (one aggregate, not the blocks read
+        # into Python after every batch of a long load)
+        return {"stale_blocks": 0, "stale_txs": 0}
     links = con.execute("SELECT block_hash, prev_hash, bits, pow_ok FROM btc_blocks").fetchall()
     stale = sorted(stale_blocks(links))
-    before = _count(con, "SELECT count(*) FROM btc_blocks WHERE stale")
     if stale or before:
         query_arrow(con, "UPDATE btc_blocks AS b SET stale = (b.block_hash IN (SELECT h FROM "
                          f"{ARROW_ROWS})) WHERE b.stale IS DISTINCT FROM (b.block_hash IN "
