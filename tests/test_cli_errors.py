@@ -554,3 +554,82 @@ def test_a_spark_master_that_is_not_there_fails_in_seconds(place: Path, command:
     # (`link` clears its status line: an empty line on a stderr that is not a terminal)
     assert [ln for ln in res.stderr.splitlines() if ln.strip()] == [line]
     assert took < 15, took
+
+
+# -- Ctrl-C (found by a kill-resilience test) ------------------------------------------------
+
+_INTERRUPT_HOOK = '''
+import os, signal, sys
+sys.argv[0] = "darkmap"
+{patch}
+from darkmap.cli import run
+run()
+'''
+
+
+def _with_hook(patch: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``darkmap ARGS`` as the console script runs it, after ``patch`` (which sends the
+    process a real SIGINT at a chosen point)."""
+    code = _INTERRUPT_HOOK.format(patch=patch)
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
+def test_ctrl_c_during_a_query_is_one_line_and_exit_130(place: Path) -> None:
+    """Ctrl-C while DuckDB ran a statement printed a 36-line traceback ending in
+    ``RuntimeError: Query interrupted`` (DuckDB's own error for it), or click's
+    ``Aborted!`` with status 1, the status of a workspace error. Now one line and 130."""
+    patch = '''
+import darkmap.store.workspace as w
+def counts(self):
+    os.kill(os.getpid(), signal.SIGINT)
+    self.con.execute("SELECT count(*) FROM range(50000000000) t(x) WHERE x % 7 = 3").fetchall()
+w.Workspace.table_counts = counts
+'''
+    res = _with_hook(patch, "status", "-w", str(place / "ws"))
+    assert res.returncode == 130, (res.returncode, res.stderr)
+    assert res.stderr.strip() == (
+        "Error: interrupted (Ctrl-C): a write not yet committed was rolled back; what the "
+        "command had committed stays (`darkmap status` shows the workspace)")
+    patch = '''
+import darkmap.store.workspace as w
+def counts(self):
+    raise KeyboardInterrupt
+w.Workspace.table_counts = counts
+'''
+    res = _with_hook(patch, "status", "-w", str(place / "ws"))
+    assert res.returncode == 130 and "Traceback" not in res.stderr
+    assert res.stderr.startswith("Error: interrupted (Ctrl-C)")
+
+
+def test_ctrl_c_while_a_record_is_written_is_held_until_it_is_reported(tmp_path: Path) -> None:
+    """Ctrl-C during `ops seizure add` once stopped the command after the seizure and its
+    audit entry were committed: no id printed, and the analyst who ran it again stored the
+    seizure twice. The write and its line go together; the Ctrl-C is said after them."""
+    ws = tmp_path / "ws"
+    Workspace.init(ws).close()
+    for args in (["ops", "agency", "add", "bka", "--country", "DE", "--contact", "desk",
+                  "--as", "setup"],
+                 ["ops", "user", "add", "ana", "--agency", "bka", "--role", "admin",
+                  "--as", "setup"],
+                 ["ops", "case", "add", "Vendor X", "--provenance", "file 12", "--as", "ana"]):
+        res = CliRunner().invoke(main, [*args, "-w", str(ws)])
+        assert res.exit_code == 0, res.output
+    case = res.output.split()[1]
+    patch = '''
+import darkmap.ops.records as r
+add = r.add_record
+def interrupted(*a, **k):
+    os.kill(os.getpid(), signal.SIGINT)   # Ctrl-C as the write begins
+    return add(*a, **k)
+r.add_record = interrupted
+'''
+    res = _with_hook(patch, "ops", "seizure", "add", "--case", case, "--drug", "heroin:10",
+                     "--provenance", "PV 88", "--as", "ana", "-w", str(ws))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("seizure seizure-") and "recorded in compartment" in res.stdout
+    assert "note: Ctrl-C came while the command wrote its records; that was finished first" \
+        in res.stderr
+    with Workspace.open(ws, read_only=True) as w:
+        kinds = [k for (k,) in w.con.execute("SELECT kind FROM ops_records").fetchall()]
+    assert sorted(kinds) == ["case", "seizure"]

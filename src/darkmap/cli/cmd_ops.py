@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from darkmap.cli.common import (
     FiniteFloat,
     cell,
     emit_json,
+    interrupts_held,
     main,
     open_ws,
     say,
@@ -88,22 +90,32 @@ def _texts(value: Any) -> Iterator[str]:
             yield from _texts(v)
 
 
-def _run(workspace: Path | None, fn: Callable[[Space], Any]) -> Any:
+def _run(workspace: Path | None, fn: Callable[[Space], Any], hold: bool = True) -> Any:
     """Open the workspace (read-write: every access is audited), run, close. With
     ``$DARKMAP_OPS_SERVER`` (a PostgreSQL URL) the operational records are the team
-    server's, the workspace gives the reference data."""
+    server's, the workspace gives the reference data. For the command's records and
+    their result line to go together, Ctrl-C is held while a record is written (see
+    :func:`_held`)."""
     from darkmap.store.team import open_ops_server  # noqa: PLC0415
 
     _utf8_text()
-    ws = open_ws(workspace)
-    try:
-        server = os.environ.get(SERVER_ENV)
-        if server:
-            with open_ops_server(server, ws) as ops:
-                return fn(ops)
-        return fn(ws)
-    finally:
-        ws.close()
+    with _held(hold):
+        ws = open_ws(workspace)
+        try:
+            server = os.environ.get(SERVER_ENV)
+            if server:
+                with open_ops_server(server, ws) as ops:
+                    return fn(ops)
+            return fn(ws)
+        finally:
+            ws.close()
+
+
+def _held(hold: bool) -> AbstractContextManager[None]:
+    """:func:`~darkmap.cli.common.interrupts_held` for an operational command's write
+    and audit entry (a second or two), or nothing (``hold`` False: a long build, which
+    Ctrl-C stops as any command)."""
+    return interrupts_held("the command wrote its records") if hold else nullcontext()
 
 
 @main.group("ops")
@@ -329,16 +341,20 @@ def _add(workspace: Path | None, by: str, detail: Detail, opts: dict[str, Any],
     from darkmap.ops import records  # noqa: PLC0415
 
     on = opts["occurred_on"]
-    row = _run(workspace, lambda ws: records.add_record(
-        ws, by, detail, compartment=opts["compartment"], case_id=opts["case_id"],
-        operation=opts["operation"], occurred_on=on.date() if on else None,
-        country=opts["country"], provenance=opts["provenance"],
-        links=[_link(v) for v in opts["links"]], members=members))
-    if row.kind == "case":   # its id and its compartment's look alike: say which is which
-        say(f"case {row.record_id} opened (use --case {row.record_id}); its compartment: "
-            f"{row.compartment_id}")
-    else:
-        say(f"{row.kind} {row.record_id} recorded in compartment {row.compartment_id}")
+    # the record and the line naming it go together: Ctrl-C after the commit once left
+    # a stored seizure unreported, and the analyst who ran the command again counted it
+    # twice (found by a kill-resilience test)
+    with _held(True):
+        row = _run(workspace, lambda ws: records.add_record(
+            ws, by, detail, compartment=opts["compartment"], case_id=opts["case_id"],
+            operation=opts["operation"], occurred_on=on.date() if on else None,
+            country=opts["country"], provenance=opts["provenance"],
+            links=[_link(v) for v in opts["links"]], members=members), hold=False)
+        if row.kind == "case":   # its id and its compartment's look alike: say which is which
+            say(f"case {row.record_id} opened (use --case {row.record_id}); its compartment: "
+                f"{row.compartment_id}")
+        else:
+            say(f"{row.kind} {row.record_id} recorded in compartment {row.compartment_id}")
     return row
 
 
@@ -964,7 +980,7 @@ def package_cmd(country: str, out: Path, by: str, workspace: Path | None) -> Non
     from darkmap.ops import package  # noqa: PLC0415
 
     counts = _run(workspace, lambda ws: package.build_package(ws, by, country, out,
-                                                              ftm_subgraph))
+                                                              ftm_subgraph), hold=False)
     say(f"package for {country.upper()} in {out}: " +
         ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items()))
     bundle = json.loads((out / "package.json").read_text(encoding="utf-8"))

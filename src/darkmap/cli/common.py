@@ -31,8 +31,9 @@ if TYPE_CHECKING:
     from darkmap.store.chain import StaleChain
     from darkmap.store.workspace import Workspace
 
-__all__ = ["ERROR_CHARS", "DarkmapError", "FiniteFloat", "UsageLine", "cell", "checked",
-           "columns", "country_value", "emit_json", "line_width", "main",
+__all__ = ["ERROR_CHARS", "INTERRUPTED_EXIT", "DarkmapError", "FiniteFloat", "Interrupted",
+           "UsageLine", "cell", "checked", "columns", "country_value", "emit_json",
+           "interrupts_held", "is_interrupt", "line_width", "main",
            "nothing_left_at_exit", "open_ws", "pad", "say", "say_parts", "short",
            "status_line", "workspace_option"]
 
@@ -62,6 +63,59 @@ class DarkmapError(click.ClickException):
     def format_message(self) -> str:
         """The message on one line, escapes shown."""
         return _one_line(self.message)
+
+
+INTERRUPTED_EXIT = 130
+"""The exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells give it."""
+
+
+class Interrupted(click.ClickException):
+    """Ctrl-C stopped the command: one line, exit status 130 (a traceback or click's
+    ``Aborted!`` with status 1 before: found by a kill-resilience test)."""
+
+    exit_code = INTERRUPTED_EXIT
+
+    def __init__(self) -> None:
+        super().__init__("interrupted (Ctrl-C): a write not yet committed was rolled back; "
+                         "what the command had committed stays (`darkmap status` shows the "
+                         "workspace)")
+
+    def format_message(self) -> str:
+        """The message on one line."""
+        return _one_line(self.message)
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` is Ctrl-C: Python's, or DuckDB's (a statement it stopped raises
+    ``RuntimeError('Query interrupted')``, or its ``InterruptException``)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    if type(exc).__name__ == "InterruptException":
+        return True
+    return isinstance(exc, RuntimeError) and str(exc).strip() == "Query interrupted"
+
+
+@contextmanager
+def interrupts_held(doing: str) -> Iterator[None]:
+    """Hold Ctrl-C until the block ends: for a short write whose result line must follow
+    it (an operational record: interrupted after its commit, the command printed a
+    traceback and no id, the analyst ran it again and the seizure was counted twice;
+    found by a kill-resilience test). A Ctrl-C that came is said once the block is done.
+    Only in the main thread (signal handlers can be set nowhere else)."""
+    import signal  # noqa: PLC0415 - only the commands that write records need it
+    import threading  # noqa: PLC0415
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    before = signal.signal(signal.SIGINT, lambda signum, frame: came.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+        if came:
+            click.echo(f"note: Ctrl-C came while {doing}; that was finished first", err=True)
 
 
 class UsageLine(click.UsageError):
@@ -202,7 +256,11 @@ class _Group(click.Group):
             # asked for) without looking at the store's errors, and quietly ends on the
             # third (`| head`)
             raise
+        except KeyboardInterrupt as exc:
+            raise Interrupted from exc
         except Exception as exc:
+            if is_interrupt(exc):
+                raise Interrupted from exc
             err = _outside_error(exc)
             if err is None:
                 raise
