@@ -341,20 +341,30 @@ def _add(workspace: Path | None, by: str, detail: Detail, opts: dict[str, Any],
     from darkmap.ops import records  # noqa: PLC0415
 
     on = opts["occurred_on"]
+    links = [_link(v) for v in opts["links"]]
+
+    def add(ws: Space) -> tuple[Any, list[str]]:
+        row = records.add_record(
+            ws, by, detail, compartment=opts["compartment"], case_id=opts["case_id"],
+            operation=opts["operation"], occurred_on=on.date() if on else None,
+            country=opts["country"], provenance=opts["provenance"], links=links,
+            members=members)
+        # a buy's own listing: `buy_reaches` says where it leads, or warns
+        own = ("listing", detail.listing) if isinstance(detail, records.Buy) else None
+        return row, records.link_warnings(ws, row.kind, [k for k in links if k != own])
+
     # the record and the line naming it go together: Ctrl-C after the commit once left
     # a stored seizure unreported, and the analyst who ran the command again counted it
     # twice (found by a kill-resilience test)
     with _held(True):
-        row = _run(workspace, lambda ws: records.add_record(
-            ws, by, detail, compartment=opts["compartment"], case_id=opts["case_id"],
-            operation=opts["operation"], occurred_on=on.date() if on else None,
-            country=opts["country"], provenance=opts["provenance"],
-            links=[_link(v) for v in opts["links"]], members=members), hold=False)
+        row, warnings = _run(workspace, add, hold=False)
         if row.kind == "case":   # its id and its compartment's look alike: say which is which
             say(f"case {row.record_id} opened (use --case {row.record_id}); its compartment: "
                 f"{row.compartment_id}")
         else:
             say(f"{row.kind} {row.record_id} recorded in compartment {row.compartment_id}")
+    for w in warnings:
+        say(w, err=True)
     return row
 
 

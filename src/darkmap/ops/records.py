@@ -19,6 +19,7 @@ from typing import Any
 
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.model.countries import check_country
+from darkmap.model.values import clean_btc_address
 from darkmap.ops.access import acting, add_compartment, check_access, unit
 from darkmap.ops.audit import log
 from darkmap.ops.deconflict import record_selectors, taskforce_key
@@ -29,8 +30,8 @@ from darkmap.store.workspace import utcnow
 
 __all__ = ["LINK_KINDS", "MAX_AMOUNT", "RECORD_KINDS", "Arrest", "Buy", "Case", "CryptoItem",
            "Detail", "LabResult", "Parcel", "Record", "Seizure", "add_record", "buy_reaches",
-           "case_subjects", "fentanyl_marks", "fentanyl_marks_of", "is_fentanyl", "read_records",
-           "show_record"]
+           "case_subjects", "fentanyl_marks", "fentanyl_marks_of", "is_fentanyl", "link_warnings",
+           "read_records", "show_record"]
 
 
 
@@ -194,11 +195,63 @@ class Record:
 
 
 def _check_links(links: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Links of known kinds with non-empty ids."""
+    """Links of known kinds with non-empty ids; an address in a Bitcoin address's form
+    (checksum checked), kept in its normal form (bech32 lower-case)."""
+    out = []
     for kind, ref in links:
         if kind not in LINK_KINDS or not ref:
             raise BadInputError(f"link {kind}:{ref}: kind one of {', '.join(LINK_KINDS)}")
-    return list(links)
+        if kind == "address":
+            clean = clean_btc_address(ref)
+            if clean is None:
+                # found by testing: `--link address:notanaddress` was recorded silently
+                raise BadInputError(
+                    f"link address:{ref}: not a Bitcoin address (1..., 3... or bc1..., "
+                    "its checksum checked); a wallet (address cluster) is linked as "
+                    "wallet:CLUSTER_ID")
+            ref = clean
+        out.append((kind, ref))
+    return out
+
+
+_WHAT = {
+    "account": ("no account of that id in this workspace",
+                "`darkmap persona search TEXT` finds an account by handle (id market:handle)"),
+    "listing": ("no listing of that id in this workspace",
+                "`darkmap persona show ACCOUNT` lists a vendor's listings as market:ref"),
+    "persona": ("no persona of that id in this workspace",
+                "`darkmap persona search TEXT` finds a persona by handle, key or address"),
+    "wallet": ("no wallet (address cluster) of that id in this workspace's chain data",
+               "a wallet is a cluster id: `darkmap wallet show ADDRESS` gives an address's"),
+    "address": ("in neither this workspace's chain data nor any of its captures",
+                "`darkmap persona search ADDRESS` finds a vendor that published it"),
+}
+"""Per link kind: what the workspace does not hold, and where to find the right id."""
+
+
+def link_warnings(ws: Space, kind: str, links: Sequence[tuple[str, str]]) -> list[str]:
+    """One warning per link of a ``kind`` record whose target the workspace (the
+    reference data) does not hold: a mistyped id that would point at nothing. A persona
+    a link run replaced names the personas that now hold its accounts. Reads evidence
+    only: nothing audited."""
+    out = []
+    for lk, ref in _check_links(links):
+        target = ref.removeprefix("cluster:") if lk == "wallet" else ref
+        if store.reference_holds(ws.con, lk, target):
+            continue
+        now = store.persona_successors(ws.con, ref) if lk == "persona" else []
+        if now:
+            instead = (f"link persona:{now[0]} instead if that is the one meant "
+                       f"(`darkmap persona show {now[0]}`)" if len(now) == 1 else
+                       "link the one meant instead (`darkmap persona show ID`)")
+            out.append(f"warning: link persona:{ref}: a link run replaced that persona; "
+                       f"its accounts are now in {', '.join(now)}. The {kind} is recorded "
+                       f"with the link as typed: {instead}")
+            continue
+        absent, hint = _WHAT[lk]
+        out.append(f"warning: link {lk}:{ref}: {absent}. The {kind} is recorded with the "
+                   f"link as typed: check the id ({hint})")
+    return out
 
 
 def add_record(ws: Space, by: str, detail: Detail, *,

@@ -35,7 +35,7 @@ import psycopg
 import pyarrow as pa
 
 from darkmap.errors import WorkspaceStateError
-from darkmap.store.workspace import Workspace
+from darkmap.store.workspace import Workspace, table_exists
 
 __all__ = [
     "AgencyRow", "CompartmentRow", "Con", "EventRow", "GrantRow", "NoticeRow", "OPS_LOCK",
@@ -47,8 +47,10 @@ __all__ = [
     "granted_compartments", "grants_of", "grants_on", "insert_agency", "insert_compartment",
     "insert_event", "insert_notice", "insert_notices", "insert_record", "insert_selectors",
     "insert_user", "install_server_schema", "is_server", "lab_results", "links_of",
-    "listing_vendor", "notices_for", "persona_addresses", "persona_listings", "put_grant",
-    "readable_operations", "readable_records", "reference", "replace_reported", "reported",
+    "listing_vendor", "notices_for", "persona_addresses", "persona_listings", "persona_successors",
+    "put_grant",
+    "readable_operations", "readable_records", "reference", "reference_holds",
+    "replace_reported", "reported",
     "reported_operations", "seizure_items", "selector_matches", "server_key", "session_role",
     "take_ops_lock", "transaction", "user", "user_exists", "users"
 ]
@@ -243,6 +245,60 @@ def listing_vendor(con: Con, listing_id: str) -> tuple[bool, str | None, str | N
                       "persona_members pm USING (account_id) WHERE l.listing_id = ?",
                       [listing_id]).fetchone()
     return (False, None, None) if row is None else (True, row[0], row[1])
+
+
+_HOLDS = {
+    "account": "SELECT 1 FROM accounts WHERE account_id = ? LIMIT 1",
+    "listing": "SELECT 1 FROM listings WHERE listing_id = ? LIMIT 1",
+    "persona": "SELECT 1 FROM personas WHERE persona_id = ? LIMIT 1",
+    "wallet": "SELECT 1 FROM btc_clusters WHERE cluster_id = TRY_CAST(? AS BIGINT) LIMIT 1",
+    "address": "SELECT 1 FROM btc_address WHERE address = ? UNION ALL SELECT 1 FROM "
+               "identifiers WHERE kind = 'btc_address' AND value = ? LIMIT 1",
+}
+"""Whether the reference data hold a link's target, per link kind (a wallet is a
+cluster id; an address is in the loaded chain data or published in a capture)."""
+
+
+def reference_holds(con: Con, kind: str, ref: str) -> bool:
+    """Whether the reference data (the workspace) hold the target ``ref`` of a link of
+    ``kind``; true when there is no reference data to ask."""
+    db = reference(con)
+    if db is None or kind not in _HOLDS:
+        return True
+    query = _HOLDS[kind]
+    return db.execute(query, [ref] * query.count("?")).fetchone() is not None
+
+
+def persona_successors(con: Con, persona_id: str) -> list[str]:
+    """The personas that now hold the accounts of ``persona_id``, a persona a link run
+    replaced (split, merged, renamed: ``persona_changes``), followed through later runs
+    to the personas that exist; empty when no run replaced it."""
+    db = reference(con)
+    if db is None or not table_exists(db, "persona_changes"):
+        return []
+    now: list[str] = []
+    todo, seen = [persona_id], {persona_id}
+    while todo:
+        gone = todo.pop(0)
+        row = db.execute(
+            "SELECT c.change FROM persona_changes c LEFT JOIN link_runs r USING (run_id) "
+            "WHERE c.persona_id = ? AND c.side = 'before' "
+            "ORDER BY r.started_at DESC NULLS LAST LIMIT 1", [gone]).fetchone()
+        if row is None:
+            continue
+        change = json.loads(row[0])
+        # where its accounts went (a change may span other personas too)
+        went = ({str(m["after"]) for m in change.get("moves", []) if m["before"] == gone}
+                or {str(p["persona_id"]) for p in change["after"]})
+        for pid in sorted(went):
+            if pid in seen:
+                continue
+            seen.add(pid)
+            if reference_holds(con, "persona", pid):
+                now.append(pid)
+            else:
+                todo.append(pid)
+    return sorted(now)
 
 
 def session_role(con: Con) -> str | None:
