@@ -7,6 +7,7 @@ the reference data (a generated world, linked) are the workspace's."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from ops_backends import Backend
 from darkmap.cli import main
 from darkmap.errors import BadInputError
 from darkmap.ops import access, records
-from darkmap.ops.records import Arrest
+from darkmap.ops.records import Arrest, Buy, Case
 from darkmap.resolve.judgements import judge
 from darkmap.resolve.link import link
 from darkmap.store.operations import Space
@@ -155,3 +156,29 @@ def test_a_persona_a_link_run_replaced_names_its_successor(world: Path,
     assert res.stderr == (f"warning: link persona:{gone}: a link run replaced that persona; "
                           f"its accounts are now in {', '.join(now)}. The arrest is recorded "
                           f"with the link as typed: {instead}\n")
+
+
+def test_a_buys_listing_brings_its_account_and_persona_into_the_case(
+        world: Path, backend: Backend, tmp_path: Path) -> None:
+    """`darkmap export gexf --case CASE` of a case holding a controlled buy answered
+    "case ... links no persona or account: nothing to export", though `ops buy add` had
+    printed the account and persona the listing leads to. A linked listing now brings
+    them into the case's subjects."""
+    account = _one(world, "SELECT account_id FROM persona_members ORDER BY 1 LIMIT 1")
+    persona = _one(world, f"SELECT persona_id FROM persona_members WHERE account_id = "
+                          f"'{account}'")
+    listing = _one(world, f"SELECT listing_id FROM listings WHERE account_id = '{account}' "
+                          "ORDER BY 1 LIMIT 1")
+    with backend.open(world) as ops:
+        case = records.add_record(ops, "ben", Case("Vendor X"), compartment="de",
+                                  provenance="file 12").record_id
+        records.add_record(ops, "ben", Buy(listing), case_id=case, provenance="lab 7")
+        assert records.case_subjects(ops, "ben", case) == sorted([account, persona])
+        assert records.buy_reaches(ops, Buy(listing)) == (
+            f"listing {listing} (account {account}, persona {persona})")
+    if backend.name == "postgres":
+        return   # `darkmap export` reads the cases of the workspace, not the server's
+    out = tmp_path / "case.gexf"
+    res = _cli(world, backend, "export", "gexf", "-o", str(out), "--case", case, "--as", "ben")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["written"] and account in out.read_text(encoding="utf-8")

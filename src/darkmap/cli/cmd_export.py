@@ -65,8 +65,9 @@ def _case_subjects(ws: Any, user: str, cases: tuple[str, ...]) -> tuple[str, ...
               help="Only the personas the jurisdiction estimate places in this ISO country; "
                    "repeat for more.")
 @click.option("--case", "cases", multiple=True,
-              help="Only the personas and accounts this case's records link to, as --as may "
-                   "see them (the read is audited); repeat for more.")
+              help="Only the personas and accounts this case's records link to (a linked "
+                   "listing, as a buy's, brings its account and persona), as --as may see "
+                   "them (the read is audited); repeat for more.")
 @click.option("--as", "as_user", default=None,
               help="With --case: the operational user reading the case (`darkmap ops`).")
 @click.option("--extended", is_flag=True,

@@ -361,14 +361,21 @@ def show_record(ws: Space, by: str, record_id: str) -> Record:
 
 def case_subjects(ws: Space, by: str, case_id: str) -> list[str]:
     """The personas and accounts a case concerns, as ``by`` may see them: those linked to
-    the case record and to every record of the case ``by`` may read (what ``darkmap export
-    --case`` narrows to). A case ``by`` may not read is a NotFoundError, as if absent;
-    audited like any read."""
+    the case record and to every record of the case ``by`` may read, and the account and
+    persona of every listing linked there (a buy always links its listing: what `ops buy
+    add` said it leads to). What ``darkmap export --case`` narrows to. A case ``by`` may
+    not read is a NotFoundError, as if absent; audited like any read."""
     case = show_record(ws, by, case_id)
     if case.row.kind != "case":
         raise BadInputError(f"{case_id} is a {case.row.kind} record, not a case")
     found = [case, *read_records(ws, by, case_id=case_id)]
-    return sorted({ref for r in found for kind, ref in r.links if kind in ("persona", "account")})
+    subjects = {ref for r in found for kind, ref in r.links if kind in ("persona", "account")}
+    # found by a documentation audit: a case whose only subject was a buy's listing
+    # exported "nothing", though the buy had named the listing's account and persona
+    for listing in sorted({ref for r in found for kind, ref in r.links if kind == "listing"}):
+        _, account, persona = store.listing_vendor(ws.con, listing)
+        subjects |= {s for s in (account, persona) if s}
+    return sorted(subjects)
 
 
 def _with_details(con: Con, user_id: str, agency_id: str,
