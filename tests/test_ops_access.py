@@ -248,6 +248,36 @@ def test_grant_changes_need_the_owning_agencys_admin(world: World) -> None:
         assert "grant.add" in actions and "grant.revoke" in actions
 
 
+def test_a_grant_refusal_is_true_and_tells_nothing_of_another_agencys_compartment(
+        world: World) -> None:
+    """`ops grant de-us ... --as ana` on a compartment that did not exist told ana, an
+    admin, that she "may not change the grants of compartment 'de-us' (an admin of its
+    owning agency may)": untrue, and for an id another agency owns, a confirmation
+    that it exists. A missing id and another agency's now get the same answer, and a
+    user who is no admin is told that, whatever the compartment."""
+    def refusal(user: str, cid: str) -> str:
+        with world.open() as ws, pytest.raises(AccessDenied) as err:
+            access.grant(ws.con, user, cid, "agency", "bka", "read")
+        return str(err.value)
+
+    missing = refusal("fbi-admin", "no-such-compartment")
+    assert missing == ("no compartment 'no-such-compartment' that fbi-admin's agency (fbi) "
+                       "owns: an admin changes the grants of their own agency's "
+                       "compartments (`darkmap ops compartment list` lists those you hold "
+                       "a grant on; `ops compartment add --id` makes one)")
+    assert refusal("fbi-admin", "own-lka") == missing.replace("no-such-compartment", "own-lka")
+    assert refusal("bka-officer", "own-bka") == ("bka-officer is an officer: only an admin "
+                                                  "of the agency that owns a compartment "
+                                                  "changes its grants")
+    assert refusal("bka-officer", "nope") == refusal("bka-officer", "own-bka")
+    assert refusal("fbi-reader", "own-fbi").startswith("fbi-reader is a reader: ")
+    res = CliRunner().invoke(main, ["ops", "grant", "own-bka", "--agency", "fbi",
+                                    "--as", "fbi-admin", "-w", str(world.path)],
+                             env=world.env)
+    assert res.exit_code == 1 and res.stderr == (
+        "Error: " + missing.replace("no-such-compartment", "own-bka") + "\n")
+
+
 def test_no_read_of_records_without_a_user() -> None:
     """Every store function that returns operational records or what hangs off them
     takes the user and agency; every ops function takes the acting user."""

@@ -198,10 +198,20 @@ def _owner_admin(con: Con, by: str, cid: str,
     """The compartment, when ``by`` is an admin of its owning agency (else refused)."""
     actor = acting(con, by)
     comp = store.compartment(con, cid)
-    if comp is None or actor.role != "admin" or actor.agency_id != comp.owner_agency:
+    if actor.role != "admin":
         log(con, by, action, "denied", compartment=cid)
-        raise AccessDenied(f"{by} may not change the grants of compartment {cid!r} "
-                           "(an admin of its owning agency may)")
+        raise AccessDenied(f"{by} is {'an' if actor.role == 'officer' else 'a'} "
+                           f"{actor.role}: only an admin of the agency that owns a "
+                           "compartment changes its grants")
+    if comp is None or actor.agency_id != comp.owner_agency:
+        # one answer for a missing compartment and another agency's (found by testing:
+        # "ana may not change the grants of compartment X" was said of an id that did
+        # not exist, to an admin, and confirmed another agency's that did)
+        log(con, by, action, "denied", compartment=cid)
+        raise AccessDenied(f"no compartment {cid!r} that {by}'s agency ({actor.agency_id}) "
+                           "owns: an admin changes the grants of their own agency's "
+                           "compartments (`darkmap ops compartment list` lists those you "
+                           "hold a grant on; `ops compartment add --id` makes one)")
     return comp
 
 
