@@ -218,7 +218,7 @@ def user_list(as_json: bool, by: str, workspace: Path | None) -> None:
 
 @ops_group.group("compartment")
 def compartment_group() -> None:
-    """Compartments. Example: darkmap ops compartment add --kind group --member fbi"""
+    """Compartments. Example: darkmap ops compartment add --kind group --member fbi --as ana"""
 
 
 @compartment_group.command("add")
@@ -234,7 +234,7 @@ def compartment_add(kind: str, name: str, cid: str | None, members: tuple[str, .
                     workspace: Path | None) -> None:
     """Create a compartment owned by your agency, with the grants of its kind.
 
-    Example: darkmap ops compartment add --kind group --id nl-de --member politie --as ana
+    Example: darkmap ops compartment add --kind group --id de-us --member fbi --as ana
     """
     from darkmap.ops import access  # noqa: PLC0415
 
@@ -288,7 +288,7 @@ def grant_cmd(compartment: str, user: str | None, agency: str | None, taskforce:
               level: str, revoke: bool, by: str, workspace: Path | None) -> None:
     """Grant (or --revoke) access to a compartment (an admin of its owning agency).
 
-    Example: darkmap ops grant case-1 --agency fbi --access read --as ana
+    Example: darkmap ops grant de-us --agency fbi --access read --as ana
     """
     from darkmap.ops import access  # noqa: PLC0415
 
@@ -501,7 +501,8 @@ def seizure_add(drugs: tuple[str, ...], pills: int, firearms: int, cash: tuple[s
     seizure date after @; USD cash is its own value).
 
     Example: darkmap ops seizure add --drug fentanyl:500 --cash EUR:20000@21700
-    --crypto BTC:0.5:bc1q...@30000 --operation SpecTor --provenance "PV 88" --as ben
+    --crypto BTC:0.5:1Q2TWHE3GMdB6BZKafqwxXtWAWgFt5Jvm3@30000 --operation SpecTor
+    --compartment de-us --provenance "PV 88" --as ben
     """
     from darkmap.ops.records import CryptoItem, Seizure  # noqa: PLC0415
 
@@ -539,7 +540,8 @@ def arrest_add(person: str, place: str, charges: tuple[str, ...], by: str,
     """Record an arrest (--link the personas and accounts attributed).
 
     Example: darkmap ops arrest add "J. Doe" --date 2023-04-20 --country DE
-    --link persona:p-12 --operation SpecTor --provenance "arrest report 4" --as ben
+    --link persona:p-12 --operation SpecTor --compartment de-us
+    --provenance "arrest report 4" --as ben
     """
     from darkmap.ops.records import Arrest  # noqa: PLC0415
 
