@@ -118,3 +118,55 @@ def test_every_ops_example_runs(backend: object, tmp_path: Path, data_dir: Path)
         if res.exit_code != 0:
             failed.append(f"{name}: {line}\n  {res.output.strip()}")
     assert not failed, "\n".join(failed)
+
+
+def _guide_block(section: str) -> list[str]:
+    """The lines of the first ``sh`` block of the user guide's ``section``."""
+    text = GUIDE.read_text(encoding="utf-8")
+    start = text.index("```sh\n", text.index(f"\n## {section}")) + len("```sh\n")
+    return text[start:text.index("```\n", start)].splitlines()
+
+
+def test_the_guides_operations_sequence_runs_as_typed(backend: object, tmp_path: Path,
+                                                      data_dir: Path,
+                                                      monkeypatch: object) -> None:
+    """User guide §8, typed in order from a new workspace, failed at its third line (`no
+    agency 'fbi'`, then `unknown user 'ben'`: neither was ever added). Every command of
+    its block now runs, read from the guide itself so the two cannot drift apart; CASE
+    and NOTICE are the ids printed before them, raw.csv the partner's file, and
+    ../shared/data the data folder (the guide says so). On both homes of the records."""
+    import shlex
+
+    from click.testing import CliRunner
+
+    from darkmap.store.workspace import Workspace
+
+    backend.reset()  # type: ignore[attr-defined]
+    monkeypatch.chdir(tmp_path)  # type: ignore[attr-defined]
+    Workspace.init(tmp_path / "ws").close()
+    (tmp_path / "raw.csv").write_text("kind,value\npersona,p-1\n", encoding="utf-8")
+    env = {**backend.env, "DARKMAP_WORKSPACE": str(tmp_path / "ws")}  # type: ignore[attr-defined]
+    ids = {"CASE": "", "NOTICE": ""}
+    lines = _guide_block("8. Act together")
+    assert len(lines) >= 30
+    ran = 0
+    for line in lines:
+        words = shlex.split(line.replace("../shared/data/", f"{data_dir}/"), comments=True)
+        while words:
+            cmd = words[:words.index("&&")] if "&&" in words else words
+            words = words[len(cmd) + 1:]
+            out = None
+            if ">" in cmd:
+                cmd, out = cmd[:cmd.index(">")], cmd[cmd.index(">") + 1]
+            assert cmd[0] == "darkmap", line
+            argv = [ids.get(w) or w for w in cmd[1:]]
+            res = CliRunner().invoke(main, argv, env=env)
+            assert res.exit_code == 0, f"{line}\n{res.output}"
+            ran += 1
+            if out:
+                Path(out).write_text(res.stdout, encoding="utf-8")
+            if argv[:2] == ["ops", "case"]:
+                ids["CASE"] = res.stdout.split()[1]
+            if argv[:2] == ["deconflict", "notices"]:
+                ids["NOTICE"] = res.stdout.split()[0]
+    assert ran == len(lines) + 2 and ids["CASE"] and ids["NOTICE"]   # two lines hold `&&`
