@@ -14,6 +14,7 @@ from typing import Any
 
 from darkmap.errors import BadInputError
 from darkmap.export.options import ExportOptions
+from darkmap.model.outputs import atomic_file
 from darkmap.plugins import Exporter
 
 __all__ = ["ExportOptions", "ftm_subgraph", "run_export"]
@@ -69,11 +70,15 @@ def ftm_subgraph(workspace: object, personas: tuple[str, ...], out: Path,
     if not personas and not money:
         raise BadInputError("an FtM subgraph needs at least one persona")
     counts: dict[str, int] = {}
-    if personas:
-        counts = run_export(FtmExporter(), workspace, out, ExportOptions(personas=personas))
-    if money:
-        have = read_ids(out) if personas else set()
-        fresh = _unseen(money_entities(money, set(have)), have)
-        for k, v in write_lines(fresh, out, append=bool(personas)).items():
-            counts[k] = counts.get(k, 0) + v
+    # written in full under a partial name, then renamed: a kill leaves no file that holds
+    # the subgraph without the money
+    with atomic_file(out) as part:
+        if personas:
+            counts = run_export(FtmExporter(), workspace, part,
+                                ExportOptions(personas=personas))
+        if money:
+            have = read_ids(part) if personas else set()
+            fresh = _unseen(money_entities(money, set(have)), have)
+            for k, v in write_lines(fresh, part, append=True).items():
+                counts[k] = counts.get(k, 0) + v
     return dict(sorted(counts.items()))

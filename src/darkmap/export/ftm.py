@@ -21,7 +21,6 @@ captures, listings and keys. Every derived entity names the capture it came from
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
 import re
@@ -30,12 +29,13 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from darkmap.errors import BadInputError
 from darkmap.export import dataset
 from darkmap.export.options import ExportOptions
 from darkmap.model.countries import country_code
+from darkmap.model.outputs import atomic_file
 from darkmap.store.workspace import Workspace
 
 if TYPE_CHECKING:  # followthemoney loads slowly: import it only when exporting
@@ -450,16 +450,22 @@ def _payments(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
 
 def write_lines(entities: Iterable[EntityProxy], out: Path,
                 append: bool = False) -> dict[str, int]:
-    """Write one entity per line to ``out`` (``append``: after what it holds); counts per
-    schema. The first entity is made before ``out`` is opened: a selection refused (no
-    persona, no such country) leaves no empty file behind."""
+    """Write one entity per line to ``out``; counts per schema. The file appears only
+    complete (:func:`atomic_file`: a kill or an error leaves ``out`` as it was; a
+    selection refused, no persona or no such country, leaves no file). ``append``: after
+    what ``out`` holds, in place (for a file that is itself still partial)."""
+    if append:
+        with open(out, "a", encoding="utf-8") as fh:
+            return _write_entities(entities, fh)
+    with atomic_file(out) as part, open(part, "w", encoding="utf-8") as fh:
+        return _write_entities(entities, fh)
+
+
+def _write_entities(entities: Iterable[EntityProxy], fh: TextIO) -> dict[str, int]:
     counts: Counter[str] = Counter()
-    rest = iter(entities)
-    first = next(rest, None)
-    with open(out, "a" if append else "w", encoding="utf-8") as fh:
-        for ent in itertools.chain([first] if first is not None else [], rest):
-            fh.write(json.dumps(ent.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
-            counts[ent.schema.name] += 1
+    for ent in entities:
+        fh.write(json.dumps(ent.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
+        counts[ent.schema.name] += 1
     return dict(sorted(counts.items()))
 
 

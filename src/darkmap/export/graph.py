@@ -36,6 +36,7 @@ from xml.sax.xmlreader import AttributesImpl
 from darkmap.errors import BadInputError
 from darkmap.export import dataset
 from darkmap.export.options import ExportOptions
+from darkmap.model.outputs import atomic_file
 from darkmap.store.workspace import Workspace
 
 if TYPE_CHECKING:  # networkx takes ~0.25 s to import and every ingest loads the exporters
@@ -303,7 +304,7 @@ def write_gexf(g: nx.DiGraph, out: Path) -> None:  # type: ignore[type-arg]
     three times the graph's size)."""
     node_attrs = _declare((d for _, d in g.nodes(data=True)), {"label"})
     edge_attrs = _declare((d for _, _, d in g.edges(data=True)), set())
-    with open(out, "w", encoding="utf-8") as fh:
+    with atomic_file(out) as part, open(part, "w", encoding="utf-8") as fh:
         xml = XMLGenerator(fh, encoding="utf-8", short_empty_elements=True)
         xml.startDocument()
         _open(xml, "gexf", {"xmlns": "http://gexf.net/1.3", "version": "1.3",
@@ -375,7 +376,7 @@ def write_graphml(g: nx.DiGraph, out: Path) -> None:  # type: ignore[type-arg]
     the whole document in memory: 12.7 GB for a 100,000-account workspace)."""
     node_keys = _graphml_keys((d for _, d in g.nodes(data=True)), "n")
     edge_keys = _graphml_keys((d for _, _, d in g.edges(data=True)), "e")
-    with open(out, "w", encoding="utf-8") as fh:
+    with atomic_file(out) as part, open(part, "w", encoding="utf-8") as fh:
         xml = XMLGenerator(fh, encoding="utf-8", short_empty_elements=True)
         xml.startDocument()
         _open(xml, "graphml", {

@@ -31,6 +31,7 @@ from typing import Any
 from darkmap.errors import BadInputError
 from darkmap.export import dataset
 from darkmap.export.options import ExportOptions
+from darkmap.model.outputs import atomic_file
 from darkmap.store import exports as store
 from darkmap.store.workspace import Workspace
 
@@ -344,7 +345,7 @@ class MispExporter:
             info += " (" + ", ".join([*options.personas, *options.countries]) + ")"
         event = build_event(dataset.load(workspace, options), info)
         out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "w", encoding="utf-8") as fh:
+        with atomic_file(out) as part, open(part, "w", encoding="utf-8") as fh:
             json.dump(event, fh, ensure_ascii=False, indent=1, sort_keys=True)
             fh.write("\n")
         counts: dict[str, int] = defaultdict(int)

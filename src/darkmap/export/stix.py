@@ -42,6 +42,7 @@ from typing import Any
 from darkmap.errors import BadInputError
 from darkmap.export import dataset
 from darkmap.export.options import ExportOptions
+from darkmap.model.outputs import atomic_file
 from darkmap.store import exports as store
 from darkmap.store.workspace import Workspace
 
@@ -365,7 +366,7 @@ class StixExporter:
                                 f"{type(workspace).__name__}")
         bundle = build_bundle(dataset.load(workspace, options))
         out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "w", encoding="utf-8") as fh:
+        with atomic_file(out) as part, open(part, "w", encoding="utf-8") as fh:
             json.dump(bundle, fh, ensure_ascii=False, indent=1, sort_keys=True)
             fh.write("\n")
         counts: dict[str, int] = defaultdict(int)

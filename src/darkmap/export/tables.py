@@ -15,13 +15,20 @@ shows it as text instead of running it as a formula, control and bidi characters
 shown as escapes, and a cell is cut at 32,000 characters (a spreadsheet holds 32,767).
 Lists and JSON are written as JSON text, times as ISO 8601. Parquet keeps every value
 and type exactly as stored (no cell is changed or cut).
+
+Written whole or not at all (:mod:`darkmap.model.outputs`): a file under a partial name,
+renamed when complete; a folder of tables is written into a partial folder with its
+:data:`MANIFEST` last, then renamed into place (a new or empty folder) or its files moved
+into the folder given (the old manifest removed first, the new one moved in last).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
-from collections.abc import Iterator
+import os
+import shutil
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -31,10 +38,22 @@ import pyarrow as pa
 from darkmap.errors import BadInputError
 from darkmap.export.options import ExportOptions
 from darkmap.model.display import csv_cell
+from darkmap.model.outputs import (
+    atomic_file,
+    atomic_folder,
+    fsync_folder,
+    partial_folder,
+    sync_file,
+)
 from darkmap.store import exports as store
 from darkmap.store.workspace import Workspace
 
-__all__ = ["CsvExporter", "ParquetExporter", "csv_value"]
+__all__ = ["MANIFEST", "CsvExporter", "ParquetExporter", "csv_value"]
+
+MANIFEST = "manifest.json"
+"""Written last into a folder of tables: the format, each table's file, rows, bytes and
+sha256, and the tables a narrowed ``--all`` left out. A folder without it (or whose files
+do not match it) is not a complete export."""
 
 
 def csv_value(value: Any) -> Any:
@@ -71,17 +90,35 @@ def _tables(ws: Workspace, options: ExportOptions, fmt: str) -> tuple[list[str],
     return list(dict.fromkeys(options.tables)), []
 
 
-def _targets(out: Path, tables: list[str], suffix: str) -> Iterator[tuple[str, Path]]:
-    """(table, file) pairs: ``out`` itself for one table named like a file, else a folder."""
-    if len(tables) == 1 and out.suffix.lower() == suffix:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        yield tables[0], out
-        return
-    if out.exists() and not out.is_dir():
-        raise BadInputError(f"{out} is a file; several tables need a folder for --out")
-    out.mkdir(parents=True, exist_ok=True)
-    for t in tables:
-        yield t, out / f"{t}{suffix}"
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _manifest(folder: Path, fmt: str, rows: dict[str, int], suffix: str,
+              left_out: list[str]) -> dict[str, Any]:
+    """What :data:`MANIFEST` says of the tables written into ``folder``."""
+    files = {t: {"file": f"{t}{suffix}", "rows": n,
+                 "bytes": (folder / f"{t}{suffix}").stat().st_size,
+                 "sha256": _sha256(folder / f"{t}{suffix}")} for t, n in rows.items()}
+    return {"darkmap_export": fmt, "complete": True, "tables": files,
+            "tables_left_out": left_out}
+
+
+def _move_in(part: Path, out: Path, names: list[str]) -> None:
+    """Move the finished files of ``part`` into the folder ``out`` that holds other files:
+    its old manifest first out (its set is no longer whole), each table renamed over its
+    earlier version, the new manifest last."""
+    (out / MANIFEST).unlink(missing_ok=True)
+    fsync_folder(out)
+    for name in names:
+        os.replace(part / name, out / name)
+    fsync_folder(out)
+    os.replace(part / MANIFEST, out / MANIFEST)
+    fsync_folder(out)
 
 
 def _reader(workspace: object, name: str, options: ExportOptions) -> tuple[Workspace, Any]:
@@ -134,10 +171,46 @@ class _TableExporter:
         ws, sel = _reader(workspace, self.name, options)
         tables, left_out = _tables(ws, options, self.name)
         counts: dict[str, int] = {}
-        for table, path in _targets(out, tables, self.suffix):
-            counts[table] = self._write(store.table_batches(ws.con, table, sel), path)
+        if len(tables) == 1 and out.suffix.lower() == self.suffix:
+            with atomic_file(out) as part:
+                counts[tables[0]] = self._write(
+                    store.table_batches(ws.con, tables[0], sel), part)
+        else:
+            counts = self._write_folder(ws, sel, out, tables, left_out)
         if left_out:
             counts["tables_left_out"] = len(left_out)
+        return counts
+
+    def _write_folder(self, ws: Workspace, sel: Any, out: Path, tables: list[str],
+                      left_out: list[str]) -> dict[str, int]:
+        """Write ``tables`` and their :data:`MANIFEST` into a partial folder next to
+        ``out``, then make it ``out`` (a new or empty folder: one rename) or move its
+        files into ``out`` (a folder holding other files), the manifest last."""
+        if out.exists() and not out.is_dir():
+            raise BadInputError(f"{out} is a file; several tables need a folder for --out")
+        if not (out.is_dir() and any(out.iterdir())):
+            with atomic_folder(out) as part:
+                return self._fill(ws, sel, part, tables, left_out)
+        part = partial_folder(out)
+        try:
+            counts = self._fill(ws, sel, part, tables, left_out)
+            for f in part.iterdir():
+                sync_file(f)
+            _move_in(part, out, [f"{t}{self.suffix}" for t in tables])
+        finally:
+            shutil.rmtree(part, ignore_errors=True)
+        return counts
+
+    def _fill(self, ws: Workspace, sel: Any, part: Path, tables: list[str],
+              left_out: list[str]) -> dict[str, int]:
+        """Write ``tables`` into the folder ``part``, then their :data:`MANIFEST`."""
+        counts: dict[str, int] = {}
+        for table in tables:
+            counts[table] = self._write(store.table_batches(ws.con, table, sel),
+                                        part / f"{table}{self.suffix}")
+        manifest = _manifest(part, self.name, counts, self.suffix, left_out)
+        (part / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n",
+                                     encoding="utf-8")
         return counts
 
 

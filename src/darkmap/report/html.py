@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.model.display import for_display
+from darkmap.model.outputs import atomic_file
 from darkmap.report import (
     section_collection,
     section_evaluation,
@@ -165,5 +166,6 @@ def write_report(ws: Workspace, out: Path | None = None, user: str | None = None
         raise NotFoundError(f"{out.parent}: no such folder for the report")
     with section_operations.reading_as(user, ops):
         text = render_report(ws)
-    out.write_text(text, encoding="utf-8")
+    with atomic_file(out) as part:   # a kill leaves the earlier report, not half of one
+        part.write_text(text, encoding="utf-8")
     return out

@@ -1,0 +1,167 @@
+"""Output files written whole or not at all.
+
+An export, a report, a package or an audit archive is first written under a hidden
+partial name next to its target (``.NAME.partial-PID``), flushed and synced, and only
+then renamed onto the target (atomic on POSIX). An error or Ctrl-C removes the partial
+file; a kill (SIGKILL, or SIGTERM, which Python does not turn into an exception) leaves
+only the partial file, which no one takes for the output. An earlier complete output at
+the target stays until the new one is complete. Found by a kill-resilience test: a
+killed FtM export left whole lines that parsed and ended with a newline, and replaced a
+complete earlier export with a third of it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["PARTIAL", "atomic_file", "atomic_folder", "fsync_folder", "is_partial",
+           "partial_file", "partial_folder", "place", "sync_file"]
+
+PARTIAL = ".partial-"
+"""What every partial name holds: ``.NAME.partial-PID`` (``-N`` after a name taken)."""
+
+
+def is_partial(path: Path) -> bool:
+    """Whether ``path`` is a partial name this module makes (a hidden, unfinished output)."""
+    return path.name.startswith(".") and PARTIAL in path.name
+
+
+def _candidates(target: Path) -> Iterator[Path]:
+    base = f".{target.name}{PARTIAL}{os.getpid()}"
+    yield target.with_name(base)
+    n = 1
+    while True:
+        yield target.with_name(f"{base}-{n}")
+        n += 1
+
+
+def _target_mode(target: Path) -> int | None:
+    """The permission bits of an existing file at ``target`` (``None``: none there)."""
+    try:
+        st = target.stat()
+    except FileNotFoundError:
+        return None
+    return stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else None
+
+
+def _keep(target: Path, mode: int | None) -> int | None:
+    return _target_mode(target) if mode is None else mode
+
+
+def partial_file(target: Path, mode: int | None = None) -> Path:
+    """Create an empty partial file for ``target`` in its folder; its path. The mode is
+    ``mode``, else that of a file already at ``target`` (as writing over it kept it),
+    else the default for a new file (0666 less the umask)."""
+    keep = _keep(target, mode)
+    for path in _candidates(target):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                         0o666 if keep is None else 0o600)
+        except FileExistsError:
+            continue
+        try:
+            if keep is not None:  # writable by its owner until it is placed
+                os.fchmod(fd, keep | stat.S_IRUSR | stat.S_IWUSR)
+        finally:
+            os.close(fd)
+        return path
+    raise AssertionError("unreachable")  # pragma: no cover - the candidates never end
+
+
+def partial_folder(target: Path, mode: int = 0o777) -> Path:
+    """Create an empty partial folder for ``target`` next to it (``mode`` less the
+    umask); its path."""
+    for path in _candidates(target):
+        try:
+            path.mkdir(mode=mode)
+        except FileExistsError:
+            continue
+        return path
+    raise AssertionError("unreachable")  # pragma: no cover - the candidates never end
+
+
+def sync_file(path: Path) -> None:
+    """Flush ``path``'s data to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make the names in ``folder`` (a rename into it) durable."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - a folder that cannot be opened to sync
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - filesystems that do not sync folders
+        pass
+    finally:
+        os.close(fd)
+
+
+def place(partial: Path, target: Path) -> None:
+    """Rename a finished partial file or folder onto ``target`` (a folder only onto a
+    missing or empty one) and sync the folder."""
+    os.replace(partial, target)
+    fsync_folder(target.parent)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_file(target: Path, mode: int | None = None) -> Iterator[Path]:
+    """The path to write ``target``'s content to: a partial file in ``target``'s folder
+    (mode as :func:`partial_file`). When the block ends normally it is synced and renamed
+    onto ``target``; when it raises (anything, Ctrl-C too) it is removed and ``target``
+    is left as it was."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    keep = _keep(target, mode)
+    part = partial_file(target, keep)
+    try:
+        yield part
+        if keep is not None:
+            os.chmod(part, keep)
+        sync_file(part)
+        place(part, target)
+    except BaseException:
+        _remove(part)
+        raise
+
+
+@contextmanager
+def atomic_folder(target: Path, mode: int | None = None) -> Iterator[Path]:
+    """The folder to write ``target``'s files into: a partial folder next to ``target``
+    (which must be missing or empty). When the block ends normally its files are synced
+    and it is renamed onto ``target``; when it raises it is removed with its files. Its
+    mode is ``mode``, else that of the empty folder at ``target``, else the default."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    keep = mode
+    if keep is None and target.is_dir():
+        keep = stat.S_IMODE(target.stat().st_mode)
+    part = partial_folder(target, 0o777 if keep is None else 0o700)
+    try:
+        if keep is not None:
+            part.chmod(keep)
+        yield part
+        for f in part.iterdir():
+            if f.is_file():
+                sync_file(f)
+        fsync_folder(part)
+        place(part, target)
+    except BaseException:
+        _remove(part)
+        raise
