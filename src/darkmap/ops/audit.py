@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from darkmap.errors import BadInputError
+from darkmap.model.outputs import fsync_folder, partial_file
 from darkmap.ops.vocabulary import RETENTION_DAYS
 from darkmap.store.audit import (
     NOT_AN_OBJECT,
@@ -248,11 +249,13 @@ def archive_trail(con: Con, out: Path, before: datetime, actor: str, *,
 
     Refused (:class:`BadInputError`) when ``before`` is less than ``min_days`` (at least
     :data:`RETENTION_DAYS`) ago, when the live trail does not verify, when ``out``
-    exists, or when no entry is that old. The file is written and synced first (the
-    entries with their hashes, then an ``archive`` line); then, in one transaction, the
-    archive row is recorded, the entries removed and an ``audit.archive`` entry appended
-    naming the range, the last hash and the file's sha256. The caller checks that
-    ``actor`` may (an admin).
+    exists, or when no entry is that old. The file is written and synced first under a
+    partial name (``.NAME.partial-PID``: the entries with their hashes, then an
+    ``archive`` line); then, in one transaction, the archive row is recorded, the
+    entries removed and an ``audit.archive`` entry appended naming the range, the last
+    hash and the file's sha256; only then is the file given its name. A failure before
+    the commit removes the partial file; a kill leaves it, and no trail records it. The
+    caller checks that ``actor`` may (an admin).
     """
     now = now or datetime.now(UTC)
     min_days = max(int(min_days), RETENTION_DAYS)
@@ -286,28 +289,53 @@ def archive_trail(con: Con, out: Path, before: datetime, actor: str, *,
     info = {"seq_from": take[0].seq, "seq_to": take[-1].seq, "hash_before": take[0].prev_hash,
             "hash_last": take[-1].hash, "entries": len(take), "oldest_at": first["at"],
             "newest_at": last["at"]}
-    sha = _write_archive(out, take, info)
-    arc = ArchiveRow(take[0].seq, take[-1].seq, take[0].prev_hash, take[-1].hash, len(take),
-                     str(first["at"]), str(last["at"]), out.name, sha, stamp(now), actor)
+    # written and synced under a partial name, recorded, then given its name: a kill
+    # before the commit leaves only the partial file, which no trail claims
+    part = partial_file(out, 0o600)
     try:
-        with transaction(con):
-            head = audit_head(con)
-            live = audit_rows(con)
-            if not live or live[0].seq != take[0].seq or head is None:
-                raise BadInputError("the audit trail changed while archiving; run it again")
-            archive_prefix(con, arc)
-            log(con, actor, "audit.archive", seq_from=arc.seq_from, seq_to=arc.seq_to,
-                hash_last=arc.hash_last, entries=arc.entries, file=arc.file_name, sha256=sha)
+        sha = _write_archive(part, take, info)
+        arc = ArchiveRow(take[0].seq, take[-1].seq, take[0].prev_hash, take[-1].hash,
+                         len(take), str(first["at"]), str(last["at"]), out.name, sha,
+                         stamp(now), actor)
+        _record_archive(con, arc, take[0].seq)
     except BaseException:
-        out.unlink(missing_ok=True)  # nothing was archived: no file claims otherwise
+        part.unlink(missing_ok=True)  # nothing was archived: no file claims otherwise
         raise
+    _name_archive(part, out)
     return arc
 
 
+def _record_archive(con: Con, arc: ArchiveRow, first_seq: int) -> None:
+    """In one transaction: the archive row, the archived entries removed, and the
+    ``audit.archive`` entry naming the cut and the file's sha256."""
+    with transaction(con):
+        head = audit_head(con)
+        live = audit_rows(con)
+        if not live or live[0].seq != first_seq or head is None:
+            raise BadInputError("the audit trail changed while archiving; run it again")
+        archive_prefix(con, arc)
+        log(con, arc.archived_by, "audit.archive", seq_from=arc.seq_from, seq_to=arc.seq_to,
+            hash_last=arc.hash_last, entries=arc.entries, file=arc.file_name,
+            sha256=arc.file_sha256)
+
+
+def _name_archive(part: Path, out: Path) -> None:
+    """Give the recorded archive file its name (a hard link: an existing file is never
+    replaced), then drop the partial name."""
+    try:
+        os.link(part, out)
+    except OSError as exc:
+        raise BadInputError(f"the archive is recorded and its file written to {part}, but "
+                            f"it could not be named {out} ({exc}); rename it yourself: "
+                            "`darkmap audit verify --archive` checks it") from exc
+    part.unlink()
+    fsync_folder(out.parent)
+
+
 def _write_archive(out: Path, rows: Sequence[AuditRow], info: Mapping[str, Any]) -> str:
-    """Write and sync the archive file (created, never replaced); its sha256."""
+    """Write and sync the archive file (an empty one made for it); its sha256."""
     digest = hashlib.sha256()
-    with private_file(out) as f:
+    with open(out, "w", encoding="utf-8") as f:
         for r in rows:
             line = json.dumps(r._asdict(), ensure_ascii=False) + "\n"
             f.write(line)
@@ -372,6 +400,8 @@ def verify_archives(paths: Sequence[Path], con: Con | None = None
         row = known.get(rows[0].seq)
         if con is not None and (row is None or row.file_sha256 != sha
                                 or (row.seq_to, row.hash_last) != last):
+            if verify(con)[1] is None:
+                raise BadInputError(_unrecorded(path, sha, rows, known))
             return checked, AuditProblem(rows[0].seq, f"{path.name}: not the archive the "
                                                       "trail records (sha256 or range)")
         # the attesting entry was appended at the head when the file was made: in a later
@@ -392,6 +422,19 @@ def verify_archives(paths: Sequence[Path], con: Con | None = None
         if problem is not None:
             return checked, problem
     return checked, None
+
+
+def _unrecorded(path: Path, sha: str, rows: Sequence[AuditRow],
+                known: Mapping[int, ArchiveRow]) -> str:
+    """Why a file whose own chain holds is not checked against an intact trail: the trail
+    records no archive of it (an archive run killed between writing the file and
+    recording it once left such a file under its final name, and the verdict "audit
+    trail broken" read as tampering)."""
+    recorded = ", ".join(f"{a.file_name} (entries {a.seq_from}-{a.seq_to}, sha256 "
+                         f"{a.file_sha256[:16]}...)" for a in known.values()) or "none"
+    return (f"{path.name} is not an archive this trail records (sha256 {sha[:16]}..., "
+            f"entries {rows[0].seq}-{rows[-1].seq}): perhaps left by an archive run that "
+            f"did not finish; the trail itself is intact (archives it records: {recorded})")
 
 
 def show(con: Con, actor: str | None = None,

@@ -19,10 +19,15 @@ its money: the wallets' traced flows to services and the seized wallets with the
 fact carries its provenance. Wallets, flows and entities come from the shared reference
 data (market evidence, chain data), as the personas and listings do; only the acting
 user's grants decide what operational records go in; the package is audited.
+
+The files are written into a partial folder beside ``out`` (:mod:`darkmap.model.outputs`),
+the ``package.build`` entry is appended naming each file's sha256, and only then is the
+folder renamed to ``out``: a kill before the entry leaves only the partial folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import re
@@ -38,6 +43,7 @@ from darkmap.chain.wallet import wallet_summary
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.model.countries import check_country
 from darkmap.model.display import for_display
+from darkmap.model.outputs import atomic_folder
 from darkmap.ops.access import acting
 from darkmap.ops.audit import log, private_file
 from darkmap.ops.records import Record, fentanyl_marks, read_records
@@ -245,8 +251,31 @@ def build_package(ws: Space, by: str, country: str, out: Path,
         "contacts": [a._asdict() for a in store.agencies(ws.con)],
         "entities": None, "not_included": [],
     }
-    if not out.exists():
-        out.mkdir(mode=0o700, parents=True)   # the folder, too, its owner's only
+    # built in a partial folder (its owner's only) next to ``out``, audited with what it
+    # holds, then renamed to ``out``: a kill before the audit entry leaves only the
+    # partial folder, never operational records outside the trail
+    with atomic_folder(out, mode=0o700) as part:
+        _write_files(ws, part, bundle, personas, seized, ftm)
+        files = {f.name: _sha256(f) for f in sorted(part.iterdir())}
+        log(ws.con, by, "package.build", country=country,
+            records=[r.row.record_id for r in recs], files=files)
+    wallets = [w for p in personas for w in p["wallets"]]
+    return {"personas": len(personas), "records": len(recs), "fentanyl_marks": len(marks),
+            "wallets": len(wallets),
+            "cashouts": sum(len(w.get("cashouts", [])) for w in wallets),
+            "seized_wallets": sum(1 for w in seized if w.get("wallet") is not None),
+            "entities": sum(v for k, v in (bundle["entities"] or {}).get("counts", {}).items()
+                            if not k.startswith("values_"))}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_files(ws: Space, out: Path, bundle: dict[str, Any], personas: list[dict[str, Any]],
+                 seized: list[dict[str, Any]], ftm: FtmWriter | None) -> None:
+    """Write ``entities.ftm.json`` (when there are entities), ``package.json`` and
+    ``package.html`` into the folder ``out``, each its owner's only."""
     private_file(out / "entities.ftm.json").close()   # the FtM writer fills it
     ref = _reference_ws(ws)
     if ref is not None and not table_has_rows(ref.con, "jurisdictions"):
@@ -276,14 +305,6 @@ def build_package(ws: Space, by: str, country: str, out: Path,
         f.write(json.dumps(bundle, indent=2, default=str, ensure_ascii=False))
     with private_file(out / "package.html") as f:
         f.write(_html(bundle))
-    log(ws.con, by, "package.build", country=country, records=[r.row.record_id for r in recs])
-    wallets = [w for p in personas for w in p["wallets"]]
-    return {"personas": len(personas), "records": len(recs), "fentanyl_marks": len(marks),
-            "wallets": len(wallets),
-            "cashouts": sum(len(w.get("cashouts", [])) for w in wallets),
-            "seized_wallets": sum(1 for w in seized if w.get("wallet") is not None),
-            "entities": sum(v for k, v in (bundle["entities"] or {}).get("counts", {}).items()
-                            if not k.startswith("values_"))}
 
 
 def _text(value: object) -> str:
