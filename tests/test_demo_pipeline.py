@@ -64,8 +64,11 @@ def _the_operation(ws: Workspace, op: dict[str, object], plain_html: str) -> Non
     for cc in op["countries"]:  # type: ignore[attr-defined]
         assert (ws.path / "packages" / cc / "package.json").is_file()
     assert "Operations (as" not in plain_html
-    html = write_report(ws, ws.path / "ops.html", user=lead).read_text(encoding="utf-8")
+    ops_report = write_report(ws, ws.path / "ops.html", user=lead)
+    html = ops_report.read_text(encoding="utf-8")
     assert f"Operations (as {lead}" in html and "Operation Demo-Nightjar" in html
+    # the operations section holds the agency's records: the file is its owner's only
+    assert ops_report.stat().st_mode & 0o777 == 0o600
     assert "0.640" in html and "fentanyl" in html     # 640 g of fentanyl seized
     assert audit.verify(ws.con)[1] is None
 

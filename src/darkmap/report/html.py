@@ -156,7 +156,7 @@ def write_report(ws: Workspace, out: Path | None = None, user: str | None = None
     the workspace; without, the report holds nothing operational.
 
     A folder of ``out`` that does not exist is a :class:`NotFoundError`; ``out`` naming a
-    folder is a :class:`BadInputError`.
+    folder is a :class:`BadInputError`. With ``user`` the file is its owner's only (0600).
     """
     out = out or ws.path / "report.html"
     if out.is_dir():
@@ -166,6 +166,8 @@ def write_report(ws: Workspace, out: Path | None = None, user: str | None = None
         raise NotFoundError(f"{out.parent}: no such folder for the report")
     with section_operations.reading_as(user, ops):
         text = render_report(ws)
-    with atomic_file(out) as part:   # a kill leaves the earlier report, not half of one
+    # a kill leaves the earlier report, not half of one; a report with the operations
+    # section holds records of the user's agencies: its owner's only, as a package is
+    with atomic_file(out, 0o600 if user is not None else None) as part:
         part.write_text(text, encoding="utf-8")
     return out
