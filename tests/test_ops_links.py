@@ -118,7 +118,8 @@ def test_an_address_that_is_no_bitcoin_address_is_refused(world: Path,
                "--compartment", "de", "--provenance", "x", "--as", "ben")
     assert res.exit_code == 1 and res.stderr == (
         "Error: link address:notanaddress: not a Bitcoin address (1..., 3... or bc1..., its "
-        "checksum checked); a wallet (address cluster) is linked as wallet:CLUSTER_ID\n")
+        "checksum checked) nor a Monero one; a wallet (address cluster) is linked as "
+        "wallet:CLUSTER_ID\n")
     assert "arrest" not in _cli(world, backend, "ops", "show", "--as", "ben").stdout
     with backend.open(world) as ops:
         with pytest.raises(BadInputError, match="not a Bitcoin address"):
@@ -127,6 +128,15 @@ def test_an_address_that_is_no_bitcoin_address_is_refused(world: Path,
         row = records.add_record(ops, "ben", Arrest("Z"), compartment="de", provenance="x",
                                  links=[("address", ADDRESS.upper())])
         assert records.show_record(ops, "ben", row.record_id).links == (("address", ADDRESS),)
+        # a vendor's Monero address is linked too (refused by the first form of the check)
+        xmr = ("44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2"
+               "VBBEt7f2wfn3RVGQBEP3A")
+        row = records.add_record(ops, "ben", Arrest("Z"), compartment="de", provenance="x",
+                                 links=[("address", xmr)])
+        assert records.show_record(ops, "ben", row.record_id).links == (("address", xmr),)
+        with pytest.raises(BadInputError, match="nor a Monero one"):
+            records.add_record(ops, "ben", Arrest("Z"), compartment="de", provenance="x",
+                               links=[("address", xmr[:-1] + "B")])
 
 
 def test_a_persona_a_link_run_replaced_names_its_successor(world: Path,

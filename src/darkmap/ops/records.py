@@ -19,7 +19,7 @@ from typing import Any
 
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.model.countries import check_country
-from darkmap.model.values import clean_btc_address
+from darkmap.model.values import clean_btc_address, clean_xmr_address
 from darkmap.ops.access import acting, add_compartment, check_access, unit
 from darkmap.ops.audit import log
 from darkmap.ops.deconflict import record_selectors, taskforce_key
@@ -195,20 +195,21 @@ class Record:
 
 
 def _check_links(links: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Links of known kinds with non-empty ids; an address in a Bitcoin address's form
-    (checksum checked), kept in its normal form (bech32 lower-case)."""
+    """Links of known kinds with non-empty ids; an address in a Bitcoin or Monero
+    address's form (checksum checked), kept in its normal form (bech32 lower-case)."""
     out = []
     for kind, ref in links:
         if kind not in LINK_KINDS or not ref:
             raise BadInputError(f"link {kind}:{ref}: kind one of {', '.join(LINK_KINDS)}")
         if kind == "address":
-            clean = clean_btc_address(ref)
+            # a vendor's Monero address is an address to link as well as a Bitcoin one
+            clean = clean_btc_address(ref) or clean_xmr_address(ref)
             if clean is None:
                 # found by testing: `--link address:notanaddress` was recorded silently
                 raise BadInputError(
                     f"link address:{ref}: not a Bitcoin address (1..., 3... or bc1..., "
-                    "its checksum checked); a wallet (address cluster) is linked as "
-                    "wallet:CLUSTER_ID")
+                    "its checksum checked) nor a Monero one; a wallet (address cluster) is "
+                    "linked as wallet:CLUSTER_ID")
             ref = clean
         out.append((kind, ref))
     return out

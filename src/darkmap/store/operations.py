@@ -253,7 +253,8 @@ _HOLDS = {
     "persona": "SELECT 1 FROM personas WHERE persona_id = ? LIMIT 1",
     "wallet": "SELECT 1 FROM btc_clusters WHERE cluster_id = TRY_CAST(? AS BIGINT) LIMIT 1",
     "address": "SELECT 1 FROM btc_address WHERE address = ? UNION ALL SELECT 1 FROM "
-               "identifiers WHERE kind = 'btc_address' AND value = ? LIMIT 1",
+               "identifiers WHERE kind IN ('btc_address', 'xmr_address') AND value = ? "
+               "LIMIT 1",
 }
 """Whether the reference data hold a link's target, per link kind (a wallet is a
 cluster id; an address is in the loaded chain data or published in a capture)."""
