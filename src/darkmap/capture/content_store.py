@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from darkmap.errors import WorkspaceStateError
+from darkmap.model.outputs import sync_file
 
 __all__ = ["CaptureChangedError", "CaptureState", "CaptureStore", "sha256_file",
            "sha256_stream"]
@@ -66,17 +67,9 @@ def _sync_paths(paths: list[str]) -> None:
         # a few files (a big CSV, a dump): flush just those and their folders rather
         # than every dirty page of the machine
         for path in paths:
-            _fsync(path)
+            sync_file(Path(path))
         for folder in {os.path.dirname(p) for p in paths}:
-            _fsync(folder)
-
-
-def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+            sync_file(Path(folder))
 
 
 class CaptureStore:
