@@ -180,3 +180,38 @@ def test_an_archive_failing_before_its_commit_leaves_no_file(
     finally:
         ws.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ws"]
+
+
+def test_an_audit_export_killed_as_it_writes_leaves_no_trail_under_its_name(
+        ws_path: Path, tmp_path: Path) -> None:
+    """A killed `audit export` left a cut trail under the name asked for, which the next
+    export refused as existing (an export is never overwritten). It is written under a
+    partial name and linked to its name once whole: a kill leaves only the partial file,
+    and the export runs again."""
+    out = tmp_path / "trail.jsonl"
+    # the third line written (two entries in) is the last this process writes
+    child = ("import os, signal, sys\n"
+             "from pathlib import Path\n"
+             "import darkmap.ops.audit as a\n"
+             "from darkmap.store.workspace import Workspace\n"
+             "real, n = a.json.dumps, [0]\n"
+             "def dumps(*x, **k):\n"
+             "    n[0] += 1\n"
+             "    if n[0] == 3:\n"
+             "        os.kill(os.getpid(), signal.SIGKILL)\n"
+             "    return real(*x, **k)\n"
+             "a.json.dumps = dumps\n"
+             "a.export_trail(Workspace.open(Path(sys.argv[1])).con, Path(sys.argv[2]))\n")
+    _child("", child, str(ws_path), str(out))
+    assert not out.exists()
+    left = [p for p in tmp_path.iterdir() if is_partial(p)]
+    assert [p.name.split("partial-")[0] for p in left] == [".trail.jsonl."]
+    assert stat.S_IMODE(left[0].stat().st_mode) == 0o600
+    res = CliRunner().invoke(main, ["audit", "export", "--out", str(out), "--as", "ana",
+                                    "-w", str(ws_path)])
+    assert res.exit_code == 0, res.output
+    rows, head = audit.read_export(out)
+    assert rows and head is not None and stat.S_IMODE(out.stat().st_mode) == 0o600
+    res = CliRunner().invoke(main, ["audit", "export", "--out", str(out), "--as", "ana",
+                                    "-w", str(ws_path)])
+    assert res.exit_code == 1 and "exists; an export is never overwritten" in res.output

@@ -509,18 +509,30 @@ def export_trail(con: Con, out: Path) -> int:
     rows = audit_rows(con)
     head = audit_head(con)
     roles = server_roles(con) if isinstance(con, PgOps) else {}
+    if os.path.lexists(out):
+        raise BadInputError(f"{out}: exists; an export is never overwritten")
+    # written and synced under a partial name, then linked to its name (never over a
+    # file): a killed export left a cut trail under the name asked for, which the next
+    # export then refused as existing (found by a kill-resilience test)
+    part = partial_file(out, 0o600)
     try:
-        f = private_file(out)   # an export is never overwritten
-    except FileExistsError:
-        raise BadInputError(f"{out}: exists; an export is never overwritten") from None
-    with f:
-        for r in rows:
-            line = r._asdict()
-            if r.seq in roles:  # beside the chained text: the server's word, not hashed
-                line["connected_as"] = roles[r.seq]
-            f.write(json.dumps(line, ensure_ascii=False) + "\n")
-        f.write(json.dumps({"head": None if head is None else
-                            {"seq": head[0], "hash": head[1]}}) + "\n")
+        with open(part, "w", encoding="utf-8") as f:
+            for r in rows:
+                line = r._asdict()
+                if r.seq in roles:  # beside the chained text: the server's word, not hashed
+                    line["connected_as"] = roles[r.seq]
+                f.write(json.dumps(line, ensure_ascii=False) + "\n")
+            f.write(json.dumps({"head": None if head is None else
+                                {"seq": head[0], "hash": head[1]}}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(part, out)
+        except FileExistsError:
+            raise BadInputError(f"{out}: exists; an export is never overwritten") from None
+    finally:
+        part.unlink(missing_ok=True)
+    fsync_folder(out.parent)
     return len(rows)
 
 
