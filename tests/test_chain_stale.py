@@ -98,7 +98,12 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ws = Workspace.init(path)
     try:
         load_files(ws, [DATA])
-        run_clustering(ws)
+        summary = run_clustering(ws)
+        # the stale transactions are counted apart, not among those clustered
+        stale = ws.con.execute("SELECT count(*) FROM btc_tx WHERE stale").fetchone()
+        assert stale is not None and summary["stale_transactions_left_out"] == stale[0] > 0
+        total = ws.con.execute("SELECT count(*) FROM btc_tx").fetchone()
+        assert total is not None and summary["transactions"] == total[0] - stale[0]
     finally:
         ws.close()
     return path

@@ -476,6 +476,7 @@ class ClusterSummary(TypedDict):
     method: str
     addresses: int
     transactions: int
+    stale_transactions_left_out: int
     clusters: int
     non_singleton_clusters: int
     largest_cluster: int
@@ -502,7 +503,7 @@ def run_clustering(ws: Workspace, heuristics: tuple[str, ...] | list[str] = DEFA
                    method: str = "scipy") -> ClusterSummary:
     """Cluster the workspace's chain; replace btc_clusters, merges and coinjoins."""
     t0 = time.perf_counter()
-    store.mark_stale(ws.con)  # a workspace loaded before the stale flags gets them here
+    stale = store.mark_stale(ws.con)  # a workspace loaded before the flags gets them here
     arr = load_arrays(ws.con)
     res = cluster_arrays(arr, tuple(heuristics), method)
     run_id = uuid.uuid4().hex[:12]
@@ -522,7 +523,8 @@ def run_clustering(ws: Workspace, heuristics: tuple[str, ...] | list[str] = DEFA
         int(cjm.sum()), seconds))
     return {
         "run_id": run_id, "heuristics": list(res.heuristics), "method": method,
-        "addresses": arr.n_addr, "transactions": arr.n_tx, "clusters": res.n_clusters,
+        "addresses": arr.n_addr, "transactions": arr.n_tx - stale["stale_txs"],
+        "stale_transactions_left_out": stale["stale_txs"], "clusters": res.n_clusters,
         "non_singleton_clusters": int((np.bincount(res.labels) > 1).sum())
         if arr.n_addr else 0,
         "largest_cluster": int(np.bincount(res.labels).max()) if arr.n_addr else 0,

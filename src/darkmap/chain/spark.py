@@ -642,7 +642,7 @@ def run_clustering_spark(ws: Workspace,
     tmp = Path(tempfile.mkdtemp(prefix="darkmap-spark-", dir=work_dir))
     own = spark is None
     try:
-        store.mark_stale(ws.con)  # as run_clustering: stale transactions are left out
+        stale = store.mark_stale(ws.con)  # as run_clustering: stale ones are left out
         dims = write_graph_parquet(ws.con, tmp / "graph", SCRIPT_TYPES)
         n_addr = dims["n_addr"]
         if own:
@@ -680,7 +680,8 @@ def run_clustering_spark(ws: Workspace,
     kinds = cjt.column("kind").to_pylist()
     return {
         "run_id": run_id, "heuristics": list(heuristics), "method": "spark",
-        "addresses": n_addr, "transactions": dims["n_tx"], "clusters": n_clusters,
+        "addresses": n_addr, "transactions": dims["n_tx"] - stale["stale_txs"],
+        "stale_transactions_left_out": stale["stale_txs"], "clusters": n_clusters,
         "non_singleton_clusters": int((sizes > 1).sum()),
         "largest_cluster": int(sizes.max()) if n_addr else 0,
         "merge_edges": merges.num_rows,
