@@ -560,6 +560,9 @@ def test_a_spark_master_that_is_not_there_fails_in_seconds(place: Path, command:
 
 _INTERRUPT_HOOK = '''
 import os, signal, sys
+# Ctrl-C as a terminal delivers it: a shell starts a background job (make test run with
+# `&`) with SIGINT ignored, and Python then leaves it ignored
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.argv[0] = "darkmap"
 {patch}
 from darkmap.cli import run
