@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 
 from darkmap.cli.common import (
+    OPS_SERVER_ENV,
     DarkmapError,
     country_value,
     emit_json,
@@ -41,16 +43,27 @@ class _Formats(click.Choice):  # type: ignore[type-arg]
 
 def _case_subjects(ws: Any, user: str, cases: tuple[str, ...]) -> tuple[str, ...]:
     """The personas and accounts the cases link to (none linked: refused, as an export of
-    everything would be the opposite of what was asked)."""
+    everything would be the opposite of what was asked). With ``$DARKMAP_OPS_SERVER``
+    the cases are the team server's, as for every `darkmap ops` command (they were read
+    from the workspace alone, where a team's cases are not)."""
     from darkmap.ops.records import case_subjects  # noqa: PLC0415 - only with --case
+    from darkmap.store.team import open_ops_server  # noqa: PLC0415
 
-    found: list[str] = []
-    for case in cases:
-        subjects = case_subjects(ws, user, case)
-        if not subjects:
-            raise DarkmapError(f"case {case} links no persona or account: nothing to export")
-        found += subjects
-    return tuple(found)
+    def subjects_of(space: Any) -> tuple[str, ...]:
+        found: list[str] = []
+        for case in cases:
+            subjects = case_subjects(space, user, case)
+            if not subjects:
+                raise DarkmapError(f"case {case} links no persona or account: nothing to "
+                                   "export")
+            found += subjects
+        return tuple(found)
+
+    server = os.environ.get(OPS_SERVER_ENV)
+    if server:
+        with open_ops_server(server, ws) as ops:
+            return subjects_of(ops)
+    return subjects_of(ws)
 
 
 @main.command("export")

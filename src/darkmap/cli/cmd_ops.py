@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from darkmap.cli.common import (
+    OPS_SERVER_ENV,
     DarkmapError,
     FiniteFloat,
     cell,
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SERVER_ENV", "audit_group", "deconflict_group", "ops_group"]
 
-SERVER_ENV = "DARKMAP_OPS_SERVER"
+SERVER_ENV = OPS_SERVER_ENV
 """Set to the team server's URL to keep the operational records there."""
 
 _AS = click.option("--as", "by", required=True, metavar="USER",

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from darkmap.cli.common import DarkmapError, main, open_ws, say, short, workspace_option
+from darkmap.cli.common import (
+    OPS_SERVER_ENV,
+    DarkmapError,
+    main,
+    open_ws,
+    say,
+    short,
+    workspace_option,
+)
 from darkmap.model.display import shell_arg
 
 if TYPE_CHECKING:
@@ -43,7 +51,7 @@ def report_cmd(workspace: Path | None, out: Path | None, by: str | None) -> None
 
     ws = open_ws(workspace, read_only=by is None)
     try:
-        server = os.environ.get("DARKMAP_OPS_SERVER") if by else None
+        server = os.environ.get(OPS_SERVER_ENV) if by else None
         if server:
             with open_ops_server(server, ws) as ops:
                 path = write_report(ws, out, by, ops)

@@ -31,11 +31,15 @@ if TYPE_CHECKING:
     from darkmap.store.chain import StaleChain
     from darkmap.store.workspace import Workspace
 
-__all__ = ["ERROR_CHARS", "INTERRUPTED_EXIT", "DarkmapError", "FiniteFloat", "Interrupted",
-           "UsageLine", "cell", "checked", "columns", "country_value", "emit_json",
+__all__ = ["ERROR_CHARS", "INTERRUPTED_EXIT", "OPS_SERVER_ENV", "DarkmapError", "FiniteFloat",
+           "Interrupted", "UsageLine", "cell", "checked", "columns", "country_value", "emit_json",
            "interrupts_held", "is_interrupt", "line_width", "main",
            "nothing_left_at_exit", "open_ws", "pad", "say", "say_parts", "short",
            "status_line", "workspace_option"]
+
+OPS_SERVER_ENV = "DARKMAP_OPS_SERVER"
+"""The environment variable naming the team server (a PostgreSQL URL) whose operational
+records `darkmap ops`, `report --as` and `export --case` read instead of the workspace's."""
 
 ERROR_CHARS = 2000
 """Longest error line printed (a message quoting market text is cut, never wrapped)."""
