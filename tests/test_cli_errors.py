@@ -636,3 +636,42 @@ r.add_record = interrupted
     with Workspace.open(ws, read_only=True) as w:
         kinds = [k for (k,) in w.con.execute("SELECT kind FROM ops_records").fetchall()]
     assert sorted(kinds) == ["case", "seizure"]
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does(place: Path, tmp_path: Path) -> None:
+    """SIGTERM (`kill PID`, a service stopping) ended the process where it stood: a
+    partial export's hidden file was left behind and nothing was said. The console script
+    turns it into an interrupt: what the command left unfinished is undone, and it ends
+    with one line and status 143."""
+    patch = '''
+import darkmap.store.workspace as w
+def counts(self):
+    os.kill(os.getpid(), signal.SIGTERM)
+    self.con.execute("SELECT count(*) FROM range(50000000000) t(x) WHERE x % 7 = 3").fetchall()
+w.Workspace.table_counts = counts
+'''
+    res = _with_hook(patch, "status", "-w", str(place / "ws"))
+    assert res.returncode == 143, (res.returncode, res.stderr)
+    assert res.stderr.strip() == (
+        "Error: terminated (SIGTERM): a write not yet committed was rolled back; what the "
+        "command had committed stays (`darkmap status` shows the workspace)")
+    # an export stopped as it writes: neither the output nor its partial file is left
+    patch = '''
+import darkmap.export.graph as g
+real = g.xml_text
+n = [0]
+def text(*a, **k):
+    n[0] += 1
+    if n[0] == 50:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return real(*a, **k)
+g.xml_text = text
+'''
+    out = tmp_path / "out.gexf"
+    ws = tmp_path / "ws"
+    res = _with_hook("", "ingest", "--init", "-q", "-w", str(ws),
+                     str(Path(os.environ.get("DARKMAP_DATA", "")) / "pages" / "dream"))
+    assert res.returncode == 0, res.stderr
+    res = _with_hook(patch, "export", "gexf", "-o", str(out), "-w", str(ws))
+    assert res.returncode == 143, (res.returncode, res.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ws"]

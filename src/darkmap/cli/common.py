@@ -32,10 +32,10 @@ if TYPE_CHECKING:
     from darkmap.store.workspace import Workspace
 
 __all__ = ["ERROR_CHARS", "INTERRUPTED_EXIT", "OPS_SERVER_ENV", "DarkmapError", "FiniteFloat",
-           "Interrupted", "UsageLine", "cell", "checked", "columns", "country_value", "emit_json",
-           "interrupts_held", "is_interrupt", "line_width", "main",
-           "nothing_left_at_exit", "open_ws", "pad", "say", "say_parts", "short",
-           "status_line", "workspace_option"]
+           "Interrupted", "Terminated", "UsageLine", "cell", "checked", "columns", "country_value",
+           "emit_json", "interrupts_held", "is_interrupt", "line_width", "main",
+           "terminate_as_interrupt", "nothing_left_at_exit", "open_ws", "pad", "say", "say_parts",
+           "short", "status_line", "workspace_option"]
 
 OPS_SERVER_ENV = "DARKMAP_OPS_SERVER"
 """The environment variable naming the team server (a PostgreSQL URL) whose operational
@@ -73,20 +73,59 @@ INTERRUPTED_EXIT = 130
 """The exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells give it."""
 
 
+_SIGNALLED: list[int] = []
+"""The signals :func:`terminate_as_interrupt`'s handler turned into an interrupt."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C is (by the console script's handler), so that what a
+    command left unfinished is undone (a partial export removed, a transaction rolled
+    back) rather than the process ending where it stood."""
+
+
+def terminate_as_interrupt() -> None:
+    """Make SIGTERM stop the command as Ctrl-C does (:class:`Terminated`), unless the
+    process was started with it ignored. The console script only: a library caller
+    keeps its own handlers."""
+    import signal  # noqa: PLC0415 - the console script's start only
+
+    def stop(signum: int, frame: object) -> None:
+        _SIGNALLED.append(signum)
+        raise Terminated
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, stop)
+
+
 class Interrupted(click.ClickException):
-    """Ctrl-C stopped the command: one line, exit status 130 (a traceback or click's
+    """Ctrl-C (or SIGTERM, see :func:`terminate_as_interrupt`) stopped the command: one
+    line, exit status 130 (143 for SIGTERM), as shells give them (a traceback or click's
     ``Aborted!`` with status 1 before: found by a kill-resilience test)."""
 
     exit_code = INTERRUPTED_EXIT
+    what = "interrupted (Ctrl-C)"
 
     def __init__(self) -> None:
-        super().__init__("interrupted (Ctrl-C): a write not yet committed was rolled back; "
-                         "what the command had committed stays (`darkmap status` shows the "
-                         "workspace)")
+        super().__init__(f"{self.what}: a write not yet committed was rolled back; what the "
+                         "command had committed stays (`darkmap status` shows the workspace)")
 
     def format_message(self) -> str:
         """The message on one line."""
         return _one_line(self.message)
+
+
+class _TerminatedLine(Interrupted):
+    exit_code = 143  # 128 + SIGTERM
+    what = "terminated (SIGTERM)"
+
+
+def interrupted() -> Interrupted:
+    """The error line for the signal that stopped the command (Ctrl-C unless the last
+    one :func:`terminate_as_interrupt` saw was SIGTERM)."""
+    import signal  # noqa: PLC0415
+
+    return _TerminatedLine() if _SIGNALLED and _SIGNALLED[-1] == signal.SIGTERM else \
+        Interrupted()
 
 
 def is_interrupt(exc: BaseException) -> bool:
@@ -113,13 +152,20 @@ def interrupts_held(doing: str) -> Iterator[None]:
         yield
         return
     came: list[int] = []
-    before = signal.signal(signal.SIGINT, lambda signum, frame: came.append(signum))
+    held = [signal.SIGINT, signal.SIGTERM]
+    before = {n: signal.getsignal(n) for n in held}
+    for n in held:
+        if before[n] is not signal.SIG_IGN:
+            signal.signal(n, lambda signum, frame: came.append(signum))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, before)
+        for n in held:
+            if before[n] is not signal.SIG_IGN:
+                signal.signal(n, before[n])
         if came:
-            click.echo(f"note: Ctrl-C came while {doing}; that was finished first", err=True)
+            what = "Ctrl-C" if came[-1] == signal.SIGINT else "SIGTERM"
+            click.echo(f"note: {what} came while {doing}; that was finished first", err=True)
 
 
 class UsageLine(click.UsageError):
@@ -261,10 +307,10 @@ class _Group(click.Group):
             # third (`| head`)
             raise
         except KeyboardInterrupt as exc:
-            raise Interrupted from exc
+            raise interrupted() from exc
         except Exception as exc:
             if is_interrupt(exc):
-                raise Interrupted from exc
+                raise interrupted() from exc
             err = _outside_error(exc)
             if err is None:
                 raise

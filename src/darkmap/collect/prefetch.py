@@ -158,6 +158,9 @@ def detach_from_pipeline(ends: Iterable[Connection]) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    # the console script turns SIGTERM into an interrupt for the pipeline's cleanup; a
+    # child has nothing to clean up: SIGTERM ends it, as before
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     gc.freeze()
     for end in ends:
         end.close()
