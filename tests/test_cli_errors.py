@@ -638,7 +638,8 @@ r.add_record = interrupted
     assert sorted(kinds) == ["case", "seizure"]
 
 
-def test_sigterm_stops_a_command_as_ctrl_c_does(place: Path, tmp_path: Path) -> None:
+def test_sigterm_stops_a_command_as_ctrl_c_does(place: Path, tmp_path: Path,
+                                                data_dir: Path) -> None:
     """SIGTERM (`kill PID`, a service stopping) ended the process where it stood: a
     partial export's hidden file was left behind and nothing was said. The console script
     turns it into an interrupt: what the command left unfinished is undone, and it ends
@@ -669,8 +670,7 @@ g.xml_text = text
 '''
     out = tmp_path / "out.gexf"
     ws = tmp_path / "ws"
-    res = _with_hook("", "ingest", "--init", "-q", "-w", str(ws),
-                     str(Path(os.environ.get("DARKMAP_DATA", "")) / "pages" / "dream"))
+    res = _with_hook("", "ingest", "--init", "-q", "-w", str(ws), str(data_dir / "pages" / "dream"))
     assert res.returncode == 0, res.stderr
     res = _with_hook(patch, "export", "gexf", "-o", str(out), "-w", str(ws))
     assert res.returncode == 143, (res.returncode, res.stderr)
