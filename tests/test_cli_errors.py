@@ -578,18 +578,21 @@ def _with_hook(patch: str, *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=300, check=False)
 
 
+_SIGNAL_IN_A_QUERY = '''
+import darkmap.store.workspace as w
+def counts(self):
+    os.kill(os.getpid(), signal.{signal})   # as DuckDB starts a statement of minutes
+    self.con.execute("SELECT count(*) FROM range(50000000000) t(x) WHERE x % 7 = 3").fetchall()
+w.Workspace.table_counts = counts
+'''
+
+
 def test_ctrl_c_during_a_query_is_one_line_and_exit_130(place: Path) -> None:
     """Ctrl-C while DuckDB ran a statement printed a 36-line traceback ending in
     ``RuntimeError: Query interrupted`` (DuckDB's own error for it), or click's
     ``Aborted!`` with status 1, the status of a workspace error. Now one line and 130."""
-    patch = '''
-import darkmap.store.workspace as w
-def counts(self):
-    os.kill(os.getpid(), signal.SIGINT)
-    self.con.execute("SELECT count(*) FROM range(50000000000) t(x) WHERE x % 7 = 3").fetchall()
-w.Workspace.table_counts = counts
-'''
-    res = _with_hook(patch, "status", "-w", str(place / "ws"))
+    res = _with_hook(_SIGNAL_IN_A_QUERY.format(signal="SIGINT"), "status", "-w",
+                     str(place / "ws"))
     assert res.returncode == 130, (res.returncode, res.stderr)
     assert res.stderr.strip() == (
         "Error: interrupted (Ctrl-C): a write not yet committed was rolled back; what the "
@@ -644,14 +647,8 @@ def test_sigterm_stops_a_command_as_ctrl_c_does(place: Path, tmp_path: Path,
     partial export's hidden file was left behind and nothing was said. The console script
     turns it into an interrupt: what the command left unfinished is undone, and it ends
     with one line and status 143."""
-    patch = '''
-import darkmap.store.workspace as w
-def counts(self):
-    os.kill(os.getpid(), signal.SIGTERM)
-    self.con.execute("SELECT count(*) FROM range(50000000000) t(x) WHERE x % 7 = 3").fetchall()
-w.Workspace.table_counts = counts
-'''
-    res = _with_hook(patch, "status", "-w", str(place / "ws"))
+    res = _with_hook(_SIGNAL_IN_A_QUERY.format(signal="SIGTERM"), "status", "-w",
+                     str(place / "ws"))
     assert res.returncode == 143, (res.returncode, res.stderr)
     assert res.stderr.strip() == (
         "Error: terminated (SIGTERM): a write not yet committed was rolled back; what the "

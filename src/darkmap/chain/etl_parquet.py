@@ -24,7 +24,6 @@ row and field named.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from darkmap.capture.content_store import sha256_file
 from darkmap.errors import BadInputError
 from darkmap.importers.bitcoin_batch import ChainBatch
 from darkmap.model.bitcoin import block_header, merkle_root
@@ -111,13 +111,6 @@ class EtlTables:
         return self.tables
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def _files(path: Path) -> tuple[list[Path], list[Path]]:
     """(block files, transaction files) of a file or a directory of ``*.parquet``."""
@@ -162,10 +155,10 @@ def import_etl(ws: Workspace, path: Path) -> EtlImport:
             tabs = _empty_tables()
             tabs["blocks"] = _blocks_table(block_rows, txids_by_block, blocks_files[0])
             counts = store.write_batch(ws.con, EtlTables(tabs, {}), Provenance(
-                _sha256(blocks_files[0]), str(blocks_files[0]), "etl_parquet", None))
+                sha256_file(blocks_files[0]), str(blocks_files[0]), "etl_parquet", None))
             out["blocks"] += int(counts["blocks"])
         for f in tx_files:
-            prov = Provenance(_sha256(f), str(f), "etl_parquet", None)
+            prov = Provenance(sha256_file(f), str(f), "etl_parquet", None)
             out["files"].append(str(f))
             for tables in read_etl(f):
                 _repeats_agree(ws.con, tables, f)

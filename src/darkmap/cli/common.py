@@ -140,10 +140,11 @@ def is_interrupt(exc: BaseException) -> bool:
 
 @contextmanager
 def interrupts_held(doing: str) -> Iterator[None]:
-    """Hold Ctrl-C until the block ends: for a short write whose result line must follow
-    it (an operational record: interrupted after its commit, the command printed a
-    traceback and no id, the analyst ran it again and the seizure was counted twice;
-    found by a kill-resilience test). A Ctrl-C that came is said once the block is done.
+    """Hold Ctrl-C (and SIGTERM) until the block ends: for a short write whose result
+    line must follow it (an operational record: interrupted after its commit, the
+    command printed a traceback and no id, the analyst ran it again and the seizure was
+    counted twice; found by a kill-resilience test). A signal that came is said once the
+    block is done.
     Only in the main thread (signal handlers can be set nowhere else)."""
     import signal  # noqa: PLC0415 - only the commands that write records need it
     import threading  # noqa: PLC0415

@@ -25,7 +25,6 @@ into the folder given (the old manifest removed first, the new one moved in last
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import shutil
@@ -35,6 +34,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from darkmap.capture.content_store import sha256_file
 from darkmap.errors import BadInputError
 from darkmap.export.options import ExportOptions
 from darkmap.model.display import csv_cell
@@ -90,20 +90,13 @@ def _tables(ws: Workspace, options: ExportOptions, fmt: str) -> tuple[list[str],
     return list(dict.fromkeys(options.tables)), []
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def _manifest(folder: Path, fmt: str, rows: dict[str, int], suffix: str,
               left_out: list[str]) -> dict[str, Any]:
     """What :data:`MANIFEST` says of the tables written into ``folder``."""
     files = {t: {"file": f"{t}{suffix}", "rows": n,
                  "bytes": (folder / f"{t}{suffix}").stat().st_size,
-                 "sha256": _sha256(folder / f"{t}{suffix}")} for t, n in rows.items()}
+                 "sha256": sha256_file(folder / f"{t}{suffix}")} for t, n in rows.items()}
     return {"darkmap_export": fmt, "complete": True, "tables": files,
             "tables_left_out": left_out}
 

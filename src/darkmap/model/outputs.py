@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["PARTIAL", "atomic_file", "atomic_folder", "fsync_folder", "is_partial",
-           "partial_file", "partial_folder", "place", "sync_file"]
+           "partial_file", "partial_folder", "place", "place_new", "sync_file"]
 
 PARTIAL = ".partial-"
 """What every partial name holds: ``.NAME.partial-PID`` (``-N`` after a name taken)."""
@@ -112,6 +112,15 @@ def place(partial: Path, target: Path) -> None:
     """Rename a finished partial file or folder onto ``target`` (a folder only onto a
     missing or empty one) and sync the folder."""
     os.replace(partial, target)
+    fsync_folder(target.parent)
+
+
+def place_new(partial: Path, target: Path) -> None:
+    """Give a finished partial file the name ``target`` without ever replacing a file
+    there (a hard link: :class:`FileExistsError` when ``target`` exists), drop the
+    partial name and sync the folder (the audit trail's exports and archives)."""
+    os.link(partial, target)
+    partial.unlink()
     fsync_folder(target.parent)
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from darkmap.errors import BadInputError
-from darkmap.model.outputs import fsync_folder, partial_file
+from darkmap.model.outputs import partial_file, place_new, sync_file
 from darkmap.ops.vocabulary import RETENTION_DAYS
 from darkmap.store.audit import (
     NOT_AN_OBJECT,
@@ -323,13 +323,11 @@ def _name_archive(part: Path, out: Path) -> None:
     """Give the recorded archive file its name (a hard link: an existing file is never
     replaced), then drop the partial name."""
     try:
-        os.link(part, out)
+        place_new(part, out)
     except OSError as exc:
         raise BadInputError(f"the archive is recorded and its file written to {part}, but "
                             f"it could not be named {out} ({exc}); rename it yourself: "
                             "`darkmap audit verify --archive` checks it") from exc
-    part.unlink()
-    fsync_folder(out.parent)
 
 
 def _write_archive(out: Path, rows: Sequence[AuditRow], info: Mapping[str, Any]) -> str:
@@ -524,15 +522,12 @@ def export_trail(con: Con, out: Path) -> int:
                 f.write(json.dumps(line, ensure_ascii=False) + "\n")
             f.write(json.dumps({"head": None if head is None else
                                 {"seq": head[0], "hash": head[1]}}) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.link(part, out)
-        except FileExistsError:
-            raise BadInputError(f"{out}: exists; an export is never overwritten") from None
+        sync_file(part)
+        place_new(part, out)
+    except FileExistsError:
+        raise BadInputError(f"{out}: exists; an export is never overwritten") from None
     finally:
         part.unlink(missing_ok=True)
-    fsync_folder(out.parent)
     return len(rows)
 
 

@@ -27,7 +27,6 @@ folder renamed to ``out``: a kill before the entry leaves only the partial folde
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import re
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from darkmap.assess.fx import FxTable, load_fx
+from darkmap.capture.content_store import sha256_file
 from darkmap.chain.trace import TraceContext, TraceHit, trace
 from darkmap.chain.wallet import wallet_summary
 from darkmap.errors import BadInputError, NotFoundError
@@ -256,7 +256,7 @@ def build_package(ws: Space, by: str, country: str, out: Path,
     # partial folder, never operational records outside the trail
     with atomic_folder(out, mode=0o700) as part:
         _write_files(ws, part, bundle, personas, seized, ftm)
-        files = {f.name: _sha256(f) for f in sorted(part.iterdir())}
+        files = {f.name: sha256_file(f) for f in sorted(part.iterdir())}
         log(ws.con, by, "package.build", country=country,
             records=[r.row.record_id for r in recs], files=files)
     wallets = [w for p in personas for w in p["wallets"]]
@@ -267,9 +267,6 @@ def build_package(ws: Space, by: str, country: str, out: Path,
             "entities": sum(v for k, v in (bundle["entities"] or {}).get("counts", {}).items()
                             if not k.startswith("values_"))}
 
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _write_files(ws: Space, out: Path, bundle: dict[str, Any], personas: list[dict[str, Any]],
