@@ -27,7 +27,7 @@ import darkmap.export.stix as stix_mod
 import darkmap.export.tables as tables_mod
 from darkmap.export import run_export
 from darkmap.export.options import ExportOptions
-from darkmap.model.outputs import atomic_file, is_partial
+from darkmap.model.outputs import STALE_SECONDS, atomic_file, atomic_folder, is_partial
 from darkmap.plugins import exporters
 from darkmap.report.html import write_report
 
@@ -186,6 +186,58 @@ def test_tables_into_a_folder_of_other_files_keep_them(demo: Path, tmp_path: Pat
     assert not _partials(tmp_path)
 
 
+def _dead_pid() -> int:
+    """The process id of a process that has ended (and was reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _age(path: Path, seconds: float) -> None:
+    os.utime(path, (time.time() - seconds,) * 2, follow_symlinks=False)
+
+
+def test_a_killed_writers_old_partials_of_the_same_target_go_at_the_next_write(
+        tmp_path: Path) -> None:
+    """Only partials of this very target, of a process no longer running, unwritten for
+    STALE_SECONDS: a live writer's (this process's, or fresh) and other files stay."""
+    dead = _dead_pid()
+    old_file = tmp_path / f".out.txt.partial-{dead}"
+    old_file.write_text("cut", encoding="utf-8")
+    old_folder = tmp_path / f".out.txt.partial-{dead}-2"
+    (old_folder / "sub").mkdir(parents=True)
+    (old_folder / "sub" / "f").write_text("x", encoding="utf-8")
+    fresh = tmp_path / f".out.txt.partial-{dead}-3"
+    fresh.write_text("a writer on another machine, still writing", encoding="utf-8")
+    live = tmp_path / f".out.txt.partial-{os.getppid()}"
+    other = tmp_path / f".out.txt.bak.partial-{dead}"
+    lookalike = tmp_path / f".out.txt.partial-{dead}x"
+    for p in (live, other, lookalike):
+        p.write_text("keep", encoding="utf-8")
+    for p in (old_file, old_folder, live, other, lookalike):
+        _age(p, STALE_SECONDS + 5)
+    _age(fresh, STALE_SECONDS - 60)
+    with atomic_file(tmp_path / "out.txt") as part:
+        part.write_text("new\n", encoding="utf-8")
+    assert (tmp_path / "out.txt").read_text(encoding="utf-8") == "new\n"
+    assert sorted(p.name for p in _partials(tmp_path)) == sorted(
+        p.name for p in (fresh, live, other, lookalike))
+    # a folder output does the same for its own partials
+    (tmp_path / f".tables.partial-{dead}").mkdir()
+    _age(tmp_path / f".tables.partial-{dead}", STALE_SECONDS + 5)
+    with atomic_folder(tmp_path / "tables") as part:
+        (part / "a.csv").write_text("a\n", encoding="utf-8")
+    assert not (tmp_path / f".tables.partial-{dead}").exists()
+    assert (tmp_path / "tables" / "a.csv").is_file()
+    # an audited package's partial may be the only copy of what the trail names: kept
+    audited = tmp_path / f".pkg.partial-{dead}"
+    audited.mkdir()
+    _age(audited, STALE_SECONDS + 5)
+    with atomic_folder(tmp_path / "pkg", clean=False) as part:
+        (part / "package.json").write_text("{}", encoding="utf-8")
+    assert audited.is_dir()
+
+
 def _kill_when(cmd: list[str], ready: Callable[[], bool], cwd: Path) -> int:
     """Run ``cmd``; SIGKILL it as soon as ``ready()``; its return code."""
     proc = subprocess.Popen(cmd, cwd=cwd, env=os.environ.copy(), stdout=subprocess.DEVNULL,
@@ -218,7 +270,13 @@ def test_a_killed_ftm_re_export_leaves_the_earlier_export(demo: Path, tmp_path: 
     else:
         pytest.skip("the export finished before it could be killed three times")
     assert out.read_bytes() == good
-    assert [p.name.split("partial-")[0] for p in _partials(tmp_path)] in ([], [".out.ftm."])
+    left = _partials(tmp_path)
+    assert [p.name.split("partial-")[0] for p in left] in ([], [".out.ftm."])
+    # the next export of the same path removes what the killed one left, once it is old
+    for p in left:
+        os.utime(p, (time.time() - STALE_SECONDS - 5,) * 2)
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    assert out.read_bytes() == good and not _partials(tmp_path)
 
 
 def test_a_killed_csv_all_leaves_no_folder_that_looks_complete(demo: Path,

@@ -184,7 +184,7 @@ class _TableExporter:
         if not (out.is_dir() and any(out.iterdir())):
             with atomic_folder(out) as part:
                 return self._fill(ws, sel, part, tables, left_out)
-        part = partial_folder(out)
+        part = partial_folder(out, clean=True)
         try:
             counts = self._fill(ws, sel, part, tables, left_out)
             for f in part.iterdir():

@@ -8,19 +8,28 @@ only the partial file, which no one takes for the output. An earlier complete ou
 the target stays until the new one is complete. Found by a kill-resilience test: a
 killed FtM export left whole lines that parsed and ended with a newline, and replaced a
 complete earlier export with a third of it.
+
+A killed writer's partial file or folder of an export or the report is removed by the
+next write of the same target (:func:`remove_stale_partials`): one whose process no
+longer runs on this machine and that nobody has written to for :data:`STALE_SECONDS`.
+Partials that may hold the only copy of something recorded (an audit archive, an audited
+package, an audit export) are never removed for the user.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["PARTIAL", "atomic_file", "atomic_folder", "fsync_folder", "is_partial",
-           "partial_file", "partial_folder", "place", "place_new", "sync_file"]
+           "partial_file", "partial_folder", "place", "place_new", "remove_stale_partials",
+           "sync_file"]
 
 PARTIAL = ".partial-"
 """What every partial name holds: ``.NAME.partial-PID`` (``-N`` after a name taken)."""
@@ -29,6 +38,51 @@ PARTIAL = ".partial-"
 def is_partial(path: Path) -> bool:
     """Whether ``path`` is a partial name this module makes (a hidden, unfinished output)."""
     return path.name.startswith(".") and PARTIAL in path.name
+
+
+STALE_SECONDS = 600.0
+"""How long a partial output must have been left unwritten, its writer gone, before the
+next write of the same target removes it (a writer on another machine sharing the
+folder has a process id this machine cannot see: the age keeps its partial)."""
+
+
+def _pid_runs(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (one we may not signal runs too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_partials(target: Path, now: float | None = None) -> list[Path]:
+    """Remove the partial outputs of ``target`` that killed writers left: partial names
+    of exactly this target whose process id runs no process here and whose last write is
+    :data:`STALE_SECONDS` old or older. Returns what was removed (a partial it cannot
+    remove is left as it is)."""
+    pattern = re.compile(re.escape(f".{target.name}{PARTIAL}") + r"(\d{1,10})(?:-\d{1,10})?")
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return removed
+    for name in names:
+        m = pattern.fullmatch(name)
+        if m is None or int(m.group(1)) == os.getpid() or _pid_runs(int(m.group(1))):
+            continue
+        path = target.parent / name
+        try:
+            if now - path.lstat().st_mtime < STALE_SECONDS:
+                continue
+            _remove(path)
+        except OSError:
+            continue
+        if not os.path.lexists(path):
+            removed.append(path)
+    return removed
 
 
 def _candidates(target: Path) -> Iterator[Path]:
@@ -53,10 +107,13 @@ def _keep(target: Path, mode: int | None) -> int | None:
     return _target_mode(target) if mode is None else mode
 
 
-def partial_file(target: Path, mode: int | None = None) -> Path:
+def partial_file(target: Path, mode: int | None = None, clean: bool = False) -> Path:
     """Create an empty partial file for ``target`` in its folder; its path. The mode is
     ``mode``, else that of a file already at ``target`` (as writing over it kept it),
-    else the default for a new file (0666 less the umask)."""
+    else the default for a new file (0666 less the umask). With ``clean``, a killed
+    writer's stale partial of ``target`` is removed first (:func:`remove_stale_partials`)."""
+    if clean:
+        remove_stale_partials(target)
     keep = _keep(target, mode)
     for path in _candidates(target):
         try:
@@ -73,9 +130,12 @@ def partial_file(target: Path, mode: int | None = None) -> Path:
     raise AssertionError("unreachable")  # pragma: no cover - the candidates never end
 
 
-def partial_folder(target: Path, mode: int = 0o777) -> Path:
+def partial_folder(target: Path, mode: int = 0o777, clean: bool = False) -> Path:
     """Create an empty partial folder for ``target`` next to it (``mode`` less the
-    umask); its path."""
+    umask); its path. With ``clean``, a killed writer's stale partial of ``target`` is
+    removed first."""
+    if clean:
+        remove_stale_partials(target)
     for path in _candidates(target):
         try:
             path.mkdir(mode=mode)
@@ -136,10 +196,10 @@ def atomic_file(target: Path, mode: int | None = None) -> Iterator[Path]:
     """The path to write ``target``'s content to: a partial file in ``target``'s folder
     (mode as :func:`partial_file`). When the block ends normally it is synced and renamed
     onto ``target``; when it raises (anything, Ctrl-C too) it is removed and ``target``
-    is left as it was."""
+    is left as it was. A killed writer's stale partial of ``target`` is removed first."""
     target.parent.mkdir(parents=True, exist_ok=True)
     keep = _keep(target, mode)
-    part = partial_file(target, keep)
+    part = partial_file(target, keep, clean=True)
     try:
         yield part
         if keep is not None:
@@ -152,16 +212,19 @@ def atomic_file(target: Path, mode: int | None = None) -> Iterator[Path]:
 
 
 @contextmanager
-def atomic_folder(target: Path, mode: int | None = None) -> Iterator[Path]:
+def atomic_folder(target: Path, mode: int | None = None, clean: bool = True
+                  ) -> Iterator[Path]:
     """The folder to write ``target``'s files into: a partial folder next to ``target``
     (which must be missing or empty). When the block ends normally its files are synced
     and it is renamed onto ``target``; when it raises it is removed with its files. Its
-    mode is ``mode``, else that of the empty folder at ``target``, else the default."""
+    mode is ``mode``, else that of the empty folder at ``target``, else the default.
+    With ``clean`` a killed writer's stale partial of ``target`` is removed first (not
+    for an output whose partial may be the only copy of something audited)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     keep = mode
     if keep is None and target.is_dir():
         keep = stat.S_IMODE(target.stat().st_mode)
-    part = partial_folder(target, 0o777 if keep is None else 0o700)
+    part = partial_folder(target, 0o777 if keep is None else 0o700, clean=clean)
     try:
         if keep is not None:
             part.chmod(keep)

@@ -254,7 +254,8 @@ def build_package(ws: Space, by: str, country: str, out: Path,
     # built in a partial folder (its owner's only) next to ``out``, audited with what it
     # holds, then renamed to ``out``: a kill before the audit entry leaves only the
     # partial folder, never operational records outside the trail
-    with atomic_folder(out, mode=0o700) as part:
+    # clean=False: a killed build's partial may be an audited package (docs/operations.md)
+    with atomic_folder(out, mode=0o700, clean=False) as part:
         _write_files(ws, part, bundle, personas, seized, ftm)
         files = {f.name: sha256_file(f) for f in sorted(part.iterdir())}
         log(ws.con, by, "package.build", country=country,
