@@ -172,6 +172,17 @@ def test_chain_load_names_the_stale_blocks(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "4 block(s) are stale" in res.output and FORK_BLOCKS[3] in res.output
     assert "8 transaction(s) found only in them are left out" in res.output
+    # and in JSON, for a script: the blocks by height with their file, the count left out
+    for cmd in (["chain", "load", "-w", str(tmp_path / "ws")],  # loaded: named still
+                ["ingest", "--init", "-w", str(tmp_path / "new")]):
+        again = CliRunner().invoke(main, [*cmd, "--json", str(DATA / "blk_0_to_4.dat"),
+                                          str(DATA / "blocks1-256")])
+        assert again.exit_code == 0, again.output
+        st = json.loads(again.output)["stale_chain"]
+        assert [b["block_hash"] for b in st["blocks"]] == FORK_BLOCKS
+        assert [b["height"] for b in st["blocks"]] == [1, 2, 3, 4]
+        assert {Path(b["source"]).name for b in st["blocks"]} == {"blk_0_to_4.dat"}
+        assert st["n_transactions"] == 8 and len(st["txids"]) == 8
 
 
 # -- a transaction confirmed in both branches --------------------------------------------

@@ -253,5 +253,9 @@ def test_chain_load_is_ingest_with_the_bitcoin_importer(tmp_path):
     assert first[:2] == ["blk_0_to_4.dat", "blk"] and first[-2:] == ["txs", "9"]
     again = CliRunner().invoke(main, ["chain", "load", "-w", str(tmp_path / "c"), "--json",
                                       str(files[0])])
-    (r,) = json.loads(again.output)
+    doc = json.loads(again.output)
+    (r,) = doc["files"]
     assert r["already"] and r["stored"] == 5 and r["counts"] == {}
+    # the stale blocks are named in JSON too (the fork of blk_0_to_4.dat is the only
+    # branch loaded here, so nothing competes with it yet)
+    assert doc["stale_chain"] == {"blocks": [], "n_transactions": 0, "txids": []}

@@ -65,7 +65,8 @@ def chain_load(paths: tuple[Path, ...], workspace: Path | None, init: bool,
     finally:
         ws.close()
     if as_json:
-        emit_json([dataclasses.asdict(r) for r in results])
+        emit_json({"files": [dataclasses.asdict(r) for r in results],
+                   "stale_chain": dataclasses.asdict(stale)})
         return
     for r in results:
         state = "already loaded" if r.already else (r.error or r.fmt)

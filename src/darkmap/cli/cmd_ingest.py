@@ -12,6 +12,7 @@ only for ``--mapping`` and ``darkmap importers``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,7 +122,10 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
         ws.close()
     nothing_left_at_exit(True)  # the store closed, its captures synced: see darkmap.cli.run
     if as_json:
-        _ascii_json(summary.as_dict())
+        out: dict[str, Any] = dict(summary.as_dict())
+        if stale is not None:  # this run stored chain data: the stale blocks, whatever run
+            out["stale_chain"] = dataclasses.asdict(stale)
+        _ascii_json(out)
     else:
         _print_summary(summary)
         if stale is not None:
