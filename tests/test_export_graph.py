@@ -4,6 +4,7 @@ hostile text survives as (escaped) data, narrowed exports are subgraphs."""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,11 @@ import networkx as nx
 import pytest
 from export_workspaces import HOSTILE_HANDLE, HOSTILE_TITLE, built, open_ro
 
+import darkmap
 from darkmap.export.graph import GexfExporter, GraphmlExporter, xml_text
 from darkmap.export.options import ExportOptions
+from darkmap.model.records import AccountRecord, IdentifierRecord
+from darkmap.store.writer import Provenance, RecordWriter
 
 FORMATS = {"gexf": (GexfExporter, nx.read_gexf), "graphml": (GraphmlExporter, nx.read_graphml)}
 
@@ -197,3 +201,34 @@ def test_graphml_and_gexf_read_back_as_the_same_graph(
     for u, v, attrs in gml.edges(data=True):
         other = {k: x for k, x in gexf.edges[u, v].items() if k not in ("id", "label")}
         assert attrs == other, (u, v)
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_a_handle_spelling_anothers_escape_keeps_its_own_node(fmt: str,
+                                                              tmp_path: Path) -> None:
+    """``evil<BEL>one`` and the literal ``evil\\x07one`` are two vendors: two account
+    nodes, each with its own edges (one took the other's node, attributes and edges)."""
+    t0 = datetime(2020, 1, 2, 3, 4, 5)
+    handles = ("evil\x07one", "evil\\x07one", "back\\slash")
+    with darkmap.init_workspace(tmp_path / "ws") as ws:
+        raw = "\n".join(handles).encode()
+        sha = ws.captures.put_bytes(raw)
+        ws.con.execute("INSERT INTO captures VALUES (?, ?, ?, 'text/plain', ?)",
+                       [sha, len(raw), "collide.txt", t0])
+        w = RecordWriter(ws.con)
+        prov = Provenance(sha, "collide.txt", "test@1", t0)
+        for n, handle in enumerate(handles):
+            w.add(AccountRecord(market_id="alpha", handle=handle, observed_at=t0,
+                                locator=f"profile {n}"), prov)
+            w.add(IdentifierRecord(kind="email", value=f"v{n}@example.com", market_id="alpha",
+                                   account_handle=handle, field="profile",
+                                   locator=f"id {n}"), prov)
+        w.flush()
+        exporter, reader = FORMATS[fmt]
+        counts = exporter().export(ws, tmp_path / f"c.{fmt}", None)
+    g = reader(tmp_path / f"c.{fmt}")
+    accounts = {n: d for n, d in g.nodes(data=True) if d.get("kind") == "account"}
+    assert counts["node:account"] == len(accounts) == 3
+    assert len({d["label"] for d in accounts.values()}) == 3
+    for nid in accounts:  # each vendor keeps its own address, no other
+        assert len(list(g.successors(nid))) == 1, nid
