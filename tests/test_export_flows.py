@@ -30,6 +30,7 @@ from darkmap.export.options import ExportOptions
 from darkmap.export.stix import StixExporter
 from darkmap.ops import access, records
 from darkmap.ops.records import Case
+from darkmap.store.transfers import chain_wallets
 from darkmap.store.workspace import Workspace
 
 FTM = str(Path(sys.executable).with_name("ftm"))
@@ -214,3 +215,37 @@ def test_a_case_export_carries_its_subjects_transfers(demo: Path, tmp_path: Path
     res = CliRunner().invoke(main, ["export", "ftm", "--out", str(tmp_path / "x.ftm.json"),
                                     "-w", str(path), "--case", case, "--as", "politie-officer"])
     assert res.exit_code != 0 and not (tmp_path / "x.ftm.json").exists()
+
+
+def test_a_wallets_size_and_addresses_do_not_count_its_tags(demo: Path, tmp_path: Path) -> None:
+    """An address with several tags is one address: a wallet's size and address list
+    (what every money-trail export shows) are the store's, whatever the tags (a one-
+    address wallet with six tags was exported as six addresses merged by clustering)."""
+    shutil.copytree(demo, tmp_path / "ws")
+    ws = Workspace.open(tmp_path / "ws")
+    try:
+        wid, n, first = ws.con.execute(
+            "SELECT cluster_id, count(*), min(address_id) FROM btc_clusters "
+            "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1").fetchone()
+        addr = ws.con.execute("SELECT address FROM btc_address WHERE address_id = ?",
+                              [first]).fetchone()[0]
+        lone = ws.con.execute(  # a wallet of one address
+            "SELECT c.cluster_id, min(a.address) FROM btc_clusters c JOIN btc_address a "
+            "USING (address_id) GROUP BY 1 HAVING count(*) = 1 ORDER BY 1 LIMIT 1").fetchone()
+        before = chain_wallets(ws.con, [wid, lone[0]])
+        for k in range(6):
+            for a in (addr, lone[1]):
+                ws.con.execute(
+                    "INSERT INTO btc_tags (tag_id, address, label, category, origin, "
+                    "imported_at) VALUES (?, ?, ?, 'exchange', 'tagpack', now())",
+                    [f"t{k}-{a}", a, f"label {k}"])
+        after = chain_wallets(ws.con, [wid, lone[0]])
+    finally:
+        ws.close()
+    assert n > 1
+    for w in (wid, lone[0]):
+        assert after[w].n_addresses == before[w].n_addresses
+        assert after[w].addresses == before[w].addresses
+        assert len(set(after[w].addresses)) == len(after[w].addresses)
+        assert {f"label {k} (exchange), tagpack" for k in range(6)} <= set(after[w].tags)
+    assert after[lone[0]].n_addresses == 1 and after[wid].n_addresses == n

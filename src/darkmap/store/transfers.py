@@ -137,25 +137,36 @@ def transfers_touching(con: duckdb.DuckDBPyConnection,
     return out
 
 
+_WALLET_MEMBERS = (
+    "WITH sel AS (SELECT unnest(?) AS w), m AS ("
+    " SELECT c.cluster_id AS w, c.address_id FROM btc_clusters c "
+    " WHERE c.cluster_id IN (SELECT w FROM sel) "
+    " UNION SELECT w, w FROM sel WHERE w NOT IN (SELECT address_id FROM btc_clusters))")
+"""Each asked wallet's addresses (``m``: wallet, address id); a wallet id that is no
+cluster is the lone address of that id."""
+
+
 def chain_wallets(con: duckdb.DuckDBPyConnection, wallet_ids: Sequence[int],
                   max_addresses: int = 20) -> dict[int, ChainWallet]:
     """Size, first addresses, tags and merge reasons of each of ``wallet_ids``."""
     if not wallet_ids or not _has_chain(con):
         return {}
     ids = sorted(set(wallet_ids))
-    members = con.execute(
-        "WITH sel AS (SELECT unnest(?) AS w), m AS ("
-        " SELECT c.cluster_id AS w, c.address_id FROM btc_clusters c "
-        " WHERE c.cluster_id IN (SELECT w FROM sel) "
-        " UNION SELECT w, w FROM sel WHERE w NOT IN (SELECT address_id FROM btc_clusters)) "
-        "SELECT m.w, count(*), list(a.address ORDER BY a.address_id)[1:?], "
+    members = (_WALLET_MEMBERS + " SELECT m.w, count(*), list(a.address ORDER BY "
+               "a.address_id)[1:?] FROM m JOIN btc_address a USING (address_id) GROUP BY 1")
+    sizes = {int(w): (int(n), list(addrs)) for w, n, addrs in
+             con.execute(members, [ids, max_addresses]).fetchall()}
+    # the tags apart from the sizes: an address with several tags counted once per tag
+    # in one join (a one-address wallet was exported as one of 6 or 21, "merged by the
+    # clustering heuristics", its address listed six times: found by an exports audit)
+    tagged = {int(w): (tags, cats, accts) for w, tags, cats, accts in con.execute(
+        _WALLET_MEMBERS + " SELECT m.w, "
         " list(DISTINCT t.label || coalesce(' (' || t.category || ')', '') || ', ' || t.origin)"
         "  FILTER (WHERE t.label IS NOT NULL), "
         " list(DISTINCT lower(t.category)) FILTER (WHERE t.category IS NOT NULL), "
         " list(DISTINCT t.account_id) FILTER (WHERE t.account_id IS NOT NULL) "
         "FROM m JOIN btc_address a USING (address_id) "
-        "LEFT JOIN btc_tags t ON t.address = a.address GROUP BY 1",
-        [ids, max_addresses]).fetchall()
+        "JOIN btc_tags t ON t.address = a.address GROUP BY 1", [ids]).fetchall()}
     merges = con.execute(
         "SELECT c.cluster_id, m.heuristic, count(*) FROM btc_cluster_merges m "
         "JOIN btc_clusters c ON c.address_id = m.address_a "
@@ -164,6 +175,9 @@ def chain_wallets(con: duckdb.DuckDBPyConnection, wallet_ids: Sequence[int],
     why: dict[int, dict[str, int]] = {}
     for w, h, n in merges:
         why.setdefault(int(w), {})[str(h)] = int(n)
-    return {int(w): ChainWallet(int(w), int(n), list(addrs), sorted(tags or []),
-                                sorted(cats or []), sorted(accts or []), why.get(int(w), {}))
-            for w, n, addrs, tags, cats, accts in members}
+    out: dict[int, ChainWallet] = {}
+    for w, (n, addrs) in sizes.items():
+        tags, cats, accts = tagged.get(w, (None, None, None))
+        out[w] = ChainWallet(w, n, addrs, sorted(tags or []), sorted(cats or []),
+                             sorted(accts or []), why.get(w, {}))
+    return out
