@@ -340,3 +340,18 @@ def test_ingest_ends_its_process_without_the_interpreter_teardown(tmp_path: Path
         assert not (tmp_path / "ws" / "darkmap.duckdb.wal").exists()
     finally:
         ws.close()
+
+
+def test_python_dash_m_darkmap_is_the_command(tmp_path: Path) -> None:
+    """``python -m darkmap`` runs the CLI as the console script does (a user without the
+    script on the PATH found no ``darkmap.__main__``), named so in its usage line."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(SRC), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]))
+    res = subprocess.run([sys.executable, "-m", "darkmap", "--help"], capture_output=True,
+                         text=True, env=env, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr
+    assert "Usage: python -m darkmap" in res.stdout and "ingest" in res.stdout
+    res = subprocess.run([sys.executable, "-m", "darkmap", "status", "-w",
+                          str(tmp_path / "none")], capture_output=True, text=True, env=env,
+                         timeout=120, check=False)
+    assert res.returncode == 1 and "not a darkmap workspace" in res.stderr
