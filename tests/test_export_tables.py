@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import csv
 import re
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -77,8 +79,11 @@ def test_parquet_all_tables_equal_the_store(
             cols = [d[0] for d in cur.description]
             stored = cur.fetchall()
             assert stored, table
-            rows = sorted(zip(*(read.column(c).to_pylist() for c in cols), strict=True),
-                          key=repr)
+            times = [f.name for f in read.schema if pa.types.is_timestamp(f.type)]
+            assert times and all(read.schema.field(c).type.tz == "UTC" for c in times), table
+            # the same instants: the store's naive times are UTC
+            rows = sorted(zip(*([_naive(v) for v in read.column(c).to_pylist()]
+                                for c in cols), strict=True), key=repr)
             assert rows == sorted(stored, key=repr), table
             assert PROVENANCE <= set(read.column_names) | {"method"}, table
     finally:
@@ -106,7 +111,19 @@ def test_hostile_cells_are_neutralised_and_parquet_keeps_them(
     assert titles == [HOSTILE_TITLE] * 3  # Parquet: the exact text
 
 
+def _naive(v: object) -> object:
+    """A UTC time read from Parquet as the store holds it (naive)."""
+    if isinstance(v, datetime) and v.tzinfo is not None:
+        assert v.utcoffset() == timedelta(0)
+        return v.replace(tzinfo=None)
+    return v
+
+
 def test_csv_value_rules() -> None:
+    assert csv_value(datetime(2020, 1, 2, 3, 4, 5)) == "2020-01-02T03:04:05Z"
+    assert csv_value(datetime(2020, 1, 2, 4, 4, 5, tzinfo=timezone(timedelta(hours=1)))) \
+        == "2020-01-02T03:04:05Z"
+    assert csv_value(date(2020, 1, 2)) == "2020-01-02"
     assert csv_value("=1+1") == "'=1+1" and csv_value("-5") == "'-5"
     assert csv_value(-5) == -5 and csv_value(2.5) == 2.5 and csv_value(None) == ""
     assert csv_value(True) == "true" and csv_value(["=a", "b"]) == '["=a", "b"]'

@@ -13,8 +13,9 @@ investigation, so every text cell goes through
 tab or carriage return (or their full-width forms) gets a leading ``'`` so a spreadsheet
 shows it as text instead of running it as a formula, control and bidi characters are
 shown as escapes, and a cell is cut at 32,000 characters (a spreadsheet holds 32,767).
-Lists and JSON are written as JSON text, times as ISO 8601. Parquet keeps every value
-and type exactly as stored (no cell is changed or cut).
+Lists and JSON are written as JSON text, times as ISO 8601 in UTC (``...Z``). Parquet
+keeps every value and type exactly as stored (no cell is changed or cut), its times
+marked UTC (the store keeps UTC times without a zone).
 
 Written whole or not at all (:mod:`darkmap.model.outputs`): a file under a partial name,
 renamed when complete; a folder of tables is written into a partial folder with its
@@ -28,7 +29,7 @@ import csv
 import json
 import os
 import shutil
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +64,28 @@ def csv_value(value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (datetime, date)):
+    if isinstance(value, datetime):
+        return _utc_text(value)
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, (list, dict)):
         value = json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
     return csv_cell(value)
+
+
+def _utc_text(value: datetime) -> str:
+    """A stored time (UTC: naive in the store) as ISO 8601 marked UTC, ``...Z``."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat() + "Z"
+
+
+def _utc_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with every time without a zone marked UTC (the store keeps UTC times
+    naive; Parquet then says so, and pandas, R and Spark read them as UTC)."""
+    fields = [f.with_type(pa.timestamp(f.type.unit, "UTC"))
+              if pa.types.is_timestamp(f.type) and f.type.tz is None else f for f in schema]
+    return pa.schema(fields).with_metadata(schema.metadata or {})
 
 
 def _tables(ws: Workspace, options: ExportOptions, fmt: str) -> tuple[list[str], list[str]]:
@@ -139,9 +157,11 @@ def _write_parquet(batches: pa.RecordBatchReader, path: Path) -> int:
     import pyarrow.parquet as pq  # noqa: PLC0415 - see above
 
     rows = 0
-    with pq.ParquetWriter(path, batches.schema) as writer:
+    schema = _utc_schema(batches.schema)
+    with pq.ParquetWriter(path, schema) as writer:
         for batch in batches:
-            writer.write_batch(batch)
+            # the same values (microseconds since the epoch, UTC), the zone now stated
+            writer.write_batch(batch.cast(schema) if schema != batch.schema else batch)
             rows += batch.num_rows
     return rows
 
