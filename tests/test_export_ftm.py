@@ -166,19 +166,36 @@ def test_extended_export_passes_ftm_validate_with_the_shipped_model(
     assert stock.returncode != 0 and "No schema" in stock.stderr
 
 
+@pytest.mark.parametrize("name", WORKSPACES)
 def test_every_derived_entity_points_to_its_capture(
-        tmp_path_factory: pytest.TempPathFactory, data_dir: Path, tmp_path: Path) -> None:
+        name: str, tmp_path_factory: pytest.TempPathFactory, data_dir: Path,
+        tmp_path: Path) -> None:
+    """Every entity but the captures themselves and ``Similar`` (FtM gives it no
+    ``proof``) cites captures of the file; a persona cites its accounts' captures, a
+    wallet cluster those of its exported addresses and transfers (the demo has them)."""
     out = tmp_path / "e.json"
-    _export("real", tmp_path_factory, data_dir, out)
+    _export(name, tmp_path_factory, data_dir, out)
     rows = _rows(out)
     capture_ids = {r["id"] for r in rows if r["id"].startswith("dm-capture-")}
-    derived = [r for r in rows if r["schema"] in
-               {"UserAccount", "Asset", "Organization", "CryptoWallet", "UnknownLink",
-                "Documentation"} or r["id"].startswith("dm-pgp-")]
-    assert derived
+    derived = [r for r in rows
+               if not r["id"].startswith("dm-capture-") and r["schema"] != "Similar"]
+    kinds = {r["id"].split("-")[1] for r in derived}
+    assert {"persona", "account", "listing", "market"} <= kinds
+    if name == "demo":
+        assert {"btc", "in", "payment"} <= kinds  # wallet clusters, in_wallet, transfers
     for r in derived:
+        assert r["properties"].get("proof"), r["id"]
         assert set(r["properties"]["proof"]) <= capture_ids, r["id"]
-        assert r["properties"]["proof"]
+    by_id = {r["id"]: r for r in rows}
+    for person in (r for r in rows if r["schema"] == "Person"):
+        accounts = [r for r in rows if r["schema"] == "UserAccount"
+                    and r["properties"].get("owner") == [person["id"]]]
+        assert len(accounts) >= 2
+        expected = {p for a in accounts for p in a["properties"]["proof"]}
+        assert set(person["properties"]["proof"]) == expected
+    for link in (r for r in rows if r["id"].startswith("dm-in-wallet-")):
+        (cluster,) = link["properties"]["object"]
+        assert link["properties"]["proof"] == by_id[cluster]["properties"]["proof"]
 
 
 def test_export_is_the_same_bytes_every_time(

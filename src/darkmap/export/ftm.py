@@ -13,12 +13,14 @@ has no property for are written as ``key: value`` lines in ``summary``.
 
 ``extended`` keeps darkmap's own schemata (``Capture``, ``Listing``, ``PgpKey``; the model
 is ``darkmap/model/schema``, loaded by :func:`darkmap.model.ftm_schema.load_model`) for
-captures, listings and keys. Every derived entity names the capture it came from in
-``proof``. A value longer than its FtM type allows is cut to that length; when the type
-is a short one (a listing title or handle in ``name``), the whole value is also written
-in ``summary`` (``name in full: ...``, counted as ``values_whole_in_summary``); only text
-past FtM's 65,000 characters is lost (counted as ``values_cut``; the whole text stays in
-the capture).
+captures, listings and keys. Every derived entity names the captures it came from in
+``proof`` (a persona: its accounts'; a wallet cluster: its exported addresses' and
+transfers'; at most :data:`PROOF_MAX`), except ``Similar``, which FtM gives no ``proof``
+(its two accounts carry theirs). A value longer than its FtM type allows is cut to that
+length; when the type is a short one (a listing title or handle in ``name``), the whole
+value is also written in ``summary`` (``name in full: ...``, counted as
+``values_whole_in_summary``); only text past FtM's 65,000 characters is lost (counted as
+``values_cut``; the whole text stays in the capture).
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ if TYPE_CHECKING:  # followthemoney loads slowly: import it only when exporting
     from followthemoney.model import Model
     from followthemoney.proxy import EntityProxy
 
-__all__ = ["DRUG_TOPIC", "FtmExporter", "entity_id", "iter_entities", "load_model", "read_ids",
-           "stock_model"]
+__all__ = ["DRUG_TOPIC", "PROOF_MAX", "FtmExporter", "entity_id", "iter_entities", "load_model",
+           "read_ids", "stock_model"]
 
 DRUG_TOPIC = "crime.traffick.drug"
 """FtM topic put on markets, vendor accounts, personas and drug listings."""
@@ -156,8 +158,7 @@ class _Mapper:
             cleaned = prop.type.clean(text, proxy=ent)
         if cleaned is None:
             # a derived value (an e-mail read out of a PGP user id, a country read out
-            # of "ships from") whose raw text is kept
-            # elsewhere is not counted
+            # of "ships from") whose raw text is kept elsewhere is not counted
             self.invalid += prop.name not in _DERIVED
             return
         limit = prop.max_length or prop.type.max_length
@@ -187,6 +188,22 @@ class _Mapper:
 
 def _proof(sha: str | None) -> str | None:
     return entity_id("capture", sha) if sha else None
+
+
+PROOF_MAX = 100
+"""Most captures one entity's ``proof`` lists when it stands on many (a persona of many
+accounts, a wallet cluster seen in many files): the first by SHA-256, the rest counted
+in its summary (``captures``), so an entity stays small and the same on every run."""
+
+
+def _proofs(shas: Iterable[str | None]) -> tuple[list[str], str | None]:
+    """The ``proof`` of an entity that stands on the captures ``shas`` (at most
+    :data:`PROOF_MAX`, by hash), and a summary note when some are left out."""
+    ordered = sorted({s for s in shas if s})
+    if len(ordered) <= PROOF_MAX:
+        return [entity_id("capture", s) for s in ordered], None
+    return ([entity_id("capture", s) for s in ordered[:PROOF_MAX]],
+            f"{len(ordered)} (proof names the first {PROOF_MAX} by SHA-256)")
 
 
 def iter_entities(ws: Workspace, options: ExportOptions | None = None,
@@ -248,10 +265,14 @@ def _markets(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
 
 
 def _personas(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
+    """A Person per persona; its proof: the captures of its accounts (a persona is a
+    reading of their evidence)."""
     handles: dict[str, str] = {a.account_id: a.handle for a in data.accounts}
+    shas = {a.account_id: a.capture_sha256 for a in data.accounts}
     for p in data.personas:
         names = sorted({handles.get(a, a.split(":", 1)[-1]) for a in p.accounts})
         harm = data.harm.get(p.persona_id)
+        proof, more = _proofs(shas.get(a) for a in p.accounts)
         yield m.make(
             "Person", entity_id("persona", p.persona_id), name=p.label or names[0],
             alias=[n for n in names if n != p.label], country=p.country, topics=DRUG_TOPIC,
@@ -263,7 +284,8 @@ def _personas(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
                            country_confidence=p.country_confidence,
                            first_seen=p.first_seen, last_seen=p.last_seen,
                            harm_score=harm.score if harm else None,
-                           link_run=p.run_id))
+                           link_run=p.run_id, captures=more),
+            proof=proof)
 
 
 def _accounts(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
@@ -425,14 +447,31 @@ def _merged_by(w: Any) -> str | None:
     return ", ".join(f"{h} ({n} merges)" for h, n in sorted(w.merged_by.items())) or None
 
 
+def _wallet_captures(data: dataset.ExportData) -> dict[int, set[str]]:
+    """Per chain wallet: the captures of the exported addresses in it (the pages that
+    showed them) and the chain captures its exported transfers were read from."""
+    out: dict[int, set[str]] = {}
+    for s in data.selectors:
+        wid = data.address_wallets.get(s.value) if s.kind == "btc_address" else None
+        if wid is not None:
+            out.setdefault(wid, set()).update(s.captures)
+    for f in data.flows:
+        for wid in (f.transfer.payer, f.transfer.beneficiary):
+            out.setdefault(wid, set()).add(f.transfer.capture_sha256)
+    return out
+
+
 def _chain_wallets(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
     """A CryptoWallet per wallet cluster (or lone counterparty address) of the flows, and
-    an UnknownLink from each exported address to its cluster."""
+    an UnknownLink from each exported address to its cluster; both cite the captures of
+    the cluster's exported addresses and transfers (:func:`_wallet_captures`)."""
     holders = _holders(data)
+    captures = _wallet_captures(data)
     for wid, w in sorted(data.chain_wallets.items()):
         ref = wallet_ref(data, wid)
         if ref != entity_id("btc-wallet", str(wid)):
             continue  # the exported address's own CryptoWallet stands for it
+        proof, more = _proofs(captures.get(wid, ()))
         persons = sorted({holders[a] for a in w.tag_accounts if a in holders})
         label = w.tags[0].rsplit(", ", 1)[0] if w.tags else None
         own = f"wallet cluster {wid}" if w.n_addresses > 1 else w.addresses[0]
@@ -446,16 +485,19 @@ def _chain_wallets(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy
                                   if w.n_addresses > 1 else None),
                      summary=_lines(wallet_cluster=wid, addresses=w.n_addresses,
                                     first_addresses=w.addresses, tags=w.tags,
-                                    merged_by=_merged_by(w)))
+                                    merged_by=_merged_by(w), captures=more),
+                     proof=proof)
     for address, wid in sorted(data.address_wallets.items()):
         ref = wallet_ref(data, wid)
         cluster = data.chain_wallets.get(wid)
         if ref == entity_id("wallet", address) or cluster is None:
             continue
+        proof, more = _proofs(captures.get(wid, ()))
         yield m.make("UnknownLink", entity_id("in-wallet", f"{address}\x00{wid}"),
                      subject=entity_id("wallet", address), object=ref,
                      role=f"address of wallet cluster {wid}",
-                     summary=_lines(merged_by=_merged_by(cluster)))
+                     summary=_lines(merged_by=_merged_by(cluster), captures=more),
+                     proof=proof)
 
 
 def _payments(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
