@@ -198,6 +198,41 @@ def test_every_derived_entity_points_to_its_capture(
         assert link["properties"]["proof"] == by_id[cluster]["properties"]["proof"]
 
 
+@pytest.mark.parametrize("name", WORKSPACES)
+def test_capture_documents_carry_the_media_type_ingest_recorded(
+        name: str, tmp_path_factory: pytest.TempPathFactory, data_dir: Path,
+        tmp_path: Path) -> None:
+    """Ingest records each capture's media type as its importer tells it; the FtM
+    Document carries it as ``mimeType`` (raw chain bytes, octet-stream, FtM reads as
+    unknown: left out)."""
+    ws = open_ro(built(name, tmp_path_factory, data_dir))
+    try:
+        types = dict(ws.con.execute(
+            "SELECT sha256, media_type FROM captures "
+            "WHERE coalesce(media_type, '') <> 'x-darkmap/not-read'").fetchall())
+        importers = dict(ws.con.execute(
+            "SELECT importer, list(DISTINCT c.media_type) FROM processed p "
+            "JOIN captures c USING (sha256) GROUP BY 1").fetchall())
+    finally:
+        ws.close()
+    assert None not in types.values()
+    expected = {"pages": ["text/html"], "csv": ["text/csv"], "sqldump": ["application/sql"],
+                "tagpack": ["application/yaml"]}
+    for importer, kinds in importers.items():
+        if importer in expected:
+            assert kinds == expected[importer], importer
+    if name == "real":
+        assert set(importers) >= {"pages", "csv", "sqldump"}
+    out = tmp_path / "c.json"
+    _export(name, tmp_path_factory, data_dir, out)
+    docs = {r["properties"]["keywords"][0].removeprefix("sha256:"): r["properties"]
+            for r in _rows(out) if r["id"].startswith("dm-capture-")}
+    assert docs.keys() == types.keys()
+    for sha, props in docs.items():
+        want = [] if types[sha] == "application/octet-stream" else [types[sha]]
+        assert props.get("mimeType", []) == want, sha
+
+
 def test_export_is_the_same_bytes_every_time(
         tmp_path_factory: pytest.TempPathFactory, data_dir: Path, tmp_path: Path) -> None:
     first, again = tmp_path / "a.json", tmp_path / "b.json"

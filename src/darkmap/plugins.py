@@ -112,7 +112,12 @@ class Preparer:
 
 @runtime_checkable
 class Importer(Protocol):
-    """Reads one kind of source file into evidence records."""
+    """Reads one kind of source file into evidence records.
+
+    Optional methods (looked up with ``getattr``): ``sniff_range``, ``why_not``,
+    ``notes`` and ``media_type(src) -> str``, the media type ingest records for the
+    file's capture (``captures.media_type``; docs/architecture.md).
+    """
 
     name: str
     version: str

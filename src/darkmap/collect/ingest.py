@@ -789,7 +789,7 @@ def _import(run: _Run, source: str, taken: _Taken, st: os.stat_result, deadline:
         # the one transaction's rows go to DuckDB's temporary folder, not into memory
         with buffer_limit(ws.con, BIG_FILE_BUFFER_MB):
             _ingest_big(run, recs, prov, result, fresh, step)
-            _finish(run, prov, result, size, name)
+            _finish(run, prov, result, size, name, _media_type(imp, src))
             batch.commit()
         return result
     else:
@@ -806,8 +806,22 @@ def _import(run: _Run, source: str, taken: _Taken, st: os.stat_result, deadline:
             batch.writer.rollback_to(mark)
             _fail(batch.writer, prov, result, _as_error(exc, run.clock))
         batch.files += 1
-    _finish(run, prov, result, size, name)
+    _finish(run, prov, result, size, name, _media_type(imp, src))
     return result
+
+
+def _media_type(imp: Importer | None, src: SourceFile) -> str | None:
+    """The capture's media type as its importer tells it (``media_type(src)``,
+    optional), or None: no importer read it, or the importer does not say (an
+    importer's failure to say it never fails the file)."""
+    say = getattr(imp, "media_type", None)
+    if say is None:
+        return None
+    try:
+        kind = say(src)
+    except Exception:  # noqa: BLE001 - the type is a label, never the file's outcome
+        return None
+    return str(kind)[:250] if kind else None
 
 
 def _notes(imp: Importer | None, src: SourceFile) -> list[str]:

@@ -54,7 +54,7 @@ DRUG_TOPIC = "crime.traffick.drug"
 """FtM topic put on markets, vendor accounts, personas and drug listings."""
 _CONTACT_SERVICES = {"onion": "Tor onion service", "jabber": "Jabber/XMPP", "wickr": "Wickr",
                      "telegram": "Telegram", "session": "Session", "signal": "Signal"}
-_DERIVED = frozenset({"emailMentioned", "country", "shipsFrom"})
+_DERIVED = frozenset({"emailMentioned", "country", "shipsFrom", "mimeType"})
 _SLUG = re.compile(r"[^0-9a-z]+")
 
 
@@ -158,7 +158,8 @@ class _Mapper:
             cleaned = prop.type.clean(text, proxy=ent)
         if cleaned is None:
             # a derived value (an e-mail read out of a PGP user id, a country read out
-            # of "ships from") whose raw text is kept elsewhere is not counted
+            # of "ships from", a capture's media type FtM reads as unknown, such as
+            # application/octet-stream) whose raw text is kept elsewhere is not counted
             self.invalid += prop.name not in _DERIVED
             return
         limit = prop.max_length or prop.type.max_length

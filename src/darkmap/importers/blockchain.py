@@ -72,6 +72,16 @@ class BitcoinImporter:
             return (0.0, 0.0)
         return None
 
+    def media_type(self, src: SourceFile) -> str:
+        """The capture's ``media_type`` by the form of the chain data: JSON, hex text, or
+        raw bytes (blk files, blocks, transactions, a UTXO store)."""
+        form, _ = sniff_format(src.head, len(src.head))
+        if form == "hex":
+            return "text/plain"
+        if form is None and src.head.lstrip()[:1] in (b"{", b"["):
+            return "application/json"  # told apart only with the whole file
+        return "application/octet-stream"
+
     def sniff(self, src: SourceFile) -> float:
         """Confidence that ``src`` is chain data (magic bytes, hex shape, JSON shape).
 

@@ -1101,6 +1101,10 @@ class CsvImporter:
     """``read`` is a pure function of the file: a large one may be read in a process of
     its own while the pipeline writes (:mod:`darkmap.collect.apart`)."""
 
+    def media_type(self, src: SourceFile) -> str:
+        """A dataset table it reads is CSV (the capture's ``media_type``)."""
+        return "text/csv"
+
     def sniff(self, src: SourceFile) -> float:
         """The best mapping's score (0.85-1 when its header or patterns match)."""
         try:

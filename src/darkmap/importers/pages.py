@@ -53,6 +53,10 @@ class PagesImporter:
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.max_bytes = max_bytes
 
+    def media_type(self, src: SourceFile) -> str:
+        """A saved page is HTML (the capture's ``media_type``)."""
+        return "text/html"
+
     def sniff(self, src: SourceFile) -> float:
         """0.9 for HTML a template recognises, 0.55 for other HTML, 0 otherwise."""
         if not looks_like_html(src.head):

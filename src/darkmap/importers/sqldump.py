@@ -1482,6 +1482,10 @@ class SqlDumpImporter:
             return None
         return (0.0, 0.0)
 
+    def media_type(self, src: SourceFile) -> str:
+        """A dump it reads is SQL text (the capture's ``media_type``)."""
+        return "application/sql"
+
     def sniff(self, src: SourceFile) -> float:
         """0.9+ when a mapping names a table in the dump, 0.6 for other dumps."""
         try:

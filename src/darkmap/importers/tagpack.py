@@ -123,6 +123,10 @@ class TagPackImporter:
     name = "tagpack"
     version = "1"
 
+    def media_type(self, src: SourceFile) -> str:
+        """A TagPack is YAML (the capture's ``media_type``)."""
+        return "application/yaml"
+
     def sniff(self, src: SourceFile) -> float:
         """Sure of YAML with a top-level ``tags:`` list and a TagPack header key."""
         if not src.source.lower().endswith((".yaml", ".yml")):

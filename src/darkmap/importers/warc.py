@@ -730,6 +730,10 @@ class WarcImporter:
     name = "warc"
     version = "1"
 
+    def media_type(self, src: SourceFile) -> str:
+        """A WARC file (the capture's ``media_type``); compressed, its bytes are gzip."""
+        return "application/gzip" if src.head[:2] == b"\x1f\x8b" else "application/warc"
+
     def sniff(self, src: SourceFile) -> float:
         """0.95 for a WARC file (plain or gzip), 0 otherwise."""
         return 0.95 if _is_warc(src.head) else 0.0
