@@ -150,6 +150,38 @@ def test_gexf_is_version_1_3_and_graphml_declares_keys(
         assert len(types) <= 1, (attr, types)
 
 
+def test_gexf_header_dates_the_newest_capture_and_reexport_is_the_same_bytes(
+        tmp_path_factory: pytest.TempPathFactory, data_dir: Path, tmp_path: Path) -> None:
+    """GEXF's ``lastmodifieddate`` is the day of the newest capture (the data's date, not
+    the wall clock's), so exporting again gives the same bytes."""
+    first, again = tmp_path / "a.gexf", tmp_path / "b.gexf"
+    _export("gexf", "demo", tmp_path_factory, data_dir, first)
+    _export("gexf", "demo", tmp_path_factory, data_dir, again)
+    assert first.read_bytes() == again.read_bytes()
+    ws = open_ro(built("demo", tmp_path_factory, data_dir))
+    try:
+        (newest,) = ws.con.execute("SELECT max(captured_at) FROM captures").fetchone()
+    finally:
+        ws.close()
+    head = first.read_text(encoding="utf-8")[:800]
+    assert f'<meta lastmodifieddate="{newest:%Y-%m-%d}"><creator>darkmap</creator>' in head
+
+
+def test_every_graph_attribute_is_documented(
+        tmp_path_factory: pytest.TempPathFactory, data_dir: Path, tmp_path: Path) -> None:
+    """Each node and edge attribute the demo's and the real data's graphs hold is named
+    in docs/exports.md's link graph section."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "exports.md").read_text()
+    section = doc[doc.index("## Link graph"):doc.index("## STIX")]
+    names: set[str] = set()
+    for name in ("demo", "real"):
+        _, g = _export("graphml", name, tmp_path_factory, data_dir, tmp_path / f"{name}.xml")
+        names.update(k for _, d in g.nodes(data=True) for k in d)
+        names.update(k for _, _, d in g.edges(data=True) for k in d)
+    assert {"wallet_cluster", "key_id", "persona_id", "unit_price_usd"} <= names
+    assert sorted(n for n in names if f"`{n}`" not in section) == []
+
+
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_hostile_text_is_data(fmt: str, tmp_path_factory: pytest.TempPathFactory,
                               data_dir: Path, tmp_path: Path) -> None:

@@ -2,12 +2,13 @@
 
 By default only the schemata of the pinned followthemoney release are used, so Aleph, the
 ``ftm`` tools and anything else that reads FtM load the file as it is (the mapping table is
-in docs/exports.md): captures become ``Document`` (``contentHash`` = SHA-256), markets
-``Organization``, accounts ``UserAccount``, personas ``Person`` (owner of their accounts,
-with ``Similar`` entities for the scored account pairs), listings ``Asset`` (linked to the
-vendor by ``UnknownLink``), PGP keys ``Document`` (the armored key, linked to the accounts
-that published it by ``Documentation``), crypto addresses ``CryptoWallet`` and contact
-handles and onions ``UserAccount`` (each linked to the accounts that advertised it by
+in docs/exports.md): captures become ``Document`` (``contentHash`` = SHA-1 of the bytes, as
+Aleph's archive uses; the SHA-256 is a ``keywords`` value), markets ``Organization``,
+accounts ``UserAccount``, personas ``Person`` (owner of their accounts, with ``Similar``
+entities for the scored account pairs), listings ``Asset`` (linked to the vendor by
+``UnknownLink``), PGP keys ``Document`` (the armored key, linked to the accounts that
+published it by ``Documentation``), crypto addresses ``CryptoWallet`` and contact handles
+and onions ``UserAccount`` (each linked to the accounts that advertised it by
 ``UnknownLink``); e-mail addresses are the accounts' ``email``. Facts that a stock schema
 has no property for are written as ``key: value`` lines in ``summary``.
 

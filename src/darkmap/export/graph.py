@@ -12,7 +12,9 @@ counterparty addresses) of the transfers that touch an exported address's wallet
 transfers summed in BTC and USD, their count, first and last time and txids). Every
 node and edge has ``kind``; nodes have ``label`` and, where the store knows them,
 ``market``, scores, evidence counts and ``first_seen`` / ``last_seen`` (ISO text).
-Attribute types are fixed per name, so GraphML keys are declared once each.
+Attribute types are fixed per name, so GraphML keys are declared once each. GEXF's
+``<meta lastmodifieddate>`` is the day of the newest capture the export holds (not the
+day of the export: the same workspace gives the same bytes).
 
 Market text is written by the people under investigation: the XML is written by an XML
 library (GraphML: networkx; GEXF: the standard library's streaming ``XMLGenerator``), which
@@ -106,6 +108,9 @@ def build_graph(data: dataset.ExportData) -> nx.DiGraph:  # type: ignore[type-ar
     _selector_nodes(g, data)
     _link_edges(g, data)
     _flow_edges(g, data)
+    newest = max((c.captured_at for c in data.captures if c.captured_at), default=None)
+    if newest is not None:  # GEXF's header date: the data's, so a re-export is the same
+        g.graph["lastmodifieddate"] = newest.strftime("%Y-%m-%d")
     return g
 
 
@@ -316,7 +321,8 @@ def write_gexf(g: nx.DiGraph, out: Path) -> None:  # type: ignore[type-arg]
                                   "xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance",
                                   "xsi:schemaLocation": "http://gexf.net/1.3 "
                                                         "http://gexf.net/1.3/gexf.xsd"})
-        _open(xml, "meta", {})
+        date = g.graph.get("lastmodifieddate")
+        _open(xml, "meta", {"lastmodifieddate": date} if date else {})
         _open(xml, "creator", {})
         xml.characters("darkmap")
         xml.endElement("creator")
