@@ -100,6 +100,11 @@ def export_cmd(fmt: str, out: Path, workspace: Path | None, personas: tuple[str,
     """
     if cases and not as_user:
         raise DarkmapError("--case needs --as USER: a case is read through that user's grants")
+    if as_user and not cases:
+        # --as names who reads a case; alone it would export the whole workspace as if
+        # the user's grants narrowed it (as `ops grant --by` goes with --revoke only)
+        raise click.UsageError("--as goes with --case: it names the user reading the case "
+                               "(without --case the whole workspace is exported)")
     # reading a case is audited: the workspace is then opened for writing
     ws = open_ws(workspace, read_only=not cases)
     try:
@@ -107,6 +112,11 @@ def export_cmd(fmt: str, out: Path, workspace: Path | None, personas: tuple[str,
         options = ExportOptions(personas=personas, countries=countries, extended=extended,
                                 tables=tables, all_tables=all_tables)
         counts = run_export(exporters()[fmt], ws, out, options)
+        from darkmap.store.exports import missing_stages  # noqa: PLC0415 - imports pyarrow
+
+        notes = [] if tables else missing_stages(ws.con)
     finally:
         ws.close()
     emit_json({"format": fmt, "out": str(out), "written": counts})
+    for note in notes:  # on stderr: the file stays what the format says, exit status 0
+        click.echo(f"note: {note}", err=True)

@@ -31,16 +31,22 @@ def run_export(exporter: Exporter, workspace: object, out: Path,
     """Run ``exporter`` on ``workspace`` into ``out`` with ``options``.
 
     A format option the exporter does not take (its ``format_options``: ``extended``,
-    ``tables``) is a :class:`BadInputError`. An exporter whose ``export`` takes no options
-    (a plug-in written for the two-argument protocol) runs without them; asking it for
-    any is a :class:`BadInputError`.
+    ``tables``) is a :class:`BadInputError`, and so is ``out`` naming a folder for an
+    exporter that writes one file (every one without ``tables``). An exporter whose
+    ``export`` takes no options (a plug-in written for the two-argument protocol) runs
+    without them; asking it for any is a :class:`BadInputError`.
     """
     options = options or ExportOptions()
-    extra = _format_options(options) - set(getattr(exporter, "format_options", ()))
+    takes = set(getattr(exporter, "format_options", ()))
+    extra = _format_options(options) - takes
     if extra:
         flags = {"extended": "--extended", "tables": "--table/--all"}
         raise BadInputError(f"the {exporter.name} exporter does not take "
                             f"{', '.join(flags[x] for x in sorted(extra))}")
+    if "tables" not in takes and out.is_dir():
+        # refused before any work, naming what was given (else the error named the
+        # hidden partial file that could not be renamed onto the folder)
+        raise BadInputError(f"{out} is a folder; give a file name")
     if len(inspect.signature(exporter.export).parameters) >= 3:
         return exporter.export(workspace, out, options)  # type: ignore[call-arg]
     if options != ExportOptions():

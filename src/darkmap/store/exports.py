@@ -29,8 +29,8 @@ from darkmap.store.workspace import table_exists, table_has_rows
 __all__ = ["TABLES", "AccountFacts", "CaptureFacts", "IdentifierFacts", "LinkFacts",
            "ListingFacts", "MarketFacts", "PersonaFacts", "PgpKeyFacts", "SelectorUse", "TableSpec",
            "account_links", "accounts", "captures", "identifiers", "listings", "markets",
-           "personas", "pgp_keys", "select_accounts", "selector_uses", "table_batches",
-           "table_names"]
+           "missing_stages", "personas", "pgp_keys", "select_accounts", "selector_uses",
+           "table_batches", "table_names"]
 
 Sel = Sequence[str] | None
 """Selected account ids, or None for every account."""
@@ -97,6 +97,23 @@ def select_accounts(con: duckdb.DuckDBPyConnection, personas: Sequence[str] = ()
                            *(f"--country {c}" for c in countries)])
         raise NotFoundError(f"no account of this workspace matches {asked}")
     return sorted(chosen)
+
+
+def missing_stages(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """What an export of this workspace lacks because a stage has not run, as notes for
+    the analyst (empty when nothing is missing): no records at all (`darkmap ingest`),
+    no personas (`darkmap link`), no drug assessment (`darkmap assess`)."""
+    if not table_has_rows(con, "accounts") and not table_has_rows(con, "listings"):
+        return [("the workspace holds no records (no account, no listing): run "
+                 "`darkmap ingest` first; the export is empty")]
+    notes = []
+    if not table_has_rows(con, "personas"):
+        notes.append("no personas or account links yet: run `darkmap link` to have them "
+                     "in the export")
+    if table_has_rows(con, "listings") and not table_has_rows(con, "listing_assessments"):
+        notes.append("no drug assessments, harm scores or jurisdictions yet: run "
+                     "`darkmap assess` to have them in the export")
+    return notes
 
 
 # --- entities ---------------------------------------------------------------------------------
