@@ -172,6 +172,27 @@ def test_review_queue_confirm_feeds_judge_and_a_reader_may_not(srv, world: World
         == [(0,)]
 
 
+def test_the_personas_of_a_judged_pair_list_the_judgement(srv, world: World) -> None:
+    """A pair judged on the review page is listed on the persona page of either account,
+    in both homes (over a workspace every such page was a 500: the template read a mark
+    only the team server set)."""
+    with _client(srv, world, "alice") as c:
+        page = c.get("/review").text
+        a, b = _proposed(page)[0]
+        r = c.post("/review", data={"csrf": csrf_of(page), "a": a, "b": b,
+                                    "verdict": "reject", "note": "two sellers"})
+        assert r.status_code == 303, r.text
+        for account in (a, b):
+            persona = c.get(f"/persona/{quote(account, safe='')}")
+            assert persona.status_code == 200, (account, persona.text[:300])
+            judged = persona.text.split('id="persona-judgements"')[1].split("</ul>")[0]
+            assert f"{a} / {b}: different by alice two sellers" in judged, judged
+            api = c.get(f"/api/persona/{quote(account, safe='')}").json()
+            mine = [j for j in api["judgements"] if (j["a"], j["b"]) == (a, b)]
+            assert [(j["unsynced"], j["withdrawn_on_server"]) for j in mine] == \
+                [(world.server is not None, False)]
+
+
 def _proposed(page: str) -> list[tuple[str, str]]:
     """The (a, b) pairs a review page proposes, in order."""
     return re.findall(r'name="a" value="([^"]*)"><input type="hidden" name="b" '

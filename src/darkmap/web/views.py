@@ -125,9 +125,18 @@ def persona_page(ws: Workspace, ops: Space, user: UserRow, ref: str) -> dict[str
                            if i["kind"] == "btc_address" and i["value"]})
     refs = {("persona", p["persona_id"])} | {("account", a) for a in ids}
     p["cases"] = records_touching(ops, user, refs)
-    if isinstance(ops, OpsServer):
-        p["judgements"] = _judgements_over_server(ws, ops, p["judgements"], set(ids))
+    p["judgements"] = (_judgements_over_server(ws, ops, p["judgements"], set(ids))
+                       if isinstance(ops, OpsServer)
+                       else [_marked(j) for j in p["judgements"]])
     return p
+
+
+def _marked(j: Mapping[str, Any], unsynced: bool = False,
+            withdrawn_on_server: bool = False) -> dict[str, Any]:
+    """A judgement as the persona page lists it, with both marks in either home: the
+    page's template is strict, and a mark only the team server set made every persona
+    with a judgement a 500 over a workspace (found by an audit)."""
+    return {**j, "unsynced": unsynced, "withdrawn_on_server": withdrawn_on_server}
 
 
 def _judgements_over_server(ws: Workspace, ops: OpsServer, held: list[dict[str, Any]],
@@ -140,10 +149,11 @@ def _judgements_over_server(ws: Workspace, ops: OpsServer, held: list[dict[str, 
     with OPS_LOCK:
         shared = team_judgements(ops.con)
     pending = awaiting_sync(ws, shared, ids)
-    return [*({**j, "withdrawn_on_server": j.get("judgement_id") in pending.withdrawn}
+    return [*(_marked(j, withdrawn_on_server=j.get("judgement_id") in pending.withdrawn)
               for j in held),
-            *({"a": r[1], "b": r[2], "verdict": r[3], "author": r[4], "note": r[5],
-               "created_at": r[6], "judgement_id": r[0], "unsynced": True}
+            *(_marked({"a": r[1], "b": r[2], "verdict": r[3], "author": r[4],
+                       "note": r[5], "created_at": r[6], "judgement_id": r[0]},
+                      unsynced=True)
               for r in pending.new)]
 
 
