@@ -133,6 +133,34 @@ def test_every_page_renders_for_an_analyst(srv, world: World) -> None:
         assert {"persona", "account", "member", "case"} <= kinds
 
 
+def test_a_record_node_of_the_chart_expands_to_what_it_links(srv, world: World) -> None:
+    """A case node (any operational record: case, seizure, buy) expands to the personas,
+    accounts and listings its record links, for a user who may read it; another agency's
+    record answers exactly as one that does not exist (the chart said "could not
+    expand" for every case node)."""
+    def expand(c: httpx.Client, node: str) -> httpx.Response:
+        return c.get("/api/graph/expand", params={"node": node})
+
+    persona = f"persona:{world.persona}"
+    with _client(srv, world, "alice") as alice, _client(srv, world, "bob") as bob:
+        for c, own, other in ((alice, world.case_a, world.seizure_b),
+                              (bob, world.seizure_b, world.case_a)):
+            r = expand(c, f"case:{own}")
+            assert r.status_code == 200, r.text
+            ids = {e["data"]["id"] for e in r.json()["elements"]}
+            assert {f"case:{own}", persona, f"case:{own}|{persona}|case"} <= ids, ids
+            hidden, missing = expand(c, f"case:{other}"), expand(c, "case:rec-no-such")
+            assert hidden.status_code == missing.status_code == 404
+            assert hidden.json()["error"].replace(other, "X") == \
+                missing.json()["error"].replace("rec-no-such", "X")
+            assert other not in hidden.text.replace(f"'{other}'", "")
+        # a listing node (what a buy links) expands to the account selling it
+        lst, acc = srv[0].sql("SELECT listing_id, account_id FROM listings WHERE "
+                              "account_id IS NOT NULL ORDER BY listing_id LIMIT 1")[0]
+        ids = {e["data"]["id"] for e in expand(alice, f"listing:{lst}").json()["elements"]}
+        assert f"account:{acc}" in ids
+
+
 def _confirm_first_proposed(c: httpx.Client) -> tuple[str, str, str, httpx.Response]:
     """Confirm the review queue's first pair as the signed-in user: (page, a, b, reply)."""
     page = c.get("/review").text

@@ -17,8 +17,9 @@ from typing import Any
 import darkmap.api as api
 from darkmap.errors import BadInputError, NotFoundError, WorkspaceStateError
 from darkmap.model.display import for_display
+from darkmap.model.values import clean_btc_address
 from darkmap.ops.deconflict import notices
-from darkmap.ops.records import Record
+from darkmap.ops.records import Record, show_record
 from darkmap.resolve.judgements import active_judgements, awaiting_sync, standing_with
 from darkmap.resolve.review import judged_estimate, review_queue
 from darkmap.store import web as store
@@ -296,47 +297,122 @@ def _edge(a: str, b: str, kind: str) -> dict[str, Any]:
     return {"data": {"id": f"{a}|{b}|{kind}", "source": a, "target": b, "kind": kind}}
 
 
+Elements = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+"""Nodes and edges of one expansion."""
+
+
 def graph_expand(ws: Workspace, ops: Space, user: UserRow, node: str) -> dict[str, Any]:
     """The neighbours of one node of the link chart (``persona:ID``, ``account:ID``,
+    ``listing:ID``, ``case:RECORD`` (any operational record: a case, buy, seizure...),
     ``pgp_fingerprint:FPR``, ``btc_address:ADDR``, ...): nodes and edges, each edge of a
     kind (member, identifier, case) so the chart can filter by evidence kind."""
     kind, _, ref = node.partition(":")
-    nodes: list[dict[str, Any]] = []
-    edges: list[dict[str, Any]] = []
     if kind == "persona":
-        p = api.show_persona(ws, ref)
-        pid = f"persona:{p['persona_id']}"
-        nodes.append(_node("persona", p["persona_id"], p["label"]))
-        accounts = [a["account_id"] for a in p["accounts"]]
-        for a in p["accounts"]:
-            nodes.append(_node("account", a["account_id"], a["account_id"]))
-            edges.append(_edge(pid, f"account:{a['account_id']}", "member"))
-        refs = {("persona", p["persona_id"])} | {("account", a) for a in accounts}
-        for rec in records_touching(ops, user, refs):
-            nodes.append(_node("case", rec["record_id"], f"{rec['kind']} {rec['record_id']}"))
-            edges.append(_edge(pid, f"case:{rec['record_id']}", "case"))
+        nodes, edges = _expand_persona(ws, ops, user, ref)
     elif kind == "account":
-        head = store.account_head(ws.con, ref)
-        if head is None:
-            raise NotFoundError(f"no account {ref!r}")
-        aid = f"account:{ref}"
-        nodes.append(_node("account", ref))
-        if head["persona_id"]:
-            nodes.append(_node("persona", head["persona_id"]))
-            edges.append(_edge(f"persona:{head['persona_id']}", aid, "member"))
-        for i in store.identifiers_of_accounts(ws.con, [ref])[:60]:
-            nid = f"{i['kind']}:{i['value']}"
-            nodes.append(_node(i["kind"], i["value"]))
-            edges.append(_edge(aid, nid, "identifier"))
+        nodes, edges = _expand_account(ws, ops, user, ref)
+    elif kind == "listing":
+        nodes, edges = _expand_listing(ws, ops, user, ref)
+    elif kind == "case":
+        nodes, edges = _expand_record(ops, user, ref)
     else:
-        holders = store.identifier_holders(ws.con, kind, ref)
-        if not holders:
-            raise NotFoundError(f"no identifier {node!r}")
-        nodes.append(_node(kind, ref))
-        for holder in holders:
-            nodes.append(_node("account", holder))
-            edges.append(_edge(f"account:{holder}", node, "identifier"))
+        nodes, edges = _expand_identifier(ws, node, kind, ref)
     uniq: dict[str, dict[str, Any]] = {}
     for n in nodes:
         uniq.setdefault(n["data"]["id"], n)
     return {"node": node, "elements": [*uniq.values(), *edges]}
+
+
+def _case_elements(ops: Space, user: UserRow, at: str,
+                   refs: set[tuple[str, str]]) -> Elements:
+    """The records ``user`` may read that link to ``refs``, as case nodes joined to the
+    node ``at`` (read and audited only when there are such records)."""
+    recs = records_touching(ops, user, refs)
+    return ([_node("case", r["record_id"], f"{r['kind']} {r['record_id']}") for r in recs],
+            [_edge(at, f"case:{r['record_id']}", "case") for r in recs])
+
+
+def _expand_persona(ws: Workspace, ops: Space, user: UserRow, ref: str) -> Elements:
+    """A persona: its accounts and the readable records linked to it or them."""
+    p = api.show_persona(ws, ref)
+    pid = f"persona:{p['persona_id']}"
+    nodes = [_node("persona", p["persona_id"], p["label"])]
+    edges = []
+    for a in p["accounts"]:
+        nodes.append(_node("account", a["account_id"], a["account_id"]))
+        edges.append(_edge(pid, f"account:{a['account_id']}", "member"))
+    refs = {("persona", p["persona_id"])} | {("account", a["account_id"])
+                                             for a in p["accounts"]}
+    cases, case_edges = _case_elements(ops, user, pid, refs)
+    return nodes + cases, edges + case_edges
+
+
+def _expand_account(ws: Workspace, ops: Space, user: UserRow, ref: str) -> Elements:
+    """An account: its persona, the identifiers it published (up to 60) and the readable
+    records linked to it."""
+    head = store.account_head(ws.con, ref)
+    if head is None:
+        raise NotFoundError(f"no account {ref!r}")
+    aid = f"account:{ref}"
+    nodes = [_node("account", ref)]
+    edges = []
+    if head["persona_id"]:
+        nodes.append(_node("persona", head["persona_id"]))
+        edges.append(_edge(f"persona:{head['persona_id']}", aid, "member"))
+    for i in store.identifiers_of_accounts(ws.con, [ref])[:60]:
+        nodes.append(_node(i["kind"], i["value"]))
+        edges.append(_edge(aid, f"{i['kind']}:{i['value']}", "identifier"))
+    cases, case_edges = _case_elements(ops, user, aid, {("account", ref)})
+    return nodes + cases, edges + case_edges
+
+
+def _expand_listing(ws: Workspace, ops: Space, user: UserRow, ref: str) -> Elements:
+    """A listing: the account that sells it and the readable records linked to it (a
+    buy's listing is drawn by a case node's expansion)."""
+    head = store.listing_head(ws.con, ref)
+    if head is None:
+        raise NotFoundError(f"no listing {ref!r}")
+    lid = f"listing:{ref}"
+    nodes = [_node("listing", ref)]
+    edges = []
+    if head["account_id"]:
+        nodes.append(_node("account", head["account_id"]))
+        edges.append(_edge(f"account:{head['account_id']}", lid, "member"))
+    cases, case_edges = _case_elements(ops, user, lid, {("listing", ref)})
+    return nodes + cases, edges + case_edges
+
+
+def _link_node(kind: str, ref: str) -> str:
+    """The chart's node kind of an operational record's link: an ``address`` link is
+    the chart's ``btc_address`` or ``xmr_address`` (the identifiers' kinds), so it
+    meets the accounts that published it."""
+    if kind != "address":
+        return kind
+    return "btc_address" if clean_btc_address(ref) else "xmr_address"
+
+
+def _expand_record(ops: Space, user: UserRow, ref: str) -> Elements:
+    """An operational record (drawn as a ``case`` node whatever its kind): the personas,
+    accounts, listings, wallets and addresses it links, as ``user`` may see them. A
+    record ``user`` may not read answers exactly as one that does not exist (the
+    library's NotFoundError; both reads audited)."""
+    with OPS_LOCK:
+        rec = show_record(ops, user.user_id, ref)
+    cid = f"case:{ref}"
+    nodes = [_node("case", ref, f"{rec.row.kind} {ref}")]
+    edges = []
+    for kind, target in rec.links:
+        nk = _link_node(kind, target)
+        nodes.append(_node(nk, target))
+        edges.append(_edge(cid, f"{nk}:{target}", "case"))
+    return nodes, edges
+
+
+def _expand_identifier(ws: Workspace, node: str, kind: str, ref: str) -> Elements:
+    """An identifier (``pgp_fingerprint``, ``btc_address``, ...): the accounts that
+    published it."""
+    holders = store.identifier_holders(ws.con, kind, ref)
+    if not holders:
+        raise NotFoundError(f"no identifier {node!r}")
+    return ([_node(kind, ref), *(_node("account", h) for h in holders)],
+            [_edge(f"account:{h}", node, "identifier") for h in holders])

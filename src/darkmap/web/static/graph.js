@@ -7,7 +7,7 @@
   var box = document.getElementById("cy");
   if (!box || typeof cytoscape !== "function") { return; }
   var status = document.getElementById("graph-status");
-  var colours = { persona: "#2b5d8a", account: "#4f8a3c", "case": "#a32020" };
+  var colours = { persona: "#2b5d8a", account: "#4f8a3c", listing: "#5b7f7a", "case": "#a32020" };
   var cy = cytoscape({
     container: box,
     style: [
@@ -99,10 +99,16 @@
     return out.join("\n");
   }
 
-  cy.on("tap", "node", function (evt) { expand(evt.target.id()); });
+  // a wallet (address cluster) a record links has no neighbours the chart draws: its
+  // page (double-click) shows its addresses, flows and the accounts that published them
+  cy.on("tap", "node", function (evt) {
+    if (evt.target.data("kind") === "wallet") { say("a wallet: double-click opens its page"); return; }
+    expand(evt.target.id());
+  });
+  var pages = { persona: "persona", account: "account", listing: "listing", wallet: "wallet", btc_address: "wallet" };
   cy.on("dbltap", "node", function (evt) {
     var id = evt.target.id(), k = evt.target.data("kind"), ref = id.slice(k.length + 1);
-    if (k === "persona" || k === "account") { window.location.assign("/" + k + "/" + encodeURIComponent(ref)); }
+    if (pages[k]) { window.location.assign("/" + pages[k] + "/" + encodeURIComponent(ref)); }
   });
   Array.prototype.forEach.call(document.querySelectorAll(".kind-filter"), function (b) {
     b.addEventListener("change", applyFilters);
