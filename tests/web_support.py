@@ -134,7 +134,46 @@ def _onboard(space: Space, by: str, path: Path, top: str) -> World:
     return World(path, secrets, top, case_a, seizure_b)
 
 
+REAL_SEIZURES = 130
+"""Seizures alice records on the real world's top persona (more than a page of records)."""
+
+
+def build_real_world(base: Path, data: Path) -> World:
+    """The workbench's world on real data: the seized Dream seller table and the Hansa
+    listings of December 2016 ingested, assessed and linked with the CLI (1,197 accounts,
+    14,755 listings; ``hansa:pckabml`` sells 514), the agencies of :func:`_onboard` set
+    up on the empty workspace by ana, and :data:`REAL_SEIZURES` seizures of t-nca's case
+    linked to the persona of ``hansa:pckabml`` (``World.persona``)."""
+    from click.testing import CliRunner
+
+    from darkmap.cli import main
+
+    folder = base / "input"
+    folder.mkdir(parents=True)
+    for name in ("seized/dream-2016-sellers.sql", "listings/hansa-2016-12.csv"):
+        (folder / Path(name).name).write_bytes((data / name).read_bytes())
+    path = base / "ws"
+    for args in (["ingest", "-q", "--init", "--allow-unrecognised", "-w", str(path),
+                  str(folder)], ["assess", "-w", str(path)], ["link", "-w", str(path)]):
+        res = CliRunner().invoke(main, args, prog_name="darkmap")
+        assert res.exit_code == 0, (args, res.output, res.exception)
+    with Workspace.open(path) as ws:
+        top = darkmap.show_persona(ws, "hansa:pckabml")["persona_id"]
+        world = _onboard(ws, "ana", path, top)
+        for n in range(REAL_SEIZURES):
+            add_record(ws, "alice", Seizure(drugs_g={"mdma": float(n + 1)}), country="GB",
+                       case_id=world.case_a, provenance="test", links=[("persona", top)])
+    return world
+
+
 _SHARED: dict[str, World] = {}
+
+
+def shared_real_world(factory: pytest.TempPathFactory, data: Path) -> World:
+    """One :func:`build_real_world` per test session."""
+    if "real" not in _SHARED:
+        _SHARED["real"] = build_real_world(factory.mktemp("web-real"), data)
+    return _SHARED["real"]
 
 
 def shared_world(factory: pytest.TempPathFactory, store: str = "duckdb",

@@ -25,7 +25,8 @@ from darkmap.store.workspace import Workspace, table_exists
 
 __all__ = [
     "PG_WEB_SCHEMA", "LoginRow", "SessionRow", "account_head", "account_listings",
-    "account_observations", "any_record_links", "clear_failures", "count_failures",
+    "account_observations", "address_evidence", "any_record_links", "clear_failures",
+    "count_failures",
     "delete_session", "delete_user_sessions", "feedback_of", "identifier_holders",
     "identifiers_of_accounts",
     "insert_failure", "insert_login", "insert_session", "insert_token", "install_server_web",
@@ -402,3 +403,25 @@ def persona_sales(con: duckdb.DuckDBPyConnection, persona_id: str) -> list[dict[
     return _rows(con, "SELECT month, feedback_count, orders_est, orders_low, orders_high, "
                  "revenue_usd FROM sales_monthly WHERE entity_kind = 'persona' AND "
                  "entity_id = ? ORDER BY month", [persona_id])
+
+
+def address_evidence(con: duckdb.DuckDBPyConnection, address: str) -> dict[str, Any]:
+    """What the workspace holds on one Bitcoin address (its normal form) outside any
+    wallet cluster: its tags (evidence and TagPack), the accounts that published it and
+    their personas, and whether the loaded chain data hold it at all. For the wallet page
+    of an address a vendor published that no loaded block pays or spends."""
+    tags = _rows(con, "SELECT address, label, category, confidence, source, actor, origin, "
+                 "account_id, tagpack_title AS tagpack FROM btc_tags WHERE address = ? "
+                 "ORDER BY origin, label, rowid", [address]
+                 ) if table_exists(con, "btc_tags") else []
+    published = identifier_holders(con, "btc_address", address)
+    accounts = sorted({*published, *(t["account_id"] for t in tags if t["account_id"])})
+    personas = _rows(con, "SELECT DISTINCT m.persona_id, p.label FROM persona_members m "
+                     "JOIN personas p USING (persona_id) WHERE m.account_id IN "
+                     "(SELECT unnest(?)) ORDER BY 1", [accounts]
+                     ) if accounts and table_exists(con, "persona_members") else []
+    in_chain = table_exists(con, "btc_address") and con.execute(
+        "SELECT EXISTS (SELECT 1 FROM btc_address WHERE address = ?)", [address]
+    ).fetchone() == (True,)
+    return {"tags": tags, "linked_accounts": accounts, "linked_personas": personas,
+            "in_chain": in_chain}

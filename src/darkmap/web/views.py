@@ -269,8 +269,21 @@ def _estimate(ws: Workspace, judged: Mapping[tuple[str, str], str]
 
 
 def wallet_page(ws: Workspace, ident: str) -> dict[str, Any]:
-    """A wallet cluster: addresses, why merged, flows, counterparties and cash-outs."""
-    return dict(api.wallet(ws, ident, limit=50))
+    """A wallet cluster: addresses, why merged, flows, counterparties and cash-outs
+    (``unclustered`` false). A Bitcoin address in no cluster that the workspace holds
+    tags on or that an account published (a vendor's address no loaded block pays) is
+    shown with those (``unclustered`` true): the persona page links every address a
+    vendor published, and those links were dead (found by an audit)."""
+    try:
+        return {**api.wallet(ws, ident, limit=50), "unclustered": False}
+    except NotFoundError:
+        address = clean_btc_address(ident.strip())
+        if address is None:
+            raise
+        known = store.address_evidence(ws.con, address)
+        if not (known["tags"] or known["linked_accounts"]):
+            raise
+        return {"unclustered": True, "address": address, **known}
 
 
 def cases_page(ops: Space, user: UserRow, kind: str | None = None) -> dict[str, Any]:
