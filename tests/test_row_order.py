@@ -133,8 +133,9 @@ def test_the_web_pages_do_not_depend_on_the_order_of_the_stored_rows(tmp_path: P
     before = pages()
     _reverse_rows(ws.con, "listing_observations", "listings", "listing_assessments")
     assert pages() == before
-    hits, _ = before[0]  # type: ignore[misc]
-    assert [h["listing_id"] for h in hits] == ["hansa:950", "hansa:951"]
+    hits = before[0]
+    assert isinstance(hits, web.ListingHits) and hits.total == 3
+    assert [h["listing_id"] for h in hits.rows] == ["hansa:950", "hansa:951"]
 
 
 def test_persona_show_and_search_do_not_depend_on_the_order_of_the_stored_rows(

@@ -26,9 +26,9 @@ from darkmap.store.workspace import Workspace, table_exists
 __all__ = [
     "PG_WEB_SCHEMA", "LoginRow", "SessionRow", "account_head", "account_listings",
     "account_observations", "address_evidence", "any_record_links", "clear_failures",
-    "count_failures",
+    "count_account_listings", "count_failures",
     "delete_session", "delete_user_sessions", "feedback_of", "identifier_holders",
-    "identifiers_of_accounts",
+    "identifiers_of_accounts", "ListingHits",
     "insert_failure", "insert_login", "insert_session", "insert_token", "install_server_web",
     "latest_lockout", "listing_head", "listing_observations", "login", "persona_sales",
     "pgp_keys_of", "purge_sessions", "review_queue", "revoke_tokens", "search_feedback",
@@ -258,9 +258,19 @@ def account_observations(con: duckdb.DuckDBPyConnection, account_id: str,
                  "ORDER BY observed_at DESC NULLS LAST, obs_id LIMIT ?", [account_id, limit])
 
 
+def count_account_listings(con: duckdb.DuckDBPyConnection, account_ids: list[str]) -> int:
+    """How many listings the accounts sell (what :func:`account_listings` pages over)."""
+    if not account_ids:
+        return 0
+    r = con.execute("SELECT count(*) FROM listings WHERE account_id IN (SELECT unnest(?))",
+                    [account_ids]).fetchone()
+    return int(r[0]) if r else 0
+
+
 def account_listings(con: duckdb.DuckDBPyConnection, account_ids: list[str],
-                     limit: int = 200) -> list[dict[str, Any]]:
-    """The listings of the accounts with their latest title and assessment."""
+                     limit: int = 200, offset: int = 0) -> list[dict[str, Any]]:
+    """The listings of the accounts with their latest title and assessment, by listing
+    id, ``limit`` of them from ``offset``."""
     if not account_ids:
         return []
     assessed = table_exists(con, "listing_assessments")
@@ -275,7 +285,7 @@ def account_listings(con: duckdb.DuckDBPyConnection, account_ids: list[str],
                  f"{_newest('ships_from')} AS ships_from FROM "
                  "listing_observations GROUP BY listing_id) o USING (listing_id) "
                  f"{join} WHERE l.account_id IN (SELECT unnest(?)) "
-                 "ORDER BY l.listing_id LIMIT ?", [account_ids, limit])
+                 "ORDER BY l.listing_id LIMIT ? OFFSET ?", [account_ids, limit, offset])
 
 
 def listing_head(con: duckdb.DuckDBPyConnection, listing_id: str) -> dict[str, Any] | None:
@@ -344,11 +354,23 @@ def identifier_holders(con: duckdb.DuckDBPyConnection, kind: str, value: str,
         "account_id IS NOT NULL ORDER BY 1 LIMIT ?", [kind, value, limit]).fetchall()]
 
 
+class ListingHits(NamedTuple):
+    """One page of a free-text search over listings."""
+
+    rows: list[dict[str, Any]]
+    """The hits of the page, by listing id, each with its newest title."""
+    total: int
+    """Hits of the text and the facets chosen, on every page."""
+    facets: dict[str, dict[str, int]]
+    """Hits by ``market`` (within the drug class chosen) and by ``drug_class`` (within
+    the market chosen): what following a facet's link finds."""
+
+
 def search_listings(con: duckdb.DuckDBPyConnection, text: str, market: str | None,
-                    drug_class: str | None, limit: int = 50) -> tuple[list[dict[str, Any]],
-                                                                     dict[str, Any]]:
+                    drug_class: str | None, limit: int = 50,
+                    offset: int = 0) -> ListingHits:
     """Listings whose title or description contains ``text`` (case-folded), optionally of
-    one market and drug class: (hits, facets by market and drug class)."""
+    one market and drug class: ``limit`` hits from ``offset``, how many in all, facets."""
     assessed = table_exists(con, "listing_assessments")
     cls = "a.drug_class" if assessed else "NULL"
     join = "LEFT JOIN listing_assessments a USING (listing_id)" if assessed else ""
@@ -359,20 +381,29 @@ def search_listings(con: duckdb.DuckDBPyConnection, text: str, market: str | Non
             f"FROM hits JOIN listings l USING (listing_id) {join} ORDER BY l.listing_id")
     params = {"q": text.casefold()}
     everything = _rows(con, base, params)
-    facets: dict[str, Any] = {"market": {}, "drug_class": {}}
     for r in everything:
-        facets["market"][r["market_id"]] = facets["market"].get(r["market_id"], 0) + 1
-        c = r["drug_class"] or "unassessed"
-        facets["drug_class"][c] = facets["drug_class"].get(c, 0) + 1
-    keep = [r for r in everything if (market is None or r["market_id"] == market)
-            and (drug_class is None or (r["drug_class"] or "unassessed") == drug_class)]
-    ids = [r["listing_id"] for r in keep[:limit]]
+        r["drug_class"] = r["drug_class"] or "unassessed"
+    in_market = [r for r in everything if market is None or r["market_id"] == market]
+    in_class = [r for r in everything if drug_class is None or r["drug_class"] == drug_class]
+    facets = {"market": _counts(r["market_id"] for r in in_class),
+              "drug_class": _counts(r["drug_class"] for r in in_market)}
+    keep = [r for r in in_market if drug_class is None or r["drug_class"] == drug_class]
+    page = keep[offset:offset + limit]
+    ids = [r["listing_id"] for r in page]
     titles = dict(con.execute(
         f"SELECT listing_id, {_newest('title')} FROM listing_observations "
         "WHERE listing_id IN (SELECT unnest(?)) GROUP BY listing_id", [ids]).fetchall())
-    for r in keep[:limit]:
+    for r in page:
         r["title"] = titles.get(r["listing_id"])
-    return keep[:limit], facets
+    return ListingHits(page, len(keep), facets)
+
+
+def _counts(values: Any) -> dict[str, int]:
+    """How often each value occurs, most often first (then by value)."""
+    counts: dict[str, int] = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def search_feedback(con: duckdb.DuckDBPyConnection, text: str,

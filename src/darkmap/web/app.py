@@ -359,21 +359,24 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
 
     @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
     def search(request: Request, q: str = "", market: str | None = None,
-               drug_class: str | None = None) -> Response:
+               drug_class: str | None = None, page: str = "") -> Response:
         s = wb.session(request)
-        d = wb.read(lambda w, _: views.search_page(w, q, market or None, drug_class or None))
+        d = wb.read(lambda w, _: views.search_page(w, q, market or None, drug_class or None,
+                                                   page))
         return wb.render("search.html", s, d=d)
 
     @app.get("/persona/{ref:path}", response_class=HTMLResponse, include_in_schema=False)
-    def persona(request: Request, ref: str) -> Response:
+    def persona(request: Request, ref: str, listings_page: str = "",
+                cases_page: str = "") -> Response:
         s = wb.session(request)
-        p = wb.read(lambda w, o: views.persona_page(w, o, s.user, ref))
+        p = wb.read(lambda w, o: views.persona_page(w, o, s.user, ref, listings_page,
+                                                    cases_page))
         return wb.render("persona.html", s, p=p)
 
     @app.get("/account/{ref:path}", response_class=HTMLResponse, include_in_schema=False)
-    def account(request: Request, ref: str) -> Response:
+    def account(request: Request, ref: str, listings_page: str = "") -> Response:
         s = wb.session(request)
-        d = wb.read(lambda w, o: views.account_page(w, o, s.user, ref))
+        d = wb.read(lambda w, o: views.account_page(w, o, s.user, ref, listings_page))
         return wb.render("account.html", s, d=d)
 
     @app.get("/listing/{ref:path}", response_class=HTMLResponse, include_in_schema=False)
@@ -388,9 +391,10 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
         return wb.render("capture.html", s, c=wb.read(lambda w, _: views.raw_capture(w, sha)))
 
     @app.get("/targets", response_class=HTMLResponse, include_in_schema=False)
-    def targets(request: Request, country: str = "") -> Response:
+    def targets(request: Request, country: str = "", page: str = "") -> Response:
         s = wb.session(request)
-        return wb.render("targets.html", s, d=wb.read(lambda w, _: views.targets_page(w, country)))
+        d = wb.read(lambda w, _: views.targets_page(w, country, page))
+        return wb.render("targets.html", s, d=d)
 
     @app.get("/review", response_class=HTMLResponse, include_in_schema=False)
     def review(request: Request, done: str = "", queue: str = "learn") -> Response:
@@ -415,9 +419,9 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
         return wb.render("wallet.html", s, w=wb.read(lambda w, _: views.wallet_page(w, ident)))
 
     @app.get("/cases", response_class=HTMLResponse, include_in_schema=False)
-    def cases(request: Request, kind: str = "") -> Response:
+    def cases(request: Request, kind: str = "", page: str = "") -> Response:
         s = wb.session(request)
-        d = wb.read(lambda w, o: views.cases_page(o, s.user, kind or None))
+        d = wb.read(lambda w, o: views.cases_page(o, s.user, kind or None, page))
         return wb.render("cases.html", s, d=d)
 
     @app.get("/graph", response_class=HTMLResponse, include_in_schema=False)
@@ -483,22 +487,27 @@ def _api(app: FastAPI, wb: Workbench) -> None:
 
     @app.get("/api/search")
     def api_search(request: Request, q: str, market: str | None = None,
-                   drug_class: str | None = None) -> Any:
-        """Personas, listings and feedback matching ``q``."""
+                   drug_class: str | None = None, page: str = "") -> Any:
+        """Personas, listings (a page of them) and feedback matching ``q``."""
         wb.api_user(request)
-        return _jsonable(wb.read(lambda w, _: views.search_page(w, q, market, drug_class)))
+        return _jsonable(wb.read(lambda w, _: views.search_page(w, q, market, drug_class,
+                                                                page)))
 
     @app.get("/api/persona/{ref:path}")
-    def api_persona(request: Request, ref: str) -> Any:
-        """A persona with its evidence and the cases the caller may read."""
+    def api_persona(request: Request, ref: str, listings_page: str = "",
+                    cases_page: str = "") -> Any:
+        """A persona with its evidence and the cases the caller may read (listings and
+        cases a page at a time)."""
         user, _ = wb.api_user(request)
-        return _jsonable(wb.read(lambda w, o: views.persona_page(w, o, user, ref)))
+        return _jsonable(wb.read(lambda w, o: views.persona_page(w, o, user, ref,
+                                                                 listings_page, cases_page)))
 
     @app.get("/api/account/{ref:path}")
-    def api_account(request: Request, ref: str) -> Any:
-        """An account."""
+    def api_account(request: Request, ref: str, listings_page: str = "") -> Any:
+        """An account (its listings a page at a time)."""
         user, _ = wb.api_user(request)
-        return _jsonable(wb.read(lambda w, o: views.account_page(w, o, user, ref)))
+        return _jsonable(wb.read(lambda w, o: views.account_page(w, o, user, ref,
+                                                                 listings_page)))
 
     @app.get("/api/listing/{ref:path}")
     def api_listing(request: Request, ref: str) -> Any:
@@ -507,16 +516,17 @@ def _api(app: FastAPI, wb: Workbench) -> None:
         return _jsonable(wb.read(lambda w, o: views.listing_page(w, o, user, ref)))
 
     @app.get("/api/targets")
-    def api_targets(request: Request, country: str = "") -> Any:
-        """The harm-ranked targets."""
+    def api_targets(request: Request, country: str = "", page: str = "") -> Any:
+        """The harm-ranked targets, a page at a time."""
         wb.api_user(request)
-        return _jsonable(wb.read(lambda w, _: views.targets_page(w, country)))
+        return _jsonable(wb.read(lambda w, _: views.targets_page(w, country, page)))
 
     @app.get("/api/records")
-    def api_records(request: Request, kind: str = "") -> Any:
-        """Operational records the caller may read (audited)."""
+    def api_records(request: Request, kind: str = "", page: str = "") -> Any:
+        """Operational records the caller may read (audited), a page at a time."""
         user, _ = wb.api_user(request)
-        return _jsonable(wb.read(lambda w, o: views.cases_page(o, user, kind or None)))
+        return _jsonable(wb.read(lambda w, o: views.cases_page(o, user, kind or None,
+                                                               page)))
 
     @app.get("/api/dashboard")
     def api_dashboard(request: Request) -> Any:

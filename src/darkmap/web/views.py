@@ -27,10 +27,12 @@ from darkmap.store.operations import OpsServer, Space, UserRow
 from darkmap.store.team import team_judgements
 from darkmap.store.workspace import Workspace
 
-__all__ = ["OPS_LOCK", "REVIEW_BAND", "REVIEW_LIMIT", "REVIEW_PAGE", "REVIEW_QUEUES",
+__all__ = ["CASES_PAGE", "FEEDBACK_HITS", "LISTINGS_PAGE", "OPS_LOCK", "REVIEW_BAND",
+           "REVIEW_LIMIT", "REVIEW_PAGE", "REVIEW_QUEUES", "SEARCH_PAGE", "TARGETS_PAGE",
            "account_page", "cases_page", "dashboard", "graph_expand", "listing_page",
-           "persona_page", "raw_capture", "records_touching", "review_page", "search_page",
-           "standing_judgements", "targets_page", "wallet_page"]
+           "page_number", "paging", "persona_page", "raw_capture", "records_touching",
+           "review_page", "search_page", "standing_judgements", "targets_page",
+           "wallet_page"]
 
 OPS_LOCK = threading.RLock()
 """Held around every call that writes the workspace (operational reads append to the
@@ -47,6 +49,44 @@ REVIEW_PAGE = 20
 """Pairs the ``learn`` queue proposes at a time (``darkmap review``'s default batch)."""
 RAW_CAP = 256 * 1024
 """Bytes of a raw capture shown (as text)."""
+SEARCH_PAGE = 50
+"""Listings a search page shows (then a link to the next); also the personas a search
+lists and, with :data:`FEEDBACK_HITS`, the feedback (each says when more match)."""
+FEEDBACK_HITS = 30
+"""Feedback a search lists."""
+TARGETS_PAGE = 100
+"""Targets a page of ``/targets`` ranks."""
+CASES_PAGE = 100
+"""Records a page of ``/cases`` shows, and the cases a persona page lists at a time."""
+LISTINGS_PAGE = 200
+"""Listings a persona or account page lists at a time."""
+_MAX_PAGE_DIGITS = 6
+
+
+def page_number(text: str | None, what: str = "page") -> int:
+    """The 1-based page a query parameter asks for (none: the first). Anything but a
+    positive number in ASCII digits is refused: a page the lists cannot have."""
+    if text is None or text == "":
+        return 1
+    if not (text.isascii() and text.isdigit() and len(text) <= _MAX_PAGE_DIGITS
+            and int(text) >= 1):
+        raise BadInputError(f"{what} {for_display(text, max_chars=20)!r}: a page number "
+                            "(1, 2, ...)")
+    return int(text)
+
+
+def paging(page: int, size: int, total: int, shown: int, what: str = "page"
+           ) -> dict[str, int]:
+    """Where one page of a list stands, for its "showing N–M of T" line and its
+    previous and next links: a page past the last is refused (one that would show
+    nothing of a list that has rows)."""
+    pages = max(1, -(-total // size))
+    if page > pages:
+        raise BadInputError(f"{what} {page}: the list has {pages} page"
+                            f"{'s' if pages != 1 else ''} of {size}")
+    first = (page - 1) * size
+    return {"page": page, "pages": pages, "size": size, "total": total,
+            "first": first + 1 if shown else 0, "last": first + shown}
 
 
 def _record(r: Record) -> dict[str, Any]:
@@ -99,25 +139,37 @@ def dashboard(ws: Workspace, ops: Space, user: UserRow) -> dict[str, Any]:
 
 
 def search_page(ws: Workspace, q: str, market: str | None = None,
-                drug_class: str | None = None) -> dict[str, Any]:
+                drug_class: str | None = None, page: str | None = None) -> dict[str, Any]:
     """Global search: personas by handle, fingerprint, address or contact; listings
-    and feedback by free text (with facets by market and drug class)."""
+    and feedback by free text, :data:`SEARCH_PAGE` listings a page (``page``), with
+    facets by market and drug class (each counted within the other's choice)."""
     q = q.strip()[:200]
+    n = page_number(page)
     if not q:
-        return {"q": q, "personas": [], "listings": [], "feedback": [], "facets": {}}
-    listings, facets = store.search_listings(ws.con, q, market, drug_class)
+        return {"q": q, "market": market, "drug_class": drug_class, "personas": [],
+                "more_personas": False, "listings": [], "feedback": [],
+                "more_feedback": False, "facets": {}, "listings_paging": paging(n, 1, 0, 0)}
+    hits = store.search_listings(ws.con, q, market, drug_class, limit=SEARCH_PAGE,
+                                 offset=(n - 1) * SEARCH_PAGE)
+    personas = list(api.search_personas(ws, q, limit=SEARCH_PAGE + 1))
+    feedback = store.search_feedback(ws.con, q, limit=FEEDBACK_HITS + 1)
     return {"q": q, "market": market, "drug_class": drug_class,
-            "personas": list(api.search_personas(ws, q, limit=50)),
-            "listings": listings, "facets": facets,
-            "feedback": store.search_feedback(ws.con, q)}
+            "personas": personas[:SEARCH_PAGE], "more_personas": len(personas) > SEARCH_PAGE,
+            "listings": hits.rows, "facets": hits.facets,
+            "listings_paging": paging(n, SEARCH_PAGE, hits.total, len(hits.rows)),
+            "feedback": feedback[:FEEDBACK_HITS],
+            "more_feedback": len(feedback) > FEEDBACK_HITS}
 
 
-def persona_page(ws: Workspace, ops: Space, user: UserRow, ref: str) -> dict[str, Any]:
+def persona_page(ws: Workspace, ops: Space, user: UserRow, ref: str,
+                 listings_page: str | None = None,
+                 cases_page: str | None = None) -> dict[str, Any]:
     """A persona: accounts, identifiers, links with their signals, judgements, listings
-    with drugs and doses, orders and revenue per month, wallets, readable cases."""
+    with drugs and doses (:data:`LISTINGS_PAGE` a page), orders and revenue per month,
+    wallets, readable cases (:data:`CASES_PAGE` a page)."""
     p: dict[str, Any] = dict(api.show_persona(ws, ref))
     ids = [a["account_id"] for a in p["accounts"]]
-    p["listings"] = store.account_listings(ws.con, ids)
+    p["listings"], p["listings_paging"] = _listings(ws, ids, listings_page)
     p["pgp_keys"] = store.pgp_keys_of(ws.con, ids)
     p["sales"] = store.persona_sales(ws.con, p["persona_id"])
     peak = max((s["orders_est"] for s in p["sales"]), default=0.0)
@@ -125,11 +177,31 @@ def persona_page(ws: Workspace, ops: Space, user: UserRow, ref: str) -> dict[str
     p["wallets"] = sorted({i["value"] for i in p["identifiers"]
                            if i["kind"] == "btc_address" and i["value"]})
     refs = {("persona", p["persona_id"])} | {("account", a) for a in ids}
-    p["cases"] = records_touching(ops, user, refs)
+    p["cases"], p["cases_paging"] = _page_of(records_touching(ops, user, refs),
+                                             page_number(cases_page, "cases_page"),
+                                             CASES_PAGE, "cases_page")
     p["judgements"] = (_judgements_over_server(ws, ops, p["judgements"], set(ids))
                        if isinstance(ops, OpsServer)
                        else [_marked(j) for j in p["judgements"]])
     return p
+
+
+def _listings(ws: Workspace, account_ids: list[str], page: str | None
+              ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """One page (``listings_page``) of the accounts' listings, and where it stands."""
+    n = page_number(page, "listings_page")
+    rows = store.account_listings(ws.con, account_ids, limit=LISTINGS_PAGE,
+                                  offset=(n - 1) * LISTINGS_PAGE)
+    total = store.count_account_listings(ws.con, account_ids)
+    return rows, paging(n, LISTINGS_PAGE, total, len(rows), "listings_page")
+
+
+def _page_of(rows: list[dict[str, Any]], page: int, size: int, what: str = "page"
+             ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Page ``page`` of ``rows`` (all read: the records a user may read are read and
+    audited whole), and where it stands."""
+    shown = rows[(page - 1) * size:page * size]
+    return shown, paging(page, size, len(rows), len(shown), what)
 
 
 def _marked(j: Mapping[str, Any], unsynced: bool = False,
@@ -158,14 +230,17 @@ def _judgements_over_server(ws: Workspace, ops: OpsServer, held: list[dict[str, 
               for r in pending.new)]
 
 
-def account_page(ws: Workspace, ops: Space, user: UserRow, account_id: str) -> dict[str, Any]:
-    """An account: what the captures showed, its listings, identifiers and feedback."""
+def account_page(ws: Workspace, ops: Space, user: UserRow, account_id: str,
+                 listings_page: str | None = None) -> dict[str, Any]:
+    """An account: what the captures showed, its listings (:data:`LISTINGS_PAGE` a
+    page), identifiers and feedback."""
     head = store.account_head(ws.con, account_id)
     if head is None:
         raise NotFoundError(f"no account {account_id!r}")
+    listings, listings_paging = _listings(ws, [account_id], listings_page)
     return {"account": head,
             "observations": store.account_observations(ws.con, account_id),
-            "listings": store.account_listings(ws.con, [account_id]),
+            "listings": listings, "listings_paging": listings_paging,
             "identifiers": store.identifiers_of_accounts(ws.con, [account_id]),
             "pgp_keys": store.pgp_keys_of(ws.con, [account_id]),
             "feedback": store.feedback_of(ws.con, "account_id", account_id),
@@ -194,10 +269,14 @@ def raw_capture(ws: Workspace, sha256: str) -> dict[str, Any]:
             "text": data[:RAW_CAP].decode("utf-8", errors="replace")}
 
 
-def targets_page(ws: Workspace, country: str | None = None) -> dict[str, Any]:
-    """The harm-ranked target list."""
-    return {"country": country,
-            "targets": list(api.targets(ws, country=country or None, limit=100))}
+def targets_page(ws: Workspace, country: str | None = None,
+                 page: str | None = None) -> dict[str, Any]:
+    """The harm-ranked target list, :data:`TARGETS_PAGE` a page, each with its rank."""
+    n = page_number(page)
+    ranked = [{**t, "rank": i} for i, t in
+              enumerate(api.targets(ws, country=country or None, limit=None), start=1)]
+    rows, where = _page_of(ranked, n, TARGETS_PAGE)
+    return {"country": country, "targets": rows, "paging": where}
 
 
 def review_page(ws: Workspace, queue: str = "learn", ops: Space | None = None
@@ -286,11 +365,14 @@ def wallet_page(ws: Workspace, ident: str) -> dict[str, Any]:
         return {"unclustered": True, "address": address, **known}
 
 
-def cases_page(ops: Space, user: UserRow, kind: str | None = None) -> dict[str, Any]:
-    """The operational records the user may read (audited)."""
+def cases_page(ops: Space, user: UserRow, kind: str | None = None,
+               page: str | None = None) -> dict[str, Any]:
+    """The operational records the user may read (audited), :data:`CASES_PAGE` a page."""
+    n = page_number(page)
     with OPS_LOCK:
         recs = api.ops_records(ops, user.user_id, kind=kind)
-    return {"kind": kind, "records": [_record(r) for r in recs]}
+    rows, where = _page_of([_record(r) for r in recs], n, CASES_PAGE)
+    return {"kind": kind, "records": rows, "paging": where}
 
 
 GRAPH_LABEL_CHARS = 120
