@@ -157,3 +157,33 @@ def test_search_pages_its_listings_and_facets_keep_each_other(srv, world) -> Non
         both = c.get(f"/api/search?q=fentanyl&drug_class={cls}&market=hansa").json()
         assert both["listings_paging"]["total"] == n_cls
         assert c.get("/search?q=fentanyl&page=99").status_code == 400
+
+
+def test_search_text_is_literal_and_folds_as_the_data_do(srv, world) -> None:
+    """`%` and `_` were LIKE wildcards (q=% listed 50 personas, every one), and the query
+    was case-folded in Python (ß to ss) but the data only lowered by the database, so
+    q=ß found the 49 handles holding "ss". Now both are text, lowered alike."""
+    served, _ = srv
+    with _client(srv, world, "alice") as c:
+        def personas(q: str) -> list[dict]:
+            return c.get("/api/search", params={"q": q}).json()["personas"]
+
+        assert personas("%") == []
+        assert "<li>none</li>" in c.get("/search?q=%25").text.split('id="persona-hits"')[1]
+        underscored = personas("_")
+        assert underscored and all(
+            any("_" in m["value"] for m in p["matches"]) for p in underscored)
+        assert personas("ß") == []
+        for q in ("ß", "SS", "%", "_"):      # listings: the text, lowered as the data are
+            want = served.sql(
+                "SELECT count(DISTINCT listing_id) FROM listing_observations WHERE "
+                f"contains(lower(coalesce(title, '')), lower('{q}')) OR "
+                f"contains(lower(coalesce(description, '')), lower('{q}'))")[0][0]
+            got = c.get("/api/search", params={"q": q}).json()["listings_paging"]["total"]
+            assert got == want, q
+        ss = {p["persona_id"] for p in personas("ss")}
+        assert ss and ss == {p["persona_id"] for p in personas("SS")}
+        handles = {h for (h,) in served.sql("SELECT handle FROM accounts WHERE "
+                                            "contains(lower(handle), 'ss')")}
+        assert {m["value"] for p in personas("ss") for m in p["matches"]
+                if m["matched"] == "handle"} <= handles

@@ -210,8 +210,9 @@ def search_personas(ws: Workspace, text: str, limit: int = 50) -> list[PersonaHi
     if not q:
         return []
     key = handle_key(q)
-    compact = q.replace(" ", "").casefold()
-    rows = search_persona_rows(ws.con, q.casefold(), q.casefold(), compact, limit * 5)
+    # handles and identifiers are lowered by the database, as the data are (casefold()
+    # here made q=ß look for "ss"); an account id is market:handle case-folded
+    rows = search_persona_rows(ws.con, q, q.casefold(), q.replace(" ", ""), limit * 5)
     if key and len(key) >= 3:
         rows += _by_key(ws, key, limit)
     out: dict[str, PersonaHit] = {}

@@ -200,21 +200,23 @@ def judgements_touching(con: duckdb.DuckDBPyConnection,
 
 def search_persona_rows(con: duckdb.DuckDBPyConnection, handle_part: str, account_id: str,
                         identifier_part: str, limit: int) -> list[PersonaHitRow]:
-    """Personas of accounts whose lower-case handle contains ``handle_part`` or whose id
-    is ``account_id``, or that hold an identifier whose lower-case value without spaces
-    contains ``identifier_part`` (both LIKE patterns: ``%`` and ``_`` match anything);
-    largest personas first, at most ``limit`` rows (none before the link tables
-    exist)."""
+    """Personas of accounts whose handle contains ``handle_part`` or whose id is
+    ``account_id``, or that hold an identifier whose value without spaces contains
+    ``identifier_part``, both compared in lower case, lowered by the database on both
+    sides (a fold in Python, ``ß`` to ``ss``, matched what the data's ``lower()`` never
+    gives) and as literal text (``%`` and ``_`` are no wildcards: ``%`` matched every
+    handle); largest personas first, at most ``limit`` rows (none before the link
+    tables exist)."""
     if not table_exists(con, "personas"):
         return []
     return con.execute("""
         WITH hits AS (
           SELECT account_id, 'handle' AS matched, handle AS value FROM accounts
-            WHERE lower(handle) LIKE ? OR account_id = ?
+            WHERE contains(lower(handle), lower(?)) OR account_id = ?
           UNION ALL
           SELECT coalesce(i.account_id, l.account_id), i.kind, i.value
             FROM identifiers i LEFT JOIN listings l ON i.listing_id = l.listing_id
-            WHERE lower(replace(i.value, ' ', '')) LIKE ?
+            WHERE contains(lower(replace(i.value, ' ', '')), lower(?))
         )
         SELECT m.persona_id, p.label, p.n_accounts, p.n_markets, h.account_id, h.matched,
                h.value
@@ -222,7 +224,7 @@ def search_persona_rows(con: duckdb.DuckDBPyConnection, handle_part: str, accoun
         JOIN personas p USING (persona_id)
         WHERE h.account_id IS NOT NULL
         ORDER BY p.n_accounts DESC, m.persona_id, h.account_id, h.matched, h.value LIMIT ?""",
-        [f"%{handle_part}%", account_id, f"%{identifier_part}%", limit]).fetchall()
+        [handle_part, account_id, identifier_part, limit]).fetchall()
 
 
 def persona_rows_with_handles(con: duckdb.DuckDBPyConnection

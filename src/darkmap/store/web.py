@@ -369,17 +369,18 @@ class ListingHits(NamedTuple):
 def search_listings(con: duckdb.DuckDBPyConnection, text: str, market: str | None,
                     drug_class: str | None, limit: int = 50,
                     offset: int = 0) -> ListingHits:
-    """Listings whose title or description contains ``text`` (case-folded), optionally of
+    """Listings whose title or description contains ``text`` (both lowered by the
+    database, so they fold alike; literal text, no wildcard), optionally of
     one market and drug class: ``limit`` hits from ``offset``, how many in all, facets."""
     assessed = table_exists(con, "listing_assessments")
     cls = "a.drug_class" if assessed else "NULL"
     join = "LEFT JOIN listing_assessments a USING (listing_id)" if assessed else ""
     base = ("WITH hits AS (SELECT DISTINCT o.listing_id FROM listing_observations o WHERE "
-            "contains(lower(coalesce(o.title, '')), $q) OR "
-            "contains(lower(coalesce(o.description, '')), $q)) "
+            "contains(lower(coalesce(o.title, '')), lower($q)) OR "
+            "contains(lower(coalesce(o.description, '')), lower($q))) "
             f"SELECT l.listing_id, l.market_id, l.account_id, {cls} AS drug_class "
             f"FROM hits JOIN listings l USING (listing_id) {join} ORDER BY l.listing_id")
-    params = {"q": text.casefold()}
+    params = {"q": text}
     everything = _rows(con, base, params)
     for r in everything:
         r["drug_class"] = r["drug_class"] or "unassessed"
@@ -408,10 +409,11 @@ def _counts(values: Any) -> dict[str, int]:
 
 def search_feedback(con: duckdb.DuckDBPyConnection, text: str,
                     limit: int = 30) -> list[dict[str, Any]]:
-    """Feedback whose text contains ``text`` (case-folded)."""
+    """Feedback whose text contains ``text`` (both lowered by the database: they fold
+    alike)."""
     return _rows(con, "SELECT feedback_id, market_id, account_id, listing_id, text, left_at "
-                 "FROM feedback WHERE contains(lower(coalesce(text, '')), ?) "
-                 "ORDER BY left_at DESC NULLS LAST, feedback_id LIMIT ?", [text.casefold(), limit])
+                 "FROM feedback WHERE contains(lower(coalesce(text, '')), lower(?)) "
+                 "ORDER BY left_at DESC NULLS LAST, feedback_id LIMIT ?", [text, limit])
 
 
 def review_queue(con: duckdb.DuckDBPyConnection, low: float, high: float,
