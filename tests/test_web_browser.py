@@ -195,6 +195,48 @@ def test_hostile_content_never_executes(browser: Browser,
         assert srv.wb.csp_reports == []           # nor did the server get a CSP report
 
 
+LONG_HANDLE = "w" * 10_000
+"""A vendor handle of 10 KB with no place to break."""
+
+
+def test_a_long_unbroken_handle_does_not_widen_the_page(
+        browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A 10 KB handle and title widened /search and /account far past the viewport (the
+    text had no place to break): every page that shows them stays as wide as the
+    window."""
+    base = tmp_path_factory.mktemp("web-long")
+    src = base / "src"
+    src.mkdir()
+    with (src / "cerberus.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(HEADER)
+        w.writerow(["2026-01-02 03:04:05", "cerberus", "L1", "Pills " + "x" * 10_000,
+                    LONG_HANDLE, "10.5", "USD", "Drugs", "DE", "Worldwide", "3"])
+    path = base / "ws"
+    with darkmap.init_workspace(path) as ws:
+        darkmap.ingest(ws, [src])
+        darkmap.link(ws)
+        darkmap.assess_listings(ws)
+        add_agency(ws.con, "eve", "ag", "Agency", "GB", "desk")
+        add_user(ws.con, "eve", "eve", "ag", "officer")
+        secret = create_login(ws.con, "eve", "eve", PASSWORD, "supervisor")
+        (account,) = ws.con.execute("SELECT account_id FROM accounts").fetchone()
+        (persona,) = ws.con.execute("SELECT persona_id FROM personas").fetchone()
+    assert len(account) > 10_000
+    clock = FakeClock()
+    with serving(path, clock) as srv:
+        ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = ctx.new_page()
+        _sign_in(page, srv.url, "eve", secret, clock)
+        for url in (f"/search?q={'w' * 50}", "/search?q=pills",
+                    f"/account/{quote(account, safe='')}", "/listing/cerberus%3AL1",
+                    f"/persona/{quote(persona, safe='')}", "/targets"):
+            page.goto(srv.url + url)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 1280, (url[:60], width)
+        ctx.close()
+
+
 @pytest.fixture(scope="module")
 def flow_world(tmp_path_factory: pytest.TempPathFactory) -> World:
     return shared_world(tmp_path_factory)
