@@ -192,6 +192,9 @@ def test_review_queue_confirm_feeds_judge_and_a_reader_may_not(srv, world: World
     assert rows == [("same", "alice", "same PGP key")]
     with _client(srv, world, "rita") as r:
         page = r.get("/review").text
+        # a reader is offered no verdict buttons, but the queue, and the POST refuses her
+        assert 'id="reader"' in page and 'class="proposal"' in page
+        assert 'action="/review"' not in page and 'value="confirm"' not in page
         a2, b2 = served.sql("SELECT a, b FROM account_links ORDER BY score DESC LIMIT 1")[0]
         resp = r.post("/review", data={"csrf": csrf_of(page), "a": a2, "b": b2,
                                        "verdict": "reject"})

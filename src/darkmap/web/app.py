@@ -400,7 +400,7 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
     def review(request: Request, done: str = "", queue: str = "learn") -> Response:
         s = wb.session(request)
         d = wb.read(lambda w, o: views.review_page(w, queue, o))
-        return wb.render("review.html", s, d=d, done=done)
+        return wb.render("review.html", s, d=d, done=done, may_judge=_may_judge(s.user))
 
     @app.post("/review", include_in_schema=False)
     async def review_post(request: Request) -> Response:
@@ -453,12 +453,18 @@ def _audit_view(wb: Workbench, user: UserRow, actor: str | None,
             "latest_stranger": tried[-1] if tried else None}
 
 
+def _may_judge(user: UserRow) -> bool:
+    """Whether ``user`` may judge links: not an operational reader. The review page
+    offers its verdict buttons only then (the POST refuses a reader regardless)."""
+    return user.role != "reader"
+
+
 def _judge(wb: Workbench, user: UserRow, a: str, b: str, verdict: str,
            note: str) -> dict[str, Any]:
     """Confirm, reject or mark unsure a proposed link (feeds ``judge``); a reader may not."""
     if verdict not in VERDICTS:
         raise BadInputError(f"verdict {verdict!r}: one of {', '.join(VERDICTS)}")
-    if user.role == "reader":
+    if not _may_judge(user):
         wb.call(lambda: log(wb.con, user.user_id, "web.judge", "denied", a=a, b=b))
         raise AccessDenied(f"{user.user_id} is a reader and may not judge links")
     if wb.server is not None:
