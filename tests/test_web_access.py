@@ -126,6 +126,9 @@ def test_every_page_renders_for_an_analyst(srv, world: World) -> None:
             r = c.get(url)
             assert r.status_code == 200 and expect in r.text, url
         assert c.get("/persona/no-such-persona").status_code == 404
+        bogus = c.get("/cases?kind=bogus")                # as /review?queue=bogus
+        assert bogus.status_code == 400 and "seizure" in bogus.text
+        assert c.get("/api/records?kind=bogus").status_code == 400
         assert c.get("/capture/" + "0" * 64).status_code == 404
         assert c.get("/audit").status_code == 403          # analysts do not read the trail
         graph = c.get(f"/api/graph/expand?node=persona:{world.persona}").json()

@@ -20,6 +20,7 @@ from darkmap.model.display import for_display
 from darkmap.model.values import clean_btc_address
 from darkmap.ops.deconflict import notices
 from darkmap.ops.records import Record, show_record
+from darkmap.ops.vocabulary import RECORD_KINDS
 from darkmap.resolve.judgements import active_judgements, awaiting_sync, standing_with
 from darkmap.resolve.review import judged_estimate, review_queue
 from darkmap.store import web as store
@@ -367,7 +368,12 @@ def wallet_page(ws: Workspace, ident: str) -> dict[str, Any]:
 
 def cases_page(ops: Space, user: UserRow, kind: str | None = None,
                page: str | None = None) -> dict[str, Any]:
-    """The operational records the user may read (audited), :data:`CASES_PAGE` a page."""
+    """The operational records the user may read (audited), :data:`CASES_PAGE` a page,
+    of one of :data:`~darkmap.ops.vocabulary.RECORD_KINDS` (another kind is refused, as
+    an unknown review queue is: it read as "none")."""
+    if kind is not None and kind not in RECORD_KINDS:
+        raise BadInputError(f"no record kind {for_display(kind, max_chars=40)!r} (the "
+                            f"kinds: {', '.join(RECORD_KINDS)})")
     n = page_number(page)
     with OPS_LOCK:
         recs = api.ops_records(ops, user.user_id, kind=kind)
