@@ -164,6 +164,26 @@ def test_a_record_node_of_the_chart_expands_to_what_it_links(srv, world: World) 
         assert f"account:{acc}" in ids
 
 
+def test_a_wallets_counterparties_fill_their_columns(srv, world: World) -> None:
+    """The "Paid to" table had two headers and one cell a row (the counterparty's dict);
+    each row now has a cell under each header, the counterparty a link to its wallet."""
+    served, _ = srv
+    addresses = [a for (a,) in served.sql(
+        "SELECT a.address FROM btc_address a JOIN btc_clusters USING (address_id) "
+        "ORDER BY a.address_id LIMIT 40")]
+    with _client(srv, world, "alice") as c:
+        paying = next(a for a in addresses
+                      if c.get(f"/api/wallet/{a}").json()["paid_to"])
+        data = c.get(f"/api/wallet/{paying}").json()
+        table = c.get(f"/wallet/{paying}").text.split('id="paid-to"')[1].split("</table>")[0]
+    head, *rows = table.split("<tr>")[1:]
+    assert len(rows) == len(data["paid_to"])
+    for row, cp in zip(rows, data["paid_to"], strict=True):
+        assert row.count("<td") == head.count("<th>") == 4
+        assert f'href="/wallet/{cp["example_address"]}"' in row
+        assert f"<td>{cp['sent_sat']}</td>" in row
+
+
 def _confirm_first_proposed(c: httpx.Client) -> tuple[str, str, str, httpx.Response]:
     """Confirm the review queue's first pair as the signed-in user: (page, a, b, reply)."""
     page = c.get("/review").text
