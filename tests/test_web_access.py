@@ -126,6 +126,11 @@ def test_every_page_renders_for_an_analyst(srv, world: World) -> None:
             r = c.get(url)
             assert r.status_code == 200 and expect in r.text, url
         assert c.get("/persona/no-such-persona").status_code == 404
+        nowhere = c.get("/no/such/page")                   # the error page, not JSON
+        assert nowhere.status_code == 404 and 'id="error">no such page' in nowhere.text
+        assert nowhere.headers["content-type"].startswith("text/html")
+        assert c.get("/api/no-such").json() == {"error": "no such page"}
+        assert c.put("/review").status_code == 405
         bogus = c.get("/cases?kind=bogus")                # as /review?queue=bogus
         assert bogus.status_code == 400 and "seizure" in bogus.text
         assert c.get("/api/records?kind=bogus").status_code == 400

@@ -41,6 +41,7 @@ import jinja2
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 import darkmap.api as api
@@ -90,6 +91,8 @@ class _Refused(Exception):
         self.message = message
 
 
+_HTTP_ERRORS = {404: "no such page", 405: "this page does not take that method"}
+"""What the error page says of the HTTP errors the router raises itself."""
 _LOG = logging.getLogger("darkmap.web")
 _CSP_REPORT_BYTES = 20_000
 """Bytes of a CSP report read (the rest of the body is not)."""
@@ -264,6 +267,15 @@ def _errors(app: FastAPI, wb: Workbench) -> None:
             return JSONResponse({"error": message}, status_code=status)
         s, _ = wb.sessions.get(request.cookies.get(wb.cookie))
         return wb.render("error.html", s, status, status_code=status, message=message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # an unknown path or method: the error page for a browser, as every other error
+        # (it was FastAPI's JSON {"detail": "Not Found"}); under /api/ JSON as there
+        resp = answer(request, exc.status_code, _HTTP_ERRORS.get(exc.status_code,
+                                                                  str(exc.detail)))
+        resp.headers.update(exc.headers or {})
+        return resp
 
     @app.exception_handler(_Redirect)
     async def redirect(request: Request, exc: _Redirect) -> Response:
