@@ -102,13 +102,22 @@ def test_cookies_secure_and_host_prefixed_behind_tls(world: World) -> None:
         pre = form.headers["set-cookie"]
         token = csrf_of(form.text)
         # httpx keeps Secure cookies off plain HTTP: send the pre-session cookie by hand
-        r = c.post("/login", headers={"Cookie": f"dm_pre={token}"}, data={
+        unprefixed = c.post("/login", headers={"Cookie": f"dm_pre={token}"}, data={
             "user": "bob", "password": PASSWORD, "csrf": token,
             "code": totp(world.secrets["bob"], clock())})
-    assert "Secure" in pre and "HttpOnly" in pre
-    cookie = r.headers["set-cookie"]
-    assert r.status_code == 303 and cookie.startswith("__Host-dm_session=")
+        r = c.post("/login", headers={"Cookie": f"__Host-dm_pre={token}"}, data={
+            "user": "bob", "password": PASSWORD, "csrf": token,
+            "code": totp(world.secrets["bob"], clock())})
+    # the sign-in form's CSRF cookie is __Host- prefixed as the session's (it was not)
+    assert pre.startswith("__Host-dm_pre=") and "Path=/;" in pre
+    assert "Secure" in pre and "HttpOnly" in pre and "Domain" not in pre
+    assert unprefixed.status_code == 403            # an unprefixed one is not taken
+    cookies = r.headers.get_list("set-cookie")
+    cookie = next(k for k in cookies if k.startswith("__Host-dm_session="))
+    assert r.status_code == 303
     assert "Secure" in cookie and "HttpOnly" in cookie and "Path=/" in cookie
+    gone = next(k for k in cookies if k.startswith("__Host-dm_pre="))
+    assert "Max-Age=0" in gone and "Secure" in gone and "Path=/;" in gone
 
 
 def test_wrong_password_and_wrong_code_refused(live, world: World) -> None:

@@ -122,7 +122,7 @@ def test_signing_out_deletes_the_host_cookie_with_its_flags(world: World) -> Non
     with serving(world, clock, tls=True) as srv, httpx.Client(base_url=srv.url) as c:
         form = c.get("/login")
         token = csrf_of(form.text)
-        r = c.post("/login", headers={"Cookie": f"dm_pre={token}"}, data={
+        r = c.post("/login", headers={"Cookie": f"__Host-dm_pre={token}"}, data={
             "user": "bob", "password": PASSWORD, "csrf": token,
             "code": auth.totp(world.secrets["bob"], clock())})
         sid = r.headers["set-cookie"].split(";", 1)[0]

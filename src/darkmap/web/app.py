@@ -166,6 +166,11 @@ class Workbench:
                                    else Sessions(clock))
         self.tls = tls
         self.cookie = "__Host-dm_session" if tls else "dm_session"
+        # the sign-in form's CSRF cookie, prefixed as the session's: a __Host- cookie
+        # must have Path=/ (a browser drops one set for /login), so it is sent to every
+        # path over TLS; it is deleted at sign-in
+        self.pre_cookie, self.pre_path = (("__Host-dm_pre", "/") if tls
+                                          else ("dm_pre", "/login"))
         self.env = jinja2.Environment(
             loader=jinja2.PackageLoader("darkmap.web", "templates"),
             autoescape=True, undefined=jinja2.StrictUndefined)
@@ -307,15 +312,15 @@ def _auth_routes(app: FastAPI, wb: Workbench) -> None:
     def login_form(request: Request, why: str = "") -> Response:
         pre = secrets.token_urlsafe(24)
         resp = wb.render("login.html", None, why=why, pre=pre, error="")
-        resp.set_cookie("dm_pre", pre, httponly=True, samesite="strict", secure=wb.tls,
-                        path="/login")
+        resp.set_cookie(wb.pre_cookie, pre, httponly=True, samesite="strict", secure=wb.tls,
+                        path=wb.pre_path)
         return resp
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
         form = await request.form()
         user = str(form.get("user", ""))[:64]
-        pre_cookie = request.cookies.get("dm_pre")
+        pre_cookie = request.cookies.get(wb.pre_cookie)
         pre = str(form.get("csrf", ""))
         if not pre_cookie or not secrets.compare_digest(pre_cookie.encode(), pre.encode()):
             raise _Refused(403, "refused: missing or wrong CSRF token")
@@ -328,7 +333,8 @@ def _auth_routes(app: FastAPI, wb: Workbench) -> None:
         resp = RedirectResponse("/", status_code=303)
         resp.set_cookie(wb.cookie, sid, httponly=True, samesite="strict", secure=wb.tls,
                         path="/")
-        resp.delete_cookie("dm_pre", path="/login")
+        resp.delete_cookie(wb.pre_cookie, path=wb.pre_path, secure=wb.tls, httponly=True,
+                           samesite="strict")
         return resp
 
     @app.post("/logout", include_in_schema=False)
