@@ -58,7 +58,7 @@ LAYERS: dict[str, int] = {
     "darkmap.simulate": 5, "darkmap.training": 5, "darkmap.evaluate": 5,
     "darkmap.report": 6, "darkmap.export": 6,
     "darkmap.pipeline": 7, "darkmap.api": 7,
-    "darkmap.cli": 8, "darkmap.web": 8, "darkmap": 8,
+    "darkmap.cli": 8, "darkmap.web": 8, "darkmap": 8, "darkmap.__main__": 8,
 }
 
 # The only packages a module may import by string: optional extras that are not installed
