@@ -23,7 +23,7 @@ from stix2validator import ValidationOptions, validate_file
 
 from darkmap.export.misp import TEMPLATES, MispExporter
 from darkmap.export.options import ExportOptions
-from darkmap.export.stix import StixExporter, pattern_literal, sco_id
+from darkmap.export.stix import CITED, StixExporter, pattern_literal, sco_id
 
 WORKSPACES = ["demo", "real"]
 
@@ -115,11 +115,26 @@ def test_stix_bundle_validates_and_loads(name: str, tmp_path_factory: pytest.Tem
     assert len(between_accounts) == n["links"]
     actors = [o for o in bundle.objects if o["type"] == "threat-actor"]
     assert all(o["external_references"][0]["hashes"]["SHA-256"] for o in actors)
+    _assert_relationships_cite_captures(rels)
+    assert Counter(r["relationship_type"] for r in rels)["located-at"] > 0
     indicators = [o for o in bundle.objects if o["type"] == "indicator"]
     assert all(any(r["source_ref"] == i["id"] and r["relationship_type"] == "indicates"
                    for r in rels) for i in indicators)
     if n["emails"]:
         assert indicators
+
+
+def _assert_relationships_cite_captures(rels: list[Any]) -> None:
+    """Every relationship names a capture by SHA-256 (docs/exports.md); those citing
+    an actor's or an address's many captures cite a bounded number."""
+    uncited = Counter(r["relationship_type"] for r in rels
+                      if not any(e.get("hashes", {}).get("SHA-256")
+                                 for e in r.get("external_references", [])))
+    assert not uncited, uncited
+    bounded = [r for r in rels if r["relationship_type"] in ("located-at", "consists-of")
+               or (r["source_ref"].startswith("user-account--")
+                   and r["target_ref"].startswith("user-account--"))]
+    assert all(len(r["external_references"]) <= CITED for r in bounded)
 
 
 def test_stix_is_stable_and_escapes_patterns(tmp_path_factory: pytest.TempPathFactory,
@@ -139,6 +154,11 @@ def test_stix_is_stable_and_escapes_patterns(tmp_path_factory: pytest.TempPathFa
     parsed = stix2.parse(h.read_text(encoding="utf-8"), allow_custom=True)
     logins = {o.get("account_login") for o in parsed.objects if o["type"] == "user-account"}
     assert HOSTILE_HANDLE in logins  # exact text: JSON escapes it
+    rels = [o for o in parsed.objects if o["type"] == "relationship"]
+    _assert_relationships_cite_captures(rels)
+    located = [r for r in rels if r["relationship_type"] == "located-at"]
+    fixture = {e["external_id"] for r in located for e in r["external_references"]}
+    assert located and len(fixture) == 1  # the fixture's one capture, shipping from NL
 
 
 def _check_misp(path: Path) -> MISPEvent:

@@ -18,8 +18,13 @@ Relationships carry ``confidence`` (0-100): the linker's score between accounts,
 persona's cohesion between an actor and its accounts, 100 for a selector the evidence
 shows an account advertising. Every wallet, e-mail address and onion an actor
 advertised gets an ``indicator`` (a STIX pattern to watch for) that ``indicates`` the
-actor. Threat actors, indicators and relationships cite the captures behind them as
-``external_references`` (SHA-256, source).
+actor. Threat actors, indicators and every relationship cite the captures behind them as
+``external_references`` (SHA-256, source): a ``located-at`` the captures of the listings
+and accounts shipping from the estimated country (else of the actor's accounts, whose
+texts the estimate read), a ``related-to`` between scored accounts the two accounts'
+captures, a ``consists-of`` the captures that showed the address; those three cite at
+most :data:`CITED` (the lowest hashes), a vendor's hundreds of listings being no more
+proof than twenty.
 
 Ids are stable across exports: observables use the UUIDv5 of their id-contributing
 properties (STIX 2.1 section 2.9), other objects a UUID (version 4 layout) derived from a
@@ -42,11 +47,15 @@ from typing import Any
 from darkmap.errors import BadInputError
 from darkmap.export import dataset
 from darkmap.export.options import ExportOptions
+from darkmap.model.countries import country_code
 from darkmap.model.outputs import atomic_file
 from darkmap.store import exports as store
 from darkmap.store.workspace import Workspace
 
-__all__ = ["StixExporter", "build_bundle", "pattern_literal", "sco_id", "sdo_id"]
+__all__ = ["CITED", "StixExporter", "build_bundle", "pattern_literal", "sco_id", "sdo_id"]
+
+CITED = 20
+"""The most captures a ``located-at``, scored ``related-to`` or ``consists-of`` cites."""
 
 STIX_NAMESPACE = uuid.UUID("00abedb4-aa42-466c-9c01-fed23315a9b7")
 """The namespace STIX 2.1 fixes for the UUIDv5 ids of cyber-observable objects."""
@@ -112,10 +121,12 @@ class _Bundle:
         self.objects.setdefault(obj["id"], obj)
         return str(obj["id"])
 
-    def evidence(self, shas: Iterable[str | None]) -> list[dict[str, Any]]:
-        """External references to the captures ``shas`` (each once, by hash)."""
+    def evidence(self, shas: Iterable[str | None],
+                 limit: int | None = None) -> list[dict[str, Any]]:
+        """External references to the captures ``shas`` (each once, by hash; the
+        ``limit`` lowest hashes when given, so the same ones on every export)."""
         refs = []
-        for sha in sorted({s for s in shas if s}):
+        for sha in sorted({s for s in shas if s})[:limit]:
             source = self.sources.get(sha, "")
             ref: dict[str, Any] = {"source_name": "darkmap capture", "external_id": sha,
                                    "hashes": {"SHA-256": sha}}
@@ -127,14 +138,15 @@ class _Bundle:
         return refs
 
     def relate(self, source: str, rel: str, target: str, confidence: int | None = None,
-               description: str | None = None,
-               evidence: Iterable[str | None] = ()) -> str:
-        """A relationship ``source`` -``rel``-> ``target``."""
+               description: str | None = None, evidence: Iterable[str | None] = (),
+               limit: int | None = None) -> str:
+        """A relationship ``source`` -``rel``-> ``target`` citing the captures
+        ``evidence`` (the ``limit`` lowest hashes when given)."""
         return self.add({"type": "relationship", "id": sdo_id("relationship",
                                                               f"{source}|{rel}|{target}"),
                          "relationship_type": rel, "source_ref": source, "target_ref": target,
                          "confidence": confidence, "description": description,
-                         "external_references": self.evidence(evidence)})
+                         "external_references": self.evidence(evidence, limit)})
 
 
 def _confidence(x: float | None) -> int | None:
@@ -192,10 +204,28 @@ def _actor_description(accounts: list[store.AccountFacts], harm: dataset.Harm | 
     return "\n".join(lines)
 
 
+def _place_evidence(members: list[store.AccountFacts],
+                    listings: list[store.ListingFacts], country: str) -> tuple[list[str], str]:
+    """The captures a jurisdiction estimate of ``country`` rests on and what they are:
+    those of the actor's listings and accounts whose ships-from names the country (the
+    evidence that weighs most), else of its accounts (whose listings, profiles and
+    feedback the estimate read: shipping phrases, language, currency). The estimate
+    stores no capture of its own (``jurisdictions.evidence`` counts and examples)."""
+    shipping = [x.capture_sha256 for x in listings if country_code(x.ships_from) == country]
+    shipping += [a.capture_sha256 for a in members if country_code(a.ships_from) == country]
+    if shipping:
+        return shipping, f"{len(shipping)} listing(s) and profile(s) ship from {country}"
+    return [a.capture_sha256 for a in members], "the actor's account captures"
+
+
 def _actor_objects(b: _Bundle, data: dataset.ExportData,
                    accounts: dict[str, str]) -> dict[str, str]:
     """threat-actor, identity, location per actor; account id -> threat-actor id."""
     personas = {p.persona_id: p for p in data.personas}
+    listings_of: dict[str, list[store.ListingFacts]] = defaultdict(list)
+    for x in data.listings:
+        if x.account_id:
+            listings_of[x.account_id].append(x)
     actor_of: dict[str, str] = {}
     for key, members in sorted(_actors(data).items()):
         persona = personas.get(key)
@@ -224,8 +254,11 @@ def _actor_objects(b: _Bundle, data: dataset.ExportData,
         if country:
             loc = b.add({"type": "location", "id": sdo_id("location", country),
                          "name": country, "country": country})
+            cited, what = _place_evidence(
+                members, [x for a in members for x in listings_of[a.account_id]], country)
             b.relate(ta, "located-at", loc, _confidence(confidence),
-                     "jurisdiction estimate (ships-from, language, contact evidence)")
+                     "jurisdiction estimate (ships-from, shipping phrases, language, "
+                     f"currency, parcel evidence); {what}", cited, CITED)
         for a in members:
             actor_of[a.account_id] = ta
             b.relate(ta, "related-to", accounts[a.account_id], cohesion,
@@ -235,13 +268,17 @@ def _actor_objects(b: _Bundle, data: dataset.ExportData,
 
 
 def _link_objects(b: _Bundle, data: dataset.ExportData, accounts: dict[str, str]) -> None:
+    """A ``related-to`` per scored account pair, citing the two accounts' captures (the
+    evidence the linker compared; the link run stores no capture of its own)."""
+    seen_in = {a.account_id: a.capture_sha256 for a in data.accounts}
     for link in data.links:
         if link.a in accounts and link.b in accounts:
             b.relate(accounts[link.a], "related-to", accounts[link.b],
                      _confidence(link.score),
                      f"darkmap link score {link.score:.3f}"
                      + (" (merged into one persona)" if link.merged else "")
-                     + f": {dataset.link_criteria(link.signals)}")
+                     + f": {dataset.link_criteria(link.signals)}",
+                     [seen_in[link.a], seen_in[link.b]], CITED)
 
 
 def _selector_object(b: _Bundle, s: store.IdentifierFacts) -> tuple[str, str | None]:
@@ -331,11 +368,12 @@ def _chain_wallet(b: _Bundle, data: dataset.ExportData, wallet_id: int) -> str:
 def _flow_objects(b: _Bundle, data: dataset.ExportData) -> None:
     """Each transfer as a ``paid`` relationship between the wallets (start_time: the
     block's time; the txid and the chain capture as external references)."""
+    shown_in = {s.value: s.captures for s in data.selectors if s.kind == "btc_address"}
     for address, wid in sorted(data.address_wallets.items()):
         cluster = _chain_wallet(b, data, wid)
         if cluster.startswith("infrastructure--"):
             b.relate(cluster, "consists-of", _wallet_sco(b, address), 100,
-                     f"address of wallet cluster {wid}")
+                     f"address of wallet cluster {wid}", shown_in.get(address, []), CITED)
     for f in data.flows:
         t = f.transfer
         usd = f" (about {f.usd:.2f} USD at {f.usd_source})" if f.usd is not None else ""
