@@ -24,6 +24,7 @@ from stix2validator import ValidationOptions, validate_file
 from darkmap.export.misp import TEMPLATES, MispExporter
 from darkmap.export.options import ExportOptions
 from darkmap.export.stix import CITED, StixExporter, pattern_literal, sco_id
+from darkmap.store.workspace import Workspace
 
 WORKSPACES = ["demo", "real"]
 
@@ -230,3 +231,61 @@ def test_misp_selection_and_hostile_text(tmp_path_factory: pytest.TempPathFactor
              if a.object_relation == "username"}
     assert HOSTILE_HANDLE in names
     assert os.path.getsize(h) > 0
+
+
+def test_misp_event_is_the_workspace_not_its_folder_name(tmp_path: Path,
+                                                         offline: None) -> None:
+    """Two workspaces called case-42 (two agencies) are two events: the uuid came from the
+    folder name only, so importing one into MISP replaced the other's event. Each one's
+    re-export is the same bytes (MISP updates its event), and an empty workspace's event
+    is dated the day the workspace was created, not 1970-01-01."""
+    events, created = [], []
+    for agency in ("agency-a", "agency-b"):
+        path = tmp_path / agency / "case-42"
+        Workspace.init(path).close()
+        ws = open_ro(path)
+        try:
+            created.append(ws.created_at())
+            runs = [tmp_path / f"{agency}-{n}.json" for n in (1, 2)]
+            for out in runs:
+                MispExporter().export(ws, out)
+        finally:
+            ws.close()
+        assert runs[0].read_bytes() == runs[1].read_bytes()
+        events.append(json.loads(runs[0].read_text(encoding="utf-8"))["Event"])
+    a, b = events
+    assert a["info"] == b["info"] == "darkmap export of case-42"
+    assert a["uuid"] != b["uuid"]
+    assert [e["date"] for e in events] == [c.strftime("%Y-%m-%d") for c in created if c]
+
+
+def test_misp_subset_is_its_own_event(tmp_path_factory: pytest.TempPathFactory,
+                                      data_dir: Path, tmp_path: Path, offline: None) -> None:
+    """A --country export is another event than the whole workspace's, and its objects
+    and attributes have other uuids (MISP holds a uuid once across events: the subset's
+    objects would be refused, or taken for the whole event's); the same selection gives
+    the same event again."""
+    whole, gb, again = tmp_path / "all.json", tmp_path / "gb.json", tmp_path / "gb2.json"
+    _export(MispExporter(), "real", tmp_path_factory, data_dir, whole)
+    for out in (gb, again):
+        _export(MispExporter(), "real", tmp_path_factory, data_dir, out,
+                ExportOptions(countries=("GB",)))
+    assert gb.read_bytes() == again.read_bytes()
+    w, s = (json.loads(p.read_text(encoding="utf-8"))["Event"] for p in (whole, gb))
+    assert w["uuid"] != s["uuid"]
+
+    def uuids(event: dict[str, Any]) -> dict[tuple[Any, ...], str]:
+        """(template, its attributes) -> object uuid, and (that, attribute) -> uuid."""
+        out = {}
+        for o in event["Object"]:
+            key = (o["name"], tuple(sorted((a["object_relation"], a["value"])
+                                           for a in o["Attribute"])))
+            out[key] = o["uuid"]
+            out.update({(*key, a["object_relation"], a["value"]): a["uuid"]
+                        for a in o["Attribute"]})
+        return out
+
+    in_whole, in_subset = uuids(w), uuids(s)
+    shared = in_whole.keys() & in_subset.keys()
+    assert len(shared) > 100  # the GB accounts, their listings and keys are in both
+    assert not {in_whole[k] for k in shared} & {in_subset[k] for k in shared}

@@ -14,8 +14,16 @@ the accounts and personas that sell that class, ``darkmap:harm="fentanyl-risk"``
 ``"counterfeit-pill"``, ``darkmap:harm-score="40-59"``.
 
 The event's ``distribution`` is 0 (your organisation only) and it is not published: the
-analyst decides what to share. Uuids are UUIDv5 of what each thing is, so a re-export
-updates the same event and objects. The JSON is written by :mod:`json` from dicts.
+analyst decides what to share. The event's uuid is the UUIDv5 of the workspace's identity
+(when it was created: :meth:`Workspace.created_at`, not its folder name, which two
+workspaces may share) and of the selection asked for; every object, attribute and
+reference uuid is a UUIDv5 of what the thing is *within that event*. So a re-export of
+the same workspace and selection updates the same event and objects, while another
+workspace, or a subset of this one, is another event whose objects MISP will not take
+for this one's (MISP holds a uuid once across all events). The event's date is that of
+the newest capture exported, else the day the workspace was created (never the export
+day: the same workspace gives the same bytes). The JSON is written by :mod:`json` from
+dicts.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,9 +41,9 @@ from darkmap.export import dataset
 from darkmap.export.options import ExportOptions
 from darkmap.model.outputs import atomic_file
 from darkmap.store import exports as store
-from darkmap.store.workspace import Workspace
+from darkmap.store.workspace import Workspace, utcnow
 
-__all__ = ["TEMPLATES", "MispExporter", "build_event"]
+__all__ = ["TEMPLATES", "MispExporter", "build_event", "event_uuid"]
 
 _NS = uuid.UUID("6b1d7c5e-2f0a-5c1e-9d0b-64617266d6d1")
 TEMPLATES: dict[str, tuple[str, int, str]] = {
@@ -58,8 +66,22 @@ _TAGGED = {"person": "text", "user-account": "username", "annotation": "text"}
 """The attribute of an object that carries its tags (MISP tags attributes, not objects)."""
 
 
-def _uuid(*parts: str) -> str:
-    return str(uuid.uuid5(_NS, "\x00".join(parts)))
+def _uuid(namespace: uuid.UUID, *parts: str) -> str:
+    return str(uuid.uuid5(namespace, "\x00".join(parts)))
+
+
+def event_uuid(created: datetime | None, folder: str, request: Sequence[str] = ()) -> str:
+    """The uuid of the event exported from the workspace created at ``created`` (its
+    folder name ``folder`` only for a database that never recorded it) with the
+    selection ``request`` (``persona:P``, ``country:CC`` as asked, in any order).
+
+    The folder name alone made two workspaces called ``full`` (or ``case-42`` at two
+    agencies) one event, so importing one replaced the other. A selection is part of
+    it so that a subset imported into MISP is its own event and never replaces the whole
+    export's; the selection as asked (not the accounts it resolved to) keeps the same
+    subset's event when a new link run changes its members."""
+    identity = f"workspace created {created.isoformat()}" if created else f"folder {folder}"
+    return _uuid(_NS, "event", identity, *sorted(set(request)))
 
 
 def _ts(ts: datetime | None) -> str | None:
@@ -85,14 +107,21 @@ def _harm_tags(harm: dataset.Harm | None) -> list[str]:
 class _Event:
     """Collects the objects of one event (each uuid once)."""
 
-    def __init__(self) -> None:
+    def __init__(self, event_id: str) -> None:
+        self.namespace = uuid.UUID(event_id)
         self.objects: dict[str, dict[str, Any]] = {}
+
+    def uuid(self, *parts: str) -> str:
+        """The uuid of the thing ``parts`` name, within this event: the same thing in
+        another workspace's event, or in a subset's, gets another uuid, as MISP keeps
+        each object and attribute uuid once across its events."""
+        return _uuid(self.namespace, *parts)
 
     def obj(self, template: str, key: str, attrs: Iterable[tuple[str, str, Any]],
             comment: str = "", tags: Iterable[str] = ()) -> str:
         """Add an object of ``template`` for ``key`` with (relation, type, value) attributes
         (None and empty values left out); return its uuid."""
-        oid = _uuid(template, key)
+        oid = self.uuid(template, key)
         if oid in self.objects:
             return oid
         t_uuid, t_version, meta = TEMPLATES[template]
@@ -105,7 +134,7 @@ class _Event:
             seen.add((relation, str(value)))
             tagged = tag_list and relation == _TAGGED.get(template)
             attributes.append({
-                "uuid": _uuid(oid, relation, str(value)), "object_relation": relation,
+                "uuid": self.uuid(oid, relation, str(value)), "object_relation": relation,
                 "type": kind, "category": _CATEGORY[kind], "value": str(value),
                 "to_ids": False, "disable_correlation": kind in ("text", "datetime",
                                                                "float"),
@@ -121,7 +150,7 @@ class _Event:
     def ref(self, source: str, rel: str, target: str, comment: str = "") -> None:
         """Object ``source`` -``rel``-> object ``target``."""
         refs = self.objects[source]["ObjectReference"]
-        ref = {"uuid": _uuid(source, rel, target), "object_uuid": source,
+        ref = {"uuid": self.uuid(source, rel, target), "object_uuid": source,
                "referenced_uuid": target, "relationship_type": rel, "comment": comment}
         if ref not in refs:
             refs.append(ref)
@@ -281,7 +310,7 @@ def _flows(ev: _Event, data: dataset.ExportData) -> None:
     references the paying wallet (``sent-from``) and the paid one (``sent-to``)."""
     for address, wid in sorted(data.address_wallets.items()):
         cluster = _chain_wallet(ev, data, wid)
-        own = _uuid("coin-address", f"btc_address:{address}")
+        own = ev.uuid("coin-address", f"btc_address:{address}")
         if own != cluster and own in ev.objects:
             ev.ref(own, "member-of", cluster, f"address of wallet cluster {wid}")
     for f in data.flows:
@@ -296,9 +325,13 @@ def _flows(ev: _Event, data: dataset.ExportData) -> None:
         ev.ref(oid, "sent-to", _chain_wallet(ev, data, t.beneficiary))
 
 
-def build_event(data: dataset.ExportData, info: str) -> dict[str, Any]:
-    """The MISP event of ``data`` as a dict ({"Event": ...})."""
-    ev = _Event()
+def build_event(data: dataset.ExportData, info: str, event_id: str,
+                created: datetime | None = None) -> dict[str, Any]:
+    """The MISP event ``event_id`` (:func:`event_uuid`) of ``data`` as a dict
+    ({"Event": ...}); ``created``: when the workspace was created, the event's date when
+    no capture is exported (MISP wants a date; 1970-01-01 made an empty workspace's event
+    look decades old)."""
+    ev = _Event(event_id)
     classes = _account_tags(data)
     contacts: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for s in data.selectors:
@@ -317,11 +350,11 @@ def build_event(data: dataset.ExportData, info: str) -> dict[str, Any]:
                    f"darkmap link score {link.score:.3f}"
                    + (", merged into one persona" if link.merged else ""))
     newest = max((c.captured_at for c in data.captures if c.captured_at), default=None)
+    day = newest or created or utcnow()
     tags = sorted({t for o in ev.objects.values() for a in o["Attribute"]
                    for t in (x["name"] for x in a.get("Tag", []))})
     return {"Event": {
-        "uuid": _uuid("event", info, ",".join(data.selection or [])), "info": info,
-        "date": newest.strftime("%Y-%m-%d") if newest else "1970-01-01",
+        "uuid": event_id, "info": info, "date": day.strftime("%Y-%m-%d"),
         "threat_level_id": "2", "analysis": "1", "distribution": "0", "published": False,
         "Tag": [_tag("darkmap:export")] + [_tag(t) for t in tags],
         "Attribute": [], "Object": [ev.objects[k] for k in sorted(ev.objects)]}}
@@ -343,7 +376,11 @@ class MispExporter:
         info = f"darkmap export of {workspace.path.name}"
         if options.narrowed:
             info += " (" + ", ".join([*options.personas, *options.countries]) + ")"
-        event = build_event(dataset.load(workspace, options), info)
+        created = workspace.created_at()
+        request = [*(f"persona:{p}" for p in options.personas),
+                   *(f"country:{c}" for c in options.countries)]
+        event = build_event(dataset.load(workspace, options), info,
+                            event_uuid(created, workspace.path.name, request), created)
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(out) as part, open(part, "w", encoding="utf-8") as fh:
             json.dump(event, fh, ensure_ascii=False, indent=1, sort_keys=True)

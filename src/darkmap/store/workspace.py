@@ -292,6 +292,18 @@ class Workspace:
         row = self.con.execute("SELECT max(version) FROM schema_migrations").fetchone()
         return int(row[0] or 0) if row else 0
 
+    def created_at(self) -> datetime | None:
+        """When this workspace was created (UTC): the time its first migration was
+        applied, which ``init`` records and nothing changes later (microseconds, so two
+        workspaces hardly ever share it; a copied folder keeps it, as it is the same
+        workspace). Exports use it as the workspace's identity where a folder name would
+        collide (two agencies' ``case-42``). None for a database without the bookkeeping
+        table (works on a read-only connection)."""
+        if not table_exists(self.con, "schema_migrations"):
+            return None
+        row = self.con.execute("SELECT min(applied_at) FROM schema_migrations").fetchone()
+        return row[0] if row and isinstance(row[0], datetime) else None
+
     def applied_versions(self) -> set[int]:
         """Versions of every migration already applied."""
         self.schema_version()  # creates the bookkeeping table when missing
