@@ -177,7 +177,12 @@ def _check_misp(path: Path) -> MISPEvent:
         assert (obj.template_uuid, str(obj.template_version)) == (
             template.template_uuid, str(template.template_version)) == (
             TEMPLATES[obj.name][0], str(TEMPLATES[obj.name][1]))
+        definition = template._definition["attributes"]
         for attr in obj.attributes:
+            # a template's values_list is closed: MISP refuses a value outside it
+            allowed = definition[attr.object_relation].get("values_list")
+            assert not allowed or attr.value in allowed, (obj.name, attr.object_relation,
+                                                          attr.value)
             assert attr.category in types["categories"] and attr.type in types["types"]
             assert attr.type in types["category_type_mappings"][attr.category]
             template.add_attribute(attr.object_relation, value=attr.value, type=attr.type)
@@ -196,6 +201,11 @@ def test_misp_event_loads_with_pymisp(name: str, tmp_path_factory: pytest.TempPa
     assert {**dict(seen), "references": sum(len(o.references) for o in event.objects)} == counts
     n = _store(name, tmp_path_factory, data_dir)
     assert seen["person"] == n["personas"]
+    persons = [o for o in event.objects if o.name == "person"]
+    assert {a.value for o in persons for a in o.get_attributes_by_relation("role")} == \
+        ({"Suspect"} if persons else set())
+    assert all(o.get_attributes_by_relation("text")[0].value.startswith(
+        "darknet vendor (darkmap persona ") for o in persons)
     assert seen["user-account"] == n["accounts"] + n["contacts"]
     assert seen["annotation"] == n["listings"] and seen.get("pgp-meta", 0) == n["keys"]
     advertised = {r.referenced_uuid for o in event.objects for r in o.references

@@ -165,6 +165,32 @@ def _account_tags(data: dataset.ExportData) -> dict[str, set[str]]:
     return out
 
 
+_PERSON_ROLE = "Suspect"
+"""The ``person`` template's ``role`` takes a value of its list (Suspect, Target, Victim,
+...); a persona is the hypothesis that one person sells under these accounts, a suspect.
+What darkmap says of it goes into the free-text ``text`` attribute."""
+_MESSENGERS = {"jabber": "Jabber", "telegram": "Telegram", "signal": "Signal",
+               "wickr": "Wickr", "session": "Session"}
+"""Contact kind -> the application, for the ``person`` template's
+``instant-messaging-used`` ("the IM application used"; its suggested names where it has
+one: Jabber, Telegram, Signal). The handles themselves go into the ``text`` attribute
+(and are ``user-account`` objects the accounts ``uses``)."""
+
+
+def _persona_text(p: store.PersonaFacts, harm: dataset.Harm | None,
+                  contacts: list[tuple[str, str]]) -> str:
+    """The person's description: a darknet vendor persona, what linked it, its harm and
+    jurisdiction, the contact handles its accounts advertised."""
+    return (f"darknet vendor (darkmap persona {p.persona_id}): {len(p.accounts)} accounts on "
+            f"{p.n_markets} market(s) linked by evidence, cohesion "
+            f"{p.cohesion or 0:.2f}; a hypothesis, not an identified person"
+            + (f"; harm score {harm.score:g}/100" if harm else "")
+            + (f"; jurisdiction estimate {p.country} "
+               f"({p.country_confidence or 0:.2f})" if p.country else "")
+            + ("; contacts: " + ", ".join(f"{k} {v}" for k, v in sorted(set(contacts)))
+               if contacts else ""))
+
+
 def _personas(ev: _Event, data: dataset.ExportData, classes: dict[str, set[str]],
               contacts: dict[str, list[tuple[str, str]]]) -> dict[str, str]:
     handles = {a.account_id: a.handle for a in data.accounts}
@@ -176,16 +202,11 @@ def _personas(ev: _Event, data: dataset.ExportData, classes: dict[str, set[str]]
             _harm_tags(harm))
         attrs: list[tuple[str, str, Any]] = [("alias", "text", n) for n in names]
         attrs += [("handle", "text", a) for a in p.accounts]
-        attrs += [("instant-messaging-used", "text", f"{k}: {v}")
-                  for a in p.accounts for k, v in contacts.get(a, [])]
-        attrs.append(("role", "text", "darknet vendor (darkmap persona)"))
-        attrs.append(("text", "text",
-                      f"darkmap persona {p.persona_id}: {len(p.accounts)} accounts on "
-                      f"{p.n_markets} market(s) linked by evidence, cohesion "
-                      f"{p.cohesion or 0:.2f}; a hypothesis, not an identified person"
-                      + (f"; harm score {harm.score:g}/100" if harm else "")
-                      + (f"; jurisdiction estimate {p.country} "
-                         f"({p.country_confidence or 0:.2f})" if p.country else "")))
+        held = [(k, v) for a in p.accounts for k, v in contacts.get(a, [])]
+        attrs += [("instant-messaging-used", "text", _MESSENGERS.get(k, k))
+                  for k, _ in held]
+        attrs.append(("role", "text", _PERSON_ROLE))
+        attrs.append(("text", "text", _persona_text(p, harm, held)))
         out[p.persona_id] = ev.obj("person", p.persona_id, attrs, p.label or "", tags)
     return out
 
