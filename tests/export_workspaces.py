@@ -23,7 +23,7 @@ from darkmap.store.workspace import Workspace
 from darkmap.store.writer import Provenance, RecordWriter
 
 __all__ = ["HOSTILE_HANDLE", "HOSTILE_TITLE", "LONG_DESCRIPTION", "LONG_HANDLE", "LONG_TITLE",
-           "built", "open_ro"]
+           "build_hostile", "built", "open_ro"]
 
 _BUILT: dict[str, Path] = {}
 HOSTILE_HANDLE = "Ev\u202eil</node>&amp;\"'\x07_\U0001F48A"
@@ -51,7 +51,9 @@ def _demo(path: Path) -> None:
         ws.close()
 
 
-def _hostile(path: Path) -> None:
+def build_hostile(path: Path) -> None:
+    """Three accounts of hostile text (handles, titles, categories, an e-mail, one shared
+    Bitcoin address), linked and assessed, in a new workspace at ``path``."""
     t0 = datetime(2020, 1, 2, 3, 4, 5)
     with darkmap.init_workspace(path) as ws:
         raw = f"{HOSTILE_HANDLE}\n{HOSTILE_TITLE}".encode()
@@ -103,7 +105,7 @@ def built(name: str, factory: pytest.TempPathFactory, data: Path) -> Path:
     if name not in _BUILT:
         path = factory.mktemp(f"export-{name}") / "ws"
         {"real": lambda: _real(path, data), "demo": lambda: _demo(path),
-         "hostile": lambda: _hostile(path), "long": lambda: _long(path)}[name]()
+         "hostile": lambda: build_hostile(path), "long": lambda: _long(path)}[name]()
         _BUILT[name] = path
     return _BUILT[name]
 

@@ -17,13 +17,13 @@ import jsonschema
 import pymisp
 import pytest
 import stix2
-from export_workspaces import HOSTILE_HANDLE, built, open_ro
+from export_workspaces import HOSTILE_HANDLE, build_hostile, built, open_ro
 from pymisp import MISPEvent, MISPObject
 from stix2validator import ValidationOptions, validate_file
 
 from darkmap.export.misp import TEMPLATES, MispExporter
 from darkmap.export.options import ExportOptions
-from darkmap.export.stix import CITED, StixExporter, pattern_literal, sco_id
+from darkmap.export.stix import CITED, StixExporter, pattern_literal, sco_id, sdo_id
 from darkmap.store.workspace import Workspace
 
 WORKSPACES = ["demo", "real"]
@@ -299,3 +299,33 @@ def test_misp_subset_is_its_own_event(tmp_path_factory: pytest.TempPathFactory,
     shared = in_whole.keys() & in_subset.keys()
     assert len(shared) > 100  # the GB accounts, their listings and keys are in both
     assert not {in_whole[k] for k in shared} & {in_subset[k] for k in shared}
+
+
+def test_stix_readings_of_two_workspaces_never_share_an_id(tmp_path: Path) -> None:
+    """Two workspaces holding the same evidence (two agencies) give their personas,
+    account identities, indicators, wallet clusters and relationships ids of their own
+    (STIX reads one id as versions of one object; a cluster id is a number local to a
+    workspace); observables, countries and the producer keep the ids every producer
+    gives them; a re-export is the same bytes."""
+    ids: list[dict[str, set[str]]] = []
+    for agency in ("agency-a", "agency-b"):
+        build_hostile(tmp_path / agency / "ws")
+        ws = open_ro(tmp_path / agency / "ws")
+        try:
+            outs = [tmp_path / f"{agency}-{n}.json" for n in (1, 2)]
+            for out in outs:
+                StixExporter().export(ws, out)
+        finally:
+            ws.close()
+        assert outs[0].read_bytes() == outs[1].read_bytes()
+        by_type: dict[str, set[str]] = {}
+        for o in json.loads(outs[0].read_text(encoding="utf-8"))["objects"]:
+            by_type.setdefault(o["type"], set()).add(o["id"])
+        ids.append(by_type)
+    a, b = ids
+    assert a.keys() == b.keys()
+    for kind in ("threat-actor", "indicator", "relationship"):
+        assert a[kind] and not a[kind] & b[kind], kind
+    for kind in ("user-account", "location", "extension-definition"):
+        assert a.get(kind) == b.get(kind), kind
+    assert a["identity"] & b["identity"] == {sdo_id("identity", "darkmap")}  # the producer

@@ -99,8 +99,9 @@ def _ts(ts: datetime | None) -> str | None:
 class _Bundle:
     """Collects the objects of one bundle (each id once) with shared created/modified."""
 
-    def __init__(self, created: str) -> None:
+    def __init__(self, created: str, scope: str = "") -> None:
         self.created = created
+        self.scope = scope
         self.objects: dict[str, dict[str, Any]] = {}
         self.producer = sdo_id("identity", "darkmap")
         self.add({"type": "identity", "id": self.producer, "name": "darkmap",
@@ -108,6 +109,14 @@ class _Bundle:
                   "description": "darkmap investigation workbench: facts read from market "
                                  "captures; personas and scores are hypotheses"})
         self.sources: dict[str, str] = {}
+
+    def sid(self, kind: str, key: str) -> str:
+        """The id of this bundle's object ``kind`` for ``key``, within the workspace
+        (:attr:`scope`): a persona, an account's identity, a wallet cluster, an
+        indicator or a relationship is this workspace's reading, so two workspaces'
+        objects never share an id (STIX takes objects of one id for versions of one
+        object; cluster ids are numbers local to a workspace)."""
+        return sdo_id(kind, f"{self.scope}\x00{key}" if self.scope else key)
 
     def add(self, obj: dict[str, Any], sdo: bool = True) -> str:
         """Add ``obj`` (None and empty values dropped) and return its id."""
@@ -142,8 +151,8 @@ class _Bundle:
                limit: int | None = None) -> str:
         """A relationship ``source`` -``rel``-> ``target`` citing the captures
         ``evidence`` (the ``limit`` lowest hashes when given)."""
-        return self.add({"type": "relationship", "id": sdo_id("relationship",
-                                                              f"{source}|{rel}|{target}"),
+        return self.add({"type": "relationship", "id": self.sid("relationship",
+                                                                f"{source}|{rel}|{target}"),
                          "relationship_type": rel, "source_ref": source, "target_ref": target,
                          "confidence": confidence, "description": description,
                          "external_references": self.evidence(evidence, limit)})
@@ -161,10 +170,11 @@ def _actors(data: dataset.ExportData) -> dict[str, list[store.AccountFacts]]:
     return dict(out)
 
 
-def build_bundle(data: dataset.ExportData) -> dict[str, Any]:
-    """The STIX 2.1 bundle of ``data`` as a dict (objects ordered by id)."""
+def build_bundle(data: dataset.ExportData, scope: str = "") -> dict[str, Any]:
+    """The STIX 2.1 bundle of ``data`` as a dict (objects ordered by id); ``scope``
+    names the workspace (:meth:`Workspace.identity`) in the ids of its own readings."""
     newest = max((c.captured_at for c in data.captures if c.captured_at), default=None)
-    b = _Bundle(_ts(newest) or "1970-01-01T00:00:00.000Z")
+    b = _Bundle(_ts(newest) or "1970-01-01T00:00:00.000Z", scope)
     b.sources = {c.sha256: c.source for c in data.captures}
     accounts = _account_objects(b, data)
     actor_of = _actor_objects(b, data, accounts)
@@ -235,7 +245,7 @@ def _actor_objects(b: _Bundle, data: dataset.ExportData,
         last = max((a.last_seen for a in members if a.last_seen), default=None)
         evidence = [a.capture_sha256 for a in members]
         harm = data.harm.get(key)
-        ta = b.add({"type": "threat-actor", "id": sdo_id("threat-actor", key), "name": name,
+        ta = b.add({"type": "threat-actor", "id": b.sid("threat-actor", key), "name": name,
                     "aliases": [h for h in handles if h != name],
                     "threat_actor_types": ["criminal"], "primary_motivation": "personal-gain",
                     "first_seen": _ts(first), "last_seen": _ts(last),
@@ -243,7 +253,7 @@ def _actor_objects(b: _Bundle, data: dataset.ExportData,
                     "labels": ["darknet-vendor"] + (["fentanyl-risk"] if harm and
                                                     harm.fentanyl_listings else []),
                     "external_references": b.evidence(evidence)})
-        ident = b.add({"type": "identity", "id": sdo_id("identity", key), "name": name,
+        ident = b.add({"type": "identity", "id": b.sid("identity", key), "name": name,
                        "identity_class": "individual",
                        "description": "the person or group behind the actor's accounts "
                                       "(unidentified)"})
@@ -323,7 +333,7 @@ def _selector_objects(b: _Bundle, data: dataset.ExportData, accounts: dict[str, 
         actors = sorted({actor_of[a] for a in s.accounts if a in actor_of})
         if pattern is None or s.kind not in _WATCHED or not actors:
             continue
-        ind = b.add({"type": "indicator", "id": sdo_id("indicator", f"{s.kind}:{s.value}"),
+        ind = b.add({"type": "indicator", "id": b.sid("indicator", f"{s.kind}:{s.value}"),
                      "name": f"{s.kind} {s.value}", "pattern": pattern, "pattern_type": "stix",
                      "indicator_types": ["attribution"],
                      "description": f"{s.kind} advertised on darknet markets by "
@@ -359,7 +369,7 @@ def _chain_wallet(b: _Bundle, data: dataset.ExportData, wallet_id: int) -> str:
             f"clustering heuristics ({merged or 'no merge recorded'}); a hypothesis. "
             f"Tags: {'; '.join(w.tags) or 'none'}. First addresses: "
             f"{', '.join(w.addresses)}") if w else f"Bitcoin wallet cluster {wallet_id}"
-    return b.add({"type": "infrastructure", "id": sdo_id("infrastructure", f"btc:{wallet_id}"),
+    return b.add({"type": "infrastructure", "id": b.sid("infrastructure", f"btc:{wallet_id}"),
                   "name": f"{label}: wallet cluster {wallet_id}" if label
                   else f"wallet cluster {wallet_id}",
                   "infrastructure_types": ["unknown"], "description": desc})
@@ -379,7 +389,7 @@ def _flow_objects(b: _Bundle, data: dataset.ExportData) -> None:
         usd = f" (about {f.usd:.2f} USD at {f.usd_source})" if f.usd is not None else ""
         src, dst = _chain_wallet(b, data, t.payer), _chain_wallet(b, data, t.beneficiary)
         b.add({"type": "relationship",
-               "id": sdo_id("relationship", f"paid|{t.txid}|{t.payer}|{t.beneficiary}"),
+               "id": b.sid("relationship", f"paid|{t.txid}|{t.payer}|{t.beneficiary}"),
                "relationship_type": "paid", "source_ref": src, "target_ref": dst,
                "confidence": 100 if t.payer_share == 1.0 else None,
                "start_time": _ts(t.block_time),
@@ -402,7 +412,7 @@ class StixExporter:
         if not isinstance(workspace, Workspace):
             raise BadInputError(f"the STIX exporter needs a Workspace, not "
                                 f"{type(workspace).__name__}")
-        bundle = build_bundle(dataset.load(workspace, options))
+        bundle = build_bundle(dataset.load(workspace, options), workspace.identity())
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(out) as part, open(part, "w", encoding="utf-8") as fh:
             json.dump(bundle, fh, ensure_ascii=False, indent=1, sort_keys=True)

@@ -304,6 +304,13 @@ class Workspace:
         row = self.con.execute("SELECT min(applied_at) FROM schema_migrations").fetchone()
         return row[0] if row and isinstance(row[0], datetime) else None
 
+    def identity(self) -> str:
+        """The workspace's identity for the ids of its exports: when it was created
+        (:meth:`created_at`), else (a database that never recorded it) its folder's name."""
+        created = self.created_at()
+        return (f"workspace created {created.isoformat()}" if created
+                else f"folder {self.path.name}")
+
     def applied_versions(self) -> set[int]:
         """Versions of every migration already applied."""
         self.schema_version()  # creates the bookkeeping table when missing
