@@ -6,6 +6,8 @@ records: the workspace (DuckDB) and the team server (PostgreSQL)."""
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -17,15 +19,20 @@ from darkmap.cli import main
 from darkmap.errors import BadInputError
 from darkmap.ops import access, deconflict, records
 from darkmap.ops.access import AccessDenied
-from darkmap.ops.records import Case, Parcel
+from darkmap.ops.records import Arrest, Buy, Case, CryptoItem, Parcel, Seizure
 from darkmap.store.operations import Space, is_server
+from darkmap.store.workspace import Workspace
 
 CASE_TITLE = "Operation Nightjar: informant K. says vendor ships Tuesdays"
 
 
 @pytest.fixture
 def ws(space: Space) -> Space:
-    ws = space
+    return _two_agencies(space)
+
+
+def _two_agencies(ws: Space) -> Space:
+    """bka (ana, compartment ``de``) and politie (piet, compartment ``nl``)."""
     access.add_agency(ws.con, "setup", "bka", "BKA", "DE", "BKA SO41 +49 611 55-0")
     access.add_user(ws.con, "setup", "ana", "bka", "admin")
     access.add_agency(ws.con, "ana", "politie", "Politie", "NL", "Team HTC +31 88 1234")
@@ -313,3 +320,101 @@ def test_forms_of_one_selector_normalise_alike(kind: str, forms: list[str]) -> N
     told (found by testing)."""
     got = [deconflict.normalise(kind, f) for f in forms]
     assert len(set(got)) == 1, got
+
+
+# -- what records register: on the real data (a Hansa listing, Cryptonia vendor pages)
+
+LISTING = "hansa:41764"                     # hansa:kingopi's listing (listings/hansa-2016-12.csv)
+VENDOR = "cryptonia:terrysukstock"          # its pages publish a PGP key and an e-mail
+PGP = "37474A6869D513FF0DADD79268DD47D7666DB031"
+
+
+@pytest.fixture(scope="module")
+def vendor_data(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """A workspace of the real Hansa listings and Cryptonia pages, ingested and linked
+    (built once per module; each test works on a copy)."""
+    from darkmap.collect.ingest import ingest
+    from darkmap.resolve.link import link
+    path = tmp_path_factory.mktemp("vendors") / "ws"
+    with Workspace.init(path) as ws:
+        ingest(ws, [data_dir / "listings" / "hansa-2016-12.csv",
+                    data_dir / "pages" / "cryptonia"])
+        link(ws)
+    return path
+
+
+@pytest.fixture
+def vws(space: Space, backend: Backend, vendor_data: Path, tmp_path: Path
+        ) -> Iterator[Space]:
+    """``ws`` (bka with ``de``, politie with ``nl``) on a copy of ``vendor_data`` (the
+    server emptied by ``space``)."""
+    space.close()
+    path = tmp_path / "vendors"
+    shutil.copytree(vendor_data, path)
+    with backend.open(path) as ops:
+        yield _two_agencies(ops)
+
+
+def _persona_of(space: Space, account: str) -> str:
+    ref = space.con if not is_server(space.con) else space.con.ref  # type: ignore[union-attr]
+    row = ref.execute("SELECT persona_id FROM persona_members WHERE account_id = ?",
+                      [account]).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _kinds(space: Space, user: str) -> list[str]:
+    return sorted(n.subject.split()[0] for n in deconflict.notices(space, user))
+
+
+def test_a_buy_registers_its_listing_and_the_account_and_persona_it_leads_to(
+        vws: Space) -> None:
+    """`ops buy add --listing hansa:41764` said it leads to account hansa:kingopi and its
+    persona, yet registered no selector: an agency holding that persona, or buying from
+    the same listing, was never told (audit). The buy now registers the listing, the
+    account's handle and the persona."""
+    persona = _persona_of(vws, "hansa:kingopi")
+    records.add_record(vws, "ana", Buy(LISTING, price=120.0), compartment="de",
+                       provenance="UC buy 7")
+    assert deconflict.submit(vws, "piet", "nl", [("persona", persona)]).notices == 2
+    assert deconflict.submit(vws, "piet", "nl", [("handle", "hansa:KingOpi")]).notices == 2
+    records.add_record(vws, "piet", Buy(LISTING), compartment="nl", provenance="buy 2")
+    assert _kinds(vws, "ana") == _kinds(vws, "piet") == ["handle", "listing", "persona"]
+    assert {n.other_agency for n in deconflict.notices(vws, "ana")} == {"politie"}
+    assert {n.other_agency for n in deconflict.notices(vws, "piet")} == {"bka"}
+    _no_details(vws, "politie", ["kingopi", LISTING, persona, "UC buy"])
+
+
+def test_an_account_or_persona_link_registers_what_the_vendor_is_known_by(
+        vws: Space) -> None:
+    """A link to an account registers its handle, its persona and the PGP key and e-mail
+    its pages published; a link to a persona registers its accounts' handles too: what a
+    partner knows the vendor by."""
+    records.add_record(vws, "ana", Arrest("T. S."), compartment="de", provenance="arrest 1",
+                       links=[("account", VENDOR)])
+    sent = deconflict.submit(vws, "piet", "nl", [
+        ("pgp", "0x3747 4a68 69d5 13ff 0dad d792 68dd 47d7 666d b031"),
+        ("email", "TheTerry@secmail.pro"), ("persona", _persona_of(vws, VENDOR))])
+    assert sent.notices == 6
+    assert _kinds(vws, "ana") == ["email", "persona", "pgp"]
+    records.add_record(vws, "piet", Case("Terry"), compartment="nl", provenance="file 3",
+                       links=[("persona", _persona_of(vws, VENDOR))])
+    assert "handle" in _kinds(vws, "ana")
+    assert deconflict.normalise("pgp", PGP) == PGP
+
+
+ADDRESS_B58 = "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"
+
+
+def test_a_seizure_registers_the_addresses_and_wallets_it_names(ws: Space) -> None:
+    """`ops seizure add --crypto BTC:0.5:ADDRESS` (or `:cluster:ID`) registered nothing:
+    the address seized from is a selector as a linked one is; a wallet named
+    ``cluster:ID`` matches a wallet link ``ID``. An address of another asset is kept in
+    the record and registers nothing (no error)."""
+    records.add_record(ws, "ana", Seizure(crypto=(
+        CryptoItem("BTC", 0.5, ADDRESS_B58), CryptoItem("BTC", 0.1, "cluster:4711"),
+        CryptoItem("ETH", 2.0, "0x52908400098527886E0F7030069857D2E4169EE7"))),
+        compartment="de", provenance="inventory S-1")
+    out = deconflict.submit(ws, "piet", "nl", [("address", ADDRESS_B58), ("wallet", "4711")])
+    assert out.notices == 4
+    assert _kinds(ws, "ana") == ["address", "wallet"]

@@ -1,7 +1,7 @@
 """Deconfliction as a pointer system: keyed-hash selectors and planned events.
 
 *Target deconfliction.* A selector (persona, PGP fingerprint, wallet cluster, address,
-market handle, tracking number, phone, email, postal address) is normalised
+market handle, listing, tracking number, phone, email, postal address) is normalised
 (:func:`normalise`) and kept only as ``HMAC-SHA256(task-force key, kind NUL value)``;
 the key is a file in the workspace, created once (:func:`taskforce_key`). When a
 compartment of one agency holds a selector that a compartment of another agency holds
@@ -37,6 +37,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from darkmap.errors import BadInputError, NotFoundError
+from darkmap.model.values import clean_btc_address, clean_xmr_address
 from darkmap.ops.access import AccessDenied, acting, check_access, unit
 from darkmap.ops.audit import log
 from darkmap.ops.vocabulary import DEFAULT_DISTANCE_M, EVENT_KINDS, MAX_DISTANCE_M
@@ -46,17 +47,19 @@ from darkmap.store.workspace import utcnow
 
 __all__ = ["DEFAULT_DISTANCE_M", "EVENT_KINDS", "KEY_FILE", "MAX_DISTANCE_M", "SELECTOR_KINDS",
            "Conflict", "acknowledge", "add_event", "hash_file", "hash_selector", "haversine_m",
-           "normalise", "notices", "read_key", "read_selectors", "record_selectors",
-           "submit", "taskforce_key", "write_key"]
+           "link_selectors", "normalise", "notices", "read_key", "read_selectors",
+           "record_selectors", "submit", "taskforce_key", "write_key"]
 
 KEY_FILE = "taskforce.key"
-SELECTOR_KINDS = ("persona", "pgp", "wallet", "address", "handle", "tracking", "phone",
-                  "email", "postal")
+SELECTOR_KINDS = ("persona", "pgp", "wallet", "address", "handle", "listing", "tracking",
+                  "phone", "email", "postal")
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 _NON_ALNUM = re.compile(r"[^0-9A-Za-z]+")
 _SPACES = re.compile(r"[\s,.;]+")
-_LINK_SELECTOR = {"persona": "persona", "account": "handle", "wallet": "wallet",
-                  "address": "address"}
+_IDENTIFIER_SELECTOR = {"pgp_fingerprint": "pgp", "email": "email", "btc_address": "address",
+                        "xmr_address": "address"}
+"""The identifiers an account published (reference data) that are selectors, and their
+selector kind: what another agency knows a vendor by besides its handle."""
 
 
 def taskforce_key(ws: Space) -> bytes:
@@ -132,7 +135,9 @@ def normalise(kind: str, value: str) -> str:
         out = text.lower() if text.lower().startswith(("bc1", "tb1", "ltc1")) else text
     elif kind == "postal":
         out = " ".join(_SPACES.split(text.casefold())).strip()
-    else:  # persona, wallet, handle, email
+    elif kind == "wallet":  # a seizure names a wallet cluster:ID, a link the bare ID
+        out = text.casefold().removeprefix("cluster:").strip()
+    else:  # persona, handle, listing, email
         out = text.casefold()
     if not out:
         raise BadInputError(f"empty {kind} selector")
@@ -249,16 +254,72 @@ def _register(con: Con, actor: UserRow, compartment: str,
     return len(notices)
 
 
+def link_selectors(con: Con, links: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The raw selectors (kind, value) that a record's links name, as an analyst means
+    them: a listing is its listing id and its vendor's account; an account is its handle
+    (``market:handle``), its persona and the PGP fingerprints, e-mails and addresses it
+    published; a persona is itself and its accounts; a wallet and an address themselves.
+
+    Why: another agency knows the vendor by any of these (a buy names only the listing,
+    yet `ops buy add` says which account and persona it leads to), and a selector a
+    record does not register can never raise a notice. Accounts, personas and published
+    identifiers come from the reference data (the workspace); without it, only the links
+    themselves."""
+    out: set[tuple[str, str]] = set()
+    accounts: set[str] = set()
+    personas: set[str] = set()
+    for kind, ref in links:
+        if kind == "listing":
+            out.add(("listing", ref))
+            _, account, _ = store.listing_vendor(con, ref)
+            accounts |= {account} if account else set()
+        elif kind == "account":
+            accounts.add(ref)
+        elif kind == "persona":
+            personas.add(ref)
+        elif kind in ("wallet", "address"):
+            out.add((kind, ref))
+    accounts |= set(store.persona_accounts(con, sorted(personas)))
+    personas |= set(store.account_personas(con, sorted(accounts)))
+    out |= {("persona", p) for p in personas} | {("handle", a) for a in accounts}
+    out |= {(_IDENTIFIER_SELECTOR[k], v) for k, v in store.account_identifiers(
+        con, sorted(accounts), sorted(_IDENTIFIER_SELECTOR))}
+    return out
+
+
+def _detail_selectors(row: RecordRow) -> set[tuple[str, str]]:
+    """The raw selectors in a record's own fields: a parcel's tracking number, sender
+    and return address; the address (or ``cluster:ID`` wallet) of each crypto item of a
+    seizure, when it is a Bitcoin or Monero address (another asset's address is kept in
+    the record but is no selector: an address selector is checked as one)."""
+    out: set[tuple[str, str]] = set()
+    if row.kind == "parcel":
+        out |= {("tracking", row.data.get("tracking") or "")}
+        out |= {("postal", row.data.get(f) or "") for f in ("sender", "return_address")}
+    crypto = row.data.get("crypto") or () if row.kind == "seizure" else ()
+    for item in crypto:
+        where = str(item.get("address") or "")
+        if where.lower().startswith("cluster:"):
+            out.add(("wallet", where))
+        elif clean := clean_btc_address(where) or clean_xmr_address(where):
+            out.add(("address", clean))
+    return {(k, v) for k, v in out if v.strip()}
+
+
 def record_selectors(con: Con, key: bytes, actor: UserRow,
                      row: RecordRow, links: Iterable[tuple[str, str]]) -> int:
-    """Register the selectors of a new record (its links, a parcel's tracking number and
-    addresses); the notices sent."""
-    raw = [(_LINK_SELECTOR[k], v) for k, v in links if k in _LINK_SELECTOR]
-    if row.kind == "parcel":
-        raw += [("tracking", row.data.get("tracking", ""))]
-        raw += [("postal", row.data.get(f, "")) for f in ("sender", "return_address")]
-    hashes = sorted({(k, hash_selector(key, k, v)) for k, v in raw if v.strip()})
-    return _register(con, actor, row.compartment_id, hashes, row.record_id) if hashes else 0
+    """Register the selectors of a new record (what its links name,
+    :func:`link_selectors`, and its own fields, :func:`_detail_selectors`); the notices
+    sent. A value from the reference data that is no selector of its kind is passed over:
+    the record is kept whatever the evidence holds."""
+    hashes = set()
+    for kind, value in link_selectors(con, links) | _detail_selectors(row):
+        try:
+            hashes.add((kind, hash_selector(key, kind, value)))
+        except BadInputError:
+            continue
+    return (_register(con, actor, row.compartment_id, sorted(hashes), row.record_id)
+            if hashes else 0)
 
 
 @dataclass(frozen=True)

@@ -247,6 +247,42 @@ def listing_vendor(con: Con, listing_id: str) -> tuple[bool, str | None, str | N
     return (False, None, None) if row is None else (True, row[0], row[1])
 
 
+def _ref_list(con: Con, sql: str, ids: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` (one ``?`` bound to the list ``ids``) on the reference data; none
+    when there is no reference data or no id."""
+    ref = reference(con)
+    if ref is None or not ids:
+        return []
+    return ref.execute(sql, [list(ids)]).fetchall()
+
+
+def account_personas(con: Con, account_ids: Sequence[str]) -> list[str]:
+    """The personas that hold any of the accounts ``account_ids`` in the reference data."""
+    return [r[0] for r in _ref_list(
+        con, "SELECT DISTINCT persona_id FROM persona_members WHERE list_contains(?, "
+             "account_id) ORDER BY 1", account_ids)]
+
+
+def persona_accounts(con: Con, persona_ids: Sequence[str]) -> list[str]:
+    """The accounts of the personas ``persona_ids`` in the reference data."""
+    return [r[0] for r in _ref_list(
+        con, "SELECT DISTINCT account_id FROM persona_members WHERE list_contains(?, "
+             "persona_id) ORDER BY 1", persona_ids)]
+
+
+def account_identifiers(con: Con, account_ids: Sequence[str],
+                        kinds: Sequence[str]) -> list[tuple[str, str]]:
+    """(kind, value) of the identifiers of ``kinds`` (``pgp_fingerprint``, ``email``...)
+    that the accounts ``account_ids`` published, in the reference data."""
+    ref = reference(con)
+    if ref is None or not account_ids or not kinds:
+        return []
+    rows = ref.execute("SELECT DISTINCT kind, value FROM identifiers WHERE list_contains(?, "
+                       "account_id) AND list_contains(?, kind) ORDER BY 1, 2",
+                       [list(account_ids), list(kinds)]).fetchall()
+    return [(str(k), str(v)) for k, v in rows]
+
+
 _HOLDS = {
     "account": "SELECT 1 FROM accounts WHERE account_id = ? LIMIT 1",
     "listing": "SELECT 1 FROM listings WHERE listing_id = ? LIMIT 1",
