@@ -99,7 +99,8 @@ def build(ws: Space, cases: int, selectors: int) -> tuple[list[str], float]:
     per_case = selectors // cases
     batch: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for i in range(cases * per_case):
-        batch.setdefault(comps[i // per_case], []).append(("handle", f"mkt:vendor{i}"))
+        # bare handles: one hash each (a market:handle registers two, docs/operations.md)
+        batch.setdefault(comps[i // per_case], []).append(("handle", f"vendor{i}"))
     for (user, comp), sel in batch.items():
         deconflict.submit(ws, user, comp, sel)
     return [c for _, c in comps], time.perf_counter() - t0
@@ -130,8 +131,8 @@ def main() -> None:
         access.add_compartment(submitter.con, who, "agency", "lka", compartment_id="lka-own")
         overlap = args.submission // 100
         held = args.cases * (args.selectors // args.cases)
-        new = [("handle", f"mkt:vendor{i * (held // max(overlap, 1))}") for i in range(overlap)]
-        new += [("handle", f"mkt:other{i}") for i in range(args.submission - overlap)]
+        new = [("handle", f"vendor{i * (held // max(overlap, 1))}") for i in range(overlap)]
+        new += [("handle", f"other{i}") for i in range(args.submission - overlap)]
         tracemalloc.start()
         t0 = time.perf_counter()
         out = deconflict.submit(submitter, who, "lka-own", new)

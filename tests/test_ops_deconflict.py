@@ -377,9 +377,10 @@ def test_a_buy_registers_its_listing_and_the_account_and_persona_it_leads_to(
     records.add_record(vws, "ana", Buy(LISTING, price=120.0), compartment="de",
                        provenance="UC buy 7")
     assert deconflict.submit(vws, "piet", "nl", [("persona", persona)]).notices == 2
-    assert deconflict.submit(vws, "piet", "nl", [("handle", "hansa:KingOpi")]).notices == 2
+    assert deconflict.submit(vws, "piet", "nl", [("handle", "hansa:KingOpi")]).notices == 4
     records.add_record(vws, "piet", Buy(LISTING), compartment="nl", provenance="buy 2")
-    assert _kinds(vws, "ana") == _kinds(vws, "piet") == ["handle", "listing", "persona"]
+    assert _kinds(vws, "ana") == _kinds(vws, "piet") == ["handle", "handle", "listing",
+                                                          "persona"]  # 2 handle forms
     assert {n.other_agency for n in deconflict.notices(vws, "ana")} == {"politie"}
     assert {n.other_agency for n in deconflict.notices(vws, "piet")} == {"bka"}
     _no_details(vws, "politie", ["kingopi", LISTING, persona, "UC buy"])
@@ -418,3 +419,29 @@ def test_a_seizure_registers_the_addresses_and_wallets_it_names(ws: Space) -> No
     out = deconflict.submit(ws, "piet", "nl", [("address", ADDRESS_B58), ("wallet", "4711")])
     assert out.notices == 4
     assert _kinds(ws, "ana") == ["address", "wallet"]
+
+
+def test_a_handle_matches_with_or_without_its_market(vws: Space, tmp_path: Path) -> None:
+    """An account link registered ``hansa:kingopi`` only, and a partner's bare
+    ``handle,KingOpi`` found nothing (audit). A market handle is now registered in both
+    forms, from a record, a raw submission and ``deconflict hash`` alike; the same bare
+    handle on another market meets the bare form (one notice, not a second)."""
+    assert deconflict.forms("handle", " Hansa:KingOpi ") == ["hansa:kingopi", "kingopi"]
+    assert deconflict.forms("handle", "KingOpi") == ["kingopi"]
+    records.add_record(vws, "ana", Arrest("K."), compartment="de", provenance="arrest 2",
+                       links=[("account", "hansa:kingopi")])
+    bare = deconflict.submit(vws, "piet", "nl", [("handle", "KingOpi")])
+    assert (bare.selectors, bare.notices) == (1, 2)
+    deconflict.submit(vws, "piet", "nl", [("handle", "dream:kingopi")])
+    assert _kinds(vws, "piet") == _kinds(vws, "ana") == ["handle"]  # the bare one again
+    raw = tmp_path / "raw.csv"
+    raw.write_text("kind,value\nhandle,hansa:KingOpi\nhandle,wowdeal\n", encoding="utf-8")
+    key = tmp_path / "partner.key"
+    key.write_bytes(deconflict.taskforce_key(vws))
+    hashed = deconflict.hash_file(key, raw)
+    k = deconflict.taskforce_key(vws)
+    assert hashed == [("handle", deconflict.hash_selector(k, "handle", "hansa:kingopi")),
+                      ("handle", deconflict.hash_selector(k, "handle", "kingopi")),
+                      ("handle", deconflict.hash_selector(k, "handle", "wowdeal"))]
+    assert deconflict.submit(vws, "piet", "nl", hashed[:1], hashed=True).notices == 2
+    assert _kinds(vws, "piet") == _kinds(vws, "ana") == ["handle", "handle"]  # + hansa's

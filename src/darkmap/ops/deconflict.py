@@ -46,9 +46,10 @@ from darkmap.store.operations import Con, EventRow, NoticeRow, RecordRow, Space,
 from darkmap.store.workspace import utcnow
 
 __all__ = ["DEFAULT_DISTANCE_M", "EVENT_KINDS", "KEY_FILE", "MAX_DISTANCE_M", "SELECTOR_KINDS",
-           "Conflict", "acknowledge", "add_event", "hash_file", "hash_selector", "haversine_m",
-           "link_selectors", "normalise", "notices", "read_key", "read_selectors",
-           "record_selectors", "submit", "taskforce_key", "write_key"]
+           "Conflict", "acknowledge", "add_event", "forms", "hash_file", "hash_selector",
+           "hash_selectors", "haversine_m", "link_selectors", "normalise", "notices",
+           "read_key", "read_selectors", "record_selectors", "submit", "taskforce_key",
+           "write_key"]
 
 KEY_FILE = "taskforce.key"
 SELECTOR_KINDS = ("persona", "pgp", "wallet", "address", "handle", "listing", "tracking",
@@ -159,8 +160,35 @@ def _phone(text: str) -> str:
 
 def hash_selector(key: bytes, kind: str, value: str) -> str:
     """HMAC-SHA256 of the normalised selector, as hex."""
-    msg = f"{kind}\x00{normalise(kind, value)}".encode()
-    return hmac.new(key, msg, hashlib.sha256).hexdigest()
+    return _hmac(key, kind, normalise(kind, value))
+
+
+def _hmac(key: bytes, kind: str, normal: str) -> str:
+    """HMAC-SHA256 of ``kind NUL normal`` (a selector already normalised), as hex."""
+    return hmac.new(key, f"{kind}\x00{normal}".encode(), hashlib.sha256).hexdigest()
+
+
+def forms(kind: str, value: str) -> list[str]:
+    """The normalised forms a selector is registered in: one, but a market handle
+    written ``market:handle`` (an account id) also as the bare handle.
+
+    >>> forms("handle", "Hansa:WowDeal")
+    ['hansa:wowdeal', 'wowdeal']
+    >>> forms("handle", "wowdeal")
+    ['wowdeal']
+
+    Why: a partner writes the handle it saw, without the market, while a record's account
+    link names ``market:handle``; each form alone kept the two apart (found by an audit).
+    A bare handle matches the same handle on any market, so it is the weaker match.
+    """
+    normal = normalise(kind, value)
+    market, sep, bare = normal.partition(":")
+    return [normal, bare] if kind == "handle" and sep and market and bare else [normal]
+
+
+def hash_selectors(key: bytes, kind: str, value: str) -> list[str]:
+    """HMAC-SHA256 hex of every form of the selector (:func:`forms`)."""
+    return [_hmac(key, kind, f) for f in forms(kind, value)]
 
 
 def read_selectors(path: Path) -> list[tuple[str, str]]:
@@ -207,7 +235,7 @@ def hash_file(key_file: Path, path: Path) -> list[tuple[str, str]]:
     out = []
     for i, (kind, value) in enumerate(read_selectors(path), start=1):
         try:
-            out.append((kind, hash_selector(key, kind, value)))
+            out += [(kind, h) for h in hash_selectors(key, kind, value)]
         except BadInputError as exc:
             raise BadInputError(f"{path}: selector {i}: {exc}") from exc
     return out
@@ -315,7 +343,7 @@ def record_selectors(con: Con, key: bytes, actor: UserRow,
     hashes = set()
     for kind, value in link_selectors(con, links) | _detail_selectors(row):
         try:
-            hashes.add((kind, hash_selector(key, kind, value)))
+            hashes |= {(kind, h) for h in hash_selectors(key, kind, value)}
         except BadInputError:
             continue
     return (_register(con, actor, row.compartment_id, sorted(hashes), row.record_id)
@@ -334,9 +362,11 @@ def submit(ws: Space, by: str, compartment: str, selectors: Iterable[tuple[str, 
            hashed: bool = False) -> Submission:
     """Submit selectors (kind, value) for a compartment the user may write; with
     ``hashed`` the values are already ``hash_selector`` hex digests (a partner that may
-    not share raw selectors). Matches notify both agencies."""
+    not share raw selectors). Matches notify both agencies. A raw selector is registered
+    in each of its forms (:func:`forms`); the count taken is of the selectors given."""
     key = b"" if hashed else taskforce_key(ws)
     pairs: set[tuple[str, str]] = set()
+    given: set[tuple[str, str]] = set()
     for kind, value in selectors:
         if kind not in SELECTOR_KINDS:
             raise BadInputError(f"selector kind {kind!r}: one of {', '.join(SELECTOR_KINDS)}")
@@ -345,16 +375,18 @@ def submit(ws: Space, by: str, compartment: str, selectors: Iterable[tuple[str, 
             if not _HEX.match(value):
                 raise BadInputError(f"{kind} selector {value[:80]!r}: not an HMAC-SHA256 hex")
             pairs.add((kind, value))
+            given.add((kind, value))
         else:
-            pairs.add((kind, hash_selector(key, kind, value)))
+            pairs |= {(kind, h) for h in hash_selectors(key, kind, value)}
+            given.add((kind, normalise(kind, value)))
     con = ws.con
     actor = acting(con, by)
     with unit(con):
         check_access(con, actor, compartment, "write")
         sent = _register(con, actor, compartment, sorted(pairs), None) if pairs else 0
-        log(con, by, "deconflict.submit", compartment=compartment, selectors=len(pairs),
-            hashed=hashed, notices=sent)
-    return Submission(len(pairs), sent)
+        log(con, by, "deconflict.submit", compartment=compartment, selectors=len(given),
+            registered=len(pairs), hashed=hashed, notices=sent)
+    return Submission(len(given), sent)
 
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
