@@ -528,7 +528,7 @@ def test_deconflict_hash_checks_the_whole_file_before_printing(tmp_path: Path) -
     raw.write_text(good + "colour,blue\n", encoding="utf-8")
     res = CliRunner().invoke(main, ["deconflict", "hash", str(raw), "--key", str(key)])
     assert res.exit_code == 1 and res.stdout == "", res.output
-    assert res.stderr.startswith(f"Error: {raw}: selector 3: selector kind 'colour': one of ")
+    assert res.stderr.startswith(f"Error: {raw}: line 4: selector kind 'colour': one of ")
     raw.write_text(good, encoding="utf-8")
     res = CliRunner().invoke(main, ["deconflict", "hash", str(raw), "--key", str(key)])
     assert res.exit_code == 0, res.output

@@ -116,11 +116,16 @@ def normalise(kind: str, value: str) -> str:
     '+49301234567'
     >>> normalise("phone", "tel:+49 301234567")
     '+49301234567'
+    >>> normalise("address", "bitcoin:1NGb6Cesn2tJ3wCP4um2UjBKSHiouc7XXR?amount=0.1")
+    '1NGb6Cesn2tJ3wCP4um2UjBKSHiouc7XXR'
 
     Invisible format characters (bidi marks, zero-width spaces, soft hyphens: what a copy
     and paste brings along) are dropped, and digits of any script read as 0-9; a phone
     number's ``tel:``, brackets around its country code and a ``(0)`` trunk digit after
-    it are passed over (found by testing: each kept two forms of one number apart).
+    it are passed over (found by testing: each kept two forms of one number apart). An
+    address is a Bitcoin or Monero address (checksum checked, as a record's link is),
+    also as a ``bitcoin:``/``monero:`` payment URI; anything else is refused, since its
+    hash could never meet the address meant (found by an audit).
     """
     if kind not in SELECTOR_KINDS:
         raise BadInputError(f"selector kind {kind!r}: one of {', '.join(SELECTOR_KINDS)}")
@@ -133,7 +138,7 @@ def normalise(kind: str, value: str) -> str:
     elif kind == "phone":
         out = _phone(text)
     elif kind == "address":
-        out = text.lower() if text.lower().startswith(("bc1", "tb1", "ltc1")) else text
+        out = _address(text)
     elif kind == "postal":
         out = " ".join(_SPACES.split(text.casefold())).strip()
     elif kind == "wallet":  # a seizure names a wallet cluster:ID, a link the bare ID
@@ -143,6 +148,21 @@ def normalise(kind: str, value: str) -> str:
     if not out:
         raise BadInputError(f"empty {kind} selector")
     return out
+
+
+_PAYMENT_URI = re.compile(r"^(?:bitcoin|monero):", re.IGNORECASE)
+
+
+def _address(text: str) -> str:
+    """A Bitcoin address in its normal form (bech32 lower-case) or a Monero address, from
+    the address or a BIP21/Monero payment URI (``bitcoin:ADDRESS?amount=...``)."""
+    bare = _PAYMENT_URI.sub("", text.strip()).split("?", 1)[0].strip()
+    clean = clean_btc_address(bare) or clean_xmr_address(bare)
+    if clean is None:
+        raise BadInputError(f"address {text[:80]!r}: not a Bitcoin address (1..., 3... or "
+                            "bc1..., its checksum checked) nor a Monero one; a wallet "
+                            "(address cluster) is a wallet selector")
+    return clean
 
 
 def _phone(text: str) -> str:
@@ -195,10 +215,16 @@ def read_selectors(path: Path) -> list[tuple[str, str]]:
     """The ``kind,value`` lines of a CSV file (a header line ``kind,value`` is skipped;
     kinds in lower case). The whole file is read and checked first:
     :class:`BadInputError` names the file and the line or byte that is wrong."""
+    return [(kind, value) for _, kind, value in _numbered_selectors(path)]
+
+
+def _numbered_selectors(path: Path) -> list[tuple[int, str, str]]:
+    """(line, kind, value) of :func:`read_selectors`: the line of the file each came from,
+    for an error about its value."""
     try:
         text = path.read_bytes().decode("utf-8")  # whole: the byte named is the file's
-        rows = [r for r in csv.reader(io.StringIO(text, newline=""))
-                if r and any(c.strip() for c in r)]
+        reader = csv.reader(io.StringIO(text, newline=""))
+        rows = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)]
     except UnicodeDecodeError as exc:
         raise BadInputError(f"{path}: cannot read selectors: not UTF-8 text (byte "
                             f"{exc.start}); give a CSV file of kind,value lines") from exc
@@ -207,12 +233,12 @@ def read_selectors(path: Path) -> list[tuple[str, str]]:
     except OSError as exc:
         raise BadInputError(f"{path}: cannot read selectors: {exc.strerror or exc}") from exc
     out = []
-    for i, r in enumerate(rows, start=1):
+    for i, (line, r) in enumerate(rows, start=1):
         if i == 1 and [c.strip().lower() for c in r[:2]] == ["kind", "value"]:
             continue
         if len(r) < 2:
-            raise BadInputError(f"{path}: line {i}: give kind,value")
-        out.append((r[0].strip().lower(), r[1]))
+            raise BadInputError(f"{path}: line {line}: give kind,value")
+        out.append((line, r[0].strip().lower(), r[1]))
     return out
 
 
@@ -233,11 +259,11 @@ def hash_file(key_file: Path, path: Path) -> list[tuple[str, str]]:
     is returned, so a bad line, kind or byte leaves nothing half-written."""
     key = read_key(key_file)
     out = []
-    for i, (kind, value) in enumerate(read_selectors(path), start=1):
+    for line, kind, value in _numbered_selectors(path):
         try:
             out += [(kind, h) for h in hash_selectors(key, kind, value)]
         except BadInputError as exc:
-            raise BadInputError(f"{path}: selector {i}: {exc}") from exc
+            raise BadInputError(f"{path}: line {line}: {exc}") from exc
     return out
 
 
@@ -367,17 +393,20 @@ def submit(ws: Space, by: str, compartment: str, selectors: Iterable[tuple[str, 
     key = b"" if hashed else taskforce_key(ws)
     pairs: set[tuple[str, str]] = set()
     given: set[tuple[str, str]] = set()
-    for kind, value in selectors:
+    for i, (kind, value) in enumerate(selectors, start=1):
         if kind not in SELECTOR_KINDS:
             raise BadInputError(f"selector kind {kind!r}: one of {', '.join(SELECTOR_KINDS)}")
-        if hashed:
+        if hashed:  # a hash cannot be checked: `deconflict hash` checked the value
             value = value.strip().lower()
             if not _HEX.match(value):
                 raise BadInputError(f"{kind} selector {value[:80]!r}: not an HMAC-SHA256 hex")
             pairs.add((kind, value))
             given.add((kind, value))
         else:
-            pairs |= {(kind, h) for h in hash_selectors(key, kind, value)}
+            try:
+                pairs |= {(kind, h) for h in hash_selectors(key, kind, value)}
+            except BadInputError as exc:  # nothing is stored: all are checked first
+                raise BadInputError(f"selector {i}: {exc}") from exc
             given.add((kind, normalise(kind, value)))
     con = ws.con
     actor = acting(con, by)
