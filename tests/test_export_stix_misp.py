@@ -329,3 +329,16 @@ def test_stix_readings_of_two_workspaces_never_share_an_id(tmp_path: Path) -> No
     for kind in ("user-account", "location", "extension-definition"):
         assert a.get(kind) == b.get(kind), kind
     assert a["identity"] & b["identity"] == {sdo_id("identity", "darkmap")}  # the producer
+
+
+def test_an_empty_workspaces_stix_is_dated_when_it_was_created(tmp_path: Path) -> None:
+    Workspace.init(tmp_path / "ws").close()
+    ws = open_ro(tmp_path / "ws")
+    try:
+        created = ws.created_at()
+        StixExporter().export(ws, tmp_path / "e.json")
+    finally:
+        ws.close()
+    assert created is not None
+    objects = json.loads((tmp_path / "e.json").read_text(encoding="utf-8"))["objects"]
+    assert objects and {o["created"][:10] for o in objects} == {created.strftime("%Y-%m-%d")}

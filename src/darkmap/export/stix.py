@@ -170,11 +170,15 @@ def _actors(data: dataset.ExportData) -> dict[str, list[store.AccountFacts]]:
     return dict(out)
 
 
-def build_bundle(data: dataset.ExportData, scope: str = "") -> dict[str, Any]:
+def build_bundle(data: dataset.ExportData, scope: str = "",
+                 created: datetime | None = None) -> dict[str, Any]:
     """The STIX 2.1 bundle of ``data`` as a dict (objects ordered by id); ``scope``
-    names the workspace (:meth:`Workspace.identity`) in the ids of its own readings."""
+    names the workspace (:meth:`Workspace.identity`) in the ids of its own readings.
+    Objects are dated by the newest capture, else ``created`` (when the workspace was
+    created: an empty one's objects were dated 1970-01-01), never the export's clock,
+    so a re-export is the same bytes."""
     newest = max((c.captured_at for c in data.captures if c.captured_at), default=None)
-    b = _Bundle(_ts(newest) or "1970-01-01T00:00:00.000Z", scope)
+    b = _Bundle(_ts(newest or created) or "1970-01-01T00:00:00.000Z", scope)
     b.sources = {c.sha256: c.source for c in data.captures}
     accounts = _account_objects(b, data)
     actor_of = _actor_objects(b, data, accounts)
@@ -412,7 +416,8 @@ class StixExporter:
         if not isinstance(workspace, Workspace):
             raise BadInputError(f"the STIX exporter needs a Workspace, not "
                                 f"{type(workspace).__name__}")
-        bundle = build_bundle(dataset.load(workspace, options), workspace.identity())
+        bundle = build_bundle(dataset.load(workspace, options), workspace.identity(),
+                              workspace.created_at())
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(out) as part, open(part, "w", encoding="utf-8") as fh:
             json.dump(bundle, fh, ensure_ascii=False, indent=1, sort_keys=True)
