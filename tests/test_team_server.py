@@ -253,8 +253,8 @@ def test_awaiting_sync_is_what_a_sync_changes(ready: Team, workspace_of: Workspa
             for j in judgements_touching(bob.con, sorted(everyone))]
     with psycopg.connect(bob_dsn) as pg:
         shown = _judgements_over_server(bob, OpsServer(PgOps(pg)), held, everyone)
-    assert [(ordered(j["a"], j["b"]), j["withdrawn_on_server"] if "unsynced" not in j
-             else "unsynced") for j in shown] == [
+    assert [(ordered(j["a"], j["b"]), "unsynced" if j["unsynced"]
+             else j["withdrawn_on_server"]) for j in shown] == [
         (ordered(*p1), False), (ordered(*p3), True), (ordered(*p2), "unsynced")]
     sync_judgements(bob, bob_dsn)
     assert active_judgements(bob) == {ordered(*p1): "same", ordered(*p2): "same"}
