@@ -67,6 +67,10 @@ END $$;
 DROP TRIGGER IF EXISTS ops_audit_fill ON ops_audit;
 CREATE TRIGGER ops_audit_fill BEFORE INSERT ON ops_audit
     FOR EACH ROW EXECUTE FUNCTION ops_audit_fill();
+-- the record.add entries by the record they name: each record a member adds is looked
+-- up here when its transaction commits (darkmap.store.ops_guards, ops_records_audited)
+CREATE INDEX IF NOT EXISTS ops_audit_record_add ON ops_audit
+    (ops_audit_field(entry, 'record')) WHERE action = 'record.add';
 UPDATE ops_audit SET actor = ops_audit_field(entry, 'actor'),
                      action = ops_audit_field(entry, 'action')
     WHERE actor IS NULL AND action IS NULL;

@@ -61,7 +61,7 @@ READABLE = ("compartment_id IN (SELECT compartment_id FROM ops_grants WHERE "
 """The grant filter: a record's compartment is readable by the user ``$user`` of agency
 ``$agency`` (any grant, read or write)."""
 
-OPS_SCHEMA_VERSION = 6
+OPS_SCHEMA_VERSION = 7
 """The operational schema on the team server (table ``ops_schema``); 2 adds the audit
 trail's archives (retention), 3 lets the workbench's service role add judgements for the
 user signed in, 4 row-level security on the audit trail, 5 on every write and on
@@ -69,7 +69,10 @@ compartments, grants, selectors and events (:mod:`darkmap.store.ops_guards`), 6 
 what a test of the server as a member found (2026-12-07: functions that a temporary
 table could mislead, an audit entry or head that did not extend the chain, a notice
 planted acknowledged, an event asked again with other radii, the reported figures
-without row-level security). `darkmap team init` upgrades a server in place."""
+without row-level security), 7 lets a record's links, seizure items and lab result in
+only with the record (its own transaction, its author, still a writer of its
+compartment; items on a seizure, a lab result on a buy) and a member's record only with
+its audit entry. `darkmap team init` upgrades a server in place."""
 OPS_LOCK = 0x6F707331
 """The advisory lock every write transaction on the server takes first (``ops1``)."""
 OPS_ROLE = "darkmap_ops"
