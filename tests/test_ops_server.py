@@ -157,7 +157,9 @@ def test_each_audit_entry_names_the_role_the_server_authenticated(
     assert {x["connected_as"] for x in lines if "seq" in x} >= {alice}
     rows, head = audit.read_export(tmp_path / "trail.jsonl")
     assert audit.verify_chain(rows, head) is None
-    # fbi's admin reviewing bob's entries reads who really connected
+    # bka's admin reviewing the entries under bob's name reads who really connected;
+    # fbi's reads none of them: the entry is bka's, whose login role wrote it (it named
+    # alice's role and host to another agency)
     from click.testing import CliRunner
 
     from darkmap.cli import main
@@ -165,11 +167,12 @@ def test_each_audit_entry_names_the_role_the_server_authenticated(
     server.sql("INSERT INTO ops_users VALUES ('fbi-chief', 'fbi', 'admin', 'test', now())")
     import darkmap
     darkmap.init_workspace(tmp_path / "ws").close()
-    res = CliRunner().invoke(main, ["audit", "show", "--user", bob, "--as", "fbi-chief",
-                                    "-w", str(tmp_path / "ws")],
-                             env={SERVER_ENV: server.admin})
-    assert res.exit_code == 0, res.output
-    assert f"(connected as {alice})" in res.output
+    for chief, sees in (("root-admin", True), ("fbi-chief", False)):
+        res = CliRunner().invoke(main, ["audit", "show", "--user", bob, "--as", chief,
+                                        "-w", str(tmp_path / "ws")],
+                                 env={SERVER_ENV: server.admin})
+        assert res.exit_code == 0, res.output
+        assert (f"(connected as {alice})" in res.output) == sees, chief
 
 
 def test_a_raw_append_cannot_name_another_role() -> None:
@@ -557,12 +560,15 @@ def test_row_level_security_keeps_other_agencies_audit_entries(
     whole = server.sql("SELECT count(*) FROM ops_audit")[0][0]
     for me, other in ((alice, bob), (bob, alice)):
         with psycopg.connect(two[me], autocommit=True) as pg:
-            rows = pg.execute("SELECT entry FROM ops_audit ORDER BY seq").fetchall()
-        seen = [json.loads(e) for (e,) in rows]
+            rows = pg.execute("SELECT entry, db_role FROM ops_audit ORDER BY seq").fetchall()
+        seen = [json.loads(e) for e, _ in rows]
         assert 0 < len(seen) < whole
-        assert not [e for e in seen if e["actor"] == other]
-        assert all(actors.get(e["actor"], actors[me]) == actors[me]
-                   or e["action"] == "audit.archive" for e in seen)
+        # an entry is the agency's whose member login role wrote it, whatever its actor
+        # says (a member's claim to be another agency's user stays the member's)
+        assert not [r for _, r in rows if r == other]
+        assert all(actors.get(r, actors[me]) == actors[me] for _, r in rows)
+        assert all(actors.get(e["actor"], actors[me]) == actors[me] or r == me
+                   or e["action"] == "audit.archive" for e, (_, r) in zip(seen, rows, strict=True))
         assert {"setup", me} <= {e["actor"] for e in seen}
         assert (secret.record_id in json.dumps(seen)) == (me == bob)
     # the library reads the same, and checks the whole chain on the server

@@ -43,6 +43,8 @@ from darkmap.store.audit import (
     audit_archives,
     audit_head,
     audit_rows,
+    reads_whole_trail,
+    server_agencies,
     server_links,
     server_roles,
 )
@@ -441,6 +443,13 @@ def show(con: Con, actor: str | None = None,
     the team server also ``connected_as``, the login role the server authenticated when
     the entry was appended (an entry's ``actor`` is what darkmap wrote: the user it
     acted for, or the name a refused caller claimed)."""
+    return [entry for _, entry in _numbered(con, actor, record)]
+
+
+def _numbered(con: Con, actor: str | None,
+              record: str | None) -> list[tuple[int, dict[str, Any]]]:
+    """:func:`show`'s entries with the number each is stored under (an entry's text may
+    state another, or none)."""
     roles = server_roles(con) if isinstance(con, PgOps) else {}
     out = []
     for row in audit_rows(con, storable(actor), storable(record)):
@@ -448,17 +457,28 @@ def show(con: Con, actor: str | None = None,
         entry["hash"] = row.hash
         if row.seq in roles:
             entry["connected_as"] = roles[row.seq]
-        out.append(entry)
+        out.append((row.seq, entry))
     return out
 
 
 def entries_for(con: Con, viewer: UserRow, actor: str | None = None,
                 record: str | None = None) -> list[dict[str, Any]]:
     """What a reviewer (``viewer``) reads of the trail: the entries of :func:`show` except
-    those of users of other agencies, whose entries name their records, compartments,
-    kinds and times (what their grants keep from the viewer). Entries of actors that
-    are no user (set-up, refused unknown names) are kept. ``audit show`` and the
-    workbench's audit page read through this; checking the chain reads it whole."""
+    other agencies', which name their records, compartments, kinds, times, login roles
+    and hosts (what their grants keep from the viewer). ``audit show`` and the
+    workbench's audit page read through this; checking the chain reads it whole.
+
+    On the team server an entry is the agency's whose member login role appended it,
+    whatever its text claims (a refused ``--as`` typo by another agency's officer, an
+    actor that is no user, showed every agency that officer's role and host:pid); one
+    the owner or the service role appended is its actor's agency's, or everyone's when
+    the actor is no user (set-up, a name tried at the workbench's sign-in) or it is an
+    archive entry (:func:`darkmap.store.audit.server_agencies`, the rule of the server's
+    row-level security). In a workspace, which one process writes, by its actor."""
+    if isinstance(con, PgOps):
+        whose = server_agencies(con)
+        return [e for seq, e in _numbered(con, actor, record)
+                if whose.get(seq) in ("*", viewer.agency_id)]
     others = {u.user_id for u in users(con) if u.agency_id != viewer.agency_id}
     return [e for e in show(con, actor, record) if e.get("actor") not in others]
 
@@ -483,14 +503,13 @@ def strangers_apart(con: Con, entries: list[dict[str, Any]]
 def whole_trail_refusal(con: Con) -> str | None:
     """Why this connection may not read the whole trail (on the team server, row-level
     security keeps other agencies' entries from a member), ``None`` when it may (a
-    workspace; the server's owner or service role)."""
-    if not isinstance(con, PgOps):
+    workspace; the server's owner or service role). Decided by who connects, never by
+    what the trail holds: the refusal once counted the entries hidden from the member,
+    a running count of the other agencies' activity."""
+    if not isinstance(con, PgOps) or reads_whole_trail(con):
         return None
-    whole, seen = len(server_links(con)), len(audit_rows(con))
-    if seen == whole:
-        return None
-    return (f"{whole - seen} of the trail's {whole} entries are other agencies' and hidden "
-            "from you on the team server")
+    return ("other agencies' entries, if any, are hidden from you on the team server (a "
+            "member's login role reads its own agency's)")
 
 
 def export_trail(con: Con, out: Path) -> int:

@@ -26,7 +26,8 @@ from darkmap.store.ops_guards import SAFE_PATH
 
 __all__ = ["NOT_AN_OBJECT", "PG_AUDIT_SCHEMA", "ArchiveRow", "AuditRow", "ChainLink",
            "append_entry", "appending", "archive_prefix", "audit_archives", "audit_head",
-           "audit_rows", "install_server_audit", "server_links", "server_roles"]
+           "audit_rows", "install_server_audit", "reads_whole_trail", "server_agencies",
+           "server_links", "server_roles"]
 
 PG_AUDIT_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS ops_audit (
@@ -75,19 +76,48 @@ UPDATE ops_audit SET actor = ops_audit_field(entry, 'actor'),
                      action = ops_audit_field(entry, 'action')
     WHERE actor IS NULL AND action IS NULL;
 
--- a member reads the entries of its own agency's users, of actors that are no user
--- (set-up, refused unknown names) and the archive entries (custody of the whole
--- trail); another agency's entries name its records, compartments and times
-CREATE OR REPLACE FUNCTION ops_audit_visible(who TEXT, what TEXT) RETURNS BOOLEAN
+-- whose an entry is: the agency of the login role that appended it (db_role), whatever
+-- its text says, when that role is a member's: a refused `--as` typo by one agency's
+-- officer (an actor that is no user) showed another agency its role and host:pid. An
+-- entry the owner or the service role appended (or one from before db_role) is its
+-- actor's agency's, or everyone's when the actor is no user (set-up, a name tried at
+-- the workbench's sign-in) or it is an archive entry (the custody of the whole trail).
+-- '*' is everyone's, NULL no agency's; a member is answered only '*', its own agency
+-- or NULL (it reads no other agency's users)
+CREATE OR REPLACE FUNCTION ops_audit_agency(who TEXT, what TEXT, writer TEXT) RETURNS TEXT
 LANGUAGE sql STABLE SECURITY DEFINER {SAFE_PATH} AS $$
+    WITH trusted AS (
+        SELECT writer IS NULL OR EXISTS (
+            SELECT 1 FROM pg_roles r WHERE r.rolname = writer
+               AND (pg_has_role(r.oid, '{SERVICE_ROLE}', 'MEMBER')
+                    OR NOT pg_has_role(r.oid, '{OPS_ROLE}', 'MEMBER'))) AS yes),
+    whose AS (
+        SELECT CASE
+            WHEN NOT (SELECT yes FROM trusted)
+                THEN (SELECT u.agency_id FROM ops_users u WHERE u.user_id = writer)
+            WHEN what IS NOT DISTINCT FROM 'audit.archive' THEN '*'
+            ELSE coalesce((SELECT u.agency_id FROM ops_users u WHERE u.user_id = who), '*')
+            END AS agency)
+    SELECT CASE
+        WHEN pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER')
+             OR NOT pg_has_role(session_user, '{OPS_ROLE}', 'MEMBER') THEN w.agency
+        WHEN w.agency = '*' OR w.agency = ops_my_agency() THEN w.agency END
+    FROM whose w
+$$;
+CREATE OR REPLACE FUNCTION ops_audit_visible(who TEXT, what TEXT, writer TEXT)
+RETURNS BOOLEAN LANGUAGE sql STABLE SECURITY DEFINER {SAFE_PATH} AS $$
     SELECT pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER')
-        OR what IS NOT DISTINCT FROM 'audit.archive'
-        OR COALESCE((SELECT u.agency_id IS NOT DISTINCT FROM ops_my_agency()
-                     FROM ops_users u WHERE u.user_id = who), true)
+        OR coalesce(ops_audit_agency(who, what, writer) IN ('*', ops_my_agency()), false)
 $$;
 ALTER TABLE ops_audit ENABLE ROW LEVEL SECURITY;
 DROP POLICY IF EXISTS ops_read ON ops_audit;
-CREATE POLICY ops_read ON ops_audit FOR SELECT USING (ops_audit_visible(actor, action));
+CREATE POLICY ops_read ON ops_audit FOR SELECT
+    USING (ops_audit_visible(actor, action, db_role));
+DROP FUNCTION IF EXISTS ops_audit_visible(TEXT, TEXT);
+REVOKE ALL ON FUNCTION ops_audit_agency(TEXT, TEXT, TEXT) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ops_audit_visible(TEXT, TEXT, TEXT) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ops_audit_agency(TEXT, TEXT, TEXT) TO {OPS_ROLE};
+GRANT EXECUTE ON FUNCTION ops_audit_visible(TEXT, TEXT, TEXT) TO {OPS_ROLE};
 DROP POLICY IF EXISTS ops_add ON ops_audit;
 CREATE POLICY ops_add ON ops_audit FOR INSERT WITH CHECK (true);
 
@@ -179,8 +209,9 @@ GRANT EXECUTE ON FUNCTION ops_audit_links() TO {OPS_ROLE};
 """The trail on the team server: members of ``darkmap_ops`` append entries and move the
 head; no one but the owner may change or delete an entry, or archive (retention).
 Row-level security keeps another agency's entries from a member, even in ``psql`` (as
-:func:`darkmap.ops.audit.entries_for` does in the library); the archive entries stay
-readable by all. A member checks the whole chain through ``ops_audit_links()``, which
+:func:`darkmap.ops.audit.entries_for` does in the library): an entry a member's login
+role appended is its agency's, whatever its text says; the archive entries the owner
+appended stay readable by all. A member checks the whole chain through ``ops_audit_links()``, which
 runs as the owner and returns each entry's links and content checks, not its text."""
 
 
@@ -248,6 +279,27 @@ def server_roles(con: PgOps) -> dict[int, str | None]:
     connection may read."""
     return {int(seq): role for seq, role in
             con.execute("SELECT seq, db_role FROM ops_audit ORDER BY seq").fetchall()}
+
+
+def server_agencies(con: PgOps) -> dict[int, str | None]:
+    """Entry number -> whose entry it is (``ops_audit_agency``): the agency of the member
+    login role that appended it, whatever its text says; for an entry the owner or
+    service role appended, its actor's agency, ``"*"`` (everyone's) when the actor is no
+    user or it is an archive entry; ``None`` for no agency's. A member is answered only
+    ``"*"``, its own agency or ``None``. For the entries this connection may read."""
+    return {int(seq): agency for seq, agency in con.execute(
+        "SELECT seq, ops_audit_agency(actor, action, db_role) FROM ops_audit "
+        "ORDER BY seq").fetchall()}
+
+
+def reads_whole_trail(con: PgOps) -> bool:
+    """Whether row-level security leaves this connection every entry (the owner, a role
+    that bypasses it, the service role), decided by who connects: a member is refused a
+    whole-trail export or archive whatever the trail holds (a count of the entries it
+    could not read told it how busy the other agencies were)."""
+    row = con.execute(f"SELECT NOT row_security_active('ops_audit') OR "
+                      f"pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER')").fetchone()
+    return bool(row and row[0])
 
 
 def audit_archives(con: Con) -> list[ArchiveRow]:
