@@ -491,7 +491,9 @@ def seizure_group() -> None:
 @click.option("--drug", "drugs", multiple=True, metavar="SUBSTANCE:GRAMS")
 @click.option("--pills", type=click.IntRange(min=0, max=_MAX_COUNT), default=0)
 @click.option("--firearms", type=click.IntRange(min=0, max=_MAX_COUNT), default=0)
-@click.option("--cash", "cash", multiple=True, metavar="CUR:AMOUNT[@USD]")
+@click.option("--cash", "cash", multiple=True, metavar="CUR:AMOUNT[@USD]",
+              help="Cash seized and its USD value (repeat: lots of one currency are "
+                   "summed, each with its USD value or none).")
 @click.option("--crypto", "crypto", multiple=True, metavar="ASSET:AMOUNT[:ADDRESS][@USD]")
 @click.option("--place", default="")
 @_record_options
@@ -505,17 +507,18 @@ def seizure_add(drugs: tuple[str, ...], pills: int, firearms: int, cash: tuple[s
     --crypto BTC:0.5:1Q2TWHE3GMdB6BZKafqwxXtWAWgFt5Jvm3@30000 --operation SpecTor
     --compartment de-us --provenance "PV 88" --as ben
     """
-    from darkmap.ops.records import CryptoItem, Seizure  # noqa: PLC0415
+    from darkmap.ops.records import CryptoItem, Seizure, cash_lots  # noqa: PLC0415
 
     drug_g: dict[str, float] = {}
     for d in drugs:
         name, grams = _pair(d, "--drug")
         drug_g[name.lower()] = drug_g.get(name.lower(), 0.0) + grams
-    money: dict[str, tuple[float, float | None]] = {}
+    lots = []
     for c in cash:
         rest, usd = _valued(c, "--cash")
         cur, amount = _pair(rest, "--cash")
-        money[cur.upper()] = (amount, usd)
+        lots.append((cur, amount, usd))
+    money = cash_lots(lots)  # lots of one currency summed (a repeated one was replaced)
     coins = []
     for c in crypto:
         rest, usd = _valued(c, "--crypto")

@@ -30,8 +30,8 @@ from darkmap.store.workspace import utcnow
 
 __all__ = ["LINK_KINDS", "MAX_AMOUNT", "RECORD_KINDS", "Arrest", "Buy", "Case", "CryptoItem",
            "Detail", "LabResult", "Parcel", "Record", "Seizure", "add_record", "buy_reaches",
-           "case_subjects", "fentanyl_marks", "fentanyl_marks_of", "is_fentanyl", "link_warnings",
-           "read_records", "show_record"]
+           "case_subjects", "cash_lots", "fentanyl_marks", "fentanyl_marks_of", "is_fentanyl",
+           "link_warnings", "read_records", "show_record"]
 
 
 
@@ -162,6 +162,39 @@ class Seizure:
         out += [("crypto", None, None, None, c.asset.upper(), c.amount, c.usd, c.address or None)
                 for c in self.crypto]
         return out
+
+
+CashLot = tuple[str, float, float | None]
+"""One lot of cash as seized: currency, amount, its USD value (None: not known)."""
+
+
+def cash_lots(lots: Sequence[CashLot]) -> dict[str, tuple[float, float | None]]:
+    """:attr:`Seizure.cash` from lots as seized, several of a currency summed (amounts
+    and USD values). Found by an audit: a second ``--cash USD:500`` replaced the first
+    ``USD:1000``, and the operation's totals lost it without a word.
+
+    A USD lot is its own USD value. Lots of another currency are summed with their USD
+    values only when every lot has one: a sum over some lots would pass for the value of
+    all of them, and the totals never guess a value (none given: the total has none and
+    counts as an item without a USD value)."""
+    amounts: dict[str, float] = {}
+    values: dict[str, list[float | None]] = {}
+    for currency, amount, usd in lots:
+        cur = currency.strip().upper()
+        if not cur:
+            raise BadInputError(f"cash {amount}: no currency")
+        amounts[cur] = amounts.get(cur, 0.0) + amount
+        values.setdefault(cur, []).append(amount if usd is None and cur == "USD" else usd)
+    out: dict[str, tuple[float, float | None]] = {}
+    for cur, amount in amounts.items():
+        known = [v for v in values[cur] if v is not None]
+        if known and len(known) < len(values[cur]):
+            raise BadInputError(
+                f"cash {cur}: {len(known)} of {len(values[cur])} lots have a USD value; "
+                f"give every {cur} lot its value (CUR:AMOUNT@USD) or none, or sum them "
+                "into one lot")
+        out[cur] = (amount, sum(known) if known else None)
+    return out
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,83 @@
+"""What `darkmap ops seizure add` and the other record commands take, found by an audit of
+the operational records: repeated cash lots, operation and substance names, crypto
+addresses, empty seizures. Input handling only, so on the workspace (DuckDB); the
+access rules and both stores are tested elsewhere (tests/test_ops_access.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from darkmap.cli import main
+from darkmap.errors import BadInputError
+from darkmap.ops import access, records, totals
+from darkmap.ops.records import Seizure, cash_lots
+from darkmap.store.workspace import Workspace
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    """A workspace with the FBI (bob admin, fay officer) and a task-force compartment
+    ``tf``; closed, for the CLI."""
+    with Workspace.init(tmp_path / "ws") as w:
+        access.add_agency(w.con, "setup", "fbi", "FBI", "US", "JCODE desk")
+        access.add_user(w.con, "setup", "bob", "fbi", "admin")
+        access.add_user(w.con, "bob", "fay", "fbi", "officer")
+        access.add_compartment(w.con, "bob", "taskforce", "JCODE", compartment_id="tf")
+    return tmp_path / "ws"
+
+
+def _cli(ws: Path, *args: str) -> Result:
+    return CliRunner().invoke(main, [*args, "-w", str(ws)], env={"DARKMAP_OPS_SERVER": None})
+
+
+def _seizure(ws: Path, *items: str, operation: str = "SpecTor") -> Result:
+    return _cli(ws, "ops", "seizure", "add", *items, "--operation", operation,
+                "--compartment", "tf", "--provenance", "PV 1", "--as", "fay")
+
+
+def test_repeated_cash_lots_of_one_currency_are_summed(ws: Path) -> None:
+    """A second ``--cash USD:500`` replaced the first ``USD:1000`` (and ``eur`` the
+    ``EUR`` lot): the audit's operation reported USD 554 for USD 1,662 seized."""
+    res = _seizure(ws, "--cash", "USD:1000", "--cash", "USD:500", "--cash", "EUR:100@108",
+                   "--cash", "eur:50@54")
+    assert res.exit_code == 0, res.output
+    rid = res.stdout.split()[1]
+    rep = json.loads(_cli(ws, "ops", "report", "SpecTor", "--json", "--as", "bob").stdout)
+    assert rep["recorded"]["cash_usd"] == 1662.0
+    assert rep["recorded"]["items_without_usd_value"] == {}
+    shown = json.loads(_cli(ws, "ops", "show", rid, "--json", "--as", "bob").stdout)
+    assert shown["data"]["cash"] == {"USD": [1500.0, 1500.0], "EUR": [150.0, 162.0]}
+
+
+def test_cash_lots_sum_values_only_when_every_lot_has_one() -> None:
+    """Lots without a value stay without one (counted apart in the totals, never
+    guessed); some lots valued and some not is refused: a partial sum would pass for
+    the value of them all."""
+    assert cash_lots([("EUR", 10.0, None), (" eur ", 5.0, None)]) == {"EUR": (15.0, None)}
+    assert cash_lots([("USD", 10.0, None), ("usd", 5.0, 5.0)]) == {"USD": (15.0, 15.0)}
+    with pytest.raises(BadInputError, match=r"cash EUR: 1 of 2 lots have a USD value"):
+        cash_lots([("EUR", 10.0, 11.0), ("EUR", 5.0, None)])
+
+
+def test_a_partly_valued_currency_is_refused_and_nothing_stored(ws: Path) -> None:
+    res = _seizure(ws, "--cash", "EUR:100@108", "--cash", "EUR:50")
+    assert res.exit_code == 1
+    assert "give every EUR lot its value (CUR:AMOUNT@USD) or none" in res.stderr
+    with Workspace.open(ws) as w:
+        assert records.read_records(w, "bob") == []
+
+
+def test_library_cash_mapping_still_totals(tmp_path: Path) -> None:
+    """Library callers give :attr:`Seizure.cash` as a mapping, as before."""
+    with Workspace.init(tmp_path / "w") as w:
+        access.add_agency(w.con, "setup", "fbi", "FBI", "US", "JCODE desk")
+        access.add_user(w.con, "setup", "bob", "fbi", "admin")
+        access.add_compartment(w.con, "bob", "agency", "own", compartment_id="own")
+        records.add_record(w, "bob", Seizure(cash=cash_lots([("USD", 1.0, None),
+                                                             ("USD", 2.0, None)])),
+                           compartment="own", operation="Op", provenance="PV")
+        assert totals.recorded_totals(w, "bob", "Op")["cash_usd"] == 3.0
