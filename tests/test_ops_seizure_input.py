@@ -81,3 +81,70 @@ def test_library_cash_mapping_still_totals(tmp_path: Path) -> None:
                                                              ("USD", 2.0, None)])),
                            compartment="own", operation="Op", provenance="PV")
         assert totals.recorded_totals(w, "bob", "Op")["cash_usd"] == 3.0
+
+
+def test_operation_names_are_stripped_and_a_near_spelling_is_refused(ws: Path) -> None:
+    """``"SpecTor "`` and ``Spector`` were operations of their own beside SpecTor, and
+    each was totalled apart. Spaces around and between the words are dropped; a name that
+    differs only in case or spacing from one the user knows of is refused, naming it."""
+    assert _seizure(ws, "--firearms", "1", operation="SpecTor").exit_code == 0
+    spaced = _seizure(ws, "--firearms", "2", operation="  SpecTor ")
+    assert spaced.exit_code == 0, spaced.output
+    for near in ("Spector", "spec tor", "SPECTOR "):
+        res = _seizure(ws, "--firearms", "4", operation=near)
+        assert res.exit_code == 1, res.output
+        assert (f"operation {' '.join(near.split())!r}: fay knows of 'SpecTor', which "
+                "differs only in case or spacing; give that name") in res.stderr
+    rep = json.loads(_cli(ws, "ops", "report", " SpecTor", "--json", "--as", "bob").stdout)
+    assert rep["operation"] == "SpecTor" and rep["recorded"]["firearms"] == 3
+    listed = json.loads(_cli(ws, "ops", "show", "--operation", "SpecTor ", "--json",
+                             "--as", "bob").stdout)
+    assert len(listed) == 2 and {r["operation"] for r in listed} == {"SpecTor"}
+    empty = _seizure(ws, "--firearms", "1", operation="  ")
+    assert empty.exit_code == 1 and "the name is empty" in empty.stderr
+
+
+def test_a_reported_operation_is_a_spelling_to_follow(ws: Path, data_dir: Path) -> None:
+    """The imported figures name operations too: ``Dark Huntor`` is refused for
+    ``Dark HunTor``, and ``darkhuntor`` as well."""
+    imp = _cli(ws, "ops", "import-reported", str(data_dir / "operations" /
+                                                 "jcode-operations.csv"), "--as", "bob")
+    assert imp.exit_code == 0, imp.output
+    for near in ("Dark Huntor", "darkhuntor"):
+        res = _seizure(ws, "--firearms", "1", operation=near)
+        assert res.exit_code == 1 and "knows of 'Dark HunTor'" in res.stderr
+
+
+def test_an_operation_other_compartments_name_is_not_looked_at(tmp_path: Path) -> None:
+    """Only what the user knows of is compared: an operation named only in a
+    compartment the user may not read neither refuses nor is named."""
+    with Workspace.init(tmp_path / "w") as w:
+        access.add_agency(w.con, "setup", "fbi", "FBI", "US", "JCODE desk")
+        access.add_user(w.con, "setup", "bob", "fbi", "admin")
+        access.add_agency(w.con, "bob", "bka", "BKA", "DE", "BKA desk")
+        access.add_user(w.con, "bob", "ana", "bka", "admin")
+        access.add_compartment(w.con, "bob", "agency", "own", compartment_id="fbi-own")
+        access.add_compartment(w.con, "ana", "agency", "own", compartment_id="bka-own")
+        records.add_record(w, "bob", Seizure(firearms=1), compartment="fbi-own",
+                           operation="Hidden Op", provenance="PV")
+        row = records.add_record(w, "ana", Seizure(firearms=1), compartment="bka-own",
+                                 operation="hidden op", provenance="PV")
+        assert row.operation == "hidden op"
+
+
+def test_substances_are_stripped_and_named_as_the_assessment_names_them(ws: Path) -> None:
+    """``--drug "fentanyl :5"`` made a substance ``"fentanyl "``, totalled apart from
+    fentanyl (and not counted as fentanyl kg). A name is lower-case with one space
+    between words, and the assessment's own substance name where it is one written
+    otherwise; a synonym is kept as written (no guess at what "M30" held)."""
+    res = _seizure(ws, "--drug", "fentanyl :5", "--drug", " Fentanyl:5", "--drug",
+                   "Cannabis  Resin:100", "--drug", "MDMA:3", "--drug", "M30:7",
+                   "--drug", "4-ANPP:1")
+    assert res.exit_code == 0, res.output
+    rec = json.loads(_cli(ws, "ops", "report", "SpecTor", "--json",
+                          "--as", "bob").stdout)["recorded"]
+    assert rec["drugs_kg_by_substance"] == {"4-anpp": 0.001, "cannabis_resin": 0.1,
+                                            "fentanyl": 0.01, "m30": 0.007, "mdma": 0.003}
+    assert rec["fentanyl_kg"] == 0.01
+    blank = _seizure(ws, "--drug", " :5")
+    assert blank.exit_code == 1 and "no substance named" in blank.stderr

@@ -322,7 +322,9 @@ def _record_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--case", "case_id", default=None,
                      help="The case it belongs to: the case's record id (`ops case add` "
                           "prints it), not its compartment's."),
-        click.option("--operation", default=None, help="The operation (for the totals)."),
+        click.option("--operation", default=None,
+                     help="The operation (for the totals); a name that differs only in "
+                          "case or spacing from one you know of is refused."),
         click.option("--date", "occurred_on", type=click.DateTime(["%Y-%m-%d"]), default=None,
                      help="When it happened (YYYY-MM-DD)."),
         click.option("--country", default=None, help="Where [default: your agency's]."),

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
+from darkmap.assess.lexicon import normalise
+from darkmap.assess.taxonomy import SUBSTANCE_CLASS
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.model.countries import check_country
 from darkmap.model.values import clean_btc_address, clean_xmr_address
@@ -31,13 +33,47 @@ from darkmap.store.workspace import utcnow
 __all__ = ["LINK_KINDS", "MAX_AMOUNT", "RECORD_KINDS", "Arrest", "Buy", "Case", "CryptoItem",
            "Detail", "LabResult", "Parcel", "Record", "Seizure", "add_record", "buy_reaches",
            "case_subjects", "cash_lots", "fentanyl_marks", "fentanyl_marks_of", "is_fentanyl",
-           "link_warnings", "read_records", "show_record"]
+           "link_warnings", "operation_key", "operation_name", "read_records", "show_record",
+           "substance_name"]
 
 
 
 def is_fentanyl(substance: str) -> bool:
     """True for fentanyl and its analogues (carfentanil, acetylfentanyl...), by name."""
     return "fentanyl" in substance.lower() or "fentanil" in substance.lower()
+
+
+def substance_name(text: str) -> str:
+    """A seized substance's name as the totals group it: its words lower-case with one
+    space between, and the assessment's own name (:data:`darkmap.assess.taxonomy.
+    SUBSTANCE_CLASS`) where the name is one written otherwise ("Cannabis Resin" ->
+    ``cannabis_resin``, "MDMA" -> ``mdma``). Found by an audit: ``--drug "fentanyl :5"``
+    made a substance ``"fentanyl "``, totalled apart from ``fentanyl``.
+
+    Synonyms are not mapped to a substance (the lexicon would read "M30" as oxycodone,
+    and M30 pills are often fentanyl): the record keeps the substance the inventory
+    names."""
+    words = " ".join(text.split()).lower()
+    if not words:
+        raise BadInputError("drug: no substance named (give SUBSTANCE:GRAMS)")
+    canonical = normalise(words).replace(" ", "_")
+    return canonical if canonical in SUBSTANCE_CLASS else words
+
+
+def operation_name(text: str) -> str:
+    """An operation's name as stored and looked up: its words with one space between.
+    Found by an audit: ``"SpecTor "`` was an operation of its own."""
+    name = " ".join(text.split())
+    if not name:
+        raise BadInputError("operation: the name is empty (leave out --operation for a "
+                            "record of no operation)")
+    return name
+
+
+def operation_key(name: str) -> str:
+    """What the spellings of one operation share: its name without case or spaces
+    (``SpecTor``, ``spector``, ``Spec Tor``)."""
+    return "".join(name.split()).casefold()
 
 
 MAX_AMOUNT = 1e15
@@ -136,8 +172,12 @@ class Seizure:
     place: str = ""
 
     def __post_init__(self) -> None:
+        drugs: dict[str, float] = {}
         for s, g in self.drugs_g.items():
             _positive(g, f"drug {s}")
+            name = substance_name(s)  # "Fentanyl " and "fentanyl" are one substance
+            drugs[name] = drugs.get(name, 0.0) + g
+        object.__setattr__(self, "drugs_g", drugs)
         _positive(self.pills, "pills")
         _positive(self.firearms, "firearms")
         for cur, (amount, usd) in self.cash.items():
@@ -313,6 +353,9 @@ def add_record(ws: Space, by: str, detail: Detail, *,
                f"`darkmap ops grant {compartment or '<compartment>'} --user USER`"
                if kind == "case" else f"a {kind} takes none"))
     actor = acting(con, by)
+    if operation is not None:
+        operation = _one_spelling(con, actor.user_id, actor.agency_id,
+                                  operation_name(operation))
     if case_id is not None:
         # a case the author may read, also with a compartment given (found by testing: a
         # missing id, a buy's or another agency's case was stored as the record's case)
@@ -343,6 +386,26 @@ def add_record(ws: Space, by: str, detail: Detail, *,
         log(con, by, "record.add", record=row.record_id, kind=kind, compartment=compartment)
         record_selectors(con, taskforce_key(ws), actor, row, links)
     return row
+
+
+def _one_spelling(con: Con, user_id: str, agency_id: str, operation: str) -> str:
+    """``operation``, refused when it differs only in case or spacing from an operation
+    the user knows of (one a record the user may read names, or with reported figures):
+    its records would be totalled as another operation's (found by an audit: "Spector"
+    and "SpecTor" were two). Refused, not warned: a warning leaves the split in the
+    totals. Naming the other spelling tells nothing the user may not read; an operation
+    known only from compartments the user may not read is not looked at."""
+    known = set(store.readable_operations(con, user_id, agency_id)) | set(
+        store.reported_operations(con))
+    if operation in known:
+        return operation
+    near = sorted(k for k in known if operation_key(k) == operation_key(operation))
+    if near:
+        raise BadInputError(
+            f"operation {operation!r}: {user_id} knows of {near[0]!r}, which differs only "
+            "in case or spacing; give that name (two spellings are totalled as two "
+            "operations)")
+    return operation
 
 
 def _readable_one(con: Con, user_id: str, agency_id: str,
@@ -376,6 +439,7 @@ def read_records(ws: Space, by: str, kind: str | None = None,
     with the ids returned."""
     con = ws.con
     actor = acting(con, by)
+    operation = None if operation is None else operation_name(operation)
     rows = store.readable_records(con, actor.user_id, actor.agency_id, kind=kind,
                                   operation=operation, case_id=case_id)
     out = _with_details(con, actor.user_id, actor.agency_id, rows)

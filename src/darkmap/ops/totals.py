@@ -25,7 +25,7 @@ from darkmap.errors import BadInputError, NotFoundError
 from darkmap.model.reported import OPERATION_COLUMN
 from darkmap.ops.access import AccessDenied, acting, unit
 from darkmap.ops.audit import log
-from darkmap.ops.records import is_fentanyl
+from darkmap.ops.records import is_fentanyl, operation_key, operation_name
 from darkmap.store import operations as store
 from darkmap.store.operations import Space
 
@@ -147,7 +147,7 @@ def _country(name: str) -> str | None:
 
 def parse_row(row: dict[str, str]) -> tuple[str, list[Figure]]:
     """The figures of one operation row of jcode-operations.csv."""
-    op = row["operation"].strip()
+    op = operation_name(row["operation"])
     source = "jcode-operations.csv: " + " | ".join(
         u.strip() for u in row.get("source_urls", "").split("|") if u.strip())
     outlets = f"some outlets (a note in jcode-operations.csv for {op})"
@@ -312,6 +312,7 @@ def _metric_summary(figs: Iterable[Sequence[Any]]) -> dict[str, dict[str, Any]]:
 
 def recorded_totals(ws: Space, by: str, operation: str) -> dict[str, Any]:
     """The totals of the operation's seizures and arrests that ``by`` may read."""
+    operation = operation_name(operation)
     actor = acting(ws.con, by)
     arrests = store.readable_records(ws.con, actor.user_id, actor.agency_id, kind="arrest",
                                      operation=operation)
@@ -366,7 +367,7 @@ def _unknown_operation(operation: str, by: str, known: list[str]) -> str:
     if not known:
         return (f"{head}; {by} knows of no operation yet (a record names its operation with "
                 "--operation; `darkmap ops import-reported` imports past ones)")
-    near = [k for k in known if k.casefold() == operation.casefold()]
+    near = [k for k in known if operation_key(k) == operation_key(operation)]
     if near:
         return f"{head}; did you mean {near[0]!r}?"
     more = f" and {len(known) - _LISTED} more" if len(known) > _LISTED else ""
@@ -379,6 +380,7 @@ def operation_report(ws: Space, by: str, operation: str) -> dict[str, Any]:
     An operation ``by`` does not know of (:func:`known_operations`) is a
     :class:`NotFoundError` listing those ``by`` knows, the same message whether or not
     other compartments name it; the attempt is audited (outcome ``not_found``)."""
+    operation = operation_name(operation)  # "SpecTor " is SpecTor
     known = known_operations(ws, by)
     if operation not in known:
         log(ws.con, by, "report.recorded", "not_found", operation=operation)
