@@ -78,7 +78,8 @@ def _record_operations(path: Path) -> list[str]:
                 lab=LabResult("fentanyl", 8.5, 0.9, imprint=f"{MARK} M30")),
             Parcel("DHL", f"{MARK}TRACK1", sender=f"{MARK} sender street 1"),
             Seizure({"fentanyl": 640.0}, pills=10, firearms=2, cash={"USD": (5000.0, None)},
-                    crypto=(CryptoItem("BTC", 0.5, f"bc1q{MARK.lower()}", 30000.0),),
+                    crypto=(CryptoItem("BTC", 0.5, "bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh",
+                                       30000.0),),
                     place=f"{MARK} place"),
             Arrest(f"{MARK} person", place=f"{MARK} town", charges=(f"{MARK} charge",)),
         ]

@@ -27,6 +27,9 @@ from darkmap.store.operations import CompartmentRow
 from darkmap.store.workspace import Workspace
 
 FTM = str(Path(sys.executable).with_name("ftm"))
+XMR = ("44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2"
+       "wfn3RVGQBEP3A")
+"""A Monero address (checksum checked since a seizure's addresses are)."""
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
@@ -212,7 +215,7 @@ def test_a_seized_address_is_traced_to_its_persona_sources_and_cash_outs(
         unknown = "bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh"
         seizure = records.add_record(ws, "bka-admin", Seizure(crypto=(
             CryptoItem("BTC", 0.5, address=address, usd=21_000.0),
-            CryptoItem("XMR", 12.0, address="4AdUndXHHZ6cfufTMvppY6JwXNouMBzSkbLYfpAV5Usx"),
+            CryptoItem("XMR", 12.0, address=XMR),
             CryptoItem("BTC", 0.1, address=unknown),
             CryptoItem("BTC", 0.2, address=f"cluster:{cluster}"),
             CryptoItem("BTC", 0.3, address="cluster:99999999999999999999999"))),
@@ -221,7 +224,7 @@ def test_a_seized_address_is_traced_to_its_persona_sources_and_cash_outs(
         build_package(ws, "nca-officer", country, tmp_path / "nca", ftm_subgraph)
         bundle = json.loads((tmp_path / "bka" / "package.json").read_text(encoding="utf-8"))
         seized = {w["address"]: w for w in bundle["seized_wallets"]}
-        assert set(seized) == {address, unknown, "4AdUndXHHZ6cfufTMvppY6JwXNouMBzSkbLYfpAV5Usx",
+        assert set(seized) == {address, unknown, XMR,
                                f"cluster:{cluster}", "cluster:99999999999999999999999"}
         assert counts["seized_wallets"] == 2
         assert seized[f"cluster:{cluster}"]["flows"] == seized[address]["flows"]
@@ -252,7 +255,7 @@ def test_a_seized_address_is_traced_to_its_persona_sources_and_cash_outs(
             assert tagged >= 1
             assert src["hop"] > 1 or (src["txid"], src["vout"]) in paid_in_by
         assert "not in the loaded chain data" in seized[unknown]["note"]
-        assert "XMR" in seized["4AdUndXHHZ6cfufTMvppY6JwXNouMBzSkbLYfpAV5Usx"]["note"]
+        assert "XMR" in seized[XMR]["note"]
         page = (tmp_path / "bka" / "package.html").read_text(encoding="utf-8")
         assert "Seized wallets" in page and f"wallet cluster {cluster}" in page
         for f in (tmp_path / "nca").iterdir():   # the seizure is bka's: not in nca's

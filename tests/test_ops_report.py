@@ -63,7 +63,9 @@ def test_recorded_totals_equal_a_hand_computation(ws: Workspace) -> None:
     add = records.add_record
     add(ws, "bob", Seizure({"fentanyl": 2500.0, "heroin": 1000.0}, pills=1200, firearms=3,
                            cash={"USD": (50_000.0, None), "EUR": (10_000.0, 10_850.0)},
-                           crypto=(CryptoItem("BTC", 1.5, "bc1qaaa", 45_000.0),)),
+                           crypto=(CryptoItem("BTC", 1.5,
+                                              "bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh",
+                                              45_000.0),)),
         compartment="tf", operation=op, provenance="PV 1")
     add(ws, "ana", Seizure({"Fentanyl": 500.0, "cocaine": 750.5}, firearms=1,
                            crypto=(CryptoItem("XMR", 10.0, "", None),)),

@@ -148,3 +148,49 @@ def test_substances_are_stripped_and_named_as_the_assessment_names_them(ws: Path
     assert rec["fentanyl_kg"] == 0.01
     blank = _seizure(ws, "--drug", " :5")
     assert blank.exit_code == 1 and "no substance named" in blank.stderr
+
+
+BTC = "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2"
+XMR = ("44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2"
+       "wfn3RVGQBEP3A")
+
+
+@pytest.mark.parametrize("crypto", [
+    "BTC:1:notanaddress@100", f"BTC:1:{BTC}:extra@5", f"BTC:1:{BTC[:-1]}x@5",
+    f"XMR:2:{BTC}@5", f"BTC:1:{XMR}@5", f"xmr:2:{XMR[:-1]}B", "ETH:1:0x12 34@5",
+    "BTC:1:cluster:12ab"])
+def test_a_seized_address_is_checked_as_a_linked_one(ws: Path, crypto: str) -> None:
+    """``--crypto BTC:1:notanaddress@100`` and an address with ``:extra`` after it were
+    stored as written. A Bitcoin lot's address is checked as ``--link address:`` checks
+    one (or is a wallet, ``cluster:ID``), a Monero lot's as a Monero address; the seizure
+    is refused and nothing stored."""
+    res = _seizure(ws, "--crypto", crypto)
+    assert res.exit_code == 1, res.output
+    assert res.stderr.startswith("Error: crypto ") and " address " in res.stderr
+    with Workspace.open(ws) as w:
+        assert records.read_records(w, "bob") == []
+
+
+def test_valid_seized_addresses_are_kept_in_their_normal_form(ws: Path) -> None:
+    bech = "BC1QXY2KGDYGJRSQTZQ2N0YRF2493P83KKFJHX0WLH"
+    res = _seizure(ws, "--crypto", f"btc:1:{bech}@100", "--crypto", f"BTC:2:{BTC}",
+                   "--crypto", f"XMR:3:{XMR}@50", "--crypto", "BTC:4:cluster:17",
+                   "--crypto", "ETH:5:0x52908400098527886E0F7030069857D2E4169EE7")
+    assert res.exit_code == 0, res.output
+    shown = json.loads(_cli(ws, "ops", "show", res.stdout.split()[1], "--json",
+                            "--as", "bob").stdout)
+    assert [(c["asset"], c["address"]) for c in shown["data"]["crypto"]] == [
+        ("BTC", bech.lower()), ("BTC", BTC), ("XMR", XMR), ("BTC", "cluster:17"),
+        ("ETH", "0x52908400098527886E0F7030069857D2E4169EE7")]
+
+
+@pytest.mark.parametrize("items", [(), ("--drug", "heroin:0"), ("--pills", "0"),
+                                   ("--cash", "USD:0", "--crypto", "BTC:0")])
+def test_a_seizure_of_nothing_is_refused(ws: Path, items: tuple[str, ...]) -> None:
+    """A seizure without an item was stored and counted in the operation's seizures."""
+    res = _seizure(ws, *items)
+    assert res.exit_code == 1, res.output
+    assert "a seizure of nothing: give what was seized (--drug, --pills, --firearms, " \
+           "--cash or --crypto, an amount above 0)" in res.stderr
+    with Workspace.open(ws) as w:
+        assert records.read_records(w, "bob") == []

@@ -11,6 +11,7 @@ A buy whose lab result shows fentanyl marks its listing and persona
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -33,8 +34,8 @@ from darkmap.store.workspace import utcnow
 __all__ = ["LINK_KINDS", "MAX_AMOUNT", "RECORD_KINDS", "Arrest", "Buy", "Case", "CryptoItem",
            "Detail", "LabResult", "Parcel", "Record", "Seizure", "add_record", "buy_reaches",
            "case_subjects", "cash_lots", "fentanyl_marks", "fentanyl_marks_of", "is_fentanyl",
-           "link_warnings", "operation_key", "operation_name", "read_records", "show_record",
-           "substance_name"]
+           "link_warnings", "operation_key", "operation_name", "read_records",
+           "seized_address", "show_record", "substance_name"]
 
 
 
@@ -149,14 +150,54 @@ class Parcel:
         _positive(self.weight_g, "weight")
 
 
+_CLUSTER_REF = re.compile(r"cluster:[0-9]{1,30}")
+"""A seized Bitcoin lot naming a wallet (a cluster of the chain data) for its address."""
+_OTHER_ADDRESS = re.compile(r"[A-Za-z0-9]{8,128}")
+"""The form of an address of an asset darkmap has no checksum check for (one word of
+letters and digits, as base58, hex and bech32 addresses are)."""
+
+
+def seized_address(asset: str, address: str) -> str:
+    """The address a seized lot came from, checked as ``--link address:`` is: a Bitcoin
+    lot's a Bitcoin address (checksum checked; bech32 lower-case) or ``cluster:ID``, a
+    Monero lot's a Monero address; another asset's one word of letters and digits (no
+    check is known for it). Found by an audit: ``BTC:1:notanaddress`` and an address
+    with ``:extra`` after it were stored as written, and traced as nothing."""
+    text = address.strip()
+    if not text:
+        return ""
+    if asset == "BTC":
+        clean = text if _CLUSTER_REF.fullmatch(text) else clean_btc_address(text)
+        what = ("not a Bitcoin address (1..., 3... or bc1..., its checksum checked); a "
+                "wallet (address cluster) is given as cluster:CLUSTER_ID")
+    elif asset == "XMR":
+        clean = clean_xmr_address(text)
+        what = "not a Monero address (4... or 8..., its checksum checked)"
+    else:
+        clean = text if _OTHER_ADDRESS.fullmatch(text) else None
+        what = ("not an address: one word of 8 to 128 letters and digits (Bitcoin and "
+                "Monero addresses are checked in full)")
+    if clean is None:
+        raise BadInputError(f"crypto {asset} address {address!r}: {what}")
+    return clean
+
+
 @dataclass(frozen=True)
 class CryptoItem:
-    """Crypto seized: asset, amount, the address or cluster it came from, USD value."""
+    """Crypto seized: asset, amount, the address or cluster it came from, USD value.
+    The asset is kept upper-case, the address checked (:func:`seized_address`)."""
 
     asset: str
     amount: float
     address: str = ""
     usd: float | None = None
+
+    def __post_init__(self) -> None:
+        asset = self.asset.strip().upper()
+        if not asset:
+            raise BadInputError(f"crypto {self.amount}: no asset (give ASSET:AMOUNT)")
+        object.__setattr__(self, "asset", asset)
+        object.__setattr__(self, "address", seized_address(asset, self.address))
 
 
 @dataclass(frozen=True)
@@ -186,6 +227,13 @@ class Seizure:
         for c in self.crypto:
             _positive(c.amount, f"crypto {c.asset}")
             _positive(c.usd, f"crypto {c.asset} in USD")
+
+    def seized_nothing(self) -> bool:
+        """True when no item has an amount: no drug, pill, firearm, cash or crypto."""
+        amounts = [*self.drugs_g.values(), self.pills, self.firearms,
+                   *(amount for amount, _ in self.cash.values()),
+                   *(c.amount for c in self.crypto)]
+        return not any(amounts)
 
     def items(self) -> list[tuple[Any, ...]]:
         """Rows of ``ops_seizure_items``: item, substance, grams, count, currency, amount,
@@ -341,6 +389,10 @@ def add_record(ws: Space, by: str, detail: Detail, *,
     kind = _KIND_OF[type(detail)]
     if not provenance.strip():
         raise BadInputError("every record needs its provenance (where the fact comes from)")
+    if isinstance(detail, Seizure) and detail.seized_nothing():
+        # found by an audit: a seizure of nothing was stored and counted in the totals
+        raise BadInputError("a seizure of nothing: give what was seized (--drug, --pills, "
+                            "--firearms, --cash or --crypto, an amount above 0)")
     links = _check_links(links)
     if isinstance(detail, Buy) and ("listing", detail.listing) not in links:
         links.append(("listing", detail.listing))  # a buy always concerns its listing
