@@ -5,6 +5,8 @@ On both homes of the records: the workspace (DuckDB) and the team server (Postgr
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner, Result
@@ -14,7 +16,7 @@ from darkmap.cli import main
 from darkmap.errors import BadInputError
 from darkmap.ops import access, records
 from darkmap.ops.records import Buy, Case
-from darkmap.store.operations import Space
+from darkmap.store.operations import OpsServer, Space
 
 
 @pytest.fixture
@@ -187,3 +189,48 @@ def test_a_taken_compartment_id_gets_one_answer_whoever_owns_it(ws: Space,
     assert free.exit_code == 0 and "compartment ben-new (agency) created" in free.output
     listed = _cli(ws, backend, "ops", "compartment", "list", "--as", "fay")
     assert "fbi-own" in listed.output, listed.output
+
+
+def test_on_the_team_server_commands_run_beside_a_reader_of_the_workspace(
+        ws: Space, backend: Backend) -> None:
+    """With ``DARKMAP_OPS_SERVER`` set, every ops, deconflict, audit and package command
+    was refused ("workspace ... is in use by another darkmap process") while `darkmap
+    serve --server` read the same workspace: each opened it read-write, though only the
+    server's records are written. They now open it read-only, as the workbench does; a
+    process holding it read-only (here, a child standing in for the workbench) lets
+    them read and write the server's records."""
+    if backend.name != "postgres":
+        pytest.skip("the workspace holds the records: writing it needs it alone")
+    _compartments(ws)
+    ws.close()
+    assert isinstance(ws, OpsServer) and ws.workspace is not None and ws.path is not None
+    ws.workspace.close()   # this process lets go of the workspace: another process holds it
+    hold = ("import sys; from pathlib import Path; "
+            "from darkmap.store.workspace import Workspace; "
+            "w = Workspace.open(Path(sys.argv[1]), read_only=True); print('held', flush=True); "
+            "sys.stdin.read(); w.close()")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(ws.path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        case = _cli(ws, backend, "ops", "case", "add", "Vendor X", "--compartment", "tf",
+                    "--link", "persona:p-1", "--provenance", "file 12", "--as", "ben")
+        assert case.exit_code == 0, case.output
+        case_id = case.stdout.split()[1]
+        for args in (["ops", "show", "--as", "ana"], ["ops", "compartment", "list", "--as",
+                                                        "ana"],
+                     ["deconflict", "notices", "--as", "ana"], ["audit", "show", "--as", "ana"],
+                     ["audit", "verify"], ["package", "--country", "DE", "-o",
+                                           str(ws.path.parent / "pkg"), "--as", "ana"],
+                     ["report", "--as", "ana", "-o", str(ws.path.parent / "r.html")]):
+            res = _cli(ws, backend, *args)
+            assert res.exit_code == 0, (args, res.output)
+            assert "in use" not in res.output
+        # the case is read on the server; this workspace has no personas to export
+        export = _cli(ws, backend, "export", "csv", "--case", case_id, "--as", "ana", "-o",
+                      str(ws.path.parent / "csv"))
+        assert export.stderr == "Error: --persona needs personas: run `darkmap link` first\n"
+        assert "Vendor X" in _cli(ws, backend, "ops", "show", "--as", "ben").stdout
+    finally:
+        holder.communicate("")

@@ -14,6 +14,7 @@ from darkmap.cli.common import (
     country_value,
     emit_json,
     main,
+    open_reference,
     open_ws,
     workspace_option,
 )
@@ -105,8 +106,10 @@ def export_cmd(fmt: str, out: Path, workspace: Path | None, personas: tuple[str,
         # the user's grants narrowed it (as `ops grant --by` goes with --revoke only)
         raise click.UsageError("--as goes with --case: it names the user reading the case "
                                "(without --case the whole workspace is exported)")
-    # reading a case is audited: the workspace is then opened for writing
-    ws = open_ws(workspace, read_only=not cases)
+    # reading a case is audited: the workspace is then opened for writing, unless the
+    # cases (and the trail) are the team server's
+    ws = (open_reference(workspace) if cases and os.environ.get(OPS_SERVER_ENV)
+          else open_ws(workspace, read_only=not cases))
     try:
         personas = personas + _case_subjects(ws, as_user or "", cases)
         options = ExportOptions(personas=personas, countries=countries, extended=extended,

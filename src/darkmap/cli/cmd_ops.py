@@ -29,6 +29,7 @@ from darkmap.cli.common import (
     emit_json,
     interrupts_held,
     main,
+    open_reference,
     open_ws,
     say,
     short,
@@ -92,18 +93,22 @@ def _texts(value: Any) -> Iterator[str]:
 
 
 def _run(workspace: Path | None, fn: Callable[[Space], Any], hold: bool = True) -> Any:
-    """Open the workspace (read-write: every access is audited), run, close. With
-    ``$DARKMAP_OPS_SERVER`` (a PostgreSQL URL) the operational records are the team
-    server's, the workspace gives the reference data. For the command's records and
-    their result line to go together, Ctrl-C is held while a record is written (see
-    :func:`_held`)."""
+    """Open the workspace, run, close. The workspace holds the records and their audit
+    trail, so it is opened read-write (every access, a read too, appends an entry). With
+    ``$DARKMAP_OPS_SERVER`` (a PostgreSQL URL) the records and the trail are the team
+    server's and the workspace gives the reference data only (listings, personas, chain
+    data, the fx table), which no command writes: it is opened read-only, so the
+    commands run beside `darkmap serve --server` and other readers of the workspace
+    (found by an audit: each was refused as "in use by another darkmap process"). For
+    the command's records and their result line to go together, Ctrl-C is held while a
+    record is written (see :func:`_held`)."""
     from darkmap.store.team import open_ops_server  # noqa: PLC0415
 
     _utf8_text()
+    server = os.environ.get(SERVER_ENV)
     with _held(hold):
-        ws = open_ws(workspace)
+        ws = open_reference(workspace) if server else open_ws(workspace)
         try:
-            server = os.environ.get(SERVER_ENV)
             if server:
                 with open_ops_server(server, ws) as ops:
                     return fn(ops)

@@ -18,6 +18,7 @@ from darkmap.cli.common import (
     OPS_SERVER_ENV,
     DarkmapError,
     main,
+    open_reference,
     open_ws,
     say,
     short,
@@ -49,9 +50,11 @@ def report_cmd(workspace: Path | None, out: Path | None, by: str | None) -> None
     from darkmap.report.html import write_report  # noqa: PLC0415
     from darkmap.store.team import open_ops_server  # noqa: PLC0415
 
-    ws = open_ws(workspace, read_only=by is None)
+    server = os.environ.get(OPS_SERVER_ENV) if by else None
+    # --as reads operational records, audited: in the workspace (written), or on the team
+    # server, the workspace then giving reference data only (read-only, beside `serve`)
+    ws = open_reference(workspace) if server else open_ws(workspace, read_only=by is None)
     try:
-        server = os.environ.get(OPS_SERVER_ENV) if by else None
         if server:
             with open_ops_server(server, ws) as ops:
                 path = write_report(ws, out, by, ops)

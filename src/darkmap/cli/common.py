@@ -385,6 +385,15 @@ def open_ws(path: Path | None, create: bool = False, read_only: bool = False) ->
     return Workspace.init(path) if create else Workspace.open(path, read_only=read_only)
 
 
+def open_reference(path: Path | None) -> Workspace:
+    """The workspace at ``path`` (or the default one) as the reference data of the team
+    server's records: read-only, beside `darkmap serve --server` and other readers
+    (:meth:`~darkmap.store.workspace.Workspace.open_reading`)."""
+    from darkmap.store.workspace import Workspace, default_path  # noqa: PLC0415 - see above
+
+    return Workspace.open_reading(path or default_path())
+
+
 def open_ws_to_write(path: Path | None, init: bool) -> Workspace:
     """The workspace a loading command writes to: it must exist, unless ``--init`` asks
     for it. A mistyped ``-w`` would otherwise start a new, empty workspace and put the

@@ -274,6 +274,21 @@ class Workspace:
             ws = cls(path, _connect(db, path, read_only))
         return ws
 
+    @classmethod
+    def open_reading(cls, path: Path) -> Workspace:
+        """Open read-only (:meth:`open`) a workspace that gives reference data only (the
+        team server holds the operational records): beside any other process reading it,
+        `darkmap serve --server` among them. DuckDB keeps one configuration per file in a
+        process, so where this process already holds the workspace open for writing (a
+        Python caller, a test, running a command in-process) a read-only connection is
+        refused; the workspace is then opened as that connection is, as it was before."""
+        try:
+            return cls.open(path, read_only=True)
+        except duckdb.ConnectionException as exc:
+            if "different configuration" not in str(exc):
+                raise
+            return cls.open(path)
+
     def pending_migrations(self) -> list[str]:
         """Names of the shipped migrations this workspace has not applied yet (works on a
         read-only connection)."""
