@@ -5,6 +5,7 @@ a lab result showing fentanyl marks the listing and its persona."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -82,6 +83,7 @@ def test_recorded_totals_equal_a_hand_computation(ws: Workspace) -> None:
     # by hand: bob reads the task-force compartment only
     assert rec["arrests"] == 4
     assert rec["arrests_by_country"] == {"US": 2, "DE": 1, "NL": 1}
+    assert rec["countries"] == 3     # where the arrests were made, as a press release counts
     assert rec["drugs_kg_by_substance"] == {"cocaine": 0.7505, "fentanyl": 3.0, "heroin": 1.0}
     assert rec["drugs_kg"] == pytest.approx(2.5 + 1.0 + 0.5 + 0.7505)
     assert rec["fentanyl_kg"] == 3.0
@@ -96,7 +98,8 @@ def test_recorded_totals_equal_a_hand_computation(ws: Workspace) -> None:
                                     str(ws.path)])
     assert res.exit_code == 0 and json.loads(res.output)["recorded"] == rec
     text = CliRunner().invoke(main, ["ops", "report", op, "--as", "bob", "-w", str(ws.path)])
-    assert "4 arrests US 2, DE 1, NL 1" in text.output and "fentanyl 3.000 kg" in text.output
+    assert "4 arrests in 3 countries US 2, DE 1, NL 1" in text.output
+    assert "fentanyl 3.000 kg" in text.output
 
 
 def test_cli_report_shows_ranges_and_sources(ws: Workspace, data_dir: Path) -> None:
@@ -133,3 +136,26 @@ def test_a_fentanyl_lab_result_marks_listing_and_persona(ws: Workspace) -> None:
     assert res.exit_code == 0
     assert "marks persona persona-7 as selling acetylfentanyl" in res.output
     assert "marks listing dream:42" in res.output
+
+
+def test_countries_recorded_are_set_beside_the_reported_ones(ws: Workspace,
+                                                             data_dir: Path) -> None:
+    """"288 arrests in nine countries" had no recorded side: the totals counted no
+    countries. They count the countries of the arrests the user may read (not of the
+    seizures: a press release's countries are where its arrests were), beside the
+    countries the reported arrests list."""
+    totals.import_reported(ws, "bob", data_dir / "operations" / "jcode-operations.csv")
+    for who, country in (("bob", "US"), ("bob", "US"), ("ana", "DE"), ("ana", "AT")):
+        records.add_record(ws, who, Arrest("x"), compartment="tf", operation="SpecTor",
+                           country=country, provenance="arrest report")
+    records.add_record(ws, "ana", Seizure(firearms=1), compartment="tf", operation="SpecTor",
+                       country="NL", provenance="PV")
+    records.add_record(ws, "ana", Arrest("y"), compartment="de-own", operation="SpecTor",
+                       country="FR", provenance="not shared")
+    side = totals.operation_report(ws, "bob", "SpecTor")["side_by_side"]
+    assert side["countries"] == {"recorded": 3, "reported_low": 9, "reported_high": 9}
+    assert totals.recorded_totals(ws, "ana", "SpecTor")["countries"] == 4
+    ws.close()
+    text = CliRunner().invoke(main, ["ops", "report", "SpecTor", "--as", "bob", "-w",
+                                     str(ws.path)]).output
+    assert re.search(r"^  countries\s+3\s+9$", text, re.M), text

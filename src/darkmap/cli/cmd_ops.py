@@ -673,7 +673,7 @@ def report_cmd(operation: str, as_json: bool, by: str, workspace: Path | None) -
         return
     rec = rep["recorded"]
     say(f"operation {short(operation, 60)} as seen by {by}")
-    say(f"recorded: {rec['arrests']} arrests "
+    say(f"recorded: {rec['arrests']} arrests in {rec['countries']} countries "
         + ", ".join(f"{c} {n}" for c, n in rec["arrests_by_country"].items()))
     say(f"  drugs {rec['drugs_kg']:,.3f} kg (fentanyl {rec['fentanyl_kg']:,.3f} kg); "
         f"pills {rec['pills']:,d}; firearms {rec['firearms']:,d}")

@@ -1,9 +1,9 @@
 """Operation totals as a press release gives them, recorded and reported side by side.
 
 *Recorded*: from the seizures and arrests of one operation that the acting user may
-read: arrests by country, drugs by substance in kg, fentanyl kg, pills, firearms, cash and
-crypto in USD (the value at the seizure date as recorded with each item; items without a
-USD value are counted apart, never guessed).
+read: arrests by country and the number of those countries, drugs by substance in kg,
+fentanyl kg, pills, firearms, cash and crypto in USD (the value at the seizure date as
+recorded with each item; items without a USD value are counted apart, never guessed).
 
 *Reported*: the figures of past operations as the press reported them
 (../shared/data/operations/jcode-operations.csv), each kept with its source; where
@@ -56,7 +56,8 @@ _ALSO_NAMES = re.compile(r"([A-Z][A-Za-z ]{1,40}?) also names ([A-Z][a-z]{1,30})
 _IN_N_COUNTRIES = re.compile(r"in (\w{1,12}) countries'?(?: \(([^()]{1,40})\))?")
 _WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
           "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
-SIDE_BY_SIDE = ("arrests", "drugs_kg", "fentanyl_kg", "pills", "firearms", "cash_crypto_usd")
+SIDE_BY_SIDE = ("arrests", "countries", "drugs_kg", "fentanyl_kg", "pills", "firearms",
+                "cash_crypto_usd")
 """The press-release metrics shown recorded next to reported."""
 _SCALE = {"M": 1e6, "million": 1e6, "k": 1e3, None: 1.0, "": 1.0}
 _LISTED = 20
@@ -320,6 +321,10 @@ def recorded_totals(ws: Space, by: str, operation: str) -> dict[str, Any]:
     by_country: dict[str, int] = defaultdict(int)
     for a in arrests:
         by_country[a.country or "??"] += 1
+    # "288 arrests in nine countries": a press release counts the countries where the
+    # arrests were made (the reported figure is the countries its arrests list), not
+    # those of the seizures or of the agencies
+    countries = len([c for c in by_country if c != "??"])
     drugs: dict[str, float] = defaultdict(float)
     totals = {"pills": 0, "firearms": 0, "cash_usd": 0.0, "crypto_usd": 0.0}
     unvalued: dict[str, int] = defaultdict(int)
@@ -339,6 +344,7 @@ def recorded_totals(ws: Space, by: str, operation: str) -> dict[str, Any]:
     return {
         "arrests": len(arrests),
         "arrests_by_country": dict(sorted(by_country.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "countries": countries,
         "drugs_kg": round(sum(drugs.values()) / 1000, 6),
         "drugs_kg_by_substance": {s: round(g / 1000, 6) for s, g in sorted(drugs.items())},
         "fentanyl_kg": round(fentanyl_g / 1000, 6),

@@ -27,7 +27,7 @@ __all__ = ["operations_section", "reading_as"]
 
 _READER: ContextVar[tuple[str, Space | None] | None] = ContextVar("darkmap_report_reader",
                                                                   default=None)
-_TOTALS = ("arrests", "drugs_kg", "fentanyl_kg", "pills", "firearms", "cash_usd",
+_TOTALS = ("arrests", "countries", "drugs_kg", "fentanyl_kg", "pills", "firearms", "cash_usd",
            "crypto_usd", "cash_crypto_usd", "seizures")
 
 
