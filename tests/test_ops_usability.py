@@ -234,3 +234,29 @@ def test_on_the_team_server_commands_run_beside_a_reader_of_the_workspace(
         assert "Vendor X" in _cli(ws, backend, "ops", "show", "--as", "ben").stdout
     finally:
         holder.communicate("")
+
+
+def test_an_event_notice_is_listed_whole_with_its_count_of_hits(ws: Space,
+                                                                 backend: Backend) -> None:
+    """`deconflict notices` cut a notice's subject at 60 characters: an event's lost its
+    count of hits ("...overlaps in time and place with an..."), the figure that shows an
+    agency fishing for another's action. The line now wraps and shows it all."""
+    from datetime import datetime
+
+    from darkmap.ops import deconflict
+    _compartments(ws)
+    start, end = datetime(2026, 5, 1, 6), datetime(2026, 5, 1, 9)
+    mine, _ = deconflict.add_event(ws, "ben", "search_warrant", "bka-own", start, end,
+                                   52.52, 13.40, None, 1000.0)
+    for lat in (52.521, 52.522):
+        deconflict.add_event(ws, "fay", "surveillance", "fbi-own", start, end, lat, 13.40,
+                             None, 1000.0)
+    ws.close()
+    res = _cli(ws, backend, "deconflict", "notices", "--as", "ana")
+    assert res.exit_code == 0, res.output
+    assert max(len(line) for line in res.stdout.splitlines()) <= 100
+    assert res.stdout.count("    ") >= 1   # continued lines are indented
+    text = " ".join(res.stdout.split())
+    assert text.count(f"event {mine} overlaps in time and place with an event of fbi (2 of "
+                      "fbi's events have hit it): fbi has an interest; contact JCODE desk "
+                      "[open]") == 2

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
@@ -964,8 +965,26 @@ def notices_cmd(as_json: bool, by: str, workspace: Path | None) -> None:
         return
     for n in rows:
         state = f"acked by {n.acked_by}" if n.acked_by else "open"
-        say(f"{n.notice_id} {n.kind:8s} {short(n.subject, 60)}: {n.other_agency} has an "
-            f"interest; contact {short(n.other_contact, 100)} [{state}]")
+        for line in _wrapped(f"{n.notice_id} {n.kind:8s} {short(n.subject, _SUBJECT_MAX)}: "
+                             f"{short(n.other_agency, 60)} has an interest; contact "
+                             f"{short(n.other_contact, 100)} [{state}]"):
+            say(line)
+
+
+_NOTICE_WIDTH = 100
+"""The columns a notice's line takes before it wraps."""
+_SUBJECT_MAX = 400
+"""The most of a notice's subject shown: far past any darkmap writes (an event's, with the
+count of hits, is about 120 characters), a bound on an agency id of any length."""
+
+
+def _wrapped(text: str) -> list[str]:
+    """``text`` in lines of at most :data:`_NOTICE_WIDTH` columns, continued lines
+    indented. A notice's subject was cut at 60 characters, and an event's lost its count
+    of hits ("overlaps in time and place with an..."), the one figure that shows fishing
+    (found by an audit). Ids are never broken (no break at their hyphens)."""
+    return textwrap.wrap(text, _NOTICE_WIDTH, subsequent_indent="    ",
+                         break_long_words=False, break_on_hyphens=False) or [text]
 
 
 @deconflict_group.command("ack")
