@@ -260,3 +260,28 @@ def test_an_event_notice_is_listed_whole_with_its_count_of_hits(ws: Space,
     assert text.count(f"event {mine} overlaps in time and place with an event of fbi (2 of "
                       "fbi's events have hit it): fbi has an interest; contact JCODE desk "
                       "[open]") == 2
+
+
+def test_audit_verify_takes_as_and_show_case_says_when_nothing_is_listed(
+        ws: Space, backend: Backend) -> None:
+    """`audit verify --as` was refused (every other operational command requires --as);
+    `ops show --case` of a case the user may not read, or of none, printed nothing. The
+    hint it now prints is one line, the same for a case of another agency and none."""
+    _compartments(ws)
+    theirs = records.add_record(ws, "bob", Case("FBI only"), compartment="fbi-own",
+                                provenance="file 1")
+    mine = records.add_record(ws, "ben", Case("BKA"), compartment="bka-own",
+                              provenance="file 2")
+    ws.close()
+    verify = _cli(ws, backend, "audit", "verify", "--as", "ben")
+    assert verify.exit_code == 0 and verify.stdout.startswith("audit trail intact: ")
+    shown = {}
+    for case in (theirs.record_id, "case-000000000000", mine.record_id):
+        res = _cli(ws, backend, "ops", "show", "--case", case, "--as", "ben")
+        assert res.exit_code == 0 and res.stdout == ""
+        shown[case] = res.stderr.replace(case, "X")
+    hint = ("no record ben may read belongs to case X; `darkmap ops show --kind case` lists "
+            "the cases you may read\n")
+    assert set(shown.values()) == {hint}
+    help_text = _cli(ws, backend, "ops", "seizure", "add", "--help").stdout
+    assert "USD value of the whole lot, not a rate per coin" in " ".join(help_text.split())

@@ -500,16 +500,21 @@ def seizure_group() -> None:
 @click.option("--pills", type=click.IntRange(min=0, max=_MAX_COUNT), default=0)
 @click.option("--firearms", type=click.IntRange(min=0, max=_MAX_COUNT), default=0)
 @click.option("--cash", "cash", multiple=True, metavar="CUR:AMOUNT[@USD]",
-              help="Cash seized and its USD value (repeat: lots of one currency are "
-                   "summed, each with its USD value or none).")
-@click.option("--crypto", "crypto", multiple=True, metavar="ASSET:AMOUNT[:ADDRESS][@USD]")
+              help="Cash seized and after @ the USD value of the whole lot: "
+                   "EUR:20000@21700 is EUR 20,000 worth USD 21,700 (repeat: lots of one "
+                   "currency are summed, each with its USD value or none).")
+@click.option("--crypto", "crypto", multiple=True, metavar="ASSET:AMOUNT[:ADDRESS][@USD]",
+              help="Crypto seized, the address it came from, and after @ the USD value "
+                   "of the whole lot, not a rate per coin: BTC:0.5:ADDRESS@30000 is 0.5 "
+                   "BTC worth USD 30,000 in all (repeat).")
 @click.option("--place", default="")
 @_record_options
 def seizure_add(drugs: tuple[str, ...], pills: int, firearms: int, cash: tuple[str, ...],
                 crypto: tuple[str, ...], place: str, by: str, workspace: Path | None,
                 **opts: Any) -> None:
-    """Record a seizure: drugs in g, pills, firearms, cash and crypto (USD value at the
-    seizure date after @; USD cash is its own value).
+    """Record a seizure: drugs in g, pills, firearms, cash and crypto. After @ comes the
+    USD value of the whole lot at the seizure date, not a rate per unit (USD cash is its
+    own value): below, EUR 20,000 worth USD 21,700 and 0.5 BTC worth USD 30,000 in all.
 
     Example: darkmap ops seizure add --drug fentanyl:500 --cash EUR:20000@21700
     --crypto BTC:0.5:1Q2TWHE3GMdB6BZKafqwxXtWAWgFt5Jvm3@30000 --operation SpecTor
@@ -594,6 +599,12 @@ def show_cmd(record_id: str | None, kind: str | None, operation: str | None,
             say(f"{m['ref_kind']} {short(m['ref_id'])}: {m['substance']} (buy {m['buy']})")
         return
     rows, marks = out
+    if case_id is not None and not rows:
+        # one line whether the case is missing, unreadable or holds nothing yet: which it
+        # is would confirm a case of another agency (found by an audit: nothing at all
+        # was printed, which read as a case without records)
+        say(f"no record {by} may read belongs to case {short(case_id, 60)}; `darkmap ops "
+            "show --kind case` lists the cases you may read", err=True)
     if as_json:
         emit_json(rows if not record_id else {**rows[0], "fentanyl_marks": marks})
         return
@@ -710,14 +721,25 @@ def audit_group() -> None:
               path_type=Path, dir_okay=False, exists=True),
               help="Also check these archive files (`darkmap audit archive`) against the "
                    "trail: together, the whole chain from the first entry. Repeat.")
+@click.option("--as", "by", default=None, metavar="USER",
+              help="Taken as by every operational command, and not needed: the check reads "
+                   "hashes, no record, and anyone who may read the workspace makes it.")
 @workspace_option
-def audit_verify(export: Path | None, archives: tuple[Path, ...],
+def audit_verify(export: Path | None, archives: tuple[Path, ...], by: str | None,
                  workspace: Path | None) -> None:
     """Check the hash chain; name the first bad entry (exit 1) if it does not hold.
+
+    --as is accepted and not needed: the check reads hashes, no record.
 
     Example: darkmap audit verify -w case-42 --archive audit-2025.jsonl
     """
     from darkmap.ops import audit  # noqa: PLC0415
+
+    # --as was refused here though every other operational command requires it (found
+    # by an audit; scripts give it to all). It is taken and not used: the check needs no
+    # grant, and runs on a read-only workspace beside its writers, where an unknown
+    # user's refusal could not even be audited
+    del by
 
     def check(con: Any) -> tuple[int, int, audit.AuditProblem | None]:
         n, problem = audit.verify(con)
