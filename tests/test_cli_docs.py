@@ -133,7 +133,7 @@ def test_the_guides_operations_sequence_runs_as_typed(backend: object, tmp_path:
     """User guide §8, typed in order from a new workspace, failed at its third line (`no
     agency 'fbi'`, then `unknown user 'ben'`: neither was ever added). Every command of
     its block now runs, read from the guide itself so the two cannot drift apart; CASE
-    and NOTICE are the ids printed before them, raw.csv the partner's file, and
+    SEIZURE and NOTICE are the ids printed before them, raw.csv the partner's file, and
     ../shared/data the data folder (the guide says so). On both homes of the records."""
     import shlex
 
@@ -146,7 +146,7 @@ def test_the_guides_operations_sequence_runs_as_typed(backend: object, tmp_path:
     Workspace.init(tmp_path / "ws").close()
     (tmp_path / "raw.csv").write_text("kind,value\npersona,p-1\n", encoding="utf-8")
     env = {**backend.env, "DARKMAP_WORKSPACE": str(tmp_path / "ws")}  # type: ignore[attr-defined]
-    ids = {"CASE": "", "NOTICE": ""}
+    ids = {"CASE": "", "SEIZURE": "", "NOTICE": ""}
     lines = _guide_block("8. Act together")
     assert len(lines) >= 30
     ran = 0
@@ -167,6 +167,8 @@ def test_the_guides_operations_sequence_runs_as_typed(backend: object, tmp_path:
                 Path(out).write_text(res.stdout, encoding="utf-8")
             if argv[:2] == ["ops", "case"]:
                 ids["CASE"] = res.stdout.split()[1]
+            if argv[:2] == ["ops", "seizure"]:
+                ids["SEIZURE"] = res.stdout.split()[1]
             if argv[:2] == ["deconflict", "notices"]:
                 ids["NOTICE"] = res.stdout.split()[0]
     assert ran == len(lines) + 2 and ids["CASE"] and ids["NOTICE"]   # two lines hold `&&`

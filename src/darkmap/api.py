@@ -47,7 +47,7 @@ from darkmap.evaluate.linking import LinkingReport, eval_linking
 from darkmap.evaluate.sales import SalesEvalReport, eval_sales
 from darkmap.export import ExportOptions, run_export
 from darkmap.ops import audit as _audit
-from darkmap.ops.records import Record, read_records
+from darkmap.ops.records import Record, read_records, withdraw_record
 from darkmap.ops.totals import operation_report as _operation_report
 from darkmap.pipeline import DemoContext, StageResult, run_stages
 from darkmap.plugins import exporters, importers
@@ -93,6 +93,7 @@ __all__ = [
     "open_workspace",
     "operation_report",
     "ops_records",
+    "ops_withdraw",
     "run_demo_pipeline",
     "search_personas",
     "show_persona",
@@ -626,9 +627,11 @@ def run_demo_pipeline(ws: Workspace, world: PathLike | None = None,
 
 
 def ops_records(ws: Space, user: str, kind: str | None = None,
-                operation: str | None = None, case: str | None = None) -> list[Record]:
+                operation: str | None = None, case: str | None = None,
+                withdrawn: bool = False) -> list[Record]:
     """The operational records ``user`` may read (cases, buys, parcels, seizures,
-    arrests), optionally of one kind, operation or case; the read is audited.
+    arrests), optionally of one kind, operation or case; the read is audited. Withdrawn
+    records are left out unless ``withdrawn`` (then ``Record.withdrawal`` marks them).
 
     Only what the user's grants reach is returned (docs/operations.md). Calls
     :func:`darkmap.ops.records.read_records`.
@@ -638,7 +641,24 @@ def ops_records(ws: Space, user: str, kind: str | None = None,
         for r in darkmap.ops_records(ws, "ana", kind="buy"):
             print(r.row.record_id, r.lab)
     """
-    return read_records(ws, user, kind, operation, case)
+    return read_records(ws, user, kind, operation, case, withdrawn)
+
+
+def ops_withdraw(ws: Space, user: str, record_id: str, why: str,
+                 replaced_by: str | None = None) -> Any:
+    """Withdraw an operational record (a mistyped seizure, the wrong operation, a
+    duplicate), audited; the record is never changed or deleted, only left out of the
+    totals, packages, fentanyl marks and exports by case. Only its author or an admin of
+    its agency, still a writer of its compartment, may (docs/operations.md,
+    "Corrections"). Calls :func:`darkmap.ops.records.withdraw_record`; returns the
+    withdrawal (by, at, why, replaced_by).
+
+    Example::
+
+        darkmap.ops_withdraw(ws, "ben", "seizure-0a1b2c3d4e5f", "kg typed as g",
+                             replaced_by="seizure-5f4e3d2c1b0a")
+    """
+    return withdraw_record(ws, user, record_id, why, replaced_by)
 
 
 def operation_report(ws: Space, user: str, operation: str) -> dict[str, Any]:

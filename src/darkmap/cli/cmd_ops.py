@@ -572,13 +572,16 @@ def arrest_add(person: str, place: str, charges: tuple[str, ...], by: str,
 @click.option("--case", "case_id", default=None)
 @click.option("--fentanyl", is_flag=True, help="The listings and personas a buy showed to "
               "sell fentanyl, with the evidence.")
+@click.option("--hide-withdrawn", is_flag=True,
+              help="List no withdrawn record (by default they are listed, marked).")
 @click.option("--json", "as_json", is_flag=True)
 @_AS
 @workspace_option
 def show_cmd(record_id: str | None, kind: str | None, operation: str | None,
-             case_id: str | None, fentanyl: bool, as_json: bool, by: str,
-             workspace: Path | None) -> None:
-    """Show one record, or list the records you may read (only those).
+             case_id: str | None, fentanyl: bool, hide_withdrawn: bool, as_json: bool,
+             by: str, workspace: Path | None) -> None:
+    """Show one record, or list the records you may read (only those). A withdrawn
+    record (`ops withdraw`) is shown marked: by whom, when, why, replaced by what.
 
     Example: darkmap ops show --kind buy --as ben
     """
@@ -590,7 +593,8 @@ def show_cmd(record_id: str | None, kind: str | None, operation: str | None,
         if record_id:
             rec = records.show_record(ws, by, record_id)
             return [rec.as_dict()], records.fentanyl_marks_of(ws, by, record_id)
-        return [r.as_dict() for r in records.read_records(ws, by, kind, operation, case_id)], []
+        return [r.as_dict() for r in records.read_records(
+            ws, by, kind, operation, case_id, withdrawn=not hide_withdrawn)], []
     out = _run(workspace, read)
     if fentanyl:
         if as_json:
@@ -611,6 +615,8 @@ def show_cmd(record_id: str | None, kind: str | None, operation: str | None,
     for r in rows:
         say(f"{r['record_id']}  {r['kind']:8s} {r['compartment_id']}  {r['agency_id']}  "
             f"{r['author']}  {r['created_at']:%Y-%m-%d %H:%M}  {short(_summary(r), 100)}")
+        if r["withdrawn"]:
+            say(f"  {_withdrawn(r['withdrawn'])}")
         if record_id:
             for key, value in sorted(r["data"].items()):
                 say(f"  {key}: {short(json.dumps(value, default=str), 200)}")
@@ -620,6 +626,38 @@ def show_cmd(record_id: str | None, kind: str | None, operation: str | None,
             for m in marks:
                 say(f"  marks {m['ref_kind']} {short(m['ref_id'])} as selling "
                     f"{m['substance']} (evidence: this buy's lab result)")
+
+
+def _withdrawn(w: dict[str, Any]) -> str:
+    """The line marking a withdrawn record."""
+    by = f" replaced by {w['replaced_by']};" if w["replaced_by"] else ""
+    return (f"WITHDRAWN by {w['by']} {w['at']:%Y-%m-%d %H:%M} UTC;{by} why: "
+            f"{short(w['why'], 200)} (left out of totals, packages and marks)")
+
+
+@ops_group.command("withdraw")
+@click.argument("record_id")
+@click.option("--why", required=True, help="Why it is withdrawn (kept with it, audited).")
+@click.option("--replaced-by", default=None, metavar="RECORD_ID",
+              help="The record that corrects it (record it first).")
+@_AS
+@workspace_option
+def withdraw_cmd(record_id: str, why: str, replaced_by: str | None, by: str,
+                 workspace: Path | None) -> None:
+    """Withdraw a wrong record (a mistyped seizure, the wrong operation, a duplicate).
+    The record is never changed or deleted: it is left out of the totals, packages,
+    fentanyl marks and exports by case, and `ops show` shows it marked. Only its author
+    or an admin of its agency, still a writer of its compartment, may; a withdrawal is
+    final (record the record again if one was withdrawn by mistake).
+
+    Example: darkmap ops withdraw case-ab12 --why "opened twice" --as ana
+    """
+    from darkmap.ops import records  # noqa: PLC0415
+
+    w = _run(workspace, lambda ws: records.withdraw_record(ws, by, record_id, why,
+                                                            replaced_by))
+    say(f"{w.record_id} withdrawn by {w.withdrawn_by} at {w.withdrawn_at:%Y-%m-%d %H:%M} UTC"
+        + (f", replaced by {w.replaced_by}" if w.replaced_by else ""))
 
 
 def _summary(r: dict[str, Any]) -> str:

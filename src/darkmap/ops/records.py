@@ -6,6 +6,11 @@ Every function takes the acting user's id: a write needs a write grant on the ta
 compartment, a read returns only what the user's grants reach, and both are audited.
 A buy whose lab result shows fentanyl marks its listing and persona
 (:func:`fentanyl_marks`).
+
+Records are append-only: a wrong one is withdrawn (:func:`withdraw_record`), never changed
+or deleted. A withdrawn record is left out of the totals, packages, fentanyl marks and
+exports by case, and shown marked by :func:`show_record` (and :func:`read_records` with
+``withdrawn=True``).
 """
 
 from __future__ import annotations
@@ -23,19 +28,19 @@ from darkmap.assess.taxonomy import SUBSTANCE_CLASS
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.model.countries import check_country
 from darkmap.model.values import clean_btc_address, clean_xmr_address
-from darkmap.ops.access import acting, add_compartment, check_access, unit
+from darkmap.ops.access import AccessDenied, acting, add_compartment, check_access, unit
 from darkmap.ops.audit import log
 from darkmap.ops.deconflict import record_selectors, taskforce_key
 from darkmap.ops.vocabulary import LINK_KINDS, RECORD_KINDS
 from darkmap.store import operations as store
-from darkmap.store.operations import Con, RecordRow, Space
+from darkmap.store.operations import Con, RecordRow, Space, WithdrawalRow
 from darkmap.store.workspace import utcnow
 
 __all__ = ["LINK_KINDS", "MAX_AMOUNT", "RECORD_KINDS", "Arrest", "Buy", "Case", "CryptoItem",
            "Detail", "LabResult", "Parcel", "Record", "Seizure", "add_record", "buy_reaches",
            "case_subjects", "cash_lots", "fentanyl_marks", "fentanyl_marks_of", "is_fentanyl",
            "link_warnings", "operation_key", "operation_name", "read_records",
-           "seized_address", "show_record", "substance_name"]
+           "seized_address", "show_record", "substance_name", "withdraw_record"]
 
 
 
@@ -306,12 +311,18 @@ class Record:
     row: RecordRow
     links: tuple[tuple[str, str], ...] = ()
     lab: dict[str, Any] | None = None
+    withdrawal: WithdrawalRow | None = None
+    """Set when the record was withdrawn (:func:`withdraw_record`)."""
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain values (for JSON)."""
+        """Plain values (for JSON); ``withdrawn`` is ``None`` or by, at, why, replaced_by."""
         d = self.row._asdict()
         d["links"] = [f"{k}:{v}" for k, v in self.links]
         d["lab"] = self.lab
+        w = self.withdrawal
+        d["withdrawn"] = None if w is None else {
+            "by": w.withdrawn_by, "at": w.withdrawn_at, "why": w.why,
+            "replaced_by": w.replaced_by}
         return d
 
 
@@ -486,14 +497,17 @@ def _the_case(con: Con, user_id: str, agency_id: str, case_id: str) -> RecordRow
 
 
 def read_records(ws: Space, by: str, kind: str | None = None,
-                 operation: str | None = None, case_id: str | None = None) -> list[Record]:
+                 operation: str | None = None, case_id: str | None = None,
+                 withdrawn: bool = False) -> list[Record]:
     """The records ``by`` may read (optionally of one kind, operation or case); audited
-    with the ids returned."""
+    with the ids returned. Withdrawn records are left out unless ``withdrawn`` (then
+    they come marked: :attr:`Record.withdrawal`)."""
     con = ws.con
     actor = acting(con, by)
     operation = None if operation is None else operation_name(operation)
     rows = store.readable_records(con, actor.user_id, actor.agency_id, kind=kind,
-                                  operation=operation, case_id=case_id)
+                                  operation=operation, case_id=case_id,
+                                  active_only=not withdrawn)
     out = _with_details(con, actor.user_id, actor.agency_id, rows)
     log(con, by, "record.list", records=[r.record_id for r in rows],
         filter={"kind": kind, "operation": operation, "case": case_id})
@@ -518,7 +532,8 @@ def case_subjects(ws: Space, by: str, case_id: str) -> list[str]:
     case = show_record(ws, by, case_id)
     if case.row.kind != "case":
         raise BadInputError(f"{case_id} is a {case.row.kind} record, not a case")
-    found = [case, *read_records(ws, by, case_id=case_id)]
+    # a withdrawn case, and the withdrawn records of a case, name no subject
+    found = [*([] if case.withdrawal else [case]), *read_records(ws, by, case_id=case_id)]
     subjects = {ref for r in found for kind, ref in r.links if kind in ("persona", "account")}
     # found by a documentation audit: a case whose only subject was a buy's listing
     # exported "nothing", though the buy had named the listing's account and persona
@@ -534,10 +549,64 @@ def _with_details(con: Con, user_id: str, agency_id: str,
     ids = [r.record_id for r in rows]
     links = store.links_of(con, user_id, agency_id, ids)
     labs = store.lab_results(con, user_id, agency_id, ids)
+    gone = store.withdrawals_of(con, user_id, agency_id, ids)
     keys = ("substance", "purity_pct", "net_weight_g", "pill_count", "imprint", "fentanyl")
     return [Record(r, tuple(links.get(r.record_id, ())),
                    dict(zip(keys, labs[r.record_id], strict=True))
-                   if r.record_id in labs else None) for r in rows]
+                   if r.record_id in labs else None, gone.get(r.record_id)) for r in rows]
+
+
+MAX_WHY = 2000
+"""The longest reason a withdrawal takes."""
+
+
+def withdraw_record(ws: Space, by: str, record_id: str, why: str,
+                    replaced_by: str | None = None) -> WithdrawalRow:
+    """Withdraw record ``record_id`` (a mistyped seizure, the wrong operation, a
+    duplicate): one row in ``ops_withdrawals`` (by, when in UTC, why, the record that
+    corrects it) and a ``record.withdraw`` audit entry, in one transaction. The record
+    itself is never changed or deleted; from then on it is left out of the totals,
+    packages, fentanyl marks and exports by case, and shown marked.
+
+    Only the record's author or an admin of the record's agency may withdraw it, and
+    only while they may write its compartment. A record ``by`` may not read is "not
+    found", as a missing one; a record withdrawn already is refused (a withdrawal is
+    final: there is no un-withdraw; a record withdrawn by mistake is recorded again)."""
+    con = ws.con
+    why = " ".join(why.split())
+    if not why:
+        raise BadInputError("a withdrawal needs its reason (--why)")
+    if len(why) > MAX_WHY:
+        raise BadInputError(f"the reason is {len(why)} characters; at most {MAX_WHY}")
+    if replaced_by is not None and replaced_by == record_id:
+        raise BadInputError(f"{record_id} cannot replace itself")
+    actor = acting(con, by)
+    # a record ``by`` may not read is not found, as a missing one (audited: outside the
+    # transaction, which a refusal other than AccessDenied rolls back)
+    _readable_one(con, actor.user_id, actor.agency_id, record_id)
+    if replaced_by is not None:
+        _readable_one(con, actor.user_id, actor.agency_id, replaced_by)
+    with unit(con):
+        row = _readable_one(con, actor.user_id, actor.agency_id, record_id)
+        if not (row.author == actor.user_id
+                or (actor.role == "admin" and row.agency_id == actor.agency_id)):
+            log(con, by, "record.withdraw", "denied", record=record_id)
+            raise AccessDenied(f"{by} may not withdraw {record_id}: only its author "
+                               f"({row.author}) or an admin of {row.agency_id} may")
+        check_access(con, actor, row.compartment_id, "write")
+        if store.withdrawals_of(con, actor.user_id, actor.agency_id, [record_id]):
+            raise BadInputError(f"{record_id} is withdrawn already (`darkmap ops show "
+                                f"{record_id}` says by whom and why)")
+        if replaced_by is not None and store.withdrawals_of(
+                con, actor.user_id, actor.agency_id, [replaced_by]):
+            raise BadInputError(f"{replaced_by} is withdrawn itself: name the record "
+                                "that corrects this one")
+        out = WithdrawalRow(record_id, actor.user_id, utcnow(), why, replaced_by)
+        store.insert_withdrawal(con, out)
+        log(con, by, "record.withdraw", record=record_id, kind=row.kind,
+            compartment=row.compartment_id, why=why, replaced_by=replaced_by)
+    got = store.withdrawals_of(con, actor.user_id, actor.agency_id, [record_id])
+    return got.get(record_id, out)
 
 
 def buy_reaches(ws: Space, buy: Buy) -> str:

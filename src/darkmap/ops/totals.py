@@ -312,11 +312,12 @@ def _metric_summary(figs: Iterable[Sequence[Any]]) -> dict[str, dict[str, Any]]:
 
 
 def recorded_totals(ws: Space, by: str, operation: str) -> dict[str, Any]:
-    """The totals of the operation's seizures and arrests that ``by`` may read."""
+    """The totals of the operation's seizures and arrests that ``by`` may read (none
+    withdrawn)."""
     operation = operation_name(operation)
     actor = acting(ws.con, by)
     arrests = store.readable_records(ws.con, actor.user_id, actor.agency_id, kind="arrest",
-                                     operation=operation)
+                                     operation=operation, active_only=True)
     items = store.seizure_items(ws.con, actor.user_id, actor.agency_id, operation)
     by_country: dict[str, int] = defaultdict(int)
     for a in arrests:

@@ -49,6 +49,7 @@ __all__ = [
     "insert_user", "install_server_schema", "is_server", "lab_results", "links_of",
     "listing_vendor", "notices_for", "persona_addresses", "persona_listings", "persona_successors",
     "put_grant",
+    "ACTIVE", "WithdrawalRow", "insert_withdrawal", "withdrawals_of",
     "readable_operations", "readable_records", "reference", "reference_holds",
     "replace_reported", "reported",
     "reported_operations", "seizure_items", "selector_matches", "server_key", "session_role",
@@ -61,7 +62,11 @@ READABLE = ("compartment_id IN (SELECT compartment_id FROM ops_grants WHERE "
 """The grant filter: a record's compartment is readable by the user ``$user`` of agency
 ``$agency`` (any grant, read or write)."""
 
-OPS_SCHEMA_VERSION = 7
+ACTIVE = "record_id NOT IN (SELECT record_id FROM ops_withdrawals)"
+"""A record not withdrawn (:func:`insert_withdrawal`): what the totals, packages, marks
+and exports count."""
+
+OPS_SCHEMA_VERSION = 8
 """The operational schema on the team server (table ``ops_schema``); 2 adds the audit
 trail's archives (retention), 3 lets the workbench's service role add judgements for the
 user signed in, 4 row-level security on the audit trail, 5 on every write and on
@@ -72,7 +77,10 @@ planted acknowledged, an event asked again with other radii, the reported figure
 without row-level security), 7 lets a record's links, seizure items and lab result in
 only with the record (its own transaction, its author, still a writer of its
 compartment; items on a seizure, a lab result on a buy) and a member's record only with
-its audit entry. `darkmap team init` upgrades a server in place."""
+its audit entry, 8 adds withdrawals (``ops_withdrawals``: a record corrected or withdrawn
+by its author or an admin of its agency who may still write its compartment, with its
+``record.withdraw`` audit entry; never updated or deleted). `darkmap team init` upgrades
+a server in place."""
 OPS_LOCK = 0x6F707331
 """The advisory lock every write transaction on the server takes first (``ops1``)."""
 OPS_ROLE = "darkmap_ops"
@@ -81,7 +89,8 @@ SERVICE_ROLE = "darkmap_ops_service"
 """Grant to a front end that authenticates users itself: it may act for any user."""
 _TABLE_NAMES = ("ops_agencies", "ops_users", "ops_compartments", "ops_grants", "ops_records",
                 "ops_links", "ops_seizure_items", "ops_lab_results", "ops_selectors",
-                "ops_events", "ops_notices", "ops_reported", "ops_server_key", "ops_schema")
+                "ops_events", "ops_notices", "ops_reported", "ops_withdrawals", "ops_server_key",
+                "ops_schema")
 
 PG_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS ops_agencies (
@@ -130,6 +139,9 @@ CREATE TABLE IF NOT EXISTS ops_notices (
 CREATE TABLE IF NOT EXISTS ops_reported (
     operation TEXT NOT NULL, metric TEXT NOT NULL, low DOUBLE PRECISION,
     high DOUBLE PRECISION, text TEXT NOT NULL, source TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ops_withdrawals (
+    record_id TEXT PRIMARY KEY, withdrawn_by TEXT NOT NULL, withdrawn_at TIMESTAMP NOT NULL,
+    why TEXT NOT NULL, replaced_by TEXT);
 CREATE TABLE IF NOT EXISTS ops_server_key (
     id INTEGER PRIMARY KEY CHECK (id = 1), key BYTEA NOT NULL);
 CREATE TABLE IF NOT EXISTS ops_schema (version INTEGER NOT NULL);
@@ -430,6 +442,16 @@ class RecordRow(NamedTuple):
     data: dict[str, Any]
 
 
+class WithdrawalRow(NamedTuple):
+    """A record's withdrawal: by whom, when (UTC), why, and the record correcting it."""
+
+    record_id: str
+    withdrawn_by: str
+    withdrawn_at: datetime
+    why: str
+    replaced_by: str | None
+
+
 class SelectorMatch(NamedTuple):
     """A selector held by another compartment of another agency."""
 
@@ -706,10 +728,14 @@ def insert_record(con: Con, row: RecordRow,
 def readable_records(con: Con, user_id: str, agency_id: str,
                      kind: str | None = None, record_id: str | None = None,
                      operation: str | None = None,
-                     case_id: str | None = None) -> list[RecordRow]:
-    """The records the user may read, filtered by kind, id, operation or case."""
+                     case_id: str | None = None,
+                     active_only: bool = False) -> list[RecordRow]:
+    """The records the user may read, filtered by kind, id, operation or case; with
+    ``active_only``, none withdrawn."""
     sql = ("SELECT record_id, kind, compartment_id, agency_id, author, created_at, case_id, "
            f"operation, occurred_on, country, provenance, data FROM ops_records WHERE {READABLE}")
+    if active_only:
+        sql += f" AND {ACTIVE}"
     params: dict[str, str] = {"user": user_id, "agency": agency_id}
     for column, value in (("kind", kind), ("record_id", record_id),
                           ("operation", operation), ("case_id", case_id)):
@@ -718,6 +744,23 @@ def readable_records(con: Con, user_id: str, agency_id: str,
             params[column] = value
     rows = con.execute(sql + " ORDER BY created_at, record_id", params).fetchall()
     return [RecordRow._make([*r[:-1], json.loads(r[-1])]) for r in rows]
+
+
+def insert_withdrawal(con: Con, row: WithdrawalRow) -> None:
+    """Withdraw a record (its row is never changed; a second withdrawal of it fails on
+    the key). The server stamps ``withdrawn_at`` with its own clock."""
+    con.execute("INSERT INTO ops_withdrawals VALUES (?, ?, ?, ?, ?)", list(row))
+
+
+def withdrawals_of(con: Con, user_id: str, agency_id: str,
+                   record_ids: Sequence[str]) -> dict[str, WithdrawalRow]:
+    """record id -> its withdrawal, for the readable withdrawn ones among ``record_ids``."""
+    rows = con.execute(
+        "SELECT record_id, withdrawn_by, withdrawn_at, why, replaced_by FROM ops_withdrawals "
+        "WHERE record_id = ANY($ids) AND record_id IN "
+        f"(SELECT record_id FROM ops_records WHERE {READABLE})",
+        {"ids": list(record_ids), "user": user_id, "agency": agency_id}).fetchall()
+    return {r[0]: WithdrawalRow(*r) for r in rows}
 
 
 def links_of(con: Con, user_id: str, agency_id: str,
@@ -737,10 +780,10 @@ def links_of(con: Con, user_id: str, agency_id: str,
 def seizure_items(con: Con, user_id: str, agency_id: str,
                   operation: str | None = None) -> list[tuple[Any, ...]]:
     """(record id, item, substance, grams, count, currency, amount, usd, address) of the
-    seizures the user may read, of one operation if given."""
+    seizures the user may read, of one operation if given; none withdrawn."""
     sql = ("SELECT i.record_id, item, substance, grams, count, currency, amount, usd, address "
            "FROM ops_seizure_items i JOIN ops_records r USING (record_id) "
-           f"WHERE r.{READABLE}")
+           f"WHERE r.{READABLE} AND r.{ACTIVE}")
     params = {"user": user_id, "agency": agency_id}
     if operation is not None:
         sql += " AND r.operation = $op"
@@ -762,13 +805,15 @@ def lab_results(con: Con, user_id: str, agency_id: str,
 def fentanyl_evidence(con: Con, user_id: str,
                       agency_id: str) -> list[tuple[str, str, str, str]]:
     """(ref kind, ref id, buy record id, substance): the listings and personas that a
-    readable buy's lab result shows to sell fentanyl; the persona of a linked listing's
-    or account's account (``persona_members`` of the reference data) is marked too."""
+    readable buy's lab result (not withdrawn) shows to sell fentanyl; the persona of a
+    linked listing's or account's account (``persona_members`` of the reference data) is
+    marked too."""
     direct = [tuple(r) for r in con.execute(f"""
         SELECT l.ref_kind, l.ref_id, b.record_id, b.substance
         FROM ops_lab_results b JOIN ops_links l USING (record_id)
         WHERE b.fentanyl AND l.ref_kind IN ('listing', 'persona', 'account')
-          AND b.record_id IN (SELECT record_id FROM ops_records WHERE {READABLE})""",
+          AND b.record_id IN (SELECT record_id FROM ops_records WHERE {READABLE}
+                              AND {ACTIVE})""",
         {"user": user_id, "agency": agency_id}).fetchall()]
     ref = reference(con)
     via: list[tuple[Any, ...]] = []

@@ -18,7 +18,9 @@ through darkmap:
   audit entry in the same transaction; links, items and lab results only with the
   record, in the transaction that inserted it, by its author who may still write its
   compartment (items only on a seizure, a lab result only on a buy, links of a known
-  kind); a notice only to or about one's own agency, naming
+  kind); a withdrawal of a record by its author or an admin of its agency who may
+  still write its compartment, with its ``record.withdraw`` audit entry in the same
+  transaction; a notice only to or about one's own agency, naming
   the other agency's registered contact; an acknowledgement of one's agency's notice in
   one's own name.
 
@@ -151,6 +153,43 @@ END $$;
 DROP TRIGGER IF EXISTS ops_records_audited ON ops_records;
 CREATE CONSTRAINT TRIGGER ops_records_audited AFTER INSERT ON ops_records
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ops_records_audited();
+-- a withdrawal (schema 8): by the record's author or an admin of its agency, who may
+-- still write its compartment; stamped with the server's clock; with its
+-- `record.withdraw` audit entry appended by the same login role in the transaction
+CREATE OR REPLACE FUNCTION ops_may_withdraw(record TEXT) RETURNS BOOLEAN
+LANGUAGE sql {_DEFINER} AS $$
+    SELECT EXISTS (SELECT 1 FROM ops_records r WHERE r.record_id = record
+                   AND (r.author = session_user::text
+                        OR (ops_my_role() = 'admin' AND r.agency_id = ops_my_agency()))
+                   AND r.compartment_id IN (SELECT ops_granted(2)))
+$$;
+CREATE OR REPLACE FUNCTION ops_withdrawals_stamp() RETURNS trigger
+LANGUAGE plpgsql {SAFE_PATH} AS $$
+BEGIN
+    NEW.withdrawn_at := now() AT TIME ZONE 'UTC';
+    RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS ops_withdrawals_stamp ON ops_withdrawals;
+CREATE TRIGGER ops_withdrawals_stamp BEFORE INSERT ON ops_withdrawals
+    FOR EACH ROW EXECUTE FUNCTION ops_withdrawals_stamp();
+CREATE OR REPLACE FUNCTION ops_withdrawals_audited() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER {SAFE_PATH} AS $$
+BEGIN
+    IF ops_is_service() OR NOT pg_has_role(session_user, '{OPS_ROLE}', 'MEMBER') THEN
+        RETURN NULL;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ops_audit a WHERE a.action = 'record.withdraw'
+                   AND ops_audit_field(a.entry, 'record') = NEW.record_id
+                   AND ops_audit_field(a.entry, 'outcome') = 'ok'
+                   AND a.db_role = session_user::text) THEN
+        RAISE EXCEPTION 'record % was withdrawn without its audit entry (record.withdraw)',
+            NEW.record_id USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS ops_withdrawals_audited ON ops_withdrawals;
+CREATE CONSTRAINT TRIGGER ops_withdrawals_audited AFTER INSERT ON ops_withdrawals
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ops_withdrawals_audited();
 CREATE OR REPLACE FUNCTION ops_contact(agency TEXT) RETURNS TEXT
 LANGUAGE sql {_DEFINER} AS $$
     SELECT coalesce((SELECT a.contact FROM ops_agencies a WHERE a.agency_id = agency), '')
@@ -304,6 +343,16 @@ _POLICIES: tuple[tuple[str, str, str, str | None, str | None], ...] = (
      f"{_SERVICE} OR ops_adding_to(record_id, 'seizure')"),
     ("ops_lab_results", "ops_add", "INSERT", None,
      f"{_SERVICE} OR ops_adding_to(record_id, 'buy')"),
+    # a withdrawal (schema 8): read with its record; added by the record's author or an
+    # admin of its agency who may still write its compartment, naming a replacement the
+    # member may read (found by an audit: no mistyped record could be corrected)
+    ("ops_withdrawals", "ops_read", "SELECT",
+     "EXISTS (SELECT 1 FROM ops_records r WHERE r.record_id = ops_withdrawals.record_id)",
+     None),
+    ("ops_withdrawals", "ops_add", "INSERT", None,
+     (f"{_SERVICE} OR (withdrawn_by = {_ME} AND ops_may_withdraw(record_id) "
+      "AND why <> '' AND (replaced_by IS NULL OR EXISTS (SELECT 1 FROM ops_records r "
+      "WHERE r.record_id = ops_withdrawals.replaced_by)))")),
     ("ops_selectors", "ops_read", "SELECT", f"{_SERVICE} OR {_READS}", None),
     ("ops_selectors", "ops_add", "INSERT", None,
      f"{_SERVICE} OR (submitted_by = {_ME} AND agency_id = {_AGENCY} AND {_WRITES})"),
@@ -343,6 +392,7 @@ ALTER TABLE ops_selectors ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ops_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ops_notices ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ops_reported ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ops_withdrawals ENABLE ROW LEVEL SECURITY;
 """
 """Row-level security on: every table :data:`_POLICIES` names (a test holds them equal)."""
 

@@ -1,0 +1,288 @@
+"""Corrections: a wrong operational record (a seizure typed in g for kg, the wrong
+operation, a duplicate) is withdrawn, never changed or deleted (found by an audit: one
+mistyped seizure stayed in the totals, reports and packages for good). The withdrawal
+is audited and final; the record leaves the totals, packages, fentanyl marks and
+exports by case, and `ops show` still shows it, marked. On both homes of the records,
+and on the team server against a member's own login role in psql."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+from ops_backends import Backend, ServerDb
+
+from darkmap.cli import main
+from darkmap.errors import BadInputError, NotFoundError
+from darkmap.ops import access, audit, records, totals
+from darkmap.ops.access import AccessDenied
+from darkmap.ops.package import build_package
+from darkmap.ops.records import Arrest, Buy, Case, LabResult, Seizure
+from darkmap.store.operations import Space
+from darkmap.store.team import open_ops_server
+
+
+def _setup(space: Space) -> None:
+    """BKA (ana admin, ben and cleo officers, rita reader), FBI (bob admin); compartment
+    tf (every agency writes), de (BKA only)."""
+    con = space.con
+    access.add_agency(con, "setup", "bka", "BKA", "DE", "BKA desk")
+    access.add_user(con, "setup", "ana", "bka", "admin")
+    for user, role in (("ben", "officer"), ("cleo", "officer"), ("rita", "reader")):
+        access.add_user(con, "ana", user, "bka", role)
+    access.add_agency(con, "ana", "fbi", "FBI", "US", "JCODE desk")
+    access.add_user(con, "ana", "bob", "fbi", "admin")
+    access.add_compartment(con, "ana", "taskforce", "tf", compartment_id="tf")
+    access.grant(con, "ana", "tf", "taskforce", "*", "write")
+    access.add_compartment(con, "ana", "agency", "de", compartment_id="de")
+
+
+def test_a_withdrawn_seizure_leaves_the_totals_and_is_shown_marked(space: Space) -> None:
+    _setup(space)
+    add = records.add_record
+    good = add(space, "ben", Seizure({"heroin": 2.5}, firearms=1), compartment="tf",
+               operation="Op", provenance="PV 1")
+    typo = add(space, "ben", Seizure({"heroin": 2500.0}), compartment="tf", operation="Op",
+               provenance="PV 2 (kg typed as g)")
+    arrest = add(space, "bob", Arrest("x"), compartment="tf", operation="Op", country="US",
+                 provenance="302")
+    before = totals.recorded_totals(space, "ana", "Op")
+    assert before["drugs_kg"] == 2.5025 and before["arrests"] == 1
+    fixed = add(space, "ben", Seizure({"heroin": 2.5}), compartment="tf", operation="Op",
+                provenance="PV 2")
+    w = records.withdraw_record(space, "ben", typo.record_id, " kg typed  as g ",
+                                replaced_by=fixed.record_id)
+    assert (w.withdrawn_by, w.why, w.replaced_by) == ("ben", "kg typed as g", fixed.record_id)
+    after = totals.recorded_totals(space, "ana", "Op")
+    assert after["drugs_kg"] == 0.005 and after["drugs_kg_by_substance"] == {"heroin": 0.005}
+    assert (after["firearms"], after["arrests"]) == (1, 1)
+    records.withdraw_record(space, "bob", arrest.record_id, "duplicate of another arrest")
+    gone = totals.recorded_totals(space, "ana", "Op")
+    assert (gone["arrests"], gone["countries"]) == (0, 0) and gone["drugs_kg"] == 0.005
+    # lists leave it out unless asked; one record is shown, marked
+    listed = [r.row.record_id for r in records.read_records(space, "ana", "seizure")]
+    assert listed == [good.record_id, fixed.record_id]
+    every = {r.row.record_id: r.withdrawal for r in
+             records.read_records(space, "ana", "seizure", withdrawn=True)}
+    assert every[typo.record_id] is not None and every[good.record_id] is None
+    shown = records.show_record(space, "cleo", typo.record_id)
+    assert shown.withdrawal is not None and shown.withdrawal.replaced_by == fixed.record_id
+    assert shown.as_dict()["withdrawn"]["why"] == "kg typed as g"
+    assert shown.row.data["drugs_g"] == {"heroin": 2500.0}   # the record itself unchanged
+    # audited, and the trail intact
+    mine = [e for e in audit.show(space.con) if e["action"] == "record.withdraw"
+            and e["outcome"] == "ok"]
+    assert [(e["actor"], e["record"], e.get("replaced_by")) for e in mine] == [
+        ("ben", typo.record_id, fixed.record_id), ("bob", arrest.record_id, None)]
+    assert audit.verify(space.con)[1] is None
+
+
+def test_who_may_withdraw(space: Space) -> None:
+    _setup(space)
+    seizure = records.add_record(space, "ben", Seizure(firearms=2), compartment="tf",
+                                 provenance="PV")
+    own = records.add_record(space, "ben", Case("own case"), compartment="de",
+                             provenance="file")
+    with pytest.raises(AccessDenied, match="only its author"):
+        records.withdraw_record(space, "cleo", seizure.record_id, "not mine")  # same agency
+    with pytest.raises(AccessDenied, match="only its author"):
+        records.withdraw_record(space, "bob", seizure.record_id, "other agency's admin")
+    with pytest.raises(AccessDenied):
+        records.withdraw_record(space, "rita", seizure.record_id, "a reader")
+    # unreadable is exactly missing
+    with pytest.raises(NotFoundError) as unreadable:
+        records.withdraw_record(space, "bob", own.record_id, "x")
+    with pytest.raises(NotFoundError) as missing:
+        records.withdraw_record(space, "bob", "case-000000000000", "x")
+    assert str(unreadable.value).replace(own.record_id, "ID") == str(
+        missing.value).replace("case-000000000000", "ID")
+    with pytest.raises(BadInputError, match="reason"):
+        records.withdraw_record(space, "ben", seizure.record_id, "  ")
+    # the agency's admin may, while still a writer of the compartment
+    access.revoke(space.con, "ana", "tf", "taskforce", "*")
+    access.grant(space.con, "ana", "tf", "agency", "bka", "read")
+    with pytest.raises(AccessDenied, match="may not write"):
+        records.withdraw_record(space, "ana", seizure.record_id, "duplicate")
+    access.grant(space.con, "ana", "tf", "agency", "bka", "write")
+    records.withdraw_record(space, "ana", seizure.record_id, "duplicate")
+    with pytest.raises(BadInputError, match="withdrawn already"):
+        records.withdraw_record(space, "ben", seizure.record_id, "again")
+    assert audit.verify(space.con)[1] is None
+
+
+def test_a_withdrawn_buy_marks_nothing_and_leaves_the_package(space: Space,
+                                                              tmp_path: Path) -> None:
+    _setup(space)
+    buy = records.add_record(space, "ben", Buy("dream:1", lab=LabResult("fentanyl", 9.0)),
+                             compartment="tf", country="DE", provenance="lab 12",
+                             links=[("persona", "p-1")])
+    arrest = records.add_record(space, "ben", Arrest("courier"), compartment="tf",
+                                country="DE", provenance="arrest 1")
+    assert {m["buy"] for m in records.fentanyl_marks(space, "ana")} == {buy.record_id}
+    build_package(space, "ana", "DE", tmp_path / "before")
+    bundle = json.loads((tmp_path / "before" / "package.json").read_text(encoding="utf-8"))
+    assert {r["record_id"] for r in bundle["records"]} == {buy.record_id, arrest.record_id}
+    records.withdraw_record(space, "ben", buy.record_id, "wrong listing")
+    assert records.fentanyl_marks(space, "ana") == []
+    build_package(space, "ana", "DE", tmp_path / "after")
+    text = (tmp_path / "after" / "package.json").read_text(encoding="utf-8")
+    assert [r["record_id"] for r in json.loads(text)["records"]] == [arrest.record_id]
+    assert buy.record_id not in text
+
+
+def test_cli_withdraw_and_show(backend: Backend, tmp_path: Path) -> None:
+    from darkmap.store.workspace import Workspace
+    backend.reset()
+    path = tmp_path / "ws"
+    Workspace.init(path).close()
+    with backend.open(path) as space:
+        _setup(space)
+        typo = records.add_record(space, "ben", Seizure({"heroin": 1000.0}),
+                                  compartment="tf", operation="Op", provenance="PV")
+    env = backend.env
+    run = CliRunner().invoke
+    res = run(main, ["ops", "withdraw", typo.record_id, "--why", "kg typed as g", "--as",
+                     "ben", "-w", str(path)], env=env)
+    assert res.exit_code == 0, res.output
+    assert f"{typo.record_id} withdrawn by ben" in res.output
+    res = run(main, ["ops", "show", "--kind", "seizure", "--as", "ana", "-w", str(path)],
+              env=env)
+    assert "WITHDRAWN by ben" in res.output and "why: kg typed as g" in res.output
+    res = run(main, ["ops", "show", "--hide-withdrawn", "--as", "ana", "-w", str(path)],
+              env=env)
+    assert typo.record_id not in res.output
+    res = run(main, ["ops", "report", "Op", "--json", "--as", "ana", "-w", str(path)],
+              env=env)
+    assert json.loads(res.output)["recorded"]["drugs_kg"] == 0
+    res = run(main, ["ops", "withdraw", typo.record_id, "--why", "again", "--as", "ben",
+                     "-w", str(path)], env=env)
+    assert res.exit_code != 0 and "withdrawn already" in res.output
+
+
+# -- the team server, as members' own login roles --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerDb]:
+    db = ServerDb()
+    yield db
+    db.drop()
+
+
+@pytest.fixture(scope="module")
+def roles(server: ServerDb) -> dict[str, str]:
+    """Agency a: admin a_adm, officers a_off and a_two; agency b: officer b_off.
+    Compartment tf (task force, write). a_off's seizure in tf."""
+    out: dict[str, str] = {}
+    with open_ops_server(server.admin) as ops:
+        for agency, country in (("a", "DE"), ("b", "NL")):
+            access.add_agency(ops.con, "setup", agency, agency.upper(), country, f"{agency} d")
+        access.add_user(ops.con, "setup", "root", "a", "admin")
+        access.add_user(ops.con, "root", "b-root", "b", "admin")
+    for part, agency, role in (("a_adm", "a", "admin"), ("a_off", "a", "officer"),
+                               ("a_two", "a", "officer"), ("b_off", "b", "officer")):
+        name, dsn = server.role(part)
+        with open_ops_server(server.admin) as ops:
+            access.add_user(ops.con, "root" if agency == "a" else "b-root", name, agency,
+                            role)
+        out[part], out[f"{part}_name"] = dsn, name
+    with open_ops_server(server.admin) as ops:
+        access.add_compartment(ops.con, "root", "taskforce", "tf", compartment_id="tf")
+        access.grant(ops.con, "root", "tf", "taskforce", "*", "write")
+    return out
+
+
+def _seizure(roles: dict[str, str]) -> str:
+    with open_ops_server(roles["a_off"]) as ops:
+        return records.add_record(ops, roles["a_off_name"], Seizure(firearms=1),
+                                  compartment="tf", provenance="t").record_id
+
+
+_FORGED = "INSERT INTO ops_withdrawals VALUES (%s, %s, now(), 'forged', NULL)"
+
+
+@pytest.mark.parametrize("who", ["b_off", "a_two"])
+def test_no_member_withdraws_a_record_not_theirs_in_psql(server: ServerDb,
+                                                         roles: dict[str, str],
+                                                         who: str) -> None:
+    """Another agency's officer, or another officer of the author's agency (no admin),
+    inserting the withdrawal in psql (with a forged audit entry's worth of nothing) is
+    refused by row-level security."""
+    rid = _seizure(roles)
+    with psycopg.connect(roles[who], autocommit=True) as pg:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level"):
+            pg.execute(_FORGED, [rid, roles[f"{who}_name"]])
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            pg.execute("DELETE FROM ops_records WHERE record_id = %s", [rid])
+    assert server.sql("SELECT count(*) FROM ops_withdrawals WHERE record_id = %s",
+                      [rid]) == [(0,)]
+
+
+def test_the_author_in_psql_needs_the_audit_entry(server: ServerDb,
+                                                  roles: dict[str, str]) -> None:
+    rid = _seizure(roles)
+    with psycopg.connect(roles["a_off"], autocommit=True) as pg:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="audit entry"):
+            pg.execute(_FORGED, [rid, roles["a_off_name"]])
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level"):
+            pg.execute(_FORGED, [rid, roles["a_adm_name"]])   # in another's name
+    with open_ops_server(roles["a_adm"]) as ops:   # the agency's admin, through darkmap
+        w = records.withdraw_record(ops, roles["a_adm_name"], rid, "duplicate")
+    assert w.withdrawn_by == roles["a_adm_name"]
+    with psycopg.connect(roles["a_adm"], autocommit=True) as pg:
+        for sql in ("UPDATE ops_withdrawals SET why = 'x'", "DELETE FROM ops_withdrawals"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                pg.execute(sql)
+    with open_ops_server(server.admin) as ops:
+        assert audit.verify(ops.con)[1] is None
+
+
+def test_a_withdrawn_record_names_no_subject_of_its_case(space: Space) -> None:
+    """`darkmap export --case` narrows to the case's subjects: a withdrawn record's
+    links, and a withdrawn case's own, are left out."""
+    _setup(space)
+    case = records.add_record(space, "ben", Case("x"), compartment="tf", provenance="f",
+                              links=[("persona", "p-case")])
+    kept = records.add_record(space, "ben", Arrest("a"), case_id=case.record_id,
+                              provenance="r", links=[("persona", "p-kept")])
+    wrong = records.add_record(space, "ben", Arrest("b"), case_id=case.record_id,
+                               provenance="r", links=[("account", "m:wrong")])
+    assert kept.case_id == case.record_id
+    assert records.case_subjects(space, "ana", case.record_id) == [
+        "m:wrong", "p-case", "p-kept"]
+    records.withdraw_record(space, "ben", wrong.record_id, "wrong person")
+    assert records.case_subjects(space, "ana", case.record_id) == ["p-case", "p-kept"]
+    records.withdraw_record(space, "ana", case.record_id, "opened twice")
+    assert records.case_subjects(space, "ana", case.record_id) == ["p-kept"]
+
+
+def test_team_init_upgrades_a_schema_7_server() -> None:
+    """`darkmap team init` on a server of operational schema 7 (no ops_withdrawals)
+    upgrades it in place to 8; a member then withdraws their own record."""
+    from darkmap.store.operations import OPS_SCHEMA_VERSION
+    from darkmap.store.team import init_server
+    db = ServerDb()
+    try:
+        name, dsn = db.role("off")
+        with open_ops_server(db.admin) as ops:
+            access.add_agency(ops.con, "setup", "a", "A", "DE", "a desk")
+            access.add_user(ops.con, "setup", "root", "a", "admin")
+            access.add_user(ops.con, "root", name, "a", "officer")
+        with open_ops_server(dsn) as ops:
+            access.add_compartment(ops.con, name, "agency", "own", compartment_id="own")
+            rid = records.add_record(ops, name, Seizure(firearms=1), compartment="own",
+                                     provenance="t").record_id
+        db.sql("DROP TABLE ops_withdrawals; UPDATE ops_schema SET version = 7")
+        done = init_server(db.admin)
+        assert (done.ops_upgraded_from, done.ops_version) == (7, OPS_SCHEMA_VERSION) == (7, 8)
+        with open_ops_server(dsn) as ops:
+            records.withdraw_record(ops, name, rid, "duplicate")
+            shown = records.show_record(ops, name, rid)
+            assert shown.withdrawal is not None and shown.withdrawal.why == "duplicate"
+        assert db.sql("SELECT withdrawn_by, why FROM ops_withdrawals") == [(name, "duplicate")]
+    finally:
+        db.drop()
