@@ -496,11 +496,13 @@ def _expand_record(ops: Space, user: UserRow, ref: str) -> Elements:
     """An operational record (drawn as a ``case`` node whatever its kind): the personas,
     accounts, listings, wallets and addresses it links, as ``user`` may see them. A
     record ``user`` may not read answers exactly as one that does not exist (the
-    library's NotFoundError; both reads audited)."""
+    library's NotFoundError; both reads audited). A withdrawn record is labelled so."""
     with OPS_LOCK:
         rec = show_record(ops, user.user_id, ref)
     cid = f"case:{ref}"
-    nodes = [_node("case", ref, f"{rec.row.kind} {ref}")]
+    # a withdrawn record (`ops withdraw`) is still drawn, marked: nothing disappears
+    gone = f" (withdrawn by {rec.withdrawal.withdrawn_by})" if rec.withdrawal else ""
+    nodes = [_node("case", ref, f"{rec.row.kind} {ref}{gone}")]
     edges = []
     for kind, target in rec.links:
         nk = _link_node(kind, target)
