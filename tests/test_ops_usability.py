@@ -191,6 +191,7 @@ def test_a_taken_compartment_id_gets_one_answer_whoever_owns_it(ws: Space,
     assert "fbi-own" in listed.output, listed.output
 
 
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # a server question only
 def test_on_the_team_server_commands_run_beside_a_reader_of_the_workspace(
         ws: Space, backend: Backend) -> None:
     """With ``DARKMAP_OPS_SERVER`` set, every ops, deconflict, audit and package command
@@ -199,8 +200,6 @@ def test_on_the_team_server_commands_run_beside_a_reader_of_the_workspace(
     server's records are written. They now open it read-only, as the workbench does; a
     process holding it read-only (here, a child standing in for the workbench) lets
     them read and write the server's records."""
-    if backend.name != "postgres":
-        pytest.skip("the workspace holds the records: writing it needs it alone")
     _compartments(ws)
     ws.close()
     assert isinstance(ws, OpsServer) and ws.workspace is not None and ws.path is not None
