@@ -286,3 +286,19 @@ def test_team_init_upgrades_a_schema_7_server() -> None:
         assert db.sql("SELECT withdrawn_by, why FROM ops_withdrawals") == [(name, "duplicate")]
     finally:
         db.drop()
+
+
+def test_nothing_is_added_to_a_withdrawn_case(space: Space) -> None:
+    """A record given a withdrawn case is refused, naming the case that replaces it."""
+    _setup(space)
+    old = records.add_record(space, "ben", Case("Op typo"), compartment="tf",
+                             provenance="opened twice")
+    new = records.add_record(space, "ben", Case("Op"), compartment="tf", provenance="memo")
+    records.withdraw_record(space, "ben", old.record_id, "opened twice",
+                            replaced_by=new.record_id)
+    with pytest.raises(BadInputError, match=f"{old.record_id} was withdrawn.*{new.record_id}"):
+        records.add_record(space, "ben", Arrest("x"), case_id=old.record_id,
+                           provenance="302")
+    kept = records.add_record(space, "ben", Arrest("x"), case_id=new.record_id,
+                              provenance="302")
+    assert kept.case_id == new.record_id

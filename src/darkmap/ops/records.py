@@ -425,6 +425,14 @@ def add_record(ws: Space, by: str, detail: Detail, *,
         case = _the_case(con, actor.user_id, actor.agency_id, case_id)
         if case.kind != "case":
             raise BadInputError(f"{case_id} is a {case.kind}, not a case")
+        gone = store.withdrawals_of(con, actor.user_id, actor.agency_id, [case_id])
+        if case_id in gone:
+            # a record added to a withdrawn case counted in nothing that reads cases
+            # (found by an audit of the withdrawal); its replacement is where it belongs
+            then = gone[case_id].replaced_by
+            raise BadInputError(f"case {case_id} was withdrawn (`darkmap ops show {case_id}` "
+                                "says why)" + (f"; add the record to {then}, which replaces "
+                                               "it" if then else ""))
         compartment = compartment or case.compartment_id
     if compartment is None and kind == "case":
         # not named after the case: on the team server every member reads the
