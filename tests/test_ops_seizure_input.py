@@ -150,6 +150,23 @@ def test_substances_are_stripped_and_named_as_the_assessment_names_them(ws: Path
     assert blank.exit_code == 1 and "no substance named" in blank.stderr
 
 
+def test_lab_result_substances_are_named_as_seizures_name_them(ws: Path) -> None:
+    """A lab result kept its substance as typed (" Fentanyl " beside the seizures'
+    "fentanyl", "MDMA" beside "mdma"): it is named as a seizure's drug is, so the
+    record, its fentanyl mark and the seizures' totals use one name."""
+    res = _cli(ws, "ops", "buy", "add", "--listing", "dream:1", "--substance", " Fentanyl ",
+               "--purity", "9", "--compartment", "tf", "--provenance", "lab 1", "--as", "fay")
+    assert res.exit_code == 0, res.output
+    rid = res.stdout.split()[1]
+    shown = json.loads(_cli(ws, "ops", "show", rid, "--json", "--as", "bob").stdout)
+    assert shown["data"]["lab"]["substance"] == "fentanyl"
+    assert records.LabResult("Cannabis  Resin").substance == "cannabis_resin"
+    assert records.LabResult("M30").substance == "m30"  # a synonym kept as written
+    blank = _cli(ws, "ops", "buy", "add", "--listing", "dream:1", "--substance", "  ",
+                 "--compartment", "tf", "--provenance", "lab 2", "--as", "fay")
+    assert blank.exit_code == 1 and "lab result: no substance named" in blank.stderr
+
+
 BTC = "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2"
 XMR = ("44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2"
        "wfn3RVGQBEP3A")

@@ -70,9 +70,9 @@ def _uuid(namespace: uuid.UUID, *parts: str) -> str:
     return str(uuid.uuid5(namespace, "\x00".join(parts)))
 
 
-def event_uuid(created: datetime | None, folder: str, request: Sequence[str] = ()) -> str:
-    """The uuid of the event exported from the workspace created at ``created`` (its
-    folder name ``folder`` only for a database that never recorded it) with the
+def event_uuid(identity: str, request: Sequence[str] = ()) -> str:
+    """The uuid of the event exported from the workspace of ``identity``
+    (:meth:`Workspace.identity`: when it was created, else its folder's name) with the
     selection ``request`` (``persona:P``, ``country:CC`` as asked, in any order).
 
     The folder name alone made two workspaces called ``full`` (or ``case-42`` at two
@@ -80,7 +80,6 @@ def event_uuid(created: datetime | None, folder: str, request: Sequence[str] = (
     it so that a subset imported into MISP is its own event and never replaces the whole
     export's; the selection as asked (not the accounts it resolved to) keeps the same
     subset's event when a new link run changes its members."""
-    identity = f"workspace created {created.isoformat()}" if created else f"folder {folder}"
     return _uuid(_NS, "event", identity, *sorted(set(request)))
 
 
@@ -401,7 +400,7 @@ class MispExporter:
         request = [*(f"persona:{p}" for p in options.personas),
                    *(f"country:{c}" for c in options.countries)]
         event = build_event(dataset.load(workspace, options), info,
-                            event_uuid(created, workspace.path.name, request), created)
+                            event_uuid(workspace.identity(), request), created)
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(out) as part, open(part, "w", encoding="utf-8") as fh:
             json.dump(event, fh, ensure_ascii=False, indent=1, sort_keys=True)

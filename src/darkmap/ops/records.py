@@ -49,7 +49,7 @@ def is_fentanyl(substance: str) -> bool:
     return "fentanyl" in substance.lower() or "fentanil" in substance.lower()
 
 
-def substance_name(text: str) -> str:
+def substance_name(text: str, what: str = "drug") -> str:
     """A seized substance's name as the totals group it: its words lower-case with one
     space between, and the assessment's own name (:data:`darkmap.assess.taxonomy.
     SUBSTANCE_CLASS`) where the name is one written otherwise ("Cannabis Resin" ->
@@ -58,10 +58,12 @@ def substance_name(text: str) -> str:
 
     Synonyms are not mapped to a substance (the lexicon would read "M30" as oxycodone,
     and M30 pills are often fentanyl): the record keeps the substance the inventory
-    names."""
+    names. ``what`` names the field in the error for an empty name (a seizure's drug,
+    a lab result)."""
     words = " ".join(text.split()).lower()
     if not words:
-        raise BadInputError("drug: no substance named (give SUBSTANCE:GRAMS)")
+        raise BadInputError("drug: no substance named (give SUBSTANCE:GRAMS)" if what == "drug"
+                            else f"{what}: no substance named")
     canonical = normalise(words).replace(" ", "_")
     return canonical if canonical in SUBSTANCE_CLASS else words
 
@@ -115,6 +117,9 @@ class LabResult:
     imprint: str | None = None
 
     def __post_init__(self) -> None:
+        # named as a seizure's drugs are (found by an audit: " Fentanyl" was a lab
+        # substance of its own beside the seizures' "fentanyl")
+        object.__setattr__(self, "substance", substance_name(self.substance, "lab result"))
         _positive(self.net_weight_g, "net weight")
         _positive(self.pill_count, "pill count")
         if self.purity_pct is not None and not 0 <= self.purity_pct <= 100:
