@@ -207,6 +207,18 @@ def spark() -> Iterator[Any]:
     s.stop()
 
 
+@pytest.fixture(scope="module")
+def server() -> Iterator[Any]:
+    """A throw-away PostgreSQL database with darkmap's team-server schema on
+    ``$DARKMAP_TEST_PG`` (tests/ops_backends.py) for one test module, dropped after it."""
+    from ops_backends import ServerDb
+    db = ServerDb()
+    try:
+        yield db
+    finally:
+        db.drop()
+
+
 @pytest.fixture(scope="session")
 def web_pg_db() -> Iterator[Any]:
     """A team server for the web tests: a throw-away PostgreSQL database with darkmap's

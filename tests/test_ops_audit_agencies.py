@@ -9,7 +9,6 @@ made as a real login role."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -21,13 +20,6 @@ from darkmap.ops import access, audit
 from darkmap.ops.access import AccessDenied
 from darkmap.store import operations
 from darkmap.store.team import open_ops_server
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerDb]:
-    db = ServerDb()
-    yield db
-    db.drop()
 
 
 @pytest.fixture(scope="module")

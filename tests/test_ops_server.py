@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -50,13 +49,6 @@ with open_ops_server(dsn) as ops:
     deconflict.submit(ops, user, compartment, [("email", "both@example.org")])
 print(json.dumps(ids))
 """
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerDb]:
-    db = ServerDb()
-    yield db
-    db.drop()
 
 
 @pytest.fixture(scope="module")

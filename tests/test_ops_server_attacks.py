@@ -10,7 +10,6 @@ reported figures replaced by a reader, and the operational lock held in an idle 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import psycopg
@@ -25,13 +24,6 @@ from darkmap.store.operations import OPS_LOCK
 from darkmap.store.team import open_ops_server
 
 START = datetime(2027, 6, 1, 5, 0)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerDb]:
-    db = ServerDb()
-    yield db
-    db.drop()
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ still passing. Each is refused now, against a real PostgreSQL on loopback."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import psycopg
 import pytest
 from ops_backends import ServerDb
@@ -16,13 +14,6 @@ from ops_backends import ServerDb
 from darkmap.ops import access, audit, records
 from darkmap.ops.records import Buy, Case, LabResult, Seizure
 from darkmap.store.team import open_ops_server
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerDb]:
-    db = ServerDb()
-    yield db
-    db.drop()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ and on the team server against a member's own login role in psql."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -164,13 +163,6 @@ def test_cli_withdraw_and_show(backend: Backend, tmp_path: Path) -> None:
 
 
 # -- the team server, as members' own login roles --------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerDb]:
-    db = ServerDb()
-    yield db
-    db.drop()
 
 
 @pytest.fixture(scope="module")
