@@ -596,7 +596,9 @@ def _print_stage(st: Any, stale_chain: StaleChain | None = None) -> None:
     ingested = (f"{count(st['files'], 'files')} in {count(st['ingest_runs'], 'run(s)')}: "
                 f"{count(st['accounts'], 'accounts')}, {count(st['listings'], 'listings')}, "
                 f"{count(st['feedback'], 'feedback')}, "
-                f"{count(st['transactions'], 'transactions')}" if st["files"] else "nothing")
+                f"{count(st['transactions'], 'transactions')}" if st["files"]
+                else f"no file; {count(st['transactions'], 'transactions')} of chain data"
+                if st["transactions"] else "nothing")
     if st["linked"]:
         linked = (f"yes, run {st['link_run']}: {count(st['personas'], 'personas')} "
                   f"({st['multi_account_personas']:,} of several accounts); "
@@ -613,6 +615,9 @@ def _print_stage(st: Any, stale_chain: StaleChain | None = None) -> None:
     chain = ("no chain data" if not st["transactions"] else
              f"clustered: {count(st['wallets'], 'wallets')}" if st["chain_clustered"]
              else "loaded, not clustered")
+    if st["chain_clustered"] and st["unclustered_addresses"]:
+        chain += (f" (out of date: {count(st['unclustered_addresses'], 'address(es)')} "
+                  "loaded since are in no wallet)")
     if st["stale_blocks"]:
         chain += (f"; {count(st['stale_blocks'], 'stale block(s)')} off the best chain, "
                   f"{count(st['stale_transactions'], 'transaction(s)')} left out")

@@ -64,6 +64,7 @@ class WorkspaceStage(TypedDict):
     relinked_since_assessment: bool
     chain_clustered: bool
     wallets: int
+    unclustered_addresses: int
     stale_blocks: int
     stale_transactions: int
     operational_records: int
@@ -183,6 +184,12 @@ def workspace_stage(con: duckdb.DuckDBPyConnection) -> WorkspaceStage:
         "chain_clustered": _count(con, "btc_cluster_runs") > 0,
         "wallets": _one(con, "btc_clusters",
                         "SELECT count(DISTINCT cluster_id) FROM btc_clusters"),
+        # a clustering gives every address it saw a row, so an address without one was
+        # loaded after it (found by an audit: status said "clustered" and `wallet show`
+        # refused the new addresses)
+        "unclustered_addresses": (_one(con, "btc_clusters", "SELECT count(*) FROM btc_address"
+                                       " a ANTI JOIN btc_clusters c USING (address_id)")
+                                  if _count(con, "btc_cluster_runs") else 0),
         "stale_blocks": _one(con, "btc_blocks",
                              "SELECT count(*) FROM btc_blocks WHERE stale"),
         "stale_transactions": _one(con, "btc_tx", "SELECT count(*) FROM btc_tx WHERE stale"),
@@ -195,7 +202,7 @@ def workspace_stage(con: duckdb.DuckDBPyConnection) -> WorkspaceStage:
 def _next(st: WorkspaceStage) -> tuple[str, str]:
     """The command to run next and why: collect, link, assess, cluster the chain, then
     rank and report."""
-    if not st["files"]:
+    if not st["files"] and not st["transactions"]:  # `chain import-etl` processes no file
         return ("darkmap ingest PATH...",
                 "nothing ingested yet: saved pages, listing CSVs, seized dumps, chain data")
     if st["accounts"] and not st["linked"]:
@@ -213,6 +220,10 @@ def _next(st: WorkspaceStage) -> tuple[str, str]:
         return "darkmap assess", f"assessment out of date: {stale} since"
     if st["transactions"] and not st["chain_clustered"]:
         return "darkmap chain cluster", "chain data is loaded but not clustered into wallets"
+    if st["unclustered_addresses"]:
+        n = st["unclustered_addresses"]
+        return ("darkmap chain cluster",
+                f"{n:,} address(es) loaded after the last clustering are in no wallet yet")
     if st["listings"]:
         return "darkmap targets", "every stage has run: rank the personas by harm"
     return "darkmap report -o report.html", "every stage has run"
