@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from darkmap.cli import main
 from darkmap.resolve.adapt import MIN_JUDGED
 from darkmap.resolve.judgements import judge
 from darkmap.resolve.link import LinkOptions, link
@@ -50,6 +52,12 @@ def test_too_few_judgements_leave_the_model_as_shipped(
     fit = res.summary["judged_fit"]
     assert fit["fitted"] is False and fit["judged_pairs"] == MIN_JUDGED - 5
     assert "+judged" not in res.summary["model"]
+    # the command says so (it said nothing, and read as refitted: found by an audit)
+    out = CliRunner().invoke(main, ["link", "--learn", "-q", "-w", str(tmp_path / "ws")])
+    assert out.exit_code == 0, out.output
+    assert (f"warning: --learn did not refit: it needs {MIN_JUDGED} judged scored pairs"
+            in out.stderr) and f"(has {MIN_JUDGED - 5}: " in out.stderr
+    assert "learnt from" not in out.stdout
 
 
 def test_judgements_against_the_handle_lower_its_factor_and_explanations_stay_exact(
@@ -72,6 +80,10 @@ def test_judgements_against_the_handle_lower_its_factor_and_explanations_stay_ex
         rows = ws.con.execute("SELECT score, signals FROM account_links "
                               "WHERE score BETWEEN 0.05 AND 0.95 LIMIT 50").fetchall()
     assert rows
+    out = CliRunner().invoke(main, ["link", "--learn", "-q", "-w", str(tmp_path / "ws")])
+    assert out.exit_code == 0 and "did not refit" not in out.stderr
+    assert f"learnt from 80 judged pairs ({fit['same']} same, {fit['different']} different)" \
+        in out.stdout and "handle x0." in out.stdout
     for score, signals in rows:
         sig = json.loads(signals)
         logit = sum(v["contribution"] for v in sig.values())

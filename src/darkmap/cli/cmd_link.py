@@ -8,7 +8,7 @@ load numpy, scipy and DuckDB, a second before ``darkmap link --help`` could prin
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -201,10 +201,25 @@ def _print_summary(s: LinkSummary) -> None:
         f"{s['cross_market_personas']:,} across markets) in {s['seconds']} s")
     say(f"scored {s['candidate_pairs'] + s['completion_pairs']:,} pairs, stored "
         f"{s['links_stored']:,} links; model {s['model']}")
+    _print_learnt(s["judged_fit"])
     for a, b in s["judgement_conflicts"]:
         say(f"warning: 'same' judgement {short(a)} ~ {short(b)} conflicts with a 'different' "
             "one; not merged", err=True)
     _print_changes(s["changes"])
+
+
+def _print_learnt(fit: dict[str, Any]) -> None:
+    """What ``--learn`` did: the refit from the judgements, or why there was none (found
+    by an audit: with too few judgements the run said nothing, and read as refitted)."""
+    if fit.get("fitted"):
+        factors = ", ".join(f"{g} x{v}" for g, v in fit.get("group_factors", {}).items())
+        say(f"learnt from {fit['judged_pairs']:,} judged pairs ({fit['same']:,} same, "
+            f"{fit['different']:,} different): base shift {fit['base_shift']:+}"
+            + (f"; {factors}" if factors else ""))
+    elif "judged_pairs" in fit:  # asked for (--learn), not possible
+        say(f"warning: --learn did not refit: it {fit['why_not']} (has "
+            f"{fit['judged_pairs']:,}: {fit['same']:,} same, {fit['different']:,} different); "
+            "linked with the shipped model", err=True)
 
 
 _SHOWN_CHANGES = 10
