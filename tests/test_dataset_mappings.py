@@ -177,6 +177,8 @@ def test_unrecognised_files_fail_the_run_unless_allowed(data_dir: Path, tmp_path
                                     str(tmp_path / "listings.csv")])
     assert res.exit_code == 3
     assert "not recognised by any importer: 1 file(s)" in res.output
+    # the run's last line is the one `Error:` line every failing command ends with
+    assert res.stderr.splitlines()[-1].startswith("Error: 1 file(s) recognised by no importer")
     assert str(tmp_path / "listings.csv") in res.output
     again = CliRunner().invoke(main, ["ingest", "-q", "--json", "--allow-unrecognised",
                                       "-w", str(ws), str(tmp_path / "listings.csv")])

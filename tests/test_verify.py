@@ -106,6 +106,7 @@ def test_ingest_over_a_changed_capture_exits_1(ws: Workspace, pages: Path) -> No
         assert res.exit_code == 1, res.output
         assert "changed on disk since it was stored (not trusted); see `darkmap verify`" \
             in res.stderr
+        assert res.stderr.splitlines()[-1].startswith("Error: 1 file(s) not read")
         if args:
             doc = json.loads(res.stdout)
             assert doc["by_market"]["(capture changed)"]["quarantined"] == 1

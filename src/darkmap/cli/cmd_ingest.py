@@ -134,7 +134,7 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
     if changed:
         # evidence the workspace holds was edited: a script must notice (exit 1, as
         # `darkmap verify` does), not take the run for a clean one (found by an audit)
-        click.echo(f"error: {len(changed)} file(s) not read: the workspace's capture of "
+        click.echo(f"Error: {len(changed)} file(s) not read: the workspace's capture of "
                    "each changed on disk since it was stored (not trusted); see `darkmap "
                    "verify`", err=True)
         raise click.exceptions.Exit(1)
@@ -144,7 +144,7 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
         commands = sorted({c.split(" FILE", 1)[0] for c in elsewhere.values()})
         others = (f"; {len(elsewhere)} of them for another command, not ingest: "
                   f"{', '.join(commands)}" if elsewhere else "")
-        click.echo(f"error: {len(missed)} file(s) recognised by no importer (see `darkmap "
+        click.echo(f"Error: {len(missed)} file(s) recognised by no importer (see `darkmap "
                    "importers`, give a mapping with --mapping, or add --allow-unrecognised)"
                    f"{others}", err=True)
         raise click.exceptions.Exit(UNRECOGNISED_EXIT)

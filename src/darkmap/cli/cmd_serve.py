@@ -140,8 +140,9 @@ def serve_user_cmd(workspace: Path | None, server: str | None, user: str, by: st
                    web_role: str, password: str) -> None:
     """Give an operational user (`darkmap ops user add`) a workbench sign-in.
 
-    --by must be an admin of the user's agency (a user may not set their own sign-in or
-    role; during set-up the workspace's only user may); audited. Prints the new TOTP
+    --by must be an admin of the user's agency, who may also set their own (any other
+    user may not give themselves a sign-in or raise their own role; during set-up the
+    workspace's only user may); audited. Prints the new TOTP
     secret once: enter it in the user's authenticator app. With --server the sign-in is
     the team server's (run it with the workbench's login role).
 
