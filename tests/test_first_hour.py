@@ -131,6 +131,23 @@ def test_persona_show_and_targets_fit_in_100_columns_and_say_what_they_mean(
         assert where in table[i]
 
 
+def test_persona_search_and_the_field_report_fit_in_100_columns(real: Path) -> None:
+    """`persona search` put every match of a persona on its line (350 columns for one
+    with five contacts) and `status --fields` a page type's fields on one (211): each
+    match now has a line of its own, the fields are wrapped, and nothing is lost."""
+    w = ["-w", str(real)]
+    hits = json.loads(_run("persona", "search", "a", *w, "--json").output)
+    out = _run("persona", "search", "a", *w).output.splitlines()
+    assert max(columns(ln) for ln in out) <= 100, max(out, key=len)
+    assert sum(not ln.startswith("  ") for ln in out) == len(hits) == 50  # its limit
+    many = next(h for h in hits if len(h["matches"]) > 5)
+    assert f"  ... and {len(many['matches']) - 5} more (--json lists all)" in out
+    fields = _run("status", "--fields", *w).output.splitlines()
+    assert max(columns(ln) for ln in fields) <= 100, max(fields, key=len)
+    shown = " ".join(ln.strip() for ln in fields)
+    assert "joined_at=" in shown and "sales_count=" in shown
+
+
 def test_a_title_with_wide_characters_is_cut_at_the_line_s_edge(real: Path) -> None:
     """A real Hansa vendor's titles hold wide characters (the two-column ⚫): `persona
     show` cut them by characters, so the line ran two columns past the 100 of the

@@ -441,15 +441,25 @@ def persona_search(text: str, workspace: Path | None, as_json: bool) -> None:
     _print_hits(hits)
 
 
+_SHOWN_MATCHES = 5
+"""Matches `persona search` prints under each persona (``--json`` has every one)."""
+
+
 def _print_hits(hits: list[PersonaHit]) -> None:
-    """One line per persona found, with up to five of its matches."""
+    """A line per persona found, then up to five of its matches, one per line, each cut
+    to the line's width (one line held them all: 350 columns for one persona, found by
+    an audit)."""
     if not hits:
         say("no persona matches")
+    width = line_width()
     for h in hits:
-        how = "; ".join(f"{short(m['account_id'])} ({m['matched']}: {short(m['value'])})"
-                        for m in h["matches"][:5])
-        say(f"{h['persona_id']}  {short(h['label'])}  accounts={h['n_accounts']} "
-            f"markets={h['n_markets']}  {how}")
+        counts = f"accounts={h['n_accounts']} markets={h['n_markets']}"
+        room = width - len(h["persona_id"]) - len(counts) - 4
+        say(f"{h['persona_id']}  {short(h['label'], room)}  {counts}")
+        for m in h["matches"][:_SHOWN_MATCHES]:
+            say("  " + short(f"{m['account_id']} ({m['matched']}: {m['value']})", width - 2))
+        if len(h["matches"]) > _SHOWN_MATCHES:
+            say(f"  ... and {len(h['matches']) - _SHOWN_MATCHES} more (--json lists all)")
 
 
 @main.command("judge")

@@ -642,5 +642,10 @@ def _print_fields(counts: list[Any], as_json: bool) -> None:
         groups.setdefault((c.market, c.page_type, c.table), []).append(c)
     for (market, ptype, table), items in groups.items():
         say(f"{short(market, 20)} {short(ptype, 12)} {table} ({items[0].rows} rows)")
-        say("  " + "  ".join(f"{c.field}={c.found}" for c in items))
+        # wrapped to the line's width (one line of 211 columns, found by an audit)
+        import textwrap  # noqa: PLC0415 - only for this report
+
+        for line in textwrap.wrap("  ".join(f"{c.field}={c.found}" for c in items),
+                                  line_width() - 2, break_on_hyphens=False):
+            say("  " + line)
 
