@@ -3,13 +3,14 @@
 Usage: python scripts/schema_sql.py [--check]
 
 A new workspace is created from this script (one transaction, 63 ``CREATE TABLE``
-statements) instead of by running every migration in turn, which created, copied,
-dropped and renamed tables that a new workspace never needs (migration 007 rebuilds
-eight). The script is generated, never edited: this program runs every shipped
-migration in an in-memory DuckDB and writes each table as DuckDB's catalog describes it
-(columns, types, constraints in their order), in creation order, under a header naming
-the migrations it stands for. ``Workspace.migrate`` uses the script only for a database
-with no table in it and only when the header names exactly the migrations shipped, and
+statements and the indexes the migrations create) instead of by running every migration
+in turn, which created, copied, dropped and renamed tables that a new workspace never
+needs (migration 007 rebuilds eight). The script is generated, never edited: this
+program runs every shipped migration in an in-memory DuckDB and writes each table as
+DuckDB's catalog describes it (columns, types, constraints in their order), in creation
+order, then each index as DuckDB writes it, under a header naming the migrations it
+stands for. ``Workspace.migrate`` uses the script only for a database with no table in
+it and only when the header names exactly the migrations shipped, and
 ``tests/test_schema_script.py`` checks that a workspace made from it has the same
 catalog (tables, columns, constraints, indexes, views, sequences) and the same migration
 bookkeeping as one made by the migrations. Run it after adding a migration; ``--check``
@@ -88,8 +89,7 @@ def build() -> str:
             con.execute(sql)
         except duckdb.Error as exc:
             raise SystemExit(f"{name}: {exc}") from exc
-    kinds = {"indexes": "SELECT count(*) FROM duckdb_indexes()",
-             "views": "SELECT count(*) FROM duckdb_views() WHERE NOT internal",
+    kinds = {"views": "SELECT count(*) FROM duckdb_views() WHERE NOT internal",
              "sequences": "SELECT count(*) FROM duckdb_sequences()",
              "macros": "SELECT count(*) FROM duckdb_functions() WHERE NOT internal"}
     for kind, sql in kinds.items():
@@ -98,8 +98,10 @@ def build() -> str:
             raise SystemExit(f"the migrations create {kind}: teach {__file__} to write them")
     tables = con.execute("SELECT table_oid, table_name FROM duckdb_tables() "
                          "WHERE NOT temporary ORDER BY table_oid").fetchall()
+    indexes = [str(r[0]) for r in con.execute(   # after the tables, as DuckDB writes them
+        "SELECT sql FROM duckdb_indexes() ORDER BY index_oid").fetchall()]
     return schema_script_text([v for v, _, _ in shipped],
-                              [_create(con, oid, name) for oid, name in tables])
+                              [*(_create(con, oid, name) for oid, name in tables), *indexes])
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from ops_backends import Backend, ServerDb
 
 from darkmap.cli import main
 from darkmap.errors import BadInputError, NotFoundError
-from darkmap.ops import access, audit, records, totals
+from darkmap.ops import access, audit, deconflict, records, totals
 from darkmap.ops.access import AccessDenied
 from darkmap.ops.package import build_package
 from darkmap.ops.records import Arrest, Buy, Case, LabResult, Seizure
@@ -254,7 +254,7 @@ def test_a_withdrawn_record_names_no_subject_of_its_case(space: Space) -> None:
 
 def test_team_init_upgrades_a_schema_7_server() -> None:
     """`darkmap team init` on a server of operational schema 7 (no ops_withdrawals)
-    upgrades it in place to 8; a member then withdraws their own record."""
+    upgrades it in place (to 9 now); a member then withdraws their own record."""
     from darkmap.store.operations import OPS_SCHEMA_VERSION
     from darkmap.store.team import init_server
     db = ServerDb()
@@ -270,7 +270,7 @@ def test_team_init_upgrades_a_schema_7_server() -> None:
                                      provenance="t").record_id
         db.sql("DROP TABLE ops_withdrawals; UPDATE ops_schema SET version = 7")
         done = init_server(db.admin)
-        assert (done.ops_upgraded_from, done.ops_version) == (7, OPS_SCHEMA_VERSION) == (7, 8)
+        assert (done.ops_upgraded_from, done.ops_version) == (7, OPS_SCHEMA_VERSION) == (7, 9)
         with open_ops_server(dsn) as ops:
             records.withdraw_record(ops, name, rid, "duplicate")
             shown = records.show_record(ops, name, rid)
@@ -294,3 +294,135 @@ def test_nothing_is_added_to_a_withdrawn_case(space: Space) -> None:
     kept = records.add_record(space, "ben", Arrest("x"), case_id=new.record_id,
                               provenance="302")
     assert kept.case_id == new.record_id
+
+
+# -- deconfliction: a withdrawn record's selectors stop matching ---------------------------
+
+
+def _with_fbi_compartment(space: Space) -> None:
+    """:func:`_setup` and compartment ``us`` (FBI only)."""
+    _setup(space)
+    access.add_compartment(space.con, "bob", "agency", "us", compartment_id="us")
+
+
+def test_a_withdrawn_records_selectors_raise_no_notice(space: Space) -> None:
+    """A selector was stored once per compartment, under the first record that named it,
+    and still matched after that record was withdrawn (found by an audit). A withdrawn
+    record's selectors no longer match; notices sent before stay."""
+    _with_fbi_compartment(space)
+    wrong = records.add_record(space, "ben", Case("wrong vendor"), compartment="de",
+                               provenance="file 1", links=[("persona", "p-wrong")])
+    sent = records.add_record(space, "ben", Arrest("x"), compartment="de",
+                              provenance="file 2", links=[("persona", "p-sent")])
+    assert deconflict.submit(space, "bob", "us", [("persona", "p-sent")]).notices == 2
+    records.withdraw_record(space, "ben", wrong.record_id, "wrong vendor")
+    records.withdraw_record(space, "ben", sent.record_id, "wrong vendor too")
+    out = deconflict.submit(space, "bob", "us", [("persona", "p-wrong")])
+    assert out.notices == 0
+    assert [n.subject.split()[0] for n in deconflict.notices(space, "ana")] == ["persona"]
+    assert len(deconflict.notices(space, "bob")) == 1       # the one sent before stays
+    # and the other way round: FBI registered first, BKA's withdrawn record named it
+    records.add_record(space, "bob", Case("us case"), compartment="us", provenance="f",
+                       links=[("persona", "p-later")])
+    late = records.add_record(space, "ben", Case("typo"), compartment="de", provenance="f",
+                              links=[("persona", "p-later")])
+    records.withdraw_record(space, "ben", late.record_id, "typo")
+    assert deconflict.submit(space, "bob", "us", [("persona", "p-later")]).notices == 0
+
+
+def test_a_selector_stands_while_a_live_record_or_submission_holds_it(space: Space) -> None:
+    """A second live record of the compartment that names the selector keeps it matching
+    (its registration used to be dropped: the first record's row stood for both); so does
+    a direct submission."""
+    _with_fbi_compartment(space)
+    first = records.add_record(space, "ben", Case("first"), compartment="de",
+                               provenance="file 1", links=[("persona", "p-2")])
+    records.add_record(space, "cleo", Arrest("y"), compartment="de", provenance="file 2",
+                       links=[("persona", "p-2")])
+    records.withdraw_record(space, "ben", first.record_id, "duplicate")
+    out = deconflict.submit(space, "bob", "us", [("persona", "p-2")])
+    assert out.notices == 2
+    [(to_bka,), (to_fbi,)] = [[n.other_agency for n in deconflict.notices(space, u)]
+                             for u in ("ana", "bob")]
+    assert (to_bka, to_fbi) == ("fbi", "bka")
+    only = records.add_record(space, "ben", Case("third"), compartment="de", provenance="f",
+                              links=[("persona", "p-3")])
+    deconflict.submit(space, "ana", "de", [("persona", "p-3")])   # submitted directly too
+    records.withdraw_record(space, "ben", only.record_id, "wrong")
+    assert deconflict.submit(space, "bob", "us", [("persona", "p-3")]).notices == 2
+    # one row per selector, compartment and record: a submission again adds none
+    deconflict.submit(space, "ana", "de", [("persona", "p-3")])
+    rows = space.con.execute("SELECT record_id FROM ops_selectors WHERE compartment_id = 'de' "
+                             "AND kind = 'persona' ORDER BY record_id NULLS FIRST"
+                             ).fetchall()
+    assert [r[0] for r in rows].count(None) == 1 and len(rows) == 4
+
+
+def test_no_member_registers_selectors_for_a_record_not_theirs_in_psql(
+        server: ServerDb, roles: dict[str, str]) -> None:
+    """Row-level security: a member's selector row names no record, or a record of his
+    own inserted in the same transaction in the row's compartment; a direct submission
+    in a compartment he may write goes in as before."""
+    rid = _seizure(roles)   # a_off's, in tf
+    row = ("INSERT INTO ops_selectors (selector_hmac, kind, compartment_id, agency_id, "
+           "record_id, submitted_by, submitted_at) VALUES (%s, 'phone', 'tf', %s, %s, %s, "
+           "now())")
+    for who, agency, record in (("a_two", "a", rid), ("b_off", "b", rid),
+                                ("a_off", "a", rid)):   # the author, after the fact
+        with psycopg.connect(roles[who], autocommit=True) as pg:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level"):
+                pg.execute(row, ["ab" * 32, agency, record, roles[f"{who}_name"]])
+    with psycopg.connect(roles["b_off"], autocommit=True) as pg:
+        pg.execute(row, ["cd" * 32, "b", None, roles["b_off_name"]])
+    assert server.sql("SELECT selector_hmac FROM ops_selectors WHERE selector_hmac IN "
+                      "(%s, %s)", ["ab" * 32, "cd" * 32]) == [("cd" * 32,)]
+
+
+def test_team_init_upgrades_a_schema_8_server_keeping_its_selectors() -> None:
+    """`darkmap team init` on a server of operational schema 8 (a selector once per
+    compartment: the key on selector, kind and compartment) upgrades it in place to 9:
+    the rows are kept, a second record's registration is stored, and a withdrawn
+    record's selector stops matching."""
+    from darkmap.store.operations import OPS_SCHEMA_VERSION
+    from darkmap.store.team import init_server
+    db = ServerDb()
+    try:
+        names = {}
+        with open_ops_server(db.admin) as ops:
+            for agency in ("a", "b"):
+                access.add_agency(ops.con, "setup", agency, agency.upper(), "DE", f"{agency} d")
+            access.add_user(ops.con, "setup", "root", "a", "admin")
+            access.add_user(ops.con, "root", "b-root", "b", "admin")
+        for agency in ("a", "b"):
+            names[agency], dsn = db.role(f"off_{agency}")
+            names[f"{agency}_dsn"] = dsn
+            with open_ops_server(db.admin) as ops:
+                access.add_user(ops.con, "root" if agency == "a" else "b-root",
+                                names[agency], agency, "officer")
+            with open_ops_server(dsn) as ops:
+                access.add_compartment(ops.con, names[agency], "agency", f"own-{agency}",
+                                       compartment_id=f"own-{agency}")
+        with open_ops_server(names["a_dsn"]) as ops:
+            first = records.add_record(ops, names["a"], Case("first"), compartment="own-a",
+                                       provenance="t", links=[("persona", "p-1")])
+            deconflict.submit(ops, names["a"], "own-a", [("persona", "p-kept")])
+        db.sql("DROP INDEX ops_selectors_once; ALTER TABLE ops_selectors ADD PRIMARY KEY "
+               "(selector_hmac, kind, compartment_id); UPDATE ops_schema SET version = 8")
+        before = db.sql("SELECT * FROM ops_selectors ORDER BY 1")
+        done = init_server(db.admin)
+        assert (done.ops_upgraded_from, done.ops_version) == (8, OPS_SCHEMA_VERSION) == (8, 9)
+        assert db.sql("SELECT * FROM ops_selectors ORDER BY 1") == before
+        assert db.sql("SELECT count(*) FROM pg_constraint WHERE conname = "
+                      "'ops_selectors_pkey'") == [(0,)]
+        with open_ops_server(names["a_dsn"]) as ops:
+            records.add_record(ops, names["a"], Arrest("x"), compartment="own-a",
+                               provenance="t", links=[("persona", "p-1")])
+            records.withdraw_record(ops, names["a"], first.record_id, "duplicate")
+        assert db.sql("SELECT count(*) FROM ops_selectors WHERE kind = 'persona' AND "
+                      "record_id IS NOT NULL") == [(2,)]
+        with open_ops_server(names["b_dsn"]) as ops:
+            out = deconflict.submit(ops, names["b"], "own-b",
+                                    [("persona", "p-1"), ("persona", "p-kept")])
+        assert out.notices == 4     # p-1 through the second record; p-kept as before
+    finally:
+        db.drop()

@@ -47,6 +47,7 @@ __all__ = [
     "granted_compartments", "grants_of", "grants_on", "insert_agency", "insert_compartment",
     "insert_event", "insert_notice", "insert_notices", "insert_record", "insert_selectors",
     "insert_user", "install_server_schema", "is_server", "lab_results", "links_of",
+    "live_selector",
     "listing_vendor", "notices_for", "persona_addresses", "persona_listings", "persona_successors",
     "put_grant",
     "ACTIVE", "WithdrawalRow", "insert_withdrawal", "withdrawals_of",
@@ -66,7 +67,7 @@ ACTIVE = "record_id NOT IN (SELECT record_id FROM ops_withdrawals)"
 """A record not withdrawn (:func:`insert_withdrawal`): what the totals, packages, marks
 and exports count."""
 
-OPS_SCHEMA_VERSION = 8
+OPS_SCHEMA_VERSION = 9
 """The operational schema on the team server (table ``ops_schema``); 2 adds the audit
 trail's archives (retention), 3 lets the workbench's service role add judgements for the
 user signed in, 4 row-level security on the audit trail, 5 on every write and on
@@ -79,8 +80,13 @@ only with the record (its own transaction, its author, still a writer of its
 compartment; items on a seizure, a lab result on a buy) and a member's record only with
 its audit entry, 8 adds withdrawals (``ops_withdrawals``: a record corrected or withdrawn
 by its author or an admin of its agency who may still write its compartment, with its
-``record.withdraw`` audit entry; never updated or deleted). `darkmap team init` upgrades
-a server in place."""
+``record.withdraw`` audit entry; never updated or deleted), 9 keeps every record's
+registration of a selector (one row per selector, compartment, agency and record, or
+direct submission: ``ops_selectors_once`` in the place of the key on selector and
+compartment, which kept the first record's only) and matches only the rows of records
+not withdrawn; a member registers selectors for a record only with the record (its
+author, in its transaction, in its compartment). `darkmap team init` upgrades a server
+in place."""
 OPS_LOCK = 0x6F707331
 """The advisory lock every write transaction on the server takes first (``ops1``)."""
 OPS_ROLE = "darkmap_ops"
@@ -126,7 +132,13 @@ CREATE TABLE IF NOT EXISTS ops_lab_results (
 CREATE TABLE IF NOT EXISTS ops_selectors (
     selector_hmac TEXT NOT NULL, kind TEXT NOT NULL, compartment_id TEXT NOT NULL,
     agency_id TEXT NOT NULL, record_id TEXT, submitted_by TEXT NOT NULL,
-    submitted_at TIMESTAMP NOT NULL, PRIMARY KEY (selector_hmac, kind, compartment_id));
+    submitted_at TIMESTAMP NOT NULL);
+-- schema 9: one row per selector, compartment, agency and record (or direct submission,
+-- without a record), not one per selector and compartment (the first record's only, so
+-- a withdrawn record's stood for the compartment's other records too); existing rows kept
+ALTER TABLE ops_selectors DROP CONSTRAINT IF EXISTS ops_selectors_pkey;
+CREATE UNIQUE INDEX IF NOT EXISTS ops_selectors_once ON ops_selectors
+    (selector_hmac, kind, compartment_id, agency_id, (coalesce(record_id, '')));
 CREATE TABLE IF NOT EXISTS ops_events (
     event_id TEXT PRIMARY KEY, kind TEXT NOT NULL, compartment_id TEXT NOT NULL,
     agency_id TEXT NOT NULL, lat DOUBLE PRECISION, lon DOUBLE PRECISION, postal_area TEXT,
@@ -894,11 +906,26 @@ _COPY_ROWS = 1000
 than arrays of parameters on small batches)."""
 
 
+def live_selector(alias: str) -> str:
+    """SQL: the ``ops_selectors`` row ``alias`` stands, a direct submission or a record's
+    registration of a record not withdrawn (:func:`insert_withdrawal`). Only such rows
+    match: a selector stops matching for a compartment when only withdrawn records held
+    it there."""
+    return (f"({alias}.record_id IS NULL OR {alias}.record_id NOT IN "
+            "(SELECT w.record_id FROM ops_withdrawals w))")
+
+
+_SELECTOR_LIST = ", ".join(_SELECTOR_COLUMNS)
+
+
 def insert_selectors(con: Con, rows: pa.Table) -> None:
-    """Add selectors (columns as ``ops_selectors``); one already held is kept as is."""
+    """Add selectors (columns as ``ops_selectors``): one row per selector, compartment,
+    agency and record (``record_id`` ``None``: a direct submission); a row already held
+    is kept as is. Every record's registration is kept, so a selector still matches
+    while any record of the compartment that named it stands."""
     if isinstance(con, PgOps) and rows.num_rows < _COPY_ROWS:
-        con.execute(f"INSERT INTO ops_selectors {_PG_SELECTORS} ON CONFLICT DO NOTHING",
-                    _columns(rows, _SELECTOR_COLUMNS))
+        con.execute(f"INSERT INTO ops_selectors ({_SELECTOR_LIST}) {_PG_SELECTORS} "
+                    "ON CONFLICT DO NOTHING", _columns(rows, _SELECTOR_COLUMNS))
         return
     if isinstance(con, PgOps):
         _pg_load(con, ("DROP TABLE IF EXISTS _ops_new_selectors",
@@ -906,33 +933,52 @@ def insert_selectors(con: Con, rows: pa.Table) -> None:
                         "compartment_id TEXT, agency_id TEXT, record_id TEXT, "
                         "submitted_by TEXT, submitted_at TIMESTAMP)")),
                  "COPY _ops_new_selectors FROM STDIN", rows, _SELECTOR_COLUMNS)
-        con.execute("INSERT INTO ops_selectors SELECT * FROM _ops_new_selectors "
-                    "ON CONFLICT DO NOTHING")
+        con.execute(f"INSERT INTO ops_selectors ({_SELECTOR_LIST}) SELECT {_SELECTOR_LIST} "
+                    "FROM _ops_new_selectors ON CONFLICT DO NOTHING")
         con.execute("DROP TABLE _ops_new_selectors")
         return
+    # DuckDB takes ON CONFLICT only from a key or an index on columns, not from the
+    # unique index on coalesce(record_id, ''): the rows held are left out by a join
     con.register("_ops_new_selectors", rows)
     try:
-        con.execute("INSERT INTO ops_selectors SELECT * FROM _ops_new_selectors "
-                    "ON CONFLICT DO NOTHING")
+        con.execute(f"""
+            INSERT INTO ops_selectors ({_SELECTOR_LIST})
+            SELECT {_SELECTOR_LIST} FROM (
+                SELECT DISTINCT ON (selector_hmac, kind, compartment_id, agency_id,
+                                    coalesce(record_id, '')) *
+                FROM _ops_new_selectors) n
+            WHERE NOT EXISTS (
+                SELECT 1 FROM ops_selectors s WHERE s.selector_hmac = n.selector_hmac
+                   AND s.kind = n.kind AND s.compartment_id = n.compartment_id
+                   AND s.agency_id = n.agency_id
+                   AND coalesce(s.record_id, '') = coalesce(n.record_id, ''))""")
     finally:
         con.unregister("_ops_new_selectors")
 
 
-_MATCHES = """
+_MATCHES = f"""
+    WITH probe AS (
+        SELECT DISTINCT p.selector_hmac, p.kind, p.compartment_id, p.agency_id
+        FROM _ops_probe p JOIN ops_selectors o
+          ON o.selector_hmac = p.selector_hmac AND o.kind = p.kind
+         AND o.compartment_id = p.compartment_id AND o.agency_id = p.agency_id
+        WHERE {live_selector("o")})
     SELECT DISTINCT p.selector_hmac, p.kind, p.compartment_id, p.agency_id,
            s.compartment_id, s.agency_id
-    FROM _ops_probe p JOIN ops_selectors s
+    FROM probe p JOIN ops_selectors s
       ON s.selector_hmac = p.selector_hmac AND s.kind = p.kind
      AND s.agency_id <> p.agency_id
+    WHERE {live_selector("s")}
     ORDER BY 1, 2, 3, 5"""
 
 
 def selector_matches(con: Con, rows: pa.Table) -> list[SelectorMatch]:
     """The selectors of ``rows`` (hmac, kind, compartment, agency) that a compartment of
-    another agency holds already. On the team server the rows must be stored first
-    (:func:`insert_selectors`): the server matches only selectors stored in a compartment
-    the caller may write, names no other compartment, and writes the notices to both
-    agencies itself
+    another agency holds already. The rows must be stored first (:func:`insert_selectors`):
+    a selector matches only while a row of it stands on both sides (:func:`live_selector`:
+    a direct submission, or a record not withdrawn). The team server matches only
+    selectors stored in a compartment the caller may write, names no other compartment,
+    and writes the notices to both agencies itself
     (``ops_selector_matches``, :mod:`darkmap.store.ops_guards`)."""
     if isinstance(con, PgOps) and rows.num_rows < _COPY_ROWS:
         found = con.execute("SELECT * FROM ops_selector_matches(?::text[], ?::text[], "

@@ -15,7 +15,8 @@ through darkmap:
   admin of the owning agency, or by the compartment's creator in the transaction that
   created it (its initial grants); a record, selector or event in one's own name and
   agency, in a compartment one may write (a reader never writes), with its ``record.add``
-  audit entry in the same transaction; links, items and lab results only with the
+  audit entry in the same transaction; a selector naming a record only with that record
+  (its author, in its transaction and compartment); links, items and lab results only with the
   record, in the transaction that inserted it, by its author who may still write its
   compartment (items only on a seizure, a lab result only on a buy, links of a known
   kind); a withdrawal of a record by its author or an admin of its agency who may
@@ -28,8 +29,9 @@ Deconfliction must compare one agency's selectors and events with everyone's, wh
 member may read. Two ``SECURITY DEFINER`` functions do it on the server
 (``ops_selector_matches``, ``ops_event_clashes``; :func:`darkmap.store.operations.
 selector_matches` and :func:`~darkmap.store.operations.event_clashes` call them): they
-answer only for selectors stored in a compartment the caller may write and for events
-the caller stored (so every probe leaves its row, naming who stored it and when),
+answer only for selectors the caller's agency stored in a compartment the caller may
+write, match only rows that stand (a direct submission, or a record not withdrawn), and
+for events the caller stored (so every probe leaves its row, naming who stored it and when),
 answer no more than the library tells (the other agency, never its
 compartment, place or time), cap the distance at
 :data:`EVENT_RADIUS_CAP_M`, and write the notices to both agencies
@@ -46,6 +48,7 @@ from typing import Any
 import psycopg
 
 from darkmap.store.operations import OPS_ROLE, SERVICE_ROLE
+from darkmap.store.operations import live_selector as _live
 
 __all__ = ["EVENT_RADIUS_CAP_M", "LINK_KINDS", "PG_GUARDS", "install"]
 
@@ -215,6 +218,18 @@ LANGUAGE sql STABLE AS $$
         '[\\s,.;]+', ' ', 'g'))
 $$;
 
+-- a record's selectors (schema 9) go in with it: by its author, in the transaction that
+-- inserted it, in its compartment (a row naming another's record, or a record of
+-- another compartment, would stand or fall with a withdrawal not the member's)
+CREATE OR REPLACE FUNCTION ops_registering(record TEXT, compartment TEXT) RETURNS BOOLEAN
+LANGUAGE sql {_DEFINER} AS $$
+    SELECT EXISTS (SELECT 1 FROM ops_records r WHERE r.record_id = record
+                   AND r.compartment_id = compartment
+                   AND r.author = session_user::text AND r.agency_id = ops_my_agency()
+                   AND r.created_xact = pg_current_xact_id())
+$$;
+-- only rows that stand match (schema 9): a direct submission, or a record's registration
+-- of a record not withdrawn; the probe is the caller's own agency's standing row
 CREATE OR REPLACE FUNCTION ops_selector_matches(p_hmac TEXT[], p_kind TEXT[],
                                                 p_compartment TEXT[], p_agency TEXT[])
 RETURNS TABLE (selector_hmac TEXT, kind TEXT, compartment_id TEXT, agency_id TEXT,
@@ -224,13 +239,15 @@ LANGUAGE sql {_WRITER} AS $$
         SELECT DISTINCT p.h, p.k, p.c, p.a
         FROM unnest(p_hmac, p_kind, p_compartment, p_agency) AS p(h, k, c, a)
         JOIN ops_selectors o ON o.selector_hmac = p.h AND o.kind = p.k
-         AND o.compartment_id = p.c
-        WHERE (SELECT ops_is_service())
-           OR (p.a = (SELECT ops_my_agency()) AND p.c IN (SELECT ops_granted(2)))),
+         AND o.compartment_id = p.c AND o.agency_id = p.a
+        WHERE ((SELECT ops_is_service())
+               OR (p.a = (SELECT ops_my_agency()) AND p.c IN (SELECT ops_granted(2))))
+          AND {_live("o")}),
     found AS (
         SELECT DISTINCT p.h, p.k, p.c, p.a, s.agency_id AS oa
         FROM probe p JOIN ops_selectors s
-          ON s.selector_hmac = p.h AND s.kind = p.k AND s.agency_id <> p.a),
+          ON s.selector_hmac = p.h AND s.kind = p.k AND s.agency_id <> p.a
+        WHERE {_live("s")}),
     pairs AS (SELECT DISTINCT k || ' ' || left(h, 12) AS subject, a AS mine, oa AS theirs
               FROM found),
     sent AS (
@@ -354,8 +371,11 @@ _POLICIES: tuple[tuple[str, str, str, str | None, str | None], ...] = (
       "AND why <> '' AND (replaced_by IS NULL OR EXISTS (SELECT 1 FROM ops_records r "
       "WHERE r.record_id = ops_withdrawals.replaced_by)))")),
     ("ops_selectors", "ops_read", "SELECT", f"{_SERVICE} OR {_READS}", None),
+    # a record's registration only with the record (schema 9: a withdrawal now takes a
+    # record's selectors out of the matching, so a row must be its author's own)
     ("ops_selectors", "ops_add", "INSERT", None,
-     f"{_SERVICE} OR (submitted_by = {_ME} AND agency_id = {_AGENCY} AND {_WRITES})"),
+     (f"{_SERVICE} OR (submitted_by = {_ME} AND agency_id = {_AGENCY} AND {_WRITES} "
+      "AND (record_id IS NULL OR ops_registering(record_id, compartment_id)))")),
     ("ops_events", "ops_read", "SELECT", f"{_SERVICE} OR {_READS}", None),
     ("ops_events", "ops_add", "INSERT", None,
      f"{_SERVICE} OR (created_by = {_ME} AND agency_id = {_AGENCY} AND {_WRITES})"),

@@ -1,0 +1,26 @@
+-- Every record's registration of a selector is kept (found by an audit): the key on
+-- (selector, kind, compartment) stored a selector once per compartment, under the first
+-- record that named it, and dropped every later record's registration. After `ops
+-- withdraw` of that first record the selector still matched under a record that no
+-- longer stands, and a second record of the compartment that named it had left no row.
+-- Now one row per selector, compartment, agency and record; a direct submission
+-- (`deconflict submit`, no record) once per selector, compartment and agency, through
+-- coalesce(record_id, ''). Matching leaves out the rows of withdrawn records.
+--
+-- DuckDB cannot drop a key, so the table is rebuilt: same columns in the same order,
+-- same rows. (A later change of its columns drops the index first: DuckDB alters no
+-- table that an index depends on.)
+CREATE TABLE ops_selectors__rows (
+    selector_hmac VARCHAR NOT NULL,
+    kind          VARCHAR NOT NULL,
+    compartment_id VARCHAR NOT NULL,
+    agency_id     VARCHAR NOT NULL,
+    record_id     VARCHAR,
+    submitted_by  VARCHAR NOT NULL,
+    submitted_at  TIMESTAMP NOT NULL
+);
+INSERT INTO ops_selectors__rows SELECT * FROM ops_selectors;
+DROP TABLE ops_selectors;
+ALTER TABLE ops_selectors__rows RENAME TO ops_selectors;
+CREATE UNIQUE INDEX ops_selectors_once ON ops_selectors
+    (selector_hmac, kind, compartment_id, agency_id, coalesce(record_id, ''));
