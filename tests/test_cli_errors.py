@@ -533,8 +533,9 @@ def test_deconflict_hash_checks_the_whole_file_before_printing(tmp_path: Path) -
     res = CliRunner().invoke(main, ["deconflict", "hash", str(raw), "--key", str(key)])
     assert res.exit_code == 0, res.output
     lines = res.stdout.splitlines()
-    assert lines[0] == "kind,value" and len(lines) == 3
-    assert lines[1].startswith("email,") and len(lines[1]) == len("email,") + 64
+    assert lines[0] == "kind,value,form" and len(lines) == 3
+    assert lines[1].startswith("email,") and lines[1].endswith(",exact")
+    assert len(lines[1]) == len("email,") + 64 + len(",exact")
 
 
 @pytest.mark.parametrize("command", ["chain cluster", "link"])

@@ -440,9 +440,10 @@ def test_a_handle_matches_with_or_without_its_market(vws: Space, tmp_path: Path)
     key.write_bytes(deconflict.taskforce_key(vws))
     hashed = deconflict.hash_file(key, raw)
     k = deconflict.taskforce_key(vws)
-    assert hashed == [("handle", deconflict.hash_selector(k, "handle", "hansa:kingopi")),
-                      ("handle", deconflict.hash_selector(k, "handle", "kingopi")),
-                      ("handle", deconflict.hash_selector(k, "handle", "wowdeal"))]
+    assert hashed == [
+        ("handle", deconflict.hash_selector(k, "handle", "hansa:kingopi"), "exact"),
+        ("handle", deconflict.hash_selector(k, "handle", "kingopi"), "bare"),
+        ("handle", deconflict.hash_selector(k, "handle", "wowdeal"), "exact")]
     assert deconflict.submit(vws, "piet", "nl", hashed[:1], hashed=True).notices == 2
     assert _kinds(vws, "piet") == _kinds(vws, "ana") == ["handle", "handle"]  # + hansa's
 
@@ -488,3 +489,107 @@ def test_an_address_that_is_no_address_is_refused_by_line(ws: Space, tmp_path: P
     raw.write_text(f"address,{PUBLISHED}\n", encoding="utf-8")
     hashed = deconflict.hash_file(key, raw)
     assert deconflict.submit(ws, "piet", "nl", hashed, hashed=True).notices == 2
+
+
+# -- the form of a match: a handle matched market-qualified, or bare ------------------------
+
+
+def _subjects(space: Space, user: str) -> list[str]:
+    return sorted(n.subject for n in deconflict.notices(space, user))
+
+
+def test_a_notice_says_when_only_the_bare_handle_matched(ws: Space, backend: Backend
+                                                         ) -> None:
+    """A `market:handle` is registered also as its bare handle, which matches the same
+    name on any market: the weaker match. A notice did not say which form matched (found
+    by an audit); now its subject says when either side held only the bare handle."""
+    bare = deconflict.BARE_MATCH
+    assert bare == " (bare handle: the same name on any market)"
+    records.add_record(ws, "ana", Arrest("K."), compartment="de", provenance="arrest 2",
+                       links=[("account", "hansa:kingopi")])
+    assert deconflict.submit(ws, "piet", "nl", [("handle", "KingOpi")]).notices == 2
+    [weak] = _subjects(ws, "ana")
+    assert weak.startswith("handle ") and weak.endswith(bare) and _subjects(ws, "piet") == [weak]
+    # the same market's handle: an exact match (and the bare one, already told)
+    assert deconflict.submit(ws, "piet", "nl", [("handle", "hansa:KingOpi")]).notices == 4
+    subjects = _subjects(ws, "ana")
+    assert len(subjects) == 2 and weak in subjects
+    [strong] = [s for s in subjects if s != weak]
+    assert not strong.endswith(bare) and _subjects(ws, "piet") == subjects
+    # a bare name written on both sides is exact (neither side knew more)
+    deconflict.submit(ws, "ana", "de", [("handle", "wowdeal")])
+    deconflict.submit(ws, "piet", "nl", [("handle", "WowDeal")])
+    assert len(_subjects(ws, "ana")) == 3
+    assert sum(s.endswith(bare) for s in _subjects(ws, "ana")) == 1
+    # what an officer reads: `deconflict notices` (and the workbench: the subject)
+    assert ws.path is not None
+    ws.close()
+    res = CliRunner().invoke(main, ["deconflict", "notices", "--as", "ana", "-w",
+                                    str(ws.path)], env=backend.env)
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert text.count("(bare handle: the same name on any market)") == 1, res.output
+
+
+def test_the_form_travels_with_hashed_selectors(ws: Space, tmp_path: Path, backend: Backend
+                                               ) -> None:
+    """`deconflict hash` writes kind,value,form (a `market:handle`'s bare handle is
+    ``bare``); `submit --hashed` keeps the form, so the partner's notices say when only a
+    bare handle matched. A file of two columns (written before) is read as exact; a form
+    that is no form, or bare of another kind, is refused by line."""
+    records.add_record(ws, "ana", Case("x"), compartment="de", provenance="f",
+                       links=[("account", "dream:wowdeal")])
+    assert ws.path is not None
+    ws.close()
+    key = tmp_path / "partner.key"
+    runner = CliRunner()
+    got = runner.invoke(main, ["deconflict", "key", "--out", str(key), "--as", "piet", "-w",
+                               str(ws.path)], env=backend.env)
+    assert got.exit_code == 0, got.output
+    raw = tmp_path / "raw.csv"
+    raw.write_text("kind,value\nhandle,hansa:WowDeal\n", encoding="utf-8")
+    hashed = runner.invoke(main, ["deconflict", "hash", str(raw), "--key", str(key)])
+    lines = hashed.output.splitlines()
+    assert lines[0] == "kind,value,form" and [ln.split(",")[2] for ln in lines[1:]] == [
+        "exact", "bare"]
+    sub = tmp_path / "hashed.csv"
+    sub.write_text(hashed.output, encoding="utf-8")
+    res = runner.invoke(main, ["deconflict", "submit", "--hashed", str(sub), "--compartment",
+                               "nl", "--as", "piet", "-w", str(ws.path)], env=backend.env)
+    assert res.exit_code == 0 and "2 selectors taken, 2 notices sent" in res.output, res.output
+    out = runner.invoke(main, ["deconflict", "notices", "--json", "--as", "piet", "-w",
+                               str(ws.path)], env=backend.env)
+    [notice] = json.loads(out.output)
+    assert notice["subject"].endswith(deconflict.BARE_MATCH)   # hansa's vs dream's
+    # a file of two columns: its lines are exact
+    old = tmp_path / "old.csv"
+    old.write_text("kind,value\n" + lines[2].rsplit(",", 1)[0] + "\n", encoding="utf-8")
+    assert deconflict.read_hashed(old) == [("handle", lines[2].split(",")[1], "exact")]
+    for bad, why in (("handle,{h},maybe", "form 'maybe'"), ("email,{h},bare", "form 'bare'")):
+        wrong = tmp_path / "wrong.csv"
+        wrong.write_text("kind,value,form\n" + bad.format(h="ab" * 32) + "\n",
+                         encoding="utf-8")
+        res = runner.invoke(main, ["deconflict", "submit", "--hashed", str(wrong),
+                                   "--compartment", "nl", "--as", "piet", "-w",
+                                   str(ws.path)], env=backend.env)
+        assert res.exit_code == 1 and f"line 2: {why}: exact, or bare for a handle" in \
+            res.output, res.output
+    with backend.open(ws.path) as again, pytest.raises(BadInputError, match="form 'bare'"):
+        deconflict.submit(again, "piet", "nl", [("email", "ab" * 32, "bare")], hashed=True)
+
+
+def test_migration_019_keeps_the_rows_and_takes_old_handles_as_bare(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A workspace's selectors stored before migration 019 are kept; they do not say
+    their form, and a handle among them is taken as bare (the weaker match)."""
+    from darkmap.store import workspace as workspace_mod
+    shipped = workspace_mod.migrations()
+    with monkeypatch.context() as m:   # a workspace of migration 018
+        m.setattr(workspace_mod, "migrations", lambda: [x for x in shipped if x[0] < 19])
+        with Workspace.init(tmp_path / "ws") as old:
+            old.con.execute("INSERT INTO ops_selectors VALUES ('h1', 'handle', 'c', 'a', "
+                            "'r-1', 'u', now()), ('h2', 'email', 'c', 'a', NULL, 'u', now())")
+    with Workspace.open(tmp_path / "ws") as ws:
+        assert ws.con.execute("SELECT selector_hmac, record_id, form FROM ops_selectors "
+                              "ORDER BY 1").fetchall() == [("h1", "r-1", "bare"),
+                                                           ("h2", None, "exact")]

@@ -406,7 +406,7 @@ def test_a_probe_past_the_library_leaves_its_notice(server: ServerDb,
         pg.execute("INSERT INTO ops_selectors VALUES (%s, 'email', 'own-bka', 'bka', NULL, "
                    "%s, now())", [hmac_hex, alice])
         assert pg.execute(probe, args).fetchall() == [
-            (hmac_hex, "email", "own-bka", "bka", "fbi")]
+            (hmac_hex, "email", "own-bka", "bka", "fbi", "exact")]
         assert server.sql(notices)[0][0] == before + 1          # fbi told, by the server
         far = start.replace(hour=5, minute=30)
         for eid, lat in (("e-far", 41.2), ("e-near", 40.7150)):  # 54 km, 250 m away

@@ -380,8 +380,8 @@ def test_no_member_registers_selectors_for_a_record_not_theirs_in_psql(
 
 def test_team_init_upgrades_a_schema_8_server_keeping_its_selectors() -> None:
     """`darkmap team init` on a server of operational schema 8 (a selector once per
-    compartment: the key on selector, kind and compartment) upgrades it in place to 9:
-    the rows are kept, a second record's registration is stored, and a withdrawn
+    compartment: the key on selector, kind and compartment; no form) upgrades it in place
+    to 9: the rows are kept, a second record's registration is stored, and a withdrawn
     record's selector stops matching."""
     from darkmap.store.operations import OPS_SCHEMA_VERSION
     from darkmap.store.team import init_server
@@ -404,14 +404,20 @@ def test_team_init_upgrades_a_schema_8_server_keeping_its_selectors() -> None:
                                        compartment_id=f"own-{agency}")
         with open_ops_server(names["a_dsn"]) as ops:
             first = records.add_record(ops, names["a"], Case("first"), compartment="own-a",
-                                       provenance="t", links=[("persona", "p-1")])
+                                       provenance="t", links=[("persona", "p-1"),
+                                                              ("account", "m:old")])
             deconflict.submit(ops, names["a"], "own-a", [("persona", "p-kept")])
-        db.sql("DROP INDEX ops_selectors_once; ALTER TABLE ops_selectors ADD PRIMARY KEY "
-               "(selector_hmac, kind, compartment_id); UPDATE ops_schema SET version = 8")
+        db.sql("DROP INDEX ops_selectors_once; ALTER TABLE ops_selectors DROP COLUMN form; "
+               "ALTER TABLE ops_selectors ADD PRIMARY KEY (selector_hmac, kind, "
+               "compartment_id); UPDATE ops_schema SET version = 8")
         before = db.sql("SELECT * FROM ops_selectors ORDER BY 1")
         done = init_server(db.admin)
         assert (done.ops_upgraded_from, done.ops_version) == (8, OPS_SCHEMA_VERSION) == (8, 9)
-        assert db.sql("SELECT * FROM ops_selectors ORDER BY 1") == before
+        # kept; the form was not stored: a handle is taken as bare (the weaker match)
+        assert db.sql("SELECT * FROM ops_selectors ORDER BY 1") == [
+            (*r, "bare" if r[1] == "handle" else "exact") for r in before]
+        assert {k for k, in db.sql("SELECT kind FROM ops_selectors")} == {"handle", "persona"}
+
         assert db.sql("SELECT count(*) FROM pg_constraint WHERE conname = "
                       "'ops_selectors_pkey'") == [(0,)]
         with open_ops_server(names["a_dsn"]) as ops:
@@ -424,5 +430,10 @@ def test_team_init_upgrades_a_schema_8_server_keeping_its_selectors() -> None:
             out = deconflict.submit(ops, names["b"], "own-b",
                                     [("persona", "p-1"), ("persona", "p-kept")])
         assert out.notices == 4     # p-1 through the second record; p-kept as before
+        with open_ops_server(names["b_dsn"]) as ops:
+            deconflict.submit(ops, names["b"], "own-b", [("handle", "new-name")])
+        assert init_server(db.admin).ops_upgraded_from == 9   # again: no row relabelled
+        assert db.sql("SELECT form FROM ops_selectors WHERE agency_id = 'b' AND kind = "
+                      "'handle'") == [("exact",)]
     finally:
         db.drop()

@@ -927,15 +927,17 @@ def deconflict_group() -> None:
 @workspace_option
 def submit_cmd(file: Path, hashed: bool, compartment: str, by: str,
                workspace: Path | None) -> None:
-    """Submit selectors (CSV kind,value; raw or --hashed) for a compartment; matches with
-    another agency notify both, no case details crossing.
+    """Submit selectors (CSV kind,value; raw, or --hashed as `deconflict hash` writes them:
+    kind,value,form, a line without a form exact) for a compartment; matches with another
+    agency notify both, no case details crossing.
 
     Example: darkmap deconflict submit --hashed partner.csv --compartment nl-1 --as piet
     """
     from darkmap.ops import deconflict  # noqa: PLC0415
 
-    pairs = deconflict.read_selectors(file)
-    out = _run(workspace, lambda ws: deconflict.submit(ws, by, compartment, pairs, hashed))
+    rows: list[tuple[str, ...]] = (list(deconflict.read_hashed(file)) if hashed
+                                   else list(deconflict.read_selectors(file)))
+    out = _run(workspace, lambda ws: deconflict.submit(ws, by, compartment, rows, hashed))
     say(f"{out.selectors} selectors taken, {out.notices} notices sent")
 
 
@@ -944,16 +946,17 @@ def submit_cmd(file: Path, hashed: bool, compartment: str, by: str,
 @click.option("--key", "key_file", type=click.Path(path_type=Path, dir_okay=False,
               exists=True), required=True, help="The task-force key file.")
 def hash_cmd(file: Path, key_file: Path) -> None:
-    """Hash raw selectors (CSV kind,value) with the task-force key, for --hashed.
+    """Hash raw selectors (CSV kind,value) with the task-force key, for --hashed: lines
+    kind,value,form (a market:handle also as its bare handle, form bare).
 
     Example: darkmap deconflict hash raw.csv --key taskforce.key > hashed.csv
     """
     from darkmap.ops import deconflict  # noqa: PLC0415
 
     hashed = deconflict.hash_file(key_file, file)  # all checked before a line is printed
-    say("kind,value")
-    for kind, value in hashed:
-        say(f"{kind},{value}")
+    say("kind,value,form")
+    for kind, value, form in hashed:
+        say(f"{kind},{value},{form}")
 
 
 @deconflict_group.command("key")

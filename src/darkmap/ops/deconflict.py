@@ -2,7 +2,9 @@
 
 *Target deconfliction.* A selector (persona, PGP fingerprint, wallet cluster, address,
 market handle, listing, tracking number, phone, email, postal address) is normalised
-(:func:`normalise`) and kept only as ``HMAC-SHA256(task-force key, kind NUL value)``;
+(:func:`normalise`) and kept only as ``HMAC-SHA256(task-force key, kind NUL value)``,
+with the form it was registered in (:func:`forms`: as written, or the bare handle of a
+``market:handle``, whose match the notice calls the weaker one, :data:`BARE_MATCH`);
 the key is a file in the workspace, created once (:func:`taskforce_key`). When a
 compartment of one agency holds a selector that a compartment of another agency holds
 too, both agencies get a notice naming the other agency and its contact, and the kind of
@@ -42,14 +44,24 @@ from darkmap.ops.access import AccessDenied, acting, check_access, unit
 from darkmap.ops.audit import log
 from darkmap.ops.vocabulary import DEFAULT_DISTANCE_M, EVENT_KINDS, MAX_DISTANCE_M
 from darkmap.store import operations as store
-from darkmap.store.operations import Con, EventRow, NoticeRow, RecordRow, Space, UserRow
+from darkmap.store.operations import (
+    BARE_MATCH,
+    SELECTOR_FORMS,
+    Con,
+    EventRow,
+    NoticeRow,
+    RecordRow,
+    Space,
+    UserRow,
+    selector_subject,
+)
 from darkmap.store.workspace import utcnow
 
-__all__ = ["DEFAULT_DISTANCE_M", "EVENT_KINDS", "KEY_FILE", "MAX_DISTANCE_M", "SELECTOR_KINDS",
-           "Conflict", "acknowledge", "add_event", "forms", "hash_file", "hash_selector",
-           "hash_selectors", "haversine_m", "link_selectors", "normalise", "notices",
-           "read_key", "read_selectors", "record_selectors", "submit", "taskforce_key",
-           "write_key"]
+__all__ = ["BARE_MATCH", "DEFAULT_DISTANCE_M", "EVENT_KINDS", "KEY_FILE", "MAX_DISTANCE_M",
+           "SELECTOR_FORMS", "SELECTOR_KINDS", "Conflict", "acknowledge", "add_event", "forms",
+           "hash_file", "hash_forms", "hash_selector", "hash_selectors", "haversine_m",
+           "link_selectors", "normalise", "notices", "read_hashed", "read_key",
+           "read_selectors", "record_selectors", "submit", "taskforce_key", "write_key"]
 
 KEY_FILE = "taskforce.key"
 SELECTOR_KINDS = ("persona", "pgp", "wallet", "address", "handle", "listing", "tracking",
@@ -211,6 +223,13 @@ def hash_selectors(key: bytes, kind: str, value: str) -> list[str]:
     return [_hmac(key, kind, f) for f in forms(kind, value)]
 
 
+def hash_forms(key: bytes, kind: str, value: str) -> list[tuple[str, str]]:
+    """(HMAC-SHA256 hex, form) of every form of the selector: ``exact`` for the one
+    written, ``bare`` for the bare handle of a ``market:handle`` (:func:`forms`)."""
+    return [(_hmac(key, kind, f), "exact" if i == 0 else "bare")
+            for i, f in enumerate(forms(kind, value))]
+
+
 def read_selectors(path: Path) -> list[tuple[str, str]]:
     """The ``kind,value`` lines of a CSV file (a header line ``kind,value`` is skipped;
     kinds in lower case). The whole file is read and checked first:
@@ -221,6 +240,11 @@ def read_selectors(path: Path) -> list[tuple[str, str]]:
 def _numbered_selectors(path: Path) -> list[tuple[int, str, str]]:
     """(line, kind, value) of :func:`read_selectors`: the line of the file each came from,
     for an error about its value."""
+    return [(line, kind, value) for line, kind, value, _ in _numbered_rows(path)]
+
+
+def _numbered_rows(path: Path) -> list[tuple[int, str, str, str]]:
+    """(line, kind, value, third column or '') of the lines of a selector file."""
     try:
         text = path.read_bytes().decode("utf-8")  # whole: the byte named is the file's
         reader = csv.reader(io.StringIO(text, newline=""))
@@ -238,7 +262,23 @@ def _numbered_selectors(path: Path) -> list[tuple[int, str, str]]:
             continue
         if len(r) < 2:
             raise BadInputError(f"{path}: line {line}: give kind,value")
-        out.append((line, r[0].strip().lower(), r[1]))
+        out.append((line, r[0].strip().lower(), r[1], r[2] if len(r) > 2 else ""))
+    return out
+
+
+def read_hashed(path: Path) -> list[tuple[str, str, str]]:
+    """The ``kind,value,form`` lines of a file of hashed selectors (what ``darkmap
+    deconflict hash`` writes; a header line is skipped). ``form`` is ``exact`` or
+    ``bare`` (a bare handle, only of kind ``handle``); a line without it, as files
+    written before the form was given have, is ``exact``. Checked whole first:
+    :class:`BadInputError` names the file and the line."""
+    out = []
+    for line, kind, value, form in _numbered_rows(path):
+        form = form.strip().lower() or "exact"
+        if form not in SELECTOR_FORMS or (form == "bare" and kind != "handle"):
+            raise BadInputError(f"{path}: line {line}: form {form[:20]!r}: exact, or bare for "
+                                "a handle")
+        out.append((kind, value, form))
     return out
 
 
@@ -253,15 +293,17 @@ def read_key(path: Path) -> bytes:
     return key
 
 
-def hash_file(key_file: Path, path: Path) -> list[tuple[str, str]]:
-    """(kind, HMAC hex) of every selector in the CSV ``path`` under the key in
+def hash_file(key_file: Path, path: Path) -> list[tuple[str, str, str]]:
+    """(kind, HMAC hex, form) of every selector in the CSV ``path`` under the key in
     ``key_file`` (``darkmap deconflict hash``): all read, checked and hashed before any
-    is returned, so a bad line, kind or byte leaves nothing half-written."""
+    is returned, so a bad line, kind or byte leaves nothing half-written. A
+    ``market:handle`` gives two lines, the second its bare handle (form ``bare``), so
+    the partner's notice says when only the bare handle matched."""
     key = read_key(key_file)
     out = []
     for line, kind, value in _numbered_selectors(path):
         try:
-            out += [(kind, h) for h in hash_selectors(key, kind, value)]
+            out += [(kind, h, f) for h, f in hash_forms(key, kind, value)]
         except BadInputError as exc:
             raise BadInputError(f"{path}: line {line}: {exc}") from exc
     return out
@@ -272,39 +314,53 @@ def _notice_id(kind: str, subject: str, to: str, other: str) -> str:
     return hashlib.sha256(f"{kind}|{subject}|{to}|{other}".encode()).hexdigest()[:16]
 
 
-def _selector_table(hashes: Sequence[tuple[str, str]], compartment: str, agency: str,
+def _selector_table(hashes: Sequence[tuple[str, str, str]], compartment: str, agency: str,
                     record_id: str | None, by: str, at: datetime) -> pa.Table:
-    """The rows of ``ops_selectors`` for (kind, hmac) pairs."""
-    n = len(hashes)
+    """The rows of ``ops_selectors`` for (kind, hmac, form) triples: one per (kind,
+    hmac), ``exact`` where both forms of it were given (``wowdeal`` written, and the bare
+    handle of ``hansa:wowdeal``)."""
+    best: dict[tuple[str, str], str] = {}
+    for kind, h, form in hashes:
+        if best.get((kind, h)) != "exact":
+            best[kind, h] = form
+    n = len(best)
     return pa.table({
-        "selector_hmac": [h for _, h in hashes], "kind": [k for k, _ in hashes],
+        "selector_hmac": [h for _, h in best], "kind": [k for k, _ in best],
         "compartment_id": [compartment] * n, "agency_id": [agency] * n,
         "record_id": pa.array([record_id] * n, pa.string()), "submitted_by": [by] * n,
-        "submitted_at": pa.array([at] * n, pa.timestamp("us"))})
+        "submitted_at": pa.array([at] * n, pa.timestamp("us")),
+        "form": list(best.values())})
 
 
 def _register(con: Con, actor: UserRow, compartment: str,
-              hashes: Sequence[tuple[str, str]], record_id: str | None) -> int:
-    """Store the selectors, notify both sides of every match; the notices sent."""
+              hashes: Sequence[tuple[str, str, str]], record_id: str | None) -> int:
+    """Store the selectors (kind, hmac, form), notify both sides of every match; the
+    notices sent. A match is exact when a row on each side of one agency pair was
+    registered as written, else its subject says it was a bare handle (:data:`BARE_MATCH`,
+    as the team server writes it)."""
     table = _selector_table(hashes, compartment, actor.agency_id, record_id, actor.user_id,
                             utcnow())
-    store.insert_selectors(con, table)  # first: the server matches only what is stored
+    store.insert_selectors(con, table)  # first: only what is stored matches
     matches = store.selector_matches(con, table)
     now = utcnow()
     contacts = {a.agency_id: a.contact for a in store.agencies(con)}
     notices: dict[str, NoticeRow] = {}
-    pairs = sorted({(m.selector_hmac, m.kind, m.agency_id, m.other_agency) for m in matches})
-    for hmac_hex, kind, mine, theirs in pairs:
-        subject = f"{kind} {hmac_hex[:12]}"
+    exact: dict[tuple[str, str, str, str], bool] = {}
+    for m in matches:
+        pair = (m.selector_hmac, m.kind, m.agency_id, m.other_agency)
+        exact[pair] = exact.get(pair, False) or m.form == "exact"
+    subjects = set()
+    for (hmac_hex, kind, mine, theirs), strong in sorted(exact.items()):
+        subject = selector_subject(kind, hmac_hex, strong)
+        subjects.add(subject)
         for to, other in ((mine, theirs), (theirs, mine)):
             nid = _notice_id("selector", subject, to, other)
             notices[nid] = NoticeRow(nid, "selector", to, other, contacts.get(other, ""),
                                      subject, now, None, None)
     store.insert_notices(con, list(notices.values()))
-    if pairs:
+    if exact:
         log(con, actor.user_id, "deconflict.match",
-            agencies=sorted({a for p in pairs for a in p[2:]}),
-            subjects=sorted({f"{p[1]} {p[0][:12]}" for p in pairs}))
+            agencies=sorted({a for p in exact for a in p[2:]}), subjects=sorted(subjects))
     return len(notices)
 
 
@@ -369,7 +425,7 @@ def record_selectors(con: Con, key: bytes, actor: UserRow,
     hashes = set()
     for kind, value in link_selectors(con, links) | _detail_selectors(row):
         try:
-            hashes |= {(kind, h) for h in hash_selectors(key, kind, value)}
+            hashes |= {(kind, h, f) for h, f in hash_forms(key, kind, value)}
         except BadInputError:
             continue
     return (_register(con, actor, row.compartment_id, sorted(hashes), row.record_id)
@@ -384,27 +440,33 @@ class Submission:
     notices: int
 
 
-def submit(ws: Space, by: str, compartment: str, selectors: Iterable[tuple[str, str]],
+def submit(ws: Space, by: str, compartment: str, selectors: Iterable[Sequence[str]],
            hashed: bool = False) -> Submission:
     """Submit selectors (kind, value) for a compartment the user may write; with
     ``hashed`` the values are already ``hash_selector`` hex digests (a partner that may
-    not share raw selectors). Matches notify both agencies. A raw selector is registered
-    in each of its forms (:func:`forms`); the count taken is of the selectors given."""
+    not share raw selectors), each (kind, hex) or (kind, hex, form) as :func:`hash_file`
+    gives them (a hash without a form is ``exact``). Matches notify both agencies. A raw
+    selector is registered in each of its forms (:func:`forms`); the count taken is of
+    the selectors given."""
     key = b"" if hashed else taskforce_key(ws)
-    pairs: set[tuple[str, str]] = set()
+    pairs: set[tuple[str, str, str]] = set()
     given: set[tuple[str, str]] = set()
-    for i, (kind, value) in enumerate(selectors, start=1):
+    for i, (kind, value, *rest) in enumerate(selectors, start=1):
         if kind not in SELECTOR_KINDS:
             raise BadInputError(f"selector kind {kind!r}: one of {', '.join(SELECTOR_KINDS)}")
         if hashed:  # a hash cannot be checked: `deconflict hash` checked the value
             value = value.strip().lower()
             if not _HEX.match(value):
                 raise BadInputError(f"{kind} selector {value[:80]!r}: not an HMAC-SHA256 hex")
-            pairs.add((kind, value))
+            form = (rest[0].strip().lower() if rest else "") or "exact"
+            if form not in SELECTOR_FORMS or (form == "bare" and kind != "handle"):
+                raise BadInputError(f"selector {i}: form {form[:20]!r}: exact, or bare for a "
+                                    "handle")
+            pairs.add((kind, value, form))
             given.add((kind, value))
         else:
             try:
-                pairs |= {(kind, h) for h in hash_selectors(key, kind, value)}
+                pairs |= {(kind, h, f) for h, f in hash_forms(key, kind, value)}
             except BadInputError as exc:  # nothing is stored: all are checked first
                 raise BadInputError(f"selector {i}: {exc}") from exc
             given.add((kind, normalise(kind, value)))

@@ -47,7 +47,7 @@ __all__ = [
     "granted_compartments", "grants_of", "grants_on", "insert_agency", "insert_compartment",
     "insert_event", "insert_notice", "insert_notices", "insert_record", "insert_selectors",
     "insert_user", "install_server_schema", "is_server", "lab_results", "links_of",
-    "live_selector",
+    "live_selector", "BARE_MATCH", "SELECTOR_FORMS", "selector_subject",
     "listing_vendor", "notices_for", "persona_addresses", "persona_listings", "persona_successors",
     "put_grant",
     "ACTIVE", "WithdrawalRow", "insert_withdrawal", "withdrawals_of",
@@ -85,8 +85,9 @@ registration of a selector (one row per selector, compartment, agency and record
 direct submission: ``ops_selectors_once`` in the place of the key on selector and
 compartment, which kept the first record's only) and matches only the rows of records
 not withdrawn; a member registers selectors for a record only with the record (its
-author, in its transaction, in its compartment). `darkmap team init` upgrades a server
-in place."""
+author, in its transaction, in its compartment), and records each row's form (``exact``
+or ``bare``: a bare handle, whose match a notice calls the weaker one). `darkmap team
+init` upgrades a server in place."""
 OPS_LOCK = 0x6F707331
 """The advisory lock every write transaction on the server takes first (``ops1``)."""
 OPS_ROLE = "darkmap_ops"
@@ -97,6 +98,27 @@ _TABLE_NAMES = ("ops_agencies", "ops_users", "ops_compartments", "ops_grants", "
                 "ops_links", "ops_seizure_items", "ops_lab_results", "ops_selectors",
                 "ops_events", "ops_notices", "ops_reported", "ops_withdrawals", "ops_server_key",
                 "ops_schema")
+
+SELECTOR_FORMS = ("exact", "bare")
+"""The form a selector row was registered in: ``exact`` as written (normalised), ``bare``
+the bare handle of a ``market:handle`` (:func:`darkmap.ops.deconflict.forms`), which
+matches the same name on any market."""
+_FORM_CHECK = "form IN ('exact', 'bare') AND (form = 'exact' OR kind = 'handle')"
+BARE_MATCH = " (bare handle: the same name on any market)"
+"""What a selector notice's subject adds when either side's row of the match was a bare
+handle: the weaker match (the same name on two markets may be two vendors). The library
+and the server write the same subject (:func:`selector_subject`)."""
+
+
+def selector_subject(kind: str, selector_hmac: str, exact: bool) -> str:
+    """A selector notice's subject: the kind and the hash's first 12 hex digits, and
+    :data:`BARE_MATCH` unless the match was exact on both sides.
+
+    >>> selector_subject("handle", "ab" * 32, exact=False)
+    'handle abababababab (bare handle: the same name on any market)'
+    """
+    return f"{kind} {selector_hmac[:12]}" + ("" if exact else BARE_MATCH)
+
 
 PG_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS ops_agencies (
@@ -132,7 +154,20 @@ CREATE TABLE IF NOT EXISTS ops_lab_results (
 CREATE TABLE IF NOT EXISTS ops_selectors (
     selector_hmac TEXT NOT NULL, kind TEXT NOT NULL, compartment_id TEXT NOT NULL,
     agency_id TEXT NOT NULL, record_id TEXT, submitted_by TEXT NOT NULL,
-    submitted_at TIMESTAMP NOT NULL);
+    submitted_at TIMESTAMP NOT NULL, form TEXT NOT NULL DEFAULT 'exact',
+    CONSTRAINT ops_selectors_form CHECK ({_FORM_CHECK}));
+-- schema 9: the form each row was registered in, 'exact' (as written) or 'bare' (the bare
+-- handle of a `market:handle`); rows stored before do not say, and a handle among them is
+-- taken as bare, the weaker match (a notice never claims more than is known)
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM information_schema.columns WHERE table_schema =
+                   current_schema() AND table_name = 'ops_selectors' AND column_name = 'form')
+    THEN
+        ALTER TABLE ops_selectors ADD COLUMN form TEXT NOT NULL DEFAULT 'exact';
+        UPDATE ops_selectors SET form = 'bare' WHERE kind = 'handle';
+        ALTER TABLE ops_selectors ADD CONSTRAINT ops_selectors_form CHECK ({_FORM_CHECK});
+    END IF;
+END $$;
 -- schema 9: one row per selector, compartment, agency and record (or direct submission,
 -- without a record), not one per selector and compartment (the first record's only, so
 -- a withdrawn record's stood for the compartment's other records too); existing rows kept
@@ -474,6 +509,9 @@ class SelectorMatch(NamedTuple):
     other_compartment: str | None
     """``None`` from the team server, which names no other agency's compartment."""
     other_agency: str
+    form: str
+    """``exact``, or ``bare`` when either side held the selector only as a bare handle
+    (:data:`SELECTOR_FORMS`): the weaker match."""
 
 
 class EventRow(NamedTuple):
@@ -854,7 +892,7 @@ def fentanyl_evidence(con: Con, user_id: str,
 
 
 _SELECTOR_COLUMNS = ("selector_hmac", "kind", "compartment_id", "agency_id", "record_id",
-                     "submitted_by", "submitted_at")
+                     "submitted_by", "submitted_at", "form")
 
 
 def _columns(rows: pa.Table, names: Sequence[str]) -> list[list[Any]]:
@@ -899,8 +937,8 @@ def _pg_load(con: PgOps, create: Sequence[str], copy_sql: str, rows: pa.Table,
 
 
 _PG_SELECTORS = ("SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], "
-                 "?::text[], ?::timestamp[]) AS s(selector_hmac, kind, compartment_id, "
-                 "agency_id, record_id, submitted_by, submitted_at)")
+                 "?::text[], ?::timestamp[], ?::text[]) AS s(selector_hmac, kind, "
+                 "compartment_id, agency_id, record_id, submitted_by, submitted_at, form)")
 _COPY_ROWS = 1000
 """From this many rows on, the server gets them by COPY (a temporary table costs more
 than arrays of parameters on small batches)."""
@@ -931,7 +969,7 @@ def insert_selectors(con: Con, rows: pa.Table) -> None:
         _pg_load(con, ("DROP TABLE IF EXISTS _ops_new_selectors",
                        ("CREATE TEMP TABLE _ops_new_selectors (selector_hmac TEXT, kind TEXT, "
                         "compartment_id TEXT, agency_id TEXT, record_id TEXT, "
-                        "submitted_by TEXT, submitted_at TIMESTAMP)")),
+                        "submitted_by TEXT, submitted_at TIMESTAMP, form TEXT)")),
                  "COPY _ops_new_selectors FROM STDIN", rows, _SELECTOR_COLUMNS)
         con.execute(f"INSERT INTO ops_selectors ({_SELECTOR_LIST}) SELECT {_SELECTOR_LIST} "
                     "FROM _ops_new_selectors ON CONFLICT DO NOTHING")
@@ -958,17 +996,23 @@ def insert_selectors(con: Con, rows: pa.Table) -> None:
 
 _MATCHES = f"""
     WITH probe AS (
-        SELECT DISTINCT p.selector_hmac, p.kind, p.compartment_id, p.agency_id
-        FROM _ops_probe p JOIN ops_selectors o
+        SELECT p.selector_hmac, p.kind, p.compartment_id, p.agency_id,
+               bool_or(o.form = 'exact') AS exact
+        FROM (SELECT DISTINCT selector_hmac, kind, compartment_id, agency_id
+              FROM _ops_probe) p
+        JOIN ops_selectors o
           ON o.selector_hmac = p.selector_hmac AND o.kind = p.kind
          AND o.compartment_id = p.compartment_id AND o.agency_id = p.agency_id
-        WHERE {live_selector("o")})
-    SELECT DISTINCT p.selector_hmac, p.kind, p.compartment_id, p.agency_id,
-           s.compartment_id, s.agency_id
+        WHERE {live_selector("o")}
+        GROUP BY 1, 2, 3, 4)
+    SELECT p.selector_hmac, p.kind, p.compartment_id, p.agency_id,
+           s.compartment_id, s.agency_id,
+           CASE WHEN bool_or(p.exact AND s.form = 'exact') THEN 'exact' ELSE 'bare' END
     FROM probe p JOIN ops_selectors s
       ON s.selector_hmac = p.selector_hmac AND s.kind = p.kind
      AND s.agency_id <> p.agency_id
     WHERE {live_selector("s")}
+    GROUP BY 1, 2, 3, 4, 5, 6
     ORDER BY 1, 2, 3, 5"""
 
 
@@ -976,7 +1020,9 @@ def selector_matches(con: Con, rows: pa.Table) -> list[SelectorMatch]:
     """The selectors of ``rows`` (hmac, kind, compartment, agency) that a compartment of
     another agency holds already. The rows must be stored first (:func:`insert_selectors`):
     a selector matches only while a row of it stands on both sides (:func:`live_selector`:
-    a direct submission, or a record not withdrawn). The team server matches only
+    a direct submission, or a record not withdrawn). A match's ``form`` is ``exact`` when a
+    standing row on each side was registered as written, else ``bare`` (a bare handle on
+    one side or both: :data:`BARE_MATCH`). The team server matches only
     selectors stored in a compartment the caller may write, names no other compartment,
     and writes the notices to both agencies itself
     (``ops_selector_matches``, :mod:`darkmap.store.ops_guards`)."""
@@ -984,7 +1030,7 @@ def selector_matches(con: Con, rows: pa.Table) -> list[SelectorMatch]:
         found = con.execute("SELECT * FROM ops_selector_matches(?::text[], ?::text[], "
                             "?::text[], ?::text[])",
                             _columns(rows, _SELECTOR_COLUMNS[:4])).fetchall()
-        return [SelectorMatch(h, k, c, a, None, o) for h, k, c, a, o in found]
+        return [SelectorMatch(h, k, c, a, None, o, f) for h, k, c, a, o, f in found]
     if isinstance(con, PgOps):
         _pg_load(con, ("DROP TABLE IF EXISTS _ops_probe",
                        ("CREATE TEMP TABLE _ops_probe (selector_hmac TEXT, kind TEXT, "
@@ -995,7 +1041,7 @@ def selector_matches(con: Con, rows: pa.Table) -> list[SelectorMatch]:
             "array_agg(compartment_id) AS c, array_agg(agency_id) AS a FROM _ops_probe) t, "
             "LATERAL ops_selector_matches(t.h, t.k, t.c, t.a) m").fetchall()
         con.execute("DROP TABLE _ops_probe")
-        return [SelectorMatch(h, k, c, a, None, o) for h, k, c, a, o in found]
+        return [SelectorMatch(h, k, c, a, None, o, f) for h, k, c, a, o, f in found]
     con.register("_ops_probe", rows)
     try:
         found = con.execute(_MATCHES).fetchall()

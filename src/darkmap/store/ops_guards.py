@@ -47,7 +47,7 @@ from typing import Any
 
 import psycopg
 
-from darkmap.store.operations import OPS_ROLE, SERVICE_ROLE
+from darkmap.store.operations import BARE_MATCH, OPS_ROLE, SERVICE_ROLE
 from darkmap.store.operations import live_selector as _live
 
 __all__ = ["EVENT_RADIUS_CAP_M", "LINK_KINDS", "PG_GUARDS", "install"]
@@ -229,27 +229,38 @@ LANGUAGE sql {_DEFINER} AS $$
                    AND r.created_xact = pg_current_xact_id())
 $$;
 -- only rows that stand match (schema 9): a direct submission, or a record's registration
--- of a record not withdrawn; the probe is the caller's own agency's standing row
-CREATE OR REPLACE FUNCTION ops_selector_matches(p_hmac TEXT[], p_kind TEXT[],
-                                                p_compartment TEXT[], p_agency TEXT[])
+-- of a record not withdrawn; the probe is the caller's own agency's standing row. A match
+-- is exact when a row on each side was registered as written, else bare (a bare handle
+-- on one side or both), and the notice's subject says so as the library's does
+-- (schema 9 adds the form: the function's result changed, so it is made anew)
+DROP FUNCTION IF EXISTS ops_selector_matches(TEXT[], TEXT[], TEXT[], TEXT[]);
+CREATE FUNCTION ops_selector_matches(p_hmac TEXT[], p_kind TEXT[],
+                                     p_compartment TEXT[], p_agency TEXT[])
 RETURNS TABLE (selector_hmac TEXT, kind TEXT, compartment_id TEXT, agency_id TEXT,
-               other_agency TEXT)
+               other_agency TEXT, form TEXT)
 LANGUAGE sql {_WRITER} AS $$
     WITH probe AS (
-        SELECT DISTINCT p.h, p.k, p.c, p.a
-        FROM unnest(p_hmac, p_kind, p_compartment, p_agency) AS p(h, k, c, a)
+        SELECT p.h, p.k, p.c, p.a, bool_or(o.form = 'exact') AS exact
+        FROM (SELECT DISTINCT * FROM unnest(p_hmac, p_kind, p_compartment, p_agency)
+              AS u(h, k, c, a)) p
         JOIN ops_selectors o ON o.selector_hmac = p.h AND o.kind = p.k
          AND o.compartment_id = p.c AND o.agency_id = p.a
         WHERE ((SELECT ops_is_service())
                OR (p.a = (SELECT ops_my_agency()) AND p.c IN (SELECT ops_granted(2))))
-          AND {_live("o")}),
+          AND {_live("o")}
+        GROUP BY 1, 2, 3, 4),
     found AS (
-        SELECT DISTINCT p.h, p.k, p.c, p.a, s.agency_id AS oa
+        SELECT p.h, p.k, p.c, p.a, s.agency_id AS oa,
+               CASE WHEN bool_or(p.exact AND s.form = 'exact') THEN 'exact' ELSE 'bare'
+               END AS f
         FROM probe p JOIN ops_selectors s
           ON s.selector_hmac = p.h AND s.kind = p.k AND s.agency_id <> p.a
-        WHERE {_live("s")}),
-    pairs AS (SELECT DISTINCT k || ' ' || left(h, 12) AS subject, a AS mine, oa AS theirs
-              FROM found),
+        WHERE {_live("s")}
+        GROUP BY 1, 2, 3, 4, 5),
+    pairs AS (SELECT k || ' ' || left(h, 12)
+                     || CASE WHEN bool_or(f = 'exact') THEN '' ELSE '{BARE_MATCH}' END
+                     AS subject, a AS mine, oa AS theirs
+              FROM found GROUP BY h, k, a, oa),
     sent AS (
         INSERT INTO ops_notices
         SELECT ops_notice_id('selector', n.subject, n.to_a, n.other_a), 'selector', n.to_a,
@@ -258,7 +269,7 @@ LANGUAGE sql {_WRITER} AS $$
         FROM (SELECT subject, mine AS to_a, theirs AS other_a FROM pairs
               UNION SELECT subject, theirs, mine FROM pairs) n
         ON CONFLICT DO NOTHING)
-    SELECT h, k, c, a, oa FROM found ORDER BY 1, 2, 3, 5
+    SELECT h, k, c, a, oa, f FROM found ORDER BY 1, 2, 3, 5
 $$;
 
 ALTER TABLE ops_events ADD COLUMN IF NOT EXISTS within_m DOUBLE PRECISION;

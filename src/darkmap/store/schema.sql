@@ -63,5 +63,5 @@ CREATE TABLE "ops_audit_archives"("seq_from" BIGINT PRIMARY KEY, "seq_to" BIGINT
 CREATE TABLE "persona_changes"("run_id" VARCHAR NOT NULL, "persona_id" VARCHAR NOT NULL, "side" VARCHAR NOT NULL CHECK((side IN ('before', 'after'))), "kind" VARCHAR NOT NULL, "change" JSON NOT NULL, PRIMARY KEY(run_id, persona_id, side));
 CREATE TABLE "btc_tx_blocks"("tx_id" BIGINT NOT NULL, "block_hash" VARCHAR NOT NULL);
 CREATE TABLE "ops_withdrawals"("record_id" VARCHAR PRIMARY KEY, "withdrawn_by" VARCHAR NOT NULL, "withdrawn_at" TIMESTAMP NOT NULL, "why" VARCHAR NOT NULL, "replaced_by" VARCHAR);
-CREATE TABLE "ops_selectors"("selector_hmac" VARCHAR NOT NULL, "kind" VARCHAR NOT NULL, "compartment_id" VARCHAR NOT NULL, "agency_id" VARCHAR NOT NULL, "record_id" VARCHAR, "submitted_by" VARCHAR NOT NULL, "submitted_at" TIMESTAMP NOT NULL);
+CREATE TABLE "ops_selectors"("selector_hmac" VARCHAR NOT NULL, "kind" VARCHAR NOT NULL, "compartment_id" VARCHAR NOT NULL, "agency_id" VARCHAR NOT NULL, "record_id" VARCHAR, "submitted_by" VARCHAR NOT NULL, "submitted_at" TIMESTAMP NOT NULL, "form" VARCHAR NOT NULL, CHECK(((form IN ('exact', 'bare')) AND ((form = 'exact') OR (kind = 'handle')))));
 CREATE UNIQUE INDEX ops_selectors_once ON ops_selectors(selector_hmac, kind, compartment_id, agency_id, (COALESCE(record_id, '')));
