@@ -6,6 +6,7 @@ records: the workspace (DuckDB) and the team server (PostgreSQL)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -486,6 +487,19 @@ def test_an_address_that_is_no_address_is_refused_by_line(ws: Space, tmp_path: P
     res = CliRunner().invoke(main, ["deconflict", "hash", str(raw), "--key", str(key)])
     assert res.exit_code == 1 and res.stdout == "", res.output
     assert res.stderr.startswith(f"Error: {raw}: line 4: address '1NGb6"), res.stderr
+    # `submit` of the same file names its line too (it said "selector 2": the header and
+    # the blank line make it line 4, found by an audit)
+    with pytest.raises(BadInputError,
+                       match=rf"{re.escape(str(raw))}: line 4: address '1NGb6.*XXX'"):
+        deconflict.submit(ws, "piet", "nl", deconflict.read_selectors(raw),
+                          where=deconflict.selector_lines(raw))
+    other = tmp_path / "other"    # the command, on a workspace of its own (this one is open)
+    Workspace.init(other).close()
+    res = CliRunner().invoke(main, ["deconflict", "submit", str(raw), "--compartment", "nl",
+                                    "--as", "piet", "-w", str(other)],
+                             env={"DARKMAP_OPS_SERVER": None})
+    assert res.exit_code == 1 and res.stderr.startswith(
+        f"Error: {raw}: line 4: address '1NGb6"), res.stderr
     raw.write_text(f"address,{PUBLISHED}\n", encoding="utf-8")
     hashed = deconflict.hash_file(key, raw)
     assert deconflict.submit(ws, "piet", "nl", hashed, hashed=True).notices == 2

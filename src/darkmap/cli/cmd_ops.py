@@ -937,7 +937,9 @@ def submit_cmd(file: Path, hashed: bool, compartment: str, by: str,
 
     rows: list[tuple[str, ...]] = (list(deconflict.read_hashed(file)) if hashed
                                    else list(deconflict.read_selectors(file)))
-    out = _run(workspace, lambda ws: deconflict.submit(ws, by, compartment, rows, hashed))
+    where = deconflict.selector_lines(file)
+    out = _run(workspace, lambda ws: deconflict.submit(ws, by, compartment, rows, hashed,
+                                                       where))
     say(f"{out.selectors} selectors taken, {out.notices} notices sent")
 
 

@@ -243,6 +243,12 @@ def _numbered_selectors(path: Path) -> list[tuple[int, str, str]]:
     return [(line, kind, value) for line, kind, value, _ in _numbered_rows(path)]
 
 
+def selector_lines(path: Path) -> list[str]:
+    """Where each selector of :func:`read_selectors` or :func:`read_hashed` of ``path``
+    comes from (``FILE: line N``, in their order), for :func:`submit`'s errors."""
+    return [f"{path}: line {line}" for line, *_ in _numbered_rows(path)]
+
+
 def _numbered_rows(path: Path) -> list[tuple[int, str, str, str]]:
     """(line, kind, value, third column or '') of the lines of a selector file."""
     try:
@@ -441,34 +447,38 @@ class Submission:
 
 
 def submit(ws: Space, by: str, compartment: str, selectors: Iterable[Sequence[str]],
-           hashed: bool = False) -> Submission:
+           hashed: bool = False, where: Sequence[str] = ()) -> Submission:
     """Submit selectors (kind, value) for a compartment the user may write; with
     ``hashed`` the values are already ``hash_selector`` hex digests (a partner that may
     not share raw selectors), each (kind, hex) or (kind, hex, form) as :func:`hash_file`
     gives them (a hash without a form is ``exact``). Matches notify both agencies. A raw
     selector is registered in each of its forms (:func:`forms`); the count taken is of
-    the selectors given."""
+    the selectors given. An error names the selector by ``where`` (its file and line,
+    :func:`selector_lines`), else by its number (found by an audit: "selector 3" of a
+    file whose header and blank lines made it line 7)."""
     key = b"" if hashed else taskforce_key(ws)
     pairs: set[tuple[str, str, str]] = set()
     given: set[tuple[str, str]] = set()
     for i, (kind, value, *rest) in enumerate(selectors, start=1):
+        at = where[i - 1] if i <= len(where) else f"selector {i}"
         if kind not in SELECTOR_KINDS:
-            raise BadInputError(f"selector kind {kind!r}: one of {', '.join(SELECTOR_KINDS)}")
+            raise BadInputError(f"{at}: selector kind {kind[:40]!r}: one of "
+                                f"{', '.join(SELECTOR_KINDS)}")
         if hashed:  # a hash cannot be checked: `deconflict hash` checked the value
             value = value.strip().lower()
             if not _HEX.match(value):
-                raise BadInputError(f"{kind} selector {value[:80]!r}: not an HMAC-SHA256 hex")
+                raise BadInputError(f"{at}: {kind} selector {value[:80]!r}: not an "
+                                    "HMAC-SHA256 hex")
             form = (rest[0].strip().lower() if rest else "") or "exact"
             if form not in SELECTOR_FORMS or (form == "bare" and kind != "handle"):
-                raise BadInputError(f"selector {i}: form {form[:20]!r}: exact, or bare for a "
-                                    "handle")
+                raise BadInputError(f"{at}: form {form[:20]!r}: exact, or bare for a handle")
             pairs.add((kind, value, form))
             given.add((kind, value))
         else:
             try:
                 pairs |= {(kind, h, f) for h, f in hash_forms(key, kind, value)}
             except BadInputError as exc:  # nothing is stored: all are checked first
-                raise BadInputError(f"selector {i}: {exc}") from exc
+                raise BadInputError(f"{at}: {exc}") from exc
             given.add((kind, normalise(kind, value)))
     con = ws.con
     actor = acting(con, by)
