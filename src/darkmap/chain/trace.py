@@ -35,7 +35,7 @@ from darkmap.store import chain as store
 from darkmap.store.workspace import Workspace
 
 __all__ = ["METHODS", "PEEL_MIN_LENGTH", "PeelChain", "PeelStep", "TraceContext", "TraceHit",
-           "TraceResult", "TraceTag", "resolve_target", "trace"]
+           "TraceResult", "TraceTag", "UncertainTx", "resolve_target", "trace"]
 
 METHODS = ("poison", "haircut", "fifo")
 PEEL_MIN_LENGTH = 3
@@ -61,6 +61,11 @@ class TraceHit(TypedDict):
     """Traced value reaching a tagged address (``tag_via_cluster``: the tag is on another
     address of the same cluster).
 
+    ``amount_sat`` is what the known values prove; where the trail passes a transaction
+    that spends a coin of unknown value (its earlier output not loaded) and the method
+    reads values (haircut, fifo), the true figure may be higher, up to
+    ``amount_max_sat``: the hit is ``uncertain`` and ``uncertain_reasons`` say why.
+
     How sure the step is (:mod:`darkmap.chain.confidence`): ``confidence_level``
     (high, medium, low), ``confidence_score`` (0..100, an ordinal heuristic score, not
     a probability) and ``confidence_reasons``; the facts behind them: the tag's
@@ -74,8 +79,11 @@ class TraceHit(TypedDict):
     category: str | None
     actor: str | None
     address: str | None
-    amount_sat: int
+    amount_sat: int              # what the known values prove: never more than the truth
     amount_btc: float
+    amount_max_sat: int          # the most it can be (equal unless ``uncertain``)
+    uncertain: bool
+    uncertain_reasons: list[str]
     txid: str | None
     vout: int
     time: str | None
@@ -112,6 +120,16 @@ class PeelChain(TypedDict):
     steps: list[PeelStep]
 
 
+class UncertainTx(TypedDict):
+    """A transaction of the trail whose split rests on inputs of unknown value."""
+
+    txid: str | None
+    hop: int
+    inputs_of_unknown_value: list[int]
+    unknown_at_least_sat: int  # together, as the inputs cover the outputs (fee >= 0)
+    reason: str
+
+
 class TraceResult(TypedDict):
     """What a trace found (``darkmap trace --json`` prints it)."""
 
@@ -124,9 +142,11 @@ class TraceResult(TypedDict):
     stale_transactions_left_out: int  # of the start's, found only in stale blocks
     source_received_sat: int
     hits: list[TraceHit]
-    by_service_sat: dict[str, int]
+    by_service_sat: dict[str, int]        # proven amounts
+    by_service_max_sat: dict[str, int]    # the most they can be
     cashouts: list[TraceHit]
     peel_chains: list[PeelChain]
+    uncertain_transactions: list[UncertainTx]
 
 
 @dataclass
@@ -246,11 +266,27 @@ def resolve_target(ws: Workspace, target: str) -> tuple[str, list[int]]:
 
 
 def _split(method: str, in_vals: np.ndarray, in_taint: np.ndarray,
-           out_vals: np.ndarray) -> np.ndarray:
-    """Taint of each output of one tx given its inputs' values and taint."""
+           out_vals: np.ndarray, bound: str = "high", reverse: bool = False) -> np.ndarray:
+    """Taint of each output of one tx given its inputs' values and taint.
+
+    A value of -1 is unknown (an input whose spent output is not loaded; on the output
+    side when ``reverse``: a backward trace pours outputs into inputs). With every value
+    known the figure is exact. Otherwise haircut and fifo depend on the unknown value:
+    ``bound="low"`` gives what the known values prove (never more than the truth: the
+    unknown input may hold any amount the fee allows, so the traced coins may come last in
+    the line, or be a vanishing share), ``"high"`` the most it can be (the inputs hold at
+    least the outputs). Poison does not read input values.
+    """
     if method == "poison":
-        return (out_vals.astype(np.float64) if in_taint.sum() > 0
+        return (np.clip(out_vals, 0, None).astype(np.float64) if in_taint.sum() > 0
                 else np.zeros(len(out_vals), dtype=np.float64))
+    if (in_vals < 0).any() or (out_vals < 0).any():
+        if method == "fifo":
+            lo, hi = _fifo_bounds(in_vals, in_taint, out_vals, reverse)
+            return lo if bound == "low" else hi
+        if bound == "low":
+            return np.zeros(len(out_vals), dtype=np.float64)
+        out_vals = np.clip(out_vals, 0, None)
     known_in = float(np.where(in_vals >= 0, in_vals, 0).sum())
     total = max(known_in, float(out_vals.sum()), float(in_taint.sum()), 1.0)
     if method == "haircut":
@@ -269,6 +305,99 @@ def _split(method: str, in_vals: np.ndarray, in_taint: np.ndarray,
     return out
 
 
+def _depends(method: str, in_vals: np.ndarray, in_taint: np.ndarray, out_vals: np.ndarray,
+             reverse: bool = False, followed: np.ndarray | None = None) -> bool:
+    """Whether the split of a transaction depends on values that are unknown, for the
+    outputs ``followed`` (all when None; a backward walk follows only inputs whose spent
+    output is loaded)."""
+    if method == "poison" or not ((in_vals < 0).any() or (out_vals < 0).any()):
+        return False
+    out_f = out_vals.astype(np.float64)
+    low = _split(method, in_vals, in_taint, out_f, "low", reverse)
+    high = _split(method, in_vals, in_taint, out_f, "high", reverse)
+    if followed is not None:
+        low, high = low[followed], high[followed]
+    return not np.allclose(low, high, rtol=0, atol=0.5)
+
+
+_INF = float("inf")
+
+
+def _shifts(vals: np.ndarray, floor: np.ndarray, other_total: float,
+            is_inputs: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(known start, least and most unknown shift) of each segment of one FIFO line whose
+    values may be unknown (-1): a segment after an unknown one starts somewhere past its
+    known start. ``floor``: the least each unknown segment holds (its taint). On the
+    transaction's inputs line the unknown values together hold at least what the outputs
+    need beyond the known inputs (fee >= 0); nothing bounds them above."""
+    unknown = vals < 0
+    known = np.where(unknown, 0.0, vals).astype(np.float64)
+    start = np.concatenate(([0.0], np.cumsum(known)[:-1]))
+    n_before = np.concatenate(([0], np.cumsum(unknown)[:-1]))
+    least = np.concatenate(([0.0], np.cumsum(np.where(unknown, floor, 0.0))[:-1]))
+    if is_inputs and unknown.any():
+        need = max(0.0, other_total - float(known.sum()))
+        after_all = n_before == int(unknown.sum())  # every unknown segment is before it
+        least = np.where(after_all, np.maximum(least, need), least)
+    most = np.where(n_before > 0, _INF, 0.0)
+    least = np.where(n_before > 0, least, 0.0)
+    return start, least, most
+
+
+def _overlap(a: float, t: float, b: float, n: float, d: float) -> float:
+    """Overlap of [a + d, a + d + t] with [b, b + n] (0 when d is infinite)."""
+    if d in (_INF, -_INF):
+        return 0.0
+    return max(0.0, min(a + d + t, b + n) - max(a + d, b))
+
+
+def _fifo_bounds(in_vals: np.ndarray, in_taint: np.ndarray, out_vals: np.ndarray,
+                 reverse: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(least, most) FIFO taint of each output when some values are unknown (-1).
+
+    Each tainted segment of the input line may lie anywhere its unknown predecessors put
+    it: its shift against an output segment ranges over an interval (unbounded above, as
+    the fee is). The overlap is unimodal in the shift, so its least is at an end of the
+    interval (0 at infinity) and its most is its plateau when the interval reaches it, else
+    the value at the nearest end. Summing per pair is sound (never below the least, never
+    above the most); each output is also capped by its value and the taint.
+    """
+    a_in, b_out = (not reverse), reverse  # which line holds the transaction's inputs
+    known_out = float(np.where(out_vals >= 0, out_vals, 0).sum())
+    known_in = float(np.where(in_vals >= 0, in_vals, 0).sum())
+    a0, alo, ahi = _shifts(in_vals, in_taint, known_out if a_in else 0.0, a_in)
+    b0, blo, bhi = _shifts(out_vals, np.zeros(len(out_vals)), known_in if b_out else 0.0,
+                           b_out)
+    lo = np.zeros(len(out_vals), dtype=np.float64)
+    hi = np.zeros(len(out_vals), dtype=np.float64)
+    for k, tnt in enumerate(in_taint):
+        if tnt <= 0:
+            continue
+        t = float(min(tnt, in_vals[k])) if in_vals[k] >= 0 else float(tnt)
+        for j, n in enumerate(out_vals):
+            if n < 0:  # a segment of unknown length may take all of it, or none
+                hi[j] += t
+                continue
+            a, b, n = float(a0[k]), float(b0[j]), float(n)
+            dlo, dhi = float(alo[k] - bhi[j]), float(ahi[k] - blo[j])
+            if dlo == -_INF and dhi == _INF:
+                lo_kj = 0.0
+            else:
+                lo_kj = min(_overlap(a, t, b, n, dlo), _overlap(a, t, b, n, dhi))
+            p0, p1 = min(b, b + n - t) - a, max(b, b + n - t) - a  # the plateau
+            if dhi < p0:
+                hi_kj = _overlap(a, t, b, n, dhi)
+            elif dlo > p1:
+                hi_kj = _overlap(a, t, b, n, dlo)
+            else:
+                hi_kj = min(t, n)
+            lo[j] += lo_kj
+            hi[j] += hi_kj
+    total = float(np.clip(in_taint, 0, None).sum())
+    cap = np.where(out_vals >= 0, out_vals, total).astype(np.float64)
+    return np.minimum(lo, cap), np.minimum(np.minimum(hi, cap), total)
+
+
 def trace(ws: Workspace, target: str, direction: str = "forward", hops: int = 10,
           method: str = "poison", ctx: TraceContext | None = None,
           stop_at_services: bool = True) -> TraceResult:
@@ -283,15 +412,22 @@ def trace(ws: Workspace, target: str, direction: str = "forward", hops: int = 10
     source[ids] = True
     walk = _forward if direction == "forward" else _backward
     seeds = _seeds(ctx, source)
+    # the walk with the most each output can carry; where a split rests on an input value
+    # that is not loaded (haircut, fifo), a second walk gives what the known values prove
+    uncertain: dict[int, list[int]] = {}
     hits, visited, taint_out, parent = walk(ctx, source, hops, method, stop_at_services,
-                                            seeds)
+                                            seeds, "high", uncertain)
+    proven = {o: h["amount"] for o, h in hits.items()}
+    if uncertain and hits:
+        low = walk(ctx, source, hops, method, stop_at_services, seeds, "low")[0]
+        proven = {o: (low[o]["amount"] if o in low else 0.0) for o in hits}
     # the haircut share of every output reached (poison and haircut reach the same ones;
     # fifo fewer): what the confidence reads, whatever the method; only the hits' shares
     # are read, so without hits there is no second walk
     haircut = taint_out if method == "haircut" or not hits else walk(
         ctx, source, hops, "haircut", stop_at_services, seeds)[2]
     return _report(ws, ctx, label, ids, source, direction, hops, method, hits, visited,
-                   _Trail(parent, haircut, seeds))
+                   _Trail(parent, haircut, seeds, proven, uncertain))
 
 
 @dataclass
@@ -302,6 +438,8 @@ class _Trail:
     parent: dict[int, int]
     haircut: dict[int, float]
     seeds: dict[int, float]
+    proven: dict[int, float]             # each hit's amount the known values prove
+    uncertain: dict[int, list[int]]      # tx -> its inputs of unknown value (on the trail)
 
 
 def _seeds(ctx: TraceContext, source: np.ndarray) -> dict[int, float]:
@@ -324,7 +462,11 @@ _Walk = tuple[dict[int, dict[str, Any]], dict[int, int], dict[int, float], dict[
 
 
 def _forward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
-             stop: bool, seeds: dict[int, float] | None = None) -> _Walk:
+             stop: bool, seeds: dict[int, float] | None = None, bound: str = "high",
+             uncertain: dict[int, list[int]] | None = None) -> _Walk:
+    """The forward walk; ``bound``: see :func:`_split`. ``uncertain`` (when given) is
+    filled with the transactions whose split depends on unknown input values (their
+    input positions)."""
     arr = ctx.arr
     taint_out: dict[int, float] = {}
     in_taint: dict[int, float] = {}      # global input idx -> taint
@@ -351,8 +493,11 @@ def _forward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
             i0, i1 = int(in_ptr[t]), int(in_ptr[t + 1])
             o0, o1 = int(out_ptr[t]), int(out_ptr[t + 1])
             tin = np.array([in_taint.get(i, 0.0) for i in range(i0, i1)])
-            new = _split(method, in_value[i0:i1], tin,
-                         out_value[o0:o1].astype(np.float64)).tolist()
+            ivals = in_value[i0:i1]
+            new = _split(method, ivals, tin, out_value[o0:o1].astype(np.float64),
+                         bound).tolist()
+            if uncertain is not None and _depends(method, ivals, tin, out_value[o0:o1]):
+                uncertain[t] = np.flatnonzero(ivals < 0).tolist()
             came = int(in_prev[i0 + int(tin.argmax())])
             for k, o in enumerate(range(o0, o1)):
                 d = new[k] - taint_out.get(o, 0.0)
@@ -370,7 +515,9 @@ def _forward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
 
 
 def _backward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
-               stop: bool, seeds: dict[int, float] | None = None) -> _Walk:
+               stop: bool, seeds: dict[int, float] | None = None, bound: str = "high",
+               uncertain: dict[int, list[int]] | None = None) -> _Walk:
+    """The backward walk; ``bound`` and ``uncertain`` as in :func:`_forward`."""
     arr = ctx.arr
     out_tx = ctx.output_tx()
     explained: dict[int, float] = {}      # output idx -> amount traced back through it
@@ -393,7 +540,11 @@ def _backward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
             vals = arr.in_value[i0:i1].astype(np.float64)
             # reverse flow: outputs play the inputs' part, inputs the outputs'
             got = _split(method, arr.out_value[int(arr.out_ptr[t]):int(arr.out_ptr[t + 1])],
-                         want, np.where(vals >= 0, vals, 0.0))
+                         want, vals, bound, reverse=True)
+            if uncertain is not None and _depends(
+                    method, arr.out_value[int(arr.out_ptr[t]):int(arr.out_ptr[t + 1])], want,
+                    vals, True, arr.in_prev[i0:i1] >= 0):
+                uncertain[t] = np.flatnonzero(vals < 0).tolist()
             came = int(arr.out_ptr[t]) + int(np.argmax(want))
             for k, i in enumerate(range(i0, i1)):
                 prev = int(arr.in_prev[i])
@@ -568,7 +719,12 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
     need_addr = {int(arr.out_addr[o]) for o in hits} | {
         int(arr.out_addr[o]) for c in chains for t in c
         for o in range(int(arr.out_ptr[t]), int(arr.out_ptr[t + 1])) if arr.out_addr[o] >= 0}
+    need_tx |= set(trail.uncertain)
     txids = store.txids_by_id(ws.con, need_tx)
+    unc_rows = {t: _uncertain_row(ctx, t, pos, txids.get(t), visited.get(t, 0), method,
+                                  direction)
+                for t, pos in sorted(trail.uncertain.items(),
+                                     key=lambda kv: (visited.get(kv[0], 0), kv[0]))}
     addrs = store.addresses_by_id(ws.con, need_addr)
     groups = _groups(ws, ctx, ids, label, hits)
     hit_rows: list[TraceHit] = []
@@ -581,10 +737,18 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
         share = min(1.0, trail.haircut.get(o, 0.0) / max(float(arr.out_value[o]), 1.0))
         factors = _factors(tag, int(arr.out_addr[o]), share, h["hop"], cj, groups)
         points, level, reasons = conf.score(factors)
+        low = int(round(trail.proven.get(o, h["amount"])))
+        most = int(round(h["amount"]))
+        unsure = [unc_rows[x]["reason"] for x in path if x in unc_rows]
+        if low != most and not unsure:
+            unsure = [("the trail reaching it passes transactions that spend coins of "
+                       "unknown value (uncertain_transactions)")]
         hit_rows.append({
             "service": tag["label"], "category": tag["category"], "actor": tag.get("actor"),
-            "address": addrs.get(int(arr.out_addr[o])), "amount_sat": int(round(h["amount"])),
-            "amount_btc": round(h["amount"] / 1e8, 8), "txid": txids.get(t),
+            "address": addrs.get(int(arr.out_addr[o])), "amount_sat": low,
+            "amount_btc": round(low / 1e8, 8), "amount_max_sat": most,
+            "uncertain": low != most, "uncertain_reasons": unsure if low != most else [],
+            "txid": txids.get(t),
             "vout": int(o - arr.out_ptr[t]), "time": _iso(int(arr.tx_time[t])), "hop": h["hop"],
             "tag_via_cluster": bool(tag.get("via_cluster")),
             "tagged_address": tag["tagged_address"],
@@ -596,8 +760,10 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
         })
     cashouts = [row for row in hit_rows if row["category"] == "exchange"]
     by_service: dict[str, int] = defaultdict(int)
+    by_service_max: dict[str, int] = defaultdict(int)
     for row in hit_rows:
         by_service[row["service"]] += row["amount_sat"]
+        by_service_max[row["service"]] += row["amount_max_sat"]
     peel: list[PeelChain] = []
     for c in chains:
         steps: list[PeelStep] = []
@@ -618,6 +784,32 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
         "hops": hops, "transactions_visited": len(visited),
         "stale_transactions_left_out": store.stale_txs_of(ws.con, ids),
         "source_received_sat": int(sum(trail.seeds.values())),
-        "hits": hit_rows, "by_service_sat": dict(sorted(by_service.items(), key=lambda kv: -kv[1])),
+        "hits": hit_rows,
+        "by_service_sat": dict(sorted(by_service.items(), key=lambda kv: -kv[1])),
+        "by_service_max_sat": {k: by_service_max[k] for k in sorted(
+            by_service_max, key=lambda k: (-by_service[k], -by_service_max[k]))},
         "cashouts": cashouts, "peel_chains": peel,
+        "uncertain_transactions": list(unc_rows.values()),
     }
+
+
+def _uncertain_row(ctx: TraceContext, t: int, positions: list[int], txid: str | None,
+                   hop: int, method: str, direction: str) -> UncertainTx:
+    """Why transaction ``t`` of the trail leaves the amounts past it uncertain."""
+    arr = ctx.arr
+    vals = arr.in_value[int(arr.in_ptr[t]):int(arr.in_ptr[t + 1])]
+    outs = int(arr.out_value[int(arr.out_ptr[t]):int(arr.out_ptr[t + 1])].sum())
+    need = max(0, outs - int(vals[vals >= 0].sum()))
+    which = ", ".join(str(p) for p in positions)
+    what = ("where the traced coins fall in the line of inputs" if method == "fifo"
+            else "the traced share of the inputs")
+    if direction == "backward":
+        what = ("which inputs the traced coins came from" if method == "fifo"
+                else "each input's share")
+    return {"txid": txid, "hop": hop, "inputs_of_unknown_value": positions,
+            "unknown_at_least_sat": need,
+            "reason": f"{method} at {txid}: input{'s' if len(positions) > 1 else ''} {which} "
+                      f"spend{'' if len(positions) > 1 else 's'} an output not loaded (value "
+                      f"unknown, together at least {need:,} sat as the inputs cover the "
+                      f"outputs' {outs:,} sat); {what} depends on it: amounts past it are the "
+                      "least they can be (amount_sat), with the most (amount_max_sat)"}

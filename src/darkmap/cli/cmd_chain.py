@@ -294,12 +294,22 @@ def trace_cmd(target: str, forward: bool, hops: int, method: str, workspace: Pat
     if out["method"] == "poison" and out["hits"]:
         say("  poison: amounts are upper bounds (a spend with any traced input counts all "
             "its outputs); the confidence reads the haircut share")
+    if out["uncertain_transactions"]:
+        say(f"  uncertain: {len(out['uncertain_transactions'])} transaction(s) of the trail "
+            "spend coins of unknown value (earlier outputs not loaded); amounts are what the "
+            "known values prove (never more than the truth), 'up to' the most they can be:")
+        for u in out["uncertain_transactions"][:10]:
+            say(f"    {short(u['reason'], 400)}")
     for svc, amount in out["by_service_sat"].items():
-        say(f"  {cell(svc, 32)} {_btc(amount)}")
+        most = out["by_service_max_sat"].get(svc, amount)
+        upto = f" (up to {_btc(most)}: uncertain)" if most != amount else ""
+        say(f"  {cell(svc, 32)} {_btc(amount)}{upto}")
     if out["cashouts"]:
         say("cash-out points (exchange, address, amount, txid, time; how sure and why):")
         for c in out["cashouts"]:
-            say(f"  {cell(c['service'], 20)} {c['address']}  {_btc(c['amount_sat'])}  "
+            upto = (f" (up to {_btc(c['amount_max_sat'])}: uncertain)" if c["uncertain"]
+                    else "")
+            say(f"  {cell(c['service'], 20)} {c['address']}  {_btc(c['amount_sat'])}{upto}  "
                 f"{c['txid']}:{c['vout']}  {c['time']}")
             say(f"      confidence {c['confidence_level']} ({c['confidence_score']}/100): "
                 + "; ".join(short(r, 200) for r in c["confidence_reasons"]))
