@@ -180,3 +180,35 @@ def test_fifo_bounds_hold_on_every_mixed_transaction(real: Path) -> None:
                 assert np.allclose(seen_a.max(axis=0), hi[tight]), (t, k, reverse)
                 assert np.allclose(seen_a.min(axis=0), lo[tight]), (t, k, reverse)
     assert mixed == 39
+
+
+# -- finding 3: a forward trace starts from spends of coins known only from the UTXO file
+
+
+TX_D38 = "d385205568"
+
+
+def test_forward_trace_starts_from_spends_known_only_from_the_utxo_file(real: Path) -> None:
+    """153AKrkx... is paid in no loaded transaction, but spends 16 coins (84.2902 BTC,
+    values from 277647.utxostore) in block 277647, 100 BTC of it reaching 11zro2... in
+    d3852055...: the trace starts there instead of printing 0 transactions."""
+    out = _run(real, "trace", "153AKrkxfeGSaqAQZ78qcmtVeKzHJpn7T5", "--forward")
+    assert out["transactions_visited"] > 0
+    assert (out["started_from_spends"], out["started_from_spends_sat"]) == (16, 8_429_020_000)
+    assert out["spends_not_started"] == 0 and out["source_received_sat"] == 0
+    [hit] = [h for h in out["hits"] if h["txid"].startswith(TX_D38)]
+    assert hit["address"] == "11zro2wX8v6mkd99VuQShMrisZNLxYFNm" and hit["hop"] == 1
+    assert hit["amount_sat"] == 10_000_000_000  # poison: the whole output
+    assert [t[:10] for t in hit["path_txids"]] == [TX_D38]
+    text = CliRunner().invoke(main, ["trace", "153AKrkxfeGSaqAQZ78qcmtVeKzHJpn7T5",
+                                     "-w", str(real)]).output
+    assert "0 transactions" not in text.splitlines()[0]
+    assert "started also from 16 spend(s)" in text
+
+
+def test_forward_trace_says_which_spends_it_could_not_start_from(real: Path) -> None:
+    """36xEqP5e... only spends, in the 2019 block, a coin whose earlier output is not
+    loaded and whose value no UTXO file gives (its address read from the witness)."""
+    out = _run(real, "trace", "36xEqP5e4RRYuVrojM9EmzpfBpZK7nf9p1", "--forward")
+    assert out["spends_not_started"] >= 1 and out["started_from_spends"] == 0
+    assert any("could not start from" in n for n in out["start_notes"])

@@ -141,6 +141,10 @@ class TraceResult(TypedDict):
     transactions_visited: int
     stale_transactions_left_out: int  # of the start's, found only in stale blocks
     source_received_sat: int
+    started_from_spends: int  # spends of coins whose paying tx is not loaded (forward)
+    started_from_spends_sat: int
+    spends_not_started: int  # the same of unknown value: the trace cannot start there
+    start_notes: list[str]
     hits: list[TraceHit]
     by_service_sat: dict[str, int]        # proven amounts
     by_service_max_sat: dict[str, int]    # the most they can be
@@ -411,23 +415,26 @@ def trace(ws: Workspace, target: str, direction: str = "forward", hops: int = 10
     source = np.zeros(ctx.arr.n_addr, dtype=bool)
     source[ids] = True
     walk = _forward if direction == "forward" else _backward
-    seeds = _seeds(ctx, source)
+    spends, not_started = (_spend_seeds(ctx, source) if direction == "forward"
+                           else ({}, []))
+    seeds = _seeds(ctx, source, bool(spends))
     # the walk with the most each output can carry; where a split rests on an input value
     # that is not loaded (haircut, fifo), a second walk gives what the known values prove
     uncertain: dict[int, list[int]] = {}
     hits, visited, taint_out, parent = walk(ctx, source, hops, method, stop_at_services,
-                                            seeds, "high", uncertain)
+                                            seeds, "high", uncertain, spends)
     proven = {o: h["amount"] for o, h in hits.items()}
     if uncertain and hits:
-        low = walk(ctx, source, hops, method, stop_at_services, seeds, "low")[0]
+        low = walk(ctx, source, hops, method, stop_at_services, seeds, "low", None,
+                   spends)[0]
         proven = {o: (low[o]["amount"] if o in low else 0.0) for o in hits}
     # the haircut share of every output reached (poison and haircut reach the same ones;
     # fifo fewer): what the confidence reads, whatever the method; only the hits' shares
     # are read, so without hits there is no second walk
     haircut = taint_out if method == "haircut" or not hits else walk(
-        ctx, source, hops, "haircut", stop_at_services, seeds)[2]
+        ctx, source, hops, "haircut", stop_at_services, seeds, "high", None, spends)[2]
     return _report(ws, ctx, label, ids, source, direction, hops, method, hits, visited,
-                   _Trail(parent, haircut, seeds, proven, uncertain))
+                   _Trail(parent, haircut, seeds, proven, uncertain, spends, not_started))
 
 
 @dataclass
@@ -440,10 +447,28 @@ class _Trail:
     seeds: dict[int, float]
     proven: dict[int, float]             # each hit's amount the known values prove
     uncertain: dict[int, list[int]]      # tx -> its inputs of unknown value (on the trail)
+    spends: dict[int, float]             # spend seeds: input idx -> value
+    not_started: list[int]               # the source's spends of unknown value
 
 
-def _seeds(ctx: TraceContext, source: np.ndarray) -> dict[int, float]:
-    """Outputs paid to the source by transactions the source did not fund."""
+def _spend_seeds(ctx: TraceContext, source: np.ndarray) -> tuple[dict[int, float], list[int]]:
+    """The source's spends of coins whose paying transaction is not loaded: (input index
+    -> value, for those whose value is known from a UTXO file or JSON prevouts; the inputs
+    whose value is unknown, which a trace cannot start from)."""
+    arr = ctx.arr
+    ia = arr.in_addr
+    mine = np.nonzero((ia >= 0) & source[np.where(ia >= 0, ia, 0)] & (arr.in_prev < 0))[0]
+    if len(mine):
+        mine = mine[~arr.tx_coinbase[np.searchsorted(arr.in_ptr, mine, side="right") - 1]]
+    known = mine[arr.in_value[mine] >= 0]
+    return ({int(i): float(arr.in_value[i]) for i in known},
+            mine[arr.in_value[mine] < 0].tolist())
+
+
+def _seeds(ctx: TraceContext, source: np.ndarray,
+           has_spends: bool = False) -> dict[int, float]:
+    """Outputs paid to the source by transactions the source did not fund (when there are
+    none and no spend seeds either, every output paid to the source)."""
     arr = ctx.arr
     out_tx = ctx.output_tx()
     mine = np.nonzero((arr.out_addr >= 0) & source[np.where(arr.out_addr >= 0, arr.out_addr, 0)])[0]
@@ -452,7 +477,7 @@ def _seeds(ctx: TraceContext, source: np.ndarray) -> dict[int, float]:
     spent = np.nonzero((ia >= 0) & source[np.where(ia >= 0, ia, 0)])[0]
     in_src[np.searchsorted(arr.in_ptr, spent, side="right") - 1] = True
     seeds = mine[~in_src[out_tx[mine]]]
-    if len(seeds) == 0:  # only self-funded outputs (e.g. a coinbase miner): take them all
+    if len(seeds) == 0 and not has_spends:  # only self-funded outputs (a coinbase miner)
         seeds = mine
     return {int(o): float(arr.out_value[o]) for o in seeds}
 
@@ -463,10 +488,13 @@ _Walk = tuple[dict[int, dict[str, Any]], dict[int, int], dict[int, float], dict[
 
 def _forward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
              stop: bool, seeds: dict[int, float] | None = None, bound: str = "high",
-             uncertain: dict[int, list[int]] | None = None) -> _Walk:
+             uncertain: dict[int, list[int]] | None = None,
+             spends: dict[int, float] | None = None) -> _Walk:
     """The forward walk; ``bound``: see :func:`_split`. ``uncertain`` (when given) is
     filled with the transactions whose split depends on unknown input values (their
-    input positions)."""
+    input positions). ``spends``: inputs tainted from the start (the source's spends of
+    coins whose paying transaction is not loaded); an output whose taint first came from
+    one has parent -2."""
     arr = ctx.arr
     taint_out: dict[int, float] = {}
     in_taint: dict[int, float] = {}      # global input idx -> taint
@@ -481,6 +509,9 @@ def _forward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
     in_value, out_value, in_prev = arr.in_value, arr.out_value, arr.in_prev
     for level in range(1, hops + 1):
         touched: dict[int, None] = {}
+        for i, v in (spends or {}).items() if level == 1 else ():
+            in_taint[i] = in_taint.get(i, 0.0) + v
+            touched[int(in_ptr.searchsorted(i, side="right")) - 1] = None
         for o, delta in frontier.items():
             i = int(spent_by[o])
             if i < 0 or delta <= 0:
@@ -499,6 +530,8 @@ def _forward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
             if uncertain is not None and _depends(method, ivals, tin, out_value[o0:o1]):
                 uncertain[t] = np.flatnonzero(ivals < 0).tolist()
             came = int(in_prev[i0 + int(tin.argmax())])
+            if came < 0:  # the most taint came from a spend seed
+                came = -2
             for k, o in enumerate(range(o0, o1)):
                 d = new[k] - taint_out.get(o, 0.0)
                 if d <= 1e-9:
@@ -516,8 +549,10 @@ def _forward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
 
 def _backward(ctx: TraceContext, source: np.ndarray, hops: int, method: str,
                stop: bool, seeds: dict[int, float] | None = None, bound: str = "high",
-               uncertain: dict[int, list[int]] | None = None) -> _Walk:
-    """The backward walk; ``bound`` and ``uncertain`` as in :func:`_forward`."""
+               uncertain: dict[int, list[int]] | None = None,
+               spends: dict[int, float] | None = None) -> _Walk:
+    """The backward walk; ``bound`` and ``uncertain`` as in :func:`_forward` (``spends``
+    is not used: a coin whose paying transaction is not loaded has nowhere back to go)."""
     arr = ctx.arr
     out_tx = ctx.output_tx()
     explained: dict[int, float] = {}      # output idx -> amount traced back through it
@@ -624,7 +659,11 @@ def _path(ctx: TraceContext, parent: dict[int, int], out: int, direction: str) -
     while parent.get(nodes[-1], -1) >= 0 and len(nodes) < 100_000:
         nodes.append(parent[nodes[-1]])
     out_tx = ctx.output_tx()
-    txs = [int(out_tx[x]) for x in (nodes[:-1] if direction == "forward" else nodes[1:])]
+    if direction == "forward":  # from a seed output, leave out the tx that paid it
+        nodes = nodes if parent.get(nodes[-1], -1) == -2 else nodes[:-1]
+    else:
+        nodes = nodes[1:]
+    txs = [int(out_tx[x]) for x in nodes]
     return list(reversed(txs))
 
 
@@ -784,6 +823,10 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
         "hops": hops, "transactions_visited": len(visited),
         "stale_transactions_left_out": store.stale_txs_of(ws.con, ids),
         "source_received_sat": int(sum(trail.seeds.values())),
+        "started_from_spends": len(trail.spends),
+        "started_from_spends_sat": int(sum(trail.spends.values())),
+        "spends_not_started": len(trail.not_started),
+        "start_notes": _start_notes(trail, label),
         "hits": hit_rows,
         "by_service_sat": dict(sorted(by_service.items(), key=lambda kv: -kv[1])),
         "by_service_max_sat": {k: by_service_max[k] for k in sorted(
@@ -791,6 +834,21 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
         "cashouts": cashouts, "peel_chains": peel,
         "uncertain_transactions": list(unc_rows.values()),
     }
+
+
+def _start_notes(trail: _Trail, label: str) -> list[str]:
+    """What a forward trace started from beyond the outputs paid to the source, and what
+    it could not start from."""
+    notes = []
+    if trail.spends:
+        notes.append(f"started also from {len(trail.spends)} spend(s) by {label} of coins "
+                     "whose paying transaction is not loaded (values from a UTXO file or "
+                     f"JSON prevouts): {int(sum(trail.spends.values())):,} sat")
+    if trail.not_started:
+        notes.append(f"could not start from {len(trail.not_started)} spend(s) by {label} of "
+                     "coins whose earlier output is not loaded and whose value is unknown "
+                     "(load the blocks or UTXO set holding them)")
+    return notes
 
 
 def _uncertain_row(ctx: TraceContext, t: int, positions: list[int], txid: str | None,

@@ -287,6 +287,8 @@ def trace_cmd(target: str, forward: bool, hops: int, method: str, workspace: Pat
         return
     say(f"{out['direction']} trace from {out['start']} ({out['method']}, {hops} hops): "
         f"{out['transactions_visited']} transactions")
+    for note in out["start_notes"]:
+        say(f"  {note}")
     if out["stale_transactions_left_out"]:
         say(f"  left out: {out['stale_transactions_left_out']} transaction(s) of the start "
             "found only in stale blocks, off the best chain (`darkmap status` names the "
