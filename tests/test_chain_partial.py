@@ -212,3 +212,42 @@ def test_forward_trace_says_which_spends_it_could_not_start_from(real: Path) -> 
     out = _run(real, "trace", "36xEqP5e4RRYuVrojM9EmzpfBpZK7nf9p1", "--forward")
     assert out["spends_not_started"] >= 1 and out["started_from_spends"] == 0
     assert any("could not start from" in n for n in out["start_notes"])
+
+
+# -- findings 2 and 7: a wallet's balance only when it is known --------------------------
+
+
+def test_wallet_balance_is_unknown_when_it_spends_coins_received_in_blocks_not_loaded(
+        real: Path) -> None:
+    """cluster:2 received 37.9995 BTC in loaded transactions and spent 142.02825338 BTC,
+    23 of its coins valued by 277647.utxostore but paid in blocks not loaded: its balance
+    (once -10,402,875,338 sat) is unknown, and so are cluster:911's and cluster:373's."""
+    out = _run(real, "wallet", "show", "cluster:2")
+    assert (out["received_sat"], out["sent_sat"]) == (3_799_950_000, 14_202_825_338)
+    assert out["balance_sat"] is None
+    assert out["spends_received_unloaded"] == 23
+    assert "received in blocks not loaded" in out["balance_unknown_reason"]
+    for cid in (911, 373):
+        got = _run(real, "wallet", "show", f"cluster:{cid}")
+        assert got["balance_sat"] is None and got["spends_received_unloaded"] > 0
+    text = CliRunner().invoke(main, ["wallet", "show", "cluster:2", "-w", str(real)]).output
+    assert "balance: unknown: it spends 23 coin(s)" in text and "-104.0" not in text
+
+
+def test_a_known_balance_says_which_blocks_it_covers(real: Path) -> None:
+    """1Q2TWHE... is paid 10 BTC in block 170 and spends nothing loaded: its balance is
+    10 BTC within the loaded blocks only (it was spent later, in a block not loaded)."""
+    out = _run(real, "wallet", "show", "1Q2TWHE3GMdB6BZKafqwxXtWAWgFt5Jvm3")
+    assert out["balance_sat"] == 1_000_000_000 and out["balance_unknown_reason"] is None
+    assert out["coverage"]["heights"] == "0-255, 277647, 540107, 574200"
+    assert "blocks not loaded are not seen" in out["covers"]["balance"]
+    text = CliRunner().invoke(main, ["wallet", "show", "1Q2TWHE3GMdB6BZKafqwxXtWAWgFt5Jvm3",
+                                     "-w", str(real)]).output
+    assert "within the loaded blocks only" in text
+    assert "loaded: 259 blocks (heights 0-255, 277647, 540107, 574200)" in text
+
+
+def test_the_genesis_output_is_no_balance(real: Path) -> None:
+    out = _run(real, "wallet", "show", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa")
+    assert out["received_sat"] == 5_000_000_000 and out["unspendable_sat"] == 5_000_000_000
+    assert out["balance_sat"] == 0

@@ -20,6 +20,7 @@ from darkmap.errors import NotFoundError
 from darkmap.model.values import btc_address_key
 from darkmap.store import chain as store
 from darkmap.store.chain import (
+    ChainCoverage,
     LinkedPersona,
     MergeCount,
     MergeEdge,
@@ -42,7 +43,15 @@ class WalletSummary(TypedDict):
     received_sat: int
     sent_sat: int  # of the inputs whose value is known
     sent_unknown_inputs: int  # inputs whose spent output is not loaded: sent is unknown
-    balance_sat: int | None  # None while sent is unknown
+    # spends of coins of known value (UTXO file, prevouts) whose paying transaction is not
+    # loaded: received_sat misses them
+    spends_received_unloaded: int
+    spends_received_unloaded_sat: int
+    unspendable_sat: int  # received in outputs no one can spend (the genesis coinbase)
+    balance_sat: int | None  # None unless received is complete for every coin spent
+    balance_unknown_reason: str | None
+    covers: dict[str, str]  # what received_sat, sent_sat and balance_sat cover
+    coverage: ChainCoverage  # the loaded blocks
     transactions: int
     stale_transactions: int
     addresses: list[WalletAddress]
@@ -97,17 +106,57 @@ def _evidence(ws: Workspace, cid: int, n_addresses: int,
                                 coinjoins_spent_in)
 
 
+def _balance(f: store.WalletFacts) -> tuple[int | None, str | None]:
+    """(balance, None) when it is known: every coin the wallet spent was received in a
+    loaded transaction and every input's value is known; else (None, why). Outputs no
+    one can spend (the genesis coinbase) are not a balance."""
+    why = []
+    if f.unknown_inputs:
+        why.append(f"sent is unknown for {f.unknown_inputs} input(s) whose earlier outputs "
+                   "are not loaded")
+    if f.unloaded_spends:
+        why.append(f"it spends {f.unloaded_spends} coin(s) ({f.unloaded_spends_sat:,} sat) "
+                   "received in blocks not loaded (values from a UTXO file or prevouts): "
+                   "received is incomplete")
+    balance = f.received_sat - f.sent_sat - f.unspendable_sat
+    if not why and balance < 0:  # never expected: say so rather than print it
+        why.append("the loaded figures disagree (sent exceeds received)")
+    return (None, "; ".join(why)) if why else (balance, None)
+
+
+def _covers(coverage: ChainCoverage) -> dict[str, str]:
+    """What a wallet's figures cover, for the reader."""
+    blocks = (f"the {coverage['blocks']} loaded blocks (heights {coverage['heights'] or '-'})"
+              + (f" and {coverage['transactions_without_block']} transaction(s) without a "
+                 "block" if coverage["transactions_without_block"] else ""))
+    return {
+        "received": f"outputs paying the wallet in {blocks}",
+        "sent": f"the wallet's spends in {blocks}, valued where the spent output is loaded "
+                "or given by a UTXO file or prevouts",
+        "balance": f"received minus sent within {blocks}, when every coin spent was "
+                   "received there; spends in blocks not loaded are not seen, so it is no "
+                   "balance today",
+    }
+
+
 def wallet_summary(ws: Workspace, ident: str, limit: int = 50) -> WalletSummary:
     """Everything known about the cluster ``ident`` (cluster id, ``cluster:N`` or address)."""
     cid = resolve_cluster(ws, ident)
     f = store.wallet_facts(ws.con, cid, limit)
     merges = explain(ws, cid, None, limit)
     evidence = _evidence(ws, cid, f.n_addresses, f.coinjoins_spent_in)
+    coverage = store.chain_coverage(ws.con)
+    balance, why = _balance(f)
     return {
         "cluster_id": cid, "n_addresses": f.n_addresses,
         "received_sat": f.received_sat, "sent_sat": f.sent_sat,
         "sent_unknown_inputs": f.unknown_inputs,
-        "balance_sat": None if f.unknown_inputs else f.received_sat - f.sent_sat,
+        "spends_received_unloaded": f.unloaded_spends,
+        "spends_received_unloaded_sat": f.unloaded_spends_sat,
+        "unspendable_sat": f.unspendable_sat,
+        "balance_sat": balance, "balance_unknown_reason": why,
+        "covers": _covers(coverage),
+        "coverage": coverage,
         "transactions": f.transactions,
         "stale_transactions": f.stale_transactions,
         "addresses": f.addresses, "by_month": f.by_month,

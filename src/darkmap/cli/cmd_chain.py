@@ -353,6 +353,19 @@ def wallet_show(ident: str, workspace: Path | None, as_json: bool) -> None:
     say(f"cluster:{cid}: {out['n_addresses']} addresses, "
         f"{out['transactions']} transactions, received {_btc(out['received_sat'])}, "
         f"{_sent(out['sent_sat'], out['sent_unknown_inputs'])}")
+    cov = out["coverage"]
+    if out["balance_sat"] is None:
+        say(f"  balance: unknown: {out['balance_unknown_reason']}")
+    else:
+        say(f"  balance {_btc(out['balance_sat'])} within the loaded blocks only (a spend in "
+            "a block not loaded is not seen)")
+    if out["unspendable_sat"]:
+        say(f"  not counted in the balance: {_btc(out['unspendable_sat'])} in the genesis "
+            "coinbase, which no one can spend")
+    say(f"  loaded: {cov['blocks']} blocks (heights {cov['heights'] or '-'})"
+        + (f" and {cov['transactions_without_block']} transaction(s) without a block"
+           if cov["transactions_without_block"] else "")
+        + "; received and sent count only these")
     if out["stale_transactions"]:
         only = " (the only ones touching it)" if not out["transactions"] else ""
         say(f"  left out: {out['stale_transactions']} transaction(s) found only in stale "

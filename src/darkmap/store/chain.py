@@ -57,8 +57,10 @@ __all__ = [
     "WalletAddress",
     "WalletFacts",
     "WalletTag",
+    "ChainCoverage",
     "address_id",
     "addresses_by_id",
+    "chain_coverage",
     "cluster_address_ids",
     "cluster_count",
     "cluster_exists",
@@ -862,6 +864,11 @@ class WalletFacts:
     coinjoins_spent_in: dict[str, int] = field(default_factory=dict)
     stale_transactions: int = 0
     unknown_inputs: int = 0  # inputs whose spent output is not loaded: value unknown
+    # inputs of known value (UTXO file, prevouts) whose paying transaction is not loaded
+    # (or only in stale blocks): what they spent is missing from received_sat
+    unloaded_spends: int = 0
+    unloaded_spends_sat: int = 0
+    unspendable_sat: int = 0  # received in outputs no one can spend (the genesis coinbase)
 
 
 def wallet_facts(con: duckdb.DuckDBPyConnection, cluster_id: int, limit: int = 50) -> WalletFacts:
@@ -910,6 +917,14 @@ def _wallet_facts(con: duckdb.DuckDBPyConnection, limit: int) -> WalletFacts:
                    "UNION ALL SELECT tx_id FROM btc_txin JOIN _w USING (address_id))")
     unknown = _count(con, "SELECT count(*) FROM _in JOIN _w USING (address_id) "
                      "WHERE value IS NULL")
+    unloaded = con.execute(
+        "SELECT count(*), coalesce(sum(value), 0) FROM _in JOIN _w USING (address_id) "
+        "WHERE value IS NOT NULL AND (prev_tx_id IS NULL OR prev_tx_id IN "
+        "(SELECT tx_id FROM btc_tx WHERE stale))").fetchone() or (0, 0)
+    unspendable = _count(
+        con, "SELECT coalesce(sum(o.value), 0) FROM _out o JOIN _w USING (address_id) "
+        "JOIN btc_tx t USING (tx_id) WHERE t.is_coinbase AND t.block_hash = ?",
+        [GENESIS_HASH])
     monthly = con.execute(
         "WITH r AS (SELECT strftime(t.block_time, '%Y-%m') m, sum(o.value) v FROM _out o "
         "  JOIN _w USING (address_id) JOIN btc_tx t USING (tx_id) GROUP BY 1), "
@@ -968,7 +983,39 @@ def _wallet_facts(con: duckdb.DuckDBPyConnection, limit: int) -> WalletFacts:
         linked_accounts=accounts, linked_personas=_personas(con, accounts),
         merge_reasons={h: {"edges": int(n), "transactions": int(t)} for h, n, t in by_heur},
         coinjoins_spent_in={str(k): int(n) for k, n in coinjoins}, stale_transactions=stale,
-        unknown_inputs=unknown)
+        unknown_inputs=unknown, unloaded_spends=int(unloaded[0]),
+        unloaded_spends_sat=int(unloaded[1]), unspendable_sat=unspendable)
+
+
+class ChainCoverage(TypedDict):
+    """Which blocks are loaded (on the best chain): what every flow figure covers."""
+
+    blocks: int                  # blocks with their transactions
+    heights: str                 # their heights as runs, "0-256, 277647, 574200"
+    unknown_height_blocks: int   # blocks whose height could not be inferred
+    transactions_without_block: int  # raw transactions, Esplora JSON...
+
+
+def chain_coverage(con: duckdb.DuckDBPyConnection) -> ChainCoverage:
+    """The loaded blocks (with transactions, not stale) and their heights as runs."""
+    heights = [int(h) for (h,) in con.execute(
+        "SELECT DISTINCT height FROM btc_blocks WHERE n_tx IS NOT NULL AND stale IS NOT TRUE "
+        "AND height IS NOT NULL ORDER BY 1").fetchall()]
+    runs: list[list[int]] = []
+    for h in heights:
+        if runs and h == runs[-1][1] + 1:
+            runs[-1][1] = h
+        else:
+            runs.append([h, h])
+    return {
+        "blocks": _count(con, "SELECT count(*) FROM btc_blocks WHERE n_tx IS NOT NULL "
+                              "AND stale IS NOT TRUE"),
+        "heights": ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in runs),
+        "unknown_height_blocks": _count(con, "SELECT count(*) FROM btc_blocks WHERE n_tx IS "
+                                             "NOT NULL AND stale IS NOT TRUE AND height IS NULL"),
+        "transactions_without_block": _count(con, "SELECT count(*) FROM btc_tx WHERE "
+                                                  "block_hash IS NULL"),
+    }
 
 
 def _cluster_tag_labels(con: duckdb.DuckDBPyConnection,
