@@ -42,6 +42,16 @@ def test_chain_loaded_after_clustering_makes_status_ask_for_a_new_clustering(
     assert stage["next"] == "darkmap chain cluster"
     assert f"{new:,} address(es) loaded after the last clustering" in stage["why"]
     assert f"(out of date: {new:,} address(es) loaded since are in no wallet)" in text
+    with Workspace.open(tmp_path / "ws", read_only=True) as ws:
+        late = ws.con.execute("SELECT a.address FROM btc_address a ANTI JOIN btc_clusters c "
+                              "USING (address_id) ORDER BY a.address LIMIT 1").fetchone()[0]
+    res = CliRunner().invoke(main, ["wallet", "show", late, "-w", str(tmp_path / "ws")])
+    assert res.exit_code == 1
+    assert "in no wallet yet (loaded after the last clustering): run `darkmap chain " \
+           "cluster`" in res.output
+    res = CliRunner().invoke(main, ["wallet", "show", "1NoSuchAddressXXXXXXXXXXXXXXXXXXXX",
+                                    "-w", str(tmp_path / "ws")])
+    assert res.exit_code == 1 and "not a clustered address or cluster id" in res.output
     with Workspace.open(tmp_path / "ws") as ws:
         run_clustering(ws)
     stage, text = _stage(tmp_path / "ws")

@@ -88,7 +88,14 @@ def resolve_cluster(ws: Workspace, ident: str) -> int:
         if not store.cluster_exists(ws.con, cid):
             raise no_cluster(ws, cid)
         return cid
-    found = store.cluster_of_address(ws.con, btc_address_key(t))
+    key = btc_address_key(t)
+    found = store.cluster_of_address(ws.con, key)
+    if found is None and store.address_id(ws.con, key) is not None:
+        # loaded after the last clustering (or none ran): say what to run (found by an
+        # audit: the refusal read as "no such address")
+        raise NotFoundError(f"{shown}: in the loaded chain data but in no wallet yet (loaded "
+                            "after the last clustering): run `darkmap chain cluster`; "
+                            "`darkmap trace` follows it already")
     if found is None:
         raise NotFoundError(f"{shown}: not a clustered address or cluster id")
     return found
