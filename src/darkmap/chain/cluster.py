@@ -518,7 +518,7 @@ def run_clustering(ws: Workspace, heuristics: tuple[str, ...] | list[str] = DEFA
                     "n_equal": res.coinjoin.n_equal[cjm].astype(np.int32),
                     "denomination": res.coinjoin.denomination[cjm]})
     seconds = time.perf_counter() - t0
-    store.replace_clusters(ws.con, clusters, merges, cjt, store.ClusterRun(
+    stored = store.replace_clusters(ws.con, clusters, merges, cjt, store.ClusterRun(
         run_id, res.heuristics, arr.n_addr, res.n_clusters, int(len(res.edge_tx)),
         int(cjm.sum()), seconds))
     return {
@@ -528,9 +528,9 @@ def run_clustering(ws: Workspace, heuristics: tuple[str, ...] | list[str] = DEFA
         "non_singleton_clusters": int((np.bincount(res.labels) > 1).sum())
         if arr.n_addr else 0,
         "largest_cluster": int(np.bincount(res.labels).max()) if arr.n_addr else 0,
-        "merge_edges": int(len(res.edge_tx)),
-        "merge_edges_by_heuristic": {h: int((res.edge_heur == i).sum())
-                                     for i, h in enumerate(HEURISTICS) if h in heuristics},
+        "merge_edges": sum(stored.values()),  # distinct, as stored and shown
+        "merge_edges_by_heuristic": {h: stored.get(h, 0) for h in HEURISTICS
+                                     if h in heuristics},
         "coinjoins": {k: int((res.coinjoin.kind == i).sum())
                       for i, k in enumerate(KINDS) if i and (res.coinjoin.kind == i).any()},
         "seconds": round(seconds, 3),

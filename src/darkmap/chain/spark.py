@@ -672,9 +672,8 @@ def run_clustering_spark(ws: Workspace,
     sizes = np.bincount(labels) if n_addr else np.zeros(0, np.int64)
     n_clusters = int((sizes > 0).sum())
     seconds = time.perf_counter() - t0
-    heur_col = merges.column("heuristic").to_pylist() if merges.num_rows else []
     run_id = uuid.uuid4().hex[:12]
-    store.replace_clusters(ws.con, clusters, merges.select(
+    stored = store.replace_clusters(ws.con, clusters, merges.select(
         ["tx_id", "heuristic", "address_a", "address_b"]), cjt, store.ClusterRun(
         run_id, heuristics, n_addr, n_clusters, merges.num_rows, cjt.num_rows, seconds))
     kinds = cjt.column("kind").to_pylist()
@@ -684,8 +683,8 @@ def run_clustering_spark(ws: Workspace,
         "stale_transactions_left_out": stale["stale_txs"], "clusters": n_clusters,
         "non_singleton_clusters": int((sizes > 1).sum()),
         "largest_cluster": int(sizes.max()) if n_addr else 0,
-        "merge_edges": merges.num_rows,
-        "merge_edges_by_heuristic": {h: heur_col.count(h) for h in HEURISTICS
+        "merge_edges": sum(stored.values()),  # distinct, as stored and shown
+        "merge_edges_by_heuristic": {h: stored.get(h, 0) for h in HEURISTICS
                                      if h in heuristics},
         "coinjoins": {k: kinds.count(k) for k in KINDS[1:] if k in kinds},
         "seconds": round(seconds, 3),
