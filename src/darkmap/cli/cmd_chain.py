@@ -36,7 +36,10 @@ def _btc(sat: int | float | None) -> str:
 
 @main.group("chain")
 def chain_group() -> None:
-    """Bitcoin data: load blocks and transactions, cluster addresses, explain merges."""
+    """Bitcoin data: load blocks and transactions, cluster addresses, explain merges.
+
+    Example: darkmap chain load -w case-42 blk00000.dat
+    """
 
 
 @chain_group.command("load")
@@ -207,7 +210,10 @@ def chain_explain(address: str, other: str | None, workspace: Path | None,
 
 @main.group("tags")
 def tags_group() -> None:
-    """Attribution tags (GraphSense TagPack YAML)."""
+    """Attribution tags (GraphSense TagPack YAML).
+
+    Example: darkmap tags import -w case-42 exchanges.yaml
+    """
 
 
 @tags_group.command("import")
@@ -326,7 +332,10 @@ def trace_cmd(target: str, forward: bool, hops: int, method: str, workspace: Pat
 
 @main.group("wallet")
 def wallet_group() -> None:
-    """Clusters seen as wallets."""
+    """Clusters seen as wallets.
+
+    Example: darkmap wallet show -w case-42 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa
+    """
 
 
 @wallet_group.command("show")

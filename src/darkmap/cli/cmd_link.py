@@ -288,7 +288,10 @@ def change_lines(c: PersonaChange, accounts: int = 3) -> list[str]:
 
 @main.group("persona")
 def persona() -> None:
-    """Inspect personas built by `darkmap link`."""
+    """Inspect personas built by `darkmap link`.
+
+    Example: darkmap persona search -w case-42 tramapro
+    """
 
 
 @persona.command("show")
