@@ -11,6 +11,7 @@ small closures so mapping a row costs a handful of function calls.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from collections import Counter, defaultdict
@@ -342,6 +343,15 @@ def _field_spec(where: str, target: str, raw: Any) -> _FieldSpec:
     if parse == "unix_time" and str(opts.get("unit", "s")) not in _UNIX_UNITS:
         raise MappingError(f"{where}: field {target!r}: unix_time unit must be one of "
                            f"{sorted(_UNIX_UNITS)}")
+    if "scale" in opts:
+        if target != "rating":
+            raise MappingError(f"{where}: field {target!r}: scale is for the rating field "
+                               "(it sets rating_scale)")
+        scale = opts["scale"]
+        if (isinstance(scale, bool) or not isinstance(scale, int | float)
+                or not 0 < scale < math.inf):
+            raise MappingError(f"{where}: field 'rating': scale must be a positive number "
+                               f"(5 for stars, 100 for a percentage), not {scale!r}")
     cols = raw.get("columns")
     if cols is not None and not (isinstance(cols, list) and all(isinstance(c, str) for c in cols)):
         raise MappingError(f"{where}: field {target!r}: columns must be a list of names")
@@ -546,6 +556,8 @@ class RowMapper:
         self._compiled = [(spec, _RECORD_TYPES[spec.type],
                            [(f.target, f, self._getter(f)) for f in spec.fields])
                           for spec in rows.records]
+        # the scale a record's `rating` field declares (`scale: 5`), by record spec
+        self._scales = {id(spec): _rating_scale(spec) for spec in rows.records}
 
     # -- compilation ------------------------------------------------------------------
 
@@ -778,12 +790,17 @@ class RowMapper:
         ref: str | None = None
         title: str | None = None
         observed: datetime | None = None
+        built: list[AccountRecord | ListingRecord | FeedbackRecord | MarketRecord] = []
         for spec, cls, fields in self._compiled:
             if spec.split is not None:
                 continue
             rec = self._build(cls, fields, row, {"market_id": self.market_id, "locator": unit}
                               if cls is not MarketRecord else {"market_id": self.market_id})
-            out.append(rec)
+            built.append(rec)
+            if cls is AccountRecord or cls is FeedbackRecord:
+                scale = self._scales[id(spec)]
+                if scale is not None and rec.rating is not None and rec.rating_scale is None:
+                    rec.rating_scale = scale
             if cls is AccountRecord and handle is None:
                 handle = rec.handle
                 observed = observed or rec.observed_at
@@ -795,6 +812,20 @@ class RowMapper:
                 observed = observed or rec.observed_at
                 if self.stats.listing_refs is not None:
                     self.stats.listing_refs.add(rec.listing_ref)
+        # every record of the row takes the row's time unless it maps its own, and a
+        # feedback record its vendor and listing, as split feedback does
+        for rec in built:
+            if observed is not None and rec.observed_at is None:
+                rec.observed_at = observed
+            if type(rec) is FeedbackRecord:
+                if rec.vendor_handle is None:
+                    rec.vendor_handle = handle
+                if rec.listing_ref is None:
+                    rec.listing_ref = ref
+                    if rec.listing_title is None:
+                        rec.listing_title = title
+                self.stats.feedback += 1
+        out.extend(built)
         for spec, _cls, fields in self._compiled:
             if spec.split is not None:
                 out.extend(self._split_feedback(spec, fields, row, unit, handle, ref, title,
@@ -827,8 +858,7 @@ class RowMapper:
                 self.stats.feedback_fragments_dropped += 1
                 continue
             if fb.rating is not None and fb.rating_scale is None:
-                fb.rating_scale = next((float(f.opts["scale"]) for _, f, _ in fields
-                                        if f.target == "rating" and "scale" in f.opts), None)
+                fb.rating_scale = self._scales[id(spec)]
             if prior is not None:
                 key = (fb.rating, fb.text, fb.buyer_masked)
                 seen_here[key] += 1
@@ -892,6 +922,12 @@ class RowMapper:
                         out.append(key.to_record(market_id=self.market_id,
                                                  account_handle=handle, field=fld,
                                                  locator=f"{unit}#pgp {k}"))
+
+
+def _rating_scale(spec: _RecordSpec) -> float | None:
+    """The scale the ``rating`` field of ``spec`` declares (``scale: 5``), if any."""
+    return next((float(f.opts["scale"]) for f in spec.fields
+                 if f.target == "rating" and "scale" in f.opts), None)
 
 
 def split_cell(spec: _RecordSpec, text: str) -> Iterator[re.Match[str]]:
