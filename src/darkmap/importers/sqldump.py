@@ -1246,12 +1246,15 @@ class SqlStats:
 
 
 def _mapper_for(table: str, source_name: str, candidates: list[Mapping]) -> RowMapper | None:
+    """The mapper of the mapping that reads ``table``: among those naming it, one whose
+    filename pattern matches first, and of those the one loaded last (a mapping given
+    with ``--mapping`` or in ``DARKMAP_MAPPINGS`` before a built-in one)."""
     have = [m for m in candidates if table in m.tables]
     if not have:
         return None
     named = [m for m in have if m.recognise.get("filename")
              and re.search(m.recognise["filename"], source_name)]
-    m = (named or have)[0]
+    m = (named or have)[-1]
     return RowMapper(m, m.tables[table])
 
 
@@ -1450,7 +1453,7 @@ def sniff_dump(src: SourceFile) -> tuple[float, Mapping | None]:
             pat = m.recognise.get("filename")
             if pat and re.search(pat, Path(src.source).name):
                 score = 0.95
-            if score > best[0]:
+            if score >= best[0]:  # the one loaded last, as the reader takes
                 best = (score, m)
     return best
 
