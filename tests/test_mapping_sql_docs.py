@@ -9,6 +9,7 @@ its rating out of 5) under a name of its own.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,9 +18,10 @@ import yaml
 from click.testing import CliRunner
 
 from darkmap.cli import main
-from darkmap.importers.mappings import BUILTIN_MAPPINGS, forget_added_mappings
+from darkmap.importers.mappings import BUILTIN_MAPPINGS, forget_added_mappings, mappings
 from darkmap.store.workspace import Workspace
 
+DOC = Path(__file__).resolve().parents[1] / "docs" / "data-formats.md"
 SELLERS = 690  # rows of dnm_dream in the real dump
 
 
@@ -27,6 +29,16 @@ SELLERS = 690  # rows of dnm_dream in the real dump
 def _no_added_mappings() -> Iterator[None]:
     yield
     forget_added_mappings()
+
+
+def _doc_sql_example() -> str:
+    """The YAML block of the doc's "SQL mappings" section."""
+    text = DOC.read_text(encoding="utf-8")
+    section = text[text.index("\n## SQL mappings"):]
+    section = section[:section.index("\n## ", 1)]
+    blocks = re.findall(r"^```yaml\n(.*?)^```", section, re.S | re.M)
+    assert len(blocks) == 1, "one yaml example in the SQL mappings section"
+    return str(blocks[0])
 
 
 def _ingest(ws: Path, dump: Path, *mapping: Path) -> dict:  # type: ignore[type-arg]
@@ -61,3 +73,29 @@ def test_a_given_mapping_reads_a_table_before_the_built_in(data_dir: Path,
     assert _rows(tmp_path / "ws2", "SELECT market_id, count(*) FROM accounts GROUP BY 1") == [
         ("dream", SELLERS)]
 
+
+def test_the_docs_sql_example_reads_the_real_dream_dump(data_dir: Path,
+                                                        tmp_path: Path) -> None:
+    example = _doc_sql_example()
+    raw = yaml.safe_load(example)
+    builtin = {m.name for m in mappings() if m.path and m.path.parent == BUILTIN_MAPPINGS}
+    assert raw["format"] == "sql" and raw["name"] not in builtin  # replaces nothing
+    doc = tmp_path / "doc-sql.yaml"
+    doc.write_text(example, encoding="utf-8")
+    dump = data_dir / "seized" / "dream-2016-sellers.sql"
+    ours = _ingest(tmp_path / "doc", dump, doc)
+    forget_added_mappings()
+    theirs = _ingest(tmp_path / "builtin", dump)
+    assert ours["totals"] == theirs["totals"] and ours["records"] == theirs["records"]
+    assert ours["totals"]["stored"] == SELLERS and ours["totals"]["quarantined"] == 0
+    n, rated, scaled, low, high = _rows(
+        tmp_path / "doc", "SELECT count(*), count(rating), count(*) FILTER (rating_scale = 5 "
+        "AND rating_norm = rating / 5), min(rating), max(rating) FROM account_observations")[0]
+    assert (n, rated, scaled) == (SELLERS,) * 3 and 4.0 <= low <= high <= 5.0
+    # what the built-in stores, the example stores too (and the scale besides)
+    same = ("SELECT a.handle, o.joined_at, o.rating, o.level, o.sales_count, o.feedback_count,"
+            " o.profile_text FROM account_observations o JOIN accounts a USING (account_id) "
+            "ORDER BY ALL")
+    assert _rows(tmp_path / "doc", same) == _rows(tmp_path / "builtin", same)
+    ids = "SELECT kind, value, account_id, field FROM identifiers ORDER BY ALL"
+    assert _rows(tmp_path / "doc", ids) == _rows(tmp_path / "builtin", ids)
