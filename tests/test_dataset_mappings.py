@@ -144,6 +144,46 @@ def test_multi_market_csv_with_day_numbers_one_mapping(data_dir: Path, tmp_path:
     assert {v for (v,) in vendors} == {f"agora:{r['vendor'].casefold()}" for r in rows[ROWS:]}
 
 
+def test_the_summary_counts_each_row_under_its_own_market(data_dir: Path,
+                                                          tmp_path: Path) -> None:
+    rows = _real_rows(data_dir)
+    rows[3] = {**rows[3], "title": ""}  # a Hansa row and an Agora row quarantined
+    rows[ROWS + 7] = {**rows[ROWS + 7], "title": " "}
+    rows[ROWS + 9] = {**rows[ROWS + 9], "market": ""}  # a row of no market
+    _write(tmp_path / "listings.csv", rows, with_day=True)
+    with open(tmp_path / "listings.csv", "a", encoding="utf-8") as fh:
+        fh.write("Agora,short row\n")  # the wrong number of fields, of Agora still
+    (tmp_path / "multi.yaml").write_text(MAPPING, encoding="utf-8")
+    ws = tmp_path / "ws"
+    args = ["ingest", "-q", "--json", "-w", str(ws), "--mapping", str(tmp_path / "multi.yaml"),
+            str(tmp_path / "listings.csv")]
+    res = CliRunner().invoke(main, [args[0], "--init", *args[1:]])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    by_market = summary["by_market"]
+    # the row of no market counts under the file's market, Hansa (most of its records)
+    assert by_market == {
+        "hansa-market": {"files": 1, "already_ingested": 0, "read": ROWS + 1,
+                         "stored": ROWS - 1, "quarantined": 2, "skipped": 0},
+        "agora": {"files": 1, "already_ingested": 0, "read": ROWS, "stored": ROWS - 2,
+                  "quarantined": 2, "skipped": 0}}
+    for k in ("read", "stored", "quarantined", "skipped"):
+        assert sum(c[k] for c in by_market.values()) == summary["totals"][k], k
+    assert dict(_query(ws, "SELECT market_id, count(*) FROM quarantine GROUP BY 1")) == {
+        "hansa-market": 1, "agora": 2, None: 1}
+    text = CliRunner().invoke(main, ["ingest", "--init", "-w", str(tmp_path / "ws2"),
+                                     *args[5:]]).output
+    assert [line.split()[:5] for line in text.splitlines()
+            if line.startswith(("hansa-market", "agora"))] == [
+        ["agora", "1", str(ROWS), str(ROWS - 2), "2"],
+        ["hansa-market", "1", str(ROWS + 1), str(ROWS - 1), "2"]]
+    # a file already ingested is counted under its market (its processed row keeps one)
+    again = json.loads(CliRunner().invoke(main, args).output)
+    assert again["by_market"] == {"hansa-market": {
+        "files": 1, "already_ingested": 1, "read": 2 * ROWS + 1, "stored": 2 * ROWS - 3,
+        "quarantined": 4, "skipped": 0}}
+
+
 def test_undated_dataset_states_no_time(data_dir: Path, tmp_path: Path) -> None:
     rows = _real_rows(data_dir)
     _write(tmp_path / "undated.csv", rows, with_day=False)

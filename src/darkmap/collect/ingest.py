@@ -197,6 +197,12 @@ class FileResult:
     """Units of ``stored`` that an earlier run had stored already, found again in this
     file (a ``UnitRecord`` marked ``already``: a WARC's page the crawl stored first); the
     run's totals count them as ``already_stored``, not ``stored_new``."""
+    market_counts: dict[str, dict[str, int]] | None = None
+    """For a file whose units went to several markets (a CSV with a market column):
+    units ``read``, ``stored``, ``quarantined`` and ``skipped`` by the market each went
+    to, adding up to the file's counts (a unit that names no market counts under
+    ``market_id``, the market most of the file's records name). None for a file of one
+    market, and for a file already ingested (counted under ``market_id``)."""
 
 
 class ErrorEntry(TypedDict):
@@ -238,6 +244,14 @@ class IngestSummary:
         """read / stored / quarantined / skipped units and files, per market."""
         out: dict[str, Counter[str]] = defaultdict(Counter)
         for f in self.files:
+            if f.market_counts:  # a file of several markets counts as a file of each
+                for market, counts in f.market_counts.items():
+                    c = out[market]
+                    c["files"] += 1
+                    c["already_ingested"] += 0  # a file split so was read by this run
+                    for k in ("read", "stored", "quarantined", "skipped"):
+                        c[k] += counts.get(k, 0)
+                continue
             c = out[f.market_id or ("(capture changed)" if f.capture_changed else
                                     f"({f.importer or 'unrecognised'})")]
             c["files"] += 1
@@ -1003,7 +1017,7 @@ def _consume(recs: Iterable[Record], writer: RecordWriter, prov: Provenance,
             add(rec, prov)
             if rec.market_id:
                 markets[rec.market_id] += len(rec)
-            units.add_stored(rec.locators)
+            units.add_stored(rec.locators, rec.market_id or None)
             result.records["listing"] += len(rec)
             continue
         outcome = add(rec, prov)
@@ -1024,7 +1038,7 @@ def _consume(recs: Iterable[Record], writer: RecordWriter, prov: Provenance,
                 result.limits[rec.limit] += 1
             if len(result.problems) < _PROBLEMS_KEPT:
                 result.problems.append(f"{rec.locator}: {rec.reason}")
-        units.add(unit, outcome)
+        units.add(unit, outcome, mid or None)
         if outcome != "stored":
             continue
         if type(rec) is UnitRecord and rec.already:  # stored by an earlier run
@@ -1037,6 +1051,9 @@ def _consume(recs: Iterable[Record], writer: RecordWriter, prov: Provenance,
     result.stored, result.quarantined, result.skipped = (
         counts["stored"], counts["quarantined"], counts["skipped"])
     result.market_id = markets.most_common(1)[0][0] if markets else None
+    if len(markets) > 1:  # rows of several markets: each unit counts under its own
+        split = units.counts_by_market(result.market_id)
+        result.market_counts = {str(m): dict(c) for m, c in split.items()}
 
 
 def _fail(writer: RecordWriter, prov: Provenance, result: FileResult, exc: Exception,
@@ -1049,6 +1066,7 @@ def _fail(writer: RecordWriter, prov: Provenance, result: FileResult, exc: Excep
     result.read, result.quarantined = 1, 1
     result.stored = result.skipped = result.fields_cut = result.skipped_bytes = 0
     result.stored_before = 0
+    result.market_counts = None
     result.limits = Counter({limit: 1} if limit else {})
     result.records.clear()
     result.details.clear()

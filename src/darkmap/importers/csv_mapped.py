@@ -53,6 +53,7 @@ from darkmap.importers.mappings import (
     MapStats,
     RowMapper,
     mappings,
+    market_key,
 )
 from darkmap.model import arrow_compute as ac
 from darkmap.model.limits import FIELD_CHARS, MAX_FIELD_CHARS, MAX_SNIFF_NULS, cap_text
@@ -414,13 +415,23 @@ class MappedCsvReader:
         self.market = mapping.market_id or None  # None: each row names its market
 
     def _quarantine(self, line: int, reason: str, kind: str, excerpt: str,
-                    fld: str | None, limit: str | None = None) -> QuarantineRecord:
+                    fld: str | None, limit: str | None = None,
+                    market: str | None = None) -> QuarantineRecord:
         self.stats.quarantined_rows += 1
         self.stats.quarantine_reasons[kind] += 1
         return QuarantineRecord(locator=f"row {line}", field=fld,
                                 reason=f"{self.name} line {line}: {reason}"[:500],
-                                excerpt=excerpt[:1000], market_id=self.market,
+                                excerpt=excerpt[:1000], market_id=market or self.market,
                                 limit=limit)
+
+    def _row_market(self, row: dict[str, Any]) -> str | None:
+        """The market a row's market cell names (a mapping with a market column), or
+        None (no market column, or the cell is empty)."""
+        col = self.mapping.market_column
+        if not col:
+            return None
+        text = (row.get(col) or "").strip()
+        return market_key(text) if text and text not in self.mapping.null_values else None
 
     def _wrong_count(self, line: int, fields: list[str], names: list[str],
                      allowed: set[int] | None) -> QuarantineRecord:
@@ -429,8 +440,11 @@ class MappedCsvReader:
                   else str(next(iter(allowed)) if allowed else len(names)))
         missing = names[n] if n < len(names) else None
         what = f" (field '{missing}' missing)" if missing else f" ({n - len(names)} extra)"
+        market = (self._row_market(dict(zip(names, fields, strict=False)))
+                  if self.mapping.market_column else None)
         return self._quarantine(line, f"expected {expect} fields, found {n}{what}",
-                                "wrong field count", ", ".join(fields[:50])[:1000], missing)
+                                "wrong field count", ", ".join(fields[:50])[:1000], missing,
+                                market=market)
 
     def _blocks(self) -> Iterator[tuple[list[str], list[Any]]]:
         """(column names, block) pairs; a block lists ``(line, fields)`` rows of the right
@@ -619,7 +633,8 @@ class MappedCsvReader:
         except FieldError as exc:
             fld = re.search(r"field '([^']+)'", str(exc))
             return [self._quarantine(line, str(exc), "field: " + (fld.group(1) if fld else "?"),
-                                     ", ".join(fields), fld.group(1) if fld else None)]
+                                     ", ".join(fields), fld.group(1) if fld else None,
+                                     market=self._row_market(row))]
         self.stats.stored_rows += 1
         return recs
 
