@@ -108,6 +108,8 @@ def test_dream_sellers() -> None:
         "dream", "0ldamsterdam", "vendor", "insert 1 row 1")
     assert first.joined_at == datetime(2016, 7, 13, tzinfo=UTC)
     assert first.rating == 4.83 and first.sales_count is None and first.level is None
+    # a rating out of 5 says so, as the other markets' do (it was stored without a scale)
+    assert {a.rating_scale for a in accounts if a.rating is not None} == {5}
     assert first.profile_text and first.profile_text.startswith("-.-.-.-. OLDAMSTERDAM")
     k = next(k for k in keys if k.account_handle == "0ldamsterdam")
     assert k.fingerprint == "1D9DEA5392C6A420C868ACC573E25F3B44E13E81"
