@@ -60,6 +60,9 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
               help="Seconds before the first retry (doubling, with jitter).")
 @click.option("--timeout", type=float, default=60.0, show_default=True,
               help="Seconds to wait for a connection or for data.")
+@click.option("--deadline", type=float, default=None,
+              help="Seconds one request may take in all: connection, headers, body "
+                   "[default: 4 x --timeout, at least 30].")
 @click.option("--mirror", "mirrors", multiple=True, help="Another onion of the market (repeat).")
 @click.option("--new", is_flag=True, help="Start a new crawl (a re-crawl) even if one is open.")
 @click.option("--status", "status_only", is_flag=True, help="Show the latest crawl; fetch nothing.")
@@ -68,8 +71,8 @@ def crawl_cmd(market: str, workspace: Path | None, init: bool, start: str | None
               proxy: str, cookies: Path | None, plan: tuple[str, ...],
               max_pages: int | None, rate: float, concurrency: int, retries: int,
               max_failures: int, backoff: float,
-              timeout: float, mirrors: tuple[str, ...], new: bool, status_only: bool,
-              as_json: bool) -> None:
+              timeout: float, deadline: float | None, mirrors: tuple[str, ...], new: bool,
+              status_only: bool, as_json: bool) -> None:
     """Crawl MARKET through Tor: every page captured, extracted, kept as WARC; resumable.
 
     A login, CAPTCHA, queue or expired-session page pauses the crawl: log in with Tor
@@ -88,7 +91,7 @@ def crawl_cmd(market: str, workspace: Path | None, init: bool, start: str | None
     opts = CrawlOptions(market, start_url=start, proxy=proxy or None, cookies=cookies,
                         plan=plan, max_pages=max_pages, rate=rate, concurrency=concurrency,
                         retries=retries, max_failures=max_failures, backoff=backoff,
-                        timeout=timeout, mirrors=mirrors, new=new)
+                        timeout=timeout, deadline=deadline, mirrors=mirrors, new=new)
     opts.check()  # a bad value is refused before a workspace is created or opened
     with open_ws_to_write(workspace, init) as ws:
         rep = crawl_market(ws, opts)

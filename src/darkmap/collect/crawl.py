@@ -117,6 +117,9 @@ class CrawlOptions:
     max_failures: int = 20
     backoff: float = 5.0
     timeout: float = 60.0
+    deadline: float | None = None
+    """Seconds one request may take in all (connection, headers, body); None: 4 times
+    ``timeout``, at least 30 s."""
     mirrors: tuple[str, ...] = ()
     new: bool = False
     plan_dirs: tuple[Path, ...] = ()
@@ -136,6 +139,8 @@ class CrawlOptions:
             raise BadInputError("--max-pages must be 0 or more")
         if not self.timeout > 0 or not self.backoff >= 0:
             raise BadInputError("--timeout must be more than 0 seconds, --backoff 0 or more")
+        if self.deadline is not None and not self.deadline > 0:
+            raise BadInputError("--deadline must be more than 0 seconds")
 
 
 @dataclass
@@ -201,7 +206,8 @@ class _Crawl:
         self.pending_pages = 0
         self.last_commit = time.monotonic()
         cookies = load_cookies(opts.cookies, hosts) if opts.cookies else None
-        self.fetcher = Fetcher(opts.proxy, cookies, timeout=opts.timeout)
+        self.fetcher = Fetcher(opts.proxy, cookies, timeout=opts.timeout,
+                               deadline=opts.deadline)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         name = f"{stamp}-{os.getpid()}-{self.run_id[:6]}.warc.gz"
         self.warc = WarcLog(

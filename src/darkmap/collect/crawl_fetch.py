@@ -8,6 +8,12 @@ followed by the client (the crawler decides; a ``Location`` that is no URL is th
 outcome ``bad_redirect``); bodies are read up to a cap; every outcome, good or bad, is
 one :class:`Fetched` that the crawler logs and writes to WARC.
 
+One request as a whole (the connection to the proxy, the SOCKS handshake, the status
+line and headers, the body) ends within :attr:`Fetcher.deadline` seconds: every socket
+read and write of it waits at most the time left (:class:`_DeadlineBackend`). httpx's
+timeouts are per read, so a market sending one byte of its headers every few seconds
+once held a request (and with ``--concurrency N``, N such URLs the whole crawl) forever.
+
 Sessions are handed over by the analyst as a cookie file, Netscape format (what
 browser extensions and ``curl -c`` write) or one ``Cookie:`` header line
 (:func:`load_cookies`). The crawler sends them, keeps what the market sets, and never
@@ -21,23 +27,92 @@ import socket
 import threading
 import time
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+import httpcore
 import httpx
+import socksio
 
 from darkmap.errors import BadInputError
 
 __all__ = ["RETRYABLE", "Fetched", "Fetcher", "decode_body", "load_cookies", "proxy_label",
-           "proxy_problem"]
+           "proxy_problem", "request_deadline"]
 
 RETRYABLE = frozenset({"timeout", "connect", "http_5xx", "http_429", "truncated"})
 """Outcomes retried with backoff (each counts towards the consecutive-failure stop)."""
 _USER_AGENT = "Mozilla/5.0 (Windows NT 10.0; rv:128.0) Gecko/20100101 Firefox/128.0"
 """Tor Browser's (the crawl should look like the analyst's browser, not a bot)."""
 _MAX_BODY = 16 * 1024 * 1024
+_MIN_DEADLINE = 30.0
+
+
+def request_deadline(timeout: float) -> float:
+    """The total seconds one request may take by default: 4 times ``timeout``, at least
+    30 s."""
+    return max(4 * timeout, _MIN_DEADLINE)
+
+
+class _DeadlineExpired(httpcore.ReadTimeout):
+    """The request's total deadline passed (raised by a socket read or write of it)."""
+
+
+_request = threading.local()
+"""``at``: the monotonic time the request the current thread makes must end by."""
+
+
+def _left(timeout: float | None) -> float | None:
+    """``timeout`` capped by what is left of the current request's deadline; raises
+    :class:`_DeadlineExpired` when nothing is left."""
+    at: float | None = getattr(_request, "at", None)
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0:
+        raise _DeadlineExpired("the request's total deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every read and write waits at most until the deadline of
+    the request made by the calling thread (a pooled connection serves the request of
+    whichever thread uses it)."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _left(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _left(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname,
+                                                     _left(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.SyncBackend):
+    """httpcore's socket backend with every connect, read and write bounded by the
+    current request's deadline (the SOCKS handshake included: httpcore reads the
+    proxy's replies with no timeout at all)."""
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(super().connect_tcp(host, port, _left(timeout), local_address,
+                                                   socket_options))
 
 
 @dataclass
@@ -148,13 +223,19 @@ class Fetcher:
                                 "proxy resolves names; the crawling machine must not)")
         self.proxy = proxy
         self.max_body = max_body
-        self.deadline = deadline if deadline is not None else max(4 * timeout, 30.0)
-        """Seconds one response's body may take in all (``timeout`` bounds each read;
-        found by fuzzing: a body sent a byte at a time had no bound)."""
+        self.deadline = deadline if deadline is not None else request_deadline(timeout)
+        """Seconds one request may take in all, from the connection to the proxy to the
+        last byte of the body (``timeout`` bounds each read; a body, and response
+        headers, sent a byte at a time had no bound)."""
         self.cookies = dict(cookies or {})
         self._held = threading.local()  # a redirect's headers as received (_hold_location)
+        transport = httpx.HTTPTransport(proxy=proxy, trust_env=False)
+        pool = transport._pool  # httpx takes no network backend itself: set it on its pool
+        if not isinstance(getattr(pool, "_network_backend", None), httpcore.SyncBackend):
+            raise RuntimeError("httpx/httpcore changed: no network backend to bound requests")
+        pool._network_backend = _DeadlineBackend()
         self.client = httpx.Client(
-            proxy=proxy, timeout=httpx.Timeout(timeout, connect=timeout),
+            transport=transport, timeout=httpx.Timeout(timeout, connect=timeout),
             follow_redirects=False, trust_env=False,
             event_hooks={"response": [self._hold_location]},
             headers={"User-Agent": user_agent, "Accept-Encoding": "identity",
@@ -177,6 +258,7 @@ class Fetcher:
             if self.cookies else {}
         chunks: list[bytes] = []  # what came, kept when the body is cut short
         self._held.headers = None
+        _request.at = t0 + self.deadline
         try:
             with self.client.stream("GET", url, headers=headers) as resp:
                 # each header line as sent, a repeated one (Set-Cookie) as often as it came:
@@ -191,6 +273,20 @@ class Fetcher:
         except httpx.TimeoutException as exc:
             out.outcome, out.error = "timeout", f"{type(exc).__name__}: {exc}"
             out.body = b"".join(chunks)
+            if isinstance(exc.__cause__, _DeadlineExpired) or (
+                    time.monotonic() - t0 >= self.deadline):
+                size = len(out.body)
+                out.error = (f"no response within {self.deadline:g} s (the total deadline "
+                             "of a request: the status line and headers never ended)"
+                             if out.status is None else
+                             f"body not complete after {self.deadline:g} s ({size} bytes)")
+        except socksio.SOCKSError as exc:
+            # the proxy's answer is no SOCKS5 (an HTTP proxy, Tor's HTTPTunnelPort, a
+            # proxy that closed during the handshake): it escaped httpx and stopped the
+            # crawl with a traceback; now a failed connection, after which the crawler
+            # checks the proxy itself
+            out.outcome = "connect"
+            out.error = f"the proxy's answer is no SOCKS5 ({type(exc).__name__}: {exc})"[:500]
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
             out.outcome = "truncated" if out.status is not None else (
                 "bad_response" if _malformed(exc) else "connect")
@@ -204,6 +300,8 @@ class Fetcher:
             # error stopped the crawl, and its resume, for good)
             out.outcome, out.error = "bad_response", f"{type(exc).__name__}: {exc}"[:500]
             out.body = b"".join(chunks)
+        finally:
+            _request.at = None
         out.seconds = time.monotonic() - t0
         if out.outcome == "ok" and out.status is not None:
             out.outcome = _status_outcome(out.status)
@@ -229,16 +327,12 @@ class Fetcher:
         """The body as sent, at most ``max_body`` bytes and within :attr:`deadline`
         seconds; a short body is ``truncated``. Then decoded from its
         ``Content-Encoding`` (:func:`decode_body`), the decoded bytes bounded too."""
-        size, t0 = 0, time.monotonic()
-        for chunk in resp.iter_raw():
+        size = 0
+        for chunk in resp.iter_raw():  # each read bounded by the request's deadline
             chunks.append(chunk)
             size += len(chunk)
             if size > self.max_body:
                 out.outcome, out.error = "too_big", f"body over {self.max_body} bytes"
-                break
-            if time.monotonic() - t0 > self.deadline:  # a body sent a byte at a time
-                out.outcome = "timeout"
-                out.error = f"body not complete after {self.deadline:g} s ({size} bytes)"
                 break
         body = b"".join(chunks)
         declared = resp.headers.get("Content-Length", "").strip()

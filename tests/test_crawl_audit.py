@@ -1,0 +1,192 @@
+"""The findings of the user-level audit of `darkmap crawl` (2026-12): each against a real
+hostile HTTP server on loopback, reached through the real SOCKS5 proxy of the test market
+(tests/test_crawl_market.py), the way the crawler reaches a market through Tor.
+
+:class:`RawSite` answers with raw bytes (a slow-loris, a rotating session, redirects
+anywhere, endless answers): what a hostile market can send, not what an HTTP server
+library would let a test send.
+"""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import socketserver
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from test_crawl_market import SocksProxy
+
+from darkmap.collect.crawl import CrawlOptions, crawl
+from darkmap.simulate.world import market_onion
+from darkmap.store.workspace import Workspace
+
+MARKET = "nightshade"  # a classic market: the sim_classic plan (listing.php?id=...)
+ONION = market_onion(MARKET)
+Route = Callable[["RawSite", str, dict[str, str], socket.socket], None]
+
+
+class RawSite:
+    """A loopback server that reads one GET per connection and lets ``route`` answer it
+    with raw bytes on the socket (then closes). Every request is recorded."""
+
+    def __init__(self, route: Route) -> None:
+        self.route = route
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.server: socketserver.ThreadingTCPServer | None = None
+
+    def start(self) -> int:
+        site = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                sock = self.request
+                sock.settimeout(30)
+                head = b""
+                try:
+                    while b"\r\n\r\n" not in head and len(head) < 65536:
+                        chunk = sock.recv(4096)
+                        if not chunk:
+                            return
+                        head += chunk
+                    lines = head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+                    path = lines[0].split(" ")[1]
+                    headers = {k.strip().lower(): v.strip() for k, _, v in
+                               (line.partition(":") for line in lines[1:])}
+                    with site.lock:
+                        site.requests.append((path, headers))
+                    site.route(site, path, headers, sock)
+                except OSError:
+                    pass
+
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return int(self.server.server_address[1])
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def paths(self) -> list[str]:
+        with self.lock:
+            return [p for p, _ in self.requests]
+
+
+def page(title: str, *hrefs: str) -> bytes:
+    links = "".join(f'<li><a href="{h}">{h}</a></li>' for h in hrefs)
+    return (f"<html><head><title>{title}</title></head><body><ul>{links}</ul></body>"
+            "</html>").encode()
+
+
+def answer(body: bytes, status: str = "200 OK", headers: tuple[str, ...] = (),
+           ctype: str = "text/html; charset=utf-8") -> bytes:
+    head = "".join(f"{h}\r\n" for h in headers)
+    return (f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+            f"{head}Connection: close\r\n\r\n").encode("latin-1") + body
+
+
+@contextmanager
+def hostile(route: Route, names: tuple[str, ...] = (ONION,)
+            ) -> Iterator[tuple[RawSite, str, SocksProxy]]:
+    """The hostile site as the market's onion (or ``names``) behind the test SOCKS5
+    proxy; yields (site, proxy URL, proxy)."""
+    site = RawSite(route)
+    port = site.start()
+    proxy = SocksProxy(dict.fromkeys(names, port))
+    try:
+        yield site, f"socks5h://127.0.0.1:{proxy.start()}", proxy
+    finally:
+        proxy.stop()
+        site.stop()
+
+
+def opts(proxy: str, **kw: Any) -> CrawlOptions:
+    base: dict[str, Any] = {"start_url": f"http://{ONION}/", "proxy": proxy, "rate": 0.0,
+                            "concurrency": 2, "backoff": 0.01, "timeout": 3.0, "retries": 0,
+                            "seed": 1}
+    base.update(kw)
+    return CrawlOptions(MARKET, **base)
+
+
+def outcomes(ws: Workspace) -> Counter[str]:
+    return Counter(dict(ws.con.execute(
+        "SELECT outcome, count(*) FROM crawl_fetches GROUP BY 1").fetchall()))
+
+
+def warc_bytes(ws: Workspace) -> bytes:
+    return b"".join(gzip.decompress(p.read_bytes())
+                    for p in sorted((ws.path / "crawl").rglob("*.warc.gz")))
+
+
+# -- 1. a slow-loris on the response headers -----------------------------------------------
+
+def _slow_headers(site: RawSite, path: str, _h: dict[str, str], sock: socket.socket) -> None:
+    if "listing.php" not in path:
+        sock.sendall(answer(page("Home", *[f"/listing.php?id={i}" for i in range(3)])))
+        return
+    sock.sendall(b"HTTP/1.1 200 OK\r\n")
+    t0 = time.monotonic()  # a header byte every 0.3 s (each read's timeout never passes),
+    while time.monotonic() - t0 < 15 and not site.stopping.is_set():  # for 15 s at most
+        for ch in b"X-Drip: a\r\n":
+            sock.sendall(bytes([ch]))
+            time.sleep(0.3)
+
+
+def test_headers_sent_a_byte_at_a_time_end_at_the_total_deadline(tmp_path: Path) -> None:
+    """The deadline bounded the body only, and each read's timeout restarts with every
+    byte: a market dripping its headers held the request (and, one per worker, the whole
+    crawl) without end. Now the whole request ends at the deadline, the URL fails with
+    outcome ``timeout`` naming it, and N such URLs at --concurrency N end together."""
+    with hostile(_slow_headers) as (site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            o = opts(proxy, concurrency=3, timeout=1.0)
+            o.deadline = 2.0
+            t0 = time.monotonic()
+            rep = crawl(ws, o)
+            took = time.monotonic() - t0
+            errors = [e for (e,) in ws.con.execute(
+                "SELECT error FROM crawl_frontier WHERE state = 'failed'").fetchall()]
+            assert outcomes(ws) == Counter(ok=1, timeout=3)
+    assert took < 8, took  # three 2 s deadlines at once, not 15 s of drip
+    assert rep.fetched == 4 and len(errors) == 3
+    assert all("no response within 2 s (the total deadline of a request" in e for e in errors)
+    assert sorted(site.paths())[-3:] == [f"/listing.php?id={i}" for i in range(3)]
+
+
+def test_a_proxy_dripping_its_handshake_ends_at_the_deadline() -> None:
+    """httpcore reads the SOCKS5 replies with no timeout at all: a proxy that accepted
+    and then answered a byte every few seconds (or never) held the request forever."""
+    from darkmap.collect.crawl_fetch import Fetcher
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    stop = threading.Event()
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            conn.recv(16)
+            stop.wait(15)  # no greeting reply for 15 s
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        f = Fetcher(f"socks5h://127.0.0.1:{srv.getsockname()[1]}", timeout=1.0, deadline=1.5)
+        t0 = time.monotonic()
+        got = f.fetch(f"http://{ONION}/")
+        took = time.monotonic() - t0
+    finally:
+        stop.set()
+        srv.close()
+    assert got.outcome == "timeout" and "total deadline" in (got.error or ""), got
+    assert took < 5, took
