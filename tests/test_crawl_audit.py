@@ -20,7 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from conftest import table_snapshot
 from test_crawl_market import SocksProxy
+from warcio.archiveiterator import ArchiveIterator
 
 from darkmap.collect.crawl import CrawlOptions, crawl
 from darkmap.simulate.world import market_onion
@@ -190,3 +192,49 @@ def test_a_proxy_dripping_its_handshake_ends_at_the_deadline() -> None:
         srv.close()
     assert got.outcome == "timeout" and "total deadline" in (got.error or ""), got
     assert took < 5, took
+
+
+# -- 2. a session the market rotates ----------------------------------------------------------
+
+def _rotating(site: RawSite, path: str, _h: dict[str, str], sock: socket.socket) -> None:
+    n = len(site.requests)
+    links = [f"/listing.php?id={i}" for i in range(3)] if "listing" not in path else []
+    sock.sendall(answer(page(f"Page {n}", *links), headers=(
+        f"Set-Cookie: sid=ROTATED-SECRET-{n}; Path=/; HttpOnly",
+        f"X-Session-Token: TOKEN-SECRET-{n}", f"WWW-Authenticate: Basic realm=AUTH-SECRET-{n}")))
+
+
+def test_a_rotated_session_is_never_written(tmp_path: Path) -> None:
+    """The crawler adopts the session a market sets (its session refresh), and the
+    response records kept ``Set-Cookie: sid=<the new session>`` in clear (only the
+    request's ``Cookie`` was redacted). No session value reaches the WARC files or the
+    workspace now; the names are kept."""
+    cookies = tmp_path / "session.txt"
+    cookies.write_text("Cookie: sid=ANALYST-SECRET-1234\n")
+    with hostile(_rotating) as (site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            rep = crawl(ws, opts(proxy, concurrency=1, cookies=cookies))
+            assert rep.pages == 4, rep.as_dict()
+            snapshot = repr(table_snapshot(ws))
+            warc = warc_bytes(ws)
+            records = []
+            for path in sorted((ws.path / "crawl").rglob("*.warc.gz")):
+                with open(path, "rb") as fh:
+                    records += [(r.rec_type, r.http_headers) for r in ArchiveIterator(fh)
+                                if r.http_headers is not None]
+    sent = [h.get("cookie") for _, h in site.requests]
+    assert sent[0] == "sid=ANALYST-SECRET-1234" and sent[1] == "sid=ROTATED-SECRET-1"  # adopted
+    for secret in (b"SECRET", b"ROTATED", b"ANALYST"):
+        assert secret not in warc, secret
+        assert secret.decode() not in snapshot, secret
+    files = [f for f in (tmp_path / "ws").rglob("*") if f.is_file()]
+    assert any(f.suffix == ".duckdb" for f in files), files  # the database, raw bytes too
+    assert not [f for f in files if b"SECRET" in f.read_bytes()]
+    responses = [h for t, h in records if t == "response"]
+    assert len(responses) == 4
+    for h in responses:
+        assert h.get_header("Set-Cookie") == "[redacted session: sid]; Path=/; HttpOnly"
+        assert h.get_header("X-Session-Token") == "[redacted session]"
+        assert h.get_header("WWW-Authenticate") == "[redacted session]"
+    assert {h.get_header("Cookie") for t, h in records if t == "request"} == {
+        "[redacted session: sid]"}

@@ -1,10 +1,13 @@
 """The crawl's WARC files (ISO 28500, WARC/1.1, one gzip member per record; ``warcio``).
 
 Each crawler process writes a new file (``<crawl>/<UTC time>-<pid>-<run>.warc.gz``) that opens
-with a ``warcinfo`` record and holds, per request made: the ``request`` record (the
-``Cookie`` value replaced by a note: the session is the analyst's secret, not evidence),
-then the ``response`` record as received, or a ``metadata`` record naming the error
-when no response came (a timeout, a refused connection). Every record carries the UTC
+with a ``warcinfo`` record and holds, per request made: the ``request`` record, then the
+``response`` record as received, or a ``metadata`` record naming the error
+when no response came (a timeout, a refused connection). In both, the value of every
+session header (``Cookie``, ``Set-Cookie``, ``Authorization``, a header whose name says
+session, token or auth: :func:`redact_header`) is replaced by a note naming the cookies:
+the session is the analyst's secret, not evidence, and a market rotating it with
+``Set-Cookie`` once had the new session written in clear. Every record carries the UTC
 time of the request (``WARC-Date``, microseconds), the URL requested (the mirror used,
 ``WARC-Target-URI``), the canonical URL (``WARC-X-Canonical-URI``), the mirror and the
 proxy (``WARC-X-Mirror``, ``WARC-X-Proxy``), and SHA-256 block and payload digests; a
@@ -21,6 +24,7 @@ be lost.
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 from io import BytesIO
 from pathlib import Path
@@ -33,7 +37,7 @@ from warcio.warcwriter import WARCWriter
 from darkmap.collect.crawl_fetch import Fetched
 from darkmap.importers.warc import CANONICAL_HEADER, MIRROR_HEADER, PROXY_HEADER
 
-__all__ = ["WarcLog", "warc_date"]
+__all__ = ["WarcLog", "redact_header", "warc_date"]
 
 _HOP_BY_HOP = frozenset({"transfer-encoding"})
 _DECODED = frozenset({"content-encoding", "content-length"})
@@ -70,7 +74,7 @@ class WarcLog:
         offset = self._fh.tell()
         common = {"WARC-Date": warc_date(got.started_at), CANONICAL_HEADER: canonical,
                   MIRROR_HEADER: mirror, PROXY_HEADER: self.proxy}
-        req_headers = [(k, _redact(k, v)) for k, v in got.request_headers] or [
+        req_headers = [(k, redact_header(k, v)) for k, v in got.request_headers] or [
             ("Host", mirror)]
         path = got.target.split(mirror, 1)[-1] or "/"
         req = self._writer.create_warc_record(
@@ -83,8 +87,8 @@ class WarcLog:
             # the record holds the body without its transfer coding, and without its
             # content coding when the crawler decoded it (then its length is another too)
             moved = _HOP_BY_HOP | _DECODED if got.decoded else _HOP_BY_HOP
-            headers = [(f"X-Archive-Orig-{k}" if k.lower() in moved else k, v)
-                       for k, v in got.headers]
+            headers = [(f"X-Archive-Orig-{k}" if k.lower() in moved else k,
+                        redact_header(k, v)) for k, v in got.headers]
             extra: dict[str, Any] = {**common, "WARC-Concurrent-To": req_id}
             if got.outcome in ("truncated", "too_big"):
                 extra["WARC-Truncated"] = "length" if got.outcome == "too_big" else "disconnect"
@@ -116,9 +120,26 @@ class WarcLog:
             self._fh.close()
 
 
-def _redact(name: str, value: str) -> str:
-    """A request header as written to WARC: the session cookie's value left out."""
-    if name.lower() == "cookie":
+_SESSION_HEADERS = frozenset({"cookie", "cookie2", "set-cookie", "set-cookie2",
+                              "authorization", "proxy-authorization", "www-authenticate"})
+_SESSION_WORDS = re.compile(r"(?i)session|token|auth|csrf|xsrf")
+
+
+def redact_header(name: str, value: str) -> str:
+    """A header as written to WARC: a session header's value left out.
+
+    ``Cookie`` keeps the cookies' names (``[redacted session: sid, lang]``), ``Set-Cookie``
+    the cookie's name and attributes (``[redacted session: sid]; Path=/; HttpOnly``);
+    ``Authorization`` and any header whose name says session, token, auth, csrf or xsrf
+    keep nothing but the note (``[redacted session]``)."""
+    low = name.lower()
+    if low in ("cookie", "cookie2"):
         names = [p.split("=", 1)[0].strip() for p in value.split(";")]
         return "[redacted session: " + ", ".join(n for n in names if n) + "]"
+    if low in ("set-cookie", "set-cookie2"):
+        first, sep, attributes = value.partition(";")
+        cookie = first.split("=", 1)[0].strip()
+        return f"[redacted session: {cookie}]" + (f";{attributes}" if sep else "")
+    if low in _SESSION_HEADERS or _SESSION_WORDS.search(low):
+        return "[redacted session]"
     return value
