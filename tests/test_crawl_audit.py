@@ -238,3 +238,50 @@ def test_a_rotated_session_is_never_written(tmp_path: Path) -> None:
         assert h.get_header("WWW-Authenticate") == "[redacted session]"
     assert {h.get_header("Cookie") for t, h in records if t == "request"} == {
         "[redacted session: sid]"}
+
+
+# -- 3. redirects and the crawl plan ----------------------------------------------------------
+
+REDIRECTS = {"1": "/logout.php", "2": "/order.php?buy=1&confirm=yes",
+             "3": "/listing.php?id=30&action=logout", "4": "/listing.php?id=40",
+             "5": "http://evil.example/listing.php?id=50", "6": "/user.php?id=7",
+             "7": "listing.php?id=70&do=send-message", "8": "/listing.php?id=8/"}
+
+
+def _redirecting(_s: RawSite, path: str, _h: dict[str, str], sock: socket.socket) -> None:
+    ref = path.split("id=", 1)[-1] if "listing.php?id=" in path else None
+    if ref in REDIRECTS:
+        sock.sendall(answer(b"", "302 Found", (f"Location: {REDIRECTS[ref]}",)))
+    elif ref is not None:
+        sock.sendall(answer(page(f"Listing {ref}")))
+    else:
+        sock.sendall(answer(page("Home", *[f"/listing.php?id={i}" for i in REDIRECTS])))
+
+
+def test_a_redirect_passes_the_plan_check_of_a_link(tmp_path: Path) -> None:
+    """Same-host redirects were followed wherever they pointed: listings redirecting to
+    logout.php and order.php?buy=1&confirm=yes had the crawler request both. Now a
+    redirect target is requested only when a link rule of a followed kind matches it and
+    it names no action; otherwise the URL fails with outcome ``redirect_refused``."""
+    with hostile(_redirecting) as (site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            rep = crawl(ws, opts(proxy, plan=("categories", "listings")))
+            errors = dict(ws.con.execute(
+                "SELECT url, error FROM crawl_frontier WHERE state = 'failed'").fetchall())
+            got = outcomes(ws)
+    asked = site.paths()
+    assert rep.pages == 3  # the home page, listing 40 (through 4) and listing 8/ (through 8)
+    assert "/listing.php?id=40" in asked
+    for never in ("logout", "order.php", "action=logout", "user.php", "send-message",
+                  "id=50"):
+        assert not [p for p in asked if never in p], (never, asked)
+    assert got == Counter(ok=3, redirect=2, redirect_refused=6), got
+    why = {u.rsplit("id=", 1)[1]: e for u, e in errors.items()}
+    assert "names an action ('logout')" in why["1"]
+    assert "names an action ('order')" in why["2"]
+    assert "names an action ('logout')" in why["3"]
+    assert "not an http URL on the market's onions" in why["5"]
+    assert "no link rule of the plan's followed kinds (categories, listings)" in why["6"]
+    assert "names an action ('send')" in why["7"]
+    assert all(e.startswith(f"redirect to {REDIRECTS[k]} not followed: ")
+               for k, e in why.items())

@@ -317,10 +317,7 @@ class _Crawl:
             self._retry(item, got)
         elif outcome == "redirect":
             self.failures = 0
-            where = got.header("Location") or ""
-            canon = self.plan.resolve(where, target, self.hosts, self.host) if where else None
-            self.add([Link(canon, item.kind)] if canon else [], item.depth)
-            self.finish(item, "done", got, None, f"redirect to {where[:200]}")
+            outcome = self._redirect(item, target, got)
         elif outcome == "refused":
             self._pause(item, f"HTTP {got.status}: the market refused the session; log in "
                               "with Tor Browser and run the crawl again with --cookies")
@@ -333,6 +330,21 @@ class _Crawl:
             self.job.crawl_id, item.url, target, item.attempts, got.started_at, got.seconds,
             got.status, outcome, len(got.body), sha, self.warc.path.name, offset))
         self.report.outcomes[outcome] += 1
+
+    def _redirect(self, item: _Item, target: str, got: Fetched) -> str:
+        """A 3xx: its target is queued when it passes the plan's check as a link does
+        (outcome ``redirect``); else the URL fails, nothing more is requested for it,
+        and the error says why (outcome ``redirect_refused``)."""
+        where = got.header("Location") or ""
+        link, why = self.plan.redirect_target(where, target, item.kind, self.opts.plan,
+                                              self.hosts, self.host)
+        if link is None:
+            self.finish(item, "failed", got, None,
+                        f"redirect to {where[:200]} not followed: {why}")
+            return "redirect_refused"
+        self.add([link], item.depth)
+        self.finish(item, "done", got, None, f"redirect to {where[:200]}")
+        return "redirect"
 
     def _page(self, item: _Item, got: Fetched) -> tuple[str | None, str]:
         """A 2xx response: store it (HTML) and follow its links, or pause on a session page."""

@@ -8,6 +8,9 @@ turn a page's "Page 2 of 7" into the URL of its next page (the same kind as the 
 ``derive`` rules add a URL the market builds from the page's own URL (a vendor's review
 pages). The crawl follows only the kinds its ``--plan`` names, and only links to the
 market's own onion addresses: never a form, a log-out, an order or a message link.
+A redirect is followed only to a URL that passes the same check
+(:meth:`CrawlPlan.redirect_target`): on the market, a link rule of a followed kind
+matching it, and naming no action the crawler never takes (log out, order, message...).
 
 URLs are made canonical before they enter the frontier (:meth:`CrawlPlan.canonical`):
 the market's canonical onion for every mirror, lower-case scheme and host, no fragment,
@@ -20,6 +23,7 @@ plan is read or a page parsed: ``darkmap crawl --help`` reads :data:`KINDS` only
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -32,13 +36,20 @@ from darkmap.errors import BadInputError, LimitExceeded
 if TYPE_CHECKING:
     from selectolax.lexbor import LexborHTMLParser
 
-__all__ = ["KINDS", "CrawlPlan", "Link", "load_plan", "plan_dir", "plans"]
+__all__ = ["ACTION_WORDS", "KINDS", "CrawlPlan", "Link", "load_plan", "plan_dir", "plans"]
 
 KINDS = ("categories", "listings", "vendors", "feedback")
 """The kinds of page a plan may follow, in the order ``--plan`` lists them."""
 _MAX_URL = 2048  # characters of a URL taken from a page
 _MAX_LINKS = 5000  # links read from one page
 _MAX_PAGES = 100_000  # a pager's "of N" above this is not believed
+ACTION_WORDS = re.compile(
+    r"(?i)(?<![a-z])(log[-_]?(?:out|off)|sign[-_]?(?:out|off)|orders?|buy|checkout|cart|"
+    r"basket|purchase|pay(?:ment)?|messages?|compose|inbox|wallet|withdraw|deposit|"
+    r"delete|remove|confirm|send|settings|password)(?![a-z])")
+"""Words of a URL (its path and query) that name an action, not a page: a redirect to
+such a URL is never followed, whatever the plan (a market redirecting a listing to
+``logout.php`` or ``order.php?buy=1&confirm=yes`` once had the crawler request it)."""
 
 
 @dataclass(frozen=True)
@@ -79,11 +90,58 @@ class CrawlPlan:
             return None
         try:
             absolute = urljoin(page_url, raw.strip())
-            if (urlsplit(absolute).hostname or "").lower() not in {h.lower() for h in hosts}:
+            if not _on_market(absolute, hosts):
                 return None
             return self.canonical(absolute, host)
         except ValueError:  # "http://[::1/x", a bad port: no URL (found by fuzzing: such a
             return None     # link stopped the crawl, and its resume, for good)
+
+    def redirect_target(self, location: str, page_url: str, kind: str, follow: Iterable[str],
+                        hosts: Iterable[str], host: str) -> tuple[Link | None, str]:
+        """Where a redirect from ``page_url`` (a page of ``kind``) to ``location`` may
+        lead the crawl: (the link, "") or (None, why not).
+
+        The same check as a link of a page: on the market's ``hosts``; one of the plan's
+        link rules of a kind the crawl follows matches it (the rule tried on an ``<a>``
+        holding the URL as its ``href``, as the Location gave it, absolute, and as a path;
+        a rule that needs more than the ``href``, a class or a parent, matches no
+        redirect), or it is the same page (the same path: ``/x`` to ``/x/``, another
+        query) or the start page's redirect; and it names no action (:data:`ACTION_WORDS`).
+        """
+        if not location.strip():
+            return None, "no Location"
+        canon = self.resolve(location, page_url, hosts, host)
+        if canon is None:
+            return None, "not an http URL on the market's onions"
+        parts = urlsplit(canon)
+        action = ACTION_WORDS.search(f"{parts.path}?{parts.query}")
+        if action is not None:
+            return None, (f"it names an action ({action.group(0)!r}); the crawler never "
+                          "logs out, orders, messages or pays")
+        if kind == "start" or urlsplit(self.canonical(page_url, host) or "").path.rstrip(
+                "/") == parts.path.rstrip("/"):
+            return Link(canon, kind), ""
+        absolute = urljoin(page_url, location.strip())
+        rel = parts.path + (f"?{parts.query}" if parts.query else "")
+        to = self._kind_of_href((location.strip(), absolute, canon, rel, rel.lstrip("/")),
+                                follow)
+        if to is None:
+            return None, ("no link rule of the plan's followed kinds "
+                          f"({', '.join(k for k in KINDS if k in set(follow))}) matches it")
+        return Link(canon, to), ""
+
+    def _kind_of_href(self, hrefs: Iterable[str], follow: Iterable[str]) -> str | None:
+        """The first followed kind one of whose link rules matches an ``<a>`` holding one
+        of ``hrefs``; None when none does."""
+        from selectolax.lexbor import LexborHTMLParser  # noqa: PLC0415 - see the docstring
+
+        anchors = "".join(f'<a href="{html.escape(h, quote=True)}">x</a>' for h in hrefs)
+        tree = LexborHTMLParser(f"<html><body>{anchors}</body></html>")
+        wanted = set(follow)
+        for to, selectors in self.links.items():
+            if to in wanted and any(tree.css(sel) for sel in selectors):
+                return to
+        return None
 
     def links_of(self, body: bytes, page_url: str, kind: str, follow: Iterable[str],
                  hosts: Iterable[str], host: str) -> list[Link]:
@@ -144,6 +202,11 @@ class CrawlPlan:
             if page < pages <= _MAX_PAGES:
                 urls.append(_with_param(page_url, rule["param"], str(page + 1)))
         return urls
+
+
+def _on_market(url: str, hosts: Iterable[str]) -> bool:
+    """Whether absolute ``url`` is on one of the market's ``hosts``."""
+    return (urlsplit(url).hostname or "").lower() in {h.lower() for h in hosts}
 
 
 def _holds(rule: dict[str, Any], tree: LexborHTMLParser) -> bool:
