@@ -8,7 +8,6 @@ only read open the workspace read-only (several run side by side); a full disk s
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -448,22 +447,20 @@ def _free_port() -> int:
 
 def test_a_crawl_without_tor_says_so(tmp_path: Path) -> None:
     """Nothing listening at --proxy: the crawl ended "done", 0 pages, exit 0, no hint;
-    now one line names the proxy, says nothing was fetched and what to do, exit 1, and
-    the job is `stopped` with that reason (the start URL still queued: resumable)."""
+    now one line names the proxy, says nothing was requested and what to do, exit 1, and
+    no job is created (it is checked before anything is written)."""
     ws, port = tmp_path / "ws", _free_port()
     Workspace.init(ws).close()
     res = CliRunner().invoke(main, ["crawl", "nightshade", "-w", str(ws), "--start",
                                     "http://x.onion/", "--proxy", f"socks5h://127.0.0.1:{port}"])
     assert res.exit_code == 1 and res.stdout == "", res.output
     message = (f"the proxy at 127.0.0.1:{port} refused the connection (nothing listens "
-               "there): no page was fetched; start Tor (`sudo systemctl start tor`, or run "
-               "`tor`), or point --proxy socks5h://HOST:PORT at a SOCKS port that runs; the "
-               "crawl is kept: run the same command again to resume")
+               "there): no request was made, no crawl was started; start Tor (`sudo "
+               "systemctl start tor`, or run `tor`), or point --proxy socks5h://HOST:PORT "
+               "at a SOCKS port that runs, then run the same command again")
     assert res.stderr.splitlines() == [f"Error: {message}"]
     res = CliRunner().invoke(main, ["crawl", "nightshade", "-w", str(ws), "--status", "--json"])
-    status = json.loads(res.stdout)
-    assert (status["status"], status["reason"]) == ("stopped", message)
-    assert status["frontier"] == {"queued": 1} and status["requests"] == {}
+    assert res.exit_code == 1 and "never crawled" in res.stderr
 
 
 @pytest.mark.parametrize("command", ["chain load", "tags import"])

@@ -43,7 +43,7 @@ from test_crawl_market import (
 from warcio.archiveiterator import ArchiveIterator
 
 from darkmap.api import ingest
-from darkmap.collect.crawl import CrawlOptions, CrawlReport, crawl
+from darkmap.collect.crawl import CrawlOptions, CrawlReport, ProxyUnreachable, crawl
 from darkmap.collect.crawl_fetch import Fetcher, load_cookies
 from darkmap.collect.crawl_plan import plans
 from darkmap.errors import BadInputError
@@ -390,30 +390,28 @@ def test_stops_after_consecutive_failures_and_resumes(world: Path, tmp_path: Pat
 
 def test_no_proxy_running_stops_at_once_and_resumes(world: Path, tmp_path: Path) -> None:
     """Nothing listens at --proxy (Tor not started): the crawl stopped "done" with 0
-    pages after giving the start URL up (5 tries, exit 0, nothing left to resume). Now no
-    request is made, the job is `stopped` with the proxy named, the start URL stays
-    queued with no try counted, and the crawl resumes once the proxy runs."""
+    pages after giving the start URL up (5 tries, exit 0, nothing left to resume). Now it
+    is refused before any request and before a job is created (a job was once left
+    `stopped`, and a proxy that is no SOCKS5 left it `running`), naming the proxy and
+    what to do; once the proxy runs, the same command crawls the market."""
     with market(world) as (site, proxy, _), _closed_port() as port:
         # a port that refuses while the market's proxy runs: taken and freed before, it
         # could become the proxy's own (it did once, and the crawl went on)
         dead = f"socks5h://127.0.0.1:{port}"
         assert dead != proxy
         with Workspace.init(tmp_path / "ws") as ws:
-            first = crawl(ws, _opts(site, dead))
-            assert (first.status, first.fetched, first.pages) == ("stopped", 0, 0)
-            assert first.proxy_unreachable == (
+            with pytest.raises(ProxyUnreachable) as exc:
+                crawl(ws, _opts(site, dead))
+            assert str(exc.value).startswith(
                 f"the proxy at {dead.removeprefix('socks5h://')} refused the connection "
-                "(nothing listens there)")
-            assert first.reason is not None and first.reason.startswith(
-                f"{first.proxy_unreachable}: no page was fetched; start Tor")
-            assert "--proxy socks5h://HOST:PORT" in first.reason
-            assert _rows(ws, "SELECT state, attempts FROM crawl_frontier") == [("queued", 0)]
-            assert _rows(ws, "SELECT status, reason FROM crawl_jobs") == [
-                ("stopped", first.reason)]
+                "(nothing listens there): no request was made, no crawl was started; "
+                "start Tor")
+            assert "--proxy socks5h://HOST:PORT" in str(exc.value)
+            assert _rows(ws, "SELECT count(*) FROM crawl_jobs") == [(0,)]
+            assert _rows(ws, "SELECT count(*) FROM crawl_frontier") == [(0,)]
             assert site.requests == 0
-            rest = crawl(ws, _opts(site, proxy, start_url=None))
-            assert (rest.crawl_id, rest.status, rest.proxy_unreachable) == (
-                first.crawl_id, "done", None)
+            rest = crawl(ws, _opts(site, proxy))
+            assert (rest.status, rest.proxy_unreachable) == ("done", None)
             assert_every_page_once(ws, world, CLASSIC)
 
 

@@ -285,3 +285,49 @@ def test_a_redirect_passes_the_plan_check_of_a_link(tmp_path: Path) -> None:
     assert "names an action ('send')" in why["7"]
     assert all(e.startswith(f"redirect to {REDIRECTS[k]} not followed: ")
                for k, e in why.items())
+
+
+# -- 4. no proxy ------------------------------------------------------------------------------
+
+def _leaf(_s: RawSite, path: str, _h: dict[str, str], sock: socket.socket) -> None:
+    sock.sendall(answer(page("Home" if path == "/" else "Leaf")))
+
+
+def _cli(*args: str) -> Any:
+    from click.testing import CliRunner
+
+    from darkmap.cli import main
+    return CliRunner().invoke(main, ["crawl", *args])
+
+
+def test_an_empty_proxy_is_refused_and_direct_is_asked_for(tmp_path: Path) -> None:
+    """`--proxy ""` (an empty `$TOR`) crawled from the analyst's own address with no
+    warning; for an onion the refusal came from a worker thread after the job was
+    created (left `running`), once after a direct request had gone out. Now an empty
+    proxy is refused before anything: no job, no request; `--direct` is the only way to
+    connect without a proxy, and it is refused for an onion (start or mirror). (A crawl
+    with --direct: test_the_port_of_start_and_mirrors_is_kept.)"""
+    site = RawSite(_leaf)
+    port = site.start()
+    local = f"http://127.0.0.1:{port}/"
+    try:
+        Workspace.init(tmp_path / "ws").close()
+        ws = str(tmp_path / "ws")
+        for start in (local, f"http://{ONION}/"):
+            res = _cli(MARKET, "-w", ws, "--start", start, "--proxy", "", "--rate", "0")
+            assert res.exit_code == 1 and "no proxy given (--proxy is empty)" in res.stderr, \
+                res.output
+            assert "--direct for a clearnet test site" in res.stderr
+        for args in (("--start", f"http://{ONION}/"),
+                     ("--start", local, "--mirror", f"{ONION}")):
+            res = _cli(MARKET, "-w", ws, *args, "--direct", "--rate", "0")
+            assert res.exit_code == 1 and "is an onion address; it is reached through Tor " \
+                "only" in res.stderr, res.output
+        res = _cli(MARKET, "-w", ws, "--start", local, "--direct", "--proxy",
+                   "socks5h://127.0.0.1:9050")
+        assert res.exit_code == 1 and "--direct and --proxy exclude each other" in res.stderr
+        assert site.requests == []  # nothing went out
+        with Workspace.open(tmp_path / "ws") as w:
+            assert w.con.execute("SELECT count(*) FROM crawl_jobs").fetchall() == [(0,)]
+    finally:
+        site.stop()

@@ -43,6 +43,9 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
 @click.option("--start", "start", default=None, help="URL the crawl starts from (a new crawl).")
 @click.option("--proxy", default="socks5h://127.0.0.1:9050", show_default=True,
               help="Tor SOCKS port; socks5h only (names are resolved by Tor, never locally).")
+@click.option("--direct", is_flag=True,
+              help="No proxy: connect from this machine's own address (a clearnet test site "
+                   "only; refused for .onion).")
 @click.option("--cookies", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="The analyst's session: a Netscape cookie file or one `Cookie:` line.")
 @click.option("--plan", default=",".join(KINDS), show_default=True, callback=_kinds,
@@ -68,7 +71,7 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
 @click.option("--status", "status_only", is_flag=True, help="Show the latest crawl; fetch nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def crawl_cmd(market: str, workspace: Path | None, init: bool, start: str | None,
-              proxy: str, cookies: Path | None, plan: tuple[str, ...],
+              proxy: str, direct: bool, cookies: Path | None, plan: tuple[str, ...],
               max_pages: int | None, rate: float, concurrency: int, retries: int,
               max_failures: int, backoff: float,
               timeout: float, deadline: float | None, mirrors: tuple[str, ...], new: bool,
@@ -88,7 +91,11 @@ def crawl_cmd(market: str, workspace: Path | None, init: bool, start: str | None
         with open_ws(workspace, read_only=True) as ws:
             _print(crawl_status(ws, market), as_json)
         return
-    opts = CrawlOptions(market, start_url=start, proxy=proxy or None, cookies=cookies,
+    if direct and click.get_current_context().get_parameter_source("proxy") in (
+            click.core.ParameterSource.DEFAULT, None):
+        proxy = ""  # --direct drops the default proxy; one typed out is refused with it
+    opts = CrawlOptions(market, start_url=start, proxy=proxy or None, direct=direct,
+                        cookies=cookies,
                         plan=plan, max_pages=max_pages, rate=rate, concurrency=concurrency,
                         retries=retries, max_failures=max_failures, backoff=backoff,
                         timeout=timeout, deadline=deadline, mirrors=mirrors, new=new)

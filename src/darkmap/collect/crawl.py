@@ -19,12 +19,14 @@
   are retried with exponential backoff and jitter up to ``retries`` times; a failure to
   reach the market moves to the next of its mirrors; ``max_failures`` consecutive
   failures stop the crawl (status ``stopped``) with the frontier intact.
-* **The proxy.** Before the first request, and after any request that could not
-  connect, the proxy itself is tried (a TCP connection to its address): when nothing
-  answers there (Tor not running, a wrong ``--proxy``), the crawl stops at once (status
-  ``stopped``, the reason naming the proxy and what to do; the report's
-  ``proxy_unreachable`` says why), the URL stays queued with its tries uncounted, and
-  no URL is given up for a fault of the crawling machine.
+* **The proxy.** A proxy is required (``direct`` asks for none, never for an onion).
+  Before the job is created or changed, the proxy itself is tried (:func:`proxy_problem`):
+  when it fails (Tor not running, a wrong ``--proxy``) nothing is written or requested
+  (:class:`ProxyUnreachable`). After any request that could not connect it is tried
+  again: when it fails then, the crawl stops at once (status ``stopped``, the reason
+  naming the proxy and what to do; the report's ``proxy_unreachable`` says why), the
+  URL stays queued with its tries uncounted, and no URL is given up for a fault of the
+  crawling machine.
 * **Sessions.** A login, CAPTCHA, anti-DDoS queue or session-expired page (found by the
   page-type detection of the templates), or a 401/403, pauses the job (status
   ``paused``, the reason says what the analyst must do); the URL stays queued. Running
@@ -59,7 +61,7 @@ from darkmap.collect.crawl_fetch import (
 )
 from darkmap.collect.crawl_plan import KINDS, CrawlPlan, Link, plans
 from darkmap.collect.crawl_warc import WarcLog
-from darkmap.errors import BadInputError, NotFoundError
+from darkmap.errors import BadInputError, DarkmapError, NotFoundError
 from darkmap.extract.decode import decode_page, looks_like_html
 from darkmap.extract.engine import load_templates
 from darkmap.importers.warc import processed_pages, store_page
@@ -68,7 +70,8 @@ from darkmap.store.runs import finish_run, start_run
 from darkmap.store.workspace import Workspace, utcnow
 from darkmap.store.writer import RecordWriter, begin, commit, rollback
 
-__all__ = ["INTERSTITIALS", "CrawlOptions", "CrawlReport", "crawl", "crawl_status"]
+__all__ = ["INTERSTITIALS", "CrawlOptions", "CrawlReport", "ProxyUnreachable", "crawl",
+           "crawl_status"]
 
 INTERSTITIALS = {
     "login": "a login page: the session is missing or expired; log in with Tor Browser "
@@ -86,9 +89,9 @@ _COMMIT_PAGES = 25
 _COMMIT_SECONDS = 2.0
 _MAX_RETRY_AFTER = 600.0
 _PROXY_PROBE_SECONDS = 10.0
-_PROXY_HINT = ("start Tor (`sudo systemctl start tor`, or run `tor`), or point --proxy "
-               "socks5h://HOST:PORT at a SOCKS port that runs; the crawl is kept: run the "
-               "same command again to resume")
+_PROXY_FIX = ("start Tor (`sudo systemctl start tor`, or run `tor`), or point --proxy "
+              "socks5h://HOST:PORT at a SOCKS port that runs")
+_PROXY_HINT = f"{_PROXY_FIX}; the crawl is kept: run the same command again to resume"
 
 
 def retry_after(value: str | None) -> float | None:
@@ -124,6 +127,9 @@ class CrawlOptions:
     new: bool = False
     plan_dirs: tuple[Path, ...] = ()
     seed: int | None = None
+    direct: bool = False
+    """No proxy: requests go out from this machine's own address (a clearnet test site
+    only; refused for an ``.onion``). Without it, a missing ``proxy`` is refused."""
 
     def check(self) -> None:
         """Raise ``BadInputError`` naming the first option out of range."""
@@ -141,6 +147,28 @@ class CrawlOptions:
             raise BadInputError("--timeout must be more than 0 seconds, --backoff 0 or more")
         if self.deadline is not None and not self.deadline > 0:
             raise BadInputError("--deadline must be more than 0 seconds")
+        self._check_route()
+
+    def _check_route(self) -> None:
+        """A proxy, or ``direct`` asked for in so many words, and never for an onion."""
+        if self.direct:
+            if self.proxy:
+                raise BadInputError("--direct and --proxy exclude each other: --direct "
+                                    "sends requests from this machine's own address")
+            onion = next((u for u in (self.start_url or "", *self.mirrors)
+                          if _is_onion(u)), None)
+            if onion is not None:
+                raise BadInputError(f"--direct: {onion} is an onion address; it is reached "
+                                    "through Tor only (--proxy socks5h://HOST:PORT)")
+            return
+        if not self.proxy:
+            raise BadInputError(
+                "no proxy given (--proxy is empty): the crawl would connect from this "
+                "machine's own address; give --proxy socks5h://HOST:PORT (Tor's SOCKS "
+                "port), or --direct for a clearnet test site (never an onion)")
+        if not self.proxy.startswith("socks5h://"):
+            raise BadInputError(f"--proxy {proxy_label(self.proxy)}: use socks5h://host:port "
+                                "(the proxy resolves names; the crawling machine must not)")
 
 
 @dataclass
@@ -187,9 +215,11 @@ class _Crawl:
         self.ws, self.opts, self.plan, self.job = ws, opts, plan, job
         self.host = hosts[0]
         self.hosts = hosts
+        # the addresses requests go to: every onion of the market, none with --direct
+        self.rotation = _request_hosts(hosts, opts.direct)
         start_host = (urlsplit(opts.start_url or "").hostname or "").lower()
         # requests go first to the onion the analyst gave; records name the canonical one
-        self.mirror = hosts.index(start_host) if start_host in hosts else 0
+        self.mirror = self.rotation.index(start_host) if start_host in self.rotation else 0
         self.rng = random.Random(opts.seed)
         self.run_id = uuid.uuid4().hex[:12]
         self.report = CrawlReport(job.crawl_id, job.market_id, "running", None)
@@ -295,7 +325,7 @@ class _Crawl:
 
     def _target(self, url: str) -> str:
         """``url`` on the mirror in use."""
-        mirror = self.hosts[self.mirror % len(self.hosts)]
+        mirror = self.rotation[self.mirror % len(self.rotation)]
         if mirror == self.host:
             return url
         p = urlsplit(url)
@@ -392,7 +422,7 @@ class _Crawl:
     def _retry(self, item: _Item, got: Fetched) -> None:
         """A failure worth another try: back off (or give up on the URL), maybe rotate."""
         self.failures += 1
-        if got.outcome in ("connect", "timeout") and len(self.hosts) > 1:
+        if got.outcome in ("connect", "timeout") and len(self.rotation) > 1:
             self.mirror += 1  # the next of the market's onions
         if self.failures >= self.opts.max_failures:
             self._halt("stopped", f"{self.failures} consecutive failures (last: "
@@ -449,6 +479,22 @@ class _Crawl:
         self.warc.close()
 
 
+class ProxyUnreachable(DarkmapError):
+    """The proxy (Tor) cannot carry the crawl: found before any request, before a job
+    is created or changed."""
+
+
+def _is_onion(url_or_host: str) -> bool:
+    host = (urlsplit(url_or_host).hostname or "") if "//" in url_or_host else url_or_host
+    return host.lower().rstrip(".").split(":")[0].endswith(".onion")
+
+
+def _request_hosts(hosts: list[str], direct: bool) -> list[str]:
+    """The market's addresses requests may go to: all of them through a proxy, none
+    that is an onion without one."""
+    return [h for h in hosts if not (direct and _is_onion(h))]
+
+
 def _hosts(opts: CrawlOptions, start: str) -> list[str]:
     """The market's onions: the canonical one (its template's, else the start URL's),
     then the mirrors."""
@@ -480,7 +526,12 @@ def _job(ws: Workspace, opts: CrawlOptions, plan: CrawlPlan) -> tuple[db.Job, bo
 
 
 def crawl(ws: Workspace, opts: CrawlOptions) -> CrawlReport:
-    """Run (or resume) the crawl of ``opts.market_id``; return the run's report."""
+    """Run (or resume) the crawl of ``opts.market_id``; return the run's report.
+
+    Every check comes before the job's row is created or changed and before any request:
+    the options (a proxy, or ``direct`` and no onion), the plan, the market's addresses,
+    the session file, and the proxy itself (:func:`proxy_problem`: a SOCKS5 greeting;
+    :class:`ProxyUnreachable` when it fails)."""
     opts.check()
     plan = plans(opts.plan_dirs).get(opts.market_id)
     if plan is None:
@@ -490,6 +541,15 @@ def crawl(ws: Workspace, opts: CrawlOptions) -> CrawlReport:
     if not new:
         opts.plan = tuple(job.plan.split(",")) if job.plan else opts.plan
     hosts = _hosts(opts, opts.start_url or job.start_url)
+    if not _request_hosts(hosts, opts.direct):
+        raise BadInputError(f"--direct: every address of {opts.market_id} is an onion, "
+                            "reached through Tor only; give --start with a clearnet URL or "
+                            "--proxy socks5h://HOST:PORT")
+    problem = proxy_problem(opts.proxy, min(opts.timeout, _PROXY_PROBE_SECONDS))
+    if problem is not None:
+        kept = "no crawl was started" if new else f"the crawl {job.crawl_id} is kept as it was"
+        raise ProxyUnreachable(f"{problem}: no request was made, {kept}; {_PROXY_FIX}, then "
+                               "run the same command again")
     state = _Crawl(ws, opts, plan, job, hosts)
     try:
         begin(ws.con)
@@ -508,11 +568,7 @@ def crawl(ws: Workspace, opts: CrawlOptions) -> CrawlReport:
             state.load()
         else:
             state.seen.add(job.start_url)
-        problem = proxy_problem(opts.proxy, min(opts.timeout, _PROXY_PROBE_SECONDS))
-        if problem is None:
-            state.run()
-        else:
-            state.proxy_stop(problem)
+        state.run()
     finally:
         state.close()
     return _conclude(ws, state)
