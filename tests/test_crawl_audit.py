@@ -331,3 +331,148 @@ def test_an_empty_proxy_is_refused_and_direct_is_asked_for(tmp_path: Path) -> No
             assert w.con.execute("SELECT count(*) FROM crawl_jobs").fetchall() == [(0,)]
     finally:
         site.stop()
+
+
+# -- 6. a proxy that is no SOCKS5, and errors mid-crawl --------------------------------------
+
+@contextmanager
+def not_socks(after: int = 0, socks: SocksProxy | None = None) -> Iterator[str]:
+    """A port answering like an HTTP server (Tor's HTTPTunnelPort, Privoxy) and closing;
+    its first ``after`` connections are relayed to ``socks`` (a proxy that turns bad)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    stop = threading.Event()
+
+    def relay(conn: socket.socket) -> None:
+        assert socks is not None and socks.server is not None
+        up = socket.create_connection(socks.server.server_address[:2])
+        def pump(a: socket.socket, b: socket.socket) -> None:
+            try:
+                while data := a.recv(65536):
+                    b.sendall(data)
+            except OSError:
+                pass
+            finally:
+                b.close()
+        threading.Thread(target=pump, args=(up, conn), daemon=True).start()
+        pump(conn, up)
+
+    def serve() -> None:
+        n = 0
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            n += 1
+            if n <= after:
+                threading.Thread(target=relay, args=(conn,), daemon=True).start()
+                continue
+            with conn:
+                try:
+                    conn.recv(100)
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                except OSError:
+                    pass
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"socks5h://127.0.0.1:{srv.getsockname()[1]}"
+    finally:
+        stop.set()
+        srv.close()
+
+
+def _jobs(ws: Workspace) -> list[tuple[Any, ...]]:
+    return ws.con.execute("SELECT status, reason FROM crawl_jobs").fetchall()
+
+
+def _audit(ws: Workspace) -> list[tuple[str, str]]:
+    import json
+    return [(e["action"], e["outcome"]) for (e,) in (
+        (json.loads(r),) for (r,) in ws.con.execute("SELECT entry FROM ops_audit").fetchall())]
+
+
+def test_a_proxy_that_is_no_socks5_is_refused_before_the_job(tmp_path: Path) -> None:
+    """A --proxy port answering like an HTTP server crashed the crawler with socksio's
+    ProtocolError traceback, the job left `running`, no audit entry. The pre-flight check
+    now speaks SOCKS5 (a greeting) and refuses it before any job exists."""
+    from darkmap.api import crawl_market
+    from darkmap.errors import DarkmapError
+
+    with hostile(_leaf) as (site, _proxy, _), not_socks() as bad:
+        with Workspace.init(tmp_path / "ws") as ws:
+            try:
+                rep = crawl_market(ws, opts(bad))
+            except DarkmapError as exc:
+                assert type(exc).__name__ == "ProxyUnreachable"
+                assert str(exc).startswith(
+                    f"the proxy at {bad.removeprefix('socks5h://')} did not answer as a "
+                    "SOCKS5 proxy (it answered b'HT'): --proxy must be Tor's "
+                    "SocksPort, not its HTTPTunnelPort or an HTTP proxy: no request was "
+                    "made, no crawl was started"), str(exc)
+            else:
+                raise AssertionError(f"not refused: {rep.as_dict()}")
+            assert _jobs(ws) == [] and site.requests == []
+
+
+def test_a_proxy_turning_bad_mid_crawl_stops_the_job_with_a_reason(tmp_path: Path) -> None:
+    """The same answer in the middle of a crawl (a proxy closing during the handshake)
+    raised out of the crawl; it is now a failed connection, after which the proxy check
+    stops the job (`stopped`, resumable), audited."""
+    from darkmap.api import crawl_market
+
+    with hostile(_home_and_leaves) as (site, _proxy, socks):
+        with not_socks(after=3, socks=socks) as flaky:  # the pre-flight and two requests
+            with Workspace.init(tmp_path / "ws") as ws:
+                rep = crawl_market(ws, opts(flaky, concurrency=1))
+                assert rep.status == "stopped" and rep.proxy_unreachable, rep.as_dict()
+                assert "did not answer as a SOCKS5 proxy" in (rep.reason or "")
+                assert rep.outcomes["proxy"] == 1 and rep.pages == 2
+                assert _jobs(ws) == [("stopped", rep.reason)]
+                assert _audit(ws) == [("crawl", "stopped")]
+
+
+def _home_and_leaves(_s: RawSite, path: str, _h: dict[str, str], sock: socket.socket) -> None:
+    links = [f"/listing.php?id={i}" for i in range(4)] if path == "/" else []
+    sock.sendall(answer(page("Home" if links else "Leaf", *links)))
+
+
+def test_an_error_mid_crawl_ends_the_job_failed_and_audited(tmp_path: Path,
+                                                             monkeypatch: Any) -> None:
+    """Any exception out of the crawl left the job `running` with no audit entry. Now an
+    error ends it `failed` (the reason naming the error) and Ctrl-C `interrupted`, both
+    in the audit trail; the next run resumes the job."""
+    import darkmap.collect.crawl as crawler
+    from darkmap.api import crawl_market
+
+    real = crawler.store_page
+    calls = Counter[str]()
+
+    def failing(*args: Any, **kw: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk on fire")
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(crawler, "store_page", failing)
+    with hostile(_home_and_leaves) as (_site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            rep = crawl_market(ws, opts(proxy, concurrency=1))
+            assert rep.status == "failed"
+            assert (rep.reason or "").startswith(
+                "the crawl ended on an error: RuntimeError: disk on fire; the frontier is kept")
+            assert _jobs(ws) == [("failed", rep.reason)]
+            try:
+                crawl_market(ws, opts(proxy, concurrency=1, start_url=None))
+            except KeyboardInterrupt:
+                pass
+            else:
+                raise AssertionError("Ctrl-C swallowed")
+            assert [s for s, _ in _jobs(ws)] == ["interrupted"]
+            last = crawl_market(ws, opts(proxy, concurrency=1, start_url=None))
+            assert (last.crawl_id, last.status) == (rep.crawl_id, "done")
+            assert _audit(ws) == [("crawl", "failed"), ("crawl", "interrupted"),
+                                  ("crawl", "done")]

@@ -215,11 +215,12 @@ def crawl_market(ws: Workspace, options: CrawlOptions) -> CrawlReport:
                                                         start_url="http://...onion/",
                                                         proxy="socks5h://127.0.0.1:9050"))
     """
-    rep = _crawl(ws, options)
-    _audit.log(ws.con, f"crawler:{getpass.getuser()}", "crawl", rep.status,
-               market=rep.market_id, crawl_id=rep.crawl_id, requests=rep.fetched,
-               pages=rep.pages, reason=rep.reason)
-    return rep
+    def audit(rep: CrawlReport) -> None:
+        _audit.log(ws.con, f"crawler:{getpass.getuser()}", "crawl", rep.status,
+                   market=rep.market_id, crawl_id=rep.crawl_id, requests=rep.fetched,
+                   pages=rep.pages, reason=rep.reason)
+
+    return _crawl(ws, options, on_end=audit)  # interrupted runs are audited too
 
 
 def crawl_status(ws: Workspace, market: str) -> dict[str, Any]:

@@ -109,6 +109,8 @@ def crawl_cmd(market: str, workspace: Path | None, init: bool, start: str | None
             _print(rep.as_dict(), as_json)
         raise DarkmapError(rep.reason or rep.proxy_unreachable)
     _print(rep.as_dict(), as_json)
+    if rep.status == "failed":  # the run ended on an error (the reason says which)
+        raise DarkmapError(rep.reason or "the crawl failed")
 
 
 def _print(data: dict[str, Any], as_json: bool) -> None:

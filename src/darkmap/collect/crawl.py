@@ -44,6 +44,7 @@ import re
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -446,6 +447,15 @@ class _Crawl:
         self.queue.appendleft(item)
         self._halt("paused", reason)
 
+    def crashed(self, status: str, reason: str) -> None:
+        """The run ended on an exception: what was not committed is dropped (as after a
+        kill: those pages are fetched again), the job ends ``status``."""
+        self.writer = RecordWriter(self.ws.con, autoflush=False)  # never flushed
+        self.batch = db.CrawlBatch()
+        self.pending_pages = 0
+        self.stop = None
+        self._halt(status, reason)
+
     def _halt(self, status: str, reason: str) -> None:
         if self.stop is None:
             self.stop = (status, reason)
@@ -525,8 +535,14 @@ def _job(ws: Workspace, opts: CrawlOptions, plan: CrawlPlan) -> tuple[db.Job, bo
     return db.Job(crawl_id, opts.market_id, canon, ",".join(opts.plan), "running", None), True
 
 
-def crawl(ws: Workspace, opts: CrawlOptions) -> CrawlReport:
+def crawl(ws: Workspace, opts: CrawlOptions,
+          on_end: Callable[[CrawlReport], None] | None = None) -> CrawlReport:
     """Run (or resume) the crawl of ``opts.market_id``; return the run's report.
+
+    ``on_end(report)`` is called once the job's status is saved, also when the run is
+    interrupted (the exception then goes on): the audit entry is written there. An error
+    during the run ends the job ``failed`` with the error as its reason (returned, not
+    raised); Ctrl-C ends it ``interrupted`` (raised).
 
     Every check comes before the job's row is created or changed and before any request:
     the options (a proxy, or ``direct`` and no onion), the plan, the market's addresses,
@@ -564,14 +580,32 @@ def crawl(ws: Workspace, opts: CrawlOptions) -> CrawlReport:
         except BaseException:
             rollback(ws.con)
             raise
-        if not new:
-            state.load()
-        else:
-            state.seen.add(job.start_url)
-        state.run()
+        try:
+            if not new:
+                state.load()
+            else:
+                state.seen.add(job.start_url)
+            state.run()
+        except Exception as exc:  # noqa: BLE001 - the job must not stay `running`
+            # a fault of the crawler (or of what it met) ends the job `failed`, saying
+            # why; the uncommitted group is lost as after a kill, the frontier kept
+            state.crashed("failed", f"the crawl ended on an error: {type(exc).__name__}: "
+                                    f"{str(exc)[:300]}; the frontier is kept: run the "
+                                    "crawl again to resume")
+        except BaseException:  # Ctrl-C, SystemExit: recorded, then let through
+            state.crashed("interrupted", "the crawl was interrupted (Ctrl-C or a signal); "
+                                         "the frontier is kept: run the crawl again to resume")
+            state.close()
+            rep = _conclude(ws, state)
+            if on_end is not None:
+                on_end(rep)
+            raise
     finally:
         state.close()
-    return _conclude(ws, state)
+    rep = _conclude(ws, state)
+    if on_end is not None:
+        on_end(rep)
+    return rep
 
 
 def _conclude(ws: Workspace, state: _Crawl) -> CrawlReport:

@@ -150,19 +150,32 @@ def proxy_label(proxy: str | None) -> str:
 
 
 def proxy_problem(proxy: str | None, timeout: float = 10.0) -> str | None:
-    """Why nothing can be fetched through ``proxy``, or None when it takes connections.
+    """Why nothing can be fetched through ``proxy``, or None when it speaks SOCKS5.
 
-    A TCP connection to the proxy's own address (never to a market's): refused (nothing
-    listens there: Tor is not running), no answer within ``timeout`` seconds, a proxy
-    host name that does not resolve. ``None`` for no proxy.
+    A TCP connection to the proxy's own address (never to a market's) and a SOCKS5
+    greeting (RFC 1928: the methods offered, no-authentication or user/password when the
+    URL has credentials; the proxy must choose one of them), within ``timeout`` seconds:
+    refused (nothing listens there: Tor is not running), no answer, a proxy host name
+    that does not resolve, or an answer that is no SOCKS5 (Tor's HTTPTunnelPort, an HTTP
+    proxy: a request through it once crashed the crawler). ``None`` for no proxy.
     """
     if not proxy:
         return None
     p = urlsplit(proxy)
     where = f"{p.hostname}:{p.port or 1080}"
+    methods = b"\x00\x02" if p.username is not None else b"\x00"
     try:
-        with socket.create_connection((p.hostname or "", p.port or 1080), timeout=timeout):
-            return None
+        with socket.create_connection((p.hostname or "", p.port or 1080),
+                                      timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(b"\x05" + bytes([len(methods)]) + methods)
+            reply = b""
+            deadline = time.monotonic() + timeout
+            while len(reply) < 2 and time.monotonic() < deadline:
+                chunk = sock.recv(2 - len(reply))
+                if not chunk:
+                    break
+                reply += chunk
     except ConnectionRefusedError:
         return f"the proxy at {where} refused the connection (nothing listens there)"
     except TimeoutError:
@@ -171,6 +184,14 @@ def proxy_problem(proxy: str | None, timeout: float = 10.0) -> str | None:
         return f"the proxy at {where} was not found ({exc.strerror})"
     except OSError as exc:
         return f"the proxy at {where} was unreachable ({exc.strerror or exc})"
+    if len(reply) == 2 and reply[0] == 5 and reply[1] in methods:
+        return None
+    if len(reply) == 2 and reply[0] == 5:
+        return (f"the proxy at {where} accepts none of the SOCKS5 authentication methods "
+                "offered (none, or user and password from --proxy)")
+    return (f"the proxy at {where} did not answer as a SOCKS5 proxy "
+            f"({'it closed the connection' if not reply else f'it answered {reply!r}'}): "
+            "--proxy must be Tor's SocksPort, not its HTTPTunnelPort or an HTTP proxy")
 
 
 def load_cookies(path: Path, hosts: list[str]) -> dict[str, str]:
