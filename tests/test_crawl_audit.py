@@ -476,3 +476,59 @@ def test_an_error_mid_crawl_ends_the_job_failed_and_audited(tmp_path: Path,
             assert (last.crawl_id, last.status) == (rep.crawl_id, "done")
             assert _audit(ws) == [("crawl", "failed"), ("crawl", "interrupted"),
                                   ("crawl", "done")]
+
+
+# -- 7. ports ---------------------------------------------------------------------------------
+
+def _ported(_s: RawSite, path: str, headers: dict[str, str], sock: socket.socket) -> None:
+    host = headers.get("host", "")
+    links = ["/listing.php?id=1", f"http://{host}/listing.php?id=2",
+             f"http://{ONION}/listing.php?id=80", f"http://{ONION}:22/listing.php?id=22"]
+    sock.sendall(answer(page(f"Home at {host}", *links) if path == "/" else page(f"L {host}")))
+
+
+def _wrong_service(_s: RawSite, _p: str, _h: dict[str, str], sock: socket.socket) -> None:
+    sock.sendall(answer(page("Port 80: not the market")))
+
+
+def test_the_port_of_start_and_mirrors_is_kept(tmp_path: Path) -> None:
+    """``--start http://X.onion:8080/`` was crawled as port 80 (the proxy asked for
+    X.onion:80, another service stored as the market's): the port is kept in the
+    market's addresses, the requests, the canonical URLs and the WARC; a link to
+    another port of the onion is another service, not followed. --direct crawls a
+    clearnet test site at its port."""
+    other = RawSite(_wrong_service)
+    other_port = other.start()
+    try:
+        with hostile(_ported, names=(f"{ONION}:8080", f"{ONION}:8081")) as (site, proxy, socks):
+            socks.routes[ONION] = other_port  # every other port of the onion
+            with Workspace.init(tmp_path / "ws") as ws:
+                rep = crawl(ws, opts(proxy, start_url=f"http://{ONION}:8080/",
+                                     mirrors=(f"{ONION}:8081",), concurrency=1))
+                urls = sorted(u for (u,) in ws.con.execute(
+                    "SELECT url FROM crawl_frontier").fetchall())
+                warc = warc_bytes(ws)
+        assert rep.status == "done" and rep.pages == 3, rep.as_dict()
+        assert {p for _, p in socks.asked_ports} == {8080}
+        assert other.requests == []
+        assert urls == [f"http://{ONION}:8080/", f"http://{ONION}:8080/listing.php?id=1",
+                        f"http://{ONION}:8080/listing.php?id=2"]
+        assert f"WARC-Target-URI: http://{ONION}:8080/listing.php?id=2".encode() in warc
+        assert f"WARC-X-Mirror: {ONION}:8080".encode() in warc
+        assert {h.get("host") for _, h in site.requests} == {f"{ONION}:8080"}
+    finally:
+        other.stop()
+
+    # --direct: a clearnet test site at its own port (it went to port 80)
+    local = RawSite(_leaf)
+    port = local.start()
+    try:
+        from darkmap.api import crawl_market
+        with Workspace.init(tmp_path / "direct") as ws:
+            rep = crawl_market(ws, opts(None, start_url=f"http://127.0.0.1:{port}/",
+                                        direct=True))
+            assert (rep.status, rep.pages) == ("done", 1), rep.as_dict()
+            assert b"WARC-X-Proxy: direct" in warc_bytes(ws)
+        assert local.paths() == ["/"]
+    finally:
+        local.stop()

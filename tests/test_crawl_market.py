@@ -290,11 +290,13 @@ class MarketSite:
 
 class SocksProxy:
     """A SOCKS5 server on loopback: CONNECT only, no authentication, names routed to
-    loopback ports (``routes``); every destination asked is recorded in ``asked``."""
+    loopback ports (``routes``: ``name`` for any port, ``name:port`` for one, first);
+    every destination asked is recorded in ``asked``, with its port in ``asked_ports``."""
 
     def __init__(self, routes: dict[str, int]) -> None:
         self.routes = dict(routes)
         self.asked: list[tuple[int, str]] = []  # (address type, name or address)
+        self.asked_ports: list[tuple[str, int]] = []  # (name or address, port)
         self.server: socketserver.ThreadingTCPServer | None = None
         self.clients: set[socket.socket] = set()  # the sessions open now
 
@@ -356,7 +358,8 @@ class SocksProxy:
                 name = socket.inet_ntop(socket.AF_INET6, self._read(sock, 16))
             port = struct.unpack("!H", self._read(sock, 2))[0]
             self.asked.append((atyp, name))
-            target = self.routes.get(name.lower())
+            self.asked_ports.append((name, port))
+            target = self.routes.get(f"{name.lower()}:{port}", self.routes.get(name.lower()))
             if cmd != 1 or target is None:
                 sock.sendall(b"\x05\x04\x00\x01" + bytes(6))  # host unreachable
                 return

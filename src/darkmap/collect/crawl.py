@@ -60,7 +60,7 @@ from darkmap.collect.crawl_fetch import (
     proxy_label,
     proxy_problem,
 )
-from darkmap.collect.crawl_plan import KINDS, CrawlPlan, Link, plans
+from darkmap.collect.crawl_plan import KINDS, CrawlPlan, Link, authority, plans
 from darkmap.collect.crawl_warc import WarcLog
 from darkmap.errors import BadInputError, DarkmapError, NotFoundError
 from darkmap.extract.decode import decode_page, looks_like_html
@@ -218,7 +218,7 @@ class _Crawl:
         self.hosts = hosts
         # the addresses requests go to: every onion of the market, none with --direct
         self.rotation = _request_hosts(hosts, opts.direct)
-        start_host = (urlsplit(opts.start_url or "").hostname or "").lower()
+        start_host = authority(opts.start_url or "")
         # requests go first to the onion the analyst gave; records name the canonical one
         self.mirror = self.rotation.index(start_host) if start_host in self.rotation else 0
         self.rng = random.Random(opts.seed)
@@ -236,7 +236,8 @@ class _Crawl:
         self.next_at = 0.0
         self.pending_pages = 0
         self.last_commit = time.monotonic()
-        cookies = load_cookies(opts.cookies, hosts) if opts.cookies else None
+        cookies = load_cookies(opts.cookies, [_hostname(h) for h in hosts]) \
+            if opts.cookies else None
         self.fetcher = Fetcher(opts.proxy, cookies, timeout=opts.timeout,
                                deadline=opts.deadline)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
@@ -334,7 +335,7 @@ class _Crawl:
 
     def handle(self, item: _Item, target: str, got: Fetched) -> None:
         """Log and keep one response (or failure), and decide what follows from it."""
-        mirror = urlsplit(target).hostname or ""
+        mirror = authority(target)
         offset = self.warc.write(got, item.url, mirror)
         self.report.fetched += 1
         item.attempts += 1
@@ -494,9 +495,15 @@ class ProxyUnreachable(DarkmapError):
     is created or changed."""
 
 
+def _hostname(host: str) -> str:
+    """``host`` (``x.onion:8080``, ``[::1]:80``) without its port."""
+    return (urlsplit(f"http://{host}").hostname or "").lower()
+
+
 def _is_onion(url_or_host: str) -> bool:
-    host = (urlsplit(url_or_host).hostname or "") if "//" in url_or_host else url_or_host
-    return host.lower().rstrip(".").split(":")[0].endswith(".onion")
+    host = urlsplit(url_or_host).hostname or "" if "//" in url_or_host else _hostname(
+        url_or_host)
+    return host.lower().rstrip(".").endswith(".onion")
 
 
 def _request_hosts(hosts: list[str], direct: bool) -> list[str]:
@@ -506,16 +513,25 @@ def _request_hosts(hosts: list[str], direct: bool) -> list[str]:
 
 
 def _hosts(opts: CrawlOptions, start: str) -> list[str]:
-    """The market's onions: the canonical one (its template's, else the start URL's),
-    then the mirrors."""
+    """The market's addresses (host, and port when not 80): the canonical one (its
+    template's onion, with the start URL's port when the start URL is on that onion;
+    else the start URL's), then the start URL's and the mirrors'. A port is kept
+    everywhere: ``http://x.onion:8080/`` was crawled as port 80, another service."""
     tpl = next((t for t in load_templates() if t.market == opts.market_id), None)
-    start_host = (urlsplit(start).hostname or "").lower()
-    first = (tpl.onion or start_host) if tpl is not None else start_host
+    try:
+        start_host = authority(start)
+        mirrors = [authority(h if "//" in h else f"http://{h.strip().strip('/')}")
+                   for h in opts.mirrors if h.strip()]
+    except ValueError as exc:
+        raise BadInputError(f"--start or --mirror: a bad port ({exc})") from exc
+    first = start_host
+    if tpl is not None and tpl.onion:
+        onion = tpl.onion.lower()
+        first = start_host if _hostname(start_host) == onion else onion
     if not first:
         raise BadInputError(f"--start {start!r}: not an http URL with a host")
-    out = [first.lower()]
-    for h in (start_host, *opts.mirrors):
-        h = ((urlsplit(h).hostname or "") if "//" in h else h).lower().strip("/")
+    out = [first]
+    for h in (start_host, *mirrors):
         if h and h not in out:
             out.append(h)
     return out

@@ -36,7 +36,8 @@ from darkmap.errors import BadInputError, LimitExceeded
 if TYPE_CHECKING:
     from selectolax.lexbor import LexborHTMLParser
 
-__all__ = ["ACTION_WORDS", "KINDS", "CrawlPlan", "Link", "load_plan", "plan_dir", "plans"]
+__all__ = ["ACTION_WORDS", "KINDS", "CrawlPlan", "Link", "authority", "load_plan", "plan_dir",
+           "plans"]
 
 KINDS = ("categories", "listings", "vendors", "feedback")
 """The kinds of page a plan may follow, in the order ``--plan`` lists them."""
@@ -204,9 +205,23 @@ class CrawlPlan:
         return urls
 
 
+def authority(url: str) -> str:
+    """The host of absolute ``url`` with its port when not the scheme's default
+    (``x.onion:8080``; ``x.onion`` for port 80 of http): another port is another service,
+    so the market's addresses, the requests and the stored URLs keep it. Raises
+    ``ValueError`` on a bad port."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return host if port is None or port == default else f"{host}:{port}"
+
+
 def _on_market(url: str, hosts: Iterable[str]) -> bool:
-    """Whether absolute ``url`` is on one of the market's ``hosts``."""
-    return (urlsplit(url).hostname or "").lower() in {h.lower() for h in hosts}
+    """Whether absolute ``url`` is on one of the market's ``hosts`` (port included)."""
+    return authority(url) in {h.lower() for h in hosts}
 
 
 def _holds(rule: dict[str, Any], tree: LexborHTMLParser) -> bool:
