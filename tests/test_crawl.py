@@ -523,7 +523,8 @@ def test_cli_status_and_audit_trail(world: Path, tmp_path: Path) -> None:
                                         f"http://{site.onion}/", "--proxy", proxy, "--rate",
                                         "0", "--max-pages", "3", "--json"])
         assert res.exit_code == 0, res.output
-        assert json.loads(res.output)["status"] == "stopped"
+        assert json.loads(res.stdout)["status"] == "stopped"  # the start message: stderr
+        assert res.stderr.startswith(f"new crawl {CLASSIC}-") and "--max-pages 3" in res.stderr
     res = CliRunner().invoke(main, ["crawl", CLASSIC, "-w", str(ws_path), "--status", "--json"])
     assert res.exit_code == 0, res.output
     status = json.loads(res.output)

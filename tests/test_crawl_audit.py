@@ -532,3 +532,90 @@ def test_the_port_of_start_and_mirrors_is_kept(tmp_path: Path) -> None:
         assert local.paths() == ["/"]
     finally:
         local.stop()
+
+
+# -- 5. limits: redirect chains, requests, bytes, endless link spaces ------------------------
+
+def _chain(_s: RawSite, path: str, _h: dict[str, str], sock: socket.socket) -> None:
+    if "listing.php?id=" not in path:
+        sock.sendall(answer(page("Home", "/listing.php?id=1")))
+        return
+    n = int(path.rsplit("=", 1)[1])
+    if n < 300:  # endless for the crawler (ends here so that the old code ends too)
+        sock.sendall(answer(b"", "302 Found", (f"Location: /listing.php?id={n + 1}",)))
+    else:
+        sock.sendall(answer(page("End")))
+
+
+def test_an_endless_redirect_chain_stops_after_ten_hops(tmp_path: Path) -> None:
+    """Each listing.php?id=N answering 302 to id=N+1 made 5,106 requests in 60 s, with
+    --max-pages 5 (redirects were no pages, and had no hop limit)."""
+    with hostile(_chain) as (site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            rep = crawl(ws, opts(proxy, concurrency=1, max_pages=5))
+            got = outcomes(ws)
+            errors = [e for (e,) in ws.con.execute(
+                "SELECT error FROM crawl_frontier WHERE state = 'failed'").fetchall()]
+    assert got == Counter(ok=1, redirect=10, redirect_refused=1), got
+    assert len(site.requests) == 12 and rep.status == "done"
+    assert errors == [("redirect to /listing.php?id=12 not followed: more than 10 redirects "
+                       "in a row")]
+    from darkmap.collect.crawl import MAX_REDIRECTS
+    assert MAX_REDIRECTS == 10
+
+
+def _big(_s: RawSite, path: str, _h: dict[str, str], sock: socket.socket) -> None:
+    if "listing.php" in path:
+        sock.sendall(answer(b"\0" * (2 << 20), ctype="application/octet-stream"))
+    else:
+        sock.sendall(answer(page("Home", *[f"/listing.php?id={i}" for i in range(10)])))
+
+
+def test_requests_and_bytes_of_a_run_are_bounded(tmp_path: Path) -> None:
+    """--max-pages counted stored pages only: 10 answers of 17 MiB (too big, not HTML,
+    no page) wrote 161 MB of WARC under --max-pages 2. --max-requests and --max-bytes
+    bound every request and every byte of a run (defaults 50,000 and 4 GiB), and the
+    run stops resumable, saying which limit."""
+    with hostile(_big) as (_site, proxy, _):
+        with Workspace.init(tmp_path / "bytes") as ws:
+            rep = crawl(ws, opts(proxy, concurrency=1, max_pages=2, max_bytes=5 << 20))
+            size = sum(p.stat().st_size for p in (ws.path / "crawl").rglob("*.warc.gz"))
+        assert (rep.status, rep.fetched, rep.outcomes["not_html"]) == ("stopped", 4, 3)
+        assert (rep.reason or "").startswith("--max-bytes 5242880 reached (this run: 4 "
+                                             "requests, 629"), rep.reason
+        assert size < 8 << 20
+        with Workspace.init(tmp_path / "requests") as ws:
+            rep = crawl(ws, opts(proxy, concurrency=3, max_requests=4))
+            assert (rep.status, rep.fetched) == ("stopped", 4)
+            assert (rep.reason or "").startswith("--max-requests 4 reached")
+            rest = crawl(ws, opts(proxy, start_url=None, max_requests=4))  # resumes
+            assert (rest.crawl_id, rest.fetched) == (rep.crawl_id, 4)
+    defaults = CrawlOptions(MARKET)
+    assert (defaults.max_depth, defaults.max_requests, defaults.max_bytes) == (
+        30, 50_000, 4 << 30)
+
+
+def _calendar(_s: RawSite, path: str, _h: dict[str, str], sock: socket.socket) -> None:
+    d = int(path.rsplit("d=", 1)[1]) if "d=" in path else 0
+    links = [f"/category.php?c=cal&d={d + 1}", f"/category.php?c=cal&d={d - 1}"] \
+        if abs(d) < 60 else []  # endless for the crawler (ends here for the old code)
+    sock.sendall(answer(page(f"Day {d}", *links)))
+
+
+def test_an_endless_link_space_stops_at_the_default_depth(tmp_path: Path) -> None:
+    """A calendar (links to the next and the previous day, without end) was crawled
+    without end: 1,409 pages in 30 s, nothing bounded a crawl by default. Links are
+    followed --max-depth deep (30 by default, stated in the start message)."""
+    started: list[str] = []
+    with hostile(_calendar) as (_site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            rep = crawl(ws, opts(proxy, max_depth=3), on_start=started.append)
+            depth = ws.con.execute("SELECT max(depth) FROM crawl_frontier").fetchall()
+        with Workspace.init(tmp_path / "default") as ws:
+            default = crawl(ws, opts(proxy))
+    assert (rep.status, rep.pages, rep.too_deep) == ("done", 8, 2)  # / and d = -3 .. 3
+    assert rep.reason == "2 links deeper than --max-depth 3 not followed"
+    assert depth == [(3,)]
+    assert "--max-depth 3" in started[0] and "--max-requests 50000" in started[0]
+    assert started[0].endswith("--max-bytes 4 GiB (raise them to go further)")
+    assert (default.pages, default.too_deep) == (62, 2)  # / and d = -30 .. 30

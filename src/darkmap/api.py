@@ -200,7 +200,8 @@ def ingest(ws: Workspace, paths: PathLike | Iterable[PathLike], importer: str | 
                    mapping_files=[Path(m) for m in mappings], jobs=jobs, reading=reading)
 
 
-def crawl_market(ws: Workspace, options: CrawlOptions) -> CrawlReport:
+def crawl_market(ws: Workspace, options: CrawlOptions,
+                 on_start: Callable[[str], None] | None = None) -> CrawlReport:
     """Crawl (or resume the crawl of) one market through Tor; return the run's report.
 
     Every request and response is kept as WARC under ``<workspace>/crawl/``, every page
@@ -220,7 +221,8 @@ def crawl_market(ws: Workspace, options: CrawlOptions) -> CrawlReport:
                    market=rep.market_id, crawl_id=rep.crawl_id, requests=rep.fetched,
                    pages=rep.pages, reason=rep.reason)
 
-    return _crawl(ws, options, on_end=audit)  # interrupted runs are audited too
+    # interrupted runs are audited too; on_start(message) states the job and its limits
+    return _crawl(ws, options, on_end=audit, on_start=on_start)
 
 
 def crawl_status(ws: Workspace, market: str) -> dict[str, Any]:

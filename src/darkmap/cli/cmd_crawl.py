@@ -36,6 +36,15 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
     return kinds
 
 
+def _size(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
+    text = value.strip().upper().removesuffix("B").removesuffix("I")
+    shift = {"K": 10, "M": 20, "G": 30, "T": 40}.get(text[-1:], 0)
+    digits = text[:-1] if shift else text
+    if not (digits.isascii() and digits.isdigit()):
+        raise click.BadParameter(f"{value!r}: a number of bytes, e.g. 500M or 4G")
+    return int(digits) << shift
+
+
 @main.command("crawl")
 @click.argument("market")
 @workspace_option
@@ -51,6 +60,12 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
 @click.option("--plan", default=",".join(KINDS), show_default=True, callback=_kinds,
               help="Kinds of page to follow (comma-separated).")
 @click.option("--max-pages", type=int, default=None, help="Stop after storing this many pages.")
+@click.option("--max-depth", type=int, default=30, show_default=True,
+              help="Links followed from the start page, at most (next pages don't count).")
+@click.option("--max-requests", type=int, default=50_000, show_default=True,
+              help="Requests of one run, retries and redirects included.")
+@click.option("--max-bytes", default="4G", show_default=True, callback=_size,
+              help="Bytes of responses one run receives (K, M, G suffixes: KiB, MiB, GiB).")
 @click.option("--rate", type=float, default=0.5, show_default=True,
               help="Requests per second (random gaps around it); 0: no limit.")
 @click.option("--concurrency", type=int, default=2, show_default=True,
@@ -72,7 +87,8 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def crawl_cmd(market: str, workspace: Path | None, init: bool, start: str | None,
               proxy: str, direct: bool, cookies: Path | None, plan: tuple[str, ...],
-              max_pages: int | None, rate: float, concurrency: int, retries: int,
+              max_pages: int | None, max_depth: int, max_requests: int, max_bytes: int,
+              rate: float, concurrency: int, retries: int,
               max_failures: int, backoff: float,
               timeout: float, deadline: float | None, mirrors: tuple[str, ...], new: bool,
               status_only: bool, as_json: bool) -> None:
@@ -96,12 +112,14 @@ def crawl_cmd(market: str, workspace: Path | None, init: bool, start: str | None
         proxy = ""  # --direct drops the default proxy; one typed out is refused with it
     opts = CrawlOptions(market, start_url=start, proxy=proxy or None, direct=direct,
                         cookies=cookies,
-                        plan=plan, max_pages=max_pages, rate=rate, concurrency=concurrency,
+                        plan=plan, max_pages=max_pages, max_depth=max_depth,
+                        max_requests=max_requests, max_bytes=max_bytes, rate=rate,
+                        concurrency=concurrency,
                         retries=retries, max_failures=max_failures, backoff=backoff,
                         timeout=timeout, deadline=deadline, mirrors=mirrors, new=new)
     opts.check()  # a bad value is refused before a workspace is created or opened
     with open_ws_to_write(workspace, init) as ws:
-        rep = crawl_market(ws, opts)
+        rep = crawl_market(ws, opts, on_start=lambda message: say(message, err=True))
     if rep.proxy_unreachable is not None:
         # the proxy (Tor) did not answer: one error line naming it, exit 1; the report
         # too when this run stored pages before it went away

@@ -71,8 +71,8 @@ from darkmap.store.runs import finish_run, start_run
 from darkmap.store.workspace import Workspace, utcnow
 from darkmap.store.writer import RecordWriter, begin, commit, rollback
 
-__all__ = ["INTERSTITIALS", "CrawlOptions", "CrawlReport", "ProxyUnreachable", "crawl",
-           "crawl_status"]
+__all__ = ["INTERSTITIALS", "MAX_REDIRECTS", "CrawlOptions", "CrawlReport", "ProxyUnreachable",
+           "crawl", "crawl_status", "limits_line"]
 
 INTERSTITIALS = {
     "login": "a login page: the session is missing or expired; log in with Tor Browser "
@@ -89,6 +89,12 @@ _EXPIRED = re.compile(r"(?i)session (?:has )?(?:expired|timed out)")
 _COMMIT_PAGES = 25
 _COMMIT_SECONDS = 2.0
 _MAX_RETRY_AFTER = 600.0
+MAX_REDIRECTS = 10
+"""Redirects followed in a row from one URL (an endless chain once made 5,106 requests
+in 60 s)."""
+DEFAULT_MAX_DEPTH = 30
+DEFAULT_MAX_REQUESTS = 50_000
+DEFAULT_MAX_BYTES = 4 << 30
 _PROXY_PROBE_SECONDS = 10.0
 _PROXY_FIX = ("start Tor (`sudo systemctl start tor`, or run `tor`), or point --proxy "
               "socks5h://HOST:PORT at a SOCKS port that runs")
@@ -115,6 +121,13 @@ class CrawlOptions:
     cookies: Path | None = None
     plan: tuple[str, ...] = KINDS
     max_pages: int | None = None
+    max_depth: int | None = DEFAULT_MAX_DEPTH
+    """Links followed from the start page, at most (a page's next page is no level
+    deeper); None: no limit. A link space without end (a calendar) stops here."""
+    max_requests: int | None = DEFAULT_MAX_REQUESTS
+    """Requests of one run (retries, redirects and failures included); None: no limit."""
+    max_bytes: int | None = DEFAULT_MAX_BYTES
+    """Bytes of responses one run receives (what goes to WARC); None: no limit."""
     rate: float = 0.5
     concurrency: int = 2
     retries: int = 4
@@ -142,8 +155,11 @@ class CrawlOptions:
         if self.concurrency < 1 or self.retries < 0 or self.max_failures < 1:
             raise BadInputError("--concurrency and --max-failures must be at least 1, "
                                 "--retries at least 0")
-        if self.max_pages is not None and self.max_pages < 0:
-            raise BadInputError("--max-pages must be 0 or more")
+        for name, cap in (("--max-pages", self.max_pages), ("--max-depth", self.max_depth),
+                          ("--max-requests", self.max_requests),
+                          ("--max-bytes", self.max_bytes)):
+            if cap is not None and cap < 0:
+                raise BadInputError(f"{name} must be 0 or more")
         if not self.timeout > 0 or not self.backoff >= 0:
             raise BadInputError("--timeout must be more than 0 seconds, --backoff 0 or more")
         if self.deadline is not None and not self.deadline > 0:
@@ -182,6 +198,10 @@ class CrawlReport:
     reason: str | None
     fetched: int = 0
     pages: int = 0
+    received: int = 0
+    """Bytes of responses received by this run."""
+    too_deep: int = 0
+    """Links not followed: deeper than ``max_depth``."""
     outcomes: Counter[str] = field(default_factory=Counter)
     frontier: dict[str, int] = field(default_factory=dict)
     warc: str = ""
@@ -193,7 +213,7 @@ class CrawlReport:
         return {"crawl_id": self.crawl_id, "market": self.market_id, "status": self.status,
                 "reason": self.reason, "requests": self.fetched, "pages_stored": self.pages,
                 "outcomes": dict(sorted(self.outcomes.items())), "frontier": self.frontier,
-                "warc": self.warc}
+                "bytes": self.received, "too_deep": self.too_deep, "warc": self.warc}
 
 
 @dataclass(order=True)
@@ -233,6 +253,8 @@ class _Crawl:
         self.seq = db.max_seq(ws.con, job.crawl_id)
         self.failures = 0
         self.stop: tuple[str, str] | None = None
+        self.cap: str | None = None  # the run's limit reached, when one was
+        self.hops: dict[str, int] = {}  # redirects in a row that led to a queued URL
         self.next_at = 0.0
         self.pending_pages = 0
         self.last_commit = time.monotonic()
@@ -259,15 +281,22 @@ class _Crawl:
                 self.queue.append(_Item(0.0, row.seq, row.url, row.kind, row.depth, row.attempts))
 
     def add(self, links: list[Link], depth: int) -> None:
-        """Queue the links not seen before (their rows commit with the page that had them)."""
+        """Queue the links not seen before (their rows commit with the page that had them);
+        a link deeper than ``max_depth`` is counted, not queued (a page's next page is
+        at the page's own depth)."""
         for link in links:
             if link.url in self.seen:
                 continue
+            at = depth - 1 if link.next_page else depth
+            if self.opts.max_depth is not None and at > self.opts.max_depth:
+                self.report.too_deep += 1
+                continue
+            depth_of = at
             self.seen.add(link.url)
             self.seq += 1
-            self.batch.new.append((self.job.crawl_id, link.url, link.kind, depth, self.seq,
+            self.batch.new.append((self.job.crawl_id, link.url, link.kind, depth_of, self.seq,
                                    "queued", 0, None, None, None, None))
-            self.queue.append(_Item(0.0, self.seq, link.url, link.kind, depth))
+            self.queue.append(_Item(0.0, self.seq, link.url, link.kind, depth_of))
 
     def finish(self, item: _Item, state: str, got: Fetched | None, sha: str | None,
                error: str | None = None) -> None:
@@ -322,8 +351,16 @@ class _Crawl:
         self.commit()
 
     def _cap_reached(self, inflight: int) -> bool:
-        cap = self.opts.max_pages
-        return cap is not None and self.report.pages + inflight >= cap
+        """Whether one of the run's limits forbids another request (pages stored and
+        requests made, counting those in flight; bytes received)."""
+        o, r = self.opts, self.report
+        for name, cap, used in (("--max-pages", o.max_pages, r.pages + inflight),
+                                ("--max-requests", o.max_requests, r.fetched + inflight),
+                                ("--max-bytes", o.max_bytes, r.received)):
+            if cap is not None and used >= cap:
+                self.cap = self.cap or f"{name} {cap} reached"
+                return True
+        return False
 
     def _target(self, url: str) -> str:
         """``url`` on the mirror in use."""
@@ -338,6 +375,7 @@ class _Crawl:
         mirror = authority(target)
         offset = self.warc.write(got, item.url, mirror)
         self.report.fetched += 1
+        self.report.received += len(got.body)
         item.attempts += 1
         sha = None
         outcome = got.outcome
@@ -370,10 +408,15 @@ class _Crawl:
         where = got.header("Location") or ""
         link, why = self.plan.redirect_target(where, target, item.kind, self.opts.plan,
                                               self.hosts, self.host)
+        hops = self.hops.pop(item.url, 0) + 1
+        if link is not None and hops > MAX_REDIRECTS:
+            link, why = None, f"more than {MAX_REDIRECTS} redirects in a row"
         if link is None:
             self.finish(item, "failed", got, None,
                         f"redirect to {where[:200]} not followed: {why}")
             return "redirect_refused"
+        if link.url not in self.seen:
+            self.hops[link.url] = hops
         self.add([link], item.depth)
         self.finish(item, "done", got, None, f"redirect to {where[:200]}")
         return "redirect"
@@ -551,11 +594,28 @@ def _job(ws: Workspace, opts: CrawlOptions, plan: CrawlPlan) -> tuple[db.Job, bo
     return db.Job(crawl_id, opts.market_id, canon, ",".join(opts.plan), "running", None), True
 
 
+def limits_line(opts: CrawlOptions) -> str:
+    """The limits of a run, as the start message states them."""
+    def size(n: int) -> str:
+        for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+            if n >= 1 << shift and n % (1 << shift) == 0:
+                return f"{n >> shift} {unit}"
+        return f"{n} bytes"
+    parts = [f"--max-pages {opts.max_pages if opts.max_pages is not None else 'none'}",
+             f"--max-depth {opts.max_depth if opts.max_depth is not None else 'none'}",
+             f"--max-requests {opts.max_requests if opts.max_requests is not None else 'none'}",
+             f"--max-bytes {size(opts.max_bytes) if opts.max_bytes is not None else 'none'}"]
+    return "limits of this run: " + ", ".join(parts) + " (raise them to go further)"
+
+
 def crawl(ws: Workspace, opts: CrawlOptions,
-          on_end: Callable[[CrawlReport], None] | None = None) -> CrawlReport:
+          on_end: Callable[[CrawlReport], None] | None = None,
+          on_start: Callable[[str], None] | None = None) -> CrawlReport:
     """Run (or resume) the crawl of ``opts.market_id``; return the run's report.
 
-    ``on_end(report)`` is called once the job's status is saved, also when the run is
+    ``on_start(message)`` is called once every check passed, before the first request:
+    the job and the run's limits (:func:`limits_line`). ``on_end(report)`` is called
+    once the job's status is saved, also when the run is
     interrupted (the exception then goes on): the audit entry is written there. An error
     during the run ends the job ``failed`` with the error as its reason (returned, not
     raised); Ctrl-C ends it ``interrupted`` (raised).
@@ -596,6 +656,9 @@ def crawl(ws: Workspace, opts: CrawlOptions,
         except BaseException:
             rollback(ws.con)
             raise
+        if on_start is not None:
+            on_start(f"{'new crawl' if new else 'resuming crawl'} {job.crawl_id} of "
+                     f"{job.market_id} from {job.start_url}; {limits_line(opts)}")
         try:
             if not new:
                 state.load()
@@ -631,9 +694,15 @@ def _conclude(ws: Workspace, state: _Crawl) -> CrawlReport:
     if state.stop is not None:
         rep.status, rep.reason = state.stop
     elif counts.get("queued", 0):
-        rep.status, rep.reason = "stopped", f"--max-pages {state.opts.max_pages} reached"
+        rep.status = "stopped"
+        rep.reason = (f"{state.cap or 'a limit of the run'} (this run: {rep.fetched} "
+                      f"requests, {rep.received} bytes, {rep.pages} pages); run the crawl "
+                      "again to go on")
     else:
         rep.status = "done"
+        if rep.too_deep:
+            rep.reason = (f"{rep.too_deep} links deeper than --max-depth "
+                          f"{state.opts.max_depth} not followed")
     rep.frontier = counts
     begin(ws.con)
     try:

@@ -55,10 +55,12 @@ such a URL is never followed, whatever the plan (a market redirecting a listing 
 
 @dataclass(frozen=True)
 class Link:
-    """A URL found on a page: canonical form, kind of page it leads to."""
+    """A URL found on a page: canonical form, kind of page it leads to, and whether it
+    is the page's next page (a pager's: it does not count as one more level of depth)."""
 
     url: str
     kind: str
+    next_page: bool = field(default=False, compare=False)
 
 
 @dataclass
@@ -166,12 +168,12 @@ class CrawlPlan:
         tree = LexborHTMLParser(text)
         out: dict[str, Link] = {}
 
-        def add(raw: str, to: str) -> None:
+        def add(raw: str, to: str, next_page: bool = False) -> None:
             if len(out) >= _MAX_LINKS:
                 return
             canon = self.resolve(raw, page_url, own, host)
             if canon is not None and canon not in out:
-                out[canon] = Link(canon, to)
+                out[canon] = Link(canon, to, next_page)
 
         for to, selectors in self.links.items():
             if to not in wanted:
@@ -183,7 +185,7 @@ class CrawlPlan:
                         add(href, to)
         if kind in wanted or kind == "start":
             for url in self._pages_after(tree, page_url):
-                add(url, kind)
+                add(url, kind, next_page=True)
         for rule in self.derive:
             if rule["from"] == kind and rule["kind"] in wanted and _holds(rule, tree):
                 add(page_url.split("?", 1)[0].rstrip("/") + rule["append"], rule["kind"])
