@@ -619,3 +619,80 @@ def test_an_endless_link_space_stops_at_the_default_depth(tmp_path: Path) -> Non
     assert "--max-depth 3" in started[0] and "--max-requests 50000" in started[0]
     assert started[0].endswith("--max-bytes 4 GiB (raise them to go further)")
     assert (default.pages, default.too_deep) == (62, 2)  # / and d = -30 .. 30
+
+
+# -- 8. politeness and honest outcomes ----------------------------------------------------------
+
+def test_429_pauses_the_whole_market_and_503_honours_retry_after(tmp_path: Path) -> None:
+    """A 429's Retry-After held back that URL only (12 other requests went to the market
+    at full rate meanwhile), and a 503's Retry-After was ignored (retried after 0.47 s).
+    Now a 429 pauses every request to the market for its wait, and a 503's Retry-After
+    (at most 10 minutes) sets its retry."""
+    times: list[tuple[float, str]] = []
+    answered: Counter[str] = Counter()
+
+    def route(_s: RawSite, path: str, _h: dict[str, str], sock: socket.socket) -> None:
+        times.append((time.monotonic(), path))
+        answered[path] += 1
+        if path.endswith("id=429") and answered[path] == 1:
+            sock.sendall(answer(b"slow down", "429 Too Many Requests", ("Retry-After: 2",)))
+        elif path.endswith("id=503") and answered[path] == 1:
+            sock.sendall(answer(b"busy", "503 Service Unavailable", ("Retry-After: 2",)))
+        elif path == "/":
+            sock.sendall(answer(page("Home", "/listing.php?id=429",
+                                     *[f"/listing.php?id={i}" for i in range(6)])))
+        else:
+            sock.sendall(answer(page("Leaf")))
+
+    with hostile(route) as (_site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            rep = crawl(ws, opts(proxy, concurrency=2, retries=2))
+        assert rep.status == "done" and rep.outcomes["http_429"] == 1
+        t429 = next(t for t, p in times if p.endswith("id=429"))
+        during = [p for t, p in times if t429 + 0.05 < t < t429 + 1.9]
+        assert during == [], during  # the whole market waited
+        with Workspace.init(tmp_path / "ws503") as ws:
+            times.clear()
+            rep = crawl(ws, opts(proxy, concurrency=1, retries=2,
+                                 start_url=f"http://{ONION}/listing.php?id=503"))
+        assert rep.status == "done" and rep.outcomes["http_5xx"] == 1
+        (first, _), (second, _) = times
+        assert second - first >= 1.9, second - first
+
+
+def test_a_transfer_coding_not_read_is_a_bad_response(tmp_path: Path) -> None:
+    """``Transfer-Encoding: gzip, chunked`` (which the HTTP parser refuses) was counted
+    ``connect`` and retried as a network failure."""
+    from darkmap.collect.crawl_fetch import Fetcher
+
+    def route(_s: RawSite, _p: str, _h: dict[str, str], sock: socket.socket) -> None:
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: "
+                     b"gzip, chunked\r\n\r\n0\r\n\r\n")
+
+    with hostile(route) as (_site, proxy, _):
+        got = Fetcher(proxy, timeout=5).fetch(f"http://{ONION}/")
+    assert got.outcome == "bad_response", got
+    assert "Only Transfer-Encoding: chunked is supported" in (got.error or "")
+
+
+def test_a_crawl_that_obtained_nothing_is_failed_and_retried(tmp_path: Path) -> None:
+    """A start URL failing for good ended the job `done` with 0 pages: the next run
+    started a new job and the failed URL was never tried again. Now the job is `failed`
+    ("no page was obtained"), and the next run retries its URLs in the same job."""
+    broken = threading.Event()
+    broken.set()
+
+    def route(_s: RawSite, _p: str, _h: dict[str, str], sock: socket.socket) -> None:
+        if broken.is_set():
+            sock.sendall(answer(b"oops", "500 Internal Server Error"))
+        else:
+            sock.sendall(answer(page("Home")))
+
+    with hostile(route) as (_site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            first = crawl(ws, opts(proxy))
+            assert first.status == "failed", first.as_dict()
+            assert (first.reason or "").startswith("no page was obtained (frontier: failed 1)")
+            broken.clear()
+            again = crawl(ws, opts(proxy, start_url=None))
+            assert (again.crawl_id, again.status, again.pages) == (first.crawl_id, "done", 1)

@@ -15,8 +15,9 @@
   templates exactly as a saved page (:func:`darkmap.importers.warc.store_page`).
 * **Politeness.** At most ``rate`` requests per second (each gap drawn at random
   between half and one and a half times ``1/rate``), at most ``concurrency`` at once;
-  timeouts, refused connections, 5xx, 429 (``Retry-After`` honoured) and truncated bodies
-  are retried with exponential backoff and jitter up to ``retries`` times; a failure to
+  timeouts, refused connections, 5xx, 429 and truncated bodies are retried with
+  exponential backoff and jitter up to ``retries`` times (``Retry-After`` honoured on a
+  429 or 503; a 429 holds back every request to the market); a failure to
   reach the market moves to the next of its mirrors; ``max_failures`` consecutive
   failures stop the crawl (status ``stopped``) with the frontier intact.
 * **The proxy.** A proxy is required (``direct`` asks for none, never for an onion).
@@ -89,6 +90,7 @@ _EXPIRED = re.compile(r"(?i)session (?:has )?(?:expired|timed out)")
 _COMMIT_PAGES = 25
 _COMMIT_SECONDS = 2.0
 _MAX_RETRY_AFTER = 600.0
+_NOTHING = "no page was obtained"
 MAX_REDIRECTS = 10
 """Redirects followed in a row from one URL (an endless chain once made 5,106 requests
 in 60 s)."""
@@ -275,9 +277,14 @@ class _Crawl:
 
     def load(self) -> None:
         """The job's frontier from the workspace: what is queued, what is known."""
+        # a job that obtained nothing: its failed URLs are tried again
+        retry = self.job.status == "failed" and (self.job.reason or "").startswith(_NOTHING)
         for row in db.frontier(self.ws.con, self.job.crawl_id):
             self.seen.add(row.url)
-            if row.state == "queued":
+            if row.state == "failed" and retry:
+                self.batch.requeued.append((self.job.crawl_id, row.url))
+                self.queue.append(_Item(0.0, row.seq, row.url, row.kind, row.depth))
+            elif row.state == "queued":
                 self.queue.append(_Item(0.0, row.seq, row.url, row.kind, row.depth, row.attempts))
 
     def add(self, links: list[Link], depth: int) -> None:
@@ -480,8 +487,12 @@ class _Crawl:
         self.batch.attempts.append((item.attempts, self.job.crawl_id, item.url))
         wait_s = self.opts.backoff * (2 ** (item.attempts - 1)) * self.rng.uniform(0.5, 1.5)
         after = retry_after(got.header("Retry-After"))
-        if got.outcome == "http_429" and after is not None:
-            wait_s = max(wait_s, after)
+        if got.outcome in ("http_429", "http_5xx") and after is not None:
+            wait_s = max(wait_s, after)  # at most _MAX_RETRY_AFTER (10 minutes)
+        if got.outcome == "http_429":
+            # "too many requests" is the server's, not this URL's: no request at all to
+            # the market before the wait is over (12 others once went at full rate)
+            self.next_at = max(self.next_at, time.monotonic() + wait_s)
         item.ready = time.monotonic() + wait_s
         heapq.heappush(self.delayed, item)
 
@@ -698,6 +709,14 @@ def _conclude(ws: Workspace, state: _Crawl) -> CrawlReport:
         rep.reason = (f"{state.cap or 'a limit of the run'} (this run: {rep.fetched} "
                       f"requests, {rep.received} bytes, {rep.pages} pages); run the crawl "
                       "again to go on")
+    elif not db.stored_pages(ws.con, state.job.crawl_id):
+        # nothing obtained: the job stays open (the next run retries its failed URLs)
+        # instead of "done", after which the next run would be a re-crawl
+        rep.status = "failed"
+        rep.reason = (f"{_NOTHING} (frontier: "
+                      + ", ".join(f"{k} {v}" for k, v in counts.items())
+                      + "); see `darkmap crawl MARKET --status`; running the crawl again "
+                        "retries the failed URLs")
     else:
         rep.status = "done"
         if rep.too_deep:

@@ -442,8 +442,10 @@ def _malformed(exc: Exception) -> bool:
     """Whether the HTTP parser refused what the market sent (a status or header line it
     cannot read: a NUL in a header), rather than the connection failing: an answer, so
     the URL fails without the retries a network failure gets (h11 words these "illegal
-    ..." and "Invalid ..."; other words keep the retries)."""
-    return str(exc).startswith(("illegal ", "Invalid "))
+    ..." and "Invalid ...", and a transfer coding it does not read "Only
+    Transfer-Encoding: chunked is supported": that one was ``connect``, retried as a
+    network failure; other words keep the retries)."""
+    return str(exc).startswith(("illegal ", "Invalid ", "Only Transfer-Encoding"))
 
 
 def location_problem(location: str, base: str) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import duckdb
 
 __all__ = ["CrawlBatch", "FrontierRow", "Job", "apply_batch", "fetch_counts", "frontier",
-           "frontier_counts", "get_job", "latest_job", "max_seq", "save_job"]
+           "frontier_counts", "get_job", "latest_job", "max_seq", "save_job", "stored_pages"]
 
 
 class Job(NamedTuple):
@@ -53,9 +53,12 @@ class CrawlBatch:
     """(attempts, crawl_id, url): URLs still queued after a failed try"""
     fetches: list[tuple[Any, ...]] = field(default_factory=list)
     """rows of ``crawl_fetches``"""
+    requeued: list[tuple[Any, ...]] = field(default_factory=list)
+    """(crawl_id, url): failed URLs queued again, their tries from 0"""
 
     def __len__(self) -> int:
-        return len(self.new) + len(self.finished) + len(self.attempts) + len(self.fetches)
+        return (len(self.new) + len(self.finished) + len(self.attempts) + len(self.fetches)
+                + len(self.requeued))
 
 
 def save_job(con: duckdb.DuckDBPyConnection, job: Job, now: datetime,
@@ -111,6 +114,9 @@ def apply_batch(con: duckdb.DuckDBPyConnection, batch: CrawlBatch) -> None:
     if batch.new:
         con.executemany("INSERT OR IGNORE INTO crawl_frontier VALUES "
                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch.new)
+    if batch.requeued:  # before their new tries and ends in the same batch
+        con.executemany("UPDATE crawl_frontier SET state = 'queued', attempts = 0, "
+                        "error = NULL WHERE crawl_id = ? AND url = ?", batch.requeued)
     if batch.attempts:  # before the URLs finished in the same batch
         con.executemany("UPDATE crawl_frontier SET attempts = ? WHERE crawl_id = ? AND url = ?",
                         batch.attempts)
@@ -121,6 +127,13 @@ def apply_batch(con: duckdb.DuckDBPyConnection, batch: CrawlBatch) -> None:
     if batch.fetches:
         con.executemany("INSERT INTO crawl_fetches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         batch.fetches)
+
+
+def stored_pages(con: duckdb.DuckDBPyConnection, crawl_id: str) -> int:
+    """URLs of the job whose page was stored (a capture)."""
+    row = con.execute("SELECT count(*) FROM crawl_frontier WHERE crawl_id = ? AND "
+                      "sha256 IS NOT NULL", [crawl_id]).fetchone()
+    return int(row[0]) if row else 0
 
 
 def frontier_counts(con: duckdb.DuckDBPyConnection, crawl_id: str) -> dict[str, int]:
