@@ -160,7 +160,7 @@ def test_headers_sent_a_byte_at_a_time_end_at_the_total_deadline(tmp_path: Path)
             errors = [e for (e,) in ws.con.execute(
                 "SELECT error FROM crawl_frontier WHERE state = 'failed'").fetchall()]
             assert outcomes(ws) == Counter(ok=1, timeout=3)
-    assert took < 8, took  # three 2 s deadlines at once, not 15 s of drip
+    assert took < 12, took  # three 2 s deadlines at once, not 15 s of drip (slack: a busy CI)
     assert rep.fetched == 4 and len(errors) == 3
     assert all("no response within 2 s (the total deadline of a request" in e for e in errors)
     assert sorted(site.paths())[-3:] == [f"/listing.php?id={i}" for i in range(3)]
@@ -191,7 +191,7 @@ def test_a_proxy_dripping_its_handshake_ends_at_the_deadline() -> None:
         stop.set()
         srv.close()
     assert got.outcome == "timeout" and "total deadline" in (got.error or ""), got
-    assert took < 5, took
+    assert took < 12, took  # 1.5 s deadline, not the 15 s silence (slack: a busy CI)
 
 
 # -- 2. a session the market rotates ----------------------------------------------------------
