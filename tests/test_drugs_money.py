@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from darkmap.assess.fx import load_fx, parse_price, to_usd
+from darkmap.assess.fx import PriceBin, load_fx, parse_price, parse_price_bin, to_usd
 from darkmap.assess.lexicon import load_lexicon
 from darkmap.assess.listing import assess_listing
 from darkmap.errors import BadInputError, NotFoundError
@@ -89,3 +89,48 @@ def test_listing_prices_per_unit_and_per_gram() -> None:
         170 * eur / 20)
     c = assess_listing("1g coke", price=0.1, currency="BTC", observed_at=None)
     assert c.pack_price_usd is None and "no date" in c.parse_note
+
+
+def test_a_price_bin_is_a_range_not_a_price() -> None:
+    # Agora gives "[1.00e-07,1.49e+00)" BTC: 0 to 1.49 BTC, not 1.00 BTC (the audit's F2)
+    assert parse_price("[1.00e-07,1.49e+00)", "BTC") is None
+    assert parse_price_bin("[1.00e-07,1.49e+00)", "BTC") == PriceBin(1e-07, 1.49, "BTC")
+    assert parse_price_bin("(0.5, 2]", "eur") == PriceBin(0.5, 2.0, "EUR")
+    assert parse_price_bin("USD 340.00") is None and parse_price_bin("[2,1)") is None
+    a = assess_listing("Dexamphetamine 5mg x5", None, ["Drugs"],
+                       price_text="[1.00e-07,1.49e+00)", currency="BTC",
+                       observed_at=datetime(2014, 11, 18))
+    assert a.pack_price_usd is None and a.unit_price_usd is None and a.units == 5
+    assert "price bin 1e-07 to 1.49 BTC (about $0 to $" in a.parse_note
+    assert "tiered" not in a.parse_note and "no price" not in a.parse_note
+    # a mapping that asked for the midpoint (``midpoint: true``) keeps it, and says so
+    m = assess_listing("Dexamphetamine 5mg x5", None, ["Drugs"], price=0.745, currency="BTC",
+                       price_text="[1.00e-07,1.49e+00)", observed_at=datetime(2014, 11, 18))
+    assert m.pack_price_usd and "midpoint of a price bin" in m.parse_note
+
+
+def test_real_agora_bins_give_no_price_and_no_revenue(data_dir: Path, tmp_path: Path) -> None:
+    """The 949 real Agora listings are priced only by bins: none gets a USD price, and no
+    Agora account a revenue (before: 949 prices, $3.58 M over 260 accounts, "Dexamphetamine
+    5mg x5" at $73.38 a pill)."""
+    import darkmap
+
+    ws = darkmap.init_workspace(tmp_path / "ws")
+    try:
+        darkmap.ingest(ws, [data_dir / "listings" / "agora-2014"])
+        darkmap.assess_listings(ws)
+        n, priced = ws.con.execute(
+            "SELECT count(*), count(pack_price_usd) + count(unit_price_usd) "
+            "+ count(price_per_gram_usd) FROM listing_assessments").fetchone()
+        pill = ws.con.execute("SELECT units, unit_price_usd, parse_note FROM "
+                              "listing_assessments WHERE listing_id = 'agora:oDPmMPY'").fetchone()
+        accounts, revenue, unvalued = ws.con.execute(
+            "SELECT count(*), count(revenue_usd) + count(revenue_usd_low) "
+            "+ count(revenue_usd_high), count(*) FILTER (WHERE "
+            "evidence->>'value_sources' LIKE '%unvalued%') FROM sales_summary "
+            "WHERE entity_kind = 'account'").fetchone()
+    finally:
+        ws.close()
+    assert n == 949 and priced == 0
+    assert pill[0] == 5 and pill[1] is None and "price bin" in pill[2]
+    assert accounts == 260 and revenue == 0 and unvalued >= 250

@@ -23,7 +23,7 @@ import numpy as np
 
 from darkmap.errors import BadInputError, NotFoundError
 
-__all__ = ["FxTable", "Price", "load_fx", "parse_price", "to_usd"]
+__all__ = ["FxTable", "Price", "PriceBin", "load_fx", "parse_price", "parse_price_bin", "to_usd"]
 
 _SYMBOLS = {"$": "USD", "us$": "USD", "usd": "USD", "dollar": "USD", "dollars": "USD",
             "€": "EUR", "eur": "EUR", "euro": "EUR", "euros": "EUR",
@@ -35,6 +35,33 @@ _PRICE_RE = re.compile(
     r"(\d{1,3}(?:[,\s]\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?)\s*"
     r"(us\$|\$|€|£|฿|usd|eur|euros?|gbp|btc|xbt|mbtc|xmr|cad|aud|chf|sek|dollars?)?",
     re.IGNORECASE)
+# a binned price as some datasets give it (Agora's "[1.00e-07,1.49e+00)"): a range, not a price
+_NUM = r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
+_BIN_RE = re.compile(rf"^\s*[\[(]\s*{_NUM}\s*,\s*{_NUM}\s*[\])]\s*$")
+
+
+@dataclass(slots=True, frozen=True)
+class PriceBin:
+    """A price range as written ("[1.00e-07,1.49e+00)": 0 to 1.49), in ``currency``."""
+
+    low: float
+    high: float
+    currency: str | None
+
+
+def parse_price_bin(text: str | None, default_currency: str | None = None) -> PriceBin | None:
+    """The bounds of a binned price ("[1.00e-07,1.49e+00)", "(0.5, 2]"); ``None`` when the
+    text is not a bin. A bin is a range: it gives no point price (``parse_price`` reads
+    none from it)."""
+    if not text or len(text) > 200:
+        return None
+    m = _BIN_RE.match(text)
+    if not m:
+        return None
+    lo, hi = float(m.group(1)), float(m.group(2))
+    if not (lo == lo and hi == hi and 0 <= lo <= hi < 1e9):
+        return None
+    return PriceBin(lo, hi, (default_currency or "").upper() or None)
 
 
 @dataclass(slots=True, frozen=True)
@@ -49,7 +76,8 @@ class Price:
 def parse_price(text: str | None, default_currency: str | None = None) -> Price | None:
     """Read "USD 340.00", "$1,500", "0.05 BTC", "52.50 EUR"; ``None`` when unreadable.
 
-    A text with several prices (tiers) gives the first and ``tiered=True``.
+    A text with several prices (tiers) gives the first and ``tiered=True``; a binned
+    price ("[1.00e-07,1.49e+00)") gives ``None``: a range is not a price.
     """
     if not text or len(text) > 200:
         return _parse_price(text[:200] if text else text, default_currency)
@@ -64,9 +92,10 @@ def _parse_price_cached(text: str, default_currency: str | None) -> Price | None
 def _parse_price(text: str | None, default_currency: str | None = None) -> Price | None:
     """Read "USD 340.00", "$1,500", "0.05 BTC", "52.50 EUR"; ``None`` when unreadable.
 
-    A text with several prices (tiers) gives the first and ``tiered=True``.
+    A text with several prices (tiers) gives the first and ``tiered=True``; a binned
+    price ("[1.00e-07,1.49e+00)", see :func:`parse_price_bin`) gives none.
     """
-    if not text:
+    if not text or _BIN_RE.match(text):
         return None
     found = []
     for m in _PRICE_RE.finditer(text.strip()):

@@ -14,7 +14,7 @@ from datetime import date, datetime
 
 from darkmap.assess.classify import classify_words
 from darkmap.assess.flags import assess_flags
-from darkmap.assess.fx import FxTable, load_fx, parse_price
+from darkmap.assess.fx import FxTable, PriceBin, load_fx, parse_price, parse_price_bin
 from darkmap.assess.lexicon import Lexicon, load_lexicon, normalise
 from darkmap.assess.quantity import Quantity, parse_quantity
 
@@ -70,6 +70,18 @@ def _categories(path: Iterable[object] | None) -> list[str]:
     return [c for c in (path or []) if isinstance(c, str) and c]
 
 
+def _bin_note(b: PriceBin, observed_at: date | datetime | None, fx: FxTable | None) -> str:
+    """What a binned price says (Agora's "[1.00e-07,1.49e+00)"): its bounds, in USD when
+    they convert; no point price is taken from it."""
+    cur = b.currency or ""
+    text = f"price bin {b.low:.3g} to {b.high:.3g} {cur}".rstrip()
+    if cur:
+        rate, _ = (fx or load_fx()).rate(cur, observed_at)
+        if rate is not None:
+            text += f" (about ${b.low * rate:,.0f} to ${b.high * rate:,.0f})"
+    return text + ": a range, no point price"
+
+
 def assess_listing(title: str | None, description: str | None = None,
                    category_path: list[str] | None = None, price: float | None = None,
                    currency: str | None = None, price_text: str | None = None,
@@ -98,7 +110,11 @@ def assess_listing(title: str | None, description: str | None = None,
                          cls.drug_class)
     notes = [q.note] if q.note else []
     pack_usd = None
-    if price is None and price_text:
+    binned = parse_price_bin(price_text, currency) if price_text else None
+    if binned is not None:
+        notes.append(_bin_note(binned, observed_at, fx) if price is None
+                     else "price: the midpoint of a price bin")
+    if price is None and price_text and binned is None:
         p = parse_price(price_text, currency)
         if p is not None:
             price, currency = p.amount, p.currency
@@ -110,7 +126,7 @@ def assess_listing(title: str | None, description: str | None = None,
             pack_usd = round(price * rate, 4)
         if note:
             notes.append(note)
-    elif price is None:
+    elif price is None and binned is None:
         notes.append("no price")
     unit_usd = per_gram = None
     if pack_usd is not None and q.units:

@@ -269,9 +269,10 @@ def _print_targets(rows: list[TargetRow]) -> None:
         " from:")
     say("  the country shipped from and how sure (0-1; -- unknown); fent/cfp: fentanyl-risk"
         " and")
-    say("  counterfeit-pill listings; revenue in USD; -: no sales captured"
-        + ("" if "customers (90%)" in cols else
-           "; pills, customers: --json, --csv"))
+    say("  counterfeit-pill listings; revenue in USD; -: no sales captured (revenue: or no"
+        " price")
+    say("  known, as for price bins)" + ("" if "customers (90%)" in cols else
+                                         "; pills, customers: --json, --csv"))
     say_parts(f"next: darkmap persona show {shell_arg(rows[0]['persona_id'])} "
               "(accounts, keys, links and why)", "--json or --csv: each target's evidence")
 
