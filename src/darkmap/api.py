@@ -20,6 +20,7 @@ import getpass
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +167,8 @@ def simulate_world(out: PathLike, seed: int = 7, params: SimParams | None = None
 def ingest(ws: Workspace, paths: PathLike | Iterable[PathLike], importer: str | None = None,
            progress: Callable[[FileResult], None] | None = None,
            mappings: Iterable[PathLike] = (), jobs: int = 1,
-           reading: Callable[[str, int], None] | None = None) -> IngestSummary:
+           reading: Callable[[str, int], None] | None = None,
+           captured_at: datetime | None = None) -> IngestSummary:
     """Capture and read files and folders into ``ws``; return the run's summary.
 
     Each file goes to the importer that recognises it (saved market pages, listing
@@ -180,6 +182,9 @@ def ingest(ws: Workspace, paths: PathLike | Iterable[PathLike], importer: str | 
     many worker processes and reads a big CSV in a process of its own while it is
     written (the same rows are stored). ``reading(source, records)`` is told how many
     records of a big file (over 8 MiB) have been read, every 10,000 or so.
+    ``captured_at`` (UTC) is when the files were captured, as the analyst states it
+    (``darkmap ingest --captured-at``): saved pages that state no time of their own are
+    observed then, not at their files' modification times.
     Calls :func:`darkmap.collect.ingest.ingest`.
 
     Example::
@@ -197,7 +202,8 @@ def ingest(ws: Workspace, paths: PathLike | Iterable[PathLike], importer: str | 
         raise BadInputError(f"unknown importer {importer!r}; have: "
                             + ", ".join(sorted(importers())))
     return _ingest(ws, found, importer_name=importer, progress=progress,
-                   mapping_files=[Path(m) for m in mappings], jobs=jobs, reading=reading)
+                   mapping_files=[Path(m) for m in mappings], jobs=jobs, reading=reading,
+                   captured_at=captured_at)
 
 
 def crawl_market(ws: Workspace, options: CrawlOptions,

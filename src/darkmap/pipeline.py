@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import csv
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,29 @@ from darkmap.store.chain import tag_count
 from darkmap.store.evaluations import save_evaluation
 from darkmap.store.workspace import Workspace, utcnow
 
-__all__ = ["STAGES", "DemoContext", "StageResult", "StageSkipped", "run_stages"]
+__all__ = ["REAL_PAGES_CAPTURED", "STAGES", "DemoContext", "StageResult", "StageSkipped",
+           "run_stages"]
+
+REAL_PAGES_CAPTURED: dict[str, datetime] = {
+    # the real data's README: "saved Hansa market pages (June 2017)"; their footers state
+    # their own times (2017-06, which come first)
+    "hansa": datetime(2017, 6, 25),
+    # README: 2019; the pages show feedback and logins up to 2019-11-18 and no time of
+    # their own
+    "empire": datetime(2019, 11, 18),
+    # README: 2019; the pages state their "Server Time" (2019-10 and 2019-11), which
+    # comes first
+    "cryptonia": datetime(2019, 11, 18),
+    # README: 2019, but Dream's seller pages state their own day ("Last active 19/11/2018
+    # (today)", the newest): the pages that state none take that day
+    "dream": datetime(2018, 11, 19),
+    # README: 2019, but the pages show logins and feedback up to 2020-02-19: a capture
+    # is not older than what it shows
+    "apollon": datetime(2020, 2, 19),
+}
+"""When the real saved pages (``<real data>/pages/<market>``) were captured, for the
+demo's ``ingest --captured-at``: the files' modification times are the day they were
+copied (2026), not saved. docs/data-formats.md, "Times only as the source states them"."""
 
 
 @dataclass
@@ -92,15 +116,40 @@ def simulate_world(ws: Workspace, ctx: DemoContext) -> Any:
     return simulate(ctx.world, ctx.seed, SimParams(vendors=ctx.vendors))
 
 
+def _real_pages(real: Path | None) -> tuple[list[Path], list[tuple[Path, datetime]]]:
+    """The real data folder as paths to ingest as they are, and the saved pages' market
+    folders with the time they were captured (:data:`REAL_PAGES_CAPTURED`)."""
+    if real is None or not real.exists():
+        return [], []
+    pages = real / "pages"
+    stated = [(pages / m, t) for m, t in REAL_PAGES_CAPTURED.items() if (pages / m).is_dir()]
+    if not stated:
+        return [real], []
+    # the other folders as they are (a top-level read-me or licence is not evidence)
+    rest = [p for p in sorted(real.iterdir()) if p.is_dir() and p != pages]
+    rest += [p for p in sorted(pages.iterdir())
+             if p.is_dir() and p.name not in REAL_PAGES_CAPTURED]
+    return rest, stated
+
+
 def ingest_all(ws: Workspace, ctx: DemoContext) -> Any:
-    """Ingest the simulated world and the real data folder."""
+    """Ingest the simulated world and the real data folder; the real saved pages with
+    the time each market's pages were captured (``--captured-at``)."""
     world = ([ctx.world / d for d in ("pages", "listings", "seized", "chain", "tags")]
              if ctx.world else [])  # truth.json is the answer key, never evidence
-    paths = [p for p in (*world, ctx.real_data) if p is not None and p.exists()]
-    if not paths:
+    rest, stated = _real_pages(ctx.real_data)
+    paths = [p for p in (*world, *rest) if p.exists()]
+    if not paths and not stated:
         raise StageSkipped("nothing to ingest")
-    summary = ingest(ws, paths, jobs=default_jobs())  # pages extracted by worker processes
-    return {**summary.as_dict()["totals"], "pages_by_workers": summary.prepared_ahead}
+    totals: Counter[str] = Counter()
+    by_workers = 0
+    runs = [(paths, None)] if paths else []
+    for folder, when in [*runs, *(([f], t) for f, t in stated)]:
+        # pages extracted by worker processes
+        summary = ingest(ws, folder, jobs=default_jobs(), captured_at=when)
+        totals.update(summary.as_dict()["totals"])
+        by_workers += summary.prepared_ahead
+    return {**totals, "pages_by_workers": by_workers}
 
 
 def link_personas(ws: Workspace, ctx: DemoContext) -> Any:

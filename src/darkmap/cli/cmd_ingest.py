@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from darkmap.cli.common import (
+    CapturedAt,
     main,
     nothing_left_at_exit,
     open_ws,
     open_ws_to_write,
+    say_page_time_doubts,
     say_stale_chain,
     workspace_option,
 )
@@ -77,11 +80,18 @@ def _workspace_for_ingest(path: Path | None, create: bool) -> Workspace:
               help="Worker processes that extract saved pages ahead of the pipeline (0: "
                    "one per core this process may use, at most 8; 1: none). What is "
                    "stored is the same for any number.")
+@click.option("--captured-at", "captured_at", type=CapturedAt(), default=None,
+              metavar="DATE",
+              help="When the given files were captured (ISO date or datetime, UTC; e.g. "
+                   "2019-11-18): the observation time of saved pages that state none "
+                   "themselves, instead of the files' modification times. Recorded in the "
+                   "facts' method and the run. A file already ingested stays as it was.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
                importer: str | None, mapping_files: tuple[Path, ...],
-               allow_unrecognised: bool, jobs: int, as_json: bool, quiet: bool) -> None:
+               allow_unrecognised: bool, jobs: int, captured_at: datetime | None,
+               as_json: bool, quiet: bool) -> None:
     """Read saved pages, datasets, seized dumps and chain data into the workspace.
 
     Formats are detected per file; re-running is a no-op for files already read. Only
@@ -91,12 +101,19 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
     file whose stored capture changed on disk since it was stored is not read, and the
     exit status is 1 (see `darkmap verify`).
 
-    Example: darkmap ingest -w case-42 ../shared/data/pages ../shared/data/listings
+    A saved page's observation time is the time the page states, else --captured-at,
+    else the file's modification time; a copied file's time is the day it was copied
+    (the run warns when the pages show nothing that recent).
+
+    Example: darkmap ingest -w case-42 --captured-at 2019-11-18 ../shared/data/pages/empire
     """
     import_numpy_without_blas_threads()  # before the pipeline imports it: no BLAS in ingest
     from darkmap.collect.ingest import ingest  # noqa: PLC0415 - see the module docstring
     from darkmap.collect.prefetch import default_jobs  # noqa: PLC0415 - see the module docstring
     from darkmap.plugins import importers  # noqa: PLC0415 - see the module docstring
+    from darkmap.store.page_times import (  # noqa: PLC0415 - see the module docstring
+        page_time_doubts,
+    )
 
     jobs = jobs or default_jobs()
     if importer and importer not in importers():
@@ -114,10 +131,11 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
         total = sum(1 for _ in walk(list(paths)))
         if quiet or as_json:
             summary = ingest(ws, list(paths), importer_name=importer, jobs=jobs,
-                             checkpoint=True)
+                             checkpoint=True, captured_at=captured_at)
         else:
-            summary = _ingest_with_bar(ws, list(paths), importer, total, jobs)
+            summary = _ingest_with_bar(ws, list(paths), importer, total, jobs, captured_at)
         stale = _stale_chain(ws, summary)
+        doubts = page_time_doubts(ws.con, summary.run_id)
     finally:
         ws.close()
     nothing_left_at_exit(True)  # the store closed, its captures synced: see darkmap.cli.run
@@ -130,6 +148,8 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
         _print_summary(summary)
         if stale is not None:
             say_stale_chain(stale)
+    # on stderr, in both modes: the JSON summary stays what it was
+    say_page_time_doubts(doubts, err=True)
     changed = summary.changed_captures()
     if changed:
         # evidence the workspace holds was edited: a script must notice (exit 1, as
@@ -151,7 +171,7 @@ def ingest_cmd(paths: tuple[Path, ...], workspace: Path | None, create: bool,
 
 
 def _ingest_with_bar(ws: Workspace, paths: list[Path], importer: str | None,
-                     total: int, jobs: int) -> IngestSummary:
+                     total: int, jobs: int, captured_at: datetime | None) -> IngestSummary:
     """:func:`~darkmap.collect.ingest.ingest` under a progress bar: files done of the
     ``total`` the walk found, and the name of the last one; while a big file is read,
     its name and the records read from it so far."""
@@ -181,7 +201,7 @@ def _ingest_with_bar(ws: Workspace, paths: list[Path], importer: str | None,
             bar.update(task, description=f"{name}: {records:,} records read")
 
         return ingest(ws, paths, importer_name=importer, progress=tick, jobs=jobs,
-                      reading=reading, checkpoint=True)
+                      reading=reading, checkpoint=True, captured_at=captured_at)
 
 
 def _stale_chain(ws: Workspace, summary: IngestSummary) -> StaleChain | None:

@@ -29,6 +29,7 @@ from darkmap.model.display import UNSAFE_CHARS, columns, fit, for_display, pad
 
 if TYPE_CHECKING:
     from darkmap.store.chain import StaleChain
+    from darkmap.store.page_times import PageTimeDoubt
     from darkmap.store.workspace import Workspace
 
 __all__ = ["ERROR_CHARS", "INTERRUPTED_EXIT", "OPS_SERVER_ENV", "DarkmapError", "FiniteFloat",
@@ -469,6 +470,50 @@ def say_stale_chain(st: StaleChain, indent: str = "") -> None:
             say(f"{indent}    {t}")
 
 
+class CapturedAt(click.ParamType[Any]):
+    """An ISO date or datetime ("2019-11-18", "2019-11-18T06:30", "...+01:00"), as a
+    naive UTC datetime (a time without an offset is UTC)."""
+
+    name = "date"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        from datetime import UTC, datetime  # noqa: PLC0415 - only when the option is given
+
+        if isinstance(value, datetime):
+            return value
+        try:
+            when = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO date or datetime (e.g. 2019-11-18 or "
+                      "2019-11-18T06:30:00Z)", param, ctx)
+        if when.tzinfo is not None:
+            when = when.astimezone(UTC).replace(tzinfo=None)
+        return when
+
+
+def say_page_time_doubts(doubts: list[PageTimeDoubt], indent: str = "",
+                         err: bool = False) -> None:
+    """Warn of saved pages observed long after the newest date their market's pages show
+    (darkmap.store.page_times): their time is likely a copied file's; nothing when none."""
+    for d in doubts:
+        years = (d.observed_last - d.newest_shown).days / 365.25
+        when = (f"{d.observed_first:%Y-%m-%d}" if d.observed_first.date() ==
+                d.observed_last.date() else
+                f"{d.observed_first:%Y-%m-%d} to {d.observed_last:%Y-%m-%d}")
+        text = (f"warning: {d.pages:,} {short(d.market_id, 30)} page(s) are observed at "
+                f"{when}, {years:.1f} years after the newest date the market's pages show "
+                f"({d.newest_shown:%Y-%m-%d}): the files' times are likely the day they "
+                "were copied, not saved; their prices convert at that day's rates and "
+                "activity runs to it. Ingest them into a new workspace with --captured-at "
+                "DATE (re-ingesting changes nothing).")
+        import textwrap  # noqa: PLC0415 - only for a warning
+
+        for i, line in enumerate(textwrap.wrap(text, max(40, line_width() - len(indent) - 2),
+                                               break_on_hyphens=False)):
+            say(f"{indent}{'  ' if i else ''}{line}", err=err)
+
+
 def say_parts(*parts: str, sep: str = "; ", indent: str = "  ") -> None:
     """Print ``parts`` joined by ``sep`` on as few lines as :func:`line_width` allows:
     a part that does not fit starts a new line, indented (a part is never cut)."""
@@ -564,6 +609,7 @@ def status(workspace: Path | None, as_json: bool, by_field: bool) -> None:
     from darkmap.store.chain import stale_chain  # noqa: PLC0415 - see open_ws
     from darkmap.store.fieldreport import field_report  # noqa: PLC0415 - see open_ws
     from darkmap.store.overview import workspace_stage  # noqa: PLC0415
+    from darkmap.store.page_times import page_time_doubts  # noqa: PLC0415 - see open_ws
 
     ws = open_ws(workspace, read_only=True)
     try:
@@ -572,14 +618,17 @@ def status(workspace: Path | None, as_json: bool, by_field: bool) -> None:
             return
         stage = workspace_stage(ws.con)
         stale = stale_chain(ws.con) if stage["stale_blocks"] else None
+        doubts = page_time_doubts(ws.con)
         counts = ws.table_counts()
     finally:
         ws.close()
     if as_json:
         emit_json({"stage": stage, "next": stage["next"], "stale_chain": dataclasses.asdict(
-            stale) if stale else None, "tables": counts})
+            stale) if stale else None,
+            "page_time_warnings": [dataclasses.asdict(d) for d in doubts], "tables": counts})
         return
     _print_stage(stage, stale)
+    say_page_time_doubts(doubts, indent="  ")
     say("tables (rows):")
     for name, n in counts.items():
         say(f"  {name:28s} {n:>10,d}")

@@ -228,6 +228,8 @@ class SummaryDict(TypedDict):
     """Only when a file has a reason: the summaries of runs without one are unchanged."""
     notes: NotRequired[dict[str, list[str]]]
     """Only when a file has a note (see :attr:`FileResult.notes`)."""
+    captured_at: NotRequired[str]
+    """Only when the run was given a capture time (``--captured-at``), as ISO UTC."""
 
 
 @dataclass
@@ -236,6 +238,8 @@ class IngestSummary:
 
     run_id: str
     files: list[FileResult] = field(default_factory=list)
+    captured_at: datetime | None = None
+    """The capture time the analyst stated for the run's files (``--captured-at``)."""
     prepared_ahead: int = 0
     """Files whose importer's work a worker process did (``jobs`` > 1); not part of
     :meth:`as_dict`, which is the same for any number of jobs."""
@@ -323,6 +327,8 @@ class IngestSummary:
             out["why_unrecognised"] = why
         if notes := self.notes():
             out["notes"] = notes
+        if self.captured_at is not None:
+            out["captured_at"] = self.captured_at.isoformat()
         return out
 
     def notes(self) -> dict[str, list[str]]:
@@ -515,6 +521,8 @@ class _Run:
     jobs: int = 1
     reading: Callable[[str, int], None] | None = None
     """Told a big file's source and records read so far, as it is read (see ingest)."""
+    captured_at: datetime | None = None
+    """The capture time the analyst stated (see ingest); None: the files' own times."""
 
 
 def ingest(
@@ -527,6 +535,7 @@ def ingest(
     jobs: int = 1,
     reading: Callable[[str, int], None] | None = None,
     checkpoint: bool = False,
+    captured_at: datetime | None = None,
 ) -> IngestSummary:
     """Ingest files and folders into ``ws``; return the run's summary.
 
@@ -548,14 +557,25 @@ def ingest(
     ``checkpoint``: the run's last commit writes the database file itself rather than
     the write-ahead log (:func:`~darkmap.store.writer.commit_to_file`), for a caller that
     closes the workspace next (``darkmap ingest``), whose close would checkpoint it.
+
+    ``captured_at`` (UTC; naive is taken as UTC): when the files were captured, as the
+    analyst states it (``darkmap ingest --captured-at``). It stands for the files'
+    modification times as the observation time of what they show where their importer
+    takes file times (saved pages); a time the page itself states still comes first, and
+    datasets keep the times their rows state. The facts' ``method`` says the time was
+    stated ("pages@1; capture time stated 2019-11-18T00:00:00"), and the run records it
+    (``ingest_runs.args`` and its summary). A file already ingested is not read again,
+    whatever time is stated: re-ingesting changes nothing.
     """
     paths = list(paths)
+    if captured_at is not None and captured_at.tzinfo is not None:
+        captured_at = captured_at.astimezone(UTC).replace(tzinfo=None)
     for mf in mapping_files:
         from darkmap.importers.mappings import add_mapping_file  # noqa: PLC0415 - see the docstring
 
         add_mapping_file(mf)
     run_id = uuid.uuid4().hex[:12]
-    summary = IngestSummary(run_id)
+    summary = IngestSummary(run_id, captured_at=captured_at)
     forced = importers()[importer_name] if importer_name else None
     done = processed_files(ws.con)
     batch = _Batch(ws)
@@ -563,7 +583,7 @@ def ingest(
     # captures with a processed row under some importer: only the others are fresh
     # (no stored row carries them: a capture's rows commit with its processed row)
     run = _Run(ws, batch, run_id, forced, done, {sha for sha, _ in done}, _Clock(), jobs,
-               reading)
+               reading, captured_at)
     ws.captures.durable = False  # one sync per commit instead of one fsync per file
     run.clock.install()
     # DuckDB would cache what it writes; the writer is faster on one thread than on more
@@ -574,7 +594,8 @@ def ingest(
             # (a commit of its own costs a WAL sync each); a run killed before its first
             # commit left nothing, a later kill leaves the row without finished_at
             batch.begin()
-            start_run(ws.con, run_id, [storable_path(p) for p in paths])
+            stated = [] if captured_at is None else [f"--captured-at={captured_at.isoformat()}"]
+            start_run(ws.con, run_id, stated + [storable_path(p) for p in paths])
             with Prefetcher(jobs, _preparers(forced), _BIG_FILE, _HEAD,
                             done=lambda sha, imp: (sha, imp) in run.done,
                             first=partial(_first_steps, ws.captures, forced)) as ahead:
@@ -776,9 +797,15 @@ def _import(run: _Run, source: str, taken: _Taken, st: os.stat_result, deadline:
     result.notes = _notes(imp, src)
     method = f"{imp.name}@{imp.version}" if imp else "ingest"
     # the file's time stands for a fact's observation time only where the importer says
-    # so; datasets state their times in their rows (none stated: unknown, NULL)
-    observed = (None if getattr(imp, "times_from_source", False) else
-                datetime.fromtimestamp(st.st_mtime, tz=UTC).replace(tzinfo=None))
+    # so; datasets state their times in their rows (none stated: unknown, NULL). A
+    # capture time the analyst stated (--captured-at) stands for the file's time.
+    if getattr(imp, "times_from_source", False):
+        observed = None
+    elif run.captured_at is not None:
+        observed = run.captured_at
+        method += f"; capture time stated {run.captured_at.isoformat()}"
+    else:
+        observed = datetime.fromtimestamp(st.st_mtime, tz=UTC).replace(tzinfo=None)
     prov = Provenance(sha, source, method, observed, run.run_id)
     own_tables = imp is not None and _writes_own_tables(imp)
     if imp is None:
