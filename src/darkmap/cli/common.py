@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from darkmap.errors import DarkmapError as LibraryError
+from darkmap.errors import is_interrupt
 from darkmap.model.display import UNSAFE_CHARS, columns, fit, for_display, pad
 
 if TYPE_CHECKING:
@@ -127,16 +128,6 @@ def interrupted() -> Interrupted:
 
     return _TerminatedLine() if _SIGNALLED and _SIGNALLED[-1] == signal.SIGTERM else \
         Interrupted()
-
-
-def is_interrupt(exc: BaseException) -> bool:
-    """Whether ``exc`` is Ctrl-C: Python's, or DuckDB's (a statement it stopped raises
-    ``RuntimeError('Query interrupted')``, or its ``InterruptException``)."""
-    if isinstance(exc, KeyboardInterrupt):
-        return True
-    if type(exc).__name__ == "InterruptException":
-        return True
-    return isinstance(exc, RuntimeError) and str(exc).strip() == "Query interrupted"
 
 
 @contextmanager

@@ -67,7 +67,7 @@ from darkmap.collect.apart import records_apart
 from darkmap.collect.fs_policy import Entry, open_entry, read_whole, storable_path, walk
 from darkmap.collect.prefetch import Ahead, Handle, Prefetcher
 from darkmap.collect.units import UnitTally, unit_of
-from darkmap.errors import BadInputError, LimitExceeded
+from darkmap.errors import BadInputError, LimitExceeded, is_interrupt
 from darkmap.model.limits import FILE_SECONDS, MAX_FILE_SECONDS, NESTING_DEPTH
 from darkmap.model.records import (
     CutRecord,
@@ -490,8 +490,10 @@ class _Clock:
 
 
 def _guarded(exc: BaseException) -> bool:
-    """What the per-file guard turns into a quarantined file (not ^C, not an exit)."""
-    return isinstance(exc, (Exception, _Timeout))
+    """What the per-file guard turns into a quarantined file: not ^C (nor SIGTERM, nor
+    DuckDB's statement stopped by either: :func:`~darkmap.errors.is_interrupt`), not an
+    exit."""
+    return isinstance(exc, (Exception, _Timeout)) and not is_interrupt(exc)
 
 
 def _as_error(exc: BaseException, clock: _Clock) -> Exception:
