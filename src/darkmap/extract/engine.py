@@ -64,8 +64,9 @@ _STRIP_TAGS = ["script", "style", "noscript", "iframe", "template", "object", "e
 # stripped tags and tracking pixels, removed from every page after parsing
 _DROP_QUERY = ", ".join([*_STRIP_TAGS, "img[width='1']", "img[height='1']", "img[width='0']"])
 _SECTION_RECORDS: dict[str, type] = {"listing": ListingRecord, "account": AccountRecord}
-_ROW_RECORDS: dict[str, type] = {"listings": ListingRecord, "feedback": FeedbackRecord}
-_SECTIONS = ("listing", "account", "pgp", "feedback", "listings")
+_ROW_RECORDS: dict[str, type] = {"listings": ListingRecord, "feedback": FeedbackRecord,
+                                  "accounts": AccountRecord}
+_SECTIONS = ("listing", "account", "pgp", "feedback", "listings", "accounts")
 _RULE_SOURCES = ("css", "label", "source", "ref", "const", "text_regex")
 _COND_KEYS = {"css", "title", "text", "html", "domain", "source", "all", "any", "not"}
 _TOP_KEYS = ("market", "name", "onion", "version", "detect", "observed_at", "skip", "pages")
@@ -1673,7 +1674,35 @@ def _records(page: Page, tpl: Template, spec: PageSpec, where: str) -> list[Reco
                            page)
             recs += _row_record(cls, vals, mid, page, loc, where, spec.type, handle,
                                 listing_ref, tally)
+    if "accounts" in secs:
+        recs += _row_accounts(secs["accounts"], page, ctx, mid, where, spec.type)
     return recs
+
+
+def _row_accounts(spec_rows: dict[str, Any], page: Page, ctx: dict[str, dict[str, Any]],
+                  mid: str, where: str, ptype: str) -> list[Record]:
+    """The vendors a page shows beside its rows (a category page's "Counterfeits
+    [+628|-9] Level 9 (800+)" under each listing): one ``AccountRecord`` per distinct
+    observation, located at the first row showing it (``page#account N``); a vendor shown
+    the same way beside five listings is one observation, not five."""
+    out: list[Record] = []
+    seen: set[str] = set()
+    for i, row in enumerate(_rows(spec_rows, page), start=1):
+        loc = f"page#account {i}"
+        vals = _coerce(AccountRecord, _section_values(spec_rows["fields"], page, row, dict(ctx),
+                                                      "row"), page)
+        if not vals.get("handle"):
+            out.append(QuarantineRecord(locator=loc, market_id=mid, field="accounts.handle",
+                                        reason=f"{where}: {mid} {ptype} page: {loc} has no "
+                                               "handle"))
+            continue
+        key = repr(sorted(vals.items()))
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(AccountRecord(market_id=mid, observed_at=page.observed_at, locator=loc,
+                                 **vals))
+    return out
 
 
 def _row_record(cls: type, vals: dict[str, Any], mid: str, page: Page, loc: str, where: str,
