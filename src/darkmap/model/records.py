@@ -78,6 +78,8 @@ class AccountRecord:
     scale ``rating_scale`` (100 for a percentage, 5 for stars; ``None``: not stated).
     ``last_seen_within`` is a relative last-seen ("within the last 3 days") in seconds
     before ``observed_at``; ``feedback_counts`` the per-polarity counts shown, by window.
+    ``sales_floor`` is a sales counter shown as a bracket ("Orders 30+", "Level 9 (800+)"):
+    at least that many sales; ``sales_count`` is an exact counter.
     """
 
     market_id: str
@@ -99,6 +101,7 @@ class AccountRecord:
     ships_to: list[str] = field(default_factory=list)
     last_seen_within: float | None = None
     feedback_counts: list[FeedbackCounts] = field(default_factory=list)
+    sales_floor: int | None = None
 
 
 @dataclass(slots=True)

@@ -24,8 +24,8 @@ _FIELDS: dict[str, tuple[str, ...]] = {
         "ships_from", "ships_to", "category_path", "feedback_count", "sales_count", "url"),
     "account_observations": (
         "joined_at", "last_seen_at", "last_seen_earliest", "rating", "rating_scale", "level",
-        "feedback_count", "sales_count", "profile_text", "terms_text", "ships_from",
-        "ships_to", "url"),
+        "feedback_count", "sales_count", "sales_floor", "profile_text", "terms_text",
+        "ships_from", "ships_to", "url"),
     "feedback": ("listing_id", "listing_title", "buyer_masked", "rating", "rating_scale",
                  "text", "left_at", "amount"),
 }

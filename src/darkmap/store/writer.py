@@ -94,7 +94,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "obs_id", "account_id", "joined_at", "last_seen_at", "rating", "level",
         "feedback_count", "sales_count", "profile_text", "terms_text", "ships_from", "url",
         "locator", "capture_sha256", "source", "method", "observed_at", "rating_scale",
-        "rating_norm", "ships_to", "last_seen_earliest", "last_seen_latest"),
+        "rating_norm", "ships_to", "last_seen_earliest", "last_seen_latest", "sales_floor"),
     "feedback_counts": (
         "counts_id", "obs_id", "account_id", "market_id", "window_label", "window_days",
         "positive", "neutral", "negative", "locator", "capture_sha256", "source", "method",
@@ -131,7 +131,8 @@ _TYPES: dict[str, pa.DataType] = {
     "last_seen_latest": pa.timestamp("us"), "window_days": pa.int32(),
     "positive": pa.int32(), "neutral": pa.int32(), "negative": pa.int32(),
     "price": pa.float64(), "amount": pa.float64(), "feedback_count": pa.int32(),
-    "sales_count": pa.int32(), "stock": pa.int32(), "bits": pa.int32(),
+    "sales_count": pa.int32(), "sales_floor": pa.int32(), "stock": pa.int32(),
+    "bits": pa.int32(),
     "ships_to": pa.list_(pa.string()), "category_path": pa.list_(pa.string()),
     "user_ids": pa.list_(pa.string()),
     "size": pa.int64(), "captured_at": pa.timestamp("us"), "processed_at": pa.timestamp("us"),
@@ -478,7 +479,8 @@ class RecordWriter:
             oid, aid, _naive(r.joined_at), _naive(r.last_seen_at), r.rating, r.level,
             r.feedback_count, r.sales_count, r.profile_text, r.terms_text, r.ships_from,
             r.url, r.locator, p.capture_sha256, p.source, p.method, obs, r.rating_scale,
-            _norm(r.rating, r.rating_scale), list(r.ships_to) or None, earliest, latest))
+            _norm(r.rating, r.rating_scale), list(r.ships_to) or None, earliest, latest,
+            r.sales_floor))
         for fc in r.feedback_counts:
             self._put("feedback_counts", (
                 row_id("fbc", oid, fc.window), oid, aid, r.market_id, fc.window,
