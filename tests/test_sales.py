@@ -281,9 +281,41 @@ def test_real_pages_rates_from_displayed_counters(data_dir: Path, tmp_path: Path
     assert 0.4 < rates["apollon"].rate < 0.7            # 433 of 767, 406 of 789 (positive)
     assert rates["cryptonia"].source == "order rows" and 0.7 < rates["cryptonia"].rate < 0.9
     assert rates["dream"].source == "counters" and rates["dream"].n_accounts >= 5
-    assert rates["hansa"].source == rates["empire"].source == "borrowed"
-    assert rates["hansa"].rate_high - rates["hansa"].rate_low > \
+    # Apollon's pairs count every polarity shown (433 + 16 + 11 of 767), as docs/sales.md
+    assert rates["apollon"].n_accounts == 5 and rates["apollon"].n_feedback == 1373
+    # Hansa's small exact levels ("Level 1 (6)" beside [+6|0]) pair; brackets ("(800+)") do not
+    assert rates["hansa"].source == "counters" and rates["hansa"].n_orders < 100
+    assert rates["empire"].source == "borrowed"
+    assert rates["empire"].rate_high - rates["empire"].rate_low > \
         rates["cryptonia"].rate_high - rates["cryptonia"].rate_low
+
+
+def test_hansa_category_vendors_have_orders_and_origin(data_dir: Path, tmp_path: Path) -> None:
+    """Hansa's category pages show each vendor's [+628|-9] badge and "Level 9 (800+)":
+    the feedback total is the basis, the bracket a floor no draw goes under; the rows'
+    "Ships from" reach the vendor's country (the audit's target #1 had orders "-", "--")."""
+    ws = Workspace.init(tmp_path / "hansa")
+    try:
+        darkmap.ingest(ws, [data_dir / "pages" / "hansa"])
+        darkmap.assess_listings(ws)
+        est = {e: (v, lo, hi, lb, basis, json.loads(ev)) for e, v, lo, hi, lb, basis, ev in
+               ws.con.execute(
+                   "SELECT entity_id, estimate, low, high, lower_bound, basis, evidence "
+                   "FROM sales_estimates WHERE entity_kind = 'account' AND period = 'all' "
+                   "AND measure = 'orders'").fetchall()}
+        ships = ws.con.execute(
+            "SELECT count(*) FILTER (WHERE ships_from IS NOT NULL) FROM listing_observations "
+            "WHERE source LIKE '%category%'").fetchone()
+    finally:
+        ws.close()
+    v, lo, hi, lb, basis, ev = est["hansa:counterfeits"]
+    assert basis == "feedback total shown" and ev["feedback_used"] == 637
+    assert lb == 800 and 800 <= lo <= v <= hi and ev["sales_floors"] == {"hansa:counterfeits": 800}
+    v, lo, hi, lb, basis, ev = est["hansa:kingodua"]  # 1 row read, 265 feedback, 300+ sales
+    assert basis == "feedback total shown" and 300 <= lo <= v <= hi
+    v, lo, hi, lb, basis, _ = est["hansa:tramapro"]  # profile: "Orders 60+", 46/2/4 feedback
+    assert basis == "feedback total shown" and lo >= 60
+    assert ships == (65,)
 
 
 def test_partial_capture_is_extrapolated_and_levels_count(ws: Workspace) -> None:

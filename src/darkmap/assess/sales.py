@@ -9,7 +9,8 @@ show, in this order (``basis`` in the evidence):
    transactions (680)", "Seller Level 4 (767)"): orders = the counter (an interval only
    where the market rounds its counters, e.g. Dream's "5800");
 2. ``feedback total shown``: the profile shows a feedback total F (larger than the rows
-   read when only the newest pages were saved);
+   read when only the newest pages were saved), as one number or per polarity (Hansa's
+   "[+628|-9]");
 3. ``extrapolated``: no total is shown and the rows are a partial capture (a page holding
    a whole page size of rows, the rows starting well after the vendor joined):
    F = rows x (active span / span the page covers)^u, u uniform in 0.5..1 (between a
@@ -18,6 +19,9 @@ show, in this order (``basis`` in the evidence):
 5. ``not captured``: no profile, no feedback and no counter of the account was captured
    (an account seen only in a listings dataset): orders 0, no range, and the evidence
    says so; the report shows "-".
+
+A sales bracket ("Orders 30+", Hansa's "Level 9 (800+)") is a lower bound, not a counter:
+whatever the basis, no draw has fewer orders than it (nor than the rows read).
 
 For 2-4, ``orders = F + NegBin(F, r)`` (the orders behind F successes at rate r), with the
 account's rate ``r = sigmoid(m + e)``: ``m`` the market's logit rate drawn from its
@@ -332,9 +336,11 @@ def _rounding(n: int) -> int:
 
 
 def _plan(a: _Acct, rounded: set[str]) -> _Plan:
-    """Which evidence estimates the account's orders."""
+    """Which evidence estimates the account's orders. A sales bracket shown ("Orders
+    30+", Hansa's "Level 9 (800+)") is not a counter: it raises the least number of
+    orders, whatever the basis."""
     c = a.counters
-    min_orders = a.rows + a.order_rows
+    min_orders = max(a.rows + a.order_rows, (c.sales_floor or 0) if c is not None else 0)
     counter = None
     if c is not None:
         counter = c.sales_shown if c.sales_shown is not None else level_sales(c.level)
@@ -668,6 +674,8 @@ def _emit(out: _Out, kind: str, eid: str, accs: list[_Acct], d: _Draws, ctx: _Ct
     ev = {"basis": dict(bases), "feedback_rows": rows, "feedback_used": fb_used,
           "order_rows": sum(a.order_rows for a in accs),
           "counters_shown": counters, "markets": markets,
+          "sales_floors": {a.account_id: a.counters.sales_floor for a in accs
+                           if a.counters is not None and a.counters.sales_floor},
           "feedback_rates": {m: _rate_ev(ctx.rates[m]) for m in markets},
           "extrapolation": {a.account_id: round(p.extrapolation, 3)
                             for a, p in zip(accs, plans, strict=True) if p.extrapolation > 1},

@@ -35,6 +35,7 @@ class AccountCounters(NamedTuple):
     level: str | None
     joined_at: datetime | None
     observed_at: datetime | None
+    sales_floor: int | None = None  # a bracket shown ("Orders 30+", "(800+)"): at least
 
 
 class FeedbackRow(NamedTuple):
@@ -109,12 +110,21 @@ def has_tables(con: duckdb.DuckDBPyConnection) -> bool:
 
 def account_counters(con: duckdb.DuckDBPyConnection) -> list[AccountCounters]:
     """Per account: the largest sales and feedback counters shown, a level text that holds
-    a number in brackets (Apollon "Seller Level 4 (767)"), first join date, last crawl."""
+    a number in brackets (Apollon "Seller Level 4 (767)"), first join date, last crawl,
+    and the largest sales bracket shown ("Orders 30+": at least 30).
+
+    The feedback total is the largest of the totals shown as one number and the
+    all-time per-polarity counts added up (Hansa's "[+628|-9]" is 637; a window such as
+    Empire's 12 months is not a total); per-polarity counts without a positive or a
+    negative count are not a total."""
     return [AccountCounters._make(r) for r in con.execute("""
-        SELECT a.account_id, a.market_id, max(o.sales_count), max(o.feedback_count),
+        SELECT a.account_id, a.market_id, max(o.sales_count),
+               greatest(max(o.feedback_count), max(t.total)),
                max(o.level) FILTER (WHERE o.level LIKE '%(%)%'), min(o.joined_at),
-               max(o.observed_at)
+               max(o.observed_at), max(o.sales_floor)
         FROM accounts a LEFT JOIN account_observations o USING (account_id)
+        LEFT JOIN (SELECT obs_id, positive + coalesce(neutral, 0) + negative AS total
+                   FROM feedback_counts WHERE window_label = 'all') t USING (obs_id)
         GROUP BY a.account_id, a.market_id ORDER BY a.account_id""").fetchall()]
 
 
