@@ -9,6 +9,7 @@ market by name. Adding a market is a new YAML file, never code here.
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -69,7 +70,11 @@ _ROW_RECORDS: dict[str, type] = {"listings": ListingRecord, "feedback": Feedback
 _SECTIONS = ("listing", "account", "pgp", "feedback", "listings", "accounts")
 _RULE_SOURCES = ("css", "label", "source", "ref", "const", "text_regex")
 _COND_KEYS = {"css", "title", "text", "html", "domain", "source", "all", "any", "not"}
-_TOP_KEYS = ("market", "name", "onion", "version", "detect", "observed_at", "skip", "pages")
+_TOP_KEYS = ("market", "name", "onion", "version", "detect", "observed_at", "rates", "skip",
+             "pages")
+_RATE_CURRENCY = re.compile(r"[A-Z]{3,5}")
+# a page-stated rate outside this range (USD per unit) is no rate: a misread, not a price
+_RATE_RANGE = (1e-6, 1e9)
 _RULE_KEYS = frozenset({*_RULE_SOURCES, "attr", "own", "pick", "nth", "join", "within",
                         "siblings", "inner", "page", "regex", "split", "map", "type",
                         "formats"})
@@ -113,6 +118,7 @@ class Template:
     threshold: float = 1.0
     detect: list[dict[str, Any]] = field(default_factory=list)
     observed_at: list[dict[str, Any]] = field(default_factory=list)
+    rates: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     skip: list[dict[str, Any]] = field(default_factory=list)
     pages: list[PageSpec] = field(default_factory=list)
 
@@ -160,10 +166,20 @@ class Template:
         obs = data.get("observed_at") or []
         for r in _as_rules(obs, f"{path}: observed_at"):
             _check_rule(r, f"{path}: observed_at")
+        rates = data.get("rates") or {}
+        if not isinstance(rates, dict):
+            raise TemplateError(f"{path}: rates must map a currency (BTC) to rules")
+        for ccy, rr in rates.items():
+            if not _RATE_CURRENCY.fullmatch(str(ccy)):
+                raise TemplateError(f"{path}: rates: '{ccy}' is not a currency code (BTC)")
+            for r in _as_rules(rr, f"{path}: rates.{ccy}"):
+                _check_rule(r, f"{path}: rates.{ccy}")
         return cls(market=market, name=str(data["name"]), path=path,
                    version=str(data.get("version", "1")), onion=data.get("onion"),
                    threshold=float(detect.get("threshold", 1)), detect=rules,
-                   observed_at=_as_rules(obs, path), skip=skips, pages=pages)
+                   observed_at=_as_rules(obs, path),
+                   rates={str(c): _as_rules(r, path) for c, r in rates.items()},
+                   skip=skips, pages=pages)
 
 
 _RULE_LISTS: dict[int, tuple[Any, list[dict[str, Any]]]] = {}
@@ -1513,6 +1529,8 @@ def warm(templates: Iterable[Template] | None = None) -> None:
         conds += list(tpl.detect) + [sk.get("when") for sk in tpl.skip]
         if tpl.observed_at:
             _warm_field(tpl.observed_at)
+        for rules in tpl.rates.values():
+            _warm_field(rules)
         for spec in tpl.pages:
             conds.append(spec.when)
             for name, sec in spec.sections.items():
@@ -1679,6 +1697,19 @@ def _records(page: Page, tpl: Template, spec: PageSpec, where: str) -> list[Reco
     return recs
 
 
+def _page_rates(tpl: Template, page: Page) -> dict[str, float]:
+    """The exchange rates the page itself states (the market's "USD/BTC 2711.90"), as USD
+    per unit of each currency of the template's ``rates``; a value that is no positive
+    number in a sane range is left out (the table's rate is used for it)."""
+    out: dict[str, float] = {}
+    for ccy, rules in tpl.rates.items():
+        v = _field(rules, page, page.root, {})
+        v = v if isinstance(v, float) else parse_float(v) if isinstance(v, str) else None
+        if v is not None and math.isfinite(v) and _RATE_RANGE[0] <= v <= _RATE_RANGE[1]:
+            out[ccy] = v
+    return out
+
+
 def _row_accounts(spec_rows: dict[str, Any], page: Page, ctx: dict[str, dict[str, Any]],
                   mid: str, where: str, ptype: str) -> list[Record]:
     """The vendors a page shows beside its rows (a category page's "Counterfeits
@@ -1789,7 +1820,8 @@ def _extract(page: Page, tpl: Template | None, where: str) -> PageResult:
                 locator="page")])
         if any(not isinstance(r, QuarantineRecord) for r in recs):
             recs.insert(0, MarketRecord(market_id=mid, name=tpl.name, onion=tpl.onion,
-                                        observed_at=page.observed_at, page_type=spec.type))
+                                        observed_at=page.observed_at, page_type=spec.type,
+                                        usd_rates=_page_rates(tpl, page)))
         return PageResult(mid, spec.type, recs)
     generic = _generic_skip(page)
     ptype, why = generic if generic else ("unknown", f"no page type of template {mid} matches")

@@ -41,6 +41,9 @@ class MarketRecord:
     onion: str | None = None
     observed_at: datetime | None = None
     page_type: str | None = None  # the template's page type of the page it came from
+    # exchange rates the page itself states, USD per unit ({"BTC": 10890.3}); stored per
+    # page in ``page_rates``, preferred by the assessment for that page's prices
+    usd_rates: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
