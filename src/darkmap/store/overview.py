@@ -28,9 +28,9 @@ __all__ = ["ASSESS_EVIDENCE", "LINK_EVIDENCE", "AssessmentAge", "WorkspaceStage"
 LINK_EVIDENCE = ("accounts", "account_observations", "listings", "listing_observations",
                  "feedback", "identifiers")
 """The evidence tables the linker reads (darkmap.resolve.profiles, store.evidence)."""
-ASSESS_EVIDENCE = (*LINK_EVIDENCE, "feedback_counts")
+ASSESS_EVIDENCE = (*LINK_EVIDENCE, "feedback_counts", "page_rates")
 """The evidence tables the assessment reads (listings, feedback and its counters, the
-accounts' shipping and profile)."""
+accounts' shipping and profile, the rates pages state)."""
 
 
 class AssessmentAge(TypedDict):

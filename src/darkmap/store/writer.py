@@ -88,6 +88,8 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "processed": ("sha256", "importer", "run_id", "source", "read_count", "stored_count",
                   "quarantined", "skipped", "market_id", "page_type", "processed_at"),
     "markets": ("market_id", "name", "onion", "capture_sha256", "source", "method", "observed_at"),
+    "page_rates": ("rate_id", "market_id", "currency", "usd", "locator", "capture_sha256",
+                   "source", "method", "observed_at"),
     "accounts": ("account_id", "market_id", "handle", "role", "capture_sha256", "source",
                  "method", "observed_at"),
     "account_observations": (
@@ -130,7 +132,8 @@ _TYPES: dict[str, pa.DataType] = {
     "rating_norm": pa.float64(), "last_seen_earliest": pa.timestamp("us"),
     "last_seen_latest": pa.timestamp("us"), "window_days": pa.int32(),
     "positive": pa.int32(), "neutral": pa.int32(), "negative": pa.int32(),
-    "price": pa.float64(), "amount": pa.float64(), "feedback_count": pa.int32(),
+    "price": pa.float64(), "amount": pa.float64(), "usd": pa.float64(),
+    "feedback_count": pa.int32(),
     "sales_count": pa.int32(), "sales_floor": pa.int32(), "stock": pa.int32(),
     "bits": pa.int32(),
     "ships_to": pa.list_(pa.string()), "category_path": pa.list_(pa.string()),
@@ -463,8 +466,13 @@ class RecordWriter:
     # -- one method per record type -------------------------------------------------
 
     def _market(self, r: MarketRecord, p: Provenance) -> str:
+        obs = _naive(r.observed_at or p.observed_at)
         self._put("markets", (r.market_id, r.name, r.onion, p.capture_sha256, p.source,
-                              p.method, _naive(r.observed_at or p.observed_at)))
+                              p.method, obs))
+        for ccy, usd in r.usd_rates.items():
+            self._put("page_rates", (row_id("rate", p.capture_sha256, "page#market", ccy),
+                                     r.market_id, ccy, usd, "page#market", p.capture_sha256,
+                                     p.source, p.method, obs))
         return "stored"
 
     def _account(self, r: AccountRecord, p: Provenance) -> str:
@@ -868,13 +876,14 @@ def arrow_views(con: duckdb.DuckDBPyConnection,
 _CAPTURE_COLUMN = {
     "captures": "sha256", "processed": "sha256", "account_observations": "capture_sha256",
     "listing_observations": "capture_sha256", "feedback": "capture_sha256",
-    "feedback_counts": "capture_sha256",
+    "feedback_counts": "capture_sha256", "page_rates": "capture_sha256",
     "identifiers": "capture_sha256", "skipped_pages": "capture_sha256",
     "quarantine": "capture_sha256", "field_cuts": "capture_sha256"}
 #: append-only evidence tables without a primary key (migration 007): each row comes
 #: from one capture and its id hashes that capture; see RecordWriter._insert_keyless
 KEYLESS = frozenset({"account_observations", "listing_observations", "feedback",
-                     "feedback_counts", "identifiers", "skipped_pages", "quarantine", "field_cuts"})
+                     "feedback_counts", "page_rates", "identifiers", "skipped_pages",
+                     "quarantine", "field_cuts"})
 #: entity tables without a primary key (migration 007), kept unique by the writer; see
 #: RecordWriter._insert_unkeyed_entity
 UNKEYED_ENTITIES = frozenset({"accounts", "listings"})
