@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
@@ -86,8 +86,14 @@ def assess_listing(title: str | None, description: str | None = None,
                    category_path: list[str] | None = None, price: float | None = None,
                    currency: str | None = None, price_text: str | None = None,
                    observed_at: date | datetime | None = None,
-                   lexicon: Lexicon | None = None, fx: FxTable | None = None) -> Assessment:
-    """Classify, flag and normalise one listing. Never raises on odd text."""
+                   lexicon: Lexicon | None = None, fx: FxTable | None = None,
+                   page_rates: Mapping[str, float] | None = None) -> Assessment:
+    """Classify, flag and normalise one listing. Never raises on odd text.
+
+    ``page_rates`` are the exchange rates the listing's own page states (USD per unit,
+    ``{"BTC": 10890.3}``): a price in such a currency is converted at the page's rate, not
+    the fx table's, and ``parse_note`` says so ("BTC at the page's own rate (USD 10890.3)");
+    a price converted at the table's rate has no such note."""
     lex = lexicon or load_lexicon()
     title = _text(title)
     description = description if isinstance(description, str) else None
@@ -121,7 +127,13 @@ def assess_listing(title: str | None, description: str | None = None,
             if p.tiered:
                 notes.append("tiered price: first taken")
     if price is not None and currency:
-        rate, note = (fx or load_fx()).rate(currency, observed_at)
+        page_rate = page_rates.get(currency.upper()) if page_rates else None
+        rate: float | None
+        if page_rate is not None:
+            rate = page_rate
+            note = f"{currency.upper()} at the page's own rate (USD {page_rate:g})"
+        else:
+            rate, note = (fx or load_fx()).rate(currency, observed_at)
         if rate is not None and price >= 0:
             pack_usd = round(price * rate, 4)
         if note:

@@ -76,6 +76,7 @@ def assess_workspace(ws: Workspace, params: SalesParams = _DEFAULT_PARAMS,
     lex, fx = load_lexicon(), load_fx(workspace=ws.path)
     store.require_drug_tables(con)
     rows = store.latest_observations(con)
+    rates = store.page_rates(con)
     now = utcnow()
     columns: dict[str, list[Any]] = {c: [] for c in store.ASSESSMENT_COLUMNS}
     counts: dict[str, int] = defaultdict(int)
@@ -87,7 +88,7 @@ def assess_workspace(ws: Workspace, params: SalesParams = _DEFAULT_PARAMS,
         try:
             a = assess_listing(obs.title, obs.description, list(obs.category_path or []),
                                obs.price, obs.currency, obs.price_text, obs.observed_at,
-                               lexicon=lex, fx=fx)
+                               lexicon=lex, fx=fx, page_rates=rates.get(obs.capture_sha256 or ""))
         except Exception as exc:  # noqa: BLE001 - one hostile listing must not stop the run
             failed.append(_quarantine_row(obs, exc))
             continue

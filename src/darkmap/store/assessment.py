@@ -31,7 +31,7 @@ __all__ = ["ASSESSMENT_COLUMNS", "DRUG_TABLES", "AccountPlaceEvidence", "Assesse
            "account_markets", "account_place_evidence", "assessed_listings", "assessed_prices",
            "count_assessments", "count_by_class", "count_flagged", "feedback_texts",
            "feedback_totals", "flagged_listings", "latest_observations", "listing_place_evidence",
-           "listings_per_account", "monthly_orders", "one_persona_jurisdiction",
+           "listings_per_account", "monthly_orders", "one_persona_jurisdiction", "page_rates",
            "one_persona_sales", "persona_jurisdictions", "persona_listings", "persona_sales",
            "replace_assessments", "replace_jurisdictions", "replace_quarantine", "replace_sales",
            "require_drug_tables", "sales_feedback", "stored_assessments", "transaction"]
@@ -297,6 +297,19 @@ def latest_observations(con: duckdb.DuckDBPyConnection) -> list[LatestObservatio
         ORDER BY listing_id
     """).fetchall()
     return [LatestObservation._make(r) for r in rows]
+
+
+def page_rates(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, float]]:
+    """The exchange rates each captured page states (``page_rates``), by capture:
+    ``{capture_sha256: {"BTC": usd_per_btc}}``; empty before migration 021."""
+    if not table_exists(con, "page_rates"):
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for sha, ccy, usd in con.execute(
+            "SELECT capture_sha256, currency, max(usd) FROM page_rates "
+            "GROUP BY capture_sha256, currency ORDER BY capture_sha256, currency").fetchall():
+        out.setdefault(sha, {})[ccy] = float(usd)
+    return out
 
 
 def replace_assessments(con: duckdb.DuckDBPyConnection,
