@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+import darkmap
 from darkmap.assess.fx import PriceBin, load_fx, parse_price, parse_price_bin, to_usd
 from darkmap.assess.lexicon import load_lexicon
 from darkmap.assess.listing import assess_listing
 from darkmap.errors import BadInputError, NotFoundError
+from darkmap.store.workspace import Workspace
 
 
 @pytest.mark.parametrize("text,amount,ccy", [
@@ -134,3 +136,39 @@ def test_real_agora_bins_give_no_price_and_no_revenue(data_dir: Path, tmp_path: 
     assert n == 949 and priced == 0
     assert pill[0] == 5 and pill[1] is None and "price bin" in pill[2]
     assert accounts == 260 and revenue == 0 and unvalued >= 250
+
+
+def test_price_unit_is_what_the_price_buys() -> None:
+    """Cryptonia prices name their unit ("131.25 USD/Ounce"): a title without a pack takes
+    it; a per-gram price is not spread over the title's ounce (audit F5f)."""
+    a = assess_listing("Hardcore OG - Indoor", price_text="131.25 USD/Ounce")
+    assert (a.units, a.unit_kind) == (pytest.approx(28.3495), "gram")
+    assert a.price_per_gram_usd == pytest.approx(131.25 / 28.3495, rel=1e-3)
+    a = assess_listing("Light Dep Trim - 1 OZ | Trim | Shake", price_text="2.80 USD/gram")
+    assert (a.units, a.price_per_gram_usd) == (1.0, 2.8) and "priced per 'gram'" in a.parse_note
+    # the title's pack stays when the unit is only a label: 28 g of ketamine for $510.81
+    a = assess_listing("28G INDIAN ROCK KETAMINE", price_text="510.81 USD/Gram")
+    assert (a.units, a.price_per_gram_usd) == (28.0, pytest.approx(18.2432))
+    for unit in ("Each", "Order", "Piece"):  # no quantity: the title decides
+        a = assess_listing("Xanax 2mg x 10", price_text=f"20.00 USD/{unit}")
+        assert (a.units, a.unit_kind) == (10.0, "pill")
+    assert assess_listing("Nice shirt", price_text="5.00 USD/gram").units is None
+
+
+def test_cryptonia_pages_price_units(data_dir: Path, tmp_path: Path) -> None:
+    """On the real pages: "OXYMORPHONE" at 42.50 USD/G is $42.50 a gram (was no pack),
+    8244813 "Light Dep Trim - 1 OZ" at 2.80 USD/gram $2.80 a gram (was $0.099)."""
+    ws = Workspace.init(tmp_path / "cry")
+    try:
+        darkmap.ingest(ws, [data_dir / "pages" / "cryptonia"])
+        darkmap.assess_listings(ws)
+        got = dict(ws.con.execute(
+            "SELECT l.listing_ref, a.price_per_gram_usd FROM listing_assessments a "
+            "JOIN listings l USING (listing_id)").fetchall())
+        no_pack = ws.con.execute(
+            "SELECT count(*) FROM listing_assessments WHERE drug_class <> 'non_drug' "
+            "AND units IS NULL").fetchone()
+    finally:
+        ws.close()
+    assert got["18756313"] == pytest.approx(42.5) and got["8244813"] == pytest.approx(2.8)
+    assert no_pack == (5,)  # of 122 drug listings; 30 before the price units were read

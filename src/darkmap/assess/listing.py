@@ -57,6 +57,39 @@ class Assessment:
         return d
 
 
+# "2.80 USD/gram", "131.25 USD/Ounce", "1150.00 USD/454gram": what the price is for
+_PRICE_UNIT = re.compile(r"^\s*+[\d.,]{1,20}\s*+[A-Za-z]{3}\s*+/\s*+(\S.{0,39})$")
+# a price per gram under this (USD) is no drug's price: the pack read was not what it buys
+PER_GRAM_FLOOR_USD = 0.5
+
+
+def _with_price_unit(q: Quantity, price_text: str | None, substance: str,
+                     pack_usd: float | None) -> Quantity:
+    """The pack a listing's price is for, given the unit its price names (Cryptonia's
+    "131.25 USD/Ounce"). The title's pack is kept when it has one, except that a price
+    per gram or ounce which, spread over the title's grams, would cost less than
+    :data:`PER_GRAM_FLOOR_USD` a gram is that unit's price ("Light Dep Trim - 1 OZ" at
+    "2.80 USD/gram" is $2.80 a gram, not $0.099). A title without a pack takes the
+    unit's ("Sour Diesel, Ounce" at "115.00 USD/28g": 28 g). Units that are no quantity
+    ("Each", "Order", "Piece") change nothing."""
+    m = _PRICE_UNIT.match(price_text) if price_text and len(price_text) <= 80 else None
+    if m is None:
+        return q
+    unit = m.group(1).strip()
+    uq = parse_quantity(unit if unit[:1].isdigit() else f"1 {unit}", substance)
+    if not uq.units or uq.unit_kind == "unknown":
+        return q
+    if not q.units or q.unit_kind == "unknown":
+        return Quantity(uq.units, uq.unit_kind, q.dose_mg if q.dose_mg else uq.dose_mg,
+                        uq.confidence, f"pack from the price's unit '{unit}'")
+    if q.unit_kind == uq.unit_kind == "gram" and pack_usd is not None \
+            and q.units > uq.units and pack_usd / q.units < PER_GRAM_FLOOR_USD:
+        return Quantity(uq.units, "gram", q.dose_mg, uq.confidence,
+                        f"priced per '{unit}': the title's {q.units:g} g at "
+                        f"${pack_usd / q.units:.3f}/g is no price")
+    return q
+
+
 def _text(value: object) -> str:
     """A title as text, whatever an untyped caller passed (a number from a dataset's
     title column goes through ``str``, ``None`` is the empty title)."""
@@ -112,9 +145,7 @@ def assess_listing(title: str | None, description: str | None = None,
             q = _NO_PACK
     else:
         q = _NO_PACK
-    flags = assess_flags(title, description, cls.substance, q.unit_kind, q.dose_mg,
-                         cls.drug_class)
-    notes = [q.note] if q.note else []
+    notes: list[str] = []
     pack_usd = None
     binned = parse_price_bin(price_text, currency) if price_text else None
     if binned is not None:
@@ -140,6 +171,11 @@ def assess_listing(title: str | None, description: str | None = None,
             notes.append(note)
     elif price is None and binned is None:
         notes.append("no price")
+    if q is not _NO_PACK:
+        q = _with_price_unit(q, price_text, cls.substance, pack_usd)
+    flags = assess_flags(title, description, cls.substance, q.unit_kind, q.dose_mg,
+                         cls.drug_class)
+    notes = ([q.note] if q.note else []) + notes
     unit_usd = per_gram = None
     if pack_usd is not None and q.units:
         if q.unit_kind == "gram":
