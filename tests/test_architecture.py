@@ -73,7 +73,7 @@ DYNAMIC_IMPORT_SITE = ("darkmap.plugins", "import_optional")
 EVIDENCE_TABLES = frozenset({
     "markets", "accounts", "listings", "account_observations", "listing_observations",
     "feedback", "feedback_counts", "identifiers", "pgp_keys", "skipped_pages", "quarantine",
-    "field_cuts", "captures",
+    "field_cuts", "captures", "page_rates",
     "processed", "ingest_runs"})
 EVIDENCE_WRITERS = frozenset({"darkmap.store.writer", "darkmap.store.runs",
                               "darkmap.store.workspace"})
