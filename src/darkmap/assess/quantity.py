@@ -27,6 +27,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 from darkmap.assess.taxonomy import PHARMA_PILL_SUBSTANCES
 
@@ -99,11 +100,15 @@ _DOSE = re.compile(r"(?<!\d)(?<!\d\.)" + _NUM + r"(?:\s*+(?:-|–|to)\s*+" + _NU
 _NUM_BOUNDED = (r"(\d{1,3}(?:,\d{3}){1,8}|\d{1,20}(?:[.,]\d{1,20})?"
                 r"|(?<![a-z\d])\.\d{1,20})")
 _VOLUME = re.compile(_NUM_BOUNDED + r"\s*(ml|millilit(?:er|re)s?|cl|l)(?![a-z])")
-_COUNT_FORM = re.compile(r"(?<![\d./a-z])(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x\s*)?(?:-\s*)?"
-                         r"(?:(?!mgs?\b|ug\b|mcg\b|g\b|grs?\b|ml\b|of\b)[a-z]+\s+)?(" + "|".join(
+# not after a currency sign ("Only $25 each pill" is a price), and no price word between
+# the number and the form word ("25 per pill", "25 each pill")
+_COUNT_FORM = re.compile(r"(?<![\d./a-z$€£])(?<![$€£] )(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x\s*)?"
+                         r"(?:-\s*)?(?:(?!mgs?\b|ug\b|mcg\b|g\b|grs?\b|ml\b|of\b|each\b|per\b|"
+                         r"an?\b|usd\b|eur\b|dollars?\b)[a-z]+\s+)?(" + "|".join(
     sorted(_FORM_WORDS, key=len, reverse=True)) + r")(?![a-z])")
-_COUNT_X = re.compile(r"(?<![\d.,/a-z])(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x|pcs|qty)(?![a-z])|"
-                      r"(?<![a-z])x\s*(\d{1,3}(?:,\d{3})+|\d{1,6})(?![\d.,]*\s*(?:mg|g|ug|mcg|ml|gr|%))")
+_COUNT_X = re.compile(r"(?<![\d.,/a-z$€£])(?<![$€£] )(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x|pcs|qty)"
+                      r"(?![a-z])|(?<![a-z])x\s*(\d{1,3}(?:,\d{3})+|\d{1,3}(?: \d{3})+(?![\d.,])|"
+                      r"\d{1,6})(?![\d.,]*\s*(?:mg|g|ug|mcg|ml|gr|%))")
 # "20 tab 100x BOX", "20 tabs x 5 boxes": a number of packs of the count before it
 _PACKS = re.compile(r"(?<![\d.,])(?:(\d{1,4})\s*x\s*|x\s*(\d{1,4})\s+)"
                     r"(?:boxes|box|packs|pack|blisters|blister|strips|strip)(?![a-z])")
@@ -116,8 +121,29 @@ _LEADING = re.compile(r"^\W*(\d{1,6})(?![\d.,]|\s*+%|[a-z]|\s*+-?\s*+"
 _WORD_COUNT = re.compile(r"\b(" + "|".join(_WORD_NUMBERS) + r")\b\s*(?:\(\w+\)\s*)?(?:x\b|"
                          + "|".join(sorted(_FORM_WORDS, key=len, reverse=True))
                          + r"|\d|[a-z]+\s+\d)")
-_POWDER_CUES = re.compile(r"hcl|powder|pulver|crystals?|uncut|citrate|\bbase\b|\braw\b|\d\s*%|"
-                          r"purity|\bpure\b")
+# "94%" is a purity; "100% real" is a sales claim, not a purity cue
+_POWDER_CUES = re.compile(r"hcl|powder|pulver|crystals?|uncut|citrate|\bbase\b|\braw\b|"
+                          r"(?<!\d)(?!100\s*%)\d{1,3}(?:[.,]\d{1,3})?\s*%|purity|\bpure\b")
+# "1st class", "21st": an ordinal, not a count of one piece ("st" is also Stück); only
+# "st" needs this (no other ordinal suffix is a form word), "11st" is eleven Stück
+_ORDINAL_ST = re.compile(r"(?<![\d.,])(?:\d{0,5}[02-9])?1st(?![a-z])")
+# a mass that is a minimum order ("[Min 4oz]", "4 OZ Minimum", "MOQ 1kg"), not the pack
+_MIN_BEFORE = re.compile(r"(?:(?<![a-z])min|minimum|moq)\.?\W{0,3}(?:order\W{0,3})?(?:of\W{0,3})?$")
+_MIN_AFTER = re.compile(r"\W{0,3}(?:min|minimum|moq)(?![a-z])")
+# a bare "kilo" beside "1.000g" says the dot separates thousands ("Cocaine 1.000g kilo")
+_BARE_KILO = re.compile(r"(?<![\d.,])(?<!\d )(?:kilos?|kg|kilogram)(?![a-z])")
+# "250 ORANGE OWLS 240+ MG": a count, one to four words of pill name, then the dose
+_COUNT_BEFORE_DOSE = re.compile(r"(?<![\w.,/$€£#:+-])(\d{1,5})\s++((?:[a-z][a-z'’]*+\s++){1,4})"
+                                r"(?:[(\[]\s*+)?$")
+_NOT_A_NAME = frozenset({
+    "x", "mg", "mgs", "g", "gr", "grs", "gram", "grams", "kg", "kilo", "oz", "lb", "lbs", "ml",
+    "ug", "mcg", "of", "for", "get", "free", "at", "per", "each", "only", "and", "or", "to",
+    "with", "off", "buy", "the", "a", "an", "in", "on", "from", "usd", "eur", "dollars",
+    "percent", "pack", "packs", "box", "boxes", "st", "level", "top", "over", "up", "than",
+    "mix", "vs", "by", "is", "are", "day", "days", "hour", "hours", "week", "weeks"})
+_THC_DOSE = re.compile(r"\W{0,3}(?:thc|cbd)(?![a-z])")
+# "1000x Red Defqon.1 & 10gr Cocaine": a count and a weight of two different products
+_JOINER = re.compile(r"&|\+|(?<![a-z])(?:and|with|plus)(?![a-z])")
 _TIERS = re.compile(_NUM_BOUNDED + r"\s*(?:g|gr|grams?|oz)\s*(?:/|\||or|-)\s*"
                     + _NUM_BOUNDED + r"\s*(?:g|gr|grams?|oz)\b")
 
@@ -140,8 +166,8 @@ class Quantity:
 
 def _num(s: str) -> float | None:
     s = s.strip()
-    if re.fullmatch(r"\d{1,3}(,\d{3})+", s):
-        s = s.replace(",", "")
+    if re.fullmatch(r"\d{1,3}(,\d{3})+", s) or re.fullmatch(r"\d{1,3}( \d{3})+", s):
+        s = s.replace(",", "").replace(" ", "")
     else:
         s = s.replace(",", ".")
     try:
@@ -149,6 +175,28 @@ def _num(s: str) -> float | None:
     except ValueError:
         return None
     return v if v == v and v < 1e9 else None
+
+
+_GRAM_UNITS = frozenset({"g", "gr", "grs", "gram", "grams", "gramm", "gms", "gm", "grammes",
+                         "gramme"})
+
+
+def _count_before_dose(t: str, dose: tuple[float, int, int, bool]) -> float | None:
+    """"250 ORANGE OWLS 240+ MG": the count of a pill named between it and its dose.
+
+    One to four words of letters between the number and the dose, none of them a unit,
+    a price word or a joiner; the number is not the dose restated ("OP 80 ... 80mg")."""
+    m = _COUNT_BEFORE_DOSE.search(t, max(0, dose[1] - 60), dose[1])
+    words = set(m.group(2).split()) if m else set()
+    if m is None or not words.isdisjoint(_NOT_A_NAME) or not words.isdisjoint(_FORM_WORDS):
+        return None  # a form word between them was the count rule's to read, not this
+    before = re.findall(r"[a-z]+", t[max(0, m.start() - 20):m.start()])
+    if before and before[-1] in _FORM_WORDS:
+        return None  # "CHILL PILL 4 EVERYONE 500MG": the number follows the pill word
+    n = _num(m.group(1))
+    if n is None or n < 2 or abs(n - dose[0]) < 1e-9:
+        return None
+    return n
 
 
 def _default_kind(substance: str | None) -> str:
@@ -172,6 +220,8 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
         return Quantity(None, "unknown", None, 0.0, "no title")
     t = html.unescape(title).casefold() if "&" in title else title.casefold()
     t = t.replace("×", "x").replace("\u00a0", " ")
+    if "1st" in t:
+        t = _ORDINAL_ST.sub("first", t)
     notes: list[str] = []
 
     # ---- doses (mg / µg) --------------------------------------------------------
@@ -195,13 +245,21 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
         if ranged and b is not None:  # both bounds kept in the note; dose_mg is the midpoint
             notes.append(f"dose range {a * f:g}-{b * f:g} mg")
     # ---- masses ---------------------------------------------------------------
-    grams: list[tuple[float, str, int]] = []
+    form_word = None
+    for w in re.findall(r"[a-z]+", t):
+        if w in _FORM_WORDS:
+            form_word = _FORM_WORDS[w]
+            break
+    grams: list[tuple[float, str, int, int]] = []  # (grams, unit, start, end)
+    minimum: tuple[float, str] | None = None  # a minimum order: (grams, unit)
+    thousands: float | None = None  # "1k Xanax bars", "Bulk Listing 5k+": a count
+    bare_kilo: bool | None = None  # searched once, when first needed (not once per mass)
     fractions: list[tuple[int, int]] = []
     for m in (_FRACTION.finditer(t) if "/" in t else ()):
         n, d = _num(m.group(1)), _num(m.group(2))
         if n and d:
             unit = m.group(3)
-            grams.append((n / d * _MASS_UNITS.get(unit, 1.0), unit, m.start()))
+            grams.append((n / d * _MASS_UNITS.get(unit, 1.0), unit, m.start(), m.end()))
             fractions.append((m.start(), m.end()))
     for m in (_MASS.finditer(t) if has_digit else ()):
         if any(a <= m.start() < b for a, b in fractions):
@@ -210,15 +268,37 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
         unit = m.group(2)
         if mass is None or (unit in ("k", "p") and mass > 10):
             continue
-        grams.append((mass * _MASS_UNITS[unit], unit, m.start()))
+        if unit == "k":
+            if t.startswith(("'s", "’s"), m.end()):
+                continue  # "5 Green 2K's 240mg": a pill brand, not two kilos
+            if doses or (form_word is not None and form_word != "piece") \
+                    or t.startswith("+", m.end()):
+                # "1k Xanax bars 2mg", "Bulk Listing 5k+": thousands of pills, not kilos
+                thousands = thousands or mass * 1000
+                continue
+        elif unit in _GRAM_UNITS and re.fullmatch(r"\d{1,3}\.\d{3}", m.group(1)) and (
+                bare_kilo := (_BARE_KILO.search(t) is not None if bare_kilo is None
+                              else bare_kilo)):
+            mass *= 1000  # "Cocaine 1.000g kilo": a dot separating thousands
+            notes.append("dot read as a thousands separator (a kilo is named)")
+        if _MIN_BEFORE.search(t, max(0, m.start() - 16), m.start()) \
+                or _MIN_AFTER.match(t, m.end()):
+            # "[Min 4oz]": the least a buyer may order; the price is per ounce
+            minimum = minimum or (_MASS_UNITS[unit], unit)
+            continue
+        grams.append((mass * _MASS_UNITS[unit], unit, m.start(), m.end()))
     for m in (_SLANG_RE.finditer(t) if _SLANG_HINT.search(t) else ()):
         k = _num(m.group(1)) if m.group(1) else 1.0
         phrase = re.sub(r"\s+", " ", m.group(2))
-        grams.append(((k or 1.0) * _SLANG_GRAMS[phrase], phrase, m.start()))
+        grams.append(((k or 1.0) * _SLANG_GRAMS[phrase], phrase, m.start(), m.end()))
     # ---- counts ---------------------------------------------------------------
     count: float | None = None
+    count_span: tuple[int, int] | None = None
     kind: str | None = None
     cm = _COUNT_FORM.search(t) if has_digit else None
+    if cm and cm.group(2) == "bar" and substance == "cannabis_edible" \
+            and (_num(cm.group(1)) or 0) > 1:
+        cm = None  # "Korova 5150 Bar 500mg": a chocolate bar's name, not 5,150 bars
     xm = _COUNT_X.search(t) if has_digit and ("x" in t or "pcs" in t or "qty" in t) else None
     if xm and xm.group(1) and t[:xm.start()].strip(" -[(#") \
             and (tm := _TRAILING_X.search(t)) and tm.start() > xm.start():
@@ -227,6 +307,7 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
         cm = None  # "50x2mg Xanax (GG249 Bars)": the x-count comes first
     if cm:
         count = _num(cm.group(1))
+        count_span = cm.span()
         kind = _FORM_WORDS[cm.group(2)]
         pm = _PACKS.search(t, cm.end()) if count and "x" in t[cm.end():] else None
         packs = _num(pm.group(1) or pm.group(2)) if pm else None
@@ -236,27 +317,29 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
             # "150 Tablets 5 Boxes", with no "x", says how the count is packed
             count *= packs
             notes.append("packs of the count multiplied")
-    form_word = None
-    for w in re.findall(r"[a-z]+", t):
-        if w in _FORM_WORDS:
-            form_word = _FORM_WORDS[w]
-            break
     if count is None:
         qm = _QTY.search(t) if has_digit and ("q" in t or "menge" in t or "anzahl" in t
                                               or t.lstrip()[:1] in "([") else None
         if qm:
-            count = _num(qm.group(1) or qm.group(2))
+            count, count_span = _num(qm.group(1) or qm.group(2)), qm.span()
         elif xm:
-            count = _num(xm.group(1) or xm.group(2))
+            count, count_span = _num(xm.group(1) or xm.group(2)), xm.span()
+        elif thousands:
+            count = thousands
+            notes.append("k read as thousands of pills")
         else:
             wm = _WORD_COUNT.search(t) if _WORD_HINT.search(t) else None
             if wm:
-                count = float(_WORD_NUMBERS[wm.group(1)])
+                count, count_span = float(_WORD_NUMBERS[wm.group(1)]), wm.span()
             else:
                 lm = _LEADING.match(t)
                 if lm and (doses or form_word) and not grams:
-                    count = float(lm.group(1))
+                    count, count_span = float(lm.group(1)), lm.span()
                     notes.append("leading number read as count")
+                elif doses and not grams:
+                    count = _count_before_dose(t, doses[0])
+                    if count is not None:
+                        notes.append("number before a pill name and dose read as count")
         if count is not None:
             kind = form_word or _default_kind(substance)
     if count is not None and count <= 0:
@@ -274,8 +357,11 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
         dose = vals[0]
         if len(vals) > 1:
             if count:
+                # one set lookup per dose: a pairwise scan is quadratic on a title that
+                # repeats "10mg" thousands of times
+                stated = {round(o, 6) for o in vals}
                 for v in vals:
-                    if any(abs(o - v * count) < 1e-6 for o in vals if o != v):
+                    if v * count != v and round(v * count, 6) in stated:
                         dose = v
                         break
             if cm:
@@ -303,19 +389,40 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
         if "leading number read as count" in notes:
             conf = 0.6
         if kind == "pill" and dose is None and grams and not cm:
-            # "10 x 1g": a count of gram packs -> total weight
-            g = grams[0][0]
-            return Quantity(round(count * g, 4), "gram", None, 0.6,
-                            _join(notes + ["count x weight summed"]))
-        return Quantity(count, kind or "pill", dose, conf if not tiers else 0.5, _join(notes))
+            near = min(grams, key=lambda x: _distance(count_span, x))
+            gap = _gap(t, count_span, near)
+            if gap is not None and _ADJACENT.fullmatch(gap):
+                # "10 x 1g", "1g x 10": a count of gram packs -> total weight
+                return Quantity(round(count * near[0], 4), "gram", None, 0.6,
+                                _join(notes + ["count x weight summed"]))
+            if gap is not None and _JOINER.search(gap):
+                # "1000x Red Defqon.1 & 10gr Cocaine": pills and a weight of two products
+                return Quantity(None, "unknown", None, 0.0, _join(notes + [
+                    "a count and a weight of different products: pack not read"]))
+            # "(2)Gram", "50Grams ... 35$ a gram x50", "5g ... 3x Acetone Washed": the
+            # count restates the weight or counts something else
+            notes.append("count not beside the weight: the weight taken")
+            count = None
+        else:
+            return Quantity(count, kind or "pill", dose, conf if not tiers else 0.5,
+                            _join(notes))
     if grams:
-        explicit = [g for g in grams if g[1] in ("g", "gr", "grs", "gram", "grams", "gramm",
-                                                   "gms", "gm", "grammes", "gramme")]
+        explicit = [g for g in grams if g[1] in _GRAM_UNITS]
         g = (explicit or grams)[0][0]
         conf = 0.9 if len({round(x[0], 1) for x in grams}) == 1 or explicit else 0.7
         if tiers:
             conf = 0.5
+        elif len(explicit) > 1 and not any(_FREE_NEAR.search(t, max(0, x[2] - 8), x[3] + 10)
+                                           for x in explicit) and all(
+                _PLUS_GAP.fullmatch(t, a[3], b[2]) for a, b in pairwise(explicit)):
+            # "1G jelly + 2G Moon + 10G primero": one bundle of the weights joined by "+"
+            g = sum(x[0] for x in explicit)
+            conf = 0.7
+            notes.append("weights joined by + summed")
         return Quantity(round(g, 4), "gram", None, conf, _join(notes))
+    if minimum is not None and count is None:
+        return Quantity(round(minimum[0], 4), "gram", None, 0.4, _join(notes + [
+            f"minimum order in {minimum[1]}: price read as per 1 {minimum[1]}"]))
     if vol is not None and (substance not in ("cannabis_concentrate",) or not doses):
         per_ml = dose if dose is not None else None
         return Quantity(vol, "ml", per_ml, 0.7, _join(notes + ["volume"]))
@@ -323,15 +430,46 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
         return Quantity(count, kind or "pill", dose, 0.6, _join(notes))
     if dose is not None:
         powder = (not form_word) and bool(_POWDER_CUES.search(t))
-        if not powder and (substance in PHARMA_PILL_SUBSTANCES or substance == "cannabis_edible"
-                           or (form_word and form_word != "piece") or substance is None):
+        thc = any(_THC_DOSE.match(t, d[2]) for d in doses)
+        if thc or (not powder and (
+                substance in PHARMA_PILL_SUBSTANCES or substance in ("cannabis_edible", "mixed")
+                or (form_word and form_word != "piece") or substance is None)):
+            # "10mg THC" is a cannabinoid content, not grams of flower; a "mixed" combo of
+            # "TRAMADOL 100MG AND RITALIN 10 MG" names tablet strengths of two products
+            if substance == "mixed" and len({d[0] for d in doses}) > 1:
+                return Quantity(None, "unknown", None, 0.0, _join(notes + [
+                    "doses of several products: pack not read"]))
             return Quantity(None, form_word or "unknown", dose, 0.6,
                             _join(notes + ["dose stated, pack count not stated"]))
+        if dose < 1.0:
+            # ".500mg ... DMT": no powder is sold by the fraction of a milligram
+            return Quantity(None, "unknown", None, 0.0, _join(notes + [
+                f"{dose:g} mg is no amount of powder: pack not read"]))
         return Quantity(round(dose / 1000.0, 6), "gram", None, 0.6,
                         _join(notes + ["mg read as an amount of powder"]))
     if form_word in ("seed", "patch"):
         return Quantity(None, form_word, None, 0.4, "form stated, count not stated")
     return Quantity(None, "unknown", None, 0.0, "no quantity found")
+
+
+_ADJACENT = re.compile(r"[\s()\[\]*x-]*")
+_FREE_NEAR = re.compile(r"free|bonus|(?<![a-z])get(?![a-z])|gift")
+_PLUS_GAP = re.compile(r"[^/|]{0,40}?\+[^/|]{0,40}")
+
+
+def _distance(span: tuple[int, int] | None, mass: tuple[float, str, int, int]) -> int:
+    if span is None:
+        return 0
+    return max(mass[2] - span[1], span[0] - mass[3], 0)
+
+
+def _gap(t: str, span: tuple[int, int] | None,
+         mass: tuple[float, str, int, int]) -> str | None:
+    """The text between a count and a mass; None when they overlap or the count has no
+    position (then they are not read as one pack of packs)."""
+    if span is None or (span[0] < mass[3] and mass[2] < span[1]):
+        return None
+    return t[span[1]:mass[2]] if span[1] <= mass[2] else t[mass[3]:span[0]]
 
 
 def _join(notes: list[str]) -> str:

@@ -1,0 +1,138 @@
+"""Rules from the independent audit of `darkmap assess` (sections 5, 6, 7 and 9): how
+sellers write pack sizes, names, negations and placeholder prices. Each rule is checked on
+the real titles the audit quoted and on made-up variants of the same writing."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from darkmap.assess.listing import assess_listing
+from darkmap.assess.quantity import parse_quantity
+
+DRUGS = ["Drugs"]
+
+
+# ---- 1. pack sizes ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("title", "substance", "units", "kind", "dose"), [
+    # "2K's" is a pill brand; "1k", "5k+" are thousands of pills, not kilos
+    ("5 Green 2K&#039;s 240Mg", "mdma", 5, "pill", 240.0),
+    ("100 Green 2K's 240MG", "mdma", 100, "pill", 240.0),
+    ("20 Blue 3K’s 200mg", "mdma", 20, "pill", 200.0),
+    ("High Quality Alprazolam 2mg Yellow/White Xanax Bars (Bulk Listing 5k+)", "alprazolam",
+     5000, "pill", 2.0),
+    ("1k Xanax bars 2mg", "alprazolam", 1000, "pill", 2.0),
+    ("2k valium tabs", "diazepam", 2000, "pill", None),
+    # a count, a pill name, then its dose: pills, not milligrams of powder
+    ("DISCOUNT!!!★★★ 250 ORANGE OWLS  240+ MG  ★★★ Best Dutch Quality", "mdma", 250, "pill",
+     240.0),
+    ("500 THREE WISE MONKEYS  260+ MG", "mdma", 500, "pill", 260.0),
+    ("Promo 40 Purple Blue Punisher 220mg", "mdma", 40, "pill", 220.0),
+    # a number after a currency sign or before "each"/"per" is a price, never a count
+    ("Roxicodone 30 mg.Instant release.Only $25 each pill.", "oxycodone", None, "pill", 30.0),
+    ("Xanax 2mg - 3 per bar - 100 bars", "alprazolam", 100, "pill", 2.0),
+    # "1st" is an ordinal, not one piece ("st" = Stück)
+    ("4GR PURE HEROIN ROCKS! 1ST HAND HQ", "heroin", 4, "gram", None),
+    ("CRITICAL KUSH (7g) FREE 1st CLASS DELIVERY", "cannabis_flower", 7, "gram", None),
+    ("21st century haze 3.5g", "cannabis_flower", 3.5, "gram", None),
+    ("Xanax 2mg 11st", "alprazolam", 11, "pill", 2.0),  # eleven Stück stays a count
+    # thousands written with a space or a dot
+    ("Xanax 2mg x 1 000", "alprazolam", 1000, "pill", 2.0),
+    ("Cocaine 1.000g kilo", "cocaine", 1000, "gram", None),
+    ("Speed 2.500g wholesale", "amphetamine", 2.5, "gram", None),  # no kilo: 2.5 g
+])
+def test_pack_sizes(title: str, substance: str, units: float | None, kind: str,
+                    dose: float | None) -> None:
+    q = parse_quantity(title, substance)
+    assert (q.units, q.unit_kind, q.dose_mg) == (units, kind, dose), q
+
+
+@pytest.mark.parametrize(("title", "substance", "units", "kind", "note"), [
+    # a count next to the weight is a count of packs; elsewhere it counts something else
+    ("Cocaine 10 x 1g", "cocaine", 10, "gram", "summed"),
+    ("Cocaine 1g x 10", "cocaine", 10, "gram", "summed"),
+    ("50Grams Uncut Amphetamine speed 94% pure 35$ a gram x50", "amphetamine", 50, "gram",
+     "weight taken"),
+    ("5g famous PINK COCAINE WASHED 10G Chloroform, 3x Acetone Washed", "cocaine", 5, "gram",
+     "weight taken"),
+    ("(2)Gram Shatter Wax THC", "cannabis_concentrate", 2, "gram", "weight taken"),
+    # pills of one product and a weight of another: not one pack
+    ("★MASTERCOMBO★ 1000x Red Defqon.1 &amp; 10gr Pure Cocaine Flakes", "cocaine", None,
+     "unknown", "different products"),
+    ("COMBO 100x Tesla and 5g speed", "mdma", None, "unknown", "different products"),
+    # weights joined by "+" are one bundle; a free extra is not part of the price
+    ("††[Xmas Promo 3]†† 1G jelly + 2G Moon + 10G primero", "cannabis_resin", 13, "gram",
+     "summed"),
+    ("✪ 5G PURE&UNCUT COCAINE +90% ✪ +GET 0.5G FOR FREE!", "cocaine", 5, "gram", ""),
+    # a minimum order is not the pack: the price is per unit of it
+    ("★OG KUSH★ (Indoor) (Free Tracking!!) (Top Shelf A++) [Min 4oz]", "cannabis_flower",
+     28.3495, "gram", "minimum order"),
+    ("GELATO Light Deprivation | AAA+ | Fresh | 4 OZ Minimum", "cannabis_flower", 28.3495,
+     "gram", "minimum order"),
+    ("Amnesia haze, minimum order 10g", "cannabis_flower", 1, "gram", "minimum order"),
+    ("Amnesia haze 1oz (min. 4oz for wholesale)", "cannabis_flower", 28.3495, "gram", ""),
+])
+def test_counts_weights_and_minimums(title: str, substance: str, units: float | None,
+                                     kind: str, note: str) -> None:
+    q = parse_quantity(title, substance)
+    assert (q.units, q.unit_kind) == (units, kind), q
+    assert note in q.note
+
+
+@pytest.mark.parametrize(("title", "substance", "dose"), [
+    # a THC content is a dose, not grams of flower
+    ("High Tea (Chai) by Evergreen Herbal 10mg THC", "cannabis_flower", 10.0),
+    ("KOROVA MINT DIP - 250MG THC UNRIVALED POTENCY", "cannabis_flower", 250.0),
+    ("Stixx AM - Watermelon - 50mg CBD", "cannabis_flower", 50.0),
+    # "100% REAL" is a sales claim, not a purity: Adderall stays a tablet strength
+    ("Adderall XR 5 get 1 FREE x 30mg SHIRE BRAND100% REAL", "amphetamine", 30.0),
+])
+def test_doses_that_are_not_powder(title: str, substance: str, dose: float) -> None:
+    q = parse_quantity(title, substance)
+    assert (q.units, q.unit_kind != "gram", q.dose_mg) == (None, True, dose), q
+
+
+@pytest.mark.parametrize("title", [
+    "COMBO PACK OF TRAMADOL 100MG AND RITALIN 10 MG",  # two products' strengths
+    "WANGA .500mg 60% DMT (free express shipping)",  # no powder sold by the fraction of a mg
+])
+def test_no_pack_rather_than_a_wrong_one(title: str) -> None:
+    sub = "mixed" if "COMBO" in title else "dmt"
+    q = parse_quantity(title, sub)
+    assert (q.units, q.unit_kind, q.dose_mg) == (None, "unknown", None), q
+
+
+def test_a_number_after_a_pill_word_is_not_a_count() -> None:
+    assert parse_quantity("CHILL PILL 4 EVERYONE 500MG lamotrigine", "other_medicine").units \
+        is None
+
+
+def test_korova_bar_number_is_a_name() -> None:
+    q = parse_quantity("Korova 5150 Bar 500mg Unrivaled Potency", "cannabis_edible")
+    assert (q.units, q.dose_mg) == (None, 500.0)
+    assert parse_quantity("Xanax 2mg 100 bars", "alprazolam").units == 100
+
+
+# ---- hostile text: every new rule stays linear ------------------------------------
+
+_FLOODS = ["1 ", "1st ", "min ", "min 1", "1.000g ", "kilo 1.000g ", "x 1 000 ", "1 aa bb ",
+           "2k's ", "5k+ ", "$1 each pill ", "1g + ", "1g+", "1g & 1x ", "10mg thc ",
+           "99mg 99 ", "1 " + " " * 50, "fent-free ", "f3nt4nyl ", "not sell fakes ",
+           "bar chocolate ", "+ crack ", "seeds tobacco ", "w0uld n0t "]
+
+
+@pytest.mark.parametrize("unit", _FLOODS)
+def test_long_hostile_titles_stay_linear(unit: str) -> None:
+    """A 4x longer flood may take about 4x longer, not 16x (quadratic): measured as the
+    ratio of two lengths so the shared machine's speed does not matter."""
+    def cost(n: int) -> float:
+        text = (unit * (n // len(unit) + 1))[:n]
+        t0 = time.perf_counter()
+        for sub in ("mdma", "cannabis_edible", "mixed", "cocaine"):
+            parse_quantity(text + " 10mg", sub)
+        assess_listing(text, text, DRUGS, price_text="USD 0.01")
+        return time.perf_counter() - t0
+    small, big = min(cost(5_000) for _ in range(3)), min(cost(20_000) for _ in range(3))
+    assert big < max(0.05, small * 10), (unit, small, big)
