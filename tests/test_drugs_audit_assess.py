@@ -136,3 +136,63 @@ def test_long_hostile_titles_stay_linear(unit: str) -> None:
         return time.perf_counter() - t0
     small, big = min(cost(5_000) for _ in range(3)), min(cost(20_000) for _ in range(3))
     assert big < max(0.05, small * 10), (unit, small, big)
+
+
+# ---- 2. classification ---------------------------------------------------------------
+
+DISCO = ("1G OF NEW BATCH 96% PURITY TESTED, THE BEST COCAINE WE AND YOU HAVE SEEN SINCE 80s' "
+         "DISCO SHIT")
+
+
+@pytest.mark.parametrize(("title", "category", "substance"), [
+    # a gold bar in a precious-metals category is no Xanax bar
+    ("1oz PAMP Veriscan Counterfeit Gold Bar", ["Jewels & Gold", "Gold"], "non_drug"),
+    ("1 troy oz silver bullion bar", ["Precious Metals"], "non_drug"),
+    # "bar" beside a cannabis word, or at a strength no alprazolam tablet has
+    ("Korova 5150 Bar 500mg Unrivaled Potency", DRUGS, "cannabis_edible"),
+    ("300mg THC Colorado BAR!!!", DRUGS, "cannabis_edible"),
+    ("Dark chocolate THC bar 100mg", DRUGS, "cannabis_edible"),
+    ("5 SILVER BARS DUTCH PILLS 200-220 MG", DRUGS, "mdma"),
+    ("10 Xanax bars 2mg", DRUGS, "alprazolam"),  # still a Xanax bar
+    ("Green hulk bars 4mg x 20", DRUGS, "alprazolam"),
+    # a software crack: "Product + Crack", no drug named beside it
+    ("Cinema 4D + Crack", [], "non_drug"),
+    ("Avira Phantom VPN Pro 2.2.3 + Crack", [], "non_drug"),
+    ("Photoshop CS6 with crack and keygen", [], "non_drug"),
+    ("Crack rocks 1g", DRUGS, "crack"),  # the drug
+    ("Cocaine + Crack combo 2g", DRUGS, "mixed"),
+    # "shit" is weak hash slang; a named drug wins
+    (DISCO, DRUGS, "cocaine"),
+    ("Moroccan shit 10g", DRUGS, "cannabis_resin"),
+    # ecstasy pills sold by a multiplied count and a 60-350 mg dose, without a category
+    ("500X MYSTERBIRD Â€800 220mg", [], "mdma"),
+    ('20 x "EVIL EYE" 265mg', [], "mdma"),
+    ("1g Incredible Bulk", [], "cannabis_flower"),
+    # seeds are the named plant's seeds
+    ("1g Cebil/Yopo Seeds", DRUGS, "dmt"),
+    ("10000 seeds tobacco havana very rare", DRUGS, "non_drug"),
+    ("Kush seeds feminized x5", DRUGS, "cannabis_seed"),
+    ("10 seeds", ["Drugs", "Cannabis", "Seeds"], "cannabis_seed"),
+])
+def test_classes_on_real_and_made_up_titles(title: str, category: list[str],
+                                            substance: str) -> None:
+    assert assess_listing(title, None, category).substance == substance, title
+
+
+def test_a_joined_free_means_without() -> None:
+    a = assess_listing("Fent-free Heroin 1g", None, DRUGS)
+    assert (a.substance, a.fentanyl_risk) == ("heroin", False)
+    assert assess_listing("Heroin #4, fentanyl-free", None, DRUGS).substance == "heroin"
+    # "free" after a comma or a double dash is free shipping, not "without"
+    assert assess_listing("7G K6 MARROC HASH,  free uk shipping", None, DRUGS).substance \
+        == "cannabis_resin"
+    assert assess_listing("10 gram Standard Meph--Free Uk to Uk Postage--", None,
+                          DRUGS).substance == "cathinone"
+
+
+@pytest.mark.parametrize(("title", "substance"), [
+    ("F3ntanyl 1g", "fentanyl"), ("fent4nyl powder 5g", "fentanyl"),
+    ("X4n4x bars 2mg x10", "alprazolam"), ("c0caine 1g", "cocaine"),
+    ("0xycodone 30mg x 10", "oxycodone")])
+def test_leetspeak_is_read(title: str, substance: str) -> None:
+    assert assess_listing(title, None, DRUGS).substance == substance

@@ -14,6 +14,7 @@ Each decision keeps the words that raised it (``Classification.words``).
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -56,10 +57,28 @@ _NOT_A_DISCOUNT_AFTER_FREE = frozenset({
     "reship", "reships", "priority", "domestic", "worldwide", "fast", "ship"})
 
 
-_MODIFIERS = _DISCOUNT_WORDS | _NEGATIONS | _AFTER_DISCOUNT
+_MODIFIERS = _DISCOUNT_WORDS | _NEGATIONS | _AFTER_DISCOUNT | {"free"}
+
+# "bar"/"bars" alone say "Xanax bar" only without a cannabis word beside them and without a
+# strength no alprazolam tablet has ("Korova 5150 Bar 500mg", "Golden Bars 200MG")
+_BAR_WORDS = frozenset({"bar", "bars"})
+_EDIBLE_CONTEXT = frozenset({"thc", "cbd", "chocolate", "choc", "edible", "edibles", "infused",
+                             "cannabis", "marijuana", "canna", "weed"})
+_BIG_DOSE = re.compile(r"(?<![\d.])(\d{2,5})\s?(?:mg|mgs|milligrams?)(?![a-z])")
+# "seeds" says the form, not the plant: with another plant named ("Cebil/Yopo Seeds",
+# "seeds tobacco") the seeds are that plant's
+_SEED_FORM_WORDS = frozenset({"seed", "seeds", "samen", "semillas", "semi"})
+# "Cinema 4D + Crack", "Photoshop with crack": a software crack (the drug is "crack
+# cocaine", "crack rocks", or named beside another drug)
+_SOFTWARE_CRACK = re.compile(r"(?:\+|&|\b(?:with|incl|including|plus))\W{0,3}crack(?:ed)?\b|"
+                             r"\bcrack\W{0,3}(?:\+|&|and)?\W{0,3}"
+                             r"(?:keygen|serial|patch|activator|licen[cs]e|included)\b")
 
 
-def _discounted(words: list[str], matches: list[Match]) -> list[tuple[Match, float]]:
+def _discounted(words: list[str], matches: list[Match],
+                raw: str = "") -> list[tuple[Match, float]]:
+    """Each match with its weight factor; ``raw`` is the casefolded text before
+    normalisation (for "X-free")."""
     if _MODIFIERS.isdisjoint(words):  # most titles: no word changes a term's weight
         return [(m, 0.1 if m.target == "non_drug" and m.position >= 0
                  and "tested" in words[m.position + 1:m.position + 4] else 1.0)
@@ -83,6 +102,11 @@ def _discounted(words: list[str], matches: list[Match]) -> list[tuple[Match, flo
         if factor == 1.0 and 0 <= m.position and end < len(words) \
                 and words[end] in _AFTER_DISCOUNT:
             factor = DISCOUNT
+        if raw and 0 <= m.position and end < len(words) and words[end] == "free" and (
+                f"{words[end - 1]}-free" in raw or f"{words[end - 1]}free" in raw):
+            # "Fent-free Heroin", "fentanyl-free": the product is without it (written
+            # joined; "HASH, free uk shipping" and "Meph--Free Postage" are not)
+            factor = 0.0
         if m.target == "non_drug" and m.position >= 0 \
                 and "tested" in words[m.position + 1:m.position + 4]:
             factor = 0.1   # "Marquis/Mecke tested MDMA": a tested drug, not a test kit
@@ -91,8 +115,10 @@ def _discounted(words: list[str], matches: list[Match]) -> list[tuple[Match, flo
 
 
 def classify_words(title_words: list[str], title_norm: str, desc_norm: str,
-                   category: list[str], lex: Lexicon) -> Classification:
-    """Classify already-normalised text (the fast path used by :func:`classify`)."""
+                   category: list[str], lex: Lexicon,
+                   title_raw: str | None = None) -> Classification:
+    """Classify already-normalised text (the fast path used by :func:`classify`);
+    ``title_raw`` (the title before normalisation) lets "Product + Crack" be read."""
     scores: dict[str, float] = defaultdict(float)
     why: dict[str, list[str]] = defaultdict(list)
     seen: set[tuple[str, str]] = set()
@@ -105,7 +131,8 @@ def classify_words(title_words: list[str], title_norm: str, desc_norm: str,
         why[m.target].append(m.term if field_name == "title" else f"{field_name}:{m.term}")
 
     title_hits = lex.find(title_words) + lex.find_stems(title_norm)
-    for m, f in _discounted(title_words, title_hits):
+    raw = title_raw[:2000].casefold() if title_raw and "free" in title_words else ""
+    for m, f in _discounted(title_words, title_hits, raw):
         add(m, TITLE_WEIGHT * f, "title")
     for m in lex.category(category):
         add(m, 1.0, "category")
@@ -114,6 +141,14 @@ def classify_words(title_words: list[str], title_norm: str, desc_norm: str,
         for m, f in _discounted(dw, lex.find(dw) + lex.find_stems(desc_norm)):
             add(m, DESCRIPTION_WEIGHT * f, "description")
 
+    _reassign_form_words(scores, why, title_norm)
+    if scores.get("crack", 0.0) > 0 and title_raw \
+            and _SOFTWARE_CRACK.search(title_raw[:500].casefold()) \
+            and not any(v > 0 for k, v in scores.items()
+                        if k not in ("crack", "non_drug", "@drug", "@none")):
+        # "Cinema 4D + Crack": a software crack, no drug named beside it
+        scores["non_drug"] += scores.pop("crack") + 1.0
+        why["non_drug"].append("(crack joined to a product: software crack)")
     drug_prior = scores.pop("@drug", 0.0)
     named_non = scores.pop("non_drug", 0.0)
     non = max(0.0, named_non - drug_prior)
@@ -166,6 +201,38 @@ def classify_words(title_words: list[str], title_norm: str, desc_norm: str,
                           {k: round(v, 3) for k, v in scores.items()})
 
 
+def _reassign_form_words(scores: dict[str, float], why: dict[str, list[str]],
+                         title_norm: str) -> None:
+    """Form words that name no substance: a "bar" beside a cannabis word or at a strength
+    no alprazolam tablet has is no Xanax bar; "seeds" of another named plant are not
+    cannabis seeds."""
+    alp = why.get("alprazolam")
+    if alp and scores.get("alprazolam", 0.0) > 0 and set(alp) <= _BAR_WORDS:
+        cannabis = scores.get("cannabis_edible", 0.0) > 0 \
+            or not _EDIBLE_CONTEXT.isdisjoint(title_norm[:500].split(" "))
+        doses = [int(m.group(1)) for m in _BIG_DOSE.finditer(title_norm[:500])]
+        if cannabis:
+            # "THC chocolate bar", "Cannabis edible bar": an edible
+            # the bar is then the edible's form word, which decides the cannabis form
+            scores["cannabis_edible"] = max(
+                scores.get("cannabis_edible", 0.0) + scores.pop("alprazolam"), 3.0)
+            why["cannabis_edible"].extend(why.pop("alprazolam"))
+        elif doses and max(doses) > 20:
+            scores.pop("alprazolam")
+            why.pop("alprazolam")
+    seed = why.get("cannabis_seed")
+    if seed and set(seed) <= _SEED_FORM_WORDS and scores.get("cannabis_seed", 0.0) > 0:
+        other = any(v > 0 and any(":" not in w for w in why.get(k, ()))
+                    for k, v in scores.items()
+                    if k not in ("cannabis_seed", "@drug", "@none")
+                    and SUBSTANCE_CLASS.get(k) != "cannabis")  # named in the title
+        cannabis = any(scores.get(s, 0.0) > 0 for s in SUBSTANCE_CLASS
+                       if SUBSTANCE_CLASS[s] == "cannabis" and s != "cannabis_seed")
+        if other and not cannabis:
+            scores.pop("cannabis_seed")
+            why.pop("cannabis_seed")
+
+
 def classify(title: str | None, description: str | None = None,
              category_path: list[str] | None = None,
              lexicon: Lexicon | None = None) -> Classification:
@@ -177,4 +244,4 @@ def classify(title: str | None, description: str | None = None,
     lex = lexicon or load_lexicon()
     tn = normalise(title)
     return classify_words(tn.split(" ") if tn else [], tn, normalise(description),
-                          [c for c in (category_path or []) if c], lex)
+                          [c for c in (category_path or []) if c], lex, title)

@@ -49,6 +49,19 @@ def tokens(text: str | None) -> list[str]:
     return n.split(" ") if n else []
 
 
+# a digit between letters, or a 0 or 3 opening a word of letters: leetspeak
+_LEET = re.compile(r"[a-z][01345780]|^[03][a-z]")
+_LEET_MAP = str.maketrans({"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b"})
+
+
+def _unleet(word: str) -> tuple[str, ...]:
+    """Readings of a leetspeak word: 1 as i and as l (at most two lookups)."""
+    w = word.translate(_LEET_MAP)
+    if not w.replace("1", "").isalpha():
+        return ()
+    return (w.replace("1", "i"), w.replace("1", "l")) if "1" in w else (w,)
+
+
 @dataclass(slots=True, frozen=True)
 class Match:
     """One lexicon term found in a text: the words, what they point to, their weight."""
@@ -104,6 +117,7 @@ class Lexicon:
                     break
             if hit is None:
                 w = words[i]
+                got = None
                 # "50xtc", "100mg": a number glued to a word; try the word alone
                 if w[:1].isdigit() and not w.isdigit():
                     j = 1
@@ -112,6 +126,13 @@ class Lexicon:
                     got = phrases.get(w[j:]) if len(w) - j > 1 else None
                     if got is not None:
                         out.append(Match(w[j:], got[0], got[1], i))
+                if got is None and len(w) >= 4 and _LEET.search(w):
+                    # "F3ntanyl", "X4n4x", "0xyc0d0ne": digits standing for letters
+                    for plain in _unleet(w):
+                        got = phrases.get(plain)
+                        if got is not None:
+                            out.append(Match(plain, got[0], got[1], i))
+                            break
                 i += 1
                 continue
             key, (target, weight), k = hit

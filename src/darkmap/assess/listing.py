@@ -22,6 +22,8 @@ __all__ = ["METHOD", "Assessment", "assess_listing"]
 
 METHOD = "darkmap.drugs-lexicon@1"
 _PILL_WORD = re.compile(r"\b(?:pills?|tabs?|tablets?|xtc|teile|pillen)\b")
+# "500X MYSTERBIRD 220mg": a multiplied count is how pills are sold, as a pill word is
+_X_COUNT = re.compile(r"(?<![\d.,])\d{1,6}\s?x(?![a-z])|(?<![a-z])x\s?\d{1,6}(?![\d.,])")
 _NO_PACK = Quantity(None, "unknown", None, 0.0, "not a drug: no pack parsed")
 
 
@@ -132,12 +134,13 @@ def assess_listing(title: str | None, description: str | None = None,
     description = description if isinstance(description, str) else None
     tn = normalise(title)
     cls = classify_words(tn.split(" ") if tn else [], tn, normalise(description),
-                         _categories(category_path), lex)
+                         _categories(category_path), lex, title)
     unnamed = cls.confidence <= 0.3 and (not cls.words or cls.words[0].startswith("("))
     if cls.substance != "non_drug" or unnamed:
         q = parse_quantity(title, None if unnamed else cls.substance)
         if unnamed and q.unit_kind == "pill" and q.units and q.dose_mg \
-                and 60 <= q.dose_mg <= 350 and _PILL_WORD.search(tn):
+                and 60 <= q.dose_mg <= 350 \
+                and (_PILL_WORD.search(tn) or _X_COUNT.search(title[:300].casefold())):
             # "Tomorrowland pills x50 (300mg)": a branded pill of an ecstasy-sized dose
             cls.drug_class, cls.substance, cls.confidence = "empathogen", "mdma", 0.3
             cls.words = [f"(unnamed pill brand at {q.dose_mg:g} mg: ecstasy pattern)"]

@@ -439,6 +439,8 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
             if substance == "mixed" and len({d[0] for d in doses}) > 1:
                 return Quantity(None, "unknown", None, 0.0, _join(notes + [
                     "doses of several products: pack not read"]))
+            if form_word == "pill" and substance == "cannabis_edible":
+                form_word = "piece"  # "Korova 5150 Bar 500mg": a chocolate bar
             return Quantity(None, form_word or "unknown", dose, 0.6,
                             _join(notes + ["dose stated, pack count not stated"]))
         if dose < 1.0:
