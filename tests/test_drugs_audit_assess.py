@@ -196,3 +196,35 @@ def test_a_joined_free_means_without() -> None:
     ("0xycodone 30mg x 10", "oxycodone")])
 def test_leetspeak_is_read(title: str, substance: str) -> None:
     assert assess_listing(title, None, DRUGS).substance == substance
+
+
+# ---- 3. flags --------------------------------------------------------------------------
+
+GENUINE = "These are genuine pharma we would not sell fakes. Shipped from the UK."
+
+
+@pytest.mark.parametrize("description", [
+    GENUINE, "We never sell pressed pills, only pharmacy stock.",
+    "we don't do replicas", "Our vendor would not ever sell counterfeits"])
+def test_a_negated_press_word_is_a_claim_of_genuineness(description: str) -> None:
+    a = assess_listing("10 x 3mg Pharma Etizolam [Etinax-3 CR] UK NDD", description, DRUGS)
+    assert (a.substance, a.counterfeit_pill) == ("etizolam", False)
+
+
+def test_press_words_without_negation_still_flag() -> None:
+    assert assess_listing("10 x 3mg Etizolam", "these are pressed, not pharma", DRUGS) \
+        .counterfeit_pill
+    assert assess_listing("Xanax 2mg bars x 10", "fake bars but strong", DRUGS).counterfeit_pill
+
+
+@pytest.mark.parametrize(("title", "cf", "fent"), [
+    ("Blue M box 30 pressed x50", True, True),  # the documented imprint
+    ("M box 30 x 100", True, True),
+    ("F3ntanyl 1g", False, True),
+    ("Fent-free Heroin 1g", False, False),
+    ("Fentanyl-free #4 heroin 1g", False, False),
+])
+def test_fentanyl_and_imprint_spellings(title: str, cf: bool, fent: bool) -> None:
+    a = assess_listing(title, None, DRUGS)
+    assert (a.counterfeit_pill, a.fentanyl_risk) == (cf, fent), a
+

@@ -6,7 +6,8 @@
   pressed but imitate no medicine), or by a dose that no manufacturer makes (alprazolam
   3, 3.5, 4 or 10 mg "bars"), or by street names of pressed pills at any dose ("hulks",
   "yellow busses", "double dosed" bars, Captagon). "Don't buy fake", "not pressed", "beware of
-  presses" cancel the press/fake words (they are the vendor's claim of genuineness).
+  presses", "we would not sell fakes" cancel the press/fake words (they are the vendor's
+  claim of genuineness).
 * ``fentanyl_risk``: fentanyl, an analogue (carfentanil, acetylfentanyl,
   furanylfentanyl...) or a nitazene named, or a counterfeit opioid pill. "Fentanyl test
   strip", "fentanyl free", "no fent" do not count.
@@ -31,7 +32,12 @@ _PRESS = re.compile(r"(?<![a-z])(press|pressed|presses|pressing|replica|replicas
 _NEGATION = re.compile(r"(don\W?t buy fake|dont buy fake|no fakes?|"
                        r"not (?:a )?(?:fake|press|pressed|replica)|"
                        r"beware|avoid (?:fakes?|press)|(?:fake|press)\w* (?:is|are) \w+ beware|"
-                       r"not pressed|no press|real not|100% real|authentic|legit pharmacy)")
+                       r"not pressed|no press|real not|100% real|authentic|legit pharmacy|"
+                       # "we would not sell fakes", "never sell pressed", "we don't do
+                       # replicas": a negation up to two words before the press word
+                       r"(?<![a-z])(?:not|never|don\W?t|won\W?t|wouldn\W?t)\s++"
+                       r"(?:[a-z]++\s++){0,2}(?:fakes?|press(?:ed|es)?|replicas?|"
+                       r"counterfeits?|bootlegs?|clones?)(?![a-z]))")
 # at most 40 word characters before "fentan"/"nitazen": the match may start at every digit
 # of a run, and an unbounded \w* re-read the rest of the run from each (quadratic)
 _FENT = re.compile(r"(?<![a-z])(fent\w*|\w{0,40}fentan\w*|carfent\w*|\w{0,40}nitazen\w*|"
