@@ -228,3 +228,27 @@ def test_fentanyl_and_imprint_spellings(title: str, cf: bool, fent: bool) -> Non
     a = assess_listing(title, None, DRUGS)
     assert (a.counterfeit_pill, a.fentanyl_risk) == (cf, fent), a
 
+
+# ---- 4. placeholder prices ------------------------------------------------------------
+
+@pytest.mark.parametrize(("title", "price"), [
+    ("HUGE FLASH SALE ENDS 01/10 5 - 100 LSD BLOTTERS REAL 200ug", "USD 0.01"),
+    ("***NEW*** 0.5G -7G Bolivian Cocaine Flakes FREE Shipping", "USD 0.01"),
+    ("MDMA - Champagne - 88%", "USD 0.00"),
+    ("Cocaine 28g", "USD 2.00"),  # $0.07 a gram
+    ("Xanax 2mg x 1000", "USD 10"),  # a cent a pill
+])
+def test_a_price_below_the_floor_is_no_price(title: str, price: str) -> None:
+    a = assess_listing(title, None, DRUGS, price_text=price)
+    assert (a.pack_price_usd, a.unit_price_usd, a.price_per_gram_usd) == (None, None, None)
+    assert "floor" in a.parse_note
+
+
+@pytest.mark.parametrize(("title", "price", "usd"), [
+    ("Xanax 0.25mg x 1", "USD 0.60", 0.6),  # one cheap pill is a real price
+    ("600-700 Morning Glory Seeds - LSA", "USD 12", 12.0),
+    ("Shake 1oz", "USD 20", 20.0),
+    ("Netflix account", "USD 0.01", 0.01),  # not a drug: no drug floor
+])
+def test_cheap_real_prices_are_kept(title: str, price: str, usd: float) -> None:
+    assert assess_listing(title, None, DRUGS, price_text=price).pack_price_usd == usd

@@ -18,7 +18,8 @@ from darkmap.assess.fx import FxTable, PriceBin, load_fx, parse_price, parse_pri
 from darkmap.assess.lexicon import Lexicon, load_lexicon, normalise
 from darkmap.assess.quantity import Quantity, parse_quantity
 
-__all__ = ["METHOD", "Assessment", "assess_listing"]
+__all__ = ["METHOD", "PACK_FLOOR_USD", "UNIT_FLOOR_USD", "Assessment", "assess_listing",
+           "price_floor_usd"]
 
 METHOD = "darkmap.drugs-lexicon@1"
 _PILL_WORD = re.compile(r"\b(?:pills?|tabs?|tablets?|xtc|teile|pillen)\b")
@@ -90,6 +91,23 @@ def _with_price_unit(q: Quantity, price_text: str | None, substance: str,
                         f"priced per '{unit}': the title's {q.units:g} g at "
                         f"${pack_usd / q.units:.3f}/g is no price")
     return q
+
+
+# The least a unit of a drug sells for on a market, in USD (wholesale cannabis trim is
+# about $1/g, the cheapest generic pill about $0.30, morning-glory seeds $0.02): far below
+# any real price, far above the $0.00-0.01 placeholders of flash-sale and range listings.
+PACK_FLOOR_USD = 0.50
+UNIT_FLOOR_USD = {"gram": 0.10, "pill": 0.05, "blotter": 0.05, "piece": 0.05, "patch": 0.05,
+                  "seed": 0.01, "ml": 0.01}
+
+
+def price_floor_usd(q: Quantity) -> float:
+    """The lowest believable price of a drug pack: $0.50, or the pack's units at the
+    unit kind's floor when that is more ("5 - 100 LSD BLOTTERS" at $0.01 is no price)."""
+    per_unit = UNIT_FLOOR_USD.get(q.unit_kind)
+    if per_unit is None or not q.units:
+        return PACK_FLOOR_USD
+    return max(PACK_FLOOR_USD, round(q.units * per_unit, 4))
 
 
 def _text(value: object) -> str:
@@ -179,6 +197,14 @@ def assess_listing(title: str | None, description: str | None = None,
     flags = assess_flags(title, description, cls.substance, q.unit_kind, q.dose_mg,
                          cls.drug_class)
     notes = ([q.note] if q.note else []) + notes
+    if pack_usd is not None and cls.substance != "non_drug":
+        floor = price_floor_usd(q)
+        if pack_usd < floor:
+            # "$0.01" flash-sale and range listings: a placeholder, not what a pack costs
+            notes.append(f"price ${pack_usd:g} below the ${floor:g} floor for this pack "
+                         "(a placeholder, a raffle ticket or a price per smaller unit): "
+                         "not used")
+            pack_usd = None
     unit_usd = per_gram = None
     if pack_usd is not None and q.units:
         if q.unit_kind == "gram":
