@@ -4,8 +4,6 @@ the real titles the audit quoted and on made-up variants of the same writing."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from darkmap.assess.listing import assess_listing
@@ -124,18 +122,17 @@ _FLOODS = ["1 ", "1st ", "min ", "min 1", "1.000g ", "kilo 1.000g ", "x 1 000 ",
 
 
 @pytest.mark.parametrize("unit", _FLOODS)
-def test_long_hostile_titles_stay_linear(unit: str) -> None:
-    """A 4x longer flood may take about 4x longer, not 16x (quadratic): measured as the
-    ratio of two lengths so the shared machine's speed does not matter."""
-    def cost(n: int) -> float:
-        text = (unit * (n // len(unit) + 1))[:n]
-        t0 = time.perf_counter()
-        for sub in ("mdma", "cannabis_edible", "mixed", "cocaine"):
-            parse_quantity(text + " 10mg", sub)
-        assess_listing(text, text, DRUGS, price_text="USD 0.01")
-        return time.perf_counter() - t0
-    small, big = min(cost(5_000) for _ in range(3)), min(cost(20_000) for _ in range(3))
-    assert big < max(0.05, small * 10), (unit, small, big)
+def test_long_hostile_titles_are_read_whole(unit: str) -> None:
+    """A title of 20,000 characters built from what each new rule looks for is read to
+    the end, with an answer a listing can have (no error, no absurd pack). How the time
+    grows with the length (linear, not quadratic) is measured by
+    ``bench/drugs_hostile.py``: timing never decides a test."""
+    text = (unit * (20_000 // len(unit) + 1))[:20_000]
+    for sub in ("mdma", "cannabis_edible", "mixed", "cocaine"):
+        q = parse_quantity(text + " 10mg", sub)
+        assert q.units is None or 0 < q.units < 1e12, (unit, sub, q)
+    a = assess_listing(text, text, DRUGS, price_text="USD 0.01")
+    assert a.pack_price_usd is None or a.pack_price_usd >= 0
 
 
 # ---- 2. classification ---------------------------------------------------------------
