@@ -661,6 +661,15 @@ def _print_stage(st: Any, stale_chain: StaleChain | None = None) -> None:
     if st["stale_blocks"]:
         chain += (f"; {count(st['stale_blocks'], 'stale block(s)')} off the best chain, "
                   f"{count(st['stale_transactions'], 'transaction(s)')} left out")
+    run = st.get("interrupted_ingest")
+    if run is not None:
+        # a killed run's row has no finished_at: said before the link that would read
+        # part of the evidence (found by an audit: "ingested 143 files", next: link)
+        more = (f"; {run['unfinished_runs'] - 1:,} earlier unfinished run(s) too"
+                if run["unfinished_runs"] > 1 else "")
+        ingested += (f"; the last ingest did not finish: run {run['run_id']} started "
+                     f"{run['started_at']:%Y-%m-%d %H:%M:%S} UTC, "
+                     f"{count(run['files_committed'], 'file(s)')} committed{more}")
     say("workspace stage:")
     for name, text in (("ingested", ingested), ("linked", linked), ("assessed", assessed),
                        ("chain", chain), ("operations",

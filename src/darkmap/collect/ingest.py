@@ -89,7 +89,13 @@ from darkmap.plugins import (
     read_elsewhere,
     why_unrecognised,
 )
-from darkmap.store.runs import ProcessedCounts, finish_run, processed_files, start_run
+from darkmap.store.runs import (
+    ProcessedCounts,
+    end_run,
+    finish_run,
+    processed_files,
+    start_run,
+)
 from darkmap.store.workspace import Workspace, utcnow
 from darkmap.store.writer import (
     BIG_FILE_BUFFER_MB,
@@ -616,6 +622,7 @@ def ingest(
             batch.rollback()
             raise
         finally:
+            end_run(run_id)
             run.clock.uninstall()
             ws.captures.durable = True
     return summary

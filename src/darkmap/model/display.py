@@ -27,7 +27,7 @@ import shlex
 import unicodedata
 
 __all__ = ["CSV_CELL_CHARS", "UNSAFE_CHARS", "columns", "csv_cell", "fit", "for_display",
-           "pad", "shell_arg"]
+           "pad", "shell_arg", "shell_path"]
 
 UNSAFE_CHARS = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028\u2029"
@@ -42,6 +42,9 @@ CSV_CELL_CHARS = 32_000
 _SHELL_ESCAPED = re.compile(UNSAFE_CHARS.pattern[:-1] + "\t\n\r\\\\'!]")
 """What ``$'...'`` quoting writes as an escape: the unsafe characters, the backslash and
 quote it would read, and ``!`` (interactive bash's history expansion)."""
+_STORED_ESCAPE = re.compile(r"\\\\|\\x[0-9a-f]{2}")
+"""The escapes of a path as darkmap stores it (``darkmap.collect.fs_policy.storable_path``):
+a doubled backslash, and ``\\xNN`` for a byte that is not UTF-8."""
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
@@ -141,3 +144,27 @@ def shell_arg(text: str) -> str:
     if not _UNSAFE_OR_NEWLINE.search(text):
         return shlex.quote(text)
     return "$'" + _SHELL_ESCAPED.sub(_shell_escape, text) + "'"
+
+
+def shell_path(stored: str) -> str:
+    """A path as darkmap stores it (``darkmap.collect.fs_policy.storable_path``: a name
+    that is not UTF-8 is kept with ``\\xNN`` per undecodable byte and every backslash
+    doubled) as one shell argument naming the same file-system bytes: :func:`shell_arg`
+    of a plain path; a stored one with escapes in ``$'...'`` quoting, which reads
+    ``\\\\`` as a backslash and ``\\xNN`` as that byte.
+
+    >>> shell_path("/data/pages/listing 1.html")
+    "'/data/pages/listing 1.html'"
+    >>> shell_path("/data/caf\\\\xe9's")
+    "$'/data/caf\\\\xe9\\\\'s'"
+    """
+    if "\\\\" not in stored and "\\x" not in stored:
+        return shell_arg(stored)
+    out: list[str] = []
+    pos = 0
+    for m in _STORED_ESCAPE.finditer(stored):
+        out.append(_SHELL_ESCAPED.sub(_shell_escape, stored[pos:m.start()]))
+        out.append(m.group())
+        pos = m.end()
+    out.append(_SHELL_ESCAPED.sub(_shell_escape, stored[pos:]))
+    return "$'" + "".join(out) + "'"

@@ -10,6 +10,11 @@ was made or withdrawn since; the assessment when evidence it reads was ingested 
 (:data:`ASSESS_EVIDENCE`) or a link run after it changed the personas (sales,
 jurisdictions and harm are per persona). Evidence counts as ingested after a time when a
 row of those tables comes from a capture ``processed`` after it.
+
+An ingest run that did not finish (killed, or stopped after its first commit; see
+:func:`~darkmap.store.runs.unfinished_run`) comes before everything else: the next
+command is that ingest again (it reads only what the run had not committed), not a link
+over part of the evidence.
 """
 
 from __future__ import annotations
@@ -19,9 +24,12 @@ from typing import TypedDict
 
 import duckdb
 
+from darkmap.model.display import shell_path
+from darkmap.store.runs import unfinished_run
 from darkmap.store.workspace import table_exists
 
-__all__ = ["ASSESS_EVIDENCE", "LINK_EVIDENCE", "AssessmentAge", "WorkspaceStage",
+__all__ = ["ASSESS_EVIDENCE", "LINK_EVIDENCE", "AssessmentAge", "InterruptedIngest",
+           "WorkspaceStage",
            "assessment_age", "assessment_note", "assessment_stale", "stage_assessment_stale",
            "workspace_stage"]
 
@@ -41,11 +49,27 @@ class AssessmentAge(TypedDict):
     relinked_since: bool
 
 
+class InterruptedIngest(TypedDict):
+    """The last ingest run that did not finish, and the command that completes it."""
+
+    run_id: str
+    started_at: datetime
+    files_committed: int
+    args: list[str] | None
+    """Its paths as stored (None: not recorded)."""
+    command: str
+    """The same ingest, its paths quoted for a shell (``darkmap ingest PATH...`` when
+    they were not recorded)."""
+    unfinished_runs: int
+    """Runs that did not finish and were not repeated since, this one included."""
+
+
 class WorkspaceStage(TypedDict):
     """A workspace's stage and the next command (``next``, with ``why``)."""
 
     files: int
     ingest_runs: int
+    interrupted_ingest: InterruptedIngest | None
     accounts: int
     listings: int
     feedback: int
@@ -167,6 +191,7 @@ def workspace_stage(con: duckdb.DuckDBPyConnection) -> WorkspaceStage:
     age = assessment_age(con)
     st: WorkspaceStage = {
         "files": _count(con, "processed"), "ingest_runs": _count(con, "ingest_runs"),
+        "interrupted_ingest": _interrupted(con),
         "accounts": _count(con, "accounts"), "listings": _count(con, "listings"),
         "feedback": _count(con, "feedback"), "transactions": _count(con, "btc_tx"),
         "linked": _count(con, "personas") > 0, "personas": _count(con, "personas"),
@@ -199,9 +224,29 @@ def workspace_stage(con: duckdb.DuckDBPyConnection) -> WorkspaceStage:
     return st
 
 
+def _interrupted(con: duckdb.DuckDBPyConnection) -> InterruptedIngest | None:
+    run = unfinished_run(con)
+    if run is None:
+        return None
+    command = ("darkmap ingest " + " ".join(shell_path(a) for a in run.args) if run.args
+               else "darkmap ingest PATH...")
+    return {"run_id": run.run_id, "started_at": run.started_at, "files_committed": run.files,
+            "args": run.args, "command": command, "unfinished_runs": run.runs}
+
+
 def _next(st: WorkspaceStage) -> tuple[str, str]:
-    """The command to run next and why: collect, link, assess, cluster the chain, then
-    rank and report."""
+    """The command to run next and why: an interrupted ingest again, collect, link,
+    assess, cluster the chain, then rank and report."""
+    run = st["interrupted_ingest"]
+    if run is not None:
+        why = (f"ingest run {run['run_id']} started {run['started_at']:%Y-%m-%d %H:%M:%S} UTC"
+               f" did not finish ({run['files_committed']:,} file(s) committed): run it "
+               "again, it reads only what is not done, before linking")
+        if run["args"] is None:
+            why += "; its paths were not recorded: give the same ones"
+        elif any(not a.startswith(("/", "--")) for a in run["args"]):
+            why += "; from the folder it ran in (its paths are relative)"
+        return run["command"], why
     if not st["files"] and not st["transactions"]:  # `chain import-etl` processes no file
         return ("darkmap ingest PATH...",
                 "nothing ingested yet: saved pages, listing CSVs, seized dumps, chain data")
