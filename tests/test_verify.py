@@ -114,3 +114,98 @@ def test_ingest_over_a_changed_capture_exits_1(ws: Workspace, pages: Path) -> No
             assert doc["by_market"]["(unrecognised)"]["quarantined"] == 0
     again = CliRunner().invoke(main, ["ingest", "-q", "-w", str(path), str(pages)])
     assert again.exit_code == 1  # until the capture is restored (see the test above)
+
+
+def test_verify_lists_a_capture_no_row_names_and_exits_0(
+        tmp_path: Path, pages: Path) -> None:
+    """Audit finding 6: a SIGKILL after a big file's capture and before its commit left
+    the complete capture with no `captures` or `processed` row, and verify said "0
+    captures checked" (exit 0). It now lists it as unreferenced (still exit 0: not
+    tampering), and an ingest of the same path records it."""
+    path = tmp_path / "ws"
+    page = pages / "login_page"
+    data = next(p for p in sorted(page.rglob("*")) if p.is_file()).read_bytes()
+    with darkmap.init_workspace(path) as ws:
+        sha = ws.captures.put_bytes(data)  # what the killed run left: bytes, no row
+    rel = f"captures/{sha[:2]}/{sha[2:4]}/{sha}"
+
+    code, out, _ = _verify_cli(path)
+    assert code == 0
+    assert f"unreferenced: {rel} ({len(data):,} bytes)" in out
+    assert "1 unreferenced file(s)" in out
+    assert "ingest the same path again to record them, or remove them" in out
+    code, out, _ = _verify_cli(path, "--json")
+    report = json.loads(out)
+    assert code == 0 and report["intact"] is True
+    assert report["unreferenced"] == [{"path": rel, "size": len(data)}]
+    assert report["temporary"] == []
+
+    res = CliRunner().invoke(main, ["ingest", "-q", "-w", str(path), str(page)])
+    assert res.exit_code == 0, res.output
+    code, out, _ = _verify_cli(path, "--json")
+    assert code == 0 and json.loads(out)["unreferenced"] == []
+
+
+def _dead_pid() -> int:
+    """The id of a process that ran and ended (no process runs under it now)."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
+
+
+def test_ingest_removes_a_killed_writers_temporary_capture_and_verify_reports_them(
+        tmp_path: Path, pages: Path) -> None:
+    """Audit finding 7: a SIGKILL in the middle of a capture write left
+    `captures/ab/cd/.SHA.PID.tmp` for good, and verify did not see it. The next ingest
+    removes the temporary files whose writer is gone and that were left unwritten for
+    ten minutes; never a live writer's, nor a recent one; verify lists what is there
+    (exit 0)."""
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "ws"
+    darkmap.init_workspace(path).close()
+    folder = path / "captures" / "ab" / "cd"
+    folder.mkdir(parents=True)
+    sha = "abcd" + "0" * 60
+    dead = _dead_pid()
+    old = time.time() - 3600
+    stale = folder / f".{sha}.{dead}.tmp"
+    stale.write_bytes(b"x" * 1000)
+    os.utime(stale, (old, old))
+    recent = folder / f".{'abcd' + '1' * 60}.{dead}.tmp"  # the writer gone a moment ago
+    recent.write_bytes(b"y" * 10)
+    live_proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        live = folder / f".{'abcd' + '2' * 60}.{live_proc.pid}.tmp"
+        live.write_bytes(b"z" * 20)
+        os.utime(live, (old, old))
+
+        code, out, _ = _verify_cli(path)
+        assert code == 0
+        assert "3 temporary file(s)" in out
+        assert (f"temporary: captures/ab/cd/{stale.name} (1,000 bytes; writer pid {dead} "
+                "gone)") in out
+        assert f"writer pid {live_proc.pid} still running" in out
+
+        res = CliRunner().invoke(main, ["ingest", "-q", "--json", "-w", str(path),
+                                        str(pages / "login_page")])
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.stdout)["partial_captures_removed"] == [
+            f"captures/ab/cd/{stale.name}"]
+        assert not stale.exists() and recent.exists() and live.exists()
+
+        code, out, _ = _verify_cli(path, "--json")
+        report = json.loads(out)
+        assert code == 0 and report["intact"] is True
+        assert sorted((t["path"], t["pid"], t["writer_running"])
+                      for t in report["temporary"]) == sorted([
+            (f"captures/ab/cd/{recent.name}", dead, False),
+            (f"captures/ab/cd/{live.name}", live_proc.pid, True)])
+        assert report["unreferenced"] == []
+    finally:
+        live_proc.kill()
+        live_proc.wait()

@@ -7,23 +7,56 @@ that the stored capture still holds those bytes, and raises :class:`CaptureChang
 when it does not (a capture edited after ingest is never trusted again). A capture
 deleted from the store is written again from the same bytes. :meth:`CaptureStore.check`
 is what ``darkmap verify`` asks of every capture.
+
+A writer killed outright (SIGKILL) in the middle of a capture leaves its temporary file
+(``.SHA256.PID.tmp``, part of the bytes). :meth:`CaptureStore.scan` lists every file of
+the store, temporary ones apart (``darkmap verify`` reports both kinds of stray file),
+and :meth:`CaptureStore.remove_stale_temporaries`, which each ingest calls first,
+removes those whose writer is gone (the rule of
+:func:`darkmap.model.outputs.stale_writer`: its process runs no more and the file was
+not written to for ten minutes; a live writer's is never touched).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, NamedTuple
 
 from darkmap.errors import WorkspaceStateError
-from darkmap.model.outputs import sync_file
+from darkmap.model.outputs import pid_runs, stale_writer, sync_file
 
-__all__ = ["CaptureChangedError", "CaptureState", "CaptureStore", "sha256_file",
-           "sha256_stream"]
+__all__ = ["CaptureChangedError", "CaptureState", "CaptureStore", "StoreFile",
+           "TemporaryFile", "sha256_file", "sha256_stream"]
+
+_TEMPORARY = re.compile(r"\.([0-9a-f]{64})\.(\d{1,10})\.tmp")
+"""The name of a capture being written: ``.SHA256.PID.tmp`` (see ``_write``)."""
+
+
+class StoreFile(NamedTuple):
+    """A file in the capture store: its path (relative to the store) and size."""
+
+    path: str
+    size: int
+
+
+class TemporaryFile(NamedTuple):
+    """A capture's temporary file: what a writer writes before its rename."""
+
+    path: str
+    """Relative to the store."""
+    size: int
+    pid: int
+    """The writer's process id (in the name)."""
+    mtime: float
+    writer_running: bool
+    """Whether a process of that id runs on this machine."""
 
 _CHUNK = 1 << 20
 
@@ -211,6 +244,47 @@ class CaptureStore:
     def verify(self, sha256: str) -> bool:
         """True when the stored bytes still hash to their name."""
         return self.check(sha256) == "ok"
+
+    def scan(self) -> tuple[list[StoreFile], list[TemporaryFile]]:
+        """Every file in the store, by path: the files (captures, and anything else put
+        there) and apart from them the temporary files of captures being written, or
+        left by a writer killed mid-write. Folders are walked, links not followed."""
+        files: list[StoreFile] = []
+        temps: list[TemporaryFile] = []
+        for folder, dirs, names in os.walk(self._root):
+            dirs.sort()
+            for name in sorted(names):
+                full = os.path.join(folder, name)
+                try:
+                    st = os.lstat(full)
+                except OSError:  # removed meanwhile
+                    continue
+                rel = os.path.relpath(full, self._root)
+                m = _TEMPORARY.fullmatch(name)
+                if m is None:
+                    files.append(StoreFile(rel, st.st_size))
+                    continue
+                pid = int(m.group(2))
+                temps.append(TemporaryFile(rel, st.st_size, pid, st.st_mtime,
+                                           pid == os.getpid() or pid_runs(pid)))
+        return files, temps
+
+    def remove_stale_temporaries(self, now: float | None = None) -> list[str]:
+        """Remove the temporary files of writers killed mid-capture (their process runs
+        no more and the file was left unwritten for ten minutes:
+        :func:`~darkmap.model.outputs.stale_writer`); return their paths (relative to the
+        store). A live writer's file, and one that cannot be removed, stay."""
+        now = time.time() if now is None else now
+        removed: list[str] = []
+        for tmp in self.scan()[1]:
+            if not stale_writer(tmp.pid, tmp.mtime, now):
+                continue
+            try:
+                os.unlink(os.path.join(self._root, tmp.path))
+            except OSError:  # gone meanwhile, or not ours to remove: left as it is
+                continue
+            removed.append(tmp.path)
+        return removed
 
     def _write(self, digest: str, writer: Callable[[BinaryIO], object]) -> None:
         folder, final = self._where(digest)

@@ -246,6 +246,10 @@ def _print_summary(summary: IngestSummary) -> None:
             click.echo(f"  {for_display(source, max_chars=_LINE_CHARS)}")
             for note in said:
                 click.echo(f"    {for_display(note, max_chars=_LINE_CHARS)}")
+    removed = summary.partial_captures_removed
+    if removed:
+        click.echo(f"removed {len(removed)} partial capture file(s) that killed runs left "
+                   "in captures/")
     missed = summary.unrecognised()
     if missed:
         click.echo(f"not recognised by any importer: {len(missed)} file(s)")
@@ -313,12 +317,34 @@ def _verify_with_bar(ws: Workspace) -> VerifyReport:
 
 
 def _print_verify(report: VerifyReport) -> None:
+    from darkmap.collect.verify import (  # noqa: PLC0415 - see the module docstring
+        TEMPORARY_HINT,
+        UNREFERENCED_HINT,
+    )
+
+    stray = ""
+    if report.unreferenced or report.temporary:
+        stray = (f"; in the capture store, {len(report.unreferenced)} unreferenced file(s), "
+                 f"{len(report.temporary)} temporary file(s)")
     click.echo(f"{report.checked} captures checked ({report.bytes:,} bytes): {report.ok} "
                f"intact, {len(report.changed)} changed, {len(report.missing)} missing"
-               + (f", {report.not_read} paths not read" if report.not_read else ""))
+               + (f", {report.not_read} paths not read" if report.not_read else "") + stray)
     for p in report.problems:
         click.echo(f"{p.problem}: {p.sha256}  {for_display(p.source, max_chars=_LINE_CHARS)}",
                    err=True)
+    # not tampering (the exit status stays 0) but bytes the workspace holds without saying
+    # where they came from (found by an audit of kills: a killed big file's capture)
+    for f in report.unreferenced:
+        click.echo(f"unreferenced: {for_display(f.path, max_chars=_LINE_CHARS)} "
+                   f"({f.size:,} bytes)")
+    if report.unreferenced:
+        click.echo(f"  ({UNREFERENCED_HINT})")
+    for f in report.temporary:
+        who = "still running" if f.writer_running else "gone"
+        click.echo(f"temporary: {for_display(f.path, max_chars=_LINE_CHARS)} "
+                   f"({f.size:,} bytes; writer pid {f.pid} {who})")
+    if report.temporary:
+        click.echo(f"  ({TEMPORARY_HINT})")
 
 
 @main.command("importers")

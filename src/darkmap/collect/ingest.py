@@ -236,6 +236,9 @@ class SummaryDict(TypedDict):
     """Only when a file has a note (see :attr:`FileResult.notes`)."""
     captured_at: NotRequired[str]
     """Only when the run was given a capture time (``--captured-at``), as ISO UTC."""
+    partial_captures_removed: NotRequired[list[str]]
+    """Only when the run removed temporary capture files that killed writers left
+    (paths under ``captures/``; see :meth:`CaptureStore.remove_stale_temporaries`)."""
 
 
 @dataclass
@@ -246,6 +249,9 @@ class IngestSummary:
     files: list[FileResult] = field(default_factory=list)
     captured_at: datetime | None = None
     """The capture time the analyst stated for the run's files (``--captured-at``)."""
+    partial_captures_removed: list[str] = field(default_factory=list)
+    """Temporary capture files of killed writers the run removed before reading (paths
+    under ``captures/``)."""
     prepared_ahead: int = 0
     """Files whose importer's work a worker process did (``jobs`` > 1); not part of
     :meth:`as_dict`, which is the same for any number of jobs."""
@@ -335,6 +341,8 @@ class IngestSummary:
             out["notes"] = notes
         if self.captured_at is not None:
             out["captured_at"] = self.captured_at.isoformat()
+        if self.partial_captures_removed:
+            out["partial_captures_removed"] = list(self.partial_captures_removed)
         return out
 
     def notes(self) -> dict[str, list[str]]:
@@ -584,6 +592,11 @@ def ingest(
         add_mapping_file(mf)
     run_id = uuid.uuid4().hex[:12]
     summary = IngestSummary(run_id, captured_at=captured_at)
+    # a capture write a SIGKILL cut short left its temporary file (found by an audit of
+    # kills: each killed attempt left up to the input's size, for good); this process
+    # holds the workspace, so no other ingest writes there now
+    summary.partial_captures_removed = [f"{ws.captures.root.name}/{p}" for p in
+                                        ws.captures.remove_stale_temporaries()]
     forced = importers()[importer_name] if importer_name else None
     done = processed_files(ws.con)
     batch = _Batch(ws)

@@ -28,8 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["PARTIAL", "atomic_file", "atomic_folder", "fsync_folder", "is_partial",
-           "partial_file", "partial_folder", "place", "place_new", "remove_stale_partials",
-           "sync_file"]
+           "partial_file", "partial_folder", "pid_runs", "place", "place_new",
+           "remove_stale_partials", "stale_writer", "sync_file"]
 
 PARTIAL = ".partial-"
 """What every partial name holds: ``.NAME.partial-PID`` (``-N`` after a name taken)."""
@@ -46,15 +46,23 @@ next write of the same target removes it (a writer on another machine sharing th
 folder has a process id this machine cannot see: the age keeps its partial)."""
 
 
-def _pid_runs(pid: int) -> bool:
+def pid_runs(pid: int) -> bool:
     """Whether a process ``pid`` runs on this machine (one we may not signal runs too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except (PermissionError, OverflowError):
         return True
     return True
+
+
+def stale_writer(pid: int, mtime: float, now: float) -> bool:
+    """Whether a partial file written by process ``pid`` and last written at ``mtime`` was
+    left by a killed writer: not this process, no process ``pid`` runs on this machine,
+    and nobody wrote to it for :data:`STALE_SECONDS` (a live writer's is never stale)."""
+    return (pid != os.getpid() and not pid_runs(pid)
+            and now - mtime >= STALE_SECONDS)
 
 
 def remove_stale_partials(target: Path, now: float | None = None) -> list[Path]:
@@ -71,11 +79,11 @@ def remove_stale_partials(target: Path, now: float | None = None) -> list[Path]:
         return removed
     for name in names:
         m = pattern.fullmatch(name)
-        if m is None or int(m.group(1)) == os.getpid() or _pid_runs(int(m.group(1))):
+        if m is None or int(m.group(1)) == os.getpid() or pid_runs(int(m.group(1))):
             continue
         path = target.parent / name
         try:
-            if now - path.lstat().st_mtime < STALE_SECONDS:
+            if not stale_writer(int(m.group(1)), path.lstat().st_mtime, now):
                 continue
             _remove(path)
         except OSError:
