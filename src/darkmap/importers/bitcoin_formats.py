@@ -31,6 +31,7 @@ from darkmap.model.bitcoin import (
     TxIn,
     TxOut,
     block_header,
+    classify,
     display_hex,
     merkle_root,
     parse_tx,
@@ -54,6 +55,8 @@ __all__ = [
     "TxOut",
     "bip34_height",
     "block_from_getblock_json",
+    "cut_short_tx",
+    "framed_blocks",
     "iter_framed_blocks",
     "looks_like_block",
     "merkle_root",
@@ -217,6 +220,70 @@ def _next_block(data: bytes, start: int, tail: int) -> int:
         if _frame_head(data, q) is not None and looks_like_block(data[q + 8:q + 208]):
             return q
     return max(start, tail)
+
+
+def framed_blocks(head: bytes) -> bool:
+    """Whether ``head`` (a file's first bytes) opens a ``blk*.dat`` file even where its
+    first frame's length is damaged (0, or past what a block may hold): a known network
+    magic, and either the block header and coinbase that follow the frame's 8 bytes, or
+    another plausible frame (magic, length, header, coinbase) further on in ``head``.
+    :func:`scan_blk` then reads the intact frames and names the damaged one."""
+    if head[:4] not in MAGICS or len(head) < 8:
+        return False
+    if looks_like_block(head[8:208]):
+        return True
+    return _next_block(head, 4, len(head)) < len(head)
+
+
+_REAL_SEQUENCES = frozenset({0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD})
+"""An input's sequence in almost every transaction: final, locktime-enabled, or opting
+into replacement (BIP 125)."""
+_MAX_MONEY = 21_000_000 * 100_000_000
+
+
+def cut_short_tx(buf: bytes) -> bool:
+    """Whether ``buf`` is a raw transaction whose end is cut off (a truncated ``.bin``),
+    told apart from arbitrary bytes that begin like one.
+
+    The bytes must begin with version 1 or 2, fail to parse only because they run out
+    (not whole, not with bytes after a whole transaction), and up to the cut read as
+    inputs and outputs of which at least two look like real ones, and at least half of
+    the complete ones: an input whose sequence is 0xfffffffd to 0xffffffff, an output of
+    at most 21 million BTC paying a script of a standard form. Arbitrary bytes pass each
+    such test about once in a billion (a sequence) or once in four thousand (a value),
+    so two of them are not met by chance."""
+    if len(buf) < 10 or buf[:4] not in (b"\x01\x00\x00\x00", b"\x02\x00\x00\x00"):
+        return False
+    try:
+        parse_tx(buf)
+        return False  # whole: a transaction (with or without bytes after it)
+    except ParseError as exc:
+        if "truncated" not in str(exc) and "cannot fit" not in str(exc):
+            return False
+    pos = 6 if buf[4:6] == b"\x00\x01" else 4
+    real = complete = 0
+    try:  # every ParseError here is the end of the bytes
+        n_in, pos = read_varint(buf, pos)
+        if n_in == 0:
+            return False
+        for _ in range(n_in):
+            _, pos = take_bytes(buf, pos, 36, "outpoint")
+            slen, pos = read_varint(buf, pos)
+            _, pos = take_bytes(buf, pos, slen, "scriptSig")
+            seq, pos = take_bytes(buf, pos, 4, "sequence")
+            complete += 1
+            real += int.from_bytes(seq, "little") in _REAL_SEQUENCES
+        n_out, pos = read_varint(buf, pos)
+        for _ in range(n_out):
+            val, pos = take_bytes(buf, pos, 8, "value")
+            slen, pos = read_varint(buf, pos)
+            spk, pos = take_bytes(buf, pos, slen, "scriptPubKey")
+            complete += 1
+            value = int.from_bytes(val, "little", signed=True)
+            real += 0 <= value <= _MAX_MONEY and classify(spk)[0] != "nonstandard"
+    except ParseError:
+        pass
+    return real >= 2 and real * 2 >= complete
 
 
 def _padding_start(data: bytes) -> int:

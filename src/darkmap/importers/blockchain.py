@@ -38,6 +38,8 @@ from darkmap.importers.bitcoin_formats import (
     MAX_BLOCK_BYTES,
     ParseError,
     block_from_getblock_json,
+    cut_short_tx,
+    framed_blocks,
     looks_like_block,
     parse_block,
     parse_header,
@@ -247,8 +249,19 @@ def sniff_format(head: bytes, size: int, whole: bytes | None = None,
                  strict: bool = False) -> tuple[str | None, float]:
     """(format, confidence 0..1) from a file's first bytes and size.
 
+    A file that opens with a network magic is a ``blk*.dat`` file when its first frame
+    holds a plausible length and a block, and also when that length is damaged (0, or
+    more than a block may hold) but a block header and coinbase follow the frame's 8
+    bytes or another plausible frame follows in ``head``
+    (:func:`~darkmap.importers.bitcoin_formats.framed_blocks`): its intact blocks are
+    read, the damaged frame quarantined ("framing lost"), rather than the whole file
+    recognised by no importer (found by an audit of malformed input).
+
     ``whole`` (the full bytes, for files small enough) lets raw transactions be
-    confirmed by parsing them to the last byte. JSON nested deeper than
+    confirmed by parsing them to the last byte; a raw transaction cut short
+    (:func:`~darkmap.importers.bitcoin_formats.cut_short_tx`: its inputs and outputs up
+    to the cut look like real ones) is a transaction too, with a lower confidence, and
+    is quarantined as truncated when read. JSON nested deeper than
     :data:`~darkmap.model.limits.MAX_NESTING` is not parsed: not recognised, or with
     ``strict`` (reading a file, not sniffing it) :class:`LimitExceeded` is raised.
     """
@@ -258,6 +271,8 @@ def sniff_format(head: bytes, size: int, whole: bytes | None = None,
         length = int.from_bytes(head[4:8], "little")
         if 80 < length <= MAX_BLOCK_BYTES and looks_like_block(head[8:8 + 200]):
             return "blk", 0.97
+        if framed_blocks(head):
+            return "blk", 0.95
     if looks_like_block(head):
         return "block", 0.93
     stripped = head.lstrip()
@@ -272,7 +287,8 @@ def sniff_format(head: bytes, size: int, whole: bytes | None = None,
             if end == len(whole):
                 return "tx", 0.9
         except ParseError:
-            pass
+            if cut_short_tx(whole):
+                return "tx", 0.6
     if _utxo_head_ok(head):
         return "utxostore", 0.8
     return None, 0.0
@@ -371,7 +387,9 @@ def _read_tx(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
         if end != len(data):
             raise ParseError(f"{len(data) - end} trailing bytes after the transaction")
     except ParseError as exc:
-        res.bad("tx", f"transaction does not parse: {exc}")
+        what = ("transaction cut short (the file ends inside it)" if cut_short_tx(data)
+                else "transaction does not parse")
+        res.bad("tx", f"{what}: {exc}")
         return
     batch.add_tx(tx, "tx")
     res.ok("tx")
