@@ -94,6 +94,7 @@ from darkmap.store.runs import (
     end_run,
     finish_run,
     processed_files,
+    skip_reasons,
     start_run,
 )
 from darkmap.store.workspace import Workspace, utcnow
@@ -113,6 +114,7 @@ from darkmap.store.writer import (
 )
 
 __all__ = ["FILE_SECONDS_PER_MB", "MEMORY", "NOT_READ_MEDIA_TYPE", "NOT_READ_METHOD",
+           "SKIP_REASON_UNKNOWN",
            "FileResult", "IngestSummary", "LoadResult", "SummaryDict", "TagImportResult",
            "check_chain_paths", "check_tagpack_paths", "file_budget", "import_tagpack",
            "import_tagpacks", "ingest", "load_files", "not_read_sha256", "refuse_what_is_not"]
@@ -139,6 +141,9 @@ NOT_READ_METHOD = "ingest:fs-policy"
 """Method of the records of paths ingest did not read (see the module docstring)."""
 NOT_READ_MEDIA_TYPE = "x-darkmap/not-read"
 """``captures.media_type`` of the row standing for a path that was not read."""
+SKIP_REASON_UNKNOWN = "(reason not recorded)"
+"""The reason a skipped unit of a file already ingested counts under in
+``skipped_by_page_type`` when the store kept none for it."""
 _NOT_READ_IMPORTER = "fs-policy"  # the importer name of their ``processed`` rows
 
 
@@ -813,7 +818,7 @@ def _import(run: _Run, source: str, taken: _Taken, st: os.stat_result, deadline:
         result.why_not = why_unrecognised(src)
     prior = run.done.get((sha, name))
     if prior is not None:
-        return _already(result, prior)
+        return _already(result, prior, ws)
     fresh = sha not in run.seen
     run.seen.add(sha)
     result.notes = _notes(imp, src)
@@ -899,11 +904,23 @@ def _notes(imp: Importer | None, src: SourceFile) -> list[str]:
         return []
 
 
-def _already(result: FileResult, prior: ProcessedCounts) -> FileResult:
-    """A file whose capture this importer has processed: its counts from then."""
+def _already(result: FileResult, prior: ProcessedCounts, ws: Workspace) -> FileResult:
+    """A file whose capture this importer has processed: its counts from then, and the
+    reasons of its skipped units, so that ``skipped_by_page_type`` adds up to the
+    skipped total (a file repeating another's bytes was left out of it: found by an
+    audit). A skipped unit whose reason was not kept counts as
+    :data:`SKIP_REASON_UNKNOWN`."""
     result.market_id, result.read, result.stored = prior.market_id, prior.read, prior.stored
     result.quarantined, result.skipped = prior.quarantined, prior.skipped
     result.already = True
+    if prior.skipped:
+        reasons = prior.skip_reasons
+        if reasons is None:
+            reasons = skip_reasons(ws.con, result.sha256)
+        result.skip_reasons.update(reasons)
+        missing = prior.skipped - sum(result.skip_reasons.values())
+        if missing > 0:
+            result.skip_reasons[SKIP_REASON_UNKNOWN] += missing
     return result
 
 
@@ -913,7 +930,7 @@ def _sniff_failed(run: _Run, source: str, taken: _Taken, err: Exception) -> File
     result = FileResult(source=source, sha256=sha, importer=None)
     prior = run.done.get((sha, "unrecognised"))
     if prior is not None:
-        return _already(result, prior)
+        return _already(result, prior, run.ws)
     prov = Provenance(sha, source, "ingest", None, run.run_id)
     run.batch.begin()
     if sha not in run.seen:
@@ -937,7 +954,7 @@ def _not_read(run: _Run, source: str, reason: str, *, ignored: bool = False,
     result = FileResult(source=source, sha256=sha, importer=None, ignored=ignored)
     prior = run.done.get((sha, _NOT_READ_IMPORTER))
     if prior is not None:
-        return _already(result, prior)
+        return _already(result, prior, run.ws)
     prov = Provenance(sha, source, NOT_READ_METHOD, None, run.run_id)
     rec: Record = (QuarantineRecord(locator="file", reason=reason[:500], limit=limit)
                    if quarantine else
@@ -1041,7 +1058,8 @@ def _finish(run: _Run, prov: Provenance, result: FileResult, size: int, importer
         prov.capture_sha256, importer, prov.run_id, prov.source, result.read, result.stored,
         result.quarantined, result.skipped, result.market_id, result.page_type, now))
     run.done[(prov.capture_sha256, importer)] = ProcessedCounts(
-        result.market_id, result.read, result.stored, result.quarantined, result.skipped)
+        result.market_id, result.read, result.stored, result.quarantined, result.skipped,
+        dict(result.skip_reasons))
 
 
 def _consume(recs: Iterable[Record], writer: RecordWriter, prov: Provenance,

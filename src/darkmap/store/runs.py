@@ -29,7 +29,7 @@ import duckdb
 from darkmap.store.workspace import table_exists, utcnow
 
 __all__ = ["ProcessedCounts", "StoredCapture", "UnfinishedRun", "end_run", "finish_run",
-           "processed_files", "running_here", "start_run", "stored_captures",
+           "processed_files", "running_here", "skip_reasons", "start_run", "stored_captures",
            "unfinished_run"]
 
 _RUNNING: set[str] = set()
@@ -45,6 +45,9 @@ class ProcessedCounts:
     stored: int
     quarantined: int
     skipped: int
+    skip_reasons: dict[str, int] | None = None
+    """The skipped units by ``"page type: reason"`` when this run processed the file
+    (None: an earlier run did; see :func:`skip_reasons`)."""
 
 
 def processed_files(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], ProcessedCounts]:
@@ -53,6 +56,14 @@ def processed_files(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], Pro
         "SELECT sha256, importer, market_id, read_count, stored_count, quarantined, skipped "
         "FROM processed").fetchall()
     return {(sha, imp): ProcessedCounts(*rest) for sha, imp, *rest in rows}
+
+
+def skip_reasons(con: duckdb.DuckDBPyConnection, sha256: str) -> dict[str, int]:
+    """The skipped units an earlier run stored for capture ``sha256``, by ``"page type:
+    reason"`` (its ``skipped_pages`` rows)."""
+    return {f"{page_type}: {reason}": int(n) for page_type, reason, n in con.execute(
+        "SELECT page_type, reason, count(*) FROM skipped_pages WHERE capture_sha256 = ?"
+        " GROUP BY page_type, reason ORDER BY page_type, reason", [sha256]).fetchall()}
 
 
 class StoredCapture(NamedTuple):
