@@ -43,6 +43,7 @@ feedback page (two captures) is one feedback; rows repeated within one capture a
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import re
@@ -68,7 +69,8 @@ from darkmap.assess.feedback_rate import (
     logit,
 )
 from darkmap.assess.fx import FxTable, load_fx
-from darkmap.assess.units import UNIT_MEASURES, allocate_units
+from darkmap.assess.listing import assess_listing
+from darkmap.assess.units import UNIT_MEASURES, allocate_units, allocation_basis
 from darkmap.errors import BadInputError
 from darkmap.store import assessment as store
 from darkmap.store import sales as sales_store
@@ -225,6 +227,7 @@ class _Acct:
     masks: Counter[str] = field(default_factory=Counter)
     unmasked: int = 0
     by_listing: Counter[str] = field(default_factory=Counter)
+    by_title: Counter[str] = field(default_factory=Counter)  # rows naming an unlinked item
     per_capture: Counter[str] = field(default_factory=Counter)  # feedback rows per page
     capture_first: dict[str, datetime] = field(default_factory=dict)  # oldest row per page
     by_month: Counter[date] = field(default_factory=Counter)
@@ -276,6 +279,8 @@ def _collect(inputs: SalesInputs, acct_market: dict[str, str], fx: FxTable,
                 a.unmasked += 1
         if r.listing_id:
             a.by_listing[r.listing_id] += 1
+        elif r.listing_title and r.listing_title.strip():
+            a.by_title[r.listing_title.strip()[:300]] += 1
         when = r.left_at or r.observed_at
         if r.observed_at and (a.crawl is None or r.observed_at > a.crawl):
             a.crawl = r.observed_at
@@ -416,6 +421,7 @@ class _Draws:
     revenue: tuple[float, float, float] | None = None
     plan: _Plan | None = None
     cust: CustomerEstimate | None = None
+    allocation: dict[str, dict[str, Any]] = field(default_factory=dict)  # by account
 
 
 @dataclass
@@ -510,7 +516,7 @@ def compute_sales(ws: Workspace, params: SalesParams = SalesParams(),
         members[pid].append(aid)
     out = _Out()
     ctx = _Ctx(params, rates, pop, market_draws, curves, packs, rounded, n_listings,
-               listing_dates, now, _buyer_shares(accts))
+               listing_dates, now, _buyer_shares(accts), fx)
     for pid, accs in sorted(members.items()):
         drawn = []
         for aid in accs:
@@ -545,6 +551,8 @@ class _Ctx:
     listing_dates: dict[str, list[datetime]]
     now: datetime
     buyer_shares: dict[str, float]
+    fx: FxTable | None = None
+    titles: dict[str, ListingPack] = field(default_factory=dict)  # items named by rows
 
 
 def _prices(ws: Workspace) -> tuple[dict[str, float], dict[str, float],
@@ -608,12 +616,77 @@ def _account_draws(a: _Acct, ctx: _Ctx) -> _Draws:
         # no masked row of its own: the market's buyers per order, between 1 and the orders
         borrowed = np.minimum(orders, np.maximum(np.minimum(orders, 1.0), np.round(
             orders * ctx.buyer_shares[a.market_id])))
-    units, no_pack = allocate_units(orders, ctx.packs.get(a.account_id, []), a.by_listing,
-                                    rng) if plan.basis != "not captured" else ({}, 0)
+    units: dict[str, np.ndarray] = {}
+    no_pack = 0
+    allocation: dict[str, dict[str, Any]] = {}
+    if plan.basis != "not captured":
+        packs, named = _items(a, ctx)
+        units, no_pack = allocate_units(orders, packs, named, rng)
+        if packs:
+            allocation[a.account_id] = _allocation_evidence(packs, named)
     dated = sum(a.by_month.values())
     months = {m: n / dated for m, n in a.by_month.items()} if dated else {}
     return _Draws(orders, cust.draws if cust else borrowed, cust.lower_bound if cust else 0,
-                  units, months, no_pack, _revenue(a, orders), plan, cust)
+                  units, months, no_pack, _revenue(a, orders), plan, cust, allocation)
+
+
+def _title_key(title: str) -> str:
+    """A title compared across pages: entities decoded, case and spacing ignored."""
+    return " ".join(html.unescape(title).casefold().split())
+
+
+def _items(a: _Acct, ctx: _Ctx) -> tuple[list[ListingPack], Counter[str]]:
+    """What the account's orders bought: its captured listings, and the items its rows
+    name by title only. A row's title that is one of the account's captured listings
+    counts for that listing; another title ("Xanax 1mg Pharma 20 tab BOX" on a Cryptonia
+    order row, a listing never saved) is an item of its own, with the pack, substance and
+    flags its title reads (no price). Returns the packs and the rows naming each."""
+    packs = list(ctx.packs.get(a.account_id, []))
+    named: Counter[str] = Counter(a.by_listing)
+    if not a.by_title:
+        return packs, named
+    captured: dict[str, str] = {}
+    for p in packs:
+        if p.title:
+            captured.setdefault(_title_key(p.title), p.listing_id)
+    for title, n in sorted(a.by_title.items()):
+        key = _title_key(title)
+        lid = captured.get(key)
+        if lid is None:
+            item = _named_item(a.account_id, title, ctx)
+            lid = item.listing_id
+            captured[key] = lid
+            packs.append(item)
+        named[lid] += n
+    return packs, named
+
+
+def _named_item(account_id: str, title: str, ctx: _Ctx) -> ListingPack:
+    """The pack a title names (assessed once per title and run)."""
+    got = ctx.titles.get(title)
+    if got is None:
+        x = assess_listing(title, fx=ctx.fx)
+        got = ListingPack(f"title:{title}", None, x.unit_kind, x.units, x.substance,
+                          x.counterfeit_pill, x.fentanyl_risk, None, title)
+        ctx.titles[title] = got
+    return got._replace(account_id=account_id)
+
+
+_NAMED_SHOWN = 10  # listings named in an estimate's evidence, most rows first
+
+
+def _allocation_evidence(packs: list[ListingPack], named: Counter[str]) -> dict[str, Any]:
+    """How an account's orders were spread over its listings, for the evidence."""
+    ids = {p.listing_id for p in packs}
+    naming = sorted(((lid, n) for lid, n in named.items() if lid in ids and n),
+                    key=lambda kv: (-kv[1], kv[0]))
+    ev: dict[str, Any] = {
+        "basis": allocation_basis(packs, named), "listings": len(packs),
+        "not_captured_named": sum(p.listing_id.startswith("title:") for p in packs),
+        "rows_naming": dict(naming[:_NAMED_SHOWN])}
+    if len(naming) > _NAMED_SHOWN:
+        ev["rows_naming_others"] = sum(n for _, n in naming[_NAMED_SHOWN:])
+    return ev
 
 
 def _revenue(a: _Acct, orders: np.ndarray) -> tuple[float, float, float] | None:
@@ -647,8 +720,9 @@ def _sum_draws(ds: list[_Draws], accs: list[_Acct]) -> _Draws:
     revs = [d.revenue for d in ds if d.revenue is not None]
     revenue = (sum(r[0] for r in revs), sum(r[1] for r in revs), sum(r[2] for r in revs)) \
         if revs else None
+    allocation = {k: v for d in ds for k, v in d.allocation.items()}
     return _Draws(orders, customers, sum(d.lower_customers for d in ds), units, dict(months),
-                  sum(d.no_pack for d in ds), revenue)
+                  sum(d.no_pack for d in ds), revenue, allocation=allocation)
 
 
 def _est_row(kind: str, eid: str, measure: str, period: str, q: tuple[float, float, float],
@@ -715,7 +789,8 @@ def _emit(out: _Out, kind: str, eid: str, accs: list[_Acct], d: _Draws, ctx: _Ct
                                       float(masks), "masked buyers", cev, now))
     for m, v in sorted(d.units.items()):
         out.estimates.append(_est_row(kind, eid, m, "all", _q(v), None, basis,
-                                      {"listings_without_pack": d.no_pack}, now))
+                                      {"listings_without_pack": d.no_pack,
+                                       "allocation": d.allocation}, now))
     _monthly(out, kind, eid, accs, d, ctx, (est, lo, hi))
 
 

@@ -5,9 +5,17 @@ An order buys one pack of the listing it names (the listing's assessed ``units``
 
 * a listing whose page shows its own sales counter ("Sold 40 since ...") has that many
   orders;
-* the rest share the remaining orders in proportion to the feedback rows that name them,
-  with Dirichlet uncertainty (``rows + 1/2`` per listing, so a listing without rows still
-  gets a share).
+* a feedback row (or an order row) that names a listing proves one order of it: each
+  listing has at least the rows naming it;
+* the orders left over are shared in proportion to the feedback rows that name each
+  listing, with Dirichlet uncertainty (``rows + 1/2`` per listing: few rows, a wide
+  share; a listing no row names still gets a small one). Only when no row names any of
+  the listings is the split even (every listing the same expected share, Dirichlet
+  ``1/2`` each). :func:`allocation_basis` says which.
+
+The caller (:mod:`darkmap.assess.sales`) adds to the captured listings the items the
+rows name that were never captured (Cryptonia's rows name "Xanax 1mg Pharma 20 tab BOX",
+a listing not saved), each with the pack its title reads.
 
 Measures: ``pills`` (unit_kind pill), ``counterfeit_pills`` and ``fentanyl_risk_pills``
 (pills of listings with those flags), ``grams_total`` and ``grams:<substance>``. A listing
@@ -32,8 +40,8 @@ import numpy as np
 
 from darkmap.store.sales import ListingPack
 
-__all__ = ["SUSPECT_SHARE", "UNIT_MEASURES", "allocate_units", "counterfeit_suspect",
-           "pack_measures"]
+__all__ = ["SUSPECT_SHARE", "UNIT_MEASURES", "allocate_units", "allocation_basis",
+           "counterfeit_suspect", "pack_measures"]
 
 UNIT_MEASURES = ("pills", "counterfeit_pills", "fentanyl_risk_pills", "grams_total")
 SUSPECT_SHARE = 0.5  # chance a suspect listing's pills are counterfeit: unknown either way
@@ -81,9 +89,14 @@ def allocate_units(orders: np.ndarray, packs: Sequence[ListingPack], rows: Count
         (p, np.full(n, float(p.sales_shown or 0))) for p in counted]
     if rest:
         left = np.maximum(orders - sum(float(p.sales_shown or 0) for p in counted), 0.0)
-        alpha = np.array([rows.get(p.listing_id, 0) + 0.5 for p in rest])
+        named = np.array([float(rows.get(p.listing_id, 0)) for p in rest])
+        alpha = named + 0.5
         shares = rng.dirichlet(alpha, n) if len(rest) > 1 else np.ones((n, 1))
-        per_listing += [(p, left * shares[:, i]) for i, p in enumerate(rest)]
+        # the rows naming a listing are orders of it; the rest is shared by the rows' shares
+        proven = np.minimum(1.0, left / named.sum()) if named.any() else np.zeros(n)
+        free = left - proven * named.sum()
+        per_listing += [(p, proven * named[i] + free * shares[:, i])
+                        for i, p in enumerate(rest)]
     no_pack = 0
     for p, o in per_listing:
         measures = pack_measures(p)
@@ -95,3 +108,17 @@ def allocate_units(orders: np.ndarray, packs: Sequence[ListingPack], rows: Count
             out["counterfeit_pills"] = out.get("counterfeit_pills", np.zeros(n)) \
                 + o * measures[0][1] * pressed
     return out, no_pack
+
+
+def allocation_basis(packs: Sequence[ListingPack], rows: Counter[str]) -> str:
+    """How :func:`allocate_units` spreads an account's orders over ``packs``."""
+    rest = [p for p in packs if p.sales_shown is None]
+    if not packs:
+        return "no listing"
+    if not rest:
+        return "listing sales counters"
+    if len(rest) == 1:
+        return "one listing"
+    if any(rows.get(p.listing_id, 0) for p in rest):
+        return "feedback rows naming listings"
+    return "even: no feedback row names a listing"

@@ -51,6 +51,7 @@ class FeedbackRow(NamedTuple):
     amount: float | None
     currency: str | None
     capture_sha256: str
+    listing_title: str | None = None  # the item the row names, when no listing is linked
 
 
 class ListingPack(NamedTuple):
@@ -135,7 +136,8 @@ def feedback_rows(con: duckdb.DuckDBPyConnection) -> list[FeedbackRow]:
     amounts were summed in another order and the revenue changed in its last digits."""
     return [FeedbackRow._make(r) for r in con.execute("""
         SELECT account_id, market_id, listing_id, buyer_masked, left_at, observed_at,
-               coalesce(lower(ltrim(text)) LIKE ?, false), amount, currency, capture_sha256
+               coalesce(lower(ltrim(text)) LIKE ?, false), amount, currency, capture_sha256,
+               listing_title
         FROM feedback WHERE account_id IS NOT NULL
         ORDER BY account_id, left_at, buyer_masked, capture_sha256, feedback_id""",
         [_NO_FEEDBACK_MARK]).fetchall()]
