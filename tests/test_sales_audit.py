@@ -1,6 +1,7 @@
 """Findings of the independent audit of the market figures, on the real data (pages,
 listing datasets and the seized Dream seller table: ingest, link, assess, as an analyst
-runs them): which listings an account's orders bought (finding 3)."""
+runs them): which listings an account's orders bought (finding 3), accounts with no
+feedback (finding 12)."""
 
 from __future__ import annotations
 
@@ -116,3 +117,24 @@ def test_even_split_only_when_no_row_names_a_listing(real_ws: Path) -> None:
                 assert alloc["basis"] == "feedback rows naming listings", (aid, alloc)
     assert seen["feedback rows naming listings"] > 100 and seen[
         "even: no feedback row names a listing"] > 10, seen
+
+
+# -- finding 12: a counter of 0 is 0; a profile with no feedback is "0 (0-5)", and says so --
+
+def test_no_feedback_is_few_orders_and_a_zero_counter_none(real_ws: Path) -> None:
+    """Two Apollon profiles show "Member Level 0" and 0/0/0 feedback: NegBin(1, r) orders,
+    "0 (0-5)" (docs/sales.md section 1: on the held-out simulated world every such
+    account sold 1-5, so neither 0 nor "not captured" holds), named in the evidence.
+    Counters of 0 (Empire, Cryptonia) are 0 orders, no range; accounts known only from
+    the seized Dream table are not captured."""
+    orders = _estimates(real_ws, "orders")
+    for aid in ("apollon:usingpython1", "apollon:21savage"):
+        v, lo, hi, lb, basis, ev = orders[aid]
+        assert basis == "feedback total shown" and ev["feedback_used"] == 0
+        assert (v, lo, lb) == (0, 0, 0) and 2 <= hi <= 8, orders[aid]
+        assert ev["no_feedback"] == [aid]
+    zero = [a for a, e in orders.items() if e[4] == "counter" and e[5]["counters_shown"] == [0]]
+    assert len(zero) >= 5 and all(orders[a][:3] == (0, 0, 0) for a in zero)
+    assert all(not orders[a][5]["no_feedback"] for a in zero)
+    v, lo, hi, _, basis, ev = orders["dream:brucelean"]  # a seized seller row, nothing else
+    assert (basis, v, lo, hi, ev["no_feedback"]) == ("not captured", 0, 0, 0, [])

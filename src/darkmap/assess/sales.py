@@ -17,8 +17,11 @@ show, in this order (``basis`` in the evidence):
    square-root and a linear extrapolation);
 4. ``feedback rows``: the rows read;
 5. ``not captured``: no profile, no feedback and no counter of the account was captured
-   (an account seen only in a listings dataset): orders 0, no range, and the evidence
-   says so; the report shows "-".
+   (an account seen only in a listings dataset or a seized seller table): orders 0, no
+   range, and the evidence says so; the report shows "-". A counter of 0 is the
+   ``counter`` basis: 0 orders, no range. A profile showing no feedback (F = 0) is
+   evidence of few sales, not of none: its orders are NegBin(1, r), "0 (0-5)", and the
+   evidence lists it under ``no_feedback``.
 
 A sales bracket ("Orders 30+", Hansa's "Level 9 (800+)") is a lower bound, not a counter:
 whatever the basis, no draw has fewer orders than it (nor than the rows read).
@@ -402,6 +405,9 @@ def _orders_draws(p: _Plan, market: np.ndarray, sigma_v: float,
     r = 1 / (1 + np.exp(-(market + rng.normal(0.0, sigma_v, n))))
     r = np.clip(r, 1e-3, 1.0 - 1e-9)
     orders = f + rng.negative_binomial(np.maximum(f, 1.0), r)
+    # no feedback: the orders behind 0 feedback at rate r under a flat prior, NegBin(1, r)
+    # ("0 (0-5)"), not NegBin(0, r) = 0: a vendor whose buyers left no feedback may still
+    # have sold (docs/sales.md section 1; checked on the held-out simulated worlds)
     orders = np.where(f > 0, orders, rng.negative_binomial(1.0, r))
     return np.maximum(orders.astype(np.float64), float(p.min_orders))
 
@@ -753,6 +759,9 @@ def _emit(out: _Out, kind: str, eid: str, accs: list[_Acct], d: _Draws, ctx: _Ct
           "feedback_rates": {m: _rate_ev(ctx.rates[m]) for m in markets},
           "extrapolation": {a.account_id: round(p.extrapolation, 3)
                             for a, p in zip(accs, plans, strict=True) if p.extrapolation > 1},
+          "no_feedback": [a.account_id for a, p in zip(accs, plans, strict=True)
+                          if p.counter is None and p.basis != "not captured"
+                          and p.feedback == 0],
           "coverage": COVERAGE, "draws": int(d.orders.shape[0]),
           "value_sources": dict(sum((a.sources for a in accs), Counter()))}
     masks = d.lower_customers
