@@ -1,11 +1,14 @@
 """Findings of the independent audit of the market figures, on the real data (pages,
 listing datasets and the seized Dream seller table: ingest, link, assess, as an analyst
 runs them): which listings an account's orders bought (finding 3), accounts with no
-feedback (finding 12)."""
+feedback (finding 12), and what the harm ranking rests on (finding 8)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -138,3 +141,68 @@ def test_no_feedback_is_few_orders_and_a_zero_counter_none(real_ws: Path) -> Non
     assert all(not orders[a][5]["no_feedback"] for a in zero)
     v, lo, hi, _, basis, ev = orders["dream:brucelean"]  # a seized seller row, nothing else
     assert (basis, v, lo, hi, ev["no_feedback"]) == ("not captured", 0, 0, 0, [])
+
+
+# -- finding 8: what the harm ranking rests on --------------------------------------------
+
+def _targets(ws: Path, *args: str) -> str:
+    res = CliRunner().invoke(main, ["targets", "-w", str(ws), *args], prog_name="darkmap")
+    assert res.exit_code == 0, res.output
+    return res.output
+
+
+def test_reach_counts_distinct_markets(real_ws: Path) -> None:
+    """Reach's markets are the distinct markets of the persona's accounts; a Dream account
+    known only from the seized 2016 seller table counts (the vendor held a store there)
+    and is named as such."""
+    rows = json.loads(_targets(real_ws, "--json", "--limit", "0"))
+    w = Workspace.open(real_ws, read_only=True)
+    try:
+        markets = dict(w.con.execute("SELECT account_id, market_id FROM accounts").fetchall())
+    finally:
+        w.close()
+    for r in rows:
+        want = sorted({markets.get(a, a.split(":", 1)[0]) for a in r["accounts"]})
+        assert r["markets"] == want, r["persona_id"]
+        share = min(1.0, r["drug_listings"] / r["listings"]) if r["listings"] else (
+            1.0 if r["drug_listings"] else 0.0)
+        reach = min(1.0, 0.7 * math.log10(1 + (r["buyers_distinct_min"] or 0)) / 3
+                    + 0.3 * len(want) / 3) * share
+        assert r["components"]["reach"] == pytest.approx(reach, abs=6e-4), r["persona_id"]
+    brucelean = next(r for r in rows if r["label"] == "BruceLean")
+    assert brucelean["markets"] == ["dream", "hansa"]
+    assert brucelean["markets_account_only"] == ["dream"]
+
+
+def test_targets_say_when_the_harm_rests_on_no_sales(real_ws: Path) -> None:
+    """Six of the audit's top 10 had no sales figure yet ranked above terrysukstock's
+    1,546 orders (2,409 today): text, CSV and JSON now say so beside the score, and split
+    the score into its listing and activity points."""
+    rows = json.loads(_targets(real_ws, "--json", "--limit", "10"))
+    none = [r for r in rows if not r["sales_evidence"]]
+    assert len(none) >= 4, [r["label"] for r in rows]
+    for r in rows:
+        parts = r["harm_parts"]
+        assert parts["listings"] + parts["activity"] == pytest.approx(r["harm_score"],
+                                                                      abs=0.02)
+        if r["sales_evidence"]:
+            assert r["sales_basis"] not in (None, "not captured")
+            assert r["harm_rests_on"] == "listings and sales"
+        else:
+            assert r["sales_basis"] in (None, "not captured")
+            assert r["harm_rests_on"].startswith("no sales evidence")
+            assert parts["listings"] > parts["activity"]
+    table = csv.DictReader(io.StringIO(_targets(real_ws, "--csv", "--limit", "10")))
+    got = {c["persona_id"]: c for c in table}
+    for r in rows:
+        c = got[r["persona_id"]]
+        assert c["sales_evidence"] == ("yes" if r["sales_evidence"] else "no")
+        assert float(c["harm_from_listings"]) == r["harm_parts"]["listings"]
+        assert c["harm_rests_on"] == r["harm_rests_on"]
+    text = _targets(real_ws, "--limit", "10")
+    lines = text.splitlines()
+    assert lines[0].split()[:3] == ["#", "harm", "sales"]
+    for r, line in zip(rows, lines[1:11], strict=True):
+        assert line.split()[2] == ("yes" if r["sales_evidence"] else "none")
+    assert "none = no sales evidence" in " ".join(lines)
+    assert "each full at 3 flagged listings" in " ".join(lines)

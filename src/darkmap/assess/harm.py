@@ -20,6 +20,20 @@ listings (a vendor of stolen cards scores 0 however busy), then
 they drive overdose deaths; volume, reach and duration then separate large, long-lived
 operations from small ones. A persona selling no drugs scores 0 on the first three
 components, so fraud-only vendors sink to the bottom.
+
+Caps: the fentanyl and counterfeit parts are full at 3 flagged listings (a persona with 30
+scores as one with 3); volume at 10,000 orders, revenue at 10 M USD, the markets part of
+reach at 3 markets (the distinct markets of the persona's accounts, one known only from a
+seized seller table included), duration at two years. The weights are a stated judgement,
+not fitted: there is no ground truth of harm to fit them to.
+
+**What a score rests on.** Each row says how much of the score comes from the listings
+(``harm_parts["listings"]``: fentanyl, counterfeit, opioid share) and how much from
+activity (``harm_parts["activity"]``: volume, revenue, reach, duration), and whether any
+account of the persona has sales evidence (``sales_evidence``: a counter, feedback or a
+sales bracket). Without it volume and revenue are 0 and the score rests on the listings'
+flags, drug share, markets and dates alone: a high rank then says what is sold, not how
+much.
 """
 
 from __future__ import annotations
@@ -35,14 +49,16 @@ from darkmap.errors import BadInputError
 from darkmap.store import assessment as store
 from darkmap.store.assessment import AssessedListing, PersonaJurisdiction, PersonaSales
 from darkmap.store.personas import persona_labels, persona_map
-from darkmap.store.sales import persona_bases, persona_measures
+from darkmap.store.sales import account_bases, persona_bases, persona_measures
 from darkmap.store.workspace import Workspace
 
-__all__ = ["WEIGHTS", "FlaggedExample", "TargetEvidence", "TargetRow", "check_limit",
-           "harm_components", "harm_score", "rank_targets"]
+__all__ = ["LISTING_PARTS", "NO_SALES", "WEIGHTS", "FlaggedExample", "TargetEvidence", "TargetRow",
+           "check_limit", "harm_components", "harm_parts", "harm_score", "rank_targets"]
 
 WEIGHTS = {"fentanyl": 0.30, "counterfeit": 0.20, "opioid_share": 0.10, "volume": 0.15,
            "revenue": 0.10, "reach": 0.10, "duration": 0.05}
+LISTING_PARTS = ("fentanyl", "counterfeit", "opioid_share")  # what is sold; the rest: activity
+NO_SALES = "no sales evidence"
 
 
 def _clip(x: float) -> float:
@@ -71,6 +87,15 @@ def harm_components(n_fentanyl: int, n_counterfeit: int, n_drug: int, n_opioid_s
 def harm_score(components: dict[str, float]) -> float:
     """0..100 weighted sum of the components."""
     return round(100 * sum(WEIGHTS[k] * components.get(k, 0.0) for k in WEIGHTS), 2)
+
+
+def harm_parts(components: dict[str, float]) -> dict[str, float]:
+    """The score split into what the listings give (fentanyl, counterfeit, opioid share)
+    and what activity gives (volume, revenue, reach, duration), in score points."""
+    listings = 100 * sum(WEIGHTS[k] * components.get(k, 0.0) for k in LISTING_PARTS)
+    activity = 100 * sum(WEIGHTS[k] * components.get(k, 0.0) for k in WEIGHTS
+                         if k not in LISTING_PARTS)
+    return {"listings": round(listings, 2), "activity": round(activity, 2)}
 
 
 class FlaggedExample(TypedDict):
@@ -119,6 +144,11 @@ class TargetRow(TypedDict):
     fentanyl_risk_pills: list[float] | None
     customers: list[float] | None
     sales_basis: str | None  # what the orders rest on: counter, feedback ..., mixed
+    sales_evidence: bool  # some account shows a counter, feedback or a sales bracket
+    harm_parts: dict[str, float]  # score points from the listings and from activity
+    harm_rests_on: str  # "listings and sales", or "no sales evidence: ..."
+    markets: list[str]  # the distinct markets of its accounts (reach counts them)
+    markets_account_only: list[str]  # of those, markets with no listing and no sales
 
 
 @dataclass
@@ -176,6 +206,9 @@ def rank_targets(ws: Workspace, country: str | None = None,
     sales = store.persona_sales(con)
     extra = persona_measures(con, _MEASURES)
     bases = persona_bases(con)
+    acct_bases = account_bases(con)
+    acct_market = store.account_markets(con)
+    n_listings = store.listings_per_account(con)
     juris = store.persona_jurisdictions(con)
     members: dict[str, list[str]] = defaultdict(list)
     for aid, pid in pmap.items():
@@ -186,26 +219,40 @@ def rank_targets(ws: Workspace, country: str | None = None,
         if country and (j.country or "").upper() != country.upper():
             continue
         label = labels.get(pid) or labels.get(members[pid][0] if members[pid] else pid, pid)
-        row = _target_row(pid, label, stats[pid], sales.get(pid, _NO_SALES), j,
-                          sorted(members.get(pid, [pid])))
+        accounts = sorted(members.get(pid, [pid]))
+        active = {_market(a, acct_market) for a in accounts if n_listings.get(a)
+                  or acct_bases.get(a, "not captured") not in ("", "not captured")}
+        markets = sorted({_market(a, acct_market) for a in accounts})
+        basis = bases.get(pid)
+        row = _target_row(pid, label, stats[pid], sales.get(pid, _NO_SALES), j, accounts,
+                          markets, basis not in (None, "", "not captured"))
+        row["markets_account_only"] = [m for m in markets if m not in active]
         got = extra.get(pid, {})
         for m in _MEASURES:
             v = got.get(m)
             row[m] = [round(x, 1) for x in v] if v else None  # type: ignore[literal-required]
-        row["sales_basis"] = bases.get(pid)
+        row["sales_basis"] = basis
         rows.append(row)
     rows.sort(key=lambda r: (-r["harm_score"], -r["orders_est"], r["persona_id"]))
     return rows[:limit] if limit else rows
 
 
+def _market(account_id: str, acct_market: dict[str, str]) -> str:
+    return acct_market.get(account_id) or account_id.split(":", 1)[0]
+
+
 def _target_row(pid: str, label: str, s: _ListingStats, sale: PersonaSales,
-                j: PersonaJurisdiction, accounts: list[str]) -> TargetRow:
-    """One persona's row: harm score and components, figures and evidence."""
+                j: PersonaJurisdiction, accounts: list[str], markets: list[str],
+                sales_evidence: bool) -> TargetRow:
+    """One persona's row: harm score and components, figures and evidence. Reach counts
+    the distinct markets of the persona's accounts (two accounts on one market, or one
+    account seen in two sources, count once)."""
     orders, rev = sale.orders_est, sale.revenue_usd
     r_lo, r_hi = sale.revenue_usd_low, sale.revenue_usd_high
     comp = harm_components(s.n_fentanyl, s.n_counterfeit, s.n_drug, s.n_opioid_sedative,
                            orders or 0.0, rev or 0.0, sale.buyers_distinct_min or 0,
-                           sale.n_markets or 1, sale.active_days or 0, s.n_listings)
+                           max(len(markets), 1), sale.active_days or 0, s.n_listings)
+    parts = harm_parts(comp)
     top_subs = sorted(s.substances.items(), key=lambda kv: -kv[1])[:5]
     return {
         "persona_id": pid, "label": label,
@@ -225,4 +272,9 @@ def _target_row(pid: str, label: str, s: _ListingStats, sale: PersonaSales,
                      "jurisdiction": json.loads(j.evidence or "[]")[:5]},
         "pills": None, "counterfeit_pills": None, "fentanyl_risk_pills": None,
         "customers": None, "sales_basis": None,
+        "sales_evidence": sales_evidence, "harm_parts": parts,
+        "harm_rests_on": "listings and sales" if sales_evidence else (
+            f"{NO_SALES}: the listings' flags and drug share, markets and dates only "
+            "(not a volume)"),
+        "markets": markets, "markets_account_only": [],
     }

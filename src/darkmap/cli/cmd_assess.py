@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,7 +98,9 @@ _CSV_FIELDS = ("rank", "persona_id", "label", "harm_score", "country", "country_
                "revenue_usd_high", "buyers_distinct_min", "active_from", "active_to",
                "top_substances", "accounts", "evidence", "pills_est", "pills_low",
                "pills_high", "counterfeit_pills_est", "fentanyl_risk_pills_est",
-               "customers_est", "customers_low", "customers_high", "sales_basis")
+               "customers_est", "customers_low", "customers_high", "sales_basis",
+               "sales_evidence", "harm_from_listings", "harm_from_activity", "harm_rests_on",
+               "markets", "markets_account_only")
 
 
 def _check_limit(limit: int) -> None:
@@ -188,7 +191,10 @@ def targets_csv(rows: list[TargetRow]) -> str:
                  json.dumps(r["evidence"], default=str, ensure_ascii=False),
                  *_triple(r["pills"]), _first(r["counterfeit_pills"]),
                  _first(r["fentanyl_risk_pills"]), *_triple(r["customers"]),
-                 r["sales_basis"] or ""]
+                 r["sales_basis"] or "", "yes" if r["sales_evidence"] else "no",
+                 r["harm_parts"]["listings"], r["harm_parts"]["activity"],
+                 r["harm_rests_on"], ";".join(r["markets"]),
+                 ";".join(r["markets_account_only"])]
         w.writerow([csv_cell(c) for c in cells])
     return buf.getvalue()
 
@@ -219,7 +225,8 @@ def _who(r: TargetRow, width: int) -> str:
 def _print_targets(rows: list[TargetRow]) -> None:
     """The target list as a text table within :func:`~darkmap.cli.common.line_width`
     columns: the persona id to paste into `darkmap persona show` with its label (cut,
-    escapes shown); the harm score; the country it ships from with how sure that is;
+    escapes shown); the harm score and whether any sales evidence lies behind it
+    ("none": the score is no measure of volume); the country it ships from with how sure that is;
     fentanyl-risk and counterfeit-pill listings; orders and revenue ("estimate (90%
     range)", "-" when not captured); pills and customers when the line has room for them;
     the top substances in what is left. Then what the columns mean and what to run
@@ -230,7 +237,8 @@ def _print_targets(rows: list[TargetRow]) -> None:
     cells: list[dict[str, str]] = []
     for i, r in enumerate(rows, 1):
         cells.append({
-            "#": str(i), "harm": f"{r['harm_score']:.1f}", "persona": "",
+            "#": str(i), "harm": f"{r['harm_score']:.1f}",
+            "sales": "yes" if r["sales_evidence"] else "none", "persona": "",
             "from": (f"{short(r['country'], 2)} {r['country_confidence']:.2f}"
                      if r["country"] else "--"),
             "fent": str(r["fentanyl_listings"]), "cfp": str(r["counterfeit_listings"]),
@@ -239,7 +247,8 @@ def _print_targets(rows: list[TargetRow]) -> None:
             "revenue": f"{r['revenue_usd']:,.0f}" if r["revenue_usd"] else "-",
             "pills (90%)": _span(r["pills"]), "customers (90%)": _span(r["customers"]),
             "top substances": ", ".join(list(r["top_substances"])[:3])})
-    cols = ["#", "harm", "persona", "from", "fent", "cfp", "orders (90%)", "revenue"]
+    cols = ["#", "harm", "sales", "persona", "from", "fent", "cfp", "orders (90%)",
+            "revenue"]
     wide = {c: max(len(c), *(columns(x[c]) for x in cells)) for c in cells[0]}
     wide["persona"] = min(_WHO[1], max(columns(_who(r, _WHO[1])) for r in rows))
 
@@ -259,20 +268,25 @@ def _print_targets(rows: list[TargetRow]) -> None:
     room = max(width - used(cols), 16)
 
     def line(values: dict[str, str]) -> str:
-        parts = [pad(values[c], wide[c], right=c not in ("persona", "from")) for c in cols]
+        parts = [pad(values[c], wide[c], right=c not in ("persona", "from", "sales"))
+                 for c in cols]
         return " ".join(parts) + "  " + short(values["top substances"], room)
 
     say(line({c: c for c in wide}).rstrip())
     for x in cells:
         say(line(x).rstrip())
-    say("harm: 0-100, fentanyl and counterfeit pills weigh most; persona: its id and label;"
-        " from:")
-    say("  the country shipped from and how sure (0-1; -- unknown); fent/cfp: fentanyl-risk"
-        " and")
-    say("  counterfeit-pill listings; revenue in USD; -: no sales captured (revenue: or no"
-        " price")
-    say("  known, as for price bins)" + ("" if "customers (90%)" in cols else
-                                         "; pills, customers: --json, --csv"))
+    note = ("harm: 0-100, fentanyl and counterfeit pills weigh most (each full at 3 flagged"
+            " listings); sales: none = no sales evidence, the harm then rests on the"
+            " listings' flags, drug share, markets and dates alone and is no measure of"
+            " volume (yes: orders estimated; on what: --json, --csv); persona: its id and"
+            " label; from: the country shipped from"
+            " and how sure (0-1; -- unknown); fent/cfp: fentanyl-risk and counterfeit-pill"
+            " listings; revenue in USD; -: no sales captured (revenue: or no price known, as"
+            " for price bins)" + ("" if "customers (90%)" in cols else
+                                  "; pills, customers: --json, --csv"))
+    for text in textwrap.wrap(note, max(width - 2, 40), subsequent_indent="  ",
+                              break_on_hyphens=False):
+        say(text)
     say_parts(f"next: darkmap persona show {shell_arg(rows[0]['persona_id'])} "
               "(accounts, keys, links and why)", "--json or --csv: each target's evidence")
 

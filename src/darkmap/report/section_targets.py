@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from darkmap.assess.harm import TargetRow, rank_targets
+from darkmap.assess.harm import NO_SALES, TargetRow, rank_targets
 from darkmap.report.sections import Figure, Section, Table, register_section
 from darkmap.store import assessment as store
 from darkmap.store.sales import feedback_rates
@@ -29,7 +29,10 @@ def targets_section(ws: Workspace) -> Section | None:
     n_fentanyl, n_counterfeit = store.count_flagged(ws.con)
     sec = Section("targets", "Targets: what is sold, how much, by whom",
                   summary="Personas ranked by harm score (fentanyl and counterfeit pills "
-                          "weigh most; then volume, reach and duration). Orders come from the "
+                          "weigh most, each full at 3 flagged listings; then volume, reach "
+                          "and duration; a persona with no sales evidence ranks on its "
+                          "listings alone, which is no measure of volume). Orders come from "
+                          "the "
                           "sales counters markets display, else from feedback divided by the "
                           "market's feedback rate (calibrated on the counters markets show); "
                           "pills are orders times the pack each listing sells; customers "
@@ -41,8 +44,8 @@ def targets_section(ws: Workspace) -> Section | None:
     sec.tables.append(Table(
         ["rank", "persona", "label", "harm", "country", "fentanyl", "counterfeit",
          "orders (90% range)", "pills (range)", "counterfeit / fentanyl-risk pills",
-         "customers (range)", "revenue USD (range)", "orders rest on", "accounts",
-         "evidence"],
+         "customers (range)", "revenue USD (range)", "orders rest on",
+         "harm from listings / activity", "accounts", "evidence"],
         [_target_cells(i, r) for i, r in enumerate(rows)], "Harm-ranked target list"))
     rates = feedback_rates(ws.con)
     if rates:
@@ -73,7 +76,9 @@ def _target_cells(i: int, r: TargetRow) -> tuple[Any, ...]:
             f"{r['orders_est']:.0f} ({r['orders_range'][0]:.0f}-{r['orders_range'][1]:.0f})",
             _range(r["pills"]), " / ".join(_range(r[k]) or "-" for k in
                                            ("counterfeit_pills", "fentanyl_risk_pills")),
-            _range(r["customers"]), _money_range(r), r["sales_basis"] or "",
+            _range(r["customers"]), _money_range(r),
+            (r["sales_basis"] or "") if r["sales_evidence"] else NO_SALES,
+            f"{r['harm_parts']['listings']:.1f} / {r['harm_parts']['activity']:.1f}",
             ", ".join(r["accounts"][:4]),
             "; ".join(f"{e['title']} [{', '.join(e['flags'])}]"
                       for e in r["evidence"]["flagged_listings"][:2]))

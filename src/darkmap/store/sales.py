@@ -18,9 +18,9 @@ import duckdb
 from darkmap.store.workspace import table_exists
 
 __all__ = ["AccountCounters", "EstimateRow", "FeedbackRateRow", "FeedbackRow", "ListingPack",
-           "account_counters", "estimates", "feedback_rates", "feedback_rows", "has_tables",
-           "listing_packs", "persona_bases", "persona_measures", "replace_estimates",
-           "replace_feedback_rates"]
+           "account_bases", "account_counters", "estimates", "feedback_rates", "feedback_rows",
+           "has_tables", "listing_packs", "persona_bases", "persona_measures",
+           "replace_estimates", "replace_feedback_rates"]
 
 _NO_FEEDBACK_MARK = "no feedback left%"  # Cryptonia lists every order, with this when none
 
@@ -210,6 +210,15 @@ def persona_measures(con: duckdb.DuckDBPyConnection, measures: Sequence[str],
             [list(measures)]).fetchall():
         out.setdefault(pid, {})[m] = (float(est), float(lo), float(hi))
     return out
+
+
+def account_bases(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """account_id -> the basis of its orders estimate (counter, feedback ..., not captured)."""
+    if not has_tables(con):
+        return {}
+    return {aid: basis or "" for aid, basis in con.execute(
+        "SELECT entity_id, basis FROM sales_estimates WHERE entity_kind = 'account' "
+        "AND measure = 'orders' AND period = 'all'").fetchall()}
 
 
 def persona_bases(con: duckdb.DuckDBPyConnection,
