@@ -48,8 +48,8 @@ def test_targets_table_gives_the_persona_id_and_how_sure_the_country_is(real: Pa
     lines = res.output.splitlines()
     for i, r in enumerate(rows, 1):
         line = lines[i]
-        assert line.split()[:4] == [str(i), f"{r['harm_score']:.1f}",
-                                    "yes" if r["sales_evidence"] else "none", r["persona_id"]]
+        assert line.split()[:3] == [str(i), f"{r['harm_score']:.1f}"
+                                    + ("" if r["sales_evidence"] else "*"), r["persona_id"]]
         if r["country"]:
             assert f" {r['country']} {r['country_confidence']:.2f} " in line
     assert any(r["country"] for r in rows)
@@ -127,8 +127,8 @@ def test_persona_show_and_targets_fit_in_100_columns_and_say_what_they_mean(
     table = _run("targets", *w, "--limit", "20").output.splitlines()
     assert max(columns(ln) for ln in table) <= 100, max(table, key=len)
     for i, r in enumerate(rows, 1):
-        assert table[i].split()[:4] == [str(i), f"{r['harm_score']:.1f}",
-                                        "yes" if r["sales_evidence"] else "none",
+        assert table[i].split()[:3] == [str(i), f"{r['harm_score']:.1f}"
+                                        + ("" if r["sales_evidence"] else "*"),
                                         r["persona_id"]]
         where = f" {r['country']} {r['country_confidence']:.2f} " if r["country"] else " -- "
         assert where in table[i]

@@ -201,8 +201,9 @@ def test_targets_say_when_the_harm_rests_on_no_sales(real_ws: Path) -> None:
         assert c["harm_rests_on"] == r["harm_rests_on"]
     text = _targets(real_ws, "--limit", "10")
     lines = text.splitlines()
-    assert lines[0].split()[:3] == ["#", "harm", "sales"]
+    assert lines[0].split()[:3] == ["#", "harm", "persona"]
     for r, line in zip(rows, lines[1:11], strict=True):
-        assert line.split()[2] == ("yes" if r["sales_evidence"] else "none")
-    assert "none = no sales evidence" in " ".join(lines)
-    assert "each full at 3 flagged listings" in " ".join(lines)
+        assert line.split()[1] == f"{r['harm_score']:.1f}" + ("" if r["sales_evidence"] else "*")
+    said = " ".join(text.split())  # the note is wrapped to the width
+    assert "*: no sales evidence" in said
+    assert "each full at 3 flagged listings" in said

@@ -222,11 +222,17 @@ def _who(r: TargetRow, width: int) -> str:
     return f"{pid} {short(r['label'] or '', max(width - columns(pid) - 1, 1))}".rstrip()
 
 
+_SUBSTANCES = 15
+"""Columns the top substances keep at least in the `targets` table (15: the harm's `*`
+took one from them, not from the label)."""
+
+
 def _print_targets(rows: list[TargetRow]) -> None:
     """The target list as a text table within :func:`~darkmap.cli.common.line_width`
     columns: the persona id to paste into `darkmap persona show` with its label (cut,
-    escapes shown); the harm score and whether any sales evidence lies behind it
-    ("none": the score is no measure of volume); the country it ships from with how sure that is;
+    escapes shown); the harm score, marked ``*`` when no sales evidence lies behind it
+    (the score is then no measure of volume; one column, so the label keeps its room);
+    the country it ships from with how sure that is;
     fentanyl-risk and counterfeit-pill listings; orders and revenue ("estimate (90%
     range)", "-" when not captured); pills and customers when the line has room for them;
     the top substances in what is left. Then what the columns mean and what to run
@@ -237,8 +243,9 @@ def _print_targets(rows: list[TargetRow]) -> None:
     cells: list[dict[str, str]] = []
     for i, r in enumerate(rows, 1):
         cells.append({
-            "#": str(i), "harm": f"{r['harm_score']:.1f}",
-            "sales": "yes" if r["sales_evidence"] else "none", "persona": "",
+            "#": str(i),
+            "harm": f"{r['harm_score']:.1f}" + ("" if r["sales_evidence"] else "*"),
+            "persona": "",
             "from": (f"{short(r['country'], 2)} {r['country_confidence']:.2f}"
                      if r["country"] else "--"),
             "fent": str(r["fentanyl_listings"]), "cfp": str(r["counterfeit_listings"]),
@@ -247,28 +254,27 @@ def _print_targets(rows: list[TargetRow]) -> None:
             "revenue": f"{r['revenue_usd']:,.0f}" if r["revenue_usd"] else "-",
             "pills (90%)": _span(r["pills"]), "customers (90%)": _span(r["customers"]),
             "top substances": ", ".join(list(r["top_substances"])[:3])})
-    cols = ["#", "harm", "sales", "persona", "from", "fent", "cfp", "orders (90%)",
-            "revenue"]
+    cols = ["#", "harm", "persona", "from", "fent", "cfp", "orders (90%)", "revenue"]
     wide = {c: max(len(c), *(columns(x[c]) for x in cells)) for c in cells[0]}
     wide["persona"] = min(_WHO[1], max(columns(_who(r, _WHO[1])) for r in rows))
 
     def used(names: list[str]) -> int:
         return sum(wide[c] + 1 for c in names) + 1
 
-    # the substances keep at least 16 columns: the label gives way first, down to the
-    # narrowest persona column; pills and customers only where they fit
-    over = used(cols) + 16 - width
+    # the substances keep at least _SUBSTANCES columns: the label gives way first, down
+    # to the narrowest persona column; pills and customers only where they fit
+    over = used(cols) + _SUBSTANCES - width
     if over > 0:
         wide["persona"] = max(_WHO[0], wide["persona"] - over)
     for x, r in zip(cells, rows, strict=True):
         x["persona"] = _who(r, wide["persona"])
     for extra in ("pills (90%)", "customers (90%)"):
-        if used([*cols, extra]) + 16 <= width:
+        if used([*cols, extra]) + _SUBSTANCES <= width:
             cols.append(extra)
-    room = max(width - used(cols), 16)
+    room = max(width - used(cols), _SUBSTANCES)
 
     def line(values: dict[str, str]) -> str:
-        parts = [pad(values[c], wide[c], right=c not in ("persona", "from", "sales"))
+        parts = [pad(values[c], wide[c], right=c not in ("persona", "from"))
                  for c in cols]
         return " ".join(parts) + "  " + short(values["top substances"], room)
 
@@ -276,9 +282,9 @@ def _print_targets(rows: list[TargetRow]) -> None:
     for x in cells:
         say(line(x).rstrip())
     note = ("harm: 0-100, fentanyl and counterfeit pills weigh most (each full at 3 flagged"
-            " listings); sales: none = no sales evidence, the harm then rests on the"
-            " listings' flags, drug share, markets and dates alone and is no measure of"
-            " volume (yes: orders estimated; on what: --json, --csv); persona: its id and"
+            " listings); *: no sales evidence, the harm then rests on the listings' flags,"
+            " drug share, markets and dates alone and is no measure of volume (on what it"
+            " rests: --json, --csv); persona: its id and"
             " label; from: the country shipped from"
             " and how sure (0-1; -- unknown); fent/cfp: fentanyl-risk and counterfeit-pill"
             " listings; revenue in USD; -: no sales captured (revenue: or no price known, as"
