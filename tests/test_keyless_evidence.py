@@ -38,12 +38,13 @@ def _assert_ids_unique(ws: Workspace) -> None:
 
 def _writer_before_011(monkeypatch: pytest.MonkeyPatch) -> None:
     """The writer as it was before migration 011: account_observations without its five
-    new columns, no feedback_counts rows."""
+    new columns (nor 020's sales_floor), no feedback_counts rows (nor 021's page_rates)."""
     monkeypatch.setitem(writer_mod._COLUMNS, "account_observations",
                         writer_mod._COLUMNS["account_observations"][:17])
     put = writer_mod.RecordWriter._put
     monkeypatch.setattr(writer_mod.RecordWriter, "_put", lambda self, table, row: None
-                        if table == "feedback_counts" else put(self, table, row))
+                        if table in ("feedback_counts", "page_rates")
+                        else put(self, table, row))
 
 
 def test_workspace_at_006_with_data_upgrades_to_007_with_the_same_rows(
@@ -57,7 +58,7 @@ def test_workspace_at_006_with_data_upgrades_to_007_with_the_same_rows(
     _writer_before_011(monkeypatch)
     monkeypatch.setattr(workspace_mod, "migrations", lambda: [m for m in shipped if m[0] <= 6])
     old = Workspace.init(tmp_path / "old")
-    at_007 = (KEYLESS - {"field_cuts", "feedback_counts"}) | UNKEYED_ENTITIES
+    at_007 = (KEYLESS - {"field_cuts", "feedback_counts", "page_rates"}) | UNKEYED_ENTITIES
     assert old.schema_version() == 6 and at_007 <= _keyed(old)
     ingest(old, inputs)
     before = table_snapshot(old)
