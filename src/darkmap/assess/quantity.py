@@ -17,7 +17,10 @@ Grammar (case-insensitive, on the HTML-unescaped title):
 The unit kind comes from the form word (pill, blotter, seed, patch, piece, ml) or, for a
 count without one, from the substance (LSD -> blotter, seeds -> seed, edibles -> piece,
 otherwise pill). A lone "250mg" is a *dose* for pharmaceutical pills and edibles and an
-*amount* (0.25 g) for substances sold by weight. Tiered titles ("1g/3.5g/7g") take the
+*amount* (0.25 g) for substances sold by weight. A count beside a weight per unit of a
+substance sold as tablets is tablets when the weight is one of its strengths, in grams or
+(written loosely) in milligrams: "LORAZEPAM (tavor) 2,5 gr x 10" is ten 2.5 mg tablets
+(``data/tablet_strengths.tsv``). Tiered titles ("1g/3.5g/7g") take the
 first tier and say so. Anything else is ``unit_kind="unknown"`` with a reason: never a
 silent guess. Every parse carries a confidence.
 """
@@ -27,6 +30,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from importlib import resources
 from itertools import pairwise
 
 from darkmap.assess.taxonomy import PHARMA_PILL_SUBSTANCES
@@ -179,6 +183,44 @@ def _num(s: str) -> float | None:
 
 _GRAM_UNITS = frozenset({"g", "gr", "grs", "gram", "grams", "gramm", "gms", "gm", "grammes",
                          "gramme"})
+
+
+def _load_tablet_strengths() -> dict[str, tuple[float, float]]:
+    """``data/tablet_strengths.tsv``: substance -> (lowest, highest) tablet strength in mg."""
+    text = resources.files("darkmap.assess").joinpath("data", "tablet_strengths.tsv") \
+        .read_text(encoding="utf-8")
+    out: dict[str, tuple[float, float]] = {}
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if line.startswith("#") or len(parts) < 3:
+            continue
+        out[parts[0].strip()] = (float(parts[1]), float(parts[2]))
+    return out
+
+
+TABLET_STRENGTHS_MG = _load_tablet_strengths()
+
+
+def _tablet_strength(grams: float, unit: str, substance: str | None,
+                     t: str) -> tuple[float, str] | None:
+    """The tablet strength (mg, and a note) a weight per unit of a tablet substance names.
+
+    "Tramadol 0,2 g x 10": 0.2 g is a 200 mg tablet. "LORAZEPAM (tavor) 2,5 gr x 10": no
+    lorazepam tablet weighs 2.5 g of the drug, 2.5 mg is a Tavor tablet; sellers write "g"
+    and "gr" loosely. Only a substance with tablet strengths in ``tablet_strengths.tsv``,
+    a weight in grams, and a title without powder cues ("powder", "pure", "99%"): a
+    powder of a tablet substance ("Alprazolam powder 1g x 10") stays grams, and so does a
+    weight that is no strength either way ("Diazepam 50g x 2")."""
+    span = TABLET_STRENGTHS_MG.get(substance or "")
+    if span is None or unit not in _GRAM_UNITS or _POWDER_CUES.search(t):
+        return None
+    low, high = span
+    if low <= grams * 1000 <= high:
+        return grams * 1000, f"{grams:g} g per unit read as a {grams * 1000:g} mg tablet"
+    if low <= grams <= high:
+        return grams, (f"{grams:g} g per unit is no {substance} tablet: read as "
+                       f"{grams:g} mg, a tablet strength")
+    return None
 
 
 def _count_before_dose(t: str, dose: tuple[float, int, int, bool]) -> float | None:
@@ -391,6 +433,11 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
         if kind == "pill" and dose is None and grams and not cm:
             near = min(grams, key=lambda x: _distance(count_span, x))
             gap = _gap(t, count_span, near)
+            if gap is not None and _ADJACENT.fullmatch(gap) \
+                    and (tablet := _tablet_strength(near[0], near[1], substance, t)):
+                # "LORAZEPAM (tavor) 2,5 gr x 10": ten tablets of 2.5 mg, not 25 g
+                return Quantity(count, "pill", round(tablet[0], 6), 0.6,
+                                _join(notes + [tablet[1]]))
             if gap is not None and _ADJACENT.fullmatch(gap):
                 # "10 x 1g", "1g x 10": a count of gram packs -> total weight
                 return Quantity(round(count * near[0], 4), "gram", None, 0.6,
