@@ -61,3 +61,34 @@ def test_a_weight_per_tablet_is_read_by_the_substance(
         title: str, substance: str, units: float, kind: str, dose: float | None) -> None:
     q = parse_quantity(title, substance)
     assert (q.units, q.unit_kind, q.dose_mg) == (units, kind, dose), q
+
+
+# ---- 2. a count range is a tier list: the lowest tier ------------------------------
+
+@pytest.mark.parametrize(("title", "substance", "units", "kind", "dose", "stated"), [
+    ("10-100 pills MDMA", "mdma", 10, "pill", None, "10-100"),
+    # empire:30825, a flash-sale listing of 5 to 100 blotters
+    ("HUGE FLASH SALE ENDS 01/10 🚀 🇬🇧 5 - 100 LSD BLOTTERS REAL 200ug GHANDI", "lsd", 5,
+     "blotter", 0.2, "5-100"),
+    ("MDMA pills 20 to 500 tabs 220mg", "mdma", 20, "pill", 220.0, "20-500"),
+    ("Xanax 2mg 50–1000x", "alprazolam", 50, "pill", 2.0, "50-1000"),
+])
+def test_a_count_range_takes_its_lowest_tier(title: str, substance: str, units: float,
+                                             kind: str, dose: float | None,
+                                             stated: str) -> None:
+    q = parse_quantity(title, substance)
+    assert (q.units, q.unit_kind, q.dose_mg) == (units, kind, dose), q
+    assert f"count range {stated}" in q.note and q.confidence <= 0.5, q
+
+
+@pytest.mark.parametrize(("title", "substance", "units", "dose"), [
+    # hansa:14735 "Zapam 10" is the brand's strength restated, then the count
+    ("Zapam 10 - 100 x 10mg", "other_benzodiazepine", 100, 10.0),
+    ("Xanax 2mg - 100 pills", "alprazolam", 100, 2.0),
+    ("100 pills MDMA", "mdma", 100, None),
+])
+def test_a_number_before_a_dash_that_is_no_range_keeps_the_count(
+        title: str, substance: str, units: float, dose: float | None) -> None:
+    q = parse_quantity(title, substance)
+    assert (q.units, q.dose_mg) == (units, dose) and "count range" not in q.note, q
+    assert q.confidence > 0.5, q

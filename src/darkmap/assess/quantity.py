@@ -148,6 +148,9 @@ _NOT_A_NAME = frozenset({
 _THC_DOSE = re.compile(r"\W{0,3}(?:thc|cbd)(?![a-z])")
 # "1000x Red Defqon.1 & 10gr Cocaine": a count and a weight of two different products
 _JOINER = re.compile(r"&|\+|(?<![a-z])(?:and|with|plus)(?![a-z])")
+# "10-100 pills", "5 - 100 LSD BLOTTERS": the lower bound of a count range, just before
+# the count (searched in a window of a dozen characters: possessive, never a rescan)
+_COUNT_RANGE = re.compile(r"(?<![\d.,])(\d{1,6})\s*+(?:-|–|to)\s*+$")
 _TIERS = re.compile(_NUM_BOUNDED + r"\s*(?:g|gr|grams?|oz)\s*(?:/|\||or|-)\s*"
                     + _NUM_BOUNDED + r"\s*(?:g|gr|grams?|oz)\b")
 
@@ -239,6 +242,23 @@ def _count_before_dose(t: str, dose: tuple[float, int, int, bool]) -> float | No
     if n is None or n < 2 or abs(n - dose[0]) < 1e-9:
         return None
     return n
+
+
+def _range_low(t: str, start: int, count: float | None,
+               doses: list[tuple[float, int, int, bool]], notes: list[str]) -> float | None:
+    """The lowest tier of a count range ending at ``start`` ("10-100 pills": 10).
+
+    A tiered title's price is most likely for its smallest pack (as "1g/3.5g/7g" takes its
+    first tier). Not a range: a lower bound that is not below the count, or one that
+    restates a dose of the title ("Zapam 10 - 100 x 10mg" is 100 tablets of Zapam 10).
+    A range found is stated in ``notes``."""
+    m = _COUNT_RANGE.search(t, max(0, start - 12), start)
+    low = _num(m.group(1)) if m else None
+    if low is None or count is None or not 0 < low < count \
+            or any(abs(low - d[0]) < 1e-9 for d in doses):
+        return None
+    notes.append(f"count range {low:g}-{count:g}: the lowest tier taken")
+    return low
 
 
 def _default_kind(substance: str | None) -> str:
@@ -336,6 +356,7 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
     # ---- counts ---------------------------------------------------------------
     count: float | None = None
     count_span: tuple[int, int] | None = None
+    low: float | None = None  # the lowest tier of a count range ("10-100 pills")
     kind: str | None = None
     cm = _COUNT_FORM.search(t) if has_digit else None
     if cm and cm.group(2) == "bar" and substance == "cannabis_edible" \
@@ -350,6 +371,8 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
     if cm:
         count = _num(cm.group(1))
         count_span = cm.span()
+        if (low := _range_low(t, cm.start(1), count, doses, notes)) is not None:
+            count = low
         kind = _FORM_WORDS[cm.group(2)]
         pm = _PACKS.search(t, cm.end()) if count and "x" in t[cm.end():] else None
         packs = _num(pm.group(1) or pm.group(2)) if pm else None
@@ -366,6 +389,9 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
             count, count_span = _num(qm.group(1) or qm.group(2)), qm.span()
         elif xm:
             count, count_span = _num(xm.group(1) or xm.group(2)), xm.span()
+            if xm.group(1) and (low := _range_low(t, xm.start(1), count, doses,
+                                                  notes)) is not None:
+                count = low
         elif thousands:
             count = thousands
             notes.append("k read as thousands of pills")
@@ -451,8 +477,8 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
             notes.append("count not beside the weight: the weight taken")
             count = None
         else:
-            return Quantity(count, kind or "pill", dose, conf if not tiers else 0.5,
-                            _join(notes))
+            return Quantity(count, kind or "pill", dose,
+                            0.5 if tiers or low is not None else conf, _join(notes))
     if grams:
         explicit = [g for g in grams if g[1] in _GRAM_UNITS]
         g = (explicit or grams)[0][0]
@@ -474,7 +500,8 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
         per_ml = dose if dose is not None else None
         return Quantity(vol, "ml", per_ml, 0.7, _join(notes + ["volume"]))
     if count is not None:
-        return Quantity(count, kind or "pill", dose, 0.6, _join(notes))
+        return Quantity(count, kind or "pill", dose, 0.5 if low is not None else 0.6,
+                        _join(notes))
     if dose is not None:
         powder = (not form_word) and bool(_POWDER_CUES.search(t))
         thc = any(_THC_DOSE.match(t, d[2]) for d in doses)
