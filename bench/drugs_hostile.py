@@ -2,7 +2,7 @@
 
 Each flood repeats what a pack, dose, classification or flag rule looks for ("1st ",
 "2k's ", "min 1", "fent-free "...) to 5,000 and 20,000 characters; for each, the best of
-``--repeats`` runs of the quantity parser (four substances) and the whole listing
+``--repeats`` runs of the quantity parser (six substances) and the whole listing
 assessment, and the ratio of the two times. Linear work gives about 4 (a 4x longer
 title), quadratic about 16. Prints JSON; never passes or fails
 (``tests/test_drugs_audit_assess.py`` checks that each flood is read whole).
@@ -23,7 +23,8 @@ from darkmap.assess.quantity import parse_quantity
 FLOODS = ["1 ", "1st ", "min ", "min 1", "1.000g ", "kilo 1.000g ", "x 1 000 ", "1 aa bb ",
           "2k's ", "5k+ ", "$1 each pill ", "1g + ", "1g+", "1g & 1x ", "10mg thc ",
           "99mg 99 ", "1 " + " " * 50, "fent-free ", "f3nt4nyl ", "not sell fakes ",
-          "bar chocolate ", "+ crack ", "seeds tobacco ", "w0uld n0t "]
+          "bar chocolate ", "+ crack ", "seeds tobacco ", "w0uld n0t ", "1-1 pills ", "1 - ",
+          "100 perc 30s ", "30s ", "m30 blues x 1 ", "lorazepam 2g x 10 ", "2,5 gr x 1 "]
 SIZES = (5_000, 20_000)
 
 
@@ -31,7 +32,8 @@ def cost(unit: str, n: int) -> float:
     """Seconds to read a flood of ``unit`` ``n`` characters long, every way a title is."""
     text = (unit * (n // len(unit) + 1))[:n]
     t0 = time.perf_counter()
-    for sub in ("mdma", "cannabis_edible", "mixed", "cocaine"):
+    for sub in ("mdma", "cannabis_edible", "mixed", "cocaine", "oxycodone",
+                "other_benzodiazepine"):
         parse_quantity(text + " 10mg", sub)
     assess_listing(text, text, ["Drugs"], price_text="USD 0.01")
     return time.perf_counter() - t0

@@ -92,3 +92,71 @@ def test_a_number_before_a_dash_that_is_no_range_keeps_the_count(
     q = parse_quantity(title, substance)
     assert (q.units, q.dose_mg) == (units, dose) and "count range" not in q.note, q
     assert q.confidence > 0.5, q
+
+
+# ---- 3 and 4. the street names of oxycodone 30s: counted pills of 30 mg --------------
+
+@pytest.mark.parametrize(("title", "units", "dose"), [
+    ("100 Perc 30s pressed", 100, 30.0),
+    ("10 M30s", 10, 30.0),
+    ("Pressed 50 M30 blues", 50, 30.0),
+    ("100 30s blues", 100, 30.0),
+    ("50 blues", 50, 30.0),
+    ("M30 blues x 10", 10, 30.0),
+    ("Roxy 30 x 10", 10, 30.0),
+    ("A215 x 20", 20, 30.0),
+    ("Perc 30 x 10", 10, 30.0),
+    ("Oxycodone M box 30 x 500", 500, 30.0),
+    ("M30 blues", None, 30.0),
+])
+def test_oxycodone_30_street_names_are_counted_pills_of_30_mg(
+        title: str, units: float | None, dose: float) -> None:
+    a = assess_listing(title, None, ["Drugs"], price_text="USD 100.00")
+    assert (a.substance, a.units, a.unit_kind, a.dose_mg) == (
+        "oxycodone", units, "pill", dose), a
+    assert "implied by the imprint" in a.parse_note, a.parse_note
+
+
+def test_pressed_perc_30s_count_as_fentanyl_risk_pills() -> None:
+    a = assess_listing("100 Perc 30s pressed", None, ["Drugs"], price_text="USD 900.00")
+    assert (a.units, a.counterfeit_pill, a.fentanyl_risk) == (100, True, True)
+    assert a.unit_price_usd == 9.0
+
+
+@pytest.mark.parametrize(("title", "substance", "units", "dose"), [
+    # a stated dose wins over the imprint's
+    ("Oxycodone 15mg blues x 10", "oxycodone", 10, 15.0),
+    ("Oxycodone 30mg M30 x 100", "oxycodone", 100, 30.0),
+    # blue Xanax bars are "blues" too: no oxycodone dose for them
+    ("Xanax blues 2mg x 10", "alprazolam", 10, 2.0),
+    ("Xanax blues x 10", "alprazolam", 10, None),
+    # the imprint's 30 mg is oxycodone's, not the content of a fentanyl press
+    ("Fentanyl pressed M30s x 100", "fentanyl", 100, None),
+    # a number before a dose unit is not a count of the imprint's pills
+    ("Oxycodone 30mg M30", "oxycodone", None, 30.0),
+])
+def test_a_stated_dose_or_another_substance_keeps_its_reading(
+        title: str, substance: str, units: float | None, dose: float | None) -> None:
+    q = parse_quantity(title, substance)
+    assert (q.units, q.dose_mg) == (units, dose) and "implied" not in q.note, q
+
+
+def test_real_imprint_titles_keep_their_stated_dose(hansa: dict[str, SourceListing]) -> None:
+    """hansa:18298 "Oxycodone 30mg (A 215) x 10" names the dose: nothing is implied."""
+    units, kind, dose, note = _assess(hansa["18298"])
+    assert (units, kind, dose) == (10, "pill", 30.0) and "implied" not in note
+
+
+# ---- hostile text: the new rules read a flood of what they look for to its end --------
+
+@pytest.mark.parametrize("unit", ["1-1 pills ", "1 - ", "100 perc 30s ", "30s ",
+                                  "m30 blues x 1 ", "lorazepam 2g x 10 ", "2,5 gr x 1 "])
+def test_long_hostile_titles_are_read_whole(unit: str) -> None:
+    """20,000 characters of one rule's cue give an answer a listing can have; the time's
+    growth with length is measured by ``bench/drugs_hostile.py``, never here."""
+    text = (unit * (20_000 // len(unit) + 1))[:20_000]
+    for sub in ("oxycodone", "other_benzodiazepine", "mdma", "mixed"):
+        q = parse_quantity(text, sub)
+        assert q.units is None or 0 < q.units < 1e12, (unit, sub, q)
+    a = assess_listing(text, text, ["Drugs"], price_text="USD 0.01")
+    assert a.pack_price_usd is None or a.pack_price_usd >= 0

@@ -12,6 +12,9 @@ Grammar (case-insensitive, on the HTML-unescaped title):
   ``(N)`` or ``(QTY N)``, a number written as a word ("ten"), or a number opening the title
   when a dose or a pill word follows ("10 Valium 10mg"); packs of a counted form after
   it, ``M x box`` or ``x M boxes`` ("20 tab 100x BOX": 2,000).
+* **oxycodone 30s** the imprints M30, A215, "M box 30" and "Perc 30", "Roxy 30", "30s",
+  "blues" are pill words for opioids ("100 Perc 30s pressed": 100 pills); an oxycodone
+  pack stating no dose takes their 30 mg, noted ("M30 blues x 10").
 * **volume** ``N ml``.
 
 The unit kind comes from the form word (pill, blotter, seed, patch, piece, ml) or, for a
@@ -33,7 +36,7 @@ from dataclasses import dataclass
 from importlib import resources
 from itertools import pairwise
 
-from darkmap.assess.taxonomy import PHARMA_PILL_SUBSTANCES
+from darkmap.assess.taxonomy import OPIOID_PILL_SUBSTANCES, PHARMA_PILL_SUBSTANCES
 
 __all__ = ["Quantity", "UNIT_KINDS", "parse_quantity"]
 
@@ -151,6 +154,18 @@ _JOINER = re.compile(r"&|\+|(?<![a-z])(?:and|with|plus)(?![a-z])")
 # "10-100 pills", "5 - 100 LSD BLOTTERS": the lower bound of a count range, just before
 # the count (searched in a window of a dozen characters: possessive, never a rescan)
 _COUNT_RANGE = re.compile(r"(?<![\d.,])(\d{1,6})\s*+(?:-|–|to)\s*+$")
+# The street names of oxycodone 30 mg tablets and of the pressed copies of them (the main
+# fentanyl vector): the imprints M30 and A215, "M box 30", "Perc 30", "Roxy 30", "30s",
+# "blues". Each is a pill; for oxycodone, one of 30 mg.
+_OXY30_BODY = (r"(m\s?-?30s?|a\s?-?215s?|m\s?box\s?30s?|(?:percs?|percocets?|roxys?|roxies|roxi|"
+               r"oxys?|blues?)\s?-?30s?|30s|blues)(?![a-z0-9])")
+_OXY30 = re.compile(r"(?<![a-z0-9])" + _OXY30_BODY)
+# "100 Perc 30s", "Pressed 50 M30 blues": a count, at most one word, the street name
+_OXY30_COUNT = re.compile(r"(?<![\d.,/a-z$€£])(\d{1,6})\s*+(?:x\s*+)?(?:(?!mgs?\b|ug\b|mcg\b|"
+                          r"g\b|grs?\b|ml\b|of\b|each\b|per\b|usd\b|eur\b)[a-z]++\s++)?"
+                          + _OXY30_BODY)
+# the substances whose pills go by these names (a press sold as fentanyl is one)
+_OXY30_SUBSTANCES = frozenset(OPIOID_PILL_SUBSTANCES | {"fentanyl_analogue", "mixed"})
 _TIERS = re.compile(_NUM_BOUNDED + r"\s*(?:g|gr|grams?|oz)\s*(?:/|\||or|-)\s*"
                     + _NUM_BOUNDED + r"\s*(?:g|gr|grams?|oz)\b")
 
@@ -284,6 +299,29 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
     t = t.replace("×", "x").replace("\u00a0", " ")
     if "1st" in t:
         t = _ORDINAL_ST.sub("first", t)
+    return _imprint_dose(_read(t, substance), t, substance)
+
+
+def _imprint_dose(q: Quantity, t: str, substance: str | None) -> Quantity:
+    """An oxycodone pack with no stated dose takes the 30 mg its street name implies
+    ("M30 blues x 10", "Roxy 30", "A215", "100 Perc 30s": pills of 30 mg), noted."""
+    if substance != "oxycodone" or q.dose_mg is not None \
+            or not (q.unit_kind == "pill" or q.note == "no quantity found"):
+        return q
+    m = _OXY30.search(t) if "30" in t or "215" in t or "blue" in t else None
+    if m is None:
+        return q
+    name = " ".join(m.group(1).split())
+    note = f"30 mg implied by the imprint '{name}' (oxycodone 30 mg)"
+    if q.units is None:
+        return Quantity(None, "pill", 30.0, 0.6, _join(["dose stated, pack count not stated",
+                                                         note]))
+    return Quantity(q.units, "pill", 30.0, q.confidence, _join([q.note, note] if q.note
+                                                               else [note]))
+
+
+def _read(t: str, substance: str | None) -> Quantity:
+    """:func:`parse_quantity` of a title already unescaped and case-folded."""
     notes: list[str] = []
 
     # ---- doses (mg / µg) --------------------------------------------------------
@@ -312,6 +350,10 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
         if w in _FORM_WORDS:
             form_word = _FORM_WORDS[w]
             break
+    oxy30 = _OXY30.search(t) if substance in _OXY30_SUBSTANCES and (
+        "30" in t or "215" in t or "blue" in t) else None
+    if form_word is None and oxy30 is not None:
+        form_word = "pill"  # "100 Perc 30s pressed": the street name is the pill word
     grams: list[tuple[float, str, int, int]] = []  # (grams, unit, start, end)
     minimum: tuple[float, str] | None = None  # a minimum order: (grams, unit)
     thousands: float | None = None  # "1k Xanax bars", "Bulk Listing 5k+": a count
@@ -362,6 +404,8 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
     if cm and cm.group(2) == "bar" and substance == "cannabis_edible" \
             and (_num(cm.group(1)) or 0) > 1:
         cm = None  # "Korova 5150 Bar 500mg": a chocolate bar's name, not 5,150 bars
+    if cm and oxy30 is not None and _OXY30.match(t, cm.start(1)):
+        cm = None  # "100 30s blues": the street name's number, not a count of blues
     xm = _COUNT_X.search(t) if has_digit and ("x" in t or "pcs" in t or "qty" in t) else None
     if xm and xm.group(1) and t[:xm.start()].strip(" -[(#") \
             and (tm := _TRAILING_X.search(t)) and tm.start() > xm.start():
@@ -395,6 +439,8 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
         elif thousands:
             count = thousands
             notes.append("k read as thousands of pills")
+        elif oxy30 is not None and (om := _OXY30_COUNT.search(t)):
+            count, count_span = _num(om.group(1)), om.span()
         else:
             wm = _WORD_COUNT.search(t) if _WORD_HINT.search(t) else None
             if wm:
