@@ -696,3 +696,85 @@ def test_a_crawl_that_obtained_nothing_is_failed_and_retried(tmp_path: Path) -> 
             broken.clear()
             again = crawl(ws, opts(proxy, start_url=None))
             assert (again.crawl_id, again.status, again.pages) == (first.crawl_id, "done", 1)
+
+
+# -- 9. leftovers: answers that are no page, honest marks and counts ---------------------------
+
+def _png(text: bytes = b"") -> bytes:
+    """A real PNG (1x1), with ``text`` in a tEXt chunk: a market can hide "<html>" in it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+            + (chunk(b"tEXt", b"Comment\0" + text) if text else b"")
+            + chunk(b"IDAT", zlib.compress(b"\0\xff\0\0")) + chunk(b"IEND", b""))
+
+
+PNG = _png(b"<html><head><title>Listing</title></head><body><div>x</div></body></html>")
+JPEG = b"\xff\xd8\xff\xe0\0\x10JFIF\0\x01\x01<html><body><p>x</p></body></html>"
+UNKNOWN_BINARY = b"\x01\x02\0\0\x7f\0\0\0<html><body><p>x</p></body></html>" + bytes(200)
+BOMB = gzip.compress(b"\0" * (17 << 20), compresslevel=9)
+"""Sent whole (some 17 KB) with Content-Encoding gzip: 17 MiB once decoded, over 16 MiB."""
+
+
+def _leftovers(_s: RawSite, path: str, _h: dict[str, str], sock: socket.socket) -> None:
+    ref = path.split("id=", 1)[-1] if "listing.php?id=" in path else None
+    bodies = {"1": PNG, "6": JPEG, "7": UNKNOWN_BINARY}
+    if ref in bodies:
+        sock.sendall(answer(bodies[ref]))  # labelled text/html
+    elif ref == "2":
+        sock.sendall(answer(BOMB, headers=("Content-Encoding: gzip",)))
+    elif ref == "3":
+        sock.sendall(answer(b"", "302 Found", ("Location: http://evil.example/x",)))
+    elif ref == "4":
+        sock.sendall(answer(b"", "302 Found", ("Location: /listing.php?id=5",)))
+    elif ref is not None:
+        sock.sendall(answer(page(f"Listing {ref}")))
+    else:
+        sock.sendall(answer(page("Home", *[f"/listing.php?id={i}" for i in range(1, 8)])))
+
+
+def _responses(ws: Workspace) -> dict[str, Any]:
+    """The WARC response records of the crawl by the listing id they answer."""
+    out: dict[str, Any] = {}
+    for p in sorted((ws.path / "crawl").rglob("*.warc.gz")):
+        with p.open("rb") as fh:
+            for rec in ArchiveIterator(fh):
+                if rec.rec_type == "response":
+                    uri = rec.rec_headers.get_header("WARC-Target-URI")
+                    out[uri.rsplit("id=", 1)[-1] if "id=" in uri else "/"] = (
+                        rec.rec_headers, rec.http_headers, rec.raw_stream.read())
+    return out
+
+
+def test_binary_bodies_labelled_html_are_kept_in_warc_but_are_no_pages(tmp_path: Path) -> None:
+    """PNG bytes served as text/html were stored as a page capture, media type text/html
+    (a market labels anything text/html). Now a body whose first bytes are a known
+    binary format (or hold NUL bytes before any tag) is ``not_html``: in the WARC as
+    fetched, never a capture, and a re-ingest of that WARC skips it saying why."""
+    from darkmap.collect.ingest import ingest
+
+    with hostile(_leftovers) as (_site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            rep = crawl(ws, opts(proxy, plan=("listings",)))
+            fetched = dict(ws.con.execute(
+                "SELECT url, outcome FROM crawl_fetches").fetchall())
+            captured = {r[0] for r in ws.con.execute("SELECT sha256 FROM captures").fetchall()}
+            records = _responses(ws)
+            warcs = sorted((ws.path / "crawl").rglob("*.warc.gz"))
+    by_id = {u.rsplit("id=", 1)[1]: o for u, o in fetched.items() if "id=" in u}
+    assert (by_id["1"], by_id["6"], by_id["7"]) == ("not_html",) * 3, by_id
+    import hashlib
+    for body in (PNG, JPEG, UNKNOWN_BINARY):
+        assert hashlib.sha256(body).hexdigest() not in captured
+    assert records["1"][2] == PNG and records["6"][2] == JPEG  # kept as fetched
+    assert rep.pages == 2  # the home page and listing 5 (also 4's redirect target)
+    with Workspace.init(tmp_path / "again") as ws:
+        summary = ingest(ws, warcs)
+    reasons = " | ".join(r for f in summary.files for r in f.skip_reasons)
+    assert "a PNG image" in reasons and "a JPEG image" in reasons, reasons
+    assert summary.totals()["stored"] == 2, summary.totals()
+

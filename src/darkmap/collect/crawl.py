@@ -64,7 +64,7 @@ from darkmap.collect.crawl_fetch import (
 from darkmap.collect.crawl_plan import KINDS, CrawlPlan, Link, authority, plans
 from darkmap.collect.crawl_warc import WarcLog
 from darkmap.errors import BadInputError, DarkmapError, NotFoundError
-from darkmap.extract.decode import decode_page, looks_like_html
+from darkmap.extract.decode import binary_kind, decode_page, looks_like_html
 from darkmap.extract.engine import load_templates
 from darkmap.importers.warc import processed_pages, store_page
 from darkmap.store import crawl as db
@@ -431,9 +431,9 @@ class _Crawl:
     def _page(self, item: _Item, got: Fetched) -> tuple[str | None, str]:
         """A 2xx response: store it (HTML) and follow its links, or pause on a session page."""
         self.failures = 0
-        ctype = (got.header("Content-Type") or "").lower()
-        if "html" not in ctype and not looks_like_html(got.body[:65536]):
-            self.finish(item, "done", got, None, f"not HTML ({ctype[:60]})")
+        why = _not_html(got)
+        if why is not None:
+            self.finish(item, "done", got, None, why)
             return None, "not_html"
         page = store_page(self.writer, self.ws.captures, self.done, got.body, item.url,
                           got.started_at, self.run_id)
@@ -542,6 +542,20 @@ class _Crawl:
     def close(self) -> None:
         self.fetcher.close()
         self.warc.close()
+
+
+def _not_html(got: Fetched) -> str | None:
+    """Why a 2xx answer is no HTML page, or None: its ``Content-Type`` says no HTML and
+    its body does not look like HTML, or its body is a binary format whatever the label
+    (:func:`binary_kind`: a market labels anything ``text/html``, and PNG bytes so
+    labelled were once stored as a page capture)."""
+    ctype = (got.header("Content-Type") or "").lower()
+    binary = binary_kind(got.body[:65536])
+    if binary is not None:
+        return f"not HTML: the body is {binary[0]} (Content-Type {ctype[:60]!r})"
+    if "html" not in ctype and not looks_like_html(got.body[:65536]):
+        return f"not HTML ({ctype[:60]})"
+    return None
 
 
 class ProxyUnreachable(DarkmapError):

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DEFAULT_MAX_BYTES", "DecodedPage", "decode_page", "fix_mojibake", "looks_like_html"]
+__all__ = ["DEFAULT_MAX_BYTES", "DecodedPage", "binary_kind", "decode_page", "fix_mojibake",
+           "looks_like_html"]
 
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 """Pages larger than this are cut (market pages are well under 1 MB)."""
@@ -54,9 +55,53 @@ class DecodedPage:
     repaired), so that a parser need not encode ``text`` again."""
 
 
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image", "image/png"),
+    (b"\xff\xd8\xff", "a JPEG image", "image/jpeg"),
+    (b"GIF87a", "a GIF image", "image/gif"),
+    (b"GIF89a", "a GIF image", "image/gif"),
+    (b"%PDF-", "a PDF document", "application/pdf"),
+    (b"PK\x03\x04", "a ZIP archive", "application/zip"),
+    (b"PK\x05\x06", "a ZIP archive", "application/zip"),
+    (b"\x1f\x8b", "gzip data", "application/gzip"),
+    (b"\x7fELF", "an ELF executable", "application/x-executable"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "application/x-7z-compressed"),
+    (b"\xfd7zXZ\x00", "xz data", "application/x-xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd data", "application/zstd"),
+)
+"""Magic numbers of binary formats: (first bytes, what they are, media type)."""
+_NUL_HEAD = 1024
+
+
+def binary_kind(head: bytes) -> tuple[str, str] | None:
+    """What binary format the first bytes of a body are ("a PNG image", "image/png"),
+    or None for text. A known magic number at the start (PNG, JPEG, GIF, WebP, PDF,
+    ZIP, gzip, ELF, 7-Zip, xz, zstd, bzip2), or a NUL byte in the first 1 KiB before
+    any HTML tag (``"binary data", "application/octet-stream"``; text in UTF-16 or
+    UTF-32 with its BOM is text). A market labels anything ``text/html``, and an image
+    may carry "<html>" in its metadata: such bytes are never a page."""
+    for magic, what, media in _MAGIC:
+        if head.startswith(magic):
+            return what, media
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "a WebP image", "image/webp"
+    if head.startswith(b"BZh") and head[4:10] == b"1AY&SY":
+        return "bzip2 data", "application/x-bzip2"
+    sample = head[:_NUL_HEAD]
+    if any(sample.startswith(bom) for bom, _ in _BOMS):
+        return None
+    nul = sample.find(b"\0")
+    if nul >= 0 and not _HTML_HINT_RE.search(sample[:nul]):
+        return "binary data", "application/octet-stream"
+    return None
+
+
 def looks_like_html(head: bytes) -> bool:
-    """True when the first bytes look like an HTML document (or a repr of one)."""
+    """True when the first bytes look like an HTML document (or a repr of one), and
+    are no binary format (:func:`binary_kind`) that holds a tag somewhere."""
     sample = head[:4096]
+    if binary_kind(head) is not None:
+        return False
     for bom, enc in _BOMS:
         if sample.startswith(bom):
             try:

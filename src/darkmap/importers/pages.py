@@ -2,7 +2,11 @@
 
 ``sniff`` is sure (0.9) of HTML that a market template recognises and moderately sure
 (0.55) of any other HTML, so an HTML page of an unknown market is still read and
-recorded as a ``SkipRecord`` ("no template matches") instead of vanishing.
+recorded as a ``SkipRecord`` ("no template matches") instead of vanishing. A file named
+as a page (``.html``, ``.htm``, ``.xhtml``) whose bytes are a known binary format (a PNG, a
+ZIP: :func:`~darkmap.extract.decode.binary_kind`) is claimed at 0.5 and quarantined,
+naming the file and what it is, never read as a page (a PNG carrying "<html>" in its
+metadata was once read as an Empire page).
 
 The template engine (selectolax, the templates) is imported when a page is sniffed or
 read, not with this module: choosing the importer of any file loads every importer
@@ -20,7 +24,7 @@ from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
-from darkmap.extract.decode import DEFAULT_MAX_BYTES, decode_page, looks_like_html
+from darkmap.extract.decode import DEFAULT_MAX_BYTES, binary_kind, decode_page, looks_like_html
 from darkmap.model.records import QuarantineRecord, Record
 from darkmap.plugins import Preparer, SourceFile
 
@@ -44,6 +48,24 @@ def _load_templates() -> object:
     return templates
 
 
+_PAGE_SUFFIXES = (".html", ".htm", ".xhtml")
+_UNKNOWN_BINARY = "application/octet-stream"
+_BINARY_PAGE = 0.5
+"""The sniff score of a binary file named as a page: the lowest an importer is chosen
+at, so any importer that reads the format wins."""
+
+
+def _binary_page(src: SourceFile) -> str | None:
+    """What known binary format a file named as a page is ("a PNG image"), or None
+    (other bytes that are no HTML, NUL bytes of no known format, are recognised by no
+    importer, as any file nothing reads)."""
+    binary = binary_kind(src.head)
+    if binary is None or binary[1] == _UNKNOWN_BINARY \
+            or not src.source.lower().endswith(_PAGE_SUFFIXES):
+        return None
+    return binary[0]
+
+
 class PagesImporter:
     """Reads one saved HTML page per file (the unit is ``page``)."""
 
@@ -54,13 +76,16 @@ class PagesImporter:
         self.max_bytes = max_bytes
 
     def media_type(self, src: SourceFile) -> str:
-        """A saved page is HTML (the capture's ``media_type``)."""
-        return "text/html"
+        """A saved page is HTML (the capture's ``media_type``); a binary file named as
+        a page is what its bytes are (``image/png``)."""
+        binary = binary_kind(src.head)
+        return binary[1] if binary is not None else "text/html"
 
     def sniff(self, src: SourceFile) -> float:
-        """0.9 for HTML a template recognises, 0.55 for other HTML, 0 otherwise."""
+        """0.9 for HTML a template recognises, 0.55 for other HTML, 0.5 for a binary
+        file named as a page (to quarantine it), 0 otherwise."""
         if not looks_like_html(src.head):
-            return 0.0
+            return _BINARY_PAGE if _binary_page(src) is not None else 0.0
         from darkmap.extract.engine import (  # noqa: PLC0415 - HTML only, see the docstring
             Page,
             detect_market,
@@ -82,7 +107,10 @@ class PagesImporter:
         Lets :func:`darkmap.plugins.best_importer` skip parsing the page when no other
         importer scores within that range (the usual case), so a page is parsed once.
         """
-        return (0.55, 0.9) if looks_like_html(src.head) else (0.0, 0.0)
+        if looks_like_html(src.head):
+            return (0.55, 0.9)
+        score = _BINARY_PAGE if _binary_page(src) is not None else 0.0
+        return (score, score)
 
     def preparer(self) -> Preparer:
         """Extraction ahead, in a worker, of every HTML file within :attr:`max_bytes`;
@@ -104,6 +132,11 @@ class PagesImporter:
 
     def read(self, src: SourceFile) -> Iterator[Record]:
         """Yield the page's records; an unreadable page is one ``QuarantineRecord``."""
+        binary = _binary_page(src)
+        if binary is not None:
+            yield QuarantineRecord(locator="page", reason=f"{src.source}: not a page: the "
+                                   f"file is {binary} (its name says HTML)")
+            return
         ahead = src.prepared
         if ahead is not None and ahead.importer == self.name:
             done = ahead.result()  # extracted by a worker from these very bytes

@@ -39,7 +39,7 @@ from typing import Any, BinaryIO
 import duckdb
 
 from darkmap.capture.content_store import CaptureStore
-from darkmap.extract.decode import DEFAULT_MAX_BYTES, looks_like_html
+from darkmap.extract.decode import DEFAULT_MAX_BYTES, binary_kind, looks_like_html
 from darkmap.model.records import (
     CutRecord,
     MarketRecord,
@@ -798,6 +798,9 @@ class WarcImporter:
             return f"body over {DEFAULT_MAX_BYTES} bytes"
         if item.media_type and not item.media_type.startswith(_HTML_TYPES):
             return f"not HTML ({item.media_type[:60]})"
+        binary = binary_kind(item.body[:65536])
+        if binary is not None:  # labelled HTML (a market labels anything text/html)
+            return f"not HTML: the body is {binary[0]} (labelled {item.media_type[:60]!r})"
         if not looks_like_html(item.body[:65536]):
             return "body is not HTML"
         return None
