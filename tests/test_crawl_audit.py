@@ -778,3 +778,48 @@ def test_binary_bodies_labelled_html_are_kept_in_warc_but_are_no_pages(tmp_path:
     assert "a PNG image" in reasons and "a JPEG image" in reasons, reasons
     assert summary.totals()["stored"] == 2, summary.totals()
 
+
+
+def test_a_bomb_that_arrived_whole_is_not_marked_truncated(tmp_path: Path) -> None:
+    """A gzip bomb sent whole (17 KB, 17 MiB once decoded) was marked ``WARC-Truncated:
+    length``, yet its record held every byte sent. Now it is ``too_big`` and its record
+    is the whole answer as sent (Content-Encoding kept, no WARC-Truncated); a record is
+    marked only when its payload is cut: ``length`` for a body over the cap,
+    ``time`` for one the deadline cut (which was not marked at all)."""
+    with hostile(_leftovers) as (_site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            crawl(ws, opts(proxy, plan=("listings",)))
+            outcome, error = ws.con.execute(
+                "SELECT f.outcome, c.error FROM crawl_fetches f JOIN crawl_frontier c "
+                "USING (crawl_id, url) WHERE url LIKE '%id=2'").fetchone()
+            rec_headers, http_headers, payload = _responses(ws)["2"]
+    assert outcome == "too_big" and "once decoded" in error, (outcome, error)
+    assert rec_headers.get_header("WARC-Truncated") is None
+    assert payload == BOMB and http_headers.get_header("Content-Encoding") == "gzip"
+
+    from darkmap.collect.crawl_fetch import Fetcher
+    from darkmap.collect.crawl_warc import WarcLog
+
+    def route(_s: RawSite, path: str, _h: dict[str, str], sock: socket.socket) -> None:
+        if path == "/big":
+            sock.sendall(answer(b"<p>" + b"x" * 5000))
+        else:  # 10 bytes of 1000, then nothing until the deadline
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: "
+                         b"1000\r\n\r\n<html><p>x")
+            time.sleep(6)
+
+    with hostile(route) as (_site, proxy, _):
+        fetcher = Fetcher(proxy, timeout=1, deadline=2, max_body=1000)
+        big, slow = (fetcher.fetch(f"http://{ONION}{p}") for p in ("/big", "/slow"))
+        fetcher.close()
+    assert (big.outcome, slow.outcome) == ("too_big", "timeout"), (big, slow)
+    log = WarcLog(tmp_path / "w.warc.gz", "socks5h://127.0.0.1:9", {})
+    for got in (big, slow):
+        log.write(got, got.target, ONION)
+    log.close()
+    with (tmp_path / "w.warc.gz").open("rb") as fh:
+        marks = {rec.rec_headers.get_header("WARC-Target-URI").rsplit("/", 1)[1]:
+                 rec.rec_headers.get_header("WARC-Truncated")
+                 for rec in ArchiveIterator(fh) if rec.rec_type == "response"}
+    assert marks == {"big": "length", "slow": "time"}, marks
+

@@ -133,6 +133,12 @@ class Fetched:
     decoded: bool = False
     """``body`` is the response's content decoded from its ``Content-Encoding`` (the WARC
     record then says so); False when it is the bytes as sent."""
+    cut: str | None = None
+    """Why ``body`` is not all the response sent, as ``WARC-Truncated`` says it
+    (``length``: over the cap, ``time``: the deadline, ``disconnect``: the connection
+    ended early or the body is shorter than its ``Content-Length``); None when ``body``
+    is the whole answer as sent (a bomb sent whole is ``too_big`` once decoded, yet its
+    record holds every byte that came)."""
 
     def header(self, name: str) -> str | None:
         """The first response header ``name`` (case-insensitive)."""
@@ -294,6 +300,7 @@ class Fetcher:
         except httpx.TimeoutException as exc:
             out.outcome, out.error = "timeout", f"{type(exc).__name__}: {exc}"
             out.body = b"".join(chunks)
+            out.cut = "time" if out.status is not None else None
             if isinstance(exc.__cause__, _DeadlineExpired) or (
                     time.monotonic() - t0 >= self.deadline):
                 size = len(out.body)
@@ -313,6 +320,7 @@ class Fetcher:
                 "bad_response" if _malformed(exc) else "connect")
             out.error = f"{type(exc).__name__}: {exc}"[:500]
             out.body = b"".join(chunks)
+            out.cut = "disconnect" if out.outcome == "truncated" else None
         except (httpx.TransportError, OSError) as exc:  # refused, proxy said no, unreachable
             out.outcome, out.error = "connect", f"{type(exc).__name__}: {exc}"
         except (httpx.HTTPError, UnicodeError, ValueError) as exc:
@@ -347,13 +355,15 @@ class Fetcher:
     def _read(self, resp: httpx.Response, out: Fetched, chunks: list[bytes]) -> bytes:
         """The body as sent, at most ``max_body`` bytes and within :attr:`deadline`
         seconds; a short body is ``truncated``. Then decoded from its
-        ``Content-Encoding`` (:func:`decode_body`), the decoded bytes bounded too."""
+        ``Content-Encoding`` (:func:`decode_body`), the decoded bytes bounded too: a body
+        over the cap once decoded is ``too_big``, kept whole as sent (not :attr:`~Fetched.cut`)."""
         size = 0
         for chunk in resp.iter_raw():  # each read bounded by the request's deadline
             chunks.append(chunk)
             size += len(chunk)
             if size > self.max_body:
                 out.outcome, out.error = "too_big", f"body over {self.max_body} bytes"
+                out.cut = "length"
                 break
         body = b"".join(chunks)
         declared = resp.headers.get("Content-Length", "").strip()
@@ -361,6 +371,7 @@ class Fetcher:
                 and int(declared) != len(body)):
             out.outcome = "truncated"
             out.error = f"body of {len(body)} bytes, Content-Length {declared}"
+            out.cut = "disconnect"
         if out.outcome != "ok":
             return body
         decoded, problem = decode_body(body, resp.headers.get("Content-Encoding"),

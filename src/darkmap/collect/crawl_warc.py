@@ -11,8 +11,11 @@ the session is the analyst's secret, not evidence, and a market rotating it with
 time of the request (``WARC-Date``, microseconds), the URL requested (the mirror used,
 ``WARC-Target-URI``), the canonical URL (``WARC-X-Canonical-URI``), the mirror and the
 proxy (``WARC-X-Mirror``, ``WARC-X-Proxy``), and SHA-256 block and payload digests; a
-response cut short is marked ``WARC-Truncated``. A body whose content encoding was
-undone by the client is stored decoded (the original header kept as
+response whose payload is not all that was sent is marked ``WARC-Truncated`` with the
+WARC 1.1 reason (:attr:`Fetched.cut`: ``length`` over the cap, ``time`` at the
+deadline, ``disconnect``); an answer kept whole is not, whatever its outcome (a
+decompression bomb sent whole: ``too_big``, its compressed body all there). A body
+whose content encoding was undone by the client is stored decoded (the original header kept as
 ``X-Archive-Orig-Content-Encoding``), so the payload digest is the sha256 of the
 capture.
 
@@ -90,8 +93,8 @@ class WarcLog:
             headers = [(f"X-Archive-Orig-{k}" if k.lower() in moved else k,
                         redact_header(k, v)) for k, v in got.headers]
             extra: dict[str, Any] = {**common, "WARC-Concurrent-To": req_id}
-            if got.outcome in ("truncated", "too_big"):
-                extra["WARC-Truncated"] = "length" if got.outcome == "too_big" else "disconnect"
+            if got.cut is not None:  # the payload is not all that was sent
+                extra["WARC-Truncated"] = got.cut
             resp = self._writer.create_warc_record(
                 got.target, "response", payload=BytesIO(got.body), length=len(got.body),
                 warc_headers_dict=extra,
