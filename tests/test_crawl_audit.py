@@ -823,3 +823,24 @@ def test_a_bomb_that_arrived_whole_is_not_marked_truncated(tmp_path: Path) -> No
                  for rec in ArchiveIterator(fh) if rec.rec_type == "response"}
     assert marks == {"big": "length", "slow": "time"}, marks
 
+
+
+def test_done_counts_pages_obtained(tmp_path: Path) -> None:
+    """Followed redirects and answers that are no page were recorded frontier ``done``
+    (``frontier: done 12`` with 4 pages stored). Now ``done`` is a page stored; a
+    followed redirect is ``redirected`` (its target is a URL of its own), an answer that
+    is no page ``skipped``, a redirect not followed ``failed``; ``--status`` shows each."""
+    with hostile(_leftovers) as (_site, proxy, _):
+        with Workspace.init(tmp_path / "ws") as ws:
+            rep = crawl(ws, opts(proxy, plan=("listings",)))
+            states = dict(ws.con.execute(
+                "SELECT url, state FROM crawl_frontier").fetchall())
+    by_id = {u.rsplit("id=", 1)[-1] if "id=" in u else "/": s for u, s in states.items()}
+    assert by_id == {"/": "done", "1": "skipped", "2": "failed", "3": "failed",
+                     "4": "redirected", "5": "done", "6": "skipped", "7": "skipped"}, by_id
+    assert rep.frontier == {"done": 2, "failed": 2, "redirected": 1, "skipped": 3}
+    assert rep.pages == rep.frontier["done"]
+    res = _cli(MARKET, "-w", str(tmp_path / "ws"), "--status")
+    assert res.exit_code == 0, res.output
+    assert "frontier: done 2, failed 2, redirected 1, skipped 3" in res.output, res.output
+

@@ -307,7 +307,9 @@ class _Crawl:
 
     def finish(self, item: _Item, state: str, got: Fetched | None, sha: str | None,
                error: str | None = None) -> None:
-        """The URL is done (stored, gone or failed for good)."""
+        """The URL is finished: ``done`` (its page stored), ``redirected`` (a redirect
+        followed: its target is a URL of its own), ``skipped`` (an answer that is no
+        page), ``gone`` or ``failed`` (for good; a redirect not followed too)."""
         self.batch.finished.append((state, item.attempts, got.status if got else None, sha,
                                     got.started_at if got else None, error, self.job.crawl_id,
                                     item.url))
@@ -425,7 +427,7 @@ class _Crawl:
         if link.url not in self.seen:
             self.hops[link.url] = hops
         self.add([link], item.depth)
-        self.finish(item, "done", got, None, f"redirect to {where[:200]}")
+        self.finish(item, "redirected", got, None, f"redirect to {where[:200]}")
         return "redirect"
 
     def _page(self, item: _Item, got: Fetched) -> tuple[str | None, str]:
@@ -433,7 +435,7 @@ class _Crawl:
         self.failures = 0
         why = _not_html(got)
         if why is not None:
-            self.finish(item, "done", got, None, why)
+            self.finish(item, "skipped", got, None, why)
             return None, "not_html"
         page = store_page(self.writer, self.ws.captures, self.done, got.body, item.url,
                           got.started_at, self.run_id)
