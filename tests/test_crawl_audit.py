@@ -844,3 +844,35 @@ def test_done_counts_pages_obtained(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "frontier: done 2, failed 2, redirected 1, skipped 3" in res.output, res.output
 
+
+
+def test_parser_refusals_are_bad_responses_not_network_failures(tmp_path: Path) -> None:
+    """Answers the HTTP parser (h11) refuses were ``connect`` unless its message began
+    with one of three words, so most were retried as network failures. Now every
+    refusal of the parser is ``bad_response`` (no retry); a connection closed before
+    any answer stays ``connect``."""
+    from darkmap.collect.crawl_fetch import Fetcher
+
+    heads = {
+        "/te": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        "/two-te": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        "/cl": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+        "/bad-cl": b"HTTP/1.1 200 OK\r\nContent-Length: five\r\n\r\nhello",
+        "/fold": b"HTTP/1.1 200 OK\r\n Folded: x\r\nContent-Length: 0\r\n\r\n",
+        "/huge": b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * (200 << 10) + b"\r\n\r\n",
+        "/closed": b"HTTP/1.1 200 OK\r\nContent-Ty",
+    }
+
+    def route(_s: RawSite, path: str, _h: dict[str, str], sock: socket.socket) -> None:
+        sock.sendall(heads[path])
+
+    with hostile(route) as (_site, proxy, _):
+        fetcher = Fetcher(proxy, timeout=5)
+        got = {p: fetcher.fetch(f"http://{ONION}{p}") for p in heads}
+        fetcher.close()
+    kinds = {p: g.outcome for p, g in got.items()}
+    assert kinds == {"/te": "bad_response", "/two-te": "bad_response", "/cl": "bad_response",
+                     "/bad-cl": "bad_response", "/fold": "bad_response",
+                     "/huge": "bad_response", "/closed": "connect"}, (
+        kinds, {p: g.error for p, g in got.items()})

@@ -449,14 +449,31 @@ def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
     return b"".join(parts)
 
 
-def _malformed(exc: Exception) -> bool:
-    """Whether the HTTP parser refused what the market sent (a status or header line it
-    cannot read: a NUL in a header), rather than the connection failing: an answer, so
-    the URL fails without the retries a network failure gets (h11 words these "illegal
-    ..." and "Invalid ...", and a transfer coding it does not read "Only
-    Transfer-Encoding: chunked is supported": that one was ``connect``, retried as a
-    network failure; other words keep the retries)."""
-    return str(exc).startswith(("illegal ", "Invalid ", "Only Transfer-Encoding"))
+_CLOSED = ("closed", "no response line received")
+"""Words of h11's errors that say the peer closed the connection, not that it sent
+something h11 refuses."""
+
+
+def _malformed(exc: BaseException) -> bool:
+    """Whether the HTTP parser (h11) refused what the market sent, rather than the
+    connection failing: an answer, so the URL fails (``bad_response``) without the
+    retries a network failure gets. Any refusal of h11's, found among the exception's
+    causes (httpx wraps httpcore's error, which wraps h11's): a NUL in a header, a
+    ``Transfer-Encoding`` other than ``chunked`` or two of them, two different
+    ``Content-Length``, headers over h11's 64 KiB. A peer that closed the connection
+    (h11's "peer ... closed" and "no response line received", httpcore's "Server
+    disconnected") stays a network failure. (Only messages starting "illegal",
+    "Invalid" and "Only Transfer-Encoding" were refusals: the rest were ``connect``,
+    retried as network failures.)"""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if type(cause).__module__.split(".", 1)[0] == "h11" and \
+                type(cause).__name__.endswith("ProtocolError"):
+            return not any(word in str(cause) for word in _CLOSED)
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def location_problem(location: str, base: str) -> str | None:
