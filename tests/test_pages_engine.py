@@ -61,7 +61,7 @@ def test_market_detection_uses_the_page_not_the_folder() -> None:
 
 @pytest.mark.parametrize("rel,ptype", [
     ("empire/meta_refresh/saved_empire_meta_refresh_0", "redirect"),
-    ("empire/login_page/saved_empire_login_page_0", "login"),
+    ("empire/login_page/saved_empire_login_page_1", "login"),
     ("cryptonia/ddos/anti_ddos_page", "anti_ddos"),
     ("cryptonia/login_page/saved_cryptonia_login_page_1", "login"),
     ("dream/anti_ddos/anti_ddos_0.html", "anti_ddos"),
@@ -73,6 +73,18 @@ def test_non_evidence_pages_are_skipped_with_their_type(rel: str, ptype: str) ->
     res = extract_page((PAGES / rel).read_bytes(), rel)
     assert res.page_type == ptype
     assert [type(r) for r in res.records] == [SkipRecord]
+
+
+def test_a_login_page_saved_cut_is_still_a_login_page_and_says_it_is_cut() -> None:
+    # the real saved_empire_login_page_0 stops after its footer, before </body></html>:
+    # a skip rule still names it, and a quarantined note says the copy is incomplete
+    rel = "empire/login_page/saved_empire_login_page_0"
+    res = extract_page((PAGES / rel).read_bytes(), rel)
+    assert res.page_type == "login"
+    skip, note = res.records
+    assert isinstance(skip, SkipRecord) and skip.reason == "login form"
+    assert isinstance(note, QuarantineRecord) and note.locator == "page#cut"
+    assert rel in note.reason and "cut short" in note.reason
 
 
 def test_unknown_html_is_skipped_not_lost() -> None:

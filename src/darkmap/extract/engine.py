@@ -55,6 +55,7 @@ __all__ = [
     "PageResult",
     "Template",
     "TemplateError",
+    "cut_short",
     "detect_market",
     "extract_page",
     "load_templates",
@@ -1790,8 +1791,54 @@ def extract_page(data: bytes | str, source: str = "", *,
         result.records.append(QuarantineRecord(
             locator="page#truncated", market_id=result.market_id, field=None,
             reason=f"{where}: page {trunc[0]}; content after the cap was not read"))
+    elif tpl is not None and (cut := cut_short(raw)) is not None:
+        _say_cut(result, where, cut, {(str(s["type"]), str(s["reason"])) for s in tpl.skip})
     result.notes = notes
     return result
+
+
+_CUT_TAIL = 4096
+"""Characters at the end of a page searched for its closing ``</body>`` or ``</html>``."""
+
+
+def cut_short(raw: str) -> str | None:
+    """How a market page looks cut short (a save or a copy that stopped part-way), or
+    None: its last :data:`_CUT_TAIL` characters close neither ``<body>`` nor ``<html>``.
+
+    Every market's software closes its pages; a page cut part-way ends inside a list of
+    rows, a tag or a sentence. What it ends with (at most 40 characters, as a quoted
+    literal) is given, for the analyst to see.
+    """
+    tail = raw[-_CUT_TAIL:]
+    low = tail.lower()
+    if "</html" in low or "</body" in low:
+        return None
+    return f"no </body> or </html>; it ends {' '.join(tail[-60:].split())[-40:]!r}"
+
+
+def _say_cut(result: PageResult, where: str, how: str, rules: set[tuple[str, str]]) -> None:
+    """Mark a market page cut short: a quarantined unit ``page#cut`` saying so.
+
+    When nothing of the page could be read because of the cut (it was taken for a page
+    without records or for no page type), the note replaces the skip, whose reason it
+    quotes, so that the page counts as quarantined, not skipped. A page one of the
+    template's skip ``rules`` (type, reason) names (a login form, a redirect) is still
+    what it is, and rows read from the part that arrived are kept: the note goes after
+    them.
+    """
+    skips = [r for r in result.records if isinstance(r, SkipRecord)]
+    read_as = "; ".join(f"read as {r.page_type}: {r.reason}" for r in skips)
+    note = QuarantineRecord(
+        locator="page#cut", market_id=result.market_id, field=None,
+        reason=f"{where}: page looks cut short ({how}): what followed the cut was never "
+               f"saved; a complete copy is needed" + (f" ({read_as})" if read_as else ""))
+    by_rule = any((r.page_type, r.reason) in rules for r in skips)
+    if not by_rule and all(isinstance(r, (SkipRecord, QuarantineRecord))
+                           for r in result.records):
+        # the page is not skipped (its skip reason is in the note): it is quarantined
+        result.records[:] = [note, *(r for r in result.records if not isinstance(r, SkipRecord))]
+    else:
+        result.records.append(note)
 
 
 def _extract(page: Page, tpl: Template | None, where: str) -> PageResult:
