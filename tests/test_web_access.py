@@ -21,12 +21,14 @@ from web_support import (
     Served,
     World,
     csrf_of,
+    harm_marks_shown,
     login,
     next_clock,
     serving,
     shared_world,
 )
 
+import darkmap
 from darkmap.ops.records import Case, add_record
 from darkmap.resolve.review import review_queue
 from darkmap.web.auth import create_login, create_token
@@ -399,3 +401,16 @@ def test_no_audit_entry_tells_that_another_agency_holds_a_record(srv, world: Wor
     with _client(srv, world, "alice") as alice:          # alice may read it: audited
         assert case.record_id in alice.get(f"/persona/{p}").text
     assert case.record_id in lists("alice")[-1]["records"]
+
+
+def test_dashboard_and_targets_mark_only_a_harm_without_sales_evidence(srv, world) -> None:
+    """Every persona of the simulated world has sales evidence (feedback or a counter):
+    the dashboard's top ten and the targets page mark no score, where on real data
+    (tests/test_web_real.py) every score is marked ``*``."""
+    served, _ = srv
+    ranked = served.wb.read(lambda w, _: darkmap.targets(w, limit=None))
+    marked = [not t["sales_evidence"] for t in ranked]
+    assert 10 < len(ranked) <= 100 and not any(marked)
+    with _client(srv, world, "alice") as c:
+        harm_marks_shown(c.get("/").text, "top-targets", ranked[:10])
+        harm_marks_shown(c.get("/targets").text, "targets", ranked)

@@ -251,6 +251,8 @@ def _flow(page: Page, srv: Served, world: World, clock: FakeClock,
           downloads: Path) -> dict[str, Any]:
     watch = Watch(page)
     _sign_in(page, srv.url, "alice", world.secrets["alice"], clock)
+    assert page.locator("#top-targets li").count() == 10
+    assert "no sales evidence" in page.inner_text("#harm-legend")
     _shot(page, "dashboard")
     label = srv.sql(f"SELECT label FROM personas WHERE persona_id = '{world.persona}'")[0][0]
     page.fill("header input[name=q]", label)

@@ -11,7 +11,16 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from web_support import FakeClock, Served, World, login, next_clock, serving, shared_real_world
+from web_support import (
+    FakeClock,
+    Served,
+    World,
+    harm_marks_shown,
+    login,
+    next_clock,
+    serving,
+    shared_real_world,
+)
 
 import darkmap
 
@@ -187,3 +196,16 @@ def test_search_text_is_literal_and_folds_as_the_data_do(srv, world) -> None:
                                             "contains(lower(handle), 'ss')")}
         assert {m["value"] for p in personas("ss") for m in p["matches"]
                 if m["matched"] == "handle"} <= handles
+
+
+def test_dashboard_and_targets_mark_a_harm_without_sales_evidence(srv, world) -> None:
+    """The dashboard's top ten and the targets page mark ``*`` (with its explanation in a
+    title and a legend) each harm score that rests on no sales evidence, as `darkmap
+    targets` does: on this world no persona has any (Hansa's listings show no feedback,
+    the seized Dream table no sales), so every score is marked."""
+    served, _ = srv
+    ranked = served.wb.read(lambda w, _: darkmap.targets(w, limit=100))
+    assert len(ranked) == 100 and not any(t["sales_evidence"] for t in ranked)
+    with _client(srv, world, "alice") as c:
+        harm_marks_shown(c.get("/").text, "top-targets", ranked[:10])
+        harm_marks_shown(c.get("/targets").text, "targets", ranked)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -268,3 +269,21 @@ def login(client: httpx.Client, user: str, secret: str, clock: FakeClock,
     return client.post("/login", data={
         "user": user, "password": password, "csrf": csrf_of(form.text),
         "code": code if code is not None else totp(secret, clock())})
+
+
+def harm_marks_shown(html: str, element_id: str, rows: list[Any]) -> None:
+    """Assert that the list or table ``element_id`` of a workbench page shows ``rows``
+    (target rows, in order) with their harm score, marked ``*`` in an ``abbr`` whose
+    title explains it exactly when the row has no sales evidence, and that the page's
+    legend (``harm-legend``) says what the mark means."""
+    tag = "ol" if html.count(f'<ol id="{element_id}"') else "table"
+    body = html.split(f'<{tag} id="{element_id}"', 1)[1].split(f"</{tag}>", 1)[0]
+    shown = body.split("<li>" if tag == "ol" else "<tr><td>")[1:]
+    assert len(shown) == len(rows), (element_id, len(shown), len(rows))
+    for row, part in zip(rows, shown, strict=True):
+        assert quote(row["persona_id"], safe="") in part
+        assert str(row["harm_score"]) in part
+        marked = '<abbr class="no-sales" title="no sales evidence' in part
+        assert marked == ("*</abbr>" in part) == (not row["sales_evidence"]), part
+    legend = html.split('id="harm-legend"', 1)[1].split("</p>", 1)[0]
+    assert "*" in legend and "no sales evidence" in legend and "volume" in legend

@@ -52,13 +52,19 @@ from darkmap.store.personas import persona_labels, persona_map
 from darkmap.store.sales import account_bases, persona_bases, persona_measures
 from darkmap.store.workspace import Workspace
 
-__all__ = ["LISTING_PARTS", "NO_SALES", "WEIGHTS", "FlaggedExample", "TargetEvidence", "TargetRow",
-           "check_limit", "harm_components", "harm_parts", "harm_score", "rank_targets"]
+__all__ = ["LISTING_PARTS", "NO_SALES", "NO_SALES_LEGEND", "NO_SALES_MARK", "WEIGHTS",
+           "FlaggedExample", "TargetEvidence", "TargetRow", "check_limit", "harm_components",
+           "harm_mark", "harm_parts", "harm_score", "rank_targets"]
 
 WEIGHTS = {"fentanyl": 0.30, "counterfeit": 0.20, "opioid_share": 0.10, "volume": 0.15,
            "revenue": 0.10, "reach": 0.10, "duration": 0.05}
 LISTING_PARTS = ("fentanyl", "counterfeit", "opioid_share")  # what is sold; the rest: activity
 NO_SALES = "no sales evidence"
+NO_SALES_MARK = "*"
+"""What marks a harm score that rests on no sales evidence (:func:`harm_mark`)."""
+NO_SALES_LEGEND = ("*: no sales evidence, the harm then rests on the listings' flags, drug"
+                   " share, markets and dates alone and is no measure of volume")
+"""What :data:`NO_SALES_MARK` means, for a table's legend."""
 
 
 def _clip(x: float) -> float:
@@ -96,6 +102,12 @@ def harm_parts(components: dict[str, float]) -> dict[str, float]:
     activity = 100 * sum(WEIGHTS[k] * components.get(k, 0.0) for k in WEIGHTS
                          if k not in LISTING_PARTS)
     return {"listings": round(listings, 2), "activity": round(activity, 2)}
+
+
+def harm_mark(row: TargetRow) -> str:
+    """:data:`NO_SALES_MARK` when the row's harm score rests on no sales evidence (no
+    account of the persona shows a counter, feedback or a sales bracket), else ""."""
+    return "" if row["sales_evidence"] else NO_SALES_MARK
 
 
 class FlaggedExample(TypedDict):

@@ -237,6 +237,8 @@ def _print_targets(rows: list[TargetRow]) -> None:
     range)", "-" when not captured); pills and customers when the line has room for them;
     the top substances in what is left. Then what the columns mean and what to run
     next."""
+    from darkmap.assess.harm import NO_SALES_LEGEND, harm_mark  # noqa: PLC0415
+
     if not rows:
         return
     width = line_width()
@@ -244,7 +246,7 @@ def _print_targets(rows: list[TargetRow]) -> None:
     for i, r in enumerate(rows, 1):
         cells.append({
             "#": str(i),
-            "harm": f"{r['harm_score']:.1f}" + ("" if r["sales_evidence"] else "*"),
+            "harm": f"{r['harm_score']:.1f}{harm_mark(r)}",
             "persona": "",
             "from": (f"{short(r['country'], 2)} {r['country_confidence']:.2f}"
                      if r["country"] else "--"),
@@ -282,8 +284,7 @@ def _print_targets(rows: list[TargetRow]) -> None:
     for x in cells:
         say(line(x).rstrip())
     note = ("harm: 0-100, fentanyl and counterfeit pills weigh most (each full at 3 flagged"
-            " listings); *: no sales evidence, the harm then rests on the listings' flags,"
-            " drug share, markets and dates alone and is no measure of volume (on what it"
+            f" listings); {NO_SALES_LEGEND} (on what it"
             " rests: --json, --csv); persona: its id and"
             " label; from: the country shipped from"
             " and how sure (0-1; -- unknown); fent/cfp: fentanyl-risk and counterfeit-pill"

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import darkmap.api as api
+from darkmap.assess.harm import NO_SALES_LEGEND, harm_mark
 from darkmap.errors import BadInputError, NotFoundError, WorkspaceStateError
 from darkmap.model.display import for_display
 from darkmap.model.values import clean_btc_address
@@ -116,7 +117,9 @@ def records_touching(ops: Space, user: UserRow,
 
 def dashboard(ws: Workspace, ops: Space, user: UserRow) -> dict[str, Any]:
     """The case and operation dashboard: the user's readable records by kind and by
-    country (arrests and seizures), top targets, deconfliction notices."""
+    country (arrests and seizures), top targets (each harm with its mark, from
+    :func:`~darkmap.assess.harm.harm_mark`, and what it rests on), deconfliction
+    notices."""
     with OPS_LOCK:
         recs = api.ops_records(ops, user.user_id)
         notes = notices(ops, user.user_id)
@@ -135,7 +138,9 @@ def dashboard(ws: Workspace, ops: Space, user: UserRow) -> dict[str, Any]:
             "countries": dict(sorted(countries.items())),
             "cases": [_record(r) for r in recs if r.row.kind == "case"],
             "targets": [{"persona_id": t["persona_id"], "label": t["label"],
-                         "harm_score": t["harm_score"]} for t in top],
+                         "harm_score": t["harm_score"], "harm_mark": harm_mark(t),
+                         "harm_rests_on": t["harm_rests_on"]} for t in top],
+            "harm_legend": NO_SALES_LEGEND,
             "notices": [n._asdict() for n in notes]}
 
 
@@ -272,12 +277,14 @@ def raw_capture(ws: Workspace, sha256: str) -> dict[str, Any]:
 
 def targets_page(ws: Workspace, country: str | None = None,
                  page: str | None = None) -> dict[str, Any]:
-    """The harm-ranked target list, :data:`TARGETS_PAGE` a page, each with its rank."""
+    """The harm-ranked target list, :data:`TARGETS_PAGE` a page, each with its rank and
+    its harm's mark (:func:`~darkmap.assess.harm.harm_mark`), and what the mark means."""
     n = page_number(page)
-    ranked = [{**t, "rank": i} for i, t in
+    ranked = [{**t, "rank": i, "harm_mark": harm_mark(t)} for i, t in
               enumerate(api.targets(ws, country=country or None, limit=None), start=1)]
     rows, where = _page_of(ranked, n, TARGETS_PAGE)
-    return {"country": country, "targets": rows, "paging": where}
+    return {"country": country, "targets": rows, "paging": where,
+            "harm_legend": NO_SALES_LEGEND}
 
 
 def review_page(ws: Workspace, queue: str = "learn", ops: Space | None = None
