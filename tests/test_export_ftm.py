@@ -27,6 +27,7 @@ from export_workspaces import (
 )
 from followthemoney.model import Model
 
+import darkmap
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.export.ftm import FtmExporter, entity_id
 from darkmap.export.options import ExportOptions
@@ -312,3 +313,29 @@ def test_unknown_persona_and_missing_workspace(
     finally:
         ws.close()
     assert isinstance(ws, Workspace)
+
+
+def test_a_persons_harm_score_says_what_it_rests_on(
+        tmp_path_factory: pytest.TempPathFactory, data_dir: Path, tmp_path: Path) -> None:
+    """A Person's summary gives, beside its harm score, what the score rests on and its
+    listing and activity points, as `darkmap targets` does."""
+    out = tmp_path / "stock.ftm.json"
+    _export("real", tmp_path_factory, data_dir, out)
+    ws = open_ro(built("real", tmp_path_factory, data_dir))
+    try:
+        targets = {t["persona_id"]: t for t in darkmap.targets(ws, limit=None)}
+    finally:
+        ws.close()
+    persons = [r for r in _rows(out) if r["schema"] == "Person"]
+    scored = 0
+    for r in persons:
+        t = targets.get(r["properties"]["keywords"][0])
+        if t is None:
+            continue
+        scored += 1
+        summary = r["properties"]["summary"][0]
+        assert f"harm score: {t['harm_score']}\n" in summary
+        assert f"harm rests on: {t['harm_rests_on']}\n" in summary
+        assert (f"harm from listings: {t['harm_parts']['listings']}\n"
+                f"harm from activity: {t['harm_parts']['activity']}") in summary
+    assert scored > 100

@@ -264,3 +264,31 @@ def test_a_handle_spelling_anothers_escape_keeps_its_own_node(fmt: str,
     assert len({d["label"] for d in accounts.values()}) == 3
     for nid in accounts:  # each vendor keeps its own address, no other
         assert len(list(g.successors(nid))) == 1, nid
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_a_harm_score_says_what_it_rests_on(fmt: str, tmp_path_factory: pytest.TempPathFactory,
+                                           data_dir: Path, tmp_path: Path) -> None:
+    """Each persona and account node with a harm score carries, as `darkmap targets`
+    gives them, whether sales evidence lies behind it and the score's listing and
+    activity points: on the real data, Hansa's personas rank on their listings alone,
+    cryptonia:terrysukstock on its counter and feedback too."""
+    _, g = _export(fmt, "real", tmp_path_factory, data_dir, tmp_path / f"g.{fmt}")
+    ws = open_ro(built("real", tmp_path_factory, data_dir))
+    try:
+        targets = {t["persona_id"]: t for t in darkmap.targets(ws, limit=None)}
+    finally:
+        ws.close()
+    scored = [d for _, d in g.nodes(data=True) if "harm_score" in d]
+    assert {d["kind"] for d in scored} == {"persona", "account"}
+    for d in scored:
+        t = targets[d.get("persona_id") or d["account_id"]]
+        assert d["harm_score"] == pytest.approx(t["harm_score"])
+        assert d["harm_sales_evidence"] is t["sales_evidence"]
+        assert d["harm_rests_on"] == t["harm_rests_on"]
+        assert d["harm_from_listings"] == pytest.approx(t["harm_parts"]["listings"])
+        assert d["harm_from_activity"] == pytest.approx(t["harm_parts"]["activity"])
+    assert {d["harm_sales_evidence"] for d in scored} == {True, False}
+    (terry,) = [d for _, d in g.nodes(data=True)
+                if d.get("account_id") == "cryptonia:terrysukstock"]
+    assert terry["harm_sales_evidence"] is True and terry["harm_from_activity"] > 0

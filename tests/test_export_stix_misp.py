@@ -21,6 +21,7 @@ from export_workspaces import HOSTILE_HANDLE, build_hostile, built, open_ro
 from pymisp import MISPEvent, MISPObject
 from stix2validator import ValidationOptions, validate_file
 
+import darkmap
 from darkmap.export.misp import TEMPLATES, MispExporter
 from darkmap.export.options import ExportOptions
 from darkmap.export.stix import CITED, StixExporter, pattern_literal, sco_id, sdo_id
@@ -88,10 +89,14 @@ def test_stix_bundle_validates_and_loads(name: str, tmp_path_factory: pytest.Tem
     # the warnings left: the validator wants UUIDv4 for a custom observable, STIX 2.1
     # (section 2.9) wants UUIDv5 for observables; the wallets keep the spec's ids; and
     # the money trail's relationship types ("paid" between wallets, a wallet cluster that
-    # "consists-of" its addresses), permitted but not among the suggested ones
+    # "consists-of" its addresses), permitted but not among the suggested ones; and the
+    # actors' harm as x_darkmap_ custom properties, which 2.1 permits and the validator
+    # would rather see declared in an extension
     assert all((w.startswith("cryptocurrency-wallet--") and "{103}" in w)
                or (w.startswith("relationship--") and "{202}" in w
-                   and ("'paid'" in w or "'consists-of'" in w)) for w in warnings)
+                   and ("'paid'" in w or "'consists-of'" in w))
+               or (w.startswith("threat-actor--") and "{401} Custom property 'x_darkmap_"
+                   in w) for w in warnings)
     bundle = stix2.parse(out.read_text(encoding="utf-8"), allow_custom=True)
     seen = Counter(o["type"] for o in bundle.objects)
     assert dict(seen) == counts
@@ -342,3 +347,50 @@ def test_an_empty_workspaces_stix_is_dated_when_it_was_created(tmp_path: Path) -
     assert created is not None
     objects = json.loads((tmp_path / "e.json").read_text(encoding="utf-8"))["objects"]
     assert objects and {o["created"][:10] for o in objects} == {created.strftime("%Y-%m-%d")}
+
+
+def _target_parts(factory: pytest.TempPathFactory, data: Path) -> set[tuple[Any, ...]]:
+    """(score, sales evidence, what it rests on, listing and activity points) of each
+    target of the real workspace, as `darkmap targets` gives them."""
+    ws = open_ro(built("real", factory, data))
+    try:
+        return {(t["harm_score"], t["sales_evidence"], t["harm_rests_on"],
+                 t["harm_parts"]["listings"], t["harm_parts"]["activity"])
+                for t in darkmap.targets(ws, limit=None)}
+    finally:
+        ws.close()
+
+
+def test_stix_actors_say_what_their_harm_rests_on(
+        tmp_path_factory: pytest.TempPathFactory, data_dir: Path, tmp_path: Path,
+        offline: None) -> None:
+    """A threat-actor with a harm score carries its parts and whether sales evidence
+    lies behind it in ``x_darkmap_`` custom properties (and its description says so);
+    the bundle stays valid STIX 2.1."""
+    out = tmp_path / "bundle.json"
+    _export(StixExporter(), "real", tmp_path_factory, data_dir, out)
+    assert validate_file(str(out), ValidationOptions(version="2.1")).is_valid
+    bundle = stix2.parse(out.read_text(encoding="utf-8"), allow_custom=True)
+    actors = [o for o in bundle.objects if o["type"] == "threat-actor"
+              and "x_darkmap_harm_score" in o]
+    targets = _target_parts(tmp_path_factory, data_dir)
+    for o in actors:
+        assert (o["x_darkmap_harm_score"], o["x_darkmap_sales_evidence"],
+                o["x_darkmap_harm_rests_on"], o["x_darkmap_harm_from_listings"],
+                o["x_darkmap_harm_from_activity"]) in targets
+        assert f"rests on {o['x_darkmap_harm_rests_on']}" in o["description"]
+    assert {o["x_darkmap_sales_evidence"] for o in actors} == {True, False}
+
+
+def test_misp_persons_say_what_their_harm_rests_on(
+        tmp_path_factory: pytest.TempPathFactory, data_dir: Path, tmp_path: Path,
+        offline: None) -> None:
+    """A person's text gives its harm score with what it rests on and its parts."""
+    out = tmp_path / "event.json"
+    _export(MispExporter(), "real", tmp_path_factory, data_dir, out)
+    event = _check_misp(out)
+    texts = [o.get_attributes_by_relation("text")[0].value for o in event.objects
+             if o.name == "person"]
+    scored = [t for t in texts if "harm score" in t]
+    assert scored and all("; rests on " in t and " from listings, " in t for t in scored)
+    assert any("rests on no sales evidence" in t for t in scored)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from darkmap.report import html
 from darkmap.report.sections import sections
 
@@ -42,3 +44,26 @@ def test_the_collection_and_persona_tables_say_what_they_hold(tmp_path: Path,
                "symbols": {"value": 0.0, "contribution": -0.4}}
     assert _signals_text(signals) == "handle=same (+3.10)"
     assert _signals_text({"style": {"value": 1.0, "contribution": -1.0}}) == "-"
+
+
+def test_the_target_table_marks_a_harm_resting_on_no_sales(
+        tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> None:
+    """The report's target table marks ``*`` a harm score without sales evidence, as
+    `darkmap targets` does, and its caption says what the mark means (real data: the
+    Hansa personas at the top rank on their listings alone)."""
+    from export_workspaces import built, open_ro
+
+    from darkmap.assess.harm import NO_SALES
+    from darkmap.report.section_targets import targets_section
+
+    ws = open_ro(built("real", tmp_path_factory, data_dir))
+    try:
+        sec = targets_section(ws)
+    finally:
+        ws.close()
+    assert sec is not None
+    [table] = [t for t in sec.tables if t.caption.startswith("Harm-ranked")]
+    harm, rests = table.columns.index("harm"), table.columns.index("orders rest on")
+    marked = [str(r[harm]).endswith("*") for r in table.rows]
+    assert marked == [r[rests] == NO_SALES for r in table.rows] and any(marked)
+    assert "*: no sales evidence" in table.caption

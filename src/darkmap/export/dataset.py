@@ -29,13 +29,22 @@ WALLET_KINDS = {"btc_address": ("BTC", "Bitcoin"), "xmr_address": ("XMR", "Moner
 
 @dataclass(frozen=True)
 class Harm:
-    """A persona's (or lone account's) harm score and the counts behind it."""
+    """A persona's (or lone account's) harm score, the counts behind it and what it rests
+    on, as `darkmap targets` gives them (:class:`~darkmap.assess.harm.TargetRow`)."""
 
     score: float
     fentanyl_listings: int
     counterfeit_listings: int
     drug_listings: int
     top_substances: dict[str, int]
+    sales_evidence: bool = False
+    """Some account shows a counter, feedback or a sales bracket."""
+    rests_on: str = ""
+    """"listings and sales", or "no sales evidence: ..." (``harm_rests_on``)."""
+    from_listings: float = 0.0
+    """Score points from the listings (fentanyl, counterfeit, opioid share)."""
+    from_activity: float = 0.0
+    """Score points from activity (volume, revenue, reach, duration)."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +100,9 @@ def _harm(ws: Workspace) -> dict[str, Harm]:
 
     return {t["persona_id"]: Harm(t["harm_score"], t["fentanyl_listings"],
                                   t["counterfeit_listings"], t["drug_listings"],
-                                  dict(t["top_substances"]))
+                                  dict(t["top_substances"]), t["sales_evidence"],
+                                  t["harm_rests_on"], t["harm_parts"]["listings"],
+                                  t["harm_parts"]["activity"])
             for t in rank_targets(ws, None, None)}
 
 

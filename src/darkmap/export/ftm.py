@@ -285,9 +285,18 @@ def _personas(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
                            markets=p.n_markets, cohesion=p.cohesion,
                            country_confidence=p.country_confidence,
                            first_seen=p.first_seen, last_seen=p.last_seen,
-                           harm_score=harm.score if harm else None,
-                           link_run=p.run_id, captures=more),
+                           **_harm_facts(harm), link_run=p.run_id, captures=more),
             proof=proof)
+
+
+def _harm_facts(harm: dataset.Harm | None) -> dict[str, Any]:
+    """The summary's harm lines: the score, what it rests on (sales evidence or the
+    listings alone) and its points from the listings and from activity."""
+    if harm is None:
+        return {}
+    return {"harm_score": harm.score, "harm_rests_on": harm.rests_on,
+            "harm_from_listings": harm.from_listings,
+            "harm_from_activity": harm.from_activity}
 
 
 def _accounts(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
@@ -314,7 +323,7 @@ def _accounts(m: _Mapper, data: dataset.ExportData) -> Iterator[EntityProxy]:
                            country_confidence=a.country_confidence if a.country else None,
                            first_seen=a.first_seen, last_seen=a.last_seen,
                            listings=a.n_listings, feedback_rows=a.n_feedback,
-                           harm_score=harm.score if harm else None, profile_url=a.url),
+                           **_harm_facts(harm), profile_url=a.url),
             sourceUrl=_source_url(a.source), retrievedAt=a.observed_at,
             proof=_proof(a.capture_sha256))
 

@@ -122,6 +122,16 @@ def _add_edge(g: nx.DiGraph, u: str, v: str, **attrs: Any) -> None:  # type: ign
     g.add_edge(u, v, **_clean(attrs))
 
 
+def _harm_attrs(harm: dataset.Harm | None) -> dict[str, Any]:
+    """A node's harm score and what it rests on: whether sales evidence lies behind it
+    and its points from the listings and from activity (none without a score)."""
+    if harm is None:
+        return {}
+    return {"harm_score": _float(harm.score), "harm_sales_evidence": harm.sales_evidence,
+            "harm_rests_on": harm.rests_on, "harm_from_listings": _float(harm.from_listings),
+            "harm_from_activity": _float(harm.from_activity)}
+
+
 def _persona_nodes(g: nx.DiGraph, data: dataset.ExportData) -> None:  # type: ignore[type-arg]
     for p in data.personas:
         harm = data.harm.get(p.persona_id)
@@ -130,8 +140,7 @@ def _persona_nodes(g: nx.DiGraph, data: dataset.ExportData) -> None:  # type: ig
                   n_accounts=int(p.n_accounts), n_markets=p.n_markets,
                   cohesion=_float(p.cohesion), country=p.country,
                   country_confidence=_float(p.country_confidence),
-                  harm_score=_float(harm.score) if harm else None,
-                  first_seen=p.first_seen, last_seen=p.last_seen)
+                  **_harm_attrs(harm), first_seen=p.first_seen, last_seen=p.last_seen)
 
 
 def _account_nodes(g: nx.DiGraph, data: dataset.ExportData) -> None:  # type: ignore[type-arg]
@@ -145,8 +154,7 @@ def _account_nodes(g: nx.DiGraph, data: dataset.ExportData) -> None:  # type: ig
                   feedback_count=a.feedback_count, sales_count=a.sales_count,
                   listings=a.n_listings, feedback_rows=a.n_feedback,
                   observations=a.n_observations,
-                  harm_score=_float(harm.score) if harm else None,
-                  first_seen=a.first_seen, last_seen=a.last_seen)
+                  **_harm_attrs(harm), first_seen=a.first_seen, last_seen=a.last_seen)
         if a.persona_id in personas:
             _add_edge(g, aid, node_id("persona", a.persona_id), kind="member_of")
 

@@ -183,7 +183,9 @@ def _persona_text(p: store.PersonaFacts, harm: dataset.Harm | None,
     return (f"darknet vendor (darkmap persona {p.persona_id}): {len(p.accounts)} accounts on "
             f"{p.n_markets} market(s) linked by evidence, cohesion "
             f"{p.cohesion or 0:.2f}; a hypothesis, not an identified person"
-            + (f"; harm score {harm.score:g}/100" if harm else "")
+            + (f"; harm score {harm.score:g}/100 ({harm.from_listings:g} from listings, "
+               f"{harm.from_activity:g} from activity; rests on {harm.rests_on})"
+               if harm else "")
             + (f"; jurisdiction estimate {p.country} "
                f"({p.country_confidence or 0:.2f})" if p.country else "")
             + ("; contacts: " + ", ".join(f"{k} {v}" for k, v in sorted(set(contacts)))

@@ -212,10 +212,24 @@ def _actor_description(accounts: list[store.AccountFacts], harm: dataset.Harm | 
                      f"person); cohesion {persona.cohesion or 0:.2f}.")
     if harm is not None:
         subs = ", ".join(f"{k} ({v})" for k, v in harm.top_substances.items())
-        lines.append(f"Harm score {harm.score:g}/100; drug listings {harm.drug_listings}, "
+        lines.append(f"Harm score {harm.score:g}/100 ({harm.from_listings:g} from listings, "
+                     f"{harm.from_activity:g} from activity; rests on {harm.rests_on}); "
+                     f"drug listings {harm.drug_listings}, "
                      f"fentanyl risk {harm.fentanyl_listings}, counterfeit pills "
                      f"{harm.counterfeit_listings}" + (f"; substances: {subs}" if subs else ""))
     return "\n".join(lines)
+
+
+def _harm_properties(harm: dataset.Harm | None) -> dict[str, Any]:
+    """An actor's harm score and what it rests on as custom properties (STIX 2.1 section
+    11.1, ``x_darkmap_`` names); none without a score."""
+    if harm is None:
+        return {}
+    return {"x_darkmap_harm_score": harm.score,
+            "x_darkmap_sales_evidence": harm.sales_evidence,
+            "x_darkmap_harm_rests_on": harm.rests_on,
+            "x_darkmap_harm_from_listings": harm.from_listings,
+            "x_darkmap_harm_from_activity": harm.from_activity}
 
 
 def _place_evidence(members: list[store.AccountFacts],
@@ -256,7 +270,7 @@ def _actor_objects(b: _Bundle, data: dataset.ExportData,
                     "description": _actor_description(members, harm, persona),
                     "labels": ["darknet-vendor"] + (["fentanyl-risk"] if harm and
                                                     harm.fentanyl_listings else []),
-                    "external_references": b.evidence(evidence)})
+                    "external_references": b.evidence(evidence), **_harm_properties(harm)})
         ident = b.add({"type": "identity", "id": b.sid("identity", key), "name": name,
                        "identity_class": "individual",
                        "description": "the person or group behind the actor's accounts "

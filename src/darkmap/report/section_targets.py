@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from darkmap.assess.harm import NO_SALES, TargetRow, rank_targets
+from darkmap.assess.harm import NO_SALES, NO_SALES_LEGEND, TargetRow, harm_mark, rank_targets
 from darkmap.report.sections import Figure, Section, Table, register_section
 from darkmap.store import assessment as store
 from darkmap.store.sales import feedback_rates
@@ -46,7 +46,8 @@ def targets_section(ws: Workspace) -> Section | None:
          "orders (90% range)", "pills (range)", "counterfeit / fentanyl-risk pills",
          "customers (range)", "revenue USD (range)", "orders rest on",
          "harm from listings / activity", "accounts", "evidence"],
-        [_target_cells(i, r) for i, r in enumerate(rows)], "Harm-ranked target list"))
+        [_target_cells(i, r) for i, r in enumerate(rows)],
+        f"Harm-ranked target list (harm 0-100; {NO_SALES_LEGEND})"))
     rates = feedback_rates(ws.con)
     if rates:
         sec.tables.append(Table(
@@ -70,7 +71,8 @@ def targets_section(ws: Workspace) -> Section | None:
 
 def _target_cells(i: int, r: TargetRow) -> tuple[Any, ...]:
     """One row of the target table (rank ``i + 1``)."""
-    return (i + 1, r["persona_id"], r["label"], r["harm_score"], r["country"],
+    return (i + 1, r["persona_id"], r["label"], f"{r['harm_score']:g}{harm_mark(r)}",
+            r["country"],
             r["fentanyl_listings"], r["counterfeit_listings"],
             "-" if r["sales_basis"] == "not captured" else
             f"{r['orders_est']:.0f} ({r['orders_range'][0]:.0f}-{r['orders_range'][1]:.0f})",
