@@ -287,6 +287,16 @@ def _pg_sql(sql: str) -> str:
     return _NAMED.sub(r"%(\1)s", sql.replace("?", "%s"))
 
 
+def _register(con: duckdb.DuckDBPyConnection, name: str, rows: pa.Table) -> None:
+    """Name the Arrow table ``rows`` for the statements that follow, ``pyarrow.dataset``
+    loaded first (:func:`darkmap.store.writer.tables_scannable`: DuckDB would import it
+    inside the statement, where a Ctrl-C crashed the process)."""
+    from darkmap.store.writer import tables_scannable  # noqa: PLC0415 - numpy with it
+
+    tables_scannable()
+    con.register(name, rows)
+
+
 def is_server(con: Con) -> bool:
     """True when ``con`` is the team server."""
     return isinstance(con, PgOps)
@@ -871,7 +881,7 @@ def fentanyl_evidence(con: Con, user_id: str,
         probe = pa.table({"ref_kind": [d[0] for d in direct], "ref_id": [d[1] for d in direct],
                           "record_id": [d[2] for d in direct],
                           "substance": [d[3] for d in direct]})
-        ref.register("_ops_marked", probe)
+        _register(ref, "_ops_marked", probe)
         try:
             via = ref.execute("""
                 SELECT 'persona', pm.persona_id, d.record_id, d.substance
@@ -977,7 +987,7 @@ def insert_selectors(con: Con, rows: pa.Table) -> None:
         return
     # DuckDB takes ON CONFLICT only from a key or an index on columns, not from the
     # unique index on coalesce(record_id, ''): the rows held are left out by a join
-    con.register("_ops_new_selectors", rows)
+    _register(con, "_ops_new_selectors", rows)
     try:
         con.execute(f"""
             INSERT INTO ops_selectors ({_SELECTOR_LIST})
@@ -1042,7 +1052,7 @@ def selector_matches(con: Con, rows: pa.Table) -> list[SelectorMatch]:
             "LATERAL ops_selector_matches(t.h, t.k, t.c, t.a) m").fetchall()
         con.execute("DROP TABLE _ops_probe")
         return [SelectorMatch(h, k, c, a, None, o, f) for h, k, c, a, o, f in found]
-    con.register("_ops_probe", rows)
+    _register(con, "_ops_probe", rows)
     try:
         found = con.execute(_MATCHES).fetchall()
     finally:
@@ -1097,7 +1107,7 @@ def insert_notices(con: Con, rows: Sequence[NoticeRow]) -> None:
                     "?::text[], ?::text[], ?::text[], ?::text[], ?::timestamp[], ?::text[], "
                     "?::timestamp[]) ON CONFLICT DO NOTHING", _columns(table, table.column_names))
         return
-    con.register("_ops_new_notices", table)   # one statement: executemany is per row
+    _register(con, "_ops_new_notices", table)   # one statement: executemany is per row
     try:
         con.execute("INSERT INTO ops_notices SELECT * FROM _ops_new_notices "
                     "ON CONFLICT DO NOTHING")

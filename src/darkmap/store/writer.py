@@ -58,7 +58,8 @@ __all__ = ["ARROW_ROWS", "BATCH_TEXT", "BIG_FILE_BUFFER_MB", "INGEST_BUFFER_MB",
            "RecordWriter", "account_id", "arrow_views", "begin", "buffer_limit",
            "commit", "commit_to_file", "duckdb_threads", "insert_arrow", "insert_rows",
            "listing_id", "query_arrow",
-           "replace_quarantine", "rollback", "row_id", "row_ids", "threads_set",
+           "replace_quarantine", "rollback", "row_id", "row_ids", "tables_scannable",
+           "threads_set",
            "transaction"]
 
 
@@ -642,9 +643,13 @@ def query_arrow(con: duckdb.DuckDBPyConnection, sql: str, rows: pa.Table,
     stream (:func:`_one_scan`), which DuckDB reads without ``pyarrow.dataset``: handed
     a table, DuckDB wraps it in a dataset and a scanner, and a process that only ingests
     a CSV imported ``pyarrow.dataset`` (and with it Parquet, the file systems and
-    ``pyarrow.compute``) for that alone.
+    ``pyarrow.compute``) for that alone. A statement that names them more than once is
+    given the table (see :func:`tables_scannable`).
     """
-    _darkmap_writer_rows: Any = _one_scan(rows) if sql.count(ARROW_ROWS) == 1 else rows
+    once = sql.count(ARROW_ROWS) == 1
+    if not once:
+        tables_scannable()
+    _darkmap_writer_rows: Any = _one_scan(rows) if once else rows
     args = (sql, list(params)) if params is not None else (sql,)
     try:
         return con.execute(*args).fetchall()
@@ -657,6 +662,22 @@ _SCAN_BATCH = 131_072
 """Rows per record batch of the stream :func:`_one_scan` gives DuckDB: a dataset
 scanner's batch size, which DuckDB's scans of a table were cut into (DuckDB scans the
 batches of one stream on several threads)."""
+
+
+def tables_scannable() -> None:
+    """Load ``pyarrow.dataset`` now, before DuckDB is given an Arrow table (a view, a
+    replacement scan) rather than a stream (:func:`_one_scan`).
+
+    DuckDB scans a table through ``pyarrow.dataset`` and imports it itself if it is not
+    loaded: inside the statement, on the main thread, half a second of module code (the
+    dataset, file system and Parquet modules). A Ctrl-C or SIGTERM in that time raised
+    inside DuckDB's import (darkmap's SIGTERM handler raises, as ^C does), and DuckDB
+    1.5 went on scanning the table's columns in the wrong places: a null read, the
+    process killed by SIGSEGV with no message (an audit of interrupts saw it in 2 of 56
+    trials; ``scripts/interrupt_trials.py``). Imported here, the interrupt comes out of
+    darkmap's own code as any other does. Loaded once per process; a no-op after.
+    """
+    import pyarrow.dataset  # noqa: F401, PLC0415 - only where a table is scanned
 
 
 def _one_scan(rows: pa.Table) -> object:
@@ -861,7 +882,9 @@ def threads_set(con: duckdb.DuckDBPyConnection, threads: int) -> Iterator[None]:
 def arrow_views(con: duckdb.DuckDBPyConnection,
                 tables: Mapping[str, pa.Table]) -> Iterator[None]:
     """Name several Arrow tables for the statements run inside (a set-based load that
-    joins them); the names are dropped on the way out, also after an error."""
+    joins them); the names are dropped on the way out, also after an error. DuckDB scans
+    them as tables (:func:`tables_scannable`)."""
+    tables_scannable()
     for name, tbl in tables.items():
         con.register(name, tbl)
     try:
@@ -1014,12 +1037,15 @@ def _key_halves(con: duckdb.DuckDBPyConnection, sql: str, key: str,
         return hi, lo
     # a parallel scan may return rows in any order: each comes back with its position
     q = sql.format(f=f"_darkmap_pos, {_md5_halves(key)}")
-    _darkmap_writer_rows = rows.select([key]).append_column(
+    keyed = rows.select([key]).append_column(
         "_darkmap_pos", ac.from_numpy(np.arange(rows.num_rows, dtype=np.int64)))
+    # a stream, not the table: DuckDB imported pyarrow.dataset inside the statement to
+    # scan a table, and a ^C then crashed it (see tables_scannable)
+    _darkmap_writer_rows = _one_scan(keyed)
     try:
         res = con.execute(q).fetchnumpy()
     except duckdb.CatalogException:
-        with arrow_views(con, {ARROW_ROWS: _darkmap_writer_rows}):
+        with arrow_views(con, {ARROW_ROWS: keyed}):
             res = con.execute(q).fetchnumpy()
     pos, up, down = (np.asarray(v) for v in res.values())
     hi = np.empty(rows.num_rows, dtype=np.uint64)
