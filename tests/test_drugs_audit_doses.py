@@ -160,3 +160,24 @@ def test_long_hostile_titles_are_read_whole(unit: str) -> None:
         assert q.units is None or 0 < q.units < 1e12, (unit, sub, q)
     a = assess_listing(text, text, ["Drugs"], price_text="USD 0.01")
     assert a.pack_price_usd is None or a.pack_price_usd >= 0
+
+
+# ---- a molar mass is no weight of drug ---------------------------------------------
+
+def test_a_molar_mass_is_no_weight(hansa: dict[str, SourceListing]) -> None:
+    # "10xMedikinet á 20mg - Methylphenidat [C14H19NO2, Mr = 233.3 g/mol]": ten 20 mg
+    # tablets, not 233.3 g of methylphenidate (six real Hansa listings say "g/mol")
+    molar = {k: r for k, r in hansa.items() if "g/mol" in r["title"]}
+    assert len(molar) == 6
+    for row in molar.values():
+        units, kind, dose, _ = _assess(row)
+        assert kind == "pill" and dose in (20.0, 30.0, 40.0, 10.0, 5.0), row["title"]
+        assert units is not None and units < 200, row["title"]
+    assert _assess(hansa["24696"])[:3] == (10.0, "pill", 20.0)
+
+
+@pytest.mark.parametrize("title", ["Methylphenidate 5g (M = 233.3 g/mol)",
+                                   "Methylphenidate 5 g, 233.3 g / mole"])
+def test_a_weight_beside_a_molar_mass_is_still_read(title: str) -> None:
+    q = parse_quantity(title, "methylphenidate")
+    assert (q.units, q.unit_kind) == (5.0, "gram")

@@ -16,6 +16,8 @@ Grammar (case-insensitive, on the HTML-unescaped title):
   "blues" are pill words for opioids ("100 Perc 30s pressed": 100 pills); an oxycodone
   pack stating no dose takes their 30 mg, noted ("M30 blues x 10").
 * **volume** ``N ml``.
+* **not weights** a molar mass or a concentration ("Mr = 233.3 g/mol", "10 g/l"); a count
+  glued to the word opening the title is a count ("10xMedikinet á 20mg": 10 pills).
 
 The unit kind comes from the form word (pill, blotter, seed, patch, piece, ml) or, for a
 count without one, from the substance (LSD -> blotter, seeds -> seed, edibles -> piece,
@@ -99,6 +101,10 @@ _MASS = re.compile(r"(?<!\d)(?<!\d\.)(?<![$€£])(?<![$€£] )" + _NUM
                    + r"\s*+[)*\]]?\s*+(kilograms?|kilos?|kgs?|grams?|"
                    r"gramm|grammes?|grammi|gramos|grs?|gms?|g|ounces?|onz|oz|zips?|pounds?|"
                    r"lbs?|k|p)(?![a-z0-9µμ])")
+# "10xMedikinet á 20mg", "5XSAMPLE(25B...": a count glued to the name opening the title
+_GLUED_X = re.compile(r"^(\W{0,3}\d{1,6})x([a-z]{3})")
+# "233.3 g/mol", "10 g/l": a molar mass or a concentration, not a weight of the drug
+_PER_UNIT = re.compile(r"\s*+/\s*+(?:mol|mole|l|dl|ml|cm3|cm³)(?![a-z])")
 _DOSE = re.compile(r"(?<!\d)(?<!\d\.)" + _NUM + r"(?:\s*+(?:-|–|to)\s*+" + _NUM + r")?\s*+\+?\s*+"
                    r"(milligrams?|mgs?|micrograms?|mcg|mcu|ug|µg|μg|mic|y)(?![a-z])")
 # _VOLUME and _TIERS may start at every digit of a run (no look-behind): their numbers
@@ -299,6 +305,8 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
     t = t.replace("×", "x").replace("\u00a0", " ")
     if "1st" in t:
         t = _ORDINAL_ST.sub("first", t)
+    if "x" in t[:12]:
+        t = _GLUED_X.sub(r"\1x \2", t, count=1)
     return _imprint_dose(_read(t, substance), t, substance)
 
 
@@ -370,7 +378,8 @@ def _read(t: str, substance: str | None) -> Quantity:
             continue
         mass = _num(m.group(1))
         unit = m.group(2)
-        if mass is None or (unit in ("k", "p") and mass > 10):
+        if mass is None or (unit in ("k", "p") and mass > 10) \
+                or (unit == "g" and _PER_UNIT.match(t, m.end())):
             continue
         if unit == "k":
             if t.startswith(("'s", "’s"), m.end()):
