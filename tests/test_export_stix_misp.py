@@ -24,7 +24,14 @@ from stix2validator import ValidationOptions, validate_file
 import darkmap
 from darkmap.export.misp import TEMPLATES, MispExporter
 from darkmap.export.options import ExportOptions
-from darkmap.export.stix import CITED, StixExporter, pattern_literal, sco_id, sdo_id
+from darkmap.export.stix import (
+    CITED,
+    HARM_EXTENSION,
+    StixExporter,
+    pattern_literal,
+    sco_id,
+    sdo_id,
+)
 from darkmap.store.workspace import Workspace
 
 WORKSPACES = ["demo", "real"]
@@ -89,14 +96,11 @@ def test_stix_bundle_validates_and_loads(name: str, tmp_path_factory: pytest.Tem
     # the warnings left: the validator wants UUIDv4 for a custom observable, STIX 2.1
     # (section 2.9) wants UUIDv5 for observables; the wallets keep the spec's ids; and
     # the money trail's relationship types ("paid" between wallets, a wallet cluster that
-    # "consists-of" its addresses), permitted but not among the suggested ones; and the
-    # actors' harm as x_darkmap_ custom properties, which 2.1 permits and the validator
-    # would rather see declared in an extension
+    # "consists-of" its addresses), permitted but not among the suggested ones (the
+    # actors' harm is in a declared property extension: no custom property warning)
     assert all((w.startswith("cryptocurrency-wallet--") and "{103}" in w)
                or (w.startswith("relationship--") and "{202}" in w
-                   and ("'paid'" in w or "'consists-of'" in w))
-               or (w.startswith("threat-actor--") and "{401} Custom property 'x_darkmap_"
-                   in w) for w in warnings)
+                   and ("'paid'" in w or "'consists-of'" in w)) for w in warnings)
     bundle = stix2.parse(out.read_text(encoding="utf-8"), allow_custom=True)
     seen = Counter(o["type"] for o in bundle.objects)
     assert dict(seen) == counts
@@ -365,21 +369,30 @@ def test_stix_actors_say_what_their_harm_rests_on(
         tmp_path_factory: pytest.TempPathFactory, data_dir: Path, tmp_path: Path,
         offline: None) -> None:
     """A threat-actor with a harm score carries its parts and whether sales evidence
-    lies behind it in ``x_darkmap_`` custom properties (and its description says so);
-    the bundle stays valid STIX 2.1."""
+    lies behind it in darkmap's property extension, declared once in the bundle by an
+    extension definition (and its description says so); the bundle stays valid STIX
+    2.1 with no warning about it."""
     out = tmp_path / "bundle.json"
     _export(StixExporter(), "real", tmp_path_factory, data_dir, out)
-    assert validate_file(str(out), ValidationOptions(version="2.1")).is_valid
+    results = validate_file(str(out), ValidationOptions(version="2.1"))
+    assert results.is_valid
+    assert not [w for r in results.object_results for w in r.warnings
+                if "extension" in str(w) or "{401}" in str(w)]
     bundle = stix2.parse(out.read_text(encoding="utf-8"), allow_custom=True)
+    [definition] = [o for o in bundle.objects if o["id"] == HARM_EXTENSION]
+    assert definition["type"] == "extension-definition"
+    assert definition["extension_types"] == ["property-extension"]
     actors = [o for o in bundle.objects if o["type"] == "threat-actor"
-              and "x_darkmap_harm_score" in o]
+              and HARM_EXTENSION in o.get("extensions", {})]
     targets = _target_parts(tmp_path_factory, data_dir)
+    assert actors
     for o in actors:
-        assert (o["x_darkmap_harm_score"], o["x_darkmap_sales_evidence"],
-                o["x_darkmap_harm_rests_on"], o["x_darkmap_harm_from_listings"],
-                o["x_darkmap_harm_from_activity"]) in targets
-        assert f"rests on {o['x_darkmap_harm_rests_on']}" in o["description"]
-    assert {o["x_darkmap_sales_evidence"] for o in actors} == {True, False}
+        ext = o["extensions"][HARM_EXTENSION]
+        assert ext["extension_type"] == "property-extension"
+        assert (ext["harm_score"], ext["sales_evidence"], ext["rests_on"],
+                ext["from_listings"], ext["from_activity"]) in targets
+        assert f"rests on {ext['rests_on']}" in o["description"]
+    assert {o["extensions"][HARM_EXTENSION]["sales_evidence"] for o in actors} == {True, False}
 
 
 def test_misp_persons_say_what_their_harm_rests_on(

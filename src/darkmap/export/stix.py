@@ -220,16 +220,34 @@ def _actor_description(accounts: list[store.AccountFacts], harm: dataset.Harm | 
     return "\n".join(lines)
 
 
-def _harm_properties(harm: dataset.Harm | None) -> dict[str, Any]:
-    """An actor's harm score and what it rests on as custom properties (STIX 2.1 section
-    11.1, ``x_darkmap_`` names); none without a score."""
+HARM_EXTENSION = sdo_id("extension-definition", "darkmap harm score 1")
+"""The id of darkmap's property extension for an actor's harm score (the same in every
+bundle, so that a reader recognises it)."""
+
+_HARM_SCHEMA = (
+    "A property extension of threat-actor. harm_score: darkmap's harm score, 0-100 "
+    "(docs/sales.md); sales_evidence: true when it rests on estimated sales, false when "
+    "only on what the actor lists; rests_on: what it rests on, in words; from_listings, "
+    "from_activity: the points of the score from the listings and from the estimated "
+    "activity. A score is a ranking for review, not a finding.")
+
+
+def _harm_properties(b: _Bundle, harm: dataset.Harm | None) -> dict[str, Any]:
+    """An actor's harm score and what it rests on, in darkmap's property extension
+    (STIX 2.1 section 7.3, declared once in the bundle by an ``extension-definition``);
+    none without a score."""
     if harm is None:
         return {}
-    return {"x_darkmap_harm_score": harm.score,
-            "x_darkmap_sales_evidence": harm.sales_evidence,
-            "x_darkmap_harm_rests_on": harm.rests_on,
-            "x_darkmap_harm_from_listings": harm.from_listings,
-            "x_darkmap_harm_from_activity": harm.from_activity}
+    ext = b.add({"type": "extension-definition", "id": HARM_EXTENSION,
+                 "name": "darkmap harm score", "description": "what darkmap's harm score of "
+                 "an actor is and what it rests on", "schema": _HARM_SCHEMA,
+                 "version": "1.0.0", "extension_types": ["property-extension"]})
+    return {"extensions": {ext: {"extension_type": "property-extension",
+                                 "harm_score": harm.score,
+                                 "sales_evidence": harm.sales_evidence,
+                                 "rests_on": harm.rests_on,
+                                 "from_listings": harm.from_listings,
+                                 "from_activity": harm.from_activity}}}
 
 
 def _place_evidence(members: list[store.AccountFacts],
@@ -270,7 +288,7 @@ def _actor_objects(b: _Bundle, data: dataset.ExportData,
                     "description": _actor_description(members, harm, persona),
                     "labels": ["darknet-vendor"] + (["fentanyl-risk"] if harm and
                                                     harm.fentanyl_listings else []),
-                    "external_references": b.evidence(evidence), **_harm_properties(harm)})
+                    "external_references": b.evidence(evidence), **_harm_properties(b, harm)})
         ident = b.add({"type": "identity", "id": b.sid("identity", key), "name": name,
                        "identity_class": "individual",
                        "description": "the person or group behind the actor's accounts "
