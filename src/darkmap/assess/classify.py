@@ -18,6 +18,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from darkmap.assess.flags import named_fentanyl
 from darkmap.assess.lexicon import Lexicon, Match, load_lexicon, normalise
 from darkmap.assess.taxonomy import SUBSTANCE_CLASS, most_harmful_class
 
@@ -114,6 +115,21 @@ def _discounted(words: list[str], matches: list[Match],
     return out
 
 
+# the test kits' words: the kit is the product only when no fentanyl is named beside it
+_TEST_KIT_TERMS = frozenset({
+    "test kit", "test kits", "test strip", "test strips", "testing kit", "testing strips",
+    "reagent", "reagents", "reagent kit", "drug test", "fentanyl test"})
+
+
+def _kit_beside_fentanyl(hits: list[tuple[Match, float]],
+                         title: str) -> list[tuple[Match, float]]:
+    """Test-kit words count a quarter when the title also names fentanyl outside every
+    test or negation phrase ("Fentanyl 1g + fentanyl test strips included")."""
+    if not any(m.term in _TEST_KIT_TERMS for m, _ in hits) or not named_fentanyl(title):
+        return hits
+    return [(m, f * DISCOUNT if m.term in _TEST_KIT_TERMS else f) for m, f in hits]
+
+
 def classify_words(title_words: list[str], title_norm: str, desc_norm: str,
                    category: list[str], lex: Lexicon,
                    title_raw: str | None = None) -> Classification:
@@ -132,7 +148,9 @@ def classify_words(title_words: list[str], title_norm: str, desc_norm: str,
 
     title_hits = lex.find(title_words) + lex.find_stems(title_norm)
     raw = title_raw[:2000].casefold() if title_raw and "free" in title_words else ""
-    for m, f in _discounted(title_words, title_hits, raw):
+    weighed = _kit_beside_fentanyl(_discounted(title_words, title_hits, raw),
+                                   (title_raw or title_norm)[:2000].casefold())
+    for m, f in weighed:
         add(m, TITLE_WEIGHT * f, "title")
     for m in lex.category(category):
         add(m, 1.0, "category")

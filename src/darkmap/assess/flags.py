@@ -10,7 +10,8 @@
   claim of genuineness).
 * ``fentanyl_risk``: fentanyl, an analogue (carfentanil, acetylfentanyl,
   furanylfentanyl...) or a nitazene named, or a counterfeit opioid pill. "Fentanyl test
-  strip", "fentanyl free", "no fent" do not count.
+  strip", "tested for fentanyl", "fentanyl free", "no fent" do not count, and negate only
+  the fentanyl word inside them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 
 from darkmap.assess.taxonomy import FENTANYL_SUBSTANCES, PHARMA_PILL_SUBSTANCES, SUBSTANCE_CLASS
 
-__all__ = ["Flags", "assess_flags"]
+__all__ = ["Flags", "assess_flags", "named_fentanyl"]
 
 _IMPRINT = re.compile(r"(?<![a-z0-9])(m\s?-?30|a\s?-?215|m\s?box\s?30|m\s?box|blues|blue\s?30s?|"
                       r"fake\s?(?:oxy|roxy|roxi|perc)\w*|"
@@ -43,9 +44,14 @@ _NEGATION = re.compile(r"(don\W?t buy fake|dont buy fake|no fakes?|"
 _FENT = re.compile(r"(?<![a-z])(fent\w*|\w{0,40}fentan\w*|carfent\w*|\w{0,40}nitazen\w*|"
                    r"isotonitazene|"
                    r"china white|fu-?f|acetyl\s?fent\w*|u-?4tt)(?![a-z])")
-_FENT_NEGATION = re.compile(r"(test(?:ing)?\s?(?:strip|kit)s?|fent\w*\s?(?:-|\s)?free|no fent\w*|"
-                            r"without fent\w*|fent\w* tested|tested for fent\w*|not fent\w*|"
-                            r"0% fent\w*|zero fent\w*)")
+# a phrase that says the item is not fentanyl or is a test for it, fentanyl word included:
+# only that word is negated ("Fentanyl 1g + fentanyl test strips" still names fentanyl)
+_FENT_NEGATION = re.compile(
+    r"(?<![a-z])(?:fent\w{0,30}+\s?(?:test(?:ing)?\s?)?(?:strip|kit|reagent)s?(?![a-z])|"
+    r"test(?:s|ing|ed)?\s?(?:(?:strip|kit)s?\s)?for\s(?:\w+\s){0,2}?fent\w{0,30}+|"
+    r"detect(?:s|ing|ion)?\s(?:of\s|for\s)?fent\w{0,30}+|"
+    r"fent\w{0,30}\s?(?:-|\s)?free|fent\w{0,30}+\stested|"
+    r"(?:no|not|without|zero|0%)\s?fent\w{0,30}+)")
 _PRESS_HINT = re.compile(r"pres|repli|fake|counterf|bootleg|knock|clone|imitat|dupe|gepresst")
 # street names of pressed alprazolam ("hulks", "yellow busses", "double dosed" bars) and of
 # Captagon, today a pressed amphetamine pill sold under the fenethylline brand
@@ -56,6 +62,16 @@ _SLANG_SUBSTANCES = frozenset({"alprazolam", "other_benzodiazepine", "other_stim
 _ODD_ALPRAZOLAM_MG = (3.0, 3.5, 4.0, 5.0, 6.0, 10.0)
 _PRESS_WHITELIST = re.compile(r"express|wordpress|press id|pressure|presseausweis|paladin press|"
                               r"compressed|press association|espresso|nespresso")
+
+
+def named_fentanyl(text: str) -> list[str]:
+    """The fentanyl and nitazene words of a casefolded ``text`` outside the phrases that
+    negate them ("fentanyl test strips", "tested for fentanyl", "fent-free", "no fent"):
+    a negation covers only the fentanyl word it is part of."""
+    if "fent" not in text and "nitaz" not in text and "china white" not in text \
+            and "fu" not in text and "u-4" not in text:
+        return []
+    return [m.group(1) for m in _FENT.finditer(_FENT_NEGATION.sub(" ", text))]
 
 
 @dataclass(slots=True)
@@ -111,9 +127,7 @@ def assess_flags(title: str | None, description: str | None, substance: str,
     fr: list[str] = []
     if substance in FENTANYL_SUBSTANCES:
         fr.append(f"substance={substance}")
-    if ("fent" in t or "nitaz" in t or "china white" in t or "fu" in t or "u-4" in t) \
-            and not _FENT_NEGATION.search(t):
-        fr.extend(m.group(1) for m in _FENT.finditer(t))
+    fr.extend(named_fentanyl(t))
     if out.counterfeit_pill and cls == "opioid":
         fr.append("counterfeit opioid pill")
     if fr:
