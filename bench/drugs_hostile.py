@@ -23,7 +23,7 @@ from darkmap.assess.quantity import parse_quantity
 FLOODS = ["1 ", "1st ", "min ", "min 1", "1.000g ", "kilo 1.000g ", "x 1 000 ", "1 aa bb ",
           "2k's ", "5k+ ", "$1 each pill ", "1g + ", "1g+", "1g & 1x ", "10mg thc ",
           "99mg 99 ", "1 " + " " * 50, "fent-free ", "fent1", "fentanyl test strips ",
-          "f3nt4nyl ", "not sell fakes ",
+          "f3nt4nyl ", "f\u0435n ", "\u0435", "fen\u200b", "a b c d ", "not sell fakes ",
           "bar chocolate ", "+ crack ", "seeds tobacco ", "w0uld n0t ", "1-1 pills ", "1 - ",
           "100 perc 30s ", "30s ", "m30 blues x 1 ", "lorazepam 2g x 10 ", "2,5 gr x 1 "]
 SIZES = (5_000, 20_000)

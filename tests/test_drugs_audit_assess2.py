@@ -62,3 +62,52 @@ def test_a_negated_fentanyl_word_stays_negated(title: str) -> None:
 def test_the_real_test_strip_listing_stays_a_test_kit(hansa: dict[str, SourceListing]) -> None:
     """hansa:50823 "Fentanyl Test Strip (2x)" sells the strips."""
     assert _real(hansa["50823"])[::3] == ("non_drug", False)
+
+
+# ---- 2. spellings that evaded the fentanyl and counterfeit flags --------------------
+
+@pytest.mark.parametrize(("title", "substance"), [
+    ("F\u0435ntanyl 1g", "fentanyl"),                 # Cyrillic е
+    ("\u0424\u0415NTANYL powder 1g".replace("\u0424", "F"), "fentanyl"),  # Cyrillic Е
+    ("Fen\u200btanyl 1g", "fentanyl"),                # zero-width space
+    ("Fen\u00adta\u2060nyl HCl 1g", "fentanyl"),      # soft hyphen, word joiner
+    ("F\u0435nt\u0430nyl\ufeff citrate 500mg", "fentanyl"),
+    ("Phentanyl 1g", "fentanyl"), ("Fetty 1g", "fentanyl"),
+    ("F e n t a n y l 1g", "fentanyl"),
+    ("Etonitazepyne 1g", "nitazene"), ("N-pyrrolidino etonitazene 1g", "nitazene"),
+    ("Metonitazepyne 500mg", "nitazene"), ("Protonitazepyne 1g", "nitazene"),
+    ("Etonitazepipne 1g", "nitazene"), ("Isotonitazene 1g", "nitazene"),
+    ("Metonitazene 1g", "nitazene"), ("Protonitazene 1g", "nitazene"),
+])
+def test_evasive_spellings_of_fentanyl_and_nitazenes_are_read(title: str, substance: str) -> None:
+    a = assess_listing(title, None, DRUGS)
+    assert (a.drug_class, a.substance, a.fentanyl_risk) == ("opioid", substance, True), a
+    assert any(w in a.flag_evidence for w in ("fent", "nitaz", "phent", "fetty")), a.flag_evidence
+
+
+@pytest.mark.parametrize("title", ["100x blue M30s", "50 M30s pressed", "A215s x 20",
+                                   "100 m-30s blues"])
+def test_plural_imprints_are_counterfeit_and_fentanyl_risk(title: str) -> None:
+    a = assess_listing(title, None, DRUGS)
+    assert (a.substance, a.counterfeit_pill, a.fentanyl_risk) == ("oxycodone", True, True), a
+
+
+def test_folded_look_alikes_are_noted_and_the_title_kept() -> None:
+    """The folding is a signal for the analyst: the class evidence says so; the stored
+    title is the seller's, unchanged."""
+    title = "F\u0435ntanyl 1g"
+    a = assess_listing(title, None, DRUGS)
+    assert "look-alike" in a.flag_evidence, a.flag_evidence
+    assert "look-alike" not in assess_listing("Fentanyl 1g", None, DRUGS).flag_evidence
+    assert title == "F\u0435ntanyl 1g"
+
+
+@pytest.mark.parametrize(("title", "substance"), [
+    ("Героин 1г", "non_drug"),           # a word wholly in Cyrillic is Russian, not folded
+    ("Phentermine 37.5mg 30 pills", "other_stimulant"),
+    ("100µg LSD blotter", "lsd"),        # the micro sign is no "m"
+    ("Blue Dream 3.5g", "cannabis_flower"),
+])
+def test_folding_leaves_real_words_alone(title: str, substance: str) -> None:
+    a = assess_listing(title, None, ["Drugs"] if substance != "non_drug" else [])
+    assert (a.substance, a.fentanyl_risk) == (substance, False), a

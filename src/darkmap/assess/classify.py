@@ -19,7 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from darkmap.assess.flags import named_fentanyl
-from darkmap.assess.lexicon import Lexicon, Match, load_lexicon, normalise
+from darkmap.assess.lexicon import Lexicon, Match, fold_lookalikes, load_lexicon, normalise
 from darkmap.assess.taxonomy import SUBSTANCE_CLASS, most_harmful_class
 
 __all__ = ["Classification", "classify", "classify_words"]
@@ -134,7 +134,21 @@ def classify_words(title_words: list[str], title_norm: str, desc_norm: str,
                    category: list[str], lex: Lexicon,
                    title_raw: str | None = None) -> Classification:
     """Classify already-normalised text (the fast path used by :func:`classify`);
-    ``title_raw`` (the title before normalisation) lets "Product + Crack" be read."""
+    ``title_raw`` (the title before normalisation) lets "Product + Crack" be read, and a
+    title whose normalisation folded look-alike letters, invisible characters or spaced-out
+    letters says so in its words ("(look-alike spelling: ...)"): the trick is a signal."""
+    out = _classify_words(title_words, title_norm, desc_norm, category, lex, title_raw)
+    if title_raw:
+        done = fold_lookalikes(title_raw[:2000].casefold())[1]
+        if done:
+            out.words.append(f"(look-alike spelling: {', '.join(done)})")
+    return out
+
+
+def _classify_words(title_words: list[str], title_norm: str, desc_norm: str,
+                    category: list[str], lex: Lexicon,
+                    title_raw: str | None = None) -> Classification:
+    """:func:`classify_words` without the note on folded spellings."""
     scores: dict[str, float] = defaultdict(float)
     why: dict[str, list[str]] = defaultdict(list)
     seen: set[tuple[str, str]] = set()

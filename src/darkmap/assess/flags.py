@@ -20,11 +20,13 @@ import html
 import re
 from dataclasses import dataclass, field
 
+from darkmap.assess.lexicon import fold_lookalikes
 from darkmap.assess.taxonomy import FENTANYL_SUBSTANCES, PHARMA_PILL_SUBSTANCES, SUBSTANCE_CLASS
 
 __all__ = ["Flags", "assess_flags", "named_fentanyl"]
 
-_IMPRINT = re.compile(r"(?<![a-z0-9])(m\s?-?30|a\s?-?215|m\s?box\s?30|m\s?box|blues|blue\s?30s?|"
+_IMPRINT = re.compile(r"(?<![a-z0-9])(m\s?-?30s?|a\s?-?215s?|m\s?box\s?30|m\s?box|blues|"
+                      r"blue\s?30s?|"
                       r"fake\s?(?:oxy|roxy|roxi|perc)\w*|"
                       r"press(?:ed)?\s?(?:m30|oxy|roxi|perc)\w*)(?![a-z0-9])")
 _PRESS = re.compile(r"(?<![a-z])(press|pressed|presses|pressing|replica|replicas|fake|fakes|"
@@ -41,8 +43,8 @@ _NEGATION = re.compile(r"(don\W?t buy fake|dont buy fake|no fakes?|"
                        r"counterfeits?|bootlegs?|clones?)(?![a-z]))")
 # at most 40 word characters before "fentan"/"nitazen": the match may start at every digit
 # of a run, and an unbounded \w* re-read the rest of the run from each (quadratic)
-_FENT = re.compile(r"(?<![a-z])(fent\w*|\w{0,40}fentan\w*|carfent\w*|\w{0,40}nitazen\w*|"
-                   r"isotonitazene|"
+_FENT = re.compile(r"(?<![a-z])(fent\w*|\w{0,40}fentan\w*|carfent\w*|\w{0,40}nitaz[ei]\w*|"
+                   r"isotonitazene|phentan\w*|fetty|"
                    r"china white|fu-?f|acetyl\s?fent\w*|u-?4tt)(?![a-z])")
 # a phrase that says the item is not fentanyl or is a test for it, fentanyl word included:
 # only that word is negated ("Fentanyl 1g + fentanyl test strips" still names fentanyl)
@@ -69,7 +71,8 @@ def named_fentanyl(text: str) -> list[str]:
     negate them ("fentanyl test strips", "tested for fentanyl", "fent-free", "no fent"):
     a negation covers only the fentanyl word it is part of."""
     if "fent" not in text and "nitaz" not in text and "china white" not in text \
-            and "fu" not in text and "u-4" not in text:
+            and "fu" not in text and "u-4" not in text and "phentan" not in text \
+            and "fetty" not in text:
         return []
     return [m.group(1) for m in _FENT.finditer(_FENT_NEGATION.sub(" ", text))]
 
@@ -93,6 +96,7 @@ def assess_flags(title: str | None, description: str | None, substance: str,
     t = (title or "").casefold()
     if "&" in t:
         t = html.unescape(t)
+    t = fold_lookalikes(t)[0]  # "Fеntanyl" (Cyrillic е), "Fen\u200btanyl", "F e n t a n y l"
     d = (description or "")[:4000].casefold()
     if "&" in d:
         d = html.unescape(d)

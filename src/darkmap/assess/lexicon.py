@@ -24,18 +24,65 @@ from pathlib import Path
 
 from darkmap.errors import BadInputError, NotFoundError
 
-__all__ = ["Lexicon", "Match", "load_lexicon", "normalise", "tokens"]
+__all__ = ["Lexicon", "Match", "fold_lookalikes", "load_lexicon", "normalise", "tokens"]
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 
+# Cyrillic and Greek letters drawn like Latin ones (after casefolding: "Е" is "е"); the
+# micro sign and Greek mu are left alone ("100µg" is micrograms, not "100mg")
+_LOOKALIKES = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o",
+    "р": "p", "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j",
+    "ѕ": "s", "ԁ": "d", "һ": "h", "ӏ": "l", "ԛ": "q", "ԝ": "w",
+    "α": "a", "β": "b", "ε": "e", "ζ": "z", "η": "n", "ι": "i", "κ": "k", "ν": "v",
+    "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "γ": "y"})
+_LOOKALIKE_CHARS = frozenset(chr(c) for c in _LOOKALIKES)
+# a word (letters only) holding a Latin letter and a look-alike is a mixed-script spelling
+# ("Fеntanyl"); a word wholly in Cyrillic or Greek is that language and stays as written
+_WORD = re.compile(r"[^\W\d_]++")
+# four or more single letters spaced out: "F e n t a n y l"
+_SPACED = re.compile(r"(?<!\w)(?:[a-z][ .](?=[a-z](?!\w))){3,}[a-z](?!\w)")
+
+
+def _fold_word(m: re.Match[str]) -> str:
+    word = m.group(0)
+    if word.isascii() or _LOOKALIKE_CHARS.isdisjoint(word) \
+            or not any("a" <= ch <= "z" for ch in word):
+        return word
+    return word.translate(_LOOKALIKES)
+
+
+def fold_lookalikes(text: str) -> tuple[str, list[str]]:
+    """A casefolded ``text`` with the tricks that hide a word from the lexicon undone, and
+    what was undone: format characters (zero-width space, soft hyphen, word joiner)
+    removed, Cyrillic or Greek look-alike letters inside a Latin word read as Latin,
+    spaced-out letters ("f e n t a n y l") joined."""
+    done: list[str] = []
+    if not text.isascii():
+        kept = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+        if len(kept) != len(text):
+            done.append("invisible characters removed")
+            text = kept
+        if not _LOOKALIKE_CHARS.isdisjoint(text):
+            folded = _WORD.sub(_fold_word, text)
+            if folded != text:
+                done.append("Cyrillic or Greek look-alike letters read as Latin")
+                text = folded
+    if " " in text and _SPACED.search(text):
+        text = _SPACED.sub(lambda m: m.group(0).replace(" ", "").replace(".", ""), text)
+        done.append("spaced-out letters joined")
+    return text, done
+
+
 def normalise(text: str | None) -> str:
-    """Lower-case, HTML-unescaped text with every run of non-word characters as one space."""
+    """Lower-case, HTML-unescaped text with every run of non-word characters as one space
+    (look-alike letters and invisible characters folded first: :func:`fold_lookalikes`)."""
     if not text:
         return ""
     if "&" in text:
         text = html.unescape(text)
-    text = text.casefold()
+    text = fold_lookalikes(text.casefold())[0]
     if not text.isascii():
         # "cocaína" -> "cocaina", "heroïne" -> "heroine"; µ stays a letter
         text = "".join(ch for ch in unicodedata.normalize("NFKD", text)
