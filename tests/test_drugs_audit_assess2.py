@@ -111,3 +111,31 @@ def test_folded_look_alikes_are_noted_and_the_title_kept() -> None:
 def test_folding_leaves_real_words_alone(title: str, substance: str) -> None:
     a = assess_listing(title, None, ["Drugs"] if substance != "non_drug" else [])
     assert (a.substance, a.fentanyl_risk) == (substance, False), a
+
+
+# ---- 3. "soap bar" is hash; a bar is Xanax only beside a pill or benzo word -----------
+
+@pytest.mark.parametrize("title", [
+    # the six real Dream listings of vendor hammerhome123 (read as alprazolam)
+    "1 Gram old school RockySoap Bar", "2 Gram old school Rocky Soap Bar",
+    "3.5 Gram old school Rocky Soap Bar", "14 Gram old school Rocky Soap Bar",
+    "28 Gram old school Rocky Soap Bar", "56 Gram old school Rocky Soap Bar",
+    "Moroccan soapbar 25g", "SOAP BAR hash 100g",
+])
+def test_soap_bar_is_cannabis_resin(title: str) -> None:
+    a = assess_listing(title, None, DRUGS)
+    assert (a.drug_class, a.substance) == ("cannabis", "cannabis_resin"), a
+
+
+@pytest.mark.parametrize("title", ["Gold bar 10g", "28 Gram old school bar",
+                                   "Silver Bar 1oz"])
+def test_a_bar_sold_by_weight_without_pill_words_is_no_xanax(title: str) -> None:
+    assert assess_listing(title, None, DRUGS).substance != "alprazolam"
+
+
+@pytest.mark.parametrize("title", [
+    "Custom listing for lucidstep 400 bars", "10x bars 2mg", "Yellow bars x 100",
+    "Bars 2mg pfizer 50 pills", "100 green bars", "2mg bars", "Bars - 20 tabs",
+])
+def test_a_bar_with_a_count_dose_or_pill_word_stays_xanax(title: str) -> None:
+    assert assess_listing(title, None, DRUGS).substance == "alprazolam"

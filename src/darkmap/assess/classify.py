@@ -60,11 +60,17 @@ _NOT_A_DISCOUNT_AFTER_FREE = frozenset({
 
 _MODIFIERS = _DISCOUNT_WORDS | _NEGATIONS | _AFTER_DISCOUNT | {"free"}
 
-# "bar"/"bars" alone say "Xanax bar" only without a cannabis word beside them and without a
-# strength no alprazolam tablet has ("Korova 5150 Bar 500mg", "Golden Bars 200MG")
+# "bar"/"bars" alone say "Xanax bar" only without a cannabis word beside them, without a
+# strength no alprazolam tablet has ("Korova 5150 Bar 500mg", "Golden Bars 200MG") and
+# with a pill's context (_BAR_CONTEXT)
 _BAR_WORDS = frozenset({"bar", "bars"})
 _EDIBLE_CONTEXT = frozenset({"thc", "cbd", "chocolate", "choc", "edible", "edibles", "infused",
                              "cannabis", "marijuana", "canna", "weed"})
+# what makes a bare "bar" a Xanax bar: a count of bars, a tablet strength, a pill word or
+# a bar colour ("400 bars", "bars x 100", "2mg bars", "bars - 20 tabs", "yellow bars")
+_BAR_CONTEXT = re.compile(
+    r"(?<!\w)(?:\d+\s?x?\s?bars?|bars?\s(?:x\s?)?\d+|\d+\s?mgs?|pills?|tabs?|tablets?|"
+    r"benzos?|pfizer|(?:yellow|green|white|blue|peach|pink|purple)\sbars?)(?!\w)")
 _BIG_DOSE = re.compile(r"(?<![\d.])(\d{2,5})\s?(?:mg|mgs|milligrams?)(?![a-z])")
 # "seeds" says the form, not the plant: with another plant named ("Cebil/Yopo Seeds",
 # "seeds tobacco") the seeds are that plant's
@@ -235,8 +241,9 @@ def _classify_words(title_words: list[str], title_norm: str, desc_norm: str,
 
 def _reassign_form_words(scores: dict[str, float], why: dict[str, list[str]],
                          title_norm: str) -> None:
-    """Form words that name no substance: a "bar" beside a cannabis word or at a strength
-    no alprazolam tablet has is no Xanax bar; "seeds" of another named plant are not
+    """Form words that name no substance: a "bar" beside a cannabis word, at a strength
+    no alprazolam tablet has, or without a count, strength, pill word or colour beside it
+    is no Xanax bar; "seeds" of another named plant are not
     cannabis seeds."""
     alp = why.get("alprazolam")
     if alp and scores.get("alprazolam", 0.0) > 0 and set(alp) <= _BAR_WORDS:
@@ -249,7 +256,8 @@ def _reassign_form_words(scores: dict[str, float], why: dict[str, list[str]],
             scores["cannabis_edible"] = max(
                 scores.get("cannabis_edible", 0.0) + scores.pop("alprazolam"), 3.0)
             why["cannabis_edible"].extend(why.pop("alprazolam"))
-        elif doses and max(doses) > 20:
+        elif (doses and max(doses) > 20) or not _BAR_CONTEXT.search(title_norm[:500]):
+            # "Korova 5150 Bar 500mg"; "28 Gram old school Rocky Soap Bar": no pill
             scores.pop("alprazolam")
             why.pop("alprazolam")
     seed = why.get("cannabis_seed")
