@@ -139,3 +139,41 @@ def test_a_bar_sold_by_weight_without_pill_words_is_no_xanax(title: str) -> None
 ])
 def test_a_bar_with_a_count_dose_or_pill_word_stays_xanax(title: str) -> None:
     assert assess_listing(title, None, DRUGS).substance == "alprazolam"
+
+
+# ---- 8. syringes, spores, µg tabs, Persian opium, CBD soap ---------------------------
+
+@pytest.mark.parametrize(("lid", "drug_class", "substance"), [
+    ("9685", "non_drug", "non_drug"),       # "Syringe Sterile 2ML with Needle (1 piece)"
+    ("9687", "non_drug", "non_drug"),
+    ("29009", "non_drug", "non_drug"),      # "BD syringe 10 count"
+    ("15203", "psychedelic", "psilocybin"),  # "Golden Teacher 10ml Spore Syringe"
+    ("15198", "psychedelic", "psilocybin"),  # "B+ 10ml Spore Syringe"
+    ("25655", "psychedelic", "psilocybin"),  # "Tampanensis Atlantis truffle spore vial 10ml"
+    ("54347", "psychedelic", "lsd"),         # "Rick and Morty 10 x 120ug tabs"
+    ("53006", "psychedelic", "lsd"),         # "3x 111ug Swiss BLiss JoR # 2 - SALE"
+    ("55963", "opioid", "other_opioid"),     # "Persian Opium ... for morphine exctraction 2g"
+    ("53731", "opioid", "other_opioid"),
+    ("39416", "non_drug", "non_drug"),       # "50g of ORGANIC THC &amp; CBD Washing Soap"
+    ("38746", "non_drug", "non_drug"),
+    # kept: cannabis syringes of a named concentrate, LSD named, NBOMe blotters
+    ("34459", "cannabis", "cannabis_concentrate"),  # "Nectar Stick Syringe Tangerine Kush"
+    ("20189", "psychedelic", "lsd"),
+    ("40237", "psychedelic", "other_psychedelic"),
+    ("51629", "psychedelic", "other_psychedelic"),  # "50 Tabs of Bromo DragonFly 250Ug"
+    ("2380", "other_medicine", "steroid"),          # "Clenbuterol - 50 tb/ 20 mcg"
+])
+def test_real_classification_slips(hansa: dict[str, SourceListing], lid: str,
+                                   drug_class: str, substance: str) -> None:
+    assert _real(hansa[lid])[:2] == (drug_class, substance), hansa[lid]["title"]
+
+
+@pytest.mark.parametrize(("title", "substance"), [
+    ("Penis Envy 10cc spore syringe", "psilocybin"), ("Sterile syringes 1ml x 10", "non_drug"),
+    ("RSO syringe 1g", "cannabis_concentrate"), ("THC syringe 1ml", "cannabis_concentrate"),
+    ("Smiley 25x 150ug", "lsd"), ("Mystery tabs 200 µg x 10", "lsd"),
+    ("Opium for morphine extraction 5g", "other_opioid"), ("Morphine 30mg x 10", "morphine"),
+    ("CBD soap 100g", "non_drug"),
+])
+def test_made_up_variants(title: str, substance: str) -> None:
+    assert assess_listing(title, None, DRUGS).substance == substance

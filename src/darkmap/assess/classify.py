@@ -71,6 +71,9 @@ _EDIBLE_CONTEXT = frozenset({"thc", "cbd", "chocolate", "choc", "edible", "edibl
 _BAR_CONTEXT = re.compile(
     r"(?<!\w)(?:\d+\s?x?\s?bars?|bars?\s(?:x\s?)?\d+|\d+\s?mgs?|pills?|tabs?|tablets?|"
     r"benzos?|pfizer|(?:yellow|green|white|blue|peach|pink|purple)\sbars?)(?!\w)")
+# "Rick and Morty 10 x 120ug tabs": a drug dosed in micrograms with no name is an LSD
+# blotter (fentanyl, NBOMes, clenbuterol, T3 are named when sold)
+_MICROGRAM_DOSE = re.compile(r"(?<![\w.])\d{2,4}\s?(?:ug|mcg|\u03bcg)(?!\w)")
 _BIG_DOSE = re.compile(r"(?<![\d.])(\d{2,5})\s?(?:mg|mgs|milligrams?)(?![a-z])")
 # "seeds" says the form, not the plant: with another plant named ("Cebil/Yopo Seeds",
 # "seeds tobacco") the seeds are that plant's
@@ -201,6 +204,10 @@ def _classify_words(title_words: list[str], title_norm: str, desc_norm: str,
             conf = 0.5 + 0.5 * non / (non + 2.0) if non > 0 else 0.3
             return Classification("non_drug", "non_drug", round(conf, 3),
                                   why.get("non_drug", []), {"non_drug": non})
+        if _MICROGRAM_DOSE.search(title_norm[:500]):
+            return Classification("psychedelic", "lsd", 0.3,
+                                  ["(a dose in micrograms, no substance named: LSD)"],
+                                  {"@drug": drug_prior})
         return Classification("other_medicine", "other_medicine", 0.15,
                                ["(category says drug; no substance named)"],
                                {"@drug": drug_prior})
