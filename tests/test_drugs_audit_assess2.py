@@ -177,3 +177,21 @@ def test_real_classification_slips(hansa: dict[str, SourceListing], lid: str,
 ])
 def test_made_up_variants(title: str, substance: str) -> None:
     assert assess_listing(title, None, DRUGS).substance == substance
+
+
+@pytest.mark.parametrize(("title", "substance"), [
+    # agora:Xbxkyehqv and agora:YVrgiDMux (category Edibles)
+    ("ENDOCANN high CBD Cannabidiol capsules 25 mg CBD / < 15 mg THC each (5 capsules)",
+     "cannabis_edible"),
+    ("ENDOCANN balanced CBD Cannabidiol capsules 12.5 mg CBD / 12.5 mg THC each (5 capsules)",
+     "cannabis_edible"),
+    ("THC capsules 10mg x 20", "cannabis_edible"),
+    ("Blue Dream VapeCart 1g", "cannabis_concentrate"),
+])
+def test_cannabis_forms_capsules_and_glued_cartridges(title: str, substance: str) -> None:
+    assert assess_listing(title, None, DRUGS).substance == substance
+
+
+def test_a_glued_vape_cartridge_is_a_concentrate(hansa: dict[str, SourceListing]) -> None:
+    """hansa:52457 "SUPER SILVER HAZE---- WOW VAPECartridge - SPACE DREAM QUEEN 600mg"."""
+    assert _real(hansa["52457"])[:2] == ("cannabis", "cannabis_concentrate")
