@@ -226,3 +226,42 @@ def test_an_account_tied_by_one_key_joins_the_persona_whose_others_it_is_unlike(
     apart = np.array([False] * 5 + [True])
     labels = correlation_clustering(4, i, j, q, 0.3, apart=apart).labels
     assert labels[3] != labels[2]
+
+
+def test_a_twin_and_its_market_sibling_are_the_pair_without_an_unscored_floor() -> None:
+    # accounts 0, 1 on market "dream", 2 on "hansa", 3 on "cryptonia", 4 on "hansa":
+    # hansa:2 is dream:0's twin (0.6), dream:1 its sibling on Dream (0.8); cryptonia:3
+    # is tied to dream:0 too, but from a third market; hansa:4 to hansa:2 only
+    from darkmap.resolve.partition import twin_sibling_pairs
+    market = np.array(["dream", "dream", "hansa", "cryptonia", "hansa"], dtype=object)
+    i = np.array([0, 0, 1, 0, 2, 3, 2, 1])
+    j = np.array([2, 1, 2, 3, 3, 1, 4, 4])
+    p = np.array([0.6, 0.8, 0.001, 0.6, 0.001, 0.001, 0.6, 0.001])
+    got = twin_sibling_pairs(i, j, p, market, 0.3)
+    # (1, 2) and (3, 1): a twin of dream:0 and dream:0's sibling; (2, 3): the account
+    # between them is on a third market; (1, 4): hansa:4 is tied to hansa:2 only
+    assert got.tolist() == [False, False, True, False, False, True, False, False]
+    assert not twin_sibling_pairs(i, j, p, market, 0.7).any()
+
+
+def test_a_same_handle_twin_joins_a_persona_of_two_accounts_on_one_market() -> None:
+    # dream:0 and dream:1 are one persona (0.82); hansa:2 has dream:0's handle (0.55)
+    # and nothing with dream:1. Counted as an unscored pair (-2) that pair outweighed
+    # the twin (+1.05); with no evidence against it counts 0 and the three are one.
+    from darkmap.resolve.partition import twin_sibling_pairs
+    market = np.array(["dream", "dream", "hansa"], dtype=object)
+    i, j, p = np.array([0, 0, 1]), np.array([1, 2, 2]), np.array([0.82, 0.55, 0.001])
+    sibling = twin_sibling_pairs(i, j, p, market, 0.3)
+    plain = correlation_clustering(3, i, j, floored_probabilities(p, np.zeros(3), 0.3),
+                                   0.3).labels
+    assert plain[0] == plain[1] != plain[2]
+    missing = np.where(sibling, 0.0, MISSING)
+    labels = correlation_clustering(
+        3, i, j, floored_probabilities(p, np.zeros(3), 0.3, missing), 0.3).labels
+    assert len(set(labels.tolist())) == 1
+    # evidence against the sibling pair (here -1.2, more than the twin's +1.05) still
+    # counts in full: the twin stays out
+    against = np.array([0.0, 0.0, -1.2])
+    labels = correlation_clustering(
+        3, i, j, floored_probabilities(p, against, 0.3, missing), 0.3).labels
+    assert labels[0] == labels[1] != labels[2]

@@ -38,7 +38,12 @@ from darkmap.resolve.match_model import (
     voice_against_name,
 )
 from darkmap.resolve.options import DEFAULT_THRESHOLD, METHODS, LinkOptions
-from darkmap.resolve.partition import correlation_clustering, floored_probabilities
+from darkmap.resolve.partition import (
+    MISSING,
+    correlation_clustering,
+    floored_probabilities,
+    twin_sibling_pairs,
+)
 from darkmap.resolve.profiles import Profiles, Roster, load_profiles
 from darkmap.resolve.review import JudgedPair, judged_sample
 from darkmap.store.personas import (
@@ -52,7 +57,8 @@ from darkmap.store.workspace import Workspace, utcnow
 from darkmap.store.writer import row_id
 
 __all__ = ["AGAINST", "DEFAULT_THRESHOLD", "METHODS", "STAGES", "LinkOptions", "LinkResult",
-           "LinkSummary", "Progress", "clustering_inputs", "link", "pair_evidence",
+           "LinkSummary", "Progress", "clustering_inputs", "evidence_against", "link",
+           "pair_evidence",
            "resolve_signals", "score_pairs"]
 
 # a pair whose own evidence puts a match at least e^2 (7x) less likely than no evidence
@@ -171,7 +177,8 @@ def pair_evidence(f: PairFeatures, use: tuple[str, ...]) -> np.ndarray:
 
 
 def clustering_inputs(f: PairFeatures, p: np.ndarray, use: tuple[str, ...],
-                      threshold: float) -> tuple[np.ndarray, np.ndarray]:
+                      threshold: float,
+                      market: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """What the clustering weighs, on one machine and on Spark: the probabilities, each
     pair's raised to the floor its own evidence allows
     (:func:`~darkmap.resolve.partition.floored_probabilities`), and the pairs kept
@@ -180,10 +187,36 @@ def clustering_inputs(f: PairFeatures, p: np.ndarray, use: tuple[str, ...],
     market...): the clustering never joins those through other accounts. Both read the
     evidence as the shipped model weighs it (:func:`pair_evidence`): a Fellegi-Sunter
     model fitted on the workspace has no "no evidence" reference (its level 0 is a
-    level like any other)."""
+    level like any other).
+
+    With the accounts' ``market``, a twin's pair with its market sibling
+    (:func:`~darkmap.resolve.partition.twin_sibling_pairs`) has no floor of an unscored
+    pair: it weighs at least its evidence against a match, every signal that speaks
+    against counted in full and none that speaks for, and never less than any other
+    pair (docs/linking.md, "A twin beside a second account")."""
     evidence = pair_evidence(f, use)
     apart: np.ndarray = evidence < AGAINST
-    return floored_probabilities(p, evidence, threshold), apart
+    missing: float | np.ndarray = MISSING
+    floor_evidence = evidence
+    twins = (np.flatnonzero(twin_sibling_pairs(f.i, f.j, p, market, threshold))
+             if market is not None and len(f) else np.zeros(0, np.int64))
+    if len(twins):
+        missing = np.full(len(f), MISSING)
+        missing[twins] = 0.0
+        floor_evidence = evidence.copy()
+        # never under the floor of any other pair
+        floor_evidence[twins] = np.maximum(evidence_against(f.subset(twins), use),
+                                           MISSING + np.minimum(evidence[twins], 0.0))
+    return floored_probabilities(p, floor_evidence, threshold, missing), apart
+
+
+def evidence_against(f: PairFeatures, use: tuple[str, ...]) -> np.ndarray:
+    """Each pair's signals that speak against a match, summed as the shipped model
+    weighs them (0: none against, whatever speaks for)."""
+    total = np.zeros(len(f), dtype=np.float64)
+    for c in _shipped(use).contributions(f).values():
+        total += np.minimum(c, 0.0)
+    return total
 
 
 def _completion(n: int, pairs: np.ndarray, p: np.ndarray, must: list[tuple[int, int]],
@@ -274,7 +307,7 @@ def link(ws: Workspace, opts: LinkOptions | None = None,
     roster = prof.roster()
     del prof
     say(STAGES[3])
-    weighed, apart = clustering_inputs(f, p, use, opts.threshold)
+    weighed, apart = clustering_inputs(f, p, use, opts.threshold, roster.market)
     res = correlation_clustering(n, f.i, f.j, weighed, opts.threshold, must, cannot,
                                  apart=apart)
     timings["clustering_s"] = time.perf_counter() - t0 - sum(timings.values())

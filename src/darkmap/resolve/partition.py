@@ -34,7 +34,7 @@ from scipy.sparse.csgraph import connected_components
 from darkmap.model.arrays import distinct
 
 __all__ = ["MISSING", "ClusterResult", "attracted", "correlation_clustering",
-           "floored_probabilities", "pair_weights"]
+           "floored_probabilities", "pair_weights", "twin_sibling_pairs"]
 
 MISSING = -2.0
 """What an unscored pair (one that blocking never proposed) weighs in the clustering."""
@@ -176,7 +176,7 @@ def pair_weights(p: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def floored_probabilities(p: np.ndarray, evidence: np.ndarray, threshold: float,
-                          missing: float = MISSING) -> np.ndarray:
+                          missing: float | np.ndarray = MISSING) -> np.ndarray:
     """The probabilities the clustering weighs: ``p``, except that no pair weighs less
     than an unscored pair (``missing``) plus the part of its own ``evidence`` that speaks
     against a match (log-odds beside a pair with no evidence at all, below 0).
@@ -196,6 +196,29 @@ def floored_probabilities(p: np.ndarray, evidence: np.ndarray, threshold: float,
     floor = missing + np.minimum(np.asarray(evidence, np.float64), 0.0)
     raised = 1.0 / (1.0 + np.exp(-(floor + _logit(threshold))))
     out: np.ndarray = np.where(w >= floor, p, raised)
+    return out
+
+
+def twin_sibling_pairs(i: np.ndarray, j: np.ndarray, p: np.ndarray, market: np.ndarray,
+                       threshold: float) -> np.ndarray:
+    """The pairs of accounts on two markets that a third account ties together, the
+    third on the same market as one of them, with links at or above ``threshold`` to
+    both: ``hansa:x ~ dream:x`` and ``dream:x ~ dream:y`` make ``(hansa:x, dream:y)``
+    one. A vendor's second account on a market need not resemble his account on
+    another: that pair is no evidence against (docs/linking.md, "A twin beside a
+    second account")."""
+    i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
+    out = np.zeros(len(i), dtype=bool)
+    strong = np.flatnonzero(np.asarray(p) >= threshold)
+    near: dict[int, set[int]] = {}
+    for a, b in zip(i[strong].tolist(), j[strong].tolist(), strict=True):
+        if a != b:
+            near.setdefault(a, set()).add(b)
+            near.setdefault(b, set()).add(a)
+    for r in np.flatnonzero(market[i] != market[j]).tolist():
+        a, b = int(i[r]), int(j[r])
+        via = near.get(a, set()) & near.get(b, set())
+        out[r] = any(market[d] in (market[a], market[b]) for d in via)
     return out
 
 

@@ -323,7 +323,7 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
             p = np.concatenate([p, model.probability(f2)])
         timings["scoring_s"] = time.perf_counter() - t0 - sum(timings.values())
         say(f"{STAGES[3]}, on Spark")
-        weighed, apart = clustering_inputs(f, p, use, opts.threshold)
+        weighed, apart = clustering_inputs(f, p, use, opts.threshold, prof.market)
         labels, conflicts = cluster_pairs_spark(spark, n, f.i, f.j, weighed, opts.threshold,
                                                 must, cannot, apart)
         bc.unpersist()
