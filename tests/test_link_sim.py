@@ -153,6 +153,32 @@ def test_a_cross_market_twin_joins_its_account_merged_on_one_market(
         assert persona[f"dream:{h}"] == persona[f"hansa:{h}"], h
 
 
+def _left_apart(ws: Workspace) -> list[tuple[str, str, float]]:
+    """Stored links at or above the default merge threshold (0.3) that were not merged."""
+    return [(a, b, s) for a, b, s in ws.con.execute(
+        "SELECT a, b, score FROM account_links WHERE score >= 0.3 AND NOT merged"
+        " ORDER BY a, b").fetchall()]
+
+
+def test_persona_show_lists_the_stored_links_left_apart_and_why(real_ws: Workspace) -> None:
+    # dream:cerberus ~ hansa:cerberus (p 0.55, the same rare handle) is stored but left
+    # apart: dream:cerberus is in one persona with cryptonia:cerberus, and hansa:cerberus
+    # has no evidence with that one. Before, persona show printed neither side's lead.
+    apart = _left_apart(real_ws)
+    assert ("dream:cerberus", "hansa:cerberus") in {(a, b) for a, b, _ in apart}
+    for a, b, score in apart:
+        for one, other in ((a, b), (b, a)):
+            shown = {x["other"]: x for x in show_persona(real_ws, one)["left_apart"]}
+            assert shown[other]["member"] == one and shown[other]["score"] == score
+            assert shown[other]["why"].startswith("kept apart by the clustering"), shown
+    why = {x["other"]: x["why"] for x in show_persona(real_ws, "hansa:cerberus")["left_apart"]}
+    assert "hansa:cerberus ~ cryptonia:cerberus" in why["dream:cerberus"] or \
+        "cryptonia:cerberus ~ hansa:cerberus" in why["dream:cerberus"], why
+    # a persona's own links are not leads
+    for x in show_persona(real_ws, "dream:cerberus")["left_apart"]:
+        assert x["other"] != "cryptonia:cerberus"
+
+
 def test_accounts_without_text_do_not_merge_on_shipping_alone(real_ws: Workspace) -> None:
     # Agora's listings are titles: no free text. Fitted only on worlds where every
     # account writes, "no text" weighed nothing while every known text level started

@@ -355,11 +355,28 @@ def _print_persona(d: PersonaDetail, assessment: PersonaAssessment | None) -> No
             if s.get("contribution"):
                 say(f"      {s['signal']:10s} {s['contribution']:+6.2f}  {s['level']}"
                     f"  (value {short(s['value'], 30)})")
+    _print_left_apart(d)
     for j in d["judgements"]:
         said = (f"judgement: {short(j['a'], 30)} ~ {short(j['b'], 30)}: {j['verdict']} by "
                 f"{short(j['author'], 20)} {str(j['created_at'])[:19]}")
         say(f"{said} {short(j['note'] or '', max(width - columns(said) - 1, 20))}".rstrip())
     _print_next(d)
+
+
+def _print_left_apart(d: PersonaDetail) -> None:
+    """The stored links to accounts outside the persona that scored at or above the
+    merge threshold but were not merged: the account, its persona, the score and why
+    the clustering kept them apart (docs/linking.md, "Links left apart")."""
+    if not d["left_apart"]:
+        return
+    say("left apart (stored links at or above the merge threshold, not merged):")
+    for x in d["left_apart"]:
+        say(f"  {short(x['member'], 36)} ~ {short(x['other'], 36)}  p={x['score']:.3f}"
+            f"  (in {x['other_persona'] or 'no persona'})")
+        parts = [short(w, 200) for w in x["why"].split("; ")]
+        say_parts("      " + parts[0], *parts[1:], indent="        ")
+        say(f"      judge: darkmap judge {shell_arg(x['member'])} {shell_arg(x['other'])} "
+            "--same|--different")
 
 
 def _day(t: object) -> str:

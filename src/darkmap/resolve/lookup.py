@@ -10,6 +10,7 @@ from darkmap.errors import NotFoundError
 from darkmap.model.display import for_display, shell_arg
 from darkmap.resolve.changes import PersonaChange
 from darkmap.resolve.normalise import handle_key
+from darkmap.resolve.options import DEFAULT_THRESHOLD
 from darkmap.store.evidence import identifiers_of
 from darkmap.store.personas import (
     LinkRow,
@@ -17,18 +18,20 @@ from darkmap.store.personas import (
     judgements_touching,
     last_run_id,
     links_between,
+    links_left_apart,
     member_accounts,
     persona_changes,
     persona_head,
     persona_id_of,
     persona_rows_with_handles,
+    run_options,
     search_persona_rows,
 )
 from darkmap.store.workspace import Workspace, table_has_rows
 
-__all__ = ["IdentifierHolders", "JudgementView", "LinkExplanation", "MemberAccount",
-           "PersonaDetail", "PersonaHit", "PersonaMatch", "SignalWhy", "not_found_message",
-           "persona_of", "search_personas", "show_persona"]
+__all__ = ["IdentifierHolders", "JudgementView", "LeftApart", "LinkExplanation", "MemberAccount",
+           "PersonaDetail", "PersonaHit", "PersonaMatch", "SignalWhy", "left_apart",
+           "not_found_message", "persona_of", "search_personas", "show_persona"]
 
 
 class MemberAccount(TypedDict):
@@ -72,6 +75,18 @@ class LinkExplanation(TypedDict):
     signals: list[SignalWhy]
 
 
+class LeftApart(TypedDict):
+    """A stored link from a member to an account outside the persona that scored at or
+    above the run's merge threshold and was not merged, and why the clustering kept the
+    two apart: a lead (docs/linking.md, "Links left apart")."""
+
+    member: str
+    other: str
+    other_persona: str | None
+    score: float
+    why: str
+
+
 class JudgementView(TypedDict):
     """A standing analyst judgement on a pair."""
 
@@ -98,6 +113,8 @@ class PersonaDetail(TypedDict):
     accounts: list[MemberAccount]
     identifiers: list[IdentifierHolders]
     links: list[LinkExplanation]
+    left_apart: list[LeftApart]
+    """Stored links to accounts outside the persona at or above the merge threshold."""
     judgements: list[JudgementView]
     changed_in_last_run: list[PersonaChange]
     """What the link run that made this persona changed in it (empty: unchanged, or
@@ -152,12 +169,64 @@ def show_persona(ws: Workspace, ref: str) -> PersonaDetail:
         "identifiers": [{"kind": k, "value": v, "accounts": sorted(a)}
                         for (k, v), a in by_value.items()],
         "links": [_explain(r) for r in links_between(ws.con, ids)],
+        "left_apart": left_apart(ws, ids, head.run_id),
         "judgements": [{"a": j.a, "b": j.b, "verdict": j.verdict, "author": j.author,
                         "note": j.note, "created_at": j.created_at,
                         "judgement_id": j.judgement_id}
                        for j in judgements_touching(ws.con, ids)],
         "changed_in_last_run": _changes(ws, head.run_id, head.persona_id, "after"),
     }
+
+
+def left_apart(ws: Workspace, ids: list[str], run_id: str | None) -> list[LeftApart]:
+    """The stored links from ``ids`` (a persona's accounts) to accounts outside it that
+    scored at or above run ``run_id``'s merge threshold and were not merged, each with
+    the pairs between the two personas that weigh against joining them."""
+    opts = run_options(ws.con, run_id) if run_id else {}
+    threshold = float(opts.get("threshold", DEFAULT_THRESHOLD))
+    store_min = float(opts.get("store_min", 0.1))
+    mine = set(ids)
+    out: list[LeftApart] = []
+    for r in links_left_apart(ws.con, ids, threshold):
+        member, other = (r.a, r.b) if r.a in mine else (r.b, r.a)
+        opid = persona_of(ws, other)
+        others = [m.account_id for m in member_accounts(ws.con, opid)] if opid else []
+        why = _why_apart(ws, ids, others or [other], (member, other), threshold, store_min)
+        out.append({"member": member, "other": other, "other_persona": opid,
+                    "score": r.score, "why": why})
+    return out
+
+
+def _why_apart(ws: Workspace, ids: list[str], others: list[str], link: tuple[str, str],
+               threshold: float, store_min: float, most: int = 3) -> str:
+    """Why the clustering left ``link`` apart: the pairs between the two personas'
+    accounts (``ids``, ``others``) that weigh against a merge, judged different first,
+    then those without a stored link, then those below ``threshold``, lowest first."""
+    stored = {(x.a, x.b): x.score for x in links_between(ws.con, [*ids, *others])}
+    different = {(j.a, j.b) for j in judgements_touching(ws.con, ids)
+                 if j.verdict == "different"}
+    weigh: list[tuple[int, float, str]] = []
+    for x in ids:
+        for y in others:
+            if (x, y) == link:
+                continue
+            key = (min(x, y), max(x, y))
+            score = stored.get(key)
+            if key in different or key[::-1] in different:
+                weigh.append((0, 0.0, f"{x} ~ {y} was judged different"))
+            elif score is None:
+                said = (f"the pair {x} ~ {y} has no evidence (no stored link: p under "
+                        f"{store_min:g} or never compared)")
+                weigh.append((1, 0.0, said))
+            elif score < threshold:
+                weigh.append((2, score, f"the pair {x} ~ {y} scores p={score:.3f}"))
+    if not weigh:
+        return ("kept apart by the clustering: no other pair between the two personas "
+                "weighs against; a pair whose own evidence is against a match may stand "
+                "between them through others")
+    weigh.sort()
+    more = f"; and {len(weigh) - most} more" if len(weigh) > most else ""
+    return "kept apart by the clustering: " + "; ".join(w for _, _, w in weigh[:most]) + more
 
 
 def _changes(ws: Workspace, run_id: str | None, persona_id: str,

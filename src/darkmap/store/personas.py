@@ -16,6 +16,7 @@ run: ``darkmap persona show`` and ``darkmap judge`` read and write without it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,9 +30,10 @@ __all__ = [
     "LinkRow", "LinkTables", "MemberRow", "PersonaHead", "PersonaHitRow", "PreviousRun",
     "JUDGEMENT_COLUMNS", "active_judgements", "all_judgements", "apply_shared_judgements",
     "finish_link_run", "insert_judgement", "judgements_since", "judgements_touching",
-    "link_scores", "links_between", "member_accounts", "persona_changes", "persona_head",
-    "persona_id_of", "persona_labels", "persona_map", "persona_rows_with_handles",
-    "last_run_id", "previous_run", "search_persona_rows", "store_link_run", "withdraw_judgements",
+    "link_scores", "links_between", "links_left_apart", "member_accounts", "persona_changes",
+    "persona_head", "persona_id_of", "persona_labels", "persona_map",
+    "persona_rows_with_handles", "last_run_id", "previous_run", "run_options",
+    "search_persona_rows", "store_link_run", "withdraw_judgements",
 ]
 
 PersonaHitRow = tuple[str, str | None, int, int | None, str, str, str | None]
@@ -172,6 +174,19 @@ def links_between(con: duckdb.DuckDBPyConnection, account_ids: list[str]) -> lis
         SELECT a, b, score, signals, method, merged FROM account_links
         WHERE a IN (SELECT unnest(?::VARCHAR[])) AND b IN (SELECT unnest(?::VARCHAR[]))
         ORDER BY score DESC, a, b""", [account_ids, account_ids]).fetchall()
+    return [LinkRow(*r) for r in rows]
+
+
+def links_left_apart(con: duckdb.DuckDBPyConnection, account_ids: list[str],
+                     min_score: float) -> list[LinkRow]:
+    """Stored links from an account in ``account_ids`` to one outside it that score at
+    least ``min_score`` and were not merged, highest score first."""
+    rows = con.execute("""
+        SELECT a, b, score, signals, method, merged FROM account_links
+        WHERE (a IN (SELECT unnest(?::VARCHAR[])))
+              <> (b IN (SELECT unnest(?::VARCHAR[])))
+          AND score >= ? AND NOT coalesce(merged, false)
+        ORDER BY score DESC, a, b""", [account_ids, account_ids, min_score]).fetchall()
     return [LinkRow(*r) for r in rows]
 
 
@@ -429,6 +444,15 @@ def persona_changes(con: duckdb.DuckDBPyConnection, run_id: str, persona_id: str
     return [str(r[0]) for r in con.execute(
         "SELECT change FROM persona_changes WHERE run_id = ? AND persona_id = ? AND side = ?",
         [run_id, persona_id, side]).fetchall()]
+
+
+def run_options(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
+    """The options link run ``run_id`` was given (empty when unknown)."""
+    row = con.execute("SELECT args FROM link_runs WHERE run_id = ?", [run_id]).fetchone()
+    if not row or row[0] is None:
+        return {}
+    args = json.loads(row[0]) if isinstance(row[0], str) else row[0]
+    return args if isinstance(args, dict) else {}
 
 
 def last_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
