@@ -179,6 +179,20 @@ def test_persona_show_lists_the_stored_links_left_apart_and_why(real_ws: Workspa
         assert x["other"] != "cryptonia:cerberus"
 
 
+def test_review_proposes_the_links_left_apart_in_the_first_batch(real_ws: Workspace) -> None:
+    # the queue's draw favours large strata: none of the real stored links left apart at
+    # or above the threshold is among its first 25; they come beside it, all of them
+    # while they are fewer than the batch
+    from darkmap.resolve.review import left_apart_queue, review_queue
+    apart = {(a, b) for a, b, _ in _left_apart(real_ws)}
+    assert 0 < len(apart) <= 25
+    got = left_apart_queue(real_ws, n=25)
+    assert {(q.a, q.b) for q in got} == apart
+    assert all(not q.merged and q.stratum.startswith("apart") for q in got)
+    assert not apart & {(q.a, q.b) for q in review_queue(real_ws, n=25)}
+    assert len(left_apart_queue(real_ws, n=2)) == 2
+
+
 def test_accounts_without_text_do_not_merge_on_shipping_alone(real_ws: Workspace) -> None:
     # Agora's listings are titles: no free text. Fitted only on worlds where every
     # account writes, "no text" weighed nothing while every known text level started

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from darkmap.resolve.changes import PersonaChange, PersonaSize, RunChanges
     from darkmap.resolve.link import LinkResult, LinkSummary
     from darkmap.resolve.lookup import PersonaDetail, PersonaHit
-    from darkmap.resolve.review import JudgedEstimate
+    from darkmap.resolve.review import JudgedEstimate, QueuedPair
     from darkmap.store.workspace import Workspace
 
 __all__ = ["judge_cmd", "link_cmd", "persona", "review_cmd"]
@@ -138,15 +138,20 @@ def review_cmd(workspace: Path | None, count: int, seed: int, estimate: bool,
 
     Example: darkmap review -w case-42 -n 10
     """
-    from darkmap.resolve.review import judged_estimate, review_queue  # noqa: PLC0415
+    from darkmap.resolve.review import (  # noqa: PLC0415
+        judged_estimate,
+        left_apart_queue,
+        review_queue,
+    )
 
     ws = open_ws(workspace, read_only=True)
     try:
         if estimate:
             est = judged_estimate(ws, seed=seed)
-            queue = []
+            queue, apart = [], []
         else:
             queue = review_queue(ws, n=count, seed=seed)
+            apart = left_apart_queue(ws, n=count, seed=seed)
     finally:
         ws.close()
     if estimate:
@@ -157,11 +162,22 @@ def review_cmd(workspace: Path | None, count: int, seed: int, estimate: bool,
         return
     if as_json:
         emit_json([{"a": q.a, "b": q.b, "score": q.score, "merged": q.merged,
-                    "stratum": q.stratum, "evidence": dict(q.evidence)} for q in queue])
+                    "stratum": q.stratum, "evidence": dict(q.evidence), "list": name}
+                   for name, qs in (("queue", queue), ("left_apart", apart)) for q in qs])
         return
     if not queue:
         say("nothing to review: no unjudged scored pair (run `darkmap link` first)")
         return
+    _print_queued(queue)
+    if apart:
+        say(f"left apart at or above the merge threshold ({len(apart)}, beside the queue's"
+            " draw, in random order: leads the clustering did not merge):")
+        _print_queued(apart)
+
+
+def _print_queued(queue: Sequence[QueuedPair]) -> None:
+    """Each proposed pair: its ends, score, merge state, strongest signals and the
+    `darkmap judge` line to paste."""
     for q in queue:
         ev = ", ".join(f"{k} {v:+.1f}" for k, v in q.evidence[:4])
         say(f"{short(q.a, 40)} ~ {short(q.b, 40)}  p={q.score:.3f} "

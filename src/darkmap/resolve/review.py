@@ -43,12 +43,13 @@ from typing import Any
 import numpy as np
 
 from darkmap.resolve.judgements import active_judgements
+from darkmap.resolve.options import DEFAULT_THRESHOLD
 from darkmap.store import personas as store
 from darkmap.store.workspace import Workspace
 
 __all__ = ["AS_JUDGED_SCORES", "BANDS", "PRIOR_WEIGHT", "Calibration", "JudgedEstimate",
            "JudgedPair", "QueuedPair", "Stratum", "calibration", "judged_estimate",
-           "judged_sample", "review_queue", "strata"]
+           "judged_sample", "left_apart_queue", "review_queue", "strata"]
 
 BANDS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0001)
 """Score bands (lower bounds; the last is past 1) that, with merged or not, make the strata."""
@@ -459,6 +460,33 @@ def review_queue(ws: Workspace, n: int = 20, seed: int = 0,
         out.append(QueuedPair(p.a[i], p.b[i], round(float(p.score[i]), 4), bool(p.merged[i]),
                               f"{'merged' if s.merged else 'apart'} {s.low:g}-"
                               f"{min(s.high, 1.0):g}", _evidence(link.signals if link else None)))
+    return out
+
+
+def left_apart_queue(ws: Workspace, n: int = 20, seed: int = 0,
+                     judgements: Mapping[tuple[str, str], str] | None = None
+                     ) -> list[QueuedPair]:
+    """Up to ``n`` unjudged pairs that the last run scored at or above its merge
+    threshold and left apart (docs/linking.md, "Links left apart"), beside the queue:
+    in a seeded random order, so that the ones judged are still a random sample of
+    their strata, and the queue's own draw is left as it is."""
+    p = _load(ws, judgements)
+    run = store.last_run_id(ws.con)
+    threshold = float(store.run_options(ws.con, run).get("threshold", DEFAULT_THRESHOLD)
+                      if run else DEFAULT_THRESHOLD)
+    pool = [i for i in np.flatnonzero(~p.merged & (p.score >= threshold)).tolist()
+            if i not in p.looked_at]
+    np.random.default_rng(seed + len(p.looked_at)).shuffle(pool)
+    pool = pool[:max(n, 0)]
+    rows = {(r.a, r.b): r for r in store.links_between(
+        ws.con, sorted({p.a[i] for i in pool} | {p.b[i] for i in pool}))}
+    out = []
+    for i in pool:
+        k = int(np.searchsorted(BANDS, p.score[i], side="right")) - 1
+        link = rows.get((p.a[i], p.b[i]))
+        out.append(QueuedPair(p.a[i], p.b[i], round(float(p.score[i]), 4), False,
+                              f"apart {BANDS[k]:g}-{min(BANDS[k + 1], 1.0):g}",
+                              _evidence(link.signals if link else None)))
     return out
 
 
