@@ -98,6 +98,7 @@ def _with_price_unit(q: Quantity, price_text: str | None, substance: str,
 # any real price, far above the $0.00-0.01 placeholders of flash-sale and range listings.
 PACK_FLOOR_USD = 0.50
 UNIT_FLOOR_USD = {"gram": 0.10, "pill": 0.05, "blotter": 0.05, "piece": 0.05, "patch": 0.05,
+                  "spray": 0.05,
                   "seed": 0.01, "ml": 0.01}
 
 

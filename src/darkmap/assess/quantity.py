@@ -16,10 +16,14 @@ Grammar (case-insensitive, on the HTML-unescaped title):
   "blues" are pill words for opioids ("100 Perc 30s pressed": 100 pills); an oxycodone
   pack stating no dose takes their 30 mg, noted ("M30 blues x 10").
 * **volume** ``N ml``.
+* **sprays** a spray is a bottle (``spray``): its content is the largest dose, a smaller
+  one is a spray's, the volume is noted ("10mg (10ml)": 1 mg/ml); "X2 Strength" is no
+  count. **Patches**: ``dose_mg`` is the delivery rate in mg an hour ("100ug/h": 0.1),
+  noted as no content; the patch word wins over a count word.
 * **not weights** a molar mass or a concentration ("Mr = 233.3 g/mol", "10 g/l"); a count
   glued to the word opening the title is a count ("10xMedikinet á 20mg": 10 pills).
 
-The unit kind comes from the form word (pill, blotter, seed, patch, piece, ml) or, for a
+The unit kind comes from the form word (pill, blotter, seed, patch, spray, piece, ml) or, for a
 count without one, from the substance (LSD -> blotter, seeds -> seed, edibles -> piece,
 otherwise pill). A lone "250mg" is a *dose* for pharmaceutical pills and edibles and an
 *amount* (0.25 g) for substances sold by weight. A count beside a weight per unit of a
@@ -42,7 +46,7 @@ from darkmap.assess.taxonomy import OPIOID_PILL_SUBSTANCES, PHARMA_PILL_SUBSTANC
 
 __all__ = ["Quantity", "UNIT_KINDS", "parse_quantity"]
 
-UNIT_KINDS = ("pill", "blotter", "gram", "ml", "seed", "patch", "piece", "unknown")
+UNIT_KINDS = ("pill", "blotter", "gram", "ml", "seed", "patch", "spray", "piece", "unknown")
 
 _NUM = r"(\d{1,3}(?:,\d{3})+|\d+(?:[.,]\d+)?|(?<![a-z\d])\.\d+)"
 _MASS_UNITS = {
@@ -307,7 +311,80 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
         t = _ORDINAL_ST.sub("first", t)
     if "x" in t[:12]:
         t = _GLUED_X.sub(r"\1x \2", t, count=1)
-    return _imprint_dose(_read(t, substance), t, substance)
+    q = _imprint_dose(_read(t, substance), t, substance)
+    if "spray" in t and q.unit_kind not in ("gram", "blotter", "seed", "patch") \
+            and _SPRAY.search(t):
+        return _spray(q, t)
+    if "patch" in t or "pflaster" in t:
+        return _patch(q, t)
+    return q
+
+
+# a (nasal) spray: one bottle; "2x 10ml" or a title opening "3 x" counts bottles
+_SPRAY = re.compile(r"(?<![a-z])sprays?(?![a-z])")
+_SPRAY_COUNT = re.compile(r"^\W{0,3}(\d{1,4})\s*+x(?![a-z])|(?<![\d.,])(\d{1,4})\s*+x\s*+"
+                          r"(?=\d{1,6}(?:[.,]\d{1,6})?\s*+(?:ml|mg)(?![a-z]))")
+_PATCH = re.compile(r"(?<![a-z])(?:patch|patches|pflaster)(?![a-z])")
+# "100ug/h", "12mcg/hr", "10mg/hr": what a patch delivers an hour
+_RATE = re.compile(r"\s*+/\s*+(?:h|hr|hrs|hour)(?![a-z])")
+
+
+def _spray(q: Quantity, t: str) -> Quantity:
+    """A spray listing: bottles, each of the content its largest dose states.
+
+    "Fentanyl Nasal Spray 20mg - X2 Strength (200ug)" is one bottle of 20 mg ("X2
+    Strength" is no count; 0.2 mg is one spray's dose, noted); "Fentanyl Nasal Spray 10mg
+    (10ml)" one bottle of 10 mg in 10 ml (1 mg/ml, noted), never 10 mg per ml."""
+    doses = sorted({round(v, 6) for v, _ in _doses(t)}, reverse=True)
+    content = doses[0] if doses else None
+    notes = ["spray bottle: dose_mg is the bottle's content"]
+    notes += [f"{d:g} mg a spray" for d in doses[1:]]
+    vm = _VOLUME.search(t) if "ml" in t else None
+    vol = _num(vm.group(1)) if vm and vm.group(2) == "ml" else None
+    if vol:
+        notes.append(f"{vol:g} ml bottle" + (f": {content / vol:g} mg/ml" if content else ""))
+    cm = _SPRAY_COUNT.search(t)
+    units = _num(cm.group(1) or cm.group(2)) if cm else 1.0
+    return Quantity(units or 1.0, "spray", content, min(q.confidence or 0.6, 0.6),
+                    _join(notes))
+
+
+def _doses(t: str) -> list[tuple[float, bool]]:
+    """Every dose of a title in mg, and whether a per-hour rate follows it ("100ug/h")."""
+    out: list[tuple[float, bool]] = []
+    for m in _DOSE.finditer(t) if _DIGIT.search(t) else ():
+        v = _num(m.group(2) or m.group(1))
+        unit = m.group(3) if m.group(3) in _DOSE_UNITS else m.group(3).rstrip("s")
+        if v is not None:
+            out.append((v * _DOSE_UNITS[unit], _RATE.match(t, m.end()) is not None))
+    return out
+
+
+def _patch(q: Quantity, t: str) -> Quantity:
+    """A patch listing: patches, each of the strength it delivers an hour.
+
+    A patch's strength is its delivery rate ("100ug/h", and "100ug" or "50mcu" alone on a
+    fentanyl patch); ``dose_mg`` keeps it in mg an hour, noted: it is not the content (a
+    100 µg/h matrix patch holds about 16.8 mg). No patch delivers a milligram an hour:
+    "10mg/hr Norspan" is 10 µg/h written loosely. The patch word wins over a count word
+    ("12mcg/hr patches 10 pcs": ten patches)."""
+    if not _PATCH.search(t) or q.unit_kind not in ("pill", "unknown", "patch") \
+            or (q.unit_kind == "unknown" and q.dose_mg is None):
+        return q
+    rates = [v for v, rate in _doses(t) if rate]
+    dose, notes = q.dose_mg, [q.note] if q.note and "pack count" not in q.note else []
+    if rates or (dose is not None and dose < 1.0):
+        dose = rates[0] if rates else dose
+        if dose is not None and dose >= 1.0:
+            notes.append(f"{dose:g} mg/h is no patch's rate: read as {dose:g} µg/h")
+            dose /= 1000.0
+        if dose is not None:
+            notes.append(f"delivery rate {dose * 1000:g} µg/h: the patch's strength, "
+                         "not its content")
+    if q.units is None:
+        notes.append("form stated, count not stated")
+    return Quantity(q.units, "patch", None if dose is None else round(dose, 6),
+                    q.confidence, _join(notes))
 
 
 def _imprint_dose(q: Quantity, t: str, substance: str | None) -> Quantity:
