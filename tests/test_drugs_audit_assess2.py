@@ -77,9 +77,47 @@ def test_a_patch_strength_is_a_delivery_rate(title: str, units: float, dose: flo
     assert "delivery rate" in q.note and "not its content" in q.note
 
 
+
+# ---- finding 5 and the first audit's 10: pack counts -------------------------------
+
+@pytest.mark.parametrize(("lid", "units", "kind"), [
+    ("16820", 100, "pill"),   # "xanax bars 2mg 100 count"
+    ("28980", 25, "pill"),
+    ("6904", 21, "pill"),     # "Lyrica 50mg #21 count bottle"
+    ("15989", 10, "pill"),    # "Modafinil 200mg per tab - Pack of 10"
+    ("14738", 16, "pill"),    # "Cialis - 4 packs of 4 tabs"
+    ("48673", 25, "pill"),    # "4FA Tablet Amsterdam Tulip 170mg 25pc": not 4 ("4FA")
+    ("48675", 100, "pill"),
+    ("40237", 10000, "blotter"),  # "10000 pcs 1200 ug - ... NBOME blotters!"
+])
+def test_real_pack_counts(hansa: dict[str, SourceListing], lid: str, units: float,
+                          kind: str) -> None:
+    got = _assess(hansa[lid])
+    assert got[:2] == (units, kind), got
+
+
+@pytest.mark.parametrize(("title", "substance", "units", "kind"), [
+    ("Oxycodone 30mg 3 x 10 pills", "oxycodone", 30, "pill"),
+    ("Oxycodone 1 x 1000 pills", "oxycodone", 1000, "pill"),
+    ("Oxycodone 1OO pills 30mg", "oxycodone", 100, "pill"),  # letters O for zeros
+    ("Xanax 2mg 10 strips of 10", "alprazolam", 100, "pill"),
+    ("Valium 10mg 5 boxes of 20", "diazepam", 100, "pill"),
+    ("25I-NBOMe 10 tabs 800ug", "other_psychedelic", 10, "blotter"),
+    # stays as it was: a count and no multipack; a dose after "x"; an ounce
+    ("Xanax 2mg 100 bars", "alprazolam", 100, "pill"),
+    ("50x2mg Xanax (GG249 Bars)", "alprazolam", 50, "pill"),
+    ("Cocaine 1oz", "cocaine", 28.3495, "gram"),
+    ("Heroin 1 of 10 pills", "heroin", 10, "pill"),
+])
+def test_multipacks_and_counts(title: str, substance: str, units: float, kind: str) -> None:
+    q = parse_quantity(title, substance)
+    assert (q.units, q.unit_kind) == (units, kind), q
+
+
 # ---- hostile text: every new rule reads a long title whole --------------------------
 
-_FLOODS = ["nasal spray 1x 1ml ", "spray 1mg ", "patch 1ug/hr ", "patches 1 pcs 1mg/h "]
+_FLOODS = ["nasal spray 1x 1ml ", "spray 1mg ", "patch 1ug/hr ", "patches 1 pcs 1mg/h ",
+           "1 x 1 pills ", "1oo ", "1 count ", "1 packs of 1 ", "pack of a a 1 ", "4fa tab "]
 
 
 @pytest.mark.parametrize("unit", _FLOODS)

@@ -12,6 +12,8 @@ Grammar (case-insensitive, on the HTML-unescaped title):
   ``(N)`` or ``(QTY N)``, a number written as a word ("ten"), or a number opening the title
   when a dose or a pill word follows ("10 Valium 10mg"); packs of a counted form after
   it, ``M x box`` or ``x M boxes`` ("20 tab 100x BOX": 2,000).
+* **multipacks** ``3 x 10 pills`` (30), ``N packs/boxes/strips of M`` (N × M), ``pack of
+  M``, ``M count``; letters O written for zeros after a digit ("1OO pills": 100).
 * **oxycodone 30s** the imprints M30, A215, "M box 30" and "Perc 30", "Roxy 30", "30s",
   "blues" are pill words for opioids ("100 Perc 30s pressed": 100 pills); an oxycodone
   pack stating no dose takes their 30 mg, noted ("M30 blues x 10").
@@ -25,7 +27,8 @@ Grammar (case-insensitive, on the HTML-unescaped title):
 
 The unit kind comes from the form word (pill, blotter, seed, patch, spray, piece, ml) or, for a
 count without one, from the substance (LSD -> blotter, seeds -> seed, edibles -> piece,
-otherwise pill). A lone "250mg" is a *dose* for pharmaceutical pills and edibles and an
+otherwise pill); a pill of another psychedelic dosed in µg or named a blotter is a
+blotter. A lone "250mg" is a *dose* for pharmaceutical pills and edibles and an
 *amount* (0.25 g) for substances sold by weight. A count beside a weight per unit of a
 substance sold as tablets is tablets when the weight is one of its strengths, in grams or
 (written loosely) in milligrams: "LORAZEPAM (tavor) 2,5 gr x 10" is ten 2.5 mg tablets
@@ -68,7 +71,7 @@ _FORM_WORDS = {
     "pcs": "pill", "pieces": "pill", "piece": "pill", "pc": "pill", "units": "pill",
     "unit": "pill", "pillen": "pill", "st": "pill", "stk": "pill", "stück": "pill",
     "teile": "pill", "comprimidos": "pill", "stuks": "pill", "stuk": "pill",
-    "blister": "pill", "blisters": "pill",
+    "blister": "pill", "blisters": "pill", "count": "count",
     "pastillas": "pill", "roxies": "pill", "xtc": "pill", "hulks": "pill", "blues": "pill",
     "blotter": "blotter", "blotters": "blotter", "hits": "blotter", "hit": "blotter",
     "microdots": "blotter", "paper": "blotter", "papers": "blotter",
@@ -120,8 +123,8 @@ _VOLUME = re.compile(_NUM_BOUNDED + r"\s*(ml|millilit(?:er|re)s?|cl|l)(?![a-z])"
 # not after a currency sign ("Only $25 each pill" is a price), and no price word between
 # the number and the form word ("25 per pill", "25 each pill")
 _COUNT_FORM = re.compile(r"(?<![\d./a-z$€£])(?<![$€£] )(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x\s*)?"
-                         r"(?:-\s*)?(?:(?!mgs?\b|ug\b|mcg\b|g\b|grs?\b|ml\b|of\b|each\b|per\b|"
-                         r"an?\b|usd\b|eur\b|dollars?\b)[a-z]+\s+)?(" + "|".join(
+                         r"(?:-\s*)?(?:(?<=[\sx-])(?!mgs?\b|ug\b|mcg\b|g\b|grs?\b|ml\b|of\b|each\b|"
+                         r"per\b|an?\b|usd\b|eur\b|dollars?\b)[a-z]+\s+)?(" + "|".join(
     sorted(_FORM_WORDS, key=len, reverse=True)) + r")(?![a-z])")
 _COUNT_X = re.compile(r"(?<![\d.,/a-z$€£])(?<![$€£] )(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x|pcs|qty)"
                       r"(?![a-z])|(?<![a-z])x\s*(\d{1,3}(?:,\d{3})+|\d{1,3}(?: \d{3})+(?![\d.,])|"
@@ -130,6 +133,14 @@ _COUNT_X = re.compile(r"(?<![\d.,/a-z$€£])(?<![$€£] )(\d{1,3}(?:,\d{3})+|\
 _PACKS = re.compile(r"(?<![\d.,])(?:(\d{1,4})\s*x\s*|x\s*(\d{1,4})\s+)"
                     r"(?:boxes|box|packs|pack|blisters|blister|strips|strip)(?![a-z])")
 # "... 30 x 500" closing the title: the count is the number after the last "x"
+# "Pack of 10", "4 packs of 4 tabs", "10 strips of 10", "5 boxes of DHC 28 x 30mg": packs
+# (a number of them, or one) of the count after "of", at most two words between
+_PACKS_OF = re.compile(r"(?:(?<![\d.,])(\d{1,4})\s*+)?(?<![a-z])(?:packs?|box(?:es)?|bottles?|"
+                       r"strips?|blisters?)\s++of\s++(?:[a-z]++\s++){0,2}(\d{1,6})(?![\d.,]|"
+                       r"\s*+(?:mgs?|g|grs?|ml|ug|mcg|%)(?![a-z]))")
+_BLOTTER_WORD = re.compile(r"(?<![a-z])(?:blotters?|hits?|papers?|microdots)(?![a-z])")
+# "1OO pills": letters O written for zeros after a digit
+_LETTER_O = re.compile(r"(?<![a-z\d.,])([1-9]\d{0,2})(o{1,4})(?![a-z\d])")
 _TRAILING_X = re.compile(r"(?<![a-z])x\s*(\d{1,3}(?:,\d{3})+|\d{1,6})\s*$")
 _QTY = re.compile(r"(?:qty|quantity|menge|anzahl)\s*+[#:]?\s*+0*(\d{1,6})(?!\d)|"
                   r"^\s*+[\[(]\s*+(\d{1,6})\s*+x?\s*+[\])]")  # possessive: no split of a run
@@ -286,6 +297,19 @@ def _range_low(t: str, start: int, count: float | None,
     return low
 
 
+def _packs_of(m: re.Match[str], count: float | None, kind: str,
+              notes: list[str]) -> tuple[float | None, str]:
+    """The count a "packs of" phrase states: "Pack of 10" is 10 when no other count was
+    read, "4 packs of 4 tabs" (the count read, 4) is 16, "5 boxes of DHC 28 x 30mg" 140."""
+    outer = _num(m.group(1)) if m.group(1) else 1.0
+    inner = _num(m.group(2))
+    if inner is None or outer is None or (count is not None and count != inner):
+        return count, kind
+    if outer > 1:
+        notes.append("packs of the count multiplied")
+    return inner * outer, kind
+
+
 def _default_kind(substance: str | None) -> str:
     if substance == "lsd":
         return "blotter"
@@ -311,6 +335,8 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
         t = _ORDINAL_ST.sub("first", t)
     if "x" in t[:12]:
         t = _GLUED_X.sub(r"\1x \2", t, count=1)
+    if "o" in t:
+        t = _LETTER_O.sub(lambda m: m.group(1) + "0" * len(m.group(2)), t)
     q = _imprint_dose(_read(t, substance), t, substance)
     if "spray" in t and q.unit_kind not in ("gram", "blotter", "seed", "patch") \
             and _SPRAY.search(t):
@@ -432,7 +458,7 @@ def _read(t: str, substance: str | None) -> Quantity:
     # ---- masses ---------------------------------------------------------------
     form_word = None
     for w in re.findall(r"[a-z]+", t):
-        if w in _FORM_WORDS:
+        if w in _FORM_WORDS and w != "count":  # "100 count" names no form
             form_word = _FORM_WORDS[w]
             break
     oxy30 = _OXY30.search(t) if substance in _OXY30_SUBSTANCES and (
@@ -496,14 +522,24 @@ def _read(t: str, substance: str | None) -> Quantity:
     if xm and xm.group(1) and t[:xm.start()].strip(" -[(#") \
             and (tm := _TRAILING_X.search(t)) and tm.start() > xm.start():
         xm = tm  # "Oxycodone 30mg M box 30 x 500": the imprint's number, then the count
-    if cm and xm and xm.start() < cm.start() and not cm.group(1) == (xm.group(1) or xm.group(2)):
+    multipack: float | None = None  # "3 x 10 pills": three packs of the ten counted
+    if cm and xm and xm.group(1) and xm.start() < cm.start() \
+            and not t[xm.end():cm.start()].strip():
+        multipack = _num(xm.group(1))
+    elif cm and xm and xm.start() < cm.start() \
+            and not cm.group(1) == (xm.group(1) or xm.group(2)):
         cm = None  # "50x2mg Xanax (GG249 Bars)": the x-count comes first
     if cm:
         count = _num(cm.group(1))
         count_span = cm.span()
         if (low := _range_low(t, cm.start(1), count, doses, notes)) is not None:
             count = low
+        if count is not None and multipack is not None and multipack > 1:
+            count *= multipack
+            notes.append("packs of the count multiplied")
         kind = _FORM_WORDS[cm.group(2)]
+        if kind == "count":  # "xanax bars 2mg 100 count", "Lyrica 50mg #21 count bottle"
+            kind = form_word or _default_kind(substance)
         pm = _PACKS.search(t, cm.end()) if count and "x" in t[cm.end():] else None
         packs = _num(pm.group(1) or pm.group(2)) if pm else None
         if count is not None and packs is not None and packs > 1:
@@ -542,6 +578,9 @@ def _read(t: str, substance: str | None) -> Quantity:
                         notes.append("number before a pill name and dose read as count")
         if count is not None:
             kind = form_word or _default_kind(substance)
+    if " of " in t and has_digit and (po := _PACKS_OF.search(t)):
+        count, kind = _packs_of(po, count, kind or form_word or _default_kind(substance),
+                                notes)
     if count is not None and count <= 0:
         count = None
     if kind == "pill" and substance == "lsd":
@@ -569,6 +608,10 @@ def _read(t: str, substance: str | None) -> Quantity:
                 dose = after[0][0] if after and dose == vals[0] else dose
         if any(d[3] for d in doses):
             notes.append("dose range: middle taken")
+
+    if kind == "pill" and substance == "other_psychedelic" \
+            and ((dose is not None and dose < 1.0) or _BLOTTER_WORD.search(t)):
+        kind = "blotter"  # "10000 pcs 1200 ug - 25 i,b,or c - NBOME blotters!", "800ug tabs"
 
     # ---- volume ---------------------------------------------------------------
     vol = None
