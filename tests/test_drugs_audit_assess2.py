@@ -114,10 +114,43 @@ def test_multipacks_and_counts(title: str, substance: str, units: float, kind: s
     assert (q.units, q.unit_kind) == (units, kind), q
 
 
+
+# ---- finding 6: combination strengths -------------------------------------------
+
+@pytest.mark.parametrize(("lid", "units", "dose"), [
+    ("2977", 30, 15.0),     # "Codeine 15/500 MG 30 Pills": 500 mg is the paracetamol
+    ("21157", 25, 30.0),    # "25 x CODEINE/acetaminophen 30/650mg"
+    ("43573", 10, 100.0),   # "Tilidin comp 100/8 mg": 8 mg is the naloxone
+    ("29773", 25, 7.5),     # "Vicodin 7.5/325 (V 3605) x 25": no unit, no dose before
+    ("53780", 12, 8.0),     # "12 Pills SUBOXONE 8/2"
+])
+def test_a_combination_strength_is_the_opioids(hansa: dict[str, SourceListing], lid: str,
+                                               units: float, dose: float) -> None:
+    got = _assess(hansa[lid])
+    assert got[:3] == (units, "pill", dose), got
+    assert "combination" in got[3]
+
+
+@pytest.mark.parametrize(("title", "substance", "units", "kind", "dose"), [
+    ("5x Hydrocodone Norco (Lortab) 10/325", "hydrocodone", 5, "pill", 10.0),  # agora:tMedqmS
+    ("10 Percocet 7.5/325 mg pills", "oxycodone", 10, "pill", 7.5),  # a saved Hansa page
+    ("Tramacet 37.5/325mg x 20", "tramadol", 20, "pill", 37.5),
+    # no combination: a fraction of a weight, support hours, a dose elsewhere
+    ("1/2 GRAM OF RAW HEROIN ( UNCUT, #4 )", "heroin", 0.5, "gram", None),
+    ("Oxycodone 30mg x 10 - support 24/7", "oxycodone", 10, "pill", 30.0),
+    ("Codeine 30mg x 10 - 12/25 christmas", "codeine", 10, "pill", 30.0),
+])
+def test_combination_variants(title: str, substance: str, units: float, kind: str,
+                              dose: float | None) -> None:
+    q = parse_quantity(title, substance)
+    assert (q.units, q.unit_kind, q.dose_mg) == (units, kind, dose), q
+
+
 # ---- hostile text: every new rule reads a long title whole --------------------------
 
 _FLOODS = ["nasal spray 1x 1ml ", "spray 1mg ", "patch 1ug/hr ", "patches 1 pcs 1mg/h ",
-           "1 x 1 pills ", "1oo ", "1 count ", "1 packs of 1 ", "pack of a a 1 ", "4fa tab "]
+           "1 x 1 pills ", "1oo ", "1 count ", "1 packs of 1 ", "pack of a a 1 ", "4fa tab ",
+           "1/500 ", "1/1 mg "]
 
 
 @pytest.mark.parametrize("unit", _FLOODS)

@@ -6,7 +6,8 @@ Grammar (case-insensitive, on the HTML-unescaped title):
   pound, 113.4 g), ``HP`` (half pound), ``zip``/``ounce``, ``eighth`` (3.5 g), fractions
   ``1/2 oz``; an explicit gram figure wins over an ounce figure ("1OZ (28g)" is 28 g).
 * **dose** ``N (mg|µg|ug|mcg|mcu)`` converted to mg; ranges ``260-270mg`` take the
-  middle; ``8mg/2mg`` takes the first.
+  middle; ``8mg/2mg`` takes the first, and so does an opioid's combination strength
+  ("Codeine 15/500 MG", "Vicodin 7.5/325", "SUBOXONE 8/2": 15, 7.5, 8).
 * **count** ``N x``, ``x N`` (a closing ``x N`` wins over an ``N x`` inside the title:
   "M box 30 x 500"), ``N (pills|tabs|caps|blotters|seeds|patches|bars|pcs|blues...)``,
   ``(N)`` or ``(QTY N)``, a number written as a word ("ten"), or a number opening the title
@@ -338,6 +339,8 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
     if "o" in t:
         t = _LETTER_O.sub(lambda m: m.group(1) + "0" * len(m.group(2)), t)
     q = _imprint_dose(_read(t, substance), t, substance)
+    if "/" in t and substance in OPIOID_PILL_SUBSTANCES | {"other_opioid"}:
+        q = _combination(q, t)
     if "spray" in t and q.unit_kind not in ("gram", "blotter", "seed", "patch") \
             and _SPRAY.search(t):
         return _spray(q, t)
@@ -373,6 +376,34 @@ def _spray(q: Quantity, t: str) -> Quantity:
     units = _num(cm.group(1) or cm.group(2)) if cm else 1.0
     return Quantity(units or 1.0, "spray", content, min(q.confidence or 0.6, 0.6),
                     _join(notes))
+
+
+# "15/500 MG", "7.5/325", "100/8 mg", "8/2": an opioid and paracetamol (or naloxone)
+_COMBO = re.compile(r"(?<![\d.,/])(\d{1,3}(?:\.\d{1,2})?)\s?/\s?(\d{1,4}(?:\.\d{1,2})?)(?![\d.,/])"
+                    r"(?!\s*+(?:g|gr|grams?|oz|ml|lbs?|kg|µg|ug|mcg|%)(?![a-z]))\s*+(mgs?)?")
+
+
+def _combination(q: Quantity, t: str) -> Quantity:
+    """The opioid's strength of a combination product: the first figure.
+
+    "Codeine 15/500 MG" is 15 mg of codeine (500 mg is the paracetamol), "Tilidin comp
+    100/8 mg" 100 mg of tilidine (8 mg is the naloxone), "SUBOXONE 8/2" 8 mg. Without a
+    unit, only a second figure of a paracetamol, aspirin or ibuprofen strength (200 mg or
+    more) or a naloxone share (a quarter, 1/12.5) is a combination ("24/7" is no dose).
+    A dose stated elsewhere in the title wins ("Oxycodone 30mg x 10 - support 24/7")."""
+    for m in _COMBO.finditer(t):
+        a, b = _num(m.group(1)), _num(m.group(2))
+        if not a or not b or a == b:
+            continue
+        if m.group(3) is None and not (b >= 200 > a or b * 4 == a or b * 12.5 == a):
+            continue
+        if q.dose_mg is not None and abs(q.dose_mg - b) > 1e-9:
+            return q
+        note = f"combination strength {a:g}/{b:g}: the first figure (the opioid) taken"
+        first = "dose stated, pack count not stated" if q.units is None else q.note
+        return Quantity(q.units, q.unit_kind, a, q.confidence or 0.6,
+                        _join([first, note] if first else [note]))
+    return q
 
 
 def _doses(t: str) -> list[tuple[float, bool]]:
