@@ -146,11 +146,56 @@ def test_combination_variants(title: str, substance: str, units: float, kind: st
     assert (q.units, q.unit_kind, q.dose_mg) == (units, kind, dose), q
 
 
+
+# ---- finding 7: absurd unit prices ----------------------------------------------
+
+def test_a_weight_range_takes_its_lowest_tier() -> None:
+    """empire:39758: "1-5GR" at about $5.58 was 5 g at $1.12/g (meth sells near $40/g)."""
+    a = assess_listing("FLASH PROMOTION 1-5GR ★★ PURE CRYSTAL METH - ICE ★★ FROM 24EU/GR",
+                       None, ["Drugs"], 5.58, "USD")
+    assert (a.units, a.unit_kind, a.price_per_gram_usd) == (1, "gram", 5.58)
+    assert "weight range 1-5 g: the lowest tier taken" in a.parse_note
+
+
+@pytest.mark.parametrize(("title", "substance", "grams"), [
+    ("PINK COCAINE WASHED 4-6G&#039;S Chloroform, 3x Acetone Washed SAFE 4-6 Grams",
+     "cocaine", 4),  # hansa:50287
+    ("Speed 10 to 50 grams", "amphetamine", 10),
+    # no range: an ordinal grade, a lower number that is no smaller
+    ("Premium Uncut Heroin #3 - 7 gram", "heroin", 7),
+    ("Cocaine 5-1g", "cocaine", 1),
+])
+def test_weight_ranges(title: str, substance: str, grams: float) -> None:
+    q = parse_quantity(title, substance)
+    assert (q.units, q.unit_kind) == (grams, "gram"), q
+
+
+def test_a_raffle_ticket_is_not_the_price_of_its_prizes(
+        hansa: dict[str, SourceListing]) -> None:
+    """hansa:33212 "$5 Raffle, 2lbs indoor flower, 1/2 oz of shatter...": $0.35/g."""
+    row = hansa["33212"]
+    a = assess_listing(row["title"], None, row["category_path"], None, None,
+                       row["price_text"], row["observed_at"])
+    assert (a.pack_price_usd, a.price_per_gram_usd, a.unit_price_usd) == (None, None, None)
+    assert "raffle" in a.parse_note
+
+
+def test_a_pill_price_above_the_ceiling_is_not_used() -> None:
+    """cryptonia:20873053 "1500.00 USD/Pill": one Adderall at $1,500."""
+    a = assess_listing("Adderall IR Adderall XR Adderall - Brand 30mg", None, ["Drugs"],
+                       price_text="1500.00 USD/Pill")
+    assert (a.units, a.unit_kind, a.pack_price_usd, a.unit_price_usd) == (1, "pill", None,
+                                                                          None)
+    assert "above the $500 ceiling" in a.parse_note
+    a = assess_listing("Oxycontin 80mg 1 pill", None, ["Drugs"], 59.0, "USD")
+    assert a.unit_price_usd == 59.0
+
+
 # ---- hostile text: every new rule reads a long title whole --------------------------
 
 _FLOODS = ["nasal spray 1x 1ml ", "spray 1mg ", "patch 1ug/hr ", "patches 1 pcs 1mg/h ",
            "1 x 1 pills ", "1oo ", "1 count ", "1 packs of 1 ", "pack of a a 1 ", "4fa tab ",
-           "1/500 ", "1/1 mg "]
+           "1/500 ", "1/1 mg ", "1-1g ", "raffle 1g "]
 
 
 @pytest.mark.parametrize("unit", _FLOODS)

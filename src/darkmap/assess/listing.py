@@ -18,8 +18,8 @@ from darkmap.assess.fx import FxTable, PriceBin, load_fx, parse_price, parse_pri
 from darkmap.assess.lexicon import Lexicon, load_lexicon, normalise
 from darkmap.assess.quantity import Quantity, parse_quantity
 
-__all__ = ["METHOD", "PACK_FLOOR_USD", "UNIT_FLOOR_USD", "Assessment", "assess_listing",
-           "price_floor_usd"]
+__all__ = ["METHOD", "PACK_FLOOR_USD", "UNIT_CEILING_USD", "UNIT_FLOOR_USD", "Assessment",
+           "assess_listing", "price_floor_usd"]
 
 METHOD = "darkmap.drugs-lexicon@1"
 _PILL_WORD = re.compile(r"\b(?:pills?|tabs?|tablets?|xtc|teile|pillen)\b")
@@ -100,6 +100,30 @@ PACK_FLOOR_USD = 0.50
 UNIT_FLOOR_USD = {"gram": 0.10, "pill": 0.05, "blotter": 0.05, "piece": 0.05, "patch": 0.05,
                   "spray": 0.05,
                   "seed": 0.01, "ml": 0.01}
+
+
+# The most a pill or blotter sells for: an order of magnitude above the dearest real one
+# (a genuine OxyContin 80 mg at $59); "1500.00 USD/Pill" for an Adderall is a placeholder.
+UNIT_CEILING_USD = {"pill": 500.0, "blotter": 500.0}
+# a raffle's price is a ticket's, not the price of the prizes its title lists
+_RAFFLE = re.compile(r"(?<![a-z])(?:raffle|lottery|tombola)(?![a-z])")
+
+
+def _price_not_used(q: Quantity, pack_usd: float, title: str) -> str | None:
+    """Why a drug pack's price is no price of it: under the floor, a raffle ticket, or a
+    unit price above the ceiling; None when the price stands."""
+    floor = price_floor_usd(q)
+    if pack_usd < floor:
+        # "$0.01" flash-sale and range listings: a placeholder, not what a pack costs
+        return (f"price ${pack_usd:g} below the ${floor:g} floor for this pack (a "
+                "placeholder, a raffle ticket or a price per smaller unit): not used")
+    if _RAFFLE.search(title[:300].casefold()):
+        return f"price ${pack_usd:g} is a raffle ticket's, not the pack's: not used"
+    ceiling = UNIT_CEILING_USD.get(q.unit_kind)
+    if ceiling is not None and q.units and pack_usd / q.units > ceiling:
+        return (f"${pack_usd / q.units:,.2f} a {q.unit_kind} is above the ${ceiling:g} "
+                "ceiling (a placeholder or custom listing): not used")
+    return None
 
 
 def price_floor_usd(q: Quantity) -> float:
@@ -198,14 +222,10 @@ def assess_listing(title: str | None, description: str | None = None,
     flags = assess_flags(title, description, cls.substance, q.unit_kind, q.dose_mg,
                          cls.drug_class)
     notes = ([q.note] if q.note else []) + notes
-    if pack_usd is not None and cls.substance != "non_drug":
-        floor = price_floor_usd(q)
-        if pack_usd < floor:
-            # "$0.01" flash-sale and range listings: a placeholder, not what a pack costs
-            notes.append(f"price ${pack_usd:g} below the ${floor:g} floor for this pack "
-                         "(a placeholder, a raffle ticket or a price per smaller unit): "
-                         "not used")
-            pack_usd = None
+    if pack_usd is not None and cls.substance != "non_drug" \
+            and (why := _price_not_used(q, pack_usd, title)):
+        notes.append(why)
+        pack_usd = None
     unit_usd = per_gram = None
     if pack_usd is not None and q.units:
         if q.unit_kind == "gram":

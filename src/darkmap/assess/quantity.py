@@ -2,7 +2,8 @@
 
 Grammar (case-insensitive, on the HTML-unescaped title):
 
-* **mass** ``N (kg|kilo|g|gr|gram|oz|ounce|lb|lbs|pound)`` and the words ``QP`` (quarter
+* **mass** ``N (kg|kilo|g|gr|gram|oz|ounce|lb|lbs|pound)`` (a range "1-5GR" its lowest
+  weight) and the words ``QP`` (quarter
   pound, 113.4 g), ``HP`` (half pound), ``zip``/``ounce``, ``eighth`` (3.5 g), fractions
   ``1/2 oz``; an explicit gram figure wins over an ounce figure ("1OZ (28g)" is 28 g).
 * **dose** ``N (mg|µg|ug|mcg|mcu)`` converted to mg; ranges ``260-270mg`` take the
@@ -139,6 +140,8 @@ _PACKS = re.compile(r"(?<![\d.,])(?:(\d{1,4})\s*x\s*|x\s*(\d{1,4})\s+)"
 _PACKS_OF = re.compile(r"(?:(?<![\d.,])(\d{1,4})\s*+)?(?<![a-z])(?:packs?|box(?:es)?|bottles?|"
                        r"strips?|blisters?)\s++of\s++(?:[a-z]++\s++){0,2}(\d{1,6})(?![\d.,]|"
                        r"\s*+(?:mgs?|g|grs?|ml|ug|mcg|%)(?![a-z]))")
+# "1-5GR", "4-6 Grams", "10 to 50 grams": the lower bound just before a weight (a window)
+_MASS_RANGE = re.compile(r"(?<![\d.,#])(\d{1,5}(?:[.,]\d{1,3})?)\s*+(?:-|–|to)\s*+$")
 _BLOTTER_WORD = re.compile(r"(?<![a-z])(?:blotters?|hits?|papers?|microdots)(?![a-z])")
 # "1OO pills": letters O written for zeros after a digit
 _LETTER_O = re.compile(r"(?<![a-z\d.,])([1-9]\d{0,2})(o{1,4})(?![a-z\d])")
@@ -309,6 +312,20 @@ def _packs_of(m: re.Match[str], count: float | None, kind: str,
     if outer > 1:
         notes.append("packs of the count multiplied")
     return inner * outer, kind
+
+
+def _mass_range_low(t: str, start: int, mass: float, notes: list[str]) -> float:
+    """The lowest tier of a weight range ending at ``start`` ("1-5GR": 1, "4-6 Grams": 4).
+
+    As for a count range, a tier list's price is most likely its smallest pack's: "1-5GR
+    PURE CRYSTAL METH" at $5.58 is 1 g, not 5 g at $1.12/g. A grade before a dash is no
+    range ("Heroin #3 - 7 gram"), nor is a lower bound that is not below the weight."""
+    m = _MASS_RANGE.search(t, max(0, start - 14), start)
+    low = _num(m.group(1)) if m else None
+    if low is None or not 0 < low < mass:
+        return mass
+    notes.append(f"weight range {low:g}-{mass:g} g: the lowest tier taken")
+    return low
 
 
 def _default_kind(substance: str | None) -> str:
@@ -533,6 +550,7 @@ def _read(t: str, substance: str | None) -> Quantity:
             # "[Min 4oz]": the least a buyer may order; the price is per ounce
             minimum = minimum or (_MASS_UNITS[unit], unit)
             continue
+        mass = _mass_range_low(t, m.start(), mass, notes)
         grams.append((mass * _MASS_UNITS[unit], unit, m.start(), m.end()))
     for m in (_SLANG_RE.finditer(t) if _SLANG_HINT.search(t) else ()):
         k = _num(m.group(1)) if m.group(1) else 1.0
