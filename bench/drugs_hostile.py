@@ -28,7 +28,8 @@ FLOODS = ["1 ", "1st ", "min ", "min 1", "1.000g ", "kilo 1.000g ", "x 1 000 ", 
           "100 perc 30s ", "30s ", "m30 blues x 1 ", "lorazepam 2g x 10 ", "2,5 gr x 1 ",
           "nasal spray 1x 1ml ", "spray 1mg ", "patch 1ug/hr ", "patches 1 pcs 1mg/h ",
           "1 x 1 pills ", "1oo ", "1 count ", "1 packs of 1 ", "pack of a a 1 ", "4fa tab ",
-          "1/500 ", "1/1 mg ", "1-1g ", "raffle 1g "]
+          "1/500 ", "1/1 mg ", "1-1g ", "raffle 1g ",
+          "half g ", ".1 of a gram ", ".1 (sample) ", "1 comprimés "]
 SIZES = (5_000, 20_000)
 
 

@@ -191,11 +191,35 @@ def test_a_pill_price_above_the_ceiling_is_not_used() -> None:
     assert a.unit_price_usd == 59.0
 
 
+
+# ---- finding 9: packs written in words -------------------------------------------
+
+@pytest.mark.parametrize(("title", "substance", "units", "kind"), [
+    ("Fire Sale - Half Gram - BlueBerry - Hard Wax Dabs", "cannabis_concentrate", 0.5,
+     "gram"),  # hansa:54638
+    ("Cocaine half g", "cocaine", 0.5, "gram"),
+    ("Cocaine half a gram", "cocaine", 0.5, "gram"),
+    ("★★★ .2 of a gram Sample of Crystal Meth AAA+++ Quality ★★★ SAMPLE PRICE + Shipping",
+     "methamphetamine", 0.2, "gram"),  # hansa:49182
+    ("★◆0.5 (SAMPLE) COLOMBIAN FLAKES 15EUR", "cocaine", 0.5, "gram"),  # dream:546676.743850
+    ("★◆0.2 (SAMPLE) COLOMBIAN FLAKES FOR 5€", "cocaine", 0.2, "gram"),
+    ("Fentanilo 1 gramo", "fentanyl", 1, "gram"),
+    ("Xanax 2mg 30 comprimés", "alprazolam", 30, "pill"),
+    # stays as it was: a sample of pills, a half pound
+    ("*** SAMPLE*** Ritaline-10mg***high quality***", "methylphenidate", None, "unknown"),
+    ("Half pound OG Kush", "cannabis_flower", 226.796, "gram"),
+])
+def test_packs_in_words(title: str, substance: str, units: float | None, kind: str) -> None:
+    q = parse_quantity(title, substance)
+    assert (q.units, q.unit_kind) == (units, kind), q
+
+
 # ---- hostile text: every new rule reads a long title whole --------------------------
 
 _FLOODS = ["nasal spray 1x 1ml ", "spray 1mg ", "patch 1ug/hr ", "patches 1 pcs 1mg/h ",
            "1 x 1 pills ", "1oo ", "1 count ", "1 packs of 1 ", "pack of a a 1 ", "4fa tab ",
-           "1/500 ", "1/1 mg ", "1-1g ", "raffle 1g "]
+           "1/500 ", "1/1 mg ", "1-1g ", "raffle 1g ",
+           "half g ", ".1 of a gram ", ".1 (sample) ", "1 comprimés "]
 
 
 @pytest.mark.parametrize("unit", _FLOODS)

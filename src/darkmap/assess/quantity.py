@@ -5,7 +5,8 @@ Grammar (case-insensitive, on the HTML-unescaped title):
 * **mass** ``N (kg|kilo|g|gr|gram|oz|ounce|lb|lbs|pound)`` (a range "1-5GR" its lowest
   weight) and the words ``QP`` (quarter
   pound, 113.4 g), ``HP`` (half pound), ``zip``/``ounce``, ``eighth`` (3.5 g), fractions
-  ``1/2 oz``; an explicit gram figure wins over an ounce figure ("1OZ (28g)" is 28 g).
+  ``1/2 oz``, ``half gram``, ``.2 of a gram``, ``0.5 (SAMPLE)`` (a bare fraction before
+  "sample"); an explicit gram figure wins over an ounce figure ("1OZ (28g)" is 28 g).
 * **dose** ``N (mg|µg|ug|mcg|mcu)`` converted to mg; ranges ``260-270mg`` take the
   middle; ``8mg/2mg`` takes the first, and so does an opioid's combination strength
   ("Codeine 15/500 MG", "Vicodin 7.5/325", "SUBOXONE 8/2": 15, 7.5, 8).
@@ -58,7 +59,7 @@ _MASS_UNITS = {
     "kg": 1000.0, "kgs": 1000.0, "kilo": 1000.0, "kilos": 1000.0, "kilogram": 1000.0,
     "kilograms": 1000.0, "k": 1000.0,
     "g": 1.0, "gr": 1.0, "grs": 1.0, "gram": 1.0, "grams": 1.0, "gramm": 1.0, "gramos": 1.0,
-    "grammes": 1.0, "gramme": 1.0, "grammi": 1.0, "gm": 1.0, "gms": 1.0,
+    "gramo": 1.0, "grammes": 1.0, "gramme": 1.0, "grammi": 1.0, "gm": 1.0, "gms": 1.0,
     "oz": 28.3495, "ounce": 28.3495, "ounces": 28.3495, "onz": 28.3495, "zip": 28.3495,
     "zips": 28.3495,
     "lb": 453.592, "lbs": 453.592, "pound": 453.592, "pounds": 453.592, "p": 453.592,
@@ -72,7 +73,8 @@ _FORM_WORDS = {
     "cap": "pill", "capsule": "pill", "capsules": "pill", "bar": "pill", "bars": "pill",
     "pcs": "pill", "pieces": "pill", "piece": "pill", "pc": "pill", "units": "pill",
     "unit": "pill", "pillen": "pill", "st": "pill", "stk": "pill", "stück": "pill",
-    "teile": "pill", "comprimidos": "pill", "stuks": "pill", "stuk": "pill",
+    "teile": "pill", "comprimidos": "pill", "comprimés": "pill", "comprimes": "pill",
+    "comprimé": "pill", "stuks": "pill", "stuk": "pill",
     "blister": "pill", "blisters": "pill", "count": "count",
     "pastillas": "pill", "roxies": "pill", "xtc": "pill", "hulks": "pill", "blues": "pill",
     "blotter": "blotter", "blotters": "blotter", "hits": "blotter", "hit": "blotter",
@@ -91,7 +93,8 @@ _SLANG_GRAMS = {"qp": 113.398, "quarter pound": 113.398, "hp": 226.796,
                 "half pound": 226.796, "half oz": 14.1748, "half ounce": 14.1748,
                 "quarter oz": 7.0874, "quarter ounce": 7.0874, "eighth": 3.5,
                 "an eighth": 3.5, "1 8th": 3.5, "8th": 3.5, "half kilo": 500.0,
-                "half a kilo": 500.0, "half key": 500.0, "key": 1000.0, "half zip": 14.1748}
+                "half a kilo": 500.0, "half key": 500.0, "key": 1000.0, "half zip": 14.1748,
+                "half gram": 0.5, "half a gram": 0.5, "half g": 0.5, "half gr": 0.5}
 
 # Numbers of at most 9 digits: the match may start at every digit of a run, and an
 # unbounded number re-read the rest of the run from each (quadratic on 10,000 digits).
@@ -108,7 +111,7 @@ _FRACTION = re.compile(r"(?<![\d.])(\d+)\s*/\s*(\d+)\s*"
 # not after a currency sign: "$165 Oz" is a price per ounce, not 165 ounces
 _MASS = re.compile(r"(?<!\d)(?<!\d\.)(?<![$€£])(?<![$€£] )" + _NUM
                    + r"\s*+[)*\]]?\s*+(kilograms?|kilos?|kgs?|grams?|"
-                   r"gramm|grammes?|grammi|gramos|grs?|gms?|g|ounces?|onz|oz|zips?|pounds?|"
+                   r"gramm|grammes?|grammi|gramos?|grs?|gms?|g|ounces?|onz|oz|zips?|pounds?|"
                    r"lbs?|k|p)(?![a-z0-9µμ])")
 # "10xMedikinet á 20mg", "5XSAMPLE(25B...": a count glued to the name opening the title
 _GLUED_X = re.compile(r"^(\W{0,3}\d{1,6})x([a-z]{3})")
@@ -142,6 +145,10 @@ _PACKS_OF = re.compile(r"(?:(?<![\d.,])(\d{1,4})\s*+)?(?<![a-z])(?:packs?|box(?:
                        r"\s*+(?:mgs?|g|grs?|ml|ug|mcg|%)(?![a-z]))")
 # "1-5GR", "4-6 Grams", "10 to 50 grams": the lower bound just before a weight (a window)
 _MASS_RANGE = re.compile(r"(?<![\d.,#])(\d{1,5}(?:[.,]\d{1,3})?)\s*+(?:-|–|to)\s*+$")
+_OF_A_GRAM = re.compile(r"(?<![\d.,])(\d{0,3}[.,]\d{1,3}|\d{1,3}/\d{1,2})\s++of\s++an?\s++gram"
+                        r"(?![a-z])")
+# "0.5 (SAMPLE) COLOMBIAN FLAKES": a bare fraction of a unit before "sample" is grams
+_BARE_SAMPLE = re.compile(r"(?<![\d.,])(\d?[.,]\d{1,2})\s*+[(\[]?\s*+samples?(?![a-z])")
 _BLOTTER_WORD = re.compile(r"(?<![a-z])(?:blotters?|hits?|papers?|microdots)(?![a-z])")
 # "1OO pills": letters O written for zeros after a digit
 _LETTER_O = re.compile(r"(?<![a-z\d.,])([1-9]\d{0,2})(o{1,4})(?![a-z\d])")
@@ -225,7 +232,7 @@ def _num(s: str) -> float | None:
 
 
 _GRAM_UNITS = frozenset({"g", "gr", "grs", "gram", "grams", "gramm", "gms", "gm", "grammes",
-                         "gramme"})
+                         "gramme", "gramo", "gramos"})
 
 
 def _load_tablet_strengths() -> dict[str, tuple[float, float]]:
@@ -355,6 +362,8 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
         t = _GLUED_X.sub(r"\1x \2", t, count=1)
     if "o" in t:
         t = _LETTER_O.sub(lambda m: m.group(1) + "0" * len(m.group(2)), t)
+    if " of a" in t:
+        t = _OF_A_GRAM.sub(r"\1 g", t)  # ".2 of a gram": 0.2 g
     q = _imprint_dose(_read(t, substance), t, substance)
     if "/" in t and substance in OPIOID_PILL_SUBSTANCES | {"other_opioid"}:
         q = _combination(q, t)
@@ -505,7 +514,7 @@ def _read(t: str, substance: str | None) -> Quantity:
             notes.append(f"dose range {a * f:g}-{b * f:g} mg")
     # ---- masses ---------------------------------------------------------------
     form_word = None
-    for w in re.findall(r"[a-z]+", t):
+    for w in re.findall(r"[^\W\d_]+", t):  # letters: "comprimés" is one word
         if w in _FORM_WORDS and w != "count":  # "100 count" names no form
             form_word = _FORM_WORDS[w]
             break
@@ -749,6 +758,11 @@ def _read(t: str, substance: str | None) -> Quantity:
                         _join(notes + ["mg read as an amount of powder"]))
     if form_word in ("seed", "patch"):
         return Quantity(None, form_word, None, 0.4, "form stated, count not stated")
+    sm = _BARE_SAMPLE.search(t) if "sample" in t and substance not in PHARMA_PILL_SUBSTANCES \
+        else None
+    sample = _num(sm.group(1)) if sm else None
+    if sample:
+        return Quantity(sample, "gram", None, 0.4, f"{sample:g} before 'sample' read as grams")
     return Quantity(None, "unknown", None, 0.0, "no quantity found")
 
 
