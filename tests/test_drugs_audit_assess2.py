@@ -214,12 +214,36 @@ def test_packs_in_words(title: str, substance: str, units: float | None, kind: s
     assert (q.units, q.unit_kind) == (units, kind), q
 
 
+
+# ---- finding 5: vials and ampoules are millilitres, not pills -------------------------
+
+@pytest.mark.parametrize(("lid", "ml", "per_ml"), [
+    ("21962", 100, 300.0),  # "10X Testosterone Cypionate 300mg per ml/10ml": 10 bottles
+    ("17421", 5, 100.0),    # "Testosterone Propionate - 5x100 mg/1 ml": 5 ampoules
+    ("56021", 10, 50.0),    # "1x Ketamin -Inresa- 50mg/ml -10ml Ampulle"
+    ("46282", 10, 250.0),   # "Testoviron Testosterone Enanthate. 250mg/1ml X 10"
+    ("16349", 10, 100.0),   # "Medigen Test Prop 100mg/1ml. 10ml Bottle": not 1 ml
+    ("29529", 10, 100.0),   # "Trenbolone Acetate 100mg per ml/10ml": as it was
+    ("56019", 50, 20.0),    # "Propofol - Lipuro 20 mg / ml | 1000 mg / 50ml": as it was
+])
+def test_vials_and_ampoules_are_millilitres(hansa: dict[str, SourceListing], lid: str,
+                                            ml: float, per_ml: float) -> None:
+    got = _assess(hansa[lid])
+    assert got[:3] == (ml, "ml", per_ml), got
+
+
+def test_tablets_with_a_per_ml_word_stay_tablets() -> None:
+    q = parse_quantity("Anavar 10mg tabs x 100 (not 50mg/ml oral)", "steroid")
+    assert (q.units, q.unit_kind, q.dose_mg) == (100, "pill", 10.0), q
+
+
 # ---- hostile text: every new rule reads a long title whole --------------------------
 
 _FLOODS = ["nasal spray 1x 1ml ", "spray 1mg ", "patch 1ug/hr ", "patches 1 pcs 1mg/h ",
            "1 x 1 pills ", "1oo ", "1 count ", "1 packs of 1 ", "pack of a a 1 ", "4fa tab ",
            "1/500 ", "1/1 mg ", "1-1g ", "raffle 1g ",
-           "half g ", ".1 of a gram ", ".1 (sample) ", "1 comprimés "]
+           "half g ", ".1 of a gram ", ".1 (sample) ", "1 comprimés ",
+           "1x 1mg/1ml 1ml "]
 
 
 @pytest.mark.parametrize("unit", _FLOODS)

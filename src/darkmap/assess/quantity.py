@@ -20,7 +20,8 @@ Grammar (case-insensitive, on the HTML-unescaped title):
 * **oxycodone 30s** the imprints M30, A215, "M box 30" and "Perc 30", "Roxy 30", "30s",
   "blues" are pill words for opioids ("100 Perc 30s pressed": 100 pills); an oxycodone
   pack stating no dose takes their 30 mg, noted ("M30 blues x 10").
-* **volume** ``N ml``.
+* **volume** ``N ml``; a count of vials or ampoules of a concentration per ml is their
+  millilitres ("10X ... 300mg per ml/10ml": 100 ml at 300 mg/ml, not 10 pills).
 * **sprays** a spray is a bottle (``spray``): its content is the largest dose, a smaller
   one is a spray's, the volume is noted ("10mg (10ml)": 1 mg/ml); "X2 Strength" is no
   count. **Patches**: ``dose_mg`` is the delivery rate in mg an hour ("100ug/h": 0.1),
@@ -367,6 +368,9 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
     q = _imprint_dose(_read(t, substance), t, substance)
     if "/" in t and substance in OPIOID_PILL_SUBSTANCES | {"other_opioid"}:
         q = _combination(q, t)
+    if "ml" in t and q.unit_kind in ("pill", "ml") and (conc := _CONC.search(t)) \
+            and not _TABLET_WORD.search(t):
+        q = _vials(q, t, conc)
     if "spray" in t and q.unit_kind not in ("gram", "blotter", "seed", "patch") \
             and _SPRAY.search(t):
         return _spray(q, t)
@@ -430,6 +434,36 @@ def _combination(q: Quantity, t: str) -> Quantity:
         return Quantity(q.units, q.unit_kind, a, q.confidence or 0.6,
                         _join([first, note] if first else [note]))
     return q
+
+
+# "300mg per ml", "100 mg/1 ml", "20 mg / ml": a concentration, and its millilitres
+_CONC = re.compile(r"(?<![\d.,])(\d{1,4}(?:[.,]\d{1,2})?)\s*+mg\s*+(?:/|per)\s*+"
+                   r"(?:(\d{1,3}(?:[.,]\d{1,2})?)\s*+)?ml(?![a-z])")
+_TABLET_WORD = re.compile(r"(?<![a-z])(?:pills?|tabs?|tablets?|caps|capsules?)(?![a-z])")
+
+
+def _vials(q: Quantity, t: str, conc: re.Match[str]) -> Quantity:
+    """A count of vials or ampoules of a concentration: their millilitres, dose per ml.
+
+    "10X Testosterone Cypionate 300mg per ml/10ml" is ten 10 ml bottles (100 ml at 300
+    mg/ml), not ten pills of 300 mg; "5x100 mg/1 ml" five 1 ml ampoules (5 ml); "Medigen
+    Test Prop 100mg/1ml. 10ml Bottle" one 10 ml bottle (the "1ml" is the concentration's).
+    A container's volume is the first volume outside the concentration, else the
+    concentration's own millilitres. Only a concentration per one millilitre: "100mg/10ml"
+    is written both for 100 mg/ml in a 10 ml vial and for 10 mg/ml."""
+    mg, per = _num(conc.group(1)), _num(conc.group(2)) if conc.group(2) else 1.0
+    if not mg or per != 1.0:
+        return q  # "Masteron 100mg/10ml": 100 mg/ml in 10 ml or 10 mg/ml? Left as read
+    vol = per
+    for vm in _VOLUME.finditer(t):
+        if vm.group(2) == "ml" and not conc.start() <= vm.start() < conc.end():
+            vol = _num(vm.group(1)) or per
+            break
+    n = q.units if q.unit_kind == "pill" and q.units else 1.0
+    note = f"{n:g} x {vol:g} ml at {mg / per:g} mg/ml" if n > 1 else \
+        f"{vol:g} ml at {mg / per:g} mg/ml"
+    return Quantity(round(n * vol, 4), "ml", round(mg / per, 6), min(q.confidence, 0.7),
+                    _join([note, "volume"]))
 
 
 def _doses(t: str) -> list[tuple[float, bool]]:
