@@ -237,6 +237,23 @@ def test_tablets_with_a_per_ml_word_stay_tablets() -> None:
     assert (q.units, q.unit_kind, q.dose_mg) == (100, "pill", 10.0), q
 
 
+
+@pytest.mark.parametrize(("lid", "pack"), [
+    ("14211", 45.0),   # "... Vape Cartridge - Indicia 5000mcg": 0.005 g at $9,000/g
+    ("37056", 700.0),  # "1000mg Vape Cartridge SFV OG (35) $20 each": 1 g at $700/g
+])
+def test_a_cannabis_price_per_gram_above_the_ceiling_is_not_used(
+        hansa: dict[str, SourceListing], lid: str, pack: float) -> None:
+    row = hansa[lid]
+    a = assess_listing(row["title"], None, row["category_path"], None, None,
+                       row["price_text"], row["observed_at"])
+    assert (a.price_per_gram_usd, a.pack_price_usd) == (None, pack)
+    assert "above the $250 ceiling" in a.parse_note
+    a = assess_listing("Honey Vape Cartridge - TRIDENT CBD 500mg", None, ["Drugs"], 70.0,
+                       "USD")  # hansa:49127, the dearest real concentrate: kept
+    assert a.price_per_gram_usd == 140.0
+
+
 # ---- hostile text: every new rule reads a long title whole --------------------------
 
 _FLOODS = ["nasal spray 1x 1ml ", "spray 1mg ", "patch 1ug/hr ", "patches 1 pcs 1mg/h ",

@@ -18,8 +18,8 @@ from darkmap.assess.fx import FxTable, PriceBin, load_fx, parse_price, parse_pri
 from darkmap.assess.lexicon import Lexicon, load_lexicon, normalise
 from darkmap.assess.quantity import Quantity, parse_quantity
 
-__all__ = ["METHOD", "PACK_FLOOR_USD", "UNIT_CEILING_USD", "UNIT_FLOOR_USD", "Assessment",
-           "assess_listing", "price_floor_usd"]
+__all__ = ["GRAM_CEILING_USD", "METHOD", "PACK_FLOOR_USD", "UNIT_CEILING_USD",
+           "UNIT_FLOOR_USD", "Assessment", "assess_listing", "price_floor_usd"]
 
 METHOD = "darkmap.drugs-lexicon@1"
 _PILL_WORD = re.compile(r"\b(?:pills?|tabs?|tablets?|xtc|teile|pillen)\b")
@@ -105,6 +105,11 @@ UNIT_FLOOR_USD = {"gram": 0.10, "pill": 0.05, "blotter": 0.05, "piece": 0.05, "p
 # The most a pill or blotter sells for: an order of magnitude above the dearest real one
 # (a genuine OxyContin 80 mg at $59); "1500.00 USD/Pill" for an Adderall is a placeholder.
 UNIT_CEILING_USD = {"pill": 500.0, "blotter": 500.0}
+# The most a gram of cannabis (flower or concentrate) sells for: 25 times the real median
+# (about $10/g), 1.8 times the dearest real concentrate ($140/g for a 0.5 g cartridge). A
+# price per gram above it means the grams read are not what the price buys ("Vape
+# Cartridge ... 5000mcg" at $45 is no 0.005 g at $9,000/g): the pack's price is kept.
+GRAM_CEILING_USD = {"cannabis": 250.0}
 # a raffle's price is a ticket's, not the price of the prizes its title lists
 _RAFFLE = re.compile(r"(?<![a-z])(?:raffle|lottery|tombola)(?![a-z])")
 
@@ -124,6 +129,23 @@ def _price_not_used(q: Quantity, pack_usd: float, title: str) -> str | None:
         return (f"${pack_usd / q.units:,.2f} a {q.unit_kind} is above the ${ceiling:g} "
                 "ceiling (a placeholder or custom listing): not used")
     return None
+
+
+def _unit_prices(q: Quantity, pack_usd: float | None, drug_class: str,
+                 notes: list[str]) -> tuple[float | None, float | None]:
+    """(price per unit, price per gram) of a pack; a price per gram above the class's
+    ceiling is not used, and ``notes`` says so."""
+    if pack_usd is None or not q.units:
+        return None, None
+    if q.unit_kind != "gram":
+        return round(pack_usd / q.units, 4), None
+    per_gram = round(pack_usd / q.units, 4)
+    top = GRAM_CEILING_USD.get(drug_class)
+    if top is not None and per_gram > top:
+        notes.append(f"${per_gram:,.2f} a gram is above the ${top:g} ceiling for {drug_class}"
+                     " (the grams read are not what the price buys): price per gram not used")
+        return None, None
+    return None, per_gram
 
 
 def price_floor_usd(q: Quantity) -> float:
@@ -226,12 +248,7 @@ def assess_listing(title: str | None, description: str | None = None,
             and (why := _price_not_used(q, pack_usd, title)):
         notes.append(why)
         pack_usd = None
-    unit_usd = per_gram = None
-    if pack_usd is not None and q.units:
-        if q.unit_kind == "gram":
-            per_gram = round(pack_usd / q.units, 4)
-        else:
-            unit_usd = round(pack_usd / q.units, 4)
+    unit_usd, per_gram = _unit_prices(q, pack_usd, cls.drug_class, notes)
     evidence = {"class": cls.words, **flags.evidence} if flags.evidence else {"class": cls.words}
     return Assessment(
         drug_class=cls.drug_class, substance=cls.substance,
