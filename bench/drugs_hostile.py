@@ -30,7 +30,8 @@ FLOODS = ["1 ", "1st ", "min ", "min 1", "1.000g ", "kilo 1.000g ", "x 1 000 ", 
           "1 x 1 pills ", "1oo ", "1 count ", "1 packs of 1 ", "pack of a a 1 ", "4fa tab ",
           "1/500 ", "1/1 mg ", "1-1g ", "raffle 1g ",
           "half g ", ".1 of a gram ", ".1 (sample) ", "1 comprimés ",
-          "1x 1mg/1ml 1ml "]
+          "1x 1mg/1ml 1ml ",
+          "op 80 x 1 ", "x [1 "]
 SIZES = (5_000, 20_000)
 
 

@@ -115,6 +115,22 @@ def test_multipacks_and_counts(title: str, substance: str, units: float, kind: s
 
 
 
+
+@pytest.mark.parametrize(("title", "units", "dose"), [
+    # "OP 80" / "OC 40" is an OxyContin imprint and its strength, not a count
+    ("OP 80 x 20 pressed", 20, 80.0),
+    ("Oxycontin OC 40 x 10", 10, 40.0),
+    ("Hydrocodone 10/325 x [10] (Norco, Lortab, Vicodin)", 10, None),  # hansa:91407
+    ("Oxycodone 30mg x 100", 100, 30.0),  # as it was
+])
+def test_imprint_numbers_and_bracketed_counts(title: str, units: float,
+                                              dose: float | None) -> None:
+    q = parse_quantity(title, "hydrocodone" if "hydro" in title.casefold() else "oxycodone")
+    assert (q.units, q.unit_kind) == (units, "pill"), q
+    if dose is not None:
+        assert q.dose_mg == dose, q
+
+
 # ---- finding 6: combination strengths -------------------------------------------
 
 @pytest.mark.parametrize(("lid", "units", "dose"), [
@@ -260,7 +276,8 @@ _FLOODS = ["nasal spray 1x 1ml ", "spray 1mg ", "patch 1ug/hr ", "patches 1 pcs 
            "1 x 1 pills ", "1oo ", "1 count ", "1 packs of 1 ", "pack of a a 1 ", "4fa tab ",
            "1/500 ", "1/1 mg ", "1-1g ", "raffle 1g ",
            "half g ", ".1 of a gram ", ".1 (sample) ", "1 comprimés ",
-           "1x 1mg/1ml 1ml "]
+           "1x 1mg/1ml 1ml ",
+           "op 80 x 1 ", "x [1 "]
 
 
 @pytest.mark.parametrize("unit", _FLOODS)

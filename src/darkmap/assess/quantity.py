@@ -10,7 +10,8 @@ Grammar (case-insensitive, on the HTML-unescaped title):
 * **dose** ``N (mg|µg|ug|mcg|mcu)`` converted to mg; ranges ``260-270mg`` take the
   middle; ``8mg/2mg`` takes the first, and so does an opioid's combination strength
   ("Codeine 15/500 MG", "Vicodin 7.5/325", "SUBOXONE 8/2": 15, 7.5, 8).
-* **count** ``N x``, ``x N`` (a closing ``x N`` wins over an ``N x`` inside the title:
+* **count** ``N x``, ``x N``, ``x [N]`` ("OP 80 x 20": 20, the OxyContin imprint's 80
+  its dose; a closing ``x N`` wins over an ``N x`` inside the title:
   "M box 30 x 500"), ``N (pills|tabs|caps|blotters|seeds|patches|bars|pcs|blues...)``,
   ``(N)`` or ``(QTY N)``, a number written as a word ("ten"), or a number opening the title
   when a dose or a pill word follows ("10 Valium 10mg"); packs of a counted form after
@@ -133,8 +134,10 @@ _COUNT_FORM = re.compile(r"(?<![\d./a-z$€£])(?<![$€£] )(\d{1,3}(?:,\d{3})+
                          r"per\b|an?\b|usd\b|eur\b|dollars?\b)[a-z]+\s+)?(" + "|".join(
     sorted(_FORM_WORDS, key=len, reverse=True)) + r")(?![a-z])")
 _COUNT_X = re.compile(r"(?<![\d.,/a-z$€£])(?<![$€£] )(\d{1,3}(?:,\d{3})+|\d{1,6})\s*(?:x|pcs|qty)"
-                      r"(?![a-z])|(?<![a-z])x\s*(\d{1,3}(?:,\d{3})+|\d{1,3}(?: \d{3})+(?![\d.,])|"
-                      r"\d{1,6})(?![\d.,]*\s*(?:mg|g|ug|mcg|ml|gr|%))")
+                      r"(?![a-z])|(?<![a-z])x\s*+\[?\s*+(\d{1,3}(?:,\d{3})+|"
+                      r"\d{1,3}(?: \d{3})+(?![\d.,])|\d{1,6})(?![\d.,]*\s*(?:mg|g|ug|mcg|ml|gr|%))")
+# "OP 80 x 20", "OC 40 x 10": an OxyContin imprint (and its strength) before the "x"
+_OXY_IMPRINT = re.compile(r"(?<![a-z])o[pc]\s?-?$")
 # "20 tab 100x BOX", "20 tabs x 5 boxes": a number of packs of the count before it
 _PACKS = re.compile(r"(?<![\d.,])(?:(\d{1,4})\s*x\s*|x\s*(\d{1,4})\s+)"
                     r"(?:boxes|box|packs|pack|blisters|blister|strips|strip)(?![a-z])")
@@ -611,6 +614,11 @@ def _read(t: str, substance: str | None) -> Quantity:
     if cm and oxy30 is not None and _OXY30.match(t, cm.start(1)):
         cm = None  # "100 30s blues": the street name's number, not a count of blues
     xm = _COUNT_X.search(t) if has_digit and ("x" in t or "pcs" in t or "qty" in t) else None
+    imprint_mg: float | None = None
+    if xm and xm.group(1) and _OXY_IMPRINT.search(t, max(0, xm.start() - 4), xm.start()) \
+            and (am := _COUNT_X.search(t, xm.end() - 1)) and am.group(2):
+        # "OP 80 x 20 pressed": twenty pills of the OxyContin 80, not eighty
+        imprint_mg, xm = _num(xm.group(1)), am
     if xm and xm.group(1) and t[:xm.start()].strip(" -[(#") \
             and (tm := _TRAILING_X.search(t)) and tm.start() > xm.start():
         xm = tm  # "Oxycodone 30mg M box 30 x 500": the imprint's number, then the count
@@ -701,6 +709,9 @@ def _read(t: str, substance: str | None) -> Quantity:
         if any(d[3] for d in doses):
             notes.append("dose range: middle taken")
 
+    if dose is None and imprint_mg and substance == "oxycodone":
+        dose = imprint_mg
+        notes.append(f"{imprint_mg:g} mg implied by the OxyContin imprint")
     if kind == "pill" and substance == "other_psychedelic" \
             and ((dose is not None and dose < 1.0) or _BLOTTER_WORD.search(t)):
         kind = "blotter"  # "10000 pcs 1200 ug - 25 i,b,or c - NBOME blotters!", "800ug tabs"
