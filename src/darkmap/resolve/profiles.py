@@ -19,6 +19,7 @@ import duckdb
 import numpy as np
 import scipy.sparse as sp
 
+from darkmap.extract.engine import load_templates
 from darkmap.model.countries import country_code
 from darkmap.resolve.normalise import handle_key, handle_skeleton
 from darkmap.resolve.vectors import (
@@ -53,6 +54,14 @@ _TOPIC_MIN_ACCOUNTS = 3   # a title word of this many accounts is a product word
 _TOPIC_MAX_PROSE = 2.0    # ... unless free text of more than twice as many uses it
 _RARE_SHARE = 0.01        # `rare_phrases`: shingles of fewer than 1% of the accounts
 _MAX_IDENT_HOLDERS = 5    # an identifier on more accounts than this is not compared
+# An address that stands for anyone's: an order form's "eg you@you.com", a manual's
+# name@example.com. Local parts of form placeholders, and the domains reserved for
+# documentation and testing (RFC 2606, RFC 6761)
+_PLACEHOLDER_LOCAL = frozenset({"you", "your", "yourname", "youremail", "yourmail",
+                                "username", "user", "name", "email", "someone", "example",
+                                "test"})
+_DOC_DOMAINS = frozenset({"example.com", "example.net", "example.org"})
+_DOC_TLDS = (".example", ".test", ".invalid", ".localhost")
 _PRICE_OFFSET = 50.0      # keeps stored log prices non-zero so sparsity is stable
 _FX = {"USD": 1.0, "EUR": 1.1, "GBP": 1.3, "AUD": 0.7, "CAD": 0.75, "CHF": 1.05}
 
@@ -244,7 +253,7 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
     start, end = _windows(con, index, n)
     active_start, active_end = _activity(con, index, n)
     origin, dest = _shipping(con, index, n)
-    idents, ident_values = _identifiers(con, index, n)
+    idents, ident_values = _identifiers(con, index, n, hkeys)
     price_keys, price_mask = _prices(con, index, n)
     return Profiles(
         ids=ids, market=market, market_code=np.asarray(market_code), handle=handles,
@@ -402,10 +411,85 @@ def _shipping(con: duckdb.DuckDBPyConnection, index: dict[str, int],
     return origin, dest
 
 
-def _identifiers(con: duckdb.DuckDBPyConnection, index: dict[str, int],
-                 n: int) -> tuple[dict[str, sp.csr_matrix], dict[str, list[str]]]:
+def placeholder_address(value: str) -> bool:
+    """True for an address that names no one: the local part repeats the domain
+    (``you@you.com``, ``email@email.com``) or is a form's placeholder word
+    (``yourname@...``), or the domain is reserved for documentation (``example.com``,
+    ``*.test``)."""
+    local, at, domain = value.strip().casefold().rpartition("@")
+    if not at or not local:
+        return False
+    label = domain.split(".", 1)[0]
+    return (local == label or local in _PLACEHOLDER_LOCAL or domain in _DOC_DOMAINS
+            or domain.endswith(_DOC_TLDS))
+
+
+@lru_cache(maxsize=1)
+def _market_domain_patterns() -> tuple[re.Pattern[str], ...]:
+    """The onion domains the market templates detect their pages by, and their onions."""
+    out: list[re.Pattern[str]] = []
+    for tpl in load_templates():
+        if tpl.onion:
+            out.append(re.compile(re.escape(tpl.onion.casefold())))
+        out.extend(re.compile(d, re.I) for d in _domains(tpl.detect))
+    return tuple(out)
+
+
+def _domains(rules: Any) -> Iterable[str]:
+    """Every ``domain:`` pattern in a template's (nested) detection rules."""
+    if isinstance(rules, dict):
+        for k, v in rules.items():
+            if k == "domain" and isinstance(v, str):
+                yield v
+            else:
+                yield from _domains(v)
+    elif isinstance(rules, list):
+        for r in rules:
+            yield from _domains(r)
+
+
+def _sites(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """Onion hosts that are sites, not a vendor's: the markets' own (their stated onion,
+    the hosts of the pages read) and the mail hosts of the e-mail addresses seen."""
+    hosts = set(evidence.site_hosts(con))
+    hosts.update(v.rpartition("@")[2].casefold()
+                 for _, kind, v in evidence.account_identifiers(con)
+                 if kind in ("email", "jabber") and "@" in v)
+    return frozenset(hosts)
+
+
+def _not_own(values: list[str], rows: list[int], cols: list[int], hkeys: list[str],
+             sites: frozenset[str]) -> np.ndarray:
+    """Per contact value, True when it cannot be one vendor's own contact.
+
+    * a placeholder address (:func:`placeholder_address`);
+    * an onion of a market (its template's onion or detected domain, a page's host) or
+      a mail host;
+    * an onion named by accounts of more than one handle (normalised key): a market,
+      forum or service that unrelated vendors point their buyers to (Acropolis, The
+      Hub, temp.pm). A vendor's own site is named by his own accounts only.
+    """
+    names: list[set[str]] = [set() for _ in values]
+    for r, c in zip(rows, cols, strict=True):
+        names[c].add(hkeys[r] or str(r))
+    patterns = _market_domain_patterns()
+    out = np.zeros(len(values), dtype=bool)
+    for c, v in enumerate(values):
+        kind, _, value = v.partition(":")
+        if kind == "onion":
+            out[c] = (value in sites or len(names[c]) > 1
+                      or any(p.fullmatch(value) for p in patterns))
+        else:
+            out[c] = placeholder_address(value)
+    return out
+
+
+def _identifiers(con: duckdb.DuckDBPyConnection, index: dict[str, int], n: int,
+                 hkeys: list[str] | None = None
+                 ) -> tuple[dict[str, sp.csr_matrix], dict[str, list[str]]]:
     """Per identifier group, a binary account x value matrix (values on too many
-    accounts zeroed) and the value names of its columns."""
+    accounts, and contacts that cannot be a vendor's own, zeroed) and the value names
+    of its columns."""
     by_group: dict[str, tuple[list[int], list[int], dict[str, int]]] = {
         g: ([], [], {}) for g in IDENTIFIER_GROUPS}
     kind_group = {k: g for g, ks in IDENTIFIER_GROUPS.items() for k in ks}
@@ -427,11 +511,14 @@ def _identifiers(con: duckdb.DuckDBPyConnection, index: dict[str, int],
         # link, a search engine, a hot wallet. It is kept for display, not compared.
         holders = np.bincount(m.indices, minlength=m.shape[1])
         m.data[holders[m.indices] > _MAX_IDENT_HOLDERS] = 0.0
-        m.eliminate_zeros()
-        mats[g] = m
         names = [""] * len(vocab)
         for v, c in vocab.items():
             names[c] = v
+        if g == "contact" and vocab:
+            keys = hkeys if hkeys is not None else [str(r) for r in range(n)]
+            m.data[_not_own(names, rows, cols, keys, _sites(con))[m.indices]] = 0.0
+        m.eliminate_zeros()
+        mats[g] = m
         values[g] = names
     return mats, values
 

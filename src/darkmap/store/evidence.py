@@ -20,7 +20,7 @@ __all__ = [
     "AlgorithmCount", "KeyFailure", "KeyStatistics", "SharedKey", "account_exists",
     "account_handles", "account_identifiers", "activity_spans", "destinations",
     "evidence_windows", "feedback_texts", "identifiers_of", "key_statistics",
-    "main_origins", "own_texts", "priced_titles", "product_texts",
+    "main_origins", "own_texts", "priced_titles", "product_texts", "site_hosts",
 ]
 
 # --- accounts -----------------------------------------------------------------------
@@ -145,6 +145,20 @@ def account_identifiers(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, 
       FROM identifiers i LEFT JOIN listings l ON i.listing_id = l.listing_id
       WHERE coalesce(i.account_id, l.account_id) IS NOT NULL AND i.value IS NOT NULL
       ORDER BY ALL""").fetchall()
+
+
+def site_hosts(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The onion hosts of the markets themselves: each market's stated onion and the
+    host of every page URL an account or listing was read from, lower-cased, sorted."""
+    rows = con.execute(r"""
+      SELECT DISTINCT lower(h) FROM (
+        SELECT onion AS h FROM markets
+        UNION ALL SELECT regexp_extract(url, '^[a-zA-Z]+://([^/:?#]+)', 1)
+          FROM account_observations
+        UNION ALL SELECT regexp_extract(url, '^[a-zA-Z]+://([^/:?#]+)', 1)
+          FROM listing_observations)
+      WHERE h IS NOT NULL AND h <> '' ORDER BY 1""").fetchall()
+    return [r[0] for r in rows]
 
 
 def identifiers_of(con: duckdb.DuckDBPyConnection,
