@@ -60,3 +60,21 @@ def test_a_vendors_own_email_on_two_markets_stays_a_shared_contact(real: Profile
     assert _label(real, "contact", "cryptonia:barrybusiness",
                   "dream:barrybusiness") == "shared contact"
 
+
+@pytest.mark.parametrize(("a", "b", "label"), [
+    # "EU" and "Europe (EU)": one place written two ways
+    ("agora:klosterbier", "hansa:klosterbier", "same origin"),
+    ("agora:pastperfect", "hansa:pastperfect", "same origin"),
+    # Austria is in the EU: no disagreement, and no agreement either
+    ("agora:flyfelix", "hansa:flyfelix", "unknown"),
+    # "Undeclared", "World Wide", "Worldwide" are no origin
+    ("agora:idealpills", "hansa:idealpills", "unknown"),
+    ("dream:chernobyl", "empire:chernobyl", "unknown"),
+    ("dream:color", "hansa:color", "unknown"),
+    ("cryptonia:cerberus", "hansa:cerberus", "unknown"),
+    # a real disagreement stays one: United States against Netherlands
+    ("hansa:sacdirtycrew", "hansa:thehappycrew", "different origin"),
+])
+def test_origin_compares_places_not_spellings(real: Profiles, a: str, b: str,
+                                              label: str) -> None:
+    assert _label(real, "ships_from", a, b).startswith(label)

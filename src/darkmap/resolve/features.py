@@ -277,7 +277,12 @@ def compare(p: Profiles, i: np.ndarray, j: np.ndarray,
         # accounts ship from it (frequency-based agreement)
         share = p.origin_share[i] if p.origin_share is not None else np.ones(len(i))
         same_lev = 4 - np.digitize(np.nan_to_num(share, nan=1.0), [0.05, 0.2])
-        lev["ships_from"] = np.where((oi < 0) | (oj < 0), 0,
+        # a country inside the region the other names ("Austria", "EU") is no evidence
+        inside = np.zeros(len(i), dtype=bool)
+        if p.origin_region is not None:
+            ri, rj = p.origin_region[i], p.origin_region[j]
+            inside = ((ri >= 0) & (ri == oj)) | ((rj >= 0) & (rj == oi))
+        lev["ships_from"] = np.where((oi < 0) | (oj < 0) | inside, 0,
                                      np.where(oi == oj, same_lev, 1)).astype(np.int8)
     if "ships_to" in use:
         inter = row_cosines(p.dest, i, j)

@@ -113,6 +113,9 @@ class Profiles:
     phrasing_evidence: SharedEvidence | None = None
     rare_evidence: SharedEvidence | None = None
     origin_share: np.ndarray | None = None  # share of accounts with this origin (nan unknown)
+    # code of the region (an `origin` code, "eu") the account's origin country lies in,
+    # -1 for none: such a country and that region do not disagree
+    origin_region: np.ndarray | None = None
     # values derived from the whole set of profiles, computed once on first use (the
     # profiles do not change once loaded): pair comparison runs in many batches (Spark
     # tasks), and a derivation over every account must not run again in each
@@ -252,7 +255,7 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
 
     start, end = _windows(con, index, n)
     active_start, active_end = _activity(con, index, n)
-    origin, dest = _shipping(con, index, n)
+    origin, origin_region, dest = _shipping(con, index, n)
     idents, ident_values = _identifiers(con, index, n, hkeys)
     price_keys, price_mask = _prices(con, index, n)
     return Profiles(
@@ -270,7 +273,7 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
         active_end=active_end, capitals=capitals, symbols=symbols,
         style_evidence=style_ev,
         phrasing_evidence=phrasing_ev, rare_evidence=rare_ev,
-        origin_share=_value_shares(origin))
+        origin_share=_value_shares(origin), origin_region=origin_region)
 
 
 def _value_shares(codes: np.ndarray) -> np.ndarray:
@@ -371,8 +374,22 @@ def _day_ranges(rows: Iterable[tuple[str, datetime | None, datetime | None]],
 
 _WORLDWIDE = frozenset({"worldwide", "world", "ww", "worlwide", "international",
                         "internationalworldwide", "everywhere", "allcountries", "global"})
-_EUROPE = frozenset({"eu", "europe", "europeanunion"})
+_EUROPE = frozenset({"eu", "europe", "europeanunion", "europeeu", "europeanunioneu",
+                     "euonly", "europeonly"})
 _ONLY = re.compile(r"\bonly\b", re.IGNORECASE)
+# origins that name no place: an account with one has no known origin
+_NO_ORIGIN = frozenset({"worldwide", "undeclared", "unknown", "internet", "online",
+                        "digital", "none", "na", "notspecified", "various", "other"})
+# "USA To: Worldwide": the origin is what comes before the destinations
+_TO = re.compile(r"\s+to\s*:", re.IGNORECASE)
+# European countries (EU, EEA, the UK, Switzerland, the Balkans): an account shipping
+# from one of them does not disagree with one that names "EU" or "Europe", as
+# vendors write the one for the other
+_EUROPE_CODES = frozenset({
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE",
+    "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "GB",
+    "NO", "IS", "LI", "CH", "AL", "BA", "ME", "MK", "RS", "XK", "MD", "UA", "AD", "MC",
+    "SM", "VA"})
 
 
 @lru_cache(maxsize=4096)
@@ -388,15 +405,30 @@ def _country(v: str | None) -> str:
     return "eu" if key in _EUROPE else key
 
 
+def _origin(v: str | None) -> str:
+    """An origin as a place (an ISO code, "eu"), or "" when it names none: "Worldwide",
+    "WW", "Undeclared", "Internet" say nothing about where a vendor ships from.
+    "USA To: Worldwide" is "US"."""
+    c = _country(_TO.split(v or "", maxsplit=1)[0])
+    return "" if c in _NO_ORIGIN else c
+
+
 def _shipping(con: duckdb.DuckDBPyConnection, index: dict[str, int],
-              n: int) -> tuple[np.ndarray, sp.csr_matrix]:
+              n: int) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
+    """Per account its main origin's code (-1 unknown) and the code of the region its
+    origin lies in (-1 none: "eu" for a European country, when some account names
+    "eu"), and the binary account x destination matrix."""
     origin = np.full(n, -1, dtype=np.int64)
     codes: dict[str, int] = {}
+    places: list[str] = [""] * n
     for aid, s in evidence.main_origins(con):
         i = index.get(aid)
-        c = _country(s)
+        c = _origin(s)
         if i is not None and c:
             origin[i] = codes.setdefault(c, len(codes))
+            places[i] = c
+    eu = codes.get("eu", -1)
+    region = np.array([eu if c in _EUROPE_CODES else -1 for c in places], dtype=np.int64)
     rows, cols = [], []
     dcodes: dict[str, int] = {}
     for aid, s in evidence.destinations(con):
@@ -408,7 +440,7 @@ def _shipping(con: duckdb.DuckDBPyConnection, index: dict[str, int],
     dest = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)),
                          shape=(n, max(1, len(dcodes))))
     dest.data[:] = 1.0
-    return origin, dest
+    return origin, region, dest
 
 
 def placeholder_address(value: str) -> bool:
