@@ -78,3 +78,11 @@ def test_a_vendors_own_email_on_two_markets_stays_a_shared_contact(real: Profile
 def test_origin_compares_places_not_spellings(real: Profiles, a: str, b: str,
                                               label: str) -> None:
     assert _label(real, "ships_from", a, b).startswith(label)
+
+
+def test_leetspeak_and_dropped_digits_together_are_no_same_handle(real: Profiles) -> None:
+    """hansa:gecko99 (Indian pharma) joined dream:g3cko (software) on "gecko": the one
+    by reading 3 as e, the other by dropping 99. Either alone still makes a match."""
+    assert not _label(real, "handle", "dream:g3cko", "hansa:gecko99").startswith("same")
+    assert _label(real, "handle", "dream:greygooseglobal",
+                  "dream:greygoosegl0bal").startswith("same normalised handle")

@@ -20,3 +20,13 @@ def test_a_handle_of_repeated_decorations_is_keyed_in_linear_time() -> None:
     # one prefix stripped per round: slicing each round was quadratic (issue #18)
     assert handle_key("the" * 200_000 + "x") == handle_key("thex")
     assert handle_key("Bob" + "shop" * 200_000) == handle_key("Bob")
+
+
+def test_one_transformation_makes_a_same_normalised_handle_two_do_not() -> None:
+    from darkmap.resolve.normalise import same_normalised
+    assert same_normalised("g3cko", "gecko")          # leetspeak
+    assert same_normalised("Gecko99", "gecko")        # digits dropped
+    assert same_normalised("xXFr0stK1ngXx", "FrostKing-official")
+    assert same_normalised("frost.king420", "FrostKing")
+    assert not same_normalised("g3cko", "Gecko99")    # 3 read as e, 99 dropped
+    assert handle_key("g3cko") == handle_key("Gecko99")  # still one block

@@ -15,6 +15,7 @@ from rapidfuzz.distance import Levenshtein
 from scipy.sparse.csgraph import connected_components
 
 from darkmap.resolve.candidates import migration_successor, mutual_best_successors
+from darkmap.resolve.normalise import handle_forms
 from darkmap.resolve.profiles import Profiles
 from darkmap.resolve.vectors import row_cosines
 
@@ -159,10 +160,13 @@ def _codes(values: list[str]) -> np.ndarray:
                        dtype=np.int64, count=len(values))
 
 
-def _handle_codes(p: Profiles) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of each account's normalised handle key and of its exact handle
-    (skeleton), so that pairs compare them as integers."""
-    return _codes(p.hkey), _codes(p.skeleton or p.hkey)
+def _handle_codes(p: Profiles) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Codes of each account's normalised handle key, of its exact handle (skeleton)
+    and of its two one-transformation forms (:func:`handle_forms`), so that pairs
+    compare them as integers."""
+    forms = [handle_forms(h) for h in p.handle]
+    return (_codes(p.hkey), _codes(p.skeleton or p.hkey), _codes([f[0] for f in forms]),
+            _codes([f[1] for f in forms]))
 
 
 def _handle(p: Profiles, i: np.ndarray, j: np.ndarray
@@ -174,9 +178,10 @@ def _handle(p: Profiles, i: np.ndarray, j: np.ndarray
     by how many accounts of the workspace carry it: names built from common words
     collide by chance more and more as the workspace grows. Exact handles (up to
     case and separators) rank above handles equal only after digits, leetspeak and
-    affixes are stripped. The third array is how many accounts hold the shared name
-    (0 where the names differ): the model weighs a common one down by that count
-    (:data:`darkmap.resolve.match_model.FREQUENCY_ADJUSTED`).
+    affixes are stripped, and such handles must be equal after one of the two (digits
+    dropped or leetspeak read), not only after both. The third array is how many
+    accounts hold the shared name (0 where the names differ): the model weighs a common
+    one down by that count (:data:`darkmap.resolve.match_model.FREQUENCY_ADJUSTED`).
     """
     cos = row_cosines(p.handle_grams, i, j)
     keys = p.hkey
@@ -184,8 +189,12 @@ def _handle(p: Profiles, i: np.ndarray, j: np.ndarray
         (Levenshtein.normalized_similarity(keys[a], keys[b])
          for a, b in zip(i.tolist(), j.tolist(), strict=True)),
         dtype=np.float32, count=len(i))
-    key_code, skel_code = p.derive(("handle codes",), lambda: _handle_codes(p))
-    same = (key_code[i] == key_code[j]) & (key_code[i] >= 0)
+    key_code, skel_code, drop_code, leet_code = p.derive(("handle codes",),
+                                                         lambda: _handle_codes(p))
+    # one key after one transformation, digits dropped or leetspeak read: both together
+    # read a digit two ways ("g3cko" and "Gecko99" are both "gecko")
+    one_form = (drop_code[i] == drop_code[j]) | (leet_code[i] == leet_code[j])
+    same = (key_code[i] == key_code[j]) & (key_code[i] >= 0) & one_form
     exact = same & (skel_code[i] == skel_code[j])
     n_key = p.hkey_count[i] if p.hkey_count is not None else np.ones(len(i), np.int64)
     n_skel = p.skeleton_count[i] if p.skeleton_count is not None else n_key

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["handle_key", "handle_skeleton"]
+__all__ = ["handle_forms", "handle_key", "handle_skeleton", "same_normalised"]
 
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t",
                        "8": "b", "@": "a", "$": "s", "!": "i", "|": "l", "+": "t"})
@@ -56,6 +56,22 @@ def _strip_affixes(s: str) -> str:
     return s[start:end]
 
 
+_DECORATION = re.compile(r"(420|710|69|19\d\d|20\d\d)$")
+
+
+def _undecorated(raw: str) -> str:
+    """``raw`` without a trailing 420/710/69 or year: decoration, not part of the name."""
+    return _DECORATION.sub("", raw) or raw
+
+
+def _trailing_digits_dropped(s: str) -> str:
+    """``s`` without trailing digits when they follow a word (``gecko99``); digits
+    inside a name are left (they may be leetspeak)."""
+    if re.search(r"[a-z]{3}", s.rstrip("0123456789")) and re.fullmatch(r"[a-z]+\d+", s):
+        return _DIGITS.sub("", s)
+    return s
+
+
 def handle_key(handle: str) -> str:
     """A blocking key for a handle: de-leeted, de-decorated, digits dropped.
 
@@ -65,11 +81,31 @@ def handle_key(handle: str) -> str:
     raw = handle_skeleton(handle)
     if not raw:
         return ""
-    # 420/710 and years are decoration; other digits inside a name are leetspeak.
-    s = re.sub(r"(420|710|69|19\d\d|20\d\d)$", "", raw) or raw
-    s = _DIGITS.sub("", s) if re.search(r"[a-z]{3}", s.rstrip("0123456789")) and \
-        re.fullmatch(r"[a-z]+\d+", s) else s
-    s = s.translate(_LEET)
+    s = _trailing_digits_dropped(_undecorated(raw)).translate(_LEET)
     s = _strip_affixes(s)
     s = _DIGITS.sub("", s) or s
     return s or raw
+
+
+def handle_forms(handle: str) -> tuple[str, str]:
+    """The handle normalised by one transformation each: ``(digits dropped, no
+    leetspeak read; leetspeak read, no digits dropped)``, both de-decorated.
+
+    :func:`handle_key` applies both, which is right for blocking but reads a digit two
+    ways: ``g3cko`` (3 read as e) and ``Gecko99`` (99 dropped) both become ``gecko``.
+    """
+    raw = handle_skeleton(handle)
+    if not raw:
+        return "", ""
+    base = _undecorated(raw)
+    dropped = _strip_affixes(_trailing_digits_dropped(base))
+    dropped = _DIGITS.sub("", dropped) or dropped
+    leet = _strip_affixes(base.translate(_LEET))
+    return dropped or raw, leet or raw
+
+
+def same_normalised(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` are one name after one transformation: the same with
+    digits dropped, or the same with leetspeak read (not a mix of the two)."""
+    fa, fb = handle_forms(a), handle_forms(b)
+    return bool(fa[0]) and (fa[0] == fb[0] or fa[1] == fb[1])
