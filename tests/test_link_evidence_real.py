@@ -86,3 +86,14 @@ def test_leetspeak_and_dropped_digits_together_are_no_same_handle(real: Profiles
     assert not _label(real, "handle", "dream:g3cko", "hansa:gecko99").startswith("same")
     assert _label(real, "handle", "dream:greygooseglobal",
                   "dream:greygoosegl0bal").startswith("same normalised handle")
+
+
+def test_a_seized_dump_account_was_active_up_to_the_dump(real: Profiles) -> None:
+    """dream:donpericos joined Dream on 2015-09-01 and is in the seized seller table,
+    whose newest account joined on 2016-12-01; Hansa listed DonPericos on 2016-12-11.
+    Timing read the Dream account as active on its join date only: "gap >1y"."""
+    i = real.index["dream:donpericos"]
+    assert real.active_end is not None
+    assert str(np.datetime64(int(real.active_end[i]), "D")) == "2016-12-01"
+    assert _label(real, "timing", "dream:donpericos", "hansa:donpericos") in (
+        "succession (gap <90d)", "overlap >30d")

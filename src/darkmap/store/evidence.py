@@ -101,11 +101,23 @@ def evidence_windows(con: duckdb.DuckDBPyConnection
 def activity_spans(con: duckdb.DuckDBPyConnection
                    ) -> list[tuple[str, datetime | None, datetime | None]]:
     """``(account_id, first, last)`` activity proper: first of joined date and feedback,
-    last feedback (capture and ingest times ignored), plausible dates only."""
+    last feedback (capture and ingest times ignored), plausible dates only.
+
+    An account in a dataset that states no observation time (a seized dump) was active
+    up to the dump, and a dump is at least as late as the newest join date it holds:
+    that date is the account's last activity too (else a vendor who joined two years
+    before the seizure reads as gone since he joined)."""
     return con.execute("""
+      WITH dumps AS (
+        SELECT capture_sha256, max(joined_at) AS dumped FROM account_observations
+        WHERE observed_at IS NULL
+          AND joined_at BETWEEN TIMESTAMP '2005-01-01' AND TIMESTAMP '2040-01-01'
+        GROUP BY capture_sha256)
       SELECT account_id, min(t), max(f) FROM (
         SELECT account_id, joined_at AS t, NULL::TIMESTAMP AS f FROM account_observations
         UNION ALL SELECT account_id, left_at, left_at FROM feedback
+        UNION ALL SELECT o.account_id, NULL, d.dumped FROM account_observations o
+          JOIN dumps d ON d.capture_sha256 = o.capture_sha256 WHERE o.observed_at IS NULL
       ) WHERE account_id IS NOT NULL
         AND (t IS NULL OR t BETWEEN TIMESTAMP '2005-01-01' AND TIMESTAMP '2040-01-01')
         AND (f IS NULL OR f BETWEEN TIMESTAMP '2005-01-01' AND TIMESTAMP '2040-01-01')
