@@ -97,3 +97,52 @@ def test_a_seized_dump_account_was_active_up_to_the_dump(real: Profiles) -> None
     assert str(np.datetime64(int(real.active_end[i]), "D")) == "2016-12-01"
     assert _label(real, "timing", "dream:donpericos", "hansa:donpericos") in (
         "succession (gap <90d)", "overlap >30d")
+
+
+_ODD = ("Parcels leave the lighthouse every second Tuesday wrapped in three layers of "
+        "kelp, and the keeper signs each one with a drawing of a small blue crab. ")
+
+
+def _handles_world(ws: Workspace, handles: list[tuple[str, str]]) -> Profiles:
+    """Profiles of accounts ``(market, handle)`` with the same odd text each (so that
+    every pair is compared)."""
+    import hashlib
+    from datetime import datetime
+
+    from darkmap.model.records import AccountRecord, MarketRecord
+    from darkmap.store.writer import Provenance, RecordWriter
+
+    prov = Provenance(hashlib.sha256(b"homoglyphs").hexdigest(), "test", "test@1",
+                      datetime(2020, 1, 1))
+    w = RecordWriter(ws.con)
+    for mid in sorted({m for m, _ in handles}):
+        w.add(MarketRecord(mid, mid), prov)
+    for mid, handle in handles:
+        w.add(AccountRecord(mid, handle, profile_text=_ODD * 2, locator=f"acct {handle}"),
+              prov)
+    w.flush()
+    return load_profiles(ws.con)
+
+
+def test_identical_non_latin_handles_are_the_same_handle_and_lookalikes_are_not(
+        ws: Workspace) -> None:
+    p = _handles_world(ws, [("agora", "магазин"), ("hansa", "магазин"),
+                            ("agora", "TheShop"), ("hansa", "TheSh\u043ep")])
+    assert _label(p, "handle", "agora:магазин", "hansa:магазин") == \
+        "same handle, rare (<=3 accounts)"
+    assert not _label(p, "handle", "agora:theshop", "hansa:thesh\u043ep").startswith("same")
+
+
+def test_a_stored_link_flags_a_handle_that_mixes_scripts(ws: Workspace) -> None:
+    """"TheShоp" (Cyrillic о) prints exactly as "TheShop": the explanation says which
+    account's handle mixes scripts, a possible impersonation."""
+    import json
+
+    from darkmap.resolve.link import LinkOptions, link
+    _handles_world(ws, [("agora", "TheShop"), ("hansa", "TheSh\u043ep"),
+                        ("hansa", "TheShop")])
+    link(ws, LinkOptions(store_min=0.0))
+    rows = ws.con.execute("SELECT a, b, signals FROM account_links").fetchall()
+    flags = {(a, b): json.loads(s)["handle"].get("mixed_script") for a, b, s in rows}
+    assert flags[("agora:theshop", "hansa:thesh\u043ep")] == ["hansa:thesh\u043ep"]
+    assert flags[("agora:theshop", "hansa:theshop")] is None

@@ -30,3 +30,21 @@ def test_one_transformation_makes_a_same_normalised_handle_two_do_not() -> None:
     assert same_normalised("frost.king420", "FrostKing")
     assert not same_normalised("g3cko", "Gecko99")    # 3 read as e, 99 dropped
     assert handle_key("g3cko") == handle_key("Gecko99")  # still one block
+
+
+def test_a_non_latin_handle_keeps_its_letters() -> None:
+    """Every letter outside a-z was deleted: "магазин" had an empty skeleton, so two
+    accounts of that name were never "same handle"."""
+    from darkmap.resolve.normalise import handle_skeleton
+    assert handle_skeleton("Магазин") == handle_skeleton("магазин") == "магазин"
+    assert handle_key("магазин_420") == "магазин"
+    assert handle_skeleton("ΤheShop") != handle_skeleton("TheShop")  # Greek Tau kept
+    assert handle_skeleton("the\u200bshop") == "theshop"  # invisible: still folded
+
+
+def test_a_handle_mixing_latin_with_cyrillic_or_greek_is_flagged() -> None:
+    from darkmap.resolve.normalise import mixed_script
+    assert mixed_script("TheSh\u043ep")       # Cyrillic o
+    assert mixed_script("\u03a4heShop")       # Greek capital Tau
+    assert not mixed_script("TheShop") and not mixed_script("магазин")
+    assert not mixed_script("Fr0st_K1ng-420")

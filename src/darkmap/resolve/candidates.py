@@ -50,6 +50,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from darkmap.model.arrays import distinct
+from darkmap.resolve.normalise import as_latin, mixed_script
 from darkmap.resolve.profiles import Profiles
 
 __all__ = ["MAX_GROUP", "MIGRATION_WINDOW", "BlockingPlan", "Search", "blocking_plan",
@@ -522,6 +523,16 @@ def blocking_plan(p: Profiles, use_identifiers: bool = True, k_text: int = 10,
                               exact_max)
 
 
+def _lookalike_keys(handles: list[str]) -> list[str]:
+    """Per account, its handle as it prints (:func:`as_latin`) where some handle that
+    mixes Latin with Cyrillic or Greek letters prints the same, else "": a look-alike
+    ("TheShоp") meets the name it copies, and the handle signal tells them apart."""
+    mixed = {as_latin(h) for h in handles if mixed_script(h)}
+    if not mixed:
+        return [""] * len(handles)
+    return [k if k in mixed else "" for k in map(as_latin, handles)]
+
+
 def _blocking_plan(p: Profiles, use_identifiers: bool, k_text: int, k_handle: int,
                    dims: int, k_style: int, exact_max: int | None) -> BlockingPlan:
     n = len(p)
@@ -535,6 +546,9 @@ def _blocking_plan(p: Profiles, use_identifiers: bool, k_text: int, k_handle: in
         g = _key_matrix(values, n)
         if g is not None:
             groups.append((name, g))
+    g = _key_matrix(_lookalike_keys(p.handle), n)
+    if g is not None:
+        groups.append(("look-alike handle", g))
     text = sp.hstack([p.style, p.products], format="csr")
     searches = [_large_groups(p.hkey, text, 5, MAX_GROUP + 1, 10 * MAX_GROUP)]
     done: list[tuple[str, np.ndarray]] = []

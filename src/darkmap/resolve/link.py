@@ -37,6 +37,7 @@ from darkmap.resolve.match_model import (
     tied_identifier,
     voice_against_name,
 )
+from darkmap.resolve.normalise import mixed_script
 from darkmap.resolve.options import DEFAULT_THRESHOLD, METHODS, LinkOptions
 from darkmap.resolve.partition import (
     MISSING,
@@ -380,6 +381,15 @@ def _concat(a: PairFeatures, b: PairFeatures) -> PairFeatures:
                         {k: np.concatenate([a.level[k], b.level[k]]) for k in a.level})
 
 
+def _flag_mixed_script(handle_sig: dict[str, Any], prof: Roster, i: int, j: int) -> None:
+    """Name, in a link's handle signal, the accounts whose handle mixes Latin with
+    Cyrillic or Greek letters: such a handle prints like a Latin name it is not (a
+    possible impersonation), which the level ("very alike") does not say."""
+    mixed = sorted(prof.ids[k] for k in (i, j) if mixed_script(prof.handle[k]))
+    if mixed:
+        handle_sig["mixed_script"] = mixed
+
+
 def _num(x: float) -> float | None:
     return None if math.isnan(x) else round(x, 4)
 
@@ -444,6 +454,8 @@ def _store(ws: Workspace, run_id: str, started: datetime, prof: Roster, f: PairF
                 sig[s]["accounts_sharing_it"] = int(fk.raw[spec[0]][r])
             if s == "handle" and voice[r]:
                 sig[s]["voice_disagrees"] = True
+            if s == "handle":
+                _flag_mixed_script(sig[s], prof, int(fk.i[r]), int(fk.j[r]))
             if s in tied and tied[s][r]:
                 sig[s]["tied_through_others"] = True
         a, b = prof.ids[fk.i[r]], prof.ids[fk.j[r]]
