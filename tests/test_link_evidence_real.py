@@ -146,3 +146,22 @@ def test_a_stored_link_flags_a_handle_that_mixes_scripts(ws: Workspace) -> None:
     flags = {(a, b): json.loads(s)["handle"].get("mixed_script") for a, b, s in rows}
     assert flags[("agora:theshop", "hansa:thesh\u043ep")] == ["hansa:thesh\u043ep"]
     assert flags[("agora:theshop", "hansa:theshop")] is None
+
+
+def test_explanations_say_when_a_same_handle_differs_as_written(ws: Workspace) -> None:
+    """dream:bud_central ~ hansa:budcentral read "same handle": an analyst checking an
+    impersonation lead must see that the names differ as written; and a mixed-script
+    handle is named a possible impersonation in the level `persona show` prints."""
+    import json
+
+    from darkmap.resolve.link import LinkOptions, link
+    _handles_world(ws, [("dream", "Bud_Central"), ("hansa", "BudCentral"),
+                        ("agora", "BudCentral"), ("agora", "TheShop"),
+                        ("hansa", "TheSh\u043ep")])
+    link(ws, LinkOptions(store_min=0.0))
+    rows = ws.con.execute("SELECT a, b, signals FROM account_links").fetchall()
+    level = {(a, b): json.loads(s)["handle"]["level"] for a, b, s in rows}
+    assert level[("dream:bud_central", "hansa:budcentral")].startswith("same handle")
+    assert "written differently" in level[("dream:bud_central", "hansa:budcentral")]
+    assert "written differently" not in level[("agora:budcentral", "hansa:budcentral")]
+    assert "possible impersonation" in level[("agora:theshop", "hansa:thesh\u043ep")]

@@ -382,12 +382,19 @@ def _concat(a: PairFeatures, b: PairFeatures) -> PairFeatures:
 
 
 def _flag_mixed_script(handle_sig: dict[str, Any], prof: Roster, i: int, j: int) -> None:
-    """Name, in a link's handle signal, the accounts whose handle mixes Latin with
-    Cyrillic or Greek letters: such a handle prints like a Latin name it is not (a
-    possible impersonation), which the level ("very alike") does not say."""
+    """Say, in a link's handle signal, what its level does not: the accounts whose
+    handle mixes Latin with Cyrillic or Greek letters (``mixed_script``: it prints like
+    a Latin name it is not, a possible impersonation), and that a "same handle" is
+    written differently (separators, accents, invisible characters: Bud_Central and
+    BudCentral). Both are added to the level's text, which ``persona show`` prints."""
     mixed = sorted(prof.ids[k] for k in (i, j) if mixed_script(prof.handle[k]))
     if mixed:
         handle_sig["mixed_script"] = mixed
+        handle_sig["level"] += ("; mixes Latin with Cyrillic or Greek letters: "
+                                "possible impersonation")
+    if (str(handle_sig["level"]).startswith("same handle")
+            and prof.handle[i].casefold() != prof.handle[j].casefold()):
+        handle_sig["level"] += "; written differently (separators, accents or invisible)"
 
 
 def _num(x: float) -> float | None:
