@@ -195,3 +195,14 @@ def test_cannabis_forms_capsules_and_glued_cartridges(title: str, substance: str
 def test_a_glued_vape_cartridge_is_a_concentrate(hansa: dict[str, SourceListing]) -> None:
     """hansa:52457 "SUPER SILVER HAZE---- WOW VAPECartridge - SPACE DREAM QUEEN 600mg"."""
     assert _real(hansa["52457"])[:2] == ("cannabis", "cannabis_concentrate")
+
+
+def test_the_format_characters_folded_are_exactly_unicodes_cf() -> None:
+    # the look-alike folding removes Unicode's format characters by one precompiled class
+    # (faster than a category test per character): it must be exactly category Cf
+    import unicodedata
+
+    from darkmap.assess.lexicon import _FORMAT_CHARS
+    cf = {chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"}
+    matched = {chr(c) for c in range(0x110000) if _FORMAT_CHARS.fullmatch(chr(c))}
+    assert matched == cf

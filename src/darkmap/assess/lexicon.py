@@ -41,6 +41,14 @@ _LOOKALIKE_CHARS = frozenset(chr(c) for c in _LOOKALIKES)
 # a word (letters only) holding a Latin letter and a look-alike is a mixed-script spelling
 # ("Fеntanyl"); a word wholly in Cyrillic or Greek is that language and stays as written
 _WORD = re.compile(r"[^\W\d_]++")
+# the format characters (Unicode category Cf: zero-width space, soft hyphen, word joiner,
+# direction marks...), as one class: a regex removes them at C speed where a test of
+# each character's category cost a third of a title's classification
+_FORMAT_CHARS = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    "\U000e0020-\U000e007f]")
 # four or more single letters spaced out: "F e n t a n y l"
 _SPACED = re.compile(r"(?<!\w)(?:[a-z][ .](?=[a-z](?!\w))){3,}[a-z](?!\w)")
 
@@ -60,7 +68,7 @@ def fold_lookalikes(text: str) -> tuple[str, list[str]]:
     spaced-out letters ("f e n t a n y l") joined."""
     done: list[str] = []
     if not text.isascii():
-        kept = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+        kept = _FORMAT_CHARS.sub("", text)
         if len(kept) != len(text):
             done.append("invisible characters removed")
             text = kept
