@@ -166,6 +166,28 @@ def data_dir() -> Path:
     return DATA
 
 
+@pytest.fixture(scope="session")
+def hansa_listings(data_dir: Path) -> dict[str, Any]:
+    """The real Hansa listings (``darkmap.evaluate.drugs.read_listings``), keyed by
+    listing id: read once for every assessment test that quotes real rows."""
+    from darkmap.evaluate.drugs import read_listings
+    return read_listings(data_dir / "listings" / "hansa-2016-12.csv")
+
+
+def assess_row(row: Any) -> Any:
+    """``assess_listing`` of a listing row as ``read_listings`` gives it (title,
+    categories, price text and observation time; no description)."""
+    from darkmap.assess.listing import assess_listing
+    return assess_listing(row["title"], None, row["category_path"], None, None,
+                          row["price_text"], row["observed_at"])
+
+
+def quantity_of(row: Any) -> tuple[float | None, str, float | None, str]:
+    """(units, unit kind, dose in mg, parse note) that :func:`assess_row` gives."""
+    a = assess_row(row)
+    return a.units, a.unit_kind, a.dose_mg, a.parse_note
+
+
 @pytest.fixture
 def ws(tmp_path: Path) -> Iterator[Workspace]:
     """A fresh workspace in a temp folder."""

@@ -5,26 +5,12 @@ checked on the real listings the audit quoted and on made-up variants."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from conftest import quantity_of
 
 from darkmap.assess.listing import assess_listing
 from darkmap.assess.quantity import UNIT_KINDS, parse_quantity
-from darkmap.evaluate.drugs import SourceListing, read_listings
-
-
-@pytest.fixture(scope="module")
-def hansa(data_dir: Path) -> dict[str, SourceListing]:
-    """The real Hansa listings, keyed by listing id."""
-    return read_listings(data_dir / "listings" / "hansa-2016-12.csv")
-
-
-def _assess(row: SourceListing) -> tuple[float | None, str, float | None, str]:
-    a = assess_listing(row["title"], None, row["category_path"], None, None,
-                       row["price_text"], row["observed_at"])
-    return a.units, a.unit_kind, a.dose_mg, a.parse_note
-
+from darkmap.evaluate.drugs import SourceListing
 
 # ---- finding 4: nasal sprays and patches ------------------------------------------
 
@@ -37,19 +23,19 @@ def _assess(row: SourceListing) -> tuple[float | None, str, float | None, str]:
     ("55128", 1, 20.0, "spray bottle"),
 ])
 def test_a_nasal_spray_is_one_bottle_of_its_stated_content(
-        hansa: dict[str, SourceListing], lid: str, units: float, dose: float,
+        hansa_listings: dict[str, SourceListing], lid: str, units: float, dose: float,
         note: str) -> None:
-    got = _assess(hansa[lid])
+    got = quantity_of(hansa_listings[lid])
     assert got[:3] == (units, "spray", dose), got
     assert note in got[3]
 
 
-def test_every_real_spray_is_a_spray_bottle(hansa: dict[str, SourceListing]) -> None:
+def test_every_real_spray_is_a_spray_bottle(hansa_listings: dict[str, SourceListing]) -> None:
     """No Hansa fentanyl nasal spray is read as pills or as a per-ml dose."""
-    sprays = [r for r in hansa.values() if "nasal spray" in r["title"].casefold()]
+    sprays = [r for r in hansa_listings.values() if "nasal spray" in r["title"].casefold()]
     assert len(sprays) >= 14
     for row in sprays:
-        assert _assess(row)[1] == "spray", row["title"]
+        assert quantity_of(row)[1] == "spray", row["title"]
     assert "spray" in UNIT_KINDS
 
 
@@ -90,9 +76,9 @@ def test_a_patch_strength_is_a_delivery_rate(title: str, units: float, dose: flo
     ("48675", 100, "pill"),
     ("40237", 10000, "blotter"),  # "10000 pcs 1200 ug - ... NBOME blotters!"
 ])
-def test_real_pack_counts(hansa: dict[str, SourceListing], lid: str, units: float,
+def test_real_pack_counts(hansa_listings: dict[str, SourceListing], lid: str, units: float,
                           kind: str) -> None:
-    got = _assess(hansa[lid])
+    got = quantity_of(hansa_listings[lid])
     assert got[:2] == (units, kind), got
 
 
@@ -140,9 +126,9 @@ def test_imprint_numbers_and_bracketed_counts(title: str, units: float,
     ("29773", 25, 7.5),     # "Vicodin 7.5/325 (V 3605) x 25": no unit, no dose before
     ("53780", 12, 8.0),     # "12 Pills SUBOXONE 8/2"
 ])
-def test_a_combination_strength_is_the_opioids(hansa: dict[str, SourceListing], lid: str,
+def test_a_combination_strength_is_the_opioids(hansa_listings: dict[str, SourceListing], lid: str,
                                                units: float, dose: float) -> None:
-    got = _assess(hansa[lid])
+    got = quantity_of(hansa_listings[lid])
     assert got[:3] == (units, "pill", dose), got
     assert "combination" in got[3]
 
@@ -187,9 +173,9 @@ def test_weight_ranges(title: str, substance: str, grams: float) -> None:
 
 
 def test_a_raffle_ticket_is_not_the_price_of_its_prizes(
-        hansa: dict[str, SourceListing]) -> None:
+        hansa_listings: dict[str, SourceListing]) -> None:
     """hansa:33212 "$5 Raffle, 2lbs indoor flower, 1/2 oz of shatter...": $0.35/g."""
-    row = hansa["33212"]
+    row = hansa_listings["33212"]
     a = assess_listing(row["title"], None, row["category_path"], None, None,
                        row["price_text"], row["observed_at"])
     assert (a.pack_price_usd, a.price_per_gram_usd, a.unit_price_usd) == (None, None, None)
@@ -242,9 +228,9 @@ def test_packs_in_words(title: str, substance: str, units: float | None, kind: s
     ("29529", 10, 100.0),   # "Trenbolone Acetate 100mg per ml/10ml": as it was
     ("56019", 50, 20.0),    # "Propofol - Lipuro 20 mg / ml | 1000 mg / 50ml": as it was
 ])
-def test_vials_and_ampoules_are_millilitres(hansa: dict[str, SourceListing], lid: str,
+def test_vials_and_ampoules_are_millilitres(hansa_listings: dict[str, SourceListing], lid: str,
                                             ml: float, per_ml: float) -> None:
-    got = _assess(hansa[lid])
+    got = quantity_of(hansa_listings[lid])
     assert got[:3] == (ml, "ml", per_ml), got
 
 
@@ -259,8 +245,8 @@ def test_tablets_with_a_per_ml_word_stay_tablets() -> None:
     ("37056", 700.0),  # "1000mg Vape Cartridge SFV OG (35) $20 each": 1 g at $700/g
 ])
 def test_a_cannabis_price_per_gram_above_the_ceiling_is_not_used(
-        hansa: dict[str, SourceListing], lid: str, pack: float) -> None:
-    row = hansa[lid]
+        hansa_listings: dict[str, SourceListing], lid: str, pack: float) -> None:
+    row = hansa_listings[lid]
     a = assess_listing(row["title"], None, row["category_path"], None, None,
                        row["price_text"], row["observed_at"])
     assert (a.price_per_gram_usd, a.pack_price_usd) == (None, pack)

@@ -5,25 +5,17 @@ the real listings the audit quoted and on made-up hostile variants of the same w
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from conftest import assess_row
 
 from darkmap.assess.listing import assess_listing
-from darkmap.evaluate.drugs import SourceListing, read_listings
+from darkmap.evaluate.drugs import SourceListing
 
 DRUGS = ["Drugs"]
 
 
-@pytest.fixture(scope="module")
-def hansa(data_dir: Path) -> dict[str, SourceListing]:
-    """The real Hansa listings, keyed by listing id."""
-    return read_listings(data_dir / "listings" / "hansa-2016-12.csv")
-
-
 def _real(row: SourceListing) -> tuple[str, str, bool, bool]:
-    a = assess_listing(row["title"], None, row["category_path"], None, None,
-                       row["price_text"], row["observed_at"])
+    a = assess_row(row)
     return a.drug_class, a.substance, a.counterfeit_pill, a.fentanyl_risk
 
 
@@ -59,9 +51,10 @@ def test_a_negated_fentanyl_word_stays_negated(title: str) -> None:
     assert (a.substance, a.fentanyl_risk) == ("heroin", False), a
 
 
-def test_the_real_test_strip_listing_stays_a_test_kit(hansa: dict[str, SourceListing]) -> None:
+def test_the_real_test_strip_listing_stays_a_test_kit(
+        hansa_listings: dict[str, SourceListing]) -> None:
     """hansa:50823 "Fentanyl Test Strip (2x)" sells the strips."""
-    assert _real(hansa["50823"])[::3] == ("non_drug", False)
+    assert _real(hansa_listings["50823"])[::3] == ("non_drug", False)
 
 
 # ---- 2. spellings that evaded the fentanyl and counterfeit flags --------------------
@@ -163,9 +156,9 @@ def test_a_bar_with_a_count_dose_or_pill_word_stays_xanax(title: str) -> None:
     ("51629", "psychedelic", "other_psychedelic"),  # "50 Tabs of Bromo DragonFly 250Ug"
     ("2380", "other_medicine", "steroid"),          # "Clenbuterol - 50 tb/ 20 mcg"
 ])
-def test_real_classification_slips(hansa: dict[str, SourceListing], lid: str,
+def test_real_classification_slips(hansa_listings: dict[str, SourceListing], lid: str,
                                    drug_class: str, substance: str) -> None:
-    assert _real(hansa[lid])[:2] == (drug_class, substance), hansa[lid]["title"]
+    assert _real(hansa_listings[lid])[:2] == (drug_class, substance), hansa_listings[lid]["title"]
 
 
 @pytest.mark.parametrize(("title", "substance"), [
@@ -192,9 +185,9 @@ def test_cannabis_forms_capsules_and_glued_cartridges(title: str, substance: str
     assert assess_listing(title, None, DRUGS).substance == substance
 
 
-def test_a_glued_vape_cartridge_is_a_concentrate(hansa: dict[str, SourceListing]) -> None:
+def test_a_glued_vape_cartridge_is_a_concentrate(hansa_listings: dict[str, SourceListing]) -> None:
     """hansa:52457 "SUPER SILVER HAZE---- WOW VAPECartridge - SPACE DREAM QUEEN 600mg"."""
-    assert _real(hansa["52457"])[:2] == ("cannabis", "cannabis_concentrate")
+    assert _real(hansa_listings["52457"])[:2] == ("cannabis", "cannabis_concentrate")
 
 
 def test_the_format_characters_folded_are_exactly_unicodes_cf() -> None:

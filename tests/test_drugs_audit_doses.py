@@ -5,32 +5,19 @@ variants, including those that must keep their old reading."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from conftest import quantity_of
 
 from darkmap.assess.listing import assess_listing
 from darkmap.assess.quantity import parse_quantity
-from darkmap.evaluate.drugs import SourceListing, read_listings
-
-
-@pytest.fixture(scope="module")
-def hansa(data_dir: Path) -> dict[str, SourceListing]:
-    """The real Hansa listings, keyed by listing id."""
-    return read_listings(data_dir / "listings" / "hansa-2016-12.csv")
-
-
-def _assess(row: SourceListing) -> tuple[float | None, str, float | None, str]:
-    a = assess_listing(row["title"], None, row["category_path"], None, None,
-                       row["price_text"], row["observed_at"])
-    return a.units, a.unit_kind, a.dose_mg, a.parse_note
-
+from darkmap.evaluate.drugs import SourceListing
 
 # ---- 1. a tablet strength written in grams ----------------------------------------
 
-def test_lorazepam_grams_per_tablet_are_milligrams(hansa: dict[str, SourceListing]) -> None:
+def test_lorazepam_grams_per_tablet_are_milligrams(
+        hansa_listings: dict[str, SourceListing]) -> None:
     """hansa:29356 "LORAZEPAM (tavor) 2,5 gr x 10": ten Tavor 2.5 mg tablets, not 25 g."""
-    units, kind, dose, note = _assess(hansa["29356"])
+    units, kind, dose, note = quantity_of(hansa_listings["29356"])
     assert (units, kind, dose) == (10, "pill", 2.5)
     assert "2.5 g" in note and "mg" in note
 
@@ -141,9 +128,10 @@ def test_a_stated_dose_or_another_substance_keeps_its_reading(
     assert (q.units, q.dose_mg) == (units, dose) and "implied" not in q.note, q
 
 
-def test_real_imprint_titles_keep_their_stated_dose(hansa: dict[str, SourceListing]) -> None:
+def test_real_imprint_titles_keep_their_stated_dose(
+        hansa_listings: dict[str, SourceListing]) -> None:
     """hansa:18298 "Oxycodone 30mg (A 215) x 10" names the dose: nothing is implied."""
-    units, kind, dose, note = _assess(hansa["18298"])
+    units, kind, dose, note = quantity_of(hansa_listings["18298"])
     assert (units, kind, dose) == (10, "pill", 30.0) and "implied" not in note
 
 
@@ -164,16 +152,16 @@ def test_long_hostile_titles_are_read_whole(unit: str) -> None:
 
 # ---- a molar mass is no weight of drug ---------------------------------------------
 
-def test_a_molar_mass_is_no_weight(hansa: dict[str, SourceListing]) -> None:
+def test_a_molar_mass_is_no_weight(hansa_listings: dict[str, SourceListing]) -> None:
     # "10xMedikinet á 20mg - Methylphenidat [C14H19NO2, Mr = 233.3 g/mol]": ten 20 mg
     # tablets, not 233.3 g of methylphenidate (six real Hansa listings say "g/mol")
-    molar = {k: r for k, r in hansa.items() if "g/mol" in r["title"]}
+    molar = {k: r for k, r in hansa_listings.items() if "g/mol" in r["title"]}
     assert len(molar) == 6
     for row in molar.values():
-        units, kind, dose, _ = _assess(row)
+        units, kind, dose, _ = quantity_of(row)
         assert kind == "pill" and dose in (20.0, 30.0, 40.0, 10.0, 5.0), row["title"]
         assert units is not None and units < 200, row["title"]
-    assert _assess(hansa["24696"])[:3] == (10.0, "pill", 20.0)
+    assert quantity_of(hansa_listings["24696"])[:3] == (10.0, "pill", 20.0)
 
 
 @pytest.mark.parametrize("title", ["Methylphenidate 5g (M = 233.3 g/mol)",

@@ -141,7 +141,6 @@ _OXY_IMPRINT = re.compile(r"(?<![a-z])o[pc]\s?-?$")
 # "20 tab 100x BOX", "20 tabs x 5 boxes": a number of packs of the count before it
 _PACKS = re.compile(r"(?<![\d.,])(?:(\d{1,4})\s*x\s*|x\s*(\d{1,4})\s+)"
                     r"(?:boxes|box|packs|pack|blisters|blister|strips|strip)(?![a-z])")
-# "... 30 x 500" closing the title: the count is the number after the last "x"
 # "Pack of 10", "4 packs of 4 tabs", "10 strips of 10", "5 boxes of DHC 28 x 30mg": packs
 # (a number of them, or one) of the count after "of", at most two words between
 _PACKS_OF = re.compile(r"(?:(?<![\d.,])(\d{1,4})\s*+)?(?<![a-z])(?:packs?|box(?:es)?|bottles?|"
@@ -156,6 +155,7 @@ _BARE_SAMPLE = re.compile(r"(?<![\d.,])(\d?[.,]\d{1,2})\s*+[(\[]?\s*+samples?(?!
 _BLOTTER_WORD = re.compile(r"(?<![a-z])(?:blotters?|hits?|papers?|microdots)(?![a-z])")
 # "1OO pills": letters O written for zeros after a digit
 _LETTER_O = re.compile(r"(?<![a-z\d.,])([1-9]\d{0,2})(o{1,4})(?![a-z\d])")
+# "... 30 x 500" closing the title: the count is the number after the last "x"
 _TRAILING_X = re.compile(r"(?<![a-z])x\s*(\d{1,3}(?:,\d{3})+|\d{1,6})\s*$")
 _QTY = re.compile(r"(?:qty|quantity|menge|anzahl)\s*+[#:]?\s*+0*(\d{1,6})(?!\d)|"
                   r"^\s*+[\[(]\s*+(\d{1,6})\s*+x?\s*+[\])]")  # possessive: no split of a run
