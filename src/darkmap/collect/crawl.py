@@ -330,7 +330,7 @@ class _Crawl:
                     # the cap is checked per request: pages stored + requests in flight
                     while self.queue and len(inflight) < self.opts.concurrency \
                             and not self._cap_reached(len(inflight)):
-                        if self.opts.rate > 0 and now < self.next_at:
+                        if now < self.next_at:  # the rate, or a 429's wait
                             break
                         item = self.queue.popleft()
                         target = self._target(item.url)
