@@ -242,7 +242,8 @@ def test_tablets_with_a_per_ml_word_stay_tablets() -> None:
 
 @pytest.mark.parametrize(("lid", "pack"), [
     ("14211", 45.0),   # "... Vape Cartridge - Indicia 5000mcg": 0.005 g at $9,000/g
-    ("37056", 700.0),  # "1000mg Vape Cartridge SFV OG (35) $20 each": 1 g at $700/g
+    # hansa:37056 "... (35) $20 each" was here: it is 35 cartridges at $20
+    # (tests/test_assess_audit3.py)
 ])
 def test_a_cannabis_price_per_gram_above_the_ceiling_is_not_used(
         hansa_listings: dict[str, SourceListing], lid: str, pack: float) -> None:

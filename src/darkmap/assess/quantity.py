@@ -13,9 +13,11 @@ Grammar (case-insensitive, on the HTML-unescaped title):
 * **count** ``N x``, ``x N``, ``x [N]`` ("OP 80 x 20": 20, the OxyContin imprint's 80
   its dose; a closing ``x N`` wins over an ``N x`` inside the title:
   "M box 30 x 500"), ``N (pills|tabs|caps|blotters|seeds|patches|bars|pcs|blues...)``,
-  ``(N)`` or ``(QTY N)``, a number written as a word ("ten"), or a number opening the title
-  when a dose or a pill word follows ("10 Valium 10mg"); packs of a counted form after
-  it, ``M x box`` or ``x M boxes`` ("20 tab 100x BOX": 2,000).
+  ``(N)`` or ``(QTY N)`` opening the title, ``(N)`` right after a dose ("Oxycodone 30mg
+  (100)") or before a price each ("(35) $20 each"), a number written as a word ("ten"),
+  or a number opening the title when a dose or a pill word follows ("10 Valium 10mg");
+  packs of a counted form after it, ``M x box`` or ``x M boxes`` ("20 tab 100x BOX":
+  2,000).
 * **multipacks** ``3 x 10 pills`` (30), ``N packs/boxes/strips of M`` (N × M), ``pack of
   M``, ``M count``; letters O written for zeros after a digit ("1OO pills": 100).
 * **oxycodone 30s** the imprints M30, A215, "M box 30" and "Perc 30", "Roxy 30", "30s",
@@ -159,6 +161,13 @@ _LETTER_O = re.compile(r"(?<![a-z\d.,])([1-9]\d{0,2})(o{1,4})(?![a-z\d])")
 _TRAILING_X = re.compile(r"(?<![a-z])x\s*(\d{1,3}(?:,\d{3})+|\d{1,6})\s*$")
 _QTY = re.compile(r"(?:qty|quantity|menge|anzahl)\s*+[#:]?\s*+0*(\d{1,6})(?!\d)|"
                   r"^\s*+[\[(]\s*+(\d{1,6})\s*+x?\s*+[\])]")  # possessive: no split of a run
+# "(100)", "[50]": a bare number in brackets (a count when a dose or a price each is beside
+# it); the spaces before it are in the match, so it can start where a dose ends
+_BRACKET_COUNT = re.compile(r"(?P<open>)\s*+[(\[]\s*+(\d{1,5})\s*+[)\]]")
+# "$20 each", "25€ each", "USD 20 per cart": a price of one unit after a count
+_PRICE_EACH = re.compile(r"\s*+(?:(?:[$€£]|usd|eur)\s*+\d{1,6}(?:[.,]\d{1,2})?|"
+                         r"\d{1,6}(?:[.,]\d{1,2})?\s*+(?:[$€£]|usd|eur))\s*+"
+                         r"(?:each|ea|per|a piece|apiece)(?![a-z])")
 _LEADING = re.compile(r"^\W*(\d{1,6})(?![\d.,]|\s*+%|[a-z]|\s*+-?\s*+"
                       r"(?:mgs?|milligrams?|micrograms?|ug|µg|mcg|g|grs?|grams?|ml|kgs?|kilos?|oz|lbs?|x)\b)")
 _WORD_COUNT = re.compile(r"\b(" + "|".join(_WORD_NUMBERS) + r")\b\s*(?:\(\w+\)\s*)?(?:x\b|"
@@ -293,6 +302,19 @@ def _count_before_dose(t: str, dose: tuple[float, int, int, bool]) -> float | No
     if n is None or n < 2 or abs(n - dose[0]) < 1e-9:
         return None
     return n
+
+
+def _bracket_count(t: str, doses: list[tuple[float, int, int, bool]]) -> re.Match[str] | None:
+    """A bare number in brackets that is the pack count: right after a dose ("Oxycodone
+    30mg (100)", "Xanax 2mg [50]") or before a price each ("1000mg Vape Cartridge SFV OG
+    (35) $20 each": 35 cartridges at $20, not 1 g at $700)."""
+    if "(" not in t and "[" not in t:
+        return None
+    ends = {d[2] for d in doses}
+    for m in _BRACKET_COUNT.finditer(t):
+        if m.start("open") in ends or _PRICE_EACH.match(t, m.end()):
+            return m
+    return None
 
 
 def _range_low(t: str, start: int, count: float | None,
@@ -653,6 +675,9 @@ def _read(t: str, substance: str | None) -> Quantity:
                                               or t.lstrip()[:1] in "([") else None
         if qm:
             count, count_span = _num(qm.group(1) or qm.group(2)), qm.span()
+        elif (bm := _bracket_count(t, doses)) is not None:
+            count, count_span = _num(bm.group(2)), bm.span()
+            notes.append("number in brackets beside a dose or a price each read as count")
         elif xm:
             count, count_span = _num(xm.group(1) or xm.group(2)), xm.span()
             if xm.group(1) and (low := _range_low(t, xm.start(1), count, doses,

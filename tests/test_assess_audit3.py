@@ -1,0 +1,44 @@
+"""The leftovers of the second assessment audit (/work/audit-assess2.md): pack counts
+written "(35) $20 each" and "30mg (100)", a price per gram with no pack, "5 Pills =
+1.25MG" totals, street count words for pills, and a few misreads of listed titles.
+Each rule is checked on the real listings the audit quoted and on made-up variants."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import assess_row
+
+from darkmap.assess.quantity import parse_quantity
+from darkmap.evaluate.drugs import SourceListing
+
+# ---- "(N) $P each" and "(N)" after the dose: the pack count ------------------------
+
+
+def test_a_count_in_brackets_before_a_price_each_is_the_pack(
+        hansa_listings: dict[str, SourceListing]) -> None:
+    """hansa:37056 "1000mg Vape Cartridge SFV OG (35) $20 each" at USD 700 is 35
+    cartridges of 1000 mg at $20 each, not 1 g at $700 a gram."""
+    a = assess_row(hansa_listings["37056"])
+    assert (a.units, a.unit_kind, a.dose_mg) == (35.0, "pill", 1000.0), a.parse_note
+    assert a.unit_price_usd == 20.0
+
+
+@pytest.mark.parametrize(("title", "substance", "units", "dose"), [
+    ("Oxycodone 30mg (100)", "oxycodone", 100.0, 30.0),
+    ("Adderall IR 20mg (5)", "amphetamine", 5.0, 20.0),  # agora:SncKzEyAl
+    ("Xanax 2mg [50] fast shipping", "alprazolam", 50.0, 2.0),
+    ("Vape Cartridge 500mg (10) €25 each", "cannabis_concentrate", 10.0, 500.0),
+])
+def test_a_count_in_brackets_after_the_dose_is_the_pack(
+        title: str, substance: str, units: float, dose: float) -> None:
+    q = parse_quantity(title, substance)
+    assert (q.units, q.unit_kind, q.dose_mg) == (units, "pill", dose), q
+
+
+@pytest.mark.parametrize(("title", "substance"), [
+    ("Oxycodone 30mg (100%) genuine", "oxycodone"),  # a purity, not a count
+    ("MDMA 84% (100) crystals 1g", "mdma"),          # a weight is the pack
+])
+def test_a_bracketed_number_that_is_no_pack_count(title: str, substance: str) -> None:
+    q = parse_quantity(title, substance)
+    assert q.units != 100.0 and q.unit_kind != "pill", q
