@@ -42,3 +42,31 @@ def test_a_count_in_brackets_after_the_dose_is_the_pack(
 def test_a_bracketed_number_that_is_no_pack_count(title: str, substance: str) -> None:
     q = parse_quantity(title, substance)
     assert q.units != 100.0 and q.unit_kind != "pill", q
+
+
+# ---- a price per gram with no pack: one gram ---------------------------------------
+
+@pytest.mark.parametrize(("lid", "per_gram"), [
+    ("30218", 52.81),  # "Pretty Good Cocaine 50e/g" at USD 52.81
+    ("14216", 12.5),   # "Platinum Girl Scout Cookies - $12.50 per Gram {****1/4 stars}"
+    ("18306", 14.0),   # "Gorilla Glue #4 - $14.00 per Gram {*****5 stars!}"
+    ("14214", 12.5),   # "True OG - $12.50 per Gram {****1/4 stars}"
+])
+def test_a_price_per_gram_and_no_pack_is_one_gram(
+        hansa_listings: dict[str, SourceListing], lid: str, per_gram: float) -> None:
+    a = assess_row(hansa_listings[lid])
+    assert (a.units, a.unit_kind, a.dose_mg) == (1.0, "gram", None), a.parse_note
+    assert a.price_per_gram_usd == per_gram
+    assert "price per gram" in a.parse_note
+
+
+@pytest.mark.parametrize(("title", "substance", "units", "kind"), [
+    ("Orange Bud 25g [10,00€/g] (Free Shipping)", "cannabis_flower", 25.0, "gram"),
+    ("Speed paste 12 EUR per gram, min 5g", "amphetamine", 1.0, "gram"),  # the minimum rule
+    ("Xanax $3 per pill", "alprazolam", None, "unknown"),
+    ("Cocaine 80 USD a gram", "cocaine", 1.0, "gram"),
+])
+def test_a_price_per_gram_beside_a_pack_changes_nothing(
+        title: str, substance: str, units: float | None, kind: str) -> None:
+    q = parse_quantity(title, substance)
+    assert (q.units, q.unit_kind) == (units, kind), q

@@ -6,7 +6,8 @@ Grammar (case-insensitive, on the HTML-unescaped title):
   weight) and the words ``QP`` (quarter
   pound, 113.4 g), ``HP`` (half pound), ``zip``/``ounce``, ``eighth`` (3.5 g), fractions
   ``1/2 oz``, ``half gram``, ``.2 of a gram``, ``0.5 (SAMPLE)`` (a bare fraction before
-  "sample"); an explicit gram figure wins over an ounce figure ("1OZ (28g)" is 28 g).
+  "sample"); an explicit gram figure wins over an ounce figure ("1OZ (28g)" is 28 g); a
+  price per gram and no other pack ("50e/g", "$12.50 per Gram") is one gram.
 * **dose** ``N (mg|µg|ug|mcg|mcu)`` converted to mg; ranges ``260-270mg`` take the
   middle; ``8mg/2mg`` takes the first, and so does an opioid's combination strength
   ("Codeine 15/500 MG", "Vicodin 7.5/325", "SUBOXONE 8/2": 15, 7.5, 8).
@@ -168,6 +169,11 @@ _BRACKET_COUNT = re.compile(r"(?P<open>)\s*+[(\[]\s*+(\d{1,5})\s*+[)\]]")
 _PRICE_EACH = re.compile(r"\s*+(?:(?:[$€£]|usd|eur)\s*+\d{1,6}(?:[.,]\d{1,2})?|"
                          r"\d{1,6}(?:[.,]\d{1,2})?\s*+(?:[$€£]|usd|eur))\s*+"
                          r"(?:each|ea|per|a piece|apiece)(?![a-z])")
+# "50e/g", "$12.50 per Gram", "80 USD a gram": a price per gram (bounded numbers, one
+# currency word or sign, no repetition over free text)
+_PER_GRAM_PRICE = re.compile(r"(?:[$€£]\s*+\d{1,6}(?:[.,]\d{1,2})?|"
+                             r"(?<![\d.,])\d{1,6}(?:[.,]\d{1,2})?\s*+(?:[$€£e]|usd|eur|euros?|dollars?))\s*+(?:/|per|an?)\s*+"
+                             r"(?:g|gr|grams?|gramm)(?![a-z])")
 _LEADING = re.compile(r"^\W*(\d{1,6})(?![\d.,]|\s*+%|[a-z]|\s*+-?\s*+"
                       r"(?:mgs?|milligrams?|micrograms?|ug|µg|mcg|g|grs?|grams?|ml|kgs?|kilos?|oz|lbs?|x)\b)")
 _WORD_COUNT = re.compile(r"\b(" + "|".join(_WORD_NUMBERS) + r")\b\s*(?:\(\w+\)\s*)?(?:x\b|"
@@ -828,6 +834,9 @@ def _read(t: str, substance: str | None) -> Quantity:
                         _join(notes + ["mg read as an amount of powder"]))
     if form_word in ("seed", "patch"):
         return Quantity(None, form_word, None, 0.4, "form stated, count not stated")
+    if "g" in t and has_digit and _PER_GRAM_PRICE.search(t):
+        # "Pretty Good Cocaine 50e/g", "True OG - $12.50 per Gram": the price of one gram
+        return Quantity(1.0, "gram", None, 0.4, "a price per gram and no pack: 1 g")
     sm = _BARE_SAMPLE.search(t) if "sample" in t and substance not in PHARMA_PILL_SUBSTANCES \
         else None
     sample = _num(sm.group(1)) if sm else None
