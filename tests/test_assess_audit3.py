@@ -70,3 +70,31 @@ def test_a_price_per_gram_beside_a_pack_changes_nothing(
         title: str, substance: str, units: float | None, kind: str) -> None:
     q = parse_quantity(title, substance)
     assert (q.units, q.unit_kind) == (units, kind), q
+
+
+# ---- "N Pills = TOTAL mg": the total of the pack, not a pill's dose ----------------
+
+@pytest.mark.parametrize(("lid", "units"), [
+    ("9449", 5.0),    # "Halcion [Triazolam] 5 Pills = 1.25MG"
+    ("7279", 10.0),   # "... 10 Pills = 2.5MG | 1 Blister Pack"
+    ("7280", 20.0),
+    ("52122", 30.0),
+    ("7281", 40.0),   # "... 40 Pills = 10MG | 4 Blister Pack"
+    ("52123", 50.0),
+])
+def test_pills_equal_to_a_total_dose_are_pills_of_its_share(
+        hansa_listings: dict[str, SourceListing], lid: str, units: float) -> None:
+    a = assess_row(hansa_listings[lid])
+    assert (a.units, a.unit_kind, a.dose_mg) == (units, "pill", 0.25), a.parse_note
+    assert "the pack's total" in a.parse_note
+
+
+@pytest.mark.parametrize(("title", "units", "dose"), [
+    ("Xanax 10 tabs = 20mg", 10.0, 2.0),
+    ("Xanax 2mg 10 tabs", 10.0, 2.0),         # no "=": the dose is a pill's
+    ("Xanax 10 tabs 2mg = 20mg total", 10.0, 2.0),  # the pill's dose stated first
+])
+def test_only_a_dose_right_after_pills_equal_is_a_total(
+        title: str, units: float, dose: float) -> None:
+    q = parse_quantity(title, "alprazolam")
+    assert (q.units, q.unit_kind, q.dose_mg) == (units, "pill", dose), q

@@ -19,6 +19,8 @@ Grammar (case-insensitive, on the HTML-unescaped title):
   or a number opening the title when a dose or a pill word follows ("10 Valium 10mg");
   packs of a counted form after it, ``M x box`` or ``x M boxes`` ("20 tab 100x BOX":
   2,000).
+* **pack totals** "5 Pills = 1.25MG": a dose right after "N pills =" is the pack's, each
+  pill its share (0.25 mg).
 * **multipacks** ``3 x 10 pills`` (30), ``N packs/boxes/strips of M`` (N × M), ``pack of
   M``, ``M count``; letters O written for zeros after a digit ("1OO pills": 100).
 * **oxycodone 30s** the imprints M30, A215, "M box 30" and "Perc 30", "Roxy 30", "30s",
@@ -174,6 +176,8 @@ _PRICE_EACH = re.compile(r"\s*+(?:(?:[$€£]|usd|eur)\s*+\d{1,6}(?:[.,]\d{1,2})
 _PER_GRAM_PRICE = re.compile(r"(?:[$€£]\s*+\d{1,6}(?:[.,]\d{1,2})?|"
                              r"(?<![\d.,])\d{1,6}(?:[.,]\d{1,2})?\s*+(?:[$€£e]|usd|eur|euros?|dollars?))\s*+(?:/|per|an?)\s*+"
                              r"(?:g|gr|grams?|gramm)(?![a-z])")
+# "5 Pills = 1.25MG": what joins a count to the total dose of the pack
+_EQUALS = re.compile(r"\s{0,3}=\s{0,3}")
 _LEADING = re.compile(r"^\W*(\d{1,6})(?![\d.,]|\s*+%|[a-z]|\s*+-?\s*+"
                       r"(?:mgs?|milligrams?|micrograms?|ug|µg|mcg|g|grs?|grams?|ml|kgs?|kilos?|oz|lbs?|x)\b)")
 _WORD_COUNT = re.compile(r"\b(" + "|".join(_WORD_NUMBERS) + r")\b\s*(?:\(\w+\)\s*)?(?:x\b|"
@@ -321,6 +325,22 @@ def _bracket_count(t: str, doses: list[tuple[float, int, int, bool]]) -> re.Matc
         if m.start("open") in ends or _PRICE_EACH.match(t, m.end()):
             return m
     return None
+
+
+def _pack_total(t: str, cm: re.Match[str], count: float,
+                doses: list[tuple[float, int, int, bool]], dose: float,
+                notes: list[str]) -> float:
+    """A pill's dose when the dose right after "N pills =" is the pack's total.
+
+    "Halcion [Triazolam] 5 Pills = 1.25MG" is five 0.25 mg tablets (1.25 mg the five
+    together), not five of 1.25 mg; only a dose that follows the counted form word and an
+    "=" with nothing else between ("10 tabs 2mg = 20mg total" states the pill's first)."""
+    for d in doses:
+        if d[1] >= cm.end() and _EQUALS.fullmatch(t, cm.end(), d[1]):
+            notes.append(f"{count:g} pills = {d[0]:g} mg: the pack's total, "
+                         f"{d[0] / count:g} mg a pill")
+            return round(d[0] / count, 6)
+    return dose
 
 
 def _range_low(t: str, start: int, count: float | None,
@@ -740,6 +760,8 @@ def _read(t: str, substance: str | None) -> Quantity:
         if any(d[3] for d in doses):
             notes.append("dose range: middle taken")
 
+    if cm and count and dose is not None and "=" in t:
+        dose = _pack_total(t, cm, count, doses, dose, notes)
     if dose is None and imprint_mg and substance == "oxycodone":
         dose = imprint_mg
         notes.append(f"{imprint_mg:g} mg implied by the OxyContin imprint")
