@@ -98,3 +98,23 @@ def test_only_a_dose_right_after_pills_equal_is_a_total(
         title: str, units: float, dose: float) -> None:
     q = parse_quantity(title, "alprazolam")
     assert (q.units, q.unit_kind, q.dose_mg) == (units, "pill", dose), q
+
+
+# ---- street count words for pills: "beans", "school buses" ------------------------
+
+@pytest.mark.parametrize(("title", "substance", "units", "dose"), [
+    ("100 beans", "mdma", 100.0, None),
+    ("Molly 50 beans 120mg", "mdma", 50.0, 120.0),
+    ("Xanax bars 10 school buses", "alprazolam", 10.0, None),
+    ("25 yellow busses 2mg", "alprazolam", 25.0, 2.0),
+])
+def test_street_words_for_pills_count_pills(
+        title: str, substance: str, units: float, dose: float | None) -> None:
+    q = parse_quantity(title, substance)
+    assert (q.units, q.unit_kind, q.dose_mg) == (units, "pill", dose), q
+
+
+def test_a_strain_named_beans_is_no_pill_count() -> None:
+    """"Magic Beans" is a cannabis strain: its seeds stay seeds."""
+    q = parse_quantity("10 Magic Beans seeds feminized", "cannabis_seed")
+    assert (q.units, q.unit_kind) == (10.0, "seed"), q

@@ -14,6 +14,7 @@ Grammar (case-insensitive, on the HTML-unescaped title):
 * **count** ``N x``, ``x N``, ``x [N]`` ("OP 80 x 20": 20, the OxyContin imprint's 80
   its dose; a closing ``x N`` wins over an ``N x`` inside the title:
   "M box 30 x 500"), ``N (pills|tabs|caps|blotters|seeds|patches|bars|pcs|blues...)``,
+  ("beans", "school buses" are pills, but not a cannabis listing's "Magic Beans"),
   ``(N)`` or ``(QTY N)`` opening the title, ``(N)`` right after a dose ("Oxycodone 30mg
   (100)") or before a price each ("(35) $20 each"), a number written as a word ("ten"),
   or a number opening the title when a dose or a pill word follows ("10 Valium 10mg");
@@ -84,6 +85,7 @@ _FORM_WORDS = {
     "comprimé": "pill", "stuks": "pill", "stuk": "pill",
     "blister": "pill", "blisters": "pill", "count": "count",
     "pastillas": "pill", "roxies": "pill", "xtc": "pill", "hulks": "pill", "blues": "pill",
+    "beans": "pill", "bean": "pill", "buses": "pill", "busses": "pill",
     "blotter": "blotter", "blotters": "blotter", "hits": "blotter", "hit": "blotter",
     "microdots": "blotter", "paper": "blotter", "papers": "blotter",
     "seed": "seed", "seeds": "seed", "samen": "seed",
@@ -93,6 +95,8 @@ _FORM_WORDS = {
     "brownies": "piece", "cookies": "piece", "chocolates": "piece", "pack": "piece",
     "ampoule": "ml", "ampul": "ml", "ampoules": "ml", "vial": "ml", "vials": "ml",
 }
+# "100 beans" are pills (ecstasy, Xanax), but "Magic Beans" is also a cannabis strain
+_BEANS = frozenset({"bean", "beans"})
 _WORD_NUMBERS = {"single": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
                  "seven": 7, "eight": 8, "nine": 9, "ten": 10, "twelve": 12,
                  "fifteen": 15, "twenty": 20, "thirty": 30, "fifty": 50, "hundred": 100}
@@ -599,8 +603,10 @@ def _read(t: str, substance: str | None) -> Quantity:
             notes.append(f"dose range {a * f:g}-{b * f:g} mg")
     # ---- masses ---------------------------------------------------------------
     form_word = None
+    cannabis = (substance or "").startswith("cannabis")
     for w in re.findall(r"[^\W\d_]+", t):  # letters: "comprimés" is one word
-        if w in _FORM_WORDS and w != "count":  # "100 count" names no form
+        if w in _FORM_WORDS and w != "count" and not (w in _BEANS and cannabis):
+            # "100 count" names no form, "Magic Beans" is a cannabis strain
             form_word = _FORM_WORDS[w]
             break
     oxy30 = _OXY30.search(t) if substance in _OXY30_SUBSTANCES and (
@@ -659,6 +665,8 @@ def _read(t: str, substance: str | None) -> Quantity:
     if cm and cm.group(2) == "bar" and substance == "cannabis_edible" \
             and (_num(cm.group(1)) or 0) > 1:
         cm = None  # "Korova 5150 Bar 500mg": a chocolate bar's name, not 5,150 bars
+    if cm and cm.group(2) in _BEANS and cannabis:
+        cm = None  # "10 Magic Beans seeds": a cannabis strain, not ten pills
     if cm and oxy30 is not None and _OXY30.match(t, cm.start(1)):
         cm = None  # "100 30s blues": the street name's number, not a count of blues
     xm = _COUNT_X.search(t) if has_digit and ("x" in t or "pcs" in t or "qty" in t) else None
