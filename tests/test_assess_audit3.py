@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from conftest import assess_row
 
+from darkmap.assess.listing import assess_listing
 from darkmap.assess.quantity import parse_quantity
 from darkmap.evaluate.drugs import SourceListing
 
@@ -118,3 +119,25 @@ def test_a_strain_named_beans_is_no_pill_count() -> None:
     """"Magic Beans" is a cannabis strain: its seeds stay seeds."""
     q = parse_quantity("10 Magic Beans seeds feminized", "cannabis_seed")
     assert (q.units, q.unit_kind) == (10.0, "seed"), q
+
+
+# ---- a cartridge of a named non-cannabis drug is that drug ---------------------------
+
+@pytest.mark.parametrize(("title", "substance"), [
+    ("1ml Opium Vape Cart", "other_opioid"),        # cryptonia:16320763
+    ("Ketamine vape cartridge 1ml", "ketamine"),
+    ("DMT vape cart 1ml", "dmt"),
+    # a cannabis word or strain beside the cart: cannabis
+    ("1ml THC Vape Cart Opium flavour", "cannabis_concentrate"),
+    ("Girl Scout Cookies Vape Cartridge 1g", "cannabis_concentrate"),
+    ("1000mg Vape Cartridge SFV OG (35) $20 each", "cannabis_concentrate"),
+])
+def test_a_cart_word_does_not_beat_a_named_drug(title: str, substance: str) -> None:
+    a = assess_listing(title, None, None, None, None)
+    assert a.substance == substance, a.evidence
+
+
+def test_a_cart_beside_hardware_stays_cannabis() -> None:
+    """Only a drug named beside the cart takes it: an item word (a battery) does not."""
+    a = assess_listing("Vape Cartridge 1g + free vape pen battery", None, None, None, None)
+    assert a.substance == "cannabis_concentrate", a.evidence

@@ -78,6 +78,11 @@ _BIG_DOSE = re.compile(r"(?<![\d.])(\d{2,5})\s?(?:mg|mgs|milligrams?)(?![a-z])")
 # "seeds" says the form, not the plant: with another plant named ("Cebil/Yopo Seeds",
 # "seeds tobacco") the seeds are that plant's
 _SEED_FORM_WORDS = frozenset({"seed", "seeds", "samen", "semillas", "semi"})
+# "cart", "vape cartridge" say the form, not the drug: with another drug named and no
+# cannabis word ("1ml Opium Vape Cart", "DMT vape cart") the cartridge is that drug's
+_CART_FORM_WORDS = frozenset({
+    "cart", "carts", "cartridge", "cartridges", "vape cart", "vapecart", "vapecarts",
+    "vapecartridge", "vapecartridges", "vape pen"})
 # "Cinema 4D + Crack", "Photoshop with crack": a software crack (the drug is "crack
 # cocaine", "crack rocks", or named beside another drug)
 _SOFTWARE_CRACK = re.compile(r"(?:\+|&|\b(?:with|incl|including|plus))\W{0,3}crack(?:ed)?\b|"
@@ -250,8 +255,8 @@ def _reassign_form_words(scores: dict[str, float], why: dict[str, list[str]],
                          title_norm: str) -> None:
     """Form words that name no substance: a "bar" beside a cannabis word, at a strength
     no alprazolam tablet has, or without a count, strength, pill word or colour beside it
-    is no Xanax bar; "seeds" of another named plant are not
-    cannabis seeds."""
+    is no Xanax bar; "seeds" of another named plant are not cannabis seeds, and a
+    cartridge of another named drug is no cannabis concentrate."""
     alp = why.get("alprazolam")
     if alp and scores.get("alprazolam", 0.0) > 0 and set(alp) <= _BAR_WORDS:
         cannabis = scores.get("cannabis_edible", 0.0) > 0 \
@@ -267,17 +272,30 @@ def _reassign_form_words(scores: dict[str, float], why: dict[str, list[str]],
             # "Korova 5150 Bar 500mg"; "28 Gram old school Rocky Soap Bar": no pill
             scores.pop("alprazolam")
             why.pop("alprazolam")
-    seed = why.get("cannabis_seed")
-    if seed and set(seed) <= _SEED_FORM_WORDS and scores.get("cannabis_seed", 0.0) > 0:
-        other = any(v > 0 and any(":" not in w for w in why.get(k, ()))
-                    for k, v in scores.items()
-                    if k not in ("cannabis_seed", "@drug", "@none")
-                    and SUBSTANCE_CLASS.get(k) != "cannabis")  # named in the title
-        cannabis = any(scores.get(s, 0.0) > 0 for s in SUBSTANCE_CLASS
-                       if SUBSTANCE_CLASS[s] == "cannabis" and s != "cannabis_seed")
-        if other and not cannabis:
-            scores.pop("cannabis_seed")
-            why.pop("cannabis_seed")
+    # seeds of another plant, even one no drug ("seeds tobacco"); a cartridge of a drug
+    for form, words, drug in (("cannabis_seed", _SEED_FORM_WORDS, False),
+                              ("cannabis_concentrate", _CART_FORM_WORDS, True)):
+        if _form_of_another(scores, why, form, words, drug):
+            scores.pop(form)
+            why.pop(form)
+
+
+def _form_of_another(scores: dict[str, float], why: dict[str, list[str]], form: str,
+                     words: frozenset[str], drug: bool) -> bool:
+    """Whether ``form`` (a cannabis form) was raised by its form words alone while another
+    substance (a drug, when ``drug``) is named in the title and no other cannabis word
+    is: "Cebil/Yopo Seeds" are no cannabis seeds, "1ml Opium Vape Cart" no cannabis
+    concentrate."""
+    raised = why.get(form)
+    if not raised or not set(raised) <= words or scores.get(form, 0.0) <= 0:
+        return False
+    other = any(v > 0 and any(":" not in w for w in why.get(k, ()))
+                for k, v in scores.items()
+                if k not in (form, "@drug", "@none") and not (drug and k == "non_drug")
+                and SUBSTANCE_CLASS.get(k) != "cannabis")  # named in the title
+    cannabis = any(scores.get(s, 0.0) > 0 for s in SUBSTANCE_CLASS
+                   if SUBSTANCE_CLASS[s] == "cannabis" and s != form)
+    return other and not cannabis
 
 
 def classify(title: str | None, description: str | None = None,
