@@ -6,7 +6,7 @@ Each rule is checked on the real listings the audit quoted and on made-up varian
 from __future__ import annotations
 
 import pytest
-from conftest import assess_row
+from conftest import assess_row, quantity_of
 
 from darkmap.assess.listing import assess_listing
 from darkmap.assess.quantity import parse_quantity
@@ -141,3 +141,33 @@ def test_a_cart_beside_hardware_stays_cannabis() -> None:
     """Only a drug named beside the cart takes it: an item word (a battery) does not."""
     a = assess_listing("Vape Cartridge 1g + free vape pen battery", None, None, None, None)
     assert a.substance == "cannabis_concentrate", a.evidence
+
+
+# ---- fentanyl patches: the content a rate stands for, as an estimate ---------------
+
+def test_a_fentanyl_patch_note_gives_its_estimated_content(
+        hansa_listings: dict[str, SourceListing]) -> None:
+    """hansa:46641 "100 patch x Fentanyl 100ug": 100 patches of 100 µg/h. dose_mg stays
+    the rate (0.1); the note gives the content a Durogesic DTrans patch of that rate
+    holds (16.8 mg) and the pack's (1,680 mg), not the 10 mg units x rate would say."""
+    units, kind, dose, note = quantity_of(hansa_listings["46641"])
+    assert (units, kind, dose) == (100.0, "patch", 0.1), note
+    assert "about 16.8 mg of fentanyl a patch" in note
+    assert "about 1680 mg in the pack" in note and "an estimate" in note
+
+
+@pytest.mark.parametrize(("title", "substance", "content"), [
+    ("Fentanyl 12mcg/hr patches 10 pcs", "fentanyl", "about 2.1 mg of fentanyl a patch"),
+    ("XMAS SALE! 50mcu Durogesic Fentanyl Patch 45$", "fentanyl",
+     "about 8.4 mg of fentanyl a patch"),
+    ("Fentanyl 37.5ug/h patch x2", "fentanyl", None),   # no such Durogesic strength
+    ("4 X 10mg/hr Norspan (Butrans) Patches for 200$", "buprenorphine", None),
+])
+def test_only_a_fentanyl_patch_of_a_listed_strength_gets_a_content(
+        title: str, substance: str, content: str | None) -> None:
+    q = parse_quantity(title, substance)
+    assert q.unit_kind == "patch" and "delivery rate" in q.note, q
+    if content is None:
+        assert "of fentanyl a patch" not in q.note
+    else:
+        assert content in q.note

@@ -32,7 +32,9 @@ Grammar (case-insensitive, on the HTML-unescaped title):
 * **sprays** a spray is a bottle (``spray``): its content is the largest dose, a smaller
   one is a spray's, the volume is noted ("10mg (10ml)": 1 mg/ml); "X2 Strength" is no
   count. **Patches**: ``dose_mg`` is the delivery rate in mg an hour ("100ug/h": 0.1),
-  noted as no content; the patch word wins over a count word.
+  noted as no content, with the content of a fentanyl patch of a Durogesic strength as an
+  estimate ("about 16.8 mg of fentanyl a patch", ``data/patch_content.tsv``); the patch
+  word wins over a count word.
 * **not weights** a molar mass or a concentration ("Mr = 233.3 g/mol", "10 g/l"); a count
   glued to the word opening the title is a count ("10xMedikinet á 20mg": 10 pills).
 
@@ -278,6 +280,35 @@ def _load_tablet_strengths() -> dict[str, tuple[float, float]]:
 TABLET_STRENGTHS_MG = _load_tablet_strengths()
 
 
+def _load_patch_content() -> dict[tuple[str, float], float]:
+    """``data/patch_content.tsv``: (substance, rate in µg/h) -> estimated content in mg."""
+    text = resources.files("darkmap.assess").joinpath("data", "patch_content.tsv") \
+        .read_text(encoding="utf-8")
+    out: dict[tuple[str, float], float] = {}
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if line.startswith("#") or len(parts) < 3:
+            continue
+        out[(parts[0].strip(), float(parts[1]))] = float(parts[2])
+    return out
+
+
+PATCH_CONTENT_MG = _load_patch_content()
+
+
+def _patch_content_note(substance: str | None, rate_mg_h: float,
+                        units: float | None) -> str | None:
+    """The note on what a patch of this rate holds ("about 16.8 mg of fentanyl a patch"),
+    for a substance and rate in ``patch_content.tsv`` (12.5 µg/h is the 12); else None."""
+    rate = round(rate_mg_h * 1000, 3)
+    content = PATCH_CONTENT_MG.get((substance or "", 12.0 if rate == 12.5 else rate))
+    if content is None:
+        return None
+    pack = f", about {units * content:g} mg in the pack" if units else ""
+    return (f"about {content:g} mg of {substance} a patch{pack} (a Durogesic DTrans "
+            "matrix patch of that rate: an estimate, brands differ)")
+
+
 def _tablet_strength(grams: float, unit: str, substance: str | None,
                      t: str) -> tuple[float, str] | None:
     """The tablet strength (mg, and a note) a weight per unit of a tablet substance names.
@@ -430,7 +461,7 @@ def parse_quantity(title: str | None, substance: str | None = None) -> Quantity:
             and _SPRAY.search(t):
         return _spray(q, t)
     if "patch" in t or "pflaster" in t:
-        return _patch(q, t)
+        return _patch(q, t, substance)
     return q
 
 
@@ -532,12 +563,13 @@ def _doses(t: str) -> list[tuple[float, bool]]:
     return out
 
 
-def _patch(q: Quantity, t: str) -> Quantity:
+def _patch(q: Quantity, t: str, substance: str | None = None) -> Quantity:
     """A patch listing: patches, each of the strength it delivers an hour.
 
     A patch's strength is its delivery rate ("100ug/h", and "100ug" or "50mcu" alone on a
     fentanyl patch); ``dose_mg`` keeps it in mg an hour, noted: it is not the content (a
-    100 µg/h matrix patch holds about 16.8 mg). No patch delivers a milligram an hour:
+    100 µg/h matrix patch holds about 16.8 mg: the note says so, with the pack's total,
+    for the rates in ``data/patch_content.tsv``). No patch delivers a milligram an hour:
     "10mg/hr Norspan" is 10 µg/h written loosely. The patch word wins over a count word
     ("12mcg/hr patches 10 pcs": ten patches)."""
     if not _PATCH.search(t) or q.unit_kind not in ("pill", "unknown", "patch") \
@@ -553,6 +585,8 @@ def _patch(q: Quantity, t: str) -> Quantity:
         if dose is not None:
             notes.append(f"delivery rate {dose * 1000:g} µg/h: the patch's strength, "
                          "not its content")
+            if (content := _patch_content_note(substance, dose, q.units)) is not None:
+                notes.append(content)
     if q.units is None:
         notes.append("form stated, count not stated")
     return Quantity(q.units, "patch", None if dose is None else round(dose, 6),
