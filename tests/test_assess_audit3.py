@@ -171,3 +171,36 @@ def test_only_a_fentanyl_patch_of_a_listed_strength_gets_a_content(
         assert "of fentanyl a patch" not in q.note
     else:
         assert content in q.note
+
+
+# ---- a weight restated in mg, and a dose that is another drug's equivalent -----------
+
+def test_a_weight_restated_in_mg_is_no_dose(hansa_listings: dict[str, SourceListing]) -> None:
+    """hansa:54330 "(1x) 1/2g (500mg) CO2 Extract 65-9% THC" is 0.5 g of extract, not a
+    500 mg pill."""
+    units, kind, dose, note = quantity_of(hansa_listings["54330"])
+    assert (units, kind, dose) == (0.5, "gram", None), note
+
+
+@pytest.mark.parametrize(("title", "substance", "units", "kind", "dose"), [
+    ("Cocaine 1g (1000mg) uncut", "cocaine", 1.0, "gram", None),
+    ("2 x 1g (1000mg) MDMA crystals", "mdma", 2.0, "gram", None),
+    ("Xanax 2mg x 10 (0.5g of pills)", "alprazolam", 10.0, "pill", 2.0),  # no restatement
+])
+def test_only_an_mg_figure_equal_to_a_weight_restates_it(
+        title: str, substance: str, units: float, kind: str, dose: float | None) -> None:
+    q = parse_quantity(title, substance)
+    assert (q.units, q.unit_kind, q.dose_mg) == (units, kind, dose), q
+
+
+@pytest.mark.parametrize(("title", "units", "dose"), [
+    # agora:EaSJnEBF: 90 mg is the Adderall the seller says it equals, 15 mg the Desoxyn
+    (("x20 Speed Tablets $7/e - 1.5x Strength ~ Eq. 90mg Adderall or 15mg Desoxyn- FE for 5 "
+      "Extra Tablets"), 20.0, None),
+    ("Ethylphenidate 50mg tabs x10 (equivalent to 20mg Ritalin)", 10.0, 50.0),
+    ("Modafinil 200mg x 30 equiv. 400mg armodafinil", 30.0, 200.0),
+])
+def test_a_dose_after_an_equivalence_word_is_no_dose(
+        title: str, units: float, dose: float | None) -> None:
+    q = parse_quantity(title, "amphetamine")
+    assert (q.units, q.unit_kind, q.dose_mg) == (units, "pill", dose), q

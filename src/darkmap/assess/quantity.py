@@ -35,6 +35,8 @@ Grammar (case-insensitive, on the HTML-unescaped title):
   noted as no content, with the content of a fentanyl patch of a Durogesic strength as an
   estimate ("about 16.8 mg of fentanyl a patch", ``data/patch_content.tsv``); the patch
   word wins over a count word.
+* **not doses** an mg figure restating a weight ("1/2g (500mg)"), a dose after "eq",
+  "equiv" or "equivalent" (another drug's the seller compares with).
 * **not weights** a molar mass or a concentration ("Mr = 233.3 g/mol", "10 g/l"); a count
   glued to the word opening the title is a count ("10xMedikinet á 20mg": 10 pills).
 
@@ -184,6 +186,8 @@ _PER_GRAM_PRICE = re.compile(r"(?:[$€£]\s*+\d{1,6}(?:[.,]\d{1,2})?|"
                              r"(?:g|gr|grams?|gramm)(?![a-z])")
 # "5 Pills = 1.25MG": what joins a count to the total dose of the pack
 _EQUALS = re.compile(r"\s{0,3}=\s{0,3}")
+# "Eq. 90mg Adderall", "equivalent to 20mg Ritalin", "equiv. 400mg": a comparison follows
+_EQUIVALENT = re.compile(r"(?<![a-z])(?:eq|equiv|equivalent|equivalence)(?![a-z])")
 _LEADING = re.compile(r"^\W*(\d{1,6})(?![\d.,]|\s*+%|[a-z]|\s*+-?\s*+"
                       r"(?:mgs?|milligrams?|micrograms?|ug|µg|mcg|g|grs?|grams?|ml|kgs?|kilos?|oz|lbs?|x)\b)")
 _WORD_COUNT = re.compile(r"\b(" + "|".join(_WORD_NUMBERS) + r")\b\s*(?:\(\w+\)\s*)?(?:x\b|"
@@ -376,6 +380,32 @@ def _pack_total(t: str, cm: re.Match[str], count: float,
                          f"{d[0] / count:g} mg a pill")
             return round(d[0] / count, 6)
     return dose
+
+
+def _not_restated(doses: list[tuple[float, int, int, bool]],
+                  grams: list[tuple[float, str, int, int]],
+                  notes: list[str]) -> list[tuple[float, int, int, bool]]:
+    """The doses that do not restate a weight of the title in mg: "(1x) 1/2g (500mg) CO2
+    Extract" is 0.5 g, its 500 mg no dose of a pill."""
+    weights = {round(g[0] * 1000, 6) for g in grams if g[1] in _GRAM_UNITS}
+    kept = [d for d in doses if round(d[0], 6) not in weights]
+    if len(kept) < len(doses):
+        notes.append("a dose in mg restating the weight: no dose")
+    return kept
+
+
+def _before_equivalence(t: str, doses: list[tuple[float, int, int, bool]],
+                        notes: list[str]) -> list[tuple[float, int, int, bool]]:
+    """The doses before an equivalence word ("~ Eq. 90mg Adderall or 15mg Desoxyn",
+    "equivalent to 20mg Ritalin"): what follows one is another drug's dose the seller
+    compares the product with, not the product's."""
+    m = _EQUIVALENT.search(t)
+    if m is None:
+        return doses
+    kept = [d for d in doses if d[1] < m.start()]
+    if len(kept) < len(doses):
+        notes.append(f"a dose after '{m.group(0)}' is another drug's equivalent: not read")
+    return kept
 
 
 def _range_low(t: str, start: int, count: float | None,
@@ -635,6 +665,8 @@ def _read(t: str, substance: str | None) -> Quantity:
         doses.append((v * f, m.start(), m.end(), ranged))
         if ranged and b is not None:  # both bounds kept in the note; dose_mg is the midpoint
             notes.append(f"dose range {a * f:g}-{b * f:g} mg")
+    if doses and "eq" in t:
+        doses = _before_equivalence(t, doses, notes)
     # ---- masses ---------------------------------------------------------------
     form_word = None
     cannabis = (substance or "").startswith("cannabis")
@@ -690,6 +722,8 @@ def _read(t: str, substance: str | None) -> Quantity:
         k = _num(m.group(1)) if m.group(1) else 1.0
         phrase = re.sub(r"\s+", " ", m.group(2))
         grams.append(((k or 1.0) * _SLANG_GRAMS[phrase], phrase, m.start(), m.end()))
+    if doses and grams:
+        doses = _not_restated(doses, grams, notes)
     # ---- counts ---------------------------------------------------------------
     count: float | None = None
     count_span: tuple[int, int] | None = None
