@@ -204,3 +204,24 @@ def test_a_dose_after_an_equivalence_word_is_no_dose(
         title: str, units: float, dose: float | None) -> None:
     q = parse_quantity(title, "amphetamine")
     assert (q.units, q.unit_kind, q.dose_mg) == (units, "pill", dose), q
+
+
+# ---- hostile text: each new rule reads a 100 kB title whole -------------------------
+
+NEW_FLOODS = ["(1) ", "1mg (1) ", "1mg [1]", "(1) $1 each ", "$1 per gram ", "1e/g ",
+              "1 pills = 1mg ", "1 pills = ", "= 1mg ", "1 beans ", "1 school buses ",
+              "opium vape cart ", "1g (1000mg) ", "eq 1mg ", "1mg eq ",
+              "fentanyl patch 100ug/h ", "1mg" + " " * 50 + "(1)", "(" + " " * 50]
+
+
+@pytest.mark.parametrize("unit", NEW_FLOODS)
+def test_a_long_title_of_the_new_forms_is_read_whole(unit: str) -> None:
+    """100,000 characters of what each new rule looks for: read to the end with an answer
+    a listing can have. How the time grows is ``bench/drugs_hostile.py``'s to measure."""
+    text = (unit * (100_000 // len(unit) + 1))[:100_000]
+    for sub in ("fentanyl", "cannabis_concentrate", "alprazolam", "cocaine"):
+        q = parse_quantity(text + " 10mg", sub)
+        assert q.units is None or 0 < q.units < 1e12, (unit, sub, q)
+        assert q.dose_mg is None or 0 <= q.dose_mg < 1e12, (unit, sub, q)
+    a = assess_listing(text, None, ["Drugs"], price_text="USD 10")
+    assert a.pack_price_usd == 10.0

@@ -173,8 +173,8 @@ _TRAILING_X = re.compile(r"(?<![a-z])x\s*(\d{1,3}(?:,\d{3})+|\d{1,6})\s*$")
 _QTY = re.compile(r"(?:qty|quantity|menge|anzahl)\s*+[#:]?\s*+0*(\d{1,6})(?!\d)|"
                   r"^\s*+[\[(]\s*+(\d{1,6})\s*+x?\s*+[\])]")  # possessive: no split of a run
 # "(100)", "[50]": a bare number in brackets (a count when a dose or a price each is beside
-# it); the spaces before it are in the match, so it can start where a dose ends
-_BRACKET_COUNT = re.compile(r"(?P<open>)\s*+[(\[]\s*+(\d{1,5})\s*+[)\]]")
+# it); spaces bounded (an unbounded run read from every start is quadratic)
+_BRACKET_COUNT = re.compile(r"[(\[]\s{0,3}(\d{1,5})\s{0,3}[)\]]")
 # "$20 each", "25€ each", "USD 20 per cart": a price of one unit after a count
 _PRICE_EACH = re.compile(r"\s*+(?:(?:[$€£]|usd|eur)\s*+\d{1,6}(?:[.,]\d{1,2})?|"
                          r"\d{1,6}(?:[.,]\d{1,2})?\s*+(?:[$€£]|usd|eur))\s*+"
@@ -361,7 +361,9 @@ def _bracket_count(t: str, doses: list[tuple[float, int, int, bool]]) -> re.Matc
         return None
     ends = {d[2] for d in doses}
     for m in _BRACKET_COUNT.finditer(t):
-        if m.start("open") in ends or _PRICE_EACH.match(t, m.end()):
+        after_dose = any(e in ends and not t[e:m.start()].strip()
+                         for e in range(max(0, m.start() - 3), m.start() + 1))
+        if after_dose or _PRICE_EACH.match(t, m.end()):
             return m
     return None
 
@@ -778,7 +780,7 @@ def _read(t: str, substance: str | None) -> Quantity:
         if qm:
             count, count_span = _num(qm.group(1) or qm.group(2)), qm.span()
         elif (bm := _bracket_count(t, doses)) is not None:
-            count, count_span = _num(bm.group(2)), bm.span()
+            count, count_span = _num(bm.group(1)), bm.span()
             notes.append("number in brackets beside a dose or a price each read as count")
         elif xm:
             count, count_span = _num(xm.group(1) or xm.group(2)), xm.span()
