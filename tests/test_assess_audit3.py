@@ -20,8 +20,28 @@ def test_a_count_in_brackets_before_a_price_each_is_the_pack(
     """hansa:37056 "1000mg Vape Cartridge SFV OG (35) $20 each" at USD 700 is 35
     cartridges of 1000 mg at $20 each, not 1 g at $700 a gram."""
     a = assess_row(hansa_listings["37056"])
-    assert (a.units, a.unit_kind, a.dose_mg) == (35.0, "pill", 1000.0), a.parse_note
+    assert (a.units, a.unit_kind, a.dose_mg) == (35.0, "piece", 1000.0), a.parse_note
     assert a.unit_price_usd == 20.0
+
+
+@pytest.mark.parametrize(("lid", "units"), [
+    ("37056", 35.0),   # "1000mg Vape Cartridge SFV OG (35) $20 each"
+    ("14942", 20.0),   # "20x Platinum Kush Cartridges!!!"
+    ("17014", 100.0),  # "100x 500mg CG or GTW Cartridges!! A++ All Nug Run"
+    ("10355", 10.0),   # "10x Shatter Pens!! Full Kits!! GTW or CG"
+    ("55905", 15.0),   # "15 pack Vape Cartridges ...": labelled 15 pieces
+])
+def test_counted_cannabis_cartridges_are_pieces_not_pills(
+        hansa_listings: dict[str, SourceListing], lid: str, units: float) -> None:
+    """A count of cannabis cartridges or pens is pieces (as edibles are): a cartridge is no
+    pill, and the sales "pills" measure counts pills."""
+    units_got, kind, _, note = quantity_of(hansa_listings[lid])
+    assert (units_got, kind) == (units, "piece"), note
+
+
+def test_cannabis_oil_capsules_stay_pills() -> None:
+    q = parse_quantity("THC oil capsules 10 x 25mg", "cannabis_concentrate")
+    assert (q.units, q.unit_kind, q.dose_mg) == (10.0, "pill", 25.0), q
 
 
 @pytest.mark.parametrize(("title", "substance", "units", "dose"), [
@@ -33,7 +53,8 @@ def test_a_count_in_brackets_before_a_price_each_is_the_pack(
 def test_a_count_in_brackets_after_the_dose_is_the_pack(
         title: str, substance: str, units: float, dose: float) -> None:
     q = parse_quantity(title, substance)
-    assert (q.units, q.unit_kind, q.dose_mg) == (units, "pill", dose), q
+    kind = "piece" if substance == "cannabis_concentrate" else "pill"
+    assert (q.units, q.unit_kind, q.dose_mg) == (units, kind, dose), q
 
 
 @pytest.mark.parametrize(("title", "substance"), [

@@ -41,8 +41,9 @@ Grammar (case-insensitive, on the HTML-unescaped title):
   glued to the word opening the title is a count ("10xMedikinet á 20mg": 10 pills).
 
 The unit kind comes from the form word (pill, blotter, seed, patch, spray, piece, ml) or, for a
-count without one, from the substance (LSD -> blotter, seeds -> seed, edibles -> piece,
-otherwise pill); a pill of another psychedelic dosed in µg or named a blotter is a
+count without one, from the substance (LSD -> blotter, seeds -> seed, edibles and
+concentrates (cartridges, pens) -> piece unless capsules or tablets are named, otherwise
+pill); a pill of another psychedelic dosed in µg or named a blotter is a
 blotter. A lone "250mg" is a *dose* for pharmaceutical pills and edibles and an
 *amount* (0.25 g) for substances sold by weight. A count beside a weight per unit of a
 substance sold as tablets is tablets when the weight is one of its strengths, in grams or
@@ -814,9 +815,9 @@ def _read(t: str, substance: str | None) -> Quantity:
         count = None
     if kind == "pill" and substance == "lsd":
         kind = "blotter"
-    elif kind == "pill" and substance == "cannabis_edible" \
+    elif kind == "pill" and substance in ("cannabis_edible", "cannabis_concentrate") \
             and not re.search(r"caps|capsules?|pills?|tabs?|tablets?", t):
-        kind = "piece"
+        kind = "piece"  # "20x Platinum Kush Cartridges": a cartridge, a gummy is no pill
 
     # ---- dose choice: "90mg Klonopin 90x 2mg" -> 2; "45x 2mg" binds to the count ----
     dose = None
@@ -865,7 +866,9 @@ def _read(t: str, substance: str | None) -> Quantity:
         conf = 0.9 if cm else 0.75
         if "leading number read as count" in notes:
             conf = 0.6
-        if kind == "pill" and dose is None and grams and not cm:
+        if (kind == "pill" or (kind == "piece" and substance == "cannabis_concentrate")) \
+                and dose is None and grams and not cm:
+            # "5 x 1g shatter", "(1x) 1/2g (500mg) CO2 Extract": packs of a weight
             near = min(grams, key=lambda x: _distance(count_span, x))
             gap = _gap(t, count_span, near)
             if gap is not None and _ADJACENT.fullmatch(gap) \
