@@ -36,6 +36,7 @@ from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import jinja2
 from fastapi import FastAPI, Request
@@ -385,11 +386,12 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
 
     @app.get("/persona/{ref:path}", response_class=HTMLResponse, include_in_schema=False)
     def persona(request: Request, ref: str, listings_page: str = "",
-                cases_page: str = "") -> Response:
+                cases_page: str = "", judged: str = "") -> Response:
         s = wb.session(request)
         p = wb.read(lambda w, o: views.persona_page(w, o, s.user, ref, listings_page,
                                                     cases_page))
-        return wb.render("persona.html", s, p=p)
+        return wb.render("persona.html", s, p=p, may_judge=_may_judge(s.user),
+                         judged=bool(judged))
 
     @app.get("/account/{ref:path}", response_class=HTMLResponse, include_in_schema=False)
     def account(request: Request, ref: str, listings_page: str = "") -> Response:
@@ -427,9 +429,8 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
         wb.check_csrf(s, str(form.get("csrf", "")))
         a, b = str(form.get("a", "")), str(form.get("b", ""))
         _judge(wb, s.user, a, b, str(form.get("verdict", "")), str(form.get("note", "")))
-        queue = str(form.get("queue", ""))
-        back = "&queue=uncertain" if queue == "uncertain" else ""  # the queue judged from
-        return RedirectResponse(f"/review?done=1{back}", status_code=303)
+        return RedirectResponse(_judged_from(str(form.get("queue", "")),
+                                             str(form.get("back", ""))), status_code=303)
 
     @app.get("/wallet/{ident}", response_class=HTMLResponse, include_in_schema=False)
     def wallet(request: Request, ident: str) -> Response:
@@ -469,6 +470,15 @@ def _audit_view(wb: Workbench, user: UserRow, actor: str | None,
     return {"checked": n, "problem": problem, "entries": list(reversed(shown)),
             "strangers": len(tried), "showing_strangers": strangers, "actor": actor or "",
             "latest_stranger": tried[-1] if tried else None}
+
+
+def _judged_from(queue: str, back: str) -> str:
+    """Where the browser goes after a verdict: the persona page it was given on
+    (``back``, a persona id: only ever a path under ``/persona/``, whatever it holds),
+    else the review queue it was given from."""
+    if back:
+        return f"/persona/{quote(back[:200], safe='')}?judged=1"
+    return "/review?done=1" + ("&queue=uncertain" if queue == "uncertain" else "")
 
 
 def _may_judge(user: UserRow) -> bool:

@@ -23,9 +23,10 @@ from darkmap.ops.deconflict import notices
 from darkmap.ops.records import Record, show_record
 from darkmap.ops.vocabulary import RECORD_KINDS
 from darkmap.resolve.judgements import active_judgements, awaiting_sync, standing_with
-from darkmap.resolve.review import judged_estimate, review_queue
+from darkmap.resolve.review import judged_estimate, left_apart_queue, review_queue
 from darkmap.store import web as store
 from darkmap.store.operations import OpsServer, Space, UserRow
+from darkmap.store.personas import links_between
 from darkmap.store.team import team_judgements
 from darkmap.store.workspace import Workspace
 
@@ -189,7 +190,32 @@ def persona_page(ws: Workspace, ops: Space, user: UserRow, ref: str,
     p["judgements"] = (_judgements_over_server(ws, ops, p["judgements"], set(ids))
                        if isinstance(ops, OpsServer)
                        else [_marked(j) for j in p["judgements"]])
+    p["left_apart"] = _with_signals(ws, p["left_apart"])
     return p
+
+
+def _with_signals(ws: Workspace, apart: list[Any]) -> list[dict[str, Any]]:
+    """The links left apart of :func:`darkmap.api.show_persona` (docs/linking.md, "Links
+    left apart"), each with the signals of its stored link that spoke (``signals``: name
+    and log-odds contribution, largest first), as the review page shows a pair's."""
+    ends = sorted({x["member"] for x in apart} | {x["other"] for x in apart})
+    stored = {(r.a, r.b): r.signals for r in links_between(ws.con, ends)} if ends else {}
+    out = []
+    for x in apart:
+        a, b = sorted((x["member"], x["other"]))
+        out.append({**x, "signals": _spoke(stored.get((a, b)))})
+    return out
+
+
+def _spoke(signals: Any) -> list[tuple[str, float | None]]:
+    """The signals of a stored link (JSON text or a dict) that moved its score, by the
+    size of their contribution: not the model's base log-odds (``_base``)."""
+    sig: dict[str, Any] = (json.loads(signals) if isinstance(signals, str)
+                           else dict(signals or {}))
+    sig.pop("_base", None)
+    return sorted(((k, v.get("contribution")) for k, v in sig.items()
+                   if isinstance(v, dict) and v.get("contribution")),
+                  key=lambda kv: -abs(kv[1] or 0))
 
 
 def _listings(ws: Workspace, account_ids: list[str], page: str | None
@@ -303,7 +329,10 @@ def review_page(ws: Workspace, queue: str = "learn", ops: Space | None = None
                 for q in review_queue(ws, n=REVIEW_PAGE, judgements=judged)]
     else:
         rows = _uncertain(ws, judged if isinstance(ops, OpsServer) else None)
-    return {"queue": queue, "band": REVIEW_BAND, "links": rows,
+    apart = [{"a": q.a, "b": q.b, "score": q.score, "stratum": q.stratum,
+              "signals": q.evidence}
+             for q in left_apart_queue(ws, n=REVIEW_PAGE, judgements=judged)]
+    return {"queue": queue, "band": REVIEW_BAND, "links": rows, "left_apart": apart,
             "estimate": _estimate(ws, judged)}
 
 
