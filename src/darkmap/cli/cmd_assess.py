@@ -32,7 +32,7 @@ from darkmap.cli.common import (
     status_line,
     workspace_option,
 )
-from darkmap.model.display import csv_cell, shell_arg
+from darkmap.model.display import csv_cell, lookalike_mark, shell_arg
 
 if TYPE_CHECKING:
     from darkmap.assess.harm import TargetRow
@@ -222,6 +222,16 @@ def _who(r: TargetRow, width: int) -> str:
     return f"{pid} {short(r['label'] or '', max(width - columns(pid) - 1, 1))}".rstrip()
 
 
+def _who_mark(r: TargetRow) -> str:
+    """The mark after the persona's label (or the account id standing for it) when it
+    may print like a name it is not (:func:`~darkmap.model.display.lookalike_mark`;
+    that row's columns move), else ""."""
+    pid = r["persona_id"]
+    mark = (lookalike_mark(r["label"] or "", account_id=False) if pid.startswith("p-")
+            else lookalike_mark(pid))
+    return f" {mark}" if mark else ""
+
+
 _SUBSTANCES = 15
 """Columns the top substances keep at least in the `targets` table (15: the harm's `*`
 took one from them, not from the label)."""
@@ -269,7 +279,7 @@ def _print_targets(rows: list[TargetRow]) -> None:
     if over > 0:
         wide["persona"] = max(_WHO[0], wide["persona"] - over)
     for x, r in zip(cells, rows, strict=True):
-        x["persona"] = _who(r, wide["persona"])
+        x["persona"] = _who(r, wide["persona"]) + _who_mark(r)
     for extra in ("pills (90%)", "customers (90%)"):
         if used([*cols, extra]) + _SUBSTANCES <= width:
             cols.append(extra)

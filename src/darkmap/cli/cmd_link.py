@@ -17,6 +17,8 @@ from darkmap.cli.common import (
     checked,
     columns,
     emit_json,
+    ident,
+    ident_cell,
     line_width,
     main,
     open_ws,
@@ -28,7 +30,7 @@ from darkmap.cli.common import (
     workspace_option,
 )
 from darkmap.errors import BadInputError
-from darkmap.model.display import shell_arg
+from darkmap.model.display import lookalike_pieces, shell_arg
 from darkmap.resolve.options import DEFAULT_THRESHOLD, METHODS, LinkOptions
 
 if TYPE_CHECKING:
@@ -180,7 +182,7 @@ def _print_queued(queue: Sequence[QueuedPair]) -> None:
     `darkmap judge` line to paste."""
     for q in queue:
         ev = ", ".join(f"{k} {v:+.1f}" for k, v in q.evidence[:4])
-        say(f"{short(q.a, 40)} ~ {short(q.b, 40)}  p={q.score:.3f} "
+        say(f"{ident(q.a, 40)} ~ {ident(q.b, 40)}  p={q.score:.3f} "
             f"{'merged' if q.merged else 'apart'}  [{short(ev, 90)}]")
         # a line to paste into a shell: the ids quoted, as handles may hold ; | $( or '
         say(f"  darkmap judge {shell_arg(q.a)} {shell_arg(q.b)} --same|--different")
@@ -219,7 +221,7 @@ def _print_summary(s: LinkSummary) -> None:
         f"{s['links_stored']:,} links; model {s['model']}")
     _print_learnt(s["judged_fit"])
     for a, b in s["judgement_conflicts"]:
-        say(f"warning: 'same' judgement {short(a)} ~ {short(b)} conflicts with a 'different' "
+        say(f"warning: 'same' judgement {ident(a)} ~ {ident(b)} conflicts with a 'different' "
             "one; not merged", err=True)
     _print_changes(s["changes"])
 
@@ -264,7 +266,7 @@ def _print_changes(c: RunChanges) -> None:
         say(f"judgements: {took:,} took effect" + (f", {held:,} made since the previous "
                                                     "run held already" if held else ""))
     for e in effects[:_SHOWN_CHANGES]:
-        say(f"  {e['verdict']} {short(e['a'], 30)} ~ {short(e['b'], 30)}: {e['effect']},"
+        say(f"  {e['verdict']} {ident(e['a'], 30)} ~ {ident(e['b'], 30)}: {e['effect']},"
             f" {_where(e['after'])}")
     if len(effects) > _SHOWN_CHANGES:
         say(f"  ... and {len(effects) - _SHOWN_CHANGES:,} more (--json lists them)")
@@ -290,15 +292,15 @@ def change_lines(c: PersonaChange, accounts: int = 3) -> list[str]:
     out = [head]
     moved = [m for m in c["moves"] if m["before"] != m["after"]]
     for m in moved[:accounts]:
-        few = ", ".join(short(a, 30) for a in m["accounts"][:accounts])
+        few = ", ".join(ident(a, 30) for a in m["accounts"][:accounts])
         more = f" +{len(m['accounts']) - accounts}" if len(m["accounts"]) > accounts else ""
         origin = "new" if m["before"] is None else m["before"]
         out.append(f"    {few}{more}: {origin} -> {m['after']}")
     if len(moved) > accounts:
         out.append(f"    ... {len(moved) - accounts} more group(s) of accounts moved")
     for e in c["judgements"]:
-        out.append(f"    judgement {e['effect']}: {e['verdict']} {short(e['a'], 30)} ~ "
-                   f"{short(e['b'], 30)}")
+        out.append(f"    judgement {e['effect']}: {e['verdict']} {ident(e['a'], 30)} ~ "
+                   f"{ident(e['b'], 30)}")
     return out
 
 
@@ -342,7 +344,8 @@ def _print_persona(d: PersonaDetail, assessment: PersonaAssessment | None) -> No
     evidence or analysts: escapes shown, long ones cut (``--json`` prints them whole)."""
     width = line_width()
     coh = f"{d['cohesion']:.2f}" if d["cohesion"] is not None else "-"
-    say(f"{d['persona_id']}  {short(d['label'], 30)}  accounts={d['n_accounts']} "
+    say(f"{d['persona_id']}  {ident(d['label'], 30, account_id=False)}  "
+        f"accounts={d['n_accounts']} "
         f"markets={d['n_markets']} cohesion={coh}")
     say("  (cohesion: the mean match probability of its accounts' pairs, 0-1; "
         "- for a single account)")
@@ -353,19 +356,19 @@ def _print_persona(d: PersonaDetail, assessment: PersonaAssessment | None) -> No
             say(line)
     say("accounts:")
     for a in d["accounts"]:
-        say(f"  {cell(a['account_id'], 40)} {a['role'] or '-':7s} "
+        say(f"  {ident_cell(a['account_id'], 40)} {a['role'] or '-':7s} "
             f"{_day(a['active_from'])} .. {_day(a['active_to'])}  listings={a['listings']}")
     if d["identifiers"]:
         say("identifiers:")
         for i in d["identifiers"]:
             value = short(i["value"], width - 24)
             say(f"  {cell(i['kind'], 16)} {value}  ("
-                f"{short(', '.join(i['accounts']), max(width - 24 - columns(value), 24))})")
+                f"{_ids(i['accounts'], max(width - 24 - columns(value), 24))})")
     _print_assessment(assessment)
     if d["links"]:
         say("links:")
     for lk in d["links"]:
-        say(f"  {short(lk['a'], 36)} ~ {short(lk['b'], 36)}  p={lk['score']:.3f}"
+        say(f"  {ident(lk['a'], 36)} ~ {ident(lk['b'], 36)}  p={lk['score']:.3f}"
             f"{'' if lk['merged'] else '  (not merged)'}")
         for s in lk["signals"]:
             if s.get("contribution"):
@@ -373,7 +376,7 @@ def _print_persona(d: PersonaDetail, assessment: PersonaAssessment | None) -> No
                     f"  (value {short(s['value'], 30)})")
     _print_left_apart(d)
     for j in d["judgements"]:
-        said = (f"judgement: {short(j['a'], 30)} ~ {short(j['b'], 30)}: {j['verdict']} by "
+        said = (f"judgement: {ident(j['a'], 30)} ~ {ident(j['b'], 30)}: {j['verdict']} by "
                 f"{short(j['author'], 20)} {str(j['created_at'])[:19]}")
         say(f"{said} {short(j['note'] or '', max(width - columns(said) - 1, 20))}".rstrip())
     _print_next(d)
@@ -387,12 +390,34 @@ def _print_left_apart(d: PersonaDetail) -> None:
         return
     say("left apart (stored links at or above the merge threshold, not merged):")
     for x in d["left_apart"]:
-        say(f"  {short(x['member'], 36)} ~ {short(x['other'], 36)}  p={x['score']:.3f}"
+        say(f"  {ident(x['member'], 36)} ~ {ident(x['other'], 36)}  p={x['score']:.3f}"
             f"  (in {x['other_persona'] or 'no persona'})")
-        parts = [short(w, 200) for w in x["why"].split("; ")]
+        parts = [_marked(w, 200) for w in x["why"].split("; ")]
         say_parts("      " + parts[0], *parts[1:], indent="        ")
         say(f"      judge: darkmap judge {shell_arg(x['member'])} {shell_arg(x['other'])} "
             "--same|--different")
+
+
+def _marked(text: str, max_chars: int) -> str:
+    """A sentence naming account ids (:func:`short`, each piece cut to ``max_chars``),
+    each id that may print like a name it is not followed by its mark."""
+    return "".join(short(piece, max_chars) + (f" {mark}" if mark else "")
+                   for piece, mark in lookalike_pieces(text))
+
+
+def _ids(accounts: list[str], width: int) -> str:
+    """Account ids joined by commas in about ``width`` columns, each marked when it may
+    print like a name it is not (:func:`~darkmap.cli.common.ident`): the marks are
+    never cut, the ids past the room are counted."""
+    shown: list[str] = []
+    used = 0
+    for k, a in enumerate(accounts):
+        one = ident(a, max(width - used, 12))
+        if shown and used + columns(one) > width:
+            return ", ".join(shown) + f" +{len(accounts) - k} more"
+        shown.append(one)
+        used += columns(one) + 2
+    return ", ".join(shown)
 
 
 def _day(t: object) -> str:
@@ -491,9 +516,11 @@ def _print_hits(hits: list[PersonaHit]) -> None:
     for h in hits:
         counts = f"accounts={h['n_accounts']} markets={h['n_markets']}"
         room = width - len(h["persona_id"]) - len(counts) - 4
-        say(f"{h['persona_id']}  {short(h['label'], room)}  {counts}")
+        say(f"{h['persona_id']}  {ident(h['label'], room, account_id=False)}  {counts}")
         for m in h["matches"][:_SHOWN_MATCHES]:
-            say("  " + short(f"{m['account_id']} ({m['matched']}: {m['value']})", width - 2))
+            aid = ident(m["account_id"], width // 2)
+            say(f"  {aid} " + short(f"({m['matched']}: {m['value']})",
+                                   max(width - 3 - columns(aid), 20)))
         if len(h["matches"]) > _SHOWN_MATCHES:
             say(f"  ... and {len(h['matches']) - _SHOWN_MATCHES} more (--json lists all)")
 

@@ -26,7 +26,7 @@ import click
 
 from darkmap.errors import DarkmapError as LibraryError
 from darkmap.errors import is_interrupt
-from darkmap.model.display import UNSAFE_CHARS, columns, fit, for_display, pad
+from darkmap.model.display import UNSAFE_CHARS, columns, fit, for_display, lookalike_mark, pad
 
 if TYPE_CHECKING:
     from darkmap.store.chain import StaleChain
@@ -416,6 +416,22 @@ def short(text: object, max_chars: int = 80) -> str:
     line (``…`` marks the cut; a CJK character or an emoji takes two columns, a
     combining mark none; escapes shown)."""
     return fit("" if text is None else text, max_chars)
+
+
+def ident(text: object, max_chars: int = 80, account_id: bool = True) -> str:
+    """An account id (a handle when not ``account_id``) as :func:`short` prints it, then,
+    when it may print like a name it is not (mixed scripts, invisible or confusable
+    characters), its mark: ``hansa:theshоp [!mixed script: о=U+043E CYRILLIC SMALL
+    LETTER O]`` (:func:`~darkmap.model.display.lookalike_mark`; never cut)."""
+    mark = lookalike_mark(text, account_id)
+    return short(text, max_chars) + (f" {mark}" if mark else "")
+
+
+def ident_cell(text: object, width: int, account_id: bool = True) -> str:
+    """An account id as a table cell (:func:`cell`); a marked one (:func:`ident`) takes
+    what room it needs: the mark is never cut, so that row's columns move."""
+    mark = lookalike_mark(text, account_id)
+    return f"{short(text, width)} {mark} " if mark else cell(text, width)
 
 
 def cell(text: object, width: int, right: bool = False) -> str:

@@ -26,8 +26,9 @@ import re
 import shlex
 import unicodedata
 
-__all__ = ["CSV_CELL_CHARS", "UNSAFE_CHARS", "columns", "csv_cell", "fit", "for_display",
-           "pad", "shell_arg", "shell_path"]
+__all__ = ["AS_LATIN", "CONFUSABLE_SCRIPTS", "CSV_CELL_CHARS", "UNSAFE_CHARS", "columns",
+           "csv_cell", "fit", "for_display", "lookalike_mark", "lookalike_pieces",
+           "lookalike_reasons", "mixed_script", "pad", "shell_arg", "shell_path"]
 
 UNSAFE_CHARS = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028\u2029"
@@ -168,3 +169,139 @@ def shell_path(stored: str) -> str:
         pos = m.end()
     out.append(_SHELL_ESCAPED.sub(_shell_escape, stored[pos:]))
     return "$'" + "".join(out) + "'"
+
+
+# scripts whose letters pass for Latin ones (Cyrillic а, о, р, Greek Τ, Ο, Ρ)
+CONFUSABLE_SCRIPTS = frozenset({"CYRILLIC", "GREEK"})
+
+
+# the Cyrillic and Greek letters (case-folded) that print like a Latin one
+AS_LATIN = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
+    "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "һ": "h",
+    "ԁ": "d", "ԛ": "q", "ԝ": "w", "α": "a", "β": "b", "ε": "e", "η": "h", "ι": "i",
+    "κ": "k", "μ": "m", "ν": "n", "ο": "o", "ρ": "p", "τ": "t", "υ": "y", "χ": "x",
+    "ζ": "z"})
+
+
+def _script(c: str) -> str:
+    """The script of a letter as its Unicode name begins (``LATIN``, ``CYRILLIC``)."""
+    return unicodedata.name(c, "").split(" ", 1)[0]
+
+
+def mixed_script(handle: str) -> bool:
+    """True for a handle that mixes Latin letters with Cyrillic or Greek ones: a
+    look-alike of a Latin name ("TheShоp" with a Cyrillic о) prints as that name."""
+    scripts = {_script(c) for c in unicodedata.normalize("NFKC", handle or "") if c.isalpha()}
+    return "LATIN" in scripts and bool(scripts & CONFUSABLE_SCRIPTS)
+
+
+_INVISIBLE = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180f\u3164"
+                       "\uffa0" + "".join(map(chr, range(0xFE00, 0xFE10))))
+"""Characters that print as nothing but are no format character (Unicode's Cf, tested
+apart): the combining grapheme joiner, Hangul fillers, Khmer vowels inherent, Mongolian
+free variation selectors and the variation selectors."""
+_MARKET_ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}:")
+"""The market part of an account id (``hansa:``): ASCII, printed as it is."""
+_MARK_CHARS = 3
+"""Characters a mark names of each kind (then "+N more")."""
+
+
+def _named(chars: list[str], show: bool = True) -> str:
+    """Up to :data:`_MARK_CHARS` distinct characters as ``о=U+043E CYRILLIC SMALL LETTER
+    O`` (``show``: with the character itself; never for an invisible one)."""
+    distinct = list(dict.fromkeys(chars))
+    named = [(f"{c}=" if show else "") + f"U+{ord(c):04X} " + unicodedata.name(c, "UNNAMED")
+             for c in distinct[:_MARK_CHARS]]
+    more = len(distinct) - _MARK_CHARS
+    return ", ".join(named) + (f" +{more} more" if more > 0 else "")
+
+
+def lookalike_reasons(text: str, account_id: bool = True) -> list[str]:
+    """Why ``text`` (an account id ``market:handle``, or a handle when not
+    ``account_id``) may print like a name it is not, one reason per kind: ``mixed
+    script`` (Latin mixed with Cyrillic or Greek letters, as :func:`mixed_script`
+    decides: the letters outside the script of the rest), ``invisible`` (format
+    characters such as the zero-width joiner or a bidi override, and other characters
+    that print as nothing), ``confusable`` (compatibility forms of letters and digits
+    such as full-width or mathematical ones, and a name wholly of Cyrillic or Greek
+    letters that each print like a Latin one). Empty for plain ASCII."""
+    if text.isascii():
+        return []
+    m = _MARKET_ID.match(text) if account_id else None
+    handle = text[m.end():] if m else text
+    out: list[str] = []
+    if mixed_script(handle):
+        out.append("mixed script: " + _named(_outside_majority(handle)))
+    hidden = [c for c in handle if c in _INVISIBLE or unicodedata.category(c) == "Cf"]
+    if hidden:
+        out.append("invisible: " + _named(hidden, show=False))
+    compat = [c for c in handle if not c.isascii() and c.isalnum()
+              and unicodedata.normalize("NFKC", c) != c
+              and unicodedata.normalize("NFKC", c).isascii()]
+    if compat:
+        out.append("confusable: " + _named(compat))
+    latin = _whole_script_lookalike(handle)
+    if latin:
+        out.append(f"confusable: every letter prints like Latin ({latin})")
+    return out
+
+
+def _outside_majority(handle: str) -> list[str]:
+    """The letters of ``handle`` (a mixed-script one) outside the script most of its
+    letters are in; at a tie, those outside Latin."""
+    letters = [(c, _script(unicodedata.normalize("NFKC", c)[:1] or c))
+               for c in handle if c.isalpha()]
+    counts: dict[str, int] = {}
+    for _, sc in letters:
+        counts[sc] = counts.get(sc, 0) + 1
+    most = max(counts, key=lambda sc: (counts[sc], sc == "LATIN"))
+    return [c for c, sc in letters if sc != most]
+
+
+def _whole_script_lookalike(handle: str) -> str | None:
+    """What ``handle`` prints like when its letters are all Cyrillic or Greek ones that
+    each print like a Latin one ("рор" prints like "pop"), else None."""
+    letters = [c for c in handle if c.isalpha()]
+    if len(letters) < 2 or not all(_script(c) in CONFUSABLE_SCRIPTS for c in letters):
+        return None
+    read = handle.casefold().translate(AS_LATIN)
+    if not (read.isascii() and read.isprintable()) or not any(c.isalpha() for c in read):
+        return None
+    return read
+
+
+def lookalike_mark(text: object, account_id: bool = True) -> str:
+    """The mark printed after an account id (or a handle, when not ``account_id``) that
+    may print like a name it is not (:func:`lookalike_reasons`), else "":
+
+    >>> lookalike_mark("hansa:theshоp")
+    '[!mixed script: о=U+043E CYRILLIC SMALL LETTER O]'
+
+    It holds no invisible or bidi character itself (they are named by code point)."""
+    if text is None:
+        return ""
+    reasons = lookalike_reasons(str(text), account_id)
+    return f"[!{'; '.join(reasons)}]" if reasons else ""
+
+
+_WORD_RUN = re.compile(r"\S+")
+
+
+def lookalike_pieces(text: str) -> list[tuple[str, str]]:
+    """``text``, a sentence that names account ids (why `persona show` says a link was
+    left apart: "the pair hansa:theshоp ~ agora:x scores p=0.120"), cut after each id
+    that carries a mark (:func:`lookalike_mark`): ``(piece, mark)`` pairs, the last
+    mark "". An id is a word holding ``:``."""
+    if text.isascii():
+        return [(text, "")]
+    out: list[tuple[str, str]] = []
+    pos = 0
+    for m in _WORD_RUN.finditer(text):
+        word = m.group()
+        mark = lookalike_mark(word) if ":" in word and not word.isascii() else ""
+        if mark:
+            out.append((text[pos:m.end()], mark))
+            pos = m.end()
+    out.append((text[pos:], ""))
+    return out

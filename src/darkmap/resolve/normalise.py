@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from darkmap.model.display import AS_LATIN, mixed_script
+
 __all__ = ["as_latin", "handle_forms", "handle_key", "handle_skeleton", "mixed_script",
            "same_normalised"]
 
@@ -37,32 +39,11 @@ def handle_skeleton(handle: str) -> str:
     return "".join(c for c in text if c.isalnum())
 
 
-# scripts whose letters pass for Latin ones (Cyrillic а, о, р, Greek Τ, Ο, Ρ)
-_CONFUSABLE_SCRIPTS = frozenset({"CYRILLIC", "GREEK"})
-
-
-# the Cyrillic and Greek letters (case-folded) that print like a Latin one
-_AS_LATIN = str.maketrans({
-    "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
-    "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "һ": "h",
-    "ԁ": "d", "ԛ": "q", "ԝ": "w", "α": "a", "β": "b", "ε": "e", "η": "h", "ι": "i",
-    "κ": "k", "μ": "m", "ν": "n", "ο": "o", "ρ": "p", "τ": "t", "υ": "y", "χ": "x",
-    "ζ": "z"})
-
-
 def as_latin(handle: str) -> str:
     """The skeleton with Cyrillic and Greek look-alike letters read as the Latin ones
     they print like: what a reader sees ("TheShоp" -> "theshop"). For finding a
     look-alike's victim, never for calling two handles the same."""
-    return handle_skeleton(handle).translate(_AS_LATIN)
-
-
-def mixed_script(handle: str) -> bool:
-    """True for a handle that mixes Latin letters with Cyrillic or Greek ones: a
-    look-alike of a Latin name ("TheShоp" with a Cyrillic о) prints as that name."""
-    scripts = {unicodedata.name(c, "").split(" ", 1)[0]
-               for c in unicodedata.normalize("NFKC", handle or "") if c.isalpha()}
-    return "LATIN" in scripts and bool(scripts & _CONFUSABLE_SCRIPTS)
+    return handle_skeleton(handle).translate(AS_LATIN)
 
 
 def _strip_affixes(s: str) -> str:

@@ -42,12 +42,13 @@ import jinja2
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from markupsafe import Markup, escape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 import darkmap.api as api
 from darkmap.errors import BadInputError, DarkmapError, NotFoundError
-from darkmap.model.display import for_display
+from darkmap.model.display import for_display, lookalike_mark, lookalike_pieces
 from darkmap.ops.access import AccessDenied
 from darkmap.ops.audit import entries_for, log, strangers_apart
 from darkmap.resolve.judgements import judge_for_team
@@ -139,6 +140,44 @@ def _fmt(value: Any, max_chars: int | None = 400) -> str:
     return for_display(value, max_chars=max_chars)
 
 
+_BADGE = Markup(' <span class="lookalike" title="{}">{}</span>')
+"""The badge after an id that may print like a name it is not: the mark as visible text
+and as its title (not a colour alone)."""
+
+
+def _ident(value: Any, max_chars: int | None = 400, account_id: bool = True) -> Markup:
+    """An account id (a handle when not ``account_id``) as :func:`_fmt` shows it, HTML
+    escaped, then the badge of its look-alike mark when it has one
+    (:func:`~darkmap.model.display.lookalike_mark`: mixed scripts, invisible or
+    confusable characters)."""
+    text = escape(_fmt(value, max_chars))
+    mark = lookalike_mark(value, account_id) if isinstance(value, str) else ""
+    return text + _BADGE.format(mark[2:-1], mark) if mark else text
+
+
+def _handle(value: Any, max_chars: int | None = 400) -> Markup:
+    """A handle or a persona's label with its badge (:func:`_ident`)."""
+    return _ident(value, max_chars, account_id=False)
+
+
+def _mark_text(value: Any, account_id: bool = True) -> str:
+    """The look-alike mark of an id as plain text, for where no markup goes (a page's
+    title), with a space before it; "" when it has none."""
+    mark = lookalike_mark(value, account_id) if isinstance(value, str) else ""
+    return f" {mark}" if mark else ""
+
+
+def _ids_in(value: Any, max_chars: int = 1000) -> Markup:
+    """A sentence naming account ids (why a link was left apart) with the badge after
+    each id that has a mark (:func:`~darkmap.model.display.lookalike_pieces`)."""
+    out = Markup("")
+    for piece, mark in lookalike_pieces("" if value is None else str(value)):
+        out += escape(_fmt(piece, max_chars))
+        if mark:
+            out += _BADGE.format(mark[2:-1], mark)
+    return out
+
+
 def _pre(value: Any, max_chars: int | None = None) -> str:
     """Multi-line attacker text for a ``<pre>``: newlines kept, controls and bidi
     overrides shown as escapes."""
@@ -177,6 +216,10 @@ class Workbench:
             autoescape=True, undefined=jinja2.StrictUndefined)
         self.env.filters["d"] = _fmt
         self.env.filters["pre"] = _pre
+        self.env.filters["ident"] = _ident
+        self.env.filters["handle"] = _handle
+        self.env.filters["mark"] = _mark_text
+        self.env.filters["ids_in"] = _ids_in
         self.csp_reports: list[dict[str, Any]] = []
 
     def call(self, fn: Callable[[], T]) -> T:
