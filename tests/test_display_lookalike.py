@@ -78,6 +78,28 @@ def test_a_mark_never_holds_a_character_that_hides_or_reorders() -> None:
         assert display.for_display(mark) == mark and mark.isprintable(), text
 
 
+def test_a_sentence_naming_ids_is_marked_after_each_lookalike_and_escaped_on_the_web(
+        ) -> None:
+    """Why a link was left apart names the accounts of both personas: each look-alike
+    id in it is followed by its mark (the CLI) or badge (the workbench), markup and bidi
+    overrides in it stay text."""
+    from darkmap.model.display import lookalike_pieces
+    from darkmap.web.app import _ids_in
+
+    why = (f"kept apart by the clustering: the pair {_ids(CYRILLIC)} ~ "
+           "hansa:<script>alert(1)</script>\u202e has no evidence; hansa:x ~ "
+           f"{_ids(GREEK)} was judged different")
+    pieces = lookalike_pieces(why)
+    assert "".join(p for p, _ in pieces) == why
+    rtl = PROBES["Mez\u202eoiralc"]
+    assert [m for _, m in pieces] == [PROBES[CYRILLIC], rtl, PROBES[GREEK], ""]
+    assert pieces[0][0].endswith(_ids(CYRILLIC))
+    shown = str(_ids_in(why))
+    assert "<script>" not in shown and "&lt;script&gt;" in shown and "\u202e" not in shown
+    assert f"{_ids(CYRILLIC)} {_badge(PROBES[CYRILLIC])}" in shown
+    assert lookalike_pieces("x" * 100_000 + "\u043e") == [("x" * 100_000 + "\u043e", "")]
+
+
 def test_the_linker_and_the_mark_share_one_script_test() -> None:
     """The linker's mixed_script (docs/linking.md) is the display's: one script test."""
     assert normalise.mixed_script is display.mixed_script
