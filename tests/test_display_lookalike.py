@@ -19,7 +19,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from markupsafe import escape
-from web_support import World, _onboard, login, next_clock, serving
+from web_support import PASSWORD, FakeClock, Served, World, _onboard, login, next_clock, serving
 
 import darkmap
 from darkmap.cli import main
@@ -199,10 +199,17 @@ def test_review_search_and_targets_mark_the_lookalikes(world: World) -> None:
 
 
 @pytest.fixture(scope="module")
-def client(world: World) -> Iterator[httpx.Client]:
+def served(world: World) -> Iterator[tuple[Served, FakeClock]]:
     clock = next_clock()
-    with serving(world, clock) as served, \
-            httpx.Client(base_url=served.url, timeout=60) as c:
+    with serving(world, clock) as s:
+        yield s, clock
+
+
+@pytest.fixture(scope="module")
+def client(world: World, served: tuple[Served, FakeClock]) -> Iterator[httpx.Client]:
+    srv, clock = served
+    clock.advance(seconds=31)
+    with httpx.Client(base_url=srv.url, timeout=60) as c:
         assert login(c, "alice", world.secrets["alice"], clock).status_code == 303
         yield c
 
@@ -253,3 +260,62 @@ def test_the_workbench_marks_the_lookalikes_on_every_page(client: httpx.Client) 
     assert _badge(PROBES[GREEK]) in search
     data = client.get(f"/api/persona/{quote(_ids(REAL), safe='')}").json()
     assert _ids(CYRILLIC) in {a["account_id"] for a in data["accounts"]}
+
+
+def test_the_link_chart_labels_carry_the_mark(client: httpx.Client) -> None:
+    """The chart draws its labels on a canvas: the mark is part of a look-alike account's
+    label (and given apart as ``mark``); the node's id stays the raw account id."""
+    pid = client.get(f"/api/persona/{quote(_ids(REAL), safe='')}").json()["persona_id"]
+    nodes = {e["data"]["id"]: e["data"] for e in client.get(
+        "/api/graph/expand", params={"node": f"persona:{pid}"}).json()["elements"]
+        if "source" not in e["data"]}
+    for handle in (CYRILLIC, GREEK, "Mezc\u200dlario"):
+        node = nodes[f"account:{_ids(handle)}"]
+        assert node["label"] == f"{display.for_display(_ids(handle))} {PROBES[handle]}"
+        assert node["mark"] == PROBES[handle]
+    assert nodes[f"account:{_ids(REAL)}"]["label"] == _ids(REAL)
+    assert nodes[f"account:{_ids(REAL)}"]["mark"] == ""
+
+
+def test_chromium_shows_the_badge_and_the_whole_mark_in_the_chart(
+        world: World, served: tuple[Served, FakeClock], client: httpx.Client) -> None:
+    """In Debian's chromium: the badge reads as text on the persona page, and the chart
+    draws a look-alike account's label with its mark wrapped, not cut; no console error
+    or CSP violation."""
+    from playwright.sync_api import sync_playwright
+
+    from darkmap.web.auth import totp
+
+    srv, clock = served
+    pid = client.get(f"/api/persona/{quote(_ids(REAL), safe='')}").json()["persona_id"]
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        clock.advance(seconds=31)
+        page.goto(srv.url + "/login")
+        page.fill("input[name=user]", "alice")
+        page.fill("input[name=password]", PASSWORD)
+        page.fill("input[name=code]", totp(world.secrets["alice"], clock()))
+        page.click("button[type=submit]")
+        page.wait_for_url(srv.url + "/")
+        page.goto(srv.url + f"/persona/{quote(pid, safe='')}")
+        accounts = page.inner_text("#accounts")
+        assert f"{CYRILLIC} {PROBES[CYRILLIC]}" in accounts
+        titles = page.eval_on_selector_all("#accounts .lookalike",
+                                           "els => els.map(e => e.getAttribute('title'))")
+        assert sorted(titles) == sorted(PROBES[h][2:-1]
+                                        for h in (CYRILLIC, GREEK, "Mezc\u200dlario"))
+        page.goto(srv.url + "/graph?node=" + quote(f"persona:{pid}"))
+        page.wait_for_selector("#cy[data-expanded='1']")
+        drawn = page.evaluate("""(id) => {
+            var n = window.darkmapGraph.getElementById(id);
+            return [n.data("label"), n.style("text-wrap")];
+        }""", f"account:{_ids(CYRILLIC)}")
+        plain = page.evaluate("(id) => window.darkmapGraph.getElementById(id).style("
+                              "'text-wrap')", f"account:{_ids(REAL)}")
+        browser.close()
+    assert drawn == [f"{_ids(CYRILLIC)} {PROBES[CYRILLIC]}", "wrap"]
+    assert plain == "ellipsis"
+    assert not errors, errors

@@ -17,7 +17,7 @@ from typing import Any
 import darkmap.api as api
 from darkmap.assess.harm import NO_SALES_LEGEND, harm_mark
 from darkmap.errors import BadInputError, NotFoundError, WorkspaceStateError
-from darkmap.model.display import for_display
+from darkmap.model.display import for_display, lookalike_mark
 from darkmap.model.values import clean_btc_address
 from darkmap.ops.deconflict import notices
 from darkmap.ops.records import Record, show_record
@@ -424,9 +424,14 @@ GRAPH_LABEL_CHARS = 120
 def _node(kind: str, ref: str, label: str | None = None) -> dict[str, Any]:
     """A graph node: its id exact (the chart expands it by id), its label, drawn on a
     canvas where a right-to-left override would reorder it, with control and bidi
-    characters shown as escapes and cut."""
-    return {"data": {"id": f"{kind}:{ref}", "kind": kind,
-                     "label": for_display(label or ref, max_chars=GRAPH_LABEL_CHARS)}}
+    characters shown as escapes and cut; an account's (or a persona's label) that may
+    print like a name it is not ends in its mark, given apart too (``mark``: canvas
+    text holds no badge)."""
+    mark = (lookalike_mark(ref) if kind == "account" else
+            lookalike_mark(label, account_id=False) if kind == "persona" and label else "")
+    shown = for_display(label or ref, max_chars=GRAPH_LABEL_CHARS)
+    return {"data": {"id": f"{kind}:{ref}", "kind": kind, "mark": mark,
+                     "label": f"{shown} {mark}" if mark else shown}}
 
 
 def _edge(a: str, b: str, kind: str) -> dict[str, Any]:

@@ -13,6 +13,8 @@
     style: [
       { selector: "node", style: { "label": "data(label)", "font-size": 10, "text-wrap": "ellipsis",
         "text-max-width": 140, "background-color": function (n) { return colours[n.data("kind")] || "#8a6d2b"; } } },
+      // a look-alike account (its label ends in its mark): the whole mark shown, wrapped
+      { selector: "node[?mark]", style: { "text-wrap": "wrap", "color": "#a32020" } },
       { selector: "node.expanded", style: { "border-width": 3, "border-color": "#222" } },
       { selector: "node:locked", style: { "shape": "round-rectangle" } },
       { selector: "edge", style: { "width": 1.5, "curve-style": "bezier", "line-color": "#9aa3ad" } },
