@@ -198,6 +198,18 @@ def test_review_search_and_targets_mark_the_lookalikes(world: World) -> None:
         assert f"{display.for_display(handle)} {PROBES[handle]}" in targets
 
 
+def test_judge_marks_the_lookalikes_it_recorded(world: World) -> None:
+    """`darkmap judge` says what it recorded and withdrew: the look-alike marked there
+    too (the judgement is withdrawn again, the world left as it was)."""
+    a, b = _ids(REAL), _ids(CYRILLIC)
+    said = _cli(world, "judge", a, b, "--different", "--note", "look-alike")
+    _marked_lines(said)
+    assert f"{_ids(CYRILLIC)} {PROBES[CYRILLIC]}: different" in said
+    gone = _cli(world, "judge", a, b, "--withdraw")
+    _marked_lines(gone)
+    assert gone.startswith("withdrew 1 judgement(s) on") and PROBES[CYRILLIC] in gone
+
+
 @pytest.fixture(scope="module")
 def served(world: World) -> Iterator[tuple[Served, FakeClock]]:
     clock = next_clock()

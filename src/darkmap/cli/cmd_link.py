@@ -560,11 +560,11 @@ def judge_cmd(a: str, b: str, workspace: Path | None, same: bool, different: boo
         if as_json:
             emit_json({"withdrawn": n})
         else:
-            say(f"withdrew {n} judgement(s) on {short(a)} ~ {short(b)}")
+            say(f"withdrew {n} judgement(s) on {ident(a)} ~ {ident(b)}")
     elif as_json:
         emit_json(out)
     else:
-        say(f"{short(out['a'])} ~ {short(out['b'])}: {out['verdict']} (by "
+        say(f"{ident(out['a'])} ~ {ident(out['b'])}: {out['verdict']} (by "
             f"{short(out['author'])}); re-run `darkmap link` to apply")
 
 
