@@ -164,3 +164,44 @@ def test_a_verdict_goes_back_only_to_a_persona_page(srv, world) -> None:
             r = c.post("/review", data={"csrf": csrf_of(page), "a": q.a, "b": q.b,
                                         "verdict": "unsure", "back": back})
             assert r.status_code == 303 and r.headers["location"] == where
+
+
+def test_a_link_left_apart_is_rejected_in_chromium(srv, world) -> None:
+    """In Debian's chromium: the Reject button of a link left apart on the persona page
+    of dream:doctorh1 (to dream:thexteam, p=0.340) records the verdict and comes back to
+    the persona, which says so and lists it; no console error or CSP violation."""
+    from playwright.sync_api import sync_playwright
+    from web_support import PASSWORD
+
+    from darkmap.web.auth import totp
+
+    served, clock = srv
+    shown = served.wb.read(lambda w, _: darkmap.show_persona(w, "dream:doctorh1"))
+    first = shown["left_apart"][0]
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        clock.advance(seconds=31)
+        page.goto(served.url + "/login")
+        page.fill("input[name=user]", "bob")
+        page.fill("input[name=password]", PASSWORD)
+        page.fill("input[name=code]", totp(world.secrets["bob"], clock()))
+        page.click("button[type=submit]")
+        page.wait_for_url(served.url + "/")
+        here = f"/persona/{quote(shown['persona_id'], safe='')}"
+        page.goto(served.url + here)
+        row = page.locator("#left-apart tr.apart").first
+        row.locator("input[name=note]").fill("browser check")
+        row.locator("button.reject").click()
+        page.wait_for_url(served.url + here + "?judged=1")
+        done = page.inner_text("#done")
+        judged = page.inner_text("#persona-judgements")
+        browser.close()
+    assert "Judgement recorded" in done
+    assert "different by bob browser check" in judged
+    a, b = sorted((first["member"], first["other"]))
+    assert served.sql(f"SELECT verdict, author FROM judgements WHERE a = '{a}' AND "
+                      f"b = '{b}' AND withdrawn_at IS NULL") == [("different", "bob")]
+    assert not errors, errors
