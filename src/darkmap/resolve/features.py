@@ -19,8 +19,8 @@ from darkmap.resolve.normalise import handle_forms
 from darkmap.resolve.profiles import Profiles
 from darkmap.resolve.vectors import row_cosines
 
-__all__ = ["IDENTIFIER_SIGNALS", "SIGNALS", "TIED", "PairFeatures", "compare",
-           "identifier_groups", "tied_through_others"]
+__all__ = ["CLAIMED", "IDENTIFIER_SIGNALS", "SIGNALS", "TIED", "PairFeatures",
+           "claim_agrees", "claimed_pairs", "compare", "identifier_groups", "tied_through_others"]
 
 # writing style: shared shingles as a multiple of what two random accounts share
 _RATIO_BINS = [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0]
@@ -66,6 +66,10 @@ IDENTIFIER_SIGNALS = ("pgp", "crypto", "contact")
 # (:func:`identifier_groups`); the model reads a different key, address or contact
 # between them as no evidence (:data:`darkmap.resolve.match_model.TIED_LEVEL`)
 TIED = "identifiers_tied"
+# raw value of a pair: 1 when the first account's own text claims the second (its
+# market and handle: :mod:`darkmap.resolve.claims`), 2 the other way round, 3 both; the
+# contact signal is then "shared contact" (docs/linking.md, "Claims")
+CLAIMED = "contact_claimed"
 
 _BINS: dict[str, list[float]] = {
     "style": _RATIO_BINS,
@@ -160,6 +164,54 @@ def _codes(values: list[str]) -> np.ndarray:
                        dtype=np.int64, count=len(values))
 
 
+def _claim_keys(p: Profiles) -> tuple[np.ndarray, np.ndarray]:
+    """Each account's code of (market, handle skeleton), -1 for none, and the sorted
+    int keys ``account * n + code`` of every (account, claimed account's code)."""
+    n = len(p)
+    skels = p.skeleton or p.hkey
+    codes: dict[tuple[str, str], int] = {}
+    own = np.fromiter((codes.setdefault((str(p.market[k]), skels[k]), len(codes))
+                       if skels[k] else -1 for k in range(n)), dtype=np.int64, count=n)
+    keys = [a * n + codes[(c.market, c.handle)]
+            for a, cs in enumerate(p.claims) for c in cs if (c.market, c.handle) in codes]
+    return own, np.unique(np.array(keys, dtype=np.int64))
+
+
+def claim_agrees(p: Profiles, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Per pair, 1 when account ``i``'s claims name account ``j`` (its market and its
+    handle, up to case and separators), 2 when ``j``'s name ``i``, 3 both, else 0."""
+    out = np.zeros(len(i), dtype=np.int8)
+    if not p.claims or not any(p.claims) or not len(i):
+        return out
+    own, keys = p.derive(("claim keys",), lambda: _claim_keys(p))
+    n = len(p)
+    for a, b, flag in ((i, j, 1), (j, i, 2)):
+        hit = (own[b] >= 0) & np.isin(a * n + own[b], keys)
+        out[hit] += flag
+    return out
+
+
+def claimed_pairs(p: Profiles) -> np.ndarray:
+    """Every pair ``(a, b)``, ``a < b``, where one account's claims name the other: the
+    linker scores them whatever the candidate blocks found."""
+    n = len(p)
+    if not p.claims or not any(p.claims) or n == 0:
+        return np.zeros((0, 2), np.int64)
+    own, keys = p.derive(("claim keys",), lambda: _claim_keys(p))
+    claimer, code = keys // n, keys % n
+    order = np.argsort(own, kind="stable")
+    lo = np.searchsorted(own[order], code, side="left")
+    hi = np.searchsorted(own[order], code, side="right")
+    rows = [(int(a), int(b)) for a, s, e in zip(claimer.tolist(), lo.tolist(), hi.tolist(),
+                                               strict=True)
+            for b in order[s:e].tolist() if b != a]
+    if not rows:
+        return np.zeros((0, 2), np.int64)
+    out = np.sort(np.array(rows, dtype=np.int64), axis=1)
+    uniq: np.ndarray = np.unique(out, axis=0)
+    return uniq
+
+
 def _handle_codes(p: Profiles) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Codes of each account's normalised handle key, of its exact handle (skeleton)
     and of its two one-transformation forms (:func:`handle_forms`), so that pairs
@@ -251,6 +303,11 @@ def compare(p: Profiles, i: np.ndarray, j: np.ndarray,
     for g in IDENTIFIER_SIGNALS:
         if g in use:
             raw[g], lev[g] = _ident(p, g, i, j)
+    if "contact" in use:
+        # an account's own claim of the other's shop is as strong as a shared contact,
+        # never a "different contacts": a claim naming no one here says nothing
+        raw[CLAIMED] = claim_agrees(p, i, j)
+        lev["contact"][raw[CLAIMED] > 0] = 2
     tie_by = tuple(g for g in IDENTIFIER_SIGNALS if g in use)
     if tie_by:
         group = p.derive(("identifier groups", tie_by), lambda: identifier_groups(p, tie_by))

@@ -27,7 +27,14 @@ from darkmap.errors import BadInputError
 from darkmap.resolve.adapt import fit_to_judgements
 from darkmap.resolve.candidates import candidate_pairs
 from darkmap.resolve.changes import RunChanges, compare_runs, first_run
-from darkmap.resolve.features import IDENTIFIER_SIGNALS, SIGNALS, PairFeatures, compare
+from darkmap.resolve.features import (
+    CLAIMED,
+    IDENTIFIER_SIGNALS,
+    SIGNALS,
+    PairFeatures,
+    claimed_pairs,
+    compare,
+)
 from darkmap.resolve.judgements import active_judgements
 from darkmap.resolve.match_model import (
     FREQUENCY_ADJUSTED,
@@ -37,7 +44,7 @@ from darkmap.resolve.match_model import (
     tied_identifier,
     voice_against_name,
 )
-from darkmap.resolve.normalise import mixed_script
+from darkmap.resolve.normalise import handle_skeleton, mixed_script
 from darkmap.resolve.options import DEFAULT_THRESHOLD, METHODS, LinkOptions
 from darkmap.resolve.partition import (
     MISSING,
@@ -292,6 +299,7 @@ def link(ws: Workspace, opts: LinkOptions | None = None,
                             timings=blocking)
     if judged_pairs:
         pairs = np.unique(np.concatenate([pairs, np.array(judged_pairs, np.int64)]), axis=0)
+    pairs = _with_claimed(pairs, prof, use)
     timings["candidates_s"] = time.perf_counter() - t0 - sum(timings.values())
     say(f"{STAGES[2]}: {len(pairs):,}")
     f = compare(prof, pairs[:, 0], pairs[:, 1], use)
@@ -375,6 +383,17 @@ def _summary(stored: _Stored, prof: Roster, pairs: np.ndarray, extra: np.ndarray
     }
 
 
+def _with_claimed(pairs: np.ndarray, prof: Profiles, use: tuple[str, ...]) -> np.ndarray:
+    """``pairs`` and every pair one of whose accounts claims the other (docs/linking.md,
+    "Claims"), when the contact signal is in ``use``: a claimed shop under another name
+    (HollandDutch2.0's "HollandDutch") may be in no candidate block."""
+    claimed = claimed_pairs(prof) if "contact" in use else np.zeros((0, 2), np.int64)
+    if not len(claimed):
+        return pairs
+    out: np.ndarray = np.unique(np.concatenate([pairs.reshape(-1, 2), claimed]), axis=0)
+    return out
+
+
 def _concat(a: PairFeatures, b: PairFeatures) -> PairFeatures:
     return PairFeatures(np.concatenate([a.i, b.i]), np.concatenate([a.j, b.j]),
                         {k: np.concatenate([a.raw[k], b.raw[k]]) for k in a.raw},
@@ -395,6 +414,22 @@ def _flag_mixed_script(handle_sig: dict[str, Any], prof: Roster, i: int, j: int)
     if (str(handle_sig["level"]).startswith("same handle")
             and prof.handle[i].casefold() != prof.handle[j].casefold()):
         handle_sig["level"] += "; written differently (separators, accents or invisible)"
+
+
+def _say_claims(contact_sig: dict[str, Any], prof: Roster, i: int, j: int) -> None:
+    """Say, in a link's contact signal, which account's own text claims the other and
+    what it wrote ("dream:toys-r-us's own text links its shop hansamkt2rr6nfg3.onion/
+    vendor/Toys-R-Us"): the level "shared contact" then rests on that claim."""
+    said = []
+    for a, b in ((i, j), (j, i)):
+        want = (str(prof.market[b]), handle_skeleton(prof.handle[b]))
+        for c in (prof.claims[a] if prof.claims else ()):
+            if (c.market, c.handle) == want:
+                said.append(c.wording(prof.ids[a]))
+                break
+    if said:
+        contact_sig["claims"] = said
+        contact_sig["level"] += " (one-sided claim: " + "; ".join(said) + ")"
 
 
 def _num(x: float) -> float | None:
@@ -463,6 +498,8 @@ def _store(ws: Workspace, run_id: str, started: datetime, prof: Roster, f: PairF
                 sig[s]["voice_disagrees"] = True
             if s == "handle":
                 _flag_mixed_script(sig[s], prof, int(fk.i[r]), int(fk.j[r]))
+            if s == "contact" and CLAIMED in fk.raw and fk.raw[CLAIMED][r]:
+                _say_claims(sig[s], prof, int(fk.i[r]), int(fk.j[r]))
             if s in tied and tied[s][r]:
                 sig[s]["tied_through_others"] = True
         a, b = prof.ids[fk.i[r]], prof.ids[fk.j[r]]

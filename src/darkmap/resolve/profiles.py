@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from darkmap.extract.engine import load_templates
 from darkmap.model.countries import country_code
+from darkmap.resolve.claims import Claim, account_claims, market_names
 from darkmap.resolve.normalise import handle_key, handle_skeleton
 from darkmap.resolve.vectors import (
     SharedEvidence,
@@ -116,6 +117,9 @@ class Profiles:
     # code of the region (an `origin` code, "eu") the account's origin country lies in,
     # -1 for none: such a country and that region do not disagree
     origin_region: np.ndarray | None = None
+    # the (market, handle) pairs each account's own text says it holds elsewhere
+    # (:mod:`darkmap.resolve.claims`); empty where it says none
+    claims: list[tuple[Claim, ...]] = field(default_factory=list)
     # values derived from the whole set of profiles, computed once on first use (the
     # profiles do not change once loaded): pair comparison runs in many batches (Spark
     # tasks), and a derivation over every account must not run again in each
@@ -135,7 +139,7 @@ class Profiles:
         """Who the accounts are, without their evidence: what a link run still needs
         once its pairs are scored (naming and dating personas, storing links)."""
         return Roster(self.ids, self.index, self.handle, self.market, self.start,
-                      self.end)
+                      self.end, self.claims)
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,7 @@ class Roster:
     market: np.ndarray
     start: np.ndarray
     end: np.ndarray
+    claims: list[tuple[Claim, ...]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -205,7 +210,7 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
     # `prose` is the same without titles: capitalisation and punctuation are habits of
     # free text (titles are Title Case by custom, and a dataset of titles alone must
     # not look like a different writer from the same vendor's profile pages)
-    own, prose = _own_texts(con, index)
+    own, prose, claims = _own_texts(con, index, market, handles)
     prod = _texts(evidence.product_texts(con), index, _TEXT_CAP)
     fb = _texts(evidence.feedback_texts(con), index, _FB_CAP)
 
@@ -273,7 +278,7 @@ def load_profiles(con: duckdb.DuckDBPyConnection,
         active_end=active_end, capitals=capitals, symbols=symbols,
         style_evidence=style_ev,
         phrasing_evidence=phrasing_ev, rare_evidence=rare_ev,
-        origin_share=_value_shares(origin), origin_region=origin_region)
+        origin_share=_value_shares(origin), origin_region=origin_region, claims=claims)
 
 
 def _value_shares(codes: np.ndarray) -> np.ndarray:
@@ -330,17 +335,22 @@ def _texts(rows: Iterable[tuple[str, str | None]], index: dict[str, int],
     return out
 
 
-def _own_texts(con: duckdb.DuckDBPyConnection,
-               index: dict[str, int]) -> tuple[list[str], list[str]]:
+def _own_texts(con: duckdb.DuckDBPyConnection, index: dict[str, int],
+               market: np.ndarray, handles: list[str]
+               ) -> tuple[list[str], list[str], list[tuple[Claim, ...]]]:
     """Each account's vendor-written text with titles and without, keys and links
-    stripped, cut at ``_TEXT_CAP``."""
+    stripped, cut at ``_TEXT_CAP``; and the claims of the text as written (links
+    kept: a shop link's path names the handle, :mod:`darkmap.resolve.claims`)."""
     own, prose = [""] * len(index), [""] * len(index)
+    claims: list[tuple[Claim, ...]] = [()] * len(index)
+    names = market_names(sorted({str(m) for m in market}))
     for aid, text, free in evidence.own_texts(con):
         i = index.get(aid)
         if i is not None:
+            claims[i] = account_claims(text or "", str(market[i]), handles[i], names)
             own[i] = strip_blobs(text or "")[:_TEXT_CAP]
             prose[i] = strip_blobs(free or "")[:_TEXT_CAP]
-    return own, prose
+    return own, prose, claims
 
 
 def _days(ts: datetime | None) -> float:

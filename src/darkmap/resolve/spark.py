@@ -64,6 +64,7 @@ from darkmap.resolve.link import (
     _quiet,
     _store,
     _summary,
+    _with_claimed,
     clustering_inputs,
     resolve_signals,
 )
@@ -303,6 +304,7 @@ def link_spark(ws: Workspace, opts: LinkOptions | None = None, master: str = "lo
         pairs = candidate_pairs_spark(
             spark, prof, use_identifiers=any(s in use for s in IDENTIFIER_SIGNALS),
             timings=blocking)
+        pairs = _with_claimed(pairs, prof, use)
         if judged_pairs:
             pairs = np.unique(np.concatenate([pairs, np.array(judged_pairs, np.int64)]),
                               axis=0)

@@ -1,0 +1,188 @@
+"""Claims: a vendor's own statement that it sells elsewhere under a name.
+
+The Dream seller table in ../shared/data links Dream vendors' own Hansa shops
+(``hansamkt2rr6nfg3.onion/vendor/TheHappyCrew``) and says "i'm on Agora, HANSA"
+(klosterbier), "seller on Dreammarket, Alphabay, Hansamarket" (WowDeal). Such a claim
+that agrees with another account (its market and handle) is "shared contact"; a market
+named elsewhere in text, or a claim naming no one, is nothing. The claims are written
+by the people under investigation: hostile probes at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import DATA
+
+from darkmap.collect.ingest import ingest
+from darkmap.resolve.claims import MAX_CLAIMS, account_claims, market_names
+from darkmap.resolve.features import SIGNALS, claimed_pairs, compare
+from darkmap.resolve.link import link
+from darkmap.resolve.profiles import Profiles, load_profiles
+from darkmap.store.workspace import Workspace
+
+NAMES = market_names(["agora", "dream", "hansa"])
+
+
+@pytest.fixture(scope="module")
+def real_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seized Dream table, the Hansa and Agora listings, linked once."""
+    path = tmp_path_factory.mktemp("claims") / "ws"
+    ws = Workspace.init(path)
+    ingest(ws, [DATA / "listings", DATA / "seized"])
+    link(ws)
+    ws.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def real(real_ws: Path) -> Profiles:
+    ws = Workspace.open(real_ws)
+    profiles = load_profiles(ws.con)
+    ws.close()
+    return profiles
+
+
+def _contact(p: Profiles, a: str, b: str) -> str:
+    f = compare(p, np.array([p.index[a]]), np.array([p.index[b]]), ("contact",))
+    return SIGNALS["contact"][int(f.level["contact"][0])]
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    # shop links in the Dream description
+    ("dream:thehappycrew", "hansa:thehappycrew"),
+    ("dream:sacdirtycrew", "hansa:sacdirtycrew"),
+    ("dream:toys-r-us", "hansa:toys-r-us"),
+    ("dream:obststand", "hansa:obststand"),
+    ("dream:hollanddutch2.0", "hansa:hollanddutch"),
+    # first-person statements
+    ("dream:klosterbier", "hansa:klosterbier"),
+    ("dream:klosterbier", "agora:klosterbier"),
+    ("dream:wowdeal", "hansa:wowdeal"),
+])
+def test_a_claim_that_names_the_other_account_is_a_shared_contact(
+        real: Profiles, a: str, b: str) -> None:
+    assert _contact(real, a, b) == "shared contact"
+    assert _contact(real, b, a) == "shared contact"
+
+
+def test_a_claim_is_evidence_for_the_account_it_names_only(real: Profiles) -> None:
+    """TheHappyCrew's link to its Hansa shop says nothing about SacDirtyCrew's."""
+    assert _contact(real, "dream:thehappycrew", "hansa:sacdirtycrew") != "shared contact"
+    assert _contact(real, "hansa:thehappycrew", "hansa:sacdirtycrew") != "shared contact"
+
+
+def test_claimed_pairs_are_scored_and_the_explanation_says_what_was_claimed(
+        real_ws: Path) -> None:
+    ws = Workspace.open(real_ws)
+    try:
+        members = dict(ws.con.execute(
+            "SELECT account_id, persona_id FROM persona_members").fetchall())
+        for a, b in (("dream:thehappycrew", "hansa:thehappycrew"),
+                     ("dream:sacdirtycrew", "hansa:sacdirtycrew"),
+                     ("dream:toys-r-us", "hansa:toys-r-us")):
+            assert members[a] == members[b], (a, b)
+        (signals,) = ws.con.execute(
+            "SELECT signals FROM account_links WHERE a = 'dream:toys-r-us' "
+            "AND b = 'hansa:toys-r-us'").fetchone()
+    finally:
+        ws.close()
+    contact = json.loads(signals)["contact"]
+    assert contact["level"].startswith("shared contact (one-sided claim: ")
+    assert contact["claims"] == [("dream:toys-r-us's own text links its shop "
+                                  "hansamkt2rr6nfg3.onion/vendor/Toys-R-Us")]
+
+
+def test_every_claimed_pair_is_a_candidate(real: Profiles) -> None:
+    pairs = {(real.ids[a], real.ids[b]) for a, b in claimed_pairs(real)}
+    assert ("dream:hollanddutch2.0", "hansa:hollanddutch") in pairs
+    assert ("agora:klosterbier", "dream:klosterbier") in pairs
+
+
+# --- what is not a claim --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "ships like on Dream, fast and discreet",
+    "Dream Market is down? We never were on Hansa.",
+    "register on hansa: http://hansamkt2rr6nfg3.onion/affiliate/44428",
+    "Hansa invite http://hansamkt2rr6nfg3.onion/register/E3we",
+    "my feedback is on dream, my friend is a vendor on the forum",
+])
+def test_a_market_named_elsewhere_in_text_is_no_claim(text: str) -> None:
+    assert account_claims(text, "agora", "someone", NAMES) == ()
+
+
+def test_a_claim_of_the_accounts_own_market_is_none() -> None:
+    text = "we are on Dream http://hansamkt2rr6nfg3.onion/vendor/Me"
+    assert account_claims(text, "dream", "Me", NAMES)[0].market == "hansa"
+    assert len(account_claims(text, "dream", "Me", NAMES)) == 1
+
+
+# --- hostile probes -------------------------------------------------------------------
+
+
+def test_a_claimed_handle_of_10000_characters_is_no_claim() -> None:
+    text = "http://hansamkt2rr6nfg3.onion/vendor/" + "A" * 10_000
+    assert account_claims(text, "dream", "x", NAMES) == ()
+    escaped = "http://hansamkt2rr6nfg3.onion/vendor/" + "%41" * 3_000
+    assert account_claims(escaped, "dream", "x", NAMES) == ()
+
+
+def test_percent_escapes_are_read_and_lookalikes_are_not_the_name() -> None:
+    (plain,) = account_claims("hansamkt2rr6nfg3.onion/vendor/%54oys-R-Us", "dream", "x",
+                              NAMES)
+    assert (plain.market, plain.handle) == ("hansa", "toysrus")
+    # Cyrillic "о" written as itself and as a %-escape: not the Latin name
+    for path in ("T\u043eys-R-Us", "T%D0%BEys-R-Us"):
+        claims = account_claims(f"hansamkt2rr6nfg3.onion/vendor/{path}", "dream", "x",
+                                NAMES)
+        assert [c.handle for c in claims] != ["toysrus"], path
+    # an escape that is no character, and a path with markup, are no name
+    assert account_claims("hansamkt2rr6nfg3.onion/vendor/%FF%FE", "dream", "x",
+                          NAMES) == ()
+    assert account_claims("hansamkt2rr6nfg3.onion/vendor/a%3Cscript%3E", "dream", "x",
+                          NAMES) == ()
+
+
+def test_the_excerpt_escapes_unprintable_characters() -> None:
+    (c,) = account_claims("i'm on Hansa \u202e\u200b, x\x1b[31m", "dream", "x", NAMES)
+    assert "\u202e" not in c.said and "\x1b" not in c.said
+    assert "\\u202e" in c.said
+
+
+def test_claims_per_account_are_capped_and_long_text_is_searched_in_bounded_time() -> None:
+    text = " ".join(f"hansamkt2rr6nfg3.onion/vendor/v{k}" for k in range(50))
+    assert len(account_claims(text, "dream", "x", NAMES)) == MAX_CLAIMS
+    # no pattern backtracks over a long run of what almost matches
+    for bad in ("i am " + "also " * 5000 + "x", "hansamkt2rr6nfg3.onion/x?" + "a=b&" * 5000,
+                "seller on " + ", " * 20000, "a" * 16 + ".onion/" * 5000):
+        account_claims(bad, "dream", "x", NAMES)
+
+
+def test_a_claim_naming_another_vendor_is_one_sided_and_says_who_claimed(
+        real: Profiles) -> None:
+    """An impersonator's claim of TheHappyCrew's Hansa shop: the pair is evidence to
+    review (the explanation names the claimer), and the claim ties the claimer to the
+    shop it names only, not to the shop's real Dream account."""
+    k = real.index["dream:battista"]
+    saved = real.claims[k]
+    real.derived.clear()
+    try:
+        real.claims[k] = account_claims("find us on http://hansamkt2rr6nfg3.onion/vendor/"
+                                        "TheHappyCrew", "dream", "Battista", NAMES)
+        assert _contact(real, "dream:battista", "hansa:thehappycrew") == "shared contact"
+        assert _contact(real, "dream:battista", "dream:thehappycrew") != "shared contact"
+        assert _contact(real, "dream:battista", "hansa:battista") != "shared contact"
+        (c,) = real.claims[k]
+        assert re.fullmatch(r"dream:battista's own text links its shop "
+                            r"hansamkt2rr6nfg3\.onion/vendor/TheHappyCrew",
+                            c.wording("dream:battista"))
+    finally:
+        real.claims[k] = saved
+        real.derived.clear()
+
