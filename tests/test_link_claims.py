@@ -186,3 +186,32 @@ def test_a_claim_naming_another_vendor_is_one_sided_and_says_who_claimed(
         real.claims[k] = saved
         real.derived.clear()
 
+
+# --- service onions are no contact ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("host", "before", "service"), [
+    # a mixer named next to its address, and in its host
+    ("bitmixer2whesjgj.onion", "using a service like Bitmixer http://", True),
+    ("abcdefghijklmnop.onion", "mix your coins first at ", True),
+    ("thehub7gqe43miyc.onion", "", True),
+    ("abcdefghijklmnop.onion", "OFFICIAL REVIEW THREAD on the forum: http://", True),
+    ("abcdefghijklmnop.onion", "Wall Street Market: http://", True),
+    ("abcdefghijklmnop.onion", "search me on grams: ", True),
+    # a vendor's own shop or mail server
+    ("ye224web57i3gblr.onion", "now have our own direct WebStore http://", False),
+    ("jpdoazbb44eyu7dv.onion", "MY PERSONAL SHOP: http://", False),
+])
+def test_a_service_onion_is_told_by_its_host_or_the_words_before_it(
+        host: str, before: str, service: bool) -> None:
+    from darkmap.resolve.profiles import service_onion
+    assert service_onion(host, before) is service
+
+
+def test_a_mixer_onion_is_no_shared_contact(real: Profiles) -> None:
+    """dream:dr_seuss and dream:dr_seuss_usa both tell buyers to use Bitmixer
+    (bitmixer2whesjgj.onion): their "shared contact" rested on it."""
+    m = real.idents["contact"].tocsc()
+    held = {real.ident_values["contact"][c] for c in np.flatnonzero(np.diff(m.indptr))}
+    assert "onion:bitmixer2whesjgj.onion" not in held
+    assert _contact(real, "dream:dr_seuss", "dream:dr_seuss_usa") != "shared contact"

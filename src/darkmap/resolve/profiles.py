@@ -37,7 +37,8 @@ from darkmap.resolve.vectors import (
 )
 from darkmap.store import evidence
 
-__all__ = ["IDENTIFIER_GROUPS", "Profiles", "Roster", "load_profiles", "strip_blobs"]
+__all__ = ["IDENTIFIER_GROUPS", "Profiles", "Roster", "load_profiles", "service_onion",
+           "strip_blobs"]
 
 # Which identifier kinds count as which signal.
 IDENTIFIER_GROUPS: dict[str, tuple[str, ...]] = {
@@ -490,10 +491,42 @@ def _domains(rules: Any) -> Iterable[str]:
             yield from _domains(r)
 
 
+# An onion that is a service, not a vendor's own: a mixer, tumbler, escrow, forum, wiki,
+# search engine, mail service or market. Told by its host (services pick a vanity
+# prefix: bitmixer2whesjgj, thehub7gqe43miyc) or by the words just before it in the text
+# ("a service like Bitmixer http://...", "REVIEW THREAD: http://...", "Wall Street
+# Market: http://..."). Words of four letters or more only: a three-letter word turns
+# up by chance in a random 56-letter host
+_SERVICE_HOST = re.compile(r"mixer|tumbl|escrow|forum|wiki|search|market|thehub|grams|"
+                           r"mail|laundr", re.IGNORECASE)
+_SERVICE_WORDS = re.compile(
+    r"(?:mix(?:er|ing)?|tumbl\w{0,5}|laund\w{0,5}|escrow|forum|wiki|search|"
+    r"market(?:place)?|thread|topic|tutorial|invite|invitation|referral|register|"
+    r"affiliate|hub)\b", re.IGNORECASE)
+_BEFORE = 40  # characters before an onion read for the words above
+
+
+def service_onion(host: str, before: str) -> bool:
+    """True when the onion ``host`` is a service (mixer, forum, market...), by its host
+    or by the words of the text ``before`` it (its last 40 characters)."""
+    return bool(_SERVICE_HOST.search(host[:16]) or _SERVICE_WORDS.search(before[-_BEFORE:]))
+
+
+def _services(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """The onion hosts :func:`service_onion` finds a service in any text naming them."""
+    out = set()
+    for host, context in evidence.onion_contexts(con):
+        at = context.casefold().find(host)
+        if service_onion(host, context[:at] if at >= 0 else ""):
+            out.add(host)
+    return frozenset(out)
+
+
 def _sites(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
     """Onion hosts that are sites, not a vendor's: the markets' own (their stated onion,
-    the hosts of the pages read) and the mail hosts of the e-mail addresses seen."""
-    hosts = set(evidence.site_hosts(con))
+    the hosts of the pages read), the mail hosts of the e-mail addresses seen, and the
+    services (:func:`service_onion`)."""
+    hosts = set(evidence.site_hosts(con)) | _services(con)
     hosts.update(v.rpartition("@")[2].casefold()
                  for _, kind, v in evidence.account_identifiers(con)
                  if kind in ("email", "jabber") and "@" in v)
@@ -505,8 +538,8 @@ def _not_own(values: list[str], rows: list[int], cols: list[int], hkeys: list[st
     """Per contact value, True when it cannot be one vendor's own contact.
 
     * a placeholder address (:func:`placeholder_address`);
-    * an onion of a market (its template's onion or detected domain, a page's host) or
-      a mail host;
+    * an onion of a market (its template's onion or detected domain, a page's host), a
+      mail host, or a service (a mixer, forum, search engine...: :func:`service_onion`);
     * an onion named by accounts of more than one handle (normalised key): a market,
       forum or service that unrelated vendors point their buyers to (Acropolis, The
       Hub, temp.pm). A vendor's own site is named by his own accounts only.

@@ -18,7 +18,7 @@ import duckdb
 
 __all__ = [
     "AlgorithmCount", "KeyFailure", "KeyStatistics", "SharedKey", "account_exists",
-    "account_handles", "account_identifiers", "activity_spans", "destinations",
+    "account_handles", "account_identifiers", "onion_contexts", "activity_spans", "destinations",
     "evidence_windows", "feedback_texts", "identifiers_of", "key_statistics",
     "main_origins", "own_texts", "priced_titles", "product_texts", "site_hosts",
 ]
@@ -156,6 +156,15 @@ def account_identifiers(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, 
       SELECT DISTINCT coalesce(i.account_id, l.account_id) AS aid, i.kind, i.value
       FROM identifiers i LEFT JOIN listings l ON i.listing_id = l.listing_id
       WHERE coalesce(i.account_id, l.account_id) IS NOT NULL AND i.value IS NOT NULL
+      ORDER BY ALL""").fetchall()
+
+
+def onion_contexts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """``(onion host, context)``: the text around each onion address found, the host
+    lower-cased, sorted."""
+    return con.execute("""
+      SELECT DISTINCT lower(value), context FROM identifiers
+      WHERE kind = 'onion' AND value IS NOT NULL AND context IS NOT NULL
       ORDER BY ALL""").fetchall()
 
 
