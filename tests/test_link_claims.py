@@ -112,6 +112,8 @@ def test_every_claimed_pair_is_a_candidate(real: Profiles) -> None:
     "register on hansa: http://hansamkt2rr6nfg3.onion/affiliate/44428",
     "Hansa invite http://hansamkt2rr6nfg3.onion/register/E3we",
     "my feedback is on dream, my friend is a vendor on the forum",
+    "Beware of the fake seller on Hansa, he copies our name",
+    "we are not a vendor on Dream",
 ])
 def test_a_market_named_elsewhere_in_text_is_no_claim(text: str) -> None:
     assert account_claims(text, "agora", "someone", NAMES) == ()

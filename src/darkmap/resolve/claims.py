@@ -51,6 +51,11 @@ _SAYS = re.compile(
     r"(?:\s+(?:also|currently|now|active|selling|vending|a|an|trusted|seller|vendor)){0,3}"
     r"|\b(?:seller|vendor))\s+on\s+([^\n.;!?:()]{1,120})",
     re.IGNORECASE)
+# words just before a statement that make it a warning or a denial, not a claim: "beware
+# of the fake seller on Hansa", "not a vendor on Dream"
+_DENIAL = re.compile(r"\b(?:fake|scam\w{0,4}|impost\w{0,4}|beware|clone\w?|cop(?:y|ies|ycat)"
+                     r"|not|never|no|don'?t|isn'?t)\b", re.IGNORECASE)
+_DENIAL_SPAN = 30  # characters before a statement read for such words
 _LIST_SEP = re.compile(r"\s*(?:,|/|&|\+|\band\b|\bor\b)\s*", re.IGNORECASE)
 # the characters a handle is written with, on every market read (letters of any
 # script, digits, separators): anything else in a link's path is not a name
@@ -173,6 +178,8 @@ def account_claims(text: str, market: str, handle: str,
     for m in _SAYS.finditer(text):
         if not own:
             break
+        if _DENIAL.search(text[max(0, m.start() - _DENIAL_SPAN):m.start()]):
+            continue
         for part in _LIST_SEP.split(m.group(1))[:MAX_CLAIMS]:
             where = names.of_name(part)
             if where and where != market:
