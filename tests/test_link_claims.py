@@ -2,7 +2,8 @@
 
 The Dream seller table in ../shared/data links Dream vendors' own Hansa shops
 (``hansamkt2rr6nfg3.onion/vendor/TheHappyCrew``) and says "i'm on Agora, HANSA"
-(klosterbier), "seller on Dreammarket, Alphabay, Hansamarket" (WowDeal). Such a claim
+(klosterbier), "seller on Dreammarket, Alphabay, Hansamarket" (WowDeal); Cryptonia's
+pages show where the market verified a vendor ("Dream: 34000 deals, 4.82/5"). Such a claim
 that agrees with another account (its market and handle) is "shared contact"; a market
 named elsewhere in text, or a claim naming no one, is nothing. The claims are written
 by the people under investigation: hostile probes at the end.
@@ -19,7 +20,15 @@ import pytest
 from conftest import DATA
 
 from darkmap.collect.ingest import ingest
-from darkmap.resolve.claims import MAX_CLAIMS, account_claims, market_names
+from darkmap.extract.engine import extract_page
+from darkmap.model.records import AccountRecord
+from darkmap.resolve.claims import (
+    BRIEF,
+    MAX_CLAIMS,
+    account_claims,
+    market_names,
+    verification_claims,
+)
 from darkmap.resolve.features import SIGNALS, claimed_pairs, compare
 from darkmap.resolve.link import link
 from darkmap.resolve.profiles import Profiles, load_profiles
@@ -30,10 +39,11 @@ NAMES = market_names(["agora", "dream", "hansa"])
 
 @pytest.fixture(scope="module")
 def real_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The seized Dream table, the Hansa and Agora listings, linked once."""
+    """The saved pages, the seized Dream table, the Hansa and Agora listings, linked
+    once."""
     path = tmp_path_factory.mktemp("claims") / "ws"
     ws = Workspace.init(path)
-    ingest(ws, [DATA / "listings", DATA / "seized"])
+    ingest(ws, [DATA / "pages", DATA / "listings", DATA / "seized"])
     link(ws)
     ws.close()
     return path
@@ -92,7 +102,7 @@ def test_claimed_pairs_are_scored_and_the_explanation_says_what_was_claimed(
     finally:
         ws.close()
     contact = json.loads(signals)["contact"]
-    assert contact["level"].startswith("shared contact (one-sided claim: ")
+    assert contact["level"] == "shared contact (claim: hansa shop Toys-R-Us)"
     assert contact["claims"] == [("dream:toys-r-us's own text links its shop "
                                   "hansamkt2rr6nfg3.onion/vendor/Toys-R-Us")]
 
@@ -101,6 +111,43 @@ def test_every_claimed_pair_is_a_candidate(real: Profiles) -> None:
     pairs = {(real.ids[a], real.ids[b]) for a, b in claimed_pairs(real)}
     assert ("dream:hollanddutch2.0", "hansa:hollanddutch") in pairs
     assert ("agora:klosterbier", "dream:klosterbier") in pairs
+
+
+# --- a market's verification lines (Cryptonia) ---------------------------------------
+
+
+@pytest.mark.parametrize(("page", "handle", "line"), [
+    ("users/saved_cryptonia_user_profile_0", "terrysukstock", "Dream: 34000 deals, 4.82/5"),
+    ("saved_cryptonia_category_index_0", "bestcoastbud", "Hansa: 3549/2/2"),
+    ("search_results/saved_cryptonia_search_result_in_category_0", "DCdutchconnectionUK",
+     "Dream: 14,000 deals, 4.98/5"),
+    ("listings/saved_cryptonia_listing_0", "CaliTerps", "Dream: 4300 deals, 4.96/5"),
+])
+def test_cryptonias_verification_lines_are_read(page: str, handle: str, line: str) -> None:
+    records = extract_page((DATA / "pages" / "cryptonia" / page).read_bytes(), page).records
+    lines = {r.handle: r.verified_on for r in records if isinstance(r, AccountRecord)}
+    assert line in lines[handle]
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("cryptonia:terrysukstock", "dream:terrysukstock"),   # "Dream: 34000 deals"
+    ("cryptonia:theshop", "dream:theshop"),               # "Dream: 31,000 deals"
+    ("cryptonia:theshop", "hansa:theshop"),               # "Hansa: 1399/47/47"
+    ("cryptonia:bestcoastbud", "hansa:bestcoastbud"),     # "Hansa: 3549/2/2"
+])
+def test_a_market_verification_names_the_vendors_account_there(
+        real: Profiles, a: str, b: str) -> None:
+    assert _contact(real, a, b) == "shared contact"
+    (c,) = [c for c in real.claims[real.index[a]] if c.market == b.split(":")[0]]
+    assert c.kind == "market verification"
+    assert c.wording(a).startswith(f"{a}'s market verified it on {c.market}: ")
+
+
+def test_a_verification_line_naming_no_known_market_or_its_own_is_none() -> None:
+    lines = ["Wallstreet: 354 deals", "Cryptonia: 5 deals", ": 3 deals", "Dream 34000",
+             "A" * 10_000 + ": 1 deal"]
+    assert verification_claims(lines, "cryptonia", "x", market_names(
+        ["cryptonia", "dream"])) == ()
 
 
 # --- what is not a claim --------------------------------------------------------------
@@ -155,6 +202,16 @@ def test_the_excerpt_escapes_unprintable_characters() -> None:
     (c,) = account_claims("i'm on Hansa \u202e\u200b, x\x1b[31m", "dream", "x", NAMES)
     assert "\u202e" not in c.said and "\x1b" not in c.said
     assert "\\u202e" in c.said
+
+
+def test_a_claim_in_a_level_is_brief() -> None:
+    """`persona show` prints the level on a line of 100 columns."""
+    long = "i'm on Hansa, " + "x" * 500
+    for c in (*account_claims(long, "dream", "x", NAMES),
+              *account_claims("hansamkt2rr6nfg3.onion/vendor/" + "W" * 40, "dream", "x",
+                              NAMES),
+              *verification_claims(["Hansa: " + "9" * 500], "cryptonia", "x", NAMES)):
+        assert len(c.brief()) <= BRIEF, c
 
 
 def test_claims_per_account_are_capped_and_long_text_is_searched_in_bounded_time() -> None:

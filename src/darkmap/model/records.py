@@ -82,7 +82,9 @@ class AccountRecord:
     ``last_seen_within`` is a relative last-seen ("within the last 3 days") in seconds
     before ``observed_at``; ``feedback_counts`` the per-polarity counts shown, by window.
     ``sales_floor`` is a sales counter shown as a bracket ("Orders 30+", "Level 9 (800+)"):
-    at least that many sales; ``sales_count`` is an exact counter.
+    at least that many sales; ``sales_count`` is an exact counter. ``verified_on`` are
+    the market's own lines saying where else it verified the vendor, as shown
+    (Cryptonia's "Dream: 34000 deals, 4.82/5", "Hansa: 3549/2/2").
     """
 
     market_id: str
@@ -105,6 +107,7 @@ class AccountRecord:
     last_seen_within: float | None = None
     feedback_counts: list[FeedbackCounts] = field(default_factory=list)
     sales_floor: int | None = None
+    verified_on: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

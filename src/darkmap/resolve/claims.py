@@ -26,10 +26,11 @@ from urllib.parse import unquote
 from darkmap.extract.engine import load_templates
 from darkmap.resolve.normalise import handle_skeleton
 
-__all__ = ["MAX_CLAIMS", "MAX_HANDLE", "Claim", "MarketNames", "account_claims",
-           "market_names"]
+__all__ = ["BRIEF", "MAX_CLAIMS", "MAX_HANDLE", "Claim", "MarketNames", "account_claims",
+           "market_names", "verification_claims"]
 
 MAX_CLAIMS = 8     # claims kept per account (the first in text order)
+BRIEF = 34         # characters of a claim in a stored link's level (Claim.brief)
 MAX_HANDLE = 40    # characters of a claimed handle, after %-escapes are read
 _MAX_TEXT = 20_000  # characters of an account's text searched
 _EXCERPT = 80      # characters of the claim kept to show
@@ -56,6 +57,8 @@ _SAYS = re.compile(
 _DENIAL = re.compile(r"\b(?:fake|scam\w{0,4}|impost\w{0,4}|beware|clone\w?|cop(?:y|ies|ycat)"
                      r"|not|never|no|don'?t|isn'?t)\b", re.IGNORECASE)
 _DENIAL_SPAN = 30  # characters before a statement read for such words
+# a market's verification line: "Dream: 34000 deals, 4.82/5", "Hansa: 3549/2/2"
+_VERIFIED = re.compile(r"\s*([^:\n]{1,40}):\s*\S")
 _LIST_SEP = re.compile(r"\s*(?:,|/|&|\+|\band\b|\bor\b)\s*", re.IGNORECASE)
 # the characters a handle is written with, on every market read (letters of any
 # script, digits, separators): anything else in a link's path is not a name
@@ -67,7 +70,8 @@ _MARKET_WORD = re.compile(r"(?:market|mkt|marketplace)$")
 class Claim:
     """That the account holds ``handle`` (its skeleton, :func:`handle_skeleton`) on
     ``market``; ``said`` is what it wrote (cut, every unprintable character escaped),
-    for the explanation; ``kind`` is "shop link" or "statement"."""
+    for the explanation; ``kind`` is "shop link", "statement" or "market verification"
+    (the market's own line saying where else it verified the vendor)."""
 
     market: str
     handle: str
@@ -76,9 +80,23 @@ class Claim:
 
     def wording(self, account: str) -> str:
         """The claim as an explanation says it, ``account`` being the claimer."""
+        if self.kind == "market verification":
+            return f'{account}\'s market verified it on {self.market}: "{self.said}"'
         if self.kind == "shop link":
             return f"{account}'s own text links its shop {self.said}"
         return f'{account}\'s own text says "{self.said}"'
+
+    def brief(self) -> str:
+        """The claim in at most :data:`BRIEF` characters, for a line of ``persona
+        show``: "hansa shop Toys-R-Us", "verified: "Dream: 34000 deals, 4.82/5""."""
+        if self.kind == "shop link":
+            name = re.split(r"[/=]", self.said.rstrip("/"))[-1]
+            text = f"{self.market} shop {name}"
+        elif self.kind == "market verification":
+            text = f'verified: "{self.said}"'
+        else:
+            text = f'says "{self.said}"'
+        return text if len(text) <= BRIEF else text[:BRIEF - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -188,6 +206,25 @@ def account_claims(text: str, market: str, handle: str,
     out: dict[tuple[str, str], Claim] = {}
     for _, c in sorted(found, key=lambda x: x[0]):
         out.setdefault((c.market, c.handle), c)
+        if len(out) >= MAX_CLAIMS:
+            break
+    return tuple(out.values())
+
+
+def verification_claims(lines: Iterable[str], market: str, handle: str,
+                        names: MarketNames) -> tuple[Claim, ...]:
+    """The claims of a market's verification ``lines`` of an account (on ``market``,
+    under ``handle``): "Dream: 34000 deals, 4.82/5" is the account's own handle on Dream.
+    A line naming the account's own market, or no market known, is none; at most
+    :data:`MAX_CLAIMS`, each market once."""
+    own = handle_skeleton(handle)
+    out: dict[str, Claim] = {}
+    for line in lines:
+        m = _VERIFIED.match(line[:_MAX_TEXT])
+        where = names.of_name(m.group(1)) if m and own else None
+        if where and where != market:
+            said = _excerpt(line, 0, len(line))
+            out.setdefault(where, Claim(where, own, said, "market verification"))
         if len(out) >= MAX_CLAIMS:
             break
     return tuple(out.values())

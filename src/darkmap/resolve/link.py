@@ -417,19 +417,22 @@ def _flag_mixed_script(handle_sig: dict[str, Any], prof: Roster, i: int, j: int)
 
 
 def _say_claims(contact_sig: dict[str, Any], prof: Roster, i: int, j: int) -> None:
-    """Say, in a link's contact signal, which account's own text claims the other and
-    what it wrote ("dream:toys-r-us's own text links its shop hansamkt2rr6nfg3.onion/
-    vendor/Toys-R-Us"): the level "shared contact" then rests on that claim."""
-    said = []
+    """Say, in a link's contact signal, that the level "shared contact" rests on a
+    claim: the level names it briefly, "shared contact (claim: hansa shop Toys-R-Us)"
+    (``persona show`` prints it on a line of 100 columns), and ``claims`` says in full
+    which account claimed what: "dream:toys-r-us's own text links its shop
+    hansamkt2rr6nfg3.onion/vendor/Toys-R-Us"."""
+    said, briefs = [], []
     for a, b in ((i, j), (j, i)):
         want = (str(prof.market[b]), handle_skeleton(prof.handle[b]))
         for c in (prof.claims[a] if prof.claims else ()):
             if (c.market, c.handle) == want:
                 said.append(c.wording(prof.ids[a]))
+                briefs.append(c.brief())
                 break
     if said:
         contact_sig["claims"] = said
-        contact_sig["level"] += " (one-sided claim: " + "; ".join(said) + ")"
+        contact_sig["level"] += f" (claim: {briefs[0]})"
 
 
 def _num(x: float) -> float | None:

@@ -21,7 +21,13 @@ import scipy.sparse as sp
 
 from darkmap.extract.engine import load_templates
 from darkmap.model.countries import country_code
-from darkmap.resolve.claims import Claim, account_claims, market_names
+from darkmap.resolve.claims import (
+    MAX_CLAIMS,
+    Claim,
+    account_claims,
+    market_names,
+    verification_claims,
+)
 from darkmap.resolve.normalise import handle_key, handle_skeleton
 from darkmap.resolve.vectors import (
     SharedEvidence,
@@ -341,7 +347,8 @@ def _own_texts(con: duckdb.DuckDBPyConnection, index: dict[str, int],
                ) -> tuple[list[str], list[str], list[tuple[Claim, ...]]]:
     """Each account's vendor-written text with titles and without, keys and links
     stripped, cut at ``_TEXT_CAP``; and the claims of the text as written (links
-    kept: a shop link's path names the handle, :mod:`darkmap.resolve.claims`)."""
+    kept: a shop link's path names the handle, :mod:`darkmap.resolve.claims`) and of
+    the market's verification lines."""
     own, prose = [""] * len(index), [""] * len(index)
     claims: list[tuple[Claim, ...]] = [()] * len(index)
     names = market_names(sorted({str(m) for m in market}))
@@ -351,6 +358,16 @@ def _own_texts(con: duckdb.DuckDBPyConnection, index: dict[str, int],
             claims[i] = account_claims(text or "", str(market[i]), handles[i], names)
             own[i] = strip_blobs(text or "")[:_TEXT_CAP]
             prose[i] = strip_blobs(free or "")[:_TEXT_CAP]
+    lines: dict[int, list[str]] = {}
+    for aid, line in evidence.account_verifications(con):
+        i = index.get(aid)
+        if i is not None:
+            lines.setdefault(i, []).append(line)
+    for i, said in lines.items():
+        more = verification_claims(said, str(market[i]), handles[i], names)
+        have = {(c.market, c.handle) for c in claims[i]}
+        claims[i] = (claims[i] + tuple(c for c in more
+                                       if (c.market, c.handle) not in have))[:MAX_CLAIMS]
     return own, prose, claims
 
 

@@ -25,11 +25,11 @@ _FIELDS: dict[str, tuple[str, ...]] = {
     "account_observations": (
         "joined_at", "last_seen_at", "last_seen_earliest", "rating", "rating_scale", "level",
         "feedback_count", "sales_count", "sales_floor", "profile_text", "terms_text",
-        "ships_from", "ships_to", "url"),
+        "ships_from", "ships_to", "url", "verified_on"),
     "feedback": ("listing_id", "listing_title", "buyer_masked", "rating", "rating_scale",
                  "text", "left_at", "amount"),
 }
-_LISTS = {"ships_to", "category_path"}
+_LISTS = {"ships_to", "category_path", "verified_on"}
 _KEY = {"listing_observations": "obs_id", "account_observations": "obs_id",
         "feedback": "feedback_id"}
 

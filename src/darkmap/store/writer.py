@@ -97,7 +97,8 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "obs_id", "account_id", "joined_at", "last_seen_at", "rating", "level",
         "feedback_count", "sales_count", "profile_text", "terms_text", "ships_from", "url",
         "locator", "capture_sha256", "source", "method", "observed_at", "rating_scale",
-        "rating_norm", "ships_to", "last_seen_earliest", "last_seen_latest", "sales_floor"),
+        "rating_norm", "ships_to", "last_seen_earliest", "last_seen_latest", "sales_floor",
+        "verified_on"),
     "feedback_counts": (
         "counts_id", "obs_id", "account_id", "market_id", "window_label", "window_days",
         "positive", "neutral", "negative", "locator", "capture_sha256", "source", "method",
@@ -138,6 +139,7 @@ _TYPES: dict[str, pa.DataType] = {
     "sales_count": pa.int32(), "sales_floor": pa.int32(), "stock": pa.int32(),
     "bits": pa.int32(),
     "ships_to": pa.list_(pa.string()), "category_path": pa.list_(pa.string()),
+    "verified_on": pa.list_(pa.string()),
     "user_ids": pa.list_(pa.string()),
     "size": pa.int64(), "captured_at": pa.timestamp("us"), "processed_at": pa.timestamp("us"),
     "read_count": pa.int32(), "stored_count": pa.int32(), "quarantined": pa.int32(),
@@ -489,7 +491,7 @@ class RecordWriter:
             r.feedback_count, r.sales_count, r.profile_text, r.terms_text, r.ships_from,
             r.url, r.locator, p.capture_sha256, p.source, p.method, obs, r.rating_scale,
             _norm(r.rating, r.rating_scale), list(r.ships_to) or None, earliest, latest,
-            r.sales_floor))
+            r.sales_floor, list(r.verified_on) or None))
         for fc in r.feedback_counts:
             self._put("feedback_counts", (
                 row_id("fbc", oid, fc.window), oid, aid, r.market_id, fc.window,
