@@ -108,6 +108,24 @@ def test_claimed_pairs_are_scored_and_the_explanation_says_what_was_claimed(
                                   "hansamkt2rr6nfg3.onion/vendor/Toys-R-Us")]
 
 
+def test_persona_show_prints_the_claim_a_shared_contact_rests_on(real_ws: Path) -> None:
+    """The contact line of a claimed pair said "(value 0.0)" (the count of contact values
+    both hold, none here) and nothing of the claim but its brief; it now prints the claim
+    in full under the line."""
+    from click.testing import CliRunner
+
+    from darkmap.cli import main
+
+    res = CliRunner().invoke(main, ["persona", "show", "dream:toys-r-us", "-w", str(real_ws)])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    at = next(n for n, line in enumerate(lines)
+              if "contact" in line and "(claim: hansa shop Toys-R-Us)" in line)
+    assert "(value" not in lines[at]
+    assert lines[at + 1].strip() == ("dream:toys-r-us's own text links its shop "
+                                     "hansamkt2rr6nfg3.onion/vendor/Toys-R-Us")
+
+
 def test_every_claimed_pair_is_a_candidate(real: Profiles) -> None:
     pairs = {(real.ids[a], real.ids[b]) for a, b in claimed_pairs(real)}
     assert ("dream:hollanddutch2.0", "hansa:hollanddutch") in pairs

@@ -372,8 +372,12 @@ def _print_persona(d: PersonaDetail, assessment: PersonaAssessment | None) -> No
             f"{'' if lk['merged'] else '  (not merged)'}")
         for s in lk["signals"]:
             if s.get("contribution"):
-                say(f"      {s['signal']:10s} {s['contribution']:+6.2f}  {s['level']}"
-                    f"  (value {short(s['value'], 30)})")
+                claims = s.get("claims") or []
+                value = "" if claims and not s["value"] else \
+                    f"  (value {short(s['value'], 30)})"
+                say(f"      {s['signal']:10s} {s['contribution']:+6.2f}  {s['level']}{value}")
+                for c in claims:  # what the level's claim rests on, in full
+                    say(f"        {short(c, width - 8)}")
     _print_left_apart(d)
     for j in d["judgements"]:
         said = (f"judgement: {ident(j['a'], 30)} ~ {ident(j['b'], 30)}: {j['verdict']} by "
