@@ -61,6 +61,7 @@ class SignalWhy(TypedDict, total=False):
     value: float | None
     level: str
     contribution: float
+    claims: list[str]  # a shared contact resting on claims: each in full (resolve.claims)
 
 
 class LinkExplanation(TypedDict):
