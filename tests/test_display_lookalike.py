@@ -331,3 +331,33 @@ def test_chromium_shows_the_badge_and_the_whole_mark_in_the_chart(
     assert drawn == [f"{_ids(CYRILLIC)} {PROBES[CYRILLIC]}", "wrap"]
     assert plain == "ellipsis"
     assert not errors, errors
+
+
+def test_a_report_cell_and_a_target_package_mark_the_lookalikes(world: World,
+                                                                tmp_path: Path) -> None:
+    """`darkmap report`'s cells and `darkmap ops package` printed the probes' ids and
+    labels as the real vendor's: each is now followed by its mark (the right-to-left
+    override named, never written). The report's tables show the top targets and
+    cross-market personas, which no probe is, so its cell function is tried on each
+    probe id as a table would hold it (alone, in a list of accounts, in a link's
+    explanation); the package is built for the probes' country and read whole."""
+    from darkmap.ops.package import build_package
+    from darkmap.report.html import shown
+
+    for handle, mark in PROBES.items():
+        for cell in (_ids(handle), f"{_ids(REAL)}, {_ids(handle)}",
+                     f"the pair {_ids(handle)} ~ {_ids(REAL)} scores p=0.120"):
+            text = shown(cell).text
+            assert f"{display.for_display(_ids(handle))} {mark}" in text, cell
+            assert text.count("[!") == 1 and "\u202e" not in text, text
+    assert shown(f"{_ids(REAL)}, hansa:магазин").text == f"{_ids(REAL)}, hansa:магазин"
+    with Workspace.open(world.path) as ws:
+        (country,) = ws.con.execute(
+            "SELECT j.country FROM jurisdictions j JOIN persona_members m "
+            "ON j.entity_kind = 'persona' AND j.entity_id = m.persona_id "
+            "WHERE m.account_id = ?", [_ids(CYRILLIC)]).fetchone()
+        build_package(ws, "ana", country, tmp_path / "pkg")
+    package = (tmp_path / "pkg" / "package.html").read_text(encoding="utf-8")
+    assert "\u202e" not in package
+    assert f"{escape(_ids(CYRILLIC))} {escape(PROBES[CYRILLIC])}" in package
+    assert f"{escape(_ids(REAL))}:" in package  # the real vendor's line: no mark

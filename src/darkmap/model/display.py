@@ -28,7 +28,8 @@ import unicodedata
 
 __all__ = ["AS_LATIN", "CONFUSABLE_SCRIPTS", "CSV_CELL_CHARS", "UNSAFE_CHARS", "columns",
            "csv_cell", "fit", "for_display", "lookalike_mark", "lookalike_pieces",
-           "lookalike_reasons", "mixed_script", "pad", "shell_arg", "shell_path"]
+           "lookalike_reasons", "mixed_script", "pad", "shell_arg", "shell_path",
+           "with_lookalike_marks", "with_lookalike_mark"]
 
 UNSAFE_CHARS = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028\u2029"
@@ -305,3 +306,18 @@ def lookalike_pieces(text: str) -> list[tuple[str, str]]:
             pos = m.end()
     out.append((text[pos:], ""))
     return out
+
+
+def with_lookalike_mark(name: str | None, account_id: bool = False) -> str | None:
+    """``name`` (a handle or persona label; an account id when ``account_id``) followed
+    by its :func:`lookalike_mark` when it has one; None stays None."""
+    mark = lookalike_mark(name, account_id)
+    return f"{name} {mark}" if mark else name
+
+
+def with_lookalike_marks(text: str) -> str:
+    """``text`` with the mark of each account id in it that may print like a name it is
+    not written after that id (:func:`lookalike_pieces`), for output that is plain text
+    (a report's cell, a package's line): "hansa:theshоp [!mixed script: ...] ~ agora:x"."""
+    return "".join(f"{piece} {mark}" if mark else piece
+                   for piece, mark in lookalike_pieces(text))

@@ -42,7 +42,7 @@ from darkmap.chain.trace import TraceContext, TraceHit, trace
 from darkmap.chain.wallet import wallet_summary
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.model.countries import check_country
-from darkmap.model.display import for_display
+from darkmap.model.display import for_display, with_lookalike_mark
 from darkmap.model.outputs import atomic_folder
 from darkmap.ops.access import acting
 from darkmap.ops.audit import log, private_file
@@ -322,14 +322,14 @@ def _html(bundle: dict[str, Any]) -> str:
     parts = [head]
     for p in bundle["personas"]:
         j = p["jurisdiction"]
-        parts.append(f"<li>{e(str(p['persona']))} {e(str(p['label'] or ''))}: "
+        parts.append(f"<li>{e(str(p['persona']))} {e(with_lookalike_mark(p['label']) or '')}: "
                      f"confidence {j['confidence']:.2f}, evidence "
                      f"<code>{e(json.dumps(j['evidence'])[:2000])}</code><ul>")
         for a in p["accounts"]:
             ls = ", ".join(f"{e(str(x['listing']))} ({e(str(x['substance']))}"
                            f"{', fentanyl risk' if x['fentanyl_risk'] else ''})"
                            for x in a["listings"])
-            parts.append(f"<li>{e(str(a['account']))}: {ls}</li>")
+            parts.append(f"<li>{e(with_lookalike_mark(str(a['account']), True))}: {ls}</li>")
         parts.append("</ul>")
         parts += _wallets_html(p["wallets"])
         parts.append("</li>")

@@ -20,7 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from darkmap.errors import BadInputError, NotFoundError
-from darkmap.model.display import for_display
+from darkmap.model.display import for_display, with_lookalike_marks
 from darkmap.model.outputs import atomic_file
 from darkmap.report import (
     section_collection,
@@ -106,7 +106,7 @@ class Shown:
 
 def shown(value: object, max_chars: int = CELL_CHARS) -> Shown:
     """A table cell: ``value`` safe to show, cut when longer than ``max_chars``."""
-    text = _fmt(value)
+    text = with_lookalike_marks(_fmt(value))  # an id that prints like another is marked
     if len(text) <= max_chars:
         return Shown(for_display(text, newlines=True))
     return Shown(for_display(text, max_chars=max_chars, newlines=True),

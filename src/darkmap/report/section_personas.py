@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from darkmap.model.display import with_lookalike_mark
 from darkmap.report.sections import Section, Table, register_section
 from darkmap.store import entities as store
 from darkmap.store.workspace import Workspace, table_has_rows
@@ -48,7 +49,8 @@ def personas_section(ws: Workspace) -> Section | None:
                   facts={"personas": n.personas, "with several accounts": n.multi_account,
                          "across markets": n.cross_market})
     sec.tables.append(Table(["persona", "label", "accounts", "markets", "cohesion", "members"],
-                            top, "Most cross-market personas"))
+                            [t._replace(label=with_lookalike_mark(t.label)) for t in top],
+                            "Most cross-market personas"))
     links = store.strongest_links(ws.con, [t.persona_id for t in top[:8]], 3)
     sec.tables.append(Table(
         ["persona", "account", "account", "match probability", "strongest evidence"],

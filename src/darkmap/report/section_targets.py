@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from darkmap.assess.harm import NO_SALES, NO_SALES_LEGEND, TargetRow, harm_mark, rank_targets
+from darkmap.model.display import with_lookalike_mark
 from darkmap.report.sections import Figure, Section, Table, register_section
 from darkmap.store import assessment as store
 from darkmap.store.sales import feedback_rates
@@ -71,7 +72,8 @@ def targets_section(ws: Workspace) -> Section | None:
 
 def _target_cells(i: int, r: TargetRow) -> tuple[Any, ...]:
     """One row of the target table (rank ``i + 1``)."""
-    return (i + 1, r["persona_id"], r["label"], f"{r['harm_score']:g}{harm_mark(r)}",
+    return (i + 1, r["persona_id"], with_lookalike_mark(r["label"]),
+            f"{r['harm_score']:g}{harm_mark(r)}",
             r["country"],
             r["fentanyl_listings"], r["counterfeit_listings"],
             "-" if r["sales_basis"] == "not captured" else
