@@ -24,6 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from darkmap.errors import BadInputError, NotFoundError, WorkspaceStateError
+from darkmap.store.newest import latest, newest, newest_list
 from darkmap.store.workspace import table_exists, table_has_rows
 
 __all__ = ["TABLES", "AccountFacts", "CaptureFacts", "IdentifierFacts", "LinkFacts",
@@ -292,19 +293,35 @@ def _jurisdiction_sql(con: duckdb.DuckDBPyConnection, kind: str, key: str) -> tu
             "j.country, j.confidence")
 
 
+_ACCOUNT_NEWEST = ", ".join(
+    f"{newest(c)} AS {c}" for c in ("joined_at", "last_seen_at", "rating", "level",
+                                    "feedback_count", "sales_count", "ships_from",
+                                    "profile_text", "url"))
+"""An account's exported fields, each its newest known value (a saved page's newer
+observation without profile text keeps a seized dump's)."""
+
+_LISTING_NEWEST = ", ".join([
+    *(f"{newest(c)} AS {c}" for c in ("account_id", "title", "description", "price",
+                                      "price_text", "ships_from", "url")),
+    f"{newest('currency', 'price IS NOT NULL')} AS currency",
+    *(f"{newest_list(c)} AS {c}" for c in ("ships_to", "category_path")),
+    *(f"{latest(c)} AS {c}" for c in ("capture_sha256", "source", "method", "observed_at"))])
+"""A listing's exported fields, each its newest known value (a search result row's newer
+observation without description keeps the listing page's); the price with its own
+currency; the provenance that of the newest observation."""
+
+
 def accounts(con: duckdb.DuckDBPyConnection, sel: Sel = None) -> list[AccountFacts]:
-    """Every (selected) account with its latest observation, persona and counts, by id."""
+    """Every (selected) account with, per field, the newest value its observations show
+    (:mod:`darkmap.store.newest`), its persona and counts, by id."""
     pjoin, pcols = _persona_sql(con)
     jjoin, jcols = _jurisdiction_sql(con, "account", "a.account_id")
     where, params = _in("a.account_id", sel)
     sql = f"""
         WITH obs AS (
-            SELECT *, count(*) OVER (PARTITION BY account_id) AS n_obs,
-                   min(observed_at) OVER (PARTITION BY account_id) AS first_obs,
-                   max(observed_at) OVER (PARTITION BY account_id) AS last_obs
-            FROM account_observations
-            QUALIFY row_number() OVER (PARTITION BY account_id
-                                       ORDER BY observed_at DESC NULLS LAST, obs_id) = 1),
+            SELECT account_id, count(*) AS n_obs, min(observed_at) AS first_obs,
+                   max(observed_at) AS last_obs, {_ACCOUNT_NEWEST}
+            FROM account_observations GROUP BY account_id),
         lst AS (SELECT o.account_id, count(DISTINCT o.listing_id) AS n,
                        min(o.observed_at) AS first_obs, max(o.observed_at) AS last_obs
                 FROM listing_observations o WHERE o.account_id IS NOT NULL GROUP BY 1),
@@ -344,7 +361,8 @@ def personas(con: duckdb.DuckDBPyConnection, sel: Sel = None) -> list[PersonaFac
 
 
 def listings(con: duckdb.DuckDBPyConnection, sel: Sel = None) -> list[ListingFacts]:
-    """Every (selected vendors') listing with its latest observation and assessment."""
+    """Every (selected vendors') listing with, per field, the newest value its observations
+    show (:mod:`darkmap.store.newest`) and its assessment."""
     has_assess = table_exists(con, "listing_assessments")
     acols = ("la.drug_class, la.substance, la.class_confidence, la.fentanyl_risk, "
              "la.counterfeit_pill, la.unit_kind, la.dose_mg, la.unit_price_usd"
@@ -353,12 +371,9 @@ def listings(con: duckdb.DuckDBPyConnection, sel: Sel = None) -> list[ListingFac
     where, params = _in("coalesce(l.account_id, o.account_id)", sel)
     return [ListingFacts._make(r) for r in con.execute(f"""
         WITH o AS (
-            SELECT *, count(*) OVER (PARTITION BY listing_id) AS n_obs,
-                   min(observed_at) OVER (PARTITION BY listing_id) AS first_obs,
-                   max(observed_at) OVER (PARTITION BY listing_id) AS last_obs
-            FROM listing_observations
-            QUALIFY row_number() OVER (PARTITION BY listing_id
-                                       ORDER BY observed_at DESC NULLS LAST, obs_id) = 1)
+            SELECT listing_id, count(*) AS n_obs, min(observed_at) AS first_obs,
+                   max(observed_at) AS last_obs, {_LISTING_NEWEST}
+            FROM listing_observations GROUP BY listing_id)
         SELECT l.listing_id, l.market_id, l.listing_ref, coalesce(l.account_id, o.account_id),
                o.title, o.description, o.price, o.currency, o.price_text, o.ships_from,
                o.ships_to, o.category_path, o.url, o.first_obs, o.last_obs,
