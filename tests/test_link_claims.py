@@ -3,11 +3,11 @@
 The Dream seller table in ../shared/data links Dream vendors' own Hansa shops
 (``hansamkt2rr6nfg3.onion/vendor/TheHappyCrew``) and says "i'm on Agora, HANSA"
 (klosterbier), "seller on Dreammarket, Alphabay, Hansamarket" (WowDeal); Cryptonia's
-profile and listing pages show where the market verified a vendor ("Dream: 34000
-deals, 4.82/5"). Such a claim
-that agrees with another account (its market and handle) is "shared contact"; a market
-named elsewhere in text, or a claim naming no one, is nothing. The claims are written
-by the people under investigation: hostile probes at the end.
+profile, listing, category and search pages show where the market verified a vendor
+("Dream: 34000 deals, 4.82/5"). Such a claim that agrees with another account (its
+market and handle) is "shared contact"; a market named elsewhere in text, or a claim
+naming no one, is nothing. The claims are written by the people under
+investigation: hostile probes at the end.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from darkmap.resolve.claims import (
 from darkmap.resolve.features import SIGNALS, claimed_pairs, compare
 from darkmap.resolve.link import link
 from darkmap.resolve.profiles import Profiles, load_profiles
+from darkmap.store import exports
 from darkmap.store.workspace import Workspace
 
 NAMES = market_names(["agora", "dream", "hansa"])
@@ -138,6 +139,11 @@ def test_every_claimed_pair_is_a_candidate(real: Profiles) -> None:
 @pytest.mark.parametrize(("page", "handle", "line"), [
     ("users/saved_cryptonia_user_profile_0", "terrysukstock", "Dream: 34000 deals, 4.82/5"),
     ("listings/saved_cryptonia_listing_0", "CaliTerps", "Dream: 4300 deals, 4.96/5"),
+    ("saved_cryptonia_category_index_0", "bestcoastbud", "Hansa: 3549/2/2"),
+    ("search_results/saved_cryptonia_search_result_in_category_0", "DCdutchconnectionUK",
+     "Dream: 14,000 deals, 4.98/5"),
+    ("search_results/saved_cryptonia_search_result_in_category_3", "Angelina",
+     "Agora: 3000 deals, 4.89/5"),
 ])
 def test_cryptonias_verification_lines_are_read(page: str, handle: str, line: str) -> None:
     records = extract_page((DATA / "pages" / "cryptonia" / page).read_bytes(), page).records
@@ -149,6 +155,8 @@ def test_cryptonias_verification_lines_are_read(page: str, handle: str, line: st
     ("cryptonia:terrysukstock", "dream:terrysukstock"),   # "Dream: 34000 deals"
     ("cryptonia:theshop", "dream:theshop"),               # "Dream: 31,000 deals"
     ("cryptonia:theshop", "hansa:theshop"),               # "Hansa: 1399/47/47"
+    ("cryptonia:bestcoastbud", "hansa:bestcoastbud"),     # "Hansa: 3549/2/2", category page
+    ("cryptonia:angelina", "agora:angelina"),             # "Agora: 3000 deals", search page
 ])
 def test_a_market_verification_names_the_vendors_account_there(
         real: Profiles, a: str, b: str) -> None:
@@ -156,6 +164,43 @@ def test_a_market_verification_names_the_vendors_account_there(
     (c,) = [c for c in real.claims[real.index[a]] if c.market == b.split(":")[0]]
     assert c.kind == "market verification"
     assert c.wording(a).startswith(f"{a}'s market verified it on {c.market}: ")
+
+
+def test_a_verification_beside_a_search_row_makes_one_persona(real_ws: Path) -> None:
+    """Cryptonia's Angelina (2019, Seroquel) is verified on Agora ("Agora: 3000 deals,
+    4.89/5"), a line shown only beside its search result row; Agora's Angelina (2014,
+    THC suckers) is that account. The products alone left them apart (p 0.22)."""
+    ws = Workspace.open(real_ws, read_only=True)
+    try:
+        (row,) = ws.con.execute(
+            "SELECT score, merged FROM account_links WHERE a = 'agora:angelina' "
+            "AND b = 'cryptonia:angelina'").fetchall()
+        same = ws.con.execute(
+            "SELECT count(DISTINCT persona_id) FROM persona_members WHERE account_id "
+            "IN ('agora:angelina', 'cryptonia:angelina')").fetchone()
+    finally:
+        ws.close()
+    assert row[1] is True and row[0] > 0.9
+    assert same == (1,)
+
+
+def test_a_newer_search_row_keeps_the_profile_in_the_exports(real_ws: Path) -> None:
+    """greensupreme's newest observation is a search result row (2019-11-02): its
+    verification lines, no profile; the exports keep its profile page's text, join date
+    and rating (2019-10-30)."""
+    ws = Workspace.open(real_ws, read_only=True)
+    try:
+        obs = ws.con.execute(
+            "SELECT source, profile_text, joined_at, rating, verified_on "
+            "FROM account_observations WHERE account_id = 'cryptonia:greensupreme' "
+            "ORDER BY observed_at DESC, obs_id").fetchall()
+        (a,) = exports.accounts(ws.con, ["cryptonia:greensupreme"])
+    finally:
+        ws.close()
+    assert "search_result" in obs[0][0] and obs[0][4] and obs[0][1] is None
+    profile = next(o for o in obs if "user_profile" in o[0])
+    assert (a.profile_text, a.joined_at, a.rating) == profile[1:4]
+    assert a.profile_text and a.n_observations == len(obs)
 
 
 def test_a_verification_line_naming_no_known_market_or_its_own_is_none() -> None:
