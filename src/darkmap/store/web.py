@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import duckdb
 
+from darkmap.store.newest import newest
 from darkmap.store.operations import READABLE, SERVICE_ROLE, Con, PgOps
 from darkmap.store.workspace import Workspace, table_exists
 
@@ -76,14 +77,6 @@ class LoginRow(NamedTuple):
     password_hash: str
     totp_secret: str
     totp_last_step: int | None
-
-
-def _newest(column: str) -> str:
-    """SQL for a listing's newest non-null ``column`` (what ``arg_max(column,
-    observed_at)`` gives), of two observations as new that of the smaller ``obs_id``:
-    ``arg_max`` takes the one it meets first, which depends on the stored order."""
-    return (f"first({column} ORDER BY observed_at DESC, obs_id) "
-            f"FILTER (WHERE {column} IS NOT NULL AND observed_at IS NOT NULL)")
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str,
@@ -280,9 +273,10 @@ def account_listings(con: duckdb.DuckDBPyConnection, account_ids: list[str],
     join = "LEFT JOIN listing_assessments a USING (listing_id)" if assessed else ""
     return _rows(con, "SELECT l.listing_id, l.market_id, l.account_id, o.title, o.price, "
                  f"o.currency, o.ships_from, {cols} FROM listings l "
-                 f"LEFT JOIN (SELECT listing_id, {_newest('title')} AS title, "
-                 f"{_newest('price')} AS price, {_newest('currency')} AS currency, "
-                 f"{_newest('ships_from')} AS ships_from FROM "
+                 f"LEFT JOIN (SELECT listing_id, {newest('title')} AS title, "
+                 f"{newest('price')} AS price, "
+                 f"{newest('currency', 'price IS NOT NULL')} AS currency, "
+                 f"{newest('ships_from')} AS ships_from FROM "
                  "listing_observations GROUP BY listing_id) o USING (listing_id) "
                  f"{join} WHERE l.account_id IN (SELECT unnest(?)) "
                  "ORDER BY l.listing_id LIMIT ? OFFSET ?", [account_ids, limit, offset])
@@ -392,7 +386,7 @@ def search_listings(con: duckdb.DuckDBPyConnection, text: str, market: str | Non
     page = keep[offset:offset + limit]
     ids = [r["listing_id"] for r in page]
     titles = dict(con.execute(
-        f"SELECT listing_id, {_newest('title')} FROM listing_observations "
+        f"SELECT listing_id, {newest('title')} FROM listing_observations "
         "WHERE listing_id IN (SELECT unnest(?)) GROUP BY listing_id", [ids]).fetchall())
     for r in page:
         r["title"] = titles.get(r["listing_id"])
