@@ -36,13 +36,13 @@ def _pgp_pairs(ws: Workspace) -> list[tuple[str, str, str]]:
     rows = ws.con.execute("""
         SELECT value, list(DISTINCT account_id ORDER BY account_id) FROM identifiers
         WHERE kind = 'pgp_fingerprint' AND account_id IS NOT NULL
-        GROUP BY value HAVING count(DISTINCT account_id) > 1""").fetchall()
+        GROUP BY value HAVING count(DISTINCT account_id) > 1 ORDER BY value""").fetchall()
     out = []
     for fp, accts in rows:
         for k, a in enumerate(accts):
             for b in accts[k + 1:]:
                 out.append((a, b, fp))
-    return out
+    return sorted(out)  # the same order in every run
 
 
 def _holdout(ws: Workspace, pairs: list[tuple[str, str, str]],
