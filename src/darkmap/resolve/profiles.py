@@ -19,7 +19,6 @@ import duckdb
 import numpy as np
 import scipy.sparse as sp
 
-from darkmap.extract.engine import load_templates
 from darkmap.model.countries import country_code
 from darkmap.resolve.claims import (
     MAX_CLAIMS,
@@ -484,30 +483,6 @@ def placeholder_address(value: str) -> bool:
             or domain.endswith(_DOC_TLDS))
 
 
-@lru_cache(maxsize=1)
-def _market_domain_patterns() -> tuple[re.Pattern[str], ...]:
-    """The onion domains the market templates detect their pages by, and their onions."""
-    out: list[re.Pattern[str]] = []
-    for tpl in load_templates():
-        if tpl.onion:
-            out.append(re.compile(re.escape(tpl.onion.casefold())))
-        out.extend(re.compile(d, re.I) for d in _domains(tpl.detect))
-    return tuple(out)
-
-
-def _domains(rules: Any) -> Iterable[str]:
-    """Every ``domain:`` pattern in a template's (nested) detection rules."""
-    if isinstance(rules, dict):
-        for k, v in rules.items():
-            if k == "domain" and isinstance(v, str):
-                yield v
-            else:
-                yield from _domains(v)
-    elif isinstance(rules, list):
-        for r in rules:
-            yield from _domains(r)
-
-
 # An onion that is a service, not a vendor's own: a mixer, tumbler, escrow, forum, wiki,
 # search engine, mail service or market. Told by its host (services pick a vanity
 # prefix: bitmixer2whesjgj, thehub7gqe43miyc) or by the words just before it in the text
@@ -564,13 +539,13 @@ def _not_own(values: list[str], rows: list[int], cols: list[int], hkeys: list[st
     names: list[set[str]] = [set() for _ in values]
     for r, c in zip(rows, cols, strict=True):
         names[c].add(hkeys[r] or str(r))
-    patterns = _market_domain_patterns()
+    markets = market_names()  # the templates' onions and the domains they detect
     out = np.zeros(len(values), dtype=bool)
     for c, v in enumerate(values):
         kind, _, value = v.partition(":")
         if kind == "onion":
             out[c] = (value in sites or len(names[c]) > 1
-                      or any(p.fullmatch(value) for p in patterns))
+                      or markets.of_host(value) is not None)
         else:
             out[c] = placeholder_address(value)
     return out
