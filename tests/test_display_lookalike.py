@@ -19,7 +19,16 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from markupsafe import escape
-from web_support import PASSWORD, FakeClock, Served, World, _onboard, login, next_clock, serving
+from web_support import (
+    FakeClock,
+    Served,
+    World,
+    _onboard,
+    browser_sign_in,
+    login,
+    next_clock,
+    serving,
+)
 
 import darkmap
 from darkmap.cli import main
@@ -296,8 +305,6 @@ def test_chromium_shows_the_badge_and_the_whole_mark_in_the_chart(
     or CSP violation."""
     from playwright.sync_api import sync_playwright
 
-    from darkmap.web.auth import totp
-
     srv, clock = served
     pid = client.get(f"/api/persona/{quote(_ids(REAL), safe='')}").json()["persona_id"]
     errors: list[str] = []
@@ -305,13 +312,7 @@ def test_chromium_shows_the_badge_and_the_whole_mark_in_the_chart(
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
         page = browser.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        clock.advance(seconds=31)
-        page.goto(srv.url + "/login")
-        page.fill("input[name=user]", "alice")
-        page.fill("input[name=password]", PASSWORD)
-        page.fill("input[name=code]", totp(world.secrets["alice"], clock()))
-        page.click("button[type=submit]")
-        page.wait_for_url(srv.url + "/")
+        browser_sign_in(page, srv.url, "alice", world.secrets["alice"], clock)
         page.goto(srv.url + f"/persona/{quote(pid, safe='')}")
         accounts = page.inner_text("#accounts")
         assert f"{CYRILLIC} {PROBES[CYRILLIC]}" in accounts

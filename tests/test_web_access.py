@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -22,10 +21,10 @@ from web_support import (
     World,
     csrf_of,
     harm_marks_shown,
-    login,
     next_clock,
     serving,
     shared_world,
+    signed_in,
 )
 
 import darkmap
@@ -49,15 +48,6 @@ def srv(world: World) -> Iterator[tuple[Served, FakeClock]]:
         yield s, clock
 
 
-@contextmanager
-def _client(srv: tuple[Served, FakeClock], world: World, user: str) -> Iterator[httpx.Client]:
-    served, clock = srv
-    clock.advance(seconds=31)                 # a fresh TOTP step for every sign-in
-    with httpx.Client(base_url=served.url) as c:
-        assert login(c, user, world.secrets[user], clock).status_code == 303
-        yield c
-
-
 def _token(srv: tuple[Served, FakeClock], user: str) -> dict[str, str]:
     wb = srv[0].wb
     return {"Authorization": "Bearer " + wb.call(lambda: create_token(wb.con, user))}
@@ -69,7 +59,7 @@ def _pages(world: World) -> list[str]:
 
 
 def test_each_agency_sees_only_its_records_page_by_page(srv, world: World) -> None:
-    with _client(srv, world, "alice") as alice, _client(srv, world, "bob") as bob:
+    with signed_in(srv, world, "alice") as alice, signed_in(srv, world, "bob") as bob:
         for page in _pages(world):
             a, b = alice.get(page), bob.get(page)
             assert a.status_code == b.status_code == 200, page
@@ -115,7 +105,7 @@ def test_every_page_renders_for_an_analyst(srv, world: World) -> None:
         "identifiers i WHERE i.kind = 'btc_address' AND l.account_id IS NOT NULL "
         "ORDER BY l.listing_id LIMIT 1")[0]
     handle = served.sql(f"SELECT handle FROM accounts WHERE account_id = '{acc}'")[0][0]
-    with _client(srv, world, "alice") as c:
+    with signed_in(srv, world, "alice") as c:
         for url, expect in [
                 (f"/search?q={quote(handle)}", "persona-hits"),
                 (f"/account/{quote(acc, safe='')}", "Observations"),
@@ -152,7 +142,7 @@ def test_a_record_node_of_the_chart_expands_to_what_it_links(srv, world: World) 
         return c.get("/api/graph/expand", params={"node": node})
 
     persona = f"persona:{world.persona}"
-    with _client(srv, world, "alice") as alice, _client(srv, world, "bob") as bob:
+    with signed_in(srv, world, "alice") as alice, signed_in(srv, world, "bob") as bob:
         for c, own, other in ((alice, world.case_a, world.seizure_b),
                               (bob, world.seizure_b, world.case_a)):
             r = expand(c, f"case:{own}")
@@ -178,7 +168,7 @@ def test_a_wallets_counterparties_fill_their_columns(srv, world: World) -> None:
     addresses = [a for (a,) in served.sql(
         "SELECT a.address FROM btc_address a JOIN btc_clusters USING (address_id) "
         "ORDER BY a.address_id LIMIT 40")]
-    with _client(srv, world, "alice") as c:
+    with signed_in(srv, world, "alice") as c:
         paying = next(a for a in addresses
                       if c.get(f"/api/wallet/{a}").json()["paid_to"])
         data = c.get(f"/api/wallet/{paying}").json()
@@ -206,7 +196,7 @@ def test_review_queue_confirm_feeds_judge_and_a_reader_may_not(srv, world: World
     if world.server:
         _judging_on_the_team_server(srv, world)
         return
-    with _client(srv, world, "alice") as c:
+    with signed_in(srv, world, "alice") as c:
         page, a, b, r = _confirm_first_proposed(c)
         assert r.status_code == 303
         assert f'name="a" value="{a}"><input type="hidden" name="b" value="{b}"' in page
@@ -220,7 +210,7 @@ def test_review_queue_confirm_feeds_judge_and_a_reader_may_not(srv, world: World
     rows = served.sql(f"SELECT verdict, author, note FROM judgements WHERE a = '{a}' "
                       f"AND b = '{b}' AND withdrawn_at IS NULL")
     assert rows == [("same", "alice", "same PGP key")]
-    with _client(srv, world, "rita") as r:
+    with signed_in(srv, world, "rita") as r:
         page = r.get("/review").text
         # a reader is offered no verdict buttons, but the queue, and the POST refuses her
         assert 'id="reader"' in page and 'class="proposal"' in page
@@ -237,7 +227,7 @@ def test_the_personas_of_a_judged_pair_list_the_judgement(srv, world: World) -> 
     """A pair judged on the review page is listed on the persona page of either account,
     in both homes (over a workspace every such page was a 500: the template read a mark
     only the team server set)."""
-    with _client(srv, world, "alice") as c:
+    with signed_in(srv, world, "alice") as c:
         page = c.get("/review").text
         a, b = _proposed(page)[0]
         r = c.post("/review", data={"csrf": csrf_of(page), "a": a, "b": b,
@@ -269,7 +259,7 @@ def test_review_page_proposes_what_darkmap_review_proposes(srv, world: World) ->
         return  # the team server's judgements: test_review_queue_confirm_feeds_judge...
     library = served.wb.read(lambda w, _: review_queue(w, n=REVIEW_PAGE))
     assert library, "the world has scored pairs to review"
-    with _client(srv, world, "alice") as c:
+    with signed_in(srv, world, "alice") as c:
         page = c.get("/review").text
         assert _proposed(page) == [(q.a, q.b) for q in library]
         assert 'data-queue="learn"' in page and library[0].stratum in page
@@ -297,7 +287,7 @@ def test_review_page_proposes_what_darkmap_review_proposes(srv, world: World) ->
 
 
 def test_supervisor_reads_the_audit_trail(srv, world: World) -> None:
-    with _client(srv, world, "ana") as c:
+    with signed_in(srv, world, "ana") as c:
         r = c.get("/audit")
         assert r.status_code == 200 and "the hash chain holds" in r.text
         assert "web.logon" in r.text
@@ -316,11 +306,11 @@ def test_an_audit_reviewer_sees_only_their_agency(srv, world: World) -> None:
     if "bert" not in world.secrets:
         world.secrets["bert"] = wb.call(lambda: create_login(wb.con, "bert", "bert",
                                                              PASSWORD, "admin"))
-    with _client(srv, world, "alice") as alice:
+    with signed_in(srv, world, "alice") as alice:
         assert world.case_a in alice.get("/cases").text       # t-nca's newest entries
-    with _client(srv, world, "bob") as bob:
+    with signed_in(srv, world, "bob") as bob:
         bob.get("/cases")
-    with _client(srv, world, "bert") as bert:
+    with signed_in(srv, world, "bert") as bert:
         page = bert.get("/audit")
         assert page.status_code == 200 and "the hash chain holds" in page.text
         actors = set(re.findall(r"<tr><td>\d+</td><td>[^<]*</td><td>([^<]*)</td>", page.text))
@@ -328,13 +318,13 @@ def test_an_audit_reviewer_sees_only_their_agency(srv, world: World) -> None:
         assert not actors & {"alice", "ana", "rita"}, actors
         only = bert.get("/audit?actor=alice")
         assert only.status_code == 200 and "<td>alice</td>" not in only.text
-    with _client(srv, world, "ana") as ana:      # t-nca's admin still reviews alice
+    with signed_in(srv, world, "ana") as ana:      # t-nca's admin still reviews alice
         assert "<td>alice</td>" in ana.get("/audit?actor=alice").text
 
 
 def test_sessions_expire_on_the_server_clock(srv, world: World) -> None:
     served, clock = srv
-    with _client(srv, world, "bob") as c:
+    with signed_in(srv, world, "bob") as c:
         clock.now += timedelta(minutes=31)
         assert c.get("/", follow_redirects=False).headers["location"] == "/login?why=idle"
 
@@ -345,7 +335,7 @@ def _judging_on_the_team_server(srv: tuple[Served, FakeClock], world: World) -> 
     next `team sync`); the workspace is not written; a reader is still refused."""
     served, _ = srv
     before = served.sql("SELECT count(*) FROM judgements")
-    with _client(srv, world, "alice") as c:
+    with signed_in(srv, world, "alice") as c:
         counted = (c.get("/api/review").json()["estimate"] or {}).get("judged", 0)
         page, a, b, r = _confirm_first_proposed(c)
         assert r.status_code == 303, r.text
@@ -363,7 +353,7 @@ def _judging_on_the_team_server(srv: tuple[Served, FakeClock], world: World) -> 
         "SELECT verdict, author, note FROM team_judgements WHERE a = ? AND b = ?",
         [min(a, b), max(a, b)]).fetchall())
     assert [tuple(t) for t in team] == [("same", "alice", "same PGP key")]
-    with _client(srv, world, "rita") as r:
+    with signed_in(srv, world, "rita") as r:
         page = r.get("/review").text
         resp = r.post("/review", data={"csrf": csrf_of(page), "a": a, "b": b,
                                        "verdict": "reject"})
@@ -392,13 +382,13 @@ def test_no_audit_entry_tells_that_another_agency_holds_a_record(srv, world: Wor
         return [e for e in served.audit(user) if e["action"] == "record.list"]
 
     before = len(lists("bob"))
-    with _client(srv, world, "bob") as bob:
+    with signed_in(srv, world, "bob") as bob:
         for url in (f"/persona/{p}", f"/api/persona/{p}",
                     f"/api/graph/expand?node=persona:{p}"):
             r = bob.get(url)
             assert r.status_code == 200 and case.record_id not in r.text, url
     assert len(lists("bob")) == before
-    with _client(srv, world, "alice") as alice:          # alice may read it: audited
+    with signed_in(srv, world, "alice") as alice:          # alice may read it: audited
         assert case.record_id in alice.get(f"/persona/{p}").text
     assert case.record_id in lists("alice")[-1]["records"]
 
@@ -411,6 +401,6 @@ def test_dashboard_and_targets_mark_only_a_harm_without_sales_evidence(srv, worl
     ranked = served.wb.read(lambda w, _: darkmap.targets(w, limit=None))
     marked = [not t["sales_evidence"] for t in ranked]
     assert 10 < len(ranked) <= 100 and not any(marked)
-    with _client(srv, world, "alice") as c:
+    with signed_in(srv, world, "alice") as c:
         harm_marks_shown(c.get("/").text, "top-targets", ranked[:10])
         harm_marks_shown(c.get("/targets").text, "targets", ranked)

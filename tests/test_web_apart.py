@@ -9,22 +9,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
 import pytest
 from markupsafe import escape
 from web_support import (
     FakeClock,
     Served,
     World,
+    browser_sign_in,
     csrf_of,
-    login,
     next_clock,
     serving,
     shared_real_world,
+    signed_in,
 )
 
 import darkmap
@@ -45,15 +44,6 @@ def srv(world: World) -> Iterator[tuple[Served, FakeClock]]:
     clock = next_clock()
     with serving(world, clock) as s:
         yield s, clock
-
-
-@contextmanager
-def _client(srv: tuple[Served, FakeClock], world: World, user: str) -> Iterator[httpx.Client]:
-    served, clock = srv
-    clock.advance(seconds=31)                 # a fresh TOTP step for every sign-in
-    with httpx.Client(base_url=served.url, timeout=60) as c:
-        assert login(c, user, world.secrets[user], clock).status_code == 303
-        yield c
 
 
 def _section(page: str, element_id: str) -> str:
@@ -80,7 +70,7 @@ def test_the_persona_page_lists_the_links_left_apart_as_persona_show_does(srv,
     served, _ = srv
     want = served.wb.read(lambda w, _: darkmap.show_persona(w, APART))["left_apart"]
     assert want, "the real world has a link left apart from dream:canna_crew"
-    with _client(srv, world, "alice") as c:
+    with signed_in(srv, world, "alice") as c:
         page = c.get(f"/persona/{quote(APART, safe='')}").text
         table = _section(page, "left-apart")
         rows = table.split('<tr class="apart">')[1:]
@@ -105,7 +95,7 @@ def test_the_persona_page_lists_the_links_left_apart_as_persona_show_does(srv,
 
 
 def test_a_reader_sees_the_links_left_apart_without_verdict_buttons(srv, world) -> None:
-    with _client(srv, world, "rita") as c:
+    with signed_in(srv, world, "rita") as c:
         table = _section(c.get(f"/persona/{quote(APART, safe='')}").text, "left-apart")
         assert 'class="apart"' in table and "<form" not in table
         assert "a reader may not judge" in table
@@ -118,7 +108,7 @@ def test_the_review_page_lists_the_links_left_apart_and_a_verdict_from_the_perso
     recorded under the analyst's name, the browser goes back to the persona, which lists
     the judgement, and the review page no longer proposes the pair."""
     served, _ = srv
-    with _client(srv, world, "alice") as c:
+    with signed_in(srv, world, "alice") as c:
         page = c.get("/review").text
         want = served.wb.read(lambda w, _: left_apart_queue(w, n=20))
         assert len(want) >= 5
@@ -156,7 +146,7 @@ def test_a_verdict_goes_back_only_to_a_persona_page(srv, world) -> None:
     """``back`` names a persona, never a place: whatever it holds, the browser goes to a
     path of this workbench under /persona/ (or the review page without it)."""
     served, _ = srv
-    with _client(srv, world, "alice") as c:
+    with signed_in(srv, world, "alice") as c:
         page = c.get("/review").text
         q = served.wb.read(lambda w, _: left_apart_queue(w, n=3))[-1]
         for back, where in (("//evil.example/x", "/persona/%2F%2Fevil.example%2Fx?judged=1"),
@@ -171,9 +161,6 @@ def test_a_link_left_apart_is_rejected_in_chromium(srv, world) -> None:
     of dream:doctorh1 (to dream:thexteam, p=0.340) records the verdict and comes back to
     the persona, which says so and lists it; no console error or CSP violation."""
     from playwright.sync_api import sync_playwright
-    from web_support import PASSWORD
-
-    from darkmap.web.auth import totp
 
     served, clock = srv
     shown = served.wb.read(lambda w, _: darkmap.show_persona(w, "dream:doctorh1"))
@@ -183,13 +170,7 @@ def test_a_link_left_apart_is_rejected_in_chromium(srv, world) -> None:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
         page = browser.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        clock.advance(seconds=31)
-        page.goto(served.url + "/login")
-        page.fill("input[name=user]", "bob")
-        page.fill("input[name=password]", PASSWORD)
-        page.fill("input[name=code]", totp(world.secrets["bob"], clock()))
-        page.click("button[type=submit]")
-        page.wait_for_url(served.url + "/")
+        browser_sign_in(page, served.url, "bob", world.secrets["bob"], clock)
         here = f"/persona/{quote(shown['persona_id'], safe='')}"
         page.goto(served.url + here)
         row = page.locator("#left-apart tr.apart").first

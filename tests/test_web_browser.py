@@ -29,14 +29,23 @@ from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
-from web_support import PASSWORD, FakeClock, Served, World, next_clock, serving, shared_world
+from web_support import (
+    PASSWORD,
+    FakeClock,
+    Served,
+    World,
+    browser_sign_in,
+    next_clock,
+    serving,
+    shared_world,
+)
 
 import darkmap
 from darkmap.export.graph import xml_text
 from darkmap.model.records import FeedbackRecord, PgpKeyRecord
 from darkmap.ops.access import add_agency, add_user
 from darkmap.store.writer import Provenance, RecordWriter
-from darkmap.web.auth import create_login, totp
+from darkmap.web.auth import create_login
 
 CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[1]
@@ -135,16 +144,6 @@ def _hostile_world(base: Path) -> tuple[Path, str]:
     return path, secret
 
 
-def _sign_in(page: Page, url: str, user: str, secret: str, clock: FakeClock) -> None:
-    clock.advance(seconds=31)
-    page.goto(url + "/login")
-    page.fill("input[name=user]", user)
-    page.fill("input[name=password]", PASSWORD)
-    page.fill("input[name=code]", totp(secret, clock()))
-    page.click("button[type=submit]")
-    page.wait_for_url(url + "/")
-
-
 def _browse(page: Page, url: str, watch: Watch, where: str) -> None:
     page.goto(url)
     page.wait_for_load_state("load")
@@ -167,7 +166,7 @@ def test_hostile_content_never_executes(browser: Browser,
         ctx = browser.new_context()
         page = ctx.new_page()
         watch = Watch(page)
-        _sign_in(page, srv.url, "eve", secret, clock)
+        browser_sign_in(page, srv.url, "eve", secret, clock)
         accounts = srv.sql("SELECT account_id FROM accounts ORDER BY 1")
         listings = srv.sql("SELECT listing_id, capture_sha256 FROM listings ORDER BY 1")
         personas = srv.sql("SELECT persona_id FROM personas ORDER BY 1")
@@ -227,7 +226,7 @@ def test_a_long_unbroken_handle_does_not_widen_the_page(
     with serving(path, clock) as srv:
         ctx = browser.new_context(viewport={"width": 1280, "height": 900})
         page = ctx.new_page()
-        _sign_in(page, srv.url, "eve", secret, clock)
+        browser_sign_in(page, srv.url, "eve", secret, clock)
         for url in (f"/search?q={'w' * 50}", "/search?q=pills",
                     f"/account/{quote(account, safe='')}", "/listing/cerberus%3AL1",
                     f"/persona/{quote(persona, safe='')}", "/targets"):
@@ -250,7 +249,7 @@ def _shot(page: Page, name: str) -> None:
 def _flow(page: Page, srv: Served, world: World, clock: FakeClock,
           downloads: Path) -> dict[str, Any]:
     watch = Watch(page)
-    _sign_in(page, srv.url, "alice", world.secrets["alice"], clock)
+    browser_sign_in(page, srv.url, "alice", world.secrets["alice"], clock)
     assert page.locator("#top-targets li").count() == 10
     assert "no sales evidence" in page.inner_text("#harm-legend")
     _shot(page, "dashboard")
@@ -330,7 +329,7 @@ def test_graphml_download_is_valid_xml_keeping_every_character(
         ctx = browser.new_context(accept_downloads=True)
         page = ctx.new_page()
         watch = Watch(page)
-        _sign_in(page, srv.url, "alice", flow_world.secrets["alice"], clock)
+        browser_sign_in(page, srv.url, "alice", flow_world.secrets["alice"], clock)
         page.goto(srv.url + "/graph?node=" + quote(f"persona:{flow_world.persona}"))
         page.wait_for_selector("#cy[data-expanded='1']")
         start = f"persona:{flow_world.persona}"

@@ -5,21 +5,19 @@ real workspace. Against the real application served by uvicorn on loopback."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
 import pytest
 from web_support import (
     FakeClock,
     Served,
     World,
     harm_marks_shown,
-    login,
     next_clock,
     serving,
     shared_real_world,
+    signed_in,
 )
 
 import darkmap
@@ -37,15 +35,6 @@ def srv(world: World) -> Iterator[tuple[Served, FakeClock]]:
         yield s, clock
 
 
-@contextmanager
-def _client(srv: tuple[Served, FakeClock], world: World, user: str) -> Iterator[httpx.Client]:
-    served, clock = srv
-    clock.advance(seconds=31)                 # a fresh TOTP step for every sign-in
-    with httpx.Client(base_url=served.url, timeout=60) as c:
-        assert login(c, user, world.secrets[user], clock).status_code == 303
-        yield c
-
-
 DR_OHNO_ADDRESS = "1NGb6Cesn2tJ3wCP4um2UjBKSHiouc7XXR"
 """A Bitcoin address the Dream seller dr.ohno published; the world loads no chain data."""
 
@@ -54,7 +43,7 @@ def test_a_published_address_outside_the_chain_data_has_a_wallet_page(srv, world
     """The persona page links every address a vendor published; one no loaded block pays
     was a dead link (404). Its page names the account that published it and says that the
     chain data do not hold it; an address nobody published is still not found."""
-    with _client(srv, world, "alice") as c:
+    with signed_in(srv, world, "alice") as c:
         persona = c.get("/persona/dream%3Adr.ohno")
         assert f'href="/wallet/{DR_OHNO_ADDRESS}"' in persona.text
         page = c.get(f"/wallet/{DR_OHNO_ADDRESS}")
@@ -86,7 +75,7 @@ def test_a_persona_pages_its_514_listings_and_its_cases(srv, world) -> None:
         "SELECT listing_id FROM listings WHERE account_id = 'hansa:pckabml'")}
     assert len(listings) == 514
     here = f"/persona/{quote(world.persona, safe='')}"
-    with _client(srv, world, "alice") as c:
+    with signed_in(srv, world, "alice") as c:
         page = c.get(here).text
         assert _paging(page, "listings-paging").startswith("showing 1–200 of 514")
         assert f'href="{here}?cases_page=1&amp;listings_page=2"' in page
@@ -113,7 +102,7 @@ def test_a_persona_pages_its_514_listings_and_its_cases(srv, world) -> None:
 
 def test_cases_and_targets_page_through_everything(srv, world) -> None:
     served, _ = srv
-    with _client(srv, world, "alice") as c:
+    with signed_in(srv, world, "alice") as c:
         first = c.get("/cases").text
         assert _paging(first, "records-paging").startswith("showing 1–100 of 131")
         assert first.count("<tr><td>") == 100
@@ -146,7 +135,7 @@ def test_search_pages_its_listings_and_facets_keep_each_other(srv, world) -> Non
         "contains(lower(coalesce(title, '')), 'fentanyl') OR "
         "contains(lower(coalesce(description, '')), 'fentanyl')")}
     assert len(hits) > 100
-    with _client(srv, world, "alice") as c:
+    with signed_in(srv, world, "alice") as c:
         page = c.get("/search?q=fentanyl").text
         assert _paging(page, "listings-paging").startswith(f"showing 1–50 of {len(hits)}")
         assert 'href="/search?q=fentanyl&amp;page=2"' in page
@@ -173,7 +162,7 @@ def test_search_text_is_literal_and_folds_as_the_data_do(srv, world) -> None:
     was case-folded in Python (ß to ss) but the data only lowered by the database, so
     q=ß found the 49 handles holding "ss". Now both are text, lowered alike."""
     served, _ = srv
-    with _client(srv, world, "alice") as c:
+    with signed_in(srv, world, "alice") as c:
         def personas(q: str) -> list[dict]:
             return c.get("/api/search", params={"q": q}).json()["personas"]
 
@@ -206,6 +195,6 @@ def test_dashboard_and_targets_mark_a_harm_without_sales_evidence(srv, world) ->
     served, _ = srv
     ranked = served.wb.read(lambda w, _: darkmap.targets(w, limit=100))
     assert len(ranked) == 100 and not any(t["sales_evidence"] for t in ranked)
-    with _client(srv, world, "alice") as c:
+    with signed_in(srv, world, "alice") as c:
         harm_marks_shown(c.get("/").text, "top-targets", ranked[:10])
         harm_marks_shown(c.get("/targets").text, "targets", ranked)

@@ -255,6 +255,27 @@ def served_app(app: Any, log_level: str = "warning") -> Iterator[str]:
         thread.join(10)
 
 
+@contextmanager
+def signed_in(srv: tuple[Served, FakeClock], world: World, user: str) -> Iterator[httpx.Client]:
+    """A client of the served workbench signed in as ``user`` (a fresh TOTP step each)."""
+    served, clock = srv
+    clock.advance(seconds=31)
+    with httpx.Client(base_url=served.url, timeout=60) as c:
+        assert login(c, user, world.secrets[user], clock).status_code == 303
+        yield c
+
+
+def browser_sign_in(page: Any, url: str, user: str, secret: str, clock: FakeClock) -> None:
+    """Sign ``user`` in on a chromium ``page`` (Playwright) of the workbench at ``url``."""
+    clock.advance(seconds=31)  # a fresh TOTP step
+    page.goto(url + "/login")
+    page.fill("input[name=user]", user)
+    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=code]", totp(secret, clock()))
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/")
+
+
 def csrf_of(html: str) -> str:
     """The CSRF token in a page's first form."""
     marker = 'name="csrf" value="'
