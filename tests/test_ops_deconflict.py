@@ -607,3 +607,44 @@ def test_migration_019_keeps_the_rows_and_takes_old_handles_as_bare(
         assert ws.con.execute("SELECT selector_hmac, record_id, form FROM ops_selectors "
                               "ORDER BY 1").fetchall() == [("h1", "r-1", "bare"),
                                                            ("h2", None, "exact")]
+
+
+def test_a_date_alone_as_end_means_the_whole_day(ws: Space, backend: Backend) -> None:
+    """``--start 2026-05-01 --end 2026-05-01`` was a zero-length window at midnight that
+    missed another agency's raid at the same address that morning and said "0
+    conflicts" (audit ops, finding 2): a date-only end is the end of that day."""
+    ws.close()
+    assert ws.path is not None
+    base = ["--lat", "52.373", "--lon", "4.8924", "-w", str(ws.path)]
+    runner = CliRunner()
+    a = runner.invoke(main, ["deconflict", "event", "--kind", "search_warrant",
+                             "--compartment", "de", "--start", "2026-05-01T06:00",
+                             "--end", "2026-05-01T09:00", "--as", "ana", *base],
+                      env=backend.env)
+    assert a.exit_code == 0 and "0 conflicts" in a.output, a.output
+    b = runner.invoke(main, ["deconflict", "event", "--kind", "search_warrant",
+                             "--compartment", "nl", "--start", "2026-05-01", "--end",
+                             "2026-05-01", "--as", "piet", *base], env=backend.env)
+    assert b.exit_code == 0 and "1 conflicts" in b.output, b.output
+    # the whole day and no more: a raid the next morning is another day
+    c = runner.invoke(main, ["deconflict", "event", "--kind", "arrest",
+                             "--compartment", "nl", "--start", "2026-04-30", "--end",
+                             "2026-04-30", "--as", "piet", *base], env=backend.env)
+    assert c.exit_code == 0 and "0 conflicts" in c.output, c.output
+
+
+@pytest.mark.parametrize("end", ["2026-05-01T06:00", "2026-05-01T05:00", "2026-04-30"])
+def test_an_empty_or_reversed_window_is_refused(ws: Space, backend: Backend,
+                                                end: str) -> None:
+    """A window of no length (or ending before it starts) overlaps nothing: it is refused,
+    never a silent "0 conflicts" (audit ops, finding 2)."""
+    with pytest.raises(BadInputError, match="ends at or before it starts"):
+        deconflict.add_event(ws, "ana", "arrest", "de", T0, T0, 52.37, 4.89)
+    ws.close()
+    assert ws.path is not None
+    res = CliRunner().invoke(main, [
+        "deconflict", "event", "--kind", "arrest", "--compartment", "nl", "--start",
+        "2026-05-01T06:00", "--end", end, "--lat", "52.37", "--lon", "4.89", "--as",
+        "piet", "-w", str(ws.path)], env=backend.env)
+    assert res.exit_code != 0 and "planned" not in res.output, res.output
+    assert "ends at or before it starts" in res.output, res.output

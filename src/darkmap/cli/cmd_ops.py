@@ -16,7 +16,7 @@ import os
 import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +64,22 @@ _AS = click.option("--as", "by", required=True, metavar="USER",
 _EVENT_TIMES = ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S",
                 "%Y-%m-%d %H:%M:%S", "%Y-%m-%d")
 """What --start and --end take (the help's own example, to the minute, was refused)."""
+
+
+class _WindowEnd(click.DateTime):
+    """``--end`` of a window: a date alone means the whole of that day, to 23:59:59.999999
+    UTC (it meant midnight, the day's start: ``--start 2026-05-01 --end 2026-05-01`` was a
+    window of no length that missed a raid that morning: found by an audit)."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        """The time, or the last instant of the day a date alone names."""
+        at = super().convert(value, param, ctx)
+        if isinstance(value, str) and len(value.strip()) == len("2026-05-01"):
+            return datetime.combine(at.date(), time.max)
+        return at
+
+
 _MAX_COUNT = 10**12
 """The largest pill or firearm count taken (a larger one overflowed the store's column)."""
 
@@ -983,8 +999,8 @@ def key_cmd(out: Path, by: str, workspace: Path | None) -> None:
 @click.option("--compartment", required=True)
 @click.option("--start", type=click.DateTime(_EVENT_TIMES), required=True,
               help="UTC, to the minute or second.")
-@click.option("--end", type=click.DateTime(_EVENT_TIMES), required=True,
-              help="UTC, to the minute or second.")
+@click.option("--end", type=_WindowEnd(_EVENT_TIMES), required=True,
+              help="UTC, to the minute or second; a date alone means the end of that day.")
 @click.option("--lat", type=FiniteFloat(min=-90, max=90), default=None)
 @click.option("--lon", type=FiniteFloat(min=-180, max=180), default=None)
 @click.option("--postal-area", default=None)

@@ -537,8 +537,10 @@ def add_event(ws: Space, by: str, kind: str, compartment: str, starts_at: dateti
                             "agency's action)")
     if kind not in EVENT_KINDS:
         raise BadInputError(f"event kind {kind!r}: one of {', '.join(EVENT_KINDS)}")
-    if ends_at < starts_at:
-        raise BadInputError("the event ends before it starts")
+    if ends_at <= starts_at:  # a window of no length overlaps nothing (found by an audit)
+        raise BadInputError(f"the event ends at or before it starts ({starts_at:%Y-%m-%d %H:%M}"
+                            f" to {ends_at:%Y-%m-%d %H:%M}): give an end after the start (a "
+                            "date alone as the end means the end of that day)")
     if (lat is None) != (lon is None) or (lat is None and not postal_area):
         raise BadInputError("give coordinates (lat and lon) or a postal area")
     if lat is not None and lon is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
