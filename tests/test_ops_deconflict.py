@@ -648,3 +648,30 @@ def test_an_empty_or_reversed_window_is_refused(ws: Space, backend: Backend,
         "piet", "-w", str(ws.path)], env=backend.env)
     assert res.exit_code != 0 and "planned" not in res.output, res.output
     assert "ends at or before it starts" in res.output, res.output
+
+
+def test_either_sides_radius_decides_the_clash(ws: Space) -> None:
+    """bka declared a 5 km safety radius; politie plans 3 km away with the default 1 km.
+    Only the later planner's radius counted, so the answer depended on who planned
+    second (audit ops, finding 4): the larger of the two radii decides, both ways."""
+    lat, lon = AMSTERDAM
+    deconflict.add_event(ws, "ana", "arrest", "de", T0, T0 + timedelta(hours=3), lat, lon,
+                         within_m=5000)
+    lat2, lon2 = _offset(lat, lon, 3000)
+    _, found = deconflict.add_event(ws, "piet", "arrest", "nl", T0, T0 + timedelta(hours=3),
+                                    lat2, lon2)
+    assert [c.other_agency for c in found] == ["bka"]
+    # the other way round: the later planner's wide radius covers the earlier event
+    later = T0 + timedelta(days=1)
+    deconflict.add_event(ws, "ana", "arrest", "de", later, later + timedelta(hours=1), lat,
+                         lon)
+    _, found = deconflict.add_event(ws, "piet", "arrest", "nl", later,
+                                    later + timedelta(hours=1), lat2, lon2, within_m=5000)
+    assert [c.other_agency for c in found] == ["bka"]
+    # neither radius covers 3 km: no clash
+    third = T0 + timedelta(days=2)
+    deconflict.add_event(ws, "ana", "arrest", "de", third, third + timedelta(hours=1), lat,
+                         lon, within_m=2000)
+    _, found = deconflict.add_event(ws, "piet", "arrest", "nl", third,
+                                    third + timedelta(hours=1), lat2, lon2, within_m=2500)
+    assert found == []

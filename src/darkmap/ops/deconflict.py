@@ -513,10 +513,14 @@ class Conflict:
 
 
 def _clash(a: EventRow, b: EventRow, within_m: float) -> bool:
-    """Whether two events clash in place: within ``within_m`` metres, or (without
-    coordinates) in the same postal area."""
+    """Whether two events clash in place: within ``within_m`` metres or ``b``'s own
+    radius, whichever is larger (an event planned before radii were kept counts with the
+    default), or (without coordinates) in the same postal area. Only the later planner's
+    radius counted, so another agency's declared 5 km safety radius was ignored (found
+    by an audit)."""
     if a.lat is not None and a.lon is not None and b.lat is not None and b.lon is not None:
-        return haversine_m(a.lat, a.lon, b.lat, b.lon) <= within_m
+        theirs = DEFAULT_DISTANCE_M if b.within_m is None else b.within_m
+        return haversine_m(a.lat, a.lon, b.lat, b.lon) <= max(within_m, theirs)
     if a.postal_area and b.postal_area:
         return normalise("postal", a.postal_area) == normalise("postal", b.postal_area)
     return False
@@ -554,7 +558,7 @@ def add_event(ws: Space, by: str, kind: str, compartment: str, starts_at: dateti
     con = ws.con
     actor = acting(con, by)
     event = EventRow(f"event-{uuid.uuid4().hex[:12]}", kind, compartment, actor.agency_id,
-                     lat, lon, postal_area, starts_at, ends_at)
+                     lat, lon, postal_area, starts_at, ends_at, within_m)
     found: list[Conflict] = []
     with unit(con):
         check_access(con, actor, compartment, "write")

@@ -536,6 +536,9 @@ class EventRow(NamedTuple):
     postal_area: str | None
     starts_at: datetime
     ends_at: datetime
+    within_m: float | None = None
+    """The radius it was planned with (metres); ``None`` for an event planned before it
+    was kept in a workspace (migration 023)."""
 
 
 class NoticeRow(NamedTuple):
@@ -1060,19 +1063,27 @@ def selector_matches(con: Con, rows: pa.Table) -> list[SelectorMatch]:
     return [SelectorMatch(*r) for r in found]
 
 
+_EVENT_COLUMNS = ("event_id, kind, compartment_id, agency_id, lat, lon, postal_area, "
+                  "starts_at, ends_at")
+
+
 def insert_event(con: Con, row: EventRow, by: str, at: datetime) -> None:
-    """Add a planned action."""
-    con.execute("INSERT INTO ops_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [*row, by, at])
+    """Add a planned action: in a workspace with its radius; on the team server without
+    (the server's first comparison fixes it, capped there, :func:`event_clashes`)."""
+    columns, values = f"{_EVENT_COLUMNS}, created_by, created_at", [*row[:9], by, at]
+    if not isinstance(con, PgOps):
+        columns, values = f"{columns}, within_m", [*values, row.within_m]
+    con.execute(f"INSERT INTO ops_events ({columns}) VALUES "
+                f"({', '.join('?' * len(values))})", values)
 
 
 def events_in_window(con: Con, starts_at: datetime, ends_at: datetime,
                      other_than_agency: str) -> list[EventRow]:
     """Planned actions of other agencies whose window overlaps [starts_at, ends_at]."""
     return [EventRow(*r) for r in con.execute(
-        "SELECT event_id, kind, compartment_id, agency_id, lat, lon, postal_area, starts_at, "
-        "ends_at FROM ops_events WHERE agency_id <> ? AND starts_at <= ? AND ends_at >= ? "
-        "ORDER BY event_id", [other_than_agency, ends_at, starts_at]).fetchall()]
+        f"SELECT {_EVENT_COLUMNS}, within_m FROM ops_events WHERE agency_id <> ? "
+        "AND starts_at <= ? AND ends_at >= ? ORDER BY event_id",
+        [other_than_agency, ends_at, starts_at]).fetchall()]
 
 
 def event_clashes(con: PgOps, event_id: str, within_m: float) -> list[tuple[str, str]]:

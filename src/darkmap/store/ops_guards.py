@@ -50,7 +50,7 @@ import psycopg
 from darkmap.store.operations import BARE_MATCH, OPS_ROLE, SERVICE_ROLE
 from darkmap.store.operations import live_selector as _live
 
-__all__ = ["EVENT_RADIUS_CAP_M", "LINK_KINDS", "PG_GUARDS", "install"]
+__all__ = ["EVENT_RADIUS_CAP_M", "EVENT_RADIUS_DEFAULT_M", "LINK_KINDS", "PG_GUARDS", "install"]
 
 LINK_KINDS = ("persona", "account", "listing", "wallet", "address")
 """What a record may link to, as :data:`darkmap.ops.vocabulary.LINK_KINDS` (a test holds
@@ -60,6 +60,11 @@ EVENT_RADIUS_CAP_M = 5000.0
 """The widest radius the server compares events within, whatever a caller asks: the
 same as :data:`darkmap.ops.vocabulary.MAX_DISTANCE_M` (a test holds them equal; the store
 does not import the operations layer)."""
+
+EVENT_RADIUS_DEFAULT_M = 1000.0
+"""The radius of another agency's event that the server never compared (a client that
+skipped the comparison left it unset): :data:`darkmap.ops.vocabulary.DEFAULT_DISTANCE_M`
+(a test holds them equal)."""
 
 SAFE_PATH = "SET search_path = pg_catalog, public, pg_temp"
 """The search path of every function on the server. ``pg_temp`` named last: unnamed, it
@@ -295,7 +300,10 @@ LANGUAGE sql {_WRITER} AS $$
         WHERE CASE
             WHEN e.lat IS NOT NULL AND e.lon IS NOT NULL AND o.lat IS NOT NULL
                  AND o.lon IS NOT NULL
-            THEN ops_haversine_m(e.lat, e.lon, o.lat, o.lon) <= e.within_m
+            -- either side's radius (found by an audit: only the later planner's
+            -- counted); an event never compared has none yet: the default
+            THEN ops_haversine_m(e.lat, e.lon, o.lat, o.lon)
+                 <= greatest(e.within_m, coalesce(o.within_m, {EVENT_RADIUS_DEFAULT_M}))
             WHEN coalesce(e.postal_area, '') <> '' AND coalesce(o.postal_area, '') <> ''
             THEN ops_postal_key(e.postal_area) <> ''
                  AND ops_postal_key(e.postal_area) = ops_postal_key(o.postal_area)
