@@ -190,7 +190,8 @@ def test_an_event_conflict_does_not_locate_the_other_event(ws: Space, backend: B
         answers.append(found)
     assert answers[0] == answers[1] == answers[2]
     assert [vars(c) for c in answers[0]] == [{"other_agency": "bka",
-                                             "other_contact": "BKA SO41 +49 611 55-0"}]
+                                             "other_contact": "BKA SO41 +49 611 55-0",
+                                             "placed": True}]
     ws.close()
     assert ws.path is not None
     outs = []
@@ -675,3 +676,34 @@ def test_either_sides_radius_decides_the_clash(ws: Space) -> None:
     _, found = deconflict.add_event(ws, "piet", "arrest", "nl", third,
                                     third + timedelta(hours=1), lat2, lon2, within_m=2500)
     assert found == []
+
+
+def test_coordinates_against_a_postal_area_are_a_conflict_to_check(ws: Space,
+                                                                   backend: Backend) -> None:
+    """An event given by coordinates only was never compared with one given by postal
+    area only, and the planner read "0 conflicts" (audit ops, finding 5). No postal area
+    can be placed without a gazetteer, so such a pair in one window is a conflict to
+    check, said as such, and both agencies are told."""
+    deconflict.add_event(ws, "ana", "arrest", "de", T0, T0 + timedelta(hours=3),
+                         postal_area="10115")
+    _, found = deconflict.add_event(ws, "piet", "arrest", "nl", T0, T0 + timedelta(hours=3),
+                                    52.5320, 13.3849)
+    assert found == [deconflict.Conflict("bka", "BKA SO41 +49 611 55-0", placed=False)]
+    to_bka = [n.subject for n in deconflict.notices(ws, "ana")]
+    to_politie = [n.subject for n in deconflict.notices(ws, "piet")]
+    assert len(to_bka) == len(to_politie) == 1
+    assert all("not compared" in s for s in to_bka + to_politie), (to_bka, to_politie)
+    # comparable forms are compared as before: same postal area, and none in other windows
+    later = T0 + timedelta(days=1)
+    _, apart = deconflict.add_event(ws, "piet", "arrest", "nl", later,
+                                    later + timedelta(hours=1), 52.5320, 13.3849)
+    assert apart == []
+    ws.close()
+    assert ws.path is not None
+    res = CliRunner().invoke(main, [
+        "deconflict", "event", "--kind", "surveillance", "--compartment", "nl", "--start",
+        "2026-05-01T07:00", "--end", "2026-05-01T08:00", "--lat", "52.53", "--lon", "13.38",
+        "--as", "piet", "-w", str(ws.path)], env=backend.env)
+    assert res.exit_code == 0, res.output
+    assert "0 conflicts" not in res.output and "1 conflicts" in res.output, res.output
+    assert "place not compared" in res.output and "BKA SO41" in res.output, res.output

@@ -414,7 +414,7 @@ def test_a_probe_past_the_library_leaves_its_notice(server: ServerDb,
                        "-74.0060, NULL, %s, %s, %s, now())", [eid, lat, far, far, alice])
         clash = "SELECT * FROM ops_event_clashes(%s, %s)"
         assert pg.execute(clash, ["e-far", 1e9]).fetchall() == []   # capped at 5 km
-        assert pg.execute(clash, ["e-near", 1000]).fetchall() == [(event, "fbi")]
+        assert pg.execute(clash, ["e-near", 1000]).fetchall() == [(event, "fbi", True)]
         assert pg.execute(clash, [event, 1000]).fetchall() == []    # not alice's event
     hits = server.sql("SELECT subject FROM ops_notices WHERE to_agency = 'fbi' AND kind = "
                       "'event'")

@@ -1026,7 +1026,8 @@ def event_cmd(kind: str, compartment: str, start: datetime, end: datetime, lat: 
         ws, by, kind, compartment, start, end, lat, lon, postal_area, within_m))
     say(f"event {eid} planned; {len(conflicts)} conflicts")
     for c in conflicts:
-        say(f"  conflict with {c.other_agency}; contact {short(c.other_contact, 120)}")
+        how = "" if c.placed else f" ({deconflict.UNPLACED})"
+        say(f"  conflict with {c.other_agency}{how}; contact {short(c.other_contact, 120)}")
 
 
 @deconflict_group.command("notices")

@@ -47,6 +47,7 @@ from darkmap.store import operations as store
 from darkmap.store.operations import (
     BARE_MATCH,
     SELECTOR_FORMS,
+    UNPLACED,
     Con,
     EventRow,
     NoticeRow,
@@ -58,7 +59,8 @@ from darkmap.store.operations import (
 from darkmap.store.workspace import utcnow
 
 __all__ = ["BARE_MATCH", "DEFAULT_DISTANCE_M", "EVENT_KINDS", "KEY_FILE", "MAX_DISTANCE_M",
-           "SELECTOR_FORMS", "SELECTOR_KINDS", "Conflict", "acknowledge", "add_event", "forms",
+           "SELECTOR_FORMS", "SELECTOR_KINDS", "UNPLACED", "Conflict", "acknowledge",
+           "add_event", "forms",
            "hash_file", "hash_forms", "hash_selector", "hash_selectors", "haversine_m",
            "link_selectors", "normalise", "notices", "read_hashed", "read_key",
            "read_selectors", "record_selectors", "submit", "taskforce_key", "write_key"]
@@ -510,20 +512,25 @@ class Conflict:
 
     other_agency: str
     other_contact: str
+    placed: bool = True
+    """``False`` when the two places could not be compared (one event given by coordinates
+    only, the other by postal area only): a conflict to check with the other agency."""
 
 
-def _clash(a: EventRow, b: EventRow, within_m: float) -> bool:
+def _clash(a: EventRow, b: EventRow, within_m: float) -> bool | None:
     """Whether two events clash in place: within ``within_m`` metres or ``b``'s own
     radius, whichever is larger (an event planned before radii were kept counts with the
-    default), or (without coordinates) in the same postal area. Only the later planner's
-    radius counted, so another agency's declared 5 km safety radius was ignored (found
-    by an audit)."""
+    default), or (without coordinates) in the same postal area; ``None`` when their places
+    cannot be compared (coordinates only against a postal area only: no postal area is
+    placed without a gazetteer), a conflict to check. Only the later planner's radius
+    counted, so another agency's declared 5 km safety radius was ignored, and such a pair
+    read as no clash (found by an audit)."""
     if a.lat is not None and a.lon is not None and b.lat is not None and b.lon is not None:
         theirs = DEFAULT_DISTANCE_M if b.within_m is None else b.within_m
         return haversine_m(a.lat, a.lon, b.lat, b.lon) <= max(within_m, theirs)
     if a.postal_area and b.postal_area:
         return normalise("postal", a.postal_area) == normalise("postal", b.postal_area)
-    return False
+    return None
 
 
 def add_event(ws: Space, by: str, kind: str, compartment: str, starts_at: datetime,
@@ -564,41 +571,54 @@ def add_event(ws: Space, by: str, kind: str, compartment: str, starts_at: dateti
         check_access(con, actor, compartment, "write")
         now = utcnow()
         store.insert_event(con, event, by, now)
-        for other_id, other_agency in _clashes(con, event, within_m):
+        for other_id, other_agency, placed in _clashes(con, event, within_m):
             # to the planner: one notice per own event and other agency; to the agency
             # whose event was hit: one per event that hit it, so repeated probes show
             # (on the team server, the server has written both already)
             for to, theirs, subject, key in (
-                    (actor.agency_id, other_agency,
-                     f"event {event.event_id} overlaps in time and place", ""),
-                    (other_agency, actor.agency_id, _hit_subject(other_id, actor.agency_id),
-                     event.event_id)):
+                    (actor.agency_id, other_agency, _own_subject(event.event_id, placed), ""),
+                    (other_agency, actor.agency_id,
+                     _hit_subject(other_id, actor.agency_id, placed), event.event_id)):
                 contact = store.agency(con, theirs)
                 store.insert_notice(con, NoticeRow(
                     _notice_id("event", subject + key, to, theirs), "event", to, theirs,
                     contact.contact if contact else "", subject, now, None, None))
             own = store.agency(con, other_agency)
-            found.append(Conflict(other_agency, own.contact if own else ""))
+            found.append(Conflict(other_agency, own.contact if own else "", placed))
         log(con, by, "event.add", record=event.event_id, compartment=compartment,
             conflicts=[c.other_agency for c in found])
     return event.event_id, found
 
 
-def _clashes(con: Con, event: EventRow, within_m: float) -> list[tuple[str, str]]:
-    """(event id, agency) of the other agencies' events the stored ``event`` clashes
-    with. On the team server the server compares them (no member reads another agency's
-    events); in a workspace, here."""
+def _clashes(con: Con, event: EventRow, within_m: float) -> list[tuple[str, str, bool]]:
+    """(event id, agency, placed) of the other agencies' events the stored ``event``
+    clashes with, ``placed`` false for those whose place could not be compared with its
+    own (:func:`_clash`). On the team server the server compares them (no member reads
+    another agency's events); in a workspace, here."""
     if isinstance(con, store.PgOps):
         return store.event_clashes(con, event.event_id, within_m)
-    return [(o.event_id, o.agency_id) for o in store.events_in_window(
-        con, event.starts_at, event.ends_at, event.agency_id) if _clash(event, o, within_m)]
+    out = []
+    for o in store.events_in_window(con, event.starts_at, event.ends_at, event.agency_id):
+        clash = _clash(event, o, within_m)
+        if clash is not False:
+            out.append((o.event_id, o.agency_id, clash is True))
+    return out
 
 
-def _hit_subject(hit_event_id: str, by_agency: str) -> str:
+def _own_subject(event_id: str, placed: bool) -> str:
+    """The subject of the notice to the planner of ``event_id``."""
+    if placed:
+        return f"event {event_id} overlaps in time and place"
+    return f"event {event_id} overlaps in time ({UNPLACED})"
+
+
+def _hit_subject(hit_event_id: str, by_agency: str, placed: bool = True) -> str:
     """The subject of the notice to the agency whose event ``hit_event_id`` another
     agency's event overlaps: the same for every event of that agency, so they are
     counted."""
-    return f"event {hit_event_id} overlaps in time and place with an event of {by_agency}"
+    if placed:
+        return f"event {hit_event_id} overlaps in time and place with an event of {by_agency}"
+    return f"event {hit_event_id} overlaps in time with an event of {by_agency} ({UNPLACED})"
 
 
 def _count_hits(rows: list[NoticeRow]) -> list[NoticeRow]:

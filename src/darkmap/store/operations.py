@@ -47,7 +47,7 @@ __all__ = [
     "granted_compartments", "grants_of", "grants_on", "insert_agency", "insert_compartment",
     "insert_event", "insert_notice", "insert_notices", "insert_record", "insert_selectors",
     "insert_user", "install_server_schema", "is_server", "lab_results", "links_of",
-    "live_selector", "BARE_MATCH", "SELECTOR_FORMS", "selector_subject",
+    "live_selector", "BARE_MATCH", "UNPLACED", "SELECTOR_FORMS", "selector_subject",
     "listing_vendor", "notices_for", "persona_addresses", "persona_listings", "persona_successors",
     "put_grant",
     "ACTIVE", "WithdrawalRow", "insert_withdrawal", "withdrawals_of",
@@ -104,6 +104,11 @@ SELECTOR_FORMS = ("exact", "bare")
 the bare handle of a ``market:handle`` (:func:`darkmap.ops.deconflict.forms`), which
 matches the same name on any market."""
 _FORM_CHECK = "form IN ('exact', 'bare') AND (form = 'exact' OR kind = 'handle')"
+UNPLACED = "place not compared: coordinates against a postal area; call to check"
+"""What an event conflict says when the two places could not be compared (one event given
+by coordinates only, the other by postal area only). The library and the server write
+the same subjects."""
+
 BARE_MATCH = " (bare handle: the same name on any market)"
 """What a selector notice's subject adds when either side's row of the match was a bare
 handle: the weaker match (the same name on two markets may be two vendors). The library
@@ -1086,13 +1091,15 @@ def events_in_window(con: Con, starts_at: datetime, ends_at: datetime,
         [other_than_agency, ends_at, starts_at]).fetchall()]
 
 
-def event_clashes(con: PgOps, event_id: str, within_m: float) -> list[tuple[str, str]]:
-    """On the team server: (event id, agency) of the other agencies' events that the
-    caller's stored event ``event_id`` clashes with, within ``within_m`` metres (capped
-    at the server too) or in the same postal area, in an overlapping window. The server
+def event_clashes(con: PgOps, event_id: str, within_m: float
+                  ) -> list[tuple[str, str, bool]]:
+    """On the team server: (event id, agency, placed) of the other agencies' events that
+    the caller's stored event ``event_id`` clashes with, within the larger of ``within_m``
+    metres (capped at the server too) and their own radius, or in the same postal area, or
+    whose place could not be compared (``placed`` false), in an overlapping window. The server
     compares places no member may read and writes the notices to both agencies itself
     (``ops_event_clashes``, :mod:`darkmap.store.ops_guards`)."""
-    return [(str(e), str(a)) for e, a in con.execute(
+    return [(str(e), str(a), bool(p)) for e, a, p in con.execute(
         "SELECT * FROM ops_event_clashes(?, ?)", [event_id, within_m]).fetchall()]
 
 

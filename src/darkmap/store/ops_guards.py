@@ -47,7 +47,7 @@ from typing import Any
 
 import psycopg
 
-from darkmap.store.operations import BARE_MATCH, OPS_ROLE, SERVICE_ROLE
+from darkmap.store.operations import BARE_MATCH, OPS_ROLE, SERVICE_ROLE, UNPLACED
 from darkmap.store.operations import live_selector as _live
 
 __all__ = ["EVENT_RADIUS_CAP_M", "EVENT_RADIUS_DEFAULT_M", "LINK_KINDS", "PG_GUARDS", "install"]
@@ -278,8 +278,11 @@ LANGUAGE sql {_WRITER} AS $$
 $$;
 
 ALTER TABLE ops_events ADD COLUMN IF NOT EXISTS within_m DOUBLE PRECISION;
-CREATE OR REPLACE FUNCTION ops_event_clashes(p_event TEXT, p_within_m DOUBLE PRECISION)
-RETURNS TABLE (event_id TEXT, agency_id TEXT)
+-- schema 5's function answered (event, agency): it now says whether the places were
+-- compared too (a return type is changed only by dropping the function)
+DROP FUNCTION IF EXISTS ops_event_clashes(TEXT, DOUBLE PRECISION);
+CREATE FUNCTION ops_event_clashes(p_event TEXT, p_within_m DOUBLE PRECISION)
+RETURNS TABLE (event_id TEXT, agency_id TEXT, placed BOOLEAN)
 LANGUAGE sql {_WRITER} AS $$
     -- the first comparison of an event fixes its radius: asked again with others, the
     -- same event answered each, unaudited, and located another agency's action to a
@@ -291,35 +294,48 @@ LANGUAGE sql {_WRITER} AS $$
     WITH e AS (
         SELECT * FROM ops_events x WHERE x.event_id = p_event
            AND (x.created_by = session_user::text OR ops_is_service())),
-    hit AS (
+    pair AS (
         SELECT o.event_id AS theirs, o.agency_id AS their_agency, e.event_id AS mine,
-               e.agency_id AS my_agency
+               e.agency_id AS my_agency,
+               e.lat IS NOT NULL AND e.lon IS NOT NULL AND o.lat IS NOT NULL
+                   AND o.lon IS NOT NULL AS by_point,
+               coalesce(e.postal_area, '') <> '' AND coalesce(o.postal_area, '') <> ''
+                   AS by_area,
+               e.lat, e.lon, o.lat AS olat, o.lon AS olon, e.within_m,
+               o.within_m AS owithin_m, e.postal_area, o.postal_area AS opostal_area
         FROM e JOIN ops_events o
           ON o.agency_id <> e.agency_id AND o.starts_at <= e.ends_at
-         AND o.ends_at >= e.starts_at
+         AND o.ends_at >= e.starts_at),
+    hit AS (
+        SELECT theirs, their_agency, mine, my_agency, by_point OR by_area AS placed
+        FROM pair
         WHERE CASE
-            WHEN e.lat IS NOT NULL AND e.lon IS NOT NULL AND o.lat IS NOT NULL
-                 AND o.lon IS NOT NULL
             -- either side's radius (found by an audit: only the later planner's
             -- counted); an event never compared has none yet: the default
-            THEN ops_haversine_m(e.lat, e.lon, o.lat, o.lon)
-                 <= greatest(e.within_m, coalesce(o.within_m, {EVENT_RADIUS_DEFAULT_M}))
-            WHEN coalesce(e.postal_area, '') <> '' AND coalesce(o.postal_area, '') <> ''
-            THEN ops_postal_key(e.postal_area) <> ''
-                 AND ops_postal_key(e.postal_area) = ops_postal_key(o.postal_area)
-            ELSE false END),
+            WHEN by_point
+            THEN ops_haversine_m(lat, lon, olat, olon)
+                 <= greatest(within_m, coalesce(owithin_m, {EVENT_RADIUS_DEFAULT_M}))
+            WHEN by_area
+            THEN ops_postal_key(postal_area) <> ''
+                 AND ops_postal_key(postal_area) = ops_postal_key(opostal_area)
+            -- coordinates only against a postal area only: not comparable, a conflict
+            -- to check (found by an audit: it read as none)
+            ELSE true END),
     notes AS (
-        SELECT 'event ' || mine || ' overlaps in time and place' AS subject, '' AS tail,
+        SELECT 'event ' || mine || CASE WHEN placed THEN ' overlaps in time and place'
+               ELSE ' overlaps in time ({UNPLACED})' END AS subject, '' AS tail,
                my_agency AS to_a, their_agency AS other_a FROM hit
         UNION
-        SELECT 'event ' || theirs || ' overlaps in time and place with an event of '
-               || my_agency, mine, their_agency, my_agency FROM hit),
+        SELECT 'event ' || theirs || CASE WHEN placed
+               THEN ' overlaps in time and place with an event of ' || my_agency
+               ELSE ' overlaps in time with an event of ' || my_agency
+                    || ' ({UNPLACED})' END, mine, their_agency, my_agency FROM hit),
     sent AS (
         INSERT INTO ops_notices
         SELECT ops_notice_id('event', subject || tail, to_a, other_a), 'event', to_a,
                other_a, ops_contact(other_a), subject, now() AT TIME ZONE 'UTC', NULL, NULL
         FROM notes ON CONFLICT DO NOTHING)
-    SELECT theirs, their_agency FROM hit ORDER BY 1
+    SELECT theirs, their_agency, placed FROM hit ORDER BY 1
 $$;
 REVOKE ALL ON FUNCTION ops_selector_matches(TEXT[], TEXT[], TEXT[], TEXT[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION ops_event_clashes(TEXT, DOUBLE PRECISION) FROM PUBLIC;
