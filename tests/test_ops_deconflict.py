@@ -707,3 +707,28 @@ def test_coordinates_against_a_postal_area_are_a_conflict_to_check(ws: Space,
     assert res.exit_code == 0, res.output
     assert "0 conflicts" not in res.output and "1 conflicts" in res.output, res.output
     assert "place not compared" in res.output and "BKA SO41" in res.output, res.output
+
+
+def test_spaces_around_the_market_and_mailto_are_dropped(vws: Space, tmp_path: Path) -> None:
+    """``Hansa: BruceLean`` (a space after the colon) and ``mailto:`` e-mails met neither
+    the account id nor the bare e-mail (audit ops, finding 6). On the real data: a record
+    linking cryptonia:terrysukstock registers its handle and the e-mail its pages
+    publish; a partner's file writing them the other ways meets them, and the other way
+    round a record's form meets a submission written with spaces."""
+    assert deconflict.forms("handle", "Hansa: BruceLean") == ["hansa:brucelean", "brucelean"]
+    assert deconflict.forms("handle", " hansa :\tBruceLean ") == ["hansa:brucelean",
+                                                                 "brucelean"]
+    assert deconflict.normalise("email", "MailTo: Bruce@Example.com") == "bruce@example.com"
+    records.add_record(vws, "ana", Arrest("T. S."), compartment="de", provenance="arrest 1",
+                       links=[("account", VENDOR)])
+    raw = tmp_path / "b.csv"
+    raw.write_text("kind,value\nhandle,Cryptonia: TerrySukStock\n"
+                   "email,mailto:TheTerry@secmail.pro\n", encoding="utf-8")
+    sent = deconflict.submit(vws, "piet", "nl", deconflict.read_selectors(raw))
+    assert sent.selectors == 2 and sent.notices == 6, sent   # handle, bare handle, e-mail
+    assert _kinds(vws, "ana") == ["email", "handle", "handle"]
+    # registration with spaces, matching without
+    deconflict.submit(vws, "ana", "de", [("handle", "Hansa : KingOpi")])
+    records.add_record(vws, "piet", Case("K."), compartment="nl", provenance="file 4",
+                       links=[("account", "hansa:kingopi")])
+    assert sum("handle" in n.subject for n in deconflict.notices(vws, "piet")) == 4

@@ -132,11 +132,17 @@ def normalise(kind: str, value: str) -> str:
     '+49301234567'
     >>> normalise("address", "bitcoin:1NGb6Cesn2tJ3wCP4um2UjBKSHiouc7XXR?amount=0.1")
     '1NGb6Cesn2tJ3wCP4um2UjBKSHiouc7XXR'
+    >>> normalise("handle", "Hansa: BruceLean")
+    'hansa:brucelean'
+    >>> normalise("email", "mailto:Bruce@Example.com")
+    'bruce@example.com'
 
     Invisible format characters (bidi marks, zero-width spaces, soft hyphens: what a copy
     and paste brings along) are dropped, and digits of any script read as 0-9; a phone
     number's ``tel:``, brackets around its country code and a ``(0)`` trunk digit after
-    it are passed over (found by testing: each kept two forms of one number apart). An
+    it are passed over (found by testing: each kept two forms of one number apart), as
+    are an e-mail's ``mailto:`` and spaces around a handle's or listing's market
+    separator (found by an audit: ``Hansa: BruceLean`` met neither form). An
     address is a Bitcoin or Monero address (checksum checked, as a record's link is),
     also as a ``bitcoin:``/``monero:`` payment URI; anything else is refused, since its
     hash could never meet the address meant (found by an audit).
@@ -157,11 +163,19 @@ def normalise(kind: str, value: str) -> str:
         out = " ".join(_SPACES.split(text.casefold())).strip()
     elif kind == "wallet":  # a seizure names a wallet cluster:ID, a link the bare ID
         out = text.casefold().removeprefix("cluster:").strip()
-    else:  # persona, handle, listing, email
+    elif kind == "email":  # a mailto: link goes the way a phone number's tel: does
+        out = _MAILTO.sub("", text.casefold()).strip()
+    elif kind in ("handle", "listing"):  # `Hansa: BruceLean` is hansa:brucelean
+        market, sep, rest = text.casefold().partition(":")
+        out = f"{market.strip()}{sep}{rest.strip()}"
+    else:  # persona
         out = text.casefold()
     if not out:
         raise BadInputError(f"empty {kind} selector")
     return out
+
+
+_MAILTO = re.compile(r"^mailto\s{0,8}:")
 
 
 _PAYMENT_URI = re.compile(r"^(?:bitcoin|monero):", re.IGNORECASE)
