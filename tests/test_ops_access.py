@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from ops_backends import Backend
 
 from darkmap.cli import main
-from darkmap.errors import NotFoundError
+from darkmap.errors import BadInputError, NotFoundError
 from darkmap.ops import access, records, totals
 from darkmap.ops.access import AccessDenied
 from darkmap.ops.records import Arrest, Buy, Case, LabResult, Parcel, Seizure
@@ -393,3 +393,20 @@ def test_an_operation_the_user_may_not_read_is_not_confirmed(backend: Backend,
     assert [(e["operation"], e["outcome"]) for e in tried] == [
         ("Nightfall", "not_found"), ("Nosuch", "not_found"), ("nightfall", "not_found"),
         ("Nightfall", "not_found")]
+
+
+def test_ids_that_differ_only_in_case_are_refused(space: Space) -> None:
+    """An admin added agency ``FBI`` beside ``fbi`` and its admin ``mole``; a grant typed
+    ``--agency FBI`` then went to the look-alike (audit ops, finding 8). Agency and user
+    ids are one regardless of case: the refusal names the existing one."""
+    con = space.con
+    access.add_agency(con, "setup", "fbi", "FBI", "US", "FBI desk")
+    access.add_user(con, "setup", "fay", "fbi", "admin")
+    access.add_agency(con, "fay", "bka", "BKA", "DE", "BKA desk")
+    access.add_user(con, "fay", "ana", "bka", "admin")
+    with pytest.raises(BadInputError, match=r"agency FBI: .*'fbi' exists"):
+        access.add_agency(con, "ana", "FBI", "FBI", "US", "x")
+    with pytest.raises(BadInputError, match=r"user Fay: .*'fay' exists"):
+        access.add_user(con, "ana", "Fay", "bka", "officer")
+    assert [a.agency_id for a in access.list_agencies(con, "ana")] == ["bka", "fbi"]
+    access.add_user(con, "ana", "ben", "bka", "officer")   # other ids are taken as before

@@ -156,3 +156,21 @@ def test_a_held_operational_lock_ends_a_writer_with_a_message(
         holder.execute("SELECT pg_advisory_unlock(%s)", [OPS_LOCK])
     with open_ops_server(roles["a_off"]) as ops:
         assert len(records.read_records(ops, roles["a_off_name"])) == 2
+
+
+def test_an_id_differing_only_in_case_is_refused_past_the_library(
+        server: ServerDb, roles: dict[str, str]) -> None:
+    """An admin's own login role in ``psql`` adds agency ``B`` beside ``b`` or a user
+    ``B-ROOT`` beside another agency's ``b-root``: the server refuses both (audit ops,
+    finding 8), whatever the library checks."""
+    name, dsn = server.role("a_adm")
+    with open_ops_server(server.admin) as ops:
+        access.add_user(ops.con, "root", name, "a", "admin")
+    with psycopg.connect(dsn, autocommit=True) as pg:
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            pg.execute("INSERT INTO ops_agencies VALUES ('B', 'B', 'NL', 'b desk', "
+                       "session_user, now())")
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            pg.execute("INSERT INTO ops_users VALUES ('B-ROOT', 'a', 'officer', "
+                       "session_user, now())")
+    assert server.sql("SELECT count(*) FROM ops_agencies WHERE agency_id = 'B'") == [(0,)]

@@ -100,12 +100,23 @@ def add_agency(con: Con, by: str, agency_id: str, name: str,
         raise BadInputError("an agency needs a deconfliction contact")
     with unit(con):
         _setup_actor(con, by)
-        if store.agency(con, agency_id) is not None:
-            raise BadInputError(f"agency {agency_id} exists already")
+        same = store.agency_like(con, agency_id)
+        if same is not None:
+            raise BadInputError(_taken("agency", agency_id, same))
         row = AgencyRow(agency_id, name or agency_id, country, contact)
         store.insert_agency(con, row, by, utcnow())
         log(con, by, "agency.add", agency=agency_id, country=country)
     return row
+
+
+def _taken(what: str, asked: str, existing: str) -> str:
+    """Why an agency or user id is refused: ``existing`` has it, regardless of case (an
+    admin added agency FBI beside fbi, and a grant typed FBI went to the look-alike:
+    found by an audit)."""
+    if asked == existing:
+        return f"{what} {asked} exists already"
+    return (f"{what} {asked}: {what} {existing!r} exists already ({what} ids are one "
+            "regardless of case); choose another id")
 
 
 def add_user(con: Con, by: str, user_id: str, agency_id: str,
@@ -124,8 +135,9 @@ def add_user(con: Con, by: str, user_id: str, agency_id: str,
         if actor is not None and actor.agency_id != agency_id and not onboarding:
             log(con, by, "user.add", "denied", user=user_id, agency=agency_id)
             raise AccessDenied(f"{by} is an admin of {actor.agency_id}, not of {agency_id}")
-        if store.user_exists(con, user_id):
-            raise BadInputError(f"user {user_id} exists already")
+        same = store.user_like(con, user_id)
+        if same is not None:
+            raise BadInputError(_taken("user", user_id, same))
         store.insert_user(con, user_id, agency_id, role, by, utcnow())
         log(con, by, "user.add", user=user_id, agency=agency_id, role=role)
     return UserRow(user_id, agency_id, role, ag.country)

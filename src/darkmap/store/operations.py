@@ -47,7 +47,8 @@ __all__ = [
     "granted_compartments", "grants_of", "grants_on", "insert_agency", "insert_compartment",
     "insert_event", "insert_notice", "insert_notices", "insert_record", "insert_selectors",
     "insert_user", "install_server_schema", "is_server", "lab_results", "links_of",
-    "live_selector", "BARE_MATCH", "UNPLACED", "SELECTOR_FORMS", "selector_subject",
+    "live_selector", "agency_like", "user_like", "BARE_MATCH", "UNPLACED", "SELECTOR_FORMS",
+    "selector_subject",
     "listing_vendor", "notices_for", "persona_addresses", "persona_listings", "persona_successors",
     "put_grant",
     "ACTIVE", "WithdrawalRow", "insert_withdrawal", "withdrawals_of",
@@ -678,6 +679,24 @@ def user_exists(con: Con, user_id: str) -> bool:
         return con.execute("SELECT ops_user_exists(?)", [user_id]).fetchone() == (True,)
     return con.execute("SELECT count(*) FROM ops_users WHERE user_id = ?",
                        [user_id]).fetchone() != (0,)
+
+
+def agency_like(con: Con, agency_id: str) -> str | None:
+    """The agency whose id is ``agency_id`` regardless of case, ``None`` if none."""
+    row = con.execute("SELECT min(agency_id) FROM ops_agencies WHERE lower(agency_id) = "
+                      "lower(?)", [agency_id]).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def user_like(con: Con, user_id: str) -> str | None:
+    """The user whose id is ``user_id`` regardless of case, of any agency (on the team
+    server the server answers: a member reads only its own agency's users)."""
+    if isinstance(con, PgOps):
+        row = con.execute("SELECT ops_user_like(?)", [user_id]).fetchone()
+    else:
+        row = con.execute("SELECT min(user_id) FROM ops_users WHERE lower(user_id) = "
+                          "lower(?)", [user_id]).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
 
 
 def agency_has_users(con: Con, agency_id: str) -> bool:

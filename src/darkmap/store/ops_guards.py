@@ -92,6 +92,23 @@ CREATE OR REPLACE FUNCTION ops_user_exists(who TEXT) RETURNS BOOLEAN
 LANGUAGE sql {_DEFINER} AS $$
     SELECT EXISTS (SELECT 1 FROM ops_users u WHERE u.user_id = who)
 $$;
+-- the user whose id is ``who`` regardless of case (ids are one regardless of case: an
+-- admin added agency FBI beside fbi, and a grant typed FBI went to the look-alike,
+-- found by an audit); the unique indexes below hold it for a member in psql too
+CREATE OR REPLACE FUNCTION ops_user_like(who TEXT) RETURNS TEXT
+LANGUAGE sql {_DEFINER} AS $$
+    SELECT min(u.user_id) FROM ops_users u WHERE lower(u.user_id) = lower(who)
+$$;
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM ops_agencies GROUP BY lower(agency_id)
+                   HAVING count(*) > 1) THEN
+        CREATE UNIQUE INDEX IF NOT EXISTS ops_agencies_nocase ON ops_agencies
+            (lower(agency_id));
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ops_users GROUP BY lower(user_id) HAVING count(*) > 1) THEN
+        CREATE UNIQUE INDEX IF NOT EXISTS ops_users_nocase ON ops_users (lower(user_id));
+    END IF;
+END $$;
 CREATE OR REPLACE FUNCTION ops_agency_has_users(agency TEXT) RETURNS BOOLEAN
 LANGUAGE sql {_DEFINER} AS $$
     SELECT EXISTS (SELECT 1 FROM ops_users u WHERE u.agency_id = agency)
