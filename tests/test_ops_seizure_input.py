@@ -211,3 +211,18 @@ def test_a_seizure_of_nothing_is_refused(ws: Path, items: tuple[str, ...]) -> No
            "--cash or --crypto, an amount above 0)" in res.stderr
     with Workspace.open(ws) as w:
         assert records.read_records(w, "bob") == []
+
+
+def test_repeated_pills_and_firearms_add_up(ws: Path) -> None:
+    """``--pills 10 --pills 20`` kept 20 (click kept the last value of a single option),
+    while ``--drug`` and ``--cash`` lots add up (audit ops, finding 9): they add up now;
+    a sum past the largest count is refused, nothing stored."""
+    res = _seizure(ws, "--drug", "fentanyl:100", "--pills", "10", "--pills", "20",
+                   "--firearms", "1", "--firearms", "2")
+    assert res.exit_code == 0, res.output
+    rep = json.loads(_cli(ws, "ops", "report", "SpecTor", "--json", "--as", "bob").stdout)
+    assert (rep["recorded"]["pills"], rep["recorded"]["firearms"]) == (30, 3), rep
+    big = _seizure(ws, "--pills", str(10**12), "--pills", "1")
+    assert big.exit_code != 0 and "--pills" in big.output, big.output
+    rep = json.loads(_cli(ws, "ops", "report", "SpecTor", "--json", "--as", "bob").stdout)
+    assert rep["recorded"]["pills"] == 30

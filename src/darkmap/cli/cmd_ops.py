@@ -513,8 +513,10 @@ def seizure_group() -> None:
 
 @seizure_group.command("add")
 @click.option("--drug", "drugs", multiple=True, metavar="SUBSTANCE:GRAMS")
-@click.option("--pills", type=click.IntRange(min=0, max=_MAX_COUNT), default=0)
-@click.option("--firearms", type=click.IntRange(min=0, max=_MAX_COUNT), default=0)
+@click.option("--pills", type=click.IntRange(min=0, max=_MAX_COUNT), multiple=True,
+              help="Pills seized (repeat: the counts add up).")
+@click.option("--firearms", type=click.IntRange(min=0, max=_MAX_COUNT), multiple=True,
+              help="Firearms seized (repeat: the counts add up).")
 @click.option("--cash", "cash", multiple=True, metavar="CUR:AMOUNT[@USD]",
               help="Cash seized and after @ the USD value of the whole lot: "
                    "EUR:20000@21700 is EUR 20,000 worth USD 21,700 (repeat: lots of one "
@@ -525,7 +527,8 @@ def seizure_group() -> None:
                    "BTC worth USD 30,000 in all (repeat).")
 @click.option("--place", default="")
 @_record_options
-def seizure_add(drugs: tuple[str, ...], pills: int, firearms: int, cash: tuple[str, ...],
+def seizure_add(drugs: tuple[str, ...], pills: tuple[int, ...], firearms: tuple[int, ...],
+                cash: tuple[str, ...],
                 crypto: tuple[str, ...], place: str, by: str, workspace: Path | None,
                 **opts: Any) -> None:
     """Record a seizure: drugs in g, pills, firearms, cash and crypto. After @ comes the
@@ -555,7 +558,19 @@ def seizure_add(drugs: tuple[str, ...], pills: int, firearms: int, cash: tuple[s
         amount_text, _, address = tail.partition(":")
         _, amount = _pair(f"{asset}:{amount_text}", "--crypto")
         coins.append(CryptoItem(asset, amount, address, usd))
-    _add(workspace, by, Seizure(drug_g, pills, firearms, money, tuple(coins), place), opts)
+    _add(workspace, by, Seizure(drug_g, _count(pills, "--pills"),
+                                _count(firearms, "--firearms"), money, tuple(coins), place),
+         opts)
+
+
+def _count(counts: tuple[int, ...], what: str) -> int:
+    """The counts of a repeated ``--pills`` or ``--firearms`` added up, as the lots of
+    ``--drug`` and ``--cash`` are (click kept the last value of a single option: found by
+    an audit, 10 pills of ``--pills 10 --pills 20`` were lost)."""
+    total = sum(counts)
+    if total > _MAX_COUNT:
+        raise BadInputError(f"{what}: {total:,} in all; at most {_MAX_COUNT:,}")
+    return total
 
 
 @ops_group.group("arrest")
