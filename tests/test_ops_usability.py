@@ -284,3 +284,34 @@ def test_audit_verify_takes_as_and_show_case_says_when_nothing_is_listed(
     assert set(shown.values()) == {hint}
     help_text = _cli(ws, backend, "ops", "seizure", "add", "--help").stdout
     assert "USD value of the whole lot, not a rate per coin" in " ".join(help_text.split())
+
+
+def test_a_buys_parcel_is_a_parcel_the_author_may_read(ws: Space, backend: Backend) -> None:
+    """`ops buy add --parcel` stored any id as typed: another agency's parcel, or none at
+    all (audit ops, finding 10). It is now checked as `--case` is: a parcel record the
+    author may read; anything else is refused and nothing is stored."""
+    from darkmap.errors import NotFoundError
+    from darkmap.ops.records import Parcel
+    access.add_compartment(ws.con, "ben", "agency", "bka own", compartment_id="bka-own")
+    access.add_compartment(ws.con, "fay", "agency", "fbi own", compartment_id="fbi-own")
+    theirs = records.add_record(ws, "ben", Parcel("DHL", "JD0001"), compartment="bka-own",
+                                provenance="x")
+    mine = records.add_record(ws, "fay", Parcel("UPS", "1Z999"), compartment="fbi-own",
+                              provenance="y")
+    case = records.add_record(ws, "fay", Case("c"), compartment="fbi-own", provenance="z")
+    for wrong, error in ((theirs.record_id, NotFoundError),
+                         ("parcel-000000000000", NotFoundError),
+                         (case.record_id, BadInputError)):
+        with pytest.raises(error):
+            records.add_record(ws, "fay", Buy("hansa:1", parcel=wrong),
+                               compartment="fbi-own", provenance="y")
+    buy = records.add_record(ws, "fay", Buy("hansa:1", parcel=mine.record_id),
+                             compartment="fbi-own", provenance="y")
+    assert buy.data["parcel"] == mine.record_id
+    ws.close()
+    res = _cli(ws, backend, "ops", "buy", "add", "--listing", "hansa:1", "--parcel",
+               theirs.record_id, "--compartment", "fbi-own", "--provenance", "y", "--as", "fay")
+    assert res.exit_code == 1 and "recorded" not in res.stdout, res.output
+    assert f"no record {theirs.record_id!r} that fay may read" in res.stderr, res.stderr
+    shown = _cli(ws, backend, "ops", "show", "--kind", "buy", "--json", "--as", "fay")
+    assert shown.stdout.count('"buy-') == 1, shown.stdout

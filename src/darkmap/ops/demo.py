@@ -108,19 +108,20 @@ def run_demo_operation(ws: Space, markets: list[str], packages_dir: Path,
         members=[partner], provenance="demo: opened on the harm ranking of the assess stage",
         links=links, **common)
     cid = case.record_id
-    buy = records.add_record(
-        ws, lead, Buy(listing, account=account, price=float(price or 150.0), currency="USD",
-                      txid="demo-txid-" + cid[-8:], parcel="see parcel record",
-                      lab=LabResult("fentanyl", purity_pct=7.5, net_weight_g=1.1,
-                                    pill_count=10, imprint="M 30")),
-        case_id=cid, occurred_on=date(2026, 3, 2), links=links,
-        provenance="demo: undercover buy, lab report DEMO-LAB-0001", **common)
+    # the parcel first: a buy names a parcel record its author may read
     parcel = records.add_record(
         ws, lead, Parcel("USPS", "9400 1000 0000 0000 0000 00", sender="J. Smith, 1 Main St",
                          return_address="PO Box 12", origin_postal="90001",
                          destination="undercover address", weight_g=28.0, postage="$4.35"),
         case_id=cid, occurred_on=date(2026, 3, 5), links=links,
         provenance="demo: parcel of the controlled buy, exhibit P-1", **common)
+    buy = records.add_record(
+        ws, lead, Buy(listing, account=account, price=float(price or 150.0), currency="USD",
+                      txid="demo-txid-" + cid[-8:], parcel=parcel.record_id,
+                      lab=LabResult("fentanyl", purity_pct=7.5, net_weight_g=1.1,
+                                    pill_count=10, imprint="M 30")),
+        case_id=cid, occurred_on=date(2026, 3, 2), links=links,
+        provenance="demo: undercover buy, lab report DEMO-LAB-0001", **common)
     wallets = store.persona_addresses(ws.con, persona, 1)
     seizure = records.add_record(
         ws, lead, Seizure({"fentanyl": 640.0, "methamphetamine": 2500.0}, pills=1200,

@@ -439,6 +439,14 @@ def add_record(ws: Space, by: str, detail: Detail, *,
                                 "says why)" + (f"; add the record to {then}, which replaces "
                                                "it" if then else ""))
         compartment = compartment or case.compartment_id
+    if isinstance(detail, Buy) and detail.parcel:
+        # a parcel record the author may read, as --case is checked (found by an audit:
+        # another agency's parcel, or a missing id, was stored as the buy's parcel)
+        parcel = _readable_one(con, actor.user_id, actor.agency_id, detail.parcel)
+        if parcel.kind != "parcel":
+            raise BadInputError(f"{detail.parcel} is a {parcel.kind}, not a parcel "
+                                "(`darkmap ops show --kind parcel` lists the parcels you "
+                                "may read)")
     if compartment is None and kind == "case":
         # not named after the case: on the team server every member reads the
         # compartments (the grants need them), a case's title only through a grant
