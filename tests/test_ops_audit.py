@@ -362,3 +362,25 @@ def test_cli_archive_of_an_old_trail(tmp_path: Path, backend: Backend) -> None:
     with backend.open(path) as ws:
         assert [a.entries for a in audit_archives(ws.con)] == [2, 3]
         assert min(r.seq for r in audit_rows(ws.con)) == 6
+
+
+def test_a_trail_deleted_whole_is_broken_while_the_records_remain(ws_path: Path,
+                                                                  backend: Backend) -> None:
+    """Deleting every entry and the head verified as "intact: 0 entries" while the
+    agencies, users, compartments and records stayed (audit ops, finding 3): an empty
+    trail, or one without its head, is broken when the operational tables hold anything."""
+    with backend.open(ws_path) as ws:
+        ws.con.execute("DELETE FROM ops_audit_head")
+        problem = audit.verify(ws.con)[1]
+        assert problem is not None and "no head" in problem.reason, problem
+        ws.con.execute("DELETE FROM ops_audit")
+        n, problem = audit.verify(ws.con)
+        assert n == 0 and problem is not None and problem.seq == 1, problem
+        assert "empty" in problem.reason, problem
+    code, out = _run("audit", "verify", "-w", str(ws_path))
+    assert code == 1 and "audit trail broken at audit entry 1:" in out, out
+    fresh = ws_path.parent / "fresh"
+    Workspace.init(fresh).close()
+    backend.reset()
+    with backend.open(fresh) as ws:   # a new workspace, nothing set up: empty and intact
+        assert audit.verify(ws.con) == (0, None)

@@ -48,7 +48,15 @@ from darkmap.store.audit import (
     server_links,
     server_roles,
 )
-from darkmap.store.operations import Con, PgOps, UserRow, transaction, users
+from darkmap.store.operations import (
+    Con,
+    PgOps,
+    UserRow,
+    agencies,
+    any_user,
+    transaction,
+    users,
+)
 
 __all__ = ["GENESIS", "RETENTION_DAYS", "ArchiveRow", "AuditProblem", "archive_trail", "canonical",
            "chain_hash", "entries_for", "export_trail", "log", "read_archive", "read_export",
@@ -231,11 +239,24 @@ def verify(con: Con) -> tuple[int, AuditProblem | None]:
     links = server_links(con) if isinstance(con, PgOps) else [_link(r) for r in rows]
     if problem is not None:
         return len(links), problem
-    problem = verify_links(links, audit_head(con), start)
+    head = audit_head(con)
+    problem = verify_links(links, head, start)
+    if problem is None and head is None and not archives and _set_up(con):
+        problem = AuditProblem(1, "the trail is empty (no entry, no head), yet agencies or "
+                                  "users are recorded, each of which an entry records: "
+                                  "entries were deleted")
     if problem is None and archives and not _attested(archives[-1], rows):
         problem = AuditProblem(start[0] + 1, "the cut of the last archive is not attested "
                                              "by an audit.archive entry after it")
     return len(links), problem
+
+
+def _set_up(con: Con) -> bool:
+    """Whether the operational tables hold anything: an agency or a user (nothing else
+    is made before them; agencies are every member's directory, and whether a user
+    exists the server answers). Deleting the whole trail, entries and head, verified as
+    an intact trail of 0 entries while the records stayed (found by an audit)."""
+    return bool(agencies(con)) or any_user(con)
 
 
 def _attested(archive: ArchiveRow, later: Sequence[AuditRow]) -> bool:
