@@ -384,3 +384,70 @@ def test_a_trail_deleted_whole_is_broken_while_the_records_remain(ws_path: Path,
     backend.reset()
     with backend.open(fresh) as ws:   # a new workspace, nothing set up: empty and intact
         assert audit.verify(ws.con) == (0, None)
+
+
+def _record_ids(ws_path: Path, backend: Backend) -> tuple[str, str]:
+    with backend.open(ws_path) as ws:
+        rows = ws.con.execute("SELECT record_id, kind FROM ops_records").fetchall()
+    ids = {k: r for r, k in rows}
+    return ids["case"], ids["seizure"]
+
+
+def test_what_a_record_says_is_covered_by_the_trail(ws_path: Path, backend: Backend) -> None:
+    """An amount, author, lab result or link changed in the database, a record planted or
+    deleted: the chain held and `audit verify` said "intact" (audit ops, finding 1). The
+    record.add entry carries the digest of the record as stored; verify checks every
+    record both ways and names each by id."""
+    case, seizure = _record_ids(ws_path, backend)
+    with backend.open(ws_path) as ws:
+        check = audit.verify_records(ws.con)
+        assert (check.checked, check.broken, check.predating) == (2, False, 0), check
+        entry = audit.show(ws.con, record=seizure)[0]
+        assert entry["action"] == "record.add" and len(entry["digest"]) == 64
+    code, out = _run("audit", "verify", "-w", str(ws_path))
+    assert code == 0 and "2 records match their digests" in out, out
+    with backend.open(ws_path) as ws:
+        ws.con.execute("UPDATE ops_seizure_items SET count = 20 WHERE record_id = ?",
+                       [seizure])
+        ws.con.execute("UPDATE ops_records SET provenance = 'amended' WHERE record_id = ?",
+                       [case])
+        # a forged seizure: a copy of the real one under a new id, 100 firearms
+        ws.con.execute("INSERT INTO ops_records SELECT 'seizure-forged000001', kind, "
+                       "compartment_id, agency_id, author, created_at, case_id, operation, "
+                       "occurred_on, country, provenance, data FROM ops_records "
+                       "WHERE record_id = ?", [seizure])
+        ws.con.execute("INSERT INTO ops_seizure_items SELECT 'seizure-forged000001', item, "
+                       "substance, grams, 100, currency, amount, usd, address "
+                       "FROM ops_seizure_items WHERE record_id = ?", [seizure])
+        check = audit.verify_records(ws.con)
+        assert check.changed == tuple(sorted([case, seizure])), check
+        assert check.planted == ("seizure-forged000001",) and check.deleted == (), check
+        ws.con.execute("DELETE FROM ops_seizure_items WHERE record_id = ?", [seizure])
+        ws.con.execute("DELETE FROM ops_records WHERE record_id = ?", [seizure])
+        check = audit.verify_records(ws.con)
+        assert check.deleted == (seizure,) and check.changed == (case,), check
+        assert audit.verify(ws.con)[1] is None   # the chain itself still holds
+    code, out = _run("audit", "verify", "-w", str(ws_path))
+    assert code == 1, out
+    assert f"changed since their record.add entry: {case}" in out, out
+    assert "planted (no record.add entry): seizure-forged000001" in out, out
+    assert f"deleted (an entry, no record): {seizure}" in out, out
+
+
+def test_records_from_before_the_digest_are_counted_not_failed(ws_path: Path,
+                                                               backend: Backend) -> None:
+    """A workspace made before entries carried a digest: its records are neither failed
+    nor passed in silence; verify says how many predate the digest."""
+    from darkmap.ops.records import Case as CaseDetail
+    from darkmap.store import operations as store
+    with backend.open(ws_path) as ws:   # a record added as darkmap added it until now
+        row = store.RecordRow("case-000000old001", "case", "own", "bka", "ben",
+                              datetime(2026, 6, 1, 12, 0), None, None, None, "DE", "file 1",
+                              {"title": CaseDetail("old").title, "summary": ""})
+        store.insert_record(ws.con, row)
+        audit.log(ws.con, "ben", "record.add", record=row.record_id, kind="case",
+                  compartment="own")
+        check = audit.verify_records(ws.con)
+        assert (check.checked, check.predating, check.broken) == (2, 1, False), check
+    code, out = _run("audit", "verify", "-w", str(ws_path))
+    assert code == 0 and "1 records predate the digest" in out, out

@@ -20,6 +20,7 @@ from darkmap.errors import WorkspaceStateError
 from darkmap.ops import access, audit, deconflict, records, totals
 from darkmap.ops.records import Case, Seizure
 from darkmap.store import operations
+from darkmap.store.audit import records_exist
 from darkmap.store.operations import OPS_LOCK
 from darkmap.store.team import open_ops_server
 
@@ -174,3 +175,34 @@ def test_an_id_differing_only_in_case_is_refused_past_the_library(
             pg.execute("INSERT INTO ops_users VALUES ('B-ROOT', 'a', 'officer', "
                        "session_user, now())")
     assert server.sql("SELECT count(*) FROM ops_agencies WHERE agency_id = 'B'") == [(0,)]
+
+
+def test_a_member_sees_its_agencys_records_changed_or_deleted(
+        server: ServerDb, roles: dict[str, str]) -> None:
+    """The owner role (or the DBA) changed a seizure of agency ``a`` and deleted its case
+    on the server, and a member's `audit verify` said "intact" (audit ops, finding 1).
+    A member checks its own agency's records against the digests of their entries
+    (the server answers whether a record its entries name is gone); another agency's
+    member, reading none of them, is told its check covered its own agency's only."""
+    seizure = server.sql("SELECT record_id FROM ops_records WHERE kind = 'seizure'")[0][0]
+    case = server.sql("SELECT record_id FROM ops_records WHERE kind = 'case'")[0][0]
+    with open_ops_server(roles["a_off"]) as ops:
+        check = audit.verify_records(ops.con)
+        assert (check.checked, check.broken, check.own_agency_only) == (2, False, True)
+    saved = server.sql("SELECT * FROM ops_records WHERE record_id = %s", [case])
+    server.sql("UPDATE ops_seizure_items SET count = 200 WHERE record_id = %s", [seizure])
+    server.sql("DELETE FROM ops_links WHERE record_id = %s", [case])
+    server.sql("DELETE FROM ops_records WHERE record_id = %s", [case])
+    try:
+        with open_ops_server(roles["a_off"]) as ops:
+            check = audit.verify_records(ops.con)
+            assert check.changed == (seizure,) and check.deleted == (case,), check
+        with open_ops_server(roles["b_off"]) as ops:
+            check = audit.verify_records(ops.con)
+            assert not check.broken and check.own_agency_only, check
+            # the server names no record the member's entries do not name
+            assert records_exist(ops.con, [case, seizure]) == set()
+    finally:
+        server.sql("UPDATE ops_seizure_items SET count = 2 WHERE record_id = %s", [seizure])
+        server.sql("INSERT INTO ops_records VALUES (" + ", ".join(["%s"] * len(saved[0]))
+                   + ")", list(saved[0]))

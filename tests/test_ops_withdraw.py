@@ -437,3 +437,18 @@ def test_team_init_upgrades_a_schema_8_server_keeping_its_selectors() -> None:
                       "'handle'") == [("exact",)]
     finally:
         db.drop()
+
+
+def test_a_withdrawal_removed_in_the_database_is_seen_by_verify(space: Space) -> None:
+    """A withdrawal deleted straight in the database put a mistyped seizure back in the
+    totals, unseen by `audit verify` (audit ops, finding 1): the record.withdraw entry
+    carries the record's digest with its withdrawal, which verify holds it to."""
+    _setup(space)
+    typo = records.add_record(space, "ben", Seizure({"heroin": 2500.0}), compartment="tf",
+                              operation="Op", provenance="PV 2")
+    records.withdraw_record(space, "ben", typo.record_id, "kg typed as g")
+    check = audit.verify_records(space.con)
+    assert (check.checked, check.broken) == (1, False), check
+    space.con.execute("DELETE FROM ops_withdrawals WHERE record_id = ?", [typo.record_id])
+    check = audit.verify_records(space.con)
+    assert check.changed == (typo.record_id,), check

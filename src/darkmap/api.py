@@ -684,8 +684,10 @@ def operation_report(ws: Space, user: str, operation: str) -> dict[str, Any]:
 
 
 def verify_audit(ws: Space) -> tuple[int, str | None]:
-    """Check the hash-chained audit trail: (entries checked, the first bad entry and why,
-    or ``None`` when it holds). Calls :func:`darkmap.ops.audit.verify`.
+    """Check the hash-chained audit trail and the records against the digests their
+    entries carry: (entries checked, the first bad entry and why, or the records that do
+    not match, or ``None`` when both hold). Calls :func:`darkmap.ops.audit.verify` and
+    :func:`darkmap.ops.audit.verify_records`.
 
     Example::
 
@@ -693,4 +695,7 @@ def verify_audit(ws: Space) -> tuple[int, str | None]:
         assert problem is None, problem
     """
     n, problem = _audit.verify(ws.con)
-    return n, None if problem is None else str(problem)
+    if problem is not None:
+        return n, str(problem)
+    records = _audit.verify_records(ws.con)  # what the records say, against their digests
+    return n, str(records) if records.broken else None

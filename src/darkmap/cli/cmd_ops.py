@@ -810,29 +810,36 @@ def audit_verify(export: Path | None, archives: tuple[Path, ...], by: str | None
     # user's refusal could not even be audited
     del by
 
-    def check(con: Any) -> tuple[int, int, audit.AuditProblem | None]:
+    def check(con: Any) -> tuple[int, int, audit.AuditProblem | None,
+                                 audit.RecordCheck | None]:
         n, problem = audit.verify(con)
         m = 0
         if problem is None and archives:
             m, problem = audit.verify_archives(list(archives), con)
-        return n, m, problem
+        # the records against the digests their entries carry (found by an audit: the
+        # chain held while amounts, authors and lab results were changed)
+        return n, m, problem, audit.verify_records(con) if problem is None else None
 
-    archived = 0
+    archived, records = 0, None
     if export is not None:
         rows, head = audit.read_export(export)
         n, problem = len(rows), audit.verify_chain(rows, head)
     elif os.environ.get(SERVER_ENV):
-        n, archived, problem = _run(workspace, lambda ws: check(ws.con))
+        n, archived, problem, records = _run(workspace, lambda ws: check(ws.con))
     else:
         ws = open_ws(workspace, read_only=True)
         try:
-            n, archived, problem = check(ws.con)
+            n, archived, problem, records = check(ws.con)
         finally:
             ws.close()
     if problem is not None:
         raise DarkmapError(f"audit trail broken at {problem} ({n} entries)")
+    if records is not None and records.broken:
+        raise DarkmapError(f"audit trail broken: {records} (the chain of {n} entries holds)")
     extra = f", and {archived} archived entries in {len(archives)} files" if archives else ""
     say(f"audit trail intact: {n} entries{extra}")
+    if records is not None:
+        say(records.summary())
 
 
 @audit_group.command("archive")

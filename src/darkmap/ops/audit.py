@@ -25,7 +25,8 @@ import re
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -44,6 +45,7 @@ from darkmap.store.audit import (
     audit_head,
     audit_rows,
     reads_whole_trail,
+    records_exist,
     server_agencies,
     server_links,
     server_roles,
@@ -54,12 +56,15 @@ from darkmap.store.operations import (
     UserRow,
     agencies,
     any_user,
+    my_agency,
+    record_contents,
     transaction,
     users,
 )
 
 __all__ = ["GENESIS", "RETENTION_DAYS", "ArchiveRow", "AuditProblem", "archive_trail", "canonical",
-           "chain_hash", "entries_for", "export_trail", "log", "read_archive", "read_export",
+           "RecordCheck", "chain_hash", "entries_for", "export_trail", "log", "read_archive",
+           "read_export", "record_digest", "verify_records",
            "private_file", "show", "stamp", "storable", "strangers_apart", "verify",
            "verify_archives", "verify_chain", "verify_links", "whole_trail_refusal"]
 
@@ -249,6 +254,131 @@ def verify(con: Con) -> tuple[int, AuditProblem | None]:
         problem = AuditProblem(start[0] + 1, "the cut of the last archive is not attested "
                                              "by an audit.archive entry after it")
     return len(links), problem
+
+
+def _plain(value: Any) -> Any:
+    """``value`` in the one form both stores give it back in: every number a float (a
+    count read back as 2000 from one store and 2000.0 from the other), times and dates
+    in ISO form, tuples as lists."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float | Decimal):
+        return float(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def record_digest(content: Mapping[str, Any]) -> str:
+    """The sha256 of what a record says (:func:`darkmap.store.operations.record_contents`:
+    its row, links, seizure items, lab result and withdrawal), as canonical JSON: what its
+    ``record.add`` and ``record.withdraw`` entries carry, so that ``audit verify`` sees an
+    amount, author or lab result changed in the database (found by an audit: only the
+    chain was checked)."""
+    return hashlib.sha256(canonical(storable(_plain(content))).encode("utf-8")).hexdigest()
+
+
+_CHANGES = ("record.add", "record.withdraw")
+"""The entries that change what a record says; each carries the record's digest after it
+(entries written before 2026-12-07 carry none)."""
+
+
+@dataclass(frozen=True)
+class RecordCheck:
+    """The records checked against the digests their ``record.add`` entries carry."""
+
+    checked: int
+    """Records whose content matches their entry's digest."""
+    changed: tuple[str, ...] = ()
+    """Records (or their links, items, lab result, withdrawal) changed since the newest
+    entry that changed them (``record.add``, ``record.withdraw``)."""
+    planted: tuple[str, ...] = ()
+    """Records no ``record.add`` entry names."""
+    deleted: tuple[str, ...] = ()
+    """Records a ``record.add`` entry names that are gone."""
+    predating: int = 0
+    """Records whose newest changing entry was written before entries carried a digest
+    (2026-12-07)."""
+    archived: int = 0
+    """Records whose entry was archived (retention): checked with the archive files."""
+    own_agency_only: bool = False
+    """A member of the team server checked its own agency's records only (the others'
+    entries are hidden from it: the owner role checks them all)."""
+
+    @property
+    def broken(self) -> bool:
+        """Whether any record does not match the trail."""
+        return bool(self.changed or self.planted or self.deleted)
+
+    def __str__(self) -> str:
+        parts = [f"{what} {', '.join(ids[:20])}{' …' if len(ids) > 20 else ''}"
+                 for what, ids in (("changed since their record.add entry:", self.changed),
+                                   ("planted (no record.add entry):", self.planted),
+                                   ("deleted (an entry, no record):", self.deleted)) if ids]
+        return "records do not match the trail: " + "; ".join(parts)
+
+    def summary(self) -> str:
+        """One line for an intact check: how many records matched, and what was not
+        checked."""
+        out = f"{self.checked} records match their digests"
+        if self.predating:
+            out += (f"; {self.predating} records predate the digest (added before "
+                    "2026-12-07: their content is not covered)")
+        if self.archived:
+            out += f"; {self.archived} records' entries are archived"
+        if self.own_agency_only:
+            out += "; your agency's records only (the owner role checks every agency's)"
+        return out
+
+
+def verify_records(con: Con) -> RecordCheck:
+    """Check every record against its ``record.add`` entry, both ways: each record's
+    content has the digest its newest changing entry (``record.add``, ``record.withdraw``)
+    carries (``changed`` if not), each record has an
+    entry (``planted`` if not), each entry's record is stored (``deleted`` if not).
+    Entries written before digests count as ``predating``, records whose entry was
+    archived as ``archived``. In a workspace and for the server's owner or service role,
+    every record; for a member of the team server, its own agency's (it reads no other
+    agency's entries)."""
+    member = whole_trail_refusal(con) is not None
+    mine = my_agency(con) if member and isinstance(con, PgOps) else None
+    digests: dict[str, str | None] = {}   # the newest entry that changed each record
+    for r in audit_rows(con):
+        if '"record.add"' not in r.entry and '"record.withdraw"' not in r.entry:
+            continue
+        e = json.loads(r.entry)
+        if e.get("action") in _CHANGES and e.get("outcome") == "ok" and e.get("record"):
+            digests[str(e["record"])] = e.get("digest")
+    contents = record_contents(con)
+    rows = {rid for rid, c in contents.items() if c["row"] is not None}
+    stored = {rid for rid in rows if not member or contents[rid]["row"]["agency_id"] == mine}
+    archives = audit_archives(con)
+    cut = archives[-1].newest_at if archives else None
+    changed, planted, predating, archived, checked = [], [], 0, 0, 0
+    for rid in sorted(stored):
+        if rid not in digests:
+            at = stamp(contents[rid]["row"]["created_at"])
+            if cut is not None and at <= cut:
+                archived += 1
+            else:
+                planted.append(rid)
+        elif digests[rid] is None:
+            predating += 1
+        elif digests[rid] != record_digest(contents[rid]):
+            changed.append(rid)
+        else:
+            checked += 1
+    # links, items or a lab result of no stored record, which no entry names: planted
+    planted += sorted(rid for rid in set(contents) - rows if rid not in digests)
+    # an entry's record absent here may be one a member no longer reads: the server says
+    missing = sorted(set(digests) - rows)
+    gone = set(missing) - records_exist(con, missing) if missing else set()
+    return RecordCheck(checked, tuple(changed), tuple(planted), tuple(sorted(gone)),
+                       predating, archived, member)
 
 
 def _set_up(con: Con) -> bool:

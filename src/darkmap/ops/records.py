@@ -29,7 +29,7 @@ from darkmap.errors import BadInputError, NotFoundError
 from darkmap.model.countries import check_country
 from darkmap.model.values import clean_btc_address, clean_xmr_address
 from darkmap.ops.access import AccessDenied, acting, add_compartment, check_access, unit
-from darkmap.ops.audit import log
+from darkmap.ops.audit import log, record_digest
 from darkmap.ops.deconflict import record_selectors, taskforce_key
 from darkmap.ops.vocabulary import LINK_KINDS, RECORD_KINDS
 from darkmap.store import operations as store
@@ -467,7 +467,12 @@ def add_record(ws: Space, by: str, detail: Detail, *,
     with unit(con):
         check_access(con, actor, compartment, "write")
         store.insert_record(con, row, links, items, lab_row)
-        log(con, by, "record.add", record=row.record_id, kind=kind, compartment=compartment)
+        # the digest of what was stored, read back as `audit verify` reads it (found by
+        # an audit: amounts, authors and lab results changed in the database, records
+        # planted and deleted, and the trail still verified)
+        stored = store.record_contents(con, [row.record_id])[row.record_id]
+        log(con, by, "record.add", record=row.record_id, kind=kind, compartment=compartment,
+            digest=record_digest(stored))
         record_selectors(con, taskforce_key(ws), actor, row, links)
     return row
 
@@ -624,8 +629,11 @@ def withdraw_record(ws: Space, by: str, record_id: str, why: str,
                                 "that corrects this one")
         out = WithdrawalRow(record_id, actor.user_id, utcnow(), why, replaced_by)
         store.insert_withdrawal(con, out)
+        # the record's digest with its withdrawal, which the trail now holds it to
+        stored = store.record_contents(con, [record_id])[record_id]
         log(con, by, "record.withdraw", record=record_id, kind=row.kind,
-            compartment=row.compartment_id, why=why, replaced_by=replaced_by)
+            compartment=row.compartment_id, why=why, replaced_by=replaced_by,
+            digest=record_digest(stored))
     got = store.withdrawals_of(con, actor.user_id, actor.agency_id, [record_id])
     return got.get(record_id, out)
 

@@ -15,7 +15,7 @@ so concurrent users extend one chain, never two branches of it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
@@ -26,8 +26,8 @@ from darkmap.store.ops_guards import SAFE_PATH
 
 __all__ = ["NOT_AN_OBJECT", "PG_AUDIT_SCHEMA", "ArchiveRow", "AuditRow", "ChainLink",
            "append_entry", "appending", "archive_prefix", "audit_archives", "audit_head",
-           "audit_rows", "install_server_audit", "reads_whole_trail", "server_agencies",
-           "server_links", "server_roles"]
+           "audit_rows", "install_server_audit", "reads_whole_trail", "records_exist",
+           "server_agencies", "server_links", "server_roles"]
 
 PG_AUDIT_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS ops_audit (
@@ -203,6 +203,19 @@ BEGIN
         RETURN NEXT;
     END LOOP;
 END $$;
+-- which of the ids are stored records, readable or not, of those a record.add entry the
+-- caller may read names: a member's `audit verify` tells a deleted record from one it
+-- may no longer read (found by an audit: a deleted record went unnoticed), and learns
+-- nothing of ids its agency's entries do not name
+CREATE OR REPLACE FUNCTION ops_records_exist(ids TEXT[]) RETURNS SETOF TEXT
+LANGUAGE sql STABLE SECURITY DEFINER {SAFE_PATH} AS $$
+    SELECT r.record_id FROM ops_records r WHERE r.record_id = ANY(ids)
+       AND EXISTS (SELECT 1 FROM ops_audit a WHERE a.action = 'record.add'
+                   AND ops_audit_field(a.entry, 'record') = r.record_id
+                   AND ops_audit_visible(a.actor, a.action, a.db_role))
+$$;
+REVOKE ALL ON FUNCTION ops_records_exist(TEXT[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ops_records_exist(TEXT[]) TO {OPS_ROLE};
 REVOKE ALL ON FUNCTION ops_audit_links() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ops_audit_links() TO {OPS_ROLE};
 """
@@ -362,6 +375,17 @@ def appending(con: Con) -> Iterator[None]:
         raise
     if own:
         con.execute("COMMIT")
+
+
+def records_exist(con: Con, record_ids: Sequence[str]) -> set[str]:
+    """Which of ``record_ids`` are stored, readable or not (on the team server the server
+    answers, only of the records a ``record.add`` entry the caller may read names)."""
+    if isinstance(con, PgOps):
+        return {str(r[0]) for r in con.execute("SELECT * FROM ops_records_exist(?)",
+                                               [list(record_ids)]).fetchall()}
+    return {str(r[0]) for r in con.execute(
+        "SELECT record_id FROM ops_records WHERE record_id = ANY($ids)",
+        {"ids": list(record_ids)}).fetchall()}
 
 
 def audit_rows(con: Con, actor: str | None = None,

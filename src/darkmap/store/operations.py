@@ -47,8 +47,8 @@ __all__ = [
     "granted_compartments", "grants_of", "grants_on", "insert_agency", "insert_compartment",
     "insert_event", "insert_notice", "insert_notices", "insert_record", "insert_selectors",
     "insert_user", "install_server_schema", "is_server", "lab_results", "links_of",
-    "live_selector", "agency_like", "user_like", "BARE_MATCH", "UNPLACED", "SELECTOR_FORMS",
-    "selector_subject",
+    "live_selector", "agency_like", "user_like", "my_agency", "record_contents", "BARE_MATCH",
+    "UNPLACED", "SELECTOR_FORMS", "selector_subject",
     "listing_vendor", "notices_for", "persona_addresses", "persona_listings", "persona_successors",
     "put_grant",
     "ACTIVE", "WithdrawalRow", "insert_withdrawal", "withdrawals_of",
@@ -810,6 +810,49 @@ def insert_record(con: Con, row: RecordRow,
     if lab is not None:
         con.execute("INSERT INTO ops_lab_results VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [row.record_id, *lab])
+
+
+def record_contents(con: Con, record_ids: Sequence[str] | None = None
+                    ) -> dict[str, dict[str, Any]]:
+    """record id -> what the record says as stored: its row (``data`` decoded), links,
+    seizure items, lab result and withdrawal, in one order; of ``record_ids``, else of every record
+    this connection reads (a workspace: all; the team server: what row-level security
+    leaves the login role). For the audit trail's digests
+    (:func:`darkmap.ops.audit.record_digest`), never shown to a user."""
+    where, params = ("WHERE record_id = ANY($ids)", {"ids": list(record_ids)}) \
+        if record_ids is not None else ("", {})
+    out: dict[str, dict[str, Any]] = {}
+    for r in con.execute(
+            "SELECT record_id, kind, compartment_id, agency_id, author, created_at, case_id, "
+            f"operation, occurred_on, country, provenance, data FROM ops_records {where} "
+            "ORDER BY record_id", params).fetchall():
+        row = RecordRow._make([*r[:-1], json.loads(r[-1])])
+        out[row.record_id] = {"row": row._asdict(), "links": [], "items": [], "lab": None,
+                              "withdrawal": None}
+    for table, columns in (
+            ("ops_links", "ref_kind, ref_id"),
+            ("ops_seizure_items", "item, substance, grams, count, currency, amount, usd, address"),
+            ("ops_lab_results",
+             "substance, purity_pct, net_weight_g, pill_count, imprint, fentanyl"),
+            ("ops_withdrawals", "withdrawn_by, withdrawn_at, why, replaced_by")):
+        for r in con.execute(f"SELECT record_id, {columns} FROM {table} {where} "
+                             f"ORDER BY record_id, {columns}", params).fetchall():
+            # a row whose record is gone hangs off nothing: kept under its id, so a
+            # record deleted without its items still differs from none
+            held = out.setdefault(r[0], {"row": None, "links": [], "items": [], "lab": None,
+                                         "withdrawal": None})
+            if table in ("ops_lab_results", "ops_withdrawals"):
+                held["lab" if table == "ops_lab_results" else "withdrawal"] = list(r[1:])
+            else:
+                held["links" if table == "ops_links" else "items"].append(list(r[1:]))
+    return out
+
+
+def my_agency(con: PgOps) -> str | None:
+    """The agency of the member login role connected to the team server (``None`` for
+    the owner or service role)."""
+    row = con.execute("SELECT ops_my_agency()").fetchone()
+    return None if row is None or row[0] is None else str(row[0])
 
 
 def readable_records(con: Con, user_id: str, agency_id: str,
