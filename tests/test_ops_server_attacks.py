@@ -10,7 +10,9 @@ reported figures replaced by a reader, and the operational lock held in an idle 
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -206,3 +208,28 @@ def test_a_member_sees_its_agencys_records_changed_or_deleted(
         server.sql("UPDATE ops_seizure_items SET count = 2 WHERE record_id = %s", [seizure])
         server.sql("INSERT INTO ops_records VALUES (" + ", ".join(["%s"] * len(saved[0]))
                    + ")", list(saved[0]))
+
+
+def test_a_members_verify_prints_no_count_of_the_trail(server: ServerDb, roles: dict[str, str],
+                                                      tmp_path: Path) -> None:
+    """`audit verify` as a member printed the length of the whole chain, every agency's
+    entries counted: run before and after another agency's work, it told how busy that
+    agency was (audit ops, finding 7). A member is told only whether the chain holds;
+    the owner role gets the count."""
+    from click.testing import CliRunner
+
+    from darkmap.cli import main
+    from darkmap.store.workspace import Workspace
+    Workspace.init(tmp_path / "ref").close()
+    ref = ["-w", str(tmp_path / "ref")]
+    member = CliRunner().invoke(main, ["audit", "verify", "--as", roles["b_off_name"], *ref],
+                                env={"DARKMAP_OPS_SERVER": roles["b_off"]})
+    # intact, or broken by the entry an earlier test of this module appended: either way
+    # the member reads no length of the trail, and the owner does
+    assert member.output.startswith(("audit trail intact\n", "Error: audit trail broken")), \
+        member.output
+    assert not re.search(r"\d+ entries", member.output), member.output
+    owner = CliRunner().invoke(main, ["audit", "verify", *ref],
+                               env={"DARKMAP_OPS_SERVER": server.admin})
+    assert re.search(r"\d+ entries", owner.output), owner.output
+    assert (member.exit_code == 0) == (owner.exit_code == 0), (member.output, owner.output)

@@ -811,33 +811,40 @@ def audit_verify(export: Path | None, archives: tuple[Path, ...], by: str | None
     del by
 
     def check(con: Any) -> tuple[int, int, audit.AuditProblem | None,
-                                 audit.RecordCheck | None]:
+                                 audit.RecordCheck | None, bool]:
         n, problem = audit.verify(con)
         m = 0
         if problem is None and archives:
             m, problem = audit.verify_archives(list(archives), con)
         # the records against the digests their entries carry (found by an audit: the
         # chain held while amounts, authors and lab results were changed)
-        return n, m, problem, audit.verify_records(con) if problem is None else None
+        return (n, m, problem, audit.verify_records(con) if problem is None else None,
+                audit.whole_trail_refusal(con) is None)
 
-    archived, records = 0, None
+    archived, records, whole = 0, None, True
     if export is not None:
         rows, head = audit.read_export(export)
         n, problem = len(rows), audit.verify_chain(rows, head)
     elif os.environ.get(SERVER_ENV):
-        n, archived, problem, records = _run(workspace, lambda ws: check(ws.con))
+        n, archived, problem, records, whole = _run(workspace, lambda ws: check(ws.con))
     else:
         ws = open_ws(workspace, read_only=True)
         try:
-            n, archived, problem, records = check(ws.con)
+            n, archived, problem, records, whole = check(ws.con)
         finally:
             ws.close()
+    # a member of the team server is told whether the chain holds, not its length: run
+    # before and after another agency's work, the count told how busy it was (found by
+    # an audit); the owner and service roles read the whole trail and get it
+    entries = f"{n} entries" if whole else ""
     if problem is not None:
-        raise DarkmapError(f"audit trail broken at {problem} ({n} entries)")
+        raise DarkmapError(f"audit trail broken at {problem}"
+                           + (f" ({entries})" if entries else ""))
     if records is not None and records.broken:
-        raise DarkmapError(f"audit trail broken: {records} (the chain of {n} entries holds)")
+        raise DarkmapError(f"audit trail broken: {records} (the chain"
+                           + (f" of {entries}" if entries else "") + " holds)")
     extra = f", and {archived} archived entries in {len(archives)} files" if archives else ""
-    say(f"audit trail intact: {n} entries{extra}")
+    say(f"audit trail intact: {entries}{extra}" if entries or extra else "audit trail intact")
     if records is not None:
         say(records.summary())
 
