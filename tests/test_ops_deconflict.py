@@ -632,6 +632,10 @@ def test_a_date_alone_as_end_means_the_whole_day(ws: Space, backend: Backend) ->
                              "--compartment", "nl", "--start", "2026-04-30", "--end",
                              "2026-04-30", "--as", "piet", *base], env=backend.env)
     assert c.exit_code == 0 and "0 conflicts" in c.output, c.output
+    d = runner.invoke(main, ["deconflict", "event", "--kind", "arrest",   # unpadded
+                             "--compartment", "nl", "--start", "2026-5-1", "--end",
+                             "2026-5-1", "--as", "piet", *base], env=backend.env)
+    assert d.exit_code == 0 and "1 conflicts" in d.output, d.output
 
 
 @pytest.mark.parametrize("end", ["2026-05-01T06:00", "2026-05-01T05:00", "2026-04-30"])
@@ -732,3 +736,4 @@ def test_spaces_around_the_market_and_mailto_are_dropped(vws: Space, tmp_path: P
     records.add_record(vws, "piet", Case("K."), compartment="nl", provenance="file 4",
                        links=[("account", "hansa:kingopi")])
     assert sum("handle" in n.subject for n in deconflict.notices(vws, "piet")) == 4
+

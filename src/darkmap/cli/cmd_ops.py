@@ -75,9 +75,18 @@ class _WindowEnd(click.DateTime):
                 ctx: click.Context | None) -> Any:
         """The time, or the last instant of the day a date alone names."""
         at = super().convert(value, param, ctx)
-        if isinstance(value, str) and len(value.strip()) == len("2026-05-01"):
+        if isinstance(value, str) and _date_alone(value):
             return datetime.combine(at.date(), time.max)
         return at
+
+
+def _date_alone(value: str) -> bool:
+    """Whether ``value`` is a date without a time (``2026-05-01``, also ``2026-5-1``)."""
+    try:
+        datetime.strptime(value.strip()[:20], "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
 
 
 _MAX_COUNT = 10**12
