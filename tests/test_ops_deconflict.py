@@ -737,3 +737,19 @@ def test_spaces_around_the_market_and_mailto_are_dropped(vws: Space, tmp_path: P
                        links=[("account", "hansa:kingopi")])
     assert sum("handle" in n.subject for n in deconflict.notices(vws, "piet")) == 4
 
+
+def test_an_event_planned_before_radii_were_kept_counts_with_the_default(ws: Space) -> None:
+    """Events planned before migration 023 have no radius in a workspace: they count with
+    the default 1 km, not with none (on the server, one never compared likewise)."""
+    lat, lon = AMSTERDAM
+    old, _ = deconflict.add_event(ws, "ana", "arrest", "de", T0, T0 + timedelta(hours=3),
+                                  lat, lon, within_m=5000)
+    ws.con.execute("UPDATE ops_events SET within_m = NULL WHERE event_id = ?", [old])
+    far_lat, _ = _offset(lat, lon, 3000)
+    _, found = deconflict.add_event(ws, "piet", "arrest", "nl", T0, T0 + timedelta(hours=1),
+                                    far_lat, lon, within_m=0)
+    assert found == []                       # 3 km: outside the default
+    near_lat, _ = _offset(lat, lon, 800)
+    _, found = deconflict.add_event(ws, "piet", "arrest", "nl", T0, T0 + timedelta(hours=1),
+                                    near_lat, lon, within_m=0)
+    assert [c.other_agency for c in found] == ["bka"]   # 800 m: inside it
