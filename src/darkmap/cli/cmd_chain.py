@@ -21,6 +21,7 @@ from darkmap.cli.common import (
     main,
     open_ws,
     open_ws_to_write,
+    outside_workspace,
     say,
     say_stale_chain,
     short,
@@ -142,6 +143,7 @@ def chain_export_etl(out_dir: Path, workspace: Path | None) -> None:
     """
     from darkmap.api import export_chain_etl  # noqa: PLC0415
 
+    outside_workspace(out_dir, workspace)
     ws = open_ws(workspace, read_only=True)
     try:
         counts = export_chain_etl(ws, out_dir)
@@ -259,6 +261,7 @@ def tags_export(file: Path, workspace: Path | None, origin: str | None) -> None:
     """
     from darkmap.chain.tags import export_tagpack  # noqa: PLC0415
 
+    outside_workspace(file, workspace)
     ws = open_ws(workspace, read_only=True)
     try:
         out = export_tagpack(ws, file, origin=origin)

@@ -16,6 +16,7 @@ from darkmap.cli.common import (
     main,
     open_reference,
     open_ws,
+    outside_workspace,
     workspace_option,
 )
 from darkmap.export import ExportOptions, run_export
@@ -106,6 +107,7 @@ def export_cmd(fmt: str, out: Path, workspace: Path | None, personas: tuple[str,
         # the user's grants narrowed it (as `ops grant --by` goes with --revoke only)
         raise click.UsageError("--as goes with --case: it names the user reading the case "
                                "(without --case the whole workspace is exported)")
+    outside_workspace(out, workspace)
     # reading a case is audited: the workspace is then opened for writing, unless the
     # cases (and the trail) are the team server's
     ws = (open_reference(workspace) if cases and os.environ.get(OPS_SERVER_ENV)

@@ -32,6 +32,7 @@ from darkmap.cli.common import (
     main,
     open_reference,
     open_ws,
+    outside_workspace,
     say,
     short,
     workspace_option,
@@ -878,6 +879,8 @@ def audit_archive(before: datetime, out: Path, keep_days: int, by: str,
     """
     from darkmap.ops import access, audit  # noqa: PLC0415
 
+    outside_workspace(out, workspace)
+
     def run(ws: Space) -> audit.ArchiveRow:
         actor = access.acting(ws.con, by)
         if actor.role != "admin":
@@ -905,6 +908,8 @@ def audit_export(out: Path, by: str, workspace: Path | None) -> None:
     Example: darkmap audit export --out trail-2026-12.jsonl --as ana
     """
     from darkmap.ops import access, audit  # noqa: PLC0415
+
+    outside_workspace(out, workspace)
 
     def run(ws: Space) -> int:
         actor = access.acting(ws.con, by)
@@ -1028,6 +1033,7 @@ def key_cmd(out: Path, by: str, workspace: Path | None) -> None:
     """
     from darkmap.ops import deconflict  # noqa: PLC0415
 
+    outside_workspace(out, workspace)
     _run(workspace, lambda ws: deconflict.write_key(ws, by, out))
     say(f"task-force key written to {out}: hand it over in person or sealed")
 
@@ -1141,6 +1147,7 @@ def package_cmd(country: str, out: Path, by: str, workspace: Path | None) -> Non
     from darkmap.export import ftm_subgraph  # noqa: PLC0415 - the exporter loads slowly
     from darkmap.ops import package  # noqa: PLC0415
 
+    outside_workspace(out, workspace)
     counts = _run(workspace, lambda ws: package.build_package(ws, by, country, out,
                                                               ftm_subgraph), hold=False)
     say(f"package for {country.upper()} in {out}: " +

@@ -20,6 +20,7 @@ from darkmap.cli.common import (
     main,
     open_reference,
     open_ws,
+    outside_workspace,
     say,
     short,
     workspace_option,
@@ -50,6 +51,7 @@ def report_cmd(workspace: Path | None, out: Path | None, by: str | None) -> None
     from darkmap.report.html import write_report  # noqa: PLC0415
     from darkmap.store.team import open_ops_server  # noqa: PLC0415
 
+    outside_workspace(out, workspace)
     server = os.environ.get(OPS_SERVER_ENV) if by else None
     # --as reads operational records, audited: in the workspace (written), or on the team
     # server, the workspace then giving reference data only (read-only, beside `serve`)

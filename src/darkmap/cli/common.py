@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 __all__ = ["ERROR_CHARS", "INTERRUPTED_EXIT", "OPS_SERVER_ENV", "DarkmapError", "FiniteFloat",
            "Interrupted", "Terminated", "UsageLine", "cell", "checked", "columns", "country_value",
            "emit_json", "interrupts_held", "is_interrupt", "line_width", "main",
-           "terminate_as_interrupt", "nothing_left_at_exit", "open_ws", "pad", "say", "say_parts",
+           "terminate_as_interrupt", "nothing_left_at_exit", "open_ws", "outside_workspace",
+           "pad", "say", "say_parts",
            "short", "status_line", "workspace_option"]
 
 OPS_SERVER_ENV = "DARKMAP_OPS_SERVER"
@@ -375,6 +376,23 @@ def open_ws(path: Path | None, create: bool = False, read_only: bool = False) ->
 
     path = path or default_path()
     return Workspace.init(path) if create else Workspace.open(path, read_only=read_only)
+
+
+def outside_workspace(out: Path | None, workspace: Path | None) -> None:
+    """A usage error (one line, exit status 2) naming ``out`` when a command would write
+    its output over the workspace it reads (``workspace``, or the default one) or into
+    what that keeps: its folder, database, WAL, captures
+    (:func:`~darkmap.store.workspace.refuse_output`). Called before the workspace is
+    opened: nothing is read, audited or written. Every command writing a file or folder
+    the user names calls it."""
+    from darkmap.store.workspace import default_path, refuse_output  # noqa: PLC0415
+
+    if out is None:
+        return
+    try:
+        refuse_output(out, workspace or default_path())
+    except LibraryError as exc:
+        raise click.UsageError(for_display(str(exc))) from exc
 
 
 def open_reference(path: Path | None) -> Workspace:

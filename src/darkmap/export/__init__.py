@@ -32,7 +32,9 @@ def run_export(exporter: Exporter, workspace: object, out: Path,
 
     A format option the exporter does not take (its ``format_options``: ``extended``,
     ``tables``) is a :class:`BadInputError`, and so is ``out`` naming a folder for an
-    exporter that writes one file (every one without ``tables``). An exporter whose
+    exporter that writes one file (every one without ``tables``), or the workspace
+    folder, or its database, captures or anything else it keeps
+    (:func:`~darkmap.store.workspace.refuse_output`). An exporter whose
     ``export`` takes no options (a plug-in written for the two-argument protocol) runs
     without them; asking it for any is a :class:`BadInputError`.
     """
@@ -43,6 +45,12 @@ def run_export(exporter: Exporter, workspace: object, out: Path,
         flags = {"extended": "--extended", "tables": "--table/--all"}
         raise BadInputError(f"the {exporter.name} exporter does not take "
                             f"{', '.join(flags[x] for x in sorted(extra))}")
+    # `darkmap export --help` imports this module: DuckDB's import waits for an export
+    from darkmap.store.workspace import refuse_output  # noqa: PLC0415
+
+    where = getattr(workspace, "path", None)
+    if isinstance(where, Path):  # never over the workspace being read (audit finding 1)
+        refuse_output(out, where)
     if "tables" not in takes and out.is_dir():
         # refused before any work, naming what was given (else the error named the
         # hidden partial file that could not be renamed onto the folder)

@@ -14,6 +14,11 @@ next write of the same target (:func:`remove_stale_partials`): one whose process
 longer runs on this machine and that nobody has written to for :data:`STALE_SECONDS`.
 Partials that may hold the only copy of something recorded (an audit archive, an audited
 package, an audit export) are never removed for the user.
+
+An output is never written over the workspace it is read from (:func:`refuse_in_workspace`):
+the workspace folder, its database and WAL, its captures and what else it keeps. Found by
+the exports audit (finding 1): ``darkmap export ftm -o ws/darkmap.duckdb -w ws`` replaced
+the database with FtM lines, and ``darkmap report -o`` a capture with HTML, exit status 0.
 """
 
 from __future__ import annotations
@@ -23,13 +28,16 @@ import re
 import shutil
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from darkmap.errors import BadInputError
+
 __all__ = ["PARTIAL", "atomic_file", "atomic_folder", "fsync_folder", "is_partial",
            "partial_file", "partial_folder", "pid_runs", "place", "place_new",
-           "remove_stale_partials", "stale_writer", "sync_file"]
+           "refuse_in_workspace", "remove_stale_partials", "stale_writer", "sync_file",
+           "workspace_part"]
 
 PARTIAL = ".partial-"
 """What every partial name holds: ``.NAME.partial-PID`` (``-N`` after a name taken)."""
@@ -91,6 +99,57 @@ def remove_stale_partials(target: Path, now: float | None = None) -> list[Path]:
         if not os.path.lexists(path):
             removed.append(path)
     return removed
+
+
+def _real(path: Path) -> Path:
+    """``path`` absolute, its folders' symbolic links and ``..`` resolved (the last name
+    kept: a rename replaces a link there, not what it points to)."""
+    path = Path(os.path.abspath(path))
+    return path.parent.resolve() / path.name if path.name else path.resolve()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def workspace_part(out: Path, workspace: Path, kept: Iterable[str]) -> str | None:
+    """What of the workspace folder ``workspace`` writing an output at ``out`` would
+    replace or write into, or ``None``: the folder itself (or one holding it), or a
+    name it ``kept`` (its captures folder; a name ending in ``*`` is a prefix: the
+    database, its WAL and temporary files) or anything under one. Relative paths and
+    symbolic links are resolved on both sides first (the output's own name too when it
+    is a link). A new file or folder of another name inside the workspace folder is not
+    refused (the report's default, ``<workspace>/report.html``).
+
+    >>> workspace_part(Path("/w/captures/ab/cd"), Path("/w"), ["captures", "db*"])
+    'its captures'
+    >>> workspace_part(Path("/w/db.wal"), Path("/w"), ["captures", "db*"])
+    'its db.wal'
+    >>> workspace_part(Path("/w/report.html"), Path("/w"), ["captures", "db*"]) is None
+    True
+    """
+    ws = Path(os.path.realpath(workspace))
+    for target in dict.fromkeys((_real(out), Path(os.path.realpath(out)))):
+        if _inside(ws, target):
+            return "the workspace folder"
+        for name in kept:
+            if name.endswith("*"):
+                if target.parent == ws and target.name.startswith(name[:-1]):
+                    return f"its {target.name}"
+            elif _inside(target, ws / name):
+                return f"its {name}"
+    return None
+
+
+def refuse_in_workspace(out: Path, workspace: Path, kept: Iterable[str]) -> None:
+    """A :class:`BadInputError` naming ``out`` when writing it would replace or write
+    into part of the workspace ``workspace`` being read (:func:`workspace_part`): an
+    output only reads the workspace, and a slip of the tab key must not replace the
+    database or a capture with the export."""
+    part = workspace_part(out, workspace, tuple(kept))
+    if part is not None:
+        raise BadInputError(f"{out}: inside the workspace {workspace} ({part}); write the "
+                            "output outside it")
 
 
 def _candidates(target: Path) -> Iterator[Path]:

@@ -56,7 +56,7 @@ from darkmap.store.operations import (
     UserRow,
     selector_subject,
 )
-from darkmap.store.workspace import utcnow
+from darkmap.store.workspace import KEY_FILE, utcnow
 
 __all__ = ["BARE_MATCH", "DEFAULT_DISTANCE_M", "EVENT_KINDS", "KEY_FILE", "MAX_DISTANCE_M",
            "SELECTOR_FORMS", "SELECTOR_KINDS", "UNPLACED", "Conflict", "acknowledge",
@@ -65,7 +65,6 @@ __all__ = ["BARE_MATCH", "DEFAULT_DISTANCE_M", "EVENT_KINDS", "KEY_FILE", "MAX_D
            "link_selectors", "normalise", "notices", "read_hashed", "read_key",
            "read_selectors", "record_selectors", "submit", "taskforce_key", "write_key"]
 
-KEY_FILE = "taskforce.key"
 SELECTOR_KINDS = ("persona", "pgp", "wallet", "address", "handle", "listing", "tracking",
                   "phone", "email", "postal")
 _HEX = re.compile(r"^[0-9a-f]{64}$")

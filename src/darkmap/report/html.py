@@ -34,7 +34,7 @@ from darkmap.report import (
 from darkmap.report.sections import Figure, Section, sections
 from darkmap.store.operations import Space
 from darkmap.store.overview import assessment_age, assessment_note
-from darkmap.store.workspace import Workspace, utcnow
+from darkmap.store.workspace import Workspace, refuse_output, utcnow
 
 __all__ = ["BUILTIN_SECTIONS", "CELL_CHARS", "FULL_CHARS", "LABEL_CHARS", "TITLE_CHARS", "Shown",
            "build_sections", "display", "render_report", "shown", "svg_bars", "write_report"]
@@ -156,9 +156,12 @@ def write_report(ws: Workspace, out: Path | None = None, user: str | None = None
     the workspace; without, the report holds nothing operational.
 
     A folder of ``out`` that does not exist is a :class:`NotFoundError`; ``out`` naming a
-    folder is a :class:`BadInputError`. With ``user`` the file is its owner's only (0600).
+    folder, or the workspace's folder, database or a capture
+    (:func:`~darkmap.store.workspace.refuse_output`), is a :class:`BadInputError`. With
+    ``user`` the file is its owner's only (0600).
     """
     out = out or ws.path / "report.html"
+    refuse_output(out, ws.path)
     if out.is_dir():
         raise BadInputError(f"{out}: is a folder; give the report a file name, e.g. "
                             f"{out / 'report.html'}")
