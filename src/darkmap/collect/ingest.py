@@ -77,6 +77,7 @@ from darkmap.model.records import (
     Record,
     SkipRecord,
     UnitRecord,
+    non_finite,
 )
 from darkmap.plugins import (
     HEAD_BYTES,
@@ -1062,6 +1063,26 @@ def _finish(run: _Run, prov: Provenance, result: FileResult, size: int, importer
         dict(result.skip_reasons))
 
 
+def _finite_only(recs: Iterable[Record]) -> Iterator[Record]:
+    """``recs``, each account, listing or feedback record holding a number that is not
+    finite (a 400-digit price reads as ``inf``) replaced by a quarantine record naming
+    its locator and field: the store never holds ``inf`` or ``nan`` (exports audit,
+    finding 8), whichever importer read it. A listing batch holding one is taken row by
+    row."""
+    for rec in recs:
+        bad = non_finite(rec)
+        if not bad:
+            yield rec
+        elif type(rec) is ListingBatch:
+            yield from _finite_only(rec.records())
+        else:
+            locator = str(getattr(rec, "locator", "") or "")
+            yield QuarantineRecord(
+                locator=locator, field=bad[0], market_id=getattr(rec, "market_id", None),
+                reason=f"{locator}: {', '.join(bad)}: not a finite number (out of range)",
+                excerpt=str(getattr(rec, "price_text", None) or "")[:200])
+
+
 def _consume(recs: Iterable[Record], writer: RecordWriter, prov: Provenance,
              result: FileResult, tick: Callable[[int], None] | None = None) -> None:
     """Write ``recs`` and count their units into ``result``; ``tick`` is told the records
@@ -1070,7 +1091,7 @@ def _consume(recs: Iterable[Record], writer: RecordWriter, prov: Provenance,
     markets: Counter[str] = Counter()
     add = writer.add
     seen, told = 0, READING_EVERY
-    for rec in recs:
+    for rec in _finite_only(recs):
         if tick is not None:
             seen += len(rec) if type(rec) is ListingBatch else 1
             if seen >= told:

@@ -42,6 +42,7 @@ from darkmap.export import dataset
 from darkmap.export.options import ExportOptions
 from darkmap.model.countries import country_code
 from darkmap.model.outputs import atomic_file
+from darkmap.model.records import finite
 from darkmap.store.workspace import Workspace
 
 if TYPE_CHECKING:  # followthemoney loads slowly: import it only when exporting
@@ -148,6 +149,8 @@ class _Mapper:
 
     def _add(self, ent: EntityProxy, prop: Any, value: Any,
              whole: dict[str, list[str]]) -> None:
+        if isinstance(value, float) and finite(value) is None:
+            return  # inf/nan: no amount FtM (or anyone) can read; left out, as unknown
         if isinstance(value, datetime):
             value = _date(value)
         text = value if isinstance(value, str) else str(value)

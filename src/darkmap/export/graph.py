@@ -39,6 +39,7 @@ from darkmap.errors import BadInputError
 from darkmap.export import dataset
 from darkmap.export.options import ExportOptions
 from darkmap.model.outputs import atomic_file
+from darkmap.model.records import finite
 from darkmap.store.workspace import Workspace
 
 if TYPE_CHECKING:  # networkx takes ~0.25 s to import and every ingest loads the exporters
@@ -85,7 +86,9 @@ def _clean(attrs: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(v, bool):
             pass
         elif isinstance(v, float):
-            v = float(v)
+            v = finite(float(v))
+            if v is None:  # inf/nan: GEXF's and GraphML's xs:double would read "inf" as
+                continue   # no number (Gephi and yEd refuse it): left out, as unknown
         elif isinstance(v, int):
             v = int(v)
         out[k] = v
@@ -93,7 +96,7 @@ def _clean(attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _float(v: float | None) -> float | None:
-    return None if v is None else float(v)
+    return None if v is None else finite(float(v))
 
 
 def build_graph(data: dataset.ExportData) -> nx.DiGraph:  # type: ignore[type-arg]

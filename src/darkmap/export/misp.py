@@ -40,6 +40,7 @@ from darkmap.errors import BadInputError
 from darkmap.export import dataset
 from darkmap.export.options import ExportOptions
 from darkmap.model.outputs import atomic_file
+from darkmap.model.records import finite
 from darkmap.store import exports as store
 from darkmap.store.workspace import Workspace, utcnow
 
@@ -283,7 +284,7 @@ def _listing_text(x: store.ListingFacts) -> str:
     flags = [f for f, on in (("fentanyl risk", x.fentanyl_risk),
                              ("counterfeit pill", x.counterfeit_pill)) if on]
     parts = [f"listing {x.listing_id}: {x.title or ''}",
-             f"price: {x.price_text or x.price} {x.currency or ''}".rstrip(),
+             f"price: {x.price_text or finite(x.price)} {x.currency or ''}".rstrip(),
              f"ships from: {x.ships_from or '?'}; to: {', '.join(x.ships_to or []) or '?'}",
              f"category: {' > '.join(x.category_path or []) or '?'}"]
     if x.drug_class:
@@ -340,7 +341,7 @@ def _flows(ev: _Event, data: dataset.ExportData) -> None:
         oid = ev.obj("cryptocurrency-transaction", f"{t.txid}:{t.payer}:{t.beneficiary}", [
             ("transaction-number", "text", t.txid), ("time", "datetime", _ts(t.block_time)),
             ("value", "float", f"{f.btc:.8f}"), ("symbol", "text", "BTC"),
-            ("value_USD", "float", None if f.usd is None else f"{f.usd:.2f}")],
+            ("value_USD", "float", None if finite(f.usd) is None else f"{f.usd:.2f}")],
             f"block {t.height}; chain capture {t.capture_sha256} ({t.source}, {t.method})"
             + (f"; USD at {f.usd_source}" if f.usd is not None else ""))
         ev.ref(oid, "sent-from", _chain_wallet(ev, data, t.payer))

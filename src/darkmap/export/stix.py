@@ -49,6 +49,7 @@ from darkmap.export import dataset
 from darkmap.export.options import ExportOptions
 from darkmap.model.countries import country_code
 from darkmap.model.outputs import atomic_file
+from darkmap.model.records import finite
 from darkmap.store import exports as store
 from darkmap.store.workspace import Workspace
 
@@ -159,6 +160,7 @@ class _Bundle:
 
 
 def _confidence(x: float | None) -> int | None:
+    x = finite(x)
     return None if x is None else max(0, min(100, round(x * 100)))
 
 
@@ -422,7 +424,8 @@ def _flow_objects(b: _Bundle, data: dataset.ExportData) -> None:
                      f"address of wallet cluster {wid}", shown_in.get(address, []), CITED)
     for f in data.flows:
         t = f.transfer
-        usd = f" (about {f.usd:.2f} USD at {f.usd_source})" if f.usd is not None else ""
+        usd = (f" (about {f.usd:.2f} USD at {f.usd_source})" if finite(f.usd) is not None
+               else "")
         src, dst = _chain_wallet(b, data, t.payer), _chain_wallet(b, data, t.beneficiary)
         b.add({"type": "relationship",
                "id": b.sid("relationship", f"paid|{t.txid}|{t.payer}|{t.beneficiary}"),

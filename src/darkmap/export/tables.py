@@ -46,6 +46,7 @@ from darkmap.model.outputs import (
     partial_folder,
     sync_file,
 )
+from darkmap.model.records import finite
 from darkmap.store import exports as store
 from darkmap.store.workspace import Workspace
 
@@ -59,9 +60,10 @@ do not match it) is not a complete export."""
 
 def csv_value(value: Any) -> Any:
     """One CSV cell: text neutralised (:func:`csv_cell`), lists and dicts as JSON, times
-    as ISO 8601, booleans as ``true``/``false``, None as an empty cell."""
-    if value is None:
-        return ""
+    as ISO 8601, booleans as ``true``/``false``, None (and a number that is not finite)
+    as an empty cell."""
+    if value is None or (isinstance(value, float) and finite(value) is None):
+        return ""  # inf/nan (a workspace from before the ingest refused them): unknown
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):

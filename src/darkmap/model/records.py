@@ -8,6 +8,7 @@ any database code.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -28,6 +29,8 @@ __all__ = [
     "Record",
     "SkipRecord",
     "UnitRecord",
+    "finite",
+    "non_finite",
     "window_days",
 ]
 
@@ -324,6 +327,48 @@ for _cls in (MarketRecord, FeedbackCounts, AccountRecord, ListingRecord, Listing
              QuarantineRecord, CutRecord):
     _pickled_by_position(_cls)
 del _cls
+
+
+_NUMBERS: dict[type, tuple[str, tuple[str, ...]]] = {
+    AccountRecord: ("accounts", ("rating", "rating_scale", "last_seen_within")),
+    ListingRecord: ("listings", ("price",)),
+    FeedbackRecord: ("feedback", ("rating", "rating_scale", "amount")),
+}
+"""Per record type: the table it stands for and its fields holding a float."""
+
+
+def finite(value: float | None) -> float | None:
+    """``value`` when it is a finite number, else ``None``: what an exporter writes of a
+    stored number, leaving out an ``inf`` or ``nan`` a workspace written before the
+    ingest refused them may hold (an unknown value is left out)."""
+    return None if value is None or not math.isfinite(value) else value
+
+
+def non_finite(rec: object) -> list[str]:
+    """The fields of ``rec`` (an account, listing or feedback record, or a listing
+    batch) holding a number that is not finite (``inf``, ``nan``: a 400-digit price
+    overflows a float), each as ``table.field`` (``listings.price``); the store holds
+    none (exports audit, finding 8: it came out as ``inf`` in GEXF and FtM).
+
+    >>> non_finite(ListingRecord("m", "r", "v", "t", price=float("inf")))
+    ['listings.price']
+    """
+    if isinstance(rec, ListingBatch):
+        bad: list[str] = []
+        for name in ("price",):
+            if any(isinstance(v, float) and not math.isfinite(v) for v in rec.column(name)):
+                bad.append(f"listings.{name}")
+        return bad
+    spec = _NUMBERS.get(type(rec))
+    if spec is None:
+        return []
+    table, names = spec
+    out = []
+    for name in names:
+        v = getattr(rec, name)
+        if isinstance(v, float) and not math.isfinite(v):
+            out.append(f"{table}.{name}")
+    return out
 
 
 Record: TypeAlias = (

@@ -177,9 +177,18 @@ def _amount(num: str, what: str) -> float:
     text = (num.replace(".", "").replace(",", ".") if _DECIMAL_COMMA_RE.search(num)
             else num.replace(",", ""))
     try:
-        return float(text)
+        value = float(text)
     except ValueError as exc:
         raise FieldError(what) from exc
+    return _finite(value)
+
+
+def _finite(value: float) -> float:
+    """``value``, or a :class:`FieldError` when it is no finite number: a cell of 400
+    digits reads as ``inf``, which the store never holds (exports audit, finding 8)."""
+    if not math.isfinite(value):
+        raise FieldError("number out of range (not a finite number)")
+    return value
 
 
 INT_LIMIT = 2**31
@@ -656,8 +665,8 @@ class RowMapper:
                 m = _RANGE_RE.match(v)
                 if not m:
                     raise FieldError("not a price range like [a,b)")
-                lo, hi = float(m.group("lo")), float(m.group("hi"))
-                return {"price": (lo + hi) / 2 if mid else None, "currency": cur,
+                lo, hi = _finite(float(m.group("lo"))), _finite(float(m.group("hi")))
+                return {"price": _finite((lo + hi) / 2) if mid else None, "currency": cur,
                         "price_text": v.strip()}
             return price_range
         if p == "day_number":
