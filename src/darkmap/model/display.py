@@ -27,7 +27,7 @@ import shlex
 import unicodedata
 
 __all__ = ["AS_LATIN", "CONFUSABLE_SCRIPTS", "CSV_CELL_CHARS", "UNSAFE_CHARS", "columns",
-           "csv_cell", "fit", "for_display", "lookalike_mark", "lookalike_pieces",
+           "csv_cell", "exact_display", "fit", "for_display", "lookalike_mark", "lookalike_pieces",
            "lookalike_reasons", "mixed_script", "pad", "shell_arg", "shell_path",
            "with_lookalike_marks", "with_lookalike_mark"]
 
@@ -58,11 +58,62 @@ def _escape(m: re.Match[str]) -> str:
 def for_display(text: object, max_chars: int | None = None, newlines: bool = False) -> str:
     """``text`` with every control and bidi character shown as an escape (``\\x1b``,
     ``\\u202e``); newlines and tabs too unless ``newlines``; cut to ``max_chars``
-    (ending in ``…``)."""
+    (ending in ``…``). For a terminal line, which is composed of pieces already shown
+    this way (a backslash is left as it is, so that a piece is never escaped twice);
+    a file handed on uses :func:`exact_display`."""
     s = str(text)
     if max_chars is not None and len(s) > max_chars:
         s = s[:max(max_chars - 1, 0)] + "…"
     return (UNSAFE_CHARS if newlines else _UNSAFE_OR_NEWLINE).sub(_escape, s)
+
+
+_EXACT = re.compile(UNSAFE_CHARS.pattern[:-1] + "\\\\]")
+_EXACT_OR_NEWLINE = re.compile(UNSAFE_CHARS.pattern[:-1] + "\t\n\r\\\\]")
+
+
+def _exact_escape(m: re.Match[str]) -> str:
+    return "\\\\" if m.group() == "\\" else _escape(m)
+
+
+def exact_display(text: object, max_chars: int | None = None, newlines: bool = False) -> str:
+    """``text`` shown one to one: as :func:`for_display` (control and bidi characters as
+    escapes) with a backslash doubled, so that two different texts never show alike (a
+    handle holding a BEL, ``bel\\x07``, and one spelling it, ``bel\\\\x07``: found by
+    the exports audit, finding 4). Cut so that the shown text, escapes included, is at
+    most ``max_chars`` long, ``…`` marking the cut and no escape cut in two (a cut
+    before the escapes let 31,000 control characters make a 124,000-character CSV
+    cell: finding 5). For a CSV cell and the HTML report.
+
+    >>> print(exact_display("bel\\x07"), exact_display("bel\\\\x07"))
+    bel\\x07 bel\\\\x07
+    >>> exact_display("\\x01" * 10, max_chars=9)
+    '\\\\x01\\\\x01…'
+    """
+    s = str(text)
+    rx = _EXACT if newlines else _EXACT_OR_NEWLINE
+    if max_chars is None:
+        return rx.sub(_exact_escape, s)
+    head = s[:max_chars + 1]  # a shown text is never shorter than the text
+    shown = rx.sub(_exact_escape, head)
+    if len(head) == len(s) and len(shown) <= max_chars:
+        return shown
+    room = max(max_chars - 1, 0)
+    pieces: list[str] = []
+    used = at = 0
+    for m in [*rx.finditer(head), None]:
+        plain = head[at:len(head) if m is None else m.start()]
+        kept = plain[:room - used]
+        pieces.append(kept)
+        used += len(kept)
+        if m is None or len(kept) < len(plain):
+            break
+        escape = _exact_escape(m)
+        if used + len(escape) > room:
+            break
+        pieces.append(escape)
+        used += len(escape)
+        at = m.end()
+    return "".join(pieces) + "…"
 
 
 def _char_columns(c: str) -> int:
@@ -116,14 +167,14 @@ def pad(text: str, width: int, right: bool = False) -> str:
 def csv_cell(value: object, max_chars: int = CSV_CELL_CHARS) -> object:
     """A CSV cell that a spreadsheet shows as text: a string starting with ``=``, ``+``,
     ``-``, ``@``, tab or CR (or their full-width forms) gets a leading ``'``; control and
-    bidi characters are escaped; the cell is cut to ``max_chars`` (``…`` marks the cut).
-    Numbers and None pass unchanged."""
+    bidi characters are escaped and a backslash doubled, one to one
+    (:func:`exact_display`); the cell, escapes and ``'`` included, is cut to
+    ``max_chars`` (``…`` marks the cut). Numbers and None pass unchanged."""
     if not isinstance(value, str):
         return value
-    s = for_display(value, max_chars=max_chars, newlines=True)
-    if s.startswith(_FORMULA_START):
-        s = "'" + s
-    return s
+    if value.startswith(_FORMULA_START):
+        return "'" + exact_display(value, max_chars=max_chars - 1, newlines=True)
+    return exact_display(value, max_chars=max_chars, newlines=True)
 
 
 def _shell_escape(m: re.Match[str]) -> str:

@@ -2,7 +2,7 @@
 
 Market text is written by the people under investigation. Jinja2's autoescape keeps it
 from scripting the analyst's browser; on top of that every string is shown through
-:func:`~darkmap.model.display.for_display` (control and bidi characters as visible escapes:
+:func:`~darkmap.model.display.exact_display` (control and bidi characters as visible escapes:
 a right-to-left override cannot reverse what a cell appears to say) and cut: a table cell
 shows :data:`CELL_CHARS` characters, and a longer value opens (``<details>``) on its first
 :data:`FULL_CHARS` characters with its length stated, so a 200,000-character title can
@@ -20,7 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from darkmap.errors import BadInputError, NotFoundError
-from darkmap.model.display import for_display, with_lookalike_marks
+from darkmap.model.display import exact_display, with_lookalike_marks
 from darkmap.model.outputs import atomic_file
 from darkmap.report import (
     section_collection,
@@ -79,8 +79,9 @@ def svg_bars(fig: Figure, width: int = 640) -> Markup:
 
 def display(value: object, max_chars: int = TITLE_CHARS) -> str:
     """``value`` as report text: formatted (:func:`_fmt`), control and bidi characters
-    shown as escapes (newlines and tabs kept: HTML folds them), cut to ``max_chars``."""
-    return for_display(_fmt(value), max_chars=max_chars, newlines=True)
+    shown as escapes and a backslash doubled, one to one (newlines and tabs kept: HTML
+    folds them), cut to ``max_chars`` (:func:`~darkmap.model.display.exact_display`)."""
+    return exact_display(_fmt(value), max_chars=max_chars, newlines=True)
 
 
 @dataclass(frozen=True)
@@ -92,25 +93,25 @@ class Shown:
     text: str
     full: str = ""
     chars: int = 0
+    complete: bool = True
+    """True when ``full`` is the whole value (as shown)."""
 
     @property
     def cut(self) -> bool:
         """True when ``text`` is not the whole value."""
         return bool(self.full)
 
-    @property
-    def complete(self) -> bool:
-        """True when ``full`` is the whole value."""
-        return self.chars <= FULL_CHARS
-
 
 def shown(value: object, max_chars: int = CELL_CHARS) -> Shown:
     """A table cell: ``value`` safe to show, cut when longer than ``max_chars``."""
     text = with_lookalike_marks(_fmt(value))  # an id that prints like another is marked
-    if len(text) <= max_chars:
-        return Shown(for_display(text, newlines=True))
-    return Shown(for_display(text, max_chars=max_chars, newlines=True),
-                 for_display(text, max_chars=FULL_CHARS, newlines=True), len(text))
+    whole = exact_display(text, max_chars=FULL_CHARS, newlines=True)
+    complete = len(text) <= FULL_CHARS and len(whole) <= FULL_CHARS \
+        and whole == exact_display(text, newlines=True)
+    if complete and len(whole) <= max_chars:
+        return Shown(whole)
+    return Shown(exact_display(text, max_chars=max_chars, newlines=True), whole, len(text),
+                 complete)
 
 
 def build_sections(ws: Workspace) -> list[Section]:
