@@ -31,6 +31,7 @@ import darkmap
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.export.ftm import FtmExporter, entity_id
 from darkmap.export.options import ExportOptions
+from darkmap.model.display import exact_display
 from darkmap.store.workspace import Workspace
 
 STOCK_DIR = Path(followthemoney.__file__).parent / "schema"
@@ -273,7 +274,10 @@ def test_hostile_text_keeps_valid_ids_and_values(
     assert _rows(out.with_suffix(".validated.json")) == rows
     handles = {r["properties"]["username"][0] for r in rows if r["schema"] == "UserAccount"
                and r["id"].startswith("dm-account-")}
-    assert HOSTILE_HANDLE.replace("\x07", "") in handles or HOSTILE_HANDLE in handles
+    # the BEL and the bidi override shown as escapes, one to one (FtM's cleaning stripped
+    # the BEL: exports audit, finding 3)
+    assert exact_display(HOSTILE_HANDLE) in handles
+    assert counts["values_escaped"] > 0
     assert entity_id("account", "alpha:<&\x00>") == entity_id("account", "alpha:<&\x00>")
     assert re.fullmatch(r"dm-account-alpha-[0-9a-f]{12}", entity_id("account", "alpha:<&\x00>"))
 

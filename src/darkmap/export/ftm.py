@@ -41,6 +41,7 @@ from darkmap.errors import BadInputError
 from darkmap.export import dataset
 from darkmap.export.options import ExportOptions
 from darkmap.model.countries import country_code
+from darkmap.model.display import exact_display
 from darkmap.model.outputs import atomic_file
 from darkmap.model.records import finite
 from darkmap.store.workspace import Workspace
@@ -57,6 +58,13 @@ DRUG_TOPIC = "crime.traffick.drug"
 _CONTACT_SERVICES = {"onion": "Tor onion service", "jabber": "Jabber/XMPP", "wickr": "Wickr",
                      "telegram": "Telegram", "session": "Session", "signal": "Signal"}
 _DERIVED = frozenset({"emailMentioned", "country", "shipsFrom", "mimeType"})
+_ESCAPED_TYPES = frozenset({"name", "string", "text", "identifier"})
+"""The FtM types of free text: a value of one holding a control, bidi or zero-width
+character or a backslash is written escaped (:func:`exact_display`), one to one. FtM's
+cleaning strips the controls, so a handle holding a BEL and a NUL and a real vendor's
+without them shared username, name, keywords and account id (exports audit, finding 3);
+a handle spelling the escapes (a backslash) has its backslash doubled, so it never
+equals the escaped form of another."""
 _SLUG = re.compile(r"[^0-9a-z]+")
 
 
@@ -128,6 +136,7 @@ class _Mapper:
         self.cut = 0
         self.whole_in_summary = 0
         self.invalid = 0
+        self.escaped = 0
         self._dates: dict[str, str | None] = {}  # the same times recur on many entities
 
     def make(self, schema: str, ent_id: str, **props: Any) -> EntityProxy:
@@ -148,12 +157,20 @@ class _Mapper:
         return ent
 
     def _add(self, ent: EntityProxy, prop: Any, value: Any,
-             whole: dict[str, list[str]]) -> None:
+             whole: dict[str, list[str]], escaped: bool = False) -> None:
+        """Add ``value`` to ``prop`` of ``ent``: free text shown one to one (unless it is
+        ``escaped`` already), cleaned by FtM, cut to its type's length (the whole kept in
+        ``whole`` for the summary)."""
         if isinstance(value, float) and finite(value) is None:
             return  # inf/nan: no amount FtM (or anyone) can read; left out, as unknown
         if isinstance(value, datetime):
             value = _date(value)
         text = value if isinstance(value, str) else str(value)
+        if prop.type.name in _ESCAPED_TYPES and isinstance(value, str) and not escaped:
+            shown = exact_display(text, newlines=prop.type.name == "text")
+            if shown != text:  # FtM would strip its controls: escaped, one to one
+                self.escaped += 1
+                text = shown
         if prop.type.name == "date":
             if text not in self._dates:
                 self._dates[text] = prop.type.clean(text)
@@ -188,7 +205,7 @@ class _Mapper:
                 continue
             self.whole_in_summary += 1
             self._add(ent, ent.schema.properties["summary"],
-                      f"{', '.join(names)} in full: {value}", {})
+                      f"{', '.join(names)} in full: {value}", {}, escaped=True)
 
 
 def _proof(sha: str | None) -> str | None:
@@ -576,7 +593,9 @@ class FtmExporter:
         """Write the entities to ``out``; return counts per schema, and when it happened
         ``values_whole_in_summary`` (values cut to a short FtM type, written whole in
         ``summary``), ``values_cut`` (text longer than FtM's 65,000 characters, cut) and
-        ``values_invalid`` (values FtM could not hold).
+        ``values_invalid`` (values FtM could not hold), ``values_escaped`` (text values
+        holding a control, bidi or zero-width character or a backslash, written as
+        :func:`~darkmap.model.display.exact_display` shows them).
 
         ``workspace`` must be a :class:`Workspace` (else :class:`BadInputError`).
         """
@@ -594,4 +613,6 @@ class FtmExporter:
             counts["values_cut"] = mapper.cut
         if mapper.invalid:
             counts["values_invalid"] = mapper.invalid
+        if mapper.escaped:
+            counts["values_escaped"] = mapper.escaped
         return counts
