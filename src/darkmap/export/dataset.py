@@ -80,11 +80,21 @@ class ExportData:
     """Every wallet an exported address is in or a flow touches."""
     flows: list[Flow] = field(default_factory=list)
     """Transfers paid by or to the wallets of the exported addresses, in chain order."""
+    not_own: dict[str, str] = field(default_factory=dict)
+    """Identifier values no one vendor's own, as the linker judges them (``kind:value``
+    case-folded -> why: :func:`~darkmap.resolve.profiles.not_own_values`), over the
+    whole workspace: a market's onion stays one in an export narrowed to one persona."""
 
     @property
     def wallets(self) -> list[store.IdentifierFacts]:
         """The selectors that are cryptocurrency addresses."""
         return [s for s in self.selectors if s.kind in WALLET_KINDS]
+
+    def not_own_reason(self, selector: store.IdentifierFacts) -> str | None:
+        """Why ``selector`` is no one vendor's own (a market's or a service's onion, a
+        value on many accounts), or ``None``: what the linker does not compare is no
+        vendor's indicator either."""
+        return self.not_own.get(f"{selector.kind}:{selector.value.strip().casefold()}")
 
     def harm_of(self, account: store.AccountFacts) -> Harm | None:
         """The harm score of the account's persona (or of the account alone)."""
@@ -142,6 +152,12 @@ def load(ws: Workspace, options: ExportOptions | None = None) -> ExportData:
         links=store.account_links(con, sel), uses=store.selector_uses(con, sel),
         captures=[], harm=_harm(ws), selection=sel)
     _flows(ws, data)
+    if data.selectors:
+        # Imported here: the linker's profiles load numpy and scipy, which most
+        # commands importing the exporters never need.
+        from darkmap.resolve.profiles import not_own_values  # noqa: PLC0415 - see above
+
+        data.not_own = not_own_values(con)
     if sel is None:
         data.captures = store.captures(con)
     else:

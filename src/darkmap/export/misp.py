@@ -241,6 +241,7 @@ def _accounts(ev: _Event, data: dataset.ExportData, classes: dict[str, set[str]]
 
 def _selectors(ev: _Event, data: dataset.ExportData, accounts: dict[str, str]) -> None:
     for s in data.selectors:
+        not_own = data.not_own_reason(s)  # a market's or a service's, not the vendor's
         if s.kind in dataset.WALLET_KINDS:
             symbol = dataset.WALLET_KINDS[s.kind][0]
             rel, kind = ("address", "btc") if symbol == "BTC" else ("address-xmr", "xmr")
@@ -253,7 +254,8 @@ def _selectors(ev: _Event, data: dataset.ExportData, accounts: dict[str, str]) -
                 ("address", "onion-address", s.value),
                 ("first-seen", "datetime", _ts(s.first_seen)),
                 ("last-seen", "datetime", _ts(s.last_seen)),
-                ("description", "text", f"advertised by {len(s.accounts)} market account(s)")])
+                ("description", "text", f"advertised by {len(s.accounts)} market account(s)"
+                                        + (f"; {not_own}" if not_own else ""))])
         elif s.kind == "email":
             continue  # an attribute of the accounts
         else:  # a contact handle: an account on another service
@@ -261,8 +263,10 @@ def _selectors(ev: _Event, data: dataset.ExportData, accounts: dict[str, str]) -
                 ("username", "text", s.value), ("account-type", "text", s.kind)],
                 f"{s.kind} contact handle")
         for aid in s.accounts:
-            if aid in accounts:
-                ev.ref(accounts[aid], "uses", oid, f"{s.kind} advertised by the account")
+            if aid in accounts:  # a market's or a service's address is not one it uses
+                ev.ref(accounts[aid], "mentions" if not_own else "uses", oid,
+                       f"{s.kind} advertised by the account"
+                       + (f"; {not_own}, not the account's own" if not_own else ""))
 
 
 def _keys(ev: _Event, data: dataset.ExportData, accounts: dict[str, str]) -> None:

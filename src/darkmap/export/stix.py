@@ -361,15 +361,20 @@ def _selector_objects(b: _Bundle, data: dataset.ExportData, accounts: dict[str, 
     uses = {(u.kind, u.value, u.account_id): u for u in data.uses}
     for s in data.selectors:
         oid, pattern = _selector_object(b, s)
+        not_own = data.not_own_reason(s)
+        whose = f"; {not_own}, not the account's own" if not_own else ""
         for aid in s.accounts:
             if aid not in accounts:
                 continue
             u = uses.get((s.kind, s.value, aid))
             seen = f" ({u.n_evidence} time(s))" if u else ""
             b.relate(accounts[aid], "related-to", oid, 100,
-                     f"{s.kind} advertised by the account{seen}", s.captures)
+                     f"{s.kind} advertised by the account{seen}{whose}", s.captures)
         actors = sorted({actor_of[a] for a in s.accounts if a in actor_of})
-        if pattern is None or s.kind not in _WATCHED or not actors:
+        # a market's or a service's onion, or a value many accounts name, indicates no
+        # vendor: an indicator would alert on every visit to the market as "indicates"
+        # dozens of actors (exports audit, finding 2)
+        if pattern is None or s.kind not in _WATCHED or not actors or not_own:
             continue
         ind = b.add({"type": "indicator", "id": b.sid("indicator", f"{s.kind}:{s.value}"),
                      "name": f"{s.kind} {s.value}", "pattern": pattern, "pattern_type": "stix",

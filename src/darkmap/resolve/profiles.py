@@ -23,6 +23,7 @@ from darkmap.model.countries import country_code
 from darkmap.resolve.claims import (
     MAX_CLAIMS,
     Claim,
+    MarketNames,
     account_claims,
     market_names,
     verification_claims,
@@ -42,8 +43,8 @@ from darkmap.resolve.vectors import (
 )
 from darkmap.store import evidence
 
-__all__ = ["IDENTIFIER_GROUPS", "Profiles", "Roster", "load_profiles", "service_onion",
-           "strip_blobs"]
+__all__ = ["IDENTIFIER_GROUPS", "Profiles", "Roster", "load_profiles", "not_own_values",
+           "service_onion", "strip_blobs"]
 
 # Which identifier kinds count as which signal.
 IDENTIFIER_GROUPS: dict[str, tuple[str, ...]] = {
@@ -542,12 +543,53 @@ def _not_own(values: list[str], rows: list[int], cols: list[int], hkeys: list[st
     markets = market_names()  # the templates' onions and the domains they detect
     out = np.zeros(len(values), dtype=bool)
     for c, v in enumerate(values):
-        kind, _, value = v.partition(":")
-        if kind == "onion":
-            out[c] = (value in sites or len(names[c]) > 1
-                      or markets.of_host(value) is not None)
-        else:
-            out[c] = placeholder_address(value)
+        out[c] = _why_not_own(v, len(names[c]), sites, markets) is not None
+    return out
+
+
+def _why_not_own(value: str, handles: int, sites: frozenset[str],
+                 markets: MarketNames) -> str | None:
+    """Why the contact ``value`` (``kind:value``, case-folded) named by accounts of
+    ``handles`` different handles cannot be one vendor's own (:func:`_not_own`), or
+    ``None`` when it may be."""
+    kind, _, host = value.partition(":")
+    if kind != "onion":
+        return "a placeholder address" if placeholder_address(host) else None
+    market = markets.of_host(host)
+    if market is not None:
+        return f"the onion of the market {market}"
+    if host in sites:
+        return ("the onion of a market, a mail host or a service (a mixer, forum, search "
+                "engine...)")
+    if handles > 1:
+        return (f"named by accounts of {handles} different handles: a market's or a "
+                "service's onion")
+    return None
+
+
+def not_own_values(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The identifier values the linker never compares as one vendor's own, keyed as it
+    keys them (``kind:value``, the value stripped and case-folded), each with why: a
+    contact that cannot be one vendor's (:func:`_not_own`: a market's or a service's
+    onion, an onion named by accounts of several handles, a placeholder address), and
+    any value on more accounts than :data:`_MAX_IDENT_HOLDERS` (a market's onion, a
+    search engine, a hot wallet). For the exports: such a value is no vendor's
+    selector (exports audit, finding 2)."""
+    handles = {aid: handle for aid, _, handle in evidence.account_handles(con)}
+    holders: dict[str, set[str]] = {}
+    for aid, kind, value in evidence.account_identifiers(con):
+        holders.setdefault(f"{kind}:{str(value).strip().casefold()}", set()).add(aid)
+    sites, markets = _sites(con), market_names()
+    contact = set(IDENTIFIER_GROUPS["contact"])
+    out: dict[str, str] = {}
+    for v, aids in sorted(holders.items()):
+        keys = {handle_key(handles.get(a) or "") or a for a in aids}
+        why = (_why_not_own(v, len(keys), sites, markets)
+               if v.partition(":")[0] in contact else None)
+        if why is None and len(aids) > _MAX_IDENT_HOLDERS:
+            why = f"on {len(aids)} accounts: shared, no one vendor's own"
+        if why is not None:
+            out[v] = why
     return out
 
 
