@@ -79,3 +79,31 @@ def test_a_case_beyond_the_users_grants_is_refused(case_ws: tuple[Path, str, str
     assert code == 1 and "links no persona or account" in out
     code, out = _export(path, tmp_path / "n.ftm", "--case", case)
     assert code == 1 and "--case needs --as" in out
+
+
+def test_case_and_persona_keep_what_both_select(case_ws: tuple[Path, str, str, str, str],
+                                                tmp_path: Path) -> None:
+    """`--case` with `--persona` (or `--country`) is the accounts both select, as
+    `--persona` with `--country` is: a persona outside the case never leaves with it
+    (exports audit, finding 6: it was the union)."""
+    path, case, _, persona, account = case_ws
+    code, out = _export(path, tmp_path / "cp.ftm", "--case", case, "--as", "ann",
+                        "--persona", persona)
+    assert code == 0, out
+    code, out = _export(path, tmp_path / "p.ftm", "--persona", persona)
+    assert code == 0, out
+    assert (tmp_path / "cp.ftm").read_bytes() == (tmp_path / "p.ftm").read_bytes()
+    code, out = _export(path, tmp_path / "c.ftm", "--case", case, "--as", "ann")
+    assert code == 0, out
+    assert len((tmp_path / "cp.ftm").read_bytes()) < len((tmp_path / "c.ftm").read_bytes())
+    with Workspace.open(path) as ws:
+        row = ws.con.execute(
+            "SELECT min(persona_id) FROM persona_members WHERE persona_id <> ? AND persona_id "
+            "NOT IN (SELECT persona_id FROM persona_members WHERE account_id = ?)",
+            [persona, account]).fetchone()
+    assert row is not None and row[0]
+    code, out = _export(path, tmp_path / "x.ftm", "--case", case, "--as", "ann",
+                        "--persona", row[0])
+    assert code == 1 and "no account of this workspace matches" in out, out
+    assert "the case's 2 subject(s)" in out
+    assert not (tmp_path / "x.ftm").exists()

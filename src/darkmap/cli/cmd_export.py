@@ -113,9 +113,11 @@ def export_cmd(fmt: str, out: Path, workspace: Path | None, personas: tuple[str,
     ws = (open_reference(workspace) if cases and os.environ.get(OPS_SERVER_ENV)
           else open_ws(workspace, read_only=not cases))
     try:
-        personas = personas + _case_subjects(ws, as_user or "", cases)
-        options = ExportOptions(personas=personas, countries=countries, extended=extended,
-                                tables=tables, all_tables=all_tables)
+        # the case narrows as --persona and --country do: together, the accounts every
+        # option selects (it was their union: a persona outside the case left with it)
+        options = ExportOptions(personas=personas, countries=countries,
+                                subjects=_case_subjects(ws, as_user or "", cases),
+                                extended=extended, tables=tables, all_tables=all_tables)
         counts = run_export(exporters()[fmt], ws, out, options)
         from darkmap.store.exports import missing_stages  # noqa: PLC0415 - imports pyarrow
 

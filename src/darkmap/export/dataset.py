@@ -144,7 +144,8 @@ def load(ws: Workspace, options: ExportOptions | None = None) -> ExportData:
     """Read the facts of ``ws`` (narrowed to ``options``' selection) for an exporter."""
     options = options or ExportOptions()
     con = ws.con
-    sel = store.select_accounts(con, options.personas, options.countries)
+    sel = store.select_accounts(con, options.personas, options.countries,
+                                options.subjects)
     data = ExportData(
         markets=store.markets(con, sel), accounts=store.accounts(con, sel),
         personas=store.personas(con, sel), listings=store.listings(con, sel),

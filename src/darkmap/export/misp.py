@@ -402,9 +402,10 @@ class MispExporter:
         options = options or ExportOptions()
         info = f"darkmap export of {workspace.path.name}"
         if options.narrowed:
-            info += " (" + ", ".join([*options.personas, *options.countries]) + ")"
+            info += " (" + ", ".join([*options.personas, *options.subjects,
+                                      *options.countries]) + ")"
         created = workspace.created_at()
-        request = [*(f"persona:{p}" for p in options.personas),
+        request = [*(f"persona:{p}" for p in (*options.personas, *options.subjects)),
                    *(f"country:{c}" for c in options.countries)]
         event = build_event(dataset.load(workspace, options), info,
                             event_uuid(workspace.identity(), request), created)

@@ -13,18 +13,21 @@ class ExportOptions:
 
     ``personas`` (persona ids or member account ids) and ``countries`` (ISO codes) narrow
     the export to a subgraph: the accounts they select, their personas, listings, keys,
-    selectors and captures, and the links between selected accounts. ``extended``: the
+    selectors and captures, and the links between selected accounts. ``subjects``
+    (persona or account ids: what ``--case`` links to) narrows it the same way; options
+    given together keep the accounts every one of them selects. ``extended``: the
     FtM export uses darkmap's extension schemata. ``tables`` / ``all_tables``: which
     analytical tables the csv and parquet exporters write.
     """
 
     personas: tuple[str, ...] = ()
     countries: tuple[str, ...] = ()
+    subjects: tuple[str, ...] = ()
     extended: bool = False
     tables: tuple[str, ...] = ()
     all_tables: bool = False
 
     @property
     def narrowed(self) -> bool:
-        """True when a persona or country selection was asked for."""
-        return bool(self.personas or self.countries)
+        """True when a persona, country or case selection was asked for."""
+        return bool(self.personas or self.countries or self.subjects)

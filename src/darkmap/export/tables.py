@@ -138,7 +138,8 @@ def _reader(workspace: object, name: str, options: ExportOptions) -> tuple[Works
     if not isinstance(workspace, Workspace):
         raise BadInputError(f"the {name} exporter needs a Workspace, not "
                             f"{type(workspace).__name__}")
-    sel = store.select_accounts(workspace.con, options.personas, options.countries)
+    sel = store.select_accounts(workspace.con, options.personas, options.countries,
+                                options.subjects)
     return workspace, sel
 
 

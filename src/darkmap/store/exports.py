@@ -58,24 +58,27 @@ def _persona_of(con: duckdb.DuckDBPyConnection, ref: str) -> str:
 
 
 def select_accounts(con: duckdb.DuckDBPyConnection, personas: Sequence[str] = (),
-                    countries: Sequence[str] = ()) -> list[str] | None:
+                    countries: Sequence[str] = (), subjects: Sequence[str] = ()
+                    ) -> list[str] | None:
     """The account ids an export is narrowed to, or None (no narrowing asked).
 
     ``personas``: persona ids or member account ids; all members of each. ``countries``:
     ISO codes; the accounts whose persona (or, unlinked, the account itself) the
-    jurisdiction estimate places there. Several values of one option add up; the two
-    options together keep the accounts both select. NotFoundError when none is left.
+    jurisdiction estimate places there. ``subjects``: a case's persona and account
+    ids, selecting as ``personas`` does. Several values of one option add up; options
+    given together keep the accounts every one selects (a case export with
+    ``--persona`` holds the case's subjects that are that persona: found by the exports
+    audit, finding 6, where it held the case and the persona). NotFoundError when none
+    is left.
     """
-    if not personas and not countries:
+    if not personas and not countries and not subjects:
         return None
     chosen: set[str] | None = None
-    if personas:
-        if not table_has_rows(con, "persona_members"):
-            raise WorkspaceStateError("--persona needs personas: run `darkmap link` first")
-        pids = sorted({_persona_of(con, p) for p in personas})
-        chosen = {r[0] for r in con.execute(
-            "SELECT account_id FROM persona_members WHERE persona_id IN "
-            "(SELECT unnest(?::VARCHAR[]))", [pids]).fetchall()}
+    for given in (personas, subjects):
+        if not given:
+            continue
+        held = _members(con, given)
+        chosen = held if chosen is None else chosen & held
     if countries:
         if not table_has_rows(con, "jurisdictions"):
             raise WorkspaceStateError("--country needs jurisdictions: run `darkmap assess` "
@@ -95,9 +98,20 @@ def select_accounts(con: duckdb.DuckDBPyConnection, personas: Sequence[str] = ()
         chosen = by_country if chosen is None else chosen & by_country
     if not chosen:
         asked = ", ".join([*(f"--persona {p}" for p in personas),
-                           *(f"--country {c}" for c in countries)])
+                           *(f"--country {c}" for c in countries),
+                           *([f"the case's {len(subjects)} subject(s)"] if subjects else [])])
         raise NotFoundError(f"no account of this workspace matches {asked}")
     return sorted(chosen)
+
+
+def _members(con: duckdb.DuckDBPyConnection, personas: Sequence[str]) -> set[str]:
+    """The accounts of the personas ``personas`` name (persona or member account ids)."""
+    if not table_has_rows(con, "persona_members"):
+        raise WorkspaceStateError("--persona needs personas: run `darkmap link` first")
+    pids = sorted({_persona_of(con, p) for p in personas})
+    return {r[0] for r in con.execute(
+        "SELECT account_id FROM persona_members WHERE persona_id IN "
+        "(SELECT unnest(?::VARCHAR[]))", [pids]).fetchall()}
 
 
 def missing_stages(con: duckdb.DuckDBPyConnection) -> list[str]:
