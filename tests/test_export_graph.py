@@ -13,8 +13,9 @@ import pytest
 from export_workspaces import HOSTILE_HANDLE, HOSTILE_TITLE, built, open_ro
 
 import darkmap
-from darkmap.export.graph import GexfExporter, GraphmlExporter, xml_text
+from darkmap.export.graph import GexfExporter, GraphmlExporter, label_text, xml_text
 from darkmap.export.options import ExportOptions
+from darkmap.model.display import lookalike_mark
 from darkmap.model.records import AccountRecord, IdentifierRecord
 from darkmap.store.writer import Provenance, RecordWriter
 
@@ -188,10 +189,15 @@ def test_hostile_text_is_data(fmt: str, tmp_path_factory: pytest.TempPathFactory
     counts, g = _export(fmt, "hostile", tmp_path_factory, data_dir, tmp_path / f"h.{fmt}")
     assert counts["node:account"] == 3 and counts["node:listing"] == 3
     labels = {d["label"] for _, d in g.nodes(data=True)}
-    assert xml_text(HOSTILE_HANDLE) in labels  # bidi, <, &, quotes kept; BEL escaped
-    assert "\\x07" in xml_text(HOSTILE_HANDLE) and "\u202e" in xml_text(HOSTILE_HANDLE)
-    assert xml_text(HOSTILE_TITLE) in labels
-    assert "</node>" in xml_text(HOSTILE_HANDLE)  # the text, not markup
+    # a label as the CSV and the report show it: <, &, quotes kept; the BEL and the bidi
+    # override escaped, the look-alike mark after the handle (exports audit, finding 7)
+    shown = label_text(HOSTILE_HANDLE)
+    assert f"{shown} {lookalike_mark(HOSTILE_HANDLE, account_id=False)}" in labels
+    assert "\\x07" in shown and "\\u202e" in shown and "\u202e" not in shown
+    assert label_text(HOSTILE_TITLE) in labels
+    assert "</node>" in shown  # the text, not markup
+    accounts = {d["account_id"] for _, d in g.nodes(data=True) if d["kind"] == "account"}
+    assert f"alpha:{xml_text(HOSTILE_HANDLE).casefold()}" in accounts  # the id as it was
     assert g.number_of_nodes() == sum(v for k, v in counts.items() if k.startswith("node:"))
 
 

@@ -37,8 +37,8 @@ from darkmap.cli import main
 from darkmap.cli.cmd_assess import _CSV_FIELDS
 from darkmap.cli.cmd_report import DEMO_MARKER, prepare_demo_folder
 from darkmap.cli.common import DarkmapError
-from darkmap.export.graph import xml_text
-from darkmap.model.display import CSV_CELL_CHARS
+from darkmap.export.graph import label_text
+from darkmap.model.display import CSV_CELL_CHARS, lookalike_mark
 from darkmap.ops.access import add_agency, add_user
 from darkmap.report.html import CELL_CHARS, FULL_CHARS
 from darkmap.store.workspace import Workspace
@@ -261,7 +261,11 @@ def test_exports_hold_hostile_text_as_data(hostile_ws: Path, tmp_path: Path) -> 
         texts = _xml_texts(out)
         controls = [t[:80] for t in texts if CONTROL.search(t)]
         assert not controls, (fmt, controls[:3])
-        assert xml_text(EVIL) in texts and "\\x1b[2J\\x07" in xml_text(EVIL), fmt
+        # the handle's label as the CSV and the report show it, marked (exports audit,
+        # finding 7: the bidi override was drawn raw)
+        shown = label_text(EVIL)
+        assert f"{shown} {lookalike_mark(EVIL, account_id=False)}" in texts, fmt
+        assert "\\x1b[2J\\x07" in shown and "\\u202e" in shown, fmt
         assert MARKUP in texts, fmt  # markup is a value, not elements
         assert "nul\\x01\\x02\\x7f\\x9b" in texts, fmt
         assert "\x7f" not in out.read_text(encoding="utf-8"), fmt

@@ -38,6 +38,7 @@ from xml.sax.xmlreader import AttributesImpl
 from darkmap.errors import BadInputError
 from darkmap.export import dataset
 from darkmap.export.options import ExportOptions
+from darkmap.model.display import exact_display, with_lookalike_mark
 from darkmap.model.outputs import atomic_file
 from darkmap.model.records import finite
 from darkmap.store.workspace import Workspace
@@ -45,9 +46,12 @@ from darkmap.store.workspace import Workspace
 if TYPE_CHECKING:  # networkx takes ~0.25 s to import and every ingest loads the exporters
     import networkx as nx
 
-__all__ = ["GexfExporter", "GraphmlExporter", "build_graph", "node_id", "xml_text"]
+__all__ = ["GexfExporter", "GraphmlExporter", "build_graph", "label_text", "node_id",
+           "xml_text"]
 
 _NOT_XML = re.compile(r"[^\t\n\r\x20-\x5b\x5d-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_NOT_XML_TEXT = re.compile(r"[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""What XML 1.0 cannot hold (a backslash it can)."""
 
 
 def _escape(m: re.Match[str]) -> str:
@@ -66,6 +70,16 @@ def xml_text(value: str) -> str:
     return _NOT_XML.sub(_escape, value)
 
 
+def label_text(value: str) -> str:
+    """A node's label, which Gephi and yEd draw for a human: shown as the CSV and the
+    report show text (:func:`~darkmap.model.display.exact_display`: control, bidi and
+    zero-width characters as escapes, a backslash doubled, one to one), any character
+    XML cannot hold then escaped too. ``abc<U+202E>gpj.exe`` was drawn ``abcexe.jpg``,
+    and a handle holding a zero-width space drew exactly as the vendor it imitates
+    (exports audit, finding 7); node ids stay :func:`node_id`'s."""
+    return _NOT_XML_TEXT.sub(_escape, exact_display(value, newlines=True))
+
+
 def node_id(kind: str, key: str) -> str:
     """The graph id of a node: ``kind:key`` (XML-safe, one to one)."""
     return xml_text(f"{kind}:{key}")
@@ -82,7 +96,7 @@ def _clean(attrs: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(v, (list, tuple)):
             v = ", ".join(str(x) for x in v)
         if isinstance(v, str):
-            v = xml_text(v)
+            v = label_text(v) if k == "label" else xml_text(v)
         elif isinstance(v, bool):
             pass
         elif isinstance(v, float):
@@ -139,7 +153,8 @@ def _persona_nodes(g: nx.DiGraph, data: dataset.ExportData) -> None:  # type: ig
     for p in data.personas:
         harm = data.harm.get(p.persona_id)
         _add_node(g, node_id("persona", p.persona_id), kind="persona",
-                  label=p.label or p.persona_id, persona_id=p.persona_id,
+                  label=with_lookalike_mark(p.label) or p.persona_id,
+                  persona_id=p.persona_id,
                   n_accounts=int(p.n_accounts), n_markets=p.n_markets,
                   cohesion=_float(p.cohesion), country=p.country,
                   country_confidence=_float(p.country_confidence),
@@ -151,7 +166,8 @@ def _account_nodes(g: nx.DiGraph, data: dataset.ExportData) -> None:  # type: ig
     for a in data.accounts:
         harm = data.harm_of(a)
         aid = node_id("account", a.account_id)
-        _add_node(g, aid, kind="account", label=a.handle, account_id=a.account_id,
+        _add_node(g, aid, kind="account", label=with_lookalike_mark(a.handle),
+                  account_id=a.account_id,
                   market=a.market_id, role=a.role, persona_id=a.persona_id,
                   country=a.country, rating=_float(a.rating), level=a.level,
                   feedback_count=a.feedback_count, sales_count=a.sales_count,
