@@ -24,6 +24,7 @@ from typing import Any
 from darkmap.model.bitcoin import (
     GENESIS_HASH,
     MAINNET_MAGIC,
+    MAX_MONEY,
     WITNESS_COMMITMENT_PREFIX,
     ParseError,
     Prevout,
@@ -238,7 +239,6 @@ def framed_blocks(head: bytes) -> bool:
 _REAL_SEQUENCES = frozenset({0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD})
 """An input's sequence in almost every transaction: final, locktime-enabled, or opting
 into replacement (BIP 125)."""
-_MAX_MONEY = 21_000_000 * 100_000_000
 
 
 def cut_short_tx(buf: bytes) -> bool:
@@ -280,7 +280,7 @@ def cut_short_tx(buf: bytes) -> bool:
             spk, pos = take_bytes(buf, pos, slen, "scriptPubKey")
             complete += 1
             value = int.from_bytes(val, "little", signed=True)
-            real += 0 <= value <= _MAX_MONEY and classify(spk)[0] != "nonstandard"
+            real += 0 <= value <= MAX_MONEY and classify(spk)[0] != "nonstandard"
     except ParseError:
         pass
     return real >= 2 and real * 2 >= complete

@@ -48,6 +48,7 @@ from darkmap.importers.bitcoin_formats import (
     scan_blk,
     tx_from_esplora_json,
 )
+from darkmap.model.bitcoin import MAX_MONEY, Tx, money_range_problem
 from darkmap.model.limits import check_nesting
 from darkmap.model.records import QuarantineRecord, Record, UnitRecord
 from darkmap.plugins import SourceFile
@@ -342,6 +343,19 @@ def read_into_batch(data: bytes, fmt: str, batch: ChainBatch) -> ReadResult:
     return res
 
 
+def _money_ok(txs: list[Tx], locator: str, res: ReadResult, where: str = "") -> bool:
+    """False (and the unit quarantined, naming the transaction and field) when a
+    transaction of ``txs`` carries an amount outside Bitcoin's money range
+    (:func:`~darkmap.model.bitcoin.money_range_problem`)."""
+    for tx in txs:
+        problem = money_range_problem(tx)
+        if problem is not None:
+            fld, reason = problem
+            res.bad(locator, f"{where}{reason}", fld)
+            return False
+    return True
+
+
 def _add_checked_block(raw: bytes, offset: int, locator: str, batch: ChainBatch,
                        res: ReadResult) -> None:
     try:
@@ -356,6 +370,8 @@ def _add_checked_block(raw: bytes, offset: int, locator: str, batch: ChainBatch,
     if block.witness_ok is False:
         res.bad(locator, f"block {block.hash}: witness commitment does not match the wtxids",
                 "witness_commitment")
+        return
+    if not _money_ok(block.txs, locator, res, f"block {block.hash}: "):
         return
     batch.add_block(block, locator)
     res.ok(locator)
@@ -391,6 +407,8 @@ def _read_tx(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
                 else "transaction does not parse")
         res.bad("tx", f"{what}: {exc}")
         return
+    if not _money_ok([tx], "tx", res):
+        return
     batch.add_tx(tx, "tx")
     res.ok("tx")
 
@@ -425,6 +443,8 @@ def _read_hex(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
         except ParseError as exc:
             res.bad(locator, f"transaction does not parse: {exc}", excerpt=_excerpt(line))
             continue
+        if not _money_ok([tx], locator, res):
+            continue
         batch.add_tx(tx, locator)
         res.ok(locator)
 
@@ -453,6 +473,8 @@ def _read_getblock(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
             res.bad(locator, f"block {block.hash}: recomputed ids do not match its merkle root "
                              "or witness commitment", "merkleroot")
             continue
+        if not _money_ok(block.txs, locator, res, f"block {block.hash}: "):
+            continue
         batch.add_block(block, locator)
         res.ok(locator)
 
@@ -470,6 +492,8 @@ def _read_esplora(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
                 f"esplora tx: {type(exc).__name__} {exc}"
             res.bad(locator, reason, "txid")
             continue
+        if not _money_ok([tx], locator, res):
+            continue
         height = status.get("block_height") if isinstance(status.get("block_height"), int) else None
         when = status.get("block_time") if isinstance(status.get("block_time"), int) else None
         bh = status.get("block_hash") if isinstance(status.get("block_hash"), str) else None
@@ -483,6 +507,11 @@ def _read_utxo(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
     except ParseError as exc:
         res.bad("utxo file", f"UTXO file does not parse: {exc}")
         return
+    for (txid, vout), p in prevouts.items():
+        if not 0 <= p.value <= MAX_MONEY:
+            res.bad("utxo file", f"output {txid}:{vout}: value {p.value:,} sat is outside "
+                                 f"0..{MAX_MONEY:,} (21,000,000 BTC)", "value")
+            return
     batch.add_prevouts(prevouts)
     res.ok("utxo file")
 

@@ -38,6 +38,7 @@ from darkmap.model.encoding import (
 __all__ = [
     "GENESIS_HASH",
     "MAINNET_MAGIC",
+    "MAX_MONEY",
     "NULL_HASH",
     "SCRIPT_TYPES",
     "WITNESS_COMMITMENT_PREFIX",
@@ -55,6 +56,7 @@ __all__ = [
     "infer_input_address",
     "iter_ops",
     "merkle_root",
+    "money_range_problem",
     "parse_tx",
     "push_data",
     "read_varint",
@@ -75,6 +77,9 @@ NULL_HASH = b"\x00" * 32
 """The null txid of a coinbase outpoint (and the coinbase's wtxid in a witness root)."""
 WITNESS_COMMITMENT_PREFIX = bytes.fromhex("6a24aa21a9ed")
 """OP_RETURN, push 36, and the BIP 141 commitment header, before the 32-byte commitment."""
+MAX_MONEY = 21_000_000 * 100_000_000
+"""Bitcoin Core's ``MAX_MONEY`` in satoshis: no output, and no transaction's outputs
+together, may hold more (its ``MoneyRange``)."""
 
 
 class ParseError(BadInputError):
@@ -249,6 +254,30 @@ def parse_tx(buf: bytes, pos: int = 0) -> tuple[Tx, int]:
     tx = Tx(version, inputs, outputs, int.from_bytes(lock, "little"), txid, wtxid, len(raw),
             base * 3 + len(raw))
     return tx, pos
+
+
+def money_range_problem(tx: Tx) -> tuple[str, str] | None:
+    """(field, reason) when ``tx`` carries an amount outside Bitcoin Core's ``MoneyRange``
+    (0 to :data:`MAX_MONEY` satoshis): an output's value, the sum of its outputs, or the
+    value a source claims for a spent output (``prevout``); None when every amount is in
+    range. A transaction that fails is not Bitcoin (consensus refuses it) and its figures
+    would corrupt every total it enters (found by the money audit, M3: an output of
+    -1,000 BTC and one of 92 billion BTC were stored)."""
+    total = 0
+    for n, out in enumerate(tx.outputs):
+        if not 0 <= out.value <= MAX_MONEY:
+            return "value", (f"tx {tx.txid} output {n}: value {out.value:,} sat is outside "
+                             f"0..{MAX_MONEY:,} (21,000,000 BTC)")
+        total += out.value
+        if total > MAX_MONEY:
+            return "value", (f"tx {tx.txid}: its outputs up to output {n} sum to {total:,} "
+                             f"sat, over {MAX_MONEY:,} (21,000,000 BTC)")
+    for n, txin in enumerate(tx.inputs):
+        if txin.prevout is not None and not 0 <= txin.prevout.value <= MAX_MONEY:
+            return "prevout.value", (f"tx {tx.txid} input {n}: prevout value "
+                                     f"{txin.prevout.value:,} sat is outside "
+                                     f"0..{MAX_MONEY:,} (21,000,000 BTC)")
+    return None
 
 
 def serialize_parts(version: int, inputs: Sequence[RawInput], outputs: Sequence[TxOut],
