@@ -32,7 +32,7 @@ from darkmap.store.chain import (
 )
 from darkmap.store.workspace import Workspace
 
-__all__ = ["WalletSummary", "resolve_cluster", "wallet_summary"]
+__all__ = ["COUNTERPARTIES_RULE", "WalletSummary", "resolve_cluster", "wallet_summary"]
 
 
 class WalletSummary(TypedDict):
@@ -58,6 +58,8 @@ class WalletSummary(TypedDict):
     by_month: list[MonthFlow]
     paid_to: list[PaidTo]
     paid_by: list[PaidBy]
+    counterparties_rule: str  # how paid_to and paid_by share a transaction out
+    counterparties_left_out: dict[str, int]  # transactions left out, by reason
     tags: list[WalletTag]
     linked_accounts: list[str]
     linked_personas: list[LinkedPersona]
@@ -67,6 +69,13 @@ class WalletSummary(TypedDict):
     evidence: ClusterEvidence
     trace_command: str
 
+
+COUNTERPARTIES_RULE = (
+    "each counterparty is credited the wallet's share of a transaction, never the whole: "
+    "paid to, an output to another wallet times the wallet's part of the input value; "
+    "paid by, another wallet's input times the wallet's part of the output value; "
+    "CoinJoins and transactions with an input of unknown value are left out")
+"""How ``paid_to`` and ``paid_by`` count (:func:`darkmap.store.chain.wallet_facts`)."""
 
 _MAX_ID_DIGITS = 18
 """Digits a cluster id may have (a BIGINT holds 18 of any value)."""
@@ -167,7 +176,9 @@ def wallet_summary(ws: Workspace, ident: str, limit: int = 50) -> WalletSummary:
         "transactions": f.transactions,
         "stale_transactions": f.stale_transactions,
         "addresses": f.addresses, "by_month": f.by_month,
-        "paid_to": f.paid_to, "paid_by": f.paid_by, "tags": f.tags,
+        "paid_to": f.paid_to, "paid_by": f.paid_by,
+        "counterparties_rule": COUNTERPARTIES_RULE,
+        "counterparties_left_out": f.counterparty_txs_left_out, "tags": f.tags,
         "linked_accounts": f.linked_accounts, "linked_personas": f.linked_personas,
         "merge_reasons": f.merge_reasons,
         "merges": merges.get("merges", []), "n_merges": merges.get("n_merges", 0),

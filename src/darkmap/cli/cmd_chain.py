@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -327,7 +328,7 @@ def trace_cmd(target: str, forward: bool, hops: int, method: str, workspace: Pat
     for p in out["peel_chains"]:
         say(f"peel chain of {p['length']} steps from {p['start_txid']}, "
             f"peeled {_btc(p['peeled_sat'])}")
-    if out["cashouts"]:
+    if exchanges:
         say("confidence: a heuristic score (tag confidence, how the tag reaches the address, "
             "value share, CoinJoins, hops, the source cluster), not a probability: "
             "docs/chain.md")
@@ -400,13 +401,26 @@ def wallet_show(ident: str, workspace: Path | None, as_json: bool) -> None:
         out_ = "unknown" if out["sent_unknown_inputs"] and not m["sent_sat"] else _btc(
             m["sent_sat"])
         say(f"  {m['month']}: in {_btc(m['received_sat'])} out {out_}")
-    if out["paid_to"]:
-        say("  paid (counterparty cluster, amount, an address of it, its tags):")
-    for c in out["paid_to"][:10]:
-        tags = f"  tagged {short(', '.join(c['tags']), 200)}" if c["tags"] else ""
-        say(f"    cluster:{c['cluster_id']} {_btc(c['sent_sat'])}  "
-            f"{c['example_address'] or '-'}{tags}")
+    _counterparties(out["paid_to"], "sent_sat", "paid")
+    _counterparties(out["paid_by"], "received_sat", "paid by")
+    if out["paid_to"] or out["paid_by"] or out["counterparties_left_out"]:
+        left = out["counterparties_left_out"]
+        why = {"coinjoin": "CoinJoin(s)", "input_value_unknown": "with an input of unknown value"}
+        say(f"  counterparties: {out['counterparties_rule']}"
+            + (" (left out: " + ", ".join(f"{n} transaction(s) {why.get(k, k)}"
+                                           for k, n in left.items()) + ")" if left else ""))
     say(f"next: {out['trace_command']}")
+
+
+def _counterparties(rows: list[Any], amount: str, heading: str) -> None:
+    """The first counterparties of one direction (``paid``, ``paid by``)."""
+    if rows:
+        say(f"  {heading} (counterparty cluster, the wallet's share, an address of it, "
+            "its tags):")
+    for c in rows[:10]:
+        tags = f"  tagged {short(', '.join(c['tags']), 200)}" if c["tags"] else ""
+        say(f"    cluster:{c['cluster_id']} {_btc(c[amount])}  "
+            f"{c['example_address'] or '-'}{tags}")
 
 
 def _sent(sent_sat: int, unknown: int) -> str:

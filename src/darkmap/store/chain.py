@@ -867,6 +867,9 @@ class WalletFacts:
     linked_personas: list[LinkedPersona]
     merge_reasons: dict[str, MergeCount]
     coinjoins_spent_in: dict[str, int] = field(default_factory=dict)
+    # transactions of the wallet its counterparties leave out, by reason (``coinjoin``,
+    # ``input_value_unknown``): see :func:`_counterparties`
+    counterparty_txs_left_out: dict[str, int] = field(default_factory=dict)
     stale_transactions: int = 0
     unknown_inputs: int = 0  # inputs whose spent output is not loaded: value unknown
     # inputs of known value (UTXO file, prevouts) whose paying transaction is not loaded
@@ -937,23 +940,7 @@ def _wallet_facts(con: duckdb.DuckDBPyConnection, limit: int) -> WalletFacts:
         "  JOIN _w USING (address_id) JOIN btc_tx t USING (tx_id) GROUP BY 1) "
         "SELECT coalesce(r.m, s.m) m, coalesce(r.v, 0), coalesce(s.v, 0) FROM r "
         "FULL JOIN s ON r.m IS NOT DISTINCT FROM s.m ORDER BY m").fetchall()
-    # who the cluster paid (outputs of its spends to other clusters) and who paid it
-    sent_to = con.execute(
-        "WITH sp AS (SELECT DISTINCT i.tx_id FROM _in i JOIN _w USING (address_id)) "
-        "SELECT coalesce(c.cluster_id, o.address_id) cp, sum(o.value), count(DISTINCT o.tx_id), "
-        " min(a.address) FROM _out o JOIN sp USING (tx_id) "
-        "LEFT JOIN btc_clusters c ON c.address_id = o.address_id "
-        "LEFT JOIN btc_address a ON a.address_id = o.address_id "
-        "WHERE o.address_id IS NOT NULL AND o.address_id NOT IN (SELECT address_id FROM _w) "
-        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?", [limit]).fetchall()
-    recv_from = con.execute(
-        "WITH rc AS (SELECT DISTINCT o.tx_id FROM _out o JOIN _w USING (address_id)) "
-        "SELECT coalesce(c.cluster_id, i.address_id) cp, sum(i.value), count(DISTINCT i.tx_id), "
-        " min(a.address) FROM _in i JOIN rc USING (tx_id) "
-        "LEFT JOIN btc_clusters c ON c.address_id = i.address_id "
-        "LEFT JOIN btc_address a ON a.address_id = i.address_id "
-        "WHERE i.address_id IS NOT NULL AND i.address_id NOT IN (SELECT address_id FROM _w) "
-        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?", [limit]).fetchall()
+    sent_to, recv_from, left_out = _counterparties(con, limit)
     cp_tags = _cluster_tag_labels(con, {r[0] for r in sent_to} | {r[0] for r in recv_from})
     tags = con.execute(
         "SELECT t.address, t.label, t.category, t.confidence, t.source, t.actor, t.origin, "
@@ -987,9 +974,72 @@ def _wallet_facts(con: duckdb.DuckDBPyConnection, limit: int) -> WalletFacts:
                "tagpack": t[8]} for t in tags],
         linked_accounts=accounts, linked_personas=_personas(con, accounts),
         merge_reasons={h: {"edges": int(n), "transactions": int(t)} for h, n, t in by_heur},
-        coinjoins_spent_in={str(k): int(n) for k, n in coinjoins}, stale_transactions=stale,
+        coinjoins_spent_in={str(k): int(n) for k, n in coinjoins},
+        counterparty_txs_left_out=left_out, stale_transactions=stale,
         unknown_inputs=unknown, unloaded_spends=int(unloaded[0]),
         unloaded_spends_sat=int(unloaded[1]), unspendable_sat=unspendable)
+
+
+_COUNTERPARTY_TXS = (
+    "WITH tw AS (SELECT tx_id FROM _in JOIN _w USING (address_id) "
+    "  UNION SELECT tx_id FROM _out JOIN _w USING (address_id)), "
+    "ti AS (SELECT i.tx_id, sum(i.value) AS v_all, count(*) - count(i.value) AS n_unknown, "
+    "  coalesce(sum(i.value) FILTER (WHERE i.address_id IN (SELECT address_id FROM _w)), 0) "
+    "  AS v_w FROM _in i JOIN tw USING (tx_id) JOIN btc_tx t USING (tx_id) "
+    "  WHERE NOT t.is_coinbase GROUP BY 1), "
+    "tok AS (SELECT tx_id, v_all, v_w FROM ti WHERE n_unknown = 0 AND v_all > 0 "
+    "  AND tx_id NOT IN (SELECT tx_id FROM btc_coinjoins)) ")
+"""The wallet's transactions (``tw``), their input values (``ti``: all, unknown, the
+wallet's) and those whose counterparties can be shared out (``tok``)."""
+
+
+def _counterparties(con: duckdb.DuckDBPyConnection, limit: int
+                    ) -> tuple[list[Any], list[Any], dict[str, int]]:
+    """(paid to, paid by, transactions left out by reason) of the wallet in ``_w``.
+
+    A counterparty is credited only the wallet's share of a transaction, so the rows never
+    add up to more than the wallet sent or received (found by the money audit, M1: an
+    address that received 0.013 BTC was shown 119 BTC "paid by" the sender of a batch
+    payout, and a CoinJoin participant "paid" every other participant's outputs):
+
+    * paid to: in a transaction the wallet spends in, each output to another wallet counts
+      in proportion to the wallet's part of the input value (``value * v_w / v_all``);
+    * paid by: in a transaction paying the wallet, each other wallet's input counts in
+      proportion to what the wallet received of it (``value * received / v_all``).
+
+    Each share is rounded down to the satoshi. Detected CoinJoins (their inputs' owners
+    are unknown) and transactions with an input of unknown value (no share can be
+    computed) are left out and counted by reason (``coinjoin``, ``input_value_unknown``).
+    """
+    sent_to = con.execute(
+        _COUNTERPARTY_TXS +
+        "SELECT coalesce(c.cluster_id, o.address_id) cp, "
+        " sum(o.value::HUGEINT * t.v_w // t.v_all)::BIGINT, count(DISTINCT o.tx_id), "
+        " min(a.address) FROM _out o JOIN tok t USING (tx_id) "
+        "LEFT JOIN btc_clusters c ON c.address_id = o.address_id "
+        "LEFT JOIN btc_address a ON a.address_id = o.address_id "
+        "WHERE t.v_w > 0 AND o.address_id IS NOT NULL "
+        "AND o.address_id NOT IN (SELECT address_id FROM _w) "
+        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?", [limit]).fetchall()
+    recv_from = con.execute(
+        _COUNTERPARTY_TXS +
+        ", ow AS (SELECT tx_id, sum(value) AS v FROM _out JOIN _w USING (address_id) "
+        "  GROUP BY 1) "
+        "SELECT coalesce(c.cluster_id, i.address_id) cp, "
+        " sum(i.value::HUGEINT * ow.v // t.v_all)::BIGINT, count(DISTINCT i.tx_id), "
+        " min(a.address) FROM _in i JOIN tok t USING (tx_id) JOIN ow USING (tx_id) "
+        "LEFT JOIN btc_clusters c ON c.address_id = i.address_id "
+        "LEFT JOIN btc_address a ON a.address_id = i.address_id "
+        "WHERE i.address_id IS NOT NULL AND i.address_id NOT IN (SELECT address_id FROM _w) "
+        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?", [limit]).fetchall()
+    row = con.execute(
+        _COUNTERPARTY_TXS +
+        "SELECT count(*) FILTER (WHERE tx_id IN (SELECT tx_id FROM btc_coinjoins)), "
+        " count(*) FILTER (WHERE n_unknown > 0 AND tx_id NOT IN "
+        "  (SELECT tx_id FROM btc_coinjoins)) FROM ti").fetchone() or (0, 0)
+    left_out = {k: int(n) for k, n in zip(("coinjoin", "input_value_unknown"), row,
+                                          strict=True) if n}
+    return sent_to, recv_from, left_out
 
 
 class ChainCoverage(TypedDict):
