@@ -10,9 +10,12 @@ Taint methods (how a transaction passes taint from inputs to outputs):
 Forward tracing starts from every output paid to the source addresses by someone else
 and stops at tagged services (exchange, market, mixer...: ``SERVICE_CATEGORIES``),
 resolving tags at cluster level when clusters exist. Backward tracing asks where the
-money the source received came from. Peel chains (one small payment plus one large
-change, repeated) are recognised among the traced transactions, and exchange hits are
-listed as cash-out points an investigator can send a legal request to.
+money the source received came from; no amount it gives exceeds what the source
+received (under ``poison`` each input of a transaction counts at most the value traced
+back into that transaction). Peel chains (one small payment plus one large change,
+repeated) are recognised among the traced transactions. Exchange hits are listed as
+cash-out points an investigator can send a legal request to (forward), or as funding
+sources, where the money came from (backward).
 """
 
 from __future__ import annotations
@@ -148,7 +151,8 @@ class TraceResult(TypedDict):
     hits: list[TraceHit]
     by_service_sat: dict[str, int]        # proven amounts
     by_service_max_sat: dict[str, int]    # the most they can be
-    cashouts: list[TraceHit]
+    cashouts: list[TraceHit]              # forward: exchanges the value reached
+    funding_sources: list[TraceHit]       # backward: exchanges the value came from
     peel_chains: list[PeelChain]
     uncertain_transactions: list[UncertainTx]
 
@@ -279,11 +283,18 @@ def _split(method: str, in_vals: np.ndarray, in_taint: np.ndarray,
     ``bound="low"`` gives what the known values prove (never more than the truth: the
     unknown input may hold any amount the fee allows, so the traced coins may come last in
     the line, or be a vanishing share), ``"high"`` the most it can be (the inputs hold at
-    least the outputs). Poison does not read input values.
+    least the outputs). Poison does not read input values; backward (``reverse``) it
+    counts each input at most the taint traced back into the transaction: an input cannot
+    have given the source more than the source received through it (found by the money
+    audit, M2: 119 BTC "from" an exchange into an address that received 0.013 BTC).
     """
     if method == "poison":
-        return (np.clip(out_vals, 0, None).astype(np.float64) if in_taint.sum() > 0
-                else np.zeros(len(out_vals), dtype=np.float64))
+        if in_taint.sum() <= 0:
+            return np.zeros(len(out_vals), dtype=np.float64)
+        full: np.ndarray = np.clip(out_vals, 0, None).astype(np.float64)
+        if reverse:
+            full = np.minimum(full, float(in_taint.sum()))
+        return full
     if (in_vals < 0).any() or (out_vals < 0).any():
         if method == "fifo":
             lo, hi = _fifo_bounds(in_vals, in_taint, out_vals, reverse)
@@ -797,12 +808,17 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
             "confidence_level": level, "confidence_score": points,
             "confidence_reasons": reasons,
         })
-    cashouts = [row for row in hit_rows if row["category"] == "exchange"]
+    exchanges = [row for row in hit_rows if row["category"] == "exchange"]
     by_service: dict[str, int] = defaultdict(int)
     by_service_max: dict[str, int] = defaultdict(int)
     for row in hit_rows:
         by_service[row["service"]] += row["amount_sat"]
         by_service_max[row["service"]] += row["amount_max_sat"]
+    received = int(sum(trail.seeds.values()))
+    if direction == "backward":  # per-hit upper bounds may add up past what it received
+        for k in by_service:
+            by_service[k] = min(by_service[k], received)
+            by_service_max[k] = min(by_service_max[k], received)
     peel: list[PeelChain] = []
     for c in chains:
         steps: list[PeelStep] = []
@@ -822,7 +838,7 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
         "start": label, "addresses": len(ids), "direction": direction, "method": method,
         "hops": hops, "transactions_visited": len(visited),
         "stale_transactions_left_out": store.stale_txs_of(ws.con, ids),
-        "source_received_sat": int(sum(trail.seeds.values())),
+        "source_received_sat": received,
         "started_from_spends": len(trail.spends),
         "started_from_spends_sat": int(sum(trail.spends.values())),
         "spends_not_started": len(trail.not_started),
@@ -831,7 +847,9 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
         "by_service_sat": dict(sorted(by_service.items(), key=lambda kv: -kv[1])),
         "by_service_max_sat": {k: by_service_max[k] for k in sorted(
             by_service_max, key=lambda k: (-by_service[k], -by_service_max[k]))},
-        "cashouts": cashouts, "peel_chains": peel,
+        "cashouts": exchanges if direction == "forward" else [],
+        "funding_sources": exchanges if direction == "backward" else [],
+        "peel_chains": peel,
         "uncertain_transactions": list(unc_rows.values()),
     }
 

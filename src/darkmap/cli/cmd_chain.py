@@ -303,9 +303,15 @@ def trace_cmd(target: str, forward: bool, hops: int, method: str, workspace: Pat
         say(f"  left out: {out['stale_transactions_left_out']} transaction(s) of the start "
             "found only in stale blocks, off the best chain (`darkmap status` names the "
             "blocks)")
-    if out["method"] == "poison" and out["hits"]:
+    backward = out["direction"] == "backward"
+    if out["method"] == "poison" and out["hits"] and not backward:
         say("  poison: amounts are upper bounds (a spend with any traced input counts all "
             "its outputs); the confidence reads the haircut share")
+    elif out["method"] == "poison" and out["hits"]:
+        say("  poison: amounts are upper bounds (every input of a transaction the money "
+            "passed counts, each at most what was traced back into it), none more than the "
+            f"{_btc(out['source_received_sat'])} the start received; the confidence reads "
+            "the haircut share")
     if out["uncertain_transactions"]:
         say(f"  uncertain: {len(out['uncertain_transactions'])} transaction(s) of the trail "
             "spend coins of unknown value (earlier outputs not loaded); amounts are what the "
@@ -316,9 +322,12 @@ def trace_cmd(target: str, forward: bool, hops: int, method: str, workspace: Pat
         most = out["by_service_max_sat"].get(svc, amount)
         upto = f" (up to {_btc(most)}: uncertain)" if most != amount else ""
         say(f"  {cell(svc, 32)} {_btc(amount)}{upto}")
-    if out["cashouts"]:
-        say("cash-out points (exchange, address, amount, txid, time; how sure and why):")
-        for c in out["cashouts"]:
+    exchanges = out["funding_sources"] if backward else out["cashouts"]
+    if exchanges:
+        say("funding sources (exchange the money came from, address, amount, txid, time; "
+            "how sure and why):" if backward else
+            "cash-out points (exchange, address, amount, txid, time; how sure and why):")
+        for c in exchanges:
             upto = (f" (up to {_btc(c['amount_max_sat'])}: uncertain)" if c["uncertain"]
                     else "")
             say(f"  {cell(c['service'], 20)} {c['address']}  {_btc(c['amount_sat'])}{upto}  "
