@@ -477,6 +477,7 @@ class ClusterSummary(TypedDict):
     addresses: int
     transactions: int
     stale_transactions_left_out: int
+    set_aside_transactions_left_out: int  # a coin spent twice: store.mark_conflicts
     clusters: int
     non_singleton_clusters: int
     largest_cluster: int
@@ -504,6 +505,7 @@ def run_clustering(ws: Workspace, heuristics: tuple[str, ...] | list[str] = DEFA
     """Cluster the workspace's chain; replace btc_clusters, merges and coinjoins."""
     t0 = time.perf_counter()
     stale = store.mark_stale(ws.con)  # a workspace loaded before the flags gets them here
+    aside = store.mark_conflicts(ws.con)  # coins spent twice: losers set aside
     arr = load_arrays(ws.con)
     res = cluster_arrays(arr, tuple(heuristics), method)
     run_id = uuid.uuid4().hex[:12]
@@ -523,8 +525,10 @@ def run_clustering(ws: Workspace, heuristics: tuple[str, ...] | list[str] = DEFA
         int(cjm.sum()), seconds))
     return {
         "run_id": run_id, "heuristics": list(res.heuristics), "method": method,
-        "addresses": arr.n_addr, "transactions": arr.n_tx - stale["stale_txs"],
-        "stale_transactions_left_out": stale["stale_txs"], "clusters": res.n_clusters,
+        "addresses": arr.n_addr,
+        "transactions": arr.n_tx - stale["stale_txs"] - aside["set_aside_txs"],
+        "stale_transactions_left_out": stale["stale_txs"],
+        "set_aside_transactions_left_out": aside["set_aside_txs"], "clusters": res.n_clusters,
         "non_singleton_clusters": int((np.bincount(res.labels) > 1).sum())
         if arr.n_addr else 0,
         "largest_cluster": int(np.bincount(res.labels).max()) if arr.n_addr else 0,

@@ -643,6 +643,7 @@ def run_clustering_spark(ws: Workspace,
     own = spark is None
     try:
         stale = store.mark_stale(ws.con)  # as run_clustering: stale ones are left out
+        aside = store.mark_conflicts(ws.con)  # coins spent twice: losers set aside
         dims = write_graph_parquet(ws.con, tmp / "graph", SCRIPT_TYPES)
         n_addr = dims["n_addr"]
         if own:
@@ -679,8 +680,10 @@ def run_clustering_spark(ws: Workspace,
     kinds = cjt.column("kind").to_pylist()
     return {
         "run_id": run_id, "heuristics": list(heuristics), "method": "spark",
-        "addresses": n_addr, "transactions": dims["n_tx"] - stale["stale_txs"],
-        "stale_transactions_left_out": stale["stale_txs"], "clusters": n_clusters,
+        "addresses": n_addr,
+        "transactions": dims["n_tx"] - stale["stale_txs"] - aside["set_aside_txs"],
+        "stale_transactions_left_out": stale["stale_txs"],
+        "set_aside_transactions_left_out": aside["set_aside_txs"], "clusters": n_clusters,
         "non_singleton_clusters": int((sizes > 1).sum()),
         "largest_cluster": int(sizes.max()) if n_addr else 0,
         "merge_edges": sum(stored.values()),  # distinct, as stored and shown

@@ -143,6 +143,10 @@ class TraceResult(TypedDict):
     hops: int
     transactions_visited: int
     stale_transactions_left_out: int  # of the start's, found only in stale blocks
+    set_aside_transactions_left_out: int  # of the start's: a coin spent twice
+    # the trail's transactions (and the start's set aside): set aside, kept in a conflict,
+    # in blocks whose proof of work fails, in no loaded block
+    standing: store.TxStanding
     source_received_sat: int
     started_from_spends: int  # spends of coins whose paying tx is not loaded (forward)
     started_from_spends_sat: int
@@ -815,6 +819,7 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
         by_service[row["service"]] += row["amount_sat"]
         by_service_max[row["service"]] += row["amount_max_sat"]
     received = int(sum(trail.seeds.values()))
+    aside = store.set_aside_txs_of(ws.con, ids)
     if direction == "backward":  # per-hit upper bounds may add up past what it received
         for k in by_service:
             by_service[k] = min(by_service[k], received)
@@ -838,6 +843,8 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
         "start": label, "addresses": len(ids), "direction": direction, "method": method,
         "hops": hops, "transactions_visited": len(visited),
         "stale_transactions_left_out": store.stale_txs_of(ws.con, ids),
+        "set_aside_transactions_left_out": len(aside),
+        "standing": store.tx_standing(ws.con, set(visited) | set(aside)),
         "source_received_sat": received,
         "started_from_spends": len(trail.spends),
         "started_from_spends_sat": int(sum(trail.spends.values())),

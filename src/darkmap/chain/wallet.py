@@ -27,6 +27,7 @@ from darkmap.store.chain import (
     MonthFlow,
     PaidBy,
     PaidTo,
+    TxStanding,
     WalletAddress,
     WalletTag,
 )
@@ -54,6 +55,9 @@ class WalletSummary(TypedDict):
     coverage: ChainCoverage  # the loaded blocks
     transactions: int
     stale_transactions: int
+    # its transactions set aside (a coin spent twice), kept over a conflicting spender,
+    # in blocks whose proof of work fails, in no loaded block
+    standing: TxStanding
     addresses: list[WalletAddress]
     by_month: list[MonthFlow]
     paid_to: list[PaidTo]
@@ -175,6 +179,7 @@ def wallet_summary(ws: Workspace, ident: str, limit: int = 50) -> WalletSummary:
         "coverage": coverage,
         "transactions": f.transactions,
         "stale_transactions": f.stale_transactions,
+        "standing": f.standing or store.tx_standing(ws.con, []),
         "addresses": f.addresses, "by_month": f.by_month,
         "paid_to": f.paid_to, "paid_by": f.paid_by,
         "counterparties_rule": COUNTERPARTIES_RULE,

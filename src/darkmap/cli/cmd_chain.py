@@ -24,6 +24,7 @@ from darkmap.cli.common import (
     open_ws_to_write,
     outside_workspace,
     say,
+    say_chain_doubts,
     say_stale_chain,
     short,
     workspace_option,
@@ -60,18 +61,20 @@ def chain_load(paths: tuple[Path, ...], workspace: Path | None, init: bool,
     Example: darkmap chain load -w case-42 ../shared/data/bitcoin
     """
     from darkmap.collect.ingest import check_chain_paths, load_files  # noqa: PLC0415
-    from darkmap.store.chain import stale_chain  # noqa: PLC0415
+    from darkmap.store.chain import chain_doubts, stale_chain  # noqa: PLC0415
 
     check_chain_paths(paths)  # a file that is not chain data: refused, nothing stored
     ws = open_ws_to_write(workspace, init)
     try:
         results = load_files(ws, list(paths), checked=True)
         stale = stale_chain(ws.con)
+        doubts = chain_doubts(ws.con)
     finally:
         ws.close()
     if as_json:
         emit_json({"files": [dataclasses.asdict(r) for r in results],
-                   "stale_chain": dataclasses.asdict(stale)})
+                   "stale_chain": dataclasses.asdict(stale),
+                   "chain_doubts": dataclasses.asdict(doubts)})
         return
     for r in results:
         state = "already loaded" if r.already else (r.error or r.fmt)
@@ -81,6 +84,7 @@ def chain_load(paths: tuple[Path, ...], workspace: Path | None, init: bool,
         for reason in r.reasons:
             say(f"    quarantined: {short(reason, 400)}")
     say_stale_chain(stale)
+    say_chain_doubts(doubts)
 
 
 @chain_group.command("cluster")
@@ -303,6 +307,7 @@ def trace_cmd(target: str, forward: bool, hops: int, method: str, workspace: Pat
         say(f"  left out: {out['stale_transactions_left_out']} transaction(s) of the start "
             "found only in stale blocks, off the best chain (`darkmap status` names the "
             "blocks)")
+    _say_standing(out["standing"], "of the start and the trail")
     backward = out["direction"] == "backward"
     if out["method"] == "poison" and out["hits"] and not backward:
         say("  poison: amounts are upper bounds (a spend with any traced input counts all "
@@ -392,6 +397,7 @@ def wallet_show(ident: str, workspace: Path | None, as_json: bool) -> None:
         only = " (the only ones touching it)" if not out["transactions"] else ""
         say(f"  left out: {out['stale_transactions']} transaction(s) found only in stale "
             f"blocks{only}, off the best chain (`darkmap status` names the blocks)")
+    _say_standing(out["standing"], "of the wallet")
     say(f"  how sure the cluster is: {ev['level']} (clustered with "
         f"{', '.join(ev['heuristics_run']) or '-'})")
     for r in ev["reasons"]:
@@ -419,6 +425,26 @@ def wallet_show(ident: str, workspace: Path | None, as_json: bool) -> None:
             + (" (left out: " + ", ".join(f"{n} transaction(s) {why.get(k, k)}"
                                            for k, n in left.items()) + ")" if left else ""))
     say(f"next: {out['trace_command']}")
+
+
+def _say_standing(st: Any, whose: str) -> None:
+    """Notes on transactions whose figures are in doubt (:class:`TxStanding`): set aside
+    for a coin spent twice, kept over a conflicting spender, in blocks whose proof of work
+    fails, in no loaded block; nothing when there are none."""
+    if st["set_aside"]:
+        say(f"  left out: {st['set_aside']} transaction(s) {whose} set aside: they spend a "
+            "coin another transaction spends, or rest on one that does (`darkmap status` "
+            "names the conflicts)")
+    if st["kept_in_conflict"]:
+        say(f"  conflict: {st['kept_in_conflict']} transaction(s) {whose} spend a coin "
+            "another loaded transaction spends too; kept as the better placed (a block with "
+            "valid proof of work), the other set aside (`darkmap status`)")
+    if st["pow_failed"]:
+        say(f"  unproven: {st['pow_failed']} transaction(s) {whose} are only in blocks whose "
+            "proof of work fails (not mined as their header claims)")
+    if st["without_block"]:
+        say(f"  unproven: {st['without_block']} transaction(s) {whose} are in no loaded "
+            "block (raw transactions, JSON): nothing shows they were mined")
 
 
 def _counterparties(rows: list[Any], amount: str, heading: str) -> None:

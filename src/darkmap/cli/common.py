@@ -29,7 +29,7 @@ from darkmap.errors import is_interrupt
 from darkmap.model.display import UNSAFE_CHARS, columns, fit, for_display, lookalike_mark, pad
 
 if TYPE_CHECKING:
-    from darkmap.store.chain import StaleChain
+    from darkmap.store.chain import ChainDoubts, StaleChain
     from darkmap.store.page_times import PageTimeDoubt
     from darkmap.store.workspace import Workspace
 
@@ -473,6 +473,32 @@ def line_width() -> int:
     return LINE_WIDTH
 
 
+def say_chain_doubts(d: ChainDoubts, indent: str = "") -> None:
+    """Name the coins spent twice (which spender is kept, which set aside and why), and
+    count the blocks whose proof of work fails and the transactions in no loaded block;
+    nothing when there are none."""
+    if d.n_conflicts:
+        say(f"{indent}double spends: {d.n_conflicts:,} coin(s) spent by two or more loaded "
+            f"transactions; {d.n_set_aside:,} transaction(s) set aside, left out of clusters, "
+            "traces and wallets (docs/chain.md, \"Coins spent twice\"):")
+        for c in d.conflicts:
+            say(f"{indent}  coin {c.outpoint}:")
+            for txid, standing, kept, why in c.spenders:
+                state = "kept" if kept else f"set aside: {short(why or '', 300)}"
+                say(f"{indent}    {txid} ({standing}): {state}")
+        if d.n_conflicts > len(d.conflicts):
+            say(f"{indent}  ... and {d.n_conflicts - len(d.conflicts):,} more")
+    elif d.n_set_aside:
+        say(f"{indent}set aside: {d.n_set_aside:,} transaction(s)")
+    if d.pow_failed_blocks:
+        say(f"{indent}unproven: {d.pow_failed_blocks:,} block(s) on the best chain fail their "
+            "proof of work (not mined as their header claims; a simulated chain is not "
+            "mined): their transactions are used but not proven")
+    if d.transactions_without_block:
+        say(f"{indent}unproven: {d.transactions_without_block:,} transaction(s) are in no "
+            "loaded block (raw transactions, JSON): used, but nothing shows they were mined")
+
+
 def say_stale_chain(st: StaleChain, indent: str = "") -> None:
     """Name the stale blocks (off the best chain) and the transactions left out for it;
     nothing when there are none."""
@@ -631,7 +657,7 @@ def status(workspace: Path | None, as_json: bool, by_field: bool) -> None:
 
     Example: darkmap status -w case-42 --fields
     """
-    from darkmap.store.chain import stale_chain  # noqa: PLC0415 - see open_ws
+    from darkmap.store.chain import chain_doubts, stale_chain  # noqa: PLC0415 - see open_ws
     from darkmap.store.fieldreport import field_report  # noqa: PLC0415 - see open_ws
     from darkmap.store.overview import workspace_stage  # noqa: PLC0415
     from darkmap.store.page_times import page_time_doubts  # noqa: PLC0415 - see open_ws
@@ -643,6 +669,7 @@ def status(workspace: Path | None, as_json: bool, by_field: bool) -> None:
             return
         stage = workspace_stage(ws.con)
         stale = stale_chain(ws.con) if stage["stale_blocks"] else None
+        chain = chain_doubts(ws.con) if stage["transactions"] else None
         doubts = page_time_doubts(ws.con)
         counts = ws.table_counts()
     finally:
@@ -650,18 +677,20 @@ def status(workspace: Path | None, as_json: bool, by_field: bool) -> None:
     if as_json:
         emit_json({"stage": stage, "next": stage["next"], "stale_chain": dataclasses.asdict(
             stale) if stale else None,
+            "chain_doubts": dataclasses.asdict(chain) if chain else None,
             "page_time_warnings": [dataclasses.asdict(d) for d in doubts], "tables": counts})
         return
-    _print_stage(stage, stale)
+    _print_stage(stage, stale, chain)
     say_page_time_doubts(doubts, indent="  ")
     say("tables (rows):")
     for name, n in counts.items():
         say(f"  {name:28s} {n:>10,d}")
 
 
-def _print_stage(st: Any, stale_chain: StaleChain | None = None) -> None:
-    """The workspace's stage in five lines (the stale blocks after them, if any), then the
-    next command and why."""
+def _print_stage(st: Any, stale_chain: StaleChain | None = None,
+                 doubts: ChainDoubts | None = None) -> None:
+    """The workspace's stage in five lines (the stale blocks and the chain's doubts after
+    them, if any), then the next command and why."""
     from darkmap.store.overview import stage_assessment_stale  # noqa: PLC0415
 
     def count(n: int, what: str) -> str:
@@ -711,6 +740,8 @@ def _print_stage(st: Any, stale_chain: StaleChain | None = None) -> None:
         say(f"  {name:11s} {text}")
     if stale_chain is not None:
         say_stale_chain(stale_chain, indent="  ")
+    if doubts is not None:
+        say_chain_doubts(doubts, indent="  ")
     say_parts(f"next: {st['next']}", f"({st['why']})", sep="   ")
 
 

@@ -46,11 +46,15 @@ __all__ = [
     "ChainRows",
     "ClusterRun",
     "GraphColumns",
+    "LEFT_OUT",
+    "ChainDoubts",
+    "Conflict",
     "LinkedPersona",
     "MergeCount",
     "MergeEdge",
     "MonthFlow",
     "StaleBlock",
+    "TxStanding",
     "StaleChain",
     "PaidBy",
     "PaidTo",
@@ -61,6 +65,7 @@ __all__ = [
     "address_id",
     "addresses_by_id",
     "chain_coverage",
+    "chain_doubts",
     "cluster_address_ids",
     "cluster_count",
     "cluster_exists",
@@ -74,9 +79,11 @@ __all__ = [
     "graph_columns",
     "insert_tags",
     "last_cluster_heuristics",
+    "mark_conflicts",
     "mark_stale",
     "repeated_txids",
     "replace_clusters",
+    "set_aside_txs_of",
     "stale_chain",
     "stale_txs_of",
     "stored_coinjoins",
@@ -87,6 +94,7 @@ __all__ = [
     "tags_by_address_id",
     "tags_for_export",
     "trace_tags",
+    "tx_standing",
     "txids_by_id",
     "wallet_facts",
     "write_batch",
@@ -151,6 +159,7 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: ChainRows,
             _record_other_blocks(con)
             fill_heights(con)
             counts.update(mark_stale(con))
+            counts.update(mark_conflicts(con))
     finally:
         con.execute("DROP TABLE IF EXISTS _new_tx")
     counts["script_types"] = dict(sorted(batch.script_types.items()))
@@ -248,7 +257,7 @@ def _insert_txs_and_outputs(con: duckdb.DuckDBPyConnection, prov_args: list[str]
     con.execute(
         "INSERT INTO btc_tx SELECT n.tx_id, t.txid, t.wtxid, t.block_hash, t.height, "
         "t.block_time, t.position, t.version, t.locktime, t.size, t.weight, t.n_in, "
-        "t.n_out, t.is_coinbase, t.segwit, t.bip69, t.locator, ?, ?, ?, false "
+        "t.n_out, t.is_coinbase, t.segwit, t.bip69, t.locator, ?, ?, ?, false, NULL "
         "FROM _b_tx t JOIN _new_tx n ON n.seq = t.seq ORDER BY n.tx_id", prov_args)
     con.execute(
         "INSERT INTO btc_txout SELECT n.tx_id, o.n, o.value, o.script_type, a.address_id, "
@@ -350,6 +359,190 @@ def mark_stale(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             "WHERE t.tx_id = s.tx_id AND t.stale IS DISTINCT FROM s.stale")
     return {"stale_blocks": len(stale),
             "stale_txs": _count(con, "SELECT count(*) FROM btc_tx WHERE stale")}
+
+
+LEFT_OUT = "(stale IS TRUE OR set_aside IS NOT NULL)"
+"""SQL: a ``btc_tx`` row left out of clustering, tracing and wallet figures (found only
+in stale blocks, or set aside by :func:`mark_conflicts`)."""
+
+_STANDING = ("in a block on the best chain with valid proof of work",
+             "in a block on the best chain whose proof of work fails",
+             "in no loaded block")
+"""How far a transaction's placement is supported, best first (its rank in a conflict)."""
+_MAX_CONFLICT_ROWS = 100_000
+"""Spenders of coins spent twice read at most (a hostile file may forge many: the rest
+are still set aside as a group, by SQL)."""
+
+
+def mark_conflicts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Recompute the coins spent twice (``btc_conflicts``) and the transactions set aside
+    (``btc_tx.set_aside``); return how many of each (``conflicts``: coins,
+    ``set_aside_txs``).
+
+    Two transactions that spend the same outpoint cannot both have happened (found by
+    the money audit, H1: a forged, unsigned transaction replaced the real spender of a
+    coin and the real trail vanished from ``trace`` without a word). Among the spenders
+    not stale, the one whose placement stands highest (:data:`_STANDING`: a block on the
+    best chain with valid proof of work, then one whose proof of work fails, then no
+    block; a transaction in several blocks counts its best) is kept; the others are set
+    aside, and so are all of them when two or more share the highest standing (nothing
+    tells which happened). A transaction spending one outpoint twice in its own inputs
+    is set aside too. Every transaction spending an output of a set-aside one is set
+    aside after it. Runs after every load and before clustering, like
+    :func:`mark_stale`.
+    """
+    con.execute("DELETE FROM btc_conflicts")
+    con.execute("UPDATE btc_tx SET set_aside = NULL WHERE set_aside IS NOT NULL")
+    con.execute(
+        "INSERT INTO btc_conflicts WITH tb AS (SELECT tx_id, block_hash FROM btc_tx "
+        " WHERE block_hash IS NOT NULL UNION ALL SELECT tx_id, block_hash FROM btc_tx_blocks),"
+        "r AS (SELECT t.tx_id, min(CASE WHEN b.block_hash IS NULL OR b.n_tx IS NULL THEN 2"
+        " WHEN b.pow_ok THEN 0 ELSE 1 END) AS rank FROM btc_tx t LEFT JOIN tb USING (tx_id)"
+        " LEFT JOIN btc_blocks b ON b.block_hash = tb.block_hash AND b.stale IS NOT TRUE"
+        " WHERE t.stale IS NOT TRUE GROUP BY t.tx_id),"
+        "sp AS (SELECT i.prev_txid, i.prev_vout, i.tx_id, r.rank FROM btc_txin i"
+        " JOIN r USING (tx_id) WHERE i.prev_vout <> 4294967295),"
+        "g AS (SELECT prev_txid, prev_vout, tx_id, min(rank) AS rank, count(*) AS n FROM sp"
+        " WHERE (prev_txid, prev_vout) IN (SELECT prev_txid, prev_vout FROM sp"
+        "  GROUP BY 1, 2 HAVING count(*) > 1) GROUP BY 1, 2, 3),"
+        "w AS (SELECT *, min(rank) OVER o AS best, count(*) OVER o AS spenders FROM g"
+        " WINDOW o AS (PARTITION BY prev_txid, prev_vout)),"
+        "k AS (SELECT *, sum(CASE WHEN rank = best THEN 1 ELSE 0 END) OVER "
+        " (PARTITION BY prev_txid, prev_vout) AS at_best FROM w) "
+        "SELECT prev_txid, prev_vout, tx_id, spenders > 1 AND n = 1 AND rank = best "
+        "AND at_best = 1, CASE rank WHEN 0 THEN ? WHEN 1 THEN ? ELSE ? END FROM k",
+        list(_STANDING))
+    # a transaction spending one outpoint twice in its own inputs: never kept
+    con.execute(
+        "UPDATE btc_tx AS t SET set_aside = 'spends ' || c.prev_txid || ':' || c.prev_vout "
+        "|| ' twice in its own inputs' FROM btc_conflicts c WHERE c.tx_id = t.tx_id "
+        "AND t.set_aside IS NULL AND (SELECT count(*) FROM btc_txin i WHERE i.tx_id = c.tx_id "
+        " AND i.prev_txid = c.prev_txid AND i.prev_vout = c.prev_vout) > 1")
+    # the others: why each is set aside
+    con.execute(
+        "UPDATE btc_tx AS t SET set_aside = r.why FROM (SELECT c.tx_id, min("
+        " CASE WHEN k.txid IS NULL THEN 'spends ' || c.prev_txid || ':' || c.prev_vout "
+        "  || ', which another transaction of the same standing spends too (' || c.standing "
+        "  || '): which one happened cannot be told'"
+        " ELSE 'spends ' || c.prev_txid || ':' || c.prev_vout || ', which ' || k.txid "
+        "  || ' spends too and stands higher (' || k.standing || '; this one: ' "
+        "  || c.standing || ')' END) AS why FROM btc_conflicts c "
+        " LEFT JOIN (SELECT x.prev_txid, x.prev_vout, x.standing, t2.txid FROM btc_conflicts x"
+        "  JOIN btc_tx t2 USING (tx_id) WHERE x.kept) k "
+        "  ON k.prev_txid = c.prev_txid AND k.prev_vout = c.prev_vout "
+        " WHERE NOT c.kept GROUP BY 1) r WHERE t.tx_id = r.tx_id AND t.set_aside IS NULL")
+    if _count(con, "SELECT count(*) FROM btc_tx WHERE set_aside IS NOT NULL"):
+        # what spends an output of a set-aside transaction rests on it: set aside too
+        con.execute(
+            "UPDATE btc_tx AS t SET set_aside = 'spends an output of ' || d.via || ', which "
+            "is set aside (a coin spent twice before it)' FROM (WITH RECURSIVE down(tx_id) AS ("
+            " SELECT tx_id FROM btc_tx WHERE set_aside IS NOT NULL"
+            " UNION SELECT i.tx_id FROM btc_txin i JOIN down ON i.prev_tx_id = down.tx_id)"
+            " SELECT down.tx_id, min(p.txid) AS via FROM down JOIN btc_txin i USING (tx_id)"
+            " JOIN btc_tx p ON p.tx_id = i.prev_tx_id WHERE p.tx_id IN (SELECT tx_id FROM down)"
+            " GROUP BY 1) d WHERE t.tx_id = d.tx_id AND t.set_aside IS NULL")
+    return {"conflicts": _count(con, "SELECT count(*) FROM (SELECT DISTINCT prev_txid, "
+                                     "prev_vout FROM btc_conflicts)"),
+            "set_aside_txs": _count(con, "SELECT count(*) FROM btc_tx "
+                                         "WHERE set_aside IS NOT NULL")}
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A coin spent by two or more stored transactions: each spender with its standing,
+    whether it is kept, and why it is set aside (None when kept)."""
+
+    outpoint: str
+    spenders: list[tuple[str, str, bool, str | None]]  # (txid, standing, kept, set_aside)
+
+
+@dataclass(frozen=True)
+class ChainDoubts:
+    """What the loaded chain data do not prove: coins spent twice (the first ``limit``),
+    the transactions set aside, blocks on the best chain whose proof of work fails, and
+    transactions in no loaded block."""
+
+    conflicts: list[Conflict]
+    n_conflicts: int
+    n_set_aside: int
+    pow_failed_blocks: int
+    transactions_without_block: int
+
+
+def chain_doubts(con: duckdb.DuckDBPyConnection, limit: int = 20) -> ChainDoubts:
+    """The conflicts (by outpoint, spenders kept first) and the unproven placements."""
+    if not table_has_rows(con, "btc_tx"):
+        return ChainDoubts([], 0, 0, 0, 0)
+    rows = con.execute(
+        "WITH o AS (SELECT DISTINCT prev_txid, prev_vout FROM btc_conflicts "
+        " ORDER BY 1, 2 LIMIT ?) SELECT c.prev_txid, c.prev_vout, t.txid, c.standing, c.kept, "
+        "t.set_aside FROM btc_conflicts c JOIN o USING (prev_txid, prev_vout) "
+        "JOIN btc_tx t USING (tx_id) ORDER BY 1, 2, c.kept DESC, t.txid", [limit]).fetchall()
+    conflicts: dict[str, list[tuple[str, str, bool, str | None]]] = {}
+    for p, v, txid, standing, kept, why in rows:
+        conflicts.setdefault(f"{p}:{v}", []).append((str(txid), str(standing), bool(kept), why))
+    return ChainDoubts(
+        [Conflict(k, v) for k, v in conflicts.items()],
+        _count(con, "SELECT count(*) FROM (SELECT DISTINCT prev_txid, prev_vout "
+                    "FROM btc_conflicts)"),
+        _count(con, "SELECT count(*) FROM btc_tx WHERE set_aside IS NOT NULL"),
+        _count(con, "SELECT count(*) FROM btc_blocks WHERE n_tx IS NOT NULL AND "
+                    "stale IS NOT TRUE AND pow_ok IS NOT TRUE"),
+        _count(con, "SELECT count(*) FROM btc_tx WHERE block_hash IS NULL "
+                    f"AND NOT {LEFT_OUT}"))
+
+
+class TxStanding(TypedDict):
+    """How the placement of some transactions (a wallet's, a trail's) is supported."""
+
+    set_aside: int        # left out: a coin spent twice (btc_tx.set_aside)
+    kept_in_conflict: int  # kept over another spender of the same coin
+    pow_failed: int       # in a block whose proof of work fails (and no valid one)
+    without_block: int    # in no loaded block (a raw transaction, JSON)
+
+
+def _standing_sql(ids: str) -> str:
+    """The :class:`TxStanding` counts of the transactions whose ids ``ids`` (a query of
+    one column ``id``) gives; stale ones are not counted."""
+    return (
+        "SELECT count(*) FILTER (WHERE t.set_aside IS NOT NULL), "
+        "count(*) FILTER (WHERE t.tx_id IN (SELECT tx_id FROM btc_conflicts WHERE kept)), "
+        "count(*) FILTER (WHERE t.set_aside IS NULL AND EXISTS (SELECT 1 FROM btc_blocks b "
+        " WHERE b.block_hash = t.block_hash AND b.n_tx IS NOT NULL) AND NOT EXISTS (SELECT 1 "
+        " FROM btc_blocks b WHERE b.pow_ok AND b.stale IS NOT TRUE AND (b.block_hash = "
+        " t.block_hash OR b.block_hash IN (SELECT x.block_hash FROM btc_tx_blocks x "
+        " WHERE x.tx_id = t.tx_id)))), "
+        "count(*) FILTER (WHERE t.set_aside IS NULL AND NOT EXISTS (SELECT 1 FROM btc_blocks "
+        " b WHERE b.block_hash = t.block_hash AND b.n_tx IS NOT NULL)) "
+        f"FROM btc_tx t WHERE t.stale IS NOT TRUE AND t.tx_id IN ({ids})")
+
+
+def _standing(row: Sequence[Any] | None) -> TxStanding:
+    a, b, c, d = row if row else (0, 0, 0, 0)
+    return {"set_aside": int(a), "kept_in_conflict": int(b), "pow_failed": int(c),
+            "without_block": int(d)}
+
+
+def tx_standing(con: duckdb.DuckDBPyConnection, tx_ids: Iterable[int]) -> TxStanding:
+    """:class:`TxStanding` of the transactions ``tx_ids`` (stale ones are not counted)."""
+    ids = sorted({int(t) for t in tx_ids})
+    if not ids:
+        return _standing(None)
+    rows = query_arrow(con, _standing_sql(f"SELECT id FROM {ARROW_ROWS}"),
+                       pa.table({"id": pa.array(ids, pa.int64())}))
+    return _standing(rows[0] if rows else None)
+
+
+def set_aside_txs_of(con: duckdb.DuckDBPyConnection, address_ids: Iterable[int]) -> list[int]:
+    """Transactions set aside (:func:`mark_conflicts`) that pay or spend ``address_ids``."""
+    ids = sorted({int(a) for a in address_ids})
+    if not ids:
+        return []
+    return [int(t) for (t,) in con.execute(
+        "SELECT tx_id FROM btc_tx WHERE set_aside IS NOT NULL AND tx_id IN ("
+        " SELECT tx_id FROM btc_txout WHERE address_id IN (SELECT unnest(?)) "
+        " UNION ALL SELECT tx_id FROM btc_txin WHERE address_id IN (SELECT unnest(?))) "
+        "ORDER BY tx_id", [ids, ids]).fetchall()]
 
 
 @dataclass(frozen=True)
@@ -472,10 +665,11 @@ def graph_columns(con: duckdb.DuckDBPyConnection,
     n_addr = _count(con, "SELECT coalesce(max(address_id) + 1, 0) FROM btc_address")
     # a stale transaction (found only in blocks off the best chain) keeps its id but
     # has no inputs or outputs here: clustering and tracing never see it
-    live = "tx_id NOT IN (SELECT tx_id FROM btc_tx WHERE stale)"
+    # (and so has one set aside: a coin spent twice, see mark_conflicts)
+    live = f"tx_id NOT IN (SELECT tx_id FROM btc_tx WHERE {LEFT_OUT})"
     tx = con.execute(
         "SELECT tx_id, is_coinbase, coalesce(epoch(block_time), -1)::BIGINT AS t "
-        "FROM btc_tx WHERE stale IS NOT TRUE ORDER BY tx_id").fetchnumpy()
+        f"FROM btc_tx WHERE NOT {LEFT_OUT} ORDER BY tx_id").fetchnumpy()
     outs = con.execute(
         "SELECT tx_id, coalesce(address_id, -1) AS a, value, "
         f"{_type_code_sql('script_type', script_types)} AS st FROM btc_txout "
@@ -870,6 +1064,9 @@ class WalletFacts:
     # transactions of the wallet its counterparties leave out, by reason (``coinjoin``,
     # ``input_value_unknown``): see :func:`_counterparties`
     counterparty_txs_left_out: dict[str, int] = field(default_factory=dict)
+    # its transactions set aside, kept in a conflict, in blocks failing proof of work or
+    # in no loaded block (:func:`tx_standing`)
+    standing: TxStanding | None = None
     stale_transactions: int = 0
     unknown_inputs: int = 0  # inputs whose spent output is not loaded: value unknown
     # inputs of known value (UTXO file, prevouts) whose paying transaction is not loaded
@@ -893,10 +1090,11 @@ def wallet_facts(con: duckdb.DuckDBPyConnection, cluster_id: int, limit: int = 5
                 "WHERE cluster_id = ?", [cluster_id])
     # outputs and inputs of transactions on the best chain (or in no known block): a
     # transaction found only in stale blocks is left out and counted apart
+    # (or set aside: a coin spent twice) is left out and counted apart
     con.execute("CREATE OR REPLACE TEMP VIEW _out AS SELECT * FROM btc_txout "
-                "WHERE tx_id NOT IN (SELECT tx_id FROM btc_tx WHERE stale)")
+                f"WHERE tx_id NOT IN (SELECT tx_id FROM btc_tx WHERE {LEFT_OUT})")
     con.execute("CREATE OR REPLACE TEMP VIEW _in AS SELECT * FROM btc_txin "
-                "WHERE tx_id NOT IN (SELECT tx_id FROM btc_tx WHERE stale)")
+                f"WHERE tx_id NOT IN (SELECT tx_id FROM btc_tx WHERE {LEFT_OUT})")
     try:
         return _wallet_facts(con, limit)
     finally:
@@ -952,6 +1150,9 @@ def _wallet_facts(con: duckdb.DuckDBPyConnection, limit: int) -> WalletFacts:
         "JOIN _w ON _w.address_id = m.address_a GROUP BY 1 ORDER BY 1").fetchall()
     # detected CoinJoins the wallet spent in: their inputs were not merged (clustering
     # skips them), so each is a merge withheld
+    standing = _standing(con.execute(_standing_sql(
+        "SELECT tx_id FROM btc_txout JOIN _w USING (address_id) "
+        "UNION SELECT tx_id FROM btc_txin JOIN _w USING (address_id)")).fetchone())
     coinjoins = con.execute(
         "SELECT j.kind, count(*) FROM btc_coinjoins j WHERE j.tx_id IN ("
         " SELECT i.tx_id FROM _in i JOIN _w USING (address_id)) "
@@ -975,7 +1176,7 @@ def _wallet_facts(con: duckdb.DuckDBPyConnection, limit: int) -> WalletFacts:
         linked_accounts=accounts, linked_personas=_personas(con, accounts),
         merge_reasons={h: {"edges": int(n), "transactions": int(t)} for h, n, t in by_heur},
         coinjoins_spent_in={str(k): int(n) for k, n in coinjoins},
-        counterparty_txs_left_out=left_out, stale_transactions=stale,
+        counterparty_txs_left_out=left_out, standing=standing, stale_transactions=stale,
         unknown_inputs=unknown, unloaded_spends=int(unloaded[0]),
         unloaded_spends_sat=int(unloaded[1]), unspendable_sat=unspendable)
 

@@ -22,6 +22,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from darkmap.store.chain import LEFT_OUT
+
 __all__ = ["clustering_rows", "etl_blocks", "etl_transactions", "write_graph_parquet"]
 
 
@@ -117,16 +119,17 @@ def write_graph_parquet(con: duckdb.DuckDBPyConnection, out_dir: Path,
                         script_types: Sequence[str]) -> dict[str, int]:
     """Write ``tx``, ``txin``, ``txout`` Parquet files of the graph to ``out_dir``.
 
-    Transactions found only in stale blocks are left out. ``tx``: ``tx_id``,
+    Transactions found only in stale blocks, or set aside (a coin spent twice), are left
+    out. ``tx``: ``tx_id``,
     ``is_coinbase``; ``txin``: ``tx_id``, ``n``, ``address_id``
     (null if unknown), ``st`` (1 + index into ``script_types``, 0 unknown); ``txout``:
     ``tx_id``, ``n``, ``address_id``, ``value``, ``st``. Returns ``n_tx`` and ``n_addr``
     (one past the largest id).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    live = "WHERE tx_id NOT IN (SELECT tx_id FROM btc_tx WHERE stale)"  # best chain only
+    live = f"WHERE tx_id NOT IN (SELECT tx_id FROM btc_tx WHERE {LEFT_OUT})"  # best chain
     for name, sql in (
-        ("tx", "SELECT tx_id, is_coinbase FROM btc_tx WHERE stale IS NOT TRUE"),
+        ("tx", f"SELECT tx_id, is_coinbase FROM btc_tx WHERE NOT {LEFT_OUT}"),
         ("txin", ("SELECT tx_id, n, address_id, "
                  f"{_type_code_sql('script_type', script_types)} AS st FROM btc_txin {live}")),
         ("txout", ("SELECT tx_id, n, address_id, value, "

@@ -112,7 +112,7 @@ SELECT t.txid, t.block_time, t.height, t.block_hash, i.w, o.w, o.v,
        cj.kind, t.capture_sha256, t.source, t.method
 FROM ins i JOIN outs o USING (tx_id) JOIN tin USING (tx_id) JOIN btc_tx t USING (tx_id)
 LEFT JOIN btc_coinjoins cj USING (tx_id)
-WHERE t.stale IS NOT TRUE
+WHERE t.stale IS NOT TRUE AND t.set_aside IS NULL
   AND i.w <> o.w AND (i.w IN (SELECT w FROM sel) OR o.w IN (SELECT w FROM sel))
 ORDER BY t.tx_id, i.w, o.w
 """

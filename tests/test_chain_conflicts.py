@@ -1,0 +1,226 @@
+"""Coins spent twice (money audit, H1): a forged transaction, or one in a block whose proof
+of work fails, that spends a coin a real mined transaction spends, is set aside with its
+reason, not used in clustering, tracing or wallet figures, and the conflict is shown at
+load, in `status`, and in `wallet show` and `trace` where the figures rest on it. On the
+real blocks 1-255 (block 170: Satoshi pays Hal Finney 10 BTC from the block-9 coinbase)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import DATA as REAL_DATA
+
+from darkmap.chain.cluster import run_clustering
+from darkmap.chain.trace import trace
+from darkmap.chain.wallet import wallet_summary
+from darkmap.cli import main
+from darkmap.collect.ingest import load_files
+from darkmap.model.bitcoin import (
+    TxOut,
+    block_header,
+    merkle_root,
+    parse_tx,
+    serialize_block,
+    serialize_parts,
+)
+from darkmap.model.encoding import sha256d
+from darkmap.store.workspace import Workspace
+
+BLOCKS = REAL_DATA / "bitcoin" / "blocks1-256"
+SATOSHI = "12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S"
+BLOCK9_COINBASE = "0437cd7f8525ceed2324359c2d0ba26006d92d856a9c20fa0241106ee5a597c9"
+BLOCK170_TX = "f4184fc596403b9d638783cf57adfe4c75c605f6356fbc91338530e9831e9e16"
+# an unspent 50-BTC coinbase output of blocks 1-255
+UNSPENT = "e1cf3476234d8446653ad52a8939ed792003eefdcd0e897319ab9d2cb4c14c8c"
+
+
+def _p2pkh(fill: int) -> bytes:
+    return b"\x76\xa9\x14" + bytes([fill]) * 20 + b"\x88\xac"
+
+
+def _tx(spends: list[tuple[str, int]], values: list[int], fill: int = 0x11) -> bytes:
+    """An unsigned transaction spending ``spends`` (txid, vout), paying ``values``."""
+    raw, _ = serialize_parts(1, [(bytes.fromhex(t)[::-1], n, b"", 0xFFFFFFFF, [])
+                                 for t, n in spends],
+                             [TxOut(v, _p2pkh(fill + k)) for k, v in enumerate(values)])
+    return raw
+
+
+FORGED = _tx([(BLOCK9_COINBASE, 0), (BLOCK170_TX, 0)], [6_000_000_000])
+FORGED_TXID = parse_tx(FORGED)[0].txid
+CHILD = _tx([(FORGED_TXID, 0)], [5_000_000_000], fill=0x31)  # rests on the forgery
+
+
+def _fake_block(parent: str, txs: list[bytes]) -> bytes:
+    """A block on ``parent`` (display hex) holding a coinbase and ``txs``, merkle root
+    right, nonce 0: its proof of work fails."""
+    cb, _ = serialize_parts(1, [(b"\x00" * 32, 0xFFFFFFFF, b"\x02\x00\x01", 0xFFFFFFFF, [])],
+                            [TxOut(5_000_000_000, _p2pkh(0x55))])
+    raws = [cb, *txs]
+    header = block_header(1, bytes.fromhex(parent)[::-1],
+                          merkle_root([sha256d(r) for r in raws]), 1_231_800_000, 0x1D00FFFF, 0)
+    return serialize_block(header, raws)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """Blocks 1-255 loaded and clustered (no forgery); the hash of the tip."""
+    path = tmp_path_factory.mktemp("conflicts") / "base"
+    ws = Workspace.init(path)
+    try:
+        load_files(ws, [BLOCKS])
+        run_clustering(ws)
+        (tip,) = ws.con.execute("SELECT block_hash FROM btc_blocks WHERE NOT stale "
+                                "ORDER BY height DESC LIMIT 1").fetchone()
+    finally:
+        ws.close()
+    return path, str(tip)
+
+
+def _copy(base: Path, tmp: Path, *files: tuple[str, bytes | str]) -> Path:
+    path = tmp / "ws"
+    shutil.copytree(base, path)
+    runner = CliRunner()
+    for name, data in files:
+        f = tmp / name
+        f.write_bytes(data) if isinstance(data, bytes) else f.write_text(data)
+        res = runner.invoke(main, ["chain", "load", str(f), "-w", str(path)])
+        assert res.exit_code == 0, res.output
+    ws = Workspace.open(path)
+    try:
+        run_clustering(ws)
+    finally:
+        ws.close()
+    return path
+
+
+def _figures(path: Path) -> tuple[object, ...]:
+    ws = Workspace.open(path, read_only=True)
+    try:
+        t = trace(ws, SATOSHI, "forward", 5, "poison")
+        w = wallet_summary(ws, SATOSHI)
+    finally:
+        ws.close()
+    return (t["transactions_visited"], [(h["txid"], h["amount_sat"]) for h in t["hits"]],
+            w["received_sat"], w["sent_sat"], w["n_addresses"])
+
+
+def test_forged_blockless_double_spend_is_set_aside_and_shown(
+        base: tuple[Path, str], tmp_path: Path) -> None:
+    path = _copy(base[0], tmp_path, ("forged.hex", FORGED.hex() + "\n" + CHILD.hex() + "\n"))
+    # the trail and the wallet are those of the real chain
+    assert _figures(path) == _figures(base[0])
+    ws = Workspace.open(path, read_only=True)
+    try:
+        rows = dict(ws.con.execute("SELECT txid, set_aside FROM btc_tx "
+                                   "WHERE set_aside IS NOT NULL").fetchall())
+        w = wallet_summary(ws, SATOSHI)
+        t = trace(ws, SATOSHI, "forward", 5, "poison")
+    finally:
+        ws.close()
+    child = parse_tx(CHILD)[0].txid
+    assert set(rows) == {FORGED_TXID, child}
+    assert rows[FORGED_TXID].startswith(f"spends {BLOCK9_COINBASE}:0, which {BLOCK170_TX} "
+                                        "spends too and stands higher (in a block on the best "
+                                        "chain with valid proof of work; this one: in no "
+                                        "loaded block)")
+    assert rows[child] == (f"spends an output of {FORGED_TXID}, which is set aside (a coin "
+                           "spent twice before it)")
+    # both spenders flagged where the wallet's and the trail's figures rest on them
+    assert w["standing"]["set_aside"] == 1 and w["standing"]["kept_in_conflict"] == 1
+    assert t["set_aside_transactions_left_out"] == 1
+    assert t["standing"]["kept_in_conflict"] >= 1
+    out = CliRunner().invoke(main, ["wallet", "show", SATOSHI, "-w", str(path)]).output
+    assert "left out: 1 transaction(s) of the wallet set aside" in out
+    assert "conflict: 1 transaction(s) of the wallet spend a coin" in out
+    status = CliRunner().invoke(main, ["status", "-w", str(path)]).output
+    assert "double spends: 1 coin(s) spent by two or more loaded transactions" in status
+    assert f"    {BLOCK170_TX} (in a block on the best chain with valid proof of work): kept" \
+        in status
+    assert f"    {FORGED_TXID} (in no loaded block): set aside: spends" in status
+    doubts = json.loads(CliRunner().invoke(main, ["status", "--json", "-w", str(path)]).output)[
+        "chain_doubts"]
+    assert doubts["n_conflicts"] == 1 and doubts["n_set_aside"] == 2
+    assert doubts["transactions_without_block"] == 0  # both set aside: none is used
+
+
+def test_load_output_names_the_conflict_whatever_the_order(base: tuple[Path, str],
+                                                           tmp_path: Path) -> None:
+    """The forgery loaded into an empty workspace first, the real blocks after: the same
+    transaction is set aside, and `chain load` says so."""
+    (tmp_path / "forged.hex").write_text(FORGED.hex() + "\n")
+    ws_path = tmp_path / "ws"
+    res = CliRunner().invoke(main, ["chain", "load", "--init", str(tmp_path / "forged.hex"),
+                                    "-w", str(ws_path)])
+    assert res.exit_code == 0, res.output
+    assert "unproven: 1 transaction(s) are in no loaded block" in res.output
+    assert "double spends" not in res.output
+    res = CliRunner().invoke(main, ["chain", "load", str(BLOCKS), "-w", str(ws_path)])
+    assert res.exit_code == 0, res.output
+    assert "double spends: 1 coin(s)" in res.output
+    assert f"{FORGED_TXID} (in no loaded block): set aside" in res.output
+    ws = Workspace.open(ws_path, read_only=True)
+    try:
+        assert ws.con.execute("SELECT txid FROM btc_tx WHERE set_aside IS NOT NULL"
+                              ).fetchall() == [(FORGED_TXID,)]
+    finally:
+        ws.close()
+
+
+def test_block_failing_proof_of_work_loses_and_is_marked(base: tuple[Path, str],
+                                                         tmp_path: Path) -> None:
+    path, tip = base
+    block = _fake_block(tip, [FORGED])
+    ws_path = _copy(path, tmp_path, ("fake256.blk", block))
+    assert _figures(ws_path) == _figures(path)
+    res = CliRunner().invoke(main, ["chain", "load", str(tmp_path / "fake256.blk"),
+                                    "-w", str(ws_path)])
+    assert "already loaded" in res.output  # the load itself was checked in _copy
+    status = CliRunner().invoke(main, ["status", "-w", str(ws_path)]).output
+    assert "unproven: 1 block(s) on the best chain fail their proof of work" in status
+    assert (f"    {FORGED_TXID} (in a block on the best chain whose proof of work fails): "
+            "set aside") in status
+    # the fake block's coinbase stands, but every figure resting on it says it is unproven
+    ws = Workspace.open(ws_path, read_only=True)
+    try:
+        (miner,) = ws.con.execute(
+            "SELECT a.address FROM btc_txout o JOIN btc_address a USING (address_id) "
+            "JOIN btc_tx t USING (tx_id) JOIN btc_blocks b USING (block_hash) "
+            "WHERE NOT b.pow_ok AND t.is_coinbase").fetchone()
+    finally:
+        ws.close()
+    out = CliRunner().invoke(main, ["wallet", "show", miner, "-w", str(ws_path)]).output
+    assert "unproven: 1 transaction(s) of the wallet are only in blocks whose proof of " \
+           "work fails" in out
+    back = CliRunner().invoke(main, ["trace", miner, "--backward", "-w", str(ws_path)]).output
+    assert "unproven: 1 transaction(s) of the start and the trail are only in blocks whose " \
+           "proof of work fails" in back
+
+
+def test_two_spenders_of_equal_standing_are_both_set_aside(base: tuple[Path, str],
+                                                           tmp_path: Path) -> None:
+    one = _tx([(UNSPENT, 0)], [4_000_000_000], fill=0x61)
+    two = _tx([(UNSPENT, 0)], [4_900_000_000], fill=0x71)
+    path = _copy(base[0], tmp_path, ("a.hex", one.hex()), ("b.hex", two.hex()))
+    ws = Workspace.open(path, read_only=True)
+    try:
+        rows = ws.con.execute(
+            "SELECT t.txid, c.kept, t.set_aside FROM btc_conflicts c JOIN btc_tx t "
+            "USING (tx_id) ORDER BY t.txid").fetchall()
+        (owner,) = ws.con.execute(
+            "SELECT a.address FROM btc_txout o JOIN btc_tx t USING (tx_id) JOIN btc_address a "
+            "USING (address_id) WHERE t.txid = ? AND o.n = 0", [UNSPENT]).fetchone()
+        w = wallet_summary(ws, owner)
+    finally:
+        ws.close()
+    assert [(t, k) for t, k, _ in rows] == sorted(
+        [(parse_tx(one)[0].txid, False), (parse_tx(two)[0].txid, False)])
+    assert all("which another transaction of the same standing spends too" in (w or "")
+               for *_, w in rows)
+    # neither spend counts: the coin is still the owner's, and both spends are named
+    assert w["sent_sat"] == 0 and w["balance_sat"] == w["received_sat"] == 5_000_000_000
+    assert w["standing"]["set_aside"] == 2
