@@ -257,6 +257,11 @@ def _change_candidates(arr: TxArrays, name: str, usable: np.ndarray, first: np.n
     has_addr = arr.out_addr >= 0
     if name == "change_one_time":
         valid = np.nonzero(has_addr)[0]
+        if arr.tx_order is not None:
+            # "seen before" in chain order (height, position), not in the order files were
+            # loaded, which gives tx ids (found by the money audit, M4: two load orders of
+            # the same blocks gave different wallets)
+            valid = valid[np.lexsort((valid, arr.tx_order[out_tx[valid]]))]
         _, idx = np.unique(arr.out_addr[valid], return_index=True)
         first_seen = np.full(arr.n_addr, -1, dtype=np.int64)
         first_seen[arr.out_addr[valid[idx]]] = out_tx[valid[idx]]

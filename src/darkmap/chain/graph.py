@@ -68,6 +68,7 @@ class TxArrays:
     out_addr: np.ndarray
     out_value: np.ndarray
     out_type: np.ndarray
+    tx_order: np.ndarray | None = None  # chain order rank per tx (graph_columns ``o``)
 
     @property
     def in_tx(self) -> np.ndarray:
@@ -126,6 +127,8 @@ def load_arrays(con: duckdb.DuckDBPyConnection) -> TxArrays:
     coinbase[tx["tx_id"]] = tx["is_coinbase"]
     times = np.full(n_tx, -1, dtype=np.int64)
     times[tx["tx_id"]] = tx["t"]
+    order = np.arange(n_tx, 2 * n_tx, dtype=np.int64)  # a tx left out: after all others
+    order[tx["tx_id"]] = tx["o"]
     out_ptr = np.zeros(n_tx + 1, dtype=np.int64)
     np.cumsum(np.bincount(outs["tx_id"], minlength=n_tx), out=out_ptr[1:])
     in_ptr = np.zeros(n_tx + 1, dtype=np.int64)
@@ -144,4 +147,4 @@ def load_arrays(con: duckdb.DuckDBPyConnection) -> TxArrays:
         n_tx, cols.n_addr, coinbase, times, in_ptr, np.asarray(ins["a"], ids),
         np.asarray(ins["v"], np.int64), np.asarray(ins["st"], np.int8), prev, out_ptr,
         np.asarray(outs["a"], ids), np.asarray(outs["value"], np.int64),
-        np.asarray(outs["st"], np.int8))
+        np.asarray(outs["st"], np.int8), order)

@@ -356,15 +356,20 @@ def _self_change(fn: Any, txin: Any, txout: Any) -> Any:
     return both.groupBy("tx_id").agg(fn.lit(True).alias("self_change"))
 
 
-def _one_time(fn: Any, txout: Any) -> Any:
+def _one_time(fn: Any, txout: Any, tx: Any) -> Any:
     """(tx_id, n_new, o_n, o_a) for ``change_one_time``: per transaction its outputs
-    whose address is seen there first (lowest tx_id), and the smallest such output's
-    index and address (the output itself when ``n_new`` is 1). One shuffle of the
-    addressed outputs by address, one of the new ones by transaction."""
+    whose address is seen there first (in chain order: ``tx``'s ``o`` when it has one,
+    as :func:`~darkmap.store.chain_columns.write_graph_parquet` writes it, else the
+    lowest tx_id), and the smallest such output's index and address (the output itself
+    when ``n_new`` is 1). One shuffle of the addressed outputs by address, one of the new
+    ones by transaction."""
     has = txout.where("address_id IS NOT NULL").select("tx_id", "n", "address_id")
-    per = (has.repartition("address_id").groupBy("address_id", "tx_id")
+    has = (has.join(tx.select("tx_id", "o"), "tx_id") if "o" in tx.columns
+           else has.withColumn("o", fn.col("tx_id")))
+    per = (has.repartition("address_id").groupBy("address_id", "tx_id", "o")
            .agg(fn.count(fn.lit(1)).alias("c"), fn.min("n").alias("n")))
-    seen = per.groupBy("address_id").agg(fn.min(fn.struct("tx_id", "c", "n")).alias("f"))
+    seen = per.groupBy("address_id").agg(fn.min(fn.struct("o", "tx_id", "c", "n"))
+                                         .alias("f"))
     return (seen.select(fn.col("f.tx_id").alias("tx_id"), fn.col("f.c").alias("c"),
                         fn.col("f.n").alias("n"), "address_id")
             .groupBy("tx_id").agg(fn.sum("c").alias("n_new"), fn.min("n").alias("o_n"),
@@ -450,7 +455,7 @@ def cluster_frames(spark: Any, tx: Any, txin: Any, txout: Any,
         t = t.join(_self_change(fn, txin, txout), "tx_id", "left").withColumn(
             "self_change", fn.coalesce("self_change", fn.lit(False)))
         if "change_one_time" in change:
-            t = t.join(_one_time(fn, txout), "tx_id", "left")
+            t = t.join(_one_time(fn, txout, tx), "tx_id", "left")
     # per transaction, the edges it makes on its own (each a filter of the checkpointed
     # rows): multi-input with two known inputs, and the change output the enabled
     # heuristics agree on (where two of them pick different outputs, none merges)

@@ -639,7 +639,9 @@ def _heights_from_links(rows: list[tuple[str, str, int | None]]) -> list[tuple[s
 class GraphColumns:
     """The stored chain as numpy columns, ordered by ``tx_id`` (inputs/outputs by ``n``).
 
-    ``tx``: ``tx_id``, ``is_coinbase``, ``t`` (block time, epoch seconds, -1 unknown);
+    ``tx``: ``tx_id``, ``is_coinbase``, ``t`` (block time, epoch seconds, -1 unknown),
+    ``o`` (chain order: the rank by height, position in the block, then txid; transactions
+    in no block or of unknown height last, by txid: never the order they were loaded in);
     ``outputs``: ``tx_id``, ``a`` (address id, -1 none), ``value``, ``st`` (script type
     code); ``inputs``: ``tx_id``, ``a``, ``v`` (value, -1 unknown), ``st``, ``pt``
     (spent tx id, -1 unknown), ``prev_vout``. Script type codes are 1-based positions in
@@ -668,8 +670,9 @@ def graph_columns(con: duckdb.DuckDBPyConnection,
     # (and so has one set aside: a coin spent twice, see mark_conflicts)
     live = f"tx_id NOT IN (SELECT tx_id FROM btc_tx WHERE {LEFT_OUT})"
     tx = con.execute(
-        "SELECT tx_id, is_coinbase, coalesce(epoch(block_time), -1)::BIGINT AS t "
-        f"FROM btc_tx WHERE NOT {LEFT_OUT} ORDER BY tx_id").fetchnumpy()
+        "SELECT tx_id, is_coinbase, coalesce(epoch(block_time), -1)::BIGINT AS t, "
+        "(row_number() OVER (ORDER BY height NULLS LAST, position NULLS LAST, txid) - 1)"
+        f"::BIGINT AS o FROM btc_tx WHERE NOT {LEFT_OUT} ORDER BY tx_id").fetchnumpy()
     outs = con.execute(
         "SELECT tx_id, coalesce(address_id, -1) AS a, value, "
         f"{_type_code_sql('script_type', script_types)} AS st FROM btc_txout "

@@ -120,16 +120,18 @@ def write_graph_parquet(con: duckdb.DuckDBPyConnection, out_dir: Path,
     """Write ``tx``, ``txin``, ``txout`` Parquet files of the graph to ``out_dir``.
 
     Transactions found only in stale blocks, or set aside (a coin spent twice), are left
-    out. ``tx``: ``tx_id``,
-    ``is_coinbase``; ``txin``: ``tx_id``, ``n``, ``address_id``
-    (null if unknown), ``st`` (1 + index into ``script_types``, 0 unknown); ``txout``:
-    ``tx_id``, ``n``, ``address_id``, ``value``, ``st``. Returns ``n_tx`` and ``n_addr``
-    (one past the largest id).
+    out. ``tx``: ``tx_id``, ``is_coinbase``, ``o`` (chain order, as
+    :func:`darkmap.store.chain.graph_columns` gives it); ``txin``: ``tx_id``, ``n``,
+    ``address_id`` (null if unknown), ``st`` (1 + index into ``script_types``, 0
+    unknown); ``txout``: ``tx_id``, ``n``, ``address_id``, ``value``, ``st``. Returns
+    ``n_tx`` and ``n_addr`` (one past the largest id).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     live = f"WHERE tx_id NOT IN (SELECT tx_id FROM btc_tx WHERE {LEFT_OUT})"  # best chain
     for name, sql in (
-        ("tx", f"SELECT tx_id, is_coinbase FROM btc_tx WHERE NOT {LEFT_OUT}"),
+        ("tx", ("SELECT tx_id, is_coinbase, (row_number() OVER (ORDER BY height NULLS LAST, "
+                "position NULLS LAST, txid) - 1)::BIGINT AS o "
+                f"FROM btc_tx WHERE NOT {LEFT_OUT}")),
         ("txin", ("SELECT tx_id, n, address_id, "
                  f"{_type_code_sql('script_type', script_types)} AS st FROM btc_txin {live}")),
         ("txout", ("SELECT tx_id, n, address_id, value, "
