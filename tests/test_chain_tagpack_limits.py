@@ -157,3 +157,18 @@ def test_repeated_tags_keys_keep_every_tag() -> None:
     header, tags, problems = read_tagpack(text)
     assert not problems and header["category"] == "exchange"
     assert [(t["address"], t["label"]) for t in tags] == [(GENESIS, "one"), (HOT, "two")]
+
+
+def test_a_label_yaml_types_as_a_number_or_date_is_its_text() -> None:
+    """`label: 12345` is a label YAML typed as an integer (money audit, L2: the tag was
+    refused as "missing label"); a mapping or a list is still no label, and says so."""
+    text = (HEAD + f"tags:\n  - address: {GENESIS}\n    label: 12345\n"
+            f"  - address: {HOT}\n    label: 2.5\n  - address: {GENESIS}\n    label: 2019-05-01\n"
+            f"  - address: {HOT}\n    label: [a, b]\n  - address: {HOT}\n    label: true\n"
+            f"  - address: {HOT}\n")
+    _, tags, problems = read_tagpack(text, "t.yaml")
+    assert [t["label"] for t in tags] == ["12345", "2.5", "2019-05-01"]
+    assert [(p.locator, p.field, p.reason) for p in problems] == [
+        ("t.yaml#tag 3", "label", "not a text label: \"['a', 'b']\""),
+        ("t.yaml#tag 4", "label", "not a text label: 'True'"),
+        ("t.yaml#tag 5", "label", "missing label")]

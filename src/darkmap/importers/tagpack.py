@@ -25,6 +25,7 @@ import re
 import reprlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -253,11 +254,18 @@ def _read_tag(pack: _Pack, defaults: dict[str, Any], raw: object, loc: str) -> T
     currency = _show(tag.get("currency", "BTC")).upper()
     if currency != "BTC":
         return TagProblem(loc, "currency", f"currency {currency[:80]} is not BTC")
-    if not isinstance(tag.get("label"), str) or not tag["label"].strip():
-        return TagProblem(loc, "label", "missing label")
+    raw_label = tag.get("label")
+    if isinstance(raw_label, (int, float, date)) and not isinstance(raw_label, bool):
+        # a label YAML typed as a number or a date (label: 12345) is a label: its text, as
+        # YAML read it (found by the money audit, L2: refused as "missing label")
+        raw_label = str(raw_label)
+    if not isinstance(raw_label, str) or not raw_label.strip():
+        return TagProblem(loc, "label", "missing label" if raw_label is None or
+                          isinstance(raw_label, str) else
+                          f"not a text label: {_show(raw_label)[:80]!r}")
     k = len(pack.tags)
     cuts: list[CutRecord] = []
-    label = _cap(tag["label"].strip(), "label", _unit(addr, k), cuts, _LABEL_CHARS)
+    label = _cap(raw_label.strip(), "label", _unit(addr, k), cuts, _LABEL_CHARS)
     opt = {f: _cap(_text(tag.get(f)), f, _unit(addr, k), cuts) for f in
            ("category", "confidence", "source", "actor")}
     pack.tags.append({"address": addr, "label": label or "", "category": opt["category"],
