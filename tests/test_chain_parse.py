@@ -209,3 +209,12 @@ def test_hostile_bytes_raise_parse_error_not_crash():
     blk = (DATA / "blk_0_to_4.dat").read_bytes()
     bad = blk[:4] + (10**6).to_bytes(4, "little") + blk[8:]
     assert isinstance(next(iter_framed_blocks(bad))[1], ParseError)
+
+
+def test_multisig_needs_checkmultisig_as_its_last_opcode():
+    """Bitcoin Core's Solver reads opcodes: a script whose last byte is 0xae inside a push
+    is not multisig (money audit, L3: typed `multisig` by the last byte)."""
+    key = bytes.fromhex("02" + "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798")
+    assert classify(bytes([0x51, 33]) + key + bytes([0x51, 0xAE])) == ("multisig", None)
+    assert classify(bytes([0x51, 33]) + key + bytes([0x51, 0x01, 0xAE])) == ("nonstandard", None)
+    assert classify(bytes([0x51, 33]) + key + bytes([0x52, 0xAE])) == ("nonstandard", None)

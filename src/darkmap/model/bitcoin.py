@@ -398,7 +398,9 @@ def _multisig(script: bytes) -> bool:
         ops = list(iter_ops(script))
     except ValueError:
         return False
-    if len(ops) < 4:
+    if len(ops) < 4 or ops[-1] != (_OP_CHECKMULTISIG, None):
+        # the last opcode, not the last byte (a push whose data ends in 0xae is no
+        # CHECKMULTISIG: found by the money audit, L3)
         return False
     m, n = ops[0][0], ops[-2][0]
     if not (_OP_1 <= m <= _OP_16 and _OP_1 <= n <= _OP_16 and m <= n):
