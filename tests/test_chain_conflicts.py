@@ -224,3 +224,24 @@ def test_two_spenders_of_equal_standing_are_both_set_aside(base: tuple[Path, str
     # neither spend counts: the coin is still the owner's, and both spends are named
     assert w["sent_sat"] == 0 and w["balance_sat"] == w["received_sat"] == 5_000_000_000
     assert w["standing"]["set_aside"] == 2
+
+
+def test_month_of_a_transaction_without_block_time_is_named(base: tuple[Path, str],
+                                                            tmp_path: Path) -> None:
+    """A spend in no block has no month (money audit, L1: the row read "None")."""
+    spend = _tx([(UNSPENT, 0)], [4_000_000_000], fill=0x61)
+    path = _copy(base[0], tmp_path, ("spend.hex", spend.hex()))
+    ws = Workspace.open(path, read_only=True)
+    try:
+        (owner,) = ws.con.execute(
+            "SELECT a.address FROM btc_txout o JOIN btc_tx t USING (tx_id) JOIN btc_address a "
+            "USING (address_id) WHERE t.txid = ? AND o.n = 0", [UNSPENT]).fetchone()
+    finally:
+        ws.close()
+    out = CliRunner().invoke(main, ["wallet", "show", owner, "-w", str(path)]).output
+    assert "  no block time: in 0.00000000 BTC out 50.00000000 BTC" in out
+    assert "None:" not in out
+    assert "unproven: 1 transaction(s) of the wallet are in no loaded block" in out
+    months = json.loads(CliRunner().invoke(main, ["wallet", "show", owner, "--json", "-w",
+                                                  str(path)]).output)["by_month"]
+    assert {"month": None, "received_sat": 0, "sent_sat": 5_000_000_000} in months

@@ -415,7 +415,7 @@ def wallet_show(ident: str, workspace: Path | None, as_json: bool) -> None:
     for m in out["by_month"]:
         out_ = "unknown" if out["sent_unknown_inputs"] and not m["sent_sat"] else _btc(
             m["sent_sat"])
-        say(f"  {m['month']}: in {_btc(m['received_sat'])} out {out_}")
+        say(f"  {m['month'] or 'no block time'}: in {_btc(m['received_sat'])} out {out_}")
     _counterparties(out["paid_to"], "sent_sat", "paid")
     _counterparties(out["paid_by"], "received_sat", "paid by")
     if out["paid_to"] or out["paid_by"] or out["counterparties_left_out"]:
