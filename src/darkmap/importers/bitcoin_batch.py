@@ -51,7 +51,8 @@ class ChainBatch:
                ("version", pa.int32()), ("locktime", pa.int64()), ("size", pa.int32()),
                ("weight", pa.int32()), ("n_in", pa.int32()), ("n_out", pa.int32()),
                ("is_coinbase", pa.bool_()), ("segwit", pa.bool_()), ("bip69", pa.bool_()),
-               ("locator", pa.string())],
+               ("locator", pa.string()), ("claimed_block_hash", pa.string()),
+               ("claimed_height", pa.int32()), ("claimed_time", pa.timestamp("us"))],
         "txin": [("seq", pa.int64()), ("n", pa.int32()), ("prev_txid", pa.string()),
                  ("prev_vout", pa.int64()), ("value", pa.int64()), ("address", pa.string()),
                  ("script_type", pa.string()), ("addr_inferred", pa.bool_()),
@@ -88,14 +89,20 @@ class ChainBatch:
 
     def add_tx(self, tx: Tx, locator: str, block_hash: str | None = None,
                height: int | None = None, time: int | None = None,
-               position: int | None = None) -> None:
-        """Add one transaction with its inputs and outputs."""
+               position: int | None = None,
+               claimed: tuple[str | None, int | None, int | None] | None = None) -> None:
+        """Add one transaction with its inputs and outputs. ``block_hash``, ``height``,
+        ``time``, ``position``: the loaded block holding it; ``claimed``: (block hash,
+        height, time) a file states without the block (Esplora ``status``), kept as a
+        claim, not a placement."""
         seq = self.n_tx
         self.n_tx += 1
         coinbase = tx.is_coinbase
+        c_hash, c_height, c_time = claimed or (None, None, None)
         self._row("tx", seq, tx.txid, tx.wtxid if tx.segwit else None, block_hash, height,
                   _ts(time), position, tx.version, tx.locktime, tx.size, tx.weight,
-                  len(tx.inputs), len(tx.outputs), coinbase, tx.segwit, is_bip69(tx), locator)
+                  len(tx.inputs), len(tx.outputs), coinbase, tx.segwit, is_bip69(tx), locator,
+                  c_hash, c_height, _ts(c_time))
         stypes = self.script_types
         for n, o in enumerate(tx.outputs):
             st, addr = classify(o.script)

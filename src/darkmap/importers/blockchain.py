@@ -48,7 +48,7 @@ from darkmap.importers.bitcoin_formats import (
     scan_blk,
     tx_from_esplora_json,
 )
-from darkmap.model.bitcoin import MAX_MONEY, Tx, money_range_problem
+from darkmap.model.bitcoin import MAX_MONEY, Tx, money_range_problem, prevout_problem
 from darkmap.model.limits import check_nesting
 from darkmap.model.records import QuarantineRecord, Record, UnitRecord
 from darkmap.plugins import SourceFile
@@ -356,6 +356,20 @@ def _money_ok(txs: list[Tx], locator: str, res: ReadResult, where: str = "") -> 
     return True
 
 
+def _prevouts_ok(txs: list[Tx], locator: str, res: ReadResult, where: str = "") -> bool:
+    """False (and the unit quarantined, naming the transaction, the input and why) when a
+    JSON prevout of ``txs`` contradicts its input's own unlocking data
+    (:func:`~darkmap.model.bitcoin.prevout_problem`)."""
+    for tx in txs:
+        for n, txin in enumerate(tx.inputs):
+            problem = prevout_problem(txin)
+            if problem is not None:
+                res.bad(locator, f"{where}tx {tx.txid} input {n}: {problem}",
+                        f"vin[{n}].prevout")
+                return False
+    return True
+
+
 def _add_checked_block(raw: bytes, offset: int, locator: str, batch: ChainBatch,
                        res: ReadResult) -> None:
     try:
@@ -473,7 +487,8 @@ def _read_getblock(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
             res.bad(locator, f"block {block.hash}: recomputed ids do not match its merkle root "
                              "or witness commitment", "merkleroot")
             continue
-        if not _money_ok(block.txs, locator, res, f"block {block.hash}: "):
+        if not _money_ok(block.txs, locator, res, f"block {block.hash}: ") or \
+                not _prevouts_ok(block.txs, locator, res, f"block {block.hash}: "):
             continue
         batch.add_block(block, locator)
         res.ok(locator)
@@ -492,12 +507,14 @@ def _read_esplora(data: bytes, batch: ChainBatch, res: ReadResult) -> None:
                 f"esplora tx: {type(exc).__name__} {exc}"
             res.bad(locator, reason, "txid")
             continue
-        if not _money_ok([tx], locator, res):
+        if not _money_ok([tx], locator, res) or not _prevouts_ok([tx], locator, res):
             continue
         height = status.get("block_height") if isinstance(status.get("block_height"), int) else None
         when = status.get("block_time") if isinstance(status.get("block_time"), int) else None
         bh = status.get("block_hash") if isinstance(status.get("block_hash"), str) else None
-        batch.add_tx(tx, locator, bh, height, when, None)
+        # the file's word for where it was mined: a claim, never a placement (found by
+        # the money audit, H2: a 2018 transaction stored in block 170 of 2009)
+        batch.add_tx(tx, locator, claimed=(bh, height, when))
         res.ok(locator)
 
 

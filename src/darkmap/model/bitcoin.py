@@ -58,6 +58,7 @@ __all__ = [
     "merkle_root",
     "money_range_problem",
     "parse_tx",
+    "prevout_problem",
     "push_data",
     "read_varint",
     "script_for_address",
@@ -472,6 +473,29 @@ def script_for_address(address: str) -> bytes:
     if version == 0x05 and len(payload) == 20:
         return bytes([_OP_HASH160, 20]) + payload + bytes([_OP_EQUAL])
     raise BadInputError(f"unsupported address: {address}")
+
+
+def prevout_problem(txin: TxIn) -> str | None:
+    """Why the spent output a source claims for ``txin`` (``prevout``: Esplora or getblock
+    JSON) cannot be the one it spends, else None.
+
+    Where the input's own unlocking data names its owner (:func:`infer_input_address`:
+    a P2PKH key, a P2WPKH witness key, a P2SH redeem script), the claimed output must pay
+    that owner: the JSON cannot credit a coin to anyone else (found by the money audit,
+    H2: an input signed by one key was stored as spending Satoshi's 50 BTC and merged
+    his address with a 2018 wallet). Inputs whose owner cannot be read are not checked.
+    """
+    if txin.prevout is None or txin.is_coinbase:
+        return None
+    own = infer_input_address(txin.script_sig, txin.witness)
+    if own is None:
+        return None
+    st, addr = classify(txin.prevout.script)
+    if addr == own[1]:
+        return None
+    return (f"its prevout pays {addr or 'a ' + st + ' script'}, but its own unlocking data "
+            f"({own[0]}) belongs to {own[1]}: the claimed spent output is not the one it "
+            "spends")
 
 
 def infer_input_address(script_sig: bytes, witness: list[bytes]) -> tuple[str, str] | None:

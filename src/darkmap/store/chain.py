@@ -156,6 +156,7 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: ChainRows,
             counts["prevouts"] = _insert_prevouts(con, prov_args[:2])
             _insert_inputs(con)
             counts["inputs_resolved_later"] = _resolve_pending(con)
+            counts["placed_later"] = _adopt_blocks(con)
             _record_other_blocks(con)
             fill_heights(con)
             counts.update(mark_stale(con))
@@ -257,7 +258,8 @@ def _insert_txs_and_outputs(con: duckdb.DuckDBPyConnection, prov_args: list[str]
     con.execute(
         "INSERT INTO btc_tx SELECT n.tx_id, t.txid, t.wtxid, t.block_hash, t.height, "
         "t.block_time, t.position, t.version, t.locktime, t.size, t.weight, t.n_in, "
-        "t.n_out, t.is_coinbase, t.segwit, t.bip69, t.locator, ?, ?, ?, false, NULL "
+        "t.n_out, t.is_coinbase, t.segwit, t.bip69, t.locator, ?, ?, ?, false, NULL, "
+        "t.claimed_block_hash, t.claimed_height, t.claimed_time "
         "FROM _b_tx t JOIN _new_tx n ON n.seq = t.seq ORDER BY n.tx_id", prov_args)
     con.execute(
         "INSERT INTO btc_txout SELECT n.tx_id, o.n, o.value, o.script_type, a.address_id, "
@@ -313,6 +315,18 @@ def _resolve_pending(con: duckdb.DuckDBPyConnection) -> int:
         "script_type = x.script_type, addr_inferred = false FROM btc_prevouts x "
         "WHERE i.value IS NULL AND i.prev_txid = x.prev_txid AND i.prev_vout = x.vout")
     return pending - _count(con, pending_sql)
+
+
+def _adopt_blocks(con: duckdb.DuckDBPyConnection) -> int:
+    """Place transactions stored without a block (raw, hex, Esplora JSON: whatever their
+    file claimed) in the block of the batch that holds them; how many."""
+    n0 = _count(con, "SELECT count(*) FROM btc_tx WHERE block_hash IS NULL")
+    con.execute(
+        "UPDATE btc_tx AS x SET block_hash = b.block_hash, height = b.height, "
+        "block_time = b.block_time, position = b.position FROM (SELECT * FROM _b_tx "
+        "WHERE block_hash IS NOT NULL QUALIFY row_number() OVER (PARTITION BY txid "
+        "ORDER BY seq) = 1) b WHERE x.txid = b.txid AND x.block_hash IS NULL")
+    return n0 - _count(con, "SELECT count(*) FROM btc_tx WHERE block_hash IS NULL")
 
 
 def _record_other_blocks(con: duckdb.DuckDBPyConnection) -> None:
