@@ -493,6 +493,10 @@ def from_etl(tbl: pa.Table, path: Path, offset: int = 0) -> EtlTables:
         "is_coinbase": _col(tbl, "is_coinbase", pa.bool_()).fill_null(False),
         "segwit": segwit, "bip69": pa.array(bip69, pa.bool_()),
         "locator": pa.array([f"{path.name}#row {offset + k}" for k in range(n)], pa.string()),
+        # no claim beside the placement (the Esplora importer's status claims)
+        "claimed_block_hash": pa.nulls(n, pa.string()),
+        "claimed_height": pa.nulls(n, pa.int32()),
+        "claimed_time": pa.nulls(n, pa.timestamp("us")),
     })
     txin = pa.table({
         "seq": pa.array(in_parent, pa.int64()),
