@@ -184,6 +184,14 @@ def _pre(value: Any, max_chars: int | None = None) -> str:
     return "" if value is None else for_display(value, max_chars=max_chars, newlines=True)
 
 
+def _pathseg(value: Any) -> str:
+    """A value as one URL path segment: every character but letters, digits and
+    ``-._~`` percent-encoded, ``/`` too (Jinja's ``urlencode`` leaves ``/``, so a
+    market-written id such as ``x/../../audit`` became a link the browser resolved to
+    another page). The routes that take an id (``{ref:path}``) get it back decoded."""
+    return quote("" if value is None else str(value), safe="")
+
+
 def _jsonable(value: Any) -> Any:
     """Plain JSON values (times as ISO text, tuples as lists)."""
     return json.loads(json.dumps(value, default=str, ensure_ascii=False))
@@ -220,6 +228,7 @@ class Workbench:
         self.env.filters["handle"] = _handle
         self.env.filters["mark"] = _mark_text
         self.env.filters["ids_in"] = _ids_in
+        self.env.filters["pathseg"] = _pathseg
         self.csp_reports: list[dict[str, Any]] = []
 
     def call(self, fn: Callable[[], T]) -> T:
@@ -475,7 +484,7 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
         return RedirectResponse(_judged_from(str(form.get("queue", "")),
                                              str(form.get("back", ""))), status_code=303)
 
-    @app.get("/wallet/{ident}", response_class=HTMLResponse, include_in_schema=False)
+    @app.get("/wallet/{ident:path}", response_class=HTMLResponse, include_in_schema=False)
     def wallet(request: Request, ident: str) -> Response:
         s = wb.session(request)
         return wb.render("wallet.html", s, w=wb.read(lambda w, _: views.wallet_page(w, ident)))
@@ -624,7 +633,7 @@ def _api(app: FastAPI, wb: Workbench) -> None:
         user, _ = wb.api_user(request, write=True)
         return _jsonable(_judge(wb, user, a, b, verdict, note))
 
-    @app.get("/api/wallet/{ident}")
+    @app.get("/api/wallet/{ident:path}")
     def api_wallet(request: Request, ident: str) -> Any:
         """A wallet cluster."""
         wb.api_user(request)
