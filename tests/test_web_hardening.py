@@ -228,3 +228,30 @@ def test_a_wallet_number_of_no_cluster_says_what_a_cluster_id_is(duck_world: Wor
         assert "a cluster's id is the id of its first address" in r.text
         assert "darkmap wallet show ADDRESS" in r.text
         assert "chain cluster" not in r.text
+
+
+def test_a_refused_verdict_logs_the_ids_it_was_sent_cut(live, world: World) -> None:
+    """A reader's verdict was refused after ``a`` and ``b`` went whole into the
+    permanent, hash-chained audit trail: 1.8 MB of trail per POST (web audit, finding 2).
+    Each value a request sends is kept to its first 200 characters, the cut marked; the
+    audit page's ``actor`` likewise."""
+    client, clock, srv = live
+    big_a, big_b = "A" * 900_000, "B" * 300
+    assert login(client, "rita", world.secrets["rita"], clock).status_code == 303
+    page = client.get("/review")
+    r = client.post("/review", data={"csrf": csrf_of(page.text), "a": big_a, "b": big_b,
+                                      "verdict": "confirm"})
+    assert r.status_code == 403 and "reader" in r.text
+    r = client.post("/api/judge", params={"a": "C" * 5000, "b": "x", "verdict": "reject"},
+                    headers={"Authorization": "Bearer " + srv.wb.call(
+                        lambda: auth.create_token(srv.wb.con, "rita"))})
+    assert r.status_code == 403
+    denied = [e for e in srv.audit("rita") if e["action"] == "web.judge"][-2:]
+    assert [(e["a"], e["b"]) for e in denied] == [
+        ("A" * 200 + "…[cut: 900,000 chars]", "B" * 200 + "…[cut: 300 chars]"),
+        ("C" * 200 + "…[cut: 5,000 chars]", "x")]
+    client.cookies.clear()
+    assert login(client, "ana", world.secrets["ana"], clock).status_code == 303
+    assert client.get("/audit", params={"actor": "r" * 10_000}).status_code == 200
+    read = [e for e in srv.audit("ana") if e["action"] == "audit.read"][-1]
+    assert read["of_actor"] == "r" * 200 + "…[cut: 10,000 chars]"

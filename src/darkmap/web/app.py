@@ -67,7 +67,7 @@ from darkmap.web.auth import (
     utc_clock,
 )
 
-__all__ = ["CSP", "Workbench", "create_app"]
+__all__ = ["CSP", "LOGGED_CHARS", "Workbench", "create_app", "logged"]
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; "
@@ -98,6 +98,15 @@ _HTTP_ERRORS = {404: "no such page", 405: "this page does not take that method"}
 _LOG = logging.getLogger("darkmap.web")
 _CSP_REPORT_BYTES = 20_000
 """Bytes of a CSP report read (the rest of the body is not)."""
+LOGGED_CHARS = 200
+"""Characters of a value a request sent that go to the audit trail (:func:`logged`)."""
+
+
+def logged(value: str, cap: int = LOGGED_CHARS) -> str:
+    """A value a request sent, as the audit trail keeps it: its first ``cap`` characters,
+    the cut marked with how long it was (the trail is permanent and hash-chained: a 1 MB
+    form field logged whole cost the store 1 MB per refused request)."""
+    return value if len(value) <= cap else f"{value[:cap]}…[cut: {len(value):,} chars]"
 
 
 class _Headers(BaseHTTPMiddleware):
@@ -516,7 +525,7 @@ def _audit_view(wb: Workbench, user: UserRow, actor: str | None,
     are no user), and whether the whole chain holds. Refused sign-ins under names that
     are no user are counted apart, listed only when asked (``strangers``)."""
     n, problem = api.verify_audit(wb.ops)
-    log(wb.con, user.user_id, "audit.read", of_actor=actor)
+    log(wb.con, user.user_id, "audit.read", of_actor=None if actor is None else logged(actor))
     rest, tried = strangers_apart(wb.con, entries_for(wb.con, user, actor=actor))
     shown = (tried if strangers else rest)[-200:]
     return {"checked": n, "problem": problem, "entries": list(reversed(shown)),
@@ -545,7 +554,8 @@ def _judge(wb: Workbench, user: UserRow, a: str, b: str, verdict: str,
     if verdict not in VERDICTS:
         raise BadInputError(f"verdict {verdict!r}: one of {', '.join(VERDICTS)}")
     if not _may_judge(user):
-        wb.call(lambda: log(wb.con, user.user_id, "web.judge", "denied", a=a, b=b))
+        wb.call(lambda: log(wb.con, user.user_id, "web.judge", "denied", a=logged(a),
+                            b=logged(b)))
         raise AccessDenied(f"{user.user_id} is a reader and may not judge links")
     if wb.server is not None:
         server = wb.server
@@ -553,7 +563,8 @@ def _judge(wb: Workbench, user: UserRow, a: str, b: str, verdict: str,
         def on_team() -> dict[str, Any]:
             j = judge_for_team(wb.ws, server.con, a, b, VERDICTS[verdict],
                                author=user.user_id, note=note[:500] or None)
-            log(wb.con, user.user_id, "web.judge", a=a, b=b, verdict=VERDICTS[verdict],
+            log(wb.con, user.user_id, "web.judge", a=logged(a), b=logged(b),
+                verdict=VERDICTS[verdict],
                 shared="team server")
             return dict(j)
 
@@ -562,7 +573,8 @@ def _judge(wb: Workbench, user: UserRow, a: str, b: str, verdict: str,
     def run() -> dict[str, Any]:
         j = api.judge(wb.ws, a, b, VERDICTS[verdict], author=user.user_id,
                       note=note[:500] or None)
-        log(wb.con, user.user_id, "web.judge", a=a, b=b, verdict=VERDICTS[verdict])
+        log(wb.con, user.user_id, "web.judge", a=logged(a), b=logged(b),
+            verdict=VERDICTS[verdict])
         return dict(j)
 
     return wb.call(run)
