@@ -8,6 +8,7 @@ and outlived a reset of the sign-in."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -255,3 +256,39 @@ def test_a_refused_verdict_logs_the_ids_it_was_sent_cut(live, world: World) -> N
     assert client.get("/audit", params={"actor": "r" * 10_000}).status_code == 200
     read = [e for e in srv.audit("ana") if e["action"] == "audit.read"][-1]
     assert read["of_actor"] == "r" * 200 + "…[cut: 10,000 chars]"
+
+
+def test_a_sign_in_holds_up_no_other_request(duck_world: World, monkeypatch) -> None:
+    """``POST /login`` checked the password (argon2id, some 100 ms) on the event loop: while
+    it ran the server answered nothing, not even a static file, so anyone could stall
+    it with made-up names (web audit, finding 1). The check is held here until another
+    client's requests are answered: they are, before the sign-in ends (ordering, not
+    timing, decides; the hold gives up after 10 s so the old code fails, not hangs)."""
+    order: list[Any] = []
+    entered, release = threading.Event(), threading.Event()
+
+    class _Held(_CountedHasher):
+        def verify(self, hash_: str, password: str) -> bool:
+            entered.set()
+            release.wait(10)
+            order.append("password checked")
+            return super().verify(hash_, password)
+
+    monkeypatch.setattr(auth, "_HASHER", _Held(auth._HASHER))
+    clock = next_clock()
+    with serving(duck_world, clock) as srv, \
+            httpx.Client(base_url=srv.url, timeout=30) as signing, \
+            httpx.Client(base_url=srv.url, timeout=30) as other:
+        def sign() -> None:
+            r = login(signing, "alice", duck_world.secrets["alice"], clock)
+            order.append(("sign-in", r.status_code))
+
+        thread = threading.Thread(target=sign)
+        thread.start()
+        assert entered.wait(10)
+        for path in ("/static/app.css", "/login", "/nowhere"):
+            order.append((path, other.get(path).status_code))
+        release.set()
+        thread.join(30)
+    assert order == [("/static/app.css", 200), ("/login", 200), ("/nowhere", 404),
+                     "password checked", ("sign-in", 303)]

@@ -43,6 +43,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from markupsafe import Markup, escape
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
@@ -327,7 +329,9 @@ def create_app(ws: Workspace, clock: Clock = utc_clock, tls: bool = False,
 
 
 def _errors(app: FastAPI, wb: Workbench) -> None:
-    """Library errors as pages (HTML) or JSON (under /api/)."""
+    """Library errors as pages (HTML) or JSON (under /api/). The handlers are plain
+    functions, which Starlette runs in its thread pool: the error page looks the session
+    up, a query of the team server."""
 
     def answer(request: Request, status: int, message: str) -> Response:
         if request.url.path.startswith("/api/"):
@@ -336,7 +340,7 @@ def _errors(app: FastAPI, wb: Workbench) -> None:
         return wb.render("error.html", s, status, status_code=status, message=message)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # an unknown path or method: the error page for a browser, as every other error
         # (it was FastAPI's JSON {"detail": "Not Found"}); under /api/ JSON as there
         resp = answer(request, exc.status_code, _HTTP_ERRORS.get(exc.status_code,
@@ -345,25 +349,25 @@ def _errors(app: FastAPI, wb: Workbench) -> None:
         return resp
 
     @app.exception_handler(_Redirect)
-    async def redirect(request: Request, exc: _Redirect) -> Response:
+    def redirect(request: Request, exc: _Redirect) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": "sign in again"}, status_code=401)
         return RedirectResponse(exc.to, status_code=303)
 
     @app.exception_handler(_Refused)
-    async def refused(request: Request, exc: _Refused) -> Response:
+    def refused(request: Request, exc: _Refused) -> Response:
         return answer(request, exc.status, exc.message)
 
     @app.exception_handler(NotFoundError)
-    async def not_found(request: Request, exc: NotFoundError) -> Response:
+    def not_found(request: Request, exc: NotFoundError) -> Response:
         return answer(request, 404, str(exc.args[0] if exc.args else exc))
 
     @app.exception_handler(AccessDenied)
-    async def denied(request: Request, exc: AccessDenied) -> Response:
+    def denied(request: Request, exc: AccessDenied) -> Response:
         return answer(request, 403, str(exc))
 
     @app.exception_handler(DarkmapError)
-    async def bad(request: Request, exc: DarkmapError) -> Response:
+    def bad(request: Request, exc: DarkmapError) -> Response:
         return answer(request, 400, str(exc))
 
 
@@ -380,7 +384,13 @@ def _auth_routes(app: FastAPI, wb: Workbench) -> None:
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
+        # the form is read here, on the event loop; the password check (argon2id, 64 MiB,
+        # some 100 ms) and the writes of a failure run in the thread pool: on the loop
+        # they held up every other request, a static file's too (web audit, finding 1)
         form = await request.form()
+        return await run_in_threadpool(signing_in, request, form)
+
+    def signing_in(request: Request, form: FormData) -> Response:
         user = str(form.get("user", ""))[:64]
         pre_cookie = request.cookies.get(wb.pre_cookie)
         pre = str(form.get("csrf", ""))
@@ -401,8 +411,11 @@ def _auth_routes(app: FastAPI, wb: Workbench) -> None:
 
     @app.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
-        s = wb.session(request)
         form = await request.form()
+        return await run_in_threadpool(signing_out, request, form)   # writes: off the loop
+
+    def signing_out(request: Request, form: FormData) -> Response:
+        s = wb.session(request)
         wb.check_csrf(s, str(form.get("csrf", "")))
         wb.sessions.end(request.cookies.get(wb.cookie))
         wb.call(lambda: log(wb.con, s.user.user_id, "web.logoff"))
@@ -485,8 +498,11 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
 
     @app.post("/review", include_in_schema=False)
     async def review_post(request: Request) -> Response:
-        s = wb.session(request)
         form = await request.form()
+        return await run_in_threadpool(judging, request, form)   # writes: off the loop
+
+    def judging(request: Request, form: FormData) -> Response:
+        s = wb.session(request)
         wb.check_csrf(s, str(form.get("csrf", "")))
         a, b = str(form.get("a", "")), str(form.get("b", ""))
         _judge(wb, s.user, a, b, str(form.get("verdict", "")), str(form.get("note", "")))
