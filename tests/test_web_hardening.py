@@ -292,3 +292,48 @@ def test_a_sign_in_holds_up_no_other_request(duck_world: World, monkeypatch) -> 
         thread.join(30)
     assert order == [("/static/app.css", 200), ("/login", 200), ("/nowhere", 404),
                      "password checked", ("sign-in", 303)]
+
+
+FOREIGN = {"Host": "rebind.attacker.example"}
+"""The Host header of a page that rebound its own name to the workbench's address."""
+
+
+def test_a_foreign_host_is_refused_so_rebinding_locks_no_one_out(live, world: World) -> None:
+    """The workbench answered any Host header: a web page an analyst opened could rebind
+    its name to 127.0.0.1, take its own pre-session CSRF cookie (same origin, to the
+    browser) and lock a named analyst out with five wrong passwords (web audit,
+    finding 4). Only the names the operator configured are served."""
+    client, clock, srv = live
+    port = srv.url.rsplit(":", 1)[1]
+    for host in ("rebind.attacker.example", f"rebind.attacker.example:{port}",
+                 "127.0.0.1:1", "localhost.attacker.example", ""):
+        r = client.get("/login", headers={"Host": host})
+        assert r.status_code == 400, (host, r.status_code)
+        assert "is not a name this workbench serves" in r.text and "--allowed-host" in r.text
+        _secured(r)
+    for host in (f"127.0.0.1:{port}", f"LOCALHOST:{port}", "localhost", "127.0.0.1"):
+        assert client.get("/login", headers={"Host": host}).status_code == 200, host
+    with httpx.Client(base_url=srv.url, headers=FOREIGN) as attacker:
+        for _ in range(6):
+            r = attacker.post("/login", data={"user": "alice", "password": "x" * 12,
+                                              "csrf": "t", "code": "000000"},
+                              headers={"Cookie": "dm_pre=t"})
+            assert r.status_code == 400, r.status_code
+    assert login(client, "alice", world.secrets["alice"], clock).status_code == 303
+
+
+def test_the_operator_adds_the_names_it_is_reached_by(duck_world: World) -> None:
+    """``darkmap serve --allowed-host NAME`` (``create_app(hosts=...)``): the TLS
+    proxy's name is served, with or without the port; others still are not."""
+    ws = Workspace.open(duck_world.path, read_only=True)
+    app = create_app(ws, hosts=["Workbench.Internal", "::1"])
+    try:
+        with served_app(app) as url, httpx.Client(base_url=url) as c:
+            port = url.rsplit(":", 1)[1]
+            for host, status in (("workbench.internal", 200), (f"workbench.internal:{port}", 200),
+                                 ("workbench.internal:444", 400), ("[::1]", 200),
+                                 ("other.internal", 400)):
+                assert c.get("/login", headers={"Host": host}).status_code == status, host
+    finally:
+        app.state.wb.close()
+        ws.close()

@@ -187,7 +187,9 @@ def test_cli_serve_user_token_and_serve_on_the_team_server(world: World) -> None
     ports = [free_port(), free_port()]
     procs = [subprocess.Popen([sys.executable, "-c", "from darkmap.cli import main; main()",
                                "serve", "-w", ws, "--server", world.server, "--port",
-                               str(p)], env=env, stdout=subprocess.DEVNULL,
+                               str(p), *(["--allowed-host", "workbench.internal"]
+                                         if p == ports[0] else [])],
+                              env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE) for p in ports]
     try:
         urls = [f"http://127.0.0.1:{p}" for p in ports]
@@ -199,6 +201,11 @@ def test_cli_serve_user_token_and_serve_on_the_team_server(world: World) -> None
                 except httpx.TransportError:
                     assert proc.poll() is None, proc.communicate()[1].decode()
                     time.sleep(0.1)
+        # the Host names each process serves: its own, and the one given with
+        # --allowed-host (web audit, finding 4: any Host was served)
+        assert [httpx.get(u + "/login", headers={"Host": h}).status_code
+                for u in urls for h in ("workbench.internal", "rebind.attacker.example")] \
+            == [200, 400, 400, 400]
         with httpx.Client(base_url=urls[0]) as c0:
             assert login(c0, "carl", secret, utc_clock).status_code == 303
             with httpx.Client(base_url=urls[1], cookies=_session_cookie(c0)) as c1:

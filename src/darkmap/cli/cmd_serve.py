@@ -57,8 +57,12 @@ def _users(workspace: Path | None, server: str | None) -> Iterator[Con]:
 @click.option("--port", default=8600, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--tls-cookies", is_flag=True,
               help="Mark cookies Secure (__Host-): set when a TLS reverse proxy fronts it.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="A name the browser may reach the workbench by (the Host header: the "
+                   "TLS proxy's name), besides --host, 127.0.0.1, localhost and [::1]; "
+                   "repeatable. Any other Host is refused (400).")
 def serve_cmd(workspace: Path | None, server: str | None, host: str, port: int,
-              tls_cookies: bool) -> None:
+              tls_cookies: bool, allowed_hosts: tuple[str, ...]) -> None:
     """Run the web workbench over a workspace, or a team server (--server).
 
     Over a workspace this process holds it. With --server (a PostgreSQL URL) several
@@ -68,7 +72,11 @@ def serve_cmd(workspace: Path | None, server: str | None, host: str, port: int,
     Analysts sign in with password and TOTP code (`darkmap serve-user`); scripts use
     /api/ with a token (`darkmap serve-token`).
 
-    Example: darkmap serve -w case-42 --port 8600
+    A request is served only under a name the workbench knows (its Host header):
+    --host, 127.0.0.1, localhost, [::1], and each --allowed-host, so a web page that
+    rebinds its own name to this address (DNS rebinding) is refused.
+
+    Example: darkmap serve -w case-42 --port 8600 --allowed-host workbench.internal
     """
     import uvicorn  # noqa: PLC0415
 
@@ -80,7 +88,8 @@ def serve_cmd(workspace: Path | None, server: str | None, host: str, port: int,
         ws = open_ws(workspace, read_only=bool(server))
         try:
             conns = (open_web_server(server, ws), open_web_server(server)) if server else None
-            app = create_app(ws, tls=tls_cookies, server=conns)
+            app = create_app(ws, tls=tls_cookies, server=conns,
+                             hosts=(host, *allowed_hosts))
             try:
                 where = f"team server, workspace {ws.path} read-only" if server \
                     else f"workspace {ws.path}"

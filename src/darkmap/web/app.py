@@ -31,7 +31,7 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
@@ -69,7 +69,8 @@ from darkmap.web.auth import (
     utc_clock,
 )
 
-__all__ = ["CSP", "LOGGED_CHARS", "Workbench", "create_app", "logged"]
+__all__ = ["CSP", "LOCAL_HOSTS", "LOGGED_CHARS", "Workbench", "create_app", "host_allowed",
+           "host_name", "logged"]
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; "
@@ -109,6 +110,51 @@ def logged(value: str, cap: int = LOGGED_CHARS) -> str:
     the cut marked with how long it was (the trail is permanent and hash-chained: a 1 MB
     form field logged whole cost the store 1 MB per refused request)."""
     return value if len(value) <= cap else f"{value[:cap]}…[cut: {len(value):,} chars]"
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+"""The names a ``Host`` header may give whatever the operator configured (with the port
+the workbench listens on, or none)."""
+
+
+def host_name(address: str) -> str:
+    """An address as a ``Host`` header names it: lower case, an IPv6 one in brackets."""
+    address = address.strip().lower()
+    return f"[{address}]" if ":" in address and not address.startswith("[") else address
+
+
+def host_allowed(host: str | None, allowed: frozenset[str], port: int | None) -> bool:
+    """Whether a request's ``Host`` header is one the workbench serves: a name in
+    ``allowed``, alone or with the port it listens on (``port``); a name given with a
+    port in ``allowed`` (``--allowed-host name:443``) only with that one."""
+    if not host:
+        return False
+    host = host.strip().lower()
+    if host in allowed:
+        return True
+    name, sep, given = host.rpartition(":")
+    return bool(sep) and name in allowed and port is not None and given == str(port)
+
+
+class _Hosts(BaseHTTPMiddleware):
+    """Refuse a request whose ``Host`` header is no name the operator configured: a web
+    page that rebinds its own name to 127.0.0.1 (DNS rebinding) is then not served,
+    though the browser takes it for the page's own origin."""
+
+    def __init__(self, app: Any, allowed: frozenset[str]) -> None:
+        super().__init__(app)
+        self.allowed = allowed
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        """400 with one line for a foreign ``Host``; else the request as it came."""
+        host = request.headers.get("host")
+        server = request.scope.get("server")
+        if host_allowed(host, self.allowed, server[1] if server else None):
+            return await call_next(request)
+        shown = for_display(host or "", max_chars=100)
+        return Response(f"refused: Host {shown!r} is not a name this workbench serves; "
+                        "its operator may add one (darkmap serve --allowed-host NAME)\n",
+                        status_code=400, media_type="text/plain")
 
 
 class _Headers(BaseHTTPMiddleware):
@@ -308,17 +354,21 @@ class Workbench:
 
 
 def create_app(ws: Workspace, clock: Clock = utc_clock, tls: bool = False,
-               server: tuple[OpsServer, OpsServer] | None = None) -> FastAPI:
+               server: tuple[OpsServer, OpsServer] | None = None,
+               hosts: Iterable[str] = ()) -> FastAPI:
     """The workbench over the open workspace ``ws`` (the server holds its connection).
     ``clock`` (naive UTC) is injectable for tests; ``tls`` marks cookies Secure.
     ``server``: two connections to the team server (its operational records, users and
     audit trail; its sessions), from :func:`darkmap.store.team.open_web_server`; the app
-    closes them in :meth:`Workbench.close`, the caller closes ``ws``."""
+    closes them in :meth:`Workbench.close`, the caller closes ``ws``. ``hosts``: the
+    names a request's ``Host`` may give besides :data:`LOCAL_HOSTS` (the address the
+    server listens on, the proxy's name); any other is refused (400)."""
     wb = Workbench(ws, clock, tls, server)
     app = FastAPI(title="darkmap workbench API", docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json")
     app.state.wb = wb
-    app.add_middleware(_Headers)
+    app.add_middleware(_Hosts, allowed=frozenset(host_name(h) for h in (*LOCAL_HOSTS, *hosts)))
+    app.add_middleware(_Headers)          # added last: outermost, the 400's headers too
     static = Path(str(resources.files("darkmap.web").joinpath("static")))
     app.mount("/static", StaticFiles(directory=static), name="static")
     _errors(app, wb)
