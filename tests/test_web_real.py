@@ -198,3 +198,25 @@ def test_dashboard_and_targets_mark_a_harm_without_sales_evidence(srv, world) ->
     with signed_in(srv, world, "alice") as c:
         harm_marks_shown(c.get("/").text, "top-targets", ranked[:10])
         harm_marks_shown(c.get("/targets").text, "targets", ranked)
+
+
+def test_a_country_is_checked_as_the_cli_checks_it(srv, world) -> None:
+    """``/targets?country=Germany`` answered "none" (read at 2 a.m. as "no German
+    targets") where ``darkmap targets --country Germany`` refuses the name with the code
+    meant (web audit, finding 6). The page and the API refuse it with the CLI's message;
+    ``de`` is taken as ``DE``."""
+    wb = srv[0].wb
+    german = len(wb.call(lambda: darkmap.targets(wb.ws, country="DE", limit=None)))
+    assert german > 0          # the real Hansa listings hold vendors shipping from DE
+    with signed_in(srv, world, "alice") as c:
+        page = c.get("/targets", params={"country": "Germany"})
+        assert page.status_code == 400
+        assert "country &#39;Germany&#39;: not an ISO 3166 two-letter code (Germany is DE)" \
+            in page.text
+        api = c.get("/api/targets", params={"country": "Germany"})
+        assert api.status_code == 400
+        assert api.json()["error"] == ("country 'Germany': not an ISO 3166 two-letter code "
+                                       "(Germany is DE); give one such as DE, GB or US")
+        for given in ("DE", "de", " de "):
+            assert c.get("/api/targets", params={"country": given}).json()["paging"][
+                "total"] == german, given

@@ -17,6 +17,7 @@ from typing import Any
 import darkmap.api as api
 from darkmap.assess.harm import NO_SALES_LEGEND, harm_mark
 from darkmap.errors import BadInputError, NotFoundError, WorkspaceStateError
+from darkmap.model.countries import check_country
 from darkmap.model.display import for_display, lookalike_mark
 from darkmap.model.values import clean_btc_address
 from darkmap.ops.deconflict import notices
@@ -304,10 +305,13 @@ def raw_capture(ws: Workspace, sha256: str) -> dict[str, Any]:
 def targets_page(ws: Workspace, country: str | None = None,
                  page: str | None = None) -> dict[str, Any]:
     """The harm-ranked target list, :data:`TARGETS_PAGE` a page, each with its rank and
-    its harm's mark (:func:`~darkmap.assess.harm.harm_mark`), and what the mark means."""
+    its harm's mark (:func:`~darkmap.assess.harm.harm_mark`), and what the mark means.
+    ``country`` is checked as ``darkmap targets --country`` checks it (a name such as
+    "Germany" is refused with the code meant: it matched no persona and read as "none")."""
     n = page_number(page)
+    country = check_country(country) if country else None
     ranked = [{**t, "rank": i, "harm_mark": harm_mark(t)} for i, t in
-              enumerate(api.targets(ws, country=country or None, limit=None), start=1)]
+              enumerate(api.targets(ws, country=country, limit=None), start=1)]
     rows, where = _page_of(ranked, n, TARGETS_PAGE)
     return {"country": country, "targets": rows, "paging": where,
             "harm_legend": NO_SALES_LEGEND}
