@@ -237,11 +237,42 @@ def test_the_personas_of_a_judged_pair_list_the_judgement(srv, world: World) -> 
             persona = c.get(f"/persona/{quote(account, safe='')}")
             assert persona.status_code == 200, (account, persona.text[:300])
             judged = persona.text.split('id="persona-judgements"')[1].split("</ul>")[0]
-            assert f"{a} / {b}: different by alice two sellers" in judged, judged
+            assert re.search(rf"{re.escape(f'{a} / {b}: different by alice at ')}"
+                             r"[-\d]{10} \d\d:\d\d UTC — <strong>stands</strong>; "
+                             "note: “two sellers”", judged), judged
             api = c.get(f"/api/persona/{quote(account, safe='')}").json()
             mine = [j for j in api["judgements"] if (j["a"], j["b"]) == (a, b)]
             assert [(j["unsynced"], j["withdrawn_on_server"]) for j in mine] == \
                 [(world.server is not None, False)]
+
+
+def test_a_persona_page_says_which_verdict_stands_and_when_each_was_given(
+        srv, world: World) -> None:
+    """A pair confirmed, then rejected, was listed twice with no time and no sign of which
+    verdict counts, and the note ran on after the author's name (web audit, finding 7).
+    Each verdict now shows its time (UTC) and whether it stands (the latest, which
+    ``darkmap link`` holds) or is superseded, and the note is labelled."""
+    with signed_in(srv, world, "alice") as c:
+        page = c.get("/review").text
+        a, b = _proposed(page)[-1]
+        for verdict, note in (("confirm", "same PGP <b>x</b> by supervisor carol"),
+                              ("reject", "")):
+            r = c.post("/review", data={"csrf": csrf_of(c.get("/review").text), "a": a,
+                                        "b": b, "verdict": verdict, "note": note})
+            assert r.status_code == 303, r.text[:300]
+        persona = c.get(f"/persona/{quote(a, safe='')}").text
+        judged = persona.split('id="persona-judgements"')[1].split("</ul>")[0]
+        mine = [li for li in judged.split("<li ")[1:] if f"{a} / {b}:" in li]
+        api = [j for j in c.get(f"/api/persona/{quote(a, safe='')}").json()["judgements"]
+               if (j["a"], j["b"]) == (a, b)]
+    assert [(j["verdict"], j["stands"]) for j in api] == [("same", False), ("different", True)]
+    first, last = (str(j["created_at"])[:16] for j in api)
+    assert len(mine) == 2, judged
+    assert mine[0].startswith('class="superseded">') and mine[1].startswith('class="stands">')
+    assert (f"same by alice at {first} UTC — <em>superseded</em> by a later verdict on this "
+            "pair; note: “same PGP &lt;b&gt;x&lt;/b&gt; by supervisor carol”") in mine[0]
+    assert f"different by alice at {last} UTC — <strong>stands</strong>" in mine[1]
+    assert "note:" not in mine[1]
 
 
 def _proposed(page: str) -> list[tuple[str, str]]:

@@ -181,7 +181,7 @@ def test_a_link_left_apart_is_rejected_in_chromium(srv, world) -> None:
         judged = page.inner_text("#persona-judgements")
         browser.close()
     assert "Judgement recorded" in done
-    assert "different by bob browser check" in judged
+    assert "different by bob at " in judged and "UTC — stands; note: “browser check”" in judged
     a, b = sorted((first["member"], first["other"]))
     assert served.sql(f"SELECT verdict, author FROM judgements WHERE a = '{a}' AND "
                       f"b = '{b}' AND withdrawn_at IS NULL") == [("different", "bob")]

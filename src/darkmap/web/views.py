@@ -12,6 +12,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import darkmap.api as api
@@ -188,9 +189,9 @@ def persona_page(ws: Workspace, ops: Space, user: UserRow, ref: str,
     p["cases"], p["cases_paging"] = _page_of(records_touching(ops, user, refs),
                                              page_number(cases_page, "cases_page"),
                                              CASES_PAGE, "cases_page")
-    p["judgements"] = (_judgements_over_server(ws, ops, p["judgements"], set(ids))
-                       if isinstance(ops, OpsServer)
-                       else [_marked(j) for j in p["judgements"]])
+    p["judgements"] = _standing(_judgements_over_server(ws, ops, p["judgements"], set(ids))
+                                if isinstance(ops, OpsServer)
+                                else [_marked(j) for j in p["judgements"]])
     p["left_apart"] = _with_signals(ws, p["left_apart"])
     return p
 
@@ -243,6 +244,29 @@ def _marked(j: Mapping[str, Any], unsynced: bool = False,
     page's template is strict, and a mark only the team server set made every persona
     with a judgement a 500 over a workspace (found by an audit)."""
     return {**j, "unsynced": unsynced, "withdrawn_on_server": withdrawn_on_server}
+
+
+def _utc(value: Any) -> Any:
+    """A time as naive UTC (the team server's come with their zone; the workspace's are
+    naive UTC already); anything else as it is."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _standing(judgements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The judgements, their times as naive UTC, each marked ``stands``: whether it is
+    the latest of its pair (by time; one withdrawn on the team server never is), the
+    verdict ``darkmap link`` holds. The others of its pair are superseded by it."""
+    out = [{**j, "created_at": _utc(j.get("created_at"))} for j in judgements]
+    latest: dict[tuple[str, ...], int] = {}
+    for i, j in enumerate(out):
+        if j["withdrawn_on_server"] or j["created_at"] is None:
+            continue
+        key = tuple(sorted((str(j["a"]), str(j["b"]))))
+        if key not in latest or j["created_at"] >= out[latest[key]]["created_at"]:
+            latest[key] = i
+    return [{**j, "stands": i in latest.values()} for i, j in enumerate(out)]
 
 
 def _judgements_over_server(ws: Workspace, ops: OpsServer, held: list[dict[str, Any]],
