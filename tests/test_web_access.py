@@ -28,7 +28,8 @@ from web_support import (
 )
 
 import darkmap
-from darkmap.ops.records import Case, add_record
+from darkmap.api import ops_withdraw
+from darkmap.ops.records import Case, Seizure, add_record
 from darkmap.resolve.review import review_queue
 from darkmap.web.auth import create_login, create_token
 from darkmap.web.views import REVIEW_BAND, REVIEW_PAGE
@@ -435,3 +436,31 @@ def test_dashboard_and_targets_mark_only_a_harm_without_sales_evidence(srv, worl
     with signed_in(srv, world, "alice") as c:
         harm_marks_shown(c.get("/").text, "top-targets", ranked[:10])
         harm_marks_shown(c.get("/targets").text, "targets", ranked)
+
+
+def test_cases_lists_a_withdrawn_record_marked_with_who_when_and_why(srv, world) -> None:
+    """A seizure recorded as 1,000,000 g and withdrawn ("mistyped") was left out of
+    /cases and /api/records without a word, where `darkmap ops show` lists it WITHDRAWN
+    with who, when and why (web audit, finding 8). Both list it so, and count it; another
+    agency still sees nothing of it."""
+    wb = srv[0].wb
+    rec = wb.call(lambda: add_record(wb.ops, "alice", Seizure(drugs_g={"heroin": 1_000_000.0}),
+                                     country="GB", case_id=world.case_a,
+                                     provenance="test")).record_id
+    wb.call(lambda: ops_withdraw(wb.ops, "alice", rec, "mistyped <b>g</b> for mg"))
+    with signed_in(srv, world, "alice") as c:
+        page = c.get("/cases", params={"kind": "seizure"}).text
+        row = next(r for r in page.split("<tr")[1:] if rec in r)
+        api = c.get("/api/records", params={"kind": "seizure"}).json()
+    assert row.startswith(' class="withdrawn">')
+    assert re.search(rf"{rec}<br><strong>WITHDRAWN</strong> by alice at "
+                     r"[-\d]{10} \d\d:\d\d UTC; why: mistyped &lt;b&gt;g&lt;/b&gt; for mg",
+                     row), row
+    assert 'id="withdrawn-count">Of these records, 1 was withdrawn: each is listed' in page
+    (mine,) = [r for r in api["records"] if r["record_id"] == rec]
+    assert (mine["withdrawn"]["by"], mine["withdrawn"]["why"]) == ("alice",
+                                                                   "mistyped <b>g</b> for mg")
+    assert api["withdrawn"] == 1
+    with signed_in(srv, world, "bob") as b:
+        assert rec not in b.get("/cases").text
+        assert rec not in str(b.get("/api/records").json())

@@ -97,6 +97,8 @@ def paging(page: int, size: int, total: int, shown: int, what: str = "page"
 def _record(r: Record) -> dict[str, Any]:
     """A record as the pages show it."""
     d = r.as_dict()
+    if d["withdrawn"] is not None:
+        d["withdrawn"] = {**d["withdrawn"], "at": _utc(d["withdrawn"]["at"])}
     d["data"] = json.dumps(r.row.data, ensure_ascii=False, default=str, sort_keys=True)
     return d
 
@@ -434,15 +436,18 @@ def cases_page(ops: Space, user: UserRow, kind: str | None = None,
                page: str | None = None) -> dict[str, Any]:
     """The operational records the user may read (audited), :data:`CASES_PAGE` a page,
     of one of :data:`~darkmap.ops.vocabulary.RECORD_KINDS` (another kind is refused, as
-    an unknown review queue is: it read as "none")."""
+    an unknown review queue is: it read as "none"). Withdrawn records are listed too,
+    each with its ``withdrawn`` (by, at, why, replaced_by), as ``darkmap ops show`` lists
+    them (they were left out without a word), and counted (``withdrawn``)."""
     if kind is not None and kind not in RECORD_KINDS:
         raise BadInputError(f"no record kind {for_display(kind, max_chars=40)!r} (the "
                             f"kinds: {', '.join(RECORD_KINDS)})")
     n = page_number(page)
     with OPS_LOCK:
-        recs = api.ops_records(ops, user.user_id, kind=kind)
+        recs = api.ops_records(ops, user.user_id, kind=kind, withdrawn=True)
     rows, where = _page_of([_record(r) for r in recs], n, CASES_PAGE)
-    return {"kind": kind, "records": rows, "paging": where}
+    return {"kind": kind, "records": rows, "paging": where,
+            "withdrawn": sum(r.withdrawal is not None for r in recs)}
 
 
 GRAPH_LABEL_CHARS = 120
