@@ -8,6 +8,8 @@ and outlived a reset of the sign-in."""
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -337,3 +339,38 @@ def test_the_operator_adds_the_names_it_is_reached_by(duck_world: World) -> None
     finally:
         app.state.wb.close()
         ws.close()
+
+
+def test_csp_reports_are_logged_and_counted_on_the_audit_page(live, world: World,
+                                                              caplog) -> None:
+    """CSP violation reports were kept in a list nothing read (the first 1,000; later
+    ones dropped): the one sign of an injection tried reached no one (web audit,
+    finding 9). Each is now one line of the server log, escaped and cut, and the audit
+    page counts them and shows the newest, escaped."""
+    client, clock, srv = live
+    caplog.set_level(logging.WARNING, logger="darkmap.web")
+    blocked = "inline\nCSP violation report 99: forged <script>alert(1)</script>\u202e"
+    report = {"csp-report": {"document-uri": "http://127.0.0.1/persona/x",
+                             "violated-directive": "script-src 'self'",
+                             "blocked-uri": blocked + "x" * 5000}}
+    for body in (json.dumps(report).encode(), b"not json"):
+        r = client.post("/csp-report", content=body,
+                        headers={"content-type": "application/csp-report"})
+        assert r.status_code == 204
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == "darkmap.web"]
+    assert len(lines) == 2 and srv.wb.csp_count == 2
+    assert lines[0].startswith(
+        "CSP violation report 1: document-uri=http://127.0.0.1/persona/x violated-directive="
+        "script-src 'self' blocked-uri=inline\\x0aCSP violation report 99: forged <script>"
+        "alert(1)</script>\\u202exxx"), lines[0]
+    # cut to 300 characters (then escaped: the newline and the override grow by 8)
+    assert "\n" not in lines[0] and lines[0].endswith("…")
+    assert len(lines[0]) == len("CSP violation report 1: ") + 300 + 8
+    assert lines[1] == 'CSP violation report 2: {"unreadable": true}'
+    assert login(client, "ana", world.secrets["ana"], clock).status_code == 303
+    page = client.get("/audit").text
+    assert 'id="csp-reports">2 Content-Security-Policy violation reports since' in page
+    latest = page.split('id="csp-latest">')[1].split("</ul>")[0]
+    assert latest.index("unreadable") < latest.index("forged")       # newest first
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;\\u202e" in latest
+    assert "<script>" not in latest

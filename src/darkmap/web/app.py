@@ -69,8 +69,8 @@ from darkmap.web.auth import (
     utc_clock,
 )
 
-__all__ = ["CSP", "LOCAL_HOSTS", "LOGGED_CHARS", "Workbench", "create_app", "host_allowed",
-           "host_name", "logged"]
+__all__ = ["CSP", "CSP_LINE_CHARS", "LOCAL_HOSTS", "LOGGED_CHARS", "Workbench", "create_app",
+           "csp_line", "host_allowed", "host_name", "logged"]
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; "
@@ -101,6 +101,28 @@ _HTTP_ERRORS = {404: "no such page", 405: "this page does not take that method"}
 _LOG = logging.getLogger("darkmap.web")
 _CSP_REPORT_BYTES = 20_000
 """Bytes of a CSP report read (the rest of the body is not)."""
+CSP_LINE_CHARS = 300
+"""Characters of a CSP report's line in the server log and on the audit page."""
+_CSP_KEPT = 1000
+"""CSP reports kept in memory (the newest), of which the audit page shows the last 20."""
+_CSP_FIELDS = ("document-uri", "documentURL", "violated-directive", "effectiveDirective",
+               "blocked-uri", "blockedURL", "source-file", "sourceFile", "line-number",
+               "lineNumber")
+"""The fields of a report that say what was blocked where (report-uri's names, then the
+Reporting API's)."""
+
+
+def csp_line(report: Any) -> str:
+    """One CSP violation report as one line of display text: the fields that say what
+    was blocked where, else the report's JSON; controls, newlines and bidi overrides
+    shown as escapes, cut to :data:`CSP_LINE_CHARS` (anyone may post one)."""
+    body = report.get("csp-report", report.get("body", report)) if isinstance(report, dict) \
+        else report
+    if isinstance(body, dict) and any(k in body for k in _CSP_FIELDS):
+        text = " ".join(f"{k}={body[k]}" for k in _CSP_FIELDS if k in body)
+    else:
+        text = json.dumps(report, ensure_ascii=False, default=str)[:CSP_LINE_CHARS * 2]
+    return for_display(text, max_chars=CSP_LINE_CHARS)
 LOGGED_CHARS = 200
 """Characters of a value a request sent that go to the audit trail (:func:`logged`)."""
 
@@ -286,7 +308,8 @@ class Workbench:
         self.env.filters["mark"] = _mark_text
         self.env.filters["ids_in"] = _ids_in
         self.env.filters["pathseg"] = _pathseg
-        self.csp_reports: list[dict[str, Any]] = []
+        self.csp_reports: list[Any] = []      # the newest _CSP_KEPT
+        self.csp_count = 0                     # every report since the process started
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run library calls that write (sign-in, judgements, audit) under the one lock."""
@@ -487,8 +510,12 @@ def _auth_routes(app: FastAPI, wb: Workbench) -> None:
             report = json.loads(body or b"{}")
         except (ValueError, RecursionError):    # deep nesting (found by testing: a 500)
             report = {"unreadable": True}
-        if len(wb.csp_reports) < 1000:          # kept for the operator, bounded
-            wb.csp_reports.append(report)
+        # each logged (one line, escaped, cut) and counted for the audit page; the newest
+        # kept (the first 1,000 were, and nothing read them: web audit, finding 9)
+        wb.csp_count += 1
+        wb.csp_reports.append(report)
+        del wb.csp_reports[:-_CSP_KEPT]
+        _LOG.warning("CSP violation report %d: %s", wb.csp_count, csp_line(report))
         return Response(status_code=204)
 
 
@@ -595,6 +622,8 @@ def _audit_view(wb: Workbench, user: UserRow, actor: str | None,
     rest, tried = strangers_apart(wb.con, entries_for(wb.con, user, actor=actor))
     shown = (tried if strangers else rest)[-200:]
     return {"checked": n, "problem": problem, "entries": list(reversed(shown)),
+            "csp_count": wb.csp_count,
+            "csp_latest": [csp_line(c) for c in reversed(wb.csp_reports[-20:])],
             "strangers": len(tried), "showing_strangers": strangers, "actor": actor or "",
             "latest_stranger": tried[-1] if tried else None}
 
