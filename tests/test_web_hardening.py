@@ -328,13 +328,14 @@ def test_the_operator_adds_the_names_it_is_reached_by(duck_world: World) -> None
     """``darkmap serve --allowed-host NAME`` (``create_app(hosts=...)``): the TLS
     proxy's name is served, with or without the port; others still are not."""
     ws = Workspace.open(duck_world.path, read_only=True)
-    app = create_app(ws, hosts=["Workbench.Internal", "::1"])
+    app = create_app(ws, hosts=["Workbench.Internal", "::1", "proxy.internal:443"])
     try:
         with served_app(app) as url, httpx.Client(base_url=url) as c:
             port = url.rsplit(":", 1)[1]
             for host, status in (("workbench.internal", 200), (f"workbench.internal:{port}", 200),
                                  ("workbench.internal:444", 400), ("[::1]", 200),
-                                 ("other.internal", 400)):
+                                 ("other.internal", 400), ("proxy.internal:443", 200),
+                                 ("proxy.internal", 400), (f"proxy.internal:{port}", 400)):
                 assert c.get("/login", headers={"Host": host}).status_code == status, host
     finally:
         app.state.wb.close()

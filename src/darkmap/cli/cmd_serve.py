@@ -60,7 +60,8 @@ def _users(workspace: Path | None, server: str | None) -> Iterator[Con]:
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
               help="A name the browser may reach the workbench by (the Host header: the "
                    "TLS proxy's name), besides --host, 127.0.0.1, localhost and [::1]; "
-                   "repeatable. Any other Host is refused (400).")
+                   "NAME:PORT for that port only; repeatable. Any other Host is refused "
+                   "(400).")
 def serve_cmd(workspace: Path | None, server: str | None, host: str, port: int,
               tls_cookies: bool, allowed_hosts: tuple[str, ...]) -> None:
     """Run the web workbench over a workspace, or a team server (--server).

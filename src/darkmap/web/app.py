@@ -140,9 +140,11 @@ the workbench listens on, or none)."""
 
 
 def host_name(address: str) -> str:
-    """An address as a ``Host`` header names it: lower case, an IPv6 one in brackets."""
+    """An address as a ``Host`` header names it: lower case, an IPv6 one in brackets (a
+    name with its port, ``name:443``, as it is)."""
     address = address.strip().lower()
-    return f"[{address}]" if ":" in address and not address.startswith("[") else address
+    return f"[{address}]" if address.count(":") > 1 and not address.startswith("[") \
+        else address
 
 
 def host_allowed(host: str | None, allowed: frozenset[str], port: int | None) -> bool:
