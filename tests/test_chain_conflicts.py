@@ -245,3 +245,23 @@ def test_month_of_a_transaction_without_block_time_is_named(base: tuple[Path, st
     months = json.loads(CliRunner().invoke(main, ["wallet", "show", owner, "--json", "-w",
                                                   str(path)]).output)["by_month"]
     assert {"month": None, "received_sat": 0, "sent_sat": 5_000_000_000} in months
+
+
+def test_trace_says_when_stored_conflicts_are_not_resolved(base: tuple[Path, str],
+                                                           tmp_path: Path) -> None:
+    """A workspace whose conflicts were never resolved (loaded before the check: here its
+    flags are cleared) is traced read-only: the trace says that a spender won by load
+    order, and `chain cluster` resolves it."""
+    path = _copy(base[0], tmp_path, ("forged.hex", FORGED.hex()))
+    ws = Workspace.open(path)
+    try:
+        ws.con.execute("UPDATE btc_tx SET set_aside = NULL")
+        ws.con.execute("DELETE FROM btc_conflicts")
+    finally:
+        ws.close()
+    out = CliRunner().invoke(main, ["trace", SATOSHI, "-w", str(path)]).output
+    assert "1 loaded output(s) are spent by two or more transactions that this workspace " \
+           "has not resolved" in out
+    assert CliRunner().invoke(main, ["chain", "cluster", "-w", str(path)]).exit_code == 0
+    out = CliRunner().invoke(main, ["trace", SATOSHI, "-w", str(path)]).output
+    assert "not resolved" not in out

@@ -173,6 +173,9 @@ class TraceContext:
     cluster_tag: dict[int, TraceTag] | None = None  # cluster id -> tag its members borrow
     out_tx: np.ndarray | None = None    # the transaction of each output (arr.out_tx, kept)
     mi_roots: dict[int, tuple[np.ndarray, np.ndarray]] | None = None  # multi_input_roots
+    # loaded outputs spent by two or more transactions the store has not resolved (a
+    # workspace loaded before the conflict check, not loaded or clustered since)
+    unresolved_spends: int = 0
 
     def tag(self, address: int) -> TraceTag | None:
         """The best tag of ``address``: its own, else its cluster's (``via_cluster``)."""
@@ -233,9 +236,10 @@ class TraceContext:
                 c = int(cluster[aid])
                 if c not in by_cluster or (_is_service(tag) and not _is_service(by_cluster[c])):
                     by_cluster[c] = tag
+        spent = arr.in_prev[arr.in_prev >= 0]
         return cls(arr, arr.spent_by(), cluster, direct, _coinjoin_kinds(ws, arr),
                    {c: {**tag, "via_cluster": True} for c, tag in by_cluster.items()},
-                   arr.out_tx)
+                   arr.out_tx, unresolved_spends=int(len(spent) - len(np.unique(spent))))
 
 
 def _coinjoin_kinds(ws: Workspace, arr: TxArrays) -> np.ndarray:
@@ -849,7 +853,7 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
         "started_from_spends": len(trail.spends),
         "started_from_spends_sat": int(sum(trail.spends.values())),
         "spends_not_started": len(trail.not_started),
-        "start_notes": _start_notes(trail, label),
+        "start_notes": _start_notes(trail, label, ctx.unresolved_spends),
         "hits": hit_rows,
         "by_service_sat": dict(sorted(by_service.items(), key=lambda kv: -kv[1])),
         "by_service_max_sat": {k: by_service_max[k] for k in sorted(
@@ -861,10 +865,16 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
     }
 
 
-def _start_notes(trail: _Trail, label: str) -> list[str]:
-    """What a forward trace started from beyond the outputs paid to the source, and what
-    it could not start from."""
+def _start_notes(trail: _Trail, label: str, unresolved: int = 0) -> list[str]:
+    """What a forward trace started from beyond the outputs paid to the source, what it
+    could not start from, and (``unresolved``) coins spent twice the store has not
+    resolved."""
     notes = []
+    if unresolved:
+        notes.append(f"{unresolved} loaded output(s) are spent by two or more transactions "
+                     "that this workspace has not resolved (loaded before the double-spend "
+                     "check): the last loaded spender is followed; run `darkmap chain "
+                     "cluster` to set the losers aside")
     if trail.spends:
         notes.append(f"started also from {len(trail.spends)} spend(s) by {label} of coins "
                      "whose paying transaction is not loaded (values from a UTXO file or "
