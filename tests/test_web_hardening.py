@@ -296,6 +296,79 @@ def test_a_sign_in_holds_up_no_other_request(duck_world: World, monkeypatch) -> 
                      "password checked", ("sign-in", 303)]
 
 
+def test_a_password_check_holds_up_no_request_that_takes_the_lock(duck_world: World,
+                                                                  monkeypatch) -> None:
+    """The sign-in ran off the event loop but held the operational lock through the
+    password check: a flood of made-up names stalled the dashboard and every API token
+    call, which take that lock (review, M2). A check is held here until a signed-in
+    page and a token call are answered: they are, before the sign-in ends (ordering, not
+    timing; the hold gives up after 10 s so the old code fails, not hangs)."""
+    order: list[Any] = []
+    entered, release = threading.Event(), threading.Event()
+
+    class _Held(_CountedHasher):
+        def verify(self, hash_: str, password: str) -> bool:
+            entered.set()
+            release.wait(10)
+            order.append("password checked")
+            return super().verify(hash_, password)
+
+    clock = next_clock()
+    with serving(duck_world, clock) as srv, \
+            httpx.Client(base_url=srv.url, timeout=30) as signing, \
+            httpx.Client(base_url=srv.url, timeout=30) as other:
+        assert login(other, "bob", duck_world.secrets["bob"], clock).status_code == 303
+        token = srv.wb.call(lambda: auth.create_token(srv.wb.con, "rita", "m2"))
+        monkeypatch.setattr(auth, "_HASHER", _Held(auth._HASHER))
+
+        def sign() -> None:
+            r = login(signing, "no-such-analyst", "x" * 12, clock)
+            order.append(("sign-in", r.status_code))
+
+        thread = threading.Thread(target=sign)
+        thread.start()
+        assert entered.wait(10)
+        order.append(("/", other.get("/").status_code))
+        order.append(("/api/targets", other.get(
+            "/api/targets", headers={"Authorization": f"Bearer {token}"}).status_code))
+        release.set()
+        thread.join(30)
+    assert order == [("/", 200), ("/api/targets", 200), "password checked", ("sign-in", 401)]
+
+
+def test_failed_sign_ins_checked_at_once_all_count_and_lock_out_once(duck_world: World,
+                                                                      monkeypatch) -> None:
+    """With the password checked outside the lock, five wrong passwords checked at the
+    same moment (all five inside the check together) are all counted, and lock the
+    name out once (review, M2)."""
+    together = threading.Barrier(auth.LOCKOUT_FAILURES, timeout=10)
+
+    class _Together(_CountedHasher):
+        def verify(self, hash_: str, password: str) -> bool:
+            together.wait()
+            return super().verify(hash_, password)
+
+    clock = next_clock()
+    name = "m2-guessed"
+    with serving(duck_world, clock) as srv:
+        monkeypatch.setattr(auth, "_HASHER", _Together(auth._HASHER))
+        codes: list[int] = []
+
+        def sign() -> None:
+            with httpx.Client(base_url=srv.url, timeout=30) as c:
+                codes.append(login(c, name, "x" * 12, clock).status_code)
+
+        threads = [threading.Thread(target=sign) for _ in range(auth.LOCKOUT_FAILURES)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        rows = srv.sql(f"SELECT reason, count(*) FROM web_failures WHERE user_id = '{name}' "
+                       "GROUP BY reason ORDER BY reason")
+    assert codes == [401] * auth.LOCKOUT_FAILURES
+    assert rows == [("lockout", 1), ("unknown user", auth.LOCKOUT_FAILURES)]
+
+
 FOREIGN = {"Host": "rebind.attacker.example"}
 """The Host header of a page that rebound its own name to the workbench's address."""
 

@@ -197,38 +197,62 @@ def _fail(con: Con, user_id: str, now: datetime, reason: str) -> LoginFailed:
 
 
 def sign_in(con: Con, user_id: str, password: str, code: str,
-            clock: Clock = utc_clock) -> tuple[UserRow, str]:
+            clock: Clock = utc_clock,
+            lock: contextlib.AbstractContextManager[Any] | None = None) -> tuple[UserRow, str]:
     """Check password and TOTP code: the operational user and web role, or
-    :class:`LoginFailed` (counted towards the lockout, audited)."""
+    :class:`LoginFailed` (counted towards the lockout, audited). ``lock`` (the web
+    server's operational lock) is held to read the sign-in and to write the outcome, not
+    during the password check: held through it, a flood of made-up names stalled every
+    request that takes the lock (review, M2)."""
+    held = lock if lock is not None else contextlib.nullcontext()
     now = clock()
-    until = _locked_until(con, user_id, now)
-    if until is not None:
-        log(con, user_id, "web.logon", "denied", reason="locked out")
-        raise LoginFailed(f"sign-in refused: locked out until {until:%H:%M} UTC "
-                          f"after {LOCKOUT_FAILURES} failures")
-    row = store.login(con, user_id)
+    with held:
+        until = _locked_until(con, user_id, now)
+        if until is not None:
+            log(con, user_id, "web.logon", "denied", reason="locked out")
+            raise _locked_out(until)
+        row = store.login(con, user_id)
     if row is None:
         # the same work as for a user with a sign-in: the time taken does not tell which
         # names have one (found by testing: about 10 ms against 150-200 ms)
         with contextlib.suppress(VerificationError, InvalidHashError):
             _HASHER.verify(_unknown_user_hash(), password)
-        raise _fail(con, user_id, now, "unknown user")
+        with held:
+            raise _fail(con, user_id, now, "unknown user")
     try:
         _HASHER.verify(row.password_hash, password)
     except (VerificationError, InvalidHashError):
-        raise _fail(con, user_id, now, "password") from None
+        with held:
+            raise _fail(con, user_id, now, "password") from None
+    with held:
+        return _second_factor(con, user_id, code, now, row.web_role)
+
+
+def _locked_out(until: datetime) -> LoginFailed:
+    return LoginFailed(f"sign-in refused: locked out until {until:%H:%M} UTC "
+                       f"after {LOCKOUT_FAILURES} failures")
+
+
+def _second_factor(con: Con, user_id: str, code: str, now: datetime,
+                   web_role: str) -> tuple[UserRow, str]:
+    """The TOTP check of a sign-in whose password was right (under the lock): refused if a
+    lockout began while the password was checked."""
     with transaction(con):          # read, check and store the step as one: no replay
+        until = _locked_until(con, user_id, now)
         fresh = store.login(con, user_id)
-        step = None if fresh is None else verify_totp(fresh.totp_secret, code, now,
-                                                      fresh.totp_last_step)
+        step = None if fresh is None or until is not None else verify_totp(
+            fresh.totp_secret, code, now, fresh.totp_last_step)
         if step is not None:
             store.set_totp_step(con, user_id, step)
             store.clear_failures(con, user_id)
+    if until is not None:
+        log(con, user_id, "web.logon", "denied", reason="locked out")
+        raise _locked_out(until)
     if step is None:
         raise _fail(con, user_id, now, "totp")
     user = acting(con, user_id)
     log(con, user_id, "web.logon", agency=user.agency_id)
-    return user, row.web_role
+    return user, web_role
 
 
 def create_token(con: Con, user_id: str, label: str = "api",
