@@ -21,7 +21,8 @@ from darkmap.errors import BadInputError
 from darkmap.ops import access, deconflict, records
 from darkmap.ops.access import AccessDenied
 from darkmap.ops.records import Arrest, Buy, Case, CryptoItem, Parcel, Seizure
-from darkmap.store.operations import Space, is_server
+from darkmap.store import operations as ops_store
+from darkmap.store.operations import EventRow, Space, is_server
 from darkmap.store.workspace import Workspace
 
 CASE_TITLE = "Operation Nightjar: informant K. says vendor ships Tuesdays"
@@ -682,35 +683,94 @@ def test_either_sides_radius_decides_the_clash(ws: Space) -> None:
     assert found == []
 
 
+def _lka(ws: Space) -> None:
+    """A second German agency: lka (lena, compartment ``lka``)."""
+    access.add_agency(ws.con, "ana", "lka", "LKA Berlin", "DE", "LKA 5 +49 30 4664")
+    access.add_user(ws.con, "ana", "lena", "lka", "admin")
+    access.add_compartment(ws.con, "lena", "agency", "lka-own", compartment_id="lka")
+
+
 def test_coordinates_against_a_postal_area_are_a_conflict_to_check(ws: Space,
                                                                    backend: Backend) -> None:
     """An event given by coordinates only was never compared with one given by postal
     area only, and the planner read "0 conflicts" (audit ops, finding 5). No postal area
     can be placed without a gazetteer, so such a pair in one window is a conflict to
-    check, said as such, and both agencies are told."""
+    check, said as such, and both agencies are told, when the two agencies are of one
+    country (review, M4: across borders it was an oracle)."""
+    _lka(ws)
     deconflict.add_event(ws, "ana", "arrest", "de", T0, T0 + timedelta(hours=3),
                          postal_area="10115")
-    _, found = deconflict.add_event(ws, "piet", "arrest", "nl", T0, T0 + timedelta(hours=3),
+    _, found = deconflict.add_event(ws, "lena", "arrest", "lka", T0, T0 + timedelta(hours=3),
                                     52.5320, 13.3849)
     assert found == [deconflict.Conflict("bka", "BKA SO41 +49 611 55-0", placed=False)]
     to_bka = [n.subject for n in deconflict.notices(ws, "ana")]
-    to_politie = [n.subject for n in deconflict.notices(ws, "piet")]
-    assert len(to_bka) == len(to_politie) == 1
-    assert all("not compared" in s for s in to_bka + to_politie), (to_bka, to_politie)
+    to_lka = [n.subject for n in deconflict.notices(ws, "lena")]
+    assert len(to_bka) == len(to_lka) == 1
+    assert all("not compared" in s for s in to_bka + to_lka), (to_bka, to_lka)
     # comparable forms are compared as before: same postal area, and none in other windows
     later = T0 + timedelta(days=1)
-    _, apart = deconflict.add_event(ws, "piet", "arrest", "nl", later,
+    _, apart = deconflict.add_event(ws, "lena", "arrest", "lka", later,
                                     later + timedelta(hours=1), 52.5320, 13.3849)
     assert apart == []
+    # an agency of another country by coordinates only is not compared with the postal
+    # area; with the postal area given too, it is (lka's event is 10 km away)
+    _, abroad = deconflict.add_event(ws, "piet", "arrest", "nl", T0, T0 + timedelta(hours=3),
+                                     52.62, 13.50)
+    assert abroad == []
+    _, both = deconflict.add_event(ws, "piet", "arrest", "nl", T0, T0 + timedelta(hours=3),
+                                   52.62, 13.50, "10115")
+    assert both == [deconflict.Conflict("bka", "BKA SO41 +49 611 55-0", placed=True)]
     ws.close()
     assert ws.path is not None
     res = CliRunner().invoke(main, [
-        "deconflict", "event", "--kind", "surveillance", "--compartment", "nl", "--start",
+        "deconflict", "event", "--kind", "surveillance", "--compartment", "lka", "--start",
         "2026-05-01T07:00", "--end", "2026-05-01T08:00", "--lat", "52.53", "--lon", "13.38",
-        "--as", "piet", "-w", str(ws.path)], env=backend.env)
+        "--as", "lena", "-w", str(ws.path)], env=backend.env)
     assert res.exit_code == 0, res.output
     assert "0 conflicts" not in res.output and "1 conflicts" in res.output, res.output
     assert "place not compared" in res.output and "BKA SO41" in res.output, res.output
+
+
+def test_a_postal_area_over_years_lists_no_agency_abroad(ws: Space, backend: Backend) -> None:
+    """One event by postal area over five years conflicted, as "place not compared",
+    with every event by coordinates in those years, anywhere: a Berlin probe listed the
+    AFP's Sydney raid and its contact (review, M4). A window longer than
+    ``MAX_EVENT_DAYS`` is refused, and within it Berlin is not compared with Sydney."""
+    access.add_agency(ws.con, "ana", "afp", "AFP", "AU", "AFP +61")
+    access.add_user(ws.con, "ana", "pat", "afp", "admin")
+    access.add_compartment(ws.con, "pat", "agency", "au-own", compartment_id="au")
+    raid = datetime(2027, 3, 14, 5)
+    deconflict.add_event(ws, "pat", "search_warrant", "au", raid, raid + timedelta(hours=4),
+                         -33.87, 151.21, None, 1000)
+    with pytest.raises(BadInputError, match="longer than 31 days"):
+        deconflict.add_event(ws, "ana", "search_warrant", "de", datetime(2026, 1, 1),
+                             datetime(2030, 12, 31), None, None, "10115", 1000)
+    _, found = deconflict.add_event(ws, "ana", "search_warrant", "de", datetime(2027, 3, 1),
+                                    datetime(2027, 4, 1), None, None, "10115", 1000)
+    assert found == []
+    assert deconflict.notices(ws, "pat") == [] and deconflict.notices(ws, "ana") == []
+    if is_server(ws.con):
+        # a client that skips the check: the server compares a longer window with nothing
+        # (an event of another German agency by coordinates in it would be "not compared")
+        _lka(ws)
+        deconflict.add_event(ws, "lena", "arrest", "lka", raid, raid + timedelta(hours=1),
+                             52.53, 13.38)
+        long = EventRow("event-long", "search_warrant", "de", "bka", None, None, "10115",
+                        datetime(2026, 1, 1), datetime(2030, 12, 31))
+        ops_store.insert_event(ws.con, long, "ana", datetime(2026, 1, 1))
+        assert ops_store.event_clashes(ws.con, "event-long", 1000) == []
+        short = long._replace(event_id="event-short", starts_at=datetime(2027, 3, 1),
+                              ends_at=datetime(2027, 4, 1))
+        ops_store.insert_event(ws.con, short, "ana", datetime(2026, 1, 1))
+        assert [a for _, a, _ in ops_store.event_clashes(ws.con, "event-short", 1000)] == [
+            "lka"]
+    ws.close()
+    assert ws.path is not None
+    res = CliRunner().invoke(main, [
+        "deconflict", "event", "--kind", "surveillance", "--compartment", "de", "--start",
+        "2026-01-01", "--end", "2030-12-31", "--postal-area", "10115", "--as", "ana",
+        "-w", str(ws.path)], env=backend.env)
+    assert res.exit_code != 0 and "longer than 31 days" in res.output, res.output
 
 
 def test_spaces_around_the_market_and_mailto_are_dropped(vws: Space, tmp_path: Path) -> None:

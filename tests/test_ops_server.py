@@ -472,12 +472,13 @@ def test_the_server_guards_every_table_it_has_policies_for() -> None:
     table without it is silently ignored), and the server's radius cap is the library's."""
     import re
 
-    from darkmap.ops.vocabulary import DEFAULT_DISTANCE_M, MAX_DISTANCE_M
+    from darkmap.ops.vocabulary import DEFAULT_DISTANCE_M, MAX_DISTANCE_M, MAX_EVENT_DAYS
     from darkmap.store import ops_guards
     enabled = set(re.findall(r"ALTER TABLE (\w+) ENABLE ROW LEVEL SECURITY", ops_guards._ENABLE))
     assert enabled == {t for t, *_ in ops_guards._POLICIES}
     assert ops_guards.EVENT_RADIUS_CAP_M == MAX_DISTANCE_M
     assert ops_guards.EVENT_RADIUS_DEFAULT_M == DEFAULT_DISTANCE_M
+    assert ops_guards.EVENT_MAX_DAYS == MAX_EVENT_DAYS
 
 
 @pytest.mark.parametrize("area", ["  Hauptstraße 5,  10115 Berlin ", "SW1A 1AA",

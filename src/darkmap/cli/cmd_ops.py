@@ -44,6 +44,7 @@ from darkmap.ops.vocabulary import (
     EVENT_KINDS,
     LINK_KINDS,
     MAX_DISTANCE_M,
+    MAX_EVENT_DAYS,
     RECORD_KINDS,
     RETENTION_DAYS,
     ROLES,
@@ -1044,7 +1045,8 @@ def key_cmd(out: Path, by: str, workspace: Path | None) -> None:
 @click.option("--start", type=click.DateTime(_EVENT_TIMES), required=True,
               help="UTC, to the minute or second.")
 @click.option("--end", type=_WindowEnd(_EVENT_TIMES), required=True,
-              help="UTC, to the minute or second; a date alone means the end of that day.")
+              help="UTC, to the minute or second; a date alone means the end of that day. "
+                   f"At most {MAX_EVENT_DAYS} days after --start.")
 @click.option("--lat", type=FiniteFloat(min=-90, max=90), default=None)
 @click.option("--lon", type=FiniteFloat(min=-180, max=180), default=None)
 @click.option("--postal-area", default=None)

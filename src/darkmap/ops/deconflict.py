@@ -33,7 +33,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -42,7 +42,12 @@ from darkmap.errors import BadInputError, NotFoundError
 from darkmap.model.values import clean_btc_address, clean_xmr_address
 from darkmap.ops.access import AccessDenied, acting, check_access, unit
 from darkmap.ops.audit import log
-from darkmap.ops.vocabulary import DEFAULT_DISTANCE_M, EVENT_KINDS, MAX_DISTANCE_M
+from darkmap.ops.vocabulary import (
+    DEFAULT_DISTANCE_M,
+    EVENT_KINDS,
+    MAX_DISTANCE_M,
+    MAX_EVENT_DAYS,
+)
 from darkmap.store import operations as store
 from darkmap.store.operations import (
     BARE_MATCH,
@@ -527,7 +532,8 @@ class Conflict:
     other_contact: str
     placed: bool = True
     """``False`` when the two places could not be compared (one event given by coordinates
-    only, the other by postal area only): a conflict to check with the other agency."""
+    only, the other by postal area only): a conflict to check with the other agency, of the
+    same country."""
 
 
 def _clash(a: EventRow, b: EventRow, within_m: float) -> bool | None:
@@ -554,7 +560,9 @@ def add_event(ws: Space, by: str, kind: str, compartment: str, starts_at: dateti
     :data:`MAX_DISTANCE_M`) or in the same postal area with an overlapping window is a
     conflict, notified to both now. A conflict names the other agency and its contact
     only (no distance, place or time). The other agency gets a notice for each event
-    that hits theirs (:func:`notices` counts them)."""
+    that hits theirs (:func:`notices` counts them). One by coordinates only against one
+    by postal area only is a conflict to check between agencies of one country only; a
+    window longer than :data:`MAX_EVENT_DAYS` is refused."""
     if not (math.isfinite(within_m) and 0 <= within_m <= MAX_DISTANCE_M):
         raise BadInputError(f"--within-m {within_m:g}: between 0 and {MAX_DISTANCE_M:,.0f} "
                             "metres (a wider radius would let probes locate another "
@@ -565,6 +573,11 @@ def add_event(ws: Space, by: str, kind: str, compartment: str, starts_at: dateti
         raise BadInputError(f"the event ends at or before it starts ({starts_at:%Y-%m-%d %H:%M}"
                             f" to {ends_at:%Y-%m-%d %H:%M}): give an end after the start (a "
                             "date alone as the end means the end of that day)")
+    if ends_at - starts_at > timedelta(days=MAX_EVENT_DAYS):
+        raise BadInputError(f"the event's window ({starts_at:%Y-%m-%d %H:%M} to "
+                            f"{ends_at:%Y-%m-%d %H:%M}) is longer than {MAX_EVENT_DAYS} days:"
+                            " plan each action in its own window (a longer one would be "
+                            "compared with every action of those months)")
     if (lat is None) != (lon is None) or (lat is None and not postal_area):
         raise BadInputError("give coordinates (lat and lon) or a postal area")
     if lat is not None and lon is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
@@ -611,11 +624,22 @@ def _clashes(con: Con, event: EventRow, within_m: float) -> list[tuple[str, str,
     if isinstance(con, store.PgOps):
         return store.event_clashes(con, event.event_id, within_m)
     out = []
+    country = _country(con, event.agency_id)
     for o in store.events_in_window(con, event.starts_at, event.ends_at, event.agency_id):
         clash = _clash(event, o, within_m)
-        if clash is not False:
+        # places not compared: a conflict to check between agencies of one country only
+        # (review, M4: across borders one postal area listed every agency with an action
+        # by coordinates in the window, anywhere)
+        if clash is True or (clash is None and country != ""
+                             and _country(con, o.agency_id) == country):
             out.append((o.event_id, o.agency_id, clash is True))
     return out
+
+
+def _country(con: Con, agency_id: str) -> str:
+    """The country of an agency (upper case), ``""`` if unknown."""
+    row = store.agency(con, agency_id)
+    return row.country.strip().upper() if row is not None and row.country else ""
 
 
 def _own_subject(event_id: str, placed: bool) -> str:

@@ -9,7 +9,7 @@ them as choices and defaults) loads none of the stores: :mod:`.access`, :mod:`.r
 from __future__ import annotations
 
 __all__ = ["COMPARTMENT_KINDS", "DEFAULT_DISTANCE_M", "EVENT_KINDS", "LINK_KINDS",
-           "MAX_DISTANCE_M", "RECORD_KINDS", "RETENTION_DAYS", "ROLES"]
+           "MAX_DISTANCE_M", "MAX_EVENT_DAYS", "RECORD_KINDS", "RETENTION_DAYS", "ROLES"]
 
 ROLES = ("admin", "officer", "reader")
 """A user's role in their agency (docs/operations.md, "Who may see what")."""
@@ -28,6 +28,12 @@ EVENT_KINDS = ("search_warrant", "controlled_delivery", "arrest", "surveillance"
 
 DEFAULT_DISTANCE_M = 1000.0
 """Two events closer than this (metres), with overlapping windows, conflict."""
+
+MAX_EVENT_DAYS = 31
+"""The longest window a planned event may have (days). Without a bound, one event by
+postal area over years was compared (as "place not compared") with every event by
+coordinates of the same country in those years, and listed their agencies (review, M4).
+"""
 
 MAX_DISTANCE_M = 5000.0
 """The largest distance a planned event may ask about (``within_m``, metres). Without a

@@ -50,7 +50,8 @@ import psycopg
 from darkmap.store.operations import BARE_MATCH, OPS_ROLE, SERVICE_ROLE, UNPLACED
 from darkmap.store.operations import live_selector as _live
 
-__all__ = ["EVENT_RADIUS_CAP_M", "EVENT_RADIUS_DEFAULT_M", "LINK_KINDS", "PG_GUARDS", "install"]
+__all__ = ["EVENT_MAX_DAYS", "EVENT_RADIUS_CAP_M", "EVENT_RADIUS_DEFAULT_M", "LINK_KINDS",
+           "PG_GUARDS", "install"]
 
 LINK_KINDS = ("persona", "account", "listing", "wallet", "address")
 """What a record may link to, as :data:`darkmap.ops.vocabulary.LINK_KINDS` (a test holds
@@ -60,6 +61,11 @@ EVENT_RADIUS_CAP_M = 5000.0
 """The widest radius the server compares events within, whatever a caller asks: the
 same as :data:`darkmap.ops.vocabulary.MAX_DISTANCE_M` (a test holds them equal; the store
 does not import the operations layer)."""
+
+EVENT_MAX_DAYS = 31
+"""The longest window of an event the server compares: an event stored with a longer one
+(by a client that skipped the check) is compared with nothing. The same as
+:data:`darkmap.ops.vocabulary.MAX_EVENT_DAYS` (a test holds them equal)."""
 
 EVENT_RADIUS_DEFAULT_M = 1000.0
 """The radius of another agency's event that the server never compared (a client that
@@ -310,7 +316,8 @@ LANGUAGE sql {_WRITER} AS $$
        AND (x.created_by = session_user::text OR ops_is_service());
     WITH e AS (
         SELECT * FROM ops_events x WHERE x.event_id = p_event
-           AND (x.created_by = session_user::text OR ops_is_service())),
+           AND (x.created_by = session_user::text OR ops_is_service())
+           AND x.ends_at - x.starts_at <= interval '{EVENT_MAX_DAYS} days'),
     pair AS (
         SELECT o.event_id AS theirs, o.agency_id AS their_agency, e.event_id AS mine,
                e.agency_id AS my_agency,
@@ -318,6 +325,12 @@ LANGUAGE sql {_WRITER} AS $$
                    AND o.lon IS NOT NULL AS by_point,
                coalesce(e.postal_area, '') <> '' AND coalesce(o.postal_area, '') <> ''
                    AS by_area,
+               coalesce((SELECT upper(a.country) FROM ops_agencies a
+                          WHERE a.agency_id = e.agency_id), '') <> ''
+                   AND (SELECT upper(a.country) FROM ops_agencies a
+                         WHERE a.agency_id = e.agency_id)
+                     = (SELECT upper(a.country) FROM ops_agencies a
+                         WHERE a.agency_id = o.agency_id) AS same_country,
                e.lat, e.lon, o.lat AS olat, o.lon AS olon, e.within_m,
                o.within_m AS owithin_m, e.postal_area, o.postal_area AS opostal_area
         FROM e JOIN ops_events o
@@ -336,8 +349,10 @@ LANGUAGE sql {_WRITER} AS $$
             THEN ops_postal_key(postal_area) <> ''
                  AND ops_postal_key(postal_area) = ops_postal_key(opostal_area)
             -- coordinates only against a postal area only: not comparable, a conflict
-            -- to check (found by an audit: it read as none)
-            ELSE true END),
+            -- to check (found by an audit: it read as none), between agencies of one
+            -- country only (review, M4: across borders it listed every agency with
+            -- an action by coordinates in the window, anywhere)
+            ELSE same_country END),
     notes AS (
         SELECT 'event ' || mine || CASE WHEN placed THEN ' overlaps in time and place'
                ELSE ' overlaps in time ({UNPLACED})' END AS subject, '' AS tail,
