@@ -415,6 +415,35 @@ def test_the_operator_adds_the_names_it_is_reached_by(duck_world: World) -> None
         ws.close()
 
 
+def test_a_flood_of_csp_reports_is_logged_20_a_minute_and_counted_whole(live, world: World,
+                                                                          caplog) -> None:
+    """Every anonymous ``/csp-report`` wrote a log line, with no limit: 500 posts, 500
+    lines (review, L3). The first 20 of a minute are logged, then one line says more
+    came; the first report of a later minute is preceded by how many were not logged.
+    The audit page counts every one."""
+    client, clock, srv = live
+    caplog.set_level(logging.WARNING, logger="darkmap.web")
+    start = clock()
+    for i in range(25):
+        r = client.post("/csp-report", content=json.dumps({"csp-report": {"n": i}}).encode(),
+                        headers={"content-type": "application/csp-report"})
+        assert r.status_code == 204
+    clock.advance(minutes=1)
+    r = client.post("/csp-report", content=b"late", headers={"content-type": "text/plain"})
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == "darkmap.web"]
+    assert lines[:20] == [f'CSP violation report {i + 1}: {{"csp-report": {{"n": {i}}}}}'
+                          for i in range(20)]
+    more = ("CSP violation reports: more than 20 in this minute; the rest are counted, "
+            "not logged")
+    held = (f"CSP violation reports: 5 not logged in the minute from "
+            f"{start:%Y-%m-%d %H:%M} UTC (more than 20; the audit page counts them all)")
+    assert lines[20:] == [more, held, 'CSP violation report 26: {"unreadable": true}']
+    assert srv.wb.csp_count == 26
+    assert login(client, "ana", world.secrets["ana"], clock).status_code == 303
+    assert 'id="csp-reports">26 Content-Security-Policy violation reports since' in \
+        client.get("/audit").text
+
+
 def test_csp_reports_are_logged_and_counted_on_the_audit_page(live, world: World,
                                                               caplog) -> None:
     """CSP violation reports were kept in a list nothing read (the first 1,000; later

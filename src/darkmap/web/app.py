@@ -105,6 +105,10 @@ CSP_LINE_CHARS = 300
 """Characters of a CSP report's line in the server log and on the audit page."""
 _CSP_KEPT = 1000
 """CSP reports kept in memory (the newest), of which the audit page shows the last 20."""
+CSP_LOGGED_PER_MINUTE = 20
+"""CSP reports logged a minute: past them, one line says more came, and the first report
+of a later minute is preceded by the count of those not logged (anyone may post them:
+unbounded, 500 posts wrote 500 lines)."""
 _CSP_FIELDS = ("document-uri", "documentURL", "violated-directive", "effectiveDirective",
                "blocked-uri", "blockedURL", "source-file", "sourceFile", "line-number",
                "lineNumber")
@@ -123,6 +127,38 @@ def csp_line(report: Any) -> str:
     else:
         text = json.dumps(report, ensure_ascii=False, default=str)[:CSP_LINE_CHARS * 2]
     return for_display(text, max_chars=CSP_LINE_CHARS)
+
+
+class CspLog:
+    """Which CSP reports go to the server's log (:data:`CSP_LOGGED_PER_MINUTE` a minute),
+    and the lines saying how many did not. Called on the event loop only."""
+
+    def __init__(self) -> None:
+        self.minute: datetime | None = None
+        self.logged = 0
+        self.held = 0
+
+    def lines(self, now: datetime, n: int, report: Any) -> list[str]:
+        """The log lines of report number ``n``, received at ``now`` (naive UTC)."""
+        minute = now.replace(second=0, microsecond=0)
+        out = []
+        if minute != self.minute:
+            if self.held:
+                out.append(f"CSP violation reports: {self.held} not logged in the minute "
+                           f"from {self.minute:%Y-%m-%d %H:%M} UTC (more than "
+                           f"{CSP_LOGGED_PER_MINUTE}; the audit page counts them all)")
+            self.minute, self.logged, self.held = minute, 0, 0
+        if self.logged < CSP_LOGGED_PER_MINUTE:
+            self.logged += 1
+            out.append(f"CSP violation report {n}: {csp_line(report)}")
+        else:
+            if not self.held:
+                out.append(f"CSP violation reports: more than {CSP_LOGGED_PER_MINUTE} in "
+                           "this minute; the rest are counted, not logged")
+            self.held += 1
+        return out
+
+
 LOGGED_CHARS = 200
 """Characters of a value a request sent that go to the audit trail (:func:`logged`)."""
 
@@ -312,6 +348,7 @@ class Workbench:
         self.env.filters["pathseg"] = _pathseg
         self.csp_reports: list[Any] = []      # the newest _CSP_KEPT
         self.csp_count = 0                     # every report since the process started
+        self.csp_log = CspLog()                # which of them go to the log
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run library calls that write (sign-in, judgements, audit) under the one lock."""
@@ -519,7 +556,10 @@ def _auth_routes(app: FastAPI, wb: Workbench) -> None:
         wb.csp_count += 1
         wb.csp_reports.append(report)
         del wb.csp_reports[:-_CSP_KEPT]
-        _LOG.warning("CSP violation report %d: %s", wb.csp_count, csp_line(report))
+        # the first CSP_LOGGED_PER_MINUTE of a minute, then a count (review, L3: every
+        # anonymous post wrote a line)
+        for line in wb.csp_log.lines(wb.clock(), wb.csp_count, report):
+            _LOG.warning("%s", line)
         return Response(status_code=204)
 
 
