@@ -294,14 +294,18 @@ def _split(method: str, in_vals: np.ndarray, in_taint: np.ndarray,
     least the outputs). Poison does not read input values; backward (``reverse``) it
     counts each input at most the taint traced back into the transaction: an input cannot
     have given the source more than the source received through it (found by the money
-    audit, M2: 119 BTC "from" an exchange into an address that received 0.013 BTC).
+    audit, M2: 119 BTC "from" an exchange into an address that received 0.013 BTC), and
+    all its inputs together at most that taint, split pro rata to their values (review
+    H2: k inputs each capped alone passed k times the taint back, hop after hop).
     """
     if method == "poison":
         if in_taint.sum() <= 0:
             return np.zeros(len(out_vals), dtype=np.float64)
         full: np.ndarray = np.clip(out_vals, 0, None).astype(np.float64)
         if reverse:
-            full = np.minimum(full, float(in_taint.sum()))
+            cap, got = float(in_taint.sum()), float(full.sum())
+            if got > cap:
+                full = full * (cap / got)
         return full
     if (in_vals < 0).any() or (out_vals < 0).any():
         if method == "fifo":
@@ -785,6 +789,7 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
                                      key=lambda kv: (visited.get(kv[0], 0), kv[0]))}
     addrs = store.addresses_by_id(ws.con, need_addr)
     groups = _groups(ws, ctx, ids, label, hits)
+    received = int(sum(trail.seeds.values()))
     hit_rows: list[TraceHit] = []
     for o, h in sorted(hits.items(), key=lambda kv: (kv[1]["hop"], kv[0])):
         t = h["tx"]
@@ -797,6 +802,8 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
         points, level, reasons = conf.score(factors)
         low = int(round(trail.proven.get(o, h["amount"])))
         most = int(round(h["amount"]))
+        if direction == "backward":  # no source gave it more than it received (review H2)
+            low, most = min(low, received), min(most, received)
         unsure = [unc_rows[x]["reason"] for x in path if x in unc_rows]
         if low != most and not unsure:
             unsure = [("the trail reaching it passes transactions that spend coins of "
@@ -822,7 +829,6 @@ def _report(ws: Workspace, ctx: TraceContext, label: str, ids: list[int], source
     for row in hit_rows:
         by_service[row["service"]] += row["amount_sat"]
         by_service_max[row["service"]] += row["amount_max_sat"]
-    received = int(sum(trail.seeds.values()))
     aside = store.set_aside_txs_of(ws.con, ids)
     if direction == "backward":  # per-hit upper bounds may add up past what it received
         for k in by_service:
