@@ -6,10 +6,13 @@ real blocks 1-255 (block 170: Satoshi pays Hal Finney 10 BTC from the block-9 co
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from conftest import DATA as REAL_DATA
@@ -28,6 +31,7 @@ from darkmap.model.bitcoin import (
     serialize_parts,
 )
 from darkmap.model.encoding import sha256d
+from darkmap.store.chain import chain_doubts
 from darkmap.store.workspace import Workspace
 
 BLOCKS = REAL_DATA / "bitcoin" / "blocks1-256"
@@ -265,3 +269,68 @@ def test_trace_says_when_stored_conflicts_are_not_resolved(base: tuple[Path, str
     assert CliRunner().invoke(main, ["chain", "cluster", "-w", str(path)]).exit_code == 0
     out = CliRunner().invoke(main, ["trace", SATOSHI, "-w", str(path)]).output
     assert "not resolved" not in out
+
+
+def test_an_etl_row_naming_a_block_does_not_tie_with_the_block(base: tuple[Path, str],
+                                                               tmp_path: Path) -> None:
+    """Review H1: a one-row ETL Parquet file copies the block-170 transaction, changes its
+    hash and payee and keeps `block_hash` 170. The block (loaded from the blk file, merkle
+    root checked) does not hold it: the real spender is kept and the forgery set aside,
+    standing as in no loaded block."""
+    etl = tmp_path / "etl"
+    res = CliRunner().invoke(main, ["chain", "export-etl", str(etl), "-w", str(base[0])])
+    assert res.exit_code == 0, res.output
+    table = pq.read_table(etl / "transactions.parquet")
+    real = next(r for r in table.to_pylist() if r["hash"] == BLOCK170_TX)
+    forged = copy.deepcopy(real)
+    forged["hash"] = "ab" * 32
+    forged["outputs"] = [dict(real["outputs"][0], index=0, value=5_000_000_000,
+                              addresses=["1BitcoinEaterAddressDontSendf59kuE"])]
+    (tmp_path / "etlf").mkdir()
+    pq.write_table(pa.Table.from_pylist([forged], schema=table.schema),
+                   tmp_path / "etlf" / "transactions.parquet")
+    path = tmp_path / "ws"
+    shutil.copytree(base[0], path)
+    res = CliRunner().invoke(main, ["chain", "import-etl", str(tmp_path / "etlf"),
+                                    "-w", str(path)])
+    assert res.exit_code == 0, res.output
+    ws = Workspace.open(path, read_only=True)
+    try:
+        rows = dict(ws.con.execute(
+            "SELECT t.txid, c.kept FROM btc_conflicts c JOIN btc_tx t USING (tx_id)"
+        ).fetchall())
+        aside = {t for (t,) in ws.con.execute(
+            "SELECT txid FROM btc_tx WHERE set_aside IS NOT NULL").fetchall()}
+        t = trace(ws, SATOSHI, "forward", 5, "poison")
+    finally:
+        ws.close()
+    assert rows == {BLOCK170_TX: True, "ab" * 32: False}
+    assert aside == {"ab" * 32}
+    assert t["set_aside_transactions_left_out"] == 1
+    status = CliRunner().invoke(main, ["status", "-w", str(path)]).output
+    assert f"    {'ab' * 32} (in no loaded block): set aside: spends" in status
+    assert f"{BLOCK170_TX} (in a block on the best chain with valid proof of work): kept" \
+        in status
+
+
+def test_an_etl_import_with_its_blocks_file_stays_checked(base: tuple[Path, str],
+                                                          tmp_path: Path) -> None:
+    """export-etl then import-etl into a new workspace: the blocks file's merkle roots
+    match its transactions, so every placement is checked (none without block)."""
+    etl = tmp_path / "etl"
+    res = CliRunner().invoke(main, ["chain", "export-etl", str(etl), "-w", str(base[0])])
+    assert res.exit_code == 0, res.output
+    ws = Workspace.init(tmp_path / "ws")
+    ws.close()
+    res = CliRunner().invoke(main, ["chain", "import-etl", str(etl), "-w",
+                                    str(tmp_path / "ws")])
+    assert res.exit_code == 0, res.output
+    ws = Workspace.open(tmp_path / "ws", read_only=True)
+    try:
+        n, unchecked = ws.con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE block_checked IS NOT TRUE) FROM btc_tx"
+        ).fetchone()
+        doubts = chain_doubts(ws.con)
+    finally:
+        ws.close()
+    assert n > 255 and unchecked == 0 and doubts.transactions_without_block == 0

@@ -150,10 +150,12 @@ def import_etl(ws: Workspace, path: Path) -> EtlImport:
                                                                       "index")), strict=True):
                 if bh is not None and i is not None:
                     txids_by_block.setdefault(bh, {})[int(i)] = h
+    checked: set[tuple[str, int, str]] = set()
     with transaction(ws.con):
         if block_rows:
             tabs = _empty_tables()
             tabs["blocks"] = _blocks_table(block_rows, txids_by_block, blocks_files[0])
+            checked = _checked_members(tabs["blocks"], txids_by_block)
             counts = store.write_batch(ws.con, EtlTables(tabs, {}), Provenance(
                 sha256_file(blocks_files[0]), str(blocks_files[0]), "etl_parquet", None))
             out["blocks"] += int(counts["blocks"])
@@ -161,12 +163,38 @@ def import_etl(ws: Workspace, path: Path) -> EtlImport:
             prov = Provenance(sha256_file(f), str(f), "etl_parquet", None)
             out["files"].append(str(f))
             for tables in read_etl(f):
+                _mark_checked(tables, checked)
                 _repeats_agree(ws.con, tables, f)
                 counts = store.write_batch(ws.con, tables, prov)
                 out["txs"] += int(counts["txs"])
                 out["txs_already_stored"] += int(counts["txs_already_stored"])
                 out["addresses"] += int(counts["addresses"])
     return out
+
+
+def _checked_members(blocks: pa.Table, txids: dict[str, dict[int, str]]
+                     ) -> set[tuple[str, int, str]]:
+    """(block hash, index, txid) of every transaction of a block whose merkle root the
+    file's transactions recompute (review H1: only such a placement is proven)."""
+    out: set[tuple[str, int, str]] = set()
+    for bh, ok in zip(blocks.column("block_hash").to_pylist(),
+                      blocks.column("merkle_ok").to_pylist(), strict=True):
+        if ok and bh is not None:
+            out.update((str(bh), i, t) for i, t in txids.get(str(bh), {}).items())
+    return out
+
+
+def _mark_checked(tables: EtlTables, checked: set[tuple[str, int, str]]) -> None:
+    """Set ``block_checked`` on the rows of ``tables`` that :func:`_checked_members`
+    proves; every other row's block stays a claim."""
+    tx = tables.tables["tx"]
+    if not checked or not tx.num_rows:
+        return
+    flags = [(bh, p, t) in checked for bh, p, t in zip(
+        tx.column("block_hash").to_pylist(), tx.column("position").to_pylist(),
+        tx.column("txid").to_pylist(), strict=True)]
+    k = tx.schema.get_field_index("block_checked")
+    tables.tables["tx"] = tx.set_column(k, "block_checked", pa.array(flags, pa.bool_()))
 
 
 # -- a txid stated twice -------------------------------------------------------------
@@ -497,6 +525,8 @@ def from_etl(tbl: pa.Table, path: Path, offset: int = 0) -> EtlTables:
         "claimed_block_hash": pa.nulls(n, pa.string()),
         "claimed_height": pa.nulls(n, pa.int32()),
         "claimed_time": pa.nulls(n, pa.timestamp("us")),
+        # a row naming a block is no proof the block holds it: import_etl checks it
+        "block_checked": pa.array(np.zeros(n, dtype=bool), pa.bool_()),
     })
     txin = pa.table({
         "seq": pa.array(in_parent, pa.int64()),

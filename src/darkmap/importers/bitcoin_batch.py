@@ -52,7 +52,8 @@ class ChainBatch:
                ("weight", pa.int32()), ("n_in", pa.int32()), ("n_out", pa.int32()),
                ("is_coinbase", pa.bool_()), ("segwit", pa.bool_()), ("bip69", pa.bool_()),
                ("locator", pa.string()), ("claimed_block_hash", pa.string()),
-               ("claimed_height", pa.int32()), ("claimed_time", pa.timestamp("us"))],
+               ("claimed_height", pa.int32()), ("claimed_time", pa.timestamp("us")),
+               ("block_checked", pa.bool_())],
         "txin": [("seq", pa.int64()), ("n", pa.int32()), ("prev_txid", pa.string()),
                  ("prev_vout", pa.int64()), ("value", pa.int64()), ("address", pa.string()),
                  ("script_type", pa.string()), ("addr_inferred", pa.bool_()),
@@ -84,17 +85,22 @@ class ChainBatch:
                   block.merkle_root, _ts(block.time), block.bits, block.nonce,
                   None if header_only else len(block.txs), block.merkle_ok,
                   block.witness_ok, block.pow_ok, block.network, locator)
+        checked = bool(block.merkle_ok) and not header_only
         for pos, tx in enumerate(block.txs):
-            self.add_tx(tx, f"{locator}#tx {pos}", block.hash, block.height, block.time, pos)
+            self.add_tx(tx, f"{locator}#tx {pos}", block.hash, block.height, block.time, pos,
+                        checked=checked)
 
     def add_tx(self, tx: Tx, locator: str, block_hash: str | None = None,
                height: int | None = None, time: int | None = None,
                position: int | None = None,
-               claimed: tuple[str | None, int | None, int | None] | None = None) -> None:
+               claimed: tuple[str | None, int | None, int | None] | None = None,
+               checked: bool = False) -> None:
         """Add one transaction with its inputs and outputs. ``block_hash``, ``height``,
-        ``time``, ``position``: the loaded block holding it; ``claimed``: (block hash,
-        height, time) a file states without the block (Esplora ``status``), kept as a
-        claim, not a placement."""
+        ``time``, ``position``: the loaded block holding it; ``checked``: that block's
+        merkle root was recomputed over its transactions, this one among them (a placement
+        that may rank a spender first, :func:`darkmap.store.chain.mark_conflicts`);
+        ``claimed``: (block hash, height, time) a file states without the block (Esplora
+        ``status``), kept as a claim, not a placement."""
         seq = self.n_tx
         self.n_tx += 1
         coinbase = tx.is_coinbase
@@ -102,7 +108,7 @@ class ChainBatch:
         self._row("tx", seq, tx.txid, tx.wtxid if tx.segwit else None, block_hash, height,
                   _ts(time), position, tx.version, tx.locktime, tx.size, tx.weight,
                   len(tx.inputs), len(tx.outputs), coinbase, tx.segwit, is_bip69(tx), locator,
-                  c_hash, c_height, _ts(c_time))
+                  c_hash, c_height, _ts(c_time), checked and block_hash is not None)
         stypes = self.script_types
         for n, o in enumerate(tx.outputs):
             st, addr = classify(o.script)

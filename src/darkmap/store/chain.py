@@ -259,7 +259,8 @@ def _insert_txs_and_outputs(con: duckdb.DuckDBPyConnection, prov_args: list[str]
         "INSERT INTO btc_tx SELECT n.tx_id, t.txid, t.wtxid, t.block_hash, t.height, "
         "t.block_time, t.position, t.version, t.locktime, t.size, t.weight, t.n_in, "
         "t.n_out, t.is_coinbase, t.segwit, t.bip69, t.locator, ?, ?, ?, false, NULL, "
-        "t.claimed_block_hash, t.claimed_height, t.claimed_time "
+        "t.claimed_block_hash, t.claimed_height, t.claimed_time, "
+        "CASE WHEN t.block_hash IS NULL THEN NULL ELSE coalesce(t.block_checked, false) END "
         "FROM _b_tx t JOIN _new_tx n ON n.seq = t.seq ORDER BY n.tx_id", prov_args)
     con.execute(
         "INSERT INTO btc_txout SELECT n.tx_id, o.n, o.value, o.script_type, a.address_id, "
@@ -319,13 +320,21 @@ def _resolve_pending(con: duckdb.DuckDBPyConnection) -> int:
 
 def _adopt_blocks(con: duckdb.DuckDBPyConnection) -> int:
     """Place transactions stored without a block (raw, hex, Esplora JSON: whatever their
-    file claimed) in the block of the batch that holds them; how many."""
+    file claimed) in the block of the batch that holds them; how many. A placement stored
+    unchecked (an ETL row naming the block) becomes checked when the block arrives whole
+    with a matching merkle root holding the transaction."""
     n0 = _count(con, "SELECT count(*) FROM btc_tx WHERE block_hash IS NULL")
     con.execute(
         "UPDATE btc_tx AS x SET block_hash = b.block_hash, height = b.height, "
-        "block_time = b.block_time, position = b.position FROM (SELECT * FROM _b_tx "
+        "block_time = b.block_time, position = b.position, "
+        "block_checked = coalesce(b.block_checked, false) FROM (SELECT * FROM _b_tx "
         "WHERE block_hash IS NOT NULL QUALIFY row_number() OVER (PARTITION BY txid "
-        "ORDER BY seq) = 1) b WHERE x.txid = b.txid AND x.block_hash IS NULL")
+        "ORDER BY block_checked DESC NULLS LAST, seq) = 1) b "
+        "WHERE x.txid = b.txid AND x.block_hash IS NULL")
+    con.execute(
+        "UPDATE btc_tx AS x SET block_checked = true, position = coalesce(x.position, "
+        "b.position) FROM _b_tx b WHERE x.txid = b.txid AND x.block_hash = b.block_hash "
+        "AND b.block_checked AND x.block_checked IS NOT TRUE")
     return n0 - _count(con, "SELECT count(*) FROM btc_tx WHERE block_hash IS NULL")
 
 
@@ -334,10 +343,16 @@ def _record_other_blocks(con: duckdb.DuckDBPyConnection) -> None:
     (``btc_tx_blocks``): a transaction confirmed in two competing branches is stored once
     and is stale only when every block holding it is."""
     con.execute(
-        "INSERT INTO btc_tx_blocks SELECT DISTINCT x.tx_id, b.block_hash FROM _b_tx b "
+        "INSERT INTO btc_tx_blocks SELECT x.tx_id, b.block_hash, "
+        "bool_or(coalesce(b.block_checked, false)) FROM _b_tx b "
         "JOIN btc_tx x ON x.txid = b.txid WHERE b.block_hash IS NOT NULL "
         "AND b.block_hash IS DISTINCT FROM x.block_hash AND NOT EXISTS (SELECT 1 FROM "
-        "btc_tx_blocks o WHERE o.tx_id = x.tx_id AND o.block_hash = b.block_hash)")
+        "btc_tx_blocks o WHERE o.tx_id = x.tx_id AND o.block_hash = b.block_hash) "
+        "GROUP BY 1, 2")
+    con.execute(
+        "UPDATE btc_tx_blocks AS o SET checked = true FROM _b_tx b JOIN btc_tx x "
+        "ON x.txid = b.txid WHERE o.tx_id = x.tx_id AND o.block_hash = b.block_hash "
+        "AND b.block_checked AND o.checked IS NOT TRUE")
 
 
 def mark_stale(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -382,7 +397,10 @@ in stale blocks, or set aside by :func:`mark_conflicts`)."""
 _STANDING = ("in a block on the best chain with valid proof of work",
              "in a block on the best chain whose proof of work fails",
              "in no loaded block")
-"""How far a transaction's placement is supported, best first (its rank in a conflict)."""
+"""How far a transaction's placement is supported, best first (its rank in a conflict). A
+block counts only where it is loaded whole and its merkle root was checked over its
+transactions, this one among them (``btc_tx.block_checked``); a row that merely names a
+block (ETL Parquet's ``block_hash``, review H1) is in no loaded block here."""
 _MAX_CONFLICT_ROWS = 100_000
 """Spenders of coins spent twice read at most (a hostile file may forge many: the rest
 are still set aside as a group, by SQL)."""
@@ -398,7 +416,8 @@ def mark_conflicts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     coin and the real trail vanished from ``trace`` without a word). Among the spenders
     not stale, the one whose placement stands highest (:data:`_STANDING`: a block on the
     best chain with valid proof of work, then one whose proof of work fails, then no
-    block; a transaction in several blocks counts its best) is kept; the others are set
+    block; a transaction in several blocks counts its best; only a block checked to hold
+    it counts) is kept; the others are set
     aside, and so are all of them when two or more share the highest standing (nothing
     tells which happened). A transaction spending one outpoint twice in its own inputs
     is set aside too. Every transaction spending an output of a set-aside one is set
@@ -409,7 +428,8 @@ def mark_conflicts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     con.execute("UPDATE btc_tx SET set_aside = NULL WHERE set_aside IS NOT NULL")
     con.execute(
         "INSERT INTO btc_conflicts WITH tb AS (SELECT tx_id, block_hash FROM btc_tx "
-        " WHERE block_hash IS NOT NULL UNION ALL SELECT tx_id, block_hash FROM btc_tx_blocks),"
+        " WHERE block_hash IS NOT NULL AND block_checked UNION ALL SELECT tx_id, block_hash"
+        " FROM btc_tx_blocks WHERE checked),"
         "r AS (SELECT t.tx_id, min(CASE WHEN b.block_hash IS NULL OR b.n_tx IS NULL THEN 2"
         " WHEN b.pow_ok THEN 0 ELSE 1 END) AS rank FROM btc_tx t LEFT JOIN tb USING (tx_id)"
         " LEFT JOIN btc_blocks b ON b.block_hash = tb.block_hash AND b.stale IS NOT TRUE"
@@ -502,7 +522,7 @@ def chain_doubts(con: duckdb.DuckDBPyConnection, limit: int = 20) -> ChainDoubts
         _count(con, "SELECT count(*) FROM btc_tx WHERE set_aside IS NOT NULL"),
         _count(con, "SELECT count(*) FROM btc_blocks WHERE n_tx IS NOT NULL AND "
                     "stale IS NOT TRUE AND pow_ok IS NOT TRUE"),
-        _count(con, "SELECT count(*) FROM btc_tx WHERE block_hash IS NULL "
+        _count(con, "SELECT count(*) FROM btc_tx WHERE block_checked IS NOT TRUE "
                     f"AND NOT {LEFT_OUT}"))
 
 
@@ -512,7 +532,7 @@ class TxStanding(TypedDict):
     set_aside: int        # left out: a coin spent twice (btc_tx.set_aside)
     kept_in_conflict: int  # kept over another spender of the same coin
     pow_failed: int       # in a block whose proof of work fails (and no valid one)
-    without_block: int    # in no loaded block (a raw transaction, JSON)
+    without_block: int    # in no block checked to hold it (raw, JSON, ETL rows)
 
 
 def _standing_sql(ids: str) -> str:
@@ -521,13 +541,14 @@ def _standing_sql(ids: str) -> str:
     return (
         "SELECT count(*) FILTER (WHERE t.set_aside IS NOT NULL), "
         "count(*) FILTER (WHERE t.tx_id IN (SELECT tx_id FROM btc_conflicts WHERE kept)), "
-        "count(*) FILTER (WHERE t.set_aside IS NULL AND EXISTS (SELECT 1 FROM btc_blocks b "
-        " WHERE b.block_hash = t.block_hash AND b.n_tx IS NOT NULL) AND NOT EXISTS (SELECT 1 "
-        " FROM btc_blocks b WHERE b.pow_ok AND b.stale IS NOT TRUE AND (b.block_hash = "
-        " t.block_hash OR b.block_hash IN (SELECT x.block_hash FROM btc_tx_blocks x "
-        " WHERE x.tx_id = t.tx_id)))), "
-        "count(*) FILTER (WHERE t.set_aside IS NULL AND NOT EXISTS (SELECT 1 FROM btc_blocks "
-        " b WHERE b.block_hash = t.block_hash AND b.n_tx IS NOT NULL)) "
+        "count(*) FILTER (WHERE t.set_aside IS NULL AND t.block_checked AND EXISTS (SELECT 1 "
+        " FROM btc_blocks b WHERE b.block_hash = t.block_hash AND b.n_tx IS NOT NULL) AND "
+        " NOT EXISTS (SELECT 1 FROM btc_blocks b WHERE b.pow_ok AND b.stale IS NOT TRUE AND "
+        " (b.block_hash = t.block_hash OR b.block_hash IN (SELECT x.block_hash FROM "
+        " btc_tx_blocks x WHERE x.tx_id = t.tx_id AND x.checked)))), "
+        "count(*) FILTER (WHERE t.set_aside IS NULL AND (t.block_checked IS NOT TRUE OR NOT "
+        " EXISTS (SELECT 1 FROM btc_blocks b WHERE b.block_hash = t.block_hash AND b.n_tx "
+        " IS NOT NULL))) "
         f"FROM btc_tx t WHERE t.stale IS NOT TRUE AND t.tx_id IN ({ids})")
 
 
