@@ -15,6 +15,7 @@ from conftest import DATA as REAL_DATA
 from darkmap.collect.ingest import load_files
 from darkmap.importers.bitcoin_formats import parse_block
 from darkmap.model.bitcoin import Tx, infer_input_address, script_for_address
+from darkmap.store.chain import chain_doubts
 from darkmap.store.workspace import Workspace
 
 BLOCK_2018 = next((REAL_DATA / "bitcoin").glob("block-00000000000000000021868c*.blk"))
@@ -98,5 +99,46 @@ def test_status_is_a_claim_until_a_loaded_block_holds_the_transaction(
             "SELECT height, block_hash, claimed_height FROM btc_tx WHERE txid = ?",
             [tx.txid]).fetchone()
         assert row == (height, BLOCK_2018.name[len("block-"):-len(".blk")], 170)
+    finally:
+        ws.close()
+
+
+BLOCK_170 = "00000000d1145790a8694403d4063f323d499e655c83426834d4ce2f8dd4a2ee"
+
+
+def test_an_esplora_placement_stored_before_the_fix_becomes_a_claim(
+        real_tx: tuple[Tx, int], tmp_path: Path) -> None:
+    """Review M1: a workspace loaded before migration 025 holds the 2018 transaction with
+    its Esplora `status` as a placement in block 170 (block hash, height, time, but no
+    position: the old Esplora path alone stored that). Opened now, the placement moves to
+    the claimed columns, so the transaction is in no loaded block; the real placements
+    (with a position) stay."""
+    tx, _ = real_tx
+    f = tmp_path / "txs.json"
+    f.write_text(json.dumps([_esplora(tx, _owners(tx), {})]))
+    ws = Workspace.init(tmp_path / "ws")
+    try:
+        load_files(ws, [REAL_DATA / "bitcoin" / "blocks1-256", f])
+        # the rows as the code before the fix wrote them, and the fix not yet applied
+        ws.con.execute(
+            "UPDATE btc_tx SET block_hash = ?, height = 170, block_time = TIMESTAMP "
+            "'2009-01-12 03:30:25', position = NULL, claimed_block_hash = NULL, "
+            "claimed_height = NULL, claimed_time = NULL, block_checked = NULL "
+            "WHERE txid = ?", [BLOCK_170, tx.txid])
+        ws.con.execute("DELETE FROM schema_migrations WHERE version = 27")
+        placed = ws.con.execute("SELECT count(*) FROM btc_tx WHERE block_hash IS NOT NULL "
+                                "AND txid <> ?", [tx.txid]).fetchone()
+    finally:
+        ws.close()
+    ws = Workspace.open(tmp_path / "ws")
+    try:
+        row = ws.con.execute(
+            "SELECT block_hash, height, block_time, claimed_block_hash, claimed_height, "
+            "strftime(claimed_time, '%Y-%m-%d %H:%M:%S') FROM btc_tx WHERE txid = ?",
+            [tx.txid]).fetchone()
+        assert row == (None, None, None, BLOCK_170, 170, "2009-01-12 03:30:25")
+        assert ws.con.execute("SELECT count(*) FROM btc_tx WHERE block_hash IS NOT NULL"
+                              ).fetchone() == placed
+        assert chain_doubts(ws.con).transactions_without_block == 1
     finally:
         ws.close()
