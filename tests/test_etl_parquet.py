@@ -143,6 +143,13 @@ ETL_DAMAGE = {
                         r"row {k}: outputs\.value -5000000000 is out of range"),
     "amount-over-supply": (lambda rows: _set_out(_tx_row(rows, False), 0, "value", 2**62)(rows),
                            r"row {k}: outputs\.value 4611686018427387904 is out of range"),
+    # each output in range, their sum not: consensus refuses it (review L2: stored)
+    "outputs-sum-over-supply": (
+        lambda rows: [_set_out(k := _tx_row(rows, False, 2), 0, "value",
+                               20_000_000 * 100_000_000)(rows),
+                      _set_out(k, 1, "value", 20_000_000 * 100_000_000)(rows)][0],
+        (r"row {k}: outputs\.value adds up to 4,000,000,000,000,000 sat, over "
+         r"2,100,000,000,000,000")),
     "repeated-output-index": (lambda rows: _set_out(k := _tx_row(rows, False, 2), 1, "index",
                                                     rows[k]["outputs"][0]["index"])(rows),
                               r"row {k}: outputs\.index \d+ is repeated in one transaction"),
