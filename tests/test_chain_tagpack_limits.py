@@ -172,3 +172,18 @@ def test_a_label_yaml_types_as_a_number_or_date_is_its_text() -> None:
         ("t.yaml#tag 3", "label", "not a text label: \"['a', 'b']\""),
         ("t.yaml#tag 4", "label", "not a text label: 'True'"),
         ("t.yaml#tag 5", "label", "missing label")]
+
+
+def test_a_number_label_keeps_its_source_text() -> None:
+    """Review L1: the label was `str()` of what YAML 1.1 read, so `0777` (octal) was stored
+    as "511", `1.10` as "1.1", `12:30` (base 60) as "750". The text as written is kept,
+    in the header's default label too; a quoted label is unchanged."""
+    text = (HEAD + "label: 0x1F\n"
+            f"tags:\n  - address: {GENESIS}\n    label: 0777\n"
+            f"  - address: {HOT}\n    label: 1.10\n  - address: {GENESIS}\n    label: 12:30\n"
+            f"  - address: {HOT}\n    label: 1_000\n  - address: {GENESIS}\n"
+            f"  - address: {HOT}\n    label: '007'\n  - address: {GENESIS}\n    label: 1e3\n")
+    _, tags, problems = read_tagpack(text, "t.yaml")
+    assert not problems
+    assert [t["label"] for t in tags] == ["0777", "1.10", "12:30", "1_000", "0x1F", "007",
+                                          "1e3"]

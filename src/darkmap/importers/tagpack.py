@@ -256,8 +256,9 @@ def _read_tag(pack: _Pack, defaults: dict[str, Any], raw: object, loc: str) -> T
         return TagProblem(loc, "currency", f"currency {currency[:80]} is not BTC")
     raw_label = tag.get("label")
     if isinstance(raw_label, (int, float, date)) and not isinstance(raw_label, bool):
-        # a label YAML typed as a number or a date (label: 12345) is a label: its text, as
-        # YAML read it (found by the money audit, L2: refused as "missing label")
+        # a label YAML typed as a number or a date (label: 12345) is a label: its text
+        # (found by the money audit, L2: refused as "missing label"); a plain one is read
+        # as written (_labels_as_written), one tagged !!int explicitly as YAML read it
         raw_label = str(raw_label)
     if not isinstance(raw_label, str) or not raw_label.strip():
         return TagProblem(loc, "label", "missing label" if raw_label is None or
@@ -334,9 +335,32 @@ def _load_yaml(text: str) -> Any:
         if _MAYBE_ANCHOR.search(text):
             _check_aliases(node)
         _join_tag_lists(node)
+        _labels_as_written(node)
         return loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_NUMBER_TAGS = frozenset(f"tag:yaml.org,2002:{k}" for k in ("int", "float", "timestamp"))
+
+
+def _labels_as_written(root: yaml.Node) -> None:
+    """Make every plain ``label`` scalar YAML resolved as a number or a date (the
+    header's default and each tag's) read as the text written: YAML 1.1 reads ``0777`` as
+    511, ``1.10`` as 1.1 and ``12:30`` as 750 (review of the money fixes, L1)."""
+    if not isinstance(root, yaml.MappingNode):
+        return
+    maps = [root] + [m for k, v in root.value
+                     if isinstance(k, yaml.ScalarNode) and k.value == "tags"
+                     and isinstance(v, yaml.SequenceNode)
+                     for m in v.value if isinstance(m, yaml.MappingNode)]
+    for m in maps:
+        for k, v in m.value:
+            if (isinstance(k, yaml.ScalarNode) and k.value == "label"
+                    and isinstance(v, yaml.ScalarNode) and not v.style  # plain: None, or ""
+                    and v.tag in _NUMBER_TAGS):
+                v.tag = _STR_TAG
 
 
 def _join_tag_lists(root: yaml.Node) -> None:
