@@ -2,7 +2,7 @@
 
 Usage: python scripts/schema_sql.py [--check]
 
-A new workspace is created from this script (one transaction, 65 ``CREATE TABLE``
+A new workspace is created from this script (one transaction, 66 ``CREATE TABLE``
 statements and the indexes the migrations create) instead of by running every migration
 in turn, which created, copied, dropped and renamed tables that a new workspace never
 needs (migration 007 rebuilds eight). The script is generated, never edited: this

@@ -31,7 +31,7 @@ from darkmap.model.bitcoin import (
     serialize_parts,
 )
 from darkmap.model.encoding import sha256d
-from darkmap.store.chain import chain_doubts
+from darkmap.store.chain import chain_doubts, mark_conflicts
 from darkmap.store.workspace import Workspace
 
 BLOCKS = REAL_DATA / "bitcoin" / "blocks1-256"
@@ -334,3 +334,75 @@ def test_an_etl_import_with_its_blocks_file_stays_checked(base: tuple[Path, str]
     finally:
         ws.close()
     assert n > 255 and unchecked == 0 and doubts.transactions_without_block == 0
+
+
+def _marks(path: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    ws = Workspace.open(path, read_only=True)
+    try:
+        return (ws.con.execute("SELECT * FROM btc_conflicts ORDER BY ALL").fetchall(),
+                ws.con.execute("SELECT tx_id, set_aside FROM btc_tx WHERE set_aside IS NOT "
+                               "NULL ORDER BY ALL").fetchall())
+    finally:
+        ws.close()
+
+
+def _checked_at(path: Path) -> list[tuple[object, ...]]:
+    ws = Workspace.open(path, read_only=True)
+    try:
+        return ws.con.execute("SELECT checked_at FROM btc_conflict_checks").fetchall()
+    finally:
+        ws.close()
+
+
+def test_loads_that_cannot_change_a_conflict_skip_the_recompute(base: tuple[Path, str],
+                                                                tmp_path: Path) -> None:
+    """Review M3: every file recomputed the conflicts of the whole chain. A load whose
+    inputs spend no outpoint another input spends, on a chain without conflicts, now
+    leaves the last whole check as it was; after every load the marks equal a whole
+    recompute (an unrelated spend, then the forged double spend, its child, a second
+    spender of an unspent coin, then a load after them)."""
+    path = tmp_path / "ws"
+    shutil.copytree(base[0], path)
+    runner = CliRunner()
+    steps = [("plain.hex", _tx([(UNSPENT, 0)], [4_000_000_000], fill=0x61).hex()),
+             ("forged.hex", FORGED.hex()), ("child.hex", CHILD.hex()),
+             ("two.hex", _tx([(UNSPENT, 0)], [4_900_000_000], fill=0x71).hex()),
+             ("later.hex", _tx([("e3bf3d07d4b0375638d5f1db5255fe07ba2c4cb067cd81b84ee974b6585fb468",
+                                 0)], [1_000_000_000], fill=0x81).hex())]
+    before = _checked_at(path)
+    assert len(before) == 1
+    for k, (name, data) in enumerate(steps):
+        (tmp_path / name).write_text(data)
+        res = runner.invoke(main, ["chain", "load", str(tmp_path / name), "-w", str(path)])
+        assert res.exit_code == 0, res.output
+        if k == 0:  # nothing could change: the whole check was skipped
+            assert _checked_at(path) == before
+        marks = _marks(path)
+        ws = Workspace.open(path)
+        try:
+            mark_conflicts(ws.con)
+        finally:
+            ws.close()
+        assert _marks(path) == marks, name
+    conflicts, aside = _marks(path)
+    assert len(aside) == 4 and len({(p, v) for p, v, *_ in conflicts}) == 2
+
+
+def test_a_workspace_never_checked_whole_is_checked_at_its_next_load(
+        base: tuple[Path, str], tmp_path: Path) -> None:
+    """A workspace loaded before the check holds a double spend unmarked and no whole
+    check: the next load, whatever it holds, marks it."""
+    path = _copy(base[0], tmp_path, ("forged.hex", FORGED.hex()))
+    marks = _marks(path)
+    ws = Workspace.open(path)
+    try:
+        ws.con.execute("DELETE FROM btc_conflicts")
+        ws.con.execute("UPDATE btc_tx SET set_aside = NULL")
+        ws.con.execute("DELETE FROM btc_conflict_checks")
+    finally:
+        ws.close()
+    (tmp_path / "plain.hex").write_text(_tx([(UNSPENT, 0)], [4_000_000_000], fill=0x61).hex())
+    res = CliRunner().invoke(main, ["chain", "load", str(tmp_path / "plain.hex"),
+                                    "-w", str(path)])
+    assert res.exit_code == 0, res.output
+    assert _marks(path) == marks and marks[1]

@@ -160,7 +160,7 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: ChainRows,
             _record_other_blocks(con)
             fill_heights(con)
             counts.update(mark_stale(con))
-            counts.update(mark_conflicts(con))
+            counts.update(mark_conflicts(con, after_batch=True))
     finally:
         con.execute("DROP TABLE IF EXISTS _new_tx")
     counts["script_types"] = dict(sorted(batch.script_types.items()))
@@ -406,7 +406,25 @@ _MAX_CONFLICT_ROWS = 100_000
 are still set aside as a group, by SQL)."""
 
 
-def mark_conflicts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def _nothing_to_mark(con: duckdb.DuckDBPyConnection) -> bool:
+    """After a batch (its new transactions in ``_new_tx``): whether no conflict can have
+    arisen or changed. The chain was checked whole before, nothing is in conflict, set
+    aside or stale (a reorganisation may bring a spender back), and no input of the batch
+    spends an outpoint another stored input spends."""
+    row = con.execute(
+        "SELECT EXISTS (SELECT 1 FROM btc_conflict_checks) "
+        "AND NOT EXISTS (SELECT 1 FROM btc_conflicts) "
+        "AND NOT EXISTS (SELECT 1 FROM btc_tx WHERE set_aside IS NOT NULL OR stale) "
+        "AND NOT EXISTS (SELECT 1 FROM btc_blocks WHERE stale) "
+        "AND NOT EXISTS (SELECT 1 FROM btc_txin i JOIN _new_tx n USING (tx_id) "
+        " JOIN btc_txin j ON j.prev_txid = i.prev_txid AND j.prev_vout = i.prev_vout "
+        " WHERE i.prev_vout <> 4294967295 AND (j.tx_id <> i.tx_id OR j.n <> i.n))"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def mark_conflicts(con: duckdb.DuckDBPyConnection,
+                   after_batch: bool = False) -> dict[str, int]:
     """Recompute the coins spent twice (``btc_conflicts``) and the transactions set aside
     (``btc_tx.set_aside``); return how many of each (``conflicts``: coins,
     ``set_aside_txs``).
@@ -422,8 +440,13 @@ def mark_conflicts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     tells which happened). A transaction spending one outpoint twice in its own inputs
     is set aside too. Every transaction spending an output of a set-aside one is set
     aside after it. Runs after every load and before clustering, like
-    :func:`mark_stale`.
+    :func:`mark_stale`; after a load (``after_batch``: the batch's new transactions in
+    ``_new_tx``) it returns at once when nothing can have changed
+    (:func:`_nothing_to_mark`; review M3: every file and ETL batch of a long load
+    recomputed the whole chain).
     """
+    if after_batch and _nothing_to_mark(con):
+        return {"conflicts": 0, "set_aside_txs": 0}
     con.execute("DELETE FROM btc_conflicts")
     con.execute("UPDATE btc_tx SET set_aside = NULL WHERE set_aside IS NOT NULL")
     con.execute(
@@ -475,6 +498,8 @@ def mark_conflicts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             " SELECT down.tx_id, min(p.txid) AS via FROM down JOIN btc_txin i USING (tx_id)"
             " JOIN btc_tx p ON p.tx_id = i.prev_tx_id WHERE p.tx_id IN (SELECT tx_id FROM down)"
             " GROUP BY 1) d WHERE t.tx_id = d.tx_id AND t.set_aside IS NULL")
+    con.execute("DELETE FROM btc_conflict_checks")
+    con.execute("INSERT INTO btc_conflict_checks VALUES (now()::TIMESTAMP)")
     return {"conflicts": _count(con, "SELECT count(*) FROM (SELECT DISTINCT prev_txid, "
                                      "prev_vout FROM btc_conflicts)"),
             "set_aside_txs": _count(con, "SELECT count(*) FROM btc_tx "
