@@ -24,7 +24,7 @@ DATA = Path(os.environ.get("DARKMAP_DATA", REPO.parent / "shared" / "data"))
 # wall-clock times), and bookkeeping tables of a run.
 VOLATILE = {"run_id", "processed_at", "captured_at", "started_at", "finished_at",
             "summary", "args", "applied_at"}
-SKIP_TABLES = {"ingest_runs", "schema_migrations"}
+SKIP_TABLES = {"ingest_runs", "schema_migrations", "btc_conflict_checks"}
 
 
 def table_snapshot(ws: Workspace) -> dict[str, list[tuple]]:
