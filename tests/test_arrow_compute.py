@@ -8,6 +8,7 @@ nulls, empty inputs, chunked arrays and tables included.
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
@@ -75,6 +76,14 @@ def test_boolean_kernels(arr: pa.Array) -> None:
     _same(ac.invert(arr), pc.invert(arr))
     _same(ac.and_(arr, arr), pc.and_(arr, arr))
     _same(ac.coalesce_with(arr, False), pc.fill_null(arr, False))
+
+
+@pytest.mark.parametrize("values", [[1.5, None, float("inf")], [float("nan"), -2.0], [None, None],
+                                    [], [0.0, 3.25]])
+def test_is_finite_is_arrows(values: list[float | None]) -> None:
+    arr = pa.array(values, pa.float64())
+    _same(ac.is_finite(arr), pc.is_finite(arr))
+    assert ac.all_finite(arr) == all(v is None or math.isfinite(v) for v in values)
 
 
 def test_casts_raise_as_arrow_does() -> None:

@@ -28,10 +28,11 @@ try:  # the compiled module pyarrow.compute re-exports these from
 except ImportError:  # pragma: no cover - a pyarrow that moved them
     import pyarrow.compute as _kernels  # type: ignore[no-redef]
 
-__all__ = ["all_true", "and_", "cast", "coalesce_with", "count_distinct", "dictionary_encode",
-           "equal", "extract_regex", "filter_by", "from_numpy", "if_else", "invert", "is_in",
-           "is_null", "is_valid", "match_substring_regex", "not_equal", "starts_with",
-           "string_is_ascii", "take", "unique", "utf8_rpad", "utf8_slice_codeunits"]
+__all__ = ["all_finite", "all_true", "and_", "cast", "coalesce_with", "count_distinct",
+           "dictionary_encode", "equal", "extract_regex", "filter_by", "from_numpy", "if_else",
+           "invert", "is_finite", "is_in", "is_null", "is_valid", "match_substring_regex",
+           "not_equal", "starts_with", "string_is_ascii", "take", "unique", "utf8_rpad",
+           "utf8_slice_codeunits"]
 
 # Arrow's stubs type arrays by value type; these helpers take and give arrays of any type
 _Data = Any
@@ -73,6 +74,11 @@ def if_else(cond: _Data, left: Any, right: Any) -> _Data:
 def is_in(values: _Data, value_set: _Data) -> _Data:
     """Whether each value is in ``value_set`` (nulls match a null in it)."""
     return _call("is_in", [values], _kernels.SetLookupOptions(value_set, skip_nulls=False))
+
+
+def is_finite(values: _Data) -> _Data:
+    """Element-wise: the number is neither infinite nor NaN (null where null)."""
+    return _call("is_finite", [values])
 
 
 def is_null(values: _Data) -> _Data:
@@ -121,6 +127,14 @@ def all_true(arr: _Data) -> bool:
     skipped; an empty or all-null array gives None, which is not True)."""
     every = _kernels.ScalarAggregateOptions(skip_nulls=True, min_count=1)
     return bool(_call("all", [arr], every).as_py())
+
+
+def all_finite(arr: _Data) -> bool:
+    """No value of ``arr`` is infinite or NaN (nulls skipped; an array of another type
+    than floats holds none)."""
+    if not pa.types.is_floating(arr.type):
+        return True
+    return all_true(is_finite(arr)) or arr.null_count == len(arr)
 
 
 def dictionary_encode(arr: _Data, null_encoding: Literal["mask", "encode"] = "mask") -> _Data:
