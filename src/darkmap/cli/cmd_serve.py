@@ -145,24 +145,63 @@ def _url_host(host: str) -> str:
               help="The admin doing it: an admin of the user's agency.")
 @click.option("--role", "web_role", type=click.Choice(WEB_ROLES), default="analyst",
               show_default=True, help="Role in the workbench.")
-@click.password_option("--password", help="The new password (at least 12 characters).")
+@click.option("--password", default=None, help="The new password (at least 12 characters; "
+              "asked for when not given).")
+@click.option("--suspend", is_flag=True, help="Suspend the user's sign-in instead: password "
+              "and TOTP secret removed, API tokens revoked, sessions ended (on a team "
+              "server, on every workbench process).")
+@click.option("--unlock", is_flag=True, help="End the user's lockout (failed sign-ins) "
+              "instead.")
 def serve_user_cmd(workspace: Path | None, server: str | None, user: str, by: str,
-                   web_role: str, password: str) -> None:
-    """Give an operational user (`darkmap ops user add`) a workbench sign-in.
+                   web_role: str, password: str | None, suspend: bool, unlock: bool) -> None:
+    """Give an operational user (`darkmap ops user add`) a workbench sign-in, or suspend
+    it, or end its lockout.
 
     --by must be an admin of the user's agency, who may also set their own (any other
     user may not give themselves a sign-in or raise their own role; during set-up the
     workspace's only user may); audited. Prints the new TOTP
     secret once: enter it in the user's authenticator app. With --server the sign-in is
-    the team server's (run it with the workbench's login role).
+    the team server's (run it with the workbench's login role). A running workbench
+    does the same from its Access page (`/access`).
 
-    Example: darkmap serve-user alice --by ana --role analyst -w case-42
+    Examples: darkmap serve-user alice --by ana --role analyst -w case-42;
+    darkmap serve-user alice --by ana --suspend -w case-42
     """
+    if suspend and unlock:
+        raise click.UsageError("--suspend or --unlock, not both")
+    if (suspend or unlock) and password is not None:
+        raise click.UsageError("--password goes with a new sign-in, not --suspend or --unlock")
+    if suspend or unlock:
+        _suspend_or_unlock(workspace, server, user, by, suspend)
+        return
     from darkmap.web.auth import create_login  # noqa: PLC0415
 
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     with _users(workspace, server) as con:
         secret = create_login(con, by, user, password, web_role)
     say(f"{user}: TOTP secret {secret} (RFC 6238, SHA-1, 30 s, 6 digits)")
+
+
+def _suspend_or_unlock(workspace: Path | None, server: str | None, user: str, by: str,
+                       suspend: bool) -> None:
+    """``serve-user --suspend`` / ``--unlock``: over a workspace no workbench holds it (no
+    session is open); on a team server its stored sessions end."""
+    from darkmap.store.operations import PgOps  # noqa: PLC0415
+    from darkmap.web.access import suspend as suspend_login  # noqa: PLC0415
+    from darkmap.web.access import unlock as end_lockout  # noqa: PLC0415
+    from darkmap.web.auth import ServerSessions, Sessions, utc_clock  # noqa: PLC0415
+
+    with _users(workspace, server) as con:
+        if not suspend:
+            held = end_lockout(con, by, user, utc_clock)
+            say(f"{user}: lockout ended" if held else f"{user}: was not locked out")
+            return
+        sessions = ServerSessions(con) if isinstance(con, PgOps) else Sessions()
+        done = suspend_login(con, sessions, by, user, utc_clock)
+    say(f"{user}: sign-in suspended" + ("" if done["had_sign_in"] else " (there was none)")
+        + f", {done['tokens_revoked']} token(s) revoked, {done['sessions_ended']} "
+        "session(s) ended; `darkmap serve-user` gives a new one")
 
 
 @main.command("serve-token")

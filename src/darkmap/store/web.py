@@ -28,13 +28,14 @@ __all__ = [
     "PG_WEB_SCHEMA", "LoginRow", "SessionRow", "account_head", "account_listings",
     "account_observations", "address_evidence", "any_record_links", "clear_failures",
     "count_account_listings", "count_failures",
-    "delete_session", "delete_user_sessions", "feedback_of", "identifier_holders",
+    "delete_login", "delete_session", "delete_user_sessions", "feedback_of",
+    "identifier_holders",
     "identifiers_of_accounts", "ListingHits",
     "insert_failure", "insert_login", "insert_session", "insert_token", "install_server_web",
     "latest_lockout", "listing_head", "listing_observations", "login", "persona_sales",
     "pgp_keys_of", "purge_sessions", "review_queue", "revoke_tokens", "search_feedback",
     "search_listings",
-    "session_row",
+    "session_row", "TokenRow", "tokens_of", "user_sessions",
     "set_totp_step", "thread_cursor", "token_user", "touch_session",
 ]
 
@@ -104,6 +105,13 @@ def login(con: Con, user_id: str) -> LoginRow | None:
     return None if r is None else LoginRow(*r)
 
 
+def delete_login(con: Con, user_id: str) -> bool:
+    """Remove a user's sign-in credentials (suspended); whether there were any."""
+    had = login(con, user_id) is not None
+    con.execute("DELETE FROM web_logins WHERE user_id = ?", [user_id])
+    return had
+
+
 def set_totp_step(con: Con, user_id: str, step: int) -> None:
     """Remember the newest TOTP time step accepted for ``user_id``."""
     con.execute("UPDATE web_logins SET totp_last_step = ? WHERE user_id = ?", [step, user_id])
@@ -152,6 +160,21 @@ def revoke_tokens(con: Con, user_id: str, at: datetime, label: str | None = None
     return int(r[0]) if r else 0
 
 
+class TokenRow(NamedTuple):
+    """An API token as its owner and admins see it: never its hash."""
+
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def tokens_of(con: Con, user_id: str) -> list[TokenRow]:
+    """The API tokens of ``user_id``, newest first (revoked ones too)."""
+    return [TokenRow(*r) for r in con.execute(
+        "SELECT label, created_at, revoked_at FROM web_tokens WHERE user_id = ? "
+        "ORDER BY created_at DESC, label", [user_id]).fetchall()]
+
+
 def token_user(con: Con, token_sha256: str) -> str | None:
     """The user of an unrevoked API token, or None."""
     r = con.execute("SELECT user_id FROM web_tokens WHERE token_sha256 = ? AND "
@@ -197,9 +220,21 @@ def purge_sessions(con: PgOps, idle_before: datetime, signed_in_before: datetime
                 [idle_before, signed_in_before])
 
 
-def delete_user_sessions(con: PgOps, user_id: str) -> None:
-    """Forget every session of ``user_id`` (their sign-in was replaced)."""
+def delete_user_sessions(con: PgOps, user_id: str) -> int:
+    """Forget every session of ``user_id`` (their sign-in was replaced or suspended, or
+    they were signed out everywhere); how many there were."""
+    r = con.execute("SELECT count(*) FROM web_sessions WHERE user_id = ?",
+                    [user_id]).fetchone()
     con.execute("DELETE FROM web_sessions WHERE user_id = ?", [user_id])
+    return int(r[0]) if r else 0
+
+
+def user_sessions(con: PgOps, user_id: str) -> list[tuple[str, datetime, datetime]]:
+    """The stored sessions of ``user_id``: (cookie's SHA-256, signed in, last request),
+    the newest sign-in first."""
+    return [(str(r[0]), r[1], r[2]) for r in con.execute(
+        "SELECT sid_sha256, signed_in, last_seen FROM web_sessions WHERE user_id = ? "
+        "ORDER BY signed_in DESC", [user_id]).fetchall()]
 
 
 def delete_session(con: PgOps, sid_sha256: str) -> None:

@@ -58,6 +58,7 @@ from darkmap.store.operations import OpsServer, Space, UserRow
 from darkmap.store.web import thread_cursor
 from darkmap.store.workspace import Workspace
 from darkmap.web import views
+from darkmap.web.access import ACTIONS, access_view, act
 from darkmap.web.auth import (
     Clock,
     LoginFailed,
@@ -436,6 +437,7 @@ def create_app(ws: Workspace, clock: Clock = utc_clock, tls: bool = False,
     _errors(app, wb)
     _auth_routes(app, wb)
     _pages(app, wb)
+    _access_routes(app, wb)
     _api(app, wb)
     return app
 
@@ -654,6 +656,42 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
                            "supervisors and admins")
         d = wb.call(lambda: _audit_view(wb, s.user, actor or None, strangers))
         return wb.render("audit.html", s, d=d)
+
+
+_DONE = {"revoke-tokens": "API tokens revoked.", "end-sessions": "Sessions ended.",
+         "unlock": "Lockout ended.", "suspend": "Sign-in suspended."}
+"""What the access page says after each action (the audit trail has the details): fixed
+words, so a link to ``/access?done=...`` cannot make the page say anything else."""
+
+
+def _access_routes(app: FastAPI, wb: Workbench) -> None:
+    """The access page: sign-ins, sessions and API tokens, and stopping them
+    (:mod:`darkmap.web.access`)."""
+
+    @app.get("/access", response_class=HTMLResponse, include_in_schema=False)
+    def access_page(request: Request, done: str = "") -> Response:
+        s = wb.session(request)
+        d = wb.call(lambda: access_view(wb.con, wb.sessions, s.user,
+                                        request.cookies.get(wb.cookie), wb.clock()))
+        return wb.render("access.html", s, d=d, done=_DONE.get(done, ""))
+
+    @app.post("/access", include_in_schema=False)
+    async def access_post(request: Request) -> Response:
+        form = await request.form()
+        return await run_in_threadpool(changing_access, request, form)  # writes: off the loop
+
+    def changing_access(request: Request, form: FormData) -> Response:
+        s = wb.session(request)
+        wb.check_csrf(s, str(form.get("csrf", "")))
+        action, user = str(form.get("action", "")), str(form.get("user", ""))[:64]
+        label = str(form.get("label", ""))[:200] or None
+        if action not in ACTIONS:
+            raise BadInputError(f"action {logged(action)!r}: one of {', '.join(ACTIONS)}")
+        wb.call(lambda: act(wb.con, wb.sessions, s.user.user_id, action, user, label,
+                            wb.clock))
+        if wb.sessions.get(request.cookies.get(wb.cookie))[0] is None:
+            return RedirectResponse("/login", status_code=303)  # signed out everywhere
+        return RedirectResponse(f"/access?done={action}", status_code=303)
 
 
 def _audit_view(wb: Workbench, user: UserRow, actor: str | None,

@@ -52,9 +52,9 @@ from darkmap.store.operations import Con, PgOps, UserRow, transaction
 from darkmap.web import WEB_ROLES
 
 __all__ = ["IDLE_LIMIT", "LOCKOUT_FAILURES", "LOCKOUT_WINDOW", "REAUTH_LIMIT", "WEB_ROLES",
-           "Clock", "LoginFailed", "ServerSessions", "Session", "Sessions", "create_login",
-           "create_token", "hotp", "new_totp_secret", "revoke_tokens", "sign_in", "token_user",
-           "totp", "utc_clock", "verify_totp"]
+           "Clock", "LoginFailed", "ServerSessions", "Session", "SessionInfo", "Sessions",
+           "create_login", "create_token", "hotp", "locked_until", "new_totp_secret",
+           "revoke_tokens", "sign_in", "token_user", "totp", "utc_clock", "verify_totp"]
 
 LOCKOUT_FAILURES = 5
 LOCKOUT_WINDOW = timedelta(minutes=15)
@@ -173,7 +173,7 @@ def _unknown_user_hash() -> str:
     return _HASHER.hash(secrets.token_urlsafe(24))
 
 
-def _locked_until(con: Con, user_id: str, now: datetime) -> datetime | None:
+def locked_until(con: Con, user_id: str, now: datetime) -> datetime | None:
     """When the lockout of ``user_id`` ends, if it is locked out now."""
     since = store.latest_lockout(con, user_id)
     if since is not None and now < since + LOCKOUT_WINDOW:
@@ -189,7 +189,7 @@ def _fail(con: Con, user_id: str, now: datetime, reason: str) -> LoginFailed:
         store.insert_failure(con, user_id, now, reason)
         log(con, user_id, "web.logon", "denied", reason=reason)
         n, _ = store.count_failures(con, user_id, now - LOCKOUT_WINDOW)
-        if n >= LOCKOUT_FAILURES and _locked_until(con, user_id, now) is None:
+        if n >= LOCKOUT_FAILURES and locked_until(con, user_id, now) is None:
             store.insert_failure(con, user_id, now, "lockout")
             log(con, user_id, "web.lockout", "denied", failures=n,
                 window_minutes=int(LOCKOUT_WINDOW.total_seconds() // 60))
@@ -207,7 +207,7 @@ def sign_in(con: Con, user_id: str, password: str, code: str,
     held = lock if lock is not None else contextlib.nullcontext()
     now = clock()
     with held:
-        until = _locked_until(con, user_id, now)
+        until = locked_until(con, user_id, now)
         if until is not None:
             log(con, user_id, "web.logon", "denied", reason="locked out")
             raise _locked_out(until)
@@ -238,7 +238,7 @@ def _second_factor(con: Con, user_id: str, code: str, now: datetime,
     """The TOTP check of a sign-in whose password was right (under the lock): refused if a
     lockout began while the password was checked."""
     with transaction(con):          # read, check and store the step as one: no replay
-        until = _locked_until(con, user_id, now)
+        until = locked_until(con, user_id, now)
         fresh = store.login(con, user_id)
         step = None if fresh is None or until is not None else verify_totp(
             fresh.totp_secret, code, now, fresh.totp_last_step)
@@ -311,6 +311,15 @@ class Session:
     csrf: str
 
 
+@dataclass(frozen=True)
+class SessionInfo:
+    """An open session as the access page shows it: never its cookie value."""
+
+    signed_in: datetime
+    last_seen: datetime
+    current: bool   # the session of the browser asking
+
+
 class Sessions:
     """The sessions of this server, by opaque cookie value."""
 
@@ -351,11 +360,37 @@ class Sessions:
         with self._lock:
             self._by_id.pop(sid or "", None)
 
+    def of_user(self, user_id: str, current: str | None = None) -> list[SessionInfo]:
+        """The open sessions of ``user_id`` (not idle, not past re-authentication), the
+        newest sign-in first; ``current`` marks the asking browser's."""
+        now = self.clock()
+        with self._lock:
+            found = [SessionInfo(s.signed_in, s.last_seen, sid == current)
+                     for sid, s in self._by_id.items()
+                     if s.user.user_id == user_id and _live(s.signed_in, s.last_seen, now)]
+        return sorted(found, key=lambda i: i.signed_in, reverse=True)
+
+    def end_user(self, user_id: str) -> int:
+        """Sign ``user_id`` out of every browser; how many open sessions that ended."""
+        now = self.clock()
+        with self._lock:
+            gone = [sid for sid, s in self._by_id.items() if s.user.user_id == user_id]
+            live = sum(_live(self._by_id[sid].signed_in, self._by_id[sid].last_seen, now)
+                       for sid in gone)
+            for sid in gone:
+                del self._by_id[sid]
+        return live
+
     @staticmethod
     def csrf_ok(session: Session, given: str | None) -> bool:
         """Whether ``given`` is the session's CSRF token (constant-time)."""
         return given is not None and hmac.compare_digest(session.csrf.encode(),
                                                          given.encode())
+
+
+def _live(signed_in: datetime, last_seen: datetime, now: datetime) -> bool:
+    """Whether a session may still be used: not idle, not past re-authentication."""
+    return now - signed_in < REAUTH_LIMIT and now - last_seen < IDLE_LIMIT
 
 
 class ServerSessions(Sessions):
@@ -403,6 +438,24 @@ class ServerSessions(Sessions):
         """Sign out (on every process)."""
         with self._lock:
             store.delete_session(self.con, _sha256(sid or ""))
+
+    def of_user(self, user_id: str, current: str | None = None) -> list[SessionInfo]:
+        """The open sessions of ``user_id`` on every process (as :meth:`Sessions.of_user`)."""
+        now, mine = self.clock(), _sha256(current) if current else None
+        with self._lock:
+            rows = store.user_sessions(self.con, user_id)
+        return [SessionInfo(signed_in, last_seen, key == mine)
+                for key, signed_in, last_seen in rows if _live(signed_in, last_seen, now)]
+
+    def end_user(self, user_id: str) -> int:
+        """Sign ``user_id`` out of every browser, on every process; how many open
+        sessions that ended."""
+        now = self.clock()
+        with self._lock:
+            live = sum(_live(s, seen, now)
+                       for _, s, seen in store.user_sessions(self.con, user_id))
+            store.delete_user_sessions(self.con, user_id)
+        return live
 
     def close(self) -> None:
         """Close the sessions' connection."""

@@ -1,0 +1,158 @@
+"""Who holds a sign-in and what it has opened: the workbench's access page (``/access``).
+
+Every user sees their own sign-in: the sessions open in browsers (signed in when, last
+request when, which one is asking) and their API tokens (label, made, revoked). An
+operational admin sees the same for every user of their agency, with the workbench role
+and any lockout. What may be done from it, each checked here and audited:
+
+- **revoke API tokens** (all of a user's, or one label's): the user, or an admin of the
+  user's agency (:func:`darkmap.web.auth.revoke_tokens`);
+- **end sessions**: sign a user out of every browser (on every process of a team
+  server): the user, or an admin of the user's agency;
+- **end a lockout** (failed sign-ins): an admin of the user's agency;
+- **suspend a sign-in**: its password hash and TOTP secret removed, its tokens revoked,
+  its sessions ended, in one step: an admin of the user's agency, of another user.
+  ``darkmap serve-user`` gives the user a new sign-in (a new password and TOTP secret).
+
+Over a workspace the workbench holds the workspace, so ``darkmap serve-token --revoke``
+and ``serve-user`` cannot run beside it: this page stops a leaked token or a stolen
+sign-in at once, without stopping the workbench (and ending everyone's sessions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from darkmap.errors import BadInputError
+from darkmap.ops.access import AccessDenied, acting
+from darkmap.ops.audit import log
+from darkmap.store import operations as ops_store
+from darkmap.store import web as store
+from darkmap.store.operations import Con, UserRow, transaction
+from darkmap.web.auth import Clock, SessionInfo, Sessions, locked_until, revoke_tokens
+
+__all__ = ["ACTIONS", "UserAccess", "access_view", "act", "end_sessions", "suspend",
+           "unlock"]
+
+ACTIONS = ("revoke-tokens", "end-sessions", "unlock", "suspend")
+"""What the access page's form may ask (``action``)."""
+
+
+@dataclass(frozen=True)
+class UserAccess:
+    """One user's sign-in as the access page shows it."""
+
+    user_id: str
+    role: str                    # the operational role (admin, officer, reader)
+    web_role: str | None         # None: no sign-in (never given, or suspended)
+    sessions: list[SessionInfo]
+    tokens: list[store.TokenRow]
+    locked_until: datetime | None
+
+    @property
+    def live_tokens(self) -> list[store.TokenRow]:
+        """The tokens not revoked."""
+        return [t for t in self.tokens if t.revoked_at is None]
+
+
+def access_view(con: Con, sessions: Sessions, me: UserRow, current: str | None,
+                now: datetime) -> dict[str, Any]:
+    """The access page of ``me``: their own sign-in, or, for an admin, that of every user
+    of their agency (``me`` first). ``current``: the asking browser's session cookie.
+    Audited (``web.access.read``, with how many users were shown)."""
+    admin = me.role == "admin"
+    people = [me]
+    if admin:
+        people += [u for u in ops_store.users(con)
+                   if u.agency_id == me.agency_id and u.user_id != me.user_id]
+    shown = [_user_access(con, sessions, u, current, now) for u in people]
+    log(con, me.user_id, "web.access.read", users=len(shown))
+    return {"admin": admin, "users": shown, "agency": me.agency_id}
+
+
+def _user_access(con: Con, sessions: Sessions, user: UserRow, current: str | None,
+                 now: datetime) -> UserAccess:
+    row = store.login(con, user.user_id)
+    return UserAccess(user.user_id, user.role, None if row is None else row.web_role,
+                      sessions.of_user(user.user_id, current),
+                      store.tokens_of(con, user.user_id),
+                      locked_until(con, user.user_id, now))
+
+
+def _allowed(con: Con, by: str, user_id: str, action: str, *, self_ok: bool,
+             what: str) -> None:
+    """Refuse (audited, ``denied``) unless ``by`` is an admin of ``user_id``'s agency or,
+    where ``self_ok``, ``user_id`` themself; an admin never suspends themself."""
+    target = acting(con, user_id)
+    actor = acting(con, by)
+    admin = actor.role == "admin" and actor.agency_id == target.agency_id
+    if by == user_id and not self_ok:
+        log(con, by, action, "denied", user=user_id)
+        raise AccessDenied(f"{by} may not {what} of their own account: another admin of "
+                           "the agency may")
+    if not (admin or (self_ok and by == user_id)):
+        log(con, by, action, "denied", user=user_id)
+        whom = "the user or an admin" if self_ok else "an admin"
+        raise AccessDenied(f"{by} may not {what} of {user_id}: {whom} of the user's "
+                           "agency may")
+
+
+def end_sessions(con: Con, sessions: Sessions, by: str, user_id: str) -> int:
+    """Sign ``user_id`` out of every browser: by the user or an admin of the user's
+    agency. Audited (``web.session.end``); how many open sessions ended."""
+    with transaction(con, keep=(AccessDenied,)):
+        _allowed(con, by, user_id, "web.session.end", self_ok=True, what="end the sessions")
+        n = sessions.end_user(user_id)
+        log(con, by, "web.session.end", user=user_id, ended=n)
+    return n
+
+
+def unlock(con: Con, by: str, user_id: str, clock: Clock) -> bool:
+    """End the lockout of ``user_id`` (and forget their failed sign-ins): by an admin of
+    the user's agency. Audited (``web.login.unlock``); whether a lockout held."""
+    with transaction(con, keep=(AccessDenied,)):
+        _allowed(con, by, user_id, "web.login.unlock", self_ok=False,
+                 what="end the lockout")
+        held = locked_until(con, user_id, clock()) is not None
+        store.clear_failures(con, user_id)
+        log(con, by, "web.login.unlock", user=user_id, locked=held)
+    return held
+
+
+def suspend(con: Con, sessions: Sessions, by: str, user_id: str,
+            clock: Clock) -> dict[str, int | bool]:
+    """Suspend the sign-in of ``user_id``: its credentials removed, its API tokens
+    revoked, its sessions ended, one audited step (``web.login.suspend``): by an admin
+    of the user's agency, not of their own. ``darkmap serve-user`` gives a new one."""
+    with transaction(con, keep=(AccessDenied,)):
+        _allowed(con, by, user_id, "web.login.suspend", self_ok=False,
+                 what="suspend the sign-in")
+        had = store.delete_login(con, user_id)
+        revoked = store.revoke_tokens(con, user_id, clock())
+        ended = sessions.end_user(user_id)
+        done: dict[str, int | bool] = {"had_sign_in": had, "tokens_revoked": revoked,
+                                       "sessions_ended": ended}
+        log(con, by, "web.login.suspend", user=user_id, had_sign_in=had,
+            tokens_revoked=revoked, sessions_ended=ended)
+    return done
+
+
+def act(con: Con, sessions: Sessions, by: str, action: str, user_id: str,
+        label: str | None, clock: Clock) -> str:
+    """Carry out one action of the access page's form; what was done, in words."""
+    if action == "revoke-tokens":
+        n = revoke_tokens(con, by, user_id, label or None, clock)
+        return f"{n} API token{'' if n == 1 else 's'} of {user_id} revoked"
+    if action == "end-sessions":
+        n = end_sessions(con, sessions, by, user_id)
+        return f"{n} session{'' if n == 1 else 's'} of {user_id} ended"
+    if action == "unlock":
+        held = unlock(con, by, user_id, clock)
+        return f"lockout of {user_id} ended" if held else f"{user_id} was not locked out"
+    if action == "suspend":
+        done = suspend(con, sessions, by, user_id, clock)
+        return (f"sign-in of {user_id} suspended: {done['tokens_revoked']} token(s) revoked, "
+                f"{done['sessions_ended']} session(s) ended")
+    raise BadInputError(f"action {action!r}: one of {', '.join(ACTIONS)}")
