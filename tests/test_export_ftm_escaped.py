@@ -15,13 +15,13 @@ import json
 from datetime import datetime
 
 import pytest
+from export_workspaces import text_capture
 
 import darkmap
 from darkmap.export import run_export
 from darkmap.model.records import AccountRecord
 from darkmap.plugins import exporters
 from darkmap.store.workspace import Workspace
-from darkmap.store.writer import Provenance, RecordWriter
 
 HANDLES = ("bel\x07nul\x00x", "belnulx", "bel\\x07nul\\x00x", "abc\u202egpj.exe", "abcgpj.exe",
            "zero\u200bwidth", "zerowidth")
@@ -33,12 +33,7 @@ def accounts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, li
     path = tmp_path_factory.mktemp("ftm-escaped")
     t0 = datetime(2020, 1, 2, 3, 4, 5)
     with darkmap.init_workspace(path / "ws") as ws:
-        raw = "\n".join(HANDLES).encode()
-        sha = ws.captures.put_bytes(raw)
-        ws.con.execute("INSERT INTO captures VALUES (?, ?, ?, 'text/plain', ?)",
-                       [sha, len(raw), "hostile.txt", t0])
-        w = RecordWriter(ws.con)
-        prov = Provenance(sha, "hostile.txt", "test@1", t0)
+        w, prov = text_capture(ws, HANDLES, "hostile.txt", t0)
         for i, handle in enumerate(HANDLES):
             w.add(AccountRecord(market_id="dream", handle=handle, role="vendor",
                                 profile_text=f"vendor {handle}", observed_at=t0,

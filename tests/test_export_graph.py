@@ -10,14 +10,13 @@ from typing import Any
 
 import networkx as nx
 import pytest
-from export_workspaces import HOSTILE_HANDLE, HOSTILE_TITLE, built, open_ro
+from export_workspaces import HOSTILE_HANDLE, HOSTILE_TITLE, built, open_ro, text_capture
 
 import darkmap
 from darkmap.export.graph import GexfExporter, GraphmlExporter, label_text, xml_text
 from darkmap.export.options import ExportOptions
 from darkmap.model.display import lookalike_mark
 from darkmap.model.records import AccountRecord, IdentifierRecord
-from darkmap.store.writer import Provenance, RecordWriter
 
 FORMATS = {"gexf": (GexfExporter, nx.read_gexf), "graphml": (GraphmlExporter, nx.read_graphml)}
 
@@ -249,12 +248,7 @@ def test_a_handle_spelling_anothers_escape_keeps_its_own_node(fmt: str,
     t0 = datetime(2020, 1, 2, 3, 4, 5)
     handles = ("evil\x07one", "evil\\x07one", "back\\slash")
     with darkmap.init_workspace(tmp_path / "ws") as ws:
-        raw = "\n".join(handles).encode()
-        sha = ws.captures.put_bytes(raw)
-        ws.con.execute("INSERT INTO captures VALUES (?, ?, ?, 'text/plain', ?)",
-                       [sha, len(raw), "collide.txt", t0])
-        w = RecordWriter(ws.con)
-        prov = Provenance(sha, "collide.txt", "test@1", t0)
+        w, prov = text_capture(ws, handles, "collide.txt", t0)
         for n, handle in enumerate(handles):
             w.add(AccountRecord(market_id="alpha", handle=handle, observed_at=t0,
                                 locator=f"profile {n}"), prov)

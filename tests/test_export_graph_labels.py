@@ -15,6 +15,7 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
+from export_workspaces import text_capture
 
 import darkmap
 from darkmap.export import run_export
@@ -23,7 +24,6 @@ from darkmap.model.display import lookalike_mark
 from darkmap.model.records import AccountRecord
 from darkmap.plugins import exporters
 from darkmap.store.workspace import Workspace
-from darkmap.store.writer import Provenance, RecordWriter
 
 HANDLES = ("abc\u202egpj.exe", "emoji\U0001F600\ufeffbom", "zero\u200bwidth", "zerowidth",
            "bel\x07x", "bel\\x07x")
@@ -36,12 +36,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("labels") / "ws"
     t0 = datetime(2020, 1, 2, 3, 4, 5)
     with darkmap.init_workspace(path) as ws:
-        raw = "\n".join(HANDLES).encode()
-        sha = ws.captures.put_bytes(raw)
-        ws.con.execute("INSERT INTO captures VALUES (?, ?, ?, 'text/plain', ?)",
-                       [sha, len(raw), "hostile.txt", t0])
-        w = RecordWriter(ws.con)
-        prov = Provenance(sha, "hostile.txt", "test@1", t0)
+        w, prov = text_capture(ws, HANDLES, "hostile.txt", t0)
         for i, handle in enumerate(HANDLES):
             w.add(AccountRecord(market_id="dream", handle=handle, role="vendor",
                                 observed_at=t0, locator=f"row {i}"), prov)

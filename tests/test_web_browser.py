@@ -17,7 +17,6 @@ Playwright's own browser download is never used).
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import xml.etree.ElementTree as ET
@@ -30,11 +29,13 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from web_support import (
-    PASSWORD,
     FakeClock,
     Served,
     World,
+    add_eve,
     browser_sign_in,
+    listings_csv,
+    listings_workspace,
     next_clock,
     serving,
     shared_world,
@@ -43,9 +44,7 @@ from web_support import (
 import darkmap
 from darkmap.export.graph import xml_text
 from darkmap.model.records import FeedbackRecord, PgpKeyRecord
-from darkmap.ops.access import add_agency, add_user
 from darkmap.store.writer import Provenance, RecordWriter
-from darkmap.web.auth import create_login
 
 CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[1]
@@ -61,8 +60,6 @@ PAYLOADS = [
     '\u202egnp.exe<script>window.__pwned("bidi")</script>',
     '</pre></textarea><script>window.__pwned("pre")</script>',
 ]
-HEADER = ["scraped_at", "market", "listing_id", "title", "vendor", "price", "currency",
-          "category", "ships_from", "ships_to", "feedback_count"]
 
 # Defined before any page script runs; a payload that executes calls these.
 SENTINEL = """
@@ -106,14 +103,9 @@ class Watch:
 def _hostile_world(base: Path) -> tuple[Path, str]:
     """A workspace holding only hostile listings (CSV through the real importer) and
     hostile feedback; a user with a sign-in. The user's TOTP secret."""
-    src = base / "src"
-    src.mkdir()
-    with (src / "cerberus.csv").open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(HEADER)
-        for i, p in enumerate(PAYLOADS):
-            w.writerow(["2026-01-02 03:04:05", "cerberus", f"L{i}", f"Pills {p} 10mg",
-                        f"v{i}{p}", "10.5", "USD", f"Drugs / {p}", p, "Worldwide", "3"])
+    src = listings_csv(base, [["2026-01-02 03:04:05", "cerberus", f"L{i}", f"Pills {p} 10mg",
+                               f"v{i}{p}", "10.5", "USD", f"Drugs / {p}", p, "Worldwide", "3"]
+                              for i, p in enumerate(PAYLOADS)])
     path = base / "ws"
     with darkmap.init_workspace(path) as ws:
         summary = darkmap.ingest(ws, [src])
@@ -138,9 +130,7 @@ def _hostile_world(base: Path) -> tuple[Path, str]:
         writer.flush()
         darkmap.link(ws)
         darkmap.assess_listings(ws)
-        add_agency(ws.con, "eve", "ag", "Agency", "GB", "desk")
-        add_user(ws.con, "eve", "eve", "ag", "officer")
-        secret = create_login(ws.con, "eve", "eve", PASSWORD, "supervisor")
+        secret = add_eve(ws.con)
     return path, secret
 
 
@@ -203,22 +193,11 @@ def test_a_long_unbroken_handle_does_not_widen_the_page(
     """A 10 KB handle and title widened /search and /account far past the viewport (the
     text had no place to break): every page that shows them stays as wide as the
     window."""
-    base = tmp_path_factory.mktemp("web-long")
-    src = base / "src"
-    src.mkdir()
-    with (src / "cerberus.csv").open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(HEADER)
-        w.writerow(["2026-01-02 03:04:05", "cerberus", "L1", "Pills " + "x" * 10_000,
-                    LONG_HANDLE, "10.5", "USD", "Drugs", "DE", "Worldwide", "3"])
-    path = base / "ws"
-    with darkmap.init_workspace(path) as ws:
-        darkmap.ingest(ws, [src])
-        darkmap.link(ws)
-        darkmap.assess_listings(ws)
-        add_agency(ws.con, "eve", "ag", "Agency", "GB", "desk")
-        add_user(ws.con, "eve", "eve", "ag", "officer")
-        secret = create_login(ws.con, "eve", "eve", PASSWORD, "supervisor")
+    path, secret = listings_workspace(
+        tmp_path_factory.mktemp("web-long"),
+        [["2026-01-02 03:04:05", "cerberus", "L1", "Pills " + "x" * 10_000, LONG_HANDLE,
+          "10.5", "USD", "Drugs", "DE", "Worldwide", "3"]])
+    with darkmap.open_workspace(path, read_only=True) as ws:
         (account,) = ws.con.execute("SELECT account_id FROM accounts").fetchone()
         (persona,) = ws.con.execute("SELECT persona_id FROM personas").fetchone()
     assert len(account) > 10_000

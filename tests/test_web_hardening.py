@@ -174,6 +174,23 @@ class _CountedHasher:
         return bool(self.real.verify(hash_, password))
 
 
+class _HeldHasher(_CountedHasher):
+    """A counted hasher whose password check is held: it sets ``entered``, waits for
+    ``release`` (10 s at most: a server stalled by the check fails the test, not hangs
+    it), then notes "password checked" in ``order`` and checks the password."""
+
+    def __init__(self, real: Any, order: list[Any]) -> None:
+        super().__init__(real)
+        self.order = order
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def verify(self, hash_: str, password: str) -> bool:
+        self.entered.set()
+        self.release.wait(10)
+        self.order.append("password checked")
+        return super().verify(hash_, password)
+
+
 def test_an_unknown_name_costs_a_password_check_as_a_known_one(duck_world: World,
                                                                 monkeypatch) -> None:
     """A name without a sign-in was refused before any password was checked (10 ms
@@ -267,16 +284,8 @@ def test_a_sign_in_holds_up_no_other_request(duck_world: World, monkeypatch) -> 
     client's requests are answered: they are, before the sign-in ends (ordering, not
     timing, decides; the hold gives up after 10 s so the old code fails, not hangs)."""
     order: list[Any] = []
-    entered, release = threading.Event(), threading.Event()
-
-    class _Held(_CountedHasher):
-        def verify(self, hash_: str, password: str) -> bool:
-            entered.set()
-            release.wait(10)
-            order.append("password checked")
-            return super().verify(hash_, password)
-
-    monkeypatch.setattr(auth, "_HASHER", _Held(auth._HASHER))
+    held = _HeldHasher(auth._HASHER, order)
+    monkeypatch.setattr(auth, "_HASHER", held)
     clock = next_clock()
     with serving(duck_world, clock) as srv, \
             httpx.Client(base_url=srv.url, timeout=30) as signing, \
@@ -287,10 +296,10 @@ def test_a_sign_in_holds_up_no_other_request(duck_world: World, monkeypatch) -> 
 
         thread = threading.Thread(target=sign)
         thread.start()
-        assert entered.wait(10)
+        assert held.entered.wait(10)
         for path in ("/static/app.css", "/login", "/nowhere"):
             order.append((path, other.get(path).status_code))
-        release.set()
+        held.release.set()
         thread.join(30)
     assert order == [("/static/app.css", 200), ("/login", 200), ("/nowhere", 404),
                      "password checked", ("sign-in", 303)]
@@ -304,22 +313,14 @@ def test_a_password_check_holds_up_no_request_that_takes_the_lock(duck_world: Wo
     page and a token call are answered: they are, before the sign-in ends (ordering, not
     timing; the hold gives up after 10 s so the old code fails, not hangs)."""
     order: list[Any] = []
-    entered, release = threading.Event(), threading.Event()
-
-    class _Held(_CountedHasher):
-        def verify(self, hash_: str, password: str) -> bool:
-            entered.set()
-            release.wait(10)
-            order.append("password checked")
-            return super().verify(hash_, password)
-
     clock = next_clock()
     with serving(duck_world, clock) as srv, \
             httpx.Client(base_url=srv.url, timeout=30) as signing, \
             httpx.Client(base_url=srv.url, timeout=30) as other:
         assert login(other, "bob", duck_world.secrets["bob"], clock).status_code == 303
         token = srv.wb.call(lambda: auth.create_token(srv.wb.con, "rita", "m2"))
-        monkeypatch.setattr(auth, "_HASHER", _Held(auth._HASHER))
+        held = _HeldHasher(auth._HASHER, order)
+        monkeypatch.setattr(auth, "_HASHER", held)
 
         def sign() -> None:
             r = login(signing, "no-such-analyst", "x" * 12, clock)
@@ -327,11 +328,11 @@ def test_a_password_check_holds_up_no_request_that_takes_the_lock(duck_world: Wo
 
         thread = threading.Thread(target=sign)
         thread.start()
-        assert entered.wait(10)
+        assert held.entered.wait(10)
         order.append(("/", other.get("/").status_code))
         order.append(("/api/targets", other.get(
             "/api/targets", headers={"Authorization": f"Bearer {token}"}).status_code))
-        release.set()
+        held.release.set()
         thread.join(30)
     assert order == [("/", 200), ("/api/targets", 200), "password checked", ("sign-in", 401)]
 

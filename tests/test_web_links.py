@@ -10,23 +10,25 @@ does (``urljoin``: RFC 3986 dot-segment removal), then followed on the real serv
 
 from __future__ import annotations
 
-import csv
 import html
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 import pytest
-from web_support import FakeClock, Served, World, next_clock, serving, signed_in
+from web_support import (
+    FakeClock,
+    Served,
+    World,
+    listings_workspace,
+    next_clock,
+    serving,
+    signed_in,
+)
 
 import darkmap
-from darkmap.ops.access import add_agency, add_user
-from darkmap.web.auth import create_login
 
-HEADER = ["scraped_at", "market", "listing_id", "title", "vendor", "price", "currency",
-          "category", "ships_from", "ships_to", "feedback_count"]
 HOSTILE_IDS = ["x/../../audit", "../../logout", "..", "a/b", "%2e%2e%2fcases"]
 """Listing ids of the hostile vendor (each listing is titled ``Pills <n>``)."""
 SPOOF = "zz/../../listing/cerberus:honest-1"
@@ -35,30 +37,16 @@ SPOOF = "zz/../../listing/cerberus:honest-1"
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    base = tmp_path_factory.mktemp("web-links")
-    src = base / "src"
-    src.mkdir()
-    with (src / "cerberus.csv").open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(HEADER)
-        w.writerow(["2026-01-02 03:04:05", "cerberus", "honest-1", "Honest pills",
-                    "honest", "10.5", "USD", "Drugs", "DE", "Worldwide", "3"])
-        for n, lid in enumerate(HOSTILE_IDS):
-            w.writerow(["2026-01-02 03:04:05", "cerberus", lid, f"Pills {n}", SPOOF,
-                        "10.5", "USD", "Drugs", "DE", "Worldwide", "3"])
-    path = base / "ws"
-    with darkmap.init_workspace(path) as ws:
-        darkmap.ingest(ws, [src])
-        darkmap.link(ws)
-        darkmap.assess_listings(ws)
-        add_agency(ws.con, "eve", "ag", "Agency", "GB", "desk")
-        add_user(ws.con, "eve", "eve", "ag", "officer")
-        secret = create_login(ws.con, "eve", "eve", "correct horse battery staple",
-                              "supervisor")
+    rows = [["2026-01-02 03:04:05", "cerberus", "honest-1", "Honest pills", "honest", "10.5",
+             "USD", "Drugs", "DE", "Worldwide", "3"]]
+    rows += [["2026-01-02 03:04:05", "cerberus", lid, f"Pills {n}", SPOOF, "10.5", "USD",
+              "Drugs", "DE", "Worldwide", "3"] for n, lid in enumerate(HOSTILE_IDS)]
+    path, secret = listings_workspace(tmp_path_factory.mktemp("web-links"), rows)
+    with darkmap.open_workspace(path, read_only=True) as ws:
         stored = {r[0] for r in ws.con.execute("SELECT listing_id FROM listings").fetchall()}
         persona = darkmap.show_persona(ws, f"cerberus:{SPOOF}")["persona_id"]
     assert {f"cerberus:{i}" for i in HOSTILE_IDS} <= stored, stored
-    return World(Path(path), {"eve": secret}, persona, "", "")
+    return World(path, {"eve": secret}, persona, "", "")
 
 
 @pytest.fixture

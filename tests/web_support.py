@@ -9,6 +9,7 @@ read-only, as ``darkmap serve --server`` does."""
 
 from __future__ import annotations
 
+import csv
 import socket
 import threading
 import time
@@ -30,7 +31,7 @@ from darkmap.ops.audit import show
 from darkmap.ops.records import Arrest, Case, Seizure, add_record
 from darkmap.pipeline import DemoContext, run_stages
 from darkmap.store import operations as ops_store
-from darkmap.store.operations import Space
+from darkmap.store.operations import Con, Space
 from darkmap.store.team import open_web_server
 from darkmap.store.workspace import Workspace
 from darkmap.web.app import Workbench, create_app
@@ -133,6 +134,45 @@ def _onboard(space: Space, by: str, path: Path, top: str) -> World:
                for u, role in (("ana", "admin"), ("alice", "analyst"),
                                ("bob", "analyst"), ("rita", "analyst"))}
     return World(path, secrets, top, case_a, seizure_b)
+
+
+LISTINGS_HEADER = ["scraped_at", "market", "listing_id", "title", "vendor", "price",
+                   "currency", "category", "ships_from", "ships_to", "feedback_count"]
+"""The columns of the listings CSV :func:`listings_csv` writes (what the importer reads)."""
+
+
+def listings_csv(base: Path, rows: list[list[str]]) -> Path:
+    """The folder ``base/src`` holding ``cerberus.csv``: ``rows`` under
+    :data:`LISTINGS_HEADER`."""
+    src = base / "src"
+    src.mkdir()
+    with (src / "cerberus.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(LISTINGS_HEADER)
+        w.writerows(rows)
+    return src
+
+
+def add_eve(con: Con) -> str:
+    """Agency ``ag`` and its officer ``eve``, a supervisor in the workbench signing in
+    with :data:`PASSWORD`: her TOTP secret."""
+    add_agency(con, "eve", "ag", "Agency", "GB", "desk")
+    add_user(con, "eve", "eve", "ag", "officer")
+    return create_login(con, "eve", "eve", PASSWORD, "supervisor")
+
+
+def listings_workspace(base: Path, rows: list[list[str]]) -> tuple[Path, str]:
+    """A workspace at ``base/ws`` of the listings ``rows`` (:func:`listings_csv`),
+    ingested, linked and assessed, with the sign-in of :func:`add_eve`: the workspace's
+    folder and eve's TOTP secret."""
+    src = listings_csv(base, rows)
+    path = base / "ws"
+    with darkmap.init_workspace(path) as ws:
+        darkmap.ingest(ws, [src])
+        darkmap.link(ws)
+        darkmap.assess_listings(ws)
+        secret = add_eve(ws.con)
+    return path, secret
 
 
 REAL_SEIZURES = 130
