@@ -291,6 +291,33 @@ def test_analyst_flow_in_chromium(browser: Browser, flow_world: World,
     shutil.copy(out["graphml"], ARTEFACTS / "graph.graphml")
 
 
+def test_signing_out_everywhere_from_the_access_page_in_chromium(browser: Browser,
+                                                                  flow_world: World) -> None:
+    """The Access page's forms work under the page's CSP: a user signed in in two
+    browsers signs out of both from one."""
+    clock = next_clock()
+    with serving(flow_world.path, clock) as srv:
+        one, two = browser.new_context(), browser.new_context()
+        page, other = one.new_page(), two.new_page()
+        watch = Watch(page)
+        for p in (other, page):
+            browser_sign_in(p, srv.url, "rita", flow_world.secrets["rita"], clock)
+        page.click("nav >> text=Access")
+        row = page.locator("#access tr[id='user-rita']")
+        assert row.locator("li", has_text="signed in").count() == 2
+        assert row.locator("li", has_text="(this browser)").count() == 1
+        _shot(page, "access")
+        row.locator("button", has_text="sign out everywhere").click()
+        page.wait_for_url(srv.url + "/login")
+        other.goto(srv.url + "/cases")
+        assert other.url == srv.url + "/login"
+        watch.clean("access")
+        one.close()
+        two.close()
+        assert any(e["action"] == "web.session.end" and e["ended"] == 2
+                   for e in srv.audit("rita"))
+
+
 # what a vendor handle may hold: C0 controls (NUL, BEL), U+FFFE/U+FFFF, a lone surrogate,
 # DEL and a C1 control, markup characters, and a character outside the BMP (kept as is)
 NASTY_JS = "'v\\u0000n\\u0007d\\ufffe\\uffff\\ud800x\\u007f\\u0085<&>\"\\'\\ud83d\\ude00'"
