@@ -53,6 +53,7 @@ from darkmap.errors import BadInputError, DarkmapError, NotFoundError
 from darkmap.model.display import for_display, lookalike_mark, lookalike_pieces
 from darkmap.ops.access import AccessDenied
 from darkmap.ops.audit import entries_for, log, strangers_apart
+from darkmap.ops.deconflict import acknowledge
 from darkmap.resolve.judgements import judge_for_team
 from darkmap.store.operations import OpsServer, Space, UserRow
 from darkmap.store.web import thread_cursor
@@ -569,9 +570,22 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
     """The HTML pages."""
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home(request: Request) -> Response:
+    def home(request: Request, acknowledged: str = "") -> Response:
         s = wb.session(request)
-        return wb.render("dashboard.html", s, d=wb.read(lambda w, o: views.dashboard(w, o, s.user)))
+        return wb.render("dashboard.html", s, d=wb.read(lambda w, o: views.dashboard(w, o, s.user)),
+                         acknowledged=bool(acknowledged), may_ack=s.user.role != "reader")
+
+    @app.post("/notice", include_in_schema=False)
+    async def notice_post(request: Request) -> Response:
+        form = await request.form()
+        return await run_in_threadpool(acknowledging, request, form)   # writes: off the loop
+
+    def acknowledging(request: Request, form: FormData) -> Response:
+        s = wb.session(request)
+        wb.check_csrf(s, str(form.get("csrf", "")))
+        notice = str(form.get("notice", ""))[:200]
+        wb.call(lambda: acknowledge(wb.ops, s.user.user_id, notice))
+        return RedirectResponse("/?acknowledged=1#notices", status_code=303)
 
     @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
     def search(request: Request, q: str = "", market: str | None = None,
@@ -821,6 +835,14 @@ def _api(app: FastAPI, wb: Workbench) -> None:
         """Confirm / reject / unsure a proposed link (token only)."""
         user, _ = wb.api_user(request, write=True)
         return _jsonable(_judge(wb, user, a, b, verdict, note))
+
+    @app.post("/api/notice")
+    def api_notice(request: Request, notice: str) -> Any:
+        """Acknowledge a deconfliction notice to the caller's agency (token only; an
+        officer or admin)."""
+        user, _ = wb.api_user(request, write=True)
+        wb.call(lambda: acknowledge(wb.ops, user.user_id, notice[:200]))
+        return {"acknowledged": notice[:200]}
 
     @app.get("/api/wallet/{ident:path}")
     def api_wallet(request: Request, ident: str) -> Any:
