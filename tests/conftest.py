@@ -258,3 +258,20 @@ def web_pg(web_pg_db: Any) -> str:
     """The workbench's own login role on ``web_pg_db`` (a member of
     ``darkmap_ops_service``), as a connection URL."""
     return str(web_pg_db.role("workbench", service=True)[1])
+
+
+@pytest.fixture(scope="module", params=("duckdb", "postgres"))
+def store_world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The web tests' shared world (tests/web_support.py), with users and records in the
+    workspace (duckdb), then on the team server (postgres)."""
+    from web_support import shared_world
+    return shared_world(tmp_path_factory, request.param, request)
+
+
+@pytest.fixture(scope="module")
+def store_srv(store_world: Any) -> Iterator[tuple[Any, Any]]:
+    """The workbench served over ``store_world`` for the module, with its clock."""
+    from web_support import next_clock, serving
+    clock = next_clock()
+    with serving(store_world, clock) as s:
+        yield s, clock

@@ -14,15 +14,11 @@ import httpx
 import pytest
 from web_support import (
     PASSWORD,
-    STORES,
     FakeClock,
     Served,
     World,
     csrf_of,
     login,
-    next_clock,
-    serving,
-    shared_world,
     signed_in,
 )
 
@@ -32,32 +28,20 @@ from darkmap.web.auth import LOCKOUT_FAILURES, create_login, create_token
 WRONG = "not the password!"
 
 
-@pytest.fixture(scope="module", params=STORES)
-def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> World:
-    return shared_world(tmp_path_factory, request.param, request)
-
-
-@pytest.fixture(scope="module")
-def srv(world: World) -> Iterator[tuple[Served, FakeClock]]:
-    clock = next_clock()
-    with serving(world, clock) as s:
-        yield s, clock
-
-
-def _new_user(srv: tuple[Served, FakeClock], stem: str) -> tuple[str, str]:
+def _new_user(store_srv: tuple[Served, FakeClock], stem: str) -> tuple[str, str]:
     """A new officer of t-nca with a sign-in (ana's doing): its id and TOTP secret."""
-    wb, clock = srv[0].wb, srv[1]
+    wb, clock = store_srv[0].wb, store_srv[1]
     user = f"{stem}{clock.now:%j%H%M%S}"
     wb.call(lambda: add_user(wb.con, "ana", user, "t-nca", "officer"))
     return user, wb.call(lambda: create_login(wb.con, "ana", user, PASSWORD, "analyst"))
 
 
 @contextmanager
-def _signed(srv: tuple[Served, FakeClock], user: str, secret: str) -> Iterator[httpx.Client]:
+def _signed(store_srv: tuple[Served, FakeClock], user: str, secret: str) -> Iterator[httpx.Client]:
     """A client signed in as ``user`` (a fresh TOTP step)."""
-    srv[1].advance(seconds=31)
-    with httpx.Client(base_url=srv[0].url, timeout=60) as c:
-        assert login(c, user, secret, srv[1]).status_code == 303
+    store_srv[1].advance(seconds=31)
+    with httpx.Client(base_url=store_srv[0].url, timeout=60) as c:
+        assert login(c, user, secret, store_srv[1]).status_code == 303
         yield c
 
 
@@ -74,13 +58,14 @@ def _row(html: str, user: str) -> str:
     return m.group(1)
 
 
-def _api(srv: tuple[Served, FakeClock], token: str) -> int:
-    return httpx.get(srv[0].url + "/api/dashboard",
+def _api(store_srv: tuple[Served, FakeClock], token: str) -> int:
+    return httpx.get(store_srv[0].url + "/api/dashboard",
                      headers={"Authorization": f"Bearer {token}"}, timeout=60).status_code
 
 
-def test_an_analyst_sees_only_their_own_sign_in(srv, world: World) -> None:
-    with signed_in(srv, world, "alice") as alice, signed_in(srv, world, "alice"):
+def test_an_analyst_sees_only_their_own_sign_in(store_srv, store_world: World) -> None:
+    with signed_in(store_srv, store_world, "alice") as alice, \
+            signed_in(store_srv, store_world, "alice"):
         html = alice.get("/access").text
         assert 'href="/access"' in html
         row = _row(html, "alice")
@@ -88,23 +73,24 @@ def test_an_analyst_sees_only_their_own_sign_in(srv, world: World) -> None:
         ids = re.findall(r'<tr id="user-([^"]+)">', html)
         assert ids == ["alice"]       # not ana, rita (own agency) nor bob (another)
     assert any(e["action"] == "web.access.read" and e["users"] == 1
-               for e in srv[0].audit("alice"))
+               for e in store_srv[0].audit("alice"))
 
 
-def test_an_admin_sees_the_users_of_their_agency_only(srv, world: World) -> None:
-    with signed_in(srv, world, "ana") as ana:
+def test_an_admin_sees_the_users_of_their_agency_only(store_srv, store_world: World) -> None:
+    with signed_in(store_srv, store_world, "ana") as ana:
         ids = re.findall(r'<tr id="user-([^"]+)">', ana.get("/access").text)
     assert ids[0] == "ana" and {"alice", "rita"} <= set(ids)
     assert "bob" not in ids and "bert" not in ids
 
 
-def test_a_user_revokes_a_leaked_token_while_the_workbench_runs(srv, world: World) -> None:
-    user, secret = _new_user(srv, "tok")
-    wb = srv[0].wb
+def test_a_user_revokes_a_leaked_token_while_the_workbench_runs(store_srv,
+                                                                store_world: World) -> None:
+    user, secret = _new_user(store_srv, "tok")
+    wb = store_srv[0].wb
     leaked, kept = (wb.call(lambda lb=lb: create_token(wb.con, user, lb))
                     for lb in ("laptop", "nightly"))
-    assert _api(srv, leaked) == _api(srv, kept) == 200
-    with _signed(srv, user, secret) as c:
+    assert _api(store_srv, leaked) == _api(store_srv, kept) == 200
+    with _signed(store_srv, user, secret) as c:
         row = _row(c.get("/access").text, user)
         assert "laptop: made" in row and "nightly: made" in row
         r = _act(c, "revoke-tokens", user, "laptop")
@@ -112,15 +98,15 @@ def test_a_user_revokes_a_leaked_token_while_the_workbench_runs(srv, world: Worl
         page = c.get("/access?done=revoke-tokens").text
         assert "API tokens revoked." in page
         assert re.search(r"laptop: made [^<]*, <span class=\"muted\">revoked", _row(page, user))
-    assert _api(srv, leaked) == 401 and _api(srv, kept) == 200
+    assert _api(store_srv, leaked) == 401 and _api(store_srv, kept) == 200
     assert any(e["action"] == "web.token.revoke" and e.get("label") == "laptop"
-               and e.get("revoked") == 1 for e in srv[0].audit(user))
+               and e.get("revoked") == 1 for e in store_srv[0].audit(user))
 
 
-def test_an_admin_signs_a_user_out_of_every_browser(srv, world: World) -> None:
-    user, secret = _new_user(srv, "out")
-    with _signed(srv, user, secret) as one, _signed(srv, user, secret) as two, \
-            signed_in(srv, world, "ana") as ana:
+def test_an_admin_signs_a_user_out_of_every_browser(store_srv, store_world: World) -> None:
+    user, secret = _new_user(store_srv, "out")
+    with _signed(store_srv, user, secret) as one, _signed(store_srv, user, secret) as two, \
+            signed_in(store_srv, store_world, "ana") as ana:
         assert one.get("/").status_code == two.get("/").status_code == 200
         r = _act(ana, "end-sessions", user)
         assert r.status_code == 303
@@ -130,55 +116,56 @@ def test_an_admin_signs_a_user_out_of_every_browser(srv, world: World) -> None:
         assert ana.get("/").status_code == 200       # the admin's own session stays
         assert "<li>signed in" not in _row(ana.get("/access").text, user)
     assert any(e["action"] == "web.session.end" and e["user"] == user and e["ended"] == 2
-               for e in srv[0].audit("ana"))
+               for e in store_srv[0].audit("ana"))
 
 
-def test_signing_out_everywhere_ends_the_asking_browser_too(srv, world: World) -> None:
-    user, secret = _new_user(srv, "all")
-    with _signed(srv, user, secret) as one, _signed(srv, user, secret) as two:
+def test_signing_out_everywhere_ends_the_asking_browser_too(store_srv, store_world: World) -> None:
+    user, secret = _new_user(store_srv, "all")
+    with _signed(store_srv, user, secret) as one, _signed(store_srv, user, secret) as two:
         r = _act(one, "end-sessions", user)
         assert r.status_code == 303 and r.headers["location"] == "/login"
         assert one.get("/").status_code == two.get("/").status_code == 303
 
 
-def test_a_suspended_sign_in_stops_at_once_and_a_new_one_restores_it(srv,
-                                                                      world: World) -> None:
-    user, secret = _new_user(srv, "sus")
-    wb = srv[0].wb
+def test_a_suspended_sign_in_stops_at_once_and_a_new_one_restores_it(store_srv,
+                                                                      store_world: World) -> None:
+    user, secret = _new_user(store_srv, "sus")
+    wb = store_srv[0].wb
     token = wb.call(lambda: create_token(wb.con, user, "script"))
-    with _signed(srv, user, secret) as victim, signed_in(srv, world, "ana") as ana:
+    with _signed(store_srv, user, secret) as victim, \
+            signed_in(store_srv, store_world, "ana") as ana:
         assert _act(ana, "suspend", user).status_code == 303
         assert victim.get("/").status_code == 303          # the session ended
-        assert _api(srv, token) == 401                     # the token revoked
+        assert _api(store_srv, token) == 401                     # the token revoked
         row = _row(ana.get("/access").text, user)
         assert "no sign-in" in row and "suspend" not in row
-    srv[1].advance(seconds=31)
-    with httpx.Client(base_url=srv[0].url, timeout=60) as again:
-        assert login(again, user, secret, srv[1]).status_code == 401   # no sign-in now
-    entry = next(e for e in srv[0].audit("ana") if e["action"] == "web.login.suspend"
+    store_srv[1].advance(seconds=31)
+    with httpx.Client(base_url=store_srv[0].url, timeout=60) as again:
+        assert login(again, user, secret, store_srv[1]).status_code == 401   # no sign-in now
+    entry = next(e for e in store_srv[0].audit("ana") if e["action"] == "web.login.suspend"
                  and e["user"] == user)
     assert entry["tokens_revoked"] == 1 and entry["sessions_ended"] == 1
     assert entry["had_sign_in"] is True
     fresh = wb.call(lambda: create_login(wb.con, "ana", user, PASSWORD, "analyst"))
-    with _signed(srv, user, fresh) as back:
+    with _signed(store_srv, user, fresh) as back:
         assert back.get("/").status_code == 200
 
 
-def test_an_admin_ends_a_lockout(srv, world: World) -> None:
-    user, secret = _new_user(srv, "lock")
-    with httpx.Client(base_url=srv[0].url, timeout=60) as c:
+def test_an_admin_ends_a_lockout(store_srv, store_world: World) -> None:
+    user, secret = _new_user(store_srv, "lock")
+    with httpx.Client(base_url=store_srv[0].url, timeout=60) as c:
         for _ in range(LOCKOUT_FAILURES):
-            assert login(c, user, secret, srv[1], password=WRONG).status_code == 401
-        srv[1].advance(seconds=31)
-        assert "locked out" in login(c, user, secret, srv[1]).text
-    with signed_in(srv, world, "ana") as ana:
+            assert login(c, user, secret, store_srv[1], password=WRONG).status_code == 401
+        store_srv[1].advance(seconds=31)
+        assert "locked out" in login(c, user, secret, store_srv[1]).text
+    with signed_in(store_srv, store_world, "ana") as ana:
         assert "locked out until" in _row(ana.get("/access").text, user)
         assert _act(ana, "unlock", user).status_code == 303
         assert "locked out" not in _row(ana.get("/access").text, user)
-    with _signed(srv, user, secret) as c:
+    with _signed(store_srv, user, secret) as c:
         assert c.get("/").status_code == 200
     assert any(e["action"] == "web.login.unlock" and e["user"] == user
-               and e["locked"] is True for e in srv[0].audit("ana"))
+               and e["locked"] is True for e in store_srv[0].audit("ana"))
 
 
 @pytest.mark.parametrize(("who", "action", "target", "says"), [
@@ -189,20 +176,20 @@ def test_an_admin_ends_a_lockout(srv, world: World) -> None:
     ("ana", "suspend", "ana", "may not suspend the sign-in of their own account"),
     ("alice", "unlock", "alice", "may not end the lockout of their own account"),
 ])
-def test_what_may_not_be_done_is_refused_and_audited(srv, world: World, who: str,
+def test_what_may_not_be_done_is_refused_and_audited(store_srv, store_world: World, who: str,
                                                      action: str, target: str,
                                                      says: str) -> None:
-    with signed_in(srv, world, who) as c:
+    with signed_in(store_srv, store_world, who) as c:
         r = _act(c, action, target)
         assert r.status_code == 403 and says in r.text
         assert c.get("/").status_code == 200
     assert any(e["action"].startswith("web.") and e["outcome"] == "denied"
-               and e.get("user") == target for e in srv[0].audit(who))
+               and e.get("user") == target for e in store_srv[0].audit(who))
 
 
-def test_a_change_without_the_csrf_token_or_of_no_known_kind_is_refused(srv,
-                                                                         world: World) -> None:
-    with signed_in(srv, world, "ana") as ana:
+def test_a_change_without_the_csrf_token_or_of_no_known_kind_is_refused(
+        store_srv, store_world: World) -> None:
+    with signed_in(store_srv, store_world, "ana") as ana:
         r = ana.post("/access", data={"action": "suspend", "user": "alice"})
         assert r.status_code == 403 and "CSRF" in r.text
         csrf = csrf_of(ana.get("/access").text.split("<main>")[1])
@@ -211,7 +198,7 @@ def test_a_change_without_the_csrf_token_or_of_no_known_kind_is_refused(srv,
         # the page's notice is one of its own sentences, never text from the link
         page = ana.get("/access?done=%3Cb%3Ecall+this+number%3C%2Fb%3E").text
         assert "call this number" not in page and 'id="done"' not in page
-    with signed_in(srv, world, "alice") as alice:
+    with signed_in(store_srv, store_world, "alice") as alice:
         assert alice.get("/").status_code == 200      # alice was not suspended
 
 

@@ -6,19 +6,13 @@ application served by uvicorn on loopback, over a workspace and a real team serv
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
-import pytest
 from web_support import (
-    STORES,
     FakeClock,
     Served,
     World,
     csrf_of,
-    next_clock,
-    serving,
-    shared_world,
     signed_in,
 )
 
@@ -29,28 +23,16 @@ from darkmap.web.app import Workbench
 from darkmap.web.auth import create_token
 
 
-@pytest.fixture(scope="module", params=STORES)
-def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> World:
-    return shared_world(tmp_path_factory, request.param, request)
-
-
-@pytest.fixture(scope="module")
-def srv(world: World) -> Iterator[tuple[Served, FakeClock]]:
-    clock = next_clock()
-    with serving(world, clock) as s:
-        yield s, clock
-
-
 def _writable(wb: Workbench, user: str) -> str:
     """A compartment ``user`` may write."""
     return next(c.compartment_id for c in wb.call(lambda: list_compartments(wb.con, user))
                 if c.access == "write")
 
 
-def _shared_selector(srv: tuple[Served, FakeClock], value: str) -> None:
+def _shared_selector(store_srv: tuple[Served, FakeClock], value: str) -> None:
     """alice (t-nca) and bob (t-bka) submit the same vendor handle: a notice to each
     agency."""
-    wb = srv[0].wb
+    wb = store_srv[0].wb
     for user in ("alice", "bob"):
         comp = _writable(wb, user)
         wb.call(lambda u=user, c=comp: submit(wb.ops, u, c, [("handle", value)]))
@@ -61,22 +43,23 @@ def _notice_items(html: str) -> list[str]:
     return re.findall(r"<li[^>]*>(.*?)</li>", block, re.S)
 
 
-def test_an_officer_acknowledges_a_notice_from_the_dashboard(srv, world: World) -> None:
-    value = f"ackvendor{srv[1].now:%j%H%M%S}"
-    with signed_in(srv, world, "rita") as rita:
+def test_an_officer_acknowledges_a_notice_from_the_dashboard(store_srv, store_world: World) -> None:
+    value = f"ackvendor{store_srv[1].now:%j%H%M%S}"
+    with signed_in(store_srv, store_world, "rita") as rita:
         before = len(_notice_items(rita.get("/").text))
-    _shared_selector(srv, value)
-    with signed_in(srv, world, "rita") as rita:      # a reader sees it, may not close it
+    _shared_selector(store_srv, value)
+    # a reader sees it, and may not close it
+    with signed_in(store_srv, store_world, "rita") as rita:
         items = _notice_items(rita.get("/").text)
         assert len(items) == before + 1
         assert "contact t-bka (bka desk)" in items[-1] and "<b>open</b>" in items[-1]
         assert "Acknowledge" not in items[-1]
-        wb = srv[0].wb
+        wb = store_srv[0].wb
         notice = wb.call(lambda: notices_for(wb.con, "t-nca"))[-1].notice_id
         r = rita.post("/notice", data={"csrf": csrf_of(rita.get("/").text),
                                        "notice": notice})
         assert r.status_code == 403 and "reader" in r.text
-    with signed_in(srv, world, "alice") as alice:
+    with signed_in(store_srv, store_world, "alice") as alice:
         page = alice.get("/").text
         item = _notice_items(page)[-1]
         assert "Acknowledge" in item
@@ -93,26 +76,27 @@ def test_an_officer_acknowledges_a_notice_from_the_dashboard(srv, world: World) 
         again = alice.post("/notice", data={"csrf": csrf_of(after.split("<main>")[1]),
                                             "notice": notice})
         assert again.status_code == 404 and "no open notice" in again.text
-    with signed_in(srv, world, "bob") as bob:        # the other agency's stays open
+    with signed_in(store_srv, store_world, "bob") as bob:        # the other agency's stays open
         assert "Acknowledge" in _notice_items(bob.get("/").text)[-1]
-    entries = srv[0].audit("alice") + srv[0].audit("rita")
+    entries = store_srv[0].audit("alice") + store_srv[0].audit("rita")
     assert any(e["action"] == "notice.ack" and e["outcome"] == "ok"
                and e["notice"] == notice for e in entries)
     assert any(e["action"] == "notice.ack" and e["outcome"] == "denied" for e in entries)
 
 
-def test_a_notice_is_acknowledged_through_the_api_with_a_token(srv, world: World) -> None:
-    value = f"apivendor{srv[1].now:%j%H%M%S}"
-    srv[1].advance(seconds=1)
-    _shared_selector(srv, value)
-    wb = srv[0].wb
+def test_a_notice_is_acknowledged_through_the_api_with_a_token(store_srv,
+                                                               store_world: World) -> None:
+    value = f"apivendor{store_srv[1].now:%j%H%M%S}"
+    store_srv[1].advance(seconds=1)
+    _shared_selector(store_srv, value)
+    wb = store_srv[0].wb
     notice = wb.call(lambda: [n for n in notices_for(wb.con, "t-bka") if n.acked_at is None])[-1]
     token = wb.call(lambda: create_token(wb.con, "bob", "notices"))
-    with httpx.Client(base_url=srv[0].url, timeout=60) as api:
+    with httpx.Client(base_url=store_srv[0].url, timeout=60) as api:
         r = api.post("/api/notice", params={"notice": notice.notice_id},
                      headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200 and r.json() == {"acknowledged": notice.notice_id}
-        with signed_in(srv, world, "bob") as bob:   # a session cookie does not write
+        with signed_in(store_srv, store_world, "bob") as bob:   # a session cookie does not write
             r = bob.post("/api/notice", params={"notice": notice.notice_id})
             assert r.status_code == 401
         # another agency's notice is no notice of the caller's
@@ -124,7 +108,7 @@ def test_a_notice_is_acknowledged_through_the_api_with_a_token(srv, world: World
                             if n.notice_id == notice.notice_id]) == ["bob"]
 
 
-def test_acknowledging_without_the_csrf_token_is_refused(srv, world: World) -> None:
-    with signed_in(srv, world, "alice") as alice:
+def test_acknowledging_without_the_csrf_token_is_refused(store_srv, store_world: World) -> None:
+    with signed_in(store_srv, store_world, "alice") as alice:
         r = alice.post("/notice", data={"notice": "whatever"})
         assert r.status_code == 403 and "CSRF" in r.text

@@ -486,6 +486,25 @@ def _errors(app: FastAPI, wb: Workbench) -> None:
         return answer(request, 400, str(exc))
 
 
+def _form_route(app: FastAPI, wb: Workbench, path: str,
+                handle: Callable[[Request, Session, FormData], Response]) -> None:
+    """A form posted by a signed-in browser to ``path``: the form is read on the event
+    loop; then, in the thread pool (it writes: on the loop it would hold up every other
+    request), the session is looked up, its CSRF token checked (a refusal audited) and
+    ``handle`` called with both."""
+
+    def checked(request: Request, form: FormData) -> Response:
+        s = wb.session(request)
+        wb.check_csrf(s, str(form.get("csrf", "")))
+        return handle(request, s, form)
+
+    async def post(request: Request) -> Response:
+        form = await request.form()
+        return await run_in_threadpool(checked, request, form)
+
+    app.add_api_route(path, post, methods=["POST"], include_in_schema=False)
+
+
 def _auth_routes(app: FastAPI, wb: Workbench) -> None:
     """Sign in, sign out, CSP reports."""
 
@@ -526,14 +545,7 @@ def _auth_routes(app: FastAPI, wb: Workbench) -> None:
                            samesite="strict")
         return resp
 
-    @app.post("/logout", include_in_schema=False)
-    async def logout(request: Request) -> Response:
-        form = await request.form()
-        return await run_in_threadpool(signing_out, request, form)   # writes: off the loop
-
-    def signing_out(request: Request, form: FormData) -> Response:
-        s = wb.session(request)
-        wb.check_csrf(s, str(form.get("csrf", "")))
+    def signing_out(request: Request, s: Session, form: FormData) -> Response:
         wb.sessions.end(request.cookies.get(wb.cookie))
         wb.call(lambda: log(wb.con, s.user.user_id, "web.logoff"))
         resp = RedirectResponse("/login", status_code=303)
@@ -542,6 +554,8 @@ def _auth_routes(app: FastAPI, wb: Workbench) -> None:
         resp.delete_cookie(wb.cookie, path="/", secure=wb.tls, httponly=True,
                            samesite="strict")
         return resp
+
+    _form_route(app, wb, "/logout", signing_out)
 
     @app.post("/csp-report", include_in_schema=False)
     async def csp_report(request: Request) -> Response:
@@ -575,17 +589,12 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
         return wb.render("dashboard.html", s, d=wb.read(lambda w, o: views.dashboard(w, o, s.user)),
                          acknowledged=bool(acknowledged), may_ack=s.user.role != "reader")
 
-    @app.post("/notice", include_in_schema=False)
-    async def notice_post(request: Request) -> Response:
-        form = await request.form()
-        return await run_in_threadpool(acknowledging, request, form)   # writes: off the loop
-
-    def acknowledging(request: Request, form: FormData) -> Response:
-        s = wb.session(request)
-        wb.check_csrf(s, str(form.get("csrf", "")))
+    def acknowledging(request: Request, s: Session, form: FormData) -> Response:
         notice = str(form.get("notice", ""))[:200]
         wb.call(lambda: acknowledge(wb.ops, s.user.user_id, notice))
         return RedirectResponse("/?acknowledged=1#notices", status_code=303)
+
+    _form_route(app, wb, "/notice", acknowledging)
 
     @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
     def search(request: Request, q: str = "", market: str | None = None,
@@ -633,18 +642,13 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
         d = wb.read(lambda w, o: views.review_page(w, queue, o))
         return wb.render("review.html", s, d=d, done=done, may_judge=_may_judge(s.user))
 
-    @app.post("/review", include_in_schema=False)
-    async def review_post(request: Request) -> Response:
-        form = await request.form()
-        return await run_in_threadpool(judging, request, form)   # writes: off the loop
-
-    def judging(request: Request, form: FormData) -> Response:
-        s = wb.session(request)
-        wb.check_csrf(s, str(form.get("csrf", "")))
+    def judging(request: Request, s: Session, form: FormData) -> Response:
         a, b = str(form.get("a", "")), str(form.get("b", ""))
         _judge(wb, s.user, a, b, str(form.get("verdict", "")), str(form.get("note", "")))
         return RedirectResponse(_judged_from(str(form.get("queue", "")),
                                              str(form.get("back", ""))), status_code=303)
+
+    _form_route(app, wb, "/review", judging)
 
     @app.get("/wallet/{ident:path}", response_class=HTMLResponse, include_in_schema=False)
     def wallet(request: Request, ident: str) -> Response:
@@ -689,14 +693,7 @@ def _access_routes(app: FastAPI, wb: Workbench) -> None:
                                         request.cookies.get(wb.cookie), wb.clock()))
         return wb.render("access.html", s, d=d, done=_DONE.get(done, ""))
 
-    @app.post("/access", include_in_schema=False)
-    async def access_post(request: Request) -> Response:
-        form = await request.form()
-        return await run_in_threadpool(changing_access, request, form)  # writes: off the loop
-
-    def changing_access(request: Request, form: FormData) -> Response:
-        s = wb.session(request)
-        wb.check_csrf(s, str(form.get("csrf", "")))
+    def changing_access(request: Request, s: Session, form: FormData) -> Response:
         action, user = str(form.get("action", "")), str(form.get("user", ""))[:64]
         label = str(form.get("label", ""))[:200] or None
         if action not in ACTIONS:
@@ -706,6 +703,8 @@ def _access_routes(app: FastAPI, wb: Workbench) -> None:
         if wb.sessions.get(request.cookies.get(wb.cookie))[0] is None:
             return RedirectResponse("/login", status_code=303)  # signed out everywhere
         return RedirectResponse(f"/access?done={action}", status_code=303)
+
+    _form_route(app, wb, "/access", changing_access)
 
 
 def _audit_view(wb: Workbench, user: UserRow, actor: str | None,
