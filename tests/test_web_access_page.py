@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from hashlib import sha256
 
 import httpx
 import pytest
@@ -22,17 +23,21 @@ from web_support import (
     signed_in,
 )
 
+from darkmap.errors import BadInputError
 from darkmap.ops.access import add_user
+from darkmap.store.web import login as login_row
 from darkmap.web.auth import LOCKOUT_FAILURES, create_login, create_token
 
 WRONG = "not the password!"
 
 
-def _new_user(store_srv: tuple[Served, FakeClock], stem: str) -> tuple[str, str]:
-    """A new officer of t-nca with a sign-in (ana's doing): its id and TOTP secret."""
+def _new_user(store_srv: tuple[Served, FakeClock], stem: str,
+              role: str = "officer") -> tuple[str, str]:
+    """A new user of t-nca (an officer) with a sign-in (ana's doing): its id and TOTP
+    secret."""
     wb, clock = store_srv[0].wb, store_srv[1]
     user = f"{stem}{clock.now:%j%H%M%S}"
-    wb.call(lambda: add_user(wb.con, "ana", user, "t-nca", "officer"))
+    wb.call(lambda: add_user(wb.con, "ana", user, "t-nca", role))
     return user, wb.call(lambda: create_login(wb.con, "ana", user, PASSWORD, "analyst"))
 
 
@@ -45,11 +50,17 @@ def _signed(store_srv: tuple[Served, FakeClock], user: str, secret: str) -> Iter
         yield c
 
 
-def _act(c: httpx.Client, action: str, user: str, label: str = "") -> httpx.Response:
+def _act(c: httpx.Client, action: str, user: str, token: str = "") -> httpx.Response:
     page = c.get("/access")
     assert page.status_code == 200
     return c.post("/access", data={"csrf": csrf_of(page.text.split("<main>")[1]),
-                                   "action": action, "user": user, "label": label})
+                                   "action": action, "user": user, "token": token})
+
+
+def _token_ids(row: str) -> dict[str, str]:
+    """The tokens a user's row lists: label (as shown) -> the id the page names it by."""
+    return {label: tid for tid, label in re.findall(
+        r'<li id="token-([0-9a-f]{16})">([^<]*?) <span class="muted">id', row)}
 
 
 def _row(html: str, user: str) -> str:
@@ -87,20 +98,39 @@ def test_a_user_revokes_a_leaked_token_while_the_workbench_runs(store_srv,
                                                                 store_world: World) -> None:
     user, secret = _new_user(store_srv, "tok")
     wb = store_srv[0].wb
-    leaked, kept = (wb.call(lambda lb=lb: create_token(wb.con, user, lb))
-                    for lb in ("laptop", "nightly"))
-    assert _api(store_srv, leaked) == _api(store_srv, kept) == 200
+    # two tokens of one label, one of no label: each is revoked alone, by its id
+    leaked, twin, bare = (wb.call(lambda lb=lb: create_token(wb.con, user, lb))
+                          for lb in ("laptop", "laptop", ""))
+    assert {_api(store_srv, t) for t in (leaked, twin, bare)} == {200}
     with _signed(store_srv, user, secret) as c:
         row = _row(c.get("/access").text, user)
-        assert "laptop: made" in row and "nightly: made" in row
-        r = _act(c, "revoke-tokens", user, "laptop")
-        assert r.status_code == 303 and r.headers["location"] == "/access?done=revoke-tokens"
-        page = c.get("/access?done=revoke-tokens").text
-        assert "API tokens revoked." in page
-        assert re.search(r"laptop: made [^<]*, <span class=\"muted\">revoked", _row(page, user))
-    assert _api(store_srv, leaked) == 401 and _api(store_srv, kept) == 200
-    assert any(e["action"] == "web.token.revoke" and e.get("label") == "laptop"
+        ids = re.findall(r'<li id="token-([0-9a-f]{16})">', row)
+        assert len(ids) == 3 and row.count("laptop <span") == 2 and "(no label)" in row
+        mine = sha256(leaked.encode()).hexdigest()[:16]
+        assert mine in ids
+        r = _act(c, "revoke-tokens", user, mine)
+        assert r.status_code == 303
+        assert r.headers["location"] == "/access?done=revoke-tokens&n=1"
+        page = c.get(r.headers["location"]).text
+        assert "1 API token revoked." in page
+        assert re.search(rf'<li id="token-{mine}">[^\n]*?<span class="muted">revoked',
+                         _row(page, user))
+        bare_id = _token_ids(_row(page, user))["(no label)"]
+        assert _act(c, "revoke-tokens", user, bare_id).headers["location"].endswith("n=1")
+        bad = _act(c, "revoke-tokens", user, "laptop")          # a label is no token id
+        assert bad.status_code == 400 and "not a token id" in bad.text
+    assert [_api(store_srv, t) for t in (leaked, twin, bare)] == [401, 200, 401]
+    assert any(e["action"] == "web.token.revoke" and e.get("token") == mine
                and e.get("revoked") == 1 for e in store_srv[0].audit(user))
+
+
+def test_a_token_label_too_long_to_show_is_refused_when_the_token_is_made(
+        store_srv, store_world: World) -> None:
+    user, _ = _new_user(store_srv, "long")
+    wb = store_srv[0].wb
+    with pytest.raises(BadInputError, match="at most 200 characters"):
+        wb.call(lambda: create_token(wb.con, user, "x" * 201))
+    assert wb.call(lambda: create_token(wb.con, user, "x" * 200)).startswith("dm_")
 
 
 def test_an_admin_signs_a_user_out_of_every_browser(store_srv, store_world: World) -> None:
@@ -175,6 +205,11 @@ def test_an_admin_ends_a_lockout(store_srv, store_world: World) -> None:
     ("bob", "end-sessions", "alice", "may not end the sessions of alice"),
     ("ana", "suspend", "ana", "may not suspend the sign-in of their own account"),
     ("alice", "unlock", "alice", "may not end the lockout of their own account"),
+    # a name that is no user answers as another agency's user does (review, M2)
+    ("bob", "end-sessions", "nosuchuser42", ("may not end the sessions of nosuchuser42: the "
+     "user or an admin of the user")),
+    ("ana", "suspend", "nosuchuser42", ("may not suspend the sign-in of nosuchuser42: an "
+     "admin of the user")),
 ])
 def test_what_may_not_be_done_is_refused_and_audited(store_srv, store_world: World, who: str,
                                                      action: str, target: str,
@@ -237,10 +272,66 @@ def test_the_cli_suspends_a_sign_in_and_ends_a_lockout(tmp_path) -> None:
     assert "ben: lockout ended" in cli("--by", "ann", "--unlock")
     assert "ben: was not locked out" in cli("--by", "ann", "--unlock")
     said = cli("--by", "ann", "--suspend")
-    assert "ben: sign-in suspended, 1 token(s) revoked, 0 session(s) ended" in said
+    assert "ben: sign-in suspended (workbench role analyst), 1 token(s) revoked, 0 session(s) " \
+        "ended" in said
+    assert "database login role" not in said          # a workspace has none
+    mixed = CliRunner().invoke(main, ["serve-user", "ben", "-w", str(path), "--by", "ann",
+                                      "--suspend", "--role", "admin"], prog_name="darkmap")
+    assert mixed.exit_code == 2 and "go with a new sign-in" in mixed.output
     with Workspace.open(path) as ws:
         assert token_user(ws.con, token) is None
         with pytest.raises(LoginFailed):
             sign_in(ws.con, "ben", PASSWORD, "000000")
         actions = [e["action"] for e in show(ws.con, actor="ann")]
         assert actions.count("web.login.unlock") == 2 and "web.login.suspend" in actions
+
+
+def test_a_session_whose_sign_in_is_gone_is_no_session(store_srv, store_world: World) -> None:
+    """A sign-in that finished while its user was suspended kept a session for 12 hours
+    (review of the Access page, M1): a session is served only while its sign-in stands."""
+    from darkmap.store.web import delete_login
+
+    user, secret = _new_user(store_srv, "gone")
+    wb = store_srv[0].wb
+    with _signed(store_srv, user, secret) as c:
+        assert c.get("/").status_code == 200
+        wb.call(lambda: delete_login(wb.con, user))     # the sign-in alone, as a race leaves
+        if store_world.store == "postgres":             # the stored session goes with it
+            r = c.get("/")
+            assert r.status_code == 303 and r.headers["location"] == "/login"
+        store_srv[1].advance(seconds=31)
+        again = login(c, user, secret, store_srv[1])    # and no new one starts
+        assert again.status_code == 401 and "sign-in refused" in again.text
+
+
+def test_a_suspended_admin_acts_no_more(store_srv, store_world: World) -> None:
+    """Two admins suspending each other both succeeded: the second's request had passed
+    its session check before the first suspension (review of the Access page, L2)."""
+    from darkmap.store.web import delete_login
+
+    wb = store_srv[0].wb
+    admin, secret = _new_user(store_srv, "adm", "admin")
+    victim, _ = _new_user(store_srv, "vic")
+    with _signed(store_srv, admin, secret) as c:
+        csrf = csrf_of(c.get("/access").text.split("<main>")[1])
+        wb.call(lambda: delete_login(wb.con, admin))    # suspended after the page loaded
+        r = c.post("/access", data={"csrf": csrf, "action": "suspend", "user": victim})
+        if store_world.store == "postgres":              # the session is gone already
+            assert r.status_code == 303 and r.headers["location"] == "/login"
+        else:
+            assert r.status_code == 403 and "has no sign-in now" in r.text
+    assert wb.call(lambda: login_row(wb.con, victim)) is not None
+
+
+def test_a_suspension_is_audited_with_the_role_it_removed(store_srv,
+                                                          store_world: World) -> None:
+    user, _ = _new_user(store_srv, "role")
+    wb = store_srv[0].wb
+    with signed_in(store_srv, store_world, "ana") as ana:
+        r = _act(ana, "suspend", user)
+        assert r.headers["location"] == "/access?done=suspend&n=0"
+        assert "Sign-in suspended: its API tokens revoked, 0 sessions ended." in \
+            ana.get(r.headers["location"]).text
+    entry = next(e for e in store_srv[0].audit("ana")
+                 if e["action"] == "web.login.suspend" and e["user"] == user)
+    assert entry["web_role"] == "analyst" and wb.call(lambda: login_row(wb.con, user)) is None

@@ -143,8 +143,8 @@ def _url_host(host: str) -> str:
 @click.argument("user")
 @click.option("--by", "by", required=True,
               help="The admin doing it: an admin of the user's agency.")
-@click.option("--role", "web_role", type=click.Choice(WEB_ROLES), default="analyst",
-              show_default=True, help="Role in the workbench.")
+@click.option("--role", "web_role", type=click.Choice(WEB_ROLES), default=None,
+              help="Role in the workbench [default: analyst].")
 @click.option("--password", default=None, help="The new password (at least 12 characters; "
               "asked for when not given).")
 @click.option("--suspend", is_flag=True, help="Suspend the user's sign-in instead: password "
@@ -153,7 +153,8 @@ def _url_host(host: str) -> str:
 @click.option("--unlock", is_flag=True, help="End the user's lockout (failed sign-ins) "
               "instead.")
 def serve_user_cmd(workspace: Path | None, server: str | None, user: str, by: str,
-                   web_role: str, password: str | None, suspend: bool, unlock: bool) -> None:
+                   web_role: str | None, password: str | None, suspend: bool,
+                   unlock: bool) -> None:
     """Give an operational user (`darkmap ops user add`) a workbench sign-in, or suspend
     it, or end its lockout.
 
@@ -169,8 +170,9 @@ def serve_user_cmd(workspace: Path | None, server: str | None, user: str, by: st
     """
     if suspend and unlock:
         raise click.UsageError("--suspend or --unlock, not both")
-    if (suspend or unlock) and password is not None:
-        raise click.UsageError("--password goes with a new sign-in, not --suspend or --unlock")
+    if (suspend or unlock) and (password is not None or web_role is not None):
+        raise click.UsageError("--password and --role go with a new sign-in, not --suspend "
+                               "or --unlock")
     if suspend or unlock:
         _suspend_or_unlock(workspace, server, user, by, suspend)
         return
@@ -179,7 +181,7 @@ def serve_user_cmd(workspace: Path | None, server: str | None, user: str, by: st
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     with _users(workspace, server) as con:
-        secret = create_login(con, by, user, password, web_role)
+        secret = create_login(con, by, user, password, web_role or "analyst")
     say(f"{user}: TOTP secret {secret} (RFC 6238, SHA-1, 30 s, 6 digits)")
 
 
@@ -199,9 +201,13 @@ def _suspend_or_unlock(workspace: Path | None, server: str | None, user: str, by
             return
         sessions = ServerSessions(con) if isinstance(con, PgOps) else Sessions()
         done = suspend_login(con, sessions, by, user, utc_clock)
-    say(f"{user}: sign-in suspended" + ("" if done["had_sign_in"] else " (there was none)")
-        + f", {done['tokens_revoked']} token(s) revoked, {done['sessions_ended']} "
-        "session(s) ended; `darkmap serve-user` gives a new one")
+    was = f" (workbench role {done['web_role']})" if done["web_role"] else " (there was none)"
+    say(f"{user}: sign-in suspended{was}, {done['tokens_revoked']} token(s) revoked, "
+        f"{done['sessions_ended']} session(s) ended; `darkmap serve-user --role` gives a new "
+        "one")
+    if server is not None or isinstance(con, PgOps):
+        say(f"{user}: a database login role of their own on the team server still works "
+            "(darkmap ops, psql): its owner disables it with ALTER ROLE ... NOLOGIN")
 
 
 @main.command("serve-token")

@@ -35,7 +35,7 @@ __all__ = [
     "latest_lockout", "listing_head", "listing_observations", "login", "persona_sales",
     "pgp_keys_of", "purge_sessions", "review_queue", "revoke_tokens", "search_feedback",
     "search_listings",
-    "session_row", "TokenRow", "tokens_of", "user_sessions",
+    "session_row", "TOKEN_ID_CHARS", "TokenRow", "tokens_of", "user_sessions",
     "set_totp_step", "thread_cursor", "token_user", "touch_session",
 ]
 
@@ -150,19 +150,33 @@ def insert_token(con: Con, token_sha256: str, user_id: str,
                 [token_sha256, user_id, label, at])
 
 
-def revoke_tokens(con: Con, user_id: str, at: datetime, label: str | None = None) -> int:
-    """Revoke the unrevoked API tokens of ``user_id`` (only those of ``label`` when
-    given); how many."""
-    where = "user_id = ? AND revoked_at IS NULL" + (" AND label = ?" if label else "")
-    args: list[Any] = [user_id, *([label] if label else [])]
+TOKEN_ID_CHARS = 16
+"""Hex digits of a token's SHA-256 that name it on the Access page (not a secret: the
+token cannot be had from its hash)."""
+
+
+def revoke_tokens(con: Con, user_id: str, at: datetime, label: str | None = None,
+                  token_id: str | None = None) -> int:
+    """Revoke the unrevoked API tokens of ``user_id`` (only those of ``label``, or the one
+    whose :data:`TokenRow.token_id` is ``token_id``, when given); how many."""
+    where = "user_id = ? AND revoked_at IS NULL"
+    args: list[Any] = [user_id]
+    if label is not None:
+        where += " AND label = ?"
+        args.append(label)
+    if token_id is not None:
+        where += f" AND left(token_sha256, {TOKEN_ID_CHARS}) = ?"
+        args.append(token_id)
     r = con.execute(f"SELECT count(*) FROM web_tokens WHERE {where}", args).fetchone()
     con.execute(f"UPDATE web_tokens SET revoked_at = ? WHERE {where}", [at, *args])
     return int(r[0]) if r else 0
 
 
 class TokenRow(NamedTuple):
-    """An API token as its owner and admins see it: never its hash."""
+    """An API token as its owner and admins see it: named by the first
+    :data:`TOKEN_ID_CHARS` hex digits of its hash, never by the token."""
 
+    token_id: str
     label: str
     created_at: datetime
     revoked_at: datetime | None
@@ -171,8 +185,9 @@ class TokenRow(NamedTuple):
 def tokens_of(con: Con, user_id: str) -> list[TokenRow]:
     """The API tokens of ``user_id``, newest first (revoked ones too)."""
     return [TokenRow(*r) for r in con.execute(
-        "SELECT label, created_at, revoked_at FROM web_tokens WHERE user_id = ? "
-        "ORDER BY created_at DESC, label", [user_id]).fetchall()]
+        f"SELECT left(token_sha256, {TOKEN_ID_CHARS}), label, created_at, revoked_at "
+        "FROM web_tokens WHERE user_id = ? ORDER BY created_at DESC, label",
+        [user_id]).fetchall()]
 
 
 def token_user(con: Con, token_sha256: str) -> str | None:
@@ -201,9 +216,12 @@ def insert_session(con: PgOps, sid_sha256: str, row: SessionRow) -> None:
 
 
 def session_row(con: PgOps, sid_sha256: str) -> SessionRow | None:
-    """A stored session, or None."""
-    r = con.execute("SELECT user_id, web_role, signed_in, last_seen, csrf FROM web_sessions "
-                    "WHERE sid_sha256 = ?", [sid_sha256]).fetchone()
+    """A stored session whose user still has a sign-in (its role the sign-in's now), or
+    None: a session stored by a sign-in that finished while the user was suspended is
+    no session (review of the Access page, M1)."""
+    r = con.execute("SELECT s.user_id, l.web_role, s.signed_in, s.last_seen, s.csrf "
+                    "FROM web_sessions s JOIN web_logins l ON l.user_id = s.user_id "
+                    "WHERE s.sid_sha256 = ?", [sid_sha256]).fetchone()
     return None if r is None else SessionRow(*r)
 
 

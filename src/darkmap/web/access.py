@@ -26,12 +26,19 @@ from datetime import datetime
 from typing import Any
 
 from darkmap.errors import BadInputError
-from darkmap.ops.access import AccessDenied, acting
+from darkmap.ops.access import AccessDenied
 from darkmap.ops.audit import log
 from darkmap.store import operations as ops_store
 from darkmap.store import web as store
-from darkmap.store.operations import Con, UserRow, transaction
-from darkmap.web.auth import Clock, SessionInfo, Sessions, locked_until, revoke_tokens
+from darkmap.store.operations import Con, PgOps, UserRow, transaction
+from darkmap.web.auth import (
+    Clock,
+    SessionInfo,
+    Sessions,
+    check_manager,
+    locked_until,
+    revoke_tokens,
+)
 
 __all__ = ["ACTIONS", "UserAccess", "access_view", "act", "end_sessions", "suspend",
            "unlock"]
@@ -81,30 +88,18 @@ def _user_access(con: Con, sessions: Sessions, user: UserRow, current: str | Non
                       locked_until(con, user.user_id, now))
 
 
-def _allowed(con: Con, by: str, user_id: str, action: str, *, self_ok: bool,
-             what: str) -> None:
-    """Refuse (audited, ``denied``) unless ``by`` is an admin of ``user_id``'s agency or,
-    where ``self_ok``, ``user_id`` themself; an admin never suspends themself."""
-    target = acting(con, user_id)
-    actor = acting(con, by)
-    admin = actor.role == "admin" and actor.agency_id == target.agency_id
-    if by == user_id and not self_ok:
-        log(con, by, action, "denied", user=user_id)
-        raise AccessDenied(f"{by} may not {what} of their own account: another admin of "
-                           "the agency may")
-    if not (admin or (self_ok and by == user_id)):
-        log(con, by, action, "denied", user=user_id)
-        whom = "the user or an admin" if self_ok else "an admin"
-        raise AccessDenied(f"{by} may not {what} of {user_id}: {whom} of the user's "
-                           "agency may")
+def _server(con: Con) -> PgOps | None:
+    """``con`` when it is the team server's: the sessions are ended in its transaction."""
+    return con if isinstance(con, PgOps) else None
 
 
 def end_sessions(con: Con, sessions: Sessions, by: str, user_id: str) -> int:
     """Sign ``user_id`` out of every browser: by the user or an admin of the user's
     agency. Audited (``web.session.end``); how many open sessions ended."""
     with transaction(con, keep=(AccessDenied,)):
-        _allowed(con, by, user_id, "web.session.end", self_ok=True, what="end the sessions")
-        n = sessions.end_user(user_id)
+        check_manager(con, by, user_id, "web.session.end", self_ok=True,
+                      what="end the sessions")
+        n = sessions.end_user(user_id, _server(con))
         log(con, by, "web.session.end", user=user_id, ended=n)
     return n
 
@@ -113,8 +108,8 @@ def unlock(con: Con, by: str, user_id: str, clock: Clock) -> bool:
     """End the lockout of ``user_id`` (and forget their failed sign-ins): by an admin of
     the user's agency. Audited (``web.login.unlock``); whether a lockout held."""
     with transaction(con, keep=(AccessDenied,)):
-        _allowed(con, by, user_id, "web.login.unlock", self_ok=False,
-                 what="end the lockout")
+        check_manager(con, by, user_id, "web.login.unlock", self_ok=False,
+                      what="end the lockout")
         held = locked_until(con, user_id, clock()) is not None
         store.clear_failures(con, user_id)
         log(con, by, "web.login.unlock", user=user_id, locked=held)
@@ -122,37 +117,37 @@ def unlock(con: Con, by: str, user_id: str, clock: Clock) -> bool:
 
 
 def suspend(con: Con, sessions: Sessions, by: str, user_id: str,
-            clock: Clock) -> dict[str, int | bool]:
+            clock: Clock) -> dict[str, int | bool | str | None]:
     """Suspend the sign-in of ``user_id``: its credentials removed, its API tokens
-    revoked, its sessions ended, one audited step (``web.login.suspend``): by an admin
-    of the user's agency, not of their own. ``darkmap serve-user`` gives a new one."""
+    revoked, its sessions ended, one audited step (``web.login.suspend``, with the
+    workbench role it had, which ``darkmap serve-user --role`` gives back): by an admin
+    of the user's agency, not of their own. On a team server the user's own database
+    login role is not the workbench's to disable (docs/workbench.md)."""
     with transaction(con, keep=(AccessDenied,)):
-        _allowed(con, by, user_id, "web.login.suspend", self_ok=False,
-                 what="suspend the sign-in")
-        had = store.delete_login(con, user_id)
+        check_manager(con, by, user_id, "web.login.suspend", self_ok=False,
+                      what="suspend the sign-in")
+        row = store.login(con, user_id)
+        store.delete_login(con, user_id)
         revoked = store.revoke_tokens(con, user_id, clock())
-        ended = sessions.end_user(user_id)
-        done: dict[str, int | bool] = {"had_sign_in": had, "tokens_revoked": revoked,
-                                       "sessions_ended": ended}
-        log(con, by, "web.login.suspend", user=user_id, had_sign_in=had,
-            tokens_revoked=revoked, sessions_ended=ended)
-    return done
+        ended = sessions.end_user(user_id, _server(con))
+        was = None if row is None else row.web_role
+        log(con, by, "web.login.suspend", user=user_id, had_sign_in=row is not None,
+            web_role=was, tokens_revoked=revoked, sessions_ended=ended)
+    return {"had_sign_in": row is not None, "web_role": was, "tokens_revoked": revoked,
+            "sessions_ended": ended}
 
 
 def act(con: Con, sessions: Sessions, by: str, action: str, user_id: str,
-        label: str | None, clock: Clock) -> str:
-    """Carry out one action of the access page's form; what was done, in words."""
+        token_id: str | None, clock: Clock) -> int:
+    """Carry out one action of the access page's form: how many tokens were revoked
+    (``revoke-tokens``: all of the user's, or the one named ``token_id``), sessions
+    ended (``end-sessions``, ``suspend``), or whether a lockout held (``unlock``)."""
     if action == "revoke-tokens":
-        n = revoke_tokens(con, by, user_id, label or None, clock)
-        return f"{n} API token{'' if n == 1 else 's'} of {user_id} revoked"
+        return revoke_tokens(con, by, user_id, None, clock, token_id)
     if action == "end-sessions":
-        n = end_sessions(con, sessions, by, user_id)
-        return f"{n} session{'' if n == 1 else 's'} of {user_id} ended"
+        return end_sessions(con, sessions, by, user_id)
     if action == "unlock":
-        held = unlock(con, by, user_id, clock)
-        return f"lockout of {user_id} ended" if held else f"{user_id} was not locked out"
+        return int(unlock(con, by, user_id, clock))
     if action == "suspend":
-        done = suspend(con, sessions, by, user_id, clock)
-        return (f"sign-in of {user_id} suspended: {done['tokens_revoked']} token(s) revoked, "
-                f"{done['sessions_ended']} session(s) ended")
+        return int(suspend(con, sessions, by, user_id, clock)["sessions_ended"] or 0)
     raise BadInputError(f"action {action!r}: one of {', '.join(ACTIONS)}")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import threading
 from collections.abc import Callable, Iterable
@@ -55,6 +56,7 @@ from darkmap.ops.access import AccessDenied
 from darkmap.ops.audit import entries_for, log, strangers_apart
 from darkmap.ops.deconflict import acknowledge
 from darkmap.resolve.judgements import judge_for_team
+from darkmap.store import web as web_store
 from darkmap.store.operations import OpsServer, Space, UserRow
 from darkmap.store.web import thread_cursor
 from darkmap.store.workspace import Workspace
@@ -537,7 +539,17 @@ def _auth_routes(app: FastAPI, wb: Workbench) -> None:
                             str(form.get("code", "")), wb.clock, lock=wb.lock)
         except LoginFailed as exc:
             return wb.render("login.html", None, 401, why="", pre=pre, error=str(exc))
-        sid = wb.sessions.start(*found)
+
+        def start() -> str | None:
+            # under the lock every suspension takes: a sign-in that finished while the
+            # user was suspended starts no session (review of the Access page, M1; on
+            # a team server the stored session is also read only with its sign-in)
+            return None if web_store.login(wb.con, user) is None else wb.sessions.start(*found)
+
+        sid = wb.call(start)
+        if sid is None:
+            return wb.render("login.html", None, 401, why="", pre=pre,
+                             error="sign-in refused: wrong user, password or code")
         resp = RedirectResponse("/", status_code=303)
         resp.set_cookie(wb.cookie, sid, httponly=True, samesite="strict", secure=wb.tls,
                         path="/")
@@ -676,10 +688,21 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
         return wb.render("audit.html", s, d=d)
 
 
-_DONE = {"revoke-tokens": "API tokens revoked.", "end-sessions": "Sessions ended.",
-         "unlock": "Lockout ended.", "suspend": "Sign-in suspended."}
-"""What the access page says after each action (the audit trail has the details): fixed
-words, so a link to ``/access?done=...`` cannot make the page say anything else."""
+def _done(action: str, n: str) -> str:
+    """What the access page says after an action, from the redirect's ``done`` and ``n``
+    (how many): fixed words and a number, so a link to ``/access?done=...`` cannot make
+    the page say anything else."""
+    count = int(n) if n.isdigit() and len(n) < 7 else 0
+    plural = "" if count == 1 else "s"
+    return {"revoke-tokens": f"{count} API token{plural} revoked.",
+            "end-sessions": f"{count} session{plural} ended.",
+            "unlock": "Lockout ended." if count else "There was no lockout to end.",
+            "suspend": f"Sign-in suspended: its API tokens revoked, {count} "
+                       f"session{plural} ended."}.get(action, "")
+
+
+_TOKEN_ID = re.compile(rf"[0-9a-f]{{{web_store.TOKEN_ID_CHARS}}}")
+"""A token's id as the Access page names it."""
 
 
 def _access_routes(app: FastAPI, wb: Workbench) -> None:
@@ -687,22 +710,33 @@ def _access_routes(app: FastAPI, wb: Workbench) -> None:
     (:mod:`darkmap.web.access`)."""
 
     @app.get("/access", response_class=HTMLResponse, include_in_schema=False)
-    def access_page(request: Request, done: str = "") -> Response:
+    def access_page(request: Request, done: str = "", n: str = "") -> Response:
         s = wb.session(request)
         d = wb.call(lambda: access_view(wb.con, wb.sessions, s.user,
                                         request.cookies.get(wb.cookie), wb.clock()))
-        return wb.render("access.html", s, d=d, done=_DONE.get(done, ""))
+        return wb.render("access.html", s, d=d, done=_done(done, n),
+                         team_server=wb.server is not None)
 
     def changing_access(request: Request, s: Session, form: FormData) -> Response:
         action, user = str(form.get("action", "")), str(form.get("user", ""))[:64]
-        label = str(form.get("label", ""))[:200] or None
+        token = str(form.get("token", "")).strip().lower() or None
         if action not in ACTIONS:
             raise BadInputError(f"action {logged(action)!r}: one of {', '.join(ACTIONS)}")
-        wb.call(lambda: act(wb.con, wb.sessions, s.user.user_id, action, user, label,
-                            wb.clock))
+        if token is not None and not _TOKEN_ID.fullmatch(token):
+            raise BadInputError(f"token {logged(token, 40)!r}: not a token id as the Access "
+                                "page shows it")
+
+        def run() -> int:
+            # the session was checked before the lock: a user suspended meanwhile (two
+            # admins suspending each other) acts no more (review of the Access page, L2)
+            if web_store.login(wb.con, s.user.user_id) is None:
+                raise AccessDenied(f"{s.user.user_id} has no sign-in now: it was suspended")
+            return act(wb.con, wb.sessions, s.user.user_id, action, user, token, wb.clock)
+
+        n = wb.call(run)
         if wb.sessions.get(request.cookies.get(wb.cookie))[0] is None:
             return RedirectResponse("/login", status_code=303)  # signed out everywhere
-        return RedirectResponse(f"/access?done={action}", status_code=303)
+        return RedirectResponse(f"/access?done={action}&n={n}", status_code=303)
 
     _form_route(app, wb, "/access", changing_access)
 

@@ -51,10 +51,11 @@ from darkmap.store import web as store
 from darkmap.store.operations import Con, PgOps, UserRow, transaction
 from darkmap.web import WEB_ROLES
 
-__all__ = ["IDLE_LIMIT", "LOCKOUT_FAILURES", "LOCKOUT_WINDOW", "REAUTH_LIMIT", "WEB_ROLES",
-           "Clock", "LoginFailed", "ServerSessions", "Session", "SessionInfo", "Sessions",
-           "create_login", "create_token", "hotp", "locked_until", "new_totp_secret",
-           "revoke_tokens", "sign_in", "token_user", "totp", "utc_clock", "verify_totp"]
+__all__ = ["IDLE_LIMIT", "LOCKOUT_FAILURES", "LOCKOUT_WINDOW", "REAUTH_LIMIT",
+           "TOKEN_LABEL_CHARS", "WEB_ROLES", "Clock", "LoginFailed", "ServerSessions", "Session",
+           "SessionInfo", "Sessions", "check_manager", "create_login", "create_token", "hotp",
+           "locked_until", "new_totp_secret", "revoke_tokens", "sign_in", "token_user", "totp",
+           "utc_clock", "verify_totp"]
 
 LOCKOUT_FAILURES = 5
 LOCKOUT_WINDOW = timedelta(minutes=15)
@@ -255,9 +256,16 @@ def _second_factor(con: Con, user_id: str, code: str, now: datetime,
     return user, web_role
 
 
+TOKEN_LABEL_CHARS = 200
+"""The longest label a token may have (the Access page names tokens by it)."""
+
+
 def create_token(con: Con, user_id: str, label: str = "api",
                  clock: Clock = utc_clock) -> str:
     """A new API token for ``user_id`` (shown once; only its SHA-256 is stored)."""
+    if len(label) > TOKEN_LABEL_CHARS:
+        raise BadInputError(f"a token's label has at most {TOKEN_LABEL_CHARS} characters "
+                            f"(this one {len(label):,})")
     acting(con, user_id)
     if store.login(con, user_id) is None:
         raise NotFoundError(f"{user_id} has no sign-in (`darkmap serve-user` first)")
@@ -267,19 +275,41 @@ def create_token(con: Con, user_id: str, label: str = "api",
     return token
 
 
+def check_manager(con: Con, by: str, user_id: str, action: str, *, self_ok: bool,
+                  what: str) -> None:
+    """Refuse, audited under ``by`` (``denied``), unless ``by`` is an admin of
+    ``user_id``'s agency or, where ``self_ok``, ``user_id`` themself; an admin never
+    does a step that is not ``self_ok`` to themself. A name that is no user and a user
+    of another agency get the same answer: the refusal does not tell which names are
+    another agency's users (review of the Access page, M2)."""
+    actor = acting(con, by)
+    if by == user_id:
+        if self_ok:
+            return
+        log(con, by, action, "denied", user=user_id)
+        raise AccessDenied(f"{by} may not {what} of their own account: another admin of "
+                           "the agency may")
+    target = ops_store.user(con, user_id)
+    if target is None or actor.role != "admin" or actor.agency_id != target.agency_id:
+        log(con, by, action, "denied", user=user_id)
+        whom = "the user or an admin" if self_ok else "an admin"
+        raise AccessDenied(f"{by} may not {what} of {user_id}: {whom} of the user's "
+                           "agency may")
+
+
 def revoke_tokens(con: Con, by: str, user_id: str, label: str | None = None,
-                  clock: Clock = utc_clock) -> int:
-    """Revoke the API tokens of ``user_id`` (those of ``label`` only, when given): by the
-    user, or by an admin of the user's agency. Audited; how many were revoked."""
+                  clock: Clock = utc_clock, token_id: str | None = None) -> int:
+    """Revoke the API tokens of ``user_id`` (those of ``label``, or the one named
+    ``token_id`` on the Access page, when given): by the user, or by an admin of the
+    user's agency. Audited; how many were revoked."""
     with transaction(con, keep=(AccessDenied,)):
-        target = acting(con, user_id)
-        actor = acting(con, by)
-        if by != user_id and (actor.role != "admin" or actor.agency_id != target.agency_id):
-            log(con, by, "web.token.revoke", "denied", user=user_id)
-            raise AccessDenied(f"{by} may not revoke the tokens of {user_id}: the user or an "
-                               "admin of the user's agency may")
-        n = store.revoke_tokens(con, user_id, clock(), label)
-        log(con, by, "web.token.revoke", user=user_id, label=label, revoked=n)
+        check_manager(con, by, user_id, "web.token.revoke", self_ok=True,
+                      what="revoke the tokens")
+        n = store.revoke_tokens(con, user_id, clock(), label, token_id)
+        what: dict[str, Any] = {"label": label}
+        if token_id is not None:
+            what["token"] = token_id
+        log(con, by, "web.token.revoke", user=user_id, revoked=n, **what)
     return n
 
 
@@ -370,8 +400,9 @@ class Sessions:
                      if s.user.user_id == user_id and _live(s.signed_in, s.last_seen, now)]
         return sorted(found, key=lambda i: i.signed_in, reverse=True)
 
-    def end_user(self, user_id: str) -> int:
-        """Sign ``user_id`` out of every browser; how many open sessions that ended."""
+    def end_user(self, user_id: str, con: PgOps | None = None) -> int:
+        """Sign ``user_id`` out of every browser; how many open sessions that ended
+        (``con``: for :class:`ServerSessions`)."""
         now = self.clock()
         with self._lock:
             gone = [sid for sid, s in self._by_id.items() if s.user.user_id == user_id]
@@ -447,14 +478,15 @@ class ServerSessions(Sessions):
         return [SessionInfo(signed_in, last_seen, key == mine)
                 for key, signed_in, last_seen in rows if _live(signed_in, last_seen, now)]
 
-    def end_user(self, user_id: str) -> int:
+    def end_user(self, user_id: str, con: PgOps | None = None) -> int:
         """Sign ``user_id`` out of every browser, on every process; how many open
-        sessions that ended."""
-        now = self.clock()
+        sessions that ended. ``con``: the caller's connection, inside its transaction
+        (a suspension's credentials, tokens and sessions go together), else the
+        sessions' own."""
+        now, on = self.clock(), con if con is not None else self.con
         with self._lock:
-            live = sum(_live(s, seen, now)
-                       for _, s, seen in store.user_sessions(self.con, user_id))
-            store.delete_user_sessions(self.con, user_id)
+            live = sum(_live(s, seen, now) for _, s, seen in store.user_sessions(on, user_id))
+            store.delete_user_sessions(on, user_id)
         return live
 
     def close(self) -> None:
