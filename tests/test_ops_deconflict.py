@@ -192,7 +192,7 @@ def test_an_event_conflict_does_not_locate_the_other_event(ws: Space, backend: B
     assert answers[0] == answers[1] == answers[2]
     assert [vars(c) for c in answers[0]] == [{"other_agency": "bka",
                                              "other_contact": "BKA SO41 +49 611 55-0",
-                                             "placed": True}]
+                                             "placed": True, "within_agency": False}]
     ws.close()
     assert ws.path is not None
     outs = []
@@ -762,7 +762,7 @@ def test_a_postal_area_over_years_lists_no_agency_abroad(ws: Space, backend: Bac
         short = long._replace(event_id="event-short", starts_at=datetime(2027, 3, 1),
                               ends_at=datetime(2027, 4, 1))
         ops_store.insert_event(ws.con, short, "ana", datetime(2026, 1, 1))
-        assert [a for _, a, _ in ops_store.event_clashes(ws.con, "event-short", 1000)] == [
+        assert [c[1] for c in ops_store.event_clashes(ws.con, "event-short", 1000)] == [
             "lka"]
     ws.close()
     assert ws.path is not None

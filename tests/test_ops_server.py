@@ -406,7 +406,7 @@ def test_a_probe_past_the_library_leaves_its_notice(server: ServerDb,
         pg.execute("INSERT INTO ops_selectors VALUES (%s, 'email', 'own-bka', 'bka', NULL, "
                    "%s, now())", [hmac_hex, alice])
         assert pg.execute(probe, args).fetchall() == [
-            (hmac_hex, "email", "own-bka", "bka", "fbi", "exact")]
+            (hmac_hex, "email", "own-bka", "bka", "fbi", "exact", "fbi desk")]
         assert server.sql(notices)[0][0] == before + 1          # fbi told, by the server
         far = start.replace(hour=5, minute=30)
         for eid, lat in (("e-far", 41.2), ("e-near", 40.7150)):  # 54 km, 250 m away
@@ -414,7 +414,7 @@ def test_a_probe_past_the_library_leaves_its_notice(server: ServerDb,
                        "-74.0060, NULL, %s, %s, %s, now())", [eid, lat, far, far, alice])
         clash = "SELECT * FROM ops_event_clashes(%s, %s)"
         assert pg.execute(clash, ["e-far", 1e9]).fetchall() == []   # capped at 5 km
-        assert pg.execute(clash, ["e-near", 1000]).fetchall() == [(event, "fbi", True)]
+        assert pg.execute(clash, ["e-near", 1000]).fetchall() == [(event, "fbi", True, "fbi desk")]
         assert pg.execute(clash, [event, 1000]).fetchall() == []    # not alice's event
     hits = server.sql("SELECT subject FROM ops_notices WHERE to_agency = 'fbi' AND kind = "
                       "'event'")

@@ -989,7 +989,8 @@ def submit_cmd(file: Path, hashed: bool, compartment: str, by: str,
                workspace: Path | None) -> None:
     """Submit selectors (CSV kind,value; raw, or --hashed as `deconflict hash` writes them:
     kind,value,form, a line without a form exact) for a compartment; matches with another
-    agency notify both, no case details crossing.
+    agency notify both, no case details crossing (and with another compartment of your
+    agency that you may not read, both compartments, naming whom to call).
 
     Example: darkmap deconflict submit --hashed partner.csv --compartment nl-1 --as piet
     """
@@ -1059,7 +1060,9 @@ def key_cmd(out: Path, by: str, workspace: Path | None) -> None:
 def event_cmd(kind: str, compartment: str, start: datetime, end: datetime, lat: float | None,
               lon: float | None, postal_area: str | None, within_m: float, by: str,
               workspace: Path | None) -> None:
-    """Plan an action; a clash with another agency's event notifies both at once.
+    """Plan an action; a clash with another agency's event notifies both at once (and
+    with an event of another compartment of your agency you may not read, both
+    compartments).
 
     The other agency's notice counts the events of your agency that hit its event.
 
@@ -1073,7 +1076,9 @@ def event_cmd(kind: str, compartment: str, start: datetime, end: datetime, lat: 
     say(f"event {eid} planned; {len(conflicts)} conflicts")
     for c in conflicts:
         how = "" if c.placed else f" ({deconflict.UNPLACED})"
-        say(f"  conflict with {c.other_agency}{how}; contact {short(c.other_contact, 120)}")
+        who = (f"an event of another compartment of {short(c.other_agency, 60)} (you may "
+               "not read it)" if c.within_agency else c.other_agency)
+        say(f"  conflict with {who}{how}; contact {short(c.other_contact, 120)}")
 
 
 @deconflict_group.command("notices")
@@ -1081,7 +1086,7 @@ def event_cmd(kind: str, compartment: str, start: datetime, end: datetime, lat: 
 @_AS
 @workspace_option
 def notices_cmd(as_json: bool, by: str, workspace: Path | None) -> None:
-    """Deconfliction notices to your agency.
+    """Deconfliction notices to your agency (and to its compartments you may read).
 
     Example: darkmap deconflict notices --as ana
     """
@@ -1093,8 +1098,10 @@ def notices_cmd(as_json: bool, by: str, workspace: Path | None) -> None:
         return
     for n in rows:
         state = f"acked by {n.acked_by}" if n.acked_by else "open"
+        who = (f"another compartment of {short(n.other_agency, 60)}" if n.to_compartment
+               else short(n.other_agency, 60))
         for line in _wrapped(f"{n.notice_id} {n.kind:8s} {short(n.subject, _SUBJECT_MAX)}: "
-                             f"{short(n.other_agency, 60)} has an interest; contact "
+                             f"{who} has an interest; contact "
                              f"{short(n.other_contact, 100)} [{state}]"):
             say(line)
 

@@ -17,6 +17,14 @@ different agencies closer than a distance (haversine, default 1 km, at most 5 km
 the same postal area, with overlapping windows, raise a notice to both at once. The
 agency whose event was hit gets one notice per event of the other agency that hit it,
 and its notices say how many there are (repeated probes fishing for its place show).
+
+*Within one agency.* Two compartments of one agency are compared too: a match in another
+compartment that the user who registered the selector or planned the event may not read
+notifies both compartments (:func:`_within_agency`, :func:`_inside_event_notices`), each
+notice addressed to one compartment (``NoticeRow.to_compartment``: its readers only) and
+naming the user who created the other (:func:`darkmap.store.operations.
+compartment_creator`), nothing of it. A user who may read the other compartment sees its
+selectors and events already: no one is told.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -53,10 +62,13 @@ from darkmap.store.operations import (
     BARE_MATCH,
     SELECTOR_FORMS,
     UNPLACED,
+    WITHIN_AGENCY,
+    WITHIN_TAIL,
     Con,
     EventRow,
     NoticeRow,
     RecordRow,
+    SelectorMatch,
     Space,
     UserRow,
     selector_subject,
@@ -363,11 +375,14 @@ def _register(con: Con, actor: UserRow, compartment: str,
     """Store the selectors (kind, hmac, form), notify both sides of every match; the
     notices sent. A match is exact when a row on each side of one agency pair was
     registered as written, else its subject says it was a bare handle (:data:`BARE_MATCH`,
-    as the team server writes it)."""
+    as the team server writes it). A match in another compartment of the same agency
+    that the actor may not read notifies both compartments (:func:`_within_agency`)."""
     table = _selector_table(hashes, compartment, actor.agency_id, record_id, actor.user_id,
                             utcnow())
     store.insert_selectors(con, table)  # first: only what is stored matches
-    matches = store.selector_matches(con, table)
+    found = store.selector_matches(con, table, actor.user_id)
+    matches = [m for m in found if m.other_agency != m.agency_id]
+    inside = _within_agency(con, actor, [m for m in found if m.other_agency == m.agency_id])
     now = utcnow()
     contacts = {a.agency_id: a.contact for a in store.agencies(con)}
     notices: dict[str, NoticeRow] = {}
@@ -387,7 +402,66 @@ def _register(con: Con, actor: UserRow, compartment: str,
     if exact:
         log(con, actor.user_id, "deconflict.match",
             agencies=sorted({a for p in exact for a in p[2:]}), subjects=sorted(subjects))
-    return len(notices)
+    if inside:
+        if not store.is_server(con):   # the server has written them, to both sides
+            store.insert_notices(con, [n for n in inside if n.notice_id])
+        log(con, actor.user_id, "deconflict.match", agencies=[actor.agency_id],
+            within_agency=True, subjects=sorted({n.subject for n in inside}),
+            contacts=sorted({n.other_contact for n in inside
+                             if n.to_compartment == compartment}))
+    return len(notices) + len(inside)
+
+
+def _within_agency(con: Con, actor: UserRow, found: Sequence[SelectorMatch]
+                   ) -> list[NoticeRow]:
+    """The notices of selector matches in other compartments of the actor's agency that
+    the actor may not read (one who may read the other compartment sees its selectors
+    already): to the actor's compartment, one per selector and contact (the user who
+    created the other compartment); to each other compartment, one per selector and
+    compartment that matched it, naming the user who created that one. Neither names the
+    other compartment. From the team server, which answers only the compartments the
+    actor may not read, by contact, and writes both sides itself, the other side's
+    notices are counted one per contact (their ``notice_id`` empty: not written here)."""
+    now = utcnow()
+    agency = actor.agency_id
+    mine: dict[tuple[str, str, str, str], bool] = {}
+    theirs: dict[tuple[str, str, str, str], bool] = {}
+    for m in found:
+        if m.other_compartment is None:   # the team server: contact given, no compartment
+            contact = m.other_contact
+            theirs[m.selector_hmac, m.kind, m.compartment_id, contact] = m.form == "exact"
+        elif store.access_level(con, actor.user_id, agency, m.other_compartment) is None:
+            contact = store.compartment_creator(con, m.other_compartment)
+            pair = (m.selector_hmac, m.kind, m.compartment_id, m.other_compartment)
+            theirs[pair] = theirs.get(pair, False) or m.form == "exact"
+        else:
+            continue
+        key = (m.selector_hmac, m.kind, m.compartment_id, contact)
+        mine[key] = mine.get(key, False) or m.form == "exact"
+    out: dict[tuple[str, str], NoticeRow] = {}
+    for (h, kind, own, contact), strong in mine.items():
+        subject = selector_subject(kind, h, strong) + WITHIN_TAIL
+        out[own, subject + "|" + contact] = _inside_notice(
+            "selector", subject, agency, own, contact, now)
+    for (h, kind, own, other), strong in theirs.items():
+        subject = selector_subject(kind, h, strong) + WITHIN_TAIL
+        if store.is_server(con):   # ``other`` is the contact: the server wrote the notice
+            out[f"?{other}", subject] = NoticeRow("", "selector", agency, agency, "",
+                                                  subject, now, None, None, None)
+        else:
+            out[other, subject] = _inside_notice(
+                "selector", subject, agency, other, store.compartment_creator(con, own), now)
+    return list(out.values())
+
+
+def _inside_notice(kind: str, subject: str, agency: str, to_compartment: str, contact: str,
+                   now: datetime, key: str = "") -> NoticeRow:
+    """A notice to one compartment of ``agency`` about another of its compartments,
+    naming ``contact`` (the user who created that one), under the id the team server
+    gives it (``key``: what makes a notice of one subject one of many, as an event's)."""
+    nid = _notice_id(kind, subject + key, agency, f"{agency}|{to_compartment}|{contact}")
+    return NoticeRow(nid, kind, agency, agency, contact, subject, now, None, None,
+                     to_compartment)
 
 
 def link_selectors(con: Con, links: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -471,7 +545,8 @@ def submit(ws: Space, by: str, compartment: str, selectors: Iterable[Sequence[st
     """Submit selectors (kind, value) for a compartment the user may write; with
     ``hashed`` the values are already ``hash_selector`` hex digests (a partner that may
     not share raw selectors), each (kind, hex) or (kind, hex, form) as :func:`hash_file`
-    gives them (a hash without a form is ``exact``). Matches notify both agencies. A raw
+    gives them (a hash without a form is ``exact``). Matches notify both agencies (or,
+    within the agency, both compartments, when ``by`` may not read the other). A raw
     selector is registered in each of its forms (:func:`forms`); the count taken is of
     the selectors given. An error names the selector by ``where`` (its file and line,
     :func:`selector_lines`), else by its number (found by an audit: "selector 3" of a
@@ -534,6 +609,10 @@ class Conflict:
     """``False`` when the two places could not be compared (one event given by coordinates
     only, the other by postal area only): a conflict to check with the other agency, of the
     same country."""
+    within_agency: bool = False
+    """``True`` for a clash with an event in another compartment of the planner's own
+    agency that the planner may not read: ``other_agency`` is the planner's own, and
+    ``other_contact`` the user who created that compartment."""
 
 
 def _clash(a: EventRow, b: EventRow, within_m: float) -> bool | None:
@@ -562,7 +641,9 @@ def add_event(ws: Space, by: str, kind: str, compartment: str, starts_at: dateti
     only (no distance, place or time). The other agency gets a notice for each event
     that hits theirs (:func:`notices` counts them). One by coordinates only against one
     by postal area only is a conflict to check between agencies of one country only; a
-    window longer than :data:`MAX_EVENT_DAYS` is refused."""
+    window longer than :data:`MAX_EVENT_DAYS` is refused. An event of another compartment
+    of the agency that ``by`` may not read is a conflict too (``within_agency``: the
+    contact is the user who created that compartment), notified to both compartments."""
     if not (math.isfinite(within_m) and 0 <= within_m <= MAX_DISTANCE_M):
         raise BadInputError(f"--within-m {within_m:g}: between 0 and {MAX_DISTANCE_M:,.0f} "
                             "metres (a wider radius would let probes locate another "
@@ -597,7 +678,14 @@ def add_event(ws: Space, by: str, kind: str, compartment: str, starts_at: dateti
         check_access(con, actor, compartment, "write")
         now = utcnow()
         store.insert_event(con, event, by, now)
-        for other_id, other_agency, placed in _clashes(con, event, within_m):
+        clashes = _clashes(con, actor, event, within_m)
+        for c in clashes:
+            if c.agency_id == actor.agency_id:
+                _inside_event_notices(con, event, c, now)
+                hit = Conflict(c.agency_id, c.contact, c.placed, within_agency=True)
+                found += [] if hit in found else [hit]
+                continue
+            other_id, other_agency, placed = c.event_id or "", c.agency_id, c.placed
             # to the planner: one notice per own event and other agency; to the agency
             # whose event was hit: one per event that hit it, so repeated probes show
             # (on the team server, the server has written both already)
@@ -611,29 +699,72 @@ def add_event(ws: Space, by: str, kind: str, compartment: str, starts_at: dateti
                     contact.contact if contact else "", subject, now, None, None))
             own = store.agency(con, other_agency)
             found.append(Conflict(other_agency, own.contact if own else "", placed))
+        inside = [f.other_contact for f in found if f.within_agency]
+        what: dict[str, Any] = {"within_agency": inside} if inside else {}
         log(con, by, "event.add", record=event.event_id, compartment=compartment,
-            conflicts=[c.other_agency for c in found])
+            conflicts=[f.other_agency for f in found if not f.within_agency], **what)
     return event.event_id, found
 
 
-def _clashes(con: Con, event: EventRow, within_m: float) -> list[tuple[str, str, bool]]:
-    """(event id, agency, placed) of the other agencies' events the stored ``event``
-    clashes with, ``placed`` false for those whose place could not be compared with its
-    own (:func:`_clash`). On the team server the server compares them (no member reads
-    another agency's events); in a workspace, here."""
+@dataclass(frozen=True)
+class _Clash:
+    """An event the stored one clashes with: its id and compartment (``None`` from the
+    team server within the agency: the server names neither), its agency, whether the
+    places were compared, and whom to call (within the agency, the user who created its
+    compartment)."""
+
+    event_id: str | None
+    agency_id: str
+    placed: bool
+    compartment_id: str | None
+    contact: str
+
+
+def _clashes(con: Con, actor: UserRow, event: EventRow, within_m: float) -> list[_Clash]:
+    """The events of other agencies, and of the agency's other compartments that the
+    planner may not read, that the stored ``event`` clashes with, ``placed`` false for
+    those whose place could not be compared with its own (:func:`_clash`). On the team
+    server the server compares them (no member reads another agency's events, nor a
+    compartment of its own agency without a grant); in a workspace, here."""
     if isinstance(con, store.PgOps):
-        return store.event_clashes(con, event.event_id, within_m)
+        return [_Clash(e, a, p, None, c)
+                for e, a, p, c in store.event_clashes(con, event.event_id, within_m)]
     out = []
     country = _country(con, event.agency_id)
-    for o in store.events_in_window(con, event.starts_at, event.ends_at, event.agency_id):
+    for o in store.events_in_window(con, event.starts_at, event.ends_at, event.agency_id,
+                                    event.compartment_id):
+        inside = o.agency_id == event.agency_id
+        if inside and store.access_level(con, actor.user_id, actor.agency_id,
+                                         o.compartment_id) is not None:
+            continue   # the planner reads that compartment's events already
         clash = _clash(event, o, within_m)
         # places not compared: a conflict to check between agencies of one country only
         # (review, M4: across borders one postal area listed every agency with an action
         # by coordinates in the window, anywhere)
         if clash is True or (clash is None and country != ""
                              and _country(con, o.agency_id) == country):
-            out.append((o.event_id, o.agency_id, clash is True))
+            contact = store.compartment_creator(con, o.compartment_id) if inside else ""
+            out.append(_Clash(o.event_id, o.agency_id, clash is True, o.compartment_id,
+                              contact))
     return out
+
+
+def _inside_event_notices(con: Con, event: EventRow, c: _Clash, now: datetime) -> None:
+    """The notices of a clash with an event in another compartment of the planner's
+    agency: to the planner's compartment, one per own event and contact; to the other
+    compartment, one per event that hit its event (counted, as between agencies,
+    :func:`_count_hits`), each naming the user who created the other compartment. On the
+    team server, the server has written both."""
+    if store.is_server(con) or c.compartment_id is None or c.event_id is None:
+        return
+    agency = event.agency_id
+    store.insert_notices(con, [
+        _inside_notice("event", _own_subject(event.event_id, c.placed) + WITHIN_TAIL,
+                       agency, event.compartment_id, c.contact, now),
+        _inside_notice("event", _hit_subject(c.event_id, WITHIN_AGENCY, c.placed), agency,
+                       c.compartment_id,
+                       store.compartment_creator(con, event.compartment_id), now,
+                       key=event.event_id)])
 
 
 def _country(con: Con, agency_id: str) -> str:
@@ -669,16 +800,19 @@ def _count_hits(rows: list[NoticeRow]) -> list[NoticeRow]:
 
 
 def notices(ws: Space, by: str) -> list[NoticeRow]:
-    """The notices to the user's agency (audited). A notice of an event of the agency
-    that another agency's event hit says how many events of that agency have hit it."""
+    """The notices to the user's agency (audited): those to one of its compartments (a
+    match within the agency) only when the user may read that compartment. A notice of
+    an event of the agency that another agency's event hit says how many events of that
+    agency have hit it."""
     actor = acting(ws.con, by)
-    out = _count_hits(store.notices_for(ws.con, actor.agency_id))
+    out = _count_hits(store.notices_for(ws.con, actor.agency_id, actor.user_id))
     log(ws.con, by, "notice.list", notices=[n.notice_id for n in out])
     return out
 
 
 def acknowledge(ws: Space, by: str, notice_id: str) -> None:
-    """Acknowledge a notice to the user's agency (an officer or admin: a reader reads)."""
+    """Acknowledge a notice to the user's agency (an officer or admin: a reader reads);
+    one to a compartment of the agency only by a user who may read that compartment."""
     actor = acting(ws.con, by)
     if actor.role == "reader":   # it closes the notice for the whole agency (found by testing)
         log(ws.con, by, "notice.ack", "denied", notice=notice_id)

@@ -48,7 +48,8 @@ __all__ = [
     "insert_event", "insert_notice", "insert_notices", "insert_record", "insert_selectors",
     "insert_user", "install_server_schema", "is_server", "lab_results", "links_of",
     "live_selector", "agency_like", "user_like", "my_agency", "record_contents", "BARE_MATCH",
-    "UNPLACED", "SELECTOR_FORMS", "selector_subject",
+    "UNPLACED", "SELECTOR_FORMS", "selector_subject", "WITHIN_AGENCY", "WITHIN_TAIL",
+    "compartment_creator",
     "listing_vendor", "notices_for", "persona_addresses", "persona_listings", "persona_successors",
     "put_grant",
     "ACTIVE", "WithdrawalRow", "insert_withdrawal", "withdrawals_of",
@@ -68,7 +69,7 @@ ACTIVE = "record_id NOT IN (SELECT record_id FROM ops_withdrawals)"
 """A record not withdrawn (:func:`insert_withdrawal`): what the totals, packages, marks
 and exports count."""
 
-OPS_SCHEMA_VERSION = 9
+OPS_SCHEMA_VERSION = 10
 """The operational schema on the team server (table ``ops_schema``); 2 adds the audit
 trail's archives (retention), 3 lets the workbench's service role add judgements for the
 user signed in, 4 row-level security on the audit trail, 5 on every write and on
@@ -87,8 +88,12 @@ direct submission: ``ops_selectors_once`` in the place of the key on selector an
 compartment, which kept the first record's only) and matches only the rows of records
 not withdrawn; a member registers selectors for a record only with the record (its
 author, in its transaction, in its compartment), and records each row's form (``exact``
-or ``bare``: a bare handle, whose match a notice calls the weaker one). `darkmap team
-init` upgrades a server in place."""
+or ``bare``: a bare handle, whose match a notice calls the weaker one), 10 flags
+overlaps within one agency: a notice may be addressed to one compartment
+(``ops_notices.to_compartment``, read and acknowledged only by those who may read that
+compartment), and the server's comparisons tell two compartments of one agency of a
+shared selector or clashing event when the user who stored it may not read the other
+compartment. `darkmap team init` upgrades a server in place."""
 OPS_LOCK = 0x6F707331
 """The advisory lock every write transaction on the server takes first (``ops1``)."""
 OPS_ROLE = "darkmap_ops"
@@ -109,6 +114,13 @@ UNPLACED = "place not compared: coordinates against a postal area; call to check
 """What an event conflict says when the two places could not be compared (one event given
 by coordinates only, the other by postal area only). The library and the server write
 the same subjects."""
+
+WITHIN_AGENCY = "another compartment of your agency"
+"""Who holds the other side of a notice between two compartments of one agency (its
+``other_agency`` is the agency's own): never the compartment itself."""
+WITHIN_TAIL = f" ({WITHIN_AGENCY})"
+"""What a notice's subject ends with when the match is in another compartment of the
+agency (the planner's event notice, and both sides' selector notices)."""
 
 BARE_MATCH = " (bare handle: the same name on any market)"
 """What a selector notice's subject adds when either side's row of the match was a bare
@@ -188,7 +200,11 @@ CREATE TABLE IF NOT EXISTS ops_events (
 CREATE TABLE IF NOT EXISTS ops_notices (
     notice_id TEXT PRIMARY KEY, kind TEXT NOT NULL, to_agency TEXT NOT NULL,
     other_agency TEXT NOT NULL, other_contact TEXT NOT NULL, subject TEXT NOT NULL,
-    created_at TIMESTAMP NOT NULL, acked_by TEXT, acked_at TIMESTAMP);
+    created_at TIMESTAMP NOT NULL, acked_by TEXT, acked_at TIMESTAMP,
+    to_compartment TEXT);
+-- schema 10: a notice between two compartments of one agency is addressed to one of
+-- them (NULL: to the whole agency, as every notice between agencies)
+ALTER TABLE ops_notices ADD COLUMN IF NOT EXISTS to_compartment TEXT;
 CREATE TABLE IF NOT EXISTS ops_reported (
     operation TEXT NOT NULL, metric TEXT NOT NULL, low DOUBLE PRECISION,
     high DOUBLE PRECISION, text TEXT NOT NULL, source TEXT NOT NULL);
@@ -516,7 +532,8 @@ class WithdrawalRow(NamedTuple):
 
 
 class SelectorMatch(NamedTuple):
-    """A selector held by another compartment of another agency."""
+    """A selector held by a compartment of another agency, or by another compartment of
+    the same agency (``other_agency`` the agency's own)."""
 
     selector_hmac: str
     kind: str
@@ -528,6 +545,10 @@ class SelectorMatch(NamedTuple):
     form: str
     """``exact``, or ``bare`` when either side held the selector only as a bare handle
     (:data:`SELECTOR_FORMS`): the weaker match."""
+    other_contact: str = ""
+    """From the team server: whom to call (the other agency's contact; within one agency
+    the user who created the other compartment). Empty from a workspace, where the
+    library reads it itself."""
 
 
 class EventRow(NamedTuple):
@@ -548,7 +569,8 @@ class EventRow(NamedTuple):
 
 
 class NoticeRow(NamedTuple):
-    """A deconfliction notice to one agency."""
+    """A deconfliction notice to one agency (to one compartment of it when
+    ``to_compartment`` is set: a match within the agency)."""
 
     notice_id: str
     kind: str
@@ -559,6 +581,9 @@ class NoticeRow(NamedTuple):
     created_at: datetime
     acked_by: str | None
     acked_at: datetime | None
+    to_compartment: str | None = None
+    """Set on a notice between two compartments of one agency: only the users who may
+    read this compartment read and acknowledge it; ``None``: the whole agency's."""
 
 
 OPS_LOCK_WAIT_S = 30
@@ -719,6 +744,14 @@ def compartment(con: Con, compartment_id: str) -> CompartmentRow | None:
     row = con.execute("SELECT compartment_id, kind, name, owner_agency FROM ops_compartments "
                       "WHERE compartment_id = ?", [compartment_id]).fetchone()
     return CompartmentRow(*row) if row else None
+
+
+def compartment_creator(con: Con, compartment_id: str) -> str:
+    """The user who created a compartment (whom another compartment of the agency calls
+    about an overlap), ``""`` if unknown."""
+    row = con.execute("SELECT created_by FROM ops_compartments WHERE compartment_id = ?",
+                      [compartment_id]).fetchone()
+    return str(row[0]) if row else ""
 
 
 def compartment_taken(con: Con, compartment_id: str) -> bool:
@@ -1090,27 +1123,30 @@ _MATCHES = f"""
            CASE WHEN bool_or(p.exact AND s.form = 'exact') THEN 'exact' ELSE 'bare' END
     FROM probe p JOIN ops_selectors s
       ON s.selector_hmac = p.selector_hmac AND s.kind = p.kind
-     AND s.agency_id <> p.agency_id
+     AND (s.agency_id <> p.agency_id OR s.compartment_id <> p.compartment_id)
     WHERE {live_selector("s")}
     GROUP BY 1, 2, 3, 4, 5, 6
     ORDER BY 1, 2, 3, 5"""
 
 
-def selector_matches(con: Con, rows: pa.Table) -> list[SelectorMatch]:
+def selector_matches(con: Con, rows: pa.Table, user: str = "") -> list[SelectorMatch]:
     """The selectors of ``rows`` (hmac, kind, compartment, agency) that a compartment of
-    another agency holds already. The rows must be stored first (:func:`insert_selectors`):
-    a selector matches only while a row of it stands on both sides (:func:`live_selector`:
-    a direct submission, or a record not withdrawn). A match's ``form`` is ``exact`` when a
-    standing row on each side was registered as written, else ``bare`` (a bare handle on
-    one side or both: :data:`BARE_MATCH`). The team server matches only
-    selectors stored in a compartment the caller may write, names no other compartment,
-    and writes the notices to both agencies itself
-    (``ops_selector_matches``, :mod:`darkmap.store.ops_guards`)."""
+    another agency, or another compartment of the same agency, holds already. The rows
+    must be stored first (:func:`insert_selectors`): a selector matches only while a row
+    of it stands on both sides (:func:`live_selector`: a direct submission, or a record
+    not withdrawn). A match's ``form`` is ``exact`` when a standing row on each side was
+    registered as written, else ``bare`` (a bare handle on one side or both:
+    :data:`BARE_MATCH`). The team server matches only selectors stored in a compartment
+    the caller may write, names no other compartment, and writes the notices to both
+    agencies itself (``ops_selector_matches``, :mod:`darkmap.store.ops_guards`); within
+    one agency it answers only the compartments ``user`` (who stored the rows) may not
+    read, by the contact to call, and writes both compartments' notices (a workspace
+    answers every other compartment: the library asks who may read it)."""
     if isinstance(con, PgOps) and rows.num_rows < _COPY_ROWS:
         found = con.execute("SELECT * FROM ops_selector_matches(?::text[], ?::text[], "
-                            "?::text[], ?::text[])",
-                            _columns(rows, _SELECTOR_COLUMNS[:4])).fetchall()
-        return [SelectorMatch(h, k, c, a, None, o, f) for h, k, c, a, o, f in found]
+                            "?::text[], ?::text[], ?)",
+                            [*_columns(rows, _SELECTOR_COLUMNS[:4]), user]).fetchall()
+        return [SelectorMatch(h, k, c, a, None, o, f, t) for h, k, c, a, o, f, t in found]
     if isinstance(con, PgOps):
         _pg_load(con, ("DROP TABLE IF EXISTS _ops_probe",
                        ("CREATE TEMP TABLE _ops_probe (selector_hmac TEXT, kind TEXT, "
@@ -1119,9 +1155,9 @@ def selector_matches(con: Con, rows: pa.Table) -> list[SelectorMatch]:
         found = con.execute(
             "SELECT m.* FROM (SELECT array_agg(selector_hmac) AS h, array_agg(kind) AS k, "
             "array_agg(compartment_id) AS c, array_agg(agency_id) AS a FROM _ops_probe) t, "
-            "LATERAL ops_selector_matches(t.h, t.k, t.c, t.a) m").fetchall()
+            "LATERAL ops_selector_matches(t.h, t.k, t.c, t.a, ?) m", [user]).fetchall()
         con.execute("DROP TABLE _ops_probe")
-        return [SelectorMatch(h, k, c, a, None, o, f) for h, k, c, a, o, f in found]
+        return [SelectorMatch(h, k, c, a, None, o, f, t) for h, k, c, a, o, f, t in found]
     _register(con, "_ops_probe", rows)
     try:
         found = con.execute(_MATCHES).fetchall()
@@ -1145,30 +1181,42 @@ def insert_event(con: Con, row: EventRow, by: str, at: datetime) -> None:
 
 
 def events_in_window(con: Con, starts_at: datetime, ends_at: datetime,
-                     other_than_agency: str) -> list[EventRow]:
-    """Planned actions of other agencies whose window overlaps [starts_at, ends_at]."""
+                     other_than_agency: str, other_than_compartment: str = ""
+                     ) -> list[EventRow]:
+    """Planned actions of other agencies, and of the agency's other compartments than
+    ``other_than_compartment``, whose window overlaps [starts_at, ends_at]."""
     return [EventRow(*r) for r in con.execute(
-        f"SELECT {_EVENT_COLUMNS}, within_m FROM ops_events WHERE agency_id <> ? "
-        "AND starts_at <= ? AND ends_at >= ? ORDER BY event_id",
-        [other_than_agency, ends_at, starts_at]).fetchall()]
+        f"SELECT {_EVENT_COLUMNS}, within_m FROM ops_events WHERE (agency_id <> ? "
+        "OR (? <> '' AND compartment_id <> ?)) AND starts_at <= ? AND ends_at >= ? "
+        "ORDER BY event_id",
+        [other_than_agency, other_than_compartment, other_than_compartment, ends_at,
+         starts_at]).fetchall()]
 
 
 def event_clashes(con: PgOps, event_id: str, within_m: float
-                  ) -> list[tuple[str, str, bool]]:
-    """On the team server: (event id, agency, placed) of the other agencies' events that
-    the caller's stored event ``event_id`` clashes with, within the larger of ``within_m``
-    metres (capped at the server too) and their own radius, or in the same postal area, or
-    whose place could not be compared (``placed`` false), in an overlapping window. The server
-    compares places no member may read and writes the notices to both agencies itself
-    (``ops_event_clashes``, :mod:`darkmap.store.ops_guards`)."""
-    return [(str(e), str(a), bool(p)) for e, a, p in con.execute(
-        "SELECT * FROM ops_event_clashes(?, ?)", [event_id, within_m]).fetchall()]
+                  ) -> list[tuple[str | None, str, bool, str]]:
+    """On the team server: (event id, agency, placed, contact) of the other agencies'
+    events that the caller's stored event ``event_id`` clashes with, within the larger of
+    ``within_m`` metres (capped at the server too) and their own radius, or in the same
+    postal area, or whose place could not be compared (``placed`` false), in an
+    overlapping window; and of the events in the agency's other compartments that the
+    event's planner may not read (the agency its own, the event id ``None``: one per
+    contact, the user who created that compartment). The server compares places no member
+    may read and writes the notices to both sides itself (``ops_event_clashes``,
+    :mod:`darkmap.store.ops_guards`)."""
+    return [(None if e is None else str(e), str(a), bool(p), str(c or ""))
+            for e, a, p, c in con.execute("SELECT * FROM ops_event_clashes(?, ?)",
+                                          [event_id, within_m]).fetchall()]
+
+
+_NOTICE_COLUMNS = ("notice_id, kind, to_agency, other_agency, other_contact, subject, "
+                   "created_at, acked_by, acked_at, to_compartment")
 
 
 def insert_notice(con: Con, row: NoticeRow) -> None:
     """Add a notice (one already sent with the same id is kept)."""
-    con.execute("INSERT INTO ops_notices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT DO NOTHING", list(row))
+    con.execute(f"INSERT INTO ops_notices ({_NOTICE_COLUMNS}) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", list(row))
 
 
 def insert_notices(con: Con, rows: Sequence[NoticeRow]) -> None:
@@ -1181,34 +1229,47 @@ def insert_notices(con: Con, rows: Sequence[NoticeRow]) -> None:
                      "subject")},
         "created_at": pa.array([r.created_at for r in rows], pa.timestamp("us")),
         "acked_by": pa.array([r.acked_by for r in rows], pa.string()),
-        "acked_at": pa.array([r.acked_at for r in rows], pa.timestamp("us"))})
+        "acked_at": pa.array([r.acked_at for r in rows], pa.timestamp("us")),
+        "to_compartment": pa.array([r.to_compartment for r in rows], pa.string())})
     if isinstance(con, PgOps):
-        con.execute("INSERT INTO ops_notices SELECT * FROM unnest(?::text[], ?::text[], "
-                    "?::text[], ?::text[], ?::text[], ?::text[], ?::timestamp[], ?::text[], "
-                    "?::timestamp[]) ON CONFLICT DO NOTHING", _columns(table, table.column_names))
+        con.execute(f"INSERT INTO ops_notices ({_NOTICE_COLUMNS}) SELECT * FROM unnest("
+                    "?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], "
+                    "?::timestamp[], ?::text[], ?::timestamp[], ?::text[]) "
+                    "ON CONFLICT DO NOTHING", _columns(table, table.column_names))
         return
     _register(con, "_ops_new_notices", table)   # one statement: executemany is per row
     try:
-        con.execute("INSERT INTO ops_notices SELECT * FROM _ops_new_notices "
-                    "ON CONFLICT DO NOTHING")
+        con.execute(f"INSERT INTO ops_notices ({_NOTICE_COLUMNS}) SELECT {_NOTICE_COLUMNS} "
+                    "FROM _ops_new_notices ON CONFLICT DO NOTHING")
     finally:
         con.unregister("_ops_new_notices")
 
 
-def notices_for(con: Con, agency_id: str) -> list[NoticeRow]:
-    """The notices to one agency, oldest first."""
+_NOTICE_READABLE = ("(to_compartment IS NULL OR to_compartment IN (SELECT compartment_id "
+                    "FROM ops_grants WHERE (grantee_kind = 'user' AND grantee = $user) OR "
+                    "(grantee_kind = 'agency' AND grantee = $agency) OR "
+                    "grantee_kind = 'taskforce'))")
+"""A notice the user ``$user`` of ``$agency`` reads: its agency's, and when it is addressed
+to one compartment (a match within the agency), one the user may read."""
+
+
+def notices_for(con: Con, agency_id: str, user_id: str) -> list[NoticeRow]:
+    """The notices to one agency that the user may read (those to one of its compartments
+    only when the user may read it), oldest first."""
     return [NoticeRow(*r) for r in con.execute(
-        "SELECT * FROM ops_notices WHERE to_agency = ? ORDER BY created_at, notice_id",
-        [agency_id]).fetchall()]
+        f"SELECT {_NOTICE_COLUMNS} FROM ops_notices WHERE to_agency = $agency AND "
+        f"{_NOTICE_READABLE} ORDER BY created_at, notice_id",
+        {"agency": agency_id, "user": user_id}).fetchall()]
 
 
 def ack_notice(con: Con, notice_id: str, agency_id: str, by: str,
                at: datetime) -> int:
-    """Acknowledge a notice of one's own agency; the number acknowledged (0 or 1)."""
+    """Acknowledge a notice of one's own agency (to one of its compartments: one ``by``
+    may read); the number acknowledged (0 or 1)."""
     return len(con.execute(
-        "UPDATE ops_notices SET acked_by = ?, acked_at = ? WHERE notice_id = ? "
-        "AND to_agency = ? AND acked_by IS NULL RETURNING 1",
-        [by, at, notice_id, agency_id]).fetchall())
+        "UPDATE ops_notices SET acked_by = $by, acked_at = $at WHERE notice_id = $id "
+        f"AND to_agency = $agency AND acked_by IS NULL AND {_NOTICE_READABLE} RETURNING 1",
+        {"by": by, "at": at, "id": notice_id, "agency": agency_id, "user": by}).fetchall())
 
 
 # -- reported figures -------------------------------------------------------------------

@@ -22,8 +22,10 @@ through darkmap:
   kind); a withdrawal of a record by its author or an admin of its agency who may
   still write its compartment, with its ``record.withdraw`` audit entry in the same
   transaction; a notice only to or about one's own agency, naming
-  the other agency's registered contact; an acknowledgement of one's agency's notice in
-  one's own name.
+  the other agency's registered contact, never one addressed to a compartment (a match
+  within the agency: the server writes those); an acknowledgement of one's agency's
+  notice in one's own name (of one addressed to a compartment, only by a user who may
+  read that compartment, as only such users read it).
 
 Deconfliction must compare one agency's selectors and events with everyone's, which no
 member may read. Two ``SECURITY DEFINER`` functions do it on the server
@@ -35,7 +37,10 @@ for events the caller stored (so every probe leaves its row, naming who stored i
 answer no more than the library tells (the other agency, never its
 compartment, place or time), cap the distance at
 :data:`EVENT_RADIUS_CAP_M`, and write the notices to both agencies
-themselves: a client that skips them still leaves the other agency its notice.
+themselves: a client that skips them still leaves the other agency its notice. They
+compare the agency's other compartments too (schema 10), those the storing user may not
+read, answering for them only the contact (the user who created that compartment) and
+writing both compartments' notices.
 
 A member of ``darkmap_ops_service`` (a front end that authenticates users itself) passes
 every check; the library then filters for the user it acts for.
@@ -47,7 +52,14 @@ from typing import Any
 
 import psycopg
 
-from darkmap.store.operations import BARE_MATCH, OPS_ROLE, SERVICE_ROLE, UNPLACED
+from darkmap.store.operations import (
+    BARE_MATCH,
+    OPS_ROLE,
+    SERVICE_ROLE,
+    UNPLACED,
+    WITHIN_AGENCY,
+    WITHIN_TAIL,
+)
 from darkmap.store.operations import live_selector as _live
 
 __all__ = ["EVENT_MAX_DAYS", "EVENT_RADIUS_CAP_M", "EVENT_RADIUS_DEFAULT_M", "LINK_KINDS",
@@ -246,6 +258,25 @@ LANGUAGE sql STABLE AS $$
         '[\\s,.;]+', ' ', 'g'))
 $$;
 
+-- schema 10: whether user ``who`` may read a compartment (a grant to the user, its
+-- agency or the task force), and whom to call about a compartment (the user who created
+-- it): what a match within one agency asks; neither answers a member directly
+CREATE OR REPLACE FUNCTION ops_user_reads(who TEXT, compartment TEXT) RETURNS BOOLEAN
+LANGUAGE sql {_DEFINER} AS $$
+    SELECT EXISTS (SELECT 1 FROM ops_grants g WHERE g.compartment_id = compartment
+                   AND ((g.grantee_kind = 'user' AND g.grantee = who)
+                        OR (g.grantee_kind = 'agency' AND g.grantee =
+                            (SELECT u.agency_id FROM ops_users u WHERE u.user_id = who))
+                        OR g.grantee_kind = 'taskforce'))
+$$;
+CREATE OR REPLACE FUNCTION ops_compartment_contact(compartment TEXT) RETURNS TEXT
+LANGUAGE sql {_DEFINER} AS $$
+    SELECT coalesce((SELECT c.created_by FROM ops_compartments c
+                     WHERE c.compartment_id = compartment), '')
+$$;
+REVOKE ALL ON FUNCTION ops_user_reads(TEXT, TEXT) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ops_compartment_contact(TEXT) FROM PUBLIC;
+
 -- a record's selectors (schema 9) go in with it: by its author, in the transaction that
 -- inserted it, in its compartment (a row naming another's record, or a record of
 -- another compartment, would stand or fall with a withdrawal not the member's)
@@ -260,14 +291,23 @@ $$;
 -- of a record not withdrawn; the probe is the caller's own agency's standing row. A match
 -- is exact when a row on each side was registered as written, else bare (a bare handle
 -- on one side or both), and the notice's subject says so as the library's does
--- (schema 9 adds the form: the function's result changed, so it is made anew)
+-- (schema 9 adds the form: the function's result changed, so it is made anew). Schema
+-- 10 matches another compartment of the same agency too, when the user who stored the
+-- rows (the member; for the service role, ``p_user``) may not read it: both compartments
+-- are told, each naming the user who created the other, and the caller is answered that
+-- contact, never the compartment
 DROP FUNCTION IF EXISTS ops_selector_matches(TEXT[], TEXT[], TEXT[], TEXT[]);
+DROP FUNCTION IF EXISTS ops_selector_matches(TEXT[], TEXT[], TEXT[], TEXT[], TEXT);
 CREATE FUNCTION ops_selector_matches(p_hmac TEXT[], p_kind TEXT[],
-                                     p_compartment TEXT[], p_agency TEXT[])
+                                     p_compartment TEXT[], p_agency TEXT[],
+                                     p_user TEXT DEFAULT NULL)
 RETURNS TABLE (selector_hmac TEXT, kind TEXT, compartment_id TEXT, agency_id TEXT,
-               other_agency TEXT, form TEXT)
+               other_agency TEXT, form TEXT, other_contact TEXT)
 LANGUAGE sql {_WRITER} AS $$
-    WITH probe AS (
+    WITH me AS (
+        SELECT CASE WHEN ops_is_service() THEN coalesce(p_user, '')
+                    ELSE session_user::text END AS who),
+    probe AS (
         SELECT p.h, p.k, p.c, p.a, bool_or(o.form = 'exact') AS exact
         FROM (SELECT DISTINCT * FROM unnest(p_hmac, p_kind, p_compartment, p_agency)
               AS u(h, k, c, a)) p
@@ -296,16 +336,53 @@ LANGUAGE sql {_WRITER} AS $$
                NULL, NULL
         FROM (SELECT subject, mine AS to_a, theirs AS other_a FROM pairs
               UNION SELECT subject, theirs, mine FROM pairs) n
+        ON CONFLICT DO NOTHING),
+    -- within the agency: the other compartments the storing user may not read
+    inside AS (
+        SELECT p.h, p.k, p.c, p.a, s.compartment_id AS oc,
+               ops_compartment_contact(s.compartment_id) AS o_contact,
+               bool_or(p.exact AND s.form = 'exact') AS exact
+        FROM probe p JOIN ops_selectors s
+          ON s.selector_hmac = p.h AND s.kind = p.k AND s.agency_id = p.a
+         AND s.compartment_id <> p.c
+        WHERE {_live("s")}
+          AND NOT ops_user_reads((SELECT who FROM me), s.compartment_id)
+        GROUP BY 1, 2, 3, 4, 5),
+    -- to the storing compartment: one notice per selector and contact; to each other
+    -- compartment: one per selector and storing compartment
+    told AS (
+        SELECT h, k, c, a, o_contact, bool_or(exact) AS exact FROM inside
+        GROUP BY 1, 2, 3, 4, 5),
+    inside_notes AS (
+        SELECT k || ' ' || left(h, 12) || CASE WHEN exact THEN '' ELSE '{BARE_MATCH}' END
+                   || '{WITHIN_TAIL}' AS subject,
+               a, c AS to_c, o_contact AS contact FROM told
+        UNION
+        SELECT k || ' ' || left(h, 12) || CASE WHEN exact THEN '' ELSE '{BARE_MATCH}' END
+                   || '{WITHIN_TAIL}', a, oc, ops_compartment_contact(c) FROM inside),
+    sent_inside AS (
+        INSERT INTO ops_notices (notice_id, kind, to_agency, other_agency, other_contact,
+                                 subject, created_at, acked_by, acked_at, to_compartment)
+        SELECT ops_notice_id('selector', n.subject, n.a,
+                             n.a || '|' || n.to_c || '|' || n.contact), 'selector', n.a,
+               n.a, n.contact, n.subject, now() AT TIME ZONE 'UTC', NULL, NULL, n.to_c
+        FROM inside_notes n
         ON CONFLICT DO NOTHING)
-    SELECT h, k, c, a, oa, f FROM found ORDER BY 1, 2, 3, 5
+    SELECT h, k, c, a, oa, f, ops_contact(oa) FROM found
+    UNION ALL
+    SELECT h, k, c, a, a, CASE WHEN exact THEN 'exact' ELSE 'bare' END, o_contact FROM told
+    ORDER BY 1, 2, 3, 5, 7
 $$;
 
 ALTER TABLE ops_events ADD COLUMN IF NOT EXISTS within_m DOUBLE PRECISION;
 -- schema 5's function answered (event, agency): it now says whether the places were
--- compared too (a return type is changed only by dropping the function)
+-- compared too, and (schema 10) whom to call; it compares the events of the agency's
+-- other compartments that the planner may not read too, answering for them no event id
+-- but the user who created that compartment (a return type is changed only by dropping
+-- the function)
 DROP FUNCTION IF EXISTS ops_event_clashes(TEXT, DOUBLE PRECISION);
 CREATE FUNCTION ops_event_clashes(p_event TEXT, p_within_m DOUBLE PRECISION)
-RETURNS TABLE (event_id TEXT, agency_id TEXT, placed BOOLEAN)
+RETURNS TABLE (event_id TEXT, agency_id TEXT, placed BOOLEAN, other_contact TEXT)
 LANGUAGE sql {_WRITER} AS $$
     -- the first comparison of an event fixes its radius: asked again with others, the
     -- same event answered each, unaudited, and located another agency's action to a
@@ -320,7 +397,8 @@ LANGUAGE sql {_WRITER} AS $$
            AND x.ends_at - x.starts_at <= interval '{EVENT_MAX_DAYS} days'),
     pair AS (
         SELECT o.event_id AS theirs, o.agency_id AS their_agency, e.event_id AS mine,
-               e.agency_id AS my_agency,
+               e.agency_id AS my_agency, o.agency_id = e.agency_id AS inside,
+               o.compartment_id AS their_c, e.compartment_id AS my_c,
                e.lat IS NOT NULL AND e.lon IS NOT NULL AND o.lat IS NOT NULL
                    AND o.lon IS NOT NULL AS by_point,
                coalesce(e.postal_area, '') <> '' AND coalesce(o.postal_area, '') <> ''
@@ -334,10 +412,13 @@ LANGUAGE sql {_WRITER} AS $$
                e.lat, e.lon, o.lat AS olat, o.lon AS olon, e.within_m,
                o.within_m AS owithin_m, e.postal_area, o.postal_area AS opostal_area
         FROM e JOIN ops_events o
-          ON o.agency_id <> e.agency_id AND o.starts_at <= e.ends_at
-         AND o.ends_at >= e.starts_at),
+          ON (o.agency_id <> e.agency_id
+              OR (o.compartment_id <> e.compartment_id
+                  AND NOT ops_user_reads(e.created_by, o.compartment_id)))
+         AND o.starts_at <= e.ends_at AND o.ends_at >= e.starts_at),
     hit AS (
-        SELECT theirs, their_agency, mine, my_agency, by_point OR by_area AS placed
+        SELECT theirs, their_agency, mine, my_agency, by_point OR by_area AS placed,
+               inside, their_c, my_c
         FROM pair
         WHERE CASE
             -- either side's radius (found by an audit: only the later planner's
@@ -356,23 +437,52 @@ LANGUAGE sql {_WRITER} AS $$
     notes AS (
         SELECT 'event ' || mine || CASE WHEN placed THEN ' overlaps in time and place'
                ELSE ' overlaps in time ({UNPLACED})' END AS subject, '' AS tail,
-               my_agency AS to_a, their_agency AS other_a FROM hit
+               my_agency AS to_a, their_agency AS other_a FROM hit WHERE NOT inside
         UNION
         SELECT 'event ' || theirs || CASE WHEN placed
                THEN ' overlaps in time and place with an event of ' || my_agency
                ELSE ' overlaps in time with an event of ' || my_agency
-                    || ' ({UNPLACED})' END, mine, their_agency, my_agency FROM hit),
+                    || ' ({UNPLACED})' END, mine, their_agency, my_agency FROM hit
+        WHERE NOT inside),
     sent AS (
         INSERT INTO ops_notices
         SELECT ops_notice_id('event', subject || tail, to_a, other_a), 'event', to_a,
                other_a, ops_contact(other_a), subject, now() AT TIME ZONE 'UTC', NULL, NULL
-        FROM notes ON CONFLICT DO NOTHING)
-    SELECT theirs, their_agency, placed FROM hit ORDER BY 1
+        FROM notes ON CONFLICT DO NOTHING),
+    -- within the agency (schema 10): to the planner's compartment one notice per own
+    -- event and contact, to the other compartment one per event that hit its event
+    -- (counted, as between agencies), each naming the user who created the other
+    inside_notes AS (
+        SELECT 'event ' || mine || CASE WHEN placed THEN ' overlaps in time and place'
+               ELSE ' overlaps in time ({UNPLACED})' END || '{WITHIN_TAIL}' AS subject,
+               '' AS tail, my_agency AS a, my_c AS to_c,
+               ops_compartment_contact(their_c) AS contact FROM hit WHERE inside
+        UNION
+        SELECT 'event ' || theirs || CASE WHEN placed
+               THEN ' overlaps in time and place with an event of {WITHIN_AGENCY}'
+               ELSE ' overlaps in time with an event of {WITHIN_AGENCY} ({UNPLACED})'
+               END, mine, my_agency, their_c, ops_compartment_contact(my_c) FROM hit
+        WHERE inside),
+    sent_inside AS (
+        INSERT INTO ops_notices (notice_id, kind, to_agency, other_agency, other_contact,
+                                 subject, created_at, acked_by, acked_at, to_compartment)
+        SELECT ops_notice_id('event', subject || tail, a, a || '|' || to_c || '|'
+                             || contact), 'event', a, a, contact, subject,
+               now() AT TIME ZONE 'UTC', NULL, NULL, to_c
+        FROM inside_notes ON CONFLICT DO NOTHING)
+    SELECT theirs, their_agency, placed, ops_contact(their_agency) FROM hit
+     WHERE NOT inside
+    UNION
+    SELECT NULL, their_agency, placed, ops_compartment_contact(their_c) FROM hit
+     WHERE inside
+    ORDER BY 1, 4
 $$;
-REVOKE ALL ON FUNCTION ops_selector_matches(TEXT[], TEXT[], TEXT[], TEXT[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ops_selector_matches(TEXT[], TEXT[], TEXT[], TEXT[], TEXT)
+    FROM PUBLIC;
 REVOKE ALL ON FUNCTION ops_event_clashes(TEXT, DOUBLE PRECISION) FROM PUBLIC;
 REVOKE ALL ON FUNCTION ops_compartment_taken(TEXT) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ops_selector_matches(TEXT[], TEXT[], TEXT[], TEXT[]) TO {OPS_ROLE};
+GRANT EXECUTE ON FUNCTION ops_selector_matches(TEXT[], TEXT[], TEXT[], TEXT[], TEXT)
+    TO {OPS_ROLE};
 GRANT EXECUTE ON FUNCTION ops_event_clashes(TEXT, DOUBLE PRECISION) TO {OPS_ROLE};
 GRANT EXECUTE ON FUNCTION ops_compartment_taken(TEXT) TO {OPS_ROLE};
 """
@@ -385,6 +495,8 @@ _ROLE = "(SELECT ops_my_role())"
 _ME = "session_user::text"
 _READS = "compartment_id IN (SELECT ops_granted(1))"
 _WRITES = "compartment_id IN (SELECT ops_granted(2))"
+_TO_ME = (f"(to_agency = {_AGENCY} AND (to_compartment IS NULL "
+          "OR to_compartment IN (SELECT ops_granted(1))))")
 
 # (table, policy, command, USING, WITH CHECK): every policy of the ops tables but the
 # audit trail's (darkmap.store.audit)
@@ -446,17 +558,20 @@ _POLICIES: tuple[tuple[str, str, str, str | None, str | None], ...] = (
     ("ops_events", "ops_read", "SELECT", f"{_SERVICE} OR {_READS}", None),
     ("ops_events", "ops_add", "INSERT", None,
      f"{_SERVICE} OR (created_by = {_ME} AND agency_id = {_AGENCY} AND {_WRITES})"),
-    ("ops_notices", "ops_read", "SELECT", f"to_agency = {_AGENCY} OR {_SERVICE}", None),
+    # a notice to one compartment of the agency (schema 10: a match within the agency)
+    # is read and acknowledged only by those who may read that compartment
+    ("ops_notices", "ops_read", "SELECT", f"{_TO_ME} OR {_SERVICE}", None),
     # a notice comes in open, a selector notice under the id its content gives (found by
     # testing: a member planted another agency's notice, acknowledged, ahead of the
     # match, and the real one was never shown)
     ("ops_notices", "ops_add", "INSERT", None,
-     (f"{_SERVICE} OR ((to_agency = {_AGENCY} OR other_agency = {_AGENCY}) AND "
+     (f"{_SERVICE} OR (to_compartment IS NULL AND "
+      f"(to_agency = {_AGENCY} OR other_agency = {_AGENCY}) AND "
      "(other_agency, other_contact) IN (SELECT a.agency_id, a.contact FROM ops_agencies a)"
      " AND acked_by IS NULL AND acked_at IS NULL AND (kind <> 'selector' OR notice_id = "
      "ops_notice_id(kind, subject, to_agency, other_agency)))")),
-    ("ops_notices", "ops_ack", "UPDATE", f"to_agency = {_AGENCY} OR {_SERVICE}",
-     f"{_SERVICE} OR (to_agency = {_AGENCY} AND acked_by = {_ME} AND {_ROLE} <> 'reader')"),
+    ("ops_notices", "ops_ack", "UPDATE", f"{_TO_ME} OR {_SERVICE}",
+     f"{_SERVICE} OR ({_TO_ME} AND acked_by = {_ME} AND {_ROLE} <> 'reader')"),
     # the reported figures: one set for every agency, replaced by an officer or admin
     ("ops_reported", "ops_read", "SELECT", "true", None),
     ("ops_reported", "ops_add", "INSERT", None,
