@@ -426,12 +426,15 @@ def _within_agency(con: Con, actor: UserRow, found: Sequence[SelectorMatch]
     agency = actor.agency_id
     mine: dict[tuple[str, str, str, str], bool] = {}
     theirs: dict[tuple[str, str, str, str], bool] = {}
+    creator = _Creators(con)
+    unread = {c for c in {m.other_compartment for m in found} - {None}
+              if store.access_level(con, actor.user_id, agency, str(c)) is None}
     for m in found:
         if m.other_compartment is None:   # the team server: contact given, no compartment
             contact = m.other_contact
             theirs[m.selector_hmac, m.kind, m.compartment_id, contact] = m.form == "exact"
-        elif store.access_level(con, actor.user_id, agency, m.other_compartment) is None:
-            contact = store.compartment_creator(con, m.other_compartment)
+        elif m.other_compartment in unread:
+            contact = creator(m.other_compartment)
             pair = (m.selector_hmac, m.kind, m.compartment_id, m.other_compartment)
             theirs[pair] = theirs.get(pair, False) or m.form == "exact"
         else:
@@ -450,8 +453,23 @@ def _within_agency(con: Con, actor: UserRow, found: Sequence[SelectorMatch]
                                                   subject, now, None, None, None)
         else:
             out[other, subject] = _inside_notice(
-                "selector", subject, agency, other, store.compartment_creator(con, own), now)
+                "selector", subject, agency, other, creator(own), now)
     return list(out.values())
+
+
+class _Creators:
+    """The creator of each compartment asked (:func:`darkmap.store.operations.
+    compartment_creator`), read once per compartment: a large submission matching many
+    selectors of a few compartments asks the same ones again and again."""
+
+    def __init__(self, con: Con) -> None:
+        self.con = con
+        self.known: dict[str, str] = {}
+
+    def __call__(self, compartment_id: str) -> str:
+        if compartment_id not in self.known:
+            self.known[compartment_id] = store.compartment_creator(self.con, compartment_id)
+        return self.known[compartment_id]
 
 
 def _inside_notice(kind: str, subject: str, agency: str, to_compartment: str, contact: str,
