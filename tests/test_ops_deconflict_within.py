@@ -82,6 +82,20 @@ def test_one_vendor_in_two_case_compartments_tells_both_teams(bka: Space) -> Non
     assert len(_notices(bka, "uwe")) == len(_notices(bka, "otto")) == 1
 
 
+def test_two_records_naming_one_persona_meet_within_the_agency(bka: Space) -> None:
+    """A record registers its selectors (a persona link here): the second case team's
+    record meets the first's as a submission does."""
+    records.add_record(bka, "otto", Case(CASE_A), compartment="falke",
+                       provenance="file 3", links=[("persona", "p-4711")])
+    records.add_record(bka, "uwe", Case(CASE_B), compartment="reiher",
+                       provenance="file 9", links=[("persona", "p-4711")])
+    for user, contact, own in (("otto", "uwe", "falke"), ("uwe", "otto", "reiher")):
+        got = _notices(bka, user)
+        assert [(n.subject.split()[0], n.other_contact, n.to_compartment) for n in got] == [
+            ("persona", contact, own)]
+        assert "p-4711" not in json.dumps(got[0]._asdict(), default=str)
+
+
 def test_a_user_who_reads_both_compartments_is_not_told(bka: Space) -> None:
     access.add_compartment(bka.con, "ida", "case", "Ida's", members=["otto"],
                            compartment_id="ida-own")
