@@ -9,10 +9,12 @@ import re
 
 import httpx
 from web_support import (
+    PASSWORD,
     FakeClock,
     Served,
     World,
     csrf_of,
+    login,
     signed_in,
 )
 
@@ -55,7 +57,7 @@ def test_an_officer_acknowledges_a_notice_from_the_dashboard(store_srv, store_wo
         assert "contact t-bka (bka desk)" in items[-1] and "<b>open</b>" in items[-1]
         assert "Acknowledge" not in items[-1]
         wb = store_srv[0].wb
-        notice = wb.call(lambda: notices_for(wb.con, "t-nca"))[-1].notice_id
+        notice = wb.call(lambda: notices_for(wb.con, "t-nca", "alice"))[-1].notice_id
         r = rita.post("/notice", data={"csrf": csrf_of(rita.get("/").text),
                                        "notice": notice})
         assert r.status_code == 403 and "reader" in r.text
@@ -90,7 +92,8 @@ def test_a_notice_is_acknowledged_through_the_api_with_a_token(store_srv,
     store_srv[1].advance(seconds=1)
     _shared_selector(store_srv, value)
     wb = store_srv[0].wb
-    notice = wb.call(lambda: [n for n in notices_for(wb.con, "t-bka") if n.acked_at is None])[-1]
+    notice = wb.call(lambda: [n for n in notices_for(wb.con, "t-bka", "bob")
+                              if n.acked_at is None])[-1]
     token = wb.call(lambda: create_token(wb.con, "bob", "notices"))
     with httpx.Client(base_url=store_srv[0].url, timeout=60) as api:
         r = api.post("/api/notice", params={"notice": notice.notice_id},
@@ -100,11 +103,11 @@ def test_a_notice_is_acknowledged_through_the_api_with_a_token(store_srv,
             r = bob.post("/api/notice", params={"notice": notice.notice_id})
             assert r.status_code == 401
         # another agency's notice is no notice of the caller's
-        other = wb.call(lambda: notices_for(wb.con, "t-nca"))[-1]
+        other = wb.call(lambda: notices_for(wb.con, "t-nca", "alice"))[-1]
         r = api.post("/api/notice", params={"notice": other.notice_id},
                      headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 404
-    assert wb.call(lambda: [n.acked_by for n in notices_for(wb.con, "t-bka")
+    assert wb.call(lambda: [n.acked_by for n in notices_for(wb.con, "t-bka", "bob")
                             if n.notice_id == notice.notice_id]) == ["bob"]
 
 
@@ -112,3 +115,32 @@ def test_acknowledging_without_the_csrf_token_is_refused(store_srv, store_world:
     with signed_in(store_srv, store_world, "alice") as alice:
         r = alice.post("/notice", data={"notice": "whatever"})
         assert r.status_code == 403 and "CSRF" in r.text
+
+
+def test_a_notice_within_the_agency_names_the_other_teams_contact(store_srv,
+                                                                  store_world: World) -> None:
+    """Two compartments of t-nca that do not read each other hold one selector: the
+    dashboard of each team says whom to call inside the agency, not the agency's desk."""
+    from darkmap.ops.access import add_compartment, add_user
+    from darkmap.web.auth import create_login
+
+    wb, clock = store_srv[0].wb, store_srv[1]
+    stamp = f"{clock.now:%j%H%M%S}"
+    one, two = f"cara{stamp}", f"dave{stamp}"
+    secrets = {}
+    for user in (one, two):
+        wb.call(lambda u=user: add_user(wb.con, "ana", u, "t-nca", "officer"))
+        secrets[user] = wb.call(lambda u=user: create_login(wb.con, "ana", u, PASSWORD,
+                                                            "analyst"))
+    comps = {u: wb.call(lambda u=u: add_compartment(wb.con, u, "case", f"team {u}",
+                                                    members=[]).compartment_id)
+             for u in (one, two)}
+    value = f"inside{stamp}"
+    for u in (one, two):
+        wb.call(lambda u=u: submit(wb.ops, u, comps[u], [("handle", value)]))
+    clock.advance(seconds=31)
+    with httpx.Client(base_url=store_srv[0].url, timeout=60) as c:
+        assert login(c, one, secrets[one], clock).status_code == 303
+        item = _notice_items(c.get("/").text)[-1]
+    assert f"contact {two} (another compartment of your agency" in item
+    assert comps[two] not in item and "nca desk" not in item and "Acknowledge" in item
