@@ -61,6 +61,11 @@ def _the_operation(ws: Workspace, op: dict[str, object], plain_html: str) -> Non
     assert ("persona", op["persona"]) in marks and any(k == "listing" for k, _ in marks)
     for user in (lead, partner):
         assert deconflict.notices(ws, user)
+    # the second team of the lead agency: the case team is told of it, by whom to call
+    inside = [n for n in deconflict.notices(ws, lead) if n.to_compartment]
+    assert inside and {n.other_contact for n in inside} == {lead.replace("-officer", "-admin")}
+    assert all("another compartment of your agency" in n.subject for n in inside)
+    assert not [n for n in deconflict.notices(ws, partner) if n.to_compartment]
     for cc in op["countries"]:  # type: ignore[attr-defined]
         assert (ws.path / "packages" / cc / "package.json").is_file()
     assert "Operations (as" not in plain_html

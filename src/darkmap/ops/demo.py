@@ -6,7 +6,9 @@ United States when it has none), the partner in another. They share a case (its 
 one officer of each); the lead records a controlled buy of the persona's listing whose
 lab result shows fentanyl (which marks the listing and the persona), the parcel it came
 in, a seizure and an arrest tied to the persona; the partner submits the persona as a
-selector of its own, and both agencies get a deconfliction notice. Each country gets its
+selector of its own, and both agencies get a deconfliction notice; a second team of the
+lead agency, whose case compartment and the first do not read each other, submits it too,
+and both teams are told whom to call (an overlap within one agency). Each country gets its
 package, and the reported figures of past operations are imported when the real data
 holds them. Everything is audited like any other use.
 """
@@ -140,6 +142,14 @@ def run_demo_operation(ws: Space, markets: list[str], packages_dir: Path,
                                           compartment_id="demo-partner-leads")
     sent = deconflict.submit(ws, partner, partner_comp.compartment_id,
                              [("persona", persona), ("handle", account)]).notices
+    # a second team of the lead agency works the same vendor without knowing of the case:
+    # its compartment and the case's do not read each other, so both teams are told
+    # whom to call (an overlap within one agency), nothing more
+    lead_admin = f"{_agency(lead_cc)[0]}-admin"
+    second = access.add_compartment(ws.con, lead_admin, "case", "second team",
+                                    compartment_id="demo-second-team")
+    sent += deconflict.submit(ws, lead_admin, second.compartment_id,
+                              [("persona", persona)]).notices
     reported = {}
     if reported_csv is not None and reported_csv.is_file():
         reported = totals.import_reported(ws, lead, reported_csv)

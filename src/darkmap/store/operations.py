@@ -59,11 +59,16 @@ __all__ = [
     "take_ops_lock", "transaction", "user", "user_exists", "users"
 ]
 
-READABLE = ("compartment_id IN (SELECT compartment_id FROM ops_grants WHERE "
+def readable(column: str = "compartment_id") -> str:
+    """The grant filter: the compartment in ``column`` is readable by the user ``$user``
+    of agency ``$agency`` (any grant, read or write)."""
+    return (f"{column} IN (SELECT compartment_id FROM ops_grants WHERE "
             "(grantee_kind = 'user' AND grantee = $user) OR "
             "(grantee_kind = 'agency' AND grantee = $agency) OR grantee_kind = 'taskforce')")
-"""The grant filter: a record's compartment is readable by the user ``$user`` of agency
-``$agency`` (any grant, read or write)."""
+
+
+READABLE = readable()
+"""A record's compartment is readable by the user ``$user`` of agency ``$agency``."""
 
 ACTIVE = "record_id NOT IN (SELECT record_id FROM ops_withdrawals)"
 """A record not withdrawn (:func:`insert_withdrawal`): what the totals, packages, marks
@@ -1245,10 +1250,7 @@ def insert_notices(con: Con, rows: Sequence[NoticeRow]) -> None:
         con.unregister("_ops_new_notices")
 
 
-_NOTICE_READABLE = ("(to_compartment IS NULL OR to_compartment IN (SELECT compartment_id "
-                    "FROM ops_grants WHERE (grantee_kind = 'user' AND grantee = $user) OR "
-                    "(grantee_kind = 'agency' AND grantee = $agency) OR "
-                    "grantee_kind = 'taskforce'))")
+_NOTICE_READABLE = f"(to_compartment IS NULL OR {readable('to_compartment')})"
 """A notice the user ``$user`` of ``$agency`` reads: its agency's, and when it is addressed
 to one compartment (a match within the agency), one the user may read."""
 

@@ -105,11 +105,9 @@ def login(con: Con, user_id: str) -> LoginRow | None:
     return None if r is None else LoginRow(*r)
 
 
-def delete_login(con: Con, user_id: str) -> bool:
-    """Remove a user's sign-in credentials (suspended); whether there were any."""
-    had = login(con, user_id) is not None
+def delete_login(con: Con, user_id: str) -> None:
+    """Remove a user's sign-in credentials (suspended)."""
     con.execute("DELETE FROM web_logins WHERE user_id = ?", [user_id])
-    return had
 
 
 def set_totp_step(con: Con, user_id: str, step: int) -> None:
