@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 BACKENDS = ("duckdb", "postgres")
 OPS_TABLES = ("ops_agencies", "ops_users", "ops_compartments", "ops_grants", "ops_records",
               "ops_links", "ops_seizure_items", "ops_lab_results", "ops_selectors",
-              "ops_events", "ops_notices", "ops_reported", "ops_withdrawals", "ops_audit",
+              "ops_events", "ops_notices", "ops_reported", "ops_withdrawals", "ops_suspended",
+              "ops_audit",
               "ops_audit_head", "ops_audit_archives")
 
 

@@ -307,7 +307,7 @@ def test_server_upgrade_from_schema_9_adds_the_column(server: ServerDb) -> None:
         old.sql("ALTER TABLE ops_notices DROP COLUMN to_compartment CASCADE")
         old.sql("UPDATE ops_schema SET version = 9")
         done = init_server(old.admin)
-        assert (done.ops_upgraded_from, done.ops_version) == (9, OPS_SCHEMA_VERSION) == (9, 10)
+        assert (done.ops_upgraded_from, done.ops_version) == (9, OPS_SCHEMA_VERSION) == (9, 11)
         assert old.sql("SELECT notice_id, to_compartment FROM ops_notices") == [
             ("n-old", None)]
     finally:

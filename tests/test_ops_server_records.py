@@ -162,7 +162,7 @@ def test_team_init_upgrades_a_schema_6_server(roles: dict[str, str]) -> None:
         db.sql("UPDATE ops_records SET author = %s", [name])
         db.sql("UPDATE ops_schema SET version = 6")
         done = init_server(db.admin)
-        assert (done.ops_upgraded_from, done.ops_version) == (6, OPS_SCHEMA_VERSION) == (6, 10)
+        assert (done.ops_upgraded_from, done.ops_version) == (6, OPS_SCHEMA_VERSION) == (6, 11)
         with psycopg.connect(dsn, autocommit=True) as pg:
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level"):
                 pg.execute("INSERT INTO ops_seizure_items VALUES (%s, 'drug', 'fentanyl', "

@@ -270,7 +270,7 @@ def test_team_init_upgrades_a_schema_7_server() -> None:
                                      provenance="t").record_id
         db.sql("DROP TABLE ops_withdrawals; UPDATE ops_schema SET version = 7")
         done = init_server(db.admin)
-        assert (done.ops_upgraded_from, done.ops_version) == (7, OPS_SCHEMA_VERSION) == (7, 10)
+        assert (done.ops_upgraded_from, done.ops_version) == (7, OPS_SCHEMA_VERSION) == (7, 11)
         with open_ops_server(dsn) as ops:
             records.withdraw_record(ops, name, rid, "duplicate")
             shown = records.show_record(ops, name, rid)
@@ -412,7 +412,7 @@ def test_team_init_upgrades_a_schema_8_server_keeping_its_selectors() -> None:
                "compartment_id); UPDATE ops_schema SET version = 8")
         before = db.sql("SELECT * FROM ops_selectors ORDER BY 1")
         done = init_server(db.admin)
-        assert (done.ops_upgraded_from, done.ops_version) == (8, OPS_SCHEMA_VERSION) == (8, 10)
+        assert (done.ops_upgraded_from, done.ops_version) == (8, OPS_SCHEMA_VERSION) == (8, 11)
         # kept; the form was not stored: a handle is taken as bare (the weaker match)
         assert db.sql("SELECT * FROM ops_selectors ORDER BY 1") == [
             (*r, "bare" if r[1] == "handle" else "exact") for r in before]
@@ -432,7 +432,7 @@ def test_team_init_upgrades_a_schema_8_server_keeping_its_selectors() -> None:
         assert out.notices == 4     # p-1 through the second record; p-kept as before
         with open_ops_server(names["b_dsn"]) as ops:
             deconflict.submit(ops, names["b"], "own-b", [("handle", "new-name")])
-        assert init_server(db.admin).ops_upgraded_from == 10   # again: no row relabelled
+        assert init_server(db.admin).ops_upgraded_from == 11   # again: no row relabelled
         assert db.sql("SELECT form FROM ops_selectors WHERE agency_id = 'b' AND kind = "
                       "'handle'") == [("exact",)]
     finally:

@@ -41,7 +41,7 @@ def test_the_script_is_the_migrations_schema(tmp_path: Path,
     old = _by_migrations(tmp_path / "old", monkeypatch)
     try:
         a, b = _catalog(new), _catalog(old)
-        assert len(a["tables"]) == 66 and len(a["constraints"]) > 300
+        assert len(a["tables"]) == 67 and len(a["constraints"]) > 300
         for kind in SCHEMA_CATALOG:
             assert a[kind] == b[kind], kind
         assert [r[0] for r in a["migrations"]] == [v for v, _, _ in migrations()]
@@ -113,6 +113,6 @@ def test_a_failing_script_leaves_no_table(tmp_path: Path,
     try:
         assert ws.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = "
                               "'fine'").fetchone() == (0,)
-        assert len(_catalog(ws)["tables"]) == 66
+        assert len(_catalog(ws)["tables"]) == 67
     finally:
         ws.close()

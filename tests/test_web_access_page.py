@@ -168,7 +168,8 @@ def test_a_suspended_sign_in_stops_at_once_and_a_new_one_restores_it(store_srv,
         assert victim.get("/").status_code == 303          # the session ended
         assert _api(store_srv, token) == 401                     # the token revoked
         row = _row(ana.get("/access").text, user)
-        assert "no sign-in" in row and "suspend" not in row
+        assert "no sign-in" in row and 'value="suspend"' not in row
+        assert "suspended" in row and "by ana" in row
     store_srv[1].advance(seconds=31)
     with httpx.Client(base_url=store_srv[0].url, timeout=60) as again:
         assert login(again, user, secret, store_srv[1]).status_code == 401   # no sign-in now
@@ -272,9 +273,14 @@ def test_the_cli_suspends_a_sign_in_and_ends_a_lockout(tmp_path) -> None:
     assert "ben: lockout ended" in cli("--by", "ann", "--unlock")
     assert "ben: was not locked out" in cli("--by", "ann", "--unlock")
     said = cli("--by", "ann", "--suspend")
-    assert "ben: sign-in suspended (workbench role analyst), 1 token(s) revoked, 0 session(s) " \
-        "ended" in said
+    assert "ben: suspended: sign-in removed (workbench role analyst), 1 token(s) revoked, " \
+        "0 session(s) ended" in said
     assert "database login role" not in said          # a workspace has none
+    assert "ben: suspended (was already suspended): sign-in removed (there was none)" in cli(
+        "--by", "ann", "--suspend")
+    listed = CliRunner().invoke(main, ["ops", "user", "list", "--as", "ben", "-w", str(path)],
+                                prog_name="darkmap")
+    assert listed.exit_code != 0 and "user 'ben' is suspended (by ann, " in listed.output
     mixed = CliRunner().invoke(main, ["serve-user", "ben", "-w", str(path), "--by", "ann",
                                       "--suspend", "--role", "admin"], prog_name="darkmap")
     assert mixed.exit_code == 2 and "go with a new sign-in" in mixed.output
@@ -284,6 +290,11 @@ def test_the_cli_suspends_a_sign_in_and_ends_a_lockout(tmp_path) -> None:
             sign_in(ws.con, "ben", PASSWORD, "000000")
         actions = [e["action"] for e in show(ws.con, actor="ann")]
         assert actions.count("web.login.unlock") == 2 and "web.login.suspend" in actions
+    back = cli("--by", "ann", "--password", PASSWORD)       # a new sign-in reinstates
+    assert "ben: reinstated (suspended by ann at " in back and "TOTP secret" in back
+    listed = CliRunner().invoke(main, ["ops", "user", "list", "--as", "ben", "-w", str(path)],
+                                prog_name="darkmap")
+    assert listed.exit_code == 0 and "ann" in listed.output
 
 
 def test_a_session_whose_sign_in_is_gone_is_no_session(store_srv, store_world: World) -> None:

@@ -127,7 +127,7 @@ COMMANDS: dict[str, tuple[Callable[[], None], str]] = {
     "serve": (_serve, "Run the web workbench over a workspace, or a team server (--server)."),
     "serve-user": (_serve, (
         "Give an operational user (`darkmap ops user add`) a workbench sign-in, or "
-        "suspend it, or end its lockout.")),
+        "suspend the user, or end their lockout.")),
     "serve-token": (_serve, (
         "Issue an API token for a user with a sign-in (shown once), or revoke them.")),
     "simulate": (_simulate, (

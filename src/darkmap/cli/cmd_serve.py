@@ -147,20 +147,22 @@ def _url_host(host: str) -> str:
               help="Role in the workbench [default: analyst].")
 @click.option("--password", default=None, help="The new password (at least 12 characters; "
               "asked for when not given).")
-@click.option("--suspend", is_flag=True, help="Suspend the user's sign-in instead: password "
-              "and TOTP secret removed, API tokens revoked, sessions ended (on a team "
-              "server, on every workbench process).")
+@click.option("--suspend", is_flag=True, help="Suspend the user instead: password and TOTP "
+              "secret removed, API tokens revoked, sessions ended (on a team server, on "
+              "every workbench process, and their own login role refused), every step "
+              "refused until a new sign-in reinstates them.")
 @click.option("--unlock", is_flag=True, help="End the user's lockout (failed sign-ins) "
               "instead.")
 def serve_user_cmd(workspace: Path | None, server: str | None, user: str, by: str,
                    web_role: str | None, password: str | None, suspend: bool,
                    unlock: bool) -> None:
     """Give an operational user (`darkmap ops user add`) a workbench sign-in, or suspend
-    it, or end its lockout.
+    the user, or end their lockout.
 
     --by must be an admin of the user's agency, who may also set their own (any other
     user may not give themselves a sign-in or raise their own role; during set-up the
-    workspace's only user may); audited. Prints the new TOTP
+    workspace's only user may); audited. A new sign-in reinstates a suspended user.
+    Prints the new TOTP
     secret once: enter it in the user's authenticator app. With --server the sign-in is
     the team server's (run it with the workbench's login role). A running workbench
     does the same from its Access page (`/access`).
@@ -180,8 +182,14 @@ def serve_user_cmd(workspace: Path | None, server: str | None, user: str, by: st
 
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    from darkmap.store.operations import suspension  # noqa: PLC0415
+
     with _users(workspace, server) as con:
+        held = suspension(con, user)
         secret = create_login(con, by, user, password, web_role or "analyst")
+    if held is not None:
+        say(f"{user}: reinstated (suspended by {held.suspended_by} at "
+            f"{held.suspended_at:%Y-%m-%d %H:%M} UTC)")
     say(f"{user}: TOTP secret {secret} (RFC 6238, SHA-1, 30 s, 6 digits)")
 
 
@@ -202,12 +210,13 @@ def _suspend_or_unlock(workspace: Path | None, server: str | None, user: str, by
         sessions = ServerSessions(con) if isinstance(con, PgOps) else Sessions()
         done = suspend_login(con, sessions, by, user, utc_clock)
     was = f" (workbench role {done['web_role']})" if done["web_role"] else " (there was none)"
-    say(f"{user}: sign-in suspended{was}, {done['tokens_revoked']} token(s) revoked, "
-        f"{done['sessions_ended']} session(s) ended; `darkmap serve-user --role` gives a new "
-        "one")
+    again = " (was already suspended)" if done["already_suspended"] else ""
+    say(f"{user}: suspended{again}: sign-in removed{was}, {done['tokens_revoked']} token(s) "
+        f"revoked, {done['sessions_ended']} session(s) ended; every step of theirs is "
+        "refused until `darkmap serve-user --role` gives a new sign-in")
     if server is not None or isinstance(con, PgOps):
-        say(f"{user}: a database login role of their own on the team server still works "
-            "(darkmap ops, psql): its owner disables it with ALTER ROLE ... NOLOGIN")
+        say(f"{user}: their own database login role on the team server (darkmap ops, psql) "
+            "reads and writes nothing from its next statement on")
 
 
 @main.command("serve-token")

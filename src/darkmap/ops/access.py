@@ -59,10 +59,11 @@ def _check_id(value: str, what: str) -> str:
     return value
 
 
-def acting(con: Con, user_id: str) -> UserRow:
-    """The acting user; an unknown one is refused (and audited). On the team server the
-    user is the database role the server authenticated: a connection acts only as its
-    own role, unless that role is a front end trusted to authenticate users
+def acting(con: Con, user_id: str, *, suspended_ok: bool = False) -> UserRow:
+    """The acting user; an unknown one is refused (and audited), and so is a suspended
+    one unless ``suspended_ok`` (the user a new sign-in reinstates). On the team server
+    the user is the database role the server authenticated: a connection acts only as
+    its own role, unless that role is a front end trusted to authenticate users
     (``darkmap_ops_service``)."""
     if not store.acts_for(con, user_id):
         role = store.session_role(con)
@@ -76,6 +77,13 @@ def acting(con: Con, user_id: str) -> UserRow:
             f"unknown user {user_id!r}: no user has that id. `darkmap ops user list --as "
             "YOU` lists your agency's users (another agency's: ask its contact, `darkmap "
             "ops agency list`); an admin of your agency adds users (`darkmap ops user add`)")
+    held = None if suspended_ok else store.suspension(con, user_id)
+    if held is not None:
+        log(con, user_id, "authenticate", "denied", suspended=True)
+        raise AccessDenied(
+            f"user {user_id!r} is suspended (by {held.suspended_by}, "
+            f"{held.suspended_at:%Y-%m-%d %H:%M} UTC): an admin of the agency reinstates "
+            "them by giving a new sign-in (`darkmap serve-user`)")
     return found
 
 

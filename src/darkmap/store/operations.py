@@ -40,7 +40,8 @@ from darkmap.store.workspace import Workspace, table_exists
 __all__ = [
     "AgencyRow", "CompartmentRow", "Con", "EventRow", "GrantRow", "NoticeRow", "OPS_LOCK",
     "OPS_LOCK_WAIT_S", "OPS_ROLE", "OPS_SCHEMA_VERSION", "OpsServer", "PG_SCHEMA", "PgOps",
-    "RecordRow", "SERVICE_ROLE", "SelectorMatch", "Space", "UserRow", "access_level",
+    "RecordRow", "SERVICE_ROLE", "SuspensionRow", "delete_suspension", "insert_suspension",
+    "suspension", "suspensions", "SelectorMatch", "Space", "UserRow", "access_level",
     "ack_notice", "acts_for", "agencies", "agency", "agency_has_users", "agency_users",
     "any_user", "compartment", "compartment_taken", "country_personas", "delete_grant",
     "demo_target", "event_clashes", "events_in_window", "fentanyl_evidence",
@@ -74,7 +75,7 @@ ACTIVE = "record_id NOT IN (SELECT record_id FROM ops_withdrawals)"
 """A record not withdrawn (:func:`insert_withdrawal`): what the totals, packages, marks
 and exports count."""
 
-OPS_SCHEMA_VERSION = 10
+OPS_SCHEMA_VERSION = 11
 """The operational schema on the team server (table ``ops_schema``); 2 adds the audit
 trail's archives (retention), 3 lets the workbench's service role add judgements for the
 user signed in, 4 row-level security on the audit trail, 5 on every write and on
@@ -98,7 +99,10 @@ overlaps within one agency: a notice may be addressed to one compartment
 (``ops_notices.to_compartment``, read and acknowledged only by those who may read that
 compartment), and the server's comparisons tell two compartments of one agency of a
 shared selector or clashing event when the user who stored it may not read the other
-compartment. `darkmap team init` upgrades a server in place."""
+compartment, 11 suspends users (``ops_suspended``, written only by the service role):
+a suspended user's own login role reads and writes nothing but their own user row and
+suspension, and appends audit entries (a refused attempt stays on record). `darkmap team
+init` upgrades a server in place."""
 OPS_LOCK = 0x6F707331
 """The advisory lock every write transaction on the server takes first (``ops1``)."""
 OPS_ROLE = "darkmap_ops"
@@ -219,6 +223,10 @@ CREATE TABLE IF NOT EXISTS ops_withdrawals (
 CREATE TABLE IF NOT EXISTS ops_server_key (
     id INTEGER PRIMARY KEY CHECK (id = 1), key BYTEA NOT NULL);
 CREATE TABLE IF NOT EXISTS ops_schema (version INTEGER NOT NULL);
+-- schema 11: suspended users; only the front end (the service role) suspends and
+-- reinstates, after the library's checks (an admin of the user's agency)
+CREATE TABLE IF NOT EXISTS ops_suspended (
+    user_id TEXT PRIMARY KEY, suspended_by TEXT NOT NULL, suspended_at TIMESTAMP NOT NULL);
 
 DO $$ BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{OPS_ROLE}') THEN
@@ -239,6 +247,9 @@ GRANT SELECT ON ops_server_key, ops_schema TO {OPS_ROLE};
 GRANT UPDATE (access, granted_by, granted_at), DELETE ON ops_grants TO {OPS_ROLE};
 GRANT UPDATE (acked_by, acked_at) ON ops_notices TO {OPS_ROLE};
 GRANT DELETE ON ops_reported TO {OPS_ROLE};
+REVOKE ALL ON ops_suspended FROM PUBLIC;
+GRANT SELECT ON ops_suspended TO {OPS_ROLE};
+GRANT INSERT, DELETE ON ops_suspended TO {SERVICE_ROLE};
 
 DELETE FROM ops_schema;
 INSERT INTO ops_schema VALUES ({OPS_SCHEMA_VERSION});
@@ -676,6 +687,44 @@ def user(con: Con, user_id: str) -> UserRow | None:
                       "JOIN ops_agencies a USING (agency_id) WHERE u.user_id = ?",
                       [user_id]).fetchone()
     return UserRow(*row) if row else None
+
+
+class SuspensionRow(NamedTuple):
+    """A suspended user: who suspended them, and when (UTC)."""
+
+    user_id: str
+    suspended_by: str
+    suspended_at: datetime
+
+
+def suspension(con: Con, user_id: str) -> SuspensionRow | None:
+    """The suspension of ``user_id``, ``None`` when they are not suspended."""
+    row = con.execute("SELECT user_id, suspended_by, suspended_at FROM ops_suspended "
+                      "WHERE user_id = ?", [user_id]).fetchone()
+    return SuspensionRow(*row) if row else None
+
+
+def suspensions(con: Con) -> dict[str, SuspensionRow]:
+    """Every suspension this connection reads, by user (on the team server a member reads
+    only those of its own agency's users)."""
+    return {r[0]: SuspensionRow(*r) for r in con.execute(
+        "SELECT user_id, suspended_by, suspended_at FROM ops_suspended").fetchall()}
+
+
+def insert_suspension(con: Con, user_id: str, by: str, at: datetime) -> bool:
+    """Suspend ``user_id`` (the first suspension stands); whether they were not already."""
+    if suspension(con, user_id) is not None:
+        return False
+    con.execute("INSERT INTO ops_suspended VALUES (?, ?, ?)", [user_id, by, at])
+    return True
+
+
+def delete_suspension(con: Con, user_id: str) -> SuspensionRow | None:
+    """Lift the suspension of ``user_id``: the suspension lifted, ``None`` if none."""
+    found = suspension(con, user_id)
+    if found is not None:
+        con.execute("DELETE FROM ops_suspended WHERE user_id = ?", [user_id])
+    return found
 
 
 def users(con: Con) -> list[UserRow]:

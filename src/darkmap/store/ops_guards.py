@@ -26,6 +26,10 @@ through darkmap:
   within the agency: the server writes those); an acknowledgement of one's agency's
   notice in one's own name (of one addressed to a compartment, only by a user who may
   read that compartment, as only such users read it).
+- *suspended* (schema 11): a user an admin suspended (``ops_suspended``, which only the
+  front end writes) has no agency, role or grant: their own login role reads only their
+  own user row and suspension, writes nothing, and compares nothing; the audit trail
+  still takes their entries (a refused attempt stays on record).
 
 Deconfliction must compare one agency's selectors and events with everyone's, which no
 member may read. Two ``SECURITY DEFINER`` functions do it on the server
@@ -97,11 +101,18 @@ CREATE OR REPLACE FUNCTION ops_is_service() RETURNS BOOLEAN
 LANGUAGE sql STABLE {SAFE_PATH} AS $$
     SELECT pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER')
 $$;
+-- schema 11: a suspended user has no agency or role (every policy that asks for one
+-- refuses them) and no grant, not even the task force's
+CREATE OR REPLACE FUNCTION ops_suspended_me() RETURNS BOOLEAN LANGUAGE sql {_DEFINER} AS $$
+    SELECT EXISTS (SELECT 1 FROM ops_suspended s WHERE s.user_id = session_user::text)
+$$;
 CREATE OR REPLACE FUNCTION ops_my_agency() RETURNS TEXT LANGUAGE sql {_DEFINER} AS $$
     SELECT u.agency_id FROM ops_users u WHERE u.user_id = session_user::text
+       AND NOT EXISTS (SELECT 1 FROM ops_suspended s WHERE s.user_id = u.user_id)
 $$;
 CREATE OR REPLACE FUNCTION ops_my_role() RETURNS TEXT LANGUAGE sql {_DEFINER} AS $$
     SELECT u.role FROM ops_users u WHERE u.user_id = session_user::text
+       AND NOT EXISTS (SELECT 1 FROM ops_suspended s WHERE s.user_id = u.user_id)
 $$;
 CREATE OR REPLACE FUNCTION ops_any_user() RETURNS BOOLEAN LANGUAGE sql {_DEFINER} AS $$
     SELECT EXISTS (SELECT 1 FROM ops_users)
@@ -139,6 +150,7 @@ LANGUAGE sql {_DEFINER} AS $$
            OR g.grantee_kind = 'taskforce')
       AND (level = 1 OR (g.access = 'write'
                          AND coalesce((SELECT ops_my_role()), 'reader') <> 'reader'))
+      AND NOT (SELECT ops_suspended_me())
 $$;
 CREATE OR REPLACE FUNCTION ops_owned() RETURNS SETOF TEXT LANGUAGE sql {_DEFINER} AS $$
     SELECT c.compartment_id FROM ops_compartments c
@@ -390,10 +402,12 @@ LANGUAGE sql {_WRITER} AS $$
     UPDATE ops_events x SET within_m = least(greatest(coalesce(p_within_m, 0), 0),
                                              {EVENT_RADIUS_CAP_M})
      WHERE x.event_id = p_event AND x.within_m IS NULL
-       AND (x.created_by = session_user::text OR ops_is_service());
+       AND ((x.created_by = session_user::text AND NOT ops_suspended_me())
+            OR ops_is_service());
     WITH e AS (
         SELECT * FROM ops_events x WHERE x.event_id = p_event
-           AND (x.created_by = session_user::text OR ops_is_service())
+           AND ((x.created_by = session_user::text AND NOT ops_suspended_me())
+                OR ops_is_service())
            AND x.ends_at - x.starts_at <= interval '{EVENT_MAX_DAYS} days'),
     pair AS (
         SELECT o.event_id AS theirs, o.agency_id AS their_agency, e.event_id AS mine,
@@ -578,6 +592,13 @@ _POLICIES: tuple[tuple[str, str, str, str | None, str | None], ...] = (
      f"{_SERVICE} OR {_ROLE} IN ('admin', 'officer')"),
     ("ops_reported", "ops_remove", "DELETE", f"{_SERVICE} OR {_ROLE} IN ('admin', 'officer')",
      None),
+    # suspensions (schema 11): read with the user they suspend (one's own agency's, and
+    # one's own); written only by the front end, after the library's checks
+    ("ops_suspended", "ops_read", "SELECT",
+     (f"{_SERVICE} OR user_id = {_ME} OR EXISTS (SELECT 1 FROM ops_users u WHERE "
+      "u.user_id = ops_suspended.user_id)"), None),
+    ("ops_suspended", "ops_add", "INSERT", None, _SERVICE),
+    ("ops_suspended", "ops_remove", "DELETE", _SERVICE, None),
 )
 
 
@@ -595,6 +616,7 @@ ALTER TABLE ops_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ops_notices ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ops_reported ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ops_withdrawals ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ops_suspended ENABLE ROW LEVEL SECURITY;
 """
 """Row-level security on: every table :data:`_POLICIES` names (a test holds them equal)."""
 

@@ -10,9 +10,11 @@ and any lockout. What may be done from it, each checked here and audited:
 - **end sessions**: sign a user out of every browser (on every process of a team
   server): the user, or an admin of the user's agency;
 - **end a lockout** (failed sign-ins): an admin of the user's agency;
-- **suspend a sign-in**: its password hash and TOTP secret removed, its tokens revoked,
-  its sessions ended, in one step: an admin of the user's agency, of another user.
-  ``darkmap serve-user`` gives the user a new sign-in (a new password and TOTP secret).
+- **suspend a user**: their password hash and TOTP secret removed, their tokens revoked,
+  their sessions ended and the user suspended, in one step: an admin of the user's
+  agency, of another user. A suspended user is refused everything, on a team server in
+  ``psql`` too (their own login role). ``darkmap serve-user`` reinstates them with a new
+  sign-in (a new password and TOTP secret).
 
 Over a workspace the workbench holds the workspace, so ``darkmap serve-token --revoke``
 and ``serve-user`` cannot run beside it: this page stops a leaked token or a stolen
@@ -57,6 +59,7 @@ class UserAccess:
     sessions: list[SessionInfo]
     tokens: list[store.TokenRow]
     locked_until: datetime | None
+    suspended: ops_store.SuspensionRow | None = None
 
     @property
     def live_tokens(self) -> list[store.TokenRow]:
@@ -74,18 +77,20 @@ def access_view(con: Con, sessions: Sessions, me: UserRow, current: str | None,
     if admin:
         people += [u for u in ops_store.users(con)
                    if u.agency_id == me.agency_id and u.user_id != me.user_id]
-    shown = [_user_access(con, sessions, u, current, now) for u in people]
+    held = ops_store.suspensions(con)
+    shown = [_user_access(con, sessions, u, current, now, held.get(u.user_id))
+             for u in people]
     log(con, me.user_id, "web.access.read", users=len(shown))
     return {"admin": admin, "users": shown, "agency": me.agency_id}
 
 
 def _user_access(con: Con, sessions: Sessions, user: UserRow, current: str | None,
-                 now: datetime) -> UserAccess:
+                 now: datetime, suspended: ops_store.SuspensionRow | None) -> UserAccess:
     row = store.login(con, user.user_id)
     return UserAccess(user.user_id, user.role, None if row is None else row.web_role,
                       sessions.of_user(user.user_id, current),
                       store.tokens_of(con, user.user_id),
-                      locked_until(con, user.user_id, now))
+                      locked_until(con, user.user_id, now), suspended)
 
 
 def _server(con: Con) -> PgOps | None:
@@ -119,22 +124,28 @@ def unlock(con: Con, by: str, user_id: str, clock: Clock) -> bool:
 def suspend(con: Con, sessions: Sessions, by: str, user_id: str,
             clock: Clock) -> dict[str, int | bool | str | None]:
     """Suspend the sign-in of ``user_id``: its credentials removed, its API tokens
-    revoked, its sessions ended, one audited step (``web.login.suspend``, with the
-    workbench role it had, which ``darkmap serve-user --role`` gives back): by an admin
-    of the user's agency, not of their own. On a team server the user's own database
-    login role is not the workbench's to disable (docs/workbench.md)."""
+    revoked, its sessions ended and the user suspended, one audited step
+    (``web.login.suspend``, with the workbench role it had, which ``darkmap serve-user
+    --role`` gives back with the new sign-in that reinstates them): by an admin of the
+    user's agency, not of their own. A suspended user is refused every step of the
+    library (:func:`darkmap.ops.access.acting`); on a team server their own database
+    login role reads and writes nothing either (row-level security, operational schema
+    11), from its next statement on."""
     with transaction(con, keep=(AccessDenied,)):
         check_manager(con, by, user_id, "web.login.suspend", self_ok=False,
                       what="suspend the sign-in")
         row = store.login(con, user_id)
+        now = clock()
         store.delete_login(con, user_id)
-        revoked = store.revoke_tokens(con, user_id, clock())
+        revoked = store.revoke_tokens(con, user_id, now)
         ended = sessions.end_user(user_id, _server(con))
+        newly = ops_store.insert_suspension(con, user_id, by, now)
         was = None if row is None else row.web_role
         log(con, by, "web.login.suspend", user=user_id, had_sign_in=row is not None,
-            web_role=was, tokens_revoked=revoked, sessions_ended=ended)
+            web_role=was, tokens_revoked=revoked, sessions_ended=ended,
+            already_suspended=not newly)
     return {"had_sign_in": row is not None, "web_role": was, "tokens_revoked": revoked,
-            "sessions_ended": ended}
+            "sessions_ended": ended, "already_suspended": not newly}
 
 
 def act(con: Con, sessions: Sessions, by: str, action: str, user_id: str,

@@ -133,7 +133,8 @@ def create_login(con: Con, by: str, user_id: str, password: str,
     secret (returned, to show once), or replace them. ``by`` must be an admin of the
     user's agency (of the operational layer): a user may not give themselves a sign-in
     or a higher role, and an admin may not set another agency's users. During set-up,
-    while ``user_id`` is the only operational user, they may set their own. Audited
+    while ``user_id`` is the only operational user, they may set their own. A new
+    sign-in reinstates a suspended user (:func:`darkmap.web.access.suspend`). Audited
     like the operational layer's writes: the change and its entry in one transaction,
     a refusal with the outcome ``denied``."""
     if web_role not in WEB_ROLES:
@@ -141,7 +142,7 @@ def create_login(con: Con, by: str, user_id: str, password: str,
     if len(password) < 12:
         raise BadInputError("a password needs at least 12 characters")
     with transaction(con, keep=(AccessDenied,)):
-        target = acting(con, user_id)
+        target = acting(con, user_id, suspended_ok=True)
         actor = acting(con, by)
         setup = by == user_id and all(u.user_id == user_id for u in ops_store.users(con))
         if not setup and (actor.role != "admin" or actor.agency_id != target.agency_id):
@@ -160,6 +161,10 @@ def create_login(con: Con, by: str, user_id: str, password: str,
         if isinstance(con, PgOps):
             store.delete_user_sessions(con, user_id)
         what: dict[str, Any] = {"user": user_id, "web_role": web_role}
+        lifted = ops_store.delete_suspension(con, user_id)
+        if lifted is not None:   # a new sign-in reinstates a suspended user
+            what["reinstated"] = {"suspended_by": lifted.suspended_by,
+                                  "suspended_at": lifted.suspended_at.isoformat()}
         if revoked:
             what["tokens_revoked"] = revoked
         if setup:

@@ -1,0 +1,179 @@
+"""A suspended user is refused everything: by the library over a workspace and the team
+server, and on the team server by row-level security to their own login role in
+``psql`` too, an open connection included (review of the Access page, M3: suspending
+removed only the workbench sign-in, and the user's own login role kept reading and
+writing). A new sign-in reinstates them. Against a real PostgreSQL on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from ops_backends import ServerDb
+from web_support import PASSWORD
+
+from darkmap.ops import access, audit, deconflict, records
+from darkmap.ops.access import AccessDenied
+from darkmap.ops.records import Case, Seizure
+from darkmap.store.operations import PgOps, suspension
+from darkmap.store.team import open_ops_server
+from darkmap.store.workspace import Workspace
+from darkmap.web.access import suspend
+from darkmap.web.auth import ServerSessions, Sessions, create_login
+
+START = datetime(2027, 6, 1, 5, 0)
+
+
+def _clock() -> datetime:
+    return datetime(2027, 5, 30, 12, 0)
+
+
+@pytest.fixture(scope="module")
+def world(server: ServerDb) -> dict[str, Any]:
+    """Agency ``a`` (admin ``root``, an officer with a login role of their own, holding a
+    case and a planned arrest in ``a-own``), agency ``b`` (an officer whose arrest
+    clashes with a's), and the workbench's service role."""
+    out: dict[str, Any] = {}
+    with open_ops_server(server.admin) as ops:
+        for agency, country in (("a", "DE"), ("b", "DE")):
+            access.add_agency(ops.con, "setup", agency, agency.upper(), country,
+                              f"{agency} desk")
+        access.add_user(ops.con, "setup", "root", "a", "admin")
+        access.add_user(ops.con, "root", "b-root", "b", "admin")
+    for part, agency in (("a_off", "a"), ("b_off", "b")):
+        name, dsn = server.role(part)
+        with open_ops_server(server.admin) as ops:
+            access.add_user(ops.con, "root" if agency == "a" else "b-root", name, agency,
+                            "officer")
+        out[part], out[f"{part}_name"] = dsn, name
+    out["service"] = server.role("svc", service=True)[1]
+    a, b = out["a_off_name"], out["b_off_name"]
+    with open_ops_server(out["a_off"]) as ops:
+        access.add_compartment(ops.con, a, "agency", "a own", compartment_id="a-own")
+        records.add_record(ops, a, Case("a's case"), compartment="a-own", provenance="t")
+        out["a_event"], _ = deconflict.add_event(ops, a, "arrest", "a-own", START,
+                                                 START + timedelta(hours=2), lat=52.37,
+                                                 lon=4.89)
+    with open_ops_server(out["b_off"]) as ops:
+        access.add_compartment(ops.con, b, "agency", "b own", compartment_id="b-own")
+        _, hits = deconflict.add_event(ops, b, "arrest", "b-own", START,
+                                       START + timedelta(hours=1), lat=52.3701, lon=4.8901)
+        assert [h.other_agency for h in hits] == ["a"]
+    return out
+
+
+@pytest.fixture
+def service(world: dict[str, Any]) -> Iterator[PgOps]:
+    """The workbench's own connection (the service role): it suspends and reinstates."""
+    with open_ops_server(world["service"]) as ops:
+        yield ops.con
+
+
+def _member_sees(pg: psycopg.Connection[Any]) -> tuple[Any, ...]:
+    """What a member's login role reads in psql: its agency, its records, its notices,
+    and whether comparing its own event answers."""
+    row = pg.execute("SELECT ops_my_agency(), (SELECT count(*) FROM ops_records), "
+                     "(SELECT count(*) FROM ops_notices), (SELECT count(*) FROM "
+                     "ops_compartments)").fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def test_a_suspended_login_role_reads_and_writes_nothing_until_reinstated(
+        server: ServerDb, world: dict[str, Any], service: PgOps) -> None:
+    a, a_dsn = world["a_off_name"], world["a_off"]
+    with psycopg.connect(a_dsn, autocommit=True) as pg:     # open before the suspension
+        clashes = pg.execute("SELECT * FROM ops_event_clashes(%s, 1000)",
+                             [world["a_event"]]).fetchall()
+        assert [c[1] for c in clashes] == ["b"]
+        before = _member_sees(pg)
+        assert before[0] == "a" and before[1] >= 1 and before[2] >= 1 and before[3] >= 1
+        done = suspend(service, ServerSessions(service), "root", a, _clock)
+        assert done["already_suspended"] is False
+        # the same open connection, from its next statement on
+        assert _member_sees(pg) == (None, 0, 0, 0)
+        assert pg.execute("SELECT * FROM ops_event_clashes(%s, 1000)",
+                          [world["a_event"]]).fetchall() == []
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            pg.execute("INSERT INTO ops_compartments VALUES ('a-new', 'agency', 'x', 'a', "
+                       "session_user, now())")
+        assert pg.execute("UPDATE ops_notices SET acked_by = session_user, "
+                          "acked_at = now()").rowcount == 0
+        # the member reads its own suspension, and cannot lift it
+        assert pg.execute("SELECT suspended_by FROM ops_suspended").fetchall() == [("root",)]
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            pg.execute("DELETE FROM ops_suspended")
+    # the library refuses them, and the refusal is on record under their login role
+    with open_ops_server(a_dsn) as ops:
+        with pytest.raises(AccessDenied, match=rf"user '{a}' is suspended \(by root, "):
+            records.read_records(ops, a)
+        with pytest.raises(AccessDenied, match="is suspended"):
+            records.add_record(ops, a, Seizure(firearms=1), compartment="a-own",
+                               provenance="t")
+    assert server.sql("SELECT count(*) FROM ops_audit WHERE db_role = %s AND action = "
+                      "'authenticate' AND entry LIKE '%%\"suspended\":true%%'", [a]) \
+        == [(2,)]
+    assert server.sql("SELECT count(*) FROM ops_records WHERE author = %s", [a]) == [(1,)]
+    # a new sign-in from an admin of the agency reinstates them
+    create_login(service, "root", a, PASSWORD, "analyst", _clock)
+    assert suspension(service, a) is None
+    with psycopg.connect(a_dsn, autocommit=True) as pg:
+        assert _member_sees(pg) == before
+    with open_ops_server(a_dsn) as ops:
+        assert len(records.read_records(ops, a)) == 1
+        assert audit.verify(ops.con)[1] is None
+
+
+def test_only_the_front_end_suspends_and_another_agency_reads_none(
+        server: ServerDb, world: dict[str, Any], service: PgOps) -> None:
+    a = world["a_off_name"]
+    with psycopg.connect(world["b_off"], autocommit=True) as pg:
+        # a member suspends no one (not even another agency's officer), in psql
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            pg.execute("INSERT INTO ops_suspended VALUES (%s, session_user, now())", [a])
+    suspend(service, ServerSessions(service), "root", a, _clock)
+    try:
+        with psycopg.connect(world["b_off"], autocommit=True) as pg:
+            assert pg.execute("SELECT count(*) FROM ops_suspended").fetchone() == (0,)
+            assert pg.execute("SELECT ops_my_agency()").fetchone() == ("b",)   # unaffected
+        # another agency's admin may not suspend or reinstate a's users through the front end
+        with pytest.raises(AccessDenied):
+            suspend(service, ServerSessions(service), "b-root", a, _clock)
+        with pytest.raises(AccessDenied):
+            create_login(service, "b-root", a, PASSWORD, "analyst", _clock)
+        # nor may the suspended user reinstate themself
+        with pytest.raises(AccessDenied, match="is suspended"):
+            create_login(service, a, a, PASSWORD, "analyst", _clock)
+        assert suspension(service, a) is not None
+    finally:
+        create_login(service, "root", a, PASSWORD, "analyst", _clock)
+    assert server.sql("SELECT count(*) FROM ops_suspended") == [(0,)]
+
+
+def test_a_workspace_refuses_a_suspended_user_until_reinstated(tmp_path) -> None:
+    with Workspace.init(tmp_path / "ws") as ws:
+        access.add_agency(ws.con, "setup", "aa", "Agency A", "DE", "a desk")
+        access.add_user(ws.con, "setup", "ann", "aa", "admin")
+        access.add_user(ws.con, "ann", "ben", "aa", "officer")
+        access.add_compartment(ws.con, "ben", "agency", "own", compartment_id="own")
+        records.add_record(ws, "ben", Case("ben's case"), compartment="own", provenance="t")
+        with pytest.raises(AccessDenied, match="may not suspend"):
+            suspend(ws.con, Sessions(), "ann", "ann", _clock)      # not oneself
+        suspend(ws.con, Sessions(), "ann", "ben", _clock)
+        for step in (lambda: records.read_records(ws, "ben"),
+                     lambda: access.list_compartments(ws.con, "ben"),
+                     lambda: deconflict.notices(ws, "ben")):
+            with pytest.raises(AccessDenied, match=r"'ben' is suspended \(by ann, "
+                                                   r"2027-05-30 12:00 UTC\)"):
+                step()
+        assert access.acting(ws.con, "ann").user_id == "ann"        # others act on
+        create_login(ws.con, "ann", "ben", PASSWORD, "analyst", _clock)
+        assert len(records.read_records(ws, "ben")) == 1
+        entries = {e["action"]: e for e in audit.show(ws.con)}
+        assert entries["web.login.set"]["reinstated"] == {
+            "suspended_by": "ann", "suspended_at": "2027-05-30T12:00:00"}
+        assert [e for e in audit.show(ws.con, actor="ben")
+                if e["action"] == "authenticate"] != []
