@@ -92,6 +92,28 @@ class ServerDb:
                 pg.execute(f"DROP ROLE IF EXISTS {role}")
 
 
+def two_agencies(server: ServerDb, members: tuple[tuple[str, str, str], ...],
+                 b_country: str = "NL") -> dict[str, str]:
+    """Agency ``a`` (DE, admin ``root``) and agency ``b`` (admin ``b-root``), with a login
+    role of its own for each of ``members`` ((part, agency, role)), added by its agency's
+    admin: part -> dsn and ``PART_name`` -> the role's name."""
+    from darkmap.ops import access
+
+    out: dict[str, str] = {}
+    with open_ops_server(server.admin) as ops:
+        for agency, country in (("a", "DE"), ("b", b_country)):
+            access.add_agency(ops.con, "setup", agency, agency.upper(), country,
+                              f"{agency} desk")
+        access.add_user(ops.con, "setup", "root", "a", "admin")
+        access.add_user(ops.con, "root", "b-root", "b", "admin")   # onboarding b
+    for part, agency, role in members:
+        name, dsn = server.role(part)
+        with open_ops_server(server.admin) as ops:
+            access.add_user(ops.con, "root" if agency == "a" else "b-root", name, agency, role)
+        out[part], out[f"{part}_name"] = dsn, name
+    return out
+
+
 class Backend:
     """Where one test module keeps its operational records."""
 

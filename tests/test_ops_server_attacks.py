@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from ops_backends import ServerDb
+from ops_backends import ServerDb, two_agencies
 
 from darkmap.errors import WorkspaceStateError
 from darkmap.ops import access, audit, deconflict, records, totals
@@ -33,18 +33,8 @@ START = datetime(2027, 6, 1, 5, 0)
 def roles(server: ServerDb) -> dict[str, str]:
     """Agency ``a`` (an officer with a case, a seizure and a planned arrest in ``a-own``)
     and agency ``b`` (an officer and a reader): role name -> dsn, by part."""
-    out: dict[str, str] = {}
-    with open_ops_server(server.admin) as ops:
-        for agency, country in (("a", "DE"), ("b", "NL")):
-            access.add_agency(ops.con, "setup", agency, agency.upper(), country, f"{agency} desk")
-        access.add_user(ops.con, "setup", "root", "a", "admin")
-        access.add_user(ops.con, "root", "b-root", "b", "admin")   # onboarding b
-    for part, agency, role in (("a_off", "a", "officer"), ("b_off", "b", "officer"),
-                               ("b_read", "b", "reader")):
-        name, dsn = server.role(part)
-        with open_ops_server(server.admin) as ops:
-            access.add_user(ops.con, "root" if agency == "a" else "b-root", name, agency, role)
-        out[part], out[f"{part}_name"] = dsn, name
+    out = two_agencies(server, (("a_off", "a", "officer"), ("b_off", "b", "officer"),
+                                ("b_read", "b", "reader")))
     with open_ops_server(out["a_off"]) as ops:
         a = out["a_off_name"]
         access.add_compartment(ops.con, a, "agency", "a own", compartment_id="a-own")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from ops_backends import ServerDb
+from ops_backends import ServerDb, two_agencies
 
 from darkmap.ops import access, audit, records
 from darkmap.ops.records import Buy, Case, LabResult, Seizure
@@ -20,18 +20,7 @@ from darkmap.store.team import open_ops_server
 def roles(server: ServerDb) -> dict[str, str]:
     """Agency ``a`` with an officer (a case and a seizure in ``a-own``) and agency ``b``
     with an officer (``b-own``): role name -> dsn, by part."""
-    out: dict[str, str] = {}
-    with open_ops_server(server.admin) as ops:
-        for agency, country in (("a", "DE"), ("b", "NL")):
-            access.add_agency(ops.con, "setup", agency, agency.upper(), country, f"{agency} desk")
-        access.add_user(ops.con, "setup", "root", "a", "admin")
-        access.add_user(ops.con, "root", "b-root", "b", "admin")
-    for part, agency in (("a_off", "a"), ("b_off", "b")):
-        name, dsn = server.role(part)
-        with open_ops_server(server.admin) as ops:
-            access.add_user(ops.con, "root" if agency == "a" else "b-root", name, agency,
-                            "officer")
-        out[part], out[f"{part}_name"] = dsn, name
+    out = two_agencies(server, (("a_off", "a", "officer"), ("b_off", "b", "officer")))
     with open_ops_server(out["a_off"]) as ops:
         a = out["a_off_name"]
         access.add_compartment(ops.con, a, "agency", "a own", compartment_id="a-own")

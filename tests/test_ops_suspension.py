@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from ops_backends import ServerDb
+from ops_backends import ServerDb, two_agencies
 from web_support import PASSWORD
 
 from darkmap.ops import access, audit, deconflict, records
@@ -36,19 +36,8 @@ def world(server: ServerDb) -> dict[str, Any]:
     """Agency ``a`` (admin ``root``, an officer with a login role of their own, holding a
     case and a planned arrest in ``a-own``), agency ``b`` (an officer whose arrest
     clashes with a's), and the workbench's service role."""
-    out: dict[str, Any] = {}
-    with open_ops_server(server.admin) as ops:
-        for agency, country in (("a", "DE"), ("b", "DE")):
-            access.add_agency(ops.con, "setup", agency, agency.upper(), country,
-                              f"{agency} desk")
-        access.add_user(ops.con, "setup", "root", "a", "admin")
-        access.add_user(ops.con, "root", "b-root", "b", "admin")
-    for part, agency in (("a_off", "a"), ("b_off", "b")):
-        name, dsn = server.role(part)
-        with open_ops_server(server.admin) as ops:
-            access.add_user(ops.con, "root" if agency == "a" else "b-root", name, agency,
-                            "officer")
-        out[part], out[f"{part}_name"] = dsn, name
+    out: dict[str, Any] = two_agencies(
+        server, (("a_off", "a", "officer"), ("b_off", "b", "officer")), b_country="DE")
     out["service"] = server.role("svc", service=True)[1]
     a, b = out["a_off_name"], out["b_off_name"]
     with open_ops_server(out["a_off"]) as ops:

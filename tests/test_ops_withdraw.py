@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from click.testing import CliRunner
-from ops_backends import Backend, ServerDb
+from ops_backends import Backend, ServerDb, two_agencies
 
 from darkmap.cli import main
 from darkmap.errors import BadInputError, NotFoundError
@@ -169,19 +169,8 @@ def test_cli_withdraw_and_show(backend: Backend, tmp_path: Path) -> None:
 def roles(server: ServerDb) -> dict[str, str]:
     """Agency a: admin a_adm, officers a_off and a_two; agency b: officer b_off.
     Compartment tf (task force, write). a_off's seizure in tf."""
-    out: dict[str, str] = {}
-    with open_ops_server(server.admin) as ops:
-        for agency, country in (("a", "DE"), ("b", "NL")):
-            access.add_agency(ops.con, "setup", agency, agency.upper(), country, f"{agency} d")
-        access.add_user(ops.con, "setup", "root", "a", "admin")
-        access.add_user(ops.con, "root", "b-root", "b", "admin")
-    for part, agency, role in (("a_adm", "a", "admin"), ("a_off", "a", "officer"),
-                               ("a_two", "a", "officer"), ("b_off", "b", "officer")):
-        name, dsn = server.role(part)
-        with open_ops_server(server.admin) as ops:
-            access.add_user(ops.con, "root" if agency == "a" else "b-root", name, agency,
-                            role)
-        out[part], out[f"{part}_name"] = dsn, name
+    out = two_agencies(server, (("a_adm", "a", "admin"), ("a_off", "a", "officer"),
+                                ("a_two", "a", "officer"), ("b_off", "b", "officer")))
     with open_ops_server(server.admin) as ops:
         access.add_compartment(ops.con, "root", "taskforce", "tf", compartment_id="tf")
         access.grant(ops.con, "root", "tf", "taskforce", "*", "write")
