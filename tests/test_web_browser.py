@@ -318,6 +318,34 @@ def test_signing_out_everywhere_from_the_access_page_in_chromium(browser: Browse
                    for e in srv.audit("rita"))
 
 
+def test_recording_a_seizure_from_the_form_in_chromium(browser: Browser,
+                                                       flow_world: World) -> None:
+    """The record form works under the page's CSP, without script: an officer picks a
+    compartment offered, types the lots, and the cases page says what was recorded."""
+    clock = next_clock()
+    with serving(flow_world.path, clock) as srv:
+        context = browser.new_context()
+        page = context.new_page()
+        watch = Watch(page)
+        browser_sign_in(page, srv.url, "alice", flow_world.secrets["alice"], clock)
+        page.click("nav >> text=Record")
+        page.click("main >> text=seizure")
+        offered = page.locator("#compartments option").first.get_attribute("value")
+        assert offered
+        page.fill("#f-drugs", "fentanyl:64000\nheroin:500")
+        page.fill("#f-compartment", offered)
+        page.fill("#f-provenance", "PV 88 <script>alert(1)</script>")
+        page.fill("#f-links", f"persona:{flow_world.persona}")
+        _shot(page, "record")
+        page.click("#record button[type=submit]")
+        page.wait_for_selector("#added")
+        assert "Recorded: seizure seizure-" in page.inner_text("#added")
+        watch.clean("record")
+        context.close()
+        assert any(e["action"] == "record.add" and e["kind"] == "seizure"
+                   for e in srv.audit("alice"))
+
+
 # what a vendor handle may hold: C0 controls (NUL, BEL), U+FFFE/U+FFFF, a lone surrogate,
 # DEL and a C1 control, markup characters, and a character outside the BMP (kept as is)
 NASTY_JS = "'v\\u0000n\\u0007d\\ufffe\\uffff\\ud800x\\u007f\\u0085<&>\"\\'\\ud83d\\ude00'"

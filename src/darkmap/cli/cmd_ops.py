@@ -42,7 +42,7 @@ from darkmap.ops.vocabulary import (
     COMPARTMENT_KINDS,
     DEFAULT_DISTANCE_M,
     EVENT_KINDS,
-    LINK_KINDS,
+    MAX_COUNT,
     MAX_DISTANCE_M,
     MAX_EVENT_DAYS,
     RECORD_KINDS,
@@ -89,10 +89,6 @@ def _date_alone(value: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-_MAX_COUNT = 10**12
-"""The largest pill or firearm count taken (a larger one overflowed the store's column)."""
 
 
 def _utf8_text() -> None:
@@ -338,15 +334,6 @@ def grant_cmd(compartment: str, user: str | None, agency: str | None, taskforce:
 # -- records ------------------------------------------------------------------------------
 
 
-def _link(value: str) -> tuple[str, str]:
-    """``KIND:ID`` of a link."""
-    kind, sep, ref = value.partition(":")
-    if not sep or kind not in LINK_KINDS or not ref:
-        raise BadInputError(f"--link {value!r}: give KIND:ID, KIND one of "
-                            f"{', '.join(LINK_KINDS)}")
-    return kind, ref
-
-
 def _record_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The options every record takes."""
     for opt in reversed((
@@ -377,7 +364,9 @@ def _add(workspace: Path | None, by: str, detail: Detail, opts: dict[str, Any],
     from darkmap.ops import records  # noqa: PLC0415
 
     on = opts["occurred_on"]
-    links = [_link(v) for v in opts["links"]]
+    from darkmap.ops.forms import link  # noqa: PLC0415
+
+    links = [link(v) for v in opts["links"]]
 
     def add(ws: Space) -> tuple[Any, list[str]]:
         row = records.add_record(
@@ -441,7 +430,7 @@ def buy_group() -> None:
 @click.option("--substance", default=None, help="Lab result: substance found.")
 @click.option("--purity", type=FiniteFloat(min=0, max=100), default=None, help="Purity %.")
 @click.option("--net-g", type=FiniteFloat(min=0), default=None, help="Net weight in g.")
-@click.option("--pills", type=click.IntRange(min=0, max=_MAX_COUNT), default=None,
+@click.option("--pills", type=click.IntRange(min=0, max=MAX_COUNT), default=None,
               help="Pill count.")
 @click.option("--imprint", default=None)
 @_record_options
@@ -495,28 +484,6 @@ def parcel_add(carrier: str, tracking: str, sender: str, return_address: str,
                                destination, weight_g, postage, photos), opts)
 
 
-def _pair(value: str, what: str) -> tuple[str, float]:
-    """``NAME:NUMBER``."""
-    name, sep, num = value.rpartition(":")
-    try:
-        number = float(num)
-    except ValueError:
-        number = float("nan")
-    if not sep or not name or number != number:
-        raise BadInputError(f"{what} {value!r}: give NAME:NUMBER")
-    return name, number
-
-
-def _valued(value: str, what: str) -> tuple[str, float | None]:
-    """``REST@USD`` -> (REST, USD)."""
-    rest, sep, usd = value.partition("@")
-    try:
-        return rest, float(usd) if sep else None
-    except ValueError:
-        raise BadInputError(f"{what} {value!r}: the USD value after @ is not a number") \
-            from None
-
-
 @ops_group.group("seizure")
 def seizure_group() -> None:
     """Seizures. Example: darkmap ops seizure add --drug heroin:1200 --firearms 2 ..."""
@@ -524,9 +491,9 @@ def seizure_group() -> None:
 
 @seizure_group.command("add")
 @click.option("--drug", "drugs", multiple=True, metavar="SUBSTANCE:GRAMS")
-@click.option("--pills", type=click.IntRange(min=0, max=_MAX_COUNT), multiple=True,
+@click.option("--pills", type=click.IntRange(min=0, max=MAX_COUNT), multiple=True,
               help="Pills seized (repeat: the counts add up).")
-@click.option("--firearms", type=click.IntRange(min=0, max=_MAX_COUNT), multiple=True,
+@click.option("--firearms", type=click.IntRange(min=0, max=MAX_COUNT), multiple=True,
               help="Firearms seized (repeat: the counts add up).")
 @click.option("--cash", "cash", multiple=True, metavar="CUR:AMOUNT[@USD]",
               help="Cash seized and after @ the USD value of the whole lot: "
@@ -550,38 +517,9 @@ def seizure_add(drugs: tuple[str, ...], pills: tuple[int, ...], firearms: tuple[
     --crypto BTC:0.5:1Q2TWHE3GMdB6BZKafqwxXtWAWgFt5Jvm3@30000 --operation SpecTor
     --compartment de-us --provenance "PV 88" --as ben
     """
-    from darkmap.ops.records import CryptoItem, Seizure, cash_lots  # noqa: PLC0415
+    from darkmap.ops import forms  # noqa: PLC0415
 
-    drug_g: dict[str, float] = {}
-    for d in drugs:
-        name, grams = _pair(d, "--drug")
-        drug_g[name.lower()] = drug_g.get(name.lower(), 0.0) + grams
-    lots = []
-    for c in cash:
-        rest, usd = _valued(c, "--cash")
-        cur, amount = _pair(rest, "--cash")
-        lots.append((cur, amount, usd))
-    money = cash_lots(lots)  # lots of one currency summed (a repeated one was replaced)
-    coins = []
-    for c in crypto:
-        rest, usd = _valued(c, "--crypto")
-        asset, _, tail = rest.partition(":")
-        amount_text, _, address = tail.partition(":")
-        _, amount = _pair(f"{asset}:{amount_text}", "--crypto")
-        coins.append(CryptoItem(asset, amount, address, usd))
-    _add(workspace, by, Seizure(drug_g, _count(pills, "--pills"),
-                                _count(firearms, "--firearms"), money, tuple(coins), place),
-         opts)
-
-
-def _count(counts: tuple[int, ...], what: str) -> int:
-    """The counts of a repeated ``--pills`` or ``--firearms`` added up, as the lots of
-    ``--drug`` and ``--cash`` are (click kept the last value of a single option: found by
-    an audit, 10 pills of ``--pills 10 --pills 20`` were lost)."""
-    total = sum(counts)
-    if total > _MAX_COUNT:
-        raise BadInputError(f"{what}: {total:,} in all; at most {_MAX_COUNT:,}")
-    return total
+    _add(workspace, by, forms.seizure(drugs, pills, firearms, cash, crypto, place), opts)
 
 
 @ops_group.group("arrest")

@@ -8,7 +8,7 @@ them as choices and defaults) loads none of the stores: :mod:`.access`, :mod:`.r
 
 from __future__ import annotations
 
-__all__ = ["COMPARTMENT_KINDS", "DEFAULT_DISTANCE_M", "EVENT_KINDS", "LINK_KINDS",
+__all__ = ["COMPARTMENT_KINDS", "DEFAULT_DISTANCE_M", "EVENT_KINDS", "LINK_KINDS", "MAX_COUNT",
            "MAX_DISTANCE_M", "MAX_EVENT_DAYS", "RECORD_KINDS", "RETENTION_DAYS", "ROLES"]
 
 ROLES = ("admin", "officer", "reader")
@@ -25,6 +25,10 @@ LINK_KINDS = ("persona", "account", "listing", "wallet", "address")
 
 EVENT_KINDS = ("search_warrant", "controlled_delivery", "arrest", "surveillance")
 """Planned actions that event deconfliction compares."""
+
+MAX_COUNT = 10**12
+"""The largest pill or firearm count a record takes (a larger one overflowed the store's
+column)."""
 
 DEFAULT_DISTANCE_M = 1000.0
 """Two events closer than this (metres), with overlapping windows, conflict."""

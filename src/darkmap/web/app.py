@@ -55,6 +55,7 @@ from darkmap.model.display import for_display, lookalike_mark, lookalike_pieces
 from darkmap.ops.access import AccessDenied
 from darkmap.ops.audit import entries_for, log, strangers_apart
 from darkmap.ops.deconflict import acknowledge
+from darkmap.ops.forms import MAX_FIELD_CHARS
 from darkmap.resolve.judgements import judge_for_team
 from darkmap.store import web as web_store
 from darkmap.store.operations import OpsServer, Space, UserRow
@@ -72,6 +73,7 @@ from darkmap.web.auth import (
     token_user,
     utc_clock,
 )
+from darkmap.web.recording import added_view, form_view, record_from_form
 
 __all__ = ["CSP", "CSP_LINE_CHARS", "LOCAL_HOSTS", "LOGGED_CHARS", "Workbench", "create_app",
            "csp_line", "host_allowed", "host_name", "logged"]
@@ -441,6 +443,7 @@ def create_app(ws: Workspace, clock: Clock = utc_clock, tls: bool = False,
     _auth_routes(app, wb)
     _pages(app, wb)
     _access_routes(app, wb)
+    _record_routes(app, wb)
     _api(app, wb)
     return app
 
@@ -668,10 +671,15 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
         return wb.render("wallet.html", s, w=wb.read(lambda w, _: views.wallet_page(w, ident)))
 
     @app.get("/cases", response_class=HTMLResponse, include_in_schema=False)
-    def cases(request: Request, kind: str = "", page: str = "") -> Response:
+    def cases(request: Request, kind: str = "", page: str = "", added: str = "") -> Response:
         s = wb.session(request)
         d = wb.read(lambda w, o: views.cases_page(o, s.user, kind or None, page))
-        return wb.render("cases.html", s, d=d)
+
+        def just_added(_: Workspace, ops: Space) -> dict[str, Any] | None:
+            with views.OPS_LOCK:
+                return added_view(ops, s.user, added[:40])
+        return wb.render("cases.html", s, d=d, added=wb.read(just_added) if added else None,
+                         may_record=s.user.role != "reader")
 
     @app.get("/graph", response_class=HTMLResponse, include_in_schema=False)
     def graph(request: Request, node: str = "") -> Response:
@@ -703,6 +711,79 @@ def _done(action: str, n: str) -> str:
 
 _TOKEN_ID = re.compile(rf"[0-9a-f]{{{web_store.TOKEN_ID_CHARS}}}")
 """A token's id as the Access page names it."""
+
+
+API_RECORD_BYTES = 65_536
+"""The largest body ``POST /api/records`` reads (the form's fields as JSON)."""
+
+
+def _record_routes(app: FastAPI, wb: Workbench) -> None:
+    """Recording a case, buy, parcel, seizure or arrest (:mod:`darkmap.web.recording`):
+    the form (``/record``) and its JSON twin (``/api/records``, token only)."""
+
+    def page(s: Session, kind: str, status: int = 200, values: dict[str, str] | None = None,
+             error: str = "") -> Response:
+        def view(_: Workspace, ops: Space) -> dict[str, Any]:
+            with views.OPS_LOCK:
+                return form_view(ops, s.user, kind)
+        return wb.render("record.html", s, status, d=wb.read(view), values=values or {},
+                         error=error, max_chars=MAX_FIELD_CHARS)
+
+    @app.get("/record", response_class=HTMLResponse, include_in_schema=False)
+    def record_form(request: Request, kind: str = "case") -> Response:
+        return page(wb.session(request), kind)
+
+    def recording(request: Request, s: Session, form: FormData) -> Response:
+        kind = str(form.get("kind", ""))[:20]
+        fields = {k: v for k, v in form.items() if k not in ("csrf", "kind")
+                  and isinstance(v, str)}
+        try:
+            row, _ = wb.call(lambda: record_from_form(wb.ops, s.user.user_id, kind, fields))
+        except (AccessDenied, NotFoundError, BadInputError) as exc:
+            # the form again with what was typed and why it was refused: nothing retyped
+            status = (403 if isinstance(exc, AccessDenied) else
+                      404 if isinstance(exc, NotFoundError) else 400)
+            return page(s, kind, status, fields, str(exc))
+        return RedirectResponse(f"/cases?added={row.record_id}", status_code=303)
+
+    _form_route(app, wb, "/record", recording)
+
+    @app.post("/api/records")
+    async def api_record(request: Request) -> Any:
+        """Record a case, buy, parcel or seizure or arrest (token only; an officer or
+        admin): a JSON object of the record form's fields with ``kind``, each a text (a
+        field of one value per line may be a list of texts)."""
+        body = b""
+        async for chunk in request.stream():    # read to the cap, not the whole body
+            body += chunk
+            if len(body) > API_RECORD_BYTES:
+                raise _Refused(413, f"the record is over {API_RECORD_BYTES:,} bytes")
+        return await run_in_threadpool(_api_record, wb, request, body)
+
+
+def _api_record(wb: Workbench, request: Request, body: bytes) -> dict[str, Any]:
+    """``POST /api/records``: the caller (a token), then the record."""
+    user, _ = wb.api_user(request, write=True)
+    try:
+        given = json.loads(body)
+    except (ValueError, RecursionError):
+        given = None
+    if not isinstance(given, dict):
+        raise BadInputError("give a JSON object of the record form's fields, with kind "
+                            '(e.g. {"kind": "seizure", "drugs": "fentanyl:500", '
+                            '"compartment": "...", "provenance": "..."})')
+    fields: dict[str, str] = {}
+    for key, value in given.items():
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = "\n".join(value)
+        if not isinstance(value, str):
+            raise BadInputError(f"field {logged(str(key), 40)!r}: give a text (or a list of "
+                                "texts, one per line)")
+        fields[key] = value
+    kind = fields.pop("kind", "")
+    row, said = wb.call(lambda: record_from_form(wb.ops, user.user_id, kind, fields))
+    return {"record_id": row.record_id, "kind": row.kind, "compartment": row.compartment_id,
+            "said": said}
 
 
 def _access_routes(app: FastAPI, wb: Workbench) -> None:
