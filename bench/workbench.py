@@ -8,7 +8,10 @@ expansions 20 %, review queue 10 %; reads only, so runs compare), pausing ``--th
 seconds on average between requests (default 0: a closed loop at saturation, where by
 Little's law latency is analysts / throughput).
 Reports requests/s, p50/p95/p99 latency per kind and overall, and errors (any status
-but 200).
+but 200; a record made answers 303). ``--record-share P`` makes P % of the requests a
+seizure recorded through the workbench's form (``POST /record``, in the bench agency's
+compartment: a write, audited and deconflicted), the rest the mix above; 0 by default,
+so that runs without it compare.
 
 ``--server URL`` runs the same load with users, sessions, operational records and the
 audit trail on PostgreSQL (``darkmap serve --server``, the workspace read-only): the URL's
@@ -42,6 +45,8 @@ import httpx
 
 PASSWORD = "bench password 123"  # noqa: S105 - the bench users' password
 MIX = (("search", 40), ("persona", 30), ("graph", 20), ("review", 10))
+BENCH_OPS = "bench-ops"
+"""The bench agency's compartment, where its officers record seizures (``--record-share``)."""
 
 
 def build(base: Path, vendors: int) -> Path:
@@ -85,7 +90,7 @@ def _users(con: Any, analysts: int) -> dict[str, str]:
     """An agency, its admin and ``analysts`` officers with sign-ins: their TOTP secrets.
     Where the demo pipeline set up agencies of its own, one of their admins onboards the
     bench agency; on an empty server the bench admin sets it up."""
-    from darkmap.ops.access import add_agency, add_user
+    from darkmap.ops.access import add_agency, add_compartment, add_user
     from darkmap.store.operations import user, users
     from darkmap.web.auth import create_login
 
@@ -93,6 +98,7 @@ def _users(con: Any, analysts: int) -> dict[str, str]:
         by = next((u.user_id for u in users(con) if u.role == "admin"), "bench-admin")
         add_agency(con, by, "bench", "Bench agency", "GB", "desk")
         add_user(con, by, "bench-admin", "bench", "admin")
+        add_compartment(con, "bench-admin", "agency", "bench ops", compartment_id=BENCH_OPS)
     secrets = {}
     for i in range(analysts):
         uid = f"analyst-{i:03d}"
@@ -138,8 +144,8 @@ def serve(path: Path, port: int, server: str | None = None) -> subprocess.Popen[
     raise SystemExit("the workbench did not start")
 
 
-async def sign_in(client: httpx.AsyncClient, uid: str, secret: str) -> None:
-    """Sign one analyst in through the form."""
+async def sign_in(client: httpx.AsyncClient, uid: str, secret: str) -> str:
+    """Sign one analyst in through the form; the session's CSRF token."""
     from darkmap.web.auth import totp, utc_clock
 
     form = (await client.get("/login")).text
@@ -148,28 +154,37 @@ async def sign_in(client: httpx.AsyncClient, uid: str, secret: str) -> None:
                                           "code": totp(secret, utc_clock())})
     if r.status_code != 303:
         raise SystemExit(f"{uid} could not sign in: {r.status_code}")
+    page = (await client.get("/record?kind=seizure")).text
+    return page.split('name="csrf" value="')[1].split('"')[0]
 
 
 async def analyst(client: httpx.AsyncClient, rng: random.Random, personas: list[str],
-                  terms: list[str], until: float, think: float,
-                  out: list[tuple[str, float, int | str]]) -> None:
+                  terms: list[str], until: float, think: float, record_share: float,
+                  csrf: str, out: list[tuple[str, float, int | str]]) -> None:
     """One analyst's loop until ``until``: (kind, seconds, HTTP status or the transport
     error's name) per request, with an exponential pause of mean ``think`` seconds
-    between requests (0: none)."""
+    between requests (0: none); ``record_share`` % of them record a seizure."""
     kinds = [k for k, w in MIX for _ in range(w)]
     while time.perf_counter() < until:
         if think > 0:
             await asyncio.sleep(rng.expovariate(1 / think))
-        kind = rng.choice(kinds)
+        kind = "record" if rng.random() * 100 < record_share else rng.choice(kinds)
         pid = rng.choice(personas)
         url = {"search": f"/search?q={quote(rng.choice(terms))}",
                "persona": f"/persona/{quote(pid, safe='')}",
                "graph": f"/api/graph/expand?node={quote('persona:' + pid)}",
-               "review": "/review"}[kind]
+               "review": "/review", "record": "/record"}[kind]
         t0 = time.perf_counter()
         status: int | str
         try:
-            status = (await client.get(url)).status_code
+            if kind == "record":
+                r = await client.post(url, data={
+                    "csrf": csrf, "kind": "seizure", "compartment": BENCH_OPS,
+                    "drugs": f"fentanyl:{rng.randint(1, 5000)}", "provenance": "bench",
+                    "links": f"persona:{pid}"})
+                status = 200 if r.status_code == 303 else r.status_code
+            else:
+                status = (await client.get(url)).status_code
         except httpx.HTTPError as exc:
             status = type(exc).__name__
         out.append((kind, time.perf_counter() - t0, status))
@@ -182,16 +197,18 @@ def pct(xs: list[float], q: float) -> float:
 
 
 async def run(url: str, secrets: dict[str, str], personas: list[str], terms: list[str],
-              seconds: float, think: float) -> list[tuple[str, float, int | str]]:
+              seconds: float, think: float,
+              record_share: float = 0.0) -> list[tuple[str, float, int | str]]:
     """Sign everyone in, then run the analysts concurrently."""
     limits = httpx.Limits(max_connections=len(secrets) + 5)
     clients = [httpx.AsyncClient(base_url=url, limits=limits, timeout=30)
                for _ in secrets]
-    for c, (uid, secret) in zip(clients, secrets.items(), strict=True):
-        await sign_in(c, uid, secret)
+    tokens = [await sign_in(c, uid, secret)
+              for c, (uid, secret) in zip(clients, secrets.items(), strict=True)]
     out: list[tuple[str, float, int | str]] = []
     until = time.perf_counter() + seconds
-    await asyncio.gather(*(analyst(c, random.Random(i), personas, terms, until, think, out)
+    await asyncio.gather(*(analyst(c, random.Random(i), personas, terms, until, think,
+                                   record_share, tokens[i], out)
                            for i, c in enumerate(clients)))
     for c in clients:
         await c.aclose()
@@ -207,6 +224,8 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8699)
     ap.add_argument("--think", type=float, default=0.0,
                     help="mean seconds an analyst reads a page before the next (0: none)")
+    ap.add_argument("--record-share", type=float, default=0.0, metavar="P",
+                    help="percent of requests that record a seizure through the form")
     ap.add_argument("--server", default=None, metavar="URL",
                     help="PostgreSQL server (a role that may create a database): users, "
                          "sessions and records there, as `darkmap serve --server`")
@@ -219,18 +238,20 @@ def main() -> None:
             try:
                 t0 = time.perf_counter()
                 out = asyncio.run(run(f"http://127.0.0.1:{args.port}", secrets, personas,
-                                      terms, args.seconds, args.think))
+                                      terms, args.seconds, args.think, args.record_share))
                 wall = time.perf_counter() - t0
             finally:
                 proc.terminate()
                 proc.wait(30)
     lat = [s for _, s, _ in out]
+    kinds = [k for k, _ in MIX] + (["record"] if args.record_share > 0 else [])
     by_kind = {k: {"requests": len(xs), "p50_ms": pct(xs, 50), "p95_ms": pct(xs, 95)}
-               for k, _ in MIX for xs in [[s for kk, s, _ in out if kk == k]]}
+               for k in kinds for xs in [[s for kk, s, _ in out if kk == k]]}
     print(json.dumps({
         "bench": "workbench", "store": "postgresql" if args.server else "duckdb",
         "analysts": args.analysts,
         "seconds": args.seconds, "think_s": args.think, "personas": len(personas),
+        "record_share_pct": args.record_share,
         "requests": len(out),
         "requests_per_s": round(len(out) / args.seconds, 1),
         "p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "p99_ms": pct(lat, 99),

@@ -87,7 +87,7 @@ OWNERS: dict[str, frozenset[str]] = {
     **dict.fromkeys(("ops_agencies", "ops_users", "ops_compartments", "ops_grants",
                      "ops_records", "ops_links", "ops_seizure_items", "ops_lab_results",
                      "ops_selectors", "ops_events", "ops_notices", "ops_reported",
-                     "ops_withdrawals", "ops_suspended"),
+                     "ops_withdrawals", "ops_suspended", "ops_server_key"),
                     # ops_guards: the server's row-level security on them, and the owner
                     # functions of deconfliction that write the notices
                     frozenset({"darkmap.store.operations", "darkmap.store.ops_guards"})),

@@ -174,10 +174,11 @@ def test_a_raw_append_cannot_name_another_role() -> None:
     try:
         role, dsn = db.role("raw")
         genesis = "0" * 64
-        digest = hashlib.sha256((genesis + "{}").encode()).hexdigest()
+        entry = '{"seq":1}'
+        digest = hashlib.sha256((genesis + entry).encode()).hexdigest()
         with psycopg.connect(dsn, autocommit=True) as pg:
             pg.execute("INSERT INTO ops_audit (seq, entry, prev_hash, hash, db_role) "
-                       "VALUES (1, '{}', %s, %s, 'someone-else')", [genesis, digest])
+                       "VALUES (1, %s, %s, %s, 'someone-else')", [entry, genesis, digest])
         assert db.sql("SELECT db_role FROM ops_audit") == [(role,)]
     finally:
         db.drop()

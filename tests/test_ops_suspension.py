@@ -6,6 +6,8 @@ writing). A new sign-in reinstates them. Against a real PostgreSQL on loopback."
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +21,7 @@ from darkmap.ops import access, audit, deconflict, records
 from darkmap.ops.access import AccessDenied
 from darkmap.ops.records import Case, Seizure
 from darkmap.store.operations import PgOps, suspension
-from darkmap.store.team import open_ops_server
+from darkmap.store.team import ANALYST_ROLE, open_ops_server
 from darkmap.store.workspace import Workspace
 from darkmap.web.access import suspend
 from darkmap.web.auth import ServerSessions, Sessions, create_login
@@ -81,8 +83,10 @@ def test_a_suspended_login_role_reads_and_writes_nothing_until_reinstated(
         before = _member_sees(pg)
         assert before[0] == "a" and before[1] >= 1 and before[2] >= 1 and before[3] >= 1
         done = suspend(service, ServerSessions(service), "root", a, _clock)
-        assert done["already_suspended"] is False
-        # the same open connection, from its next statement on
+        assert done["already_suspended"] is False and done["connections_ended"] == 1
+        with pytest.raises(psycopg.OperationalError):   # the open connection was ended
+            _member_sees(pg)
+    with psycopg.connect(a_dsn, autocommit=True) as pg:     # the role still logs in
         assert _member_sees(pg) == (None, 0, 0, 0)
         assert pg.execute("SELECT * FROM ops_event_clashes(%s, 1000)",
                           [world["a_event"]]).fetchall() == []
@@ -166,3 +170,90 @@ def test_a_workspace_refuses_a_suspended_user_until_reinstated(tmp_path) -> None
             "suspended_by": "ann", "suspended_at": "2027-05-30T12:00:00"}
         assert [e for e in audit.show(ws.con, actor="ben")
                 if e["action"] == "authenticate"] != []
+
+
+def _suspended(world: dict[str, Any], service: PgOps) -> Iterator[str]:
+    """Suspend a's officer for the length of a test, reinstated after."""
+    a = world["a_off_name"]
+    done = suspend(service, ServerSessions(service), "root", a, _clock)
+    try:
+        yield a
+    finally:
+        create_login(service, "root", a, PASSWORD, "analyst", _clock)
+    assert done["already_suspended"] is False
+
+
+def test_a_repeatable_read_transaction_open_before_is_ended(
+        server: ServerDb, world: dict[str, Any], service: PgOps) -> None:
+    """A transaction of REPEATABLE READ or SERIALIZABLE reads its snapshot from before
+    the suspension, in which the user had every power (review of the suspension, 1):
+    the suspension ends the login role's open connections once it is committed."""
+    a = world["a_off_name"]
+    pg = psycopg.connect(world["a_off"])
+    try:
+        pg.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        assert pg.execute("SELECT ops_my_agency()").fetchone() == ("a",)
+        done = suspend(service, ServerSessions(service), "root", a, _clock)
+        assert done["connections_ended"] == 1 and done["connections_refused"] == 0
+        with pytest.raises(psycopg.OperationalError):
+            pg.execute("INSERT INTO ops_compartments VALUES ('a-late', 'agency', 'x', 'a', "
+                       "session_user, now())")
+    finally:
+        pg.close()
+        create_login(service, "root", a, PASSWORD, "analyst", _clock)
+    assert server.sql("SELECT count(*) FROM ops_compartments WHERE compartment_id = "
+                      "'a-late'") == [(0,)]
+    assert server.sql("SELECT entry FROM ops_audit WHERE action = "
+                      "'web.login.suspend.connections'") != []
+
+
+def test_a_suspended_role_appends_only_refusals_and_reads_no_key_or_judgements(
+        server: ServerDb, world: dict[str, Any], service: PgOps) -> None:
+    a = world["a_off_name"]
+    server.sql(f"GRANT {ANALYST_ROLE} TO {a}")
+    for who in _suspended(world, service):
+        with psycopg.connect(world["a_off"], autocommit=True) as pg:
+            assert pg.execute("SELECT count(*) FROM ops_server_key").fetchone() == (0,)
+            assert pg.execute("SELECT count(*) FROM team_judgements").fetchone() == (0,)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                pg.execute("INSERT INTO team_judgements (judgement_id, a, b, verdict, note, "
+                           "created_at) VALUES ('j-susp', 'x:a', 'x:b', 'same', 'n', now())")
+            seq, head = pg.execute("SELECT seq, hash FROM ops_audit_head").fetchone()
+            entry = json.dumps({"seq": seq + 1, "actor": who, "action": "record.read",
+                                "outcome": "ok"})
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                pg.execute("INSERT INTO ops_audit (seq, entry, prev_hash, hash) VALUES "
+                           "(%s, %s, %s, %s)", [seq + 1, entry, head, _chain(head, entry)])
+    with psycopg.connect(world["a_off"], autocommit=True) as pg:   # reinstated
+        assert pg.execute("SELECT count(*) FROM ops_server_key").fetchone() == (1,)
+
+
+@pytest.mark.parametrize("entry", ['"junk"', "[1]", '{"action": "note"}', '{"seq": "1"}',
+                                   "not json"])
+def test_no_member_appends_an_entry_verify_would_reject(
+        server: ServerDb, world: dict[str, Any], entry: str) -> None:
+    """A well-chained entry that is no JSON object stating its own number broke `audit
+    verify` for every agency for good (review of the suspension, 2): refused now."""
+    with psycopg.connect(world["b_off"], autocommit=True) as pg:
+        seq, head = pg.execute("SELECT seq, hash FROM ops_audit_head").fetchone()
+        text = entry.replace('"1"', f'"{seq + 1}"')
+        with pytest.raises(psycopg.errors.CheckViolation, match="stating its own number"):
+            pg.execute("INSERT INTO ops_audit (seq, entry, prev_hash, hash) VALUES "
+                       "(%s, %s, %s, %s)", [seq + 1, text, head, _chain(head, text)])
+    with open_ops_server(world["b_off"]) as ops:
+        assert audit.verify(ops.con)[1] is None
+
+
+def test_a_write_that_passed_acting_before_the_suspension_is_refused(
+        world: dict[str, Any], service: PgOps) -> None:
+    """The check a write makes inside its transaction (review of the suspension, 4)."""
+    a = world["a_off_name"]
+    before = access.acting(service, a)          # a request that got this far
+    for _ in _suspended(world, service):
+        with pytest.raises(AccessDenied, match="is suspended"):
+            access.check_access(service, before, "a-own", "write")
+        access.check_access(service, before, "a-own", "read")   # a read was checked
+
+
+def _chain(prev: str, text: str) -> str:
+    return hashlib.sha256((prev + text).encode()).hexdigest()

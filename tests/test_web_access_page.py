@@ -341,8 +341,26 @@ def test_a_suspension_is_audited_with_the_role_it_removed(store_srv,
     with signed_in(store_srv, store_world, "ana") as ana:
         r = _act(ana, "suspend", user)
         assert r.headers["location"] == "/access?done=suspend&n=0"
-        assert "Sign-in suspended: its API tokens revoked, 0 sessions ended." in \
+        assert "User suspended: sign-in removed, API tokens revoked, 0 sessions ended;" in \
             ana.get(r.headers["location"]).text
     entry = next(e for e in store_srv[0].audit("ana")
                  if e["action"] == "web.login.suspend" and e["user"] == user)
     assert entry["web_role"] == "analyst" and wb.call(lambda: login_row(wb.con, user)) is None
+
+
+def test_a_verdict_waiting_while_its_user_was_suspended_is_refused(
+        store_srv, store_world: World) -> None:
+    """A judgement posted before the suspension and run after it (its request waited for
+    the lock) was stored (review of the suspension, 5): refused now, audited."""
+    from darkmap.ops.access import AccessDenied, acting
+    from darkmap.web.access import suspend
+    from darkmap.web.app import _judge
+
+    user, _ = _new_user(store_srv, "late")
+    wb = store_srv[0].wb
+    row = wb.call(lambda: acting(wb.con, user))          # the request's user, looked up
+    wb.call(lambda: suspend(wb.con, wb.sessions, "ana", user, store_srv[1]))
+    with pytest.raises(AccessDenied, match="is suspended"):
+        _judge(wb, row, "hansa:a", "hansa:b", "confirm", "")
+    assert any(e["action"] == "authenticate" and e.get("suspended")
+               for e in store_srv[0].audit(user))

@@ -215,8 +215,13 @@ def _suspend_or_unlock(workspace: Path | None, server: str | None, user: str, by
         f"revoked, {done['sessions_ended']} session(s) ended; every step of theirs is "
         "refused until `darkmap serve-user --role` gives a new sign-in")
     if server is not None or isinstance(con, PgOps):
+        refused = int(done.get("connections_refused") or 0)
         say(f"{user}: their own database login role on the team server (darkmap ops, psql) "
-            "reads and writes nothing from its next statement on")
+            f"reads and writes nothing now; {done.get('connections_ended') or 0} open "
+            "connection(s) of it ended" + (
+                f", {refused} not (the server's owner needs pg_signal_backend)"
+                if refused else "") + "; `ALTER ROLE ... NOLOGIN` by the owner takes "
+            "away the login itself")
 
 
 @main.command("serve-token")

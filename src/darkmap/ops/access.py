@@ -34,7 +34,7 @@ from darkmap.store.workspace import utcnow
 __all__ = ["COMPARTMENT_KINDS", "COMPARTMENT_PREFIX", "ROLES", "AccessDenied",
            "CompartmentView", "UserView", "acting", "add_agency", "add_compartment",
            "add_user", "check_access", "grant", "list_agencies", "list_compartments",
-           "list_users", "new_compartment_id", "revoke", "unit"]
+           "list_users", "new_compartment_id", "revoke", "still_acting", "unit"]
 
 COMPARTMENT_PREFIX = "cmp-"
 """What a generated compartment id starts with (:func:`new_compartment_id`)."""
@@ -325,10 +325,25 @@ def list_compartments(con: Con, by: str) -> list[CompartmentView]:
                             tuple(grants.get(c.compartment_id, ()))) for c, level in found]
 
 
+def still_acting(con: Con, actor: UserRow) -> None:
+    """Refuse (and audit) ``actor`` if suspended since :func:`acting` found them: a
+    write checks again inside its transaction, under the operational lock that every
+    suspension takes (review of the suspension, finding 4: a write that had passed
+    :func:`acting` landed after the suspension)."""
+    held = store.suspension(con, actor.user_id)
+    if held is not None:
+        log(con, actor.user_id, "authenticate", "denied", suspended=True)
+        raise AccessDenied(f"user {actor.user_id!r} is suspended (by {held.suspended_by}, "
+                           f"{held.suspended_at:%Y-%m-%d %H:%M} UTC)")
+
+
 def check_access(con: Con, actor: UserRow, compartment_id: str,
                  need: str) -> None:
     """Refuse (and audit) unless ``actor`` holds ``need`` ('read' or 'write') on the
-    compartment; a reader never writes."""
+    compartment; a reader never writes, nor a user suspended meanwhile
+    (:func:`still_acting`)."""
+    if need == "write":
+        still_acting(con, actor)
     level = store.access_level(con, actor.user_id, actor.agency_id, compartment_id)
     ok = level is not None and (need == "read" or (level == "write" and actor.role != "reader"))
     if not ok:

@@ -49,7 +49,7 @@ import pyarrow as pa
 
 from darkmap.errors import BadInputError, NotFoundError
 from darkmap.model.values import clean_btc_address, clean_xmr_address
-from darkmap.ops.access import AccessDenied, acting, check_access, unit
+from darkmap.ops.access import AccessDenied, acting, check_access, still_acting, unit
 from darkmap.ops.audit import log
 from darkmap.ops.vocabulary import (
     DEFAULT_DISTANCE_M,
@@ -836,6 +836,7 @@ def acknowledge(ws: Space, by: str, notice_id: str) -> None:
         log(ws.con, by, "notice.ack", "denied", notice=notice_id)
         raise AccessDenied(f"{by} is a reader and may not acknowledge notices")
     with unit(ws.con):
+        still_acting(ws.con, actor)
         n = store.ack_notice(ws.con, notice_id, actor.agency_id, by, utcnow())
         log(ws.con, by, "notice.ack", "ok" if n else "not_found", notice=notice_id)
     if not n:

@@ -119,7 +119,10 @@ REVOKE ALL ON FUNCTION ops_audit_visible(TEXT, TEXT, TEXT) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ops_audit_agency(TEXT, TEXT, TEXT) TO {OPS_ROLE};
 GRANT EXECUTE ON FUNCTION ops_audit_visible(TEXT, TEXT, TEXT) TO {OPS_ROLE};
 DROP POLICY IF EXISTS ops_add ON ops_audit;
-CREATE POLICY ops_add ON ops_audit FOR INSERT WITH CHECK (true);
+-- a suspended user's login role appends only refusals (operational schema 11)
+CREATE POLICY ops_add ON ops_audit FOR INSERT WITH CHECK (
+    NOT ops_suspended_me() OR (ops_audit_field(entry, 'action') = 'authenticate'
+                               AND ops_audit_field(entry, 'outcome') = 'denied'));
 
 -- an entry extends the chain or is refused, and the head names the newest entry: a
 -- member once inserted a junk entry after the head, or moved the head, and broke the
@@ -129,6 +132,7 @@ CREATE OR REPLACE FUNCTION ops_audit_extends() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER {SAFE_PATH} AS $$
 DECLARE
     h RECORD;
+    j JSONB;
 BEGIN
     SELECT x.seq, x.hash INTO h FROM ops_audit_head x WHERE x.id = 1;
     IF NOT FOUND THEN
@@ -142,6 +146,19 @@ BEGIN
     END IF;
     IF encode(sha256(convert_to(NEW.prev_hash || NEW.entry, 'UTF8')), 'hex') <> NEW.hash THEN
         RAISE EXCEPTION 'audit entry %: its hash is not that of its content', NEW.seq
+            USING ERRCODE = 'check_violation';
+    END IF;
+    -- an entry `audit verify` would reject (no JSON object, or one that does not state its
+    -- own number) is refused too: a member's well-chained junk entry broke the trail for
+    -- every agency for good (review of the suspension, finding 2)
+    BEGIN
+        j := NEW.entry::jsonb;
+    EXCEPTION WHEN others THEN
+        j := NULL;
+    END;
+    IF j IS NULL OR jsonb_typeof(j) <> 'object'
+       OR (j -> 'seq') IS DISTINCT FROM to_jsonb(NEW.seq) THEN
+        RAISE EXCEPTION 'audit entry %: not a JSON object stating its own number', NEW.seq
             USING ERRCODE = 'check_violation';
     END IF;
     RETURN NEW;

@@ -41,7 +41,8 @@ __all__ = [
     "AgencyRow", "CompartmentRow", "Con", "EventRow", "GrantRow", "NoticeRow", "OPS_LOCK",
     "OPS_LOCK_WAIT_S", "OPS_ROLE", "OPS_SCHEMA_VERSION", "OpsServer", "PG_SCHEMA", "PgOps",
     "RecordRow", "SERVICE_ROLE", "SuspensionRow", "delete_suspension", "insert_suspension",
-    "suspension", "suspensions", "SelectorMatch", "Space", "UserRow", "access_level",
+    "suspension", "suspensions", "end_connections", "SelectorMatch", "Space", "UserRow",
+    "access_level",
     "ack_notice", "acts_for", "agencies", "agency", "agency_has_users", "agency_users",
     "any_user", "compartment", "compartment_taken", "country_personas", "delete_grant",
     "demo_target", "event_clashes", "events_in_window", "fentanyl_evidence",
@@ -709,6 +710,15 @@ def suspensions(con: Con) -> dict[str, SuspensionRow]:
     only those of its own agency's users)."""
     return {r[0]: SuspensionRow(*r) for r in con.execute(
         "SELECT user_id, suspended_by, suspended_at FROM ops_suspended").fetchall()}
+
+
+def end_connections(con: PgOps, user_id: str) -> tuple[int, int]:
+    """On the team server, end the open connections of the suspended ``user_id``'s login
+    role (``ops_end_connections``; call it after the suspension commits): how many ended,
+    and how many the server's owner may not end (it lacks ``pg_signal_backend``)."""
+    row = con.execute("SELECT ended, refused FROM ops_end_connections(?)",
+                      [user_id]).fetchone()
+    return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
 
 def insert_suspension(con: Con, user_id: str, by: str, at: datetime) -> bool:

@@ -27,9 +27,13 @@ through darkmap:
   notice in one's own name (of one addressed to a compartment, only by a user who may
   read that compartment, as only such users read it).
 - *suspended* (schema 11): a user an admin suspended (``ops_suspended``, which only the
-  front end writes) has no agency, role or grant: their own login role reads only their
-  own user row and suspension, writes nothing, and compares nothing; the audit trail
-  still takes their entries (a refused attempt stays on record).
+  front end writes) has no agency, role or grant: their own login role reads of the
+  operational records only their own user row and suspension (and what every member
+  reads: the agencies' directory, the reported figures, the audit head and archives),
+  not the task force's key, writes nothing, compares nothing, and appends to the audit
+  trail only refusals (``authenticate``, ``denied``: a refused attempt stays on
+  record); the front end ends their open connections when it suspends them
+  (``ops_end_connections``).
 
 Deconfliction must compare one agency's selectors and events with everyone's, which no
 member may read. Two ``SECURITY DEFINER`` functions do it on the server
@@ -499,6 +503,38 @@ GRANT EXECUTE ON FUNCTION ops_selector_matches(TEXT[], TEXT[], TEXT[], TEXT[], T
     TO {OPS_ROLE};
 GRANT EXECUTE ON FUNCTION ops_event_clashes(TEXT, DOUBLE PRECISION) TO {OPS_ROLE};
 GRANT EXECUTE ON FUNCTION ops_compartment_taken(TEXT) TO {OPS_ROLE};
+
+-- schema 11: a suspended user's open connections end (a transaction of REPEATABLE READ
+-- or SERIALIZABLE reads the snapshot it took before the suspension, and kept every
+-- power: review of the suspension, finding 1); the front end calls it after the
+-- suspension commits. Only for a suspended user; a connection the owner may not signal
+-- (without pg_signal_backend) is counted as refused, not ended
+CREATE OR REPLACE FUNCTION ops_end_connections(who TEXT)
+RETURNS TABLE (ended INTEGER, refused INTEGER)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER {SAFE_PATH} AS $$
+DECLARE
+    p INTEGER;
+BEGIN
+    ended := 0;
+    refused := 0;
+    IF NOT EXISTS (SELECT 1 FROM ops_suspended s WHERE s.user_id = who) THEN
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    FOR p IN SELECT a.pid FROM pg_stat_activity a
+              WHERE a.usename = who AND a.pid <> pg_backend_pid() LOOP
+        BEGIN
+            IF pg_terminate_backend(p) THEN
+                ended := ended + 1;
+            END IF;
+        EXCEPTION WHEN insufficient_privilege THEN
+            refused := refused + 1;
+        END;
+    END LOOP;
+    RETURN NEXT;
+END $$;
+REVOKE ALL ON FUNCTION ops_end_connections(TEXT) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ops_end_connections(TEXT) TO {SERVICE_ROLE};
 """
 
 # the clauses of the policies: the session's facts as subqueries (evaluated once per
@@ -599,6 +635,8 @@ _POLICIES: tuple[tuple[str, str, str, str | None, str | None], ...] = (
       "u.user_id = ops_suspended.user_id)"), None),
     ("ops_suspended", "ops_add", "INSERT", None, _SERVICE),
     ("ops_suspended", "ops_remove", "DELETE", _SERVICE, None),
+    # the task force's selector key: not to a suspended user (schema 11)
+    ("ops_server_key", "ops_read", "SELECT", f"{_SERVICE} OR NOT ops_suspended_me()", None),
 )
 
 
@@ -617,6 +655,7 @@ ALTER TABLE ops_notices ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ops_reported ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ops_withdrawals ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ops_suspended ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ops_server_key ENABLE ROW LEVEL SECURITY;
 """
 """Row-level security on: every table :data:`_POLICIES` names (a test holds them equal)."""
 

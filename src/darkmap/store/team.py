@@ -201,6 +201,25 @@ WHERE c.oid = 'team_judgements'::regclass AND g.grantee <> c.relowner
 ORDER BY 1
 """
 
+_SUSPENDED_JUDGE_NOT = f"""
+DROP POLICY IF EXISTS team_read ON team_judgements;
+CREATE POLICY team_read ON team_judgements FOR SELECT
+    USING (NOT ops_suspended_me() OR pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER'));
+DROP POLICY IF EXISTS team_add ON team_judgements;
+CREATE POLICY team_add ON team_judgements FOR INSERT
+    WITH CHECK ((author = session_user::text AND NOT ops_suspended_me())
+                OR pg_has_role(session_user, '{SERVICE_ROLE}', 'MEMBER'));
+DROP POLICY IF EXISTS team_withdraw ON team_judgements;
+CREATE POLICY team_withdraw ON team_judgements FOR UPDATE
+    USING ((author = session_user::text
+            OR pg_has_role(session_user, '{SUPERVISOR_ROLE}', 'MEMBER'))
+           AND NOT ops_suspended_me())
+    WITH CHECK (true);
+"""
+"""A suspended user (operational schema 11, :mod:`darkmap.store.ops_guards`) neither reads,
+adds nor withdraws team judgements with their own login role (review of the suspension,
+finding 3); installed after the operational guards, which define ``ops_suspended_me``."""
+
 _SERVICE_JUDGES = (
     f"REVOKE ALL ON team_judgements FROM {SERVICE_ROLE}; "
     f"GRANT SELECT ON team_judgements TO {SERVICE_ROLE}; "
@@ -391,6 +410,7 @@ def init_server(dsn: str) -> ServerInit:
             pg.execute(_SCHEMA_V2)
             install_server_schema(pg)
             ops_guards.install(pg)
+            pg.execute(_SUSPENDED_JUDGE_NOT)
             install_server_audit(pg)
             install_server_web(pg)
             pg.execute(_SERVICE_JUDGES)

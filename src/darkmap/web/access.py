@@ -130,7 +130,9 @@ def suspend(con: Con, sessions: Sessions, by: str, user_id: str,
     user's agency, not of their own. A suspended user is refused every step of the
     library (:func:`darkmap.ops.access.acting`); on a team server their own database
     login role reads and writes nothing either (row-level security, operational schema
-    11), from its next statement on."""
+    11), and its open connections are ended once the suspension is committed
+    (``connections_ended``; ``connections_refused`` those the server's owner may not
+    end, without ``pg_signal_backend``)."""
     with transaction(con, keep=(AccessDenied,)):
         check_manager(con, by, user_id, "web.login.suspend", self_ok=False,
                       what="suspend the sign-in")
@@ -144,8 +146,19 @@ def suspend(con: Con, sessions: Sessions, by: str, user_id: str,
         log(con, by, "web.login.suspend", user=user_id, had_sign_in=row is not None,
             web_role=was, tokens_revoked=revoked, sessions_ended=ended,
             already_suspended=not newly)
-    return {"had_sign_in": row is not None, "web_role": was, "tokens_revoked": revoked,
-            "sessions_ended": ended, "already_suspended": not newly}
+    done: dict[str, int | bool | str | None] = {
+        "had_sign_in": row is not None, "web_role": was, "tokens_revoked": revoked,
+        "sessions_ended": ended, "already_suspended": not newly}
+    server = _server(con)
+    if server is not None:
+        # after the commit: a transaction of the user's own login role that began before
+        # it read its snapshot without the suspension (review of the suspension, 1)
+        done["connections_ended"], done["connections_refused"] = \
+            ops_store.end_connections(server, user_id)
+        with transaction(con):
+            log(con, by, "web.login.suspend.connections", user=user_id,
+                ended=done["connections_ended"], refused=done["connections_refused"])
+    return done
 
 
 def act(con: Con, sessions: Sessions, by: str, action: str, user_id: str,

@@ -52,7 +52,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 import darkmap.api as api
 from darkmap.errors import BadInputError, DarkmapError, NotFoundError
 from darkmap.model.display import for_display, lookalike_mark, lookalike_pieces
-from darkmap.ops.access import AccessDenied
+from darkmap.ops.access import AccessDenied, still_acting
 from darkmap.ops.audit import entries_for, log, strangers_apart
 from darkmap.ops.deconflict import acknowledge
 from darkmap.ops.forms import MAX_FIELD_CHARS
@@ -705,8 +705,9 @@ def _done(action: str, n: str) -> str:
     return {"revoke-tokens": f"{count} API token{plural} revoked.",
             "end-sessions": f"{count} session{plural} ended.",
             "unlock": "Lockout ended." if count else "There was no lockout to end.",
-            "suspend": f"Sign-in suspended: its API tokens revoked, {count} "
-                       f"session{plural} ended."}.get(action, "")
+            "suspend": f"User suspended: sign-in removed, API tokens revoked, {count} "
+                       f"session{plural} ended; every step of theirs is refused until a "
+                       "new sign-in (darkmap serve-user) reinstates them."}.get(action, "")
 
 
 _TOKEN_ID = re.compile(rf"[0-9a-f]{{{web_store.TOKEN_ID_CHARS}}}")
@@ -866,6 +867,7 @@ def _judge(wb: Workbench, user: UserRow, a: str, b: str, verdict: str,
         server = wb.server
 
         def on_team() -> dict[str, Any]:
+            still_acting(wb.con, user)   # not suspended while the request waited
             j = judge_for_team(wb.ws, server.con, a, b, VERDICTS[verdict],
                                author=user.user_id, note=note[:500] or None)
             log(wb.con, user.user_id, "web.judge", a=logged(a), b=logged(b),
@@ -876,6 +878,7 @@ def _judge(wb: Workbench, user: UserRow, a: str, b: str, verdict: str,
         return wb.call(on_team)
 
     def run() -> dict[str, Any]:
+        still_acting(wb.con, user)   # not suspended while the request waited (review, 5)
         j = api.judge(wb.ws, a, b, VERDICTS[verdict], author=user.user_id,
                       note=note[:500] or None)
         log(wb.con, user.user_id, "web.judge", a=logged(a), b=logged(b),
