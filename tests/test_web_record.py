@@ -177,3 +177,64 @@ def test_another_agencys_record_is_not_announced(store_srv: Srv, store_world: Wo
     with signed_in(store_srv, store_world, "alice") as alice:
         r = alice.get("/cases", params={"added": store_world.seizure_b})
     assert r.status_code == 200 and 'id="added"' not in r.text
+
+
+def _withdraw(c: httpx.Client, record: str, why: str, replaced_by: str = "",
+              csrf: bool = True) -> httpx.Response:
+    page = c.get("/cases")
+    data = {"record": record, "why": why, "replaced_by": replaced_by,
+            **({"csrf": csrf_of(page.text)} if csrf else {})}
+    return c.post("/withdraw", data=data)
+
+
+def test_a_record_made_by_mistake_is_withdrawn_from_the_cases_page(
+        store_srv: Srv, store_world: World) -> None:
+    """Over a workspace `darkmap ops withdraw` cannot run beside the workbench either:
+    the author withdraws a wrong record from the cases page, with why and what replaces
+    it; no one else of another agency, no reader, and not without CSRF."""
+    wb = store_srv[0].wb
+    with signed_in(store_srv, store_world, "alice") as alice:
+        comp = _writable(alice.get("/record?kind=seizure").text)[0]
+        made = []
+        for grams in ("5000", "50"):       # a slip of the keyboard, then the right one
+            r = _post(alice, {"kind": "seizure", "drugs": f"fentanyl:{grams}",
+                              "compartment": comp, "provenance": "PV 9"})
+            made.append(r.headers["location"].split("=")[1])
+        wrong, right = made
+        page = alice.get("/cases").text
+        assert f'name="record" value="{wrong}"' in page       # offered to its author
+        assert f'name="record" value="{store_world.seizure_b}"' not in page
+        r = _withdraw(alice, wrong, "typed 5000 for 50", right)
+        assert r.status_code == 303 and r.headers["location"] == f"/cases?withdrew={wrong}"
+        page = alice.get(r.headers["location"]).text
+        assert f"Withdrawn: {wrong}." in page and "typed 5000 for 50" in page
+        assert f'name="record" value="{wrong}"' not in page    # withdrawn once, for good
+        again = _withdraw(alice, wrong, "again")
+        assert again.status_code == 400 and "withdrawn already" in again.text
+        assert _withdraw(alice, right, "x", csrf=False).status_code == 403
+    with signed_in(store_srv, store_world, "rita") as rita:
+        assert 'action="/withdraw"' not in rita.get("/cases").text
+        assert _withdraw(rita, right, "a reader").status_code in (403, 404)
+    with signed_in(store_srv, store_world, "bob") as bob:       # another agency's
+        assert _withdraw(bob, right, "not mine").status_code == 404
+    rec = wb.call(lambda: records.show_record(wb.ops, "alice", wrong))
+    assert rec.withdrawal is not None and rec.withdrawal.replaced_by == right
+    assert wb.call(lambda: records.show_record(wb.ops, "alice", right)).withdrawal is None
+
+
+def test_the_api_withdraws_with_a_token(store_srv: Srv, store_world: World) -> None:
+    served = store_srv[0]
+    wb = served.wb
+    token = wb.call(lambda: create_token(wb.con, "alice", "fixer"))
+    comp = wb.call(lambda: [c.compartment_id for c in list_compartments(wb.con, "alice")
+                            if c.access == "write"])[0]
+    auth = {"Authorization": f"Bearer {token}"}
+    rid = httpx.post(served.url + "/api/records", headers=auth, timeout=60, json={
+        "kind": "arrest", "person": "wrong person", "compartment": comp,
+        "provenance": "p"}).json()["record_id"]
+    r = httpx.post(served.url + "/api/withdraw", params={"record": rid, "why": "wrong man"},
+                   headers=auth, timeout=60)
+    assert r.status_code == 200 and r.json()["withdrawn_by"] == "alice", r.text
+    r = httpx.post(served.url + "/api/withdraw", params={"record": rid, "why": "x"},
+                   headers=auth, timeout=60)
+    assert r.status_code == 400 and "withdrawn already" in r.json()["error"]

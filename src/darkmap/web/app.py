@@ -56,6 +56,7 @@ from darkmap.ops.access import AccessDenied, still_acting
 from darkmap.ops.audit import entries_for, log, strangers_apart
 from darkmap.ops.deconflict import acknowledge
 from darkmap.ops.forms import MAX_FIELD_CHARS
+from darkmap.ops.records import withdraw_record
 from darkmap.resolve.judgements import judge_for_team
 from darkmap.store import web as web_store
 from darkmap.store.operations import OpsServer, Space, UserRow
@@ -671,15 +672,27 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
         return wb.render("wallet.html", s, w=wb.read(lambda w, _: views.wallet_page(w, ident)))
 
     @app.get("/cases", response_class=HTMLResponse, include_in_schema=False)
-    def cases(request: Request, kind: str = "", page: str = "", added: str = "") -> Response:
+    def cases(request: Request, kind: str = "", page: str = "", added: str = "",
+              withdrew: str = "") -> Response:
         s = wb.session(request)
         d = wb.read(lambda w, o: views.cases_page(o, s.user, kind or None, page))
 
         def just_added(_: Workspace, ops: Space) -> dict[str, Any] | None:
             with views.OPS_LOCK:
                 return added_view(ops, s.user, added[:40])
+        gone = next((r["record_id"] for r in d["records"] if r["record_id"] == withdrew
+                     and r["withdrawn"] is not None), None) if withdrew else None
         return wb.render("cases.html", s, d=d, added=wb.read(just_added) if added else None,
-                         may_record=s.user.role != "reader")
+                         may_record=s.user.role != "reader", withdrew=gone)
+
+    def withdrawing(request: Request, s: Session, form: FormData) -> Response:
+        record = str(form.get("record", ""))[:40]
+        why = str(form.get("why", ""))[:4000]
+        replaced = str(form.get("replaced_by", "")).strip()[:40] or None
+        wb.call(lambda: withdraw_record(wb.ops, s.user.user_id, record, why, replaced))
+        return RedirectResponse(f"/cases?withdrew={quote(record, safe='')}", status_code=303)
+
+    _form_route(app, wb, "/withdraw", withdrawing)
 
     @app.get("/graph", response_class=HTMLResponse, include_in_schema=False)
     def graph(request: Request, node: str = "") -> Response:
@@ -960,6 +973,16 @@ def _api(app: FastAPI, wb: Workbench) -> None:
         user, _ = wb.api_user(request, write=True)
         wb.call(lambda: acknowledge(wb.ops, user.user_id, notice[:200]))
         return {"acknowledged": notice[:200]}
+
+    @app.post("/api/withdraw")
+    def api_withdraw(request: Request, record: str, why: str,
+                     replaced_by: str = "") -> Any:
+        """Withdraw a record (token only; its author, or an admin of its agency, who may
+        still write its compartment): by whom, when, why, replaced by what."""
+        user, _ = wb.api_user(request, write=True)
+        row = wb.call(lambda: withdraw_record(wb.ops, user.user_id, record[:40], why[:4000],
+                                              replaced_by.strip()[:40] or None))
+        return _jsonable(row._asdict())
 
     @app.get("/api/wallet/{ident:path}")
     def api_wallet(request: Request, ident: str) -> Any:
