@@ -47,7 +47,7 @@ def test_an_officer_records_a_seizure_and_sees_what_its_links_lead_to(
                                 if c.access == "write"])
         assert sorted(_writable(form.text)) == sorted(mine) and mine
         r = _post(alice, {"kind": "seizure", "drugs": "fentanyl:500\nFentanyl:20\nheroin:1.5",
-                          "pills": "1,000", "cash": "EUR:20000@21700\nEUR:500@540",
+                          "pills": "1000", "cash": "EUR:20000@21700\nEUR:500@540",
                           "crypto": "BTC:0.5@30000", "place": "Harbour <b>7</b>",
                           "compartment": mine[0], "occurred_on": "2026-11-30",
                           "provenance": "PV 88", "operation": "Web test",
@@ -209,6 +209,7 @@ def test_a_record_made_by_mistake_is_withdrawn_from_the_cases_page(
         page = alice.get(r.headers["location"]).text
         assert f"Withdrawn: {wrong}." in page and "typed 5000 for 50" in page
         assert f'name="record" value="{wrong}"' not in page    # withdrawn once, for good
+        assert 'id="added"' not in alice.get(f"/cases?added={wrong}").text
         again = _withdraw(alice, wrong, "again")
         assert again.status_code == 400 and "withdrawn already" in again.text
         assert _withdraw(alice, right, "x", csrf=False).status_code == 403
@@ -238,3 +239,42 @@ def test_the_api_withdraws_with_a_token(store_srv: Srv, store_world: World) -> N
     r = httpx.post(served.url + "/api/withdraw", params={"record": rid, "why": "x"},
                    headers=auth, timeout=60)
     assert r.status_code == 400 and "withdrawn already" in r.json()["error"]
+
+
+def test_what_no_record_can_hold_is_refused_and_stores_nothing(
+        store_srv: Srv, store_world: World) -> None:
+    """A lone surrogate in a JSON field was stored on the team server, and every page
+    listing the record failed for every reader of its compartment (review of the record
+    form, 1); a field given twice kept its last value; a refused case left an empty case
+    compartment behind (review, 4, 6)."""
+    served = store_srv[0]
+    wb = served.wb
+    token = wb.call(lambda: create_token(wb.con, "alice", "probe"))
+    comp = wb.call(lambda: [c.compartment_id for c in list_compartments(wb.con, "alice")
+                            if c.access == "write"])[0]
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    before = _count(store_srv, "alice")
+    rooms = len(wb.call(lambda: list_compartments(wb.con, "alice")))
+    for body, says in (
+            ('{"kind":"arrest","person":"J \\ud800","provenance":"p","compartment":"CMP"}',
+             "not UTF-8 text"),
+            ('{"kind":"arrest","person":"J","provenance":"p\\u0000","compartment":"CMP"}',
+             "control character"),
+            (('{"kind":"arrest","person":"J","person":"K","provenance":"p",'
+              '"compartment":"CMP"}'), "more than once"),
+            ('{"kind":"case","title":"t","provenance":"p","country":"ZZ"}', "ZZ")):
+        body = body.replace("CMP", comp)
+        r = httpx.post(served.url + "/api/records", content=body.encode(), headers=auth,
+                       timeout=60)
+        assert r.status_code == 400 and says in r.json()["error"], (body, r.text)
+    with signed_in(store_srv, store_world, "alice") as alice:
+        page = alice.get("/record").text
+        r = alice.post("/record", data={"csrf": csrf_of(page), "kind": "seizure",
+                                        "drugs": ["fentanyl:500", "heroin:5"],
+                                        "compartment": comp, "provenance": "p"})
+        assert r.status_code == 400 and "given more than once" in r.text
+        r = _post(alice, {"kind": "case", "title": "t", "provenance": "p", "country": "ZZ"})
+        assert r.status_code == 400
+        assert alice.get("/cases").status_code == 200
+    assert _count(store_srv, "alice") == before
+    assert len(wb.call(lambda: list_compartments(wb.con, "alice"))) == rooms

@@ -16,6 +16,7 @@ compartment and case) stays with :func:`darkmap.ops.records.add_record`.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -135,9 +136,9 @@ class Field:
 FIELDS: dict[str, tuple[Field, ...]] = {
     "case": (Field("title", "Title", required=True),
              Field("summary", "Summary", lines=True),
-             Field("members", "Case team", "user ids of your agency, one per line (a new "
-                   "case compartment for you and them, unless a compartment is chosen)",
-                   lines=True)),
+             Field("members", "Case team", "user ids, one per line: of your agency, or a "
+                   "partner agency's (its contact gives the id); a new case compartment "
+                   "for you and them, unless a compartment is chosen", lines=True)),
     "buy": (Field("listing", "Listing bought from", "market:ref", required=True),
             Field("account", "Undercover account used"),
             Field("price", "Price", "a number"),
@@ -200,32 +201,57 @@ class RecordForm:
 
 
 def _lines(text: str) -> list[str]:
-    """The non-empty lines of a field, each stripped."""
-    return [ln.strip() for ln in text.splitlines() if ln.strip()]
+    """The non-empty lines of a field, each stripped: split at line feeds only (with a
+    carriage return before one), not at the other characters ``str.splitlines`` takes
+    for line ends (a pasted charge with U+2028 in it was five)."""
+    return [ln.strip() for ln in text.split("\n") if ln.strip()]
+
+
+def _check_text(name: str, value: str) -> None:
+    """Refuse a field's text that no record can hold or that was not text: a lone
+    surrogate (JSON's ``\\ud800``: the record was stored on the team server and every page
+    listing it failed, review of the record form, 1), a NUL or another control character
+    but tab and line ends, or U+FFFD (bytes that were not UTF-8, replaced on the way)."""
+    bad = next((c for c in value if ("\ud800" <= c <= "\udfff" or c == "\ufffd"
+                                     or (ord(c) < 32 and c not in "\t\n\r"))), None)
+    if bad is not None:
+        what = ("not UTF-8 text" if bad >= "\ud800" else
+                f"a control character (U+{ord(bad):04X})")
+        raise BadInputError(f"field {_shown(name)}: {what}; give the text as written")
+
+
+_NUMBER = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,20})?")
+"""A number as a field takes it: digits and a decimal point, nothing else. A comma is
+refused, not read: "1,5" was 15 (a decimal comma read as a thousands separator, review
+of the record form, 2), and the CLI refuses it too."""
+_WHOLE = re.compile(r"[0-9]{1,13}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def number(text: str, label: str, *, low: float = 0.0, high: float | None = None
            ) -> float | None:
-    """A finite number of at least ``low`` (and at most ``high``), or None when empty."""
+    """A number of at least ``low`` (and at most ``high``), written with digits and a
+    decimal point (``12.5``), or None when empty."""
     text = text.strip()
     if not text:
         return None
-    try:
-        value = float(text.replace(",", ""))
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < low or (high is not None and value > high):
-        within = f"between {low:g} and {high:g}" if high is not None else f"{low:g} or more"
-        raise BadInputError(f"{label} {_shown(text)}: a number {within}")
+    within = f"between {low:g} and {high:g}" if high is not None else f"{low:g} or more"
+    value = float(text) if _NUMBER.fullmatch(text) else math.nan
+    if not (value >= low and (high is None or value <= high)):
+        raise BadInputError(f"{label} {_shown(text)}: a number {within}, written with "
+                            "digits and a decimal point (12.5; no comma)")
     return value
 
 
 def _whole(text: str, label: str) -> int | None:
-    """A whole count from 0 to :data:`MAX_COUNT`, or None when empty."""
-    value = number(text, label, high=MAX_COUNT)
-    if value is not None and not value.is_integer():
-        raise BadInputError(f"{label} {_shown(text)}: a whole number")
-    return None if value is None else int(value)
+    """A whole count from 0 to :data:`MAX_COUNT` in digits, or None when empty."""
+    text = text.strip()
+    if not text:
+        return None
+    if not _WHOLE.fullmatch(text) or int(text) > MAX_COUNT:
+        raise BadInputError(f"{label} {_shown(text)}: a whole number from 0 to "
+                            f"{MAX_COUNT:,}, in digits (1000; no comma)")
+    return int(text)
 
 
 def _date(text: str) -> date | None:
@@ -233,9 +259,11 @@ def _date(text: str) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        if _DATE.fullmatch(text):
+            return date.fromisoformat(text)
     except ValueError:
-        raise BadInputError(f"Date {_shown(text)}: give YYYY-MM-DD") from None
+        pass
+    raise BadInputError(f"Date {_shown(text)}: give YYYY-MM-DD")
 
 
 def _or_none(text: str) -> str | None:
@@ -300,10 +328,19 @@ def detail(kind: str, fields: Mapping[str, str]) -> Detail:
 def read_form(kind: str, fields: Mapping[str, str]) -> RecordForm:
     """The record the workbench's form gives: ``fields`` by name (:data:`FIELDS` of the
     kind and :data:`COMMON`), each a text of at most :data:`MAX_FIELD_CHARS`."""
+    known = {f.name for f in (*FIELDS.get(kind, ()), *COMMON)}
     for name, value in fields.items():
+        _check_text("(a field's name)", name)
+        if kind in FIELDS and name not in known:
+            # a field the form does not have was dropped without a word (the API's
+            # `drug` for `drugs`: a seizure of fentanyl stored without it, review of the
+            # record form, 3)
+            raise BadInputError(f"field {_shown(name)}: a {kind} has no such field (its "
+                                f"fields: {', '.join(sorted(known))})")
         if len(value) > MAX_FIELD_CHARS:
             raise BadInputError(f"field {_shown(name)}: {len(value):,} characters; at most "
                                 f"{MAX_FIELD_CHARS:,}")
+        _check_text(name, value)
     made = detail(kind, fields)
     members = tuple(_lines(fields.get("members", ""))) if kind == "case" else ()
     return RecordForm(

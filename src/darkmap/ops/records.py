@@ -447,6 +447,9 @@ def add_record(ws: Space, by: str, detail: Detail, *,
             raise BadInputError(f"{detail.parcel} is a {parcel.kind}, not a parcel "
                                 "(`darkmap ops show --kind parcel` lists the parcels you "
                                 "may read)")
+    # checked before a new case's compartment is made: a refused case left an empty
+    # case compartment behind, granted to its team (review of the record form, 4)
+    where = check_country(country) if country else actor.country
     if compartment is None and kind == "case":
         # not named after the case: on the team server every member reads the
         # compartments (the grants need them), a case's title only through a grant
@@ -457,7 +460,7 @@ def add_record(ws: Space, by: str, detail: Detail, *,
     lab = data.pop("lab", None)
     row = RecordRow(f"{kind}-{uuid.uuid4().hex[:12]}", kind, compartment, actor.agency_id,
                     actor.user_id, utcnow(), case_id, operation, occurred_on,
-                    check_country(country) if country else actor.country, provenance, data)
+                    where, provenance, data)
     lab_row = None if lab is None else (
         lab["substance"], lab["purity_pct"], lab["net_weight_g"], lab["pill_count"],
         lab["imprint"], is_fentanyl(lab["substance"]))

@@ -751,7 +751,11 @@ def _record_routes(app: FastAPI, wb: Workbench) -> None:
         kind = str(form.get("kind", ""))[:20]
         fields = {k: v for k, v in form.items() if k not in ("csrf", "kind")
                   and isinstance(v, str)}
+        twice = sorted({k for k, _ in form.multi_items() if len(form.getlist(k)) > 1})
         try:
+            if twice:   # a script's repeated field kept only its last value (review, 6)
+                raise BadInputError(f"field {logged(twice[0], 40)!r} given more than once: "
+                                    "give one value per field (one lot per line)")
             row, _ = wb.call(lambda: record_from_form(wb.ops, s.user.user_id, kind, fields))
         except (AccessDenied, NotFoundError, BadInputError) as exc:
             # the form again with what was typed and why it was refused: nothing retyped
@@ -778,9 +782,17 @@ def _record_routes(app: FastAPI, wb: Workbench) -> None:
 def _api_record(wb: Workbench, request: Request, body: bytes) -> dict[str, Any]:
     """``POST /api/records``: the caller (a token), then the record."""
     user, _ = wb.api_user(request, write=True)
+    def once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        names = [k for k, _ in pairs]
+        if len(set(names)) < len(names):   # the last one won without a word (review, 6)
+            raise BadInputError("a field is given more than once in the JSON object")
+        return dict(pairs)
+
     try:
-        given = json.loads(body)
-    except (ValueError, RecursionError):
+        given = json.loads(body, object_pairs_hook=once)
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, BadInputError):
+            raise
         given = None
     if not isinstance(given, dict):
         raise BadInputError("give a JSON object of the record form's fields, with kind "

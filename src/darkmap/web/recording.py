@@ -80,13 +80,16 @@ def warnings_of(ops: Space, kind: str, links: Any, detail: Any) -> list[str]:
 def added_view(ops: Space, user: UserRow, record_id: str) -> dict[str, Any] | None:
     """What the cases page says of a record just added (``?added=ID``): its id, kind and
     compartment, and the warnings of its links; None for an id not in the shape of one
-    (the query is anyone's to write) or a record the user may not read."""
+    (the query is anyone's to write), a record the user may not read, did not write, or
+    that is withdrawn."""
     if not RECORD_ID.fullmatch(record_id):
         return None
     try:
         rec = records.show_record(ops, user.user_id, record_id)
     except NotFoundError:
         return None
+    if rec.row.author != user.user_id or rec.withdrawal is not None:
+        return None   # not one the user just made (review of the record form, 8)
     detail = _detail_of(rec)
     return {"record_id": rec.row.record_id, "kind": rec.row.kind,
             "compartment": rec.row.compartment_id,
