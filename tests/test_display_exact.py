@@ -122,3 +122,14 @@ def test_exact_display_is_one_to_one_and_bounded() -> None:
     assert csv_cell("=1+1\x01", max_chars=6) == "'=1+1…"
     assert csv_cell("=\x01\x01", max_chars=10) == "'=\\x01\\x01"
     assert csv_cell("=\x01\x01", max_chars=9) == "'=\\x01…"
+
+
+def test_a_lone_surrogate_is_shown_as_an_escape_that_encodes() -> None:
+    """A lone surrogate (JSON's ``\\ud800`` in a stored record) was shown as it was, and
+    the page holding it could not be sent: every reader of the record got an error
+    (review of the record form, finding 1)."""
+    from darkmap.model.display import exact_display, for_display
+
+    for text in (for_display("J \ud800 \udfff"), exact_display("J \ud800 \udfff")):
+        assert text == "J \\ud800 \\udfff"
+        text.encode("utf-8")          # raised UnicodeEncodeError before

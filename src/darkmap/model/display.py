@@ -33,11 +33,12 @@ __all__ = ["AS_LATIN", "CONFUSABLE_SCRIPTS", "CSV_CELL_CHARS", "UNSAFE_CHARS", "
 
 UNSAFE_CHARS = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028\u2029"
-    "\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+    "\u202a-\u202e\u2060-\u2064\u2066-\u2069\ud800-\udfff\ufeff]")
 """C0/C1 controls (but tab, newline, CR), bidi embeddings/overrides/isolates and marks,
 zero-width characters (space, non-joiner, joiner, word joiner, invisible operators:
 two handles that print alike must not be two accounts that look one), line/paragraph
-separators and the BOM."""
+separators, lone surrogates (no text encodes them: a page showing one failed to be
+sent, review of the record form, finding 1) and the BOM."""
 _UNSAFE_OR_NEWLINE = re.compile(UNSAFE_CHARS.pattern[:-1] + "\t\n\r]")
 CSV_CELL_CHARS = 32_000
 """Longest CSV cell written (spreadsheets hold 32,767 characters per cell)."""
