@@ -45,6 +45,7 @@ import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,29 @@ WINDOW_FILES = 8
 WINDOW_BYTES = 64 << 20
 """Most bytes held by the files read ahead."""
 _POLL = 0.25  # seconds between checks while waiting for a worker
+_PIPE_BYTES = 1 << 20
+"""The send buffer asked for the pipe to each worker (the system may give less)."""
+
+
+def _room(conn: Connection) -> int:
+    """The bytes a task sent ahead to a busy worker may hold on ``conn`` (the
+    pipeline's end of a socket pair): a quarter of its send buffer, so that the task
+    goes in whole while the worker reads nothing (:meth:`_Pool._takes`); 0 (never
+    ahead) where the buffer cannot be read."""
+    import socket  # noqa: PLC0415 - loaded with multiprocessing, when a pool starts
+
+    try:
+        sock = socket.socket(fileno=os.dup(conn.fileno()))
+    except OSError:
+        return 0
+    try:
+        with suppress(OSError):  # the system's limit stands
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _PIPE_BYTES)
+        return max(0, int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)) // 4)
+    except OSError:
+        return 0
+    finally:
+        sock.close()
 
 
 def default_jobs() -> int:
@@ -227,6 +251,9 @@ class _Task:
     value: tuple[bool, Any] = (False, None)
     steps: list[Step] = field(default_factory=list)
     """The first steps' outcomes received so far."""
+    header: bytes | None = None
+    """The pickled function, source and digest, until the task is sent (see
+    :meth:`_Pool._takes`)."""
 
     @property
     def first(self) -> bool:
@@ -239,20 +266,32 @@ class _Task:
 class _Worker:
     proc: BaseProcess
     conn: Connection
-    task: _Task | None = None
-    """The task it is working on (one at a time), or None when it is free."""
+    room: int = 0
+    """Bytes a task sent ahead may take in the pipe (see :meth:`_Pool._takes`)."""
+    tasks: deque[_Task] = field(default_factory=deque)
+    """The tasks sent to it, oldest first: the one it works on, and at most one sent
+    ahead; empty when it is free."""
+
+    @property
+    def task(self) -> _Task | None:
+        """The task it is working on, or None when it is free."""
+        return self.tasks[0] if self.tasks else None
 
 
 class _Pool:
-    """Forked worker processes, each given one task at a time through its own pipe.
+    """Forked worker processes, each working on one task at a time, given through its
+    own pipe (with the next one sent ahead when it fits: see below).
 
     A pool is alive until :meth:`end`, which kills its workers: there is no lock shared
     with them and no helper thread, so ending never waits on a worker's state (the
     standard library's ``Pool.terminate`` can wait forever on a lock an idle worker
-    holds, which hung an ingest that ended with work still in flight). A worker gets a
-    task only when it is free, so neither side ever blocks writing to the other while
-    that one is writing too; the pipeline collects results whenever it waits for one
-    (:meth:`pump`), and tasks wait in order until a worker is free.
+    holds, which hung an ingest that ended with work still in flight). The pipeline
+    never blocks writing to a worker while that one is writing too: a worker gets a
+    task when it is free, or one task ahead when the pipe to it is empty and the task
+    fits in the pipe's buffer (:meth:`_takes`), so that it starts on that task as soon
+    as it sent the one before, instead of waiting for the pipeline to pass by (about
+    half a millisecond per page on two cores). The pipeline collects results whenever
+    it waits for one (:meth:`pump`), and tasks wait in order until a worker takes them.
     """
 
     def __init__(self, jobs: int, first: First | None = None) -> None:
@@ -276,7 +315,7 @@ class _Pool:
                 proc = ctx.Process(target=_serve, args=(theirs, others, first), daemon=True)
                 proc.start()
                 theirs.close()
-                self._workers.append(_Worker(proc, mine))
+                self._workers.append(_Worker(proc, mine, _room(mine)))
         except BaseException:
             self.end()
             raise
@@ -299,7 +338,7 @@ class _Pool:
         """
         try:
             self._dispatch()
-            busy = [w for w in self._workers if w.task is not None]
+            busy = [w for w in self._workers if w.tasks]
             if not busy:
                 return
             from multiprocessing.connection import wait  # noqa: PLC0415 - loaded by __init__
@@ -315,27 +354,45 @@ class _Pool:
 
     def _dispatch(self) -> None:
         for w in self._workers:
-            while self.alive and self._queue and w.task is None:
+            while self.alive and self._queue and self._takes(w):
                 task = self._queue.popleft()
-                try:
-                    w.conn.send((task.fn, task.source, task.digest))
-                except OSError:  # the worker is gone
-                    self.end()
-                    return
-                except Exception as exc:  # noqa: BLE001 - the work does not pickle (sent nothing)
-                    task.value = (False, f"not sent: {type(exc).__name__}: {exc}"[:300])
+                if task.header is None:  # the work does not pickle (sent nothing)
                     task.done = True
                     continue
                 try:
+                    w.conn.send_bytes(task.header)
                     # the bytes go as they are: pickled with the task they were copied
                     # into the pickle here and out of it again in the worker (7 MB for
                     # the real pages, and the pipeline's copy is on its serial path)
                     w.conn.send_bytes(task.data or b"")
-                except OSError:
+                except OSError:  # the worker is gone
                     self.end()
                     return
-                task.data = None  # the worker has it; the window keeps its own copy
-                w.task = task
+                task.data = task.header = None  # the worker has it; the window keeps its own copy
+                w.tasks.append(task)
+
+    def _takes(self, w: _Worker) -> bool:
+        """Whether ``w`` may be sent the next queued task now: it is free, or it works
+        on one task only, has read all of it (it said how the task's first step went,
+        which it does after reading the task) and the next one, pickled, fits in a
+        quarter of the pipe's buffer (:func:`_room`). Then the pipe to it is empty and
+        the task goes in whole: the pipeline never waits on the worker to write it.
+        The next task is pickled here (once): one that does not pickle has its
+        ``header`` None and ``value`` saying why."""
+        nxt = self._queue[0]
+        if nxt.header is None:
+            from multiprocessing.reduction import ForkingPickler  # noqa: PLC0415 - loaded by __init__
+
+            try:
+                nxt.header = bytes(ForkingPickler.dumps((nxt.fn, nxt.source, nxt.digest)))
+            except Exception as exc:  # noqa: BLE001 - reported by the handle: not sent
+                nxt.value = (False, f"not sent: {type(exc).__name__}: {exc}"[:300])
+                return True
+        if not w.tasks or nxt.header is None:
+            return True
+        if len(w.tasks) > 1 or not w.tasks[0].steps:
+            return False
+        return len(nxt.header) + len(nxt.data or b"") + 16 <= w.room
 
     def _collect(self, w: _Worker) -> None:
         try:
@@ -343,13 +400,13 @@ class _Pool:
         except (EOFError, OSError):  # the worker died (killed, out of memory...)
             self.end()
             return
-        task = w.task
+        task = w.task  # its messages come in the order of its tasks
         if isinstance(value, _StepMessage):  # a first step's: the work's result follows
             if task is not None:
                 task.steps.append(value.step)
             return
-        w.task = None
         if task is not None:
+            w.tasks.popleft()
             task.value, task.done = value, True
 
     def end(self) -> None:
