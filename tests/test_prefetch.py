@@ -525,3 +525,43 @@ def test_a_task_too_big_for_the_pipe_waits_for_its_worker_to_be_free() -> None:
         pool.end()
     assert room < len(big)
     assert took_up is not None and ended[0] <= took_up[1] and done[1] == len(big)
+
+
+_ORPHAN_AHEAD = """
+import os, signal, sys, time
+from pathlib import Path
+from darkmap.collect.prefetch import Handle, _Pool
+
+marks = Path(sys.argv[1])
+
+def first(data, source, digest):
+    (marks / source).write_text("taken up")  # as a capture is written
+    yield digest
+
+def nap(data, source):
+    time.sleep(0.5)
+    return data
+
+pool = _Pool(1, first=first)
+busy = Handle("t", pool, pool.submit(nap, b"a", "a", digest="d1"))
+assert busy.step(0) == (True, "d1")
+pool.submit(nap, b"b", "b", digest="d2")  # sent ahead: the worker has read its task
+assert len(pool._workers[0].tasks) == 2
+print(pool._workers[0].proc.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_task_sent_ahead_is_not_taken_up_once_the_pipeline_died(tmp_path: Path) -> None:
+    # killed with a task in its worker's pipe, the pipeline leaves nothing more written:
+    # the worker's reply to the task it works on finds no reader, and it ends there
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    done = subprocess.run([sys.executable, "-c", _ORPHAN_AHEAD, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    pid = int(done.stdout)
+    deadline = time.monotonic() + 30
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(pid)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
