@@ -278,3 +278,15 @@ def test_what_no_record_can_hold_is_refused_and_stores_nothing(
         assert alice.get("/cases").status_code == 200
     assert _count(store_srv, "alice") == before
     assert len(wb.call(lambda: list_compartments(wb.con, "alice"))) == rooms
+
+
+def test_a_withdrawal_holding_a_nul_is_refused(store_srv: Srv, store_world: World) -> None:
+    """A NUL in the reason failed on the team server with a 500 (PostgreSQL text holds
+    none): refused as the record form refuses it."""
+    with signed_in(store_srv, store_world, "alice") as alice:
+        comp = _writable(alice.get("/record?kind=arrest").text)[0]
+        rid = _post(alice, {"kind": "arrest", "person": "x", "compartment": comp,
+                            "provenance": "p"}).headers["location"].split("=")[1]
+        r = _withdraw(alice, rid, "wrong\x00man")
+        assert r.status_code == 400 and "control character (U+0000)" in r.text
+        assert _withdraw(alice, rid, "wrong man").status_code == 303

@@ -35,7 +35,7 @@ from darkmap.ops.records import (
 )
 from darkmap.ops.vocabulary import LINK_KINDS, MAX_COUNT, RECORD_KINDS
 
-__all__ = ["FIELDS", "MAX_COUNT", "MAX_FIELD_CHARS", "Field", "RecordForm", "count",
+__all__ = ["FIELDS", "MAX_COUNT", "MAX_FIELD_CHARS", "Field", "RecordForm", "check_text", "count",
            "detail", "link", "number", "pair", "read_form", "seizure", "valued"]
 
 MAX_FIELD_CHARS = 4000
@@ -207,7 +207,7 @@ def _lines(text: str) -> list[str]:
     return [ln.strip() for ln in text.split("\n") if ln.strip()]
 
 
-def _check_text(name: str, value: str) -> None:
+def check_text(name: str, value: str) -> None:
     """Refuse a field's text that no record can hold or that was not text: a lone
     surrogate (JSON's ``\\ud800``: the record was stored on the team server and every page
     listing it failed, review of the record form, 1), a NUL or another control character
@@ -330,7 +330,7 @@ def read_form(kind: str, fields: Mapping[str, str]) -> RecordForm:
     kind and :data:`COMMON`), each a text of at most :data:`MAX_FIELD_CHARS`."""
     known = {f.name for f in (*FIELDS.get(kind, ()), *COMMON)}
     for name, value in fields.items():
-        _check_text("(a field's name)", name)
+        check_text("(a field's name)", name)
         if kind in FIELDS and name not in known:
             # a field the form does not have was dropped without a word (the API's
             # `drug` for `drugs`: a seizure of fentanyl stored without it, review of the
@@ -340,7 +340,7 @@ def read_form(kind: str, fields: Mapping[str, str]) -> RecordForm:
         if len(value) > MAX_FIELD_CHARS:
             raise BadInputError(f"field {_shown(name)}: {len(value):,} characters; at most "
                                 f"{MAX_FIELD_CHARS:,}")
-        _check_text(name, value)
+        check_text(name, value)
     made = detail(kind, fields)
     members = tuple(_lines(fields.get("members", ""))) if kind == "case" else ()
     return RecordForm(

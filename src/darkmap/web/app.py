@@ -55,7 +55,7 @@ from darkmap.model.display import for_display, lookalike_mark, lookalike_pieces
 from darkmap.ops.access import AccessDenied, still_acting
 from darkmap.ops.audit import entries_for, log, strangers_apart
 from darkmap.ops.deconflict import acknowledge
-from darkmap.ops.forms import MAX_FIELD_CHARS
+from darkmap.ops.forms import MAX_FIELD_CHARS, check_text
 from darkmap.ops.records import withdraw_record
 from darkmap.resolve.judgements import judge_for_team
 from darkmap.store import web as web_store
@@ -689,6 +689,8 @@ def _pages(app: FastAPI, wb: Workbench) -> None:
         record = str(form.get("record", ""))[:40]
         why = str(form.get("why", ""))[:4000]
         replaced = str(form.get("replaced_by", "")).strip()[:40] or None
+        for name, text in (("record", record), ("why", why), ("replaced_by", replaced or "")):
+            check_text(name, text)   # a NUL failed on the team server (500)
         wb.call(lambda: withdraw_record(wb.ops, s.user.user_id, record, why, replaced))
         return RedirectResponse(f"/cases?withdrew={quote(record, safe='')}", status_code=303)
 
@@ -992,6 +994,8 @@ def _api(app: FastAPI, wb: Workbench) -> None:
         """Withdraw a record (token only; its author, or an admin of its agency, who may
         still write its compartment): by whom, when, why, replaced by what."""
         user, _ = wb.api_user(request, write=True)
+        for name, text in (("record", record), ("why", why), ("replaced_by", replaced_by)):
+            check_text(name, text)
         row = wb.call(lambda: withdraw_record(wb.ops, user.user_id, record[:40], why[:4000],
                                               replaced_by.strip()[:40] or None))
         return _jsonable(row._asdict())
