@@ -37,6 +37,15 @@ def _count(store_srv: Srv, user: str) -> int:
     return len(wb.call(lambda: records.read_records(wb.ops, user, withdrawn=True)))
 
 
+def _writer(store_srv: Srv, label: str) -> tuple[dict[str, str], str]:
+    """An API token of alice's (as the header) and a compartment she may write."""
+    wb = store_srv[0].wb
+    token = wb.call(lambda: create_token(wb.con, "alice", label))
+    comp = wb.call(lambda: [c.compartment_id for c in list_compartments(wb.con, "alice")
+                            if c.access == "write"])[0]
+    return {"Authorization": f"Bearer {token}"}, comp
+
+
 def test_an_officer_records_a_seizure_and_sees_what_its_links_lead_to(
         store_srv: Srv, store_world: World) -> None:
     wb = store_srv[0].wb
@@ -136,12 +145,9 @@ def test_a_case_with_its_team_then_a_buy_in_it(store_srv: Srv, store_world: Worl
 def test_the_api_records_with_a_token_only(store_srv: Srv, store_world: World) -> None:
     served = store_srv[0]
     wb = served.wb
-    token = wb.call(lambda: create_token(wb.con, "alice", "lab-import"))
-    comp = wb.call(lambda: [c.compartment_id for c in list_compartments(wb.con, "alice")
-                            if c.access == "write"])[0]
+    auth, comp = _writer(store_srv, "lab-import")
     body = {"kind": "arrest", "person": "J. Doe", "charges": ["trafficking", "laundering"],
             "compartment": comp, "provenance": "arrest report 4", "country": "gb"}
-    auth = {"Authorization": f"Bearer {token}"}
     r = httpx.post(served.url + "/api/records", json=body, headers=auth, timeout=60)
     assert r.status_code == 200, r.text
     got = r.json()
@@ -225,11 +231,7 @@ def test_a_record_made_by_mistake_is_withdrawn_from_the_cases_page(
 
 def test_the_api_withdraws_with_a_token(store_srv: Srv, store_world: World) -> None:
     served = store_srv[0]
-    wb = served.wb
-    token = wb.call(lambda: create_token(wb.con, "alice", "fixer"))
-    comp = wb.call(lambda: [c.compartment_id for c in list_compartments(wb.con, "alice")
-                            if c.access == "write"])[0]
-    auth = {"Authorization": f"Bearer {token}"}
+    auth, comp = _writer(store_srv, "fixer")
     rid = httpx.post(served.url + "/api/records", headers=auth, timeout=60, json={
         "kind": "arrest", "person": "wrong person", "compartment": comp,
         "provenance": "p"}).json()["record_id"]
@@ -249,10 +251,8 @@ def test_what_no_record_can_hold_is_refused_and_stores_nothing(
     compartment behind (review, 4, 6)."""
     served = store_srv[0]
     wb = served.wb
-    token = wb.call(lambda: create_token(wb.con, "alice", "probe"))
-    comp = wb.call(lambda: [c.compartment_id for c in list_compartments(wb.con, "alice")
-                            if c.access == "write"])[0]
-    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    auth, comp = _writer(store_srv, "probe")
+    auth = {**auth, "Content-Type": "application/json"}
     before = _count(store_srv, "alice")
     rooms = len(wb.call(lambda: list_compartments(wb.con, "alice")))
     for body, says in (
